@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// Entry point for `npx microseg`. Runs the compiled CLI when built (npm run build), otherwise the
+// TypeScript sources directly with Node 24's type stripping.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const built = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const { runCli } = await import(existsSync(built) ? built : '../src/cli/main.ts');
+process.exitCode = await runCli(process.argv.slice(2));

@@ -1,0 +1,41 @@
+/** Where a command writes, so tests can capture output without spawning a process. */
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+  /** True when stderr is a terminal (progress bars are drawn only then). */
+  isTTY: boolean;
+  /** Standard input, for `-` as a file name. */
+  stdin: NodeJS.ReadableStream;
+}
+
+export function processIO(): CliIO {
+  return {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    isTTY: process.stderr.isTTY === true,
+    stdin: process.stdin,
+  };
+}
+
+export function captureIO(stdin?: NodeJS.ReadableStream): CliIO & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    isTTY: false,
+    stdin: stdin ?? process.stdin,
+    out: (t: string) => {
+      io.stdout += t;
+    },
+    err: (t: string) => {
+      io.stderr += t;
+    },
+  };
+  return io;
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

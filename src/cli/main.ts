@@ -1,0 +1,89 @@
+/**
+ * The `microseg` command line. Each subcommand lives in `commands/<name>.ts` and exports
+ * `run(args: string[], io: CliIO): Promise<number>`; it is loaded only when called, so a
+ * command's dependencies (Kubernetes client, gRPC, express) cost nothing to the others.
+ */
+import { pathToFileURL } from 'node:url';
+import type { CliIO } from './io.ts';
+import { processIO } from './io.ts';
+
+export interface Command {
+  summary: string;
+  load: () => Promise<{ run: (args: string[], io: CliIO) => Promise<number> }>;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  recommend: {
+    summary: 'flows + cluster snapshot in, verified least-privilege NetworkPolicies out',
+    load: () => import('./commands/recommend.ts'),
+  },
+  graph: { summary: 'export the service graph as JSON or DOT', load: () => import('./commands/graph.ts') },
+  demo: {
+    summary: 'run the pipeline on the bundled demo and serve the web page',
+    load: () => import('./commands/demo.ts'),
+  },
+  explain: {
+    summary: 'explain whether a connection is allowed and why',
+    load: () => import('./commands/explain.ts'),
+  },
+  simulate: {
+    summary: 'answer many connection queries at once',
+    load: () => import('./commands/simulate.ts'),
+  },
+  'blast-radius': {
+    summary: 'what a workload can reach and be reached from, before and after a proposal',
+    load: () => import('./commands/blast-radius.ts'),
+  },
+  generate: {
+    summary: 'generate a synthetic cluster snapshot and Hubble flows',
+    load: () => import('./commands/generate.ts'),
+  },
+};
+
+export const EXIT = {
+  ok: 0,
+  /** The run finished but found a problem worth failing a pipeline on (e.g. a proposal blocks a flow). */
+  findings: 1,
+  /** Bad usage or bad input. */
+  usage: 2,
+  /** An unexpected internal error. */
+  internal: 3,
+} as const;
+
+function usage(): string {
+  const lines = ['usage: microseg <command> [options]', '', 'commands:'];
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}  ${c.summary}`);
+  lines.push('', "Run 'microseg <command> --help' for a command's options.");
+  return lines.join('\n');
+}
+
+export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage() + '\n');
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.err(`microseg: unknown command '${name}'\n\n${usage()}\n`);
+    return EXIT.usage;
+  }
+  const mod = await cmd.load();
+  try {
+    return await mod.run(rest, io);
+  } catch (err) {
+    if (err instanceof Error && (err.name === 'InputError' || err.name === 'UsageError')) {
+      io.err(`microseg ${name}: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    io.err(
+      `microseg ${name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    return EXIT.internal;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await runCli(process.argv.slice(2));
+}

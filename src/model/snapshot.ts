@@ -1,0 +1,202 @@
+import { parseAllDocuments } from 'yaml';
+import type {
+  CronJob,
+  EndpointSlice,
+  KObject,
+  Namespace,
+  NetworkPolicy,
+  OtherObject,
+  Pod,
+  Service,
+  WorkloadObject,
+} from './k8s.ts';
+
+/**
+ * A cluster snapshot: what `kubectl get ns,pods,svc,endpointslices,deploy,rs,sts,ds,jobs,cronjobs,
+ * networkpolicies -A -o json` prints, as plain typed data. Objects of other kinds (Nodes, the cluster-scoped
+ * policy kinds, ...) are kept in `others` for the stages that understand them.
+ */
+export interface ClusterSnapshot {
+  namespaces: Namespace[];
+  pods: Pod[];
+  services: Service[];
+  endpointSlices: EndpointSlice[];
+  workloads: WorkloadObject[];
+  cronJobs: CronJob[];
+  networkPolicies: NetworkPolicy[];
+  others: OtherObject[];
+}
+
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+export function emptySnapshot(): ClusterSnapshot {
+  return {
+    namespaces: [],
+    pods: [],
+    services: [],
+    endpointSlices: [],
+    workloads: [],
+    cronJobs: [],
+    networkPolicies: [],
+    others: [],
+  };
+}
+
+const WORKLOAD_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job']);
+const NAMESPACED_KINDS = new Set([
+  'Pod',
+  'Service',
+  'EndpointSlice',
+  'NetworkPolicy',
+  'CronJob',
+  ...WORKLOAD_KINDS,
+]);
+
+/** Parses JSON (a List, an array or one object) or multi-document YAML text into objects. */
+export function parseObjectsText(text: string, source: string): unknown[] {
+  const trimmed = text.trimStart();
+  if (trimmed === '') throw new InputError(`${source}: the file is empty`);
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new InputError(`${source}: not valid JSON: ${(err as Error).message}`);
+    }
+    return flattenLists(parsed, source);
+  }
+  const docs = parseAllDocuments(text);
+  const out: unknown[] = [];
+  for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
+    if (doc.errors.length > 0) {
+      throw new InputError(`${source}: YAML document ${i + 1}: ${doc.errors[0]!.message.split('\n')[0]}`);
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue;
+    out.push(...flattenLists(value, source));
+  }
+  return out;
+}
+
+function flattenLists(value: unknown, source: string): unknown[] {
+  if (Array.isArray(value)) return value.flatMap((v) => flattenLists(v, source));
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) {
+      return o.items.flatMap((v) => flattenLists(v, source));
+    }
+    return [value];
+  }
+  throw new InputError(
+    `${source}: expected Kubernetes objects, found ${value === null ? 'null' : typeof value}`,
+  );
+}
+
+export interface SnapshotOptions {
+  /** What to do with an object whose kind no stage knows: keep it in `others`, or fail. Default keep. */
+  unknownKinds?: 'keep' | 'error';
+  /** Kinds that are known to some stage and go to `others` without complaint. */
+  extraKinds?: readonly string[];
+}
+
+/** Describes an object for error messages: `Pod shop/cart-1` or `item 3`. */
+export function describeObject(obj: unknown, index: number): string {
+  const o = obj as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+  const kind = typeof o?.kind === 'string' ? o.kind : undefined;
+  const name = typeof o?.metadata?.name === 'string' ? o.metadata.name : undefined;
+  const ns = typeof o?.metadata?.namespace === 'string' ? o.metadata.namespace : undefined;
+  if (kind && name) return `${kind} ${ns ? `${ns}/` : ''}${name}`;
+  return `item ${index + 1}${kind ? ` (${kind})` : ''}`;
+}
+
+/** Builds a snapshot from parsed objects, checking each object's envelope once, here. */
+export function snapshotFromObjects(
+  objects: unknown[],
+  source: string,
+  opts: SnapshotOptions = {},
+): ClusterSnapshot {
+  const snap = emptySnapshot();
+  const extra = new Set(opts.extraKinds ?? []);
+  for (const [i, obj] of objects.entries()) {
+    const where = `${source}: ${describeObject(obj, i)}`;
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+      throw new InputError(`${where}: not an object`);
+    const o = obj as Record<string, unknown>;
+    if (typeof o.kind !== 'string' || o.kind === '')
+      throw new InputError(`${where}: kind must be a non-empty string`);
+    const meta = o.metadata as Record<string, unknown> | undefined;
+    if (!meta || typeof meta !== 'object') throw new InputError(`${where}: metadata is missing`);
+    if (typeof meta.name !== 'string' || meta.name === '')
+      throw new InputError(`${where}: metadata.name must be a non-empty string`);
+    if (NAMESPACED_KINDS.has(o.kind) && (typeof meta.namespace !== 'string' || meta.namespace === ''))
+      throw new InputError(`${where}: metadata.namespace must be a non-empty string for a ${o.kind}`);
+    if (meta.labels !== undefined) {
+      if (meta.labels === null || typeof meta.labels !== 'object' || Array.isArray(meta.labels))
+        throw new InputError(`${where}: metadata.labels must be an object of strings`);
+      for (const [k, v] of Object.entries(meta.labels)) {
+        if (typeof v !== 'string') throw new InputError(`${where}: metadata.labels.${k} must be a string`);
+      }
+    }
+    const k = o as unknown as KObject;
+    switch (o.kind) {
+      case 'Namespace':
+        snap.namespaces.push(k as Namespace);
+        break;
+      case 'Pod':
+        if (!o.spec || typeof o.spec !== 'object') throw new InputError(`${where}: spec is missing`);
+        if (!Array.isArray((o.spec as { containers?: unknown }).containers))
+          (o.spec as { containers: unknown[] }).containers = [];
+        snap.pods.push(k as Pod);
+        break;
+      case 'Service':
+        snap.services.push({ ...(k as Service), spec: (o.spec ?? {}) });
+        break;
+      case 'EndpointSlice':
+        snap.endpointSlices.push(k as EndpointSlice);
+        break;
+      case 'NetworkPolicy':
+        if (!o.spec || typeof o.spec !== 'object') throw new InputError(`${where}: spec is missing`);
+        snap.networkPolicies.push(k as NetworkPolicy);
+        break;
+      case 'CronJob':
+        snap.cronJobs.push(k as CronJob);
+        break;
+      default:
+        if (WORKLOAD_KINDS.has(o.kind)) {
+          snap.workloads.push({ ...(k as WorkloadObject), spec: (o.spec ?? {}) });
+        } else if (opts.unknownKinds === 'error' && !extra.has(o.kind)) {
+          throw new InputError(`${where}: unsupported kind ${o.kind}`);
+        } else {
+          snap.others.push(o as OtherObject);
+        }
+    }
+  }
+  return snap;
+}
+
+export function loadSnapshotText(text: string, source: string, opts?: SnapshotOptions): ClusterSnapshot {
+  return snapshotFromObjects(parseObjectsText(text, source), source, opts);
+}
+
+/** Merges snapshots (for `--policies extra.yaml` on top of `--cluster`). */
+export function mergeSnapshots(...snaps: ClusterSnapshot[]): ClusterSnapshot {
+  const out = emptySnapshot();
+  for (const s of snaps) {
+    for (const key of Object.keys(out) as (keyof ClusterSnapshot)[]) {
+      (out[key] as unknown[]).push(...(s[key] as unknown[]));
+    }
+  }
+  return out;
+}
+
+/** All IPs of a pod (status.podIPs, falling back to status.podIP). */
+export function podIPs(pod: Pod): string[] {
+  const ips = pod.status?.podIPs?.map((p) => p.ip).filter((ip) => typeof ip === 'string' && ip !== '');
+  if (ips && ips.length > 0) return ips;
+  return pod.status?.podIP ? [pod.status.podIP] : [];
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { loadSnapshotText, InputError } from '../src/model/snapshot.ts';
+import { matchesSelector, selectorProblem } from '../src/model/selectors.ts';
+
+describe('snapshot loader', () => {
+  it('reads a List and sorts objects by kind', () => {
+    const snap = loadSnapshotText(
+      JSON.stringify({
+        kind: 'List',
+        items: [
+          { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } },
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: 'p', namespace: 'shop' },
+            spec: { containers: [] },
+          },
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'shop' }, spec: {} },
+          { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } },
+        ],
+      }),
+      'cluster.json',
+    );
+    expect(snap.namespaces).toHaveLength(1);
+    expect(snap.pods).toHaveLength(1);
+    expect(snap.workloads).toHaveLength(1);
+    expect(snap.others.map((o) => o.kind)).toEqual(['Node']);
+  });
+
+  it('reads multi-document YAML', () => {
+    const snap = loadSnapshotText(
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n',
+      'x.yaml',
+    );
+    expect(snap.namespaces.map((n) => n.metadata.name)).toEqual(['a', 'b']);
+  });
+
+  it('names the object that is wrong', () => {
+    expect(() =>
+      loadSnapshotText(
+        JSON.stringify([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' } }]),
+        'c.json',
+      ),
+    ).toThrow(new InputError('c.json: Pod p: metadata.namespace must be a non-empty string for a Pod'));
+    expect(() => loadSnapshotText('{"kind": "List", "items": [', 'c.json')).toThrow(
+      /^c.json: not valid JSON/,
+    );
+    expect(() => loadSnapshotText('  \n', 'c.json')).toThrow('c.json: the file is empty');
+    expect(() =>
+      loadSnapshotText('[{"apiVersion":"v1","kind":"Widget","metadata":{"name":"w"}}]', 'c.json', {
+        unknownKinds: 'error',
+      }),
+    ).toThrow('c.json: Widget w: unsupported kind Widget');
+  });
+});
+
+describe('label selectors', () => {
+  it('ANDs matchLabels and matchExpressions', () => {
+    const sel = {
+      matchLabels: { app: 'web' },
+      matchExpressions: [{ key: 'tier', operator: 'In' as const, values: ['a', 'b'] }],
+    };
+    expect(matchesSelector(sel, { app: 'web', tier: 'a' })).toBe(true);
+    expect(matchesSelector(sel, { app: 'web', tier: 'c' })).toBe(false);
+    expect(matchesSelector(sel, { app: 'db', tier: 'a' })).toBe(false);
+    expect(matchesSelector({}, {})).toBe(true);
+    expect(matchesSelector({ matchExpressions: [{ key: 'x', operator: 'NotIn', values: ['1'] }] }, {})).toBe(
+      true,
+    );
+    expect(matchesSelector({ matchExpressions: [{ key: 'x', operator: 'DoesNotExist' }] }, { x: '' })).toBe(
+      false,
+    );
+  });
+  it('reports malformed selectors', () => {
+    expect(selectorProblem({ matchExpressions: [{ key: 'a', operator: 'Is' }] })).toBe(
+      'matchExpressions[0].operator "Is" is not one of In, NotIn, Exists, DoesNotExist',
+    );
+    expect(selectorProblem({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] })).toBe(
+      'matchExpressions[0].values must be a non-empty list for In',
+    );
+  });
+});
