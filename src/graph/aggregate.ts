@@ -1,0 +1,92 @@
+/**
+ * Aggregation: resolved flows become edges with evidence. Memory is bounded by the number of distinct
+ * (source, destination, protocol, port) tuples, never by the number of flows.
+ */
+import type { Flow } from '../flows/types.ts';
+import type { Identity } from '../identity/index.ts';
+import type { Peer } from '../identity/types.ts';
+import type { EdgeRecord } from './types.ts';
+
+export interface AggregateStats {
+  flows: number;
+  /** Flows whose both ends resolved to the same workload on the same pod set are kept; this counts flows dropped as noise. */
+  ignored: number;
+}
+
+export class Aggregator {
+  readonly #identity: Identity;
+  readonly #edges = new Map<string, EdgeRecord>();
+  readonly #peers = new Map<string, Peer>();
+  readonly #names = new Map<string, Set<string>>();
+  readonly stats: AggregateStats = { flows: 0, ignored: 0 };
+
+  constructor(identity: Identity) {
+    this.#identity = identity;
+  }
+
+  add(flow: Flow): void {
+    this.stats.flows++;
+    const src = this.#identity.resolve(flow.src, flow.time);
+    const dst = this.#identity.resolve(flow.dst, flow.time);
+    if (src.kind === 'unknown' && dst.kind === 'unknown') {
+      this.stats.ignored++;
+      return;
+    }
+    this.#remember(src, flow.src.names);
+    this.#remember(dst, flow.dst.names);
+    const key = `${src.id}\u0000${dst.id}\u0000${flow.protocol}\u0000${flow.port}`;
+    const n = flow.count ?? 1;
+    let e = this.#edges.get(key);
+    if (!e) {
+      e = {
+        src: src.id,
+        dst: dst.id,
+        protocol: flow.protocol,
+        port: flow.port,
+        count: 0,
+        firstSeen: flow.time,
+        lastSeen: flow.time,
+        verdicts: {},
+      };
+      this.#edges.set(key, e);
+    }
+    e.count += n;
+    if (flow.time < e.firstSeen) e.firstSeen = flow.time;
+    if (flow.time > e.lastSeen) e.lastSeen = flow.time;
+    e.verdicts[flow.verdict] = (e.verdicts[flow.verdict] ?? 0) + n;
+    if (flow.dropReason) {
+      e.dropReasons ??= {};
+      e.dropReasons[flow.dropReason] = (e.dropReasons[flow.dropReason] ?? 0) + n;
+    }
+  }
+
+  #remember(p: Peer, names: string[] | undefined): void {
+    if (!this.#peers.has(p.id)) this.#peers.set(p.id, p);
+    if (names && names.length > 0 && p.kind !== 'workload') {
+      let s = this.#names.get(p.id);
+      if (!s) this.#names.set(p.id, (s = new Set()));
+      for (const n of names) s.add(n.endsWith('.') ? n.slice(0, -1) : n);
+    }
+  }
+
+  /** Edges sorted by source, destination, protocol, port. */
+  edges(): EdgeRecord[] {
+    return [...this.#edges.values()].sort(compareEdges);
+  }
+
+  peers(): Map<string, Peer> {
+    return this.#peers;
+  }
+
+  names(): Map<string, Set<string>> {
+    return this.#names;
+  }
+}
+
+export function compareEdges(a: EdgeRecord, b: EdgeRecord): number {
+  return cmp(a.src, b.src) || cmp(a.dst, b.dst) || cmp(a.protocol, b.protocol) || a.port - b.port;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,109 @@
+/** Builds the service graph (plain JSON and graphology) from aggregated edges and identity. */
+import { MultiDirectedGraph } from 'graphology';
+import type { Identity } from '../identity/index.ts';
+import type { Peer } from '../identity/types.ts';
+import type { EdgeRecord, GraphEdge, GraphNode, ServiceGraph } from './types.ts';
+
+export interface BuildGraphInput {
+  identity: Identity;
+  edges: EdgeRecord[];
+  peers: Map<string, Peer>;
+  names: Map<string, Set<string>>;
+}
+
+export function edgeId(e: { src: string; dst: string; port: number; protocol: string }): string {
+  return `${e.src}->${e.dst}:${e.port}/${e.protocol}`;
+}
+
+export function buildServiceGraph(input: BuildGraphInput): ServiceGraph {
+  const nodes = new Map<string, GraphNode>();
+  const node = (id: string): GraphNode => {
+    let n = nodes.get(id);
+    if (n) return n;
+    const w = input.identity.workloads.get(id);
+    const p = input.peers.get(id);
+    if (w) {
+      n = {
+        id,
+        kind: 'workload',
+        name: w.name,
+        namespace: w.namespace,
+        workloadKind: w.kind,
+        labels: w.labels,
+        flowsIn: 0,
+        flowsOut: 0,
+      };
+      if (w.roles.length > 0) n.roles = [...w.roles];
+    } else {
+      const names = [...(input.names.get(id) ?? [])].sort();
+      n = {
+        id,
+        kind: p?.kind ?? 'unknown',
+        name: names[0] ?? p?.ip ?? id,
+        flowsIn: 0,
+        flowsOut: 0,
+      };
+      if (p?.ip) n.ip = p.ip;
+      if (names.length > 0) n.names = names;
+    }
+    nodes.set(id, n);
+    return n;
+  };
+  const edges: GraphEdge[] = [];
+  for (const e of input.edges) {
+    node(e.src).flowsOut += e.count;
+    node(e.dst).flowsIn += e.count;
+    const ge: GraphEdge = {
+      id: edgeId(e),
+      source: e.src,
+      target: e.dst,
+      protocol: e.protocol,
+      port: e.port,
+      count: e.count,
+      firstSeen: new Date(e.firstSeen).toISOString(),
+      lastSeen: new Date(e.lastSeen).toISOString(),
+      verdicts: sortKeys(e.verdicts),
+    };
+    if (e.dropReasons) ge.dropReasons = sortKeys(e.dropReasons);
+    edges.push(ge);
+  }
+  return { nodes: [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), edges };
+}
+
+function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k]!;
+  return out;
+}
+
+/** The graph as a graphology multi-graph: node and edge attributes are the JSON records. */
+export function toGraphology(g: ServiceGraph): MultiDirectedGraph<GraphNode, GraphEdge> {
+  const graph = new MultiDirectedGraph<GraphNode, GraphEdge>({ allowSelfLoops: true });
+  for (const n of g.nodes) graph.addNode(n.id, n);
+  for (const e of g.edges) graph.addDirectedEdgeWithKey(e.id, e.source, e.target, e);
+  return graph;
+}
+
+/** Graphviz DOT, nodes grouped by segment when known. */
+export function toDot(g: ServiceGraph): string {
+  const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  const lines = ['digraph microseg {', '  rankdir=LR;', '  node [shape=box, style=rounded];'];
+  const bySegment = new Map<string, GraphNode[]>();
+  for (const n of g.nodes) {
+    const s = n.segment ?? '';
+    bySegment.set(s, [...(bySegment.get(s) ?? []), n]);
+  }
+  const shape = (n: GraphNode) => (n.kind === 'workload' ? '' : ', shape=ellipse, style=dashed');
+  const label = (n: GraphNode) => (n.namespace ? `${n.namespace}/${n.name}` : n.name);
+  for (const [seg, members] of [...bySegment.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const indent = seg ? '    ' : '  ';
+    if (seg) lines.push(`  subgraph ${q(`cluster_${seg}`)} {`, `    label=${q(seg)};`);
+    for (const n of members) lines.push(`${indent}${q(n.id)} [label=${q(label(n))}${shape(n)}];`);
+    if (seg) lines.push('  }');
+  }
+  for (const e of g.edges) {
+    lines.push(`  ${q(e.source)} -> ${q(e.target)} [label=${q(`${e.port}/${e.protocol} (${e.count})`)}];`);
+  }
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}

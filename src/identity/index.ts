@@ -1,0 +1,422 @@
+/**
+ * Identity: maps every flow endpoint to a workload or a classified non-pod peer, using a cluster
+ * snapshot. Pure: built from plain snapshot data; `resolve` is called once per flow endpoint on the hot
+ * path, so lookups are memoised.
+ */
+import type { FlowEndpoint } from '../flows/types.ts';
+import type { LabelSelector, Pod, PodTemplate, Service } from '../model/k8s.ts';
+import { matchesSelector } from '../model/selectors.ts';
+import type { ClusterSnapshot } from '../model/snapshot.ts';
+import { podIPs } from '../model/snapshot.ts';
+import { isPrivateIP, normaliseIP } from './ip.ts';
+import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
+
+/** Labels Kubernetes generates per pod, revision or run: never part of a workload's identity. */
+export const GENERATED_LABELS: ReadonlySet<string> = new Set([
+  'pod-template-hash',
+  'controller-revision-hash',
+  'pod-template-generation',
+  'statefulset.kubernetes.io/pod-name',
+  'apps.kubernetes.io/pod-index',
+  'controller-uid',
+  'batch.kubernetes.io/controller-uid',
+  'job-name',
+  'batch.kubernetes.io/job-name',
+  'batch.kubernetes.io/job-completion-index',
+]);
+
+export function stableLabels(labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(labels ?? {}).sort()) {
+    if (!GENERATED_LABELS.has(k)) out[k] = labels![k]!;
+  }
+  return out;
+}
+
+function stableSelector(sel: LabelSelector | undefined): LabelSelector {
+  const out: LabelSelector = {};
+  const ml = stableLabels(sel?.matchLabels);
+  if (Object.keys(ml).length > 0) out.matchLabels = ml;
+  const me = (sel?.matchExpressions ?? []).filter((e) => !GENERATED_LABELS.has(e.key));
+  if (me.length > 0) out.matchExpressions = me;
+  return out;
+}
+
+export const workloadId = (namespace: string, kind: string, name: string): string =>
+  `${namespace}/${kind}/${name}`;
+
+interface IPHolder {
+  podKey: string;
+  start: number;
+}
+
+export interface IdentityOptions {
+  /** Extra CIDRs to classify as node addresses (node IPs are otherwise learnt from pods' hostIP). */
+  nodeIPs?: readonly string[];
+}
+
+export interface Identity {
+  workloads: Map<string, Workload>;
+  /** Workload id of each pod, by `namespace/name`. */
+  podWorkload: Map<string, string>;
+  apiserverIPs: Set<string>;
+  clusterDNS: string[];
+  warnings: string[];
+  stats: IdentityStats;
+  resolve(ep: FlowEndpoint, time: number): Peer;
+}
+
+export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {}): Identity {
+  const warnings: string[] = [];
+  const byUid = new Map<
+    string,
+    { kind: string; name: string; namespace: string; owner?: { kind: string; name: string } }
+  >();
+  const objByKey = new Map<string, { kind: string; spec: unknown; labels?: Record<string, string> }>();
+  for (const w of [...snap.workloads, ...snap.cronJobs]) {
+    const ns = w.metadata.namespace!;
+    const owner = w.metadata.ownerReferences?.find((o) => o.controller) ?? w.metadata.ownerReferences?.[0];
+    const entry = { kind: w.kind, name: w.metadata.name, namespace: ns, ...(owner ? { owner } : {}) };
+    if (w.metadata.uid) byUid.set(w.metadata.uid, entry);
+    objByKey.set(`${ns}/${w.kind}/${w.metadata.name}`, {
+      kind: w.kind,
+      spec: w.spec,
+      labels: w.metadata.labels,
+    });
+  }
+
+  /** Walks owner references to the root owner; ReplicaSet→Deployment, Job→CronJob. */
+  const rootOwner = (pod: Pod): { kind: WorkloadKind; name: string } => {
+    const ns = pod.metadata.namespace!;
+    let ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
+    if (!ref) return { kind: 'Pod', name: pod.metadata.name };
+    let kind = ref.kind;
+    let name = ref.name;
+    for (let depth = 0; depth < 5; depth++) {
+      const parent =
+        (ref.uid ? byUid.get(ref.uid)?.owner : undefined) ?? findOwnerByName(snap, ns, kind, name);
+      if (!parent) break;
+      kind = parent.kind;
+      name = parent.name;
+      ref = { apiVersion: '', kind, name };
+    }
+    // A ReplicaSet or Job whose parent object is absent from the snapshot: infer from the name's shape.
+    if (kind === 'ReplicaSet' && !objByKey.has(`${ns}/ReplicaSet/${name}`)) {
+      const hash = pod.metadata.labels?.['pod-template-hash'];
+      if (hash && name.endsWith(`-${hash}`))
+        return { kind: 'Deployment', name: name.slice(0, -hash.length - 1) };
+    }
+    if (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'].includes(kind)) {
+      return { kind: kind as WorkloadKind, name };
+    }
+    return { kind: 'Pod', name: pod.metadata.name };
+  };
+
+  const workloads = new Map<string, Workload>();
+  const podWorkload = new Map<string, string>();
+  const podByKey = new Map<string, Pod>();
+  const ipHolders = new Map<string, IPHolder[]>();
+  const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
+
+  for (const pod of [...snap.pods].sort((a, b) => podKey(a).localeCompare(podKey(b)))) {
+    const ns = pod.metadata.namespace!;
+    const key = podKey(pod);
+    podByKey.set(key, pod);
+    const root = rootOwner(pod);
+    const id = workloadId(ns, root.kind, root.name);
+    podWorkload.set(key, id);
+    let w = workloads.get(id);
+    if (!w) {
+      const ownerObj = objByKey.get(`${ns}/${root.kind}/${root.name}`);
+      w = newWorkload(ns, root.kind, root.name, ownerObj, pod);
+      workloads.set(id, w);
+    }
+    w.pods.push(pod.metadata.name);
+    if (pod.spec.hostNetwork) w.hostNetwork = true;
+    if (pod.status?.hostIP) nodeIPs.add(normaliseIP(pod.status.hostIP));
+    if (!pod.spec.hostNetwork) {
+      const start = Date.parse(pod.status?.startTime ?? pod.metadata.creationTimestamp ?? '') || 0;
+      for (const ip of podIPs(pod)) {
+        const n = normaliseIP(ip);
+        const list = ipHolders.get(n) ?? [];
+        list.push({ podKey: key, start });
+        ipHolders.set(n, list);
+      }
+    }
+  }
+  for (const list of ipHolders.values()) list.sort((a, b) => a.start - b.start);
+  // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
+  for (const [key, obj] of objByKey) {
+    const [ns, kind, name] = key.split('/') as [string, WorkloadKind, string];
+    if (kind === 'ReplicaSet' || kind === 'Job') continue; // reached through their owners
+    const id = workloadId(ns, kind, name);
+    if (!workloads.has(id)) workloads.set(id, newWorkload(ns, kind, name, obj, undefined));
+  }
+  for (const node of snap.others.filter((o) => o.kind === 'Node')) {
+    const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
+    for (const a of addrs)
+      if (a.address && /^[0-9a-f.:]+$/i.test(a.address)) nodeIPs.add(normaliseIP(a.address));
+  }
+
+  // Services: ClusterIP → backing workloads; special roles.
+  const serviceIPs = new Map<string, string[]>();
+  const apiserverIPs = new Set<string>();
+  for (const svc of snap.services) {
+    const ns = svc.metadata.namespace!;
+    const backing = serviceWorkloads(svc, snap.pods, podWorkload);
+    for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
+      if (ip === 'None' || ip === '') continue;
+      if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
+      else if (backing.length > 0) serviceIPs.set(normaliseIP(ip), backing);
+    }
+    if (svc.spec.type === 'LoadBalancer' || svc.spec.type === 'NodePort') {
+      for (const id of backing) addRole(workloads.get(id), 'load-balanced');
+    }
+    if (ns === 'kube-system' && svc.metadata.name === 'kube-dns') {
+      for (const id of backing) addRole(workloads.get(id), 'cluster-dns');
+    }
+    if (backing.length > 1) {
+      warnings.push(
+        `Service ${ns}/${svc.metadata.name} is backed by several workloads (${backing.join(', ')}); its ClusterIP is attributed to ${backing[0]}`,
+      );
+    }
+  }
+  for (const es of snap.endpointSlices) {
+    if (
+      es.metadata.namespace === 'default' &&
+      es.metadata.labels?.['kubernetes.io/service-name'] === 'kubernetes'
+    ) {
+      for (const ep of es.endpoints ?? []) for (const a of ep.addresses) apiserverIPs.add(normaliseIP(a));
+    }
+  }
+  for (const o of snap.others) {
+    if (o.kind === 'Endpoints' && o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes') {
+      const subsets = (o as { subsets?: { addresses?: { ip?: string }[] }[] }).subsets ?? [];
+      for (const s of subsets)
+        for (const a of s.addresses ?? []) if (a.ip) apiserverIPs.add(normaliseIP(a.ip));
+    }
+  }
+  for (const w of workloads.values()) {
+    if (w.labels['k8s-app'] === 'kube-dns' && w.namespace === 'kube-system') addRole(w, 'cluster-dns');
+    if (
+      w.labels['app.kubernetes.io/name'] === 'ingress-nginx' ||
+      (w.labels['app.kubernetes.io/component'] === 'controller' &&
+        /ingress|gateway|traefik|envoy|haproxy/.test(w.name))
+    )
+      addRole(w, 'ingress-controller');
+  }
+  const clusterDNS = [...workloads.values()]
+    .filter((w) => w.roles.includes('cluster-dns'))
+    .map((w) => w.id)
+    .sort();
+
+  const stats: IdentityStats = {
+    byPodName: 0,
+    byIP: 0,
+    byServiceIP: 0,
+    byHubbleWorkload: 0,
+    ipReused: 0,
+    unattributed: 0,
+    reserved: {},
+  };
+  const countKind = (p: Peer): Peer => {
+    if (p.kind !== 'workload') stats.reserved[p.kind] = (stats.reserved[p.kind] ?? 0) + 1;
+    return p;
+  };
+  const workloadPeer = (id: string): Peer => ({ id, kind: 'workload' });
+  const peerCache = new Map<string, Peer>();
+  const cached = (key: string, make: () => Peer): Peer => {
+    let p = peerCache.get(key);
+    if (!p) {
+      p = make();
+      peerCache.set(key, p);
+    }
+    return p;
+  };
+
+  const byIP = (ip: string, time: number): Peer | undefined => {
+    const holders = ipHolders.get(ip);
+    if (holders) {
+      // The pod that held the IP at the flow's time: the latest one started at or before it.
+      let chosen: IPHolder | undefined;
+      for (const h of holders) if (h.start <= time) chosen = h;
+      if (chosen) {
+        stats.byIP++;
+        if (holders.length > 1) stats.ipReused++;
+        return workloadPeer(podWorkload.get(chosen.podKey)!);
+      }
+      // Before every known holder started: the IP belonged to a pod no longer in the snapshot.
+      return undefined;
+    }
+    const svc = serviceIPs.get(ip);
+    if (svc) {
+      stats.byServiceIP++;
+      return workloadPeer(svc[0]!);
+    }
+    return undefined;
+  };
+
+  const classifyIP = (ip: string, reserved: FlowEndpoint['reserved']): Peer => {
+    if (reserved === 'kube-apiserver' || apiserverIPs.has(ip))
+      return cached('api', () => ({ id: 'kube-apiserver', kind: 'kube-apiserver' }));
+    if (reserved === 'host' || reserved === 'remote-node' || nodeIPs.has(ip))
+      return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
+    if (reserved === 'world' || !isPrivateIP(ip))
+      return cached(`w:${ip}`, () => ({ id: `world:${ip}`, kind: 'world', ip }));
+    return cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }));
+  };
+
+  const resolve = (ep: FlowEndpoint, time: number): Peer => {
+    if (ep.pod && ep.namespace) {
+      const id = podWorkload.get(`${ep.namespace}/${ep.pod}`);
+      if (id) {
+        stats.byPodName++;
+        return workloadPeer(id);
+      }
+      if (ep.workload) {
+        stats.byHubbleWorkload++;
+        return workloadPeer(observedWorkload(ep.namespace, ep.workload.kind, ep.workload.name, ep.labels));
+      }
+    }
+    if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver'));
+    const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
+    if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
+      const p = byIP(ip, time);
+      if (p) return p;
+    }
+    if (ep.pod && ep.namespace) {
+      // A pod the snapshot does not know and no workload metadata: keep it as a bare pod.
+      stats.unattributed++;
+      return workloadPeer(observedWorkload(ep.namespace, 'Pod', ep.pod, ep.labels));
+    }
+    if (!ip) {
+      stats.unattributed++;
+      return countKind({ id: 'unknown', kind: 'unknown' });
+    }
+    const p = classifyIP(ip, ep.reserved);
+    if (p.kind === 'private') stats.unattributed++;
+    return countKind(p);
+  };
+
+  const observedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined): string => {
+    const k: WorkloadKind =
+      (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'] as const).find(
+        (x) => x === kind,
+      ) ?? 'Pod';
+    const id = workloadId(ns, k, name);
+    if (!workloads.has(id)) {
+      const l: Record<string, string> = {};
+      for (const kv of labels ?? []) {
+        const eq = kv.indexOf('=');
+        if (eq > 0) l[kv.slice(0, eq)] = kv.slice(eq + 1);
+      }
+      const stable = stableLabels(l);
+      workloads.set(id, {
+        id,
+        namespace: ns,
+        kind: k,
+        name,
+        selector: Object.keys(stable).length ? { matchLabels: stable } : {},
+        labels: stable,
+        namedPorts: [],
+        pods: [],
+        hostNetwork: false,
+        roles: [],
+        observedOnly: true,
+      });
+      warnings.push(
+        `workload ${id} was seen in flows but is not in the snapshot; its selector comes from flow labels`,
+      );
+    }
+    return id;
+  };
+
+  for (const w of workloads.values()) {
+    if (!w.observedOnly && Object.keys(w.selector).length === 0) {
+      warnings.push(`workload ${w.id} has no stable labels: no policy can select it precisely`);
+    }
+    if (w.hostNetwork)
+      warnings.push(`workload ${w.id} uses the host network: NetworkPolicy does not apply to it`);
+  }
+
+  return { workloads, podWorkload, apiserverIPs, clusterDNS, warnings, stats, resolve };
+}
+
+function podKey(p: Pod): string {
+  return `${p.metadata.namespace}/${p.metadata.name}`;
+}
+
+function addRole(w: Workload | undefined, role: WorkloadRole): void {
+  if (w && !w.roles.includes(role)) {
+    w.roles.push(role);
+    w.roles.sort();
+  }
+}
+
+function findOwnerByName(
+  snap: ClusterSnapshot,
+  ns: string,
+  kind: string,
+  name: string,
+): { kind: string; name: string } | undefined {
+  const obj = (kind === 'CronJob' ? snap.cronJobs : snap.workloads).find(
+    (w) => w.kind === kind && w.metadata.namespace === ns && w.metadata.name === name,
+  );
+  const ref = obj?.metadata.ownerReferences?.find((o) => o.controller) ?? obj?.metadata.ownerReferences?.[0];
+  return ref ? { kind: ref.kind, name: ref.name } : undefined;
+}
+
+function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
+  const s = spec as
+    { template?: PodTemplate; jobTemplate?: { spec?: { template?: PodTemplate } } } | undefined;
+  return kind === 'CronJob' ? s?.jobTemplate?.spec?.template : s?.template;
+}
+
+function newWorkload(
+  ns: string,
+  kind: WorkloadKind,
+  name: string,
+  owner: { kind: string; spec: unknown } | undefined,
+  pod: Pod | undefined,
+): Workload {
+  const template = owner ? templateOf(kind, owner.spec) : undefined;
+  const labels = stableLabels(template?.metadata?.labels ?? pod?.metadata.labels);
+  let selector: LabelSelector;
+  const ownSelector = (owner?.spec as { selector?: LabelSelector } | undefined)?.selector;
+  if (ownSelector && kind !== 'Job' && kind !== 'CronJob') selector = stableSelector(ownSelector);
+  else selector = Object.keys(labels).length > 0 ? { matchLabels: labels } : {};
+  if (Object.keys(selector).length === 0 && Object.keys(labels).length > 0)
+    selector = { matchLabels: labels };
+  const containers = template?.spec?.containers ?? pod?.spec.containers ?? [];
+  const namedPorts: NamedPort[] = [];
+  for (const c of containers)
+    for (const p of c.ports ?? [])
+      if (p.name) namedPorts.push({ name: p.name, port: p.containerPort, protocol: p.protocol ?? 'TCP' });
+  namedPorts.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+  return {
+    id: workloadId(ns, kind, name),
+    namespace: ns,
+    kind,
+    name,
+    selector,
+    labels,
+    namedPorts,
+    pods: [],
+    hostNetwork: template?.spec?.hostNetwork ?? pod?.spec.hostNetwork ?? false,
+    roles: [],
+  };
+}
+
+function serviceWorkloads(svc: Service, pods: Pod[], podWorkload: Map<string, string>): string[] {
+  const sel = svc.spec.selector;
+  if (!sel || Object.keys(sel).length === 0) return [];
+  const out = new Set<string>();
+  for (const p of pods) {
+    if (p.metadata.namespace !== svc.metadata.namespace) continue;
+    if (matchesSelector({ matchLabels: sel }, p.metadata.labels)) {
+      const id = podWorkload.get(podKey(p));
+      if (id) out.add(id);
+    }
+  }
+  return [...out].sort();
+}

@@ -1,0 +1,62 @@
+import type { LabelSelector } from '../model/k8s.ts';
+
+/** The kinds a workload can have: the root owner of its pods. */
+export type WorkloadKind =
+  'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob' | 'Job' | 'ReplicaSet' | 'Pod';
+
+export interface NamedPort {
+  name: string;
+  port: number;
+  protocol: string;
+}
+
+/** A workload: what policies select and what the graph's nodes stand for. */
+export interface Workload {
+  /** `namespace/Kind/name`, the stable key used everywhere (graph node id, evidence, names). */
+  id: string;
+  namespace: string;
+  kind: WorkloadKind;
+  name: string;
+  /**
+   * Selector for the workload's pods, from the owner's own selector (or template labels) with the labels
+   * Kubernetes generates per pod or per revision removed. Empty when nothing stable is known.
+   */
+  selector: LabelSelector;
+  /** Stable labels the workload's pods carry (template labels minus generated ones). */
+  labels: Record<string, string>;
+  namedPorts: NamedPort[];
+  /** Pod names in the snapshot (sorted). */
+  pods: string[];
+  hostNetwork: boolean;
+  /** Special roles found in the snapshot. */
+  roles: WorkloadRole[];
+  /** True when the workload was not in the snapshot and was reconstructed from flow metadata. */
+  observedOnly?: boolean;
+}
+
+export type WorkloadRole = 'cluster-dns' | 'ingress-controller' | 'load-balanced';
+
+export type PeerKind = 'workload' | 'node' | 'kube-apiserver' | 'world' | 'private' | 'unknown';
+
+/** One end of a connection after identity resolution. */
+export interface Peer {
+  /**
+   * Stable key: the workload id for workloads; `node:<ip>`, `kube-apiserver`, `world:<ip>`,
+   * `private:<ip>`, `unknown` otherwise.
+   */
+  id: string;
+  kind: PeerKind;
+  /** The IP, for non-workload peers. */
+  ip?: string;
+}
+
+/** Counters of how endpoints were resolved, for the report. */
+export interface IdentityStats {
+  byPodName: number;
+  byIP: number;
+  byServiceIP: number;
+  byHubbleWorkload: number;
+  ipReused: number;
+  unattributed: number;
+  reserved: Partial<Record<PeerKind, number>>;
+}

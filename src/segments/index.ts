@@ -1,0 +1,214 @@
+/**
+ * Segments: groups of workloads that talk mostly among themselves, found with Louvain community
+ * detection on the undirected projection of the workload graph. Deterministic: nodes and edges are
+ * inserted in sorted order and Louvain's random walk uses a seeded generator, so the same graph gives
+ * the same segments and the same names.
+ */
+import { UndirectedGraph } from 'graphology';
+import * as louvainModule from 'graphology-communities-louvain';
+import type { DetailedLouvainOutput, LouvainOptions } from 'graphology-communities-louvain';
+import type { Workload } from '../identity/types.ts';
+import type { ServiceGraph } from '../graph/types.ts';
+
+// The package is CommonJS with an ESM-style declaration file; at run time its default export is the
+// louvain function, which carries `detailed`.
+type LouvainGraph = UndirectedGraph<Record<string, never>, { weight: number }>;
+const louvain = (
+  louvainModule as unknown as {
+    default: { detailed(g: LouvainGraph, o: LouvainOptions): DetailedLouvainOutput };
+  }
+).default;
+
+/** Label on a workload's pod template that pins it to a named segment. */
+export const SEGMENT_LABEL = 'microseg.dev/segment';
+
+export interface SegmentOptions {
+  /** Louvain resolution: above 1 gives more, smaller segments; below 1 fewer, larger ones. Default 1. */
+  resolution?: number;
+  /** Seed of Louvain's random walk. Default 1. */
+  seed?: number;
+  /**
+   * A workload talking to at least this many distinct workloads is a platform hub (DNS, auth, metrics)
+   * and is kept out of community detection, in a platform segment of its namespace. Default
+   * max(6, 5% of workloads).
+   */
+  hubDegree?: number;
+}
+
+export type SegmentKind = 'community' | 'pinned' | 'platform' | 'isolated';
+
+export interface Segment {
+  /** Stable, DNS-label-safe name, e.g. `shop`, `shop-checkout`, `kube-system-platform`. */
+  id: string;
+  kind: SegmentKind;
+  /** Workload ids, sorted. */
+  members: string[];
+  namespaces: string[];
+  /** Edges (workload to workload, counted per port) inside the segment and crossing its boundary. */
+  internalEdges: number;
+  crossingEdges: number;
+}
+
+export interface SegmentResult {
+  segments: Segment[];
+  /** Workload id → segment id. */
+  membership: Record<string, string>;
+  /** Modularity of the Louvain partition (community segments only). */
+  modularity: number;
+  resolution: number;
+  seed: number;
+  hubDegree: number;
+}
+
+/** mulberry32: a small, fast, seeded PRNG. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function slug(s: string): string {
+  return (
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/-+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 50)
+      .replace(/-$/, '') || 'segment'
+  );
+}
+
+export function computeSegments(
+  workloads: ReadonlyMap<string, Workload>,
+  graph: ServiceGraph,
+  opts: SegmentOptions = {},
+): SegmentResult {
+  const resolution = opts.resolution ?? 1;
+  const seed = opts.seed ?? 1;
+  const ids = [...workloads.keys()].sort();
+  const hubDegree = opts.hubDegree ?? Math.max(6, Math.ceil(0.05 * ids.length));
+
+  // Undirected workload-to-workload weights; self-loops ignored.
+  const pairWeight = new Map<string, number>();
+  const neighbours = new Map<string, Set<string>>();
+  for (const e of graph.edges) {
+    if (!workloads.has(e.source) || !workloads.has(e.target) || e.source === e.target) continue;
+    const [a, b] = e.source < e.target ? [e.source, e.target] : [e.target, e.source];
+    const key = `${a}\u0000${b}`;
+    pairWeight.set(key, (pairWeight.get(key) ?? 0) + 1 + Math.log10(Math.max(1, e.count)));
+    let na = neighbours.get(a);
+    if (!na) neighbours.set(a, (na = new Set()));
+    na.add(b);
+    let nb = neighbours.get(b);
+    if (!nb) neighbours.set(b, (nb = new Set()));
+    nb.add(a);
+  }
+
+  const fixed = new Map<string, { name: string; kind: SegmentKind }>();
+  for (const id of ids) {
+    const w = workloads.get(id)!;
+    const pin = w.labels[SEGMENT_LABEL];
+    if (pin) fixed.set(id, { name: slug(pin), kind: 'pinned' });
+    else if (w.roles.includes('cluster-dns') || (neighbours.get(id)?.size ?? 0) >= hubDegree)
+      fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform' });
+    else if (!neighbours.has(id))
+      fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated' });
+  }
+
+  const g: LouvainGraph = new UndirectedGraph();
+  for (const id of ids) if (!fixed.has(id)) g.addNode(id);
+  for (const key of [...pairWeight.keys()].sort()) {
+    const [a, b] = key.split('\u0000') as [string, string];
+    if (g.hasNode(a) && g.hasNode(b)) g.addEdge(a, b, { weight: pairWeight.get(key)! });
+  }
+  let modularity = 0;
+  const communityOf = new Map<string, number>();
+  if (g.order > 0) {
+    const res = louvain.detailed(g, { resolution, rng: seededRandom(seed), getEdgeWeight: 'weight' });
+    modularity = g.size > 0 ? res.modularity : 0;
+    for (const [node, c] of Object.entries(res.communities)) communityOf.set(node, c);
+  }
+
+  // Group members.
+  const groups = new Map<string, { kind: SegmentKind; members: string[]; fixedName?: string }>();
+  for (const id of ids) {
+    const f = fixed.get(id);
+    const key = f ? `f:${f.name}` : `c:${communityOf.get(id)}`;
+    let grp = groups.get(key);
+    if (!grp)
+      groups.set(
+        key,
+        (grp = { kind: f?.kind ?? 'community', members: [], ...(f ? { fixedName: f.name } : {}) }),
+      );
+    grp.members.push(id);
+  }
+
+  // Names: fixed names as given; communities named after their dominant namespace, plus their busiest
+  // member when the namespace holds several communities. Collisions get -2, -3 in sorted order.
+  const traffic = new Map<string, number>();
+  for (const n of graph.nodes) traffic.set(n.id, n.flowsIn + n.flowsOut);
+  const nsCommunities = new Map<string, number>();
+  const dominantNs = (members: string[]): string => {
+    const c = new Map<string, number>();
+    for (const m of members) {
+      const ns = workloads.get(m)!.namespace;
+      c.set(ns, (c.get(ns) ?? 0) + 1);
+    }
+    return [...c.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0];
+  };
+  const ordered = [...groups.values()].sort((a, b) => a.members[0]!.localeCompare(b.members[0]!));
+  for (const grp of ordered) {
+    if (grp.kind === 'community') {
+      const ns = dominantNs(grp.members);
+      nsCommunities.set(ns, (nsCommunities.get(ns) ?? 0) + 1);
+    }
+  }
+  const used = new Set<string>();
+  const segments: Segment[] = [];
+  const membership: Record<string, string> = {};
+  for (const grp of ordered) {
+    let base: string;
+    if (grp.fixedName) base = grp.fixedName;
+    else {
+      const ns = dominantNs(grp.members);
+      if ((nsCommunities.get(ns) ?? 0) <= 1) base = slug(ns);
+      else {
+        const busiest = [...grp.members].sort(
+          (a, b) => (traffic.get(b) ?? 0) - (traffic.get(a) ?? 0) || a.localeCompare(b),
+        )[0]!;
+        base = slug(`${ns}-${workloads.get(busiest)!.name}`);
+      }
+    }
+    let name = base;
+    for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
+    used.add(name);
+    for (const m of grp.members) membership[m] = name;
+    segments.push({
+      id: name,
+      kind: grp.kind,
+      members: grp.members,
+      namespaces: [...new Set(grp.members.map((m) => workloads.get(m)!.namespace))].sort(),
+      internalEdges: 0,
+      crossingEdges: 0,
+    });
+  }
+  const byId = new Map(segments.map((s) => [s.id, s]));
+  for (const e of graph.edges) {
+    const a = membership[e.source];
+    const b = membership[e.target];
+    if (a === undefined || b === undefined) continue;
+    if (a === b) byId.get(a)!.internalEdges++;
+    else {
+      byId.get(a)!.crossingEdges++;
+      byId.get(b)!.crossingEdges++;
+    }
+  }
+  segments.sort((a, b) => a.id.localeCompare(b.id));
+  return { segments, membership, modularity, resolution, seed, hubDegree };
+}
