@@ -1,0 +1,731 @@
+/**
+ * The NetworkPolicy semantics engine: given namespaces, pods, NetworkPolicies and the cluster-scoped
+ * policy kinds, decides whether a connection is allowed and says why. Pure: plain data in, plain data out.
+ *
+ * A connection is allowed iff the source side allows it for egress and the destination side allows it
+ * for ingress. Each side walks the tiers Admin (AdminNetworkPolicy and ClusterNetworkPolicy tier Admin,
+ * by ascending priority) → NetworkPolicy → Baseline (BaselineAdminNetworkPolicy and ClusterNetworkPolicy
+ * tier Baseline) → default allow, stopping at the first decision.
+ */
+import type { Namespace, NetworkPolicy, OtherObject, Pod } from '../model/k8s.ts';
+import { matchesSelector } from '../model/selectors.ts';
+import type { ClusterSnapshot } from '../model/snapshot.ts';
+import { InputError, podIPs } from '../model/snapshot.ts';
+import type { Addr } from './ip.ts';
+import { cidrContains, formatAddr, parseAddr } from './ip.ts';
+import type {
+  AddrEnd,
+  DirectionVerdict,
+  EngineOptions,
+  Endpoint,
+  L4Protocol,
+  PodEnd,
+  Query,
+  ResolvedEnd,
+  ResolvedOptions,
+  Tier,
+  Verdict,
+} from './types.ts';
+import { DEFAULT_OPTIONS, PROTOCOLS } from './types.ts';
+import type {
+  CompiledClusterPolicy,
+  CompiledNetworkPolicy,
+  CpPeer,
+  CpPort,
+  NpPeer,
+  NpPort,
+} from './validate.ts';
+import { compileClusterPolicy, compileNetworkPolicy, isClusterPolicyKind } from './validate.ts';
+
+export const NS_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+export interface EngineInput {
+  namespaces?: readonly Namespace[];
+  pods?: readonly Pod[];
+  networkPolicies?: readonly NetworkPolicy[];
+  /** AdminNetworkPolicy, BaselineAdminNetworkPolicy (v1alpha1) and ClusterNetworkPolicy (v1alpha2) objects. */
+  clusterPolicies?: readonly OtherObject[];
+  /** Node objects (labels and status.addresses), for node peers and node traffic. */
+  nodes?: readonly OtherObject[];
+}
+
+/** A compact decision for one direction (no strings built): used by batch evaluation. */
+export interface Decision {
+  allowed: boolean;
+  tier: Tier;
+  policy?: string;
+  rule?: string;
+  action?: string;
+  passedBy?: string[];
+}
+
+interface Selection {
+  npIngress: CompiledNetworkPolicy[];
+  npEgress: CompiledNetworkPolicy[];
+  adminIngress: CompiledClusterPolicy[];
+  adminEgress: CompiledClusterPolicy[];
+  baselineIngress: CompiledClusterPolicy[];
+  baselineEgress: CompiledClusterPolicy[];
+}
+
+interface NodeInfo {
+  name: string;
+  labels: Record<string, string>;
+  addrs: Addr[];
+}
+
+function addrKey(a: Addr): string {
+  return `${a.family}:${a.value.toString(16)}`;
+}
+
+export function labelsKey(labels: Readonly<Record<string, string>>): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(',');
+}
+
+function normProtocol(p: unknown): L4Protocol {
+  return typeof p === 'string' && (PROTOCOLS as readonly string[]).includes(p) ? (p as L4Protocol) : 'TCP';
+}
+
+export function parseProtocol(p: unknown, where: string): L4Protocol {
+  if (p === undefined || p === null) return 'TCP';
+  if (typeof p !== 'string' || !(PROTOCOLS as readonly string[]).includes(p))
+    throw new InputError(`${where}: protocol ${JSON.stringify(p)} is not one of TCP, UDP, SCTP`);
+  return p as L4Protocol;
+}
+
+export class Engine {
+  readonly options: ResolvedOptions;
+  readonly networkPolicies: readonly CompiledNetworkPolicy[];
+  readonly adminPolicies: readonly CompiledClusterPolicy[];
+  readonly baselinePolicies: readonly CompiledClusterPolicy[];
+  private readonly npsByNs = new Map<string, CompiledNetworkPolicy[]>();
+  private readonly nsLabelsMap = new Map<string, Record<string, string>>();
+  private readonly pods = new Map<string, PodEnd | AddrEnd>();
+  private readonly podList: PodEnd[] = [];
+  private readonly ipIndex = new Map<string, ResolvedEnd>();
+  private readonly nodes = new Map<string, NodeInfo>();
+  private readonly selCache = new Map<string, Selection>();
+  private readonly nsSelCache = new Map<object, Map<string, boolean>>();
+
+  constructor(input: EngineInput, options: EngineOptions = {}) {
+    this.options = { ...DEFAULT_OPTIONS, ...options };
+    for (const ns of input.namespaces ?? []) {
+      this.nsLabelsMap.set(ns.metadata.name, {
+        ...(ns.metadata.labels ?? {}),
+        [NS_NAME_LABEL]: ns.metadata.name,
+      });
+    }
+    for (const n of input.nodes ?? []) {
+      const meta = n.metadata;
+      const status = (n as { status?: { addresses?: { address?: unknown }[] } }).status;
+      const addrs: Addr[] = [];
+      for (const a of status?.addresses ?? []) {
+        const p = typeof a.address === 'string' ? parseAddr(a.address) : undefined;
+        if (p) addrs.push(p);
+      }
+      this.nodes.set(meta.name, { name: meta.name, labels: { ...(meta.labels ?? {}) }, addrs });
+    }
+    for (const node of [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      for (const a of node.addrs) {
+        const end: AddrEnd = {
+          kind: 'ip',
+          key: `node:${node.name}`,
+          display: `node ${node.name} (${formatAddr(a)})`,
+          ip: a,
+          node: node.name,
+          nodeLabels: node.labels,
+        };
+        if (!this.ipIndex.has(addrKey(a))) this.ipIndex.set(addrKey(a), end);
+      }
+    }
+    const sortedPods = [...(input.pods ?? [])].sort((a, b) => {
+      const ka = `${a.metadata.namespace}/${a.metadata.name}`;
+      const kb = `${b.metadata.namespace}/${b.metadata.name}`;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+    for (const pod of sortedPods) this.addPod(pod);
+
+    const nps = (input.networkPolicies ?? []).map((np) => compileNetworkPolicy(np));
+    nps.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    this.networkPolicies = nps;
+    for (const np of nps) {
+      const list = this.npsByNs.get(np.namespace) ?? [];
+      list.push(np);
+      this.npsByNs.set(np.namespace, list);
+    }
+    const cps: CompiledClusterPolicy[] = [];
+    for (const obj of input.clusterPolicies ?? []) {
+      if (!isClusterPolicyKind(obj.kind))
+        throw new InputError(`${obj.kind} ${obj.metadata.name}: not a cluster-scoped network policy kind`);
+      cps.push(compileClusterPolicy(obj));
+    }
+    const order = (a: CompiledClusterPolicy, b: CompiledClusterPolicy) =>
+      a.priority - b.priority || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+    this.adminPolicies = cps.filter((p) => p.tier === 'admin').sort(order);
+    this.baselinePolicies = cps.filter((p) => p.tier === 'baseline').sort(order);
+  }
+
+  private addPod(pod: Pod): void {
+    const ns = pod.metadata.namespace ?? '';
+    const name = pod.metadata.name;
+    const ips = podIPs(pod)
+      .map((ip) => parseAddr(ip))
+      .filter((a): a is Addr => a !== undefined);
+    const node = pod.spec?.nodeName;
+    if (pod.spec?.hostNetwork === true && this.options.hostNetworkPods === 'node') {
+      const ip = ips[0] ?? (pod.status?.hostIP ? parseAddr(pod.status.hostIP) : undefined);
+      const nodeInfo = node ? this.nodes.get(node) : undefined;
+      if (ip) {
+        const end: AddrEnd = {
+          kind: 'ip',
+          key: `hostpod:${ns}/${name}`,
+          display: `${ns}/${name} (host network${node ? `, node ${node}` : ''})`,
+          ip,
+          ...(node ? { node } : {}),
+          ...(nodeInfo ? { nodeLabels: nodeInfo.labels } : {}),
+        };
+        this.pods.set(`${ns}/${name}`, end);
+      }
+      return;
+    }
+    const ports: { name?: string; port: number; protocol: L4Protocol }[] = [];
+    for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
+      for (const p of c.ports ?? []) {
+        if (typeof p.containerPort !== 'number') continue;
+        ports.push({
+          ...(p.name ? { name: p.name } : {}),
+          port: p.containerPort,
+          protocol: normProtocol(p.protocol),
+        });
+      }
+    }
+    const end: PodEnd = {
+      kind: 'pod',
+      key: `${ns}/${name}`,
+      display: `${ns}/${name}`,
+      namespace: ns,
+      labels: { ...(pod.metadata.labels ?? {}) },
+      nsLabels: this.nsLabels(ns),
+      ports,
+      ...(ips[0] ? { ip: ips[0] } : {}),
+      ...(node ? { node } : {}),
+      podName: name,
+      ...(pod.spec?.hostNetwork === true ? { hostNetwork: true } : {}),
+    };
+    this.pods.set(end.key, end);
+    this.podList.push(end);
+    for (const ip of ips) {
+      const k = addrKey(ip);
+      const existing = this.ipIndex.get(k);
+      if (!existing || existing.kind === 'ip' || (existing.kind === 'pod' && existing.hostNetwork))
+        this.ipIndex.set(k, { ...end, ip });
+    }
+  }
+
+  /** Labels of a namespace, with the immutable `kubernetes.io/metadata.name` label the API server sets. */
+  nsLabels(ns: string): Record<string, string> {
+    let l = this.nsLabelsMap.get(ns);
+    if (!l) {
+      l = { [NS_NAME_LABEL]: ns };
+      this.nsLabelsMap.set(ns, l);
+    }
+    return l;
+  }
+
+  /** Every concrete (non host-network) pod, sorted by namespace/name. */
+  allPods(): readonly PodEnd[] {
+    return this.podList;
+  }
+
+  namespaceNames(): string[] {
+    return [...this.nsLabelsMap.keys()].sort();
+  }
+
+  // ---------- endpoints ----------
+
+  resolve(ep: Endpoint, where = 'endpoint'): ResolvedEnd {
+    if (ep === null || typeof ep !== 'object')
+      throw new InputError(`${where}: must be "namespace/pod", {"ip": ...} or {namespace, labels}`);
+    if ('ip' in ep && !('namespace' in ep)) return this.resolveIP(ep.ip, where);
+    if ('pod' in ep) {
+      const p = this.pods.get(`${ep.namespace}/${ep.pod}`);
+      if (!p) throw new InputError(`${where}: pod ${ep.namespace}/${ep.pod} is not in the cluster snapshot`);
+      return p;
+    }
+    if ('namespace' in ep && 'labels' in ep) return this.classEnd(ep);
+    throw new InputError(`${where}: must be "namespace/pod", {"ip": ...} or {namespace, labels}`);
+  }
+
+  resolveIP(text: string, where = 'endpoint'): ResolvedEnd {
+    const a = typeof text === 'string' ? parseAddr(text) : undefined;
+    if (!a) throw new InputError(`${where}: ${JSON.stringify(text)} is not an IP address`);
+    const hit = this.ipIndex.get(addrKey(a));
+    if (hit) return hit;
+    return { kind: 'ip', key: `ip:${formatAddr(a)}`, display: formatAddr(a), ip: a };
+  }
+
+  /** An equivalence class of pods: same namespace, labels, container ports (and optional IP). */
+  classEnd(ep: {
+    namespace: string;
+    labels: Readonly<Record<string, string>>;
+    namedPorts?: readonly { name?: string; port: number; protocol?: L4Protocol }[];
+    ip?: string;
+    name?: string;
+  }): PodEnd {
+    if (typeof ep.namespace !== 'string' || ep.namespace === '')
+      throw new InputError('endpoint: namespace must be a non-empty string');
+    const ports = (ep.namedPorts ?? []).map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      port: p.port,
+      protocol: normProtocol(p.protocol),
+    }));
+    let ip: Addr | undefined;
+    if (ep.ip !== undefined) {
+      ip = parseAddr(ep.ip);
+      if (!ip) throw new InputError(`endpoint: ${JSON.stringify(ep.ip)} is not an IP address`);
+    }
+    const lk = labelsKey(ep.labels);
+    const pk = ports.map((p) => `${p.name ?? ''}:${p.port}/${p.protocol}`).join(',');
+    return {
+      kind: 'pod',
+      key: `${ep.namespace}/{${lk}}[${pk}]${ip ? `@${formatAddr(ip)}` : ''}`,
+      display: ep.name ?? `${ep.namespace}/{${lk}}`,
+      namespace: ep.namespace,
+      labels: ep.labels,
+      nsLabels: this.nsLabels(ep.namespace),
+      ports,
+      ...(ip ? { ip } : {}),
+    };
+  }
+
+  // ---------- selection ----------
+
+  private selection(p: PodEnd): Selection {
+    const k = `${p.namespace}\u0000${labelsKey(p.labels)}\u0000${p.hostNetwork ? 'h' : ''}`;
+    let s = this.selCache.get(k);
+    if (s) return s;
+    const nps = (this.npsByNs.get(p.namespace) ?? []).filter((np) =>
+      matchesSelector(np.podSelector, p.labels),
+    );
+    const subj = (cp: CompiledClusterPolicy) =>
+      !p.hostNetwork &&
+      matchesSelector(cp.subject.namespaceSelector, p.nsLabels) &&
+      (!cp.subject.podSelector || matchesSelector(cp.subject.podSelector, p.labels));
+    const admin = this.adminPolicies.filter(subj);
+    const baseline = this.baselinePolicies.filter(subj);
+    s = {
+      npIngress: nps.filter((np) => np.ingress !== null),
+      npEgress: nps.filter((np) => np.egress !== null),
+      adminIngress: admin.filter((cp) => cp.ingress.length > 0),
+      adminEgress: admin.filter((cp) => cp.egress.length > 0),
+      baselineIngress: baseline.filter((cp) => cp.ingress.length > 0),
+      baselineEgress: baseline.filter((cp) => cp.egress.length > 0),
+    };
+    this.selCache.set(k, s);
+    return s;
+  }
+
+  /** Names of the policies (all tiers) that select `p` for a direction. */
+  selecting(p: PodEnd, dir: 'ingress' | 'egress'): string[] {
+    const s = this.selection(p);
+    return dir === 'ingress'
+      ? [
+          ...s.adminIngress.map((c) => c.key),
+          ...s.npIngress.map((n) => n.key),
+          ...s.baselineIngress.map((c) => c.key),
+        ]
+      : [
+          ...s.adminEgress.map((c) => c.key),
+          ...s.npEgress.map((n) => n.key),
+          ...s.baselineEgress.map((c) => c.key),
+        ];
+  }
+
+  /** True when some NetworkPolicy isolates `p` for the direction. */
+  isolated(p: PodEnd, dir: 'ingress' | 'egress'): boolean {
+    const s = this.selection(p);
+    return (dir === 'ingress' ? s.npIngress : s.npEgress).length > 0;
+  }
+
+  /** True when no policy of any tier can affect `p` in this direction (everything allowed). */
+  unconstrained(p: PodEnd, dir: 'ingress' | 'egress'): boolean {
+    const s = this.selection(p);
+    return dir === 'ingress'
+      ? s.npIngress.length + s.adminIngress.length + s.baselineIngress.length === 0
+      : s.npEgress.length + s.adminEgress.length + s.baselineEgress.length === 0;
+  }
+
+  // ---------- matching ----------
+
+  private nsSelectorMatches(sel: object, ns: string, nsLabels: Readonly<Record<string, string>>): boolean {
+    let m = this.nsSelCache.get(sel);
+    if (!m) {
+      m = new Map();
+      this.nsSelCache.set(sel, m);
+    }
+    let r = m.get(ns);
+    if (r === undefined) {
+      r = matchesSelector(sel, nsLabels);
+      m.set(ns, r);
+    }
+    return r;
+  }
+
+  private remoteAddr(remote: ResolvedEnd, forPods: boolean): Addr | undefined {
+    if (remote.kind === 'ip') return remote.ip;
+    return forPods ? remote.ip : undefined;
+  }
+
+  private npPeerMatches(np: CompiledNetworkPolicy, peer: NpPeer, remote: ResolvedEnd): boolean {
+    if (peer.kind === 'ipBlock') {
+      const a = this.remoteAddr(remote, this.options.ipBlockMatchesPods);
+      return !!a && cidrContains(peer.cidr, a) && !peer.except.some((e) => cidrContains(e, a));
+    }
+    if (remote.kind !== 'pod') return false;
+    if (peer.namespaceSelector) {
+      if (!this.nsSelectorMatches(peer.namespaceSelector, remote.namespace, remote.nsLabels)) return false;
+    } else if (remote.namespace !== np.namespace) return false;
+    return !peer.podSelector || matchesSelector(peer.podSelector, remote.labels);
+  }
+
+  private npPortMatches(p: NpPort, dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
+    if (p.protocol !== proto) return false;
+    if (p.name !== undefined) {
+      if (dst.kind !== 'pod') return false;
+      return dst.ports.some((cp) => cp.name === p.name && cp.protocol === proto && cp.port === port);
+    }
+    if (p.port === undefined) return true;
+    if (p.endPort !== undefined) return port >= p.port && port <= p.endPort;
+    return port === p.port;
+  }
+
+  private cpPeerMatches(peer: CpPeer, remote: ResolvedEnd): boolean {
+    switch (peer.kind) {
+      case 'namespaces':
+        return (
+          remote.kind === 'pod' &&
+          !remote.hostNetwork &&
+          this.nsSelectorMatches(peer.namespaceSelector, remote.namespace, remote.nsLabels)
+        );
+      case 'pods':
+        return (
+          remote.kind === 'pod' &&
+          !remote.hostNetwork &&
+          this.nsSelectorMatches(peer.namespaceSelector, remote.namespace, remote.nsLabels) &&
+          matchesSelector(peer.podSelector, remote.labels)
+        );
+      case 'nodes':
+        return (
+          remote.kind === 'ip' && !!remote.nodeLabels && matchesSelector(peer.nodeSelector, remote.nodeLabels)
+        );
+      case 'networks': {
+        const a = this.remoteAddr(remote, true);
+        return !!a && peer.cidrs.some((c) => cidrContains(c, a));
+      }
+    }
+  }
+
+  private cpPortMatches(p: CpPort, dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
+    if (p.name !== undefined) {
+      if (dst.kind !== 'pod') return false;
+      return dst.ports.some((cp) => cp.name === p.name && cp.protocol === proto && cp.port === port);
+    }
+    if (p.protocol !== proto) return false;
+    if (p.start === undefined || p.end === undefined) return true;
+    return port >= p.start && port <= p.end;
+  }
+
+  // ---------- decisions ----------
+
+  /**
+   * Decides one direction: egress at `subject` towards `remote`, or ingress at `subject` from `remote`.
+   * `dst` is the destination of the connection (whose named ports count).
+   */
+  decide(
+    dir: 'ingress' | 'egress',
+    subject: PodEnd,
+    remote: ResolvedEnd,
+    port: number,
+    proto: L4Protocol,
+  ): Decision {
+    const dst = dir === 'egress' ? remote : subject;
+    const s = this.selection(subject);
+    const passedBy: string[] = [];
+    admin: for (const cp of dir === 'ingress' ? s.adminIngress : s.adminEgress) {
+      for (const r of dir === 'ingress' ? cp.ingress : cp.egress) {
+        if (!r.peers.some((pe) => this.cpPeerMatches(pe, remote))) continue;
+        if (r.ports && !r.ports.some((pp) => this.cpPortMatches(pp, dst, port, proto))) continue;
+        if (r.action === 'Pass') {
+          passedBy.push(cp.key);
+          break admin;
+        }
+        return {
+          allowed: r.action === 'Allow',
+          tier: 'admin',
+          policy: cp.key,
+          rule: r.label,
+          action: r.actionText,
+        };
+      }
+    }
+    const pass = passedBy.length > 0 ? { passedBy } : {};
+    const nps = dir === 'ingress' ? s.npIngress : s.npEgress;
+    if (nps.length > 0) {
+      for (const np of nps) {
+        const rules = (dir === 'ingress' ? np.ingress : np.egress) ?? [];
+        for (const [i, r] of rules.entries()) {
+          if (r.peers && !r.peers.some((pe) => this.npPeerMatches(np, pe, remote))) continue;
+          if (r.ports && !r.ports.some((pp) => this.npPortMatches(pp, dst, port, proto))) continue;
+          return { allowed: true, tier: 'networkpolicy', policy: np.key, rule: `${dir}[${i}]`, ...pass };
+        }
+      }
+      return { allowed: false, tier: 'networkpolicy', ...pass };
+    }
+    for (const cp of dir === 'ingress' ? s.baselineIngress : s.baselineEgress) {
+      for (const r of dir === 'ingress' ? cp.ingress : cp.egress) {
+        if (!r.peers.some((pe) => this.cpPeerMatches(pe, remote))) continue;
+        if (r.ports && !r.ports.some((pp) => this.cpPortMatches(pp, dst, port, proto))) continue;
+        if (r.action === 'Pass') {
+          return { allowed: true, tier: 'default', ...pass, passedBy: [...passedBy, cp.key] };
+        }
+        return {
+          allowed: r.action === 'Allow',
+          tier: 'baseline',
+          policy: cp.key,
+          rule: r.label,
+          action: r.actionText,
+          ...pass,
+        };
+      }
+    }
+    return { allowed: true, tier: 'default', ...pass };
+  }
+
+  private isSelf(src: ResolvedEnd, dst: ResolvedEnd): boolean {
+    if (src.kind === 'pod' && dst.kind === 'pod') return !!src.podName && src.key === dst.key;
+    if (src.kind === 'ip' && dst.kind === 'ip') return src.key === dst.key && src.key.startsWith('hostpod:');
+    return false;
+  }
+
+  private isOwnNode(src: ResolvedEnd, dst: ResolvedEnd): boolean {
+    return src.kind === 'ip' && dst.kind === 'pod' && !!src.node && src.node === dst.node;
+  }
+
+  /** Fast boolean verdict for resolved ends (no explanation). */
+  allows(src: ResolvedEnd, dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
+    if (this.options.selfTraffic === 'allow' && this.isSelf(src, dst)) return true;
+    if (src.kind === 'pod' && !this.decide('egress', src, dst, port, proto).allowed) return false;
+    if (dst.kind === 'pod') {
+      if (this.options.nodeTraffic === 'allow' && this.isOwnNode(src, dst)) return true;
+      return this.decide('ingress', dst, src, port, proto).allowed;
+    }
+    return true;
+  }
+
+  /** Resolves a query's port: a number, or a container port name of the destination pod. */
+  resolvePort(
+    port: number | string,
+    protocol: L4Protocol | undefined,
+    dst: ResolvedEnd,
+    where = 'query',
+  ): { port: number; protocol: L4Protocol } {
+    if (typeof port === 'number') {
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new InputError(`${where}: port ${port} is not a port number (1-65535)`);
+      return { port, protocol: protocol ?? 'TCP' };
+    }
+    if (typeof port !== 'string' || port === '')
+      throw new InputError(`${where}: port must be a number or a container port name`);
+    if (/^\d+$/.test(port)) return this.resolvePort(Number(port), protocol, dst, where);
+    if (dst.kind !== 'pod')
+      throw new InputError(
+        `${where}: named port ${JSON.stringify(port)} cannot be resolved: ${dst.display} is not a pod`,
+      );
+    const cp = dst.ports.find((p) => p.name === port && (!protocol || p.protocol === protocol));
+    if (!cp)
+      throw new InputError(
+        `${where}: ${dst.display} has no container port named ${JSON.stringify(port)}${protocol ? ` for ${protocol}` : ''}`,
+      );
+    return { port: cp.port, protocol: cp.protocol };
+  }
+
+  /** Evaluates one query and explains the verdict. */
+  evaluate(q: Query, where = 'query'): Verdict {
+    const src = this.resolve(q.from, `${where}: from`);
+    const dst = this.resolve(q.to, `${where}: to`);
+    const proto = q.protocol === undefined ? undefined : parseProtocol(q.protocol, where);
+    const { port, protocol } = this.resolvePort(q.port, proto, dst, where);
+    return this.explain(src, dst, port, protocol);
+  }
+
+  explain(src: ResolvedEnd, dst: ResolvedEnd, port: number, protocol: L4Protocol): Verdict {
+    const notes: string[] = [];
+    const o = this.options;
+    if (src.kind === 'ip' && src.key.startsWith('hostpod:'))
+      notes.push(`${src.display} is a host-network pod, treated as its node (hostNetworkPods=node)`);
+    if (dst.kind === 'ip' && dst.key.startsWith('hostpod:'))
+      notes.push(`${dst.display} is a host-network pod, treated as its node (hostNetworkPods=node)`);
+    const base = { from: src.display, to: dst.display, port, protocol };
+    if (o.selfTraffic === 'allow' && this.isSelf(src, dst)) {
+      notes.push('a pod reaching itself is always allowed (selfTraffic=allow)');
+      const ex = (direction: 'egress' | 'ingress'): DirectionVerdict => ({
+        direction,
+        allowed: true,
+        tier: 'exception',
+        selecting: src.kind === 'pod' ? this.selecting(src, direction) : [],
+        reason: `${direction}: a pod reaching itself is not subject to policy`,
+      });
+      const egress = ex('egress');
+      const ingress = ex('ingress');
+      return {
+        ...base,
+        allowed: true,
+        reason: `allowed: ${src.display} is connecting to itself, which policies do not restrict (selfTraffic=allow)`,
+        policies: unique([...egress.selecting, ...ingress.selecting]),
+        egress,
+        ingress,
+        tier: 'exception',
+        notes,
+      };
+    }
+    const egress = this.directionVerdict('egress', src, dst, port, protocol, notes);
+    const ingress = this.directionVerdict('ingress', dst, src, port, protocol, notes);
+    const allowed = egress.allowed && ingress.allowed;
+    const reason = allowed
+      ? `allowed: ${egress.reason}; ${ingress.reason}`
+      : `denied: ${[egress, ingress]
+          .filter((d) => !d.allowed)
+          .map((d) => d.reason)
+          .join('; ')}`;
+    const tier = !egress.allowed
+      ? egress.tier
+      : !ingress.allowed
+        ? ingress.tier
+        : decisiveTier(egress, ingress);
+    return {
+      ...base,
+      allowed,
+      reason,
+      policies: unique([...egress.selecting, ...ingress.selecting]),
+      egress,
+      ingress,
+      tier,
+      notes,
+    };
+  }
+
+  private directionVerdict(
+    dir: 'ingress' | 'egress',
+    subject: ResolvedEnd,
+    remote: ResolvedEnd,
+    port: number,
+    proto: L4Protocol,
+    notes: string[],
+  ): DirectionVerdict {
+    const what = dir === 'egress' ? `egress from ${subject.display}` : `ingress to ${subject.display}`;
+    if (subject.kind !== 'pod') {
+      return {
+        direction: dir,
+        allowed: true,
+        tier: 'not-a-pod',
+        selecting: [],
+        reason: `${what}: not a pod, no ${dir} policy applies`,
+      };
+    }
+    const selecting = this.selecting(subject, dir);
+    if (dir === 'ingress' && this.options.nodeTraffic === 'allow' && this.isOwnNode(remote, subject)) {
+      notes.push(`traffic from the node a pod runs on is always allowed (nodeTraffic=allow)`);
+      return {
+        direction: dir,
+        allowed: true,
+        tier: 'exception',
+        selecting,
+        reason: `${what}: from its own node ${remote.kind === 'ip' ? (remote.node ?? '') : ''}, always allowed`,
+      };
+    }
+    const d = this.decide(dir, subject, remote, port, proto);
+    if (
+      remote.kind === 'pod' &&
+      remote.ip &&
+      this.options.ipBlockMatchesPods &&
+      d.tier === 'networkpolicy' &&
+      d.policy
+    ) {
+      const np = this.networkPolicies.find((n) => n.key === d.policy);
+      const idx = Number(/\[(\d+)\]/.exec(d.rule ?? '')?.[1] ?? -1);
+      const rule = np ? (dir === 'ingress' ? np.ingress : np.egress)?.[idx] : undefined;
+      if (
+        rule?.peers &&
+        !rule.peers.some((p) => p.kind === 'pods' && this.npPeerMatchesPublic(np!, p, remote))
+      )
+        notes.push('an ipBlock matched a pod IP (ipBlockMatchesPods=true)');
+    }
+    const passed = d.passedBy && d.passedBy.length > 0 ? ` after Pass by ${d.passedBy.join(', ')}` : '';
+    let reason: string;
+    switch (d.tier) {
+      case 'admin':
+      case 'baseline':
+        reason = `${what}: ${d.action} by ${d.policy} ${d.rule}${passed}`;
+        break;
+      case 'networkpolicy':
+        if (d.allowed) reason = `${what}: allowed by ${d.policy} ${d.rule}${passed}`;
+        else {
+          const iso = (
+            dir === 'ingress' ? this.selection(subject).npIngress : this.selection(subject).npEgress
+          ).map((n) => n.key);
+          reason = `${what}: isolated by ${iso.join(', ')} and no ${dir} rule matches${passed}`;
+        }
+        break;
+      default:
+        reason =
+          passed !== ''
+            ? `${what}: no policy decided${passed}, allowed by default`
+            : `${what}: no policy isolates it for ${dir}, allowed by default`;
+    }
+    return {
+      direction: dir,
+      allowed: d.allowed,
+      tier: d.tier,
+      ...(d.policy ? { policy: d.policy } : {}),
+      ...(d.rule ? { rule: d.rule } : {}),
+      ...(d.action ? { action: d.action } : {}),
+      ...(d.passedBy ? { passedBy: d.passedBy } : {}),
+      selecting,
+      reason,
+    };
+  }
+
+  private npPeerMatchesPublic(np: CompiledNetworkPolicy, p: NpPeer, remote: ResolvedEnd): boolean {
+    return this.npPeerMatches(np, p, remote);
+  }
+}
+
+function decisiveTier(e: DirectionVerdict, i: DirectionVerdict): Tier {
+  const rank: Tier[] = ['exception', 'admin', 'networkpolicy', 'baseline', 'default', 'not-a-pod'];
+  return rank.indexOf(e.tier) <= rank.indexOf(i.tier) ? e.tier : i.tier;
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+export function buildEngine(input: EngineInput, options?: EngineOptions): Engine {
+  return new Engine(input, options);
+}
+
+/** Builds an engine from a snapshot; cluster-scoped policies and Nodes are taken from `others`. */
+export function engineFromSnapshot(snap: ClusterSnapshot, options?: EngineOptions): Engine {
+  return new Engine(
+    {
+      namespaces: snap.namespaces,
+      pods: snap.pods,
+      networkPolicies: snap.networkPolicies,
+      clusterPolicies: snap.others.filter((o) => isClusterPolicyKind(o.kind)),
+      nodes: snap.others.filter((o) => o.kind === 'Node'),
+    },
+    options,
+  );
+}
