@@ -59,7 +59,10 @@ export interface Identity {
   workloads: Map<string, Workload>;
   /** Workload id of each pod, by `namespace/name`. */
   podWorkload: Map<string, string>;
+  /** Every IP that means the API server: the `default/kubernetes` ClusterIP(s) and its endpoints. */
   apiserverIPs: Set<string>;
+  /** The API server's real addresses and ports, from the `default/kubernetes` EndpointSlice/Endpoints. */
+  apiserverEndpoints: { ips: string[]; ports: number[] };
   clusterDNS: string[];
   warnings: string[];
   stats: IdentityStats;
@@ -132,7 +135,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       workloads.set(id, w);
     }
     w.pods.push(pod.metadata.name);
-    if (pod.spec.hostNetwork) w.hostNetwork = true;
+    if (pod.spec.hostNetwork) {
+      w.hostNetwork = true;
+      for (const ip of podIPs(pod)) if (!w.hostIPs?.includes(ip)) (w.hostIPs ??= []).push(ip);
+      w.hostIPs?.sort();
+    }
     if (pod.status?.hostIP) nodeIPs.add(normaliseIP(pod.status.hostIP));
     if (!pod.spec.hostNetwork) {
       const start = Date.parse(pod.status?.startTime ?? pod.metadata.creationTimestamp ?? '') || 0;
@@ -161,6 +168,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // Services: ClusterIP → backing workloads; special roles.
   const serviceIPs = new Map<string, string[]>();
   const apiserverIPs = new Set<string>();
+  const apiEndpointIPs = new Set<string>();
+  const apiEndpointPorts = new Set<number>();
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, snap.pods, podWorkload);
@@ -186,7 +195,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       es.metadata.namespace === 'default' &&
       es.metadata.labels?.['kubernetes.io/service-name'] === 'kubernetes'
     ) {
-      for (const ep of es.endpoints ?? []) for (const a of ep.addresses) apiserverIPs.add(normaliseIP(a));
+      for (const ep of es.endpoints ?? []) for (const a of ep.addresses) apiEndpointIPs.add(normaliseIP(a));
+      for (const p of es.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
     }
   }
   for (const o of snap.others) {
@@ -196,6 +206,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         for (const a of s.addresses ?? []) if (a.ip) apiserverIPs.add(normaliseIP(a.ip));
     }
   }
+  for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
   for (const w of workloads.values()) {
     if (w.labels['k8s-app'] === 'kube-dns' && w.namespace === 'kube-system') addRole(w, 'cluster-dns');
     if (
@@ -339,7 +350,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       warnings.push(`workload ${w.id} uses the host network: NetworkPolicy does not apply to it`);
   }
 
-  return { workloads, podWorkload, apiserverIPs, clusterDNS, warnings, stats, resolve };
+  const apiserverEndpoints = {
+    ips: [...apiEndpointIPs].sort(),
+    ports: [...apiEndpointPorts].sort((a, b) => a - b),
+  };
+  return { workloads, podWorkload, apiserverIPs, apiserverEndpoints, clusterDNS, warnings, stats, resolve };
 }
 
 function podKey(p: Pod): string {

@@ -28,6 +28,8 @@ export interface Workload {
   /** Pod names in the snapshot (sorted). */
   pods: string[];
   hostNetwork: boolean;
+  /** For host-network workloads: the node addresses their pods use. */
+  hostIPs?: string[];
   /** Special roles found in the snapshot. */
   roles: WorkloadRole[];
   /** True when the workload was not in the snapshot and was reconstructed from flow metadata. */

@@ -1,0 +1,71 @@
+/**
+ * The offline pipeline, end to end, as pure functions: snapshot + flows → identity → graph → segments →
+ * proposal. The CLI and the controller both call these; the controller feeds `analyse` from its own
+ * long-lived aggregator.
+ */
+import type { Flow } from './flows/types.ts';
+import { Aggregator } from './graph/aggregate.ts';
+import { buildServiceGraph } from './graph/build.ts';
+import type { EdgeRecord, ServiceGraph } from './graph/types.ts';
+import type { Identity, IdentityOptions } from './identity/index.ts';
+import { buildIdentity } from './identity/index.ts';
+import type { Peer } from './identity/types.ts';
+import type { ClusterSnapshot } from './model/snapshot.ts';
+import { proposePolicies } from './policy/index.ts';
+import type { PolicyOptions, Proposal } from './policy/types.ts';
+import type { SegmentOptions, SegmentResult } from './segments/index.ts';
+import { computeSegments } from './segments/index.ts';
+
+export interface PipelineOptions {
+  identity?: IdentityOptions;
+  segments?: SegmentOptions;
+  policy?: PolicyOptions;
+}
+
+export interface Analysis {
+  identity: Identity;
+  graph: ServiceGraph;
+  segments: SegmentResult;
+  proposal: Proposal;
+}
+
+export interface AnalyseInput {
+  identity: Identity;
+  edges: EdgeRecord[];
+  peers: Map<string, Peer>;
+  names: Map<string, Set<string>>;
+}
+
+/** Graph, segments and proposal from aggregated edges. */
+export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analysis {
+  const graph = buildServiceGraph(input);
+  const segments = computeSegments(input.identity.workloads, graph, opts.segments);
+  for (const n of graph.nodes) {
+    const s = segments.membership[n.id];
+    if (s) n.segment = s;
+  }
+  const proposal = proposePolicies(
+    {
+      workloads: input.identity.workloads,
+      graph,
+      clusterDNS: input.identity.clusterDNS,
+      apiserverEndpoints: input.identity.apiserverEndpoints,
+      membership: segments.membership,
+    },
+    opts.policy,
+  );
+  return { identity: input.identity, graph, segments, proposal };
+}
+
+/** Runs the whole pipeline over a stream of flows. Memory is bounded by distinct edges, not flows. */
+export async function runPipeline(
+  snapshot: ClusterSnapshot,
+  flows: AsyncIterable<Flow> | Iterable<Flow>,
+  opts: PipelineOptions = {},
+): Promise<Analysis & { flows: number }> {
+  const identity = buildIdentity(snapshot, opts.identity);
+  const agg = new Aggregator(identity);
+  for await (const f of flows) agg.add(f);
+  const result = analyse({ identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() }, opts);
+  return { ...result, flows: agg.stats.flows };
+}

@@ -1,0 +1,427 @@
+/**
+ * Policy synthesis: least-privilege NetworkPolicies from the observed service graph. Pure and
+ * deterministic: same graph and options, same policies in the same order with the same names.
+ *
+ * Per workload in scope, one policy selecting its pods with both policyTypes set: ingress from each
+ * observed source, egress to each observed destination plus cluster DNS; per namespace a default deny.
+ */
+import { isIPv4 } from 'node:net';
+import type { Protocol } from '../flows/types.ts';
+import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
+import { expandIPv6, hostCIDR } from '../identity/ip.ts';
+import type { Workload } from '../identity/types.ts';
+import type {
+  LabelSelector,
+  NetworkPolicy,
+  NetworkPolicyEgressRule,
+  NetworkPolicyIngressRule,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+} from '../model/k8s.ts';
+import type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
+
+export type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'microseg';
+export const WORKLOAD_ANNOTATION = 'microseg.dev/workload';
+export const SEGMENT_POLICY_LABEL = 'microseg.dev/segment';
+export const EXTERNAL_NAMES_ANNOTATION = 'microseg.dev/external-names';
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+export const DEFAULT_DENY_NAME = 'microseg-default-deny';
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+export interface ProposeInput {
+  workloads: ReadonlyMap<string, Workload>;
+  graph: ServiceGraph;
+  clusterDNS: readonly string[];
+  apiserverEndpoints: { ips: readonly string[]; ports: readonly number[] };
+  /** Workload id → segment id, to label policies. */
+  membership?: Readonly<Record<string, string>>;
+}
+
+const EXPRESSIBLE: ReadonlySet<Protocol> = new Set(['TCP', 'UDP', 'SCTP']);
+const PASSING = ['FORWARDED', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED', 'UNKNOWN'] as const;
+
+/** An edge counts as allowed traffic when at least one observation of it was not dropped. */
+export function edgeWasAllowed(e: GraphEdge): boolean {
+  return PASSING.some((v) => (e.verdicts[v] ?? 0) > 0);
+}
+
+interface PortAcc {
+  protocol: Protocol;
+  port: number | string;
+  count: number;
+  first: string;
+  last: string;
+  edges: string[];
+}
+
+interface RuleAcc {
+  /** Sort key and evidence peer id. */
+  peerId: string;
+  peers: NetworkPolicyPeer[];
+  ports: Map<string, PortAcc>;
+  names: string[];
+}
+
+export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): Proposal {
+  const warnings: string[] = [];
+  const notExpressible: Proposal['notExpressible'] = [];
+  const { workloads, graph } = input;
+  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+
+  const observedNamespaces = new Set<string>();
+  for (const e of graph.edges) {
+    for (const id of [e.source, e.target]) {
+      const w = workloads.get(id);
+      if (w) observedNamespaces.add(w.namespace);
+    }
+  }
+  const namespaces = [
+    ...(opts.namespaces
+      ? new Set(opts.namespaces)
+      : [...observedNamespaces].filter((ns) => !SYSTEM_NAMESPACES.includes(ns))),
+  ].sort();
+  const inScope = new Set(namespaces);
+
+  const ingress = new Map<string, Map<string, RuleAcc>>();
+  const egress = new Map<string, Map<string, RuleAcc>>();
+  const ruleFor = (
+    table: Map<string, Map<string, RuleAcc>>,
+    owner: string,
+    peerId: string,
+    peers: NetworkPolicyPeer[],
+  ) => {
+    let rules = table.get(owner);
+    if (!rules) table.set(owner, (rules = new Map<string, RuleAcc>()));
+    let r = rules.get(peerId);
+    if (!r) rules.set(peerId, (r = { peerId, peers, ports: new Map(), names: [] }));
+    return r;
+  };
+  const addPort = (r: RuleAcc, protocol: Protocol, port: number | string, e?: GraphEdge) => {
+    const key = `${protocol}/${port}`;
+    let p = r.ports.get(key);
+    if (!p) r.ports.set(key, (p = { protocol, port, count: 0, first: '', last: '', edges: [] }));
+    if (e) {
+      p.count += e.count;
+      if (!p.first || e.firstSeen < p.first) p.first = e.firstSeen;
+      if (!p.last || e.lastSeen > p.last) p.last = e.lastSeen;
+      p.edges.push(e.id);
+    }
+  };
+
+  const selectable = (w: Workload) => !w.hostNetwork && Object.keys(w.selector).length > 0;
+  const governed = (w: Workload | undefined): w is Workload =>
+    !!w && inScope.has(w.namespace) && selectable(w);
+
+  /** The NetworkPolicyPeer for a workload, seen from a policy in namespace `from`. */
+  const workloadPeer = (w: Workload, from: string): NetworkPolicyPeer =>
+    w.namespace === from
+      ? { podSelector: w.selector }
+      : {
+          namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: w.namespace } },
+          podSelector: w.selector,
+        };
+
+  const prefixFor = (ip: string) =>
+    isIPv4(ip) ? (opts.externalPrefix ?? 32) : (opts.externalPrefixV6 ?? 128);
+  const externalCIDR = (ip: string) => {
+    const prefix = prefixFor(ip);
+    return isIPv4(ip) ? maskIPv4(ip, prefix) : prefix === 128 ? hostCIDR(ip) : maskIPv6(ip, prefix);
+  };
+
+  /** Resolves the remote side of an edge to a peer id and NetworkPolicyPeer list, or a reason it cannot be. */
+  const remotePeer = (
+    remoteId: string,
+    direction: 'ingress' | 'egress',
+    local: Workload,
+    e: GraphEdge,
+  ): { id: string; peers: NetworkPolicyPeer[]; names?: string[] } | string => {
+    const rw = workloads.get(remoteId);
+    if (rw) {
+      if (rw.hostNetwork) {
+        if (direction === 'ingress') return 'the source uses the host network: its traffic is node traffic';
+        const ips = rw.hostIPs ?? [];
+        if (ips.length === 0) return 'host-network destination with no known node address';
+        return { id: remoteId, peers: ips.map((ip) => ({ ipBlock: { cidr: hostCIDR(ip) } })) };
+      }
+      if (!selectable(rw)) return `${remoteId} has no stable labels to select it by`;
+      return { id: remoteId, peers: [workloadPeer(rw, local.namespace)] };
+    }
+    const n = nodes.get(remoteId);
+    switch (n?.kind) {
+      case 'kube-apiserver': {
+        if (direction === 'ingress') return 'traffic from the API server (webhooks) is not written as a rule';
+        const ips =
+          input.apiserverEndpoints.ips.length > 0 ? input.apiserverEndpoints.ips : n.ip ? [n.ip] : [];
+        if (ips.length === 0)
+          return 'the API server address is unknown (no default/kubernetes endpoints in the snapshot)';
+        return { id: remoteId, peers: ips.map((ip) => ({ ipBlock: { cidr: hostCIDR(ip) } })) };
+      }
+      case 'node':
+        if (direction === 'ingress')
+          return 'traffic from the node (kubelet probes, host-network pods) is always admitted; no rule written';
+        return { id: remoteId, peers: [{ ipBlock: { cidr: hostCIDR(n.ip!) } }] };
+      case 'world': {
+        if (direction === 'ingress' && (opts.worldIngress ?? 'any') === 'any' && acceptsInternet(local)) {
+          const v6 = !isIPv4(n.ip!);
+          return {
+            id: v6 ? 'world:any-v6' : 'world:any-v4',
+            peers: [{ ipBlock: { cidr: v6 ? '::/0' : '0.0.0.0/0' } }],
+          };
+        }
+        const cidr = externalCIDR(n.ip!);
+        return { id: `world:${cidr}`, peers: [{ ipBlock: { cidr } }], names: n.names ?? [] };
+      }
+      case 'private':
+        warnings.push(
+          `${e.id}: ${n.ip} is a private address that is no pod, node or service in the snapshot; allowed as a /32`,
+        );
+        return { id: remoteId, peers: [{ ipBlock: { cidr: hostCIDR(n.ip!) } }] };
+      default:
+        return 'the peer could not be identified';
+    }
+  };
+
+  for (const e of graph.edges) {
+    if (!opts.includeDropped && !edgeWasAllowed(e)) {
+      notExpressible.push({
+        edge: e.id,
+        reason: 'every observation was dropped: not allowed (use includeDropped to allow)',
+      });
+      continue;
+    }
+    const src = workloads.get(e.source);
+    const dst = workloads.get(e.target);
+    if (!governed(src) && !governed(dst)) continue;
+    if (!EXPRESSIBLE.has(e.protocol)) {
+      notExpressible.push({ edge: e.id, reason: `NetworkPolicy cannot express ${e.protocol}` });
+      continue;
+    }
+    if (governed(dst)) {
+      const peer = remotePeer(e.source, 'ingress', dst, e);
+      if (typeof peer === 'string')
+        notExpressible.push({ edge: e.id, reason: `ingress to ${dst.id}: ${peer}` });
+      else addPort(ruleFor(ingress, dst.id, peer.id, peer.peers), e.protocol, portFor(dst, e, opts), e);
+    }
+    if (governed(src)) {
+      const peer = remotePeer(e.target, 'egress', src, e);
+      if (typeof peer === 'string')
+        notExpressible.push({ edge: e.id, reason: `egress from ${src.id}: ${peer}` });
+      else {
+        const r = ruleFor(egress, src.id, peer.id, peer.peers);
+        addPort(r, e.protocol, dst ? portFor(dst, e, opts) : e.port, e);
+        if (peer.names) for (const nm of peer.names) if (!r.names.includes(nm)) r.names.push(nm);
+        if (workloads.get(e.target) === undefined && nodes.get(e.target)?.kind === 'kube-apiserver') {
+          for (const p of input.apiserverEndpoints.ports) addPort(r, 'TCP', p);
+        }
+      }
+    }
+  }
+
+  // DNS: every governed workload may resolve names through the cluster DNS pods.
+  const dnsTargets: { id: string; namespace: string; selector: LabelSelector }[] = input.clusterDNS
+    .map((id) => workloads.get(id))
+    .filter((w): w is Workload => !!w && selectable(w))
+    .map((w) => ({ id: w.id, namespace: w.namespace, selector: w.selector }));
+  if (dnsTargets.length === 0) {
+    warnings.push(
+      'no cluster DNS workload in the snapshot; DNS egress allowed to kube-system pods labelled k8s-app=kube-dns',
+    );
+    dnsTargets.push({
+      id: 'kube-system/cluster-dns',
+      namespace: 'kube-system',
+      selector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+    });
+  }
+  const policies: NetworkPolicy[] = [];
+  const byWorkload: Record<string, string[]> = {};
+  const evidence: RuleEvidence[] = [];
+  const deny = opts.defaultDeny ?? true;
+  const denyNames = new Map<string, string>();
+  for (const ns of namespaces) {
+    const members = [...workloads.values()]
+      .filter((w) => w.namespace === ns)
+      .sort((a, b) => a.id.localeCompare(b.id));
+    const names = policyNames(members);
+    denyNames.set(ns, names.get('')!);
+    const nsPolicies: NetworkPolicy[] = [];
+    for (const w of members) {
+      if (!inScope.has(w.namespace) || !selectable(w)) {
+        if (w.hostNetwork) continue;
+        if (Object.keys(w.selector).length === 0)
+          warnings.push(`${w.id}: no policy written (no stable labels); only the default deny applies`);
+        continue;
+      }
+      if (!ingress.has(w.id) && !egress.has(w.id)) continue; // nothing observed: the default deny covers it
+      const name = names.get(w.id)!;
+      const inRules = [...(ingress.get(w.id)?.values() ?? [])].sort(byPeer);
+      const egRules = [...(egress.get(w.id)?.values() ?? [])];
+      for (const d of dnsTargets) {
+        let r = egRules.find((x) => x.peerId === d.id);
+        if (!r) {
+          r = {
+            peerId: d.id,
+            peers: [selectorPeer(d.namespace, d.selector, ns)],
+            ports: new Map(),
+            names: [],
+          };
+          egRules.push(r);
+        }
+        addPort(r, 'UDP', 53);
+        addPort(r, 'TCP', 53);
+      }
+      egRules.sort(byPeer);
+      const externalNames = egRules
+        .filter((r) => r.names.length > 0)
+        .map((r) => `${r.peers.map((p) => p.ipBlock?.cidr).join(',')}=${[...r.names].sort().join(',')}`);
+      const annotations: Record<string, string> = { [WORKLOAD_ANNOTATION]: w.id };
+      if (externalNames.length > 0) annotations[EXTERNAL_NAMES_ANNOTATION] = externalNames.join('; ');
+      const labels: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
+      const seg = input.membership?.[w.id];
+      if (seg) labels[SEGMENT_POLICY_LABEL] = seg;
+      const policy: NetworkPolicy = {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name, namespace: ns, labels, annotations },
+        spec: {
+          podSelector: w.selector,
+          policyTypes: ['Ingress', 'Egress'],
+          ingress: inRules.map((r): NetworkPolicyIngressRule => ({ from: r.peers, ports: rulePorts(r) })),
+          egress: egRules.map((r): NetworkPolicyEgressRule => ({ to: r.peers, ports: rulePorts(r) })),
+        },
+      };
+      nsPolicies.push(policy);
+      byWorkload[w.id] = [`${ns}/${name}`];
+      for (const [direction, rules] of [
+        ['ingress', inRules],
+        ['egress', egRules],
+      ] as const) {
+        for (const r of rules) {
+          for (const p of sortedPorts(r)) {
+            if (p.edges.length === 0) continue;
+            evidence.push({
+              policy: `${ns}/${name}`,
+              direction,
+              peer: r.peerId,
+              protocol: p.protocol,
+              port: p.port,
+              count: p.count,
+              firstSeen: p.first,
+              lastSeen: p.last,
+              edges: [...p.edges].sort(),
+            });
+          }
+        }
+      }
+    }
+    nsPolicies.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    if (deny) {
+      policies.push({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: {
+          name: names.get('')!,
+          namespace: ns,
+          labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+          annotations: { 'microseg.dev/purpose': 'default deny: only observed traffic is allowed' },
+        },
+        spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+      });
+    }
+    policies.push(...nsPolicies);
+  }
+  if (deny) {
+    for (const w of workloads.values()) {
+      if (!inScope.has(w.namespace) || w.hostNetwork) continue;
+      byWorkload[w.id] = [`${w.namespace}/${denyNames.get(w.namespace)!}`, ...(byWorkload[w.id] ?? [])];
+    }
+  }
+  notExpressible.sort((a, b) => a.edge.localeCompare(b.edge) || a.reason.localeCompare(b.reason));
+  return {
+    policies,
+    byWorkload,
+    evidence,
+    notExpressible,
+    namespaces,
+    warnings: [...new Set(warnings)].sort(),
+  };
+}
+
+/** A peer selecting pods by labels in `namespace`, written for a policy living in namespace `from`. */
+function selectorPeer(namespace: string, selector: LabelSelector, from: string): NetworkPolicyPeer {
+  return namespace === from
+    ? { podSelector: selector }
+    : { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } }, podSelector: selector };
+}
+
+/** Does this workload take connections from arbitrary internet clients? */
+function acceptsInternet(w: Workload): boolean {
+  return w.roles.includes('load-balanced') || w.roles.includes('ingress-controller');
+}
+
+function portFor(dst: Workload, e: GraphEdge, opts: PolicyOptions): number | string {
+  if (!opts.namedPorts) return e.port;
+  const named = dst.namedPorts.find((p) => p.port === e.port && p.protocol === e.protocol);
+  return named ? named.name : e.port;
+}
+
+function byPeer(a: RuleAcc, b: RuleAcc): number {
+  return a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0;
+}
+
+function sortedPorts(r: RuleAcc): PortAcc[] {
+  return [...r.ports.values()].sort(
+    (a, b) =>
+      a.protocol.localeCompare(b.protocol) ||
+      (typeof a.port === 'number' && typeof b.port === 'number'
+        ? a.port - b.port
+        : String(a.port).localeCompare(String(b.port))),
+  );
+}
+
+function rulePorts(r: RuleAcc): NetworkPolicyPort[] {
+  return sortedPorts(r).map((p) => ({ protocol: p.protocol, port: p.port }));
+}
+
+/**
+ * Policy names per workload in a namespace: `microseg-<name>`, or `microseg-<kind>-<name>` where two
+ * workloads share a name; the key '' holds the default deny's name.
+ */
+function policyNames(members: Workload[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const count = new Map<string, number>();
+  for (const w of members) count.set(w.name, (count.get(w.name) ?? 0) + 1);
+  const taken = new Set<string>();
+  for (const w of members) {
+    const base = (
+      count.get(w.name)! > 1 || w.name === 'default-deny'
+        ? `microseg-${w.kind.toLowerCase()}-${w.name}`
+        : `microseg-${w.name}`
+    ).slice(0, 253);
+    out.set(w.id, base);
+    taken.add(base);
+  }
+  let deny = DEFAULT_DENY_NAME;
+  for (let i = 2; taken.has(deny); i++) deny = `${DEFAULT_DENY_NAME}-${i}`;
+  out.set('', deny);
+  return out;
+}
+
+function maskIPv4(ip: string, prefix: number): string {
+  const n = ip.split('.').reduce((acc, o) => (acc << 8) | Number(o), 0) >>> 0;
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const m = (n & mask) >>> 0;
+  return `${[m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join('.')}/${prefix}`;
+}
+
+function maskIPv6(ip: string, prefix: number): string {
+  // Widen by zeroing whole and partial 16-bit groups past the prefix.
+  const groups = expandIPv6(ip);
+  for (let i = 0; i < 8; i++) {
+    const bits = Math.max(0, Math.min(16, prefix - i * 16));
+    groups[i] = bits === 16 ? groups[i]! : bits === 0 ? 0 : groups[i]! & ((0xffff << (16 - bits)) & 0xffff);
+  }
+  return `${groups.map((g) => g.toString(16)).join(':')}/${prefix}`;
+}

@@ -1,0 +1,55 @@
+import type { NetworkPolicy } from '../model/k8s.ts';
+import type { Protocol } from '../flows/types.ts';
+
+export interface PolicyOptions {
+  /**
+   * Namespaces to write policies for. Default: every namespace holding an observed workload, except
+   * kube-system, kube-public and kube-node-lease.
+   */
+  namespaces?: readonly string[];
+  /** Use the destination's named container port in ingress rules when it has one. Default false. */
+  namedPorts?: boolean;
+  /**
+   * Prefix length external (world) IPv4 peers are widened to; 32 keeps single addresses. IPv6 peers use
+   * `externalPrefixV6` (default 128).
+   */
+  externalPrefix?: number;
+  externalPrefixV6?: number;
+  /**
+   * Ingress from the internet to workloads behind a LoadBalancer/NodePort Service or to an ingress
+   * controller: `any` allows 0.0.0.0/0 and ::/0 on the observed ports (clients cannot be enumerated);
+   * `observed` allows only the client addresses seen. Default `any`.
+   */
+  worldIngress?: 'any' | 'observed';
+  /** Also allow edges whose every observation was DROPPED. Default false. */
+  includeDropped?: boolean;
+  /** Write a default-deny policy per namespace. Default true. */
+  defaultDeny?: boolean;
+}
+
+/** The flows behind one allowed (peer, port) of one rule. */
+export interface RuleEvidence {
+  policy: string;
+  direction: 'ingress' | 'egress';
+  /** The peer as a graph node id (`ns/Kind/name`, `world:1.2.3.4`, `kube-apiserver`, ...). */
+  peer: string;
+  protocol: Protocol;
+  port: number | string;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  /** Graph edge ids. */
+  edges: string[];
+}
+
+export interface Proposal {
+  /** Sorted by namespace, then name; default-deny first in each namespace. */
+  policies: NetworkPolicy[];
+  /** Workload id → names of the policies that select it (ns/name). */
+  byWorkload: Record<string, string[]>;
+  evidence: RuleEvidence[];
+  /** Edges that could not be turned into a rule, with why. */
+  notExpressible: { edge: string; reason: string }[];
+  namespaces: string[];
+  warnings: string[];
+}
