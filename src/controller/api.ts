@@ -1,0 +1,274 @@
+/**
+ * The microseg.dev/v1alpha1 API as TypeScript: object shapes, defaults and the one validation of a
+ * Segmentation spec at the edge. The CRD schema (`crds.ts`) rejects what OpenAPI and CEL can express;
+ * `parseSegmentationSpec` re-checks everything (a CR may predate a schema change, or arrive from a test
+ * without the apiserver) and returns exact problem messages for the status.
+ */
+import type { KObject, LabelSelector, NetworkPolicySpec } from '../model/k8s.ts';
+import { selectorProblem } from '../model/selectors.ts';
+
+export const GROUP = 'microseg.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Field manager of every server-side apply the controller makes. */
+export const FIELD_MANAGER = 'microseg';
+/** Label on every object microseg creates. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'microseg';
+/** Label naming the Segmentation an object belongs to. */
+export const SEGMENTATION_LABEL = 'microseg.dev/segmentation';
+/** Finalizer that lets the controller remove what it applied before a Segmentation disappears. */
+export const FINALIZER = 'microseg.dev/cleanup';
+/** Longest Segmentation name: derived object names (`<name>-edges-<n>`) must stay DNS labels. */
+export const MAX_NAME_LENGTH = 40;
+
+export type Mode = 'Learn' | 'Audit' | 'Enforce';
+export const MODES: readonly Mode[] = ['Learn', 'Audit', 'Enforce'];
+
+/** What a user writes (every field optional except namespaceSelector). */
+export interface SegmentationSpecInput {
+  namespaceSelector?: LabelSelector;
+  mode?: string;
+  learning?: { ruleExpiry?: string; stableAfter?: string; minFlows?: number };
+  audit?: { window?: string; samples?: number };
+  enforce?: { force?: boolean };
+  promotion?: { automatic?: boolean; after?: string };
+  policy?: { defaultDeny?: boolean; includeDropped?: boolean; worldIngress?: string };
+}
+
+/** The spec after defaults, durations in milliseconds. */
+export interface SegmentationSpec {
+  namespaceSelector: LabelSelector;
+  mode: Mode;
+  learning: { ruleExpiryMs: number; stableAfterMs: number; minFlows: number };
+  audit: { windowMs: number; samples: number };
+  enforce: { force: boolean };
+  promotion: { automatic: boolean; afterMs: number };
+  policy: { defaultDeny: boolean; includeDropped: boolean; worldIngress: 'any' | 'observed' };
+}
+
+export const DEFAULTS = {
+  mode: 'Learn' as Mode,
+  ruleExpiry: '168h',
+  stableAfter: '1h',
+  minFlows: 1,
+  auditWindow: '1h',
+  samples: 10,
+  promotionAfter: '24h',
+  maxSamples: 50,
+} as const;
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface BlockedFlowSample {
+  time: string;
+  source: string;
+  destination: string;
+  protocol: string;
+  port: number;
+  count: number;
+}
+
+export interface SegmentStatus {
+  name: string;
+  kind: string;
+  /** Workload ids (`namespace/Kind/name`), at most MAX_SEGMENT_MEMBERS. */
+  members: string[];
+  memberCount: number;
+}
+
+export interface SegmentationStatus {
+  observedGeneration?: number;
+  phase?: string;
+  mode?: Mode;
+  namespaces?: string[];
+  workloads?: number;
+  edges?: number;
+  segmentCount?: number;
+  policies?: number;
+  enforcedPolicies?: number;
+  wouldBlock?: number;
+  flowsIngested?: number;
+  conditions?: Condition[];
+  segments?: SegmentStatus[];
+  proposal?: { hash: string; since: string };
+  audit?: {
+    since: string;
+    /** Would-be-blocked flows per minute bucket (epoch minute → count), inside the audit window. */
+    buckets?: Record<string, number>;
+    lastBlocked?: string;
+    samples?: BlockedFlowSample[];
+  };
+  lastChange?: { time: string; message: string };
+}
+
+export interface Segmentation extends KObject {
+  metadata: KObject['metadata'] & { finalizers?: string[] };
+  spec?: SegmentationSpecInput;
+  status?: SegmentationStatus;
+}
+
+export interface RuleEvidenceStatus {
+  direction: 'ingress' | 'egress';
+  peer: string;
+  protocol: string;
+  port: number | string;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export interface ProposedNetworkPolicy extends KObject {
+  spec: NetworkPolicySpec;
+  status?: { rules?: number; evidence?: RuleEvidenceStatus[]; evidenceTruncated?: number };
+}
+
+/** One learned edge as persisted: peers are graph node ids. */
+export interface PersistedEdge {
+  src: string;
+  dst: string;
+  protocol: string;
+  port: number;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  dropped?: number;
+}
+
+export interface LearnedEdgeSet extends KObject {
+  spec: { segmentation: string; shard: number; shards: number; edges: PersistedEdge[] };
+}
+
+const DURATION_RE = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a Go-style duration (`90s`, `15m`, `1h30m`) into milliseconds; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  if (!DURATION_RE.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return Math.round(total);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+export type SpecResult = { ok: true; spec: SegmentationSpec } | { ok: false; problems: string[] };
+
+/**
+ * Validates a Segmentation (name and spec) and fills defaults. Problems name the field and the value:
+ * `spec.mode "Block" is not one of Learn, Audit, Enforce`.
+ */
+export function parseSegmentationSpec(name: string, input: unknown): SpecResult {
+  const problems: string[] = [];
+  if (name.length > MAX_NAME_LENGTH)
+    problems.push(`metadata.name must be at most ${MAX_NAME_LENGTH} characters (has ${name.length})`);
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    return { ok: false, problems: [...problems, 'spec is missing'] };
+  const s = input as Record<string, unknown>;
+  const section = (key: string): Record<string, unknown> => {
+    const v = s[key];
+    if (v === undefined) return {};
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      problems.push(`spec.${key} must be an object`);
+      return {};
+    }
+    return v as Record<string, unknown>;
+  };
+  const duration = (path: string, v: unknown, dflt: string, minMs: number): number => {
+    if (v === undefined) return parseDuration(dflt)!;
+    if (typeof v !== 'string') {
+      problems.push(`${path} must be a duration string such as "1h"`);
+      return 0;
+    }
+    const ms = parseDuration(v);
+    if (ms === undefined)
+      problems.push(`${path} ${JSON.stringify(v)} is not a duration such as "90s", "15m" or "1h30m"`);
+    else if (ms < minMs)
+      problems.push(`${path} ${JSON.stringify(v)} is shorter than ${formatDuration(minMs)}`);
+    return ms ?? 0;
+  };
+  const int = (path: string, v: unknown, dflt: number, min: number, max: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      problems.push(`${path} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+      return dflt;
+    }
+    return v;
+  };
+  const bool = (path: string, v: unknown, dflt: boolean): boolean => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') {
+      problems.push(`${path} must be true or false (got ${JSON.stringify(v)})`);
+      return dflt;
+    }
+    return v;
+  };
+
+  let namespaceSelector: LabelSelector = {};
+  if (s.namespaceSelector === undefined) problems.push('spec.namespaceSelector is required');
+  else {
+    const p = selectorProblem(s.namespaceSelector);
+    if (p) problems.push(`spec.namespaceSelector: ${p}`);
+    else namespaceSelector = s.namespaceSelector as LabelSelector;
+  }
+  let mode: Mode = DEFAULTS.mode;
+  if (s.mode !== undefined) {
+    if (typeof s.mode === 'string' && (MODES as readonly string[]).includes(s.mode)) mode = s.mode as Mode;
+    else problems.push(`spec.mode ${JSON.stringify(s.mode)} is not one of ${MODES.join(', ')}`);
+  }
+  const learning = section('learning');
+  const audit = section('audit');
+  const enforce = section('enforce');
+  const promotion = section('promotion');
+  const policy = section('policy');
+  let worldIngress: 'any' | 'observed' = 'any';
+  if (policy.worldIngress !== undefined) {
+    if (policy.worldIngress === 'any' || policy.worldIngress === 'observed')
+      worldIngress = policy.worldIngress;
+    else
+      problems.push(
+        `spec.policy.worldIngress ${JSON.stringify(policy.worldIngress)} is not one of any, observed`,
+      );
+  }
+  const spec: SegmentationSpec = {
+    namespaceSelector,
+    mode,
+    learning: {
+      ruleExpiryMs: duration('spec.learning.ruleExpiry', learning.ruleExpiry, DEFAULTS.ruleExpiry, 60_000),
+      stableAfterMs: duration('spec.learning.stableAfter', learning.stableAfter, DEFAULTS.stableAfter, 0),
+      minFlows: int('spec.learning.minFlows', learning.minFlows, DEFAULTS.minFlows, 1, 1_000_000),
+    },
+    audit: {
+      windowMs: duration('spec.audit.window', audit.window, DEFAULTS.auditWindow, 1000),
+      samples: int('spec.audit.samples', audit.samples, DEFAULTS.samples, 0, DEFAULTS.maxSamples),
+    },
+    enforce: { force: bool('spec.enforce.force', enforce.force, false) },
+    promotion: {
+      automatic: bool('spec.promotion.automatic', promotion.automatic, false),
+      afterMs: duration('spec.promotion.after', promotion.after, DEFAULTS.promotionAfter, 1000),
+    },
+    policy: {
+      defaultDeny: bool('spec.policy.defaultDeny', policy.defaultDeny, true),
+      includeDropped: bool('spec.policy.includeDropped', policy.includeDropped, false),
+      worldIngress,
+    },
+  };
+  if (spec.learning.ruleExpiryMs > 0 && spec.audit.windowMs > spec.learning.ruleExpiryMs)
+    problems.push(
+      `spec.audit.window (${formatDuration(spec.audit.windowMs)}) must not be longer than spec.learning.ruleExpiry (${formatDuration(spec.learning.ruleExpiryMs)})`,
+    );
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, spec };
+}

@@ -1,0 +1,507 @@
+/**
+ * The CustomResourceDefinitions of microseg.dev, built in code so every description lives next to the
+ * API types. `crds/*.yaml` is generated from here (`node src/controller/crds.ts && npx prettier --write crds` rewrites it); a test
+ * fails when the files are stale.
+ */
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
+import { DEFAULTS, GROUP, MAX_NAME_LENGTH, VERSION } from './api.ts';
+
+type Schema = Record<string, unknown>;
+
+const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
+
+const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
+const int = (description: string, extra: Schema = {}): Schema => ({ type: 'integer', description, ...extra });
+const bool = (description: string, extra: Schema = {}): Schema => ({
+  type: 'boolean',
+  description,
+  ...extra,
+});
+const arr = (description: string, items: Schema, extra: Schema = {}): Schema => ({
+  type: 'array',
+  description,
+  items,
+  ...extra,
+});
+const obj = (description: string, properties: Record<string, Schema>, extra: Schema = {}): Schema => ({
+  type: 'object',
+  description,
+  properties,
+  ...extra,
+});
+const duration = (description: string, dflt: string, min: string): Schema =>
+  str(`${description} A duration such as "90s", "15m" or "1h30m". Default ${dflt}.`, {
+    default: dflt,
+    pattern: DURATION_PATTERN,
+    maxLength: 32,
+    'x-kubernetes-validations': [
+      { rule: `duration(self) >= duration('${min}')`, message: `must be at least ${min}` },
+    ],
+  });
+
+function labelSelector(description: string, validated = false): Schema {
+  return obj(
+    description,
+    {
+      matchLabels: {
+        type: 'object',
+        description:
+          'Labels that must all be present with exactly these values. Example: {team: shop}. Empty: no label constraint.',
+        additionalProperties: { type: 'string' },
+      },
+      matchExpressions: arr(
+        'Set-based requirements, all of which must hold. Empty: no expression constraint.',
+        obj(
+          'One requirement on one label key.',
+          {
+            key: str('The label key the requirement applies to.', { minLength: 1 }),
+            operator: str('How the key relates to the values.', {
+              enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+            }),
+            values: arr(
+              'Label values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+              { type: 'string', ...(validated ? { maxLength: 63 } : {}) },
+              validated ? { maxItems: 64 } : {},
+            ),
+          },
+          validated
+            ? {
+                required: ['key', 'operator'],
+                'x-kubernetes-validations': [
+                  {
+                    rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+                    message:
+                      'values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
+                  },
+                ],
+              }
+            : { required: ['key', 'operator'] },
+        ),
+        validated ? { maxItems: 32 } : {},
+      ),
+    },
+    { 'x-kubernetes-map-type': 'atomic' },
+  );
+}
+
+function peerSchema(): Schema {
+  return obj('A peer: pods chosen by selectors, or an IP block.', {
+    podSelector: labelSelector(
+      "Pods, in the namespaces chosen by namespaceSelector (or the policy's own namespace when absent).",
+    ),
+    namespaceSelector: labelSelector('Namespaces whose pods are peers. {} means every namespace.'),
+    ipBlock: obj(
+      'A CIDR range of peer addresses, with exceptions.',
+      {
+        cidr: str('A CIDR such as 10.0.0.0/8 or 2001:db8::/32.'),
+        except: arr('CIDRs inside cidr that are not peers.', { type: 'string' }),
+      },
+      { required: ['cidr'] },
+    ),
+  });
+}
+
+function portsSchema(): Schema {
+  return arr(
+    'Destination ports the rule allows. Empty or absent: every port.',
+    obj('A port or port range.', {
+      protocol: str('TCP, UDP or SCTP. Default TCP.', { enum: ['TCP', 'UDP', 'SCTP'] }),
+      port: {
+        'x-kubernetes-int-or-string': true,
+        description: 'A port number or a named container port. Absent: every port of the protocol.',
+      },
+      endPort: int('Last port of a range starting at port (a number).'),
+    }),
+  );
+}
+
+/** A networking.k8s.io/v1 NetworkPolicy spec (what ProposedNetworkPolicy.spec holds). */
+function networkPolicySpec(description: string): Schema {
+  return obj(
+    description,
+    {
+      podSelector: labelSelector(
+        'The pods of this namespace the policy selects (isolates). {} selects every pod.',
+      ),
+      policyTypes: arr('Directions the policy isolates: Ingress, Egress or both.', {
+        type: 'string',
+        enum: ['Ingress', 'Egress'],
+      }),
+      ingress: arr(
+        'Allowed incoming connections. Empty with policyTypes Ingress: deny all ingress.',
+        obj('One ingress rule: traffic from any of `from` to any of `ports`.', {
+          from: arr('Allowed sources. Empty: every source.', peerSchema()),
+          ports: portsSchema(),
+        }),
+      ),
+      egress: arr(
+        'Allowed outgoing connections. Empty with policyTypes Egress: deny all egress.',
+        obj('One egress rule: traffic to any of `to` on any of `ports`.', {
+          to: arr('Allowed destinations. Empty: every destination.', peerSchema()),
+          ports: portsSchema(),
+        }),
+      ),
+    },
+    { required: ['podSelector'] },
+  );
+}
+
+const conditionSchema = obj(
+  'A condition of the object (Kubernetes metav1.Condition).',
+  {
+    type: str('Condition type: Valid, Learning, ProposalStable, AuditClean, Enforced or Degraded.'),
+    status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+    reason: str('A CamelCase reason code (see docs/crds.md for the list).'),
+    message: str('A human-readable explanation.'),
+    lastTransitionTime: str('When status last changed.', { format: 'date-time' }),
+    observedGeneration: int('The metadata.generation the condition was computed for.', { format: 'int64' }),
+  },
+  { required: ['type', 'status', 'reason', 'lastTransitionTime'] },
+);
+
+function crd(opts: {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  scope: 'Cluster' | 'Namespaced';
+  description: string;
+  spec: Schema;
+  status?: Schema;
+  columns: { name: string; type: string; jsonPath: string; description: string; priority?: number }[];
+  rootValidations?: Schema[];
+}): Schema {
+  const properties: Record<string, Schema> = {
+    apiVersion: str('The API version, microseg.dev/v1alpha1.'),
+    kind: str(`${opts.kind}.`),
+    metadata: { type: 'object' },
+    spec: opts.spec,
+  };
+  if (opts.status) properties.status = opts.status;
+  const schema: Schema = {
+    type: 'object',
+    description: opts.description,
+    properties,
+    required: ['spec'],
+  };
+  if (opts.rootValidations) schema['x-kubernetes-validations'] = opts.rootValidations;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: `${opts.plural}.${GROUP}`,
+      labels: { 'app.kubernetes.io/name': 'microseg', 'app.kubernetes.io/part-of': 'microseg' },
+    },
+    spec: {
+      group: GROUP,
+      scope: opts.scope,
+      names: {
+        kind: opts.kind,
+        listKind: `${opts.kind}List`,
+        plural: opts.plural,
+        singular: opts.singular,
+        shortNames: opts.shortNames,
+        categories: ['microseg'],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: opts.status ? { status: {} } : undefined,
+          additionalPrinterColumns: [
+            ...opts.columns,
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: { openAPIV3Schema: schema },
+        },
+      ],
+    },
+  };
+}
+
+export function segmentationCRD(): Schema {
+  const spec = obj(
+    'What to segment and how far to go: learn the traffic of the selected namespaces, audit the proposal against live flows, then enforce it.',
+    {
+      namespaceSelector: labelSelector(
+        'Namespaces this Segmentation covers, by their labels. Example: {matchLabels: {team: shop}}. {} selects every namespace except kube-system, kube-public and kube-node-lease. A namespace may belong to only one Segmentation; the later one reports NamespaceConflict.',
+        true,
+      ),
+      mode: str(
+        'Learn: ingest flows and keep ProposedNetworkPolicies current; nothing is enforced. Audit: freeze the proposal and count live flows it would block. Enforce: apply the proposal as NetworkPolicies (refused while the audit shows would-be-blocked flows, unless enforce.force). Switching back to Learn or Audit removes the applied NetworkPolicies. Default Learn.',
+        { enum: ['Learn', 'Audit', 'Enforce'], default: 'Learn' },
+      ),
+      learning: obj(
+        'How the traffic graph is learned.',
+        {
+          ruleExpiry: duration(
+            'A learned edge not seen for this long ages out of the graph and its rule leaves the proposal.',
+            DEFAULTS.ruleExpiry,
+            '1m',
+          ),
+          stableAfter: duration(
+            'ProposalStable becomes True once the proposed policies have not changed for this long.',
+            DEFAULTS.stableAfter,
+            '0s',
+          ),
+          minFlows: int(
+            'An edge becomes a rule only after this many flows were seen on it. Default 1 (every observed edge).',
+            { default: DEFAULTS.minFlows, minimum: 1, maximum: 1_000_000 },
+          ),
+        },
+        { default: {} },
+      ),
+      audit: obj(
+        'How the frozen proposal is audited in Audit mode.',
+        {
+          window: duration(
+            'AuditClean becomes True only after the audit has run this long with zero would-be-blocked flows in the last window.',
+            DEFAULTS.auditWindow,
+            '1s',
+          ),
+          samples: int(
+            `How many would-be-blocked flows are kept in status.audit.samples (0 to ${DEFAULTS.maxSamples}). Default ${DEFAULTS.samples}.`,
+            { default: DEFAULTS.samples, minimum: 0, maximum: DEFAULTS.maxSamples },
+          ),
+        },
+        { default: {} },
+      ),
+      enforce: obj(
+        'Enforce-mode options.',
+        {
+          force: bool(
+            'Enforce even though the audit shows would-be-blocked flows (or never ran). Default false: Enforce is refused with condition Enforced=False, reason EnforceRefused.',
+            { default: false },
+          ),
+        },
+        { default: {} },
+      ),
+      promotion: obj(
+        'Automatic promotion Learn → Audit → Enforce. Off by default.',
+        {
+          automatic: bool(
+            'When true, the controller moves spec.mode from Learn to Audit once ProposalStable has held for `after`, and from Audit to Enforce once AuditClean has held for `after`. Default false.',
+            { default: false },
+          ),
+          after: duration('How long a condition must hold before promotion.', DEFAULTS.promotionAfter, '1s'),
+        },
+        { default: {} },
+      ),
+      policy: obj(
+        'How policies are synthesised from the learned graph.',
+        {
+          defaultDeny: bool('Write a default-deny NetworkPolicy per namespace. Default true.', {
+            default: true,
+          }),
+          includeDropped: bool('Also allow edges whose every observation was DROPPED. Default false.', {
+            default: false,
+          }),
+          worldIngress: str(
+            'Ingress from the internet to load-balanced workloads: any allows 0.0.0.0/0 and ::/0 on the observed ports; observed allows only client addresses seen. Default any.',
+            { enum: ['any', 'observed'], default: 'any' },
+          ),
+        },
+        { default: {} },
+      ),
+    },
+    {
+      required: ['namespaceSelector'],
+      'x-kubernetes-validations': [
+        {
+          rule: '!has(self.audit) || !has(self.learning) || !has(self.audit.window) || !has(self.learning.ruleExpiry) || duration(self.audit.window) <= duration(self.learning.ruleExpiry)',
+          message: 'spec.audit.window must not be longer than spec.learning.ruleExpiry',
+        },
+      ],
+    },
+  );
+  const status = obj('What the controller observed and did. Written only by the controller.', {
+    observedGeneration: int('The metadata.generation this status describes.', { format: 'int64' }),
+    phase: str('One-word summary: Learning, Auditing, Enforcing, Refused, Invalid or Degraded.'),
+    mode: str('The mode the controller is acting in.'),
+    namespaces: arr('Namespaces currently selected.', { type: 'string' }),
+    workloads: int('Workloads in the selected namespaces.'),
+    edges: int('Learned edges (source, destination, protocol, port) touching the selected namespaces.'),
+    segmentCount: int('Segments found in the learned graph.'),
+    policies: int('Policies in the current proposal.'),
+    enforcedPolicies: int('NetworkPolicies currently applied by microseg for this Segmentation.'),
+    wouldBlock: int('Flows the frozen proposal would block inside the audit window.'),
+    flowsIngested: int('Flows ingested for this Segmentation by the current leader.', { format: 'int64' }),
+    conditions: arr(
+      'Conditions: Valid, Learning, ProposalStable, AuditClean, Enforced, Degraded.',
+      conditionSchema,
+      {
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      },
+    ),
+    segments: arr(
+      'Segments of the learned graph and their member workloads (at most 100 members listed each).',
+      obj('One segment.', {
+        name: str('Segment name.'),
+        kind: str('community, pinned, platform or isolated.'),
+        members: arr('Member workloads as namespace/Kind/name.', { type: 'string' }),
+        memberCount: int('Number of members (members may be truncated).'),
+      }),
+    ),
+    proposal: obj('The current proposal.', {
+      hash: str('Hash of the proposed policy specs.'),
+      since: str('When the proposal last changed.', { format: 'date-time' }),
+    }),
+    audit: obj('Audit state, kept across leader changes.', {
+      since: str('When the audit started (the proposal was frozen).', { format: 'date-time' }),
+      buckets: {
+        type: 'object',
+        description: 'Would-be-blocked flows per minute (epoch minute → count) within the audit window.',
+        additionalProperties: { type: 'integer' },
+      },
+      lastBlocked: str('When a flow was last found that the proposal would block.', { format: 'date-time' }),
+      samples: arr(
+        'Recent would-be-blocked flows.',
+        obj('One would-be-blocked flow.', {
+          time: str('When the flow was seen.', { format: 'date-time' }),
+          source: str('Source peer (namespace/Kind/name, world:IP, ...).'),
+          destination: str('Destination peer.'),
+          protocol: str('TCP, UDP or SCTP.'),
+          port: int('Destination port.'),
+          count: int('Connections the record stands for.'),
+        }),
+      ),
+    }),
+    lastChange: obj('The last transition the controller made.', {
+      time: str('When.', { format: 'date-time' }),
+      message: str('What changed.'),
+    }),
+  });
+  return crd({
+    kind: 'Segmentation',
+    plural: 'segmentations',
+    singular: 'segmentation',
+    shortNames: ['seg'],
+    scope: 'Cluster',
+    description:
+      'Segmentation: microsegment the namespaces chosen by spec.namespaceSelector. The controller learns their traffic, proposes least-privilege NetworkPolicies (ProposedNetworkPolicy objects), audits the proposal against live flows and, in Enforce mode, applies it.',
+    spec,
+    status,
+    rootValidations: [
+      {
+        rule: `size(self.metadata.name) <= ${MAX_NAME_LENGTH}`,
+        message: `metadata.name must be at most ${MAX_NAME_LENGTH} characters`,
+      },
+    ],
+    columns: [
+      { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'Requested mode.' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Summary.' },
+      { name: 'Workloads', type: 'integer', jsonPath: '.status.workloads', description: 'Workloads.' },
+      { name: 'Edges', type: 'integer', jsonPath: '.status.edges', description: 'Learned edges.' },
+      { name: 'Segments', type: 'integer', jsonPath: '.status.segmentCount', description: 'Segments.' },
+      { name: 'Policies', type: 'integer', jsonPath: '.status.policies', description: 'Proposed policies.' },
+      {
+        name: 'Would-Block',
+        type: 'integer',
+        jsonPath: '.status.wouldBlock',
+        description: 'Flows the proposal would block in the audit window.',
+      },
+    ],
+  });
+}
+
+export function proposedNetworkPolicyCRD(): Schema {
+  return crd({
+    kind: 'ProposedNetworkPolicy',
+    plural: 'proposednetworkpolicies',
+    singular: 'proposednetworkpolicy',
+    shortNames: ['pnp'],
+    scope: 'Namespaced',
+    description:
+      'ProposedNetworkPolicy: a NetworkPolicy microseg proposes, not enforced. spec is exactly the NetworkPolicy spec that Enforce mode would apply under the same name; status carries the evidence (observed flows) behind each rule. Owned and rewritten by the controller; edits are overwritten.',
+    spec: networkPolicySpec('The proposed networking.k8s.io/v1 NetworkPolicy spec.'),
+    status: obj('Evidence behind the proposal.', {
+      rules: int('Number of ingress and egress rules.'),
+      evidence: arr(
+        'Per allowed (peer, port): the flows that justify it (at most 200 entries).',
+        obj('Evidence for one allowed peer and port.', {
+          direction: str('ingress or egress.', { enum: ['ingress', 'egress'] }),
+          peer: str('The peer as namespace/Kind/name, world:IP, kube-apiserver, ...'),
+          protocol: str('TCP, UDP or SCTP.'),
+          port: { 'x-kubernetes-int-or-string': true, description: 'Port number or name.' },
+          count: int('Flows observed.', { format: 'int64' }),
+          firstSeen: str('First observation.', { format: 'date-time' }),
+          lastSeen: str('Last observation.', { format: 'date-time' }),
+        }),
+      ),
+      evidenceTruncated: int('Evidence entries left out to bound the object size.'),
+    }),
+    columns: [
+      {
+        name: 'Segmentation',
+        type: 'string',
+        jsonPath: `.metadata.labels.microseg\\.dev/segmentation`,
+        description: 'Owning Segmentation.',
+      },
+      { name: 'Rules', type: 'integer', jsonPath: '.status.rules', description: 'Rules.' },
+    ],
+  });
+}
+
+export function learnedEdgeSetCRD(): Schema {
+  return crd({
+    kind: 'LearnedEdgeSet',
+    plural: 'learnededgesets',
+    singular: 'learnededgeset',
+    shortNames: ['les'],
+    scope: 'Cluster',
+    description:
+      'LearnedEdgeSet: one shard of the traffic graph a Segmentation has learned, persisted so a restart or leader change loses nothing. Written by the controller only when its content changes; each shard stays well under 1 MiB.',
+    spec: obj(
+      'One shard of learned edges.',
+      {
+        segmentation: str('The Segmentation that learned these edges.'),
+        shard: int('Index of this shard, from 0.', { minimum: 0 }),
+        shards: int('How many shards the graph is split into.', { minimum: 1 }),
+        edges: arr(
+          'Edges of this shard: initiator → responder on one protocol and port.',
+          obj(
+            'One learned edge.',
+            {
+              src: str('Initiator: namespace/Kind/name, world:IP, node:IP, private:IP, kube-apiserver.'),
+              dst: str('Responder, in the same notation.'),
+              protocol: str('TCP, UDP, SCTP, ICMPv4 or ICMPv6.'),
+              port: int('Responder port (ICMP type for ICMP).'),
+              count: int('Connections observed.', { format: 'int64' }),
+              firstSeen: str('First observation.', { format: 'date-time' }),
+              lastSeen: str('Last observation.', { format: 'date-time' }),
+              dropped: int('Connections observed DROPPED.', { format: 'int64' }),
+            },
+            { required: ['src', 'dst', 'protocol', 'port', 'count', 'firstSeen', 'lastSeen'] },
+          ),
+          { maxItems: 5000 },
+        ),
+      },
+      { required: ['segmentation', 'shard', 'shards', 'edges'] },
+    ),
+    columns: [
+      { name: 'Segmentation', type: 'string', jsonPath: '.spec.segmentation', description: 'Owner.' },
+      { name: 'Shard', type: 'integer', jsonPath: '.spec.shard', description: 'Shard index.' },
+    ],
+  });
+}
+
+export const CRD_FILES: Record<string, () => Schema> = {
+  'microseg.dev_segmentations.yaml': segmentationCRD,
+  'microseg.dev_proposednetworkpolicies.yaml': proposedNetworkPolicyCRD,
+  'microseg.dev_learnededgesets.yaml': learnedEdgeSetCRD,
+};
+
+/** The YAML text of one CRD file, stable across runs. */
+export function crdYaml(build: () => Schema): string {
+  const strip = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+  return `# Generated by src/controller/crds.ts; do not edit.\n${stringify(strip(build()), { lineWidth: 0 })}`;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const dir = new URL('../../crds/', import.meta.url);
+  for (const [file, build] of Object.entries(CRD_FILES)) writeFileSync(new URL(file, dir), crdYaml(build));
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { CRD_FILES, crdYaml } from '../../src/controller/crds.ts';
+
+const FORBIDDEN = [
+  'additionalItems',
+  'patternProperties',
+  'definitions',
+  'dependencies',
+  '$ref',
+  'id',
+  'uniqueItems',
+];
+
+/** Walks a schema, calling visit(path, node) for every property schema. */
+function walk(
+  node: Record<string, unknown>,
+  path: string,
+  visit: (p: string, n: Record<string, unknown>) => void,
+) {
+  visit(path, node);
+  const props = node.properties as Record<string, Record<string, unknown>> | undefined;
+  for (const [k, v] of Object.entries(props ?? {})) walk(v, `${path}.${k}`, visit);
+  if (node.items) walk(node.items as Record<string, unknown>, `${path}[]`, visit);
+  if (node.additionalProperties && typeof node.additionalProperties === 'object')
+    walk(node.additionalProperties as Record<string, unknown>, `${path}{}`, visit);
+}
+
+describe('CRDs', () => {
+  for (const [file, build] of Object.entries(CRD_FILES)) {
+    it(`crds/${file} is generated from src/controller/crds.ts (node src/controller/crds.ts && prettier --write crds)`, () => {
+      const onDisk = readFileSync(new URL(`../../crds/${file}`, import.meta.url), 'utf8');
+      expect(parse(onDisk)).toEqual(parse(crdYaml(build)));
+    });
+
+    it(`${file}: structural schema, a description on every field`, () => {
+      const crd = parse(crdYaml(build));
+      const schema = crd.spec.versions[0].schema.openAPIV3Schema;
+      const missing: string[] = [];
+      walk(schema, '', (p, n) => {
+        for (const k of FORBIDDEN) expect(n, `${p} uses ${k}`).not.toHaveProperty(k);
+        if (n.properties && n.additionalProperties)
+          throw new Error(`${p}: properties and additionalProperties`);
+        const isLeafOfMap = p.endsWith('{}') || (p.endsWith('[]') && !n.properties);
+        if (!n.description && p !== '.metadata' && !isLeafOfMap) missing.push(p);
+        if (!n.type && !n['x-kubernetes-int-or-string'] && p !== '') missing.push(`${p} (type)`);
+      });
+      expect(missing).toEqual([]);
+    });
+  }
+
+  it('Segmentation has the printer columns kubectl get shows', () => {
+    const crd = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!));
+    const cols = crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name);
+    expect(cols).toEqual([
+      'Mode',
+      'Phase',
+      'Workloads',
+      'Edges',
+      'Segments',
+      'Policies',
+      'Would-Block',
+      'Age',
+    ]);
+    expect(crd.spec.scope).toBe('Cluster');
+    expect(crd.spec.versions[0].subresources).toEqual({ status: {} });
+  });
+});
