@@ -1,0 +1,74 @@
+/**
+ * `microseg explain --cluster cluster.json [--policies extra.yaml] --from ns/pod|IP --to ns/pod|IP
+ * --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
+ */
+import { parseArgs } from 'node:util';
+import type { CliIO } from '../io.ts';
+import { UsageError } from '../io.ts';
+import { engineFromSnapshot } from '../../verify/engine.ts';
+import { loadSnapshots, parseEndpointArg, parseProtocolArg } from '../../verify/load.ts';
+import type { Verdict } from '../../verify/types.ts';
+import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
+
+const HELP = `usage: microseg explain --cluster FILE [--policies FILE ...] --from ns/pod|IP --to ns/pod|IP --port N|name [--protocol TCP]
+
+Says whether a connection is allowed and why: the policies selecting the source for egress and the
+destination for ingress, the rule that admitted it (or that none did), and tier decisions.
+
+options:
+  --cluster FILE      Kubernetes List or multi-document YAML/JSON; '-' for stdin
+  --policies FILE     extra policy objects (file or directory), repeatable
+  --from, --to        namespace/pod or an IP address
+  --port              destination port number or container port name (resolved on the destination pod)
+  --protocol          TCP (default), UDP or SCTP
+  --output text|json  output format (default text)
+${ENGINE_OPTION_HELP}`;
+
+export function formatVerdict(v: Verdict): string {
+  const lines = [`${v.from} -> ${v.to} ${v.protocol}/${v.port}: ${v.allowed ? 'ALLOWED' : 'DENIED'}`];
+  for (const d of [v.egress, v.ingress]) {
+    lines.push(`  ${d.allowed ? 'ok  ' : 'DENY'} ${d.reason}`);
+    if (d.selecting.length > 0)
+      lines.push(`       selected for ${d.direction} by: ${d.selecting.join(', ')}`);
+  }
+  lines.push(`  decided by tier: ${v.tier}`);
+  for (const n of v.notes) lines.push(`  note: ${n}`);
+  return lines.join('\n') + '\n';
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      cluster: { type: 'string' },
+      policies: { type: 'string', multiple: true },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      port: { type: 'string' },
+      protocol: { type: 'string' },
+      output: { type: 'string', default: 'text' },
+      help: { type: 'boolean', short: 'h' },
+      ...ENGINE_OPTION_SPECS,
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    io.out(HELP + '\n');
+    return 0;
+  }
+  for (const k of ['cluster', 'from', 'to', 'port'] as const)
+    if (!values[k]) throw new UsageError(`--${k} is required`);
+  if (values.output !== 'text' && values.output !== 'json')
+    throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
+  const options = parseEngineOptions(values);
+  const from = parseEndpointArg(values.from!, '--from');
+  const to = parseEndpointArg(values.to!, '--to');
+  const protocol = parseProtocolArg(values.protocol, '--protocol');
+  const port = /^\d+$/.test(values.port!) ? Number(values.port) : values.port!;
+  const snap = await loadSnapshots([values.cluster!, ...(values.policies ?? [])], io.stdin);
+  const engine = engineFromSnapshot(snap, options);
+  const v = engine.evaluate({ from, to, port, ...(protocol ? { protocol } : {}) }, 'explain');
+  io.out(values.output === 'json' ? JSON.stringify(v, null, 2) + '\n' : formatVerdict(v));
+  return 0;
+}

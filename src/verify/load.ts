@@ -1,0 +1,138 @@
+/**
+ * The imperative edge of the verify commands: reading cluster and policy files into an engine, and
+ * parsing endpoint and query arguments.
+ */
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ClusterSnapshot } from '../model/snapshot.ts';
+import { InputError, mergeSnapshots, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
+import { parseAddr } from './ip.ts';
+import type { Endpoint, L4Protocol, Query } from './types.ts';
+import { PROTOCOLS } from './types.ts';
+import { CLUSTER_POLICY_KINDS } from './validate.ts';
+
+/** Kinds accepted in --cluster/--policies besides those the snapshot models. */
+export const VERIFY_EXTRA_KINDS: readonly string[] = [
+  ...CLUSTER_POLICY_KINDS,
+  'Node',
+  'Endpoints',
+  'ServiceAccount',
+  'ConfigMap',
+  'Ingress',
+  'HorizontalPodAutoscaler',
+  'PodDisruptionBudget',
+];
+
+export async function readText(path: string, stdin?: NodeJS.ReadableStream): Promise<string> {
+  if (path === '-') {
+    if (!stdin) throw new InputError('-: standard input is not available');
+    const chunks: Buffer[] = [];
+    for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c));
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new InputError(
+      `${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
+
+export function snapshotFromText(text: string, source: string): ClusterSnapshot {
+  return snapshotFromObjects(parseObjectsText(text, source), source, {
+    unknownKinds: 'error',
+    extraKinds: VERIFY_EXTRA_KINDS,
+  });
+}
+
+/** Loads files (or every .json/.yaml/.yml file of a directory, sorted by name) into one snapshot. */
+export async function loadSnapshots(
+  paths: readonly string[],
+  stdin?: NodeJS.ReadableStream,
+): Promise<ClusterSnapshot> {
+  const snaps: ClusterSnapshot[] = [];
+  for (const p of paths) {
+    let files = [p];
+    if (p !== '-') {
+      const st = await stat(p).catch(() => undefined);
+      if (!st) throw new InputError(`${p}: no such file or directory`);
+      if (st.isDirectory()) {
+        files = (await readdir(p))
+          .filter((f) => /\.(json|ya?ml)$/.test(f))
+          .sort()
+          .map((f) => join(p, f));
+        if (files.length === 0) throw new InputError(`${p}: the directory has no .json, .yaml or .yml file`);
+      }
+    }
+    for (const f of files) snaps.push(snapshotFromText(await readText(f, stdin), f));
+  }
+  return mergeSnapshots(...snaps);
+}
+
+/** Parses `ns/pod` or an IP address given on the command line. */
+export function parseEndpointArg(text: string, option: string): Endpoint {
+  if (parseAddr(text)) return { ip: text };
+  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
+  if (!m)
+    throw new InputError(`${option}: ${JSON.stringify(text)} is neither namespace/pod nor an IP address`);
+  return { namespace: m[1]!, pod: m[2]! };
+}
+
+export function parseProtocolArg(text: string | undefined, where: string): L4Protocol | undefined {
+  if (text === undefined) return undefined;
+  const up = text.toUpperCase();
+  if (!(PROTOCOLS as readonly string[]).includes(up))
+    throw new InputError(`${where}: protocol ${JSON.stringify(text)} is not one of TCP, UDP, SCTP`);
+  return up as L4Protocol;
+}
+
+function parseQueryEndpoint(v: unknown, where: string): Endpoint {
+  if (typeof v === 'string') return parseEndpointArg(v, where);
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if (typeof o.ip === 'string' && o.namespace === undefined) return { ip: o.ip };
+    if (typeof o.namespace === 'string' && typeof o.pod === 'string')
+      return { namespace: o.namespace, pod: o.pod };
+    if (typeof o.namespace === 'string' && o.labels && typeof o.labels === 'object') {
+      const labels = o.labels as Record<string, unknown>;
+      for (const [k, val] of Object.entries(labels))
+        if (typeof val !== 'string') throw new InputError(`${where}: labels.${k} must be a string`);
+      return {
+        namespace: o.namespace,
+        labels: labels as Record<string, string>,
+        ...(Array.isArray(o.namedPorts)
+          ? { namedPorts: o.namedPorts as { name: string; port: number }[] }
+          : {}),
+      };
+    }
+  }
+  throw new InputError(`${where}: must be "namespace/pod", {"ip": "..."} or {"namespace", "labels"}`);
+}
+
+/** Parses the simulate query file: a JSON array of {from, to, port, protocol}. */
+export function parseQueries(text: string, source: string): Query[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`${source}: not valid JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) throw new InputError(`${source}: expected a JSON array of queries`);
+  return parsed.map((q, i) => {
+    const where = `${source}: query ${i + 1}`;
+    if (!q || typeof q !== 'object' || Array.isArray(q)) throw new InputError(`${where}: must be an object`);
+    const o = q as Record<string, unknown>;
+    if (typeof o.port !== 'number' && typeof o.port !== 'string')
+      throw new InputError(`${where}: port must be a number or a container port name`);
+    if (o.protocol !== undefined && typeof o.protocol !== 'string')
+      throw new InputError(`${where}: protocol must be one of TCP, UDP, SCTP`);
+    const protocol = parseProtocolArg(o.protocol, where);
+    return {
+      from: parseQueryEndpoint(o.from, `${where}: from`),
+      to: parseQueryEndpoint(o.to, `${where}: to`),
+      port: o.port,
+      ...(protocol ? { protocol } : {}),
+    };
+  });
+}
