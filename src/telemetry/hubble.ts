@@ -1,0 +1,373 @@
+/**
+ * Hubble Relay client: follows `observer.Observer/GetFlows`, normalises each flow and offers it to a
+ * FlowQueue. Reconnects with bounded exponential backoff and jitter, resuming with `since` from the
+ * newest flow received so a reconnect neither loses nor repeats flows (the boundary instant is
+ * de-duplicated by flow identity). `checkpoint()` is the position of the newest flow the consumer has
+ * acknowledged - the one to persist and hand back as `checkpoint` after a restart.
+ */
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { Flow } from '../flows/types.ts';
+import type { FlowQueue } from './queue.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import { Cursor, flowIdentity, nsToTimestamp, timestampToNs } from './checkpoint.ts';
+import type {
+  DecodedFlow,
+  FlowFilterMsg,
+  GetFlowsRequest,
+  GetFlowsResponse,
+  ObserverClient,
+  ServerStatusResponse,
+} from './proto.ts';
+import { observerClientConstructor } from './proto.ts';
+
+export interface HubbleTLS {
+  /** PEM CA bundle that signed the relay's server certificate (system roots when absent). */
+  ca?: string | Buffer;
+  /** PEM client certificate and key, for mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Name to verify the server certificate against, e.g. `ui.hubble-relay.cilium.io`. */
+  serverName?: string;
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  multiplier: number;
+  /** 0..1: each delay is reduced by up to this fraction at random. */
+  jitter: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, multiplier: 2, jitter: 0.2 };
+
+/** Turns a decoded Hubble flow into normalised records (zero, one or more); throws on bad input. */
+export type HubbleNormalizer = (flow: DecodedFlow) => Flow | readonly Flow[] | null | undefined;
+
+export interface HubbleSourceOptions {
+  /** `host:port` of Hubble Relay (4245 in-pod, the Service on 80/443). */
+  address: string;
+  tls?: HubbleTLS;
+  normalize: HubbleNormalizer;
+  /** Source name in metrics and queue accounting. Default `hubble`. */
+  name?: string;
+  /** Where to resume from (what `checkpoint()` returned before a restart). */
+  checkpoint?: Checkpoint;
+  whitelist?: FlowFilterMsg[];
+  blacklist?: FlowFilterMsg[];
+  backoff?: Partial<BackoffOptions>;
+  /** Random source for jitter (tests pin it). */
+  random?: () => number;
+  /** Extra gRPC channel options. */
+  channelOptions?: grpc.ChannelOptions;
+  /** Called for connection events (connected, stream errors, backoff), for logs. */
+  onEvent?: (event: HubbleEvent) => void;
+}
+
+export type HubbleEvent =
+  | { type: 'connected'; since?: string }
+  | { type: 'disconnected'; error: string; code?: number }
+  | { type: 'backoff'; attempt: number; delayMs: number };
+
+export interface HubbleMetrics {
+  /** Flow messages received from the relay (before de-duplication and normalisation). */
+  flowsReceived: number;
+  /** Normalised records offered to the queue. */
+  flowsOffered: number;
+  /** Boundary flows skipped because they were already received before a reconnect. */
+  duplicates: number;
+  /** Flow messages the normaliser rejected or produced nothing for. */
+  invalid: number;
+  ignored: number;
+  /** Sum of num_events_lost over lost_events messages, per loss source. */
+  lostEvents: Record<string, number>;
+  /** node_status messages per state change. */
+  nodeStatus: Record<string, number>;
+  /** Stream (re)connections after the first one. */
+  reconnects: number;
+  /** Connection attempts that failed before any message arrived. */
+  failedAttempts: number;
+  connected: boolean;
+  /** Seconds since the epoch of the acknowledged checkpoint (0 when none). */
+  checkpointSeconds: number;
+  /** Backpressure pauses (queue at its high-water mark). */
+  pauses: number;
+}
+
+/** Delay before reconnect attempt `attempt` (0-based). */
+export function backoffDelay(attempt: number, opts: BackoffOptions, random: () => number): number {
+  const base = Math.min(opts.maxMs, opts.initialMs * Math.pow(opts.multiplier, attempt));
+  return Math.round(base * (1 - opts.jitter * random()));
+}
+
+function pem(v: string | Buffer | undefined): Buffer | null {
+  if (v === undefined) return null;
+  return Buffer.isBuffer(v) ? v : Buffer.from(v);
+}
+
+/** Reads TLS material from files (CLI/controller flags take paths). */
+export function tlsFromFiles(files: {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  serverName?: string;
+}): HubbleTLS {
+  const tls: HubbleTLS = {};
+  if (files.ca) tls.ca = readFileSync(files.ca);
+  if (files.cert) tls.cert = readFileSync(files.cert);
+  if (files.key) tls.key = readFileSync(files.key);
+  if (files.serverName) tls.serverName = files.serverName;
+  return tls;
+}
+
+export function hubbleCredentials(tls: HubbleTLS | undefined): {
+  credentials: grpc.ChannelCredentials;
+  options: grpc.ChannelOptions;
+} {
+  if (!tls) return { credentials: grpc.credentials.createInsecure(), options: {} };
+  if ((tls.cert === undefined) !== (tls.key === undefined))
+    throw new Error('hubble TLS: a client certificate needs its key and a key needs its certificate');
+  const credentials = grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+  const options: grpc.ChannelOptions = {};
+  if (tls.serverName) {
+    options['grpc.ssl_target_name_override'] = tls.serverName;
+    options['grpc.default_authority'] = tls.serverName;
+  }
+  return { credentials, options };
+}
+
+interface Tag {
+  t: bigint;
+  k: string;
+}
+
+export class HubbleSource {
+  readonly name: string;
+  private readonly opts: HubbleSourceOptions;
+  private readonly backoff: BackoffOptions;
+  private readonly random: () => number;
+  private readonly queue: FlowQueue;
+  /** Newest flow received: where a reconnect resumes. */
+  private readonly received: Cursor;
+  /** Newest flow the consumer acknowledged: what `checkpoint()` reports. */
+  private readonly committed: Cursor;
+  private client: ObserverClient | undefined;
+  private call: grpc.ClientReadableStream<GetFlowsResponse> | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly m: HubbleMetrics = {
+    flowsReceived: 0,
+    flowsOffered: 0,
+    duplicates: 0,
+    invalid: 0,
+    ignored: 0,
+    lostEvents: {},
+    nodeStatus: {},
+    reconnects: 0,
+    failedAttempts: 0,
+    connected: false,
+    checkpointSeconds: 0,
+    pauses: 0,
+  };
+  private connections = 0;
+
+  constructor(queue: FlowQueue, opts: HubbleSourceOptions) {
+    if (!/^[^\s/]+:\d+$/.test(opts.address) && !/^\[[0-9a-fA-F:]+\]:\d+$/.test(opts.address))
+      throw new Error(`hubble address must be host:port, got '${opts.address}'`);
+    this.opts = opts;
+    this.name = opts.name ?? 'hubble';
+    this.queue = queue;
+    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+    this.random = opts.random ?? Math.random;
+    this.received = new Cursor(opts.checkpoint);
+    this.committed = new Cursor(opts.checkpoint);
+    this.updateCheckpointGauge();
+    queue.register(this.name, (tags) => {
+      for (const tag of tags as (Tag | undefined)[]) if (tag) this.committed.advance(tag.t, tag.k);
+      this.updateCheckpointGauge();
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const { credentials, options } = hubbleCredentials(this.opts.tls);
+    const Ctor = observerClientConstructor();
+    this.client = new Ctor(this.opts.address, credentials, {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      ...options,
+      ...this.opts.channelOptions,
+    });
+    this.loop = this.run();
+  }
+
+  /** Stops streaming and closes the channel; resolves when the loop has exited. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.call?.cancel();
+    this.wake?.();
+    await this.loop;
+    this.client?.close();
+    this.client = undefined;
+    this.m.connected = false;
+  }
+
+  /** Position of the newest acknowledged flow, to persist; undefined before any. */
+  checkpoint(): Checkpoint | undefined {
+    return this.committed.snapshot();
+  }
+
+  metrics(): HubbleMetrics {
+    return { ...this.m, lostEvents: { ...this.m.lostEvents }, nodeStatus: { ...this.m.nodeStatus } };
+  }
+
+  /** One ServerStatus call on the source's channel (call after start()). */
+  serverStatus(timeoutMs = 5000): Promise<ServerStatusResponse> {
+    const client = this.client;
+    if (!client) return Promise.reject(new Error('hubble source is not started'));
+    return new Promise((resolve, reject) => {
+      client.ServerStatus({}, { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(err);
+        else resolve(res ?? {});
+      });
+    });
+  }
+
+  private updateCheckpointGauge(): void {
+    const t = this.committed.time;
+    this.m.checkpointSeconds = t === undefined ? 0 : Number(t / 1_000_000n) / 1000;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (this.running) {
+      const gotMessages = await this.streamOnce();
+      if (!this.running) break;
+      if (gotMessages) attempt = 0;
+      else this.m.failedAttempts++;
+      const delayMs = backoffDelay(attempt, this.backoff, this.random);
+      this.opts.onEvent?.({ type: 'backoff', attempt, delayMs });
+      attempt++;
+      await this.sleep(delayMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** Runs one GetFlows stream to its end; true when at least one message arrived. */
+  private streamOnce(): Promise<boolean> {
+    const client = this.client!;
+    const request: GetFlowsRequest = { follow: true };
+    if (this.opts.whitelist?.length) request.whitelist = this.opts.whitelist;
+    if (this.opts.blacklist?.length) request.blacklist = this.opts.blacklist;
+    const since = this.received.time;
+    if (since !== undefined) request.since = nsToTimestamp(since);
+    if (this.connections++ > 0) this.m.reconnects++;
+
+    return new Promise((resolve) => {
+      let got = false;
+      let finished = false;
+      const call = client.GetFlows(request);
+      this.call = call;
+      const finish = (err?: grpc.ServiceError) => {
+        if (finished) return;
+        finished = true;
+        this.m.connected = false;
+        this.call = undefined;
+        if (this.running)
+          this.opts.onEvent?.({
+            type: 'disconnected',
+            error: err ? err.details || err.message : 'stream ended',
+            ...(err ? { code: err.code } : {}),
+          });
+        resolve(got);
+      };
+      call.on('metadata', () => {
+        this.m.connected = true;
+        this.opts.onEvent?.({
+          type: 'connected',
+          ...(since !== undefined ? { since: this.received.snapshot()?.time ?? '' } : {}),
+        });
+      });
+      call.on('data', (res: GetFlowsResponse) => {
+        got = true;
+        this.m.connected = true;
+        this.handle(res);
+        if (!this.queue.hasRoom() && !finished) {
+          this.m.pauses++;
+          call.pause();
+          void this.queue.waitForRoom().then(() => {
+            if (!finished) call.resume();
+          });
+        }
+      });
+      call.on('error', (err: grpc.ServiceError) => finish(err));
+      call.on('end', () => finish());
+    });
+  }
+
+  private handle(res: GetFlowsResponse): void {
+    const kind =
+      res.response_types ??
+      (res.flow ? 'flow' : res.node_status ? 'node_status' : res.lost_events ? 'lost_events' : undefined);
+    if (kind === 'node_status' && res.node_status) {
+      const state = res.node_status.state_change ?? 'UNKNOWN_NODE_STATE';
+      this.m.nodeStatus[state] = (this.m.nodeStatus[state] ?? 0) + 1;
+      return;
+    }
+    if (kind === 'lost_events' && res.lost_events) {
+      const src = res.lost_events.source ?? 'UNKNOWN_LOST_EVENT_SOURCE';
+      const n = Number(res.lost_events.num_events_lost ?? '0');
+      this.m.lostEvents[src] = (this.m.lostEvents[src] ?? 0) + (Number.isFinite(n) ? n : 0);
+      return;
+    }
+    if (kind !== 'flow' || !res.flow) return;
+    const flow = res.flow;
+    this.m.flowsReceived++;
+    const ts = flow.time ?? res.time;
+    const t = ts ? timestampToNs(ts) : undefined;
+    const key = flowIdentity(flow);
+    if (t !== undefined) {
+      if (this.received.has(t, key)) {
+        this.m.duplicates++;
+        this.queue.countDrop(this.name, 'duplicate');
+        return;
+      }
+      this.received.advance(t, key);
+    }
+    let out: Flow[];
+    try {
+      const r = this.opts.normalize(flow);
+      out = r == null ? [] : Array.isArray(r) ? [...(r as Flow[])] : [r as Flow];
+    } catch {
+      this.m.invalid++;
+      this.queue.countDrop(this.name, 'invalid');
+      return;
+    }
+    if (out.length === 0) {
+      this.m.ignored++;
+      this.queue.countDrop(this.name, 'ignored');
+      return;
+    }
+    const tag: Tag | undefined = t === undefined ? undefined : { t, k: key };
+    this.m.flowsOffered += out.length;
+    // Only the last record carries the tag: the flow counts as processed once all its records are.
+    this.queue.offer(
+      this.name,
+      out,
+      out.map((_, i) => (i === out.length - 1 ? tag : undefined)),
+    );
+  }
+}

@@ -1,0 +1,352 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Flow } from '../../src/flows/types.ts';
+import { FlowQueue } from '../../src/telemetry/queue.ts';
+import {
+  HubbleSource,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  hubbleCredentials,
+} from '../../src/telemetry/hubble.ts';
+import type { HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
+import { flowIdentity } from '../../src/telemetry/checkpoint.ts';
+import type { DecodedFlow } from '../../src/telemetry/proto.ts';
+import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
+import { consume, waitFor } from './helpers.ts';
+
+/** Test normaliser: just enough of a Hubble flow to identify it by source port. */
+function normalize(f: DecodedFlow): Flow {
+  const tcp = (f.l4 as { TCP?: { source_port?: number; destination_port?: number } } | undefined)?.TCP;
+  if (!tcp) throw new Error('no TCP');
+  const t = f.time!;
+  return {
+    time: Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6),
+    src: { pod: (f.source as { pod_name?: string }).pod_name! },
+    dst: { pod: (f.destination as { pod_name?: string }).pod_name! },
+    protocol: 'TCP',
+    port: tcp.destination_port!,
+    srcPort: tcp.source_port!,
+    verdict: 'FORWARDED',
+    input: 'hubble',
+  };
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(relay: FakeRelay, opts: Partial<HubbleSourceOptions> = {}, capacity = 1000) {
+  if (relay.port === 0) await relay.start();
+  cleanups.push(() => relay.stop());
+  const queue = new FlowQueue({ capacity });
+  const source = new HubbleSource(queue, {
+    address: `127.0.0.1:${relay.port}`,
+    normalize,
+    backoff: { initialMs: 20, maxMs: 200 },
+    random: () => 0,
+    ...opts,
+  });
+  cleanups.push(() => source.stop());
+  return { queue, source };
+}
+
+const ports = (flows: Flow[]) => flows.map((f) => f.srcPort! - 40000);
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+describe('backoffDelay', () => {
+  it('doubles from the initial delay up to the maximum, jitter only shortening it', () => {
+    const o = { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.5 };
+    expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, o, () => 0))).toEqual([
+      100, 200, 400, 800, 1000, 1000,
+    ]);
+    expect([0, 1, 4].map((a) => backoffDelay(a, o, () => 1))).toEqual([50, 100, 500]);
+    expect(DEFAULT_BACKOFF).toEqual({ initialMs: 500, maxMs: 30_000, multiplier: 2, jitter: 0.2 });
+  });
+});
+
+describe('HubbleSource against a scripted relay', () => {
+  it('resumes with since after a cut stream: no gap, boundary flows not counted twice', async () => {
+    const relay = new FakeRelay();
+    // Flows 4, 5 and 6 share one nanosecond-precise instant; the first stream is cut after flow 5.
+    relay.publish(
+      scriptedFlow(1, 100),
+      scriptedFlow(2, 101),
+      scriptedFlow(3, 102),
+      scriptedFlow(4, 103, 5),
+      scriptedFlow(5, 103, 5),
+      scriptedFlow(6, 103, 5),
+      ...range(7, 10).map((n) => scriptedFlow(n, 97 + n)),
+    );
+    relay.cutAfter = [5];
+    const events: string[] = [];
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:39Z', seen: [] },
+      onEvent: (e) => events.push(e.type),
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 10, 5000, '10 flows');
+    expect(ports(c.flows)).toEqual(range(1, 10));
+    expect(relay.requests.map((r) => r.since)).toEqual([
+      { seconds: '99', nanos: 0 },
+      { seconds: '103', nanos: 5 },
+    ]);
+    expect(relay.requests.every((r) => r.follow === true)).toBe(true);
+    const m = source.metrics();
+    expect(m).toMatchObject({
+      flowsReceived: 12,
+      flowsOffered: 10,
+      duplicates: 2,
+      reconnects: 1,
+      failedAttempts: 0,
+    });
+    expect(events).toEqual(['connected', 'disconnected', 'backoff', 'connected']);
+    // Live flows keep coming on the resumed stream.
+    relay.publish(scriptedFlow(11, 108), scriptedFlow(12, 109));
+    await waitFor(() => c.flows.length >= 12, 5000, '12 flows');
+    expect(ports(c.flows)).toEqual(range(1, 12));
+    await waitFor(() => source.checkpoint()?.time === '1970-01-01T00:01:49.000000000Z');
+    expect(source.checkpoint()!.seen).toEqual([flowIdentity(decoded(scriptedFlow(12, 109)).flow!)]);
+    expect(queue.metrics().dropped).toEqual({ hubble: { duplicate: 2 } });
+  });
+
+  it('backs off while the relay is down and catches up on what happened meanwhile', async () => {
+    const relay = new FakeRelay();
+    relay.publish(scriptedFlow(1, 100));
+    const delays: number[] = [];
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      onEvent: (e) => {
+        if (e.type === 'backoff') delays.push(e.delayMs);
+      },
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length === 1);
+    relay.stop();
+    await waitFor(() => source.metrics().failedAttempts >= 4, 5000, 'failed attempts');
+    // 20 ms after the stream that worked, then doubling per failed attempt up to the 200 ms cap.
+    expect(delays.slice(0, 5)).toEqual([20, 40, 80, 160, 200]);
+    expect(source.metrics().connected).toBe(false);
+    // While the relay is away its ring buffer still fills.
+    relay.publish(scriptedFlow(2, 101), scriptedFlow(3, 102));
+    await relay.start();
+    await waitFor(() => c.flows.length >= 3, 5000, '3 flows');
+    relay.publish(scriptedFlow(4, 103));
+    await waitFor(() => c.flows.length >= 4, 5000, '4 flows');
+    expect(ports(c.flows)).toEqual([1, 2, 3, 4]);
+    const m = source.metrics();
+    expect(m.duplicates).toBe(1); // flow 1 comes again at the boundary and is skipped
+    expect(m.reconnects).toBe(m.failedAttempts + 1);
+    expect(relay.requests.at(-1)!.since).toEqual({ seconds: '100', nanos: 0 });
+  });
+
+  it('a restarted source resumes from the acknowledged checkpoint, not the received one', async () => {
+    const relay = new FakeRelay();
+    relay.publish(...range(1, 6).map((n) => scriptedFlow(n, 100 + n)));
+    const first = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    first.source.start();
+    await waitFor(() => first.queue.size === 6);
+    // The consumer processes only three of the six before the process stops.
+    first.queue.takeNow(3).ack();
+    await first.source.stop();
+    const saved = first.source.checkpoint()!;
+    expect(saved).toEqual({
+      time: '1970-01-01T00:01:43.000000000Z',
+      seen: [flowIdentity(decoded(scriptedFlow(3, 103)).flow!)],
+    });
+    const second = await setup(relay, { checkpoint: JSON.parse(JSON.stringify(saved)) });
+    const c = consume(second.queue);
+    cleanups.push(c.stop);
+    second.source.start();
+    await waitFor(() => c.flows.length >= 3);
+    expect(ports(c.flows)).toEqual([4, 5, 6]);
+    expect(second.source.metrics().duplicates).toBe(1);
+  });
+
+  it('counts node_status and sums lost_events', async () => {
+    const relay = new FakeRelay();
+    relay.publish(
+      { node_status: { state_change: 'NODE_CONNECTED', node_names: ['a', 'b'] }, time: { seconds: '100' } },
+      scriptedFlow(1, 101),
+      { lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: '5' }, time: { seconds: '102' } },
+      {
+        node_status: { state_change: 'NODE_UNAVAILABLE', node_names: ['b'], message: 'timeout' },
+        time: { seconds: '103' },
+      },
+      { lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: '7' }, time: { seconds: '104' } },
+      {
+        lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: '9007199254740993' },
+        time: { seconds: '104' },
+      },
+      scriptedFlow(2, 105),
+    );
+    const { queue, source } = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 2);
+    const m = source.metrics();
+    expect(m.nodeStatus).toEqual({ NODE_CONNECTED: 1, NODE_UNAVAILABLE: 1 });
+    expect(m.lostEvents).toEqual({ HUBBLE_RING_BUFFER: 12, PERF_EVENT_RING_BUFFER: 9007199254740992 });
+    expect(m.flowsReceived).toBe(2);
+  });
+
+  it('pauses the stream instead of dropping when the queue is full', async () => {
+    const relay = new FakeRelay();
+    relay.publish(...range(1, 40).map((n) => scriptedFlow(n, 100 + n)));
+    const { queue, source } = await setup(
+      relay,
+      { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } },
+      8,
+    );
+    source.start();
+    await waitFor(() => queue.size >= 7);
+    const c = consume(queue, { delayMs: 5, batch: 3 });
+    cleanups.push(c.stop);
+    await waitFor(() => c.flows.length >= 40, 10_000, '40 flows');
+    expect(ports(c.flows)).toEqual(range(1, 40));
+    expect(queue.metrics().dropped).toEqual({ hubble: {} });
+    expect(source.metrics().pauses).toBeGreaterThan(0);
+  });
+
+  it('rejects an address that is not host:port', () => {
+    expect(
+      () => new HubbleSource(new FlowQueue({ capacity: 1 }), { address: 'hubble-relay', normalize }),
+    ).toThrow("hubble address must be host:port, got 'hubble-relay'");
+  });
+
+  it('answers ServerStatus on the same channel', async () => {
+    const relay = new FakeRelay();
+    const { source } = await setup(relay);
+    source.start();
+    const st = await source.serverStatus();
+    expect(st).toMatchObject({ max_flows: '4095', version: 'fake-relay', num_connected_nodes: { value: 2 } });
+  });
+});
+
+describe('HubbleSource over TLS', () => {
+  let dir = '';
+  const pemOf = (f: string) => readFileSync(join(dir, f));
+
+  beforeAll(() => {
+    // A throwaway CA, a relay certificate for *.hubble-relay.cilium.io and a client certificate.
+    dir = mkdtempSync(join(tmpdir(), 'microseg-tls-'));
+    const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key');
+    ossl(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-subj',
+      '/CN=microseg-test-ca',
+      '-days',
+      '1',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      'ca.crt',
+    );
+    for (const [name, ext] of [
+      ['server', 'subjectAltName=DNS:*.hubble-relay.cilium.io\nextendedKeyUsage=serverAuth\n'],
+      ['client', 'subjectAltName=DNS:microseg.hubble-relay.cilium.io\nextendedKeyUsage=clientAuth\n'],
+    ] as const) {
+      writeFileSync(join(dir, `${name}.ext`), ext);
+      ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
+      ossl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
+      ossl(
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '1',
+        '-extfile',
+        `${name}.ext`,
+        '-out',
+        `${name}.crt`,
+      );
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const tlsRelay = () =>
+    new FakeRelay({
+      ca: pemOf('ca.crt'),
+      cert: pemOf('server.crt'),
+      key: pemOf('server.key'),
+      requireClientCert: true,
+    });
+
+  it('streams over mutual TLS with the relay server name', async () => {
+    const relay = tlsRelay();
+    relay.publish(scriptedFlow(1, 100), scriptedFlow(2, 101));
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      tls: {
+        ca: pemOf('ca.crt'),
+        cert: pemOf('client.crt'),
+        key: pemOf('client.key'),
+        serverName: 'ui.hubble-relay.cilium.io',
+      },
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 2);
+    expect(ports(c.flows)).toEqual([1, 2]);
+    expect(source.metrics().failedAttempts).toBe(0);
+  });
+
+  it('does not connect when the certificate does not name the address dialled', async () => {
+    const relay = tlsRelay();
+    relay.publish(scriptedFlow(1, 100));
+    const errors: (number | undefined)[] = [];
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      tls: { ca: pemOf('ca.crt'), cert: pemOf('client.crt'), key: pemOf('client.key') },
+      onEvent: (e) => {
+        if (e.type === 'disconnected') errors.push(e.code);
+      },
+    });
+    source.start();
+    await waitFor(() => source.metrics().failedAttempts >= 2);
+    expect(queue.size).toBe(0);
+    expect(relay.connectionCount).toBe(0);
+    expect(errors.slice(0, 2)).toEqual([14, 14]); // UNAVAILABLE
+  });
+
+  it('is refused by a relay that requires a client certificate when none is given', async () => {
+    const relay = tlsRelay();
+    relay.publish(scriptedFlow(1, 100));
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      tls: { ca: pemOf('ca.crt'), serverName: 'ui.hubble-relay.cilium.io' },
+    });
+    source.start();
+    await waitFor(() => source.metrics().failedAttempts >= 2);
+    expect(queue.size).toBe(0);
+    expect(relay.connectionCount).toBe(0);
+  });
+
+  it('rejects a client certificate without its key', () => {
+    expect(() => hubbleCredentials({ cert: 'x' })).toThrow(
+      'hubble TLS: a client certificate needs its key and a key needs its certificate',
+    );
+  });
+});
