@@ -1,0 +1,86 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/main.ts';
+import { captureIO } from '../../src/cli/io.ts';
+import { loadSnapshotText } from '../../src/model/snapshot.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'microseg-generate-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+async function gen(args: string[]) {
+  const io = captureIO();
+  const code = await runCli(['generate', ...args], io);
+  return { code, out: io.stdout, err: io.stderr };
+}
+
+describe('microseg generate --scenario demo', () => {
+  it('writes byte-identical files for the same seed', async () => {
+    const a = join(root, 'a');
+    const b = join(root, 'b');
+    const r1 = await gen(['--scenario', 'demo', '--out', a]);
+    expect(r1.code).toBe(0);
+    expect(r1.out).toMatch(
+      /^wrote .*cluster\.json \(\d+ objects\), .*flows\.jsonl \(\d+ lines\), .*truth\.json \(\d+ edges, 1 denied\)\n$/,
+    );
+    expect((await gen(['--scenario', 'demo', '--out', b, '--seed', '1'])).code).toBe(0);
+    for (const f of ['cluster.json', 'flows.jsonl', 'truth.json']) {
+      expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
+    }
+    const c = join(root, 'c');
+    expect((await gen(['--scenario', 'demo', '--out', c, '--seed', '7'])).code).toBe(0);
+    expect(readFileSync(join(a, 'flows.jsonl')).equals(readFileSync(join(c, 'flows.jsonl')))).toBe(false);
+  });
+
+  it('writes a kubectl-shaped List the snapshot loader reads, and gzip flows on request', async () => {
+    const dir = join(root, 'gz');
+    expect((await gen(['--scenario', 'demo', '--out', dir, '--gzip'])).code).toBe(0);
+    const text = readFileSync(join(dir, 'cluster.json'), 'utf8');
+    expect(text.startsWith('{\n    "apiVersion": "v1",\n    "items": [\n        {\n')).toBe(true);
+    expect(
+      text.endsWith(
+        '    ],\n    "kind": "List",\n    "metadata": {\n        "resourceVersion": ""\n    }\n}\n',
+      ),
+    ).toBe(true);
+    const snap = loadSnapshotText(text, 'cluster.json');
+    expect(snap.pods.length).toBeGreaterThan(20);
+    const kinds = (JSON.parse(text) as { items: { kind: string }[] }).items.map((i) => i.kind);
+    expect(kinds.indexOf('Namespace')).toBe(0);
+    expect(kinds.lastIndexOf('Pod')).toBeLessThan(kinds.indexOf('Service'));
+    const plain = readFileSync(join(root, 'a', 'flows.jsonl'));
+    expect(gunzipSync(readFileSync(join(dir, 'flows.jsonl.gz'))).equals(plain)).toBe(true);
+  });
+
+  it('rejects bad usage with a clear message and exit code 2', async () => {
+    const cases: [string[], string][] = [
+      [['--out', root], '--scenario is required (demo or large)'],
+      [['--scenario', 'huge', '--out', root], "--scenario must be demo or large, got 'huge'"],
+      [['--scenario', 'demo'], '--out DIR is required'],
+      [['--scenario', 'demo', '--out', root, '--seed', 'abc'], "--seed must be an integer, got 'abc'"],
+      [['--scenario', 'demo', '--out', root, '--seed=-1'], '--seed must be between 0 and 4294967295, got -1'],
+      [['--scenario', 'demo', '--out', root, '--flows', '10'], '--flows applies to --scenario large only'],
+      [
+        ['--scenario', 'demo', '--out', root, '--workloads', '100'],
+        '--workloads applies to --scenario large only',
+      ],
+      [
+        ['--scenario', 'large', '--out', root, '--workloads', '3'],
+        '--workloads must be between 50 and 200000, got 3',
+      ],
+      [['--scenario', 'demo', '--out', root, '--colour'], "Unknown option '--colour'"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await gen(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toContain(`microseg generate: ${message}`);
+    }
+  });
+
+  it('prints help', async () => {
+    const r = await gen(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('usage: microseg generate --scenario demo|large --out DIR');
+  });
+});
