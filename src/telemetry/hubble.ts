@@ -41,8 +41,14 @@ export interface BackoffOptions {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, multiplier: 2, jitter: 0.2 };
 
-/** Turns a decoded Hubble flow into normalised records (zero, one or more); throws on bad input. */
-export type HubbleNormalizer = (flow: DecodedFlow) => Flow | readonly Flow[] | null | undefined;
+/** What a normaliser makes of one decoded Hubble flow (the shape `normalizeHubbleFlow` returns). */
+export type HubbleNormalizeResult =
+  | { kind: 'flow'; flow: Flow }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'bad'; error: Error }
+  | { kind: 'event' };
+
+export type HubbleNormalizer = (flow: DecodedFlow) => HubbleNormalizeResult;
 
 export interface HubbleSourceOptions {
   /** `host:port` of Hubble Relay (4245 in-pod, the Service on 80/443). */
@@ -76,9 +82,11 @@ export interface HubbleMetrics {
   flowsOffered: number;
   /** Boundary flows skipped because they were already received before a reconnect. */
   duplicates: number;
-  /** Flow messages the normaliser rejected or produced nothing for. */
+  /** Flow messages the normaliser rejected, and the last rejection message. */
   invalid: number;
-  ignored: number;
+  lastInvalid: string;
+  /** Flow messages deliberately not turned into flows (health checks, ...), per reason. */
+  skipped: Record<string, number>;
   /** Sum of num_events_lost over lost_events messages, per loss source. */
   lostEvents: Record<string, number>;
   /** node_status messages per state change. */
@@ -161,7 +169,8 @@ export class HubbleSource {
     flowsOffered: 0,
     duplicates: 0,
     invalid: 0,
-    ignored: 0,
+    lastInvalid: '',
+    skipped: {},
     lostEvents: {},
     nodeStatus: {},
     reconnects: 0,
@@ -198,6 +207,9 @@ export class HubbleSource {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      // The channel's own reconnect backoff (1 s growing to 120 s by default) would stack on ours.
+      'grpc.initial_reconnect_backoff_ms': this.backoff.initialMs,
+      'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
       ...options,
       ...this.opts.channelOptions,
     });
@@ -221,7 +233,12 @@ export class HubbleSource {
   }
 
   metrics(): HubbleMetrics {
-    return { ...this.m, lostEvents: { ...this.m.lostEvents }, nodeStatus: { ...this.m.nodeStatus } };
+    return {
+      ...this.m,
+      lostEvents: { ...this.m.lostEvents },
+      nodeStatus: { ...this.m.nodeStatus },
+      skipped: { ...this.m.skipped },
+    };
   }
 
   /** One ServerStatus call on the source's channel (call after start()). */
@@ -347,27 +364,25 @@ export class HubbleSource {
       }
       this.received.advance(t, key);
     }
-    let out: Flow[];
+    let r: HubbleNormalizeResult;
     try {
-      const r = this.opts.normalize(flow);
-      out = r == null ? [] : Array.isArray(r) ? [...(r as Flow[])] : [r as Flow];
-    } catch {
+      r = this.opts.normalize(flow);
+    } catch (err) {
+      r = { kind: 'bad', error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    if (r.kind === 'bad') {
       this.m.invalid++;
+      this.m.lastInvalid = r.error.message;
       this.queue.countDrop(this.name, 'invalid');
       return;
     }
-    if (out.length === 0) {
-      this.m.ignored++;
+    if (r.kind !== 'flow') {
+      const reason = r.kind === 'skip' ? r.reason : 'event';
+      this.m.skipped[reason] = (this.m.skipped[reason] ?? 0) + 1;
       this.queue.countDrop(this.name, 'ignored');
       return;
     }
-    const tag: Tag | undefined = t === undefined ? undefined : { t, k: key };
-    this.m.flowsOffered += out.length;
-    // Only the last record carries the tag: the flow counts as processed once all its records are.
-    this.queue.offer(
-      this.name,
-      out,
-      out.map((_, i) => (i === out.length - 1 ? tag : undefined)),
-    );
+    this.m.flowsOffered++;
+    this.queue.offer(this.name, [r.flow], [t === undefined ? undefined : ({ t, k: key } satisfies Tag)]);
   }
 }

@@ -11,26 +11,30 @@ import {
   DEFAULT_BACKOFF,
   hubbleCredentials,
 } from '../../src/telemetry/hubble.ts';
-import type { HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
+import type { HubbleNormalizeResult, HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
 import { flowIdentity } from '../../src/telemetry/checkpoint.ts';
 import type { DecodedFlow } from '../../src/telemetry/proto.ts';
 import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
 import { consume, waitFor } from './helpers.ts';
 
 /** Test normaliser: just enough of a Hubble flow to identify it by source port. */
-function normalize(f: DecodedFlow): Flow {
+function normalize(f: DecodedFlow): HubbleNormalizeResult {
   const tcp = (f.l4 as { TCP?: { source_port?: number; destination_port?: number } } | undefined)?.TCP;
-  if (!tcp) throw new Error('no TCP');
+  if (!tcp) return { kind: 'bad', error: new Error('l4: expected TCP') };
+  if ((f.source as { pod_name?: string }).pod_name === 'health') return { kind: 'skip', reason: 'health' };
   const t = f.time!;
   return {
-    time: Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6),
-    src: { pod: (f.source as { pod_name?: string }).pod_name! },
-    dst: { pod: (f.destination as { pod_name?: string }).pod_name! },
-    protocol: 'TCP',
-    port: tcp.destination_port!,
-    srcPort: tcp.source_port!,
-    verdict: 'FORWARDED',
-    input: 'hubble',
+    kind: 'flow',
+    flow: {
+      time: Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6),
+      src: { pod: (f.source as { pod_name?: string }).pod_name! },
+      dst: { pod: (f.destination as { pod_name?: string }).pod_name! },
+      protocol: 'TCP',
+      port: tcp.destination_port!,
+      srcPort: tcp.source_port!,
+      verdict: 'FORWARDED',
+      input: 'hubble',
+    },
   };
 }
 
@@ -196,6 +200,29 @@ describe('HubbleSource against a scripted relay', () => {
     expect(m.nodeStatus).toEqual({ NODE_CONNECTED: 1, NODE_UNAVAILABLE: 1 });
     expect(m.lostEvents).toEqual({ HUBBLE_RING_BUFFER: 12, PERF_EVENT_RING_BUFFER: 9007199254740992 });
     expect(m.flowsReceived).toBe(2);
+  });
+
+  it('counts flows the normaliser rejects or skips, and keeps going', async () => {
+    const relay = new FakeRelay();
+    const udp = scriptedFlow(2, 102);
+    udp.flow!.l4 = { UDP: { source_port: 53, destination_port: 53 } };
+    const health = scriptedFlow(3, 103);
+    health.flow!.source = { pod_name: 'health' };
+    relay.publish(scriptedFlow(1, 101), udp, health, scriptedFlow(4, 104));
+    const { queue, source } = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 2);
+    expect(ports(c.flows)).toEqual([1, 4]);
+    expect(source.metrics()).toMatchObject({
+      flowsReceived: 4,
+      flowsOffered: 2,
+      invalid: 1,
+      lastInvalid: 'l4: expected TCP',
+      skipped: { health: 1 },
+    });
+    expect(queue.metrics().dropped).toEqual({ hubble: { invalid: 1, ignored: 1 } });
   });
 
   it('pauses the stream instead of dropping when the queue is full', async () => {
