@@ -1,0 +1,230 @@
+/**
+ * HTTP push endpoint: `POST /v1/flows` takes flow records in the generic schema as JSON lines
+ * (`application/x-ndjson`) or as a JSON array (`application/json`) and offers them to the FlowQueue.
+ *
+ * A request is all or nothing: if any record is bad the whole request is rejected with 400 naming the
+ * first bad record (`line N` for JSON lines, `index N` for an array) and the field, and nothing from
+ * it is queued; if the queue cannot take every record it answers 503 and queues none. So a client can
+ * retry a failed request as is without double counting.
+ *
+ * Mount the router before any body parser: it reads the raw body itself to enforce the size limit.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express from 'express';
+import type { Request, Response, Router } from 'express';
+import type { Flow } from '../flows/types.ts';
+import type { FlowQueue } from './queue.ts';
+import type { HubbleNormalizeResult } from './hubble.ts';
+
+export type RecordResult = HubbleNormalizeResult;
+
+export interface PushOptions {
+  queue: FlowQueue;
+  /** The bearer token clients must present. */
+  token: string;
+  /** Turns one parsed record into a flow (the generic-schema parser). */
+  parse: (record: unknown) => RecordResult;
+  /** Largest accepted body in bytes. Default 1 MiB. */
+  maxBytes?: number;
+  /** Most records in one request. Default 10 000. */
+  maxRecords?: number;
+  /** Source name in queue accounting and metrics. Default `push`. */
+  source?: string;
+}
+
+export interface PushMetrics {
+  /** Responses per HTTP status code. */
+  responses: Record<string, number>;
+  /** Records queued. */
+  accepted: number;
+  /** Valid records deliberately not turned into flows, per reason. */
+  skipped: Record<string, number>;
+}
+
+export const DEFAULT_MAX_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_RECORDS = 10_000;
+
+const CONTENT_TYPES: Record<string, 'ndjson' | 'json'> = {
+  'application/x-ndjson': 'ndjson',
+  'application/jsonl': 'ndjson',
+  'application/json': 'json',
+};
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Constant-time token comparison (equal-length digests, so no length leak either). */
+export function tokenMatches(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+function readBody(req: Request, maxBytes: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes)
+    return Promise.reject(
+      new HttpError(413, `body of ${declared} bytes is over the limit of ${maxBytes} bytes`),
+    );
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        failed = true;
+        chunks.length = 0;
+        reject(new HttpError(413, `body is over the limit of ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+interface Located {
+  where: string;
+  value?: unknown;
+  /** Set when the line is not JSON; reported only if no earlier record is bad. */
+  jsonError?: string;
+}
+
+function splitRecords(text: string, format: 'ndjson' | 'json', maxRecords: number): Located[] {
+  const tooMany = () => new HttpError(413, `more than ${maxRecords} records in one request`);
+  if (format === 'json') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new HttpError(400, `invalid JSON: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(parsed))
+      throw new HttpError(
+        400,
+        `expected a JSON array of flow records, got ${parsed === null ? 'null' : typeof parsed}`,
+      );
+    if (parsed.length > maxRecords) throw tooMany();
+    return (parsed as unknown[]).map((value, i) => ({ where: `index ${i}`, value }));
+  }
+  const out: Located[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    if (out.length >= maxRecords) throw tooMany();
+    try {
+      out.push({ where: `line ${i + 1}`, value: JSON.parse(line) });
+    } catch (err) {
+      out.push({ where: `line ${i + 1}`, jsonError: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+/** Builds the router and a metrics snapshot function. */
+export function createPushEndpoint(opts: PushOptions): { router: Router; metrics: () => PushMetrics } {
+  if (typeof opts.token !== 'string' || opts.token.length === 0)
+    throw new Error('push endpoint: a non-empty bearer token is required');
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
+  const source = opts.source ?? 'push';
+  const m: PushMetrics = { responses: {}, accepted: 0, skipped: {} };
+  opts.queue.register(source);
+
+  const reply = (res: Response, status: number, body: object) => {
+    m.responses[status] = (m.responses[status] ?? 0) + 1;
+    res.status(status).json(body);
+  };
+
+  const router = express.Router();
+  router.post('/v1/flows', async (req, res) => {
+    const auth = req.headers.authorization;
+    const match = typeof auth === 'string' ? /^Bearer +(\S+) *$/i.exec(auth) : null;
+    if (!match) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="microseg"');
+      return reply(res, 401, { error: 'missing bearer token' });
+    }
+    if (!tokenMatches(match[1]!, opts.token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="microseg", error="invalid_token"');
+      return reply(res, 401, { error: 'invalid bearer token' });
+    }
+    try {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      const format = CONTENT_TYPES[type];
+      if (!format)
+        throw new HttpError(
+          415,
+          `unsupported content type '${type}': use application/x-ndjson (JSON lines) or application/json (an array)`,
+        );
+      const body = await readBody(req, maxBytes);
+      let text: string;
+      try {
+        text = utf8.decode(body);
+      } catch {
+        throw new HttpError(400, 'body is not valid UTF-8');
+      }
+      const records = splitRecords(text, format, maxRecords);
+      if (records.length === 0) throw new HttpError(400, 'no flow records in the body');
+      const flows: Flow[] = [];
+      const skipped: Record<string, number> = {};
+      for (const r of records) {
+        if (r.jsonError !== undefined) throw new HttpError(400, `${r.where}: invalid JSON: ${r.jsonError}`);
+        let result: RecordResult;
+        try {
+          result = opts.parse(r.value);
+        } catch (err) {
+          result = { kind: 'bad', error: err instanceof Error ? err : new Error(String(err)) };
+        }
+        if (result.kind === 'bad') throw new HttpError(400, `${r.where}: ${result.error.message}`);
+        if (result.kind === 'flow') flows.push(result.flow);
+        else {
+          const reason = result.kind === 'skip' ? result.reason : 'event';
+          skipped[reason] = (skipped[reason] ?? 0) + 1;
+        }
+      }
+      if (!opts.queue.offerAll(source, flows)) {
+        res.setHeader('Retry-After', '1');
+        throw new HttpError(503, `flow queue is full: ${flows.length} records not accepted, retry later`);
+      }
+      m.accepted += flows.length;
+      for (const [k, v] of Object.entries(skipped)) m.skipped[k] = (m.skipped[k] ?? 0) + v;
+      return reply(res, 202, { accepted: flows.length, skipped: records.length - flows.length });
+    } catch (err) {
+      if (err instanceof HttpError) {
+        if (err.status === 413) {
+          // Stop reading an oversized body: answer and close the connection.
+          res.setHeader('Connection', 'close');
+          req.resume();
+        }
+        return reply(res, err.status, { error: err.message });
+      }
+      return reply(res, 500, { error: 'internal error' });
+    }
+  });
+  router.all('/v1/flows', (_req, res) => {
+    res.setHeader('Allow', 'POST');
+    reply(res, 405, { error: 'use POST' });
+  });
+
+  return {
+    router,
+    metrics: () => ({ responses: { ...m.responses }, accepted: m.accepted, skipped: { ...m.skipped } }),
+  };
+}

@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import express from 'express';
+import request from 'supertest';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Flow } from '../../src/flows/types.ts';
+import { FlowQueue } from '../../src/telemetry/queue.ts';
+import { createPushEndpoint, tokenMatches } from '../../src/telemetry/push.ts';
+import type { PushOptions, RecordResult } from '../../src/telemetry/push.ts';
+
+const TOKEN = 's3cret-token-for-tests';
+
+/** Test parser for a tiny record shape {src, dst, port, health?}. */
+function parse(r: unknown): RecordResult {
+  const o = r as Record<string, unknown>;
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    return { kind: 'bad', error: new Error('expected an object') };
+  if (o.health === true) return { kind: 'skip', reason: 'health' };
+  if (typeof o.src !== 'string') return { kind: 'bad', error: new Error('src: expected a string') };
+  if (typeof o.dst !== 'string') return { kind: 'bad', error: new Error('dst: expected a string') };
+  if (!Number.isInteger(o.port))
+    return { kind: 'bad', error: new Error(`port: expected an integer, got ${JSON.stringify(o.port)}`) };
+  const flow: Flow = {
+    time: 0,
+    src: { pod: o.src },
+    dst: { pod: o.dst },
+    protocol: 'TCP',
+    port: o.port as number,
+    verdict: 'FORWARDED',
+    input: 'generic',
+  };
+  return { kind: 'flow', flow };
+}
+
+function app(opts: Partial<PushOptions> = {}) {
+  const queue = opts.queue ?? new FlowQueue({ capacity: 100 });
+  const ep = createPushEndpoint({ queue, token: TOKEN, parse, maxBytes: 2048, maxRecords: 5, ...opts });
+  const a = express();
+  a.use(ep.router);
+  return { app: a, queue, metrics: ep.metrics };
+}
+
+const rec = (port: number) => JSON.stringify({ src: 'a', dst: 'b', port });
+const post = (a: express.Express, type = 'application/x-ndjson') =>
+  request(a).post('/v1/flows').set('Authorization', `Bearer ${TOKEN}`).set('Content-Type', type);
+
+describe('POST /v1/flows', () => {
+  it('accepts JSON lines and queues every record', async () => {
+    const { app: a, queue, metrics } = app();
+    const res = await post(a).send(`${rec(80)}\n\n${rec(443)}\r\n${JSON.stringify({ health: true })}\n`);
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 2, skipped: 1 });
+    expect(queue.takeNow(10).flows.map((f) => f.port)).toEqual([80, 443]);
+    expect(metrics()).toEqual({ responses: { 202: 1 }, accepted: 2, skipped: { health: 1 } });
+    expect(queue.metrics().received).toEqual({ push: 2 });
+  });
+
+  it('accepts a JSON array', async () => {
+    const { app: a, queue } = app();
+    const res = await post(a, 'application/json; charset=utf-8').send(`[${rec(1)},${rec(2)}]`);
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 2, skipped: 0 });
+    expect(queue.size).toBe(2);
+  });
+
+  it('answers 401 without a token and with a wrong one', async () => {
+    const { app: a, queue, metrics } = app();
+    const none = await request(a).post('/v1/flows').set('Content-Type', 'application/x-ndjson').send(rec(1));
+    expect(none.status).toBe(401);
+    expect(none.body).toEqual({ error: 'missing bearer token' });
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="microseg"');
+    const wrong = await request(a)
+      .post('/v1/flows')
+      .set('Authorization', `Bearer ${TOKEN}x`)
+      .set('Content-Type', 'application/x-ndjson')
+      .send(rec(1));
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toEqual({ error: 'invalid bearer token' });
+    const basic = await request(a).post('/v1/flows').set('Authorization', `Basic ${TOKEN}`).send(rec(1));
+    expect(basic.status).toBe(401);
+    expect(queue.size).toBe(0);
+    expect(metrics().responses).toEqual({ 401: 3 });
+  });
+
+  it('rejects the whole request with 400 naming the first bad line and field', async () => {
+    const { app: a, queue } = app();
+    const res = await post(a).send(
+      [rec(1), '', JSON.stringify({ src: 'a', dst: 'b', port: '80' }), '{bad'].join('\n'),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'line 3: port: expected an integer, got "80"' });
+    expect(queue.size).toBe(0);
+  });
+
+  it('names the array index of a bad record', async () => {
+    const { app: a, queue } = app();
+    const res = await post(a, 'application/json').send(`[${rec(1)},{"src":"a","port":1}]`);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'index 1: dst: expected a string' });
+    expect(queue.size).toBe(0);
+  });
+
+  it('reports invalid JSON, a non-array, an empty body and bad UTF-8', async () => {
+    const { app: a } = app();
+    const bad = await post(a).send(`${rec(1)}\n{"src":`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/^line 2: invalid JSON: /);
+    const obj = await post(a, 'application/json').send(rec(1));
+    expect(obj.body).toEqual({ error: 'expected a JSON array of flow records, got object' });
+    const empty = await post(a).send('\n\n');
+    expect(empty.status).toBe(400);
+    expect(empty.body).toEqual({ error: 'no flow records in the body' });
+    const bytes = await post(a).send(Buffer.from([0x7b, 0xff, 0x7d]));
+    expect(bytes.body).toEqual({ error: 'body is not valid UTF-8' });
+  });
+
+  it('answers 415 for other content types', async () => {
+    const { app: a } = app();
+    const res = await post(a, 'text/plain').send(rec(1));
+    expect(res.status).toBe(415);
+    expect(res.body).toEqual({
+      error:
+        "unsupported content type 'text/plain': use application/x-ndjson (JSON lines) or application/json (an array)",
+    });
+  });
+
+  it('answers 413 over the byte limit and over the record limit', async () => {
+    const { app: a, queue } = app();
+    const big = await post(a).send('x'.repeat(3000));
+    expect(big.status).toBe(413);
+    expect(big.body).toEqual({ error: 'body of 3000 bytes is over the limit of 2048 bytes' });
+    const many = await post(a).send([1, 2, 3, 4, 5, 6].map(rec).join('\n'));
+    expect(many.status).toBe(413);
+    expect(many.body).toEqual({ error: 'more than 5 records in one request' });
+    const manyArr = await post(a, 'application/json').send(`[${[1, 2, 3, 4, 5, 6].map(rec).join(',')}]`);
+    expect(manyArr.body).toEqual({ error: 'more than 5 records in one request' });
+    expect(queue.size).toBe(0);
+  });
+
+  it('answers 413 for a chunked body that grows over the limit', async () => {
+    const { app: a } = app();
+    const server = a.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/v1/flows',
+            headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/x-ndjson' },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on('error', reject);
+        for (let i = 0; i < 5; i++) req.write('y'.repeat(1000));
+        req.end();
+      });
+      expect(result.status).toBe(413);
+      expect(JSON.parse(result.body)).toEqual({ error: 'body is over the limit of 2048 bytes' });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('answers 503 with Retry-After and queues nothing when the queue cannot take the batch', async () => {
+    const queue = new FlowQueue({ capacity: 3 });
+    queue.offer(
+      'hubble',
+      [parse(JSON.parse(rec(9))) as never].map((r: { flow: Flow }) => r.flow),
+    );
+    const { app: a } = app({ queue });
+    const res = await post(a).send([1, 2, 3].map(rec).join('\n'));
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.body).toEqual({ error: 'flow queue is full: 3 records not accepted, retry later' });
+    expect(queue.size).toBe(1);
+    expect(queue.metrics().dropped.push).toEqual({ queue_full: 3 });
+    const ok = await post(a).send([1, 2].map(rec).join('\n'));
+    expect(ok.status).toBe(202);
+  });
+
+  it('answers 405 for other methods', async () => {
+    const { app: a } = app();
+    const res = await request(a).get('/v1/flows').set('Authorization', `Bearer ${TOKEN}`);
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('POST');
+  });
+
+  it('refuses to start without a token', () => {
+    expect(() => createPushEndpoint({ queue: new FlowQueue({ capacity: 1 }), token: '', parse })).toThrow(
+      'push endpoint: a non-empty bearer token is required',
+    );
+  });
+
+  it('compares tokens exactly', () => {
+    expect(tokenMatches('abc', 'abc')).toBe(true);
+    expect(tokenMatches('abc', 'abd')).toBe(false);
+    expect(tokenMatches('ab', 'abc')).toBe(false);
+    expect(tokenMatches('', 'abc')).toBe(false);
+  });
+});
