@@ -1,0 +1,314 @@
+/**
+ * The express app behind the web page: the page and its libraries (served from local files and npm
+ * packages, nothing fetched at run time) and the JSON API over a `ViewSource`. `createApp` only builds
+ * the app; the caller listens (the demo on port 8080, the controller next to its own API).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { InputError } from '../model/snapshot.ts';
+import { policiesToYaml } from '../policy/render.ts';
+import type { GraphViewOptions, Layout } from './view.ts';
+import { buildGraphView, computeLayout, nodeDetails, nodeLabel } from './view.ts';
+import type { IsolationView, ViewSource } from './types.ts';
+
+export interface AuthOptions {
+  /** Bearer token every API request must carry (`Authorization: Bearer <token>`). */
+  token?: string;
+  /** Custom check of the Authorization header (e.g. a TokenReview); returns the user name or undefined. */
+  verify?: (authorization: string) => string | undefined | Promise<string | undefined>;
+  /** Let unauthenticated requests read (GET) the API; actions still need authentication. Default false. */
+  anonymousRead?: boolean;
+}
+
+export interface AppOptions {
+  /** Without `auth`, the API is read-only: actions (isolate, release) are refused. */
+  auth?: AuthOptions;
+  /** Graph nodes above which `view=auto` aggregates by segment (default 1500). */
+  aggregateThreshold?: number;
+  /** Directory of the page's files (default: the project's `web/`). */
+  webRoot?: string;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const require = createRequire(import.meta.url);
+
+function findWebRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/server/ in the source tree, dist/src/server/ once built.
+  for (const up of ['../..', '../../..']) {
+    const dir = join(here, up, 'web');
+    if (existsSync(join(dir, 'index.html'))) return dir;
+  }
+  throw new Error(`cannot find the web page's files (web/index.html) above ${here}`);
+}
+
+/** Files of npm packages the page loads, by the URL it loads them from. */
+function vendorFiles(): Record<string, string> {
+  return {
+    'sigma.min.js': join(dirname(require.resolve('sigma')), 'sigma.min.js'),
+    'graphology.umd.min.js': join(dirname(require.resolve('graphology')), 'graphology.umd.min.js'),
+  };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function oneString(v: unknown, name: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new HttpError(400, `query parameter "${name}" must be given once`);
+  return v;
+}
+
+/** Builds the app. Reads go to `source` on every request; layouts are cached per graph version. */
+export function createApp(source: ViewSource, opts: AppOptions = {}): express.Application {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('json spaces', 0);
+  const webRoot = opts.webRoot ?? findWebRoot();
+  const vendor = vendorFiles();
+  const auth = opts.auth;
+  if (auth && !auth.token && !auth.verify) throw new Error('auth needs a token or a verify function');
+
+  // ---- authentication ----
+  async function userOf(req: Request): Promise<string | undefined> {
+    const header = req.get('authorization');
+    if (!auth || !header) return undefined;
+    if (auth.verify) return auth.verify(header);
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    return m && auth.token && safeEqual(m[1]!, auth.token) ? 'token' : undefined;
+  }
+
+  const api = express.Router();
+  api.use(express.json({ limit: '64kb' }));
+  api.use((req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    void userOf(req).then(
+      (user) => {
+        res.locals.user = user;
+        const reading = req.method === 'GET' || req.method === 'HEAD';
+        if (auth && !user && !(reading && auth.anonymousRead)) {
+          res.set('WWW-Authenticate', 'Bearer realm="microseg"');
+          res.status(401).json({ error: 'authentication required: send "Authorization: Bearer <token>"' });
+          return;
+        }
+        next();
+      },
+      (err: unknown) => next(err),
+    );
+  });
+
+  // ---- layout cache ----
+  let cached: { version: string; layout: Promise<Layout> } | undefined;
+  async function layout(): Promise<Layout> {
+    const version = (await source.version?.()) ?? 'static';
+    if (!cached || cached.version !== version) {
+      const graph = await source.graph();
+      cached = { version, layout: Promise.resolve().then(() => computeLayout(graph)) };
+    }
+    return cached.layout;
+  }
+
+  async function isolationsOrEmpty(): Promise<IsolationView[]> {
+    return source.isolations ? await source.isolations() : [];
+  }
+
+  // ---- routes ----
+  api.get('/info', async (_req, res) => {
+    const user = res.locals.user as string | undefined;
+    const authenticated = user !== undefined;
+    res.json({
+      info: await source.info(),
+      features: {
+        audit: source.audits !== undefined,
+        isolations: source.isolations !== undefined,
+        blastRadius: source.blastRadius !== undefined,
+        isolate: source.isolate !== undefined,
+        release: source.release !== undefined,
+      },
+      auth: {
+        enabled: Boolean(auth),
+        authenticated,
+        ...(authenticated ? { user } : {}),
+        canAct: authenticated,
+      },
+    });
+  });
+
+  api.get('/graph', async (req, res) => {
+    const viewParam = oneString(req.query.view, 'view') ?? 'auto';
+    if (!['auto', 'full', 'segments'].includes(viewParam))
+      throw new HttpError(400, `view must be one of auto, full, segments (got "${viewParam}")`);
+    const expandParam = oneString(req.query.expand, 'expand');
+    const auditParam = oneString(req.query.audit, 'audit');
+    const [graph, segments, lay] = await Promise.all([source.graph(), source.segments(), layout()]);
+    const vopts: GraphViewOptions = {
+      view: viewParam as 'auto' | 'full' | 'segments',
+      expand: expandParam ? expandParam.split(',').filter(Boolean) : [],
+      ...(opts.aggregateThreshold !== undefined ? { threshold: opts.aggregateThreshold } : {}),
+    };
+    if (auditParam !== undefined) {
+      const audits = source.audits ? await source.audits() : [];
+      const a = audits.find((x) => x.name === auditParam);
+      if (!a) throw new HttpError(404, `no audit named "${auditParam}"`);
+      vopts.blocked = a.wouldBlock;
+      vopts.audit = a.name;
+    }
+    const isolated = new Set<string>();
+    for (const i of await isolationsOrEmpty())
+      if (i.state !== 'Released') for (const w of i.workloads) isolated.add(w);
+    vopts.isolated = isolated;
+    try {
+      res.json(buildGraphView(graph, segments, lay, vopts));
+    } catch (e) {
+      throw new HttpError(400, (e as Error).message);
+    }
+  });
+
+  api.get('/graph/export', async (_req, res) => {
+    res.json(await source.graph());
+  });
+
+  api.get('/segments', async (_req, res) => {
+    res.json(await source.segments());
+  });
+
+  api.get('/proposals', async (req, res) => {
+    const format = oneString(req.query.format, 'format') ?? 'json';
+    const proposal = await source.proposal();
+    if (format === 'yaml') {
+      res.type('application/yaml').send(policiesToYaml(proposal.policies));
+      return;
+    }
+    if (format !== 'json') throw new HttpError(400, `format must be json or yaml (got "${format}")`);
+    res.json(proposal);
+  });
+
+  api.get('/search', async (req, res) => {
+    const q = (oneString(req.query.q, 'q') ?? '').trim().toLowerCase();
+    if (!q) throw new HttpError(400, 'query parameter "q" is required');
+    const limitText = oneString(req.query.limit, 'limit') ?? '20';
+    const limit = Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw new HttpError(400, `limit must be an integer from 1 to 500 (got "${limitText}")`);
+    const graph = await source.graph();
+    const hits = [];
+    for (const n of graph.nodes) {
+      const label = nodeLabel(n);
+      const name = label.toLowerCase();
+      const id = n.id.toLowerCase();
+      if (!name.includes(q) && !id.includes(q)) continue;
+      // Exact names first, then names starting with the query, then the rest; ties by id.
+      const rank = name === q ? 0 : name.startsWith(q) ? 1 : 2;
+      hits.push({ rank, id: n.id, label, kind: n.kind, namespace: n.namespace, segment: n.segment });
+    }
+    hits.sort((a, b) => a.rank - b.rank || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    res.json({
+      total: hits.length,
+      results: hits.slice(0, limit).map(({ rank: _rank, ...h }) => h),
+    });
+  });
+
+  api.get('/nodes', async (req, res) => {
+    const id = oneString(req.query.id, 'id');
+    if (!id) throw new HttpError(400, 'query parameter "id" is required');
+    const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
+    const details = nodeDetails(graph, proposal, id);
+    if (!details) throw new HttpError(404, `no node "${id}" in the graph`);
+    if (details.kind === 'workload' && source.blastRadius) {
+      const br = await source.blastRadius(id);
+      if (br) details.blastRadius = br;
+    }
+    const iso = (await isolationsOrEmpty()).find((i) => i.state !== 'Released' && i.workloads.includes(id));
+    if (iso) details.isolation = iso;
+    res.json(details);
+  });
+
+  api.get('/audits', async (_req, res) => {
+    if (!source.audits) throw new HttpError(404, 'this source has no audit data');
+    res.json(await source.audits());
+  });
+
+  api.get('/isolations', async (_req, res) => {
+    if (!source.isolations) throw new HttpError(404, 'this source has no isolation data');
+    res.json(await source.isolations());
+  });
+
+  function requireUser(res: Response): string {
+    const user = res.locals.user as string | undefined;
+    if (!user)
+      throw new HttpError(
+        403,
+        'actions need an authenticated user; the server was started without authentication',
+      );
+    return user;
+  }
+
+  api.post('/isolations', async (req, res) => {
+    const user = requireUser(res);
+    if (!source.isolate) throw new HttpError(405, 'this source cannot isolate workloads');
+    const body = req.body as unknown;
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw new HttpError(
+        400,
+        'body must be a JSON object {"workload": "namespace/Kind/name", "reason"?: string}',
+      );
+    const { workload, reason } = body as { workload?: unknown; reason?: unknown };
+    if (typeof workload !== 'string' || workload.split('/').length !== 3)
+      throw new HttpError(400, 'body.workload must be a workload id "namespace/Kind/name"');
+    if (reason !== undefined && typeof reason !== 'string')
+      throw new HttpError(400, 'body.reason must be a string');
+    const graph = await source.graph();
+    if (!graph.nodes.some((n) => n.id === workload && n.kind === 'workload'))
+      throw new HttpError(404, `no workload "${workload}" in the graph`);
+    const created = await source.isolate({ workload, ...(reason ? { reason } : {}) }, user);
+    res.status(201).json(created);
+  });
+
+  api.delete('/isolations/:name', async (req, res) => {
+    const user = requireUser(res);
+    if (!source.release) throw new HttpError(405, 'this source cannot release isolations');
+    const name = String(req.params.name);
+    if (!(await source.release(name, user))) throw new HttpError(404, `no isolation named "${name}"`);
+    res.status(204).end();
+  });
+
+  api.use((_req, _res) => {
+    throw new HttpError(404, 'no such API endpoint');
+  });
+
+  api.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HttpError) res.status(err.status).json({ error: err.message });
+    else if (err instanceof InputError) res.status(400).json({ error: err.message });
+    else if (err instanceof SyntaxError && 'body' in err)
+      res.status(400).json({ error: 'body is not valid JSON' });
+    else res.status(500).json({ error: `internal error: ${(err as Error)?.message ?? String(err)}` });
+  });
+
+  app.use('/api/v1', api);
+  app.get('/vendor/:file', (req, res) => {
+    const path = vendor[String(req.params.file)];
+    if (!path) {
+      res.status(404).type('text/plain').send('not found');
+      return;
+    }
+    res.set('Cache-Control', 'public, max-age=3600');
+    res.sendFile(path);
+  });
+  app.use(express.static(webRoot, { index: 'index.html', maxAge: 0 }));
+  return app;
+}

@@ -1,0 +1,241 @@
+/**
+ * What the web page shows, as plain JSON shapes, and the `ViewSource` interface every mode (the demo,
+ * the CLI, the controller) implements to feed it. The server turns a source into HTTP; the page only
+ * ever sees these shapes.
+ */
+import type { ServiceGraph } from '../graph/types.ts';
+import type { NetworkPolicy } from '../model/k8s.ts';
+import type { Proposal } from '../policy/types.ts';
+import type { SegmentResult } from '../segments/index.ts';
+
+/** What a source is and what it can do; the page turns views and buttons on from this. */
+export interface SourceInfo {
+  /** `demo`, `offline` (files given to the CLI) or `controller`. */
+  mode: 'demo' | 'offline' | 'controller';
+  title: string;
+  /** RFC 3339 time the data was computed. */
+  generatedAt?: string;
+  /** Number of flows behind the graph, when known. */
+  flows?: number;
+}
+
+/** A Kubernetes-style condition, as a Segmentation reports it. */
+export interface ConditionView {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime?: string;
+}
+
+/** One observed (source, destination, protocol, port) the proposal would deny. */
+/** Key of a blocked flow: its graph edge id, or `src->dst:port/protocol` built the same way. */
+export function blockedFlowKey(b: BlockedFlowView): string {
+  return b.edge ?? `${b.source}->${b.target}:${b.port}/${b.protocol}`;
+}
+
+export interface BlockedFlowView {
+  /** Graph edge id (`src->dst:port/protocol`) when the flow maps onto an edge of the graph. */
+  edge?: string;
+  source: string;
+  target: string;
+  protocol: string;
+  port: number;
+  count: number;
+  firstSeen?: string;
+  lastSeen?: string;
+  /** Why it would be blocked (the engine's reason), when known. */
+  reason?: string;
+}
+
+/** What enforcing a proposal changes on the cluster, by `namespace/name`. */
+export interface EnforceDiff {
+  added: string[];
+  changed: string[];
+  removed: string[];
+  unchanged: number;
+}
+
+/** The rollout state of one Segmentation (or the demo's offline audit). */
+export interface AuditView {
+  name: string;
+  /** `Learn`, `Audit` or `Enforce`. */
+  mode: string;
+  phase?: string;
+  namespaces: string[];
+  conditions: ConditionView[];
+  /** Start of the audit window (RFC 3339). */
+  since?: string;
+  wouldBlock: BlockedFlowView[];
+  enforce: EnforceDiff;
+}
+
+/** A pod-level leak found while an isolation is in place: traffic that still got through. */
+export interface LeakView {
+  time?: string;
+  source: string;
+  target: string;
+  protocol?: string;
+  port?: number;
+  message: string;
+}
+
+export interface IsolationView {
+  name: string;
+  /** Workload id (`namespace/Kind/name`) or pod (`namespace/pod`) the isolation targets. */
+  target: string;
+  /** Graph node ids marked as isolated on the page (the target's workload). */
+  workloads: string[];
+  pods: string[];
+  /** How the isolation is enforced, e.g. `NetworkPolicy`, `CiliumNetworkPolicy`, `label`. */
+  method: string;
+  /** e.g. `Active`, `Pending`, `Released`, `Failed`. */
+  state: string;
+  since?: string;
+  reason?: string;
+  leaks: LeakView[];
+}
+
+/** Reachability of one workload before and after the proposal, from the semantics engine. */
+export interface BlastRadiusView {
+  workload: string;
+  before: ReachSummary;
+  after: ReachSummary;
+}
+
+export interface ReachSummary {
+  /** Workloads (or peers) this workload can open connections to. */
+  canReach: number;
+  /** Workloads (or peers) that can open connections to it. */
+  reachableFrom: number;
+  /** Up to a few examples of each, sorted. */
+  reachExamples?: string[];
+  fromExamples?: string[];
+}
+
+export interface IsolateRequest {
+  /** Workload id (`namespace/Kind/name`). */
+  workload: string;
+  reason?: string;
+}
+
+/**
+ * The data behind the page. Only `info`, `graph`, `segments` and `proposal` are required; a mode that
+ * has no audit, isolation or engine data leaves those members out and the page hides the matching view.
+ * Methods may return promises (the controller reads its caches).
+ */
+export interface ViewSource {
+  info(): SourceInfo | Promise<SourceInfo>;
+  graph(): ServiceGraph | Promise<ServiceGraph>;
+  segments(): SegmentResult | Promise<SegmentResult>;
+  proposal(): Proposal | Promise<Proposal>;
+  /**
+   * A token that changes whenever the graph changes; the server caches its layout per version. Default:
+   * the graph is laid out once and cached for the life of the app.
+   */
+  version?(): string | Promise<string>;
+  audits?(): AuditView[] | Promise<AuditView[]>;
+  isolations?(): IsolationView[] | Promise<IsolationView[]>;
+  blastRadius?(workload: string): BlastRadiusView | undefined | Promise<BlastRadiusView | undefined>;
+  /** Isolate a workload; the server only calls it for authenticated requests. */
+  isolate?(req: IsolateRequest, user: string): Promise<IsolationView>;
+  /** Release an isolation by name; resolves false when there is no such isolation. */
+  release?(name: string, user: string): Promise<boolean>;
+}
+
+/** A node as the page draws it. */
+export interface ViewNode {
+  id: string;
+  /** A graph node kind, or `segment` for an aggregated segment, or `group` for aggregated peers. */
+  kind: string;
+  label: string;
+  namespace?: string;
+  segment?: string;
+  roles?: string[];
+  x: number;
+  y: number;
+  /** Flows in + out. */
+  flows: number;
+  /** For `segment`/`group` nodes: how many graph nodes it stands for. */
+  members?: number;
+  /** How many of the workloads it stands for are isolated (1 for an isolated workload). */
+  isolated?: number;
+}
+
+/** Every (protocol, port) between two drawn nodes, merged into one edge. */
+export interface ViewEdge {
+  id: string;
+  source: string;
+  target: string;
+  /** `TCP/8080` etc., sorted. */
+  ports: string[];
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  /** How many graph edges were merged into this one. */
+  edges: number;
+  /** True when no flow on it was forwarded (every observation dropped). */
+  dropped?: boolean;
+  /** With `audit=<name>`: flows on it the proposal would block. */
+  blocked?: number;
+  /** With `audit=<name>`: keys (`src->dst:port/protocol`) of the would-be-blocked flows it carries. */
+  blockedFlows?: string[];
+}
+
+export interface SegmentSummary {
+  id: string;
+  kind: string;
+  members: number;
+  namespaces: string[];
+  color: string;
+}
+
+export interface GraphView {
+  /** `full`: every graph node; `segments`: segments aggregated, those in `expanded` shown in full. */
+  view: 'full' | 'segments';
+  expanded: string[];
+  nodes: ViewNode[];
+  edges: ViewEdge[];
+  segments: SegmentSummary[];
+  namespaces: string[];
+  totals: { nodes: number; edges: number; flows: number };
+  /** The audit whose would-be-blocked flows are marked on `edges`, when one was asked for. */
+  audit?: string;
+}
+
+/** One edge touching a workload, for the details panel. */
+export interface EdgeEvidenceView {
+  id: string;
+  peer: string;
+  peerLabel: string;
+  protocol: string;
+  port: number;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  verdicts: Record<string, number>;
+}
+
+export interface NodeDetails {
+  id: string;
+  kind: string;
+  label: string;
+  namespace?: string;
+  segment?: string;
+  roles?: string[];
+  labels?: Record<string, string>;
+  ip?: string;
+  names?: string[];
+  flowsIn: number;
+  flowsOut: number;
+  inbound: EdgeEvidenceView[];
+  outbound: EdgeEvidenceView[];
+  /** Names (`namespace/name`) of the proposed policies selecting this workload. */
+  policies: string[];
+  /** Those policies as multi-document YAML, ready to apply. */
+  policyYaml: string;
+  blastRadius?: BlastRadiusView;
+  isolation?: IsolationView;
+}
+
+export type { NetworkPolicy };

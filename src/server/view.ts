@@ -1,0 +1,453 @@
+/**
+ * From the service graph to what the page draws: a deterministic layout that keeps segments together,
+ * the graph merged to one edge per node pair, aggregation by segment for large graphs, and the details
+ * of one node. Pure functions over plain data.
+ */
+import { UndirectedGraph } from 'graphology';
+import forceAtlas2Module from 'graphology-layout-forceatlas2';
+import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
+import type { Proposal } from '../policy/types.ts';
+import { policiesToYaml } from '../policy/render.ts';
+import type { SegmentResult } from '../segments/index.ts';
+import { blockedFlowKey } from './types.ts';
+import type {
+  BlockedFlowView,
+  EdgeEvidenceView,
+  GraphView,
+  NodeDetails,
+  SegmentSummary,
+  ViewEdge,
+  ViewNode,
+} from './types.ts';
+
+// CommonJS package: at run time the default import is the layout function itself (with `assign` and
+// `inferSettings`); its declaration file describes it as an ES default export.
+const forceAtlas2 = forceAtlas2Module as unknown as (typeof forceAtlas2Module)['default'];
+
+export type Layout = Map<string, { x: number; y: number }>;
+
+/** Above this many graph nodes, `view=auto` aggregates by segment. */
+export const AGGREGATE_THRESHOLD = 1500;
+
+const GOLDEN_ANGLE = Math.PI * (3 - Math.sqrt(5));
+
+/**
+ * Twelve distinguishable colours for segments (Tableau-like, readable on white). Segments past twelve
+ * get a colour from a golden-angle walk around the hue wheel, so neighbours in the sorted order differ.
+ */
+const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#59a14f',
+  '#b07aa1',
+  '#edc948',
+  '#76b7b2',
+  '#ff9da7',
+  '#9c755f',
+  '#e15759',
+  '#86bc86',
+  '#d37295',
+  '#a0cbe8',
+];
+
+export function segmentColor(index: number): string {
+  if (index < PALETTE.length) return PALETTE[index]!;
+  const hue = Math.round((index * 137.508) % 360);
+  return `hsl(${hue}, 55%, ${index % 2 ? 45 : 58}%)`;
+}
+
+/** Segment id → colour, by the segments' sorted order. */
+export function segmentColors(segments: SegmentResult): Map<string, string> {
+  const ids = segments.segments.map((s) => s.id).sort();
+  return new Map(ids.map((id, i) => [id, segmentColor(i)]));
+}
+
+/** The group a node is laid out with: its segment, else its namespace, else its kind. */
+function groupOf(n: GraphNode): string {
+  if (n.kind === 'workload') return n.segment ? `s:${n.segment}` : `ns:${n.namespace ?? ''}`;
+  return `k:${n.kind}`;
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}
+
+/**
+ * Lays the graph out: groups (segments) start as discs on a sunflower spiral, members on a sunflower
+ * inside their disc, then ForceAtlas2 runs a fixed number of iterations with edges inside a group
+ * pulling harder than edges between groups. No randomness: the same graph gives the same positions.
+ */
+export function computeLayout(graph: ServiceGraph, opts: { iterations?: number } = {}): Layout {
+  const nodes = [...graph.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const groups = new Map<string, string[]>();
+  for (const n of nodes) {
+    const g = groupOf(n);
+    let members = groups.get(g);
+    if (!members) groups.set(g, (members = []));
+    members.push(n.id);
+  }
+  const order = [...groups.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1));
+  const g = new UndirectedGraph<{ x: number; y: number }, { weight: number }>({ allowSelfLoops: false });
+  const groupOfId = new Map<string, string>();
+  // Group discs: radius ∝ √members; centres spaced so that discs of average size do not overlap.
+  const meanRadius = Math.sqrt(nodes.length / Math.max(1, order.length));
+  order.forEach(([gid, members], i) => {
+    const r = 12 * meanRadius * Math.sqrt(i + 0.5);
+    const cx = r * Math.cos(i * GOLDEN_ANGLE);
+    const cy = r * Math.sin(i * GOLDEN_ANGLE);
+    const inner = 4 * Math.sqrt(members.length);
+    members.forEach((id, j) => {
+      const rr = (inner * Math.sqrt(j + 0.5)) / Math.sqrt(members.length);
+      g.addNode(id, { x: cx + rr * Math.cos(j * GOLDEN_ANGLE), y: cy + rr * Math.sin(j * GOLDEN_ANGLE) });
+      groupOfId.set(id, gid);
+    });
+  });
+  const weights = new Map<string, number>();
+  for (const e of graph.edges) {
+    if (e.source === e.target || !g.hasNode(e.source) || !g.hasNode(e.target)) continue;
+    const [a, b] = e.source < e.target ? [e.source, e.target] : [e.target, e.source];
+    const key = `${a}\u0000${b}`;
+    const same = groupOfId.get(a) === groupOfId.get(b);
+    weights.set(key, Math.max(weights.get(key) ?? 0, same ? 3 : 0.3));
+  }
+  for (const key of [...weights.keys()].sort()) {
+    const [a, b] = key.split('\u0000') as [string, string];
+    g.addEdge(a, b, { weight: weights.get(key)! });
+  }
+  const n = g.order;
+  const iterations = opts.iterations ?? (n <= 300 ? 300 : n <= 2000 ? 120 : 40);
+  if (n > 1 && iterations > 0) {
+    const settings = {
+      ...forceAtlas2.inferSettings(g),
+      barnesHutOptimize: n > 500,
+      edgeWeightInfluence: 1,
+      linLogMode: true,
+      gravity: 0.5,
+    };
+    forceAtlas2.assign(g, { iterations, settings, getEdgeWeight: 'weight' });
+  }
+  const out: Layout = new Map();
+  g.forEachNode((id, a) => {
+    const { x, y } = a;
+    out.set(id, { x: Number.isFinite(x) ? round(x) : 0, y: Number.isFinite(y) ? round(y) : 0 });
+  });
+  return out;
+}
+
+/** Display label of a graph node: workload name, or the peer's DNS name / IP. */
+export function nodeLabel(n: GraphNode): string {
+  if (n.kind === 'workload') return n.name;
+  if (n.kind === 'kube-apiserver') return 'kube-apiserver';
+  const dns = n.names?.[0];
+  return dns ? `${dns} (${n.ip ?? n.name})` : n.name;
+}
+
+const GROUP_LABELS: Record<string, string> = {
+  world: 'internet',
+  private: 'private addresses',
+  node: 'cluster nodes',
+  unknown: 'unknown peers',
+};
+
+interface Merge {
+  source: string;
+  target: string;
+  ports: Set<string>;
+  count: number;
+  first: string;
+  last: string;
+  edges: number;
+  forwarded: boolean;
+}
+
+function mergeEdges(edges: readonly GraphEdge[], mapId: (id: string) => string | undefined): ViewEdge[] {
+  const merged = new Map<string, Merge>();
+  for (const e of edges) {
+    const s = mapId(e.source);
+    const t = mapId(e.target);
+    if (s === undefined || t === undefined || s === t) continue;
+    const key = `${s}->${t}`;
+    let m = merged.get(key);
+    if (!m) {
+      merged.set(
+        key,
+        (m = {
+          source: s,
+          target: t,
+          ports: new Set(),
+          count: 0,
+          first: e.firstSeen,
+          last: e.lastSeen,
+          edges: 0,
+          forwarded: false,
+        }),
+      );
+    }
+    m.ports.add(`${e.protocol}/${e.port}`);
+    m.count += e.count;
+    m.edges++;
+    if (e.firstSeen < m.first) m.first = e.firstSeen;
+    if (e.lastSeen > m.last) m.last = e.lastSeen;
+    if ((e.verdicts.FORWARDED ?? 0) > 0 || Object.keys(e.verdicts).length === 0) m.forwarded = true;
+  }
+  return [...merged.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([id, m]) => ({
+      id,
+      source: m.source,
+      target: m.target,
+      ports: [...m.ports].sort(portOrder),
+      count: m.count,
+      firstSeen: m.first,
+      lastSeen: m.last,
+      edges: m.edges,
+      ...(m.forwarded ? {} : { dropped: true }),
+    }));
+}
+
+function portOrder(a: string, b: string): number {
+  const [pa, na] = a.split('/') as [string, string];
+  const [pb, nb] = b.split('/') as [string, string];
+  return Number(na) - Number(nb) || (pa < pb ? -1 : pa > pb ? 1 : 0);
+}
+
+export interface GraphViewOptions {
+  /** `auto` (default): `segments` above `threshold` nodes, else `full`. */
+  view?: 'auto' | 'full' | 'segments';
+  /** Segments to show in full inside the aggregated view. */
+  expand?: readonly string[];
+  threshold?: number;
+  /** Would-be-blocked flows to mark on the edges (they add an edge when the graph has none there). */
+  blocked?: readonly BlockedFlowView[];
+  /** Its name, echoed in the view. */
+  audit?: string;
+  /** Isolated workload ids, marked on their nodes. */
+  isolated?: ReadonlySet<string>;
+}
+
+/** Marks would-be-blocked flows and isolated workloads on a built view. */
+function annotate(
+  out: GraphView,
+  mapId: (id: string) => string | undefined,
+  opts: GraphViewOptions,
+): GraphView {
+  if (opts.blocked) {
+    const edges = new Map(out.edges.map((e) => [e.id, e]));
+    for (const b of opts.blocked) {
+      const s = mapId(b.source);
+      const t = mapId(b.target);
+      if (s === undefined || t === undefined || s === t) continue;
+      const id = `${s}->${t}`;
+      let e = edges.get(id);
+      if (!e) {
+        e = {
+          id,
+          source: s,
+          target: t,
+          ports: [],
+          count: 0,
+          firstSeen: b.firstSeen ?? '',
+          lastSeen: b.lastSeen ?? '',
+          edges: 0,
+        };
+        edges.set(id, e);
+        out.edges.push(e);
+      }
+      const port = `${b.protocol}/${b.port}`;
+      if (!e.ports.includes(port)) e.ports = [...e.ports, port].sort(portOrder);
+      e.blocked = (e.blocked ?? 0) + b.count;
+      e.blockedFlows = [...(e.blockedFlows ?? []), blockedFlowKey(b)].sort();
+    }
+    out.edges.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (opts.audit !== undefined) out.audit = opts.audit;
+  }
+  if (opts.isolated?.size) {
+    const nodes = new Map(out.nodes.map((n) => [n.id, n]));
+    for (const w of [...opts.isolated].sort()) {
+      const d = mapId(w);
+      const n = d === undefined ? undefined : nodes.get(d);
+      if (n) n.isolated = (n.isolated ?? 0) + 1;
+    }
+  }
+  return out;
+}
+
+/** The graph as the page draws it. Throws `Error` with a message naming an unknown segment in `expand`. */
+export function buildGraphView(
+  graph: ServiceGraph,
+  segments: SegmentResult,
+  layout: Layout,
+  opts: GraphViewOptions = {},
+): GraphView {
+  const colors = segmentColors(segments);
+  const segSummaries: SegmentSummary[] = segments.segments.map((s) => ({
+    id: s.id,
+    kind: s.kind,
+    members: s.members.length,
+    namespaces: s.namespaces,
+    color: colors.get(s.id)!,
+  }));
+  const known = new Set(segments.segments.map((s) => s.id));
+  for (const id of opts.expand ?? []) if (!known.has(id)) throw new Error(`unknown segment "${id}"`);
+  const threshold = opts.threshold ?? AGGREGATE_THRESHOLD;
+  const requested = opts.view ?? 'auto';
+  const view = requested === 'auto' ? (graph.nodes.length > threshold ? 'segments' : 'full') : requested;
+  const expanded = view === 'segments' ? [...new Set(opts.expand ?? [])].sort() : [];
+  const expandedSet = new Set(expanded);
+  const namespaces = [...new Set(graph.nodes.flatMap((n) => (n.namespace ? [n.namespace] : [])))].sort();
+  let flows = 0;
+  for (const e of graph.edges) flows += e.count;
+  const totals = { nodes: graph.nodes.length, edges: graph.edges.length, flows };
+  const pos = (id: string) => layout.get(id) ?? { x: 0, y: 0 };
+
+  const plain = (n: GraphNode): ViewNode => ({
+    id: n.id,
+    kind: n.kind,
+    label: nodeLabel(n),
+    ...(n.namespace ? { namespace: n.namespace } : {}),
+    ...(n.segment ? { segment: n.segment } : {}),
+    ...(n.roles?.length ? { roles: n.roles } : {}),
+    ...pos(n.id),
+    flows: n.flowsIn + n.flowsOut,
+  });
+
+  const sortedNodes = [...graph.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (view === 'full') {
+    const ids = new Set(graph.nodes.map((n) => n.id));
+    const mapId = (id: string) => (ids.has(id) ? id : undefined);
+    return annotate(
+      {
+        view,
+        expanded,
+        nodes: sortedNodes.map(plain),
+        edges: mergeEdges(graph.edges, mapId),
+        segments: segSummaries,
+        namespaces,
+        totals,
+      },
+      mapId,
+      opts,
+    );
+  }
+
+  // Aggregated: a workload shows as its segment unless the segment is expanded; non-workload peers
+  // group by kind, except the API server, which stays itself.
+  const displayOf = new Map<string, string>();
+  const aggregates = new Map<
+    string,
+    { kind: string; label: string; segment?: string; members: number; flows: number; sx: number; sy: number }
+  >();
+  const nodesOut: ViewNode[] = [];
+  for (const n of sortedNodes) {
+    let agg: string | undefined;
+    let kind = 'segment';
+    let label = '';
+    let segment: string | undefined;
+    if (n.kind === 'workload' && n.segment && !expandedSet.has(n.segment)) {
+      agg = `segment:${n.segment}`;
+      label = n.segment;
+      segment = n.segment;
+    } else if (n.kind !== 'workload' && n.kind !== 'kube-apiserver') {
+      agg = `group:${n.kind}`;
+      kind = 'group';
+      label = GROUP_LABELS[n.kind] ?? n.kind;
+    }
+    if (agg === undefined) {
+      displayOf.set(n.id, n.id);
+      nodesOut.push(plain(n));
+      continue;
+    }
+    displayOf.set(n.id, agg);
+    let a = aggregates.get(agg);
+    if (!a)
+      aggregates.set(
+        agg,
+        (a = { kind, label, members: 0, flows: 0, sx: 0, sy: 0, ...(segment ? { segment } : {}) }),
+      );
+    const p = pos(n.id);
+    a.members++;
+    a.flows += n.flowsIn + n.flowsOut;
+    a.sx += p.x;
+    a.sy += p.y;
+  }
+  for (const [id, a] of aggregates) {
+    nodesOut.push({
+      id,
+      kind: a.kind,
+      label: `${a.label} (${a.members})`,
+      ...(a.segment ? { segment: a.segment } : {}),
+      x: round(a.sx / a.members),
+      y: round(a.sy / a.members),
+      flows: a.flows,
+      members: a.members,
+    });
+  }
+  nodesOut.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const mapId = (id: string) => displayOf.get(id);
+  return annotate(
+    {
+      view,
+      expanded,
+      nodes: nodesOut,
+      edges: mergeEdges(graph.edges, mapId),
+      segments: segSummaries,
+      namespaces,
+      totals,
+    },
+    mapId,
+    opts,
+  );
+}
+
+function evidence(e: GraphEdge, peer: GraphNode | undefined, peerId: string): EdgeEvidenceView {
+  return {
+    id: e.id,
+    peer: peerId,
+    peerLabel: peer ? nodeLabel(peer) : peerId,
+    protocol: e.protocol,
+    port: e.port,
+    count: e.count,
+    firstSeen: e.firstSeen,
+    lastSeen: e.lastSeen,
+    verdicts: { ...e.verdicts },
+  };
+}
+
+function byPeerThenPort(a: EdgeEvidenceView, b: EdgeEvidenceView): number {
+  return a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : a.port - b.port || (a.protocol < b.protocol ? -1 : 1);
+}
+
+/** Everything the details panel shows for one node, or undefined when the graph has no such node. */
+export function nodeDetails(graph: ServiceGraph, proposal: Proposal, id: string): NodeDetails | undefined {
+  const node = graph.nodes.find((n) => n.id === id);
+  if (!node) return undefined;
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const inbound: EdgeEvidenceView[] = [];
+  const outbound: EdgeEvidenceView[] = [];
+  for (const e of graph.edges) {
+    if (e.target === id) inbound.push(evidence(e, byId.get(e.source), e.source));
+    if (e.source === id) outbound.push(evidence(e, byId.get(e.target), e.target));
+  }
+  inbound.sort(byPeerThenPort);
+  outbound.sort(byPeerThenPort);
+  const policies = [...(proposal.byWorkload[id] ?? [])];
+  const wanted = new Set(policies);
+  const selected = proposal.policies.filter((p) => wanted.has(`${p.metadata.namespace}/${p.metadata.name}`));
+  return {
+    id,
+    kind: node.kind,
+    label: nodeLabel(node),
+    ...(node.namespace ? { namespace: node.namespace } : {}),
+    ...(node.segment ? { segment: node.segment } : {}),
+    ...(node.roles?.length ? { roles: node.roles } : {}),
+    ...(node.labels ? { labels: node.labels } : {}),
+    ...(node.ip ? { ip: node.ip } : {}),
+    ...(node.names?.length ? { names: node.names } : {}),
+    flowsIn: node.flowsIn,
+    flowsOut: node.flowsOut,
+    inbound,
+    outbound,
+    policies,
+    policyYaml: selected.length ? policiesToYaml(selected) : '',
+  };
+}

@@ -1,0 +1,685 @@
+/* The microseg service-graph page: plain browser JavaScript over the JSON API (docs/api.md), drawn with
+ * sigma (WebGL) on a graphology graph. Positions come from the server, so the page runs no layout. */
+/* global document, window, sessionStorage, navigator, fetch, performance, URLSearchParams, setTimeout, clearTimeout, graphology, Sigma */
+'use strict';
+
+(function () {
+  const KIND_STYLE = {
+    world: { color: '#8c8c8c', shape: 'diamond', name: 'internet address' },
+    private: { color: '#b0b0b0', shape: 'diamond', name: 'private address' },
+    node: { color: '#5b5b5b', shape: 'square', name: 'cluster node' },
+    'kube-apiserver': { color: '#1f2328', shape: 'square', name: 'API server' },
+    unknown: { color: '#c9c9c9', shape: 'triangle', name: 'unknown peer' },
+    group: { color: '#9a9a9a', shape: 'diamond', name: 'peers (grouped)' },
+  };
+  const ISOLATED_COLOR = '#a40e26';
+  const EDGE_COLOR = '#c7ccd1';
+  const EDGE_DROPPED = '#f0b4b4';
+  const EDGE_BLOCKED = '#e11d48';
+  const DIM_NODE = '#e4e6e9';
+  const DIM_EDGE = '#eef0f2';
+
+  const state = {
+    token: sessionStorage.getItem('microseg.token') || '',
+    info: null,
+    view: null,
+    graph: null,
+    renderer: null,
+    segments: new Map(),
+    expanded: new Set(),
+    viewMode: 'auto',
+    audit: null,
+    audits: [],
+    isolations: [],
+    selected: null,
+    selectedEdge: null,
+    filter: { namespace: '', segment: '' },
+    renderMs: null,
+    ready: false,
+  };
+  window.microseg = state;
+
+  const $ = (id) => document.getElementById(id);
+
+  function esc(s) {
+    return String(s ?? '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;');
+  }
+
+  function time(iso) {
+    if (!iso) return '';
+    return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  }
+
+  function status(text) {
+    $('status').textContent = text;
+  }
+
+  // ---------------- API ----------------
+  async function api(path, options = {}) {
+    const headers = Object.assign({}, options.headers || {});
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(`/api/v1${path}`, {
+      method: options.method || 'GET',
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    if (res.status === 401) {
+      await login();
+      return api(path, options);
+    }
+    if (res.status === 204) return null;
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+    return body;
+  }
+
+  function login() {
+    return new Promise((resolve) => {
+      const dlg = $('login');
+      const form = $('login-form');
+      form.onsubmit = () => {
+        state.token = $('login-token').value.trim();
+        sessionStorage.setItem('microseg.token', state.token);
+        resolve();
+      };
+      if (!dlg.open) dlg.showModal();
+    });
+  }
+
+  // ---------------- graph ----------------
+  function nodeStyle(n) {
+    const seg = n.segment ? state.segments.get(n.segment) : undefined;
+    const base = KIND_STYLE[n.kind];
+    let color = base ? base.color : seg ? seg.color : '#6e7781';
+    let shape = base ? base.shape : 'circle';
+    if (n.kind === 'workload' && n.roles && n.roles.includes('cluster-dns')) shape = 'triangle';
+    if (n.kind === 'segment') shape = 'circle';
+    if (n.isolated && n.kind === 'workload') color = ISOLATED_COLOR;
+    const flows = Math.max(0, n.flows || 0);
+    let size = 8 + 5 * Math.log10(1 + flows);
+    if (n.kind === 'segment' || n.kind === 'group') size = 12 + 8 * Math.log10(1 + (n.members || 1));
+    return { color, shape, size: Math.min(size, 44) };
+  }
+
+  function nodeLabel(n) {
+    let label = n.label;
+    if (n.isolated) label += n.kind === 'workload' ? ' [isolated]' : ` [${n.isolated} isolated]`;
+    return label;
+  }
+
+  function edgeStyle(e) {
+    if (e.blocked) return { color: EDGE_BLOCKED, size: 4 + Math.log10(1 + e.blocked) };
+    return { color: e.dropped ? EDGE_DROPPED : EDGE_COLOR, size: 1.5 + 1.2 * Math.log10(1 + e.count) };
+  }
+
+  function buildGraph(view) {
+    const g = new graphology.Graph({ type: 'directed', multi: false, allowSelfLoops: false });
+    for (const n of view.nodes) {
+      const s = nodeStyle(n);
+      g.addNode(n.id, {
+        x: n.x,
+        y: n.y,
+        size: s.size,
+        color: s.color,
+        baseColor: s.color,
+        shape: s.shape,
+        label: nodeLabel(n),
+        kind: n.kind,
+        namespace: n.namespace || '',
+        segment: n.segment || '',
+        hidden: false,
+        dim: false,
+        data: n,
+      });
+    }
+    for (const e of view.edges) {
+      if (!g.hasNode(e.source) || !g.hasNode(e.target)) continue;
+      const s = edgeStyle(e);
+      g.addDirectedEdgeWithKey(e.id, e.source, e.target, {
+        size: s.size,
+        color: s.color,
+        baseColor: s.color,
+        label: `${e.ports.join(', ')} · ${e.count} flows${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`,
+        hidden: false,
+        dim: false,
+        blocked: e.blocked || 0,
+        data: e,
+      });
+    }
+    return g;
+  }
+
+  function sigmaOptions() {
+    const R = Sigma.rendering;
+    return {
+      primitives: {
+        nodes: { shapes: [R.sdfCircle(), R.sdfSquare(), R.sdfDiamond(), R.sdfTriangle()] },
+        edges: { extremities: [R.extremityArrow()], defaultHead: 'arrow' },
+      },
+      styles: {
+        nodes: [
+          Sigma.DEFAULT_STYLES.nodes,
+          {
+            shape: { attribute: 'shape', defaultValue: 'circle' },
+            color: (a) => (a.dim ? DIM_NODE : a.color),
+            visibility: (a, s) => (a.hidden || s.isHidden ? 'hidden' : 'visible'),
+            labelVisibility: (a, s) =>
+              s.isHovered || s.isHighlighted || a.focus ? 'visible' : a.dim ? 'hidden' : 'auto',
+          },
+        ],
+        edges: [
+          Sigma.DEFAULT_STYLES.edges,
+          {
+            color: (a) => (a.dim ? DIM_EDGE : a.color),
+            visibility: (a, s) => (a.hidden || s.isHidden ? 'hidden' : 'visible'),
+            labelVisibility: (a, s) => (s.isHovered || a.focus ? 'visible' : 'hidden'),
+          },
+        ],
+      },
+      settings: {
+        renderEdgeLabels: true,
+        enableEdgeEvents: true,
+        hideEdgesOnMove: true,
+        labelDensity: 0.6,
+        labelRenderedSizeThreshold: 8,
+        itemSizesReference: 'screen',
+        stagePadding: 40,
+      },
+    };
+  }
+
+  async function loadGraph() {
+    const params = new URLSearchParams({ view: state.viewMode });
+    if (state.expanded.size) params.set('expand', [...state.expanded].sort().join(','));
+    if (state.audit) params.set('audit', state.audit);
+    status('Loading graph…');
+    const view = await api(`/graph?${params}`);
+    state.view = view;
+    state.segments = new Map(view.segments.map((s) => [s.id, s]));
+    fillFilters(view);
+    drawLegend(view);
+    const t0 = performance.now();
+    const g = buildGraph(view);
+    if (!state.renderer) {
+      state.renderer = new Sigma(g, $('graph'), sigmaOptions());
+      bindRenderer(state.renderer);
+    } else {
+      state.renderer.setGraph(g);
+    }
+    state.graph = g;
+    applyFilters();
+    state.renderer.refresh();
+    state.renderMs = Math.round(performance.now() - t0);
+    const agg = view.view === 'segments' ? ` · grouped by segment (${view.expanded.length} expanded)` : '';
+    status(
+      `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${g.order} nodes in ${state.renderMs} ms`,
+    );
+    document.body.dataset.nodes = String(g.order);
+  }
+
+  function bindRenderer(r) {
+    r.on('clickNode', ({ node }) => {
+      void onNodeClick(node);
+    });
+    r.on('clickEdge', ({ edge }) => {
+      showEdge(edge);
+    });
+    r.on('clickStage', () => {
+      clearFocus();
+    });
+  }
+
+  async function onNodeClick(id) {
+    const a = state.graph.getNodeAttributes(id);
+    if (a.kind === 'segment') {
+      state.expanded.add(a.segment);
+      await loadGraph();
+      return;
+    }
+    await selectNode(id);
+  }
+
+  function setFocus(nodeId) {
+    const g = state.graph;
+    const keep = new Set([nodeId]);
+    g.forEachNeighbor(nodeId, (n) => keep.add(n));
+    g.forEachNode((n) => {
+      g.mergeNodeAttributes(n, { dim: !keep.has(n), focus: n === nodeId });
+    });
+    g.forEachEdge((e, _a, s, t) => {
+      g.setEdgeAttribute(e, 'dim', !(s === nodeId || t === nodeId));
+    });
+  }
+
+  function clearFocus() {
+    const g = state.graph;
+    if (!g) return;
+    state.selected = null;
+    g.forEachNode((n) => g.mergeNodeAttributes(n, { dim: false, focus: false }));
+    g.forEachEdge((e) => g.mergeEdgeAttributes(e, { dim: false, focus: false }));
+    highlightBlocked();
+  }
+
+  async function centerOn(id) {
+    const r = state.renderer;
+    const d = r.getNodeDisplayData(id);
+    if (!d) return;
+    await r
+      .getCamera()
+      .animate({ x: d.x, y: d.y, ratio: Math.min(r.getCamera().getState().ratio, 0.35) }, { duration: 300 });
+  }
+
+  async function selectNode(id) {
+    state.selected = id;
+    setFocus(id);
+    void centerOn(id);
+    $('panel-body').innerHTML = '<p class="muted">Loading…</p>';
+    const d = await api(`/nodes?id=${encodeURIComponent(id)}`);
+    renderDetails(d);
+  }
+
+  // ---------------- filters, legend ----------------
+  function fillFilters(view) {
+    const ns = $('filter-namespace');
+    const seg = $('filter-segment');
+    const keepNs = state.filter.namespace;
+    const keepSeg = state.filter.segment;
+    ns.innerHTML =
+      '<option value="">All namespaces</option>' +
+      view.namespaces.map((n) => `<option>${esc(n)}</option>`).join('');
+    seg.innerHTML =
+      '<option value="">All segments</option>' +
+      view.segments.map((s) => `<option value="${esc(s.id)}">${esc(s.id)} (${s.members})</option>`).join('');
+    ns.value = keepNs;
+    seg.value = keepSeg;
+  }
+
+  function applyFilters() {
+    const g = state.graph;
+    if (!g) return;
+    const { namespace, segment } = state.filter;
+    g.forEachNode((n, a) => {
+      let hidden = false;
+      if (namespace && a.kind !== 'segment' && a.kind !== 'group' && a.kind !== 'kube-apiserver') {
+        hidden = a.namespace !== namespace;
+      }
+      if (namespace && a.kind === 'segment') {
+        const s = state.segments.get(a.segment);
+        hidden = !(s && s.namespaces.includes(namespace));
+      }
+      if (segment && a.segment !== segment) hidden = true;
+      g.setNodeAttribute(n, 'hidden', hidden);
+    });
+    g.forEachEdge((e, _a, s, t) => {
+      g.setEdgeAttribute(e, 'hidden', g.getNodeAttribute(s, 'hidden') || g.getNodeAttribute(t, 'hidden'));
+    });
+  }
+
+  function drawLegend(view) {
+    const rows = view.segments
+      .slice(0, 40)
+      .map(
+        (s) =>
+          `<div class="row"><span class="chip" style="background:${esc(s.color)}"></span>${esc(s.id)} <span class="muted">(${s.members})</span></div>`,
+      );
+    if (view.segments.length > 40)
+      rows.push(`<div class="muted">… ${view.segments.length - 40} more segments</div>`);
+    const kinds = Object.entries(KIND_STYLE)
+      .map(
+        ([, k]) =>
+          `<div class="row"><span class="chip" style="background:${k.color};border-radius:${k.shape === 'circle' ? '50%' : '0'}"></span>${esc(k.name)} (${k.shape})</div>`,
+      )
+      .join('');
+    $('legend').innerHTML =
+      `<strong>Segments</strong>${rows.join('')}<strong>Other nodes</strong>${kinds}` +
+      `<div class="row"><span class="chip" style="background:${ISOLATED_COLOR}"></span>isolated workload</div>` +
+      `<div class="row"><span class="chip" style="background:${EDGE_BLOCKED};border-radius:0;height:3px"></span> would be blocked</div>`;
+  }
+
+  // ---------------- search ----------------
+  let searchTimer = null;
+  async function runSearch(q) {
+    const list = $('search-results');
+    if (!q) {
+      list.hidden = true;
+      return;
+    }
+    const res = await api(`/search?q=${encodeURIComponent(q)}&limit=20`);
+    list.innerHTML = res.results
+      .map(
+        (h) =>
+          `<li role="option" data-id="${esc(h.id)}" data-segment="${esc(h.segment || '')}">${esc(h.label)} <span class="muted">${esc(h.namespace || h.kind)}${h.segment ? ` · ${esc(h.segment)}` : ''}</span></li>`,
+      )
+      .join('');
+    if (!res.results.length) list.innerHTML = '<li class="muted">No match</li>';
+    list.hidden = false;
+  }
+
+  async function goTo(id, segment) {
+    $('search-results').hidden = true;
+    if (!state.graph.hasNode(id) && segment) {
+      state.expanded.add(segment);
+      await loadGraph();
+    }
+    if (!state.graph.hasNode(id)) {
+      status(`${id} is not drawn in this view`);
+      return;
+    }
+    await selectNode(id);
+  }
+
+  // ---------------- details ----------------
+  function evidenceTable(rows, dir) {
+    if (!rows.length) return `<p class="muted">No ${dir} traffic observed.</p>`;
+    const body = rows
+      .map(
+        (r) =>
+          `<tr><td><span class="clickable" data-goto="${esc(r.peer)}">${esc(r.peerLabel)}</span></td><td>${esc(r.protocol)}/${r.port}</td><td class="num">${r.count}</td><td>${esc(time(r.firstSeen))}</td><td>${esc(time(r.lastSeen))}</td></tr>`,
+      )
+      .join('');
+    return `<table><thead><tr><th>${dir === 'inbound' ? 'From' : 'To'}</th><th>Port</th><th class="num">Flows</th><th>First seen</th><th>Last seen</th></tr></thead><tbody>${body}</tbody></table>`;
+  }
+
+  function reachTable(br) {
+    const row = (label, b, a) =>
+      `<tr><td>${label}</td><td class="num">${b}</td><td class="num">${a}</td></tr>`;
+    return (
+      `<table class="blast"><thead><tr><th></th><th class="num">Before</th><th class="num">After</th></tr></thead><tbody>` +
+      row('Can reach', br.before.canReach, br.after.canReach) +
+      row('Reachable from', br.before.reachableFrom, br.after.reachableFrom) +
+      `</tbody></table>`
+    );
+  }
+
+  function renderDetails(d) {
+    const seg = d.segment ? state.segments.get(d.segment) : undefined;
+    const parts = [];
+    parts.push(`<h2 id="details-title">${esc(d.label)}</h2>`);
+    parts.push(`<div class="muted">${esc(d.id)}</div>`);
+    parts.push('<p>');
+    parts.push(`<span class="badge">${esc(d.kind)}</span> `);
+    if (d.namespace) parts.push(`<span class="badge">ns ${esc(d.namespace)}</span> `);
+    if (seg)
+      parts.push(
+        `<span class="badge"><span class="chip-inline" style="background:${esc(seg.color)}"></span>segment ${esc(seg.id)}</span> `,
+      );
+    if (d.isolation)
+      parts.push(
+        `<span class="badge danger" id="isolation-badge">isolated (${esc(d.isolation.method)})</span>`,
+      );
+    parts.push('</p>');
+    parts.push(`<p>${d.flowsIn} flows in · ${d.flowsOut} flows out</p>`);
+    if (d.names && d.names.length) parts.push(`<p>DNS: ${d.names.map(esc).join(', ')}</p>`);
+    if (d.blastRadius) {
+      parts.push('<h3>Blast radius</h3>');
+      parts.push(reachTable(d.blastRadius));
+    }
+    if (d.kind === 'workload') parts.push(actionButtons(d));
+    parts.push('<h3>Inbound</h3>', evidenceTable(d.inbound, 'inbound'));
+    parts.push('<h3>Outbound</h3>', evidenceTable(d.outbound, 'outbound'));
+    if (d.kind === 'workload') {
+      parts.push('<h3>Proposed NetworkPolicy</h3>');
+      if (d.policyYaml) {
+        parts.push(`<p class="muted">${d.policies.map(esc).join(', ')}</p>`);
+        parts.push(
+          '<button type="button" id="copy-yaml" class="action">Copy YAML</button> <span id="copy-done" class="muted"></span>',
+        );
+        parts.push(`<pre class="yaml" id="policy-yaml">${esc(d.policyYaml)}</pre>`);
+      } else
+        parts.push('<p class="muted">No policy selects this workload (its namespace is not covered).</p>');
+    }
+    if (d.isolation && d.isolation.leaks.length) {
+      parts.push('<h3>Leaks</h3>');
+      parts.push(d.isolation.leaks.map((l) => `<p>${esc(l.message)}</p>`).join(''));
+    }
+    $('panel-body').innerHTML = parts.join('');
+    const copy = $('copy-yaml');
+    if (copy)
+      copy.onclick = async () => {
+        try {
+          await navigator.clipboard.writeText(d.policyYaml);
+          $('copy-done').textContent = 'Copied';
+        } catch {
+          const range = document.createRange();
+          range.selectNodeContents($('policy-yaml'));
+          window.getSelection().removeAllRanges();
+          window.getSelection().addRange(range);
+          $('copy-done').textContent = 'Selected: press Ctrl+C';
+        }
+      };
+    bindPanelLinks();
+    const iso = $('isolate-btn');
+    if (iso)
+      iso.onclick = async () => {
+        const reason = window.prompt(`Isolate ${d.id}? Reason:`, 'suspected compromise');
+        if (reason === null) return;
+        await api('/isolations', { method: 'POST', body: { workload: d.id, reason } });
+        await refreshIsolations();
+        await loadGraph();
+        await selectNode(d.id);
+      };
+    const rel = $('release-btn');
+    if (rel)
+      rel.onclick = async () => {
+        await api(`/isolations/${encodeURIComponent(d.isolation.name)}`, { method: 'DELETE' });
+        await refreshIsolations();
+        await loadGraph();
+        await selectNode(d.id);
+      };
+  }
+
+  function actionButtons(d) {
+    const f = state.info.features;
+    const canAct = state.info.auth.canAct;
+    if (!canAct) return '';
+    if (d.isolation && f.release)
+      return '<p><button type="button" class="action" id="release-btn">Release isolation</button></p>';
+    if (!d.isolation && f.isolate)
+      return '<p><button type="button" class="action danger" id="isolate-btn">Isolate workload</button></p>';
+    return '';
+  }
+
+  function bindPanelLinks() {
+    for (const el of document.querySelectorAll('#panel [data-goto]')) {
+      el.onclick = () => {
+        const id = el.getAttribute('data-goto');
+        void goTo(id, el.getAttribute('data-segment') || undefined);
+      };
+    }
+    for (const el of document.querySelectorAll('#panel [data-edge]')) {
+      el.onclick = () => {
+        focusBlocked(el.getAttribute('data-edge'));
+        for (const r of document.querySelectorAll('#panel .blocked-row')) r.classList.remove('selected');
+        el.closest('tr').classList.add('selected');
+      };
+    }
+  }
+
+  function showEdge(id) {
+    const a = state.graph.getEdgeAttributes(id);
+    const e = a.data;
+    const src = state.graph.getNodeAttribute(e.source, 'label');
+    const dst = state.graph.getNodeAttribute(e.target, 'label');
+    $('panel-body').innerHTML =
+      `<h2>${esc(src)} → ${esc(dst)}</h2><p>${esc(e.ports.join(', '))}</p>` +
+      `<p>${e.count} flows over ${e.edges} port(s); first seen ${esc(time(e.firstSeen))}, last seen ${esc(time(e.lastSeen))}</p>` +
+      (e.blocked ? `<p><span class="badge danger">${e.blocked} flows would be blocked</span></p>` : '') +
+      (e.dropped ? '<p><span class="badge">every flow was dropped</span></p>' : '');
+  }
+
+  // ---------------- rollout (audit) ----------------
+  function highlightBlocked() {
+    const g = state.graph;
+    if (!g || !state.audit) return;
+    g.forEachEdge((e, a) => {
+      g.setEdgeAttribute(e, 'dim', !a.blocked);
+    });
+  }
+
+  function focusBlocked(key) {
+    const g = state.graph;
+    const edges = g.filterEdges((e, a) => a.blocked > 0 && (a.data.blockedFlows || []).includes(key));
+    g.forEachEdge((e) => g.mergeEdgeAttributes(e, { dim: !edges.includes(e), focus: edges.includes(e) }));
+    state.selectedEdge = edges[0] || null;
+    if (edges[0]) void centerOn(g.source(edges[0]));
+  }
+
+  function blockedKey(b) {
+    return b.edge || `${b.source}->${b.target}:${b.port}/${b.protocol}`;
+  }
+
+  async function renderRollout() {
+    state.audits = await api('/audits');
+    if (!state.audit && state.audits.length) state.audit = state.audits[0].name;
+    await loadGraph();
+    highlightBlocked();
+    const parts = ['<h2>Rollout</h2>'];
+    for (const a of state.audits) {
+      parts.push(
+        `<h3>${esc(a.name)} · <span class="badge">${esc(a.mode)}</span>${a.phase ? ` <span class="badge">${esc(a.phase)}</span>` : ''}</h3>`,
+      );
+      if (a.namespaces.length)
+        parts.push(`<p class="muted">Namespaces: ${a.namespaces.map(esc).join(', ')}</p>`);
+      if (a.since) parts.push(`<p class="muted">Audit window since ${esc(time(a.since))}</p>`);
+      parts.push(
+        '<table><thead><tr><th>Condition</th><th>Status</th><th>Reason</th></tr></thead><tbody>' +
+          a.conditions
+            .map(
+              (c) =>
+                `<tr title="${esc(c.message)}"><td>${esc(c.type)}</td><td>${esc(c.status)}</td><td>${esc(c.reason)}<div class="muted">${esc(c.message)}</div></td></tr>`,
+            )
+            .join('') +
+          '</tbody></table>',
+      );
+      parts.push(`<h3>Would be blocked (${a.wouldBlock.length})</h3>`);
+      if (!a.wouldBlock.length)
+        parts.push('<p><span class="badge ok">none</span> every observed flow is allowed</p>');
+      else
+        parts.push(
+          '<table id="would-block"><thead><tr><th>From</th><th>To</th><th>Port</th><th class="num">Flows</th></tr></thead><tbody>' +
+            a.wouldBlock
+              .map(
+                (b) =>
+                  `<tr class="blocked-row"><td><span class="clickable" data-edge="${esc(blockedKey(b))}">${esc(b.source)}</span></td><td>${esc(b.target)}</td><td>${esc(b.protocol)}/${b.port}</td><td class="num">${b.count}</td></tr>`,
+              )
+              .join('') +
+            '</tbody></table>',
+        );
+      const d = a.enforce;
+      parts.push('<h3>Enforce would change</h3>');
+      parts.push(
+        `<p><span class="badge">${d.added.length} added</span> <span class="badge">${d.changed.length} changed</span> <span class="badge">${d.removed.length} removed</span> <span class="muted">${d.unchanged} unchanged</span></p>`,
+      );
+      const list = (label, xs) =>
+        xs.length ? `<p><strong>${label}:</strong> ${xs.map(esc).join(', ')}</p>` : '';
+      parts.push(list('Added', d.added), list('Changed', d.changed), list('Removed', d.removed));
+    }
+    if (!state.audits.length) parts.push('<p class="muted">No Segmentation is being audited.</p>');
+    $('panel-body').innerHTML = parts.join('');
+    bindPanelLinks();
+  }
+
+  // ---------------- isolation ----------------
+  async function refreshIsolations() {
+    if (!state.info.features.isolations) return;
+    state.isolations = await api('/isolations');
+  }
+
+  async function renderIsolation() {
+    await refreshIsolations();
+    const parts = ['<h2>Isolation</h2>'];
+    const active = state.isolations.filter((i) => i.state !== 'Released');
+    if (!active.length) parts.push('<p class="muted">No active isolation.</p>');
+    for (const i of state.isolations) {
+      parts.push(
+        `<h3>${esc(i.name)} <span class="badge ${i.state === 'Active' ? 'danger' : ''}">${esc(i.state)}</span></h3>` +
+          `<p>Target <span class="clickable" data-goto="${esc(i.workloads[0] || i.target)}">${esc(i.target)}</span> · method ${esc(i.method)}${i.since ? ` · since ${esc(time(i.since))}` : ''}</p>` +
+          (i.reason ? `<p class="muted">${esc(i.reason)}</p>` : '') +
+          (i.pods.length ? `<p class="muted">Pods: ${i.pods.map(esc).join(', ')}</p>` : '') +
+          (i.leaks.length
+            ? `<p><span class="badge danger">${i.leaks.length} leak(s)</span></p>` +
+              i.leaks.map((l) => `<p>${esc(l.message)}</p>`).join('')
+            : '<p><span class="badge ok">no leaks</span></p>'),
+      );
+    }
+    $('panel-body').innerHTML = parts.join('');
+    bindPanelLinks();
+  }
+
+  // ---------------- tabs, wiring ----------------
+  async function switchTab(tab) {
+    for (const b of document.querySelectorAll('#tabs button'))
+      b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+    document.body.dataset.tab = tab;
+    if (tab === 'graph') {
+      const had = state.audit;
+      state.audit = null;
+      if (had) await loadGraph();
+      clearFocus();
+      $('panel-body').innerHTML =
+        '<p class="muted">Click a node to see its segment, its traffic and the policy proposed for it.</p>';
+    } else if (tab === 'rollout') await renderRollout();
+    else if (tab === 'isolation') await renderIsolation();
+  }
+
+  function wire() {
+    for (const b of document.querySelectorAll('#tabs button'))
+      b.onclick = () => void switchTab(b.dataset.tab);
+    $('search').addEventListener('input', (ev) => {
+      clearTimeout(searchTimer);
+      const q = ev.target.value.trim();
+      searchTimer = setTimeout(() => void runSearch(q), 120);
+    });
+    $('search').addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') {
+        const first = document.querySelector('#search-results li[data-id]');
+        if (first) void goTo(first.dataset.id, first.dataset.segment || undefined);
+      } else if (ev.key === 'Escape') $('search-results').hidden = true;
+    });
+    $('search-results').addEventListener('click', (ev) => {
+      const li = ev.target.closest('li[data-id]');
+      if (li) void goTo(li.dataset.id, li.dataset.segment || undefined);
+    });
+    $('filter-namespace').onchange = (ev) => {
+      state.filter.namespace = ev.target.value;
+      applyFilters();
+    };
+    $('filter-segment').onchange = (ev) => {
+      state.filter.segment = ev.target.value;
+      applyFilters();
+    };
+    $('view-mode').onchange = (ev) => {
+      state.viewMode = ev.target.value;
+      state.expanded.clear();
+      void loadGraph();
+    };
+  }
+
+  async function main() {
+    wire();
+    state.info = await api('/info');
+    $('source-title').textContent = state.info.info.title;
+    const a = state.info.auth;
+    $('auth-status').textContent = a.enabled
+      ? a.authenticated
+        ? `signed in${a.user ? ` as ${a.user}` : ''}`
+        : 'read-only'
+      : '';
+    document.querySelector('#tabs [data-tab="rollout"]').hidden = !state.info.features.audit;
+    document.querySelector('#tabs [data-tab="isolation"]').hidden = !state.info.features.isolations;
+    await refreshIsolations();
+    await loadGraph();
+    state.ready = true;
+    document.body.dataset.ready = '1';
+  }
+
+  main().catch((err) => {
+    status(`Error: ${err.message}`);
+    document.body.dataset.error = err.message;
+  });
+})();
