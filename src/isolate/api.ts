@@ -1,0 +1,374 @@
+/**
+ * The Isolation API (microseg.dev/v1alpha1, namespaced): object shapes, constants and the one validation
+ * of a spec at the edge, with exact problem messages that end up in `status.message`.
+ */
+import type { KObject, LabelSelector } from '../model/k8s.ts';
+import { selectorProblem } from '../model/selectors.ts';
+import { API_VERSION, parseDuration } from '../controller/api.ts';
+
+export { API_VERSION };
+export const KIND = 'Isolation';
+export const PLURAL = 'isolations';
+
+/** Label put on every isolated pod; its value is the name of the Isolation. */
+export const QUARANTINE_LABEL = 'microseg.dev/quarantine';
+/** Pod annotation holding the labels as they were before isolation (JSON), written with the label change. */
+export const PRIOR_ANNOTATION = 'microseg.dev/isolation-prior';
+/** Label on every object an Isolation creates: `<namespace>.<name>` of the Isolation. */
+export const ISOLATION_LABEL = 'microseg.dev/isolation';
+/** Annotation on an Isolation created by a webhook: when the alert was received (RFC 3339, ms). */
+export const RECEIVED_AT_ANNOTATION = 'microseg.dev/alert-received-at';
+/** Annotation on an Isolation created by a webhook: the incident key it was derived from. */
+export const INCIDENT_KEY_ANNOTATION = 'microseg.dev/incident-key';
+/** Finalizer that lets the controller restore the pods before an Isolation disappears. */
+export const ISOLATION_FINALIZER = 'microseg.dev/isolation-release';
+/** Label every microseg-generated allow policy carries (shared with the Segmentation controller). */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'microseg';
+/** Isolation names double as label values, so they must fit a label value. */
+export const MAX_ISOLATION_NAME = 63;
+
+export type Direction = 'Both' | 'Ingress' | 'Egress';
+export const DIRECTIONS: readonly Direction[] = ['Both', 'Ingress', 'Egress'];
+export type MechanismName = 'ClusterNetworkPolicy' | 'AdminNetworkPolicy' | 'NetworkPolicy';
+export const MECHANISMS: readonly MechanismName[] = [
+  'ClusterNetworkPolicy',
+  'AdminNetworkPolicy',
+  'NetworkPolicy',
+];
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet' | 'Job';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'Job',
+];
+
+export const PHASES = ['Pending', 'Isolated', 'Leaking', 'Released', 'Failed'] as const;
+export type IsolationPhase = (typeof PHASES)[number];
+
+/** A peer allowed to reach an isolated pod (forensics). podSelector alone means the Isolation's namespace. */
+export interface ForensicsPeer {
+  namespaceSelector?: LabelSelector;
+  podSelector?: LabelSelector;
+}
+
+export interface IsolationSpecInput {
+  target?: {
+    pods?: string[];
+    podSelector?: LabelSelector;
+    workload?: { kind?: string; name?: string; includeFuture?: boolean };
+  };
+  direction?: string;
+  exceptions?: { dns?: boolean; forensics?: ForensicsPeer[] };
+  detachFromServices?: boolean;
+  reason?: string;
+  incident?: string;
+  requestedBy?: string;
+  duration?: string;
+  expiresAt?: string;
+  dryRun?: boolean;
+  mechanism?: string;
+}
+
+export type Target =
+  | { kind: 'pods'; pods: string[] }
+  | { kind: 'selector'; podSelector: LabelSelector }
+  | { kind: 'workload'; workloadKind: WorkloadKind; name: string; includeFuture: boolean };
+
+/** The spec after validation and defaults. */
+export interface IsolationSpec {
+  target: Target;
+  direction: Direction;
+  dns: boolean;
+  forensics: ForensicsPeer[];
+  detachFromServices: boolean;
+  reason: string;
+  incident?: string;
+  requestedBy?: string;
+  durationMs?: number;
+  expiresAt?: string;
+  dryRun: boolean;
+  mechanism: MechanismName | 'Auto';
+}
+
+export interface TimelineEntry {
+  time: string;
+  action: string;
+  message: string;
+}
+
+export interface LeakStatus {
+  /** `ns/name` of a NetworkPolicy or `Kind/name` of a cluster-scoped policy. */
+  policy: string;
+  /** e.g. `ingress[0]`. */
+  rule: string;
+  direction: 'ingress' | 'egress';
+  /** Isolated pod the leak concerns. */
+  pod: string;
+  /** A connection the engine admits through this rule: `peer port/protocol`. */
+  example: string;
+}
+
+export interface IsolationStatus {
+  observedGeneration?: number;
+  phase?: IsolationPhase;
+  method?: MechanismName;
+  message?: string;
+  isolatedPods?: string[];
+  podCount?: number;
+  /** Objects created for this Isolation: `NetworkPolicy/<ns>/<name>`, `<Kind>/<name>`. */
+  objects?: string[];
+  /** microseg-managed policies given the quarantine exclusion by this Isolation (`ns/name`). */
+  patchedPolicies?: string[];
+  leaks?: LeakStatus[];
+  /** Result of the engine check: connections probed, admitted by configured exceptions, leaking. */
+  proof?: { probes: number; exceptions: number; leaks: number };
+  isolatedAt?: string;
+  expiresAt?: string;
+  releasedAt?: string;
+  timeline?: TimelineEntry[];
+}
+
+export interface Isolation extends KObject {
+  metadata: KObject['metadata'] & { finalizers?: string[] };
+  spec?: IsolationSpecInput;
+  status?: IsolationStatus;
+}
+
+/** How many timeline entries the status keeps (oldest dropped first). */
+export const MAX_TIMELINE = 40;
+export const MAX_LEAKS = 20;
+export const MAX_LISTED_PODS = 100;
+
+const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const POD_NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+export function isDnsLabel(s: string): boolean {
+  return s.length > 0 && s.length <= 63 && DNS_LABEL_RE.test(s);
+}
+
+export function isPodName(s: string): boolean {
+  return s.length > 0 && s.length <= 253 && POD_NAME_RE.test(s);
+}
+
+export type IsolationSpecResult = { ok: true; spec: IsolationSpec } | { ok: false; problems: string[] };
+
+/** Validates an Isolation's name and spec and fills defaults. */
+export function parseIsolationSpec(name: string, input: unknown): IsolationSpecResult {
+  const problems: string[] = [];
+  if (!isDnsLabel(name))
+    problems.push(
+      `metadata.name ${JSON.stringify(name)} must be a DNS label of at most ${MAX_ISOLATION_NAME} characters (it becomes a label value)`,
+    );
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    return { ok: false, problems: [...problems, 'spec is missing'] };
+  const s = input as Record<string, unknown>;
+  const bool = (path: string, v: unknown, dflt: boolean): boolean => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') {
+      problems.push(`${path} must be true or false (got ${JSON.stringify(v)})`);
+      return dflt;
+    }
+    return v;
+  };
+  const optString = (path: string, v: unknown): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') {
+      problems.push(`${path} must be a string`);
+      return undefined;
+    }
+    return v;
+  };
+
+  let target: Target = { kind: 'pods', pods: [] };
+  const t = s.target;
+  if (t === undefined) problems.push('spec.target is required (one of pods, podSelector, workload)');
+  else if (t === null || typeof t !== 'object' || Array.isArray(t))
+    problems.push('spec.target must be an object');
+  else {
+    const tt = t as Record<string, unknown>;
+    const set = ['pods', 'podSelector', 'workload'].filter((k) => tt[k] !== undefined);
+    if (set.length !== 1)
+      problems.push(
+        `spec.target must set exactly one of pods, podSelector, workload (has ${set.length === 0 ? 'none' : set.join(', ')})`,
+      );
+    else if (set[0] === 'pods') {
+      const pods = tt.pods;
+      if (!Array.isArray(pods) || pods.length === 0)
+        problems.push('spec.target.pods must be a non-empty list');
+      else {
+        const bad = pods.findIndex((p) => typeof p !== 'string' || !isPodName(p));
+        if (bad >= 0)
+          problems.push(`spec.target.pods[${bad}] ${JSON.stringify(pods[bad])} is not a valid pod name`);
+        else target = { kind: 'pods', pods: [...new Set(pods as string[])].sort() };
+      }
+    } else if (set[0] === 'podSelector') {
+      const p = selectorProblem(tt.podSelector);
+      if (p) problems.push(`spec.target.podSelector: ${p}`);
+      else {
+        const sel = tt.podSelector as LabelSelector;
+        if (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0)
+          problems.push(
+            'spec.target.podSelector must not be empty (it would isolate every pod of the namespace)',
+          );
+        else target = { kind: 'selector', podSelector: sel };
+      }
+    } else {
+      const w = tt.workload;
+      if (w === null || typeof w !== 'object' || Array.isArray(w))
+        problems.push('spec.target.workload must be an object');
+      else {
+        const wk = w as Record<string, unknown>;
+        const kindOk = typeof wk.kind === 'string' && (WORKLOAD_KINDS as readonly string[]).includes(wk.kind);
+        if (!kindOk)
+          problems.push(
+            `spec.target.workload.kind ${JSON.stringify(wk.kind)} is not one of ${WORKLOAD_KINDS.join(', ')}`,
+          );
+        const nameOk = typeof wk.name === 'string' && isPodName(wk.name);
+        if (!nameOk)
+          problems.push(`spec.target.workload.name ${JSON.stringify(wk.name)} is not a valid name`);
+        const includeFuture = bool('spec.target.workload.includeFuture', wk.includeFuture, false);
+        if (kindOk && nameOk)
+          target = {
+            kind: 'workload',
+            workloadKind: wk.kind as WorkloadKind,
+            name: wk.name as string,
+            includeFuture,
+          };
+      }
+    }
+  }
+
+  let direction: Direction = 'Both';
+  if (s.direction !== undefined) {
+    if (typeof s.direction === 'string' && (DIRECTIONS as readonly string[]).includes(s.direction))
+      direction = s.direction as Direction;
+    else
+      problems.push(`spec.direction ${JSON.stringify(s.direction)} is not one of ${DIRECTIONS.join(', ')}`);
+  }
+
+  let dns = true;
+  const forensics: ForensicsPeer[] = [];
+  if (s.exceptions !== undefined) {
+    const e = s.exceptions;
+    if (e === null || typeof e !== 'object' || Array.isArray(e))
+      problems.push('spec.exceptions must be an object');
+    else {
+      const ex = e as Record<string, unknown>;
+      dns = bool('spec.exceptions.dns', ex.dns, true);
+      if (ex.forensics !== undefined) {
+        if (!Array.isArray(ex.forensics)) problems.push('spec.exceptions.forensics must be a list');
+        else
+          for (const [i, f] of (ex.forensics as unknown[]).entries()) {
+            const path = `spec.exceptions.forensics[${i}]`;
+            if (f === null || typeof f !== 'object' || Array.isArray(f)) {
+              problems.push(`${path} must be an object`);
+              continue;
+            }
+            const fp = f as Record<string, unknown>;
+            if (fp.namespaceSelector === undefined && fp.podSelector === undefined) {
+              problems.push(`${path} must set namespaceSelector, podSelector or both`);
+              continue;
+            }
+            const peer: ForensicsPeer = {};
+            let ok = true;
+            for (const k of ['namespaceSelector', 'podSelector'] as const) {
+              if (fp[k] === undefined) continue;
+              const p = selectorProblem(fp[k]);
+              if (p) {
+                problems.push(`${path}.${k}: ${p}`);
+                ok = false;
+              } else peer[k] = fp[k] as LabelSelector;
+            }
+            if (ok) forensics.push(peer);
+          }
+      }
+    }
+  }
+
+  const detachFromServices = bool('spec.detachFromServices', s.detachFromServices, false);
+  let reason = '';
+  if (typeof s.reason !== 'string' || s.reason.trim() === '')
+    problems.push('spec.reason is required (why the workload is isolated)');
+  else reason = s.reason;
+  const incident = optString('spec.incident', s.incident);
+  const requestedBy = optString('spec.requestedBy', s.requestedBy);
+
+  let durationMs: number | undefined;
+  let expiresAt: string | undefined;
+  if (s.duration !== undefined && s.expiresAt !== undefined)
+    problems.push('spec.duration and spec.expiresAt are mutually exclusive');
+  if (s.duration !== undefined) {
+    const d = typeof s.duration === 'string' ? parseDuration(s.duration) : undefined;
+    if (d === undefined)
+      problems.push(
+        `spec.duration ${JSON.stringify(s.duration)} is not a duration such as "90s", "15m" or "1h30m"`,
+      );
+    else if (d < 1000) problems.push(`spec.duration ${JSON.stringify(s.duration)} is shorter than 1s`);
+    else durationMs = d;
+  }
+  if (s.expiresAt !== undefined) {
+    if (
+      typeof s.expiresAt !== 'string' ||
+      !RFC3339_RE.test(s.expiresAt) ||
+      Number.isNaN(Date.parse(s.expiresAt))
+    )
+      problems.push(
+        `spec.expiresAt ${JSON.stringify(s.expiresAt)} is not an RFC 3339 time such as "2026-01-02T15:04:05Z"`,
+      );
+    else expiresAt = new Date(Date.parse(s.expiresAt)).toISOString();
+  }
+  const dryRun = bool('spec.dryRun', s.dryRun, false);
+  let mechanism: MechanismName | 'Auto' = 'Auto';
+  if (s.mechanism !== undefined) {
+    if (s.mechanism === 'Auto' || (MECHANISMS as readonly unknown[]).includes(s.mechanism))
+      mechanism = s.mechanism as MechanismName | 'Auto';
+    else
+      problems.push(
+        `spec.mechanism ${JSON.stringify(s.mechanism)} is not one of Auto, ${MECHANISMS.join(', ')}`,
+      );
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    spec: {
+      target,
+      direction,
+      dns,
+      forensics,
+      detachFromServices,
+      reason,
+      ...(incident !== undefined ? { incident } : {}),
+      ...(requestedBy !== undefined ? { requestedBy } : {}),
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
+      dryRun,
+      mechanism,
+    },
+  };
+}
+
+/**
+ * When an Isolation expires: `spec.expiresAt`, or `spec.duration` after it first took effect
+ * (`isolatedAt`), or undefined when it never expires (or has not taken effect yet).
+ */
+export function expiryTime(spec: IsolationSpec, isolatedAt: string | undefined): string | undefined {
+  if (spec.expiresAt) return spec.expiresAt;
+  if (spec.durationMs !== undefined && isolatedAt) {
+    const t = Date.parse(isolatedAt);
+    if (!Number.isNaN(t)) return new Date(t + spec.durationMs).toISOString();
+  }
+  return undefined;
+}
+
+/** Appends a timeline entry, keeping the newest MAX_TIMELINE. */
+export function addTimeline(
+  timeline: readonly TimelineEntry[] | undefined,
+  entry: TimelineEntry,
+): TimelineEntry[] {
+  const all = [...(timeline ?? []), entry];
+  return all.length > MAX_TIMELINE ? all.slice(all.length - MAX_TIMELINE) : all;
+}

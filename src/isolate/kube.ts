@@ -1,0 +1,164 @@
+/**
+ * The smallest Kubernetes REST client the isolation shell needs: JSON requests over one keep-alive HTTPS
+ * agent, credentials taken from a client-node KubeConfig (client certificates, bearer tokens, CA). It
+ * speaks paths, not typed APIs, because it handles CRDs, status subresources, merge patches and
+ * discovery alike.
+ */
+import https from 'node:https';
+import http from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export class KubeError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.name = 'KubeError';
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeError && err.status === 404;
+}
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeError && err.status === 409;
+}
+export function isAlreadyExists(err: unknown): boolean {
+  return err instanceof KubeError && err.status === 409 && err.reason === 'AlreadyExists';
+}
+
+export const MERGE_PATCH = 'application/merge-patch+json';
+export const JSON_PATCH = 'application/json-patch+json';
+
+export interface KubeRequest {
+  method: string;
+  path: string;
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string>;
+}
+
+/** What the isolation shell needs from a client; tests can substitute a fake. */
+export interface Kube {
+  request<T = unknown>(req: KubeRequest): Promise<T>;
+}
+
+export class KubeClient implements Kube {
+  private readonly base: URL;
+  private readonly options: https.RequestOptions;
+  private readonly agent: https.Agent | http.Agent;
+
+  private constructor(base: URL, options: https.RequestOptions) {
+    this.base = base;
+    this.options = options;
+    const agentOpts = { keepAlive: true, maxSockets: 32 };
+    this.agent =
+      base.protocol === 'https:'
+        ? new https.Agent({ ...agentOpts, ...pickTls(options) })
+        : new http.Agent(agentOpts);
+  }
+
+  static async fromKubeConfig(kc: KubeConfig): Promise<KubeClient> {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    const opts: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(opts);
+    return new KubeClient(new URL(cluster.server), opts);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  request<T = unknown>(req: KubeRequest): Promise<T> {
+    const url = new URL(req.path, this.base);
+    for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
+    const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const headers: Record<string, string> = {
+      ...((this.options.headers as Record<string, string> | undefined) ?? {}),
+      accept: 'application/json',
+    };
+    if (body !== undefined) {
+      headers['content-type'] = req.contentType ?? 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(body));
+    }
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise<T>((resolve, reject) => {
+      const r = mod.request(
+        url,
+        {
+          method: req.method,
+          headers,
+          agent: this.agent,
+          ...(this.options.auth ? { auth: this.options.auth } : {}),
+          timeout: 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            let parsed: unknown;
+            try {
+              parsed = text === '' ? undefined : JSON.parse(text);
+            } catch {
+              parsed = undefined;
+            }
+            if (status >= 200 && status < 300) {
+              resolve(parsed as T);
+              return;
+            }
+            const st = (parsed ?? {}) as { reason?: string; message?: string };
+            reject(
+              new KubeError(
+                status,
+                st.reason ?? '',
+                `${req.method} ${url.pathname}: ${status} ${st.message ?? text.slice(0, 200)}`,
+              ),
+            );
+          });
+        },
+      );
+      r.on('timeout', () => r.destroy(new Error(`${req.method} ${url.pathname}: timed out`)));
+      r.on('error', reject);
+      if (body !== undefined) r.write(body);
+      r.end();
+    });
+  }
+}
+
+function pickTls(o: https.RequestOptions): https.AgentOptions {
+  const out: https.AgentOptions = {};
+  if (o.ca) out.ca = o.ca;
+  if (o.cert) out.cert = o.cert;
+  if (o.key) out.key = o.key;
+  if (o.pfx) out.pfx = o.pfx;
+  if (o.passphrase) out.passphrase = o.passphrase;
+  if (o.rejectUnauthorized !== undefined) out.rejectUnauthorized = o.rejectUnauthorized;
+  if (o.servername) out.servername = o.servername;
+  return out;
+}
+
+/** Path helpers. */
+export const paths = {
+  pods: (ns: string) => `/api/v1/namespaces/${ns}/pods`,
+  pod: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}`,
+  services: (ns: string) => `/api/v1/namespaces/${ns}/services`,
+  events: (ns: string) => `/api/v1/namespaces/${ns}/events`,
+  namespaces: () => `/api/v1/namespaces`,
+  networkPolicies: (ns: string) => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,
+  networkPolicy: (ns: string, name: string) =>
+    `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${name}`,
+  isolations: (ns?: string) =>
+    ns ? `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations` : `/apis/microseg.dev/v1alpha1/isolations`,
+  isolation: (ns: string, name: string) => `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/${name}`,
+  workload: (ns: string, kind: string, name: string) =>
+    `/apis/${kind === 'Job' ? 'batch' : 'apps'}/v1/namespaces/${ns}/${kind.toLowerCase()}s/${name}`,
+  adminNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies`,
+  clusterNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies`,
+  baselineAdminNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies`,
+};

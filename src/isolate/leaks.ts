@@ -1,0 +1,207 @@
+/**
+ * Does the isolation hold? For every isolated pod and every isolated direction, the semantics engine is
+ * asked about a set of probe connections: every pod of the snapshot, a witness for every peer of every
+ * rule that could apply to the pod (a pod matching the peer's selectors, an address inside its CIDR), and
+ * outside addresses, on every port those rules name plus common ones. A probe the full policy set admits
+ * is an exception when the Isolation's own objects alone admit it too (DNS, forensics); otherwise it is a
+ * leak, reported with the policy and rule that admitted it and one example connection.
+ */
+import type { LabelSelector, Namespace, NetworkPolicy, OtherObject, Pod } from '../model/k8s.ts';
+import { matchesSelector } from '../model/selectors.ts';
+import { Engine } from '../verify/engine.ts';
+import type { Cidr } from '../verify/ip.ts';
+import { cidrContains, formatAddr } from '../verify/ip.ts';
+import type { L4Protocol, PodEnd, ResolvedEnd } from '../verify/types.ts';
+import type { CpPeer, NpPeer } from '../verify/validate.ts';
+import type { Direction, LeakStatus } from './api.ts';
+import { MAX_LEAKS } from './api.ts';
+
+export interface LeakInput {
+  namespaces: readonly Namespace[];
+  /** Pods as they are once isolated (quarantine label set). */
+  pods: readonly Pod[];
+  /** Every NetworkPolicy of the namespaces concerned, the Isolation's own included. */
+  networkPolicies: readonly NetworkPolicy[];
+  /** Every AdminNetworkPolicy / BaselineAdminNetworkPolicy / ClusterNetworkPolicy, the Isolation's own included. */
+  clusterPolicies: readonly OtherObject[];
+  /** The Isolation's own objects. */
+  own: { networkPolicies: readonly NetworkPolicy[]; clusterPolicies: readonly OtherObject[] };
+  namespace: string;
+  isolatedPods: readonly string[];
+  direction: Direction;
+}
+
+export interface LeakReport {
+  leaks: LeakStatus[];
+  /** Leaks beyond MAX_LEAKS are counted here. */
+  moreLeaks: number;
+  probes: number;
+  exceptions: number;
+}
+
+const OUTSIDE = ['203.0.113.7', '2001:db8::7'];
+const COMMON_PORTS: [number, L4Protocol][] = [
+  [53, 'UDP'],
+  [53, 'TCP'],
+  [80, 'TCP'],
+  [443, 'TCP'],
+  [8080, 'TCP'],
+];
+const MAX_CONCRETE_PEERS = 400;
+
+/** Labels that satisfy a selector, or undefined when it cannot be satisfied by construction. */
+export function labelsFor(sel: LabelSelector): Record<string, string> | undefined {
+  const l: Record<string, string> = { ...(sel.matchLabels ?? {}) };
+  for (const e of sel.matchExpressions ?? []) {
+    if (e.operator === 'In' && l[e.key] === undefined) l[e.key] = e.values?.[0] ?? '';
+    if (e.operator === 'Exists' && l[e.key] === undefined) l[e.key] = 'probe';
+  }
+  return matchesSelector(sel, l) ? l : undefined;
+}
+
+/** An address inside `cidr` and outside every `except` block, or undefined. */
+export function addressIn(cidr: Cidr, except: readonly Cidr[]): string | undefined {
+  const bits = cidr.family === 4 ? 32 : 128;
+  const size = 1n << BigInt(bits - cidr.prefix);
+  const candidates = [cidr.base + (size > 2n ? 1n : 0n)];
+  for (const e of except) {
+    const end = e.base + (1n << BigInt(bits - e.prefix));
+    if (end < cidr.base + size) candidates.push(end);
+  }
+  for (const value of candidates) {
+    const a = { family: cidr.family, value };
+    if (cidrContains(cidr, a) && !except.some((e) => cidrContains(e, a))) return formatAddr(a);
+  }
+  return undefined;
+}
+
+export function checkIsolation(input: LeakInput): LeakReport {
+  const all = new Engine({
+    namespaces: input.namespaces,
+    pods: input.pods,
+    networkPolicies: input.networkPolicies,
+    clusterPolicies: input.clusterPolicies,
+  });
+  const ours = new Engine({
+    namespaces: input.namespaces,
+    pods: input.pods,
+    networkPolicies: input.own.networkPolicies,
+    clusterPolicies: input.own.clusterPolicies,
+  });
+  const dirs: ('ingress' | 'egress')[] =
+    input.direction === 'Both'
+      ? ['ingress', 'egress']
+      : input.direction === 'Ingress'
+        ? ['ingress']
+        : ['egress'];
+  const namespaces = all.namespaceNames();
+  const namedPorts = new Map<string, [number, L4Protocol][]>();
+  for (const p of all.allPods())
+    for (const cp of p.ports)
+      if (cp.name) namedPorts.set(cp.name, [...(namedPorts.get(cp.name) ?? []), [cp.port, cp.protocol]]);
+
+  const found = new Map<string, LeakStatus>();
+  const seen = new Set<string>();
+  let probes = 0;
+  let exceptions = 0;
+
+  for (const podName of [...input.isolatedPods].sort()) {
+    let subject: ResolvedEnd;
+    try {
+      subject = all.resolve({ namespace: input.namespace, pod: podName });
+    } catch {
+      continue;
+    }
+    if (subject.kind !== 'pod') continue;
+    const P = subject;
+    const ourSubject = ours.resolve({ namespace: input.namespace, pod: podName }) as PodEnd;
+    for (const dir of dirs) {
+      const remotes = new Map<string, ResolvedEnd>();
+      const ports = new Map<string, [number, L4Protocol]>();
+      const addPort = (port: number, proto: L4Protocol): void => {
+        ports.set(`${port}/${proto}`, [port, proto]);
+      };
+      for (const [port, proto] of COMMON_PORTS) addPort(port, proto);
+      if (dir === 'ingress') for (const cp of P.ports) addPort(cp.port, cp.protocol);
+      const addRemote = (r: ResolvedEnd | undefined): void => {
+        if (r && r.key !== P.key && !remotes.has(r.key)) remotes.set(r.key, r);
+      };
+      const addIp = (ip: string | undefined): void => {
+        if (ip) addRemote(all.resolveIP(ip));
+      };
+      for (const ip of OUTSIDE) addIp(ip);
+      for (const p of all.allPods().slice(0, MAX_CONCRETE_PEERS)) addRemote(p);
+      const addPodClass = (
+        nsSel: LabelSelector | undefined,
+        podSel: LabelSelector | undefined,
+        ownNs: string,
+      ) => {
+        const labels = labelsFor(podSel ?? {});
+        if (!labels) return;
+        const nss = nsSel ? namespaces.filter((n) => matchesSelector(nsSel, all.nsLabels(n))) : [ownNs];
+        for (const ns of nss) addRemote(all.classEnd({ namespace: ns, labels }));
+      };
+      const npPeer = (peer: NpPeer, ownNs: string): void => {
+        if (peer.kind === 'ipBlock') addIp(addressIn(peer.cidr, peer.except));
+        else addPodClass(peer.namespaceSelector, peer.podSelector, ownNs);
+      };
+      const cpPeer = (peer: CpPeer): void => {
+        if (peer.kind === 'namespaces') addPodClass(peer.namespaceSelector, {}, input.namespace);
+        else if (peer.kind === 'pods') addPodClass(peer.namespaceSelector, peer.podSelector, input.namespace);
+        else if (peer.kind === 'networks') for (const c of peer.cidrs) addIp(addressIn(c, []));
+      };
+      for (const np of all.networkPolicies) {
+        if (np.namespace !== P.namespace || !matchesSelector(np.podSelector, P.labels)) continue;
+        for (const r of (dir === 'ingress' ? np.ingress : np.egress) ?? []) {
+          for (const peer of r.peers ?? []) npPeer(peer, np.namespace);
+          for (const pp of r.ports ?? []) {
+            if (pp.port !== undefined) {
+              addPort(pp.port, pp.protocol);
+              if (pp.endPort !== undefined) addPort(pp.endPort, pp.protocol);
+            }
+            if (pp.name) for (const [n, pr] of namedPorts.get(pp.name) ?? []) addPort(n, pr);
+          }
+        }
+      }
+      for (const cp of [...all.adminPolicies, ...all.baselinePolicies]) {
+        for (const r of dir === 'ingress' ? cp.ingress : cp.egress) {
+          for (const peer of r.peers) cpPeer(peer);
+          for (const pp of r.ports ?? []) {
+            if (pp.start !== undefined) addPort(pp.start, pp.protocol ?? 'TCP');
+            if (pp.end !== undefined) addPort(pp.end, pp.protocol ?? 'TCP');
+            if (pp.name) for (const [n, pr] of namedPorts.get(pp.name) ?? []) addPort(n, pr);
+          }
+        }
+      }
+      for (const remote of [...remotes.values()].sort((a, b) =>
+        a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
+      )) {
+        for (const [port, proto] of [...ports.values()].sort(
+          (a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1),
+        )) {
+          probes++;
+          const d = all.decide(dir, P, remote, port, proto);
+          if (!d.allowed) continue;
+          if (ours.decide(dir, ourSubject, remote, port, proto).allowed) {
+            exceptions++;
+            continue;
+          }
+          const policy = d.policy ?? `(${d.tier}: no policy decides)`;
+          const rule = d.rule ?? '';
+          const key = `${podName}\u0000${dir}\u0000${policy}\u0000${rule}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          if (found.size < MAX_LEAKS)
+            found.set(key, {
+              policy,
+              rule,
+              direction: dir,
+              pod: `${input.namespace}/${podName}`,
+              example: `${dir === 'ingress' ? `from ${remote.display}` : `to ${remote.display}`} ${port}/${proto}`,
+            });
+        }
+      }
+    }
+  }
+  return { leaks: [...found.values()], moreLeaks: seen.size - found.size, probes, exceptions };
+}

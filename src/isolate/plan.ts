@@ -1,0 +1,559 @@
+/**
+ * The pure core of an isolation: which mechanism the cluster allows, which pods a target means, the
+ * objects that cut them off, the label change (and the record of the prior labels) for each pod, the
+ * quarantine exclusion for microseg's own allow policies, and the exact undo of all of it.
+ *
+ * Mechanism ladder:
+ *  a. ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tier Admin) or AdminNetworkPolicy
+ *     (v1alpha1): a Deny rule at the top priority for the quarantined pods, exceptions as Accept/Allow
+ *     rules written before it. Admin-tier decisions are final, so no NetworkPolicy can re-admit pod
+ *     traffic. A NetworkPolicy deny-all is kept beside it for what the admin tier cannot name (ingress
+ *     from outside the pod network).
+ *  b. NetworkPolicy only: a deny-all (with the exceptions as its only rules) selecting the quarantine
+ *     label, and every microseg-managed allow policy made to exclude that label. Policies microseg does
+ *     not own may still admit traffic (NetworkPolicies are a union): the leak check names them.
+ */
+import type {
+  LabelSelector,
+  NetworkPolicy,
+  NetworkPolicyEgressRule,
+  NetworkPolicyIngressRule,
+  OtherObject,
+  Pod,
+  Service,
+} from '../model/k8s.ts';
+import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
+import type { IsolationSpec, MechanismName } from './api.ts';
+import {
+  API_VERSION,
+  ISOLATION_LABEL,
+  KIND,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  PRIOR_ANNOTATION,
+  QUARANTINE_LABEL,
+} from './api.ts';
+
+export const POLICY_GROUP = 'policy.networking.k8s.io';
+export const NS_NAME_LABEL = 'kubernetes.io/metadata.name';
+/** Label naming the namespace of the Isolation on cluster-scoped objects. */
+export const ISOLATION_NAMESPACE_LABEL = 'microseg.dev/isolation-namespace';
+
+/** One entry of the apiserver's `/apis` discovery document. */
+export interface ApiGroup {
+  name: string;
+  versions: { groupVersion?: string; version: string }[];
+}
+
+export interface MechanismChoice {
+  method?: MechanismName;
+  /** Why the requested mechanism cannot be used. */
+  problem?: string;
+  /** Why this method was chosen, for the timeline. */
+  why: string;
+}
+
+function serves(groups: readonly ApiGroup[], version: string): boolean {
+  return groups.some((g) => g.name === POLICY_GROUP && g.versions.some((v) => v.version === version));
+}
+
+/** Picks the strongest mechanism the cluster serves (or checks the requested one). */
+export function chooseMechanism(
+  groups: readonly ApiGroup[],
+  requested: MechanismName | 'Auto',
+): MechanismChoice {
+  const cnp = serves(groups, 'v1alpha2');
+  const anp = serves(groups, 'v1alpha1');
+  if (requested === 'ClusterNetworkPolicy')
+    return cnp
+      ? { method: requested, why: 'requested by spec.mechanism' }
+      : {
+          problem: `spec.mechanism ClusterNetworkPolicy is not served by this cluster (${POLICY_GROUP}/v1alpha2 not found)`,
+          why: '',
+        };
+  if (requested === 'AdminNetworkPolicy')
+    return anp
+      ? { method: requested, why: 'requested by spec.mechanism' }
+      : {
+          problem: `spec.mechanism AdminNetworkPolicy is not served by this cluster (${POLICY_GROUP}/v1alpha1 not found)`,
+          why: '',
+        };
+  if (requested === 'NetworkPolicy') return { method: requested, why: 'requested by spec.mechanism' };
+  if (cnp)
+    return {
+      method: 'ClusterNetworkPolicy',
+      why: `${POLICY_GROUP}/v1alpha2 is served: Admin-tier Deny wins`,
+    };
+  if (anp)
+    return { method: 'AdminNetworkPolicy', why: `${POLICY_GROUP}/v1alpha1 is served: Admin-tier Deny wins` };
+  return {
+    method: 'NetworkPolicy',
+    why: `${POLICY_GROUP} is not served: NetworkPolicy deny-all plus quarantine label; foreign allow policies can leak`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// target resolution
+
+export interface TargetContext {
+  /** Pods of the Isolation's namespace. */
+  pods: readonly Pod[];
+  /** The workload object for a workload target (undefined when it does not exist). */
+  workload?: { spec?: { selector?: LabelSelector } };
+  /** Pods isolated by earlier reconciles (status.isolatedPods). */
+  previously: readonly string[];
+}
+
+export interface TargetResolution {
+  /** Pods to isolate now, sorted. */
+  pods: string[];
+  /** Problems that leave the target partly unresolved (missing pods, missing workload). */
+  notes: string[];
+  /** Whether the target must be re-resolved later (selectors and includeFuture workloads). */
+  live: boolean;
+}
+
+function alive(p: Pod): boolean {
+  return !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+}
+
+export function resolveTarget(spec: IsolationSpec, ctx: TargetContext): TargetResolution {
+  const byName = new Map(ctx.pods.map((p) => [p.metadata.name, p]));
+  const still = ctx.previously.filter((n) => byName.has(n));
+  const t = spec.target;
+  const notes: string[] = [];
+  let found: string[] = [];
+  let live = false;
+  if (t.kind === 'pods') {
+    for (const n of t.pods) {
+      if (byName.has(n)) found.push(n);
+      else notes.push(`pod ${n} not found`);
+    }
+  } else if (t.kind === 'selector') {
+    live = true;
+    found = ctx.pods
+      .filter((p) => alive(p) && matchesSelector(t.podSelector, p.metadata.labels))
+      .map((p) => p.metadata.name);
+  } else {
+    const sel = ctx.workload?.spec?.selector;
+    if (!ctx.workload) notes.push(`${t.workloadKind} ${t.name} not found`);
+    else if (!sel || isEmptySelector(sel)) notes.push(`${t.workloadKind} ${t.name} has no pod selector`);
+    else if (t.includeFuture || ctx.previously.length === 0) {
+      found = ctx.pods
+        .filter((p) => alive(p) && matchesSelector(sel, p.metadata.labels))
+        .map((p) => p.metadata.name);
+    }
+    live = t.includeFuture;
+  }
+  return { pods: [...new Set([...still, ...found])].sort(), notes, live };
+}
+
+// ---------------------------------------------------------------------------------------------
+// objects
+
+export interface ObjectNames {
+  /** Name of the NetworkPolicy in the Isolation's namespace. */
+  networkPolicy: string;
+  /** Name of the cluster-scoped AdminNetworkPolicy / ClusterNetworkPolicy. */
+  clusterPolicy: string;
+}
+
+/** Deterministic names; `salt` (from the Isolation's uid) is appended only after a name clash. */
+export function objectNames(namespace: string, name: string, salt?: string): ObjectNames {
+  const s = salt ? `-${salt}` : '';
+  return {
+    networkPolicy: `microseg-quarantine-${name}${s}`,
+    clusterPolicy: `microseg-quarantine-${namespace}-${name}${s}`.slice(0, 253),
+  };
+}
+
+export interface DnsTarget {
+  namespace: string;
+  podSelector: LabelSelector;
+}
+
+export const DEFAULT_DNS: DnsTarget = {
+  namespace: 'kube-system',
+  podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+};
+
+export interface PlanInput {
+  namespace: string;
+  name: string;
+  uid?: string;
+  spec: IsolationSpec;
+  method: MechanismName;
+  names: ObjectNames;
+  dns?: DnsTarget;
+  /** Admin-tier priority of the deny (0 = evaluated first). */
+  priority?: number;
+}
+
+function ownedMeta(p: PlanInput): {
+  labels: Record<string, string>;
+  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller: boolean }[];
+} {
+  return {
+    labels: {
+      [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
+      [ISOLATION_LABEL]: p.name,
+      [ISOLATION_NAMESPACE_LABEL]: p.namespace,
+    },
+    ...(p.uid
+      ? {
+          ownerReferences: [
+            { apiVersion: API_VERSION, kind: KIND, name: p.name, uid: p.uid, controller: true },
+          ],
+        }
+      : {}),
+  };
+}
+
+const wantIngress = (s: IsolationSpec): boolean => s.direction !== 'Egress';
+const wantEgress = (s: IsolationSpec): boolean => s.direction !== 'Ingress';
+
+/** The pods of the Isolation, as a selector: the quarantine label with the Isolation's name. */
+export function quarantineSelector(name: string): LabelSelector {
+  return { matchLabels: { [QUARANTINE_LABEL]: name } };
+}
+
+/**
+ * The NetworkPolicy of the Isolation. For the NetworkPolicy mechanism it is the deny-all whose only rules
+ * are the exceptions; beside an admin-tier policy it is a plain deny-all (the admin tier decides the
+ * exceptions, which are final there; this one only catches peers the admin tier cannot name).
+ */
+export function quarantineNetworkPolicy(p: PlanInput): NetworkPolicy {
+  const s = p.spec;
+  const withExceptions = p.method === 'NetworkPolicy';
+  const dns = p.dns ?? DEFAULT_DNS;
+  const ingress: NetworkPolicyIngressRule[] = [];
+  const egress: NetworkPolicyEgressRule[] = [];
+  if (withExceptions && s.forensics.length > 0)
+    ingress.push({
+      from: s.forensics.map((f) => ({
+        ...(f.namespaceSelector ? { namespaceSelector: f.namespaceSelector } : {}),
+        ...(f.podSelector ? { podSelector: f.podSelector } : {}),
+      })),
+    });
+  if (withExceptions && s.dns)
+    egress.push({
+      to: [
+        {
+          namespaceSelector: { matchLabels: { [NS_NAME_LABEL]: dns.namespace } },
+          podSelector: dns.podSelector,
+        },
+      ],
+      ports: [
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ],
+    });
+  const policyTypes: ('Ingress' | 'Egress')[] = [];
+  if (wantIngress(s)) policyTypes.push('Ingress');
+  if (wantEgress(s)) policyTypes.push('Egress');
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: p.names.networkPolicy, namespace: p.namespace, ...ownedMeta(p) },
+    spec: {
+      podSelector: quarantineSelector(p.name),
+      policyTypes,
+      ...(wantIngress(s) ? { ingress } : {}),
+      ...(wantEgress(s) ? { egress } : {}),
+    },
+  };
+}
+
+/** The admin-tier policy (AdminNetworkPolicy v1alpha1 or ClusterNetworkPolicy v1alpha2) of the Isolation. */
+export function adminTierPolicy(p: PlanInput): OtherObject {
+  if (p.method === 'NetworkPolicy')
+    throw new Error('adminTierPolicy: the NetworkPolicy mechanism has no admin-tier policy');
+  const cnp = p.method === 'ClusterNetworkPolicy';
+  const s = p.spec;
+  const dns = p.dns ?? DEFAULT_DNS;
+  const nsSel = (ns: string): LabelSelector => ({ matchLabels: { [NS_NAME_LABEL]: ns } });
+  const allow = cnp ? 'Accept' : 'Allow';
+  const dnsPorts = cnp
+    ? {
+        protocols: [
+          { udp: { destinationPort: { number: 53 } } },
+          { tcp: { destinationPort: { number: 53 } } },
+        ],
+      }
+    : {
+        ports: [{ portNumber: { protocol: 'UDP', port: 53 } }, { portNumber: { protocol: 'TCP', port: 53 } }],
+      };
+  const ingress: Record<string, unknown>[] = [];
+  const egress: Record<string, unknown>[] = [];
+  if (wantIngress(s)) {
+    if (s.forensics.length > 0)
+      ingress.push({
+        name: 'forensics',
+        action: allow,
+        from: s.forensics.map((f) =>
+          f.podSelector
+            ? {
+                pods: {
+                  namespaceSelector: f.namespaceSelector ?? nsSel(p.namespace),
+                  podSelector: f.podSelector,
+                },
+              }
+            : { namespaces: f.namespaceSelector ?? {} },
+        ),
+      });
+    ingress.push({ name: 'quarantine-ingress', action: 'Deny', from: [{ namespaces: {} }] });
+  }
+  if (wantEgress(s)) {
+    if (s.dns)
+      egress.push({
+        name: 'dns',
+        action: allow,
+        to: [{ pods: { namespaceSelector: nsSel(dns.namespace), podSelector: dns.podSelector } }],
+        ...dnsPorts,
+      });
+    egress.push({
+      name: 'quarantine-egress',
+      action: 'Deny',
+      to: [{ namespaces: {} }, { networks: ['0.0.0.0/0', '::/0'] }],
+    });
+  }
+  const meta = ownedMeta(p);
+  return {
+    apiVersion: cnp ? `${POLICY_GROUP}/v1alpha2` : `${POLICY_GROUP}/v1alpha1`,
+    kind: p.method,
+    metadata: { name: p.names.clusterPolicy, labels: meta.labels },
+    spec: {
+      ...(cnp ? { tier: 'Admin' } : {}),
+      priority: p.priority ?? 0,
+      subject: { pods: { namespaceSelector: nsSel(p.namespace), podSelector: quarantineSelector(p.name) } },
+      ...(ingress.length > 0 ? { ingress } : {}),
+      ...(egress.length > 0 ? { egress } : {}),
+    },
+  };
+}
+
+/** Every object an Isolation needs, in the order to create them. */
+export function desiredObjects(p: PlanInput): { networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject } {
+  return {
+    networkPolicy: quarantineNetworkPolicy(p),
+    ...(p.method !== 'NetworkPolicy' ? { clusterPolicy: adminTierPolicy(p) } : {}),
+  };
+}
+
+/** True when `obj` was created for this Isolation (so microseg may change or delete it). */
+export function ownedBy(
+  obj: { metadata: { labels?: Record<string, string> } },
+  namespace: string,
+  name: string,
+): boolean {
+  const l = obj.metadata.labels ?? {};
+  return (
+    l[MANAGED_BY_LABEL] === MANAGED_BY_VALUE &&
+    l[ISOLATION_LABEL] === name &&
+    l[ISOLATION_NAMESPACE_LABEL] === namespace
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// pod labels and their exact undo
+
+/** What the pod annotation records: the Isolation and each changed label's prior value (null = absent). */
+export interface PriorRecord {
+  isolation: string;
+  labels: Record<string, string | null>;
+}
+
+export type PodLabelPlan =
+  | { kind: 'done' }
+  | { kind: 'other'; by: string }
+  | { kind: 'patch'; patch: { metadata: Record<string, unknown> }; prior: PriorRecord; removed: string[] };
+
+/**
+ * The merge patch that quarantines a pod: sets the quarantine label, optionally removes the labels that
+ * Services select it by (detaching it from their endpoints), and records the prior values in an
+ * annotation, all in one write guarded by the pod's resourceVersion.
+ */
+export function podLabelPlan(
+  pod: Pod,
+  isolationName: string,
+  detachFromServices: boolean,
+  services: readonly Service[],
+): PodLabelPlan {
+  const labels = pod.metadata.labels ?? {};
+  const current = labels[QUARANTINE_LABEL];
+  if (current === isolationName) return { kind: 'done' };
+  if (current !== undefined) return { kind: 'other', by: current };
+  const prior: Record<string, string | null> = { [QUARANTINE_LABEL]: null };
+  const change: Record<string, string | null> = { [QUARANTINE_LABEL]: isolationName };
+  const removed: string[] = [];
+  if (detachFromServices) {
+    const keys = new Set<string>();
+    for (const svc of services) {
+      const sel = svc.spec.selector;
+      if (!sel || Object.keys(sel).length === 0) continue;
+      if (matchesSelector({ matchLabels: sel }, labels)) for (const k of Object.keys(sel)) keys.add(k);
+    }
+    for (const k of [...keys].sort()) {
+      if (k === QUARANTINE_LABEL) continue;
+      prior[k] = labels[k] ?? null;
+      change[k] = null;
+      removed.push(k);
+    }
+  }
+  const record: PriorRecord = { isolation: isolationName, labels: prior };
+  return {
+    kind: 'patch',
+    patch: {
+      metadata: {
+        ...(pod.metadata.resourceVersion ? { resourceVersion: pod.metadata.resourceVersion } : {}),
+        labels: change,
+        annotations: { [PRIOR_ANNOTATION]: JSON.stringify(record) },
+      },
+    },
+    prior: record,
+    removed,
+  };
+}
+
+/** Reads the prior-state record of a pod, or undefined when absent or unreadable. */
+export function readPrior(pod: Pod): PriorRecord | undefined {
+  const text = pod.metadata.annotations?.[PRIOR_ANNOTATION];
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v === null || typeof v !== 'object') return undefined;
+    const r = v as { isolation?: unknown; labels?: unknown };
+    if (typeof r.isolation !== 'string' || r.labels === null || typeof r.labels !== 'object')
+      return undefined;
+    for (const x of Object.values(r.labels)) if (x !== null && typeof x !== 'string') return undefined;
+    return { isolation: r.isolation, labels: r.labels as Record<string, string | null> };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The merge patch that restores a pod's labels exactly as they were before this Isolation, or undefined
+ * when the pod does not carry this Isolation's quarantine.
+ */
+export function podReleasePatch(
+  pod: Pod,
+  isolationName: string,
+): { metadata: Record<string, unknown> } | undefined {
+  const labels = pod.metadata.labels ?? {};
+  const prior = readPrior(pod);
+  if (prior && prior.isolation === isolationName) {
+    return {
+      metadata: {
+        ...(pod.metadata.resourceVersion ? { resourceVersion: pod.metadata.resourceVersion } : {}),
+        labels: { ...prior.labels },
+        annotations: { [PRIOR_ANNOTATION]: null },
+      },
+    };
+  }
+  if (labels[QUARANTINE_LABEL] === isolationName)
+    return {
+      metadata: {
+        ...(pod.metadata.resourceVersion ? { resourceVersion: pod.metadata.resourceVersion } : {}),
+        labels: { [QUARANTINE_LABEL]: null },
+      },
+    };
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// microseg-managed allow policies
+
+export const QUARANTINE_EXCLUSION = { key: QUARANTINE_LABEL, operator: 'DoesNotExist' as const };
+
+/** A NetworkPolicy microseg generated as an allow policy (not one of the Isolation objects). */
+export function isManagedAllowPolicy(np: NetworkPolicy): boolean {
+  const l = np.metadata.labels ?? {};
+  return l[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && l[ISOLATION_LABEL] === undefined;
+}
+
+export function hasExclusion(sel: LabelSelector): boolean {
+  return (sel.matchExpressions ?? []).some(
+    (e) => e.key === QUARANTINE_LABEL && e.operator === 'DoesNotExist',
+  );
+}
+
+/** The podSelector with the quarantine exclusion added (what the policy generator can also emit itself). */
+export function withExclusion(sel: LabelSelector): LabelSelector {
+  if (hasExclusion(sel)) return sel;
+  return { ...sel, matchExpressions: [...(sel.matchExpressions ?? []), { ...QUARANTINE_EXCLUSION }] };
+}
+
+export function withoutExclusion(sel: LabelSelector): LabelSelector {
+  const rest = (sel.matchExpressions ?? []).filter(
+    (e) => !(e.key === QUARANTINE_LABEL && e.operator === 'DoesNotExist'),
+  );
+  const { matchExpressions: _drop, ...others } = sel;
+  return rest.length > 0 ? { ...others, matchExpressions: rest } : others;
+}
+
+/**
+ * Merge patches adding the exclusion to each managed allow policy that lacks it. The patch replaces
+ * `spec.podSelector` whole (matchExpressions is an atomic list) and is guarded by resourceVersion.
+ */
+export function exclusionPatches(
+  nps: readonly NetworkPolicy[],
+): { name: string; patch: Record<string, unknown> }[] {
+  return nps
+    .filter((np) => isManagedAllowPolicy(np) && !hasExclusion(np.spec.podSelector))
+    .map((np) => ({
+      name: np.metadata.name,
+      patch: {
+        metadata: { resourceVersion: np.metadata.resourceVersion },
+        spec: {
+          podSelector: {
+            ...withExclusion(np.spec.podSelector),
+            matchLabels: np.spec.podSelector.matchLabels ?? null,
+          },
+        },
+      },
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The merge patch that takes the exclusion out again (on release, when no pod of the namespace is quarantined). */
+export function exclusionRemovalPatch(np: NetworkPolicy): Record<string, unknown> | undefined {
+  if (!hasExclusion(np.spec.podSelector)) return undefined;
+  const sel = withoutExclusion(np.spec.podSelector);
+  return {
+    metadata: { resourceVersion: np.metadata.resourceVersion },
+    spec: {
+      podSelector: {
+        matchLabels: sel.matchLabels ?? null,
+        matchExpressions: sel.matchExpressions ?? null,
+      },
+    },
+  };
+}
+
+/** The policies of the namespace as they will be once the plan is applied (for dry runs and leak checks). */
+export function policiesAfter(existing: readonly NetworkPolicy[], own: NetworkPolicy): NetworkPolicy[] {
+  const out: NetworkPolicy[] = [];
+  for (const np of existing) {
+    if (np.metadata.name === own.metadata.name) continue;
+    out.push(
+      isManagedAllowPolicy(np)
+        ? { ...np, spec: { ...np.spec, podSelector: withExclusion(np.spec.podSelector) } }
+        : np,
+    );
+  }
+  out.push(own);
+  return out;
+}
+
+/** A pod as it will be labelled (for dry runs and leak checks). */
+export function podAfter(pod: Pod, plan: PodLabelPlan): Pod {
+  if (plan.kind !== 'patch') return pod;
+  const labels: Record<string, string> = { ...(pod.metadata.labels ?? {}) };
+  const change = plan.patch.metadata.labels as Record<string, string | null>;
+  for (const [k, v] of Object.entries(change)) {
+    if (v === null) delete labels[k];
+    else labels[k] = v;
+  }
+  return { ...pod, metadata: { ...pod.metadata, labels } };
+}

@@ -1,0 +1,425 @@
+/**
+ * Alert payloads that trigger an isolation: Falco / Falcosidekick JSON and the Prometheus Alertmanager
+ * webhook (version 4). Parsing is strict about shape (a malformed body is answered 400 and changes
+ * nothing) and lenient about content (an alert without a pod, below the priority threshold or outside the
+ * rule allow-list is acknowledged and ignored). Every alert maps to one incident key and one Isolation
+ * name, so a storm of the same alert yields a single Isolation.
+ */
+import { createHash } from 'node:crypto';
+import type { Direction, ForensicsPeer, Isolation } from './api.ts';
+import {
+  API_VERSION,
+  INCIDENT_KEY_ANNOTATION,
+  KIND,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  RECEIVED_AT_ANNOTATION,
+  isDnsLabel,
+  isPodName,
+} from './api.ts';
+
+export class PayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PayloadError';
+  }
+}
+
+/** Falco priorities, most severe first. */
+export const FALCO_PRIORITIES = [
+  'Emergency',
+  'Alert',
+  'Critical',
+  'Error',
+  'Warning',
+  'Notice',
+  'Informational',
+  'Debug',
+] as const;
+export type FalcoPriority = (typeof FALCO_PRIORITIES)[number];
+
+/** Accepts any casing and Falcosidekick's `info`; undefined when unknown. */
+export function normalizePriority(p: string): FalcoPriority | undefined {
+  const l = p.toLowerCase();
+  if (l === 'info') return 'Informational';
+  return FALCO_PRIORITIES.find((x) => x.toLowerCase() === l);
+}
+
+function severity(p: FalcoPriority): number {
+  return FALCO_PRIORITIES.indexOf(p);
+}
+
+export interface FalcoAlert {
+  rule: string;
+  priority: FalcoPriority;
+  time?: string;
+  source?: string;
+  hostname?: string;
+  uuid?: string;
+  output?: string;
+  tags: string[];
+  namespace?: string;
+  pod?: string;
+  container?: string;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Parses a Falco (or Falcosidekick-forwarded) JSON alert that was already decoded by JSON.parse. */
+export function parseFalcoAlert(body: unknown): FalcoAlert {
+  if (!isObj(body)) throw new PayloadError('body must be a JSON object (a Falco alert)');
+  if (typeof body.rule !== 'string' || body.rule === '')
+    throw new PayloadError('rule must be a non-empty string');
+  if (typeof body.priority !== 'string') throw new PayloadError('priority must be a string');
+  const priority = normalizePriority(body.priority);
+  if (!priority)
+    throw new PayloadError(
+      `priority ${JSON.stringify(body.priority)} is not one of ${FALCO_PRIORITIES.join(', ')}`,
+    );
+  for (const k of ['time', 'source', 'hostname', 'uuid', 'output'] as const) {
+    if (body[k] !== undefined && body[k] !== null && typeof body[k] !== 'string')
+      throw new PayloadError(`${k} must be a string`);
+  }
+  if (typeof body.time === 'string' && Number.isNaN(Date.parse(body.time)))
+    throw new PayloadError(`time ${JSON.stringify(body.time)} is not an RFC 3339 time`);
+  let tags: string[] = [];
+  if (body.tags !== undefined && body.tags !== null) {
+    if (!Array.isArray(body.tags) || body.tags.some((t) => typeof t !== 'string'))
+      throw new PayloadError('tags must be a list of strings');
+    tags = body.tags as string[];
+  }
+  let namespace: string | undefined;
+  let pod: string | undefined;
+  let container: string | undefined;
+  if (body.output_fields !== undefined && body.output_fields !== null) {
+    const of = body.output_fields;
+    if (!isObj(of)) throw new PayloadError('output_fields must be an object');
+    const field = (k: string): string | undefined => {
+      const v = of[k];
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== 'string') throw new PayloadError(`output_fields["${k}"] must be a string or null`);
+      return v === '' || v === '<NA>' ? undefined : v;
+    };
+    namespace = field('k8s.ns.name');
+    pod = field('k8s.pod.name');
+    const c = of['container.name'];
+    if (typeof c === 'string') container = c;
+    if (namespace !== undefined && !isDnsLabel(namespace))
+      throw new PayloadError(
+        `output_fields["k8s.ns.name"] ${JSON.stringify(namespace)} is not a namespace name`,
+      );
+    if (pod !== undefined && !isPodName(pod))
+      throw new PayloadError(`output_fields["k8s.pod.name"] ${JSON.stringify(pod)} is not a pod name`);
+  }
+  const opt = (k: string): string | undefined => (typeof body[k] === 'string' ? body[k] : undefined);
+  const out: FalcoAlert = { rule: body.rule, priority, tags };
+  for (const [k, v] of [
+    ['time', opt('time')],
+    ['source', opt('source')],
+    ['hostname', opt('hostname')],
+    ['uuid', opt('uuid')],
+    ['output', opt('output')],
+    ['namespace', namespace],
+    ['pod', pod],
+    ['container', container],
+  ] as const)
+    if (v !== undefined) (out as unknown as Record<string, string>)[k] = v;
+  return out;
+}
+
+/** Settings shared by both receivers for the Isolations they create. */
+export interface IsolationDefaults {
+  direction: Direction;
+  dns: boolean;
+  forensics: ForensicsPeer[];
+  detachFromServices: boolean;
+  /** Go duration; undefined = until released. */
+  duration?: string;
+  dryRun: boolean;
+}
+
+export const DEFAULT_ISOLATION: IsolationDefaults = {
+  direction: 'Both',
+  dns: true,
+  forensics: [],
+  detachFromServices: false,
+  dryRun: false,
+};
+
+export interface FalcoConfig {
+  /** Least severe priority that isolates (default Critical). */
+  minimumPriority: FalcoPriority;
+  /** Rules that may isolate; empty = every rule. */
+  rules: string[];
+}
+
+export const DEFAULT_FALCO_CONFIG: FalcoConfig = { minimumPriority: 'Critical', rules: [] };
+
+/** What one alert asks for. */
+export type AlertAction =
+  | { action: 'isolate'; key: string; namespace: string; name: string; pod: string; isolation: Isolation }
+  | { action: 'release'; key: string; namespace: string; name: string }
+  | { action: 'ignore'; key?: string; reason: string };
+
+function shortHash(text: string, n = 10): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, n);
+}
+
+function slug(text: string, max: number): string {
+  const s = text
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .slice(0, max)
+    .replace(/^-+|-+$/g, '');
+  return s === '' ? 'x' : s;
+}
+
+/** A DNS-label Isolation name unique to an incident key: `<prefix>-<pod>-<hash>`. */
+export function isolationName(prefix: string, pod: string, key: string): string {
+  return `${prefix}-${slug(pod, 36)}-${shortHash(key)}`;
+}
+
+export function falcoIncidentKey(rule: string, namespace: string, pod: string): string {
+  return `falco:${JSON.stringify([rule, namespace, pod])}`;
+}
+
+export function alertmanagerIncidentKey(fingerprint: string, namespace: string, pod: string): string {
+  return `alertmanager:${JSON.stringify([fingerprint, namespace, pod])}`;
+}
+
+export function buildIsolation(o: {
+  namespace: string;
+  name: string;
+  pod: string;
+  key: string;
+  reason: string;
+  incident: string;
+  requestedBy: string;
+  receivedAt: string;
+  defaults: IsolationDefaults;
+  labels?: Record<string, string>;
+}): Isolation {
+  const d = o.defaults;
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: {
+      name: o.name,
+      namespace: o.namespace,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, ...(o.labels ?? {}) },
+      annotations: { [RECEIVED_AT_ANNOTATION]: o.receivedAt, [INCIDENT_KEY_ANNOTATION]: o.key },
+    },
+    spec: {
+      target: { pods: [o.pod] },
+      direction: d.direction,
+      exceptions: { dns: d.dns, ...(d.forensics.length > 0 ? { forensics: d.forensics } : {}) },
+      ...(d.detachFromServices ? { detachFromServices: true } : {}),
+      reason: o.reason.length > 1024 ? `${o.reason.slice(0, 1021)}...` : o.reason,
+      incident: o.incident.slice(0, 256),
+      requestedBy: o.requestedBy,
+      ...(d.duration ? { duration: d.duration } : {}),
+      ...(d.dryRun ? { dryRun: true } : {}),
+    },
+  };
+}
+
+/** Decides what a Falco alert asks for. */
+export function falcoAction(
+  alert: FalcoAlert,
+  config: FalcoConfig,
+  defaults: IsolationDefaults,
+  receivedAt: string,
+): AlertAction {
+  if (severity(alert.priority) > severity(config.minimumPriority))
+    return { action: 'ignore', reason: `priority ${alert.priority} is below ${config.minimumPriority}` };
+  if (config.rules.length > 0 && !config.rules.includes(alert.rule))
+    return { action: 'ignore', reason: `rule ${JSON.stringify(alert.rule)} is not in the allow-list` };
+  if (!alert.namespace || !alert.pod)
+    return {
+      action: 'ignore',
+      reason: 'output_fields has no k8s.ns.name and k8s.pod.name (not a Kubernetes pod)',
+    };
+  const key = falcoIncidentKey(alert.rule, alert.namespace, alert.pod);
+  const name = isolationName('falco', alert.pod, key);
+  return {
+    action: 'isolate',
+    key,
+    namespace: alert.namespace,
+    name,
+    pod: alert.pod,
+    isolation: buildIsolation({
+      namespace: alert.namespace,
+      name,
+      pod: alert.pod,
+      key,
+      reason: `Falco: ${alert.rule} (${alert.priority})`,
+      incident: alert.uuid ?? `falco ${alert.rule} ${alert.time ?? receivedAt}`,
+      requestedBy: `falco${alert.hostname ? `@${alert.hostname}` : ''}`,
+      receivedAt,
+      defaults,
+      labels: { 'microseg.dev/trigger': 'falco' },
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alertmanager
+
+export interface AmAlert {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt?: string;
+  endsAt?: string;
+  fingerprint: string;
+}
+
+export interface AmPayload {
+  version: '4';
+  status: 'firing' | 'resolved';
+  groupKey?: string;
+  receiver?: string;
+  alerts: AmAlert[];
+}
+
+function stringMap(v: unknown, path: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) throw new PayloadError(`${path} must be an object of strings`);
+  for (const [k, x] of Object.entries(v))
+    if (typeof x !== 'string') throw new PayloadError(`${path}.${k} must be a string`);
+  return v as Record<string, string>;
+}
+
+/** Alertmanager's own fingerprint is a 64-bit hash shown as 16 hex digits; we accept any short token. */
+const FINGERPRINT_RE = /^[A-Za-z0-9]{1,64}$/;
+
+export function parseAlertmanagerPayload(body: unknown): AmPayload {
+  if (!isObj(body)) throw new PayloadError('body must be a JSON object (an Alertmanager webhook payload)');
+  if (body.version !== '4')
+    throw new PayloadError(`version ${JSON.stringify(body.version)} is not supported (expected "4")`);
+  if (body.status !== 'firing' && body.status !== 'resolved')
+    throw new PayloadError(`status ${JSON.stringify(body.status)} is not one of firing, resolved`);
+  for (const k of ['groupKey', 'receiver', 'externalURL'] as const)
+    if (body[k] !== undefined && typeof body[k] !== 'string') throw new PayloadError(`${k} must be a string`);
+  if (!Array.isArray(body.alerts)) throw new PayloadError('alerts must be a list');
+  const alerts = body.alerts.map((a: unknown, i: number): AmAlert => {
+    const p = `alerts[${i}]`;
+    if (!isObj(a)) throw new PayloadError(`${p} must be an object`);
+    if (a.status !== 'firing' && a.status !== 'resolved')
+      throw new PayloadError(`${p}.status ${JSON.stringify(a.status)} is not one of firing, resolved`);
+    const labels = stringMap(a.labels, `${p}.labels`);
+    const annotations = stringMap(a.annotations, `${p}.annotations`);
+    for (const k of ['startsAt', 'endsAt'] as const) {
+      const v = a[k];
+      if (v === undefined) continue;
+      if (typeof v !== 'string' || Number.isNaN(Date.parse(v)))
+        throw new PayloadError(`${p}.${k} ${JSON.stringify(v)} is not an RFC 3339 time`);
+    }
+    let fingerprint: string;
+    if (a.fingerprint === undefined) {
+      // Older Alertmanagers send no fingerprint: derive one from the sorted label set.
+      const text = Object.keys(labels)
+        .sort()
+        .map((k) => `${k}=${labels[k]}`)
+        .join('\u0000');
+      fingerprint = shortHash(text, 16);
+    } else if (typeof a.fingerprint !== 'string' || !FINGERPRINT_RE.test(a.fingerprint))
+      throw new PayloadError(`${p}.fingerprint ${JSON.stringify(a.fingerprint)} is not a fingerprint`);
+    else fingerprint = a.fingerprint;
+    return {
+      status: a.status,
+      labels,
+      annotations,
+      ...(typeof a.startsAt === 'string' ? { startsAt: a.startsAt } : {}),
+      ...(typeof a.endsAt === 'string' ? { endsAt: a.endsAt } : {}),
+      fingerprint,
+    };
+  });
+  return {
+    version: '4',
+    status: body.status,
+    ...(typeof body.groupKey === 'string' ? { groupKey: body.groupKey } : {}),
+    ...(typeof body.receiver === 'string' ? { receiver: body.receiver } : {}),
+    alerts,
+  };
+}
+
+export interface AlertmanagerConfig {
+  /** Label keys naming the namespace, tried in order. */
+  namespaceLabels: string[];
+  /** Label keys naming the pod, tried in order. */
+  podLabels: string[];
+  /** alertname values that may isolate; empty = every alert. */
+  alertnames: string[];
+  /** Whether a resolved alert releases (deletes) the Isolation it created. */
+  releaseOnResolve: boolean;
+}
+
+export const DEFAULT_ALERTMANAGER_CONFIG: AlertmanagerConfig = {
+  namespaceLabels: ['namespace', 'kubernetes_namespace', 'k8s_ns_name'],
+  podLabels: ['pod', 'kubernetes_pod_name', 'k8s_pod_name'],
+  alertnames: [],
+  releaseOnResolve: false,
+};
+
+/** Decides what each alert of a payload asks for, in payload order. */
+export function alertmanagerActions(
+  payload: AmPayload,
+  config: AlertmanagerConfig,
+  defaults: IsolationDefaults,
+  receivedAt: string,
+): AlertAction[] {
+  return payload.alerts.map((a): AlertAction => {
+    const alertname = a.labels.alertname ?? '';
+    if (config.alertnames.length > 0 && !config.alertnames.includes(alertname))
+      return { action: 'ignore', reason: `alertname ${JSON.stringify(alertname)} is not in the allow-list` };
+    const pick = (keys: string[]): string | undefined => {
+      for (const k of keys) {
+        const v = a.labels[k];
+        if (v !== undefined && v !== '') return v;
+      }
+      return undefined;
+    };
+    const namespace = pick(config.namespaceLabels);
+    const pod = pick(config.podLabels);
+    if (!namespace || !pod)
+      return {
+        action: 'ignore',
+        reason: `alert ${a.fingerprint} has no namespace (${config.namespaceLabels.join(', ')}) and pod (${config.podLabels.join(', ')}) labels`,
+      };
+    if (!isDnsLabel(namespace) || !isPodName(pod))
+      return {
+        action: 'ignore',
+        reason: `alert ${a.fingerprint}: ${JSON.stringify(`${namespace}/${pod}`)} is not a namespace/pod name`,
+      };
+    const key = alertmanagerIncidentKey(a.fingerprint, namespace, pod);
+    const name = isolationName('alert', pod, key);
+    if (a.status === 'resolved') {
+      if (!config.releaseOnResolve)
+        return { action: 'ignore', key, reason: 'resolved alerts do not release (releaseOnResolve is off)' };
+      return { action: 'release', key, namespace, name };
+    }
+    const summary = a.annotations.summary ?? a.annotations.description ?? '';
+    return {
+      action: 'isolate',
+      key,
+      namespace,
+      name,
+      pod,
+      isolation: buildIsolation({
+        namespace,
+        name,
+        pod,
+        key,
+        reason: `Alertmanager: ${alertname || 'alert'}${summary ? `: ${summary}` : ''}`,
+        incident: `alertmanager fingerprint ${a.fingerprint} since ${a.startsAt ?? receivedAt}`,
+        requestedBy: `alertmanager${payload.receiver ? `/${payload.receiver}` : ''}`,
+        receivedAt,
+        defaults,
+        labels: { 'microseg.dev/trigger': 'alertmanager' },
+      }),
+    };
+  });
+}

@@ -1,0 +1,240 @@
+import { describe, expect, it } from 'vitest';
+import type { Namespace, NetworkPolicy, OtherObject, Pod } from '../../src/model/k8s.ts';
+import type { MechanismName } from '../../src/isolate/api.ts';
+import { parseIsolationSpec, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
+import { addressIn, checkIsolation, labelsFor } from '../../src/isolate/leaks.ts';
+import {
+  desiredObjects,
+  objectNames,
+  podAfter,
+  podLabelPlan,
+  policiesAfter,
+} from '../../src/isolate/plan.ts';
+import { Engine } from '../../src/verify/engine.ts';
+import { parseCidr } from '../../src/verify/ip.ts';
+
+const ns = (name: string, labels: Record<string, string> = {}): Namespace => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels },
+});
+const pod = (
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  ip: string,
+  port?: number,
+): Pod => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace, labels },
+  spec: { containers: [{ name: 'c', ...(port ? { ports: [{ containerPort: port, name: 'http' }] } : {}) }] },
+  status: { phase: 'Running', podIP: ip },
+});
+const np = (
+  namespace: string,
+  name: string,
+  spec: NetworkPolicy['spec'],
+  labels: Record<string, string> = {},
+): NetworkPolicy => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: { name, namespace, labels },
+  spec,
+});
+
+const namespaces = [ns('shop'), ns('kube-system'), ns('forensics', { team: 'ir' })];
+const basePods = [
+  pod('shop', 'web-1', { app: 'web' }, '10.0.0.1', 8080),
+  pod('shop', 'db-1', { app: 'db' }, '10.0.0.2', 5432),
+  pod('kube-system', 'coredns-1', { 'k8s-app': 'kube-dns' }, '10.0.1.1'),
+  pod('forensics', 'kit', { app: 'kit' }, '10.0.2.1'),
+];
+/** A foreign allow policy: web accepts any pod of the namespace on 8080 and reaches db on 5432. */
+const foreign = np('shop', 'team-web', {
+  podSelector: { matchLabels: { app: 'web' } },
+  policyTypes: ['Ingress', 'Egress'],
+  ingress: [{ from: [{ podSelector: {} }], ports: [{ port: 8080 }] }],
+  egress: [{ to: [{ podSelector: { matchLabels: { app: 'db' } } }], ports: [{ port: 5432 }] }],
+});
+const managedAllow = np(
+  'shop',
+  'microseg-allow-web',
+  {
+    podSelector: { matchLabels: { app: 'web' } },
+    policyTypes: ['Ingress'],
+    ingress: [{ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }] }],
+  },
+  { 'app.kubernetes.io/managed-by': 'microseg' },
+);
+
+function isolate(method: MechanismName, existing: NetworkPolicy[], extraCluster: OtherObject[] = []) {
+  const r = parseIsolationSpec('iso', {
+    reason: 'test',
+    target: { pods: ['web-1'] },
+    exceptions: { forensics: [{ namespaceSelector: { matchLabels: { team: 'ir' } } }] },
+  });
+  if (!r.ok) throw new Error(r.problems.join());
+  const objs = desiredObjects({
+    namespace: 'shop',
+    name: 'iso',
+    spec: r.spec,
+    method,
+    names: objectNames('shop', 'iso'),
+  });
+  const pods = basePods.map((p) =>
+    p.metadata.name === 'web-1' ? podAfter(p, podLabelPlan(p, 'iso', false, [])) : p,
+  );
+  const own = {
+    networkPolicies: [objs.networkPolicy],
+    clusterPolicies: objs.clusterPolicy ? [objs.clusterPolicy] : [],
+  };
+  const input = {
+    namespaces,
+    pods,
+    networkPolicies: policiesAfter(existing, objs.networkPolicy),
+    clusterPolicies: [...own.clusterPolicies, ...extraCluster],
+    own,
+    namespace: 'shop',
+    isolatedPods: ['web-1'],
+    direction: 'Both' as const,
+  };
+  return { report: checkIsolation(input), input };
+}
+
+describe('leak detection', () => {
+  it('NetworkPolicy mechanism alone: a foreign allow policy leaks, and the report names policy and rule', () => {
+    const { report } = isolate('NetworkPolicy', [foreign, managedAllow]);
+    expect(report.leaks).toEqual([
+      {
+        policy: 'shop/team-web',
+        rule: 'ingress[0]',
+        direction: 'ingress',
+        pod: 'shop/web-1',
+        example: 'from shop/db-1 8080/TCP',
+      },
+      {
+        policy: 'shop/team-web',
+        rule: 'egress[0]',
+        direction: 'egress',
+        pod: 'shop/web-1',
+        example: 'to shop/db-1 5432/TCP',
+      },
+    ]);
+    expect(report.moreLeaks).toBe(0);
+    expect(report.exceptions).toBeGreaterThan(0);
+  });
+
+  it('NetworkPolicy mechanism without foreign policies holds: only DNS and forensics get through', () => {
+    const { report, input } = isolate('NetworkPolicy', [managedAllow]);
+    expect(report.leaks).toEqual([]);
+    const e = new Engine(input);
+    const q = (from: string, to: string, port: number, protocol: 'TCP' | 'UDP' = 'TCP') => {
+      const [fn, fp] = from.split('/') as [string, string];
+      const [tn, tp] = to.split('/') as [string, string];
+      return e.evaluate({ from: { namespace: fn, pod: fp }, to: { namespace: tn, pod: tp }, port, protocol })
+        .allowed;
+    };
+    expect(q('shop/db-1', 'shop/web-1', 8080)).toBe(false);
+    expect(q('shop/web-1', 'shop/db-1', 5432)).toBe(false);
+    expect(
+      e.evaluate({ from: { ip: '203.0.113.9' }, to: { namespace: 'shop', pod: 'web-1' }, port: 8080 })
+        .allowed,
+    ).toBe(false);
+    expect(q('shop/web-1', 'kube-system/coredns-1', 53, 'UDP')).toBe(true);
+    expect(q('shop/web-1', 'kube-system/coredns-1', 443)).toBe(false);
+    expect(q('forensics/kit', 'shop/web-1', 8080)).toBe(true);
+    // The managed allow policy no longer selects the quarantined pod but still selects others.
+    expect(
+      e.evaluate({ from: { ip: '203.0.113.9' }, to: { namespace: 'shop', labels: { app: 'web' } }, port: 80 })
+        .allowed,
+    ).toBe(true);
+  });
+
+  it.each(['AdminNetworkPolicy', 'ClusterNetworkPolicy'] as const)(
+    '%s mechanism: the admin-tier Deny beats the foreign pod rules; what it cannot name is reported',
+    (method) => {
+      const ipIngress = np('shop', 'team-lb', {
+        podSelector: { matchLabels: { app: 'web' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ ipBlock: { cidr: '192.0.2.0/24' } }] }],
+      });
+      const { report } = isolate(method, [foreign]);
+      expect(report.leaks).toEqual([]);
+      // ANP/CNP ingress peers are pods and namespaces only: a foreign ipBlock rule still admits outside sources.
+      const withIp = isolate(method, [foreign, ipIngress]).report;
+      expect(withIp.leaks).toEqual([
+        {
+          policy: 'shop/team-lb',
+          rule: 'ingress[0]',
+          direction: 'ingress',
+          pod: 'shop/web-1',
+          example: 'from 192.0.2.1 53/TCP',
+        },
+      ]);
+    },
+  );
+
+  it('an admin-tier Allow evaluated before ours is a leak', () => {
+    const early: OtherObject = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-monitoring' },
+      spec: {
+        priority: 0,
+        subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } },
+        ingress: [
+          {
+            name: 'scrape',
+            action: 'Allow',
+            from: [{ namespaces: { matchLabels: { team: 'ir' } } }],
+            ports: [{ portNumber: { protocol: 'TCP', port: 9090 } }],
+          },
+        ],
+        egress: [{ name: 'all-out', action: 'Pass', to: [{ networks: ['0.0.0.0/0'] }] }],
+      },
+    };
+    const named = { ...early, metadata: { name: 'a-allow-monitoring' } };
+    const { report } = isolate('AdminNetworkPolicy', [foreign], [named]);
+    // The Pass hands egress back to the NetworkPolicy tier, where the foreign policy admits it.
+    expect(report.leaks.map((l) => `${l.direction} ${l.policy} ${l.rule}`)).toContain(
+      'egress shop/team-web egress[0]',
+    );
+  });
+
+  it('is deterministic', () => {
+    expect(JSON.stringify(isolate('NetworkPolicy', [foreign]).report)).toBe(
+      JSON.stringify(isolate('NetworkPolicy', [foreign]).report),
+    );
+  });
+});
+
+describe('witness helpers', () => {
+  it('labelsFor satisfies In/Exists and refuses contradictions', () => {
+    expect(
+      labelsFor({
+        matchLabels: { a: '1' },
+        matchExpressions: [
+          { key: 'b', operator: 'In', values: ['x', 'y'] },
+          { key: 'c', operator: 'Exists' },
+        ],
+      }),
+    ).toEqual({
+      a: '1',
+      b: 'x',
+      c: 'probe',
+    });
+    expect(
+      labelsFor({ matchLabels: { a: '1' }, matchExpressions: [{ key: 'a', operator: 'DoesNotExist' }] }),
+    ).toBeUndefined();
+  });
+  it('addressIn avoids except blocks', () => {
+    expect(addressIn(parseCidr('10.0.0.0/8')!, [])).toBe('10.0.0.1');
+    expect(addressIn(parseCidr('10.0.0.0/8')!, [parseCidr('10.0.0.0/16')!])).toBe('10.1.0.0');
+    expect(addressIn(parseCidr('10.0.0.5/32')!, [])).toBe('10.0.0.5');
+    expect(addressIn(parseCidr('10.0.0.0/24')!, [parseCidr('10.0.0.0/24')!])).toBeUndefined();
+  });
+  it('the quarantine label is what selects the isolated pod', () => {
+    expect(QUARANTINE_LABEL).toBe('microseg.dev/quarantine');
+  });
+});

@@ -1,0 +1,382 @@
+import { describe, expect, it } from 'vitest';
+import type { NetworkPolicy, Pod, Service } from '../../src/model/k8s.ts';
+import type { IsolationSpec } from '../../src/isolate/api.ts';
+import { expiryTime, parseIsolationSpec, PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
+import {
+  adminTierPolicy,
+  chooseMechanism,
+  exclusionPatches,
+  exclusionRemovalPatch,
+  objectNames,
+  podAfter,
+  podLabelPlan,
+  podReleasePatch,
+  quarantineNetworkPolicy,
+  resolveTarget,
+} from '../../src/isolate/plan.ts';
+import { compileClusterPolicy, compileNetworkPolicy } from '../../src/verify/validate.ts';
+
+function spec(input: Record<string, unknown>): IsolationSpec {
+  const r = parseIsolationSpec('iso', { reason: 'test', ...input });
+  if (!r.ok) throw new Error(r.problems.join('; '));
+  return r.spec;
+}
+
+function pod(name: string, labels: Record<string, string>, extra: Partial<Pod['metadata']> = {}): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'shop', labels, resourceVersion: '7', ...extra },
+    spec: { containers: [{ name: 'c' }] },
+    status: { phase: 'Running' },
+  };
+}
+
+/** Applies a JSON merge patch (RFC 7386) the way the apiserver does. */
+function merge(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    target && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = merge(out[k], v);
+  }
+  return out;
+}
+
+describe('Isolation spec validation', () => {
+  it('fills defaults', () => {
+    expect(spec({ target: { pods: ['b', 'a', 'a'] } })).toEqual({
+      target: { kind: 'pods', pods: ['a', 'b'] },
+      direction: 'Both',
+      dns: true,
+      forensics: [],
+      detachFromServices: false,
+      reason: 'test',
+      dryRun: false,
+      mechanism: 'Auto',
+    });
+  });
+
+  it('reports every problem with the field and value', () => {
+    const r = parseIsolationSpec('Bad_Name', {
+      target: { pods: ['x'], podSelector: {} },
+      direction: 'Sideways',
+      exceptions: { dns: 'yes', forensics: [{}] },
+      duration: '10 minutes',
+      expiresAt: 'tomorrow',
+      mechanism: 'Calico',
+    });
+    expect(r).toEqual({
+      ok: false,
+      problems: [
+        'metadata.name "Bad_Name" must be a DNS label of at most 63 characters (it becomes a label value)',
+        'spec.target must set exactly one of pods, podSelector, workload (has pods, podSelector)',
+        'spec.direction "Sideways" is not one of Both, Ingress, Egress',
+        'spec.exceptions.dns must be true or false (got "yes")',
+        'spec.exceptions.forensics[0] must set namespaceSelector, podSelector or both',
+        'spec.reason is required (why the workload is isolated)',
+        'spec.duration and spec.expiresAt are mutually exclusive',
+        'spec.duration "10 minutes" is not a duration such as "90s", "15m" or "1h30m"',
+        'spec.expiresAt "tomorrow" is not an RFC 3339 time such as "2026-01-02T15:04:05Z"',
+        'spec.mechanism "Calico" is not one of Auto, ClusterNetworkPolicy, AdminNetworkPolicy, NetworkPolicy',
+      ],
+    });
+    expect(parseIsolationSpec('a', { reason: 'r', target: { podSelector: {} } })).toEqual({
+      ok: false,
+      problems: ['spec.target.podSelector must not be empty (it would isolate every pod of the namespace)'],
+    });
+    expect(
+      parseIsolationSpec('a', { reason: 'r', target: { workload: { kind: 'Pod', name: 'x' } } }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        'spec.target.workload.kind "Pod" is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job',
+      ],
+    });
+  });
+
+  it('computes expiry from duration after isolation, or from expiresAt', () => {
+    expect(expiryTime(spec({ target: { pods: ['a'] }, duration: '90s' }), '2026-01-01T00:00:00.000Z')).toBe(
+      '2026-01-01T00:01:30.000Z',
+    );
+    expect(expiryTime(spec({ target: { pods: ['a'] }, duration: '90s' }), undefined)).toBeUndefined();
+    expect(
+      expiryTime(spec({ target: { pods: ['a'] }, expiresAt: '2026-01-01T01:00:00+01:00' }), undefined),
+    ).toBe('2026-01-01T00:00:00.000Z');
+    expect(expiryTime(spec({ target: { pods: ['a'] } }), '2026-01-01T00:00:00.000Z')).toBeUndefined();
+  });
+});
+
+describe('mechanism ladder', () => {
+  const v = (version: string) => ({ name: 'policy.networking.k8s.io', versions: [{ version }] });
+  it('prefers ClusterNetworkPolicy, then AdminNetworkPolicy, then NetworkPolicy', () => {
+    expect(chooseMechanism([v('v1alpha1'), v('v1alpha2')], 'Auto').method).toBe('ClusterNetworkPolicy');
+    expect(
+      chooseMechanism([{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }], 'Auto')
+        .method,
+    ).toBe('AdminNetworkPolicy');
+    expect(chooseMechanism([{ name: 'apps', versions: [{ version: 'v1' }] }], 'Auto').method).toBe(
+      'NetworkPolicy',
+    );
+  });
+  it('refuses a requested mechanism the cluster does not serve', () => {
+    expect(chooseMechanism([], 'AdminNetworkPolicy')).toEqual({
+      problem:
+        'spec.mechanism AdminNetworkPolicy is not served by this cluster (policy.networking.k8s.io/v1alpha1 not found)',
+      why: '',
+    });
+    expect(chooseMechanism([v('v1alpha2')], 'NetworkPolicy').method).toBe('NetworkPolicy');
+  });
+});
+
+describe('targets', () => {
+  const pods = [
+    pod('web-1', { app: 'web' }),
+    pod('web-2', { app: 'web' }),
+    pod('db-1', { app: 'db' }),
+    pod('web-old', { app: 'web' }, { deletionTimestamp: '2026-01-01T00:00:00Z' }),
+  ];
+  it('pods by name, reporting missing ones', () => {
+    expect(resolveTarget(spec({ target: { pods: ['web-1', 'gone'] } }), { pods, previously: [] })).toEqual({
+      pods: ['web-1'],
+      notes: ['pod gone not found'],
+      live: false,
+    });
+  });
+  it('a selector is live and skips terminating pods', () => {
+    expect(
+      resolveTarget(spec({ target: { podSelector: { matchLabels: { app: 'web' } } } }), {
+        pods,
+        previously: [],
+      }),
+    ).toEqual({
+      pods: ['web-1', 'web-2'],
+      notes: [],
+      live: true,
+    });
+  });
+  it('a workload freezes its current pods unless includeFuture', () => {
+    const workload = { spec: { selector: { matchLabels: { app: 'web' } } } };
+    const more = [...pods, pod('web-3', { app: 'web' })];
+    const frozen = spec({ target: { workload: { kind: 'Deployment', name: 'web' } } });
+    expect(resolveTarget(frozen, { pods, workload, previously: [] }).pods).toEqual(['web-1', 'web-2']);
+    expect(resolveTarget(frozen, { pods: more, workload, previously: ['web-1', 'web-2'] }).pods).toEqual([
+      'web-1',
+      'web-2',
+    ]);
+    const future = spec({ target: { workload: { kind: 'Deployment', name: 'web', includeFuture: true } } });
+    expect(resolveTarget(future, { pods: more, workload, previously: ['web-1', 'web-2'] })).toEqual({
+      pods: ['web-1', 'web-2', 'web-3'],
+      notes: [],
+      live: true,
+    });
+    expect(resolveTarget(frozen, { pods, previously: [] }).notes).toEqual(['Deployment web not found']);
+  });
+  it('keeps previously isolated pods even when their labels no longer match (detached)', () => {
+    const detached = [pod('web-1', { [QUARANTINE_LABEL]: 'iso' }), pod('web-2', { app: 'web' })];
+    expect(
+      resolveTarget(spec({ target: { podSelector: { matchLabels: { app: 'web' } } } }), {
+        pods: detached,
+        previously: ['web-1', 'gone'],
+      }).pods,
+    ).toEqual(['web-1', 'web-2']);
+  });
+});
+
+describe('objects', () => {
+  const names = objectNames('shop', 'iso');
+  it('the NetworkPolicy mechanism: deny-all with DNS and forensics as its only rules, valid for the engine', () => {
+    const np = quarantineNetworkPolicy({
+      namespace: 'shop',
+      name: 'iso',
+      uid: 'u-1',
+      spec: spec({
+        target: { pods: ['a'] },
+        exceptions: { forensics: [{ namespaceSelector: { matchLabels: { team: 'ir' } } }] },
+      }),
+      method: 'NetworkPolicy',
+      names,
+    });
+    expect(np.metadata.name).toBe('microseg-quarantine-iso');
+    expect(np.metadata.ownerReferences?.[0]).toMatchObject({
+      kind: 'Isolation',
+      name: 'iso',
+      uid: 'u-1',
+      controller: true,
+    });
+    expect(np.spec).toEqual({
+      podSelector: { matchLabels: { [QUARANTINE_LABEL]: 'iso' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ir' } } }] }],
+      egress: [
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+              podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+            },
+          ],
+          ports: [
+            { protocol: 'UDP', port: 53 },
+            { protocol: 'TCP', port: 53 },
+          ],
+        },
+      ],
+    });
+    expect(() => compileNetworkPolicy(np)).not.toThrow();
+  });
+
+  it('direction Egress without DNS is a pure egress deny-all', () => {
+    const np = quarantineNetworkPolicy({
+      namespace: 'shop',
+      name: 'iso',
+      spec: spec({ target: { pods: ['a'] }, direction: 'Egress', exceptions: { dns: false } }),
+      method: 'NetworkPolicy',
+      names,
+    });
+    expect(np.spec).toEqual({
+      podSelector: { matchLabels: { [QUARANTINE_LABEL]: 'iso' } },
+      policyTypes: ['Egress'],
+      egress: [],
+    });
+  });
+
+  it.each(['ClusterNetworkPolicy', 'AdminNetworkPolicy'] as const)(
+    '%s: exceptions first, then Deny; the engine compiles it into the admin tier',
+    (method) => {
+      const obj = adminTierPolicy({
+        namespace: 'shop',
+        name: 'iso',
+        spec: spec({
+          target: { pods: ['a'] },
+          exceptions: { forensics: [{ podSelector: { matchLabels: { app: 'ir' } } }] },
+        }),
+        method,
+        names,
+      });
+      const c = compileClusterPolicy(obj);
+      expect(c.tier).toBe('admin');
+      expect(c.priority).toBe(0);
+      expect(c.ingress.map((r) => [r.label, r.action])).toEqual([
+        ['ingress[0] (forensics)', 'Allow'],
+        ['ingress[1] (quarantine-ingress)', 'Deny'],
+      ]);
+      expect(c.egress.map((r) => [r.label, r.action])).toEqual([
+        ['egress[0] (dns)', 'Allow'],
+        ['egress[1] (quarantine-egress)', 'Deny'],
+      ]);
+      expect(c.subject).toEqual({
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+        podSelector: { matchLabels: { [QUARANTINE_LABEL]: 'iso' } },
+      });
+      // Beside it, the NetworkPolicy is a plain deny-all (the admin tier decides the exceptions).
+      const np = quarantineNetworkPolicy({
+        namespace: 'shop',
+        name: 'iso',
+        spec: spec({ target: { pods: ['a'] } }),
+        method,
+        names,
+      });
+      expect(np.spec.ingress).toEqual([]);
+      expect(np.spec.egress).toEqual([]);
+    },
+  );
+
+  it('names carry a salt only when asked (after a clash)', () => {
+    expect(objectNames('shop', 'iso', 'abc123')).toEqual({
+      networkPolicy: 'microseg-quarantine-iso-abc123',
+      clusterPolicy: 'microseg-quarantine-shop-iso-abc123',
+    });
+  });
+});
+
+describe('pod labels: quarantine and exact restore', () => {
+  const svc = (name: string, selector: Record<string, string>): Service => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'shop' },
+    spec: { selector },
+  });
+
+  it('round-trips: release restores the labels and annotations exactly', () => {
+    const before = pod(
+      'web-1',
+      { app: 'web', tier: 'front', 'pod-template-hash': 'abc' },
+      { annotations: { keep: 'me' } },
+    );
+    const plan = podLabelPlan(before, 'iso', true, [svc('web', { app: 'web' }), svc('other', { app: 'db' })]);
+    expect(plan.kind).toBe('patch');
+    if (plan.kind !== 'patch') return;
+    expect(plan.removed).toEqual(['app']);
+    const isolated = merge(before, plan.patch) as Pod;
+    expect(isolated.metadata.labels).toEqual({
+      tier: 'front',
+      'pod-template-hash': 'abc',
+      [QUARANTINE_LABEL]: 'iso',
+    });
+    expect(JSON.parse(isolated.metadata.annotations?.[PRIOR_ANNOTATION] ?? '')).toEqual({
+      isolation: 'iso',
+      labels: { [QUARANTINE_LABEL]: null, app: 'web' },
+    });
+    expect(podAfter(before, plan).metadata.labels).toEqual(isolated.metadata.labels);
+    const restored = merge(isolated, podReleasePatch(isolated, 'iso')) as Pod;
+    expect(restored.metadata.labels).toEqual(before.metadata.labels);
+    expect(restored.metadata.annotations).toEqual(before.metadata.annotations);
+  });
+
+  it('is idempotent and never takes over another isolation', () => {
+    expect(podLabelPlan(pod('a', { [QUARANTINE_LABEL]: 'iso' }), 'iso', false, [])).toEqual({ kind: 'done' });
+    expect(podLabelPlan(pod('a', { [QUARANTINE_LABEL]: 'other' }), 'iso', false, [])).toEqual({
+      kind: 'other',
+      by: 'other',
+    });
+    expect(podReleasePatch(pod('a', { [QUARANTINE_LABEL]: 'other' }), 'iso')).toBeUndefined();
+  });
+
+  it('the patch is guarded by the resourceVersion it was computed from', () => {
+    const plan = podLabelPlan(pod('a', {}), 'iso', false, []);
+    expect(plan.kind === 'patch' && plan.patch.metadata.resourceVersion).toBe('7');
+  });
+});
+
+describe('microseg-managed allow policies', () => {
+  const np = (
+    name: string,
+    labels: Record<string, string>,
+    podSelector: NetworkPolicy['spec']['podSelector'],
+  ): NetworkPolicy => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: 'shop', labels, resourceVersion: '3' },
+    spec: { podSelector, policyTypes: ['Ingress'], ingress: [{}] },
+  });
+  const managed = { 'app.kubernetes.io/managed-by': 'microseg' };
+
+  it('patches only microseg allow policies lacking the exclusion, and the undo restores the selector', () => {
+    const nps = [
+      np('b-allow', managed, { matchLabels: { app: 'web' } }),
+      np('a-allow', managed, {
+        matchLabels: { app: 'db' },
+        matchExpressions: [{ key: QUARANTINE_LABEL, operator: 'DoesNotExist' }],
+      }),
+      np('foreign', {}, { matchLabels: { app: 'web' } }),
+      np(
+        'microseg-quarantine-x',
+        { ...managed, 'microseg.dev/isolation': 'x' },
+        { matchLabels: { [QUARANTINE_LABEL]: 'x' } },
+      ),
+    ];
+    const patches = exclusionPatches(nps);
+    expect(patches.map((p) => p.name)).toEqual(['b-allow']);
+    const patched = merge(nps[0], patches[0]?.patch) as NetworkPolicy;
+    expect(patched.spec.podSelector).toEqual({
+      matchLabels: { app: 'web' },
+      matchExpressions: [{ key: QUARANTINE_LABEL, operator: 'DoesNotExist' }],
+    });
+    const undone = merge(patched, exclusionRemovalPatch(patched)) as NetworkPolicy;
+    expect(undone.spec.podSelector).toEqual(nps[0]?.spec.podSelector);
+  });
+});
