@@ -1,0 +1,126 @@
+import { isIPv6 } from 'node:net';
+
+/**
+ * Parses an RFC 3339 timestamp with 0 to 9 fractional digits (`2021-11-10T10:40:56.465597700Z`,
+ * `2024-07-31T20:38:31+02:00`) into milliseconds since the epoch (fraction truncated to the
+ * millisecond). Returns NaN when the text is not such a timestamp.
+ */
+export function parseRfc3339(s: string): number {
+  const n = s.length;
+  if (n < 20) return NaN;
+  const year = digits(s, 0, 4);
+  const month = digits(s, 5, 2);
+  const day = digits(s, 8, 2);
+  const hour = digits(s, 11, 2);
+  const minute = digits(s, 14, 2);
+  const second = digits(s, 17, 2);
+  if (
+    s.charCodeAt(4) !== 45 ||
+    s.charCodeAt(7) !== 45 ||
+    s.charCodeAt(13) !== 58 ||
+    s.charCodeAt(16) !== 58 ||
+    year < 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth(year, month) ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 60
+  )
+    return NaN;
+  const sep = s.charCodeAt(10);
+  if (sep !== 84 && sep !== 116 && sep !== 32) return NaN; // T, t or space
+  let i = 19;
+  let ms = 0;
+  if (s.charCodeAt(i) === 46) {
+    i++;
+    const start = i;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      if (i - start < 3) ms = ms * 10 + (c - 48);
+      i++;
+    }
+    const len = i - start;
+    if (len === 0 || len > 9) return NaN;
+    if (len === 1) ms *= 100;
+    else if (len === 2) ms *= 10;
+  }
+  let offset = 0;
+  const z = s.charCodeAt(i);
+  if (z === 90 || z === 122) {
+    if (i + 1 !== n) return NaN;
+  } else if (z === 43 || z === 45) {
+    const oh = digits(s, i + 1, 2);
+    const om = digits(s, i + 4, 2);
+    if (i + 6 !== n || s.charCodeAt(i + 3) !== 58 || oh < 0 || oh > 23 || om < 0 || om > 59) return NaN;
+    offset = (oh * 60 + om) * 60_000 * (z === 43 ? 1 : -1);
+  } else {
+    return NaN;
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59)) + ms - offset;
+}
+
+function digits(s: string, at: number, count: number): number {
+  let v = 0;
+  for (let i = at; i < at + count; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  return v;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** True for a dotted-quad IPv4 address without leading zeros, or any IPv6 text form. */
+export function isIPAddress(s: string): boolean {
+  const n = s.length;
+  if (n >= 7 && n <= 15) {
+    let parts = 0;
+    let value = 0;
+    let len = 0;
+    let ok = true;
+    for (let i = 0; i <= n; i++) {
+      const c = i === n ? 46 : s.charCodeAt(i);
+      if (c === 46) {
+        if (len === 0 || value > 255 || (len > 1 && s.charCodeAt(i - len) === 48)) {
+          ok = false;
+          break;
+        }
+        parts++;
+        value = 0;
+        len = 0;
+      } else if (c >= 48 && c <= 57) {
+        value = value * 10 + (c - 48);
+        len++;
+      } else {
+        ok = false;
+        break;
+      }
+    }
+    if (ok && parts === 4) return true;
+  }
+  return s.includes(':') && isIPv6(s);
+}
+
+/** Removes one trailing dot of a fully qualified DNS name. */
+export function stripDot(name: string): string {
+  return name.length > 1 && name.charCodeAt(name.length - 1) === 46 ? name.slice(0, -1) : name;
+}
+
+/** Integer in [min, max], or undefined. Accepts a decimal string too (protobuf JSON allows it). */
+export function asInteger(v: unknown, min: number, max: number): number | undefined {
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) n = Number(v);
+  else return undefined;
+  return Number.isInteger(n) && n >= min && n <= max ? n : undefined;
+}

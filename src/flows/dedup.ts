@@ -1,0 +1,194 @@
+/**
+ * De-duplication of observations of one connection.
+ *
+ * A *connection* is identified by its normalised 5-tuple: protocol, initiator address, initiator port,
+ * responder address and responder port (for ICMP: protocol, both addresses and the ICMP type; an
+ * address is the IP, or `namespace/pod` when the collector gave no IP). Every observation of the same
+ * tuple whose time falls within the window of the connection's first observation is the same
+ * connection: the egress trace at the source node, the ingress trace at the destination, the overlay
+ * hop, the policy-verdict event, the L7 proxy record and the reply packets all collapse into one record.
+ *
+ * Records without an initiator port (aggregates such as Kubescape neighbours or generic records that
+ * carry a `count`) cannot be told apart as connections and pass through untouched.
+ *
+ * Memory is bounded: entries live in two generations of `windowMs` each (current and previous, keyed
+ * by the time of the newest observation seen so far). When the newest time moves into a new
+ * generation, the older one is emitted and dropped; if the two together exceed `maxEntries`, the
+ * older generation is emitted early (counted as `evictions`). Output order is deterministic: the
+ * order in which connections were first seen, generation by generation.
+ */
+import type { Flow, FlowEndpoint, Verdict } from './types.ts';
+
+export interface DedupOptions {
+  /** Width of one generation in milliseconds (default 30 s). */
+  windowMs?: number;
+  /** Upper bound on connections held at once (default 50 000). */
+  maxEntries?: number;
+}
+
+export const DEFAULT_DEDUP_WINDOW_MS = 30_000;
+export const DEFAULT_DEDUP_MAX_ENTRIES = 50_000;
+
+/** How strongly an observation's verdict speaks for the connection; higher wins when merging. */
+const VERDICT_RANK: Record<Verdict, number> = {
+  DROPPED: 7,
+  ERROR: 6,
+  AUDIT: 5,
+  FORWARDED: 4,
+  REDIRECTED: 3,
+  TRANSLATED: 2,
+  TRACED: 1,
+  UNKNOWN: 0,
+};
+
+export function endpointKey(e: FlowEndpoint): string {
+  if (e.ip) return e.ip;
+  if (e.pod) return `${e.namespace ?? ''}/${e.pod}`;
+  return '';
+}
+
+/** The connection key of a flow, or undefined when it cannot be de-duplicated. */
+export function connectionKey(f: Flow): string | undefined {
+  const s = endpointKey(f.src);
+  const d = endpointKey(f.dst);
+  if (s === '' || d === '') return undefined;
+  if (f.protocol === 'ICMPv4' || f.protocol === 'ICMPv6') return `${f.protocol} ${s} ${d} ${f.port}`;
+  if (f.srcPort === undefined) return undefined;
+  return `${f.protocol} ${s} ${f.srcPort} ${d} ${f.port}`;
+}
+
+function mergeNames(a: string[] | undefined, b: string[] | undefined): string[] | undefined {
+  if (!b || b.length === 0) return a;
+  if (!a || a.length === 0) return b;
+  let out: string[] | undefined;
+  for (const n of b) {
+    if (!a.includes(n) && !out?.includes(n)) (out ??= [...a]).push(n);
+  }
+  return out ?? a;
+}
+
+/** Fills what `into` lacks from `from` (the first observation's values win). */
+function mergeEndpoint(into: FlowEndpoint, from: FlowEndpoint): FlowEndpoint {
+  const out: FlowEndpoint = {};
+  const ip = into.ip ?? from.ip;
+  if (ip !== undefined) out.ip = ip;
+  const ns = into.namespace ?? from.namespace;
+  if (ns !== undefined) out.namespace = ns;
+  const pod = into.pod ?? from.pod;
+  if (pod !== undefined) out.pod = pod;
+  const workload = into.workload ?? from.workload;
+  if (workload !== undefined) out.workload = workload;
+  const labels = into.labels ?? from.labels;
+  if (labels !== undefined) out.labels = labels;
+  const reserved = into.reserved ?? from.reserved;
+  if (reserved !== undefined) out.reserved = reserved;
+  const names = mergeNames(into.names, from.names);
+  if (names !== undefined) out.names = names;
+  const service = into.service ?? from.service;
+  if (service !== undefined) out.service = service;
+  return out;
+}
+
+/** Merges a later observation of the same connection into the record kept so far. */
+export function mergeObservation(kept: Flow, next: Flow): Flow {
+  const out = { time: Math.min(kept.time, next.time) } as Flow;
+  out.src = mergeEndpoint(kept.src, next.src);
+  out.dst = mergeEndpoint(kept.dst, next.dst);
+  out.protocol = kept.protocol;
+  out.port = kept.port;
+  if (kept.srcPort !== undefined) out.srcPort = kept.srcPort;
+  const stronger = VERDICT_RANK[next.verdict] > VERDICT_RANK[kept.verdict];
+  out.verdict = stronger ? next.verdict : kept.verdict;
+  const dropReason = stronger ? next.dropReason : (kept.dropReason ?? next.dropReason);
+  if (dropReason !== undefined && out.verdict === 'DROPPED') out.dropReason = dropReason;
+  const dns = kept.dnsQuery ?? next.dnsQuery;
+  if (dns !== undefined) out.dnsQuery = dns;
+  if (kept.count !== undefined || next.count !== undefined)
+    out.count = Math.max(kept.count ?? 1, next.count ?? 1);
+  out.input = kept.input;
+  return out;
+}
+
+/**
+ * Streaming de-duplicator: `add` returns the records that left the structure (evicted generations),
+ * `flush` returns the rest at the end of input.
+ */
+export class Deduplicator {
+  readonly windowMs: number;
+  readonly maxEntries: number;
+  /** Observations merged into an earlier one. */
+  duplicates = 0;
+  /** Generations emitted early because the entry cap was reached. */
+  evictions = 0;
+  private current = new Map<string, Flow>();
+  private previous = new Map<string, Flow>();
+  private generation = -Infinity;
+
+  constructor(opts: DedupOptions = {}) {
+    this.windowMs = opts.windowMs ?? DEFAULT_DEDUP_WINDOW_MS;
+    this.maxEntries = opts.maxEntries ?? DEFAULT_DEDUP_MAX_ENTRIES;
+    if (!(this.windowMs > 0)) throw new RangeError('dedup window must be a positive number of ms');
+    if (!(this.maxEntries >= 1)) throw new RangeError('dedup maxEntries must be at least 1');
+  }
+
+  /** Current number of connections held. */
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+
+  add(flow: Flow, out: Flow[]): void {
+    const key = connectionKey(flow);
+    if (key === undefined) {
+      out.push(flow);
+      return;
+    }
+    const gen = Math.floor(flow.time / this.windowMs);
+    if (gen > this.generation) {
+      if (gen === this.generation + 1) {
+        this.emit(this.previous, out);
+        this.previous = this.current;
+      } else {
+        this.emit(this.previous, out);
+        this.emit(this.current, out);
+        this.previous = new Map();
+      }
+      this.current = new Map();
+      this.generation = gen;
+    }
+    const kept = this.current.get(key);
+    if (kept !== undefined) {
+      this.current.set(key, mergeObservation(kept, flow));
+      this.duplicates++;
+      return;
+    }
+    const old = this.previous.get(key);
+    if (old !== undefined && flow.time - old.time < this.windowMs) {
+      this.previous.set(key, mergeObservation(old, flow));
+      this.duplicates++;
+      return;
+    }
+    if (this.current.size + this.previous.size >= this.maxEntries) {
+      this.evictions++;
+      if (this.previous.size > 0) {
+        this.emit(this.previous, out);
+        this.previous = new Map();
+      } else {
+        this.emit(this.current, out);
+        this.current = new Map();
+      }
+    }
+    this.current.set(key, flow);
+  }
+
+  flush(out: Flow[]): void {
+    this.emit(this.previous, out);
+    this.emit(this.current, out);
+    this.previous = new Map();
+    this.current = new Map();
+  }
+
+  private emit(m: Map<string, Flow>, out: Flow[]): void {
+    for (const f of m.values()) out.push(f);
+    m.clear();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Why an input line (or object) could not become a flow. Every reason is counted by the reader and the
+ * first few occurrences are reported with their file and line.
+ */
+export type BadReason =
+  | 'invalid-json'
+  | 'not-an-object'
+  | 'unknown-record'
+  | 'wrong-type'
+  | 'unknown-enum'
+  | 'missing-field'
+  | 'bad-value'
+  | 'unknown-field';
+
+/** A line that is well-formed but deliberately not turned into a flow (counted, not an error). */
+export type SkipReason = 'health' | 'unsupported-protocol' | 'close-event' | 'no-ports';
+
+/** A problem with one input record: a reason code for counting and a message naming what was wrong. */
+export class FlowInputError extends Error {
+  readonly reason: BadReason;
+  constructor(reason: BadReason, message: string) {
+    super(message);
+    this.name = 'FlowInputError';
+    this.reason = reason;
+  }
+}
+
+/** Describes a JSON value for error messages: `string "80"`, `number 3`, `object`, `array`, `null`. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  switch (typeof v) {
+    case 'string':
+      return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}`;
+    case 'number':
+    case 'boolean':
+      return `${typeof v} ${String(v)}`;
+    case 'bigint':
+      return `bigint ${String(v)}`;
+    default:
+      return typeof v;
+  }
+}
+
+export function wrongType(path: string, expected: string, got: unknown): FlowInputError {
+  return new FlowInputError('wrong-type', `${path}: expected ${expected}, got ${describeValue(got)}`);
+}

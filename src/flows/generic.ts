@@ -1,0 +1,269 @@
+/**
+ * The generic JSON-lines flow schema, for any collector microseg has no dedicated importer for (and
+ * for the HTTP push endpoint). One JSON object per line; see docs/flows.md for the full description.
+ *
+ *   {"time":"2026-03-01T10:00:00Z","src":"shop/cart-7d9f","dst":{"ip":"10.0.3.7"},"port":5432,
+ *    "protocol":"TCP","verdict":"FORWARDED","count":3}
+ */
+import { isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import { FlowInputError, describeValue, wrongType } from './errors.ts';
+import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
+
+const TOP_KEYS = new Set([
+  'time',
+  'src',
+  'dst',
+  'source',
+  'destination',
+  'port',
+  'srcPort',
+  'protocol',
+  'verdict',
+  'dropReason',
+  'count',
+  'dnsQuery',
+]);
+const ENDPOINT_KEYS = new Set([
+  'ip',
+  'namespace',
+  'pod',
+  'workload',
+  'labels',
+  'reserved',
+  'names',
+  'service',
+]);
+
+const PROTOCOLS: Record<string, Protocol> = {
+  tcp: 'TCP',
+  udp: 'UDP',
+  sctp: 'SCTP',
+  icmp: 'ICMPv4',
+  icmpv4: 'ICMPv4',
+  icmpv6: 'ICMPv6',
+};
+const VERDICTS = new Set<Verdict>([
+  'FORWARDED',
+  'DROPPED',
+  'ERROR',
+  'AUDIT',
+  'REDIRECTED',
+  'TRACED',
+  'TRANSLATED',
+  'UNKNOWN',
+]);
+const RESERVED = new Set<ReservedIdentity>([
+  'host',
+  'remote-node',
+  'world',
+  'kube-apiserver',
+  'health',
+  'ingress',
+  'unmanaged',
+  'init',
+  'unknown',
+]);
+
+type Obj = Record<string, unknown>;
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function fail(message: string, reason: 'bad-value' | 'missing-field' | 'unknown-field' = 'bad-value'): never {
+  throw new FlowInputError(reason, message);
+}
+
+function nonEmptyString(v: unknown, path: string): string {
+  if (typeof v !== 'string') throw wrongType(path, 'a string', v);
+  if (v === '') fail(`${path}: must not be empty`);
+  return v;
+}
+
+function stringList(v: unknown, path: string): string[] {
+  if (!Array.isArray(v)) throw wrongType(path, 'an array of strings', v);
+  return v.map((x, i) => nonEmptyString(x, `${path}[${i}]`));
+}
+
+/** Accepts `"ns/pod"`, an IP address string, or an object; returns the endpoint. */
+function parseEndpoint(v: unknown, path: string): FlowEndpoint {
+  if (typeof v === 'string') {
+    const slash = v.indexOf('/');
+    if (slash >= 0) {
+      const ns = v.slice(0, slash);
+      const pod = v.slice(slash + 1);
+      if (ns === '' || pod === '' || pod.includes('/'))
+        fail(`${path}: ${JSON.stringify(v)} is neither "namespace/pod" nor an IP address`);
+      return { namespace: ns, pod };
+    }
+    if (!isIPAddress(v)) fail(`${path}: ${JSON.stringify(v)} is neither "namespace/pod" nor an IP address`);
+    return { ip: v };
+  }
+  if (!isObj(v)) throw wrongType(path, 'an object, "namespace/pod" or an IP address', v);
+  for (const k of Object.keys(v)) {
+    if (!ENDPOINT_KEYS.has(k)) fail(`${path}: unknown field ${JSON.stringify(k)}`, 'unknown-field');
+  }
+  const out: FlowEndpoint = {};
+  if (v.ip !== undefined) {
+    const ip = nonEmptyString(v.ip, `${path}.ip`);
+    if (!isIPAddress(ip)) fail(`${path}.ip: not an IP address: ${JSON.stringify(ip)}`);
+    out.ip = ip;
+  }
+  if (v.namespace !== undefined) out.namespace = nonEmptyString(v.namespace, `${path}.namespace`);
+  if (v.pod !== undefined) out.pod = nonEmptyString(v.pod, `${path}.pod`);
+  if (out.pod !== undefined && out.namespace === undefined)
+    fail(`${path}: pod ${JSON.stringify(out.pod)} needs a namespace`, 'missing-field');
+  if (v.workload !== undefined) {
+    const w = v.workload;
+    if (!isObj(w)) throw wrongType(`${path}.workload`, 'an object {kind, name}', w);
+    out.workload = {
+      kind: nonEmptyString(w.kind, `${path}.workload.kind`),
+      name: nonEmptyString(w.name, `${path}.workload.name`),
+    };
+  }
+  if (v.labels !== undefined) {
+    let labels: string[];
+    if (isObj(v.labels)) {
+      labels = Object.entries(v.labels).map(([k, val]) => {
+        if (typeof val !== 'string') throw wrongType(`${path}.labels.${k}`, 'a string', val);
+        return `${k}=${val}`;
+      });
+    } else {
+      labels = stringList(v.labels, `${path}.labels`);
+      for (const [i, l] of labels.entries()) {
+        if (!l.includes('=')) fail(`${path}.labels[${i}]: expected "key=value", got ${JSON.stringify(l)}`);
+      }
+    }
+    out.labels = labels;
+  }
+  if (v.reserved !== undefined) {
+    const r = nonEmptyString(v.reserved, `${path}.reserved`);
+    if (!RESERVED.has(r as ReservedIdentity))
+      throw new FlowInputError('unknown-enum', `${path}.reserved: unknown value ${JSON.stringify(r)}`);
+    out.reserved = r as ReservedIdentity;
+  }
+  if (v.names !== undefined) out.names = stringList(v.names, `${path}.names`).map(stripDot);
+  if (v.service !== undefined) {
+    const s = v.service;
+    if (isObj(s)) {
+      out.service = {
+        namespace: nonEmptyString(s.namespace, `${path}.service.namespace`),
+        name: nonEmptyString(s.name, `${path}.service.name`),
+      };
+    } else if (typeof s === 'string' && /^[^/]+\/[^/]+$/.test(s)) {
+      const [namespace, name] = s.split('/') as [string, string];
+      out.service = { namespace, name };
+    } else throw wrongType(`${path}.service`, '"namespace/name" or {namespace, name}', s);
+  }
+  if (out.ip === undefined && out.pod === undefined && out.labels === undefined && out.names === undefined)
+    fail(`${path}: needs an ip, a namespace and pod, labels or names`, 'missing-field');
+  return out;
+}
+
+function parsePort(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw wrongType(path, `an integer from ${min} to ${max}`, v);
+  if (v < min || v > max) fail(`${path}: ${v} is out of range ${min}-${max}`);
+  return v;
+}
+
+/** Milliseconds since the epoch from an RFC 3339 string or a non-negative epoch-milliseconds number. */
+export function parseFlowTime(v: unknown, path: string): number {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) || v < 0) fail(`${path}: ${v} is not a non-negative epoch milliseconds value`);
+    return Math.floor(v);
+  }
+  if (typeof v === 'string') {
+    const t = parseRfc3339(v);
+    if (Number.isNaN(t)) fail(`${path}: not an RFC 3339 timestamp: ${JSON.stringify(v)}`);
+    return t;
+  }
+  throw wrongType(path, 'an RFC 3339 string or epoch milliseconds', v);
+}
+
+function parse(obj: unknown): Flow {
+  if (!isObj(obj))
+    throw new FlowInputError('not-an-object', `expected a JSON object, got ${describeValue(obj)}`);
+  for (const k of Object.keys(obj)) {
+    if (!TOP_KEYS.has(k)) fail(`unknown field ${JSON.stringify(k)}`, 'unknown-field');
+  }
+  if (obj.src !== undefined && obj.source !== undefined) fail('give either src or source, not both');
+  if (obj.dst !== undefined && obj.destination !== undefined)
+    fail('give either dst or destination, not both');
+  const srcIn = obj.src ?? obj.source;
+  const dstIn = obj.dst ?? obj.destination;
+  if (obj.time === undefined) fail('time is missing', 'missing-field');
+  const time = parseFlowTime(obj.time, 'time');
+  if (srcIn === undefined) fail('src is missing', 'missing-field');
+  if (dstIn === undefined) fail('dst is missing', 'missing-field');
+  const src = parseEndpoint(srcIn, 'src');
+  const dst = parseEndpoint(dstIn, 'dst');
+  let protocol: Protocol = 'TCP';
+  if (obj.protocol !== undefined) {
+    if (typeof obj.protocol !== 'string') throw wrongType('protocol', 'a string', obj.protocol);
+    const p = PROTOCOLS[obj.protocol.toLowerCase()];
+    if (p === undefined)
+      throw new FlowInputError(
+        'unknown-enum',
+        `protocol: unknown value ${JSON.stringify(obj.protocol)} (expected TCP, UDP, SCTP, ICMPv4 or ICMPv6)`,
+      );
+    protocol = p;
+  }
+  const icmp = protocol === 'ICMPv4' || protocol === 'ICMPv6';
+  let port: number;
+  if (obj.port === undefined) {
+    if (!icmp) fail('port is missing', 'missing-field');
+    port = protocol === 'ICMPv4' ? 8 : 128;
+  } else port = icmp ? parsePort(obj.port, 'port', 0, 255) : parsePort(obj.port, 'port', 1, 65535);
+  const flow = { time, src, dst, protocol, port } as Flow;
+  if (obj.srcPort !== undefined) {
+    if (icmp) fail('srcPort: not allowed for ICMP');
+    flow.srcPort = parsePort(obj.srcPort, 'srcPort', 1, 65535);
+  }
+  let verdict: Verdict = 'FORWARDED';
+  if (obj.verdict !== undefined) {
+    if (typeof obj.verdict !== 'string') throw wrongType('verdict', 'a string', obj.verdict);
+    const v = obj.verdict.toUpperCase();
+    if (!VERDICTS.has(v as Verdict))
+      throw new FlowInputError('unknown-enum', `verdict: unknown value ${JSON.stringify(obj.verdict)}`);
+    verdict = v as Verdict;
+  }
+  flow.verdict = verdict;
+  if (obj.dropReason !== undefined) {
+    const r = nonEmptyString(obj.dropReason, 'dropReason');
+    if (verdict !== 'DROPPED') fail('dropReason: only allowed with verdict DROPPED');
+    flow.dropReason = r;
+  }
+  if (obj.dnsQuery !== undefined) flow.dnsQuery = stripDot(nonEmptyString(obj.dnsQuery, 'dnsQuery'));
+  if (obj.count !== undefined) {
+    const c = obj.count;
+    if (typeof c !== 'number' || !Number.isSafeInteger(c)) throw wrongType('count', 'a positive integer', c);
+    if (c < 1) fail(`count: ${c} is not a positive integer`);
+    flow.count = c;
+  }
+  flow.input = 'generic';
+  return flow;
+}
+
+/**
+ * Validates one generic flow object (already parsed from JSON) and returns the normalised Flow, or a
+ * FlowInputError whose message names the offending field. Usable directly by an HTTP push endpoint.
+ */
+export function parseGenericFlow(obj: unknown): Flow | FlowInputError {
+  try {
+    return parse(obj);
+  } catch (err) {
+    if (err instanceof FlowInputError) return err;
+    throw err;
+  }
+}
+
+/** One line of a generic JSON-lines file. */
+export function parseGenericLine(line: string): Flow | FlowInputError {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch (err) {
+    return new FlowInputError('invalid-json', `invalid JSON: ${(err as Error).message}`);
+  }
+  return parseGenericFlow(obj);
+}

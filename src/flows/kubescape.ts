@@ -1,0 +1,177 @@
+/**
+ * Kubescape `NetworkNeighborhood` objects (spdx.softwarecomposition.kubescape.io/v1beta1): the
+ * aggregated neighbours Kubescape's node agent learned for one workload.
+ *
+ * Each ingress/egress neighbour with each of its ports becomes one Flow with `count: 1` (an aggregate:
+ * "seen at least once"). The local side is the object's workload (namespace, `kubescape.io/workload-*`
+ * labels, and `spec.matchLabels` as labels). A neighbour given by selectors becomes a peer with
+ * `labels` (podSelector.matchLabels) and, when the namespaceSelector pins `kubernetes.io/metadata.name`,
+ * a namespace (no namespaceSelector = the local namespace, as in a NetworkPolicy). IP neighbours become
+ * one peer per address; `dnsNames` are kept as `names`.
+ * What it cannot know: times of individual connections (the object's creationTimestamp is used),
+ * connection counts, initiator ports, verdicts (all FORWARDED), pod names, matchExpressions selectors.
+ */
+import { isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import { FlowInputError, describeValue, wrongType } from './errors.ts';
+import type { Flow, FlowEndpoint, Protocol } from './types.ts';
+
+type Obj = Record<string, unknown>;
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function isNetworkNeighborhood(o: unknown): boolean {
+  return isObj(o) && o.kind === 'NetworkNeighborhood';
+}
+
+const PROTOCOLS: Record<string, Protocol> = { TCP: 'TCP', UDP: 'UDP', SCTP: 'SCTP' };
+
+function list(v: unknown, path: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw wrongType(path, 'an array', v);
+  return v;
+}
+
+function matchLabels(sel: unknown, path: string): Record<string, string> | undefined {
+  if (sel === undefined || sel === null) return undefined;
+  if (!isObj(sel)) throw wrongType(path, 'a label selector', sel);
+  const ml = sel.matchLabels;
+  if (ml === undefined || ml === null) return {};
+  if (!isObj(ml)) throw wrongType(`${path}.matchLabels`, 'an object of strings', ml);
+  for (const [k, v] of Object.entries(ml)) {
+    if (typeof v !== 'string') throw wrongType(`${path}.matchLabels.${k}`, 'a string', v);
+  }
+  return ml as Record<string, string>;
+}
+
+function toLabels(m: Record<string, string>): string[] {
+  return Object.keys(m)
+    .sort()
+    .map((k) => `${k}=${m[k]}`);
+}
+
+/** Peers of one neighbour entry (one per IP address, or one selector-based peer). */
+function peersOf(n: Obj, path: string, localNs: string): FlowEndpoint[] {
+  const names = list(n.dnsNames, `${path}.dnsNames`).map((d, i) => {
+    if (typeof d !== 'string') throw wrongType(`${path}.dnsNames[${i}]`, 'a string', d);
+    return stripDot(d);
+  });
+  if (names.length === 0 && typeof n.dns === 'string' && n.dns !== '') names.push(stripDot(n.dns));
+  const pod = matchLabels(n.podSelector, `${path}.podSelector`);
+  const nsSel = matchLabels(n.namespaceSelector, `${path}.namespaceSelector`);
+  const ips: string[] = [];
+  for (const [i, a] of list(n.ipAddresses, `${path}.ipAddresses`).entries()) {
+    if (typeof a !== 'string') throw wrongType(`${path}.ipAddresses[${i}]`, 'a string', a);
+    if (a !== '' && !ips.includes(a)) ips.push(a);
+  }
+  if (typeof n.ipAddress === 'string' && n.ipAddress !== '' && !ips.includes(n.ipAddress))
+    ips.unshift(n.ipAddress);
+  else if (n.ipAddress !== undefined && n.ipAddress !== null && typeof n.ipAddress !== 'string')
+    throw wrongType(`${path}.ipAddress`, 'a string', n.ipAddress);
+  for (const ip of ips) {
+    if (!isIPAddress(ip))
+      throw new FlowInputError('bad-value', `${path}: not an IP address: ${JSON.stringify(ip)}`);
+  }
+  const base: FlowEndpoint = {};
+  if (pod !== undefined || nsSel !== undefined) {
+    const ns = nsSel === undefined ? localNs : nsSel['kubernetes.io/metadata.name'];
+    if (ns !== undefined) base.namespace = ns;
+    if (pod !== undefined && Object.keys(pod).length > 0) base.labels = toLabels(pod);
+  }
+  if (names.length > 0) base.names = names;
+  if (ips.length === 0) {
+    if (base.labels === undefined && base.names === undefined && base.namespace === undefined)
+      throw new FlowInputError('missing-field', `${path}: neighbour has no selector, IP address or DNS name`);
+    return [base];
+  }
+  return ips.map((ip) => ({ ip, ...base }));
+}
+
+function portsOf(n: Obj, path: string): { protocol: Protocol; port: number }[] {
+  const out: { protocol: Protocol; port: number }[] = [];
+  for (const [i, p] of list(n.ports, `${path}.ports`).entries()) {
+    const pp = `${path}.ports[${i}]`;
+    if (!isObj(p)) throw wrongType(pp, 'an object {protocol, port}', p);
+    const proto = PROTOCOLS[typeof p.protocol === 'string' ? p.protocol.toUpperCase() : ''];
+    if (!proto)
+      throw new FlowInputError('unknown-enum', `${pp}.protocol: unknown value ${describeValue(p.protocol)}`);
+    const port = p.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+      throw wrongType(`${pp}.port`, 'an integer from 1 to 65535', port);
+    out.push({ protocol: proto, port });
+  }
+  return out;
+}
+
+function convert(obj: unknown, where: string): Flow[] {
+  if (!isObj(obj))
+    throw new FlowInputError('not-an-object', `${where}: expected an object, got ${describeValue(obj)}`);
+  if (obj.kind !== 'NetworkNeighborhood')
+    throw new FlowInputError(
+      'unknown-record',
+      `${where}: expected kind NetworkNeighborhood, got ${describeValue(obj.kind)}`,
+    );
+  const meta = obj.metadata;
+  if (!isObj(meta)) throw new FlowInputError('missing-field', `${where}: metadata is missing`);
+  const labels = isObj(meta.labels) ? meta.labels : {};
+  const nsRaw = meta.namespace ?? labels['kubescape.io/workload-namespace'];
+  if (typeof nsRaw !== 'string' || nsRaw === '')
+    throw new FlowInputError('missing-field', `${where}: metadata.namespace is missing`);
+  const ns = nsRaw;
+  const name = typeof meta.name === 'string' ? meta.name : '?';
+  const at = `NetworkNeighborhood ${ns}/${name}`;
+  let time = 0;
+  if (typeof meta.creationTimestamp === 'string') {
+    time = parseRfc3339(meta.creationTimestamp);
+    if (Number.isNaN(time))
+      throw new FlowInputError('bad-value', `${at}: metadata.creationTimestamp: not an RFC 3339 timestamp`);
+  }
+  const spec = obj.spec;
+  if (!isObj(spec)) throw new FlowInputError('missing-field', `${at}: spec is missing`);
+  const local: FlowEndpoint = { namespace: ns };
+  const wkind = labels['kubescape.io/workload-kind'];
+  const wname = labels['kubescape.io/workload-name'];
+  if (typeof wname === 'string' && wname !== '')
+    local.workload = { kind: typeof wkind === 'string' ? wkind : '', name: wname };
+  const own = matchLabels(spec, `${at}: spec`);
+  if (own && Object.keys(own).length > 0) local.labels = toLabels(own);
+  const flows: Flow[] = [];
+  for (const group of ['containers', 'initContainers', 'ephemeralContainers'] as const) {
+    for (const [ci, c] of list(spec[group], `${at}: spec.${group}`).entries()) {
+      const cp = `${at}: spec.${group}[${ci}]`;
+      if (!isObj(c)) throw wrongType(cp, 'an object', c);
+      for (const dir of ['ingress', 'egress'] as const) {
+        for (const [ni, n] of list(c[dir], `${cp}.${dir}`).entries()) {
+          const np = `${cp}.${dir}[${ni}]`;
+          if (!isObj(n)) throw wrongType(np, 'an object', n);
+          const peers = peersOf(n, np, ns);
+          for (const { protocol, port } of portsOf(n, np)) {
+            for (const peer of peers) {
+              flows.push({
+                time,
+                src: dir === 'egress' ? local : peer,
+                dst: dir === 'egress' ? peer : local,
+                protocol,
+                port,
+                verdict: 'FORWARDED',
+                count: 1,
+                input: 'kubescape',
+              });
+            }
+          }
+        }
+      }
+    }
+  }
+  return flows;
+}
+
+/** Converts one NetworkNeighborhood object into flows, or explains why it cannot. */
+export function parseNetworkNeighborhood(obj: unknown, where = 'object'): Flow[] | FlowInputError {
+  try {
+    return convert(obj, where);
+  } catch (err) {
+    if (err instanceof FlowInputError) return err;
+    throw err;
+  }
+}

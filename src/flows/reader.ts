@@ -1,0 +1,515 @@
+/**
+ * Reading flow files: a file path, a gzip file (recognised by its magic bytes), or `-` for standard
+ * input; streamed chunk by chunk (neither the lines nor the flows of a file are held in memory, except
+ * for a Kubescape document, which is one object). The format is detected per source unless given.
+ * Bad lines are counted by reason and the first few are kept with their file and line number; with
+ * `strict`, the first bad line ends the run with that message.
+ */
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import { InputError, parseObjectsText } from '../model/snapshot.ts';
+import type { DedupOptions } from './dedup.ts';
+import { Deduplicator } from './dedup.ts';
+import type { DirectionRule } from './direction.ts';
+import { DIRECTION_RULES } from './direction.ts';
+import type { BadReason, SkipReason } from './errors.ts';
+import { FlowInputError } from './errors.ts';
+import { parseGenericLine } from './generic.ts';
+import { parseHubbleLine } from './hubble-scan.ts';
+import type { HubbleEventKind } from './hubble.ts';
+import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
+import { isNetworkNeighborhood, parseNetworkNeighborhood } from './kubescape.ts';
+import type { Flow } from './types.ts';
+
+export type FlowFormat = 'hubble' | 'generic' | 'inspektor-gadget' | 'kubescape';
+export const FLOW_FORMATS: readonly FlowFormat[] = ['hubble', 'generic', 'inspektor-gadget', 'kubescape'];
+
+export interface ReadFlowsOptions {
+  /** Input format of every source; 'auto' (default) detects it per source. */
+  format?: FlowFormat | 'auto';
+  /** Fail on the first bad line instead of counting it. */
+  strict?: boolean;
+  /** How many bad lines to keep as samples (default 5). */
+  maxSamples?: number;
+  /** De-duplication settings, or false to emit every observation. */
+  dedup?: DedupOptions | false;
+  /** What `-` reads (default process.stdin). */
+  stdin?: AsyncIterable<Buffer | string | Uint8Array>;
+}
+
+export interface BadLineSample {
+  source: string;
+  /** 1-based line number; for a multi-line document, the 1-based position of the object. */
+  line: number;
+  reason: BadReason;
+  message: string;
+}
+
+export interface SourceStats {
+  source: string;
+  format: FlowFormat | 'empty';
+  gzip: boolean;
+  lines: number;
+}
+
+export interface IngestStats {
+  sources: SourceStats[];
+  /** Non-blank lines read (objects, for documents). */
+  lines: number;
+  /** Flow observations produced by the parsers, before de-duplication. */
+  observations: number;
+  /** Flows emitted. */
+  flows: number;
+  /** Observations merged into an earlier observation of the same connection. */
+  duplicates: number;
+  /** Times the de-duplication cap forced an early flush. */
+  dedupEvictions: number;
+  /** Reply observations turned around to initiator -> responder. */
+  repliesFlipped: number;
+  /** Hubble observations by the rule that decided their direction. */
+  direction: Record<DirectionRule, number>;
+  /** Well-formed records deliberately not turned into flows, by reason (health checks, ...). */
+  skipped: Partial<Record<SkipReason, number>>;
+  /** Hubble non-flow records. */
+  events: Record<HubbleEventKind, number>;
+  /** Sum of `lost_events.num_events_lost` (events Hubble says it dropped before we saw them). */
+  lostEvents: number;
+  /** Bad lines by reason. */
+  bad: Partial<Record<BadReason, number>>;
+  badLines: number;
+  /** The first `maxSamples` bad lines. */
+  samples: BadLineSample[];
+  /** Sources that held nothing. */
+  emptySources: string[];
+}
+
+export function emptyIngestStats(): IngestStats {
+  return {
+    sources: [],
+    lines: 0,
+    observations: 0,
+    flows: 0,
+    duplicates: 0,
+    dedupEvictions: 0,
+    repliesFlipped: 0,
+    direction: Object.fromEntries(DIRECTION_RULES.map((r) => [r, 0])) as Record<DirectionRule, number>,
+    skipped: {},
+    events: { node_status: 0, lost_events: 0, agent_event: 0, debug_event: 0 },
+    lostEvents: 0,
+    bad: {},
+    badLines: 0,
+    samples: [],
+    emptySources: [],
+  };
+}
+
+/** Formats a sample as `file:line: message`. */
+export function formatSample(s: BadLineSample): string {
+  return `${s.source}:${s.line}: ${s.message}`;
+}
+
+/** A short human summary of a run, one fact per line. */
+export function formatIngestStats(s: IngestStats): string {
+  const lines = [
+    `read ${s.lines} line(s) from ${s.sources.length} source(s): ${s.flows} flow(s) ` +
+      `(${s.observations} observation(s), ${s.duplicates} duplicate(s) merged, ${s.repliesFlipped} repl(ies) flipped)`,
+  ];
+  const skipped = Object.entries(s.skipped).map(([k, v]) => `${k} ${v}`);
+  if (skipped.length > 0) lines.push(`skipped: ${skipped.join(', ')}`);
+  const ev = Object.entries(s.events).filter(([, v]) => v > 0);
+  if (ev.length > 0)
+    lines.push(`hubble events: ${ev.map(([k, v]) => `${k} ${v}`).join(', ')}; events lost: ${s.lostEvents}`);
+  if (s.emptySources.length > 0) lines.push(`empty: ${s.emptySources.join(', ')}`);
+  if (s.badLines > 0) {
+    lines.push(
+      `bad lines: ${s.badLines} (${Object.entries(s.bad)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    );
+    for (const sample of s.samples) lines.push(`  ${formatSample(sample)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const HUBBLE_KEYS = [
+  'flow',
+  'node_status',
+  'lost_events',
+  'agent_event',
+  'debug_event',
+  'IP',
+  'l4',
+  'Type',
+  'event_type',
+];
+
+/** Guesses the format of one parsed JSON-lines record. */
+export function detectRecordFormat(o: unknown): FlowFormat | undefined {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return undefined;
+  const r = o as Record<string, unknown>;
+  for (const k of HUBBLE_KEYS) if (k in r) return 'hubble';
+  if (
+    isNetworkNeighborhood(r) ||
+    (typeof r.kind === 'string' && r.kind.endsWith('List') && Array.isArray(r.items))
+  )
+    return 'kubescape';
+  if (looksLikeGadgetEvent(r)) return 'inspektor-gadget';
+  return 'generic';
+}
+
+/** Lines buffered while looking for one that reveals the format. */
+const DETECT_MAX_LINES = 1000;
+
+function toBuffer(c: Buffer | string | Uint8Array): Buffer {
+  if (Buffer.isBuffer(c)) return c;
+  return typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+}
+
+async function* gunzipIfNeeded(
+  src: AsyncIterable<Buffer | string | Uint8Array>,
+  info: SourceStats,
+): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]();
+  let head: Buffer = Buffer.alloc(0);
+  let done = false;
+  while (head.length < 2) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    head = head.length === 0 ? toBuffer(r.value) : Buffer.concat([head, toBuffer(r.value)]);
+  }
+  async function* all(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield toBuffer(r.value);
+    }
+  }
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    info.gzip = true;
+    const gz = createGunzip();
+    const input = Readable.from(all());
+    input.on('error', (e) => gz.destroy(e));
+    input.pipe(gz);
+    try {
+      for await (const c of gz) yield c as Buffer;
+    } catch (err) {
+      throw new InputError(`${info.source}: cannot decompress: ${(err as Error).message}`);
+    }
+  } else {
+    yield* all();
+  }
+}
+
+function openSource(source: string, stdin: AsyncIterable<Buffer | string | Uint8Array> | undefined) {
+  if (source === '-') return stdin ?? process.stdin;
+  return (async function* () {
+    const stream = createReadStream(source, { highWaterMark: 1 << 20 });
+    try {
+      for await (const c of stream) yield c as Buffer;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message;
+      throw new InputError(`${source}: cannot read: ${why}`);
+    }
+  })();
+}
+
+/** Reads flows from files / stdin. Iterate it (or `batches()`); `stats` fills in as it goes. */
+export class FlowReader implements AsyncIterable<Flow> {
+  readonly stats: IngestStats = emptyIngestStats();
+  private readonly sources: string[];
+  private readonly opts: ReadFlowsOptions;
+  private readonly maxSamples: number;
+  private readonly dedup: Deduplicator | undefined;
+  private lost = 0n;
+  private started = false;
+
+  constructor(sources: string[], opts: ReadFlowsOptions = {}) {
+    if (sources.length === 0) throw new InputError('no flow sources given');
+    const fmt = opts.format ?? 'auto';
+    if (fmt !== 'auto' && !FLOW_FORMATS.includes(fmt))
+      throw new InputError(
+        `unknown flow format ${JSON.stringify(fmt)} (expected auto, ${FLOW_FORMATS.join(', ')})`,
+      );
+    this.sources = sources;
+    this.opts = opts;
+    this.maxSamples = opts.maxSamples ?? 5;
+    this.dedup = opts.dedup === false ? undefined : new Deduplicator(opts.dedup);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Flow> {
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  /** Flows in batches (one per input chunk), cheaper than one await per flow. */
+  async *batches(): AsyncGenerator<Flow[]> {
+    if (this.started) throw new Error('a FlowReader can be iterated only once');
+    this.started = true;
+    for (const source of this.sources) {
+      yield* this.readSource(source);
+    }
+    if (this.dedup) {
+      const out: Flow[] = [];
+      this.dedup.flush(out);
+      this.sync();
+      if (out.length > 0) yield this.emitted(out);
+    }
+  }
+
+  /** Reads all flows into an array (for small inputs and tests). */
+  async toArray(): Promise<Flow[]> {
+    const all: Flow[] = [];
+    for await (const b of this.batches()) for (const f of b) all.push(f);
+    return all;
+  }
+
+  private emitted(out: Flow[]): Flow[] {
+    this.stats.flows += out.length;
+    return out;
+  }
+
+  private sync(): void {
+    if (this.dedup) {
+      this.stats.duplicates = this.dedup.duplicates;
+      this.stats.dedupEvictions = this.dedup.evictions;
+    }
+    this.stats.lostEvents = Number(this.lost);
+  }
+
+  private async *readSource(source: string): AsyncGenerator<Flow[]> {
+    const info: SourceStats = { source, format: 'empty', gzip: false, lines: 0 };
+    this.stats.sources.push(info);
+    const forced = this.opts.format && this.opts.format !== 'auto' ? this.opts.format : undefined;
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    let lineNo = 0;
+    let format: FlowFormat | undefined = forced;
+    let documentMode = false;
+    let docText: string[] = [];
+    let pending: { line: string; no: number }[] = [];
+    let first = true;
+
+    const handleLine = (line: string, no: number, out: Flow[]): void => {
+      if (format === undefined) {
+        pending.push({ line, no });
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          parsed = undefined;
+        }
+        const d = detectRecordFormat(parsed);
+        if (d === undefined && pending.length < DETECT_MAX_LINES) return;
+        format = d ?? 'generic';
+        info.format = format;
+        const p = pending;
+        pending = [];
+        for (const x of p) this.processLine(source, x.line, x.no, format, out);
+        return;
+      }
+      this.processLine(source, line, no, format, out);
+    };
+
+    const chunks = gunzipIfNeeded(openSource(source, this.opts.stdin), info);
+    for await (const chunk of chunks) {
+      let text = rest + decoder.write(chunk);
+      if (first && text.length > 0) {
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+        const trimmed = text.trimStart();
+        if (trimmed.length === 0) {
+          rest = text;
+          continue;
+        }
+        first = false;
+        const firstLine = trimmed.slice(0, trimmed.indexOf('\n') >>> 0).trimEnd();
+        if (format === 'kubescape' || (format === undefined && looksLikeDocument(firstLine))) {
+          documentMode = true;
+          format = 'kubescape';
+          info.format = 'kubescape';
+        } else if (format !== undefined) info.format = format;
+      }
+      if (documentMode) {
+        docText.push(text);
+        rest = '';
+        continue;
+      }
+      const out: Flow[] = [];
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) break;
+        lineNo++;
+        let line = text.slice(start, nl);
+        start = nl + 1;
+        if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+        if (line.trim() === '') continue;
+        info.lines++;
+        this.stats.lines++;
+        handleLine(line, lineNo, out);
+      }
+      rest = text.slice(start);
+      this.sync();
+      if (out.length > 0) yield this.emitted(out);
+    }
+    const tail = rest + decoder.end();
+    const out: Flow[] = [];
+    if (documentMode) {
+      docText.push(tail);
+      const whole = docText.join('');
+      this.processDocument(source, whole, info, out);
+    } else {
+      if (tail.trim() !== '') {
+        lineNo++;
+        info.lines++;
+        this.stats.lines++;
+        handleLine(tail.endsWith('\r') ? tail.slice(0, -1) : tail, lineNo, out);
+      }
+      if (pending.length > 0) {
+        format = 'generic';
+        info.format = format;
+        for (const x of pending) this.processLine(source, x.line, x.no, format, out);
+        pending = [];
+      }
+    }
+    if (info.lines === 0) this.stats.emptySources.push(source);
+    this.sync();
+    if (out.length > 0) yield this.emitted(out);
+  }
+
+  private processDocument(source: string, text: string, info: SourceStats, out: Flow[]): void {
+    if (text.trim() === '') {
+      info.format = 'empty';
+      return;
+    }
+    let objects: unknown[];
+    try {
+      objects = parseObjectsText(text, source);
+    } catch (err) {
+      // JSON lines of NetworkNeighborhood objects also land here.
+      const lines = text.split('\n');
+      if (lines.filter((l) => l.trim() !== '').length > 1 && text.trimStart().startsWith('{')) {
+        for (const [i, l] of lines.entries()) {
+          if (l.trim() === '') continue;
+          info.lines++;
+          this.stats.lines++;
+          this.processLine(source, l, i + 1, 'kubescape', out);
+        }
+        return;
+      }
+      const msg = (err as Error).message.replace(`${source}: `, '');
+      info.lines++;
+      this.stats.lines++;
+      this.badLine(source, 1, new FlowInputError('invalid-json', msg));
+      return;
+    }
+    for (const [i, o] of objects.entries()) {
+      info.lines++;
+      this.stats.lines++;
+      this.addKubescape(source, i + 1, o, out);
+    }
+  }
+
+  private addKubescape(source: string, no: number, o: unknown, out: Flow[]): void {
+    const items =
+      typeof o === 'object' && o !== null && Array.isArray((o as { items?: unknown }).items)
+        ? (o as { items: unknown[] }).items
+        : [o];
+    for (const [i, item] of items.entries()) {
+      const r = parseNetworkNeighborhood(
+        item,
+        items.length > 1 || items[0] !== o ? `item ${i + 1}` : 'object',
+      );
+      if (r instanceof FlowInputError) this.badLine(source, no, r);
+      else for (const f of r) this.addFlow(f, out);
+    }
+  }
+
+  private processLine(source: string, line: string, no: number, format: FlowFormat, out: Flow[]): void {
+    switch (format) {
+      case 'hubble': {
+        const r = parseHubbleLine(line);
+        switch (r.kind) {
+          case 'flow':
+            this.stats.direction[r.rule]++;
+            if (r.flipped) this.stats.repliesFlipped++;
+            this.addFlow(r.flow, out);
+            return;
+          case 'event':
+            this.stats.events[r.event]++;
+            this.lost += r.lost;
+            return;
+          case 'skip':
+            this.skip(r.reason);
+            return;
+          case 'bad':
+            this.badLine(source, no, r.error);
+            return;
+        }
+        return;
+      }
+      case 'generic': {
+        const r = parseGenericLine(line);
+        if (r instanceof FlowInputError) this.badLine(source, no, r);
+        else this.addFlow(r, out);
+        return;
+      }
+      case 'inspektor-gadget': {
+        const parsed = parseJson(line);
+        const r = parsed instanceof FlowInputError ? parsed : parseGadgetEvent(parsed);
+        if (r instanceof FlowInputError) this.badLine(source, no, r);
+        else if ('skip' in r) this.skip(r.skip);
+        else this.addFlow(r, out);
+        return;
+      }
+      case 'kubescape': {
+        const parsed = parseJson(line);
+        if (parsed instanceof FlowInputError) this.badLine(source, no, parsed);
+        else this.addKubescape(source, no, parsed, out);
+        return;
+      }
+    }
+  }
+
+  private addFlow(f: Flow, out: Flow[]): void {
+    this.stats.observations++;
+    if (this.dedup) this.dedup.add(f, out);
+    else out.push(f);
+  }
+
+  private skip(reason: SkipReason): void {
+    this.stats.skipped[reason] = (this.stats.skipped[reason] ?? 0) + 1;
+  }
+
+  private badLine(source: string, line: number, err: FlowInputError): void {
+    const sample: BadLineSample = { source, line, reason: err.reason, message: err.message };
+    if (this.opts.strict) throw new InputError(formatSample(sample));
+    this.stats.bad[err.reason] = (this.stats.bad[err.reason] ?? 0) + 1;
+    this.stats.badLines++;
+    if (this.stats.samples.length < this.maxSamples) this.stats.samples.push(sample);
+  }
+}
+
+/** A pretty-printed JSON document or YAML starts like this; JSON lines start with a complete `{...`. */
+function looksLikeDocument(firstLine: string): boolean {
+  return firstLine.startsWith('[') || firstLine === '{' || /^(---|apiVersion:|kind:|items:)/.test(firstLine);
+}
+
+function parseJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch (err) {
+    return new FlowInputError('invalid-json', `invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Reads flows from one or more sources (paths, gzip files, `-` for stdin). */
+export function readFlows(sources: string | string[], opts: ReadFlowsOptions = {}): FlowReader {
+  return new FlowReader(typeof sources === 'string' ? [sources] : sources, opts);
+}
