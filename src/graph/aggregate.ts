@@ -9,7 +9,7 @@ import type { EdgeRecord } from './types.ts';
 
 export interface AggregateStats {
   flows: number;
-  /** Flows whose both ends resolved to the same workload on the same pod set are kept; this counts flows dropped as noise. */
+  /** Flows left out as noise: multicast or broadcast destinations, or no address on either end. */
   ignored: number;
 }
 
@@ -27,8 +27,8 @@ export class Aggregator {
   add(flow: Flow): void {
     this.stats.flows++;
     const src = this.#identity.resolve(flow.src, flow.time);
-    const dst = this.#identity.resolve(flow.dst, flow.time);
-    if (src.kind === 'unknown' && dst.kind === 'unknown') {
+    const dst = this.#identity.resolve(flow.dst, flow.time, flow.port);
+    if ((src.kind === 'unknown' && dst.kind === 'unknown') || isMulticast(flow.dst.ip)) {
       this.stats.ignored++;
       return;
     }
@@ -81,6 +81,14 @@ export class Aggregator {
   names(): Map<string, Set<string>> {
     return this.#names;
   }
+}
+
+/** IPv4 224.0.0.0/4 and 255.255.255.255, IPv6 ff00::/8: neighbour discovery, mDNS, ... never a service. */
+export function isMulticast(ip: string | undefined): boolean {
+  if (!ip) return false;
+  if (ip.includes(':')) return /^ff[0-9a-f]{2}:/i.test(ip);
+  const first = Number(ip.slice(0, ip.indexOf('.')));
+  return (first >= 224 && first <= 239) || ip === '255.255.255.255';
 }
 
 export function compareEdges(a: EdgeRecord, b: EdgeRecord): number {

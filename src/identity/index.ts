@@ -66,7 +66,11 @@ export interface Identity {
   clusterDNS: string[];
   warnings: string[];
   stats: IdentityStats;
-  resolve(ep: FlowEndpoint, time: number): Peer;
+  /**
+   * The peer of a flow endpoint at a time. `port` (the responder port, for destinations) separates an
+   * address that is both a node and an API server endpoint: only the API server's ports mean the API server.
+   */
+  resolve(ep: FlowEndpoint, time: number, port?: number): Peer;
 }
 
 export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {}): Identity {
@@ -119,6 +123,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const podWorkload = new Map<string, string>();
   const podByKey = new Map<string, Pod>();
   const ipHolders = new Map<string, IPHolder[]>();
+  /** `nodeIP:port` → the host-network workload listening there. */
+  const hostPorts = new Map<string, string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
 
   for (const pod of [...snap.pods].sort((a, b) => podKey(a).localeCompare(podKey(b)))) {
@@ -137,6 +143,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     w.pods.push(pod.metadata.name);
     if (pod.spec.hostNetwork) {
       w.hostNetwork = true;
+      for (const ip of podIPs(pod))
+        for (const c of pod.spec.containers)
+          for (const p of c.ports ?? [])
+            hostPorts.set(`${normaliseIP(ip)}:${p.hostPort ?? p.containerPort}`, id);
       for (const ip of podIPs(pod)) if (!w.hostIPs?.includes(ip)) (w.hostIPs ??= []).push(ip);
       w.hostIPs?.sort();
     }
@@ -226,6 +236,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     byIP: 0,
     byServiceIP: 0,
     byHubbleWorkload: 0,
+    byLabels: 0,
+    byLearntIP: 0,
     ipReused: 0,
     unattributed: 0,
     reserved: {},
@@ -245,6 +257,27 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return p;
   };
 
+  // Address bindings learnt from flows that named their pod: they attribute address-only flows of pods
+  // that are gone from the snapshot. At most a few per address, so memory follows the number of pods.
+  const learnt = new Map<string, { time: number; id: string }[]>();
+  const learn = (ip: string, id: string, time: number) => {
+    let list = learnt.get(ip);
+    if (!list) learnt.set(ip, (list = []));
+    const last = list[list.length - 1];
+    if (last?.id === id) {
+      if (time < last.time) last.time = time;
+      return;
+    }
+    list.push({ time, id });
+    list.sort((a, b) => a.time - b.time);
+    if (list.length > 4) list.shift();
+  };
+  const byLearnt = (ip: string, time: number): string | undefined => {
+    let chosen: string | undefined;
+    for (const b of learnt.get(ip) ?? []) if (b.time <= time) chosen = b.id;
+    return chosen;
+  };
+
   const byIP = (ip: string, time: number): Peer | undefined => {
     const holders = ipHolders.get(ip);
     if (holders) {
@@ -256,8 +289,20 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         if (holders.length > 1) stats.ipReused++;
         return workloadPeer(podWorkload.get(chosen.podKey)!);
       }
-      // Before every known holder started: the IP belonged to a pod no longer in the snapshot.
-      return undefined;
+      // Before every known holder started: the IP belonged to a pod no longer in the snapshot. It must
+      // never be taken for a non-pod address (an ipBlock for it would admit the pod that holds it now).
+      const earlier = byLearnt(ip, time);
+      if (earlier) {
+        stats.byLearntIP++;
+        return workloadPeer(earlier);
+      }
+      stats.unattributed++;
+      return cached(`s:${ip}`, () => ({ id: `unknown:${ip}`, kind: 'unknown', ip }));
+    }
+    const earlier = byLearnt(ip, time);
+    if (earlier) {
+      stats.byLearntIP++;
+      return workloadPeer(earlier);
     }
     const svc = serviceIPs.get(ip);
     if (svc) {
@@ -267,29 +312,29 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return undefined;
   };
 
-  const classifyIP = (ip: string, reserved: FlowEndpoint['reserved']): Peer => {
-    if (reserved === 'kube-apiserver' || apiserverIPs.has(ip))
+  const apiPorts = new Set<number>([443, ...apiEndpointPorts]);
+  const classifyIP = (ip: string, reserved: FlowEndpoint['reserved'], port?: number): Peer => {
+    const onNode = reserved === 'host' || reserved === 'remote-node' || nodeIPs.has(ip);
+    const apiPort = port === undefined || apiPorts.has(port);
+    if ((reserved === 'kube-apiserver' || apiserverIPs.has(ip)) && (apiPort || !onNode))
       return cached('api', () => ({ id: 'kube-apiserver', kind: 'kube-apiserver' }));
-    if (reserved === 'host' || reserved === 'remote-node' || nodeIPs.has(ip))
-      return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
+    if (onNode && port !== undefined) {
+      const hostWorkload = hostPorts.get(`${ip}:${port}`);
+      if (hostWorkload) return workloadPeer(hostWorkload);
+    }
+    if (onNode) return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
     if (reserved === 'world' || !isPrivateIP(ip))
       return cached(`w:${ip}`, () => ({ id: `world:${ip}`, kind: 'world', ip }));
     return cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }));
   };
 
-  const resolve = (ep: FlowEndpoint, time: number): Peer => {
-    if (ep.pod && ep.namespace) {
-      const id = podWorkload.get(`${ep.namespace}/${ep.pod}`);
-      if (id) {
-        stats.byPodName++;
-        return workloadPeer(id);
-      }
-      if (ep.workload) {
-        stats.byHubbleWorkload++;
-        return workloadPeer(observedWorkload(ep.namespace, ep.workload.kind, ep.workload.name, ep.labels));
-      }
+  const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer => {
+    const named = ep.pod && ep.namespace ? resolveNamed(ep, ep.namespace, ep.pod) : undefined;
+    if (named) {
+      if (ep.ip && !podWorkload.has(`${ep.namespace}/${ep.pod}`)) learn(normaliseIP(ep.ip), named.id, time);
+      return named;
     }
-    if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver'));
+    if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
     if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
       const p = byIP(ip, time);
@@ -298,15 +343,55 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (ep.pod && ep.namespace) {
       // A pod the snapshot does not know and no workload metadata: keep it as a bare pod.
       stats.unattributed++;
-      return workloadPeer(observedWorkload(ep.namespace, 'Pod', ep.pod, ep.labels));
+      const id = observedWorkload(ep.namespace, 'Pod', ep.pod, ep.labels);
+      if (ip) learn(ip, id, time);
+      return workloadPeer(id);
     }
     if (!ip) {
       stats.unattributed++;
       return countKind({ id: 'unknown', kind: 'unknown' });
     }
-    const p = classifyIP(ip, ep.reserved);
+    const p = classifyIP(ip, ep.reserved, port);
     if (p.kind === 'private') stats.unattributed++;
     return countKind(p);
+  };
+
+  /** An endpoint that names its pod: the snapshot's pod, Hubble's workload, or a label match. */
+  const resolveNamed = (ep: FlowEndpoint, ns: string, pod: string): Peer | undefined => {
+    const id = podWorkload.get(`${ns}/${pod}`);
+    if (id) {
+      stats.byPodName++;
+      return workloadPeer(id);
+    }
+    if (ep.workload) {
+      stats.byHubbleWorkload++;
+      return workloadPeer(observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels));
+    }
+    // A pod gone from the snapshot: the workload of its namespace whose selector its labels match.
+    const byLabels = ep.labels && ep.labels.length > 0 ? workloadByLabels(ns, ep.labels) : undefined;
+    if (byLabels) {
+      stats.byLabels++;
+      return workloadPeer(byLabels);
+    }
+    return undefined;
+  };
+
+  const labelMatchCache = new Map<string, string | undefined>();
+  const workloadByLabels = (ns: string, labels: string[]): string | undefined => {
+    const key = `${ns}\u0000${labels.join(',')}`;
+    if (labelMatchCache.has(key)) return labelMatchCache.get(key);
+    const l = labelsFromList(labels);
+    const candidates = [...workloads.values()].filter(
+      (w) =>
+        w.namespace === ns &&
+        !w.observedOnly &&
+        Object.keys(w.selector).length > 0 &&
+        matchesSelector(w.selector, l),
+    );
+    // Only an unambiguous match counts.
+    const found = candidates.length === 1 ? candidates[0]!.id : undefined;
+    labelMatchCache.set(key, found);
+    return found;
   };
 
   const observedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined): string => {
@@ -316,12 +401,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       ) ?? 'Pod';
     const id = workloadId(ns, k, name);
     if (!workloads.has(id)) {
-      const l: Record<string, string> = {};
-      for (const kv of labels ?? []) {
-        const eq = kv.indexOf('=');
-        if (eq > 0) l[kv.slice(0, eq)] = kv.slice(eq + 1);
-      }
-      const stable = stableLabels(l);
+      const stable = stableLabels(labelsFromList(labels ?? []));
       workloads.set(id, {
         id,
         namespace: ns,
@@ -355,6 +435,15 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     ports: [...apiEndpointPorts].sort((a, b) => a - b),
   };
   return { workloads, podWorkload, apiserverIPs, apiserverEndpoints, clusterDNS, warnings, stats, resolve };
+}
+
+function labelsFromList(list: readonly string[]): Record<string, string> {
+  const l: Record<string, string> = {};
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) l[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return l;
 }
 
 function podKey(p: Pod): string {

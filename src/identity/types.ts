@@ -44,7 +44,8 @@ export type PeerKind = 'workload' | 'node' | 'kube-apiserver' | 'world' | 'priva
 export interface Peer {
   /**
    * Stable key: the workload id for workloads; `node:<ip>`, `kube-apiserver`, `world:<ip>`,
-   * `private:<ip>`, `unknown` otherwise.
+   * `private:<ip>`, `unknown:<ip>` (an address that belonged to a pod gone from the snapshot) or
+   * `unknown` otherwise.
    */
   id: string;
   kind: PeerKind;
@@ -58,6 +59,10 @@ export interface IdentityStats {
   byIP: number;
   byServiceIP: number;
   byHubbleWorkload: number;
+  /** Pods gone from the snapshot, attributed by matching their labels to one workload's selector. */
+  byLabels: number;
+  /** Address-only flows attributed through an address→pod binding learnt from an earlier flow. */
+  byLearntIP: number;
   ipReused: number;
   unattributed: number;
   reserved: Partial<Record<PeerKind, number>>;

@@ -28,9 +28,9 @@ export interface SegmentOptions {
   /** Seed of Louvain's random walk. Default 1. */
   seed?: number;
   /**
-   * A workload talking to at least this many distinct workloads is a platform hub (DNS, auth, metrics)
-   * and is kept out of community detection, in a platform segment of its namespace. Default
-   * max(6, 5% of workloads).
+   * A workload called by, or calling, at least this many distinct workloads (cluster DNS not counted) is
+   * a platform hub (auth, config, metrics scrapers) and is kept out of community detection, in a platform
+   * segment of its namespace; so is cluster DNS. Default max(6, 5% of workloads).
    */
   hubDegree?: number;
 }
@@ -94,29 +94,39 @@ export function computeSegments(
   const ids = [...workloads.keys()].sort();
   const hubDegree = opts.hubDegree ?? Math.max(6, Math.ceil(0.05 * ids.length));
 
-  // Undirected workload-to-workload weights; self-loops ignored.
+  // Undirected workload-to-workload weights; self-loops ignored. Callers and callees are counted apart
+  // to find hubs: a workload called by many (auth, config) or calling many (metrics scrapers).
   const pairWeight = new Map<string, number>();
   const neighbours = new Map<string, Set<string>>();
+  const callers = new Map<string, Set<string>>();
+  const callees = new Map<string, Set<string>>();
+  const isDNS = (id: string) => workloads.get(id)!.roles.includes('cluster-dns');
+  const link = (m: Map<string, Set<string>>, a: string, b: string) => {
+    let set = m.get(a);
+    if (!set) m.set(a, (set = new Set()));
+    set.add(b);
+  };
   for (const e of graph.edges) {
     if (!workloads.has(e.source) || !workloads.has(e.target) || e.source === e.target) continue;
     const [a, b] = e.source < e.target ? [e.source, e.target] : [e.target, e.source];
     const key = `${a}\u0000${b}`;
     pairWeight.set(key, (pairWeight.get(key) ?? 0) + 1 + Math.log10(Math.max(1, e.count)));
-    let na = neighbours.get(a);
-    if (!na) neighbours.set(a, (na = new Set()));
-    na.add(b);
-    let nb = neighbours.get(b);
-    if (!nb) neighbours.set(b, (nb = new Set()));
-    nb.add(a);
+    link(neighbours, a, b);
+    link(neighbours, b, a);
+    if (!isDNS(e.source) && !isDNS(e.target)) {
+      link(callees, e.source, e.target);
+      link(callers, e.target, e.source);
+    }
   }
+  const isHub = (id: string) =>
+    isDNS(id) || (callers.get(id)?.size ?? 0) >= hubDegree || (callees.get(id)?.size ?? 0) >= hubDegree;
 
   const fixed = new Map<string, { name: string; kind: SegmentKind }>();
   for (const id of ids) {
     const w = workloads.get(id)!;
     const pin = w.labels[SEGMENT_LABEL];
     if (pin) fixed.set(id, { name: slug(pin), kind: 'pinned' });
-    else if (w.roles.includes('cluster-dns') || (neighbours.get(id)?.size ?? 0) >= hubDegree)
-      fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform' });
+    else if (isHub(id)) fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform' });
     else if (!neighbours.has(id))
       fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated' });
   }

@@ -25,7 +25,7 @@ describe('identity', () => {
     const before = id.resolve({ ip: '10.244.1.30' }, Date.parse('2026-11-01T10:10:00Z'));
     const after = id.resolve({ ip: '10.244.1.30' }, Date.parse('2026-11-01T10:31:00Z'));
     expect(after).toEqual({ id: 'shop/StatefulSet/db', kind: 'workload' });
-    expect(before).toEqual({ id: 'private:10.244.1.30', kind: 'private', ip: '10.244.1.30' });
+    expect(before).toEqual({ id: 'unknown:10.244.1.30', kind: 'unknown', ip: '10.244.1.30' });
   });
 
   it('prefers the pod name over the IP, and classifies non-pod peers', () => {
