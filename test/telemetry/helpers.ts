@@ -1,5 +1,7 @@
 import type { Flow } from '../../src/flows/types.ts';
 import type { FlowQueue } from '../../src/telemetry/queue.ts';
+import type { HubbleNormalizeResult } from '../../src/telemetry/hubble.ts';
+import type { DecodedFlow } from '../../src/telemetry/proto.ts';
 
 export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -25,6 +27,27 @@ export function consume(queue: FlowQueue, opts: { delayMs?: number; batch?: numb
     stop: async () => {
       ac.abort();
       await done;
+    },
+  };
+}
+
+/** Test normaliser: just enough of a Hubble flow to identify it by source port. */
+export function normalize(f: DecodedFlow): HubbleNormalizeResult {
+  const tcp = (f.l4 as { TCP?: { source_port?: number; destination_port?: number } } | undefined)?.TCP;
+  if (!tcp) return { kind: 'bad', error: new Error('l4: expected TCP') };
+  if ((f.source as { pod_name?: string }).pod_name === 'health') return { kind: 'skip', reason: 'health' };
+  const t = f.time!;
+  return {
+    kind: 'flow',
+    flow: {
+      time: Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6),
+      src: { pod: (f.source as { pod_name?: string }).pod_name! },
+      dst: { pod: (f.destination as { pod_name?: string }).pod_name! },
+      protocol: 'TCP',
+      port: tcp.destination_port!,
+      srcPort: tcp.source_port!,
+      verdict: 'FORWARDED',
+      input: 'hubble',
     },
   };
 }

@@ -11,32 +11,10 @@ import {
   DEFAULT_BACKOFF,
   hubbleCredentials,
 } from '../../src/telemetry/hubble.ts';
-import type { HubbleNormalizeResult, HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
+import type { HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
 import { flowIdentity } from '../../src/telemetry/checkpoint.ts';
-import type { DecodedFlow } from '../../src/telemetry/proto.ts';
 import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
-import { consume, waitFor } from './helpers.ts';
-
-/** Test normaliser: just enough of a Hubble flow to identify it by source port. */
-function normalize(f: DecodedFlow): HubbleNormalizeResult {
-  const tcp = (f.l4 as { TCP?: { source_port?: number; destination_port?: number } } | undefined)?.TCP;
-  if (!tcp) return { kind: 'bad', error: new Error('l4: expected TCP') };
-  if ((f.source as { pod_name?: string }).pod_name === 'health') return { kind: 'skip', reason: 'health' };
-  const t = f.time!;
-  return {
-    kind: 'flow',
-    flow: {
-      time: Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6),
-      src: { pod: (f.source as { pod_name?: string }).pod_name! },
-      dst: { pod: (f.destination as { pod_name?: string }).pod_name! },
-      protocol: 'TCP',
-      port: tcp.destination_port!,
-      srcPort: tcp.source_port!,
-      verdict: 'FORWARDED',
-      input: 'hubble',
-    },
-  };
-}
+import { consume, normalize, waitFor } from './helpers.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
