@@ -292,7 +292,7 @@ export class FlowReader implements AsyncIterable<Flow> {
     let lineNo = 0;
     let format: FlowFormat | undefined = forced;
     let documentMode = false;
-    let docText: string[] = [];
+    const docText: string[] = [];
     let pending: { line: string; no: number }[] = [];
     let first = true;
 

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { Deduplicator, connectionKey, mergeObservation } from '../../src/flows/dedup.ts';
+import type { Flow } from '../../src/flows/types.ts';
+
+function flow(time: number, over: Partial<Flow> = {}): Flow {
+  return {
+    time,
+    src: { ip: '10.0.0.1' },
+    dst: { ip: '10.0.0.2' },
+    protocol: 'TCP',
+    port: 80,
+    srcPort: 40000,
+    verdict: 'FORWARDED',
+    input: 'hubble',
+    ...over,
+  };
+}
+
+function run(d: Deduplicator, flows: Flow[]): Flow[] {
+  const out: Flow[] = [];
+  for (const f of flows) d.add(f, out);
+  d.flush(out);
+  return out;
+}
+
+describe('connection keys', () => {
+  it('uses the 5-tuple, ICMP type, pod names without IPs, and nothing for aggregates', () => {
+    expect(connectionKey(flow(0))).toBe('TCP 10.0.0.1 40000 10.0.0.2 80');
+    expect(connectionKey(flow(0, { protocol: 'ICMPv6', port: 128, srcPort: undefined }))).toBe(
+      'ICMPv6 10.0.0.1 10.0.0.2 128',
+    );
+    expect(connectionKey(flow(0, { src: { namespace: 'a', pod: 'p' } }))).toBe('TCP a/p 40000 10.0.0.2 80');
+    expect(connectionKey(flow(0, { srcPort: undefined, count: 3 }))).toBeUndefined();
+  });
+});
+
+describe('Deduplicator', () => {
+  it('counts observations of one connection at several points once, DROPPED wins', () => {
+    const d = new Deduplicator({ windowMs: 1000 });
+    const out = run(d, [
+      flow(100, { src: { ip: '10.0.0.1' } }),
+      flow(150, { src: { ip: '10.0.0.1', namespace: 'a', pod: 'p' } }),
+      flow(180, { verdict: 'DROPPED', dropReason: 'POLICY_DENIED' }),
+      flow(190, { verdict: 'FORWARDED' }),
+    ]);
+    expect(out).toEqual([
+      flow(100, {
+        src: { ip: '10.0.0.1', namespace: 'a', pod: 'p' },
+        verdict: 'DROPPED',
+        dropReason: 'POLICY_DENIED',
+      }),
+    ]);
+    expect(d.duplicates).toBe(3);
+  });
+
+  it('keeps AUDIT over FORWARDED and unions DNS names', () => {
+    const out = run(new Deduplicator(), [
+      flow(1, { dst: { ip: '10.0.0.2', names: ['a.example'] } }),
+      flow(2, {
+        verdict: 'AUDIT',
+        dst: { ip: '10.0.0.2', names: ['b.example', 'a.example'] },
+        dnsQuery: 'a.example',
+      }),
+    ]);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({
+      verdict: 'AUDIT',
+      dnsQuery: 'a.example',
+      dst: { names: ['a.example', 'b.example'] },
+    });
+  });
+
+  it('a new observation after the window is a new connection', () => {
+    const d = new Deduplicator({ windowMs: 1000 });
+    const out = run(d, [flow(0), flow(500), flow(2500), flow(2600)]);
+    expect(out.map((f) => f.time)).toEqual([0, 2500]);
+    expect(d.duplicates).toBe(2);
+  });
+
+  it('memory is bounded by maxEntries, early evictions are counted', () => {
+    const d = new Deduplicator({ windowMs: 60_000, maxEntries: 100 });
+    const out: Flow[] = [];
+    let maxSize = 0;
+    for (let i = 0; i < 10_000; i++) {
+      d.add(flow(i, { srcPort: 1024 + i }), out);
+      maxSize = Math.max(maxSize, d.size);
+    }
+    d.flush(out);
+    expect(maxSize).toBeLessThanOrEqual(100);
+    expect(out).toHaveLength(10_000);
+    expect(d.evictions).toBeGreaterThan(0);
+  });
+
+  it('holds at most two windows of connections when time moves on', () => {
+    const d = new Deduplicator({ windowMs: 1000, maxEntries: 1_000_000 });
+    const out: Flow[] = [];
+    let maxSize = 0;
+    for (let i = 0; i < 20_000; i++) {
+      d.add(flow(i * 10, { srcPort: 1024 + (i % 60000) }), out);
+      maxSize = Math.max(maxSize, d.size);
+    }
+    expect(maxSize).toBeLessThanOrEqual(200);
+    expect(d.evictions).toBe(0);
+  });
+
+  it('passes aggregates through and output is deterministic', () => {
+    const input = [flow(5, { srcPort: undefined, count: 2 }), flow(1), flow(2, { srcPort: 40001 }), flow(3)];
+    const a = run(new Deduplicator(), input);
+    const b = run(new Deduplicator(), input);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(a.map((f) => [f.time, f.srcPort])).toEqual([
+      [5, undefined],
+      [1, 40000],
+      [2, 40001],
+    ]);
+  });
+
+  it('merge keeps the earliest time and the larger count', () => {
+    expect(mergeObservation(flow(10, { count: 2 }), flow(5, { count: 7 }))).toMatchObject({
+      time: 5,
+      count: 7,
+    });
+  });
+
+  it('rejects nonsense options', () => {
+    expect(() => new Deduplicator({ windowMs: 0 })).toThrow('dedup window must be a positive number of ms');
+    expect(() => new Deduplicator({ maxEntries: 0 })).toThrow('dedup maxEntries must be at least 1');
+  });
+});

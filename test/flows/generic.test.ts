@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { FlowInputError } from '../../src/flows/errors.ts';
+import { parseGenericFlow, parseGenericLine } from '../../src/flows/generic.ts';
+
+function err(obj: unknown): [string, string] {
+  const r = parseGenericFlow(obj);
+  if (!(r instanceof FlowInputError)) throw new Error(`expected an error, got ${JSON.stringify(r)}`);
+  return [r.reason, r.message];
+}
+
+describe('generic flow schema', () => {
+  it('accepts the documented full example', () => {
+    expect(
+      parseGenericFlow({
+        time: '2026-03-01T10:00:00.250Z',
+        src: { namespace: 'shop', pod: 'cart-7d9f', labels: { app: 'cart' } },
+        dst: { ip: '10.0.3.7', names: ['db.internal.'], service: 'shop/db' },
+        port: 5432,
+        srcPort: 41000,
+        protocol: 'tcp',
+        verdict: 'dropped',
+        dropReason: 'POLICY_DENIED',
+        count: 3,
+      }),
+    ).toEqual({
+      time: Date.parse('2026-03-01T10:00:00.250Z'),
+      src: { namespace: 'shop', pod: 'cart-7d9f', labels: ['app=cart'] },
+      dst: { ip: '10.0.3.7', names: ['db.internal'], service: { namespace: 'shop', name: 'db' } },
+      protocol: 'TCP',
+      port: 5432,
+      srcPort: 41000,
+      verdict: 'DROPPED',
+      dropReason: 'POLICY_DENIED',
+      count: 3,
+      input: 'generic',
+    });
+  });
+
+  it('accepts "ns/pod" and IP strings, epoch ms, source/destination aliases and defaults', () => {
+    expect(
+      parseGenericFlow({ time: 1767225600000, source: 'a/web-1', destination: 'fd00::7', port: 443 }),
+    ).toEqual({
+      time: 1767225600000,
+      src: { namespace: 'a', pod: 'web-1' },
+      dst: { ip: 'fd00::7' },
+      protocol: 'TCP',
+      port: 443,
+      verdict: 'FORWARDED',
+      input: 'generic',
+    });
+    expect(parseGenericFlow({ time: 0, src: '10.0.0.1', dst: '10.0.0.2', protocol: 'ICMPv6' })).toMatchObject(
+      {
+        protocol: 'ICMPv6',
+        port: 128,
+      },
+    );
+  });
+
+  it('gives exact errors', () => {
+    const ok = { time: 0, src: 'a/p', dst: '10.0.0.2', port: 80 };
+    expect(err({ ...ok, time: undefined })).toEqual(['missing-field', 'time is missing']);
+    expect(err({ ...ok, time: 'yesterday' })).toEqual([
+      'bad-value',
+      'time: not an RFC 3339 timestamp: "yesterday"',
+    ]);
+    expect(err({ ...ok, time: true })).toEqual([
+      'wrong-type',
+      'time: expected an RFC 3339 string or epoch milliseconds, got boolean true',
+    ]);
+    expect(err({ ...ok, src: undefined })).toEqual(['missing-field', 'src is missing']);
+    expect(err({ ...ok, src: 'nopod' })).toEqual([
+      'bad-value',
+      'src: "nopod" is neither "namespace/pod" nor an IP address',
+    ]);
+    expect(err({ ...ok, src: { namespace: 'a' } })).toEqual([
+      'missing-field',
+      'src: needs an ip, a namespace and pod, labels or names',
+    ]);
+    expect(err({ ...ok, src: { pod: 'p' } })).toEqual(['missing-field', 'src: pod "p" needs a namespace']);
+    expect(err({ ...ok, dst: { ip: '300.1.1.1' } })).toEqual([
+      'bad-value',
+      'dst.ip: not an IP address: "300.1.1.1"',
+    ]);
+    expect(err({ ...ok, dst: { ip: '10.0.0.1', zone: 'x' } })).toEqual([
+      'unknown-field',
+      'dst: unknown field "zone"',
+    ]);
+    expect(err({ ...ok, port: '80' })).toEqual([
+      'wrong-type',
+      'port: expected an integer from 1 to 65535, got string "80"',
+    ]);
+    expect(err({ ...ok, port: 0 })).toEqual(['bad-value', 'port: 0 is out of range 1-65535']);
+    expect(err({ ...ok, port: undefined })).toEqual(['missing-field', 'port is missing']);
+    expect(err({ ...ok, protocol: 'gre' })).toEqual([
+      'unknown-enum',
+      'protocol: unknown value "gre" (expected TCP, UDP, SCTP, ICMPv4 or ICMPv6)',
+    ]);
+    expect(err({ ...ok, verdict: 'ALLOWED' })).toEqual(['unknown-enum', 'verdict: unknown value "ALLOWED"']);
+    expect(err({ ...ok, dropReason: 'X' })).toEqual([
+      'bad-value',
+      'dropReason: only allowed with verdict DROPPED',
+    ]);
+    expect(err({ ...ok, count: 0 })).toEqual(['bad-value', 'count: 0 is not a positive integer']);
+    expect(err({ ...ok, count: 1.5 })).toEqual([
+      'wrong-type',
+      'count: expected a positive integer, got number 1.5',
+    ]);
+    expect(err({ ...ok, prot: 'TCP' })).toEqual(['unknown-field', 'unknown field "prot"']);
+    expect(err({ ...ok, src: 'a/p', source: 'a/q' })).toEqual([
+      'bad-value',
+      'give either src or source, not both',
+    ]);
+    expect(err({ ...ok, src: { namespace: 'a', pod: 'p', labels: ['app'] } })).toEqual([
+      'bad-value',
+      'src.labels[0]: expected "key=value", got "app"',
+    ]);
+    expect(err('x')).toEqual(['not-an-object', 'expected a JSON object, got string "x"']);
+  });
+
+  it('reports invalid JSON lines', () => {
+    const r = parseGenericLine('{"time":0,');
+    expect(r instanceof FlowInputError && [r.reason, r.message]).toEqual([
+      'invalid-json',
+      'invalid JSON: Expected double-quoted property name in JSON at position 10 (line 1 column 11)',
+    ]);
+  });
+});

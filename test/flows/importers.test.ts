@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { FlowInputError } from '../../src/flows/errors.ts';
+import { parseGadgetEvent } from '../../src/flows/inspektor-gadget.ts';
+import { parseNetworkNeighborhood } from '../../src/flows/kubescape.ts';
+import type { Flow } from '../../src/flows/types.ts';
+
+const samples = new URL('../../../shared/samples/', import.meta.url);
+const igLine = readFileSync(new URL('ig-trace-tcp.jsonl', samples), 'utf8').trim();
+const nn: unknown = JSON.parse(readFileSync(new URL('kubescape-networkneighborhood.json', samples), 'utf8'));
+
+describe('Inspektor Gadget trace_tcp', () => {
+  it('imports the sample connect event as pod -> peer', () => {
+    expect(parseGadgetEvent(JSON.parse(igLine))).toEqual({
+      time: Date.parse('2024-07-31T18:38:31.977Z'),
+      src: { ip: '10.244.0.8', namespace: 'default', pod: 'mypod2' },
+      dst: { ip: '1.1.1.1' },
+      protocol: 'TCP',
+      port: 80,
+      srcPort: 41464,
+      verdict: 'FORWARDED',
+      input: 'inspektor-gadget',
+    });
+  });
+
+  it('accept events put the local pod on the responder side; resolver peers and labels are used', () => {
+    const ev = {
+      type: 'accept',
+      timestamp: '2025-01-01T00:00:00Z',
+      src: { addr: '10.0.0.9', port: 8080, proto: 'TCP', version: 4 },
+      dst: {
+        addr: '10.0.0.3',
+        port: 51000,
+        proto: 'TCP',
+        version: 4,
+        k8s: { kind: 'pod', name: 'web-1', namespace: 'shop', labels: 'app=web,tier=front' },
+      },
+      k8s: {
+        namespace: 'shop',
+        podName: 'api-1',
+        owner: { kind: 'ReplicaSet', name: 'api-5d' },
+        podLabels: { app: 'api' },
+      },
+    };
+    expect(parseGadgetEvent(ev)).toEqual({
+      time: Date.parse('2025-01-01T00:00:00Z'),
+      src: { ip: '10.0.0.3', namespace: 'shop', pod: 'web-1', labels: ['app=web', 'tier=front'] },
+      dst: {
+        ip: '10.0.0.9',
+        namespace: 'shop',
+        pod: 'api-1',
+        workload: { kind: 'ReplicaSet', name: 'api-5d' },
+        labels: ['app=api'],
+      },
+      protocol: 'TCP',
+      port: 8080,
+      srcPort: 51000,
+      verdict: 'FORWARDED',
+      input: 'inspektor-gadget',
+    });
+  });
+
+  it('skips close events and explains bad ones', () => {
+    expect(parseGadgetEvent({ ...JSON.parse(igLine), type: 'close' })).toEqual({ skip: 'close-event' });
+    const bad = (o: object) => {
+      const r = parseGadgetEvent({ ...JSON.parse(igLine), ...o });
+      return r instanceof FlowInputError ? [r.reason, r.message] : r;
+    };
+    expect(bad({ type: 'listen' })).toEqual(['unknown-enum', 'type: unknown value "listen"']);
+    expect(bad({ dst: { port: 80 } })).toEqual(['missing-field', 'dst.addr is missing']);
+    expect(bad({ dst: { addr: '1.1.1.1', port: 80, proto: 47 } })).toEqual([
+      'unknown-enum',
+      'dst.proto: unknown value 47',
+    ]);
+    expect(bad({ src: { addr: '10.0.0.1', port: '41464' } })).toEqual([
+      'wrong-type',
+      'src.port: expected an integer from 0 to 65535, got string "41464"',
+    ]);
+  });
+});
+
+describe('Kubescape NetworkNeighborhood', () => {
+  const flows = parseNetworkNeighborhood(nn) as Flow[];
+
+  it('imports every neighbour and port of the sample: 3 ingress + 10 egress', () => {
+    expect(flows).toHaveLength(13);
+    expect(flows.every((f) => f.count === 1 && f.input === 'kubescape' && f.verdict === 'FORWARDED')).toBe(
+      true,
+    );
+    expect(flows.every((f) => f.time === Date.parse('2024-05-30T08:20:01Z'))).toBe(true);
+  });
+
+  it('the local side is the workload with its selector labels', () => {
+    const local = {
+      namespace: 'kubescape',
+      workload: { kind: 'Deployment', name: 'operator' },
+      labels: [
+        'app.kubernetes.io/instance=kubescape',
+        'app.kubernetes.io/name=operator',
+        'tier=ks-control-plane',
+      ],
+    };
+    for (const f of flows.slice(0, 3)) expect(f.dst).toEqual(local);
+    for (const f of flows.slice(3)) expect(f.src).toEqual(local);
+  });
+
+  it('selector peers get labels and namespace; IP peers keep DNS names', () => {
+    const egress = flows.slice(3);
+    expect(egress[0]).toMatchObject({
+      dst: { ip: '35.186.253.219', names: ['version-check.ks-services.co'] },
+      protocol: 'TCP',
+      port: 443,
+    });
+    expect(egress[1]!.dst).toEqual({ namespace: 'kubescape', labels: ['app=otel-collector'] });
+    const dns = egress.find((f) => f.port === 53)!;
+    expect(dns).toMatchObject({
+      protocol: 'UDP',
+      dst: { namespace: 'kube-system', labels: ['k8s-app=kube-dns'] },
+    });
+    const api = egress.find((f) => f.dst.ip === '10.245.0.1')!;
+    expect(api.dst).toEqual({
+      ip: '10.245.0.1',
+      namespace: 'default',
+      labels: ['component=apiserver', 'provider=kubernetes'],
+    });
+    expect(flows[0]!.src).toEqual({ ip: '10.244.0.73' });
+  });
+
+  it('explains malformed objects', () => {
+    const msg = (o: unknown) => {
+      const r = parseNetworkNeighborhood(o);
+      return r instanceof FlowInputError ? [r.reason, r.message] : r;
+    };
+    expect(msg({ kind: 'Pod' })).toEqual([
+      'unknown-record',
+      'object: expected kind NetworkNeighborhood, got string "Pod"',
+    ]);
+    const broken = structuredClone(nn) as { spec: { containers: { egress: { ports: unknown[] }[] }[] } };
+    broken.spec.containers[0]!.egress[0]!.ports = [{ protocol: 'TCP', port: 0 }];
+    expect(msg(broken)).toEqual([
+      'wrong-type',
+      'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[0].ports[0].port: expected an integer from 1 to 65535, got number 0',
+    ]);
+  });
+});

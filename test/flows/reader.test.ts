@@ -1,0 +1,206 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
+
+const sample = (f: string) => fileURLToPath(new URL(`../../../shared/samples/${f}`, import.meta.url));
+const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/flows/${f}`, import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'microseg-flows-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function tmp(name: string, content: string | Buffer): string {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+}
+
+describe('reading the Hubble sample', () => {
+  it('de-duplicates across observation points and counts what it did', async () => {
+    const r = readFlows(sample('hubble-flows.jsonl'));
+    const flows = await r.toArray();
+    // 11 lines: 2 health checks skipped; lines 1+3 (flow + its reply) and 7+8 (DNS request + response)
+    // are one connection each; line 2 is another client (different source port).
+    expect(flows).toHaveLength(7);
+    expect(r.stats).toMatchObject({
+      lines: 11,
+      observations: 9,
+      flows: 7,
+      duplicates: 2,
+      repliesFlipped: 3,
+      skipped: { health: 2 },
+      badLines: 0,
+      sources: [{ format: 'hubble', gzip: false, lines: 11 }],
+    });
+    expect(r.stats.direction).toMatchObject({ is_reply: 6, reply: 1, 'tcp-flags': 1, observed: 1 });
+    const dns = flows.filter((f) => f.port === 53);
+    expect(dns).toHaveLength(1);
+    expect(dns[0]!.time).toBe(Date.parse('2021-10-04T11:22:26.592Z'));
+  });
+
+  it('without dedup every observation is emitted', async () => {
+    const flows = await readFlows(sample('hubble-flows.jsonl'), { dedup: false }).toArray();
+    expect(flows).toHaveLength(9);
+  });
+
+  it('reads gzip by magic bytes whatever the name, and stdin (gzip too)', async () => {
+    const raw = readFileSync(sample('hubble-flows.jsonl'));
+    const gz = tmp('flows.jsonl', gzipSync(raw));
+    const plain = await readFlows(sample('hubble-flows.jsonl')).toArray();
+    const r = readFlows(gz);
+    expect(await r.toArray()).toEqual(plain);
+    expect(r.stats.sources[0]).toMatchObject({ gzip: true, format: 'hubble' });
+    const chunks = [];
+    for (let i = 0; i < raw.length; i += 1000) chunks.push(raw.subarray(i, i + 1000));
+    expect(await readFlows('-', { stdin: Readable.from(chunks) }).toArray()).toEqual(plain);
+    const gzBytes = gzipSync(raw);
+    const oneByte = [gzBytes.subarray(0, 1), gzBytes.subarray(1)];
+    const s = readFlows('-', { stdin: Readable.from(oneByte) });
+    expect(await s.toArray()).toEqual(plain);
+    expect(s.stats.sources[0]).toMatchObject({ source: '-', gzip: true });
+  });
+
+  it('handles CRLF line ends and a missing final newline', async () => {
+    const raw = readFileSync(sample('hubble-flows.jsonl'), 'utf8').trimEnd().replace(/\n/g, '\r\n');
+    expect(await readFlows(tmp('crlf.jsonl', raw)).toArray()).toEqual(
+      await readFlows(sample('hubble-flows.jsonl')).toArray(),
+    );
+  });
+});
+
+describe('bad lines', () => {
+  it('are counted by reason, the first 5 kept with file and line, the run goes on', async () => {
+    const path = fixture('hubble-bad-lines.jsonl');
+    const r = readFlows(path);
+    const flows = await r.toArray();
+    expect(flows.map((f) => [f.src.ip, f.dst.ip, f.port])).toEqual([
+      ['10.0.0.1', '10.0.0.2', 8080],
+      ['fd00::1', 'fd00::2', 8080],
+    ]);
+    expect(r.stats.duplicates).toBe(1);
+    expect(r.stats.events).toEqual({ node_status: 1, lost_events: 2, agent_event: 0, debug_event: 0 });
+    expect(r.stats.lostEvents).toBe(9007199254740996);
+    expect(r.stats.bad).toEqual({
+      'invalid-json': 1,
+      'unknown-enum': 1,
+      'wrong-type': 2,
+      'missing-field': 1,
+      'bad-value': 1,
+    });
+    expect(r.stats.badLines).toBe(6);
+    expect(r.stats.samples.map((s) => `${s.line}: ${s.message}`)).toEqual([
+      '2: invalid JSON: Unterminated string in JSON at position 70 (line 1 column 71)',
+      '3: flow.verdict: unknown value "MAYBE"',
+      '4: flow.l4.TCP.source_port: expected an integer from 0 to 65535, got string "x"',
+      '8: flow.IP.destination is missing',
+      '11: flow.time: not an RFC 3339 timestamp: "2026-13-01T00:00:00Z"',
+    ]);
+    expect(r.stats.samples[0]!.source).toBe(path);
+    expect(formatIngestStats(r.stats)).toContain(`${path}:3: flow.verdict: unknown value "MAYBE"`);
+  });
+
+  it('strict mode stops at the first bad line with its message', async () => {
+    const path = fixture('hubble-bad-lines.jsonl');
+    await expect(readFlows(path, { strict: true }).toArray()).rejects.toThrow(
+      `${path}:2: invalid JSON: Unterminated string in JSON at position 70 (line 1 column 71)`,
+    );
+  });
+
+  it('unreadable sources and unknown formats are input errors', async () => {
+    await expect(readFlows(join(dir, 'nope.jsonl')).toArray()).rejects.toThrow(
+      `${join(dir, 'nope.jsonl')}: cannot read: no such file`,
+    );
+    expect(() => readFlows('x', { format: 'pcap' as never })).toThrow(
+      'unknown flow format "pcap" (expected auto, hubble, generic, inspektor-gadget, kubescape)',
+    );
+    await expect(readFlows(tmp('bad.gz', Buffer.from([0x1f, 0x8b, 1, 2, 3]))).toArray()).rejects.toThrow(
+      /bad\.gz: cannot decompress: /,
+    );
+  });
+});
+
+describe('formats', () => {
+  it('empty files are fine and noted', async () => {
+    const e = tmp('empty.jsonl', '');
+    const blank = tmp('blank.jsonl', '\n  \n');
+    const r = readFlows([e, blank]);
+    expect(await r.toArray()).toEqual([]);
+    expect(r.stats.emptySources).toEqual([e, blank]);
+    expect(r.stats.sources.map((s) => s.format)).toEqual(['empty', 'empty']);
+    expect(formatIngestStats(r.stats)).toContain(`empty: ${e}, ${blank}`);
+  });
+
+  it('detects each format per file in one run', async () => {
+    const r = readFlows([
+      sample('hubble-flows.jsonl'),
+      fixture('generic.jsonl'),
+      sample('ig-trace-tcp.jsonl'),
+      sample('kubescape-networkneighborhood.json'),
+    ]);
+    const flows = await r.toArray();
+    expect(r.stats.sources.map((s) => s.format)).toEqual([
+      'hubble',
+      'generic',
+      'inspektor-gadget',
+      'kubescape',
+    ]);
+    const byInput = (i: string) => flows.filter((f) => f.input === i).length;
+    expect([
+      byInput('hubble'),
+      byInput('generic'),
+      byInput('inspektor-gadget'),
+      byInput('kubescape'),
+    ]).toEqual([7, 3, 1, 13]);
+  });
+
+  it('a bad first line does not stop detection and is reported', async () => {
+    const raw = readFileSync(sample('hubble-flows.jsonl'), 'utf8');
+    const r = readFlows(tmp('firstbad.jsonl', '{"flow":{"time"\n' + raw));
+    expect(await r.toArray()).toHaveLength(7);
+    expect(r.stats.sources[0]!.format).toBe('hubble');
+    expect(r.stats.samples[0]).toMatchObject({ line: 1, reason: 'invalid-json' });
+  });
+
+  it('--format overrides detection', async () => {
+    const r = readFlows(sample('ig-trace-tcp.jsonl'), { format: 'generic' });
+    expect(await r.toArray()).toEqual([]);
+    expect(r.stats.samples[0]!.message).toBe('unknown field "comm"');
+  });
+
+  it('reads Kubescape objects as YAML, as a List, and as JSON lines', async () => {
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8'));
+    const yaml = tmp(
+      'nn.yaml',
+      `apiVersion: ${nn.apiVersion}\nkind: NetworkNeighborhood\nmetadata:\n  name: x\n  namespace: ns1\nspec:\n  containers:\n  - name: c\n    egress:\n    - ipAddress: 8.8.8.8\n      ports:\n      - {name: UDP-53, protocol: UDP, port: 53}\n`,
+    );
+    expect(await readFlows(yaml).toArray()).toEqual([
+      {
+        time: 0,
+        src: { namespace: 'ns1' },
+        dst: { ip: '8.8.8.8' },
+        protocol: 'UDP',
+        port: 53,
+        verdict: 'FORWARDED',
+        count: 1,
+        input: 'kubescape',
+      },
+    ]);
+    const list = tmp('nn-list.json', JSON.stringify({ kind: 'List', items: [nn, nn] }, null, 2));
+    expect(await readFlows(list).toArray()).toHaveLength(26);
+    const lines = tmp(
+      'nn-lines.json',
+      JSON.stringify(nn) + '\n' + JSON.stringify({ ...nn, kind: 'Pod' }) + '\n',
+    );
+    const r = readFlows(lines);
+    expect(await r.toArray()).toHaveLength(13);
+    expect(r.stats.samples[0]).toMatchObject({
+      line: 2,
+      reason: 'unknown-record',
+      message: 'object: expected kind NetworkNeighborhood, got string "Pod"',
+    });
+  });
+});
