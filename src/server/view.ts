@@ -72,65 +72,146 @@ function round(v: number): number {
   return Math.round(v * 100) / 100;
 }
 
+type XY = { x: number; y: number };
+
+/** Points on a sunflower (Vogel) spiral: evenly spread over a disc of radius ~1, deterministic. */
+function sunflower(i: number, n: number): XY {
+  const r = Math.sqrt((i + 0.5) / Math.max(1, n));
+  return { x: r * Math.cos(i * GOLDEN_ANGLE), y: r * Math.sin(i * GOLDEN_ANGLE) };
+}
+
+/** ForceAtlas2 over a small graph from the given start positions; iterations scale down with size. */
+function runForceAtlas2(
+  g: UndirectedGraph<XY & { size?: number }, { weight: number }>,
+  adjustSizes = false,
+): void {
+  const n = g.order;
+  if (n < 2 || g.size === 0) return;
+  const iterations = n <= 50 ? 150 : n <= 200 ? 60 : n <= 400 ? 30 : 6;
+  forceAtlas2.assign(g, {
+    iterations,
+    getEdgeWeight: 'weight',
+    settings: {
+      ...forceAtlas2.inferSettings(g),
+      barnesHutOptimize: n > 150,
+      linLogMode: true,
+      adjustSizes,
+      gravity: 1,
+    },
+  });
+}
+
 /**
- * Lays the graph out: groups (segments) start as discs on a sunflower spiral, members on a sunflower
- * inside their disc, then ForceAtlas2 runs a fixed number of iterations with edges inside a group
- * pulling harder than edges between groups. No randomness: the same graph gives the same positions.
+ * Lays the graph out in two levels, so that segments stay together and large graphs stay fast:
+ * 1. groups (segments; namespaces for workloads without one; one group per kind of external peer) are
+ *    laid out with ForceAtlas2 on the graph of connections between groups, each group a disc whose
+ *    area grows with its members, then spread until no two discs overlap;
+ * 2. inside each disc, its members are laid out with ForceAtlas2 on the connections among them.
+ * No randomness (start positions are a sunflower spiral in sorted order): the same graph gives the
+ * same positions.
  */
-export function computeLayout(graph: ServiceGraph, opts: { iterations?: number } = {}): Layout {
+export function computeLayout(graph: ServiceGraph): Layout {
   const nodes = [...graph.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const groups = new Map<string, string[]>();
+  const groupOfId = new Map<string, string>();
   for (const n of nodes) {
     const g = groupOf(n);
     let members = groups.get(g);
     if (!members) groups.set(g, (members = []));
     members.push(n.id);
+    groupOfId.set(n.id, g);
   }
   const order = [...groups.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1));
-  const g = new UndirectedGraph<{ x: number; y: number }, { weight: number }>({ allowSelfLoops: false });
-  const groupOfId = new Map<string, string>();
-  // Group discs: radius ∝ √members; centres spaced so that discs of average size do not overlap.
-  const meanRadius = Math.sqrt(nodes.length / Math.max(1, order.length));
-  order.forEach(([gid, members], i) => {
-    const r = 12 * meanRadius * Math.sqrt(i + 0.5);
-    const cx = r * Math.cos(i * GOLDEN_ANGLE);
-    const cy = r * Math.sin(i * GOLDEN_ANGLE);
-    const inner = 4 * Math.sqrt(members.length);
-    members.forEach((id, j) => {
-      const rr = (inner * Math.sqrt(j + 0.5)) / Math.sqrt(members.length);
-      g.addNode(id, { x: cx + rr * Math.cos(j * GOLDEN_ANGLE), y: cy + rr * Math.sin(j * GOLDEN_ANGLE) });
-      groupOfId.set(id, gid);
-    });
-  });
-  const weights = new Map<string, number>();
+  const radius = new Map(order.map(([gid, m]) => [gid, 4 + 6 * Math.sqrt(m.length)]));
+
+  // Distinct undirected node pairs, split into pairs inside a group and counts between groups.
+  const inner = new Map<string, Set<string>>();
+  const between = new Map<string, number>();
+  const pairs = new Set<string>();
   for (const e of graph.edges) {
-    if (e.source === e.target || !g.hasNode(e.source) || !g.hasNode(e.target)) continue;
+    const ga = groupOfId.get(e.source);
+    const gb = groupOfId.get(e.target);
+    if (e.source === e.target || ga === undefined || gb === undefined) continue;
     const [a, b] = e.source < e.target ? [e.source, e.target] : [e.target, e.source];
     const key = `${a}\u0000${b}`;
-    const same = groupOfId.get(a) === groupOfId.get(b);
-    weights.set(key, Math.max(weights.get(key) ?? 0, same ? 3 : 0.3));
+    if (pairs.has(key)) continue;
+    pairs.add(key);
+    if (ga === gb) {
+      let set = inner.get(ga);
+      if (!set) inner.set(ga, (set = new Set()));
+      set.add(key);
+    } else {
+      const gk = ga < gb ? `${ga}\u0000${gb}` : `${gb}\u0000${ga}`;
+      between.set(gk, (between.get(gk) ?? 0) + 1);
+    }
   }
-  for (const key of [...weights.keys()].sort()) {
-    const [a, b] = key.split('\u0000') as [string, string];
-    g.addEdge(a, b, { weight: weights.get(key)! });
-  }
-  const n = g.order;
-  const iterations = opts.iterations ?? (n <= 300 ? 300 : n <= 2000 ? 120 : 40);
-  if (n > 1 && iterations > 0) {
-    const settings = {
-      ...forceAtlas2.inferSettings(g),
-      barnesHutOptimize: n > 500,
-      edgeWeightInfluence: 1,
-      linLogMode: true,
-      gravity: 0.5,
-    };
-    forceAtlas2.assign(g, { iterations, settings, getEdgeWeight: 'weight' });
-  }
-  const out: Layout = new Map();
-  g.forEachNode((id, a) => {
-    const { x, y } = a;
-    out.set(id, { x: Number.isFinite(x) ? round(x) : 0, y: Number.isFinite(y) ? round(y) : 0 });
+
+  // Level 1: groups.
+  const top = new UndirectedGraph<XY & { size?: number }, { weight: number }>();
+  const spread = 3 * Math.sqrt(order.reduce((s, [gid]) => s + radius.get(gid)! ** 2, 0));
+  order.forEach(([gid], i) => {
+    const p = sunflower(i, order.length);
+    top.addNode(gid, { x: p.x * spread, y: p.y * spread, size: radius.get(gid)! });
   });
+  for (const key of [...between.keys()].sort()) {
+    const [a, b] = key.split('\u0000') as [string, string];
+    top.addEdge(a, b, { weight: Math.log2(1 + between.get(key)!) });
+  }
+  runForceAtlas2(top, true);
+  const centres = order.map(([gid]) => ({ gid, ...top.getNodeAttributes(gid) }));
+  // Spread until no two discs overlap (with a margin); a single factor keeps the shape.
+  let factor = 1;
+  for (let i = 0; i < centres.length; i++) {
+    for (let j = i + 1; j < centres.length; j++) {
+      const a = centres[i]!;
+      const b = centres[j]!;
+      const d = Math.hypot(a.x - b.x, a.y - b.y);
+      const need = 1.15 * (radius.get(a.gid)! + radius.get(b.gid)!);
+      factor = Math.max(factor, d > 0 ? need / d : need);
+    }
+  }
+  if (!Number.isFinite(factor) || factor > 1e6) factor = 1;
+
+  // Level 2: members inside each disc.
+  const out: Layout = new Map();
+  for (const { gid, x: cx0, y: cy0 } of centres) {
+    const cx = cx0 * factor;
+    const cy = cy0 * factor;
+    const members = groups.get(gid)!;
+    const r = radius.get(gid)!;
+    if (members.length === 1) {
+      out.set(members[0]!, { x: round(cx), y: round(cy) });
+      continue;
+    }
+    const sub = new UndirectedGraph<XY, { weight: number }>();
+    members.forEach((id, j) => sub.addNode(id, sunflower(j, members.length)));
+    for (const key of [...(inner.get(gid) ?? [])].sort()) {
+      const [a, b] = key.split('\u0000') as [string, string];
+      sub.addEdge(a, b, { weight: 1 });
+    }
+    runForceAtlas2(sub);
+    let mx = 0;
+    let my = 0;
+    sub.forEachNode((_id, p) => {
+      mx += p.x;
+      my += p.y;
+    });
+    mx /= members.length;
+    my /= members.length;
+    let far = 0;
+    sub.forEachNode((_id, p) => {
+      far = Math.max(far, Math.hypot(p.x - mx, p.y - my));
+    });
+    const k = far > 0 && Number.isFinite(far) ? r / far : 0;
+    sub.forEachNode((id, p) => {
+      const x = cx + (p.x - mx) * k;
+      const y = cy + (p.y - my) * k;
+      out.set(id, {
+        x: Number.isFinite(x) ? round(x) : round(cx),
+        y: Number.isFinite(y) ? round(y) : round(cy),
+      });
+    });
+  }
   return out;
 }
 

@@ -1,0 +1,402 @@
+import request from 'supertest';
+import { parseAllDocuments } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { NetworkPolicy } from '../../src/model/k8s.ts';
+import { policiesToYaml } from '../../src/policy/render.ts';
+import { createApp } from '../../src/server/app.ts';
+import { enforceDiff } from '../../src/server/audit.ts';
+import { analysisSource } from '../../src/server/source.ts';
+import type { AuditView, GraphView, NodeDetails, ViewSource } from '../../src/server/types.ts';
+import { computeLayout } from '../../src/server/view.ts';
+import { CART, DB, FRONTEND, NEW_EDGE, fixtureAnalysis, syntheticGraph, withIsolation } from './helpers.ts';
+
+let fx: Awaited<ReturnType<typeof fixtureAnalysis>>;
+let source: ViewSource;
+
+beforeAll(async () => {
+  fx = await fixtureAnalysis();
+  source = analysisSource(fx.analysis, { title: 'fixture', mode: 'demo', audits: [fx.audit] });
+});
+
+describe('offline audit and enforce diff', () => {
+  it('flags the connection first seen after learning, and no learned workload connection', () => {
+    const keys = fx.audit.wouldBlock.map((b) => b.edge);
+    expect(keys).toContain(NEW_EDGE);
+    const blocked = fx.audit.wouldBlock.find((b) => b.edge === NEW_EDGE)!;
+    expect(blocked).toMatchObject({ source: FRONTEND, target: DB, protocol: 'TCP', port: 5432, count: 3 });
+    expect(blocked.reason).toMatch(/^denied: /);
+    for (const learned of [`${FRONTEND}->${CART}:8080/TCP`, `${CART}->${DB}:5432/TCP`])
+      expect(keys).not.toContain(learned);
+    expect(fx.audit.conditions[0]).toMatchObject({
+      type: 'WouldBlock',
+      status: 'True',
+      reason: 'FlowsWouldBeBlocked',
+    });
+  });
+
+  it('lists every proposed policy as added on a cluster without policies', () => {
+    const names = fx.analysis.proposal.policies
+      .map((p) => `${p.metadata.namespace}/${p.metadata.name}`)
+      .sort();
+    expect(fx.audit.enforce).toEqual({ added: names, changed: [], removed: [], unchanged: 0 });
+  });
+
+  it('diffs by name and spec, and removes only microseg-managed policies in covered namespaces', () => {
+    const np = (ns: string, name: string, port: number, managed = true): NetworkPolicy => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {
+        name,
+        namespace: ns,
+        ...(managed ? { labels: { 'app.kubernetes.io/managed-by': 'microseg' } } : {}),
+      },
+      spec: { podSelector: {}, ingress: [{ ports: [{ port, protocol: 'TCP' }] }] },
+    });
+    const existing = [
+      np('a', 'same', 80),
+      np('a', 'edited', 80),
+      np('a', 'stale', 80),
+      np('a', 'theirs', 80, false),
+      np('b', 'elsewhere', 80),
+    ];
+    const proposed = [np('a', 'same', 80), np('a', 'edited', 81), np('a', 'new', 80)];
+    expect(enforceDiff(existing, proposed, ['a'])).toEqual({
+      added: ['a/new'],
+      changed: ['a/edited'],
+      removed: ['a/stale'],
+      unchanged: 1,
+    });
+  });
+});
+
+describe('JSON API', () => {
+  it('describes the source, its features and the caller', async () => {
+    const res = await request(createApp(source)).get('/api/v1/info').expect(200);
+    expect(res.body).toEqual({
+      info: { mode: 'demo', title: 'fixture', flows: fx.analysis.flows },
+      features: { audit: true, isolations: false, blastRadius: false, isolate: false, release: false },
+      auth: { enabled: false, authenticated: false, canAct: false },
+    });
+  });
+
+  it('serves every graph node with a position, merged edges and segment colours', async () => {
+    const res = await request(createApp(source)).get('/api/v1/graph').expect(200);
+    const view = res.body as GraphView;
+    expect(view.view).toBe('full');
+    expect(view.nodes.map((n) => n.id)).toEqual(fx.analysis.graph.nodes.map((n) => n.id).sort());
+    for (const n of view.nodes) {
+      expect(Number.isFinite(n.x) && Number.isFinite(n.y)).toBe(true);
+    }
+    const fc = view.edges.find((e) => e.id === `${FRONTEND}->${CART}`)!;
+    // ICMP, the forwarded 8080 flows (by pod IP and via the Service) and the dropped 9999 attempt.
+    expect(fc.ports).toEqual(['ICMPv4/0', 'TCP/8080', 'TCP/9999']);
+    expect(fc.count).toBe(4);
+    expect(fc.edges).toBe(3);
+    expect(view.segments.find((s) => s.id === 'shop')).toMatchObject({ members: 3, color: '#59a14f' });
+    expect(view.totals).toEqual({
+      nodes: fx.analysis.graph.nodes.length,
+      edges: fx.analysis.graph.edges.length,
+      flows: fx.analysis.graph.edges.reduce((s, e) => s + e.count, 0),
+    });
+  });
+
+  it('gives byte-identical graphs across reloads and app instances (stable layout)', async () => {
+    const a = await request(createApp(source)).get('/api/v1/graph');
+    const b = await request(createApp(analysisSource(fx.analysis))).get('/api/v1/graph');
+    expect(a.text).toBe(b.text);
+  });
+
+  it('marks would-be-blocked flows of an audit on the graph', async () => {
+    const res = await request(createApp(source)).get('/api/v1/graph?audit=shop-rollout').expect(200);
+    const view = res.body as GraphView;
+    expect(view.audit).toBe('shop-rollout');
+    const e = view.edges.find((x) => x.id === `${FRONTEND}->${DB}`)!;
+    expect(e).toMatchObject({ blocked: 3, blockedFlows: [NEW_EDGE], ports: ['TCP/5432'], count: 0 });
+    expect(view.edges.find((x) => x.id === `${CART}->${DB}`)!.blocked).toBeUndefined();
+  });
+
+  it('rejects bad graph parameters with exact messages', async () => {
+    const app = createApp(source);
+    const cases: [string, number, string][] = [
+      ['/api/v1/graph?view=tree', 400, 'view must be one of auto, full, segments (got "tree")'],
+      ['/api/v1/graph?view=segments&expand=nope', 400, 'unknown segment "nope"'],
+      ['/api/v1/graph?audit=other', 404, 'no audit named "other"'],
+      ['/api/v1/graph?view=full&view=segments', 400, 'query parameter "view" must be given once'],
+    ];
+    for (const [url, status, error] of cases) {
+      const res = await request(app).get(url);
+      expect([url, res.status, res.body]).toEqual([url, status, { error }]);
+    }
+  });
+
+  it('returns a workload with its evidence and its proposed policies as YAML', async () => {
+    const res = await request(createApp(source))
+      .get(`/api/v1/nodes?id=${encodeURIComponent(CART)}`)
+      .expect(200);
+    const d = res.body as NodeDetails;
+    expect(d).toMatchObject({
+      id: CART,
+      kind: 'workload',
+      label: 'cart',
+      namespace: 'shop',
+      segment: 'shop',
+    });
+    const toDb = d.outbound.find((e) => e.peer === DB)!;
+    expect(toDb).toMatchObject({ protocol: 'TCP', port: 5432, count: 1, peerLabel: 'db' });
+    expect(toDb.firstSeen).toBe('2026-11-01T10:40:00.000Z');
+    expect(d.inbound.map((e) => `${e.peer}:${e.port}`)).toContain(`${FRONTEND}:8080`);
+    expect(d.policies).toEqual(fx.analysis.proposal.byWorkload[CART]);
+    const docs = parseAllDocuments(d.policyYaml).map((doc) => doc.toJS() as NetworkPolicy);
+    expect(docs.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual(d.policies);
+    expect(docs.find((p) => p.metadata.name === 'microseg-cart')?.kind).toBe('NetworkPolicy');
+  });
+
+  it('explains a missing or unknown node id', async () => {
+    const app = createApp(source);
+    expect((await request(app).get('/api/v1/nodes').expect(400)).body).toEqual({
+      error: 'query parameter "id" is required',
+    });
+    expect((await request(app).get('/api/v1/nodes?id=shop/Deployment/nope').expect(404)).body).toEqual({
+      error: 'no node "shop/Deployment/nope" in the graph',
+    });
+  });
+
+  it('exports the same data as the CLI: graph, segments, proposal (JSON and YAML)', async () => {
+    const app = createApp(source);
+    expect((await request(app).get('/api/v1/graph/export')).body).toEqual(fx.analysis.graph);
+    expect((await request(app).get('/api/v1/segments')).body).toEqual(fx.analysis.segments);
+    expect((await request(app).get('/api/v1/proposals')).body).toEqual(fx.analysis.proposal);
+    const yaml = await request(app).get('/api/v1/proposals?format=yaml').expect('Content-Type', /yaml/);
+    expect(yaml.text).toBe(policiesToYaml(fx.analysis.proposal.policies));
+    expect((await request(app).get('/api/v1/proposals?format=xml').expect(400)).body).toEqual({
+      error: 'format must be json or yaml (got "xml")',
+    });
+    expect((await request(app).get('/api/v1/audits')).body).toEqual([fx.audit] as AuditView[]);
+  });
+
+  it('searches by name, exact and prefix matches first', async () => {
+    const app = createApp(source);
+    const res = await request(app).get('/api/v1/search?q=CART').expect(200);
+    expect(res.body.results[0]).toEqual({
+      id: CART,
+      label: 'cart',
+      kind: 'workload',
+      namespace: 'shop',
+      segment: 'shop',
+    });
+    const ip = await request(app).get('/api/v1/search?q=198.51').expect(200);
+    expect(ip.body.results.map((r: { id: string }) => r.id)).toEqual(['world:198.51.100.7']);
+    expect((await request(app).get('/api/v1/search').expect(400)).body.error).toBe(
+      'query parameter "q" is required',
+    );
+    expect((await request(app).get('/api/v1/search?q=a&limit=0').expect(400)).body.error).toBe(
+      'limit must be an integer from 1 to 500 (got "0")',
+    );
+  });
+
+  it('says which data a mode does not have', async () => {
+    const app = createApp(analysisSource(fx.analysis));
+    expect((await request(app).get('/api/v1/audits').expect(404)).body.error).toBe(
+      'this source has no audit data',
+    );
+    expect((await request(app).get('/api/v1/isolations').expect(404)).body.error).toBe(
+      'this source has no isolation data',
+    );
+    expect((await request(app).get('/api/v1/nothing').expect(404)).body.error).toBe('no such API endpoint');
+  });
+
+  it('serves the page and its libraries from local files', async () => {
+    const app = createApp(source);
+    const page = await request(app).get('/').expect(200).expect('Content-Type', /html/);
+    expect(page.text).toContain('<script src="/vendor/sigma.min.js"></script>');
+    const sigma = await request(app)
+      .get('/vendor/sigma.min.js')
+      .expect(200)
+      .expect('Content-Type', /javascript/);
+    expect(sigma.text.length).toBeGreaterThan(100_000);
+    await request(app).get('/vendor/graphology.umd.min.js').expect(200);
+    await request(app).get('/vendor/../package.json').expect(404);
+    await request(app)
+      .get('/app.js')
+      .expect(200)
+      .expect('Content-Type', /javascript/);
+  });
+});
+
+describe('authentication and actions', () => {
+  it('asks for a token on every API call when one is set', async () => {
+    const app = createApp(source, { auth: { token: 's3cret' } });
+    const res = await request(app).get('/api/v1/graph').expect(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="microseg"');
+    expect(res.body).toEqual({ error: 'authentication required: send "Authorization: Bearer <token>"' });
+    await request(app).get('/api/v1/graph').set('Authorization', 'Bearer wrong').expect(401);
+    await request(app).get('/api/v1/graph').set('Authorization', 'Bearer s3cret').expect(200);
+    const info = await request(app).get('/api/v1/info').set('Authorization', 'Bearer s3cret').expect(200);
+    expect(info.body.auth).toEqual({ enabled: true, authenticated: true, user: 'token', canAct: true });
+  });
+
+  it('lets anonymous users read but not act when anonymousRead is on', async () => {
+    const src = withIsolation(source);
+    const app = createApp(src, { auth: { token: 's3cret', anonymousRead: true } });
+    await request(app).get('/api/v1/graph').expect(200);
+    await request(app).post('/api/v1/isolations').send({ workload: CART }).expect(401);
+    expect(src.calls).toEqual([]);
+  });
+
+  it('refuses actions when the server runs without authentication', async () => {
+    const src = withIsolation(source);
+    const res = await request(createApp(src)).post('/api/v1/isolations').send({ workload: CART }).expect(403);
+    expect(res.body.error).toBe(
+      'actions need an authenticated user; the server was started without authentication',
+    );
+    expect(src.calls).toEqual([]);
+  });
+
+  it('isolates and releases a workload for an authenticated user, marking it on the graph', async () => {
+    const src = withIsolation(source);
+    const app = createApp(src, {
+      auth: { verify: (h) => (h === 'Bearer alice-token' ? 'alice' : undefined) },
+    });
+    const auth = { Authorization: 'Bearer alice-token' };
+    const created = await request(app)
+      .post('/api/v1/isolations')
+      .set(auth)
+      .send({ workload: CART, reason: 'suspected compromise' })
+      .expect(201);
+    expect(created.body).toMatchObject({
+      name: 'iso-cart',
+      target: CART,
+      state: 'Active',
+      method: 'NetworkPolicy',
+    });
+    const graph = (await request(app).get('/api/v1/graph').set(auth)).body as GraphView;
+    expect(graph.nodes.find((n) => n.id === CART)!.isolated).toBe(1);
+    expect(graph.nodes.filter((n) => n.isolated).length).toBe(1);
+    const d = (
+      await request(app)
+        .get(`/api/v1/nodes?id=${encodeURIComponent(CART)}`)
+        .set(auth)
+    ).body as NodeDetails;
+    expect(d.isolation?.name).toBe('iso-cart');
+    await request(app).delete('/api/v1/isolations/iso-cart').set(auth).expect(204);
+    expect((await request(app).delete('/api/v1/isolations/iso-cart').set(auth).expect(404)).body.error).toBe(
+      'no isolation named "iso-cart"',
+    );
+    expect(src.calls).toEqual([
+      `isolate ${CART} by alice`,
+      'release iso-cart by alice',
+      'release iso-cart by alice',
+    ]);
+  });
+
+  it('validates isolation requests', async () => {
+    const src = withIsolation(source);
+    const app = createApp(src, { auth: { token: 't' } });
+    const post = (body: unknown) =>
+      request(app)
+        .post('/api/v1/isolations')
+        .set('Authorization', 'Bearer t')
+        .send(body as object);
+    expect((await post([1]).expect(400)).body.error).toBe(
+      'body must be a JSON object {"workload": "namespace/Kind/name", "reason"?: string}',
+    );
+    expect((await post({ workload: 'cart' }).expect(400)).body.error).toBe(
+      'body.workload must be a workload id "namespace/Kind/name"',
+    );
+    expect((await post({ workload: CART, reason: 5 }).expect(400)).body.error).toBe(
+      'body.reason must be a string',
+    );
+    expect((await post({ workload: 'shop/Deployment/ghost' }).expect(404)).body.error).toBe(
+      'no workload "shop/Deployment/ghost" in the graph',
+    );
+    const bad = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer t')
+      .set('Content-Type', 'application/json')
+      .send('{"workload":')
+      .expect(400);
+    expect(bad.body.error).toBe('body is not valid JSON');
+    const ro = createApp(source, { auth: { token: 't' } });
+    expect(
+      (
+        await request(ro)
+          .post('/api/v1/isolations')
+          .set('Authorization', 'Bearer t')
+          .send({ workload: CART })
+          .expect(405)
+      ).body.error,
+    ).toBe('this source cannot isolate workloads');
+    expect(src.calls).toEqual([]);
+  });
+});
+
+describe('large graphs', () => {
+  it('aggregates 6,000 workloads by segment and expands one on request', async () => {
+    const big = syntheticGraph(6000, 60);
+    const src: ViewSource = {
+      info: () => ({ mode: 'offline', title: 'big' }),
+      graph: () => big.graph,
+      segments: () => big.segments,
+      proposal: () => big.proposal,
+    };
+    const app = createApp(src);
+    const t0 = performance.now();
+    const res = await request(app).get('/api/v1/graph').expect(200);
+    const firstMs = performance.now() - t0;
+    const view = res.body as GraphView;
+    expect(view.view).toBe('segments');
+    // 60 segments plus one group for the internet peers.
+    expect(view.nodes.length).toBe(61);
+    expect(view.nodes.filter((n) => n.kind === 'segment').every((n) => n.members === 100)).toBe(true);
+    expect(view.nodes.find((n) => n.id === 'group:world')).toMatchObject({ kind: 'group', members: 300 });
+    const flows = big.graph.edges.reduce((s, e) => s + e.count, 0);
+    const inside = big.graph.edges
+      .filter((e) => big.segments.membership[e.source] === big.segments.membership[e.target])
+      .reduce((s, e) => s + e.count, 0);
+    // Edges inside a segment vanish; every other flow is kept on an aggregated edge.
+    expect(view.edges.reduce((s, e) => s + e.count, 0)).toBe(flows - inside);
+    expect(view.totals.nodes).toBe(6300);
+
+    const t1 = performance.now();
+    const ex = (await request(app).get('/api/v1/graph?expand=seg-003').expect(200)).body as GraphView;
+    const expandMs = performance.now() - t1;
+    expect(ex.expanded).toEqual(['seg-003']);
+    expect(ex.nodes.length).toBe(60 + 100);
+    expect(ex.nodes.filter((n) => n.segment === 'seg-003' && n.kind === 'workload').length).toBe(100);
+    const full = (await request(app).get('/api/v1/graph?view=full').expect(200)).body as GraphView;
+    expect(full.nodes.length).toBe(6300);
+    console.log(
+      `6,300-node graph: first response (layout + aggregation) ${firstMs.toFixed(0)} ms, expand ${expandMs.toFixed(0)} ms`,
+    );
+    // The layout is cached: the second request does not lay the graph out again.
+    expect(expandMs).toBeLessThan(firstMs);
+  });
+
+  it('lays segments out together: members sit closer to their own segment than to others', () => {
+    const { graph } = syntheticGraph(600, 12, 3);
+    const layout = computeLayout(graph);
+    const centre = new Map<string, { x: number; y: number; n: number }>();
+    for (const n of graph.nodes) {
+      if (!n.segment) continue;
+      const p = layout.get(n.id)!;
+      const c = centre.get(n.segment) ?? { x: 0, y: 0, n: 0 };
+      centre.set(n.segment, { x: c.x + p.x, y: c.y + p.y, n: c.n + 1 });
+    }
+    let closest = 0;
+    let total = 0;
+    for (const n of graph.nodes) {
+      if (!n.segment) continue;
+      total++;
+      const p = layout.get(n.id)!;
+      let best = '';
+      let bestD = Infinity;
+      for (const [id, c] of centre) {
+        const d = Math.hypot(p.x - c.x / c.n, p.y - c.y / c.n);
+        if (d < bestD) [best, bestD] = [id, d];
+      }
+      if (best === n.segment) closest++;
+    }
+    expect(closest / total).toBeGreaterThan(0.9);
+    expect(computeLayout(graph)).toEqual(layout);
+  });
+});
