@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Flow } from '../flows/types.ts';
+import { normalizeHubbleFlow } from '../flows/hubble.ts';
 import type { FlowQueue } from './queue.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { Cursor, flowIdentity, nsToTimestamp, timestampToNs } from './checkpoint.ts';
@@ -50,11 +51,15 @@ export type HubbleNormalizeResult =
 
 export type HubbleNormalizer = (flow: DecodedFlow) => HubbleNormalizeResult;
 
+/** The default: microseg's Hubble normaliser (direction, reserved identities, labels). */
+export const normalizeDecodedFlow: HubbleNormalizer = (flow) => normalizeHubbleFlow(flow);
+
 export interface HubbleSourceOptions {
   /** `host:port` of Hubble Relay (4245 in-pod, the Service on 80/443). */
   address: string;
   tls?: HubbleTLS;
-  normalize: HubbleNormalizer;
+  /** Defaults to `normalizeDecodedFlow`. */
+  normalize?: HubbleNormalizer;
   /** Source name in metrics and queue accounting. Default `hubble`. */
   name?: string;
   /** Where to resume from (what `checkpoint()` returned before a restart). */
@@ -366,7 +371,7 @@ export class HubbleSource {
     }
     let r: HubbleNormalizeResult;
     try {
-      r = this.opts.normalize(flow);
+      r = (this.opts.normalize ?? normalizeDecodedFlow)(flow);
     } catch (err) {
       r = { kind: 'bad', error: err instanceof Error ? err : new Error(String(err)) };
     }

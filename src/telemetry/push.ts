@@ -13,6 +13,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { Request, Response, Router } from 'express';
 import type { Flow } from '../flows/types.ts';
+import { parseGenericFlow } from '../flows/generic.ts';
 import type { FlowQueue } from './queue.ts';
 import type { HubbleNormalizeResult } from './hubble.ts';
 
@@ -22,8 +23,8 @@ export interface PushOptions {
   queue: FlowQueue;
   /** The bearer token clients must present. */
   token: string;
-  /** Turns one parsed record into a flow (the generic-schema parser). */
-  parse: (record: unknown) => RecordResult;
+  /** Turns one parsed record into a flow. Defaults to the generic-schema parser (`parseGenericRecord`). */
+  parse?: (record: unknown) => RecordResult;
   /** Largest accepted body in bytes. Default 1 MiB. */
   maxBytes?: number;
   /** Most records in one request. Default 10 000. */
@@ -39,6 +40,12 @@ export interface PushMetrics {
   accepted: number;
   /** Valid records deliberately not turned into flows, per reason. */
   skipped: Record<string, number>;
+}
+
+/** The generic flow schema (docs/flows.md) as a record parser. */
+export function parseGenericRecord(record: unknown): RecordResult {
+  const r = parseGenericFlow(record);
+  return r instanceof Error ? { kind: 'bad', error: r } : { kind: 'flow', flow: r };
 }
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
@@ -145,6 +152,7 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
   const source = opts.source ?? 'push';
+  const parse = opts.parse ?? parseGenericRecord;
   const m: PushMetrics = { responses: {}, accepted: 0, skipped: {} };
   opts.queue.register(source);
 
@@ -188,7 +196,7 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
         if (r.jsonError !== undefined) throw new HttpError(400, `${r.where}: invalid JSON: ${r.jsonError}`);
         let result: RecordResult;
         try {
-          result = opts.parse(r.value);
+          result = parse(r.value);
         } catch (err) {
           result = { kind: 'bad', error: err instanceof Error ? err : new Error(String(err)) };
         }

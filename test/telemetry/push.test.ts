@@ -44,6 +44,56 @@ const rec = (port: number) => JSON.stringify({ src: 'a', dst: 'b', port });
 const post = (a: express.Express, type = 'application/x-ndjson') =>
   request(a).post('/v1/flows').set('Authorization', `Bearer ${TOKEN}`).set('Content-Type', type);
 
+describe('POST /v1/flows with the generic flow schema (default parser)', () => {
+  const generic = () => {
+    const queue = new FlowQueue({ capacity: 100 });
+    const ep = createPushEndpoint({ queue, token: TOKEN });
+    const a = express();
+    a.use(ep.router);
+    return { app: a, queue };
+  };
+  const good = {
+    time: '2026-03-01T10:00:00Z',
+    src: 'shop/cart-7d9f',
+    dst: { ip: '10.0.3.7' },
+    port: 5432,
+    protocol: 'TCP',
+    verdict: 'FORWARDED',
+    count: 3,
+  };
+
+  it('queues normalised generic records', async () => {
+    const { app: a, queue } = generic();
+    const res = await post(a).send(`${JSON.stringify(good)}
+${JSON.stringify({ ...good, port: 6379 })}
+`);
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 2, skipped: 0 });
+    const flows = queue.takeNow(10).flows;
+    expect(flows.map((f) => [f.input, f.port, f.count, f.time])).toEqual([
+      ['generic', 5432, 3, Date.parse('2026-03-01T10:00:00Z')],
+      ['generic', 6379, 3, Date.parse('2026-03-01T10:00:00Z')],
+    ]);
+  });
+
+  it('names the line and the field of the first bad record', async () => {
+    const { app: a, queue } = generic();
+    const body = [good, { ...good, port: '80' }, { ...good, dst: undefined }]
+      .map((r) => JSON.stringify(r))
+      .join('\n');
+    const res = await post(a).send(body);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'line 2: port: expected an integer from 1 to 65535, got string "80"' });
+    const missing = await post(a, 'application/json').send(
+      JSON.stringify([good, good, { ...good, dst: undefined }]),
+    );
+    expect(missing.body).toEqual({ error: 'index 2: dst is missing' });
+    const unknown = await post(a).send(JSON.stringify({ ...good, colour: 'red' }));
+    expect(unknown.body).toEqual({ error: 'line 1: unknown field "colour"' });
+    expect(queue.size).toBe(0);
+  });
+});
+
 describe('POST /v1/flows', () => {
   it('accepts JSON lines and queues every record', async () => {
     const { app: a, queue, metrics } = app();
