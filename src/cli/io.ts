@@ -39,3 +39,14 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** Exit codes of every command. */
+export const EXIT = {
+  ok: 0,
+  /** The run finished but found a problem worth failing a pipeline on (e.g. a proposal blocks a flow). */
+  findings: 1,
+  /** Bad usage or bad input. */
+  usage: 2,
+  /** An unexpected internal error. */
+  internal: 3,
+} as const;

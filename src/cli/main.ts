@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { CliIO } from './io.ts';
-import { processIO } from './io.ts';
+import { EXIT, processIO } from './io.ts';
 
 export interface Command {
   summary: string;
@@ -13,6 +13,10 @@ export interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
+  controller: {
+    summary: 'run the in-cluster controller: learn, audit and enforce Segmentations',
+    load: () => import('./commands/controller.ts'),
+  },
   recommend: {
     summary: 'flows + cluster snapshot in, verified least-privilege NetworkPolicies out',
     load: () => import('./commands/recommend.ts'),
@@ -40,15 +44,7 @@ export const COMMANDS: Record<string, Command> = {
   },
 };
 
-export const EXIT = {
-  ok: 0,
-  /** The run finished but found a problem worth failing a pipeline on (e.g. a proposal blocks a flow). */
-  findings: 1,
-  /** Bad usage or bad input. */
-  usage: 2,
-  /** An unexpected internal error. */
-  internal: 3,
-} as const;
+export { EXIT } from './io.ts';
 
 function usage(): string {
   const lines = ['usage: microseg <command> [options]', '', 'commands:'];
@@ -84,6 +80,10 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
   }
 }
 
+// Run when executed directly. No top-level await: commands may import this module's exports, and a
+// module still suspended in a top-level await would deadlock that cycle.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = await runCli(process.argv.slice(2));
+  void runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -7,8 +7,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
-import { EXIT } from '../main.ts';
+import { EXIT } from '../io.ts';
 import { generateDemo } from '../../generate/demo.ts';
+import {
+  generateFlowLines,
+  LargeLayout,
+  largeClusterObjects,
+  largeTopology,
+  largeTruth,
+} from '../../generate/large.ts';
 import { kubectlOrder, writeLines, writeObjectList } from '../../generate/write.ts';
 
 const HELP = `usage: microseg generate --scenario demo|large --out DIR [options]
@@ -85,5 +92,29 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     );
     return EXIT.ok;
   }
-  throw new UsageError('--scenario large is not available yet');
+  const topology = largeTopology({ workloads: workloads ?? 2000, seed });
+  const layout = new LargeLayout(topology);
+  let objects = 0;
+  function* counted() {
+    for (const o of largeClusterObjects(topology)) {
+      objects++;
+      yield o;
+    }
+  }
+  await writeObjectList(join(dir, 'cluster.json'), counted(), { indent: 0 });
+  const perEdge = new Uint32Array(topology.edges.length);
+  const lines = await writeLines(
+    flowsFile,
+    generateFlowLines({ topology, layout, count: flows ?? 100_000, connectionsPerEdge: perEdge }),
+    { gzip },
+  );
+  const truth = largeTruth(topology, perEdge);
+  await writeFile(join(dir, 'truth.json'), JSON.stringify(truth) + '\n');
+  const seen = perEdge.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
+  io.out(
+    `wrote ${join(dir, 'cluster.json')} (${objects} objects, ${truth.pods} pods on ${truth.nodes} nodes), ` +
+      `${flowsFile} (${lines} lines), ${join(dir, 'truth.json')} (${truth.edges.length} edges, ${seen} of them in the flows, ` +
+      `${truth.domains.length} domains)\n`,
+  );
+  return EXIT.ok;
 }

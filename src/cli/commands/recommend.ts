@@ -1,0 +1,234 @@
+/**
+ * `microseg recommend --flows FILE... --cluster FILE... --out DIR`: the offline pipeline. Reads flows and a
+ * cluster snapshot, proposes least-privilege NetworkPolicies, proves them against every observed connection
+ * and writes YAML per namespace plus report.json. A proposal that would block an observed connection is
+ * not written (exit 1).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { FlowFormat, IngestStats } from '../../flows/reader.ts';
+import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
+import type { Flow } from '../../flows/types.ts';
+import type { ClusterSnapshot } from '../../model/snapshot.ts';
+import type { Analysis, PipelineOptions } from '../../pipeline.ts';
+import { analyse } from '../../pipeline.ts';
+import { buildIdentity } from '../../identity/index.ts';
+import { Aggregator } from '../../graph/aggregate.ts';
+import type { Proof } from '../../policy/prove.ts';
+import { proveProposal } from '../../policy/prove.ts';
+import { policyFiles, stableJson } from '../../policy/render.ts';
+import { buildReport } from '../../policy/report.ts';
+import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
+import { loadSnapshotFiles } from '../inputs.ts';
+import type { CliIO } from '../io.ts';
+import { EXIT, UsageError } from '../io.ts';
+
+export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
+
+Reads flows (Hubble jsonpb, generic JSON lines, Inspektor Gadget trace_tcp, Kubescape NetworkNeighborhood;
+plain or gzip; '-' for standard input) and a cluster snapshot (kubectl get ... -o json|yaml), proposes
+least-privilege NetworkPolicies, proves them against every observed connection, and writes
+DIR/<namespace>.yaml and DIR/report.json.
+
+options:
+  --flows FILE             flow source (repeatable; '-' reads standard input)
+  --cluster FILE           cluster snapshot (repeatable)
+  --out DIR                output directory (default: policies)
+  --format FORMAT          auto (default), hubble, generic, inspektor-gadget, kubescape
+  --strict                 stop at the first bad input line
+  --namespace NS           write policies for this namespace (repeatable; default: every observed
+                           namespace except kube-system, kube-public, kube-node-lease)
+  --named-ports            use the destination's named container ports in rules
+  --external-prefix N      widen external IPv4 peers to /N (default 32)
+  --external-prefix-v6 N   widen external IPv6 peers to /N (default 128)
+  --world-ingress MODE     any (default): internet-facing workloads accept 0.0.0.0/0 and ::/0 on observed
+                           ports; observed: only the client addresses seen
+  --include-dropped        also allow connections whose every observation was dropped
+  --no-default-deny        do not write the per-namespace default-deny policy
+  --resolution R           Louvain resolution (default 1)
+  --seed S                 Louvain seed (default 1)
+  --quiet                  print nothing on success
+
+exit codes: 0 written; 1 not written because the proposal would block observed connections;
+            2 bad usage or input; 3 internal error`;
+
+const OPTIONS = {
+  flows: { type: 'string', multiple: true },
+  cluster: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  format: { type: 'string' },
+  strict: { type: 'boolean' },
+  namespace: { type: 'string', multiple: true },
+  'named-ports': { type: 'boolean' },
+  'external-prefix': { type: 'string' },
+  'external-prefix-v6': { type: 'string' },
+  'world-ingress': { type: 'string' },
+  'include-dropped': { type: 'boolean' },
+  'no-default-deny': { type: 'boolean' },
+  resolution: { type: 'string' },
+  seed: { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function intOption(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function pipelineOptions(values: Record<string, unknown>): PipelineOptions {
+  const wi = values['world-ingress'] as string | undefined;
+  if (wi !== undefined && wi !== 'any' && wi !== 'observed')
+    throw new UsageError(`--world-ingress must be any or observed, got ${JSON.stringify(wi)}`);
+  const resolution = values.resolution === undefined ? undefined : Number(values.resolution);
+  if (resolution !== undefined && !(resolution > 0))
+    throw new UsageError(`--resolution must be a positive number, got ${JSON.stringify(values.resolution)}`);
+  const policy: NonNullable<PipelineOptions['policy']> = {};
+  if (values.namespace) policy.namespaces = values.namespace as string[];
+  if (values['named-ports']) policy.namedPorts = true;
+  const p4 = intOption(values['external-prefix'] as string | undefined, 'external-prefix', 0, 32);
+  if (p4 !== undefined) policy.externalPrefix = p4;
+  const p6 = intOption(values['external-prefix-v6'] as string | undefined, 'external-prefix-v6', 0, 128);
+  if (p6 !== undefined) policy.externalPrefixV6 = p6;
+  if (wi) policy.worldIngress = wi;
+  if (values['include-dropped']) policy.includeDropped = true;
+  if (values['no-default-deny']) policy.defaultDeny = false;
+  const segments: NonNullable<PipelineOptions['segments']> = {};
+  if (resolution !== undefined) segments.resolution = resolution;
+  const seed = intOption(values.seed as string | undefined, 'seed', 0, 2 ** 31 - 1);
+  if (seed !== undefined) segments.seed = seed;
+  return { policy, segments };
+}
+
+export interface RecommendResult {
+  analysis: Analysis;
+  proof: Proof;
+  report: object;
+  /** File name → content. */
+  files: Map<string, string>;
+  ingest: IngestStats | undefined;
+}
+
+/** The pure part of recommend: analysis, proof and file contents from a snapshot and flows. */
+export async function recommend(
+  snapshot: ClusterSnapshot,
+  flows: FlowReader | Iterable<Flow> | AsyncIterable<Flow>,
+  opts: PipelineOptions = {},
+): Promise<RecommendResult> {
+  const identity = buildIdentity(snapshot, opts.identity);
+  const agg = new Aggregator(identity);
+  if (flows instanceof FlowReader) {
+    for await (const batch of flows.batches()) for (const f of batch) agg.add(f);
+  } else {
+    for await (const f of flows) agg.add(f);
+  }
+  const analysis = analyse({ identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() }, opts);
+  const proof = proveProposal({
+    snapshot,
+    workloads: identity.workloads,
+    graph: analysis.graph,
+    proposal: analysis.proposal,
+    apiserverIPs: identity.apiserverEndpoints.ips,
+    podWorkload: identity.podWorkload,
+  });
+  const ingest = flows instanceof FlowReader ? flows.stats : undefined;
+  const report = buildReport(analysis, ingest, proof);
+  const files = policyFiles(analysis.proposal.policies);
+  files.set('report.json', stableJson(report));
+  return { analysis, proof, report, files, ingest };
+}
+
+export function summary(r: RecommendResult, out: string): string {
+  const { graph, segments, proposal } = r.analysis;
+  const workloads = graph.nodes.filter((n) => n.kind === 'workload').length;
+  const lines: string[] = [];
+  if (r.ingest) lines.push(formatIngestStats(r.ingest).trimEnd());
+  lines.push(
+    `graph: ${workloads} workload(s), ${graph.nodes.length - workloads} other peer(s), ${graph.edges.length} edge(s)`,
+  );
+  lines.push(
+    `segments: ${segments.segments.length} (modularity ${segments.modularity.toFixed(2)}): ` +
+      segments.segments.map((s) => `${s.id} (${s.members.length})`).join(', '),
+  );
+  const v = r.proof.report;
+  lines.push(
+    `verification: ${v.allowedObserved}/${r.proof.checked} observed connection(s) allowed` +
+      (r.proof.blocked.length > 0 ? `, ${r.proof.blocked.length} BLOCKED` : '') +
+      `; ${v.excessCount} allowed workload pair/port tuple(s) never observed (permissiveness ${v.permissiveness.toFixed(2)})`,
+  );
+  if (proposal.notExpressible.length > 0)
+    lines.push(
+      `not expressible as NetworkPolicy: ${proposal.notExpressible.length} edge(s) (see report.json)`,
+    );
+  const warnings = (r.report as { warnings: string[] }).warnings;
+  if (warnings.length > 0) lines.push(`warnings: ${warnings.length} (see report.json)`);
+  if (r.proof.blocked.length === 0)
+    lines.push(
+      `policies: ${proposal.policies.length} in ${proposal.namespaces.length} namespace(s) written to ${out}`,
+    );
+  return lines.join('\n') + '\n';
+}
+
+export async function writeFiles(dir: string, files: Map<string, string>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, text] of files) await writeFile(join(dir, name), text);
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
+  if (values.help) {
+    io.out(HELP + '\n');
+    return EXIT.ok;
+  }
+  if (!values.flows?.length)
+    throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
+  if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
+  const opts = pipelineOptions(values);
+  const out = values.out ?? 'policies';
+  const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
+  const reader = readFlows(values.flows, {
+    ...(values.format ? { format: values.format as FlowFormat } : {}),
+    strict: values.strict === true,
+    stdin: io.stdin as AsyncIterable<Buffer>,
+  });
+  const stop = progress(io, reader);
+  let result: RecommendResult;
+  try {
+    result = await recommend(snapshot, reader, opts);
+  } finally {
+    stop();
+  }
+  if (result.proof.blocked.length > 0) {
+    io.err(summary(result, out));
+    io.err(
+      `microseg recommend: not written: the proposal would block ${result.proof.blocked.length} observed connection(s):\n`,
+    );
+    for (const b of result.proof.blocked) io.err(`  ${b}\n`);
+    return EXIT.findings;
+  }
+  await writeFiles(out, result.files);
+  if (!values.quiet) io.out(summary(result, out));
+  return EXIT.ok;
+}
+
+/** A one-line progress display on stderr while flows are read, when stderr is a terminal. */
+function progress(io: CliIO, reader: FlowReader): () => void {
+  if (!io.isTTY) return () => {};
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const s = reader.stats;
+    const secs = (Date.now() - started) / 1000;
+    io.err(
+      `\rreading flows: ${s.lines.toLocaleString('en')} lines, ${s.flows.toLocaleString('en')} flows, ${Math.round(s.lines / Math.max(secs, 0.001)).toLocaleString('en')} lines/s `,
+    );
+  }, 250);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    io.err('\r\x1b[K');
+  };
+}

@@ -1,0 +1,83 @@
+/** report.json: everything behind a proposal, deterministic (no run time, sorted collections). */
+import type { IngestStats } from '../flows/reader.ts';
+import type { Analysis } from '../pipeline.ts';
+import type { Proof } from './prove.ts';
+
+export const REPORT_VERSION = 1;
+
+export function buildReport(
+  analysis: Analysis,
+  ingest: IngestStats | undefined,
+  proof: Proof | undefined,
+): object {
+  const { graph, segments, proposal, identity } = analysis;
+  const byKind: Record<string, number> = {};
+  for (const n of graph.nodes) byKind[n.kind] = (byKind[n.kind] ?? 0) + 1;
+  const unattributed = graph.edges
+    .filter((e) => e.source.startsWith('unknown') || e.target.startsWith('unknown'))
+    .reduce((sum, e) => sum + e.count, 0);
+  const warnings = [...identity.warnings, ...proposal.warnings];
+  if (unattributed > 0)
+    warnings.push(`${unattributed} flow(s) have an end that could not be attributed to a workload or peer`);
+  if (ingest && ingest.lostEvents > 0)
+    warnings.push(`Hubble reported ${ingest.lostEvents} lost event(s): the graph may miss connections`);
+  return {
+    reportVersion: REPORT_VERSION,
+    inputs: ingest
+      ? {
+          sources: ingest.sources,
+          lines: ingest.lines,
+          observations: ingest.observations,
+          flows: ingest.flows,
+          duplicatesMerged: ingest.duplicates,
+          repliesFlipped: ingest.repliesFlipped,
+          skipped: ingest.skipped,
+          hubbleEvents: ingest.events,
+          lostEvents: ingest.lostEvents,
+          badLines: ingest.badLines,
+          badByReason: ingest.bad,
+          badSamples: ingest.samples,
+        }
+      : undefined,
+    identity: identity.stats,
+    graph: {
+      nodes: graph.nodes.length,
+      edges: graph.edges.length,
+      nodesByKind: Object.fromEntries(Object.entries(byKind).sort(([a], [b]) => a.localeCompare(b))),
+      workloads: [...identity.workloads.values()].filter((w) => !w.observedOnly).length,
+    },
+    segments: {
+      count: segments.segments.length,
+      modularity: round(segments.modularity),
+      resolution: segments.resolution,
+      seed: segments.seed,
+      hubDegree: segments.hubDegree,
+      list: segments.segments,
+    },
+    policies: {
+      count: proposal.policies.length,
+      namespaces: proposal.namespaces,
+      names: proposal.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
+      byWorkload: proposal.byWorkload,
+    },
+    verification: proof
+      ? {
+          checkedConnections: proof.checked,
+          allowedObserved: proof.report.allowedObserved,
+          blocked: proof.blocked,
+          excessCount: proof.report.excessCount,
+          allowedTuples: proof.report.allowedTuples,
+          observedTuples: proof.report.observedTuples,
+          permissiveness: round(proof.report.permissiveness),
+          excess: proof.report.excess,
+        }
+      : undefined,
+    evidence: proposal.evidence,
+    notExpressible: proposal.notExpressible,
+    warnings: [...new Set(warnings)].sort(),
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 10000) / 10000;
+}
