@@ -1,0 +1,232 @@
+/**
+ * Pure decisions of the Segmentation controller: which namespaces a Segmentation covers, whether the
+ * audit is clean, whether Enforce may proceed, whether to promote, and the conditions and Events that
+ * describe the result. No I/O; time is an argument.
+ */
+import type { Namespace } from '../model/k8s.ts';
+import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
+import { SYSTEM_NAMESPACES } from '../policy/index.ts';
+import type { BlockedFlowSample, Condition, Mode, Segmentation, SegmentationSpec } from './api.ts';
+import { formatDuration } from './api.ts';
+import type { ConditionType } from './reasons.ts';
+import { Condition as C, Reason } from './reasons.ts';
+
+/** Sets (adds or replaces) one condition; lastTransitionTime changes only when status changes. */
+export function setCondition(
+  conditions: readonly Condition[],
+  c: { type: ConditionType; status: Condition['status']; reason: string; message: string },
+  now: string,
+  generation?: number,
+): Condition[] {
+  const old = conditions.find((x) => x.type === c.type);
+  const next: Condition = {
+    type: c.type,
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+    lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+  const order: string[] = Object.values(C);
+  return [...conditions.filter((x) => x.type !== c.type), next].sort(
+    (a, b) => order.indexOf(a.type) - order.indexOf(b.type),
+  );
+}
+
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: ConditionType,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+/** Namespaces a selector chooses; the empty selector chooses all but the Kubernetes system namespaces. */
+export function selectNamespaces(
+  selector: SegmentationSpec['namespaceSelector'],
+  namespaces: readonly Namespace[],
+): string[] {
+  const all = isEmptySelector(selector);
+  return namespaces
+    .filter((ns) => !ns.metadata.deletionTimestamp)
+    .filter((ns) => (all ? !SYSTEM_NAMESPACES.includes(ns.metadata.name) : true))
+    .filter((ns) =>
+      matchesSelector(selector, {
+        ...(ns.metadata.labels ?? {}),
+        'kubernetes.io/metadata.name': ns.metadata.name,
+      }),
+    )
+    .map((ns) => ns.metadata.name)
+    .sort();
+}
+
+/** True when `a` was created before `b` (ties broken by name): the older Segmentation keeps a namespace. */
+export function olderThan(a: Segmentation, b: Segmentation): boolean {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  return ta !== tb ? ta < tb : a.metadata.name < b.metadata.name;
+}
+
+/** Namespaces `me` selects that an older valid Segmentation already covers: `[namespace, owner]`. */
+export function namespaceConflicts(
+  me: Segmentation,
+  mine: readonly string[],
+  others: readonly { seg: Segmentation; namespaces: readonly string[] }[],
+): [string, string][] {
+  const out: [string, string][] = [];
+  const set = new Set(mine);
+  for (const o of others) {
+    if (o.seg.metadata.name === me.metadata.name || !olderThan(o.seg, me)) continue;
+    for (const ns of o.namespaces) if (set.has(ns)) out.push([ns, o.seg.metadata.name]);
+  }
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
+}
+
+/** Audit state: would-be-blocked flow counts per epoch minute, plus recent samples. */
+export interface AuditState {
+  since: number;
+  buckets: Map<number, number>;
+  lastBlocked?: number;
+  samples: BlockedFlowSample[];
+}
+
+export const minuteOf = (ms: number): number => Math.floor(ms / 60_000);
+
+/** Would-be-blocked flows counted in the window ending at `now` (minute buckets overlapping it). */
+export function wouldBlockInWindow(
+  buckets: ReadonlyMap<number, number>,
+  now: number,
+  windowMs: number,
+): number {
+  const first = minuteOf(now - windowMs);
+  let n = 0;
+  for (const [m, c] of buckets) if (m >= first) n += c;
+  return n;
+}
+
+export function pruneBuckets(buckets: Map<number, number>, now: number, windowMs: number): void {
+  const first = minuteOf(now - windowMs);
+  for (const m of [...buckets.keys()]) if (m < first) buckets.delete(m);
+}
+
+export interface AuditVerdict {
+  clean: boolean;
+  wouldBlock: number;
+  reason: string;
+  message: string;
+}
+
+/** AuditClean: the audit ran for at least the window and saw no would-be-blocked flow in it. */
+export function auditVerdict(audit: AuditState | undefined, now: number, windowMs: number): AuditVerdict {
+  if (!audit)
+    return {
+      clean: false,
+      wouldBlock: 0,
+      reason: Reason.AuditNotRunning,
+      message: 'no audit has run: set spec.mode to Audit',
+    };
+  const wouldBlock = wouldBlockInWindow(audit.buckets, now, windowMs);
+  if (wouldBlock > 0)
+    return {
+      clean: false,
+      wouldBlock,
+      reason: Reason.FlowsWouldBeBlocked,
+      message: `${wouldBlock} flow(s) in the last ${formatDuration(windowMs)} would be blocked by the proposal`,
+    };
+  const ran = now - audit.since;
+  if (ran < windowMs)
+    return {
+      clean: false,
+      wouldBlock,
+      reason: Reason.AuditWindowOpen,
+      message: `no flow would be blocked so far; the audit has run ${formatDuration(Math.floor(ran / 1000) * 1000)} of ${formatDuration(windowMs)}`,
+    };
+  return {
+    clean: true,
+    wouldBlock,
+    reason: Reason.NoBlockedFlows,
+    message: `no flow would have been blocked in the last ${formatDuration(windowMs)}`,
+  };
+}
+
+export interface EnforceGate {
+  allowed: boolean;
+  reason: string;
+  message: string;
+}
+
+/**
+ * Whether Enforce may apply policies. Once enforcing, it keeps enforcing (the audit keeps counting for
+ * visibility). Otherwise it needs a clean audit, or spec.enforce.force.
+ */
+export function enforceGate(opts: {
+  alreadyEnforced: boolean;
+  force: boolean;
+  audit: AuditVerdict;
+}): EnforceGate {
+  if (opts.alreadyEnforced)
+    return { allowed: true, reason: Reason.PoliciesApplied, message: 'the proposal is enforced' };
+  if (opts.audit.clean)
+    return { allowed: true, reason: Reason.PoliciesApplied, message: 'the proposal is enforced' };
+  if (opts.force)
+    return {
+      allowed: true,
+      reason: Reason.EnforceForced,
+      message: `enforced with spec.enforce.force although the audit is not clean: ${opts.audit.message}`,
+    };
+  return {
+    allowed: false,
+    reason: Reason.EnforceRefused,
+    message: `Enforce refused: ${opts.audit.message}; wait for AuditClean or set spec.enforce.force: true`,
+  };
+}
+
+/** The mode automatic promotion moves to now, if any. */
+export function promotionTarget(
+  spec: SegmentationSpec,
+  conditions: readonly Condition[],
+  now: number,
+): { to: Mode; message: string } | undefined {
+  if (!spec.promotion.automatic) return undefined;
+  const heldFor = (type: ConditionType): number => {
+    const c = findCondition(conditions, type);
+    return c?.status === 'True' ? now - Date.parse(c.lastTransitionTime) : -1;
+  };
+  const after = formatDuration(spec.promotion.afterMs);
+  if (spec.mode === 'Learn' && heldFor(C.ProposalStable) >= spec.promotion.afterMs)
+    return { to: 'Audit', message: `promoted Learn → Audit: the proposal has been stable for ${after}` };
+  if (spec.mode === 'Audit' && heldFor(C.AuditClean) >= spec.promotion.afterMs)
+    return { to: 'Enforce', message: `promoted Audit → Enforce: the audit has been clean for ${after}` };
+  return undefined;
+}
+
+export interface TransitionEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** One Event per condition whose status or reason changed. */
+export function transitionEvents(
+  before: readonly Condition[],
+  after: readonly Condition[],
+): TransitionEvent[] {
+  const warnIfFalse = new Set<string>([C.Valid, C.Enforced]);
+  const out: TransitionEvent[] = [];
+  for (const c of after) {
+    const b = before.find((x) => x.type === c.type);
+    if (b && b.status === c.status && b.reason === c.reason) continue;
+    if (!b && c.status !== 'True' && c.type !== C.Valid && c.type !== C.Enforced && c.type !== C.Degraded)
+      continue;
+    const warning =
+      (c.type === C.Degraded && c.status === 'True') ||
+      (warnIfFalse.has(c.type) && c.status === 'False' && c.reason !== Reason.NotEnforcing) ||
+      c.reason === Reason.FlowsWouldBeBlocked;
+    if (c.type === C.Degraded && c.status === 'False' && !b) continue;
+    out.push({
+      type: warning ? 'Warning' : 'Normal',
+      reason: c.reason,
+      message: `${c.type}=${c.status}: ${c.message}`,
+    });
+  }
+  return out;
+}

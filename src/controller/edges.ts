@@ -1,0 +1,217 @@
+/**
+ * The learned graph of one Segmentation: edges with evidence, bounded by the number of distinct
+ * (source, destination, protocol, port) tuples. Persisted as LearnedEdgeSet shards: each edge goes to
+ * shard hash(edge) mod N, N a power of two chosen so every shard stays under a byte budget, so adding an
+ * edge rewrites one shard, not all of them.
+ */
+import type { Flow, Protocol, Verdict } from '../flows/types.ts';
+import type { EdgeRecord } from '../graph/types.ts';
+import type { Peer, PeerKind } from '../identity/types.ts';
+import type { LearnedEdgeSet, PersistedEdge, Segmentation } from './api.ts';
+import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
+
+/** Upper bound of one LearnedEdgeSet's JSON (the apiserver's limit is about 1.5 MiB). */
+export const MAX_SHARD_BYTES = 512 * 1024;
+/** Edges per shard aimed for; shards double when exceeded. */
+export const TARGET_EDGES_PER_SHARD = 1500;
+
+const DROPPED: Verdict = 'DROPPED';
+
+export const edgeKey = (e: { src: string; dst: string; protocol: string; port: number }): string =>
+  `${e.src}\u0000${e.dst}\u0000${e.protocol}\u0000${e.port}`;
+
+/** The Peer a graph node id stands for: `ns/Kind/name`, `world:IP`, `node:IP`, `private:IP`, ... */
+export function peerFromId(id: string): Peer {
+  const colon = id.indexOf(':');
+  if (id === 'kube-apiserver') return { id, kind: 'kube-apiserver' };
+  if (id === 'unknown') return { id, kind: 'unknown' };
+  if (colon > 0) {
+    const kind = id.slice(0, colon) as PeerKind;
+    if (kind === 'world' || kind === 'node' || kind === 'private')
+      return { id, kind, ip: id.slice(colon + 1) };
+  }
+  return { id, kind: 'workload' };
+}
+
+/** Namespace of a workload id (`ns/Kind/name`), undefined for other peers. */
+export function namespaceOf(id: string): string | undefined {
+  const p = peerFromId(id);
+  if (p.kind !== 'workload') return undefined;
+  const slash = id.indexOf('/');
+  return slash > 0 ? id.slice(0, slash) : undefined;
+}
+
+export class EdgeStore {
+  readonly #edges = new Map<string, EdgeRecord>();
+  /** Bumped on every change that is visible in the persisted form. */
+  version = 0;
+
+  get size(): number {
+    return this.#edges.size;
+  }
+
+  add(
+    src: Peer,
+    dst: Peer,
+    flow: Pick<Flow, 'time' | 'protocol' | 'port' | 'verdict' | 'count' | 'dropReason'>,
+  ): void {
+    const key = edgeKey({ src: src.id, dst: dst.id, protocol: flow.protocol, port: flow.port });
+    const n = flow.count ?? 1;
+    let e = this.#edges.get(key);
+    if (!e) {
+      e = {
+        src: src.id,
+        dst: dst.id,
+        protocol: flow.protocol,
+        port: flow.port,
+        count: 0,
+        firstSeen: flow.time,
+        lastSeen: flow.time,
+        verdicts: {},
+      };
+      this.#edges.set(key, e);
+    }
+    e.count += n;
+    if (flow.time < e.firstSeen) e.firstSeen = flow.time;
+    if (flow.time > e.lastSeen) e.lastSeen = flow.time;
+    e.verdicts[flow.verdict] = (e.verdicts[flow.verdict] ?? 0) + n;
+    if (flow.dropReason) {
+      e.dropReasons ??= {};
+      e.dropReasons[flow.dropReason] = (e.dropReasons[flow.dropReason] ?? 0) + n;
+    }
+    this.version++;
+  }
+
+  /** Removes edges last seen before `cutoff` (ms); returns how many. */
+  ageOut(cutoff: number): number {
+    let n = 0;
+    for (const [k, e] of this.#edges) {
+      if (e.lastSeen < cutoff) {
+        this.#edges.delete(k);
+        n++;
+      }
+    }
+    if (n > 0) this.version++;
+    return n;
+  }
+
+  /** Merges persisted edges (after a restart or leader change): counts and times take the maximum. */
+  restore(edges: readonly PersistedEdge[]): void {
+    for (const p of edges) {
+      const key = edgeKey(p);
+      const firstSeen = Date.parse(p.firstSeen);
+      const lastSeen = Date.parse(p.lastSeen);
+      const dropped = p.dropped ?? 0;
+      const existing = this.#edges.get(key);
+      if (existing && existing.count >= p.count) continue;
+      const verdicts: EdgeRecord['verdicts'] = {};
+      if (p.count - dropped > 0) verdicts.FORWARDED = p.count - dropped;
+      if (dropped > 0) verdicts[DROPPED] = dropped;
+      this.#edges.set(key, {
+        src: p.src,
+        dst: p.dst,
+        protocol: p.protocol as Protocol,
+        port: p.port,
+        count: p.count,
+        firstSeen: existing ? Math.min(existing.firstSeen, firstSeen) : firstSeen,
+        lastSeen: existing ? Math.max(existing.lastSeen, lastSeen) : lastSeen,
+        verdicts,
+      });
+    }
+    this.version++;
+  }
+
+  /** Edges in graph order (source, destination, protocol, port), optionally filtered. */
+  edges(filter?: (e: EdgeRecord) => boolean): EdgeRecord[] {
+    const out = filter ? [...this.#edges.values()].filter(filter) : [...this.#edges.values()];
+    return out.sort(compareEdges);
+  }
+
+  persisted(): PersistedEdge[] {
+    return this.edges().map(toPersisted);
+  }
+}
+
+export function toPersisted(e: EdgeRecord): PersistedEdge {
+  const p: PersistedEdge = {
+    src: e.src,
+    dst: e.dst,
+    protocol: e.protocol,
+    port: e.port,
+    count: e.count,
+    firstSeen: new Date(e.firstSeen).toISOString(),
+    lastSeen: new Date(e.lastSeen).toISOString(),
+  };
+  const dropped = e.verdicts.DROPPED ?? 0;
+  if (dropped > 0) p.dropped = dropped;
+  return p;
+}
+
+function compareEdges(a: EdgeRecord, b: EdgeRecord): number {
+  const c = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return c(a.src, b.src) || c(a.dst, b.dst) || c(a.protocol, b.protocol) || a.port - b.port;
+}
+
+/** FNV-1a, 32 bit: a stable shard assignment. */
+export function fnv32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export const shardName = (segmentation: string, shard: number): string => `${segmentation}-edges-${shard}`;
+
+/**
+ * Splits persisted edges (sorted) into LearnedEdgeSet objects, each under `maxBytes` of JSON. Pure and
+ * deterministic: the same edges always give the same objects.
+ */
+export function shardEdges(
+  seg: Pick<Segmentation, 'metadata'>,
+  edges: readonly PersistedEdge[],
+  maxBytes = MAX_SHARD_BYTES,
+  targetPerShard = TARGET_EDGES_PER_SHARD,
+): LearnedEdgeSet[] {
+  let shards = 1;
+  while (edges.length / shards > targetPerShard) shards *= 2;
+  for (;;) {
+    const buckets: PersistedEdge[][] = Array.from({ length: shards }, () => []);
+    for (const e of edges) buckets[fnv32(edgeKey(e)) % shards]!.push(e);
+    const objs = buckets.map((b, i) => edgeSetObject(seg, i, shards, b));
+    if (shards >= 1024 || objs.every((o) => JSON.stringify(o).length <= maxBytes)) return objs;
+    shards *= 2;
+  }
+}
+
+export function edgeSetObject(
+  seg: Pick<Segmentation, 'metadata'>,
+  shard: number,
+  shards: number,
+  edges: PersistedEdge[],
+): LearnedEdgeSet {
+  const name = seg.metadata.name;
+  return {
+    apiVersion: API_VERSION,
+    kind: 'LearnedEdgeSet',
+    metadata: {
+      name: shardName(name, shard),
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SEGMENTATION_LABEL]: name },
+      ...(seg.metadata.uid
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: API_VERSION,
+                kind: 'Segmentation',
+                name,
+                uid: seg.metadata.uid,
+                controller: true,
+              },
+            ],
+          }
+        : {}),
+    },
+    spec: { segmentation: name, shard, shards, edges },
+  };
+}

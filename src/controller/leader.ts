@@ -1,0 +1,172 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, with client-go's algorithm and defaults (lease
+ * 15 s, renew deadline 10 s, retry 2 s). A candidate takes the Lease when it is free or when its holder
+ * has not renewed it for leaseDuration *as measured on our own clock since we last saw it change*
+ * (clocks of different machines are never compared). Updates carry the Lease's resourceVersion, so of
+ * two candidates racing only one wins (the other gets 409 Conflict). A leader that cannot renew within
+ * the renew deadline stops leading (calls onStoppedLeading) before anyone else may take over.
+ */
+import type { KubeClient } from './kube.ts';
+import { isConflict, isNotFound, resourcePath } from './kube.ts';
+import { sleep } from './informer.ts';
+import type { Logger } from './log.ts';
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  log?: Logger;
+  onStartedLeading: () => void;
+  onStoppedLeading: () => void;
+}
+
+interface Lease {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec: {
+    holderIdentity?: string | null;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+/** RFC 3339 with microseconds, as MicroTime requires. */
+const microTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+export class LeaderElector {
+  readonly #client: KubeClient;
+  readonly #o: Required<Omit<LeaderElectionOptions, 'log'>> & { log?: Logger };
+  #leading = false;
+  #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  /** Last observed record (holder + renewTime string) and when, on our clock, we observed it change. */
+  #observed = { key: '', at: 0 };
+  transitions = 0;
+
+  constructor(client: KubeClient, opts: LeaderElectionOptions) {
+    this.#client = client;
+    this.#o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+  }
+
+  get isLeader(): boolean {
+    return this.#leading;
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#abort = new AbortController();
+    this.#loop = this.#run(this.#abort.signal);
+  }
+
+  /** Stops campaigning; a leader releases the Lease so a successor need not wait for it to expire. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+    this.#loop = undefined;
+    if (this.#leading) {
+      this.#setLeading(false);
+      await this.#release().catch(() => undefined);
+    }
+  }
+
+  #setLeading(v: boolean): void {
+    if (v === this.#leading) return;
+    this.#leading = v;
+    this.#o.log?.info(v ? 'became leader' : 'stopped leading', {
+      lease: this.#o.name,
+      identity: this.#o.identity,
+    });
+    if (v) {
+      this.transitions++;
+      this.#o.onStartedLeading();
+    } else this.#o.onStoppedLeading();
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    let lastRenew = 0;
+    while (!signal.aborted) {
+      let ok = false;
+      try {
+        ok = await this.#tryAcquireOrRenew();
+      } catch (err) {
+        this.#o.log?.warn('lease update failed', { error: err instanceof Error ? err.message : String(err) });
+      }
+      if (ok) {
+        lastRenew = Date.now();
+        this.#setLeading(true);
+      } else if (this.#leading && Date.now() - lastRenew > this.#o.renewDeadlineMs) {
+        this.#setLeading(false);
+      } else if (this.#leading && !ok) {
+        // A failed renewal that is not yet past the deadline: keep leading, retry soon.
+      }
+      await sleep(this.#o.retryPeriodMs, signal);
+    }
+  }
+
+  async #tryAcquireOrRenew(): Promise<boolean> {
+    const path = resourcePath('Lease', this.#o.namespace, this.#o.name);
+    const now = new Date();
+    let lease: Lease | undefined;
+    try {
+      lease = await this.#client.get<Lease>(path);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const durationSeconds = Math.ceil(this.#o.leaseDurationMs / 1000);
+    if (!lease) {
+      try {
+        await this.#client.create(resourcePath('Lease', this.#o.namespace), {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.#o.name, namespace: this.#o.namespace },
+          spec: {
+            holderIdentity: this.#o.identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: 0,
+          },
+        });
+        return true;
+      } catch (err) {
+        if (isConflict(err)) return false;
+        throw err;
+      }
+    }
+    const holder = lease.spec.holderIdentity ?? '';
+    const key = `${holder}\u0000${lease.spec.renewTime ?? ''}`;
+    if (key !== this.#observed.key) this.#observed = { key, at: Date.now() };
+    const duration = (lease.spec.leaseDurationSeconds ?? durationSeconds) * 1000;
+    const held = holder !== '' && holder !== this.#o.identity;
+    if (held && Date.now() - this.#observed.at < duration) return false;
+    const spec: Lease['spec'] = {
+      holderIdentity: this.#o.identity,
+      leaseDurationSeconds: durationSeconds,
+      renewTime: microTime(now),
+      acquireTime: holder === this.#o.identity ? (lease.spec.acquireTime ?? microTime(now)) : microTime(now),
+      leaseTransitions: (lease.spec.leaseTransitions ?? 0) + (holder === this.#o.identity ? 0 : 1),
+    };
+    try {
+      await this.#client.request('PUT', path, { body: { ...lease, spec } });
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  async #release(): Promise<void> {
+    const path = resourcePath('Lease', this.#o.namespace, this.#o.name);
+    const lease = await this.#client.get<Lease>(path);
+    if (lease.spec.holderIdentity !== this.#o.identity) return;
+    await this.#client.request('PUT', path, {
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: null, renewTime: microTime(new Date()) } },
+    });
+  }
+}

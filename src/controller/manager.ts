@@ -1,0 +1,318 @@
+/**
+ * Wires the controller process together: informers (cluster cache + microseg CRDs), leader election,
+ * the Segmentation controller, flow telemetry (Hubble Relay and/or HTTP push, one bounded queue) and
+ * the HTTP server. Every replica keeps its caches warm and serves /healthz, /readyz and /metrics; only
+ * the leader ingests flows and writes. `stop()` shuts down gracefully: stop taking flows, persist the
+ * learned graphs, release the Lease, close the server.
+ */
+import type { RequestHandler } from 'express';
+import type { KObject } from '../model/k8s.ts';
+import { Histogram } from '../telemetry/prom.ts';
+import type { MetricFamily } from '../telemetry/prom.ts';
+import { formatPrometheus } from '../telemetry/prom.ts';
+import type { Telemetry } from '../telemetry/index.ts';
+import type { LearnedEdgeSet, ProposedNetworkPolicy, Segmentation } from './api.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './api.ts';
+import { ClusterCache } from './cache.ts';
+import { EventRecorder } from './events.ts';
+import { Informer } from './informer.ts';
+import type { KubeClient } from './kube.ts';
+import { resourcePath } from './kube.ts';
+import { LeaderElector } from './leader.ts';
+import type { Logger } from './log.ts';
+import { SegmentationController } from './segmentation.ts';
+import type { SegmentationControllerOptions } from './segmentation.ts';
+import type { Listening } from './server.ts';
+import { controllerApp, listen } from './server.ts';
+
+export interface ManagerOptions {
+  client: KubeClient;
+  log: Logger;
+  /** This replica's name (the pod name): the Lease holder identity and Event reporter. */
+  identity: string;
+  /** Leader election; when false this process always leads (a single replica). */
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** HTTP listen address; undefined: no server. */
+  listen?: { host: string; port: number };
+  telemetry?: Telemetry;
+  controller?: SegmentationControllerOptions;
+  /** Informer full relist period. */
+  informerResyncMs?: number;
+  informerBackoffMaxMs?: number;
+}
+
+export class Manager {
+  readonly cache: ClusterCache;
+  readonly segmentations: Informer<Segmentation>;
+  readonly proposals: Informer<ProposedNetworkPolicy>;
+  readonly edgeSets: Informer<LearnedEdgeSet>;
+  readonly events: EventRecorder;
+  readonly controller: SegmentationController;
+  readonly elector: LeaderElector | undefined;
+  readonly #o: ManagerOptions;
+  readonly #batchSeconds = new Histogram([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]);
+  #server: Listening | undefined;
+  #consumer: Promise<void> | undefined;
+  #abort = new AbortController();
+  #started = false;
+
+  constructor(o: ManagerOptions) {
+    this.#o = o;
+    const common = {
+      log: o.log,
+      resyncMs: o.informerResyncMs,
+      backoffMaxMs: o.informerBackoffMaxMs,
+    };
+    this.cache = new ClusterCache(o.client, common);
+    const ours = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+    this.segmentations = new Informer<Segmentation>(o.client, {
+      ...common,
+      path: resourcePath('Segmentation'),
+      name: 'Segmentation',
+    });
+    this.proposals = new Informer<ProposedNetworkPolicy>(o.client, {
+      ...common,
+      path: resourcePath('ProposedNetworkPolicy'),
+      name: 'ProposedNetworkPolicy',
+    });
+    this.edgeSets = new Informer<LearnedEdgeSet>(o.client, {
+      ...common,
+      path: resourcePath('LearnedEdgeSet'),
+      name: 'LearnedEdgeSet',
+      labelSelector: ours,
+    });
+    this.events = new EventRecorder(o.client, {
+      component: 'microseg-controller',
+      instance: o.identity,
+      log: o.log,
+    });
+    this.controller = new SegmentationController({
+      client: o.client,
+      cache: this.cache,
+      segmentations: this.segmentations,
+      proposals: this.proposals,
+      edgeSets: this.edgeSets,
+      events: this.events,
+      log: o.log.child({ controller: 'segmentation' }),
+      options: o.controller,
+    });
+    if (o.leaderElect) {
+      this.elector = new LeaderElector(o.client, {
+        namespace: o.leaseNamespace,
+        name: o.leaseName ?? 'microseg-controller',
+        identity: o.identity,
+        leaseDurationMs: o.leaseDurationMs,
+        renewDeadlineMs: o.renewDeadlineMs,
+        retryPeriodMs: o.retryPeriodMs,
+        log: o.log,
+        onStartedLeading: () => this.controller.startLeading(),
+        onStoppedLeading: () => void this.controller.stopLeading(),
+      });
+    }
+  }
+
+  informers(): Informer<KObject>[] {
+    return [
+      ...this.cache.informers(),
+      this.segmentations,
+      this.proposals,
+      this.edgeSets,
+    ] as unknown as Informer<KObject>[];
+  }
+
+  get synced(): boolean {
+    return this.informers().every((i) => i.synced);
+  }
+
+  get port(): number | undefined {
+    return this.#server?.port;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.#abort = new AbortController();
+    if (this.#o.listen) {
+      const gate: RequestHandler = (req, res, next) => {
+        if (req.path === '/v1/flows' && !this.controller.leading) {
+          res.setHeader('retry-after', '1');
+          res.status(503).type('text/plain').send('not the leader: retry (another replica is leading)\n');
+          return;
+        }
+        next();
+      };
+      const app = controllerApp({
+        healthy: () => true,
+        ready: () => (this.synced ? { ok: true } : { ok: false, reason: 'informer caches not synced' }),
+        metrics: () => this.prometheus(),
+        routers: this.#o.telemetry?.router ? [{ router: this.#o.telemetry.router, gate }] : [],
+      });
+      this.#server = await listen(app, this.#o.listen.host, this.#o.listen.port);
+      this.#o.log.info('listening', { port: this.#server.port });
+    }
+    for (const i of this.informers()) i.start();
+    await Promise.all(this.informers().map((i) => i.waitForSync()));
+    this.#o.log.info('caches synced', { objects: this.informers().reduce((n, i) => n + i.size, 0) });
+    if (this.elector) this.elector.start();
+    else this.controller.startLeading();
+    if (this.#o.telemetry) {
+      this.#o.telemetry.start();
+      this.#consumer = this.#consume(this.#o.telemetry, this.#abort.signal);
+    }
+  }
+
+  async #consume(t: Telemetry, signal: AbortSignal): Promise<void> {
+    try {
+      for await (const batch of t.batches(1000, signal)) {
+        const t0 = performance.now();
+        this.controller.ingest(batch.flows);
+        this.#batchSeconds.observe((performance.now() - t0) / 1000);
+        batch.ack();
+      }
+    } catch (err) {
+      if (!signal.aborted) this.#o.log.error('flow consumer stopped', { error: String(err) });
+    }
+  }
+
+  /** Graceful shutdown. */
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await this.#o.telemetry?.stop();
+    this.#abort.abort();
+    await this.#consumer;
+    await this.controller.stopLeading({ persist: true });
+    await this.elector?.stop();
+    await this.events.flush();
+    await Promise.all(this.informers().map((i) => i.stop()));
+    await this.#server?.close();
+    this.#o.log.info('stopped');
+  }
+
+  metricFamilies(): MetricFamily[] {
+    const m = this.controller.metrics;
+    const informers = this.informers();
+    const fam: MetricFamily[] = [
+      {
+        name: 'microseg_leader',
+        help: 'Whether this replica is the leader (1) or not (0).',
+        type: 'gauge',
+        samples: [{ value: this.controller.leading ? 1 : 0 }],
+      },
+      {
+        name: 'microseg_flows_ingested_total',
+        help: 'Flows ingested into learned graphs by this replica.',
+        type: 'counter',
+        samples: [{ value: m.flowsIngested }],
+      },
+      {
+        name: 'microseg_flows_dropped_total',
+        help: 'Flows taken from the queue but not learned, by reason.',
+        type: 'counter',
+        samples: [
+          { labels: { reason: 'not_leader' }, value: m.flowsNotLeader },
+          { labels: { reason: 'no_segmentation' }, value: m.flowsUnmatched },
+        ],
+      },
+      {
+        name: 'microseg_learned_edges',
+        help: 'Learned edges held in memory per Segmentation.',
+        type: 'gauge',
+        samples: this.controller.edgeCounts().map(([s, n]) => ({ labels: { segmentation: s }, value: n })),
+      },
+      {
+        name: 'microseg_would_block_flows_total',
+        help: 'Flows the frozen proposal would block (Audit and Enforce modes).',
+        type: 'counter',
+        samples: [{ value: m.wouldBlock }],
+      },
+      {
+        name: 'microseg_reconcile_total',
+        help: 'Reconciles of Segmentations.',
+        type: 'counter',
+        samples: [{ value: m.reconciles }],
+      },
+      {
+        name: 'microseg_reconcile_errors_total',
+        help: 'Reconciles that failed and were retried.',
+        type: 'counter',
+        samples: [{ value: m.reconcileErrors }],
+      },
+      {
+        name: 'microseg_reconcile_duration_seconds',
+        help: 'Duration of Segmentation reconciles.',
+        type: 'histogram',
+        samples: [m.reconcileSeconds.sample()],
+      },
+      {
+        name: 'microseg_flow_batch_duration_seconds',
+        help: 'Time to ingest one batch of flows.',
+        type: 'histogram',
+        samples: [this.#batchSeconds.sample()],
+      },
+      {
+        name: 'microseg_applies_total',
+        help: 'Objects written or deleted, by kind and action (create, drift, prune, remove).',
+        type: 'counter',
+        samples: Object.entries(m.applies)
+          .sort()
+          .map(([k, v]) => {
+            const [kind, action] = k.split(':') as [string, string];
+            return { labels: { kind, action }, value: v };
+          }),
+      },
+      {
+        name: 'microseg_learned_edge_writes_total',
+        help: 'LearnedEdgeSet shards written.',
+        type: 'counter',
+        samples: [{ value: m.edgeWrites }],
+      },
+      {
+        name: 'microseg_informer_objects',
+        help: 'Objects in each informer cache.',
+        type: 'gauge',
+        samples: informers.map((i) => ({ labels: { resource: i.name }, value: i.size })),
+      },
+      {
+        name: 'microseg_informer_errors_total',
+        help: 'List or watch failures per informer (each retried with backoff).',
+        type: 'counter',
+        samples: informers.map((i) => ({ labels: { resource: i.name }, value: i.stats.errors })),
+      },
+      {
+        name: 'microseg_informer_relists_total',
+        help: 'Full lists per informer (start, resync, 410 Gone).',
+        type: 'counter',
+        samples: informers.map((i) => ({ labels: { resource: i.name }, value: i.stats.lists })),
+      },
+      {
+        name: 'microseg_apiserver_requests_total',
+        help: 'Requests to the Kubernetes API by method and status code.',
+        type: 'counter',
+        samples: [...this.#o.client.requests].sort().map(([k, v]) => {
+          const [method, code] = k.split(' ') as [string, string];
+          return { labels: { method, code }, value: v };
+        }),
+      },
+      {
+        name: 'microseg_events_total',
+        help: 'Kubernetes Events recorded, and failures to record.',
+        type: 'counter',
+        samples: [
+          { labels: { result: 'ok' }, value: this.events.recorded },
+          { labels: { result: 'error' }, value: this.events.errors },
+        ],
+      },
+    ];
+    return fam;
+  }
+
+  prometheus(): string {
+    return formatPrometheus(this.metricFamilies()) + (this.#o.telemetry?.prometheus() ?? '');
+  }
+}

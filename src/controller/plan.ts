@@ -1,0 +1,230 @@
+/**
+ * Pure planning of the objects a Segmentation owns: from the desired set and the observed set to a
+ * typed list of actions. Used for NetworkPolicies (Enforce mode) and ProposedNetworkPolicies (the
+ * proposal). Rules:
+ * - an object is ours only when it carries both microseg labels naming this Segmentation;
+ * - desired and missing → apply (create); desired and different (spec or our labels) → apply (drift);
+ * - ours and not desired → delete (prune);
+ * - a desired name held by an object that is not ours → conflict (never touched).
+ */
+import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts';
+import type { ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
+import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
+import type { Proposal } from '../policy/types.ts';
+
+export type Action<T extends KObject> =
+  | { kind: 'apply'; object: T; why: 'create' | 'drift' }
+  | { kind: 'delete'; namespace: string; name: string; why: 'prune' }
+  | { kind: 'conflict'; namespace: string; name: string; holder: string };
+
+export const objKey = (o: { metadata: { namespace?: string; name: string } }): string =>
+  `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export function isOwnedBy(o: KObject, segmentation: string): boolean {
+  const l = o.metadata.labels ?? {};
+  return l[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && l[SEGMENTATION_LABEL] === segmentation;
+}
+
+/**
+ * Canonical form of a NetworkPolicy spec for comparison: what the apiserver returns for what we sent.
+ * Empty lists and empty matchLabels/matchExpressions are dropped (the API omits them), port protocol
+ * defaults to TCP, policyTypes are sorted.
+ */
+export function canonicalSpec(spec: NetworkPolicySpec | undefined): string {
+  const walk = (v: unknown, key: string): unknown => {
+    if (Array.isArray(v)) {
+      const items = v.map((x) => walk(x, key));
+      if (key === 'policyTypes') return [...(items as string[])].sort();
+      return items;
+    }
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (x === undefined || x === null) continue;
+        if (Array.isArray(x) && x.length === 0) continue;
+        if ((k === 'matchLabels' || k === 'matchExpressions') && Object.keys(x).length === 0) continue;
+        out[k] = walk(x, k);
+      }
+      return out;
+    }
+    return v;
+  };
+  const fixPorts = (s: unknown): unknown => {
+    // Mark port entries so `walk` can default their protocol.
+    const o = structuredClone(s) as NetworkPolicySpec;
+    for (const r of [...(o.ingress ?? []), ...(o.egress ?? [])]) {
+      if (r.ports) r.ports = r.ports.map((p) => ({ protocol: 'TCP', ...p }));
+    }
+    return o;
+  };
+  return sortedJson(walk(fixPorts(spec ?? { podSelector: {} }), ''));
+}
+
+function ownerRef(seg: Segmentation) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Segmentation',
+    name: seg.metadata.name,
+    uid: seg.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function ourLabels(seg: Segmentation, extra: Record<string, string> | undefined): Record<string, string> {
+  return { ...(extra ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SEGMENTATION_LABEL]: seg.metadata.name };
+}
+
+/** The NetworkPolicy Enforce mode applies for one proposed policy. */
+export function enforcedPolicy(
+  seg: Segmentation,
+  p: { metadata: KObject['metadata']; spec: NetworkPolicySpec },
+): NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: p.metadata.name,
+      namespace: p.metadata.namespace!,
+      labels: ourLabels(seg, withoutOurs(p.metadata.labels)),
+      ...(p.metadata.annotations ? { annotations: p.metadata.annotations } : {}),
+      ownerReferences: [ownerRef(seg)],
+    },
+    spec: p.spec,
+  };
+}
+
+function withoutOurs(labels: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!labels) return undefined;
+  const out = { ...labels };
+  delete out[MANAGED_BY_LABEL];
+  delete out[SEGMENTATION_LABEL];
+  return out;
+}
+
+/** Most evidence entries kept in one ProposedNetworkPolicy's status. */
+export const MAX_EVIDENCE = 200;
+
+/** ProposedNetworkPolicy objects (spec and status) for a proposal. */
+export function proposedPolicies(seg: Segmentation, proposal: Proposal): ProposedNetworkPolicy[] {
+  const evidence = new Map<string, RuleEvidenceStatus[]>();
+  for (const ev of proposal.evidence) {
+    const list = evidence.get(ev.policy) ?? [];
+    list.push({
+      direction: ev.direction,
+      peer: ev.peer,
+      protocol: ev.protocol,
+      port: ev.port,
+      count: ev.count,
+      firstSeen: ev.firstSeen,
+      lastSeen: ev.lastSeen,
+    });
+    evidence.set(ev.policy, list);
+  }
+  return proposal.policies.map((np) => {
+    const key = `${np.metadata.namespace}/${np.metadata.name}`;
+    const ev = evidence.get(key) ?? [];
+    const rules = (np.spec.ingress?.length ?? 0) + (np.spec.egress?.length ?? 0);
+    return {
+      apiVersion: API_VERSION,
+      kind: 'ProposedNetworkPolicy',
+      metadata: {
+        name: np.metadata.name,
+        namespace: np.metadata.namespace!,
+        labels: ourLabels(seg, withoutOurs(np.metadata.labels)),
+        ...(np.metadata.annotations ? { annotations: np.metadata.annotations } : {}),
+        ownerReferences: [ownerRef(seg)],
+      },
+      spec: np.spec,
+      status: {
+        rules,
+        evidence: ev.slice(0, MAX_EVIDENCE),
+        ...(ev.length > MAX_EVIDENCE ? { evidenceTruncated: ev.length - MAX_EVIDENCE } : {}),
+      },
+    };
+  });
+}
+
+function labelsDrifted(desired: KObject, observed: KObject): boolean {
+  const want = desired.metadata.labels ?? {};
+  const have = observed.metadata.labels ?? {};
+  return Object.entries(want).some(([k, v]) => have[k] !== v);
+}
+
+/**
+ * Plans apply/delete actions for the objects of `segmentation`. `observed` holds every object of the
+ * kind that could matter: ours (anywhere) and any object whose name a desired one would take.
+ */
+export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
+  segmentation: string,
+  desired: readonly T[],
+  observed: readonly T[],
+): Action<T>[] {
+  const actions: Action<T>[] = [];
+  const byKey = new Map(observed.map((o) => [objKey(o), o]));
+  const wanted = new Set<string>();
+  for (const d of [...desired].sort((a, b) => cmp(objKey(a), objKey(b)))) {
+    const k = objKey(d);
+    wanted.add(k);
+    const o = byKey.get(k);
+    if (!o) {
+      actions.push({ kind: 'apply', object: d, why: 'create' });
+    } else if (!isOwnedBy(o, segmentation)) {
+      const holder = o.metadata.labels?.[SEGMENTATION_LABEL];
+      actions.push({
+        kind: 'conflict',
+        namespace: d.metadata.namespace ?? '',
+        name: d.metadata.name,
+        holder: holder ? `Segmentation ${holder}` : 'an object microseg does not manage',
+      });
+    } else if (canonicalSpec(d.spec) !== canonicalSpec(o.spec) || labelsDrifted(d, o)) {
+      actions.push({ kind: 'apply', object: d, why: 'drift' });
+    }
+  }
+  for (const o of [...observed].sort((a, b) => cmp(objKey(a), objKey(b)))) {
+    if (isOwnedBy(o, segmentation) && !wanted.has(objKey(o)) && !o.metadata.deletionTimestamp)
+      actions.push({
+        kind: 'delete',
+        namespace: o.metadata.namespace ?? '',
+        name: o.metadata.name,
+        why: 'prune',
+      });
+  }
+  return actions;
+}
+
+/** Hash of a proposal's policies (names and canonical specs), for ProposalStable. */
+export function proposalHash(
+  policies: readonly { metadata: KObject['metadata']; spec: NetworkPolicySpec }[],
+): string {
+  const text = policies
+    .map((p) => `${objKey(p)}=${canonicalSpec(p.spec)}`)
+    .sort()
+    .join('\n');
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
+  }
+  return `${h1.toString(16).padStart(8, '0')}${h2.toString(16).padStart(8, '0')}`;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** JSON with object keys sorted at every level: equal values give equal text. */
+export function sortedJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${sortedJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}

@@ -1,0 +1,889 @@
+/**
+ * The Segmentation controller: the imperative shell around the pure core. Level-based: a reconcile
+ * re-reads the Segmentation and the caches, computes the desired state with the same functions the
+ * offline pipeline uses (identity → graph → segments → proposal), plans actions with `plan.ts` and
+ * `decide.ts`, performs them, and writes status, conditions and Events.
+ *
+ * Flows reach it through `ingest` (leader only): each flow is resolved once and added to the learned
+ * graph of every Segmentation whose namespaces it touches; in Audit and Enforce mode it is also replayed
+ * against the frozen proposal with the NetworkPolicy semantics engine.
+ */
+import type { Flow } from '../flows/types.ts';
+import type { Identity } from '../identity/index.ts';
+import { buildIdentity } from '../identity/index.ts';
+import type { KObject, NetworkPolicy } from '../model/k8s.ts';
+import { analyse } from '../pipeline.ts';
+import { Histogram } from '../telemetry/prom.ts';
+import { engineFromSnapshot } from '../verify/engine.ts';
+import type { Engine } from '../verify/engine.ts';
+import type { L4Protocol, ResolvedEnd } from '../verify/types.ts';
+import type {
+  Condition,
+  LearnedEdgeSet,
+  Mode,
+  ProposedNetworkPolicy,
+  Segmentation,
+  SegmentationSpec,
+  SegmentationStatus,
+  SegmentStatus,
+} from './api.ts';
+import { API_VERSION, FINALIZER, formatDuration, parseSegmentationSpec, SEGMENTATION_LABEL } from './api.ts';
+import type { ClusterCache } from './cache.ts';
+import type { AuditState } from './decide.ts';
+import {
+  auditVerdict,
+  enforceGate,
+  findCondition,
+  minuteOf,
+  namespaceConflicts,
+  promotionTarget,
+  pruneBuckets,
+  selectNamespaces,
+  setCondition,
+  transitionEvents,
+} from './decide.ts';
+import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
+import type { EventSink } from './events.ts';
+import type { Informer } from './informer.ts';
+import type { KubeClient } from './kube.ts';
+import { objectPath, resourcePath } from './kube.ts';
+import type { Logger } from './log.ts';
+import type { Action } from './plan.ts';
+import {
+  enforcedPolicy,
+  isOwnedBy,
+  objKey,
+  planObjects,
+  proposalHash,
+  proposedPolicies,
+  sortedJson,
+} from './plan.ts';
+import { Condition as C, Phase, Reason } from './reasons.ts';
+import type { Result } from './workqueue.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export interface SegmentationControllerOptions {
+  /** Level-based resync of every Segmentation; default 10 s. */
+  resyncMs?: number;
+  /** Least time between two writes of the learned graph (LearnedEdgeSets) and of evidence; default 30 s. */
+  persistIntervalMs?: number;
+  /** Least time between two identity rebuilds on the flow path; default 2 s. */
+  identityRefreshMs?: number;
+  now?: () => number;
+}
+
+export interface SegmentationMetrics {
+  flowsIngested: number;
+  flowsNotLeader: number;
+  flowsUnmatched: number;
+  reconciles: number;
+  reconcileErrors: number;
+  reconcileSeconds: Histogram;
+  applies: Record<string, number>;
+  edgeWrites: number;
+  wouldBlock: number;
+}
+
+interface SegState {
+  uid: string;
+  edges: EdgeStore;
+  restored: boolean;
+  namespaces: Set<string>;
+  spec?: SegmentationSpec;
+  /** Mode the flow path acts in (set by reconcile). */
+  mode: Mode;
+  flows: number;
+  audit?: AuditState;
+  engine?: { key: string; engine: Engine };
+  persistedVersion: number;
+  lastPersistAt: number;
+  persistedShards: Map<string, string>;
+  lastEvidenceAt: number;
+}
+
+const PASSING = new Set(['FORWARDED', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED', 'UNKNOWN']);
+const L4 = new Set(['TCP', 'UDP', 'SCTP']);
+const MAX_SEGMENT_MEMBERS = 100;
+
+export class SegmentationController {
+  readonly metrics: SegmentationMetrics = {
+    flowsIngested: 0,
+    flowsNotLeader: 0,
+    flowsUnmatched: 0,
+    reconciles: 0,
+    reconcileErrors: 0,
+    reconcileSeconds: new Histogram([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
+    applies: {},
+    edgeWrites: 0,
+    wouldBlock: 0,
+  };
+  readonly queue = new WorkQueue();
+  readonly #client: KubeClient;
+  readonly #cache: ClusterCache;
+  readonly #segmentations: Informer<Segmentation>;
+  readonly #proposals: Informer<ProposedNetworkPolicy>;
+  readonly #edgeSets: Informer<LearnedEdgeSet>;
+  readonly #events: EventSink;
+  readonly #log: Logger;
+  readonly #opts: Required<SegmentationControllerOptions>;
+  readonly #states = new Map<string, SegState>();
+  #identity: { version: number; at: number; identity: Identity } | undefined;
+  #leading = false;
+  #worker: Promise<void> | undefined;
+
+  constructor(deps: {
+    client: KubeClient;
+    cache: ClusterCache;
+    segmentations: Informer<Segmentation>;
+    proposals: Informer<ProposedNetworkPolicy>;
+    edgeSets: Informer<LearnedEdgeSet>;
+    events: EventSink;
+    log: Logger;
+    options?: SegmentationControllerOptions;
+  }) {
+    this.#client = deps.client;
+    this.#cache = deps.cache;
+    this.#segmentations = deps.segmentations;
+    this.#proposals = deps.proposals;
+    this.#edgeSets = deps.edgeSets;
+    this.#events = deps.events;
+    this.#log = deps.log;
+    this.#opts = {
+      resyncMs: 10_000,
+      persistIntervalMs: 30_000,
+      identityRefreshMs: 2_000,
+      now: Date.now,
+      ...deps.options,
+    };
+    this.#segmentations.on((_t, seg) => this.queue.add(seg.metadata.name));
+    const byLabel = (_t: string, o: { metadata: { labels?: Record<string, string> } }) => {
+      const s = o.metadata.labels?.[SEGMENTATION_LABEL];
+      if (s) this.queue.add(s);
+    };
+    this.#cache.networkPolicies.on(byLabel);
+    this.#proposals.on(byLabel);
+    this.#cache.namespaces.on(() => {
+      for (const s of this.#segmentations.list()) this.queue.add(s.metadata.name);
+    });
+  }
+
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  /** Starts reconciling (call when elected). State is rebuilt from the API: nothing is assumed. */
+  startLeading(): void {
+    if (this.#leading) return;
+    this.#leading = true;
+    this.#states.clear();
+    this.#worker = this.queue.run(
+      (key) => this.#timedReconcile(key),
+      (key, err) => this.#log.error('reconcile failed', { segmentation: key, error: err.message }),
+    );
+    for (const s of this.#segmentations.list()) this.queue.add(s.metadata.name);
+  }
+
+  /** Stops reconciling; with `persist`, writes the learned graphs first (graceful shutdown). */
+  async stopLeading(opts: { persist?: boolean } = {}): Promise<void> {
+    if (!this.#leading) return;
+    this.#leading = false;
+    this.queue.stop();
+    await this.#worker;
+    if (opts.persist) {
+      for (const [name, st] of this.#states) {
+        const seg = this.#segmentations.get(name);
+        if (seg && st.restored) await this.#persist(seg, st, true).catch(() => undefined);
+      }
+    }
+    this.#states.clear();
+  }
+
+  /** Learned edges of a Segmentation held in memory (for tests and the bench). */
+  edgeCount(name: string): number {
+    return this.#states.get(name)?.edges.size ?? 0;
+  }
+
+  /** Learned edges per Segmentation held in memory, for /metrics. */
+  edgeCounts(): [string, number][] {
+    return [...this.#states]
+      .map(([n, st]) => [n, st.edges.size] as [string, number])
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  }
+
+  // ---------- the flow path ----------
+
+  #currentIdentity(force = false): Identity {
+    const now = Date.now();
+    const v = this.#cache.version;
+    if (
+      !this.#identity ||
+      (this.#identity.version !== v && (force || now - this.#identity.at >= this.#opts.identityRefreshMs))
+    ) {
+      this.#identity = {
+        version: v,
+        at: now,
+        identity: buildIdentity(this.#cache.snapshot({ withDeletedPods: true })),
+      };
+    }
+    return this.#identity.identity;
+  }
+
+  /** Ingests flows into every active Segmentation they touch. Only the leader learns. */
+  ingest(flows: readonly Flow[]): void {
+    if (!this.#leading) {
+      this.metrics.flowsNotLeader += flows.length;
+      return;
+    }
+    const active = [...this.#states.values()].filter((s) => s.restored && s.spec && s.namespaces.size > 0);
+    if (active.length === 0) {
+      this.metrics.flowsUnmatched += flows.length;
+      return;
+    }
+    const identity = this.#currentIdentity();
+    for (const f of flows) {
+      this.metrics.flowsIngested++;
+      const src = identity.resolve(f.src, f.time);
+      const dst = identity.resolve(f.dst, f.time);
+      const sns = namespaceOf(src.id);
+      const dns = namespaceOf(dst.id);
+      let matched = false;
+      for (const st of active) {
+        if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
+        matched = true;
+        st.edges.add(src, dst, f);
+        st.flows += f.count ?? 1;
+        if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, f, src.id, dst.id);
+      }
+      if (!matched) this.metrics.flowsUnmatched++;
+    }
+  }
+
+  #audit(st: SegState, f: Flow, srcId: string, dstId: string): void {
+    if (!PASSING.has(f.verdict) || !L4.has(f.protocol)) return;
+    const engine = st.engine!.engine;
+    const end = (ep: Flow['src']): ResolvedEnd | undefined => {
+      try {
+        if (ep.pod && ep.namespace) return engine.resolve({ namespace: ep.namespace, pod: ep.pod });
+      } catch {
+        // not a known pod: fall back to the IP
+      }
+      if (ep.ip) {
+        try {
+          return engine.resolveIP(ep.ip);
+        } catch {
+          return undefined;
+        }
+      }
+      return undefined;
+    };
+    const s = end(f.src);
+    const d = end(f.dst);
+    if (!s || !d) return;
+    if (engine.allows(s, d, f.port, f.protocol as L4Protocol)) return;
+    const n = f.count ?? 1;
+    const audit = st.audit!;
+    const m = minuteOf(f.time);
+    audit.buckets.set(m, (audit.buckets.get(m) ?? 0) + n);
+    if (!audit.lastBlocked || f.time > audit.lastBlocked) audit.lastBlocked = f.time;
+    this.metrics.wouldBlock += n;
+    const max = st.spec?.audit.samples ?? 0;
+    if (max > 0) {
+      audit.samples.push({
+        time: new Date(f.time).toISOString(),
+        source: srcId,
+        destination: dstId,
+        protocol: f.protocol,
+        port: f.port,
+        count: n,
+      });
+      if (audit.samples.length > max) audit.samples.splice(0, audit.samples.length - max);
+    }
+  }
+
+  // ---------- reconcile ----------
+
+  async #timedReconcile(name: string): Promise<Result> {
+    const t0 = performance.now();
+    this.metrics.reconciles++;
+    try {
+      const r = await this.reconcile(name);
+      if (r.error) this.metrics.reconcileErrors++;
+      return r;
+    } catch (err) {
+      this.metrics.reconcileErrors++;
+      throw err;
+    } finally {
+      this.metrics.reconcileSeconds.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async reconcile(name: string): Promise<Result> {
+    const seg = this.#segmentations.get(name);
+    if (!seg) {
+      this.#states.delete(name);
+      return {};
+    }
+    if (seg.metadata.deletionTimestamp) return this.#cleanup(seg);
+    if (!(seg.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await this.#client.mergePatch(objectPath(seg), {
+        metadata: {
+          finalizers: [...(seg.metadata.finalizers ?? []), FINALIZER],
+          resourceVersion: seg.metadata.resourceVersion,
+        },
+      });
+    }
+    const now = this.#opts.now();
+    const nowIso = new Date(now).toISOString();
+    const gen = seg.metadata.generation;
+    const old = seg.status ?? {};
+    let conds: Condition[] = old.conditions ?? [];
+    const set = (
+      type: (typeof C)[keyof typeof C],
+      status: Condition['status'],
+      reason: string,
+      message: string,
+    ) => {
+      conds = setCondition(conds, { type, status, reason, message }, nowIso, gen);
+    };
+
+    const parsed = parseSegmentationSpec(seg.metadata.name, seg.spec);
+    if (!parsed.ok) {
+      set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
+      this.#states.delete(name);
+      await this.#writeStatus(
+        seg,
+        { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
+        now,
+      );
+      return {};
+    }
+    const spec = parsed.spec;
+    const namespaces = selectNamespaces(spec.namespaceSelector, this.#cache.namespaces.list());
+    const others = this.#segmentations
+      .list()
+      .filter((o) => o.metadata.name !== name && !o.metadata.deletionTimestamp)
+      .flatMap((o) => {
+        const p = parseSegmentationSpec(o.metadata.name, o.spec);
+        return p.ok
+          ? [
+              {
+                seg: o,
+                namespaces: selectNamespaces(p.spec.namespaceSelector, this.#cache.namespaces.list()),
+              },
+            ]
+          : [];
+      });
+    const conflicts = namespaceConflicts(seg, namespaces, others);
+    if (conflicts.length > 0) {
+      set(
+        C.Valid,
+        'False',
+        Reason.NamespaceConflict,
+        conflicts
+          .map(([ns, owner]) => `namespace ${ns} is already covered by Segmentation ${owner}`)
+          .join('; '),
+      );
+      this.#states.delete(name);
+      await this.#writeStatus(
+        seg,
+        { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
+        now,
+      );
+      return { requeueAfter: this.#opts.resyncMs };
+    }
+    set(C.Valid, 'True', Reason.SpecValid, `covers ${namespaces.length} namespace(s)`);
+
+    const st = await this.#state(seg);
+    st.spec = spec;
+    st.namespaces = new Set(namespaces);
+    const aged = st.edges.ageOut(now - spec.learning.ruleExpiryMs);
+    if (aged > 0)
+      this.#events.record(
+        seg,
+        'Normal',
+        Reason.EdgesAgedOut,
+        `${aged} learned edge(s) unused for ${formatDuration(spec.learning.ruleExpiryMs)} aged out`,
+      );
+
+    const errors: { reason: string; message: string }[] = [];
+    const identity = this.#currentIdentity(true);
+    const touches = (id: string) => {
+      const ns = namespaceOf(id);
+      return !!ns && st.namespaces.has(ns);
+    };
+    const edges = st.edges.edges(
+      (e) => (touches(e.src) || touches(e.dst)) && e.count >= spec.learning.minFlows,
+    );
+    const peers = new Map(edges.flatMap((e) => [peerFromId(e.src), peerFromId(e.dst)]).map((p) => [p.id, p]));
+    for (const p of peers.values())
+      if (p.kind === 'workload' && !identity.workloads.has(p.id)) peers.delete(p.id);
+    const analysis = analyse(
+      { identity, edges: edges.filter((e) => peers.has(e.src) && peers.has(e.dst)), peers, names: new Map() },
+      {
+        policy: {
+          namespaces,
+          defaultDeny: spec.policy.defaultDeny,
+          includeDropped: spec.policy.includeDropped,
+          worldIngress: spec.policy.worldIngress,
+        },
+      },
+    );
+
+    // ----- the proposal: live in Learn, frozen in Audit and Enforce -----
+    const ours = (o: ProposedNetworkPolicy) => isOwnedBy(o, name);
+    let proposal: ProposedNetworkPolicy[] = this.#proposals.list().filter(ours);
+    const mode = spec.mode;
+    const wasMode = old.mode;
+    if (mode === 'Learn' || proposal.length === 0) {
+      const desired = proposedPolicies(seg, analysis.proposal);
+      const desiredKeys = new Set(desired.map(objKey));
+      const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
+      const actions = planObjects(name, desired, observed);
+      await this.#perform(seg, actions, 'ProposedNetworkPolicy', errors, false);
+      // Evidence (status) changes with every flow: written at most once per persist interval.
+      if (now - st.lastEvidenceAt >= this.#opts.persistIntervalMs || actions.length > 0) {
+        const byKey = new Map(this.#proposals.list().map((o) => [objKey(o), o]));
+        for (const d of desired) {
+          const o = byKey.get(objKey(d));
+          if (o && isOwnedBy(o, name) && sortedJson(o.status ?? {}) === sortedJson(d.status ?? {})) continue;
+          try {
+            await this.#client.apply(
+              {
+                apiVersion: d.apiVersion,
+                kind: d.kind,
+                metadata: { name: d.metadata.name, namespace: d.metadata.namespace },
+                status: d.status,
+              } as ProposedNetworkPolicy,
+              { subresource: 'status' },
+            );
+          } catch (err) {
+            errors.push({
+              reason: Reason.ApplyFailed,
+              message: `status of ProposedNetworkPolicy ${objKey(d)}: ${errText(err)}`,
+            });
+          }
+        }
+        st.lastEvidenceAt = now;
+      }
+      if (actions.some((a) => a.kind === 'apply' || a.kind === 'delete'))
+        this.#events.record(
+          seg,
+          'Normal',
+          Reason.ProposalUpdated,
+          summarise(actions, 'ProposedNetworkPolicy'),
+        );
+      proposal = desired;
+    }
+    const hash = proposalHash(proposal);
+    const proposalSince = old.proposal?.hash === hash ? old.proposal.since : nowIso;
+
+    // ----- conditions: learning and stability -----
+    set(
+      C.Learning,
+      'True',
+      mode === 'Learn' ? Reason.LearningFlows : Reason.ProposalFrozen,
+      mode === 'Learn'
+        ? `${edges.length} edge(s) learned from flows; the proposal follows them`
+        : `${edges.length} edge(s) learned; the proposal is frozen while in ${mode} mode`,
+    );
+    if (proposal.length === 0)
+      set(C.ProposalStable, 'False', Reason.NoProposal, 'no traffic learned yet: nothing to propose');
+    else if (mode !== 'Learn')
+      set(
+        C.ProposalStable,
+        'True',
+        Reason.ProposalFrozen,
+        `the proposal of ${proposal.length} policies is frozen`,
+      );
+    else if (now - Date.parse(proposalSince) >= spec.learning.stableAfterMs)
+      set(
+        C.ProposalStable,
+        'True',
+        Reason.ProposalUnchanged,
+        `the proposal has not changed since ${proposalSince}`,
+      );
+    else set(C.ProposalStable, 'False', Reason.ProposalChanged, `the proposal changed at ${proposalSince}`);
+
+    // ----- audit -----
+    let audit: AuditState | undefined;
+    if (mode === 'Learn') {
+      st.audit = undefined;
+      st.engine = undefined;
+    } else {
+      if (!st.audit) {
+        const prev = old.audit && wasMode && wasMode !== 'Learn' ? old.audit : undefined;
+        st.audit = prev
+          ? {
+              since: Date.parse(prev.since),
+              buckets: new Map(Object.entries(prev.buckets ?? {}).map(([k, v]) => [Number(k), v])),
+              ...(prev.lastBlocked ? { lastBlocked: Date.parse(prev.lastBlocked) } : {}),
+              samples: prev.samples ?? [],
+            }
+          : { since: now, buckets: new Map(), samples: [] };
+      }
+      audit = st.audit;
+      pruneBuckets(audit.buckets, now, spec.audit.windowMs);
+      const key = `${hash}\u0000${this.#cache.version}`;
+      if (st.engine?.key !== key) {
+        const snap = this.#cache.snapshot();
+        // The frozen proposal replaces what microseg itself enforces; foreign policies still count.
+        snap.networkPolicies = [
+          ...snap.networkPolicies.filter((np) => !isOwnedBy(np, name)),
+          ...proposal.map((p): NetworkPolicy => ({
+            apiVersion: 'networking.k8s.io/v1',
+            kind: 'NetworkPolicy',
+            metadata: p.metadata,
+            spec: p.spec,
+          })),
+        ];
+        try {
+          st.engine = { key, engine: engineFromSnapshot(snap) };
+        } catch (err) {
+          errors.push({
+            reason: Reason.ApplyFailed,
+            message: `cannot evaluate the proposal: ${errText(err)}`,
+          });
+        }
+      }
+    }
+    st.mode = mode;
+    const verdict = auditVerdict(audit, now, spec.audit.windowMs);
+    if (mode === 'Learn')
+      set(C.AuditClean, 'False', Reason.AuditNotRunning, 'the proposal is audited in Audit mode');
+    else set(C.AuditClean, verdict.clean ? 'True' : 'False', verdict.reason, verdict.message);
+    if (verdict.wouldBlock > 0 && (old.wouldBlock ?? 0) < verdict.wouldBlock) {
+      const last = audit?.samples.at(-1);
+      this.#events.record(
+        seg,
+        'Warning',
+        Reason.WouldBlockFlows,
+        `${verdict.wouldBlock} flow(s) would be blocked by the proposal${last ? `, e.g. ${last.source} → ${last.destination} ${last.protocol}/${last.port}` : ''}`,
+      );
+    }
+
+    // ----- enforcement -----
+    const managed = this.#cache.networkPolicies.list().filter((np) => isOwnedBy(np, name));
+    let enforced = 0;
+    let phase: string;
+    if (mode === 'Enforce') {
+      const gate = enforceGate({
+        alreadyEnforced:
+          findCondition(old.conditions, C.Enforced)?.status === 'True' && wasMode === 'Enforce',
+        force: spec.enforce.force,
+        audit: verdict,
+      });
+      if (gate.allowed) {
+        const desired = proposal.map((p) => enforcedPolicy(seg, p));
+        const keys = new Set(desired.map(objKey));
+        const observed = this.#cache.networkPolicies
+          .list()
+          .filter((np) => isOwnedBy(np, name) || keys.has(objKey(np)));
+        const actions = planObjects(name, desired, observed);
+        await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
+        const conflicts = actions.filter((a) => a.kind === 'conflict');
+        enforced = desired.length - conflicts.length;
+        if (conflicts.length > 0)
+          set(
+            C.Enforced,
+            'False',
+            Reason.PolicyNameConflict,
+            conflicts
+              .map(
+                (a) =>
+                  `NetworkPolicy ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.kind === 'conflict' ? a.holder : ''}); left untouched`,
+              )
+              .join('; '),
+          );
+        else set(C.Enforced, 'True', gate.reason, `${enforced} NetworkPolicies applied; ${gate.message}`);
+        phase = Phase.Enforcing;
+      } else {
+        set(C.Enforced, 'False', gate.reason, gate.message);
+        await this.#removeEnforced(seg, managed, errors);
+        phase = Phase.Refused;
+      }
+    } else {
+      set(C.Enforced, 'False', Reason.NotEnforcing, `nothing is enforced in ${mode} mode`);
+      await this.#removeEnforced(seg, managed, errors);
+      phase = mode === 'Learn' ? Phase.Learning : Phase.Auditing;
+    }
+
+    // ----- persistence of the learned graph -----
+    try {
+      await this.#persist(seg, st, false);
+    } catch (err) {
+      errors.push({ reason: Reason.PersistFailed, message: `learned edges: ${errText(err)}` });
+    }
+
+    if (errors.length > 0) {
+      set(
+        C.Degraded,
+        'True',
+        errors[0]!.reason,
+        errors
+          .map((e) => e.message)
+          .join('; ')
+          .slice(0, 2000),
+      );
+      phase = Phase.Degraded;
+    } else set(C.Degraded, 'False', Reason.AsExpected, 'all writes succeeded');
+
+    // ----- status -----
+    const inScope = (id: string) => touches(id);
+    const segments: SegmentStatus[] = analysis.segments.segments
+      .map((s) => ({ ...s, members: s.members.filter(inScope) }))
+      .filter((s) => s.members.length > 0)
+      .map((s) => ({
+        name: s.id,
+        kind: s.kind,
+        members: s.members.slice(0, MAX_SEGMENT_MEMBERS),
+        memberCount: s.members.length,
+      }));
+    const workloads = [...identity.workloads.values()].filter((w) => st.namespaces.has(w.namespace)).length;
+    let lastChange = old.lastChange;
+    const changeMsg =
+      wasMode !== mode
+        ? `mode ${wasMode ?? '(none)'} → ${mode}`
+        : old.proposal?.hash !== hash
+          ? `proposal changed: ${proposal.length} policies`
+          : old.phase !== phase
+            ? `phase ${old.phase ?? '(none)'} → ${phase}`
+            : undefined;
+    if (changeMsg) lastChange = { time: nowIso, message: changeMsg };
+    if (wasMode !== undefined && wasMode !== mode)
+      this.#events.record(seg, 'Normal', Reason.ModeChanged, `mode ${wasMode} → ${mode}`);
+    const status: SegmentationStatus = {
+      observedGeneration: gen,
+      phase,
+      mode,
+      namespaces,
+      workloads,
+      edges: edges.length,
+      segmentCount: segments.length,
+      policies: proposal.length,
+      enforcedPolicies: enforced,
+      wouldBlock: verdict.wouldBlock,
+      flowsIngested: st.flows,
+      conditions: conds,
+      segments,
+      proposal: { hash, since: proposalSince },
+      ...(audit
+        ? {
+            audit: {
+              since: new Date(audit.since).toISOString(),
+              buckets: Object.fromEntries(
+                [...audit.buckets].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]),
+              ),
+              ...(audit.lastBlocked ? { lastBlocked: new Date(audit.lastBlocked).toISOString() } : {}),
+              samples: audit.samples,
+            },
+          }
+        : {}),
+      ...(lastChange ? { lastChange } : {}),
+    };
+    await this.#writeStatus(seg, status, now);
+
+    // ----- automatic promotion -----
+    const target = promotionTarget(spec, conds, now);
+    if (target) {
+      await this.#client.mergePatch(objectPath(seg), { spec: { mode: target.to } });
+      this.#events.record(seg, 'Normal', Reason.AutoPromoted, target.message);
+    }
+    return { requeueAfter: this.#opts.resyncMs };
+  }
+
+  async #state(seg: Segmentation): Promise<SegState> {
+    const name = seg.metadata.name;
+    let st = this.#states.get(name);
+    if (st && st.uid !== (seg.metadata.uid ?? '')) st = undefined;
+    if (!st) {
+      st = {
+        uid: seg.metadata.uid ?? '',
+        edges: new EdgeStore(),
+        restored: false,
+        namespaces: new Set(),
+        mode: 'Learn',
+        flows: seg.status?.flowsIngested ?? 0,
+        persistedVersion: -1,
+        lastPersistAt: 0,
+        persistedShards: new Map(),
+        lastEvidenceAt: 0,
+      };
+      this.#states.set(name, st);
+    }
+    if (!st.restored) {
+      // Read through the API (not the cache) so a new leader sees the latest persisted graph.
+      const list = await this.#client.list<LearnedEdgeSet>(resourcePath('LearnedEdgeSet'), {
+        labelSelector: `${SEGMENTATION_LABEL}=${name}`,
+      });
+      for (const les of list.items) {
+        st.edges.restore(les.spec.edges ?? []);
+        st.persistedShards.set(les.metadata.name, sortedJson(les.spec));
+      }
+      st.restored = true;
+      st.persistedVersion = st.edges.version;
+    }
+    return st;
+  }
+
+  /** Writes LearnedEdgeSet shards whose content changed, and deletes shards no longer used. */
+  async #persist(seg: Segmentation, st: SegState, force: boolean): Promise<void> {
+    const now = this.#opts.now();
+    if (st.edges.version === st.persistedVersion) return;
+    if (!force && now - st.lastPersistAt < this.#opts.persistIntervalMs) return;
+    const version = st.edges.version;
+    const shards = shardEdges(seg, st.edges.persisted());
+    const wanted = new Set<string>();
+    for (const s of shards) {
+      wanted.add(s.metadata.name);
+      const text = sortedJson(s.spec);
+      if (st.persistedShards.get(s.metadata.name) === text) continue;
+      await this.#client.apply(s);
+      this.metrics.edgeWrites++;
+      st.persistedShards.set(s.metadata.name, text);
+    }
+    for (const les of this.#edgeSets.list()) {
+      if (les.spec?.segmentation === seg.metadata.name && !wanted.has(les.metadata.name)) {
+        await this.#client.delete(objectPath(les));
+        st.persistedShards.delete(les.metadata.name);
+      }
+    }
+    st.persistedVersion = version;
+    st.lastPersistAt = now;
+  }
+
+  async #perform<T extends ProposedNetworkPolicy | NetworkPolicy>(
+    seg: Segmentation,
+    actions: Action<T>[],
+    kind: string,
+    errors: { reason: string; message: string }[],
+    announce: boolean,
+  ): Promise<void> {
+    for (const a of actions) {
+      try {
+        if (a.kind === 'apply') {
+          const { status: _s, ...body } = a.object as T & { status?: unknown };
+          await this.#client.apply(body as T);
+          this.metrics.applies[`${kind}:${a.why}`] = (this.metrics.applies[`${kind}:${a.why}`] ?? 0) + 1;
+          if (announce)
+            this.#events.record(
+              seg,
+              a.why === 'drift' ? 'Warning' : 'Normal',
+              a.why === 'drift' ? Reason.PolicyDriftRepaired : Reason.PolicyApplied,
+              a.why === 'drift'
+                ? `${kind} ${objKey(a.object)} was changed or deleted outside microseg; restored`
+                : `${kind} ${objKey(a.object)} applied`,
+            );
+        } else if (a.kind === 'delete') {
+          await this.#client.delete(resourcePath(kind, a.namespace, a.name));
+          this.metrics.applies[`${kind}:prune`] = (this.metrics.applies[`${kind}:prune`] ?? 0) + 1;
+          if (announce)
+            this.#events.record(
+              seg,
+              'Normal',
+              Reason.PolicyPruned,
+              `${kind} ${a.namespace}/${a.name} is no longer proposed; deleted`,
+            );
+        } else if (announce) {
+          this.#events.record(
+            seg,
+            'Warning',
+            Reason.PolicyNameConflict,
+            `${kind} ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.holder}); left untouched`,
+          );
+        }
+      } catch (err) {
+        const what = a.kind === 'apply' ? objKey(a.object) : `${a.namespace}/${a.name}`;
+        errors.push({ reason: Reason.ApplyFailed, message: `${a.kind} ${kind} ${what}: ${errText(err)}` });
+      }
+    }
+  }
+
+  async #removeEnforced(
+    seg: Segmentation,
+    managed: NetworkPolicy[],
+    errors: { reason: string; message: string }[],
+  ): Promise<void> {
+    let n = 0;
+    for (const np of managed) {
+      if (np.metadata.deletionTimestamp) continue;
+      try {
+        await this.#client.delete(objectPath(np));
+        n++;
+      } catch (err) {
+        errors.push({
+          reason: Reason.ApplyFailed,
+          message: `delete NetworkPolicy ${objKey(np)}: ${errText(err)}`,
+        });
+      }
+    }
+    if (n > 0) {
+      this.metrics.applies['NetworkPolicy:remove'] = (this.metrics.applies['NetworkPolicy:remove'] ?? 0) + n;
+      this.#events.record(
+        seg,
+        'Normal',
+        Reason.PoliciesRemoved,
+        `${n} NetworkPolicies removed: not in Enforce mode`,
+      );
+    }
+  }
+
+  async #writeStatus(seg: Segmentation, status: SegmentationStatus, now: number): Promise<void> {
+    const before = seg.status?.conditions ?? [];
+    for (const ev of transitionEvents(before, status.conditions ?? []))
+      this.#events.record(seg, ev.type, ev.reason, ev.message);
+    const strip = (s: SegmentationStatus | undefined) => sortedJson(s ?? {});
+    if (strip(seg.status) === strip(status)) return;
+    void now;
+    await this.#client.apply(
+      {
+        apiVersion: API_VERSION,
+        kind: 'Segmentation',
+        metadata: { name: seg.metadata.name },
+        status,
+      },
+      { subresource: 'status' },
+    );
+  }
+
+  async #cleanup(seg: Segmentation): Promise<Result> {
+    const name = seg.metadata.name;
+    const errors: { reason: string; message: string }[] = [];
+    await this.#removeEnforced(
+      seg,
+      this.#cache.networkPolicies.list().filter((np) => isOwnedBy(np, name)),
+      errors,
+    );
+    for (const p of this.#proposals.list().filter((o) => isOwnedBy(o, name)))
+      await this.#client.delete(objectPath(p));
+    for (const les of this.#edgeSets.list().filter((o) => o.spec?.segmentation === name))
+      await this.#client.delete(objectPath(les));
+    if (errors.length > 0) return { error: new Error(errors.map((e) => e.message).join('; ')) };
+    this.#states.delete(name);
+    if ((seg.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await this.#client.mergePatch(objectPath(seg), {
+        metadata: {
+          finalizers: (seg.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+          resourceVersion: seg.metadata.resourceVersion,
+        },
+      });
+    }
+    this.#events.record(
+      seg,
+      'Normal',
+      Reason.CleanedUp,
+      'removed the NetworkPolicies, proposal and learned graph of this Segmentation',
+    );
+    return {};
+  }
+}
+
+function summarise<T extends KObject>(actions: Action<T>[], kind: string): string {
+  const created = actions.filter((a) => a.kind === 'apply' && a.why === 'create').length;
+  const updated = actions.filter((a) => a.kind === 'apply' && a.why === 'drift').length;
+  const deleted = actions.filter((a) => a.kind === 'delete').length;
+  return `${kind}s: ${created} created, ${updated} updated, ${deleted} deleted`;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
