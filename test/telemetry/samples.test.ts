@@ -30,7 +30,7 @@ function toGrpc(line: string): GetFlowsResponse {
     if (typeof f.is_reply === 'boolean') f.is_reply = { value: f.is_reply };
     out.flow = f;
   }
-  return out as GetFlowsResponse;
+  return out;
 }
 
 const stops: (() => Promise<void> | void)[] = [];
