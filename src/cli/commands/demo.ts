@@ -1,0 +1,190 @@
+/**
+ * `microseg demo` (what `npm start` runs): generates the bundled demo cluster and its traffic, runs the
+ * offline pipeline on it, writes the inputs and the results under out/, prints the summary and serves the
+ * web page of the graph.
+ */
+import { once } from 'node:events';
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readFlows } from '../../flows/reader.ts';
+import type { Flow } from '../../flows/types.ts';
+import { generateDemo } from '../../generate/demo.ts';
+import { writeLines, writeObjectList } from '../../generate/write.ts';
+import { Aggregator } from '../../graph/aggregate.ts';
+import { buildServiceGraph, toDot } from '../../graph/build.ts';
+import type { Identity } from '../../identity/index.ts';
+import { snapshotFromObjects } from '../../model/snapshot.ts';
+import type { ClusterSnapshot } from '../../model/snapshot.ts';
+import type { Analysis } from '../../pipeline.ts';
+import { stableJson } from '../../policy/render.ts';
+import { createApp } from '../../server/app.ts';
+import { offlineAudit } from '../../server/audit.ts';
+import { analysisSource } from '../../server/source.ts';
+import type { BlastRadiusView, ReachSummary } from '../../server/types.ts';
+import { engineFromSnapshot } from '../../verify/engine.ts';
+import type { ReachSide } from '../../verify/reach.ts';
+import { blastRadius } from '../../verify/reach.ts';
+import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
+import type { CliIO } from '../io.ts';
+import { EXIT, UsageError } from '../io.ts';
+import { recommend, summary, writeFiles } from './recommend.ts';
+
+export const HELP = `usage: microseg demo [--out DIR] [--port N] [--host H] [--no-serve]
+
+Generates the bundled demo (a shop across five namespaces with DNS, a CronJob, databases, an ingress
+controller, external APIs and one hour of Hubble flows with real-world quirks), runs the pipeline on it and
+writes:
+  DIR/demo/cluster.json, DIR/demo/flows.jsonl, DIR/demo/truth.json   the inputs (use them with the CLI)
+  DIR/policies/<namespace>.yaml, DIR/policies/report.json           the proposal and its evidence
+  DIR/graph.json, DIR/graph.dot                                      the service graph
+then serves the web page of the graph until interrupted.
+
+options:
+  --out DIR     output directory (default: out)
+  --port N      web page port (default: 8080, or $PORT)
+  --host H      address to listen on (default: 127.0.0.1)
+  --no-serve    write the files, print the summary and exit`;
+
+/**
+ * A change after learning, to give the audit view something to show: the recommendations service starts
+ * reading from the redis cache, a connection the learned proposal has never seen.
+ */
+function driftFlows(snapshot: ClusterSnapshot, after: number): Flow[] {
+  const pod = (prefix: string, ns: string) =>
+    snapshot.pods.find((p) => p.metadata.namespace === ns && p.metadata.name.startsWith(prefix));
+  const from = pod('recommendations', 'shop');
+  const to = pod('redis', 'data');
+  if (!from || !to) return [];
+  return [0, 1, 2].map((i) => ({
+    time: after + 60_000 * (i + 1),
+    src: { namespace: 'shop', pod: from.metadata.name, ip: from.status?.podIP ?? '' },
+    dst: { namespace: 'data', pod: to.metadata.name, ip: to.status?.podIP ?? '' },
+    protocol: 'TCP',
+    port: 6379,
+    verdict: 'FORWARDED',
+    input: 'generic',
+  }));
+}
+
+function reachSummary(side: ReachSide | undefined): ReachSummary {
+  return {
+    canReach: side?.reaches.length ?? 0,
+    reachableFrom: side?.reachedFrom.length ?? 0,
+    reachExamples: (side?.reaches ?? []).slice(0, 8).map((r) => `${r.to} (${r.ports.join(', ')})`),
+    fromExamples: (side?.reachedFrom ?? []).slice(0, 8).map((r) => `${r.from} (${r.ports.join(', ')})`),
+  };
+}
+
+/** Blast radius of a workload before and after the proposal, for the page's details panel. */
+export function blastRadiusViews(
+  snapshot: ClusterSnapshot,
+  analysis: Analysis,
+): (workload: string) => BlastRadiusView | undefined {
+  const before = engineFromSnapshot(snapshot);
+  const after = engineFromSnapshot({
+    ...snapshot,
+    networkPolicies: [...snapshot.networkPolicies, ...analysis.proposal.policies],
+  });
+  return (id) => {
+    const w = analysis.identity.workloads.get(id);
+    const pod = w?.pods[0];
+    if (!w || !pod || w.hostNetwork) return undefined;
+    const r = blastRadius(before, after, { namespace: w.namespace, pod });
+    return { workload: id, before: reachSummary(r.before), after: reachSummary(r.after) };
+  };
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      out: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'no-serve': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.out(HELP + '\n');
+    return EXIT.ok;
+  }
+  const portText = values.port ?? process.env.PORT ?? '8080';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be a port number, got ${JSON.stringify(portText)}`);
+  const out = values.out ?? 'out';
+  const inputs = join(out, 'demo');
+  await mkdir(inputs, { recursive: true });
+
+  const demo = generateDemo();
+  await writeObjectList(join(inputs, 'cluster.json'), demo.objects);
+  await writeLines(join(inputs, 'flows.jsonl'), demo.lines);
+  await writeFile(join(inputs, 'truth.json'), stableJson(demo.truth));
+
+  // The same path a user takes: the files just written, through the CLI's reader and pipeline.
+  const snapshot = snapshotFromObjects(demo.objects, join(inputs, 'cluster.json'), {
+    extraKinds: VERIFY_EXTRA_KINDS,
+  });
+  const result = await recommend(snapshot, readFlows(join(inputs, 'flows.jsonl')));
+  const policiesDir = join(out, 'policies');
+  if (result.proof.blocked.length > 0) {
+    io.err(summary(result, policiesDir));
+    io.err('microseg demo: the proposal would block observed connections; see above\n');
+    return EXIT.findings;
+  }
+  await writeFiles(policiesDir, result.files);
+  const { analysis } = result;
+  await writeFile(join(out, 'graph.json'), stableJson(analysis.graph));
+  await writeFile(join(out, 'graph.dot'), toDot(analysis.graph));
+  io.out(summary(result, policiesDir));
+
+  if (values['no-serve']) return EXIT.ok;
+
+  const audit = auditAfterDrift(snapshot, analysis, demo.truth.window.end);
+  const app = createApp(
+    analysisSource(
+      { ...analysis, flows: result.ingest?.flows ?? 0 },
+      {
+        mode: 'demo',
+        title: 'microseg demo',
+        audits: [audit],
+        blastRadius: blastRadiusViews(snapshot, analysis),
+      },
+    ),
+  );
+  const server = app.listen(port, values.host ?? '127.0.0.1');
+  await once(server, 'listening');
+  const addr = server.address() as AddressInfo;
+  io.out(
+    `\nweb page: http://${addr.address === '127.0.0.1' ? 'localhost' : addr.address}:${addr.port}/  (Ctrl-C to stop)\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return EXIT.ok;
+}
+
+/** The demo's audit: the learned proposal against the learned traffic plus the drift after it. */
+function auditAfterDrift(snapshot: ClusterSnapshot, analysis: Analysis, windowEnd: string) {
+  const identity: Identity = analysis.identity;
+  const agg = new Aggregator(identity);
+  for (const f of driftFlows(snapshot, Date.parse(windowEnd))) agg.add(f);
+  const drift = buildServiceGraph({ identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() });
+  const graph = {
+    nodes: [
+      ...analysis.graph.nodes,
+      ...drift.nodes.filter((n) => !analysis.graph.nodes.some((m) => m.id === n.id)),
+    ],
+    edges: [...analysis.graph.edges, ...drift.edges],
+  };
+  return offlineAudit({ name: 'demo', snapshot, identity, graph, proposal: analysis.proposal });
+}
