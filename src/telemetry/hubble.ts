@@ -11,7 +11,7 @@ import type { Flow } from '../flows/types.ts';
 import { normalizeHubbleFlow } from '../flows/hubble.ts';
 import type { FlowQueue } from './queue.ts';
 import type { Checkpoint } from './checkpoint.ts';
-import { Cursor, flowIdentity, nsToTimestamp, timestampToNs } from './checkpoint.ts';
+import { Cursor, flowIdentity, formatTime, nsToTimestamp, timestampToNs } from './checkpoint.ts';
 import type {
   DecodedFlow,
   FlowFilterMsg,
@@ -320,7 +320,7 @@ export class HubbleSource {
         this.m.connected = true;
         this.opts.onEvent?.({
           type: 'connected',
-          ...(since !== undefined ? { since: this.received.snapshot()?.time ?? '' } : {}),
+          ...(since !== undefined ? { since: formatTime(since) } : {}),
         });
       });
       call.on('data', (res: GetFlowsResponse) => {

@@ -221,6 +221,50 @@ describe('HubbleSource against a scripted relay', () => {
     expect(source.metrics().pauses).toBeGreaterThan(0);
   });
 
+  it('without a checkpoint follows new flows, then resumes from the newest received', async () => {
+    const relay = new FakeRelay();
+    relay.publish(scriptedFlow(1, 100)); // history before the client came: not asked for
+    relay.cutAfter = [2];
+    const events: string[] = [];
+    const filter = { source_pod: ['shop/'], verdict: ['DROPPED'] };
+    const { queue, source } = await setup(relay, {
+      whitelist: [filter],
+      blacklist: [{ destination_pod: ['kube-system/'] }],
+      onEvent: (e) => events.push(e.type === 'connected' ? `connected ${e.since ?? '-'}` : e.type),
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => relay.connectionCount === 1);
+    relay.publish(scriptedFlow(2, 200, 7), scriptedFlow(3, 201), scriptedFlow(4, 202));
+    await waitFor(() => c.flows.length >= 3);
+    expect(ports(c.flows)).toEqual([2, 3, 4]);
+    expect(relay.requests[0]).toEqual({
+      follow: true,
+      whitelist: [filter],
+      blacklist: [{ destination_pod: ['kube-system/'] }],
+    });
+    expect(relay.requests[1]!.since).toEqual({ seconds: '201', nanos: 0 });
+    expect(events).toEqual([
+      'connected -',
+      'disconnected',
+      'backoff',
+      'connected 1970-01-01T00:03:21.000000000Z',
+    ]);
+  });
+
+  it('stops promptly while waiting to reconnect', async () => {
+    const relay = new FakeRelay();
+    await relay.start();
+    relay.stop();
+    const { source } = await setup(relay, { backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    source.start();
+    await waitFor(() => source.metrics().failedAttempts === 1);
+    const t0 = Date.now();
+    await source.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it('rejects an address that is not host:port', () => {
     expect(
       () => new HubbleSource(new FlowQueue({ capacity: 1 }), { address: 'hubble-relay', normalize }),
