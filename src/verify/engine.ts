@@ -8,10 +8,10 @@
  * tier Baseline) → default allow, stopping at the first decision.
  */
 import type { Namespace, NetworkPolicy, OtherObject, Pod } from '../model/k8s.ts';
-import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, podIPs } from '../model/snapshot.ts';
-import type { Addr } from './ip.ts';
+import type { Addr, Cidr } from './ip.ts';
+import { firstLabel, matches, selects as matchesSelector } from './match.ts';
 import { cidrContains, formatAddr, parseAddr } from './ip.ts';
 import type {
   AddrEnd,
@@ -32,6 +32,7 @@ import type {
   CompiledNetworkPolicy,
   CpPeer,
   CpPort,
+  CpRule,
   NpPeer,
   NpPort,
 } from './validate.ts';
@@ -79,6 +80,14 @@ function addrKey(a: Addr): string {
 }
 
 export function labelsKey(labels: Readonly<Record<string, string>>): string {
+  let only: string | undefined;
+  let count = 0;
+  for (const k in labels) {
+    only = k;
+    if (++count > 1) break;
+  }
+  if (count === 0) return '';
+  if (count === 1) return `${only}=${labels[only!]}`;
   return Object.keys(labels)
     .sort()
     .map((k) => `${k}=${labels[k]}`)
@@ -102,13 +111,17 @@ export class Engine {
   readonly adminPolicies: readonly CompiledClusterPolicy[];
   readonly baselinePolicies: readonly CompiledClusterPolicy[];
   private readonly npsByNs = new Map<string, CompiledNetworkPolicy[]>();
+  /** NetworkPolicies by `ns\0k=v` of their podSelector's first matchLabels entry (`ns\0` when none). */
+  private readonly npsByNsLabel = new Map<string, CompiledNetworkPolicy[]>();
+  private readonly npOrder = new Map<CompiledNetworkPolicy, number>();
   private readonly nsLabelsMap = new Map<string, Record<string, string>>();
   private readonly pods = new Map<string, PodEnd | AddrEnd>();
   private readonly podList: PodEnd[] = [];
   private readonly ipIndex = new Map<string, ResolvedEnd>();
   private readonly nodes = new Map<string, NodeInfo>();
   private readonly selCache = new Map<string, Selection>();
-  private readonly nsSelCache = new Map<object, Map<string, boolean>>();
+  private readonly selByEnd = new WeakMap<PodEnd, Selection>();
+  private readonly nsSelCache = new WeakMap<object, Map<string, boolean>>();
 
   constructor(input: EngineInput, options: EngineOptions = {}) {
     this.options = { ...DEFAULT_OPTIONS, ...options };
@@ -155,7 +168,13 @@ export class Engine {
       const list = this.npsByNs.get(np.namespace) ?? [];
       list.push(np);
       this.npsByNs.set(np.namespace, list);
+      const first = firstLabel(np.podSelector);
+      const k = first ? `${np.namespace}\u0000${first[0]}=${first[1]}` : `${np.namespace}\u0000`;
+      const keyed = this.npsByNsLabel.get(k) ?? [];
+      keyed.push(np);
+      this.npsByNsLabel.set(k, keyed);
     }
+    nps.forEach((np, i) => this.npOrder.set(np, i));
     const cps: CompiledClusterPolicy[] = [];
     for (const obj of input.clusterPolicies ?? []) {
       if (!isClusterPolicyKind(obj.kind))
@@ -202,9 +221,11 @@ export class Engine {
         });
       }
     }
+    const owner = ownerOf(pod);
     const end: PodEnd = {
       kind: 'pod',
       key: `${ns}/${name}`,
+      ...(owner ? { owner } : {}),
       display: `${ns}/${name}`,
       namespace: ns,
       labels: { ...(pod.metadata.labels ?? {}) },
@@ -304,12 +325,21 @@ export class Engine {
   // ---------- selection ----------
 
   private selection(p: PodEnd): Selection {
-    const k = `${p.namespace}\u0000${labelsKey(p.labels)}\u0000${p.hostNetwork ? 'h' : ''}`;
-    let s = this.selCache.get(k);
+    if (p.memo !== undefined && p.memo.owner === this) return p.memo.value as Selection;
+    let s = this.selByEnd.get(p);
     if (s) return s;
-    const nps = (this.npsByNs.get(p.namespace) ?? []).filter((np) =>
-      matchesSelector(np.podSelector, p.labels),
-    );
+    const k = `${p.namespace}\u0000${labelsKey(p.labels)}\u0000${p.hostNetwork ? 'h' : ''}`;
+    s = this.selCache.get(k);
+    if (s) {
+      this.selByEnd.set(p, s);
+      return s;
+    }
+    const cand = [...(this.npsByNsLabel.get(`${p.namespace}\u0000`) ?? [])];
+    for (const k in p.labels)
+      cand.push(...(this.npsByNsLabel.get(`${p.namespace}\u0000${k}=${p.labels[k]}`) ?? []));
+    const nps = cand
+      .filter((np) => matches(np.podMatch, p.labels))
+      .sort((a, b) => this.npOrder.get(a)! - this.npOrder.get(b)!);
     const subj = (cp: CompiledClusterPolicy) =>
       !p.hostNetwork &&
       matchesSelector(cp.subject.namespaceSelector, p.nsLabels) &&
@@ -325,6 +355,8 @@ export class Engine {
       baselineEgress: baseline.filter((cp) => cp.egress.length > 0),
     };
     this.selCache.set(k, s);
+    this.selByEnd.set(p, s);
+    if (p.memo === undefined && !Object.isFrozen(p)) p.memo = { owner: this, value: s };
     return s;
   }
 
@@ -350,6 +382,20 @@ export class Engine {
     return (dir === 'ingress' ? s.npIngress : s.npEgress).length > 0;
   }
 
+  /** NetworkPolicies isolating `p` for the direction (sorted by namespace/name). */
+  governing(p: PodEnd, dir: 'ingress' | 'egress'): readonly CompiledNetworkPolicy[] {
+    const s = this.selection(p);
+    return dir === 'ingress' ? s.npIngress : s.npEgress;
+  }
+
+  /** True when some AdminNetworkPolicy/BaselineAdminNetworkPolicy/ClusterNetworkPolicy selects `p` for the direction. */
+  tiered(p: PodEnd, dir: 'ingress' | 'egress'): boolean {
+    const s = this.selection(p);
+    return dir === 'ingress'
+      ? s.adminIngress.length + s.baselineIngress.length > 0
+      : s.adminEgress.length + s.baselineEgress.length > 0;
+  }
+
   /** True when no policy of any tier can affect `p` in this direction (everything allowed). */
   unconstrained(p: PodEnd, dir: 'ingress' | 'egress'): boolean {
     const s = this.selection(p);
@@ -363,7 +409,7 @@ export class Engine {
   private nsSelectorMatches(sel: object, ns: string, nsLabels: Readonly<Record<string, string>>): boolean {
     let m = this.nsSelCache.get(sel);
     if (!m) {
-      m = new Map();
+      m = new Map<string, boolean>();
       this.nsSelCache.set(sel, m);
     }
     let r = m.get(ns);
@@ -385,10 +431,16 @@ export class Engine {
       return !!a && cidrContains(peer.cidr, a) && !peer.except.some((e) => cidrContains(e, a));
     }
     if (remote.kind !== 'pod') return false;
-    if (peer.namespaceSelector) {
-      if (!this.nsSelectorMatches(peer.namespaceSelector, remote.namespace, remote.nsLabels)) return false;
-    } else if (remote.namespace !== np.namespace) return false;
-    return !peer.podSelector || matchesSelector(peer.podSelector, remote.labels);
+    if (peer.podMatch && !matches(peer.podMatch, remote.labels)) return false;
+    if (peer.nsMatch) {
+      let r = peer.nsMemo.get(remote.namespace);
+      if (r === undefined) {
+        r = matches(peer.nsMatch, remote.nsLabels);
+        peer.nsMemo.set(remote.namespace, r);
+      }
+      return r;
+    }
+    return remote.namespace === np.namespace;
   }
 
   private npPortMatches(p: NpPort, dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
@@ -453,13 +505,16 @@ export class Engine {
   ): Decision {
     const dst = dir === 'egress' ? remote : subject;
     const s = this.selection(subject);
-    const passedBy: string[] = [];
-    admin: for (const cp of dir === 'ingress' ? s.adminIngress : s.adminEgress) {
-      for (const r of dir === 'ingress' ? cp.ingress : cp.egress) {
-        if (!r.peers.some((pe) => this.cpPeerMatches(pe, remote))) continue;
-        if (r.ports && !r.ports.some((pp) => this.cpPortMatches(pp, dst, port, proto))) continue;
+    let passedBy: string[] | undefined;
+    const admins = dir === 'ingress' ? s.adminIngress : s.adminEgress;
+    admin: for (let a = 0; a < admins.length; a++) {
+      const cp = admins[a]!;
+      const rules = dir === 'ingress' ? cp.ingress : cp.egress;
+      for (let i = 0; i < rules.length; i++) {
+        const r = rules[i]!;
+        if (!this.cpRuleMatches(r, remote, dst, port, proto)) continue;
         if (r.action === 'Pass') {
-          passedBy.push(cp.key);
+          passedBy = [cp.key];
           break admin;
         }
         return {
@@ -471,37 +526,68 @@ export class Engine {
         };
       }
     }
-    const pass = passedBy.length > 0 ? { passedBy } : {};
     const nps = dir === 'ingress' ? s.npIngress : s.npEgress;
     if (nps.length > 0) {
-      for (const np of nps) {
-        const rules = (dir === 'ingress' ? np.ingress : np.egress) ?? [];
-        for (const [i, r] of rules.entries()) {
-          if (r.peers && !r.peers.some((pe) => this.npPeerMatches(np, pe, remote))) continue;
-          if (r.ports && !r.ports.some((pp) => this.npPortMatches(pp, dst, port, proto))) continue;
-          return { allowed: true, tier: 'networkpolicy', policy: np.key, rule: `${dir}[${i}]`, ...pass };
+      for (let n = 0; n < nps.length; n++) {
+        const np = nps[n]!;
+        const rules = (dir === 'ingress' ? np.ingress : np.egress)!;
+        for (let i = 0; i < rules.length; i++) {
+          const r = rules[i]!;
+          if (r.ports !== null && !this.anyNpPort(r.ports, dst, port, proto)) continue;
+          if (r.peers !== null && !this.anyNpPeer(np, r.peers, remote)) continue;
+          return passedBy
+            ? { allowed: true, tier: 'networkpolicy', policy: np.key, rule: `${dir}[${i}]`, passedBy }
+            : { allowed: true, tier: 'networkpolicy', policy: np.key, rule: `${dir}[${i}]` };
         }
       }
-      return { allowed: false, tier: 'networkpolicy', ...pass };
+      return passedBy ? { allowed: false, tier: 'networkpolicy', passedBy } : DENIED_BY_NP;
     }
-    for (const cp of dir === 'ingress' ? s.baselineIngress : s.baselineEgress) {
-      for (const r of dir === 'ingress' ? cp.ingress : cp.egress) {
-        if (!r.peers.some((pe) => this.cpPeerMatches(pe, remote))) continue;
-        if (r.ports && !r.ports.some((pp) => this.cpPortMatches(pp, dst, port, proto))) continue;
-        if (r.action === 'Pass') {
-          return { allowed: true, tier: 'default', ...pass, passedBy: [...passedBy, cp.key] };
-        }
+    const baselines = dir === 'ingress' ? s.baselineIngress : s.baselineEgress;
+    for (let b = 0; b < baselines.length; b++) {
+      const cp = baselines[b]!;
+      const rules = dir === 'ingress' ? cp.ingress : cp.egress;
+      for (let i = 0; i < rules.length; i++) {
+        const r = rules[i]!;
+        if (!this.cpRuleMatches(r, remote, dst, port, proto)) continue;
+        if (r.action === 'Pass')
+          return { allowed: true, tier: 'default', passedBy: [...(passedBy ?? []), cp.key] };
         return {
           allowed: r.action === 'Allow',
           tier: 'baseline',
           policy: cp.key,
           rule: r.label,
           action: r.actionText,
-          ...pass,
+          ...(passedBy ? { passedBy } : {}),
         };
       }
     }
-    return { allowed: true, tier: 'default', ...pass };
+    return passedBy ? { allowed: true, tier: 'default', passedBy } : ALLOWED_BY_DEFAULT;
+  }
+
+  private cpRuleMatches(
+    r: CpRule,
+    remote: ResolvedEnd,
+    dst: ResolvedEnd,
+    port: number,
+    proto: L4Protocol,
+  ): boolean {
+    if (r.ports !== null) {
+      let ok = false;
+      for (let i = 0; i < r.ports.length && !ok; i++) ok = this.cpPortMatches(r.ports[i]!, dst, port, proto);
+      if (!ok) return false;
+    }
+    for (let i = 0; i < r.peers.length; i++) if (this.cpPeerMatches(r.peers[i]!, remote)) return true;
+    return false;
+  }
+
+  private anyNpPort(ports: readonly NpPort[], dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
+    for (let i = 0; i < ports.length; i++) if (this.npPortMatches(ports[i]!, dst, port, proto)) return true;
+    return false;
+  }
+
+  private anyNpPeer(np: CompiledNetworkPolicy, peers: readonly NpPeer[], remote: ResolvedEnd): boolean {
+    for (let i = 0; i < peers.length; i++) if (this.npPeerMatches(np, peers[i]!, remote)) return true;
+    return false;
   }
 
   private isSelf(src: ResolvedEnd, dst: ResolvedEnd): boolean {
@@ -701,6 +787,35 @@ export class Engine {
   private npPeerMatchesPublic(np: CompiledNetworkPolicy, p: NpPeer, remote: ResolvedEnd): boolean {
     return this.npPeerMatches(np, p, remote);
   }
+}
+
+const DENIED_BY_NP: Decision = Object.freeze({ allowed: false, tier: 'networkpolicy' });
+const ALLOWED_BY_DEFAULT: Decision = Object.freeze({ allowed: true, tier: 'default' });
+
+function ownerOf(pod: Pod): string | undefined {
+  const ns = pod.metadata.namespace ?? '';
+  const ref =
+    (pod.metadata.ownerReferences ?? []).find((r) => r.controller) ?? pod.metadata.ownerReferences?.[0];
+  if (!ref) return undefined;
+  const hash = pod.metadata.labels?.['pod-template-hash'];
+  if (ref.kind === 'ReplicaSet' && hash && ref.name.endsWith(`-${hash}`))
+    return `${ns}/Deployment/${ref.name.slice(0, -hash.length - 1)}`;
+  return `${ns}/${ref.kind}/${ref.name}`;
+}
+
+/** CIDR peers of every policy (NetworkPolicy ipBlocks and ANP/CNP networks), for class signatures. */
+export function cidrPeers(engine: Engine): { cidr: Cidr; except: Cidr[]; np: boolean }[] {
+  const out: { cidr: Cidr; except: Cidr[]; np: boolean }[] = [];
+  for (const np of engine.networkPolicies)
+    for (const rules of [np.ingress ?? [], np.egress ?? []])
+      for (const r of rules)
+        for (const p of r.peers ?? [])
+          if (p.kind === 'ipBlock') out.push({ cidr: p.cidr, except: p.except, np: true });
+  for (const cp of [...engine.adminPolicies, ...engine.baselinePolicies])
+    for (const r of cp.egress)
+      for (const p of r.peers)
+        if (p.kind === 'networks') for (const c of p.cidrs) out.push({ cidr: c, except: [], np: false });
+  return out;
 }
 
 function decisiveTier(e: DirectionVerdict, i: DirectionVerdict): Tier {

@@ -27,7 +27,7 @@ export async function readText(path: string, stdin?: NodeJS.ReadableStream): Pro
   if (path === '-') {
     if (!stdin) throw new InputError('-: standard input is not available');
     const chunks: Buffer[] = [];
-    for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c));
+    for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
     return Buffer.concat(chunks).toString('utf8');
   }
   try {

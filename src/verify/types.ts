@@ -84,6 +84,10 @@ export interface PodEnd {
   node?: string;
   /** Set for a concrete pod (so that self-traffic can be recognised). */
   podName?: string;
+  /** Owning workload `ns/Kind/name` (a ReplicaSet with a pod-template-hash counts as its Deployment). */
+  owner?: string;
+  /** Engine-internal memo of policy selection (owner engine and its result); never set by callers. */
+  memo?: { owner: object; value: unknown };
   /** A host-network pod kept as a pod (hostNetworkPods=pod); never a subject or pod peer of ANP/CNP. */
   hostNetwork?: boolean;
 }

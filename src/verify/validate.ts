@@ -8,6 +8,8 @@ import { selectorProblem } from '../model/selectors.ts';
 import { InputError } from '../model/snapshot.ts';
 import type { Cidr } from './ip.ts';
 import { cidrWithin, parseCidr } from './ip.ts';
+import type { Matcher } from './match.ts';
+import { compileSelector } from './match.ts';
 import type { L4Protocol } from './types.ts';
 import { PROTOCOLS } from './types.ts';
 
@@ -26,7 +28,15 @@ const API_VERSIONS: Record<ClusterPolicyKind, string> = {
 // ---------- compiled NetworkPolicy ----------
 
 export type NpPeer =
-  | { kind: 'pods'; podSelector?: LabelSelector; namespaceSelector?: LabelSelector }
+  | {
+      kind: 'pods';
+      podSelector?: LabelSelector;
+      namespaceSelector?: LabelSelector;
+      podMatch?: Matcher;
+      nsMatch?: Matcher;
+      /** Namespace name → whether namespaceSelector matches it (filled while evaluating). */
+      nsMemo: Map<string, boolean>;
+    }
   | { kind: 'ipBlock'; cidr: Cidr; except: Cidr[]; text: string };
 
 export interface NpPort {
@@ -48,6 +58,7 @@ export interface CompiledNetworkPolicy {
   namespace: string;
   name: string;
   podSelector: LabelSelector;
+  podMatch: Matcher;
   /** null when the policy does not govern ingress (after policyTypes defaulting). */
   ingress: NpRule[] | null;
   egress: NpRule[] | null;
@@ -211,6 +222,7 @@ export function compileNetworkPolicy(np: NetworkPolicy): CompiledNetworkPolicy {
     namespace,
     name,
     podSelector,
+    podMatch: compileSelector(podSelector),
     ingress: types.has('Ingress') ? ingress : null,
     egress: types.has('Egress') ? egress : null,
   };
@@ -239,10 +251,15 @@ function compileNpPeer(c: Checker, raw: unknown, path: string): NpPeer {
   }
   if (!has('podSelector') && !has('namespaceSelector'))
     c.fail(path, 'must set podSelector, namespaceSelector or ipBlock');
-  const out: NpPeer = { kind: 'pods' };
-  if (has('podSelector')) out.podSelector = c.selector(peer.podSelector, `${path}.podSelector`);
-  if (has('namespaceSelector'))
+  const out: NpPeer = { kind: 'pods', nsMemo: new Map() };
+  if (has('podSelector')) {
+    out.podSelector = c.selector(peer.podSelector, `${path}.podSelector`);
+    out.podMatch = compileSelector(out.podSelector);
+  }
+  if (has('namespaceSelector')) {
     out.namespaceSelector = c.selector(peer.namespaceSelector, `${path}.namespaceSelector`);
+    out.nsMatch = compileSelector(out.namespaceSelector);
+  }
   return out;
 }
 

@@ -342,24 +342,22 @@ describe('policy-api conformance: inline CIDR peers (CNPAdminTierEgressInlineCID
 });
 
 describe('v1alpha1 AdminNetworkPolicy and BaselineAdminNetworkPolicy', () => {
-  const anp = (priority: number, ingress: unknown[]): OtherObject =>
-    ({
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: `anp-${priority}` },
-      spec: {
-        priority,
-        subject: { namespaces: { matchLabels: { 'conformance-house': 'gryffindor' } } },
-        ingress,
-      },
-    });
-  const banp = (egress: unknown[]): OtherObject =>
-    ({
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'BaselineAdminNetworkPolicy',
-      metadata: { name: 'default' },
-      spec: { subject: { namespaces: {} }, egress },
-    });
+  const anp = (priority: number, ingress: unknown[]): OtherObject => ({
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name: `anp-${priority}` },
+    spec: {
+      priority,
+      subject: { namespaces: { matchLabels: { 'conformance-house': 'gryffindor' } } },
+      ingress,
+    },
+  });
+  const banp = (egress: unknown[]): OtherObject => ({
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'BaselineAdminNetworkPolicy',
+    metadata: { name: 'default' },
+    spec: { subject: { namespaces: {} }, egress },
+  });
   const fromSly = [{ namespaces: { matchLabels: { 'conformance-house': 'slytherin' } } }];
   it('ports: portNumber, portRange and namedPort', () => {
     const p = {

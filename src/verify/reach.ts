@@ -1,0 +1,595 @@
+/**
+ * Batch reachability over equivalence classes of pods: pods with the same namespace, labels, container
+ * ports and CIDR signature (which ipBlock/networks peers contain their IP) are indistinguishable to every
+ * policy, so the engine decides once per class. On top of it: proposal verification against observed
+ * connections (blocked flows, excess reachability, permissiveness) and blast radius.
+ */
+import type { LabelSelector } from '../model/k8s.ts';
+import { matches, selects as matchesSelector } from './match.ts';
+import { InputError } from '../model/snapshot.ts';
+import type { Engine } from './engine.ts';
+import { cidrPeers, labelsKey } from './engine.ts';
+import { cidrContains } from './ip.ts';
+import type { Endpoint, L4Protocol, PodEnd, ResolvedEnd } from './types.ts';
+
+export interface PortProto {
+  port: number;
+  protocol: L4Protocol;
+}
+
+export interface PodClass {
+  index: number;
+  /** Stable identity of the class. */
+  id: string;
+  /** Display name: the owning workload when all members share one, else `ns/{labels}`. */
+  name: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  /** Representative end used for evaluation (not a concrete pod, so no self-traffic exception). */
+  end: PodEnd;
+  /** Member pods `ns/name`. */
+  members: string[];
+  /** Ports of interest: the members' container ports, plus ports observed towards the class. */
+  ports: PortProto[];
+}
+
+const pkey = (p: PortProto) => `${p.port}/${p.protocol}`;
+
+function sortPorts(ps: PortProto[]): PortProto[] {
+  const seen = new Map<string, PortProto>();
+  for (const p of ps) seen.set(pkey(p), p);
+  return [...seen.values()].sort(
+    (a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0),
+  );
+}
+
+/** Groups the engine's pods into equivalence classes (deterministic order). */
+export function podClasses(engine: Engine): PodClass[] {
+  const peers = cidrPeers(engine).filter((p) => !p.np || engine.options.ipBlockMatchesPods);
+  const groups = new Map<string, PodEnd[]>();
+  for (const pod of engine.allPods()) {
+    let sig = '';
+    if (peers.length > 0 && pod.ip) {
+      const ip = pod.ip;
+      sig = peers
+        .map((p) => (cidrContains(p.cidr, ip) && !p.except.some((e) => cidrContains(e, ip)) ? '1' : '0'))
+        .join('');
+    }
+    const ports = sortPorts(pod.ports.map((p) => ({ port: p.port, protocol: p.protocol })));
+    const named = pod.ports
+      .filter((p) => p.name)
+      .map((p) => `${p.name}:${p.port}/${p.protocol}`)
+      .sort()
+      .join(',');
+    const key = `${pod.namespace}\u0000${labelsKey(pod.labels)}\u0000${named}\u0000${ports.map(pkey).join(',')}\u0000${sig}`;
+    const g = groups.get(key) ?? [];
+    g.push(pod);
+    groups.set(key, g);
+  }
+  const keys = [...groups.keys()].sort();
+  const names = new Map<string, number>();
+  return keys.map((key, index) => {
+    const members = groups.get(key)!;
+    const rep = members[0]!;
+    const owners = new Set(members.map((m) => m.owner ?? ''));
+    let name = owners.size === 1 && rep.owner ? rep.owner : `${rep.namespace}/{${labelsKey(rep.labels)}}`;
+    const n = (names.get(name) ?? 0) + 1;
+    names.set(name, n);
+    if (n > 1) name = `${name}#${n}`;
+    const end: PodEnd = {
+      kind: 'pod',
+      key: `class:${key}`,
+      display: name,
+      namespace: rep.namespace,
+      labels: rep.labels,
+      nsLabels: rep.nsLabels,
+      ports: rep.ports,
+      ...(rep.ip ? { ip: rep.ip } : {}),
+    };
+    return {
+      index,
+      id: key,
+      name,
+      namespace: rep.namespace,
+      labels: rep.labels,
+      end,
+      members: members.map((m) => m.key),
+      ports: sortPorts(rep.ports.map((p) => ({ port: p.port, protocol: p.protocol }))),
+    };
+  });
+}
+
+/**
+ * Reachability over a fixed list of classes for one engine. `sources(b, port)` returns the classes that
+ * may open a connection to class b on that port: every class whose egress no policy constrains (when
+ * b's ingress admits them all) plus an explicit list decided by the engine.
+ */
+export class ReachMatrix {
+  readonly engine: Engine;
+  readonly classes: readonly PodClass[];
+  /** Classes whose egress no policy of any tier constrains. */
+  readonly egressFree: Uint8Array;
+  readonly egressFreeCount: number;
+  private readonly byNs = new Map<string, number[]>();
+  private readonly byNsLabel = new Map<string, number[]>();
+  private readonly nsMatch = new Map<string, string[]>();
+  private readonly peerNs = new WeakMap<object, string[]>();
+  /** Cells decided by an explicit engine evaluation. */
+  evaluations = 0;
+
+  constructor(engine: Engine, classes: readonly PodClass[]) {
+    this.engine = engine;
+    this.classes = classes;
+    this.egressFree = new Uint8Array(classes.length);
+    let free = 0;
+    for (const c of classes) {
+      if (engine.unconstrained(c.end, 'egress')) {
+        this.egressFree[c.index] = 1;
+        free++;
+      }
+      const l = this.byNs.get(c.namespace) ?? [];
+      l.push(c.index);
+      this.byNs.set(c.namespace, l);
+      for (const [k, v] of Object.entries(c.labels)) {
+        const lk = `${c.namespace}\u0000${k}=${v}`;
+        const ll = this.byNsLabel.get(lk) ?? [];
+        ll.push(c.index);
+        this.byNsLabel.set(lk, ll);
+      }
+    }
+    this.egressFreeCount = free;
+  }
+
+  /** True when an ingress rule of b with no peer restriction matches (port, protocol) at b. */
+  private admitsAnyPeer(b: PodClass, pp: PortProto): boolean {
+    return this.engine
+      .governing(b.end, 'ingress')
+      .some((np) =>
+        (np.ingress ?? []).some(
+          (r) =>
+            r.peers === null &&
+            (r.ports === null ||
+              r.ports.some(
+                (p) =>
+                  p.protocol === pp.protocol &&
+                  (p.name !== undefined
+                    ? b.end.ports.some(
+                        (cp) => cp.name === p.name && cp.protocol === pp.protocol && cp.port === pp.port,
+                      )
+                    : p.port === undefined ||
+                      (p.endPort !== undefined
+                        ? pp.port >= p.port && pp.port <= p.endPort
+                        : pp.port === p.port)),
+              )),
+        ),
+      );
+  }
+
+  /** A superset of the classes b's ingress NetworkPolicies could admit on this protocol, or undefined for all. */
+  private ingressCandidates(b: PodClass, protocol: L4Protocol): Set<number> | undefined {
+    const out = new Set<number>();
+    for (const np of this.engine.governing(b.end, 'ingress')) {
+      for (const r of np.ingress ?? []) {
+        if (r.ports && !r.ports.some((p) => p.protocol === protocol)) continue;
+        if (!r.peers) return undefined;
+        for (const peer of r.peers) {
+          if (peer.kind === 'ipBlock') return undefined;
+          let nss = this.peerNs.get(peer);
+          if (!nss) {
+            nss = peer.namespaceSelector ? this.namespacesMatching(peer.namespaceSelector) : [np.namespace];
+            this.peerNs.set(peer, nss);
+          }
+          const first = Object.entries(peer.podSelector?.matchLabels ?? {})[0];
+          for (const ns of nss) {
+            const pool = first
+              ? (this.byNsLabel.get(`${ns}\u0000${first[0]}=${first[1]}`) ?? [])
+              : (this.byNs.get(ns) ?? []);
+            for (const i of pool)
+              if (!peer.podMatch || matches(peer.podMatch, this.classes[i]!.labels)) out.add(i);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private namespacesMatching(sel: LabelSelector): string[] {
+    const k = JSON.stringify(sel);
+    let r = this.nsMatch.get(k);
+    if (!r) {
+      r = [...this.byNs.keys()].filter((ns) => matchesSelector(sel, this.engine.nsLabels(ns)));
+      this.nsMatch.set(k, r);
+    }
+    return r;
+  }
+
+  /**
+   * Sources allowed to reach class b on (port, protocol): when `allFree` is true the set also contains
+   * every egress-unconstrained class (not listed); `listed` holds the others, ascending.
+   */
+  sources(b: PodClass, pp: PortProto): { allFree: boolean; listed: number[] } {
+    const e = this.engine;
+    const listed: number[] = [];
+    const tiered = e.tiered(b.end, 'ingress');
+    const ingressOpen = e.unconstrained(b.end, 'ingress') || (!tiered && this.admitsAnyPeer(b, pp));
+    if (ingressOpen) {
+      for (const a of this.classes) {
+        if (this.egressFree[a.index]) continue;
+        this.evaluations++;
+        if (e.decide('egress', a.end, b.end, pp.port, pp.protocol).allowed) listed.push(a.index);
+      }
+      return { allFree: true, listed };
+    }
+    const candidates = tiered ? undefined : this.ingressCandidates(b, pp.protocol);
+    if (candidates === undefined) {
+      // Check whether the free classes are all admitted; if not, list everything explicitly.
+      const all: number[] = [];
+      for (const a of this.classes) {
+        this.evaluations++;
+        if (e.allows(a.end, b.end, pp.port, pp.protocol)) all.push(a.index);
+      }
+      return { allFree: false, listed: all };
+    }
+    for (const i of [...candidates].sort((x, y) => x - y)) {
+      this.evaluations++;
+      if (e.allows(this.classes[i]!.end, b.end, pp.port, pp.protocol)) listed.push(i);
+    }
+    return { allFree: false, listed };
+  }
+
+  /** Number of sources of b on pp. */
+  countSources(s: { allFree: boolean; listed: number[] }): number {
+    return (s.allFree ? this.egressFreeCount : 0) + s.listed.length;
+  }
+
+  /** Sources of b on any of its ports, as a sorted index list. */
+  sourcesAnyPort(b: PodClass, ports: readonly PortProto[] = b.ports): number[] {
+    const set = new Set<number>();
+    let allFree = false;
+    for (const pp of ports) {
+      const s = this.sources(b, pp);
+      allFree ||= s.allFree;
+      for (const i of s.listed) set.add(i);
+    }
+    if (allFree) for (let i = 0; i < this.classes.length; i++) if (this.egressFree[i]) set.add(i);
+    return [...set].sort((x, y) => x - y);
+  }
+
+  /** Totals over the whole matrix: (class pair, port) cells allowed, class pairs with any port allowed. */
+  totals(): { cells: number; allowedCells: number; allowedPairs: number } {
+    let cells = 0;
+    let allowedCells = 0;
+    let allowedPairs = 0;
+    const n = this.classes.length;
+    for (const b of this.classes) {
+      cells += n * b.ports.length;
+      const set = new Set<number>();
+      let allFree = false;
+      for (const pp of b.ports) {
+        const s = this.sources(b, pp);
+        allowedCells += this.countSources(s);
+        allFree ||= s.allFree;
+        for (const i of s.listed) set.add(i);
+      }
+      allowedPairs += allFree
+        ? this.egressFreeCount + [...set].filter((i) => !this.egressFree[i]).length
+        : set.size;
+    }
+    return { cells, allowedCells, allowedPairs };
+  }
+}
+
+// ---------- proposal verification ----------
+
+export interface ObservedConnection {
+  from: Endpoint;
+  to: Endpoint;
+  port: number;
+  protocol?: L4Protocol;
+  /** Free-form evidence carried through to the report (flow count, first seen, ...). */
+  evidence?: unknown;
+}
+
+export interface ExcessTuple {
+  from: string;
+  to: string;
+  port: number;
+  protocol: L4Protocol;
+}
+
+export interface VerifyReport {
+  /** Observed connections the proposal would drop, with the reason. */
+  blocked: { connection: ObservedConnection; reason: string }[];
+  /** Number of observed connections the proposal admits. */
+  allowedObserved: number;
+  /** Allowed (class pair, port) tuples never observed, sorted; at most `maxExcess` listed. */
+  excess: ExcessTuple[];
+  excessCount: number;
+  /** Allowed (source class, destination class, port) tuples over the cluster's classes. */
+  allowedTuples: number;
+  /** Of those, the ones observed. */
+  observedTuples: number;
+  /** excessCount / allowedTuples (0 when nothing is allowed): share of allowed reachability never observed. */
+  permissiveness: number;
+  classes: number;
+}
+
+export interface VerifyOptions {
+  /** Cap on the excess tuples listed (all are counted). Default 1000. */
+  maxExcess?: number;
+  /** Classes to compute excess over; default the engine's pod classes. */
+  classes?: PodClass[];
+}
+
+/**
+ * Verifies a proposal (an engine built from the cluster plus the proposed policies) against observed
+ * connections: every observed connection must be admitted; allowed class-pair/port tuples that were
+ * never observed are excess reachability.
+ */
+export function verifyProposal(
+  engine: Engine,
+  observed: readonly ObservedConnection[],
+  opts: VerifyOptions = {},
+): VerifyReport {
+  const maxExcess = opts.maxExcess ?? 1000;
+  const classes = opts.classes ?? podClasses(engine);
+  const byNsLabels = new Map<string, number[]>();
+  for (const c of classes) {
+    const k = `${c.namespace}\u0000${labelsKey(c.labels)}`;
+    const l = byNsLabels.get(k) ?? [];
+    l.push(c.index);
+    byNsLabels.set(k, l);
+  }
+  const memberOf = new Map<string, number>();
+  for (const c of classes) for (const m of c.members) memberOf.set(m, c.index);
+
+  const resolved = new WeakMap<object, ResolvedEnd>();
+  const byClassKey = new Map<string, ResolvedEnd>();
+  const resolve = (ep: Endpoint, where: string): ResolvedEnd => {
+    let r = resolved.get(ep);
+    if (r) return r;
+    // Class-form endpoints without ports or IP stand for the cluster's class with the same labels.
+    if ('labels' in ep && !ep.namedPorts && ep.ip === undefined && typeof ep.namespace === 'string') {
+      const k = `${ep.namespace}\u0000${labelsKey(ep.labels)}`;
+      r = byClassKey.get(k);
+      if (!r) {
+        const hit = byNsLabels.get(k);
+        r = hit && hit.length > 0 ? classes[hit[0]!]!.end : engine.resolve(ep, where);
+        byClassKey.set(k, r);
+      }
+      resolved.set(ep, r);
+      return r;
+    }
+    {
+      r = engine.resolve(ep, where);
+      // A class given without container ports takes them from the cluster's class with its labels.
+      if (r.kind === 'pod' && !r.podName && !('namedPorts' in ep && ep.namedPorts)) {
+        const hit = byNsLabels.get(`${r.namespace}\u0000${labelsKey(r.labels)}`);
+        if (hit && hit.length > 0) r = { ...classes[hit[0]!]!.end, display: r.display };
+      }
+      resolved.set(ep, r);
+    }
+    return r;
+  };
+  const classIdx = (r: ResolvedEnd): number[] => {
+    if (r.kind !== 'pod') return [];
+    if (r.podName) {
+      const i = memberOf.get(r.key);
+      return i === undefined ? [] : [i];
+    }
+    return byNsLabels.get(`${r.namespace}\u0000${labelsKey(r.labels)}`) ?? [];
+  };
+
+  const endIndex = new Map<ResolvedEnd, number>();
+  for (const c of classes) endIndex.set(c.end, c.index);
+  const n = classes.length;
+  const PROTO_IDX: Record<L4Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
+  // (source class, destination class, port, protocol) packed into one safe integer.
+  const tupleKey = (a: number, b: number, port: number, protocol: L4Protocol) =>
+    ((a * n + b) * 65536 + port) * 4 + PROTO_IDX[protocol];
+  const blocked: VerifyReport['blocked'] = [];
+  let allowedObserved = 0;
+  const observedTuples = new Set<number>();
+  const extraPorts = new Map<number, PortProto[]>();
+  for (let i = 0; i < observed.length; i++) {
+    const conn = observed[i]!;
+    const where = `observed connection ${i + 1}`;
+    const src = resolve(conn.from, `${where}: from`);
+    const dst = resolve(conn.to, `${where}: to`);
+    const protocol = conn.protocol ?? 'TCP';
+    if (!Number.isInteger(conn.port) || conn.port < 1 || conn.port > 65535)
+      throw new InputError(`${where}: port ${String(conn.port)} is not a port number (1-65535)`);
+    if (PROTO_IDX[protocol] === undefined)
+      throw new InputError(`${where}: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`);
+    if (!engine.allows(src, dst, conn.port, protocol)) {
+      blocked.push({ connection: conn, reason: engine.explain(src, dst, conn.port, protocol).reason });
+      continue;
+    }
+    allowedObserved++;
+    const ai = endIndex.get(src);
+    const bi = endIndex.get(dst);
+    const as = ai !== undefined ? [ai] : classIdx(src);
+    const bs = bi !== undefined ? [bi] : classIdx(dst);
+    for (const a of as)
+      for (const b of bs) {
+        const k = tupleKey(a, b, conn.port, protocol);
+        if (observedTuples.has(k)) continue;
+        observedTuples.add(k);
+        if (!classes[b]!.ports.some((p) => p.port === conn.port && p.protocol === protocol)) {
+          const l = extraPorts.get(b) ?? [];
+          l.push({ port: conn.port, protocol });
+          extraPorts.set(b, l);
+        }
+      }
+  }
+  const withPorts = classes.map((c) => {
+    const extra = extraPorts.get(c.index);
+    return extra ? { ...c, ports: sortPorts([...c.ports, ...extra]) } : c;
+  });
+  const m = new ReachMatrix(engine, withPorts);
+  let allowedTuples = 0;
+  let excessCount = 0;
+  let observedAllowed = 0;
+  const excess: ExcessTuple[] = [];
+  for (const b of withPorts) {
+    for (const pp of b.ports) {
+      const s = m.sources(b, pp);
+      allowedTuples += m.countSources(s);
+      const visit = (a: number) => {
+        if (observedTuples.has(tupleKey(a, b.index, pp.port, pp.protocol))) {
+          observedAllowed++;
+          return;
+        }
+        excessCount++;
+        if (excess.length < maxExcess)
+          excess.push({ from: withPorts[a]!.name, to: b.name, port: pp.port, protocol: pp.protocol });
+      };
+      if (s.allFree && m.egressFreeCount > 0) {
+        const listed = new Set(s.listed);
+        for (let a = 0; a < withPorts.length; a++) if (m.egressFree[a] || listed.has(a)) visit(a);
+      } else for (const a of s.listed) visit(a);
+    }
+  }
+  excess.sort(
+    (x, y) => cmp(x.from, y.from) || cmp(x.to, y.to) || x.port - y.port || cmp(x.protocol, y.protocol),
+  );
+  return {
+    blocked,
+    allowedObserved,
+    excess,
+    excessCount,
+    allowedTuples,
+    observedTuples: observedAllowed,
+    permissiveness: allowedTuples === 0 ? 0 : excessCount / allowedTuples,
+    classes: withPorts.length,
+  };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// ---------- blast radius ----------
+
+export interface ReachSide {
+  /** Classes the workload can open connections to, with the allowed ports. */
+  reaches: { to: string; ports: string[] }[];
+  /** Classes that can open connections to the workload, with the allowed ports. */
+  reachedFrom: { from: string; ports: string[] }[];
+  /** Shortest multi-hop paths from internet-exposed classes to the workload (at most `maxPaths`). */
+  exposedPaths: string[][];
+  /** Class pairs with at least one allowed port, over the whole cluster. */
+  reachablePairs: number;
+}
+
+export interface BlastRadius {
+  workload: string;
+  before: ReachSide;
+  after?: ReachSide;
+}
+
+export interface BlastOptions {
+  /** An address outside the cluster used to decide which classes are internet-exposed. Default 203.0.113.10. */
+  internetProbe?: string;
+  maxPaths?: number;
+}
+
+/**
+ * What a workload can reach and be reached from, under `before` (the cluster's current policies) and
+ * optionally `after` (with a proposal), plus multi-hop paths to it from classes whose ingress admits an
+ * outside address, and the number of reachable class pairs.
+ */
+export function blastRadius(
+  before: Engine,
+  after: Engine | undefined,
+  workload: Endpoint,
+  opts: BlastOptions = {},
+): BlastRadius {
+  const target = before.resolve(workload, 'workload');
+  if (target.kind !== 'pod') throw new InputError(`workload: ${target.display} is not a pod workload`);
+  const side = (engine: Engine): ReachSide =>
+    sideFor(engine, engine.resolve(workload, 'workload') as PodEnd, opts);
+  return { workload: target.display, before: side(before), ...(after ? { after: side(after) } : {}) };
+}
+
+function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): ReachSide {
+  const base = podClasses(engine);
+  // The target as its own class (it may also be one of the cluster's classes).
+  const tIndex = base.findIndex(
+    (c) =>
+      (target.podName ? c.members.includes(target.key) : false) ||
+      (c.namespace === target.namespace && labelsKey(c.labels) === labelsKey(target.labels)),
+  );
+  let classes = base;
+  let t: PodClass;
+  if (tIndex >= 0) t = base[tIndex]!;
+  else {
+    t = {
+      index: base.length,
+      id: `target:${target.key}`,
+      name: target.display,
+      namespace: target.namespace,
+      labels: target.labels,
+      end: { ...target, podName: undefined, key: `target:${target.key}` },
+      members: [],
+      ports: sortPorts(target.ports.map((p) => ({ port: p.port, protocol: p.protocol }))),
+    };
+    classes = [...base, t];
+  }
+  const m = new ReachMatrix(engine, classes);
+  const reaches: ReachSide['reaches'] = [];
+  for (const b of classes) {
+    const ports = b.ports.filter((pp) => engine.allows(t.end, b.end, pp.port, pp.protocol)).map(pkey);
+    if (ports.length > 0) reaches.push({ to: b.name, ports });
+  }
+  const fromPorts = new Map<number, string[]>();
+  for (const pp of t.ports) {
+    const s = m.sources(t, pp);
+    const listed = new Set(s.listed);
+    for (let a = 0; a < classes.length; a++)
+      if ((s.allFree && m.egressFree[a]) || listed.has(a)) {
+        const l = fromPorts.get(a) ?? [];
+        l.push(pkey(pp));
+        fromPorts.set(a, l);
+      }
+  }
+  const reachedFrom = [...fromPorts.entries()]
+    .sort((x, y) => x[0] - y[0])
+    .map(([a, ports]) => ({ from: classes[a]!.name, ports }));
+  // Internet-exposed classes: ingress admits an outside address on one of their ports.
+  const probe = engine.resolveIP(opts.internetProbe ?? '203.0.113.10', 'internetProbe');
+  const exposed = new Set(
+    classes
+      .filter((c) => c.ports.some((pp) => engine.allows(probe, c.end, pp.port, pp.protocol)))
+      .map((c) => c.index),
+  );
+  // Backward BFS from the target over "a can reach b on some port".
+  const prev = new Map<number, number>();
+  const seen = new Set<number>([t.index]);
+  let frontier = [t.index];
+  const maxPaths = opts.maxPaths ?? 20;
+  const paths: string[][] = [];
+  if (exposed.has(t.index)) paths.push([t.name]);
+  while (frontier.length > 0 && paths.length < maxPaths) {
+    const next: number[] = [];
+    for (const b of frontier) {
+      for (const a of m.sourcesAnyPort(classes[b]!)) {
+        if (seen.has(a)) continue;
+        seen.add(a);
+        prev.set(a, b);
+        next.push(a);
+        if (exposed.has(a) && paths.length < maxPaths) {
+          const path = [classes[a]!.name];
+          let cur = a;
+          while (prev.has(cur)) {
+            cur = prev.get(cur)!;
+            path.push(classes[cur]!.name);
+          }
+          paths.push(path);
+        }
+      }
+    }
+    frontier = next;
+  }
+  return { reaches, reachedFrom, exposedPaths: paths, reachablePairs: m.totals().allowedPairs };
+}
