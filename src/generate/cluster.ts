@@ -95,7 +95,22 @@ export interface WorkloadSpec {
   /** Override for the pods' start time (ms). */
   podStartTime?: number;
   /** Per-replica overrides (Deployments): a fixed IP (IP reuse), a start time, a node. */
-  podOverrides?: Record<number, { ip?: { ip: string; ipv6?: string }; startTime?: number; node?: NodeInfo }>;
+  podOverrides?: Record<number, PodOverride>;
+  /** Fixed pod-template-hash / controller revision suffix (otherwise random). */
+  templateHash?: string;
+  /** Fixed Cilium identity (otherwise the next free one). */
+  identity?: number;
+}
+
+/** What a caller may fix about one replica (large clusters derive these from a layout). */
+export interface PodOverride {
+  ip?: { ip: string; ipv6?: string };
+  startTime?: number;
+  node?: NodeInfo;
+  name?: string;
+  endpointId?: number;
+  mac?: string;
+  iface?: { index: number; name: string };
 }
 
 export const CILIUM_CLUSTER = 'default';
@@ -243,7 +258,7 @@ export class ClusterBuilder {
       name: spec.name,
       labels,
       serviceAccount: sa,
-      identity: this.nextIdentity + this.rng.int(1, 60),
+      identity: spec.identity ?? this.nextIdentity + this.rng.int(1, 60),
       hostNetwork: spec.hostNetwork === true,
       pods: [],
       hubbleWorkload: { name: spec.name, kind: spec.kind },
@@ -297,7 +312,7 @@ export class ClusterBuilder {
       }
       case 'StatefulSet': {
         const sMeta = meta(spec.name);
-        const revision = `${spec.name}-${this.rng.suffix(10)}`;
+        const revision = `${spec.name}-${spec.templateHash ?? this.rng.suffix(10)}`;
         this.objects.push({
           apiVersion: 'apps/v1',
           kind: 'StatefulSet',
@@ -336,13 +351,14 @@ export class ClusterBuilder {
               'statefulset.kubernetes.io/pod-name': name,
             },
             owner('apps/v1', 'StatefulSet', sMeta),
+            { index: i },
           );
         }
         break;
       }
       case 'DaemonSet': {
         const dsMeta = meta(spec.name, { annotations: { 'deprecated.daemonset.template.generation': '1' } });
-        const hash = this.rng.suffix(9);
+        const hash = spec.templateHash ?? this.rng.suffix(9);
         this.objects.push({
           apiVersion: 'apps/v1',
           kind: 'DaemonSet',
@@ -361,7 +377,7 @@ export class ClusterBuilder {
             updatedNumberScheduled: replicas,
           },
         });
-        for (const node of schedulable) {
+        for (const [i, node] of schedulable.entries()) {
           this.pod(
             spec,
             info,
@@ -375,6 +391,7 @@ export class ClusterBuilder {
               'pod-template-generation': '1',
             },
             owner('apps/v1', 'DaemonSet', dsMeta),
+            { index: i },
           );
         }
         break;
@@ -446,6 +463,7 @@ export class ClusterBuilder {
             spec.podStartTime ?? scheduled + 2_000,
             jobLabels,
             owner('batch/v1', 'Job', jMeta),
+            { index: i },
           );
         }
         break;
@@ -464,7 +482,7 @@ export class ClusterBuilder {
     nodes: NodeInfo[],
     revision: string,
   ): void {
-    const hash = this.rng.suffix(10);
+    const hash = spec.templateHash ?? this.rng.suffix(10);
     const rsName = `${spec.name}-${hash}`;
     const labels = { ...info.labels, 'pod-template-hash': hash };
     const rsMeta = {
@@ -510,7 +528,7 @@ export class ClusterBuilder {
         o?.startTime ?? podStart + i * 7_000,
         labels,
         owner('apps/v1', 'ReplicaSet', rsMeta),
-        o?.ip ? { ip: o.ip } : {},
+        { index: i },
       );
     }
   }
@@ -595,16 +613,20 @@ export class ClusterBuilder {
     spec: WorkloadSpec,
     info: WorkloadInfo,
     podSpec: Record<string, unknown>,
-    name: string,
-    node: NodeInfo,
-    startTime: number,
+    podName: string,
+    podNode: NodeInfo,
+    podStart: number,
     labels: Record<string, string>,
     ownerRef: object,
-    opts: { emit?: boolean; endTime?: number; ip?: { ip: string; ipv6?: string } } = {},
+    opts: { emit?: boolean; endTime?: number; index?: number } = {},
   ): PodInfo {
+    const o = opts.index !== undefined ? spec.podOverrides?.[opts.index] : undefined;
+    const name = o?.name ?? podName;
+    const node = o?.node ?? podNode;
+    const startTime = o?.startTime ?? podStart;
     const addr = spec.hostNetwork
       ? { ip: node.ip }
-      : (opts.ip ?? this.allocatePodIP(node, spec.dualStack === true));
+      : (o?.ip ?? this.allocatePodIP(node, spec.dualStack === true));
     const pod: PodInfo = {
       namespace: spec.namespace,
       name,
@@ -612,16 +634,16 @@ export class ClusterBuilder {
       ...(addr.ipv6 ? { ipv6: addr.ipv6 } : {}),
       node,
       workload: info,
-      endpointId: spec.hostNetwork ? 0 : this.nextEndpointId + this.rng.int(1, 300),
+      endpointId: spec.hostNetwork ? 0 : (o?.endpointId ?? this.nextEndpointId + this.rng.int(1, 300)),
       startTime,
       ...(opts.endTime !== undefined ? { endTime: opts.endTime } : {}),
-      mac: this.mac(),
-      iface: {
+      mac: o?.mac ?? this.mac(),
+      iface: o?.iface ?? {
         index: spec.hostNetwork ? 2 : this.nextIfIndex++,
         name: spec.hostNetwork ? 'eth0' : `lxc${this.rng.hex(12)}`,
       },
     };
-    if (!spec.hostNetwork) this.nextEndpointId = pod.endpointId;
+    if (!spec.hostNetwork && !o?.endpointId) this.nextEndpointId = pod.endpointId;
     if (this.nextEndpointId > 60_000) this.nextEndpointId = 100;
     info.pods.push(pod);
     if (opts.emit === false) return pod;

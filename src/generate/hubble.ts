@@ -97,11 +97,17 @@ export function endpointJson(peer: Peer, observer: NodeInfo, opts: { anonymous?:
 }
 
 /** RFC 3339 with nanoseconds, from microseconds since the epoch. */
+let lastSecond = -1;
+let lastPrefix = '';
+
 export function formatTime(us: number): string {
-  const ms = Math.floor(us / 1000);
-  const base = new Date(ms).toISOString(); // 2026-03-02T10:00:00.123Z
+  const second = Math.floor(us / 1_000_000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastPrefix = new Date(second * 1000).toISOString().slice(0, 19); // 2026-03-02T10:00:00
+  }
   const frac = String(us % 1_000_000).padStart(6, '0');
-  return `${base.slice(0, 19)}.${frac}${String((us * 37) % 10)}00Z`;
+  return `${lastPrefix}.${frac}${(us * 37) % 10}00Z`;
 }
 
 export type L4Proto = 'TCP' | 'UDP' | 'ICMPv4' | 'ICMPv6';
@@ -337,33 +343,44 @@ export function connectionLines(c: Connection, ids: FlowIds): string[] {
     const from = reply ? c.dst : c.src;
     const to = reply ? c.src : c.dst;
     const fromJson =
-      !reply && observer === dstNode && c.bareSourceAtDestination
+      !reply && observer === dstNode && observer !== srcNode && c.bareSourceAtDestination
         ? '{}'
         : endpointJson(from, observer, {
-            anonymous: !reply && observer === dstNode && c.anonymousSourceAtDestination === true,
+            anonymous:
+              !reply &&
+              observer === dstNode &&
+              observer !== srcNode &&
+              c.anonymousSourceAtDestination === true,
           });
+    const old = observer.oldAgent;
     const e: FlowEvent = {
       timeUs: t,
-      ...(observer.oldAgent ? {} : { uuid: ids.next() }),
-      verdict: 'FORWARDED',
+      uuid: old ? undefined : ids.next(),
+      verdict: fields.verdict ?? 'FORWARDED',
+      dropReason: fields.dropReason,
       ethernet: [peerMac(from, observer.mac), peerMac(to, observer.mac)],
       ipSrc: reply ? dstIP : srcIP,
       ipDst: reply ? srcIP : dstIP,
+      l4: fields.l4,
       source: fromJson,
       destination: endpointJson(to, observer),
       type: 'L3_L4',
       node: observer.name,
-      ...(c.destinationNames && !reply ? { destinationNames: c.destinationNames } : {}),
-      ...(c.destinationNames && reply ? { sourceNames: c.destinationNames } : {}),
-      ...(reply ? { reply: true } : {}),
-      ...(c.service && !reply ? { destinationService: c.service } : {}),
-      ...(c.service && reply ? { sourceService: c.service } : {}),
-      ...fields,
+      sourceNames: reply ? c.destinationNames : undefined,
+      destinationNames: reply ? undefined : c.destinationNames,
+      reply: reply || undefined,
+      eventType: fields.eventType,
+      subType: fields.subType,
+      sourceService: reply ? c.service : undefined,
+      destinationService: reply ? undefined : c.service,
+      direction: fields.direction,
+      policyMatchType: fields.policyMatchType,
+      point: fields.point,
+      traceReason: old ? undefined : fields.traceReason,
+      isReply: old ? undefined : fields.isReply,
+      iface: fields.iface,
+      summary: fields.summary,
     };
-    if (observer.oldAgent) {
-      delete e.isReply;
-      delete e.traceReason;
-    }
     out.push(flowLine(e));
   };
 

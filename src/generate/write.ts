@@ -40,23 +40,26 @@ async function* listChunks(
   objects: Iterable<object> | AsyncIterable<object>,
   indent: number,
 ): AsyncGenerator<string> {
-  const pad = indent > 0 ? ' '.repeat(indent) : '';
+  // indent > 0: kubectl's layout. indent 0: compact, one item per line.
+  const pad = ' '.repeat(indent);
+  const item = indent > 0 ? `\n${pad}${pad}` : '\n';
+  const sp = indent > 0 ? ' ' : '';
   const nl = indent > 0 ? '\n' : '';
-  yield `{${nl}${pad}"apiVersion":${indent > 0 ? ' ' : ''}"v1",${nl}${pad}"items":${indent > 0 ? ' ' : ''}[`;
+  yield `{${nl}${pad}"apiVersion":${sp}"v1",${nl}${pad}"items":${sp}[`;
   let first = true;
   let buf = '';
   for await (const obj of objects) {
-    let text = JSON.stringify(obj, null, indent || undefined);
+    let text = indent > 0 ? JSON.stringify(obj, null, indent) : JSON.stringify(obj);
     if (indent > 0) text = text.replace(/\n/g, `\n${pad}${pad}`);
-    buf += `${first ? '' : ','}${nl}${pad}${pad}${text}`;
+    buf += `${first ? '' : ','}${item}${text}`;
     first = false;
     if (buf.length > 1 << 16) {
       yield buf;
       buf = '';
     }
   }
-  const sp = indent > 0 ? ' ' : '';
-  yield `${buf}${nl}${first ? '' : pad}],${nl}${pad}"kind":${sp}"List",${nl}${pad}"metadata":${sp}{${nl}${pad}${pad}"resourceVersion":${sp}""${nl}${pad}}${nl}}\n`;
+  const close = first ? '' : indent > 0 ? `\n${pad}` : '\n';
+  yield `${buf}${close}],${nl}${pad}"kind":${sp}"List",${nl}${pad}"metadata":${sp}{${nl}${pad}${pad}"resourceVersion":${sp}""${nl}${pad}}${nl}}\n`;
 }
 
 /**

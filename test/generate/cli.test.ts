@@ -84,3 +84,33 @@ describe('microseg generate --scenario demo', () => {
     expect(r.out).toContain('usage: microseg generate --scenario demo|large --out DIR');
   });
 });
+
+describe('microseg generate --scenario large', () => {
+  it('writes the same bytes for the same seed, a compact List, and a truth with per-edge counts', async () => {
+    const a = join(root, 'la');
+    const b = join(root, 'lb');
+    const args = ['--scenario', 'large', '--workloads', '120', '--flows', '3000', '--seed', '9'];
+    const r = await gen([...args, '--out', a]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^wrote .*cluster\.json \(\d+ objects, \d+ pods on \d+ nodes\), .*flows\.jsonl \(3000 lines\), .*truth\.json \(\d+ edges, \d+ of them in the flows, \d+ domains\)\n$/,
+    );
+    expect((await gen([...args, '--out', b])).code).toBe(0);
+    for (const f of ['cluster.json', 'flows.jsonl', 'truth.json']) {
+      expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
+    }
+    const text = readFileSync(join(a, 'cluster.json'), 'utf8');
+    expect(text.split('\n')[0]).toBe('{"apiVersion":"v1","items":[');
+    const snap = loadSnapshotText(text, 'cluster.json');
+    const truth = JSON.parse(readFileSync(join(a, 'truth.json'), 'utf8'));
+    expect(truth.scenario).toBe('large');
+    expect(snap.pods).toHaveLength(truth.pods);
+    const flows = readFileSync(join(a, 'flows.jsonl'), 'utf8').trim().split('\n');
+    expect(flows).toHaveLength(3000);
+    const drawn = truth.edges.reduce(
+      (n: number, e: { connections: number }) => n + (e.connections > 0 ? 1 : 0),
+      0,
+    );
+    expect(r.out).toContain(`${truth.edges.length} edges, ${drawn} of them in the flows`);
+  });
+});

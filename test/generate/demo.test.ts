@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- assertions over parsed JSON lines */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { generateDemo } from '../../src/generate/demo.ts';
+import { keyPaths, knownKeyPaths, sampleLines } from './shape.ts';
 import { edgeKey, peerKey } from '../../src/generate/truth.ts';
 import type { TruthPeer } from '../../src/generate/truth.ts';
 import { snapshotFromObjects, podIPs } from '../../src/model/snapshot.ts';
@@ -12,13 +12,6 @@ const demo = generateDemo();
 const snap = snapshotFromObjects(JSON.parse(JSON.stringify(demo.objects)), 'demo');
 const parsed = demo.lines.map((l) => JSON.parse(l));
 const flows = parsed.filter((p) => p.flow).map((p) => p.flow);
-const sampleLines = readFileSync(
-  new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url),
-  'utf8',
-)
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l));
 
 describe('generateDemo: determinism', () => {
   it('gives identical objects, lines and truth for the same seed', () => {
@@ -173,18 +166,6 @@ describe('generateDemo: cluster snapshot', () => {
   });
 });
 
-/** Flattened key paths of a JSON value (array elements share their array's path). */
-function keyPaths(v: unknown, prefix = '', out = new Set<string>()): Set<string> {
-  if (Array.isArray(v)) for (const x of v) keyPaths(x, `${prefix}[]`, out);
-  else if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      out.add(`${prefix}.${k}`);
-      keyPaths(x, `${prefix}.${k}`, out);
-    }
-  }
-  return out;
-}
-
 describe('generateDemo: Hubble lines', () => {
   it('are JSON GetFlowsResponse envelopes sorted by time', () => {
     for (const p of parsed) {
@@ -199,42 +180,7 @@ describe('generateDemo: Hubble lines', () => {
   });
 
   it('use only key paths that real Hubble output has (the sample, plus documented newer fields)', () => {
-    const known = new Set<string>();
-    for (const s of sampleLines) keyPaths(s, '', known);
-    const documented = [
-      '.flow.uuid',
-      '.flow.trace_reason',
-      '.flow.drop_reason',
-      '.flow.destination_names',
-      '.flow.source_names',
-      '.flow.destination_service',
-      '.flow.destination_service.name',
-      '.flow.destination_service.namespace',
-      '.flow.source_service',
-      '.flow.source_service.name',
-      '.flow.source_service.namespace',
-      '.flow.source.workloads',
-      '.flow.source.workloads[].name',
-      '.flow.source.workloads[].kind',
-      '.flow.destination.workloads',
-      '.flow.destination.workloads[].name',
-      '.flow.destination.workloads[].kind',
-      '.flow.l4.UDP',
-      '.flow.l4.UDP.source_port',
-      '.flow.l4.UDP.destination_port',
-      '.flow.l7.latency_ns',
-      '.flow.l7.dns.ips',
-      '.flow.l7.dns.rrtypes',
-      '.node_status',
-      '.node_status.state_change',
-      '.node_status.node_names',
-      '.node_status.message',
-      '.lost_events',
-      '.lost_events.source',
-      '.lost_events.num_events_lost',
-      '.lost_events.cpu',
-    ];
-    for (const d of documented) known.add(d);
+    const known = knownKeyPaths();
     const seen = new Set<string>();
     for (const p of parsed) keyPaths(p, '', seen);
     expect([...seen].filter((k) => !known.has(k))).toEqual([]);
