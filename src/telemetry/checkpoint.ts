@@ -101,3 +101,40 @@ export function validateCheckpoint(value: unknown, source = 'checkpoint'): Check
     throw new InputError(`${source}: seen must be an array of strings`);
   return { time: o.time, seen: [...(o.seen as string[])] };
 }
+
+/**
+ * Identities of the flows received within `windowNs` of the newest one, for de-duplicating a resume
+ * that starts `windowNs` before the newest flow (to pick up flows that arrived late and out of
+ * order). Bounded: at most `max` identities, the oldest evicted first.
+ */
+export class RecentIdentities {
+  private readonly windowNs: bigint;
+  private readonly max: number;
+  private readonly byKey = new Map<string, bigint>();
+  private newest: bigint | undefined;
+
+  constructor(windowNs: bigint, max = 200_000) {
+    this.windowNs = windowNs;
+    this.max = max;
+  }
+
+  has(time: bigint, key: string): boolean {
+    return this.byKey.get(key) === time;
+  }
+
+  add(time: bigint, key: string): void {
+    if (this.newest === undefined || time > this.newest) this.newest = time;
+    const floor = this.newest - this.windowNs;
+    if (time < floor) return;
+    this.byKey.delete(key);
+    this.byKey.set(key, time);
+    for (const [k, t] of this.byKey) {
+      if (t >= floor && this.byKey.size <= this.max) break;
+      this.byKey.delete(k);
+    }
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}

@@ -1,9 +1,10 @@
 /**
  * Hubble Relay client: follows `observer.Observer/GetFlows`, normalises each flow and offers it to a
- * FlowQueue. Reconnects with bounded exponential backoff and jitter, resuming with `since` from the
- * newest flow received so a reconnect neither loses nor repeats flows (the boundary instant is
- * de-duplicated by flow identity). `checkpoint()` is the position of the newest flow the consumer has
- * acknowledged - the one to persist and hand back as `checkpoint` after a restart.
+ * FlowQueue. Reconnects with bounded exponential backoff and jitter, resuming with `since` a little
+ * before the newest flow received (`resumeOverlapMs`, to catch flows Relay delivers late and out of
+ * order) and skipping the flows it already has by identity, so a reconnect neither loses nor repeats
+ * flows. `checkpoint()` is the position of the newest flow the consumer has acknowledged - the one to
+ * persist and hand back as `checkpoint` after a restart.
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
@@ -11,7 +12,14 @@ import type { Flow } from '../flows/types.ts';
 import { normalizeHubbleFlow } from '../flows/hubble.ts';
 import type { FlowQueue } from './queue.ts';
 import type { Checkpoint } from './checkpoint.ts';
-import { Cursor, flowIdentity, formatTime, nsToTimestamp, timestampToNs } from './checkpoint.ts';
+import {
+  Cursor,
+  RecentIdentities,
+  flowIdentity,
+  formatTime,
+  nsToTimestamp,
+  timestampToNs,
+} from './checkpoint.ts';
 import type {
   DecodedFlow,
   FlowFilterMsg,
@@ -40,6 +48,8 @@ export interface BackoffOptions {
   jitter: number;
 }
 
+export const DEFAULT_RESUME_OVERLAP_MS = 2000;
+
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, multiplier: 2, jitter: 0.2 };
 
 /** What a normaliser makes of one decoded Hubble flow (the shape `normalizeHubbleFlow` returns). */
@@ -67,6 +77,11 @@ export interface HubbleSourceOptions {
   whitelist?: FlowFilterMsg[];
   blacklist?: FlowFilterMsg[];
   backoff?: Partial<BackoffOptions>;
+  /**
+   * A reconnect asks for flows from this long before the newest one received, and skips those it
+   * already has; covers flows Relay delivers out of time order. Default 2000 ms; 0 = the exact instant.
+   */
+  resumeOverlapMs?: number;
   /** Random source for jitter (tests pin it). */
   random?: () => number;
   /** Extra gRPC channel options. */
@@ -85,7 +100,7 @@ export interface HubbleMetrics {
   flowsReceived: number;
   /** Normalised records offered to the queue. */
   flowsOffered: number;
-  /** Boundary flows skipped because they were already received before a reconnect. */
+  /** Flows skipped because a resume sent them again (already received). */
   duplicates: number;
   /** Flow messages the normaliser rejected, and the last rejection message. */
   invalid: number;
@@ -160,8 +175,13 @@ export class HubbleSource {
   private readonly backoff: BackoffOptions;
   private readonly random: () => number;
   private readonly queue: FlowQueue;
-  /** Newest flow received: where a reconnect resumes. */
+  /** Newest flow received: where a reconnect resumes (less the overlap). */
   private readonly received: Cursor;
+  /** Flows received within the overlap of the newest: skipped when a resume sends them again. */
+  private readonly recent: RecentIdentities;
+  private readonly overlapNs: bigint;
+  /** Resumes never go before this: the start checkpoint, else the first flow received. */
+  private knownFrom: bigint | undefined;
   /** Newest flow the consumer acknowledged: what `checkpoint()` reports. */
   private readonly committed: Cursor;
   private client: ObserverClient | undefined;
@@ -195,6 +215,14 @@ export class HubbleSource {
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.random = opts.random ?? Math.random;
     this.received = new Cursor(opts.checkpoint);
+    const overlapMs = opts.resumeOverlapMs ?? DEFAULT_RESUME_OVERLAP_MS;
+    if (!Number.isInteger(overlapMs) || overlapMs < 0)
+      throw new Error(`resumeOverlapMs must be a non-negative integer, got ${overlapMs}`);
+    this.overlapNs = BigInt(overlapMs) * 1_000_000n;
+    this.recent = new RecentIdentities(this.overlapNs);
+    this.knownFrom = this.received.time;
+    if (opts.checkpoint && this.knownFrom !== undefined)
+      for (const k of opts.checkpoint.seen) this.recent.add(this.knownFrom, k);
     this.committed = new Cursor(opts.checkpoint);
     this.updateCheckpointGauge();
     queue.register(this.name, (tags) => {
@@ -294,8 +322,12 @@ export class HubbleSource {
     const request: GetFlowsRequest = { follow: true };
     if (this.opts.whitelist?.length) request.whitelist = this.opts.whitelist;
     if (this.opts.blacklist?.length) request.blacklist = this.opts.blacklist;
-    const since = this.received.time;
-    if (since !== undefined) request.since = nsToTimestamp(since);
+    let since = this.received.time;
+    if (since !== undefined) {
+      since -= this.overlapNs;
+      if (this.knownFrom !== undefined && since < this.knownFrom) since = this.knownFrom;
+      request.since = nsToTimestamp(since);
+    }
     if (this.connections++ > 0) this.m.reconnects++;
 
     return new Promise((resolve) => {
@@ -362,12 +394,14 @@ export class HubbleSource {
     const t = ts ? timestampToNs(ts) : undefined;
     const key = flowIdentity(flow);
     if (t !== undefined) {
-      if (this.received.has(t, key)) {
+      if (this.recent.has(t, key)) {
         this.m.duplicates++;
         this.queue.countDrop(this.name, 'duplicate');
         return;
       }
       this.received.advance(t, key);
+      this.recent.add(t, key);
+      this.knownFrom ??= t;
     }
     let r: HubbleNormalizeResult;
     try {

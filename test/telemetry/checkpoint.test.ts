@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   Cursor,
+  RecentIdentities,
   formatTime,
   nsToTimestamp,
   parseTime,
@@ -63,5 +64,36 @@ describe('validateCheckpoint', () => {
     expect(() => validateCheckpoint({ time: '2021-11-10T10:40:56Z', seen: [1] })).toThrow(
       'checkpoint: seen must be an array of strings',
     );
+  });
+});
+
+describe('RecentIdentities', () => {
+  it('remembers identities within the window of the newest flow only', () => {
+    const r = new RecentIdentities(10n);
+    r.add(100n, 'a');
+    r.add(105n, 'b');
+    expect(r.has(100n, 'a')).toBe(true);
+    expect(r.has(101n, 'a')).toBe(false); // same identity at another time is another flow
+    r.add(111n, 'c'); // window now starts at 101: 'a' goes
+    expect([r.has(100n, 'a'), r.has(105n, 'b'), r.has(111n, 'c')]).toEqual([false, true, true]);
+    r.add(90n, 'late'); // older than the window: not kept
+    expect(r.has(90n, 'late')).toBe(false);
+    expect(r.size).toBe(2);
+  });
+
+  it('with a zero window keeps only the newest instant', () => {
+    const r = new RecentIdentities(0n);
+    r.add(5n, 'a');
+    r.add(5n, 'b');
+    r.add(6n, 'c');
+    expect([r.has(5n, 'a'), r.has(5n, 'b'), r.has(6n, 'c')]).toEqual([false, false, true]);
+  });
+
+  it('never holds more than its maximum', () => {
+    const r = new RecentIdentities(1_000_000n, 100);
+    for (let i = 0; i < 1000; i++) r.add(BigInt(i), `k${i}`);
+    expect(r.size).toBe(100);
+    expect(r.has(999n, 'k999')).toBe(true);
+    expect(r.has(899n, 'k899')).toBe(false);
   });
 });

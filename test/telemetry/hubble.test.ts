@@ -67,6 +67,7 @@ describe('HubbleSource against a scripted relay', () => {
     const events: string[] = [];
     const { queue, source } = await setup(relay, {
       checkpoint: { time: '1970-01-01T00:01:39Z', seen: [] },
+      resumeOverlapMs: 0,
       onEvent: (e) => events.push(e.type),
     });
     const c = consume(queue);
@@ -95,6 +96,33 @@ describe('HubbleSource against a scripted relay', () => {
     await waitFor(() => source.checkpoint()?.time === '1970-01-01T00:01:49.000000000Z');
     expect(source.checkpoint()!.seen).toEqual([flowIdentity(decoded(scriptedFlow(12, 109)).flow!)]);
     expect(queue.metrics().dropped).toEqual({ hubble: { duplicate: 2 } });
+  });
+
+  it('picks up a flow delivered late and out of order thanks to the resume overlap', async () => {
+    // Relay sent 100 s and 102 s; a lagging node's flow at 101 s was still on its way when the
+    // stream broke. Resuming at the newest instant would miss it; the overlap does not.
+    for (const [overlap, expected] of [
+      [0, [1, 2, 4]],
+      [2000, [1, 2, 3, 4]],
+    ] as const) {
+      const relay = new FakeRelay();
+      relay.publish(scriptedFlow(1, 100), scriptedFlow(2, 102), scriptedFlow(3, 101), scriptedFlow(4, 103));
+      relay.cutAfter = [2];
+      const { queue, source } = await setup(relay, {
+        checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+        resumeOverlapMs: overlap,
+      });
+      const c = consume(queue);
+      cleanups.push(c.stop);
+      source.start();
+      await waitFor(() => c.flows.length >= expected.length);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(ports(c.flows)).toEqual(expected);
+      expect(source.metrics().duplicates).toBe(overlap === 0 ? 1 : 2);
+      expect(relay.requests[1]!.since).toEqual({ seconds: overlap === 0 ? '102' : '100', nanos: 0 });
+      await source.stop();
+      relay.stop();
+    }
   });
 
   it('backs off while the relay is down and catches up on what happened meanwhile', async () => {
@@ -244,13 +272,15 @@ describe('HubbleSource against a scripted relay', () => {
       whitelist: [filter],
       blacklist: [{ destination_pod: ['kube-system/'] }],
     });
-    expect(relay.requests[1]!.since).toEqual({ seconds: '201', nanos: 0 });
+    // The resume overlap (2 s) would reach back to 199 s, but nothing before the first flow is known.
+    expect(relay.requests[1]!.since).toEqual({ seconds: '200', nanos: 7 });
     expect(events).toEqual([
       'connected -',
       'disconnected',
       'backoff',
-      'connected 1970-01-01T00:03:21.000000000Z',
+      'connected 1970-01-01T00:03:20.000000007Z',
     ]);
+    expect(source.metrics().duplicates).toBe(2);
   });
 
   it('stops promptly while waiting to reconnect', async () => {
