@@ -50,6 +50,7 @@ export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analys
       graph,
       clusterDNS: input.identity.clusterDNS,
       apiserverEndpoints: input.identity.apiserverEndpoints,
+      podNetworks: input.identity.podNetworks,
       membership: segments.membership,
     },
     opts.policy,

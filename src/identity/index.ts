@@ -8,7 +8,7 @@ import type { LabelSelector, Pod, PodTemplate, Service } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
-import { isPrivateIP, normaliseIP } from './ip.ts';
+import { expandIPv6, isPrivateIP, normaliseIP } from './ip.ts';
 import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
 
 /** Labels Kubernetes generates per pod, revision or run: never part of a workload's identity. */
@@ -63,6 +63,11 @@ export interface Identity {
   apiserverIPs: Set<string>;
   /** The API server's real addresses and ports, from the `default/kubernetes` EndpointSlice/Endpoints. */
   apiserverEndpoints: { ips: string[]; ports: number[] };
+  /**
+   * The pod networks, inferred from pod addresses: the /16 of each IPv4 pod address and the /48 of each
+   * IPv6 one. Rules meant for the internet exclude them, so they never admit in-cluster pods.
+   */
+  podNetworks: string[];
   clusterDNS: string[];
   warnings: string[];
   stats: IdentityStats;
@@ -434,7 +439,30 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     ips: [...apiEndpointIPs].sort(),
     ports: [...apiEndpointPorts].sort((a, b) => a - b),
   };
-  return { workloads, podWorkload, apiserverIPs, apiserverEndpoints, clusterDNS, warnings, stats, resolve };
+  const podNetworks = [...new Set([...ipHolders.keys()].map(podNetworkOf))].sort();
+  return {
+    workloads,
+    podWorkload,
+    apiserverIPs,
+    apiserverEndpoints,
+    podNetworks,
+    clusterDNS,
+    warnings,
+    stats,
+    resolve,
+  };
+}
+
+function podNetworkOf(ip: string): string {
+  if (!ip.includes(':')) {
+    const [a, b] = ip.split('.');
+    return `${a}.${b}.0.0/16`;
+  }
+  const g = expandIPv6(ip);
+  return `${g
+    .slice(0, 3)
+    .map((x) => x.toString(16))
+    .join(':')}::/48`;
 }
 
 function labelsFromList(list: readonly string[]): Record<string, string> {

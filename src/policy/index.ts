@@ -36,6 +36,8 @@ export interface ProposeInput {
   graph: ServiceGraph;
   clusterDNS: readonly string[];
   apiserverEndpoints: { ips: readonly string[]; ports: readonly number[] };
+  /** Pod networks (CIDRs) excluded from rules meant for the internet. */
+  podNetworks?: readonly string[];
   /** Workload id → segment id, to label policies. */
   membership?: Readonly<Record<string, string>>;
 }
@@ -166,10 +168,9 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       case 'world': {
         if (direction === 'ingress' && (opts.worldIngress ?? 'any') === 'any' && acceptsInternet(local)) {
           const v6 = !isIPv4(n.ip!);
-          return {
-            id: v6 ? 'world:any-v6' : 'world:any-v4',
-            peers: [{ ipBlock: { cidr: v6 ? '::/0' : '0.0.0.0/0' } }],
-          };
+          const except = (input.podNetworks ?? []).filter((c) => c.includes(':') === v6);
+          const ipBlock = { cidr: v6 ? '::/0' : '0.0.0.0/0', ...(except.length > 0 ? { except } : {}) };
+          return { id: v6 ? 'world:any-v6' : 'world:any-v4', peers: [{ ipBlock }] };
         }
         const cidr = externalCIDR(n.ip!);
         return { id: `world:${cidr}`, peers: [{ ipBlock: { cidr } }], names: n.names ?? [] };

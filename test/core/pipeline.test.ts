@@ -125,8 +125,12 @@ describe('pipeline on the fixture', async () => {
       '198.51.100.7/32=api.payments.example',
     );
     // A LoadBalancer-backed workload takes internet clients on the observed port.
+    // ...but never pods: the pod networks inferred from pod addresses are excluded.
     expect(policy('microseg-frontend').spec.ingress).toEqual([
-      { from: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 8080 }] },
+      {
+        from: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.0.0/16'] } }],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
     ]);
   });
 

@@ -1,0 +1,210 @@
+import { mkdtemp, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/main.ts';
+import { captureIO } from '../../src/cli/io.ts';
+import { generateDemo } from '../../src/generate/demo.ts';
+import { writeLines, writeObjectList } from '../../src/generate/write.ts';
+import { recommend } from '../../src/cli/commands/recommend.ts';
+import { snapshotFromObjects } from '../../src/model/snapshot.ts';
+import { readFlows } from '../../src/flows/reader.ts';
+import { engineFromSnapshot } from '../../src/verify/engine.ts';
+import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
+
+const GOLDEN = new URL('../golden/demo/', import.meta.url);
+const update = process.env.UPDATE_GOLDEN === '1';
+
+let dir: string;
+let demo: ReturnType<typeof generateDemo>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'microseg-recommend-'));
+  demo = generateDemo();
+  await writeObjectList(join(dir, 'cluster.json'), demo.objects);
+  await writeLines(join(dir, 'flows.jsonl.gz'), demo.lines, { gzip: true });
+});
+
+describe('microseg recommend on the demo', () => {
+  it('writes the golden files byte for byte', async () => {
+    const io = captureIO();
+    const out = join(dir, 'out');
+    const code = await runCli(
+      [
+        'recommend',
+        '--flows',
+        join(dir, 'flows.jsonl.gz'),
+        '--cluster',
+        join(dir, 'cluster.json'),
+        '--out',
+        out,
+      ],
+      io,
+    );
+    expect(io.stderr).toBe('');
+    expect(code).toBe(0);
+    expect(io.stdout).toMatch(/verification: (\d+)\/\1 observed connection\(s\) allowed/);
+    const files = (await readdir(out)).sort();
+    expect(files).toEqual([
+      'batch.yaml',
+      'data.yaml',
+      'ingress-nginx.yaml',
+      'monitoring.yaml',
+      'report.json',
+      'shop.yaml',
+    ]);
+    if (update) await mkdir(GOLDEN, { recursive: true });
+    for (const f of files) {
+      // report.json names its sources as given on the command line: here, a temporary directory.
+      const got = (await readFile(join(out, f), 'utf8')).replaceAll(dir, '<tmp>');
+      if (update) await writeFile(new URL(f, GOLDEN), got);
+      expect(got, f).toBe(await readFile(new URL(f, GOLDEN), 'utf8'));
+    }
+  });
+
+  it('recovers every intended connection, allows every one, and nothing unobserved between workloads', async () => {
+    const snapshot = snapshotFromObjects(demo.objects, 'demo');
+    const r = await recommend(snapshot, readFlows(join(dir, 'flows.jsonl.gz')));
+    const edges = new Set(
+      r.analysis.graph.edges.map((e) => `${e.source} ${e.target} ${e.port}/${e.protocol}`),
+    );
+    const wl = (w: { namespace: string; kind: string; name: string }) => `${w.namespace}/${w.kind}/${w.name}`;
+    for (const t of demo.truth.edges) {
+      if (!('workload' in t.src) || !('workload' in t.dst)) continue;
+      expect(edges, `${wl(t.src.workload)} -> ${wl(t.dst.workload)}`).toContain(
+        `${wl(t.src.workload)} ${wl(t.dst.workload)} ${t.port}/${t.protocol}`,
+      );
+    }
+    expect(r.proof.blocked).toEqual([]);
+    expect(r.proof.checked).toBeGreaterThan(40);
+    // Excess reachability between two workloads only on a pair that was observed, or to cluster DNS (every
+    // workload with an egress policy may resolve names, by design), or between namespaces the proposal
+    // does not govern.
+    const observedPairs = new Set(r.analysis.graph.edges.map((e) => `${e.source} ${e.target}`));
+    const governed = new Set(r.analysis.proposal.namespaces);
+    for (const x of r.proof.report.excess) {
+      const ns = (id: string) => id.split('/')[0]!;
+      if (!governed.has(ns(x.from)) && !governed.has(ns(x.to))) continue;
+      if (x.to === 'kube-system/Deployment/coredns' && x.port === 53) continue;
+      expect(observedPairs, `${x.from} -> ${x.to}:${x.port}/${x.protocol}`).toContain(`${x.from} ${x.to}`);
+    }
+  });
+
+  it('keeps the connection the cluster denies denied', async () => {
+    const snapshot = snapshotFromObjects(demo.objects, 'demo');
+    const r = await recommend(snapshot, readFlows(join(dir, 'flows.jsonl.gz')));
+    const after = engineFromSnapshot({
+      ...snapshot,
+      networkPolicies: [...snapshot.networkPolicies, ...r.analysis.proposal.policies],
+    });
+    for (const d of demo.truth.denied) {
+      if (!('workload' in d.src) || !('workload' in d.dst)) continue;
+      const pod = (w: { namespace: string; kind: string; name: string }) =>
+        r.analysis.identity.workloads.get(`${w.namespace}/${w.kind}/${w.name}`)!.pods[0]!;
+      const v = after.evaluate({
+        from: { namespace: d.src.workload.namespace, pod: pod(d.src.workload) },
+        to: { namespace: d.dst.workload.namespace, pod: pod(d.dst.workload) },
+        port: d.port,
+        protocol: d.protocol as 'TCP',
+      });
+      expect(v.allowed).toBe(false);
+    }
+  });
+});
+
+describe('microseg recommend refuses and explains', () => {
+  it('does not write a proposal that would block an observed connection', async () => {
+    // An AdminNetworkPolicy added after the traffic was recorded denies frontend -> cart; the proposal
+    // cannot allow it, so recommend refuses and names the connection.
+    const snap = fixtureSnapshot();
+    const anp = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'deny-cart' },
+      spec: {
+        priority: 10,
+        subject: {
+          pods: {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+            podSelector: { matchLabels: { app: 'cart' } },
+          },
+        },
+        ingress: [
+          {
+            name: 'no-frontend',
+            action: 'Deny',
+            from: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'frontend' } } } }],
+          },
+        ],
+      },
+    };
+    const objects = [
+      ...snap.namespaces,
+      ...snap.pods,
+      ...snap.services,
+      ...snap.endpointSlices,
+      ...snap.workloads,
+      anp,
+    ];
+    const d = await mkdtemp(join(tmpdir(), 'microseg-refuse-'));
+    await writeFile(join(d, 'cluster.json'), JSON.stringify({ kind: 'List', items: objects }));
+    const lines = fixtureFlows().map((f) =>
+      JSON.stringify({
+        time: new Date(f.time).toISOString(),
+        source: f.src.pod ? `${f.src.namespace}/${f.src.pod}` : { ip: f.src.ip },
+        destination: f.dst.pod ? `${f.dst.namespace}/${f.dst.pod}` : { ip: f.dst.ip },
+        port: f.port,
+        protocol: f.protocol,
+        verdict: f.verdict,
+      }),
+    );
+    await writeFile(join(d, 'flows.jsonl'), lines.join('\n') + '\n');
+    const io = captureIO();
+    const code = await runCli(
+      [
+        'recommend',
+        '--flows',
+        join(d, 'flows.jsonl'),
+        '--cluster',
+        join(d, 'cluster.json'),
+        '--out',
+        join(d, 'out'),
+      ],
+      io,
+    );
+    expect(code).toBe(1);
+    expect(io.stderr).toContain('microseg recommend: not written: the proposal would block');
+    expect(io.stderr).toContain('shop/Deployment/frontend->shop/Deployment/cart:8080/TCP: ');
+    await expect(readdir(join(d, 'out'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('names missing and bad options', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['recommend', '--cluster', 'c.json'],
+        'microseg recommend: --flows is required (a file, a .gz file, or - for standard input)\n',
+      ],
+      [
+        ['recommend', '--flows', 'f'],
+        'microseg recommend: --cluster is required (kubectl get ... -o json output)\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--external-prefix', '40'],
+        'microseg recommend: --external-prefix must be a whole number from 0 to 32, got "40"\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--world-ingress', 'all'],
+        'microseg recommend: --world-ingress must be any or observed, got "all"\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', join(dir, 'nope.json')],
+        `microseg recommend: ${join(dir, 'nope.json')}: no such file\n`,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const io = captureIO();
+      expect(await runCli(args, io)).toBe(2);
+      expect(io.stderr).toBe(message);
+    }
+  });
+});
