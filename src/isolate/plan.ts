@@ -465,6 +465,8 @@ export function podReleasePatch(
 // microseg-managed allow policies
 
 export const QUARANTINE_EXCLUSION = { key: QUARANTINE_LABEL, operator: 'DoesNotExist' as const };
+/** Annotation marking a policy whose quarantine exclusion was added by an Isolation (and is removed on release). */
+export const EXCLUSION_ANNOTATION = 'microseg.dev/quarantine-exclusion';
 
 /** A NetworkPolicy microseg generated as an allow policy (not one of the Isolation objects). */
 export function isManagedAllowPolicy(np: NetworkPolicy): boolean {
@@ -504,7 +506,10 @@ export function exclusionPatches(
     .map((np) => ({
       name: np.metadata.name,
       patch: {
-        metadata: { resourceVersion: np.metadata.resourceVersion },
+        metadata: {
+          resourceVersion: np.metadata.resourceVersion,
+          annotations: { [EXCLUSION_ANNOTATION]: 'added' },
+        },
         spec: {
           podSelector: {
             ...withExclusion(np.spec.podSelector),
@@ -516,12 +521,15 @@ export function exclusionPatches(
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** The merge patch that takes the exclusion out again (on release, when no pod of the namespace is quarantined). */
+/**
+ * The merge patch that takes out an exclusion an Isolation added (marked by EXCLUSION_ANNOTATION), on release
+ * once no pod of the namespace is quarantined; undefined for policies that carried it on their own.
+ */
 export function exclusionRemovalPatch(np: NetworkPolicy): Record<string, unknown> | undefined {
-  if (!hasExclusion(np.spec.podSelector)) return undefined;
+  if (np.metadata.annotations?.[EXCLUSION_ANNOTATION] === undefined) return undefined;
   const sel = withoutExclusion(np.spec.podSelector);
   return {
-    metadata: { resourceVersion: np.metadata.resourceVersion },
+    metadata: { resourceVersion: np.metadata.resourceVersion, annotations: { [EXCLUSION_ANNOTATION]: null } },
     spec: {
       podSelector: {
         matchLabels: sel.matchLabels ?? null,

@@ -378,5 +378,8 @@ describe('microseg-managed allow policies', () => {
     });
     const undone = merge(patched, exclusionRemovalPatch(patched)) as NetworkPolicy;
     expect(undone.spec.podSelector).toEqual(nps[0]?.spec.podSelector);
+    expect(undone.metadata.annotations).toEqual({});
+    // A policy that carried the exclusion on its own keeps it.
+    expect(exclusionRemovalPatch(nps[1]!)).toBeUndefined();
   });
 });

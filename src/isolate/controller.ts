@@ -1,0 +1,92 @@
+/**
+ * Runs the Isolation reconciler: lists and watches Isolations (all namespaces or one), feeds their keys to
+ * a work queue, and re-lists when a watch ends. The webhooks call `enqueue` right after persisting an
+ * Isolation, so an alert does not wait for the watch round trip.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Watch } from '@kubernetes/client-node';
+import type { Isolation } from './api.ts';
+import type { Kube } from './kube.ts';
+import { KubeClient, paths } from './kube.ts';
+import { IsolationMetrics } from './metrics.ts';
+import { KeyQueue } from './queue.ts';
+import type { IsolationReconcilerOptions } from './reconciler.ts';
+import { IsolationReconciler } from './reconciler.ts';
+
+export interface IsolationControllerOptions extends Partial<Omit<IsolationReconcilerOptions, 'kube'>> {
+  kc: KubeConfig;
+  kube?: Kube;
+  /** Watch one namespace only. */
+  namespace?: string;
+  concurrency?: number;
+  log?: (line: string) => void;
+}
+
+export interface IsolationController {
+  reconciler: IsolationReconciler;
+  queue: KeyQueue;
+  metrics: IsolationMetrics;
+  kube: Kube;
+  enqueue(namespace: string, name: string): void;
+  stop(): Promise<void>;
+}
+
+export async function startIsolationController(o: IsolationControllerOptions): Promise<IsolationController> {
+  const kube = o.kube ?? (await KubeClient.fromKubeConfig(o.kc));
+  const metrics = o.metrics ?? new IsolationMetrics();
+  const log = o.log ?? (() => undefined);
+  const reconciler = new IsolationReconciler({ ...o, kube, metrics });
+  const queue = new KeyQueue((key) => reconciler.reconcile(key), {
+    concurrency: o.concurrency ?? 8,
+    onError: (key, err) => log(`isolation ${key}: ${err instanceof Error ? err.message : String(err)}`),
+  });
+  let stopped = false;
+  let abort: AbortController | undefined;
+  let relistTimer: NodeJS.Timeout | undefined;
+
+  const listAndWatch = async (): Promise<void> => {
+    if (stopped) return;
+    try {
+      const list = await kube.request<{ items: Isolation[]; metadata: { resourceVersion: string } }>({
+        method: 'GET',
+        path: paths.isolations(o.namespace),
+      });
+      for (const i of list.items) queue.add(`${i.metadata.namespace}/${i.metadata.name}`);
+      abort = await new Watch(o.kc).watch(
+        paths.isolations(o.namespace),
+        { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true },
+        (type: string, obj: Isolation) => {
+          if (type === 'BOOKMARK' || type === 'ERROR') return;
+          queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
+        },
+        (err: unknown) => {
+          if (stopped) return;
+          if (err) log(`isolation watch ended: ${err instanceof Error ? err.message : JSON.stringify(err)}`);
+          relistTimer = setTimeout(() => void listAndWatch(), 1000);
+          relistTimer.unref();
+        },
+      );
+    } catch (err) {
+      log(`isolation list failed: ${err instanceof Error ? err.message : String(err)}`);
+      relistTimer = setTimeout(() => void listAndWatch(), 2000);
+      relistTimer.unref();
+    }
+  };
+  await listAndWatch();
+
+  return {
+    reconciler,
+    queue,
+    metrics,
+    kube,
+    enqueue: (namespace, name) => queue.add(`${namespace}/${name}`),
+    stop: async () => {
+      stopped = true;
+      if (relistTimer) clearTimeout(relistTimer);
+      abort?.abort();
+      queue.stop();
+      await queue.idle();
+      if (!o.kube && kube instanceof KubeClient) kube.close();
+    },
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * The Isolation CustomResourceDefinition, built in code next to the API types. `crds/microseg.dev_isolations.yaml`
+ * is generated from here (`node src/isolate/crd.ts` rewrites it); a test fails when the file is stale.
+ */
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
+import { GROUP, VERSION } from '../controller/api.ts';
+import { DIRECTIONS, KIND, MAX_ISOLATION_NAME, MECHANISMS, PHASES, PLURAL, WORKLOAD_KINDS } from './api.ts';
+
+type Schema = Record<string, unknown>;
+
+const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
+const int = (description: string): Schema => ({ type: 'integer', description });
+const bool = (description: string, dflt?: boolean): Schema => ({
+  type: 'boolean',
+  description,
+  ...(dflt !== undefined ? { default: dflt } : {}),
+});
+const arr = (description: string, items: Schema, extra: Schema = {}): Schema => ({
+  type: 'array',
+  description,
+  items,
+  ...extra,
+});
+const obj = (description: string, properties: Record<string, Schema>, extra: Schema = {}): Schema => ({
+  type: 'object',
+  description,
+  properties,
+  ...extra,
+});
+
+function labelSelector(description: string): Schema {
+  return obj(
+    description,
+    {
+      matchLabels: {
+        type: 'object',
+        description: 'Labels that must all be present with exactly these values.',
+        additionalProperties: { type: 'string' },
+      },
+      matchExpressions: arr(
+        'Set-based requirements, all of which must hold.',
+        obj(
+          'One requirement on one label key.',
+          {
+            key: str('The label key.', { minLength: 1 }),
+            operator: str('In, NotIn, Exists or DoesNotExist.', {
+              enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+            }),
+            values: arr('Label values (non-empty for In and NotIn).', { type: 'string' }),
+          },
+          { required: ['key', 'operator'] },
+        ),
+      ),
+    },
+    { 'x-kubernetes-map-type': 'atomic' },
+  );
+}
+
+export function isolationCRD(): Schema {
+  const spec = obj(
+    'What to cut off, in which direction, with which exceptions, why, and for how long.',
+    {
+      target: obj(
+        'The pods to isolate: exactly one of pods, podSelector, workload.',
+        {
+          pods: arr(
+            'Pod names in the Isolation namespace.',
+            { type: 'string' },
+            { minItems: 1, maxItems: 256 },
+          ),
+          podSelector: labelSelector(
+            'Pods of the namespace matching this selector, now and later. Must not be empty.',
+          ),
+          workload: obj(
+            'A workload: its pods at the time of isolation, or also its future pods.',
+            {
+              kind: str('Workload kind.', { enum: [...WORKLOAD_KINDS] }),
+              name: str('Workload name.'),
+              includeFuture: bool(
+                'Also isolate pods the workload creates later (replacements, scale-ups).',
+                false,
+              ),
+            },
+            { required: ['kind', 'name'] },
+          ),
+        },
+        {
+          'x-kubernetes-validations': [
+            {
+              rule: '[has(self.pods), has(self.podSelector), has(self.workload)].filter(x, x).size() == 1',
+              message: 'set exactly one of pods, podSelector, workload',
+            },
+          ],
+        },
+      ),
+      direction: str('Both (default), Ingress or Egress.', { enum: [...DIRECTIONS], default: 'Both' }),
+      exceptions: obj('Traffic still allowed to or from the isolated pods.', {
+        dns: bool('Allow DNS (UDP and TCP 53) to the cluster DNS pods. Default true.', true),
+        forensics: arr(
+          'Peers allowed to reach the isolated pods (forensic tooling). podSelector alone means this namespace.',
+          obj('A peer.', {
+            namespaceSelector: labelSelector('Namespaces of the peer.'),
+            podSelector: labelSelector('Pods of the peer.'),
+          }),
+          { maxItems: 16 },
+        ),
+      }),
+      detachFromServices: bool(
+        'Also remove the labels Services select the pods by (recorded and restored on release), so they leave the Service endpoints and their controller replaces them.',
+        false,
+      ),
+      reason: str('Why the pods are isolated.', { minLength: 1, maxLength: 1024 }),
+      incident: str('Incident reference (ticket, alert fingerprint, Falco event id).', { maxLength: 256 }),
+      requestedBy: str('Who asked for the isolation.', { maxLength: 256 }),
+      duration: str('Release automatically this long after isolation, e.g. "4h".', {
+        pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
+        maxLength: 32,
+      }),
+      expiresAt: str('Release automatically at this time.', { format: 'date-time' }),
+      dryRun: bool('Plan and check for leaks, change nothing.', false),
+      mechanism: str('Auto (default) picks the strongest the cluster serves.', {
+        enum: ['Auto', ...MECHANISMS],
+        default: 'Auto',
+      }),
+    },
+    {
+      required: ['target', 'reason'],
+      'x-kubernetes-validations': [
+        {
+          rule: '!(has(self.duration) && has(self.expiresAt))',
+          message: 'duration and expiresAt are mutually exclusive',
+        },
+      ],
+    },
+  );
+  const status = obj('What the controller did and found.', {
+    observedGeneration: int('The spec generation this status describes.'),
+    phase: str('Pending, Isolated, Leaking, Released or Failed.', { enum: [...PHASES] }),
+    method: str('The mechanism used.', { enum: [...MECHANISMS] }),
+    message: str('A one-line summary, or the validation problems.'),
+    isolatedPods: arr('Names of the isolated pods (at most 100 listed).', { type: 'string' }),
+    podCount: int('Number of isolated pods.'),
+    objects: arr('Objects created for this Isolation.', { type: 'string' }),
+    patchedPolicies: arr('microseg allow policies given the quarantine exclusion by this Isolation.', {
+      type: 'string',
+    }),
+    leaks: arr(
+      'Policies and rules that still admit traffic to or from an isolated pod.',
+      obj('One leaking rule.', {
+        policy: str('The policy.'),
+        rule: str('The rule, e.g. ingress[0].'),
+        direction: str('ingress or egress.'),
+        pod: str('The isolated pod.'),
+        example: str('A connection the rule admits.'),
+      }),
+    ),
+    proof: obj('The engine check of the isolation.', {
+      probes: int('Connections checked.'),
+      exceptions: int('Connections admitted by the configured exceptions.'),
+      leaks: int('Leaking rules found.'),
+    }),
+    isolatedAt: str('When the isolation took effect.'),
+    expiresAt: str('When it will be released automatically.'),
+    releasedAt: str('When it was released.'),
+    timeline: arr(
+      'What happened, oldest first (the newest 40 kept).',
+      obj('One action.', { time: str('When.'), action: str('What.'), message: str('Details.') }),
+    ),
+  });
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: `${PLURAL}.${GROUP}`,
+      labels: { 'app.kubernetes.io/name': 'microseg', 'app.kubernetes.io/part-of': 'microseg' },
+    },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: 'isolation',
+        shortNames: ['iso'],
+        categories: ['microseg'],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            {
+              name: 'Phase',
+              type: 'string',
+              jsonPath: '.status.phase',
+              description: 'Pending, Isolated, Leaking, Released or Failed.',
+            },
+            { name: 'Method', type: 'string', jsonPath: '.status.method', description: 'Mechanism used.' },
+            { name: 'Pods', type: 'integer', jsonPath: '.status.podCount', description: 'Isolated pods.' },
+            {
+              name: 'Leaks',
+              type: 'integer',
+              jsonPath: '.status.proof.leaks',
+              description: 'Leaking rules found.',
+            },
+            {
+              name: 'Expires',
+              type: 'string',
+              jsonPath: '.status.expiresAt',
+              description: 'Automatic release.',
+            },
+            { name: 'Reason', type: 'string', jsonPath: '.spec.reason', priority: 1, description: 'Why.' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: obj(
+              'Cuts pods off the network for incident response, keeping them running for forensics.',
+              {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: {
+                  type: 'object',
+                  properties: { name: { type: 'string', maxLength: MAX_ISOLATION_NAME } },
+                },
+                spec,
+                status,
+              },
+              { required: ['spec'] },
+            ),
+          },
+        },
+      ],
+    },
+  };
+}
+
+export const CRD_FILE = 'microseg.dev_isolations.yaml';
+
+export function isolationCrdYaml(): string {
+  return `# Generated by src/isolate/crd.ts; do not edit.\n${stringify(isolationCRD(), { lineWidth: 0 })}`;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  writeFileSync(new URL(`../../crds/${CRD_FILE}`, import.meta.url), isolationCrdYaml());
+}

@@ -1,0 +1,751 @@
+/**
+ * The Isolation reconciler: one function over `namespace/name` keys that reads the Isolation and the
+ * cluster, does what is missing, and returns when to look again. Level-based: running it twice does
+ * nothing the second time; every write is guarded by a resourceVersion, and objects that microseg does
+ * not own are never changed.
+ */
+import type { Namespace, NetworkPolicy, OtherObject, Pod, Service } from '../model/k8s.ts';
+import type {
+  IsolationPhase,
+  IsolationSpec,
+  IsolationStatus,
+  Isolation,
+  MechanismName,
+  TimelineEntry,
+} from './api.ts';
+import {
+  API_VERSION,
+  ISOLATION_FINALIZER,
+  ISOLATION_LABEL,
+  KIND,
+  MAX_LISTED_PODS,
+  QUARANTINE_LABEL,
+  RECEIVED_AT_ANNOTATION,
+  addTimeline,
+  expiryTime,
+  parseIsolationSpec,
+} from './api.ts';
+import type { Kube } from './kube.ts';
+import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
+import { checkIsolation } from './leaks.ts';
+import type { IsolationMetrics } from './metrics.ts';
+import type { ApiGroup, DnsTarget, ObjectNames } from './plan.ts';
+import {
+  ISOLATION_NAMESPACE_LABEL,
+  chooseMechanism,
+  desiredObjects,
+  exclusionPatches,
+  exclusionRemovalPatch,
+  objectNames,
+  ownedBy,
+  podAfter,
+  podLabelPlan,
+  podReleasePatch,
+  policiesAfter,
+  resolveTarget,
+} from './plan.ts';
+
+export interface ReconcileResult {
+  /** Look again after this many milliseconds (expiry, live targets, periodic leak re-check). */
+  requeueAfterMs?: number;
+}
+
+export interface IsolationReconcilerOptions {
+  kube: Kube;
+  metrics?: IsolationMetrics;
+  now?: () => Date;
+  dns?: DnsTarget;
+  /** Admin-tier priority of the deny (default 0). */
+  priority?: number;
+  /** How long discovery of the policy API group is trusted (default 30 s). */
+  discoveryTtlMs?: number;
+  /** Leak re-check period for isolations in effect (default 30 s). */
+  resyncMs?: number;
+  /** Re-resolution period of live targets (selectors, includeFuture workloads; default 5 s). */
+  liveResyncMs?: number;
+  /** Component name on Events. */
+  component?: string;
+  /** Called once per Isolation when its deny is in effect, with the ms since the alert (or creation). */
+  onIsolated?: (key: string, latencyMs: number) => void;
+}
+
+interface List<T> {
+  items: T[];
+}
+
+const CLUSTER_POLICY_PATHS: Record<string, () => string> = {
+  AdminNetworkPolicy: paths.adminNetworkPolicies,
+  ClusterNetworkPolicy: paths.clusterNetworkPolicies,
+};
+
+function labelSelectorQuery(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+export class IsolationReconciler {
+  private readonly kube: Kube;
+  private readonly o: IsolationReconcilerOptions;
+  private readonly now: () => Date;
+  private discovery?: { at: number; groups: ApiGroup[] };
+
+  constructor(options: IsolationReconcilerOptions) {
+    this.kube = options.kube;
+    this.o = options;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // reads
+
+  private async groups(): Promise<ApiGroup[]> {
+    const ttl = this.o.discoveryTtlMs ?? 30_000;
+    const t = Date.now();
+    if (this.discovery && t - this.discovery.at < ttl) return this.discovery.groups;
+    const res = await this.kube.request<{ groups?: ApiGroup[] }>({ method: 'GET', path: '/apis' });
+    this.discovery = { at: t, groups: res.groups ?? [] };
+    return this.discovery.groups;
+  }
+
+  /** Forgets cached discovery (after CRDs are installed or removed). */
+  forgetDiscovery(): void {
+    this.discovery = undefined;
+  }
+
+  private servedClusterKinds(groups: ApiGroup[]): string[] {
+    const g = groups.find((x) => x.name === 'policy.networking.k8s.io');
+    if (!g) return [];
+    const out: string[] = [];
+    if (g.versions.some((v) => v.version === 'v1alpha1')) out.push('AdminNetworkPolicy');
+    if (g.versions.some((v) => v.version === 'v1alpha2')) out.push('ClusterNetworkPolicy');
+    return out;
+  }
+
+  private async list<T>(path: string, labelSelector?: string): Promise<T[]> {
+    const res = await this.kube.request<List<T>>({
+      method: 'GET',
+      path,
+      ...(labelSelector ? { query: { labelSelector } } : {}),
+    });
+    return res.items ?? [];
+  }
+
+  private async get<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.kube.request<T>({ method: 'GET', path });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // writes
+
+  private async event(
+    involved: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const t = this.now().toISOString();
+    try {
+      await this.kube.request({
+        method: 'POST',
+        path: paths.events(involved.namespace),
+        body: {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { generateName: `${involved.name}.`, namespace: involved.namespace },
+          involvedObject: involved,
+          type,
+          reason,
+          message: message.slice(0, 1024),
+          source: { component: this.o.component ?? 'microseg-isolation' },
+          reportingComponent: this.o.component ?? 'microseg-isolation',
+          reportingInstance: 'microseg',
+          firstTimestamp: t,
+          lastTimestamp: t,
+          count: 1,
+        },
+      });
+    } catch {
+      // Events are best effort: the status timeline is the record.
+    }
+  }
+
+  private isoRef(iso: Isolation) {
+    return {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      name: iso.metadata.name,
+      namespace: iso.metadata.namespace ?? '',
+      ...(iso.metadata.uid ? { uid: iso.metadata.uid } : {}),
+    };
+  }
+
+  private async patchStatus(iso: Isolation, status: IsolationStatus): Promise<void> {
+    await this.kube.request({
+      method: 'PATCH',
+      path: `${paths.isolation(iso.metadata.namespace ?? '', iso.metadata.name)}/status`,
+      contentType: MERGE_PATCH,
+      body: { status },
+    });
+  }
+
+  /** Applies a merge patch to a pod, re-reading and re-planning on a resourceVersion conflict. */
+  private async patchPod(
+    ns: string,
+    pod: Pod,
+    plan: (p: Pod) => { metadata: Record<string, unknown> } | undefined,
+  ): Promise<Pod | undefined> {
+    let current: Pod | undefined = pod;
+    for (let attempt = 0; attempt < 5 && current; attempt++) {
+      const patch = plan(current);
+      if (!patch) return current;
+      try {
+        return await this.kube.request<Pod>({
+          method: 'PATCH',
+          path: paths.pod(ns, current.metadata.name),
+          contentType: MERGE_PATCH,
+          body: patch,
+        });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        if (!isConflict(err)) throw err;
+        current = await this.get<Pod>(paths.pod(ns, current.metadata.name));
+      }
+    }
+    throw new Error(`pod ${ns}/${pod.metadata.name}: gave up after repeated conflicts`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // reconcile
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [ns, name] = key.split('/') as [string, string];
+    const iso = await this.get<Isolation>(paths.isolation(ns, name));
+    if (!iso) {
+      this.o.metrics?.setActive(key, undefined);
+      return {};
+    }
+    if (iso.metadata.deletionTimestamp) {
+      if ((iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) {
+        await this.release(iso, 'deleted');
+        await this.kube.request({
+          method: 'PATCH',
+          path: paths.isolation(ns, name),
+          contentType: MERGE_PATCH,
+          body: {
+            metadata: {
+              resourceVersion: iso.metadata.resourceVersion,
+              finalizers: (iso.metadata.finalizers ?? []).filter((f) => f !== ISOLATION_FINALIZER),
+            },
+          },
+        });
+      }
+      this.o.metrics?.setActive(key, undefined);
+      return {};
+    }
+    const status: IsolationStatus = iso.status ?? {};
+    const parsed = parseIsolationSpec(name, iso.spec);
+    if (!parsed.ok) {
+      const message = parsed.problems.join('; ');
+      if (status.phase !== 'Failed' || status.message !== message) {
+        await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Invalid', message);
+        await this.event(this.isoRef(iso), 'Warning', 'InvalidSpec', message);
+        this.o.metrics?.action('failed');
+      }
+      return {};
+    }
+    const spec = parsed.spec;
+    if (status.phase === 'Released') return {};
+
+    const expiresAt = expiryTime(spec, status.isolatedAt);
+    if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) {
+      await this.release(iso, 'expired');
+      const message = `released at expiry (${expiresAt})`;
+      await this.setStatus(
+        iso,
+        { ...status, phase: 'Released', message, releasedAt: this.now().toISOString(), expiresAt, leaks: [] },
+        'Released',
+        message,
+      );
+      await this.event(this.isoRef(iso), 'Normal', 'Released', message);
+      this.o.metrics?.action('expired');
+      this.o.metrics?.setActive(key, 'Released');
+      return {};
+    }
+
+    const groups = await this.groups();
+    const choice = chooseMechanism(groups, spec.mechanism);
+    if (!choice.method) {
+      const message = choice.problem ?? 'no mechanism';
+      if (status.phase !== 'Failed' || status.message !== message) {
+        await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Failed', message);
+        await this.event(this.isoRef(iso), 'Warning', 'MechanismUnavailable', message);
+      }
+      return { requeueAfterMs: this.o.resyncMs ?? 30_000 };
+    }
+    try {
+      return await this.isolate(iso, spec, choice.method, choice.why, groups);
+    } catch (err) {
+      if (err instanceof NameClash) {
+        await this.setStatus(
+          iso,
+          { ...status, phase: 'Failed', message: err.message },
+          'Failed',
+          err.message,
+        );
+        await this.event(this.isoRef(iso), 'Warning', 'NameConflict', err.message);
+        this.o.metrics?.action('failed');
+        return {};
+      }
+      throw err;
+    }
+  }
+
+  private async setStatus(
+    iso: Isolation,
+    next: IsolationStatus,
+    action: string,
+    message: string,
+  ): Promise<void> {
+    const entry: TimelineEntry = { time: this.now().toISOString(), action, message: message.slice(0, 512) };
+    const status: IsolationStatus = {
+      ...next,
+      observedGeneration: iso.metadata.generation ?? 0,
+      timeline: addTimeline(next.timeline, entry),
+    };
+    await this.patchStatus(iso, status);
+    iso.status = status;
+  }
+
+  private async isolate(
+    iso: Isolation,
+    spec: IsolationSpec,
+    method: MechanismName,
+    why: string,
+    groups: ApiGroup[],
+  ): Promise<ReconcileResult> {
+    const ns = iso.metadata.namespace ?? '';
+    const name = iso.metadata.name;
+    const key = `${ns}/${name}`;
+    const status: IsolationStatus = iso.status ?? {};
+    const clusterKinds = this.servedClusterKinds(groups);
+
+    const [pods, services, nps, workload] = await Promise.all([
+      this.list<Pod>(paths.pods(ns)),
+      spec.detachFromServices ? this.list<Service>(paths.services(ns)) : Promise.resolve([] as Service[]),
+      this.list<NetworkPolicy>(paths.networkPolicies(ns)),
+      spec.target.kind === 'workload'
+        ? this.get<{ spec?: { selector?: { matchLabels?: Record<string, string> } } }>(
+            paths.workload(ns, spec.target.workloadKind, spec.target.name),
+          )
+        : Promise.resolve(undefined),
+    ]);
+    const target = resolveTarget(spec, { pods, workload, previously: status.isolatedPods ?? [] });
+    const names = this.namesFrom(status, ns, name);
+
+    if (spec.dryRun) {
+      const objs = desiredObjects({ namespace: ns, name, spec, method, names, ...this.planExtras() });
+      const after = pods.map((p) =>
+        target.pods.includes(p.metadata.name)
+          ? podAfter(p, podLabelPlan(p, name, spec.detachFromServices, services))
+          : p,
+      );
+      const report = await this.check(
+        iso,
+        spec,
+        after,
+        policiesAfter(nps, objs.networkPolicy),
+        objs,
+        clusterKinds,
+        target.pods,
+      );
+      const message = `dry run: would isolate ${target.pods.length} pod(s) with ${method}; ${report.leaks.length} leaking rule(s)${target.notes.length ? `; ${target.notes.join('; ')}` : ''}`;
+      if (status.message !== message)
+        await this.setStatus(
+          iso,
+          {
+            ...status,
+            phase: 'Pending',
+            method,
+            message,
+            isolatedPods: [],
+            podCount: 0,
+            leaks: report.leaks,
+            proof: {
+              probes: report.probes,
+              exceptions: report.exceptions,
+              leaks: report.leaks.length + report.moreLeaks,
+            },
+          },
+          'DryRun',
+          message,
+        );
+      return { requeueAfterMs: this.o.resyncMs ?? 30_000 };
+    }
+
+    // 1. finalizer, so that deletion waits for the release
+    if (!(iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) {
+      const updated = await this.kube.request<Isolation>({
+        method: 'PATCH',
+        path: paths.isolation(ns, name),
+        contentType: MERGE_PATCH,
+        body: {
+          metadata: {
+            resourceVersion: iso.metadata.resourceVersion,
+            finalizers: [...(iso.metadata.finalizers ?? []), ISOLATION_FINALIZER],
+          },
+        },
+      });
+      iso.metadata = updated.metadata;
+    }
+    const timeline: TimelineEntry[] = [];
+    const note = (action: string, message: string) =>
+      timeline.push({ time: this.now().toISOString(), action, message: message.slice(0, 512) });
+    if (!status.method) note('MechanismChosen', `${method}: ${why}`);
+
+    // 2. microseg's own allow policies stop selecting quarantined pods
+    const patched = new Set(status.patchedPolicies ?? []);
+    const npsNow = [...nps];
+    for (const p of exclusionPatches(nps)) {
+      try {
+        const res = await this.kube.request<NetworkPolicy>({
+          method: 'PATCH',
+          path: paths.networkPolicy(ns, p.name),
+          contentType: MERGE_PATCH,
+          body: p.patch,
+        });
+        patched.add(`${ns}/${p.name}`);
+        const i = npsNow.findIndex((x) => x.metadata.name === p.name);
+        if (i >= 0) npsNow[i] = res;
+        note('PolicyExcluded', `microseg policy ${ns}/${p.name} no longer selects quarantined pods`);
+      } catch (err) {
+        if (!isConflict(err) && !isNotFound(err)) throw err;
+        // Changed meanwhile: the next reconcile (requeued below) retries with the new version.
+      }
+    }
+
+    // 3. the deny objects (created before any pod is labelled; they select nothing until then)
+    let objs = desiredObjects({
+      namespace: ns,
+      name,
+      spec,
+      method,
+      names,
+      uid: iso.metadata.uid,
+      ...this.planExtras(),
+    });
+    try {
+      await this.ensureObjects(ns, name, objs);
+    } catch (err) {
+      if (!(err instanceof NameClash) || names.networkPolicy.endsWith(this.salt(iso))) throw err;
+      const finalNames = objectNames(ns, name, this.salt(iso));
+      note('NameConflict', `${err.message}; using ${finalNames.networkPolicy}`);
+      objs = desiredObjects({
+        namespace: ns,
+        name,
+        spec,
+        method,
+        names: finalNames,
+        uid: iso.metadata.uid,
+        ...this.planExtras(),
+      });
+      await this.ensureObjects(ns, name, objs);
+    }
+    const objectList = [
+      `NetworkPolicy/${ns}/${objs.networkPolicy.metadata.name}`,
+      ...(objs.clusterPolicy ? [`${objs.clusterPolicy.kind}/${objs.clusterPolicy.metadata.name}`] : []),
+    ];
+
+    // 4. label the pods: from here on the deny applies to them
+    const podsAfter = new Map(pods.map((p) => [p.metadata.name, p]));
+    const isolated: string[] = [];
+    for (const podName of target.pods) {
+      const pod = podsAfter.get(podName);
+      if (!pod) continue;
+      const first = podLabelPlan(pod, name, spec.detachFromServices, services);
+      if (first.kind === 'other') {
+        note('AlreadyQuarantined', `pod ${podName} is already quarantined by Isolation ${first.by}`);
+        continue;
+      }
+      let removed: string[] = [];
+      const res = await this.patchPod(ns, pod, (p) => {
+        const plan = podLabelPlan(p, name, spec.detachFromServices, services);
+        if (plan.kind !== 'patch') return undefined;
+        removed = plan.removed;
+        return plan.patch;
+      });
+      if (!res) continue;
+      podsAfter.set(podName, res);
+      isolated.push(podName);
+      if (first.kind === 'patch') {
+        note(
+          'PodIsolated',
+          `pod ${podName} labelled ${QUARANTINE_LABEL}=${name}${removed.length ? `; detached from Services (removed ${removed.join(', ')})` : ''}`,
+        );
+        await this.event(
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            name: podName,
+            namespace: ns,
+            ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}),
+          },
+          'Warning',
+          'Isolated',
+          `isolated by Isolation ${name} (${method}): ${spec.reason}`,
+        );
+      }
+    }
+    const nowIso = this.now().toISOString();
+    const isolatedAt = status.isolatedAt ?? (isolated.length > 0 ? nowIso : undefined);
+    if (!status.isolatedAt && isolatedAt) {
+      const from = Date.parse(
+        iso.metadata.annotations?.[RECEIVED_AT_ANNOTATION] ?? iso.metadata.creationTimestamp ?? nowIso,
+      );
+      const latency = Math.max(0, this.now().getTime() - from);
+      this.o.metrics?.timeToIsolate.observe(latency / 1000);
+      this.o.metrics?.action('isolated');
+      this.o.onIsolated?.(key, latency);
+    }
+
+    // 5. does it hold?
+    const report = await this.check(
+      iso,
+      spec,
+      [...podsAfter.values()],
+      policiesAfter(npsNow, objs.networkPolicy),
+      objs,
+      clusterKinds,
+      isolated,
+    );
+    const phase: IsolationPhase =
+      isolated.length === 0 ? 'Pending' : report.leaks.length > 0 ? 'Leaking' : 'Isolated';
+    const expiresAt = expiryTime(spec, isolatedAt);
+    const leakCount = report.leaks.length + report.moreLeaks;
+    const message =
+      isolated.length === 0
+        ? `no pod to isolate${target.notes.length ? `: ${target.notes.join('; ')}` : ''}`
+        : phase === 'Leaking'
+          ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
+              .slice(0, 3)
+              .map((l) => `${l.policy} ${l.rule}`)
+              .join(', ')}`
+          : `${isolated.length} pod(s) isolated with ${method}${target.notes.length ? `; ${target.notes.join('; ')}` : ''}`;
+    if (phase !== status.phase) {
+      note(phase, message);
+      if (phase === 'Leaking') {
+        await this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
+        this.o.metrics?.action('leak_detected');
+      } else if (phase === 'Isolated') await this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
+    }
+    const next: IsolationStatus = {
+      ...status,
+      phase,
+      method,
+      message,
+      isolatedPods: isolated.slice(0, MAX_LISTED_PODS),
+      podCount: isolated.length,
+      objects: objectList,
+      patchedPolicies: [...patched].sort(),
+      leaks: report.leaks,
+      proof: { probes: report.probes, exceptions: report.exceptions, leaks: leakCount },
+      ...(isolatedAt ? { isolatedAt } : {}),
+      ...(expiresAt ? { expiresAt } : {}),
+      observedGeneration: iso.metadata.generation ?? 0,
+      timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
+    };
+    if (statusChanged(status, next)) await this.patchStatus(iso, next);
+    this.o.metrics?.setActive(key, phase);
+
+    const waits = [this.o.resyncMs ?? 30_000];
+    if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
+    if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
+    return { requeueAfterMs: Math.min(...waits) };
+  }
+
+  private planExtras(): { dns?: DnsTarget; priority?: number } {
+    return {
+      ...(this.o.dns ? { dns: this.o.dns } : {}),
+      ...(this.o.priority !== undefined ? { priority: this.o.priority } : {}),
+    };
+  }
+
+  private salt(iso: Isolation): string {
+    return (iso.metadata.uid ?? 'x').replace(/-/g, '').slice(0, 8);
+  }
+
+  /** Names already chosen (from status.objects), or the deterministic default. */
+  private namesFrom(status: IsolationStatus, ns: string, name: string): ObjectNames {
+    const dflt = objectNames(ns, name);
+    const np = (status.objects ?? []).find((o) => o.startsWith(`NetworkPolicy/${ns}/`));
+    const cp = (status.objects ?? []).find((o) => !o.startsWith('NetworkPolicy/'));
+    return {
+      networkPolicy: np ? np.slice(`NetworkPolicy/${ns}/`.length) : dflt.networkPolicy,
+      clusterPolicy: cp ? cp.slice(cp.indexOf('/') + 1) : dflt.clusterPolicy,
+    };
+  }
+
+  private async ensureObjects(
+    ns: string,
+    name: string,
+    objs: { networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject },
+  ): Promise<void> {
+    if (objs.clusterPolicy) {
+      const base = CLUSTER_POLICY_PATHS[objs.clusterPolicy.kind]!();
+      await this.ensure(base, objs.clusterPolicy, ns, name);
+    }
+    await this.ensure(paths.networkPolicies(ns), objs.networkPolicy, ns, name);
+  }
+
+  /** Creates `desired`, or updates it when it exists and is ours; never touches someone else's object. */
+  private async ensure(
+    collection: string,
+    desired: OtherObject | NetworkPolicy,
+    ns: string,
+    name: string,
+  ): Promise<void> {
+    const path = `${collection}/${desired.metadata.name}`;
+    try {
+      await this.kube.request({ method: 'POST', path: collection, body: desired });
+      return;
+    } catch (err) {
+      if (!(err instanceof KubeError && err.status === 409)) throw err;
+    }
+    const existing = await this.get<OtherObject & { spec?: unknown }>(path);
+    if (!existing) return this.ensure(collection, desired, ns, name);
+    if (!ownedBy(existing, ns, name))
+      throw new NameClash(
+        `${desired.kind} ${desired.metadata.name} exists and is not owned by this Isolation`,
+      );
+    const want = (desired as { spec?: unknown }).spec;
+    if (JSON.stringify(existing.spec) === JSON.stringify(want)) return;
+    await this.kube.request({
+      method: 'PUT',
+      path,
+      body: {
+        ...desired,
+        metadata: { ...desired.metadata, resourceVersion: existing.metadata.resourceVersion },
+      },
+    });
+  }
+
+  private async check(
+    iso: Isolation,
+    spec: IsolationSpec,
+    pods: Pod[],
+    nps: NetworkPolicy[],
+    own: { networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject },
+    clusterKinds: string[],
+    isolated: string[],
+  ) {
+    const ns = iso.metadata.namespace ?? '';
+    const [namespaces, ...clusterLists] = await Promise.all([
+      this.list<Namespace>(paths.namespaces()),
+      ...clusterKinds.map((k) => this.list<OtherObject>(CLUSTER_POLICY_PATHS[k]!())),
+      ...(clusterKinds.includes('AdminNetworkPolicy')
+        ? [this.list<OtherObject>(paths.baselineAdminNetworkPolicies()).catch(() => [] as OtherObject[])]
+        : []),
+    ]);
+    const clusterPolicies = clusterLists
+      .flat()
+      .filter(
+        (o) =>
+          !own.clusterPolicy ||
+          o.metadata.name !== own.clusterPolicy.metadata.name ||
+          o.kind !== own.clusterPolicy.kind,
+      );
+    return checkIsolation({
+      namespaces,
+      pods,
+      networkPolicies: nps,
+      clusterPolicies: [...clusterPolicies, ...(own.clusterPolicy ? [own.clusterPolicy] : [])],
+      own: {
+        networkPolicies: [own.networkPolicy],
+        clusterPolicies: own.clusterPolicy ? [own.clusterPolicy] : [],
+      },
+      namespace: ns,
+      isolatedPods: isolated,
+      direction: spec.direction,
+    });
+  }
+
+  /**
+   * Undoes an Isolation exactly: restores each pod's labels from its prior-state record, deletes the
+   * objects created for it (found by label, checked for ownership), and takes the quarantine exclusion
+   * out of microseg's allow policies once no pod of the namespace is quarantined any more.
+   */
+  async release(iso: Isolation, why: 'deleted' | 'expired' | 'requested'): Promise<void> {
+    const ns = iso.metadata.namespace ?? '';
+    const name = iso.metadata.name;
+    const pods = await this.list<Pod>(paths.pods(ns), `${QUARANTINE_LABEL}=${name}`);
+    for (const p of pods) {
+      const res = await this.patchPod(ns, p, (cur) => podReleasePatch(cur, name));
+      if (res)
+        await this.event(
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            name: p.metadata.name,
+            namespace: ns,
+            ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
+          },
+          'Normal',
+          'Released',
+          `released by Isolation ${name} (${why}); labels restored`,
+        );
+    }
+    const sel = labelSelectorQuery({ [ISOLATION_LABEL]: name, [ISOLATION_NAMESPACE_LABEL]: ns });
+    for (const np of await this.list<NetworkPolicy>(paths.networkPolicies(ns), sel))
+      if (ownedBy(np, ns, name)) await this.deleteIgnoringMissing(paths.networkPolicy(ns, np.metadata.name));
+    const groups = await this.groups();
+    for (const kind of this.servedClusterKinds(groups)) {
+      const base = CLUSTER_POLICY_PATHS[kind]!();
+      for (const o of await this.list<OtherObject>(base, sel))
+        if (ownedBy(o, ns, name)) await this.deleteIgnoringMissing(`${base}/${o.metadata.name}`);
+    }
+    const stillQuarantined = await this.list<Pod>(paths.pods(ns), QUARANTINE_LABEL);
+    if (stillQuarantined.length === 0) {
+      for (const np of await this.list<NetworkPolicy>(paths.networkPolicies(ns))) {
+        const patch = exclusionRemovalPatch(np);
+        if (!patch) continue;
+        try {
+          await this.kube.request({
+            method: 'PATCH',
+            path: paths.networkPolicy(ns, np.metadata.name),
+            contentType: MERGE_PATCH,
+            body: patch,
+          });
+        } catch (err) {
+          // Gone, or changed meanwhile (its owner re-rendered it): nothing of ours left to undo there.
+          if (!isNotFound(err) && !isConflict(err)) throw err;
+        }
+      }
+    }
+    this.o.metrics?.action('released');
+  }
+
+  private async deleteIgnoringMissing(path: string): Promise<void> {
+    try {
+      await this.kube.request({ method: 'DELETE', path });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
+
+class NameClash extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NameClash';
+  }
+}
+
+function statusChanged(a: IsolationStatus, b: IsolationStatus): boolean {
+  const strip = (s: IsolationStatus) => JSON.stringify({ ...s, timeline: (s.timeline ?? []).length });
+  return strip(a) !== strip(b);
+}

@@ -1,0 +1,275 @@
+/**
+ * Webhook receivers that turn alerts into Isolations: Falco / Falcosidekick JSON and the Prometheus
+ * Alertmanager webhook. Each is an express Router to mount on the controller's HTTP server.
+ *
+ * Contract: authentication first (bearer token compared in constant time, or a verified TLS client
+ * certificate); then a rate limit; a body that is not a valid payload gets 400 and changes nothing; a 2xx
+ * is sent only once every Isolation the payload asks for is persisted by the apiserver. Apiserver or
+ * network failures answer 503 (Alertmanager retries 5xx only), and so does the rate limit on the
+ * Alertmanager route; Falco gets 429.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { NextFunction, Request, Response, Router } from 'express';
+import express from 'express';
+import type { Isolation } from './api.ts';
+import type { Kube } from './kube.ts';
+import { KubeError, isNotFound, paths } from './kube.ts';
+import type { IsolationMetrics } from './metrics.ts';
+import type { AlertAction, AlertmanagerConfig, FalcoConfig, IsolationDefaults } from './triggers.ts';
+import {
+  DEFAULT_ALERTMANAGER_CONFIG,
+  DEFAULT_FALCO_CONFIG,
+  DEFAULT_ISOLATION,
+  PayloadError,
+  alertmanagerActions,
+  falcoAction,
+  parseAlertmanagerPayload,
+  parseFalcoAlert,
+} from './triggers.ts';
+
+export interface WebhookAuth {
+  /** Accepted bearer tokens (read on every request, so a rotated Secret takes effect at once). */
+  tokens?: () => readonly string[];
+  /** Accept requests that presented a TLS client certificate the server verified (mTLS). */
+  clientCertificates?: boolean;
+}
+
+export interface WebhookOptions {
+  kube: Kube;
+  auth: WebhookAuth;
+  /** Requests per second and burst, per router (default 200/s, burst 400). */
+  rateLimit?: { perSecond: number; burst: number };
+  defaults?: IsolationDefaults;
+  metrics?: IsolationMetrics;
+  /** Called after an Isolation is persisted (e.g. to enqueue its reconcile at once). */
+  onPersisted?: (namespace: string, name: string) => void;
+  now?: () => Date;
+  /** Largest accepted body (default 1 MiB). */
+  maxBodyBytes?: number;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Constant-time token check: both sides are hashed first, so lengths never leak either. */
+export function tokenMatches(presented: string, accepted: readonly string[]): boolean {
+  const p = digest(presented);
+  let ok = false;
+  for (const a of accepted) if (a !== '' && timingSafeEqual(p, digest(a))) ok = true;
+  return ok;
+}
+
+function authenticate(auth: WebhookAuth) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const header = req.get('authorization') ?? '';
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (m && auth.tokens && tokenMatches(m[1]!, auth.tokens())) return next();
+    if (auth.clientCertificates) {
+      const sock = req.socket as Partial<TLSSocket>;
+      if (sock.encrypted && sock.authorized === true && sock.getPeerCertificate) {
+        const cert = sock.getPeerCertificate();
+        if (cert && Object.keys(cert).length > 0) return next();
+      }
+    }
+    res.set('WWW-Authenticate', 'Bearer realm="microseg"');
+    res.status(401).json({
+      error: m ? 'invalid bearer token' : 'authentication required (bearer token or client certificate)',
+    });
+  };
+}
+
+/** A token bucket. */
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  private readonly perSecond: number;
+  private readonly burst: number;
+  private readonly clock: () => number;
+  constructor(perSecond: number, burst: number, clock: () => number = () => performance.now()) {
+    this.perSecond = perSecond;
+    this.burst = burst;
+    this.tokens = burst;
+    this.clock = clock;
+    this.last = clock();
+  }
+  take(): boolean {
+    const t = this.clock();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.perSecond);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+interface ActionResult {
+  action: string;
+  namespace?: string;
+  name?: string;
+  outcome: 'created' | 'exists' | 'deleted' | 'absent' | 'ignored' | 'failed';
+  reason?: string;
+}
+
+/** Persists what the alerts ask for; identical concurrent requests share one apiserver call. */
+class Persister {
+  private readonly kube: Kube;
+  private readonly inflight = new Map<string, Promise<ActionResult>>();
+  private readonly onPersisted?: (namespace: string, name: string) => void;
+  constructor(kube: Kube, onPersisted?: (namespace: string, name: string) => void) {
+    this.kube = kube;
+    this.onPersisted = onPersisted;
+  }
+
+  run(a: AlertAction): Promise<ActionResult> {
+    if (a.action === 'ignore')
+      return Promise.resolve({ action: 'ignore', outcome: 'ignored', reason: a.reason });
+    const k = `${a.action}\u0000${a.namespace}/${a.name}`;
+    let p = this.inflight.get(k);
+    if (!p) {
+      p = (a.action === 'isolate' ? this.create(a.isolation) : this.remove(a.namespace, a.name)).finally(() =>
+        this.inflight.delete(k),
+      );
+      this.inflight.set(k, p);
+    }
+    return p;
+  }
+
+  private async create(iso: Isolation): Promise<ActionResult> {
+    const ns = iso.metadata.namespace ?? '';
+    const base = { action: 'isolate', namespace: ns, name: iso.metadata.name };
+    try {
+      await this.kube.request({ method: 'POST', path: paths.isolations(ns), body: iso });
+      this.onPersisted?.(ns, iso.metadata.name);
+      return { ...base, outcome: 'created' };
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 409) {
+        this.onPersisted?.(ns, iso.metadata.name);
+        return { ...base, outcome: 'exists' };
+      }
+      throw err;
+    }
+  }
+
+  private async remove(ns: string, name: string): Promise<ActionResult> {
+    const base = { action: 'release', namespace: ns, name };
+    try {
+      await this.kube.request({ method: 'DELETE', path: paths.isolation(ns, name) });
+      return { ...base, outcome: 'deleted' };
+    } catch (err) {
+      if (isNotFound(err)) return { ...base, outcome: 'absent' };
+      throw err;
+    }
+  }
+}
+
+type Decide = (body: unknown, receivedAt: string) => AlertAction[];
+
+function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: Decide): Router {
+  const router = express.Router();
+  const rl = o.rateLimit ?? { perSecond: 200, burst: 400 };
+  const limiter = new RateLimiter(rl.perSecond, rl.burst);
+  const persister = new Persister(o.kube, o.onPersisted);
+  const now = o.now ?? (() => new Date());
+  const count = (outcome: string) => o.metrics?.alert(source, outcome);
+  router.use(authenticate(o.auth));
+  router.use((_req, res, next) => {
+    if (limiter.take()) return next();
+    count('rate_limited');
+    res.set('Retry-After', '1');
+    // Alertmanager retries 5xx only; 429 would drop the alert.
+    res.status(source === 'alertmanager' ? 503 : 429).json({ error: 'rate limit exceeded; retry later' });
+  });
+  router.use(express.json({ limit: o.maxBodyBytes ?? 1024 * 1024, type: () => true, strict: false }));
+  router.post('/', async (req: Request, res: Response) => {
+    const receivedAt = now().toISOString();
+    let actions: AlertAction[];
+    try {
+      if (req.body === undefined) throw new PayloadError('body is empty');
+      actions = decide(req.body, receivedAt);
+    } catch (err) {
+      if (err instanceof PayloadError) {
+        count('invalid');
+        res.status(400).json({ error: err.message });
+        return;
+      }
+      throw err;
+    }
+    try {
+      const results = await Promise.all(actions.map((a) => persister.run(a)));
+      for (const r of results) count(r.outcome);
+      res.status(200).json({ results });
+    } catch (err) {
+      count('failed');
+      if (err instanceof KubeError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        // The apiserver refused it (e.g. the namespace does not exist): retrying will not help.
+        res.status(422).json({ error: err.message });
+        return;
+      }
+      res.status(503).json({
+        error: `could not persist the Isolation: ${err instanceof Error ? err.message : String(err)}`,
+      });
+    }
+  });
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e && e.type === 'entity.parse.failed') {
+      count('invalid');
+      res.status(400).json({ error: `body is not valid JSON: ${e.message ?? ''}` });
+      return;
+    }
+    if (e && e.type === 'entity.too.large') {
+      count('invalid');
+      res.status(413).json({ error: 'body too large' });
+      return;
+    }
+    if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      count('invalid');
+      res.status(400).json({ error: e.message ?? 'bad request' });
+      return;
+    }
+    next(err);
+  });
+  return router;
+}
+
+export function falcoRouter(o: WebhookOptions & { falco?: FalcoConfig }): Router {
+  const cfg = o.falco ?? DEFAULT_FALCO_CONFIG;
+  const defaults = o.defaults ?? DEFAULT_ISOLATION;
+  return receiver('falco', o, (body, at) => [falcoAction(parseFalcoAlert(body), cfg, defaults, at)]);
+}
+
+export function alertmanagerRouter(o: WebhookOptions & { alertmanager?: AlertmanagerConfig }): Router {
+  const cfg = o.alertmanager ?? DEFAULT_ALERTMANAGER_CONFIG;
+  const defaults = o.defaults ?? DEFAULT_ISOLATION;
+  return receiver('alertmanager', o, (body, at) =>
+    alertmanagerActions(parseAlertmanagerPayload(body), cfg, defaults, at),
+  );
+}
+
+/** Reads bearer tokens from a Secret key (one per line or comma-separated), refreshing periodically. */
+export async function tokensFromSecret(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  key = 'token',
+  refreshMs = 30_000,
+): Promise<{ tokens: () => readonly string[]; stop: () => void }> {
+  let current: string[] = [];
+  const load = async () => {
+    const s = await kube.request<{ data?: Record<string, string> }>({
+      method: 'GET',
+      path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+    });
+    const raw = s.data?.[key];
+    if (raw === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${JSON.stringify(key)}`);
+    current = Buffer.from(raw, 'base64')
+      .toString('utf8')
+      .split(/[\n,]/)
+      .map((t) => t.trim())
+      .filter((t) => t !== '');
+  };
+  await load();
+  const timer = setInterval(() => void load().catch(() => undefined), refreshMs);
+  timer.unref();
+  return { tokens: () => current, stop: () => clearInterval(timer) };
+}

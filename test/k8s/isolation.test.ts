@@ -1,0 +1,474 @@
+// Isolation against a real kube-apiserver, NetworkPolicy mechanism (the shared cluster serves no
+// policy.networking.k8s.io): kubectl apply, leak detection with a foreign allow policy, exact release,
+// Service detachment, expiry, the webhooks (auth, malformed and fuzzed bodies, duplicate storms) and the
+// engine proof that the isolated pod is cut off except for the configured exceptions.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import fc from 'fast-check';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClusterHandle,
+  createNamespace,
+  createPod,
+  eventually,
+  sharedCluster,
+  uniqueName,
+} from '../cluster/index.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import { PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
+import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
+import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
+import { alertmanagerRouter, falcoRouter } from '../../src/isolate/webhooks.ts';
+import { Engine } from '../../src/verify/engine.ts';
+import type { Namespace, NetworkPolicy, Pod } from '../../src/model/k8s.ts';
+
+const crdFile = fileURLToPath(new URL('../../crds/microseg.dev_isolations.yaml', import.meta.url));
+const TOKEN = 'test-token-3f9a';
+
+let cluster: ClusterHandle;
+let kc: KubeConfig;
+let kube: KubeClient;
+let ns: string;
+let dnsNs: string;
+let irNs: string;
+let ctl: IsolationController;
+let server: Server;
+let base: string;
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const getIso = (name: string) => kube.request<Isolation>({ method: 'GET', path: paths.isolation(ns, name) });
+const getPod = (name: string) => kube.request<Pod>({ method: 'GET', path: paths.pod(ns, name) });
+const listIsos = async () =>
+  (await kube.request<{ items: Isolation[] }>({ method: 'GET', path: paths.isolations(ns) })).items;
+const listNps = async (n = ns) =>
+  (await kube.request<{ items: NetworkPolicy[] }>({ method: 'GET', path: paths.networkPolicies(n) })).items;
+
+async function phaseOf(name: string, want: string[]): Promise<Isolation> {
+  return eventually(`Isolation ${name} in ${want.join('/')}`, async () => {
+    const i = await getIso(name);
+    return want.includes(i.status?.phase ?? '') ? i : undefined;
+  });
+}
+
+function np(name: string, spec: NetworkPolicy['spec'], labels: Record<string, string> = {}): NetworkPolicy {
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, labels }, spec };
+}
+
+async function createNp(p: NetworkPolicy): Promise<void> {
+  await kube.request({ method: 'POST', path: paths.networkPolicies(ns), body: p });
+}
+
+function isolationYaml(name: string, spec: string): string {
+  return `apiVersion: microseg.dev/v1alpha1\nkind: Isolation\nmetadata:\n  name: ${name}\n  namespace: ${ns}\nspec:\n${spec}`;
+}
+
+async function post(path: string, body: unknown, token = TOKEN, raw?: string) {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token !== '' ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: raw ?? JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    body: (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined,
+  };
+}
+
+const foreignAllow = np('team-web', {
+  podSelector: { matchLabels: { app: 'web' } },
+  policyTypes: ['Ingress'],
+  ingress: [
+    { from: [{ podSelector: { matchLabels: { app: 'db' } } }], ports: [{ port: 8080, protocol: 'TCP' }] },
+  ],
+});
+const managedAllow = np(
+  'microseg-allow-web',
+  {
+    podSelector: { matchLabels: { app: 'web' } },
+    policyTypes: ['Ingress'],
+    ingress: [{ from: [{ podSelector: {} }] }],
+  },
+  { 'app.kubernetes.io/managed-by': 'microseg' },
+);
+
+beforeAll(async () => {
+  cluster = sharedCluster();
+  kc = await cluster.kubeConfig();
+  kube = await KubeClient.fromKubeConfig(kc);
+  await kubectl(['apply', '-f', crdFile]);
+  await kubectl(['wait', '--for=condition=Established', 'crd/isolations.microseg.dev', '--timeout=30s']);
+  ns = uniqueName('iso');
+  dnsNs = uniqueName('dns');
+  irNs = uniqueName('ir');
+  await createNamespace(kc, ns);
+  await createNamespace(kc, dnsNs);
+  await createNamespace(kc, irNs, { team: 'ir' });
+  for (const [name, labels] of [
+    ['web-1', { app: 'web', tier: 'front' }],
+    ['web-2', { app: 'web', tier: 'front' }],
+    ['web-3', { app: 'web', tier: 'front' }],
+    ['db-1', { app: 'db' }],
+  ] as const)
+    await createPod(kc, { namespace: ns, name, labels: { ...labels }, ports: { http: 8080 } });
+  await createPod(kc, { namespace: dnsNs, name: 'coredns', labels: { 'k8s-app': 'kube-dns' } });
+  await createPod(kc, { namespace: irNs, name: 'kit', labels: { app: 'kit' } });
+  await createNp(managedAllow);
+  ctl = await startIsolationController({
+    kc,
+    kube,
+    namespace: ns,
+    dns: { namespace: dnsNs, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+    resyncMs: 1000,
+    liveResyncMs: 500,
+  });
+  const app = express();
+  const opts = {
+    kube,
+    auth: { tokens: () => [TOKEN] },
+    onPersisted: (n: string, name: string) => ctl.enqueue(n, name),
+  };
+  app.use('/webhooks/falco', falcoRouter({ ...opts, falco: { minimumPriority: 'Warning', rules: [] } }));
+  app.use(
+    '/webhooks/alertmanager',
+    alertmanagerRouter({
+      ...opts,
+      alertmanager: {
+        namespaceLabels: ['namespace'],
+        podLabels: ['pod'],
+        alertnames: [],
+        releaseOnResolve: true,
+      },
+    }),
+  );
+  server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await ctl?.stop();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  kube?.close();
+});
+
+describe('kubectl apply of an Isolation (NetworkPolicy mechanism)', () => {
+  it('isolates the pod, reports the foreign policy as a leak with a warning Event, and shows printer columns', async () => {
+    await createNp(foreignAllow);
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml(
+        'leaky',
+        '  target:\n    pods: [web-1]\n  reason: shell in container\n  incident: INC-1\n',
+      ),
+    );
+    const iso = await phaseOf('leaky', ['Leaking']);
+    expect(iso.status?.method).toBe('NetworkPolicy');
+    expect(iso.status?.isolatedPods).toEqual(['web-1']);
+    expect(iso.status?.leaks).toEqual([
+      {
+        policy: `${ns}/team-web`,
+        rule: 'ingress[0]',
+        direction: 'ingress',
+        pod: `${ns}/web-1`,
+        example: `from ${ns}/db-1 8080/TCP`,
+      },
+    ]);
+    expect(iso.status?.objects).toEqual([`NetworkPolicy/${ns}/microseg-quarantine-leaky`]);
+    expect(iso.status?.patchedPolicies).toEqual([`${ns}/microseg-allow-web`]);
+    expect(iso.status?.timeline?.map((t) => t.action)).toEqual(
+      expect.arrayContaining(['MechanismChosen', 'PolicyExcluded', 'PodIsolated', 'Leaking']),
+    );
+    expect((await getPod('web-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe('leaky');
+    const events = await kubectl([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'involvedObject.name=leaky',
+      '-o',
+      'json',
+    ]);
+    const reasons = (JSON.parse(events) as { items: { reason: string; type: string }[] }).items.map(
+      (e) => `${e.type}/${e.reason}`,
+    );
+    expect(reasons).toContain('Warning/Leaking');
+    const table = await kubectl(['get', 'isolations', '-n', ns, 'leaky']);
+    expect(table.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+METHOD\s+PODS\s+LEAKS\s+EXPIRES\s+AGE/);
+    expect(table.split('\n')[1]).toMatch(/^leaky\s+Leaking\s+NetworkPolicy\s+1\s+1\s/);
+  });
+
+  it('never edits the foreign policy, and turns Isolated once its owner removes it', async () => {
+    const foreign = (await listNps()).find((p) => p.metadata.name === 'team-web');
+    expect(foreign?.spec).toEqual({
+      ...foreignAllow.spec,
+      ingress: [{ ...foreignAllow.spec.ingress![0], ports: [{ port: 8080, protocol: 'TCP' }] }],
+    });
+    await kube.request({ method: 'DELETE', path: paths.networkPolicy(ns, 'team-web') });
+    const iso = await phaseOf('leaky', ['Isolated']);
+    expect(iso.status?.leaks).toEqual([]);
+    expect(iso.status?.proof?.leaks).toBe(0);
+  });
+
+  it('the engine proves the isolated pod cannot reach or be reached, except DNS and forensics', async () => {
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml(
+        'proof',
+        `  target:\n    pods: [web-2]\n  reason: proof\n  exceptions:\n    forensics:\n      - namespaceSelector:\n          matchLabels: {team: ir}\n`,
+      ),
+    );
+    await phaseOf('proof', ['Isolated']);
+    const [namespaces, pods, nps] = await Promise.all([
+      kube.request<{ items: Namespace[] }>({ method: 'GET', path: paths.namespaces() }),
+      Promise.all(
+        [ns, dnsNs, irNs].map((n) => kube.request<{ items: Pod[] }>({ method: 'GET', path: paths.pods(n) })),
+      ),
+      listNps(),
+    ]);
+    const e = new Engine({
+      namespaces: namespaces.items,
+      pods: pods.flatMap((p) => p.items),
+      networkPolicies: nps,
+    });
+    const ok = (
+      from: [string, string],
+      to: [string, string],
+      port: number,
+      protocol: 'TCP' | 'UDP' = 'TCP',
+    ) =>
+      e.evaluate({
+        from: { namespace: from[0], pod: from[1] },
+        to: { namespace: to[0], pod: to[1] },
+        port,
+        protocol,
+      }).allowed;
+    expect(ok([ns, 'db-1'], [ns, 'web-2'], 8080)).toBe(false);
+    expect(ok([ns, 'web-3'], [ns, 'web-2'], 8080)).toBe(false);
+    expect(ok([ns, 'web-2'], [ns, 'db-1'], 8080)).toBe(false);
+    expect(ok([ns, 'web-2'], [dnsNs, 'coredns'], 53, 'UDP')).toBe(true);
+    expect(ok([ns, 'web-2'], [dnsNs, 'coredns'], 443)).toBe(false);
+    expect(ok([irNs, 'kit'], [ns, 'web-2'], 8080)).toBe(true);
+    // The untouched sibling keeps its microseg allow policy.
+    expect(ok([ns, 'db-1'], [ns, 'web-3'], 8080)).toBe(true);
+  });
+
+  it('deleting the Isolation restores labels, annotations and policies exactly', async () => {
+    const before = await getPod('web-3');
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml('undo', '  target:\n    pods: [web-3]\n  reason: undo test\n'),
+    );
+    await phaseOf('undo', ['Isolated']);
+    expect((await getPod('web-3')).metadata.annotations?.[PRIOR_ANNOTATION]).toBeDefined();
+    for (const n of ['undo', 'leaky', 'proof'])
+      await kubectl(['delete', 'isolation', '-n', ns, n, '--wait=true', '--timeout=30s']);
+    const after = await getPod('web-3');
+    expect(after.metadata.labels).toEqual(before.metadata.labels);
+    expect(after.metadata.annotations ?? {}).toEqual(before.metadata.annotations ?? {});
+    const nps = await listNps();
+    expect(nps.map((p) => p.metadata.name)).toEqual(['microseg-allow-web']);
+    // The exclusion this Isolation added is gone again, now that no pod is quarantined.
+    expect(nps[0]?.spec, JSON.stringify(nps[0]?.metadata)).toEqual(managedAllow.spec);
+    expect(nps[0]?.metadata.annotations ?? {}).toEqual({});
+    for (const p of ['web-1', 'web-2'])
+      expect((await getPod(p)).metadata.labels).toEqual({ app: 'web', tier: 'front' });
+  });
+
+  it('detachFromServices removes the Service selector labels and release puts them back', async () => {
+    await kube.request({
+      method: 'POST',
+      path: paths.services(ns),
+      body: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'web' },
+        spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+      },
+    });
+    const before = await getPod('web-1');
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml('detach', '  target:\n    pods: [web-1]\n  reason: detach\n  detachFromServices: true\n'),
+    );
+    await phaseOf('detach', ['Isolated']);
+    expect((await getPod('web-1')).metadata.labels).toEqual({ tier: 'front', [QUARANTINE_LABEL]: 'detach' });
+    await kubectl(['delete', 'isolation', '-n', ns, 'detach', '--wait=true', '--timeout=30s']);
+    const after = await getPod('web-1');
+    expect(after.metadata.labels).toEqual(before.metadata.labels);
+    expect(after.metadata.annotations ?? {}).toEqual(before.metadata.annotations ?? {});
+  });
+
+  it('expires: duration elapses, the pods are released and the Isolation stays as a Released record', async () => {
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml('brief', '  target:\n    pods: [web-2]\n  reason: brief\n  duration: 2s\n'),
+    );
+    const on = await phaseOf('brief', ['Isolated']);
+    expect(on.status?.expiresAt).toBeDefined();
+    const off = await phaseOf('brief', ['Released']);
+    expect(Date.parse(off.status?.releasedAt ?? '')).toBeGreaterThanOrEqual(
+      Date.parse(on.status?.expiresAt ?? ''),
+    );
+    expect((await getPod('web-2')).metadata.labels).toEqual({ app: 'web', tier: 'front' });
+    expect((await listNps()).map((p) => p.metadata.name)).toEqual(['microseg-allow-web']);
+    await kubectl(['delete', 'isolation', '-n', ns, 'brief', '--wait=true', '--timeout=30s']);
+  });
+
+  it('an invalid spec is reported as Failed with the exact problem', async () => {
+    await kube.request({
+      method: 'POST',
+      path: paths.isolations(ns),
+      body: {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Isolation',
+        metadata: { name: 'bad' },
+        spec: { target: { podSelector: {} }, reason: 'x' },
+      },
+    });
+    const iso = await phaseOf('bad', ['Failed']);
+    expect(iso.status?.message).toBe(
+      'spec.target.podSelector must not be empty (it would isolate every pod of the namespace)',
+    );
+    await kube.request({ method: 'DELETE', path: paths.isolation(ns, 'bad') });
+  });
+});
+
+describe('webhooks', () => {
+  const falco = (pod: string, rule = 'Terminal shell in container') => ({
+    rule,
+    priority: 'Critical',
+    time: '2026-11-28T17:00:00.000000000Z',
+    output: 'shell',
+    output_fields: { 'k8s.ns.name': ns, 'k8s.pod.name': pod, 'evt.time': 1685022245478 },
+  });
+
+  it('unauthenticated or wrong-token calls get 401 and change nothing', async () => {
+    const before = await listIsos();
+    expect((await post('/webhooks/falco/', falco('web-1'), '')).status).toBe(401);
+    expect((await post('/webhooks/falco/', falco('web-1'), 'wrong')).status).toBe(401);
+    expect((await post('/webhooks/alertmanager/', {}, `${TOKEN}x`)).status).toBe(401);
+    expect(await listIsos()).toEqual(before);
+  });
+
+  it('malformed and fuzzed payloads get 400 and change nothing', async () => {
+    const before = await listIsos();
+    const bad = await post('/webhooks/falco/', undefined, TOKEN, '{"rule": "x", ');
+    expect(bad.status).toBe(400);
+    expect(String(bad.body?.error)).toMatch(/^body is not valid JSON/);
+    expect(await post('/webhooks/falco/', { rule: 'x', priority: 'Severe' })).toEqual({
+      status: 400,
+      body: {
+        error:
+          'priority "Severe" is not one of Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug',
+      },
+    });
+    expect(await post('/webhooks/alertmanager/', { version: '3', status: 'firing', alerts: [] })).toEqual({
+      status: 400,
+      body: { error: 'version "3" is not supported (expected "4")' },
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.jsonValue(),
+        fc.constantFrom('/webhooks/falco/', '/webhooks/alertmanager/'),
+        async (v, path) => {
+          const r = await post(path, v);
+          expect(r.status).toBe(400);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    expect(await listIsos()).toEqual(before);
+  });
+
+  it('a storm of the same Falco alert yields one Isolation, answered only after it is persisted', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 25 }, () => post('/webhooks/falco/', falco('web-3'))),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(25).fill(200));
+    const names = new Set(results.map((r) => (r.body?.results as { name: string }[])[0]?.name));
+    expect(names.size).toBe(1);
+    const name = [...names][0]!;
+    // 2xx only after persistence: the Isolation is readable as soon as any response arrived.
+    const isos = (await listIsos()).filter((i) => i.metadata.name.startsWith('falco-'));
+    expect(isos.map((i) => i.metadata.name)).toEqual([name]);
+    const iso = await phaseOf(name, ['Isolated']);
+    expect(iso.spec?.target).toEqual({ pods: ['web-3'] });
+    expect(iso.metadata.annotations?.['microseg.dev/alert-received-at']).toBeDefined();
+    expect(ctl.metrics.timeToIsolate.sample().count).toBeGreaterThan(0);
+    await kubectl(['delete', 'isolation', '-n', ns, name, '--wait=true', '--timeout=30s']);
+  });
+
+  it('Alertmanager: firing isolates, resolved releases (releaseOnResolve), repeats are idempotent', async () => {
+    const alert = (status: string) => ({
+      version: '4',
+      status,
+      receiver: 'microseg',
+      groupKey: '{}:{alertname="Shell"}',
+      alerts: [
+        {
+          status,
+          labels: { alertname: 'Shell', namespace: ns, pod: 'db-1' },
+          annotations: { summary: 'shell in db' },
+          startsAt: '2026-11-28T17:00:00Z',
+          endsAt: status === 'firing' ? '0001-01-01T00:00:00Z' : '2026-11-28T17:05:00Z',
+          fingerprint: 'c0ffee0000000001',
+        },
+      ],
+    });
+    const first = await post('/webhooks/alertmanager/', alert('firing'));
+    const again = await post('/webhooks/alertmanager/', alert('firing'));
+    expect(first.status).toBe(200);
+    const r0 = (first.body?.results as { outcome: string; name: string }[])[0]!;
+    expect(r0.outcome).toBe('created');
+    expect((again.body?.results as { outcome: string }[])[0]?.outcome).toBe('exists');
+    await phaseOf(r0.name, ['Isolated']);
+    expect((await getPod('db-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe(r0.name);
+    const resolved = await post('/webhooks/alertmanager/', alert('resolved'));
+    expect((resolved.body?.results as { outcome: string }[])[0]?.outcome).toBe('deleted');
+    await eventually('Isolation gone', async () =>
+      (await listIsos()).every((i) => i.metadata.name !== r0.name),
+    );
+    expect((await getPod('db-1')).metadata.labels).toEqual({ app: 'db' });
+  });
+
+  it('a pod target in a namespace that does not exist is refused with 422, not retried forever', async () => {
+    const r = await post('/webhooks/falco/', {
+      ...falco('x'),
+      output_fields: { 'k8s.ns.name': 'no-such-ns-zz', 'k8s.pod.name': 'x' },
+    });
+    expect(r.status).toBe(422);
+  });
+
+  it('merge patches keep working on the status subresource (sanity of the client)', async () => {
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml('dry', '  target:\n    pods: [web-1]\n  reason: plan only\n  dryRun: true\n'),
+    );
+    const iso = await phaseOf('dry', ['Pending']);
+    expect(iso.status?.message).toBe('dry run: would isolate 1 pod(s) with NetworkPolicy; 0 leaking rule(s)');
+    expect((await getPod('web-1')).metadata.labels?.[QUARANTINE_LABEL]).toBeUndefined();
+    expect(iso.metadata.finalizers ?? []).toEqual([]);
+    await kube.request({
+      method: 'PATCH',
+      path: paths.isolation(ns, 'dry'),
+      contentType: MERGE_PATCH,
+      body: { spec: { dryRun: false } },
+    });
+    await phaseOf('dry', ['Isolated']);
+    await kubectl(['delete', 'isolation', '-n', ns, 'dry', '--wait=true', '--timeout=30s']);
+    expect((await getPod('web-1')).metadata.labels).toEqual({ app: 'web', tier: 'front' });
+  });
+});
