@@ -4,6 +4,8 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LabelSelector, PodTemplate } from '../model/k8s.ts';
+import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, mergeSnapshots, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
 import { parseAddr } from './ip.ts';
@@ -135,4 +137,78 @@ export function parseQueries(text: string, source: string): Query[] {
       ...(protocol ? { protocol } : {}),
     };
   });
+}
+
+const WORKLOAD_KIND_NAMES: Record<string, string> = {
+  deployment: 'Deployment',
+  deploy: 'Deployment',
+  statefulset: 'StatefulSet',
+  sts: 'StatefulSet',
+  daemonset: 'DaemonSet',
+  ds: 'DaemonSet',
+  replicaset: 'ReplicaSet',
+  rs: 'ReplicaSet',
+  job: 'Job',
+  cronjob: 'CronJob',
+  pod: 'Pod',
+};
+
+/**
+ * Turns `ns/kind/name` into an endpoint: a running pod of the workload when there is one (so that the
+ * workload is the cluster's class), else the class of its pod template.
+ */
+export function workloadEndpoint(snap: ClusterSnapshot, spec: string): Endpoint {
+  const m = /^([^/\s]+)\/([^/\s]+)\/([^/\s]+)$/.exec(spec);
+  if (!m) throw new InputError(`--workload: ${JSON.stringify(spec)} is not namespace/kind/name`);
+  const [, ns, kindText, name] = m as unknown as [string, string, string, string];
+  const kind = WORKLOAD_KIND_NAMES[kindText.toLowerCase()];
+  if (!kind)
+    throw new InputError(
+      `--workload: kind ${JSON.stringify(kindText)} is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod`,
+    );
+  if (kind === 'Pod') {
+    if (!snap.pods.some((p) => p.metadata.namespace === ns && p.metadata.name === name))
+      throw new InputError(`--workload: no Pod ${name} in namespace ${ns}`);
+    return { namespace: ns, pod: name };
+  }
+  let template: PodTemplate | undefined;
+  let selector: LabelSelector | undefined;
+  if (kind === 'CronJob') {
+    const cj = snap.cronJobs.find((c) => c.metadata.namespace === ns && c.metadata.name === name);
+    template = cj?.spec.jobTemplate?.spec?.template;
+    if (!cj) throw new InputError(`--workload: no CronJob ${name} in namespace ${ns}`);
+  } else {
+    const w = snap.workloads.find(
+      (x) => x.kind === kind && x.metadata.namespace === ns && x.metadata.name === name,
+    );
+    if (!w) throw new InputError(`--workload: no ${kind} ${name} in namespace ${ns}`);
+    template = w.spec.template;
+    selector = w.spec.selector;
+  }
+  if (selector && Object.keys(selector).length > 0) {
+    const pod = snap.pods
+      .filter(
+        (p) =>
+          p.metadata.namespace === ns &&
+          p.spec?.hostNetwork !== true &&
+          matchesSelector(selector, p.metadata.labels),
+      )
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))[0];
+    if (pod) return { namespace: ns, pod: pod.metadata.name };
+  }
+  const namedPorts = (template?.spec?.containers ?? []).flatMap((c) =>
+    (c.ports ?? []).map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      port: p.containerPort,
+      protocol: (PROTOCOLS as readonly string[]).includes(p.protocol ?? 'TCP')
+        ? (p.protocol as L4Protocol)
+        : 'TCP',
+    })),
+  );
+  return {
+    namespace: ns,
+    labels: template?.metadata?.labels ?? {},
+    namedPorts,
+    name: `${ns}/${kind}/${name}`,
+  };
 }

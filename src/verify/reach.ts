@@ -507,12 +507,17 @@ export function blastRadius(
 ): BlastRadius {
   const target = before.resolve(workload, 'workload');
   if (target.kind !== 'pod') throw new InputError(`workload: ${target.display} is not a pod workload`);
-  const side = (engine: Engine): ReachSide =>
-    sideFor(engine, engine.resolve(workload, 'workload') as PodEnd, opts);
-  return { workload: target.display, before: side(before), ...(after ? { after: side(after) } : {}) };
+  const named = (engine: Engine) => sideFor(engine, engine.resolve(workload, 'workload') as PodEnd, opts);
+  const b = named(before);
+  const a = after ? named(after) : undefined;
+  return {
+    workload: b.name,
+    before: b.side,
+    ...(a ? { after: a.side } : {}),
+  };
 }
 
-function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): ReachSide {
+function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: string; side: ReachSide } {
   const base = podClasses(engine);
   // The target as its own class (it may also be one of the cluster's classes).
   const tIndex = base.findIndex(
@@ -591,5 +596,8 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): ReachSide 
     }
     frontier = next;
   }
-  return { reaches, reachedFrom, exposedPaths: paths, reachablePairs: m.totals().allowedPairs };
+  return {
+    name: t.name,
+    side: { reaches, reachedFrom, exposedPaths: paths, reachablePairs: m.totals().allowedPairs },
+  };
 }

@@ -25,7 +25,7 @@ export type Endpoint =
   | {
       namespace: string;
       labels: Readonly<Record<string, string>>;
-      namedPorts?: readonly PortSpec[];
+      namedPorts?: readonly { name?: string; port: number; protocol?: L4Protocol }[];
       ip?: string;
       /** Display name, e.g. `shop/Deployment/cart`. */
       name?: string;

@@ -1,0 +1,99 @@
+/**
+ * `microseg blast-radius --cluster cluster.json --workload ns/kind/name [--proposal dir]`: what the
+ * workload can reach and be reached from under the current policies and under a proposal, multi-hop paths
+ * to it from internet-exposed workloads, and the number of reachable pairs before and after.
+ */
+import { parseArgs } from 'node:util';
+import type { CliIO } from '../io.ts';
+import { UsageError } from '../io.ts';
+import { mergeSnapshots } from '../../model/snapshot.ts';
+import { engineFromSnapshot } from '../../verify/engine.ts';
+import { loadSnapshots, workloadEndpoint } from '../../verify/load.ts';
+import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
+import { blastRadius } from '../../verify/reach.ts';
+import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
+
+const HELP = `usage: microseg blast-radius --cluster FILE --workload ns/kind/name [--proposal DIR]
+
+What a workload can reach and be reached from under the cluster's policies and, with --proposal, with
+the proposed policies added; shortest paths to it from internet-exposed workloads (those whose ingress
+admits an outside address); and the number of reachable workload pairs before and after.
+
+options:
+  --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
+  --workload ns/kind/name   e.g. shop/Deployment/cart (kinds: Deployment, StatefulSet, DaemonSet,
+                        ReplicaSet, Job, CronJob, Pod)
+  --proposal DIR        proposed policies (a directory or a file), added to the cluster's
+  --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10)
+  --limit N             entries listed per section in text output (default 25)
+  --output text|json    output format (default text)
+${ENGINE_OPTION_HELP}`;
+
+function section<T>(title: string, items: T[], fmt: (x: T) => string, limit: number): string[] {
+  const lines = [`  ${title} (${items.length}):`];
+  for (const x of items.slice(0, limit)) lines.push(`    ${fmt(x)}`);
+  if (items.length > limit) lines.push(`    ... and ${items.length - limit} more`);
+  return lines;
+}
+
+function formatSide(label: string, s: ReachSide, limit: number): string[] {
+  return [
+    `${label}:`,
+    ...section('reaches', s.reaches, (r) => `${r.to} [${r.ports.join(', ')}]`, limit),
+    ...section('reached from', s.reachedFrom, (r) => `${r.from} [${r.ports.join(', ')}]`, limit),
+    ...section('paths from internet-exposed workloads', s.exposedPaths, (p) => p.join(' -> '), limit),
+    `  reachable workload pairs in the cluster: ${s.reachablePairs}`,
+  ];
+}
+
+export function formatBlastRadius(b: BlastRadius, limit = 25): string {
+  const lines = [`blast radius of ${b.workload}`, ...formatSide('current policies', b.before, limit)];
+  if (b.after) {
+    lines.push(...formatSide('with the proposal', b.after, limit));
+    lines.push(`reachable pairs: ${b.before.reachablePairs} before, ${b.after.reachablePairs} after`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      cluster: { type: 'string' },
+      workload: { type: 'string' },
+      proposal: { type: 'string' },
+      'internet-probe': { type: 'string' },
+      limit: { type: 'string', default: '25' },
+      output: { type: 'string', default: 'text' },
+      help: { type: 'boolean', short: 'h' },
+      ...ENGINE_OPTION_SPECS,
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    io.out(HELP + '\n');
+    return 0;
+  }
+  if (!values.cluster) throw new UsageError('--cluster is required');
+  if (!values.workload) throw new UsageError('--workload is required');
+  if (values.output !== 'text' && values.output !== 'json')
+    throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
+  if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
+  const options = parseEngineOptions(values);
+  const cluster = await loadSnapshots([values.cluster], io.stdin);
+  const target = workloadEndpoint(cluster, values.workload);
+  const before = engineFromSnapshot(cluster, options);
+  const after = values.proposal
+    ? engineFromSnapshot(mergeSnapshots(cluster, await loadSnapshots([values.proposal], io.stdin)), options)
+    : undefined;
+  const result = blastRadius(before, after, target, {
+    ...(values['internet-probe'] ? { internetProbe: values['internet-probe'] } : {}),
+  });
+  io.out(
+    values.output === 'json'
+      ? JSON.stringify(result, null, 2) + '\n'
+      : formatBlastRadius(result, Number(values.limit)),
+  );
+  return 0;
+}

@@ -1,0 +1,356 @@
+/**
+ * Targeted cases for the documented NetworkPolicy rules (API field comments and the concepts page) and
+ * for the implementation-defined corners, which are options with the upstream e2e behaviour as default.
+ */
+import { describe, expect, it } from 'vitest';
+import type { NetworkPolicy, OtherObject, Pod } from '../../src/model/k8s.ts';
+import { buildEngine } from '../../src/verify/engine.ts';
+import type { EngineOptions } from '../../src/verify/types.ts';
+import { modelNamespaces, modelPods } from './e2e-model.ts';
+
+function np(ns: string, name: string, spec: Record<string, unknown>): NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: ns },
+    spec,
+  } as unknown as NetworkPolicy;
+}
+
+function pod(
+  ns: string,
+  name: string,
+  labels: Record<string, string>,
+  ip: string,
+  extra: Partial<Pod['spec']> = {},
+  ports: { name?: string; containerPort: number; protocol?: string }[] = [],
+): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, labels },
+    spec: { containers: [{ name: 'c', ports }], ...extra },
+    status: { podIPs: [{ ip }] },
+  };
+}
+
+const ns = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace' as const,
+  metadata: { name, labels },
+});
+
+const podRef = (p: string) => {
+  const [namespace, pod] = p.split('/') as [string, string];
+  return { namespace, pod };
+};
+
+function engine(policies: NetworkPolicy[], options?: EngineOptions, cluster: OtherObject[] = []) {
+  return buildEngine(
+    { namespaces: modelNamespaces(), pods: modelPods(), networkPolicies: policies, clusterPolicies: cluster },
+    options,
+  );
+}
+
+const allowed = (
+  e: ReturnType<typeof engine>,
+  from: string,
+  to: string,
+  port: number | string,
+  protocol?: 'TCP' | 'UDP' | 'SCTP',
+) =>
+  e.evaluate({
+    from: from.includes('/') ? podRef(from) : { ip: from },
+    to: to.includes('/') ? podRef(to) : { ip: to },
+    port,
+    ...(protocol ? { protocol } : {}),
+  }).allowed;
+
+describe('policyTypes defaulting', () => {
+  it('no policyTypes and no rules: ingress deny, egress untouched', () => {
+    const e = engine([np('x', 'p', { podSelector: {} })]);
+    expect(allowed(e, 'y/a', 'x/a', 80)).toBe(false);
+    expect(allowed(e, 'x/a', 'y/a', 80)).toBe(true);
+  });
+  it('no policyTypes with egress rules: both directions governed', () => {
+    const e = engine([np('x', 'p', { podSelector: {}, egress: [{ ports: [{ port: 81 }] }] })]);
+    expect(allowed(e, 'x/a', 'y/a', 80)).toBe(false);
+    expect(allowed(e, 'x/a', 'y/a', 81)).toBe(true);
+    expect(allowed(e, 'y/a', 'x/a', 81)).toBe(false);
+  });
+  it('egress: [] without policyTypes does not touch egress', () => {
+    const e = engine([np('x', 'p', { podSelector: {}, ingress: [{}], egress: [] })]);
+    expect(allowed(e, 'x/a', 'y/a', 80)).toBe(true);
+  });
+  it('rules of a direction missing from policyTypes are ignored', () => {
+    const e = engine([
+      np('x', 'p', {
+        podSelector: {},
+        policyTypes: ['Ingress'],
+        ingress: [{}],
+        egress: [{ ports: [{ port: 1 }] }],
+      }),
+    ]);
+    expect(allowed(e, 'x/a', 'y/a', 80)).toBe(true);
+  });
+});
+
+describe('ports', () => {
+  it('endPort opens an inclusive range', () => {
+    const e = engine([np('x', 'p', { podSelector: {}, ingress: [{ ports: [{ port: 80, endPort: 81 }] }] })]);
+    expect(allowed(e, 'y/a', 'x/a', 80)).toBe(true);
+    expect(allowed(e, 'y/a', 'x/a', 81)).toBe(true);
+    expect(allowed(e, 'y/a', 'x/a', 82)).toBe(false);
+    expect(allowed(e, 'y/a', 'x/a', 81, 'UDP')).toBe(false);
+  });
+  it('a protocol-only port matches every port of that protocol', () => {
+    const e = engine([np('x', 'p', { podSelector: {}, ingress: [{ ports: [{ protocol: 'UDP' }] }] })]);
+    expect(allowed(e, 'y/a', 'x/a', 53, 'UDP')).toBe(true);
+    expect(allowed(e, 'y/a', 'x/a', 53, 'TCP')).toBe(false);
+  });
+  it('a named port resolves on each destination pod to its own number', () => {
+    const pods = [
+      pod('s', 'one', { app: 'api' }, '10.9.0.1', {}, [{ name: 'web', containerPort: 8080 }]),
+      pod('s', 'two', { app: 'api' }, '10.9.0.2', {}, [{ name: 'web', containerPort: 9090 }]),
+      pod('s', 'client', { app: 'client' }, '10.9.0.3'),
+    ];
+    const e = buildEngine({
+      namespaces: [ns('s')],
+      pods,
+      networkPolicies: [
+        np('s', 'api', {
+          podSelector: { matchLabels: { app: 'api' } },
+          ingress: [{ ports: [{ port: 'web' }] }],
+        }),
+        np('s', 'client', {
+          podSelector: { matchLabels: { app: 'client' } },
+          policyTypes: ['Egress'],
+          egress: [{ ports: [{ port: 'web' }] }],
+        }),
+      ],
+    });
+    const q = (to: string, port: number) =>
+      e.evaluate({ from: { namespace: 's', pod: 'client' }, to: { namespace: 's', pod: to }, port }).allowed;
+    expect(q('one', 8080)).toBe(true);
+    expect(q('one', 9090)).toBe(false);
+    expect(q('two', 9090)).toBe(true);
+    expect(q('two', 8080)).toBe(false);
+    // A named egress port never matches a destination that is not a pod.
+    expect(
+      e.evaluate({ from: { namespace: 's', pod: 'client' }, to: { ip: '8.8.8.8' }, port: 8080 }).allowed,
+    ).toBe(false);
+  });
+  it('a named port must match the container port protocol', () => {
+    const e = engine([
+      np('x', 'p', { podSelector: {}, ingress: [{ ports: [{ port: 'serve-80-udp', protocol: 'TCP' }] }] }),
+    ]);
+    expect(allowed(e, 'y/a', 'x/a', 80, 'TCP')).toBe(false);
+    expect(allowed(e, 'y/a', 'x/a', 80, 'UDP')).toBe(false);
+  });
+  it('peers and ports are not cross-multiplied across rules', () => {
+    const e = engine([
+      np('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [
+          { from: [{ podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 80 }] },
+          { from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }], ports: [{ port: 81 }] },
+        ],
+      }),
+    ]);
+    expect(allowed(e, 'x/b', 'x/a', 80)).toBe(true);
+    expect(allowed(e, 'x/b', 'x/a', 81)).toBe(false);
+    expect(allowed(e, 'y/c', 'x/a', 81)).toBe(true);
+    expect(allowed(e, 'y/c', 'x/a', 80)).toBe(false);
+  });
+  it('a query port name is resolved on the destination pod', () => {
+    const e = engine([
+      np('x', 'p', { podSelector: {}, ingress: [{ ports: [{ port: 81, protocol: 'UDP' }] }] }),
+    ]);
+    const v = e.evaluate({ from: podRef('y/a'), to: podRef('x/a'), port: 'serve-81-udp' });
+    expect([v.allowed, v.port, v.protocol]).toEqual([true, 81, 'UDP']);
+  });
+});
+
+describe('peers', () => {
+  it('empty from admits outside addresses; selector peers never do', () => {
+    const open = engine([np('x', 'p', { podSelector: {}, ingress: [{ ports: [{ port: 80 }] }] })]);
+    expect(allowed(open, '8.8.8.8', 'x/a', 80)).toBe(true);
+    const sel = engine([np('x', 'p', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] })]);
+    expect(allowed(sel, '8.8.8.8', 'x/a', 80)).toBe(false);
+    expect(allowed(sel, 'z/c', 'x/a', 80)).toBe(true);
+  });
+  it('a podSelector-only peer selects pods of the policy namespace', () => {
+    const e = engine([np('x', 'p', { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })]);
+    expect(allowed(e, 'x/c', 'x/a', 80)).toBe(true);
+    expect(allowed(e, 'y/c', 'x/a', 80)).toBe(false);
+  });
+  it('except narrows only its own ipBlock; another peer may still allow the address', () => {
+    const e = engine([
+      np('x', 'p', {
+        podSelector: {},
+        ingress: [
+          {
+            from: [
+              { ipBlock: { cidr: '8.8.0.0/16', except: ['8.8.8.0/24'] } },
+              { ipBlock: { cidr: '8.8.8.8/32' } },
+            ],
+          },
+        ],
+      }),
+    ]);
+    expect(allowed(e, '8.8.1.1', 'x/a', 80)).toBe(true);
+    expect(allowed(e, '8.8.8.7', 'x/a', 80)).toBe(false);
+    expect(allowed(e, '8.8.8.8', 'x/a', 80)).toBe(true);
+  });
+  it('IPv6 ipBlocks', () => {
+    const e = engine([
+      np('x', 'p', {
+        podSelector: {},
+        ingress: [{ from: [{ ipBlock: { cidr: '2001:db8::/32', except: ['2001:db8:1::/48'] } }] }],
+      }),
+    ]);
+    expect(allowed(e, '2001:db8::5', 'x/a', 80)).toBe(true);
+    expect(allowed(e, '2001:db8:1::5', 'x/a', 80)).toBe(false);
+    expect(allowed(e, '8.8.8.8', 'x/a', 80)).toBe(false);
+  });
+  it('an IP that belongs to a pod stands for that pod', () => {
+    const e = engine([
+      np('x', 'p', {
+        podSelector: {},
+        ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }],
+      }),
+    ]);
+    expect(allowed(e, '10.1.2.10', 'x/a', 80)).toBe(true); // x/b's address
+    expect(allowed(e, '10.1.3.10', 'x/a', 80)).toBe(false); // x/c's address
+  });
+});
+
+describe('implementation-defined corners', () => {
+  const cidrToB = np('x', 'p', {
+    podSelector: { matchLabels: { pod: 'a' } },
+    policyTypes: ['Egress'],
+    egress: [{ to: [{ ipBlock: { cidr: '10.1.2.10/32' } }] }],
+  });
+  it('ipBlock matches pod IPs by default (e2e), not with ipBlockMatchesPods=false', () => {
+    const on = engine([cidrToB]);
+    const v = on.evaluate({ from: podRef('x/a'), to: podRef('x/b'), port: 80 });
+    expect(v.allowed).toBe(true);
+    expect(v.notes).toEqual(['an ipBlock matched a pod IP (ipBlockMatchesPods=true)']);
+    expect(allowed(engine([cidrToB], { ipBlockMatchesPods: false }), 'x/a', 'x/b', 80)).toBe(false);
+  });
+  it('a pod reaching itself: allowed by default, evaluated on request', () => {
+    const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    const v = engine([deny]).evaluate({ from: podRef('x/a'), to: podRef('x/a'), port: 80 });
+    expect(v.allowed).toBe(true);
+    expect(v.reason).toBe(
+      'allowed: x/a is connecting to itself, which policies do not restrict (selfTraffic=allow)',
+    );
+    expect(v.notes).toEqual(['a pod reaching itself is always allowed (selfTraffic=allow)']);
+    expect(allowed(engine([deny], { selfTraffic: 'evaluate' }), 'x/a', 'x/a', 80)).toBe(false);
+  });
+  const nodes = [
+    {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'n1', labels: { role: 'worker' } },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.1.1' }] },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'n2' },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.1.2' }] },
+    },
+  ] as unknown as OtherObject[];
+  const cluster = (options?: EngineOptions) =>
+    buildEngine(
+      {
+        namespaces: [ns('s')],
+        pods: [
+          pod('s', 'web', { app: 'web' }, '10.8.0.1', { nodeName: 'n1' }),
+          pod('s', 'agent', { app: 'agent' }, '192.168.1.2', { nodeName: 'n2', hostNetwork: true }),
+        ],
+        networkPolicies: [
+          np('s', 'deny', {
+            podSelector: {},
+            ingress: [{ from: [{ podSelector: { matchLabels: { app: 'agent' } } }] }],
+          }),
+        ],
+        nodes,
+      },
+      options,
+    );
+  it('traffic from the pod own node is always allowed by default', () => {
+    const v = cluster().evaluate({
+      from: { ip: '192.168.1.1' },
+      to: { namespace: 's', pod: 'web' },
+      port: 80,
+    });
+    expect(v.allowed).toBe(true);
+    expect(v.ingress.tier).toBe('exception');
+    expect(v.notes).toEqual(['traffic from the node a pod runs on is always allowed (nodeTraffic=allow)']);
+    expect(
+      cluster({ nodeTraffic: 'evaluate' }).evaluate({
+        from: { ip: '192.168.1.1' },
+        to: { namespace: 's', pod: 'web' },
+        port: 80,
+      }).allowed,
+    ).toBe(false);
+    expect(
+      cluster().evaluate({ from: { ip: '192.168.1.2' }, to: { namespace: 's', pod: 'web' }, port: 80 })
+        .allowed,
+    ).toBe(false);
+  });
+  it('host-network pods count as their node by default: not selectable by pod selectors', () => {
+    const v = cluster().evaluate({
+      from: { namespace: 's', pod: 'agent' },
+      to: { namespace: 's', pod: 'web' },
+      port: 80,
+    });
+    expect(v.allowed).toBe(false);
+    expect(v.notes).toEqual([
+      's/agent (host network, node n2) is a host-network pod, treated as its node (hostNetworkPods=node)',
+    ]);
+    expect(
+      cluster({ hostNetworkPods: 'pod' }).evaluate({
+        from: { namespace: 's', pod: 'agent' },
+        to: { namespace: 's', pod: 'web' },
+        port: 80,
+      }).allowed,
+    ).toBe(true);
+  });
+});
+
+describe('explanations', () => {
+  it('names the selecting policies, the admitting rule, and the isolating policies on a deny', () => {
+    const e = engine([
+      np('x', 'a-from-b', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }],
+      }),
+      np('x', 'deny-all', { podSelector: {}, policyTypes: ['Ingress'] }),
+      np('y', 'egress-80', { podSelector: {}, policyTypes: ['Egress'], egress: [{ ports: [{ port: 80 }] }] }),
+    ]);
+    const ok = e.evaluate({ from: podRef('x/b'), to: podRef('x/a'), port: 81 });
+    expect(ok.allowed).toBe(true);
+    expect(ok.ingress.policy).toBe('x/a-from-b');
+    expect(ok.ingress.rule).toBe('ingress[0]');
+    expect(ok.policies).toEqual(['x/a-from-b', 'x/deny-all']);
+    const no = e.evaluate({ from: podRef('y/a'), to: podRef('x/a'), port: 81 });
+    expect(no.reason).toBe(
+      'denied: egress from y/a: isolated by y/egress-80 and no egress rule matches; ingress to x/a: isolated by x/a-from-b, x/deny-all and no ingress rule matches',
+    );
+    expect(no.policies).toEqual(['y/egress-80', 'x/a-from-b', 'x/deny-all']);
+    expect(no.tier).toBe('networkpolicy');
+  });
+  it('is independent of the order policies are given in', () => {
+    const ps = [
+      np('x', 'p1', { podSelector: {}, ingress: [{ ports: [{ port: 80 }] }] }),
+      np('x', 'p2', { podSelector: {}, ingress: [{ ports: [{ port: 80 }] }] }),
+    ];
+    const a = engine(ps).evaluate({ from: podRef('y/a'), to: podRef('x/a'), port: 80 });
+    const b = engine([...ps].reverse()).evaluate({ from: podRef('y/a'), to: podRef('x/a'), port: 80 });
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(a.ingress.policy).toBe('x/p1');
+  });
+});

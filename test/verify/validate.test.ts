@@ -1,0 +1,235 @@
+/** Bad input: every error names the object and the field, with the exact message. */
+import { describe, expect, it } from 'vitest';
+import type { NetworkPolicy, OtherObject } from '../../src/model/k8s.ts';
+import { InputError } from '../../src/model/snapshot.ts';
+import { buildEngine } from '../../src/verify/engine.ts';
+import { parseAddr, parseCidr } from '../../src/verify/ip.ts';
+import { parseQueries, snapshotFromText } from '../../src/verify/load.ts';
+import { modelNamespaces, modelPods } from './e2e-model.ts';
+
+const np = (spec: unknown, name = 'deny-all'): NetworkPolicy =>
+  ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: 'x' },
+    spec,
+  }) as NetworkPolicy;
+
+const failNp = (spec: unknown) => () => buildEngine({ networkPolicies: [np(spec)] });
+const failCp = (obj: Record<string, unknown>) => () => buildEngine({ clusterPolicies: [obj as OtherObject] });
+
+describe('NetworkPolicy validation', () => {
+  const cases: [string, unknown, string][] = [
+    [
+      'bad CIDR',
+      { podSelector: {}, ingress: [{ from: [{ podSelector: {} }, { ipBlock: { cidr: '10.0.0.0/33' } }] }] },
+      'NetworkPolicy x/deny-all: spec.ingress[0].from[1].ipBlock.cidr "10.0.0.0/33" is not a valid CIDR',
+    ],
+    [
+      'except outside the cidr',
+      { podSelector: {}, egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['11.0.0.0/16'] } }] }] },
+      'NetworkPolicy x/deny-all: spec.egress[0].to[0].ipBlock.except[0] "11.0.0.0/16" is not inside the ipBlock cidr "10.0.0.0/8"',
+    ],
+    [
+      'invalid selector operator',
+      { podSelector: { matchExpressions: [{ key: 'a', operator: 'Is', values: ['b'] }] } },
+      'NetworkPolicy x/deny-all: spec.podSelector is not a valid label selector: matchExpressions[0].operator "Is" is not one of In, NotIn, Exists, DoesNotExist',
+    ],
+    [
+      'invalid peer selector',
+      { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 5 } } }] }] },
+      'NetworkPolicy x/deny-all: spec.ingress[0].from[0].namespaceSelector is not a valid label selector: matchLabels.team must be a string',
+    ],
+    [
+      'unknown protocol',
+      { podSelector: {}, ingress: [{ ports: [{ protocol: 'ICMP', port: 1 }] }] },
+      'NetworkPolicy x/deny-all: spec.ingress[0].ports[0].protocol "ICMP" is not one of TCP, UDP, SCTP',
+    ],
+    [
+      'port out of range',
+      { podSelector: {}, ingress: [{ ports: [{ port: 70000 }] }] },
+      'NetworkPolicy x/deny-all: spec.ingress[0].ports[0].port 70000 is not a port number (1-65535)',
+    ],
+    [
+      'bad port name',
+      { podSelector: {}, ingress: [{ ports: [{ port: 'Not_A_Name' }] }] },
+      `NetworkPolicy x/deny-all: spec.ingress[0].ports[0].port "Not_A_Name" is not a valid port name (1-15 lowercase letters, digits and '-', with at least one letter)`,
+    ],
+    [
+      'endPort with a named port',
+      { podSelector: {}, ingress: [{ ports: [{ port: 'http', endPort: 90 }] }] },
+      'NetworkPolicy x/deny-all: spec.ingress[0].ports[0].endPort requires a numeric port',
+    ],
+    [
+      'endPort below port',
+      { podSelector: {}, egress: [{ ports: [{ port: 90, endPort: 80 }] }] },
+      'NetworkPolicy x/deny-all: spec.egress[0].ports[0].endPort 80 is less than port 90',
+    ],
+    [
+      'ipBlock with selectors',
+      { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '1.0.0.0/8' }, podSelector: {} }] }] },
+      'NetworkPolicy x/deny-all: spec.ingress[0].from[0] may not set ipBlock together with podSelector or namespaceSelector',
+    ],
+    [
+      'empty peer',
+      { podSelector: {}, ingress: [{ from: [{}] }] },
+      'NetworkPolicy x/deny-all: spec.ingress[0].from[0] must set podSelector, namespaceSelector or ipBlock',
+    ],
+    [
+      'bad policyType',
+      { podSelector: {}, policyTypes: ['Inbound'] },
+      'NetworkPolicy x/deny-all: spec.policyTypes[0] "Inbound" is not one of Ingress, Egress',
+    ],
+    [
+      'rules not a list',
+      { podSelector: {}, ingress: {} },
+      'NetworkPolicy x/deny-all: spec.ingress must be a list',
+    ],
+  ];
+  for (const [name, spec, message] of cases) {
+    it(name, () => expect(failNp(spec)).toThrow(new InputError(message)));
+  }
+});
+
+describe('cluster-scoped policy validation', () => {
+  const anp = (spec: unknown, name = 'a') => ({
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name },
+    spec,
+  });
+  const subject = { namespaces: {} };
+  it('priority out of range', () =>
+    expect(failCp(anp({ priority: 1001, subject }))).toThrow(
+      new InputError('AdminNetworkPolicy a: spec.priority 1001 is not an integer from 0 to 1000'),
+    ));
+  it('unknown action', () =>
+    expect(
+      failCp(anp({ priority: 1, subject, ingress: [{ action: 'Accept', from: [{ namespaces: {} }] }] })),
+    ).toThrow(
+      new InputError('AdminNetworkPolicy a: spec.ingress[0].action "Accept" is not one of Allow, Deny, Pass'),
+    ));
+  it('unsupported peer kinds are rejected, naming the field', () =>
+    expect(
+      failCp({
+        apiVersion: 'policy.networking.k8s.io/v1alpha2',
+        kind: 'ClusterNetworkPolicy',
+        metadata: { name: 'c' },
+        spec: {
+          tier: 'Admin',
+          priority: 1,
+          subject,
+          egress: [{ action: 'Accept', to: [{ domainNames: ['example.com'] }] }],
+        },
+      }),
+    ).toThrow(
+      new InputError(
+        'ClusterNetworkPolicy c: spec.egress[0].to[0].domainNames is not supported by microseg for egress peers',
+      ),
+    ));
+  it('bad networks CIDR', () =>
+    expect(
+      failCp({
+        apiVersion: 'policy.networking.k8s.io/v1alpha2',
+        kind: 'ClusterNetworkPolicy',
+        metadata: { name: 'c' },
+        spec: {
+          tier: 'Baseline',
+          priority: 1,
+          subject,
+          egress: [{ action: 'Deny', to: [{ networks: ['300.0.0.0/8'] }] }],
+        },
+      }),
+    ).toThrow(
+      new InputError(
+        'ClusterNetworkPolicy c: spec.egress[0].to[0].networks[0] "300.0.0.0/8" is not a valid CIDR',
+      ),
+    ));
+  it('bad tier', () =>
+    expect(
+      failCp({
+        apiVersion: 'policy.networking.k8s.io/v1alpha2',
+        kind: 'ClusterNetworkPolicy',
+        metadata: { name: 'c' },
+        spec: { tier: 'Top', priority: 1, subject },
+      }),
+    ).toThrow(new InputError('ClusterNetworkPolicy c: spec.tier "Top" is not one of Admin, Baseline')));
+  it('BaselineAdminNetworkPolicy must be named default', () =>
+    expect(
+      failCp({
+        apiVersion: 'policy.networking.k8s.io/v1alpha1',
+        kind: 'BaselineAdminNetworkPolicy',
+        metadata: { name: 'b' },
+        spec: { subject },
+      }),
+    ).toThrow(
+      new InputError(
+        'BaselineAdminNetworkPolicy b: metadata.name must be "default" (only one BaselineAdminNetworkPolicy is allowed)',
+      ),
+    ));
+  it('wrong apiVersion', () =>
+    expect(
+      failCp({ ...anp({ priority: 1, subject }), apiVersion: 'policy.networking.k8s.io/v1alpha2' }),
+    ).toThrow(
+      new InputError(
+        'AdminNetworkPolicy a: apiVersion "policy.networking.k8s.io/v1alpha2" is not supported (expected policy.networking.k8s.io/v1alpha1)',
+      ),
+    ));
+  it('subject must set exactly one field', () =>
+    expect(failCp(anp({ priority: 1, subject: { namespaces: {}, pods: { podSelector: {} } } }))).toThrow(
+      new InputError('AdminNetworkPolicy a: spec.subject must set exactly one of namespaces, pods'),
+    ));
+});
+
+describe('files and queries', () => {
+  it('unknown kinds name the object', () =>
+    expect(() =>
+      snapshotFromText('[{"apiVersion":"v1","kind":"Widget","metadata":{"name":"w"}}]', 'c.json'),
+    ).toThrow(new InputError('c.json: Widget w: unsupported kind Widget')));
+  it('cluster-scoped policy kinds and Nodes are accepted', () => {
+    const snap = snapshotFromText(
+      '[{"apiVersion":"policy.networking.k8s.io/v1alpha2","kind":"ClusterNetworkPolicy","metadata":{"name":"c"},"spec":{}},{"apiVersion":"v1","kind":"Node","metadata":{"name":"n"}}]',
+      'c.json',
+    );
+    expect(snap.others.map((o) => o.kind)).toEqual(['ClusterNetworkPolicy', 'Node']);
+  });
+  it('query errors name the query', () => {
+    expect(() => parseQueries('[{"from":"x/a","to":"x/b","port":80,"protocol":"ICMP"}]', 'q.json')).toThrow(
+      new InputError('q.json: query 1: protocol "ICMP" is not one of TCP, UDP, SCTP'),
+    );
+    expect(() => parseQueries('[{"from":"x/a","to":"nowhere","port":80}]', 'q.json')).toThrow(
+      new InputError('q.json: query 1: to: "nowhere" is neither namespace/pod nor an IP address'),
+    );
+    expect(() => parseQueries('{}', 'q.json')).toThrow(
+      new InputError('q.json: expected a JSON array of queries'),
+    );
+  });
+  it('evaluation errors name the endpoint or port', () => {
+    const e = buildEngine({ namespaces: modelNamespaces(), pods: modelPods() });
+    expect(() =>
+      e.evaluate({ from: { namespace: 'x', pod: 'zz' }, to: { ip: '1.2.3.4' }, port: 80 }),
+    ).toThrow(new InputError('query: from: pod x/zz is not in the cluster snapshot'));
+    expect(() =>
+      e.evaluate({ from: { namespace: 'x', pod: 'a' }, to: { ip: '1.2.3.4' }, port: 'http' }),
+    ).toThrow(new InputError('query: named port "http" cannot be resolved: 1.2.3.4 is not a pod'));
+    expect(() =>
+      e.evaluate({ from: { namespace: 'x', pod: 'a' }, to: { namespace: 'x', pod: 'b' }, port: 'http' }),
+    ).toThrow(new InputError('query: x/b has no container port named "http"'));
+    expect(() => e.evaluate({ from: { ip: '1.2.3' }, to: { namespace: 'x', pod: 'b' }, port: 80 })).toThrow(
+      new InputError('query: from: "1.2.3" is not an IP address'),
+    );
+  });
+});
+
+describe('addresses', () => {
+  it('parses IPv4, IPv6 and CIDRs strictly', () => {
+    expect(parseAddr('10.0.0.1')?.value).toBe(0x0a000001n);
+    expect(parseAddr('::ffff:10.0.0.1')?.value).toBe(0xffff0a000001n);
+    expect(parseAddr('2001:db8::1')?.family).toBe(6);
+    for (const bad of ['10.0.0', '10.0.0.256', '01.2.3.4', '1::2::3', '2001:db8:::1', ''])
+      expect(parseAddr(bad)).toBeUndefined();
+    expect(parseCidr('10.1.2.3/8')).toEqual({ family: 4, base: 0x0a000000n, prefix: 8 });
+    for (const bad of ['10.0.0.0', '10.0.0.0/33', '::/129', '10.0.0.0/x'])
+      expect(parseCidr(bad)).toBeUndefined();
+  });
+});
