@@ -102,7 +102,7 @@ export interface SegmentationStatus {
   proposal?: { hash: string; since: string };
   audit?: {
     since: string;
-    /** Would-be-blocked flows per minute bucket (epoch minute → count), inside the audit window. */
+    /** Would-be-blocked flows per time bucket (bucket start in epoch seconds → count), inside the audit window. */
     buckets?: Record<string, number>;
     lastBlocked?: string;
     samples?: BlockedFlowSample[];
@@ -159,6 +159,7 @@ export function parseDuration(text: string): number | undefined {
 }
 
 export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;

@@ -354,7 +354,8 @@ export function segmentationCRD(): Schema {
       since: str('When the audit started (the proposal was frozen).', { format: 'date-time' }),
       buckets: {
         type: 'object',
-        description: 'Would-be-blocked flows per minute (epoch minute → count) within the audit window.',
+        description:
+          'Would-be-blocked flows per time bucket (bucket start in epoch seconds → count; a bucket is a sixtieth of the window, at least 1s) within the audit window.',
         additionalProperties: { type: 'integer' },
       },
       lastBlocked: str('When a flow was last found that the proposal would block.', { format: 'date-time' }),

@@ -81,7 +81,11 @@ export function namespaceConflicts(
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
 }
 
-/** Audit state: would-be-blocked flow counts per epoch minute, plus recent samples. */
+/**
+ * Audit state: would-be-blocked flow counts per time bucket (bucket start in epoch seconds → count),
+ * plus recent samples. Buckets are a sixtieth of the audit window (at least one second) wide, so the
+ * status stays small whatever the window.
+ */
 export interface AuditState {
   since: number;
   buckets: Map<number, number>;
@@ -89,23 +93,31 @@ export interface AuditState {
   samples: BlockedFlowSample[];
 }
 
-export const minuteOf = (ms: number): number => Math.floor(ms / 60_000);
+/** Width of one audit bucket for a window, in ms. */
+export const bucketWidthMs = (windowMs: number): number =>
+  Math.max(1000, Math.ceil(windowMs / 60 / 1000) * 1000);
 
-/** Would-be-blocked flows counted in the window ending at `now` (minute buckets overlapping it). */
+/** Start (epoch seconds) of the bucket holding time `ms`. */
+export const bucketOf = (ms: number, windowMs: number): number => {
+  const w = bucketWidthMs(windowMs);
+  return (Math.floor(ms / w) * w) / 1000;
+};
+
+/** Would-be-blocked flows in buckets overlapping the window (now - window, now]. */
 export function wouldBlockInWindow(
   buckets: ReadonlyMap<number, number>,
   now: number,
   windowMs: number,
 ): number {
-  const first = minuteOf(now - windowMs);
+  const w = bucketWidthMs(windowMs);
   let n = 0;
-  for (const [m, c] of buckets) if (m >= first) n += c;
+  for (const [start, c] of buckets) if (start * 1000 + w > now - windowMs) n += c;
   return n;
 }
 
 export function pruneBuckets(buckets: Map<number, number>, now: number, windowMs: number): void {
-  const first = minuteOf(now - windowMs);
-  for (const m of [...buckets.keys()]) if (m < first) buckets.delete(m);
+  const w = bucketWidthMs(windowMs);
+  for (const start of [...buckets.keys()]) if (start * 1000 + w <= now - windowMs) buckets.delete(start);
 }
 
 export interface AuditVerdict {

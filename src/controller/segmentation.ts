@@ -34,7 +34,7 @@ import {
   auditVerdict,
   enforceGate,
   findCondition,
-  minuteOf,
+  bucketOf,
   namespaceConflicts,
   promotionTarget,
   pruneBuckets,
@@ -282,7 +282,7 @@ export class SegmentationController {
     if (engine.allows(s, d, f.port, f.protocol as L4Protocol)) return;
     const n = f.count ?? 1;
     const audit = st.audit!;
-    const m = minuteOf(f.time);
+    const m = bucketOf(f.time, st.spec?.audit.windowMs ?? 60_000);
     audit.buckets.set(m, (audit.buckets.get(m) ?? 0) + n);
     if (!audit.lastBlocked || f.time > audit.lastBlocked) audit.lastBlocked = f.time;
     this.metrics.wouldBlock += n;
@@ -670,11 +670,15 @@ export class SegmentationController {
         ? {
             audit: {
               since: new Date(audit.since).toISOString(),
-              buckets: Object.fromEntries(
-                [...audit.buckets].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]),
-              ),
+              ...(audit.buckets.size > 0
+                ? {
+                    buckets: Object.fromEntries(
+                      [...audit.buckets].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]),
+                    ),
+                  }
+                : {}),
               ...(audit.lastBlocked ? { lastBlocked: new Date(audit.lastBlocked).toISOString() } : {}),
-              samples: audit.samples,
+              ...(audit.samples.length > 0 ? { samples: audit.samples } : {}),
             },
           }
         : {}),

@@ -1,0 +1,174 @@
+/**
+ * Helpers for the controller's integration tests (test/k8s/controller*.test.ts): install microseg with
+ * its own manifests, run a controller process in-process under the microseg ServiceAccount, push flows.
+ */
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { ClusterHandle } from '../cluster/index.ts';
+import { eventually } from '../cluster/index.ts';
+import type { Condition, Segmentation } from '../../src/controller/api.ts';
+import { KubeClient } from '../../src/controller/kube.ts';
+import type { Logger } from '../../src/controller/log.ts';
+import { jsonLogger, silentLogger } from '../../src/controller/log.ts';
+import { Manager } from '../../src/controller/manager.ts';
+import type { ManagerOptions } from '../../src/controller/manager.ts';
+import { parseGenericFlow } from '../../src/flows/generic.ts';
+import { FlowInputError } from '../../src/flows/errors.ts';
+import { Telemetry } from '../../src/telemetry/index.ts';
+import type { TelemetryOptions } from '../../src/telemetry/index.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const SA = 'microseg-system/microseg-controller';
+export const TOKEN = 'test-push-token';
+
+export async function install(cluster: ClusterHandle): Promise<void> {
+  const r = await cluster.kubectl(['apply', '-k', `${ROOT}manifests`]);
+  expect(r.code, r.stderr).toBe(0);
+  const w = await cluster.kubectl([
+    'wait',
+    '--for=condition=Established',
+    'crd/segmentations.microseg.dev',
+    'crd/proposednetworkpolicies.microseg.dev',
+    'crd/learnededgesets.microseg.dev',
+    '--timeout=30s',
+  ]);
+  expect(w.code, w.stderr).toBe(0);
+}
+
+export interface RunningController {
+  manager: Manager;
+  client: KubeClient;
+  port: number;
+  logs: string[];
+  push(records: unknown[]): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/** Starts a controller process under the microseg ServiceAccount (RBAC from manifests/). */
+export async function startController(
+  cluster: ClusterHandle,
+  opts: Partial<ManagerOptions> & {
+    identity: string;
+    telemetry?: Telemetry;
+    telemetryOptions?: TelemetryOptions;
+  },
+): Promise<RunningController> {
+  const kc = await cluster.kubeConfig({ serviceAccount: SA });
+  const client = new KubeClient(kc);
+  const logs: string[] = [];
+  const log: Logger = process.env.MICROSEG_TEST_LOGS
+    ? jsonLogger({ level: 'debug', fields: { replica: opts.identity } })
+    : jsonLogger({ level: 'debug', sink: (l) => logs.push(l) });
+  void silentLogger;
+  const telemetry =
+    opts.telemetry ??
+    new Telemetry({
+      queueCapacity: 10_000,
+      push: {
+        token: TOKEN,
+        parse: (rec) => {
+          const r = parseGenericFlow(rec);
+          return r instanceof FlowInputError ? { kind: 'bad', error: r } : { kind: 'flow', flow: r };
+        },
+      },
+      ...opts.telemetryOptions,
+    });
+  const manager = new Manager({
+    client,
+    log,
+    leaderElect: true,
+    leaseNamespace: 'microseg-system',
+    leaseDurationMs: 3000,
+    renewDeadlineMs: 2000,
+    retryPeriodMs: 300,
+    listen: { host: '127.0.0.1', port: 0 },
+    telemetry,
+    informerBackoffMaxMs: 1000,
+    controller: { resyncMs: 300, persistIntervalMs: 200, identityRefreshMs: 0 },
+    ...opts,
+  });
+  await manager.start();
+  const port = manager.port!;
+  return {
+    manager,
+    client,
+    port,
+    logs,
+    push: (records) =>
+      fetch(`http://127.0.0.1:${port}/v1/flows`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(records),
+      }),
+    stop: () => manager.stop(),
+  };
+}
+
+export async function getSeg(cluster: ClusterHandle, name: string): Promise<Segmentation> {
+  const r = await cluster.request('GET', `/apis/microseg.dev/v1alpha1/segmentations/${name}`);
+  if (r.status !== 200) throw new Error(`GET segmentation ${name}: ${r.status} ${r.text}`);
+  return r.json as Segmentation;
+}
+
+export function cond(seg: Segmentation, type: string): Condition | undefined {
+  return seg.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Waits until the Segmentation satisfies `check`; the error shows the last status seen. */
+export async function waitSeg(
+  cluster: ClusterHandle,
+  name: string,
+  what: string,
+  check: (s: Segmentation) => boolean,
+  timeoutMs = 20_000,
+): Promise<Segmentation> {
+  let last: Segmentation | undefined;
+  try {
+    return await eventually(
+      what,
+      async () => {
+        last = await getSeg(cluster, name);
+        return check(last) ? last : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.status, null, 1)}`, {
+      cause: err,
+    });
+  }
+}
+
+export async function applyYaml(cluster: ClusterHandle, obj: unknown): Promise<void> {
+  const r = await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
+  expect(r.code, r.stderr).toBe(0);
+}
+
+export async function listJson<T>(cluster: ClusterHandle, path: string): Promise<T[]> {
+  const r = await cluster.request('GET', path);
+  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.text}`);
+  return (r.json as { items: T[] }).items;
+}
+
+export async function events(
+  cluster: ClusterHandle,
+  name: string,
+): Promise<{ reason: string; message: string; type: string }[]> {
+  const items = await listJson<{
+    reason: string;
+    message: string;
+    type: string;
+    involvedObject: { name: string; kind: string };
+  }>(cluster, '/api/v1/namespaces/default/events');
+  return items.filter((e) => e.involvedObject.kind === 'Segmentation' && e.involvedObject.name === name);
+}
+
+/** A generic-schema flow record between two pods (namespace/pod) now. */
+export function flow(
+  src: string,
+  dst: string,
+  port: number,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return { time: new Date().toISOString(), src, dst, port, protocol: 'TCP', ...extra };
+}

@@ -1,0 +1,127 @@
+/**
+ * Installation: `kubectl apply -k manifests/` against a real kube-apiserver, `kubectl explain`, and the
+ * CRD schema rejecting invalid Segmentations with exact messages.
+ */
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { sharedCluster } from '../cluster/index.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cluster = sharedCluster();
+
+function seg(name: string, spec: Record<string, unknown>): string {
+  return JSON.stringify({
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name },
+    spec,
+  });
+}
+
+describe('install with kubectl apply -k manifests/', () => {
+  it('installs CRDs, namespace, RBAC, Deployment, Service and PodDisruptionBudget', async () => {
+    const r = await cluster.kubectl(['apply', '-k', `${root}manifests`]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const line of [
+      'customresourcedefinition.apiextensions.k8s.io/segmentations.microseg.dev',
+      'customresourcedefinition.apiextensions.k8s.io/proposednetworkpolicies.microseg.dev',
+      'customresourcedefinition.apiextensions.k8s.io/learnededgesets.microseg.dev',
+      'namespace/microseg-system',
+      'serviceaccount/microseg-controller',
+      'clusterrole.rbac.authorization.k8s.io/microseg-controller',
+      'role.rbac.authorization.k8s.io/microseg-leader-election',
+      'deployment.apps/microseg-controller',
+      'service/microseg-controller',
+      'poddisruptionbudget.policy/microseg-controller',
+    ])
+      expect(r.stdout).toContain(line);
+    await cluster.kubectl([
+      'wait',
+      '--for=condition=Established',
+      'crd/segmentations.microseg.dev',
+      '--timeout=30s',
+    ]);
+    const dep = await cluster.kubectl([
+      'get',
+      'deploy',
+      '-n',
+      'microseg-system',
+      'microseg-controller',
+      '-o',
+      'json',
+    ]);
+    const d = JSON.parse(dep.stdout);
+    expect(d.spec.replicas).toBe(2);
+    const c = d.spec.template.spec.containers[0];
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(d.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    expect(c.args).toContain('--leader-elect');
+  });
+
+  it('kubectl explain documents every Segmentation field', async () => {
+    await cluster.kubectl([
+      'wait',
+      '--for=condition=Established',
+      'crd/segmentations.microseg.dev',
+      '--timeout=30s',
+    ]);
+    const r = await cluster.kubectl(['explain', 'segmentation.spec']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('namespaceSelector');
+    expect(r.stdout).toContain('Learn: ingest flows and keep ProposedNetworkPolicies current');
+    const w = await cluster.kubectl(['explain', 'segmentation.spec.audit.window']);
+    expect(w.stdout).toContain('AuditClean becomes True only after the audit has run this long');
+  });
+
+  it('the schema rejects invalid Segmentations with clear messages', async () => {
+    await cluster.kubectl([
+      'wait',
+      '--for=condition=Established',
+      'crd/segmentations.microseg.dev',
+      '--timeout=30s',
+    ]);
+    const cases: [string, string, string][] = [
+      [
+        'bad-mode',
+        seg('bad-mode', { namespaceSelector: {}, mode: 'Block' }),
+        'spec.mode: Unsupported value: "Block": supported values: "Learn", "Audit", "Enforce"',
+      ],
+      ['no-selector', seg('no-selector', { mode: 'Learn' }), 'spec.namespaceSelector: Required value'],
+      [
+        'bad-window',
+        seg('bad-window', { namespaceSelector: {}, audit: { window: '5 minutes' } }),
+        'spec.audit.window: Invalid value: "5 minutes": spec.audit.window in body should match',
+      ],
+      [
+        'window-too-long',
+        seg('window-too-long', {
+          namespaceSelector: {},
+          audit: { window: '200h' },
+          learning: { ruleExpiry: '1h' },
+        }),
+        'spec.audit.window must not be longer than spec.learning.ruleExpiry',
+      ],
+      [
+        'bad-expr',
+        seg('bad-expr', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] } }),
+        'values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
+      ],
+      [
+        'x'.repeat(41),
+        seg('x'.repeat(41), { namespaceSelector: {} }),
+        'metadata.name must be at most 40 characters',
+      ],
+      [
+        'short-expiry',
+        seg('short-expiry', { namespaceSelector: {}, learning: { ruleExpiry: '10s' } }),
+        'spec.learning.ruleExpiry: Invalid value: "10s": must be at least 1m',
+      ],
+    ];
+    for (const [name, body, message] of cases) {
+      const r = await cluster.kubectl(['apply', '-f', '-'], { input: body });
+      expect(r.code, name).not.toBe(0);
+      expect(r.stderr, name).toContain(message);
+    }
+  });
+});
