@@ -20,6 +20,8 @@ const GIVE_UP = new Error('scanner gives up');
 
 let S = '';
 let P = 0;
+/** End of the line being scanned within S (S may be a whole block of lines). */
+let END = 0;
 
 function giveUp(): never {
   throw GIVE_UP;
@@ -28,15 +30,34 @@ function giveUp(): never {
 /** Validates JSON text has nothing the scanner does not model (backslash, raw control characters). */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const PLAIN = /^[^\\\x00-\x1f]*$/;
+// eslint-disable-next-line no-control-regex -- as above, newlines allowed (a block of lines)
+const PLAIN_BLOCK = /^[^\\\x00-\x09\x0b-\x1f]*$/;
 
-/** Scans one line; undefined when the line must take the JSON.parse path. */
-export function scanHubbleLine(line: string): HubbleFields | undefined {
-  if (!PLAIN.test(line)) return undefined;
-  S = line;
-  P = 0;
+/**
+ * True when a block of lines has no backslash and no control character other than newline, so that
+ * every line in it may skip the per-line check (`scanHubbleLine(line, true)`).
+ */
+export function isPlainBlock(text: string): boolean {
+  return PLAIN_BLOCK.test(text);
+}
+
+/**
+ * Scans one line; undefined when the line must take the JSON.parse path. `plain` promises that the
+ * line has no backslash and no control character (checked per block by the reader).
+ */
+export function scanHubbleLine(line: string, plain = false): HubbleFields | undefined {
+  if (!plain && !PLAIN.test(line)) return undefined;
+  return scanRange(line, 0, line.length);
+}
+
+/** Scans text[start, end) (one line of a block, no newline inside). */
+function scanRange(text: string, start: number, end: number): HubbleFields | undefined {
+  S = text;
+  P = start;
+  END = end;
   try {
     const f = scanEnvelope();
-    if (P !== line.length) return undefined;
+    if (P !== end) return undefined;
     return f;
   } catch (err) {
     if (err === GIVE_UP) return undefined;
@@ -47,9 +68,18 @@ export function scanHubbleLine(line: string): HubbleFields | undefined {
 }
 
 /** Parses one jsonpb line with the scanner, falling back to JSON.parse when it gives up. */
-export function parseHubbleLine(line: string): HubbleResult {
-  const f = scanHubbleLine(line);
+export function parseHubbleLine(line: string, plain = false): HubbleResult {
+  const f = scanHubbleLine(line, plain);
   return f === undefined ? parseHubbleLineSlow(line) : finishHubble(f);
+}
+
+/**
+ * Parses the line text[start, end) of a block that passed isPlainBlock, without copying the line
+ * unless the JSON.parse path is needed. Same results as parseHubbleLine on the line.
+ */
+export function parseHubbleLineAt(block: string, start: number, end: number): HubbleResult {
+  const f = scanRange(block, start, end);
+  return f === undefined ? parseHubbleLineSlow(block.slice(start, end)) : finishHubble(f);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -58,7 +88,7 @@ export function parseHubbleLine(line: string): HubbleResult {
 function str(): string {
   if (S.charCodeAt(P) !== 34) giveUp();
   const e = S.indexOf('"', P + 1);
-  if (e < 0) giveUp();
+  if (e < 0 || e >= END) giveUp();
   const v = S.slice(P + 1, e);
   P = e + 1;
   return v;
@@ -66,16 +96,28 @@ function str(): string {
 
 function skipStr(): void {
   const e = S.indexOf('"', P + 1);
-  if (e < 0) giveUp();
+  if (e < 0 || e >= END) giveUp();
   P = e + 1;
 }
 
-/** A key and its colon; returns the key. */
-function key(): string {
-  const k = str();
-  if (S.charCodeAt(P) !== 58) giveUp();
-  P++;
-  return k;
+/** Start and length of the last key read by key(). */
+let KS = 0;
+let KL = 0;
+
+/** Reads a key and its colon without copying it; returns its length (see KS / KL). */
+function key(): number {
+  if (S.charCodeAt(P) !== 34) giveUp();
+  const e = S.indexOf('"', P + 1);
+  if (e < 0 || e >= END || S.charCodeAt(e + 1) !== 58) giveUp();
+  KS = P + 1;
+  KL = e - KS;
+  P = e + 2;
+  return KL;
+}
+
+/** True when the last key is `name` (whose length the caller has already matched). */
+function is(name: string): boolean {
+  return S.startsWith(name, KS);
 }
 
 /** After a member: true when another member follows (consumes ','), false at the closing char. */
@@ -221,12 +263,12 @@ function scanEnvelope(): HubbleFields {
   let time: string | undefined;
   if (!openObject()) giveUp();
   do {
-    const k = key();
-    if (k === 'flow') {
+    const n = key();
+    if (n === 4 && is('flow')) {
       if (f !== undefined) giveUp();
       f = scanFlow();
-    } else if (k === 'time') time = str();
-    else if (k === 'node_status' || k === 'lost_events' || k === 'agent_event' || k === 'debug_event')
+    } else if (n === 4 && is('time')) time = str();
+    else if (n === 11 && (is('node_status') || is('lost_events') || is('agent_event') || is('debug_event')))
       giveUp();
     else skip();
   } while (more(125));
@@ -243,71 +285,84 @@ const SEEN_SRC_SVC = 16;
 const SEEN_DST_SVC = 32;
 const SEEN_L7 = 64;
 
+function once(seen: number, bit: number): number {
+  if (seen & bit) giveUp();
+  return seen | bit;
+}
+
 function scanFlow(): HubbleFields {
   const f = emptyHubbleFields('flow.');
   let seen = 0;
   if (!openObject()) return f;
   do {
-    const k = key();
-    switch (k) {
-      case 'time':
-        f.time = str();
+    switch (key()) {
+      case 2: {
+        const c0 = S.charCodeAt(KS);
+        const c1 = S.charCodeAt(KS + 1);
+        if (c0 === 73 && c1 === 80) {
+          seen = once(seen, SEEN_IP);
+          scanIP(f);
+        } else if (c0 === 108 && c1 === 52) {
+          seen = once(seen, SEEN_L4);
+          scanL4(f);
+        } else if (c0 === 108 && c1 === 55) {
+          seen = once(seen, SEEN_L7);
+          scanL7(f);
+        } else skip();
         break;
-      case 'verdict':
-        f.verdict = enumValue();
+      }
+      case 4:
+        if (is('time')) f.time = str();
+        else skip();
         break;
-      case 'drop_reason_desc':
-        f.dropReason = enumValue();
+      case 5:
+        if (is('reply')) f.reply = bool();
+        else skip();
         break;
-      case 'trace_reason':
-        f.traceReason = enumValue();
+      case 6:
+        if (is('source')) {
+          seen = once(seen, SEEN_SRC);
+          scanEndpoint(f.src);
+        } else skip();
         break;
-      case 'IP':
-        if (seen & SEEN_IP) giveUp();
-        seen |= SEEN_IP;
-        scanIP(f);
+      case 7:
+        if (is('verdict')) f.verdict = enumValue();
+        else skip();
         break;
-      case 'l4':
-        if (seen & SEEN_L4) giveUp();
-        seen |= SEEN_L4;
-        scanL4(f);
+      case 8:
+        if (is('is_reply')) f.isReply = bool();
+        else skip();
         break;
-      case 'source':
-        if (seen & SEEN_SRC) giveUp();
-        seen |= SEEN_SRC;
-        scanEndpoint(f.src);
+      case 11:
+        if (is('destination')) {
+          seen = once(seen, SEEN_DST);
+          scanEndpoint(f.dst);
+        } else skip();
         break;
-      case 'destination':
-        if (seen & SEEN_DST) giveUp();
-        seen |= SEEN_DST;
-        scanEndpoint(f.dst);
+      case 12:
+        if (is('source_names')) f.src.names = stringArray();
+        else if (is('trace_reason')) f.traceReason = enumValue();
+        else skip();
         break;
-      case 'source_names':
-        f.src.names = stringArray();
+      case 14:
+        if (is('source_service')) {
+          seen = once(seen, SEEN_SRC_SVC);
+          scanService(f.src);
+        } else skip();
         break;
-      case 'destination_names':
-        f.dst.names = stringArray();
+      case 16:
+        if (is('drop_reason_desc')) f.dropReason = enumValue();
+        else skip();
         break;
-      case 'source_service':
-        if (seen & SEEN_SRC_SVC) giveUp();
-        seen |= SEEN_SRC_SVC;
-        scanService(f.src);
+      case 17:
+        if (is('destination_names')) f.dst.names = stringArray();
+        else skip();
         break;
-      case 'destination_service':
-        if (seen & SEEN_DST_SVC) giveUp();
-        seen |= SEEN_DST_SVC;
-        scanService(f.dst);
-        break;
-      case 'l7':
-        if (seen & SEEN_L7) giveUp();
-        seen |= SEEN_L7;
-        scanL7(f);
-        break;
-      case 'reply':
-        f.reply = bool();
-        break;
-      case 'is_reply':
-        f.isReply = bool();
+      case 19:
+        if (is('destination_service')) {
+          seen = once(seen, SEEN_DST_SVC);
+          scanService(f.dst);
+        } else skip();
         break;
       default:
         skip();
@@ -319,9 +374,9 @@ function scanFlow(): HubbleFields {
 function scanIP(f: HubbleFields): void {
   if (!openObject()) return;
   do {
-    const k = key();
-    if (k === 'source') f.src.ip = str();
-    else if (k === 'destination') f.dst.ip = str();
+    const n = key();
+    if (n === 6 && is('source')) f.src.ip = str();
+    else if (n === 11 && is('destination')) f.dst.ip = str();
     else skip();
   } while (more(125));
 }
@@ -329,8 +384,9 @@ function scanIP(f: HubbleFields): void {
 function scanL4(f: HubbleFields): void {
   if (!openObject()) return;
   do {
-    const k = key();
-    if (f.l4 !== undefined || k === 'protocol' || S.charCodeAt(P) !== 123) giveUp();
+    const n = key();
+    if (f.l4 !== undefined || S.charCodeAt(P) !== 123 || (n === 8 && is('protocol'))) giveUp();
+    const k = S.slice(KS, KS + n);
     f.l4 = k;
     if (k === 'TCP' || k === 'UDP' || k === 'SCTP') scanPorts(f, k === 'TCP');
     else if (k === 'ICMPv4' || k === 'ICMPv6') scanIcmp(f);
@@ -342,17 +398,17 @@ function scanPorts(f: HubbleFields, tcp: boolean): void {
   let flagsSeen = false;
   if (!openObject()) return;
   do {
-    const k = key();
-    if (k === 'source_port') f.src.port = int(65535);
-    else if (k === 'destination_port') f.dst.port = int(65535);
-    else if (tcp && k === 'flags') {
+    const n = key();
+    if (n === 11 && is('source_port')) f.src.port = int(65535);
+    else if (n === 16 && is('destination_port')) f.dst.port = int(65535);
+    else if (tcp && n === 5 && is('flags')) {
       if (flagsSeen) giveUp();
       flagsSeen = true;
       if (openObject()) {
         do {
-          const fk = key();
-          if (fk === 'SYN') f.syn = bool();
-          else if (fk === 'ACK') f.ack = bool();
+          const m = key();
+          if (m === 3 && is('SYN')) f.syn = bool();
+          else if (m === 3 && is('ACK')) f.ack = bool();
           else skip();
         } while (more(125));
       }
@@ -363,8 +419,7 @@ function scanPorts(f: HubbleFields, tcp: boolean): void {
 function scanIcmp(f: HubbleFields): void {
   if (!openObject()) return;
   do {
-    const k = key();
-    if (k === 'type') f.icmpType = int(255);
+    if (key() === 4 && is('type')) f.icmpType = int(255);
     else skip();
   } while (more(125));
 }
@@ -373,35 +428,25 @@ function scanEndpoint(e: HubbleEndpointFields): void {
   let workloadsSeen = false;
   if (!openObject()) return;
   do {
-    const k = key();
-    switch (k) {
-      case 'namespace':
-        e.namespace = str();
-        break;
-      case 'pod_name':
-        e.pod = str();
-        break;
-      case 'labels':
-        scanLabels(e);
-        break;
-      case 'identity':
-        e.identity = int(0xffffffff);
-        break;
-      case 'workloads':
-        if (workloadsSeen) giveUp();
-        workloadsSeen = true;
-        if (openArray()) {
-          scanWorkload(e);
-          while (more(93)) skip();
-        }
-        break;
-      default:
-        skip();
-    }
+    const n = key();
+    if (n === 6 && is('labels')) scanLabels(e);
+    else if (n === 9 && is('namespace')) e.namespace = str();
+    else if (n === 8 && is('pod_name')) e.pod = str();
+    else if (n === 8 && is('identity')) e.identity = int(0xffffffff);
+    else if (n === 9 && is('workloads')) {
+      if (workloadsSeen) giveUp();
+      workloadsSeen = true;
+      e.workloadName = undefined;
+      e.workloadKind = undefined;
+      if (openArray()) {
+        scanWorkload(e);
+        while (more(93)) skip();
+      }
+    } else skip();
   } while (more(125));
 }
 
-/** Normalises labels in place: only kept `k8s:` labels are sliced out of the line. */
+/** Normalises labels in place: only kept labels are sliced out of the line. */
 function scanLabels(e: HubbleEndpointFields): void {
   e.labels = undefined;
   e.reserved = undefined;
@@ -410,7 +455,7 @@ function scanLabels(e: HubbleEndpointFields): void {
     if (S.charCodeAt(P) !== 34) giveUp();
     const a = P + 1;
     const b = S.indexOf('"', a);
-    if (b < 0) giveUp();
+    if (b < 0 || b >= END) giveUp();
     P = b + 1;
     if (
       S.charCodeAt(a) === 107 && // k
@@ -418,10 +463,15 @@ function scanLabels(e: HubbleEndpointFields): void {
       S.charCodeAt(a + 2) === 115 && // s
       S.charCodeAt(a + 3) === 58 // :
     ) {
-      if (S.charCodeAt(a + 4) === 105 && S.charCodeAt(a + 5) === 111 && S.charCodeAt(a + 6) === 46) {
-        const kv = S.slice(a + 4, b);
-        if (!isCiliumDerived(kv)) (e.labels ??= []).push(kv);
-      } else (e.labels ??= []).push(S.slice(a + 4, b));
+      if (
+        S.charCodeAt(a + 4) === 105 && // i
+        S.charCodeAt(a + 5) === 111 && // o
+        S.charCodeAt(a + 6) === 46 && // .
+        (S.startsWith('io.cilium.k8s.', a + 4) || S.startsWith('io.kubernetes.pod.namespace=', a + 4)) &&
+        b >= a + 18
+      )
+        continue;
+      (e.labels ??= []).push(S.slice(a + 4, b));
     } else addCiliumLabel(e, S.slice(a, b));
   } while (more(93));
 }
@@ -429,9 +479,9 @@ function scanLabels(e: HubbleEndpointFields): void {
 function scanWorkload(e: HubbleEndpointFields): void {
   if (!openObject()) return;
   do {
-    const k = key();
-    if (k === 'name') e.workloadName = str();
-    else if (k === 'kind') e.workloadKind = str();
+    const n = key();
+    if (n === 4 && is('name')) e.workloadName = str();
+    else if (n === 4 && is('kind')) e.workloadKind = str();
     else skip();
   } while (more(125));
 }
@@ -439,9 +489,9 @@ function scanWorkload(e: HubbleEndpointFields): void {
 function scanService(e: HubbleEndpointFields): void {
   if (!openObject()) return;
   do {
-    const k = key();
-    if (k === 'name') e.serviceName = str();
-    else if (k === 'namespace') e.serviceNamespace = str();
+    const n = key();
+    if (n === 4 && is('name')) e.serviceName = str();
+    else if (n === 9 && is('namespace')) e.serviceNamespace = str();
     else skip();
   } while (more(125));
 }
@@ -450,14 +500,14 @@ function scanL7(f: HubbleFields): void {
   let dnsSeen = false;
   if (!openObject()) return;
   do {
-    const k = key();
-    if (k === 'type') f.l7Type = enumValue();
-    else if (k === 'dns') {
+    const n = key();
+    if (n === 4 && is('type')) f.l7Type = enumValue();
+    else if (n === 3 && is('dns')) {
       if (dnsSeen) giveUp();
       dnsSeen = true;
       if (openObject()) {
         do {
-          if (key() === 'query') f.dnsQuery = str();
+          if (key() === 5 && is('query')) f.dnsQuery = str();
           else skip();
         } while (more(125));
       }

@@ -17,7 +17,8 @@ import { DIRECTION_RULES } from './direction.ts';
 import type { BadReason, SkipReason } from './errors.ts';
 import { FlowInputError } from './errors.ts';
 import { parseGenericLine } from './generic.ts';
-import { parseHubbleLine } from './hubble-scan.ts';
+import { isPlainBlock, parseHubbleLine, parseHubbleLineAt } from './hubble-scan.ts';
+import type { HubbleResult } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
 import { isNetworkNeighborhood, parseNetworkNeighborhood } from './kubescape.ts';
@@ -296,6 +297,7 @@ export class FlowReader implements AsyncIterable<Flow> {
     let pending: { line: string; no: number }[] = [];
     let first = true;
 
+    let plain = false;
     const handleLine = (line: string, no: number, out: Flow[]): void => {
       if (format === undefined) {
         pending.push({ line, no });
@@ -311,10 +313,10 @@ export class FlowReader implements AsyncIterable<Flow> {
         info.format = format;
         const p = pending;
         pending = [];
-        for (const x of p) this.processLine(source, x.line, x.no, format, out);
+        for (const x of p) this.processLine(source, x.line, x.no, format, out, false);
         return;
       }
-      this.processLine(source, line, no, format, out);
+      this.processLine(source, line, no, format, out, plain);
     };
 
     const chunks = gunzipIfNeeded(openSource(source, this.opts.stdin), info);
@@ -341,11 +343,21 @@ export class FlowReader implements AsyncIterable<Flow> {
         continue;
       }
       const out: Flow[] = [];
+      // One check for the whole block lets every Hubble line in it skip its own check.
+      plain = format === 'hubble' && pending.length === 0 && isPlainBlock(text);
       let start = 0;
       for (;;) {
         const nl = text.indexOf('\n', start);
         if (nl < 0) break;
         lineNo++;
+        if (plain && text.charCodeAt(start) === 123) {
+          // Fast path: scan the line in place inside the block.
+          info.lines++;
+          this.stats.lines++;
+          this.hubbleResult(source, parseHubbleLineAt(text, start, nl), lineNo, out);
+          start = nl + 1;
+          continue;
+        }
         let line = text.slice(start, nl);
         start = nl + 1;
         if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
@@ -365,6 +377,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       const whole = docText.join('');
       this.processDocument(source, whole, info, out);
     } else {
+      plain = false;
       if (tail.trim() !== '') {
         lineNo++;
         info.lines++;
@@ -431,29 +444,18 @@ export class FlowReader implements AsyncIterable<Flow> {
     }
   }
 
-  private processLine(source: string, line: string, no: number, format: FlowFormat, out: Flow[]): void {
+  private processLine(
+    source: string,
+    line: string,
+    no: number,
+    format: FlowFormat,
+    out: Flow[],
+    plain = false,
+  ): void {
     switch (format) {
-      case 'hubble': {
-        const r = parseHubbleLine(line);
-        switch (r.kind) {
-          case 'flow':
-            this.stats.direction[r.rule]++;
-            if (r.flipped) this.stats.repliesFlipped++;
-            this.addFlow(r.flow, out);
-            return;
-          case 'event':
-            this.stats.events[r.event]++;
-            this.lost += r.lost;
-            return;
-          case 'skip':
-            this.skip(r.reason);
-            return;
-          case 'bad':
-            this.badLine(source, no, r.error);
-            return;
-        }
+      case 'hubble':
+        this.hubbleResult(source, parseHubbleLine(line, plain), no, out);
         return;
-      }
       case 'generic': {
         const r = parseGenericLine(line);
         if (r instanceof FlowInputError) this.badLine(source, no, r);
@@ -474,6 +476,26 @@ export class FlowReader implements AsyncIterable<Flow> {
         else this.addKubescape(source, no, parsed, out);
         return;
       }
+    }
+  }
+
+  private hubbleResult(source: string, r: HubbleResult, no: number, out: Flow[]): void {
+    switch (r.kind) {
+      case 'flow':
+        this.stats.direction[r.rule]++;
+        if (r.flipped) this.stats.repliesFlipped++;
+        this.addFlow(r.flow, out);
+        return;
+      case 'event':
+        this.stats.events[r.event]++;
+        this.lost += r.lost;
+        return;
+      case 'skip':
+        this.skip(r.reason);
+        return;
+      case 'bad':
+        this.badLine(source, no, r.error);
+        return;
     }
   }
 

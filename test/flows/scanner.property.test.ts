@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseHubbleLine, scanHubbleLine } from '../../src/flows/hubble-scan.ts';
+import {
+  isPlainBlock,
+  parseHubbleLine,
+  parseHubbleLineAt,
+  scanHubbleLine,
+} from '../../src/flows/hubble-scan.ts';
 import { parseHubbleLineSlow } from '../../src/flows/hubble.ts';
 
 // The fast scanner must give exactly what JSON.parse + normalisation gives, for every line: valid
@@ -246,7 +251,10 @@ describe('scanner equivalence (fast-check)', () => {
     fc.assert(
       fc.property(fc.constantFrom(...sampleLines), fc.nat(), mutation, (l, seed, mutate) => {
         const text = mutate(JSON.stringify(shuffleKeys(JSON.parse(l), { s: seed })));
-        expect(parseHubbleLine(text)).toEqual(parseHubbleLineSlow(text));
+        const expected = parseHubbleLineSlow(text);
+        expect(parseHubbleLine(text)).toEqual(expected);
+        const block = `{"x":[1\n${text}\n"}]}\n`;
+        if (isPlainBlock(block)) expect(parseHubbleLineAt(block, 8, 8 + text.length)).toEqual(expected);
       }),
       { numRuns: 1500 },
     );
@@ -260,7 +268,11 @@ describe('scanner equivalence (fast-check)', () => {
         const text = render(r);
         total++;
         if (scanHubbleLine(text) !== undefined) fast++;
-        expect(parseHubbleLine(text)).toEqual(parseHubbleLineSlow(text));
+        const expected = parseHubbleLineSlow(text);
+        expect(parseHubbleLine(text)).toEqual(expected);
+        // In place inside a block of lines, as the reader scans: the neighbours must not leak in.
+        const block = `{"flow":{"time":"x"\n${text}\n"IP"}}\n`;
+        if (isPlainBlock(block)) expect(parseHubbleLineAt(block, 20, 20 + text.length)).toEqual(expected);
       }),
       { numRuns: 2000 },
     );

@@ -1,0 +1,283 @@
+/**
+ * Hubble ingest benchmark: the same generated `hubble observe -o jsonpb` lines are parsed, side by side
+ * in one run, by (1) the scanner with full normalisation (`parseHubbleLine`) and (2) bare `JSON.parse`
+ * (no normalisation at all), and by (3) JSON.parse + normalisation for reference. Rounds alternate
+ * between the contenders and the best round of each counts, so a busy machine hurts both alike.
+ *
+ * Lines come from a small set of realistic templates (pod-to-pod TCP trace events with Cilium's label
+ * set, their replies, policy-verdict events, L7 DNS records, drops, ICMP, IPv6), varied in addresses,
+ * ports, pod names and timestamps.
+ */
+import { pathToFileURL } from 'node:url';
+import { isPlainBlock, parseHubbleLine, parseHubbleLineAt } from '../src/flows/hubble-scan.ts';
+import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const APPS = [
+  'cart',
+  'checkout',
+  'catalog',
+  'payments',
+  'reviews',
+  'ratings',
+  'search',
+  'users',
+  'orders',
+  'shipping',
+];
+const NAMESPACES = ['shop', 'billing', 'search', 'identity'];
+
+function endpoint(rand: () => number, app: string, ns: string, id: number, withPod: boolean) {
+  const hash = Math.floor(rand() * 0xffffff).toString(16);
+  const e: Record<string, unknown> = {
+    ID: 100 + Math.floor(rand() * 3000),
+    identity: 10000 + id,
+    namespace: ns,
+    labels: [
+      `k8s:app=${app}`,
+      `k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=${ns}`,
+      'k8s:io.cilium.k8s.policy.cluster=prod-eu-1',
+      `k8s:io.cilium.k8s.policy.serviceaccount=${app}`,
+      `k8s:io.kubernetes.pod.namespace=${ns}`,
+      'k8s:version=v1',
+      `k8s:app.kubernetes.io/part-of=${ns}`,
+    ],
+  };
+  if (withPod) {
+    e.pod_name = `${app}-7d9f${hash}-x${hash.slice(0, 4)}`;
+    e.workloads = [{ name: app, kind: 'Deployment' }];
+  }
+  return e;
+}
+
+function isoTime(ms: number, nanos: number): string {
+  return new Date(ms).toISOString().slice(0, 19) + '.' + String(nanos).padStart(9, '0') + 'Z';
+}
+
+/** Generates `n` jsonpb lines from the templates. */
+export function generateHubbleLines(n: number, seed = 7): string[] {
+  const rand = mulberry32(seed);
+  const out: string[] = [];
+  let t = Date.UTC(2026, 0, 1);
+  for (let i = 0; i < n; i++) {
+    t += Math.floor(rand() * 3);
+    const time = isoTime(t, Math.floor(rand() * 1e9));
+    const a = Math.floor(rand() * APPS.length);
+    const b = (a + 1 + Math.floor(rand() * (APPS.length - 1))) % APPS.length;
+    const nsA = NAMESPACES[a % NAMESPACES.length]!;
+    const nsB = NAMESPACES[b % NAMESPACES.length]!;
+    const ipA = `10.244.${a}.${1 + Math.floor(rand() * 250)}`;
+    const ipB = `10.244.${b}.${1 + Math.floor(rand() * 250)}`;
+    const sport = 32768 + Math.floor(rand() * 28000);
+    const dport = [8080, 9090, 5432, 6379, 443][b % 5]!;
+    const src = endpoint(rand, APPS[a]!, nsA, a, true);
+    const dst = endpoint(rand, APPS[b]!, nsB, b, rand() < 0.9);
+    const kind = rand();
+    let flow: Record<string, unknown>;
+    const base = {
+      time,
+      uuid: `5f3c${Math.floor(rand() * 1e8)}-8a1e-4b1c-9d2e-${Math.floor(rand() * 1e12)}`,
+      ethernet: { source: '2a:1b:3c:4d:5e:6f', destination: '6e:3c:ce:d3:9e:a6' },
+      node_name: `prod-eu-1/node-${a}`,
+      Type: 'L3_L4',
+    };
+    if (kind < 0.5) {
+      flow = {
+        ...base,
+        verdict: 'FORWARDED',
+        IP: { source: ipA, destination: ipB, ipVersion: 'IPv4' },
+        l4: { TCP: { source_port: sport, destination_port: dport, flags: { PSH: true, ACK: true } } },
+        source: src,
+        destination: dst,
+        event_type: { type: 4, sub_type: 3 },
+        traffic_direction: 'EGRESS',
+        trace_observation_point: rand() < 0.5 ? 'TO_ENDPOINT' : 'FROM_ENDPOINT',
+        is_reply: false,
+        interface: { index: 29, name: 'lxc0c465a40f24b' },
+        Summary: 'TCP Flags: ACK, PSH',
+      };
+    } else if (kind < 0.75) {
+      flow = {
+        ...base,
+        verdict: 'FORWARDED',
+        IP: { source: ipB, destination: ipA, ipVersion: 'IPv4' },
+        l4: { TCP: { source_port: dport, destination_port: sport, flags: { ACK: true } } },
+        source: dst,
+        destination: src,
+        event_type: { type: 4 },
+        traffic_direction: 'INGRESS',
+        trace_observation_point: 'TO_STACK',
+        is_reply: true,
+        Summary: 'TCP Flags: ACK',
+      };
+    } else if (kind < 0.85) {
+      flow = {
+        ...base,
+        verdict: 'FORWARDED',
+        IP: { source: ipA, destination: ipB, ipVersion: 'IPv4' },
+        l4: { TCP: { source_port: sport, destination_port: dport, flags: { SYN: true } } },
+        source: src,
+        destination: dst,
+        event_type: { type: 5 },
+        traffic_direction: 'INGRESS',
+        policy_match_type: 2,
+        is_reply: false,
+        Summary: 'TCP Flags: SYN',
+      };
+    } else if (kind < 0.93) {
+      flow = {
+        ...base,
+        verdict: 'FORWARDED',
+        Type: 'L7',
+        IP: { source: ipA, destination: '10.96.0.10', ipVersion: 'IPv4' },
+        l4: { UDP: { source_port: sport, destination_port: 53 } },
+        source: src,
+        destination: endpoint(rand, 'kube-dns', 'kube-system', 99, true),
+        destination_names: [],
+        l7: {
+          type: 'REQUEST',
+          latency_ns: '0',
+          dns: { query: `${APPS[b]}.${nsB}.svc.cluster.local.`, qtypes: ['A'], observation_source: 'proxy' },
+        },
+        event_type: { type: 129 },
+        traffic_direction: 'EGRESS',
+        is_reply: false,
+        Summary: `DNS Query ${APPS[b]}.${nsB}.svc.cluster.local. A`,
+      };
+    } else if (kind < 0.97) {
+      flow = {
+        ...base,
+        verdict: 'DROPPED',
+        drop_reason: 133,
+        drop_reason_desc: 'POLICY_DENIED',
+        IP: { source: ipA, destination: ipB, ipVersion: 'IPv4' },
+        l4: { TCP: { source_port: sport, destination_port: dport, flags: { SYN: true } } },
+        source: src,
+        destination: dst,
+        event_type: { type: 1, sub_type: 133 },
+        traffic_direction: 'INGRESS',
+        Summary: 'TCP Flags: SYN',
+      };
+    } else {
+      flow = {
+        ...base,
+        verdict: 'FORWARDED',
+        IP: { source: `fd00::${a}:${b}`, destination: `fd00::${b}:1`, ipVersion: 'IPv6' },
+        l4: { ICMPv6: { type: 128 } },
+        source: src,
+        destination: { identity: 2, labels: ['reserved:world'] },
+        destination_names: ['api.example.com'],
+        event_type: { type: 4 },
+        traffic_direction: 'EGRESS',
+        is_reply: false,
+        Summary: 'ICMPv6 EchoRequest',
+      };
+    }
+    out.push(JSON.stringify({ flow, node_name: flow.node_name, time }));
+  }
+  return out;
+}
+
+/** Joins lines into ~1 MiB blocks, the way the reader receives decoded chunks. */
+function toBlocks(lines: string[]): string[] {
+  const blocks: string[] = [];
+  let cur: string[] = [];
+  let size = 0;
+  for (const l of lines) {
+    cur.push(l);
+    size += l.length + 1;
+    if (size >= 1 << 20) {
+      blocks.push(cur.join('\n') + '\n');
+      cur = [];
+      size = 0;
+    }
+  }
+  if (cur.length > 0) blocks.push(cur.join('\n') + '\n');
+  return blocks;
+}
+
+/**
+ * Lines per second of `fn` over every line of the blocks; the line splitting is the same for every
+ * contender. `perBlock` runs once per block (the scanner's block-wide plain-text check).
+ */
+function timeRound(blocks: string[], total: number, fn: (line: string) => unknown): number {
+  const t0 = performance.now();
+  let sink = 0;
+  for (const block of blocks) {
+    let start = 0;
+    for (;;) {
+      const nl = block.indexOf('\n', start);
+      if (nl < 0) break;
+      if (fn(block.slice(start, nl)) !== undefined) sink++;
+      start = nl + 1;
+    }
+  }
+  const dt = performance.now() - t0;
+  if (sink !== total) throw new Error('benchmark lost lines');
+  return (total / dt) * 1000;
+}
+
+/** The reader's path: one plain-text check per block, lines scanned in place (copied only on fallback). */
+function timeScanner(blocks: string[], total: number): number {
+  const t0 = performance.now();
+  let sink = 0;
+  for (const block of blocks) {
+    const plain = isPlainBlock(block);
+    let start = 0;
+    for (;;) {
+      const nl = block.indexOf('\n', start);
+      if (nl < 0) break;
+      const r = plain ? parseHubbleLineAt(block, start, nl) : parseHubbleLine(block.slice(start, nl));
+      if (r.kind === 'flow') sink++;
+      start = nl + 1;
+    }
+  }
+  const dt = performance.now() - t0;
+  if (sink !== total) throw new Error('benchmark lost lines');
+  return (total / dt) * 1000;
+}
+
+export async function benchIngest(
+  opts: { lines: number; rounds?: number } = { lines: 100_000 },
+): Promise<{ name: string; value: number; unit: string }[]> {
+  const lines = generateHubbleLines(opts.lines);
+  const bytes = lines.reduce((s, l) => s + l.length, 0);
+  const blocks = toBlocks(lines);
+  const n = lines.length;
+  const rounds = opts.rounds ?? 7;
+  // Sanity: the scanner path gives flows for these lines.
+  if (parseHubbleLine(lines[0]!).kind !== 'flow') throw new Error('generated line did not parse');
+  let scanner = 0;
+  let parse = 0;
+  let slow = 0;
+  for (let r = 0; r < rounds; r++) {
+    scanner = Math.max(scanner, timeScanner(blocks, n));
+    parse = Math.max(
+      parse,
+      timeRound(blocks, n, (l) => JSON.parse(l) as unknown),
+    );
+    slow = Math.max(slow, timeRound(blocks, n, parseHubbleLineSlow));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return [
+    { name: 'hubble scanner + normalisation', value: Math.round(scanner), unit: 'lines/s' },
+    { name: 'JSON.parse only', value: Math.round(parse), unit: 'lines/s' },
+    { name: 'scanner speed-up over JSON.parse', value: Math.round((scanner / parse) * 100) / 100, unit: 'x' },
+    { name: 'JSON.parse + normalisation', value: Math.round(slow), unit: 'lines/s' },
+    { name: 'average line length', value: Math.round(bytes / lines.length), unit: 'bytes' },
+  ];
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  for (const r of await benchIngest({ lines: 100_000 })) console.log(`${r.name}: ${r.value} ${r.unit}`);
+}
