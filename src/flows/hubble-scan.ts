@@ -12,7 +12,6 @@ import {
   addCiliumLabel,
   emptyHubbleFields,
   finishHubble,
-  isCiliumDerived,
   parseHubbleLineSlow,
 } from './hubble.ts';
 
