@@ -335,6 +335,15 @@ export function connectionLines(c: Connection, ids: FlowIds): string[] {
   let t = c.timeUs;
   const tick = (us: number) => (t += us);
 
+  // Each endpoint is printed the same way by the same node: render it once per connection.
+  const views: [Peer, NodeInfo, string][] = [];
+  const view = (p: Peer, observer: NodeInfo): string => {
+    for (const v of views) if (v[0] === p && v[1] === observer) return v[2];
+    const json = endpointJson(p, observer);
+    views.push([p, observer, json]);
+    return json;
+  };
+
   const emit = (
     observer: NodeInfo,
     reply: boolean,
@@ -342,16 +351,13 @@ export function connectionLines(c: Connection, ids: FlowIds): string[] {
   ) => {
     const from = reply ? c.dst : c.src;
     const to = reply ? c.src : c.dst;
+    const atRemoteDestination = !reply && observer === dstNode && observer !== srcNode;
     const fromJson =
-      !reply && observer === dstNode && observer !== srcNode && c.bareSourceAtDestination
+      atRemoteDestination && c.bareSourceAtDestination
         ? '{}'
-        : endpointJson(from, observer, {
-            anonymous:
-              !reply &&
-              observer === dstNode &&
-              observer !== srcNode &&
-              c.anonymousSourceAtDestination === true,
-          });
+        : atRemoteDestination && c.anonymousSourceAtDestination === true
+          ? endpointJson(from, observer, { anonymous: true })
+          : view(from, observer);
     const old = observer.oldAgent;
     const e: FlowEvent = {
       timeUs: t,
@@ -363,7 +369,7 @@ export function connectionLines(c: Connection, ids: FlowIds): string[] {
       ipDst: reply ? srcIP : dstIP,
       l4: fields.l4,
       source: fromJson,
-      destination: endpointJson(to, observer),
+      destination: view(to, observer),
       type: 'L3_L4',
       node: observer.name,
       sourceNames: reply ? c.destinationNames : undefined,

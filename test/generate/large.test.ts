@@ -189,7 +189,7 @@ describe('largeClusterObjects and generateFlowLines', () => {
   it('draws every edge when the count allows, and every connection is a truth edge between real pods', () => {
     const perEdge = new Uint32Array(topo.edges.length);
     const lines = [
-      ...generateFlowLines({ topology: topo, layout, count: 40_000, connectionsPerEdge: perEdge }),
+      ...generateFlowLines({ topology: topo, layout, count: 15_000, connectionsPerEdge: perEdge }),
     ];
     expect(perEdge.every((c) => c > 0)).toBe(true);
     const counts = [...perEdge];
@@ -201,8 +201,9 @@ describe('largeClusterObjects and generateFlowLines', () => {
     const truth = new Set(largeTruth(topo).edges.map(edgeKey));
     let checked = 0;
     for (const l of lines) {
+      if (!l.includes('"trace_observation_point":"FROM_ENDPOINT"') || !l.includes('"is_reply":false'))
+        continue;
       const f = JSON.parse(l).flow;
-      if (!f || f.trace_observation_point !== 'FROM_ENDPOINT' || f.is_reply !== false) continue;
       const proto = Object.keys(f.l4)[0]!;
       const src = podOwner.get(`${f.source.namespace}/${f.source.pod_name}`);
       const dst = podOwner.get(`${f.destination.namespace}/${f.destination.pod_name}`);
@@ -211,7 +212,7 @@ describe('largeClusterObjects and generateFlowLines', () => {
       expect(truth.has(`${src} -> ${dst} ${proto}/${f.l4[proto].destination_port}`)).toBe(true);
       checked++;
     }
-    expect(checked).toBeGreaterThan(1000);
+    expect(checked).toBeGreaterThan(500);
     const t = largeTruth(topo, perEdge);
     expect(t.edges).toHaveLength(topo.edges.length);
     expect(t.edges[0]!.connections).toBe(perEdge[0]);
