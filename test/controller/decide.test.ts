@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import type { Condition, Segmentation } from '../../src/controller/api.ts';
+import { parseSegmentationSpec } from '../../src/controller/api.ts';
+import {
+  auditVerdict,
+  bucketOf,
+  bucketWidthMs,
+  enforceGate,
+  namespaceConflicts,
+  promotionTarget,
+  pruneBuckets,
+  selectNamespaces,
+  setCondition,
+  transitionEvents,
+  wouldBlockInWindow,
+} from '../../src/controller/decide.ts';
+import type { Namespace } from '../../src/model/k8s.ts';
+
+const T0 = Date.parse('2026-11-28T12:00:00Z');
+const ns = (name: string, labels: Record<string, string> = {}): Namespace => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels },
+});
+const seg = (name: string, created: string): Segmentation => ({
+  apiVersion: 'microseg.dev/v1alpha1',
+  kind: 'Segmentation',
+  metadata: { name, creationTimestamp: created },
+});
+
+describe('namespaces', () => {
+  const all = [ns('kube-system'), ns('shop', { team: 'shop' }), ns('pay', { team: 'pay' }), ns('default')];
+  it('an empty selector takes every namespace but the system ones', () => {
+    expect(selectNamespaces({}, all)).toEqual(['default', 'pay', 'shop']);
+  });
+  it('a selector matches labels and the namespace name label', () => {
+    expect(selectNamespaces({ matchLabels: { team: 'shop' } }, all)).toEqual(['shop']);
+    expect(
+      selectNamespaces(
+        {
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['kube-system'] }],
+        },
+        all,
+      ),
+    ).toEqual(['kube-system']);
+  });
+  it('the older Segmentation keeps a namespace; the newer one reports it', () => {
+    const old = seg('a-old', '2026-01-01T00:00:00Z');
+    const young = seg('b-young', '2026-02-01T00:00:00Z');
+    expect(namespaceConflicts(young, ['pay', 'shop'], [{ seg: old, namespaces: ['shop'] }])).toEqual([
+      ['shop', 'a-old'],
+    ]);
+    expect(namespaceConflicts(old, ['shop'], [{ seg: young, namespaces: ['shop', 'pay'] }])).toEqual([]);
+  });
+});
+
+describe('audit', () => {
+  it('buckets are a sixtieth of the window, at least a second', () => {
+    expect(bucketWidthMs(3_600_000)).toBe(60_000);
+    expect(bucketWidthMs(2000)).toBe(1000);
+    expect(bucketOf(T0 + 59_999, 3_600_000)).toBe(T0 / 1000);
+  });
+
+  it('counts would-be-blocked flows inside the window only', () => {
+    const window = 10_000;
+    const b = new Map<number, number>([
+      [bucketOf(T0, window), 2],
+      [bucketOf(T0 + 5000, window), 3],
+    ]);
+    expect(wouldBlockInWindow(b, T0 + 6000, window)).toBe(5);
+    expect(wouldBlockInWindow(b, T0 + 11_000, window)).toBe(3);
+    expect(wouldBlockInWindow(b, T0 + 16_000, window)).toBe(0);
+    pruneBuckets(b, T0 + 11_000, window);
+    expect([...b.values()]).toEqual([3]);
+  });
+
+  it('AuditClean needs the full window and no would-be-blocked flow', () => {
+    const window = 60_000;
+    expect(auditVerdict(undefined, T0, window)).toMatchObject({ clean: false, reason: 'AuditNotRunning' });
+    const audit = { since: T0, buckets: new Map<number, number>(), samples: [] };
+    expect(auditVerdict(audit, T0 + 30_000, window)).toEqual({
+      clean: false,
+      wouldBlock: 0,
+      reason: 'AuditWindowOpen',
+      message: 'no flow would be blocked so far; the audit has run 30s of 1m',
+    });
+    expect(auditVerdict(audit, T0 + 60_000, window)).toEqual({
+      clean: true,
+      wouldBlock: 0,
+      reason: 'NoBlockedFlows',
+      message: 'no flow would have been blocked in the last 1m',
+    });
+    audit.buckets.set(bucketOf(T0 + 61_000, window), 4);
+    expect(auditVerdict(audit, T0 + 62_000, window)).toEqual({
+      clean: false,
+      wouldBlock: 4,
+      reason: 'FlowsWouldBeBlocked',
+      message: '4 flow(s) in the last 1m would be blocked by the proposal',
+    });
+  });
+});
+
+describe('enforceGate', () => {
+  const dirty = {
+    clean: false,
+    wouldBlock: 2,
+    reason: 'FlowsWouldBeBlocked',
+    message: '2 flow(s) in the last 1h would be blocked by the proposal',
+  };
+  const clean = { clean: true, wouldBlock: 0, reason: 'NoBlockedFlows', message: 'clean' };
+  it('refuses while the audit shows would-be-blocked flows', () => {
+    expect(enforceGate({ alreadyEnforced: false, force: false, audit: dirty })).toEqual({
+      allowed: false,
+      reason: 'EnforceRefused',
+      message:
+        'Enforce refused: 2 flow(s) in the last 1h would be blocked by the proposal; wait for AuditClean or set spec.enforce.force: true',
+    });
+  });
+  it('allows a clean audit, an explicit force, and an enforcement already in place', () => {
+    expect(enforceGate({ alreadyEnforced: false, force: false, audit: clean }).allowed).toBe(true);
+    expect(enforceGate({ alreadyEnforced: false, force: true, audit: dirty })).toMatchObject({
+      allowed: true,
+      reason: 'EnforceForced',
+    });
+    expect(enforceGate({ alreadyEnforced: true, force: false, audit: dirty }).allowed).toBe(true);
+  });
+});
+
+describe('conditions and promotion', () => {
+  it('lastTransitionTime moves only when the status changes', () => {
+    let c: Condition[] = [];
+    c = setCondition(
+      c,
+      { type: 'AuditClean', status: 'False', reason: 'AuditWindowOpen', message: 'a' },
+      't1',
+    );
+    c = setCondition(
+      c,
+      { type: 'AuditClean', status: 'False', reason: 'FlowsWouldBeBlocked', message: 'b' },
+      't2',
+    );
+    expect(c[0]).toMatchObject({ reason: 'FlowsWouldBeBlocked', lastTransitionTime: 't1' });
+    c = setCondition(c, { type: 'AuditClean', status: 'True', reason: 'NoBlockedFlows', message: 'c' }, 't3');
+    expect(c[0]!.lastTransitionTime).toBe('t3');
+    c = setCondition(c, { type: 'Valid', status: 'True', reason: 'SpecValid', message: 'v' }, 't3');
+    expect(c.map((x) => x.type)).toEqual(['Valid', 'AuditClean']);
+  });
+
+  it('emits one event per transition, warnings for refusals and would-be-blocked flows', () => {
+    const before: Condition[] = [
+      { type: 'Enforced', status: 'False', reason: 'NotEnforcing', message: '', lastTransitionTime: 't' },
+      { type: 'AuditClean', status: 'True', reason: 'NoBlockedFlows', message: '', lastTransitionTime: 't' },
+    ];
+    const after: Condition[] = [
+      { type: 'Enforced', status: 'False', reason: 'EnforceRefused', message: 'no', lastTransitionTime: 't' },
+      {
+        type: 'AuditClean',
+        status: 'False',
+        reason: 'FlowsWouldBeBlocked',
+        message: '1 flow',
+        lastTransitionTime: 't',
+      },
+    ];
+    expect(transitionEvents(before, after)).toEqual([
+      { type: 'Warning', reason: 'EnforceRefused', message: 'Enforced=False: no' },
+      { type: 'Warning', reason: 'FlowsWouldBeBlocked', message: 'AuditClean=False: 1 flow' },
+    ]);
+    expect(transitionEvents(after, after)).toEqual([]);
+  });
+
+  it('promotes only when automatic, after the condition held long enough', () => {
+    const spec = (mode: string, automatic: boolean) => {
+      const r = parseSegmentationSpec('s', {
+        namespaceSelector: {},
+        mode,
+        promotion: { automatic, after: '10m' },
+      });
+      if (!r.ok) throw new Error(r.problems.join());
+      return r.spec;
+    };
+    const held = (type: string, since: number): Condition[] => [
+      { type, status: 'True', reason: 'x', message: '', lastTransitionTime: new Date(since).toISOString() },
+    ];
+    expect(promotionTarget(spec('Learn', false), held('ProposalStable', T0), T0 + 3_600_000)).toBeUndefined();
+    expect(promotionTarget(spec('Learn', true), held('ProposalStable', T0), T0 + 599_000)).toBeUndefined();
+    expect(promotionTarget(spec('Learn', true), held('ProposalStable', T0), T0 + 600_000)).toEqual({
+      to: 'Audit',
+      message: 'promoted Learn → Audit: the proposal has been stable for 10m',
+    });
+    expect(promotionTarget(spec('Audit', true), held('AuditClean', T0), T0 + 600_000)).toEqual({
+      to: 'Enforce',
+      message: 'promoted Audit → Enforce: the audit has been clean for 10m',
+    });
+    expect(promotionTarget(spec('Enforce', true), held('AuditClean', T0), T0 + 600_000)).toBeUndefined();
+  });
+});

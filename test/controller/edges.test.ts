@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { EdgeStore, fnv32, namespaceOf, peerFromId, shardEdges } from '../../src/controller/edges.ts';
+import type { PersistedEdge } from '../../src/controller/api.ts';
+
+const T0 = Date.parse('2026-11-28T12:00:00Z');
+const w = (id: string) => peerFromId(id);
+
+describe('EdgeStore', () => {
+  it('aggregates flows per (src, dst, protocol, port) with evidence', () => {
+    const s = new EdgeStore();
+    s.add(w('shop/Deployment/cart'), w('shop/Deployment/db'), {
+      time: T0,
+      protocol: 'TCP',
+      port: 5432,
+      verdict: 'FORWARDED',
+      count: 3,
+    });
+    s.add(w('shop/Deployment/cart'), w('shop/Deployment/db'), {
+      time: T0 + 5,
+      protocol: 'TCP',
+      port: 5432,
+      verdict: 'DROPPED',
+      dropReason: 'POLICY_DENIED',
+    });
+    s.add(w('shop/Deployment/cart'), w('world:1.2.3.4'), {
+      time: T0 - 5,
+      protocol: 'TCP',
+      port: 443,
+      verdict: 'FORWARDED',
+    });
+    expect(s.size).toBe(2);
+    expect(s.persisted()).toEqual([
+      {
+        src: 'shop/Deployment/cart',
+        dst: 'shop/Deployment/db',
+        protocol: 'TCP',
+        port: 5432,
+        count: 4,
+        firstSeen: '2026-11-28T12:00:00.000Z',
+        lastSeen: '2026-11-28T12:00:00.005Z',
+        dropped: 1,
+      },
+      {
+        src: 'shop/Deployment/cart',
+        dst: 'world:1.2.3.4',
+        protocol: 'TCP',
+        port: 443,
+        count: 1,
+        firstSeen: '2026-11-28T11:59:59.995Z',
+        lastSeen: '2026-11-28T11:59:59.995Z',
+      },
+    ]);
+  });
+
+  it('ages out edges unused since the cutoff', () => {
+    const s = new EdgeStore();
+    s.add(w('a/Pod/x'), w('a/Pod/y'), { time: T0, protocol: 'TCP', port: 1, verdict: 'FORWARDED' });
+    s.add(w('a/Pod/x'), w('a/Pod/z'), { time: T0 + 10_000, protocol: 'TCP', port: 1, verdict: 'FORWARDED' });
+    const v = s.version;
+    expect(s.ageOut(T0 + 1)).toBe(1);
+    expect(s.version).toBeGreaterThan(v);
+    expect(s.edges().map((e) => e.dst)).toEqual(['a/Pod/z']);
+    expect(s.ageOut(T0 + 1)).toBe(0);
+  });
+
+  it('restores persisted edges without losing or double counting', () => {
+    const s = new EdgeStore();
+    s.add(w('a/Pod/x'), w('a/Pod/y'), { time: T0, protocol: 'TCP', port: 1, verdict: 'FORWARDED', count: 2 });
+    const saved = s.persisted();
+    const t = new EdgeStore();
+    t.restore(saved);
+    t.restore(saved); // a second restore (e.g. two shards read twice) changes nothing
+    expect(t.persisted()).toEqual(saved);
+    expect(t.edges()[0]!.verdicts).toEqual({ FORWARDED: 2 });
+  });
+});
+
+describe('peers', () => {
+  it('parses graph node ids', () => {
+    expect(peerFromId('shop/Deployment/cart')).toEqual({ id: 'shop/Deployment/cart', kind: 'workload' });
+    expect(peerFromId('world:1.2.3.4')).toEqual({ id: 'world:1.2.3.4', kind: 'world', ip: '1.2.3.4' });
+    expect(peerFromId('private:10.0.0.1')).toMatchObject({ kind: 'private', ip: '10.0.0.1' });
+    expect(peerFromId('node:fd00::1')).toMatchObject({ kind: 'node', ip: 'fd00::1' });
+    expect(peerFromId('kube-apiserver')).toEqual({ id: 'kube-apiserver', kind: 'kube-apiserver' });
+    expect(namespaceOf('shop/Deployment/cart')).toBe('shop');
+    expect(namespaceOf('world:1.2.3.4')).toBeUndefined();
+  });
+});
+
+describe('shardEdges', () => {
+  const edges = (n: number): PersistedEdge[] =>
+    Array.from({ length: n }, (_, i) => ({
+      src: `ns-${i % 50}/Deployment/client-${i}`,
+      dst: `ns-${i % 50}/Deployment/server-${i % 97}`,
+      protocol: 'TCP',
+      port: 1000 + (i % 1000),
+      count: i + 1,
+      firstSeen: '2026-11-28T12:00:00.000Z',
+      lastSeen: '2026-11-28T12:00:00.000Z',
+    }));
+  const seg = { metadata: { name: 'shop', uid: 'u-1' } };
+
+  it('keeps every shard under the byte budget and every edge exactly once', () => {
+    const all = edges(20_000);
+    const shards = shardEdges(seg, all, 512 * 1024);
+    expect(shards.length).toBe(16);
+    for (const s of shards) {
+      expect(JSON.stringify(s).length).toBeLessThanOrEqual(512 * 1024);
+      expect(s.spec.shards).toBe(16);
+      expect(s.metadata.name).toBe(`shop-edges-${s.spec.shard}`);
+      expect(s.metadata.labels).toEqual({
+        'app.kubernetes.io/managed-by': 'microseg',
+        'microseg.dev/segmentation': 'shop',
+      });
+    }
+    expect(shards.reduce((n, s) => n + s.spec.edges.length, 0)).toBe(20_000);
+    expect(new Set(shards.flatMap((s) => s.spec.edges.map((e) => `${e.src}|${e.dst}|${e.port}`))).size).toBe(
+      20_000,
+    );
+  });
+
+  it('a new edge changes one shard only', () => {
+    const all = edges(5000);
+    const before = shardEdges(seg, all);
+    const after = shardEdges(seg, [...all, { ...all[0]!, port: 9 }]);
+    const changed = before.filter((s, i) => JSON.stringify(s) !== JSON.stringify(after[i]));
+    expect(changed.length).toBe(1);
+  });
+
+  it('splits further when edges are large', () => {
+    const big = edges(100).map((e) => ({ ...e, src: `${e.src}-${'x'.repeat(2000)}` }));
+    const shards = shardEdges(seg, big, 64 * 1024);
+    expect(shards.length).toBeGreaterThan(1);
+    for (const s of shards) expect(JSON.stringify(s).length).toBeLessThanOrEqual(64 * 1024);
+    expect(fnv32('abc')).toBe(0x1a47e90b);
+  });
+});

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { Segmentation } from '../../src/controller/api.ts';
+import {
+  canonicalSpec,
+  enforcedPolicy,
+  isOwnedBy,
+  planObjects,
+  proposalHash,
+} from '../../src/controller/plan.ts';
+import type { NetworkPolicy, NetworkPolicySpec } from '../../src/model/k8s.ts';
+
+const seg: Segmentation = {
+  apiVersion: 'microseg.dev/v1alpha1',
+  kind: 'Segmentation',
+  metadata: { name: 'shop', uid: 'u-1' },
+  spec: { namespaceSelector: {} },
+};
+
+const spec = (port: number): NetworkPolicySpec => ({
+  podSelector: { matchLabels: { app: 'db' } },
+  policyTypes: ['Ingress', 'Egress'],
+  ingress: [
+    { from: [{ podSelector: { matchLabels: { app: 'cart' } } }], ports: [{ protocol: 'TCP', port }] },
+  ],
+  egress: [],
+});
+const np = (name: string, s: NetworkPolicySpec, labels?: Record<string, string>): NetworkPolicy => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: { name, namespace: 'shop', ...(labels ? { labels } : {}) },
+  spec: s,
+});
+const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+
+describe('canonicalSpec', () => {
+  it('treats what the API server returns as equal to what was sent', () => {
+    const sent = spec(5432);
+    const returned = {
+      policyTypes: ['Egress', 'Ingress'],
+      podSelector: { matchLabels: { app: 'db' } },
+      ingress: [{ ports: [{ port: 5432 }], from: [{ podSelector: { matchLabels: { app: 'cart' } } }] }],
+    } as NetworkPolicySpec;
+    expect(canonicalSpec(returned)).toBe(canonicalSpec(sent));
+  });
+  it('tells real differences apart, including an empty peer selector from an absent one', () => {
+    expect(canonicalSpec(spec(5432))).not.toBe(canonicalSpec(spec(5433)));
+    const a: NetworkPolicySpec = { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] };
+    const b: NetworkPolicySpec = { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] };
+    expect(canonicalSpec(a)).not.toBe(canonicalSpec(b));
+    expect(canonicalSpec({ podSelector: {}, ports: undefined } as never)).toBe(
+      canonicalSpec({ podSelector: {} }),
+    );
+  });
+});
+
+describe('planObjects', () => {
+  it('creates the missing, repairs drift, prunes the stale, and never touches foreign objects', () => {
+    const desired = [
+      enforcedPolicy(seg, np('a-new', spec(1))),
+      enforcedPolicy(seg, np('b-same', spec(2))),
+      enforcedPolicy(seg, np('c-edited', spec(3))),
+      enforcedPolicy(seg, np('d-foreign-name', spec(4))),
+      enforcedPolicy(seg, np('e-lost-label', spec(5))),
+    ];
+    const observed = [
+      np('b-same', { ...spec(2), egress: undefined, policyTypes: ['Egress', 'Ingress'] }, ours),
+      np('c-edited', spec(33), ours),
+      np('d-foreign-name', spec(4)),
+      np('e-lost-label', spec(5), {
+        'microseg.dev/segmentation': 'shop',
+        'app.kubernetes.io/managed-by': 'someone',
+      }),
+      np('f-stale', spec(6), ours),
+      np('g-other-segmentation', spec(7), { ...ours, 'microseg.dev/segmentation': 'other' }),
+      np('h-foreign', spec(8)),
+    ];
+    const actions = planObjects('shop', desired, observed);
+    expect(
+      actions.map((a) => [
+        a.kind,
+        a.kind === 'apply' ? a.object.metadata.name : a.name,
+        a.kind === 'apply' ? a.why : a.kind === 'delete' ? a.why : a.holder,
+      ]),
+    ).toEqual([
+      ['apply', 'a-new', 'create'],
+      ['apply', 'c-edited', 'drift'],
+      ['conflict', 'd-foreign-name', 'an object microseg does not manage'],
+      ['conflict', 'e-lost-label', 'Segmentation shop'],
+      ['delete', 'f-stale', 'prune'],
+    ]);
+  });
+
+  it('is idempotent: applying the plan leaves nothing to do', () => {
+    const desired = [enforcedPolicy(seg, np('a', spec(1))), enforcedPolicy(seg, np('b', spec(2)))];
+    expect(planObjects('shop', desired, desired)).toEqual([]);
+  });
+
+  it('labels and owns what Enforce applies', () => {
+    const p = enforcedPolicy(seg, np('a', spec(1), { 'microseg.dev/segment': 'shop-db' }));
+    expect(p.metadata.labels).toEqual({ 'microseg.dev/segment': 'shop-db', ...ours });
+    expect(p.metadata.ownerReferences).toEqual([
+      {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Segmentation',
+        name: 'shop',
+        uid: 'u-1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+    expect(isOwnedBy(p, 'shop')).toBe(true);
+    expect(isOwnedBy(p, 'other')).toBe(false);
+  });
+});
+
+describe('proposalHash', () => {
+  it('depends on names and specs, not on order or representation', () => {
+    const a = [np('a', spec(1)), np('b', spec(2))];
+    const b = [np('b', { ...spec(2), egress: undefined }), np('a', spec(1))];
+    expect(proposalHash(a)).toBe(proposalHash(b));
+    expect(proposalHash(a)).not.toBe(proposalHash([np('a', spec(1)), np('b', spec(3))]));
+    expect(proposalHash(a)).toMatch(/^[0-9a-f]{16}$/);
+  });
+});

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, parseDuration, parseSegmentationSpec } from '../../src/controller/api.ts';
+
+describe('parseDuration / formatDuration', () => {
+  it('parses Go-style durations', () => {
+    expect(parseDuration('90s')).toBe(90_000);
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('1.5h')).toBe(5_400_000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('0s')).toBe(0);
+  });
+  it('rejects anything else', () => {
+    for (const bad of ['', '5', '5 minutes', '1d', '-1s', 'h', '1h 30m'])
+      expect(parseDuration(bad), bad).toBeUndefined();
+  });
+  it('formats in the largest whole unit', () => {
+    expect(formatDuration(0)).toBe('0s');
+    expect(formatDuration(3_600_000)).toBe('1h');
+    expect(formatDuration(120_000)).toBe('2m');
+    expect(formatDuration(3000)).toBe('3s');
+    expect(formatDuration(1500)).toBe('1500ms');
+  });
+});
+
+describe('parseSegmentationSpec', () => {
+  it('fills every default', () => {
+    const r = parseSegmentationSpec('shop', { namespaceSelector: { matchLabels: { team: 'shop' } } });
+    expect(r).toEqual({
+      ok: true,
+      spec: {
+        namespaceSelector: { matchLabels: { team: 'shop' } },
+        mode: 'Learn',
+        learning: { ruleExpiryMs: 168 * 3_600_000, stableAfterMs: 3_600_000, minFlows: 1 },
+        audit: { windowMs: 3_600_000, samples: 10 },
+        enforce: { force: false },
+        promotion: { automatic: false, afterMs: 24 * 3_600_000 },
+        policy: { defaultDeny: true, includeDropped: false, worldIngress: 'any' },
+      },
+    });
+  });
+
+  it('reports every problem with the field and the value', () => {
+    const r = parseSegmentationSpec('x'.repeat(41), {
+      mode: 'Block',
+      learning: { ruleExpiry: '10 days', minFlows: 0 },
+      audit: { window: 5, samples: 51 },
+      enforce: { force: 'yes' },
+      policy: { worldIngress: 'everyone' },
+      promotion: [],
+    });
+    expect(r).toEqual({
+      ok: false,
+      problems: [
+        'metadata.name must be at most 40 characters (has 41)',
+        'spec.namespaceSelector is required',
+        'spec.mode "Block" is not one of Learn, Audit, Enforce',
+        'spec.promotion must be an object',
+        'spec.policy.worldIngress "everyone" is not one of any, observed',
+        'spec.learning.ruleExpiry "10 days" is not a duration such as "90s", "15m" or "1h30m"',
+        'spec.learning.minFlows must be an integer from 1 to 1000000 (got 0)',
+        'spec.audit.window must be a duration string such as "1h"',
+        'spec.audit.samples must be an integer from 0 to 50 (got 51)',
+        'spec.enforce.force must be true or false (got "yes")',
+      ],
+    });
+  });
+
+  it('checks selectors, minimum durations and the window/expiry relation', () => {
+    expect(
+      parseSegmentationSpec('a', { namespaceSelector: { matchExpressions: [{ key: 'k', operator: 'In' }] } }),
+    ).toEqual({
+      ok: false,
+      problems: ['spec.namespaceSelector: matchExpressions[0].values must be a non-empty list for In'],
+    });
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {},
+        learning: { ruleExpiry: '30s' },
+        audit: { window: '10s' },
+      }),
+    ).toEqual({
+      ok: false,
+      problems: ['spec.learning.ruleExpiry "30s" is shorter than 1m'],
+    });
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {},
+        learning: { ruleExpiry: '1h' },
+        audit: { window: '2h' },
+      }),
+    ).toEqual({
+      ok: false,
+      problems: ['spec.audit.window (2h) must not be longer than spec.learning.ruleExpiry (1h)'],
+    });
+    expect(parseSegmentationSpec('a', null)).toEqual({ ok: false, problems: ['spec is missing'] });
+  });
+});
