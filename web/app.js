@@ -117,7 +117,11 @@
     return { color: e.dropped ? EDGE_DROPPED : EDGE_COLOR, size: 1.5 + 1.2 * Math.log10(1 + e.count) };
   }
 
+  /** Above this many edges, edge labels are left out: sigma lays out every label text it is given. */
+  const EDGE_LABEL_LIMIT = 1500;
+
   function buildGraph(view) {
+    const edgeLabels = view.edges.length <= EDGE_LABEL_LIMIT;
     const g = new graphology.Graph({ type: 'directed', multi: false, allowSelfLoops: false });
     for (const n of view.nodes) {
       const s = nodeStyle(n);
@@ -144,7 +148,10 @@
         size: s.size,
         color: s.color,
         baseColor: s.color,
-        label: `${e.ports.join(', ')} · ${e.count} flows${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`,
+        label:
+          edgeLabels || e.blocked
+            ? `${e.ports.join(', ')} · ${e.count} flows${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`
+            : undefined,
         hidden: false,
         dim: false,
         blocked: e.blocked || 0,
@@ -198,7 +205,9 @@
     if (state.expanded.size) params.set('expand', [...state.expanded].sort().join(','));
     if (state.audit) params.set('audit', state.audit);
     status('Loading graph…');
+    const tf = performance.now();
     const view = await api(`/graph?${params}`);
+    state.fetchMs = Math.round(performance.now() - tf);
     state.view = view;
     state.segments = new Map(view.segments.map((s) => [s.id, s]));
     fillFilters(view);
@@ -208,18 +217,20 @@
     if (!state.renderer) {
       state.renderer = new Sigma(g, $('graph'), sigmaOptions());
       bindRenderer(state.renderer);
+      state.graph = g;
     } else {
-      state.renderer.setGraph(g);
+      // Refill the graph sigma already draws: it keeps its programs and textures.
+      state.graph.clear();
+      state.graph.import(g.export());
     }
-    state.graph = g;
     applyFilters();
     state.renderer.refresh();
     state.renderMs = Math.round(performance.now() - t0);
     const agg = view.view === 'segments' ? ` · grouped by segment (${view.expanded.length} expanded)` : '';
     status(
-      `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${g.order} nodes in ${state.renderMs} ms`,
+      `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${state.graph.order} nodes in ${state.renderMs} ms`,
     );
-    document.body.dataset.nodes = String(g.order);
+    document.body.dataset.nodes = String(state.graph.order);
   }
 
   function bindRenderer(r) {
@@ -244,24 +255,41 @@
     await selectNode(id);
   }
 
+  /** Sets attributes only where they change: every change makes sigma re-process the item. */
+  function setNode(g, n, attrs) {
+    const a = g.getNodeAttributes(n);
+    for (const k in attrs) {
+      if (a[k] !== attrs[k]) {
+        g.mergeNodeAttributes(n, attrs);
+        return;
+      }
+    }
+  }
+
+  function setEdge(g, e, attrs) {
+    const a = g.getEdgeAttributes(e);
+    for (const k in attrs) {
+      if (a[k] !== attrs[k]) {
+        g.mergeEdgeAttributes(e, attrs);
+        return;
+      }
+    }
+  }
+
   function setFocus(nodeId) {
     const g = state.graph;
     const keep = new Set([nodeId]);
     g.forEachNeighbor(nodeId, (n) => keep.add(n));
-    g.forEachNode((n) => {
-      g.mergeNodeAttributes(n, { dim: !keep.has(n), focus: n === nodeId });
-    });
-    g.forEachEdge((e, _a, s, t) => {
-      g.setEdgeAttribute(e, 'dim', !(s === nodeId || t === nodeId));
-    });
+    g.forEachNode((n) => setNode(g, n, { dim: !keep.has(n), focus: n === nodeId }));
+    g.forEachEdge((e, _a, s, t) => setEdge(g, e, { dim: !(s === nodeId || t === nodeId), focus: false }));
   }
 
   function clearFocus() {
     const g = state.graph;
     if (!g) return;
     state.selected = null;
-    g.forEachNode((n) => g.mergeNodeAttributes(n, { dim: false, focus: false }));
-    g.forEachEdge((e) => g.mergeEdgeAttributes(e, { dim: false, focus: false }));
+    g.forEachNode((n) => setNode(g, n, { dim: false, focus: false }));
+    g.forEachEdge((e) => setEdge(g, e, { dim: false, focus: false }));
     highlightBlocked();
   }
 
@@ -313,10 +341,10 @@
         hidden = !(s && s.namespaces.includes(namespace));
       }
       if (segment && a.segment !== segment) hidden = true;
-      g.setNodeAttribute(n, 'hidden', hidden);
+      setNode(g, n, { hidden });
     });
     g.forEachEdge((e, _a, s, t) => {
-      g.setEdgeAttribute(e, 'hidden', g.getNodeAttribute(s, 'hidden') || g.getNodeAttribute(t, 'hidden'));
+      setEdge(g, e, { hidden: g.getNodeAttribute(s, 'hidden') || g.getNodeAttribute(t, 'hidden') });
     });
   }
 
@@ -516,15 +544,14 @@
   function highlightBlocked() {
     const g = state.graph;
     if (!g || !state.audit) return;
-    g.forEachEdge((e, a) => {
-      g.setEdgeAttribute(e, 'dim', !a.blocked);
-    });
+    g.forEachEdge((e, a) => setEdge(g, e, { dim: !a.blocked }));
   }
 
   function focusBlocked(key) {
     const g = state.graph;
     const edges = g.filterEdges((e, a) => a.blocked > 0 && (a.data.blockedFlows || []).includes(key));
-    g.forEachEdge((e) => g.mergeEdgeAttributes(e, { dim: !edges.includes(e), focus: edges.includes(e) }));
+    const chosen = new Set(edges);
+    g.forEachEdge((e) => setEdge(g, e, { dim: !chosen.has(e), focus: chosen.has(e) }));
     state.selectedEdge = edges[0] || null;
     if (edges[0]) void centerOn(g.source(edges[0]));
   }
