@@ -1,0 +1,154 @@
+/** The explain, simulate and blast-radius commands, run in-process on fixture files. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/main.ts';
+import { captureIO } from '../../src/cli/io.ts';
+
+const fixture = (p: string) => fileURLToPath(new URL(`../fixtures/verify/${p}`, import.meta.url));
+const CLUSTER = fixture('shop-cluster.yaml');
+
+async function cli(...argv: string[]) {
+  const io = captureIO();
+  const code = await runCli(argv, io);
+  return { code, out: io.stdout, err: io.stderr };
+}
+
+describe('microseg simulate', () => {
+  it('answers the queries in order', async () => {
+    const r = await cli(
+      'simulate',
+      '--cluster',
+      CLUSTER,
+      '--queries',
+      fixture('queries.json'),
+      '--output',
+      'json',
+    );
+    expect(r.code).toBe(0);
+    const answers = JSON.parse(r.out) as { allowed: boolean; reason: string; policies: string[] }[];
+    expect(answers.map((a) => a.allowed)).toEqual([true, true, false, false, true, true]);
+    expect(answers[2]).toEqual({
+      allowed: false,
+      reason: 'denied: ingress to shop/db-0: isolated by shop/db-from-cart and no ingress rule matches',
+      policies: ['shop/db-from-cart'],
+    });
+    expect(answers[1]!.reason).toBe(
+      'allowed: egress from shop/cart-5c4b-y1: no policy isolates it for egress, allowed by default; ingress to shop/db-0: allowed by shop/db-from-cart ingress[0]',
+    );
+  });
+  it('applies --policies on top of the cluster', async () => {
+    const r = await cli(
+      'simulate',
+      '--cluster',
+      CLUSTER,
+      '--policies',
+      fixture('proposal'),
+      '--queries',
+      fixture('queries.json'),
+    );
+    const answers = JSON.parse(r.out) as { allowed: boolean; policies: string[] }[];
+    expect(answers.map((a) => a.allowed)).toEqual([true, true, false, false, true, true]);
+    expect(answers[0]!.policies).toEqual(['web/frontend', 'shop/cart']);
+  });
+  it('is deterministic', async () => {
+    const a = await cli('simulate', '--cluster', CLUSTER, '--queries', fixture('queries.json'), '--detail');
+    const b = await cli('simulate', '--cluster', CLUSTER, '--queries', fixture('queries.json'), '--detail');
+    expect(a.out).toBe(b.out);
+  });
+  it('reports bad input with exit code 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-verify-'));
+    writeFileSync(join(dir, 'q.json'), '[{"from":"shop/db-0","to":"shop/nope","port":80}]');
+    const r = await cli('simulate', '--cluster', CLUSTER, '--queries', join(dir, 'q.json'));
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      `microseg simulate: ${join(dir, 'q.json')}: query 1: to: pod shop/nope is not in the cluster snapshot\n`,
+    );
+    writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n');
+    const k = await cli('simulate', '--cluster', join(dir, 'bad.yaml'), '--queries', join(dir, 'q.json'));
+    expect(k.err).toBe(`microseg simulate: ${join(dir, 'bad.yaml')}: Gadget g: unsupported kind Gadget\n`);
+    const o = await cli(
+      'simulate',
+      '--cluster',
+      CLUSTER,
+      '--queries',
+      join(dir, 'q.json'),
+      '--output',
+      'yaml',
+    );
+    expect(o.err).toBe('microseg simulate: --output yaml is not supported (use json)\n');
+  });
+});
+
+describe('microseg explain', () => {
+  it('prints the verdict and the reasoning', async () => {
+    const r = await cli(
+      'explain',
+      '--cluster',
+      CLUSTER,
+      '--from',
+      '203.0.113.7',
+      '--to',
+      'shop/db-0',
+      '--port',
+      'pg',
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(
+      [
+        '203.0.113.7 -> shop/db-0 TCP/5432: DENIED',
+        '  ok   egress from 203.0.113.7: not a pod, no egress policy applies',
+        '  DENY ingress to shop/db-0: isolated by shop/db-from-cart and no ingress rule matches',
+        '       selected for ingress by: shop/db-from-cart',
+        '  decided by tier: networkpolicy',
+        '',
+      ].join('\n'),
+    );
+  });
+  it('rejects an unknown protocol', async () => {
+    const r = await cli(
+      'explain',
+      '--cluster',
+      CLUSTER,
+      '--from',
+      'shop/db-0',
+      '--to',
+      'shop/db-0',
+      '--port',
+      '1',
+      '--protocol',
+      'icmp',
+    );
+    expect([r.code, r.err]).toEqual([
+      2,
+      'microseg explain: --protocol: protocol "icmp" is not one of TCP, UDP, SCTP\n',
+    ]);
+  });
+});
+
+describe('microseg blast-radius', () => {
+  it('compares the current policies with a proposal', async () => {
+    const r = await cli(
+      'blast-radius',
+      '--cluster',
+      CLUSTER,
+      '--workload',
+      'shop/StatefulSet/db',
+      '--proposal',
+      fixture('proposal'),
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('blast radius of shop/StatefulSet/db\n');
+    expect(r.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
+    expect(r.out.endsWith('reachable pairs: 9 before, 2 after\n')).toBe(true);
+  });
+  it('names a missing workload', async () => {
+    const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/Deployment/ghost');
+    expect([r.code, r.err]).toEqual([
+      2,
+      'microseg blast-radius: --workload: no Deployment ghost in namespace shop\n',
+    ]);
+  });
+});
