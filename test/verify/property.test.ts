@@ -95,7 +95,7 @@ const policies = fc.array(fc.tuple(fc.constantFrom(...NS), spec), { maxLength: 4
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
         metadata: { name: `p${i}`, namespace: ns },
-        spec: JSON.parse(JSON.stringify(s)),
+        spec: JSON.parse(JSON.stringify(s)) as NetworkPolicy['spec'],
       }),
   ),
 );
