@@ -92,6 +92,8 @@ export interface WorkloadSpec {
   schedule?: string;
   /** CronJob: when the Job that produced the running pod was scheduled (ms). */
   jobScheduledAt?: number;
+  /** CronJob: when that Job's pod finished (it is then Succeeded in the snapshot). */
+  jobCompletedAt?: number;
   /** Override for the pods' start time (ms). */
   podStartTime?: number;
   /** Per-replica overrides (Deployments): a fixed IP (IP reuse), a start time, a node. */
@@ -451,7 +453,22 @@ export class ClusterBuilder {
             selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': jobUid } },
             template: { metadata: { labels: jobLabels }, spec: { ...podSpec, restartPolicy: 'OnFailure' } },
           },
-          status: { active: 1, startTime: iso(scheduled), ready: 1 },
+          status:
+            spec.jobCompletedAt !== undefined
+              ? {
+                  succeeded: 1,
+                  startTime: iso(scheduled),
+                  completionTime: iso(spec.jobCompletedAt),
+                  conditions: [
+                    {
+                      type: 'Complete',
+                      status: 'True',
+                      lastProbeTime: iso(spec.jobCompletedAt),
+                      lastTransitionTime: iso(spec.jobCompletedAt),
+                    },
+                  ],
+                }
+              : { active: 1, startTime: iso(scheduled), ready: 1 },
         });
         for (let i = 0; i < replicas; i++) {
           this.pod(
@@ -463,7 +480,7 @@ export class ClusterBuilder {
             spec.podStartTime ?? scheduled + 2_000,
             jobLabels,
             owner('batch/v1', 'Job', jMeta),
-            { index: i },
+            { index: i, ...(spec.jobCompletedAt !== undefined ? { endTime: spec.jobCompletedAt } : {}) },
           );
         }
         break;

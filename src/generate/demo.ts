@@ -437,12 +437,11 @@ export function generateDemo(opts: DemoOptions = {}): Demo {
     kind: 'CronJob',
     schedule: '30 * * * *',
     jobScheduledAt: jobAt,
+    jobCompletedAt: jobAt + 12 * MIN,
     labels: { app: 'report-generator' },
     image: 'ghcr.io/example/report-generator:2026.02',
     nodes: [w1],
   });
-  const reportPod = reports.pods[0]!;
-  reportPod.endTime = jobAt + 12 * MIN;
 
   // --- monitoring --------------------------------------------------------------------------------
   const promPorts: PortSpec[] = [{ name: 'web', port: 9090 }];

@@ -94,7 +94,8 @@ describe('generateDemo: cluster snapshot', () => {
     expect(job.metadata.name).toMatch(/^report-generator-\d{8}$/);
     const jobPod = pods('report-generator-')[0]!;
     expect(jobPod.metadata.labels!['job-name']).toBe(job.metadata.name);
-    expect(jobPod.status!.phase).toBe('Running');
+    expect(jobPod.status!.phase).toBe('Succeeded');
+    expect((job as { status?: { succeeded?: number } }).status?.succeeded).toBe(1);
     const ne = pods('node-exporter-');
     expect(ne).toHaveLength(3);
     for (const p of ne) {
