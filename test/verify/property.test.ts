@@ -89,15 +89,12 @@ const spec = fc.record({
   egress: fc.option(fc.array(rule('to'), { maxLength: 2 }), { nil: undefined }),
 });
 const policies = fc.array(fc.tuple(fc.constantFrom(...NS), spec), { maxLength: 4 }).map((xs) =>
-  xs.map(
-    ([ns, s], i) =>
-      ({
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'NetworkPolicy',
-        metadata: { name: `p${i}`, namespace: ns },
-        spec: JSON.parse(JSON.stringify(s)) as NetworkPolicy['spec'],
-      }),
-  ),
+  xs.map(([ns, s], i): NetworkPolicy => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: `p${i}`, namespace: ns },
+    spec: JSON.parse(JSON.stringify(s)) as NetworkPolicy['spec'],
+  })),
 );
 
 const ENDS: Endpoint[] = [
