@@ -8,9 +8,10 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 export const MODULE_DIR = fileURLToPath(new URL('./apiserver/', import.meta.url));
@@ -90,31 +91,78 @@ export interface EnsureOptions {
 
 /**
  * Returns the cached binaries, building them first when the cache has no entry for the current
- * sources. Concurrent callers may build twice; the last atomic rename wins and both results are valid.
+ * sources. A lock file serialises builds across processes (e.g. `npm test` and `npm run cluster:up`
+ * started together); a lock left by a dead process is taken over. After a successful build, entries
+ * for other keys are removed so the cache holds one build (about 170 MB).
  */
 export async function ensureBinaries(opts: EnsureOptions = {}): Promise<Binaries> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const env = opts.env ?? process.env;
   const { key, version } = await cacheKey();
-  const dir = join(cacheRoot(env), key);
+  const root = cacheRoot(env);
+  const dir = join(root, key);
   const bins = binariesIn(dir, version);
-  if (existsSync(bins.testbin) && existsSync(bins.kubectl)) return bins;
+  const complete = (): boolean => existsSync(bins.testbin) && existsSync(bins.kubectl);
+  if (complete()) return bins;
 
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `${BINARY}.tmp-${process.pid}`);
-  log(
-    `microseg test cluster: building kube-apiserver ${version}, etcd and kubectl from Go modules into ${dir}\n` +
-      '  (this takes several minutes the first time; later runs reuse the cache)',
-  );
-  const started = Date.now();
-  await goBuild(tmp, version, env);
-  await rename(tmp, bins.testbin);
-  for (const link of [bins.kubeApiserver, bins.etcd, bins.kubectl]) {
-    await rm(link, { force: true });
-    await symlink(BINARY, link);
+  const release = await acquireLock(join(dir, 'build.lock'), log);
+  try {
+    if (complete()) return bins;
+    const tmp = join(dir, `${BINARY}.tmp-${process.pid}`);
+    log(
+      `microseg test cluster: building kube-apiserver ${version}, etcd and kubectl from Go modules into ${dir}\n` +
+        '  (this takes several minutes the first time; later runs reuse the cache)',
+    );
+    const started = Date.now();
+    await goBuild(tmp, version, env);
+    for (const link of [bins.kubeApiserver, bins.etcd, bins.kubectl]) {
+      await rm(link, { force: true });
+      await symlink(BINARY, link);
+    }
+    // the binary appears last: its presence (with kubectl) marks a complete entry
+    await rename(tmp, bins.testbin);
+    log(`microseg test cluster: built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await release();
   }
-  log(`microseg test cluster: built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  for (const other of await readdir(root)) {
+    if (other !== key && /^v\d+\.\d+\.\d+.*-[0-9a-f]{16}$/.test(other)) {
+      await rm(join(root, other), { recursive: true, force: true });
+    }
+  }
   return bins;
+}
+
+async function acquireLock(file: string, log: (line: string) => void): Promise<() => Promise<void>> {
+  let announced = false;
+  for (;;) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(holder) || holder <= 0 || !processAlive(holder)) {
+      await rm(file, { force: true });
+      continue;
+    }
+    if (!announced) {
+      log(`microseg test cluster: waiting for the build running in process ${holder}`);
+      announced = true;
+    }
+    await sleep(1000);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Linker flags stamping the Kubernetes version into the binaries, as the upstream release build does. */
