@@ -117,7 +117,8 @@ export class SegmentationController {
     edgeWrites: 0,
     wouldBlock: 0,
   };
-  readonly queue = new WorkQueue();
+  /** The work queue of Segmentation names; a fresh one each time this replica starts leading. */
+  queue = new WorkQueue();
   readonly #client: KubeClient;
   readonly #cache: ClusterCache;
   readonly #segmentations: Informer<Segmentation>;
@@ -126,7 +127,7 @@ export class SegmentationController {
   readonly #events: EventSink;
   readonly #log: Logger;
   readonly #opts: Required<SegmentationControllerOptions>;
-  readonly #states = new Map<string, SegState>();
+  #states = new Map<string, SegState>();
   #identity: { version: number; at: number; identity: Identity } | undefined;
   #leading = false;
   #worker: Promise<void> | undefined;
@@ -175,7 +176,8 @@ export class SegmentationController {
   startLeading(): void {
     if (this.#leading) return;
     this.#leading = true;
-    this.#states.clear();
+    this.#states = new Map();
+    this.queue = new WorkQueue();
     this.#worker = this.queue.run(
       (key) => this.#timedReconcile(key),
       (key, err) => this.#log.error('reconcile failed', { segmentation: key, error: err.message }),
@@ -188,14 +190,16 @@ export class SegmentationController {
     if (!this.#leading) return;
     this.#leading = false;
     this.queue.stop();
+    const states = this.#states;
     await this.#worker;
     if (opts.persist) {
-      for (const [name, st] of this.#states) {
+      for (const [name, st] of states) {
         const seg = this.#segmentations.get(name);
         if (seg && st.restored) await this.#persist(seg, st, true).catch(() => undefined);
       }
     }
-    this.#states.clear();
+    // A new term may have started meanwhile (startLeading replaces the map); leave its state alone.
+    if (!this.#leading) this.#states.clear();
   }
 
   /** Learned edges of a Segmentation held in memory (for tests and the bench). */
