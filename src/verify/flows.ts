@@ -4,7 +4,7 @@
  */
 import type { Flow, FlowEndpoint } from '../flows/types.ts';
 import type { ObservedConnection, VerifyReport } from './reach.ts';
-import type { Endpoint, L4Protocol } from './types.ts';
+import type { Endpoint } from './types.ts';
 
 function endpointOf(e: FlowEndpoint): Endpoint | undefined {
   if (e.namespace && e.pod) return { namespace: e.namespace, pod: e.pod };
