@@ -140,9 +140,13 @@ export class ClusterBuilder {
   private readonly namespaceCreated = new Map<string, number>();
   private resourceVersion = 1_000;
 
-  constructor(rng: Rng, now: number) {
+  /** Leave out fields no stage reads (pod conditions, resources, probes, ...) to save memory. */
+  readonly lean: boolean;
+
+  constructor(rng: Rng, now: number, opts: { lean?: boolean } = {}) {
     this.rng = rng;
     this.now = now;
+    this.lean = opts.lean === true;
   }
 
   takeObjects(): object[] {
@@ -597,6 +601,13 @@ export class ClusterBuilder {
       protocol: p.protocol ?? 'TCP',
       ...(spec.hostNetwork ? { hostPort: p.port } : {}),
     }));
+    if (this.lean) {
+      return {
+        containers: [{ name: spec.name, image: spec.image, ...(ports.length > 0 ? { ports } : {}) }],
+        ...(spec.hostNetwork ? { hostNetwork: true } : {}),
+        serviceAccountName: sa,
+      };
+    }
     const container: Record<string, unknown> = {
       name: spec.name,
       image: spec.image,
@@ -682,36 +693,49 @@ export class ClusterBuilder {
         ownerReferences: [ownerRef],
       },
       spec: { ...podSpec, nodeName: node.name },
-      status: {
-        phase: completed ? 'Succeeded' : 'Running',
-        hostIP: node.ip,
-        hostIPs: [{ ip: node.ip }],
-        podIP: addr.ip,
-        podIPs: ips.map((ip) => ({ ip })),
-        startTime: iso(startTime),
-        qosClass: 'Burstable',
-        conditions: [
-          { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: iso(startTime) },
-          {
-            type: 'Ready',
-            status: completed ? 'False' : 'True',
-            lastProbeTime: null,
-            lastTransitionTime: iso(startTime + 4_000),
+      status: this.lean
+        ? {
+            phase: completed ? 'Succeeded' : 'Running',
+            hostIP: node.ip,
+            podIP: addr.ip,
+            podIPs: ips.map((ip) => ({ ip })),
+            startTime: iso(startTime),
+          }
+        : {
+            phase: completed ? 'Succeeded' : 'Running',
+            hostIP: node.ip,
+            hostIPs: [{ ip: node.ip }],
+            podIP: addr.ip,
+            podIPs: ips.map((ip) => ({ ip })),
+            startTime: iso(startTime),
+            qosClass: 'Burstable',
+            conditions: [
+              {
+                type: 'Initialized',
+                status: 'True',
+                lastProbeTime: null,
+                lastTransitionTime: iso(startTime),
+              },
+              {
+                type: 'Ready',
+                status: completed ? 'False' : 'True',
+                lastProbeTime: null,
+                lastTransitionTime: iso(startTime + 4_000),
+              },
+              {
+                type: 'ContainersReady',
+                status: completed ? 'False' : 'True',
+                lastProbeTime: null,
+                lastTransitionTime: iso(startTime + 4_000),
+              },
+              {
+                type: 'PodScheduled',
+                status: 'True',
+                lastProbeTime: null,
+                lastTransitionTime: iso(startTime - 1_000),
+              },
+            ],
           },
-          {
-            type: 'ContainersReady',
-            status: completed ? 'False' : 'True',
-            lastProbeTime: null,
-            lastTransitionTime: iso(startTime + 4_000),
-          },
-          {
-            type: 'PodScheduled',
-            status: 'True',
-            lastProbeTime: null,
-            lastTransitionTime: iso(startTime - 1_000),
-          },
-        ],
-      },
     });
     return pod;
   }

@@ -593,11 +593,16 @@ function macOf(h: number): string {
 /**
  * Streams the snapshot objects of a topology (Nodes, Namespaces, controllers, Pods, Services,
  * EndpointSlices), workload by workload. Memory stays flat: pods are dropped once their Service is out.
+ * `lean` leaves out the fields no stage reads (pod conditions, container resources and probes, ...),
+ * which halves the memory of a benchmark that holds the whole snapshot.
  */
-export function* largeClusterObjects(topo: LargeTopology, opts: { now?: number } = {}): Generator<object> {
+export function* largeClusterObjects(
+  topo: LargeTopology,
+  opts: { now?: number; lean?: boolean } = {},
+): Generator<object> {
   const layout = new LargeLayout(topo, opts);
   const rng = Rng.derive(topo.seed, 'large-objects');
-  const b = new ClusterBuilder(rng, layout.now);
+  const b = new ClusterBuilder(rng, layout.now, { lean: opts.lean === true });
   for (const n of layout.nodes) {
     b.addNode({
       name: n.name,

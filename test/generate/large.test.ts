@@ -126,6 +126,19 @@ describe('largeClusterObjects and generateFlowLines', () => {
     expect(JSON.stringify(again)).toBe(JSON.stringify(objects));
   });
 
+  it('can leave out fields no stage reads, keeping names, uids, labels, owners and addresses', () => {
+    const lean = snapshotFromObjects([...largeClusterObjects(topo, { lean: true })], 'lean');
+    expect(lean.pods.map((p) => [p.metadata.uid, p.metadata.name, p.status!.podIP, p.spec.nodeName])).toEqual(
+      snap.pods.map((p) => [p.metadata.uid, p.metadata.name, p.status!.podIP, p.spec.nodeName]),
+    );
+    expect(lean.pods.map((p) => p.metadata.ownerReferences)).toEqual(
+      snap.pods.map((p) => p.metadata.ownerReferences),
+    );
+    expect(lean.pods[0]!.status).not.toHaveProperty('conditions');
+    expect(snap.pods[0]!.status).toHaveProperty('conditions');
+    expect(lean.pods[0]!.spec.containers[0]!.ports).toEqual(snap.pods[0]!.spec.containers[0]!.ports);
+  });
+
   it('gives every pod an owner chain to its planned root controller', () => {
     const byUid = new Map([...snap.workloads, ...snap.cronJobs].map((o) => [o.metadata.uid!, o]));
     const planned = new Set(topo.workloads.map((w) => `${w.namespace}/${w.kind}/${w.name}`));
