@@ -416,11 +416,19 @@
   function reachTable(br) {
     const row = (label, b, a) =>
       `<tr><td>${label}</td><td class="num">${b}</td><td class="num">${a}</td></tr>`;
+    const examples = (label, xs) =>
+      xs && xs.length
+        ? `<div><strong>${label}</strong><ul>${xs.map((x) => `<li>${esc(x)}</li>`).join('')}</ul></div>`
+        : '';
     return (
       `<table class="blast"><thead><tr><th></th><th class="num">Before</th><th class="num">After</th></tr></thead><tbody>` +
       row('Can reach', br.before.canReach, br.after.canReach) +
       row('Reachable from', br.before.reachableFrom, br.after.reachableFrom) +
-      `</tbody></table>`
+      `</tbody></table>` +
+      `<details><summary>What it can still reach and be reached from after the proposal</summary>` +
+      examples('Reaches', br.after.reachExamples) +
+      examples('Reached from', br.after.fromExamples) +
+      `</details>`
     );
   }
 
@@ -556,6 +564,12 @@
     if (edges[0]) void centerOn(g.source(edges[0]));
   }
 
+  /** `namespace/Kind/name` → `namespace/name`; other ids unchanged. */
+  function shortId(id) {
+    const p = id.split('/');
+    return p.length === 3 ? `${p[0]}/${p[2]}` : id;
+  }
+
   function blockedKey(b) {
     return b.edge || `${b.source}->${b.target}:${b.port}/${b.protocol}`;
   }
@@ -588,11 +602,11 @@
         parts.push('<p><span class="badge ok">none</span> every observed flow is allowed</p>');
       else
         parts.push(
-          '<table id="would-block"><thead><tr><th>From</th><th>To</th><th>Port</th><th class="num">Flows</th></tr></thead><tbody>' +
+          '<table id="would-block"><thead><tr><th>Connection</th><th>Port</th><th class="num">Flows</th></tr></thead><tbody>' +
             a.wouldBlock
               .map(
                 (b) =>
-                  `<tr class="blocked-row"><td><span class="clickable" data-edge="${esc(blockedKey(b))}">${esc(b.source)}</span></td><td>${esc(b.target)}</td><td>${esc(b.protocol)}/${b.port}</td><td class="num">${b.count}</td></tr>`,
+                  `<tr class="blocked-row" title="${esc(b.reason || '')}"><td><span class="clickable" data-edge="${esc(blockedKey(b))}">${esc(shortId(b.source))} → ${esc(shortId(b.target))}</span></td><td>${esc(b.protocol)}/${b.port}</td><td class="num">${b.count}</td></tr>`,
               )
               .join('') +
             '</tbody></table>',
@@ -639,7 +653,12 @@
   }
 
   // ---------------- tabs, wiring ----------------
+  function resetCamera() {
+    if (state.renderer) void state.renderer.getCamera().reset({ duration: 200 });
+  }
+
   async function switchTab(tab) {
+    resetCamera();
     for (const b of document.querySelectorAll('#tabs button'))
       b.setAttribute('aria-selected', String(b.dataset.tab === tab));
     document.body.dataset.tab = tab;

@@ -8,6 +8,7 @@ import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
+import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../policy/index.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { Engine } from '../verify/engine.ts';
 import { buildEngine } from '../verify/engine.ts';
@@ -15,9 +16,6 @@ import type { Endpoint, L4Protocol } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
 import type { AuditView, BlockedFlowView, EnforceDiff } from './types.ts';
-
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY_VALUE = 'microseg';
 
 function key(p: NetworkPolicy): string {
   return `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
@@ -118,25 +116,29 @@ function endpointOf(
   return n.ip ? { ip: n.ip } : undefined;
 }
 
-function engineFor(snapshot: ClusterSnapshot, extra: readonly NetworkPolicy[]): Engine {
-  return buildEngine({
-    namespaces: snapshot.namespaces,
-    pods: snapshot.pods,
-    networkPolicies: [...snapshot.networkPolicies, ...extra],
-    clusterPolicies: snapshot.others.filter((o) => isClusterPolicyKind(o.kind)),
-    nodes: snapshot.others.filter((o) => o.kind === 'Node'),
-  });
-}
-
 /**
- * Replays every forwarded edge of `graph` against the cluster before and after the proposal. An edge the
- * cluster allows today and the proposal would deny is a would-be-blocked flow. Edges the engine cannot
- * place (unknown peers, host-network workloads without an address) are left out.
+ * Replays every allowed edge of `graph` against the cluster before and after the proposal. An edge the
+ * cluster allows today and the proposal would deny is a would-be-blocked flow. Left out: edges the
+ * proposal already reports as not expressible, node-to-pod traffic (always admitted), and edges the
+ * engine cannot place (unknown peers, host-network workloads without an address).
  */
 export function offlineAudit(input: OfflineAuditInput): AuditView {
   const { snapshot, identity, graph, proposal } = input;
-  const before = engineFor(snapshot, []);
-  const after = engineFor(snapshot, proposal.policies);
+  const engineFor = (networkPolicies: readonly NetworkPolicy[]): Engine =>
+    buildEngine({
+      namespaces: snapshot.namespaces,
+      pods: snapshot.pods,
+      networkPolicies,
+      clusterPolicies: snapshot.others.filter((o) => isClusterPolicyKind(o.kind)),
+      nodes: snapshot.others.filter((o) => o.kind === 'Node'),
+    });
+  const before = engineFor(snapshot.networkPolicies);
+  // Enforcing replaces microseg's own policies and keeps everyone else's.
+  const after = engineFor([
+    ...snapshot.networkPolicies.filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE),
+    ...proposal.policies,
+  ]);
+  const notExpressible = new Set(proposal.notExpressible.map((n) => n.edge));
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
   const pods = new Set(
     snapshot.pods
@@ -147,9 +149,11 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
   let earliest: string | undefined;
   for (const e of [...graph.edges].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     if (earliest === undefined || e.firstSeen < earliest) earliest = e.firstSeen;
-    const forwarded = e.verdicts.FORWARDED ?? (Object.keys(e.verdicts).length === 0 ? e.count : 0);
-    if (forwarded === 0) continue;
+    if (!edgeWasAllowed(e) || notExpressible.has(e.id)) continue;
     if (!(PROTOCOLS as readonly string[]).includes(e.protocol)) continue;
+    // Traffic from a node to pods is always admitted (kubelet probes, host-network pods); the proposal
+    // writes no rule for it, and the address seen (often the node's router IP) may not be a Node address.
+    if (nodes.get(e.source)?.kind === 'node' && identity.workloads.has(e.target)) continue;
     const from = endpointOf(e.source, nodes, identity, pods);
     const to = endpointOf(e.target, nodes, identity, pods);
     if (!from || !to) continue;
@@ -164,7 +168,7 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
         target: e.target,
         protocol: e.protocol,
         port: e.port,
-        count: forwarded,
+        count: e.count,
         firstSeen: e.firstSeen,
         lastSeen: e.lastSeen,
         reason: v.reason,

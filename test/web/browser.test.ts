@@ -2,7 +2,11 @@
  * The page in real headless Chromium (Debian's `chromium`, driven by playwright-core): what the WebGL
  * renderer drew is read back from sigma and from the GL framebuffer, not only from the DOM.
  */
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import type { AbstractGraph } from 'graphology-types';
@@ -113,7 +117,60 @@ function rgb(hex: string): number[] {
   return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
 }
 
+/** Starts `microseg demo` (what `npm start` runs) on a free port and returns its address. */
+async function startDemo(out: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const node = process.execPath;
+  const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const child = spawn(node, [main, 'demo', '--out', out, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /web page: (http:\/\/localhost:\d+\/)/.exec(stdout);
+      if (m) resolve(m[1]!.replace('localhost', '127.0.0.1'));
+    });
+    child.on('exit', (code) => reject(new Error(`microseg demo exited with ${code}: ${stderr}`)));
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      child.on('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return { url, stop };
+}
+
 describe('service graph page (headless Chromium)', () => {
+  it('the demo (npm start) serves the page: graph, details with blast radius, audit', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'microseg-web-'));
+    const demo = await startDemo(out);
+    try {
+      const page = await open(demo.url);
+      const nodes = await page.evaluate(() => (window as unknown as W).microseg.renderer.getGraph().order);
+      expect(nodes).toBeGreaterThan(20);
+      await page.fill('#search', 'checkout');
+      await page.waitForSelector('#search-results li[data-id="shop/Deployment/checkout"]');
+      await page.press('#search', 'Enter');
+      await page.waitForSelector('#policy-yaml');
+      expect(await page.textContent('#policy-yaml')).toContain('name: microseg-checkout');
+      const blast = await page.$$eval('table.blast td.num', (tds) => tds.map((td) => Number(td.textContent)));
+      expect(blast.length).toBe(4);
+      // Before and after the proposal: the proposal shrinks what checkout can reach.
+      expect(blast[1]!).toBeLessThan(blast[0]!);
+      await page.click('#tabs [data-tab="rollout"]');
+      await page.waitForSelector('#would-block');
+      expect(await page.textContent('#would-block')).toContain('shop/recommendations → data/redis');
+      await page.screenshot({ path: new URL('demo.png', SHOTS).pathname });
+      await page.close();
+    } finally {
+      await demo.stop();
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('loads, and the WebGL renderer draws every node in its colour', async () => {
     const page = await open(url);
     const info = await page.evaluate(() => {
@@ -180,7 +237,7 @@ describe('service graph page (headless Chromium)', () => {
     const page = await open(url);
     await page.click('#tabs [data-tab="rollout"]');
     await page.waitForSelector('#would-block');
-    expect(await page.textContent('#would-block')).toContain(FRONTEND);
+    expect(await page.textContent('#would-block')).toContain('shop/frontend → shop/db');
     const edges = await page.evaluate(
       ({ src, dst }) => {
         const r = (window as unknown as W).microseg.renderer;
