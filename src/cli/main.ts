@@ -42,6 +42,14 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'generate a synthetic cluster snapshot and Hubble flows',
     load: () => import('./commands/generate.ts'),
   },
+  isolate: {
+    summary: 'cut pods off the network for incident response',
+    load: () => import('./commands/isolate.ts'),
+  },
+  release: {
+    summary: 'release an Isolation and restore the pods exactly',
+    load: () => import('./commands/release.ts'),
+  },
 };
 
 export { EXIT } from './io.ts';

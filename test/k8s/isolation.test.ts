@@ -472,3 +472,42 @@ describe('webhooks', () => {
     expect((await getPod('web-1')).metadata.labels).toEqual({ app: 'web', tier: 'front' });
   });
 });
+
+describe('microseg isolate / release', () => {
+  it('isolates with --wait, prints the outcome, and release --pod restores the pod', async () => {
+    const { captureIO } = await import('../../src/cli/io.ts');
+    const { runCli } = await import('../../src/cli/main.ts');
+    const io = captureIO();
+    const code = await runCli(
+      [
+        'isolate',
+        `${ns}/db-1`,
+        '--reason',
+        'cli test',
+        '--name',
+        'cli-iso',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--wait',
+      ],
+      io,
+    );
+    expect(io.stderr).toBe('');
+    expect(code).toBe(0);
+    expect(io.stdout).toMatch(
+      new RegExp(
+        `^isolation ${ns}/cli-iso: Isolated \\(NetworkPolicy\\)\\n  1 pod\\(s\\) isolated with NetworkPolicy\\n  pods: db-1\\n`,
+      ),
+    );
+    expect((await getPod('db-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe('cli-iso');
+    const rel = captureIO();
+    expect(
+      await runCli(['release', '--pod', `${ns}/db-1`, '--kubeconfig', cluster.kubeconfigPath, '--wait'], rel),
+    ).toBe(0);
+    expect(rel.stdout).toBe(`isolation ${ns}/cli-iso released; pods restored\n`);
+    expect((await getPod('db-1')).metadata.labels).toEqual({ app: 'db' });
+    const again = captureIO();
+    expect(await runCli(['release', `${ns}/cli-iso`, '--kubeconfig', cluster.kubeconfigPath], again)).toBe(1);
+    expect(again.stderr).toBe(`microseg release: isolation ${ns}/cli-iso not found\n`);
+  });
+});

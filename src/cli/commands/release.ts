@@ -1,0 +1,97 @@
+/**
+ * `microseg release ns/isolation ...` (or `--pod ns/pod`): deletes Isolations; the controller restores the
+ * pods' labels and removes what it created before the object disappears. `--wait` waits for that.
+ */
+import { parseArgs } from 'node:util';
+import type { CliIO } from '../io.ts';
+import { UsageError } from '../io.ts';
+import { EXIT } from '../io.ts';
+import type { Pod } from '../../model/k8s.ts';
+import { QUARANTINE_LABEL } from '../../isolate/api.ts';
+import { kubeFrom, parseTimeout, splitRef, waitFor } from '../../isolate/cli.ts';
+import { isNotFound, paths } from '../../isolate/kube.ts';
+
+const HELP = `usage: microseg release NAMESPACE/ISOLATION [...] [options]
+       microseg release --pod NAMESPACE/POD [options]
+
+Releases isolations: deleting an Isolation makes the controller restore the pods' labels exactly and
+remove the policies it created.
+
+options:
+  --pod NS/POD          release the Isolation that quarantines this pod; repeatable
+  --kubeconfig PATH     default $KUBECONFIG or ~/.kube/config
+  --wait                wait until the release is complete (the Isolation is gone)
+  --timeout DUR         how long --wait waits (default 60s)
+`;
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        pod: { type: 'string', multiple: true },
+        kubeconfig: { type: 'string' },
+        wait: { type: 'boolean', default: false },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    io.out(HELP);
+    return EXIT.ok;
+  }
+  const refs = positionals.map((p) => splitRef(p, 'isolation'));
+  const pods = (v.pod ?? []).map((p) => splitRef(p, '--pod'));
+  if (refs.length + pods.length === 0)
+    throw new UsageError('name at least one NAMESPACE/ISOLATION or --pod NAMESPACE/POD');
+  const timeoutMs = parseTimeout(v.timeout, 60_000);
+  const kube = await kubeFrom(v.kubeconfig);
+  let code: number = EXIT.ok;
+  try {
+    for (const [ns, pod] of pods) {
+      let p: Pod;
+      try {
+        p = await kube.request<Pod>({ method: 'GET', path: paths.pod(ns, pod) });
+      } catch (err) {
+        if (isNotFound(err)) throw new UsageError(`pod ${ns}/${pod} not found`);
+        throw err;
+      }
+      const iso = p.metadata.labels?.[QUARANTINE_LABEL];
+      if (!iso) throw new UsageError(`pod ${ns}/${pod} is not quarantined (no ${QUARANTINE_LABEL} label)`);
+      refs.push([ns, iso]);
+    }
+    for (const [ns, name] of refs) {
+      try {
+        await kube.request({ method: 'DELETE', path: paths.isolation(ns, name) });
+      } catch (err) {
+        if (isNotFound(err)) {
+          io.err(`microseg release: isolation ${ns}/${name} not found\n`);
+          code = EXIT.findings;
+          continue;
+        }
+        throw err;
+      }
+      if (!v.wait) {
+        io.out(`isolation ${ns}/${name} released (the controller restores the pods)\n`);
+        continue;
+      }
+      const { timedOut } = await waitFor(kube, ns, name, (i) => i === undefined, timeoutMs);
+      if (timedOut) {
+        io.err(
+          `microseg release: ${ns}/${name} still present after ${timeoutMs} ms (is the controller running?)\n`,
+        );
+        code = EXIT.findings;
+      } else io.out(`isolation ${ns}/${name} released; pods restored\n`);
+    }
+  } finally {
+    kube.close();
+  }
+  return code;
+}

@@ -1,0 +1,205 @@
+/**
+ * What `microseg isolate` and `microseg release` share: building an Isolation from flags (pure), the
+ * kubeconfig, waiting for a phase, and the one-screen summary of an Isolation's status.
+ */
+import { createHash } from 'node:crypto';
+import { KubeConfig } from '@kubernetes/client-node';
+import { UsageError } from '../cli/io.ts';
+import { parseDuration } from '../controller/api.ts';
+import type { Isolation, IsolationSpecInput } from './api.ts';
+import {
+  API_VERSION,
+  KIND,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  isDnsLabel,
+  isPodName,
+  parseIsolationSpec,
+} from './api.ts';
+import type { Kube } from './kube.ts';
+import { KubeClient, paths } from './kube.ts';
+
+export interface IsolateFlags {
+  targets: string[];
+  namespace?: string;
+  name?: string;
+  reason?: string;
+  direction?: string;
+  noDns?: boolean;
+  forensicsNamespaces?: string[];
+  forensicsPods?: string[];
+  duration?: string;
+  expiresAt?: string;
+  detach?: boolean;
+  incident?: string;
+  requestedBy?: string;
+  dryRun?: boolean;
+  mechanism?: string;
+  workload?: string;
+  includeFuture?: boolean;
+  selector?: string;
+}
+
+/** Parses `k=v,k2=v2` into matchLabels. */
+export function parseLabels(text: string, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(part.trim());
+    if (!m) throw new UsageError(`${flag} ${JSON.stringify(text)} must be key=value[,key=value]`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** `namespace/name` → its parts, checked. */
+export function splitRef(text: string, what: string): [string, string] {
+  const parts = text.split('/');
+  if (parts.length !== 2 || !isDnsLabel(parts[0]!) || !isPodName(parts[1]!))
+    throw new UsageError(`${what} ${JSON.stringify(text)} must be namespace/name`);
+  return [parts[0]!, parts[1]!];
+}
+
+/** Builds (and validates) the Isolation a command line asks for. */
+export function isolationFromFlags(f: IsolateFlags): Isolation {
+  const modes = [f.targets.length > 0, f.workload !== undefined, f.selector !== undefined].filter(
+    Boolean,
+  ).length;
+  if (modes !== 1)
+    throw new UsageError(
+      'give pods as namespace/pod arguments, or --workload KIND/NAME, or --selector k=v (exactly one)',
+    );
+  if (!f.reason) throw new UsageError('--reason is required (why the pods are isolated)');
+  let namespace = f.namespace;
+  let target: IsolationSpecInput['target'];
+  let seed: string;
+  if (f.targets.length > 0) {
+    const refs = f.targets.map((t) => splitRef(t, 'pod'));
+    const nss = [...new Set(refs.map((r) => r[0]))];
+    if (nss.length > 1) throw new UsageError(`all pods must be in one namespace (got ${nss.join(', ')})`);
+    if (namespace && namespace !== nss[0])
+      throw new UsageError(`--namespace ${namespace} does not match the pods' namespace ${nss[0]}`);
+    namespace = nss[0];
+    target = { pods: refs.map((r) => r[1]) };
+    seed = refs
+      .map((r) => r[1])
+      .sort()
+      .join(',');
+  } else if (f.workload !== undefined) {
+    const m = /^([A-Za-z]+)\/(.+)$/.exec(f.workload);
+    if (!m)
+      throw new UsageError(
+        `--workload ${JSON.stringify(f.workload)} must be KIND/NAME, e.g. Deployment/cart`,
+      );
+    target = { workload: { kind: m[1]!, name: m[2]!, ...(f.includeFuture ? { includeFuture: true } : {}) } };
+    seed = `${m[1]!.toLowerCase()}-${m[2]!}`;
+  } else {
+    target = { podSelector: { matchLabels: parseLabels(f.selector!, '--selector') } };
+    seed = f.selector!;
+  }
+  if (!namespace) throw new UsageError('--namespace is required with --workload and --selector');
+  if (f.includeFuture && f.workload === undefined)
+    throw new UsageError('--include-future applies to --workload only');
+  const first = seed.split(',')[0]!;
+  const slug =
+    first
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .slice(0, 40)
+      .replace(/^-+|-+$/g, '') || 'x';
+  const name =
+    f.name ?? `iso-${slug}-${createHash('sha256').update(`${namespace}/${seed}`).digest('hex').slice(0, 6)}`;
+  const forensics = [
+    ...(f.forensicsNamespaces ?? []).map((s) => ({
+      namespaceSelector: { matchLabels: parseLabels(s, '--forensics-namespace') },
+    })),
+    ...(f.forensicsPods ?? []).map((s) => ({
+      podSelector: { matchLabels: parseLabels(s, '--forensics-pods') },
+    })),
+  ];
+  const spec: IsolationSpecInput = {
+    target,
+    ...(f.direction ? { direction: f.direction } : {}),
+    exceptions: { dns: !f.noDns, ...(forensics.length > 0 ? { forensics } : {}) },
+    ...(f.detach ? { detachFromServices: true } : {}),
+    reason: f.reason,
+    ...(f.incident ? { incident: f.incident } : {}),
+    requestedBy: f.requestedBy ?? process.env.USER ?? 'microseg-cli',
+    ...(f.duration ? { duration: f.duration } : {}),
+    ...(f.expiresAt ? { expiresAt: f.expiresAt } : {}),
+    ...(f.dryRun ? { dryRun: true } : {}),
+    ...(f.mechanism ? { mechanism: f.mechanism } : {}),
+  };
+  const checked = parseIsolationSpec(name, spec);
+  if (!checked.ok) throw new UsageError(checked.problems.join('; '));
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: {
+      name,
+      namespace,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, 'microseg.dev/trigger': 'cli' },
+    },
+    spec,
+  };
+}
+
+export async function kubeFrom(kubeconfig: string | undefined): Promise<KubeClient> {
+  const kc = new KubeConfig();
+  try {
+    if (kubeconfig) kc.loadFromFile(kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new UsageError(
+      `cannot load the kubeconfig${kubeconfig ? ` ${kubeconfig}` : ''}: ${(err as Error).message}`,
+    );
+  }
+  if (!kc.getCurrentCluster()) throw new UsageError('the kubeconfig names no current cluster');
+  return KubeClient.fromKubeConfig(kc);
+}
+
+export function parseTimeout(text: string | undefined, dflt: number): number {
+  if (text === undefined) return dflt;
+  const ms = parseDuration(text);
+  if (ms === undefined)
+    throw new UsageError(`--timeout ${JSON.stringify(text)} is not a duration such as "30s"`);
+  return ms;
+}
+
+/** Polls an Isolation until `done` says so, or the timeout passes (returns the last state seen). */
+export async function waitFor(
+  kube: Kube,
+  ns: string,
+  name: string,
+  done: (iso: Isolation | undefined) => boolean,
+  timeoutMs: number,
+): Promise<{ iso: Isolation | undefined; timedOut: boolean }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let iso: Isolation | undefined;
+    try {
+      iso = await kube.request<Isolation>({ method: 'GET', path: paths.isolation(ns, name) });
+    } catch (err) {
+      if (!(err instanceof Error && 'status' in err && (err as { status: number }).status === 404)) throw err;
+    }
+    if (done(iso)) return { iso, timedOut: false };
+    if (Date.now() >= deadline) return { iso, timedOut: true };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function summary(iso: Isolation): string {
+  const s = iso.status ?? {};
+  const lines = [
+    `isolation ${iso.metadata.namespace}/${iso.metadata.name}: ${s.phase ?? 'Pending'}${s.method ? ` (${s.method})` : ''}`,
+  ];
+  if (s.message) lines.push(`  ${s.message}`);
+  if (s.isolatedPods && s.isolatedPods.length > 0) lines.push(`  pods: ${s.isolatedPods.join(', ')}`);
+  for (const l of s.leaks ?? [])
+    lines.push(`  LEAK ${l.direction} ${l.policy} ${l.rule}: ${l.example} (${l.pod})`);
+  if (s.proof)
+    lines.push(
+      `  checked ${s.proof.probes} connections: ${s.proof.exceptions} allowed by exceptions, ${s.proof.leaks} leaking rule(s)`,
+    );
+  if (s.expiresAt) lines.push(`  expires: ${s.expiresAt}`);
+  return lines.join('\n') + '\n';
+}
