@@ -22,7 +22,7 @@ export const SA = 'microseg-system/microseg-controller';
 export const TOKEN = 'test-push-token';
 
 export async function install(cluster: ClusterHandle): Promise<void> {
-  const r = await cluster.kubectl(['apply', '-k', `${ROOT}manifests`]);
+  const r = await cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-k', `${ROOT}manifests`]);
   expect(r.code, r.stderr).toBe(0);
   const w = await cluster.kubectl([
     'wait',
@@ -51,9 +51,12 @@ export async function startController(
     identity: string;
     telemetry?: Telemetry;
     telemetryOptions?: TelemetryOptions;
+    /** Run as the cluster admin instead of the microseg ServiceAccount. */
+    asAdmin?: boolean;
   },
 ): Promise<RunningController> {
-  const kc = await cluster.kubeConfig({ serviceAccount: SA });
+  const { asAdmin, telemetryOptions, ...managerOpts } = opts;
+  const kc = await cluster.kubeConfig(asAdmin ? 'admin' : { serviceAccount: SA });
   const client = new KubeClient(kc);
   const logs: string[] = [];
   const log: Logger = process.env.MICROSEG_TEST_LOGS
@@ -71,7 +74,7 @@ export async function startController(
           return r instanceof FlowInputError ? { kind: 'bad', error: r } : { kind: 'flow', flow: r };
         },
       },
-      ...opts.telemetryOptions,
+      ...telemetryOptions,
     });
   const manager = new Manager({
     client,
@@ -82,10 +85,10 @@ export async function startController(
     renewDeadlineMs: 2000,
     retryPeriodMs: 300,
     listen: { host: '127.0.0.1', port: 0 },
-    telemetry,
     informerBackoffMaxMs: 1000,
     controller: { resyncMs: 300, persistIntervalMs: 200, identityRefreshMs: 0 },
-    ...opts,
+    ...managerOpts,
+    telemetry,
   });
   await manager.start();
   const port = manager.port!;
