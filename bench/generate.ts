@@ -92,12 +92,15 @@ export function benchGenerate(opts: { workloads?: number; lines?: number } = {})
   for (let i = 0; i < warm; i++) bytes += it.next().value!.length;
   const heapBefore = process.memoryUsage().heapUsed;
   t = performance.now();
+  const cpu0 = process.cpuUsage();
   let n = warm;
   for (let r = it.next(); !r.done; r = it.next()) {
     bytes += r.value.length;
     n++;
   }
   const linesMs = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const heapAfter = process.memoryUsage().heapUsed;
   return [
     { name: 'generate: workloads', value: workloads, unit: 'workloads' },
@@ -114,6 +117,11 @@ export function benchGenerate(opts: { workloads?: number; lines?: number } = {})
     { name: 'generate: flow lines', value: n, unit: 'lines' },
     { name: 'generate: mean line size', value: Math.round(bytes / n), unit: 'bytes' },
     { name: 'generate: flow lines rate', value: Math.round((n - warm) / (linesMs / 1000)), unit: 'lines/s' },
+    {
+      name: 'generate: flow lines per CPU second',
+      value: Math.round((n - warm) / cpuSeconds),
+      unit: 'lines/s',
+    },
     {
       name: 'generate: heap change while streaming',
       value: round2((heapAfter - heapBefore) / 1e6),
