@@ -35,15 +35,15 @@ const sample = JSON.parse(
 
 /** The sample's pod→pod flow, rewritten to our pods, at time `ms`, from source port `sport`. */
 function hubbleFlow(ms: number, sport: number): GetFlowsResponse {
-  const f = structuredClone(sample.flow) as Record<string, any>;
+  const f: Record<string, unknown> = structuredClone(sample.flow);
   const time = nsToTimestamp(BigInt(ms) * 1_000_000n);
   f.time = time;
   f.is_reply = { value: false };
   f.IP = { source: '10.78.0.1', destination: '10.78.0.2', ipVersion: 'IPv4' };
   f.l4 = { TCP: { source_port: sport, destination_port: 9080, flags: { SYN: true } } };
-  f.source = { ...f.source, namespace: ns, pod_name: 'productpage', labels: ['k8s:app=productpage'] };
-  f.destination = { ...f.destination, namespace: ns, pod_name: 'reviews', labels: ['k8s:app=reviews'] };
-  return { flow: f, node_name: 'node-1', time } as GetFlowsResponse;
+  f.source = { ...(f.source as object), namespace: ns, pod_name: 'productpage', labels: ['k8s:app=productpage'] };
+  f.destination = { ...(f.destination as object), namespace: ns, pod_name: 'reviews', labels: ['k8s:app=reviews'] };
+  return { flow: f, node_name: 'node-1', time };
 }
 
 async function persistedCount(): Promise<number> {
