@@ -1,0 +1,211 @@
+/**
+ * Pipeline benchmarks on a large synthetic cluster (20k workloads, heavy-tailed call graph):
+ *
+ * 1. ingest: Hubble jsonpb lines → scanner + normalisation + de-duplication + identity + aggregation, on
+ *    one core, against bare `JSON.parse` of the same lines (rounds alternate; the best round of each
+ *    counts, so a busy machine hurts both alike);
+ * 2. memory: 10M generated flow lines streamed through the same path in a child process; peak RSS;
+ * 3. analysis: segments + proposal for the 20k-workload graph (~100k edges).
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Deduplicator } from '../src/flows/dedup.ts';
+import { parseHubbleLine } from '../src/flows/hubble-scan.ts';
+import type { Flow } from '../src/flows/types.ts';
+import { largeClusterObjects, largeTopology, LargeLayout, generateFlowLines } from '../src/generate/large.ts';
+import type { LargeTopology } from '../src/generate/large.ts';
+import { Aggregator } from '../src/graph/aggregate.ts';
+import { buildIdentity } from '../src/identity/index.ts';
+import type { Identity } from '../src/identity/index.ts';
+import { snapshotFromObjects } from '../src/model/snapshot.ts';
+import { analyse } from '../src/pipeline.ts';
+
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+function setup(workloads: number): { topo: LargeTopology; layout: LargeLayout; identity: Identity } {
+  const topo = largeTopology({ workloads, seed: 7 });
+  const layout = new LargeLayout(topo);
+  const snapshot = snapshotFromObjects([...largeClusterObjects(topo, { lean: true })], 'large');
+  return { topo, layout, identity: buildIdentity(snapshot) };
+}
+
+/** Feeds lines through the whole ingest path; returns the number of flows that reached the aggregator. */
+function ingest(lines: readonly string[], agg: Aggregator, dedup: Deduplicator): number {
+  const out: Flow[] = [];
+  let n = 0;
+  for (const line of lines) {
+    const r = parseHubbleLine(line);
+    if (r.kind !== 'flow') continue;
+    dedup.add(r.flow, out);
+    if (out.length > 0) {
+      for (const f of out) agg.add(f);
+      n += out.length;
+      out.length = 0;
+    }
+  }
+  dedup.flush(out);
+  for (const f of out) agg.add(f);
+  return n + out.length;
+}
+
+export function benchIngestPipeline(opts: { lines?: number; rounds?: number } = {}): Figure[] {
+  const count = opts.lines ?? 200_000;
+  const { topo, layout, identity } = setup(20_000);
+  const lines = [...generateFlowLines({ topology: topo, layout, count, seed: 11 })];
+  const bytes = lines.reduce((s, l) => s + l.length, 0);
+  let bestParse = Infinity;
+  let bestFull = Infinity;
+  let flows = 0;
+  let sink = 0;
+  for (let round = 0; round < (opts.rounds ?? 4); round++) {
+    let t = performance.now();
+    for (const l of lines) sink += (JSON.parse(l) as { time?: string }).time ? 1 : 0;
+    bestParse = Math.min(bestParse, performance.now() - t);
+    t = performance.now();
+    const agg = new Aggregator(identity);
+    flows = ingest(lines, agg, new Deduplicator());
+    bestFull = Math.min(bestFull, performance.now() - t);
+  }
+  if (sink === 0) throw new Error('nothing parsed');
+  return [
+    { name: 'ingest: lines', value: count, unit: 'lines' },
+    { name: 'ingest: mean line size', value: Math.round(bytes / count), unit: 'bytes' },
+    { name: 'ingest: flows after de-duplication', value: flows, unit: 'flows' },
+    { name: 'ingest: JSON.parse only', value: Math.round(count / (bestParse / 1000)), unit: 'lines/s' },
+    {
+      name: 'ingest: scan+normalise+dedup+identity+aggregate',
+      value: Math.round(count / (bestFull / 1000)),
+      unit: 'lines/s',
+    },
+    { name: 'ingest: ratio to JSON.parse', value: round2(bestParse / bestFull), unit: 'x' },
+  ];
+}
+
+/** Runs in a child process: streams `count` lines through the ingest path and reports peak RSS. */
+function memoryChild(count: number): void {
+  const t0 = performance.now();
+  const { topo, layout, identity } = setup(20_000);
+  const setupMs = performance.now() - t0;
+  const agg = new Aggregator(identity);
+  const dedup = new Deduplicator();
+  const out: Flow[] = [];
+  let lines = 0;
+  (globalThis as { gc?: () => void }).gc?.();
+  const rssAfterSetup = process.memoryUsage().rss;
+  let ingestPeak = rssAfterSetup;
+  const t1 = performance.now();
+  for (const line of generateFlowLines({ topology: topo, layout, count, seed: 13 })) {
+    lines++;
+    if ((lines & 0xffff) === 0) ingestPeak = Math.max(ingestPeak, process.memoryUsage().rss);
+    const r = parseHubbleLine(line);
+    if (r.kind !== 'flow') continue;
+    dedup.add(r.flow, out);
+    for (const f of out) agg.add(f);
+    out.length = 0;
+  }
+  dedup.flush(out);
+  for (const f of out) agg.add(f);
+  const result = {
+    lines,
+    edges: agg.edges().length,
+    seconds: (performance.now() - t1) / 1000,
+    setupSeconds: setupMs / 1000,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    setupRssMB: rssAfterSetup / 2 ** 20,
+    ingestPeakMB: Math.max(ingestPeak, process.memoryUsage().rss) / 2 ** 20,
+  };
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+export function benchMemory(count = 10_000_000): Figure[] {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawnSync(process.execPath, ['--expose-gc', self, '--memory-child', String(count)], {
+    encoding: 'utf8',
+  });
+  if (child.status !== 0) throw new Error(`memory benchmark failed: ${child.stderr}`);
+  const r = JSON.parse(child.stdout.trim().split('\n').pop()!) as {
+    lines: number;
+    edges: number;
+    seconds: number;
+    maxRssMB: number;
+    setupRssMB: number;
+    ingestPeakMB: number;
+  };
+  return [
+    { name: 'memory: flow lines streamed (generated on the fly)', value: r.lines, unit: 'lines' },
+    { name: 'memory: distinct edges', value: r.edges, unit: 'edges' },
+    { name: 'memory: generate+ingest time', value: round2(r.seconds), unit: 's' },
+    {
+      name: 'memory: RSS with the 20k-workload identity loaded',
+      value: Math.round(r.setupRssMB),
+      unit: 'MB',
+    },
+    { name: 'memory: peak RSS while ingesting (target 300)', value: Math.round(r.ingestPeakMB), unit: 'MB' },
+    {
+      name: 'memory: peak RSS of the whole run, snapshot load included',
+      value: Math.round(r.maxRssMB),
+      unit: 'MB',
+    },
+  ];
+}
+
+export function benchAnalysis(): Figure[] {
+  const { topo, identity } = setup(20_000);
+  const agg = new Aggregator(identity);
+  // Every edge of the topology once, as a flow between real pods.
+  const podOf = new Map<string, { ns: string; pod: string }>();
+  for (const [key, id] of identity.podWorkload)
+    if (!podOf.has(id)) podOf.set(id, { ns: key.split('/')[0]!, pod: key.split('/')[1]! });
+  const idOf = (i: number) => {
+    const w = topo.workloads[i]!;
+    return `${w.namespace}/${w.kind}/${w.name}`;
+  };
+  let t = 1_000;
+  for (const e of topo.edges) {
+    const s = podOf.get(idOf(e.src));
+    const d = podOf.get(idOf(e.dst));
+    const w = topo.workloads[e.dst]!;
+    if (!s || !d) continue;
+    agg.add({
+      time: t++,
+      src: { namespace: s.ns, pod: s.pod },
+      dst: { namespace: d.ns, pod: d.pod },
+      port: e.kind === 'scrape' ? 9102 : w.port,
+      protocol: e.kind === 'scrape' ? 'TCP' : w.protocol,
+      verdict: 'FORWARDED',
+      input: 'generic',
+    });
+  }
+  const edges = agg.edges();
+  const t0 = performance.now();
+  const a = analyse({ identity, edges, peers: agg.peers(), names: agg.names() });
+  const ms = performance.now() - t0;
+  return [
+    { name: 'analysis: workloads', value: identity.workloads.size, unit: 'workloads' },
+    { name: 'analysis: edges', value: edges.length, unit: 'edges' },
+    { name: 'analysis: segments', value: a.segments.segments.length, unit: 'segments' },
+    { name: 'analysis: modularity', value: round2(a.segments.modularity), unit: '' },
+    { name: 'analysis: policies', value: a.proposal.policies.length, unit: 'policies' },
+    { name: 'analysis: graph+segments+proposal (target < 5)', value: round2(ms / 1000), unit: 's' },
+  ];
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  if (process.argv[2] === '--memory-child') memoryChild(Number(process.argv[3]));
+  else {
+    for (const f of [
+      ...benchIngestPipeline(),
+      ...benchAnalysis(),
+      ...benchMemory(Number(process.argv[2] ?? 10_000_000)),
+    ])
+      console.log(`${f.name.padEnd(60)} ${f.value} ${f.unit}`);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * `npm run bench`: every benchmark of the project in one run, figures printed as they come.
+ *
+ *   node bench/run.ts [--only NAME[,NAME...]] [--skip-cluster]
+ *
+ * NAME: ingest, pipeline, analysis, memory, verify, controller, isolation. The controller and isolation
+ * benchmarks start a real kube-apiserver (built once by the test harness) and run as child processes.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { benchIngest } from './ingest.ts';
+import { benchAnalysis, benchIngestPipeline, benchMemory } from './pipeline.ts';
+import { benchVerify } from './verify.ts';
+
+interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+const { values } = parseArgs({
+  options: { only: { type: 'string' }, 'skip-cluster': { type: 'boolean' } },
+  strict: true,
+});
+const only = values.only ? new Set(values.only.split(',')) : undefined;
+const want = (name: string) => !only || only.has(name);
+
+function print(section: string, figures: Figure[]): void {
+  console.log(`\n## ${section}`);
+  for (const f of figures) console.log(`${f.name.padEnd(64)} ${String(f.value).padStart(12)} ${f.unit}`);
+}
+
+/** A benchmark script that needs its own process (a cluster, or a clean heap); its output is passed through. */
+function child(section: string, script: string, args: string[] = []): void {
+  const path = fileURLToPath(new URL(script, import.meta.url));
+  console.log(`\n## ${section}`);
+  if (!existsSync(path)) {
+    console.log(`(${script} is not present)`);
+    return;
+  }
+  const r = spawnSync(process.execPath, [path, ...args], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.log(`(${script} failed with exit code ${r.status})`);
+    process.exitCode = 1;
+  }
+}
+
+console.log(`microseg benchmarks — node ${process.version}, ${new Date().toISOString()}`);
+if (want('ingest'))
+  print(
+    'Hubble parsing: scanner vs JSON.parse (same lines, alternating rounds)',
+    await benchIngest({ lines: 100_000 }),
+  );
+if (want('pipeline'))
+  print(
+    'Ingest path on a 20k-workload cluster: scan + normalise + dedup + identity + aggregate vs JSON.parse',
+    benchIngestPipeline(),
+  );
+if (want('analysis')) print('Segments + proposal, 20k workloads', benchAnalysis());
+if (want('verify'))
+  print('Semantics engine: verification of 100k observed edges, 20k workloads', await benchVerify());
+if (want('memory')) print('Memory: 10M flows over 20k workloads, streamed', benchMemory(10_000_000));
+if (!values['skip-cluster']) {
+  if (want('controller')) child('Controller against a real kube-apiserver', './controller.ts');
+  if (want('isolation')) child('Isolation against a real kube-apiserver', './isolation.ts');
+}
