@@ -502,7 +502,9 @@
     const rel = $('release-btn');
     if (rel)
       rel.onclick = async () => {
-        await api(`/isolations/${encodeURIComponent(d.isolation.name)}`, { method: 'DELETE' });
+        const iso = d.isolation;
+        const key = iso.namespace ? `${iso.namespace}/${iso.name}` : iso.name;
+        await api(`/isolations/${encodeURIComponent(key)}`, { method: 'DELETE' });
         await refreshIsolations();
         await loadGraph();
         await selectNode(d.id);
@@ -634,11 +636,11 @@
   async function renderIsolation() {
     await refreshIsolations();
     const parts = ['<h2>Isolation</h2>'];
-    const active = state.isolations.filter((i) => i.state !== 'Released');
+    const active = state.isolations.filter((i) => i.state !== 'Released' && i.state !== 'Failed');
     if (!active.length) parts.push('<p class="muted">No active isolation.</p>');
     for (const i of state.isolations) {
       parts.push(
-        `<h3>${esc(i.name)} <span class="badge ${i.state === 'Active' ? 'danger' : ''}">${esc(i.state)}</span></h3>` +
+        `<h3>${esc(i.namespace ? `${i.namespace}/${i.name}` : i.name)} <span class="badge ${i.state === 'Released' || i.state === 'Failed' ? '' : 'danger'}">${esc(i.state)}</span></h3>` +
           `<p>Target <span class="clickable" data-goto="${esc(i.workloads[0] || i.target)}">${esc(i.target)}</span> · method ${esc(i.method)}${i.since ? ` · since ${esc(time(i.since))}` : ''}</p>` +
           (i.reason ? `<p class="muted">${esc(i.reason)}</p>` : '') +
           (i.pods.length ? `<p class="muted">Pods: ${i.pods.map(esc).join(', ')}</p>` : '') +

@@ -15,6 +15,7 @@ import { policiesToYaml } from '../policy/render.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
 import { buildGraphView, computeLayout, nodeDetails, nodeLabel } from './view.ts';
 import type { IsolationView, ViewSource } from './types.ts';
+import { isolationActive } from './types.ts';
 
 export interface AuthOptions {
   /** Bearer token every API request must carry (`Authorization: Bearer <token>`). */
@@ -170,7 +171,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     }
     const isolated = new Set<string>();
     for (const i of await isolationsOrEmpty())
-      if (i.state !== 'Released') for (const w of i.workloads) isolated.add(w);
+      if (isolationActive(i)) for (const w of i.workloads) isolated.add(w);
     vopts.isolated = isolated;
     try {
       res.json(buildGraphView(graph, segments, lay, vopts));
@@ -233,7 +234,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       const br = await source.blastRadius(id);
       if (br) details.blastRadius = br;
     }
-    const iso = (await isolationsOrEmpty()).find((i) => i.state !== 'Released' && i.workloads.includes(id));
+    const iso = (await isolationsOrEmpty()).find((i) => isolationActive(i) && i.workloads.includes(id));
     if (iso) details.isolation = iso;
     res.json(details);
   });

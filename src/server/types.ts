@@ -29,6 +29,11 @@ export interface ConditionView {
 }
 
 /** One observed (source, destination, protocol, port) the proposal would deny. */
+/** Whether an isolation still cuts its pods off (anything but released or failed). */
+export function isolationActive(i: IsolationView): boolean {
+  return i.state !== 'Released' && i.state !== 'Failed';
+}
+
 /** Key of a blocked flow: its graph edge id, or `src->dst:port/protocol` built the same way. */
 export function blockedFlowKey(b: BlockedFlowView): string {
   return b.edge ?? `${b.source}->${b.target}:${b.port}/${b.protocol}`;
@@ -82,6 +87,8 @@ export interface LeakView {
 
 export interface IsolationView {
   name: string;
+  /** Namespace of the Isolation resource, when it is namespaced. */
+  namespace?: string;
   /** Workload id (`namespace/Kind/name`) or pod (`namespace/pod`) the isolation targets. */
   target: string;
   /** Graph node ids marked as isolated on the page (the target's workload). */
@@ -89,7 +96,7 @@ export interface IsolationView {
   pods: string[];
   /** How the isolation is enforced, e.g. `NetworkPolicy`, `CiliumNetworkPolicy`, `label`. */
   method: string;
-  /** e.g. `Active`, `Pending`, `Released`, `Failed`. */
+  /** e.g. `Pending`, `Isolated`, `Leaking`, `Released`, `Failed`. */
   state: string;
   since?: string;
   reason?: string;
