@@ -10,6 +10,7 @@
  * Mount the router before any body parser: it reads the raw body itself to enforce the size limit.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import express from 'express';
 import type { Request, Response, Router } from 'express';
 import type { Flow } from '../flows/types.ts';
@@ -181,7 +182,19 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
           415,
           `unsupported content type '${type}': use application/x-ndjson (JSON lines) or application/json (an array)`,
         );
-      const body = await readBody(req, maxBytes);
+      const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      if (encoding !== 'identity' && encoding !== 'gzip')
+        throw new HttpError(415, `unsupported content encoding '${encoding}': use gzip or none`);
+      let body = await readBody(req, maxBytes);
+      if (encoding === 'gzip') {
+        try {
+          body = gunzipSync(body, { maxOutputLength: maxBytes });
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+            throw new HttpError(413, `decompressed body is over the limit of ${maxBytes} bytes`);
+          throw new HttpError(400, `body is not valid gzip: ${(err as Error).message}`);
+        }
+      }
       let text: string;
       try {
         text = utf8.decode(body);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
 import { request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { Flow } from '../../src/flows/types.ts';
 import { FlowQueue } from '../../src/telemetry/queue.ts';
@@ -185,6 +186,26 @@ describe('POST /v1/flows', () => {
     const manyArr = await post(a, 'application/json').send(`[${[1, 2, 3, 4, 5, 6].map(rec).join(',')}]`);
     expect(manyArr.body).toEqual({ error: 'more than 5 records in one request' });
     expect(queue.size).toBe(0);
+  });
+
+  it('takes a gzip body and applies the size limit to the decompressed size', async () => {
+    const { app: a, queue } = app();
+    const ok = await post(a)
+      .set('Content-Encoding', 'gzip')
+      .send(gzipSync(`${rec(1)}\n${rec(2)}\n`));
+    expect(ok.status).toBe(202);
+    expect(ok.body).toEqual({ accepted: 2, skipped: 0 });
+    const bomb = gzipSync(' '.repeat(100_000)); // about 130 bytes compressed
+    const big = await post(a).set('Content-Encoding', 'gzip').send(bomb);
+    expect(big.status).toBe(413);
+    expect(big.body).toEqual({ error: 'decompressed body is over the limit of 2048 bytes' });
+    const notGzip = await post(a).set('Content-Encoding', 'gzip').send(rec(1));
+    expect(notGzip.status).toBe(400);
+    expect(notGzip.body.error).toMatch(/^body is not valid gzip: /);
+    const br = await post(a).set('Content-Encoding', 'br').send(rec(1));
+    expect(br.status).toBe(415);
+    expect(br.body).toEqual({ error: "unsupported content encoding 'br': use gzip or none" });
+    expect(queue.size).toBe(2);
   });
 
   it('answers 413 for a chunked body that grows over the limit', async () => {
