@@ -580,6 +580,11 @@ export class Engine {
     return false;
   }
 
+  /** True when a NetworkPolicy rule's ports (null: any) match (port, protocol) at destination `dst`. */
+  portsMatch(ports: readonly NpPort[] | null, dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
+    return ports === null || this.anyNpPort(ports, dst, port, proto);
+  }
+
   private anyNpPort(ports: readonly NpPort[], dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
     for (let i = 0; i < ports.length; i++) if (this.npPortMatches(ports[i]!, dst, port, proto)) return true;
     return false;
@@ -603,12 +608,42 @@ export class Engine {
   /** Fast boolean verdict for resolved ends (no explanation). */
   allows(src: ResolvedEnd, dst: ResolvedEnd, port: number, proto: L4Protocol): boolean {
     if (this.options.selfTraffic === 'allow' && this.isSelf(src, dst)) return true;
-    if (src.kind === 'pod' && !this.decide('egress', src, dst, port, proto).allowed) return false;
+    if (src.kind === 'pod' && !this.allowsDir('egress', src, dst, port, proto)) return false;
     if (dst.kind === 'pod') {
       if (this.options.nodeTraffic === 'allow' && this.isOwnNode(src, dst)) return true;
-      return this.decide('ingress', dst, src, port, proto).allowed;
+      return this.allowsDir('ingress', dst, src, port, proto);
     }
     return true;
+  }
+
+  /** `decide(...).allowed` without building a decision when only NetworkPolicies apply. */
+  allowsDir(
+    dir: 'ingress' | 'egress',
+    subject: PodEnd,
+    remote: ResolvedEnd,
+    port: number,
+    proto: L4Protocol,
+  ): boolean {
+    const s = this.selection(subject);
+    const tiered =
+      dir === 'ingress'
+        ? s.adminIngress.length + s.baselineIngress.length > 0
+        : s.adminEgress.length + s.baselineEgress.length > 0;
+    if (tiered) return this.decide(dir, subject, remote, port, proto).allowed;
+    const nps = dir === 'ingress' ? s.npIngress : s.npEgress;
+    if (nps.length === 0) return true;
+    const dst = dir === 'egress' ? remote : subject;
+    for (let n = 0; n < nps.length; n++) {
+      const np = nps[n]!;
+      const rules = (dir === 'ingress' ? np.ingress : np.egress)!;
+      for (let i = 0; i < rules.length; i++) {
+        const r = rules[i]!;
+        if (r.ports !== null && !this.anyNpPort(r.ports, dst, port, proto)) continue;
+        if (r.peers !== null && !this.anyNpPeer(np, r.peers, remote)) continue;
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Resolves a query's port: a number, or a container port name of the destination pod. */

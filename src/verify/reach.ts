@@ -5,7 +5,7 @@
  * connections (blocked flows, excess reachability, permissiveness) and blast radius.
  */
 import type { LabelSelector } from '../model/k8s.ts';
-import { matches, selects as matchesSelector } from './match.ts';
+import { firstLabel, matches, selects as matchesSelector } from './match.ts';
 import { InputError } from '../model/snapshot.ts';
 import type { Engine } from './engine.ts';
 import { cidrPeers, labelsKey } from './engine.ts';
@@ -166,11 +166,15 @@ export class ReachMatrix {
   }
 
   /** A superset of the classes b's ingress NetworkPolicies could admit on this protocol, or undefined for all. */
-  private ingressCandidates(b: PodClass, protocol: L4Protocol): Set<number> | undefined {
+  /**
+   * The classes b's ingress NetworkPolicies admit on (port, protocol), exactly, or undefined when a rule
+   * has an ipBlock or no peer restriction (then every class must be checked).
+   */
+  private ingressAdmitted(b: PodClass, pp: PortProto): Set<number> | undefined {
     const out = new Set<number>();
     for (const np of this.engine.governing(b.end, 'ingress')) {
       for (const r of np.ingress ?? []) {
-        if (r.ports && !r.ports.some((p) => p.protocol === protocol)) continue;
+        if (!this.engine.portsMatch(r.ports, b.end, pp.port, pp.protocol)) continue;
         if (!r.peers) return undefined;
         for (const peer of r.peers) {
           if (peer.kind === 'ipBlock') return undefined;
@@ -179,7 +183,7 @@ export class ReachMatrix {
             nss = peer.namespaceSelector ? this.namespacesMatching(peer.namespaceSelector) : [np.namespace];
             this.peerNs.set(peer, nss);
           }
-          const first = Object.entries(peer.podSelector?.matchLabels ?? {})[0];
+          const first = firstLabel(peer.podSelector);
           for (const ns of nss) {
             const pool = first
               ? (this.byNsLabel.get(`${ns}\u0000${first[0]}=${first[1]}`) ?? [])
@@ -216,12 +220,12 @@ export class ReachMatrix {
       for (const a of this.classes) {
         if (this.egressFree[a.index]) continue;
         this.evaluations++;
-        if (e.decide('egress', a.end, b.end, pp.port, pp.protocol).allowed) listed.push(a.index);
+        if (e.allowsDir('egress', a.end, b.end, pp.port, pp.protocol)) listed.push(a.index);
       }
       return { allFree: true, listed };
     }
-    const candidates = tiered ? undefined : this.ingressCandidates(b, pp.protocol);
-    if (candidates === undefined) {
+    const admitted = tiered ? undefined : this.ingressAdmitted(b, pp);
+    if (admitted === undefined) {
       // Check whether the free classes are all admitted; if not, list everything explicitly.
       const all: number[] = [];
       for (const a of this.classes) {
@@ -230,10 +234,13 @@ export class ReachMatrix {
       }
       return { allFree: false, listed: all };
     }
-    for (const i of [...candidates].sort((x, y) => x - y)) {
+    // Ingress admits exactly these; each still needs its own egress to allow the connection.
+    for (const i of admitted) {
       this.evaluations++;
-      if (e.allows(this.classes[i]!.end, b.end, pp.port, pp.protocol)) listed.push(i);
+      if (this.egressFree[i] || e.allowsDir('egress', this.classes[i]!.end, b.end, pp.port, pp.protocol))
+        listed.push(i);
     }
+    listed.sort((x, y) => x - y);
     return { allFree: false, listed };
   }
 
@@ -345,7 +352,7 @@ export function verifyProposal(
 
   const resolved = new WeakMap<object, ResolvedEnd>();
   const byClassKey = new Map<string, ResolvedEnd>();
-  const resolve = (ep: Endpoint, where: string): ResolvedEnd => {
+  const resolve = (ep: Endpoint, whereFn: () => string, side: string): ResolvedEnd => {
     let r = resolved.get(ep);
     if (r) return r;
     // Class-form endpoints without ports or IP stand for the cluster's class with the same labels.
@@ -354,14 +361,14 @@ export function verifyProposal(
       r = byClassKey.get(k);
       if (!r) {
         const hit = byNsLabels.get(k);
-        r = hit && hit.length > 0 ? classes[hit[0]!]!.end : engine.resolve(ep, where);
+        r = hit && hit.length > 0 ? classes[hit[0]!]!.end : engine.resolve(ep, `${whereFn()}: ${side}`);
         byClassKey.set(k, r);
       }
       resolved.set(ep, r);
       return r;
     }
     {
-      r = engine.resolve(ep, where);
+      r = engine.resolve(ep, `${whereFn()}: ${side}`);
       // A class given without container ports takes them from the cluster's class with its labels.
       if (r.kind === 'pod' && !r.podName && !('namedPorts' in ep && ep.namedPorts)) {
         const hit = byNsLabels.get(`${r.namespace}\u0000${labelsKey(r.labels)}`);
@@ -393,14 +400,14 @@ export function verifyProposal(
   const extraPorts = new Map<number, PortProto[]>();
   for (let i = 0; i < observed.length; i++) {
     const conn = observed[i]!;
-    const where = `observed connection ${i + 1}`;
-    const src = resolve(conn.from, `${where}: from`);
-    const dst = resolve(conn.to, `${where}: to`);
+    const where = () => `observed connection ${i + 1}`;
+    const src = resolve(conn.from, where, 'from');
+    const dst = resolve(conn.to, where, 'to');
     const protocol = conn.protocol ?? 'TCP';
     if (!Number.isInteger(conn.port) || conn.port < 1 || conn.port > 65535)
-      throw new InputError(`${where}: port ${String(conn.port)} is not a port number (1-65535)`);
+      throw new InputError(`${where()}: port ${String(conn.port)} is not a port number (1-65535)`);
     if (PROTO_IDX[protocol] === undefined)
-      throw new InputError(`${where}: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`);
+      throw new InputError(`${where()}: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`);
     if (!engine.allows(src, dst, conn.port, protocol)) {
       blocked.push({ connection: conn, reason: engine.explain(src, dst, conn.port, protocol).reason });
       continue;
