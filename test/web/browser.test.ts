@@ -26,6 +26,7 @@ import {
   listen,
   requireChromium,
   syntheticGraph,
+  withIsolation,
 } from './helpers.ts';
 
 const SHOTS = new URL('../../test-results/web/', import.meta.url);
@@ -269,6 +270,42 @@ describe('service graph page (headless Chromium)', () => {
     ).toBe(true);
     expect(await page.textContent('#panel')).toContain('added');
     await page.screenshot({ path: new URL('rollout.png', SHOTS).pathname });
+    await page.close();
+  });
+
+  it('asks for the token, then lets the user isolate and release a workload', async () => {
+    const fx = await fixtureAnalysis();
+    const src = withIsolation(analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }));
+    const s = await listen(createApp(src, { auth: { token: 'let-me-in' } }));
+    servers.push(s.server);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on('dialog', (d) => void d.accept('suspected compromise'));
+    await page.goto(s.url);
+    await page.waitForSelector('#login[open]');
+    await page.fill('#login-token', 'let-me-in');
+    await page.click('#login-form button[type="submit"]');
+    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 15_000 });
+    expect(await page.textContent('#auth-status')).toBe('signed in as token');
+    await page.fill('#search', 'cart');
+    await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+    await page.press('#search', 'Enter');
+    await page.click('#isolate-btn');
+    await page.waitForSelector('#isolation-badge');
+    const marked = await page.evaluate((id) => {
+      const r = (window as unknown as W).microseg.renderer;
+      return { color: r.getNodeDisplayData(id)!.color, label: r.getNodeDisplayData(id)!.label };
+    }, CART);
+    expect(marked).toEqual({ color: '#a40e26', label: 'cart [isolated]' });
+    await page.click('#tabs [data-tab="isolation"]');
+    await page.waitForFunction(() => document.querySelector('#panel')?.textContent?.includes('iso-cart'));
+    expect(await page.textContent('#panel')).toContain('method NetworkPolicy');
+    await page.click('#tabs [data-tab="graph"]');
+    await page.fill('#search', 'cart');
+    await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+    await page.press('#search', 'Enter');
+    await page.click('#release-btn');
+    await page.waitForSelector('#isolate-btn');
+    expect(src.calls).toEqual([`isolate ${CART} by token`, 'release iso-cart by token']);
     await page.close();
   });
 
