@@ -12,6 +12,7 @@ import {
   addCiliumLabel,
   emptyHubbleFields,
   finishHubble,
+  resetHubbleFields,
   parseHubbleLineSlow,
 } from './hubble.ts';
 
@@ -21,6 +22,8 @@ let S = '';
 let P = 0;
 /** End of the line being scanned within S (S may be a whole block of lines). */
 let END = 0;
+/** The record being filled. */
+let F: HubbleFields = emptyHubbleFields('flow.');
 
 function giveUp(): never {
   throw GIVE_UP;
@@ -46,29 +49,35 @@ export function isPlainBlock(text: string): boolean {
  */
 export function scanHubbleLine(line: string, plain = false): HubbleFields | undefined {
   if (!plain && !PLAIN.test(line)) return undefined;
-  return scanRange(line, 0, line.length);
+  return scanRange(line, 0, line.length, emptyHubbleFields('flow.'));
 }
 
-/** Scans text[start, end) (one line of a block, no newline inside). */
-function scanRange(text: string, start: number, end: number): HubbleFields | undefined {
+/** Reused by the parse functions, which consume the fields before the next scan. */
+const scratch = emptyHubbleFields('flow.');
+
+/** Scans text[start, end) (one line of a block, no newline inside) into `f`. */
+function scanRange(text: string, start: number, end: number, f: HubbleFields): HubbleFields | undefined {
   S = text;
   P = start;
   END = end;
+  F = f;
+  let ok: boolean;
   try {
-    const f = scanEnvelope();
-    if (P !== end) return undefined;
-    return f;
+    scanEnvelope();
+    ok = P === end;
   } catch (err) {
+    S = '';
     if (err === GIVE_UP) return undefined;
     throw err;
-  } finally {
-    S = '';
   }
+  S = '';
+  return ok ? f : undefined;
 }
 
 /** Parses one jsonpb line with the scanner, falling back to JSON.parse when it gives up. */
 export function parseHubbleLine(line: string, plain = false): HubbleResult {
-  const f = scanHubbleLine(line, plain);
+  const f =
+    plain || PLAIN.test(line) ? scanRange(line, 0, line.length, resetHubbleFields(scratch)) : undefined;
   return f === undefined ? parseHubbleLineSlow(line) : finishHubble(f);
 }
 
@@ -77,7 +86,7 @@ export function parseHubbleLine(line: string, plain = false): HubbleResult {
  * unless the JSON.parse path is needed. Same results as parseHubbleLine on the line.
  */
 export function parseHubbleLineAt(block: string, start: number, end: number): HubbleResult {
-  const f = scanRange(block, start, end);
+  const f = scanRange(block, start, end, resetHubbleFields(scratch));
   return f === undefined ? parseHubbleLineSlow(block.slice(start, end)) : finishHubble(f);
 }
 
@@ -116,7 +125,10 @@ function key(): number {
 
 /** True when the last key is `name` (whose length the caller has already matched). */
 function is(name: string): boolean {
-  return S.startsWith(name, KS);
+  for (let i = 0; i < name.length; i++) {
+    if (S.charCodeAt(KS + i) !== name.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** After a member: true when another member follows (consumes ','), false at the closing char. */
@@ -265,7 +277,7 @@ function scanEnvelope(): HubbleFields {
     const n = key();
     if (n === 4 && is('flow')) {
       if (f !== undefined) giveUp();
-      f = scanFlow();
+      f = scanFlow(F);
     } else if (n === 4 && is('time')) time = str();
     else if (n === 11 && (is('node_status') || is('lost_events') || is('agent_event') || is('debug_event')))
       giveUp();
@@ -289,8 +301,7 @@ function once(seen: number, bit: number): number {
   return seen | bit;
 }
 
-function scanFlow(): HubbleFields {
-  const f = emptyHubbleFields('flow.');
+function scanFlow(f: HubbleFields): HubbleFields {
   let seen = 0;
   if (!openObject()) return f;
   do {
@@ -449,30 +460,47 @@ function scanEndpoint(e: HubbleEndpointFields): void {
 function scanLabels(e: HubbleEndpointFields): void {
   e.labels = undefined;
   e.reserved = undefined;
-  if (!openArray()) return;
-  do {
-    if (S.charCodeAt(P) !== 34) giveUp();
-    const a = P + 1;
-    const b = S.indexOf('"', a);
-    if (b < 0 || b >= END) giveUp();
-    P = b + 1;
+  const s = S;
+  const end = END;
+  let p = P;
+  if (s.charCodeAt(p) !== 91) giveUp();
+  p++;
+  if (s.charCodeAt(p) === 93) {
+    P = p + 1;
+    return;
+  }
+  let labels: string[] | undefined;
+  for (;;) {
+    if (s.charCodeAt(p) !== 34) giveUp();
+    const a = p + 1;
+    const b = s.indexOf('"', a);
+    if (b < 0 || b >= end) giveUp();
+    p = b + 1;
     if (
-      S.charCodeAt(a) === 107 && // k
-      S.charCodeAt(a + 1) === 56 && // 8
-      S.charCodeAt(a + 2) === 115 && // s
-      S.charCodeAt(a + 3) === 58 // :
+      s.charCodeAt(a) === 107 && // k
+      s.charCodeAt(a + 1) === 56 && // 8
+      s.charCodeAt(a + 2) === 115 && // s
+      s.charCodeAt(a + 3) === 58 // :
     ) {
-      if (
-        S.charCodeAt(a + 4) === 105 && // i
-        S.charCodeAt(a + 5) === 111 && // o
-        S.charCodeAt(a + 6) === 46 && // .
-        (S.startsWith('io.cilium.k8s.', a + 4) || S.startsWith('io.kubernetes.pod.namespace=', a + 4)) &&
-        b >= a + 18
-      )
-        continue;
-      (e.labels ??= []).push(S.slice(a + 4, b));
-    } else addCiliumLabel(e, S.slice(a, b));
-  } while (more(93));
+      if (!(
+        s.charCodeAt(a + 4) === 105 && // i
+        s.charCodeAt(a + 5) === 111 && // o
+        s.charCodeAt(a + 6) === 46 && // .
+        (s.startsWith('io.cilium.k8s.', a + 4) || s.startsWith('io.kubernetes.pod.namespace=', a + 4))
+      ))
+        (labels ??= []).push(s.slice(a + 4, b));
+    } else {
+      e.labels = labels;
+      addCiliumLabel(e, s.slice(a, b));
+      labels = e.labels;
+    }
+    const c = s.charCodeAt(p);
+    if (c === 44) p++;
+    else if (c === 93) break;
+    else giveUp();
+  }
+  e.labels = labels;
+  P = p + 1;
 }
 
 function scanWorkload(e: HubbleEndpointFields): void {

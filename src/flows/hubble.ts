@@ -228,6 +228,43 @@ export function emptyHubbleFields(prefix: string): HubbleFields {
   };
 }
 
+function resetEndpoint(e: HubbleEndpointFields): void {
+  e.ip = undefined;
+  e.port = undefined;
+  e.namespace = undefined;
+  e.pod = undefined;
+  e.labels = undefined;
+  e.reserved = undefined;
+  e.workloadName = undefined;
+  e.workloadKind = undefined;
+  e.identity = undefined;
+  e.names = undefined;
+  e.serviceName = undefined;
+  e.serviceNamespace = undefined;
+}
+
+/** Clears a record for reuse (the scanner fills one scratch record per line). */
+export function resetHubbleFields(f: HubbleFields): HubbleFields {
+  f.time = undefined;
+  f.timeSeconds = undefined;
+  f.timeNanos = undefined;
+  f.envelopeTime = undefined;
+  f.verdict = undefined;
+  f.dropReason = undefined;
+  f.l4 = undefined;
+  f.icmpType = undefined;
+  f.syn = undefined;
+  f.ack = undefined;
+  resetEndpoint(f.src);
+  resetEndpoint(f.dst);
+  f.l7Type = undefined;
+  f.dnsQuery = undefined;
+  f.reply = undefined;
+  f.isReply = undefined;
+  f.traceReason = undefined;
+  return f;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Results
 
