@@ -403,7 +403,9 @@ export function largeTopology(options: LargeOptions = {}): LargeTopology {
         if (od === d) od = (od + 1) % domains.length;
         const other = domains[od]!;
         const target = rng.chance(0.8) ? other.gateway : rng.pick(other.members);
-        return workloads[target]!.role !== 'store' && addEdge(w.index, target, 'cross', 0.7);
+        const t = workloads[target]!;
+        // Stores are private to their domain; CronJobs serve nothing.
+        return t.role !== 'store' && t.kind !== 'CronJob' && addEdge(w.index, target, 'cross', 0.7);
       };
       for (let k = 0; k < want; k++) {
         let added = false;

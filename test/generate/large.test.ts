@@ -98,6 +98,10 @@ describe('largeTopology', () => {
       expect(w.replicas).toBeGreaterThanOrEqual(1);
       expect(w.replicas).toBeLessThanOrEqual(12);
     }
+    for (const cron of domainWs.filter((w) => w.kind === 'CronJob')) {
+      expect(topo.edges.some((e) => e.dst === cron.index)).toBe(false);
+    }
+    expect(domainWs.some((w) => w.kind === 'CronJob')).toBe(true);
     for (const s of domainWs.filter((w) => w.role === 'store')) {
       expect(s.kind).toBe('StatefulSet');
       expect(out[s.index]).toBe(0);
