@@ -416,3 +416,69 @@ describe('v1alpha1 AdminNetworkPolicy and BaselineAdminNetworkPolicy', () => {
     expect(v.policies).toEqual(['AdminNetworkPolicy/anp-1']);
   });
 });
+
+describe('policy-api conformance: node peers (CNPAdminTierEgressNodePeers, experimental)', () => {
+  const node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'kind-worker', labels: { 'kubernetes.io/os': 'linux' } },
+    status: { addresses: [{ type: 'InternalIP', address: '172.18.0.2' }] },
+  } as unknown as OtherObject;
+  const hostServer: Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'host-server', namespace: NS('forbidden-forrest'), labels: { app: 'host-server' } },
+    spec: { nodeName: 'kind-worker', hostNetwork: true, containers: [{ name: 'c' }] },
+    status: { podIP: '172.18.0.2', podIPs: [{ ip: '172.18.0.2' }] },
+  };
+  const policy = cnp('node-and-cidr-as-peers-example', 'Admin', 75, house('gryffindor'), {
+    egress: [
+      rule(
+        'allow-egress-to-34345-on-nodes',
+        'Accept',
+        'to',
+        [{ nodes: { matchLabels: { 'kubernetes.io/os': 'linux' } } }],
+        [tcpPort(34345)],
+      ),
+      rule(
+        'pass-egress-to-34347-on-nodes',
+        'Pass',
+        'to',
+        [{ nodes: { matchLabels: { 'kubernetes.io/os': 'linux' } } }],
+        [udpPort(34347)],
+      ),
+      rule('deny-egress-to-slytherin-and-nodes-and-internet', 'Deny', 'to', [
+        house('slytherin'),
+        { nodes: { matchLabels: { 'kubernetes.io/os': 'linux' } } },
+        { networks: ['0.0.0.0/0', '::/0'] },
+      ]),
+    ],
+  });
+  const engine = () => {
+    const { namespaces, pods } = cluster();
+    return buildEngine({ namespaces, pods: [...pods, hostServer], clusterPolicies: [policy], nodes: [node] });
+  };
+  const toHost = (port: number, protocol: L4Protocol) =>
+    engine().evaluate({
+      from: { namespace: NS('gryffindor'), pod: 'harry-potter-1' },
+      to: { namespace: NS('forbidden-forrest'), pod: 'host-server' },
+      port,
+      protocol,
+    });
+  it('Accept and Pass to node ports, Deny the rest', () => {
+    expect(toHost(34345, 'TCP').allowed).toBe(true);
+    expect(toHost(34347, 'UDP').allowed).toBe(true);
+    expect(toHost(34346, 'TCP').allowed).toBe(false);
+    expect(toHost(34348, 'UDP').allowed).toBe(false);
+    expect(toHost(34350, 'SCTP').allowed).toBe(false);
+    expect(toHost(34345, 'TCP').egress.rule).toBe('egress[0] (allow-egress-to-34345-on-nodes)');
+  });
+  it('the node address itself is a node peer; other pods are denied by the networks rule', () => {
+    const e = engine();
+    const q = (to: { ip: string } | { namespace: string; pod: string }) =>
+      e.evaluate({ from: { namespace: NS('gryffindor'), pod: 'harry-potter-0' }, to, port: 34345 }).allowed;
+    expect(q({ ip: '172.18.0.2' })).toBe(true);
+    expect(q({ namespace: NS('ravenclaw'), pod: 'luna-lovegood-0' })).toBe(false);
+    expect(q({ ip: '1.1.1.1' })).toBe(false);
+  });
+});
