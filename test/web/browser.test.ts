@@ -79,7 +79,7 @@ async function open(at: string): Promise<Page> {
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(at);
   await page.waitForFunction(() => document.body.dataset.ready === '1' || document.body.dataset.error, null, {
-    timeout: 15_000,
+    timeout: 30_000,
   });
   expect(await page.evaluate(() => document.body.dataset.error ?? null)).toBeNull();
   expect(errors).toEqual([]);
@@ -203,6 +203,21 @@ describe('service graph page (headless Chromium)', () => {
       expect([id, diff <= 4]).toEqual([id, true]);
     }
     await page.screenshot({ path: new URL('graph.png', SHOTS).pathname });
+    // Filters hide what does not match, in the renderer.
+    const visibleNow = () =>
+      page.evaluate(() => {
+        const r = (window as unknown as W).microseg.renderer;
+        return r
+          .getGraph()
+          .nodes()
+          .filter((n) => r.getNodeDisplayData(n)?.visibility === 'visible')
+          .sort();
+      });
+    await page.selectOption('#filter-namespace', 'shop');
+    expect(await visibleNow()).toEqual(['kube-apiserver', CART, FRONTEND, DB].sort());
+    await page.selectOption('#filter-namespace', '');
+    await page.selectOption('#filter-segment', 'kube-system-platform');
+    expect(await visibleNow()).toEqual(['kube-system/Deployment/coredns']);
     await page.close();
   });
 
@@ -216,6 +231,11 @@ describe('service graph page (headless Chromium)', () => {
     const yaml = (await page.textContent('#policy-yaml')) ?? '';
     expect(yaml).toContain('kind: NetworkPolicy');
     expect(yaml).toContain('name: microseg-cart');
+    // The copy button puts exactly the YAML on the clipboard.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    await page.click('#copy-yaml');
+    await page.waitForFunction(() => document.getElementById('copy-done')?.textContent === 'Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(yaml);
     // The renderer focuses the workload: its neighbours stay, the rest is dimmed.
     const focus = await page.evaluate(
       ({ cart, frontend }) => {
@@ -284,7 +304,7 @@ describe('service graph page (headless Chromium)', () => {
     await page.waitForSelector('#login[open]');
     await page.fill('#login-token', 'let-me-in');
     await page.click('#login-form button[type="submit"]');
-    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 15_000 });
+    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
     expect(await page.textContent('#auth-status')).toBe('signed in as token');
     await page.fill('#search', 'cart');
     await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
@@ -328,7 +348,7 @@ describe('service graph page (headless Chromium)', () => {
       }).observe({ type: 'longtask', buffered: true });
     });
     await page.goto(s.url);
-    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 20_000 });
+    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
     const longest = () => page.evaluate(() => Math.max(0, ...(window as unknown as W).longTasks));
     const reset = () => page.evaluate(() => void ((window as unknown as W).longTasks = []));
     const agg = await page.evaluate(() => {
@@ -346,7 +366,7 @@ describe('service graph page (headless Chromium)', () => {
     });
     await reset();
     await page.mouse.click(at.x, at.y + 39); // the graph sits under the 39 px header
-    await page.waitForFunction(() => document.body.dataset.nodes === '150', null, { timeout: 20_000 });
+    await page.waitForFunction(() => document.body.dataset.nodes === '150', null, { timeout: 30_000 });
     const expanded = await page.evaluate(() => {
       const g = (window as unknown as W).microseg.renderer.getGraph();
       return g.filterNodes((_n, a) => a.segment === 'seg-007' && a.kind === 'workload').length;
@@ -356,7 +376,7 @@ describe('service graph page (headless Chromium)', () => {
 
     await reset();
     await page.selectOption('#view-mode', 'full');
-    await page.waitForFunction(() => document.body.dataset.nodes === '5250', null, { timeout: 20_000 });
+    await page.waitForFunction(() => document.body.dataset.nodes === '5250', null, { timeout: 30_000 });
     const full = await page.evaluate(() => {
       const w = window as unknown as W;
       const r = w.microseg.renderer;
