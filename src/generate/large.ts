@@ -704,7 +704,9 @@ export function* generateFlowLines(opts: FlowLineOptions): Generator<string, voi
     cover[j] = t;
   }
   let covered = 0;
-  const linesPerConnection = 5.5;
+  // Running mean of lines per connection, to pace the coverage pass so it ends well before `count`.
+  let connectionLineTotal = 0;
+  let connections = 0;
   const count = opts.count;
   let emitted = 0;
   const timeAt = () => startUs + Math.floor((emitted / Math.max(1, count)) * durUs);
@@ -754,9 +756,11 @@ export function* generateFlowLines(opts: FlowLineOptions): Generator<string, voi
       yield line;
       continue;
     }
-    const remainingConns = Math.max(1, (count - emitted) / linesPerConnection);
+    const perConnection = connections > 0 ? connectionLineTotal / connections : 6;
+    const remainingConns = Math.max(1, (count - emitted) / perConnection);
     const uncovered = edges.length - covered;
-    const ei = uncovered > 0 && rng.next() < uncovered / remainingConns ? cover[covered++]! : table.draw(rng);
+    const ei =
+      uncovered > 0 && rng.next() < (1.5 * uncovered) / remainingConns ? cover[covered++]! : table.draw(rng);
     const e = edges[ei]!;
     const { port, protocol } = edgePort(topo, e);
     const src = podPeer(e.src);
@@ -777,7 +781,10 @@ export function* generateFlowLines(opts: FlowLineOptions): Generator<string, voi
       data: protocol === 'TCP' && rng.next() < 0.3,
       ...(rng.next() < 0.03 ? { anonymousSourceAtDestination: true } : {}),
     };
-    for (const line of connectionLines(c, ids)) {
+    const lines = connectionLines(c, ids);
+    connections++;
+    connectionLineTotal += lines.length;
+    for (const line of lines) {
       if (emitted >= count) return;
       emitted++;
       yield line;
