@@ -447,7 +447,12 @@ export class Engine {
     if (p.protocol !== proto) return false;
     if (p.name !== undefined) {
       if (dst.kind !== 'pod') return false;
-      return dst.ports.some((cp) => cp.name === p.name && cp.protocol === proto && cp.port === port);
+      const ports = dst.ports;
+      for (let i = 0; i < ports.length; i++) {
+        const cp = ports[i]!;
+        if (cp.port === port && cp.protocol === proto && cp.name === p.name) return true;
+      }
+      return false;
     }
     if (p.port === undefined) return true;
     if (p.endPort !== undefined) return port >= p.port && port <= p.endPort;

@@ -422,7 +422,11 @@ export function verifyProposal(
         const k = tupleKey(a, b, conn.port, protocol);
         if (observedTuples.has(k)) continue;
         observedTuples.add(k);
-        if (!classes[b]!.ports.some((p) => p.port === conn.port && p.protocol === protocol)) {
+        const bp = classes[b]!.ports;
+        let known = false;
+        for (let j = 0; j < bp.length && !known; j++)
+          known = bp[j]!.port === conn.port && bp[j]!.protocol === protocol;
+        if (!known) {
           const l = extraPorts.get(b) ?? [];
           l.push({ port: conn.port, protocol });
           extraPorts.set(b, l);
