@@ -46,11 +46,19 @@ export interface BackoffOptions {
   multiplier: number;
   /** 0..1: each delay is reduced by up to this fraction at random. */
   jitter: number;
+  /** A stream that stayed open this long counts as healthy even without messages (delay resets). */
+  resetAfterMs: number;
 }
 
 export const DEFAULT_RESUME_OVERLAP_MS = 2000;
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, multiplier: 2, jitter: 0.2 };
+export const DEFAULT_BACKOFF: BackoffOptions = {
+  initialMs: 500,
+  maxMs: 30_000,
+  multiplier: 2,
+  jitter: 0.2,
+  resetAfterMs: 30_000,
+};
 
 /** What a normaliser makes of one decoded Hubble flow (the shape `normalizeHubbleFlow` returns). */
 export type HubbleNormalizeResult =
@@ -113,7 +121,7 @@ export interface HubbleMetrics {
   nodeStatus: Record<string, number>;
   /** Stream (re)connections after the first one. */
   reconnects: number;
-  /** Connection attempts that failed before any message arrived. */
+  /** Streams that ended before any message arrived and before `backoff.resetAfterMs`. */
   failedAttempts: number;
   connected: boolean;
   /** Seconds since the epoch of the acknowledged checkpoint (0 when none). */
@@ -294,9 +302,11 @@ export class HubbleSource {
   private async run(): Promise<void> {
     let attempt = 0;
     while (this.running) {
+      const started = Date.now();
       const gotMessages = await this.streamOnce();
       if (!this.running) break;
-      if (gotMessages) attempt = 0;
+      // A stream that carried messages, or stayed up a while on a quiet cluster, was healthy.
+      if (gotMessages || Date.now() - started >= this.backoff.resetAfterMs) attempt = 0;
       else this.m.failedAttempts++;
       const delayMs = backoffDelay(attempt, this.backoff, this.random);
       this.opts.onEvent?.({ type: 'backoff', attempt, delayMs });
@@ -358,7 +368,14 @@ export class HubbleSource {
       call.on('data', (res: GetFlowsResponse) => {
         got = true;
         this.m.connected = true;
-        this.handle(res);
+        try {
+          this.handle(res);
+        } catch (err) {
+          // A message this code cannot handle must not take the stream (or the process) down.
+          this.m.invalid++;
+          this.m.lastInvalid = `unhandled message: ${(err as Error).message}`;
+          this.queue.countDrop(this.name, 'invalid');
+        }
         if (!this.queue.hasRoom() && !finished) {
           this.m.pauses++;
           call.pause();

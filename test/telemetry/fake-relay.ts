@@ -82,6 +82,13 @@ export class FakeRelay {
     return this.port;
   }
 
+  /** Ends every open stream with UNAVAILABLE, the server staying up. */
+  cutAll(): void {
+    for (const s of this.live)
+      s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'cut by test' });
+    this.live.clear();
+  }
+
   /** Kills the server and every open stream at once, like a relay pod going away. */
   stop(): void {
     for (const s of this.live) s.call.destroy();

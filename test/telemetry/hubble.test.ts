@@ -41,12 +41,18 @@ const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i)
 
 describe('backoffDelay', () => {
   it('doubles from the initial delay up to the maximum, jitter only shortening it', () => {
-    const o = { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.5 };
+    const o = { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.5, resetAfterMs: 0 };
     expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, o, () => 0))).toEqual([
       100, 200, 400, 800, 1000, 1000,
     ]);
     expect([0, 1, 4].map((a) => backoffDelay(a, o, () => 1))).toEqual([50, 100, 500]);
-    expect(DEFAULT_BACKOFF).toEqual({ initialMs: 500, maxMs: 30_000, multiplier: 2, jitter: 0.2 });
+    expect(DEFAULT_BACKOFF).toEqual({
+      initialMs: 500,
+      maxMs: 30_000,
+      multiplier: 2,
+      jitter: 0.2,
+      resetAfterMs: 30_000,
+    });
   });
 });
 
@@ -281,6 +287,33 @@ describe('HubbleSource against a scripted relay', () => {
       'connected 1970-01-01T00:03:20.000000007Z',
     ]);
     expect(source.metrics().duplicates).toBe(2);
+  });
+
+  it('treats a quiet stream that stayed up long enough as healthy', async () => {
+    for (const [resetAfterMs, failed, attempts] of [
+      [50, 0, [0, 0]],
+      [60_000, 2, [0, 1]],
+    ] as const) {
+      const relay = new FakeRelay();
+      const backoffs: number[] = [];
+      const { source } = await setup(relay, {
+        backoff: { initialMs: 20, maxMs: 200, resetAfterMs },
+        onEvent: (e) => {
+          if (e.type === 'backoff') backoffs.push(e.attempt);
+        },
+      });
+      source.start();
+      for (let i = 1; i <= 2; i++) {
+        await waitFor(() => relay.connectionCount === i);
+        await new Promise((r) => setTimeout(r, 100));
+        relay.cutAll();
+        await waitFor(() => backoffs.length === i);
+      }
+      expect(source.metrics().failedAttempts).toBe(failed);
+      expect(backoffs).toEqual(attempts);
+      await source.stop();
+      relay.stop();
+    }
   });
 
   it('stops promptly while waiting to reconnect', async () => {
