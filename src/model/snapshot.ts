@@ -154,7 +154,7 @@ export function snapshotFromObjects(
         snap.pods.push(k as Pod);
         break;
       case 'Service':
-        snap.services.push({ ...(k as Service), spec: (o.spec ?? {}) });
+        snap.services.push({ ...(k as Service), spec: o.spec ?? {} });
         break;
       case 'EndpointSlice':
         snap.endpointSlices.push(k as EndpointSlice);
@@ -168,7 +168,7 @@ export function snapshotFromObjects(
         break;
       default:
         if (WORKLOAD_KINDS.has(o.kind)) {
-          snap.workloads.push({ ...(k as WorkloadObject), spec: (o.spec ?? {}) });
+          snap.workloads.push({ ...(k as WorkloadObject), spec: o.spec ?? {} });
         } else if (opts.unknownKinds === 'error' && !extra.has(o.kind)) {
           throw new InputError(`${where}: unsupported kind ${o.kind}`);
         } else {
