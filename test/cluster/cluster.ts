@@ -414,7 +414,11 @@ function kubeconfigYAML(info: ClusterInfo, userName: string, user: Record<string
 
 function launch(bin: string, args: string[], logFile: string, tracked: Set<ChildProcess>): ChildProcess {
   const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // MICROSEG_DIE_WITH_PARENT: on Linux the server gets SIGTERM if this process dies without stopping it
+  const child = spawn(bin, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MICROSEG_DIE_WITH_PARENT: '1' },
+  });
   child.stdout?.pipe(out, { end: false });
   child.stderr?.pipe(out, { end: false });
   tracked.add(child);

@@ -1,5 +1,6 @@
 // The harness itself: lifecycle of a private cluster, clear errors, and the project's own CRDs
 // installed with kubectl on a real server.
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type Cluster, HarnessError, startCluster } from '../cluster/index.ts';
+import { type Cluster, eventually, HarnessError, startCluster } from '../cluster/index.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -104,6 +105,27 @@ describe('startCluster failures', () => {
       );
       expect((err as Error).message).toContain('unknown flag: --no-such-flag');
       expect(processesMentioning(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('servers do not outlive a test process that is killed', async () => {
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('../cluster/testdata/start-and-wait.ts', import.meta.url))],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const dir = await new Promise<string>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').once('data', (line: string) => resolve(line.trim()));
+      child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
+    });
+    try {
+      expect(processesMentioning(dir)).toHaveLength(2);
+      child.kill('SIGKILL');
+      await eventually('servers gone', () => processesMentioning(dir).length === 0, 20_000);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

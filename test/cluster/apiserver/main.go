@@ -20,6 +20,9 @@ import (
 )
 
 func main() {
+	if os.Getenv("MICROSEG_DIE_WITH_PARENT") == "1" {
+		dieWithParent()
+	}
 	name := strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe")
 	args := os.Args[1:]
 	if _, ok := commands[name]; !ok {
