@@ -13,7 +13,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { InputError } from '../model/snapshot.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
-import { buildGraphView, computeLayout, nodeDetails, nodeLabel } from './view.ts';
+import { buildGraphView, computeLayout, nodeDetails, nodeLabel, stabilizeLayout } from './view.ts';
 import type { IsolationView, ViewSource } from './types.ts';
 import { isolationActive } from './types.ts';
 
@@ -114,12 +114,21 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   });
 
   // ---- layout cache ----
+  // One layout per graph version; a new version keeps the positions of nodes already drawn.
   let cached: { version: string; layout: Promise<Layout> } | undefined;
   async function layout(): Promise<Layout> {
     const version = (await source.version?.()) ?? 'static';
     if (!cached || cached.version !== version) {
       const graph = await source.graph();
-      cached = { version, layout: Promise.resolve().then(() => computeLayout(graph)) };
+      const previous = cached?.layout;
+      cached = {
+        version,
+        layout: (async () => {
+          const before = previous ? await previous.catch(() => undefined) : undefined;
+          const next = computeLayout(graph);
+          return before ? stabilizeLayout(before, next, graph) : next;
+        })(),
+      };
     }
     return cached.layout;
   }

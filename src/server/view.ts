@@ -215,6 +215,37 @@ export function computeLayout(graph: ServiceGraph): Layout {
   return out;
 }
 
+/**
+ * Keeps a picture stable when the graph grows or shrinks (the controller's graph changes as flows
+ * arrive): nodes already drawn keep their previous positions; a new node takes its position from the new
+ * layout, shifted by how far its group moved between the two layouts, so it lands beside its segment.
+ */
+export function stabilizeLayout(previous: Layout, next: Layout, graph: ServiceGraph): Layout {
+  const shift = new Map<string, { dx: number; dy: number; n: number }>();
+  let all = { dx: 0, dy: 0, n: 0 };
+  for (const node of graph.nodes) {
+    const a = previous.get(node.id);
+    const b = next.get(node.id);
+    if (!a || !b) continue;
+    const g = groupOf(node);
+    const s = shift.get(g) ?? { dx: 0, dy: 0, n: 0 };
+    shift.set(g, { dx: s.dx + a.x - b.x, dy: s.dy + a.y - b.y, n: s.n + 1 });
+    all = { dx: all.dx + a.x - b.x, dy: all.dy + a.y - b.y, n: all.n + 1 };
+  }
+  if (all.n === 0) return next;
+  const out: Layout = new Map();
+  for (const node of graph.nodes) {
+    const kept = previous.get(node.id);
+    const b = next.get(node.id);
+    if (kept) out.set(node.id, kept);
+    else if (b) {
+      const s = shift.get(groupOf(node)) ?? all;
+      out.set(node.id, { x: round(b.x + s.dx / s.n), y: round(b.y + s.dy / s.n) });
+    }
+  }
+  return out;
+}
+
 /** Display label of a graph node: workload name, or the peer's DNS name / IP. */
 export function nodeLabel(n: GraphNode): string {
   if (n.kind === 'workload') return n.name;

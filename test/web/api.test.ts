@@ -373,6 +373,53 @@ describe('large graphs', () => {
     expect(expandMs).toBeLessThan(firstMs);
   });
 
+  it('keeps drawn nodes in place when the graph changes, and puts a new node beside its segment', async () => {
+    const base = syntheticGraph(300, 6, 5);
+    let graph = base.graph;
+    let version = 'v1';
+    const src: ViewSource = {
+      info: () => ({ mode: 'controller', title: 'live' }),
+      graph: () => graph,
+      segments: () => base.segments,
+      proposal: () => base.proposal,
+      version: () => version,
+    };
+    const app = createApp(src);
+    const v1 = (await request(app).get('/api/v1/graph').expect(200)).body as GraphView;
+    const member = base.graph.nodes.find((n) => n.segment === 'seg-002')!;
+    const added = {
+      ...member,
+      id: `${member.namespace}/Deployment/newcomer`,
+      name: 'newcomer',
+      flowsIn: 3,
+      flowsOut: 0,
+    };
+    graph = {
+      nodes: [...base.graph.nodes, added],
+      edges: [
+        ...base.graph.edges,
+        {
+          ...base.graph.edges[0]!,
+          id: `${member.id}->${added.id}:80/TCP`,
+          source: member.id,
+          target: added.id,
+          port: 80,
+        },
+      ],
+    };
+    version = 'v2';
+    const v2 = (await request(app).get('/api/v1/graph').expect(200)).body as GraphView;
+    const at = new Map(v2.nodes.map((n) => [n.id, n]));
+    for (const n of v1.nodes) expect([n.id, at.get(n.id)!.x, at.get(n.id)!.y]).toEqual([n.id, n.x, n.y]);
+    const seg = v2.nodes.filter((n) => n.segment === 'seg-002' && n.id !== added.id);
+    const xs = seg.map((n) => n.x);
+    const ys = seg.map((n) => n.y);
+    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const pad = Math.max(x1 - x0, y1 - y0) / 2;
+    const p = at.get(added.id)!;
+    expect(p.x >= x0 - pad && p.x <= x1 + pad && p.y >= y0 - pad && p.y <= y1 + pad).toBe(true);
+  });
+
   it('lays segments out together: members sit closer to their own segment than to others', () => {
     const { graph } = syntheticGraph(600, 12, 3);
     const layout = computeLayout(graph);
