@@ -394,10 +394,13 @@ export function verifyProposal(
   // (source class, destination class, port, protocol) packed into one safe integer.
   const tupleKey = (a: number, b: number, port: number, protocol: L4Protocol) =>
     ((a * n + b) * 65536 + port) * 4 + PROTO_IDX[protocol];
-  const blocked: VerifyReport['blocked'] = [];
-  let allowedObserved = 0;
+  const destKey = (b: number, port: number, protocol: L4Protocol) =>
+    (b * 65536 + port) * 4 + PROTO_IDX[protocol];
+  // Pass 1: resolve every connection, collect observed tuples and the ports of interest they add.
+  const ends: { src: ResolvedEnd; dst: ResolvedEnd; protocol: L4Protocol; ai?: number; bi?: number }[] = [];
   const observedTuples = new Set<number>();
   const extraPorts = new Map<number, PortProto[]>();
+  const needed = new Set<number>();
   for (let i = 0; i < observed.length; i++) {
     const conn = observed[i]!;
     const where = () => `observed connection ${i + 1}`;
@@ -408,13 +411,11 @@ export function verifyProposal(
       throw new InputError(`${where()}: port ${String(conn.port)} is not a port number (1-65535)`);
     if (PROTO_IDX[protocol] === undefined)
       throw new InputError(`${where()}: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`);
-    if (!engine.allows(src, dst, conn.port, protocol)) {
-      blocked.push({ connection: conn, reason: engine.explain(src, dst, conn.port, protocol).reason });
-      continue;
-    }
-    allowedObserved++;
+    // Class-form ends resolve to the class's own end: their verdict is the class verdict.
     const ai = endIndex.get(src);
     const bi = endIndex.get(dst);
+    ends.push({ src, dst, protocol, ...(ai !== undefined && bi !== undefined ? { ai, bi } : {}) });
+    if (ai !== undefined && bi !== undefined) needed.add(destKey(bi, conn.port, protocol));
     const as = ai !== undefined ? [ai] : classIdx(src);
     const bs = bi !== undefined ? [bi] : classIdx(dst);
     for (const a of as)
@@ -433,6 +434,7 @@ export function verifyProposal(
         }
       }
   }
+  // Pass 2: allowed sources of every (class, port of interest); excess is what was never observed.
   const withPorts = classes.map((c) => {
     const extra = extraPorts.get(c.index);
     return extra ? { ...c, ports: sortPorts([...c.ports, ...extra]) } : c;
@@ -442,10 +444,13 @@ export function verifyProposal(
   let excessCount = 0;
   let observedAllowed = 0;
   const excess: ExcessTuple[] = [];
+  const admitted = new Map<number, { allFree: boolean; set: Set<number> }>();
   for (const b of withPorts) {
     for (const pp of b.ports) {
       const s = m.sources(b, pp);
       allowedTuples += m.countSources(s);
+      const dk = destKey(b.index, pp.port, pp.protocol);
+      if (needed.has(dk)) admitted.set(dk, { allFree: s.allFree, set: new Set(s.listed) });
       const visit = (a: number) => {
         if (observedTuples.has(tupleKey(a, b.index, pp.port, pp.protocol))) {
           observedAllowed++;
@@ -460,6 +465,21 @@ export function verifyProposal(
         for (let a = 0; a < withPorts.length; a++) if (m.egressFree[a] || listed.has(a)) visit(a);
       } else for (const a of s.listed) visit(a);
     }
+  }
+  // Pass 3: the verdict of every observed connection, in order.
+  const blocked: VerifyReport['blocked'] = [];
+  let allowedObserved = 0;
+  for (let i = 0; i < observed.length; i++) {
+    const conn = observed[i]!;
+    const e = ends[i]!;
+    let ok: boolean;
+    if (e.ai !== undefined && e.bi !== undefined) {
+      const adm = admitted.get(destKey(e.bi, conn.port, e.protocol))!;
+      ok = (adm.allFree && m.egressFree[e.ai] === 1) || adm.set.has(e.ai);
+    } else ok = engine.allows(e.src, e.dst, conn.port, e.protocol);
+    if (ok) allowedObserved++;
+    else
+      blocked.push({ connection: conn, reason: engine.explain(e.src, e.dst, conn.port, e.protocol).reason });
   }
   excess.sort(
     (x, y) => cmp(x.from, y.from) || cmp(x.to, y.to) || x.port - y.port || cmp(x.protocol, y.protocol),

@@ -130,3 +130,30 @@ describe('blastRadius', () => {
     });
   });
 });
+
+describe('verifyProposal on class-form connections', () => {
+  it('blocks exactly what pairwise evaluation denies', () => {
+    for (const engine of [before, after]) {
+      const classes = podClasses(engine);
+      const all: ObservedConnection[] = [];
+      const expected: boolean[] = [];
+      for (const a of classes)
+        for (const b of classes)
+          for (const pp of [...b.ports, { port: 9999, protocol: 'UDP' as const }]) {
+            all.push({
+              from: { namespace: a.namespace, labels: a.labels },
+              to: { namespace: b.namespace, labels: b.labels },
+              port: pp.port,
+              protocol: pp.protocol,
+            });
+            expected.push(engine.allows(a.end, b.end, pp.port, pp.protocol));
+          }
+      const r = verifyProposal(engine, all);
+      expect(r.blocked.map((x) => all.indexOf(x.connection))).toEqual(
+        expected.flatMap((ok, i) => (ok ? [] : [i])),
+      );
+      expect(r.allowedObserved).toBe(expected.filter(Boolean).length);
+      expect(r.excessCount).toBe(0);
+    }
+  });
+});
