@@ -64,24 +64,57 @@ function isoTime(ms: number, nanos: number): string {
   return new Date(ms).toISOString().slice(0, 19) + '.' + String(nanos).padStart(9, '0') + 'Z';
 }
 
+interface Pod {
+  app: string;
+  ns: string;
+  ip: string;
+  /** The endpoint as the local agent reports it (with pod name and workload). */
+  local: Record<string, unknown>;
+  /** The same pod as a remote node may report it: identity and labels, no pod name. */
+  remote: Record<string, unknown>;
+}
+
+/** A cluster of `APPS.length` apps x 3 replicas; every flow is between two of these pods. */
+function podPool(rand: () => number): Pod[] {
+  const pods: Pod[] = [];
+  for (let a = 0; a < APPS.length; a++) {
+    for (let r = 0; r < 3; r++) {
+      const app = APPS[a]!;
+      const ns = NAMESPACES[a % NAMESPACES.length]!;
+      pods.push({
+        app,
+        ns,
+        ip: `10.244.${a}.${10 + r}`,
+        local: endpoint(rand, app, ns, a, true),
+        remote: endpoint(rand, app, ns, a, false),
+      });
+    }
+  }
+  return pods;
+}
+
 /** Generates `n` jsonpb lines from the templates. */
 export function generateHubbleLines(n: number, seed = 7): string[] {
   const rand = mulberry32(seed);
+  const pool = podPool(rand);
+  const dnsPod = endpoint(rand, 'kube-dns', 'kube-system', 99, true);
   const out: string[] = [];
   let t = Date.UTC(2026, 0, 1);
   for (let i = 0; i < n; i++) {
     t += Math.floor(rand() * 3);
     const time = isoTime(t, Math.floor(rand() * 1e9));
-    const a = Math.floor(rand() * APPS.length);
-    const b = (a + 1 + Math.floor(rand() * (APPS.length - 1))) % APPS.length;
-    const nsA = NAMESPACES[a % NAMESPACES.length]!;
-    const nsB = NAMESPACES[b % NAMESPACES.length]!;
-    const ipA = `10.244.${a}.${1 + Math.floor(rand() * 250)}`;
-    const ipB = `10.244.${b}.${1 + Math.floor(rand() * 250)}`;
+    const pa = pool[Math.floor(rand() * pool.length)]!;
+    let pb = pool[Math.floor(rand() * pool.length)]!;
+    if (pb.app === pa.app) pb = pool[(pool.indexOf(pb) + 3) % pool.length]!;
+    const a = APPS.indexOf(pa.app);
+    const b = APPS.indexOf(pb.app);
+    const nsB = pb.ns;
+    const ipA = pa.ip;
+    const ipB = pb.ip;
     const sport = 32768 + Math.floor(rand() * 28000);
     const dport = [8080, 9090, 5432, 6379, 443][b % 5]!;
-    const src = endpoint(rand, APPS[a]!, nsA, a, true);
-    const dst = endpoint(rand, APPS[b]!, nsB, b, rand() < 0.9);
+    const src = pa.local;
+    const dst = rand() < 0.9 ? pb.local : pb.remote;
     const kind = rand();
     let flow: Record<string, unknown>;
     const base = {
@@ -142,7 +175,7 @@ export function generateHubbleLines(n: number, seed = 7): string[] {
         IP: { source: ipA, destination: '10.96.0.10', ipVersion: 'IPv4' },
         l4: { UDP: { source_port: sport, destination_port: 53 } },
         source: src,
-        destination: endpoint(rand, 'kube-dns', 'kube-system', 99, true),
+        destination: dnsPod,
         destination_names: [],
         l7: {
           type: 'REQUEST',

@@ -125,8 +125,16 @@ function key(): number {
 
 /** True when the last key is `name` (whose length the caller has already matched). */
 function is(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    if (S.charCodeAt(KS + i) !== name.charCodeAt(i)) return false;
+  return at(S, KS, name);
+}
+
+/**
+ * True when `s` has `lit` at `pos`. (String.prototype.startsWith with a position is far slower on
+ * a large block string than this loop over a short literal.)
+ */
+function at(s: string, pos: number, lit: string): boolean {
+  for (let i = 0; i < lit.length; i++) {
+    if (s.charCodeAt(pos + i) !== lit.charCodeAt(i)) return false;
   }
   return true;
 }
@@ -182,11 +190,11 @@ function int(max: number): number {
 
 function bool(): boolean {
   const c = S.charCodeAt(P);
-  if (c === 116 && S.startsWith('true', P)) {
+  if (c === 116 && at(S, P, 'true')) {
     P += 4;
     return true;
   }
-  if (c === 102 && S.startsWith('false', P)) {
+  if (c === 102 && at(S, P, 'false')) {
     P += 5;
     return false;
   }
@@ -246,13 +254,13 @@ function skip(): void {
     do skip();
     while (more(93));
   } else if (c === 116) {
-    if (!S.startsWith('true', P)) giveUp();
+    if (!at(S, P, 'true')) giveUp();
     P += 4;
   } else if (c === 102) {
-    if (!S.startsWith('false', P)) giveUp();
+    if (!at(S, P, 'false')) giveUp();
     P += 5;
   } else if (c === 110) {
-    if (!S.startsWith('null', P)) giveUp();
+    if (!at(S, P, 'null')) giveUp();
     P += 4;
   } else skipNumber();
 }
@@ -332,7 +340,7 @@ function scanFlow(f: HubbleFields): HubbleFields {
       case 6:
         if (is('source')) {
           seen = once(seen, SEEN_SRC);
-          scanEndpoint(f.src);
+          scanEndpointMemo(f.src);
         } else skip();
         break;
       case 7:
@@ -346,7 +354,7 @@ function scanFlow(f: HubbleFields): HubbleFields {
       case 11:
         if (is('destination')) {
           seen = once(seen, SEEN_DST);
-          scanEndpoint(f.dst);
+          scanEndpointMemo(f.dst);
         } else skip();
         break;
       case 12:
@@ -434,6 +442,63 @@ function scanIcmp(f: HubbleFields): void {
   } while (more(125));
 }
 
+/**
+ * Endpoint objects repeat: every flow of a pod carries the same `source`/`destination` text (ID,
+ * identity, namespace, labels, pod name, workloads). A small memo maps the text of recently scanned
+ * endpoint objects to what scanning them produced. A JSON object's extent is fixed by its own text, so
+ * when the line continues with exactly a remembered object text, scanning it would consume exactly
+ * that text and produce exactly the remembered fields. Candidates are found by the first MEMO_KEY
+ * characters; the full text is then compared. Bounded: cleared when it holds MEMO_MAX entries.
+ */
+interface EndpointMemo {
+  text: string;
+  namespace: string | undefined;
+  pod: string | undefined;
+  labels: string[] | undefined;
+  reserved: HubbleEndpointFields['reserved'];
+  identity: number | undefined;
+  workloadName: string | undefined;
+  workloadKind: string | undefined;
+}
+
+const MEMO_KEY = 32;
+const MEMO_MAX = 4096;
+const memo = new Map<string, EndpointMemo>();
+
+/** A copy that does not keep the (large) string it was sliced from alive. */
+function detached(s: string): string {
+  return (' ' + s).slice(1);
+}
+
+function scanEndpointMemo(e: HubbleEndpointFields): void {
+  const start = P;
+  const k = S.slice(start, Math.min(start + MEMO_KEY, END));
+  const m = memo.get(k);
+  if (m !== undefined && S.slice(start, start + m.text.length) === m.text) {
+    e.namespace = m.namespace;
+    e.pod = m.pod;
+    e.labels = m.labels === undefined ? undefined : m.labels.slice();
+    e.reserved = m.reserved;
+    e.identity = m.identity;
+    e.workloadName = m.workloadName;
+    e.workloadKind = m.workloadKind;
+    P = start + m.text.length;
+    return;
+  }
+  scanEndpoint(e);
+  if (memo.size >= MEMO_MAX) memo.clear();
+  memo.set(detached(k), {
+    text: detached(S.slice(start, P)),
+    namespace: e.namespace,
+    pod: e.pod,
+    labels: e.labels === undefined ? undefined : e.labels.slice(),
+    reserved: e.reserved,
+    identity: e.identity,
+    workloadName: e.workloadName,
+    workloadKind: e.workloadKind,
+  });
+}
+
 function scanEndpoint(e: HubbleEndpointFields): void {
   let workloadsSeen = false;
   if (!openObject()) return;
@@ -486,7 +551,7 @@ function scanLabels(e: HubbleEndpointFields): void {
         s.charCodeAt(a + 4) === 105 && // i
         s.charCodeAt(a + 5) === 111 && // o
         s.charCodeAt(a + 6) === 46 && // .
-        (s.startsWith('io.cilium.k8s.', a + 4) || s.startsWith('io.kubernetes.pod.namespace=', a + 4))
+        (at(s, a + 4, 'io.cilium.k8s.') || at(s, a + 4, 'io.kubernetes.pod.namespace='))
       ))
         (labels ??= []).push(s.slice(a + 4, b));
     } else {

@@ -384,6 +384,41 @@ describe('Hubble bad input and edge cases', () => {
   });
 });
 
+describe('endpoint memo of the scanner', () => {
+  it('a repeated endpoint text gives the same fields; a text differing after the memo key does not', () => {
+    const a = envelope({
+      ...BASE,
+      source: { ID: 1, identity: 300, namespace: 'a', pod_name: 'client-1', labels: ['k8s:app=client'] },
+    });
+    const b = envelope({
+      ...BASE,
+      source: { ID: 1, identity: 300, namespace: 'a', pod_name: 'client-2', labels: ['k8s:app=other'] },
+    });
+    expect(flowOf(both(a)).src).toEqual({
+      ip: '10.0.0.1',
+      namespace: 'a',
+      pod: 'client-1',
+      labels: ['app=client'],
+    });
+    expect(flowOf(both(a)).src).toEqual({
+      ip: '10.0.0.1',
+      namespace: 'a',
+      pod: 'client-1',
+      labels: ['app=client'],
+    });
+    expect(flowOf(both(b)).src).toEqual({
+      ip: '10.0.0.1',
+      namespace: 'a',
+      pod: 'client-2',
+      labels: ['app=other'],
+    });
+    // Flows never share the memo's label arrays.
+    const f1 = flowOf(parseHubbleLine(a));
+    f1.src.labels!.push('mutated=yes');
+    expect(flowOf(parseHubbleLine(a)).src.labels).toEqual(['app=client']);
+  });
+});
+
 describe('normalizeHubbleFlow on gRPC-decoded objects', () => {
   it('accepts {seconds, nanos} time, BoolValue is_reply and the oneof name field', () => {
     const r = normalizeHubbleFlow({
