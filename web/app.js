@@ -689,6 +689,13 @@
         if (first) void goTo(first.dataset.id, first.dataset.segment || undefined);
       } else if (ev.key === 'Escape') $('search-results').hidden = true;
     });
+    $('search').addEventListener('blur', () => {
+      // Let a click on a result land first.
+      setTimeout(() => ($('search-results').hidden = true), 200);
+    });
+    $('search').addEventListener('focus', () => {
+      if ($('search-results').children.length && $('search').value.trim()) $('search-results').hidden = false;
+    });
     $('search-results').addEventListener('click', (ev) => {
       const li = ev.target.closest('li[data-id]');
       if (li) void goTo(li.dataset.id, li.dataset.segment || undefined);

@@ -69,6 +69,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await shared?.close();
   await browser?.close();
   for (const s of servers) await new Promise((r) => s.close(r));
 });
@@ -144,6 +145,13 @@ async function startDemo(out: string): Promise<{ url: string; stop: () => Promis
   return { url, stop };
 }
 
+/** One page on the fixture, shared by the tests that only read it (each load compiles shaders again). */
+let shared: Page | undefined;
+async function fixturePage(): Promise<Page> {
+  shared ??= await open(url);
+  return shared;
+}
+
 describe('service graph page (headless Chromium)', () => {
   it('the demo (npm start) serves the page: graph, details with blast radius, audit', async () => {
     const out = mkdtempSync(join(tmpdir(), 'microseg-web-'));
@@ -173,7 +181,7 @@ describe('service graph page (headless Chromium)', () => {
   });
 
   it('loads, and the WebGL renderer draws every node in its colour', async () => {
-    const page = await open(url);
+    const page = await fixturePage();
     const info = await page.evaluate(() => {
       const r = (window as unknown as W).microseg.renderer;
       const g = r.getGraph();
@@ -218,11 +226,12 @@ describe('service graph page (headless Chromium)', () => {
     await page.selectOption('#filter-namespace', '');
     await page.selectOption('#filter-segment', 'kube-system-platform');
     expect(await visibleNow()).toEqual(['kube-system/Deployment/coredns']);
-    await page.close();
+    await page.selectOption('#filter-segment', '');
+    expect((await visibleNow()).length).toBe(8);
   });
 
   it('search finds a workload, and clicking it shows its policy YAML', async () => {
-    const page = await open(url);
+    const page = await fixturePage();
     await page.fill('#search', 'car');
     await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
     await page.click(`#search-results li[data-id="${CART}"]`);
@@ -251,11 +260,10 @@ describe('service graph page (headless Chromium)', () => {
     expect(focus).toEqual({ cart: '#59a14f', frontend: '#59a14f', other: '#e4e6e9' });
     expect(await page.textContent('#panel')).toContain('First seen');
     await page.screenshot({ path: new URL('details.png', SHOTS).pathname });
-    await page.close();
   });
 
   it('the rollout view highlights the would-be-blocked edge on the graph', async () => {
-    const page = await open(url);
+    const page = await fixturePage();
     await page.click('#tabs [data-tab="rollout"]');
     await page.waitForSelector('#would-block');
     expect(await page.textContent('#would-block')).toContain('shop/frontend → shop/db');
@@ -290,7 +298,6 @@ describe('service graph page (headless Chromium)', () => {
     ).toBe(true);
     expect(await page.textContent('#panel')).toContain('added');
     await page.screenshot({ path: new URL('rollout.png', SHOTS).pathname });
-    await page.close();
   });
 
   it('asks for the token, then lets the user isolate and release a workload', async () => {
