@@ -114,6 +114,9 @@ export class ReachMatrix {
   private readonly byNsLabel = new Map<string, number[]>();
   private readonly nsMatch = new Map<string, string[]>();
   private readonly peerNs = new WeakMap<object, string[]>();
+  /** Dedupe marks for ingressAdmitted (a class is in the current result when mark === stamp). */
+  private readonly mark: Int32Array;
+  private stamp = 0;
   /** Cells decided by an explicit engine evaluation. */
   evaluations = 0;
 
@@ -121,6 +124,7 @@ export class ReachMatrix {
     this.engine = engine;
     this.classes = classes;
     this.egressFree = new Uint8Array(classes.length);
+    this.mark = new Int32Array(classes.length);
     let free = 0;
     for (const c of classes) {
       if (engine.unconstrained(c.end, 'egress')) {
@@ -170,8 +174,9 @@ export class ReachMatrix {
    * The classes b's ingress NetworkPolicies admit on (port, protocol), exactly, or undefined when a rule
    * has an ipBlock or no peer restriction (then every class must be checked).
    */
-  private ingressAdmitted(b: PodClass, pp: PortProto): Set<number> | undefined {
-    const out = new Set<number>();
+  private ingressAdmitted(b: PodClass, pp: PortProto): number[] | undefined {
+    const out: number[] = [];
+    const stamp = ++this.stamp;
     for (const np of this.engine.governing(b.end, 'ingress')) {
       for (const r of np.ingress ?? []) {
         if (!this.engine.portsMatch(r.ports, b.end, pp.port, pp.protocol)) continue;
@@ -189,7 +194,13 @@ export class ReachMatrix {
               ? (this.byNsLabel.get(`${ns}\u0000${first[0]}=${first[1]}`) ?? [])
               : (this.byNs.get(ns) ?? []);
             for (const i of pool)
-              if (!peer.podMatch || matches(peer.podMatch, this.classes[i]!.labels)) out.add(i);
+              if (
+                this.mark[i] !== stamp &&
+                (!peer.podMatch || matches(peer.podMatch, this.classes[i]!.labels))
+              ) {
+                this.mark[i] = stamp;
+                out.push(i);
+              }
           }
         }
       }
@@ -444,13 +455,18 @@ export function verifyProposal(
   let excessCount = 0;
   let observedAllowed = 0;
   const excess: ExcessTuple[] = [];
-  const admitted = new Map<number, { allFree: boolean; set: Set<number> }>();
+  const admitted = new Map<number, { allFree: boolean; listed: number[]; set?: Set<number> }>();
   for (const b of withPorts) {
     for (const pp of b.ports) {
       const s = m.sources(b, pp);
       allowedTuples += m.countSources(s);
       const dk = destKey(b.index, pp.port, pp.protocol);
-      if (needed.has(dk)) admitted.set(dk, { allFree: s.allFree, set: new Set(s.listed) });
+      if (needed.has(dk))
+        admitted.set(dk, {
+          allFree: s.allFree,
+          listed: s.listed,
+          ...(s.listed.length > 32 ? { set: new Set(s.listed) } : {}),
+        });
       const visit = (a: number) => {
         if (observedTuples.has(tupleKey(a, b.index, pp.port, pp.protocol))) {
           observedAllowed++;
@@ -475,7 +491,9 @@ export function verifyProposal(
     let ok: boolean;
     if (e.ai !== undefined && e.bi !== undefined) {
       const adm = admitted.get(destKey(e.bi, conn.port, e.protocol))!;
-      ok = (adm.allFree && m.egressFree[e.ai] === 1) || adm.set.has(e.ai);
+      ok =
+        (adm.allFree && m.egressFree[e.ai] === 1) ||
+        (adm.set ? adm.set.has(e.ai) : adm.listed.includes(e.ai));
     } else ok = engine.allows(e.src, e.dst, conn.port, e.protocol);
     if (ok) allowedObserved++;
     else
