@@ -112,8 +112,24 @@ export interface StartOptions {
 
 const ADMIN_USER = 'microseg-admin';
 
-/** Starts etcd and the kube-apiserver, waits for `/readyz` and writes an admin kubeconfig. */
+/**
+ * Starts etcd and the kube-apiserver, waits for `/readyz` and writes an admin kubeconfig. Ports are
+ * picked free and then released, so another process can take one in between; when a server then
+ * fails with "address already in use", the start is retried on new ports (twice at most, only when
+ * the harness owns the directory).
+ */
 export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      const portTaken = err instanceof HarnessError && err.message.includes('address already in use');
+      if (!portTaken || opts.dir !== undefined || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions): Promise<Cluster> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const binaries = await ensureBinaries({ log });
   const createdDir = opts.dir === undefined;

@@ -15,6 +15,5 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cluster = await startCluster();
   project.provide('microsegCluster', cluster.info());
-  process.env.MICROSEG_TEST_KUBECONFIG = cluster.kubeconfigPath;
   return () => cluster.stop();
 }
