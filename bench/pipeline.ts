@@ -17,6 +17,7 @@ import type { LargeTopology } from '../src/generate/large.ts';
 import { Aggregator } from '../src/graph/aggregate.ts';
 import { buildIdentity } from '../src/identity/index.ts';
 import type { Identity } from '../src/identity/index.ts';
+import { compactObject } from '../src/model/compact.ts';
 import { snapshotFromObjects } from '../src/model/snapshot.ts';
 import { analyse } from '../src/pipeline.ts';
 
@@ -26,10 +27,18 @@ export interface Figure {
   unit: string;
 }
 
+function* map<T, U>(items: Iterable<T>, f: (t: T) => U): Generator<U> {
+  for (const t of items) yield f(t);
+}
+
 function setup(workloads: number): { topo: LargeTopology; layout: LargeLayout; identity: Identity } {
   const topo = largeTopology({ workloads, seed: 7 });
   const layout = new LargeLayout(topo);
-  const snapshot = snapshotFromObjects([...largeClusterObjects(topo, { lean: true })], 'large');
+  // Objects are streamed and compacted as they are read: only what identity uses is kept.
+  const snapshot = snapshotFromObjects(
+    map(largeClusterObjects(topo, { lean: true }), compactObject),
+    'large',
+  );
   return { topo, layout, identity: buildIdentity(snapshot) };
 }
 

@@ -116,13 +116,15 @@ export function describeObject(obj: unknown, index: number): string {
 
 /** Builds a snapshot from parsed objects, checking each object's envelope once, here. */
 export function snapshotFromObjects(
-  objects: unknown[],
+  objects: Iterable<unknown>,
   source: string,
   opts: SnapshotOptions = {},
 ): ClusterSnapshot {
   const snap = emptySnapshot();
   const extra = new Set(opts.extraKinds ?? []);
-  for (const [i, obj] of objects.entries()) {
+  let i = -1;
+  for (const obj of objects) {
+    i++;
     const where = `${source}: ${describeObject(obj, i)}`;
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
       throw new InputError(`${where}: not an object`);
