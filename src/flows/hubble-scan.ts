@@ -448,7 +448,7 @@ function scanIcmp(f: HubbleFields): void {
  * endpoint objects to what scanning them produced. A JSON object's extent is fixed by its own text, so
  * when the line continues with exactly a remembered object text, scanning it would consume exactly
  * that text and produce exactly the remembered fields. Candidates are found by the first MEMO_KEY
- * characters; the full text is then compared. Bounded: cleared when it holds MEMO_MAX entries.
+ * characters; the full text is then compared. Bounded: a fixed table of MEMO_SLOTS entries.
  */
 interface EndpointMemo {
   text: string;
@@ -462,18 +462,26 @@ interface EndpointMemo {
 }
 
 const MEMO_KEY = 32;
-const MEMO_MAX = 4096;
-const memo = new Map<string, EndpointMemo>();
+const MEMO_SLOTS = 4096;
+/** Direct-mapped: slot = a hash of the first MEMO_KEY characters; a new text replaces the old one. */
+const memo: (EndpointMemo | undefined)[] = new Array<EndpointMemo | undefined>(MEMO_SLOTS).fill(undefined);
 
 /** A copy that does not keep the (large) string it was sliced from alive. */
 function detached(s: string): string {
   return (' ' + s).slice(1);
 }
 
+function memoSlot(start: number): number {
+  const n = Math.min(start + MEMO_KEY, END);
+  let h = 0;
+  for (let i = start; i < n; i++) h = (Math.imul(h, 31) + S.charCodeAt(i)) | 0;
+  return (h ^ (h >>> 12)) & (MEMO_SLOTS - 1);
+}
+
 function scanEndpointMemo(e: HubbleEndpointFields): void {
   const start = P;
-  const k = S.slice(start, Math.min(start + MEMO_KEY, END));
-  const m = memo.get(k);
+  const slot = memoSlot(start);
+  const m = memo[slot];
   if (m !== undefined && S.slice(start, start + m.text.length) === m.text) {
     e.namespace = m.namespace;
     e.pod = m.pod;
@@ -486,8 +494,7 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
     return;
   }
   scanEndpoint(e);
-  if (memo.size >= MEMO_MAX) memo.clear();
-  memo.set(detached(k), {
+  memo[slot] = {
     text: detached(S.slice(start, P)),
     namespace: e.namespace,
     pod: e.pod,
@@ -496,7 +503,7 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
     identity: e.identity,
     workloadName: e.workloadName,
     workloadKind: e.workloadKind,
-  });
+  };
 }
 
 function scanEndpoint(e: HubbleEndpointFields): void {
