@@ -27,7 +27,8 @@ export interface IsolationController {
   queue: KeyQueue;
   metrics: IsolationMetrics;
   kube: Kube;
-  enqueue(namespace: string, name: string): void;
+  /** Queues a reconcile; `created` is the object just written by this process, if any. */
+  enqueue(namespace: string, name: string, created?: Isolation): void;
   stop(): Promise<void>;
 }
 
@@ -57,6 +58,8 @@ export async function startIsolationController(o: IsolationControllerOptions): P
         { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true },
         (type: string, obj: Isolation) => {
           if (type === 'BOOKMARK' || type === 'ERROR') return;
+          const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+          if (type !== 'DELETED' && reconciler.isOwnWrite(key, obj.metadata.resourceVersion)) return;
           queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
         },
         (err: unknown) => {
@@ -79,7 +82,10 @@ export async function startIsolationController(o: IsolationControllerOptions): P
     queue,
     metrics,
     kube,
-    enqueue: (namespace, name) => queue.add(`${namespace}/${name}`),
+    enqueue: (namespace, name, created) => {
+      if (created) reconciler.prime(created);
+      queue.add(`${namespace}/${name}`);
+    },
     stop: async () => {
       stopped = true;
       if (relistTimer) clearTimeout(relistTimer);

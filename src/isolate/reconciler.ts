@@ -18,6 +18,8 @@ import {
   ISOLATION_FINALIZER,
   ISOLATION_LABEL,
   KIND,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
   MAX_LISTED_PODS,
   QUARANTINE_LABEL,
   RECEIVED_AT_ANNOTATION,
@@ -63,6 +65,8 @@ export interface IsolationReconcilerOptions {
   resyncMs?: number;
   /** Re-resolution period of live targets (selectors, includeFuture workloads; default 5 s). */
   liveResyncMs?: number;
+  /** How long a namespace's pod and policy lists are shared between leak checks (default 1000 ms). */
+  listCacheMs?: number;
   /** Component name on Events. */
   component?: string;
   /** Called once per Isolation when its deny is in effect, with the ms since the alert (or creation). */
@@ -72,6 +76,9 @@ export interface IsolationReconcilerOptions {
 interface List<T> {
   items: T[];
 }
+
+/** microseg-generated allow policies: managed by microseg, not an Isolation's own object. */
+const MANAGED_ALLOW_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},!${ISOLATION_LABEL}`;
 
 const CLUSTER_POLICY_PATHS: Record<string, () => string> = {
   AdminNetworkPolicy: paths.adminNetworkPolicies,
@@ -89,6 +96,11 @@ export class IsolationReconciler {
   private readonly o: IsolationReconcilerOptions;
   private readonly now: () => Date;
   private discovery?: { at: number; groups: ApiGroup[] };
+  private namespacesCache?: { at: number; items: Namespace[] };
+  /** resourceVersion of the last write this reconciler made to each Isolation. */
+  private readonly ownWrites = new Map<string, string>();
+  private readonly primed = new Map<string, Isolation>();
+  private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
 
   constructor(options: IsolationReconcilerOptions) {
     this.kube = options.kube;
@@ -122,6 +134,29 @@ export class IsolationReconciler {
     return out;
   }
 
+  private async namespaces(): Promise<Namespace[]> {
+    const t = Date.now();
+    if (this.namespacesCache && t - this.namespacesCache.at < 5000) return this.namespacesCache.items;
+    const items = await this.list<Namespace>(paths.namespaces());
+    this.namespacesCache = { at: t, items };
+    return items;
+  }
+
+  /**
+   * A list shared by concurrent reconciles and reused for `listCacheMs` (default 1 s): the leak checks of
+   * many isolations in one namespace read it once. Each caller overlays what it just changed.
+   */
+  private cachedList<T>(path: string): Promise<T[]> {
+    const ttl = this.o.listCacheMs ?? 1000;
+    const t = Date.now();
+    const hit = this.listCache.get(path);
+    if (hit && t - hit.at < ttl) return hit.items as Promise<T[]>;
+    const items = this.list<T>(path);
+    this.listCache.set(path, { at: t, items });
+    items.catch(() => this.listCache.delete(path));
+    return items;
+  }
+
   private async list<T>(path: string, labelSelector?: string): Promise<T[]> {
     const res = await this.kube.request<List<T>>({
       method: 'GET',
@@ -143,15 +178,15 @@ export class IsolationReconciler {
   // ---------------------------------------------------------------------------------------------
   // writes
 
-  private async event(
+  private event(
     involved: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
     type: 'Normal' | 'Warning',
     reason: string,
     message: string,
-  ): Promise<void> {
+  ): void {
     const t = this.now().toISOString();
-    try {
-      await this.kube.request({
+    this.kube
+      .request({
         method: 'POST',
         path: paths.events(involved.namespace),
         body: {
@@ -169,10 +204,9 @@ export class IsolationReconciler {
           lastTimestamp: t,
           count: 1,
         },
-      });
-    } catch {
-      // Events are best effort: the status timeline is the record.
-    }
+      })
+      // Events are best effort and off the critical path: the status timeline is the record.
+      .catch(() => undefined);
   }
 
   private isoRef(iso: Isolation) {
@@ -186,12 +220,37 @@ export class IsolationReconciler {
   }
 
   private async patchStatus(iso: Isolation, status: IsolationStatus): Promise<void> {
-    await this.kube.request({
+    const res = await this.kube.request<Isolation | undefined>({
       method: 'PATCH',
       path: `${paths.isolation(iso.metadata.namespace ?? '', iso.metadata.name)}/status`,
       contentType: MERGE_PATCH,
       body: { status },
     });
+    this.noteWrite(iso, res);
+  }
+
+  private noteWrite(iso: Isolation, res: Isolation | undefined): void {
+    const rv = res?.metadata?.resourceVersion;
+    if (rv) this.ownWrites.set(`${iso.metadata.namespace ?? ''}/${iso.metadata.name}`, rv);
+  }
+
+  /**
+   * True when a watch event only reports this reconciler's own last write to the Isolation, which needs
+   * no new reconcile (its outcome is already acted on and requeued).
+   */
+  /**
+   * Hands the reconciler an Isolation just created by this process (the webhooks), so the next reconcile
+   * of it starts from that object instead of reading it back, and the watch event of the creation is
+   * recognised as already handled.
+   */
+  prime(iso: Isolation): void {
+    const key = `${iso.metadata.namespace ?? ''}/${iso.metadata.name}`;
+    this.primed.set(key, iso);
+    this.noteWrite(iso, iso);
+  }
+
+  isOwnWrite(key: string, resourceVersion: string | undefined): boolean {
+    return resourceVersion !== undefined && this.ownWrites.get(key) === resourceVersion;
   }
 
   /** Applies a merge patch to a pod, re-reading and re-planning on a resourceVersion conflict. */
@@ -225,7 +284,9 @@ export class IsolationReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [ns, name] = key.split('/') as [string, string];
-    const iso = await this.get<Isolation>(paths.isolation(ns, name));
+    const primed = this.primed.get(key);
+    this.primed.delete(key);
+    const iso = primed ?? (await this.get<Isolation>(paths.isolation(ns, name)));
     if (!iso) {
       this.o.metrics?.setActive(key, undefined);
       return {};
@@ -254,7 +315,7 @@ export class IsolationReconciler {
       const message = parsed.problems.join('; ');
       if (status.phase !== 'Failed' || status.message !== message) {
         await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Invalid', message);
-        await this.event(this.isoRef(iso), 'Warning', 'InvalidSpec', message);
+        this.event(this.isoRef(iso), 'Warning', 'InvalidSpec', message);
         this.o.metrics?.action('failed');
       }
       return {};
@@ -272,7 +333,7 @@ export class IsolationReconciler {
         'Released',
         message,
       );
-      await this.event(this.isoRef(iso), 'Normal', 'Released', message);
+      this.event(this.isoRef(iso), 'Normal', 'Released', message);
       this.o.metrics?.action('expired');
       this.o.metrics?.setActive(key, 'Released');
       return {};
@@ -284,7 +345,7 @@ export class IsolationReconciler {
       const message = choice.problem ?? 'no mechanism';
       if (status.phase !== 'Failed' || status.message !== message) {
         await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Failed', message);
-        await this.event(this.isoRef(iso), 'Warning', 'MechanismUnavailable', message);
+        this.event(this.isoRef(iso), 'Warning', 'MechanismUnavailable', message);
       }
       return { requeueAfterMs: this.o.resyncMs ?? 30_000 };
     }
@@ -298,7 +359,7 @@ export class IsolationReconciler {
           'Failed',
           err.message,
         );
-        await this.event(this.isoRef(iso), 'Warning', 'NameConflict', err.message);
+        this.event(this.isoRef(iso), 'Warning', 'NameConflict', err.message);
         this.o.metrics?.action('failed');
         return {};
       }
@@ -335,10 +396,32 @@ export class IsolationReconciler {
     const status: IsolationStatus = iso.status ?? {};
     const clusterKinds = this.servedClusterKinds(groups);
 
+    // Only the named pods are read on the critical path of a pods target; the whole namespace is listed
+    // for the leak check once the deny is in effect.
+    const namedOnly = spec.target.kind === 'pods' && !spec.dryRun;
+    const readPods = async (): Promise<Pod[]> => {
+      if (spec.target.kind !== 'pods' || !namedOnly) return this.list<Pod>(paths.pods(ns));
+      const wanted = [...new Set([...spec.target.pods, ...(status.isolatedPods ?? [])])];
+      const got = await Promise.all(wanted.map((n) => this.get<Pod>(paths.pod(ns, n))));
+      return got.filter((p): p is Pod => p !== undefined);
+    };
+    const names = this.namesFrom(status, ns, name);
+    const timeline: TimelineEntry[] = [];
+    const note = (action: string, message: string) =>
+      timeline.push({ time: this.now().toISOString(), action, message: message.slice(0, 512) });
+    // The deny objects select nothing until a pod is labelled, so they are written alongside the reads.
+    const objsP: Promise<{ networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject }> = spec.dryRun
+      ? Promise.resolve(desiredObjects({ namespace: ns, name, spec, method, names, ...this.planExtras() }))
+      : this.ensureAll(iso, spec, method, names, status, note);
+    objsP.catch(() => undefined);
+    const finalizerP = spec.dryRun ? Promise.resolve() : this.ensureFinalizer(iso);
+    finalizerP.catch(() => undefined);
     const [pods, services, nps, workload] = await Promise.all([
-      this.list<Pod>(paths.pods(ns)),
+      readPods(),
       spec.detachFromServices ? this.list<Service>(paths.services(ns)) : Promise.resolve([] as Service[]),
-      this.list<NetworkPolicy>(paths.networkPolicies(ns)),
+      // Only microseg's own allow policies matter before the labels go on (the exclusion); every policy
+      // of the namespace is read for the leak check afterwards.
+      this.list<NetworkPolicy>(paths.networkPolicies(ns), MANAGED_ALLOW_SELECTOR),
       spec.target.kind === 'workload'
         ? this.get<{ spec?: { selector?: { matchLabels?: Record<string, string> } } }>(
             paths.workload(ns, spec.target.workloadKind, spec.target.name),
@@ -346,7 +429,6 @@ export class IsolationReconciler {
         : Promise.resolve(undefined),
     ]);
     const target = resolveTarget(spec, { pods, workload, previously: status.isolatedPods ?? [] });
-    const names = this.namesFrom(status, ns, name);
 
     if (spec.dryRun) {
       const objs = desiredObjects({ namespace: ns, name, spec, method, names, ...this.planExtras() });
@@ -359,7 +441,7 @@ export class IsolationReconciler {
         iso,
         spec,
         after,
-        policiesAfter(nps, objs.networkPolicy),
+        policiesAfter(await this.cachedList<NetworkPolicy>(paths.networkPolicies(ns)), objs.networkPolicy),
         objs,
         clusterKinds,
         target.pods,
@@ -388,24 +470,6 @@ export class IsolationReconciler {
       return { requeueAfterMs: this.o.resyncMs ?? 30_000 };
     }
 
-    // 1. finalizer, so that deletion waits for the release
-    if (!(iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) {
-      const updated = await this.kube.request<Isolation>({
-        method: 'PATCH',
-        path: paths.isolation(ns, name),
-        contentType: MERGE_PATCH,
-        body: {
-          metadata: {
-            resourceVersion: iso.metadata.resourceVersion,
-            finalizers: [...(iso.metadata.finalizers ?? []), ISOLATION_FINALIZER],
-          },
-        },
-      });
-      iso.metadata = updated.metadata;
-    }
-    const timeline: TimelineEntry[] = [];
-    const note = (action: string, message: string) =>
-      timeline.push({ time: this.now().toISOString(), action, message: message.slice(0, 512) });
     if (!status.method) note('MechanismChosen', `${method}: ${why}`);
 
     // 2. microseg's own allow policies stop selecting quarantined pods
@@ -429,33 +493,8 @@ export class IsolationReconciler {
       }
     }
 
-    // 3. the deny objects (created before any pod is labelled; they select nothing until then)
-    let objs = desiredObjects({
-      namespace: ns,
-      name,
-      spec,
-      method,
-      names,
-      uid: iso.metadata.uid,
-      ...this.planExtras(),
-    });
-    try {
-      await this.ensureObjects(ns, name, objs);
-    } catch (err) {
-      if (!(err instanceof NameClash) || names.networkPolicy.endsWith(this.salt(iso))) throw err;
-      const finalNames = objectNames(ns, name, this.salt(iso));
-      note('NameConflict', `${err.message}; using ${finalNames.networkPolicy}`);
-      objs = desiredObjects({
-        namespace: ns,
-        name,
-        spec,
-        method,
-        names: finalNames,
-        uid: iso.metadata.uid,
-        ...this.planExtras(),
-      });
-      await this.ensureObjects(ns, name, objs);
-    }
+    // 3. the deny objects and the finalizer (started with the reads) must be in place before any label
+    const [objs] = await Promise.all([objsP, finalizerP]);
     const objectList = [
       `NetworkPolicy/${ns}/${objs.networkPolicy.metadata.name}`,
       ...(objs.clusterPolicy ? [`${objs.clusterPolicy.kind}/${objs.clusterPolicy.metadata.name}`] : []),
@@ -464,13 +503,13 @@ export class IsolationReconciler {
     // 4. label the pods: from here on the deny applies to them
     const podsAfter = new Map(pods.map((p) => [p.metadata.name, p]));
     const isolated: string[] = [];
-    for (const podName of target.pods) {
+    const labelOne = async (podName: string): Promise<void> => {
       const pod = podsAfter.get(podName);
-      if (!pod) continue;
+      if (!pod) return;
       const first = podLabelPlan(pod, name, spec.detachFromServices, services);
       if (first.kind === 'other') {
         note('AlreadyQuarantined', `pod ${podName} is already quarantined by Isolation ${first.by}`);
-        continue;
+        return;
       }
       let removed: string[] = [];
       const res = await this.patchPod(ns, pod, (p) => {
@@ -479,7 +518,7 @@ export class IsolationReconciler {
         removed = plan.removed;
         return plan.patch;
       });
-      if (!res) continue;
+      if (!res) return;
       podsAfter.set(podName, res);
       isolated.push(podName);
       if (first.kind === 'patch') {
@@ -487,7 +526,7 @@ export class IsolationReconciler {
           'PodIsolated',
           `pod ${podName} labelled ${QUARANTINE_LABEL}=${name}${removed.length ? `; detached from Services (removed ${removed.join(', ')})` : ''}`,
         );
-        await this.event(
+        this.event(
           {
             apiVersion: 'v1',
             kind: 'Pod',
@@ -500,7 +539,9 @@ export class IsolationReconciler {
           `isolated by Isolation ${name} (${method}): ${spec.reason}`,
         );
       }
-    }
+    };
+    await Promise.all(target.pods.map(labelOne));
+    isolated.sort();
     const nowIso = this.now().toISOString();
     const isolatedAt = status.isolatedAt ?? (isolated.length > 0 ? nowIso : undefined);
     if (!status.isolatedAt && isolatedAt) {
@@ -513,12 +554,20 @@ export class IsolationReconciler {
       this.o.onIsolated?.(key, latency);
     }
 
-    // 5. does it hold?
+    // 5. does it hold? (the whole namespace is needed now)
+    const [allPods, allNps] = await Promise.all([
+      this.cachedList<Pod>(paths.pods(ns)),
+      this.cachedList<NetworkPolicy>(paths.networkPolicies(ns)),
+    ]);
+    for (const p of allPods) if (!podsAfter.has(p.metadata.name)) podsAfter.set(p.metadata.name, p);
+    const fresh = new Map(npsNow.map((p) => [p.metadata.name, p]));
+    const npsForCheck = allNps.map((p) => fresh.get(p.metadata.name) ?? p);
+    for (const p of npsNow) if (!allNps.some((x) => x.metadata.name === p.metadata.name)) npsForCheck.push(p);
     const report = await this.check(
       iso,
       spec,
       [...podsAfter.values()],
-      policiesAfter(npsNow, objs.networkPolicy),
+      policiesAfter(npsForCheck, objs.networkPolicy),
       objs,
       clusterKinds,
       isolated,
@@ -539,9 +588,9 @@ export class IsolationReconciler {
     if (phase !== status.phase) {
       note(phase, message);
       if (phase === 'Leaking') {
-        await this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
+        this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
         this.o.metrics?.action('leak_detected');
-      } else if (phase === 'Isolated') await this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
+      } else if (phase === 'Isolated') this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
     }
     const next: IsolationStatus = {
       ...status,
@@ -566,6 +615,58 @@ export class IsolationReconciler {
     if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
     if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
     return { requeueAfterMs: Math.min(...waits) };
+  }
+
+  private async ensureFinalizer(iso: Isolation): Promise<void> {
+    if ((iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) return;
+    const ns = iso.metadata.namespace ?? '';
+    const updated = await this.kube.request<Isolation>({
+      method: 'PATCH',
+      path: paths.isolation(ns, iso.metadata.name),
+      contentType: MERGE_PATCH,
+      body: {
+        metadata: {
+          resourceVersion: iso.metadata.resourceVersion,
+          finalizers: [...(iso.metadata.finalizers ?? []), ISOLATION_FINALIZER],
+        },
+      },
+    });
+    this.noteWrite(iso, updated);
+  }
+
+  /** Writes the deny objects, moving to salted names when a name is taken by an object not ours. */
+  private async ensureAll(
+    iso: Isolation,
+    spec: IsolationSpec,
+    method: MechanismName,
+    names: ObjectNames,
+    status: IsolationStatus,
+    note: (action: string, message: string) => void,
+  ): Promise<{ networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject }> {
+    const ns = iso.metadata.namespace ?? '';
+    const name = iso.metadata.name;
+    const known = new Set(status.objects ?? []);
+    const build = (n: ObjectNames) =>
+      desiredObjects({
+        namespace: ns,
+        name,
+        spec,
+        method,
+        names: n,
+        uid: iso.metadata.uid,
+        ...this.planExtras(),
+      });
+    let objs = build(names);
+    try {
+      await this.ensureObjects(ns, name, objs, known);
+    } catch (err) {
+      if (!(err instanceof NameClash) || names.networkPolicy.endsWith(this.salt(iso))) throw err;
+      const salted = objectNames(ns, name, this.salt(iso));
+      note('NameConflict', `${err.message}; using ${salted.networkPolicy}`);
+      objs = build(salted);
+      await this.ensureObjects(ns, name, objs, known);
+    }
+    return objs;
   }
 
   private planExtras(): { dns?: DnsTarget; priority?: number } {
@@ -594,12 +695,27 @@ export class IsolationReconciler {
     ns: string,
     name: string,
     objs: { networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject },
+    known: ReadonlySet<string>,
   ): Promise<void> {
-    if (objs.clusterPolicy) {
-      const base = CLUSTER_POLICY_PATHS[objs.clusterPolicy.kind]!();
-      await this.ensure(base, objs.clusterPolicy, ns, name);
-    }
-    await this.ensure(paths.networkPolicies(ns), objs.networkPolicy, ns, name);
+    const cp = objs.clusterPolicy;
+    await Promise.all([
+      cp
+        ? this.ensure(
+            CLUSTER_POLICY_PATHS[cp.kind]!(),
+            cp,
+            ns,
+            name,
+            known.has(`${cp.kind}/${cp.metadata.name}`),
+          )
+        : Promise.resolve(),
+      this.ensure(
+        paths.networkPolicies(ns),
+        objs.networkPolicy,
+        ns,
+        name,
+        known.has(`NetworkPolicy/${ns}/${objs.networkPolicy.metadata.name}`),
+      ),
+    ]);
   }
 
   /** Creates `desired`, or updates it when it exists and is ours; never touches someone else's object. */
@@ -608,22 +724,27 @@ export class IsolationReconciler {
     desired: OtherObject | NetworkPolicy,
     ns: string,
     name: string,
+    known = false,
   ): Promise<void> {
     const path = `${collection}/${desired.metadata.name}`;
-    try {
-      await this.kube.request({ method: 'POST', path: collection, body: desired });
-      return;
-    } catch (err) {
-      if (!(err instanceof KubeError && err.status === 409)) throw err;
+    // A first write POSTs straight away (one round trip); an object already recorded is read first.
+    let existing = known ? await this.get<OtherObject & { spec?: unknown }>(path) : undefined;
+    if (!existing) {
+      try {
+        await this.kube.request({ method: 'POST', path: collection, body: desired });
+        return;
+      } catch (err) {
+        if (!(err instanceof KubeError && err.status === 409)) throw err;
+      }
+      existing = await this.get<OtherObject & { spec?: unknown }>(path);
+      if (!existing) return this.ensure(collection, desired, ns, name);
     }
-    const existing = await this.get<OtherObject & { spec?: unknown }>(path);
-    if (!existing) return this.ensure(collection, desired, ns, name);
     if (!ownedBy(existing, ns, name))
       throw new NameClash(
         `${desired.kind} ${desired.metadata.name} exists and is not owned by this Isolation`,
       );
     const want = (desired as { spec?: unknown }).spec;
-    if (JSON.stringify(existing.spec) === JSON.stringify(want)) return;
+    if (contains(existing.spec, want) && contains(existing.metadata.labels, desired.metadata.labels)) return;
     await this.kube.request({
       method: 'PUT',
       path,
@@ -645,8 +766,8 @@ export class IsolationReconciler {
   ) {
     const ns = iso.metadata.namespace ?? '';
     const [namespaces, ...clusterLists] = await Promise.all([
-      this.list<Namespace>(paths.namespaces()),
-      ...clusterKinds.map((k) => this.list<OtherObject>(CLUSTER_POLICY_PATHS[k]!())),
+      this.namespaces(),
+      ...clusterKinds.map((k) => this.cachedList<OtherObject>(CLUSTER_POLICY_PATHS[k]!())),
       ...(clusterKinds.includes('AdminNetworkPolicy')
         ? [this.list<OtherObject>(paths.baselineAdminNetworkPolicies()).catch(() => [] as OtherObject[])]
         : []),
@@ -686,7 +807,7 @@ export class IsolationReconciler {
     for (const p of pods) {
       const res = await this.patchPod(ns, p, (cur) => podReleasePatch(cur, name));
       if (res)
-        await this.event(
+        this.event(
           {
             apiVersion: 'v1',
             kind: 'Pod',
@@ -743,6 +864,18 @@ class NameClash extends Error {
     super(message);
     this.name = 'NameClash';
   }
+}
+
+/** True when every field of `want` is present in `have` with the same value (server defaults may add more). */
+export function contains(have: unknown, want: unknown): boolean {
+  if (want === null || typeof want !== 'object') return have === want;
+  if (Array.isArray(want)) {
+    if (want.length === 0 && have === undefined) return true;
+    return Array.isArray(have) && have.length === want.length && want.every((w, i) => contains(have[i], w));
+  }
+  if (have === null || typeof have !== 'object' || Array.isArray(have)) return false;
+  const h = have as Record<string, unknown>;
+  return Object.entries(want).every(([k, v]) => (v === undefined ? true : contains(h[k], v)));
 }
 
 function statusChanged(a: IsolationStatus, b: IsolationStatus): boolean {

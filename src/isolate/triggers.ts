@@ -10,6 +10,7 @@ import type { Direction, ForensicsPeer, Isolation } from './api.ts';
 import {
   API_VERSION,
   INCIDENT_KEY_ANNOTATION,
+  ISOLATION_FINALIZER,
   KIND,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
@@ -210,6 +211,9 @@ export function buildIsolation(o: {
       namespace: o.namespace,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, ...(o.labels ?? {}) },
       annotations: { [RECEIVED_AT_ANNOTATION]: o.receivedAt, [INCIDENT_KEY_ANNOTATION]: o.key },
+      // Created by the controller's own receivers, so the controller is running: register the release
+      // finalizer at once instead of in a second write.
+      ...(o.defaults.dryRun ? {} : { finalizers: [ISOLATION_FINALIZER] }),
     },
     spec: {
       target: { pods: [o.pod] },

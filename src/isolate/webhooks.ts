@@ -42,8 +42,11 @@ export interface WebhookOptions {
   rateLimit?: { perSecond: number; burst: number };
   defaults?: IsolationDefaults;
   metrics?: IsolationMetrics;
-  /** Called after an Isolation is persisted (e.g. to enqueue its reconcile at once). */
-  onPersisted?: (namespace: string, name: string) => void;
+  /**
+   * Called after an Isolation is persisted (e.g. to enqueue its reconcile at once), with the object the
+   * apiserver returned when this request created it.
+   */
+  onPersisted?: (namespace: string, name: string, created?: Isolation) => void;
   now?: () => Date;
   /** Largest accepted body (default 1 MiB). */
   maxBodyBytes?: number;
@@ -114,8 +117,8 @@ interface ActionResult {
 class Persister {
   private readonly kube: Kube;
   private readonly inflight = new Map<string, Promise<ActionResult>>();
-  private readonly onPersisted?: (namespace: string, name: string) => void;
-  constructor(kube: Kube, onPersisted?: (namespace: string, name: string) => void) {
+  private readonly onPersisted?: (namespace: string, name: string, created?: Isolation) => void;
+  constructor(kube: Kube, onPersisted?: (namespace: string, name: string, created?: Isolation) => void) {
     this.kube = kube;
     this.onPersisted = onPersisted;
   }
@@ -138,8 +141,12 @@ class Persister {
     const ns = iso.metadata.namespace ?? '';
     const base = { action: 'isolate', namespace: ns, name: iso.metadata.name };
     try {
-      await this.kube.request({ method: 'POST', path: paths.isolations(ns), body: iso });
-      this.onPersisted?.(ns, iso.metadata.name);
+      const created = await this.kube.request<Isolation>({
+        method: 'POST',
+        path: paths.isolations(ns),
+        body: iso,
+      });
+      this.onPersisted?.(ns, iso.metadata.name, created);
       return { ...base, outcome: 'created' };
     } catch (err) {
       if (err instanceof KubeError && err.status === 409) {

@@ -136,7 +136,7 @@ beforeAll(async () => {
   const opts = {
     kube,
     auth: { tokens: () => [TOKEN] },
-    onPersisted: (n: string, name: string) => ctl.enqueue(n, name),
+    onPersisted: (n: string, name: string, created?: Isolation) => ctl.enqueue(n, name, created),
   };
   app.use('/webhooks/falco', falcoRouter({ ...opts, falco: { minimumPriority: 'Warning', rules: [] } }));
   app.use(

@@ -1,0 +1,294 @@
+/**
+ * Isolation benchmark against a real kube-apiserver (the test harness's etcd + kube-apiserver): alerts are
+ * posted to the Falco and Alertmanager webhooks at a fixed rate, each incident alerted several times in
+ * a row (a duplicate storm, --duplicates N alerts per incident), and the time from an incident's first
+ * alert being sent to its deny being in effect (deny NetworkPolicy acknowledged by the apiserver and the
+ * pod labelled) is measured per incident.
+ * Reports p50/p95/p99, alerts lost (any non-2xx or transport error) and Isolations per incident.
+ *
+ *   node bench/isolation.ts [--rate 100] [--seconds 20] [--namespaces 10] [--duplicates 2] [--json]
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { startCluster } from '../test/cluster/cluster.ts';
+import { createNamespace, createPod } from '../test/cluster/objects.ts';
+import type { Isolation } from '../src/isolate/api.ts';
+import { QUARANTINE_LABEL } from '../src/isolate/api.ts';
+import { startIsolationController } from '../src/isolate/controller.ts';
+import { KubeClient, paths } from '../src/isolate/kube.ts';
+import { alertmanagerRouter, falcoRouter } from '../src/isolate/webhooks.ts';
+import type { NetworkPolicy, Pod } from '../src/model/k8s.ts';
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '20' },
+    namespaces: { type: 'string', default: '10' },
+    duplicates: { type: 'string', default: '2' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const NAMESPACES = Number(values.namespaces);
+const ALERTS = Math.round(RATE * SECONDS);
+const DUPLICATES = Number(values.duplicates);
+const INCIDENTS = Math.ceil(ALERTS / DUPLICATES);
+const TOKEN = 'bench-token';
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+async function pool<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
+}
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const cluster = await startCluster({ log: () => undefined });
+try {
+  const kc = await cluster.kubeConfig();
+  const kube = await KubeClient.fromKubeConfig(kc);
+  const crd = fileURLToPath(new URL('../crds/microseg.dev_isolations.yaml', import.meta.url));
+  for (const args of [
+    ['apply', '-f', crd],
+    ['wait', '--for=condition=Established', 'crd/isolations.microseg.dev', '--timeout=30s'],
+  ]) {
+    const r = await cluster.kubectl(args);
+    if (r.code !== 0) throw new Error(r.stderr);
+  }
+  const nss = Array.from({ length: NAMESPACES }, (_, i) => `bench-${i}`);
+  const pods: { ns: string; name: string }[] = [];
+  for (let i = 0; i < INCIDENTS; i++) pods.push({ ns: nss[i % NAMESPACES]!, name: `app-${i}` });
+  log(
+    `setup: ${NAMESPACES} namespaces, ${pods.length} pods, a microseg allow policy and a foreign policy each`,
+  );
+  for (const ns of nss) {
+    await createNamespace(kc, ns);
+    const np = (name: string, labels: Record<string, string>, spec: NetworkPolicy['spec']) =>
+      kube.request({
+        method: 'POST',
+        path: paths.networkPolicies(ns),
+        body: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, labels }, spec },
+      });
+    await np(
+      'microseg-allow-app',
+      { 'app.kubernetes.io/managed-by': 'microseg' },
+      {
+        podSelector: { matchLabels: { tier: 'app' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ podSelector: {} }] }],
+      },
+    );
+    await np(
+      'monitoring',
+      {},
+      {
+        podSelector: { matchLabels: { tier: 'app' } },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { from: [{ namespaceSelector: { matchLabels: { team: 'monitoring' } } }], ports: [{ port: 9090 }] },
+        ],
+      },
+    );
+  }
+  const tPods = performance.now();
+  await pool(pods, 16, async (p) => {
+    await createPod(kc, {
+      namespace: p.ns,
+      name: p.name,
+      labels: { tier: 'app', app: p.name },
+      ports: { http: 8080 },
+    });
+  });
+
+  const podRate = pods.length / ((performance.now() - tPods) / 1000);
+  log(`apiserver capacity reference: ${podRate.toFixed(0)} pod creations/s with 16 in flight`);
+  const isolatedAt = new Map<string, number>();
+  const ctl = await startIsolationController({
+    kc,
+    kube,
+    resyncMs: 600_000,
+    concurrency: 16,
+    onIsolated: (key) => {
+      if (!isolatedAt.has(key)) isolatedAt.set(key, performance.now());
+    },
+  });
+  const app = express();
+  const opts = {
+    kube,
+    auth: { tokens: () => [TOKEN] },
+    onPersisted: (n: string, name: string, created?: Isolation) => ctl.enqueue(n, name, created),
+  };
+  app.use('/falco', falcoRouter({ ...opts, falco: { minimumPriority: 'Warning', rules: [] } }));
+  app.use('/alertmanager', alertmanagerRouter(opts));
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  // Warm-up outside the measurement: the first custom-resource write and first reconcile pay one-off costs.
+  await createNamespace(kc, 'bench-warmup');
+  await createPod(kc, { namespace: 'bench-warmup', name: 'warm', labels: { tier: 'app' } });
+  const warm = await fetch(`${base}/falco/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({
+      rule: 'warm-up',
+      priority: 'Critical',
+      output_fields: { 'k8s.ns.name': 'bench-warmup', 'k8s.pod.name': 'warm' },
+    }),
+  });
+  if (warm.status !== 200) throw new Error(`warm-up alert: ${warm.status}`);
+  while (isolatedAt.size < 1) await new Promise((r) => setTimeout(r, 20));
+  isolatedAt.clear();
+
+  const firstSent = new Map<number, number>();
+  const nameOf = new Map<number, string>();
+  let ok = 0;
+  let lost = 0;
+  const lostDetail: string[] = [];
+  const sends: Promise<void>[] = [];
+  const send = async (j: number): Promise<void> => {
+    const inc = Math.floor(j / DUPLICATES);
+    const p = pods[inc]!;
+    const falco = inc % 2 === 0;
+    const body = falco
+      ? {
+          rule: 'Terminal shell in container',
+          priority: 'Critical',
+          time: new Date().toISOString(),
+          output: 'bench',
+          output_fields: { 'k8s.ns.name': p.ns, 'k8s.pod.name': p.name },
+        }
+      : {
+          version: '4',
+          status: 'firing',
+          receiver: 'microseg',
+          groupKey: `{}:{alertname="Bench"}`,
+          alerts: [
+            {
+              status: 'firing',
+              labels: { alertname: 'Bench', namespace: p.ns, pod: p.name },
+              annotations: {},
+              startsAt: new Date().toISOString(),
+              endsAt: '0001-01-01T00:00:00Z',
+              fingerprint: inc.toString(16).padStart(16, '0'),
+            },
+          ],
+        };
+    if (!firstSent.has(inc)) firstSent.set(inc, performance.now());
+    try {
+      const res = await fetch(`${base}/${falco ? 'falco' : 'alertmanager'}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.json()) as { results?: { name?: string }[] };
+      if (res.status >= 200 && res.status < 300 && json.results?.[0]?.name) {
+        ok++;
+        nameOf.set(inc, `${p.ns}/${json.results[0].name}`);
+      } else {
+        lost++;
+        if (lostDetail.length < 5) lostDetail.push(`${res.status} ${JSON.stringify(json)}`);
+      }
+    } catch (err) {
+      lost++;
+      if (lostDetail.length < 5) lostDetail.push(String(err));
+    }
+  };
+
+  log(
+    `sending ${ALERTS} alerts at ${RATE}/s (${INCIDENTS} incidents, each alerted ${DUPLICATES} times in a row)`,
+  );
+  const t0 = performance.now();
+  for (let j = 0; j < ALERTS; j++) {
+    const due = t0 + (j * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    sends.push(send(j));
+  }
+  await Promise.all(sends);
+  const sendSeconds = (performance.now() - t0) / 1000;
+  const deadline = Date.now() + 120_000;
+  while (isolatedAt.size < INCIDENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+
+  const latencies: number[] = [];
+  for (const [inc, t] of firstSent) {
+    const key = nameOf.get(inc);
+    const done = key ? isolatedAt.get(key) : undefined;
+    if (done !== undefined) latencies.push(done - t);
+  }
+  latencies.sort((a, b) => a - b);
+
+  // Ground truth from the apiserver: Isolations per incident, pods quarantined.
+  let isolations = 0;
+  let quarantined = 0;
+  const perPod = new Map<string, number>();
+  for (const ns of nss) {
+    const list = await kube.request<{ items: Isolation[] }>({ method: 'GET', path: paths.isolations(ns) });
+    isolations += list.items.length;
+    for (const i of list.items)
+      for (const p of i.spec?.target?.pods ?? [])
+        perPod.set(`${ns}/${p}`, (perPod.get(`${ns}/${p}`) ?? 0) + 1);
+    const podList = await kube.request<{ items: Pod[] }>({
+      method: 'GET',
+      path: paths.pods(ns),
+      query: { labelSelector: QUARANTINE_LABEL },
+    });
+    quarantined += podList.items.length;
+  }
+  const duplicates = [...perPod.values()].filter((n) => n > 1).length;
+  const hist = ctl.metrics.timeToIsolate.sample();
+  const result = {
+    rate: RATE,
+    duplicatesPerIncident: DUPLICATES,
+    alerts: ALERTS,
+    incidents: INCIDENTS,
+    sendSeconds: Number(sendSeconds.toFixed(2)),
+    accepted2xx: ok,
+    lost,
+    isolations,
+    incidentsWithMoreThanOneIsolation: duplicates,
+    podsQuarantined: quarantined,
+    isolatedIncidents: latencies.length,
+    podCreationsPerSecond: Number(podRate.toFixed(0)),
+    latencyMs: {
+      p50: Number(quantile(latencies, 0.5).toFixed(1)),
+      p95: Number(quantile(latencies, 0.95).toFixed(1)),
+      p99: Number(quantile(latencies, 0.99).toFixed(1)),
+      max: Number((latencies[latencies.length - 1] ?? NaN).toFixed(1)),
+    },
+    serverHistogram: {
+      count: hist.count,
+      meanMs: Number(((hist.sum / Math.max(1, hist.count)) * 1000).toFixed(1)),
+    },
+    lostSamples: lostDetail,
+  };
+  if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else {
+    process.stdout.write(
+      [
+        `alerts: ${ALERTS} at ${RATE}/s over ${result.sendSeconds}s; 2xx ${ok}; lost ${lost}`,
+        `incidents: ${INCIDENTS}; Isolations: ${isolations}; incidents with >1 Isolation: ${duplicates}; pods quarantined: ${quarantined}`,
+        `alert sent -> deny in effect (policy acknowledged, pod labelled), ${latencies.length} incidents: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms`,
+        '',
+      ].join('\n'),
+    );
+  }
+  await ctl.stop();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  kube.close();
+} finally {
+  await cluster.stop();
+}
