@@ -63,7 +63,7 @@
     const headers = Object.assign({}, options.headers || {});
     if (state.token) headers.Authorization = `Bearer ${state.token}`;
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(`/api/v1${path}`, {
+    const res = await fetch(`api/v1${path}`, {
       method: options.method || 'GET',
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),

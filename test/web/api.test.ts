@@ -1,3 +1,4 @@
+import express from 'express';
 import request from 'supertest';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -209,7 +210,8 @@ describe('JSON API', () => {
   it('serves the page and its libraries from local files', async () => {
     const app = createApp(source);
     const page = await request(app).get('/').expect(200).expect('Content-Type', /html/);
-    expect(page.text).toContain('<script src="/vendor/sigma.min.js"></script>');
+    // Relative URLs, so that the app can be mounted under a path (e.g. next to the controller's API).
+    expect(page.text).toContain('<script src="vendor/sigma.min.js"></script>');
     const sigma = await request(app)
       .get('/vendor/sigma.min.js')
       .expect(200)
@@ -221,6 +223,11 @@ describe('JSON API', () => {
       .get('/app.js')
       .expect(200)
       .expect('Content-Type', /javascript/);
+    const outer = express();
+    outer.use('/ui', app);
+    await request(outer).get('/ui/').expect(200).expect('Content-Type', /html/);
+    await request(outer).get('/ui/vendor/sigma.min.js').expect(200);
+    expect((await request(outer).get('/ui/api/v1/info').expect(200)).body.info.title).toBe('fixture');
   });
 });
 
