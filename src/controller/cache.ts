@@ -135,8 +135,10 @@ export class ClusterCache {
   readonly workloads: Informer<WorkloadObject>[];
   readonly cronJobs: Informer<CronJob>;
   readonly networkPolicies: Informer<NetworkPolicy>;
-  /** Bumped on every change seen by any informer of the snapshot. */
+  /** Bumped on every change that can change identity (everything but NetworkPolicies). */
   version = 0;
+  /** Bumped on every NetworkPolicy change. */
+  policyVersion = 0;
   readonly #tombstones = new Map<string, { pod: Pod; at: number }>();
   readonly #tombstoneMs: number;
   readonly #maxTombstones: number;
@@ -178,7 +180,9 @@ export class ClusterCache {
     );
     this.#tombstoneMs = opts.tombstoneMs ?? 600_000;
     this.#maxTombstones = opts.maxTombstones ?? 10_000;
-    for (const inf of this.informers()) inf.on(() => this.version++);
+    for (const inf of this.informers())
+      if (inf !== (this.networkPolicies as unknown)) inf.on(() => this.version++);
+    this.networkPolicies.on(() => this.policyVersion++);
     this.pods.on((type, pod) => {
       const k = cacheKey(pod);
       if (type === 'delete') {

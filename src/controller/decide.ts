@@ -150,7 +150,7 @@ export function auditVerdict(audit: AuditState | undefined, now: number, windowM
       clean: false,
       wouldBlock,
       reason: Reason.AuditWindowOpen,
-      message: `no flow would be blocked so far; the audit has run ${formatDuration(Math.floor(ran / 1000) * 1000)} of ${formatDuration(windowMs)}`,
+      message: `no flow would be blocked so far; the ${formatDuration(windowMs)} audit window started at ${new Date(audit.since).toISOString()}`,
     };
   return {
     clean: true,

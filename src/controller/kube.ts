@@ -94,6 +94,8 @@ export class KubeClient {
   readonly kc: KubeConfig;
   /** Counts requests by verb and result code, for /metrics. */
   readonly requests = new Map<string, number>();
+  /** When set, every non-GET request is appended as `METHOD path status` (diagnostics, benchmarks). */
+  writeLog: string[] | undefined;
 
   constructor(kc: KubeConfig) {
     this.kc = kc;
@@ -137,6 +139,7 @@ export class KubeClient {
     });
     const key = `${method} ${res.status}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    if (this.writeLog && method !== 'GET') this.writeLog.push(`${method} ${path} ${res.status}`);
     return res as unknown as Response;
   }
 

@@ -13,6 +13,7 @@ import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import type { KObject, NetworkPolicy } from '../model/k8s.ts';
 import { analyse } from '../pipeline.ts';
+import type { Analysis } from '../pipeline.ts';
 import { Histogram } from '../telemetry/prom.ts';
 import { engineFromSnapshot } from '../verify/engine.ts';
 import type { Engine } from '../verify/engine.ts';
@@ -99,11 +100,26 @@ interface SegState {
   lastPersistAt: number;
   persistedShards: Map<string, string>;
   lastEvidenceAt: number;
+  analysis?: { key: string; identity: Identity; edges: number; analysis: Analysis };
 }
 
 const PASSING = new Set(['FORWARDED', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED', 'UNKNOWN']);
 const L4 = new Set(['TCP', 'UDP', 'SCTP']);
 const MAX_SEGMENT_MEMBERS = 100;
+/** Writes in flight at once when applying or deleting many objects. */
+const WRITE_CONCURRENCY = 16;
+/** Up to this many actions get one Event each; more get one summary Event per kind of action. */
+const EVENTS_PER_ACTION_LIMIT = 20;
+
+/** Runs `f` over `items` with at most `n` in flight. */
+async function pool<T>(items: readonly T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
+}
 
 export class SegmentationController {
   readonly metrics: SegmentationMetrics = {
@@ -338,6 +354,12 @@ export class SegmentationController {
     }
     const now = this.#opts.now();
     const nowIso = new Date(now).toISOString();
+    const phases: Record<string, number> = {};
+    let tp = performance.now();
+    const mark = (phase: string) => {
+      phases[phase] = Math.round((performance.now() - tp) * 10) / 10;
+      tp = performance.now();
+    };
     const gen = seg.metadata.generation;
     const old = seg.status ?? {};
     let conds: Condition[] = old.conditions ?? [];
@@ -415,24 +437,39 @@ export class SegmentationController {
       const ns = namespaceOf(id);
       return !!ns && st.namespaces.has(ns);
     };
-    const edges = st.edges.edges(
-      (e) => (touches(e.src) || touches(e.dst)) && e.count >= spec.learning.minFlows,
-    );
-    const peers = new Map(edges.flatMap((e) => [peerFromId(e.src), peerFromId(e.dst)]).map((p) => [p.id, p]));
-    for (const p of peers.values())
-      if (p.kind === 'workload' && !identity.workloads.has(p.id)) peers.delete(p.id);
-    const analysis = analyse(
-      { identity, edges: edges.filter((e) => peers.has(e.src) && peers.has(e.dst)), peers, names: new Map() },
-      {
-        policy: {
-          namespaces,
-          defaultDeny: spec.policy.defaultDeny,
-          includeDropped: spec.policy.includeDropped,
-          worldIngress: spec.policy.worldIngress,
+    // The analysis is recomputed only when its inputs changed (identity, learned edges, spec, namespaces).
+    const analysisKey = `${st.edges.version}\u0000${seg.metadata.generation}\u0000${namespaces.join(',')}`;
+    if (!st.analysis || st.analysis.identity !== identity || st.analysis.key !== analysisKey) {
+      const learned = st.edges.edges(
+        (e) => (touches(e.src) || touches(e.dst)) && e.count >= spec.learning.minFlows,
+      );
+      const peers = new Map(
+        learned.flatMap((e) => [peerFromId(e.src), peerFromId(e.dst)]).map((p) => [p.id, p]),
+      );
+      for (const p of peers.values())
+        if (p.kind === 'workload' && !identity.workloads.has(p.id)) peers.delete(p.id);
+      const result = analyse(
+        {
+          identity,
+          edges: learned.filter((e) => peers.has(e.src) && peers.has(e.dst)),
+          peers,
+          names: new Map(),
         },
-      },
-    );
+        {
+          policy: {
+            namespaces,
+            defaultDeny: spec.policy.defaultDeny,
+            includeDropped: spec.policy.includeDropped,
+            worldIngress: spec.policy.worldIngress,
+          },
+        },
+      );
+      st.analysis = { key: analysisKey, identity, edges: learned.length, analysis: result };
+    }
+    const analysis = st.analysis.analysis;
+    const edgeCount = st.analysis.edges;
 
+    mark('analysis');
     // ----- the proposal: live in Learn, frozen in Audit and Enforce -----
     const ours = (o: ProposedNetworkPolicy) => isOwnedBy(o, name);
     let proposal: ProposedNetworkPolicy[] = this.#proposals.list().filter(ours);
@@ -447,9 +484,11 @@ export class SegmentationController {
       // Evidence (status) changes with every flow: written at most once per persist interval.
       if (now - st.lastEvidenceAt >= this.#opts.persistIntervalMs || actions.length > 0) {
         const byKey = new Map(this.#proposals.list().map((o) => [objKey(o), o]));
-        for (const d of desired) {
+        const stale = desired.filter((d) => {
           const o = byKey.get(objKey(d));
-          if (o && isOwnedBy(o, name) && sortedJson(o.status ?? {}) === sortedJson(d.status ?? {})) continue;
+          return !(o && isOwnedBy(o, name) && sortedJson(o.status ?? {}) === sortedJson(d.status ?? {}));
+        });
+        await pool(stale, WRITE_CONCURRENCY, async (d) => {
           try {
             await this.#client.apply(
               {
@@ -466,7 +505,7 @@ export class SegmentationController {
               message: `status of ProposedNetworkPolicy ${objKey(d)}: ${errText(err)}`,
             });
           }
-        }
+        });
         st.lastEvidenceAt = now;
       }
       if (actions.some((a) => a.kind === 'apply' || a.kind === 'delete'))
@@ -481,14 +520,15 @@ export class SegmentationController {
     const hash = proposalHash(proposal);
     const proposalSince = old.proposal?.hash === hash ? old.proposal.since : nowIso;
 
+    mark('proposal');
     // ----- conditions: learning and stability -----
     set(
       C.Learning,
       'True',
       mode === 'Learn' ? Reason.LearningFlows : Reason.ProposalFrozen,
       mode === 'Learn'
-        ? `${edges.length} edge(s) learned from flows; the proposal follows them`
-        : `${edges.length} edge(s) learned; the proposal is frozen while in ${mode} mode`,
+        ? `${edgeCount} edge(s) learned from flows; the proposal follows them`
+        : `${edgeCount} edge(s) learned; the proposal is frozen while in ${mode} mode`,
     );
     if (proposal.length === 0)
       set(C.ProposalStable, 'False', Reason.NoProposal, 'no traffic learned yet: nothing to propose');
@@ -508,6 +548,7 @@ export class SegmentationController {
       );
     else set(C.ProposalStable, 'False', Reason.ProposalChanged, `the proposal changed at ${proposalSince}`);
 
+    mark('conditions');
     // ----- audit -----
     let audit: AuditState | undefined;
     if (mode === 'Learn') {
@@ -527,7 +568,7 @@ export class SegmentationController {
       }
       audit = st.audit;
       pruneBuckets(audit.buckets, now, spec.audit.windowMs);
-      const key = `${hash}\u0000${this.#cache.version}`;
+      const key = `${hash}\u0000${this.#cache.version}\u0000${this.#cache.policyVersion}`;
       if (st.engine?.key !== key) {
         const snap = this.#cache.snapshot();
         // The frozen proposal replaces what microseg itself enforces; foreign policies still count.
@@ -565,6 +606,7 @@ export class SegmentationController {
       );
     }
 
+    mark('audit');
     // ----- enforcement -----
     const managed = this.#cache.networkPolicies.list().filter((np) => isOwnedBy(np, name));
     let enforced = 0;
@@ -611,6 +653,7 @@ export class SegmentationController {
       phase = mode === 'Learn' ? Phase.Learning : Phase.Auditing;
     }
 
+    mark('enforcement');
     // ----- persistence of the learned graph -----
     try {
       await this.#persist(seg, st, false);
@@ -631,6 +674,7 @@ export class SegmentationController {
       phase = Phase.Degraded;
     } else set(C.Degraded, 'False', Reason.AsExpected, 'all writes succeeded');
 
+    mark('persist');
     // ----- status -----
     const inScope = (id: string) => touches(id);
     const segments: SegmentStatus[] = analysis.segments.segments
@@ -661,7 +705,7 @@ export class SegmentationController {
       mode,
       namespaces,
       workloads,
-      edges: edges.length,
+      edges: edgeCount,
       segmentCount: segments.length,
       policies: proposal.length,
       enforcedPolicies: enforced,
@@ -690,12 +734,15 @@ export class SegmentationController {
     };
     await this.#writeStatus(seg, status, now);
 
+    mark('status');
     // ----- automatic promotion -----
     const target = promotionTarget(spec, conds, now);
     if (target) {
       await this.#client.mergePatch(objectPath(seg), { spec: { mode: target.to } });
       this.#events.record(seg, 'Normal', Reason.AutoPromoted, target.message);
     }
+    mark('promotion');
+    this.#log.debug('reconciled', { segmentation: name, phaseMs: phases });
     return { requeueAfter: this.#opts.resyncMs };
   }
 
@@ -766,13 +813,17 @@ export class SegmentationController {
     errors: { reason: string; message: string }[],
     announce: boolean,
   ): Promise<void> {
-    for (const a of actions) {
+    // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
+    const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
+    const done = { create: 0, drift: 0, prune: 0 };
+    await pool(actions, WRITE_CONCURRENCY, async (a) => {
       try {
         if (a.kind === 'apply') {
           const { status: _s, ...body } = a.object as T & { status?: unknown };
           await this.#client.apply(body as T);
           this.metrics.applies[`${kind}:${a.why}`] = (this.metrics.applies[`${kind}:${a.why}`] ?? 0) + 1;
-          if (announce)
+          done[a.why]++;
+          if (each)
             this.#events.record(
               seg,
               a.why === 'drift' ? 'Warning' : 'Normal',
@@ -784,7 +835,8 @@ export class SegmentationController {
         } else if (a.kind === 'delete') {
           await this.#client.delete(resourcePath(kind, a.namespace, a.name));
           this.metrics.applies[`${kind}:prune`] = (this.metrics.applies[`${kind}:prune`] ?? 0) + 1;
-          if (announce)
+          done.prune++;
+          if (each)
             this.#events.record(
               seg,
               'Normal',
@@ -803,6 +855,24 @@ export class SegmentationController {
         const what = a.kind === 'apply' ? objKey(a.object) : `${a.namespace}/${a.name}`;
         errors.push({ reason: Reason.ApplyFailed, message: `${a.kind} ${kind} ${what}: ${errText(err)}` });
       }
+    });
+    if (announce && !each) {
+      if (done.create > 0)
+        this.#events.record(seg, 'Normal', Reason.PolicyApplied, `${done.create} ${kind}s applied`);
+      if (done.drift > 0)
+        this.#events.record(
+          seg,
+          'Warning',
+          Reason.PolicyDriftRepaired,
+          `${done.drift} ${kind}s were changed or deleted outside microseg; restored`,
+        );
+      if (done.prune > 0)
+        this.#events.record(
+          seg,
+          'Normal',
+          Reason.PolicyPruned,
+          `${done.prune} ${kind}s no longer proposed; deleted`,
+        );
     }
   }
 
@@ -812,18 +882,21 @@ export class SegmentationController {
     errors: { reason: string; message: string }[],
   ): Promise<void> {
     let n = 0;
-    for (const np of managed) {
-      if (np.metadata.deletionTimestamp) continue;
-      try {
-        await this.#client.delete(objectPath(np));
-        n++;
-      } catch (err) {
-        errors.push({
-          reason: Reason.ApplyFailed,
-          message: `delete NetworkPolicy ${objKey(np)}: ${errText(err)}`,
-        });
-      }
-    }
+    await pool(
+      managed.filter((np) => !np.metadata.deletionTimestamp),
+      WRITE_CONCURRENCY,
+      async (np) => {
+        try {
+          await this.#client.delete(objectPath(np));
+          n++;
+        } catch (err) {
+          errors.push({
+            reason: Reason.ApplyFailed,
+            message: `delete NetworkPolicy ${objKey(np)}: ${errText(err)}`,
+          });
+        }
+      },
+    );
     if (n > 0) {
       this.metrics.applies['NetworkPolicy:remove'] = (this.metrics.applies['NetworkPolicy:remove'] ?? 0) + n;
       this.#events.record(

@@ -82,7 +82,7 @@ describe('audit', () => {
       clean: false,
       wouldBlock: 0,
       reason: 'AuditWindowOpen',
-      message: 'no flow would be blocked so far; the audit has run 30s of 1m',
+      message: 'no flow would be blocked so far; the 1m audit window started at 2026-11-28T12:00:00.000Z',
     });
     expect(auditVerdict(audit, T0 + 60_000, window)).toEqual({
       clean: true,

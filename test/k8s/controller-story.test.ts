@@ -166,7 +166,7 @@ describe('Segmentation: learn → audit → enforce → learn', () => {
     expect(seg.status!.phase).toBe('Refused');
     // Enforce starts the audit itself and waits for it to be clean.
     expect(cond(seg, 'Enforced')!.message).toMatch(
-      /^Enforce refused: no flow would be blocked so far; the audit has run \d+s of 3s; wait for AuditClean or set spec.enforce.force: true$/,
+      /^Enforce refused: no flow would be blocked so far; the 3s audit window started at \d{4}-\d\d-\d\dT[0-9:.]+Z; wait for AuditClean or set spec.enforce.force: true$/,
     );
     const ev = await eventually('refusal event', async () =>
       (await events(cluster, segName)).find((e) => e.reason === 'EnforceRefused'),
