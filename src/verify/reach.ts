@@ -110,6 +110,8 @@ export class ReachMatrix {
   /** Classes whose egress no policy of any tier constrains. */
   readonly egressFree: Uint8Array;
   readonly egressFreeCount: number;
+  /** Indices of the classes whose egress some policy constrains, ascending. */
+  readonly egressConstrained: number[] = [];
   private readonly byNs = new Map<string, number[]>();
   private readonly byNsLabel = new Map<string, number[]>();
   private readonly nsMatch = new Map<string, string[]>();
@@ -130,7 +132,7 @@ export class ReachMatrix {
       if (engine.unconstrained(c.end, 'egress')) {
         this.egressFree[c.index] = 1;
         free++;
-      }
+      } else this.egressConstrained.push(c.index);
       const l = this.byNs.get(c.namespace) ?? [];
       l.push(c.index);
       this.byNs.set(c.namespace, l);
@@ -228,10 +230,9 @@ export class ReachMatrix {
     const tiered = e.tiered(b.end, 'ingress');
     const ingressOpen = e.unconstrained(b.end, 'ingress') || (!tiered && this.admitsAnyPeer(b, pp));
     if (ingressOpen) {
-      for (const a of this.classes) {
-        if (this.egressFree[a.index]) continue;
+      for (const i of this.egressConstrained) {
         this.evaluations++;
-        if (e.allowsDir('egress', a.end, b.end, pp.port, pp.protocol)) listed.push(a.index);
+        if (e.allowsDir('egress', this.classes[i]!.end, b.end, pp.port, pp.protocol)) listed.push(i);
       }
       return { allFree: true, listed };
     }
@@ -412,6 +413,8 @@ export function verifyProposal(
   const observedTuples = new Set<number>();
   const extraPorts = new Map<number, PortProto[]>();
   const needed = new Set<number>();
+  /** Observed source classes per (destination class, port, protocol). */
+  const obsSources = new Map<number, number[]>();
   for (let i = 0; i < observed.length; i++) {
     const conn = observed[i]!;
     const where = () => `observed connection ${i + 1}`;
@@ -434,6 +437,10 @@ export function verifyProposal(
         const k = tupleKey(a, b, conn.port, protocol);
         if (observedTuples.has(k)) continue;
         observedTuples.add(k);
+        const dk = destKey(b, conn.port, protocol);
+        const os = obsSources.get(dk);
+        if (os) os.push(a);
+        else obsSources.set(dk, [a]);
         const bp = classes[b]!.ports;
         let known = false;
         for (let j = 0; j < bp.length && !known; j++)
@@ -459,27 +466,27 @@ export function verifyProposal(
   for (const b of withPorts) {
     for (const pp of b.ports) {
       const s = m.sources(b, pp);
-      allowedTuples += m.countSources(s);
+      const count = m.countSources(s);
+      allowedTuples += count;
       const dk = destKey(b.index, pp.port, pp.protocol);
-      if (needed.has(dk))
-        admitted.set(dk, {
-          allFree: s.allFree,
-          listed: s.listed,
-          ...(s.listed.length > 32 ? { set: new Set(s.listed) } : {}),
-        });
-      const visit = (a: number) => {
-        if (observedTuples.has(tupleKey(a, b.index, pp.port, pp.protocol))) {
-          observedAllowed++;
-          return;
-        }
-        excessCount++;
-        if (excess.length < maxExcess)
+      const set = s.listed.length > 32 ? new Set(s.listed) : undefined;
+      if (needed.has(dk)) admitted.set(dk, { allFree: s.allFree, listed: s.listed, ...(set ? { set } : {}) });
+      const isAllowed = (a: number) =>
+        (s.allFree && m.egressFree[a] === 1) || (set ? set.has(a) : s.listed.includes(a));
+      let seenHere = 0;
+      for (const a of obsSources.get(dk) ?? []) if (isAllowed(a)) seenHere++;
+      observedAllowed += seenHere;
+      excessCount += count - seenHere;
+      // List excess tuples (in source order) until the cap is reached.
+      if (excess.length < maxExcess && count > seenHere) {
+        const add = (a: number) => {
+          if (observedTuples.has(tupleKey(a, b.index, pp.port, pp.protocol))) return;
           excess.push({ from: withPorts[a]!.name, to: b.name, port: pp.port, protocol: pp.protocol });
-      };
-      if (s.allFree && m.egressFreeCount > 0) {
-        const listed = new Set(s.listed);
-        for (let a = 0; a < withPorts.length; a++) if (m.egressFree[a] || listed.has(a)) visit(a);
-      } else for (const a of s.listed) visit(a);
+        };
+        if (s.allFree && m.egressFreeCount > 0) {
+          for (let a = 0; a < withPorts.length && excess.length < maxExcess; a++) if (isAllowed(a)) add(a);
+        } else for (let j = 0; j < s.listed.length && excess.length < maxExcess; j++) add(s.listed[j]!);
+      }
     }
   }
   // Pass 3: the verdict of every observed connection, in order.
