@@ -1,0 +1,117 @@
+/**
+ * The RBAC in manifests/ is enough (the story test runs the controller under it without a single 403)
+ * and not broader than needed (checked here with `kubectl auth can-i`). Also: a spec the schema cannot
+ * judge — two Segmentations claiming one namespace — is reported in status with a clear reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import { applyYaml, cond, events, install, startController, waitSeg } from '../controller/k8s-helpers.ts';
+
+const cluster = sharedCluster();
+const AS = 'system:serviceaccount:microseg-system:microseg-controller';
+
+async function can(verb: string, resource: string, namespace?: string): Promise<boolean> {
+  const args = ['auth', 'can-i', verb, resource, `--as=${AS}`];
+  if (namespace) args.push('-n', namespace);
+  else args.push('--all-namespaces');
+  const r = await cluster.kubectl(args);
+  return r.stdout.trim() === 'yes';
+}
+
+beforeAll(async () => {
+  await install(cluster);
+}, 60_000);
+
+describe('RBAC of the microseg ServiceAccount', () => {
+  it('grants what the controller uses', async () => {
+    const allowed: [string, string, string?][] = [
+      ['watch', 'pods'],
+      ['list', 'endpointslices.discovery.k8s.io'],
+      ['list', 'replicasets.apps'],
+      ['list', 'cronjobs.batch'],
+      ['patch', 'networkpolicies.networking.k8s.io'],
+      ['delete', 'networkpolicies.networking.k8s.io'],
+      ['patch', 'segmentations.microseg.dev'],
+      ['patch', 'segmentations.microseg.dev/status'],
+      ['patch', 'proposednetworkpolicies.microseg.dev/status'],
+      ['patch', 'learnededgesets.microseg.dev'],
+      ['create', 'leases.coordination.k8s.io', 'microseg-system'],
+      ['update', 'leases.coordination.k8s.io/microseg-controller', 'microseg-system'],
+      ['create', 'events', 'default'],
+    ];
+    for (const [verb, res, ns] of allowed) expect(await can(verb, res, ns), `${verb} ${res}`).toBe(true);
+  });
+
+  it('grants nothing more', async () => {
+    const denied: [string, string, string?][] = [
+      ['get', 'secrets'],
+      ['list', 'configmaps'],
+      ['create', 'pods'],
+      ['delete', 'pods'],
+      ['patch', 'pods'],
+      ['patch', 'namespaces'],
+      ['delete', 'segmentations.microseg.dev'],
+      ['update', 'networkpolicies.networking.k8s.io'],
+      ['update', 'leases.coordination.k8s.io/kube-scheduler', 'microseg-system'],
+      ['get', 'leases.coordination.k8s.io/kube-controller-manager', 'kube-system'],
+      ['create', 'events', 'kube-system'],
+      ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
+      ['create', 'serviceaccounts/token', 'microseg-system'],
+    ];
+    for (const [verb, res, ns] of denied) expect(await can(verb, res, ns), `${verb} ${res}`).toBe(false);
+  });
+});
+
+describe('conflicts the schema cannot see', () => {
+  const team = uniqueName('conf');
+  const older = uniqueName('older');
+  const newer = uniqueName('newer');
+  let ctrl: RunningController;
+
+  beforeAll(async () => {
+    await createNamespace(await cluster.kubeConfig(), uniqueName('conf-ns'), { conflict: team });
+    ctrl = await startController(cluster, {
+      identity: 'conflict-test',
+      asAdmin: true,
+      leaseName: `lease-${older}`,
+    });
+    await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await ctrl?.stop();
+    for (const n of [older, newer])
+      await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${n}`);
+  });
+
+  it('a second Segmentation over the same namespace is Invalid with NamespaceConflict, and says why', async () => {
+    const seg = (name: string) => ({
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Segmentation',
+      metadata: { name },
+      spec: { namespaceSelector: { matchLabels: { conflict: team } } },
+    });
+    await applyYaml(cluster, seg(older));
+    await waitSeg(cluster, older, 'older valid', (s) => cond(s, 'Valid')?.status === 'True');
+    await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has one-second resolution
+    await applyYaml(cluster, seg(newer));
+    const s = await waitSeg(
+      cluster,
+      newer,
+      'conflict',
+      (x) => cond(x, 'Valid')?.reason === 'NamespaceConflict',
+    );
+    expect(s.status!.phase).toBe('Invalid');
+    expect(cond(s, 'Valid')!.message).toMatch(
+      new RegExp(`^namespace conf-ns-\\S+ is already covered by Segmentation ${older}$`),
+    );
+    const ev = await eventually('conflict event', async () =>
+      (await events(cluster, newer)).find((e) => e.reason === 'NamespaceConflict'),
+    );
+    expect(ev.type).toBe('Warning');
+    expect(cond(await waitSeg(cluster, older, 'older still valid', () => true), 'Valid')!.status).toBe(
+      'True',
+    );
+  });
+});
