@@ -67,7 +67,14 @@ export async function loadSnapshots(
         if (files.length === 0) throw new InputError(`${p}: the directory has no .json, .yaml or .yml file`);
       }
     }
-    for (const f of files) snaps.push(snapshotFromText(await readText(f, stdin), f));
+    for (const f of files) {
+      const text = await readText(f, stdin);
+      // A directory written by `microseg recommend` also holds its report.json: not policy objects.
+      if (files.length > 1 || f !== p) {
+        if (/^\s*\{\s*"reportVersion"\s*:/.test(text.slice(0, 200))) continue;
+      }
+      snaps.push(snapshotFromText(text, f));
+    }
   }
   return mergeSnapshots(...snaps);
 }

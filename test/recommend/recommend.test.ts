@@ -62,6 +62,54 @@ describe('microseg recommend on the demo', () => {
     }
   });
 
+  it('its output directory feeds explain and blast-radius directly (report.json is skipped)', async () => {
+    const out = join(dir, 'out');
+    const frontend = demo.objects
+      .map((o) => o as { kind: string; metadata: { name: string; namespace?: string } })
+      .find(
+        (o) => o.kind === 'Pod' && o.metadata.namespace === 'shop' && o.metadata.name.startsWith('frontend-'),
+      )!;
+    const io = captureIO();
+    const code = await runCli(
+      [
+        'explain',
+        '--cluster',
+        join(dir, 'cluster.json'),
+        '--policies',
+        out,
+        '--from',
+        `shop/${frontend.metadata.name}`,
+        '--to',
+        '8.8.8.8',
+        '--port',
+        '53',
+        '--protocol',
+        'UDP',
+      ],
+      io,
+    );
+    expect(io.stderr).toBe('');
+    expect(code).toBe(0);
+    expect(io.stdout).toContain(`shop/${frontend.metadata.name} -> 8.8.8.8 UDP/53: DENIED`);
+    const br = captureIO();
+    expect(
+      await runCli(
+        [
+          'blast-radius',
+          '--cluster',
+          join(dir, 'cluster.json'),
+          '--workload',
+          'shop/Deployment/cart',
+          '--proposal',
+          out,
+        ],
+        br,
+      ),
+    ).toBe(0);
+    const m = /reachable pairs: (\d+) before, (\d+) after/.exec(br.stdout)!;
+    expect(Number(m[2])).toBeLessThan(Number(m[1]));
+  });
+
   it('recovers every intended connection, allows every one, and nothing unobserved between workloads', async () => {
     const snapshot = snapshotFromObjects(demo.objects, 'demo');
     const r = await recommend(snapshot, readFlows(join(dir, 'flows.jsonl.gz')));
