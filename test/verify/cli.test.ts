@@ -152,3 +152,69 @@ describe('microseg blast-radius', () => {
     ]);
   });
 });
+
+describe('microseg simulate on the e2e model', () => {
+  it('agrees with the upstream truth table through files', async () => {
+    const { ALL, Reach, modelNamespaces, modelPods, ipOf } = await import('./e2e-model.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-e2e-'));
+    const list = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        ...modelNamespaces().map((n) => ({
+          ...n,
+          metadata: { name: n.metadata.name, labels: { ns: n.metadata.name } },
+        })),
+        ...modelPods(),
+      ],
+    };
+    writeFileSync(join(dir, 'cluster.json'), JSON.stringify(list));
+    writeFileSync(
+      join(dir, 'policies.yaml'),
+      [
+        'apiVersion: networking.k8s.io/v1',
+        'kind: NetworkPolicy',
+        'metadata: {name: allow-client-a-via-cidr-egress-rule, namespace: x}',
+        'spec:',
+        '  podSelector: {matchLabels: {pod: a}}',
+        '  policyTypes: [Egress]',
+        '  egress:',
+        `  - to: [{ipBlock: {cidr: 0.0.0.0/4, except: ["${ipOf('x/b')}/32"]}}]`,
+        '---',
+        'apiVersion: networking.k8s.io/v1',
+        'kind: NetworkPolicy',
+        'metadata: {name: allow-client-a-via-ns-selector, namespace: y}',
+        'spec:',
+        '  podSelector: {matchLabels: {pod: c}}',
+        '  ingress:',
+        '  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: z}}}]',
+        '    ports: [{port: serve-81-udp, protocol: UDP}]',
+        '',
+      ].join('\n'),
+    );
+    const pairs = ALL.flatMap((f) => ALL.filter((t) => t !== f).map((t) => [f, t] as const));
+    const queries = pairs.flatMap(([from, to]) => [
+      { from, to, port: 80, protocol: 'TCP' },
+      { from: { ip: ipOf(from) }, to, port: 'serve-81-udp' },
+    ]);
+    writeFileSync(join(dir, 'q.json'), JSON.stringify(queries));
+    const r = await cli(
+      'simulate',
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--policies',
+      join(dir, 'policies.yaml'),
+      '--queries',
+      join(dir, 'q.json'),
+    );
+    expect(r.err).toBe('');
+    const answers = JSON.parse(r.out) as { allowed: boolean }[];
+    const tcp80 = new Reach().expect('x/a', 'x/b', false).expectAllIngress('y/c', false);
+    const udp81 = new Reach()
+      .expect('x/a', 'x/b', false)
+      .expectAllIngress('y/c', false)
+      .expectPeer({ ns: 'z' }, { ns: 'y', pod: 'c' }, true);
+    const want = pairs.flatMap(([f, t]) => [tcp80.m.get(`${f}>${t}`), udp81.m.get(`${f}>${t}`)]);
+    expect(answers.map((a) => a.allowed)).toEqual(want);
+  });
+});
