@@ -281,7 +281,11 @@
     const keep = new Set([nodeId]);
     g.forEachNeighbor(nodeId, (n) => keep.add(n));
     g.forEachNode((n) => setNode(g, n, { dim: !keep.has(n), focus: n === nodeId }));
-    g.forEachEdge((e, _a, s, t) => setEdge(g, e, { dim: !(s === nodeId || t === nodeId), focus: false }));
+    // Edges of the selected node stay and show their ports and counts.
+    g.forEachEdge((e, _a, s, t) => {
+      const touches = s === nodeId || t === nodeId;
+      setEdge(g, e, { dim: !touches, focus: touches });
+    });
   }
 
   function clearFocus() {
@@ -299,7 +303,14 @@
     if (!d) return;
     await r
       .getCamera()
-      .animate({ x: d.x, y: d.y, ratio: Math.min(r.getCamera().getState().ratio, 0.35) }, { duration: 300 });
+      .animate(
+        {
+          x: d.x,
+          y: d.y,
+          ratio: Math.min(r.getCamera().getState().ratio, state.graph.order > 500 ? 0.25 : 0.8),
+        },
+        { duration: 300 },
+      );
   }
 
   async function selectNode(id) {

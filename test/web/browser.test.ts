@@ -178,7 +178,7 @@ describe('service graph page (headless Chromium)', () => {
       await demo.stop();
       rmSync(out, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   it('loads, and the WebGL renderer draws every node in its colour', async () => {
     const page = await fixturePage();
@@ -410,5 +410,5 @@ describe('service graph page (headless Chromium)', () => {
     expect(expandLongest).toBeLessThan(8000);
     await page.screenshot({ path: new URL('large.png', SHOTS).pathname });
     await page.close();
-  });
+  }, 90_000);
 });
