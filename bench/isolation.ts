@@ -19,7 +19,7 @@ import type { Isolation } from '../src/isolate/api.ts';
 import { QUARANTINE_LABEL } from '../src/isolate/api.ts';
 import { startIsolationController } from '../src/isolate/controller.ts';
 import { KubeClient, paths } from '../src/isolate/kube.ts';
-import { alertmanagerRouter, falcoRouter } from '../src/isolate/webhooks.ts';
+import { KnownIsolations, alertmanagerRouter, falcoRouter } from '../src/isolate/webhooks.ts';
 import type { NetworkPolicy, Pod } from '../src/model/k8s.ts';
 
 const { values } = parseArgs({
@@ -115,9 +115,11 @@ try {
   const podRate = pods.length / ((performance.now() - tPods) / 1000);
   log(`apiserver capacity reference: ${podRate.toFixed(0)} pod creations/s with 16 in flight`);
   const isolatedAt = new Map<string, number>();
+  const known = new KnownIsolations();
   const ctl = await startIsolationController({
     kc,
     kube,
+    known,
     resyncMs: 600_000,
     concurrency: 16,
     onIsolated: (key) => {
@@ -129,6 +131,7 @@ try {
     kube,
     auth: { tokens: () => [TOKEN] },
     onPersisted: (n: string, name: string, created?: Isolation) => ctl.enqueue(n, name, created),
+    known,
   };
   app.use('/falco', falcoRouter({ ...opts, falco: { minimumPriority: 'Warning', rules: [] } }));
   app.use('/alertmanager', alertmanagerRouter(opts));

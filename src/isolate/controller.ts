@@ -12,6 +12,7 @@ import { IsolationMetrics } from './metrics.ts';
 import { KeyQueue } from './queue.ts';
 import type { IsolationReconcilerOptions } from './reconciler.ts';
 import { IsolationReconciler } from './reconciler.ts';
+import type { KnownIsolations } from './webhooks.ts';
 
 export interface IsolationControllerOptions extends Partial<Omit<IsolationReconcilerOptions, 'kube'>> {
   kc: KubeConfig;
@@ -20,6 +21,8 @@ export interface IsolationControllerOptions extends Partial<Omit<IsolationReconc
   namespace?: string;
   concurrency?: number;
   log?: (line: string) => void;
+  /** Told when the watch sees an Isolation deleted (the webhooks' cache of existing Isolations). */
+  known?: KnownIsolations;
 }
 
 export interface IsolationController {
@@ -59,6 +62,7 @@ export async function startIsolationController(o: IsolationControllerOptions): P
         (type: string, obj: Isolation) => {
           if (type === 'BOOKMARK' || type === 'ERROR') return;
           const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+          if (type === 'DELETED') o.known?.forget(obj.metadata.namespace ?? '', obj.metadata.name);
           if (type !== 'DELETED' && reconciler.isOwnWrite(key, obj.metadata.resourceVersion)) return;
           queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
         },

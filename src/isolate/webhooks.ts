@@ -48,6 +48,11 @@ export interface WebhookOptions {
    */
   onPersisted?: (namespace: string, name: string, created?: Isolation) => void;
   now?: () => Date;
+  /**
+   * Isolations known to exist (shared by both receivers; the controller forgets deleted ones). Default:
+   * one per router, entries kept 30 s.
+   */
+  known?: KnownIsolations;
   /** Largest accepted body (default 1 MiB). */
   maxBodyBytes?: number;
 }
@@ -113,13 +118,50 @@ interface ActionResult {
   reason?: string;
 }
 
+/**
+ * Isolations known to exist, so that the rest of an alert storm is answered without another apiserver
+ * write. An entry is added when this process created the Isolation or the apiserver answered
+ * AlreadyExists, and dropped when it is released here, when the controller's watch sees it deleted
+ * (`forget`), or after `ttlMs`.
+ */
+export class KnownIsolations {
+  private readonly entries = new Map<string, number>();
+  private readonly ttlMs: number;
+  constructor(ttlMs = 30_000) {
+    this.ttlMs = ttlMs;
+  }
+  remember(namespace: string, name: string): void {
+    this.entries.set(`${namespace}/${name}`, Date.now() + this.ttlMs);
+    if (this.entries.size > 100_000) this.entries.delete(this.entries.keys().next().value!);
+  }
+  has(namespace: string, name: string): boolean {
+    const k = `${namespace}/${name}`;
+    const until = this.entries.get(k);
+    if (until === undefined) return false;
+    if (until < Date.now()) {
+      this.entries.delete(k);
+      return false;
+    }
+    return true;
+  }
+  forget(namespace: string, name: string): void {
+    this.entries.delete(`${namespace}/${name}`);
+  }
+}
+
 /** Persists what the alerts ask for; identical concurrent requests share one apiserver call. */
 class Persister {
   private readonly kube: Kube;
+  private readonly known: KnownIsolations;
   private readonly inflight = new Map<string, Promise<ActionResult>>();
   private readonly onPersisted?: (namespace: string, name: string, created?: Isolation) => void;
-  constructor(kube: Kube, onPersisted?: (namespace: string, name: string, created?: Isolation) => void) {
+  constructor(
+    kube: Kube,
+    known: KnownIsolations,
+    onPersisted?: (namespace: string, name: string, created?: Isolation) => void,
+  ) {
     this.kube = kube;
+    this.known = known;
     this.onPersisted = onPersisted;
   }
 
@@ -140,16 +182,19 @@ class Persister {
   private async create(iso: Isolation): Promise<ActionResult> {
     const ns = iso.metadata.namespace ?? '';
     const base = { action: 'isolate', namespace: ns, name: iso.metadata.name };
+    if (this.known.has(ns, iso.metadata.name)) return { ...base, outcome: 'exists' };
     try {
       const created = await this.kube.request<Isolation>({
         method: 'POST',
         path: paths.isolations(ns),
         body: iso,
       });
+      this.known.remember(ns, iso.metadata.name);
       this.onPersisted?.(ns, iso.metadata.name, created);
       return { ...base, outcome: 'created' };
     } catch (err) {
       if (err instanceof KubeError && err.status === 409) {
+        this.known.remember(ns, iso.metadata.name);
         this.onPersisted?.(ns, iso.metadata.name);
         return { ...base, outcome: 'exists' };
       }
@@ -159,6 +204,7 @@ class Persister {
 
   private async remove(ns: string, name: string): Promise<ActionResult> {
     const base = { action: 'release', namespace: ns, name };
+    this.known.forget(ns, name);
     try {
       await this.kube.request({ method: 'DELETE', path: paths.isolation(ns, name) });
       return { ...base, outcome: 'deleted' };
@@ -175,7 +221,7 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
   const router = express.Router();
   const rl = o.rateLimit ?? { perSecond: 200, burst: 400 };
   const limiter = new RateLimiter(rl.perSecond, rl.burst);
-  const persister = new Persister(o.kube, o.onPersisted);
+  const persister = new Persister(o.kube, o.known ?? new KnownIsolations(), o.onPersisted);
   const now = o.now ?? (() => new Date());
   const count = (outcome: string) => o.metrics?.alert(source, outcome);
   router.use(authenticate(o.auth));
@@ -191,7 +237,8 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     const receivedAt = now().toISOString();
     let actions: AlertAction[];
     try {
-      if (req.body === undefined) throw new PayloadError('body is empty');
+      if (req.body === undefined || req.get('content-length') === '0')
+        throw new PayloadError('body is empty');
       actions = decide(req.body, receivedAt);
     } catch (err) {
       if (err instanceof PayloadError) {
@@ -279,4 +326,18 @@ export async function tokensFromSecret(
   const timer = setInterval(() => void load().catch(() => undefined), refreshMs);
   timer.unref();
   return { tokens: () => current, stop: () => clearInterval(timer) };
+}
+
+/**
+ * Both receivers under one router, for the controller's HTTP server: `POST /webhooks/falco` and
+ * `POST /webhooks/alertmanager`.
+ */
+export function isolationWebhooks(
+  o: WebhookOptions & { falco?: FalcoConfig; alertmanager?: AlertmanagerConfig },
+): Router {
+  const r = express.Router();
+  const shared = { ...o, known: o.known ?? new KnownIsolations() };
+  r.use('/webhooks/falco', falcoRouter(shared));
+  r.use('/webhooks/alertmanager', alertmanagerRouter(shared));
+  return r;
 }

@@ -21,7 +21,7 @@ import type { Isolation } from '../../src/isolate/api.ts';
 import { PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
 import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
-import { alertmanagerRouter, falcoRouter } from '../../src/isolate/webhooks.ts';
+import { KnownIsolations, alertmanagerRouter, falcoRouter } from '../../src/isolate/webhooks.ts';
 import { Engine } from '../../src/verify/engine.ts';
 import type { Namespace, NetworkPolicy, Pod } from '../../src/model/k8s.ts';
 
@@ -124,9 +124,11 @@ beforeAll(async () => {
   await createPod(kc, { namespace: dnsNs, name: 'coredns', labels: { 'k8s-app': 'kube-dns' } });
   await createPod(kc, { namespace: irNs, name: 'kit', labels: { app: 'kit' } });
   await createNp(managedAllow);
+  const known = new KnownIsolations();
   ctl = await startIsolationController({
     kc,
     kube,
+    known,
     namespace: ns,
     dns: { namespace: dnsNs, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
     resyncMs: 1000,
@@ -137,6 +139,7 @@ beforeAll(async () => {
     kube,
     auth: { tokens: () => [TOKEN] },
     onPersisted: (n: string, name: string, created?: Isolation) => ctl.enqueue(n, name, created),
+    known,
   };
   app.use('/webhooks/falco', falcoRouter({ ...opts, falco: { minimumPriority: 'Warning', rules: [] } }));
   app.use(

@@ -1,0 +1,262 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kube, KubeRequest } from '../../src/isolate/kube.ts';
+import { KubeError } from '../../src/isolate/kube.ts';
+import { IsolationMetrics } from '../../src/isolate/metrics.ts';
+import { formatPrometheus } from '../../src/telemetry/prom.ts';
+import { RateLimiter, isolationWebhooks, tokenMatches } from '../../src/isolate/webhooks.ts';
+
+/** An in-memory stand-in for the apiserver's Isolation collection. */
+class FakeKube implements Kube {
+  readonly objects = new Map<string, unknown>();
+  calls: KubeRequest[] = [];
+  fail?: KubeError;
+  delayMs = 0;
+  async request<T>(req: KubeRequest): Promise<T> {
+    this.calls.push(req);
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.fail) throw this.fail;
+    const body = req.body as { metadata: { name: string } } | undefined;
+    if (req.method === 'POST') {
+      const key = `${req.path}/${body!.metadata.name}`;
+      if (this.objects.has(key)) throw new KubeError(409, 'AlreadyExists', 'exists');
+      this.objects.set(key, body);
+      return { ...body, metadata: { ...body!.metadata, resourceVersion: '1' } } as T;
+    }
+    if (req.method === 'DELETE') {
+      if (!this.objects.delete(req.path)) throw new KubeError(404, 'NotFound', 'not found');
+      return {} as T;
+    }
+    throw new Error(`unexpected ${req.method}`);
+  }
+}
+
+const TOKEN = 's3cret-token';
+const falco = (pod: string) => ({
+  rule: 'Terminal shell in container',
+  priority: 'Critical',
+  output_fields: { 'k8s.ns.name': 'shop', 'k8s.pod.name': pod },
+});
+
+function app(kube: Kube, extra: Partial<Parameters<typeof isolationWebhooks>[0]> = {}) {
+  const a = express();
+  a.use(isolationWebhooks({ kube, auth: { tokens: () => [TOKEN] }, ...extra }));
+  return a;
+}
+
+describe('webhook receivers', () => {
+  it('compares tokens in constant time over digests, rejecting empty configured tokens', () => {
+    expect(tokenMatches('abc', ['x', 'abc'])).toBe(true);
+    expect(tokenMatches('abc', ['abcd'])).toBe(false);
+    expect(tokenMatches('', [''])).toBe(false);
+  });
+
+  it('401 without or with a wrong token; nothing reaches the apiserver', async () => {
+    const kube = new FakeKube();
+    const a = app(kube);
+    const none = await request(a).post('/webhooks/falco').send(falco('p'));
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="microseg"');
+    expect(none.body).toEqual({ error: 'authentication required (bearer token or client certificate)' });
+    const wrong = await request(a)
+      .post('/webhooks/alertmanager')
+      .set('authorization', 'Bearer nope')
+      .send({});
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toEqual({ error: 'invalid bearer token' });
+    expect(kube.calls).toEqual([]);
+  });
+
+  it('400 for malformed bodies; 200 with the persisted Isolation otherwise; duplicates coalesce', async () => {
+    const kube = new FakeKube();
+    kube.delayMs = 20;
+    const metrics = new IsolationMetrics();
+    const persisted: string[] = [];
+    const a = app(kube, { metrics, onPersisted: (ns, name) => persisted.push(`${ns}/${name}`) });
+    const bad = await request(a)
+      .post('/webhooks/falco')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .set('content-type', 'application/json')
+      .send('{"rule":');
+    expect(bad.status).toBe(400);
+    const empty = await request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`);
+    expect(empty.body).toEqual({ error: 'body is empty' });
+    expect(kube.calls).toEqual([]);
+    const res = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-1')),
+      ),
+    );
+    expect(res.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(kube.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+    expect(kube.objects.size).toBe(1);
+    expect(persisted).toHaveLength(1);
+    const text = formatPrometheus(metrics.families());
+    expect(text).toContain('microseg_isolation_alerts_total{source="falco",outcome="invalid"} 2');
+    expect(text).toContain('microseg_isolation_alerts_total{source="falco",outcome="created"} 10');
+  });
+
+  it('apiserver trouble: 503 on 5xx (Alertmanager retries), 422 when the apiserver refuses the object', async () => {
+    const kube = new FakeKube();
+    const a = app(kube);
+    kube.fail = new KubeError(500, 'InternalError', 'etcd down');
+    const down = await request(a)
+      .post('/webhooks/falco')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send(falco('p'));
+    expect(down.status).toBe(503);
+    kube.fail = new KubeError(404, 'NotFound', 'namespaces "shop" not found');
+    const refused = await request(a)
+      .post('/webhooks/falco')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send(falco('p'));
+    expect(refused.status).toBe(422);
+  });
+
+  it('rate limits: 429 for Falco, 503 with Retry-After for Alertmanager', async () => {
+    const kube = new FakeKube();
+    const a = app(kube, { rateLimit: { perSecond: 0.001, burst: 1 } });
+    const am = { version: '4', status: 'firing', alerts: [] };
+    expect(
+      (await request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('a')))
+        .status,
+    ).toBe(200);
+    expect(
+      (await request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('b')))
+        .status,
+    ).toBe(429);
+    expect(
+      (await request(a).post('/webhooks/alertmanager').set('authorization', `Bearer ${TOKEN}`).send(am))
+        .status,
+    ).toBe(200);
+    const limited = await request(a)
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send(am);
+    expect(limited.status).toBe(503);
+    expect(limited.headers['retry-after']).toBe('1');
+  });
+
+  it('the token bucket refills at its rate', () => {
+    let t = 0;
+    const rl = new RateLimiter(10, 2, () => t);
+    expect([rl.take(), rl.take(), rl.take()]).toEqual([true, true, false]);
+    t = 100;
+    expect(rl.take()).toBe(true);
+    expect(rl.take()).toBe(false);
+  });
+});
+
+describe('mTLS', () => {
+  let dir: string;
+  let server: https.Server;
+  let port: number;
+  const kube = new FakeKube();
+  const pem = (f: string) => readFileSync(join(dir, f));
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'microseg-mtls-'));
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test-ca',
+    );
+    for (const [n, cn] of [
+      ['server', 'localhost'],
+      ['client', 'falcosidekick'],
+    ] as const) {
+      ssl(
+        'req',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        `${n}.key`,
+        '-out',
+        `${n}.csr`,
+        '-subj',
+        `/CN=${cn}`,
+      );
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        `${n}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${n}.crt`,
+        '-days',
+        '1',
+      );
+    }
+    const a = express();
+    a.use(isolationWebhooks({ kube, auth: { clientCertificates: true } }));
+    server = https.createServer(
+      {
+        key: pem('server.key'),
+        cert: pem('server.crt'),
+        ca: pem('ca.crt'),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      a,
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (withCert: boolean) =>
+    new Promise<number>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/webhooks/falco',
+          method: 'POST',
+          ca: pem('ca.crt'),
+          servername: 'localhost',
+          headers: { 'content-type': 'application/json' },
+          ...(withCert ? { cert: pem('client.crt'), key: pem('client.key') } : {}),
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify(falco('tls-pod')));
+    });
+
+  it('accepts a client certificate signed by the configured CA and refuses a request without one', async () => {
+    expect(await post(false)).toBe(401);
+    expect(kube.objects.size).toBe(0);
+    expect(await post(true)).toBe(200);
+    expect(kube.objects.size).toBe(1);
+  });
+});
