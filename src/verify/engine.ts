@@ -117,6 +117,7 @@ export class Engine {
   private readonly nsLabelsMap = new Map<string, Record<string, string>>();
   private readonly pods = new Map<string, PodEnd | AddrEnd>();
   private readonly podList: PodEnd[] = [];
+  private readonly finished = new Set<string>();
   private readonly ipIndex = new Map<string, ResolvedEnd>();
   private readonly nodes = new Map<string, NodeInfo>();
   private readonly selCache = new Map<string, Selection>();
@@ -237,11 +238,21 @@ export class Engine {
       ...(pod.spec?.hostNetwork === true ? { hostNetwork: true } : {}),
     };
     this.pods.set(end.key, end);
-    this.podList.push(end);
+    // A finished pod (Succeeded/Failed) keeps its name but no longer talks: it is left out of the
+    // classes, and its stale IP never shadows a running pod's.
+    const finished = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    if (finished) this.finished.add(end.key);
+    else this.podList.push(end);
     for (const ip of ips) {
       const k = addrKey(ip);
       const existing = this.ipIndex.get(k);
-      if (!existing || existing.kind === 'ip' || (existing.kind === 'pod' && existing.hostNetwork))
+      const existingFinished = existing?.kind === 'pod' && this.finished.has(existing.key);
+      if (
+        !existing ||
+        existing.kind === 'ip' ||
+        (existing.kind === 'pod' && existing.hostNetwork) ||
+        (existingFinished && !finished)
+      )
         this.ipIndex.set(k, { ...end, ip });
     }
   }
@@ -256,7 +267,7 @@ export class Engine {
     return l;
   }
 
-  /** Every concrete (non host-network) pod, sorted by namespace/name. */
+  /** Every running (not Succeeded/Failed), non host-network pod, sorted by namespace/name. */
   allPods(): readonly PodEnd[] {
     return this.podList;
   }

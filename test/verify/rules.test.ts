@@ -354,3 +354,26 @@ describe('explanations', () => {
     expect(a.ingress.policy).toBe('x/p1');
   });
 });
+
+describe('finished pods', () => {
+  it('do not shadow the address of a running pod, and are left out of classes', async () => {
+    const { podClasses } = await import('../../src/verify/reach.ts');
+    const done = pod('s', 'job-1', { app: 'job' }, '10.7.0.5');
+    done.status = { phase: 'Succeeded', podIPs: [{ ip: '10.7.0.5' }] };
+    const e = buildEngine({
+      namespaces: [ns('s')],
+      pods: [done, pod('s', 'web', { app: 'web' }, '10.7.0.5')],
+      networkPolicies: [
+        np('s', 'web-only-from-web', {
+          podSelector: {},
+          ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }],
+        }),
+      ],
+    });
+    expect(e.resolveIP('10.7.0.5').display).toBe('s/web');
+    expect(podClasses(e).map((c) => c.name)).toEqual(['s/{app=web}']);
+    expect(
+      e.evaluate({ from: { ip: '10.7.0.5' }, to: { namespace: 's', pod: 'job-1' }, port: 80 }).allowed,
+    ).toBe(true);
+  });
+});
