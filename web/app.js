@@ -301,16 +301,14 @@
     const r = state.renderer;
     const d = r.getNodeDisplayData(id);
     if (!d) return;
-    await r
-      .getCamera()
-      .animate(
-        {
-          x: d.x,
-          y: d.y,
-          ratio: Math.min(r.getCamera().getState().ratio, state.graph.order > 500 ? 0.25 : 0.8),
-        },
-        { duration: 300 },
-      );
+    await r.getCamera().animate(
+      {
+        x: d.x,
+        y: d.y,
+        ratio: Math.min(r.getCamera().getState().ratio, state.graph.order > 500 ? 0.25 : 0.8),
+      },
+      { duration: 300 },
+    );
   }
 
   async function selectNode(id) {
@@ -534,6 +532,14 @@
   }
 
   function bindPanelLinks() {
+    for (const el of document.querySelectorAll('#panel [data-audit]')) {
+      el.onclick = () => {
+        const name = el.getAttribute('data-audit');
+        if (name === state.audit) return;
+        state.audit = name;
+        void renderRollout();
+      };
+    }
     for (const el of document.querySelectorAll('#panel [data-goto]')) {
       el.onclick = () => {
         const id = el.getAttribute('data-goto');
@@ -594,8 +600,9 @@
     highlightBlocked();
     const parts = ['<h2>Rollout</h2>'];
     for (const a of state.audits) {
+      const shown = a.name === state.audit;
       parts.push(
-        `<h3>${esc(a.name)} · <span class="badge">${esc(a.mode)}</span>${a.phase ? ` <span class="badge">${esc(a.phase)}</span>` : ''}</h3>`,
+        `<h3 class="${shown ? '' : 'clickable'}" data-audit="${esc(a.name)}" title="${shown ? 'drawn on the graph' : 'click to draw on the graph'}">${esc(a.name)} · <span class="badge">${esc(a.mode)}</span>${a.phase ? ` <span class="badge">${esc(a.phase)}</span>` : ''}${shown ? ' <span class="badge danger">on graph</span>' : ''}</h3>`,
       );
       if (a.namespaces.length)
         parts.push(`<p class="muted">Namespaces: ${a.namespaces.map(esc).join(', ')}</p>`);

@@ -63,6 +63,18 @@ function vendorFiles(): Record<string, string> {
   };
 }
 
+/** Errors of express's body parser (413 too large, 415 bad charset, ...): 4xx with a safe message. */
+function isClientError(err: unknown): err is { status: number; message: string } {
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown } | undefined;
+  return (
+    typeof e?.status === 'number' &&
+    e.status >= 400 &&
+    e.status < 500 &&
+    e.expose === true &&
+    typeof e.message === 'string'
+  );
+}
+
 function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -306,6 +318,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     else if (err instanceof InputError) res.status(400).json({ error: err.message });
     else if (err instanceof SyntaxError && 'body' in err)
       res.status(400).json({ error: 'body is not valid JSON' });
+    else if (isClientError(err)) res.status(err.status).json({ error: err.message });
     else res.status(500).json({ error: `internal error: ${(err as Error)?.message ?? String(err)}` });
   });
 

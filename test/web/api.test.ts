@@ -324,6 +324,12 @@ describe('authentication and actions', () => {
       .send('{"workload":')
       .expect(400);
     expect(bad.body.error).toBe('body is not valid JSON');
+    const big = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer t')
+      .send({ workload: CART, reason: 'x'.repeat(70_000) })
+      .expect(413);
+    expect(big.body.error).toBe('request entity too large');
     const ro = createApp(source, { auth: { token: 't' } });
     expect(
       (
