@@ -238,11 +238,11 @@ export class Engine {
       ...(pod.spec?.hostNetwork === true ? { hostNetwork: true } : {}),
     };
     this.pods.set(end.key, end);
-    // A finished pod (Succeeded/Failed) keeps its name but no longer talks: it is left out of the
-    // classes, and its stale IP never shadows a running pod's.
+    // A finished pod (Succeeded/Failed) still stands for its workload (a Job runs again), but its stale
+    // IP never shadows a running pod's.
     const finished = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
     if (finished) this.finished.add(end.key);
-    else this.podList.push(end);
+    this.podList.push(end);
     for (const ip of ips) {
       const k = addrKey(ip);
       const existing = this.ipIndex.get(k);
@@ -267,7 +267,7 @@ export class Engine {
     return l;
   }
 
-  /** Every running (not Succeeded/Failed), non host-network pod, sorted by namespace/name. */
+  /** Every concrete (non host-network) pod, sorted by namespace/name. */
   allPods(): readonly PodEnd[] {
     return this.podList;
   }

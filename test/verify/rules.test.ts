@@ -356,7 +356,7 @@ describe('explanations', () => {
 });
 
 describe('finished pods', () => {
-  it('do not shadow the address of a running pod, and are left out of classes', async () => {
+  it('do not shadow the address of a running pod', async () => {
     const { podClasses } = await import('../../src/verify/reach.ts');
     const done = pod('s', 'job-1', { app: 'job' }, '10.7.0.5');
     done.status = { phase: 'Succeeded', podIPs: [{ ip: '10.7.0.5' }] };
@@ -371,7 +371,7 @@ describe('finished pods', () => {
       ],
     });
     expect(e.resolveIP('10.7.0.5').display).toBe('s/web');
-    expect(podClasses(e).map((c) => c.name)).toEqual(['s/{app=web}']);
+    expect(podClasses(e).map((c) => c.name)).toEqual(['s/{app=job}', 's/{app=web}']);
     expect(
       e.evaluate({ from: { ip: '10.7.0.5' }, to: { namespace: 's', pod: 'job-1' }, port: 80 }).allowed,
     ).toBe(true);
