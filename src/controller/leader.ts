@@ -19,14 +19,22 @@ export interface LeaderElectionOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   log?: Logger;
-  onStartedLeading: () => void;
+  /** Called with the Lease's annotations as found when leadership was acquired (state handed over). */
+  onStartedLeading: (annotations: Record<string, string>) => void;
   onStoppedLeading: () => void;
+  /** Annotations the leader writes on the Lease with every renewal and on release. */
+  annotations?: () => Record<string, string>;
 }
 
 interface Lease {
   apiVersion: 'coordination.k8s.io/v1';
   kind: 'Lease';
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
   spec: {
     holderIdentity?: string | null;
     leaseDurationSeconds?: number;
@@ -41,7 +49,12 @@ const microTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.
 
 export class LeaderElector {
   readonly #client: KubeClient;
-  readonly #o: Required<Omit<LeaderElectionOptions, 'log'>> & { log?: Logger };
+  readonly #o: Required<Omit<LeaderElectionOptions, 'log' | 'annotations'>> & {
+    log?: Logger;
+    annotations?: () => Record<string, string>;
+  };
+  /** Annotations of the Lease when it was last acquired. */
+  #acquiredAnnotations: Record<string, string> = {};
   #leading = false;
   #abort = new AbortController();
   #loop: Promise<void> | undefined;
@@ -84,7 +97,7 @@ export class LeaderElector {
     });
     if (v) {
       this.transitions++;
-      this.#o.onStartedLeading();
+      this.#o.onStartedLeading(this.#acquiredAnnotations);
     } else this.#o.onStoppedLeading();
   }
 
@@ -124,7 +137,11 @@ export class LeaderElector {
         await this.#client.create(resourcePath('Lease', this.#o.namespace), {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name: this.#o.name, namespace: this.#o.namespace },
+          metadata: {
+            name: this.#o.name,
+            namespace: this.#o.namespace,
+            annotations: this.#o.annotations?.() ?? {},
+          },
           spec: {
             holderIdentity: this.#o.identity,
             leaseDurationSeconds: durationSeconds,
@@ -133,6 +150,7 @@ export class LeaderElector {
             leaseTransitions: 0,
           },
         });
+        this.#acquiredAnnotations = {};
         return true;
       } catch (err) {
         if (isConflict(err)) return false;
@@ -152,8 +170,16 @@ export class LeaderElector {
       acquireTime: holder === this.#o.identity ? (lease.spec.acquireTime ?? microTime(now)) : microTime(now),
       leaseTransitions: (lease.spec.leaseTransitions ?? 0) + (holder === this.#o.identity ? 0 : 1),
     };
+    const annotations = {
+      ...(lease.metadata.annotations ?? {}),
+      ...(this.#leading ? this.#o.annotations?.() : {}),
+    };
     try {
-      await this.#client.request('PUT', path, { body: { ...lease, spec } });
+      await this.#client.request('PUT', path, {
+        body: { ...lease, metadata: { ...lease.metadata, annotations }, spec },
+      });
+      if (holder !== this.#o.identity || !this.#leading)
+        this.#acquiredAnnotations = lease.metadata.annotations ?? {};
       return true;
     } catch (err) {
       if (isConflict(err)) return false;
@@ -165,8 +191,13 @@ export class LeaderElector {
     const path = resourcePath('Lease', this.#o.namespace, this.#o.name);
     const lease = await this.#client.get<Lease>(path);
     if (lease.spec.holderIdentity !== this.#o.identity) return;
+    const annotations = { ...(lease.metadata.annotations ?? {}), ...this.#o.annotations?.() };
     await this.#client.request('PUT', path, {
-      body: { ...lease, spec: { ...lease.spec, holderIdentity: null, renewTime: microTime(new Date()) } },
+      body: {
+        ...lease,
+        metadata: { ...lease.metadata, annotations },
+        spec: { ...lease.spec, holderIdentity: null, renewTime: microTime(new Date()) },
+      },
     });
   }
 }

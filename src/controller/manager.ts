@@ -10,7 +10,9 @@ import type { KObject } from '../model/k8s.ts';
 import { Histogram } from '../telemetry/prom.ts';
 import type { MetricFamily } from '../telemetry/prom.ts';
 import { formatPrometheus } from '../telemetry/prom.ts';
-import type { Telemetry } from '../telemetry/index.ts';
+import type { Checkpoint, QueueMetrics, Telemetry, TelemetryMetrics } from '../telemetry/index.ts';
+import { telemetryMetricFamilies } from '../telemetry/metrics.ts';
+import { validateCheckpoint } from '../telemetry/index.ts';
 import type { LearnedEdgeSet, ProposedNetworkPolicy, Segmentation } from './api.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './api.ts';
 import { ClusterCache } from './cache.ts';
@@ -24,6 +26,30 @@ import { SegmentationController } from './segmentation.ts';
 import type { SegmentationControllerOptions } from './segmentation.ts';
 import type { Listening } from './server.ts';
 import { controllerApp, listen } from './server.ts';
+import { controllerViewSource } from './view.ts';
+import { createApp } from '../server/app.ts';
+import type { AuthOptions } from '../server/app.ts';
+
+/** Lease annotation carrying the Hubble resume position from one leader to the next. */
+export const CHECKPOINT_ANNOTATION = 'microseg.dev/hubble-checkpoint';
+/** Largest checkpoint annotation written; beyond it the boundary identities are dropped. */
+const MAX_CHECKPOINT_BYTES = 32 * 1024;
+
+function mergeQueues(a: QueueMetrics, b: QueueMetrics): QueueMetrics {
+  return {
+    capacity: a.capacity + b.capacity,
+    queued: a.queued + b.queued,
+    received: { ...a.received, ...b.received },
+    delivered: { ...a.delivered, ...b.delivered },
+    acknowledged: { ...a.acknowledged, ...b.acknowledged },
+    dropped: { ...a.dropped, ...b.dropped },
+  };
+}
+
+function checkpointAnnotation(cp: Checkpoint): string {
+  const text = JSON.stringify(cp);
+  return text.length <= MAX_CHECKPOINT_BYTES ? text : JSON.stringify({ time: cp.time, seen: [] });
+}
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -39,8 +65,19 @@ export interface ManagerOptions {
   retryPeriodMs?: number;
   /** HTTP listen address; undefined: no server. */
   listen?: { host: string; port: number };
+  /** Long-lived telemetry on every replica: the push endpoint (its router is mounted on the server). */
   telemetry?: Telemetry;
+  /**
+   * Leader-only telemetry: the Hubble Relay stream, created for each leadership term from the checkpoint
+   * the previous leader left on the Lease, so a new leader resumes where the old one stopped.
+   */
+  hubble?: (checkpoint: Checkpoint | undefined) => Telemetry;
   controller?: SegmentationControllerOptions;
+  /**
+   * Serve the web page and its JSON API next to the controller's endpoints. With a token, the API needs
+   * it (the same bearer token as the flow push endpoint); without, the page is read-only.
+   */
+  ui?: { auth?: AuthOptions };
   /** Informer full relist period. */
   informerResyncMs?: number;
   informerBackoffMaxMs?: number;
@@ -58,11 +95,18 @@ export class Manager {
   readonly #batchSeconds = new Histogram([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]);
   #server: Listening | undefined;
   #consumer: Promise<void> | undefined;
+  #hubble:
+    | { telemetry: Telemetry; consumer: Promise<void>; abort: AbortController; persister: NodeJS.Timeout }
+    | undefined;
+  /** The Hubble position up to which every flow is persisted in LearnedEdgeSets. */
+  #committed: Checkpoint | undefined;
+  readonly #persistIntervalMs: number;
   #abort = new AbortController();
   #started = false;
 
   constructor(o: ManagerOptions) {
     this.#o = o;
+    this.#persistIntervalMs = o.controller?.persistIntervalMs ?? 30_000;
     const common = {
       log: o.log,
       resyncMs: o.informerResyncMs,
@@ -110,8 +154,16 @@ export class Manager {
         renewDeadlineMs: o.renewDeadlineMs,
         retryPeriodMs: o.retryPeriodMs,
         log: o.log,
-        onStartedLeading: () => this.controller.startLeading(),
-        onStoppedLeading: () => void this.controller.stopLeading(),
+        onStartedLeading: (annotations) => {
+          this.controller.startLeading();
+          this.#startHubble(annotations[CHECKPOINT_ANNOTATION]);
+        },
+        onStoppedLeading: () => {
+          void this.#stopHubble(false);
+          void this.controller.stopLeading();
+        },
+        annotations: (): Record<string, string> =>
+          this.#committed ? { [CHECKPOINT_ANNOTATION]: checkpointAnnotation(this.#committed) } : {},
       });
     }
   }
@@ -151,6 +203,17 @@ export class Manager {
         ready: () => (this.synced ? { ok: true } : { ok: false, reason: 'informer caches not synced' }),
         metrics: () => this.prometheus(),
         routers: this.#o.telemetry?.router ? [{ router: this.#o.telemetry.router, gate }] : [],
+        ...(this.#o.ui
+          ? {
+              ui: createApp(
+                controllerViewSource({
+                  analyses: () => this.controller.analyses(),
+                  segmentations: () => this.segmentations.list(),
+                }),
+                this.#o.ui.auth ? { auth: this.#o.ui.auth } : {},
+              ),
+            }
+          : {}),
       });
       this.#server = await listen(app, this.#o.listen.host, this.#o.listen.port);
       this.#o.log.info('listening', { port: this.#server.port });
@@ -159,7 +222,10 @@ export class Manager {
     await Promise.all(this.informers().map((i) => i.waitForSync()));
     this.#o.log.info('caches synced', { objects: this.informers().reduce((n, i) => n + i.size, 0) });
     if (this.elector) this.elector.start();
-    else this.controller.startLeading();
+    else {
+      this.controller.startLeading();
+      this.#startHubble(undefined);
+    }
     if (this.#o.telemetry) {
       this.#o.telemetry.start();
       this.#consumer = this.#consume(this.#o.telemetry, this.#abort.signal);
@@ -179,6 +245,52 @@ export class Manager {
     }
   }
 
+  #startHubble(annotation: string | undefined): void {
+    if (!this.#o.hubble || this.#hubble) return;
+    let checkpoint: Checkpoint | undefined;
+    if (annotation) {
+      try {
+        checkpoint = validateCheckpoint(JSON.parse(annotation), `Lease annotation ${CHECKPOINT_ANNOTATION}`);
+      } catch (err) {
+        this.#o.log.warn('ignoring the Hubble checkpoint on the Lease', { error: String(err) });
+      }
+    }
+    this.#committed = checkpoint;
+    const telemetry = this.#o.hubble(checkpoint);
+    const abort = new AbortController();
+    telemetry.start();
+    this.#o.log.info('streaming from Hubble Relay', { since: checkpoint?.time ?? 'now' });
+    // Every persist interval: note the position, persist the graphs, then commit that position.
+    const persister = setInterval(() => {
+      const cp = telemetry.checkpoint();
+      void this.controller.persistAll().then((ok) => {
+        if (ok && cp) this.#committed = cp;
+      });
+    }, this.#persistIntervalMs);
+    persister.unref();
+    this.#hubble = { telemetry, consumer: this.#consume(telemetry, abort.signal), abort, persister };
+  }
+
+  /** Stops the leader-only stream; with `commit`, drains it, persists and commits its final position. */
+  async #stopHubble(commit: boolean): Promise<void> {
+    const h = this.#hubble;
+    if (!h) return;
+    this.#hubble = undefined;
+    clearInterval(h.persister);
+    await h.telemetry.stop();
+    await h.consumer; // the queue is closed: the consumer drains it and ends
+    h.abort.abort();
+    if (commit) {
+      const cp = h.telemetry.checkpoint();
+      if ((await this.controller.persistAll()) && cp) this.#committed = cp;
+    }
+  }
+
+  /** The committed Hubble position (what the next leader resumes from). */
+  get committedCheckpoint(): Checkpoint | undefined {
+    return this.#committed;
+  }
+
   /** Graceful shutdown. */
   async stop(): Promise<void> {
     if (!this.#started) return;
@@ -186,6 +298,7 @@ export class Manager {
     await this.#o.telemetry?.stop();
     this.#abort.abort();
     await this.#consumer;
+    await this.#stopHubble(true);
     await this.controller.stopLeading({ persist: true });
     await this.elector?.stop();
     await this.events.flush();
@@ -198,6 +311,12 @@ export class Manager {
     const m = this.controller.metrics;
     const informers = this.informers();
     const fam: MetricFamily[] = [
+      {
+        name: 'microseg_hubble_checkpoint_seconds',
+        help: 'Time of the newest Hubble flow persisted in the learned graph (resume point of the next leader).',
+        type: 'gauge',
+        samples: [{ value: this.#committed ? Date.parse(this.#committed.time) / 1000 : 0 }],
+      },
       {
         name: 'microseg_leader',
         help: 'Whether this replica is the leader (1) or not (0).',
@@ -313,6 +432,19 @@ export class Manager {
   }
 
   prometheus(): string {
-    return formatPrometheus(this.metricFamilies()) + (this.#o.telemetry?.prometheus() ?? '');
+    // The push queue (every replica) and the Hubble queue (leader) are reported as one: their sources
+    // have distinct names, so per-source counters merge without collision.
+    const parts = [this.#o.telemetry?.metrics(), this.#hubble?.telemetry.metrics()].filter(
+      (m): m is TelemetryMetrics => m !== undefined,
+    );
+    const telemetry: MetricFamily[] =
+      parts.length === 0
+        ? []
+        : telemetryMetricFamilies({
+            queue: parts.map((p) => p.queue).reduce(mergeQueues),
+            ...(parts.find((p) => p.hubble)?.hubble ? { hubble: parts.find((p) => p.hubble)!.hubble! } : {}),
+            ...(parts.find((p) => p.push)?.push ? { push: parts.find((p) => p.push)!.push! } : {}),
+          });
+    return formatPrometheus([...this.metricFamilies(), ...telemetry]);
   }
 }

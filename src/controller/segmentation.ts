@@ -188,6 +188,13 @@ export class SegmentationController {
     return this.#leading;
   }
 
+  /** The current analysis of every Segmentation, in name order (for the web page). */
+  analyses(): Analysis[] {
+    return [...this.#states.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .flatMap(([, s]) => (s.analysis ? [s.analysis.analysis] : []));
+  }
+
   /** Starts reconciling (call when elected). State is rebuilt from the API: nothing is assumed. */
   startLeading(): void {
     if (this.#leading) return;
@@ -216,6 +223,23 @@ export class SegmentationController {
     }
     // A new term may have started meanwhile (startLeading replaces the map); leave its state alone.
     if (!this.#leading) this.#states.clear();
+  }
+
+  /** Persists every learned graph now; true when all writes succeeded. */
+  async persistAll(): Promise<boolean> {
+    if (!this.#leading) return false;
+    let ok = true;
+    for (const [name, st] of this.#states) {
+      const seg = this.#segmentations.get(name);
+      if (!seg || !st.restored) continue;
+      try {
+        await this.#persist(seg, st, true);
+      } catch (err) {
+        ok = false;
+        this.#log.warn('could not persist learned edges', { segmentation: name, error: errText(err) });
+      }
+    }
+    return ok;
   }
 
   /** Learned edges of a Segmentation held in memory (for tests and the bench). */

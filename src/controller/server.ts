@@ -17,6 +17,8 @@ export interface ServerOptions {
   metrics: () => string;
   /** Routers mounted at the root, each behind its optional gate middleware. */
   routers?: { router: Router; gate?: RequestHandler }[];
+  /** The web page and its JSON API (an express app), mounted last. */
+  ui?: RequestHandler;
 }
 
 export function controllerApp(opts: ServerOptions): Express {
@@ -43,6 +45,7 @@ export function controllerApp(opts: ServerOptions): Express {
     if (r.gate) app.use(r.gate);
     app.use(r.router);
   }
+  if (opts.ui) app.use(opts.ui);
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found\n');
   });

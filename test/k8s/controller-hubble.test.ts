@@ -26,6 +26,25 @@ const ns = uniqueName('hub');
 const segName = uniqueName('hubseg');
 const relay = new FakeRelay();
 let ctrl: RunningController;
+let other: RunningController | undefined;
+
+/** A replica whose Hubble stream runs only while it leads, from the checkpoint on the Lease. */
+function startReplica(identity: string): Promise<RunningController> {
+  return startController(cluster, {
+    identity,
+    asAdmin: true,
+    leaseName: `lease-${segName}`,
+    hubble: (checkpoint) =>
+      new Telemetry({
+        queueCapacity: 1000,
+        hubble: {
+          address: `127.0.0.1:${relay.port}`,
+          backoff: { initialMs: 50, maxMs: 200 },
+          ...(checkpoint ? { checkpoint } : {}),
+        },
+      }),
+  });
+}
 
 const sample = JSON.parse(
   readFileSync(new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url), 'utf8').split(
@@ -41,8 +60,18 @@ function hubbleFlow(ms: number, sport: number): GetFlowsResponse {
   f.is_reply = { value: false };
   f.IP = { source: '10.78.0.1', destination: '10.78.0.2', ipVersion: 'IPv4' };
   f.l4 = { TCP: { source_port: sport, destination_port: 9080, flags: { SYN: true } } };
-  f.source = { ...(f.source as object), namespace: ns, pod_name: 'productpage', labels: ['k8s:app=productpage'] };
-  f.destination = { ...(f.destination as object), namespace: ns, pod_name: 'reviews', labels: ['k8s:app=reviews'] };
+  f.source = {
+    ...(f.source as object),
+    namespace: ns,
+    pod_name: 'productpage',
+    labels: ['k8s:app=productpage'],
+  };
+  f.destination = {
+    ...(f.destination as object),
+    namespace: ns,
+    pod_name: 'reviews',
+    labels: ['k8s:app=reviews'],
+  };
   return { flow: f, node_name: 'node-1', time };
 }
 
@@ -76,22 +105,14 @@ beforeAll(async () => {
     spec: { namespaceSelector: { matchLabels: { hubble: ns } } },
   });
   await relay.start();
-  const telemetry = new Telemetry({
-    queueCapacity: 1000,
-    hubble: { address: `127.0.0.1:${relay.port}`, backoff: { initialMs: 50, maxMs: 200 } },
-  });
-  ctrl = await startController(cluster, {
-    identity: 'hubble-test',
-    asAdmin: true,
-    leaseName: `lease-${segName}`,
-    telemetry,
-  });
+  ctrl = await startReplica('hubble-a');
   await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
   await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
 }, 120_000);
 
 afterAll(async () => {
   await ctrl?.stop();
+  await other?.stop();
   relay.stop();
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${segName}`);
 });
@@ -127,5 +148,35 @@ describe('Hubble Relay ingestion', () => {
     expect(await persistedCount()).toBe(5);
     expect(relay.requests.length).toBeGreaterThanOrEqual(2);
     expect(relay.requests.at(-1)!.since).toBeDefined();
+  });
+
+  it('a new leader resumes from the checkpoint the old one left on the Lease: no gap, no double count', async () => {
+    other = await startReplica('hubble-b');
+    const before = relay.requests.length;
+    await ctrl.stop(); // graceful: drains, persists, commits the checkpoint to the Lease, releases it
+    const lease = await cluster.request(
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/microseg-system/leases/lease-${segName}`,
+    );
+    const annotation = (lease.json as { metadata: { annotations: Record<string, string> } }).metadata
+      .annotations['microseg.dev/hubble-checkpoint']!;
+    const cp = JSON.parse(annotation) as { time: string; seen: string[] };
+    expect(cp.seen.length).toBe(1);
+    await eventually('hubble-b leads', () => other!.manager.controller.leading, 15_000);
+    await eventually('hubble-b connects', () => (relay.requests.length > before ? true : undefined), 15_000);
+    // It asked the relay for everything since the committed position (the relay replays from there).
+    const since = relay.requests.at(-1)!.since!;
+    expect(new Date(Number(since.seconds) * 1000 + Math.floor((since.nanos ?? 0) / 1e6)).toISOString()).toBe(
+      new Date(Date.parse(cp.time)).toISOString(),
+    );
+    const t = Date.now();
+    relay.publish(hubbleFlow(t, 40_006), hubbleFlow(t + 1, 40_007));
+    await eventually(
+      '7 flows persisted',
+      async () => ((await persistedCount()) === 7 ? true : undefined),
+      20_000,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await persistedCount()).toBe(7);
   });
 });

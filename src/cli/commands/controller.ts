@@ -15,7 +15,7 @@ import { jsonLogger } from '../../controller/log.ts';
 import { Manager } from '../../controller/manager.ts';
 import { parseListen } from '../../controller/server.ts';
 import { DEFAULT_QUEUE_CAPACITY, Telemetry, tlsFromFiles } from '../../telemetry/index.ts';
-import type { TelemetryOptions } from '../../telemetry/index.ts';
+import type { Checkpoint, TelemetryOptions } from '../../telemetry/index.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 
@@ -103,7 +103,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const resyncMs = duration('resync', values.resync, 10_000);
   const persistIntervalMs = duration('persist-interval', values['persist-interval'], 30_000);
 
-  const topts: TelemetryOptions = { queueCapacity };
+  let hubble: TelemetryOptions['hubble'];
   if (values['hubble-relay']) {
     const tlsFiles = {
       ca: values['hubble-tls-ca'],
@@ -112,13 +112,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       serverName: values['hubble-tls-server-name'],
     };
     const useTls = Object.values(tlsFiles).some((v) => v !== undefined);
-    topts.hubble = {
+    hubble = {
       address: values['hubble-relay'],
       ...(useTls ? { tls: tlsFromFiles(tlsFiles) } : {}),
       normalize: (f) => normalizeHubbleFlow(f),
       onEvent: (e) => log.info('hubble', { ...e }),
     };
   }
+  let push: TelemetryOptions['push'];
   if (values['push-token-file']) {
     let token: string;
     try {
@@ -127,7 +128,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       throw new UsageError(`--push-token-file: ${(err as Error).message}`);
     }
     if (token === '') throw new UsageError(`--push-token-file ${values['push-token-file']} is empty`);
-    topts.push = {
+    push = {
       token,
       parse: (rec) => {
         const r = parseGenericFlow(rec);
@@ -135,7 +136,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       },
     };
   }
-  const telemetry = topts.hubble || topts.push ? new Telemetry(topts) : undefined;
+  // Push on every replica (a non-leader answers 503); Hubble only on the leader, resuming from the
+  // checkpoint the previous leader left on the Lease.
+  const telemetry = push ? new Telemetry({ queueCapacity, push }) : undefined;
+  const hubbleFactory = hubble
+    ? (checkpoint: Checkpoint | undefined) =>
+        new Telemetry({ queueCapacity, hubble: { ...hubble, ...(checkpoint ? { checkpoint } : {}) } })
+    : undefined;
   const client = values.kubeconfig
     ? KubeClient.fromKubeconfigFile(values.kubeconfig)
     : KubeClient.fromDefault();
@@ -148,6 +155,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['lease-name'] ? { leaseName: values['lease-name'] } : {}),
     listen,
     ...(telemetry ? { telemetry } : {}),
+    ...(hubbleFactory ? { hubble: hubbleFactory } : {}),
     controller: { resyncMs, persistIntervalMs },
   });
   const stopped = new Promise<void>((resolve) => {
