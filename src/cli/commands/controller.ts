@@ -35,7 +35,8 @@ options:
   --hubble-tls-cert FILE     client certificate (mutual TLS)
   --hubble-tls-key FILE      client key (mutual TLS)
   --hubble-tls-server-name N name to verify the relay's certificate against
-  --push-token-file FILE     enable POST /v1/flows with this bearer token
+  --push-token-file FILE     enable POST /v1/flows with this bearer token (the web page's API needs it too)
+  --no-ui                    do not serve the web page of the graph and its JSON API
   --queue-capacity N         flows buffered between sources and the controller (default ${DEFAULT_QUEUE_CAPACITY})
   --resync DURATION          level-based resync of each Segmentation (default 10s)
   --persist-interval DUR     least time between writes of learned edges and evidence (default 30s)
@@ -68,6 +69,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         'hubble-tls-key': { type: 'string' },
         'hubble-tls-server-name': { type: 'string' },
         'push-token-file': { type: 'string' },
+        'no-ui': { type: 'boolean' },
         'queue-capacity': { type: 'string' },
         resync: { type: 'string' },
         'persist-interval': { type: 'string' },
@@ -157,6 +159,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(telemetry ? { telemetry } : {}),
     ...(hubbleFactory ? { hubble: hubbleFactory } : {}),
     controller: { resyncMs, persistIntervalMs },
+    // The web page next to the API: its JSON API needs the push token when one is configured.
+    ...(values['no-ui'] ? {} : { ui: push ? { auth: { token: push.token } } : {} }),
   });
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
