@@ -11,6 +11,7 @@ import type { Engine } from '../verify/engine.ts';
 import type { ObservedConnection, PodClass, VerifyReport } from '../verify/reach.ts';
 import { podClasses, verifyProposal } from '../verify/reach.ts';
 import type { Endpoint, EngineOptions, L4Protocol } from '../verify/types.ts';
+import { PROTOCOLS } from '../verify/types.ts';
 import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './index.ts';
 import type { Proposal } from './types.ts';
 
@@ -32,26 +33,37 @@ export interface Proof {
   blocked: string[];
 }
 
-/** The engine endpoint standing for a graph node, or undefined when no query can represent it. */
-function endpointFor(
-  id: string,
-  graph: Map<string, ServiceGraph['nodes'][number]>,
-  input: ProofInput,
-): Endpoint | undefined {
-  const w = input.workloads.get(id);
+/** What is needed to turn graph node ids into engine endpoints. */
+export interface EndpointContext {
+  workloads: ReadonlyMap<string, Workload>;
+  /** Graph nodes by id (external peers carry their address). */
+  nodes: ReadonlyMap<string, ServiceGraph['nodes'][number]>;
+  /** API server addresses, the endpoints first. */
+  apiserverIPs: readonly string[];
+}
+
+/**
+ * The engine endpoint standing for a graph node: a concrete pod of a workload when the snapshot has one
+ * (the engine then knows its node and container ports), the workload's pod template as a class otherwise,
+ * the address of an external peer; undefined when no query can represent it.
+ */
+export function graphEndpoint(id: string, ctx: EndpointContext): Endpoint | undefined {
+  const w = ctx.workloads.get(id);
   if (w) {
     if (w.hostNetwork) return w.hostIPs?.[0] ? { ip: w.hostIPs[0] } : undefined;
     if (w.pods.length > 0) return { namespace: w.namespace, pod: w.pods[0]! };
     const namedPorts = w.namedPorts.map((p) => ({
       name: p.name,
       port: p.port,
-      protocol: p.protocol as L4Protocol,
+      ...((PROTOCOLS as readonly string[]).includes(p.protocol)
+        ? { protocol: p.protocol as L4Protocol }
+        : {}),
     }));
     return { namespace: w.namespace, labels: w.labels, namedPorts, name: w.id };
   }
-  const n = graph.get(id);
+  const n = ctx.nodes.get(id);
   if (n?.kind === 'kube-apiserver') {
-    const ip = input.apiserverIPs[0] ?? n.ip;
+    const ip = ctx.apiserverIPs[0] ?? n.ip;
     return ip ? { ip } : undefined;
   }
   return n?.ip ? { ip: n.ip } : undefined;
@@ -88,13 +100,17 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
     { ...input.snapshot, networkPolicies: [...existing, ...input.proposal.policies] },
     options,
   );
-  const nodes = new Map(input.graph.nodes.map((n) => [n.id, n]));
+  const ctx: EndpointContext = {
+    workloads: input.workloads,
+    nodes: new Map(input.graph.nodes.map((n) => [n.id, n])),
+    apiserverIPs: input.apiserverIPs,
+  };
   const observed: ObservedConnection[] = [];
   for (const e of input.graph.edges) {
     if (!edgeWasAllowed(e) || notExpressible.has(e.id)) continue;
     if (e.protocol !== 'TCP' && e.protocol !== 'UDP' && e.protocol !== 'SCTP') continue;
-    const from = endpointFor(e.source, nodes, input);
-    const to = endpointFor(e.target, nodes, input);
+    const from = graphEndpoint(e.source, ctx);
+    const to = graphEndpoint(e.target, ctx);
     if (!from || !to || ('ip' in from && 'ip' in to && !('namespace' in from) && !('namespace' in to)))
       continue;
     observed.push({ from, to, port: e.port, protocol: e.protocol, evidence: e satisfies GraphEdge });

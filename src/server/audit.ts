@@ -9,10 +9,11 @@ import type { Identity } from '../identity/index.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../policy/index.ts';
+import { graphEndpoint } from '../policy/prove.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { Engine } from '../verify/engine.ts';
 import { buildEngine } from '../verify/engine.ts';
-import type { Endpoint, L4Protocol } from '../verify/types.ts';
+import type { L4Protocol } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
 import type { AuditView, BlockedFlowView, EnforceDiff } from './types.ts';
@@ -80,42 +81,6 @@ export interface OfflineAuditInput {
   since?: string;
 }
 
-/** How a graph node is asked about in the engine, or undefined when the engine cannot place it. */
-function endpointOf(
-  id: string,
-  graph: Map<string, { kind: string; ip?: string }>,
-  identity: Identity,
-  pods: ReadonlySet<string>,
-): Endpoint | undefined {
-  const w = identity.workloads.get(id);
-  if (w) {
-    if (w.hostNetwork) return w.hostIPs?.[0] ? { ip: w.hostIPs[0] } : undefined;
-    // A concrete pod when the snapshot has one (the engine then knows its node, so traffic from that
-    // node is always allowed as Kubernetes requires); else the workload's pod template as a class.
-    const pod = w.pods[0];
-    if (pod && pods.has(`${w.namespace}/${pod}`)) return { namespace: w.namespace, pod };
-    return {
-      namespace: w.namespace,
-      labels: w.labels,
-      namedPorts: w.namedPorts.map((p) => ({
-        name: p.name,
-        port: p.port,
-        ...((PROTOCOLS as readonly string[]).includes(p.protocol)
-          ? { protocol: p.protocol as L4Protocol }
-          : {}),
-      })),
-      name: id,
-    };
-  }
-  const n = graph.get(id);
-  if (!n) return undefined;
-  if (n.kind === 'kube-apiserver') {
-    const ip = identity.apiserverEndpoints.ips[0] ?? [...identity.apiserverIPs].sort()[0];
-    return ip ? { ip } : undefined;
-  }
-  return n.ip ? { ip: n.ip } : undefined;
-}
-
 /**
  * Replays every allowed edge of `graph` against the cluster before and after the proposal. An edge the
  * cluster allows today and the proposal would deny is a would-be-blocked flow. Left out: edges the
@@ -140,11 +105,11 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
   ]);
   const notExpressible = new Set(proposal.notExpressible.map((n) => n.edge));
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
-  const pods = new Set(
-    snapshot.pods
-      .filter((p) => !p.spec?.hostNetwork)
-      .map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
-  );
+  const ctx = {
+    workloads: identity.workloads,
+    nodes,
+    apiserverIPs: [...identity.apiserverEndpoints.ips, ...[...identity.apiserverIPs].sort()],
+  };
   const wouldBlock: BlockedFlowView[] = [];
   let earliest: string | undefined;
   for (const e of [...graph.edges].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
@@ -154,8 +119,8 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     // Traffic from a node to pods is always admitted (kubelet probes, host-network pods); the proposal
     // writes no rule for it, and the address seen (often the node's router IP) may not be a Node address.
     if (nodes.get(e.source)?.kind === 'node' && identity.workloads.has(e.target)) continue;
-    const from = endpointOf(e.source, nodes, identity, pods);
-    const to = endpointOf(e.target, nodes, identity, pods);
+    const from = graphEndpoint(e.source, ctx);
+    const to = graphEndpoint(e.target, ctx);
     if (!from || !to) continue;
     const q = { from, to, port: e.port, protocol: e.protocol as L4Protocol };
     try {
