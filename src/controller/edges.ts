@@ -5,6 +5,7 @@
  * edge rewrites one shard, not all of them.
  */
 import type { Flow, Protocol, Verdict } from '../flows/types.ts';
+import { edgeKey, foldFlow } from '../graph/aggregate.ts';
 import type { EdgeRecord } from '../graph/types.ts';
 import type { Peer, PeerKind } from '../identity/types.ts';
 import type { LearnedEdgeSet, PersistedEdge, Segmentation } from './api.ts';
@@ -17,8 +18,7 @@ export const TARGET_EDGES_PER_SHARD = 1500;
 
 const DROPPED: Verdict = 'DROPPED';
 
-export const edgeKey = (e: { src: string; dst: string; protocol: string; port: number }): string =>
-  `${e.src}\u0000${e.dst}\u0000${e.protocol}\u0000${e.port}`;
+export { edgeKey };
 
 /** The Peer a graph node id stands for: `ns/Kind/name`, `world:IP`, `node:IP`, `private:IP`, ... */
 export function peerFromId(id: string): Peer {
@@ -55,30 +55,7 @@ export class EdgeStore {
     dst: Peer,
     flow: Pick<Flow, 'time' | 'protocol' | 'port' | 'verdict' | 'count' | 'dropReason'>,
   ): void {
-    const key = edgeKey({ src: src.id, dst: dst.id, protocol: flow.protocol, port: flow.port });
-    const n = flow.count ?? 1;
-    let e = this.#edges.get(key);
-    if (!e) {
-      e = {
-        src: src.id,
-        dst: dst.id,
-        protocol: flow.protocol,
-        port: flow.port,
-        count: 0,
-        firstSeen: flow.time,
-        lastSeen: flow.time,
-        verdicts: {},
-      };
-      this.#edges.set(key, e);
-    }
-    e.count += n;
-    if (flow.time < e.firstSeen) e.firstSeen = flow.time;
-    if (flow.time > e.lastSeen) e.lastSeen = flow.time;
-    e.verdicts[flow.verdict] = (e.verdicts[flow.verdict] ?? 0) + n;
-    if (flow.dropReason) {
-      e.dropReasons ??= {};
-      e.dropReasons[flow.dropReason] = (e.dropReasons[flow.dropReason] ?? 0) + n;
-    }
+    foldFlow(this.#edges, src.id, dst.id, flow);
     this.version++;
   }
 

@@ -34,30 +34,7 @@ export class Aggregator {
     }
     this.#remember(src, flow.src.names);
     this.#remember(dst, flow.dst.names);
-    const key = `${src.id}\u0000${dst.id}\u0000${flow.protocol}\u0000${flow.port}`;
-    const n = flow.count ?? 1;
-    let e = this.#edges.get(key);
-    if (!e) {
-      e = {
-        src: src.id,
-        dst: dst.id,
-        protocol: flow.protocol,
-        port: flow.port,
-        count: 0,
-        firstSeen: flow.time,
-        lastSeen: flow.time,
-        verdicts: {},
-      };
-      this.#edges.set(key, e);
-    }
-    e.count += n;
-    if (flow.time < e.firstSeen) e.firstSeen = flow.time;
-    if (flow.time > e.lastSeen) e.lastSeen = flow.time;
-    e.verdicts[flow.verdict] = (e.verdicts[flow.verdict] ?? 0) + n;
-    if (flow.dropReason) {
-      e.dropReasons ??= {};
-      e.dropReasons[flow.dropReason] = (e.dropReasons[flow.dropReason] ?? 0) + n;
-    }
+    foldFlow(this.#edges, src.id, dst.id, flow);
   }
 
   #remember(p: Peer, names: string[] | undefined): void {
@@ -89,6 +66,44 @@ export function isMulticast(ip: string | undefined): boolean {
   if (ip.includes(':')) return /^ff[0-9a-f]{2}:/i.test(ip);
   const first = Number(ip.slice(0, ip.indexOf('.')));
   return (first >= 224 && first <= 239) || ip === '255.255.255.255';
+}
+
+/** The key of an edge: (source, destination, protocol, port). */
+export const edgeKey = (e: { src: string; dst: string; protocol: string; port: number }): string =>
+  `${e.src}\u0000${e.dst}\u0000${e.protocol}\u0000${e.port}`;
+
+/** Folds one flow into the evidence of its edge, creating the edge on first sight. */
+export function foldFlow(
+  edges: Map<string, EdgeRecord>,
+  src: string,
+  dst: string,
+  flow: Pick<Flow, 'time' | 'protocol' | 'port' | 'verdict' | 'count' | 'dropReason'>,
+): EdgeRecord {
+  const key = edgeKey({ src, dst, protocol: flow.protocol, port: flow.port });
+  const n = flow.count ?? 1;
+  let e = edges.get(key);
+  if (!e) {
+    e = {
+      src,
+      dst,
+      protocol: flow.protocol,
+      port: flow.port,
+      count: 0,
+      firstSeen: flow.time,
+      lastSeen: flow.time,
+      verdicts: {},
+    };
+    edges.set(key, e);
+  }
+  e.count += n;
+  if (flow.time < e.firstSeen) e.firstSeen = flow.time;
+  if (flow.time > e.lastSeen) e.lastSeen = flow.time;
+  e.verdicts[flow.verdict] = (e.verdicts[flow.verdict] ?? 0) + n;
+  if (flow.dropReason) {
+    e.dropReasons ??= {};
+    e.dropReasons[flow.dropReason] = (e.dropReasons[flow.dropReason] ?? 0) + n;
+  }
+  return e;
 }
 
 export function compareEdges(a: EdgeRecord, b: EdgeRecord): number {
