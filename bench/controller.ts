@@ -136,9 +136,7 @@ export async function benchController(opts: { podsPerNamespace?: number } = {}):
       unit: 'MiB',
     });
 
-    // The same in this (benchmark) process, which also created the pods.
-    gc();
-    const before = process.memoryUsage();
+    // The controller under test, in this process.
     const client = new KubeClient(await cluster.kubeConfig());
     client.writeLog = [];
     const manager = new Manager({
@@ -156,24 +154,7 @@ export async function benchController(opts: { podsPerNamespace?: number } = {}):
       value: round((performance.now() - ts) / 1000, 2),
       unit: 's',
     });
-    gc();
-    const after = process.memoryUsage();
     const podBytes = manager.cache.pods.list().reduce((n, p) => n + JSON.stringify(p).length, 0);
-    figures.push({
-      name: `benchmark process: heap growth from starting the informers (${P} pods)`,
-      value: round((after.heapUsed - before.heapUsed) / 2 ** 20, 1),
-      unit: 'MiB',
-    });
-    figures.push({
-      name: 'benchmark process: heap used after sync',
-      value: round(after.heapUsed / 2 ** 20, 1),
-      unit: 'MiB',
-    });
-    figures.push({
-      name: 'benchmark process: RSS after sync',
-      value: round(after.rss / 2 ** 20, 1),
-      unit: 'MiB',
-    });
     figures.push({
       name: 'pods cached (slimmed), as JSON',
       value: round(podBytes / 2 ** 20, 2),

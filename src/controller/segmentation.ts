@@ -100,6 +100,7 @@ interface SegState {
   lastPersistAt: number;
   persistedShards: Map<string, string>;
   lastEvidenceAt: number;
+  lastEvidenceRefreshAt: number;
   analysis?: { key: string; identity: Identity; edges: number; analysis: Analysis };
 }
 
@@ -110,6 +111,18 @@ const MAX_SEGMENT_MEMBERS = 100;
 const WRITE_CONCURRENCY = 16;
 /** Up to this many actions get one Event each; more get one summary Event per kind of action. */
 const EVENTS_PER_ACTION_LIMIT = 20;
+
+/** Count and time updates of evidence are written every this many persist intervals. */
+const EVIDENCE_REFRESH = 10;
+
+/** Evidence without its counters and times: what changes only when a peer or port is added or removed. */
+function evidenceShape(status: ProposedNetworkPolicy['status']): string {
+  return sortedJson({
+    rules: status?.rules,
+    evidence: (status?.evidence ?? []).map((e) => [e.direction, e.peer, e.protocol, e.port]),
+    truncated: status?.evidenceTruncated,
+  });
+}
 
 /** Runs `f` over `items` with at most `n` in flight. */
 async function pool<T>(items: readonly T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
@@ -505,13 +518,19 @@ export class SegmentationController {
       const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
       const actions = planObjects(name, desired, observed);
       await this.#perform(seg, actions, 'ProposedNetworkPolicy', errors, false);
-      // Evidence (status) changes with every flow: written at most once per persist interval.
+      // Evidence (status) changes with every flow. A new peer or port is written at the next persist
+      // interval; mere count and time updates only every EVIDENCE_REFRESH persist intervals, so a busy
+      // cluster does not rewrite every proposal object all the time.
       if (now - st.lastEvidenceAt >= this.#opts.persistIntervalMs || actions.length > 0) {
+        const refresh = now - st.lastEvidenceRefreshAt >= EVIDENCE_REFRESH * this.#opts.persistIntervalMs;
         const byKey = new Map(this.#proposals.list().map((o) => [objKey(o), o]));
         const stale = desired.filter((d) => {
           const o = byKey.get(objKey(d));
-          return !(o && isOwnedBy(o, name) && sortedJson(o.status ?? {}) === sortedJson(d.status ?? {}));
+          if (!o || !isOwnedBy(o, name)) return true;
+          if (sortedJson(o.status ?? {}) === sortedJson(d.status ?? {})) return false;
+          return refresh || evidenceShape(o.status) !== evidenceShape(d.status);
         });
+        if (refresh) st.lastEvidenceRefreshAt = now;
         await pool(stale, WRITE_CONCURRENCY, async (d) => {
           try {
             await this.#client.apply(
@@ -786,6 +805,7 @@ export class SegmentationController {
         lastPersistAt: 0,
         persistedShards: new Map(),
         lastEvidenceAt: 0,
+        lastEvidenceRefreshAt: 0,
       };
       this.#states.set(name, st);
     }
