@@ -121,7 +121,6 @@ try {
     kube,
     known,
     resyncMs: 600_000,
-    concurrency: 16,
     onIsolated: (key) => {
       if (!isolatedAt.has(key)) isolatedAt.set(key, performance.now());
     },

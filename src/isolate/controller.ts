@@ -41,7 +41,7 @@ export async function startIsolationController(o: IsolationControllerOptions): P
   const log = o.log ?? (() => undefined);
   const reconciler = new IsolationReconciler({ ...o, kube, metrics });
   const queue = new KeyQueue((key) => reconciler.reconcile(key), {
-    concurrency: o.concurrency ?? 8,
+    concurrency: o.concurrency ?? 64,
     onError: (key, err) => log(`isolation ${key}: ${err instanceof Error ? err.message : String(err)}`),
   });
   let stopped = false;

@@ -67,6 +67,8 @@ export interface IsolationReconcilerOptions {
   liveResyncMs?: number;
   /** How long a namespace's pod and policy lists are shared between leak checks (default 1000 ms). */
   listCacheMs?: number;
+  /** Leak checks (and the status writes after them) running at once (default 4). */
+  checkConcurrency?: number;
   /** Component name on Events. */
   component?: string;
   /** Called once per Isolation when its deny is in effect, with the ms since the alert (or creation). */
@@ -100,12 +102,14 @@ export class IsolationReconciler {
   /** resourceVersion of the last write this reconciler made to each Isolation. */
   private readonly ownWrites = new Map<string, string>();
   private readonly primed = new Map<string, Isolation>();
+  private readonly checkSlots: Semaphore;
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
 
   constructor(options: IsolationReconcilerOptions) {
     this.kube = options.kube;
     this.o = options;
     this.now = options.now ?? (() => new Date());
+    this.checkSlots = new Semaphore(options.checkConcurrency ?? 4);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -554,67 +558,74 @@ export class IsolationReconciler {
       this.o.onIsolated?.(key, latency);
     }
 
-    // 5. does it hold? (the whole namespace is needed now)
-    const [allPods, allNps] = await Promise.all([
-      this.cachedList<Pod>(paths.pods(ns)),
-      this.cachedList<NetworkPolicy>(paths.networkPolicies(ns)),
-    ]);
-    for (const p of allPods) if (!podsAfter.has(p.metadata.name)) podsAfter.set(p.metadata.name, p);
-    const fresh = new Map(npsNow.map((p) => [p.metadata.name, p]));
-    const npsForCheck = allNps.map((p) => fresh.get(p.metadata.name) ?? p);
-    for (const p of npsNow) if (!allNps.some((x) => x.metadata.name === p.metadata.name)) npsForCheck.push(p);
-    const report = await this.check(
-      iso,
-      spec,
-      [...podsAfter.values()],
-      policiesAfter(npsForCheck, objs.networkPolicy),
-      objs,
-      clusterKinds,
-      isolated,
-    );
-    const phase: IsolationPhase =
-      isolated.length === 0 ? 'Pending' : report.leaks.length > 0 ? 'Leaking' : 'Isolated';
-    const expiresAt = expiryTime(spec, isolatedAt);
-    const leakCount = report.leaks.length + report.moreLeaks;
-    const message =
-      isolated.length === 0
-        ? `no pod to isolate${target.notes.length ? `: ${target.notes.join('; ')}` : ''}`
-        : phase === 'Leaking'
-          ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
-              .slice(0, 3)
-              .map((l) => `${l.policy} ${l.rule}`)
-              .join(', ')}`
-          : `${isolated.length} pod(s) isolated with ${method}${target.notes.length ? `; ${target.notes.join('; ')}` : ''}`;
-    if (phase !== status.phase) {
-      note(phase, message);
-      if (phase === 'Leaking') {
-        this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
-        this.o.metrics?.action('leak_detected');
-      } else if (phase === 'Isolated') this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
-    }
-    const next: IsolationStatus = {
-      ...status,
-      phase,
-      method,
-      message,
-      isolatedPods: isolated.slice(0, MAX_LISTED_PODS),
-      podCount: isolated.length,
-      objects: objectList,
-      patchedPolicies: [...patched].sort(),
-      leaks: report.leaks,
-      proof: { probes: report.probes, exceptions: report.exceptions, leaks: leakCount },
-      ...(isolatedAt ? { isolatedAt } : {}),
-      ...(expiresAt ? { expiresAt } : {}),
-      observedGeneration: iso.metadata.generation ?? 0,
-      timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
-    };
-    if (statusChanged(status, next)) await this.patchStatus(iso, next);
-    this.o.metrics?.setActive(key, phase);
+    // 5. does it hold? (the whole namespace is needed now). Checks and status writes run a few at a time,
+    // so that under load the apiserver serves the denies of new incidents ahead of them.
+    const releaseSlot = await this.checkSlots.acquire();
+    try {
+      const [allPods, allNps] = await Promise.all([
+        this.cachedList<Pod>(paths.pods(ns)),
+        this.cachedList<NetworkPolicy>(paths.networkPolicies(ns)),
+      ]);
+      for (const p of allPods) if (!podsAfter.has(p.metadata.name)) podsAfter.set(p.metadata.name, p);
+      const fresh = new Map(npsNow.map((p) => [p.metadata.name, p]));
+      const npsForCheck = allNps.map((p) => fresh.get(p.metadata.name) ?? p);
+      for (const p of npsNow)
+        if (!allNps.some((x) => x.metadata.name === p.metadata.name)) npsForCheck.push(p);
+      const report = await this.check(
+        iso,
+        spec,
+        [...podsAfter.values()],
+        policiesAfter(npsForCheck, objs.networkPolicy),
+        objs,
+        clusterKinds,
+        isolated,
+      );
+      const phase: IsolationPhase =
+        isolated.length === 0 ? 'Pending' : report.leaks.length > 0 ? 'Leaking' : 'Isolated';
+      const expiresAt = expiryTime(spec, isolatedAt);
+      const leakCount = report.leaks.length + report.moreLeaks;
+      const message =
+        isolated.length === 0
+          ? `no pod to isolate${target.notes.length ? `: ${target.notes.join('; ')}` : ''}`
+          : phase === 'Leaking'
+            ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
+                .slice(0, 3)
+                .map((l) => `${l.policy} ${l.rule}`)
+                .join(', ')}`
+            : `${isolated.length} pod(s) isolated with ${method}${target.notes.length ? `; ${target.notes.join('; ')}` : ''}`;
+      if (phase !== status.phase) {
+        note(phase, message);
+        if (phase === 'Leaking') {
+          this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
+          this.o.metrics?.action('leak_detected');
+        } else if (phase === 'Isolated') this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
+      }
+      const next: IsolationStatus = {
+        ...status,
+        phase,
+        method,
+        message,
+        isolatedPods: isolated.slice(0, MAX_LISTED_PODS),
+        podCount: isolated.length,
+        objects: objectList,
+        patchedPolicies: [...patched].sort(),
+        leaks: report.leaks,
+        proof: { probes: report.probes, exceptions: report.exceptions, leaks: leakCount },
+        ...(isolatedAt ? { isolatedAt } : {}),
+        ...(expiresAt ? { expiresAt } : {}),
+        observedGeneration: iso.metadata.generation ?? 0,
+        timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
+      };
+      if (statusChanged(status, next)) await this.patchStatus(iso, next);
+      this.o.metrics?.setActive(key, phase);
 
-    const waits = [this.o.resyncMs ?? 30_000];
-    if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
-    if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
-    return { requeueAfterMs: Math.min(...waits) };
+      const waits = [this.o.resyncMs ?? 30_000];
+      if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
+      if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
+      return { requeueAfterMs: Math.min(...waits) };
+    } finally {
+      releaseSlot();
+    }
   }
 
   private async ensureFinalizer(iso: Isolation): Promise<void> {
@@ -856,6 +867,27 @@ export class IsolationReconciler {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+  }
+}
+
+/** Counts permits; `acquire` resolves with the function that gives the permit back. */
+class Semaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = Math.max(1, n);
+  }
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    };
   }
 }
 
