@@ -21,7 +21,12 @@ import type { Isolation } from '../../src/isolate/api.ts';
 import { PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
 import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
-import { KnownIsolations, alertmanagerRouter, falcoRouter } from '../../src/isolate/webhooks.ts';
+import {
+  KnownIsolations,
+  alertmanagerRouter,
+  falcoRouter,
+  tokensFromSecret,
+} from '../../src/isolate/webhooks.ts';
 import { Engine } from '../../src/verify/engine.ts';
 import type { Namespace, NetworkPolicy, Pod } from '../../src/model/k8s.ts';
 
@@ -364,6 +369,35 @@ describe('webhooks', () => {
     expect((await post('/webhooks/falco/', falco('web-1'), 'wrong')).status).toBe(401);
     expect((await post('/webhooks/alertmanager/', {}, `${TOKEN}x`)).status).toBe(401);
     expect(await listIsos()).toEqual(before);
+  });
+
+  it('bearer tokens come from a Secret, one per line or comma-separated, and rotate without a restart', async () => {
+    const secret = (data: string) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'webhook-token' },
+      data: { token: Buffer.from(data).toString('base64') },
+    });
+    await kube.request({
+      method: 'POST',
+      path: `/api/v1/namespaces/${ns}/secrets`,
+      body: secret('alpha\nbeta, gamma\n'),
+    });
+    const t = await tokensFromSecret(kube, ns, 'webhook-token', 'token', 100);
+    try {
+      expect(t.tokens()).toEqual(['alpha', 'beta', 'gamma']);
+      await kube.request({
+        method: 'PUT',
+        path: `/api/v1/namespaces/${ns}/secrets/webhook-token`,
+        body: secret('delta'),
+      });
+      await eventually('rotated token', () => t.tokens().join() === 'delta');
+    } finally {
+      t.stop();
+    }
+    await expect(tokensFromSecret(kube, ns, 'webhook-token', 'missing')).rejects.toThrow(
+      `Secret ${ns}/webhook-token has no key "missing"`,
+    );
   });
 
   it('malformed and fuzzed payloads get 400 and change nothing', async () => {
