@@ -9,7 +9,7 @@
  * ports, pod names and timestamps.
  */
 import { pathToFileURL } from 'node:url';
-import { isPlainBlock, parseHubbleLine, parseHubbleLineAt } from '../src/flows/hubble-scan.ts';
+import { parseHubbleLine, parseHubbleLineAt } from '../src/flows/hubble-scan.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
 
 function mulberry32(seed: number): () => number {
@@ -241,7 +241,7 @@ function toBlocks(lines: string[]): string[] {
 
 /**
  * Lines per second of `fn` over every line of the blocks; the line splitting is the same for every
- * contender. `perBlock` runs once per block (the scanner's block-wide plain-text check).
+ * contender.
  */
 interface Rate {
   /** Lines per wall-clock second. */
@@ -277,18 +277,17 @@ function timeRound(blocks: string[], total: number, fn: (line: string) => unknow
   return rate(total, t0, c0);
 }
 
-/** The reader's path: one plain-text check per block, lines scanned in place (copied only on fallback). */
+/** The reader's path: lines scanned in place inside the block (copied only on fallback). */
 function timeScanner(blocks: string[], total: number): Rate {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   let sink = 0;
   for (const block of blocks) {
-    const plain = isPlainBlock(block);
     let start = 0;
     for (;;) {
       const nl = block.indexOf('\n', start);
       if (nl < 0) break;
-      const r = plain ? parseHubbleLineAt(block, start, nl) : parseHubbleLine(block.slice(start, nl));
+      const r = parseHubbleLineAt(block, start, nl);
       if (r.kind === 'flow') sink++;
       start = nl + 1;
     }

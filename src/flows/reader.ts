@@ -17,7 +17,7 @@ import { DIRECTION_RULES } from './direction.ts';
 import type { BadReason, SkipReason } from './errors.ts';
 import { FlowInputError } from './errors.ts';
 import { parseGenericLine } from './generic.ts';
-import { isPlainBlock, parseHubbleLine, parseHubbleLineAt } from './hubble-scan.ts';
+import { parseHubbleLine, parseHubbleLineAt } from './hubble-scan.ts';
 import type { HubbleResult } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
@@ -343,8 +343,8 @@ export class FlowReader implements AsyncIterable<Flow> {
         continue;
       }
       const out: Flow[] = [];
-      // One check for the whole block lets every Hubble line in it skip its own check.
-      plain = format === 'hubble' && pending.length === 0 && isPlainBlock(text);
+      // Hubble lines are scanned in place inside the block (the scanner checks each line itself).
+      plain = format === 'hubble' && pending.length === 0;
       let start = 0;
       for (;;) {
         const nl = text.indexOf('\n', start);

@@ -1,12 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  isPlainBlock,
-  parseHubbleLine,
-  parseHubbleLineAt,
-  scanHubbleLine,
-} from '../../src/flows/hubble-scan.ts';
+import { parseHubbleLine, parseHubbleLineAt, scanHubbleLine } from '../../src/flows/hubble-scan.ts';
 import { parseHubbleLineSlow } from '../../src/flows/hubble.ts';
 
 // The fast scanner must give exactly what JSON.parse + normalisation gives, for every line: valid
@@ -254,7 +249,7 @@ describe('scanner equivalence (fast-check)', () => {
         const expected = parseHubbleLineSlow(text);
         expect(parseHubbleLine(text)).toEqual(expected);
         const block = `{"x":[1\n${text}\n"}]}\n`;
-        if (isPlainBlock(block)) expect(parseHubbleLineAt(block, 8, 8 + text.length)).toEqual(expected);
+        expect(parseHubbleLineAt(block, 8, 8 + text.length)).toEqual(expected);
       }),
       { numRuns: 1500 },
     );
@@ -272,11 +267,42 @@ describe('scanner equivalence (fast-check)', () => {
         expect(parseHubbleLine(text)).toEqual(expected);
         // In place inside a block of lines, as the reader scans: the neighbours must not leak in.
         const block = `{"flow":{"time":"x"\n${text}\n"IP"}}\n`;
-        if (isPlainBlock(block)) expect(parseHubbleLineAt(block, 20, 20 + text.length)).toEqual(expected);
+        expect(parseHubbleLineAt(block, 20, 20 + text.length)).toEqual(expected);
       }),
       { numRuns: 2000 },
     );
     // The property is not vacuous: most lines went through the scanner itself.
     expect(fast / total).toBeGreaterThan(0.15);
+  });
+
+  it('remembered endpoint texts: unusual characters elsewhere in the line, or inside a repeat, still fall back', () => {
+    const src = sampleLines
+      .map((l) => JSON.parse(l) as { flow?: { source?: unknown } })
+      .find((o) => o.flow?.source);
+    expect(src).toBeDefined();
+    const base = JSON.stringify(src);
+    const endpointText = JSON.stringify(src!.flow!.source);
+    const at = base.indexOf(endpointText);
+    expect(at).toBeGreaterThan(0);
+    fc.assert(
+      fc.property(
+        fc.nat(),
+        fc.constantFrom('\u0001', '\t', '\\', '\u001f', '\r'),
+        fc.boolean(),
+        (n, c, inside) => {
+          // Scan the clean line first so that its endpoint text is remembered.
+          expect(parseHubbleLine(base)).toEqual(parseHubbleLineSlow(base));
+          const i = inside ? at + 1 + (n % (endpointText.length - 2)) : n % (base.length + 1);
+          const text = base.slice(0, i) + c + base.slice(i);
+          const expected = parseHubbleLineSlow(text);
+          expect(parseHubbleLine(text)).toEqual(expected);
+          const block = `${base}\n${text}\n`;
+          expect(parseHubbleLineAt(block, base.length + 1, base.length + 1 + text.length)).toEqual(expected);
+          // A dirty endpoint text is never remembered: the clean line after it is unaffected.
+          expect(parseHubbleLine(base)).toEqual(parseHubbleLineSlow(base));
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 });
