@@ -6,7 +6,8 @@
  * pod labelled) is measured per incident.
  * Reports p50/p95/p99, alerts lost (any non-2xx or transport error) and Isolations per incident.
  *
- *   node bench/isolation.ts [--rate 100] [--seconds 20] [--namespaces 10] [--duplicates 2] [--json]
+ *   node bench/isolation.ts [--rate 100] [--seconds 20] [--namespaces 10] [--duplicates 2]
+ *                           [--mechanism NetworkPolicy|AdminNetworkPolicy|ClusterNetworkPolicy] [--json]
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     namespaces: { type: 'string', default: '10' },
     duplicates: { type: 'string', default: '2' },
+    mechanism: { type: 'string', default: 'NetworkPolicy' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -66,6 +68,31 @@ try {
   ]) {
     const r = await cluster.kubectl(args);
     if (r.code !== 0) throw new Error(r.stderr);
+  }
+  if (values.mechanism !== 'NetworkPolicy') {
+    // The admin-tier rung: serve policy.networking.k8s.io with the test stand-in CRDs.
+    const file =
+      values.mechanism === 'ClusterNetworkPolicy' ? 'clusternetworkpolicies' : 'adminnetworkpolicies';
+    const path = fileURLToPath(
+      new URL(`../test/isolate/fixtures/crds/policy.networking.k8s.io_${file}.yaml`, import.meta.url),
+    );
+    for (const args of [
+      ['apply', '-f', path],
+      ['wait', '--for=condition=Established', `crd/${file}.policy.networking.k8s.io`, '--timeout=30s'],
+    ]) {
+      const r = await cluster.kubectl(args);
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+    for (;;) {
+      const r = await cluster.kubectl([
+        'api-resources',
+        '--api-group=policy.networking.k8s.io',
+        '-o',
+        'name',
+      ]);
+      if (r.stdout.includes(file)) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
   }
   const nss = Array.from({ length: NAMESPACES }, (_, i) => `bench-${i}`);
   const pods: { ns: string; name: string }[] = [];
@@ -237,9 +264,12 @@ try {
   let isolations = 0;
   let quarantined = 0;
   const perPod = new Map<string, number>();
+  const methods: Record<string, number> = {};
   for (const ns of nss) {
     const list = await kube.request<{ items: Isolation[] }>({ method: 'GET', path: paths.isolations(ns) });
     isolations += list.items.length;
+    for (const i of list.items)
+      methods[i.status?.method ?? 'none'] = (methods[i.status?.method ?? 'none'] ?? 0) + 1;
     for (const i of list.items)
       for (const p of i.spec?.target?.pods ?? [])
         perPod.set(`${ns}/${p}`, (perPod.get(`${ns}/${p}`) ?? 0) + 1);
@@ -254,6 +284,7 @@ try {
   const hist = ctl.metrics.timeToIsolate.sample();
   const result = {
     rate: RATE,
+    mechanism: values.mechanism,
     duplicatesPerIncident: DUPLICATES,
     alerts: ALERTS,
     incidents: INCIDENTS,
@@ -264,6 +295,7 @@ try {
     incidentsWithMoreThanOneIsolation: duplicates,
     podsQuarantined: quarantined,
     isolatedIncidents: latencies.length,
+    methods,
     podCreationsPerSecond: Number(podRate.toFixed(0)),
     latencyMs: {
       p50: Number(quantile(latencies, 0.5).toFixed(1)),
@@ -281,6 +313,7 @@ try {
   else {
     process.stdout.write(
       [
+        `mechanism: ${values.mechanism}; Isolations by status.method: ${JSON.stringify(methods)}`,
         `alerts: ${ALERTS} at ${RATE}/s over ${result.sendSeconds}s; 2xx ${ok}; lost ${lost}`,
         `incidents: ${INCIDENTS}; Isolations: ${isolations}; incidents with >1 Isolation: ${duplicates}; pods quarantined: ${quarantined}`,
         `alert sent -> deny in effect (policy acknowledged, pod labelled), ${latencies.length} incidents: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms`,
