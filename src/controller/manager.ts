@@ -78,6 +78,11 @@ export interface ManagerOptions {
    * it (the same bearer token as the flow push endpoint); without, the page is read-only.
    */
   ui?: { auth?: AuthOptions };
+  /**
+   * Label selector limiting which Segmentations this controller manages (several controllers, or a
+   * canary, side by side). Default: all.
+   */
+  segmentationSelector?: string;
   /** Informer full relist period. */
   informerResyncMs?: number;
   informerBackoffMaxMs?: number;
@@ -118,6 +123,7 @@ export class Manager {
       ...common,
       path: resourcePath('Segmentation'),
       name: 'Segmentation',
+      ...(o.segmentationSelector ? { labelSelector: o.segmentationSelector } : {}),
     });
     this.proposals = new Informer<ProposedNetworkPolicy>(o.client, {
       ...common,

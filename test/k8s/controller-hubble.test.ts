@@ -31,6 +31,7 @@ let other: RunningController | undefined;
 /** A replica whose Hubble stream runs only while it leads, from the checkpoint on the Lease. */
 function startReplica(identity: string): Promise<RunningController> {
   return startController(cluster, {
+    segmentationSelector: `microseg.dev/test=${segName}`,
     identity,
     asAdmin: true,
     leaseName: `lease-${segName}`,
@@ -101,7 +102,7 @@ beforeAll(async () => {
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
     kind: 'Segmentation',
-    metadata: { name: segName },
+    metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
     spec: { namespaceSelector: { matchLabels: { hubble: ns } } },
   });
   await relay.start();

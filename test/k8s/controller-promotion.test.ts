@@ -48,6 +48,7 @@ beforeAll(async () => {
     spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
   });
   ctrl = await startController(cluster, {
+    segmentationSelector: `microseg.dev/test=${segName}`,
     identity: 'promotion-test',
     asAdmin: true,
     leaseName: `lease-${segName}`,
@@ -65,7 +66,7 @@ describe('automatic promotion', () => {
     await applyYaml(cluster, {
       apiVersion: 'microseg.dev/v1alpha1',
       kind: 'Segmentation',
-      metadata: { name: segName },
+      metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
       spec: {
         namespaceSelector: { matchLabels: { promo: ns } },
         learning: { stableAfter: '0s' },

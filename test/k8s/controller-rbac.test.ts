@@ -72,6 +72,7 @@ describe('conflicts the schema cannot see', () => {
   beforeAll(async () => {
     await createNamespace(await cluster.kubeConfig(), uniqueName('conf-ns'), { conflict: team });
     ctrl = await startController(cluster, {
+      segmentationSelector: `microseg.dev/test=${older}`,
       identity: 'conflict-test',
       asAdmin: true,
       leaseName: `lease-${older}`,
@@ -89,7 +90,7 @@ describe('conflicts the schema cannot see', () => {
     const seg = (name: string) => ({
       apiVersion: 'microseg.dev/v1alpha1',
       kind: 'Segmentation',
-      metadata: { name },
+      metadata: { name, labels: { 'microseg.dev/test': older } },
       spec: { namespaceSelector: { matchLabels: { conflict: team } } },
     });
     await applyYaml(cluster, seg(older));

@@ -79,7 +79,11 @@ beforeAll(async () => {
       policyTypes: ['Ingress'],
     },
   });
-  ctrl = await startController(cluster, { identity: 'story-a', leaseName: 'microseg-controller' });
+  ctrl = await startController(cluster, {
+    segmentationSelector: `microseg.dev/test=${segName}`,
+    identity: 'story-a',
+    leaseName: 'microseg-controller',
+  });
   await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
 }, 120_000);
 
@@ -98,7 +102,7 @@ describe('Segmentation: learn → audit → enforce → learn', () => {
     await applyYaml(cluster, {
       apiVersion: 'microseg.dev/v1alpha1',
       kind: 'Segmentation',
-      metadata: { name: segName },
+      metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
       spec: {
         namespaceSelector: { matchLabels: { team } },
         mode: 'Learn',

@@ -38,6 +38,7 @@ options:
   --push-token-file FILE     enable POST /v1/flows with this bearer token (the web page's API needs it too)
   --no-ui                    do not serve the web page of the graph and its JSON API
   --queue-capacity N         flows buffered between sources and the controller (default ${DEFAULT_QUEUE_CAPACITY})
+  --segmentation-selector S  manage only Segmentations matching this label selector (default all)
   --resync DURATION          level-based resync of each Segmentation (default 10s)
   --persist-interval DUR     least time between writes of learned edges and evidence (default 30s)
   --log-level LEVEL          debug, info, warn or error (default info)
@@ -72,6 +73,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         'no-ui': { type: 'boolean' },
         'queue-capacity': { type: 'string' },
         resync: { type: 'string' },
+        'segmentation-selector': { type: 'string' },
         'persist-interval': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
@@ -123,20 +125,25 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   let push: TelemetryOptions['push'];
   if (values['push-token-file']) {
-    let token: string;
+    const file = values['push-token-file'];
+    let token: string | undefined;
     try {
-      token = readFileSync(values['push-token-file'], 'utf8').trim();
+      token = readFileSync(file, 'utf8').trim();
     } catch (err) {
-      throw new UsageError(`--push-token-file: ${(err as Error).message}`);
+      // The manifests mount the token from an optional Secret: no Secret, no push endpoint.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new UsageError(`--push-token-file: ${(err as Error).message}`);
+      log.warn('push endpoint disabled: the token file does not exist', { file });
     }
-    if (token === '') throw new UsageError(`--push-token-file ${values['push-token-file']} is empty`);
-    push = {
-      token,
-      parse: (rec) => {
-        const r = parseGenericFlow(rec);
-        return r instanceof FlowInputError ? { kind: 'bad', error: r } : { kind: 'flow', flow: r };
-      },
-    };
+    if (token === '') throw new UsageError(`--push-token-file ${file} is empty`);
+    if (token !== undefined)
+      push = {
+        token,
+        parse: (rec) => {
+          const r = parseGenericFlow(rec);
+          return r instanceof FlowInputError ? { kind: 'bad', error: r } : { kind: 'flow', flow: r };
+        },
+      };
   }
   // Push on every replica (a non-leader answers 503); Hubble only on the leader, resuming from the
   // checkpoint the previous leader left on the Lease.
@@ -159,6 +166,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(telemetry ? { telemetry } : {}),
     ...(hubbleFactory ? { hubble: hubbleFactory } : {}),
     controller: { resyncMs, persistIntervalMs },
+    ...(values['segmentation-selector'] ? { segmentationSelector: values['segmentation-selector'] } : {}),
     // The web page next to the API: its JSON API needs the push token when one is configured.
     ...(values['no-ui'] ? {} : { ui: push ? { auth: { token: push.token } } : {} }),
   });
