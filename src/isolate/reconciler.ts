@@ -102,6 +102,8 @@ export class IsolationReconciler {
   /** resourceVersion of the last write this reconciler made to each Isolation. */
   private readonly ownWrites = new Map<string, string>();
   private readonly primed = new Map<string, Isolation>();
+  /** Keys reconciled at least once since they last disappeared. */
+  private readonly started = new Set<string>();
   private readonly checkSlots: Semaphore;
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
 
@@ -249,6 +251,9 @@ export class IsolationReconciler {
    */
   prime(iso: Isolation): void {
     const key = `${iso.metadata.namespace ?? ''}/${iso.metadata.name}`;
+    // A reconcile that already started (the watch can be faster than the POST response) read the
+    // object itself, possibly newer than this one: never hand it an older state.
+    if (this.started.has(key)) return;
     this.primed.set(key, iso);
     this.noteWrite(iso, iso);
   }
@@ -290,8 +295,11 @@ export class IsolationReconciler {
     const [ns, name] = key.split('/') as [string, string];
     const primed = this.primed.get(key);
     this.primed.delete(key);
+    this.started.add(key);
     const iso = primed ?? (await this.get<Isolation>(paths.isolation(ns, name)));
     if (!iso) {
+      this.started.delete(key);
+      this.ownWrites.delete(key);
       this.o.metrics?.setActive(key, undefined);
       return {};
     }
