@@ -162,3 +162,39 @@ export const paths = {
   clusterNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies`,
   baselineAdminNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies`,
 };
+
+/** The controller's REST client (src/controller/kube.ts), or anything with the same `request`. */
+export interface ControllerClientLike {
+  request<T>(
+    method: string,
+    path: string,
+    opts?: { query?: Record<string, string>; body?: unknown; contentType?: string },
+  ): Promise<T>;
+}
+
+/**
+ * Adapts the controller's REST client to the `Kube` interface, so the isolation reconciler and webhooks
+ * can share the manager's client (its credentials and request metrics) instead of opening their own.
+ */
+export function kubeFromControllerClient(client: ControllerClientLike): Kube {
+  return {
+    async request<T>(req: KubeRequest): Promise<T> {
+      try {
+        return await client.request<T>(req.method, req.path, {
+          ...(req.query ? { query: req.query } : {}),
+          ...(req.body !== undefined ? { body: req.body } : {}),
+          ...(req.contentType ? { contentType: req.contentType } : {}),
+        });
+      } catch (err) {
+        const e = err as { code?: unknown; reason?: unknown; message?: unknown };
+        if (typeof e?.code === 'number')
+          throw new KubeError(
+            e.code,
+            typeof e.reason === 'string' ? e.reason : '',
+            err instanceof Error ? err.message : '',
+          );
+        throw err;
+      }
+    },
+  };
+}
