@@ -13,6 +13,7 @@ let cluster: Cluster;
 let admin: KubeConfig;
 let a: RunningController;
 let b: RunningController;
+let c: RunningController | undefined;
 const ns = 'web';
 const segName = 'web';
 
@@ -63,6 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await a?.stop();
   await b?.stop();
+  await c?.stop();
   await cluster?.stop();
 });
 
@@ -134,5 +136,34 @@ describe('two replicas', () => {
     const errors = b.manager.informers().reduce((n, i) => n + i.stats.errors + i.stats.relistsAfterGone, 0);
     expect(errors).toBeGreaterThan(0);
     await eventually('19 persisted', async () => ((await persistedEdges()) === 19 ? true : undefined));
+  });
+
+  it('a partitioned leader stops leading before another replica takes over: never two leaders', async () => {
+    c = await startController(cluster, { identity: 'replica-c' });
+    let both = false;
+    const watch = setInterval(() => {
+      if (b.manager.controller.leading && c!.manager.controller.leading) both = true;
+    }, 5);
+    try {
+      // Cut replica-b off from the API server: it can no longer renew the Lease.
+      b.client.kc.clusters = b.client.kc.clusters.map((cl) => ({ ...cl, server: 'https://127.0.0.1:9' }));
+      await eventually(
+        'replica-b stops leading',
+        () => (b.manager.controller.leading ? undefined : true),
+        15_000,
+      );
+      await eventually('replica-c leads', () => c!.manager.controller.leading, 20_000);
+    } finally {
+      clearInterval(watch);
+    }
+    expect(both).toBe(false);
+    await eventually('replica-c restored the learned graph', () =>
+      c!.manager.controller.edgeCount(segName) === 19 ? true : undefined,
+    );
+    const lease = await cluster.request(
+      'GET',
+      '/apis/coordination.k8s.io/v1/namespaces/microseg-system/leases/microseg-controller',
+    );
+    expect(lease.json).toMatchObject({ spec: { holderIdentity: 'replica-c' } });
   });
 });
