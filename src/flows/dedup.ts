@@ -89,8 +89,47 @@ function mergeEndpoint(into: FlowEndpoint, from: FlowEndpoint): FlowEndpoint {
   return out;
 }
 
-/** Merges a later observation of the same connection into the record kept so far. */
+/** True when merging `from` into `into` would give a copy of `into` (mergeEndpoint adds nothing). */
+function endpointCovers(into: FlowEndpoint, from: FlowEndpoint): boolean {
+  return (
+    (into.ip !== undefined || from.ip === undefined) &&
+    (into.namespace !== undefined || from.namespace === undefined) &&
+    (into.pod !== undefined || from.pod === undefined) &&
+    (into.workload !== undefined || from.workload === undefined) &&
+    (into.labels !== undefined || from.labels === undefined) &&
+    (into.reserved !== undefined || from.reserved === undefined) &&
+    (into.service !== undefined || from.service === undefined) &&
+    mergeNames(into.names, from.names) === into.names
+  );
+}
+
+/**
+ * Merges a later observation of the same connection into the record kept so far.
+ *
+ * Most observations of a connection add nothing to the first one. For Hubble records (built with
+ * their keys in the order this merge writes them, and without undefined-valued keys) the kept record
+ * is then returned as it is instead of an equal copy: same content, same key order.
+ */
 export function mergeObservation(kept: Flow, next: Flow): Flow {
+  if (
+    kept.input === 'hubble' &&
+    kept.count === undefined &&
+    next.count === undefined &&
+    kept.time <= next.time &&
+    VERDICT_RANK[next.verdict] <= VERDICT_RANK[kept.verdict] &&
+    (kept.verdict === 'DROPPED'
+      ? kept.dropReason !== undefined || next.dropReason === undefined
+      : kept.dropReason === undefined) &&
+    (kept.dnsQuery !== undefined || next.dnsQuery === undefined) &&
+    endpointCovers(kept.src, next.src) &&
+    endpointCovers(kept.dst, next.dst)
+  )
+    return kept;
+  return mergeObservationCopy(kept, next);
+}
+
+/** mergeObservation's general case: a new record, keys in a fixed order. */
+export function mergeObservationCopy(kept: Flow, next: Flow): Flow {
   const out = { time: Math.min(kept.time, next.time) } as Flow;
   out.src = mergeEndpoint(kept.src, next.src);
   out.dst = mergeEndpoint(kept.dst, next.dst);
