@@ -306,6 +306,11 @@ describe('Segmentation: learn → audit → enforce → learn', () => {
     const reasons = (await events(cluster, segName)).map((e) => e.reason);
     for (const r of ['ModeChanged', 'PolicyApplied', 'PoliciesRemoved', 'ProposalUpdated'])
       expect(reasons).toContain(r);
+    // kubectl describe shows the conditions and the Events (recorded in the default namespace).
+    const d = await cluster.kubectl(['describe', 'segmentation', segName]);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toMatch(/Reason:\s+NotEnforcing/);
+    expect(d.stdout).toMatch(/Normal\s+PoliciesRemoved\s/);
   });
 
   it('ran entirely under the microseg ServiceAccount: no request was forbidden', () => {
