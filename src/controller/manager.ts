@@ -5,7 +5,7 @@
  * the leader ingests flows and writes. `stop()` shuts down gracefully: stop taking flows, persist the
  * learned graphs, release the Lease, close the server.
  */
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Router } from 'express';
 import type { KObject } from '../model/k8s.ts';
 import { Histogram } from '../telemetry/prom.ts';
 import type { MetricFamily } from '../telemetry/prom.ts';
@@ -78,6 +78,11 @@ export interface ManagerOptions {
    * it (the same bearer token as the flow push endpoint); without, the page is read-only.
    */
   ui?: { auth?: AuthOptions };
+  /** Work that runs only while this replica leads (the isolation reconciler). */
+  leaderTasks?: { start(): Promise<void>; stop(): Promise<void> }[];
+  /** More routers on every replica's server (the isolation webhooks), and their metric families. */
+  routers?: Router[];
+  extraMetrics?: () => MetricFamily[];
   /**
    * Label selector limiting which Segmentations this controller manages (several controllers, or a
    * canary, side by side). Default: all.
@@ -163,10 +168,12 @@ export class Manager {
         onStartedLeading: (annotations) => {
           this.controller.startLeading();
           this.#startHubble(annotations[CHECKPOINT_ANNOTATION]);
+          this.#startLeaderTasks();
         },
         onStoppedLeading: () => {
           void this.#stopHubble(false);
           void this.controller.stopLeading();
+          void this.#stopLeaderTasks();
         },
         annotations: (): Record<string, string> =>
           this.#committed ? { [CHECKPOINT_ANNOTATION]: checkpointAnnotation(this.#committed) } : {},
@@ -208,7 +215,10 @@ export class Manager {
         healthy: () => true,
         ready: () => (this.synced ? { ok: true } : { ok: false, reason: 'informer caches not synced' }),
         metrics: () => this.prometheus(),
-        routers: this.#o.telemetry?.router ? [{ router: this.#o.telemetry.router, gate }] : [],
+        routers: [
+          ...(this.#o.telemetry?.router ? [{ router: this.#o.telemetry.router, gate }] : []),
+          ...(this.#o.routers ?? []).map((router) => ({ router })),
+        ],
         ...(this.#o.ui
           ? {
               ui: createApp(
@@ -231,6 +241,7 @@ export class Manager {
     else {
       this.controller.startLeading();
       this.#startHubble(undefined);
+      this.#startLeaderTasks();
     }
     if (this.#o.telemetry) {
       this.#o.telemetry.start();
@@ -249,6 +260,19 @@ export class Manager {
     } catch (err) {
       if (!signal.aborted) this.#o.log.error('flow consumer stopped', { error: String(err) });
     }
+  }
+
+  #startLeaderTasks(): void {
+    for (const t of this.#o.leaderTasks ?? [])
+      t.start().catch((err: unknown) =>
+        this.#o.log.error('leader task failed to start', {
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
+  }
+
+  async #stopLeaderTasks(): Promise<void> {
+    await Promise.all((this.#o.leaderTasks ?? []).map((t) => t.stop()));
   }
 
   #startHubble(annotation: string | undefined): void {
@@ -306,6 +330,7 @@ export class Manager {
     await this.#consumer;
     await this.#stopHubble(true);
     await this.controller.stopLeading({ persist: true });
+    await this.#stopLeaderTasks();
     await this.elector?.stop();
     await this.events.flush();
     await Promise.all(this.informers().map((i) => i.stop()));
@@ -434,6 +459,7 @@ export class Manager {
         ],
       },
     ];
+    fam.push(...(this.#o.extraMetrics?.() ?? []));
     return fam;
   }
 

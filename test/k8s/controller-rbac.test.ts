@@ -39,6 +39,13 @@ describe('RBAC of the microseg ServiceAccount', () => {
       ['create', 'leases.coordination.k8s.io', 'microseg-system'],
       ['update', 'leases.coordination.k8s.io/microseg-controller', 'microseg-system'],
       ['create', 'events', 'default'],
+      // Incident isolation (manifests/rbac-isolation.yaml): the quarantine label on pods, the deny-all
+      // policy and its repair, the admin-tier deny, Events on pods in their own namespaces.
+      ['patch', 'pods'],
+      ['update', 'networkpolicies.networking.k8s.io'],
+      ['create', 'isolations.microseg.dev'],
+      ['patch', 'isolations.microseg.dev/status'],
+      ['create', 'events', 'kube-system'],
     ];
     for (const [verb, res, ns] of allowed) expect(await can(verb, res, ns), `${verb} ${res}`).toBe(true);
   });
@@ -49,13 +56,13 @@ describe('RBAC of the microseg ServiceAccount', () => {
       ['list', 'configmaps'],
       ['create', 'pods'],
       ['delete', 'pods'],
-      ['patch', 'pods'],
+      ['delete', 'pods/eviction'],
+      ['create', 'pods/exec', 'default'],
       ['patch', 'namespaces'],
       ['delete', 'segmentations.microseg.dev'],
-      ['update', 'networkpolicies.networking.k8s.io'],
+      ['update', 'services'],
       ['update', 'leases.coordination.k8s.io/kube-scheduler', 'microseg-system'],
       ['get', 'leases.coordination.k8s.io/kube-controller-manager', 'kube-system'],
-      ['create', 'events', 'kube-system'],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
       ['create', 'serviceaccounts/token', 'microseg-system'],
     ];

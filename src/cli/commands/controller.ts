@@ -14,6 +14,9 @@ import type { Level } from '../../controller/log.ts';
 import { jsonLogger } from '../../controller/log.ts';
 import { Manager } from '../../controller/manager.ts';
 import { parseListen } from '../../controller/server.ts';
+import { kubeFromControllerClient } from '../../isolate/kube.ts';
+import { wireIsolation } from '../../isolate/wire.ts';
+import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_QUEUE_CAPACITY, Telemetry, tlsFromFiles } from '../../telemetry/index.ts';
 import type { Checkpoint, TelemetryOptions } from '../../telemetry/index.ts';
 import type { CliIO } from '../io.ts';
@@ -37,6 +40,9 @@ options:
   --hubble-tls-server-name N name to verify the relay's certificate against
   --push-token-file FILE     enable POST /v1/flows with this bearer token (the web page's API needs it too)
   --no-ui                    do not serve the web page of the graph and its JSON API
+  --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
+                             /webhooks/alertmanager) with the bearer token(s) in FILE, one per line
+  --no-isolation             do not run the Isolation reconciler
   --queue-capacity N         flows buffered between sources and the controller (default ${DEFAULT_QUEUE_CAPACITY})
   --segmentation-selector S  manage only Segmentations matching this label selector (default all)
   --resync DURATION          level-based resync of each Segmentation (default 10s)
@@ -71,6 +77,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         'hubble-tls-server-name': { type: 'string' },
         'push-token-file': { type: 'string' },
         'no-ui': { type: 'boolean' },
+        'webhook-token-file': { type: 'string' },
+        'no-isolation': { type: 'boolean' },
         'queue-capacity': { type: 'string' },
         resync: { type: 'string' },
         'segmentation-selector': { type: 'string' },
@@ -155,6 +163,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const client = values.kubeconfig
     ? KubeClient.fromKubeconfigFile(values.kubeconfig)
     : KubeClient.fromDefault();
+  // Incident isolation: webhooks on every replica, the reconciler on the leader only.
+  const isolation = values['no-isolation']
+    ? undefined
+    : wireIsolation({
+        kc: kubeConfigFor(values.kubeconfig),
+        kube: kubeFromControllerClient(client),
+        ...(values['webhook-token-file'] ? { webhookTokenFile: values['webhook-token-file'] } : {}),
+        log: (line) => log.info(line),
+      });
   const manager = new Manager({
     client,
     log,
@@ -169,6 +186,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['segmentation-selector'] ? { segmentationSelector: values['segmentation-selector'] } : {}),
     // The web page next to the API: its JSON API needs the push token when one is configured.
     ...(values['no-ui'] ? {} : { ui: push ? { auth: { token: push.token } } : {} }),
+    ...(isolation
+      ? {
+          leaderTasks: [isolation.leaderTask],
+          routers: isolation.router ? [isolation.router] : [],
+          extraMetrics: () => isolation.metrics.families(),
+        }
+      : {}),
   });
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
@@ -191,4 +215,12 @@ function parseListenFlag(text: string): { host: string; port: number } {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** A client-node KubeConfig for the same cluster (the isolation watch uses client-node's Watch). */
+function kubeConfigFor(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
 }
