@@ -474,10 +474,12 @@ function scanIcmp(f: HubbleFields): void {
  * identity, namespace, labels, pod name, workloads). A small memo maps the text of recently scanned
  * endpoint objects to what scanning them produced. A JSON object's extent is fixed by its own text, so
  * when the line continues with exactly a remembered object text, scanning it would consume exactly
- * that text and produce exactly the remembered fields. Candidates are found by the first MEMO_KEY
- * characters; the full text is then compared. Bounded: a fixed table of MEMO_SLOTS entries.
+ * that text and produce exactly the remembered fields. Candidates are found by a hash of the first
+ * MEMO_KEY characters; the full text is then compared. Bounded: MEMO_SETS sets of two entries.
  */
 interface EndpointMemo {
+  /** Hash of the first MEMO_KEY characters (cheap rejection before the text comparison). */
+  hash: number;
   text: string;
   namespace: string | undefined;
   pod: string | undefined;
@@ -489,27 +491,46 @@ interface EndpointMemo {
 }
 
 const MEMO_KEY = 32;
-const MEMO_SLOTS = 4096;
-/** Direct-mapped: slot = a hash of the first MEMO_KEY characters; a new text replaces the old one. */
-const memo: (EndpointMemo | undefined)[] = new Array<EndpointMemo | undefined>(MEMO_SLOTS).fill(undefined);
+const MEMO_SETS = 4096;
+/**
+ * Two-way set-associative: set = the hash's low bits; entry 2*set is the most recently used, 2*set+1
+ * the other. A new text goes first and pushes the older one out.
+ */
+const memo: (EndpointMemo | undefined)[] = new Array<EndpointMemo | undefined>(2 * MEMO_SETS).fill(undefined);
 
 /** A copy that does not keep the (large) string it was sliced from alive. */
 function detached(s: string): string {
   return (' ' + s).slice(1);
 }
 
-function memoSlot(start: number): number {
+function memoHash(start: number): number {
+  const s = S;
   const n = Math.min(start + MEMO_KEY, END);
   let h = 0;
-  for (let i = start; i < n; i++) h = (Math.imul(h, 31) + S.charCodeAt(i)) | 0;
-  return (h ^ (h >>> 12)) & (MEMO_SLOTS - 1);
+  for (let i = start; i < n; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  return h ^ (h >>> 12);
+}
+
+function matches(m: EndpointMemo | undefined, hash: number, start: number): m is EndpointMemo {
+  if (m === undefined || m.hash !== hash) return false;
+  const end = start + m.text.length;
+  return end <= END && S.slice(start, end) === m.text;
 }
 
 function scanEndpointMemo(e: HubbleEndpointFields): void {
   const start = P;
-  const slot = memoSlot(start);
-  const m = memo[slot];
-  if (m !== undefined && S.slice(start, start + m.text.length) === m.text) {
+  const hash = memoHash(start);
+  const i = (hash & (MEMO_SETS - 1)) << 1;
+  let m = memo[i];
+  if (!matches(m, hash, start)) {
+    const other = memo[i + 1];
+    if (matches(other, hash, start)) {
+      memo[i + 1] = m;
+      memo[i] = other;
+      m = other;
+    } else m = undefined;
+  }
+  if (m !== undefined) {
     e.namespace = m.namespace;
     e.pod = m.pod;
     e.labels = m.labels === undefined ? undefined : m.labels.slice();
@@ -524,7 +545,9 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
   scanEndpoint(e);
   // Only checked text is remembered: a later hit skips the check.
   checkTo(P);
-  memo[slot] = {
+  memo[i + 1] = memo[i];
+  memo[i] = {
+    hash,
     text: detached(S.slice(start, P)),
     namespace: e.namespace,
     pod: e.pod,
