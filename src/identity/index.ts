@@ -333,10 +333,22 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }));
   };
 
+  // podWorkload by namespace, then pod name (null: not a snapshot pod), filled as flows name pods. Flows
+  // repeat the same namespace and pod strings, whose hashes the engine keeps, so this avoids building
+  // and hashing a `namespace/pod` key per flow.
+  const podIds = new Map<string, Map<string, string | null>>();
+  const podIdOf = (ns: string, pod: string): string | undefined => {
+    let m = podIds.get(ns);
+    if (m === undefined) podIds.set(ns, (m = new Map<string, string | null>()));
+    let id = m.get(pod);
+    if (id === undefined) m.set(pod, (id = podWorkload.get(`${ns}/${pod}`) ?? null));
+    return id ?? undefined;
+  };
+
   const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer => {
     const named = ep.pod && ep.namespace ? resolveNamed(ep, ep.namespace, ep.pod) : undefined;
     if (named) {
-      if (ep.ip && !podWorkload.has(`${ep.namespace}/${ep.pod}`)) learn(normaliseIP(ep.ip), named.id, time);
+      if (ep.ip && podIdOf(ep.namespace!, ep.pod!) === undefined) learn(normaliseIP(ep.ip), named.id, time);
       return named;
     }
     if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
@@ -363,7 +375,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   /** An endpoint that names its pod: the snapshot's pod, Hubble's workload, or a label match. */
   const resolveNamed = (ep: FlowEndpoint, ns: string, pod: string): Peer | undefined => {
-    const id = podWorkload.get(`${ns}/${pod}`);
+    const id = podIdOf(ns, pod);
     if (id) {
       stats.byPodName++;
       return workloadPeer(id);
