@@ -545,18 +545,28 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
   scanEndpoint(e);
   // Only checked text is remembered: a later hit skips the check.
   checkTo(P);
+  // The remembered strings are copies: slices would keep the whole block they came from alive.
+  const labels = e.labels === undefined ? undefined : e.labels.map(detached);
+  e.namespace = detachedOpt(e.namespace);
+  e.pod = detachedOpt(e.pod);
+  e.workloadName = detachedOpt(e.workloadName);
+  e.workloadKind = detachedOpt(e.workloadKind);
   memo[i + 1] = memo[i];
   memo[i] = {
     hash,
     text: detached(S.slice(start, P)),
     namespace: e.namespace,
     pod: e.pod,
-    labels: e.labels === undefined ? undefined : e.labels.slice(),
+    labels,
     reserved: e.reserved,
     identity: e.identity,
     workloadName: e.workloadName,
     workloadKind: e.workloadKind,
   };
+}
+
+function detachedOpt(s: string | undefined): string | undefined {
+  return s === undefined ? undefined : detached(s);
 }
 
 function scanEndpoint(e: HubbleEndpointFields): void {
