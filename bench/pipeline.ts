@@ -106,10 +106,16 @@ function memoryChild(count: number): void {
   (globalThis as { gc?: () => void }).gc?.();
   const rssAfterSetup = process.memoryUsage().rss;
   let ingestPeak = rssAfterSetup;
+  let liveHeap = process.memoryUsage().heapUsed;
+  const heapAfterSetup = liveHeap;
   const t1 = performance.now();
   for (const line of generateFlowLines({ topology: topo, layout, count, seed: 13 })) {
     lines++;
     if ((lines & 0xffff) === 0) ingestPeak = Math.max(ingestPeak, process.memoryUsage().rss);
+    if (lines % 1_000_000 === 0) {
+      (globalThis as { gc?: () => void }).gc?.();
+      liveHeap = Math.max(liveHeap, process.memoryUsage().heapUsed);
+    }
     const r = parseHubbleLine(line);
     if (r.kind !== 'flow') continue;
     dedup.add(r.flow, out);
@@ -126,6 +132,8 @@ function memoryChild(count: number): void {
     maxRssMB: process.resourceUsage().maxRSS / 1024,
     setupRssMB: rssAfterSetup / 2 ** 20,
     ingestPeakMB: Math.max(ingestPeak, process.memoryUsage().rss) / 2 ** 20,
+    heapAfterSetupMB: heapAfterSetup / 2 ** 20,
+    liveHeapMB: liveHeap / 2 ** 20,
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 }
@@ -143,6 +151,8 @@ export function benchMemory(count = 10_000_000): Figure[] {
     maxRssMB: number;
     setupRssMB: number;
     ingestPeakMB: number;
+    heapAfterSetupMB: number;
+    liveHeapMB: number;
   };
   return [
     { name: 'memory: flow lines streamed (generated on the fly)', value: r.lines, unit: 'lines' },

@@ -85,44 +85,19 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     { kind: string; name: string; namespace: string; owner?: { kind: string; name: string } }
   >();
   const objByKey = new Map<string, { kind: string; spec: unknown; labels?: Record<string, string> }>();
+  const ownerByKey = new Map<string, { kind: string; name: string }>();
   for (const w of [...snap.workloads, ...snap.cronJobs]) {
     const ns = w.metadata.namespace!;
     const owner = w.metadata.ownerReferences?.find((o) => o.controller) ?? w.metadata.ownerReferences?.[0];
     const entry = { kind: w.kind, name: w.metadata.name, namespace: ns, ...(owner ? { owner } : {}) };
     if (w.metadata.uid) byUid.set(w.metadata.uid, entry);
+    if (owner) ownerByKey.set(`${ns}/${w.kind}/${w.metadata.name}`, { kind: owner.kind, name: owner.name });
     objByKey.set(`${ns}/${w.kind}/${w.metadata.name}`, {
       kind: w.kind,
       spec: w.spec,
       labels: w.metadata.labels,
     });
   }
-
-  /** Walks owner references to the root owner; ReplicaSet→Deployment, Job→CronJob. */
-  const rootOwner = (pod: Pod): { kind: WorkloadKind; name: string } => {
-    const ns = pod.metadata.namespace!;
-    let ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
-    if (!ref) return { kind: 'Pod', name: pod.metadata.name };
-    let kind = ref.kind;
-    let name = ref.name;
-    for (let depth = 0; depth < 5; depth++) {
-      const parent =
-        (ref.uid ? byUid.get(ref.uid)?.owner : undefined) ?? findOwnerByName(snap, ns, kind, name);
-      if (!parent) break;
-      kind = parent.kind;
-      name = parent.name;
-      ref = { apiVersion: '', kind, name };
-    }
-    // A ReplicaSet or Job whose parent object is absent from the snapshot: infer from the name's shape.
-    if (kind === 'ReplicaSet' && !objByKey.has(`${ns}/ReplicaSet/${name}`)) {
-      const hash = pod.metadata.labels?.['pod-template-hash'];
-      if (hash && name.endsWith(`-${hash}`))
-        return { kind: 'Deployment', name: name.slice(0, -hash.length - 1) };
-    }
-    if (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'].includes(kind)) {
-      return { kind: kind as WorkloadKind, name };
-    }
-    return { kind: 'Pod', name: pod.metadata.name };
-  };
 
   const workloads = new Map<string, Workload>();
   const podWorkload = new Map<string, string>();
@@ -136,7 +111,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const ns = pod.metadata.namespace!;
     const key = podKey(pod);
     podByKey.set(key, pod);
-    const root = rootOwner(pod);
+    const root = rootOwner(pod, byUid, ownerByKey, objByKey);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
     let w = workloads.get(id);
@@ -497,17 +472,39 @@ function addRole(w: Workload | undefined, role: WorkloadRole): void {
   }
 }
 
-function findOwnerByName(
-  snap: ClusterSnapshot,
-  ns: string,
-  kind: string,
-  name: string,
-): { kind: string; name: string } | undefined {
-  const obj = (kind === 'CronJob' ? snap.cronJobs : snap.workloads).find(
-    (w) => w.kind === kind && w.metadata.namespace === ns && w.metadata.name === name,
-  );
-  const ref = obj?.metadata.ownerReferences?.find((o) => o.controller) ?? obj?.metadata.ownerReferences?.[0];
-  return ref ? { kind: ref.kind, name: ref.name } : undefined;
+/**
+ * Walks owner references to the root owner (ReplicaSet→Deployment, Job→CronJob). A plain function, not a
+ * closure of buildIdentity: a closure there would keep the whole snapshot alive as long as `resolve` lives.
+ */
+function rootOwner(
+  pod: Pod,
+  byUid: ReadonlyMap<string, { owner?: { kind: string; name: string } }>,
+  ownerByKey: ReadonlyMap<string, { kind: string; name: string }>,
+  objByKey: ReadonlyMap<string, unknown>,
+): { kind: WorkloadKind; name: string } {
+  const ns = pod.metadata.namespace!;
+  const first = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
+  if (!first) return { kind: 'Pod', name: pod.metadata.name };
+  let uid = first.uid;
+  let kind = first.kind;
+  let name = first.name;
+  for (let depth = 0; depth < 5; depth++) {
+    const parent = (uid ? byUid.get(uid)?.owner : undefined) ?? ownerByKey.get(`${ns}/${kind}/${name}`);
+    if (!parent) break;
+    kind = parent.kind;
+    name = parent.name;
+    uid = undefined;
+  }
+  // A ReplicaSet whose parent object is absent from the snapshot: infer the Deployment from the name's shape.
+  if (kind === 'ReplicaSet' && !objByKey.has(`${ns}/ReplicaSet/${name}`)) {
+    const hash = pod.metadata.labels?.['pod-template-hash'];
+    if (hash && name.endsWith(`-${hash}`))
+      return { kind: 'Deployment', name: name.slice(0, -hash.length - 1) };
+  }
+  if (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'].includes(kind)) {
+    return { kind: kind as WorkloadKind, name };
+  }
+  return { kind: 'Pod', name: pod.metadata.name };
 }
 
 function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
