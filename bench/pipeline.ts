@@ -106,8 +106,8 @@ function memoryChild(count: number): void {
   (globalThis as { gc?: () => void }).gc?.();
   const rssAfterSetup = process.memoryUsage().rss;
   let ingestPeak = rssAfterSetup;
-  let liveHeap = process.memoryUsage().heapUsed;
-  const heapAfterSetup = liveHeap;
+  const heapAfterSetup = process.memoryUsage().heapUsed;
+  let liveHeap = heapAfterSetup;
   const t1 = performance.now();
   for (const line of generateFlowLines({ topology: topo, layout, count, seed: 13 })) {
     lines++;
@@ -164,6 +164,16 @@ export function benchMemory(count = 10_000_000): Figure[] {
       unit: 'MB',
     },
     { name: 'memory: peak RSS while ingesting (target 300)', value: Math.round(r.ingestPeakMB), unit: 'MB' },
+    {
+      name: 'memory: live heap after GC, identity loaded',
+      value: Math.round(r.heapAfterSetupMB),
+      unit: 'MB',
+    },
+    {
+      name: 'memory: live heap after GC while ingesting (max, every 1M lines)',
+      value: Math.round(r.liveHeapMB),
+      unit: 'MB',
+    },
     {
       name: 'memory: peak RSS of the whole run, snapshot load included',
       value: Math.round(r.maxRssMB),
