@@ -11,17 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseHubbleLine, parseHubbleLineAt } from '../src/flows/hubble-scan.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../src/segments/index.ts';
 
 const APPS = [
   'cart',
@@ -95,7 +85,7 @@ function podPool(rand: () => number): Pod[] {
 
 /** Generates `n` jsonpb lines from the templates. */
 export function generateHubbleLines(n: number, seed = 7): string[] {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const pool = podPool(rand);
   const dnsPod = endpoint(rand, 'kube-dns', 'kube-system', 99, true);
   const out: string[] = [];

@@ -9,20 +9,10 @@ import type { Namespace, NetworkPolicy, Pod } from '../src/model/k8s.ts';
 import { buildEngine } from '../src/verify/engine.ts';
 import { podClasses, ReachMatrix, verifyProposal } from '../src/verify/reach.ts';
 import type { ObservedConnection } from '../src/verify/reach.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../src/segments/index.ts';
 
 export function syntheticCluster(workloads = 20_000, edges = 100_000, namespaces = 200) {
-  const rand = mulberry32(42);
+  const rand = seededRandom(42);
   const nsOf = (i: number) => `ns-${i % namespaces}`;
   const ns: Namespace[] = Array.from({ length: namespaces }, (_, i) => ({
     apiVersion: 'v1',
