@@ -7,30 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { DEFAULTS, GROUP, MAX_NAME_LENGTH, VERSION } from './api.ts';
-
-type Schema = Record<string, unknown>;
+import type { Schema } from '../model/openapi.ts';
+import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
 
 const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 
-const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
-const int = (description: string, extra: Schema = {}): Schema => ({ type: 'integer', description, ...extra });
-const bool = (description: string, extra: Schema = {}): Schema => ({
-  type: 'boolean',
-  description,
-  ...extra,
-});
-const arr = (description: string, items: Schema, extra: Schema = {}): Schema => ({
-  type: 'array',
-  description,
-  items,
-  ...extra,
-});
-const obj = (description: string, properties: Record<string, Schema>, extra: Schema = {}): Schema => ({
-  type: 'object',
-  description,
-  properties,
-  ...extra,
-});
 const duration = (description: string, dflt: string, min: string): Schema =>
   str(`${description} A duration such as "90s", "15m" or "1h30m". Default ${dflt}.`, {
     default: dflt,
@@ -40,51 +21,6 @@ const duration = (description: string, dflt: string, min: string): Schema =>
       { rule: `duration(self) >= duration('${min}')`, message: `must be at least ${min}` },
     ],
   });
-
-function labelSelector(description: string, validated = false): Schema {
-  return obj(
-    description,
-    {
-      matchLabels: {
-        type: 'object',
-        description:
-          'Labels that must all be present with exactly these values. Example: {team: shop}. Empty: no label constraint.',
-        additionalProperties: { type: 'string' },
-      },
-      matchExpressions: arr(
-        'Set-based requirements, all of which must hold. Empty: no expression constraint.',
-        obj(
-          'One requirement on one label key.',
-          {
-            key: str('The label key the requirement applies to.', { minLength: 1 }),
-            operator: str('How the key relates to the values.', {
-              enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
-            }),
-            values: arr(
-              'Label values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
-              { type: 'string', ...(validated ? { maxLength: 63 } : {}) },
-              validated ? { maxItems: 64 } : {},
-            ),
-          },
-          validated
-            ? {
-                required: ['key', 'operator'],
-                'x-kubernetes-validations': [
-                  {
-                    rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
-                    message:
-                      'values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
-                  },
-                ],
-              }
-            : { required: ['key', 'operator'] },
-        ),
-        validated ? { maxItems: 32 } : {},
-      ),
-    },
-    { 'x-kubernetes-map-type': 'atomic' },
-  );
-}
 
 function peerSchema(): Schema {
   return obj('A peer: pods chosen by selectors, or an IP block.', {

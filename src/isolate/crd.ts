@@ -7,56 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { GROUP, VERSION } from '../controller/api.ts';
 import { DIRECTIONS, KIND, MAX_ISOLATION_NAME, MECHANISMS, PHASES, PLURAL, WORKLOAD_KINDS } from './api.ts';
-
-type Schema = Record<string, unknown>;
-
-const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
-const int = (description: string): Schema => ({ type: 'integer', description });
-const bool = (description: string, dflt?: boolean): Schema => ({
-  type: 'boolean',
-  description,
-  ...(dflt !== undefined ? { default: dflt } : {}),
-});
-const arr = (description: string, items: Schema, extra: Schema = {}): Schema => ({
-  type: 'array',
-  description,
-  items,
-  ...extra,
-});
-const obj = (description: string, properties: Record<string, Schema>, extra: Schema = {}): Schema => ({
-  type: 'object',
-  description,
-  properties,
-  ...extra,
-});
-
-function labelSelector(description: string): Schema {
-  return obj(
-    description,
-    {
-      matchLabels: {
-        type: 'object',
-        description: 'Labels that must all be present with exactly these values.',
-        additionalProperties: { type: 'string' },
-      },
-      matchExpressions: arr(
-        'Set-based requirements, all of which must hold.',
-        obj(
-          'One requirement on one label key.',
-          {
-            key: str('The label key.', { minLength: 1 }),
-            operator: str('In, NotIn, Exists or DoesNotExist.', {
-              enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
-            }),
-            values: arr('Label values (non-empty for In and NotIn).', { type: 'string' }),
-          },
-          { required: ['key', 'operator'] },
-        ),
-      ),
-    },
-    { 'x-kubernetes-map-type': 'atomic' },
-  );
-}
+import type { Schema } from '../model/openapi.ts';
+import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
 
 export function isolationCRD(): Schema {
   const spec = obj(
@@ -78,10 +30,9 @@ export function isolationCRD(): Schema {
             {
               kind: str('Workload kind.', { enum: [...WORKLOAD_KINDS] }),
               name: str('Workload name.'),
-              includeFuture: bool(
-                'Also isolate pods the workload creates later (replacements, scale-ups).',
-                false,
-              ),
+              includeFuture: bool('Also isolate pods the workload creates later (replacements, scale-ups).', {
+                default: false,
+              }),
             },
             { required: ['kind', 'name'] },
           ),
@@ -97,7 +48,7 @@ export function isolationCRD(): Schema {
       ),
       direction: str('Both (default), Ingress or Egress.', { enum: [...DIRECTIONS], default: 'Both' }),
       exceptions: obj('Traffic still allowed to or from the isolated pods.', {
-        dns: bool('Allow DNS (UDP and TCP 53) to the cluster DNS pods. Default true.', true),
+        dns: bool('Allow DNS (UDP and TCP 53) to the cluster DNS pods. Default true.', { default: true }),
         forensics: arr(
           'Peers allowed to reach the isolated pods (forensic tooling). podSelector alone means this namespace.',
           obj('A peer.', {
@@ -109,7 +60,7 @@ export function isolationCRD(): Schema {
       }),
       detachFromServices: bool(
         'Also remove the labels Services select the pods by (recorded and restored on release), so they leave the Service endpoints and their controller replaces them.',
-        false,
+        { default: false },
       ),
       reason: str('Why the pods are isolated.', { minLength: 1, maxLength: 1024 }),
       incident: str('Incident reference (ticket, alert fingerprint, Falco event id).', { maxLength: 256 }),
@@ -119,7 +70,7 @@ export function isolationCRD(): Schema {
         maxLength: 32,
       }),
       expiresAt: str('Release automatically at this time.', { format: 'date-time' }),
-      dryRun: bool('Plan and check for leaks, change nothing.', false),
+      dryRun: bool('Plan and check for leaks, change nothing.', { default: false }),
       mechanism: str('Auto (default) picks the strongest the cluster serves.', {
         enum: ['Auto', ...MECHANISMS],
         default: 'Auto',
