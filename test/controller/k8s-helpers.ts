@@ -5,7 +5,8 @@
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { ClusterHandle } from '../cluster/index.ts';
-import { eventually } from '../cluster/index.ts';
+import { createPod, eventually, setPodIPs } from '../cluster/index.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Condition, Segmentation } from '../../src/controller/api.ts';
 import { KubeClient } from '../../src/controller/kube.ts';
 import type { Logger } from '../../src/controller/log.ts';
@@ -174,4 +175,16 @@ export function flow(
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
   return { time: new Date().toISOString(), src, dst, port, protocol: 'TCP', ...extra };
+}
+
+/** Pods named after their `app` label, each given its IP through pods/status (there is no kubelet). */
+export async function createAppPods(
+  kc: KubeConfig,
+  namespace: string,
+  pods: readonly (readonly [string, string])[],
+): Promise<void> {
+  for (const [name, ip] of pods) {
+    await createPod(kc, { namespace, name, labels: { app: name } });
+    await setPodIPs(kc, { namespace, name }, [ip]);
+  }
 }

@@ -3,17 +3,11 @@
  * LearnedEdgeSets and the proposal, with an Event. The controller's clock is advanced instead of waiting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createNamespace,
-  createPod,
-  eventually,
-  setPodIPs,
-  sharedCluster,
-  uniqueName,
-} from '../cluster/index.ts';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  createAppPods,
   applyYaml,
   events,
   flow,
@@ -41,14 +35,11 @@ beforeAll(async () => {
   await install(cluster);
   const admin = await cluster.kubeConfig();
   await createNamespace(admin, ns, { age: ns });
-  for (const [name, ip] of [
+  await createAppPods(admin, ns, [
     ['a', '10.80.0.1'],
     ['b', '10.80.0.2'],
     ['c', '10.80.0.3'],
-  ] as const) {
-    await createPod(admin, { namespace: ns, name, labels: { app: name } });
-    await setPodIPs(admin, { namespace: ns, name }, [ip]);
-  }
+  ]);
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
     kind: 'Segmentation',

@@ -3,17 +3,11 @@
  * NetworkPolicy microseg does not own holding a proposed name: left untouched, reported as a conflict.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createNamespace,
-  createPod,
-  eventually,
-  setPodIPs,
-  sharedCluster,
-  uniqueName,
-} from '../cluster/index.ts';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  createAppPods,
   applyYaml,
   cond,
   events,
@@ -33,13 +27,10 @@ beforeAll(async () => {
   await install(cluster);
   const admin = await cluster.kubeConfig();
   await createNamespace(admin, ns, { promo: ns });
-  for (const [name, ip] of [
+  await createAppPods(admin, ns, [
     ['web', '10.79.0.1'],
     ['api', '10.79.0.2'],
-  ] as const) {
-    await createPod(admin, { namespace: ns, name, labels: { app: name } });
-    await setPodIPs(admin, { namespace: ns, name }, [ip]);
-  }
+  ]);
   // A foreign policy that happens to hold the name of the proposed default deny.
   await applyYaml(cluster, {
     apiVersion: 'networking.k8s.io/v1',

@@ -6,19 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import {
-  createNamespace,
-  createPod,
-  eventually,
-  setPodIPs,
-  sharedCluster,
-  uniqueName,
-} from '../cluster/index.ts';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import { canonicalSpec } from '../../src/controller/plan.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  createAppPods,
   applyYaml,
   cond,
   events,
@@ -59,15 +53,11 @@ beforeAll(async () => {
   await install(cluster);
   admin = await cluster.kubeConfig();
   await createNamespace(admin, ns, { team });
-  const pods: [string, string, string][] = [
-    ['frontend', 'frontend', '10.77.0.1'],
-    ['cart', 'cart', '10.77.0.2'],
-    ['db', 'db', '10.77.0.3'],
-  ];
-  for (const [name, app, ip] of pods) {
-    await createPod(admin, { namespace: ns, name, labels: { app } });
-    await setPodIPs(admin, { namespace: ns, name }, [ip]);
-  }
+  await createAppPods(admin, ns, [
+    ['frontend', '10.77.0.1'],
+    ['cart', '10.77.0.2'],
+    ['db', '10.77.0.3'],
+  ]);
   // A NetworkPolicy microseg does not own: it must never be touched.
   await applyYaml(cluster, {
     apiVersion: 'networking.k8s.io/v1',
