@@ -101,16 +101,19 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   const workloads = new Map<string, Workload>();
   const podWorkload = new Map<string, string>();
-  const podByKey = new Map<string, Pod>();
   const ipHolders = new Map<string, IPHolder[]>();
   /** `nodeIP:port` → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
 
-  for (const pod of [...snap.pods].sort((a, b) => podKey(a).localeCompare(podKey(b)))) {
+  const collate = new Intl.Collator().compare; // what localeCompare does, without a collator per call
+  const sortedPods = snap.pods
+    .map((pod) => ({ pod, key: podKey(pod) }))
+    .sort((a, b) => collate(a.key, b.key))
+    .map((p) => p.pod);
+  for (const pod of sortedPods) {
     const ns = pod.metadata.namespace!;
     const key = podKey(pod);
-    podByKey.set(key, pod);
     const root = rootOwner(pod, byUid, ownerByKey, objByKey);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
@@ -160,9 +163,16 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
+  const podsByNamespace = new Map<string, Pod[]>();
+  for (const p of snap.pods) {
+    const ns = p.metadata.namespace ?? '';
+    const list = podsByNamespace.get(ns);
+    if (list) list.push(p);
+    else podsByNamespace.set(ns, [p]);
+  }
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
-    const backing = serviceWorkloads(svc, snap.pods, podWorkload);
+    const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
     for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
       if (ip === 'None' || ip === '') continue;
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
@@ -548,12 +558,12 @@ function newWorkload(
   };
 }
 
+/** The workloads behind a Service; `pods` are the pods of the Service's namespace. */
 function serviceWorkloads(svc: Service, pods: Pod[], podWorkload: Map<string, string>): string[] {
   const sel = svc.spec.selector;
   if (!sel || Object.keys(sel).length === 0) return [];
   const out = new Set<string>();
   for (const p of pods) {
-    if (p.metadata.namespace !== svc.metadata.namespace) continue;
     if (matchesSelector({ matchLabels: sel }, p.metadata.labels)) {
       const id = podWorkload.get(podKey(p));
       if (id) out.add(id);
