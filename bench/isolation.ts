@@ -22,6 +22,8 @@ import { startIsolationController } from '../src/isolate/controller.ts';
 import { KubeClient, paths } from '../src/isolate/kube.ts';
 import { KnownIsolations, alertmanagerRouter, falcoRouter } from '../src/isolate/webhooks.ts';
 import type { NetworkPolicy, Pod } from '../src/model/k8s.ts';
+import type { Kube, KubeRequest } from '../src/isolate/kube.ts';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const { values } = parseArgs({
   options: {
@@ -57,6 +59,56 @@ async function pool<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promi
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** What a request is, for the breakdown: verb and resource (item or collection). */
+function requestKind(r: KubeRequest): string {
+  const parts = r.path
+    .split('?')[0]!
+    .split('/')
+    .filter((x) => x !== '');
+  const i = parts.lastIndexOf('namespaces');
+  const rest = i >= 0 ? parts.slice(i + 2) : parts.slice(parts[0] === 'api' ? 2 : 3);
+  const res =
+    rest.length === 0
+      ? parts.slice(-1)[0]!
+      : rest.length === 1
+        ? rest[0]!
+        : `${rest[0]}/{name}${rest.length > 2 ? `/${rest[2]}` : ''}`;
+  return `${r.method} ${res}`;
+}
+
+/** Times every request the webhooks and the controller make. */
+function timed(inner: Kube): {
+  kube: Kube;
+  stats: Map<string, number[]>;
+  inflight: () => number;
+  peak: () => number;
+} {
+  const stats = new Map<string, number[]>();
+  let inflight = 0;
+  let peak = 0;
+  return {
+    stats,
+    inflight: () => inflight,
+    peak: () => peak,
+    kube: {
+      async request<T>(req: KubeRequest): Promise<T> {
+        const t = performance.now();
+        inflight++;
+        peak = Math.max(peak, inflight);
+        try {
+          return await inner.request<T>(req);
+        } finally {
+          inflight--;
+          const k = requestKind(req);
+          let a = stats.get(k);
+          if (!a) stats.set(k, (a = []));
+          a.push(performance.now() - t);
+        }
+      },
+    },
+  };
+}
 const cluster = await startCluster({ log: () => undefined });
 try {
   const kc = await cluster.kubeConfig();
@@ -143,9 +195,10 @@ try {
   log(`apiserver capacity reference: ${podRate.toFixed(0)} pod creations/s with 16 in flight`);
   const isolatedAt = new Map<string, number>();
   const known = new KnownIsolations();
+  const probe = timed(kube);
   const ctl = await startIsolationController({
     kc,
-    kube,
+    kube: probe.kube,
     known,
     resyncMs: 600_000,
     onIsolated: (key) => {
@@ -154,7 +207,7 @@ try {
   });
   const app = express();
   const opts = {
-    kube,
+    kube: probe.kube,
     auth: { tokens: () => [TOKEN] },
     onPersisted: (n: string, name: string, created?: Isolation) => ctl.enqueue(n, name, created),
     known,
@@ -181,6 +234,10 @@ try {
   if (warm.status !== 200) throw new Error(`warm-up alert: ${warm.status}`);
   while (isolatedAt.size < 1) await new Promise((r) => setTimeout(r, 20));
   isolatedAt.clear();
+  probe.stats.clear();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const persistedAt = new Map<number, number>();
 
   const firstSent = new Map<number, number>();
   const nameOf = new Map<number, string>();
@@ -226,6 +283,7 @@ try {
       const json = (await res.json()) as { results?: { name?: string }[] };
       if (res.status >= 200 && res.status < 300 && json.results?.[0]?.name) {
         ok++;
+        if (!persistedAt.has(inc)) persistedAt.set(inc, performance.now());
         nameOf.set(inc, `${p.ns}/${json.results[0].name}`);
       } else {
         lost++;
@@ -252,13 +310,29 @@ try {
   const deadline = Date.now() + 120_000;
   while (isolatedAt.size < INCIDENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 
+  loopDelay.disable();
   const latencies: number[] = [];
+  const toPersist: number[] = [];
+  const persistToDeny: number[] = [];
   for (const [inc, t] of firstSent) {
     const key = nameOf.get(inc);
     const done = key ? isolatedAt.get(key) : undefined;
+    const persisted = persistedAt.get(inc);
     if (done !== undefined) latencies.push(done - t);
+    if (persisted !== undefined) toPersist.push(persisted - t);
+    if (persisted !== undefined && done !== undefined) persistToDeny.push(done - persisted);
   }
   latencies.sort((a, b) => a - b);
+  toPersist.sort((a, b) => a - b);
+  persistToDeny.sort((a, b) => a - b);
+  const pct = (a: number[]) =>
+    `p50 ${quantile(a, 0.5).toFixed(1)} p99 ${quantile(a, 0.99).toFixed(1)} max ${(a[a.length - 1] ?? NaN).toFixed(1)}`;
+  const breakdown = [...probe.stats]
+    .map(([k, a]) => {
+      a.sort((x, y) => x - y);
+      return `  ${k.padEnd(40)} n ${String(a.length).padStart(5)}  ${pct(a)} ms`;
+    })
+    .sort();
 
   // Ground truth from the apiserver: Isolations per incident, pods quarantined.
   let isolations = 0;
@@ -317,6 +391,10 @@ try {
         `alerts: ${ALERTS} at ${RATE}/s over ${result.sendSeconds}s; 2xx ${ok}; lost ${lost}`,
         `incidents: ${INCIDENTS}; Isolations: ${isolations}; incidents with >1 Isolation: ${duplicates}; pods quarantined: ${quarantined}`,
         `alert sent -> deny in effect (policy acknowledged, pod labelled), ${latencies.length} incidents: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms`,
+        `  of which alert sent -> Isolation persisted (2xx): ${pct(toPersist)} ms; persisted -> deny in effect: ${pct(persistToDeny)} ms`,
+        `event loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} max ${(loopDelay.max / 1e6).toFixed(1)} ms; peak requests in flight ${probe.peak()}`,
+        'apiserver requests during the run (latency as seen by the controller, including client-side queueing):',
+        ...breakdown,
         '',
       ].join('\n'),
     );
