@@ -7,7 +7,7 @@
  * makes it give up and return undefined; the caller then uses the JSON.parse path, so results are
  * always those of `parseHubbleLineSlow`.
  */
-import type { HubbleEndpointFields, HubbleFields, HubbleResult } from './hubble.ts';
+import type { BuiltEndpoint, HubbleEndpointFields, HubbleFields, HubbleResult } from './hubble.ts';
 import {
   addCiliumLabel,
   emptyHubbleFields,
@@ -133,12 +133,6 @@ function str(): string {
   return v;
 }
 
-function skipStr(): void {
-  const e = S.indexOf('"', P + 1);
-  if (e < 0 || e >= END) giveUp();
-  P = e + 1;
-}
-
 /** Reads a key and its colon without copying it; returns its length (see KS / KL). */
 function key(): number {
   if (S.charCodeAt(P) !== 34) giveUp();
@@ -232,64 +226,103 @@ function enumValue(): string | number {
   return S.charCodeAt(P) === 34 ? str() : int(Number.MAX_SAFE_INTEGER);
 }
 
-function skipNumber(): void {
-  let c = S.charCodeAt(P);
-  if (c === 45) c = S.charCodeAt(++P);
-  if (c === 48) c = S.charCodeAt(++P);
-  else if (c >= 49 && c <= 57) {
-    do c = S.charCodeAt(++P);
-    while (c >= 48 && c <= 57);
-  } else giveUp();
-  if (c === 46) {
-    c = S.charCodeAt(++P);
-    if (c < 48 || c > 57) giveUp();
-    do c = S.charCodeAt(++P);
-    while (c >= 48 && c <= 57);
-  }
-  if (c === 101 || c === 69) {
-    c = S.charCodeAt(++P);
-    if (c === 43 || c === 45) c = S.charCodeAt(++P);
-    if (c < 48 || c > 57) giveUp();
-    do c = S.charCodeAt(++P);
-    while (c >= 48 && c <= 57);
-  }
-}
-
 /** Skips any JSON value, validating its syntax. */
 function skip(): void {
-  const c = S.charCodeAt(P);
-  if (c === 34) skipStr();
-  else if (c === 123) {
-    P++;
-    if (S.charCodeAt(P) === 125) {
-      P++;
-      return;
+  const p = skipValue(S, P, END);
+  if (p < 0) giveUp();
+  P = p;
+}
+
+/**
+ * Skips the JSON value that starts at `p` in `s` and returns the position after it, or -1 when the
+ * text there is not a value the scanner accepts within [p, end): no whitespace between tokens (the
+ * caller checks strings for backslashes and control characters). One loop with local state: nesting
+ * is a bit stack (bit d set: the container at depth d is an array), at most 30 deep.
+ */
+function skipValue(s: string, p: number, end: number): number {
+  let arrays = 0;
+  let depth = 0;
+  for (;;) {
+    let c = s.charCodeAt(p);
+    if (c === 34) {
+      const e = s.indexOf('"', p + 1);
+      if (e < 0 || e >= end) return -1;
+      p = e + 1;
+    } else if (c === 123) {
+      c = s.charCodeAt(++p);
+      if (c === 125) p++;
+      else {
+        if (depth === 30 || c !== 34) return -1;
+        arrays &= ~(1 << depth);
+        depth++;
+        const e = s.indexOf('"', p + 1);
+        if (e < 0 || e >= end || s.charCodeAt(e + 1) !== 58) return -1;
+        p = e + 2;
+        continue;
+      }
+    } else if (c === 91) {
+      if (s.charCodeAt(++p) === 93) p++;
+      else {
+        if (depth === 30) return -1;
+        arrays |= 1 << depth;
+        depth++;
+        continue;
+      }
+    } else if (c === 116) {
+      if (s.charCodeAt(p + 1) !== 114 || s.charCodeAt(p + 2) !== 117 || s.charCodeAt(p + 3) !== 101)
+        return -1;
+      p += 4;
+    } else if (c === 102) {
+      if (!at(s, p, 'false')) return -1;
+      p += 5;
+    } else if (c === 110) {
+      if (!at(s, p, 'null')) return -1;
+      p += 4;
+    } else {
+      if (c === 45) c = s.charCodeAt(++p);
+      if (c === 48) c = s.charCodeAt(++p);
+      else if (c >= 49 && c <= 57) {
+        do c = s.charCodeAt(++p);
+        while (c >= 48 && c <= 57);
+      } else return -1;
+      if (c === 46) {
+        c = s.charCodeAt(++p);
+        if (c < 48 || c > 57) return -1;
+        do c = s.charCodeAt(++p);
+        while (c >= 48 && c <= 57);
+      }
+      if (c === 101 || c === 69) {
+        c = s.charCodeAt(++p);
+        if (c === 43 || c === 45) c = s.charCodeAt(++p);
+        if (c < 48 || c > 57) return -1;
+        do c = s.charCodeAt(++p);
+        while (c >= 48 && c <= 57);
+      }
     }
-    do {
-      if (S.charCodeAt(P) !== 34) giveUp();
-      skipStr();
-      if (S.charCodeAt(P) !== 58) giveUp();
-      P++;
-      skip();
-    } while (more(125));
-  } else if (c === 91) {
-    P++;
-    if (S.charCodeAt(P) === 93) {
-      P++;
-      return;
+    // After a value: close containers, or move on to the next element or member.
+    for (;;) {
+      if (depth === 0) return p;
+      c = s.charCodeAt(p);
+      if (((arrays >>> (depth - 1)) & 1) === 0) {
+        if (c === 44) {
+          if (s.charCodeAt(p + 1) !== 34) return -1;
+          const e = s.indexOf('"', p + 2);
+          if (e < 0 || e >= end || s.charCodeAt(e + 1) !== 58) return -1;
+          p = e + 2;
+          break;
+        }
+        if (c !== 125) return -1;
+      } else {
+        if (c === 44) {
+          p++;
+          break;
+        }
+        if (c !== 93) return -1;
+      }
+      p++;
+      depth--;
     }
-    do skip();
-    while (more(93));
-  } else if (c === 116) {
-    if (!at(S, P, 'true')) giveUp();
-    P += 4;
-  } else if (c === 102) {
-    if (!at(S, P, 'false')) giveUp();
-    P += 5;
-  } else if (c === 110) {
-    if (!at(S, P, 'null')) giveUp();
-    P += 4;
-  } else skipNumber();
+  }
 }
 
 function stringArray(): string[] {
@@ -488,6 +521,8 @@ interface EndpointMemo {
   identity: number | undefined;
   workloadName: string | undefined;
   workloadKind: string | undefined;
+  /** The FlowEndpoint built last from this text (finish reuses it while the address is the same). */
+  built: BuiltEndpoint;
 }
 
 const MEMO_KEY = 32;
@@ -497,6 +532,12 @@ const MEMO_SETS = 4096;
  * the other. A new text goes first and pushes the older one out.
  */
 const memo: (EndpointMemo | undefined)[] = new Array<EndpointMemo | undefined>(2 * MEMO_SETS).fill(undefined);
+
+/** Freezes a remembered array that flows share (typed as mutable: FlowEndpoint.labels is string[]). */
+function frozen(a: string[]): string[] {
+  Object.freeze(a);
+  return a;
+}
 
 /** A copy that does not keep the (large) string it was sliced from alive. */
 function detached(s: string): string {
@@ -533,20 +574,27 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
   if (m !== undefined) {
     e.namespace = m.namespace;
     e.pod = m.pod;
-    e.labels = m.labels === undefined ? undefined : m.labels.slice();
+    // Shared and frozen: flows are plain data that nothing modifies.
+    e.labels = m.labels;
     e.reserved = m.reserved;
     e.identity = m.identity;
     e.workloadName = m.workloadName;
     e.workloadKind = m.workloadKind;
+    e.built = m.built;
     checkTo(start);
     P = CLEAN = start + m.text.length;
     return;
   }
+  LABELS_SHARED = false;
   scanEndpoint(e);
   // Only checked text is remembered: a later hit skips the check.
   checkTo(P);
   // The remembered strings are copies: slices would keep the whole block they came from alive.
-  const labels = e.labels === undefined ? undefined : e.labels.map(detached);
+  // (Labels that came from the labels memo are copies already.)
+  const labels = e.labels === undefined || LABELS_SHARED ? e.labels : frozen(e.labels.map(detached));
+  e.labels = labels;
+  const built: BuiltEndpoint = { endpoint: undefined };
+  e.built = built;
   e.namespace = detachedOpt(e.namespace);
   e.pod = detachedOpt(e.pod);
   e.workloadName = detachedOpt(e.workloadName);
@@ -562,6 +610,7 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
     identity: e.identity,
     workloadName: e.workloadName,
     workloadKind: e.workloadKind,
+    built,
   };
 }
 
@@ -591,8 +640,53 @@ function scanEndpoint(e: HubbleEndpointFields): void {
   } while (more(125));
 }
 
-/** Normalises labels in place: only kept labels are sliced out of the line. */
+/**
+ * Labels memo. An endpoint text the endpoint memo does not know (another pod, the same pod seen from
+ * another node) mostly carries a labels array seen before: every pod of a workload has the same
+ * labels. The candidate text runs from `[` to the first `]` after it; when it equals a remembered,
+ * checked array text, that text is exactly the array (a JSON array's extent is fixed by its text) and
+ * gives exactly the remembered labels. (An array with a `]` inside a string never hits; it is scanned.)
+ * Bounded: cleared when it reaches LABELS_MAX entries.
+ */
+interface LabelsMemo {
+  labels: string[] | undefined;
+  reserved: HubbleEndpointFields['reserved'];
+}
+const LABELS_MAX = 32768;
+const labelsMemo = new Map<string, LabelsMemo>();
+/* eslint-disable no-var */
+/** The current endpoint's labels came from the labels memo (they are detached copies already). */
+var LABELS_SHARED = false;
+/* eslint-enable no-var */
+
 function scanLabels(e: HubbleEndpointFields): void {
+  const start = P;
+  if (S.charCodeAt(start) !== 91) giveUp();
+  const close = S.indexOf(']', start);
+  if (close < 0 || close >= END) giveUp();
+  const text = S.slice(start, close + 1);
+  const hit = labelsMemo.get(text);
+  if (hit !== undefined) {
+    checkTo(start);
+    e.labels = hit.labels;
+    e.reserved = hit.reserved;
+    LABELS_SHARED = true;
+    P = CLEAN = close + 1;
+    return;
+  }
+  scanLabelsText(e);
+  LABELS_SHARED = false;
+  if (P !== close + 1) return;
+  checkTo(P);
+  const labels = e.labels === undefined ? undefined : frozen(e.labels.map(detached));
+  e.labels = labels;
+  LABELS_SHARED = true;
+  if (labelsMemo.size >= LABELS_MAX) labelsMemo.clear();
+  labelsMemo.set(detached(text), { labels, reserved: e.reserved });
+}
+
+/** Normalises labels in place: only kept labels are sliced out of the line. */
+function scanLabelsText(e: HubbleEndpointFields): void {
   e.labels = undefined;
   e.reserved = undefined;
   const s = S;

@@ -163,6 +163,16 @@ export interface HubbleEndpointFields {
   names: string[] | undefined;
   serviceName: string | undefined;
   serviceNamespace: string | undefined;
+  /**
+   * Set by the scanner when the endpoint's fields came from a remembered endpoint text: the record
+   * built last time for that text, reused while the address is the same (see buildEndpoint).
+   */
+  built: BuiltEndpoint | undefined;
+}
+
+/** The last FlowEndpoint built from one remembered endpoint text. */
+export interface BuiltEndpoint {
+  endpoint: FlowEndpoint | undefined;
 }
 
 export interface HubbleFields {
@@ -202,6 +212,7 @@ export function emptyEndpointFields(): HubbleEndpointFields {
     names: undefined,
     serviceName: undefined,
     serviceNamespace: undefined,
+    built: undefined,
   };
 }
 
@@ -241,6 +252,7 @@ function resetEndpoint(e: HubbleEndpointFields): void {
   e.names = undefined;
   e.serviceName = undefined;
   e.serviceNamespace = undefined;
+  e.built = undefined;
 }
 
 /** Clears a record for reuse (the scanner fills one scratch record per line). */
@@ -492,7 +504,24 @@ export function normalizeCiliumLabels(raw: readonly string[]): LabelInfo {
   return { labels: e.labels ?? [], reserved: e.reserved };
 }
 
+/**
+ * The FlowEndpoint of an endpoint. When its fields came from a remembered endpoint text and nothing
+ * outside that text (names, service) adds to them, the record built last time for the same text and
+ * address is returned again (frozen, like the remembered label arrays it holds: flows are plain data
+ * that nothing modifies, so equal endpoints may be one object).
+ */
 function buildEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
+  const b = e.built;
+  if (b === undefined || (e.names !== undefined && e.names.length > 0) || e.serviceName !== undefined)
+    return newEndpoint(e, ip);
+  const last = b.endpoint;
+  if (last !== undefined && last.ip === ip) return last;
+  const out = newEndpoint(e, ip);
+  if (out.workload !== undefined) Object.freeze(out.workload);
+  return (b.endpoint = Object.freeze(out));
+}
+
+function newEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
   const out: FlowEndpoint = { ip };
   if (e.namespace) out.namespace = e.namespace;
   if (e.pod) out.pod = e.pod;

@@ -412,10 +412,19 @@ describe('endpoint memo of the scanner', () => {
       pod: 'client-2',
       labels: ['app=other'],
     });
-    // Flows never share the memo's label arrays.
+    // Flows may share the memo's label arrays and endpoint records, which are frozen: a caller
+    // cannot change what later flows get.
     const f1 = flowOf(parseHubbleLine(a));
-    f1.src.labels!.push('mutated=yes');
-    expect(flowOf(parseHubbleLine(a)).src.labels).toEqual(['app=client']);
+    expect(() => f1.src.labels!.push('mutated=yes')).toThrow(TypeError);
+    expect(() => {
+      f1.src.pod = 'other';
+    }).toThrow(TypeError);
+    expect(flowOf(parseHubbleLine(a)).src).toEqual({
+      ip: '10.0.0.1',
+      namespace: 'a',
+      pod: 'client-1',
+      labels: ['app=client'],
+    });
   });
 });
 

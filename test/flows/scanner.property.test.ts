@@ -305,4 +305,81 @@ describe('scanner equivalence (fast-check)', () => {
       { numRuns: 400 },
     );
   });
+
+  it('remembered label arrays: a repeat inside a new endpoint text, clean or altered, gives the JSON.parse result', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(label, fc.constantFrom('k8s:a]b=c', 'k8s:x=[y]')), { maxLength: 6 }),
+        fc.array(text, { minLength: 3, maxLength: 3 }),
+        fc.nat(),
+        fc.constantFrom('\u0001', '\t', '\\', ' ', ']', '"', 'x'),
+        fc.boolean(),
+        (labels, pods, n, c, alter) => {
+          const lineFor = (pod: string) =>
+            JSON.stringify({
+              flow: {
+                time: '2026-01-01T00:00:00Z',
+                IP: { source: '10.0.0.1', destination: '10.0.0.2' },
+                l4: { TCP: { source_port: 40000, destination_port: 80 } },
+                source: { identity: 300, namespace: 'shop', labels, pod_name: pod },
+                destination: { identity: 301, labels },
+              },
+            });
+          // The first line is remembered; the others repeat its label arrays in other endpoint texts.
+          for (const pod of pods) {
+            let text = lineFor(pod);
+            if (alter) {
+              const at = text.indexOf('"labels":[') + 9;
+              const i = at + (n % Math.max(1, JSON.stringify(labels).length));
+              text = text.slice(0, i) + c + text.slice(i);
+            }
+            const expected = parseHubbleLineSlow(text);
+            expect(parseHubbleLine(text)).toEqual(expected);
+            const block = `${lineFor(pods[0]!)}\n${text}\n`;
+            const from = block.indexOf('\n') + 1;
+            expect(parseHubbleLineAt(block, from, from + text.length)).toEqual(expected);
+          }
+          // An altered array is never remembered: the clean line still gives the JSON.parse result.
+          const clean = lineFor(pods[1]!);
+          expect(parseHubbleLine(clean)).toEqual(parseHubbleLineSlow(clean));
+        },
+      ),
+      { numRuns: 600 },
+    );
+  });
+
+  it('endpoint records reused across lines equal the JSON.parse result and are frozen', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(3), fc.nat(3), fc.boolean()), { minLength: 2, maxLength: 12 }),
+        (picks) => {
+          for (const [pod, ip, names] of picks) {
+            const text = JSON.stringify({
+              flow: {
+                time: '2026-01-01T00:00:00Z',
+                IP: { source: `10.0.0.${ip}`, destination: '10.0.1.1' },
+                l4: { TCP: { source_port: 40000, destination_port: 80 } },
+                source: {
+                  identity: 300 + pod,
+                  namespace: 'shop',
+                  labels: ['k8s:app=web'],
+                  pod_name: `web-${pod}`,
+                  workloads: [{ name: 'web', kind: 'Deployment' }],
+                },
+                destination: { identity: 2, labels: ['reserved:world'] },
+                ...(names ? { source_names: ['web.example.'] } : {}),
+              },
+            });
+            const r = parseHubbleLine(text);
+            expect(r).toEqual(parseHubbleLineSlow(text));
+            if (r.kind === 'flow' && !names) {
+              expect(Object.isFrozen(r.flow.src)).toBe(true);
+              expect(Object.isFrozen(r.flow.src.labels)).toBe(true);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
