@@ -24,6 +24,8 @@ import { KnownIsolations, alertmanagerRouter, falcoRouter } from '../src/isolate
 import type { NetworkPolicy, Pod } from '../src/model/k8s.ts';
 import type { Kube, KubeRequest } from '../src/isolate/kube.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { loadavg } from 'node:os';
+import tls from 'node:tls';
 
 const { values } = parseArgs({
   options: {
@@ -59,6 +61,14 @@ async function pool<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promi
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+// Counts TLS connections opened (to the apiserver): each one costs a handshake on both sides.
+let tlsConnections = 0;
+const tlsConnect = tls.connect.bind(tls) as (...a: unknown[]) => tls.TLSSocket;
+(tls as { connect: (...a: unknown[]) => tls.TLSSocket }).connect = (...a: unknown[]) => {
+  tlsConnections++;
+  return tlsConnect(...a);
+};
 
 /** What a request is, for the breakdown: verb and resource (item or collection). */
 function requestKind(r: KubeRequest): string {
@@ -194,6 +204,9 @@ try {
   const podRate = pods.length / ((performance.now() - tPods) / 1000);
   log(`apiserver capacity reference: ${podRate.toFixed(0)} pod creations/s with 16 in flight`);
   const isolatedAt = new Map<string, number>();
+  const controllerLog: string[] = [];
+  /** The controller's own measure: alert received by the webhook (annotation) -> deny in effect. */
+  const receivedToDeny = new Map<string, number>();
   const known = new KnownIsolations();
   const probe = timed(kube);
   const ctl = await startIsolationController({
@@ -201,11 +214,23 @@ try {
     kube: probe.kube,
     known,
     resyncMs: 600_000,
-    onIsolated: (key) => {
+    log: (line) => {
+      controllerLog.push(line);
+    },
+    onIsolated: (key, sinceReceived) => {
       if (!isolatedAt.has(key)) isolatedAt.set(key, performance.now());
+      if (!receivedToDeny.has(key)) receivedToDeny.set(key, sinceReceived);
     },
   });
   const app = express();
+  // Time from the request being sent by the bench to the server starting to handle it (client and
+  // connection overhead of the load generator, which shares this process).
+  const arrival: number[] = [];
+  app.use((req, _res, next) => {
+    const sent = Number(req.get('x-bench-sent'));
+    if (sent > 0) arrival.push(performance.now() - sent);
+    next();
+  });
   const opts = {
     kube: probe.kube,
     auth: { tokens: () => [TOKEN] },
@@ -234,7 +259,11 @@ try {
   if (warm.status !== 200) throw new Error(`warm-up alert: ${warm.status}`);
   while (isolatedAt.size < 1) await new Promise((r) => setTimeout(r, 20));
   isolatedAt.clear();
+  receivedToDeny.clear();
   probe.stats.clear();
+  controllerLog.length = 0;
+  const tlsBefore = tlsConnections;
+  const loadBefore = loadavg()[0]!;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const persistedAt = new Map<number, number>();
@@ -277,7 +306,11 @@ try {
     try {
       const res = await fetch(`${base}/${falco ? 'falco' : 'alertmanager'}/`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${TOKEN}`,
+          'x-bench-sent': String(performance.now()),
+        },
         body: JSON.stringify(body),
       });
       const json = (await res.json()) as { results?: { name?: string }[] };
@@ -323,6 +356,7 @@ try {
     if (persisted !== undefined && done !== undefined) persistToDeny.push(done - persisted);
   }
   latencies.sort((a, b) => a - b);
+  const received = [...receivedToDeny.values()].sort((a, b) => a - b);
   toPersist.sort((a, b) => a - b);
   persistToDeny.sort((a, b) => a - b);
   const pct = (a: number[]) =>
@@ -371,6 +405,12 @@ try {
     isolatedIncidents: latencies.length,
     methods,
     podCreationsPerSecond: Number(podRate.toFixed(0)),
+    receivedToDenyMs: {
+      p50: quantile(received, 0.5),
+      p95: quantile(received, 0.95),
+      p99: quantile(received, 0.99),
+      max: received[received.length - 1] ?? NaN,
+    },
     latencyMs: {
       p50: Number(quantile(latencies, 0.5).toFixed(1)),
       p95: Number(quantile(latencies, 0.95).toFixed(1)),
@@ -391,7 +431,11 @@ try {
         `alerts: ${ALERTS} at ${RATE}/s over ${result.sendSeconds}s; 2xx ${ok}; lost ${lost}`,
         `incidents: ${INCIDENTS}; Isolations: ${isolations}; incidents with >1 Isolation: ${duplicates}; pods quarantined: ${quarantined}`,
         `alert sent -> deny in effect (policy acknowledged, pod labelled), ${latencies.length} incidents: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms`,
+        `alert received by the webhook -> deny in effect (controller's measure, ms clock), ${received.length} incidents: ${pct(received)} ms`,
         `  of which alert sent -> Isolation persisted (2xx): ${pct(toPersist)} ms; persisted -> deny in effect: ${pct(persistToDeny)} ms`,
+        `machine load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; TLS connections opened during the run: ${tlsConnections - tlsBefore}`,
+        `request sent -> handled by the webhook server (load generator overhead): ${pct(arrival.sort((a, b) => a - b))} ms`,
+        `controller errors (retried): ${controllerLog.length}${controllerLog.length ? `, e.g. ${controllerLog.slice(0, 3).join(' | ')}` : ''}`,
         `event loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} max ${(loopDelay.max / 1e6).toFixed(1)} ms; peak requests in flight ${probe.peak()}`,
         'apiserver requests during the run (latency as seen by the controller, including client-side queueing):',
         ...breakdown,

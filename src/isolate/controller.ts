@@ -55,16 +55,18 @@ export async function startIsolationController(o: IsolationControllerOptions): P
         method: 'GET',
         path: paths.isolations(o.namespace),
       });
-      for (const i of list.items) queue.add(`${i.metadata.namespace}/${i.metadata.name}`);
+      for (const key of reconciler.observeAll(list.items)) queue.add(key);
       abort = await new Watch(o.kc).watch(
         paths.isolations(o.namespace),
         { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true },
         (type: string, obj: Isolation) => {
           if (type === 'BOOKMARK' || type === 'ERROR') return;
           const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
-          if (type === 'DELETED') o.known?.forget(obj.metadata.namespace ?? '', obj.metadata.name);
-          if (type !== 'DELETED' && reconciler.isOwnWrite(key, obj.metadata.resourceVersion)) return;
-          queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
+          if (type === 'DELETED') {
+            o.known?.forget(obj.metadata.namespace ?? '', obj.metadata.name);
+            reconciler.forget(obj.metadata.namespace ?? '', obj.metadata.name);
+          } else if (!reconciler.observe(obj)) return;
+          queue.add(key);
         },
         (err: unknown) => {
           if (stopped) return;
@@ -87,7 +89,8 @@ export async function startIsolationController(o: IsolationControllerOptions): P
     metrics,
     kube,
     enqueue: (namespace, name, created) => {
-      if (created) reconciler.prime(created);
+      // The watch may have delivered this object already (and queued it): then there is nothing to add.
+      if (created && !reconciler.observe(created)) return;
       queue.add(`${namespace}/${name}`);
     },
     stop: async () => {
@@ -96,6 +99,7 @@ export async function startIsolationController(o: IsolationControllerOptions): P
       abort?.abort();
       queue.stop();
       await queue.idle();
+      await reconciler.stop();
       if (!o.kube && kube instanceof KubeClient) kube.close();
     },
   };

@@ -38,6 +38,11 @@ export interface KubeRequest {
   body?: unknown;
   contentType?: string;
   query?: Record<string, string>;
+  /**
+   * `background`: work that may wait (Events, status after a leak check). The client sends it on its
+   * own connections, so it never queues ahead of a deny.
+   */
+  priority?: 'background';
 }
 
 /** What the isolation shell needs from a client; tests can substitute a fake. */
@@ -49,15 +54,19 @@ export class KubeClient implements Kube {
   private readonly base: URL;
   private readonly options: https.RequestOptions;
   private readonly agent: https.Agent | http.Agent;
+  private readonly backgroundAgent: https.Agent | http.Agent;
 
   private constructor(base: URL, options: https.RequestOptions) {
     this.base = base;
     this.options = options;
-    const agentOpts = { keepAlive: true, maxSockets: 32 };
-    this.agent =
-      base.protocol === 'https:'
+    const agent = (maxSockets: number) => {
+      const agentOpts = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets };
+      return base.protocol === 'https:'
         ? new https.Agent({ ...agentOpts, ...pickTls(options) })
         : new http.Agent(agentOpts);
+    };
+    this.agent = agent(64);
+    this.backgroundAgent = agent(8);
   }
 
   static async fromKubeConfig(kc: KubeConfig): Promise<KubeClient> {
@@ -70,6 +79,7 @@ export class KubeClient implements Kube {
 
   close(): void {
     this.agent.destroy();
+    this.backgroundAgent.destroy();
   }
 
   request<T = unknown>(req: KubeRequest): Promise<T> {
@@ -91,7 +101,7 @@ export class KubeClient implements Kube {
         {
           method: req.method,
           headers,
-          agent: this.agent,
+          agent: req.priority === 'background' ? this.backgroundAgent : this.agent,
           ...(this.options.auth ? { auth: this.options.auth } : {}),
           timeout: 30_000,
         },

@@ -27,10 +27,11 @@ import {
   expiryTime,
   parseIsolationSpec,
 } from './api.ts';
-import type { Kube } from './kube.ts';
+import type { Kube, KubeRequest } from './kube.ts';
 import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
 import { checkIsolation } from './leaks.ts';
 import type { IsolationMetrics } from './metrics.ts';
+import { KeyQueue } from './queue.ts';
 import type { ApiGroup, DnsTarget, ObjectNames } from './plan.ts';
 import {
   ISOLATION_NAMESPACE_LABEL,
@@ -69,6 +70,10 @@ export interface IsolationReconcilerOptions {
   listCacheMs?: number;
   /** Leak checks (and the status writes after them) running at once (default 4). */
   checkConcurrency?: number;
+  /** Events being written at once (default 2); Events are best effort and never delay a deny. */
+  eventConcurrency?: number;
+  /** Events waiting beyond this many are dropped (default 10,000); the status timeline is the record. */
+  maxPendingEvents?: number;
   /** Component name on Events. */
   component?: string;
   /** Called once per Isolation when its deny is in effect, with the ms since the alert (or creation). */
@@ -77,6 +82,21 @@ export interface IsolationReconcilerOptions {
 
 interface List<T> {
   items: T[];
+}
+
+/** What a leak check needs: the Isolation's state right after its reconcile. */
+interface CheckInput {
+  iso: Isolation;
+  spec: IsolationSpec;
+  method: MechanismName;
+  objs: { networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject };
+  clusterKinds: string[];
+  isolated: string[];
+  /** The pods the reconcile read or labelled, newer than any cached list. */
+  podsAfter: Map<string, Pod>;
+  /** The namespace's microseg allow policies as the reconcile left them. */
+  npsNow: NetworkPolicy[];
+  notes: string[];
 }
 
 /** microseg-generated allow policies: managed by microseg, not an Isolation's own object. */
@@ -99,19 +119,45 @@ export class IsolationReconciler {
   private readonly now: () => Date;
   private discovery?: { at: number; groups: ApiGroup[] };
   private namespacesCache?: { at: number; items: Namespace[] };
-  /** resourceVersion of the last write this reconciler made to each Isolation. */
-  private readonly ownWrites = new Map<string, string>();
-  private readonly primed = new Map<string, Isolation>();
-  /** Keys reconciled at least once since they last disappeared. */
-  private readonly started = new Set<string>();
-  private readonly checkSlots: Semaphore;
+  /** resourceVersions of the latest writes this reconciler made to each Isolation (newest last). */
+  private readonly ownWrites = new Map<string, string[]>();
+  /**
+   * The newest state of each Isolation this reconciler knows of (from the watch, a list, the webhooks'
+   * create responses and its own writes): a reconcile starts from it instead of reading it back.
+   */
+  private readonly observed = new Map<string, Isolation>();
+  /**
+   * The newest status of each Isolation: `status` is what this reconciler decided (possibly not written
+   * yet, while its leak check waits), `written` what the apiserver has. This reconciler is the only
+   * writer of the status subresource, so a reconcile starts from `status`, not from a stale read.
+   */
+  private readonly statuses = new Map<
+    string,
+    { uid: string; status: IsolationStatus; written: IsolationStatus }
+  >();
+  /** Per key, the tail of its status writes: writes of one Isolation reach the apiserver in order. */
+  private readonly statusWrites = new Map<string, Promise<void>>();
+  /** Leak checks waiting to run: the newest state per key (older ones are superseded, not run). */
+  private readonly pendingChecks = new Map<string, CheckInput>();
+  /** Leak checks and the status writes after them: a few at a time, off the deny's critical path. */
+  readonly checks: KeyQueue;
+  private readonly eventSlots: Semaphore;
+  private pendingEvents = 0;
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
 
   constructor(options: IsolationReconcilerOptions) {
     this.kube = options.kube;
     this.o = options;
     this.now = options.now ?? (() => new Date());
-    this.checkSlots = new Semaphore(options.checkConcurrency ?? 4);
+    this.checks = new KeyQueue((key) => this.runCheck(key), { concurrency: options.checkConcurrency ?? 4 });
+    this.eventSlots = new Semaphore(options.eventConcurrency ?? 2);
+  }
+
+  /** Stops the leak-check queue and waits for running checks and status writes to finish. */
+  async stop(): Promise<void> {
+    this.checks.stop();
+    await this.checks.idle();
+    await Promise.all([...this.statusWrites.values()]);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -143,7 +189,7 @@ export class IsolationReconciler {
   private async namespaces(): Promise<Namespace[]> {
     const t = Date.now();
     if (this.namespacesCache && t - this.namespacesCache.at < 5000) return this.namespacesCache.items;
-    const items = await this.list<Namespace>(paths.namespaces());
+    const items = await this.list<Namespace>(paths.namespaces(), undefined, 'background');
     this.namespacesCache = { at: t, items };
     return items;
   }
@@ -157,17 +203,18 @@ export class IsolationReconciler {
     const t = Date.now();
     const hit = this.listCache.get(path);
     if (hit && t - hit.at < ttl) return hit.items as Promise<T[]>;
-    const items = this.list<T>(path);
+    const items = this.list<T>(path, undefined, 'background');
     this.listCache.set(path, { at: t, items });
     items.catch(() => this.listCache.delete(path));
     return items;
   }
 
-  private async list<T>(path: string, labelSelector?: string): Promise<T[]> {
+  private async list<T>(path: string, labelSelector?: string, priority?: 'background'): Promise<T[]> {
     const res = await this.kube.request<List<T>>({
       method: 'GET',
       path,
       ...(labelSelector ? { query: { labelSelector } } : {}),
+      ...(priority ? { priority } : {}),
     });
     return res.items ?? [];
   }
@@ -191,28 +238,38 @@ export class IsolationReconciler {
     message: string,
   ): void {
     const t = this.now().toISOString();
-    this.kube
-      .request({
-        method: 'POST',
-        path: paths.events(involved.namespace),
-        body: {
-          apiVersion: 'v1',
-          kind: 'Event',
-          metadata: { generateName: `${involved.name}.`, namespace: involved.namespace },
-          involvedObject: involved,
-          type,
-          reason,
-          message: message.slice(0, 1024),
-          source: { component: this.o.component ?? 'microseg-isolation' },
-          reportingComponent: this.o.component ?? 'microseg-isolation',
-          reportingInstance: 'microseg',
-          firstTimestamp: t,
-          lastTimestamp: t,
-          count: 1,
-        },
-      })
-      // Events are best effort and off the critical path: the status timeline is the record.
-      .catch(() => undefined);
+    if (this.pendingEvents >= (this.o.maxPendingEvents ?? 10_000)) return;
+    this.pendingEvents++;
+    const post = async (): Promise<void> => {
+      const done = await this.eventSlots.acquire();
+      try {
+        await this.kube.request({
+          method: 'POST',
+          path: paths.events(involved.namespace),
+          body: {
+            apiVersion: 'v1',
+            kind: 'Event',
+            metadata: { generateName: `${involved.name}.`, namespace: involved.namespace },
+            involvedObject: involved,
+            type,
+            reason,
+            message: message.slice(0, 1024),
+            source: { component: this.o.component ?? 'microseg-isolation' },
+            reportingComponent: this.o.component ?? 'microseg-isolation',
+            reportingInstance: 'microseg',
+            firstTimestamp: t,
+            lastTimestamp: t,
+            count: 1,
+          },
+          priority: 'background',
+        });
+      } finally {
+        done();
+        this.pendingEvents--;
+      }
+    };
+    // Events are best effort and off the critical path: the status timeline is the record.
+    post().catch(() => undefined);
   }
 
   private isoRef(iso: Isolation) {
@@ -225,41 +282,120 @@ export class IsolationReconciler {
     };
   }
 
-  private async patchStatus(iso: Isolation, status: IsolationStatus): Promise<void> {
-    const res = await this.kube.request<Isolation | undefined>({
-      method: 'PATCH',
-      path: `${paths.isolation(iso.metadata.namespace ?? '', iso.metadata.name)}/status`,
-      contentType: MERGE_PATCH,
-      body: { status },
+  /** The status a reconcile of `iso` starts from: this reconciler's newest, else the object's. */
+  private statusEntry(iso: Isolation): { uid: string; status: IsolationStatus; written: IsolationStatus } {
+    const key = `${iso.metadata.namespace ?? ''}/${iso.metadata.name}`;
+    const uid = iso.metadata.uid ?? '';
+    let e = this.statuses.get(key);
+    if (!e || e.uid !== uid) {
+      e = { uid, status: iso.status ?? {}, written: iso.status ?? {} };
+      this.statuses.set(key, e);
+    }
+    return e;
+  }
+
+  /**
+   * Records `status` as the Isolation's newest and writes it after any earlier write of the same
+   * Isolation (so the apiserver never ends with an older one). Resolves when it is written.
+   */
+  private patchStatus(iso: Isolation, status: IsolationStatus, priority?: 'background'): Promise<void> {
+    const key = `${iso.metadata.namespace ?? ''}/${iso.metadata.name}`;
+    const entry = this.statusEntry(iso);
+    entry.status = status;
+    const write = async (): Promise<void> => {
+      const res = await this.isolationWrite<Isolation | undefined>(iso, {
+        method: 'PATCH',
+        path: `${paths.isolation(iso.metadata.namespace ?? '', iso.metadata.name)}/status`,
+        contentType: MERGE_PATCH,
+        body: { status },
+        ...(priority ? { priority } : {}),
+      });
+      entry.written = status;
+      this.noteWrite(iso, res);
+    };
+    const prev = this.statusWrites.get(key);
+    const p = prev ? prev.then(write, write) : write();
+    const tail = p.catch(() => undefined);
+    this.statusWrites.set(key, tail);
+    void tail.then(() => {
+      if (this.statusWrites.get(key) === tail) this.statusWrites.delete(key);
     });
-    this.noteWrite(iso, res);
+    return p;
   }
 
   private noteWrite(iso: Isolation, res: Isolation | undefined): void {
     const rv = res?.metadata?.resourceVersion;
-    if (rv) this.ownWrites.set(`${iso.metadata.namespace ?? ''}/${iso.metadata.name}`, rv);
+    if (!rv) return;
+    const key = `${iso.metadata.namespace ?? ''}/${iso.metadata.name}`;
+    const rvs = this.ownWrites.get(key) ?? [];
+    rvs.push(rv);
+    if (rvs.length > 8) rvs.shift();
+    this.ownWrites.set(key, rvs);
+    if (res.metadata.name === iso.metadata.name) this.observe(res);
   }
 
   /**
-   * True when a watch event only reports this reconciler's own last write to the Isolation, which needs
-   * no new reconcile (its outcome is already acted on and requeued).
+   * A write to the Isolation itself that found it gone or changed: forget what was observed, so the retry
+   * reads the apiserver.
    */
+  private async isolationWrite<T>(iso: Isolation, req: KubeRequest): Promise<T> {
+    try {
+      return await this.kube.request<T>(req);
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) this.forget(iso.metadata.namespace ?? '', iso.metadata.name);
+      throw err;
+    }
+  }
+
   /**
-   * Hands the reconciler an Isolation just created by this process (the webhooks), so the next reconcile
-   * of it starts from that object instead of reading it back, and the watch event of the creation is
-   * recognised as already handled.
+   * Tells the reconciler the newest state of an Isolation (a watch event, or the object the webhooks just
+   * created), so that its next reconcile starts from it without reading it back. Returns false when this
+   * teaches nothing new: the state is already known (the watch and the create response race), older than
+   * one known, or this reconciler's own write; then no reconcile is needed for it.
    */
-  prime(iso: Isolation): void {
+  observe(iso: Isolation): boolean {
     const key = `${iso.metadata.namespace ?? ''}/${iso.metadata.name}`;
-    // A reconcile that already started (the watch can be faster than the POST response) read the
-    // object itself, possibly newer than this one: never hand it an older state.
-    if (this.started.has(key)) return;
-    this.primed.set(key, iso);
-    this.noteWrite(iso, iso);
+    const rv = iso.metadata.resourceVersion;
+    const have = this.observed.get(key);
+    if (have && (have.metadata.uid ?? '') === (iso.metadata.uid ?? '') && sameIntent(have, iso)) {
+      // Only the status (or bookkeeping metadata) moved: this reconciler writes the status itself, so
+      // there is nothing to act on; keep the newer object.
+      if (newerVersion(rv, have.metadata.resourceVersion)) this.observed.set(key, iso);
+      return false;
+    }
+    if (
+      have &&
+      (have.metadata.uid ?? '') === (iso.metadata.uid ?? '') &&
+      !newerVersion(rv, have.metadata.resourceVersion)
+    )
+      return false;
+    this.observed.set(key, iso);
+    return !this.isOwnWrite(key, rv);
+  }
+
+  /**
+   * Takes a fresh list (the watch (re)starting) as the observed state and returns the keys that need a
+   * reconcile: the Isolations new or changed in intent since last observed, and those gone from the list.
+   */
+  observeAll(items: Isolation[]): string[] {
+    const stale = new Set(this.observed.keys());
+    const changed: string[] = [];
+    for (const i of items) {
+      const key = `${i.metadata.namespace ?? ''}/${i.metadata.name}`;
+      stale.delete(key);
+      if (this.observe(i)) changed.push(key);
+    }
+    for (const key of stale) this.observed.delete(key);
+    return [...changed, ...stale];
+  }
+
+  /** The Isolation was deleted: its next reconcile reads the apiserver (and cleans up). */
+  forget(namespace: string, name: string): void {
+    this.observed.delete(`${namespace}/${name}`);
   }
 
   isOwnWrite(key: string, resourceVersion: string | undefined): boolean {
-    return resourceVersion !== undefined && this.ownWrites.get(key) === resourceVersion;
+    return resourceVersion !== undefined && (this.ownWrites.get(key) ?? []).includes(resourceVersion);
   }
 
   /** Applies a merge patch to a pod, re-reading and re-planning on a resourceVersion conflict. */
@@ -293,20 +429,21 @@ export class IsolationReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [ns, name] = key.split('/') as [string, string];
-    const primed = this.primed.get(key);
-    this.primed.delete(key);
-    this.started.add(key);
-    const iso = primed ?? (await this.get<Isolation>(paths.isolation(ns, name)));
+    const known = this.observed.get(key);
+    const iso = known ? structuredClone(known) : await this.get<Isolation>(paths.isolation(ns, name));
+    if (iso && !known) this.observe(iso);
     if (!iso) {
-      this.started.delete(key);
+      this.observed.delete(key);
       this.ownWrites.delete(key);
+      this.statuses.delete(key);
+      this.pendingChecks.delete(key);
       this.o.metrics?.setActive(key, undefined);
       return {};
     }
     if (iso.metadata.deletionTimestamp) {
       if ((iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) {
         await this.release(iso, 'deleted');
-        await this.kube.request({
+        await this.isolationWrite(iso, {
           method: 'PATCH',
           path: paths.isolation(ns, name),
           contentType: MERGE_PATCH,
@@ -318,10 +455,12 @@ export class IsolationReconciler {
           },
         });
       }
+      this.pendingChecks.delete(key);
       this.o.metrics?.setActive(key, undefined);
       return {};
     }
-    const status: IsolationStatus = iso.status ?? {};
+    const status: IsolationStatus = this.statusEntry(iso).status;
+    iso.status = status;
     const parsed = parseIsolationSpec(name, iso.spec);
     if (!parsed.ok) {
       const message = parsed.problems.join('; ');
@@ -337,11 +476,19 @@ export class IsolationReconciler {
 
     const expiresAt = expiryTime(spec, status.isolatedAt);
     if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) {
+      this.pendingChecks.delete(key);
       await this.release(iso, 'expired');
       const message = `released at expiry (${expiresAt})`;
       await this.setStatus(
         iso,
-        { ...status, phase: 'Released', message, releasedAt: this.now().toISOString(), expiresAt, leaks: [] },
+        {
+          ...this.statusEntry(iso).status,
+          phase: 'Released',
+          message,
+          releasedAt: this.now().toISOString(),
+          expiresAt,
+          leaks: [],
+        },
         'Released',
         message,
       );
@@ -566,80 +713,119 @@ export class IsolationReconciler {
       this.o.onIsolated?.(key, latency);
     }
 
-    // 5. does it hold? (the whole namespace is needed now). Checks and status writes run a few at a time,
-    // so that under load the apiserver serves the denies of new incidents ahead of them.
-    const releaseSlot = await this.checkSlots.acquire();
-    try {
-      const [allPods, allNps] = await Promise.all([
-        this.cachedList<Pod>(paths.pods(ns)),
-        this.cachedList<NetworkPolicy>(paths.networkPolicies(ns)),
-      ]);
-      for (const p of allPods) if (!podsAfter.has(p.metadata.name)) podsAfter.set(p.metadata.name, p);
-      const fresh = new Map(npsNow.map((p) => [p.metadata.name, p]));
-      const npsForCheck = allNps.map((p) => fresh.get(p.metadata.name) ?? p);
-      for (const p of npsNow)
-        if (!allNps.some((x) => x.metadata.name === p.metadata.name)) npsForCheck.push(p);
-      const report = await this.check(
-        iso,
-        spec,
-        [...podsAfter.values()],
-        policiesAfter(npsForCheck, objs.networkPolicy),
-        objs,
-        clusterKinds,
-        isolated,
-      );
-      const phase: IsolationPhase =
-        isolated.length === 0 ? 'Pending' : report.leaks.length > 0 ? 'Leaking' : 'Isolated';
-      const expiresAt = expiryTime(spec, isolatedAt);
-      const leakCount = report.leaks.length + report.moreLeaks;
-      const message =
-        isolated.length === 0
-          ? `no pod to isolate${target.notes.length ? `: ${target.notes.join('; ')}` : ''}`
-          : phase === 'Leaking'
-            ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
-                .slice(0, 3)
-                .map((l) => `${l.policy} ${l.rule}`)
-                .join(', ')}`
-            : `${isolated.length} pod(s) isolated with ${method}${target.notes.length ? `; ${target.notes.join('; ')}` : ''}`;
-      if (phase !== status.phase) {
-        note(phase, message);
-        if (phase === 'Leaking') {
-          this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
-          this.o.metrics?.action('leak_detected');
-        } else if (phase === 'Isolated') this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
-      }
-      const next: IsolationStatus = {
-        ...status,
-        phase,
-        method,
-        message,
-        isolatedPods: isolated.slice(0, MAX_LISTED_PODS),
-        podCount: isolated.length,
-        objects: objectList,
-        patchedPolicies: [...patched].sort(),
-        leaks: report.leaks,
-        proof: { probes: report.probes, exceptions: report.exceptions, leaks: leakCount },
-        ...(isolatedAt ? { isolatedAt } : {}),
-        ...(expiresAt ? { expiresAt } : {}),
-        observedGeneration: iso.metadata.generation ?? 0,
-        timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
-      };
-      if (statusChanged(status, next)) await this.patchStatus(iso, next);
-      this.o.metrics?.setActive(key, phase);
+    // 5. the deny is in effect. What the reconcile decided is recorded now (a later reconcile starts from
+    // it); the leak check and the status write that publishes it run in the background, a few at a time,
+    // so that under load they never hold up the deny of another incident.
+    const expiresAt = expiryTime(spec, isolatedAt);
+    const entry = this.statusEntry(iso);
+    entry.status = {
+      ...status,
+      method,
+      isolatedPods: isolated.slice(0, MAX_LISTED_PODS),
+      podCount: isolated.length,
+      objects: objectList,
+      patchedPolicies: [...patched].sort(),
+      ...(isolatedAt ? { isolatedAt } : {}),
+      ...(expiresAt ? { expiresAt } : {}),
+      observedGeneration: iso.metadata.generation ?? 0,
+      timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
+    };
+    this.pendingChecks.set(key, {
+      iso,
+      spec,
+      method,
+      objs,
+      clusterKinds,
+      isolated,
+      podsAfter,
+      npsNow,
+      notes: target.notes,
+    });
+    this.checks.add(key);
 
-      const waits = [this.o.resyncMs ?? 30_000];
-      if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
-      if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
-      return { requeueAfterMs: Math.min(...waits) };
-    } finally {
-      releaseSlot();
+    const waits = [this.o.resyncMs ?? 30_000];
+    if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
+    if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
+    return { requeueAfterMs: Math.min(...waits) };
+  }
+
+  /**
+   * Does it hold? Checks the newest isolated state of `key` against every policy of its namespace and
+   * publishes phase, leaks and proof in the status. Runs on the check queue: never twice at once for a
+   * key, and a state superseded while waiting is not checked.
+   */
+  private async runCheck(key: string): Promise<ReconcileResult> {
+    const input = this.pendingChecks.get(key);
+    if (!input) return {};
+    this.pendingChecks.delete(key);
+    const { iso, spec, method, objs, clusterKinds, isolated, podsAfter, npsNow, notes } = input;
+    const ns = iso.metadata.namespace ?? '';
+    const [allPods, allNps] = await Promise.all([
+      this.cachedList<Pod>(paths.pods(ns)),
+      this.cachedList<NetworkPolicy>(paths.networkPolicies(ns)),
+    ]);
+    const pods = new Map(podsAfter);
+    for (const p of allPods) if (!pods.has(p.metadata.name)) pods.set(p.metadata.name, p);
+    const fresh = new Map(npsNow.map((p) => [p.metadata.name, p]));
+    const npsForCheck = allNps.map((p) => fresh.get(p.metadata.name) ?? p);
+    for (const p of npsNow) if (!allNps.some((x) => x.metadata.name === p.metadata.name)) npsForCheck.push(p);
+    const report = await this.check(
+      iso,
+      spec,
+      [...pods.values()],
+      policiesAfter(npsForCheck, objs.networkPolicy),
+      objs,
+      clusterKinds,
+      isolated,
+    );
+    // A newer state arrived while this one was checked: it is checked next and published instead.
+    if (this.pendingChecks.has(key)) return {};
+    const entry = this.statuses.get(key);
+    // Gone, recreated, or released meanwhile: nothing to publish.
+    if (!entry || entry.uid !== (iso.metadata.uid ?? '') || entry.status.phase === 'Released') return {};
+    const status = entry.status;
+    const phase: IsolationPhase =
+      isolated.length === 0 ? 'Pending' : report.leaks.length > 0 ? 'Leaking' : 'Isolated';
+    const leakCount = report.leaks.length + report.moreLeaks;
+    const message =
+      isolated.length === 0
+        ? `no pod to isolate${notes.length ? `: ${notes.join('; ')}` : ''}`
+        : phase === 'Leaking'
+          ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
+              .slice(0, 3)
+              .map((l) => `${l.policy} ${l.rule}`)
+              .join(', ')}`
+          : `${isolated.length} pod(s) isolated with ${method}${notes.length ? `; ${notes.join('; ')}` : ''}`;
+    let timeline = status.timeline ?? [];
+    if (phase !== status.phase) {
+      timeline = addTimeline(timeline, {
+        time: this.now().toISOString(),
+        action: phase,
+        message: message.slice(0, 512),
+      });
+      if (phase === 'Leaking') {
+        this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
+        this.o.metrics?.action('leak_detected');
+      } else if (phase === 'Isolated') this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
     }
+    const next: IsolationStatus = {
+      ...status,
+      phase,
+      message,
+      leaks: report.leaks,
+      proof: { probes: report.probes, exceptions: report.exceptions, leaks: leakCount },
+      timeline,
+    };
+    this.o.metrics?.setActive(key, phase);
+    if (statusChanged(entry.written, next)) await this.patchStatus(iso, next, 'background');
+    else entry.status = next;
+    return {};
   }
 
   private async ensureFinalizer(iso: Isolation): Promise<void> {
     if ((iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) return;
     const ns = iso.metadata.namespace ?? '';
-    const updated = await this.kube.request<Isolation>({
+    const updated = await this.isolationWrite<Isolation>(iso, {
       method: 'PATCH',
       path: paths.isolation(ns, iso.metadata.name),
       contentType: MERGE_PATCH,
@@ -788,7 +974,11 @@ export class IsolationReconciler {
       this.namespaces(),
       ...clusterKinds.map((k) => this.cachedList<OtherObject>(CLUSTER_POLICY_PATHS[k]!())),
       ...(clusterKinds.includes('AdminNetworkPolicy')
-        ? [this.list<OtherObject>(paths.baselineAdminNetworkPolicies()).catch(() => [] as OtherObject[])]
+        ? [
+            this.list<OtherObject>(paths.baselineAdminNetworkPolicies(), undefined, 'background').catch(
+              () => [] as OtherObject[],
+            ),
+          ]
         : []),
     ]);
     const clusterPolicies = clusterLists
@@ -921,4 +1111,28 @@ export function contains(have: unknown, want: unknown): boolean {
 function statusChanged(a: IsolationStatus, b: IsolationStatus): boolean {
   const strip = (s: IsolationStatus) => JSON.stringify({ ...s, timeline: (s.timeline ?? []).length });
   return strip(a) !== strip(b);
+}
+
+/**
+ * True when resourceVersion `a` is newer than `b`. resourceVersions are opaque, but the apiserver's are
+ * etcd revisions (decimal integers); anything else counts as newer, so a state is never ignored wrongly.
+ */
+export function newerVersion(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined) return false;
+  if (b === undefined) return true;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) > BigInt(b);
+  return a !== b;
+}
+
+/**
+ * True when two states of one Isolation ask for the same thing: same spec generation, same deletion
+ * state and finalizers. A watch event between two such states is a status write and needs no reconcile.
+ */
+function sameIntent(a: Isolation, b: Isolation): boolean {
+  return (
+    a.metadata.generation !== undefined &&
+    a.metadata.generation === b.metadata.generation &&
+    a.metadata.deletionTimestamp === b.metadata.deletionTimestamp &&
+    JSON.stringify(a.metadata.finalizers ?? []) === JSON.stringify(b.metadata.finalizers ?? [])
+  );
 }
