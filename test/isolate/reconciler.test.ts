@@ -1,0 +1,214 @@
+// The reconciler against an in-memory apiserver: the deny path does not wait for the leak check, a
+// reconcile starts from the newest observed object and status, status writes of one Isolation land in
+// order, and watch events that change nothing the reconciler acts on do not cause another reconcile.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Isolation } from '../../src/isolate/api.ts';
+import { ISOLATION_FINALIZER, QUARANTINE_LABEL, RECEIVED_AT_ANNOTATION } from '../../src/isolate/api.ts';
+import { paths } from '../../src/isolate/kube.ts';
+import { IsolationReconciler, newerVersion } from '../../src/isolate/reconciler.ts';
+import { FakeKube } from './fake-kube.ts';
+
+const NS = 'shop';
+const KEY = `${NS}/cut-web-1`;
+
+function setup(o: { now?: () => Date } = {}) {
+  const kube = new FakeKube();
+  kube.put('/api/v1/namespaces', { metadata: { name: NS, labels: {} } });
+  for (const name of ['web-1', 'db-1'])
+    kube.put(paths.pods(NS), {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS, labels: { app: name.split('-')[0]! } },
+      spec: { containers: [{ name: 'c', ports: [{ containerPort: 8080 }] }] },
+      status: { phase: 'Running', podIP: name === 'web-1' ? '10.0.0.1' : '10.0.0.2' },
+    });
+  const isolated: { key: string; ms: number }[] = [];
+  const reconciler = new IsolationReconciler({
+    kube,
+    onIsolated: (key, ms) => isolated.push({ key, ms }),
+    dns: { namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+    ...(o.now ? { now: o.now } : {}),
+  });
+  return { kube, reconciler, isolated };
+}
+
+function createIsolation(kube: FakeKube, spec: Record<string, unknown> = {}): Isolation {
+  return kube.put(paths.isolations(NS), {
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Isolation',
+    metadata: {
+      name: 'cut-web-1',
+      namespace: NS,
+      finalizers: [ISOLATION_FINALIZER],
+      annotations: { [RECEIVED_AT_ANNOTATION]: new Date().toISOString() },
+    },
+    spec: { target: { pods: ['web-1'] }, reason: 'shell in container', ...spec },
+  }) as unknown as Isolation;
+}
+
+const background = (r: { priority?: string }) => r.priority === 'background';
+const serverIso = (kube: FakeKube) => kube.get(paths.isolation(NS, 'cut-web-1')) as unknown as Isolation;
+const serverPod = (kube: FakeKube, name: string) =>
+  kube.get(paths.pod(NS, name)) as unknown as { metadata: { labels: Record<string, string> } };
+
+/** Lets every queued leak check and status write finish, then stops the check queue. */
+async function settle(r: IsolationReconciler): Promise<void> {
+  await r.checks.idle();
+  await r.stop();
+}
+
+let stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const s of stops) await s();
+  stops = [];
+});
+
+describe('IsolationReconciler: the deny comes first', () => {
+  it('labels the pod behind the deny policy while the leak check and every background write are held', async () => {
+    const { kube, reconciler, isolated } = setup();
+    stops.push(() => reconciler.stop());
+    const held = kube.gate(background);
+    reconciler.observe(createIsolation(kube));
+    const res = await reconciler.reconcile(KEY);
+    await held.reached;
+
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(kube.get(paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1'))).toBeDefined();
+    expect(isolated.map((i) => i.key)).toEqual([KEY]);
+    expect(res.requeueAfterMs).toBe(30_000);
+    // Nothing of the check or its status is on the server yet, and the Isolation was never read back.
+    expect(serverIso(kube).status).toBeUndefined();
+    expect(kube.log.filter((l) => l.startsWith('GET /apis/microseg.dev'))).toEqual([]);
+    const deny = kube.log.indexOf(`POST ${paths.networkPolicies(NS)}`);
+    const label = kube.log.indexOf(`PATCH ${paths.pod(NS, 'web-1')}`);
+    expect(deny).toBeGreaterThanOrEqual(0);
+    expect(label).toBeGreaterThan(deny);
+
+    held.release();
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Isolated');
+    expect(st.isolatedPods).toEqual(['web-1']);
+    expect(st.objects).toEqual([`NetworkPolicy/${NS}/microseg-quarantine-cut-web-1`]);
+    expect(st.proof?.leaks).toBe(0);
+    expect(st.proof?.probes).toBeGreaterThan(0);
+    expect(st.timeline?.map((t) => t.action)).toEqual(['MechanismChosen', 'PodIsolated', 'Isolated']);
+    expect(
+      kube.events.map((e) => `${(e.involvedObject as { kind: string }).kind}/${e.reason as string}`),
+    ).toEqual(['Pod/Isolated', 'Isolation/Isolated']);
+  });
+
+  it('a reconcile while the check still waits starts from the decided status: one isolatedAt, one latency sample', async () => {
+    const { kube, reconciler, isolated } = setup();
+    stops.push(() => reconciler.stop());
+    const held = kube.gate(background);
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await reconciler.reconcile(KEY);
+    expect(isolated).toHaveLength(1);
+    // The second pass found the deny policy recorded and the pod labelled: no new writes.
+    const writes = kube.log.filter((l) => !l.startsWith('GET'));
+    expect(writes.filter((l) => l.startsWith('POST /apis/networking'))).toHaveLength(1);
+    expect(writes.filter((l) => l.startsWith('PATCH /api/v1'))).toHaveLength(1);
+    held.release();
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Isolated');
+    expect(st.timeline?.filter((t) => t.action === 'PodIsolated')).toHaveLength(1);
+  });
+
+  it('status writes of one Isolation land in order: a release at expiry is not overwritten by an older check', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(now) });
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube, { duration: '1m' }));
+    // Hold the check's status write (not the lists before it, nor any later status write).
+    let statusWrites = 0;
+    const held = kube.gate((r) => r.method === 'PATCH' && r.path.endsWith('/status') && statusWrites++ === 0);
+    await reconciler.reconcile(KEY);
+    await held.reached;
+    now += 61_000;
+    const released = reconciler.reconcile(KEY);
+    await new Promise((r) => setTimeout(r, 20));
+    held.release();
+    await released;
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Released');
+    expect(st.message).toBe('released at expiry (2026-11-28T10:01:00.000Z)');
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBeUndefined();
+    expect(kube.get(paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1'))).toBeUndefined();
+  });
+
+  it('drops Events beyond the pending limit instead of queueing without bound', async () => {
+    const kube = new FakeKube();
+    const held = kube.gate(background);
+    const reconciler = new IsolationReconciler({ kube, eventConcurrency: 1, maxPendingEvents: 2 });
+    stops.push(() => reconciler.stop());
+    // An invalid spec emits one Warning Event per reconcile that changes the message.
+    for (let i = 0; i < 4; i++) {
+      const iso = kube.put(paths.isolations(NS), {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Isolation',
+        metadata: { name: `bad-${i}`, namespace: NS },
+        spec: { target: { pods: [] }, reason: 'x' },
+      }) as unknown as Isolation;
+      reconciler.observe(iso);
+      await reconciler.reconcile(`${NS}/bad-${i}`);
+    }
+    held.release();
+    await settle(reconciler);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(kube.events.map((e) => e.reason)).toEqual(['InvalidSpec', 'InvalidSpec']);
+  });
+});
+
+describe('IsolationReconciler.observe', () => {
+  const base = (over: Partial<Isolation['metadata']> = {}): Isolation => ({
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Isolation',
+    metadata: { name: 'a', namespace: NS, uid: 'u1', resourceVersion: '10', generation: 1, ...over },
+    spec: { target: { pods: ['web-1'] }, reason: 'x' },
+  });
+
+  it('reports only what needs a reconcile', () => {
+    const r = new IsolationReconciler({ kube: new FakeKube() });
+    expect(r.observe(base())).toBe(true);
+    expect(r.observe(base())).toBe(false); // the watch and the create response deliver the same object
+    expect(r.observe(base({ resourceVersion: '9' }))).toBe(false); // older
+    expect(r.observe({ ...base({ resourceVersion: '11' }), status: { phase: 'Isolated' } })).toBe(false);
+    expect(r.observe(base({ resourceVersion: '12', generation: 2 }))).toBe(true); // spec changed
+    expect(r.observe(base({ resourceVersion: '13', generation: 2, finalizers: ['f'] }))).toBe(true);
+    expect(
+      r.observe(base({ resourceVersion: '14', generation: 2, finalizers: ['f'], deletionTimestamp: 'now' })),
+    ).toBe(true);
+    expect(
+      r.observe(base({ resourceVersion: '15', generation: 2, finalizers: [], deletionTimestamp: 'now' })),
+    ).toBe(true);
+    expect(r.observe(base({ resourceVersion: '3', uid: 'u2' }))).toBe(true); // deleted and created again
+  });
+
+  it('after a relist, queues what is new or changed and what disappeared', () => {
+    const r = new IsolationReconciler({ kube: new FakeKube() });
+    r.observe(base({ name: 'a' }));
+    r.observe(base({ name: 'b', uid: 'ub' }));
+    const keys = r.observeAll([
+      base({ name: 'a', resourceVersion: '20' }),
+      base({ name: 'c', uid: 'uc', resourceVersion: '21' }),
+    ]);
+    expect(keys).toEqual([`${NS}/c`, `${NS}/b`]);
+  });
+});
+
+describe('newerVersion', () => {
+  it('compares etcd revisions as numbers and treats anything else as newer when different', () => {
+    expect(newerVersion('10', '9')).toBe(true);
+    expect(newerVersion('9', '10')).toBe(false);
+    expect(newerVersion('10', '10')).toBe(false);
+    expect(newerVersion('123456789012345678901', '123456789012345678900')).toBe(true);
+    expect(newerVersion('b', 'a')).toBe(true);
+    expect(newerVersion('a', 'a')).toBe(false);
+    expect(newerVersion(undefined, '1')).toBe(false);
+    expect(newerVersion('1', undefined)).toBe(true);
+  });
+});
