@@ -7,17 +7,21 @@
  * 2. memory: 10M generated flow lines streamed through the same path in a child process; peak RSS;
  * 3. analysis: segments + proposal for the 20k-workload graph (~100k edges).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Deduplicator } from '../src/flows/dedup.ts';
-import { parseHubbleLine, parseHubbleLineAt } from '../src/flows/hubble-scan.ts';
+import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
 import type { Flow } from '../src/flows/types.ts';
 import { largeClusterObjects, largeTopology, LargeLayout, generateFlowLines } from '../src/generate/large.ts';
 import type { LargeTopology } from '../src/generate/large.ts';
 import { Aggregator } from '../src/graph/aggregate.ts';
 import { buildIdentity } from '../src/identity/index.ts';
 import type { Identity } from '../src/identity/index.ts';
-import { compactObject } from '../src/model/compact.ts';
+import { compactObject, Interner } from '../src/model/compact.ts';
+import { writeObjectList } from '../src/generate/write.ts';
 import { snapshotFromObjects } from '../src/model/snapshot.ts';
 import { analyse } from '../src/pipeline.ts';
 
@@ -35,8 +39,9 @@ function setup(workloads: number): { topo: LargeTopology; layout: LargeLayout; i
   const topo = largeTopology({ workloads, seed: 7 });
   const layout = new LargeLayout(topo);
   // Objects are streamed and compacted as they are read: only what identity uses is kept.
+  const interner = new Interner();
   const snapshot = snapshotFromObjects(
-    map(largeClusterObjects(topo, { lean: true }), compactObject),
+    map(largeClusterObjects(topo, { lean: true }), (o) => compactObject(o, interner)),
     'large',
   );
   return { topo, layout, identity: buildIdentity(snapshot) };
@@ -81,6 +86,8 @@ type Stage = 'scan' | 'dedup' | 'full';
  * block); returns the number of flows that reached the last stage.
  */
 function ingest(blocks: readonly string[], stage: Stage, identity: Identity): number {
+  // Every round starts with nothing remembered: a later round must not profit from an earlier one.
+  resetScannerMemo();
   const agg = new Aggregator(identity);
   const dedup = new Deduplicator();
   const out: Flow[] = [];
@@ -117,8 +124,8 @@ function cpuTime(fn: () => void): number {
  * Ingest on one core against bare `JSON.parse` of the same lines. Lines are generated from the
  * 20k-workload cluster and joined into ~1 MiB blocks like the reader's decoded chunks; JSON.parse gets
  * each line as its own string (what the reader would hand it), the ingest path scans each line in
- * place. Contenders alternate round by round and the best round of each counts, in process CPU time
- * (a busy shared machine then hurts both alike).
+ * place, starting each round with the scanner's memos empty. Contenders alternate round by round and
+ * the best round of each counts, in process CPU time (a busy shared machine then hurts both alike).
  */
 export function benchIngestPipeline(opts: { lines?: number; rounds?: number } = {}): Figure[] {
   const count = opts.lines ?? 200_000;
@@ -299,12 +306,82 @@ export function benchAnalysis(): Figure[] {
   ];
 }
 
+/** Writes generated flow lines for the 20k-workload cluster to standard output (for the end-to-end run). */
+async function emitLines(count: number): Promise<void> {
+  const topo = largeTopology({ workloads: 20_000, seed: 7 });
+  const layout = new LargeLayout(topo);
+  let batch: string[] = [];
+  let size = 0;
+  const flush = async () => {
+    if (!process.stdout.write(batch.join('\n') + '\n'))
+      await new Promise((r) => process.stdout.once('drain', r));
+    batch = [];
+    size = 0;
+  };
+  for (const line of generateFlowLines({ topology: topo, layout, count, seed: 13 })) {
+    batch.push(line);
+    size += line.length;
+    if (size >= 1 << 20) await flush();
+  }
+  if (batch.length > 0) await flush();
+}
+
+/** Runs `microseg recommend` in this process on standard input, then reports its peak RSS. */
+async function recommendChild(cluster: string, out: string): Promise<void> {
+  const { run } = await import('../src/cli/commands/recommend.ts');
+  const { processIO } = await import('../src/cli/io.ts');
+  const t0 = performance.now();
+  const code = await run(['--cluster', cluster, '--flows', '-', '--out', out, '--quiet'], processIO());
+  const seconds = (performance.now() - t0) / 1000;
+  process.stderr.write(
+    JSON.stringify({ code, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n',
+  );
+}
+
+/**
+ * The whole offline run as a user runs it: `kubectl get ... -o json` of the 20k-workload cluster in a
+ * file (all fields, as the API server returns them), flow lines piped to `microseg recommend --flows -`
+ * from another process, policies and report written. Reports the recommend process's peak RSS.
+ */
+export async function benchRecommendMemory(count = 1_000_000): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'microseg-bench-'));
+  try {
+    const cluster = join(dir, 'cluster.json');
+    const topo = largeTopology({ workloads: 20_000, seed: 7 });
+    await writeObjectList(cluster, largeClusterObjects(topo), { indent: 0 });
+    const self = fileURLToPath(import.meta.url);
+    const emitter = spawn(process.execPath, [self, '--emit-lines', String(count)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const rec = spawn(process.execPath, [self, '--recommend-child', cluster, join(dir, 'out')], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    emitter.stdout.pipe(rec.stdin);
+    let err = '';
+    rec.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const status = await new Promise<number | null>((r) => rec.on('close', r));
+    const last = err.trim().split('\n').pop() ?? '';
+    if (status !== 0 || !last.startsWith('{')) throw new Error(`recommend benchmark failed: ${err}`);
+    const r = JSON.parse(last) as { code: number; seconds: number; maxRssMB: number };
+    if (r.code !== 0) throw new Error(`recommend exited with ${r.code}: ${err}`);
+    return [
+      { name: 'recommend end to end: flow lines piped in', value: count, unit: 'lines' },
+      { name: 'recommend end to end: time', value: round2(r.seconds), unit: 's' },
+      { name: 'recommend end to end: peak RSS', value: Math.round(r.maxRssMB), unit: 'MB' },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (process.argv[2] === '--memory-child') memoryChild(Number(process.argv[3]));
+  else if (process.argv[2] === '--emit-lines') await emitLines(Number(process.argv[3]));
+  else if (process.argv[2] === '--recommend-child') await recommendChild(process.argv[3]!, process.argv[4]!);
   else if (process.argv.includes('--ingest-only')) {
     // node bench/pipeline.ts [lines] --ingest-only: the ingest figures alone, on `lines` lines.
     const n = Number(process.argv[2]);

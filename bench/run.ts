@@ -3,7 +3,7 @@
  *
  *   node bench/run.ts [--only NAME[,NAME...]] [--skip-cluster]
  *
- * NAME: ingest, pipeline, analysis, memory, verify, controller, isolation. The controller and isolation
+ * NAME: ingest, pipeline, analysis, memory, recommend, verify, controller, isolation. The controller and isolation
  * benchmarks start a real kube-apiserver (built once by the test harness) and run as child processes.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchIngest } from './ingest.ts';
-import { benchAnalysis, benchIngestPipeline, benchMemory } from './pipeline.ts';
+import { benchAnalysis, benchIngestPipeline, benchMemory, benchRecommendMemory } from './pipeline.ts';
 import { benchVerify } from './verify.ts';
 
 interface Figure {
@@ -62,6 +62,11 @@ if (want('analysis')) print('Segments + proposal, 20k workloads', benchAnalysis(
 if (want('verify'))
   print('Semantics engine: verification of 100k observed edges, 20k workloads', await benchVerify());
 if (want('memory')) print('Memory: 10M flows over 20k workloads, streamed', benchMemory(10_000_000));
+if (want('recommend'))
+  print(
+    'microseg recommend end to end: 20k-workload cluster file, 1M flow lines piped in',
+    await benchRecommendMemory(1_000_000),
+  );
 if (!values['skip-cluster']) {
   if (want('controller')) child('Controller against a real kube-apiserver', './controller.ts');
   if (want('isolation')) child('Isolation against a real kube-apiserver', './isolation.ts');

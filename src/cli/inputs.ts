@@ -1,33 +1,178 @@
-/** File inputs shared by the commands: cluster snapshots and policy files. */
-import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+/**
+ * File inputs shared by the commands: cluster snapshots and policy files (JSON or YAML, gzip allowed,
+ * '-' for standard input, directories of such files). JSON is streamed: objects are parsed one at a time
+ * and compacted to what the core reads, so a snapshot of a large cluster never holds the file's text or
+ * the fields nobody reads.
+ */
+import { createReadStream } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { compactObject, Interner } from '../model/compact.ts';
 import type { ClusterSnapshot, SnapshotOptions } from '../model/snapshot.ts';
-import { InputError, loadSnapshotText, mergeSnapshots } from '../model/snapshot.ts';
+import { flattenLists, InputError, parseObjectsText, SnapshotBuilder } from '../model/snapshot.ts';
+import { streamJsonObjects } from '../model/stream.ts';
+import { VERIFY_EXTRA_KINDS } from '../verify/load.ts';
 
-/** Reads a JSON or YAML file (gzip allowed), naming the file in every error. */
-export async function readTextFile(path: string): Promise<string> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = gunzipSync(buf);
-    } catch (err) {
-      throw new InputError(`${path}: not a valid gzip file: ${(err as Error).message}`);
-    }
-  }
-  return buf.toString('utf8');
+export interface LoadOptions extends SnapshotOptions {
+  /** Where '-' reads from. */
+  stdin?: AsyncIterable<Buffer | string>;
+  /** Keep every field of every object instead of only what the core reads (default false). */
+  full?: boolean;
 }
 
+function readError(path: string, err: unknown): InputError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new InputError(`${path}: no such file or directory`);
+  if (code === 'EISDIR') return new InputError(`${path}: is a directory`);
+  return new InputError(`${path}: cannot read: ${code ?? (err as Error).message}`);
+}
+
+/** The raw chunks of a file or of standard input, un-gzipped when they start with the gzip magic. */
+async function* chunks(path: string, stdin: LoadOptions['stdin']): AsyncGenerator<Buffer> {
+  let source: AsyncIterable<Buffer | string>;
+  if (path === '-') {
+    if (!stdin) throw new InputError('-: standard input is not available');
+    source = stdin;
+  } else source = createReadStream(path, { highWaterMark: 1 << 20 });
+  const it = source[Symbol.asyncIterator]();
+  let first: Buffer | undefined;
+  try {
+    // Read until there are two bytes to sniff (or the input ends).
+    while (first === undefined || first.length < 2) {
+      const r = await it.next();
+      if (r.done) break;
+      const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      first = first ? Buffer.concat([first, b]) : b;
+    }
+  } catch (err) {
+    throw readError(path, err);
+  }
+  if (!first) return;
+  async function* rest(): AsyncGenerator<Buffer> {
+    yield first!;
+    for (;;) {
+      let r: IteratorResult<Buffer | string>;
+      try {
+        r = await it.next();
+      } catch (err) {
+        throw readError(path, err);
+      }
+      if (r.done) return;
+      yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    }
+  }
+  if (first[0] !== 0x1f || first[1] !== 0x8b) {
+    yield* rest();
+    return;
+  }
+  const gunzip = createGunzip();
+  const feed = (async () => {
+    for await (const c of rest()) if (!gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r));
+    gunzip.end();
+  })();
+  feed.catch((err: unknown) => gunzip.destroy(err as Error));
+  try {
+    for await (const c of gunzip) yield c as Buffer;
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${path}: not a valid gzip file: ${(err as Error).message}`);
+  }
+  await feed;
+}
+
+/**
+ * The Kubernetes objects of one input, one at a time. JSON (a List, an array, one object, or objects one
+ * after another) is split and parsed object by object; anything else is read whole as YAML.
+ */
+export async function* readObjects(path: string, stdin?: LoadOptions['stdin']): AsyncGenerator<unknown> {
+  const it = chunks(path, stdin)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let firstByte = -1;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) break;
+    head.push(r.value);
+    const k = r.value.findIndex((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+    if (k >= 0) {
+      firstByte = r.value[k]!;
+      break;
+    }
+  }
+  async function* all(): AsyncGenerator<Buffer> {
+    yield* head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  if (firstByte === -1) throw new InputError(`${path}: the file is empty`);
+  if (firstByte === 0x7b || firstByte === 0x5b) {
+    for await (const value of streamJsonObjects(all(), path)) yield* flattenLists(value, path);
+    return;
+  }
+  const parts: Buffer[] = [];
+  for await (const c of all()) parts.push(c);
+  yield* parseObjectsText(Buffer.concat(parts).toString('utf8'), path);
+}
+
+/** A directory written by `microseg recommend` also holds its report.json: not policy objects. */
+async function isReport(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(200);
+    const { bytesRead } = await fh.read(buf, 0, 200, 0);
+    return /^\s*\{\s*"reportVersion"\s*:/.test(buf.toString('utf8', 0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The files an argument names: itself, or every .json/.yaml/.yml file of a directory, sorted by name. */
+async function expand(p: string): Promise<string[]> {
+  if (p === '-') return [p];
+  const st = await stat(p).catch((err: unknown) => {
+    throw readError(p, err);
+  });
+  if (!st.isDirectory()) return [p];
+  const files = (await readdir(p))
+    .filter((f) => /\.(json|ya?ml)$/.test(f))
+    .sort()
+    .map((f) => join(p, f));
+  if (files.length === 0) throw new InputError(`${p}: the directory has no .json, .yaml or .yml file`);
+  const out: string[] = [];
+  for (const f of files) if (!(await isReport(f))) out.push(f);
+  return out;
+}
+
+/** Loads cluster snapshot and policy files into one snapshot, each object checked and compacted as read. */
 export async function loadSnapshotFiles(
   paths: readonly string[],
-  opts?: SnapshotOptions,
+  opts: LoadOptions = {},
 ): Promise<ClusterSnapshot> {
-  const snaps = [];
-  for (const p of paths) snaps.push(loadSnapshotText(await readTextFile(p), p, opts));
-  return mergeSnapshots(...snaps);
+  const snaps: ClusterSnapshot[] = [];
+  const interner = new Interner();
+  for (const p of paths) {
+    for (const f of await expand(p)) {
+      const compact = (o: object) => compactObject(o, interner) as object;
+      const builder = new SnapshotBuilder(f, opts, opts.full ? undefined : compact);
+      for await (const obj of readObjects(f, opts.stdin)) builder.add(obj);
+      snaps.push(builder.snapshot);
+    }
+  }
+  if (snaps.length === 1) return snaps[0]!;
+  const out = snaps[0]!;
+  for (const s of snaps.slice(1))
+    for (const key of Object.keys(out) as (keyof ClusterSnapshot)[])
+      for (const x of s[key] as unknown[]) (out[key] as unknown[]).push(x);
+  return out;
+}
+
+/** Cluster and policy files for the verify commands: kinds no stage understands are an error. */
+export function loadStrictSnapshot(
+  paths: readonly string[],
+  stdin: LoadOptions['stdin'],
+): Promise<ClusterSnapshot> {
+  return loadSnapshotFiles(paths, { stdin, unknownKinds: 'error', extraKinds: VERIFY_EXTRA_KINDS });
 }

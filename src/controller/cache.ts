@@ -15,6 +15,7 @@ import type {
   Service,
   WorkloadObject,
 } from '../model/k8s.ts';
+import { compactObject } from '../model/compact.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { emptySnapshot } from '../model/snapshot.ts';
 import { Informer, cacheKey } from './informer.ts';
@@ -22,99 +23,15 @@ import type { KubeClient } from './kube.ts';
 import { resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 
-type Raw = Record<string, unknown> & { metadata: Record<string, unknown> };
-
-function meta(m: Record<string, unknown>): KObject['metadata'] {
-  const out: Record<string, unknown> = {};
-  for (const k of [
-    'name',
-    'namespace',
-    'uid',
-    'labels',
-    'annotations',
-    'ownerReferences',
-    'creationTimestamp',
-    'deletionTimestamp',
-    'resourceVersion',
-    'generation',
-  ])
-    if (m[k] !== undefined) out[k] = m[k];
-  // Annotations can be large (kubectl last-applied); keep only microseg's own.
-  if (out.annotations) {
-    const a = out.annotations as Record<string, string>;
-    const kept = Object.fromEntries(Object.entries(a).filter(([k]) => k.startsWith('microseg.dev/')));
-    if (Object.keys(kept).length > 0) out.annotations = kept;
-    else delete out.annotations;
-  }
-  return out as unknown as KObject['metadata'];
-}
-
-function slimContainers(cs: unknown): { name: string; ports?: unknown }[] {
-  return ((cs as { name: string; ports?: unknown[] }[] | undefined) ?? []).map((c) =>
-    c.ports ? { name: c.name, ports: c.ports } : { name: c.name },
-  );
-}
-
-export function slimPod(raw: unknown): Pod {
-  const o = raw as Raw & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
-  const spec = o.spec ?? {};
-  const status = o.status ?? {};
-  const s: Pod['status'] = {};
-  for (const k of ['phase', 'podIP', 'podIPs', 'hostIP', 'startTime'] as const)
-    if (status[k] !== undefined) (s as Record<string, unknown>)[k] = status[k];
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: meta(o.metadata),
-    spec: {
-      ...(spec.nodeName ? { nodeName: spec.nodeName as string } : {}),
-      ...(spec.hostNetwork ? { hostNetwork: true } : {}),
-      containers: slimContainers(spec.containers) as Pod['spec']['containers'],
-    },
-    status: s,
-  };
-}
-
-function slimWorkload(kind: string, apiVersion: string) {
-  return (raw: unknown): KObject => {
-    const o = raw as Raw & { spec?: Record<string, unknown> };
-    const spec = o.spec ?? {};
-    const tpl = (s: Record<string, unknown> | undefined) => {
-      const t = s?.template as
-        { metadata?: { labels?: unknown }; spec?: Record<string, unknown> } | undefined;
-      if (!t) return undefined;
-      return {
-        metadata: { labels: t.metadata?.labels },
-        spec: {
-          ...(t.spec?.hostNetwork ? { hostNetwork: true } : {}),
-          containers: slimContainers(t.spec?.containers),
-        },
-      };
-    };
-    if (kind === 'CronJob') {
-      const jt = spec.jobTemplate as { spec?: Record<string, unknown> } | undefined;
-      return {
-        apiVersion,
-        kind,
-        metadata: meta(o.metadata),
-        spec: { jobTemplate: { spec: { template: tpl(jt?.spec) } } },
-      } as KObject;
-    }
-    return {
-      apiVersion,
-      kind,
-      metadata: meta(o.metadata),
-      spec: { selector: spec.selector, template: tpl(spec) },
-    } as KObject;
-  };
-}
-
-const keep =
+/**
+ * The informers' transform: list items come without kind and apiVersion; they get them, then are
+ * compacted to what the core reads (the same compaction as snapshot files). No string interning here:
+ * a long-running cache would keep every label set it ever saw (each Job run has its own).
+ */
+const slim =
   (kind: string, apiVersion: string) =>
-  (raw: unknown): KObject => {
-    const o = raw as Raw;
-    return { ...o, apiVersion, kind, metadata: meta(o.metadata) };
-  };
+  (raw: unknown): unknown =>
+    compactObject(Object.assign(raw as object, { apiVersion, kind }));
 
 export interface ClusterCacheOptions {
   log?: Logger;
@@ -155,13 +72,13 @@ export class ClusterCache {
       apiVersion: string,
       transform: (raw: unknown) => unknown,
     ) => new Informer<T>(client, { ...common, path: resourcePath(kind), name: kind, transform });
-    this.namespaces = make('Namespace', 'v1', keep('Namespace', 'v1'));
-    this.pods = make('Pod', 'v1', slimPod);
-    this.services = make('Service', 'v1', keep('Service', 'v1'));
+    this.namespaces = make('Namespace', 'v1', slim('Namespace', 'v1'));
+    this.pods = make('Pod', 'v1', slim('Pod', 'v1'));
+    this.services = make('Service', 'v1', slim('Service', 'v1'));
     this.endpointSlices = make(
       'EndpointSlice',
       'discovery.k8s.io/v1',
-      keep('EndpointSlice', 'discovery.k8s.io/v1'),
+      slim('EndpointSlice', 'discovery.k8s.io/v1'),
     );
     this.workloads = (
       [
@@ -171,12 +88,12 @@ export class ClusterCache {
         ['DaemonSet', 'apps/v1'],
         ['Job', 'batch/v1'],
       ] as const
-    ).map(([k, v]) => make<WorkloadObject>(k, v, slimWorkload(k, v)));
-    this.cronJobs = make('CronJob', 'batch/v1', slimWorkload('CronJob', 'batch/v1'));
+    ).map(([k, v]) => make<WorkloadObject>(k, v, slim(k, v)));
+    this.cronJobs = make('CronJob', 'batch/v1', slim('CronJob', 'batch/v1'));
     this.networkPolicies = make(
       'NetworkPolicy',
       'networking.k8s.io/v1',
-      keep('NetworkPolicy', 'networking.k8s.io/v1'),
+      slim('NetworkPolicy', 'networking.k8s.io/v1'),
     );
     this.#tombstoneMs = opts.tombstoneMs ?? 600_000;
     this.#maxTombstones = opts.maxTombstones ?? 10_000;

@@ -1,50 +1,185 @@
 /**
  * Compaction: a copy of an object with only the fields the core reads (identity, policy synthesis,
- * verification). Large clusters hold tens of thousands of pods; compacting them as they are read keeps
- * memory proportional to what is used, not to what the API server returns.
+ * verification, isolation). Large clusters hold tens of thousands of pods; compacting objects as they
+ * are read — from a snapshot file or from the controller's informers — keeps memory proportional to
+ * what is used, not to what the API server returns.
+ *
+ * What is kept:
+ * - metadata: name, namespace, uid, labels, ownerReferences (kind, name, uid, controller), creation and
+ *   deletion timestamps, resourceVersion, generation, and microseg's own annotations (`microseg.dev/…`);
+ * - Pods: containers' (and init containers') names and ports, hostNetwork, nodeName; status phase,
+ *   addresses and start time;
+ * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
+ *   container ports and hostNetwork; CronJobs: the same inside the job template;
+ * - Nodes: their addresses;
+ * - every other kind: everything but `status`.
  */
-import type { Pod } from './k8s.ts';
 
-const META_KEYS = ['name', 'namespace', 'uid', 'labels', 'ownerReferences', 'creationTimestamp'] as const;
+/**
+ * Shares equal strings: label keys and values, namespaces and owner names repeat across the pods of a
+ * workload, and each parsed object would otherwise hold its own copy.
+ */
+export class Interner {
+  readonly #strings = new Map<string, string>();
+  readonly #labels = new Map<string, Readonly<Record<string, string>>>();
 
-function pickMeta(meta: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of META_KEYS) if (meta[k] !== undefined) out[k] = meta[k];
+  get(s: string): string {
+    const known = this.#strings.get(s);
+    if (known !== undefined) return known;
+    this.#strings.set(s, s);
+    return s;
+  }
+
+  /**
+   * One shared, frozen object per distinct label set: the pods of a workload carry the same labels.
+   * Anything that is not an object of strings is returned as it is, for the snapshot check to report.
+   */
+  labels(v: unknown): unknown {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const entries = Object.entries(v as Record<string, unknown>);
+    let key = '';
+    for (const [k, val] of entries) {
+      if (typeof val !== 'string') return v;
+      key += `${k}\u0000${val}\u0000`;
+    }
+    const known = this.#labels.get(key);
+    if (known !== undefined) return known;
+    const out: Record<string, string> = {};
+    for (const [k, val] of entries) out[this.get(k)] = this.get(val as string);
+    Object.freeze(out);
+    this.#labels.set(key, out);
+    return out;
+  }
+}
+
+type Raw = Record<string, unknown>;
+
+const META_KEYS = [
+  'name',
+  'namespace',
+  'uid',
+  'labels',
+  'ownerReferences',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'resourceVersion',
+  'generation',
+] as const;
+
+const OWNER_KEYS = ['apiVersion', 'kind', 'name', 'uid', 'controller'] as const;
+
+function str(v: unknown, interner: Interner | undefined): unknown {
+  return typeof v === 'string' && interner ? interner.get(v) : v;
+}
+
+function labels(v: unknown, interner: Interner | undefined): unknown {
+  return interner ? interner.labels(v) : v;
+}
+
+function meta(m: unknown, interner: Interner | undefined): Raw {
+  const src = (m !== null && typeof m === 'object' ? m : {}) as Raw;
+  const out: Raw = {};
+  for (const k of META_KEYS) {
+    const v = src[k];
+    if (v === undefined) continue;
+    if (k === 'labels') out[k] = labels(v, interner);
+    else if (k === 'ownerReferences' && Array.isArray(v))
+      out[k] = v.map((o: unknown) => {
+        if (o === null || typeof o !== 'object') return o;
+        const r: Raw = {};
+        for (const ok of OWNER_KEYS) if ((o as Raw)[ok] !== undefined) r[ok] = str((o as Raw)[ok], interner);
+        return r;
+      });
+    else if (k === 'namespace') out[k] = str(v, interner);
+    else out[k] = v;
+  }
+  const a = src.annotations;
+  if (a !== null && typeof a === 'object' && !Array.isArray(a)) {
+    const own = Object.entries(a as Raw).filter(([k]) => k.startsWith('microseg.dev/'));
+    if (own.length > 0) out.annotations = Object.fromEntries(own);
+  }
   return out;
 }
 
-/** Pods lose conditions, resources, probes, volumes, env and the like; other kinds lose status and managed fields. */
-export function compactObject(obj: unknown): unknown {
-  if (obj === null || typeof obj !== 'object') return obj;
-  const o = obj as Record<string, unknown>;
-  const meta = (o.metadata ?? {}) as Record<string, unknown>;
+/** Containers reduced to their names and ports; init containers only when they declare ports (sidecars). */
+function containers(v: unknown, onlyWithPorts: boolean): unknown[] | undefined {
+  if (!Array.isArray(v)) return onlyWithPorts ? undefined : [];
+  const out: unknown[] = [];
+  for (const c of v as unknown[]) {
+    if (c === null || typeof c !== 'object') {
+      if (!onlyWithPorts) out.push(c);
+      continue;
+    }
+    const { name, ports } = c as { name?: unknown; ports?: unknown };
+    if (onlyWithPorts && ports === undefined) continue;
+    out.push(ports === undefined ? { name } : { name, ports });
+  }
+  return onlyWithPorts && out.length === 0 ? undefined : out;
+}
+
+function podSpec(v: unknown): Raw {
+  const spec = (v !== null && typeof v === 'object' ? v : {}) as Raw;
+  const init = containers(spec.initContainers, true);
+  return {
+    containers: containers(spec.containers, false),
+    ...(init ? { initContainers: init } : {}),
+    ...(spec.hostNetwork ? { hostNetwork: true } : {}),
+    ...(spec.nodeName !== undefined ? { nodeName: spec.nodeName } : {}),
+  };
+}
+
+function template(v: unknown, interner: Interner | undefined): Raw | undefined {
+  if (v === null || typeof v !== 'object') return undefined;
+  const t = v as { metadata?: Raw; spec?: unknown };
+  const l = t.metadata?.labels;
+  const podSpecOut = podSpec(t.spec);
+  delete podSpecOut.nodeName;
+  return { metadata: l === undefined ? {} : { labels: labels(l, interner) }, spec: podSpecOut };
+}
+
+const WORKLOAD_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job']);
+
+/** A compacted copy of a Kubernetes object; anything that is not an object is returned as it is. */
+export function compactObject(obj: unknown, interner?: Interner): unknown {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return obj;
+  const o = obj as Raw;
+  const head = { apiVersion: o.apiVersion, kind: o.kind, metadata: meta(o.metadata, interner) };
+  const spec = (o.spec !== null && typeof o.spec === 'object' ? o.spec : undefined) as Raw | undefined;
   if (o.kind === 'Pod') {
-    const pod = o as unknown as Pod;
-    const containers = (pod.spec?.containers ?? []).map((c) => ({
-      name: c.name,
-      ...(c.ports ? { ports: c.ports } : {}),
-    }));
-    const st = pod.status ?? {};
+    const st = (o.status ?? {}) as Raw;
+    const status: Raw = {};
+    for (const k of ['phase', 'podIP', 'podIPs', 'hostIP', 'startTime'] as const)
+      if (st[k] !== undefined) status[k] = st[k];
+    // A Pod without spec stays without one, so that the snapshot check reports it.
+    return { ...head, ...(spec ? { spec: podSpec(spec) } : {}), status };
+  }
+  if (typeof o.kind === 'string' && WORKLOAD_KINDS.has(o.kind)) {
+    if (!spec) return head;
+    const tpl = template(spec.template, interner);
     return {
-      apiVersion: o.apiVersion,
-      kind: 'Pod',
-      metadata: pickMeta(meta),
+      ...head,
       spec: {
-        containers,
-        ...(pod.spec?.hostNetwork ? { hostNetwork: true } : {}),
-        ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
-      },
-      status: {
-        ...(st.phase ? { phase: st.phase } : {}),
-        ...(st.podIP ? { podIP: st.podIP } : {}),
-        ...(st.podIPs ? { podIPs: st.podIPs } : {}),
-        ...(st.hostIP ? { hostIP: st.hostIP } : {}),
-        ...(st.startTime ? { startTime: st.startTime } : {}),
+        ...(spec.selector !== undefined ? { selector: spec.selector } : {}),
+        ...(tpl ? { template: tpl } : {}),
       },
     };
   }
-  const { status: _status, ...rest } = o;
-  const keepStatus =
-    o.kind === 'Node' ? { status: { addresses: (_status as { addresses?: unknown })?.addresses } } : {};
-  return { ...rest, metadata: pickMeta(meta), ...keepStatus };
+  if (o.kind === 'CronJob') {
+    if (!spec) return head;
+    const jt = spec.jobTemplate as { spec?: Raw } | undefined;
+    const tpl = template(jt?.spec?.template, interner);
+    return {
+      ...head,
+      spec: {
+        ...(spec.schedule !== undefined ? { schedule: spec.schedule } : {}),
+        jobTemplate: { spec: tpl ? { template: tpl } : {} },
+      },
+    };
+  }
+  if (o.kind === 'Node') {
+    const addresses = (o.status as { addresses?: unknown } | undefined)?.addresses;
+    return { ...head, ...(addresses !== undefined ? { status: { addresses } } : {}) };
+  }
+  const { status: _status, metadata: _metadata, ...rest } = o;
+  return { ...rest, metadata: head.metadata };
 }

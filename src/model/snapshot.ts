@@ -83,7 +83,7 @@ export function parseObjectsText(text: string, source: string): unknown[] {
   return out;
 }
 
-function flattenLists(value: unknown, source: string): unknown[] {
+export function flattenLists(value: unknown, source: string): unknown[] {
   if (Array.isArray(value)) return value.flatMap((v) => flattenLists(v, source));
   if (value !== null && typeof value === 'object') {
     const o = value as Record<string, unknown>;
@@ -114,18 +114,30 @@ export function describeObject(obj: unknown, index: number): string {
   return `item ${index + 1}${kind ? ` (${kind})` : ''}`;
 }
 
-/** Builds a snapshot from parsed objects, checking each object's envelope once, here. */
-export function snapshotFromObjects(
-  objects: Iterable<unknown>,
-  source: string,
-  opts: SnapshotOptions = {},
-): ClusterSnapshot {
-  const snap = emptySnapshot();
-  const extra = new Set(opts.extraKinds ?? []);
-  let i = -1;
-  for (const obj of objects) {
-    i++;
-    const where = `${source}: ${describeObject(obj, i)}`;
+/**
+ * Builds a snapshot from parsed objects handed over one at a time, checking each object's envelope once,
+ * here. Objects may be compacted before they are added (`compactObject`): only what they hold is kept.
+ */
+export class SnapshotBuilder {
+  readonly snapshot: ClusterSnapshot = emptySnapshot();
+  private readonly source: string;
+  private readonly opts: SnapshotOptions;
+  private readonly extra: ReadonlySet<string>;
+  private readonly transform: ((obj: object) => object) | undefined;
+  private index = -1;
+
+  /** `transform` (e.g. compaction) is applied to each object after it passed the checks. */
+  constructor(source: string, opts: SnapshotOptions = {}, transform?: (obj: object) => object) {
+    this.source = source;
+    this.opts = opts;
+    this.extra = new Set(opts.extraKinds ?? []);
+    this.transform = transform;
+  }
+
+  add(obj: unknown): void {
+    const snap = this.snapshot;
+    const i = ++this.index;
+    const where = `${this.source}: ${describeObject(obj, i)}`;
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
       throw new InputError(`${where}: not an object`);
     const o = obj as Record<string, unknown>;
@@ -144,25 +156,26 @@ export function snapshotFromObjects(
         if (typeof v !== 'string') throw new InputError(`${where}: metadata.labels.${k} must be a string`);
       }
     }
-    const k = o as unknown as KObject;
+    if ((o.kind === 'Pod' || o.kind === 'NetworkPolicy') && (!o.spec || typeof o.spec !== 'object'))
+      throw new InputError(`${where}: spec is missing`);
+    const t = (this.transform ? this.transform(o) : o) as Record<string, unknown>;
+    const k = t as unknown as KObject;
     switch (o.kind) {
       case 'Namespace':
         snap.namespaces.push(k as Namespace);
         break;
       case 'Pod':
-        if (!o.spec || typeof o.spec !== 'object') throw new InputError(`${where}: spec is missing`);
-        if (!Array.isArray((o.spec as { containers?: unknown }).containers))
-          (o.spec as { containers: unknown[] }).containers = [];
+        if (!Array.isArray((t.spec as { containers?: unknown }).containers))
+          (t.spec as { containers: unknown[] }).containers = [];
         snap.pods.push(k as Pod);
         break;
       case 'Service':
-        snap.services.push({ ...(k as Service), spec: o.spec ?? {} });
+        snap.services.push({ ...(k as Service), spec: t.spec ?? {} });
         break;
       case 'EndpointSlice':
         snap.endpointSlices.push(k as EndpointSlice);
         break;
       case 'NetworkPolicy':
-        if (!o.spec || typeof o.spec !== 'object') throw new InputError(`${where}: spec is missing`);
         snap.networkPolicies.push(k as NetworkPolicy);
         break;
       case 'CronJob':
@@ -170,15 +183,25 @@ export function snapshotFromObjects(
         break;
       default:
         if (WORKLOAD_KINDS.has(o.kind)) {
-          snap.workloads.push({ ...(k as WorkloadObject), spec: o.spec ?? {} });
-        } else if (opts.unknownKinds === 'error' && !extra.has(o.kind)) {
+          snap.workloads.push({ ...(k as WorkloadObject), spec: t.spec ?? {} });
+        } else if (this.opts.unknownKinds === 'error' && !this.extra.has(o.kind)) {
           throw new InputError(`${where}: unsupported kind ${o.kind}`);
         } else {
-          snap.others.push(o as OtherObject);
+          snap.others.push(t as OtherObject);
         }
     }
   }
-  return snap;
+}
+
+/** Builds a snapshot from parsed objects, checking each object's envelope once, here. */
+export function snapshotFromObjects(
+  objects: Iterable<unknown>,
+  source: string,
+  opts: SnapshotOptions = {},
+): ClusterSnapshot {
+  const builder = new SnapshotBuilder(source, opts);
+  for (const obj of objects) builder.add(obj);
+  return builder.snapshot;
 }
 
 export function loadSnapshotText(text: string, source: string, opts?: SnapshotOptions): ClusterSnapshot {

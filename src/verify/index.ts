@@ -35,4 +35,4 @@ export {
   compileNetworkPolicy,
   isClusterPolicyKind,
 } from './validate.ts';
-export { loadSnapshots, snapshotFromText, VERIFY_EXTRA_KINDS, workloadEndpoint } from './load.ts';
+export { snapshotFromText, VERIFY_EXTRA_KINDS, workloadEndpoint } from './load.ts';

@@ -2,12 +2,11 @@
  * The imperative edge of the verify commands: reading cluster and policy files into an engine, and
  * parsing endpoint and query arguments.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { LabelSelector, PodTemplate } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
-import { InputError, mergeSnapshots, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
+import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
 import { parseAddr } from './ip.ts';
 import type { Endpoint, L4Protocol, Query } from './types.ts';
 import { PROTOCOLS } from './types.ts';
@@ -46,37 +45,6 @@ export function snapshotFromText(text: string, source: string): ClusterSnapshot 
     unknownKinds: 'error',
     extraKinds: VERIFY_EXTRA_KINDS,
   });
-}
-
-/** Loads files (or every .json/.yaml/.yml file of a directory, sorted by name) into one snapshot. */
-export async function loadSnapshots(
-  paths: readonly string[],
-  stdin?: NodeJS.ReadableStream,
-): Promise<ClusterSnapshot> {
-  const snaps: ClusterSnapshot[] = [];
-  for (const p of paths) {
-    let files = [p];
-    if (p !== '-') {
-      const st = await stat(p).catch(() => undefined);
-      if (!st) throw new InputError(`${p}: no such file or directory`);
-      if (st.isDirectory()) {
-        files = (await readdir(p))
-          .filter((f) => /\.(json|ya?ml)$/.test(f))
-          .sort()
-          .map((f) => join(p, f));
-        if (files.length === 0) throw new InputError(`${p}: the directory has no .json, .yaml or .yml file`);
-      }
-    }
-    for (const f of files) {
-      const text = await readText(f, stdin);
-      // A directory written by `microseg recommend` also holds its report.json: not policy objects.
-      if (files.length > 1 || f !== p) {
-        if (/^\s*\{\s*"reportVersion"\s*:/.test(text.slice(0, 200))) continue;
-      }
-      snaps.push(snapshotFromText(text, f));
-    }
-  }
-  return mergeSnapshots(...snaps);
 }
 
 /** Parses `ns/pod` or an IP address given on the command line. */

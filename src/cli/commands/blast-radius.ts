@@ -4,11 +4,12 @@
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
 import { parseArgs } from 'node:util';
+import { loadStrictSnapshot } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { mergeSnapshots } from '../../model/snapshot.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { loadSnapshots, workloadEndpoint } from '../../verify/load.ts';
+import { workloadEndpoint } from '../../verify/load.ts';
 import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
 import { blastRadius } from '../../verify/reach.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
@@ -81,11 +82,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
   if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
   const options = parseEngineOptions(values);
-  const cluster = await loadSnapshots([values.cluster], io.stdin);
+  const cluster = await loadStrictSnapshot([values.cluster], io.stdin);
   const target = workloadEndpoint(cluster, values.workload);
   const before = engineFromSnapshot(cluster, options);
   const after = values.proposal
-    ? engineFromSnapshot(mergeSnapshots(cluster, await loadSnapshots([values.proposal], io.stdin)), options)
+    ? engineFromSnapshot(
+        mergeSnapshots(cluster, await loadStrictSnapshot([values.proposal], io.stdin)),
+        options,
+      )
     : undefined;
   const result = blastRadius(before, after, target, {
     ...(values['internet-probe'] ? { internetProbe: values['internet-probe'] } : {}),

@@ -3,10 +3,11 @@
  * --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
 import { parseArgs } from 'node:util';
+import { loadStrictSnapshot } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { loadSnapshots, parseEndpointArg, parseProtocolArg } from '../../verify/load.ts';
+import { parseEndpointArg, parseProtocolArg } from '../../verify/load.ts';
 import type { Verdict } from '../../verify/types.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
@@ -66,7 +67,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const to = parseEndpointArg(values.to!, '--to');
   const protocol = parseProtocolArg(values.protocol, '--protocol');
   const port = /^\d+$/.test(values.port!) ? Number(values.port) : values.port!;
-  const snap = await loadSnapshots([values.cluster!, ...(values.policies ?? [])], io.stdin);
+  const snap = await loadStrictSnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin);
   const engine = engineFromSnapshot(snap, options);
   const v = engine.evaluate({ from, to, port, ...(protocol ? { protocol } : {}) }, 'explain');
   io.out(values.output === 'json' ? JSON.stringify(v, null, 2) + '\n' : formatVerdict(v));

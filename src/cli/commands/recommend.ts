@@ -142,6 +142,9 @@ export async function recommend(
   return { analysis, proof, report, files, ingest };
 }
 
+/** Segments named in the summary before it says how many more there are. */
+const SUMMARY_SEGMENTS = 8;
+
 export function summary(r: RecommendResult, out: string): string {
   const { graph, segments, proposal } = r.analysis;
   const workloads = graph.nodes.filter((n) => n.kind === 'workload').length;
@@ -150,9 +153,18 @@ export function summary(r: RecommendResult, out: string): string {
   lines.push(
     `graph: ${workloads} workload(s), ${graph.nodes.length - workloads} other peer(s), ${graph.edges.length} edge(s)`,
   );
+  // A short summary: every segment when there are few, else the largest ones.
+  const shown =
+    segments.segments.length <= SUMMARY_SEGMENTS
+      ? segments.segments
+      : [...segments.segments]
+          .sort((a, b) => b.members.length - a.members.length || a.id.localeCompare(b.id))
+          .slice(0, SUMMARY_SEGMENTS);
+  const more = segments.segments.length - shown.length;
   lines.push(
     `segments: ${segments.segments.length} (modularity ${segments.modularity.toFixed(2)}): ` +
-      segments.segments.map((s) => `${s.id} (${s.members.length})`).join(', '),
+      shown.map((s) => `${s.id} (${s.members.length})`).join(', ') +
+      (more > 0 ? `, and ${more} more (largest first; all in report.json)` : ''),
   );
   const v = r.proof.report;
   lines.push(

@@ -3,10 +3,11 @@
  * answers many connection queries at once, in order.
  */
 import { parseArgs } from 'node:util';
+import { loadStrictSnapshot } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { loadSnapshots, parseQueries, readText } from '../../verify/load.ts';
+import { parseQueries, readText } from '../../verify/load.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
 const HELP = `usage: microseg simulate --cluster FILE [--policies FILE ...] --queries FILE [--output json]
@@ -46,7 +47,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.queries) throw new UsageError('--queries is required');
   if (values.output !== 'json') throw new UsageError(`--output ${values.output} is not supported (use json)`);
   const options = parseEngineOptions(values);
-  const snap = await loadSnapshots([values.cluster, ...(values.policies ?? [])], io.stdin);
+  const snap = await loadStrictSnapshot([values.cluster, ...(values.policies ?? [])], io.stdin);
   const engine = engineFromSnapshot(snap, options);
   const queries = parseQueries(await readText(values.queries, io.stdin), values.queries);
   const answers = queries.map((q, i) => {

@@ -1,0 +1,244 @@
+/**
+ * Streaming reader for cluster snapshot files. `kubectl get ... -A -o json` of a large cluster is hundreds
+ * of megabytes; parsing it whole holds the text and every object of it at once (gigabytes). This reader
+ * splits the byte stream into the objects it contains — the items of a List, the elements of a top-level
+ * array, or top-level objects one after another (JSON lines, concatenated documents) — and parses one
+ * object at a time, so the caller keeps only what it needs of each.
+ *
+ * Only the splitting is done here, on raw bytes. Every object text still goes through `JSON.parse`, so
+ * what is accepted and what each object contains is exactly what `JSON.parse` gives.
+ */
+import { InputError } from './snapshot.ts';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+
+/** Where the values handed out are: elements of a top-level array, or of the `items` of a top-level object. */
+type Mode = 'none' | 'array' | 'object' | 'items';
+
+/**
+ * Splits JSON text arriving in chunks into object texts. Call `push` with each chunk and collect what it
+ * returns, then `end` after the last chunk. Errors are InputErrors naming the source.
+ */
+export class JsonObjectSplitter {
+  private readonly source: string;
+  /** Bytes not yet consumed by a finished value: from the earliest start still needed. */
+  private pending: Buffer = Buffer.alloc(0);
+  /** Stream offset of `pending[0]`. */
+  private base = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private mode: Mode = 'none';
+  /** Stream offset where the top-level object starts (while it may still be a single object), or -1. */
+  private objectStart = -1;
+  /** Stream offset where the current array element starts, or -1. */
+  private itemStart = -1;
+  /** Top-level object members: the string being read as a key or a kind value, and the last key. */
+  private stringStart = -1;
+  private captureString: 'key' | 'kind' | undefined;
+  private lastKey: string | undefined;
+  private afterColon = false;
+  private kind: string | undefined;
+  private sawItems = false;
+  private sawValue = false;
+  /** Object texts handed out so far. */
+  count = 0;
+
+  constructor(source: string) {
+    this.source = source;
+  }
+
+  private fail(what: string): never {
+    throw new InputError(`${this.source}: not valid JSON: ${what}`);
+  }
+
+  /** Feeds a chunk; returns the object texts it completed. */
+  push(chunk: Buffer): string[] {
+    const keepFrom = this.pending.length;
+    const buf = keepFrom === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    const base = this.base;
+    const out: string[] = [];
+    const n = buf.length;
+    // Position of the next backslash at or after the scan position (n: none): found once per stretch,
+    // so jumping over string contents stays linear.
+    let nextBackslash = -1;
+    for (let i = keepFrom; i < n; i++) {
+      const b = buf[i]!;
+      if (this.inString) {
+        if (this.escaped) {
+          this.escaped = false;
+          continue;
+        }
+        if (b === BACKSLASH) {
+          this.escaped = true;
+          continue;
+        }
+        if (b === QUOTE) {
+          this.inString = false;
+          if (this.captureString !== undefined)
+            this.captured(buf.toString('utf8', this.stringStart - base, i + 1));
+          continue;
+        }
+        // Jump to the next quote or backslash.
+        const q = buf.indexOf(QUOTE, i + 1);
+        if (nextBackslash < i + 1) {
+          nextBackslash = buf.indexOf(BACKSLASH, i + 1);
+          if (nextBackslash < 0) nextBackslash = n;
+        }
+        const next = q < 0 ? nextBackslash : Math.min(q, nextBackslash);
+        i = next - 1;
+        continue;
+      }
+      if (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) continue;
+      const at = base + i;
+      if (this.depth === 0) {
+        this.sawValue = true;
+        if (b === OPEN_BRACKET) this.mode = 'array';
+        else if (b === OPEN_BRACE) {
+          this.mode = 'object';
+          this.objectStart = at;
+          this.kind = undefined;
+          this.lastKey = undefined;
+          this.afterColon = false;
+          this.sawItems = false;
+        } else
+          this.fail(
+            `expected an object or an array at byte ${at}, found ${JSON.stringify(String.fromCharCode(b))}`,
+          );
+        this.depth = 1;
+        continue;
+      }
+      const elementDepth = this.mode === 'array' ? 1 : this.mode === 'items' ? 2 : 0;
+      if (this.depth === elementDepth) {
+        if (b === COMMA) {
+          this.emit(buf, base, i, out);
+          continue;
+        }
+        if (b === CLOSE_BRACKET) {
+          this.emit(buf, base, i, out);
+          this.depth--;
+          if (this.mode === 'items') {
+            // Back among the members of the top-level object.
+            this.mode = 'object';
+            this.afterColon = false;
+            this.lastKey = undefined;
+          } else this.mode = 'none';
+          continue;
+        }
+        if (this.itemStart < 0) this.itemStart = at;
+      }
+      if (b === QUOTE) {
+        this.inString = true;
+        if (this.mode === 'object' && this.depth === 1) {
+          this.captureString = !this.afterColon ? 'key' : this.lastKey === 'kind' ? 'kind' : undefined;
+          this.stringStart = at;
+        }
+        continue;
+      }
+      if (this.mode === 'object' && this.depth === 1) {
+        if (b === COLON) {
+          this.afterColon = true;
+          continue;
+        }
+        if (b === COMMA) {
+          this.afterColon = false;
+          continue;
+        }
+        if (b === OPEN_BRACKET && this.afterColon && this.lastKey === 'items' && !this.sawItems) {
+          this.sawItems = true;
+          this.objectStart = -1; // no longer a single object: its items are handed out
+          this.mode = 'items';
+          this.depth = 2;
+          continue;
+        }
+      }
+      if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+        this.depth++;
+        continue;
+      }
+      if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+        this.depth--;
+        if (this.depth === 0) {
+          if (b === CLOSE_BRACKET) this.fail(`unexpected "]" at byte ${at}`);
+          if (this.objectStart >= 0) {
+            out.push(buf.toString('utf8', this.objectStart - base, i + 1));
+            this.count++;
+          } else if (this.kind !== undefined && !this.kind.endsWith('List')) {
+            throw new InputError(
+              `${this.source}: a top-level object with "items" must be a List, found kind ${JSON.stringify(this.kind)}`,
+            );
+          }
+          this.objectStart = -1;
+          this.mode = 'none';
+        }
+      }
+    }
+    const marks = [
+      this.objectStart,
+      this.itemStart,
+      this.inString && this.captureString !== undefined ? this.stringStart : -1,
+    ].filter((m) => m >= 0);
+    const keep = marks.length === 0 ? n : Math.min(...marks) - base;
+    this.pending = keep >= n ? Buffer.alloc(0) : Buffer.from(buf.subarray(keep));
+    this.base = base + keep;
+    return out;
+  }
+
+  private captured(text: string): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      this.fail((err as Error).message);
+    }
+    if (this.captureString === 'key') this.lastKey = value as string;
+    else this.kind = value as string;
+    this.captureString = undefined;
+  }
+
+  private emit(buf: Buffer, base: number, i: number, out: string[]): void {
+    if (this.itemStart < 0) return;
+    out.push(buf.toString('utf8', this.itemStart - base, i).trimEnd());
+    this.count++;
+    this.itemStart = -1;
+  }
+
+  /** Call after the last chunk: a truncated input is an error. */
+  end(): void {
+    if (this.inString || this.depth > 0)
+      this.fail(`the input ends inside a value (byte ${this.base + this.pending.length})`);
+    if (!this.sawValue) throw new InputError(`${this.source}: the file is empty`);
+  }
+}
+
+/**
+ * Parses each object of a chunked JSON input as it completes. The object texts are parsed with
+ * `JSON.parse`; an error names the source and the object's position.
+ */
+export async function* streamJsonObjects(
+  chunks: AsyncIterable<Buffer>,
+  source: string,
+): AsyncGenerator<unknown> {
+  const splitter = new JsonObjectSplitter(source);
+  for await (const chunk of chunks) {
+    const texts = splitter.push(chunk);
+    const first = splitter.count - texts.length;
+    for (const [k, text] of texts.entries()) {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        throw new InputError(`${source}: not valid JSON: object ${first + k + 1}: ${(err as Error).message}`);
+      }
+      yield value;
+    }
+  }
+  splitter.end();
+}

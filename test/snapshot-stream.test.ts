@@ -1,0 +1,232 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { loadSnapshotFiles, loadStrictSnapshot, readObjects } from '../src/cli/inputs.ts';
+import { InputError } from '../src/model/snapshot.ts';
+import { JsonObjectSplitter, streamJsonObjects } from '../src/model/stream.ts';
+
+function* chunked(bytes: Buffer, cuts: number[]): Generator<Buffer> {
+  let at = 0;
+  for (const c of [...cuts].sort((a, b) => a - b)) {
+    const end = Math.min(bytes.length, Math.max(at, c));
+    if (end > at) yield bytes.subarray(at, end);
+    at = end;
+  }
+  if (at < bytes.length) yield bytes.subarray(at);
+}
+
+async function* toAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
+  for (const x of items) yield await Promise.resolve(x);
+}
+
+async function collect(text: string, cuts: number[] = []): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const o of streamJsonObjects(toAsync(chunked(Buffer.from(text), cuts)), 'c.json')) out.push(o);
+  return out;
+}
+
+async function failure(text: string, cuts: number[] = []): Promise<string> {
+  try {
+    await collect(text, cuts);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return (err as Error).message;
+  }
+  throw new Error('no error');
+}
+
+// Strings that stress the splitter: brackets, quotes and backslashes inside strings, multi-byte text.
+const trickyString = fc.oneof(
+  fc.string(),
+  fc.constantFrom('{', '}', '[', ']', '"', '\\', '\\"', '"items"', 'kind', 'é', '日本', '🙂', ',', ':'),
+);
+const value = fc.letrec((tie) => ({
+  v: fc.oneof(
+    { depthSize: 'small' },
+    trickyString,
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('v'), { maxLength: 4 }),
+    fc.dictionary(trickyString, tie('v'), { maxKeys: 4 }),
+  ),
+}));
+const object = fc.dictionary(trickyString, value.v, { maxKeys: 5 });
+
+describe('streaming JSON object splitter', () => {
+  it('gives exactly the objects JSON.parse gives, whatever the layout and chunk boundaries', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(object, { maxLength: 6 }),
+        fc.constantFrom('list-items-first', 'list-kind-first', 'array', 'lines'),
+        fc.constantFrom(undefined, 1, 2, '\t'),
+        fc.array(fc.nat({ max: 2000 }), { maxLength: 12 }),
+        async (items, layout, indent, cuts) => {
+          let text: string;
+          if (layout === 'list-items-first')
+            text = JSON.stringify({ apiVersion: 'v1', items, kind: 'List', metadata: {} }, null, indent);
+          else if (layout === 'list-kind-first')
+            text = JSON.stringify({ kind: 'PodList', metadata: { x: '[' }, items }, null, indent);
+          else if (layout === 'array') text = JSON.stringify(items, null, indent);
+          else text = items.map((o) => JSON.stringify(o, null, indent)).join('\n') + '\n';
+          if (items.length === 0 && layout === 'lines') return;
+          const parsed: unknown = JSON.parse(
+            layout === 'lines' ? `[${text.trim().split('\n{').join(',\n{')}]` : text,
+          );
+          const expected = layout.startsWith('list') ? (parsed as { items: unknown[] }).items : parsed;
+          expect(await collect(text, cuts)).toEqual(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('hands out a top-level object without items, and objects one after another', async () => {
+    expect(await collect('{"kind":"Pod","metadata":{"name":"p"}}')).toEqual([
+      { kind: 'Pod', metadata: { name: 'p' } },
+    ]);
+    expect(await collect('{"a":1}{"b":[1,{"c":"]"}]}\n[{"d":2}]')).toEqual([
+      { a: 1 },
+      { b: [1, { c: ']' }] },
+      { d: 2 },
+    ]);
+    // `items` that is not an array is an ordinary field.
+    expect(await collect('{"kind":"X","items":null}')).toEqual([{ kind: 'X', items: null }]);
+  });
+
+  it('keeps only the unfinished object between chunks', () => {
+    const s = new JsonObjectSplitter('c.json');
+    const big = JSON.stringify({ kind: 'List', items: [{ a: 'x'.repeat(1000) }, { b: 1 }] });
+    const cut = big.indexOf('{"b"') + 2;
+    expect(s.push(Buffer.from(big.slice(0, cut)))).toEqual([JSON.stringify({ a: 'x'.repeat(1000) })]);
+    expect(s.push(Buffer.from(big.slice(cut)))).toEqual(['{"b":1}']);
+    s.end();
+    expect(s.count).toBe(2);
+  });
+
+  it('names what is wrong', async () => {
+    expect(await failure('{"kind": "List", "items": [')).toBe(
+      'c.json: not valid JSON: the input ends inside a value (byte 27)',
+    );
+    expect(await failure('[{"a": 1}, {"b": tru}]')).toMatch(/^c\.json: not valid JSON: object 2: /);
+    expect(await failure('[{"a":1}] x')).toBe(
+      'c.json: not valid JSON: expected an object or an array at byte 10, found "x"',
+    );
+    expect(await failure('{"kind":"Pod","items":[{"a":1}]}')).toBe(
+      'c.json: a top-level object with "items" must be a List, found kind "Pod"',
+    );
+    expect(await failure('{"a":"unterminated')).toBe(
+      'c.json: not valid JSON: the input ends inside a value (byte 18)',
+    );
+    expect(await failure('  \n')).toBe('c.json: the file is empty');
+  });
+});
+
+describe('snapshot files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'microseg-snap-'));
+  const pod = (name: string, extra: object = {}) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'shop',
+      labels: { app: 'web' },
+      annotations: { big: 'x', 'microseg.dev/a': 'b' },
+    },
+    spec: {
+      containers: [
+        {
+          name: 'c',
+          image: 'i',
+          env: [{ name: 'A', value: 'B' }],
+          ports: [{ containerPort: 80, name: 'http' }],
+        },
+      ],
+      initContainers: [
+        { name: 'init', image: 'i' },
+        {
+          name: 'sidecar',
+          image: 'i',
+          restartPolicy: 'Always',
+          ports: [{ containerPort: 9090, name: 'metrics' }],
+        },
+      ],
+      ...extra,
+    },
+    status: { phase: 'Running', podIP: '10.0.0.1', conditions: [{ type: 'Ready' }] },
+  });
+
+  it('reads gzip, standard input and directories (without a report.json), compacting objects', async () => {
+    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod('a'), pod('b')] }, null, 2);
+    writeFileSync(join(dir, 'cluster.json.gz'), gzipSync(list));
+    const fromGz = await loadSnapshotFiles([join(dir, 'cluster.json.gz')]);
+    expect(fromGz.pods.map((p) => p.metadata.name)).toEqual(['a', 'b']);
+    expect(fromGz.pods[0]).toEqual({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'a',
+        namespace: 'shop',
+        labels: { app: 'web' },
+        annotations: { 'microseg.dev/a': 'b' },
+      },
+      spec: {
+        containers: [{ name: 'c', ports: [{ containerPort: 80, name: 'http' }] }],
+        initContainers: [{ name: 'sidecar', ports: [{ containerPort: 9090, name: 'metrics' }] }],
+      },
+      status: { phase: 'Running', podIP: '10.0.0.1' },
+    });
+    const full = await loadSnapshotFiles([join(dir, 'cluster.json.gz')], { full: true });
+    expect(full.pods[0]).toEqual(pod('a'));
+
+    const stdin = Readable.from([Buffer.from(list.slice(0, 100)), Buffer.from(list.slice(100))]);
+    expect((await loadSnapshotFiles(['-'], { stdin })).pods).toHaveLength(2);
+    await expect(loadSnapshotFiles(['-'])).rejects.toThrow('-: standard input is not available');
+
+    const sub = mkdtempSync(join(tmpdir(), 'microseg-snapdir-'));
+    writeFileSync(join(sub, 'a.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n');
+    writeFileSync(join(sub, 'b.json'), JSON.stringify([pod('c')]));
+    writeFileSync(join(sub, 'report.json'), '{"reportVersion": 1, "warnings": []}');
+    writeFileSync(join(sub, 'notes.txt'), 'ignored');
+    const fromDir = await loadStrictSnapshot([sub], undefined);
+    expect(fromDir.namespaces.map((n) => n.metadata.name)).toEqual(['shop']);
+    expect(fromDir.pods.map((p) => p.metadata.name)).toEqual(['c']);
+  });
+
+  it('checks objects before compacting them, and names missing files and bad gzip', async () => {
+    writeFileSync(
+      join(dir, 'nospec.json'),
+      JSON.stringify([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'x' } }]),
+    );
+    await expect(loadSnapshotFiles([join(dir, 'nospec.json')])).rejects.toThrow(
+      new InputError(`${join(dir, 'nospec.json')}: Pod x/p: spec is missing`),
+    );
+    await expect(loadSnapshotFiles([join(dir, 'nope.json')])).rejects.toThrow(
+      new InputError(`${join(dir, 'nope.json')}: no such file or directory`),
+    );
+    writeFileSync(join(dir, 'bad.gz'), Buffer.concat([gzipSync('[{"a":1}]').subarray(0, 12)]));
+    await expect(loadSnapshotFiles([join(dir, 'bad.gz')])).rejects.toThrow(
+      new RegExp(`^${join(dir, 'bad.gz').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a valid gzip file: `),
+    );
+    const empty = mkdtempSync(join(tmpdir(), 'microseg-empty-'));
+    await expect(loadSnapshotFiles([empty])).rejects.toThrow(
+      `${empty}: the directory has no .json, .yaml or .yml file`,
+    );
+  });
+
+  it('reads YAML whole and JSON object by object', async () => {
+    writeFileSync(
+      join(dir, 'two.yaml'),
+      'kind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: b}\n',
+    );
+    const names: unknown[] = [];
+    for await (const o of readObjects(join(dir, 'two.yaml')))
+      names.push((o as { metadata: { name: string } }).metadata.name);
+    expect(names).toEqual(['a', 'b']);
+  });
+});
