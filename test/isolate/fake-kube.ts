@@ -15,6 +15,7 @@ interface Obj {
     generation?: number;
     labels?: Record<string, string>;
     generateName?: string;
+    [k: string]: unknown;
   };
   [k: string]: unknown;
 }
