@@ -9,7 +9,7 @@
  * ports, pod names and timestamps.
  */
 import { pathToFileURL } from 'node:url';
-import { parseHubbleLine, parseHubbleLineAt } from '../src/flows/hubble-scan.ts';
+import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
 import { seededRandom } from '../src/segments/index.ts';
 
@@ -269,6 +269,7 @@ function timeRound(blocks: string[], total: number, fn: (line: string) => unknow
 
 /** The reader's path: lines scanned in place inside the block (copied only on fallback). */
 function timeScanner(blocks: string[], total: number): Rate {
+  resetScannerMemo();
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   let sink = 0;

@@ -539,6 +539,15 @@ function frozen(a: string[]): string[] {
   return a;
 }
 
+/**
+ * Forgets every remembered endpoint text and labels array (results never depend on them; benchmarks
+ * use this to start each round cold).
+ */
+export function resetScannerMemo(): void {
+  memo.fill(undefined);
+  labelsMemo.clear();
+}
+
 /** A copy that does not keep the (large) string it was sliced from alive. */
 function detached(s: string): string {
   return (' ' + s).slice(1);
