@@ -20,6 +20,11 @@ export const ISOLATION_LABEL = 'microseg.dev/isolation';
 export const RECEIVED_AT_ANNOTATION = 'microseg.dev/alert-received-at';
 /** Annotation on an Isolation created by a webhook: the incident key it was derived from. */
 export const INCIDENT_KEY_ANNOTATION = 'microseg.dev/incident-key';
+/**
+ * Annotation that re-arms a Released Isolation (RFC 3339): set by a webhook when its incident is alerted
+ * again after the release; a time later than `status.releasedAt` makes the controller isolate again.
+ */
+export const REARM_ANNOTATION = 'microseg.dev/rearmed-at';
 /** Finalizer that lets the controller restore the pods before an Isolation disappears. */
 export const ISOLATION_FINALIZER = 'microseg.dev/isolation-release';
 /** Label every microseg-generated allow policy carries (shared with the Segmentation controller). */

@@ -23,6 +23,7 @@ import {
   MAX_LISTED_PODS,
   QUARANTINE_LABEL,
   RECEIVED_AT_ANNOTATION,
+  REARM_ANNOTATION,
   addTimeline,
   expiryTime,
   parseIsolationSpec,
@@ -303,11 +304,14 @@ export class IsolationReconciler {
     const entry = this.statusEntry(iso);
     entry.status = status;
     const write = async (): Promise<void> => {
+      // A merge patch keeps fields it does not name: fields the new status drops are removed with null.
+      const body: Record<string, unknown> = { ...status };
+      for (const k of Object.keys(entry.written)) if (!(k in status)) body[k] = null;
       const res = await this.isolationWrite<Isolation | undefined>(iso, {
         method: 'PATCH',
         path: `${paths.isolation(iso.metadata.namespace ?? '', iso.metadata.name)}/status`,
         contentType: MERGE_PATCH,
-        body: { status },
+        body: { status: body },
         ...(priority ? { priority } : {}),
       });
       entry.written = status;
@@ -472,8 +476,35 @@ export class IsolationReconciler {
       return {};
     }
     const spec = parsed.spec;
-    if (status.phase === 'Released') return {};
+    if (status.phase === 'Released') {
+      const rearmedAt = iso.metadata.annotations?.[REARM_ANNOTATION];
+      if (!rearmedAt || !(Date.parse(rearmedAt) > Date.parse(status.releasedAt ?? ''))) return {};
+      // Alerted again after the release: a new isolation episode. The record keeps its timeline; the
+      // rest of the status starts over (a new isolatedAt, so a new expiry from spec.duration).
+      const fixedExpiry = expiryTime(spec, undefined);
+      if (fixedExpiry && this.now().getTime() >= Date.parse(fixedExpiry)) return {};
+      const fresh: IsolationStatus = {
+        observedGeneration: iso.metadata.generation ?? 0,
+        timeline: addTimeline(status.timeline, {
+          time: this.now().toISOString(),
+          action: 'Rearmed',
+          message: `alerted again at ${rearmedAt} after the release at ${status.releasedAt ?? ''}; isolating again`,
+        }),
+      };
+      this.statusEntry(iso).status = fresh;
+      iso.status = fresh;
+      this.o.metrics?.action('rearmed');
+      return this.reconcileActive(key, iso, spec, fresh);
+    }
+    return this.reconcileActive(key, iso, spec, status);
+  }
 
+  private async reconcileActive(
+    key: string,
+    iso: Isolation,
+    spec: IsolationSpec,
+    status: IsolationStatus,
+  ): Promise<ReconcileResult> {
     const expiresAt = expiryTime(spec, status.isolatedAt);
     if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) {
       this.pendingChecks.delete(key);
@@ -1133,6 +1164,7 @@ function sameIntent(a: Isolation, b: Isolation): boolean {
     a.metadata.generation !== undefined &&
     a.metadata.generation === b.metadata.generation &&
     a.metadata.deletionTimestamp === b.metadata.deletionTimestamp &&
+    a.metadata.annotations?.[REARM_ANNOTATION] === b.metadata.annotations?.[REARM_ANNOTATION] &&
     JSON.stringify(a.metadata.finalizers ?? []) === JSON.stringify(b.metadata.finalizers ?? [])
   );
 }

@@ -13,8 +13,9 @@ import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, Response, Router } from 'express';
 import express from 'express';
 import type { Isolation } from './api.ts';
+import { RECEIVED_AT_ANNOTATION, REARM_ANNOTATION } from './api.ts';
 import type { Kube } from './kube.ts';
-import { KubeError, isNotFound, paths } from './kube.ts';
+import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
 import type { IsolationMetrics } from './metrics.ts';
 import type { AlertAction, AlertmanagerConfig, FalcoConfig, IsolationDefaults } from './triggers.ts';
 import {
@@ -114,7 +115,7 @@ interface ActionResult {
   action: string;
   namespace?: string;
   name?: string;
-  outcome: 'created' | 'exists' | 'deleted' | 'absent' | 'ignored' | 'failed';
+  outcome: 'created' | 'exists' | 'rearmed' | 'deleted' | 'absent' | 'ignored' | 'failed';
   reason?: string;
 }
 
@@ -193,13 +194,58 @@ class Persister {
       this.onPersisted?.(ns, iso.metadata.name, created);
       return { ...base, outcome: 'created' };
     } catch (err) {
-      if (err instanceof KubeError && err.status === 409) {
-        this.known.remember(ns, iso.metadata.name);
-        this.onPersisted?.(ns, iso.metadata.name);
-        return { ...base, outcome: 'exists' };
-      }
-      throw err;
+      if (!(err instanceof KubeError && err.status === 409)) throw err;
     }
+    const rearmed = await this.rearm(iso);
+    this.known.remember(ns, iso.metadata.name);
+    this.onPersisted?.(ns, iso.metadata.name, rearmed);
+    return { ...base, outcome: rearmed ? 'rearmed' : 'exists' };
+  }
+
+  /**
+   * The incident's Isolation exists. If it was released (it expired), the alert isolates again: the
+   * Isolation is re-armed with the time this alert was received, and the object is returned. Otherwise
+   * the Isolation still answers for the incident and nothing is written.
+   */
+  private async rearm(iso: Isolation): Promise<Isolation | undefined> {
+    const ns = iso.metadata.namespace ?? '';
+    const path = paths.isolation(ns, iso.metadata.name);
+    const receivedAt = iso.metadata.annotations?.[RECEIVED_AT_ANNOTATION] ?? new Date().toISOString();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let existing: Isolation;
+      try {
+        existing = await this.kube.request<Isolation>({ method: 'GET', path });
+      } catch (err) {
+        // Deleted in between: the next alert creates it anew.
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+      if (existing.status?.phase !== 'Released' || existing.metadata.deletionTimestamp) return undefined;
+      const already = existing.metadata.annotations?.[REARM_ANNOTATION];
+      if (
+        already &&
+        existing.status.releasedAt &&
+        Date.parse(already) > Date.parse(existing.status.releasedAt)
+      )
+        return undefined; // re-armed by another alert already; its reconcile is under way
+      try {
+        return await this.kube.request<Isolation>({
+          method: 'PATCH',
+          path,
+          contentType: MERGE_PATCH,
+          body: {
+            metadata: {
+              resourceVersion: existing.metadata.resourceVersion,
+              annotations: { [REARM_ANNOTATION]: receivedAt, [RECEIVED_AT_ANNOTATION]: receivedAt },
+            },
+          },
+        });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        if (!isConflict(err)) throw err;
+      }
+    }
+    throw new Error(`Isolation ${ns}/${iso.metadata.name} kept changing while being re-armed`);
   }
 
   private async remove(ns: string, name: string): Promise<ActionResult> {

@@ -3,7 +3,12 @@
 // order, and watch events that change nothing the reconciler acts on do not cause another reconcile.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Isolation } from '../../src/isolate/api.ts';
-import { ISOLATION_FINALIZER, QUARANTINE_LABEL, RECEIVED_AT_ANNOTATION } from '../../src/isolate/api.ts';
+import {
+  ISOLATION_FINALIZER,
+  QUARANTINE_LABEL,
+  REARM_ANNOTATION,
+  RECEIVED_AT_ANNOTATION,
+} from '../../src/isolate/api.ts';
 import { paths } from '../../src/isolate/kube.ts';
 import { IsolationReconciler, newerVersion } from '../../src/isolate/reconciler.ts';
 import { FakeKube } from './fake-kube.ts';
@@ -138,6 +143,58 @@ describe('IsolationReconciler: the deny comes first', () => {
     expect(st.message).toBe('released at expiry (2026-11-28T10:01:00.000Z)');
     expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBeUndefined();
     expect(kube.get(paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1'))).toBeUndefined();
+  });
+
+  it('a Released Isolation re-armed after its release isolates again; a re-arm from before the release does not', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler, isolated } = setup({ now: () => new Date(now) });
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube, { duration: '1m' }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    now += 61_000;
+    await reconciler.reconcile(KEY);
+    expect(serverIso(kube).status?.phase).toBe('Released');
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBeUndefined();
+
+    const rearm = async (at: string) => {
+      const cur = serverIso(kube);
+      const res = await kube.request<Isolation>({
+        method: 'PATCH',
+        path: paths.isolation(NS, 'cut-web-1'),
+        body: { metadata: { annotations: { [REARM_ANNOTATION]: at, [RECEIVED_AT_ANNOTATION]: at } } },
+      });
+      expect(res.metadata.generation).toBe(cur.metadata.generation); // annotations do not bump it
+      return reconciler.observe(res);
+    };
+    // Older than the release: a leftover, not a new alert.
+    expect(await rearm('2026-11-28T10:00:30.000Z')).toBe(true);
+    await reconciler.reconcile(KEY);
+    expect(serverIso(kube).status?.phase).toBe('Released');
+    expect(isolated).toHaveLength(1);
+
+    now += 60_000;
+    expect(await rearm(new Date(now - 50).toISOString())).toBe(true);
+    const res = await reconciler.reconcile(KEY);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(isolated.map((i) => i.ms)).toEqual([expect.any(Number), 50]);
+    expect(res.requeueAfterMs).toBe(30_000);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Isolated');
+    expect(st.releasedAt).toBeUndefined();
+    expect(st.isolatedAt).toBe(new Date(now).toISOString());
+    expect(st.expiresAt).toBe(new Date(now + 60_000).toISOString());
+    expect(st.timeline?.map((t) => t.action)).toEqual([
+      'MechanismChosen',
+      'PodIsolated',
+      'Isolated',
+      'Released',
+      'Rearmed',
+      'MechanismChosen',
+      'PodIsolated',
+      'Isolated',
+    ]);
   });
 
   it('drops Events beyond the pending limit instead of queueing without bound', async () => {

@@ -9,6 +9,8 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kube, KubeRequest } from '../../src/isolate/kube.ts';
 import { KubeError } from '../../src/isolate/kube.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import { KnownIsolations } from '../../src/isolate/webhooks.ts';
 import { IsolationMetrics } from '../../src/isolate/metrics.ts';
 import { formatPrometheus } from '../../src/telemetry/prom.ts';
 import { RateLimiter, isolationWebhooks, tokenMatches } from '../../src/isolate/webhooks.ts';
@@ -27,12 +29,31 @@ class FakeKube implements Kube {
     if (req.method === 'POST') {
       const key = `${req.path}/${body!.metadata.name}`;
       if (this.objects.has(key)) throw new KubeError(409, 'AlreadyExists', 'exists');
-      this.objects.set(key, body);
-      return { ...body, metadata: { ...body!.metadata, resourceVersion: '1' } } as T;
+      const stored = { ...body, metadata: { ...body!.metadata, resourceVersion: '1' } };
+      this.objects.set(key, stored);
+      return structuredClone(stored) as T;
     }
     if (req.method === 'DELETE') {
       if (!this.objects.delete(req.path)) throw new KubeError(404, 'NotFound', 'not found');
       return {} as T;
+    }
+    const cur = this.objects.get(req.path) as Isolation | undefined;
+    if (req.method === 'GET') {
+      if (!cur) throw new KubeError(404, 'NotFound', 'not found');
+      return structuredClone(cur) as T;
+    }
+    if (req.method === 'PATCH' && cur) {
+      const patch = req.body as {
+        metadata: { resourceVersion?: string; annotations?: Record<string, string> };
+      };
+      const rv = cur.metadata.resourceVersion ?? '1';
+      if (patch.metadata.resourceVersion !== undefined && patch.metadata.resourceVersion !== rv)
+        throw new KubeError(409, 'Conflict', 'modified');
+      const next = structuredClone(cur);
+      next.metadata.annotations = { ...next.metadata.annotations, ...patch.metadata.annotations };
+      next.metadata.resourceVersion = String(Number(rv) + 1);
+      this.objects.set(req.path, next);
+      return structuredClone(next) as T;
     }
     throw new Error(`unexpected ${req.method}`);
   }
@@ -101,6 +122,52 @@ describe('webhook receivers', () => {
     const text = formatPrometheus(metrics.families());
     expect(text).toContain('microseg_isolation_alerts_total{source="falco",outcome="invalid"} 2');
     expect(text).toContain('microseg_isolation_alerts_total{source="falco",outcome="created"} 10');
+  });
+
+  it('an alert for an incident whose Isolation was released re-arms it; one still in effect is left alone', async () => {
+    const kube = new FakeKube();
+    const created: (Isolation | undefined)[] = [];
+    const known = new KnownIsolations();
+    const a = app(kube, { known, onPersisted: (_ns, _name, iso) => created.push(iso) });
+    const send = () =>
+      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-2'));
+    const first = await send();
+    const name = (first.body as { results: { name: string }[] }).results[0]!.name;
+    const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
+    const stored = () => kube.objects.get(path) as Isolation;
+    const setStatus = (status: Isolation['status']) => kube.objects.set(path, { ...stored(), status });
+    const outcome = async () => {
+      known.forget('shop', name); // as the controller's watch does when it sees the release
+      const r = await send();
+      return [r.status, (r.body as { results: { outcome: string }[] }).results[0]!.outcome];
+    };
+
+    setStatus({ phase: 'Isolated', isolatedAt: '2026-11-28T10:00:00.000Z' });
+    expect(await outcome()).toEqual([200, 'exists']);
+    expect(kube.calls.filter((c) => c.method === 'PATCH')).toEqual([]);
+
+    setStatus({ phase: 'Released', releasedAt: '2000-01-01T00:00:00.000Z' });
+    expect(await outcome()).toEqual([200, 'rearmed']);
+    const patch = kube.calls.find((c) => c.method === 'PATCH')!;
+    const received = (patch.body as { metadata: { annotations: Record<string, string> } }).metadata
+      .annotations;
+    expect(patch.body).toEqual({
+      metadata: {
+        resourceVersion: '1',
+        annotations: {
+          'microseg.dev/rearmed-at': received['microseg.dev/alert-received-at'],
+          'microseg.dev/alert-received-at': received['microseg.dev/rearmed-at'],
+        },
+      },
+    });
+    expect(stored().metadata.annotations?.['microseg.dev/rearmed-at']).toBe(
+      received['microseg.dev/rearmed-at'],
+    );
+    // The re-armed object is handed to the reconciler, as a created one is.
+    expect(created.at(-1)?.metadata.resourceVersion).toBe('2');
+    // Already re-armed after that release (another alert got there first): nothing more is written.
+    expect(await outcome()).toEqual([200, 'exists']);
+    expect(kube.calls.filter((c) => c.method === 'PATCH')).toHaveLength(1);
   });
 
   it('apiserver trouble: 503 on 5xx (Alertmanager retries), 422 when the apiserver refuses the object', async () => {

@@ -27,6 +27,7 @@ import {
   falcoRouter,
   tokensFromSecret,
 } from '../../src/isolate/webhooks.ts';
+import { DEFAULT_ISOLATION } from '../../src/isolate/triggers.ts';
 import { Engine } from '../../src/verify/engine.ts';
 import type { Namespace, NetworkPolicy, Pod } from '../../src/model/k8s.ts';
 
@@ -42,6 +43,7 @@ let irNs: string;
 let ctl: IsolationController;
 let server: Server;
 let base: string;
+let known: KnownIsolations;
 
 async function kubectl(args: string[], input?: string): Promise<string> {
   const r = await cluster.kubectl(args, input === undefined ? {} : { input });
@@ -129,7 +131,7 @@ beforeAll(async () => {
   await createPod(kc, { namespace: dnsNs, name: 'coredns', labels: { 'k8s-app': 'kube-dns' } });
   await createPod(kc, { namespace: irNs, name: 'kit', labels: { app: 'kit' } });
   await createNp(managedAllow);
-  const known = new KnownIsolations();
+  known = new KnownIsolations();
   ctl = await startIsolationController({
     kc,
     kube,
@@ -147,6 +149,15 @@ beforeAll(async () => {
     known,
   };
   app.use('/webhooks/falco', falcoRouter({ ...opts, falco: { minimumPriority: 'Warning', rules: [] } }));
+  // Isolations that expire after 2 s, for re-alerting after a release.
+  app.use(
+    '/webhooks/falco-brief',
+    falcoRouter({
+      ...opts,
+      falco: { minimumPriority: 'Warning', rules: [] },
+      defaults: { ...DEFAULT_ISOLATION, duration: '2s' },
+    }),
+  );
   app.use(
     '/webhooks/alertmanager',
     alertmanagerRouter({
@@ -446,6 +457,49 @@ describe('webhooks', () => {
     expect(iso.metadata.annotations?.['microseg.dev/alert-received-at']).toBeDefined();
     expect(ctl.metrics.timeToIsolate.sample().count).toBeGreaterThan(0);
     await kubectl(['delete', 'isolation', '-n', ns, name, '--wait=true', '--timeout=30s']);
+  });
+
+  it('re-alerting an incident whose Isolation expired isolates again, in the same Isolation', async () => {
+    const first = await post('/webhooks/falco-brief/', falco('web-2', 'Brief rule'));
+    const r0 = (first.body?.results as { outcome: string; name: string }[])[0]!;
+    expect([first.status, r0.outcome]).toEqual([200, 'created']);
+    await phaseOf(r0.name, ['Isolated']);
+    // While it is in effect, the incident is answered by the existing Isolation.
+    const dup = await post('/webhooks/falco-brief/', falco('web-2', 'Brief rule'));
+    expect((dup.body?.results as { outcome: string }[])[0]?.outcome).toBe('exists');
+    const released = await phaseOf(r0.name, ['Released']);
+    expect((await getPod('web-2')).metadata.labels?.[QUARANTINE_LABEL]).toBeUndefined();
+
+    const again = await post('/webhooks/falco-brief/', falco('web-2', 'Brief rule'));
+    expect(again.status).toBe(200);
+    expect(again.body?.results).toEqual([
+      { action: 'isolate', namespace: ns, name: r0.name, outcome: 'rearmed' },
+    ]);
+    const iso = await phaseOf(r0.name, ['Isolated']);
+    expect((await getPod('web-2')).metadata.labels?.[QUARANTINE_LABEL]).toBe(r0.name);
+    expect(Date.parse(iso.status?.isolatedAt ?? '')).toBeGreaterThan(
+      Date.parse(released.status?.releasedAt ?? ''),
+    );
+    expect(iso.status?.releasedAt).toBeUndefined();
+    expect(iso.metadata.annotations?.['microseg.dev/rearmed-at']).toBe(
+      iso.metadata.annotations?.['microseg.dev/alert-received-at'],
+    );
+    const actions = iso.status?.timeline?.map((t) => t.action) ?? [];
+    // A whole new episode: the mechanism is chosen again and the allow policy, whose exclusion the
+    // release took out, excludes quarantined pods again.
+    expect(actions.slice(actions.indexOf('Released'))).toEqual([
+      'Released',
+      'Rearmed',
+      'MechanismChosen',
+      'PolicyExcluded',
+      'PodIsolated',
+      'Isolated',
+    ]);
+    // Still one Isolation for the incident; it expires again and the pod is restored again.
+    expect((await listIsos()).filter((i) => i.metadata.name === r0.name)).toHaveLength(1);
+    await phaseOf(r0.name, ['Released']);
+    expect((await getPod('web-2')).metadata.labels).toEqual({ app: 'web', tier: 'front' });
+    await kubectl(['delete', 'isolation', '-n', ns, r0.name, '--wait=true', '--timeout=30s']);
   });
 
   it('Alertmanager: firing isolates, resolved releases (releaseOnResolve), repeats are idempotent', async () => {
