@@ -209,19 +209,6 @@ function int(max: number): number {
   return v;
 }
 
-function bool(): boolean {
-  const c = S.charCodeAt(P);
-  if (c === 116 && at(S, P, 'true')) {
-    P += 4;
-    return true;
-  }
-  if (c === 102 && at(S, P, 'false')) {
-    P += 5;
-    return false;
-  }
-  return giveUp();
-}
-
 function enumValue(): string | number {
   return S.charCodeAt(P) === 34 ? str() : int(Number.MAX_SAFE_INTEGER);
 }
@@ -337,20 +324,134 @@ function stringArray(): string[] {
 // ---------------------------------------------------------------------------------------------
 // Structure
 
+// The hot members (envelope, flow, IP, l4 with ports) are scanned with the position in a local
+// variable: functions take (s, p, end) and return the position after what they read, so the position
+// stays in a register instead of a module binding. Rare members (l7, services, names, ICMP) sync the
+// position with P and use the functions above.
+
+/** Position just after the string that starts at p. */
+function strEnd(s: string, p: number, end: number): number {
+  if (s.charCodeAt(p) !== 34) giveUp();
+  const e = s.indexOf('"', p + 1);
+  if (e < 0 || e >= end) giveUp();
+  return e + 1;
+}
+
+/** Position of the closing quote of the key that starts at p (which must be followed by a colon). */
+function keyEnd(s: string, p: number, end: number): number {
+  if (s.charCodeAt(p) !== 34) giveUp();
+  const e = s.indexOf('"', p + 1);
+  if (e < 0 || e >= end || s.charCodeAt(e + 1) !== 58) giveUp();
+  return e;
+}
+
+/** Skips a value we do not read. */
+function skipAt(s: string, p: number, end: number): number {
+  const q = skipValue(s, p, end);
+  if (q < 0) giveUp();
+  return q;
+}
+
+/**
+ * After a member: the position of the next key, or, at the closing brace, -2 minus the position after
+ * it (so callers return `-2 - q`).
+ */
+function nextMember(s: string, p: number): number {
+  const c = s.charCodeAt(p);
+  if (c === 44) return p + 1;
+  if (c === 125) return -3 - p;
+  return giveUp();
+}
+
+/** Value read by the last intAt / boolAt / enumAt. */
+/* eslint-disable no-var */
+var NUM = 0;
+var BOOL = false;
+var ENUM: string | number = 0;
+/* eslint-enable no-var */
+
+/** A plain non-negative integer no larger than max (see int()); the value goes to NUM. */
+function intAt(s: string, p: number, max: number): number {
+  let c = s.charCodeAt(p);
+  if (c < 48 || c > 57) giveUp();
+  const start = p;
+  let v = 0;
+  while (c >= 48 && c <= 57) {
+    v = v * 10 + (c - 48);
+    c = s.charCodeAt(++p);
+  }
+  if (c === 46 || c === 101 || c === 69 || p - start > 15 || v > max) giveUp();
+  if (p - start > 1 && s.charCodeAt(start) === 48) giveUp();
+  NUM = v;
+  return p;
+}
+
+function boolAt(s: string, p: number): number {
+  const c = s.charCodeAt(p);
+  if (
+    c === 116 &&
+    s.charCodeAt(p + 1) === 114 &&
+    s.charCodeAt(p + 2) === 117 &&
+    s.charCodeAt(p + 3) === 101
+  ) {
+    BOOL = true;
+    return p + 4;
+  }
+  if (c === 102 && at(s, p, 'false')) {
+    BOOL = false;
+    return p + 5;
+  }
+  return giveUp();
+}
+
+function enumAt(s: string, p: number): number {
+  if (s.charCodeAt(p) === 34) {
+    const q = strEnd(s, p, END);
+    ENUM = s.slice(p + 1, q - 1);
+    return q;
+  }
+  const q = intAt(s, p, Number.MAX_SAFE_INTEGER);
+  ENUM = NUM;
+  return q;
+}
+
 function scanEnvelope(): HubbleFields {
+  const s = S;
+  const end = END;
+  let p = P;
   let f: HubbleFields | undefined;
   let time: string | undefined;
-  if (!openObject()) giveUp();
-  do {
-    const n = key();
-    if (n === 4 && is('flow')) {
+  if (s.charCodeAt(p) !== 123 || s.charCodeAt(p + 1) === 125) giveUp();
+  p++;
+  for (;;) {
+    const ke = keyEnd(s, p, end);
+    const n = ke - p - 1;
+    const ks = p + 1;
+    p = ke + 2;
+    if (n === 4 && at(s, ks, 'flow')) {
       if (f !== undefined) giveUp();
-      f = scanFlow(F);
-    } else if (n === 4 && is('time')) time = str();
-    else if (n === 11 && (is('node_status') || is('lost_events') || is('agent_event') || is('debug_event')))
+      f = F;
+      p = scanFlowAt(s, p, end, f);
+    } else if (n === 4 && at(s, ks, 'time')) {
+      const q = strEnd(s, p, end);
+      time = s.slice(p + 1, q - 1);
+      p = q;
+    } else if (
+      n === 11 &&
+      (at(s, ks, 'node_status') ||
+        at(s, ks, 'lost_events') ||
+        at(s, ks, 'agent_event') ||
+        at(s, ks, 'debug_event'))
+    )
       giveUp();
-    else skip();
-  } while (more(125));
+    else p = skipAt(s, p, end);
+    const q = nextMember(s, p);
+    if (q < 0) {
+      P = -2 - q;
+      break;
+    }
+    p = q;
+  }
   if (f === undefined) return giveUp();
   f.envelopeTime = time;
   return f;
@@ -369,129 +470,227 @@ function once(seen: number, bit: number): number {
   return seen | bit;
 }
 
-function scanFlow(f: HubbleFields): HubbleFields {
+/** Scans the Flow object at p into f; returns the position after it. */
+function scanFlowAt(s: string, p: number, end: number, f: HubbleFields): number {
   let seen = 0;
-  if (!openObject()) return f;
-  do {
-    switch (key()) {
+  if (s.charCodeAt(p) !== 123) giveUp();
+  p++;
+  if (s.charCodeAt(p) === 125) return p + 1;
+  for (;;) {
+    const ke = keyEnd(s, p, end);
+    const ks = p + 1;
+    p = ke + 2;
+    switch (ke - ks) {
       case 2: {
-        const c0 = S.charCodeAt(KS);
-        const c1 = S.charCodeAt(KS + 1);
+        const c0 = s.charCodeAt(ks);
+        const c1 = s.charCodeAt(ks + 1);
         if (c0 === 73 && c1 === 80) {
           seen = once(seen, SEEN_IP);
-          scanIP(f);
+          p = scanIPAt(s, p, end, f);
         } else if (c0 === 108 && c1 === 52) {
           seen = once(seen, SEEN_L4);
-          scanL4(f);
+          p = scanL4At(s, p, end, f);
         } else if (c0 === 108 && c1 === 55) {
           seen = once(seen, SEEN_L7);
+          P = p;
           scanL7(f);
-        } else skip();
+          p = P;
+        } else p = skipAt(s, p, end);
         break;
       }
       case 4:
-        if (is('time')) f.time = str();
-        else skip();
+        if (at(s, ks, 'time')) {
+          const q = strEnd(s, p, end);
+          f.time = s.slice(p + 1, q - 1);
+          p = q;
+        } else p = skipAt(s, p, end);
         break;
       case 5:
-        if (is('reply')) f.reply = bool();
-        else skip();
+        if (at(s, ks, 'reply')) {
+          p = boolAt(s, p);
+          f.reply = BOOL;
+        } else p = skipAt(s, p, end);
         break;
       case 6:
-        if (is('source')) {
+        if (at(s, ks, 'source')) {
           seen = once(seen, SEEN_SRC);
+          P = p;
           scanEndpointMemo(f.src);
-        } else skip();
+          p = P;
+        } else p = skipAt(s, p, end);
         break;
       case 7:
-        if (is('verdict')) f.verdict = enumValue();
-        else skip();
+        if (at(s, ks, 'verdict')) {
+          p = enumAt(s, p);
+          f.verdict = ENUM;
+        } else p = skipAt(s, p, end);
         break;
       case 8:
-        if (is('is_reply')) f.isReply = bool();
-        else skip();
+        if (at(s, ks, 'is_reply')) {
+          p = boolAt(s, p);
+          f.isReply = BOOL;
+        } else p = skipAt(s, p, end);
         break;
       case 11:
-        if (is('destination')) {
+        if (at(s, ks, 'destination')) {
           seen = once(seen, SEEN_DST);
+          P = p;
           scanEndpointMemo(f.dst);
-        } else skip();
+          p = P;
+        } else p = skipAt(s, p, end);
         break;
       case 12:
-        if (is('source_names')) f.src.names = stringArray();
-        else if (is('trace_reason')) f.traceReason = enumValue();
-        else skip();
+        if (at(s, ks, 'source_names')) {
+          P = p;
+          f.src.names = stringArray();
+          p = P;
+        } else if (at(s, ks, 'trace_reason')) {
+          p = enumAt(s, p);
+          f.traceReason = ENUM;
+        } else p = skipAt(s, p, end);
         break;
       case 14:
-        if (is('source_service')) {
+        if (at(s, ks, 'source_service')) {
           seen = once(seen, SEEN_SRC_SVC);
+          P = p;
           scanService(f.src);
-        } else skip();
+          p = P;
+        } else p = skipAt(s, p, end);
         break;
       case 16:
-        if (is('drop_reason_desc')) f.dropReason = enumValue();
-        else skip();
+        if (at(s, ks, 'drop_reason_desc')) {
+          p = enumAt(s, p);
+          f.dropReason = ENUM;
+        } else p = skipAt(s, p, end);
         break;
       case 17:
-        if (is('destination_names')) f.dst.names = stringArray();
-        else skip();
+        if (at(s, ks, 'destination_names')) {
+          P = p;
+          f.dst.names = stringArray();
+          p = P;
+        } else p = skipAt(s, p, end);
         break;
       case 19:
-        if (is('destination_service')) {
+        if (at(s, ks, 'destination_service')) {
           seen = once(seen, SEEN_DST_SVC);
+          P = p;
           scanService(f.dst);
-        } else skip();
+          p = P;
+        } else p = skipAt(s, p, end);
         break;
       default:
-        skip();
+        p = skipAt(s, p, end);
     }
-  } while (more(125));
-  return f;
+    const q = nextMember(s, p);
+    if (q < 0) return -2 - q;
+    p = q;
+  }
 }
 
-function scanIP(f: HubbleFields): void {
-  if (!openObject()) return;
-  do {
-    const n = key();
-    if (n === 6 && is('source')) f.src.ip = str();
-    else if (n === 11 && is('destination')) f.dst.ip = str();
-    else skip();
-  } while (more(125));
+function scanIPAt(s: string, p: number, end: number, f: HubbleFields): number {
+  if (s.charCodeAt(p) !== 123) giveUp();
+  p++;
+  if (s.charCodeAt(p) === 125) return p + 1;
+  for (;;) {
+    const ke = keyEnd(s, p, end);
+    const n = ke - p - 1;
+    const ks = p + 1;
+    p = ke + 2;
+    if (n === 6 && at(s, ks, 'source')) {
+      const q = strEnd(s, p, end);
+      f.src.ip = s.slice(p + 1, q - 1);
+      p = q;
+    } else if (n === 11 && at(s, ks, 'destination')) {
+      const q = strEnd(s, p, end);
+      f.dst.ip = s.slice(p + 1, q - 1);
+      p = q;
+    } else p = skipAt(s, p, end);
+    const q = nextMember(s, p);
+    if (q < 0) return -2 - q;
+    p = q;
+  }
 }
 
-function scanL4(f: HubbleFields): void {
-  if (!openObject()) return;
-  do {
-    const n = key();
-    if (f.l4 !== undefined || S.charCodeAt(P) !== 123 || (n === 8 && is('protocol'))) giveUp();
-    const k = S.slice(KS, KS + n);
+function scanL4At(s: string, p: number, end: number, f: HubbleFields): number {
+  if (s.charCodeAt(p) !== 123) giveUp();
+  p++;
+  if (s.charCodeAt(p) === 125) return p + 1;
+  for (;;) {
+    const ke = keyEnd(s, p, end);
+    const n = ke - p - 1;
+    const ks = p + 1;
+    p = ke + 2;
+    if (f.l4 !== undefined || s.charCodeAt(p) !== 123 || (n === 8 && at(s, ks, 'protocol'))) giveUp();
+    // The common names as constants (no slice); anything else is copied out of the line.
+    const k =
+      n === 3 && at(s, ks, 'TCP')
+        ? 'TCP'
+        : n === 3 && at(s, ks, 'UDP')
+          ? 'UDP'
+          : n === 6 && at(s, ks, 'ICMPv4')
+            ? 'ICMPv4'
+            : n === 6 && at(s, ks, 'ICMPv6')
+              ? 'ICMPv6'
+              : s.slice(ks, ks + n);
     f.l4 = k;
-    if (k === 'TCP' || k === 'UDP' || k === 'SCTP') scanPorts(f, k === 'TCP');
-    else if (k === 'ICMPv4' || k === 'ICMPv6') scanIcmp(f);
-    else skip();
-  } while (more(125));
+    if (k === 'TCP' || k === 'UDP' || k === 'SCTP') p = scanPortsAt(s, p, end, f, k === 'TCP');
+    else if (k === 'ICMPv4' || k === 'ICMPv6') {
+      P = p;
+      scanIcmp(f);
+      p = P;
+    } else p = skipAt(s, p, end);
+    const q = nextMember(s, p);
+    if (q < 0) return -2 - q;
+    p = q;
+  }
 }
 
-function scanPorts(f: HubbleFields, tcp: boolean): void {
+function scanPortsAt(s: string, p: number, end: number, f: HubbleFields, tcp: boolean): number {
   let flagsSeen = false;
-  if (!openObject()) return;
-  do {
-    const n = key();
-    if (n === 11 && is('source_port')) f.src.port = int(65535);
-    else if (n === 16 && is('destination_port')) f.dst.port = int(65535);
-    else if (tcp && n === 5 && is('flags')) {
+  p++; // the caller checked the brace
+  if (s.charCodeAt(p) === 125) return p + 1;
+  for (;;) {
+    const ke = keyEnd(s, p, end);
+    const n = ke - p - 1;
+    const ks = p + 1;
+    p = ke + 2;
+    if (n === 11 && at(s, ks, 'source_port')) {
+      p = intAt(s, p, 65535);
+      f.src.port = NUM;
+    } else if (n === 16 && at(s, ks, 'destination_port')) {
+      p = intAt(s, p, 65535);
+      f.dst.port = NUM;
+    } else if (tcp && n === 5 && at(s, ks, 'flags')) {
       if (flagsSeen) giveUp();
       flagsSeen = true;
-      if (openObject()) {
-        do {
-          const m = key();
-          if (m === 3 && is('SYN')) f.syn = bool();
-          else if (m === 3 && is('ACK')) f.ack = bool();
-          else skip();
-        } while (more(125));
-      }
-    } else skip();
-  } while (more(125));
+      p = scanFlagsAt(s, p, end, f);
+    } else p = skipAt(s, p, end);
+    const q = nextMember(s, p);
+    if (q < 0) return -2 - q;
+    p = q;
+  }
+}
+
+function scanFlagsAt(s: string, p: number, end: number, f: HubbleFields): number {
+  if (s.charCodeAt(p) !== 123) giveUp();
+  p++;
+  if (s.charCodeAt(p) === 125) return p + 1;
+  for (;;) {
+    const ke = keyEnd(s, p, end);
+    const n = ke - p - 1;
+    const ks = p + 1;
+    p = ke + 2;
+    if (n === 3 && at(s, ks, 'SYN')) {
+      p = boolAt(s, p);
+      f.syn = BOOL;
+    } else if (n === 3 && at(s, ks, 'ACK')) {
+      p = boolAt(s, p);
+      f.ack = BOOL;
+    } else p = skipAt(s, p, end);
+    const q = nextMember(s, p);
+    if (q < 0) return -2 - q;
+    p = q;
+  }
 }
 
 function scanIcmp(f: HubbleFields): void {
