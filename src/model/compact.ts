@@ -11,6 +11,7 @@
  *   addresses and start time;
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
  *   container ports and hostNetwork; CronJobs: the same inside the job template;
+ * - EndpointSlices: address type, endpoint addresses and ports;
  * - Nodes: their addresses;
  * - every other kind: everything but `status`.
  */
@@ -174,6 +175,19 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
         ...(spec.schedule !== undefined ? { schedule: spec.schedule } : {}),
         jobTemplate: { spec: tpl ? { template: tpl } : {} },
       },
+    };
+  }
+  if (o.kind === 'EndpointSlice') {
+    const endpoints = Array.isArray(o.endpoints)
+      ? (o.endpoints as unknown[]).map((e) =>
+          e !== null && typeof e === 'object' ? { addresses: (e as Raw).addresses } : e,
+        )
+      : o.endpoints;
+    return {
+      ...head,
+      ...(o.addressType !== undefined ? { addressType: o.addressType } : {}),
+      ...(endpoints !== undefined ? { endpoints } : {}),
+      ...(o.ports !== undefined ? { ports: o.ports } : {}),
     };
   }
   if (o.kind === 'Node') {
