@@ -111,3 +111,78 @@ export class KeyQueue {
     this.pump();
   }
 }
+
+/**
+ * Lets background work run only while no foreground work is in flight, up to `limit` at once. Work that
+ * has waited `maxDeferMs` runs anyway, one at a time, so that a long stream of foreground work delays the
+ * background but never starves it.
+ */
+export class PriorityGate {
+  private readonly limit: number;
+  private readonly maxDeferMs: number;
+  private readonly clock: () => number;
+  private foreground = 0;
+  private running = 0;
+  private readonly waiters: { since: number; go: () => void }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(limit: number, maxDeferMs: number, clock: () => number = () => performance.now()) {
+    this.limit = Math.max(1, limit);
+    this.maxDeferMs = maxDeferMs;
+    this.clock = clock;
+  }
+
+  /** Marks foreground work as started; call the returned function when it ends. */
+  enterForeground(): () => void {
+    this.foreground++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.foreground--;
+      this.pump();
+    };
+  }
+
+  /** Waits for a background slot; call the returned function to give it back. */
+  async acquire(): Promise<() => void> {
+    await new Promise<void>((go) => {
+      this.waiters.push({ since: this.clock(), go });
+      this.pump();
+    });
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.running--;
+      this.pump();
+    };
+  }
+
+  /** Background work waiting and running, foreground work in flight. */
+  stats(): { waiting: number; running: number; foreground: number } {
+    return { waiting: this.waiters.length, running: this.running, foreground: this.foreground };
+  }
+
+  private pump(): void {
+    for (;;) {
+      const head = this.waiters[0];
+      if (!head) break;
+      const overdue = this.clock() - head.since >= this.maxDeferMs;
+      const cap = this.foreground === 0 ? this.limit : overdue ? 1 : 0;
+      if (this.running >= cap) break;
+      this.waiters.shift();
+      this.running++;
+      head.go();
+    }
+    const head = this.waiters[0];
+    if (head && !this.timer) {
+      const wait = Math.max(0, this.maxDeferMs - (this.clock() - head.since));
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, wait + 1);
+      this.timer.unref();
+    }
+  }
+}

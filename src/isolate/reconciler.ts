@@ -32,7 +32,7 @@ import type { Kube, KubeRequest } from './kube.ts';
 import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
 import { checkIsolation } from './leaks.ts';
 import type { IsolationMetrics } from './metrics.ts';
-import { KeyQueue } from './queue.ts';
+import { KeyQueue, PriorityGate } from './queue.ts';
 import type { ApiGroup, DnsTarget, ObjectNames } from './plan.ts';
 import {
   ISOLATION_NAMESPACE_LABEL,
@@ -75,6 +75,12 @@ export interface IsolationReconcilerOptions {
   eventConcurrency?: number;
   /** Events waiting beyond this many are dropped (default 10,000); the status timeline is the record. */
   maxPendingEvents?: number;
+  /**
+   * Background work (leak checks with their status writes, Events) waits while any reconcile is in
+   * flight, so the apiserver serves denies first; work that has waited this long runs anyway, one at a
+   * time (default 2000 ms).
+   */
+  maxDeferMs?: number;
   /** Component name on Events. */
   component?: string;
   /** Called once per Isolation when its deny is in effect, with the ms since the alert (or creation). */
@@ -143,6 +149,8 @@ export class IsolationReconciler {
   /** Leak checks and the status writes after them: a few at a time, off the deny's critical path. */
   readonly checks: KeyQueue;
   private readonly eventSlots: Semaphore;
+  /** Background work yields to reconciles (the deny path). */
+  readonly background: PriorityGate;
   private pendingEvents = 0;
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
 
@@ -152,6 +160,10 @@ export class IsolationReconciler {
     this.now = options.now ?? (() => new Date());
     this.checks = new KeyQueue((key) => this.runCheck(key), { concurrency: options.checkConcurrency ?? 4 });
     this.eventSlots = new Semaphore(options.eventConcurrency ?? 2);
+    this.background = new PriorityGate(
+      (options.checkConcurrency ?? 4) + (options.eventConcurrency ?? 2),
+      options.maxDeferMs ?? 2000,
+    );
   }
 
   /** Stops the leak-check queue and waits for running checks and status writes to finish. */
@@ -243,6 +255,7 @@ export class IsolationReconciler {
     this.pendingEvents++;
     const post = async (): Promise<void> => {
       const done = await this.eventSlots.acquire();
+      const slot = await this.background.acquire();
       try {
         await this.kube.request({
           method: 'POST',
@@ -265,6 +278,7 @@ export class IsolationReconciler {
           priority: 'background',
         });
       } finally {
+        slot();
         done();
         this.pendingEvents--;
       }
@@ -432,6 +446,15 @@ export class IsolationReconciler {
   // reconcile
 
   async reconcile(key: string): Promise<ReconcileResult> {
+    const leave = this.background.enterForeground();
+    try {
+      return await this.reconcileKey(key);
+    } finally {
+      leave();
+    }
+  }
+
+  private async reconcileKey(key: string): Promise<ReconcileResult> {
     const [ns, name] = key.split('/') as [string, string];
     const known = this.observed.get(key);
     const iso = known ? structuredClone(known) : await this.get<Isolation>(paths.isolation(ns, name));
@@ -786,6 +809,16 @@ export class IsolationReconciler {
    * key, and a state superseded while waiting is not checked.
    */
   private async runCheck(key: string): Promise<ReconcileResult> {
+    if (!this.pendingChecks.has(key)) return {};
+    const slot = await this.background.acquire();
+    try {
+      return await this.checkNewest(key);
+    } finally {
+      slot();
+    }
+  }
+
+  private async checkNewest(key: string): Promise<ReconcileResult> {
     const input = this.pendingChecks.get(key);
     if (!input) return {};
     this.pendingChecks.delete(key);

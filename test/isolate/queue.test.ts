@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyQueue } from '../../src/isolate/queue.ts';
+import { KeyQueue, PriorityGate } from '../../src/isolate/queue.ts';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
@@ -68,5 +68,53 @@ describe('KeyQueue', () => {
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(38);
     expect(times[3]! - times[2]!).toBeGreaterThanOrEqual(28);
     q.stop();
+  });
+});
+
+describe('PriorityGate', () => {
+  it('holds background work while foreground work is in flight, then runs up to the limit', async () => {
+    const t = 0;
+    const gate = new PriorityGate(2, 1000, () => t);
+    const leave = gate.enterForeground();
+    const order: string[] = [];
+    const works = ['a', 'b', 'c'].map(async (name) => {
+      const done = await gate.acquire();
+      order.push(name);
+      return done;
+    });
+    await tick();
+    expect(order).toEqual([]);
+    expect(gate.stats()).toEqual({ waiting: 3, running: 0, foreground: 1 });
+    leave();
+    await tick();
+    expect(order).toEqual(['a', 'b']);
+    (await works[0]!)();
+    await tick();
+    expect(order).toEqual(['a', 'b', 'c']);
+    (await works[1]!)();
+    (await works[2]!)();
+    expect(gate.stats()).toEqual({ waiting: 0, running: 0, foreground: 0 });
+  });
+
+  it('lets overdue background work through one at a time under endless foreground work', async () => {
+    let t = 0;
+    const gate = new PriorityGate(4, 50, () => t);
+    gate.enterForeground();
+    const started: number[] = [];
+    const works = [1, 2].map(async (n) => {
+      const done = await gate.acquire();
+      started.push(n);
+      return done;
+    });
+    await tick();
+    expect(started).toEqual([]);
+    t = 60;
+    await tick(70); // the gate's own timer re-checks once the oldest is overdue
+    expect(started).toEqual([1]);
+    expect(gate.stats().running).toBe(1);
+    (await works[0]!)();
+    await tick();
+    expect(started).toEqual([1, 2]);
+    (await works[1]!)();
   });
 });

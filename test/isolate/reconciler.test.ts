@@ -103,6 +103,35 @@ describe('IsolationReconciler: the deny comes first', () => {
     ).toEqual(['Pod/Isolated', 'Isolation/Isolated']);
   });
 
+  it('leak checks wait while another reconcile is in flight, so the apiserver serves its deny first', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube));
+    const other = kube.put(paths.isolations(NS), {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'cut-db-1', namespace: NS, finalizers: [ISOLATION_FINALIZER] },
+      spec: { target: { pods: ['db-1'] }, reason: 'second incident' },
+    }) as unknown as Isolation;
+    reconciler.observe(other);
+    // The second incident's reconcile is stuck reading its pod.
+    const stuck = kube.gate((r) => r.path === paths.pod(NS, 'db-1') && r.method === 'GET');
+    const second = reconciler.reconcile(`${NS}/cut-db-1`);
+    await stuck.reached;
+    await reconciler.reconcile(KEY);
+    await new Promise((r) => setTimeout(r, 30));
+    // The first incident is isolated, but its leak check has not listed the namespace yet.
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(kube.log).not.toContain(`GET ${paths.pods(NS)}`);
+    // Held: the leak check and the pod's Event.
+    expect(reconciler.background.stats()).toEqual({ foreground: 1, waiting: 2, running: 0 });
+    stuck.release();
+    await second;
+    await settle(reconciler);
+    expect(kube.log).toContain(`GET ${paths.pods(NS)}`);
+    expect(serverIso(kube).status?.phase).toBe('Isolated');
+  });
+
   it('a reconcile while the check still waits starts from the decided status: one isolatedAt, one latency sample', async () => {
     const { kube, reconciler, isolated } = setup();
     stops.push(() => reconciler.stop());
