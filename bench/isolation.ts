@@ -426,7 +426,10 @@ async function main(): Promise<void> {
     // The load generator runs in a worker thread, as Falco and Alertmanager run outside the controller: its
     // CPU work does not delay the controller's event loop.
     const sender = await new Promise<SenderOutput>((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url), { workerData: { base, pods } satisfies SenderInput });
+      const w = new Worker(new URL(import.meta.url), {
+        workerData: { base, pods } satisfies SenderInput,
+        argv: process.argv.slice(2),
+      });
       w.once('message', resolve);
       w.once('error', reject);
     });
