@@ -710,8 +710,6 @@ function scanIcmp(f: HubbleFields): void {
  * MEMO_KEY characters; the full text is then compared. Bounded: MEMO_SETS sets of two entries.
  */
 interface EndpointMemo {
-  /** Hash of the first MEMO_KEY characters (cheap rejection before the text comparison). */
-  hash: number;
   text: string;
   namespace: string | undefined;
   pod: string | undefined;
@@ -731,6 +729,11 @@ const MEMO_SETS = 4096;
  * the other. A new text goes first and pushes the older one out.
  */
 const memo: (EndpointMemo | undefined)[] = new Array<EndpointMemo | undefined>(2 * MEMO_SETS).fill(undefined);
+/**
+ * Hash of the first MEMO_KEY characters of memo[i]'s text (cheap rejection before the text
+ * comparison), kept apart so that rejecting a candidate does not load the entry.
+ */
+const memoHashes = new Int32Array(2 * MEMO_SETS);
 
 /** Freezes a remembered array that flows share (typed as mutable: FlowEndpoint.labels is string[]). */
 function frozen(a: string[]): string[] {
@@ -744,7 +747,9 @@ function frozen(a: string[]): string[] {
  */
 export function resetScannerMemo(): void {
   memo.fill(undefined);
-  labelsMemo.clear();
+  memoHashes.fill(0);
+  labelsMemo.fill(undefined);
+  labelsHashes.fill(0);
 }
 
 /** A copy that does not keep the (large) string it was sliced from alive. */
@@ -760,8 +765,10 @@ function memoHash(start: number): number {
   return h ^ (h >>> 12);
 }
 
-function matches(m: EndpointMemo | undefined, hash: number, start: number): m is EndpointMemo {
-  if (m === undefined || m.hash !== hash) return false;
+function matches(i: number, hash: number, start: number): boolean {
+  if (memoHashes[i] !== hash) return false;
+  const m = memo[i];
+  if (m === undefined) return false;
   const end = start + m.text.length;
   return end <= END && S.slice(start, end) === m.text;
 }
@@ -770,14 +777,14 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
   const start = P;
   const hash = memoHash(start);
   const i = (hash & (MEMO_SETS - 1)) << 1;
-  let m = memo[i];
-  if (!matches(m, hash, start)) {
-    const other = memo[i + 1];
-    if (matches(other, hash, start)) {
-      memo[i + 1] = m;
-      memo[i] = other;
-      m = other;
-    } else m = undefined;
+  let m: EndpointMemo | undefined;
+  if (matches(i, hash, start)) m = memo[i];
+  else if (matches(i + 1, hash, start)) {
+    m = memo[i + 1];
+    memo[i + 1] = memo[i];
+    memo[i] = m;
+    memoHashes[i + 1] = memoHashes[i]!;
+    memoHashes[i] = hash;
   }
   if (m !== undefined) {
     e.namespace = m.namespace;
@@ -808,8 +815,9 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
   e.workloadName = detachedOpt(e.workloadName);
   e.workloadKind = detachedOpt(e.workloadKind);
   memo[i + 1] = memo[i];
+  memoHashes[i + 1] = memoHashes[i]!;
+  memoHashes[i] = hash;
   memo[i] = {
-    hash,
     text: detached(S.slice(start, P)),
     namespace: e.namespace,
     pod: e.pod,
@@ -854,14 +862,36 @@ function scanEndpoint(e: HubbleEndpointFields): void {
  * labels. The candidate text runs from `[` to the first `]` after it; when it equals a remembered,
  * checked array text, that text is exactly the array (a JSON array's extent is fixed by its text) and
  * gives exactly the remembered labels. (An array with a `]` inside a string never hits; it is scanned.)
- * Bounded: cleared when it reaches LABELS_MAX entries.
+ * Candidates are found by a hash of the length and sampled characters, then the text is compared.
+ * Bounded: LABELS_SETS sets of two entries, like the endpoint memo.
  */
 interface LabelsMemo {
+  /** The array text (a copy). */
+  text: string;
   labels: string[] | undefined;
   reserved: HubbleEndpointFields['reserved'];
 }
-const LABELS_MAX = 32768;
-const labelsMemo = new Map<string, LabelsMemo>();
+const LABELS_SETS = 8192;
+const labelsMemo: (LabelsMemo | undefined)[] = new Array<LabelsMemo | undefined>(2 * LABELS_SETS).fill(
+  undefined,
+);
+const labelsHashes = new Int32Array(2 * LABELS_SETS);
+
+/**
+ * Hash of a candidate labels text: its length and every seventh character (label arrays of one
+ * namespace share long prefixes, so the first characters alone would not tell them apart).
+ */
+function labelsHash(s: string, start: number, close: number): number {
+  let h = close - start;
+  for (let i = start + 1; i < close; i += 7) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  return h ^ (h >>> 13);
+}
+
+function labelsMatch(j: number, hash: number, s: string, start: number, close: number): boolean {
+  if (labelsHashes[j] !== hash) return false;
+  const m = labelsMemo[j];
+  return m !== undefined && m.text.length === close + 1 - start && s.slice(start, close + 1) === m.text;
+}
 /* eslint-disable no-var */
 /** The current endpoint's labels came from the labels memo (they are detached copies already). */
 var LABELS_SHARED = false;
@@ -872,8 +902,17 @@ function scanLabels(e: HubbleEndpointFields): void {
   if (S.charCodeAt(start) !== 91) giveUp();
   const close = S.indexOf(']', start);
   if (close < 0 || close >= END) giveUp();
-  const text = S.slice(start, close + 1);
-  const hit = labelsMemo.get(text);
+  const hash = labelsHash(S, start, close);
+  const i = (hash & (LABELS_SETS - 1)) << 1;
+  let hit: LabelsMemo | undefined;
+  if (labelsMatch(i, hash, S, start, close)) hit = labelsMemo[i];
+  else if (labelsMatch(i + 1, hash, S, start, close)) {
+    hit = labelsMemo[i + 1];
+    labelsMemo[i + 1] = labelsMemo[i];
+    labelsMemo[i] = hit;
+    labelsHashes[i + 1] = labelsHashes[i]!;
+    labelsHashes[i] = hash;
+  }
   if (hit !== undefined) {
     checkTo(start);
     e.labels = hit.labels;
@@ -889,8 +928,10 @@ function scanLabels(e: HubbleEndpointFields): void {
   const labels = e.labels === undefined ? undefined : frozen(e.labels.map(detached));
   e.labels = labels;
   LABELS_SHARED = true;
-  if (labelsMemo.size >= LABELS_MAX) labelsMemo.clear();
-  labelsMemo.set(detached(text), { labels, reserved: e.reserved });
+  labelsMemo[i + 1] = labelsMemo[i];
+  labelsHashes[i + 1] = labelsHashes[i]!;
+  labelsHashes[i] = hash;
+  labelsMemo[i] = { text: detached(S.slice(start, close + 1)), labels, reserved: e.reserved };
 }
 
 /** Normalises labels in place: only kept labels are sliced out of the line. */
