@@ -742,14 +742,12 @@ function frozen(a: string[]): string[] {
 }
 
 /**
- * Forgets every remembered endpoint text and labels array (results never depend on them; benchmarks
- * use this to start each round cold).
+ * Forgets every remembered endpoint text (results never depend on them; benchmarks use this to start
+ * each round cold).
  */
 export function resetScannerMemo(): void {
   memo.fill(undefined);
   memoHashes.fill(0);
-  labelsMemo.fill(undefined);
-  labelsHashes.fill(0);
 }
 
 /** A copy that does not keep the (large) string it was sliced from alive. */
@@ -800,13 +798,11 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
     P = CLEAN = start + m.text.length;
     return;
   }
-  LABELS_SHARED = false;
   scanEndpoint(e);
   // Only checked text is remembered: a later hit skips the check.
   checkTo(P);
   // The remembered strings are copies: slices would keep the whole block they came from alive.
-  // (Labels that came from the labels memo are copies already.)
-  const labels = e.labels === undefined || LABELS_SHARED ? e.labels : frozen(e.labels.map(detached));
+  const labels = e.labels === undefined ? undefined : frozen(e.labels.map(detached));
   e.labels = labels;
   const built: BuiltEndpoint = { endpoint: undefined };
   e.built = built;
@@ -856,86 +852,8 @@ function scanEndpoint(e: HubbleEndpointFields): void {
   } while (more(125));
 }
 
-/**
- * Labels memo. An endpoint text the endpoint memo does not know (another pod, the same pod seen from
- * another node) mostly carries a labels array seen before: every pod of a workload has the same
- * labels. The candidate text runs from `[` to the first `]` after it; when it equals a remembered,
- * checked array text, that text is exactly the array (a JSON array's extent is fixed by its text) and
- * gives exactly the remembered labels. (An array with a `]` inside a string never hits; it is scanned.)
- * Candidates are found by a hash of the length and sampled characters, then the text is compared.
- * Bounded: LABELS_SETS sets of two entries, like the endpoint memo.
- */
-interface LabelsMemo {
-  /** The array text (a copy). */
-  text: string;
-  labels: string[] | undefined;
-  reserved: HubbleEndpointFields['reserved'];
-}
-const LABELS_SETS = 8192;
-const labelsMemo: (LabelsMemo | undefined)[] = new Array<LabelsMemo | undefined>(2 * LABELS_SETS).fill(
-  undefined,
-);
-const labelsHashes = new Int32Array(2 * LABELS_SETS);
-
-/**
- * Hash of a candidate labels text: its length and every seventh character (label arrays of one
- * namespace share long prefixes, so the first characters alone would not tell them apart).
- */
-function labelsHash(s: string, start: number, close: number): number {
-  let h = close - start;
-  for (let i = start + 1; i < close; i += 7) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
-  return h ^ (h >>> 13);
-}
-
-function labelsMatch(j: number, hash: number, s: string, start: number, close: number): boolean {
-  if (labelsHashes[j] !== hash) return false;
-  const m = labelsMemo[j];
-  return m !== undefined && m.text.length === close + 1 - start && s.slice(start, close + 1) === m.text;
-}
-/* eslint-disable no-var */
-/** The current endpoint's labels came from the labels memo (they are detached copies already). */
-var LABELS_SHARED = false;
-/* eslint-enable no-var */
-
-function scanLabels(e: HubbleEndpointFields): void {
-  const start = P;
-  if (S.charCodeAt(start) !== 91) giveUp();
-  const close = S.indexOf(']', start);
-  if (close < 0 || close >= END) giveUp();
-  const hash = labelsHash(S, start, close);
-  const i = (hash & (LABELS_SETS - 1)) << 1;
-  let hit: LabelsMemo | undefined;
-  if (labelsMatch(i, hash, S, start, close)) hit = labelsMemo[i];
-  else if (labelsMatch(i + 1, hash, S, start, close)) {
-    hit = labelsMemo[i + 1];
-    labelsMemo[i + 1] = labelsMemo[i];
-    labelsMemo[i] = hit;
-    labelsHashes[i + 1] = labelsHashes[i]!;
-    labelsHashes[i] = hash;
-  }
-  if (hit !== undefined) {
-    checkTo(start);
-    e.labels = hit.labels;
-    e.reserved = hit.reserved;
-    LABELS_SHARED = true;
-    P = CLEAN = close + 1;
-    return;
-  }
-  scanLabelsText(e);
-  LABELS_SHARED = false;
-  if (P !== close + 1) return;
-  checkTo(P);
-  const labels = e.labels === undefined ? undefined : frozen(e.labels.map(detached));
-  e.labels = labels;
-  LABELS_SHARED = true;
-  labelsMemo[i + 1] = labelsMemo[i];
-  labelsHashes[i + 1] = labelsHashes[i]!;
-  labelsHashes[i] = hash;
-  labelsMemo[i] = { text: detached(S.slice(start, close + 1)), labels, reserved: e.reserved };
-}
-
 /** Normalises labels in place: only kept labels are sliced out of the line. */
-function scanLabelsText(e: HubbleEndpointFields): void {
+function scanLabels(e: HubbleEndpointFields): void {
   e.labels = undefined;
   e.reserved = undefined;
   const s = S;

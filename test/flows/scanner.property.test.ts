@@ -310,7 +310,7 @@ describe('scanner equivalence (fast-check)', () => {
     );
   });
 
-  it('remembered label arrays: a repeat inside a new endpoint text, clean or altered, gives the JSON.parse result', () => {
+  it('repeated label arrays in new endpoint texts, clean or altered, give the JSON.parse result', () => {
     fc.assert(
       fc.property(
         fc.array(fc.oneof(label, fc.constantFrom('k8s:a]b=c', 'k8s:x=[y]')), { maxLength: 6 }),
@@ -329,7 +329,8 @@ describe('scanner equivalence (fast-check)', () => {
                 destination: { identity: 301, labels },
               },
             });
-          // The first line is remembered; the others repeat its label arrays in other endpoint texts.
+          // The first line's endpoints are remembered; the others repeat its label arrays in other
+          // endpoint texts.
           for (const pod of pods) {
             let text = lineFor(pod);
             if (alter) {
@@ -343,7 +344,7 @@ describe('scanner equivalence (fast-check)', () => {
             const from = block.indexOf('\n') + 1;
             expect(parseHubbleLineAt(block, from, from + text.length)).toEqual(expected);
           }
-          // An altered array is never remembered: the clean line still gives the JSON.parse result.
+          // An altered endpoint text is never remembered: the clean line still gives the JSON.parse result.
           const clean = lineFor(pods[1]!);
           expect(parseHubbleLine(clean)).toEqual(parseHubbleLineSlow(clean));
         },
