@@ -241,6 +241,21 @@ export class IsolationReconciler {
     }
   }
 
+  /**
+   * Reads an object from the apiserver's watch cache (`resourceVersion=0`), which does not wait for etcd
+   * and stays fast when the apiserver is busy. The cache can lag a little: a miss is confirmed with a
+   * fresh read, and a stale object only costs a conflict on the guarded write that follows (which then
+   * re-reads).
+   */
+  private async getFromCache<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.kube.request<T>({ method: 'GET', path, query: { resourceVersion: '0' } });
+    } catch (err) {
+      if (isNotFound(err)) return this.get<T>(path);
+      throw err;
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   // writes
 
@@ -615,7 +630,7 @@ export class IsolationReconciler {
     const readPods = async (): Promise<Pod[]> => {
       if (spec.target.kind !== 'pods' || !namedOnly) return this.list<Pod>(paths.pods(ns));
       const wanted = [...new Set([...spec.target.pods, ...(status.isolatedPods ?? [])])];
-      const got = await Promise.all(wanted.map((n) => this.get<Pod>(paths.pod(ns, n))));
+      const got = await Promise.all(wanted.map((n) => this.getFromCache<Pod>(paths.pod(ns, n))));
       return got.filter((p): p is Pod => p !== undefined);
     };
     const names = this.namesFrom(status, ns, name);
@@ -633,8 +648,16 @@ export class IsolationReconciler {
       readPods(),
       spec.detachFromServices ? this.list<Service>(paths.services(ns)) : Promise.resolve([] as Service[]),
       // Only microseg's own allow policies matter before the labels go on (the exclusion); every policy
-      // of the namespace is read for the leak check afterwards.
-      this.list<NetworkPolicy>(paths.networkPolicies(ns), MANAGED_ALLOW_SELECTOR),
+      // of the namespace is read for the leak check afterwards. Read from the watch cache: a policy
+      // created in the last instant may be missed here, and the leak check then reports it (the next
+      // reconcile excludes it); a stale copy only makes its exclusion patch conflict.
+      this.kube
+        .request<List<NetworkPolicy>>({
+          method: 'GET',
+          path: paths.networkPolicies(ns),
+          query: { labelSelector: MANAGED_ALLOW_SELECTOR, resourceVersion: '0' },
+        })
+        .then((l) => l.items ?? []),
       spec.target.kind === 'workload'
         ? this.get<{ spec?: { selector?: { matchLabels?: Record<string, string> } } }>(
             paths.workload(ns, spec.target.workloadKind, spec.target.name),
@@ -717,9 +740,16 @@ export class IsolationReconciler {
     const podsAfter = new Map(pods.map((p) => [p.metadata.name, p]));
     const isolated: string[] = [];
     const labelOne = async (podName: string): Promise<void> => {
-      const pod = podsAfter.get(podName);
+      let pod = podsAfter.get(podName);
       if (!pod) return;
-      const first = podLabelPlan(pod, name, spec.detachFromServices, services);
+      let first = podLabelPlan(pod, name, spec.detachFromServices, services);
+      if (first.kind === 'other' && namedOnly) {
+        // The pod was read from the watch cache: make sure the other Isolation still holds it.
+        pod = await this.get<Pod>(paths.pod(ns, podName));
+        if (!pod) return;
+        podsAfter.set(podName, pod);
+        first = podLabelPlan(pod, name, spec.detachFromServices, services);
+      }
       if (first.kind === 'other') {
         note('AlreadyQuarantined', `pod ${podName} is already quarantined by Isolation ${first.by}`);
         return;

@@ -94,8 +94,13 @@ export class FakeKube implements Kube {
     return o ? structuredClone(o) : undefined;
   }
 
+  /** What a read with `resourceVersion=0` (the watch cache) returns instead of the current object. */
+  readonly cached = new Map<string, Obj>();
+
   async request<T = unknown>(req: KubeRequest): Promise<T> {
-    this.log.push(`${req.method} ${req.path}`);
+    this.log.push(`${req.method} ${req.path}${req.query?.resourceVersion === '0' ? ' (cache)' : ''}`);
+    const stale = req.method === 'GET' && req.query?.resourceVersion === '0' && this.cached.get(req.path);
+    if (stale) return structuredClone(stale) as T;
     for (const g of [...this.gates])
       if (g.match(req)) {
         g.hit();

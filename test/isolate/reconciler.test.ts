@@ -132,6 +132,58 @@ describe('IsolationReconciler: the deny comes first', () => {
     expect(serverIso(kube).status?.phase).toBe('Isolated');
   });
 
+  it('reads the pod from the watch cache; a stale copy costs a conflict and a fresh read, never a lost label', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const path = paths.pod(NS, 'web-1');
+    kube.cached.set(path, kube.get(path)!);
+    // Someone relabels the pod after the cache's copy was taken.
+    await kube.request({ method: 'PATCH', path, body: { metadata: { labels: { team: 'blue' } } } });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    expect(kube.log.filter((l) => l.includes(path))).toEqual([
+      `PATCH ${path}`, // the relabel above
+      `GET ${path} (cache)`,
+      `PATCH ${path}`, // guarded by the stale resourceVersion: 409
+      `GET ${path}`,
+      `PATCH ${path}`,
+    ]);
+    const pod = kube.get(path) as unknown as { metadata: { labels: Record<string, string> } };
+    expect(pod.metadata.labels).toEqual({ app: 'web', team: 'blue', [QUARANTINE_LABEL]: 'cut-web-1' });
+    await settle(reconciler);
+  });
+
+  it('a pod the watch cache shows quarantined by another Isolation is read fresh before it is left alone', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const path = paths.pod(NS, 'web-1');
+    const stale = kube.get(path)!;
+    stale.metadata.labels = { ...stale.metadata.labels, [QUARANTINE_LABEL]: 'older-incident' };
+    kube.cached.set(path, stale); // the older incident was released a moment ago
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    await settle(reconciler);
+    expect(serverIso(kube).status?.timeline?.map((t) => t.action)).not.toContain('AlreadyQuarantined');
+  });
+
+  it('a pod missing from the watch cache is read fresh before it counts as gone', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const path = paths.pod(NS, 'web-1');
+    const real = kube.get(path)!;
+    kube.objects.delete(path);
+    const gate = kube.gate((r) => r.path === path && r.query?.resourceVersion !== '0');
+    reconciler.observe(createIsolation(kube));
+    const done = reconciler.reconcile(KEY);
+    await gate.reached; // the cache said 404; the fresh read is under way, and the pod exists by now
+    kube.objects.set(path, real);
+    gate.release();
+    await done;
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    await settle(reconciler);
+  });
+
   it('a reconcile while the check still waits starts from the decided status: one isolatedAt, one latency sample', async () => {
     const { kube, reconciler, isolated } = setup();
     stops.push(() => reconciler.stop());
