@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
 import { seededRandom } from '../src/segments/index.ts';
+import { toBlocks } from './pipeline.ts';
 
 const APPS = [
   'cart',
@@ -209,24 +210,6 @@ export function generateHubbleLines(n: number, seed = 7): string[] {
     out.push(JSON.stringify({ flow, node_name: flow.node_name, time }));
   }
   return out;
-}
-
-/** Joins lines into ~1 MiB blocks, the way the reader receives decoded chunks. */
-function toBlocks(lines: string[]): string[] {
-  const blocks: string[] = [];
-  let cur: string[] = [];
-  let size = 0;
-  for (const l of lines) {
-    cur.push(l);
-    size += l.length + 1;
-    if (size >= 1 << 20) {
-      blocks.push(cur.join('\n') + '\n');
-      cur = [];
-      size = 0;
-    }
-  }
-  if (cur.length > 0) blocks.push(cur.join('\n') + '\n');
-  return blocks;
 }
 
 /**
