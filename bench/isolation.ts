@@ -1,10 +1,11 @@
 /**
- * Isolation benchmark against a real kube-apiserver (the test harness's etcd + kube-apiserver): alerts are
- * posted to the Falco and Alertmanager webhooks at a fixed rate, each incident alerted several times in
- * a row (a duplicate storm, --duplicates N alerts per incident), and the time from an incident's first
- * alert being sent to its deny being in effect (deny NetworkPolicy acknowledged by the apiserver and the
- * pod labelled) is measured per incident.
- * Reports p50/p95/p99, alerts lost (any non-2xx or transport error) and Isolations per incident.
+ * Isolation benchmark against a real kube-apiserver (the test harness's etcd + kube-apiserver): a sender
+ * in a worker thread posts alerts to the Falco and Alertmanager webhooks at a fixed rate, each incident
+ * alerted several times in a row (--duplicates N alerts per incident), and the controller isolates them.
+ * Per incident it measures alert received by the webhook -> deny in effect (the deny policy acknowledged
+ * by the apiserver and the pod labelled), and the same from the alert being sent.
+ * Reports p50/p95/p99/max, alerts lost (any non-2xx or transport error), Isolations per incident, the
+ * final phases, CPU per process, event-loop delay and the latency of each kind of apiserver request.
  *
  *   node bench/isolation.ts [--rate 100] [--seconds 20] [--namespaces 10] [--duplicates 2]
  *                           [--mechanism NetworkPolicy|AdminNetworkPolicy|ClusterNetworkPolicy] [--json]
