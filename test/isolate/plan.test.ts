@@ -15,6 +15,7 @@ import {
   resolveTarget,
 } from '../../src/isolate/plan.ts';
 import { compileClusterPolicy, compileNetworkPolicy } from '../../src/verify/validate.ts';
+import { mergePatch } from './fake-kube.ts';
 
 function spec(input: Record<string, unknown>): IsolationSpec {
   const r = parseIsolationSpec('iso', { reason: 'test', ...input });
@@ -30,20 +31,6 @@ function pod(name: string, labels: Record<string, string>, extra: Partial<Pod['m
     spec: { containers: [{ name: 'c' }] },
     status: { phase: 'Running' },
   };
-}
-
-/** Applies a JSON merge patch (RFC 7386) the way the apiserver does. */
-function merge(target: unknown, patch: unknown): unknown {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> =
-    target && typeof target === 'object' && !Array.isArray(target)
-      ? { ...(target as Record<string, unknown>) }
-      : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = merge(out[k], v);
-  }
-  return out;
 }
 
 describe('Isolation spec validation', () => {
@@ -311,7 +298,7 @@ describe('pod labels: quarantine and exact restore', () => {
     expect(plan.kind).toBe('patch');
     if (plan.kind !== 'patch') return;
     expect(plan.removed).toEqual(['app']);
-    const isolated = merge(before, plan.patch) as Pod;
+    const isolated = mergePatch(before, plan.patch) as Pod;
     expect(isolated.metadata.labels).toEqual({
       tier: 'front',
       'pod-template-hash': 'abc',
@@ -322,7 +309,7 @@ describe('pod labels: quarantine and exact restore', () => {
       labels: { [QUARANTINE_LABEL]: null, app: 'web' },
     });
     expect(podAfter(before, plan).metadata.labels).toEqual(isolated.metadata.labels);
-    const restored = merge(isolated, podReleasePatch(isolated, 'iso')) as Pod;
+    const restored = mergePatch(isolated, podReleasePatch(isolated, 'iso')) as Pod;
     expect(restored.metadata.labels).toEqual(before.metadata.labels);
     expect(restored.metadata.annotations).toEqual(before.metadata.annotations);
   });
@@ -371,12 +358,12 @@ describe('microseg-managed allow policies', () => {
     ];
     const patches = exclusionPatches(nps);
     expect(patches.map((p) => p.name)).toEqual(['b-allow']);
-    const patched = merge(nps[0], patches[0]?.patch) as NetworkPolicy;
+    const patched = mergePatch(nps[0], patches[0]?.patch) as NetworkPolicy;
     expect(patched.spec.podSelector).toEqual({
       matchLabels: { app: 'web' },
       matchExpressions: [{ key: QUARANTINE_LABEL, operator: 'DoesNotExist' }],
     });
-    const undone = merge(patched, exclusionRemovalPatch(patched)) as NetworkPolicy;
+    const undone = mergePatch(patched, exclusionRemovalPatch(patched)) as NetworkPolicy;
     expect(undone.spec.podSelector).toEqual(nps[0]?.spec.podSelector);
     expect(undone.metadata.annotations).toEqual({});
     // A policy that carried the exclusion on its own keeps it.
