@@ -47,16 +47,6 @@ function giveUp(): never {
  */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const USUAL = /^[^\\\x00-\x1f]*$/;
-// eslint-disable-next-line no-control-regex -- as above, newlines allowed (a block of lines)
-const PLAIN_BLOCK = /^[^\\\x00-\x09\x0b-\x1f]*$/;
-
-/**
- * True when a block of lines has no backslash and no control character other than newline. (The
- * scanner no longer needs this: it checks each line itself, skipping endpoint texts it remembers.)
- */
-export function isPlainBlock(text: string): boolean {
-  return PLAIN_BLOCK.test(text);
-}
 
 /** Checks S[CLEAN, to) for unusual characters (gives up on one) and marks it clean. */
 function checkTo(to: number): void {
@@ -72,12 +62,8 @@ function checkTo(to: number): void {
   CLEAN = to;
 }
 
-/**
- * Scans one line; undefined when the line must take the JSON.parse path. (`plain`, a promise that
- * the line has no backslash or control character, is accepted for compatibility; the scanner checks.)
- */
-export function scanHubbleLine(line: string, plain = false): HubbleFields | undefined {
-  void plain;
+/** Scans one line; undefined when the line must take the JSON.parse path. */
+export function scanHubbleLine(line: string): HubbleFields | undefined {
   return scanRange(line, 0, line.length, emptyHubbleFields('flow.'));
 }
 
@@ -106,8 +92,7 @@ function scanRange(text: string, start: number, end: number, f: HubbleFields): H
 }
 
 /** Parses one jsonpb line with the scanner, falling back to JSON.parse when it gives up. */
-export function parseHubbleLine(line: string, plain = false): HubbleResult {
-  void plain;
+export function parseHubbleLine(line: string): HubbleResult {
   const f = scanRange(line, 0, line.length, resetHubbleFields(scratch));
   return f === undefined ? parseHubbleLineSlow(line) : finishHubble(f);
 }

@@ -297,7 +297,6 @@ export class FlowReader implements AsyncIterable<Flow> {
     let pending: { line: string; no: number }[] = [];
     let first = true;
 
-    let plain = false;
     const handleLine = (line: string, no: number, out: Flow[]): void => {
       if (format === undefined) {
         pending.push({ line, no });
@@ -313,10 +312,10 @@ export class FlowReader implements AsyncIterable<Flow> {
         info.format = format;
         const p = pending;
         pending = [];
-        for (const x of p) this.processLine(source, x.line, x.no, format, out, false);
+        for (const x of p) this.processLine(source, x.line, x.no, format, out);
         return;
       }
-      this.processLine(source, line, no, format, out, plain);
+      this.processLine(source, line, no, format, out);
     };
 
     const chunks = gunzipIfNeeded(openSource(source, this.opts.stdin), info);
@@ -344,7 +343,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       }
       const out: Flow[] = [];
       // Hubble lines are scanned in place inside the block (the scanner checks each line itself).
-      plain = format === 'hubble' && pending.length === 0;
+      const plain = format === 'hubble' && pending.length === 0;
       let start = 0;
       for (;;) {
         const nl = text.indexOf('\n', start);
@@ -377,7 +376,6 @@ export class FlowReader implements AsyncIterable<Flow> {
       const whole = docText.join('');
       this.processDocument(source, whole, info, out);
     } else {
-      plain = false;
       if (tail.trim() !== '') {
         lineNo++;
         info.lines++;
@@ -444,17 +442,10 @@ export class FlowReader implements AsyncIterable<Flow> {
     }
   }
 
-  private processLine(
-    source: string,
-    line: string,
-    no: number,
-    format: FlowFormat,
-    out: Flow[],
-    plain = false,
-  ): void {
+  private processLine(source: string, line: string, no: number, format: FlowFormat, out: Flow[]): void {
     switch (format) {
       case 'hubble':
-        this.hubbleResult(source, parseHubbleLine(line, plain), no, out);
+        this.hubbleResult(source, parseHubbleLine(line), no, out);
         return;
       case 'generic': {
         const r = parseGenericLine(line);
