@@ -1,7 +1,8 @@
 /** The explain, simulate and blast-radius commands, run in-process on fixture files. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
@@ -106,6 +107,15 @@ describe('microseg explain', () => {
         '',
       ].join('\n'),
     );
+  });
+  it('reads the cluster from standard input with --cluster -', async () => {
+    const io = captureIO(Readable.from([readFileSync(CLUSTER)]));
+    const code = await runCli(
+      ['explain', '--cluster', '-', '--from', '203.0.113.7', '--to', 'shop/db-0', '--port', 'pg'],
+      io,
+    );
+    expect(code).toBe(0);
+    expect(io.stdout.split('\n')[0]).toBe('203.0.113.7 -> shop/db-0 TCP/5432: DENIED');
   });
   it('rejects an unknown protocol', async () => {
     const r = await cli(
