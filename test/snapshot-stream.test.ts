@@ -207,11 +207,11 @@ describe('snapshot files', () => {
       new InputError(`${join(dir, 'nospec.json')}: Pod x/p: spec is missing`),
     );
     await expect(loadSnapshotFiles([join(dir, 'nope.json')])).rejects.toThrow(
-      new InputError(`${join(dir, 'nope.json')}: no such file or directory`),
+      new InputError(`${join(dir, 'nope.json')}: cannot read: no such file or directory`),
     );
     writeFileSync(join(dir, 'bad.gz'), Buffer.concat([gzipSync('[{"a":1}]').subarray(0, 12)]));
     await expect(loadSnapshotFiles([join(dir, 'bad.gz')])).rejects.toThrow(
-      new RegExp(`^${join(dir, 'bad.gz').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a valid gzip file: `),
+      new RegExp(`^${join(dir, 'bad.gz').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot decompress: `),
     );
     const empty = mkdtempSync(join(tmpdir(), 'microseg-empty-'));
     await expect(loadSnapshotFiles([empty])).rejects.toThrow(

@@ -4,14 +4,13 @@
  * and compacted to what the core reads, so a snapshot of a large cluster never holds the file's text or
  * the fields nobody reads.
  */
-import { createReadStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
 import { compactObject, Interner } from '../model/compact.ts';
 import type { ClusterSnapshot, SnapshotOptions } from '../model/snapshot.ts';
 import { flattenLists, InputError, parseObjectsText, SnapshotBuilder } from '../model/snapshot.ts';
 import { streamJsonObjects } from '../model/stream.ts';
+import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { VERIFY_EXTRA_KINDS } from '../verify/load.ts';
 
 export interface LoadOptions extends SnapshotOptions {
@@ -21,64 +20,10 @@ export interface LoadOptions extends SnapshotOptions {
   full?: boolean;
 }
 
-function readError(path: string, err: unknown): InputError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new InputError(`${path}: no such file or directory`);
-  if (code === 'EISDIR') return new InputError(`${path}: is a directory`);
-  return new InputError(`${path}: cannot read: ${code ?? (err as Error).message}`);
-}
-
-/** The raw chunks of a file or of standard input, un-gzipped when they start with the gzip magic. */
-async function* chunks(path: string, stdin: LoadOptions['stdin']): AsyncGenerator<Buffer> {
-  let source: AsyncIterable<Buffer | string>;
-  if (path === '-') {
-    if (!stdin) throw new InputError('-: standard input is not available');
-    source = stdin;
-  } else source = createReadStream(path, { highWaterMark: 1 << 20 });
-  const it = source[Symbol.asyncIterator]();
-  let first: Buffer | undefined;
-  try {
-    // Read until there are two bytes to sniff (or the input ends).
-    while (first === undefined || first.length < 2) {
-      const r = await it.next();
-      if (r.done) break;
-      const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-      first = first ? Buffer.concat([first, b]) : b;
-    }
-  } catch (err) {
-    throw readError(path, err);
-  }
-  if (!first) return;
-  async function* rest(): AsyncGenerator<Buffer> {
-    yield first!;
-    for (;;) {
-      let r: IteratorResult<Buffer | string>;
-      try {
-        r = await it.next();
-      } catch (err) {
-        throw readError(path, err);
-      }
-      if (r.done) return;
-      yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-    }
-  }
-  if (first[0] !== 0x1f || first[1] !== 0x8b) {
-    yield* rest();
-    return;
-  }
-  const gunzip = createGunzip();
-  const feed = (async () => {
-    for await (const c of rest()) if (!gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r));
-    gunzip.end();
-  })();
-  feed.catch((err: unknown) => gunzip.destroy(err as Error));
-  try {
-    for await (const c of gunzip) yield c as Buffer;
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError(`${path}: not a valid gzip file: ${(err as Error).message}`);
-  }
-  await feed;
+/** The bytes of a file or of standard input, un-gzipped when they start with the gzip magic. */
+function chunks(path: string, stdin: LoadOptions['stdin']): AsyncGenerator<Buffer> {
+  if (path === '-' && !stdin) throw new InputError('-: standard input is not available');
+  return gunzipIfNeeded(openSource(path, stdin), { source: path, gzip: false });
 }
 
 /**
@@ -132,8 +77,8 @@ async function isReport(path: string): Promise<boolean> {
 /** The files an argument names: itself, or every .json/.yaml/.yml file of a directory, sorted by name. */
 async function expand(p: string): Promise<string[]> {
   if (p === '-') return [p];
-  const st = await stat(p).catch((err: unknown) => {
-    throw readError(p, err);
+  const st = await stat(p).catch(() => {
+    throw new InputError(`${p}: cannot read: no such file or directory`);
   });
   if (!st.isDirectory()) return [p];
   const files = (await readdir(p))

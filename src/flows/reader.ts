@@ -168,9 +168,13 @@ function toBuffer(c: Buffer | string | Uint8Array): Buffer {
   return typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
-async function* gunzipIfNeeded(
+/**
+ * The bytes of a source, decompressed when they start with the gzip magic (`info.gzip` then becomes
+ * true). Shared by flow files and cluster snapshot files.
+ */
+export async function* gunzipIfNeeded(
   src: AsyncIterable<Buffer | string | Uint8Array>,
-  info: SourceStats,
+  info: { source: string; gzip: boolean },
 ): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let head: Buffer = Buffer.alloc(0);
@@ -208,7 +212,11 @@ async function* gunzipIfNeeded(
   }
 }
 
-function openSource(source: string, stdin: AsyncIterable<Buffer | string | Uint8Array> | undefined) {
+/** The chunks of a file, or of standard input for '-'; a file that cannot be read is an InputError. */
+export function openSource(
+  source: string,
+  stdin: AsyncIterable<Buffer | string | Uint8Array> | undefined,
+): AsyncIterable<Buffer | string | Uint8Array> {
   if (source === '-') return stdin ?? process.stdin;
   return (async function* () {
     const stream = createReadStream(source, { highWaterMark: 1 << 20 });

@@ -246,7 +246,7 @@ describe('microseg recommend refuses and explains', () => {
       ],
       [
         ['recommend', '--flows', 'f', '--cluster', join(dir, 'nope.json')],
-        `microseg recommend: ${join(dir, 'nope.json')}: no such file or directory\n`,
+        `microseg recommend: ${join(dir, 'nope.json')}: cannot read: no such file or directory\n`,
       ],
     ];
     for (const [args, message] of cases) {
