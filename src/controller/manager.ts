@@ -252,6 +252,9 @@ export class Manager {
   async #consume(t: Telemetry, signal: AbortSignal): Promise<void> {
     try {
       for await (const batch of t.batches(1000, signal)) {
+        // A new leader counts flows only once the learned graphs are restored; meanwhile the queue
+        // fills and streaming sources pause.
+        if (this.controller.leading) await this.controller.whenRestored(signal);
         const t0 = performance.now();
         this.controller.ingest(batch.flows);
         this.#batchSeconds.observe((performance.now() - t0) / 1000);

@@ -159,6 +159,8 @@ export class SegmentationController {
   #states = new Map<string, SegState>();
   #identity: { version: number; at: number; identity: Identity } | undefined;
   #leading = false;
+  /** Segmentations reconciled at least once in this term (so their learned graph was restored). */
+  #reconciled = new Set<string>();
   #worker: Promise<void> | undefined;
 
   constructor(deps: {
@@ -213,6 +215,7 @@ export class SegmentationController {
     if (this.#leading) return;
     this.#leading = true;
     this.#states = new Map();
+    this.#reconciled = new Set();
     this.queue = new WorkQueue();
     this.#worker = this.queue.run(
       (key) => this.#timedReconcile(key),
@@ -283,6 +286,19 @@ export class SegmentationController {
       };
     }
     return this.#identity.identity;
+  }
+
+  /**
+   * Resolves once every Segmentation has been reconciled in this term, so that the learned graphs a
+   * previous leader persisted are restored before new flows are counted (flows ingested earlier would
+   * be dropped, and a stream position acknowledged past them would lose them). Also resolves when
+   * leadership ends or `signal` aborts.
+   */
+  async whenRestored(signal?: AbortSignal): Promise<void> {
+    while (this.#leading && !signal?.aborted) {
+      if (this.#segmentations.list().every((s) => this.#reconciled.has(s.metadata.name))) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Ingests flows into every active Segmentation they touch. Only the leader learns. */
@@ -370,6 +386,7 @@ export class SegmentationController {
       this.metrics.reconcileErrors++;
       throw err;
     } finally {
+      this.#reconciled.add(name);
       this.metrics.reconcileSeconds.observe((performance.now() - t0) / 1000);
     }
   }

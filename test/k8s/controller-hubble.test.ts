@@ -163,6 +163,10 @@ describe('Hubble Relay ingestion', () => {
       .annotations['microseg.dev/hubble-checkpoint']!;
     const cp = JSON.parse(annotation) as { time: string; seen: string[] };
     expect(cp.seen.length).toBe(1);
+    // New flows arrive while no replica leads: the new leader gets them in its replay from the
+    // checkpoint, at once, while it is still restoring what the old leader persisted.
+    const t = Date.now();
+    relay.publish(hubbleFlow(t, 40_006), hubbleFlow(t + 1, 40_007));
     await eventually('hubble-b leads', () => other!.manager.controller.leading, 15_000);
     await eventually('hubble-b connects', () => (relay.requests.length > before ? true : undefined), 15_000);
     // It asked the relay for everything since the committed position (the relay replays from there).
@@ -170,13 +174,14 @@ describe('Hubble Relay ingestion', () => {
     expect(new Date(Number(since.seconds) * 1000 + Math.floor((since.nanos ?? 0) / 1e6)).toISOString()).toBe(
       new Date(Date.parse(cp.time)).toISOString(),
     );
-    const t = Date.now();
-    relay.publish(hubbleFlow(t, 40_006), hubbleFlow(t + 1, 40_007));
+    let last = -1;
     await eventually(
       '7 flows persisted',
-      async () => ((await persistedCount()) === 7 ? true : undefined),
+      async () => ((last = await persistedCount()) === 7 ? true : undefined),
       20_000,
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message} (last count: ${last})`);
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(await persistedCount()).toBe(7);
   });
