@@ -8,7 +8,13 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compactObject, Interner } from '../model/compact.ts';
 import type { ClusterSnapshot, SnapshotOptions } from '../model/snapshot.ts';
-import { flattenLists, InputError, parseObjectsText, SnapshotBuilder } from '../model/snapshot.ts';
+import {
+  flattenLists,
+  InputError,
+  mergeSnapshots,
+  parseObjectsText,
+  SnapshotBuilder,
+} from '../model/snapshot.ts';
 import { streamJsonObjects } from '../model/stream.ts';
 import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { VERIFY_EXTRA_KINDS } from '../verify/load.ts';
@@ -106,12 +112,7 @@ export async function loadSnapshotFiles(
       snaps.push(builder.snapshot);
     }
   }
-  if (snaps.length === 1) return snaps[0]!;
-  const out = snaps[0]!;
-  for (const s of snaps.slice(1))
-    for (const key of Object.keys(out) as (keyof ClusterSnapshot)[])
-      for (const x of s[key] as unknown[]) (out[key] as unknown[]).push(x);
-  return out;
+  return snaps.length === 1 ? snaps[0]! : mergeSnapshots(...snaps);
 }
 
 /** Cluster and policy files for the verify commands: kinds no stage understands are an error. */

@@ -213,7 +213,8 @@ export function mergeSnapshots(...snaps: ClusterSnapshot[]): ClusterSnapshot {
   const out = emptySnapshot();
   for (const s of snaps) {
     for (const key of Object.keys(out) as (keyof ClusterSnapshot)[]) {
-      (out[key] as unknown[]).push(...(s[key] as unknown[]));
+      // One push per object: spreading a 50k-pod array into push() would overflow the call stack.
+      for (const x of s[key] as unknown[]) (out[key] as unknown[]).push(x);
     }
   }
   return out;
