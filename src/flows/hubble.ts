@@ -181,6 +181,8 @@ export interface HubbleFields {
   time: string | undefined;
   timeSeconds: number | undefined;
   timeNanos: number | undefined;
+  /** Epoch milliseconds already computed by the WebAssembly scanner (wins over the texts). */
+  timeMs: number | undefined;
   envelopeTime: string | undefined;
   verdict: string | number | undefined;
   dropReason: string | number | undefined;
@@ -222,6 +224,7 @@ export function emptyHubbleFields(prefix: string): HubbleFields {
     time: undefined,
     timeSeconds: undefined,
     timeNanos: undefined,
+    timeMs: undefined,
     envelopeTime: undefined,
     verdict: undefined,
     dropReason: undefined,
@@ -260,6 +263,7 @@ export function resetHubbleFields(f: HubbleFields): HubbleFields {
   f.time = undefined;
   f.timeSeconds = undefined;
   f.timeNanos = undefined;
+  f.timeMs = undefined;
   f.envelopeTime = undefined;
   f.verdict = undefined;
   f.dropReason = undefined;
@@ -338,7 +342,7 @@ function intField(o: Obj, key: string, path: string, max: number): number | unde
   return n;
 }
 
-function stringArray(o: Obj, key: string, path: string): string[] | undefined {
+export function stringArray(o: Obj, key: string, path: string): string[] | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v)) throw wrongType(path, 'an array of strings', v);
@@ -348,7 +352,7 @@ function stringArray(o: Obj, key: string, path: string): string[] | undefined {
   return v as string[];
 }
 
-function extractEndpoint(o: Obj, key: string, path: string, into: HubbleEndpointFields): void {
+export function extractEndpoint(o: Obj, key: string, path: string, into: HubbleEndpointFields): void {
   const e = objField(o, key, path);
   if (!e) return;
   into.namespace = strField(e, 'namespace', `${path}.namespace`);
@@ -370,7 +374,7 @@ function extractEndpoint(o: Obj, key: string, path: string, into: HubbleEndpoint
   }
 }
 
-function extractService(o: Obj, key: string, path: string, into: HubbleEndpointFields): void {
+export function extractService(o: Obj, key: string, path: string, into: HubbleEndpointFields): void {
   const s = objField(o, key, path);
   if (!s) return;
   into.serviceName = strField(s, 'name', `${path}.name`);
@@ -613,7 +617,8 @@ export function finishHubble(f: HubbleFields): HubbleResult {
 function finish(f: HubbleFields): HubbleResult {
   const p = f.prefix;
   let time: number;
-  if (f.time !== undefined || (f.timeSeconds === undefined && f.envelopeTime !== undefined)) {
+  if (f.timeMs !== undefined) time = f.timeMs;
+  else if (f.time !== undefined || (f.timeSeconds === undefined && f.envelopeTime !== undefined)) {
     const text = f.time ?? f.envelopeTime!;
     time = parseHubbleTime(text);
     if (Number.isNaN(time))

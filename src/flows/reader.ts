@@ -17,7 +17,8 @@ import { DIRECTION_RULES } from './direction.ts';
 import type { BadReason, SkipReason } from './errors.ts';
 import { FlowInputError } from './errors.ts';
 import { parseGenericLine } from './generic.ts';
-import { parseHubbleLine, parseHubbleLineAt } from './hubble-scan.ts';
+import { parseHubbleLine } from './hubble-scan.ts';
+import { scanHubbleBlock } from './hubble-wasm.ts';
 import type { HubbleResult } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
@@ -327,8 +328,54 @@ export class FlowReader implements AsyncIterable<Flow> {
     };
 
     const chunks = gunzipIfNeeded(openSource(source, this.opts.stdin), info);
+    // Bytes after the last newline so far (a partial line), joined once its newline arrives. Only
+    // whole lines are decoded or scanned, so the decoder never holds part of a character between
+    // calls.
+    let held: Buffer[] = [];
+    let heldLength = 0;
     for await (const chunk of chunks) {
-      let text = rest + decoder.write(chunk);
+      const nl = chunk.lastIndexOf(10);
+      if (nl < 0) {
+        held.push(chunk);
+        heldLength += chunk.length;
+        continue;
+      }
+      let block = chunk;
+      let end = nl + 1;
+      if (held.length > 0) {
+        block = Buffer.concat([...held, chunk]);
+        end += heldLength;
+        held = [];
+        heldLength = 0;
+      }
+      if (end < block.length) {
+        held.push(block.subarray(end));
+        heldLength = block.length - end;
+      }
+      if (format === 'hubble' && pending.length === 0 && !documentMode && !first && rest === '') {
+        // Hubble lines are scanned on their bytes (WebAssembly); unusual lines are decoded and take
+        // the string path below.
+        const out: Flow[] = [];
+        scanHubbleBlock(block, 0, end, (r, start, stop) => {
+          lineNo++;
+          if (r !== undefined) {
+            info.lines++;
+            this.stats.lines++;
+            this.hubbleResult(source, r, lineNo, out);
+            return;
+          }
+          let line = block.toString('utf8', start, stop);
+          if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+          if (line.trim() === '') return;
+          info.lines++;
+          this.stats.lines++;
+          handleLine(line, lineNo, out);
+        });
+        this.sync();
+        if (out.length > 0) yield this.emitted(out);
+        continue;
+      }
+      let text = rest + decoder.write(block.subarray(0, end));
       if (first && text.length > 0) {
         if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
         const trimmed = text.trimStart();
@@ -350,21 +397,11 @@ export class FlowReader implements AsyncIterable<Flow> {
         continue;
       }
       const out: Flow[] = [];
-      // Hubble lines are scanned in place inside the block (the scanner checks each line itself).
-      const plain = format === 'hubble' && pending.length === 0;
       let start = 0;
       for (;;) {
         const nl = text.indexOf('\n', start);
         if (nl < 0) break;
         lineNo++;
-        if (plain && text.charCodeAt(start) === 123) {
-          // Fast path: scan the line in place inside the block.
-          info.lines++;
-          this.stats.lines++;
-          this.hubbleResult(source, parseHubbleLineAt(text, start, nl), lineNo, out);
-          start = nl + 1;
-          continue;
-        }
         let line = text.slice(start, nl);
         start = nl + 1;
         if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
@@ -377,6 +414,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.sync();
       if (out.length > 0) yield this.emitted(out);
     }
+    if (heldLength > 0) rest += decoder.write(Buffer.concat(held));
     const tail = rest + decoder.end();
     const out: Flow[] = [];
     if (documentMode) {

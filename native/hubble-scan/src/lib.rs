@@ -1,0 +1,1042 @@
+//! microseg's scanner for `hubble observe -o jsonpb` lines, compiled to WebAssembly.
+//!
+//! JavaScript copies a block of whole lines (each ended by `\n`) into the input buffer and calls
+//! `scan`. For every line the scanner writes one record of `SLOTS` 32-bit slots. A line whose record
+//! has status `OK` was validated as JSON and every field normalisation reads is in its record; any
+//! other line (status `SLOW`) must take the JSON.parse path. The scanner gives up on everything it
+//! does not model: whitespace between tokens, escape sequences, control characters, bytes outside
+//! ASCII, `null` where a field is read, numbers where names are expected, duplicate object-valued
+//! keys, `l7` records, events and bare Flow objects.
+//!
+//! Values are interned: every string and sub-object the record refers to is named by a small id of
+//! its kind. The first sight of a value appends `(kind, id, offset, length)` to the list of new
+//! values, the offset pointing into the arena that keeps a copy of its bytes; JavaScript decodes new
+//! values once and looks later ones up by id. Sub-objects (endpoints, services, name lists) are
+//! looked up by a hash of their first bytes and compared in full against the remembered copies, so
+//! an endpoint seen before is neither scanned nor validated again: a JSON value that equals, byte for
+//! byte, a complete value validated earlier is that same value.
+
+use core::arch::wasm32::*;
+use std::vec::Vec;
+
+/// Slots per line record.
+pub const SLOTS: usize = 30;
+
+const S_STATUS: usize = 0;
+const S_START: usize = 1;
+const S_END: usize = 2;
+const S_HOUR: usize = 3;
+const S_MS: usize = 4;
+const S_VERDICT: usize = 5;
+const S_DROP: usize = 6;
+const S_TRACE: usize = 7;
+const S_SRC_IP: usize = 8;
+const S_DST_IP: usize = 9;
+const S_L4: usize = 10;
+const S_SPORT: usize = 11;
+const S_DPORT: usize = 12;
+const S_ICMP: usize = 13;
+const S_SYN: usize = 14;
+const S_ACK: usize = 15;
+const S_SRC_EP: usize = 16;
+const S_DST_EP: usize = 17;
+const S_SRC_NAMES: usize = 18;
+const S_DST_NAMES: usize = 19;
+const S_SRC_SVC: usize = 20;
+const S_DST_SVC: usize = 21;
+const S_REPLY: usize = 22;
+const S_IS_REPLY: usize = 23;
+const S_L7_TYPE: usize = 24;
+const S_DNS_QUERY: usize = 25;
+/// Offset and length of the flow's `time` text within the block (for texts of other shapes).
+const S_TIME_AT: usize = 26;
+const S_TIME_LEN: usize = 27;
+/// Offset and length of the envelope's `time` text (used when the flow has none).
+const S_ENV_TIME_AT: usize = 28;
+const S_ENV_TIME_LEN: usize = 29;
+
+/// Largest enum number a slot holds (as -2 - n; string enums are ids >= 0, -1 is absent).
+const MAX_ENUM_NUMBER: u32 = 1 << 30;
+
+const OK: i32 = 0;
+const SLOW: i32 = 1;
+
+const KIND_STR: u32 = 0;
+const KIND_HOUR: u32 = 1;
+const KIND_EP: u32 = 2;
+const KIND_NAMES: u32 = 3;
+const KIND_SVC: u32 = 4;
+const KIND_LABEL: u32 = 5;
+const KINDS: usize = 6;
+
+/// Bytes of zeros kept after the input, so that 16-byte loads near its end stay inside it.
+const PAD: usize = 64;
+
+/// Bytes hashed to find a remembered sub-object: up to the first `}` or `]`, at most this many.
+const PREFIX: usize = 32;
+/// Candidates with the same prefix hash compared before a sub-object counts as new.
+const MAX_CANDIDATES: usize = 16;
+/// Nesting depth the scanner follows before giving up.
+const MAX_DEPTH: u32 = 64;
+
+type R<T> = Result<T, ()>;
+
+/// Byte classes inside a string: 0 plain, 1 closing quote, 2 give up (backslash, control, non-ASCII).
+const CLASS: [u8; 256] = {
+    let mut t = [2u8; 256];
+    let mut i = 0x20;
+    while i < 0x80 {
+        t[i] = 0;
+        i += 1;
+    }
+    t[b'"' as usize] = 1;
+    t[b'\\' as usize] = 2;
+    t
+};
+
+struct Entry {
+    hash: u32,
+    kind: u32,
+    off: u32,
+    len: u32,
+    id: u32,
+    /// Next entry in the same bucket, plus one (0: none).
+    next: u32,
+}
+
+struct Tables {
+    arena: Vec<u8>,
+    entries: Vec<Entry>,
+    /// First entry of each bucket, plus one (0: empty).
+    buckets: Vec<u32>,
+    counts: [u32; KINDS],
+    /// New values: (kind, id, arena offset, length, n, then n more words) for each; endpoints carry
+    /// their decoded fields in the n words (see `Endpoint::push`).
+    news: Vec<u32>,
+}
+
+struct State {
+    input: Vec<u8>,
+    out: Vec<i32>,
+    tables: Tables,
+}
+
+static mut STATE: State = State {
+    input: Vec::new(),
+    out: Vec::new(),
+    tables: Tables {
+        arena: Vec::new(),
+        entries: Vec::new(),
+        buckets: Vec::new(),
+        counts: [0; KINDS],
+        news: Vec::new(),
+    },
+};
+
+fn state() -> &'static mut State {
+    // Single-threaded WebAssembly instance; JavaScript calls one export at a time.
+    unsafe { &mut *(&raw mut STATE) }
+}
+
+#[inline(always)]
+fn fnv(h: u32, c: u8) -> u32 {
+    (h ^ c as u32).wrapping_mul(0x0100_0193)
+}
+
+const FNV_START: u32 = 0x811c_9dc5;
+
+impl Tables {
+    fn bucket(&self, hash: u32, kind: u32) -> usize {
+        let h = hash ^ kind.wrapping_mul(0x9e37_79b9);
+        (h.wrapping_mul(0x85eb_ca6b) >> 8) as usize & (self.buckets.len() - 1)
+    }
+
+    fn insert(&mut self, kind: u32, hash: u32, bytes: &[u8], extra: &[u32]) -> u32 {
+        if self.buckets.is_empty() || self.entries.len() >= self.buckets.len() {
+            self.grow();
+        }
+        let id = self.counts[kind as usize];
+        self.counts[kind as usize] += 1;
+        let off = self.arena.len() as u32;
+        self.arena.extend_from_slice(bytes);
+        let b = self.bucket(hash, kind);
+        let next = self.buckets[b];
+        self.entries.push(Entry { hash, kind, off, len: bytes.len() as u32, id, next });
+        self.buckets[b] = self.entries.len() as u32;
+        self.news.extend_from_slice(&[kind, id, off, bytes.len() as u32, extra.len() as u32]);
+        self.news.extend_from_slice(extra);
+        id
+    }
+
+    fn grow(&mut self) {
+        let size = (self.buckets.len() * 2).max(1 << 14);
+        self.buckets.clear();
+        self.buckets.resize(size, 0);
+        for i in 0..self.entries.len() {
+            let b = self.bucket(self.entries[i].hash, self.entries[i].kind);
+            self.entries[i].next = self.buckets[b];
+            self.buckets[b] = i as u32 + 1;
+        }
+    }
+
+    /// Id of the string bytes `s` of `kind`, interning it on first sight.
+    fn intern(&mut self, kind: u32, s: &[u8]) -> u32 {
+        let mut h = FNV_START;
+        for &c in s {
+            h = fnv(h, c);
+        }
+        if !self.buckets.is_empty() {
+            let mut e = self.buckets[self.bucket(h, kind)];
+            while e != 0 {
+                let en = &self.entries[e as usize - 1];
+                if en.hash == h
+                    && en.kind == kind
+                    && en.len as usize == s.len()
+                    && &self.arena[en.off as usize..(en.off + en.len) as usize] == s
+                {
+                    return en.id;
+                }
+                e = en.next;
+            }
+        }
+        self.insert(kind, h, s, &[])
+    }
+
+    /// A remembered sub-object of `kind` that `b` starts with: its id and length.
+    fn find_text(&self, kind: u32, hash: u32, b: &[u8]) -> Option<(u32, usize)> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mut e = self.buckets[self.bucket(hash, kind)];
+        let mut tried = 0;
+        while e != 0 && tried < MAX_CANDIDATES {
+            let en = &self.entries[e as usize - 1];
+            if en.hash == hash && en.kind == kind {
+                tried += 1;
+                let len = en.len as usize;
+                if len <= b.len() && same(&b[..len], &self.arena[en.off as usize..en.off as usize + len]) {
+                    return Some((en.id, len));
+                }
+            }
+            e = en.next;
+        }
+        None
+    }
+}
+
+/// Byte equality of two slices of the same length, 16 bytes at a time.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n for both slices.
+        let (x, y) = unsafe { (v128_load(a.as_ptr().add(i) as *const v128), v128_load(b.as_ptr().add(i) as *const v128)) };
+        if !i8x16_all_true(i8x16_eq(x, y)) {
+            return false;
+        }
+        i += 16;
+    }
+    a[i..] == b[i..n]
+}
+
+/// Hash of a sub-object's first bytes: up to and including the first `}` or `]`, at most PREFIX
+/// bytes. The rule reads only bytes of the value itself (a value ends with `}` or `]`), so the same
+/// value hashes the same wherever it appears.
+fn prefix_hash(b: &[u8]) -> u32 {
+    let mut h = FNV_START;
+    let n = b.len().min(PREFIX);
+    for &c in &b[..n] {
+        h = fnv(h, c);
+        if c == b'}' || c == b']' {
+            break;
+        }
+    }
+    h
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The fields of an endpoint object being scanned for the first time.
+struct Endpoint {
+    namespace: u32,
+    pod: u32,
+    identity: u32,
+    has_identity: u32,
+    workload_name: u32,
+    workload_kind: u32,
+    /// Interned raw labels, in order.
+    labels: Vec<u32>,
+    /// Scratch for the words pushed with the new endpoint.
+    words: Vec<u32>,
+}
+
+impl Endpoint {
+    const fn new() -> Self {
+        Endpoint {
+            namespace: NONE,
+            pod: NONE,
+            identity: 0,
+            has_identity: 0,
+            workload_name: NONE,
+            workload_kind: NONE,
+            labels: Vec::new(),
+            words: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.namespace = NONE;
+        self.pod = NONE;
+        self.identity = 0;
+        self.has_identity = 0;
+        self.workload_name = NONE;
+        self.workload_kind = NONE;
+        self.labels.clear();
+    }
+
+    /// The words JavaScript reads for a new endpoint: namespace, pod, has identity, identity,
+    /// workload name, workload kind (string ids, NONE when absent), label count, label ids.
+    fn words(&mut self) -> &[u32] {
+        self.words.clear();
+        self.words.extend_from_slice(&[
+            self.namespace,
+            self.pod,
+            self.has_identity,
+            self.identity,
+            self.workload_name,
+            self.workload_kind,
+            self.labels.len() as u32,
+        ]);
+        self.words.extend_from_slice(&self.labels);
+        &self.words
+    }
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    t: &'a mut Tables,
+    rec: [i32; SLOTS],
+    ep: Endpoint,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline(always)]
+    fn at(&self, p: usize) -> u8 {
+        // The block ends with '\n', which every loop stops at; 0 past the end also stops them.
+        match self.b.get(p) {
+            Some(&c) => c,
+            None => 0,
+        }
+    }
+
+    #[inline(always)]
+    fn expect(&self, p: usize, c: u8) -> R<usize> {
+        if self.at(p) == c { Ok(p + 1) } else { Err(()) }
+    }
+
+    /// From just after an opening quote to the closing quote's index.
+    #[inline(always)]
+    fn string_end(&self, mut p: usize) -> R<usize> {
+        // 16 bytes at a time: the first quote, backslash, control or non-ASCII byte (signed < 0x20).
+        let quote = i8x16_splat(b'"' as i8);
+        let backslash = i8x16_splat(b'\\' as i8);
+        let space = i8x16_splat(0x20);
+        while p + 16 <= self.b.len() {
+            // SAFETY: p + 16 <= b.len().
+            let v = unsafe { v128_load(self.b.as_ptr().add(p) as *const v128) };
+            let stop = v128_or(v128_or(i8x16_eq(v, quote), i8x16_eq(v, backslash)), i8x16_lt(v, space));
+            let bits = i8x16_bitmask(stop);
+            if bits != 0 {
+                let q = p + bits.trailing_zeros() as usize;
+                return if self.b[q] == b'"' { Ok(q) } else { Err(()) };
+            }
+            p += 16;
+        }
+        loop {
+            match CLASS[self.at(p) as usize] {
+                0 => p += 1,
+                1 => return Ok(p),
+                _ => return Err(()),
+            }
+        }
+    }
+
+    fn literal(&self, p: usize, lit: &[u8]) -> R<usize> {
+        let e = p + lit.len();
+        if e <= self.b.len() && &self.b[p..e] == lit { Ok(e) } else { Err(()) }
+    }
+
+    fn digits(&self, mut p: usize) -> usize {
+        while self.at(p).is_ascii_digit() {
+            p += 1;
+        }
+        p
+    }
+
+    /// A JSON number (validated, value not needed).
+    fn number(&self, mut p: usize) -> R<usize> {
+        if self.at(p) == b'-' {
+            p += 1;
+        }
+        match self.at(p) {
+            b'0' => p += 1,
+            b'1'..=b'9' => p = self.digits(p + 1),
+            _ => return Err(()),
+        }
+        if self.at(p) == b'.' {
+            if !self.at(p + 1).is_ascii_digit() {
+                return Err(());
+            }
+            p = self.digits(p + 1);
+        }
+        if matches!(self.at(p), b'e' | b'E') {
+            p += 1;
+            if matches!(self.at(p), b'+' | b'-') {
+                p += 1;
+            }
+            if !self.at(p).is_ascii_digit() {
+                return Err(());
+            }
+            p = self.digits(p);
+        }
+        Ok(p)
+    }
+
+    /// Validates any JSON value (without whitespace) and returns its end.
+    fn skip(&self, p: usize, depth: u32) -> R<usize> {
+        if depth > MAX_DEPTH {
+            return Err(());
+        }
+        match self.at(p) {
+            b'"' => Ok(self.string_end(p + 1)? + 1),
+            b'{' => {
+                let mut p = p + 1;
+                if self.at(p) == b'}' {
+                    return Ok(p + 1);
+                }
+                loop {
+                    p = self.expect(p, b'"')?;
+                    p = self.string_end(p)? + 1;
+                    p = self.expect(p, b':')?;
+                    p = self.skip(p, depth + 1)?;
+                    match self.at(p) {
+                        b',' => p += 1,
+                        b'}' => return Ok(p + 1),
+                        _ => return Err(()),
+                    }
+                }
+            }
+            b'[' => {
+                let mut p = p + 1;
+                if self.at(p) == b']' {
+                    return Ok(p + 1);
+                }
+                loop {
+                    p = self.skip(p, depth + 1)?;
+                    match self.at(p) {
+                        b',' => p += 1,
+                        b']' => return Ok(p + 1),
+                        _ => return Err(()),
+                    }
+                }
+            }
+            b't' => self.literal(p, b"true"),
+            b'f' => self.literal(p, b"false"),
+            b'n' => self.literal(p, b"null"),
+            b'-' | b'0'..=b'9' => self.number(p),
+            _ => Err(()),
+        }
+    }
+
+    /// A key and its colon: (start, end) of the key text and the position after the colon.
+    #[inline(always)]
+    fn key(&self, p: usize) -> R<(usize, usize, usize)> {
+        let s = self.expect(p, b'"')?;
+        let e = self.string_end(s)?;
+        let after = self.expect(e + 1, b':')?;
+        Ok((s, e, after))
+    }
+
+    /// After a member: Ok(true) when another follows (',' consumed), Ok(false) at `close`.
+    #[inline(always)]
+    fn more(&self, p: &mut usize, close: u8) -> R<bool> {
+        let c = self.at(*p);
+        *p += 1;
+        if c == b',' {
+            Ok(true)
+        } else if c == close {
+            Ok(false)
+        } else {
+            Err(())
+        }
+    }
+
+    /// Opens an object; Ok(false) when it is empty (and consumed).
+    fn open(&self, p: &mut usize) -> R<bool> {
+        *p = self.expect(*p, b'{')?;
+        if self.at(*p) == b'}' {
+            *p += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// A plain non-negative integer no larger than `max` (no sign, fraction, exponent, leading zero).
+    fn uint(&self, p: usize, max: u32) -> R<(u32, usize)> {
+        let e = self.digits(p);
+        let n = e - p;
+        if n == 0 || n > 10 || (n > 1 && self.at(p) == b'0') || matches!(self.at(e), b'.' | b'e' | b'E') {
+            return Err(());
+        }
+        let mut v: u64 = 0;
+        for &c in &self.b[p..e] {
+            v = v * 10 + (c - b'0') as u64;
+        }
+        if v > max as u64 {
+            return Err(());
+        }
+        Ok((v as u32, e))
+    }
+
+    fn boolean(&self, p: usize) -> R<(i32, usize)> {
+        match self.at(p) {
+            b't' => Ok((1, self.literal(p, b"true")?)),
+            b'f' => Ok((0, self.literal(p, b"false")?)),
+            _ => Err(()),
+        }
+    }
+
+    /// A string value interned as KIND_STR into `slot`.
+    fn str_slot(&mut self, p: usize, slot: usize) -> R<usize> {
+        let s = self.expect(p, b'"')?;
+        let e = self.string_end(s)?;
+        self.rec[slot] = self.t.intern(KIND_STR, &self.b[s..e]) as i32;
+        Ok(e + 1)
+    }
+
+    /// A sub-object or list of `kind` (opening with `open`) interned by its whole text into `slot`.
+    fn text_slot(&mut self, p: usize, slot: usize, kind: u32, open: u8) -> R<usize> {
+        if self.at(p) != open {
+            return Err(());
+        }
+        let rest = &self.b[p..];
+        let h = prefix_hash(rest);
+        if let Some((id, len)) = self.t.find_text(kind, h, rest) {
+            self.rec[slot] = id as i32;
+            return Ok(p + len);
+        }
+        let b = self.b;
+        let id = if kind == KIND_EP {
+            let e = self.endpoint(p)?;
+            let words = self.ep.words();
+            (self.t.insert(kind, h, &b[p..e], words), e)
+        } else {
+            let e = self.skip(p, 1)?;
+            (self.t.insert(kind, h, &b[p..e], &[]), e)
+        };
+        self.rec[slot] = id.0 as i32;
+        Ok(id.1)
+    }
+
+    /// A string value interned as `kind`: its id and the position after it.
+    fn string_id(&mut self, p: usize, kind: u32) -> R<(u32, usize)> {
+        let s = self.expect(p, b'"')?;
+        let e = self.string_end(s)?;
+        let b = self.b;
+        Ok((self.t.intern(kind, &b[s..e]), e + 1))
+    }
+
+    /// An endpoint object seen for the first time: validated, its fields read into `self.ep`.
+    fn endpoint(&mut self, p: usize) -> R<usize> {
+        self.ep.clear();
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Ok(p);
+        }
+        let mut seen = 0;
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            match &self.b[ks..ke] {
+                b"namespace" => (self.ep.namespace, p) = self.string_id(p, KIND_STR)?,
+                b"pod_name" => (self.ep.pod, p) = self.string_id(p, KIND_STR)?,
+                b"identity" => {
+                    (self.ep.identity, p) = self.uint(p, u32::MAX)?;
+                    self.ep.has_identity = 1;
+                }
+                b"labels" => {
+                    if seen & 1 != 0 {
+                        return Err(());
+                    }
+                    seen |= 1;
+                    p = self.expect(p, b'[')?;
+                    if self.at(p) == b']' {
+                        p += 1;
+                    } else {
+                        loop {
+                            let (id, e) = self.string_id(p, KIND_LABEL)?;
+                            self.ep.labels.push(id);
+                            p = e;
+                            if !self.more(&mut p, b']')? {
+                                break;
+                            }
+                        }
+                    }
+                }
+                b"workloads" => {
+                    if seen & 2 != 0 {
+                        return Err(());
+                    }
+                    seen |= 2;
+                    p = self.workloads(p)?;
+                }
+                _ => p = self.skip(p, 2)?,
+            }
+            if !self.more(&mut p, b'}')? {
+                return Ok(p);
+            }
+        }
+    }
+
+    /// `workloads`: the first element's name and kind are read, the others validated.
+    fn workloads(&mut self, p: usize) -> R<usize> {
+        let mut p = self.expect(p, b'[')?;
+        if self.at(p) == b']' {
+            return Ok(p + 1);
+        }
+        if self.open(&mut p)? {
+            loop {
+                let (ks, ke, after) = self.key(p)?;
+                p = after;
+                match &self.b[ks..ke] {
+                    b"name" => (self.ep.workload_name, p) = self.string_id(p, KIND_STR)?,
+                    b"kind" => (self.ep.workload_kind, p) = self.string_id(p, KIND_STR)?,
+                    _ => p = self.skip(p, 4)?,
+                }
+                if !self.more(&mut p, b'}')? {
+                    break;
+                }
+            }
+        }
+        while self.more(&mut p, b']')? {
+            p = self.skip(p, 3)?;
+        }
+        Ok(p)
+    }
+
+    /// The flow's time text b[s, e): its place in the block and, for the shape Hubble writes,
+    /// `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`, the hour prefix's id and the milliseconds within the hour
+    /// (the same arithmetic as parseHubbleTime; a leap second counts as second 59).
+    fn time(&mut self, s: usize, e: usize) {
+        self.rec[S_TIME_AT] = s as i32;
+        self.rec[S_TIME_LEN] = (e - s) as i32;
+        self.rec[S_HOUR] = -1;
+        let _ = self.hour_time(s, e);
+    }
+
+    fn hour_time(&mut self, s: usize, e: usize) -> R<()> {
+        let n = e - s;
+        let b = &self.b[s..e];
+        if !(20..=30).contains(&n) || b[n - 1] != b'Z' || b[13] != b':' || b[16] != b':' {
+            return Err(());
+        }
+        let d = |i: usize| b[i].wrapping_sub(b'0') as u32;
+        let (m1, m2, s1, s2) = (d(14), d(15), d(17), d(18));
+        if m1 > 5 || m2 > 9 || s1 > 6 || s2 > 9 || (s1 == 6 && s2 != 0) {
+            return Err(());
+        }
+        let mut ms: u32 = 0;
+        if n > 20 {
+            if b[19] != b'.' || n == 21 {
+                return Err(());
+            }
+            for i in 20..n - 1 {
+                let x = d(i);
+                if x > 9 {
+                    return Err(());
+                }
+                if i < 23 {
+                    ms = ms * 10 + x;
+                }
+            }
+            if n == 22 {
+                ms *= 100;
+            } else if n == 23 {
+                ms *= 10;
+            }
+        } else if b[19] != b'Z' {
+            return Err(());
+        }
+        let sec = if s1 == 6 { 59 } else { s1 * 10 + s2 };
+        self.rec[S_HOUR] = self.t.intern(KIND_HOUR, &b[..13]) as i32;
+        self.rec[S_MS] = ((m1 * 10 + m2) * 60_000 + sec * 1000 + ms) as i32;
+        Ok(())
+    }
+
+    /// The envelope: `flow` scanned, `time` checked as a string, other members skipped.
+    fn line(&mut self, p: usize) -> R<usize> {
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Err(());
+        }
+        let mut flow = false;
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            match &self.b[ks..ke] {
+                b"flow" => {
+                    if flow {
+                        return Err(());
+                    }
+                    flow = true;
+                    p = self.flow(p)?;
+                }
+                b"time" => {
+                    let s = self.expect(p, b'"')?;
+                    let e = self.string_end(s)?;
+                    self.rec[S_ENV_TIME_AT] = s as i32;
+                    self.rec[S_ENV_TIME_LEN] = (e - s) as i32;
+                    p = e + 1;
+                }
+                b"node_status" | b"lost_events" | b"agent_event" | b"debug_event" => return Err(()),
+                _ => p = self.skip(p, 1)?,
+            }
+            if !self.more(&mut p, b'}')? {
+                break;
+            }
+        }
+        if !flow {
+            return Err(());
+        }
+        Ok(p)
+    }
+
+    fn flow(&mut self, p: usize) -> R<usize> {
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Err(());
+        }
+        let mut seen: u32 = 0;
+        let mut once = |bit: u32| -> R<()> {
+            if seen & bit != 0 {
+                return Err(());
+            }
+            seen |= bit;
+            Ok(())
+        };
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            match &self.b[ks..ke] {
+                b"time" => {
+                    let s = self.expect(p, b'"')?;
+                    let e = self.string_end(s)?;
+                    self.time(s, e);
+                    p = e + 1;
+                }
+                b"verdict" => p = self.enum_slot(p, S_VERDICT)?,
+                b"drop_reason_desc" => p = self.enum_slot(p, S_DROP)?,
+                b"trace_reason" => p = self.enum_slot(p, S_TRACE)?,
+                b"IP" => {
+                    once(1)?;
+                    p = self.ip(p)?;
+                }
+                b"l4" => {
+                    once(2)?;
+                    p = self.l4(p)?;
+                }
+                b"source" => {
+                    once(4)?;
+                    p = self.text_slot(p, S_SRC_EP, KIND_EP, b'{')?;
+                }
+                b"destination" => {
+                    once(8)?;
+                    p = self.text_slot(p, S_DST_EP, KIND_EP, b'{')?;
+                }
+                b"source_names" => {
+                    once(16)?;
+                    p = self.text_slot(p, S_SRC_NAMES, KIND_NAMES, b'[')?;
+                }
+                b"destination_names" => {
+                    once(32)?;
+                    p = self.text_slot(p, S_DST_NAMES, KIND_NAMES, b'[')?;
+                }
+                b"source_service" => {
+                    once(64)?;
+                    p = self.text_slot(p, S_SRC_SVC, KIND_SVC, b'{')?;
+                }
+                b"destination_service" => {
+                    once(128)?;
+                    p = self.text_slot(p, S_DST_SVC, KIND_SVC, b'{')?;
+                }
+                b"reply" => {
+                    let (v, e) = self.boolean(p)?;
+                    self.rec[S_REPLY] = v;
+                    p = e;
+                }
+                b"is_reply" => {
+                    let (v, e) = self.boolean(p)?;
+                    self.rec[S_IS_REPLY] = v;
+                    p = e;
+                }
+                b"l7" => {
+                    once(256)?;
+                    p = self.l7(p)?;
+                }
+                _ => p = self.skip(p, 1)?,
+            }
+            if !self.more(&mut p, b'}')? {
+                break;
+            }
+        }
+        Ok(p)
+    }
+
+    /// An enum: a name (interned, id >= 0) or a number n (as -2 - n).
+    fn enum_slot(&mut self, p: usize, slot: usize) -> R<usize> {
+        if self.at(p) == b'"' {
+            return self.str_slot(p, slot);
+        }
+        let (v, e) = self.uint(p, MAX_ENUM_NUMBER)?;
+        self.rec[slot] = -2 - v as i32;
+        Ok(e)
+    }
+
+    /// `l7`: its type and the DNS query name; the rest is validated.
+    fn l7(&mut self, p: usize) -> R<usize> {
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Ok(p);
+        }
+        let mut dns = false;
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            match &self.b[ks..ke] {
+                b"type" => p = self.enum_slot(p, S_L7_TYPE)?,
+                b"dns" => {
+                    if dns {
+                        return Err(());
+                    }
+                    dns = true;
+                    if self.open(&mut p)? {
+                        loop {
+                            let (ks, ke, after) = self.key(p)?;
+                            p = after;
+                            match &self.b[ks..ke] {
+                                b"query" => p = self.str_slot(p, S_DNS_QUERY)?,
+                                _ => p = self.skip(p, 4)?,
+                            }
+                            if !self.more(&mut p, b'}')? {
+                                break;
+                            }
+                        }
+                    }
+                }
+                _ => p = self.skip(p, 3)?,
+            }
+            if !self.more(&mut p, b'}')? {
+                return Ok(p);
+            }
+        }
+    }
+
+    fn ip(&mut self, p: usize) -> R<usize> {
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Ok(p);
+        }
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            match &self.b[ks..ke] {
+                b"source" => p = self.str_slot(p, S_SRC_IP)?,
+                b"destination" => p = self.str_slot(p, S_DST_IP)?,
+                _ => p = self.skip(p, 2)?,
+            }
+            if !self.more(&mut p, b'}')? {
+                return Ok(p);
+            }
+        }
+    }
+
+    fn l4(&mut self, p: usize) -> R<usize> {
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Ok(p);
+        }
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            if &self.b[ks..ke] == b"protocol" || self.rec[S_L4] >= 0 {
+                return Err(());
+            }
+            self.rec[S_L4] = self.t.intern(KIND_STR, &self.b[ks..ke]) as i32;
+            p = self.l4_member(p)?;
+            if !self.more(&mut p, b'}')? {
+                return Ok(p);
+            }
+        }
+    }
+
+    fn l4_member(&mut self, p: usize) -> R<usize> {
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Ok(p);
+        }
+        let mut flags = false;
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            match &self.b[ks..ke] {
+                b"source_port" => {
+                    let (v, e) = self.uint(p, 65535)?;
+                    self.rec[S_SPORT] = v as i32;
+                    p = e;
+                }
+                b"destination_port" => {
+                    let (v, e) = self.uint(p, 65535)?;
+                    self.rec[S_DPORT] = v as i32;
+                    p = e;
+                }
+                b"type" => {
+                    let (v, e) = self.uint(p, 255)?;
+                    self.rec[S_ICMP] = v as i32;
+                    p = e;
+                }
+                b"flags" => {
+                    if flags {
+                        return Err(());
+                    }
+                    flags = true;
+                    p = self.tcp_flags(p)?;
+                }
+                _ => p = self.skip(p, 3)?,
+            }
+            if !self.more(&mut p, b'}')? {
+                return Ok(p);
+            }
+        }
+    }
+
+    fn tcp_flags(&mut self, p: usize) -> R<usize> {
+        let mut p = p;
+        if !self.open(&mut p)? {
+            return Ok(p);
+        }
+        loop {
+            let (ks, ke, after) = self.key(p)?;
+            p = after;
+            match &self.b[ks..ke] {
+                b"SYN" => {
+                    let (v, e) = self.boolean(p)?;
+                    self.rec[S_SYN] = v;
+                    p = e;
+                }
+                b"ACK" => {
+                    let (v, e) = self.boolean(p)?;
+                    self.rec[S_ACK] = v;
+                    p = e;
+                }
+                _ => p = self.skip(p, 4)?,
+            }
+            if !self.more(&mut p, b'}')? {
+                return Ok(p);
+            }
+        }
+    }
+}
+
+/// Makes the input buffer hold at least `capacity` bytes; returns its address.
+#[unsafe(no_mangle)]
+pub extern "C" fn input(capacity: u32) -> u32 {
+    let s = state();
+    if s.input.len() < capacity as usize + PAD {
+        s.input.resize(capacity as usize + PAD, 0);
+    }
+    s.input.as_ptr() as u32
+}
+
+/// Scans input[0, len), whole lines each ended by '\n'; returns the number of line records written.
+#[unsafe(no_mangle)]
+pub extern "C" fn scan(len: u32) -> u32 {
+    let State { input, out, tables } = state();
+    let len = (len as usize).min(input.len().saturating_sub(PAD));
+    input[len..len + PAD].fill(0);
+    let b = &input[..len + PAD];
+    out.clear();
+    tables.news.clear();
+    let mut sc = Scanner { b, t: tables, rec: [-1; SLOTS], ep: Endpoint::new() };
+    let mut p = 0;
+    let mut lines = 0;
+    while p < len {
+        sc.rec = [-1; SLOTS];
+        sc.rec[S_START] = p as i32;
+        let end = match sc.line(p) {
+            Ok(e) if e < len && b[e] == b'\n' => {
+                sc.rec[S_STATUS] = OK;
+                e
+            }
+            _ => {
+                sc.rec[S_STATUS] = SLOW;
+                match b[p..len].iter().position(|&c| c == b'\n') {
+                    Some(i) => p + i,
+                    None => len,
+                }
+            }
+        };
+        sc.rec[S_END] = end as i32;
+        out.extend_from_slice(&sc.rec);
+        lines += 1;
+        p = end + 1;
+    }
+    lines
+}
+
+/// Address of the line records written by the last scan.
+#[unsafe(no_mangle)]
+pub extern "C" fn records() -> u32 {
+    state().out.as_ptr() as u32
+}
+
+/// Address of the new values of the last scan: (kind, id, arena offset, length, n, n words) each.
+#[unsafe(no_mangle)]
+pub extern "C" fn news() -> u32 {
+    state().tables.news.as_ptr() as u32
+}
+
+/// Length in 32-bit words of the new values of the last scan.
+#[unsafe(no_mangle)]
+pub extern "C" fn news_count() -> u32 {
+    state().tables.news.len() as u32
+}
+
+/// Address of the arena holding the bytes of every interned value.
+#[unsafe(no_mangle)]
+pub extern "C" fn arena() -> u32 {
+    state().tables.arena.as_ptr() as u32
+}
+
+/// Bytes held by the arena.
+#[unsafe(no_mangle)]
+pub extern "C" fn arena_size() -> u32 {
+    state().tables.arena.len() as u32
+}
+
+/// Forgets every interned value (ids start again from 0).
+#[unsafe(no_mangle)]
+pub extern "C" fn reset() {
+    let t = &mut state().tables;
+    t.arena = Vec::new();
+    t.entries = Vec::new();
+    t.buckets = Vec::new();
+    t.counts = [0; KINDS];
+    t.news = Vec::new();
+}
+
+/// Slots per line record (for the JavaScript side to check its layout against).
+#[unsafe(no_mangle)]
+pub extern "C" fn slots() -> u32 {
+    SLOTS as u32
+}

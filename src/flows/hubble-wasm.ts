@@ -1,0 +1,371 @@
+/**
+ * Hubble jsonpb lines scanned on their raw bytes by the WebAssembly scanner (native/hubble-scan, built
+ * into hubble-scan.wasm beside this file): a block of whole lines is copied into the scanner's memory,
+ * scanned in one call, and every line comes back either as the fields normalisation reads (numbers and
+ * ids of interned values) or as "take the JSON.parse path". Interned values (strings, hour prefixes of
+ * timestamps, endpoint objects, name lists, services) are decoded here once, on first sight, with the
+ * same extraction code the JSON.parse path uses; a value that extraction rejects sends every line that
+ * carries it down the JSON.parse path, so results are always exactly those of `parseHubbleLineSlow`.
+ *
+ * Pure computation on plain data: no I/O beyond loading the module file once.
+ */
+import { readFileSync } from 'node:fs';
+import { parseRfc3339 } from './common.ts';
+import { FlowInputError } from './errors.ts';
+import type { BuiltEndpoint, HubbleFields, HubbleResult } from './hubble.ts';
+import {
+  addCiliumLabel,
+  addReserved,
+  emptyEndpointFields,
+  emptyHubbleFields,
+  extractService,
+  finishHubble,
+  resetHubbleFields,
+  stringArray,
+} from './hubble.ts';
+import type { ReservedIdentity } from './types.ts';
+
+// Record layout: must match native/hubble-scan/src/lib.rs.
+const SLOTS = 30;
+const S_STATUS = 0;
+const S_START = 1;
+const S_END = 2;
+const S_HOUR = 3;
+const S_MS = 4;
+const S_VERDICT = 5;
+const S_DROP = 6;
+const S_TRACE = 7;
+const S_SRC_IP = 8;
+const S_DST_IP = 9;
+const S_L4 = 10;
+const S_SPORT = 11;
+const S_DPORT = 12;
+const S_ICMP = 13;
+const S_SYN = 14;
+const S_ACK = 15;
+const S_SRC_EP = 16;
+const S_DST_EP = 17;
+const S_SRC_NAMES = 18;
+const S_DST_NAMES = 19;
+const S_SRC_SVC = 20;
+const S_DST_SVC = 21;
+const S_REPLY = 22;
+const S_IS_REPLY = 23;
+const S_L7_TYPE = 24;
+const S_DNS_QUERY = 25;
+/** Offset and length (the next slot) of the flow's time text, then of the envelope's. */
+const S_TIME_AT = 26;
+const S_ENV_TIME_AT = 28;
+
+const KIND_STR = 0;
+const KIND_HOUR = 1;
+const KIND_EP = 2;
+const KIND_NAMES = 3;
+const KIND_SVC = 4;
+const KIND_LABEL = 5;
+/** An absent string id in an endpoint's words. */
+const NONE = 0xffffffff;
+
+/** The interned values are forgotten when their bytes pass this size (between blocks). */
+const ARENA_LIMIT = 64 << 20;
+
+interface ScannerExports {
+  memory: WebAssembly.Memory;
+  input(capacity: number): number;
+  scan(len: number): number;
+  records(): number;
+  news(): number;
+  news_count(): number;
+  arena(): number;
+  arena_size(): number;
+  reset(): void;
+  slots(): number;
+}
+
+/** What an endpoint object gives, decoded once per distinct text. */
+interface EndpointInfo {
+  namespace: string | undefined;
+  pod: string | undefined;
+  labels: string[] | undefined;
+  reserved: ReservedIdentity | undefined;
+  workloadName: string | undefined;
+  workloadKind: string | undefined;
+  identity: number | undefined;
+  /** The FlowEndpoint built last from this text (reused while the address is the same). */
+  built: BuiltEndpoint;
+}
+
+interface ServiceInfo {
+  name: string | undefined;
+  namespace: string | undefined;
+}
+
+let wasm: ScannerExports | undefined;
+
+function scanner(): ScannerExports {
+  if (wasm === undefined) {
+    const bytes = readFileSync(new URL('./hubble-scan.wasm', import.meta.url));
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    const x = instance.exports as unknown as ScannerExports;
+    if (x.slots() !== SLOTS)
+      throw new Error(`hubble-scan.wasm has ${x.slots()} slots per line, expected ${SLOTS}`);
+    wasm = x;
+  }
+  return wasm;
+}
+
+// Decoded values by kind and id (null: extraction rejected the value; its lines take the slow path).
+let strs: string[] = [];
+let hours: number[] = [];
+let endpoints: (EndpointInfo | null)[] = [];
+let nameLists: (string[] | null)[] = [];
+let services: (ServiceInfo | null)[] = [];
+/** Raw Cilium labels by id: the kept `key=value`, or the reserved identity's name, or neither. */
+let labelKv: (string | undefined)[] = [];
+let labelReserved: (string | undefined)[] = [];
+
+/** Forgets every interned value (the benchmarks start each round with nothing remembered). */
+export function resetWasmScanner(): void {
+  scanner().reset();
+  strs = [];
+  hours = [];
+  endpoints = [];
+  nameLists = [];
+  services = [];
+  labelKv = [];
+  labelReserved = [];
+}
+
+const latin1 = new TextDecoder('latin1');
+
+function decodeNews(x: ScannerExports): void {
+  const n = x.news_count();
+  if (n === 0) return;
+  const news = new Uint32Array(x.memory.buffer, x.news(), n);
+  const arena = new Uint8Array(x.memory.buffer, x.arena(), x.arena_size());
+  for (let i = 0; i < n;) {
+    const kind = news[i]!;
+    const id = news[i + 1]!;
+    const off = news[i + 2]!;
+    const len = news[i + 3]!;
+    const words = i + 5;
+    i = words + news[i + 4]!;
+    if (kind === KIND_EP) {
+      endpoints[id] = endpointFromWords(news, words);
+      continue;
+    }
+    // The scanner accepts only ASCII, so latin1 decoding is exact.
+    const text = latin1.decode(arena.subarray(off, off + len));
+    switch (kind) {
+      case KIND_STR:
+        strs[id] = text;
+        break;
+      case KIND_HOUR:
+        hours[id] = parseRfc3339(text + ':00:00Z');
+        break;
+      case KIND_LABEL: {
+        const e = emptyEndpointFields();
+        addCiliumLabel(e, text);
+        labelKv[id] = e.labels?.[0];
+        labelReserved[id] = e.reserved !== undefined ? text.slice('reserved:'.length) : undefined;
+        break;
+      }
+      case KIND_NAMES:
+        nameLists[id] = decodeNames(text);
+        break;
+      case KIND_SVC:
+        services[id] = decodeService(text);
+        break;
+    }
+  }
+}
+
+/** Runs the JSON.parse path's extraction on one value; null when it rejects it. */
+function extracting<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof FlowInputError) return null;
+    throw err;
+  }
+}
+
+/**
+ * An endpoint from the words the scanner read (see `Endpoint::words` in lib.rs): the fields
+ * extractEndpoint would give, labels applied in order with the same rules (addCiliumLabel).
+ */
+function endpointFromWords(w: Uint32Array, i: number): EndpointInfo {
+  const text = (id: number) => (id === NONE ? undefined : strs[id]);
+  let labels: string[] | undefined;
+  const e = emptyEndpointFields();
+  const count = w[i + 6]!;
+  for (let k = 0; k < count; k++) {
+    const id = w[i + 7 + k]!;
+    const kv = labelKv[id];
+    if (kv !== undefined) (labels ??= []).push(kv);
+    else {
+      const name = labelReserved[id];
+      if (name !== undefined) addReserved(e, name);
+    }
+  }
+  if (labels !== undefined) Object.freeze(labels);
+  return {
+    namespace: text(w[i]!),
+    pod: text(w[i + 1]!),
+    labels,
+    reserved: e.reserved,
+    workloadName: text(w[i + 4]!),
+    workloadKind: text(w[i + 5]!),
+    identity: w[i + 2] === 1 ? w[i + 3] : undefined,
+    built: { endpoint: undefined },
+  };
+}
+
+function decodeNames(text: string): string[] | null {
+  return extracting(() => stringArray({ n: JSON.parse(text) as unknown }, 'n', 'flow.source_names') ?? []);
+}
+
+function decodeService(text: string): ServiceInfo | null {
+  return extracting(() => {
+    const e = emptyEndpointFields();
+    extractService({ s: JSON.parse(text) as unknown }, 's', 'flow.source_service', e);
+    return { name: e.serviceName, namespace: e.serviceNamespace };
+  });
+}
+
+const scratch = emptyHubbleFields('flow.');
+
+function str(id: number): string | undefined {
+  return id < 0 ? undefined : strs[id];
+}
+
+/** An enum slot: a name's id (>= 0), a number n as -2 - n, or -1 when absent. */
+function enumValue(v: number): string | number | undefined {
+  return v >= 0 ? strs[v] : v === -1 ? undefined : -2 - v;
+}
+
+function flag(v: number): boolean | undefined {
+  return v < 0 ? undefined : v === 1;
+}
+
+function num(v: number): number | undefined {
+  return v < 0 ? undefined : v;
+}
+
+/** Fills `e` from an endpoint id; false when the endpoint must take the slow path. */
+function fillEndpoint(
+  e: HubbleFields['src'],
+  ep: number,
+  ip: number,
+  port: number,
+  names: number,
+  svc: number,
+): boolean {
+  e.ip = str(ip);
+  e.port = num(port);
+  if (ep >= 0) {
+    const info = endpoints[ep];
+    if (info === null || info === undefined) return false;
+    e.namespace = info.namespace;
+    e.pod = info.pod;
+    e.labels = info.labels;
+    e.reserved = info.reserved;
+    e.workloadName = info.workloadName;
+    e.workloadKind = info.workloadKind;
+    e.identity = info.identity;
+    e.built = info.built;
+  }
+  if (names >= 0) {
+    const n = nameLists[names];
+    if (n === null || n === undefined) return false;
+    e.names = n;
+  }
+  if (svc >= 0) {
+    const s = services[svc];
+    if (s === null || s === undefined) return false;
+    e.serviceName = s.name;
+    e.serviceNamespace = s.namespace;
+  }
+  return true;
+}
+
+/** The text of a time slot pair (offset, length) in the block, or undefined when absent. */
+function timeText(block: Uint8Array, r: Int32Array, at: number): string | undefined {
+  const from = r[at]!;
+  return from < 0 ? undefined : latin1.decode(block.subarray(from, from + r[at + 1]!));
+}
+
+/** The normalised result of one scanned line, or undefined when it must take the slow path. */
+function finishLine(block: Uint8Array, r: Int32Array, o: number): HubbleResult | undefined {
+  const f = resetHubbleFields(scratch);
+  const hour = r[o + S_HOUR]! >= 0 ? hours[r[o + S_HOUR]!]! : NaN;
+  if (!Number.isNaN(hour)) f.timeMs = hour + r[o + S_MS]!;
+  else {
+    // Not the usual shape (or not a valid hour): the texts go to finish as the JSON.parse path's do.
+    f.time = timeText(block, r, o + S_TIME_AT);
+    f.envelopeTime = timeText(block, r, o + S_ENV_TIME_AT);
+  }
+  f.verdict = enumValue(r[o + S_VERDICT]!);
+  f.dropReason = enumValue(r[o + S_DROP]!);
+  f.traceReason = enumValue(r[o + S_TRACE]!);
+  f.l7Type = enumValue(r[o + S_L7_TYPE]!);
+  f.dnsQuery = str(r[o + S_DNS_QUERY]!);
+  f.l4 = str(r[o + S_L4]!);
+  f.icmpType = num(r[o + S_ICMP]!);
+  f.syn = flag(r[o + S_SYN]!);
+  f.ack = flag(r[o + S_ACK]!);
+  f.reply = flag(r[o + S_REPLY]!);
+  f.isReply = flag(r[o + S_IS_REPLY]!);
+  if (
+    !fillEndpoint(
+      f.src,
+      r[o + S_SRC_EP]!,
+      r[o + S_SRC_IP]!,
+      r[o + S_SPORT]!,
+      r[o + S_SRC_NAMES]!,
+      r[o + S_SRC_SVC]!,
+    ) ||
+    !fillEndpoint(
+      f.dst,
+      r[o + S_DST_EP]!,
+      r[o + S_DST_IP]!,
+      r[o + S_DPORT]!,
+      r[o + S_DST_NAMES]!,
+      r[o + S_DST_SVC]!,
+    )
+  )
+    return undefined;
+  return finishHubble(f);
+}
+
+/**
+ * Called for every line of a block: the result, or undefined when the line must take the JSON.parse
+ * path (or is not a Hubble flow line at all: blank, events, anything unusual); `start` and `end` are
+ * the line's byte offsets in the block (end at its '\n').
+ */
+export type HubbleLineHandler = (result: HubbleResult | undefined, start: number, end: number) => void;
+
+/**
+ * Scans bytes[start, end) — whole lines, the last one ended by '\n' — calling `onLine` for each line
+ * in order.
+ */
+export function scanHubbleBlock(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  onLine: HubbleLineHandler,
+): void {
+  const x = scanner();
+  if (x.arena_size() > ARENA_LIMIT) resetWasmScanner();
+  const len = end - start;
+  const ptr = x.input(len);
+  new Uint8Array(x.memory.buffer, ptr, len).set(bytes.subarray(start, end));
+  const lines = x.scan(len);
+  decodeNews(x);
+  const r = new Int32Array(x.memory.buffer, x.records(), lines * SLOTS);
+  const block = bytes.subarray(start, end);
+  for (let i = 0, o = 0; i < lines; i++, o += SLOTS) {
+    const result = r[o + S_STATUS] === 0 ? finishLine(block, r, o) : undefined;
+    onLine(result, start + r[o + S_START]!, start + r[o + S_END]!);
+  }
+}

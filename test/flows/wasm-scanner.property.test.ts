@@ -1,0 +1,169 @@
+import fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { scanHubbleLine } from '../../src/flows/hubble-scan.ts';
+import { resetWasmScanner, scanHubbleBlock } from '../../src/flows/hubble-wasm.ts';
+import type { HubbleResult } from '../../src/flows/hubble.ts';
+import { parseHubbleLineSlow } from '../../src/flows/hubble.ts';
+import { line, mutation, render, sampleLines, shuffleKeys } from './hubble-lines.ts';
+
+// The WebAssembly scanner works on the raw bytes of whole blocks of lines. For every line it either
+// gives exactly what JSON.parse + normalisation gives, or undefined (the caller then takes that path).
+
+interface Scanned {
+  text: string;
+  result: HubbleResult | undefined;
+}
+
+/** Scans the lines as one block (each ended by '\n'), returning each line's text and result. */
+function scanLines(lines: readonly string[]): Scanned[] {
+  const bytes = Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8');
+  const out: Scanned[] = [];
+  scanHubbleBlock(bytes, 0, bytes.length, (result, start, end) => {
+    out.push({ text: bytes.toString('utf8', start, end), result });
+  });
+  return out;
+}
+
+/** Asserts every fast result equals the JSON.parse path's; returns how many were fast. */
+function check(lines: readonly string[]): number {
+  const scanned = scanLines(lines);
+  expect(scanned.map((s) => s.text)).toEqual(lines);
+  let fast = 0;
+  for (const s of scanned) {
+    if (s.result === undefined) continue;
+    fast++;
+    expect(s.result).toEqual(parseHubbleLineSlow(s.text));
+    // Same key order, so JSON output is byte-identical whichever path built a record.
+    expect(JSON.stringify(s.result)).toBe(JSON.stringify(parseHubbleLineSlow(s.text)));
+  }
+  return fast;
+}
+
+beforeEach(() => resetWasmScanner());
+
+describe('WebAssembly scanner equivalence (fast-check)', () => {
+  it('real sample lines: shuffled key order and text mutations', () => {
+    let fast = 0;
+    let total = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...sampleLines), fc.nat(), mutation), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        (items) => {
+          const lines = items
+            .map(([l, seed, mutate]) => mutate(JSON.stringify(shuffleKeys(JSON.parse(l), { s: seed }))))
+            .filter((l) => !l.includes('\n'));
+          total += lines.length;
+          fast += check(lines);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+    expect(fast / total).toBeGreaterThan(0.3);
+  });
+
+  it('generated lines: random fields, orders, omissions, escapes, unicode, IPv6, enums as numbers', () => {
+    let fast = 0;
+    let plain = 0;
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 8 }), (records) => {
+        const lines = records.map(render).filter((l) => !l.includes('\n'));
+        fast += check(lines);
+        // ASCII lines the string scanner takes: the byte scanner must take them too.
+        for (const l of lines) if (/^[\x20-\x7e]*$/.test(l) && scanHubbleLine(l) !== undefined) plain++;
+      }),
+      { numRuns: 1500 },
+    );
+    expect(plain).toBeGreaterThan(100);
+    expect(fast).toBeGreaterThanOrEqual(plain);
+  });
+
+  it('remembered values: a repeat altered inside an endpoint, service or name list is not taken for it', () => {
+    const base = sampleLines.find((l) => l.includes('"destination":{"ID"'))!;
+    const parsed = JSON.parse(base) as { flow: Record<string, unknown> };
+    parsed.flow.destination_service = { name: 'reviews', namespace: 'bookinfo' };
+    parsed.flow.destination_names = ['reviews.bookinfo.svc.cluster.local.'];
+    const clean = JSON.stringify(parsed);
+    const spans = ['"destination":{', '"destination_service":{', '"destination_names":['].map((k) => {
+      const from = clean.indexOf(k) + k.length - 1;
+      return { from, to: clean.indexOf(k === '"destination_names":[' ? ']' : '}', from) + 1 };
+    });
+    let fast = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...spans),
+        fc.nat(),
+        fc.constantFrom('\u0001', '\t', '\\', ' ', 'x', '"', '}', ',', '0', 'é', ']'),
+        fc.boolean(),
+        (span, n, c, replace) => {
+          const i = span.from + 1 + (n % (span.to - span.from - 1));
+          const altered = clean.slice(0, i) + c + clean.slice(replace ? i + 1 : i);
+          fast += check([clean, altered, clean]);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+    expect(fast).toBeGreaterThan(1500);
+  });
+
+  it('blocks split anywhere between lines: values remembered from earlier blocks are reused exactly', () => {
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 2, maxLength: 12 }), fc.nat(), (records, cut) => {
+        const lines = records.map(render).filter((l) => !l.includes('\n'));
+        const at = cut % (lines.length + 1);
+        check(lines.slice(0, at));
+        check(lines.slice(at));
+        check(lines);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('WebAssembly scanner: lines it leaves to the JSON.parse path', () => {
+  const ok = sampleLines[0]!;
+  const cases: [string, string][] = [
+    ['whitespace between tokens', ok.replace('"verdict":', '"verdict": ')],
+    ['an escape sequence', ok.replace('FORWARDED', 'FORWARD\\u0045D')],
+    ['a non-ASCII character', ok.replace('kind-control-plane', 'kind-contrôle')],
+    ['a duplicate endpoint', ok.replace('"source":{', '"source":{},"source":{')],
+    ['a duplicate flags object', ok.replace('"flags":{', '"flags":{"SYN":true},"flags":{')],
+    ['two l4 protocols', ok.replace('"l4":{', '"l4":{"UDP":{},')],
+    ['a null field', ok.replace('"verdict":"FORWARDED"', '"verdict":null')],
+    ['a verdict number too large', ok.replace('"verdict":"FORWARDED"', '"verdict":2147483648')],
+    ['a port with a fraction', ok.replace(/"destination_port":(\d+)/, '"destination_port":$1.0')],
+    ['two l7 DNS objects', ok.replace('"Type":"L3_L4"', '"l7":{"dns":{},"dns":{}},"Type":"L3_L4"')],
+    [
+      'a node status event',
+      '{"node_status":{"state_change":"NODE_CONNECTED"},"time":"2026-01-01T00:00:00Z"}',
+    ],
+    ['a bare Flow object', JSON.stringify((JSON.parse(ok) as { flow: unknown }).flow)],
+    ['a CR line end', ok + '\r'],
+    ['trailing text', ok + 'x'],
+    ['an empty line', ''],
+  ];
+  it.each(cases)('%s', (_name, text) => {
+    const [s] = scanLines([text]);
+    expect(s!.result).toBeUndefined();
+  });
+
+  const taken: [string, string][] = [
+    ['a plain sample flow line', ok],
+    ['a numeric verdict', ok.replace('"verdict":"FORWARDED"', '"verdict":1')],
+    [
+      'an l7 DNS record',
+      ok.replace('"Type":"L3_L4"', '"l7":{"type":"REQUEST","dns":{"query":"a.example."}},"Type":"L3_L4"'),
+    ],
+    [
+      'an unknown verdict name (a counted bad line)',
+      ok.replace('"verdict":"FORWARDED"', '"verdict":"BOGUS"'),
+    ],
+  ];
+  it.each(taken)('takes %s itself', (_name, text) => {
+    const [s] = scanLines([text]);
+    expect(s!.result).toBeDefined();
+    expect(s!.result).toEqual(parseHubbleLineSlow(text));
+  });
+});
