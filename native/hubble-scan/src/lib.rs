@@ -102,7 +102,18 @@ struct Entry {
     id: u32,
     /// Next entry in the same bucket, plus one (0: none).
     next: u32,
+    /// Endpoints: the address last seen with this endpoint (its string id and bytes), which a flow's
+    /// address is compared with before the string table is asked.
+    ip_id: u32,
+    ip_len: u32,
+    ip: [u8; IP_INLINE],
 }
+
+/// Longest address kept inline in an endpoint's entry (any IPv4 text fits).
+const IP_INLINE: usize = 16;
+/// Endpoints looked up most recently, compared before the table (flows of one connection come close
+/// together).
+const RECENT: usize = 16;
 
 struct Tables {
     arena: Vec<u8>,
@@ -110,6 +121,11 @@ struct Tables {
     /// First entry of each bucket, plus one (0: empty).
     buckets: Vec<u32>,
     counts: [u32; KINDS],
+    /// Index of the entry inserted last.
+    last: usize,
+    /// Recently found endpoints: (prefix hash, entry index + 1), a ring.
+    recent: [(u32, u32); RECENT],
+    recent_at: usize,
     /// New values: (kind, id, arena offset, length, n, then n more words) for each; endpoints carry
     /// their decoded fields in the n words (see `Endpoint::push`).
     news: Vec<u32>,
@@ -129,6 +145,9 @@ static mut STATE: State = State {
         entries: Vec::new(),
         buckets: Vec::new(),
         counts: [0; KINDS],
+        last: 0,
+        recent: [(0, 0); RECENT],
+        recent_at: 0,
         news: Vec::new(),
     },
 };
@@ -161,8 +180,19 @@ impl Tables {
         self.arena.extend_from_slice(bytes);
         let b = self.bucket(hash, kind);
         let next = self.buckets[b];
-        self.entries.push(Entry { hash, kind, off, len: bytes.len() as u32, id, next });
+        self.entries.push(Entry {
+            hash,
+            kind,
+            off,
+            len: bytes.len() as u32,
+            id,
+            next,
+            ip_id: 0,
+            ip_len: u32::MAX,
+            ip: [0; IP_INLINE],
+        });
         self.buckets[b] = self.entries.len() as u32;
+        self.last = self.entries.len() - 1;
         self.news.extend_from_slice(&[kind, id, off, bytes.len() as u32, extra.len() as u32]);
         self.news.extend_from_slice(extra);
         id
@@ -202,10 +232,22 @@ impl Tables {
         self.insert(kind, h, s, &[])
     }
 
-    /// A remembered sub-object of `kind` that `b` starts with: its id and length.
-    fn find_text(&self, kind: u32, hash: u32, b: &[u8]) -> Option<(u32, usize)> {
+    /// A remembered sub-object of `kind` that `b` starts with: its entry's index.
+    fn find_text(&mut self, kind: u32, hash: u32, b: &[u8]) -> Option<usize> {
         if self.buckets.is_empty() {
             return None;
+        }
+        for &(h, e) in &self.recent {
+            if h == hash && e != 0 {
+                let en = &self.entries[e as usize - 1];
+                let len = en.len as usize;
+                if en.kind == kind
+                    && len <= b.len()
+                    && same(&b[..len], &self.arena[en.off as usize..en.off as usize + len])
+                {
+                    return Some(e as usize - 1);
+                }
+            }
         }
         let mut e = self.buckets[self.bucket(hash, kind)];
         let mut tried = 0;
@@ -215,12 +257,36 @@ impl Tables {
                 tried += 1;
                 let len = en.len as usize;
                 if len <= b.len() && same(&b[..len], &self.arena[en.off as usize..en.off as usize + len]) {
-                    return Some((en.id, len));
+                    let found = e as usize - 1;
+                    self.remember(hash, found);
+                    return Some(found);
                 }
             }
             e = en.next;
         }
         None
+    }
+
+    fn remember(&mut self, hash: u32, entry: usize) {
+        self.recent[self.recent_at] = (hash, entry as u32 + 1);
+        self.recent_at = (self.recent_at + 1) % RECENT;
+    }
+
+    /// The id of address bytes `ip` seen with the endpoint entry `ep`: from the entry when it is the
+    /// address it saw last, else from the string table (and then kept on the entry).
+    fn endpoint_ip(&mut self, ep: usize, ip: &[u8]) -> u32 {
+        let en = &self.entries[ep];
+        if en.ip_len as usize == ip.len() && en.ip[..ip.len()] == *ip {
+            return en.ip_id;
+        }
+        let id = self.intern(KIND_STR, ip);
+        if ip.len() <= IP_INLINE {
+            let en = &mut self.entries[ep];
+            en.ip_id = id;
+            en.ip_len = ip.len() as u32;
+            en.ip[..ip.len()].copy_from_slice(ip);
+        }
+        id
     }
 }
 
@@ -318,6 +384,8 @@ struct Scanner<'a> {
     t: &'a mut Tables,
     rec: [i32; SLOTS],
     ep: Endpoint,
+    /// Byte spans of the flow's source and destination address strings ((0, 0): absent).
+    ips: [(usize, usize); 2],
 }
 
 impl<'a> Scanner<'a> {
@@ -516,18 +584,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// A sub-object or list of `kind` (opening with `open`) interned by its whole text into `slot`.
-    fn text_slot(&mut self, p: usize, slot: usize, kind: u32, open: u8) -> R<usize> {
+    /// Returns the position after the value and its entry's index.
+    fn text_slot(&mut self, p: usize, slot: usize, kind: u32, open: u8) -> R<(usize, usize)> {
         if self.at(p) != open {
             return Err(());
         }
-        let rest = &self.b[p..];
-        let h = prefix_hash(rest);
-        if let Some((id, len)) = self.t.find_text(kind, h, rest) {
-            self.rec[slot] = id as i32;
-            return Ok(p + len);
-        }
         let b = self.b;
-        let id = if kind == KIND_EP {
+        let rest = &b[p..];
+        let h = prefix_hash(rest);
+        if let Some(found) = self.t.find_text(kind, h, rest) {
+            let en = &self.t.entries[found];
+            self.rec[slot] = en.id as i32;
+            return Ok((p + en.len as usize, found));
+        }
+        let (id, e) = if kind == KIND_EP {
             let e = self.endpoint(p)?;
             let words = self.ep.words();
             (self.t.insert(kind, h, &b[p..e], words), e)
@@ -535,8 +605,9 @@ impl<'a> Scanner<'a> {
             let e = self.skip(p, 1)?;
             (self.t.insert(kind, h, &b[p..e], &[]), e)
         };
-        self.rec[slot] = id.0 as i32;
-        Ok(id.1)
+        self.t.remember(h, self.t.last);
+        self.rec[slot] = id as i32;
+        Ok((e, self.t.last))
     }
 
     /// A string value interned as `kind`: its id and the position after it.
@@ -554,7 +625,6 @@ impl<'a> Scanner<'a> {
         if !self.open(&mut p)? {
             return Ok(p);
         }
-        let mut seen = 0;
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
@@ -566,10 +636,8 @@ impl<'a> Scanner<'a> {
                     self.ep.has_identity = 1;
                 }
                 b"labels" => {
-                    if seen & 1 != 0 {
-                        return Err(());
-                    }
-                    seen |= 1;
+                    // A repeated key: the last value wins, as with JSON.parse.
+                    self.ep.labels.clear();
                     p = self.expect(p, b'[')?;
                     if self.at(p) == b']' {
                         p += 1;
@@ -585,10 +653,8 @@ impl<'a> Scanner<'a> {
                     }
                 }
                 b"workloads" => {
-                    if seen & 2 != 0 {
-                        return Err(());
-                    }
-                    seen |= 2;
+                    self.ep.workload_name = NONE;
+                    self.ep.workload_kind = NONE;
                     p = self.workloads(p)?;
                 }
                 _ => p = self.skip(p, 2)?,
@@ -718,6 +784,9 @@ impl<'a> Scanner<'a> {
             return Err(());
         }
         let mut seen: u32 = 0;
+        let mut src_entry = usize::MAX;
+        let mut dst_entry = usize::MAX;
+        self.ips = [(0, 0); 2];
         let mut once = |bit: u32| -> R<()> {
             if seen & bit != 0 {
                 return Err(());
@@ -748,27 +817,27 @@ impl<'a> Scanner<'a> {
                 }
                 b"source" => {
                     once(4)?;
-                    p = self.text_slot(p, S_SRC_EP, KIND_EP, b'{')?;
+                    (p, src_entry) = self.text_slot(p, S_SRC_EP, KIND_EP, b'{')?;
                 }
                 b"destination" => {
                     once(8)?;
-                    p = self.text_slot(p, S_DST_EP, KIND_EP, b'{')?;
+                    (p, dst_entry) = self.text_slot(p, S_DST_EP, KIND_EP, b'{')?;
                 }
                 b"source_names" => {
                     once(16)?;
-                    p = self.text_slot(p, S_SRC_NAMES, KIND_NAMES, b'[')?;
+                    p = self.text_slot(p, S_SRC_NAMES, KIND_NAMES, b'[')?.0;
                 }
                 b"destination_names" => {
                     once(32)?;
-                    p = self.text_slot(p, S_DST_NAMES, KIND_NAMES, b'[')?;
+                    p = self.text_slot(p, S_DST_NAMES, KIND_NAMES, b'[')?.0;
                 }
                 b"source_service" => {
                     once(64)?;
-                    p = self.text_slot(p, S_SRC_SVC, KIND_SVC, b'{')?;
+                    p = self.text_slot(p, S_SRC_SVC, KIND_SVC, b'{')?.0;
                 }
                 b"destination_service" => {
                     once(128)?;
-                    p = self.text_slot(p, S_DST_SVC, KIND_SVC, b'{')?;
+                    p = self.text_slot(p, S_DST_SVC, KIND_SVC, b'{')?.0;
                 }
                 b"reply" => {
                     let (v, e) = self.boolean(p)?;
@@ -790,7 +859,26 @@ impl<'a> Scanner<'a> {
                 break;
             }
         }
+        // Addresses last: an endpoint's entry knows the address it came with last time.
+        for (i, entry) in [src_entry, dst_entry].into_iter().enumerate() {
+            let (s, e) = self.ips[i];
+            if e == 0 {
+                continue;
+            }
+            let b = self.b;
+            let ip = &b[s..e];
+            let id = if entry == usize::MAX { self.t.intern(KIND_STR, ip) } else { self.t.endpoint_ip(entry, ip) };
+            self.rec[if i == 0 { S_SRC_IP } else { S_DST_IP }] = id as i32;
+        }
         Ok(p)
+    }
+
+    /// An address string: its bytes' place, interned once the flow's endpoints are known.
+    fn ip_span(&mut self, p: usize, i: usize) -> R<usize> {
+        let s = self.expect(p, b'"')?;
+        let e = self.string_end(s)?;
+        self.ips[i] = (s, e);
+        Ok(e + 1)
     }
 
     /// An enum: a name (interned, id >= 0) or a number n (as -2 - n).
@@ -851,8 +939,8 @@ impl<'a> Scanner<'a> {
             let (ks, ke, after) = self.key(p)?;
             p = after;
             match &self.b[ks..ke] {
-                b"source" => p = self.str_slot(p, S_SRC_IP)?,
-                b"destination" => p = self.str_slot(p, S_DST_IP)?,
+                b"source" => p = self.ip_span(p, 0)?,
+                b"destination" => p = self.ip_span(p, 1)?,
                 _ => p = self.skip(p, 2)?,
             }
             if !self.more(&mut p, b'}')? {
@@ -873,14 +961,25 @@ impl<'a> Scanner<'a> {
                 return Err(());
             }
             self.rec[S_L4] = self.t.intern(KIND_STR, &self.b[ks..ke]) as i32;
-            p = self.l4_member(p)?;
+            // Only what the JSON.parse path reads for this protocol; other protocols are validated.
+            p = match &self.b[ks..ke] {
+                b"TCP" => self.l4_member(p, true, true, false)?,
+                b"UDP" | b"SCTP" => self.l4_member(p, true, false, false)?,
+                b"ICMPv4" | b"ICMPv6" => self.l4_member(p, false, false, true)?,
+                _ => {
+                    if self.at(p) != b'{' {
+                        return Err(());
+                    }
+                    self.skip(p, 2)?
+                }
+            };
             if !self.more(&mut p, b'}')? {
                 return Ok(p);
             }
         }
     }
 
-    fn l4_member(&mut self, p: usize) -> R<usize> {
+    fn l4_member(&mut self, p: usize, ports: bool, tcp: bool, icmp: bool) -> R<usize> {
         let mut p = p;
         if !self.open(&mut p)? {
             return Ok(p);
@@ -890,22 +989,22 @@ impl<'a> Scanner<'a> {
             let (ks, ke, after) = self.key(p)?;
             p = after;
             match &self.b[ks..ke] {
-                b"source_port" => {
+                b"source_port" if ports => {
                     let (v, e) = self.uint(p, 65535)?;
                     self.rec[S_SPORT] = v as i32;
                     p = e;
                 }
-                b"destination_port" => {
+                b"destination_port" if ports => {
                     let (v, e) = self.uint(p, 65535)?;
                     self.rec[S_DPORT] = v as i32;
                     p = e;
                 }
-                b"type" => {
+                b"type" if icmp => {
                     let (v, e) = self.uint(p, 255)?;
                     self.rec[S_ICMP] = v as i32;
                     p = e;
                 }
-                b"flags" => {
+                b"flags" if tcp => {
                     if flags {
                         return Err(());
                     }
@@ -967,7 +1066,7 @@ pub extern "C" fn scan(len: u32) -> u32 {
     let b = &input[..len + PAD];
     out.clear();
     tables.news.clear();
-    let mut sc = Scanner { b, t: tables, rec: [-1; SLOTS], ep: Endpoint::new() };
+    let mut sc = Scanner { b, t: tables, rec: [-1; SLOTS], ep: Endpoint::new(), ips: [(0, 0); 2] };
     let mut p = 0;
     let mut lines = 0;
     while p < len {
@@ -1032,6 +1131,8 @@ pub extern "C" fn reset() {
     t.entries = Vec::new();
     t.buckets = Vec::new();
     t.counts = [0; KINDS];
+    t.recent = [(0, 0); RECENT];
+    t.recent_at = 0;
     t.news = Vec::new();
 }
 
