@@ -123,6 +123,10 @@ struct Tables {
     counts: [u32; KINDS],
     /// Index of the entry inserted last.
     last: usize,
+    /// Index of the entry the last `intern` found or inserted.
+    found: usize,
+    /// Per record slot: the entry (plus one; 0: none) and id of the slot's last string value.
+    by_slot: [(u32, u32); SLOTS],
     /// Recently found endpoints: (prefix hash, entry index + 1), a ring.
     recent: [(u32, u32); RECENT],
     recent_at: usize,
@@ -146,6 +150,8 @@ static mut STATE: State = State {
         buckets: Vec::new(),
         counts: [0; KINDS],
         last: 0,
+        found: 0,
+        by_slot: [(0, 0); SLOTS],
         recent: [(0, 0); RECENT],
         recent_at: 0,
         news: Vec::new(),
@@ -158,11 +164,23 @@ fn state() -> &'static mut State {
 }
 
 #[inline(always)]
-fn fnv(h: u32, c: u8) -> u32 {
-    (h ^ c as u32).wrapping_mul(0x0100_0193)
+/// Hash of a byte string, eight bytes at a time (a multiply-rotate word hash).
+fn hash(s: &[u8]) -> u32 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = s.len() as u64;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    (h ^ (h >> 29) ^ (h >> 47)) as u32
 }
-
-const FNV_START: u32 = 0x811c_9dc5;
 
 impl Tables {
     fn bucket(&self, hash: u32, kind: u32) -> usize {
@@ -209,12 +227,24 @@ impl Tables {
         }
     }
 
+    /// Id of the string bytes `s` of `kind` for record slot `slot`: most slots repeat their last
+    /// value (verdict, protocol, hour), which is compared first.
+    fn intern_slot(&mut self, slot: usize, kind: u32, s: &[u8]) -> u32 {
+        let (e, id) = self.by_slot[slot];
+        if e != 0 {
+            let en = &self.entries[e as usize - 1];
+            if en.len as usize == s.len() && self.arena[en.off as usize..(en.off + en.len) as usize] == *s {
+                return id;
+            }
+        }
+        let id = self.intern(kind, s);
+        self.by_slot[slot] = (self.found as u32 + 1, id);
+        id
+    }
+
     /// Id of the string bytes `s` of `kind`, interning it on first sight.
     fn intern(&mut self, kind: u32, s: &[u8]) -> u32 {
-        let mut h = FNV_START;
-        for &c in s {
-            h = fnv(h, c);
-        }
+        let h = hash(s);
         if !self.buckets.is_empty() {
             let mut e = self.buckets[self.bucket(h, kind)];
             while e != 0 {
@@ -224,12 +254,15 @@ impl Tables {
                     && en.len as usize == s.len()
                     && &self.arena[en.off as usize..(en.off + en.len) as usize] == s
                 {
+                    self.found = e as usize - 1;
                     return en.id;
                 }
                 e = en.next;
             }
         }
-        self.insert(kind, h, s, &[])
+        let id = self.insert(kind, h, s, &[]);
+        self.found = self.last;
+        id
     }
 
     /// A remembered sub-object of `kind` that `b` starts with: its entry's index.
@@ -310,15 +343,19 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// bytes. The rule reads only bytes of the value itself (a value ends with `}` or `]`), so the same
 /// value hashes the same wherever it appears.
 fn prefix_hash(b: &[u8]) -> u32 {
-    let mut h = FNV_START;
-    let n = b.len().min(PREFIX);
-    for &c in &b[..n] {
-        h = fnv(h, c);
-        if c == b'}' || c == b']' {
-            break;
+    let mut n = b.len().min(PREFIX);
+    if n == PREFIX {
+        // SAFETY: PREFIX (32) bytes are in b.
+        let (x, y) = unsafe { (v128_load(b.as_ptr() as *const v128), v128_load(b.as_ptr().add(16) as *const v128)) };
+        let close = |v: v128| i8x16_bitmask(v128_or(i8x16_eq(v, i8x16_splat(b'}' as i8)), i8x16_eq(v, i8x16_splat(b']' as i8))));
+        let bits = close(x) as u32 | (close(y) as u32) << 16;
+        if bits != 0 {
+            n = bits.trailing_zeros() as usize + 1;
         }
+    } else if let Some(i) = b[..n].iter().position(|&c| c == b'}' || c == b']') {
+        n = i + 1;
     }
-    h
+    hash(&b[..n])
 }
 
 const NONE: u32 = u32::MAX;
@@ -377,6 +414,55 @@ impl Endpoint {
         self.words.extend_from_slice(&self.labels);
         &self.words
     }
+}
+
+/// Reads 8 bytes at `i` (the input keeps PAD bytes after its end, so keys near the end are safe).
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> u64 {
+    debug_assert!(i + 8 <= b.len());
+    // SAFETY: keys end before the input's length and PAD (64) bytes follow it.
+    unsafe { (b.as_ptr().add(i) as *const u64).read_unaligned() }
+}
+
+/// The literal's bytes from `i` as a little-endian word, zero past its end.
+#[inline(always)]
+const fn lit_word(lit: &[u8], i: usize) -> u64 {
+    let mut w = 0u64;
+    let mut k = 0;
+    while k < 8 && i + k < lit.len() {
+        w |= (lit[i + k] as u64) << (8 * k);
+        k += 1;
+    }
+    w
+}
+
+/// True when the key b[ks, ke) is `lit`: compared a word at a time, without a memcmp call.
+#[inline(always)]
+fn is_key(b: &[u8], ks: usize, ke: usize, lit: &[u8]) -> bool {
+    let n = lit.len();
+    if ke - ks != n {
+        return false;
+    }
+    if n < 8 {
+        let mask = (1u64 << (8 * n)) - 1;
+        return word(b, ks) & mask == lit_word(lit, 0);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(b, ks + i) != lit_word(lit, i) {
+            return false;
+        }
+        i += 8;
+    }
+    i == n || word(b, ks + n - 8) == lit_word(lit, n - 8)
+}
+
+/// `match` on a key's bytes, compared with is_key: `on_key!(b, ks, ke, { b"a" | b"b" => x, _ => y })`.
+macro_rules! on_key {
+    ($b:expr, $ks:expr, $ke:expr, { $($lit:literal $(| $more:literal)* => $body:expr,)* _ => $default:expr $(,)? }) => {{
+        let (b, ks, ke) = ($b, $ks, $ke);
+        $( if is_key(b, ks, ke, $lit) $(|| is_key(b, ks, ke, $more))* { $body } else )* { $default }
+    }};
 }
 
 struct Scanner<'a> {
@@ -579,7 +665,7 @@ impl<'a> Scanner<'a> {
     fn str_slot(&mut self, p: usize, slot: usize) -> R<usize> {
         let s = self.expect(p, b'"')?;
         let e = self.string_end(s)?;
-        self.rec[slot] = self.t.intern(KIND_STR, &self.b[s..e]) as i32;
+        self.rec[slot] = self.t.intern_slot(slot, KIND_STR, &self.b[s..e]) as i32;
         Ok(e + 1)
     }
 
@@ -628,13 +714,13 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            match &self.b[ks..ke] {
+            on_key!(self.b, ks, ke, {
                 b"namespace" => (self.ep.namespace, p) = self.string_id(p, KIND_STR)?,
                 b"pod_name" => (self.ep.pod, p) = self.string_id(p, KIND_STR)?,
                 b"identity" => {
                     (self.ep.identity, p) = self.uint(p, u32::MAX)?;
                     self.ep.has_identity = 1;
-                }
+                },
                 b"labels" => {
                     // A repeated key: the last value wins, as with JSON.parse.
                     self.ep.labels.clear();
@@ -651,14 +737,14 @@ impl<'a> Scanner<'a> {
                             }
                         }
                     }
-                }
+                },
                 b"workloads" => {
                     self.ep.workload_name = NONE;
                     self.ep.workload_kind = NONE;
                     p = self.workloads(p)?;
-                }
+                },
                 _ => p = self.skip(p, 2)?,
-            }
+            });
             if !self.more(&mut p, b'}')? {
                 return Ok(p);
             }
@@ -675,11 +761,11 @@ impl<'a> Scanner<'a> {
             loop {
                 let (ks, ke, after) = self.key(p)?;
                 p = after;
-                match &self.b[ks..ke] {
+                on_key!(self.b, ks, ke, {
                     b"name" => (self.ep.workload_name, p) = self.string_id(p, KIND_STR)?,
                     b"kind" => (self.ep.workload_kind, p) = self.string_id(p, KIND_STR)?,
                     _ => p = self.skip(p, 4)?,
-                }
+                });
                 if !self.more(&mut p, b'}')? {
                     break;
                 }
@@ -735,7 +821,7 @@ impl<'a> Scanner<'a> {
             return Err(());
         }
         let sec = if s1 == 6 { 59 } else { s1 * 10 + s2 };
-        self.rec[S_HOUR] = self.t.intern(KIND_HOUR, &b[..13]) as i32;
+        self.rec[S_HOUR] = self.t.intern_slot(S_HOUR, KIND_HOUR, &b[..13]) as i32;
         self.rec[S_MS] = ((m1 * 10 + m2) * 60_000 + sec * 1000 + ms) as i32;
         Ok(())
     }
@@ -750,24 +836,24 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            match &self.b[ks..ke] {
+            on_key!(self.b, ks, ke, {
                 b"flow" => {
                     if flow {
                         return Err(());
                     }
                     flow = true;
                     p = self.flow(p)?;
-                }
+                },
                 b"time" => {
                     let s = self.expect(p, b'"')?;
                     let e = self.string_end(s)?;
                     self.rec[S_ENV_TIME_AT] = s as i32;
                     self.rec[S_ENV_TIME_LEN] = (e - s) as i32;
                     p = e + 1;
-                }
+                },
                 b"node_status" | b"lost_events" | b"agent_event" | b"debug_event" => return Err(()),
                 _ => p = self.skip(p, 1)?,
-            }
+            });
             if !self.more(&mut p, b'}')? {
                 break;
             }
@@ -797,64 +883,64 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            match &self.b[ks..ke] {
+            on_key!(self.b, ks, ke, {
                 b"time" => {
                     let s = self.expect(p, b'"')?;
                     let e = self.string_end(s)?;
                     self.time(s, e);
                     p = e + 1;
-                }
+                },
                 b"verdict" => p = self.enum_slot(p, S_VERDICT)?,
                 b"drop_reason_desc" => p = self.enum_slot(p, S_DROP)?,
                 b"trace_reason" => p = self.enum_slot(p, S_TRACE)?,
                 b"IP" => {
                     once(1)?;
                     p = self.ip(p)?;
-                }
+                },
                 b"l4" => {
                     once(2)?;
                     p = self.l4(p)?;
-                }
+                },
                 b"source" => {
                     once(4)?;
                     (p, src_entry) = self.text_slot(p, S_SRC_EP, KIND_EP, b'{')?;
-                }
+                },
                 b"destination" => {
                     once(8)?;
                     (p, dst_entry) = self.text_slot(p, S_DST_EP, KIND_EP, b'{')?;
-                }
+                },
                 b"source_names" => {
                     once(16)?;
                     p = self.text_slot(p, S_SRC_NAMES, KIND_NAMES, b'[')?.0;
-                }
+                },
                 b"destination_names" => {
                     once(32)?;
                     p = self.text_slot(p, S_DST_NAMES, KIND_NAMES, b'[')?.0;
-                }
+                },
                 b"source_service" => {
                     once(64)?;
                     p = self.text_slot(p, S_SRC_SVC, KIND_SVC, b'{')?.0;
-                }
+                },
                 b"destination_service" => {
                     once(128)?;
                     p = self.text_slot(p, S_DST_SVC, KIND_SVC, b'{')?.0;
-                }
+                },
                 b"reply" => {
                     let (v, e) = self.boolean(p)?;
                     self.rec[S_REPLY] = v;
                     p = e;
-                }
+                },
                 b"is_reply" => {
                     let (v, e) = self.boolean(p)?;
                     self.rec[S_IS_REPLY] = v;
                     p = e;
-                }
+                },
                 b"l7" => {
                     once(256)?;
                     p = self.l7(p)?;
-                }
+                },
                 _ => p = self.skip(p, 1)?,
-            }
+            });
             if !self.more(&mut p, b'}')? {
                 break;
             }
@@ -901,7 +987,7 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            match &self.b[ks..ke] {
+            on_key!(self.b, ks, ke, {
                 b"type" => p = self.enum_slot(p, S_L7_TYPE)?,
                 b"dns" => {
                     if dns {
@@ -921,9 +1007,9 @@ impl<'a> Scanner<'a> {
                             }
                         }
                     }
-                }
+                },
                 _ => p = self.skip(p, 3)?,
-            }
+            });
             if !self.more(&mut p, b'}')? {
                 return Ok(p);
             }
@@ -938,11 +1024,11 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            match &self.b[ks..ke] {
+            on_key!(self.b, ks, ke, {
                 b"source" => p = self.ip_span(p, 0)?,
                 b"destination" => p = self.ip_span(p, 1)?,
                 _ => p = self.skip(p, 2)?,
-            }
+            });
             if !self.more(&mut p, b'}')? {
                 return Ok(p);
             }
@@ -957,12 +1043,12 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            if &self.b[ks..ke] == b"protocol" || self.rec[S_L4] >= 0 {
+            if is_key(self.b, ks, ke, b"protocol") || self.rec[S_L4] >= 0 {
                 return Err(());
             }
-            self.rec[S_L4] = self.t.intern(KIND_STR, &self.b[ks..ke]) as i32;
+            self.rec[S_L4] = self.t.intern_slot(S_L4, KIND_STR, &self.b[ks..ke]) as i32;
             // Only what the JSON.parse path reads for this protocol; other protocols are validated.
-            p = match &self.b[ks..ke] {
+            p = on_key!(self.b, ks, ke, {
                 b"TCP" => self.l4_member(p, true, true, false)?,
                 b"UDP" | b"SCTP" => self.l4_member(p, true, false, false)?,
                 b"ICMPv4" | b"ICMPv6" => self.l4_member(p, false, false, true)?,
@@ -971,8 +1057,8 @@ impl<'a> Scanner<'a> {
                         return Err(());
                     }
                     self.skip(p, 2)?
-                }
-            };
+                },
+            });
             if !self.more(&mut p, b'}')? {
                 return Ok(p);
             }
@@ -988,31 +1074,31 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            match &self.b[ks..ke] {
-                b"source_port" if ports => {
+            on_key!(self.b, ks, ke, {
+                b"source_port" => if !ports { p = self.skip(p, 3)? } else {
                     let (v, e) = self.uint(p, 65535)?;
                     self.rec[S_SPORT] = v as i32;
                     p = e;
-                }
-                b"destination_port" if ports => {
+                },
+                b"destination_port" => if !ports { p = self.skip(p, 3)? } else {
                     let (v, e) = self.uint(p, 65535)?;
                     self.rec[S_DPORT] = v as i32;
                     p = e;
-                }
-                b"type" if icmp => {
+                },
+                b"type" => if !icmp { p = self.skip(p, 3)? } else {
                     let (v, e) = self.uint(p, 255)?;
                     self.rec[S_ICMP] = v as i32;
                     p = e;
-                }
-                b"flags" if tcp => {
+                },
+                b"flags" => if !tcp { p = self.skip(p, 3)? } else {
                     if flags {
                         return Err(());
                     }
                     flags = true;
                     p = self.tcp_flags(p)?;
-                }
+                },
                 _ => p = self.skip(p, 3)?,
-            }
+            });
             if !self.more(&mut p, b'}')? {
                 return Ok(p);
             }
@@ -1027,19 +1113,19 @@ impl<'a> Scanner<'a> {
         loop {
             let (ks, ke, after) = self.key(p)?;
             p = after;
-            match &self.b[ks..ke] {
+            on_key!(self.b, ks, ke, {
                 b"SYN" => {
                     let (v, e) = self.boolean(p)?;
                     self.rec[S_SYN] = v;
                     p = e;
-                }
+                },
                 b"ACK" => {
                     let (v, e) = self.boolean(p)?;
                     self.rec[S_ACK] = v;
                     p = e;
-                }
+                },
                 _ => p = self.skip(p, 4)?,
-            }
+            });
             if !self.more(&mut p, b'}')? {
                 return Ok(p);
             }
@@ -1132,6 +1218,7 @@ pub extern "C" fn reset() {
     t.buckets = Vec::new();
     t.counts = [0; KINDS];
     t.recent = [(0, 0); RECENT];
+    t.by_slot = [(0, 0); SLOTS];
     t.recent_at = 0;
     t.news = Vec::new();
 }
