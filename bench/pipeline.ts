@@ -3,7 +3,9 @@
  *
  * 1. ingest: Hubble jsonpb lines → scanner + normalisation + de-duplication + identity + aggregation, on
  *    one core, against bare `JSON.parse` of the same lines (rounds alternate; the best round of each
- *    counts, so a busy machine hurts both alike);
+ *    counts, so a busy machine hurts both alike). The headline path is the reader's: ~1 MiB blocks of
+ *    bytes through the WebAssembly scanner; the string scanner (used for lines handed over one by one)
+ *    is measured beside it;
  * 2. memory: 10M generated flow lines streamed through the same path in a child process; peak RSS;
  * 3. analysis: segments + proposal for the 20k-workload graph (~100k edges).
  */
@@ -16,6 +18,7 @@ import { Deduplicator } from '../src/flows/dedup.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
 import { resetWasmScanner, scanHubbleBlock } from '../src/flows/hubble-wasm.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
+import type { HubbleResult } from '../src/flows/hubble.ts';
 import type { Flow } from '../src/flows/types.ts';
 import { largeClusterObjects, largeTopology, LargeLayout, generateFlowLines } from '../src/generate/large.ts';
 import type { LargeTopology } from '../src/generate/large.ts';
@@ -205,20 +208,22 @@ export function benchIngestPipeline(opts: { lines?: number; rounds?: number } = 
     { name: 'ingest: flows after de-duplication', value: flows, unit: 'flows' },
     { name: 'ingest: JSON.parse only (CPU time)', value: perSecond(best.parse), unit: 'lines/s' },
     { name: 'ingest: JSON.parse only, per line', value: perLine(best.parse), unit: 'us' },
-    { name: 'ingest: scan+normalise, per line', value: perLine(best.scan), unit: 'us' },
-    { name: 'ingest: scan+normalise+dedup, per line', value: perLine(best.dedup), unit: 'us' },
-    { name: 'ingest: full path, per line', value: perLine(best.full), unit: 'us' },
+    { name: 'ingest: scan+normalise, per line', value: perLine(bestBytes.scan), unit: 'us' },
+    { name: 'ingest: scan+normalise+dedup, per line', value: perLine(bestBytes.dedup), unit: 'us' },
+    { name: 'ingest: full path, per line', value: perLine(bestBytes.full), unit: 'us' },
     {
-      name: 'ingest: scan+normalise+dedup+identity+aggregate (CPU time)',
-      value: perSecond(best.full),
+      name: 'ingest: scan+normalise+dedup+identity+aggregate (CPU time, target 500k)',
+      value: perSecond(bestBytes.full),
       unit: 'lines/s',
     },
-    { name: 'ingest: ratio to JSON.parse', value: round2(best.parse / best.full), unit: 'x' },
-    { name: 'ingest bytes: scan+normalise, per line', value: perLine(bestBytes.scan), unit: 'us' },
-    { name: 'ingest bytes: scan+normalise+dedup, per line', value: perLine(bestBytes.dedup), unit: 'us' },
-    { name: 'ingest bytes: full path, per line', value: perLine(bestBytes.full), unit: 'us' },
-    { name: 'ingest bytes: full path (CPU time)', value: perSecond(bestBytes.full), unit: 'lines/s' },
-    { name: 'ingest bytes: ratio to JSON.parse', value: round2(best.parse / bestBytes.full), unit: 'x' },
+    {
+      name: 'ingest: ratio to JSON.parse (target 2.0)',
+      value: round2(best.parse / bestBytes.full),
+      unit: 'x',
+    },
+    { name: 'ingest, string scanner: scan+normalise, per line', value: perLine(best.scan), unit: 'us' },
+    { name: 'ingest, string scanner: full path, per line', value: perLine(best.full), unit: 'us' },
+    { name: 'ingest, string scanner: ratio to JSON.parse', value: round2(best.parse / best.full), unit: 'x' },
   ];
 }
 
@@ -237,6 +242,23 @@ function memoryChild(count: number): void {
   const heapAfterSetup = process.memoryUsage().heapUsed;
   let liveHeap = heapAfterSetup;
   const t1 = performance.now();
+  // Lines reach the ingest path as the reader hands them over: ~1 MiB blocks of bytes, scanned by
+  // the WebAssembly scanner (odd lines decoded and parsed one by one).
+  const onLine = (block: Buffer) => (result: HubbleResult | undefined, start: number, end: number) => {
+    const r = result ?? parseHubbleLine(block.toString('utf8', start, end));
+    if (r.kind !== 'flow') return;
+    dedup.add(r.flow, out);
+    for (const f of out) agg.add(f);
+    out.length = 0;
+  };
+  let pending: string[] = [];
+  let size = 0;
+  const flushBlock = () => {
+    const block = Buffer.from(pending.join('\n') + '\n', 'utf8');
+    pending = [];
+    size = 0;
+    scanHubbleBlock(block, 0, block.length, onLine(block));
+  };
   for (const line of generateFlowLines({ topology: topo, layout, count, seed: 13 })) {
     lines++;
     if ((lines & 0xffff) === 0) ingestPeak = Math.max(ingestPeak, process.memoryUsage().rss);
@@ -244,12 +266,11 @@ function memoryChild(count: number): void {
       (globalThis as { gc?: () => void }).gc?.();
       liveHeap = Math.max(liveHeap, process.memoryUsage().heapUsed);
     }
-    const r = parseHubbleLine(line);
-    if (r.kind !== 'flow') continue;
-    dedup.add(r.flow, out);
-    for (const f of out) agg.add(f);
-    out.length = 0;
+    pending.push(line);
+    size += line.length + 1;
+    if (size >= 1 << 20) flushBlock();
   }
+  if (pending.length > 0) flushBlock();
   dedup.flush(out);
   for (const f of out) agg.add(f);
   const result = {

@@ -196,13 +196,16 @@ export class Deduplicator {
     }
     const kept = this.current.get(key);
     if (kept !== undefined) {
-      this.current.set(key, mergeObservation(kept, flow));
+      // Most observations add nothing: the kept record stays, and the map is not written.
+      const merged = mergeObservation(kept, flow);
+      if (merged !== kept) this.current.set(key, merged);
       this.duplicates++;
       return;
     }
     const old = this.previous.get(key);
     if (old !== undefined && flow.time - old.time < this.windowMs) {
-      this.previous.set(key, mergeObservation(old, flow));
+      const merged = mergeObservation(old, flow);
+      if (merged !== old) this.previous.set(key, merged);
       this.duplicates++;
       return;
     }

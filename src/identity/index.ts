@@ -330,10 +330,20 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return id ?? undefined;
   };
 
+  // Flow endpoints that scanners share between flows are frozen; one that names a snapshot pod
+  // resolves the same way every time, so its peer is remembered on it.
+  const byEndpoint = new WeakMap<FlowEndpoint, Peer>();
   const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer => {
+    const known = byEndpoint.get(ep);
+    if (known !== undefined) {
+      stats.byPodName++;
+      return known;
+    }
     const named = ep.pod && ep.namespace ? resolveNamed(ep, ep.namespace, ep.pod) : undefined;
     if (named) {
-      if (ep.ip && podIdOf(ep.namespace!, ep.pod!) === undefined) learn(normaliseIP(ep.ip), named.id, time);
+      if (podIdOf(ep.namespace!, ep.pod!) === undefined) {
+        if (ep.ip) learn(normaliseIP(ep.ip), named.id, time);
+      } else if (Object.isFrozen(ep)) byEndpoint.set(ep, named);
       return named;
     }
     if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
