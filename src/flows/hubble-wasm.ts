@@ -93,6 +93,8 @@ interface EndpointInfo {
   identity: number | undefined;
   /** The FlowEndpoint built last from this text (reused while the address is the same). */
   built: BuiltEndpoint;
+  /** The same, per service id the endpoint came with. */
+  builtWith: Map<number, BuiltEndpoint> | undefined;
 }
 
 interface ServiceInfo {
@@ -218,6 +220,7 @@ function endpointFromWords(w: Uint32Array, i: number): EndpointInfo {
     workloadKind: text(w[i + 5]!),
     identity: w[i + 2] === 1 ? w[i + 3] : undefined,
     built: { endpoint: undefined },
+    builtWith: undefined,
   };
 }
 
@@ -285,6 +288,12 @@ function fillEndpoint(
     if (s === null || s === undefined) return false;
     e.serviceName = s.name;
     e.serviceNamespace = s.namespace;
+    if (ep >= 0) {
+      const info = endpoints[ep]!;
+      let b = (info.builtWith ??= new Map()).get(svc);
+      if (b === undefined) info.builtWith.set(svc, (b = { endpoint: undefined, withService: true }));
+      e.built = b;
+    }
   }
   return true;
 }

@@ -173,6 +173,11 @@ export interface HubbleEndpointFields {
 /** The last FlowEndpoint built from one remembered endpoint text. */
 export interface BuiltEndpoint {
   endpoint: FlowEndpoint | undefined;
+  /**
+   * True when this holder belongs to one endpoint text *and* one service (the WebAssembly scanner
+   * keeps a holder per pair), so a record with that service may be reused too.
+   */
+  withService?: boolean;
 }
 
 export interface HubbleFields {
@@ -516,12 +521,17 @@ export function normalizeCiliumLabels(raw: readonly string[]): LabelInfo {
  */
 function buildEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
   const b = e.built;
-  if (b === undefined || (e.names !== undefined && e.names.length > 0) || e.serviceName !== undefined)
+  if (
+    b === undefined ||
+    (e.names !== undefined && e.names.length > 0) ||
+    (e.serviceName !== undefined && b.withService !== true)
+  )
     return newEndpoint(e, ip);
   const last = b.endpoint;
   if (last !== undefined && last.ip === ip) return last;
   const out = newEndpoint(e, ip);
   if (out.workload !== undefined) Object.freeze(out.workload);
+  if (out.service !== undefined) Object.freeze(out.service);
   return (b.endpoint = Object.freeze(out));
 }
 
