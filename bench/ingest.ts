@@ -11,6 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
+import { resetWasmScanner, scanHubbleBlock } from '../src/flows/hubble-wasm.ts';
 import { seededRandom } from '../src/segments/index.ts';
 import { toBlocks } from './pipeline.ts';
 
@@ -270,22 +271,41 @@ function timeScanner(blocks: string[], total: number): Rate {
   return rate(total, t0, c0);
 }
 
+/** The reader's path: blocks of bytes through the WebAssembly scanner (odd lines parsed one by one). */
+function timeBytes(blocks: Buffer[], total: number): Rate {
+  resetWasmScanner();
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  let sink = 0;
+  for (const block of blocks) {
+    scanHubbleBlock(block, 0, block.length, (result, start, end) => {
+      const r = result ?? parseHubbleLine(block.toString('utf8', start, end));
+      if (r.kind === 'flow') sink++;
+    });
+  }
+  if (sink !== total) throw new Error('benchmark lost lines');
+  return rate(total, t0, c0);
+}
+
 export async function benchIngest(
   opts: { lines: number; rounds?: number } = { lines: 100_000 },
 ): Promise<{ name: string; value: number; unit: string }[]> {
   const lines = generateHubbleLines(opts.lines);
   const bytes = lines.reduce((s, l) => s + l.length, 0);
   const blocks = toBlocks(lines);
+  const byteBlocks = blocks.map((b) => Buffer.from(b, 'utf8'));
   const n = lines.length;
   const rounds = opts.rounds ?? 7;
   // Sanity: the scanner path gives flows for these lines.
   if (parseHubbleLine(lines[0]!).kind !== 'flow') throw new Error('generated line did not parse');
   const zero: Rate = { wall: 0, cpu: 0 };
   let scanner = zero;
+  let bytesScanner = zero;
   let parse = zero;
   let slow = zero;
   for (let r = 0; r < rounds; r++) {
     scanner = best(scanner, timeScanner(blocks, n));
+    bytesScanner = best(bytesScanner, timeBytes(byteBlocks, n));
     parse = best(
       parse,
       timeRound(blocks, n, (l) => JSON.parse(l) as unknown),
@@ -295,6 +315,16 @@ export async function benchIngest(
   }
   const ratio = (x: number, y: number) => Math.round((x / y) * 100) / 100;
   return [
+    {
+      name: 'WebAssembly byte scanner + normalisation (CPU time)',
+      value: Math.round(bytesScanner.cpu),
+      unit: 'lines/s',
+    },
+    {
+      name: 'WebAssembly byte scanner speed-up over JSON.parse (CPU time)',
+      value: ratio(bytesScanner.cpu, parse.cpu),
+      unit: 'x',
+    },
     { name: 'hubble scanner + normalisation', value: Math.round(scanner.wall), unit: 'lines/s' },
     { name: 'JSON.parse only', value: Math.round(parse.wall), unit: 'lines/s' },
     { name: 'scanner speed-up over JSON.parse', value: ratio(scanner.wall, parse.wall), unit: 'x' },
