@@ -290,7 +290,7 @@ function fillEndpoint(
     e.serviceNamespace = s.namespace;
     if (ep >= 0) {
       const info = endpoints[ep]!;
-      let b = (info.builtWith ??= new Map()).get(svc);
+      let b = (info.builtWith ??= new Map<number, BuiltEndpoint>()).get(svc);
       if (b === undefined) info.builtWith.set(svc, (b = { endpoint: undefined, withService: true }));
       e.built = b;
     }

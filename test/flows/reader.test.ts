@@ -204,3 +204,58 @@ describe('formats', () => {
     });
   });
 });
+
+describe('the byte path (WebAssembly scanner) against the string path', () => {
+  it('gives the same flows and statistics for a large mixed Hubble file, whatever the chunking', async () => {
+    const base = readFileSync(sample('hubble-flows.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    const odd = [
+      (l: string) => l.replace('"verdict":', '"verdict": '), // whitespace: JSON.parse path
+      (l: string) => l.replace('true', 'trux'), // invalid JSON: a bad line
+      (l: string) => l.slice(0, 200), // truncated: a bad line
+      (l: string) => l.replace('"kind-control-plane"', '"nœud"'), // non-ASCII
+      (l: string) => l + '\r', // CRLF
+      () => '', // blank
+      () => '{"node_status":{"state_change":"NODE_CONNECTED"},"time":"2021-11-10T10:40:56Z"}',
+      () => '{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"3"}}',
+      (l: string) => l.replace('"verdict":"FORWARDED"', '"verdict":"BOGUS"'), // unknown enum: bad
+    ];
+    const lines: string[] = [];
+    for (let i = 0; i < 4000; i++) {
+      // Each copy a second later, so that repeats are new connections or duplicates alike.
+      let l = base[i % base.length]!.replace(
+        /"time":"2021-(\d\d)-(\d\d)T10:/g,
+        `"time":"2021-$1-$2T${String(10 + (i % 12)).padStart(2, '0')}:`,
+      );
+      if (i % 37 === 5) l = odd[((i / 37) % odd.length) | 0]!(l);
+      lines.push(l);
+    }
+    const content = Buffer.from(lines.join('\n') + '\n', 'utf8');
+    expect(content.length).toBeGreaterThan(3 << 20);
+    // One chunk: the first chunk of a source always takes the string path.
+    const reference = readFlows('-', { stdin: Readable.from([content]), maxSamples: 50 });
+    const expected = await reference.toArray();
+    const file = tmp('mixed.jsonl', content);
+    const fromFile = readFlows(file, { maxSamples: 50 });
+    expect(await fromFile.toArray()).toEqual(expected);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < content.length; i += 4093) chunks.push(content.subarray(i, i + 4093));
+    const fromChunks = readFlows('-', { stdin: Readable.from(chunks), maxSamples: 50 });
+    expect(await fromChunks.toArray()).toEqual(expected);
+    const stats = (r: typeof reference) => ({
+      ...r.stats,
+      sources: r.stats.sources.map((s) => s.lines),
+      samples: r.stats.samples.map((s) => ({ ...s, source: '' })),
+    });
+    expect(stats(fromFile)).toEqual(stats(reference));
+    expect(stats(fromChunks)).toEqual(stats(reference));
+    // Not vacuous: flows, duplicates, bad lines with their line numbers, events.
+    expect(expected.length).toBeGreaterThan(10);
+    expect(reference.stats.observations).toBeGreaterThan(2500);
+    expect(reference.stats.duplicates).toBeGreaterThan(100);
+    expect(reference.stats.badLines).toBeGreaterThan(10);
+    expect(reference.stats.samples.map((s) => s.line)).toEqual(fromChunks.stats.samples.map((s) => s.line));
+    expect(reference.stats.events.node_status + reference.stats.events.lost_events).toBeGreaterThan(5);
+  });
+});
