@@ -7,9 +7,16 @@
  * makes it give up and return undefined; the caller then uses the JSON.parse path, so results are
  * always those of `parseHubbleLineSlow`.
  */
-import type { BuiltEndpoint, HubbleEndpointFields, HubbleFields, HubbleResult } from './hubble.ts';
+import type {
+  BuiltEndpoint,
+  EndpointTemplate,
+  HubbleEndpointFields,
+  HubbleFields,
+  HubbleResult,
+} from './hubble.ts';
 import {
   addCiliumLabel,
+  applyEndpointTemplate,
   emptyHubbleFields,
   finishHubble,
   resetHubbleFields,
@@ -694,17 +701,8 @@ function scanIcmp(f: HubbleFields): void {
  * that text and produce exactly the remembered fields. Candidates are found by a hash of the first
  * MEMO_KEY characters; the full text is then compared. Bounded: MEMO_SETS sets of two entries.
  */
-interface EndpointMemo {
+interface EndpointMemo extends EndpointTemplate {
   text: string;
-  namespace: string | undefined;
-  pod: string | undefined;
-  labels: string[] | undefined;
-  reserved: HubbleEndpointFields['reserved'];
-  identity: number | undefined;
-  workloadName: string | undefined;
-  workloadKind: string | undefined;
-  /** The FlowEndpoint built last from this text (finish reuses it while the address is the same). */
-  built: BuiltEndpoint;
 }
 
 const MEMO_KEY = 32;
@@ -770,15 +768,7 @@ function scanEndpointMemo(e: HubbleEndpointFields): void {
     memoHashes[i] = hash;
   }
   if (m !== undefined) {
-    e.namespace = m.namespace;
-    e.pod = m.pod;
-    // Shared and frozen: flows are plain data that nothing modifies.
-    e.labels = m.labels;
-    e.reserved = m.reserved;
-    e.identity = m.identity;
-    e.workloadName = m.workloadName;
-    e.workloadKind = m.workloadKind;
-    e.built = m.built;
+    applyEndpointTemplate(e, m);
     checkTo(start);
     P = CLEAN = start + m.text.length;
     return;

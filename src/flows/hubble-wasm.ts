@@ -12,9 +12,10 @@
 import { readFileSync } from 'node:fs';
 import { parseRfc3339 } from './common.ts';
 import { FlowInputError } from './errors.ts';
-import type { BuiltEndpoint, HubbleFields, HubbleResult } from './hubble.ts';
+import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
 import {
   addCiliumLabel,
+  applyEndpointTemplate,
   addReserved,
   emptyEndpointFields,
   emptyHubbleFields,
@@ -23,7 +24,6 @@ import {
   resetHubbleFields,
   stringArray,
 } from './hubble.ts';
-import type { ReservedIdentity } from './types.ts';
 
 // Record layout: must match native/hubble-scan/src/lib.rs.
 const SLOTS = 30;
@@ -83,17 +83,8 @@ interface ScannerExports {
 }
 
 /** What an endpoint object gives, decoded once per distinct text. */
-interface EndpointInfo {
-  namespace: string | undefined;
-  pod: string | undefined;
-  labels: string[] | undefined;
-  reserved: ReservedIdentity | undefined;
-  workloadName: string | undefined;
-  workloadKind: string | undefined;
-  identity: number | undefined;
-  /** The FlowEndpoint built last from this text (reused while the address is the same). */
-  built: BuiltEndpoint;
-  /** The same, per service id the endpoint came with. */
+interface EndpointInfo extends EndpointTemplate {
+  /** `built`, per service id the endpoint came with. */
   builtWith: Map<number, BuiltEndpoint> | undefined;
 }
 
@@ -269,14 +260,7 @@ function fillEndpoint(
   if (ep >= 0) {
     const info = endpoints[ep];
     if (info === null || info === undefined) return false;
-    e.namespace = info.namespace;
-    e.pod = info.pod;
-    e.labels = info.labels;
-    e.reserved = info.reserved;
-    e.workloadName = info.workloadName;
-    e.workloadKind = info.workloadKind;
-    e.identity = info.identity;
-    e.built = info.built;
+    applyEndpointTemplate(e, info);
   }
   if (names >= 0) {
     const n = nameLists[names];

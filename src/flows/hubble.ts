@@ -170,6 +170,35 @@ export interface HubbleEndpointFields {
   built: BuiltEndpoint | undefined;
 }
 
+/**
+ * What an endpoint object gives on its own (without the flow's address, port, names or service), as
+ * the scanners remember it per endpoint text.
+ */
+export interface EndpointTemplate {
+  namespace: string | undefined;
+  pod: string | undefined;
+  labels: string[] | undefined;
+  reserved: ReservedIdentity | undefined;
+  identity: number | undefined;
+  workloadName: string | undefined;
+  workloadKind: string | undefined;
+  /** The FlowEndpoint built last from this text (finish reuses it while the address is the same). */
+  built: BuiltEndpoint;
+}
+
+/** Fills the fields of a flow's endpoint from a remembered endpoint text's template. */
+export function applyEndpointTemplate(e: HubbleEndpointFields, t: EndpointTemplate): void {
+  e.namespace = t.namespace;
+  e.pod = t.pod;
+  // Shared and frozen: flows are plain data that nothing modifies.
+  e.labels = t.labels;
+  e.reserved = t.reserved;
+  e.identity = t.identity;
+  e.workloadName = t.workloadName;
+  e.workloadKind = t.workloadKind;
+  e.built = t.built;
+}
+
 /** The last FlowEndpoint built from one remembered endpoint text. */
 export interface BuiltEndpoint {
   endpoint: FlowEndpoint | undefined;
@@ -357,7 +386,7 @@ export function stringArray(o: Obj, key: string, path: string): string[] | undef
   return v as string[];
 }
 
-export function extractEndpoint(o: Obj, key: string, path: string, into: HubbleEndpointFields): void {
+function extractEndpoint(o: Obj, key: string, path: string, into: HubbleEndpointFields): void {
   const e = objField(o, key, path);
   if (!e) return;
   into.namespace = strField(e, 'namespace', `${path}.namespace`);

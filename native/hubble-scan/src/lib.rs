@@ -457,11 +457,12 @@ fn is_key(b: &[u8], ks: usize, ke: usize, lit: &[u8]) -> bool {
     i == n || word(b, ks + n - 8) == lit_word(lit, n - 8)
 }
 
-/// `match` on a key's bytes, compared with is_key: `on_key!(b, ks, ke, { b"a" | b"b" => x, _ => y })`.
+/// `match` on a key's bytes, compared with is_key:
+/// `on_key!(b, ks, ke, { b"a" | b"b" => x, b"c" if guard => z, _ => y })`.
 macro_rules! on_key {
-    ($b:expr, $ks:expr, $ke:expr, { $($lit:literal $(| $more:literal)* => $body:expr,)* _ => $default:expr $(,)? }) => {{
+    ($b:expr, $ks:expr, $ke:expr, { $($lit:literal $(| $more:literal)* $(if $guard:expr)? => $body:expr,)* _ => $default:expr $(,)? }) => {{
         let (b, ks, ke) = ($b, $ks, $ke);
-        $( if is_key(b, ks, ke, $lit) $(|| is_key(b, ks, ke, $more))* { $body } else )* { $default }
+        $( if (is_key(b, ks, ke, $lit) $(|| is_key(b, ks, ke, $more))*) $(&& $guard)? { $body } else )* { $default }
     }};
 }
 
@@ -653,7 +654,7 @@ impl<'a> Scanner<'a> {
         Ok((v as u32, e))
     }
 
-    fn boolean(&self, p: usize) -> R<(i32, usize)> {
+    fn boolean(&self, p: usize) -> R<(u32, usize)> {
         match self.at(p) {
             b't' => Ok((1, self.literal(p, b"true")?)),
             b'f' => Ok((0, self.literal(p, b"false")?)),
@@ -704,51 +705,87 @@ impl<'a> Scanner<'a> {
         Ok((self.t.intern(kind, &b[s..e]), e + 1))
     }
 
-    /// An endpoint object seen for the first time: validated, its fields read into `self.ep`.
-    fn endpoint(&mut self, p: usize) -> R<usize> {
-        self.ep.clear();
+    /// Scans the object at `p`, calling `member(self, key start, key end, value position)` for each
+    /// member, which returns the position after the value. Returns the position after the object and
+    /// whether it had any member.
+    #[inline(always)]
+    fn object(
+        &mut self,
+        p: usize,
+        mut member: impl FnMut(&mut Self, usize, usize, usize) -> R<usize>,
+    ) -> R<(usize, bool)> {
         let mut p = p;
         if !self.open(&mut p)? {
-            return Ok(p);
+            return Ok((p, false));
         }
         loop {
             let (ks, ke, after) = self.key(p)?;
-            p = after;
-            on_key!(self.b, ks, ke, {
-                b"namespace" => (self.ep.namespace, p) = self.string_id(p, KIND_STR)?,
-                b"pod_name" => (self.ep.pod, p) = self.string_id(p, KIND_STR)?,
+            p = member(self, ks, ke, after)?;
+            if !self.more(&mut p, b'}')? {
+                return Ok((p, true));
+            }
+        }
+    }
+
+    /// Like `object`, for objects whose emptiness does not matter.
+    #[inline(always)]
+    fn members(&mut self, p: usize, member: impl FnMut(&mut Self, usize, usize, usize) -> R<usize>) -> R<usize> {
+        Ok(self.object(p, member)?.0)
+    }
+
+    /// A value written into a record slot from `read` (which returns it and the position after it).
+    #[inline(always)]
+    fn slot(&mut self, slot: usize, read: R<(u32, usize)>) -> R<usize> {
+        let (v, e) = read?;
+        self.rec[slot] = v as i32;
+        Ok(e)
+    }
+
+    /// An endpoint object seen for the first time: validated, its fields read into `self.ep`.
+    fn endpoint(&mut self, p: usize) -> R<usize> {
+        self.ep.clear();
+        self.members(p, |s, ks, ke, p| {
+            on_key!(s.b, ks, ke, {
+                b"namespace" => {
+                    let (id, e) = s.string_id(p, KIND_STR)?;
+                    s.ep.namespace = id;
+                    Ok(e)
+                },
+                b"pod_name" => {
+                    let (id, e) = s.string_id(p, KIND_STR)?;
+                    s.ep.pod = id;
+                    Ok(e)
+                },
                 b"identity" => {
-                    (self.ep.identity, p) = self.uint(p, u32::MAX)?;
-                    self.ep.has_identity = 1;
+                    let (v, e) = s.uint(p, u32::MAX)?;
+                    s.ep.identity = v;
+                    s.ep.has_identity = 1;
+                    Ok(e)
                 },
                 b"labels" => {
                     // A repeated key: the last value wins, as with JSON.parse.
-                    self.ep.labels.clear();
-                    p = self.expect(p, b'[')?;
-                    if self.at(p) == b']' {
-                        p += 1;
-                    } else {
-                        loop {
-                            let (id, e) = self.string_id(p, KIND_LABEL)?;
-                            self.ep.labels.push(id);
-                            p = e;
-                            if !self.more(&mut p, b']')? {
-                                break;
-                            }
+                    s.ep.labels.clear();
+                    let mut p = s.expect(p, b'[')?;
+                    if s.at(p) == b']' {
+                        return Ok(p + 1);
+                    }
+                    loop {
+                        let (id, e) = s.string_id(p, KIND_LABEL)?;
+                        s.ep.labels.push(id);
+                        p = e;
+                        if !s.more(&mut p, b']')? {
+                            return Ok(p);
                         }
                     }
                 },
                 b"workloads" => {
-                    self.ep.workload_name = NONE;
-                    self.ep.workload_kind = NONE;
-                    p = self.workloads(p)?;
+                    s.ep.workload_name = NONE;
+                    s.ep.workload_kind = NONE;
+                    s.workloads(p)
                 },
-                _ => p = self.skip(p, 2)?,
-            });
-            if !self.more(&mut p, b'}')? {
-                return Ok(p);
-            }
-        }
+                _ => s.skip(p, 2),
+            })
+        })
     }
 
     /// `workloads`: the first element's name and kind are read, the others validated.
@@ -757,20 +794,21 @@ impl<'a> Scanner<'a> {
         if self.at(p) == b']' {
             return Ok(p + 1);
         }
-        if self.open(&mut p)? {
-            loop {
-                let (ks, ke, after) = self.key(p)?;
-                p = after;
-                on_key!(self.b, ks, ke, {
-                    b"name" => (self.ep.workload_name, p) = self.string_id(p, KIND_STR)?,
-                    b"kind" => (self.ep.workload_kind, p) = self.string_id(p, KIND_STR)?,
-                    _ => p = self.skip(p, 4)?,
-                });
-                if !self.more(&mut p, b'}')? {
-                    break;
-                }
-            }
-        }
+        p = self.members(p, |s, ks, ke, p| {
+            on_key!(s.b, ks, ke, {
+                b"name" => {
+                    let (id, e) = s.string_id(p, KIND_STR)?;
+                    s.ep.workload_name = id;
+                    Ok(e)
+                },
+                b"kind" => {
+                    let (id, e) = s.string_id(p, KIND_STR)?;
+                    s.ep.workload_kind = id;
+                    Ok(e)
+                },
+                _ => s.skip(p, 4),
+            })
+        })?;
         while self.more(&mut p, b']')? {
             p = self.skip(p, 3)?;
         }
@@ -828,122 +866,103 @@ impl<'a> Scanner<'a> {
 
     /// The envelope: `flow` scanned, `time` checked as a string, other members skipped.
     fn line(&mut self, p: usize) -> R<usize> {
-        let mut p = p;
-        if !self.open(&mut p)? {
-            return Err(());
-        }
         let mut flow = false;
-        loop {
-            let (ks, ke, after) = self.key(p)?;
-            p = after;
-            on_key!(self.b, ks, ke, {
+        let (p, any) = self.object(p, |s, ks, ke, p| {
+            on_key!(s.b, ks, ke, {
                 b"flow" => {
                     if flow {
                         return Err(());
                     }
                     flow = true;
-                    p = self.flow(p)?;
+                    s.flow(p)
                 },
                 b"time" => {
-                    let s = self.expect(p, b'"')?;
-                    let e = self.string_end(s)?;
-                    self.rec[S_ENV_TIME_AT] = s as i32;
-                    self.rec[S_ENV_TIME_LEN] = (e - s) as i32;
-                    p = e + 1;
+                    let start = s.expect(p, b'"')?;
+                    let e = s.string_end(start)?;
+                    s.rec[S_ENV_TIME_AT] = start as i32;
+                    s.rec[S_ENV_TIME_LEN] = (e - start) as i32;
+                    Ok(e + 1)
                 },
-                b"node_status" | b"lost_events" | b"agent_event" | b"debug_event" => return Err(()),
-                _ => p = self.skip(p, 1)?,
-            });
-            if !self.more(&mut p, b'}')? {
-                break;
-            }
-        }
-        if !flow {
+                b"node_status" | b"lost_events" | b"agent_event" | b"debug_event" => Err(()),
+                _ => s.skip(p, 1),
+            })
+        })?;
+        if !any || !flow {
             return Err(());
         }
         Ok(p)
     }
 
     fn flow(&mut self, p: usize) -> R<usize> {
-        let mut p = p;
-        if !self.open(&mut p)? {
-            return Err(());
-        }
         let mut seen: u32 = 0;
-        let mut src_entry = usize::MAX;
-        let mut dst_entry = usize::MAX;
-        self.ips = [(0, 0); 2];
-        let mut once = |bit: u32| -> R<()> {
+        let mut once = move |bit: u32| -> R<()> {
             if seen & bit != 0 {
                 return Err(());
             }
             seen |= bit;
             Ok(())
         };
-        loop {
-            let (ks, ke, after) = self.key(p)?;
-            p = after;
-            on_key!(self.b, ks, ke, {
+        let mut src_entry = usize::MAX;
+        let mut dst_entry = usize::MAX;
+        self.ips = [(0, 0); 2];
+        let (p, any) = self.object(p, |s, ks, ke, p| {
+            on_key!(s.b, ks, ke, {
                 b"time" => {
-                    let s = self.expect(p, b'"')?;
-                    let e = self.string_end(s)?;
-                    self.time(s, e);
-                    p = e + 1;
+                    let start = s.expect(p, b'"')?;
+                    let e = s.string_end(start)?;
+                    s.time(start, e);
+                    Ok(e + 1)
                 },
-                b"verdict" => p = self.enum_slot(p, S_VERDICT)?,
-                b"drop_reason_desc" => p = self.enum_slot(p, S_DROP)?,
-                b"trace_reason" => p = self.enum_slot(p, S_TRACE)?,
+                b"verdict" => s.enum_slot(p, S_VERDICT),
+                b"drop_reason_desc" => s.enum_slot(p, S_DROP),
+                b"trace_reason" => s.enum_slot(p, S_TRACE),
                 b"IP" => {
                     once(1)?;
-                    p = self.ip(p)?;
+                    s.ip(p)
                 },
                 b"l4" => {
                     once(2)?;
-                    p = self.l4(p)?;
+                    s.l4(p)
                 },
                 b"source" => {
                     once(4)?;
-                    (p, src_entry) = self.text_slot(p, S_SRC_EP, KIND_EP, b'{')?;
+                    let (e, entry) = s.text_slot(p, S_SRC_EP, KIND_EP, b'{')?;
+                    src_entry = entry;
+                    Ok(e)
                 },
                 b"destination" => {
                     once(8)?;
-                    (p, dst_entry) = self.text_slot(p, S_DST_EP, KIND_EP, b'{')?;
+                    let (e, entry) = s.text_slot(p, S_DST_EP, KIND_EP, b'{')?;
+                    dst_entry = entry;
+                    Ok(e)
                 },
                 b"source_names" => {
                     once(16)?;
-                    p = self.text_slot(p, S_SRC_NAMES, KIND_NAMES, b'[')?.0;
+                    Ok(s.text_slot(p, S_SRC_NAMES, KIND_NAMES, b'[')?.0)
                 },
                 b"destination_names" => {
                     once(32)?;
-                    p = self.text_slot(p, S_DST_NAMES, KIND_NAMES, b'[')?.0;
+                    Ok(s.text_slot(p, S_DST_NAMES, KIND_NAMES, b'[')?.0)
                 },
                 b"source_service" => {
                     once(64)?;
-                    p = self.text_slot(p, S_SRC_SVC, KIND_SVC, b'{')?.0;
+                    Ok(s.text_slot(p, S_SRC_SVC, KIND_SVC, b'{')?.0)
                 },
                 b"destination_service" => {
                     once(128)?;
-                    p = self.text_slot(p, S_DST_SVC, KIND_SVC, b'{')?.0;
+                    Ok(s.text_slot(p, S_DST_SVC, KIND_SVC, b'{')?.0)
                 },
-                b"reply" => {
-                    let (v, e) = self.boolean(p)?;
-                    self.rec[S_REPLY] = v;
-                    p = e;
-                },
-                b"is_reply" => {
-                    let (v, e) = self.boolean(p)?;
-                    self.rec[S_IS_REPLY] = v;
-                    p = e;
-                },
+                b"reply" => s.slot(S_REPLY, s.boolean(p)),
+                b"is_reply" => s.slot(S_IS_REPLY, s.boolean(p)),
                 b"l7" => {
                     once(256)?;
-                    p = self.l7(p)?;
+                    s.l7(p)
                 },
-                _ => p = self.skip(p, 1)?,
-            });
-            if !self.more(&mut p, b'}')? {
-                break;
-            }
+                _ => s.skip(p, 1),
+            })
+        })?;
+        if !any {
+            return Err(());
         }
         // Addresses last: an endpoint's entry knows the address it came with last time.
         for (i, entry) in [src_entry, dst_entry].into_iter().enumerate() {
@@ -979,157 +998,82 @@ impl<'a> Scanner<'a> {
 
     /// `l7`: its type and the DNS query name; the rest is validated.
     fn l7(&mut self, p: usize) -> R<usize> {
-        let mut p = p;
-        if !self.open(&mut p)? {
-            return Ok(p);
-        }
         let mut dns = false;
-        loop {
-            let (ks, ke, after) = self.key(p)?;
-            p = after;
-            on_key!(self.b, ks, ke, {
-                b"type" => p = self.enum_slot(p, S_L7_TYPE)?,
+        self.members(p, |s, ks, ke, p| {
+            on_key!(s.b, ks, ke, {
+                b"type" => s.enum_slot(p, S_L7_TYPE),
                 b"dns" => {
                     if dns {
                         return Err(());
                     }
                     dns = true;
-                    if self.open(&mut p)? {
-                        loop {
-                            let (ks, ke, after) = self.key(p)?;
-                            p = after;
-                            match &self.b[ks..ke] {
-                                b"query" => p = self.str_slot(p, S_DNS_QUERY)?,
-                                _ => p = self.skip(p, 4)?,
-                            }
-                            if !self.more(&mut p, b'}')? {
-                                break;
-                            }
-                        }
-                    }
+                    s.members(p, |s, ks, ke, p| {
+                        on_key!(s.b, ks, ke, {
+                            b"query" => s.str_slot(p, S_DNS_QUERY),
+                            _ => s.skip(p, 4),
+                        })
+                    })
                 },
-                _ => p = self.skip(p, 3)?,
-            });
-            if !self.more(&mut p, b'}')? {
-                return Ok(p);
-            }
-        }
+                _ => s.skip(p, 3),
+            })
+        })
     }
 
     fn ip(&mut self, p: usize) -> R<usize> {
-        let mut p = p;
-        if !self.open(&mut p)? {
-            return Ok(p);
-        }
-        loop {
-            let (ks, ke, after) = self.key(p)?;
-            p = after;
-            on_key!(self.b, ks, ke, {
-                b"source" => p = self.ip_span(p, 0)?,
-                b"destination" => p = self.ip_span(p, 1)?,
-                _ => p = self.skip(p, 2)?,
-            });
-            if !self.more(&mut p, b'}')? {
-                return Ok(p);
-            }
-        }
+        self.members(p, |s, ks, ke, p| {
+            on_key!(s.b, ks, ke, {
+                b"source" => s.ip_span(p, 0),
+                b"destination" => s.ip_span(p, 1),
+                _ => s.skip(p, 2),
+            })
+        })
     }
 
     fn l4(&mut self, p: usize) -> R<usize> {
-        let mut p = p;
-        if !self.open(&mut p)? {
-            return Ok(p);
-        }
-        loop {
-            let (ks, ke, after) = self.key(p)?;
-            p = after;
-            if is_key(self.b, ks, ke, b"protocol") || self.rec[S_L4] >= 0 {
+        self.members(p, |s, ks, ke, p| {
+            if is_key(s.b, ks, ke, b"protocol") || s.rec[S_L4] >= 0 {
                 return Err(());
             }
-            self.rec[S_L4] = self.t.intern_slot(S_L4, KIND_STR, &self.b[ks..ke]) as i32;
+            let b = s.b;
+            s.rec[S_L4] = s.t.intern_slot(S_L4, KIND_STR, &b[ks..ke]) as i32;
             // Only what the JSON.parse path reads for this protocol; other protocols are validated.
-            p = on_key!(self.b, ks, ke, {
-                b"TCP" => self.l4_member(p, true, true, false)?,
-                b"UDP" | b"SCTP" => self.l4_member(p, true, false, false)?,
-                b"ICMPv4" | b"ICMPv6" => self.l4_member(p, false, false, true)?,
+            on_key!(s.b, ks, ke, {
+                b"TCP" => s.l4_member(p, true, true, false),
+                b"UDP" | b"SCTP" => s.l4_member(p, true, false, false),
+                b"ICMPv4" | b"ICMPv6" => s.l4_member(p, false, false, true),
                 _ => {
-                    if self.at(p) != b'{' {
+                    if s.at(p) != b'{' {
                         return Err(());
                     }
-                    self.skip(p, 2)?
+                    s.skip(p, 2)
                 },
-            });
-            if !self.more(&mut p, b'}')? {
-                return Ok(p);
-            }
-        }
+            })
+        })
     }
 
     fn l4_member(&mut self, p: usize, ports: bool, tcp: bool, icmp: bool) -> R<usize> {
-        let mut p = p;
-        if !self.open(&mut p)? {
-            return Ok(p);
-        }
         let mut flags = false;
-        loop {
-            let (ks, ke, after) = self.key(p)?;
-            p = after;
-            on_key!(self.b, ks, ke, {
-                b"source_port" => if !ports { p = self.skip(p, 3)? } else {
-                    let (v, e) = self.uint(p, 65535)?;
-                    self.rec[S_SPORT] = v as i32;
-                    p = e;
-                },
-                b"destination_port" => if !ports { p = self.skip(p, 3)? } else {
-                    let (v, e) = self.uint(p, 65535)?;
-                    self.rec[S_DPORT] = v as i32;
-                    p = e;
-                },
-                b"type" => if !icmp { p = self.skip(p, 3)? } else {
-                    let (v, e) = self.uint(p, 255)?;
-                    self.rec[S_ICMP] = v as i32;
-                    p = e;
-                },
-                b"flags" => if !tcp { p = self.skip(p, 3)? } else {
+        self.members(p, |s, ks, ke, p| {
+            on_key!(s.b, ks, ke, {
+                b"source_port" if ports => s.slot(S_SPORT, s.uint(p, 65535)),
+                b"destination_port" if ports => s.slot(S_DPORT, s.uint(p, 65535)),
+                b"type" if icmp => s.slot(S_ICMP, s.uint(p, 255)),
+                b"flags" if tcp => {
                     if flags {
                         return Err(());
                     }
                     flags = true;
-                    p = self.tcp_flags(p)?;
+                    s.members(p, |s, ks, ke, p| {
+                        on_key!(s.b, ks, ke, {
+                            b"SYN" => s.slot(S_SYN, s.boolean(p)),
+                            b"ACK" => s.slot(S_ACK, s.boolean(p)),
+                            _ => s.skip(p, 5),
+                        })
+                    })
                 },
-                _ => p = self.skip(p, 3)?,
-            });
-            if !self.more(&mut p, b'}')? {
-                return Ok(p);
-            }
-        }
-    }
-
-    fn tcp_flags(&mut self, p: usize) -> R<usize> {
-        let mut p = p;
-        if !self.open(&mut p)? {
-            return Ok(p);
-        }
-        loop {
-            let (ks, ke, after) = self.key(p)?;
-            p = after;
-            on_key!(self.b, ks, ke, {
-                b"SYN" => {
-                    let (v, e) = self.boolean(p)?;
-                    self.rec[S_SYN] = v;
-                    p = e;
-                },
-                b"ACK" => {
-                    let (v, e) = self.boolean(p)?;
-                    self.rec[S_ACK] = v;
-                    p = e;
-                },
-                _ => p = self.skip(p, 4)?,
-            });
-            if !self.more(&mut p, b'}')? {
-                return Ok(p);
-            }
-        }
+                _ => s.skip(p, 3),
+            })
+        })
     }
 }
 
