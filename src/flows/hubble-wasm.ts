@@ -68,6 +68,14 @@ const NONE = 0xffffffff;
 
 /** The interned values are forgotten when their bytes pass this size (between blocks). */
 const ARENA_LIMIT = 64 << 20;
+let arenaLimit = ARENA_LIMIT;
+
+/** Sets the size at which interned values are forgotten (tests use a small one); returns the old one. */
+export function setWasmArenaLimit(bytes: number): number {
+  const old = arenaLimit;
+  arenaLimit = bytes;
+  return old;
+}
 
 interface ScannerExports {
   memory: WebAssembly.Memory;
@@ -349,7 +357,7 @@ export function scanHubbleBlock(
   onLine: HubbleLineHandler,
 ): void {
   const x = scanner();
-  if (x.arena_size() > ARENA_LIMIT) resetWasmScanner();
+  if (x.arena_size() > arenaLimit) resetWasmScanner();
   const len = end - start;
   const ptr = x.input(len);
   new Uint8Array(x.memory.buffer, ptr, len).set(bytes.subarray(start, end));

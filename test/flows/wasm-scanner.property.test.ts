@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { scanHubbleLine } from '../../src/flows/hubble-scan.ts';
-import { resetWasmScanner, scanHubbleBlock } from '../../src/flows/hubble-wasm.ts';
+import { resetWasmScanner, scanHubbleBlock, setWasmArenaLimit } from '../../src/flows/hubble-wasm.ts';
 import type { HubbleResult } from '../../src/flows/hubble.ts';
 import { parseHubbleLineSlow } from '../../src/flows/hubble.ts';
 import { line, mutation, render, sampleLines, shuffleKeys } from './hubble-lines.ts';
@@ -109,6 +109,63 @@ describe('WebAssembly scanner equivalence (fast-check)', () => {
       { numRuns: 1500 },
     );
     expect(fast).toBeGreaterThan(1500);
+  });
+
+  it('interned values forgotten between blocks (a tiny arena limit): later blocks stay exact', () => {
+    const old = setWasmArenaLimit(2000);
+    try {
+      let fast = 0;
+      fc.assert(
+        fc.property(
+          fc.array(fc.array(fc.constantFrom(...sampleLines), { maxLength: 5 }), { maxLength: 6 }),
+          (blocks) => {
+            for (const lines of blocks) fast += check(lines);
+          },
+        ),
+        { numRuns: 300 },
+      );
+      expect(fast).toBeGreaterThan(300);
+    } finally {
+      setWasmArenaLimit(old);
+    }
+  });
+
+  it('arbitrary bytes never crash the scanner, and whatever it takes equals the JSON.parse result', () => {
+    const base = sampleLines[0]!;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), (junk, at) => {
+        const bytes = Buffer.from(junk.map((b) => (b === 10 ? 32 : b)));
+        const i = at % (base.length + 1);
+        // Inside a real line (so that most of it is valid) and on its own.
+        const lines = [base.slice(0, i) + bytes.toString('latin1') + base.slice(i), bytes.toString('latin1')];
+        const block = Buffer.concat([
+          Buffer.from(base.slice(0, i)),
+          bytes,
+          Buffer.from(base.slice(i) + '\n'),
+          bytes,
+          Buffer.from('\n'),
+        ]);
+        let n = 0;
+        scanHubbleBlock(block, 0, block.length, (result, start, end) => {
+          n++;
+          if (result !== undefined)
+            expect(result).toEqual(parseHubbleLineSlow(block.toString('utf8', start, end)));
+        });
+        expect(n).toBe(lines.length);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('nesting deeper than the scanner follows is left to JSON.parse', () => {
+    const ok = sampleLines[0]!;
+    const deep = '['.repeat(100) + ']'.repeat(100);
+    const [s] = scanLines([ok.replace('"Type":"L3_L4"', `"extra":${deep},"Type":"L3_L4"`)]);
+    expect(s!.result).toBeUndefined();
+    const [t] = scanLines([
+      ok.replace('"Type":"L3_L4"', `"extra":${'['.repeat(20) + ']'.repeat(20)},"Type":"L3_L4"`),
+    ]);
+    expect(t!.result).toEqual(parseHubbleLineSlow(t!.text));
   });
 
   it('blocks split anywhere between lines: values remembered from earlier blocks are reused exactly', () => {
