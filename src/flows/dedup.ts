@@ -17,7 +17,7 @@
  * older generation is emitted early (counted as `evictions`). Output order is deterministic: the
  * order in which connections were first seen, generation by generation.
  */
-import type { Flow, FlowEndpoint, Verdict } from './types.ts';
+import type { Flow, FlowEndpoint, Protocol, Verdict } from './types.ts';
 
 export interface DedupOptions {
   /** Width of one generation in milliseconds (default 30 s). */
@@ -46,6 +46,8 @@ export function endpointKey(e: FlowEndpoint): string {
   if (e.pod) return `${e.namespace ?? ''}/${e.pod}`;
   return '';
 }
+
+const PROTOCOL_CODE: Record<Protocol, number> = { TCP: 1, UDP: 2, SCTP: 3, ICMPv4: 4, ICMPv6: 5 };
 
 /** The connection key of a flow, or undefined when it cannot be de-duplicated. */
 export function connectionKey(f: Flow): string | undefined {
@@ -162,6 +164,8 @@ export class Deduplicator {
   private current = new Map<string, Flow>();
   private previous = new Map<string, Flow>();
   private generation = -Infinity;
+  /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
+  private readonly endpointIds = new Map<string, number>();
 
   constructor(opts: DedupOptions = {}) {
     this.windowMs = opts.windowMs ?? DEFAULT_DEDUP_WINDOW_MS;
@@ -175,8 +179,39 @@ export class Deduplicator {
     return this.current.size + this.previous.size;
   }
 
+  /**
+   * The connection key in a compact form: seven UTF-16 units (protocol, both endpoints as numbers,
+   * both ports), equal for two flows exactly when their `connectionKey` texts are equal (each
+   * endpoint key has one number for the life of this deduplicator). Cheaper to build, hash and
+   * compare than the text, which stays the fallback for values out of range.
+   */
+  key(f: Flow): string | undefined {
+    const s = this.endpointId(f.src);
+    const d = this.endpointId(f.dst);
+    if (s < 0 || d < 0) return undefined;
+    const icmp = f.protocol === 'ICMPv4' || f.protocol === 'ICMPv6';
+    if (!icmp && f.srcPort === undefined) return undefined;
+    const sport = icmp ? 0 : f.srcPort!;
+    const code = PROTOCOL_CODE[f.protocol];
+    // A text key is at least 11 units long, so the two forms never meet.
+    if (
+      code === undefined ||
+      !(sport >>> 0 <= 0xffff && f.port >>> 0 <= 0xffff && sport % 1 === 0 && f.port % 1 === 0)
+    )
+      return connectionKey(f);
+    return String.fromCharCode(code, s & 0xffff, s >>> 16, d & 0xffff, d >>> 16, sport, f.port);
+  }
+
+  private endpointId(e: FlowEndpoint): number {
+    const k = endpointKey(e);
+    if (k === '') return -1;
+    let id = this.endpointIds.get(k);
+    if (id === undefined) this.endpointIds.set(k, (id = this.endpointIds.size));
+    return id;
+  }
+
   add(flow: Flow, out: Flow[]): void {
-    const key = connectionKey(flow);
+    const key = this.key(flow);
     if (key === undefined) {
       out.push(flow);
       return;

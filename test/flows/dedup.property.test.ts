@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mergeObservation, mergeObservationCopy } from '../../src/flows/dedup.ts';
+import {
+  Deduplicator,
+  connectionKey,
+  mergeObservation,
+  mergeObservationCopy,
+} from '../../src/flows/dedup.ts';
 import type { Flow, FlowEndpoint, Verdict } from '../../src/flows/types.ts';
 
 // mergeObservation returns the kept Hubble record itself when the later observation adds nothing;
@@ -118,5 +123,52 @@ describe('mergeObservation (fast-check)', () => {
     expect(mergeObservation(kept, next)).toBe(kept);
     expect(mergeObservation(kept, { ...next, dst: { ip: '10.0.0.2', pod: 'p2' } })).not.toBe(kept);
     expect(mergeObservation(kept, { ...next, time: 0 })).not.toBe(kept);
+  });
+});
+
+describe('compact connection keys', () => {
+  const keyed: fc.Arbitrary<Flow> = fc
+    .record({
+      src: fc.constantFrom<FlowEndpoint>(
+        { ip: '10.0.0.1' },
+        { ip: '10.0.0.2' },
+        { ip: 'fd00::1' },
+        { namespace: 'a', pod: 'p1' },
+        { namespace: 'a/p', pod: '1' },
+        {},
+      ),
+      dst: fc.constantFrom<FlowEndpoint>(
+        { ip: '10.0.0.1' },
+        { ip: '10.0.0.2' },
+        { namespace: 'a', pod: 'p1' },
+        {},
+      ),
+      protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6') as fc.Arbitrary<Flow['protocol']>,
+      port: fc.constantFrom(0, 53, 80, 128, 65535, 65536, 1.5),
+      srcPort: fc.option(fc.constantFrom(1, 40000, 65535, 70000), { nil: undefined }),
+    })
+    .map((r) => {
+      const f = { time: 0, src: r.src, dst: r.dst, protocol: r.protocol, port: r.port } as Flow;
+      if (r.srcPort !== undefined) f.srcPort = r.srcPort;
+      f.verdict = 'FORWARDED';
+      f.input = 'hubble';
+      return f;
+    });
+
+  it('are equal exactly when the connection-key texts are equal', () => {
+    fc.assert(
+      fc.property(fc.array(keyed, { minLength: 2, maxLength: 12 }), (flows) => {
+        const d = new Deduplicator();
+        for (const a of flows)
+          for (const b of flows) {
+            const ka = d.key(a);
+            const kb = d.key(b);
+            expect(ka === undefined).toBe(connectionKey(a) === undefined);
+            if (ka !== undefined && kb !== undefined)
+              expect(ka === kb).toBe(connectionKey(a) === connectionKey(b));
+          }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
