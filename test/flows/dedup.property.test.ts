@@ -143,7 +143,7 @@ describe('compact connection keys', () => {
         { namespace: 'a', pod: 'p1' },
         {},
       ),
-      protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6') as fc.Arbitrary<Flow['protocol']>,
+      protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6'),
       port: fc.constantFrom(0, 53, 80, 128, 65535, 65536, 1.5),
       srcPort: fc.option(fc.constantFrom(1, 40000, 65535, 70000), { nil: undefined }),
     })
