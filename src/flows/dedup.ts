@@ -24,6 +24,11 @@ export interface DedupOptions {
   windowMs?: number;
   /** Upper bound on connections held at once (default 50 000). */
   maxEntries?: number;
+  /**
+   * Endpoint numbers (see Deduplicator.key) kept before they are given afresh to what is held
+   * (default 4 × maxEntries, at least 1024), so that a long run over many addresses stays bounded.
+   */
+  maxEndpointKeys?: number;
 }
 
 export const DEFAULT_DEDUP_WINDOW_MS = 30_000;
@@ -165,13 +170,15 @@ export class Deduplicator {
   private previous = new Map<string, Flow>();
   private generation = -Infinity;
   /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
-  private readonly endpointIds = new Map<string, number>();
+  private endpointIds = new Map<string, number>();
+  private readonly maxEndpointKeys: number;
 
   constructor(opts: DedupOptions = {}) {
     this.windowMs = opts.windowMs ?? DEFAULT_DEDUP_WINDOW_MS;
     this.maxEntries = opts.maxEntries ?? DEFAULT_DEDUP_MAX_ENTRIES;
     if (!(this.windowMs > 0)) throw new RangeError('dedup window must be a positive number of ms');
     if (!(this.maxEntries >= 1)) throw new RangeError('dedup maxEntries must be at least 1');
+    this.maxEndpointKeys = opts.maxEndpointKeys ?? Math.max(4 * this.maxEntries, 1024);
   }
 
   /** Current number of connections held. */
@@ -210,7 +217,24 @@ export class Deduplicator {
     return id;
   }
 
+  /**
+   * Numbers the endpoint keys afresh, from the connections held only, and re-keys those connections
+   * (in the same order, so output order does not change). A kept record has the endpoint keys of the
+   * observations merged into it, so its new key is its old key under the new numbering.
+   */
+  private renumber(): void {
+    this.endpointIds = new Map();
+    const rekey = (m: Map<string, Flow>) => {
+      const out = new Map<string, Flow>();
+      for (const f of m.values()) out.set(this.key(f)!, f);
+      return out;
+    };
+    this.previous = rekey(this.previous);
+    this.current = rekey(this.current);
+  }
+
   add(flow: Flow, out: Flow[]): void {
+    if (this.endpointIds.size >= this.maxEndpointKeys) this.renumber();
     const key = this.key(flow);
     if (key === undefined) {
       out.push(flow);

@@ -172,3 +172,66 @@ describe('compact connection keys', () => {
     );
   });
 });
+
+describe('de-duplication with compact keys, endpoints numbered afresh', () => {
+  /** The reference: the same de-duplicator keyed by the connection-key texts. */
+  class TextKeyed extends Deduplicator {
+    override key(f: Flow): string | undefined {
+      return connectionKey(f);
+    }
+  }
+  const observation = fc
+    .record({
+      time: fc.integer({ min: 0, max: 3 }),
+      src: fc.constantFrom<FlowEndpoint>(
+        { ip: '10.0.0.1' },
+        { ip: '10.0.0.2' },
+        { ip: '10.0.0.3' },
+        { namespace: 'a', pod: 'p' },
+      ),
+      dst: fc.constantFrom<FlowEndpoint>(
+        { ip: '10.0.0.1' },
+        { ip: '10.0.0.4' },
+        { ip: '10.0.0.5' },
+        { namespace: 'b', pod: 'q' },
+      ),
+      srcPort: fc.constantFrom(40000, 40001),
+      verdict: fc.constantFrom<Verdict>('FORWARDED', 'DROPPED'),
+    })
+    .map((r) => {
+      const f = {
+        time: r.time,
+        src: r.src,
+        dst: r.dst,
+        protocol: 'TCP',
+        port: 80,
+        srcPort: r.srcPort,
+      } as Flow;
+      f.verdict = r.verdict;
+      f.input = 'hubble';
+      return f;
+    });
+
+  it('emits exactly what text keys emit, in the same order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(observation, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 5 }),
+        (flows, maxEntries, maxEndpointKeys) => {
+          let t = 0;
+          const stream = flows.map((f) => ({ ...f, time: (t += f.time) }));
+          const run = (d: Deduplicator) => {
+            const out: Flow[] = [];
+            for (const f of stream) d.add(f, out);
+            d.flush(out);
+            return { out: JSON.stringify(out), duplicates: d.duplicates, evictions: d.evictions };
+          };
+          const opts = { windowMs: 4, maxEntries };
+          expect(run(new Deduplicator({ ...opts, maxEndpointKeys }))).toEqual(run(new TextKeyed(opts)));
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+});
