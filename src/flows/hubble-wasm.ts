@@ -13,10 +13,10 @@ import { readFileSync } from 'node:fs';
 import { parseRfc3339 } from './common.ts';
 import { FlowInputError } from './errors.ts';
 import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
+import type { ReservedIdentity } from './types.ts';
 import {
   addCiliumLabel,
   applyEndpointTemplate,
-  addReserved,
   emptyEndpointFields,
   emptyHubbleFields,
   extractService,
@@ -62,7 +62,7 @@ const KIND_HOUR = 1;
 const KIND_EP = 2;
 const KIND_NAMES = 3;
 const KIND_SVC = 4;
-const KIND_LABEL = 5;
+const KIND_LABELS = 5;
 /** An absent string id in an endpoint's words. */
 const NONE = 0xffffffff;
 
@@ -121,9 +121,13 @@ let hours: number[] = [];
 let endpoints: (EndpointInfo | null)[] = [];
 let nameLists: (string[] | null)[] = [];
 let services: (ServiceInfo | null)[] = [];
-/** Raw Cilium labels by id: the kept `key=value`, or the reserved identity's name, or neither. */
-let labelKv: (string | undefined)[] = [];
-let labelReserved: (string | undefined)[] = [];
+/** Cilium label arrays by id: the labels kept (frozen, shared) and the reserved identity they name. */
+let labelSets: (LabelSet | null)[] = [];
+
+interface LabelSet {
+  labels: string[] | undefined;
+  reserved: ReservedIdentity | undefined;
+}
 
 /** Forgets every interned value (the benchmarks start each round with nothing remembered). */
 export function resetWasmScanner(): void {
@@ -133,8 +137,7 @@ export function resetWasmScanner(): void {
   endpoints = [];
   nameLists = [];
   services = [];
-  labelKv = [];
-  labelReserved = [];
+  labelSets = [];
 }
 
 const latin1 = new TextDecoder('latin1');
@@ -164,13 +167,9 @@ function decodeNews(x: ScannerExports): void {
       case KIND_HOUR:
         hours[id] = parseRfc3339(text + ':00:00Z');
         break;
-      case KIND_LABEL: {
-        const e = emptyEndpointFields();
-        addCiliumLabel(e, text);
-        labelKv[id] = e.labels?.[0];
-        labelReserved[id] = e.reserved !== undefined ? text.slice('reserved:'.length) : undefined;
+      case KIND_LABELS:
+        labelSets[id] = decodeLabels(text);
         break;
-      }
       case KIND_NAMES:
         nameLists[id] = decodeNames(text);
         break;
@@ -191,30 +190,30 @@ function extracting<T>(fn: () => T): T | null {
   }
 }
 
+/** A `labels` array text: the labels kept and the reserved identity, by the rules of addCiliumLabel. */
+function decodeLabels(text: string): LabelSet | null {
+  return extracting(() => {
+    const e = emptyEndpointFields();
+    for (const l of stringArray({ l: JSON.parse(text) as unknown }, 'l', 'flow.source.labels') ?? [])
+      addCiliumLabel(e, l);
+    if (e.labels !== undefined) Object.freeze(e.labels);
+    return { labels: e.labels, reserved: e.reserved };
+  });
+}
+
 /**
  * An endpoint from the words the scanner read (see `Endpoint::words` in lib.rs): the fields
- * extractEndpoint would give, labels applied in order with the same rules (addCiliumLabel).
+ * extractEndpoint would give.
  */
-function endpointFromWords(w: Uint32Array, i: number): EndpointInfo {
+function endpointFromWords(w: Uint32Array, i: number): EndpointInfo | null {
   const text = (id: number) => (id === NONE ? undefined : strs[id]);
-  let labels: string[] | undefined;
-  const e = emptyEndpointFields();
-  const count = w[i + 6]!;
-  for (let k = 0; k < count; k++) {
-    const id = w[i + 7 + k]!;
-    const kv = labelKv[id];
-    if (kv !== undefined) (labels ??= []).push(kv);
-    else {
-      const name = labelReserved[id];
-      if (name !== undefined) addReserved(e, name);
-    }
-  }
-  if (labels !== undefined) Object.freeze(labels);
+  const labels = w[i + 6] === NONE ? undefined : labelSets[w[i + 6]!];
+  if (labels === null) return null;
   return {
     namespace: text(w[i]!),
     pod: text(w[i + 1]!),
-    labels,
-    reserved: e.reserved,
+    labels: labels?.labels,
+    reserved: labels?.reserved,
     workloadName: text(w[i + 4]!),
     workloadKind: text(w[i + 5]!),
     identity: w[i + 2] === 1 ? w[i + 3] : undefined,

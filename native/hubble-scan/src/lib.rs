@@ -66,7 +66,7 @@ const KIND_HOUR: u32 = 1;
 const KIND_EP: u32 = 2;
 const KIND_NAMES: u32 = 3;
 const KIND_SVC: u32 = 4;
-const KIND_LABEL: u32 = 5;
+const KIND_LABELS: u32 = 5;
 const KINDS: usize = 6;
 
 /// Bytes of zeros kept after the input, so that 16-byte loads near its end stay inside it.
@@ -368,8 +368,8 @@ struct Endpoint {
     has_identity: u32,
     workload_name: u32,
     workload_kind: u32,
-    /// Interned raw labels, in order.
-    labels: Vec<u32>,
+    /// The interned `labels` array (its whole text), NONE when absent.
+    labels: u32,
     /// Scratch for the words pushed with the new endpoint.
     words: Vec<u32>,
 }
@@ -383,7 +383,7 @@ impl Endpoint {
             has_identity: 0,
             workload_name: NONE,
             workload_kind: NONE,
-            labels: Vec::new(),
+            labels: NONE,
             words: Vec::new(),
         }
     }
@@ -395,11 +395,11 @@ impl Endpoint {
         self.has_identity = 0;
         self.workload_name = NONE;
         self.workload_kind = NONE;
-        self.labels.clear();
+        self.labels = NONE;
     }
 
     /// The words JavaScript reads for a new endpoint: namespace, pod, has identity, identity,
-    /// workload name, workload kind (string ids, NONE when absent), label count, label ids.
+    /// workload name, workload kind, labels (ids, NONE when absent).
     fn words(&mut self) -> &[u32] {
         self.words.clear();
         self.words.extend_from_slice(&[
@@ -409,9 +409,8 @@ impl Endpoint {
             self.identity,
             self.workload_name,
             self.workload_kind,
-            self.labels.len() as u32,
+            self.labels,
         ]);
-        self.words.extend_from_slice(&self.labels);
         &self.words
     }
 }
@@ -763,20 +762,23 @@ impl<'a> Scanner<'a> {
                     Ok(e)
                 },
                 b"labels" => {
-                    // A repeated key: the last value wins, as with JSON.parse.
-                    s.ep.labels.clear();
+                    // An array of strings, interned whole: pods of one workload share it. A
+                    // repeated key: the last value wins, as with JSON.parse.
+                    let start = p;
                     let mut p = s.expect(p, b'[')?;
                     if s.at(p) == b']' {
-                        return Ok(p + 1);
-                    }
-                    loop {
-                        let (id, e) = s.string_id(p, KIND_LABEL)?;
-                        s.ep.labels.push(id);
-                        p = e;
-                        if !s.more(&mut p, b']')? {
-                            return Ok(p);
+                        p += 1;
+                    } else {
+                        loop {
+                            p = s.string_end(s.expect(p, b'"')?)? + 1;
+                            if !s.more(&mut p, b']')? {
+                                break;
+                            }
                         }
                     }
+                    let b = s.b;
+                    s.ep.labels = s.t.intern(KIND_LABELS, &b[start..p]);
+                    Ok(p)
                 },
                 b"workloads" => {
                     s.ep.workload_name = NONE;
