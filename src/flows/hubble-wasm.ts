@@ -10,7 +10,7 @@
  * Pure computation on plain data: no I/O beyond loading the module file once.
  */
 import { readFileSync } from 'node:fs';
-import { parseRfc3339 } from './common.ts';
+import { isIPAddress, parseRfc3339 } from './common.ts';
 import { FlowInputError } from './errors.ts';
 import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
 import type { ReservedIdentity } from './types.ts';
@@ -117,6 +117,8 @@ function scanner(): ScannerExports {
 
 // Decoded values by kind and id (null: extraction rejected the value; its lines take the slow path).
 let strs: string[] = [];
+/** Whether the string of an id is an IP address, once asked. */
+let ipValid: (boolean | undefined)[] = [];
 let hours: number[] = [];
 let endpoints: (EndpointInfo | null)[] = [];
 let nameLists: (string[] | null)[] = [];
@@ -133,6 +135,7 @@ interface LabelSet {
 export function resetWasmScanner(): void {
   scanner().reset();
   strs = [];
+  ipValid = [];
   hours = [];
   endpoints = [];
   nameLists = [];
@@ -262,7 +265,10 @@ function fillEndpoint(
   names: number,
   svc: number,
 ): boolean {
-  e.ip = str(ip);
+  if (ip >= 0) {
+    e.ip = strs[ip];
+    e.ipValid = ipValid[ip] ??= isIPAddress(e.ip!);
+  }
   e.port = num(port);
   if (ep >= 0) {
     const info = endpoints[ep];

@@ -168,6 +168,8 @@ export interface HubbleEndpointFields {
    * built last time for that text, reused while the address is the same (see buildEndpoint).
    */
   built: BuiltEndpoint | undefined;
+  /** Set by the WebAssembly path when `ip` is known to be an IP address (checked once per text). */
+  ipValid: boolean | undefined;
 }
 
 /**
@@ -249,6 +251,7 @@ export function emptyEndpointFields(): HubbleEndpointFields {
     serviceName: undefined,
     serviceNamespace: undefined,
     built: undefined,
+    ipValid: undefined,
   };
 }
 
@@ -290,6 +293,7 @@ function resetEndpoint(e: HubbleEndpointFields): void {
   e.serviceName = undefined;
   e.serviceNamespace = undefined;
   e.built = undefined;
+  e.ipValid = undefined;
 }
 
 /** Clears a record for reuse (the scanner fills one scratch record per line). */
@@ -581,7 +585,7 @@ function newEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
 function ipOf(e: HubbleEndpointFields, path: string): string {
   const ip = e.ip;
   if (ip === undefined || ip === '') throw new FlowInputError('missing-field', `${path} is missing`);
-  if (!isIPAddress(ip))
+  if (e.ipValid !== true && !isIPAddress(ip))
     throw new FlowInputError('bad-value', `${path}: not an IP address: ${JSON.stringify(ip)}`);
   return ip;
 }
