@@ -3,9 +3,11 @@
  * into hubble-scan.wasm beside this file): a block of whole lines is copied into the scanner's memory,
  * scanned in one call, and every line comes back either as the fields normalisation reads (numbers and
  * ids of interned values) or as "take the JSON.parse path". Interned values (strings, hour prefixes of
- * timestamps, endpoint objects, name lists, services) are decoded here once, on first sight, with the
- * same extraction code the JSON.parse path uses; a value that extraction rejects sends every line that
- * carries it down the JSON.parse path, so results are always exactly those of `parseHubbleLineSlow`.
+ * timestamps, label arrays, endpoint objects, name lists, services) are decoded here once, on first
+ * sight: strings as they are, label arrays, name lists and services with the same extraction code the
+ * JSON.parse path uses, endpoints from the fields the scanner read (its type checks are those of that
+ * extraction). A value that extraction rejects sends every line that carries it down the JSON.parse
+ * path, so results are always exactly those of `parseHubbleLineSlow`.
  *
  * Pure computation on plain data: no I/O beyond loading the module file once.
  */
