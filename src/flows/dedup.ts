@@ -26,7 +26,8 @@ export interface DedupOptions {
   maxEntries?: number;
   /**
    * Endpoint numbers (see Deduplicator.key) kept before they are given afresh to what is held
-   * (default 4 × maxEntries, at least 1024), so that a long run over many addresses stays bounded.
+   * (default 4 × maxEntries, at least 1024; never fewer than two per connection held), so that a long
+   * run over many addresses stays bounded.
    */
   maxEndpointKeys?: number;
 }
@@ -234,7 +235,8 @@ export class Deduplicator {
   }
 
   add(flow: Flow, out: Flow[]): void {
-    if (this.endpointIds.size >= this.maxEndpointKeys) this.renumber();
+    // Held connections use at most two numbers each, so renumbering always leaves room to grow.
+    if (this.endpointIds.size >= Math.max(this.maxEndpointKeys, 2 * this.size + 2)) this.renumber();
     const key = this.key(flow);
     if (key === undefined) {
       out.push(flow);
