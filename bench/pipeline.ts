@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Deduplicator } from '../src/flows/dedup.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
-import { resetWasmScanner, scanHubbleBlock } from '../src/flows/hubble-wasm.ts';
+import { resetWasmScanner, scanHubbleBlock, wasmScannerMemory } from '../src/flows/hubble-wasm.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
 import type { HubbleResult } from '../src/flows/hubble.ts';
 import type { Flow } from '../src/flows/types.ts';
@@ -311,6 +311,12 @@ function memoryChild(count: number): void {
   for (const line of generateFlowLines({ topology: topo, layout, count, seed: 13 })) {
     lines++;
     if ((lines & 0xffff) === 0) ingestPeak = Math.max(ingestPeak, process.memoryUsage().rss);
+    if (lines % 250_000 === 0 && process.env.TRACE_MEM) {
+      const m = process.memoryUsage();
+      process.stderr.write(
+        `${lines} rss ${m.rss >> 20} heapTotal ${m.heapTotal >> 20} used ${m.heapUsed >> 20} ext ${m.external >> 20} ab ${m.arrayBuffers >> 20} wasm ${wasmScannerMemory() >> 20}\n`,
+      );
+    }
     if (lines % 1_000_000 === 0) {
       (globalThis as { gc?: () => void }).gc?.();
       liveHeap = Math.max(liveHeap, process.memoryUsage().heapUsed);

@@ -72,6 +72,11 @@ const NONE = 0xffffffff;
 const ARENA_LIMIT = 64 << 20;
 let arenaLimit = ARENA_LIMIT;
 
+/** Bytes of the scanner's linear memory (its input block, records and interned values). */
+export function wasmScannerMemory(): number {
+  return wasm === undefined ? 0 : wasm.memory.buffer.byteLength;
+}
+
 /** Sets the size at which interned values are forgotten (tests use a small one); returns the old one. */
 export function setWasmArenaLimit(bytes: number): number {
   const old = arenaLimit;

@@ -109,6 +109,12 @@ struct Entry {
     ip: [u8; IP_INLINE],
 }
 
+/// Arena bytes reserved at first use: JavaScript forgets the interned values between blocks once the
+/// arena passes 64 MiB, and one block adds at most its own size.
+const ARENA_RESERVE: usize = 72 << 20;
+/// Entries reserved at first use (a 64 MiB arena of Hubble values holds fewer).
+const ENTRIES_RESERVE: usize = 1 << 19;
+
 /// Longest address kept inline in an endpoint's entry (any IPv4 text fits).
 const IP_INLINE: usize = 16;
 /// Endpoints looked up most recently, compared before the table (flows of one connection come close
@@ -191,6 +197,12 @@ impl Tables {
     fn insert(&mut self, kind: u32, hash: u32, bytes: &[u8], extra: &[u32]) -> u32 {
         if self.buckets.is_empty() || self.entries.len() >= self.buckets.len() {
             self.grow();
+        }
+        if self.arena.capacity() == 0 {
+            // Reserved once and kept across resets: growing by doubling would leave the old copies in
+            // linear memory, which never shrinks. Pages are resident only once written.
+            self.arena.reserve_exact(ARENA_RESERVE);
+            self.entries.reserve_exact(ENTRIES_RESERVE);
         }
         let id = self.counts[kind as usize];
         self.counts[kind as usize] += 1;
@@ -1159,14 +1171,15 @@ pub extern "C" fn arena_size() -> u32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn reset() {
     let t = &mut state().tables;
-    t.arena = Vec::new();
-    t.entries = Vec::new();
-    t.buckets = Vec::new();
+    // Cleared, not freed: their memory is reused (linear memory never shrinks anyway).
+    t.arena.clear();
+    t.entries.clear();
+    t.buckets.fill(0);
     t.counts = [0; KINDS];
     t.recent = [(0, 0); RECENT];
     t.by_slot = [(0, 0); SLOTS];
     t.recent_at = 0;
-    t.news = Vec::new();
+    t.news.clear();
 }
 
 /// Slots per line record (for the JavaScript side to check its layout against).
