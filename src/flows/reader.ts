@@ -6,6 +6,8 @@
  * `strict`, the first bad line ends the run with that message.
  */
 import { createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
@@ -39,6 +41,8 @@ export interface ReadFlowsOptions {
   dedup?: DedupOptions | false;
   /** What `-` reads (default process.stdin). */
   stdin?: AsyncIterable<Buffer | string | Uint8Array>;
+  /** Bytes read at a time (default 1 MiB); the buffer grows for a longer line. */
+  blockSize?: number;
 }
 
 export interface BadLineSample {
@@ -213,6 +217,13 @@ export async function* gunzipIfNeeded(
   }
 }
 
+/** The message of an InputError for a file that cannot be read. */
+function cannotRead(source: string, err: unknown): InputError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message;
+  return new InputError(`${source}: cannot read: ${why}`);
+}
+
 /** The chunks of a file, or of standard input for '-'; a file that cannot be read is an InputError. */
 export function openSource(
   source: string,
@@ -224,12 +235,84 @@ export function openSource(
     try {
       for await (const c of stream) yield c as Buffer;
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message;
-      throw new InputError(`${source}: cannot read: ${why}`);
+      throw cannotRead(source, err);
     }
   })();
 }
+
+/**
+ * Bytes read into a buffer the caller owns and reuses: `read` fills `buf` from `offset` up to its end
+ * (or less) and returns how many bytes it wrote, 0 at the end of the source.
+ */
+interface ByteReader {
+  read(buf: Buffer, offset: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Reads chunks of a stream into the caller's buffer (each chunk copied once). */
+function chunkReader(chunks: AsyncIterable<Buffer>): ByteReader {
+  const it = chunks[Symbol.asyncIterator]();
+  let cur: Buffer | undefined;
+  let pos = 0;
+  return {
+    async read(buf, offset) {
+      while (cur === undefined || pos >= cur.length) {
+        const r = await it.next();
+        if (r.done === true) return 0;
+        cur = r.value;
+        pos = 0;
+      }
+      const n = cur.copy(buf, offset, pos);
+      pos += n;
+      return n;
+    },
+    async close() {
+      await it.return?.();
+    },
+  };
+}
+
+/**
+ * A flow source's bytes. A plain file is read straight into the caller's buffer, so a large file
+ * allocates nothing per read; standard input and gzip files go through their streams.
+ */
+async function openBytes(
+  source: string,
+  stdin: AsyncIterable<Buffer | string | Uint8Array> | undefined,
+  info: { source: string; gzip: boolean },
+): Promise<ByteReader> {
+  if (source === '-') return chunkReader(gunzipIfNeeded(openSource(source, stdin), info));
+  let fh: FileHandle;
+  const magic = Buffer.alloc(2);
+  try {
+    fh = await open(source, 'r');
+  } catch (err) {
+    throw cannotRead(source, err);
+  }
+  try {
+    const { bytesRead } = await fh.read(magic, 0, 2, 0);
+    if (bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
+      await fh.close();
+      return chunkReader(gunzipIfNeeded(openSource(source, stdin), info));
+    }
+  } catch (err) {
+    await fh.close();
+    throw cannotRead(source, err);
+  }
+  return {
+    async read(buf, offset) {
+      try {
+        return (await fh.read(buf, offset, buf.length - offset, null)).bytesRead;
+      } catch (err) {
+        throw cannotRead(source, err);
+      }
+    },
+    close: () => fh.close(),
+  };
+}
+
+/** Bytes read per call from a flow source by default (a line longer than this grows the buffer). */
+const READ_BLOCK = 1 << 20;
 
 /** Reads flows from files / stdin. Iterate it (or `batches()`); `stats` fills in as it goes. */
 export class FlowReader implements AsyncIterable<Flow> {
@@ -327,94 +410,100 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.processLine(source, line, no, format, out);
     };
 
-    const chunks = gunzipIfNeeded(openSource(source, this.opts.stdin), info);
-    // Bytes after the last newline so far (a partial line), joined once its newline arrives. Only
-    // whole lines are decoded or scanned, so the decoder never holds part of a character between
-    // calls.
-    let held: Buffer[] = [];
-    let heldLength = 0;
-    for await (const chunk of chunks) {
-      const nl = chunk.lastIndexOf(10);
-      if (nl < 0) {
-        held.push(chunk);
-        heldLength += chunk.length;
-        continue;
-      }
-      let block = chunk;
-      let end = nl + 1;
-      if (held.length > 0) {
-        block = Buffer.concat([...held, chunk]);
-        end += heldLength;
-        held = [];
-        heldLength = 0;
-      }
-      if (end < block.length) {
-        held.push(block.subarray(end));
-        heldLength = block.length - end;
-      }
-      if (format === 'hubble' && pending.length === 0 && !documentMode && !first && rest === '') {
-        // Hubble lines are scanned on their bytes (WebAssembly); unusual lines are decoded and take
-        // the string path below.
-        const out: Flow[] = [];
-        scanHubbleBlock(block, 0, end, (r, start, stop) => {
-          lineNo++;
-          if (r !== undefined) {
+    const bytes = await openBytes(source, this.opts.stdin, info);
+    // Bytes are read into one buffer, reused: whole lines are scanned or decoded from its front, and
+    // the partial line after the last newline is moved to the front for the next read. Only whole
+    // lines are decoded, so the decoder never holds part of a character between calls.
+    let block = Buffer.allocUnsafeSlow(this.opts.blockSize ?? READ_BLOCK);
+    let filled = 0;
+    try {
+      for (;;) {
+        const n = await bytes.read(block, filled);
+        if (n === 0) break;
+        filled += n;
+        const nl = block.lastIndexOf(10, filled - 1);
+        if (nl < 0) {
+          if (filled === block.length) {
+            const bigger = Buffer.allocUnsafeSlow(block.length * 2);
+            block.copy(bigger, 0, 0, filled);
+            block = bigger;
+          }
+          continue;
+        }
+        const end = nl + 1;
+        let text = '';
+        let scanned: Flow[] | undefined;
+        if (format === 'hubble' && pending.length === 0 && !documentMode && !first && rest === '') {
+          // Hubble lines are scanned on their bytes (WebAssembly); unusual lines are decoded and take
+          // the string path below.
+          const out: Flow[] = (scanned = []);
+          const bytesIn = block;
+          scanHubbleBlock(bytesIn, 0, end, (r, start, stop) => {
+            lineNo++;
+            if (r !== undefined) {
+              info.lines++;
+              this.stats.lines++;
+              this.hubbleResult(source, r, lineNo, out);
+              return;
+            }
+            let line = bytesIn.toString('utf8', start, stop);
+            if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+            if (line.trim() === '') return;
             info.lines++;
             this.stats.lines++;
-            this.hubbleResult(source, r, lineNo, out);
-            return;
+            handleLine(line, lineNo, out);
+          });
+        } else text = rest + decoder.write(block.subarray(0, end));
+        // Everything before `end` has been scanned or decoded: the partial line moves to the front.
+        block.copyWithin(0, end, filled);
+        filled -= end;
+        if (scanned !== undefined) {
+          this.sync();
+          if (scanned.length > 0) yield this.emitted(scanned);
+          continue;
+        }
+        if (first && text.length > 0) {
+          if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+          const trimmed = text.trimStart();
+          if (trimmed.length === 0) {
+            rest = text;
+            continue;
           }
-          let line = block.toString('utf8', start, stop);
+          first = false;
+          const firstLine = trimmed.slice(0, trimmed.indexOf('\n') >>> 0).trimEnd();
+          if (format === 'kubescape' || (format === undefined && looksLikeDocument(firstLine))) {
+            documentMode = true;
+            format = 'kubescape';
+            info.format = 'kubescape';
+          } else if (format !== undefined) info.format = format;
+        }
+        if (documentMode) {
+          docText.push(text);
+          rest = '';
+          continue;
+        }
+        const out: Flow[] = [];
+        let start = 0;
+        for (;;) {
+          const nl = text.indexOf('\n', start);
+          if (nl < 0) break;
+          lineNo++;
+          let line = text.slice(start, nl);
+          start = nl + 1;
           if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-          if (line.trim() === '') return;
+          if (line.trim() === '') continue;
           info.lines++;
           this.stats.lines++;
           handleLine(line, lineNo, out);
-        });
+        }
+        rest = text.slice(start);
         this.sync();
         if (out.length > 0) yield this.emitted(out);
-        continue;
       }
-      let text = rest + decoder.write(block.subarray(0, end));
-      if (first && text.length > 0) {
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-        const trimmed = text.trimStart();
-        if (trimmed.length === 0) {
-          rest = text;
-          continue;
-        }
-        first = false;
-        const firstLine = trimmed.slice(0, trimmed.indexOf('\n') >>> 0).trimEnd();
-        if (format === 'kubescape' || (format === undefined && looksLikeDocument(firstLine))) {
-          documentMode = true;
-          format = 'kubescape';
-          info.format = 'kubescape';
-        } else if (format !== undefined) info.format = format;
-      }
-      if (documentMode) {
-        docText.push(text);
-        rest = '';
-        continue;
-      }
-      const out: Flow[] = [];
-      let start = 0;
-      for (;;) {
-        const nl = text.indexOf('\n', start);
-        if (nl < 0) break;
-        lineNo++;
-        let line = text.slice(start, nl);
-        start = nl + 1;
-        if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-        if (line.trim() === '') continue;
-        info.lines++;
-        this.stats.lines++;
-        handleLine(line, lineNo, out);
-      }
-      rest = text.slice(start);
-      this.sync();
-      if (out.length > 0) yield this.emitted(out);
+    } finally {
+      await bytes.close();
     }
-    if (heldLength > 0) rest += decoder.write(Buffer.concat(held));
+    if (filled > 0) rest += decoder.write(block.subarray(0, filled));
     const tail = rest + decoder.end();
     const out: Flow[] = [];
     if (documentMode) {

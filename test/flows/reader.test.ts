@@ -114,6 +114,7 @@ describe('bad lines', () => {
     await expect(readFlows(join(dir, 'nope.jsonl')).toArray()).rejects.toThrow(
       `${join(dir, 'nope.jsonl')}: cannot read: no such file`,
     );
+    await expect(readFlows(dir).toArray()).rejects.toThrow(`${dir}: cannot read: is a directory`);
     expect(() => readFlows('x', { format: 'pcap' as never })).toThrow(
       'unknown flow format "pcap" (expected auto, hubble, generic, inspektor-gadget, kubescape)',
     );
@@ -233,8 +234,12 @@ describe('the byte path (WebAssembly scanner) against the string path', () => {
     }
     const content = Buffer.from(lines.join('\n') + '\n', 'utf8');
     expect(content.length).toBeGreaterThan(3 << 20);
-    // One chunk: the first chunk of a source always takes the string path.
-    const reference = readFlows('-', { stdin: Readable.from([content]), maxSamples: 50 });
+    // One block: the first block of a source always takes the string path.
+    const reference = readFlows('-', {
+      stdin: Readable.from([content]),
+      maxSamples: 50,
+      blockSize: content.length + 1,
+    });
     const expected = await reference.toArray();
     const file = tmp('mixed.jsonl', content);
     const fromFile = readFlows(file, { maxSamples: 50 });
@@ -250,6 +255,10 @@ describe('the byte path (WebAssembly scanner) against the string path', () => {
     });
     expect(stats(fromFile)).toEqual(stats(reference));
     expect(stats(fromChunks)).toEqual(stats(reference));
+    // Blocks smaller than most lines: the buffer grows for them, the result is the same.
+    const small = readFlows(file, { maxSamples: 50, blockSize: 100 });
+    expect(await small.toArray()).toEqual(expected);
+    expect(stats(small)).toEqual(stats(reference));
     // Not vacuous: flows, duplicates, bad lines with their line numbers, events.
     expect(expected.length).toBeGreaterThan(10);
     expect(reference.stats.observations).toBeGreaterThan(2500);
