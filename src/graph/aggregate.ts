@@ -2,7 +2,7 @@
  * Aggregation: resolved flows become edges with evidence. Memory is bounded by the number of distinct
  * (source, destination, protocol, port) tuples, never by the number of flows.
  */
-import type { Flow } from '../flows/types.ts';
+import type { Flow, Protocol } from '../flows/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Peer } from '../identity/types.ts';
 import type { EdgeRecord } from './types.ts';
@@ -13,9 +13,15 @@ export interface AggregateStats {
   ignored: number;
 }
 
+/** Protocol codes in an edge's numeric key (three bits). */
+const PROTOCOL_CODE: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2, ICMPv4: 3, ICMPv6: 4 };
+
 export class Aggregator {
   readonly #identity: Identity;
-  readonly #edges = new Map<string, EdgeRecord>();
+  // Peers are numbered as they are first seen; the edges of a source are kept by one number for
+  // (destination, protocol, port), so no key text is built or held per edge.
+  readonly #index = new Map<string, number>();
+  readonly #bySource: Map<number, EdgeRecord>[] = [];
   readonly #peers = new Map<string, Peer>();
   readonly #names = new Map<string, Set<string>>();
   readonly stats: AggregateStats = { flows: 0, ignored: 0 };
@@ -32,23 +38,41 @@ export class Aggregator {
       this.stats.ignored++;
       return;
     }
-    this.#remember(src, flow.src.names);
-    this.#remember(dst, flow.dst.names);
-    foldFlow(this.#edges, src.id, dst.id, flow);
+    const s = this.#remember(src, flow.src.names);
+    const d = this.#remember(dst, flow.dst.names);
+    // Ports fit 16 bits (ICMP types 8), the protocol code 3: the key stays an exact double. Inputs
+    // check ports at the edge; a flow built elsewhere with another port is a programming error.
+    const port = flow.port;
+    if (!(port >>> 0 === port && port <= 0xffff)) throw new RangeError(`flow port out of range: ${port}`);
+    const key = (d * 8 + PROTOCOL_CODE[flow.protocol]) * 65536 + port;
+    const edges = this.#bySource[s]!;
+    let e = edges.get(key);
+    if (e === undefined) edges.set(key, (e = newEdge(src.id, dst.id, flow)));
+    foldEvidence(e, flow);
   }
 
-  #remember(p: Peer, names: string[] | undefined): void {
-    if (!this.#peers.has(p.id)) this.#peers.set(p.id, p);
+  /** The peer's number, numbering it (and remembering it) on first sight; DNS names are kept. */
+  #remember(p: Peer, names: string[] | undefined): number {
+    let i = this.#index.get(p.id);
+    if (i === undefined) {
+      i = this.#bySource.length;
+      this.#index.set(p.id, i);
+      this.#bySource.push(new Map());
+      this.#peers.set(p.id, p);
+    }
     if (names && names.length > 0 && p.kind !== 'workload') {
       let s = this.#names.get(p.id);
       if (!s) this.#names.set(p.id, (s = new Set()));
       for (const n of names) s.add(n.endsWith('.') ? n.slice(0, -1) : n);
     }
+    return i;
   }
 
   /** Edges sorted by source, destination, protocol, port. */
   edges(): EdgeRecord[] {
-    return [...this.#edges.values()].sort(compareEdges);
+    const all: EdgeRecord[] = [];
+    for (const m of this.#bySource) for (const e of m.values()) all.push(e);
+    return all.sort(compareEdges);
   }
 
   peers(): Map<string, Peer> {
@@ -72,29 +96,37 @@ export function isMulticast(ip: string | undefined): boolean {
 export const edgeKey = (e: { src: string; dst: string; protocol: string; port: number }): string =>
   `${e.src}\u0000${e.dst}\u0000${e.protocol}\u0000${e.port}`;
 
+type Evidence = Pick<Flow, 'time' | 'protocol' | 'port' | 'verdict' | 'count' | 'dropReason'>;
+
 /** Folds one flow into the evidence of its edge, creating the edge on first sight. */
 export function foldFlow(
   edges: Map<string, EdgeRecord>,
   src: string,
   dst: string,
-  flow: Pick<Flow, 'time' | 'protocol' | 'port' | 'verdict' | 'count' | 'dropReason'>,
+  flow: Evidence,
 ): EdgeRecord {
   const key = `${src}\u0000${dst}\u0000${flow.protocol}\u0000${flow.port}`; // edgeKey, inlined
-  const n = flow.count ?? 1;
   let e = edges.get(key);
-  if (!e) {
-    e = {
-      src,
-      dst,
-      protocol: flow.protocol,
-      port: flow.port,
-      count: 0,
-      firstSeen: flow.time,
-      lastSeen: flow.time,
-      verdicts: {},
-    };
-    edges.set(key, e);
-  }
+  if (!e) edges.set(key, (e = newEdge(src, dst, flow)));
+  foldEvidence(e, flow);
+  return e;
+}
+
+function newEdge(src: string, dst: string, flow: Evidence): EdgeRecord {
+  return {
+    src,
+    dst,
+    protocol: flow.protocol,
+    port: flow.port,
+    count: 0,
+    firstSeen: flow.time,
+    lastSeen: flow.time,
+    verdicts: {},
+  };
+}
+
+function foldEvidence(e: EdgeRecord, flow: Evidence): void {
+  const n = flow.count ?? 1;
   e.count += n;
   if (flow.time < e.firstSeen) e.firstSeen = flow.time;
   if (flow.time > e.lastSeen) e.lastSeen = flow.time;
@@ -103,7 +135,6 @@ export function foldFlow(
     e.dropReasons ??= {};
     e.dropReasons[flow.dropReason] = (e.dropReasons[flow.dropReason] ?? 0) + n;
   }
-  return e;
 }
 
 export function compareEdges(a: EdgeRecord, b: EdgeRecord): number {

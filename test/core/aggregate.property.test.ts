@@ -1,0 +1,99 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Flow, Protocol, Verdict } from '../../src/flows/types.ts';
+import { Aggregator, compareEdges, foldFlow } from '../../src/graph/aggregate.ts';
+import type { EdgeRecord } from '../../src/graph/types.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
+import { snapshotFromObjects } from '../../src/model/snapshot.ts';
+
+// No pods: every peer is classified by its address, so the peer ids are known without identity.
+const identity = buildIdentity(snapshotFromObjects([], 'empty'));
+const peerId = (ip: string) => (ip.startsWith('10.') ? `private:${ip}` : `world:${ip}`);
+
+const flowArb = fc.record({
+  time: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_100_000 }),
+  src: fc.constantFrom('10.0.0.1', '10.0.0.2', '198.51.100.7'),
+  dst: fc.constantFrom('10.0.0.1', '10.0.0.3', '203.0.113.9'),
+  protocol: fc.constantFrom<Protocol>('TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6'),
+  // Edges of the port range and a few numbers that ICMP types share.
+  port: fc.constantFrom(0, 1, 8, 53, 443, 65535),
+  verdict: fc.constantFrom<Verdict>('FORWARDED', 'DROPPED', 'AUDIT'),
+  dropReason: fc.option(fc.constantFrom('POLICY_DENIED', 'STALE_OR_UNROUTABLE_IP'), { nil: undefined }),
+  count: fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }),
+});
+
+type FlowRecord = typeof flowArb extends fc.Arbitrary<infer T> ? T : never;
+
+function toFlow(r: FlowRecord): Flow {
+  const f: Flow = {
+    time: r.time,
+    src: { ip: r.src },
+    dst: { ip: r.dst },
+    protocol: r.protocol,
+    port: r.port,
+    verdict: r.verdict,
+    input: 'generic',
+  };
+  if (r.dropReason !== undefined) f.dropReason = r.dropReason;
+  if (r.count !== undefined) f.count = r.count;
+  return f;
+}
+
+describe('aggregation', () => {
+  it('gives exactly the edges of text-keyed folding (numbered peers, numeric edge keys)', () => {
+    fc.assert(
+      fc.property(fc.array(flowArb, { maxLength: 200 }), (records) => {
+        const agg = new Aggregator(identity);
+        const reference = new Map<string, EdgeRecord>();
+        for (const r of records) {
+          const f = toFlow(r);
+          agg.add(f);
+          foldFlow(reference, peerId(r.src), peerId(r.dst), f);
+        }
+        const expected = [...reference.values()].sort(compareEdges);
+        const got = agg.edges();
+        expect(got).toEqual(expected);
+        expect(new Set(got.map((e) => `${e.src} ${e.dst} ${e.protocol} ${e.port}`)).size).toBe(got.length);
+        expect(agg.stats.flows).toBe(records.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps protocols and ports apart on one pair', () => {
+    const agg = new Aggregator(identity);
+    const base = {
+      time: 1,
+      src: { ip: '10.0.0.1' },
+      dst: { ip: '10.0.0.3' },
+      verdict: 'FORWARDED' as const,
+      input: 'generic' as const,
+    };
+    agg.add({ ...base, protocol: 'TCP', port: 8 });
+    agg.add({ ...base, protocol: 'ICMPv4', port: 8 });
+    agg.add({ ...base, protocol: 'TCP', port: 65535 });
+    agg.add({ ...base, protocol: 'UDP', port: 0 });
+    agg.add({ ...base, protocol: 'TCP', port: 8, time: 5 });
+    expect(agg.edges().map((e) => [e.protocol, e.port, e.count, e.firstSeen, e.lastSeen])).toEqual([
+      ['ICMPv4', 8, 1, 1, 1],
+      ['TCP', 8, 2, 1, 5],
+      ['TCP', 65535, 1, 1, 1],
+      ['UDP', 0, 1, 1, 1],
+    ]);
+  });
+
+  it('refuses a flow whose port is not a 16-bit number', () => {
+    const agg = new Aggregator(identity);
+    const f = {
+      time: 1,
+      src: { ip: '10.0.0.1' },
+      dst: { ip: '10.0.0.3' },
+      protocol: 'TCP' as const,
+      verdict: 'FORWARDED' as const,
+      input: 'generic' as const,
+    };
+    expect(() => agg.add({ ...f, port: 65536 })).toThrow('flow port out of range: 65536');
+    expect(() => agg.add({ ...f, port: -1 })).toThrow('flow port out of range: -1');
+    expect(() => agg.add({ ...f, port: 1.5 })).toThrow('flow port out of range: 1.5');
+  });
+});
