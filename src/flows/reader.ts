@@ -411,14 +411,18 @@ export class FlowReader implements AsyncIterable<Flow> {
     };
 
     const bytes = await openBytes(source, this.opts.stdin, info);
-    // Bytes are read into one buffer, reused: whole lines are scanned or decoded from its front, and
-    // the partial line after the last newline is moved to the front for the next read. Only whole
-    // lines are decoded, so the decoder never holds part of a character between calls.
+    // Bytes are read into two buffers in turn, reused: while the whole lines at the front of one are
+    // scanned or decoded, the next read fills the other, which starts with the partial line left
+    // after the last newline. Only whole lines are decoded, so the decoder never holds part of a
+    // character between calls.
     let block = Buffer.allocUnsafeSlow(this.opts.blockSize ?? READ_BLOCK);
+    let spare = Buffer.allocUnsafeSlow(block.length);
     let filled = 0;
+    let reading: Promise<number> | undefined;
     try {
       for (;;) {
-        const n = await bytes.read(block, filled);
+        const n = await (reading ?? bytes.read(block, filled));
+        reading = undefined;
         if (n === 0) break;
         filled += n;
         const nl = block.lastIndexOf(10, filled - 1);
@@ -431,14 +435,19 @@ export class FlowReader implements AsyncIterable<Flow> {
           continue;
         }
         const end = nl + 1;
+        const cur = block;
+        if (spare.length < cur.length) spare = Buffer.allocUnsafeSlow(cur.length);
+        filled = cur.copy(spare, 0, end, filled);
+        block = spare;
+        spare = cur;
+        reading = bytes.read(block, filled);
         let text = '';
         let scanned: Flow[] | undefined;
         if (format === 'hubble' && pending.length === 0 && !documentMode && !first && rest === '') {
           // Hubble lines are scanned on their bytes (WebAssembly); unusual lines are decoded and take
           // the string path below.
           const out: Flow[] = (scanned = []);
-          const bytesIn = block;
-          scanHubbleBlock(bytesIn, 0, end, (r, start, stop) => {
+          scanHubbleBlock(cur, 0, end, (r, start, stop) => {
             lineNo++;
             if (r !== undefined) {
               info.lines++;
@@ -446,17 +455,14 @@ export class FlowReader implements AsyncIterable<Flow> {
               this.hubbleResult(source, r, lineNo, out);
               return;
             }
-            let line = bytesIn.toString('utf8', start, stop);
+            let line = cur.toString('utf8', start, stop);
             if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
             if (line.trim() === '') return;
             info.lines++;
             this.stats.lines++;
             handleLine(line, lineNo, out);
           });
-        } else text = rest + decoder.write(block.subarray(0, end));
-        // Everything before `end` has been scanned or decoded: the partial line moves to the front.
-        block.copyWithin(0, end, filled);
-        filled -= end;
+        } else text = rest + decoder.write(cur.subarray(0, end));
         if (scanned !== undefined) {
           this.sync();
           if (scanned.length > 0) yield this.emitted(scanned);
@@ -501,6 +507,8 @@ export class FlowReader implements AsyncIterable<Flow> {
         if (out.length > 0) yield this.emitted(out);
       }
     } finally {
+      // A read still running (the run stopped on an error, or the reader was left) ends first.
+      if (reading !== undefined) await reading.catch(() => 0);
       await bytes.close();
     }
     if (filled > 0) rest += decoder.write(block.subarray(0, filled));
