@@ -23,12 +23,27 @@
 export class Interner {
   readonly #strings = new Map<string, string>();
   readonly #labels = new Map<string, Readonly<Record<string, string>>>();
+  readonly #values = new Map<string, object>();
 
   get(s: string): string {
     const known = this.#strings.get(s);
     if (known !== undefined) return known;
     this.#strings.set(s, s);
     return s;
+  }
+
+  /**
+   * One shared, deeply frozen copy per distinct JSON value (the container lists and port lists that
+   * the pods of a workload, or the slices of a Service, repeat).
+   */
+  shared(v: unknown): unknown {
+    if (v === null || typeof v !== 'object') return v;
+    const key = JSON.stringify(v);
+    const known = this.#values.get(key);
+    if (known !== undefined) return known;
+    const copy = deepFreeze(JSON.parse(key) as object, this);
+    this.#values.set(key, copy);
+    return copy;
   }
 
   /**
@@ -53,6 +68,17 @@ export class Interner {
   }
 }
 
+/** Freezes a parsed JSON value and everything in it, its strings shared through `interner`. */
+function deepFreeze<T extends object>(v: T, interner: Interner): T {
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    const x = o[k];
+    if (typeof x === 'string') o[k] = interner.get(x);
+    else if (x !== null && typeof x === 'object') deepFreeze(x, interner);
+  }
+  return Object.freeze(v);
+}
+
 type Raw = Record<string, unknown>;
 
 const META_KEYS = [
@@ -75,6 +101,10 @@ function str(v: unknown, interner: Interner | undefined): unknown {
 
 function labels(v: unknown, interner: Interner | undefined): unknown {
   return interner ? interner.labels(v) : v;
+}
+
+function shared(v: unknown, interner: Interner | undefined): unknown {
+  return interner ? interner.shared(v) : v;
 }
 
 function meta(m: unknown, interner: Interner | undefined): Raw {
@@ -118,14 +148,14 @@ function containers(v: unknown, onlyWithPorts: boolean): unknown[] | undefined {
   return onlyWithPorts && out.length === 0 ? undefined : out;
 }
 
-function podSpec(v: unknown): Raw {
+function podSpec(v: unknown, interner: Interner | undefined): Raw {
   const spec = (v !== null && typeof v === 'object' ? v : {}) as Raw;
   const init = containers(spec.initContainers, true);
   return {
-    containers: containers(spec.containers, false),
-    ...(init ? { initContainers: init } : {}),
+    containers: shared(containers(spec.containers, false), interner),
+    ...(init ? { initContainers: shared(init, interner) } : {}),
     ...(spec.hostNetwork ? { hostNetwork: true } : {}),
-    ...(spec.nodeName !== undefined ? { nodeName: spec.nodeName } : {}),
+    ...(spec.nodeName !== undefined ? { nodeName: str(spec.nodeName, interner) } : {}),
   };
 }
 
@@ -133,7 +163,7 @@ function template(v: unknown, interner: Interner | undefined): Raw | undefined {
   if (v === null || typeof v !== 'object') return undefined;
   const t = v as { metadata?: Raw; spec?: unknown };
   const l = t.metadata?.labels;
-  const podSpecOut = podSpec(t.spec);
+  const podSpecOut = podSpec(t.spec, interner);
   delete podSpecOut.nodeName;
   return { metadata: l === undefined ? {} : { labels: labels(l, interner) }, spec: podSpecOut };
 }
@@ -144,15 +174,19 @@ const WORKLOAD_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'Daem
 export function compactObject(obj: unknown, interner?: Interner): unknown {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return obj;
   const o = obj as Raw;
-  const head = { apiVersion: o.apiVersion, kind: o.kind, metadata: meta(o.metadata, interner) };
+  const head = {
+    apiVersion: str(o.apiVersion, interner),
+    kind: str(o.kind, interner),
+    metadata: meta(o.metadata, interner),
+  };
   const spec = (o.spec !== null && typeof o.spec === 'object' ? o.spec : undefined) as Raw | undefined;
   if (o.kind === 'Pod') {
     const st = (o.status ?? {}) as Raw;
     const status: Raw = {};
     for (const k of ['phase', 'podIP', 'podIPs', 'hostIP', 'startTime'] as const)
-      if (st[k] !== undefined) status[k] = st[k];
+      if (st[k] !== undefined) status[k] = k === 'phase' || k === 'hostIP' ? str(st[k], interner) : st[k];
     // A Pod without spec stays without one, so that the snapshot check reports it.
-    return { ...head, ...(spec ? { spec: podSpec(spec) } : {}), status };
+    return { ...head, ...(spec ? { spec: podSpec(spec, interner) } : {}), status };
   }
   if (typeof o.kind === 'string' && WORKLOAD_KINDS.has(o.kind)) {
     if (!spec) return head;
@@ -185,9 +219,9 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
       : o.endpoints;
     return {
       ...head,
-      ...(o.addressType !== undefined ? { addressType: o.addressType } : {}),
+      ...(o.addressType !== undefined ? { addressType: str(o.addressType, interner) } : {}),
       ...(endpoints !== undefined ? { endpoints } : {}),
-      ...(o.ports !== undefined ? { ports: o.ports } : {}),
+      ...(o.ports !== undefined ? { ports: shared(o.ports, interner) } : {}),
     };
   }
   if (o.kind === 'Node') {
