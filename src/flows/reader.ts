@@ -5,7 +5,8 @@
  * Bad lines are counted by reason and the first few are kept with their file and line number; with
  * `strict`, the first bad line ends the run with that message.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, fstatSync, read as fsRead } from 'node:fs';
+import { Socket } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -247,6 +248,11 @@ export function openSource(
 interface ByteReader {
   read(buf: Buffer, offset: number): Promise<number>;
   close(): Promise<void>;
+  /**
+   * True when a read may wait for a producer (a pipe): a run that stops early closes the reader
+   * without waiting for a read still running.
+   */
+  live?: boolean;
 }
 
 /** Reads chunks of a stream into the caller's buffer (each chunk copied once). */
@@ -281,7 +287,8 @@ async function openBytes(
   stdin: AsyncIterable<Buffer | string | Uint8Array> | undefined,
   info: { source: string; gzip: boolean },
 ): Promise<ByteReader> {
-  if (source === '-') return chunkReader(gunzipIfNeeded(openSource(source, stdin), info));
+  if (source === '-')
+    return stdin !== undefined ? chunkReader(gunzipIfNeeded(stdin, info)) : stdinBytes(info);
   let fh: FileHandle;
   const magic = Buffer.alloc(2);
   try {
@@ -308,6 +315,166 @@ async function openBytes(
       }
     },
     close: () => fh.close(),
+  };
+}
+
+function readFd(fd: number, buf: Buffer, offset: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fsRead(fd, buf, offset, buf.length - offset, null, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+/** A descriptor that is a regular file, read straight into the caller's buffer. */
+function fdReader(fd: number, source: string): ByteReader {
+  return {
+    async read(buf, offset) {
+      try {
+        return await readFd(fd, buf, offset);
+      } catch (err) {
+        throw cannotRead(source, err);
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * A pipe or socket read through a socket whose reads land in one buffer, reused (a stream would
+ * allocate a buffer per 64 KiB read, and that garbage costs more than the reading); the bytes are
+ * copied into the caller's buffer. Closing destroys the socket, so a run that stops early does not
+ * wait for the producer.
+ */
+function socketReader(fd: number, source: string): ByteReader {
+  let held = Buffer.allocUnsafe(1 << 16);
+  let heldLength = 0;
+  let ended = false;
+  let failure: Error | undefined;
+  let waiting: { buf: Buffer; offset: number; resolve(n: number): void; reject(e: Error): void } | undefined;
+  const deliver = () => {
+    const w = waiting;
+    if (w === undefined) return;
+    if (heldLength > 0) {
+      waiting = undefined;
+      const n = held.copy(w.buf, w.offset, 0, Math.min(heldLength, w.buf.length - w.offset));
+      held.copyWithin(0, n, heldLength);
+      heldLength -= n;
+      if (socket.isPaused() && heldLength < HOLD_MAX) socket.resume();
+      w.resolve(n);
+    } else if (failure !== undefined) {
+      waiting = undefined;
+      w.reject(cannotRead(source, failure));
+    } else if (ended) {
+      waiting = undefined;
+      w.resolve(0);
+    }
+  };
+  const socket = new Socket({
+    fd,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: Buffer.allocUnsafe(1 << 16),
+      callback(n: number, buf: Uint8Array) {
+        if (heldLength + n > held.length) {
+          const bigger = Buffer.allocUnsafe(Math.max(held.length * 2, heldLength + n));
+          held.copy(bigger, 0, 0, heldLength);
+          held = bigger;
+        }
+        held.set(buf.subarray(0, n), heldLength);
+        heldLength += n;
+        deliver();
+        // Returning false pauses the socket until the reader catches up.
+        return heldLength < HOLD_MAX;
+      },
+    },
+  });
+  socket.on('end', () => {
+    ended = true;
+    deliver();
+  });
+  socket.on('error', (err) => {
+    failure = err;
+    deliver();
+  });
+  return {
+    live: true,
+    read(buf, offset) {
+      return new Promise((resolve, reject) => {
+        waiting = { buf, offset, resolve, reject };
+        deliver();
+      });
+    },
+    close() {
+      socket.destroy();
+      ended = true;
+      deliver();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Bytes a socket reader holds before it pauses its socket. */
+const HOLD_MAX = 1 << 20;
+
+/** The chunks of a byte reader (for gzip input, which is decompressed as a stream). */
+async function* readerChunks(first: Buffer, r: ByteReader): AsyncGenerator<Buffer> {
+  try {
+    yield first;
+    for (;;) {
+      const b = Buffer.allocUnsafe(1 << 16);
+      const n = await r.read(b, 0);
+      if (n === 0) return;
+      yield b.subarray(0, n);
+    }
+  } finally {
+    await r.close();
+  }
+}
+
+/**
+ * Standard input: a regular file or a pipe is read into the caller's buffer without a buffer
+ * allocated per read; a terminal (or anything else) through process.stdin. Gzip input, recognised
+ * by its first bytes, is decompressed as a stream.
+ */
+async function stdinBytes(info: { source: string; gzip: boolean }): Promise<ByteReader> {
+  let kind: 'file' | 'pipe' | 'other' = 'other';
+  try {
+    const st = fstatSync(0);
+    kind = st.isFile() ? 'file' : st.isFIFO() || st.isSocket() ? 'pipe' : 'other';
+  } catch {
+    // No usable descriptor: process.stdin reports what is wrong.
+  }
+  const r = kind === 'file' ? fdReader(0, '-') : kind === 'pipe' ? socketReader(0, '-') : undefined;
+  if (r === undefined) return chunkReader(gunzipIfNeeded(process.stdin, info));
+  // The first bytes tell gzip from the rest; they are handed over before anything else is read.
+  const head = Buffer.allocUnsafe(1 << 16);
+  let got = 0;
+  try {
+    for (;;) {
+      const n = await r.read(head, got);
+      got += n;
+      if (n === 0 || got >= 2) break;
+    }
+  } catch (err) {
+    await r.close();
+    throw err;
+  }
+  const first = head.subarray(0, got);
+  if (got >= 2 && first[0] === 0x1f && first[1] === 0x8b) {
+    const z = chunkReader(gunzipIfNeeded(readerChunks(first, r), info));
+    z.live = r.live;
+    return z;
+  }
+  let pos = 0;
+  return {
+    live: r.live,
+    read(buf, offset) {
+      if (pos >= first.length) return r.read(buf, offset);
+      const n = first.copy(buf, offset, pos);
+      pos += n;
+      return Promise.resolve(n);
+    },
+    close: () => r.close(),
   };
 }
 
@@ -507,8 +674,10 @@ export class FlowReader implements AsyncIterable<Flow> {
         if (out.length > 0) yield this.emitted(out);
       }
     } finally {
-      // A read still running (the run stopped on an error, or the reader was left) ends first.
-      if (reading !== undefined) await reading.catch(() => 0);
+      // A read still running (the run stopped on an error, or the reader was left) ends first,
+      // unless it waits for a producer that may never write again.
+      if (reading !== undefined && bytes.live !== true) await reading.catch(() => 0);
+      else void reading?.catch(() => 0);
       await bytes.close();
     }
     if (filled > 0) rest += decoder.write(block.subarray(0, filled));

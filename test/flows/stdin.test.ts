@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFlows } from '../../src/flows/reader.ts';
+
+// Standard input is read on its descriptor, not through process.stdin: only a child process with a
+// real pipe (or file) as its standard input exercises that.
+const dir = mkdtempSync(join(tmpdir(), 'microseg-stdin-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const reader = pathToFileURL(fileURLToPath(new URL('../../src/flows/reader.ts', import.meta.url))).href;
+const script = join(dir, 'read.ts');
+writeFileSync(
+  script,
+  `import { readFlows } from ${JSON.stringify(reader)};
+// 'opened': process.stdin is opened first (which makes a pipe non-blocking); 'strict': the first bad
+// line ends the run.
+if (process.argv[2] === 'opened') process.stdin.pause();
+const r = readFlows('-', { strict: process.argv[2] === 'strict' });
+try {
+  const flows = await r.toArray();
+  process.stdout.write(JSON.stringify({ flows, stats: r.stats }));
+} catch (err) {
+  process.stdout.write(JSON.stringify({ error: err.message }));
+}
+`,
+);
+
+const sample = readFileSync(
+  fileURLToPath(new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url)),
+);
+
+type ChildResult = {
+  flows: unknown[];
+  stats: { lines: number; sources: { gzip: boolean }[] };
+  error?: string;
+};
+
+/** Runs the reader in a child with `input` on a pipe, written in small pieces; `hold` keeps the pipe open. */
+function runChild(input: Buffer, args: string[] = [], hold = false): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdin.on('error', () => undefined);
+    child.on('close', (code) => {
+      child.stdin.destroy();
+      if (code === 0) resolve(JSON.parse(out) as ChildResult);
+      else reject(new Error(`exit ${code}: ${err}`));
+    });
+    // Written in small pieces, so reads see partial lines.
+    let i = 0;
+    const next = () => {
+      while (i < input.length) {
+        const piece = input.subarray(i, i + 777);
+        i += piece.length;
+        if (!child.stdin.write(piece)) return void child.stdin.once('drain', next);
+      }
+      if (!hold) child.stdin.end();
+    };
+    next();
+  });
+}
+
+/** Runs the reader in a child whose standard input is the file `path`. */
+function runChildOnFile(path: string): Promise<ChildResult> {
+  const fd = openSync(path, 'r');
+  return new Promise<ChildResult>((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { stdio: [fd, 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as ChildResult) : reject(new Error(`exit ${code}`)),
+    );
+  }).finally(() => closeSync(fd));
+}
+
+describe('standard input', () => {
+  // Enough lines that blocks after the first go through the byte path.
+  const content = Buffer.concat(Array.from({ length: 400 }, () => sample));
+
+  it('gives what the same bytes give through a stream: a pipe (plain, gzip, process.stdin opened first) and a file', async () => {
+    const { Readable } = await import('node:stream');
+    const ref = readFlows('-', { stdin: Readable.from([content]) });
+    const expected = JSON.parse(JSON.stringify(await ref.toArray())) as unknown[];
+    expect(expected.length).toBeGreaterThan(10);
+    const plain = await runChild(content);
+    expect(plain.flows).toEqual(expected);
+    expect(plain.stats.lines).toBe(ref.stats.lines);
+    const gz = await runChild(gzipSync(content));
+    expect(gz.flows).toEqual(expected);
+    expect(gz.stats.sources[0]!.gzip).toBe(true);
+    const opened = await runChild(content, ['opened']);
+    expect(opened.flows).toEqual(expected);
+    expect(opened.stats.lines).toBe(ref.stats.lines);
+    const path = join(dir, 'flows.jsonl');
+    writeFileSync(path, content);
+    const fromFile = await runChildOnFile(path);
+    expect(fromFile.flows).toEqual(expected);
+    writeFileSync(path, gzipSync(content));
+    expect((await runChildOnFile(path)).flows).toEqual(expected);
+  }, 60_000);
+
+  it('a run that stops early does not wait for a producer that keeps the pipe open', async () => {
+    const t0 = Date.now();
+    const r = await runChild(Buffer.concat([content, Buffer.from('not json\n')]), ['strict'], true);
+    expect(r.error).toMatch(/^-:\d+: invalid JSON: /);
+    // The producer never closes its end: the child ended on its own.
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 30_000);
+});
