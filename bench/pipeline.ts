@@ -10,11 +10,12 @@
  * 3. analysis: segments + proposal for the 20k-workload graph (~100k edges).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Deduplicator } from '../src/flows/dedup.ts';
+import { readFlows } from '../src/flows/reader.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
 import { resetWasmScanner, scanHubbleBlock, wasmScannerMemory } from '../src/flows/hubble-wasm.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
@@ -268,6 +269,89 @@ export function benchIngestPipeline(opts: { lines?: number; rounds?: number } = 
     { name: 'ingest, string scanner: full path, per line', value: perLine(best.full), unit: 'us' },
     { name: 'ingest, string scanner: ratio to JSON.parse', value: round2(best.parse / best.full), unit: 'x' },
   ];
+}
+
+/** Bare JSON.parse of every line of a file read in 1 MiB blocks: the baseline for reading a file. */
+function parseFileLines(path: string): number {
+  const fd = openSync(path, 'r');
+  const buf = Buffer.allocUnsafe(1 << 21);
+  let filled = 0;
+  let n = 0;
+  try {
+    for (;;) {
+      const got = readSync(fd, buf, filled, buf.length - filled, null);
+      filled += got;
+      let start = 0;
+      for (let nl = buf.indexOf(10, start); nl >= 0 && nl < filled; nl = buf.indexOf(10, start)) {
+        if ((JSON.parse(buf.toString('utf8', start, nl)) as { time?: string }).time) n++;
+        start = nl + 1;
+      }
+      buf.copy(buf, 0, start, filled);
+      filled -= start;
+      if (got === 0) return n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The reader as `microseg recommend --flows FILE` runs it: a file of generated lines read, split,
+ * scanned, normalised and de-duplicated by readFlows, each flow resolved and aggregated; against
+ * reading the same file and JSON.parse of each line. Rounds alternate; the best of each counts.
+ */
+export async function benchIngestFile(opts: { lines?: number; rounds?: number } = {}): Promise<Figure[]> {
+  const count = opts.lines ?? 200_000;
+  const { topo, layout, identity } = setup(20_000);
+  const dir = mkdtempSync(join(tmpdir(), 'microseg-bench-'));
+  try {
+    const path = join(dir, 'flows.jsonl');
+    writeFileSync(
+      path,
+      [...generateFlowLines({ topology: topo, layout, count, seed: 11 })].join('\n') + '\n',
+    );
+    let parse = Infinity;
+    let read = Infinity;
+    let wall = Infinity;
+    let flows = 0;
+    for (let round = 0; round < (opts.rounds ?? 3); round++) {
+      parse = Math.min(
+        parse,
+        cpuTime(() => void parseFileLines(path)),
+      );
+      resetWasmScanner();
+      const agg = new Aggregator(identity);
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      for await (const batch of readFlows(path).batches()) for (const f of batch) agg.add(f);
+      const c = process.cpuUsage(c0);
+      wall = Math.min(wall, performance.now() - t0);
+      read = Math.min(read, c.user + c.system);
+      flows = agg.stats.flows;
+    }
+    return [
+      { name: 'file: lines', value: count, unit: 'lines' },
+      { name: 'file: flows after de-duplication', value: flows, unit: 'flows' },
+      {
+        name: 'file: read + JSON.parse of each line (CPU time)',
+        value: Math.round(count / (parse / 1e6)),
+        unit: 'lines/s',
+      },
+      {
+        name: 'file: readFlows + identity + aggregate (CPU time)',
+        value: Math.round(count / (read / 1e6)),
+        unit: 'lines/s',
+      },
+      {
+        name: 'file: readFlows + identity + aggregate (wall time)',
+        value: Math.round(count / (wall / 1e3)),
+        unit: 'lines/s',
+      },
+      { name: 'file: ratio to read + JSON.parse (CPU time)', value: round2(parse / read), unit: 'x' },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs in a child process: streams `count` lines through the ingest path and reports peak RSS. */

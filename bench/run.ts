@@ -3,7 +3,7 @@
  *
  *   node bench/run.ts [--only NAME[,NAME...]] [--skip-cluster]
  *
- * NAME: ingest, pipeline, analysis, memory, recommend, verify, controller, isolation. The controller and isolation
+ * NAME: ingest, pipeline, file, analysis, memory, recommend, verify, controller, isolation. The controller and isolation
  * benchmarks start a real kube-apiserver (built once by the test harness) and run as child processes.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,7 +11,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchIngest } from './ingest.ts';
-import { benchAnalysis, benchIngestPipeline, benchMemory, benchRecommendMemory } from './pipeline.ts';
+import {
+  benchAnalysis,
+  benchIngestFile,
+  benchIngestPipeline,
+  benchMemory,
+  benchRecommendMemory,
+} from './pipeline.ts';
 import { benchVerify } from './verify.ts';
 
 interface Figure {
@@ -57,6 +63,11 @@ if (want('pipeline'))
   print(
     'Ingest path on a 20k-workload cluster: scan + normalise + dedup + identity + aggregate vs JSON.parse',
     benchIngestPipeline(),
+  );
+if (want('file'))
+  print(
+    'Ingest from a file as microseg reads it: readFlows + identity + aggregate vs read + JSON.parse',
+    await benchIngestFile(),
   );
 if (want('analysis')) print('Segments + proposal, 20k workloads', benchAnalysis());
 if (want('verify'))
