@@ -288,7 +288,10 @@ async function openBytes(
   info: { source: string; gzip: boolean },
 ): Promise<ByteReader> {
   if (source === '-')
-    return stdin !== undefined ? chunkReader(gunzipIfNeeded(stdin, info)) : stdinBytes(info);
+    // process.stdin itself (the CLI passes it) is read on its descriptor; any other stream as it is.
+    return stdin !== undefined && (stdin as { fd?: unknown }).fd !== 0
+      ? chunkReader(gunzipIfNeeded(stdin, info))
+      : stdinBytes(info);
   let fh: FileHandle;
   const magic = Buffer.alloc(2);
   try {
