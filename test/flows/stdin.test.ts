@@ -19,7 +19,11 @@ writeFileSync(
 // 'opened': process.stdin is opened first (which makes a pipe non-blocking); 'strict': the first bad
 // line ends the run.
 if (process.argv[2] === 'opened') process.stdin.pause();
-const r = readFlows('-', { strict: process.argv[2] === 'strict' });
+// 'cli': process.stdin is passed as the CLI passes it.
+const r = readFlows('-', {
+  strict: process.argv[2] === 'strict',
+  ...(process.argv[2] === 'cli' ? { stdin: process.stdin } : {}),
+});
 try {
   const flows = await r.toArray();
   process.stdout.write(JSON.stringify({ flows, stats: r.stats }));
@@ -95,6 +99,8 @@ describe('standard input', () => {
     const gz = await runChild(gzipSync(content));
     expect(gz.flows).toEqual(expected);
     expect(gz.stats.sources[0]!.gzip).toBe(true);
+    const cli = await runChild(content, ['cli']);
+    expect(cli.flows).toEqual(expected);
     const opened = await runChild(content, ['opened']);
     expect(opened.flows).toEqual(expected);
     expect(opened.stats.lines).toBe(ref.stats.lines);
