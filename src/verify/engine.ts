@@ -35,6 +35,7 @@ import type {
   CpRule,
   NpPeer,
   NpPort,
+  NpRule,
 } from './validate.ts';
 import { compileClusterPolicy, compileNetworkPolicy, isClusterPolicyKind } from './validate.ts';
 
@@ -123,6 +124,11 @@ export class Engine {
   private readonly selCache = new Map<string, Selection>();
   private readonly selByEnd = new WeakMap<PodEnd, Selection>();
   private readonly nsSelCache = new WeakMap<object, Map<string, boolean>>();
+  /** Rule indexes of long rule lists, by policy: ingress and egress. */
+  private readonly ruleIndexes = new WeakMap<
+    CompiledNetworkPolicy,
+    { ingress?: RuleIndex; egress?: RuleIndex }
+  >();
 
   constructor(input: EngineInput, options: EngineOptions = {}) {
     this.options = { ...DEFAULT_OPTIONS, ...options };
@@ -652,6 +658,17 @@ export class Engine {
     for (let n = 0; n < nps.length; n++) {
       const np = nps[n]!;
       const rules = (dir === 'ingress' ? np.ingress : np.egress)!;
+      if (rules.length >= RULE_INDEX_MIN) {
+        // A long list (a hub's policy): only the rules that can name this remote are checked.
+        const ix = this.ruleIndex(np, dir, rules);
+        if (this.anyRuleOf(np, rules, ix.rest, remote, dst, port, proto)) return true;
+        if (remote.kind === 'pod')
+          for (const k in remote.labels) {
+            const l = ix.byLabel.get(k)?.get(remote.labels[k]!);
+            if (l !== undefined && this.anyRuleOf(np, rules, l, remote, dst, port, proto)) return true;
+          }
+        continue;
+      }
       for (let i = 0; i < rules.length; i++) {
         const r = rules[i]!;
         if (r.ports !== null && !this.anyNpPort(r.ports, dst, port, proto)) continue;
@@ -660,6 +677,66 @@ export class Engine {
       }
     }
     return false;
+  }
+
+  private anyRuleOf(
+    np: CompiledNetworkPolicy,
+    rules: readonly NpRule[],
+    which: readonly number[],
+    remote: ResolvedEnd,
+    dst: ResolvedEnd,
+    port: number,
+    proto: L4Protocol,
+  ): boolean {
+    for (let j = 0; j < which.length; j++) {
+      const r = rules[which[j]!]!;
+      if (r.ports !== null && !this.anyNpPort(r.ports, dst, port, proto)) continue;
+      if (r.peers !== null && !this.anyNpPeer(np, r.peers, remote)) continue;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The rules of a long list by a label their pod peers require: a rule all of whose peers are pod
+   * selectors with `matchLabels` is listed under one required label of each peer (a remote without
+   * that label cannot match that peer); every other rule (any peer, ipBlock, a selector without
+   * `matchLabels`) is in `rest` and always checked. Whether a rule matches is still decided in full.
+   */
+  private ruleIndex(
+    np: CompiledNetworkPolicy,
+    dir: 'ingress' | 'egress',
+    rules: readonly NpRule[],
+  ): RuleIndex {
+    let entry = this.ruleIndexes.get(np);
+    if (entry === undefined) this.ruleIndexes.set(np, (entry = {}));
+    const known = entry[dir];
+    if (known !== undefined) return known;
+    const ix: RuleIndex = { byLabel: new Map(), rest: [] };
+    for (let i = 0; i < rules.length; i++) {
+      const peers = rules[i]!.peers;
+      const keys: [string, string][] = [];
+      if (peers !== null)
+        for (const peer of peers) {
+          const ml = peer.kind === 'pods' ? peer.podSelector?.matchLabels : undefined;
+          const first = ml ? Object.keys(ml)[0] : undefined;
+          if (first === undefined) break;
+          keys.push([first, ml![first]!]);
+        }
+      if (peers === null || keys.length !== peers.length) {
+        ix.rest.push(i);
+        continue;
+      }
+      for (const [k, v] of keys) {
+        let byValue = ix.byLabel.get(k);
+        if (byValue === undefined) ix.byLabel.set(k, (byValue = new Map<string, number[]>()));
+        const l = byValue.get(v);
+        if (l === undefined) byValue.set(v, [i]);
+        else if (l[l.length - 1] !== i) l.push(i);
+      }
+    }
+    entry[dir] = ix;
+    return ix;
   }
 
   /** Resolves a query's port: a number, or a container port name of the destination pod. */
@@ -838,6 +915,16 @@ export class Engine {
   private npPeerMatchesPublic(np: CompiledNetworkPolicy, p: NpPeer, remote: ResolvedEnd): boolean {
     return this.npPeerMatches(np, p, remote);
   }
+}
+
+/** Rule lists at least this long are looked up through a RuleIndex. */
+const RULE_INDEX_MIN = 16;
+
+interface RuleIndex {
+  /** Label key → value → indexes of the rules that need it (ascending). */
+  byLabel: Map<string, Map<string, number[]>>;
+  /** Rules that cannot be indexed by a label. */
+  rest: number[];
 }
 
 const DENIED_BY_NP: Decision = Object.freeze({ allowed: false, tier: 'networkpolicy' });
