@@ -59,17 +59,22 @@ const labelValue = fc.constantFrom(
 );
 const selector: fc.Arbitrary<LabelSelector> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({}) },
-  fc.record({
-    matchLabels: fc.dictionary(fc.constantFrom('app', 'tier', 'role'), labelValue, {
-      minKeys: 1,
-      maxKeys: 2,
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      matchLabels: fc.dictionary(fc.constantFrom('app', 'tier', 'role'), labelValue, {
+        minKeys: 1,
+        maxKeys: 2,
+      }),
     }),
-  }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
       matchLabels: fc.dictionary(fc.constantFrom('app', 'tier'), labelValue, { minKeys: 1, maxKeys: 1 }),
-      matchExpressions: fc.constant([{ key: 'tier', operator: 'Exists' }]),
+      matchExpressions: fc.constant<NonNullable<LabelSelector['matchExpressions']>>([
+        { key: 'tier', operator: 'Exists' },
+      ]),
     }),
   },
   {
