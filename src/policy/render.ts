@@ -2,11 +2,132 @@
 import { stringify } from 'yaml';
 import type { NetworkPolicy } from '../model/k8s.ts';
 
+const YAML_OPTIONS = { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false } as const;
+
 /** Multi-document YAML of policies, in the order given. */
-export function policiesToYaml(policies: readonly NetworkPolicy[]): string {
-  return policies
-    .map((p) => stringify(p, { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false }))
-    .join('---\n');
+export function policiesToYaml(policies: readonly NetworkPolicy[], writer = new YamlWriter()): string {
+  return policies.map((p) => writer.document(p)).join('---\n');
+}
+
+/** Thrown inside YamlWriter for a value it leaves to the library. */
+class Unusual extends Error {}
+
+/**
+ * `stringify(value, YAML_OPTIONS)` of the `yaml` library for JSON-like values, written directly: block
+ * maps and sequences laid out as the library lays them out, every scalar rendered once by the library
+ * in its context (a key, a map value, a sequence item) and remembered, since policies repeat the same
+ * names, labels and ports thousands of times. A document with anything else (a string with a line
+ * break, a key the library would write in explicit form, undefined in an array, a non-plain object,
+ * a number that is not finite) is given to the library whole. `test/core/yaml-writer.property.test.ts`
+ * checks the output against the library's on random values.
+ */
+export class YamlWriter {
+  readonly #keys = new Map<string, string>();
+  readonly #values = new Map<unknown, string>();
+  readonly #items = new Map<unknown, string>();
+  /** Documents given to the library whole. */
+  fallbacks = 0;
+
+  document(value: unknown): string {
+    if (value === null || typeof value !== 'object') return stringify(value, YAML_OPTIONS);
+    try {
+      const out: string[] = [];
+      if (Array.isArray(value)) {
+        if (value.length === 0) return '[]\n';
+        this.#seq(value, '', undefined, out);
+      } else {
+        if (!isPlain(value)) throw new Unusual();
+        if (Object.keys(value).length === 0) return '{}\n';
+        this.#map(value as Record<string, unknown>, '', undefined, out);
+      }
+      return out.join('');
+    } catch (err) {
+      if (!(err instanceof Unusual)) throw err;
+      this.fallbacks++;
+      return stringify(value, YAML_OPTIONS);
+    }
+  }
+
+  /** The entries of a map at indentation `ind`; the first line starts with `first` when given. */
+  #map(m: Record<string, unknown>, ind: string, first: string | undefined, out: string[]): void {
+    let prefix = first ?? ind;
+    for (const k of Object.keys(m)) {
+      const v = m[k];
+      if (v === undefined) continue;
+      const key = prefix + this.#key(k);
+      prefix = ind;
+      const inline = this.#inline(v, this.#values);
+      if (inline !== undefined) out.push(key, ': ', inline, '\n');
+      else if (Array.isArray(v)) {
+        out.push(key, ':\n');
+        this.#seq(v, ind + '  ', undefined, out);
+      } else {
+        out.push(key, ':\n');
+        this.#map(v as Record<string, unknown>, ind + '  ', undefined, out);
+      }
+    }
+  }
+
+  /** The items of a sequence at indentation `ind`; the first line starts with `first` when given. */
+  #seq(items: readonly unknown[], ind: string, first: string | undefined, out: string[]): void {
+    let prefix = first ?? ind;
+    for (const v of items) {
+      if (v === undefined) throw new Unusual();
+      const dash = prefix + '- ';
+      prefix = ind;
+      const inline = this.#inline(v, this.#items);
+      if (inline !== undefined) out.push(dash, inline, '\n');
+      else if (Array.isArray(v)) this.#seq(v, ind + '  ', dash, out);
+      else this.#map(v as Record<string, unknown>, ind + '  ', dash, out);
+    }
+  }
+
+  /** A scalar's text (or `[]`, `{}`), from `cache`; undefined for a non-empty map or sequence. */
+  #inline(v: unknown, cache: Map<unknown, string>): string | undefined {
+    if (typeof v === 'object' && v !== null) {
+      if (Array.isArray(v)) return v.length === 0 ? '[]' : undefined;
+      if (!isPlain(v)) throw new Unusual();
+      for (const k in v) if ((v as Record<string, unknown>)[k] !== undefined) return undefined;
+      if (Object.keys(v).length > 0) throw new Unusual(); // only undefined values: leave it to the library
+      return '{}';
+    }
+    let text = cache.get(v);
+    if (text === undefined) {
+      if (
+        typeof v === 'string'
+          ? /[\n\r]/.test(v)
+          : typeof v === 'number'
+            ? !Number.isFinite(v)
+            : typeof v !== 'boolean' && v !== null
+      )
+        throw new Unusual();
+      const item = cache === this.#items;
+      const whole = item ? stringify([v], YAML_OPTIONS) : stringify({ a: v }, YAML_OPTIONS);
+      const lead = item ? '- ' : 'a: ';
+      if (!whole.startsWith(lead) || whole.indexOf('\n') !== whole.length - 1) throw new Unusual();
+      text = whole.slice(lead.length, -1);
+      cache.set(v, text);
+    }
+    return text;
+  }
+
+  #key(k: string): string {
+    let text = this.#keys.get(k);
+    if (text === undefined) {
+      if (/[\n\r]/.test(k)) throw new Unusual();
+      const whole = stringify({ [k]: 0 }, YAML_OPTIONS);
+      if (!whole.endsWith(': 0\n') || whole.indexOf('\n') !== whole.length - 1 || whole.startsWith('? '))
+        throw new Unusual();
+      text = whole.slice(0, -4);
+      this.#keys.set(k, text);
+    }
+    return text;
+  }
+}
+
+function isPlain(v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 /** One YAML file per namespace: `<namespace>.yaml` → text. */
@@ -14,10 +135,13 @@ export function policyFiles(policies: readonly NetworkPolicy[]): Map<string, str
   const byNs = new Map<string, NetworkPolicy[]>();
   for (const p of policies) {
     const ns = p.metadata.namespace!;
-    byNs.set(ns, [...(byNs.get(ns) ?? []), p]);
+    let l = byNs.get(ns);
+    if (l === undefined) byNs.set(ns, (l = []));
+    l.push(p);
   }
+  const writer = new YamlWriter();
   const out = new Map<string, string>();
-  for (const ns of [...byNs.keys()].sort()) out.set(`${ns}.yaml`, policiesToYaml(byNs.get(ns)!));
+  for (const ns of [...byNs.keys()].sort()) out.set(`${ns}.yaml`, policiesToYaml(byNs.get(ns)!, writer));
   return out;
 }
 

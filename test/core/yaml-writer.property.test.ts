@@ -1,0 +1,130 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { YamlWriter } from '../../src/policy/render.ts';
+
+const OPTIONS = { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false } as const;
+
+// Strings the library quotes, escapes or writes in special forms, beside ordinary names and labels.
+const awkward = fc.constantFrom(
+  '',
+  ' ',
+  ' lead',
+  'trail ',
+  'a: b',
+  'a:b',
+  '- x',
+  '-',
+  '#c',
+  'y #z',
+  'true',
+  'False',
+  'null',
+  '~',
+  'yes',
+  '123',
+  '0x1F',
+  '1e3',
+  '.inf',
+  '-.5',
+  '0o17',
+  '@at',
+  '`tick',
+  '!tag',
+  '&anchor',
+  '*alias',
+  '%pct',
+  '|',
+  '>',
+  "it's",
+  'say "hi"',
+  '[a]',
+  '{b}',
+  'x,y',
+  '?',
+  '? q',
+  'ü',
+  '日本',
+  '\t',
+  'tab\there',
+  'back\\slash',
+  '\u0000',
+  '\u007f',
+  'line\nbreak',
+  'cr\rhere',
+  'kubernetes.io/metadata.name',
+  'app.kubernetes.io/part-of',
+  '10.0.0.0/8',
+  '2001:db8::/32',
+  'TCP',
+  'Ingress',
+  'x'.repeat(1100),
+);
+const str = fc.oneof(awkward, fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }));
+const scalar = fc.oneof(
+  str,
+  fc.integer({ min: -70000, max: 70000 }),
+  fc.double({ noNaN: false }),
+  fc.boolean(),
+  fc.constant(null),
+);
+const { value } = fc.letrec<{ value: unknown }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    scalar,
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(str, tie('value'), { maxKeys: 4 }),
+  ),
+}));
+
+describe('YamlWriter', () => {
+  it('writes what the yaml library writes, on random JSON-like values', () => {
+    const writer = new YamlWriter();
+    let documents = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.dictionary(str, value, { maxKeys: 5 }), fc.array(value, { maxLength: 5 })),
+        (v) => {
+          documents++;
+          expect(writer.document(v)).toBe(stringify(v, OPTIONS));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // Most documents took the direct path (the rest have line breaks, long keys, NaN, ...).
+    expect(writer.fallbacks).toBeLessThan(documents / 2);
+  });
+
+  it('writes policy-shaped documents without the library', () => {
+    const writer = new YamlWriter();
+    const policy = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'api', namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'microseg' } },
+      spec: {
+        podSelector: { matchLabels: { app: 'api' } },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [
+          {
+            from: [
+              {
+                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+                podSelector: { matchLabels: { app: 'web' } },
+              },
+            ],
+            ports: [{ protocol: 'TCP', port: 8080 }],
+          },
+        ],
+        egress: [
+          { to: [{ ipBlock: { cidr: '203.0.113.7/32' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+          {},
+        ],
+      },
+    };
+    expect(writer.document(policy)).toBe(stringify(policy, OPTIONS));
+    expect(writer.document({ a: [[]], b: [{}], c: [[{}]], d: {}, e: [] })).toBe(
+      'a:\n  - []\nb:\n  - {}\nc:\n  - - {}\nd: {}\ne: []\n',
+    );
+    expect(writer.fallbacks).toBe(0);
+  });
+});
