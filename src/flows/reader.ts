@@ -249,9 +249,13 @@ interface ByteReader {
   read(buf: Buffer, offset: number): Promise<number>;
   close(): Promise<void>;
   /**
-   * True when a read may wait for a producer (a pipe): a run that stops early closes the reader
-   * without waiting for a read still running.
+   * True when the next read may start before the bytes of the last one are used, and a run that
+   * stops early may leave it running: `close` then ends it (a file's read ends on its own; closing a
+   * socket reader ends its read with 0). Stream readers read one chunk at a time instead, so that
+   * closing never waits on a chunk a producer may never send.
    */
+  readAhead?: boolean;
+  /** True when a read may wait for a producer: a run that stops early closes it before waiting. */
   live?: boolean;
 }
 
@@ -300,6 +304,20 @@ async function openBytes(
     throw cannotRead(source, err);
   }
   try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (!st.isFile()) {
+      // A pipe or a device (`--flows <(hubble observe ...)`, a FIFO): read as a stream from the
+      // descriptor already open, which cannot seek.
+      const chunks = (async function* () {
+        try {
+          for await (const c of fh.createReadStream({ highWaterMark: 1 << 16 })) yield c as Buffer;
+        } catch (err) {
+          throw cannotRead(source, err);
+        }
+      })();
+      return chunkReader(gunzipIfNeeded(chunks, info));
+    }
     const { bytesRead } = await fh.read(magic, 0, 2, 0);
     if (bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
       await fh.close();
@@ -307,9 +325,10 @@ async function openBytes(
     }
   } catch (err) {
     await fh.close();
-    throw cannotRead(source, err);
+    throw err instanceof InputError ? err : cannotRead(source, err);
   }
   return {
+    readAhead: true,
     async read(buf, offset) {
       try {
         return (await fh.read(buf, offset, buf.length - offset, null)).bytesRead;
@@ -330,6 +349,7 @@ function readFd(fd: number, buf: Buffer, offset: number): Promise<number> {
 /** A descriptor that is a regular file, read straight into the caller's buffer. */
 function fdReader(fd: number, source: string): ByteReader {
   return {
+    readAhead: true,
     async read(buf, offset) {
       try {
         return await readFd(fd, buf, offset);
@@ -401,6 +421,7 @@ function socketReader(fd: number, source: string): ByteReader {
   });
   return {
     live: true,
+    readAhead: true,
     read(buf, offset) {
       return new Promise((resolve, reject) => {
         waiting = { buf, offset, resolve, reject };
@@ -464,13 +485,12 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
   }
   const first = head.subarray(0, got);
   if (got >= 2 && first[0] === 0x1f && first[1] === 0x8b) {
-    const z = chunkReader(gunzipIfNeeded(readerChunks(first, r), info));
-    z.live = r.live;
-    return z;
+    return chunkReader(gunzipIfNeeded(readerChunks(first, r), info));
   }
   let pos = 0;
   return {
     live: r.live,
+    readAhead: r.readAhead,
     read(buf, offset) {
       if (pos >= first.length) return r.read(buf, offset);
       const n = first.copy(buf, offset, pos);
@@ -610,7 +630,7 @@ export class FlowReader implements AsyncIterable<Flow> {
         filled = cur.copy(spare, 0, end, filled);
         block = spare;
         spare = cur;
-        reading = bytes.read(block, filled);
+        if (bytes.readAhead === true) reading = bytes.read(block, filled);
         let text = '';
         let scanned: Flow[] | undefined;
         if (format === 'hubble' && pending.length === 0 && !documentMode && !first && rest === '') {
@@ -677,11 +697,15 @@ export class FlowReader implements AsyncIterable<Flow> {
         if (out.length > 0) yield this.emitted(out);
       }
     } finally {
-      // A read still running (the run stopped on an error, or the reader was left) ends first,
-      // unless it waits for a producer that may never write again.
-      if (reading !== undefined && bytes.live !== true) await reading.catch(() => 0);
-      else void reading?.catch(() => 0);
-      await bytes.close();
+      // A read still running (the run stopped on an error, or the reader was left) ends before the
+      // reader is closed; one that waits for a producer is ended by closing.
+      if (bytes.live === true) {
+        await bytes.close();
+        await reading?.catch(() => 0);
+      } else {
+        await reading?.catch(() => 0);
+        await bytes.close();
+      }
     }
     if (filled > 0) rest += decoder.write(block.subarray(0, filled));
     const tail = rest + decoder.end();

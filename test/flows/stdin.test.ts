@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,5 +118,39 @@ describe('standard input', () => {
     expect(r.error).toMatch(/^-:\d+: invalid JSON: /);
     // The producer never closes its end: the child ended on its own.
     expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 30_000);
+
+  it('reads a named pipe given as a path (as `--flows <(hubble observe ...)` gives), plain and gzip', async () => {
+    const { Readable } = await import('node:stream');
+    const expected = await readFlows('-', { stdin: Readable.from([content]) }).toArray();
+    for (const bytes of [content, gzipSync(content)]) {
+      const fifo = join(dir, `fifo-${bytes === content ? 'plain' : 'gzip'}`);
+      execFileSync('mkfifo', [fifo]);
+      const data = join(dir, 'fifo-data');
+      writeFileSync(data, bytes);
+      const writer = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', data, fifo], { stdio: 'ignore' });
+      const done = new Promise((r) => writer.on('close', r));
+      const got = await readFlows(fifo).toArray();
+      await done;
+      expect(JSON.parse(JSON.stringify(got))).toEqual(JSON.parse(JSON.stringify(expected)));
+    }
+  }, 30_000);
+
+  it('a strict run on a named pipe stops at a bad line while the writer keeps it open', async () => {
+    const fifo = join(dir, 'fifo-held');
+    execFileSync('mkfifo', [fifo]);
+    const data = join(dir, 'fifo-bad');
+    writeFileSync(data, Buffer.concat([content.subarray(0, 50_000), Buffer.from('\nnot json\n')]));
+    // The writer sends the lines, then holds the pipe open for a minute.
+    const writer = spawn('sh', ['-c', 'exec 3>"$2"; cat "$1" >&3; sleep 60', 'sh', data, fifo], {
+      stdio: 'ignore',
+    });
+    try {
+      const t0 = Date.now();
+      await expect(readFlows(fifo, { strict: true }).toArray()).rejects.toThrow(/invalid JSON/);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+    } finally {
+      writer.kill();
+    }
   }, 30_000);
 });
