@@ -91,7 +91,8 @@ export class YamlWriter {
       if (Object.keys(v).length > 0) throw new Unusual(); // only undefined values: leave it to the library
       return '{}';
     }
-    let text = cache.get(v);
+    // A Map holds 0 and -0 as one key; the library writes them differently.
+    let text = Object.is(v, -0) ? undefined : cache.get(v);
     if (text === undefined) {
       if (
         typeof v === 'string'
@@ -106,7 +107,7 @@ export class YamlWriter {
       const lead = item ? '- ' : 'a: ';
       if (!whole.startsWith(lead) || whole.indexOf('\n') !== whole.length - 1) throw new Unusual();
       text = whole.slice(lead.length, -1);
-      cache.set(v, text);
+      if (!Object.is(v, -0)) cache.set(v, text);
     }
     return text;
   }

@@ -125,6 +125,9 @@ describe('YamlWriter', () => {
     expect(writer.document({ a: [[]], b: [{}], c: [[{}]], d: {}, e: [] })).toBe(
       'a:\n  - []\nb:\n  - {}\nc:\n  - - {}\nd: {}\ne: []\n',
     );
+    expect(writer.document({ a: 0, b: -0, c: [0, -0] })).toBe(
+      stringify({ a: 0, b: -0, c: [0, -0] }, OPTIONS),
+    );
     expect(writer.fallbacks).toBe(0);
   });
 });
