@@ -14,6 +14,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { loadSnapshotFiles } from '../src/cli/inputs.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
 import { readFlows } from '../src/flows/reader.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
@@ -554,6 +555,85 @@ async function recommendChild(cluster: string, out: string): Promise<void> {
   );
 }
 
+/** Runs in a child process: the cluster file and the lines on standard input, as `microseg` reads them. */
+async function ingestChild(cluster: string): Promise<void> {
+  const t0 = performance.now();
+  const identity = buildIdentity(await loadSnapshotFiles([cluster]));
+  const setupSeconds = (performance.now() - t0) / 1000;
+  const setupRssMB = process.memoryUsage().rss / 2 ** 20;
+  const agg = new Aggregator(identity);
+  const t1 = performance.now();
+  const c0 = process.cpuUsage();
+  const reader = readFlows('-', { stdin: process.stdin });
+  for await (const batch of reader.batches()) for (const f of batch) agg.add(f);
+  const c = process.cpuUsage(c0);
+  process.stderr.write(
+    JSON.stringify({
+      lines: reader.stats.lines,
+      flows: agg.stats.flows,
+      edges: agg.edges().length,
+      setupSeconds,
+      setupRssMB,
+      seconds: (performance.now() - t1) / 1000,
+      cpuSeconds: (c.user + c.system) / 1e6,
+      maxRssMB: process.resourceUsage().maxRSS / 1024,
+    }) + '\n',
+  );
+}
+
+/**
+ * Memory as a user's process sees it: `kubectl get ... -o json` of the 20k-workload cluster read from
+ * a file (streamed, compacted), identity built, then `count` generated lines piped in from another
+ * process and read, de-duplicated, resolved and aggregated — the ingest part of `microseg recommend`.
+ */
+export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'microseg-bench-'));
+  try {
+    const cluster = join(dir, 'cluster.json');
+    await writeObjectList(cluster, largeClusterObjects(largeTopology({ workloads: 20_000, seed: 7 })), {
+      indent: 0,
+    });
+    const self = fileURLToPath(import.meta.url);
+    const emitter = spawn(process.execPath, [self, '--emit-lines', String(count)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    // The emitter writes straight into the child's standard input (no relay through this process).
+    const child = spawn(process.execPath, [self, '--ingest-child', cluster], {
+      stdio: [emitter.stdout, 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const status = await new Promise<number | null>((r) => child.on('close', r));
+    const last = err.trim().split('\n').pop() ?? '';
+    if (status !== 0 || !last.startsWith('{')) throw new Error(`piped memory benchmark failed: ${err}`);
+    const r = JSON.parse(last) as {
+      lines: number;
+      edges: number;
+      setupSeconds: number;
+      setupRssMB: number;
+      seconds: number;
+      cpuSeconds: number;
+      maxRssMB: number;
+    };
+    if (r.lines !== count) throw new Error(`piped memory benchmark read ${r.lines} lines, not ${count}`);
+    return [
+      { name: 'piped: lines read from standard input', value: r.lines, unit: 'lines' },
+      { name: 'piped: distinct edges', value: r.edges, unit: 'edges' },
+      { name: 'piped: cluster file read and identity built', value: round2(r.setupSeconds), unit: 's' },
+      { name: 'piped: RSS with the identity built', value: Math.round(r.setupRssMB), unit: 'MB' },
+      {
+        name: 'piped: ingest (CPU time of the process)',
+        value: Math.round(r.lines / r.cpuSeconds),
+        unit: 'lines/s',
+      },
+      { name: 'piped: ingest (wall time)', value: Math.round(r.lines / r.seconds), unit: 'lines/s' },
+      { name: 'piped: peak RSS of the process (target 300)', value: Math.round(r.maxRssMB), unit: 'MB' },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * The whole offline run as a user runs it: `kubectl get ... -o json` of the 20k-workload cluster in a
  * file (all fields, as the API server returns them), flow lines piped to `microseg recommend --flows -`
@@ -597,6 +677,7 @@ function round2(x: number): number {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (process.argv[2] === '--memory-child') memoryChild(Number(process.argv[3]));
   else if (process.argv[2] === '--emit-lines') await emitLines(Number(process.argv[3]));
+  else if (process.argv[2] === '--ingest-child') await ingestChild(process.argv[3]!);
   else if (process.argv[2] === '--recommend-child') await recommendChild(process.argv[3]!, process.argv[4]!);
   else if (process.argv.includes('--ingest-only')) {
     // node bench/pipeline.ts [lines] --ingest-only: the ingest figures alone, on `lines` lines.

@@ -16,6 +16,7 @@ import {
   benchIngestFile,
   benchIngestPipeline,
   benchMemory,
+  benchMemoryPiped,
   benchRecommendMemory,
 } from './pipeline.ts';
 import { benchVerify } from './verify.ts';
@@ -72,7 +73,13 @@ if (want('file'))
 if (want('analysis')) print('Segments + proposal, 20k workloads', benchAnalysis());
 if (want('verify'))
   print('Semantics engine: verification of 100k observed edges, 20k workloads', await benchVerify());
-if (want('memory')) print('Memory: 10M flows over 20k workloads, streamed', benchMemory(10_000_000));
+if (want('memory')) {
+  print('Memory: 10M flows over 20k workloads, streamed', benchMemory(10_000_000));
+  print(
+    'Memory as microseg reads them: the 20k-workload cluster file, 10M lines piped in from another process',
+    await benchMemoryPiped(10_000_000),
+  );
+}
 if (want('recommend'))
   print(
     'microseg recommend end to end: 20k-workload cluster file, 1M flow lines piped in',
