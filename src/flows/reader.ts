@@ -284,7 +284,8 @@ function chunkReader(chunks: AsyncIterable<Buffer>): ByteReader {
 
 /**
  * A flow source's bytes. A plain file is read straight into the caller's buffer, so a large file
- * allocates nothing per read; standard input and gzip files go through their streams.
+ * allocates nothing per read; standard input as `stdinBytes` reads it; gzip files, pipes given as
+ * paths and streams passed in (tests) go through their streams.
  */
 async function openBytes(
   source: string,
