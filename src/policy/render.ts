@@ -131,8 +131,8 @@ function isPlain(v: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-/** One YAML file per namespace: `<namespace>.yaml` → text. */
-export function policyFiles(policies: readonly NetworkPolicy[]): Map<string, string> {
+/** The policies by namespace, namespaces sorted. */
+function byNamespace(policies: readonly NetworkPolicy[]): Map<string, NetworkPolicy[]> {
   const byNs = new Map<string, NetworkPolicy[]>();
   for (const p of policies) {
     const ns = p.metadata.namespace!;
@@ -140,10 +140,41 @@ export function policyFiles(policies: readonly NetworkPolicy[]): Map<string, str
     if (l === undefined) byNs.set(ns, (l = []));
     l.push(p);
   }
-  const writer = new YamlWriter();
-  const out = new Map<string, string>();
-  for (const ns of [...byNs.keys()].sort()) out.set(`${ns}.yaml`, policiesToYaml(byNs.get(ns)!, writer));
-  return out;
+  return new Map([...byNs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * The files of a proposal, rendered when they are read: `<namespace>.yaml` for each namespace
+ * (sorted), then any extra files. Iterating renders one file at a time, so a writer that writes each
+ * as it comes never holds them all (20k policies make about 145 MB of YAML).
+ */
+export class PolicyFiles implements Iterable<[string, string]> {
+  readonly #byNs: Map<string, NetworkPolicy[]>;
+  readonly #extra: Map<string, () => string>;
+  readonly #writer = new YamlWriter();
+
+  constructor(policies: readonly NetworkPolicy[], extra: Map<string, () => string> = new Map()) {
+    this.#byNs = byNamespace(policies);
+    this.#extra = extra;
+  }
+
+  /** File names, in the order iteration gives them. */
+  names(): string[] {
+    return [...[...this.#byNs.keys()].map((ns) => `${ns}.yaml`), ...this.#extra.keys()];
+  }
+
+  /** One file's text, rendered now; undefined for a name that is not a file of this proposal. */
+  get(name: string): string | undefined {
+    const extra = this.#extra.get(name);
+    if (extra !== undefined) return extra();
+    const ns = name.endsWith('.yaml') ? this.#byNs.get(name.slice(0, -'.yaml'.length)) : undefined;
+    return ns === undefined ? undefined : policiesToYaml(ns, this.#writer);
+  }
+
+  *[Symbol.iterator](): Iterator<[string, string]> {
+    for (const [ns, policies] of this.#byNs) yield [`${ns}.yaml`, policiesToYaml(policies, this.#writer)];
+    for (const [name, text] of this.#extra) yield [name, text()];
+  }
 }
 
 /** JSON with a trailing newline and two-space indent (object key order as built). */

@@ -17,7 +17,7 @@ import { buildIdentity } from '../../identity/index.ts';
 import { Aggregator } from '../../graph/aggregate.ts';
 import type { Proof } from '../../policy/prove.ts';
 import { proveProposal } from '../../policy/prove.ts';
-import { policyFiles, stableJson } from '../../policy/render.ts';
+import { PolicyFiles, stableJson } from '../../policy/render.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadSnapshotFiles } from '../inputs.ts';
@@ -108,8 +108,8 @@ export interface RecommendResult {
   analysis: Analysis;
   proof: Proof;
   report: object;
-  /** File name → content. */
-  files: Map<string, string>;
+  /** The policy files and report.json, rendered as they are read. */
+  files: PolicyFiles;
   ingest: IngestStats | undefined;
 }
 
@@ -137,8 +137,10 @@ export async function recommend(
   });
   const ingest = flows instanceof FlowReader ? flows.stats : undefined;
   const report = buildReport(analysis, ingest, proof);
-  const files = policyFiles(analysis.proposal.policies);
-  files.set('report.json', stableJson(report));
+  const files = new PolicyFiles(
+    analysis.proposal.policies,
+    new Map([['report.json', () => stableJson(report)]]),
+  );
   return { analysis, proof, report, files, ingest };
 }
 
@@ -185,7 +187,8 @@ export function summary(r: RecommendResult, out: string): string {
   return lines.join('\n') + '\n';
 }
 
-export async function writeFiles(dir: string, files: Map<string, string>): Promise<void> {
+/** Writes each file as it is rendered, so that they are never all held at once. */
+export async function writeFiles(dir: string, files: Iterable<[string, string]>): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const [name, text] of files) await writeFile(join(dir, name), text);
 }
