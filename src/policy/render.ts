@@ -145,15 +145,16 @@ function byNamespace(policies: readonly NetworkPolicy[]): Map<string, NetworkPol
 
 /**
  * The files of a proposal, rendered when they are read: `<namespace>.yaml` for each namespace
- * (sorted), then any extra files. Iterating renders one file at a time, so a writer that writes each
- * as it comes never holds them all (20k policies make about 145 MB of YAML).
+ * (sorted), then any extra files (given as pieces of text). `pieces()` renders one file at a time and
+ * hands large ones over in pieces, so a writer that writes each piece as it comes never holds the
+ * files (20k policies make about 145 MB of YAML and an 88 MB report).
  */
 export class PolicyFiles implements Iterable<[string, string]> {
   readonly #byNs: Map<string, NetworkPolicy[]>;
-  readonly #extra: Map<string, () => string>;
+  readonly #extra: Map<string, () => Iterable<string>>;
   readonly #writer = new YamlWriter();
 
-  constructor(policies: readonly NetworkPolicy[], extra: Map<string, () => string> = new Map()) {
+  constructor(policies: readonly NetworkPolicy[], extra: Map<string, () => Iterable<string>> = new Map()) {
     this.#byNs = byNamespace(policies);
     this.#extra = extra;
   }
@@ -166,18 +167,72 @@ export class PolicyFiles implements Iterable<[string, string]> {
   /** One file's text, rendered now; undefined for a name that is not a file of this proposal. */
   get(name: string): string | undefined {
     const extra = this.#extra.get(name);
-    if (extra !== undefined) return extra();
+    if (extra !== undefined) return [...extra()].join('');
     const ns = name.endsWith('.yaml') ? this.#byNs.get(name.slice(0, -'.yaml'.length)) : undefined;
     return ns === undefined ? undefined : policiesToYaml(ns, this.#writer);
   }
 
-  *[Symbol.iterator](): Iterator<[string, string]> {
-    for (const [ns, policies] of this.#byNs) yield [`${ns}.yaml`, policiesToYaml(policies, this.#writer)];
+  /** Each file with its text in pieces, rendered as they are taken. */
+  *pieces(): Generator<[string, Iterable<string>]> {
+    for (const [ns, policies] of this.#byNs) yield [`${ns}.yaml`, [policiesToYaml(policies, this.#writer)]];
     for (const [name, text] of this.#extra) yield [name, text()];
+  }
+
+  *[Symbol.iterator](): Iterator<[string, string]> {
+    for (const [name, pieces] of this.pieces()) yield [name, [...pieces].join('')];
   }
 }
 
 /** JSON with a trailing newline and two-space indent (object key order as built). */
 export function stableJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
+}
+
+/**
+ * `stableJson(value)` in pieces: the members of plain objects and the elements of arrays in the top
+ * `depth` levels are written one by one, each deeper value by `JSON.stringify` and indented to its
+ * place (JSON text has no line breaks inside strings, so indenting every line is exact). Anything
+ * `JSON.stringify` treats specially (`toJSON`, a non-plain object) is given to it whole.
+ */
+export function* stableJsonPieces(value: unknown, depth = 3): Generator<string> {
+  yield* jsonPieces(value, '', depth);
+  yield '\n';
+}
+
+function* jsonPieces(value: unknown, pad: string, depth: number): Generator<string> {
+  const structured =
+    depth > 0 &&
+    value !== null &&
+    typeof value === 'object' &&
+    (Array.isArray(value) ||
+      ((Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) &&
+        typeof (value as { toJSON?: unknown }).toJSON !== 'function'));
+  if (!structured) {
+    const text = JSON.stringify(value, null, 2) as string | undefined;
+    yield text === undefined ? 'null' : pad === '' ? text : text.replaceAll('\n', '\n' + pad);
+    return;
+  }
+  const inner = pad + '  ';
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      yield '[]';
+      return;
+    }
+    yield '[';
+    for (let i = 0; i < value.length; i++) {
+      yield i === 0 ? '\n' + inner : ',\n' + inner;
+      yield* jsonPieces(value[i], inner, depth - 1);
+    }
+    yield '\n' + pad + ']';
+    return;
+  }
+  let first = true;
+  for (const [k, v] of Object.entries(value)) {
+    // Members JSON.stringify leaves out.
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    yield (first ? '{\n' : ',\n') + inner + JSON.stringify(k) + ': ';
+    first = false;
+    yield* jsonPieces(v, inner, depth - 1);
+  }
+  yield first ? '{}' : '\n' + pad + '}';
 }

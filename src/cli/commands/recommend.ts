@@ -4,7 +4,7 @@
  * and writes YAML per namespace plus report.json. A proposal that would block an observed connection is
  * not written (exit 1).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FlowFormat, IngestStats } from '../../flows/reader.ts';
@@ -17,7 +17,7 @@ import { buildIdentity } from '../../identity/index.ts';
 import { Aggregator } from '../../graph/aggregate.ts';
 import type { Proof } from '../../policy/prove.ts';
 import { proveProposal } from '../../policy/prove.ts';
-import { PolicyFiles, stableJson } from '../../policy/render.ts';
+import { PolicyFiles, stableJsonPieces } from '../../policy/render.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadSnapshotFiles } from '../inputs.ts';
@@ -139,7 +139,7 @@ export async function recommend(
   const report = buildReport(analysis, ingest, proof);
   const files = new PolicyFiles(
     analysis.proposal.policies,
-    new Map([['report.json', () => stableJson(report)]]),
+    new Map([['report.json', () => stableJsonPieces(report)]]),
   );
   return { analysis, proof, report, files, ingest };
 }
@@ -187,10 +187,28 @@ export function summary(r: RecommendResult, out: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** Writes each file as it is rendered, so that they are never all held at once. */
-export async function writeFiles(dir: string, files: Iterable<[string, string]>): Promise<void> {
+/** Writes each file as it is rendered, in pieces, so that the files are never held. */
+export async function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const [name, text] of files) await writeFile(join(dir, name), text);
+  for (const [name, pieces] of files.pieces()) {
+    const fh = await open(join(dir, name), 'w');
+    try {
+      let batch: string[] = [];
+      let size = 0;
+      for (const piece of pieces) {
+        batch.push(piece);
+        size += piece.length;
+        if (size >= 1 << 20) {
+          await fh.writeFile(batch.join(''));
+          batch = [];
+          size = 0;
+        }
+      }
+      if (batch.length > 0) await fh.writeFile(batch.join(''));
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
