@@ -486,7 +486,15 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
   }
   const first = head.subarray(0, got);
   if (got >= 2 && first[0] === 0x1f && first[1] === 0x8b) {
-    return chunkReader(gunzipIfNeeded(readerChunks(first, r), info));
+    const z = chunkReader(gunzipIfNeeded(readerChunks(first, r), info));
+    // Closing ends the descriptor's read first: the decompressor may be waiting on it.
+    return {
+      read: (buf, offset) => z.read(buf, offset),
+      close: async () => {
+        await r.close();
+        await z.close();
+      },
+    };
   }
   let pos = 0;
   return {

@@ -118,6 +118,11 @@ describe('standard input', () => {
     expect(r.error).toMatch(/^-:\d+: invalid JSON: /);
     // The producer never closes its end: the child ended on its own.
     expect(Date.now() - t0).toBeLessThan(20_000);
+    // The same through the decompressor, which may be waiting on the descriptor's read.
+    const t1 = Date.now();
+    const z = await runChild(gzipSync(Buffer.concat([content, Buffer.from('not json\n')])), ['strict'], true);
+    expect(z.error).toMatch(/^-:\d+: invalid JSON: /);
+    expect(Date.now() - t1).toBeLessThan(20_000);
   }, 30_000);
 
   it('reads a named pipe given as a path (as `--flows <(hubble observe ...)` gives), plain and gzip', async () => {
