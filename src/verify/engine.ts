@@ -554,9 +554,7 @@ export class Engine {
         const np = nps[n]!;
         const rules = (dir === 'ingress' ? np.ingress : np.egress)!;
         for (let i = 0; i < rules.length; i++) {
-          const r = rules[i]!;
-          if (r.ports !== null && !this.anyNpPort(r.ports, dst, port, proto)) continue;
-          if (r.peers !== null && !this.anyNpPeer(np, r.peers, remote)) continue;
+          if (!this.npRuleAllows(np, rules[i]!, remote, dst, port, proto)) continue;
           return passedBy
             ? { allowed: true, tier: 'networkpolicy', policy: np.key, rule: `${dir}[${i}]`, passedBy }
             : { allowed: true, tier: 'networkpolicy', policy: np.key, rule: `${dir}[${i}]` };
@@ -669,14 +667,25 @@ export class Engine {
           }
         continue;
       }
-      for (let i = 0; i < rules.length; i++) {
-        const r = rules[i]!;
-        if (r.ports !== null && !this.anyNpPort(r.ports, dst, port, proto)) continue;
-        if (r.peers !== null && !this.anyNpPeer(np, r.peers, remote)) continue;
-        return true;
-      }
+      for (let i = 0; i < rules.length; i++)
+        if (this.npRuleAllows(np, rules[i]!, remote, dst, port, proto)) return true;
     }
     return false;
+  }
+
+  /** Whether NetworkPolicy rule `r` of `np` admits `remote` on (port, protocol) at destination `dst`. */
+  private npRuleAllows(
+    np: CompiledNetworkPolicy,
+    r: NpRule,
+    remote: ResolvedEnd,
+    dst: ResolvedEnd,
+    port: number,
+    proto: L4Protocol,
+  ): boolean {
+    return (
+      (r.ports === null || this.anyNpPort(r.ports, dst, port, proto)) &&
+      (r.peers === null || this.anyNpPeer(np, r.peers, remote))
+    );
   }
 
   private anyRuleOf(
@@ -688,12 +697,8 @@ export class Engine {
     port: number,
     proto: L4Protocol,
   ): boolean {
-    for (let j = 0; j < which.length; j++) {
-      const r = rules[which[j]!]!;
-      if (r.ports !== null && !this.anyNpPort(r.ports, dst, port, proto)) continue;
-      if (r.peers !== null && !this.anyNpPeer(np, r.peers, remote)) continue;
-      return true;
-    }
+    for (let j = 0; j < which.length; j++)
+      if (this.npRuleAllows(np, rules[which[j]!]!, remote, dst, port, proto)) return true;
     return false;
   }
 
