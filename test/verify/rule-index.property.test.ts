@@ -5,9 +5,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { LabelSelector, Namespace, NetworkPolicy, Pod } from '../../src/model/k8s.ts';
+import type { LabelSelector, Namespace, NetworkPolicy } from '../../src/model/k8s.ts';
 import { buildEngine } from '../../src/verify/engine.ts';
 import type { Endpoint, L4Protocol } from '../../src/verify/types.ts';
+import type { PodRow } from './small-cluster.ts';
+import { podsFrom } from './small-cluster.ts';
 
 const NS = ['n1', 'n2'];
 const namespaces: Namespace[] = NS.map((n, i) => ({
@@ -15,30 +17,14 @@ const namespaces: Namespace[] = NS.map((n, i) => ({
   kind: 'Namespace',
   metadata: { name: n, labels: { 'kubernetes.io/metadata.name': n, env: i === 0 ? 'prod' : 'dev' } },
 }));
-const PODS: { ns: string; name: string; labels: Record<string, string>; ip: string }[] = [
+const PODS: PodRow[] = [
   { ns: 'n1', name: 'p1', labels: { app: 'a', tier: 'x' }, ip: '10.0.0.1' },
   { ns: 'n1', name: 'p2', labels: { app: 'b' }, ip: '10.0.0.2' },
   { ns: 'n2', name: 'p3', labels: { app: 'a', tier: 'y' }, ip: '10.0.1.3' },
   { ns: 'n2', name: 'p4', labels: { app: 'c', tier: 'x', role: 'db' }, ip: '10.0.1.4' },
   { ns: 'n2', name: 'p5', labels: {}, ip: '10.0.1.5' },
 ];
-const pods: Pod[] = PODS.map((p) => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: p.name, namespace: p.ns, labels: p.labels },
-  spec: {
-    containers: [
-      {
-        name: 'c',
-        ports: [
-          { name: 'http', containerPort: 80 },
-          { name: 'dns', containerPort: 81, protocol: 'UDP' },
-        ],
-      },
-    ],
-  },
-  status: { podIPs: [{ ip: p.ip }] },
-}));
+const pods = podsFrom(PODS);
 
 // Values no pod has make most rules name nobody, as in a real hub's list, so denials are common.
 const labelValue = fc.constantFrom(
