@@ -36,14 +36,23 @@ export interface AnalyseInput {
   names: Map<string, Set<string>>;
 }
 
-/** Graph, segments and proposal from aggregated edges. */
-export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analysis {
+/** The graph and its segments, without a proposal (what `microseg graph` prints). */
+export type GraphAnalysis = Omit<Analysis, 'proposal'>;
+
+/** Graph and segments from aggregated edges. */
+export function analyseGraph(input: AnalyseInput, opts: PipelineOptions = {}): GraphAnalysis {
   const graph = buildServiceGraph(input);
   const segments = computeSegments(input.identity.workloads, graph, opts.segments);
   for (const n of graph.nodes) {
     const s = segments.membership[n.id];
     if (s) n.segment = s;
   }
+  return { identity: input.identity, graph, segments };
+}
+
+/** Graph, segments and proposal from aggregated edges. */
+export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analysis {
+  const { graph, segments } = analyseGraph(input, opts);
   const proposal = proposePolicies(
     {
       workloads: input.identity.workloads,
@@ -58,15 +67,37 @@ export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analys
   return { identity: input.identity, graph, segments, proposal };
 }
 
-/** Runs the whole pipeline over a stream of flows. Memory is bounded by distinct edges, not flows. */
+/** Identity and the flows aggregated into edges. Memory is bounded by distinct edges, not flows. */
+async function aggregate(
+  snapshot: ClusterSnapshot,
+  flows: AsyncIterable<Flow> | Iterable<Flow>,
+  opts: PipelineOptions,
+): Promise<{ input: AnalyseInput; flows: number }> {
+  const identity = buildIdentity(snapshot, opts.identity);
+  const agg = new Aggregator(identity);
+  for await (const f of flows) agg.add(f);
+  return {
+    input: { identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() },
+    flows: agg.stats.flows,
+  };
+}
+
+/** Runs the whole pipeline over a stream of flows. */
 export async function runPipeline(
   snapshot: ClusterSnapshot,
   flows: AsyncIterable<Flow> | Iterable<Flow>,
   opts: PipelineOptions = {},
 ): Promise<Analysis & { flows: number }> {
-  const identity = buildIdentity(snapshot, opts.identity);
-  const agg = new Aggregator(identity);
-  for await (const f of flows) agg.add(f);
-  const result = analyse({ identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() }, opts);
-  return { ...result, flows: agg.stats.flows };
+  const { input, flows: n } = await aggregate(snapshot, flows, opts);
+  return { ...analyse(input, opts), flows: n };
+}
+
+/** The pipeline up to the graph and its segments: no policies are proposed. */
+export async function runGraphPipeline(
+  snapshot: ClusterSnapshot,
+  flows: AsyncIterable<Flow> | Iterable<Flow>,
+  opts: PipelineOptions = {},
+): Promise<GraphAnalysis & { flows: number }> {
+  const { input, flows: n } = await aggregate(snapshot, flows, opts);
+  return { ...analyseGraph(input, opts), flows: n };
 }

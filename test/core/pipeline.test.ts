@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { normaliseIP, isPrivateIP } from '../../src/identity/ip.ts';
-import { runPipeline } from '../../src/pipeline.ts';
+import { runGraphPipeline, runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { toDot } from '../../src/graph/build.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
@@ -170,5 +170,14 @@ describe('pipeline on the fixture', async () => {
     const again = await runPipeline(fixtureSnapshot(), [...fixtureFlows()].reverse());
     expect(policiesToYaml(again.proposal.policies)).toBe(policiesToYaml(res.proposal.policies));
     expect(JSON.stringify(again.graph)).toBe(JSON.stringify(res.graph));
+  });
+
+  it('stops at the graph and its segments for `microseg graph`', async () => {
+    const g = await runGraphPipeline(fixtureSnapshot(), fixtureFlows());
+    expect(JSON.stringify(g.graph)).toBe(JSON.stringify(res.graph));
+    expect(g.segments).toEqual(res.segments);
+    expect(g.flows).toBe(res.flows);
+    expect(g.graph.nodes.some((n) => n.segment !== undefined)).toBe(true);
+    expect('proposal' in g).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
 import { readFlows } from '../../flows/reader.ts';
 import { toDot } from '../../graph/build.ts';
-import { runPipeline } from '../../pipeline.ts';
+import { runGraphPipeline } from '../../pipeline.ts';
 import { stableJson } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadSnapshotFiles } from '../inputs.ts';
@@ -57,7 +57,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['input-format'] ? { format: values['input-format'] as FlowFormat } : {}),
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
-  const res = await runPipeline(snapshot, reader, opts);
+  const res = await runGraphPipeline(snapshot, reader, opts);
   const text =
     format === 'dot'
       ? toDot(res.graph)
