@@ -39,6 +39,15 @@ function toFlow(r: FlowRecord): Flow {
   return f;
 }
 
+/** A flow between two private addresses, without protocol and port. */
+const ONE_PAIR = {
+  time: 1,
+  src: { ip: '10.0.0.1' },
+  dst: { ip: '10.0.0.3' },
+  verdict: 'FORWARDED' as const,
+  input: 'generic' as const,
+};
+
 describe('aggregation', () => {
   it('gives exactly the edges of text-keyed folding (numbered peers, numeric edge keys)', () => {
     fc.assert(
@@ -62,13 +71,7 @@ describe('aggregation', () => {
 
   it('keeps protocols and ports apart on one pair', () => {
     const agg = new Aggregator(identity);
-    const base = {
-      time: 1,
-      src: { ip: '10.0.0.1' },
-      dst: { ip: '10.0.0.3' },
-      verdict: 'FORWARDED' as const,
-      input: 'generic' as const,
-    };
+    const base = ONE_PAIR;
     agg.add({ ...base, protocol: 'TCP', port: 8 });
     agg.add({ ...base, protocol: 'ICMPv4', port: 8 });
     agg.add({ ...base, protocol: 'TCP', port: 65535 });
@@ -84,14 +87,7 @@ describe('aggregation', () => {
 
   it('refuses a flow whose port is not a 16-bit number', () => {
     const agg = new Aggregator(identity);
-    const f = {
-      time: 1,
-      src: { ip: '10.0.0.1' },
-      dst: { ip: '10.0.0.3' },
-      protocol: 'TCP' as const,
-      verdict: 'FORWARDED' as const,
-      input: 'generic' as const,
-    };
+    const f = { ...ONE_PAIR, protocol: 'TCP' as const };
     expect(() => agg.add({ ...f, port: 65536 })).toThrow('flow port out of range: 65536');
     expect(() => agg.add({ ...f, port: -1 })).toThrow('flow port out of range: -1');
     expect(() => agg.add({ ...f, port: 1.5 })).toThrow('flow port out of range: 1.5');
