@@ -18,6 +18,7 @@ import { loadSnapshotFiles } from '../src/cli/inputs.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
 import { readFlows } from '../src/flows/reader.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
+import type { DuplicateSink } from '../src/flows/hubble-wasm.ts';
 import { resetWasmScanner, scanHubbleBlock, wasmScannerMemory } from '../src/flows/hubble-wasm.ts';
 import { parseHubbleLineSlow } from '../src/flows/hubble.ts';
 import type { HubbleResult } from '../src/flows/hubble.ts';
@@ -95,14 +96,26 @@ function countLines(block: string): number {
 type Stage = 'scan' | 'dedup' | 'full';
 
 /**
- * The stages after scanning, as far as `stage` goes: `add` takes each line's result, `finish` returns
- * the number of flows that reached the last stage.
+ * The stages after scanning, as far as `stage` goes: `add` takes each line's result, `sink` is where
+ * the byte scanner sends observations that add nothing to a held connection (as the reader does),
+ * `drain` passes on what de-duplication emitted, `finish` returns the number of flows that reached the
+ * last stage.
  */
-function ingestStages(stage: Stage, identity: Identity): { add(r: HubbleResult): void; finish(): number } {
+function ingestStages(
+  stage: Stage,
+  identity: Identity,
+): { add(r: HubbleResult): void; sink: DuplicateSink | undefined; drain(): void; finish(): number } {
   const agg = new Aggregator(identity);
   const dedup = new Deduplicator();
   const out: Flow[] = [];
   let n = 0;
+  const drain = () => {
+    if (out.length > 0) {
+      if (stage === 'full') for (const f of out) agg.add(f);
+      n += out.length;
+      out.length = 0;
+    }
+  };
   return {
     add(r) {
       if (r.kind !== 'flow') return;
@@ -111,14 +124,13 @@ function ingestStages(stage: Stage, identity: Identity): { add(r: HubbleResult):
         return;
       }
       dedup.add(r.flow, out);
-      if (out.length > 0) {
-        if (stage === 'full') for (const f of out) agg.add(f);
-        n += out.length;
-        out.length = 0;
-      }
+      drain();
     },
+    sink: stage === 'scan' ? undefined : { dedup, out, duplicate() {} },
+    drain,
     finish() {
       if (stage === 'scan') return n;
+      drain();
       dedup.flush(out);
       if (stage === 'full') for (const f of out) agg.add(f);
       return n + out.length;
@@ -143,9 +155,14 @@ function ingestBytes(blocks: readonly Buffer[], stage: Stage, identity: Identity
   resetWasmScanner();
   const stages = ingestStages(stage, identity);
   for (const block of blocks) {
-    scanHubbleBlock(block, 0, block.length, (result, start, end) =>
-      stages.add(result ?? parseHubbleLineSlow(block.toString('utf8', start, end))),
+    scanHubbleBlock(
+      block,
+      0,
+      block.length,
+      (result, start, end) => stages.add(result ?? parseHubbleLineSlow(block.toString('utf8', start, end))),
+      stages.sink,
     );
+    stages.drain();
   }
   return stages.finish();
 }
@@ -219,10 +236,17 @@ export function benchIngestPipeline(opts: { lines?: number; rounds?: number } = 
     resetWasmScanner();
     const stages = ingestStages('full', identity);
     const feed = (from: number, to: number) => {
-      for (const block of byteBlocks.slice(from, to))
-        scanHubbleBlock(block, 0, block.length, (result, start, end) =>
-          stages.add(result ?? parseHubbleLineSlow(block.toString('utf8', start, end))),
+      for (const block of byteBlocks.slice(from, to)) {
+        scanHubbleBlock(
+          block,
+          0,
+          block.length,
+          (result, start, end) =>
+            stages.add(result ?? parseHubbleLineSlow(block.toString('utf8', start, end))),
+          stages.sink,
         );
+        stages.drain();
+      }
     };
     feed(0, half);
     fullLater = Math.min(
@@ -379,6 +403,7 @@ function memoryChild(count: number): void {
     for (const f of out) agg.add(f);
     out.length = 0;
   };
+  const sink: DuplicateSink = { dedup, out, duplicate() {} };
   let pending: string[] = [];
   let size = 0;
   // CPU time of the ingest path alone (not the generator). JSON.parse is not measured here: its
@@ -389,7 +414,9 @@ function memoryChild(count: number): void {
     pending = [];
     size = 0;
     let c = process.cpuUsage();
-    scanHubbleBlock(block, 0, block.length, onLine(block));
+    scanHubbleBlock(block, 0, block.length, onLine(block), sink);
+    for (const f of out) agg.add(f);
+    out.length = 0;
     c = process.cpuUsage(c);
     ingestCpu += c.user + c.system;
   };

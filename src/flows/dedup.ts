@@ -53,7 +53,20 @@ export function endpointKey(e: FlowEndpoint): string {
   return '';
 }
 
-const PROTOCOL_CODE: Record<Protocol, number> = { TCP: 1, UDP: 2, SCTP: 3, ICMPv4: 4, ICMPv6: 5 };
+export const PROTOCOL_CODE: Record<Protocol, number> = { TCP: 1, UDP: 2, SCTP: 3, ICMPv4: 4, ICMPv6: 5 };
+
+/** How strongly a verdict speaks for a connection (a merge keeps the strongest). */
+export function verdictRank(v: Verdict): number {
+  return VERDICT_RANK[v];
+}
+
+/**
+ * The compact connection key (see Deduplicator.key) of a protocol code, two endpoint numbers and two
+ * ports of at most 16 bits.
+ */
+export function compactKey(code: number, s: number, d: number, sport: number, port: number): string {
+  return String.fromCharCode(code, s & 0xffff, s >>> 16, d & 0xffff, d >>> 16, sport, port);
+}
 
 /** The connection key of a flow, or undefined when it cannot be de-duplicated. */
 export function connectionKey(f: Flow): string | undefined {
@@ -173,6 +186,7 @@ export class Deduplicator {
   /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
   private endpointIds = new Map<string, number>();
   private readonly maxEndpointKeys: number;
+  private numberings = 0;
 
   constructor(opts: DedupOptions = {}) {
     this.windowMs = opts.windowMs ?? DEFAULT_DEDUP_WINDOW_MS;
@@ -207,7 +221,20 @@ export class Deduplicator {
       !(sport >>> 0 <= 0xffff && f.port >>> 0 <= 0xffff && sport % 1 === 0 && f.port % 1 === 0)
     )
       return connectionKey(f);
-    return String.fromCharCode(code, s & 0xffff, s >>> 16, d & 0xffff, d >>> 16, sport, f.port);
+    return compactKey(code, s, d, sport, f.port);
+  }
+
+  /**
+   * Changes whenever endpoint numbers are given afresh: a number `endpointNumber` returned stays the
+   * endpoint's number while this is unchanged.
+   */
+  get numbering(): number {
+    return this.numberings;
+  }
+
+  /** The number of an endpoint key (an address, or namespace/pod) seen before, or undefined. */
+  endpointNumber(key: string): number | undefined {
+    return this.endpointIds.get(key);
   }
 
   private endpointId(e: FlowEndpoint): number {
@@ -225,6 +252,7 @@ export class Deduplicator {
    */
   private renumber(): void {
     this.endpointIds = new Map();
+    this.numberings++;
     const rekey = (m: Map<string, Flow>) => {
       const out = new Map<string, Flow>();
       for (const f of m.values()) out.set(this.key(f)!, f);
@@ -242,19 +270,7 @@ export class Deduplicator {
       out.push(flow);
       return;
     }
-    const gen = Math.floor(flow.time / this.windowMs);
-    if (gen > this.generation) {
-      if (gen === this.generation + 1) {
-        this.emit(this.previous, out);
-        this.previous = this.current;
-      } else {
-        this.emit(this.previous, out);
-        this.emit(this.current, out);
-        this.previous = new Map();
-      }
-      this.current = new Map();
-      this.generation = gen;
-    }
+    this.advance(flow.time, out);
     const kept = this.current.get(key);
     if (kept !== undefined) {
       // Most observations add nothing: the kept record stays, and the map is not written.
@@ -283,11 +299,50 @@ export class Deduplicator {
     this.current.set(key, flow);
   }
 
+  /** Emits what a flow at `time` leaves behind: generations more than one window older. */
+  private advance(time: number, out: Flow[]): void {
+    const gen = Math.floor(time / this.windowMs);
+    if (gen > this.generation) {
+      if (gen === this.generation + 1) {
+        this.emit(this.previous, out);
+        this.previous = this.current;
+      } else {
+        this.emit(this.previous, out);
+        this.emit(this.current, out);
+        this.previous = new Map();
+      }
+      this.current = new Map();
+      this.generation = gen;
+    }
+  }
+
+  /**
+   * The record a flow with compact key `key` at `time` would be merged into by `add`, after the
+   * generations such a flow leaves behind are emitted into `out` (as `add` would); undefined when
+   * `add` would hold it as a new connection. With `countDuplicate`, this lets a caller that can tell
+   * from the raw observation that the merge would return the kept record skip building the flow.
+   */
+  held(key: string, time: number, out: Flow[]): Flow | undefined {
+    this.advance(time, out);
+    const kept = this.current.get(key);
+    if (kept !== undefined) return kept;
+    const old = this.previous.get(key);
+    return old !== undefined && time - old.time < this.windowMs ? old : undefined;
+  }
+
+  /** Counts an observation that `held` found and that adds nothing to the record held. */
+  countDuplicate(): void {
+    this.duplicates++;
+  }
+
   flush(out: Flow[]): void {
     this.emit(this.previous, out);
     this.emit(this.current, out);
     this.previous = new Map();
     this.current = new Map();
+    // Nothing is held: endpoint numbers start afresh.
+    this.endpointIds = new Map();
+    this.numberings++;
   }
 
   private emit(m: Map<string, Flow>, out: Flow[]): void {

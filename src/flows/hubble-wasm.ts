@@ -13,9 +13,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIPAddress, parseRfc3339 } from './common.ts';
+import type { Deduplicator } from './dedup.ts';
+import { compactKey, PROTOCOL_CODE, verdictRank } from './dedup.ts';
+import type { DirectionRule } from './direction.ts';
+import { decideDirection } from './direction.ts';
 import { FlowInputError } from './errors.ts';
 import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
-import type { ReservedIdentity } from './types.ts';
+import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import {
   addCiliumLabel,
   applyEndpointTemplate,
@@ -23,8 +27,12 @@ import {
   emptyHubbleFields,
   extractService,
   finishHubble,
+  l7TypeName,
+  reservedOf,
   resetHubbleFields,
   stringArray,
+  traceReasonName,
+  verdictOf,
 } from './hubble.ts';
 
 // Record layout: must match native/hubble-scan/src/lib.rs.
@@ -101,7 +109,17 @@ interface ScannerExports {
 interface EndpointInfo extends EndpointTemplate {
   /** `built`, per service id the endpoint came with. */
   builtWith: Map<number, BuiltEndpoint> | undefined;
+  /** The FlowEndpoint fields it gives (FIELD_* bits), or -1 when it is a health endpoint. */
+  fields: number;
 }
+
+// Which optional fields a FlowEndpoint has (see fieldsOf).
+const FIELD_NAMESPACE = 1;
+const FIELD_POD = 2;
+const FIELD_WORKLOAD = 4;
+const FIELD_LABELS = 8;
+const FIELD_RESERVED = 16;
+const FIELD_SERVICE = 32;
 
 interface ServiceInfo {
   name: string | undefined;
@@ -148,6 +166,9 @@ export function resetWasmScanner(): void {
   nameLists = [];
   services = [];
   labelSets = [];
+  ipNumbers = [];
+  protocolById = [];
+  verdictById = [];
 }
 
 const latin1 = new TextDecoder('latin1');
@@ -219,7 +240,7 @@ function endpointFromWords(w: Uint32Array, i: number): EndpointInfo | null {
   const text = (id: number) => (id === NONE ? undefined : strs[id]);
   const labels = w[i + 6] === NONE ? undefined : labelSets[w[i + 6]!];
   if (labels === null) return null;
-  return {
+  const info: EndpointInfo = {
     namespace: text(w[i]!),
     pod: text(w[i + 1]!),
     labels: labels?.labels,
@@ -229,7 +250,19 @@ function endpointFromWords(w: Uint32Array, i: number): EndpointInfo | null {
     identity: w[i + 2] === 1 ? w[i + 3] : undefined,
     built: { endpoint: undefined },
     builtWith: undefined,
+    fields: 0,
   };
+  // The fields newEndpoint (hubble.ts) gives a FlowEndpoint built from this template.
+  const reserved = reservedOf(info.reserved, info.identity);
+  info.fields =
+    reserved === 'health'
+      ? -1
+      : (info.namespace ? FIELD_NAMESPACE : 0) |
+        (info.pod ? FIELD_POD : 0) |
+        (info.workloadName ? FIELD_WORKLOAD : 0) |
+        (info.labels !== undefined ? FIELD_LABELS : 0) |
+        (reserved !== undefined ? FIELD_RESERVED : 0);
+  return info;
 }
 
 function decodeNames(text: string): string[] | null {
@@ -351,6 +384,169 @@ function finishLine(block: Uint8Array, r: Int32Array, o: number): HubbleResult |
   return finishHubble(f);
 }
 
+/** The FIELD_* bits of the optional fields a FlowEndpoint has. */
+function fieldsOf(e: FlowEndpoint): number {
+  return (
+    (e.namespace !== undefined ? FIELD_NAMESPACE : 0) |
+    (e.pod !== undefined ? FIELD_POD : 0) |
+    (e.workload !== undefined ? FIELD_WORKLOAD : 0) |
+    (e.labels !== undefined ? FIELD_LABELS : 0) |
+    (e.reserved !== undefined ? FIELD_RESERVED : 0) |
+    (e.service !== undefined ? FIELD_SERVICE : 0)
+  );
+}
+
+/**
+ * The FIELD_* bits of the endpoint a line's endpoint slots give, or -1 when the line must be
+ * normalised in full for it (an endpoint or service extraction rejects, DNS names, a health endpoint).
+ */
+function sideFields(ep: number, names: number, svc: number): number {
+  if (names >= 0) return -1;
+  let bits = 0;
+  if (ep >= 0) {
+    const info = endpoints[ep];
+    if (info === null || info === undefined) return -1;
+    bits = info.fields;
+    if (bits < 0) return -1;
+  }
+  if (svc >= 0) {
+    const s = services[svc];
+    if (s === null || s === undefined) return -1;
+    if (s.name) bits |= FIELD_SERVICE;
+  }
+  return bits;
+}
+
+// The de-duplicator's endpoint numbers of address string ids (0: not known yet, else number + 1), for
+// one de-duplicator and one numbering of its endpoints.
+let ipNumbers: number[] = [];
+let ipNumbersOf: Deduplicator | undefined;
+let ipNumbersEpoch = -1;
+
+/** The de-duplicator's number of the address with string id `id`, or undefined when it has none. */
+function ipNumber(dedup: Deduplicator, id: number): number | undefined {
+  if (ipNumbersOf !== dedup || ipNumbersEpoch !== dedup.numbering) {
+    ipNumbers = [];
+    ipNumbersOf = dedup;
+    ipNumbersEpoch = dedup.numbering;
+  }
+  const known = ipNumbers[id];
+  if (known !== undefined && known > 0) return known - 1;
+  const n = dedup.endpointNumber(strs[id]!);
+  if (n !== undefined) ipNumbers[id] = n + 1;
+  return n;
+}
+
+/** Whether an address slot holds a valid IP address. */
+function validIP(id: number): boolean {
+  if (id < 0) return false;
+  const ip = strs[id]!;
+  return ip !== '' && (ipValid[id] ??= isIPAddress(ip));
+}
+
+// What fastDuplicate made of a string id as a protocol and as a verdict (null: none it models).
+let protocolById: (Protocol | null)[] = [];
+let verdictById: (Verdict | null)[] = [];
+
+/** The protocols whose observations fastDuplicate models. */
+const FAST_PROTOCOLS = new Map<string, Protocol>([
+  ['TCP', 'TCP'],
+  ['UDP', 'UDP'],
+  ['SCTP', 'SCTP'],
+]);
+
+/**
+ * Where a block's repeated observations go without a Flow being built for them: the de-duplicator
+ * that holds the connections, the array its emitted records go to, and a callback per such line.
+ */
+export interface DuplicateSink {
+  dedup: Deduplicator;
+  out: Flow[];
+  /** Called for a line that was an observation adding nothing to a connection already held. */
+  duplicate(rule: DirectionRule, flipped: boolean): void;
+}
+
+/**
+ * Whether a scanned line is an observation that `normalise + dedup.add` would merge into a held
+ * connection without changing it (mergeObservation returning the kept record); if so, it is counted
+ * as a duplicate and reported to the sink. Lines that would be anything else — a new connection, a
+ * merge that adds, a skip, a bad line, a shape this check does not model (ICMP, DNS names, drop
+ * reasons, a DNS query, unusual time text) — return false and are normalised in full.
+ */
+function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
+  const hourId = r[o + S_HOUR]!;
+  if (hourId < 0) return false;
+  const hour = hours[hourId]!;
+  if (Number.isNaN(hour)) return false;
+  const time = hour + r[o + S_MS]!;
+  const l4 = r[o + S_L4]!;
+  if (l4 < 0) return false;
+  const protocol = (protocolById[l4] ??= FAST_PROTOCOLS.get(strs[l4]!) ?? null);
+  if (protocol === null) return false;
+  const drop = r[o + S_DROP]!;
+  if (drop !== -1 && drop !== -2) {
+    // Only an absent or empty drop reason is modelled here (-2 is the number 0).
+    const d = drop >= 0 ? strs[drop] : undefined;
+    if (d !== '' && d !== 'DROP_REASON_UNKNOWN') return false;
+  }
+  const dns = r[o + S_DNS_QUERY]!;
+  if (dns >= 0 && strs[dns] !== '') return false;
+  const v = r[o + S_VERDICT]!;
+  const verdict =
+    v >= 0 ? (verdictById[v] ??= verdictOf(strs[v]) ?? null) : (verdictOf(enumValue(v)) ?? null);
+  if (verdict === null) return false;
+  if (!validIP(r[o + S_SRC_IP]!) || !validIP(r[o + S_DST_IP]!)) return false;
+  const srcFields = sideFields(r[o + S_SRC_EP]!, r[o + S_SRC_NAMES]!, r[o + S_SRC_SVC]!);
+  if (srcFields < 0) return false;
+  const dstFields = sideFields(r[o + S_DST_EP]!, r[o + S_DST_NAMES]!, r[o + S_DST_SVC]!);
+  if (dstFields < 0) return false;
+  const sport = r[o + S_SPORT]!;
+  const dport = r[o + S_DPORT]!;
+  const srcPort = sport < 0 ? 0 : sport;
+  const dstPort = dport < 0 ? 0 : dport;
+  if (srcPort > 0xffff || dstPort > 0xffff) return false;
+  const dir = decideDirection({
+    protocol,
+    isReply: flag(r[o + S_IS_REPLY]!),
+    reply: flag(r[o + S_REPLY]!),
+    traceReason: traceReasonName(enumValue(r[o + S_TRACE]!)),
+    l7Type: l7TypeName(enumValue(r[o + S_L7_TYPE]!)),
+    syn: r[o + S_SYN] === 1,
+    ack: r[o + S_ACK] === 1,
+    srcPort,
+    dstPort,
+    icmpType: dstPort,
+  });
+  const flip = dir.reply;
+  // The connection as the normalised flow names it: initiator first.
+  const fromPort = flip ? dstPort : srcPort;
+  if (fromPort === 0) return false;
+  const dedup = sink.dedup;
+  const srcId = r[o + S_SRC_IP]!;
+  const dstId = r[o + S_DST_IP]!;
+  const s = ipNumber(dedup, flip ? dstId : srcId);
+  if (s === undefined) return false;
+  const d = ipNumber(dedup, flip ? srcId : dstId);
+  if (d === undefined) return false;
+  const key = compactKey(PROTOCOL_CODE[protocol], s, d, fromPort, flip ? srcPort : dstPort);
+  const kept = dedup.held(key, time, sink.out);
+  // mergeObservation's test for "adds nothing", on what the line would give.
+  if (
+    kept === undefined ||
+    kept.input !== 'hubble' ||
+    kept.count !== undefined ||
+    kept.time > time ||
+    verdictRank(verdict) > verdictRank(kept.verdict) ||
+    (kept.verdict !== 'DROPPED' && kept.dropReason !== undefined) ||
+    ((flip ? dstFields : srcFields) & ~fieldsOf(kept.src)) !== 0 ||
+    ((flip ? srcFields : dstFields) & ~fieldsOf(kept.dst)) !== 0
+  )
+    return false;
+  dedup.countDuplicate();
+  sink.duplicate(dir.rule, flip);
+  return true;
+}
+
 /**
  * Called for every line of a block: the result, or undefined when the line must take the JSON.parse
  * path (or is not a Hubble flow line at all: blank, events, anything unusual); `start` and `end` are
@@ -360,13 +556,16 @@ export type HubbleLineHandler = (result: HubbleResult | undefined, start: number
 
 /**
  * Scans bytes[start, end) — whole lines, the last one ended by '\n' — calling `onLine` for each line
- * in order.
+ * in order. With a `sink`, a line that is an observation adding nothing to a connection its
+ * de-duplicator holds goes to `sink.duplicate` instead (no Flow is built for it); `onLine` gets the
+ * others, and their flows are meant for the same de-duplicator.
  */
 export function scanHubbleBlock(
   bytes: Uint8Array,
   start: number,
   end: number,
   onLine: HubbleLineHandler,
+  sink?: DuplicateSink,
 ): void {
   const x = scanner();
   if (x.arena_size() > arenaLimit) resetWasmScanner();
@@ -378,6 +577,7 @@ export function scanHubbleBlock(
   const r = new Int32Array(x.memory.buffer, x.records(), lines * SLOTS);
   const block = bytes.subarray(start, end);
   for (let i = 0, o = 0; i < lines; i++, o += SLOTS) {
+    if (sink !== undefined && r[o + S_STATUS] === 0 && fastDuplicate(r, o, sink)) continue;
     const result = r[o + S_STATUS] === 0 ? finishLine(block, r, o) : undefined;
     onLine(result, start + r[o + S_START]!, start + r[o + S_END]!);
   }

@@ -493,6 +493,31 @@ function enumName(v: string | number | undefined, names: readonly string[]): str
   return v;
 }
 
+/** A flow's verdict from its `verdict` value (absent: UNKNOWN); undefined when it names none. */
+export function verdictOf(v: string | number | undefined): Verdict | undefined {
+  if (v === undefined) return 'UNKNOWN';
+  if (typeof v === 'number') return VERDICTS[v];
+  return VERDICT_BY_NAME.get(v);
+}
+
+/** The `trace_reason` name a value gives (numbers by the enum's order). */
+export function traceReasonName(v: string | number | undefined): string | undefined {
+  return enumName(v, TRACE_REASONS);
+}
+
+/** The `l7.type` name a value gives (numbers by the enum's order). */
+export function l7TypeName(v: string | number | undefined): string | undefined {
+  return enumName(v, L7_TYPES);
+}
+
+/** The reserved identity of an endpoint: from its labels, else from its identity number. */
+export function reservedOf(
+  reserved: ReservedIdentity | undefined,
+  identity: number | undefined,
+): ReservedIdentity | undefined {
+  return reserved ?? (identity !== undefined ? RESERVED_BY_IDENTITY[identity] : undefined);
+}
+
 export interface LabelInfo {
   labels: string[];
   reserved: ReservedIdentity | undefined;
@@ -574,7 +599,7 @@ function newEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
   if (e.pod) out.pod = e.pod;
   if (e.workloadName) out.workload = { kind: e.workloadKind ?? '', name: e.workloadName };
   if (e.labels !== undefined) out.labels = e.labels;
-  const reserved = e.reserved ?? (e.identity !== undefined ? RESERVED_BY_IDENTITY[e.identity] : undefined);
+  const reserved = reservedOf(e.reserved, e.identity);
   if (reserved !== undefined) out.reserved = reserved;
   if (e.names !== undefined && e.names.length > 0) out.names = e.names.map(stripDot);
   if (e.serviceName)
@@ -674,10 +699,7 @@ function finish(f: HubbleFields): HubbleResult {
   } else {
     throw new FlowInputError('missing-field', `${p}time is missing`);
   }
-  let verdict: Verdict | undefined;
-  if (f.verdict === undefined) verdict = 'UNKNOWN';
-  else if (typeof f.verdict === 'number') verdict = VERDICTS[f.verdict];
-  else verdict = VERDICT_BY_NAME.get(f.verdict);
+  const verdict = verdictOf(f.verdict);
   if (verdict === undefined)
     throw new FlowInputError('unknown-enum', `${p}verdict: unknown value ${JSON.stringify(f.verdict)}`);
   let dropReason: string | undefined;
@@ -701,8 +723,8 @@ function finish(f: HubbleFields): HubbleResult {
   const isIcmp = protocol === 'ICMPv4' || protocol === 'ICMPv6';
   let srcPort = isIcmp ? 0 : (f.src.port ?? 0);
   let port = isIcmp ? (f.icmpType ?? 0) : (f.dst.port ?? 0);
-  const traceReason = enumName(f.traceReason, TRACE_REASONS);
-  const l7Type = enumName(f.l7Type, L7_TYPES);
+  const traceReason = traceReasonName(f.traceReason);
+  const l7Type = l7TypeName(f.l7Type);
   const dir = decideDirection({
     protocol,
     isReply: f.isReply,

@@ -21,6 +21,7 @@ import type { BadReason, SkipReason } from './errors.ts';
 import { FlowInputError } from './errors.ts';
 import { parseGenericLine } from './generic.ts';
 import { parseHubbleLine } from './hubble-scan.ts';
+import type { DuplicateSink } from './hubble-wasm.ts';
 import { scanHubbleBlock } from './hubble-wasm.ts';
 import type { HubbleResult } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
@@ -646,21 +647,44 @@ export class FlowReader implements AsyncIterable<Flow> {
           // Hubble lines are scanned on their bytes (WebAssembly); unusual lines are decoded and take
           // the string path below.
           const out: Flow[] = (scanned = []);
-          scanHubbleBlock(cur, 0, end, (r, start, stop) => {
-            lineNo++;
-            if (r !== undefined) {
+          const stats = this.stats;
+          // Observations that add nothing to a connection already held are counted without a Flow.
+          const sink: DuplicateSink | undefined =
+            this.dedup === undefined
+              ? undefined
+              : {
+                  dedup: this.dedup,
+                  out,
+                  duplicate(rule, flipped) {
+                    lineNo++;
+                    info.lines++;
+                    stats.lines++;
+                    stats.direction[rule]++;
+                    if (flipped) stats.repliesFlipped++;
+                    stats.observations++;
+                  },
+                };
+          scanHubbleBlock(
+            cur,
+            0,
+            end,
+            (r, start, stop) => {
+              lineNo++;
+              if (r !== undefined) {
+                info.lines++;
+                stats.lines++;
+                this.hubbleResult(source, r, lineNo, out);
+                return;
+              }
+              let line = cur.toString('utf8', start, stop);
+              if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+              if (line.trim() === '') return;
               info.lines++;
-              this.stats.lines++;
-              this.hubbleResult(source, r, lineNo, out);
-              return;
-            }
-            let line = cur.toString('utf8', start, stop);
-            if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-            if (line.trim() === '') return;
-            info.lines++;
-            this.stats.lines++;
-            handleLine(line, lineNo, out);
-          });
+              stats.lines++;
+              handleLine(line, lineNo, out);
+            },
+            sink,
+          );
         } else text = rest + decoder.write(cur.subarray(0, end));
         if (scanned !== undefined) {
           this.sync();

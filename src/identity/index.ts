@@ -339,12 +339,19 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       stats.byPodName++;
       return known;
     }
-    const named = ep.pod && ep.namespace ? resolveNamed(ep, ep.namespace, ep.pod) : undefined;
-    if (named) {
-      if (podIdOf(ep.namespace!, ep.pod!) === undefined) {
+    if (ep.pod && ep.namespace) {
+      const id = podIdOf(ep.namespace, ep.pod);
+      if (id !== undefined) {
+        stats.byPodName++;
+        const named = workloadPeer(id);
+        if (Object.isFrozen(ep)) byEndpoint.set(ep, named);
+        return named;
+      }
+      const named = resolveUnknownPod(ep, ep.namespace);
+      if (named) {
         if (ep.ip) learn(normaliseIP(ep.ip), named.id, time);
-      } else if (Object.isFrozen(ep)) byEndpoint.set(ep, named);
-      return named;
+        return named;
+      }
     }
     if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
@@ -368,13 +375,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return countKind(p);
   };
 
-  /** An endpoint that names its pod: the snapshot's pod, Hubble's workload, or a label match. */
-  const resolveNamed = (ep: FlowEndpoint, ns: string, pod: string): Peer | undefined => {
-    const id = podIdOf(ns, pod);
-    if (id) {
-      stats.byPodName++;
-      return workloadPeer(id);
-    }
+  /** An endpoint that names a pod the snapshot does not have: Hubble's workload, or a label match. */
+  const resolveUnknownPod = (ep: FlowEndpoint, ns: string): Peer | undefined => {
     if (ep.workload) {
       stats.byHubbleWorkload++;
       return workloadPeer(observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels));
