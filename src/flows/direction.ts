@@ -47,28 +47,66 @@ export const EPHEMERAL_PORT_MIN = 32768;
 
 /** Decides whether the observed packet is a reply; the first rule with an opinion wins. */
 export function decideDirection(e: DirectionEvidence): { reply: boolean; rule: DirectionRule } {
-  if (e.isReply !== undefined) return { reply: e.isReply, rule: 'is_reply' };
-  if (e.reply === true) return { reply: true, rule: 'reply' };
-  if (e.traceReason === 'REPLY') return { reply: true, rule: 'trace_reason' };
-  if (e.traceReason === 'NEW') return { reply: false, rule: 'trace_reason' };
-  if (e.l7Type === 'RESPONSE') return { reply: true, rule: 'l7' };
-  if (e.l7Type === 'REQUEST') return { reply: false, rule: 'l7' };
-  const p = e.protocol;
-  if (p === 'ICMPv4' || p === 'ICMPv6') {
-    const request = p === 'ICMPv4' ? 8 : 128;
-    const answer = p === 'ICMPv4' ? 0 : 129;
-    if (e.icmpType === request) return { reply: false, rule: 'icmp' };
-    if (e.icmpType === answer) return { reply: true, rule: 'icmp' };
-    return { reply: false, rule: 'observed' };
+  const d = direction(
+    e.protocol,
+    e.isReply,
+    e.reply,
+    e.traceReason,
+    e.l7Type,
+    e.syn,
+    e.ack,
+    e.srcPort,
+    e.dstPort,
+    e.icmpType,
+  );
+  return { reply: (d & 1) === 1, rule: DIRECTION_RULES[d >> 1]! };
+}
+
+// Rule indexes in DIRECTION_RULES, shifted past the reply bit.
+const IS_REPLY = 0 << 1;
+const REPLY = 1 << 1;
+const TRACE_REASON = 2 << 1;
+const L7 = 3 << 1;
+const TCP_FLAGS = 4 << 1;
+const ICMP = 5 << 1;
+const PORTS = 6 << 1;
+const OBSERVED = 7 << 1;
+
+/**
+ * decideDirection on the evidence's fields, without an object either way: the rule's index in
+ * DIRECTION_RULES times two, plus one when the packet is a reply.
+ */
+export function direction(
+  protocol: Protocol,
+  isReply: boolean | undefined,
+  reply: boolean | undefined,
+  traceReason: string | undefined,
+  l7Type: string | undefined,
+  syn: boolean,
+  ack: boolean,
+  s: number,
+  d: number,
+  icmpType: number,
+): number {
+  if (isReply !== undefined) return IS_REPLY | (isReply ? 1 : 0);
+  if (reply === true) return REPLY | 1;
+  if (traceReason === 'REPLY') return TRACE_REASON | 1;
+  if (traceReason === 'NEW') return TRACE_REASON;
+  if (l7Type === 'RESPONSE') return L7 | 1;
+  if (l7Type === 'REQUEST') return L7;
+  if (protocol === 'ICMPv4' || protocol === 'ICMPv6') {
+    const request = protocol === 'ICMPv4' ? 8 : 128;
+    const answer = protocol === 'ICMPv4' ? 0 : 129;
+    if (icmpType === request) return ICMP;
+    if (icmpType === answer) return ICMP | 1;
+    return OBSERVED;
   }
-  if (p === 'TCP' && e.syn) return { reply: e.ack, rule: 'tcp-flags' };
-  const s = e.srcPort;
-  const d = e.dstPort;
+  if (protocol === 'TCP' && syn) return TCP_FLAGS | (ack ? 1 : 0);
   if ((d >= EPHEMERAL_PORT_MIN && s < EPHEMERAL_PORT_MIN && s > 0) || (s > 0 && s < 1024 && d >= 1024))
-    return { reply: true, rule: 'ports' };
+    return PORTS | 1;
   if ((s >= EPHEMERAL_PORT_MIN && d < EPHEMERAL_PORT_MIN && d > 0) || (d > 0 && d < 1024 && s >= 1024))
-    return { reply: false, rule: 'ports' };
-  return { reply: false, rule: 'observed' };
+    return PORTS;
+  return OBSERVED;
 }
 
 /** The ICMP type that names a connection whose reply was observed (echo reply -> echo request). */

@@ -16,7 +16,7 @@ import { isIPAddress, parseRfc3339 } from './common.ts';
 import type { Deduplicator } from './dedup.ts';
 import { compactKey, PROTOCOL_CODE, verdictRank } from './dedup.ts';
 import type { DirectionRule } from './direction.ts';
-import { decideDirection } from './direction.ts';
+import { DIRECTION_RULES, direction } from './direction.ts';
 import { FlowInputError } from './errors.ts';
 import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
@@ -505,19 +505,19 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   const srcPort = sport < 0 ? 0 : sport;
   const dstPort = dport < 0 ? 0 : dport;
   if (srcPort > 0xffff || dstPort > 0xffff) return false;
-  const dir = decideDirection({
+  const dir = direction(
     protocol,
-    isReply: flag(r[o + S_IS_REPLY]!),
-    reply: flag(r[o + S_REPLY]!),
-    traceReason: traceReasonName(enumValue(r[o + S_TRACE]!)),
-    l7Type: l7TypeName(enumValue(r[o + S_L7_TYPE]!)),
-    syn: r[o + S_SYN] === 1,
-    ack: r[o + S_ACK] === 1,
+    flag(r[o + S_IS_REPLY]!),
+    flag(r[o + S_REPLY]!),
+    traceReasonName(enumValue(r[o + S_TRACE]!)),
+    l7TypeName(enumValue(r[o + S_L7_TYPE]!)),
+    r[o + S_SYN] === 1,
+    r[o + S_ACK] === 1,
     srcPort,
     dstPort,
-    icmpType: dstPort,
-  });
-  const flip = dir.reply;
+    dstPort,
+  );
+  const flip = (dir & 1) === 1;
   // The connection as the normalised flow names it: initiator first.
   const fromPort = flip ? dstPort : srcPort;
   if (fromPort === 0) return false;
@@ -543,7 +543,7 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   )
     return false;
   dedup.countDuplicate();
-  sink.duplicate(dir.rule, flip);
+  sink.duplicate(DIRECTION_RULES[dir >> 1]!, flip);
   return true;
 }
 

@@ -7,7 +7,7 @@
  */
 import { asInteger, isIPAddress, parseRfc3339, stripDot } from './common.ts';
 import type { DirectionRule } from './direction.ts';
-import { decideDirection, icmpRequestType } from './direction.ts';
+import { DIRECTION_RULES, direction, icmpRequestType } from './direction.ts';
 import type { SkipReason } from './errors.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
@@ -725,19 +725,20 @@ function finish(f: HubbleFields): HubbleResult {
   let port = isIcmp ? (f.icmpType ?? 0) : (f.dst.port ?? 0);
   const traceReason = traceReasonName(f.traceReason);
   const l7Type = l7TypeName(f.l7Type);
-  const dir = decideDirection({
+  const dir = direction(
     protocol,
-    isReply: f.isReply,
-    reply: f.reply,
+    f.isReply,
+    f.reply,
     traceReason,
     l7Type,
-    syn: f.syn === true,
-    ack: f.ack === true,
+    f.syn === true,
+    f.ack === true,
     srcPort,
-    dstPort: port,
-    icmpType: port,
-  });
-  if (dir.reply) {
+    port,
+    port,
+  );
+  const flipped = (dir & 1) === 1;
+  if (flipped) {
     const e = src;
     src = dst;
     dst = e;
@@ -755,7 +756,7 @@ function finish(f: HubbleFields): HubbleResult {
   if (dropReason !== undefined) flow.dropReason = dropReason;
   if (f.dnsQuery) flow.dnsQuery = stripDot(f.dnsQuery);
   flow.input = 'hubble';
-  return { kind: 'flow', flow, flipped: dir.reply, rule: dir.rule };
+  return { kind: 'flow', flow, flipped, rule: DIRECTION_RULES[dir >> 1]! };
 }
 
 // ---------------------------------------------------------------------------------------------
