@@ -124,10 +124,28 @@ interface Run {
   observations: number;
 }
 
-function run(blocks: Buffer[], opts: DedupOptions, withSink: boolean): Run {
+/**
+ * Records from another input of the same run (a generic flows file read first), some of them
+ * aggregates, with their keys in another order than Hubble records: merging into them always builds a
+ * copy (keys in the merge's order), never keeps them as they are.
+ */
+function priorFlows(prior: { conn: number; count: number | undefined }[], t: number): Flow[] {
+  return prior.map(({ conn, count }) => {
+    const c = CONNECTIONS[conn]!;
+    const f = { input: 'generic' } as Flow;
+    if (count !== undefined) f.count = count;
+    Object.assign(f, { verdict: 'FORWARDED', time: t, src: { ip: c.src }, dst: { ip: c.dst } });
+    Object.assign(f, { protocol: c.proto, port: c.dport });
+    if (c.sport > 0) f.srcPort = c.sport;
+    return f;
+  });
+}
+
+function run(blocks: Buffer[], opts: DedupOptions, prior: Flow[], withSink: boolean): Run {
   resetWasmScanner();
   const dedup = new Deduplicator(opts);
   const out: Flow[] = [];
+  for (const f of prior) dedup.add(f, out);
   const r: Run = { flows: out, duplicates: 0, fast: 0, rules: {}, flipped: 0, observations: 0 };
   const count = (rule: DirectionRule, flipped: boolean) => {
     r.rules[rule] = (r.rules[rule] ?? 0) + 1;
@@ -175,14 +193,18 @@ describe('duplicate observations counted without a Flow (fast-check)', () => {
           maxEntries: fc.integer({ min: 1, max: 20 }),
           maxEndpointKeys: fc.integer({ min: 1, max: 8 }),
         }),
-        (obs, perBlock, opts) => {
+        fc.array(fc.record({ conn: fc.nat(CONNECTIONS.length - 1), count: mostly(undefined, 3) }), {
+          maxLength: 3,
+        }),
+        (obs, perBlock, opts, priorSpec) => {
           let t = Date.UTC(2026, 10, 29, 10, 59, 50);
+          const prior = priorFlows(priorSpec, t - 1);
           const lines = obs.map((o) => render(o, (t = Math.max(0, t + o.dt))));
           const blocks: Buffer[] = [];
           for (let i = 0; i < lines.length; i += perBlock)
             blocks.push(Buffer.from(lines.slice(i, i + perBlock).join('\n') + '\n'));
-          const plain = run(blocks, opts, false);
-          const sunk = run(blocks, opts, true);
+          const plain = run(blocks, opts, prior, false);
+          const sunk = run(blocks, opts, prior, true);
           expect(sunk.flows).toEqual(plain.flows);
           expect(JSON.stringify(sunk.flows)).toBe(JSON.stringify(plain.flows));
           expect(sunk.duplicates).toBe(plain.duplicates);
@@ -196,7 +218,7 @@ describe('duplicate observations counted without a Flow (fast-check)', () => {
       { numRuns: 2000 },
     );
     // Not vacuous: many duplicates took the sink, and not all of them (the rest merge something).
-    expect(fast).toBeGreaterThan(duplicates * 0.2);
+    expect(fast).toBeGreaterThan(duplicates * 0.1);
     expect(fast).toBeLessThan(duplicates);
   });
 });
