@@ -177,7 +177,7 @@ function decodeNews(x: ScannerExports): void {
   const n = x.news_count();
   if (n === 0) return;
   const news = new Uint32Array(x.memory.buffer, x.news(), n);
-  const arena = new Uint8Array(x.memory.buffer, x.arena(), x.arena_size());
+  const arena = Buffer.from(x.memory.buffer, x.arena(), x.arena_size());
   for (let i = 0; i < n;) {
     const kind = news[i]!;
     const id = news[i + 1]!;
@@ -190,7 +190,7 @@ function decodeNews(x: ScannerExports): void {
       continue;
     }
     // The scanner accepts only ASCII, so latin1 decoding is exact.
-    const text = latin1.decode(arena.subarray(off, off + len));
+    const text = arena.toString('latin1', off, off + len);
     switch (kind) {
       case KIND_STR:
         strs[id] = text;
