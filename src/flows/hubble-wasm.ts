@@ -417,8 +417,8 @@ function sideFields(ep: number, names: number, svc: number): number {
   return bits;
 }
 
-// The de-duplicator's endpoint numbers of address string ids (0: not known yet, else number + 1), for
-// one de-duplicator and one numbering of its endpoints.
+// The de-duplicator's endpoint numbers of address string ids (once known), for one de-duplicator and
+// one numbering of its endpoints.
 let ipNumbers: number[] = [];
 let ipNumbersOf: Deduplicator | undefined;
 let ipNumbersEpoch = -1;
@@ -431,9 +431,9 @@ function ipNumber(dedup: Deduplicator, id: number): number | undefined {
     ipNumbersEpoch = dedup.numbering;
   }
   const known = ipNumbers[id];
-  if (known !== undefined && known > 0) return known - 1;
+  if (known !== undefined) return known;
   const n = dedup.endpointNumber(strs[id]!);
-  if (n !== undefined) ipNumbers[id] = n + 1;
+  if (n !== undefined) ipNumbers[id] = n;
   return n;
 }
 
@@ -495,7 +495,9 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   const verdict =
     v >= 0 ? (verdictById[v] ??= verdictOf(strs[v]) ?? null) : (verdictOf(enumValue(v)) ?? null);
   if (verdict === null) return false;
-  if (!validIP(r[o + S_SRC_IP]!) || !validIP(r[o + S_DST_IP]!)) return false;
+  const srcId = r[o + S_SRC_IP]!;
+  const dstId = r[o + S_DST_IP]!;
+  if (!validIP(srcId) || !validIP(dstId)) return false;
   const srcFields = sideFields(r[o + S_SRC_EP]!, r[o + S_SRC_NAMES]!, r[o + S_SRC_SVC]!);
   if (srcFields < 0) return false;
   const dstFields = sideFields(r[o + S_DST_EP]!, r[o + S_DST_NAMES]!, r[o + S_DST_SVC]!);
@@ -522,8 +524,6 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   const fromPort = flip ? dstPort : srcPort;
   if (fromPort === 0) return false;
   const dedup = sink.dedup;
-  const srcId = r[o + S_SRC_IP]!;
-  const dstId = r[o + S_DST_IP]!;
   const s = ipNumber(dedup, flip ? dstId : srcId);
   if (s === undefined) return false;
   const d = ipNumber(dedup, flip ? srcId : dstId);

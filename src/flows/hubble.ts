@@ -593,6 +593,8 @@ function buildEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
   return (b.endpoint = Object.freeze(out));
 }
 
+// Which fields this gives a FlowEndpoint is mirrored by `endpointFromWords` and `sideFields` in
+// hubble-wasm.ts (the duplicate check compares them with the record held): change them together.
 function newEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
   const out: FlowEndpoint = { ip };
   if (e.namespace) out.namespace = e.namespace;
