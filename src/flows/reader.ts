@@ -375,6 +375,8 @@ function socketReader(fd: number, source: string): ByteReader {
   let ended = false;
   let failure: Error | undefined;
   let waiting: { buf: Buffer; offset: number; resolve(n: number): void; reject(e: Error): void } | undefined;
+  /** Reading is stopped because a full buffer is held. */
+  let stopped = false;
   const deliver = () => {
     const w = waiting;
     if (w === undefined) return;
@@ -383,7 +385,10 @@ function socketReader(fd: number, source: string): ByteReader {
       const n = held.copy(w.buf, w.offset, 0, Math.min(heldLength, w.buf.length - w.offset));
       held.copyWithin(0, n, heldLength);
       heldLength -= n;
-      if (socket.isPaused() && heldLength < HOLD_MAX) socket.resume();
+      if (stopped && heldLength < HOLD_MAX) {
+        stopped = false;
+        socket.resume();
+      }
       w.resolve(n);
     } else if (failure !== undefined) {
       waiting = undefined;
@@ -408,8 +413,10 @@ function socketReader(fd: number, source: string): ByteReader {
         held.set(buf.subarray(0, n), heldLength);
         heldLength += n;
         deliver();
-        // Returning false pauses the socket until the reader catches up.
-        return heldLength < HOLD_MAX;
+        // Returning false stops reading until the reader catches up (deliver starts it again: the
+        // socket is not paused in the stream's sense, so isPaused() would not tell).
+        stopped = heldLength >= HOLD_MAX;
+        return !stopped;
       },
     },
   });

@@ -25,7 +25,14 @@ const r = readFlows('-', {
   ...(process.argv[2] === 'cli' ? { stdin: process.stdin } : {}),
 });
 try {
-  const flows = await r.toArray();
+  let flows = [];
+  if (process.argv[2] === 'slow') {
+    // A consumer that waits between batches: meanwhile the producer fills more than the reader holds.
+    for await (const batch of r.batches()) {
+      flows.push(...batch);
+      await new Promise((done) => setTimeout(done, 20));
+    }
+  } else flows = await r.toArray();
   process.stdout.write(JSON.stringify({ flows, stats: r.stats }));
 } catch (err) {
   process.stdout.write(JSON.stringify({ error: err.message }));
@@ -110,6 +117,16 @@ describe('standard input', () => {
     expect(fromFile.flows).toEqual(expected);
     writeFileSync(path, gzipSync(content));
     expect((await runChildOnFile(path)).flows).toEqual(expected);
+  }, 60_000);
+
+  it('a consumer that waits between batches gets every line: reading stops while the reader holds a full buffer and starts again', async () => {
+    const { Readable } = await import('node:stream');
+    const big = Buffer.concat(Array.from({ length: 4 }, () => content));
+    const ref = readFlows('-', { stdin: Readable.from([big]) });
+    const expected = JSON.parse(JSON.stringify(await ref.toArray())) as unknown[];
+    const slow = await runChild(big, ['slow']);
+    expect(slow.stats.lines).toBe(ref.stats.lines);
+    expect(slow.flows).toEqual(expected);
   }, 60_000);
 
   it('a run that stops early does not wait for a producer that keeps the pipe open', async () => {
