@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadSnapshotFiles } from '../src/cli/inputs.ts';
+import { NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
 import { readFlows } from '../src/flows/reader.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
@@ -464,9 +465,13 @@ function memoryChild(count: number): void {
 
 export function benchMemory(count = 10_000_000): Figure[] {
   const self = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, ['--expose-gc', self, '--memory-child', String(count)], {
-    encoding: 'utf8',
-  });
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', ...NODE_FLAGS, self, '--memory-child', String(count)],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (child.status !== 0) throw new Error(`memory benchmark failed: ${child.stderr}`);
   const r = JSON.parse(child.stdout.trim().split('\n').pop()!) as {
     lines: number;
@@ -642,7 +647,7 @@ export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     // The emitter writes straight into the child's standard input (no relay through this process).
-    const child = spawn(process.execPath, [self, '--ingest-child', cluster], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, self, '--ingest-child', cluster], {
       stdio: [emitter.stdout, 'ignore', 'pipe'],
     });
     let err = '';
@@ -697,9 +702,13 @@ export async function benchRecommendMemory(count = 1_000_000): Promise<Figure[]>
     const emitter = spawn(process.execPath, [self, '--emit-lines', String(count)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const rec = spawn(process.execPath, [self, '--recommend-child', cluster, join(dir, 'out')], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
+    const rec = spawn(
+      process.execPath,
+      [...NODE_FLAGS, self, '--recommend-child', cluster, join(dir, 'out')],
+      {
+        stdio: ['pipe', 'ignore', 'pipe'],
+      },
+    );
     emitter.stdout.pipe(rec.stdin);
     let err = '';
     rec.stderr.on('data', (c: Buffer) => (err += c.toString()));
