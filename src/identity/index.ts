@@ -50,6 +50,45 @@ interface IPHolder {
   start: number;
 }
 
+/**
+ * The pods that held each pod address, oldest first: one slot per (address, pod), the slots of an address
+ * side by side. A large cluster has one or two addresses per pod, so this keeps two numbers and a shared
+ * workload id per pod instead of an array and an object per address.
+ */
+interface IPHolders {
+  /** Address → its first slot. */
+  first: Map<string, number>;
+  /** Slots of the address whose first slot this is (meaningful at first slots only). */
+  count: Uint32Array;
+  /** When the pod of each slot started (milliseconds). */
+  start: Float64Array;
+  /** The workload id of each slot's pod. */
+  workload: string[];
+}
+
+/** Packs address → holders lists (sorted by start) into slots. */
+function packHolders(lists: Map<string, IPHolder[]>, podWorkload: ReadonlyMap<string, string>): IPHolders {
+  let total = 0;
+  for (const list of lists.values()) total += list.length;
+  const packed: IPHolders = {
+    first: new Map(),
+    count: new Uint32Array(total),
+    start: new Float64Array(total),
+    workload: new Array<string>(total),
+  };
+  let slot = 0;
+  for (const [ip, list] of lists) {
+    packed.first.set(ip, slot);
+    packed.count[slot] = list.length;
+    for (const h of list) {
+      packed.start[slot] = h.start;
+      packed.workload[slot] = podWorkload.get(h.podKey)!;
+      slot++;
+    }
+  }
+  return packed;
+}
+
 export interface IdentityOptions {
   /** Extra CIDRs to classify as node addresses (node IPs are otherwise learnt from pods' hostIP). */
   nodeIPs?: readonly string[];
@@ -101,7 +140,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   const workloads = new Map<string, Workload>();
   const podWorkload = new Map<string, string>();
-  const ipHolders = new Map<string, IPHolder[]>();
+  const holderLists = new Map<string, IPHolder[]>();
   /** `nodeIP:port` → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
@@ -138,13 +177,17 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       const start = Date.parse(pod.status?.startTime ?? pod.metadata.creationTimestamp ?? '') || 0;
       for (const ip of podIPs(pod)) {
         const n = normaliseIP(ip);
-        const list = ipHolders.get(n) ?? [];
-        list.push({ podKey: key, start });
-        ipHolders.set(n, list);
+        const list = holderLists.get(n);
+        if (list) list.push({ podKey: key, start });
+        else holderLists.set(n, [{ podKey: key, start }]);
       }
     }
   }
-  for (const list of ipHolders.values()) list.sort((a, b) => a.start - b.start);
+  // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
+  for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
+  for (const list of holderLists.values()) list.sort((a, b) => a.start - b.start);
+  const ipHolders = packHolders(holderLists, podWorkload);
+  holderLists.clear();
   // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
   for (const [key, obj] of objByKey) {
     const [ns, kind, name] = key.split('/') as [string, WorkloadKind, string];
@@ -269,15 +312,16 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   };
 
   const byIP = (ip: string, time: number): Peer | undefined => {
-    const holders = ipHolders.get(ip);
-    if (holders) {
+    const first = ipHolders.first.get(ip);
+    if (first !== undefined) {
       // The pod that held the IP at the flow's time: the latest one started at or before it.
-      let chosen: IPHolder | undefined;
-      for (const h of holders) if (h.start <= time) chosen = h;
-      if (chosen) {
+      const n = ipHolders.count[first]!;
+      let chosen = -1;
+      for (let slot = first; slot < first + n; slot++) if (ipHolders.start[slot]! <= time) chosen = slot;
+      if (chosen >= 0) {
         stats.byIP++;
-        if (holders.length > 1) stats.ipReused++;
-        return workloadPeer(podWorkload.get(chosen.podKey)!);
+        if (n > 1) stats.ipReused++;
+        return workloadPeer(ipHolders.workload[chosen]!);
       }
       // Before every known holder started: the IP belonged to a pod no longer in the snapshot. It must
       // never be taken for a non-pod address (an ipBlock for it would admit the pod that holds it now).
@@ -448,7 +492,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     ips: [...apiEndpointIPs].sort(),
     ports: [...apiEndpointPorts].sort((a, b) => a - b),
   };
-  const podNetworks = [...new Set([...ipHolders.keys()].map(podNetworkOf))].sort();
+  const podNetworks = [...new Set([...ipHolders.first.keys()].map(podNetworkOf))].sort();
   return {
     workloads,
     podWorkload,

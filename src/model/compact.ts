@@ -8,10 +8,13 @@
  * - metadata: name, namespace, uid, labels, ownerReferences (kind, name, uid, controller), creation and
  *   deletion timestamps, resourceVersion, generation, and microseg's own annotations (`microseg.dev/…`);
  * - Pods: containers' (and init containers') names and ports, hostNetwork, nodeName; status phase,
- *   addresses and start time;
+ *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
  *   container ports and hostNetwork; CronJobs: the same inside the job template;
- * - EndpointSlices: address type, endpoint addresses and ports;
+ * - EndpointSlices: address type and ports; endpoint addresses only in the slices of the `default/kubernetes`
+ *   Service (the API server's own addresses, which identity reads; a Service's backends come from its
+ *   selector and the pods, so the addresses of the other slices, one per pod, are not kept);
+ * - Services: everything but `status`;
  * - Nodes: their addresses;
  * - every other kind: everything but `status`.
  */
@@ -115,12 +118,17 @@ function meta(m: unknown, interner: Interner | undefined): Raw {
     if (v === undefined) continue;
     if (k === 'labels') out[k] = labels(v, interner);
     else if (k === 'ownerReferences' && Array.isArray(v))
-      out[k] = v.map((o: unknown) => {
-        if (o === null || typeof o !== 'object') return o;
-        const r: Raw = {};
-        for (const ok of OWNER_KEYS) if ((o as Raw)[ok] !== undefined) r[ok] = str((o as Raw)[ok], interner);
-        return r;
-      });
+      // The pods of a ReplicaSet, Job or StatefulSet name the same owner: one shared list for them all.
+      out[k] = shared(
+        v.map((o: unknown) => {
+          if (o === null || typeof o !== 'object') return o;
+          const r: Raw = {};
+          for (const ok of OWNER_KEYS)
+            if ((o as Raw)[ok] !== undefined) r[ok] = str((o as Raw)[ok], interner);
+          return r;
+        }),
+        interner,
+      );
     else if (k === 'namespace') out[k] = str(v, interner);
     else out[k] = v;
   }
@@ -170,6 +178,36 @@ function template(v: unknown, interner: Interner | undefined): Raw | undefined {
 
 const WORKLOAD_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job']);
 
+/** Whether a pod's `podIPs` is exactly `[{ ip: podIP }]`. */
+function onlyPodIP(podIPs: unknown, podIP: unknown): boolean {
+  if (!Array.isArray(podIPs) || podIPs.length !== 1 || typeof podIP !== 'string') return false;
+  const e = podIPs[0] as unknown;
+  return e !== null && typeof e === 'object' && Object.keys(e).length === 1 && (e as Raw).ip === podIP;
+}
+
+/**
+ * A Service's spec, every field kept; with an interner its selector, ports and address families are shared
+ * with the Services that have the same ones, and its strings interned.
+ */
+function serviceSpec(spec: Raw, interner: Interner | undefined): Raw {
+  if (!interner) return spec;
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(spec)) {
+    if (k === 'selector') out[k] = labels(v, interner);
+    else if (k === 'clusterIPs' && Array.isArray(v) && v.length === 1 && v[0] === spec.clusterIP)
+      out[k] = [spec.clusterIP];
+    else if (typeof v === 'string') out[k] = k === 'clusterIP' ? v : interner.get(v);
+    else out[k] = shared(v, interner);
+  }
+  return out;
+}
+
+/** A slice of the `default/kubernetes` Service: its endpoints are the API server's addresses. */
+function isAPIServerSlice(metadata: Raw): boolean {
+  const l = metadata.labels as Record<string, unknown> | undefined;
+  return metadata.namespace === 'default' && l?.['kubernetes.io/service-name'] === 'kubernetes';
+}
+
 /** A compacted copy of a Kubernetes object; anything that is not an object is returned as it is. */
 export function compactObject(obj: unknown, interner?: Interner): unknown {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return obj;
@@ -183,8 +221,12 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
   if (o.kind === 'Pod') {
     const st = (o.status ?? {}) as Raw;
     const status: Raw = {};
+    // `podIPs` that only repeats `podIP` adds nothing: podIPs() falls back to podIP. (Left out rather
+    // than deleted: a deleted property would turn the object into a slower, larger dictionary.)
+    const skipPodIPs = onlyPodIP(st.podIPs, st.podIP);
     for (const k of ['phase', 'podIP', 'podIPs', 'hostIP', 'startTime'] as const)
-      if (st[k] !== undefined) status[k] = k === 'phase' || k === 'hostIP' ? str(st[k], interner) : st[k];
+      if (st[k] !== undefined && !(k === 'podIPs' && skipPodIPs))
+        status[k] = k === 'phase' || k === 'hostIP' ? str(st[k], interner) : st[k];
     // A Pod without spec stays without one, so that the snapshot check reports it.
     return { ...head, ...(spec ? { spec: podSpec(spec, interner) } : {}), status };
   }
@@ -194,7 +236,7 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     return {
       ...head,
       spec: {
-        ...(spec.selector !== undefined ? { selector: spec.selector } : {}),
+        ...(spec.selector !== undefined ? { selector: shared(spec.selector, interner) } : {}),
         ...(tpl ? { template: tpl } : {}),
       },
     };
@@ -212,17 +254,25 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     };
   }
   if (o.kind === 'EndpointSlice') {
-    const endpoints = Array.isArray(o.endpoints)
-      ? (o.endpoints as unknown[]).map((e) =>
-          e !== null && typeof e === 'object' ? { addresses: (e as Raw).addresses } : e,
-        )
-      : o.endpoints;
+    const endpoints = !isAPIServerSlice(head.metadata)
+      ? undefined
+      : Array.isArray(o.endpoints)
+        ? (o.endpoints as unknown[]).map((e) =>
+            e !== null && typeof e === 'object' ? { addresses: (e as Raw).addresses } : e,
+          )
+        : o.endpoints;
     return {
       ...head,
       ...(o.addressType !== undefined ? { addressType: str(o.addressType, interner) } : {}),
       ...(endpoints !== undefined ? { endpoints } : {}),
       ...(o.ports !== undefined ? { ports: shared(o.ports, interner) } : {}),
     };
+  }
+  if (o.kind === 'Service') {
+    const { status: _status, metadata: _metadata, spec: _spec, ...rest } = o;
+    return spec
+      ? { ...rest, metadata: head.metadata, spec: serviceSpec(spec, interner) }
+      : { ...rest, ...head };
   }
   if (o.kind === 'Node') {
     const addresses = (o.status as { addresses?: unknown } | undefined)?.addresses;

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { generateDemo } from '../../src/generate/demo.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { compactObject, Interner } from '../../src/model/compact.ts';
-import { snapshotFromObjects } from '../../src/model/snapshot.ts';
+import type { Pod } from '../../src/model/k8s.ts';
+import { podIPs, snapshotFromObjects } from '../../src/model/snapshot.ts';
 
 describe('compaction', () => {
   it('keeps everything identity reads: same workloads and resolutions, far fewer bytes', () => {
@@ -60,10 +61,97 @@ describe('sharing through an Interner', () => {
       endpoints: [{ addresses: ['10.0.0.1'] }],
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     });
-    const s1 = compactObject(slice('cart-a'), interner) as { ports: unknown };
+    const s1 = compactObject(slice('cart-a'), interner) as { ports: unknown; endpoints?: unknown };
     const s2 = compactObject(slice('cart-b'), interner) as { ports: unknown };
     expect(s2.ports).toBe(s1.ports);
     expect(s1.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
+    // A Service's backends come from its selector: its slices' addresses (one per pod) are not kept.
+    expect(s1.endpoints).toBeUndefined();
+  });
+
+  it('shares owner references, and leaves out podIPs that only repeat podIP', () => {
+    const interner = new Interner();
+    const owned = (name: string, ips: string[]) => ({
+      ...pod(name, 8080),
+      metadata: {
+        name,
+        namespace: 'shop',
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'cart-7d9', uid: 'u-1', controller: true },
+        ],
+      },
+      status: { phase: 'Running', podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) },
+    });
+    type P = { metadata: { ownerReferences: unknown[] }; status: { podIP: string; podIPs?: unknown } };
+    const a = compactObject(owned('cart-1', ['10.0.0.1']), interner) as P;
+    const b = compactObject(owned('cart-2', ['10.0.0.2', 'fd00::2']), interner) as P;
+    expect(b.metadata.ownerReferences).toBe(a.metadata.ownerReferences);
+    expect(Object.isFrozen(a.metadata.ownerReferences[0])).toBe(true);
+    expect(a.metadata.ownerReferences).toEqual([
+      { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'cart-7d9', uid: 'u-1', controller: true },
+    ]);
+    expect(a.status).toEqual({ phase: 'Running', podIP: '10.0.0.1' });
+    expect(podIPs(a as unknown as Pod)).toEqual(['10.0.0.1']);
+    expect(b.status.podIPs).toEqual([{ ip: '10.0.0.2' }, { ip: 'fd00::2' }]);
+    expect(podIPs(b as unknown as Pod)).toEqual(['10.0.0.2', 'fd00::2']);
+    // An entry with more than the address is kept as it is.
+    const c = compactObject(
+      { ...owned('cart-3', ['10.0.0.3']), status: { podIP: '10.0.0.3', podIPs: [{ ip: '10.0.0.3', x: 1 }] } },
+      interner,
+    ) as P;
+    expect(c.status.podIPs).toEqual([{ ip: '10.0.0.3', x: 1 }]);
+  });
+
+  it('keeps every field of a Service spec, sharing selectors and ports', () => {
+    const interner = new Interner();
+    const svc = (name: string, ip: string) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'shop' },
+      spec: {
+        type: 'ClusterIP',
+        clusterIP: ip,
+        clusterIPs: [ip],
+        ipFamilies: ['IPv4'],
+        ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 'http' }],
+        selector: { app: 'cart' },
+        sessionAffinity: 'None',
+      },
+      status: { loadBalancer: {} },
+    });
+    type S = { spec: Record<string, unknown>; status?: unknown };
+    const a = compactObject(svc('cart', '10.96.0.5'), interner) as S;
+    const b = compactObject(svc('cart-2', '10.96.0.6'), interner) as S;
+    expect(a.spec).toEqual(svc('cart', '10.96.0.5').spec);
+    expect(a).not.toHaveProperty('status');
+    expect(b.spec.ports).toBe(a.spec.ports);
+    expect(b.spec.selector).toBe(a.spec.selector);
+    expect(b.spec.ipFamilies).toBe(a.spec.ipFamilies);
+    expect(b.spec.clusterIPs).toEqual(['10.96.0.6']);
+    expect(compactObject(svc('cart', '10.96.0.5'))).toEqual({
+      ...svc('cart', '10.96.0.5'),
+      status: undefined,
+    });
+  });
+
+  it("keeps the endpoint addresses of the API server's slices only", () => {
+    const slice = (namespace: string, service: string) => ({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${service}-x`, namespace, labels: { 'kubernetes.io/service-name': service } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['172.18.0.2'], conditions: { ready: true } }],
+      ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
+    });
+    for (const interner of [undefined, new Interner()]) {
+      expect(compactObject(slice('default', 'kubernetes'), interner)).toMatchObject({
+        endpoints: [{ addresses: ['172.18.0.2'] }],
+      });
+      expect(compactObject(slice('other', 'kubernetes'), interner)).not.toHaveProperty('endpoints');
+      expect(compactObject(slice('default', 'kubernetes-dashboard'), interner)).not.toHaveProperty(
+        'endpoints',
+      );
+    }
   });
 
   it('gives the same identity as compaction without sharing', () => {
