@@ -20,6 +20,11 @@ export interface PipelineOptions {
   identity?: IdentityOptions;
   segments?: SegmentOptions;
   policy?: PolicyOptions;
+  /**
+   * Called once identity is built, before the first flow is read: the set-up's garbage is all dead by
+   * then (the CLI gives its memory back to the system there).
+   */
+  afterIdentity?: () => void;
 }
 
 export interface Analysis {
@@ -74,6 +79,7 @@ async function aggregate(
   opts: PipelineOptions,
 ): Promise<{ input: AnalyseInput; flows: number }> {
   const identity = buildIdentity(snapshot, opts.identity);
+  opts.afterIdentity?.();
   const agg = new Aggregator(identity);
   for await (const f of flows) agg.add(f);
   return {

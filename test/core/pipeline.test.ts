@@ -28,6 +28,33 @@ describe('identity', () => {
     expect(before).toEqual({ id: 'unknown:10.244.1.30', kind: 'unknown', ip: '10.244.1.30' });
   });
 
+  it('attributes an address held by several pods in turn to the one holding it at the time', () => {
+    const snap = fixtureSnapshot();
+    const base = snap.pods.find((p) => p.metadata.name === 'db-0')!;
+    const holder = (name: string, ip: string, start: string) => ({
+      ...base,
+      metadata: { ...base.metadata, name, ownerReferences: undefined },
+      status: { ...base.status, podIP: ip, podIPs: [{ ip }], startTime: start },
+    });
+    // Listed out of time order; `reuse-c` and `reuse-b` share a start: the later in name order wins.
+    snap.pods.push(
+      holder('reuse-c', '10.244.9.9', '2026-11-01T12:00:00Z'),
+      holder('reuse-a', '10.244.9.9', '2026-11-01T08:00:00Z'),
+      holder('reuse-b', '10.244.9.9', '2026-11-01T12:00:00Z'),
+      holder('single', '10.244.9.10', '2026-11-01T08:00:00Z'),
+    );
+    const ids = buildIdentity(snap);
+    const at = (ip: string, t: string) => ids.resolve({ ip }, Date.parse(t)).id;
+    expect(at('10.244.9.9', '2026-11-01T07:59:59Z')).toBe('unknown:10.244.9.9');
+    expect(at('10.244.9.9', '2026-11-01T08:00:00Z')).toBe('shop/Pod/reuse-a');
+    expect(at('10.244.9.9', '2026-11-01T11:59:59Z')).toBe('shop/Pod/reuse-a');
+    expect(at('10.244.9.9', '2026-11-01T12:00:00Z')).toBe('shop/Pod/reuse-c');
+    expect(at('10.244.9.10', '2026-11-01T09:00:00Z')).toBe('shop/Pod/single');
+    expect(ids.stats.byIP).toBe(4);
+    expect(ids.stats.ipReused).toBe(3);
+    expect(ids.podNetworks).toContain('10.244.0.0/16');
+  });
+
   it('prefers the pod name over the IP, and classifies non-pod peers', () => {
     expect(id.resolve({ ip: '10.244.1.20', namespace: 'shop', pod: 'frontend-7d9f-aaaaa' }, 0).id).toBe(
       'shop/Deployment/frontend',
@@ -179,5 +206,18 @@ describe('pipeline on the fixture', async () => {
     expect(g.flows).toBe(res.flows);
     expect(g.graph.nodes.some((n) => n.segment !== undefined)).toBe(true);
     expect('proposal' in g).toBe(false);
+  });
+
+  it('calls afterIdentity once, after identity is built and before the first flow is read', async () => {
+    const { recommend } = await import('../../src/cli/commands/recommend.ts');
+    for (const run of [runPipeline, runGraphPipeline, recommend]) {
+      const events: string[] = [];
+      function* flows() {
+        events.push('first flow read');
+        yield* fixtureFlows();
+      }
+      await run(fixtureSnapshot(), flows(), { afterIdentity: () => events.push('identity built') });
+      expect(events).toEqual(['identity built', 'first flow read']);
+    }
   });
 });

@@ -8,6 +8,7 @@ import { runGraphPipeline } from '../../pipeline.ts';
 import { stableJson } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadSnapshotFiles } from '../inputs.ts';
+import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { pipelineOptions } from './recommend.ts';
@@ -57,7 +58,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['input-format'] ? { format: values['input-format'] as FlowFormat } : {}),
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
-  const res = await runGraphPipeline(snapshot, reader, opts);
+  const res = await runGraphPipeline(snapshot, reader, { ...opts, afterIdentity: releaseMemory });
   const text =
     format === 'dot'
       ? toDot(res.graph)

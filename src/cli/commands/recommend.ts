@@ -21,6 +21,7 @@ import { PolicyFiles, stableJsonPieces } from '../../policy/render.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadSnapshotFiles } from '../inputs.ts';
+import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 
@@ -120,6 +121,7 @@ export async function recommend(
   opts: PipelineOptions = {},
 ): Promise<RecommendResult> {
   const identity = buildIdentity(snapshot, opts.identity);
+  opts.afterIdentity?.();
   const agg = new Aggregator(identity);
   if (flows instanceof FlowReader) {
     for await (const batch of flows.batches()) for (const f of batch) agg.add(f);
@@ -220,7 +222,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.flows?.length)
     throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
   if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
-  const opts = pipelineOptions(values);
+  const opts: PipelineOptions = { ...pipelineOptions(values), afterIdentity: releaseMemory };
   const out = values.out ?? 'policies';
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
   const reader = readFlows(values.flows, {
