@@ -14,7 +14,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { loadSnapshotFiles } from '../src/cli/inputs.ts';
+import { loadIdentity, loadSnapshotFiles } from '../src/cli/inputs.ts';
 import { releaseMemory } from '../src/cli/memory.ts';
 import { NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
@@ -30,6 +30,7 @@ import type { LargeTopology } from '../src/generate/large.ts';
 import { Aggregator } from '../src/graph/aggregate.ts';
 import { buildIdentity } from '../src/identity/index.ts';
 import type { Identity } from '../src/identity/index.ts';
+import type { ClusterSnapshot } from '../src/model/snapshot.ts';
 import { compactObject, Interner } from '../src/model/compact.ts';
 import { writeObjectList } from '../src/generate/write.ts';
 import { snapshotFromObjects } from '../src/model/snapshot.ts';
@@ -593,12 +594,19 @@ async function recommendChild(cluster: string, out: string): Promise<void> {
   );
 }
 
-/** Runs in a child process: the cluster file and the lines on standard input, as `microseg` reads them. */
-async function ingestChild(cluster: string): Promise<void> {
+/**
+ * Runs in a child process: the cluster file and the lines on standard input, as `microseg` reads them.
+ * `graph`: only the identity is kept, as `microseg graph` does; `recommend`: the snapshot is kept too, as
+ * `microseg recommend` does for its proof.
+ */
+async function ingestChild(cluster: string, mode: PipedMode): Promise<void> {
   const t0 = performance.now();
-  const identity = buildIdentity(await loadSnapshotFiles([cluster]));
+  let snapshot: ClusterSnapshot | undefined;
+  let identity: Identity;
+  if (mode === 'graph') identity = await loadIdentity([cluster], undefined);
+  else identity = buildIdentity((snapshot = await loadSnapshotFiles([cluster])));
   const setupPeakMB = process.resourceUsage().maxRSS / 1024;
-  // As microseg graph and recommend do once identity is built (PipelineOptions.afterIdentity).
+  // As microseg graph and recommend do once identity is built.
   releaseMemory();
   const setupSeconds = (performance.now() - t0) / 1000;
   const setupRssMB = process.memoryUsage().rss / 2 ** 20;
@@ -632,16 +640,20 @@ async function ingestChild(cluster: string): Promise<void> {
       seconds: (performance.now() - t1) / 1000,
       cpuSeconds: (c.user + c.system) / 1e6,
       maxRssMB: process.resourceUsage().maxRSS / 1024,
+      snapshotPods: snapshot?.pods.length,
     }) + '\n',
   );
 }
 
+type PipedMode = 'graph' | 'recommend';
+
 /**
  * Memory as a user's process sees it: `kubectl get ... -o json` of the 20k-workload cluster read from
  * a file (streamed, compacted), identity built, then `count` generated lines piped in from another
- * process and read, de-duplicated, resolved and aggregated — the ingest part of `microseg recommend`.
+ * process and read, de-duplicated, resolved and aggregated: `microseg graph`, or the ingest part of
+ * `microseg recommend` (which keeps the snapshot for its proof).
  */
-export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
+export async function benchMemoryPiped(count = 10_000_000, mode: PipedMode = 'graph'): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'microseg-bench-'));
   try {
     const cluster = join(dir, 'cluster.json');
@@ -653,7 +665,7 @@ export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     // The emitter writes straight into the child's standard input (no relay through this process).
-    const child = spawn(process.execPath, [...NODE_FLAGS, self, '--ingest-child', cluster], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, self, '--ingest-child', cluster, mode], {
       stdio: [emitter.stdout, 'ignore', 'pipe'],
     });
     let err = '';
@@ -673,30 +685,30 @@ export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
     };
     if (r.lines !== count) throw new Error(`piped memory benchmark read ${r.lines} lines, not ${count}`);
     return [
-      { name: 'piped: lines read from standard input', value: r.lines, unit: 'lines' },
-      { name: 'piped: distinct edges', value: r.edges, unit: 'edges' },
-      { name: 'piped: cluster file read and identity built', value: round2(r.setupSeconds), unit: 's' },
+      { name: `${mode}: lines read from standard input`, value: r.lines, unit: 'lines' },
+      { name: `${mode}: distinct edges`, value: r.edges, unit: 'edges' },
+      { name: `${mode}: cluster file read and identity built`, value: round2(r.setupSeconds), unit: 's' },
       {
-        name: 'piped: peak RSS while reading the cluster file and building identity',
+        name: `${mode}: peak RSS while reading the cluster file and building identity`,
         value: Math.round(r.setupPeakMB),
         unit: 'MB',
       },
       {
-        name: 'piped: RSS with the identity built, its garbage given back',
+        name: `${mode}: RSS with the identity built, its garbage given back`,
         value: Math.round(r.setupRssMB),
         unit: 'MB',
       },
       {
-        name: 'piped: ingest (CPU time of the process)',
+        name: `${mode}: ingest (CPU time of the process)`,
         value: Math.round(r.lines / r.cpuSeconds),
         unit: 'lines/s',
       },
       {
-        name: 'piped: ingest (wall time; the generator is the slower end)',
+        name: `${mode}: ingest (wall time; the generator is the slower end)`,
         value: Math.round(r.lines / r.seconds),
         unit: 'lines/s',
       },
-      { name: 'piped: peak RSS of the process (target 300)', value: Math.round(r.maxRssMB), unit: 'MB' },
+      { name: `${mode}: peak RSS of the process (target 300)`, value: Math.round(r.maxRssMB), unit: 'MB' },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -750,7 +762,8 @@ function round2(x: number): number {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (process.argv[2] === '--memory-child') memoryChild(Number(process.argv[3]));
   else if (process.argv[2] === '--emit-lines') await emitLines(Number(process.argv[3]));
-  else if (process.argv[2] === '--ingest-child') await ingestChild(process.argv[3]!);
+  else if (process.argv[2] === '--ingest-child')
+    await ingestChild(process.argv[3]!, process.argv[4] === 'recommend' ? 'recommend' : 'graph');
   else if (process.argv[2] === '--recommend-child') await recommendChild(process.argv[3]!, process.argv[4]!);
   else if (process.argv.includes('--ingest-only')) {
     // node bench/pipeline.ts [lines] --ingest-only: the ingest figures alone, on `lines` lines.

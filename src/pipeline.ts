@@ -80,6 +80,14 @@ async function aggregate(
 ): Promise<{ input: AnalyseInput; flows: number }> {
   const identity = buildIdentity(snapshot, opts.identity);
   opts.afterIdentity?.();
+  return aggregateWith(identity, flows);
+}
+
+/** The flows aggregated into edges, resolved by an identity already built. */
+async function aggregateWith(
+  identity: Identity,
+  flows: AsyncIterable<Flow> | Iterable<Flow>,
+): Promise<{ input: AnalyseInput; flows: number }> {
   const agg = new Aggregator(identity);
   for await (const f of flows) agg.add(f);
   return {
@@ -96,6 +104,19 @@ export async function runPipeline(
 ): Promise<Analysis & { flows: number }> {
   const { input, flows: n } = await aggregate(snapshot, flows, opts);
   return { ...analyse(input, opts), flows: n };
+}
+
+/**
+ * The graph pipeline from an identity already built: nothing after identity reads the snapshot, so a
+ * caller that keeps only the identity (`microseg graph`) ingests without the snapshot in memory.
+ */
+export async function runGraphPipelineWith(
+  identity: Identity,
+  flows: AsyncIterable<Flow> | Iterable<Flow>,
+  opts: PipelineOptions = {},
+): Promise<GraphAnalysis & { flows: number }> {
+  const { input, flows: n } = await aggregateWith(identity, flows);
+  return { ...analyseGraph(input, opts), flows: n };
 }
 
 /** The pipeline up to the graph and its segments: no policies are proposed. */

@@ -6,6 +6,8 @@
  */
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Identity, IdentityOptions } from '../identity/index.ts';
+import { buildIdentity } from '../identity/index.ts';
 import { compactObject, Interner } from '../model/compact.ts';
 import type { ClusterSnapshot, SnapshotOptions } from '../model/snapshot.ts';
 import {
@@ -113,6 +115,18 @@ export async function loadSnapshotFiles(
     }
   }
   return snaps.length === 1 ? snaps[0]! : mergeSnapshots(...snaps);
+}
+
+/**
+ * Identity from cluster files, the snapshot dropped once it is built: for commands that need nothing
+ * else from the snapshot (`microseg graph`), so that it is not held while flows are read.
+ */
+export async function loadIdentity(
+  paths: readonly string[],
+  identity: IdentityOptions | undefined,
+  opts: LoadOptions = {},
+): Promise<Identity> {
+  return buildIdentity(await loadSnapshotFiles(paths, opts), identity);
 }
 
 /** Cluster and policy files for the verify commands: kinds no stage understands are an error. */

@@ -45,10 +45,8 @@ function stableSelector(sel: LabelSelector | undefined): LabelSelector {
 export const workloadId = (namespace: string, kind: string, name: string): string =>
   `${namespace}/${kind}/${name}`;
 
-interface IPHolder {
-  podKey: string;
-  start: number;
-}
+/** An owner reference as ownership is walked: the kind and name of the owner. */
+type OwnerRef = Readonly<{ kind: string; name: string }>;
 
 /**
  * The pods that held each pod address, oldest first: one slot per (address, pod), the slots of an address
@@ -66,27 +64,55 @@ interface IPHolders {
   workload: string[];
 }
 
-/** Packs address → holders lists (sorted by start) into slots. */
-function packHolders(lists: Map<string, IPHolder[]>, podWorkload: ReadonlyMap<string, string>): IPHolders {
-  let total = 0;
-  for (const list of lists.values()) total += list.length;
-  const packed: IPHolders = {
-    first: new Map(),
-    count: new Uint32Array(total),
-    start: new Float64Array(total),
-    workload: new Array<string>(total),
-  };
-  let slot = 0;
-  for (const [ip, list] of lists) {
-    packed.first.set(ip, slot);
-    packed.count[slot] = list.length;
-    for (const h of list) {
-      packed.start[slot] = h.start;
-      packed.workload[slot] = podWorkload.get(h.podKey)!;
-      slot++;
+/**
+ * Packs the holders into slots: each address's slots side by side, in order of the address's first sight,
+ * its holders in pod order, then by start (a stable sort: pods that started together stay in pod order).
+ */
+function packHolders(
+  groupOf: Map<string, number>,
+  hGroup: readonly number[],
+  hKey: readonly string[],
+  hStart: readonly number[],
+  podWorkload: ReadonlyMap<string, string>,
+): IPHolders {
+  const total = hGroup.length;
+  const count = new Uint32Array(total);
+  const start = new Float64Array(total);
+  const workload = new Array<string>(total);
+  // The first slot of each group, then the next free slot of each while placing.
+  const next = new Uint32Array(groupOf.size);
+  for (const g of hGroup) next[g]!++;
+  let offset = 0;
+  for (let g = 0; g < next.length; g++) {
+    const n = next[g]!;
+    next[g] = offset;
+    count[offset] = n;
+    offset += n;
+  }
+  const first = groupOf;
+  for (const [ip, g] of groupOf) first.set(ip, next[g]!);
+  for (let h = 0; h < total; h++) {
+    const slot = next[hGroup[h]!]!++;
+    start[slot] = hStart[h]!;
+    workload[slot] = podWorkload.get(hKey[h]!)!;
+  }
+  // By start within each address (insertion sort: an address has one holder or a few).
+  for (const from of first.values()) {
+    const to = from + count[from]!;
+    for (let k = from + 1; k < to; k++) {
+      const t = start[k]!;
+      const w = workload[k]!;
+      let j = k - 1;
+      while (j >= from && start[j]! > t) {
+        start[j + 1] = start[j]!;
+        workload[j + 1] = workload[j]!;
+        j--;
+      }
+      start[j + 1] = t;
+      workload[j + 1] = w;
     }
   }
-  return packed;
+  return { first, count, start, workload };
 }
 
 export interface IdentityOptions {
@@ -119,40 +145,41 @@ export interface Identity {
 
 export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {}): Identity {
   const warnings: string[] = [];
-  const byUid = new Map<
-    string,
-    { kind: string; name: string; namespace: string; owner?: { kind: string; name: string } }
-  >();
-  const objByKey = new Map<string, { kind: string; spec: unknown; labels?: Record<string, string> }>();
-  const ownerByKey = new Map<string, { kind: string; name: string }>();
-  for (const w of [...snap.workloads, ...snap.cronJobs]) {
-    const ns = w.metadata.namespace!;
-    const owner = w.metadata.ownerReferences?.find((o) => o.controller) ?? w.metadata.ownerReferences?.[0];
-    const entry = { kind: w.kind, name: w.metadata.name, namespace: ns, ...(owner ? { owner } : {}) };
-    if (w.metadata.uid) byUid.set(w.metadata.uid, entry);
-    if (owner) ownerByKey.set(`${ns}/${w.kind}/${w.metadata.name}`, { kind: owner.kind, name: owner.name });
-    objByKey.set(`${ns}/${w.kind}/${w.metadata.name}`, {
-      kind: w.kind,
-      spec: w.spec,
-      labels: w.metadata.labels,
-    });
-  }
+  // The owner of each owned workload object, by uid and by `namespace/kind/name`; the objects by the
+  // latter. Values are the snapshot's own objects: nothing is copied for them.
+  const byUid = new Map<string, OwnerRef>();
+  const objByKey = new Map<string, { kind: string; spec: unknown }>();
+  const ownerByKey = new Map<string, OwnerRef>();
+  for (const list of [snap.workloads, snap.cronJobs])
+    for (const w of list) {
+      const owner = w.metadata.ownerReferences?.find((o) => o.controller) ?? w.metadata.ownerReferences?.[0];
+      const key = `${w.metadata.namespace!}/${w.kind}/${w.metadata.name}`;
+      if (owner) {
+        if (w.metadata.uid) byUid.set(w.metadata.uid, owner);
+        ownerByKey.set(key, owner);
+      }
+      objByKey.set(key, w);
+    }
 
   const workloads = new Map<string, Workload>();
   const podWorkload = new Map<string, string>();
-  const holderLists = new Map<string, IPHolder[]>();
+  // The holders of each pod address, one entry per (address, pod) in pod order: the address's group
+  // (numbered in order of first sight), the pod's key and start. Packed into slots below.
+  const groupOf = new Map<string, number>();
+  const hGroup: number[] = [];
+  const hKey: string[] = [];
+  const hStart: number[] = [];
   /** `nodeIP:port` → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
 
   const collate = new Intl.Collator().compare; // what localeCompare does, without a collator per call
-  const sortedPods = snap.pods
-    .map((pod) => ({ pod, key: podKey(pod) }))
-    .sort((a, b) => collate(a.key, b.key))
-    .map((p) => p.pod);
-  for (const pod of sortedPods) {
+  const keys = snap.pods.map(podKey);
+  const order = keys.map((_, i) => i).sort((a, b) => collate(keys[a]!, keys[b]!));
+  for (const i of order) {
+    const pod = snap.pods[i]!;
     const ns = pod.metadata.namespace!;
-    const key = podKey(pod);
+    const key = keys[i]!;
     const root = rootOwner(pod, byUid, ownerByKey, objByKey);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
@@ -177,17 +204,17 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       const start = Date.parse(pod.status?.startTime ?? pod.metadata.creationTimestamp ?? '') || 0;
       for (const ip of podIPs(pod)) {
         const n = normaliseIP(ip);
-        const list = holderLists.get(n);
-        if (list) list.push({ podKey: key, start });
-        else holderLists.set(n, [{ podKey: key, start }]);
+        let g = groupOf.get(n);
+        if (g === undefined) groupOf.set(n, (g = groupOf.size));
+        hGroup.push(g);
+        hKey.push(key);
+        hStart.push(start);
       }
     }
   }
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
-  for (const list of holderLists.values()) list.sort((a, b) => a.start - b.start);
-  const ipHolders = packHolders(holderLists, podWorkload);
-  holderLists.clear();
+  const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, podWorkload);
   // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
   for (const [key, obj] of objByKey) {
     const [ns, kind, name] = key.split('/') as [string, WorkloadKind, string];
@@ -544,8 +571,8 @@ function addRole(w: Workload | undefined, role: WorkloadRole): void {
  */
 function rootOwner(
   pod: Pod,
-  byUid: ReadonlyMap<string, { owner?: { kind: string; name: string } }>,
-  ownerByKey: ReadonlyMap<string, { kind: string; name: string }>,
+  byUid: ReadonlyMap<string, OwnerRef>,
+  ownerByKey: ReadonlyMap<string, OwnerRef>,
   objByKey: ReadonlyMap<string, unknown>,
 ): { kind: WorkloadKind; name: string } {
   const ns = pod.metadata.namespace!;
@@ -555,7 +582,7 @@ function rootOwner(
   let kind = first.kind;
   let name = first.name;
   for (let depth = 0; depth < 5; depth++) {
-    const parent = (uid ? byUid.get(uid)?.owner : undefined) ?? ownerByKey.get(`${ns}/${kind}/${name}`);
+    const parent = (uid ? byUid.get(uid) : undefined) ?? ownerByKey.get(`${ns}/${kind}/${name}`);
     if (!parent) break;
     kind = parent.kind;
     name = parent.name;

@@ -256,3 +256,37 @@ describe('microseg recommend refuses and explains', () => {
     }
   });
 });
+
+describe('microseg graph on the demo', () => {
+  it('prints the graph and segments that the pipeline gives, as JSON and as DOT', async () => {
+    const { runGraphPipeline } = await import('../../src/pipeline.ts');
+    const { toDot } = await import('../../src/graph/build.ts');
+    const { stableJson } = await import('../../src/policy/render.ts');
+    const flows = join(dir, 'flows.jsonl.gz');
+    const cluster = join(dir, 'cluster.json');
+    const expected = await runGraphPipeline(snapshotFromObjects(demo.objects, 'demo'), readFlows([flows]));
+    const json = captureIO();
+    expect(await runCli(['graph', '--flows', flows, '--cluster', cluster], json)).toBe(0);
+    expect(json.stderr).toBe('');
+    expect(json.stdout).toBe(
+      stableJson({
+        ...expected.graph,
+        segments: expected.segments.segments,
+        modularity: expected.segments.modularity,
+      }),
+    );
+    expect(expected.graph.edges.length).toBeGreaterThan(10);
+    const dot = captureIO();
+    const out = join(dir, 'graph.dot');
+    expect(
+      await runCli(['graph', '--flows', flows, '--cluster', cluster, '--format', 'dot', '--out', out], dot),
+    ).toBe(0);
+    expect(await readFile(out, 'utf8')).toBe(toDot(expected.graph));
+  });
+
+  it('names bad options', async () => {
+    const io = captureIO();
+    expect(await runCli(['graph', '--flows', 'f', '--cluster', 'c', '--format', 'svg'], io)).toBe(2);
+    expect(io.stderr).toBe('microseg graph: --format must be json or dot, got "svg"\n');
+  });
+});

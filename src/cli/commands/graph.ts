@@ -4,10 +4,10 @@ import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
 import { readFlows } from '../../flows/reader.ts';
 import { toDot } from '../../graph/build.ts';
-import { runGraphPipeline } from '../../pipeline.ts';
+import { runGraphPipelineWith } from '../../pipeline.ts';
 import { stableJson } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { loadSnapshotFiles } from '../inputs.ts';
+import { loadIdentity } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -53,12 +53,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.flows?.length) throw new UsageError('--flows is required');
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
   const opts = pipelineOptions(values);
-  const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
+  const identity = await loadIdentity(values.cluster, opts.identity, { extraKinds: VERIFY_EXTRA_KINDS });
+  // The snapshot is garbage now: give the set-up's memory back before the flows are read.
+  releaseMemory();
   const reader = readFlows(values.flows, {
     ...(values['input-format'] ? { format: values['input-format'] as FlowFormat } : {}),
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
-  const res = await runGraphPipeline(snapshot, reader, { ...opts, afterIdentity: releaseMemory });
+  const res = await runGraphPipelineWith(identity, reader, opts);
   const text =
     format === 'dot'
       ? toDot(res.graph)
