@@ -111,6 +111,62 @@ describe('WebAssembly scanner equivalence (fast-check)', () => {
     expect(fast).toBeGreaterThan(1500);
   });
 
+  it('an endpoint with and without a leading ID member is remembered once, and only a valid one', () => {
+    const base = sampleLines.find((l) => l.includes('"destination":{"ID"'))!;
+    const at = base.indexOf('"destination":{"ID"') + '"destination":{'.length;
+    const rest = base.slice(base.indexOf(',', at) + 1);
+    // What may stand between `{` and the rest of the endpoint: valid IDs, none, and near misses.
+    const heads = [
+      '',
+      '"ID":0,',
+      '"ID":7,',
+      '"ID":123456789012345678901234,',
+      '"ID":007,',
+      '"ID":-1,',
+      '"ID":1.5,',
+      '"ID":1e3,',
+      '"ID":"7",',
+      '"ID":7 ,',
+      '"ID": 7,',
+      '"ID":7,"ID":8,',
+      '"ID":,',
+      '"ID":7,,',
+      '"id":7,',
+    ];
+    const lineWith = (head: string, tail: string) => base.slice(0, at) + head + tail;
+    // The endpoint's remaining members, or none: `{"ID":7,}` is not JSON, `{}` is.
+    const tails = [rest, rest.slice(rest.indexOf('}'))];
+    let fast = 0;
+    let sameEndpoint = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...heads), fc.constantFrom(...tails)), {
+          minLength: 2,
+          maxLength: 6,
+        }),
+        (picks) => {
+          const lines = picks.map(([h, t]) => lineWith(h, t));
+          fast += check(lines);
+          // Both texts of the endpoint in one sequence: the case the shared memory is for.
+          const has = (h: string) => picks.some(([ph, pt]) => ph === h && pt === tails[0]);
+          if (has('') && (has('"ID":7,') || has('"ID":0,'))) sameEndpoint++;
+        },
+      ),
+      { numRuns: 800 },
+    );
+    expect(fast).toBeGreaterThan(800);
+    expect(sameEndpoint).toBeGreaterThan(5);
+    // The sample's two texts of one endpoint give one record for the endpoint fields: the second line
+    // takes the remembered endpoint (same frozen labels array, as a repeat of one text does).
+    resetWasmScanner();
+    const [a, b] = scanLines([lineWith('"ID":7,', tails[0]!), lineWith('', tails[0]!)]);
+    expect(a!.result?.kind).toBe('flow');
+    expect(b!.result).toEqual(parseHubbleLineSlow(b!.text));
+    const labels = (r: HubbleResult | undefined) => (r?.kind === 'flow' ? r.flow.dst.labels : undefined);
+    expect(labels(a!.result)).toBeDefined();
+    expect(labels(b!.result)).toBe(labels(a!.result));
+  });
+
   it('interned values forgotten between blocks (a tiny arena limit): later blocks stay exact', () => {
     const old = setWasmArenaLimit(2000);
     try {

@@ -372,6 +372,35 @@ fn prefix_hash(b: &[u8]) -> u32 {
 
 const NONE: u32 = u32::MAX;
 
+/// Where an endpoint object's remembered text starts, from its `{`: after a leading `"ID":n,` member
+/// (n a JSON integer without sign, followed by another member), else after the `{`.
+///
+/// Hubble writes the numeric endpoint ID only when the endpoint is local to the node that observed the
+/// flow, so each pod's endpoint comes in two texts that differ only by it. Nothing reads the ID, so both
+/// texts give the same fields: remembering them as one halves the endpoints remembered. Exact: with the
+/// `"` of the next member required, `{"ID":n,` + rest is valid JSON exactly when `{` + rest is.
+fn endpoint_key(b: &[u8]) -> usize {
+    const ID: &[u8] = b"{\"ID\":";
+    if b.len() < ID.len() + 3 || &b[..ID.len()] != ID {
+        return 1;
+    }
+    let mut i = ID.len();
+    match b[i] {
+        b'0' => i += 1,
+        b'1'..=b'9' => {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+        _ => return 1,
+    }
+    if i + 1 < b.len() && b[i] == b',' && b[i + 1] == b'"' {
+        i + 1
+    } else {
+        1
+    }
+}
+
 /// The fields of an endpoint object being scanned for the first time.
 struct Endpoint {
     namespace: u32,
@@ -688,17 +717,20 @@ impl<'a> Scanner<'a> {
             return Err(());
         }
         let b = self.b;
-        let rest = &b[p..];
+        // Endpoints are remembered without their leading `"ID":n,` member (see endpoint_key).
+        let k = if kind == KIND_EP { p + endpoint_key(&b[p..]) } else { p };
+        let rest = &b[k..];
         let h = prefix_hash(rest);
         if let Some(found) = self.t.find_text(kind, h, rest) {
             let en = &self.t.entries[found];
             self.rec[slot] = en.id as i32;
-            return Ok((p + en.len as usize, found));
+            return Ok((k + en.len as usize, found));
         }
         let (id, e) = if kind == KIND_EP {
+            // The whole object is validated and read, `ID` included.
             let e = self.endpoint(p)?;
             let words = self.ep.words();
-            (self.t.insert(kind, h, &b[p..e], words), e)
+            (self.t.insert(kind, h, &b[k..e], words), e)
         } else {
             let e = self.skip(p, 1)?;
             (self.t.insert(kind, h, &b[p..e], &[]), e)
