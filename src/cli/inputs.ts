@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Identity, IdentityOptions } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import { compactObject, Interner } from '../model/compact.ts';
+import { releaseMemory } from './memory.ts';
 import type { ClusterSnapshot, SnapshotOptions } from '../model/snapshot.ts';
 import {
   flattenLists,
@@ -126,7 +127,10 @@ export async function loadIdentity(
   identity: IdentityOptions | undefined,
   opts: LoadOptions = {},
 ): Promise<Identity> {
-  return buildIdentity(await loadSnapshotFiles(paths, opts), identity);
+  const snapshot = await loadSnapshotFiles(paths, opts);
+  // Reading leaves the parsed text's garbage behind; give it back before identity adds its own.
+  releaseMemory();
+  return buildIdentity(snapshot, identity);
 }
 
 /** Cluster and policy files for the verify commands: kinds no stage understands are an error. */

@@ -105,9 +105,15 @@ interface ScannerExports {
   slots(): number;
 }
 
-/** What an endpoint object gives, decoded once per distinct text. */
-interface EndpointInfo extends EndpointTemplate {
-  /** `built`, per service id the endpoint came with. */
+/**
+ * What an endpoint object gives, decoded once per distinct text. It is its own `built` holder (the
+ * FlowEndpoint built last from the text alone); the one built with a service is held per service id: the
+ * first service the endpoint came with in `svc`/`withSvc`, any other in `builtWith`. (Tens of thousands
+ * of endpoints are remembered; a holder object and a Map each would double what they take.)
+ */
+interface EndpointInfo extends EndpointTemplate, BuiltEndpoint {
+  svc: number;
+  withSvc: BuiltEndpoint | undefined;
   builtWith: Map<number, BuiltEndpoint> | undefined;
   /** The FlowEndpoint fields it gives (FIELD_* bits), or -1 when it is a health endpoint. */
   fields: number;
@@ -248,10 +254,14 @@ function endpointFromWords(w: Uint32Array, i: number): EndpointInfo | null {
     workloadName: text(w[i + 4]!),
     workloadKind: text(w[i + 5]!),
     identity: w[i + 2] === 1 ? w[i + 3] : undefined,
-    built: { endpoint: undefined },
+    built: undefined as unknown as BuiltEndpoint,
+    endpoint: undefined,
+    svc: -1,
+    withSvc: undefined,
     builtWith: undefined,
     fields: 0,
   };
+  info.built = info;
   // The fields newEndpoint (hubble.ts) gives a FlowEndpoint built from this template.
   const reserved = reservedOf(info.reserved, info.identity);
   info.fields =
@@ -327,8 +337,15 @@ function fillEndpoint(
     e.serviceNamespace = s.namespace;
     if (ep >= 0) {
       const info = endpoints[ep]!;
-      let b = (info.builtWith ??= new Map<number, BuiltEndpoint>()).get(svc);
-      if (b === undefined) info.builtWith.set(svc, (b = { endpoint: undefined, withService: true }));
+      let b: BuiltEndpoint | undefined;
+      if (info.svc === svc) b = info.withSvc;
+      else if (info.svc === -1) {
+        info.svc = svc;
+        b = info.withSvc = { endpoint: undefined, withService: true };
+      } else {
+        b = (info.builtWith ??= new Map<number, BuiltEndpoint>()).get(svc);
+        if (b === undefined) info.builtWith.set(svc, (b = { endpoint: undefined, withService: true }));
+      }
       e.built = b;
     }
   }

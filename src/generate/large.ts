@@ -575,7 +575,8 @@ export class LargeLayout {
       ip: `${node.podPrefix}.${host}`,
       node,
       workload: this.workloads[i]!,
-      endpointId: 100 + (h % 60_000),
+      // Cilium endpoint IDs are small unsigned numbers (h is a signed 32-bit hash).
+      endpointId: 100 + ((h >>> 0) % 60_000),
       startTime:
         w.kind === 'CronJob' ? this.jobScheduledAt(i) + 2_000 : this.now - 86_400_000 - (h % 86_400_000),
       mac: macOf(h),

@@ -42,8 +42,10 @@ function stableSelector(sel: LabelSelector | undefined): LabelSelector {
   return out;
 }
 
+// Ids and keys are joined rather than built with a template: a template gives a string of concatenated
+// pieces that stays one more object per id once it is flattened (tens of thousands of ids).
 export const workloadId = (namespace: string, kind: string, name: string): string =>
-  `${namespace}/${kind}/${name}`;
+  [namespace, kind, name].join('/');
 
 /** An owner reference as ownership is walked: the kind and name of the owner. */
 type OwnerRef = Readonly<{ kind: string; name: string }>;
@@ -163,6 +165,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   const workloads = new Map<string, Workload>();
   const podWorkload = new Map<string, string>();
+  const portLists = new Map<string, NamedPort[]>();
   // The holders of each pod address, one entry per (address, pod) in pod order: the address's group
   // (numbered in order of first sight), the pod's key and start. Packed into slots below.
   const groupOf = new Map<string, number>();
@@ -186,7 +189,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     let w = workloads.get(id);
     if (!w) {
       const ownerObj = objByKey.get(`${ns}/${root.kind}/${root.name}`);
-      w = newWorkload(ns, root.kind, root.name, ownerObj, pod);
+      w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod);
       workloads.set(id, w);
     }
     w.pods.push(pod.metadata.name);
@@ -220,7 +223,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const [ns, kind, name] = key.split('/') as [string, WorkloadKind, string];
     if (kind === 'ReplicaSet' || kind === 'Job') continue; // reached through their owners
     const id = workloadId(ns, kind, name);
-    if (!workloads.has(id)) workloads.set(id, newWorkload(ns, kind, name, obj, undefined));
+    if (!workloads.has(id)) workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined));
   }
   for (const node of snap.others.filter((o) => o.kind === 'Node')) {
     const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
@@ -555,7 +558,7 @@ function labelsFromList(list: readonly string[]): Record<string, string> {
 }
 
 function podKey(p: Pod): string {
-  return `${p.metadata.namespace}/${p.metadata.name}`;
+  return [p.metadata.namespace, p.metadata.name].join('/');
 }
 
 function addRole(w: Workload | undefined, role: WorkloadRole): void {
@@ -607,6 +610,7 @@ function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
 }
 
 function newWorkload(
+  portLists: Map<string, NamedPort[]>,
   ns: string,
   kind: WorkloadKind,
   name: string,
@@ -622,11 +626,21 @@ function newWorkload(
   if (Object.keys(selector).length === 0 && Object.keys(labels).length > 0)
     selector = { matchLabels: labels };
   const containers = template?.spec?.containers ?? pod?.spec.containers ?? [];
-  const namedPorts: NamedPort[] = [];
+  let namedPorts: NamedPort[] = [];
   for (const c of containers)
     for (const p of c.ports ?? [])
       if (p.name) namedPorts.push({ name: p.name, port: p.containerPort, protocol: p.protocol ?? 'TCP' });
-  namedPorts.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+  if (namedPorts.length > 0) {
+    namedPorts.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+    // Workloads repeat the same ports (http 8080, metrics 9102, ...): one frozen list per distinct one.
+    const key = JSON.stringify(namedPorts);
+    let known = portLists.get(key);
+    if (known === undefined) {
+      for (const p of namedPorts) Object.freeze(p);
+      portLists.set(key, (known = Object.freeze(namedPorts) as NamedPort[]));
+    }
+    namedPorts = known;
+  }
   return {
     id: workloadId(ns, kind, name),
     namespace: ns,

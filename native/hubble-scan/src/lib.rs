@@ -373,7 +373,7 @@ fn prefix_hash(b: &[u8]) -> u32 {
 const NONE: u32 = u32::MAX;
 
 /// Where an endpoint object's remembered text starts, from its `{`: after a leading `"ID":n,` member
-/// (n a JSON integer without sign, followed by another member), else after the `{`.
+/// (n a JSON integer, followed by another member), else after the `{`.
 ///
 /// Hubble writes the numeric endpoint ID only when the endpoint is local to the node that observed the
 /// flow, so each pod's endpoint comes in two texts that differ only by it. Nothing reads the ID, so both
@@ -385,6 +385,9 @@ fn endpoint_key(b: &[u8]) -> usize {
         return 1;
     }
     let mut i = ID.len();
+    if b[i] == b'-' {
+        i += 1;
+    }
     match b[i] {
         b'0' => i += 1,
         b'1'..=b'9' => {
