@@ -20,5 +20,5 @@ COPY crds ./crds
 # 65532: the conventional "nonroot" uid; the files stay owned by root and read-only to it.
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "--max-semi-space-size=16", "src/cli/main.ts"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--heap-growing-percent=25", "src/cli/main.ts"]
 CMD ["controller"]

@@ -1,7 +1,7 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=16 --heap-growing-percent=25
 // Entry point for `npx microseg`. Runs the compiled CLI when built (npm run build), otherwise the
 // TypeScript sources directly with Node 24's type stripping. The `#!` line passes the V8 flags of
-// src/cli/node-flags.ts (a smaller young generation: less resident memory on large machines).
+// src/cli/node-flags.ts (a smaller young generation and a tighter heap: less resident memory).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
