@@ -85,6 +85,11 @@ export function wasmScannerMemory(): number {
   return wasm === undefined ? 0 : wasm.memory.buffer.byteLength;
 }
 
+/** Bytes of interned values the scanner holds (the arena that is forgotten past the limit below). */
+export function wasmArenaBytes(): number {
+  return wasm === undefined ? 0 : wasm.arena_size();
+}
+
 /** Sets the size at which interned values are forgotten (tests use a small one); returns the old one. */
 export function setWasmArenaLimit(bytes: number): number {
   const old = arenaLimit;

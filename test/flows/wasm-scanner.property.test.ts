@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { scanHubbleLine } from '../../src/flows/hubble-scan.ts';
-import { resetWasmScanner, scanHubbleBlock, setWasmArenaLimit } from '../../src/flows/hubble-wasm.ts';
+import {
+  resetWasmScanner,
+  scanHubbleBlock,
+  setWasmArenaLimit,
+  wasmArenaBytes,
+} from '../../src/flows/hubble-wasm.ts';
 import type { HubbleResult } from '../../src/flows/hubble.ts';
 import { parseHubbleLineSlow } from '../../src/flows/hubble.ts';
 import { line, mutation, render, sampleLines, shuffleKeys } from './hubble-lines.ts';
@@ -169,6 +174,28 @@ describe('WebAssembly scanner equivalence (fast-check)', () => {
     const labels = (r: HubbleResult | undefined) => (r?.kind === 'flow' ? r.flow.dst.labels : undefined);
     expect(labels(a!.result)).toBeDefined();
     expect(labels(b!.result)).toBe(labels(a!.result));
+  });
+
+  it("endpoints that share a labels array hold its text once: the array's entry, not each endpoint", () => {
+    const base = sampleLines.find((l) => l.includes('"destination":{"ID"'))!;
+    const labels = JSON.stringify(Array.from({ length: 12 }, (_, i) => `k8s:label-${i}=${'v'.repeat(40)}`));
+    // 500 pods of one workload: the same labels, their own names.
+    const lines = Array.from({ length: 500 }, (_, i) => {
+      const parsed = JSON.parse(base) as { flow: Record<string, unknown> };
+      parsed.flow.destination = {
+        identity: 5001,
+        namespace: 'shop',
+        labels: JSON.parse(labels),
+        pod_name: `cart-${i}`,
+      };
+      return JSON.stringify(parsed);
+    });
+    resetWasmScanner();
+    expect(check(lines)).toBe(500);
+    // 500 copies of the array would be 500 × its length (370 KB before endpoints left it out; 38 KB
+    // now: the endpoints' own text, the names and addresses, one copy of the array).
+    expect(wasmArenaBytes()).toBeLessThan((500 * labels.length) / 5);
+    expect(wasmArenaBytes()).toBeGreaterThan(labels.length);
   });
 
   it('interned values forgotten between blocks (a tiny arena limit): later blocks stay exact', () => {

@@ -98,7 +98,13 @@ struct Entry {
     hash: u32,
     kind: u32,
     off: u32,
+    /// Length of the value's text. An endpoint whose `labels` array is interned holds its text without
+    /// that array's bytes: `split` bytes, then the labels entry's bytes, then the rest (`len` counts
+    /// all three). The pods of a workload share one labels array, which is most of an endpoint's text.
     len: u32,
+    split: u32,
+    /// The labels entry, plus one (0: the whole text is in the arena at `off`).
+    lab: u32,
     id: u32,
     /// Next entry in the same bucket, plus one (0: none).
     next: u32,
@@ -195,6 +201,22 @@ impl Tables {
     }
 
     fn insert(&mut self, kind: u32, hash: u32, bytes: &[u8], extra: &[u32]) -> u32 {
+        self.insert_cut(kind, hash, bytes, 0, 0, 0, extra)
+    }
+
+    /// `insert`, with `bytes[cut..cut + cut_len]` left out of the arena: they are the bytes of the entry
+    /// `lab - 1` (when `lab` is not 0).
+    #[allow(clippy::too_many_arguments)]
+    fn insert_cut(
+        &mut self,
+        kind: u32,
+        hash: u32,
+        bytes: &[u8],
+        cut: usize,
+        cut_len: usize,
+        lab: u32,
+        extra: &[u32],
+    ) -> u32 {
         if self.buckets.is_empty() || self.entries.len() >= self.buckets.len() {
             self.grow();
         }
@@ -207,7 +229,14 @@ impl Tables {
         let id = self.counts[kind as usize];
         self.counts[kind as usize] += 1;
         let off = self.arena.len() as u32;
-        self.arena.extend_from_slice(bytes);
+        let split = if lab == 0 {
+            self.arena.extend_from_slice(bytes);
+            bytes.len()
+        } else {
+            self.arena.extend_from_slice(&bytes[..cut]);
+            self.arena.extend_from_slice(&bytes[cut + cut_len..]);
+            cut
+        };
         let b = self.bucket(hash, kind);
         let next = self.buckets[b];
         self.entries.push(Entry {
@@ -215,6 +244,8 @@ impl Tables {
             kind,
             off,
             len: bytes.len() as u32,
+            split: split as u32,
+            lab,
             id,
             next,
             ip_id: 0,
@@ -223,6 +254,7 @@ impl Tables {
         });
         self.buckets[b] = self.entries.len() as u32;
         self.last = self.entries.len() - 1;
+        // (JavaScript reads the text of new values other than endpoints, which are never cut.)
         self.news.extend_from_slice(&[kind, id, off, bytes.len() as u32, extra.len() as u32]);
         self.news.extend_from_slice(extra);
         id
@@ -285,11 +317,7 @@ impl Tables {
         for &(h, e) in &self.recent {
             if h == hash && e != 0 {
                 let en = &self.entries[e as usize - 1];
-                let len = en.len as usize;
-                if en.kind == kind
-                    && len <= b.len()
-                    && same(&b[..len], &self.arena[en.off as usize..en.off as usize + len])
-                {
+                if en.kind == kind && self.starts(b, en) {
                     return Some(e as usize - 1);
                 }
             }
@@ -300,8 +328,7 @@ impl Tables {
             let en = &self.entries[e as usize - 1];
             if en.hash == hash && en.kind == kind {
                 tried += 1;
-                let len = en.len as usize;
-                if len <= b.len() && same(&b[..len], &self.arena[en.off as usize..en.off as usize + len]) {
+                if self.starts(b, en) {
                     let found = e as usize - 1;
                     self.remember(hash, found);
                     return Some(found);
@@ -310,6 +337,25 @@ impl Tables {
             e = en.next;
         }
         None
+    }
+
+    /// Whether `b` starts with the text of `en` (its cut-out labels compared against their entry).
+    #[inline(always)]
+    fn starts(&self, b: &[u8], en: &Entry) -> bool {
+        let len = en.len as usize;
+        if len > b.len() {
+            return false;
+        }
+        let off = en.off as usize;
+        if en.lab == 0 {
+            return same(&b[..len], &self.arena[off..off + len]);
+        }
+        let lab = &self.entries[en.lab as usize - 1];
+        let (lo, ll) = (lab.off as usize, lab.len as usize);
+        let split = en.split as usize;
+        same(&b[..split], &self.arena[off..off + split])
+            && same(&b[split..split + ll], &self.arena[lo..lo + ll])
+            && same(&b[split + ll..len], &self.arena[off + split..off + len - ll])
     }
 
     fn remember(&mut self, hash: u32, entry: usize) {
@@ -414,6 +460,10 @@ struct Endpoint {
     workload_kind: u32,
     /// The interned `labels` array (its whole text), NONE when absent.
     labels: u32,
+    /// Where that array's text is in the input, and its entry plus one (0: none).
+    labels_at: usize,
+    labels_end: usize,
+    labels_entry: u32,
     /// Scratch for the words pushed with the new endpoint.
     words: Vec<u32>,
 }
@@ -428,6 +478,9 @@ impl Endpoint {
             workload_name: NONE,
             workload_kind: NONE,
             labels: NONE,
+            labels_at: 0,
+            labels_end: 0,
+            labels_entry: 0,
             words: Vec::new(),
         }
     }
@@ -440,6 +493,7 @@ impl Endpoint {
         self.workload_name = NONE;
         self.workload_kind = NONE;
         self.labels = NONE;
+        self.labels_entry = 0;
     }
 
     /// The words JavaScript reads for a new endpoint: namespace, pod, has identity, identity,
@@ -732,8 +786,14 @@ impl<'a> Scanner<'a> {
         let (id, e) = if kind == KIND_EP {
             // The whole object is validated and read, `ID` included.
             let e = self.endpoint(p)?;
+            // Its labels array's text stays in the labels entry only (the array is inside the key).
+            let (cut, cut_len, lab) = if self.ep.labels_entry != 0 && self.ep.labels_at >= k {
+                (self.ep.labels_at - k, self.ep.labels_end - self.ep.labels_at, self.ep.labels_entry)
+            } else {
+                (0, 0, 0)
+            };
             let words = self.ep.words();
-            (self.t.insert(kind, h, &b[k..e], words), e)
+            (self.t.insert_cut(kind, h, &b[k..e], cut, cut_len, lab, words), e)
         } else {
             let e = self.skip(p, 1)?;
             (self.t.insert(kind, h, &b[p..e], &[]), e)
@@ -825,6 +885,9 @@ impl<'a> Scanner<'a> {
                     }
                     let b = s.b;
                     s.ep.labels = s.t.intern(KIND_LABELS, &b[start..p]);
+                    s.ep.labels_at = start;
+                    s.ep.labels_end = p;
+                    s.ep.labels_entry = s.t.found as u32 + 1;
                     Ok(p)
                 },
                 b"workloads" => {
