@@ -125,6 +125,7 @@ export async function runGraphPipeline(
   flows: AsyncIterable<Flow> | Iterable<Flow>,
   opts: PipelineOptions = {},
 ): Promise<GraphAnalysis & { flows: number }> {
-  const { input, flows: n } = await aggregate(snapshot, flows, opts);
-  return { ...analyseGraph(input, opts), flows: n };
+  const identity = buildIdentity(snapshot, opts.identity);
+  opts.afterIdentity?.();
+  return runGraphPipelineWith(identity, flows, opts);
 }
