@@ -10,11 +10,11 @@
  * 3. analysis: segments + proposal for the 20k-workload graph (~100k edges).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { loadIdentity, loadSnapshotFiles } from '../src/cli/inputs.ts';
+import { loadSnapshotFiles } from '../src/cli/inputs.ts';
 import { releaseMemory } from '../src/cli/memory.ts';
 import { NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
@@ -595,18 +595,15 @@ async function recommendChild(cluster: string, out: string): Promise<void> {
 }
 
 /**
- * Runs in a child process: the cluster file and the lines on standard input, as `microseg` reads them.
- * `graph`: only the identity is kept, as `microseg graph` does; `recommend`: the snapshot is kept too, as
- * `microseg recommend` does for its proof.
+ * Runs in a child process: the cluster file and the lines on standard input, read as `microseg
+ * recommend` reads them (the snapshot is kept, for its proof); reports the set-up and the ingest apart.
  */
-async function ingestChild(cluster: string, mode: PipedMode): Promise<void> {
+async function ingestChild(cluster: string): Promise<void> {
   const t0 = performance.now();
-  let snapshot: ClusterSnapshot | undefined;
-  let identity: Identity;
-  if (mode === 'graph') identity = await loadIdentity([cluster], undefined);
-  else identity = buildIdentity((snapshot = await loadSnapshotFiles([cluster])));
+  const snapshot: ClusterSnapshot = await loadSnapshotFiles([cluster]);
+  const identity = buildIdentity(snapshot);
   const setupPeakMB = process.resourceUsage().maxRSS / 1024;
-  // As microseg graph and recommend do once identity is built.
+  // As microseg recommend does once identity is built.
   releaseMemory();
   const setupSeconds = (performance.now() - t0) / 1000;
   const setupRssMB = process.memoryUsage().rss / 2 ** 20;
@@ -640,20 +637,18 @@ async function ingestChild(cluster: string, mode: PipedMode): Promise<void> {
       seconds: (performance.now() - t1) / 1000,
       cpuSeconds: (c.user + c.system) / 1e6,
       maxRssMB: process.resourceUsage().maxRSS / 1024,
-      snapshotPods: snapshot?.pods.length,
+      snapshotPods: snapshot.pods.length,
     }) + '\n',
   );
 }
 
-type PipedMode = 'graph' | 'recommend';
-
 /**
- * Memory as a user's process sees it: `kubectl get ... -o json` of the 20k-workload cluster read from
- * a file (streamed, compacted), identity built, then `count` generated lines piped in from another
- * process and read, de-duplicated, resolved and aggregated: `microseg graph`, or the ingest part of
- * `microseg recommend` (which keeps the snapshot for its proof).
+ * Memory of the ingest part of `microseg recommend` as a user's process sees it: `kubectl get ... -o
+ * json` of the 20k-workload cluster read from a file (streamed, compacted, kept), identity built, then
+ * `count` generated lines piped in from another process and read, de-duplicated, resolved and
+ * aggregated.
  */
-export async function benchMemoryPiped(count = 10_000_000, mode: PipedMode = 'graph'): Promise<Figure[]> {
+export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'microseg-bench-'));
   try {
     const cluster = join(dir, 'cluster.json');
@@ -665,7 +660,7 @@ export async function benchMemoryPiped(count = 10_000_000, mode: PipedMode = 'gr
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     // The emitter writes straight into the child's standard input (no relay through this process).
-    const child = spawn(process.execPath, [...NODE_FLAGS, self, '--ingest-child', cluster, mode], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, self, '--ingest-child', cluster], {
       stdio: [emitter.stdout, 'ignore', 'pipe'],
     });
     let err = '';
@@ -685,30 +680,89 @@ export async function benchMemoryPiped(count = 10_000_000, mode: PipedMode = 'gr
     };
     if (r.lines !== count) throw new Error(`piped memory benchmark read ${r.lines} lines, not ${count}`);
     return [
-      { name: `${mode}: lines read from standard input`, value: r.lines, unit: 'lines' },
-      { name: `${mode}: distinct edges`, value: r.edges, unit: 'edges' },
-      { name: `${mode}: cluster file read and identity built`, value: round2(r.setupSeconds), unit: 's' },
+      { name: `recommend ingest: lines read from standard input`, value: r.lines, unit: 'lines' },
+      { name: `recommend ingest: distinct edges`, value: r.edges, unit: 'edges' },
       {
-        name: `${mode}: peak RSS while reading the cluster file and building identity`,
+        name: `recommend ingest: cluster file read and identity built`,
+        value: round2(r.setupSeconds),
+        unit: 's',
+      },
+      {
+        name: `recommend ingest: peak RSS while reading the cluster file and building identity`,
         value: Math.round(r.setupPeakMB),
         unit: 'MB',
       },
       {
-        name: `${mode}: RSS with the identity built, its garbage given back`,
+        name: `recommend ingest: RSS with the identity built, its garbage given back`,
         value: Math.round(r.setupRssMB),
         unit: 'MB',
       },
       {
-        name: `${mode}: ingest (CPU time of the process)`,
+        name: `recommend ingest: ingest (CPU time of the process)`,
         value: Math.round(r.lines / r.cpuSeconds),
         unit: 'lines/s',
       },
       {
-        name: `${mode}: ingest (wall time; the generator is the slower end)`,
+        name: `recommend ingest: ingest (wall time; the generator is the slower end)`,
         value: Math.round(r.lines / r.seconds),
         unit: 'lines/s',
       },
-      { name: `${mode}: peak RSS of the process (target 300)`, value: Math.round(r.maxRssMB), unit: 'MB' },
+      { name: `recommend ingest: peak RSS of the process`, value: Math.round(r.maxRssMB), unit: 'MB' },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `microseg graph` as a user runs it: `kubectl get ... -o json` of the 20k-workload cluster in a file,
+ * `count` generated lines piped in from another process, the graph (with segments) written as JSON.
+ * The command itself runs (src/cli/main.ts, with microseg's V8 flags); a preloaded module reports its
+ * peak RSS and CPU time at exit.
+ */
+export async function benchGraphCommand(count = 10_000_000): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'microseg-bench-'));
+  try {
+    const cluster = join(dir, 'cluster.json');
+    await writeObjectList(cluster, largeClusterObjects(largeTopology({ workloads: 20_000, seed: 7 })), {
+      indent: 0,
+    });
+    const self = fileURLToPath(import.meta.url);
+    const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+    const usage = new URL('./usage-at-exit.ts', import.meta.url).href;
+    const out = join(dir, 'graph.json');
+    const emitter = spawn(process.execPath, [self, '--emit-lines', String(count)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const t0 = performance.now();
+    const child = spawn(
+      process.execPath,
+      [...NODE_FLAGS, '--import', usage, main, 'graph', '--cluster', cluster, '--flows', '-', '--out', out],
+      { stdio: [emitter.stdout, 'ignore', 'pipe'] },
+    );
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const status = await new Promise<number | null>((r) => child.on('close', r));
+    const seconds = (performance.now() - t0) / 1000;
+    const last = err.trim().split('\n').pop() ?? '';
+    if (status !== 0 || !last.startsWith('{')) throw new Error(`microseg graph benchmark failed: ${err}`);
+    const r = JSON.parse(last) as { code: number; maxRssMB: number; cpuSeconds: number };
+    const graph = JSON.parse(readFileSync(out, 'utf8')) as { nodes: unknown[]; edges: unknown[] };
+    return [
+      { name: 'graph command: lines piped in', value: count, unit: 'lines' },
+      { name: 'graph command: nodes written', value: graph.nodes.length, unit: 'nodes' },
+      { name: 'graph command: edges written', value: graph.edges.length, unit: 'edges' },
+      {
+        name: 'graph command: wall time (the generator is the slower end)',
+        value: round2(seconds),
+        unit: 's',
+      },
+      { name: 'graph command: CPU time of the process', value: round2(r.cpuSeconds), unit: 's' },
+      {
+        name: 'graph command: peak RSS of the process (target 300)',
+        value: Math.round(r.maxRssMB),
+        unit: 'MB',
+      },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -762,8 +816,7 @@ function round2(x: number): number {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (process.argv[2] === '--memory-child') memoryChild(Number(process.argv[3]));
   else if (process.argv[2] === '--emit-lines') await emitLines(Number(process.argv[3]));
-  else if (process.argv[2] === '--ingest-child')
-    await ingestChild(process.argv[3]!, process.argv[4] === 'recommend' ? 'recommend' : 'graph');
+  else if (process.argv[2] === '--ingest-child') await ingestChild(process.argv[3]!);
   else if (process.argv[2] === '--recommend-child') await recommendChild(process.argv[3]!, process.argv[4]!);
   else if (process.argv.includes('--ingest-only')) {
     // node bench/pipeline.ts [lines] --ingest-only: the ingest figures alone, on `lines` lines.

@@ -25,6 +25,11 @@ export interface PipelineOptions {
    * then (the CLI gives its memory back to the system there).
    */
   afterIdentity?: () => void;
+  /**
+   * Called once every flow is aggregated, before the graph is built: what reading needed (the
+   * scanner's memory, the de-duplicator's connections) is garbage by then.
+   */
+  afterIngest?: () => void;
 }
 
 export interface Analysis {
@@ -80,20 +85,36 @@ async function aggregate(
 ): Promise<{ input: AnalyseInput; flows: number }> {
   const identity = buildIdentity(snapshot, opts.identity);
   opts.afterIdentity?.();
-  return aggregateWith(identity, flows);
+  return aggregateFlows(identity, flows, opts);
 }
 
-/** The flows aggregated into edges, resolved by an identity already built. */
-async function aggregateWith(
+/**
+ * The flows aggregated into edges, resolved by an identity already built; `opts.afterIngest` is called
+ * once the last flow is in.
+ */
+export async function aggregateFlows(
   identity: Identity,
   flows: AsyncIterable<Flow> | Iterable<Flow>,
+  opts: Pick<PipelineOptions, 'afterIngest'> = {},
 ): Promise<{ input: AnalyseInput; flows: number }> {
   const agg = new Aggregator(identity);
-  for await (const f of flows) agg.add(f);
+  // A reader's batches are taken whole: one await per batch instead of one per flow.
+  if (hasBatches(flows)) for await (const batch of flows.batches()) for (const f of batch) agg.add(f);
+  else for await (const f of flows) agg.add(f);
+  opts.afterIngest?.();
   return {
     input: { identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() },
     flows: agg.stats.flows,
   };
+}
+
+/** A source that also hands its flows out in batches (as FlowReader does). */
+interface FlowBatches {
+  batches(): AsyncIterable<readonly Flow[]>;
+}
+
+function hasBatches(flows: object): flows is FlowBatches {
+  return typeof (flows as Partial<FlowBatches>).batches === 'function';
 }
 
 /** Runs the whole pipeline over a stream of flows. */
@@ -115,7 +136,7 @@ export async function runGraphPipelineWith(
   flows: AsyncIterable<Flow> | Iterable<Flow>,
   opts: PipelineOptions = {},
 ): Promise<GraphAnalysis & { flows: number }> {
-  const { input, flows: n } = await aggregateWith(identity, flows);
+  const { input, flows: n } = await aggregateFlows(identity, flows, opts);
   return { ...analyseGraph(input, opts), flows: n };
 }
 

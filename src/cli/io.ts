@@ -50,3 +50,25 @@ export const EXIT = {
   /** An unexpected internal error. */
   internal: 3,
 } as const;
+
+/**
+ * Writes text given in pieces through `write`, about 1 MiB at a time, so that a large output (a graph
+ * of 100k edges is tens of MB) is never held whole; each write is awaited before the next.
+ */
+export async function writePieces(
+  pieces: Iterable<string>,
+  write: (chunk: string) => Promise<unknown> | void,
+): Promise<void> {
+  let batch: string[] = [];
+  let size = 0;
+  for (const piece of pieces) {
+    batch.push(piece);
+    size += piece.length;
+    if (size >= 1 << 20) {
+      await write(batch.join(''));
+      batch = [];
+      size = 0;
+    }
+  }
+  if (batch.length > 0) await write(batch.join(''));
+}

@@ -170,6 +170,32 @@ interface LabelSet {
 /** Forgets every interned value (the benchmarks start each round with nothing remembered). */
 export function resetWasmScanner(): void {
   scanner().reset();
+  forgetDecoded();
+}
+
+// Readers scanning now (see holdWasmScanner).
+let holders = 0;
+
+/**
+ * Marks the scanner as in use by a reader until the returned function is called. When the last reader
+ * lets go, the scanner's instance and every decoded value are dropped, so that their memory (the
+ * linear memory, tens of MB after a long input, and the endpoints decoded from it) can be collected
+ * while the caller goes on to other work; the next scan starts a fresh instance, as after a reset.
+ */
+export function holdWasmScanner(): () => void {
+  holders++;
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--holders === 0) {
+      wasm = undefined;
+      forgetDecoded();
+    }
+  };
+}
+
+function forgetDecoded(): void {
   strs = [];
   ipValid = [];
   hours = [];
@@ -178,6 +204,8 @@ export function resetWasmScanner(): void {
   services = [];
   labelSets = [];
   ipNumbers = [];
+  ipNumbersOf = undefined;
+  ipNumbersEpoch = -1;
   protocolById = [];
   verdictById = [];
 }

@@ -22,7 +22,7 @@ import { FlowInputError } from './errors.ts';
 import { parseGenericLine } from './generic.ts';
 import { parseHubbleLine } from './hubble-scan.ts';
 import type { DuplicateSink } from './hubble-wasm.ts';
-import { scanHubbleBlock } from './hubble-wasm.ts';
+import { holdWasmScanner, scanHubbleBlock } from './hubble-wasm.ts';
 import type { HubbleResult } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
@@ -552,14 +552,22 @@ export class FlowReader implements AsyncIterable<Flow> {
   async *batches(): AsyncGenerator<Flow[]> {
     if (this.started) throw new Error('a FlowReader can be iterated only once');
     this.started = true;
-    for (const source of this.sources) {
-      yield* this.readSource(source);
-    }
-    if (this.dedup) {
-      const out: Flow[] = [];
-      this.dedup.flush(out);
-      this.sync();
-      if (out.length > 0) yield this.emitted(out);
+    // The scanner's memory is given up once every source is read, before the last batch goes out:
+    // what the caller does with the flows then (building a graph, proposing policies) has it back.
+    const release = holdWasmScanner();
+    try {
+      for (const source of this.sources) {
+        yield* this.readSource(source);
+      }
+      release();
+      if (this.dedup) {
+        const out: Flow[] = [];
+        this.dedup.flush(out);
+        this.sync();
+        if (out.length > 0) yield this.emitted(out);
+      }
+    } finally {
+      release();
     }
   }
 

@@ -86,24 +86,30 @@ export function toGraphology(g: ServiceGraph): MultiDirectedGraph<GraphNode, Gra
 
 /** Graphviz DOT, nodes grouped by segment when known. */
 export function toDot(g: ServiceGraph): string {
+  return [...dotPieces(g)].join('');
+}
+
+/** `toDot(g)` a line at a time, so that a large graph's text need not be held whole. */
+export function* dotPieces(g: ServiceGraph): Generator<string> {
   const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-  const lines = ['digraph microseg {', '  rankdir=LR;', '  node [shape=box, style=rounded];'];
+  yield 'digraph microseg {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n';
   const bySegment = new Map<string, GraphNode[]>();
   for (const n of g.nodes) {
     const s = n.segment ?? '';
-    bySegment.set(s, [...(bySegment.get(s) ?? []), n]);
+    let members = bySegment.get(s);
+    if (!members) bySegment.set(s, (members = []));
+    members.push(n);
   }
   const shape = (n: GraphNode) => (n.kind === 'workload' ? '' : ', shape=ellipse, style=dashed');
   const label = (n: GraphNode) => (n.namespace ? `${n.namespace}/${n.name}` : n.name);
   for (const [seg, members] of [...bySegment.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const indent = seg ? '    ' : '  ';
-    if (seg) lines.push(`  subgraph ${q(`cluster_${seg}`)} {`, `    label=${q(seg)};`);
-    for (const n of members) lines.push(`${indent}${q(n.id)} [label=${q(label(n))}${shape(n)}];`);
-    if (seg) lines.push('  }');
+    if (seg) yield `  subgraph ${q(`cluster_${seg}`)} {\n    label=${q(seg)};\n`;
+    for (const n of members) yield `${indent}${q(n.id)} [label=${q(label(n))}${shape(n)}];\n`;
+    if (seg) yield '  }\n';
   }
   for (const e of g.edges) {
-    lines.push(`  ${q(e.source)} -> ${q(e.target)} [label=${q(`${e.port}/${e.protocol} (${e.count})`)}];`);
+    yield `  ${q(e.source)} -> ${q(e.target)} [label=${q(`${e.port}/${e.protocol} (${e.count})`)}];\n`;
   }
-  lines.push('}');
-  return lines.join('\n') + '\n';
+  yield '}\n';
 }

@@ -96,47 +96,52 @@ export function computeSegments(
 
   // Undirected workload-to-workload weights; self-loops ignored. Callers and callees are counted apart
   // to find hubs: a workload called by many (auth, config) or calling many (metrics scrapers).
-  const pairWeight = new Map<string, number>();
-  const neighbours = new Map<string, Set<string>>();
-  const callers = new Map<string, Set<string>>();
-  const callees = new Map<string, Set<string>>();
-  const isDNS = (id: string) => workloads.get(id)!.roles.includes('cluster-dns');
-  const link = (m: Map<string, Set<string>>, a: string, b: string) => {
-    let set = m.get(a);
-    if (!set) m.set(a, (set = new Set()));
-    set.add(b);
-  };
+  // Workloads are numbered in sorted order and pairs keyed by number (a * n + b): no text per pair,
+  // and the numeric order of the keys is the order of the pairs' names.
+  const n = ids.length;
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) index.set(ids[i]!, i);
+  const dns = ids.map((id) => workloads.get(id)!.roles.includes('cluster-dns'));
+  const pairWeight = new Map<number, number>();
+  const linked = new Uint8Array(n);
+  const calls = new Set<number>();
+  const callers = new Uint32Array(n);
+  const callees = new Uint32Array(n);
   for (const e of graph.edges) {
-    if (!workloads.has(e.source) || !workloads.has(e.target) || e.source === e.target) continue;
-    const [a, b] = e.source < e.target ? [e.source, e.target] : [e.target, e.source];
-    const key = `${a}\u0000${b}`;
+    const s = index.get(e.source);
+    const t = index.get(e.target);
+    if (s === undefined || t === undefined || s === t) continue;
+    const key = s < t ? s * n + t : t * n + s;
     pairWeight.set(key, (pairWeight.get(key) ?? 0) + 1 + Math.log10(Math.max(1, e.count)));
-    link(neighbours, a, b);
-    link(neighbours, b, a);
-    if (!isDNS(e.source) && !isDNS(e.target)) {
-      link(callees, e.source, e.target);
-      link(callers, e.target, e.source);
+    linked[s] = linked[t] = 1;
+    const call = s * n + t;
+    if (!dns[s] && !dns[t] && !calls.has(call)) {
+      calls.add(call);
+      callees[s]!++;
+      callers[t]!++;
     }
   }
-  const isHub = (id: string) =>
-    isDNS(id) || (callers.get(id)?.size ?? 0) >= hubDegree || (callees.get(id)?.size ?? 0) >= hubDegree;
+  calls.clear();
+  const isHub = (i: number) => dns[i] || callers[i]! >= hubDegree || callees[i]! >= hubDegree;
 
   const fixed = new Map<string, { name: string; kind: SegmentKind }>();
-  for (const id of ids) {
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
     const w = workloads.get(id)!;
     const pin = w.labels[SEGMENT_LABEL];
     if (pin) fixed.set(id, { name: slug(pin), kind: 'pinned' });
-    else if (isHub(id)) fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform' });
-    else if (!neighbours.has(id))
-      fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated' });
+    else if (isHub(i)) fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform' });
+    else if (!linked[i]) fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated' });
   }
 
   const g: LouvainGraph = new UndirectedGraph();
   for (const id of ids) if (!fixed.has(id)) g.addNode(id);
-  for (const key of [...pairWeight.keys()].sort()) {
-    const [a, b] = key.split('\u0000') as [string, string];
+  for (const key of Float64Array.from(pairWeight.keys()).sort()) {
+    const a = ids[Math.floor(key / n)]!;
+    const b = ids[key % n]!;
     if (g.hasNode(a) && g.hasNode(b)) g.addEdge(a, b, { weight: pairWeight.get(key)! });
   }
+  pairWeight.clear();
   let modularity = 0;
   const communityOf = new Map<string, number>();
   if (g.order > 0) {

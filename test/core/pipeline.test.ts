@@ -4,6 +4,7 @@ import { normaliseIP, isPrivateIP } from '../../src/identity/ip.ts';
 import { runGraphPipeline, runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { toDot } from '../../src/graph/build.ts';
+import type { Flow } from '../../src/flows/types.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
 describe('identity', () => {
@@ -208,16 +209,39 @@ describe('pipeline on the fixture', async () => {
     expect('proposal' in g).toBe(false);
   });
 
-  it('calls afterIdentity once, after identity is built and before the first flow is read', async () => {
+  it("takes a reader's flows in batches when it has them", async () => {
+    const all = [...fixtureFlows()];
+    const batched = {
+      async *batches() {
+        yield await Promise.resolve(all.slice(0, 3));
+        yield all.slice(3);
+      },
+      [Symbol.asyncIterator](): AsyncIterator<Flow> {
+        throw new Error('taken one by one');
+      },
+    };
+    for (const run of [runGraphPipeline, runPipeline]) {
+      const g = await run(fixtureSnapshot(), batched);
+      expect(JSON.stringify(g.graph)).toBe(JSON.stringify(res.graph));
+      expect(g.flows).toBe(all.length);
+    }
+  });
+
+  it('calls afterIdentity before the first flow is read, afterIngest after the last, once each', async () => {
     const { recommend } = await import('../../src/cli/commands/recommend.ts');
     for (const run of [runPipeline, runGraphPipeline, recommend]) {
       const events: string[] = [];
       function* flows() {
         events.push('first flow read');
         yield* fixtureFlows();
+        events.push('last flow read');
       }
-      await run(fixtureSnapshot(), flows(), { afterIdentity: () => events.push('identity built') });
-      expect(events).toEqual(['identity built', 'first flow read']);
+      const r = await run(fixtureSnapshot(), flows(), {
+        afterIdentity: () => events.push('identity built'),
+        afterIngest: () => events.push('ingest done'),
+      });
+      expect(events).toEqual(['identity built', 'first flow read', 'last flow read', 'ingest done']);
+      expect(JSON.stringify(('analysis' in r ? r.analysis : r).graph)).toBe(JSON.stringify(res.graph));
     }
   });
 });

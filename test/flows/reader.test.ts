@@ -6,7 +6,9 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
+import { wasmScannerMemory } from '../../src/flows/hubble-wasm.ts';
 import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
+import type { Flow } from '../../src/flows/types.ts';
 
 const sample = (f: string) => fileURLToPath(new URL(`../../../shared/samples/${f}`, import.meta.url));
 const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/flows/${f}`, import.meta.url));
@@ -266,5 +268,41 @@ describe('the byte path (WebAssembly scanner) against the string path', () => {
     expect(reference.stats.badLines).toBeGreaterThan(10);
     expect(reference.stats.samples.map((s) => s.line)).toEqual(fromChunks.stats.samples.map((s) => s.line));
     expect(reference.stats.events.node_status + reference.stats.events.lost_events).toBeGreaterThan(5);
+  });
+});
+
+describe("the scanner's memory", () => {
+  const lines = readFileSync(sample('hubble-flows.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  // Blocks after a source's first are scanned by the WebAssembly scanner.
+  const file = tmp(
+    'scanner-memory.jsonl',
+    Array.from({ length: 40 }, () => lines.join('\n')).join('\n') + '\n',
+  );
+
+  it('is given up when the last reader finishes, not while another still reads', async () => {
+    const expected = await readFlows(file, { blockSize: 4096 }).toArray();
+    expect(wasmScannerMemory()).toBe(0);
+    const a = readFlows(file, { blockSize: 4096 });
+    const b = readFlows(file, { blockSize: 4096 }).batches();
+    const first = await b.next();
+    expect(first.done).toBe(false);
+    expect(await a.toArray()).toEqual(expected);
+    // a is done, b still holds the scanner.
+    expect(wasmScannerMemory()).toBeGreaterThan(0);
+    const rest: Flow[] = [...(first.value as Flow[])];
+    for (let r = await b.next(); !r.done; r = await b.next()) rest.push(...r.value);
+    expect(rest).toEqual(expected);
+    expect(wasmScannerMemory()).toBe(0);
+    expect(expected.length).toBeGreaterThan(5);
+  });
+
+  it('is given up when the caller stops early', async () => {
+    for await (const batch of readFlows(file, { blockSize: 4096 }).batches()) {
+      expect(wasmScannerMemory()).toBeGreaterThanOrEqual(0);
+      if (batch.length > 0) break;
+    }
+    expect(wasmScannerMemory()).toBe(0);
   });
 });

@@ -282,6 +282,17 @@ describe('microseg graph on the demo', () => {
       await runCli(['graph', '--flows', flows, '--cluster', cluster, '--format', 'dot', '--out', out], dot),
     ).toBe(0);
     expect(await readFile(out, 'utf8')).toBe(toDot(expected.graph));
+    // The other way round: JSON to a file, DOT to standard output, each the same text.
+    const jsonOut = join(dir, 'graph.json');
+    expect(
+      await runCli(['graph', '--flows', flows, '--cluster', cluster, '--out', jsonOut], captureIO()),
+    ).toBe(0);
+    expect(await readFile(jsonOut, 'utf8')).toBe(json.stdout);
+    const dotOut = captureIO();
+    expect(await runCli(['graph', '--flows', flows, '--cluster', cluster, '--format', 'dot'], dotOut)).toBe(
+      0,
+    );
+    expect(dotOut.stdout).toBe(toDot(expected.graph));
   });
 
   it('names bad options', async () => {

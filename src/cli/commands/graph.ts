@@ -1,16 +1,16 @@
 /** `microseg graph --flows FILE --cluster FILE [--format json|dot] [--out FILE]`: the service graph. */
-import { writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
 import { readFlows } from '../../flows/reader.ts';
-import { toDot } from '../../graph/build.ts';
+import { dotPieces } from '../../graph/build.ts';
 import { runGraphPipelineWith } from '../../pipeline.ts';
-import { stableJson } from '../../policy/render.ts';
+import { stableJsonPieces } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadIdentity } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
-import { EXIT, UsageError } from '../io.ts';
+import { EXIT, UsageError, writePieces } from '../io.ts';
 import { pipelineOptions } from './recommend.ts';
 
 export const HELP = `usage: microseg graph --flows FILE [--flows FILE ...] --cluster FILE [--format json|dot] [--out FILE]
@@ -60,12 +60,23 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['input-format'] ? { format: values['input-format'] as FlowFormat } : {}),
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
-  const res = await runGraphPipelineWith(identity, reader, opts);
-  const text =
+  // Once read, the reader's memory is garbage too: given back before the graph is built.
+  const res = await runGraphPipelineWith(identity, reader, { ...opts, afterIngest: releaseMemory });
+  // Written as it is rendered: the text of a large graph is never held whole.
+  const pieces =
     format === 'dot'
-      ? toDot(res.graph)
-      : stableJson({ ...res.graph, segments: res.segments.segments, modularity: res.segments.modularity });
-  if (values.out) await writeFile(values.out, text);
-  else io.out(text);
+      ? dotPieces(res.graph)
+      : stableJsonPieces(
+          { ...res.graph, segments: res.segments.segments, modularity: res.segments.modularity },
+          2,
+        );
+  if (values.out) {
+    const fh = await open(values.out, 'w');
+    try {
+      await writePieces(pieces, (chunk) => fh.writeFile(chunk));
+    } finally {
+      await fh.close();
+    }
+  } else await writePieces(pieces, (chunk) => io.out(chunk));
   return EXIT.ok;
 }

@@ -12,9 +12,8 @@ import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts'
 import type { Flow } from '../../flows/types.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
 import type { Analysis, PipelineOptions } from '../../pipeline.ts';
-import { analyse } from '../../pipeline.ts';
+import { aggregateFlows, analyse } from '../../pipeline.ts';
 import { buildIdentity } from '../../identity/index.ts';
-import { Aggregator } from '../../graph/aggregate.ts';
 import type { Proof } from '../../policy/prove.ts';
 import { proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, stableJsonPieces } from '../../policy/render.ts';
@@ -23,7 +22,7 @@ import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadSnapshotFiles } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
-import { EXIT, UsageError } from '../io.ts';
+import { EXIT, UsageError, writePieces } from '../io.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
 
@@ -122,13 +121,7 @@ export async function recommend(
 ): Promise<RecommendResult> {
   const identity = buildIdentity(snapshot, opts.identity);
   opts.afterIdentity?.();
-  const agg = new Aggregator(identity);
-  if (flows instanceof FlowReader) {
-    for await (const batch of flows.batches()) for (const f of batch) agg.add(f);
-  } else {
-    for await (const f of flows) agg.add(f);
-  }
-  const analysis = analyse({ identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() }, opts);
+  const analysis = analyse((await aggregateFlows(identity, flows, opts)).input, opts);
   const proof = proveProposal({
     snapshot,
     workloads: identity.workloads,
@@ -195,18 +188,7 @@ export async function writeFiles(dir: string, files: PolicyFiles): Promise<void>
   for (const [name, pieces] of files.pieces()) {
     const fh = await open(join(dir, name), 'w');
     try {
-      let batch: string[] = [];
-      let size = 0;
-      for (const piece of pieces) {
-        batch.push(piece);
-        size += piece.length;
-        if (size >= 1 << 20) {
-          await fh.writeFile(batch.join(''));
-          batch = [];
-          size = 0;
-        }
-      }
-      if (batch.length > 0) await fh.writeFile(batch.join(''));
+      await writePieces(pieces, (chunk) => fh.writeFile(chunk));
     } finally {
       await fh.close();
     }
@@ -222,7 +204,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.flows?.length)
     throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
   if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
-  const opts: PipelineOptions = { ...pipelineOptions(values), afterIdentity: releaseMemory };
+  const opts: PipelineOptions = {
+    ...pipelineOptions(values),
+    afterIdentity: releaseMemory,
+    afterIngest: releaseMemory,
+  };
   const out = values.out ?? 'policies';
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
   const reader = readFlows(values.flows, {
