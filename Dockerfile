@@ -1,6 +1,16 @@
 # microseg controller image: Node.js 24, production dependencies only, runs as a non-root user on a
 # read-only root filesystem (see manifests/deployment.yaml). Build: docker build -t microseg:dev .
-# Node 24 runs the TypeScript sources directly (type stripping), so there is no compile step.
+# The image holds what the npm package holds (package.json `files`): the compiled JavaScript in dist/
+# (built in the first stage), bin/, proto/, web/ and crds/; it runs dist/cli/main.js.
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+RUN node scripts/build.ts
 
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
@@ -13,12 +23,14 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
+COPY --from=build /app/dist ./dist
 COPY bin ./bin
-COPY src ./src
 COPY proto ./proto
+COPY web ./web
 COPY crds ./crds
+COPY manifests ./manifests
 # 65532: the conventional "nonroot" uid; the files stay owned by root and read-only to it.
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "--max-semi-space-size=16", "--heap-growing-percent=25", "src/cli/main.ts"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--heap-growing-percent=25", "dist/cli/main.js"]
 CMD ["controller"]

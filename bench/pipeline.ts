@@ -10,7 +10,17 @@
  * 3. analysis: segments + proposal for the 20k-workload graph (~100k edges).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { build } from '../scripts/build.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -101,8 +111,8 @@ type Stage = 'scan' | 'dedup' | 'full';
 /**
  * The stages after scanning, as far as `stage` goes: `add` takes each line's result, `sink` is where
  * the byte scanner sends observations that add nothing to a held connection (as the reader does),
- * `drain` passes on what de-duplication emitted, `finish` returns the number of flows that reached the
- * last stage.
+ * `drain` passes on what de-duplication emitted (called once per block: the reader hands its flows on
+ * a block at a time), `finish` returns the number of flows that reached the last stage.
  */
 function ingestStages(
   stage: Stage,
@@ -127,7 +137,6 @@ function ingestStages(
         return;
       }
       dedup.add(r.flow, out);
-      drain();
     },
     sink: stage === 'scan' ? undefined : { dedup, out, duplicate() {} },
     drain,
@@ -149,7 +158,10 @@ function ingest(blocks: readonly string[], stage: Stage, identity: Identity): nu
   // Every round starts with nothing remembered: a later round must not profit from an earlier one.
   resetScannerMemo();
   const stages = ingestStages(stage, identity);
-  eachLine(blocks, (block, start, end) => stages.add(parseHubbleLineAt(block, start, end)));
+  for (const block of blocks) {
+    eachLine([block], (b, start, end) => stages.add(parseHubbleLineAt(b, start, end)));
+    stages.drain();
+  }
   return stages.finish();
 }
 
@@ -717,8 +729,8 @@ export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
 /**
  * `microseg graph` as a user runs it: `kubectl get ... -o json` of the 20k-workload cluster in a file,
  * `count` generated lines piped in from another process, the graph (with segments) written as JSON.
- * The command itself runs (src/cli/main.ts, with microseg's V8 flags); a preloaded module reports its
- * peak RSS and CPU time at exit.
+ * The command runs as the npm package installs it: compiled (scripts/build.ts), with microseg's V8
+ * flags; a module preloaded from a data: URL reports its peak RSS and CPU time at exit.
  */
 export async function benchGraphCommand(count = 10_000_000): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'microseg-bench-'));
@@ -727,9 +739,14 @@ export async function benchGraphCommand(count = 10_000_000): Promise<Figure[]> {
     await writeObjectList(cluster, largeClusterObjects(largeTopology({ workloads: 20_000, seed: 7 })), {
       indent: 0,
     });
+    build(join(dir, 'dist'));
+    symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(dir, 'node_modules'), 'dir');
     const self = fileURLToPath(import.meta.url);
-    const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-    const usage = new URL('./usage-at-exit.ts', import.meta.url).href;
+    const main = join(dir, 'dist', 'cli', 'main.js');
+    const usage =
+      "data:text/javascript,process.on('exit',(code)=>{const u=process.resourceUsage();" +
+      'process.stderr.write(JSON.stringify({code,maxRssMB:u.maxRSS/1024,' +
+      "cpuSeconds:(u.userCPUTime+u.systemCPUTime)/1e6})+'\\n')})";
     const out = join(dir, 'graph.json');
     const emitter = spawn(process.execPath, [self, '--emit-lines', String(count)], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -737,7 +754,7 @@ export async function benchGraphCommand(count = 10_000_000): Promise<Figure[]> {
     const t0 = performance.now();
     const child = spawn(
       process.execPath,
-      [...NODE_FLAGS, '--import', usage, main, 'graph', '--cluster', cluster, '--flows', '-', '--out', out],
+      [...NODE_FLAGS, `--import=${usage}`, main, 'graph', '--cluster', cluster, '--flows', '-', '--out', out],
       { stdio: [emitter.stdout, 'ignore', 'pipe'] },
     );
     let err = '';

@@ -1,10 +1,13 @@
 #!/usr/bin/env -S node --max-semi-space-size=16 --heap-growing-percent=25
-// Entry point for `npx microseg`. Runs the compiled CLI when built (npm run build), otherwise the
-// TypeScript sources directly with Node 24's type stripping. The `#!` line passes the V8 flags of
-// src/cli/node-flags.ts (a smaller young generation and a tighter heap: less resident memory).
+// Entry point for `npx microseg`. An installed package runs its compiled JavaScript (dist/, built when
+// the package is packed: Node.js strips no types under node_modules); a checkout of the project runs
+// the TypeScript sources, so that what runs there is always what src/ says. The `#!` line passes the
+// V8 flags of src/cli/node-flags.ts (a smaller young generation and a tighter heap: less resident
+// memory).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const built = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const { runCli } = await import(existsSync(built) ? built : '../src/cli/main.ts');
+const source = new URL('../src/cli/main.ts', import.meta.url);
+const main = existsSync(fileURLToPath(source)) ? source : new URL('../dist/cli/main.js', import.meta.url);
+const { runCli } = await import(main.href);
 process.exitCode = await runCli(process.argv.slice(2));

@@ -18,7 +18,7 @@ describe('the V8 flags microseg starts with', () => {
     expect(scripts.start).toBe(`node ${NODE_FLAGS.join(' ')} src/cli/main.ts demo`);
     expect(scripts.microseg).toBe(`node ${NODE_FLAGS.join(' ')} src/cli/main.ts`);
     const entry = /^ENTRYPOINT (.*)$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1];
-    expect(JSON.parse(entry ?? 'null')).toEqual(['node', ...NODE_FLAGS, 'src/cli/main.ts']);
+    expect(JSON.parse(entry ?? 'null')).toEqual(['node', ...NODE_FLAGS, 'dist/cli/main.js']);
   });
 
   it('reach the process when the executable runs through its #! line', () => {

@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { build } from '../../scripts/build.ts';
+import { generateDemo } from '../../src/generate/demo.ts';
+import { writeLines, writeObjectList } from '../../src/generate/write.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'microseg-package-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every file under `d`, by its path relative to `d`, with its text. */
+function tree(d: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of readdirSync(d, { recursive: true, withFileTypes: true }))
+    if (e.isFile()) {
+      const path = join(e.parentPath, e.name);
+      out.set(path.slice(d.length + 1), readFileSync(path, 'utf8'));
+    }
+  return out;
+}
+
+describe('the container image', () => {
+  it('holds what the package holds, the build from its first stage', () => {
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n');
+    const { files } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] };
+    for (const f of files) {
+      const d = f.replace(/\/$/, '');
+      if (d === 'dist') expect(dockerfile).toContain('COPY --from=build /app/dist ./dist');
+      else {
+        expect(dockerfile).toContain(`COPY ${d} ./${d}`);
+        expect(ignored).not.toContain(d);
+      }
+    }
+    for (const d of ['src', 'scripts']) expect(ignored).not.toContain(d);
+    expect(dockerfile).toContain('RUN node scripts/build.ts');
+  });
+});
+
+describe('the package as npm installs it', () => {
+  it('runs from its compiled JavaScript alone, with the output of the sources', async () => {
+    // What `npm pack` puts in the package: package.json's `files`, the build in dist/.
+    const pkg = join(dir, 'microseg');
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      files: string[];
+      scripts: Record<string, string>;
+    };
+    expect(manifest.scripts.prepack).toBe('npm run build');
+    expect(manifest.files).toContain('dist/');
+    expect(manifest.files.some((f) => f.startsWith('src'))).toBe(false);
+    for (const f of manifest.files)
+      if (f !== 'dist/') cpSync(join(root, f), join(pkg, f), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest));
+    build(join(pkg, 'dist'));
+    symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'), 'dir');
+
+    const demo = generateDemo();
+    const cluster = join(dir, 'cluster.json');
+    const flows = join(dir, 'flows.jsonl.gz');
+    await writeObjectList(cluster, demo.objects);
+    await writeLines(flows, demo.lines, { gzip: true });
+    const run = (bin: string, args: string[], nodeArgs: string[] = []) => {
+      const r = spawnSync(process.execPath, [...nodeArgs, bin, ...args], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    // No TypeScript may be loaded: type stripping off, any .ts import would fail.
+    const installed = (args: string[]) =>
+      run(join(pkg, 'bin', 'microseg.js'), args, ['--no-experimental-strip-types']);
+    const sources = (args: string[]) => run(join(root, 'bin', 'microseg.js'), args);
+    // Both write to the same folder (the summary names it), in turn.
+    const out = join(dir, 'policies');
+    const rec = ['recommend', '--flows', flows, '--cluster', cluster, '--out', out];
+    const summary = installed(rec);
+    const files = tree(out);
+    rmSync(out, { recursive: true });
+    expect(summary).toBe(sources(rec));
+    expect(files.size).toBeGreaterThan(3);
+    expect(files).toEqual(tree(out));
+    const graph = ['graph', '--flows', flows, '--cluster', cluster, '--format', 'dot'];
+    const dot = installed(graph);
+    expect(dot).toContain('digraph microseg');
+    expect(dot).toBe(sources(graph));
+  });
+});
