@@ -41,7 +41,8 @@ export interface Analysis {
 
 export interface AnalyseInput {
   identity: Identity;
-  edges: EdgeRecord[];
+  /** Sorted by source, destination, protocol, port; iterated once, by buildServiceGraph. */
+  edges: Iterable<EdgeRecord>;
   peers: Map<string, Peer>;
   names: Map<string, Set<string>>;
 }
@@ -103,7 +104,8 @@ export async function aggregateFlows(
   else for await (const f of flows) agg.add(f);
   opts.afterIngest?.();
   return {
-    input: { identity, edges: agg.edges(), peers: agg.peers(), names: agg.names() },
+    // Edge records are built as the graph takes them, never all held at once.
+    input: { identity, edges: agg.sortedEdges(), peers: agg.peers(), names: agg.names() },
     flows: agg.stats.flows,
   };
 }

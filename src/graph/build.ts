@@ -6,7 +6,7 @@ import type { EdgeRecord, GraphEdge, GraphNode, ServiceGraph } from './types.ts'
 
 export interface BuildGraphInput {
   identity: Identity;
-  edges: EdgeRecord[];
+  edges: Iterable<EdgeRecord>;
   peers: Map<string, Peer>;
   names: Map<string, Set<string>>;
 }

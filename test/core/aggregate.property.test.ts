@@ -62,11 +62,38 @@ describe('aggregation', () => {
         const expected = [...reference.values()].sort(compareEdges);
         const got = agg.edges();
         expect(got).toEqual(expected);
+        // Key order too (verdicts and drop reasons in order of first sight): the same JSON.
+        expect(JSON.stringify(got)).toBe(JSON.stringify(expected));
+        // Built as iterated, afresh each time.
+        const lazy = agg.sortedEdges();
+        expect([...lazy]).toEqual(got);
+        expect([...lazy]).toEqual(got);
         expect(new Set(got.map((e) => `${e.src} ${e.dst} ${e.protocol} ${e.port}`)).size).toBe(got.length);
         expect(agg.stats.flows).toBe(records.length);
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('keeps every edge as its columns grow past their first size', () => {
+    const agg = new Aggregator(identity);
+    const reference = new Map<string, EdgeRecord>();
+    const verdicts: Verdict[] = ['FORWARDED', 'DROPPED', 'AUDIT'];
+    for (let i = 0; i < 5000; i++) {
+      const f: Flow = {
+        ...ONE_PAIR,
+        src: { ip: `10.0.${i % 7}.1` },
+        time: 1_700_000_000_000 + ((i * 7919) % 100_000),
+        protocol: i % 3 === 0 ? 'UDP' : 'TCP',
+        port: (i * 31) % 1500,
+        verdict: verdicts[i % 3]!,
+      };
+      agg.add(f);
+      foldFlow(reference, `private:${f.src.ip!}`, 'private:10.0.0.3', f);
+    }
+    const got = agg.edges();
+    expect(got.length).toBeGreaterThan(2048);
+    expect(JSON.stringify(got)).toBe(JSON.stringify([...reference.values()].sort(compareEdges)));
   });
 
   it('keeps protocols and ports apart on one pair', () => {
