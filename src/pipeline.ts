@@ -5,7 +5,8 @@
  */
 import type { Flow } from './flows/types.ts';
 import { Aggregator } from './graph/aggregate.ts';
-import { buildServiceGraph } from './graph/build.ts';
+import type { StreamedGraph } from './graph/build.ts';
+import { buildServiceGraph, streamServiceGraph } from './graph/build.ts';
 import type { EdgeRecord, ServiceGraph } from './graph/types.ts';
 import type { Identity, IdentityOptions } from './identity/index.ts';
 import { buildIdentity } from './identity/index.ts';
@@ -53,12 +54,17 @@ export type GraphAnalysis = Omit<Analysis, 'proposal'>;
 /** Graph and segments from aggregated edges. */
 export function analyseGraph(input: AnalyseInput, opts: PipelineOptions = {}): GraphAnalysis {
   const graph = buildServiceGraph(input);
-  const segments = computeSegments(input.identity.workloads, graph, opts.segments);
+  return { identity: input.identity, graph, segments: segmentGraph(input.identity, graph, opts) };
+}
+
+/** Segments of a graph; each workload node gets its segment's id. */
+function segmentGraph(identity: Identity, graph: StreamedGraph, opts: PipelineOptions): SegmentResult {
+  const segments = computeSegments(identity.workloads, graph, opts.segments);
   for (const n of graph.nodes) {
     const s = segments.membership[n.id];
     if (s) n.segment = s;
   }
-  return { identity: input.identity, graph, segments };
+  return segments;
 }
 
 /** Graph, segments and proposal from aggregated edges. */
@@ -140,6 +146,20 @@ export async function runGraphPipelineWith(
 ): Promise<GraphAnalysis & { flows: number }> {
   const { input, flows: n } = await aggregateFlows(identity, flows, opts);
   return { ...analyseGraph(input, opts), flows: n };
+}
+
+/**
+ * runGraphPipelineWith with the graph's edges made as they are iterated (from the aggregated edges,
+ * each time): the same graph, without every edge held at once (what `microseg graph` writes).
+ */
+export async function runStreamedGraphPipeline(
+  identity: Identity,
+  flows: AsyncIterable<Flow> | Iterable<Flow>,
+  opts: PipelineOptions = {},
+): Promise<{ graph: StreamedGraph; segments: SegmentResult; flows: number }> {
+  const { input, flows: n } = await aggregateFlows(identity, flows, opts);
+  const graph = streamServiceGraph(input);
+  return { graph, segments: segmentGraph(identity, graph, opts), flows: n };
 }
 
 /** The pipeline up to the graph and its segments: no policies are proposed. */

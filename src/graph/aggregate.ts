@@ -156,23 +156,10 @@ export class Aggregator {
   }
 
   *#records(): Generator<EdgeRecord> {
-    // Peers ranked by id once, so that edges sort by numbers: what compareEdges orders by.
     const ids = this.#ids;
-    const byId = Array.from(ids.keys()).sort((a, b) => cmp(ids[a]!, ids[b]!));
-    const rank = new Uint32Array(ids.length);
-    for (let r = 0; r < byId.length; r++) rank[byId[r]!] = r;
-    const order = new Uint32Array(this.#size);
-    for (let e = 0; e < order.length; e++) order[e] = e;
     const srcs = this.#src;
     const keys = this.#key;
-    order.sort(
-      (a, b) =>
-        rank[srcs[a]!]! - rank[srcs[b]!]! ||
-        rank[Math.floor(keys[a]! / 524288)]! - rank[Math.floor(keys[b]! / 524288)]! ||
-        PROTOCOL_RANK[Math.floor(keys[a]! / 65536) % 8]! - PROTOCOL_RANK[Math.floor(keys[b]! / 65536) % 8]! ||
-        (keys[a]! % 65536) - (keys[b]! % 65536),
-    );
-    for (const e of order) {
+    for (const e of this.#sorted()) {
       const key = keys[e]!;
       const port = key % 65536;
       const dp = (key - port) / 65536;
@@ -191,6 +178,31 @@ export class Aggregator {
       if (drops !== undefined) edge.dropReasons = { ...drops };
       yield edge;
     }
+  }
+
+  // The edge slots in sorted order, kept until an edge is added (later flows of known edges change
+  // their evidence, not their order).
+  #order = new Uint32Array(0);
+
+  #sorted(): Uint32Array {
+    if (this.#order.length === this.#size) return this.#order;
+    // Peers ranked by id once, so that edges sort by numbers: what compareEdges orders by.
+    const ids = this.#ids;
+    const byId = Array.from(ids.keys()).sort((a, b) => cmp(ids[a]!, ids[b]!));
+    const rank = new Uint32Array(ids.length);
+    for (let r = 0; r < byId.length; r++) rank[byId[r]!] = r;
+    const order = new Uint32Array(this.#size);
+    for (let e = 0; e < order.length; e++) order[e] = e;
+    const srcs = this.#src;
+    const keys = this.#key;
+    order.sort(
+      (a, b) =>
+        rank[srcs[a]!]! - rank[srcs[b]!]! ||
+        rank[Math.floor(keys[a]! / 524288)]! - rank[Math.floor(keys[b]! / 524288)]! ||
+        PROTOCOL_RANK[Math.floor(keys[a]! / 65536) % 8]! - PROTOCOL_RANK[Math.floor(keys[b]! / 65536) % 8]! ||
+        (keys[a]! % 65536) - (keys[b]! % 65536),
+    );
+    return (this.#order = order);
   }
 
   peers(): Map<string, Peer> {

@@ -6,6 +6,7 @@ import type { EdgeRecord, GraphEdge, GraphNode, ServiceGraph } from './types.ts'
 
 export interface BuildGraphInput {
   identity: Identity;
+  /** Iterated twice (nodes, then edges), or once more per iteration of a streamed graph's edges. */
   edges: Iterable<EdgeRecord>;
   peers: Map<string, Peer>;
   names: Map<string, Set<string>>;
@@ -16,6 +17,33 @@ export function edgeId(e: { src: string; dst: string; port: number; protocol: st
 }
 
 export function buildServiceGraph(input: BuildGraphInput): ServiceGraph {
+  return { nodes: graphNodes(input), edges: Array.from(input.edges, toGraphEdge) };
+}
+
+/**
+ * A service graph whose edges are made as they are iterated (each iteration afresh): what `microseg
+ * graph` writes, without every edge held at once.
+ */
+export interface StreamedGraph {
+  nodes: GraphNode[];
+  edges: Iterable<GraphEdge>;
+}
+
+/** buildServiceGraph with edges made from the records as they are iterated. */
+export function streamServiceGraph(input: BuildGraphInput): StreamedGraph {
+  const records = input.edges;
+  return {
+    nodes: graphNodes(input),
+    edges: {
+      *[Symbol.iterator]() {
+        for (const e of records) yield toGraphEdge(e);
+      },
+    },
+  };
+}
+
+/** The nodes of the edges' ends, with the flows in and out of each, sorted by id. */
+function graphNodes(input: BuildGraphInput): GraphNode[] {
   const nodes = new Map<string, GraphNode>();
   const node = (id: string): GraphNode => {
     let n = nodes.get(id);
@@ -49,25 +77,27 @@ export function buildServiceGraph(input: BuildGraphInput): ServiceGraph {
     nodes.set(id, n);
     return n;
   };
-  const edges: GraphEdge[] = [];
   for (const e of input.edges) {
     node(e.src).flowsOut += e.count;
     node(e.dst).flowsIn += e.count;
-    const ge: GraphEdge = {
-      id: edgeId(e),
-      source: e.src,
-      target: e.dst,
-      protocol: e.protocol,
-      port: e.port,
-      count: e.count,
-      firstSeen: new Date(e.firstSeen).toISOString(),
-      lastSeen: new Date(e.lastSeen).toISOString(),
-      verdicts: sortKeys(e.verdicts),
-    };
-    if (e.dropReasons) ge.dropReasons = sortKeys(e.dropReasons);
-    edges.push(ge);
   }
-  return { nodes: [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), edges };
+  return [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function toGraphEdge(e: EdgeRecord): GraphEdge {
+  const ge: GraphEdge = {
+    id: edgeId(e),
+    source: e.src,
+    target: e.dst,
+    protocol: e.protocol,
+    port: e.port,
+    count: e.count,
+    firstSeen: new Date(e.firstSeen).toISOString(),
+    lastSeen: new Date(e.lastSeen).toISOString(),
+    verdicts: sortKeys(e.verdicts),
+  };
+  if (e.dropReasons) ge.dropReasons = sortKeys(e.dropReasons);
+  return ge;
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
@@ -90,7 +120,10 @@ export function toDot(g: ServiceGraph): string {
 }
 
 /** `toDot(g)` a line at a time, so that a large graph's text need not be held whole. */
-export function* dotPieces(g: ServiceGraph): Generator<string> {
+export function* dotPieces(g: {
+  nodes: readonly GraphNode[];
+  edges: Iterable<GraphEdge>;
+}): Generator<string> {
   const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   yield 'digraph microseg {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n';
   const bySegment = new Map<string, GraphNode[]>();

@@ -199,7 +199,35 @@ export function* stableJsonPieces(value: unknown, depth = 3): Generator<string> 
   yield '\n';
 }
 
+/**
+ * An array whose elements are made as they are written: stableJsonPieces iterates it in place (within
+ * its `depth`), so its elements are never all held; elsewhere (JSON.stringify) it is the array of them.
+ */
+export class JsonArrayOf<T> {
+  readonly #items: Iterable<T>;
+  constructor(items: Iterable<T>) {
+    this.#items = items;
+  }
+  [Symbol.iterator](): Iterator<T> {
+    return this.#items[Symbol.iterator]();
+  }
+  toJSON(): T[] {
+    return [...this.#items];
+  }
+}
+
 function* jsonPieces(value: unknown, pad: string, depth: number): Generator<string> {
+  if (depth > 0 && value instanceof JsonArrayOf) {
+    // As an array below, without knowing its length beforehand.
+    const inner = pad + '  ';
+    let i = 0;
+    for (const item of value as JsonArrayOf<unknown>) {
+      yield i++ === 0 ? '[\n' + inner : ',\n' + inner;
+      yield* jsonPieces(item, inner, depth - 1);
+    }
+    yield i === 0 ? '[]' : '\n' + pad + ']';
+    return;
+  }
   const structured =
     depth > 0 &&
     value !== null &&

@@ -8,7 +8,7 @@ import { UndirectedGraph } from 'graphology';
 import * as louvainModule from 'graphology-communities-louvain';
 import type { DetailedLouvainOutput, LouvainOptions } from 'graphology-communities-louvain';
 import type { Workload } from '../identity/types.ts';
-import type { ServiceGraph } from '../graph/types.ts';
+import type { GraphEdge, GraphNode } from '../graph/types.ts';
 
 // The package is CommonJS with an ESM-style declaration file; at run time its default export is the
 // louvain function, which carries `detailed`.
@@ -86,7 +86,7 @@ export function slug(s: string): string {
 
 export function computeSegments(
   workloads: ReadonlyMap<string, Workload>,
-  graph: ServiceGraph,
+  graph: { nodes: readonly GraphNode[]; edges: Iterable<GraphEdge> },
   opts: SegmentOptions = {},
 ): SegmentResult {
   const resolution = opts.resolution ?? 1;

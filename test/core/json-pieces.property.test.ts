@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFiles } from '../../src/cli/commands/recommend.ts';
-import { PolicyFiles, stableJson, stableJsonPieces } from '../../src/policy/render.ts';
+import { JsonArrayOf, PolicyFiles, stableJson, stableJsonPieces } from '../../src/policy/render.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'microseg-json-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,6 +39,51 @@ describe('stableJsonPieces', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('writes a JsonArrayOf as the array of its items, made one at a time within its depth', () => {
+    fc.assert(
+      fc.property(
+        fc.array(value, { maxLength: 5 }),
+        value,
+        fc.integer({ min: 0, max: 4 }),
+        (items, other, depth) => {
+          fc.pre(JSON.stringify(other) !== undefined);
+          let made = 0;
+          const lazy = new JsonArrayOf({
+            *[Symbol.iterator]() {
+              for (const item of items) {
+                made++;
+                yield item;
+              }
+            },
+          });
+          const pieces = stableJsonPieces({ first: other, items: lazy, last: [lazy] }, depth);
+          expect([...pieces].join('')).toBe(stableJson({ first: other, items, last: [items] }));
+          expect(made).toBe(2 * items.length);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('makes each item of a JsonArrayOf only when it comes to be written', () => {
+    let made = 0;
+    const lazy = new JsonArrayOf({
+      *[Symbol.iterator]() {
+        for (let i = 0; i < 1000; i++) {
+          made++;
+          yield { i };
+        }
+      },
+    });
+    let most = 0;
+    for (const piece of stableJsonPieces({ items: lazy }, 2)) {
+      const i = /"i": (\d+)/.exec(piece)?.[1];
+      if (i !== undefined) most = Math.max(most, made - Number(i));
+    }
+    expect(made).toBe(1000);
+    expect(most).toBe(1);
   });
 
   it('hands a large array over in pieces, and writeFiles writes them whole', async () => {

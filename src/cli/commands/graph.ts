@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
 import { readFlows } from '../../flows/reader.ts';
 import { dotPieces } from '../../graph/build.ts';
-import { runGraphPipelineWith } from '../../pipeline.ts';
-import { stableJsonPieces } from '../../policy/render.ts';
+import { runStreamedGraphPipeline } from '../../pipeline.ts';
+import { JsonArrayOf, stableJsonPieces } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadIdentity } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
@@ -61,13 +61,19 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
   // Once read, the reader's memory is garbage too: given back before the graph is built.
-  const res = await runGraphPipelineWith(identity, reader, { ...opts, afterIngest: releaseMemory });
-  // Written as it is rendered: the text of a large graph is never held whole.
+  const res = await runStreamedGraphPipeline(identity, reader, { ...opts, afterIngest: releaseMemory });
+  // Written as it is rendered, each edge made as it is written: neither the text of a large graph nor
+  // all its edges are held at once.
   const pieces =
     format === 'dot'
       ? dotPieces(res.graph)
       : stableJsonPieces(
-          { ...res.graph, segments: res.segments.segments, modularity: res.segments.modularity },
+          {
+            nodes: res.graph.nodes,
+            edges: new JsonArrayOf(res.graph.edges),
+            segments: res.segments.segments,
+            modularity: res.segments.modularity,
+          },
           2,
         );
   if (values.out) {
