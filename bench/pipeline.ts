@@ -46,6 +46,22 @@ import { writeObjectList } from '../src/generate/write.ts';
 import { snapshotFromObjects } from '../src/model/snapshot.ts';
 import { analyse } from '../src/pipeline.ts';
 
+/**
+ * This process's peak RSS in MB: VmHWM of /proc/self/status, the high-water mark of its own memory
+ * since it started. On Linux `resourceUsage().maxRSS` keeps the figure across fork and exec, so a
+ * child spawned by a large process (the benchmark runner after the in-process benchmarks) reports at
+ * least its parent's RSS at the time; VmHWM does not.
+ */
+export function peakRssMB(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // Not Linux: the portable figure.
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
 export interface Figure {
   name: string;
   value: number;
@@ -469,7 +485,7 @@ function memoryChild(count: number): void {
     edges: agg.edges().length,
     seconds: (performance.now() - t1) / 1000,
     setupSeconds: setupMs / 1000,
-    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    maxRssMB: peakRssMB(),
     setupRssMB: rssAfterSetup / 2 ** 20,
     ingestPeakMB: Math.max(ingestPeak, process.memoryUsage().rss) / 2 ** 20,
     heapAfterSetupMB: heapAfterSetup / 2 ** 20,
@@ -514,7 +530,11 @@ export function benchMemory(count = 10_000_000): Figure[] {
       value: Math.round(r.setupRssMB),
       unit: 'MB',
     },
-    { name: 'memory: peak RSS while ingesting (target 300)', value: Math.round(r.ingestPeakMB), unit: 'MB' },
+    {
+      name: 'memory: peak RSS while ingesting (the generator shares the process)',
+      value: Math.round(r.ingestPeakMB),
+      unit: 'MB',
+    },
     {
       name: 'memory: live heap after GC, identity loaded',
       value: Math.round(r.heapAfterSetupMB),
@@ -601,9 +621,7 @@ async function recommendChild(cluster: string, out: string): Promise<void> {
   const t0 = performance.now();
   const code = await run(['--cluster', cluster, '--flows', '-', '--out', out, '--quiet'], processIO());
   const seconds = (performance.now() - t0) / 1000;
-  process.stderr.write(
-    JSON.stringify({ code, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n',
-  );
+  process.stderr.write(JSON.stringify({ code, seconds, maxRssMB: peakRssMB() }) + '\n');
 }
 
 /**
@@ -614,7 +632,7 @@ async function ingestChild(cluster: string): Promise<void> {
   const t0 = performance.now();
   const snapshot: ClusterSnapshot = await loadSnapshotFiles([cluster]);
   const identity = buildIdentity(snapshot);
-  const setupPeakMB = process.resourceUsage().maxRSS / 1024;
+  const setupPeakMB = peakRssMB();
   // As microseg recommend does once identity is built.
   releaseMemory();
   const setupSeconds = (performance.now() - t0) / 1000;
@@ -648,7 +666,7 @@ async function ingestChild(cluster: string): Promise<void> {
       setupPeakMB,
       seconds: (performance.now() - t1) / 1000,
       cpuSeconds: (c.user + c.system) / 1e6,
-      maxRssMB: process.resourceUsage().maxRSS / 1024,
+      maxRssMB: peakRssMB(),
       snapshotPods: snapshot.pods.length,
     }) + '\n',
   );
@@ -743,9 +761,12 @@ export async function benchGraphCommand(count = 10_000_000): Promise<Figure[]> {
     symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(dir, 'node_modules'), 'dir');
     const self = fileURLToPath(import.meta.url);
     const main = join(dir, 'dist', 'cli', 'main.js');
+    // The exit report, as peakRssMB (VmHWM) and the process's CPU time.
     const usage =
       "data:text/javascript,process.on('exit',(code)=>{const u=process.resourceUsage();" +
-      'process.stderr.write(JSON.stringify({code,maxRssMB:u.maxRSS/1024,' +
+      "const s=process.getBuiltinModule('node:fs').readFileSync('/proc/self/status','utf8');" +
+      'const h=/^VmHWM:\\s+(\\d+) kB$/m.exec(s);' +
+      'process.stderr.write(JSON.stringify({code,maxRssMB:h?Number(h[1])/1024:u.maxRSS/1024,' +
       "cpuSeconds:(u.userCPUTime+u.systemCPUTime)/1e6})+'\\n')})";
     const out = join(dir, 'graph.json');
     const emitter = spawn(process.execPath, [self, '--emit-lines', String(count)], {
