@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadSnapshotFiles } from '../src/cli/inputs.ts';
 import { releaseMemory } from '../src/cli/memory.ts';
-import { NODE_FLAGS } from '../src/cli/node-flags.ts';
+import { NODE_ENV, NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
 import { readFlows } from '../src/flows/reader.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
@@ -501,6 +501,7 @@ export function benchMemory(count = 10_000_000): Figure[] {
     ['--expose-gc', ...NODE_FLAGS, self, '--memory-child', String(count)],
     {
       encoding: 'utf8',
+      env: { ...process.env, ...NODE_ENV },
     },
   );
   if (child.status !== 0) throw new Error(`memory benchmark failed: ${child.stderr}`);
@@ -692,6 +693,7 @@ export async function benchMemoryPiped(count = 10_000_000): Promise<Figure[]> {
     // The emitter writes straight into the child's standard input (no relay through this process).
     const child = spawn(process.execPath, [...NODE_FLAGS, self, '--ingest-child', cluster], {
       stdio: [emitter.stdout, 'ignore', 'pipe'],
+      env: { ...process.env, ...NODE_ENV },
     });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -776,7 +778,7 @@ export async function benchGraphCommand(count = 10_000_000): Promise<Figure[]> {
     const child = spawn(
       process.execPath,
       [...NODE_FLAGS, `--import=${usage}`, main, 'graph', '--cluster', cluster, '--flows', '-', '--out', out],
-      { stdio: [emitter.stdout, 'ignore', 'pipe'] },
+      { stdio: [emitter.stdout, 'ignore', 'pipe'], env: { ...process.env, ...NODE_ENV } },
     );
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -827,6 +829,7 @@ export async function benchRecommendMemory(count = 1_000_000): Promise<Figure[]>
       [...NODE_FLAGS, self, '--recommend-child', cluster, join(dir, 'out')],
       {
         stdio: ['pipe', 'ignore', 'pipe'],
+        env: { ...process.env, ...NODE_ENV },
       },
     );
     emitter.stdout.pipe(rec.stdin);

@@ -1,9 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=16 --heap-growing-percent=25
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=16 --heap-growing-percent=25
 // Entry point for `npx microseg`. An installed package runs its compiled JavaScript (dist/, built when
 // the package is packed: Node.js strips no types under node_modules); a checkout of the project runs
 // the TypeScript sources, so that what runs there is always what src/ says. The `#!` line passes the
-// V8 flags of src/cli/node-flags.ts (a smaller young generation and a tighter heap: less resident
-// memory).
+// environment and V8 flags of src/cli/node-flags.ts (fewer malloc arenas, a smaller young generation
+// and a tighter heap: less resident memory).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
