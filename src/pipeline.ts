@@ -42,7 +42,7 @@ export interface Analysis {
 
 export interface AnalyseInput {
   identity: Identity;
-  /** Sorted by source, destination, protocol, port; iterated once, by buildServiceGraph. */
+  /** Sorted by source, destination, protocol, port; iterated once by buildServiceGraph. */
   edges: Iterable<EdgeRecord>;
   peers: Map<string, Peer>;
   names: Map<string, Set<string>>;

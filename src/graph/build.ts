@@ -6,7 +6,7 @@ import type { EdgeRecord, GraphEdge, GraphNode, ServiceGraph } from './types.ts'
 
 export interface BuildGraphInput {
   identity: Identity;
-  /** Iterated twice (nodes, then edges), or once more per iteration of a streamed graph's edges. */
+  /** Iterated once by buildServiceGraph; see streamServiceGraph. */
   edges: Iterable<EdgeRecord>;
   peers: Map<string, Peer>;
   names: Map<string, Set<string>>;
@@ -17,7 +17,14 @@ export function edgeId(e: { src: string; dst: string; port: number; protocol: st
 }
 
 export function buildServiceGraph(input: BuildGraphInput): ServiceGraph {
-  return { nodes: graphNodes(input), edges: Array.from(input.edges, toGraphEdge) };
+  // One pass over the records: a one-shot iterable is enough here.
+  const nodes = graphNodes(input);
+  const edges: GraphEdge[] = [];
+  for (const e of input.edges) {
+    nodes.count(e);
+    edges.push(toGraphEdge(e));
+  }
+  return { nodes: nodes.sorted(), edges };
 }
 
 /**
@@ -29,11 +36,17 @@ export interface StreamedGraph {
   edges: Iterable<GraphEdge>;
 }
 
-/** buildServiceGraph with edges made from the records as they are iterated. */
+/**
+ * buildServiceGraph with edges made from the records as they are iterated. The records are iterated
+ * once here (for the nodes) and once per iteration of the edges, so they must iterate afresh each time
+ * (as `Aggregator.sortedEdges()` does), not be a one-shot generator.
+ */
 export function streamServiceGraph(input: BuildGraphInput): StreamedGraph {
   const records = input.edges;
+  const nodes = graphNodes(input);
+  for (const e of records) nodes.count(e);
   return {
-    nodes: graphNodes(input),
+    nodes: nodes.sorted(),
     edges: {
       *[Symbol.iterator]() {
         for (const e of records) yield toGraphEdge(e);
@@ -42,8 +55,12 @@ export function streamServiceGraph(input: BuildGraphInput): StreamedGraph {
   };
 }
 
-/** The nodes of the edges' ends, with the flows in and out of each, sorted by id. */
-function graphNodes(input: BuildGraphInput): GraphNode[] {
+/** The nodes of the edges' ends as the edges are counted, with the flows in and out of each. */
+function graphNodes(input: Omit<BuildGraphInput, 'edges'>): {
+  count(e: EdgeRecord): void;
+  /** The nodes, sorted by id. */
+  sorted(): GraphNode[];
+} {
   const nodes = new Map<string, GraphNode>();
   const node = (id: string): GraphNode => {
     let n = nodes.get(id);
@@ -77,11 +94,13 @@ function graphNodes(input: BuildGraphInput): GraphNode[] {
     nodes.set(id, n);
     return n;
   };
-  for (const e of input.edges) {
-    node(e.src).flowsOut += e.count;
-    node(e.dst).flowsIn += e.count;
-  }
-  return [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return {
+    count(e) {
+      node(e.src).flowsOut += e.count;
+      node(e.dst).flowsIn += e.count;
+    },
+    sorted: () => [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+  };
 }
 
 function toGraphEdge(e: EdgeRecord): GraphEdge {

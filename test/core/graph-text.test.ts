@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { writePieces } from '../../src/cli/io.ts';
-import { dotPieces, toDot } from '../../src/graph/build.ts';
-import type { ServiceGraph } from '../../src/graph/types.ts';
+import { buildServiceGraph, dotPieces, streamServiceGraph, toDot } from '../../src/graph/build.ts';
+import type { EdgeRecord, ServiceGraph } from '../../src/graph/types.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
+import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 
 const graph: ServiceGraph = {
   nodes: [
@@ -120,5 +122,62 @@ describe('writing text in pieces', () => {
     const chunks: string[] = [];
     await writePieces([], (c) => void chunks.push(c));
     expect(chunks).toEqual([]);
+  });
+});
+
+describe('building the service graph', () => {
+  const identity = buildIdentity(snapshotFromObjects([], 'empty'));
+  const records: EdgeRecord[] = [
+    {
+      src: 'a',
+      dst: 'b',
+      protocol: 'TCP',
+      port: 80,
+      count: 3,
+      firstSeen: 0,
+      lastSeen: 5,
+      verdicts: { FORWARDED: 3 },
+    },
+    {
+      src: 'a',
+      dst: 'c',
+      protocol: 'UDP',
+      port: 53,
+      count: 2,
+      firstSeen: 1,
+      lastSeen: 2,
+      verdicts: { DROPPED: 1, AUDIT: 1 },
+      dropReasons: { POLICY_DENIED: 1 },
+    },
+    {
+      src: 'c',
+      dst: 'b',
+      protocol: 'TCP',
+      port: 443,
+      count: 1,
+      firstSeen: 9,
+      lastSeen: 9,
+      verdicts: { FORWARDED: 1 },
+    },
+  ];
+  const input = (edges: Iterable<EdgeRecord>) => ({ identity, edges, peers: new Map(), names: new Map() });
+
+  it('takes the records in one pass, so a one-shot iterable gives the graph an array gives', () => {
+    const expected = buildServiceGraph(input(records));
+    expect(expected.edges).toHaveLength(3);
+    expect(expected.nodes.map((n) => [n.id, n.flowsIn, n.flowsOut])).toEqual([
+      ['a', 0, 5],
+      ['b', 4, 0],
+      ['c', 2, 1],
+    ]);
+    expect(buildServiceGraph(input(records.values()))).toEqual(expected);
+  });
+
+  it('streamed, gives the same nodes and makes the same edges afresh on every iteration', () => {
+    const expected = buildServiceGraph(input(records));
+    const streamed = streamServiceGraph(input(records));
+    expect(streamed.nodes).toEqual(expected.nodes);
+    expect([...streamed.edges]).toEqual(expected.edges);
+    expect([...streamed.edges]).toEqual(expected.edges);
   });
 });
