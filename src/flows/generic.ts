@@ -8,6 +8,7 @@
 import { isIPAddress, parseRfc3339, stripDot } from './common.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
+import { VERDICTS } from './types.ts';
 
 const TOP_KEYS = new Set([
   'time',
@@ -42,16 +43,7 @@ const PROTOCOLS: Record<string, Protocol> = {
   icmpv4: 'ICMPv4',
   icmpv6: 'ICMPv6',
 };
-const VERDICTS = new Set<Verdict>([
-  'FORWARDED',
-  'DROPPED',
-  'ERROR',
-  'AUDIT',
-  'REDIRECTED',
-  'TRACED',
-  'TRANSLATED',
-  'UNKNOWN',
-]);
+const VERDICT_NAMES = new Set<Verdict>(VERDICTS);
 const RESERVED = new Set<ReservedIdentity>([
   'host',
   'remote-node',
@@ -223,7 +215,7 @@ function parse(obj: unknown): Flow {
   if (obj.verdict !== undefined) {
     if (typeof obj.verdict !== 'string') throw wrongType('verdict', 'a string', obj.verdict);
     const v = obj.verdict.toUpperCase();
-    if (!VERDICTS.has(v as Verdict))
+    if (!VERDICT_NAMES.has(v as Verdict))
       throw new FlowInputError('unknown-enum', `verdict: unknown value ${JSON.stringify(obj.verdict)}`);
     verdict = v as Verdict;
   }

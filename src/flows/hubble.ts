@@ -11,20 +11,11 @@ import { DIRECTION_RULES, direction, icmpRequestType } from './direction.ts';
 import type { SkipReason } from './errors.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
+import { VERDICTS } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Enumerations (cilium api/v1/flow/flow.proto)
 
-const VERDICTS: readonly Verdict[] = [
-  'UNKNOWN',
-  'FORWARDED',
-  'DROPPED',
-  'ERROR',
-  'AUDIT',
-  'REDIRECTED',
-  'TRACED',
-  'TRANSLATED',
-];
 const VERDICT_BY_NAME = new Map<string, Verdict>([
   ['VERDICT_UNKNOWN', 'UNKNOWN'],
   ...VERDICTS.slice(1).map((v) => [v, v] as [string, Verdict]),

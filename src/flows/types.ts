@@ -9,6 +9,18 @@ export type Protocol = 'TCP' | 'UDP' | 'SCTP' | 'ICMPv4' | 'ICMPv6';
 export type Verdict =
   'FORWARDED' | 'DROPPED' | 'ERROR' | 'AUDIT' | 'REDIRECTED' | 'TRACED' | 'TRANSLATED' | 'UNKNOWN';
 
+/** Every verdict, in the order of Cilium's Verdict enum (a verdict's number is its index). */
+export const VERDICTS: readonly Verdict[] = [
+  'UNKNOWN',
+  'FORWARDED',
+  'DROPPED',
+  'ERROR',
+  'AUDIT',
+  'REDIRECTED',
+  'TRACED',
+  'TRANSLATED',
+];
+
 /** Cilium reserved identities that name a non-pod peer. */
 export type ReservedIdentity =
   | 'host'

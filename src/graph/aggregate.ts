@@ -3,6 +3,7 @@
  * (source, destination, protocol, port) tuples, never by the number of flows.
  */
 import type { Flow, Protocol, Verdict } from '../flows/types.ts';
+import { VERDICTS } from '../flows/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Peer } from '../identity/types.ts';
 import type { EdgeRecord } from './types.ts';
@@ -19,16 +20,6 @@ const PROTOCOLS: Protocol[] = ['TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6'];
 /** Each protocol code's place when protocols are sorted by name (as compareEdges sorts them). */
 const PROTOCOL_RANK = PROTOCOLS.map((p) => [...PROTOCOLS].sort(cmp).indexOf(p));
 
-const VERDICTS: Verdict[] = [
-  'FORWARDED',
-  'DROPPED',
-  'ERROR',
-  'AUDIT',
-  'REDIRECTED',
-  'TRACED',
-  'TRANSLATED',
-  'UNKNOWN',
-];
 const VERDICT_CODE = new Map(VERDICTS.map((v, i) => [v, i]));
 
 /** Edges held before the columns first grow. */
