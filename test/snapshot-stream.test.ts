@@ -44,6 +44,13 @@ const trickyString = fc.oneof(
   fc.string(),
   fc.constantFrom('{', '}', '[', ']', '"', '\\', '\\"', '"items"', 'kind', 'é', '日本', '🙂', ',', ':'),
 );
+// Keys without quotes or backslashes. Node 24's JSON.parse (V8) can give an escaped key the name of a
+// different escaped key seen at the same place of an earlier object: after
+// JSON.parse('{"x":0,"\\\\":1}'), JSON.parse('{"x":0,"\\"":1}') has the key "\\", not '"' (Node 20
+// gives '"'). Both sides of this comparison go through JSON.parse, so generated keys that need escapes
+// made it fail now and then; strings with quotes and backslashes stay in the values, where the
+// splitter treats them exactly as in keys.
+const trickyKey = trickyString.filter((k) => !k.includes('"') && !k.includes('\\'));
 const value = fc.letrec((tie) => ({
   v: fc.oneof(
     { depthSize: 'small' },
@@ -53,10 +60,10 @@ const value = fc.letrec((tie) => ({
     fc.boolean(),
     fc.constant(null),
     fc.array(tie('v'), { maxLength: 4 }),
-    fc.dictionary(trickyString, tie('v'), { maxKeys: 4 }),
+    fc.dictionary(trickyKey, tie('v'), { maxKeys: 4 }),
   ),
 }));
-const object = fc.dictionary(trickyString, value.v, { maxKeys: 5 });
+const object = fc.dictionary(trickyKey, value.v, { maxKeys: 5 });
 
 describe('streaming JSON object splitter', () => {
   it('gives exactly the objects JSON.parse gives, whatever the layout and chunk boundaries', async () => {
