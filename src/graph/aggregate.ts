@@ -22,31 +22,39 @@ const PROTOCOL_RANK = PROTOCOLS.map((p) => [...PROTOCOLS].sort(cmp).indexOf(p));
 
 const VERDICT_CODE = new Map(VERDICTS.map((v, i) => [v, i]));
 
+/** A peer's bits in the aggregator: seen, an unknown peer, kept (an end of a flow not ignored). */
+const SEEN = 1;
+const UNKNOWN = 2;
+const KEPT = 4;
+
 /** Edges held before the columns first grow. */
 const INITIAL_EDGES = 1024;
 
 export class Aggregator {
   readonly #identity: Identity;
-  // Peers are numbered as they are first seen; the edges of a source are kept by one number for
-  // (destination, protocol, port), so no key text is built or held per edge.
-  readonly #index = new Map<string, number>();
+  // State is kept by the identity's peer numbers (resolveNumber), so no peer is looked up by id per
+  // flow. Indexed by peer number: its id ('' until seen) and its SEEN/UNKNOWN/KEPT bits (no holes:
+  // numbers not seen yet are 0).
   readonly #ids: string[] = [];
-  readonly #bySource: Map<number, number>[] = [];
+  readonly #state: number[] = [];
   readonly #peers = new Map<string, Peer>();
   readonly #names = new Map<string, Set<string>>();
   // Each edge is a slot in these columns (an object per edge only when edges() is called): its
-  // source's number, its (destination, protocol, port) key, its flow count, first and last time, and
-  // its first verdict. An edge that sees a second verdict gets its counts by verdict in `#mixed`;
-  // drop reasons are kept in `#drops`.
+  // source's number, its (destination, protocol, port) key, its flow count, first and last time
+  // (together in `#stat`, three numbers per edge: a flow of a known edge writes one place), and its
+  // first verdict. An edge that sees a second verdict gets its counts by verdict in `#mixed`; drop
+  // reasons are kept in `#drops`.
   #size = 0;
   #src = new Uint32Array(INITIAL_EDGES);
   #key = new Float64Array(INITIAL_EDGES);
-  #count = new Float64Array(INITIAL_EDGES);
-  #first = new Float64Array(INITIAL_EDGES);
-  #last = new Float64Array(INITIAL_EDGES);
+  #stat = new Float64Array(INITIAL_EDGES * 3);
   #verdict = new Uint8Array(INITIAL_EDGES);
   readonly #mixed = new Map<number, Partial<Record<Verdict, number>>>();
   readonly #drops = new Map<number, Record<string, number>>();
+  // The edges by (source, destination, protocol and port): open addressing, four numbers per slot
+  // (source, destination, protocol << 16 | port, edge + 1; 0 when free), at most half full. One
+  // lookup reads one slot (no map per source, no key object).
+  #table = new Int32Array(INITIAL_EDGES * 2 * 4);
   readonly stats: AggregateStats = { flows: 0, ignored: 0 };
 
   constructor(identity: Identity) {
@@ -55,38 +63,76 @@ export class Aggregator {
 
   add(flow: Flow): void {
     this.stats.flows++;
-    const src = this.#identity.resolve(flow.src, flow.time);
-    const dst = this.#identity.resolve(flow.dst, flow.time, flow.port);
-    if ((src.kind === 'unknown' && dst.kind === 'unknown') || isMulticast(flow.dst.ip)) {
+    const s = this.#identity.resolveNumber(flow.src, flow.time);
+    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port);
+    const a = (this.#state[s] ?? 0) === 0 ? this.#see(s) : this.#state[s]!;
+    const b = (this.#state[d] ?? 0) === 0 ? this.#see(d) : this.#state[d]!;
+    if ((a & b & UNKNOWN) !== 0 || isMulticast(flow.dst.ip)) {
       this.stats.ignored++;
       return;
     }
-    const s = this.#remember(src, flow.src.names);
-    const d = this.#remember(dst, flow.dst.names);
-    // Ports fit 16 bits (ICMP types 8), the protocol code 3: the key stays an exact double. Inputs
-    // check ports at the edge; a flow built elsewhere with another port is a programming error.
+    if ((a & KEPT) === 0) this.#keep(s);
+    if ((b & KEPT) === 0) this.#keep(d);
+    if (flow.src.names !== undefined && flow.src.names.length > 0) this.#addNames(s, flow.src.names);
+    if (flow.dst.names !== undefined && flow.dst.names.length > 0) this.#addNames(d, flow.dst.names);
+    // Ports fit 16 bits (ICMP types 8), the protocol code 3. Inputs check ports at the edge; a flow
+    // built elsewhere with another port is a programming error.
     const port = flow.port;
     if (!(port >>> 0 === port && port <= 0xffff)) throw new RangeError(`flow port out of range: ${port}`);
     const verdict = VERDICT_CODE.get(flow.verdict);
     if (verdict === undefined) throw new RangeError(`unknown flow verdict: ${String(flow.verdict)}`);
-    const key = (d * 8 + PROTOCOL_CODE[flow.protocol]) * 65536 + port;
-    const edges = this.#bySource[s]!;
-    let e = edges.get(key);
-    if (e === undefined) edges.set(key, (e = this.#newEdge(s, key, flow.time, verdict)));
+    const pp = (PROTOCOL_CODE[flow.protocol] << 16) | port;
+    const e = this.#edge(s, d, pp, flow.time, verdict);
     // What foldFlow does to an EdgeRecord, on the columns.
     const n = flow.count ?? 1;
-    const before = this.#count[e]!;
-    this.#count[e] = before + n;
-    if (flow.time < this.#first[e]!) this.#first[e] = flow.time;
-    if (flow.time > this.#last[e]!) this.#last[e] = flow.time;
-    const mixed = this.#mixed.get(e);
-    if (mixed !== undefined) mixed[flow.verdict] = (mixed[flow.verdict] ?? 0) + n;
-    else if (verdict !== this.#verdict[e])
-      this.#mixed.set(e, { [VERDICTS[this.#verdict[e]!]!]: before, [flow.verdict]: n });
+    const stat = this.#stat;
+    const before = stat[e * 3]!;
+    stat[e * 3] = before + n;
+    if (flow.time < stat[e * 3 + 1]!) stat[e * 3 + 1] = flow.time;
+    if (flow.time > stat[e * 3 + 2]!) stat[e * 3 + 2] = flow.time;
+    if (this.#mixed.size > 0 || verdict !== this.#verdict[e]) {
+      const mixed = this.#mixed.get(e);
+      if (mixed !== undefined) mixed[flow.verdict] = (mixed[flow.verdict] ?? 0) + n;
+      else if (verdict !== this.#verdict[e])
+        this.#mixed.set(e, { [VERDICTS[this.#verdict[e]!]!]: before, [flow.verdict]: n });
+    }
     if (flow.dropReason) {
       let drops = this.#drops.get(e);
       if (drops === undefined) this.#drops.set(e, (drops = {}));
       drops[flow.dropReason] = (drops[flow.dropReason] ?? 0) + n;
+    }
+  }
+
+  /** The edge (source s, destination d, protocol and port pp), created on first sight. */
+  #edge(s: number, d: number, pp: number, time: number, verdict: number): number {
+    const table = this.#table;
+    const mask = (table.length >> 2) - 1;
+    for (let i = slotHash(s, d, pp) & mask; ; i = (i + 1) & mask) {
+      const at = i << 2;
+      const held = table[at + 3]!;
+      if (held === 0) {
+        const e = this.#newEdge(s, (d * 8 + (pp >>> 16)) * 65536 + (pp & 0xffff), time, verdict);
+        table[at] = s;
+        table[at + 1] = d;
+        table[at + 2] = pp;
+        table[at + 3] = e + 1;
+        if (this.#size * 2 > mask) this.#rehash();
+        return e;
+      }
+      if (table[at] === s && table[at + 1] === d && table[at + 2] === pp) return held - 1;
+    }
+  }
+
+  /** Doubles the edge table, placing every edge again. */
+  #rehash(): void {
+    const old = this.#table;
+    const table = (this.#table = new Int32Array(old.length * 2));
+    const mask = (table.length >> 2) - 1;
+    for (let at = 0; at < old.length; at += 4) {
+      if (old[at + 3] === 0) continue;
+      let i = slotHash(old[at]!, old[at + 1]!, old[at + 2]!) & mask;
+      while (table[(i << 2) + 3] !== 0) i = (i + 1) & mask;
+      table.set(old.subarray(at, at + 4), i << 2);
     }
   }
 
@@ -100,36 +146,42 @@ export class Aggregator {
       };
       this.#src = grow(this.#src);
       this.#key = grow(this.#key);
-      this.#count = grow(this.#count);
-      this.#first = grow(this.#first);
-      this.#last = grow(this.#last);
+      this.#stat = grow(this.#stat);
       this.#verdict = grow(this.#verdict);
     }
     this.#src[e] = s;
     this.#key[e] = key;
-    this.#count[e] = 0;
-    this.#first[e] = time;
-    this.#last[e] = time;
+    this.#stat[e * 3] = 0;
+    this.#stat[e * 3 + 1] = time;
+    this.#stat[e * 3 + 2] = time;
     this.#verdict[e] = verdict;
     return e;
   }
 
-  /** The peer's number, numbering it (and remembering it) on first sight; DNS names are kept. */
-  #remember(p: Peer, names: string[] | undefined): number {
-    let i = this.#index.get(p.id);
-    if (i === undefined) {
-      i = this.#bySource.length;
-      this.#index.set(p.id, i);
-      this.#ids.push(p.id);
-      this.#bySource.push(new Map());
-      this.#peers.set(p.id, p);
+  /** Makes room for peer `n` (the arrays stay without holes) and notes what it is; returns its bits. */
+  #see(n: number): number {
+    const peer = this.#identity.peerAt(n);
+    while (this.#state.length <= n) {
+      this.#state.push(0);
+      this.#ids.push('');
     }
-    if (names && names.length > 0 && p.kind !== 'workload') {
-      let s = this.#names.get(p.id);
-      if (!s) this.#names.set(p.id, (s = new Set()));
-      for (const n of names) s.add(n.endsWith('.') ? n.slice(0, -1) : n);
-    }
-    return i;
+    this.#ids[n] = peer.id;
+    return (this.#state[n] = SEEN | (peer.kind === 'unknown' ? UNKNOWN : 0));
+  }
+
+  /** Remembers peer `n` on its first sight as an end of a flow that is kept (not ignored). */
+  #keep(n: number): void {
+    this.#state[n]! |= KEPT;
+    this.#peers.set(this.#ids[n]!, this.#identity.peerAt(n));
+  }
+
+  /** Keeps the DNS names a flow gave a peer that is not a workload. */
+  #addNames(n: number, names: string[]): void {
+    const p = this.#identity.peerAt(n);
+    if (p.kind === 'workload') return;
+    let s = this.#names.get(p.id);
+    if (!s) this.#names.set(p.id, (s = new Set()));
+    for (const name of names) s.add(name.endsWith('.') ? name.slice(0, -1) : name);
   }
 
   /** Edges sorted by source, destination, protocol, port: records as foldFlow builds them. */
@@ -160,10 +212,10 @@ export class Aggregator {
         dst: ids[Math.floor(dp / 8)]!,
         protocol: PROTOCOLS[dp % 8]!,
         port,
-        count: this.#count[e]!,
-        firstSeen: this.#first[e]!,
-        lastSeen: this.#last[e]!,
-        verdicts: mixed ? { ...mixed } : { [VERDICTS[this.#verdict[e]!]!]: this.#count[e]! },
+        count: this.#stat[e * 3]!,
+        firstSeen: this.#stat[e * 3 + 1]!,
+        lastSeen: this.#stat[e * 3 + 2]!,
+        verdicts: mixed ? { ...mixed } : { [VERDICTS[this.#verdict[e]!]!]: this.#stat[e * 3]! },
       };
       const drops = this.#drops.get(e);
       if (drops !== undefined) edge.dropReasons = { ...drops };
@@ -205,9 +257,21 @@ export class Aggregator {
   }
 }
 
+/** The edge table's hash of (source, destination, protocol << 16 | port). */
+function slotHash(s: number, d: number, pp: number): number {
+  let h = Math.imul(s, 0x9e3779b1) ^ Math.imul(d, 0x85ebca6b) ^ Math.imul(pp, 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 13);
+}
+
 /** IPv4 224.0.0.0/4 and 255.255.255.255, IPv6 ff00::/8: neighbour discovery, mDNS, ... never a service. */
 export function isMulticast(ip: string | undefined): boolean {
   if (!ip) return false;
+  // Most addresses (10.x, 1xx.x, 3x.x ... 9x.x) start with a digit that neither a multicast first
+  // octet (224-239), the broadcast address nor an ff00::/8 address starts with.
+  const c = ip.charCodeAt(0);
+  if (c === 49 || (c >= 51 && c <= 57)) return false;
   if (ip.includes(':')) return /^ff[0-9a-f]{2}:/i.test(ip);
   const first = Number(ip.slice(0, ip.indexOf('.')));
   return (first >= 224 && first <= 239) || ip === '255.255.255.255';

@@ -143,6 +143,14 @@ export interface Identity {
    * address that is both a node and an API server endpoint: only the API server's ports mean the API server.
    */
   resolve(ep: FlowEndpoint, time: number, port?: number): Peer;
+  /**
+   * What `resolve` gives, as the peer's number: peers are numbered from 0 as this identity first
+   * gives them, one number per peer id, kept for the identity's life. `peerAt` returns the peer.
+   * The aggregation's hot path keeps its state by these numbers (no lookup by id per flow).
+   */
+  resolveNumber(ep: FlowEndpoint, time: number, port?: number): number;
+  /** The peer numbered `n` by `resolveNumber` (a frozen record shared by every resolution of it). */
+  peerAt(n: number): Peer;
 }
 
 export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {}): Identity {
@@ -309,12 +317,25 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (p.kind !== 'workload') stats.reserved[p.kind] = (stats.reserved[p.kind] ?? 0) + 1;
     return p;
   };
-  const workloadPeer = (id: string): Peer => ({ id, kind: 'workload' });
+  // Every peer given is numbered once, by id, and kept frozen: resolutions of one peer share its record.
+  const peerList: Peer[] = [];
+  const peerNumbers = new Map<string, number>();
+  const numberOf = (p: Peer): number => {
+    let n = peerNumbers.get(p.id);
+    if (n === undefined) {
+      n = peerList.length;
+      peerList.push(Object.freeze(p));
+      peerNumbers.set(p.id, n);
+    }
+    return n;
+  };
+  const workloadNumber = (id: string): number => numberOf({ id, kind: 'workload' });
+  const workloadPeer = (id: string): Peer => peerList[workloadNumber(id)]!;
   const peerCache = new Map<string, Peer>();
   const cached = (key: string, make: () => Peer): Peer => {
     let p = peerCache.get(key);
     if (!p) {
-      p = make();
+      p = peerList[numberOf(make())]!;
       peerCache.set(key, p);
     }
     return p;
@@ -392,35 +413,46 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }));
   };
 
-  // podWorkload by namespace, then pod name (null: not a snapshot pod), filled as flows name pods. Flows
-  // repeat the same namespace and pod strings, whose hashes the engine keeps, so this avoids building
-  // and hashing a `namespace/pod` key per flow.
-  const podIds = new Map<string, Map<string, string | null>>();
-  const podIdOf = (ns: string, pod: string): string | undefined => {
-    let m = podIds.get(ns);
-    if (m === undefined) podIds.set(ns, (m = new Map<string, string | null>()));
-    let id = m.get(pod);
-    if (id === undefined) m.set(pod, (id = podWorkload.get(`${ns}/${pod}`) ?? null));
-    return id ?? undefined;
+  // The peer number of each snapshot pod by namespace, then pod name (-1: not a snapshot pod), filled
+  // as flows name pods. Flows repeat the same namespace and pod strings, whose hashes the engine keeps,
+  // so this avoids building and hashing a `namespace/pod` key per flow.
+  const podNumbers = new Map<string, Map<string, number>>();
+  const podNumberOf = (ns: string, pod: string): number => {
+    let m = podNumbers.get(ns);
+    if (m === undefined) podNumbers.set(ns, (m = new Map<string, number>()));
+    let n = m.get(pod);
+    if (n === undefined) {
+      const id = podWorkload.get(`${ns}/${pod}`);
+      m.set(pod, (n = id === undefined ? -1 : workloadNumber(id)));
+    }
+    return n;
   };
 
   // Flow endpoints that scanners share between flows are frozen; one that names a snapshot pod
-  // resolves the same way every time, so its peer is remembered on it.
-  const byEndpoint = new WeakMap<FlowEndpoint, Peer>();
-  const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer => {
+  // resolves the same way every time, so its peer's number is remembered on it.
+  const byEndpoint = new WeakMap<FlowEndpoint, number>();
+  const resolveNumber = (ep: FlowEndpoint, time: number, port?: number): number => {
     const known = byEndpoint.get(ep);
     if (known !== undefined) {
       stats.byPodName++;
       return known;
     }
     if (ep.pod && ep.namespace) {
-      const id = podIdOf(ep.namespace, ep.pod);
-      if (id !== undefined) {
+      const n = podNumberOf(ep.namespace, ep.pod);
+      if (n >= 0) {
         stats.byPodName++;
-        const named = workloadPeer(id);
-        if (Object.isFrozen(ep)) byEndpoint.set(ep, named);
-        return named;
+        if (Object.isFrozen(ep)) byEndpoint.set(ep, n);
+        return n;
       }
+    }
+    return numberOf(resolveOther(ep, time, port));
+  };
+  const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer =>
+    peerList[resolveNumber(ep, time, port)]!;
+
+  /** An endpoint that does not name a snapshot pod. */
+  const resolveOther = (ep: FlowEndpoint, time: number, port?: number): Peer => {
+    if (ep.pod && ep.namespace) {
       const named = resolveUnknownPod(ep, ep.namespace);
       if (named) {
         if (ep.ip) learn(normaliseIP(ep.ip), named.id, time);
@@ -533,6 +565,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     warnings,
     stats,
     resolve,
+    resolveNumber,
+    peerAt: (n) => peerList[n]!,
   };
 }
 

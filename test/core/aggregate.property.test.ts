@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Flow, Protocol, Verdict } from '../../src/flows/types.ts';
-import { Aggregator, compareEdges, foldFlow } from '../../src/graph/aggregate.ts';
+import { Aggregator, compareEdges, foldFlow, isMulticast } from '../../src/graph/aggregate.ts';
 import type { EdgeRecord } from '../../src/graph/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
+import { fixtureSnapshot } from './fixture.ts';
 
 // No pods: every peer is classified by its address, so the peer ids are known without identity.
 const identity = buildIdentity(snapshotFromObjects([], 'empty'));
@@ -120,5 +121,175 @@ describe('aggregation', () => {
     expect(() => agg.add({ ...f, port: 65536 })).toThrow('flow port out of range: 65536');
     expect(() => agg.add({ ...f, port: -1 })).toThrow('flow port out of range: -1');
     expect(() => agg.add({ ...f, port: 1.5 })).toThrow('flow port out of range: 1.5');
+  });
+});
+
+describe('aggregation on a cluster identity', () => {
+  // Pods named, pods by address, services, the API server, nodes, the world, unknown ends (no
+  // address), multicast destinations, DNS names: the peers the identity numbers in every way it can.
+  const endpointArb = fc.constantFrom<Flow['src']>(
+    { namespace: 'shop', pod: 'frontend-7d9f-aaaaa', ip: '10.244.1.20' },
+    Object.freeze({ namespace: 'shop', pod: 'frontend-7d9f-aaaaa' }),
+    { ip: '10.244.1.20' },
+    { namespace: 'shop', pod: 'gone-pod-1', ip: '10.244.9.9' },
+    { ip: '10.96.5.6' },
+    { ip: '10.96.0.1' },
+    { ip: '192.168.0.10' },
+    { ip: '8.8.8.8', names: ['dns.google.'] },
+    { ip: '8.8.8.8', names: ['dns.google', 'google-public-dns-a.google.com.'] },
+    { ip: '10.1.2.3' },
+    {},
+    { ip: '224.0.0.251' },
+    { ip: 'ff02::fb' },
+    { ip: '255.255.255.255' },
+  );
+  const recordArb = fc.record({
+    src: endpointArb,
+    dst: endpointArb,
+    time: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_100_000 }),
+    protocol: fc.constantFrom<Protocol>('TCP', 'UDP', 'ICMPv4'),
+    port: fc.constantFrom(0, 53, 8080, 65535),
+    verdict: fc.constantFrom<Verdict>('FORWARDED', 'DROPPED'),
+  });
+
+  it('gives the edges, peers and names of resolving each end and folding its flow', () => {
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 120 }), (records) => {
+        // Two identities over one snapshot: one for the aggregator, one for the reference, so that
+        // the numbers the aggregator keeps by are its own identity's.
+        const mine = buildIdentity(fixtureSnapshot());
+        const theirs = buildIdentity(fixtureSnapshot());
+        const agg = new Aggregator(mine);
+        const reference = new Map<string, EdgeRecord>();
+        const peers = new Map<string, string>();
+        const names = new Map<string, Set<string>>();
+        let ignored = 0;
+        for (const r of records) {
+          const f: Flow = { ...r, input: 'generic' };
+          agg.add(f);
+          const src = theirs.resolve(f.src, f.time);
+          const dst = theirs.resolve(f.dst, f.time, f.port);
+          const multicast = /^(22[4-9]|23\d)\.|^255\.255\.255\.255$|^ff/.test(f.dst.ip ?? '');
+          if ((src.kind === 'unknown' && dst.kind === 'unknown') || multicast) {
+            ignored++;
+            continue;
+          }
+          for (const [p, ep] of [
+            [src, f.src],
+            [dst, f.dst],
+          ] as const) {
+            if (!peers.has(p.id)) peers.set(p.id, p.kind);
+            if (p.kind !== 'workload' && ep.names)
+              for (const n of ep.names) {
+                if (!names.has(p.id)) names.set(p.id, new Set());
+                names.get(p.id)!.add(n.replace(/\.$/, ''));
+              }
+          }
+          foldFlow(reference, src.id, dst.id, f);
+        }
+        expect(JSON.stringify(agg.edges())).toBe(JSON.stringify([...reference.values()].sort(compareEdges)));
+        expect([...agg.peers()].map(([id, p]) => [id, p.kind])).toEqual([...peers]);
+        expect(agg.names()).toEqual(names);
+        expect(agg.stats).toEqual({ flows: records.length, ignored });
+        expect(mine.stats).toEqual(theirs.stats);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps many sources and destinations apart as its edge table grows', () => {
+    const agg = new Aggregator(identity);
+    const reference = new Map<string, EdgeRecord>();
+    for (let i = 0; i < 20_000; i++) {
+      const s = i % 150;
+      const d = Math.floor(i / 150) % 140;
+      const f: Flow = {
+        ...ONE_PAIR,
+        src: { ip: `10.1.${s}.1` },
+        dst: { ip: `10.2.${d}.1` },
+        protocol: 'TCP',
+        port: 80 + (i % 3),
+        time: 1_700_000_000_000 + i,
+      };
+      agg.add(f);
+      foldFlow(reference, `private:10.1.${s}.1`, `private:10.2.${d}.1`, f);
+    }
+    const got = agg.edges();
+    expect(got.length).toBe(reference.size);
+    expect(got.length).toBeGreaterThan(10_000);
+    expect(JSON.stringify(got)).toBe(JSON.stringify([...reference.values()].sort(compareEdges)));
+  });
+});
+
+describe('identity numbers', () => {
+  it('numbers each peer once, by id, and gives the same frozen record for every resolution of it', () => {
+    const id = buildIdentity(fixtureSnapshot());
+    const ends: Flow['src'][] = [
+      { namespace: 'shop', pod: 'frontend-7d9f-aaaaa' },
+      { ip: '10.244.1.20' },
+      { ip: '8.8.8.8' },
+      { ip: '8.8.8.8', names: ['dns.google'] },
+      {},
+      {},
+      { ip: '10.96.0.1' },
+    ];
+    const t = Date.parse('2026-11-01T12:00:00Z');
+    const numbers = ends.map((e) => id.resolveNumber(e, t, 443));
+    const peers = ends.map((e) => id.resolve(e, t, 443));
+    expect(peers.map((p) => p.id)).toEqual([
+      'shop/Deployment/frontend',
+      // The address went to a pod of cart later (fixture.ts).
+      'shop/Deployment/cart',
+      'world:8.8.8.8',
+      'world:8.8.8.8',
+      'unknown',
+      'unknown',
+      'kube-apiserver',
+    ]);
+    expect(numbers).toEqual([0, 1, 2, 2, 3, 3, 4]);
+    for (const [i, n] of numbers.entries()) {
+      expect(id.peerAt(n)).toBe(peers[i]);
+      expect(Object.isFrozen(peers[i])).toBe(true);
+    }
+  });
+});
+
+describe('isMulticast', () => {
+  // What it answered before its first-character shortcut: every string must get the same answer.
+  const reference = (ip: string | undefined): boolean => {
+    if (!ip) return false;
+    if (ip.includes(':')) return /^ff[0-9a-f]{2}:/i.test(ip);
+    const first = Number(ip.slice(0, ip.indexOf('.')));
+    return (first >= 224 && first <= 239) || ip === '255.255.255.255';
+  };
+
+  it('answers as the octet rule does on addresses and on any text', () => {
+    const octet = fc.oneof(
+      fc.integer({ min: 0, max: 255 }).map(String),
+      fc.constantFrom('0224', '2e2', ' 230', ''),
+    );
+    const text = fc.oneof(
+      fc.tuple(octet, octet, octet, octet).map((o) => o.join('.')),
+      fc.ipV6(),
+      fc.constantFrom(
+        'ff02::1',
+        'FF05::2',
+        'fe80::1',
+        '255.255.255.255',
+        '239.1.1.1',
+        '224.0.0.0',
+        '1e3.0.0.1',
+      ),
+      fc.string({ unit: fc.constantFrom('1', '2', '3', '9', '0', '.', ':', 'f', 'F', 'e', ' ') }),
+    );
+    fc.assert(
+      fc.property(text, (ip) => {
+        expect(isMulticast(ip)).toBe(reference(ip));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(isMulticast('239.255.255.250')).toBe(true);
+    expect(isMulticast('10.0.0.1')).toBe(false);
+    expect(isMulticast(undefined)).toBe(false);
   });
 });
