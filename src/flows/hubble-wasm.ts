@@ -153,8 +153,6 @@ function scanner(): ScannerExports {
 
 // Decoded values by kind and id (null: extraction rejected the value; its lines take the slow path).
 let strs: string[] = [];
-/** Whether the string of an id is an IP address, once asked. */
-let ipValid: (boolean | undefined)[] = [];
 let hours: number[] = [];
 let endpoints: (EndpointInfo | null)[] = [];
 let nameLists: (string[] | null)[] = [];
@@ -197,13 +195,13 @@ export function holdWasmScanner(): () => void {
 
 function forgetDecoded(): void {
   strs = [];
-  ipValid = [];
+  ipValid = new Int8Array(0);
   hours = [];
   endpoints = [];
   nameLists = [];
   services = [];
   labelSets = [];
-  ipNumbers = [];
+  ipNumbers = new Int32Array(0);
   ipNumbersOf = undefined;
   ipNumbersEpoch = -1;
   protocolById = [];
@@ -350,7 +348,7 @@ function fillEndpoint(
 ): boolean {
   if (ip >= 0) {
     e.ip = strs[ip];
-    e.ipValid = ipValid[ip] ??= isIPAddress(e.ip!);
+    e.ipValid = isIP(ip);
   }
   e.port = num(port);
   if (ep >= 0) {
@@ -467,31 +465,56 @@ function sideFields(ep: number, names: number, svc: number): number {
   return bits;
 }
 
-// The de-duplicator's endpoint numbers of address string ids (once known), for one de-duplicator and
-// one numbering of its endpoints.
-let ipNumbers: number[] = [];
+// The de-duplicator's endpoint numbers of address string ids (-1: none known yet), for one
+// de-duplicator and one numbering of its endpoints. Typed arrays indexed by string id: only the ids of
+// addresses are set, and a JavaScript array set that sparsely turns into a dictionary.
+let ipNumbers = new Int32Array(0);
 let ipNumbersOf: Deduplicator | undefined;
 let ipNumbersEpoch = -1;
+
+/** `a` with room for index `i` at least (a copy twice as long when it has none); new room is `fill`. */
+function roomFor<T extends Int32Array | Int8Array>(a: T, i: number, fill: number): T {
+  if (i < a.length) return a;
+  const b = new (a.constructor as new (n: number) => T)(Math.max(1024, 2 * a.length, i + 1));
+  b.set(a);
+  if (fill !== 0) b.fill(fill, a.length);
+  return b;
+}
 
 /** The de-duplicator's number of the address with string id `id`, or undefined when it has none. */
 function ipNumber(dedup: Deduplicator, id: number): number | undefined {
   if (ipNumbersOf !== dedup || ipNumbersEpoch !== dedup.numbering) {
-    ipNumbers = [];
+    ipNumbers.fill(-1);
     ipNumbersOf = dedup;
     ipNumbersEpoch = dedup.numbering;
   }
-  const known = ipNumbers[id];
-  if (known !== undefined) return known;
+  if (id < ipNumbers.length) {
+    const known = ipNumbers[id]!;
+    if (known >= 0) return known;
+  }
   const n = dedup.endpointNumber(strs[id]!);
-  if (n !== undefined) ipNumbers[id] = n;
+  if (n !== undefined && n <= 0x7fffffff) (ipNumbers = roomFor(ipNumbers, id, -1))[id] = n;
   return n;
+}
+
+// Whether the string of an id is an IP address, once asked: 0 not asked yet, 1 yes, 2 no.
+let ipValid = new Int8Array(0);
+
+/** Whether the string with id `id` is an IP address (remembered per id). */
+function isIP(id: number): boolean {
+  if (id < ipValid.length) {
+    const known = ipValid[id]!;
+    if (known !== 0) return known === 1;
+  }
+  const valid = isIPAddress(strs[id]!);
+  (ipValid = roomFor(ipValid, id, 0))[id] = valid ? 1 : 2;
+  return valid;
 }
 
 /** Whether an address slot holds a valid IP address. */
 function validIP(id: number): boolean {
   if (id < 0) return false;
-  const ip = strs[id]!;
-  return ip !== '' && (ipValid[id] ??= isIPAddress(ip));
+  return strs[id] !== '' && isIP(id);
 }
 
 // What fastDuplicate made of a string id as a protocol and as a verdict (null: none it models).
