@@ -138,11 +138,15 @@ interface ServiceInfo {
 }
 
 let wasm: ScannerExports | undefined;
+// The compiled module, kept when an instance is dropped (holdWasmScanner): a new instance then starts
+// with the code the engine has already compiled and optimised, instead of compiling the module again
+// and running its first blocks on baseline code.
+let wasmModule: WebAssembly.Module | undefined;
 
 function scanner(): ScannerExports {
   if (wasm === undefined) {
-    const bytes = readFileSync(new URL('./hubble-scan.wasm', import.meta.url));
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    wasmModule ??= new WebAssembly.Module(readFileSync(new URL('./hubble-scan.wasm', import.meta.url)));
+    const instance = new WebAssembly.Instance(wasmModule, {});
     const x = instance.exports as unknown as ScannerExports;
     if (x.slots() !== SLOTS)
       throw new Error(`hubble-scan.wasm has ${x.slots()} slots per line, expected ${SLOTS}`);
