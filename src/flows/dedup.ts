@@ -169,6 +169,97 @@ export function mergeObservationCopy(kept: Flow, next: Flow): Flow {
   return out;
 }
 
+/** Numbers per slot of a generation's table: s, d, protocol << 16 | source port, port, record + 1. */
+const SLOT = 5;
+/** Slots of a generation's table before it first grows (at most half of them used). */
+const INITIAL_SLOTS = 1024;
+
+/** The table's hash of a compact connection key's four numbers. */
+function slotHash(s: number, d: number, w: number, port: number): number {
+  let h =
+    Math.imul(s, 0x9e3779b1) ^
+    Math.imul(d, 0x85ebca6b) ^
+    Math.imul(w, 0xc2b2ae35) ^
+    Math.imul(port, 0x27d4eb2f);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 13);
+}
+
+/**
+ * One generation of held connections: the records in the order their connections were first seen,
+ * found by the numbers of their compact key (protocol and source port together, both endpoints, the
+ * port) in an open-addressing table of 32-bit numbers, or by the key's text when the compact form
+ * cannot hold it. No key string is built to find a connection.
+ */
+class Generation {
+  records: Flow[] = [];
+  #table = new Int32Array(INITIAL_SLOTS * SLOT);
+  #texts: Map<string, number> | undefined;
+
+  get size(): number {
+    return this.records.length;
+  }
+
+  /** The index of the record with this compact key, or -1. */
+  find(s: number, d: number, w: number, port: number): number {
+    const table = this.#table;
+    const mask = table.length / SLOT - 1;
+    for (let i = slotHash(s, d, w, port) & mask; ; i = (i + 1) & mask) {
+      const at = i * SLOT;
+      const held = table[at + 4]!;
+      if (held === 0) return -1;
+      if (table[at] === s && table[at + 1] === d && table[at + 2] === w && table[at + 3] === port)
+        return held - 1;
+    }
+  }
+
+  /** The index of the record with this key text, or -1. */
+  findText(key: string): number {
+    return this.#texts?.get(key) ?? -1;
+  }
+
+  /** Holds `flow` under a compact key no record of this generation has. */
+  insert(s: number, d: number, w: number, port: number, flow: Flow): void {
+    const n = this.records.push(flow);
+    if (n * 2 > this.#table.length / SLOT) this.#grow();
+    this.#place(s, d, w, port, n);
+  }
+
+  /** Holds `flow` under a key text no record of this generation has. */
+  insertText(key: string, flow: Flow): void {
+    (this.#texts ??= new Map()).set(key, this.records.push(flow) - 1);
+  }
+
+  clear(): void {
+    this.records = [];
+    this.#texts = undefined;
+    // A table grown for a busy generation goes back to its first size.
+    if (this.#table.length > INITIAL_SLOTS * SLOT) this.#table = new Int32Array(INITIAL_SLOTS * SLOT);
+    else this.#table.fill(0);
+  }
+
+  #place(s: number, d: number, w: number, port: number, held: number): void {
+    const table = this.#table;
+    const mask = table.length / SLOT - 1;
+    let i = slotHash(s, d, w, port) & mask;
+    while (table[i * SLOT + 4] !== 0) i = (i + 1) & mask;
+    const at = i * SLOT;
+    table[at] = s;
+    table[at + 1] = d;
+    table[at + 2] = w;
+    table[at + 3] = port;
+    table[at + 4] = held;
+  }
+
+  #grow(): void {
+    const old = this.#table;
+    this.#table = new Int32Array(old.length * 2);
+    for (let at = 0; at < old.length; at += SLOT)
+      if (old[at + 4] !== 0) this.#place(old[at]!, old[at + 1]!, old[at + 2]!, old[at + 3]!, old[at + 4]!);
+  }
+}
+
 /**
  * Streaming de-duplicator: `add` returns the records that left the structure (evicted generations),
  * `flush` returns the rest at the end of input.
@@ -180,13 +271,19 @@ export class Deduplicator {
   duplicates = 0;
   /** Generations emitted early because the entry cap was reached. */
   evictions = 0;
-  private current = new Map<string, Flow>();
-  private previous = new Map<string, Flow>();
+  private current = new Generation();
+  private previous = new Generation();
   private generation = -Infinity;
   /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
   private endpointIds = new Map<string, number>();
   private readonly maxEndpointKeys: number;
   private numberings = 0;
+  // The key `parts` found last: its four numbers (compact), or its text.
+  private ks = 0;
+  private kd = 0;
+  private kw = 0;
+  private kp = 0;
+  private ktext = '';
 
   constructor(opts: DedupOptions = {}) {
     this.windowMs = opts.windowMs ?? DEFAULT_DEDUP_WINDOW_MS;
@@ -204,24 +301,55 @@ export class Deduplicator {
   /**
    * The connection key in a compact form: seven UTF-16 units (protocol, both endpoints as numbers,
    * both ports), equal for two flows exactly when their `connectionKey` texts are equal (each
-   * endpoint key has one number for the life of this deduplicator). Cheaper to build, hash and
-   * compare than the text, which stays the fallback for values out of range.
+   * endpoint key has one number for the life of this deduplicator). The text stays the key for values
+   * out of range. (Connections are found by the compact key's numbers; this is its text form.)
    */
   key(f: Flow): string | undefined {
+    switch (this.parts(f)) {
+      case 1:
+        return compactKey(this.kw >>> 16, this.ks, this.kd, this.kw & 0xffff, this.kp);
+      case 0:
+        return this.ktext;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * Finds the key of `f`: 1 when it is compact (its numbers in ks, kd, kw — protocol code << 16 |
+   * source port — and kp), 0 when it is the connection-key text (in ktext), -1 when the flow cannot
+   * be de-duplicated.
+   */
+  private parts(f: Flow): number {
     const s = this.endpointId(f.src);
     const d = this.endpointId(f.dst);
-    if (s < 0 || d < 0) return undefined;
+    if (s < 0 || d < 0) return -1;
     const icmp = f.protocol === 'ICMPv4' || f.protocol === 'ICMPv6';
-    if (!icmp && f.srcPort === undefined) return undefined;
+    if (!icmp && f.srcPort === undefined) return -1;
     const sport = icmp ? 0 : f.srcPort!;
     const code = PROTOCOL_CODE[f.protocol];
     // A text key is at least 11 units long, so the two forms never meet.
     if (
       code === undefined ||
-      !(sport >>> 0 <= 0xffff && f.port >>> 0 <= 0xffff && sport % 1 === 0 && f.port % 1 === 0)
-    )
-      return connectionKey(f);
-    return compactKey(code, s, d, sport, f.port);
+      !(sport >>> 0 <= 0xffff && f.port >>> 0 <= 0xffff && sport % 1 === 0 && f.port % 1 === 0) ||
+      s > 0x7fffffff ||
+      d > 0x7fffffff
+    ) {
+      const text = connectionKey(f);
+      if (text === undefined) return -1;
+      this.ktext = text;
+      return 0;
+    }
+    this.ks = s;
+    this.kd = d;
+    this.kw = (code << 16) | sport;
+    this.kp = f.port;
+    return 1;
+  }
+
+  /** The index in `g` of the record with the key `parts` found last (kind 1 or 0), or -1. */
+  private find(g: Generation, kind: number): number {
+    return kind === 1 ? g.find(this.ks, this.kd, this.kw, this.kp) : g.findText(this.ktext);
   }
 
   /**
@@ -253,9 +381,12 @@ export class Deduplicator {
   private renumber(): void {
     this.endpointIds = new Map();
     this.numberings++;
-    const rekey = (m: Map<string, Flow>) => {
-      const out = new Map<string, Flow>();
-      for (const f of m.values()) out.set(this.key(f)!, f);
+    const rekey = (g: Generation) => {
+      const out = new Generation();
+      for (const f of g.records) {
+        if (this.parts(f) === 1) out.insert(this.ks, this.kd, this.kw, this.kp, f);
+        else out.insertText(this.ktext, f);
+      }
       return out;
     };
     this.previous = rekey(this.previous);
@@ -265,38 +396,38 @@ export class Deduplicator {
   add(flow: Flow, out: Flow[]): void {
     // Held connections use at most two numbers each, so renumbering always leaves room to grow.
     if (this.endpointIds.size >= Math.max(this.maxEndpointKeys, 2 * this.size + 2)) this.renumber();
-    const key = this.key(flow);
-    if (key === undefined) {
+    const kind = this.parts(flow);
+    if (kind < 0) {
       out.push(flow);
       return;
     }
     this.advance(flow.time, out);
-    const kept = this.current.get(key);
-    if (kept !== undefined) {
-      // Most observations add nothing: the kept record stays, and the map is not written.
+    const current = this.current;
+    const i = this.find(current, kind);
+    if (i >= 0) {
+      // Most observations add nothing: the kept record stays, and nothing is written.
+      const kept = current.records[i]!;
       const merged = mergeObservation(kept, flow);
-      if (merged !== kept) this.current.set(key, merged);
+      if (merged !== kept) current.records[i] = merged;
       this.duplicates++;
       return;
     }
-    const old = this.previous.get(key);
-    if (old !== undefined && flow.time - old.time < this.windowMs) {
+    const previous = this.previous;
+    const j = this.find(previous, kind);
+    if (j >= 0 && flow.time - previous.records[j]!.time < this.windowMs) {
+      const old = previous.records[j]!;
       const merged = mergeObservation(old, flow);
-      if (merged !== old) this.previous.set(key, merged);
+      if (merged !== old) previous.records[j] = merged;
       this.duplicates++;
       return;
     }
     if (this.current.size + this.previous.size >= this.maxEntries) {
       this.evictions++;
-      if (this.previous.size > 0) {
-        this.emit(this.previous, out);
-        this.previous = new Map();
-      } else {
-        this.emit(this.current, out);
-        this.current = new Map();
-      }
+      if (this.previous.size > 0) this.emit(this.previous, out);
+      else this.emit(this.current, out);
     }
-    this.current.set(key, flow);
+    if (kind === 1) this.current.insert(this.ks, this.kd, this.kw, this.kp, flow);
+    else this.current.insertText(this.ktext, flow);
   }
 
   /** Emits what a flow at `time` leaves behind: generations more than one window older. */
@@ -305,29 +436,43 @@ export class Deduplicator {
     if (gen > this.generation) {
       if (gen === this.generation + 1) {
         this.emit(this.previous, out);
+        // The emptied generation becomes the new current one (its table is kept).
+        const emptied = this.previous;
         this.previous = this.current;
+        this.current = emptied;
       } else {
         this.emit(this.previous, out);
         this.emit(this.current, out);
-        this.previous = new Map();
       }
-      this.current = new Map();
       this.generation = gen;
     }
   }
 
   /**
-   * The record a flow with compact key `key` at `time` would be merged into by `add`, after the
-   * generations such a flow leaves behind are emitted into `out` (as `add` would); undefined when
-   * `add` would hold it as a new connection. With `countDuplicate`, this lets a caller that can tell
-   * from the raw observation that the merge would return the kept record skip building the flow.
+   * The record an observation with compact key (protocol code, endpoint numbers s and d, source port,
+   * port) at `time` would be merged into by `add`, after the generations such an observation leaves
+   * behind are emitted into `out` (as `add` would); undefined when `add` would hold it as a new
+   * connection. The endpoint numbers are `endpointNumber`'s, under the current `numbering`; the ports
+   * fit 16 bits. With `countDuplicate`, this lets a caller that can tell from the raw observation that
+   * the merge would return the kept record skip building the flow.
    */
-  held(key: string, time: number, out: Flow[]): Flow | undefined {
+  held(
+    code: number,
+    s: number,
+    d: number,
+    sport: number,
+    port: number,
+    time: number,
+    out: Flow[],
+  ): Flow | undefined {
     this.advance(time, out);
-    const kept = this.current.get(key);
-    if (kept !== undefined) return kept;
-    const old = this.previous.get(key);
-    return old !== undefined && time - old.time < this.windowMs ? old : undefined;
+    const w = (code << 16) | sport;
+    const i = this.current.find(s, d, w, port);
+    if (i >= 0) return this.current.records[i];
+    const j = this.previous.find(s, d, w, port);
+    if (j < 0) return undefined;
+    const old = this.previous.records[j]!;
+    return time - old.time < this.windowMs ? old : undefined;
   }
 
   /** Counts an observation that `held` found and that adds nothing to the record held. */
@@ -338,15 +483,14 @@ export class Deduplicator {
   flush(out: Flow[]): void {
     this.emit(this.previous, out);
     this.emit(this.current, out);
-    this.previous = new Map();
-    this.current = new Map();
     // Nothing is held: endpoint numbers start afresh.
     this.endpointIds = new Map();
     this.numberings++;
   }
 
-  private emit(m: Map<string, Flow>, out: Flow[]): void {
-    for (const f of m.values()) out.push(f);
-    m.clear();
+  /** Emits the records of `g` in the order first seen, and empties it. */
+  private emit(g: Generation, out: Flow[]): void {
+    for (const f of g.records) out.push(f);
+    g.clear();
   }
 }

@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPAddress, parseRfc3339 } from './common.ts';
 import type { Deduplicator } from './dedup.ts';
-import { compactKey, PROTOCOL_CODE, verdictRank } from './dedup.ts';
+import { PROTOCOL_CODE, verdictRank } from './dedup.ts';
 import type { DirectionRule } from './direction.ts';
 import { DIRECTION_RULES, direction } from './direction.ts';
 import { FlowInputError } from './errors.ts';
@@ -605,8 +605,7 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   if (s === undefined) return false;
   const d = ipNumber(dedup, flip ? srcId : dstId);
   if (d === undefined) return false;
-  const key = compactKey(PROTOCOL_CODE[protocol], s, d, fromPort, flip ? srcPort : dstPort);
-  const kept = dedup.held(key, time, sink.out);
+  const kept = dedup.held(PROTOCOL_CODE[protocol], s, d, fromPort, flip ? srcPort : dstPort, time, sink.out);
   // mergeObservation's test for "adds nothing", on what the line would give.
   if (
     kept === undefined ||

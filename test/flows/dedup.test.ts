@@ -103,6 +103,51 @@ describe('Deduplicator', () => {
     expect(d.evictions).toBe(0);
   });
 
+  it('keeps apart thousands of connections of two addresses that differ only in protocol or a port', () => {
+    // One pair of addresses: the connections' keys differ only in the numbers for protocol, source
+    // port and port, so they share the table's probe chains; each connection is observed twice,
+    // the second time with a drop that must reach that connection's record only.
+    const protocols = ['TCP', 'UDP', 'SCTP'] as const;
+    const input: Flow[] = [];
+    for (const protocol of protocols)
+      for (let sport = 30000; sport < 30400; sport++)
+        for (const port of [80, 443, 8080]) input.push(flow(1, { protocol, srcPort: sport, port }));
+    for (const [i, f] of [...input].entries())
+      input.push({ ...f, time: 2, ...(i % 7 === 0 ? { verdict: 'DROPPED', dropReason: `R${i}` } : {}) });
+    const d = new Deduplicator();
+    const out = run(d, input);
+    expect(out).toHaveLength(3600);
+    expect(d.duplicates).toBe(3600);
+    expect(out.map((f) => `${f.protocol} ${f.srcPort} ${f.port}`)).toEqual(
+      input.slice(0, 3600).map((f) => `${f.protocol} ${f.srcPort} ${f.port}`),
+    );
+    expect(out.filter((f) => f.verdict === 'DROPPED').map((f) => f.dropReason)).toEqual(
+      input
+        .slice(0, 3600)
+        .map((_, i) => i)
+        .filter((i) => i % 7 === 0)
+        .map((i) => `R${i}`),
+    );
+  });
+
+  it('keeps apart connections that differ only in their source or only in their destination', () => {
+    const ip = (i: number) => `10.1.${i >> 8}.${i & 255}`;
+    const first: Flow[] = [];
+    for (let i = 0; i < 1500; i++)
+      first.push(flow(1, { src: { ip: ip(i) } }), flow(1, { dst: { ip: ip(i) } }));
+    const again = first.map((f, i) => ({
+      ...f,
+      time: 2,
+      ...(i % 5 === 0 ? { verdict: 'AUDIT' as const } : {}),
+    }));
+    const d = new Deduplicator();
+    const out = run(d, [...first, ...again]);
+    expect(out.map((f) => `${f.src.ip} ${f.dst.ip}`)).toEqual(first.map((f) => `${f.src.ip} ${f.dst.ip}`));
+    expect(out.map((f, i) => [i, f.verdict]).filter(([, v]) => v === 'AUDIT')).toEqual(
+      first.map((_, i) => [i, 'AUDIT']).filter(([i]) => (i as number) % 5 === 0),
+    );
+  });
+
   it('passes aggregates through and output is deterministic', () => {
     const input = [flow(5, { srcPort: undefined, count: 2 }), flow(1), flow(2, { srcPort: 40001 }), flow(3)];
     const a = run(new Deduplicator(), input);
