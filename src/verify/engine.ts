@@ -106,6 +106,9 @@ export function parseProtocol(p: unknown, where: string): L4Protocol {
   return p as L4Protocol;
 }
 
+/** The labels of a pod without any. */
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
 export class Engine {
   readonly options: ResolvedOptions;
   readonly networkPolicies: readonly CompiledNetworkPolicy[];
@@ -229,13 +232,16 @@ export class Engine {
       }
     }
     const owner = ownerOf(pod);
+    const key = `${ns}/${name}`;
     const end: PodEnd = {
       kind: 'pod',
-      key: `${ns}/${name}`,
+      key,
       ...(owner ? { owner } : {}),
-      display: `${ns}/${name}`,
+      display: key,
       namespace: ns,
-      labels: { ...(pod.metadata.labels ?? {}) },
+      // The pod's own labels (the snapshot's pods of one workload often share one object): nothing
+      // here changes them.
+      labels: pod.metadata.labels ?? NO_LABELS,
       nsLabels: this.nsLabels(ns),
       ports,
       ...(ips[0] ? { ip: ips[0] } : {}),
@@ -450,10 +456,11 @@ export class Engine {
     if (remote.kind !== 'pod') return false;
     if (peer.podMatch && !matches(peer.podMatch, remote.labels)) return false;
     if (peer.nsMatch) {
-      let r = peer.nsMemo.get(remote.namespace);
+      const memo = (peer.nsMemo ??= new Map<string, boolean>());
+      let r = memo.get(remote.namespace);
       if (r === undefined) {
         r = matches(peer.nsMatch, remote.nsLabels);
-        peer.nsMemo.set(remote.namespace, r);
+        memo.set(remote.namespace, r);
       }
       return r;
     }

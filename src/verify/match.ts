@@ -14,10 +14,13 @@ interface Req {
 /** A compiled selector: every requirement must hold; an empty list matches everything. */
 export type Matcher = readonly Req[];
 
+/** The values of every `Eq` requirement (they compare `value`): one array for all. */
+const NO_VALUES: readonly string[] = Object.freeze([]);
+
 export function compileSelector(sel: LabelSelector): Matcher {
   const reqs: Req[] = [];
   for (const [key, value] of Object.entries(sel.matchLabels ?? {}))
-    reqs.push({ key, op: 'Eq', values: [], value });
+    reqs.push({ key, op: 'Eq', values: NO_VALUES, value });
   for (const e of sel.matchExpressions ?? [])
     reqs.push({ key: e.key, op: e.operator, values: e.values ?? [], value: '' });
   return reqs;

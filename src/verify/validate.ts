@@ -34,8 +34,11 @@ export type NpPeer =
       namespaceSelector?: LabelSelector;
       podMatch?: Matcher;
       nsMatch?: Matcher;
-      /** Namespace name → whether namespaceSelector matches it (filled while evaluating). */
-      nsMemo: Map<string, boolean>;
+      /**
+       * Namespace name → whether namespaceSelector matches it (made and filled while evaluating: a
+       * proposal has a peer per rule, most never asked about another namespace).
+       */
+      nsMemo?: Map<string, boolean>;
     }
   | { kind: 'ipBlock'; cidr: Cidr; except: Cidr[]; text: string };
 
@@ -251,7 +254,7 @@ function compileNpPeer(c: Checker, raw: unknown, path: string): NpPeer {
   }
   if (!has('podSelector') && !has('namespaceSelector'))
     c.fail(path, 'must set podSelector, namespaceSelector or ipBlock');
-  const out: NpPeer = { kind: 'pods', nsMemo: new Map() };
+  const out: NpPeer = { kind: 'pods' };
   if (has('podSelector')) {
     out.podSelector = c.selector(peer.podSelector, `${path}.podSelector`);
     out.podMatch = compileSelector(out.podSelector);
