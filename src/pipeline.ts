@@ -31,6 +31,16 @@ export interface PipelineOptions {
    * scanner's memory, the de-duplicator's connections) is garbage by then.
    */
   afterIngest?: () => void;
+  /**
+   * `recommend` only: called once the proposal is made, before it is proved (what building the
+   * graph, its segments and the proposal needed is garbage by then).
+   */
+  afterAnalysis?: () => void;
+  /**
+   * `recommend` only: called once the proposal is proved, before the files are rendered (the
+   * semantics engine the proof built is garbage by then).
+   */
+  afterProof?: () => void;
 }
 
 export interface Analysis {

@@ -244,4 +244,17 @@ describe('pipeline on the fixture', async () => {
       expect(JSON.stringify(('analysis' in r ? r.analysis : r).graph)).toBe(JSON.stringify(res.graph));
     }
   });
+
+  it('recommend calls afterAnalysis once the proposal is made and afterProof once it is proved', async () => {
+    const { recommend } = await import('../../src/cli/commands/recommend.ts');
+    const events: string[] = [];
+    const r = await recommend(fixtureSnapshot(), fixtureFlows(), {
+      afterIngest: () => events.push('ingest done'),
+      afterAnalysis: () => events.push('analysed'),
+      afterProof: () => events.push('proved'),
+    });
+    expect(events).toEqual(['ingest done', 'analysed', 'proved']);
+    expect(r.proof.checked).toBeGreaterThan(0);
+    expect(JSON.stringify(r.analysis.proposal)).toBe(JSON.stringify(res.proposal));
+  });
 });

@@ -122,6 +122,7 @@ export async function recommend(
   const identity = buildIdentity(snapshot, opts.identity);
   opts.afterIdentity?.();
   const analysis = analyse((await aggregateFlows(identity, flows, opts)).input, opts);
+  opts.afterAnalysis?.();
   const proof = proveProposal({
     snapshot,
     workloads: identity.workloads,
@@ -130,6 +131,7 @@ export async function recommend(
     apiserverIPs: identity.apiserverEndpoints.ips,
     podWorkload: identity.podWorkload,
   });
+  opts.afterProof?.();
   const ingest = flows instanceof FlowReader ? flows.stats : undefined;
   const report = buildReport(analysis, ingest, proof);
   const files = new PolicyFiles(
@@ -208,6 +210,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...pipelineOptions(values),
     afterIdentity: releaseMemory,
     afterIngest: releaseMemory,
+    afterAnalysis: releaseMemory,
+    afterProof: releaseMemory,
   };
   const out = values.out ?? 'policies';
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
