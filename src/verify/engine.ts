@@ -265,7 +265,8 @@ export class Engine {
         (existing.kind === 'pod' && existing.hostNetwork) ||
         (existingFinished && !finished)
       )
-        this.ipIndex.set(k, { ...end, ip });
+        // The pod's end itself for its first address (a copy would be equal), a copy for the others.
+        this.ipIndex.set(k, ip === end.ip ? end : { ...end, ip });
     }
   }
 
