@@ -471,7 +471,7 @@ function sideFields(ep: number, names: number, svc: number): number {
 
 // The de-duplicator's endpoint numbers of address string ids (-1: none known yet), for one
 // de-duplicator and one numbering of its endpoints. Typed arrays indexed by string id: only the ids of
-// addresses are set, and a JavaScript array set that sparsely turns into a dictionary.
+// addresses are set, and a JavaScript array set that sparsely can fall back to a dictionary.
 let ipNumbers = new Int32Array(0);
 let ipNumbersOf: Deduplicator | undefined;
 let ipNumbersEpoch = -1;
