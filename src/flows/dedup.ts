@@ -384,7 +384,7 @@ export class Deduplicator {
     const rekey = (g: Generation) => {
       const out = new Generation();
       for (const f of g.records) {
-        // A held record has a key (kind 1 or 0), and the same kind under any numbering.
+        // A held record always has a key (kind 1 or 0; -1 only for flows never held).
         if (this.parts(f) === 1) out.insert(this.ks, this.kd, this.kw, this.kp, f);
         else out.insertText(this.ktext, f);
       }
