@@ -37,7 +37,7 @@ import type {
   NpPort,
   NpRule,
 } from './validate.ts';
-import { compileClusterPolicy, compileNetworkPolicy, isClusterPolicyKind } from './validate.ts';
+import { CompileCache, compileClusterPolicy, compileNetworkPolicy, isClusterPolicyKind } from './validate.ts';
 
 export const NS_NAME_LABEL = 'kubernetes.io/metadata.name';
 
@@ -171,7 +171,8 @@ export class Engine {
     });
     for (const pod of sortedPods) this.addPod(pod);
 
-    const nps = (input.networkPolicies ?? []).map((np) => compileNetworkPolicy(np));
+    const shared = new CompileCache();
+    const nps = (input.networkPolicies ?? []).map((np) => compileNetworkPolicy(np, shared));
     nps.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     this.networkPolicies = nps;
     for (const np of nps) {

@@ -175,7 +175,48 @@ export function isPortName(s: string): boolean {
 
 // ---------- NetworkPolicy ----------
 
-export function compileNetworkPolicy(np: NetworkPolicy): CompiledNetworkPolicy {
+/**
+ * Compiled parts that equal policies share: an engine compiles its policies with one, so that the
+ * rules of a proposal — a rule per observed peer, naming the same namespaces, pod selectors and ports
+ * over and over — hold each distinct selector's requirements and each distinct port once. A part is
+ * shared only after it is compiled (and so validated) on its own, and only with a part that compiled
+ * to the same requirements; compiled parts are never changed.
+ */
+export class CompileCache {
+  readonly #byKey = new Map<string, object>();
+
+  /** The part compiled first with this key, or `fresh`, which then stands for the key. */
+  #share<T extends object>(key: string, fresh: T): T {
+    const known = this.#byKey.get(key);
+    if (known !== undefined) return known as T;
+    this.#byKey.set(key, fresh);
+    return fresh;
+  }
+
+  /** A validated selector, compiled: one matcher for equal requirements. */
+  matcher(sel: LabelSelector): Matcher {
+    const fresh = compileSelector(sel);
+    return this.#share(`M${matcherKey(fresh)}`, fresh);
+  }
+
+  port(p: NpPort): NpPort {
+    return this.#share(`T${p.protocol}\u0000${p.port ?? ''}\u0000${p.endPort ?? ''}\u0000${p.name ?? ''}`, p);
+  }
+}
+
+/** A text for a compiled selector's requirements, equal for two exactly when they are ('-': none). */
+function matcherKey(m: Matcher | undefined): string {
+  if (m === undefined) return '-';
+  let k = '';
+  for (const r of m) k += `${r.key}\u0000${r.op}\u0000${r.value}\u0000${r.values.join('\u0000')}\u0001`;
+  return k;
+}
+
+/**
+ * Validates and compiles a NetworkPolicy. With a `cache`, equal parts of the policies compiled with it
+ * are one object (see CompileCache); the results are the same either way.
+ */
+export function compileNetworkPolicy(np: NetworkPolicy, cache?: CompileCache): CompiledNetworkPolicy {
   const namespace = np.metadata.namespace ?? '';
   const name = np.metadata.name;
   const c: Checker = new Checker(`NetworkPolicy ${namespace}/${name}`);
@@ -209,13 +250,13 @@ export function compileNetworkPolicy(np: NetworkPolicy): CompiledNetworkPolicy {
       const portsRaw = c.list(rule.ports, `${rp}.ports`);
       const peers =
         peersRaw && peersRaw.length > 0
-          ? peersRaw.map((p, j) => compileNpPeer(c, p, `${rp}.${peerField}[${j}]`))
+          ? peersRaw.map((p, j) => compileNpPeer(c, p, `${rp}.${peerField}[${j}]`, cache))
           : null;
       const ports =
         portsRaw && portsRaw.length > 0
           ? portsRaw.map((p, j) => compileNpPort(c, p, `${rp}.ports[${j}]`))
           : null;
-      return { peers, ports };
+      return { peers, ports: ports && cache ? ports.map((p) => cache.port(p)) : ports };
     });
   };
   const ingress = rules(ingressRaw, 'ingress');
@@ -231,7 +272,7 @@ export function compileNetworkPolicy(np: NetworkPolicy): CompiledNetworkPolicy {
   };
 }
 
-function compileNpPeer(c: Checker, raw: unknown, path: string): NpPeer {
+function compileNpPeer(c: Checker, raw: unknown, path: string, cache?: CompileCache): NpPeer {
   const peer = c.obj(raw, path);
   for (const k of Object.keys(peer)) {
     if (!['podSelector', 'namespaceSelector', 'ipBlock'].includes(k))
@@ -257,11 +298,11 @@ function compileNpPeer(c: Checker, raw: unknown, path: string): NpPeer {
   const out: NpPeer = { kind: 'pods' };
   if (has('podSelector')) {
     out.podSelector = c.selector(peer.podSelector, `${path}.podSelector`);
-    out.podMatch = compileSelector(out.podSelector);
+    out.podMatch = cache ? cache.matcher(out.podSelector) : compileSelector(out.podSelector);
   }
   if (has('namespaceSelector')) {
     out.namespaceSelector = c.selector(peer.namespaceSelector, `${path}.namespaceSelector`);
-    out.nsMatch = compileSelector(out.namespaceSelector);
+    out.nsMatch = cache ? cache.matcher(out.namespaceSelector) : compileSelector(out.namespaceSelector);
   }
   return out;
 }

@@ -5,6 +5,8 @@ import { InputError } from '../../src/model/snapshot.ts';
 import { buildEngine } from '../../src/verify/engine.ts';
 import { parseAddr, parseCidr } from '../../src/verify/ip.ts';
 import { parseQueries, snapshotFromText } from '../../src/verify/load.ts';
+import type { NpRule } from '../../src/verify/validate.ts';
+import { CompileCache, compileNetworkPolicy } from '../../src/verify/validate.ts';
 import { modelNamespaces, modelPods } from './e2e-model.ts';
 
 const np = (spec: unknown, name = 'deny-all'): NetworkPolicy =>
@@ -231,5 +233,105 @@ describe('addresses', () => {
     expect(parseCidr('10.1.2.3/8')).toEqual({ family: 4, base: 0x0a000000n, prefix: 8 });
     for (const bad of ['10.0.0.0', '10.0.0.0/33', '::/129', '10.0.0.0/x'])
       expect(parseCidr(bad)).toBeUndefined();
+  });
+});
+
+describe('compiling NetworkPolicies with a CompileCache', () => {
+  const peer = (podSelector: unknown, ns?: string) => ({
+    podSelector,
+    ...(ns ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } : {}),
+  });
+  const policies = [
+    np(
+      {
+        podSelector: { matchLabels: { app: 'a' } },
+        ingress: [{ from: [peer({ matchLabels: { app: 'b' } }, 'x')], ports: [{ port: 80 }] }],
+      },
+      'p1',
+    ),
+    np(
+      {
+        podSelector: { matchLabels: { app: 'c' } },
+        ingress: [{ from: [peer({ matchLabels: { app: 'b' } }, 'x')], ports: [{ port: 80 }] }],
+      },
+      'p2',
+    ),
+    np(
+      {
+        podSelector: {},
+        egress: [
+          {
+            to: [peer({ matchExpressions: [{ key: 'app', operator: 'In', values: ['b'] }] }, 'x')],
+            ports: [{ port: 80, protocol: 'UDP' }],
+          },
+          {
+            to: [peer({ matchLabels: { app: 'b2' } }, 'y')],
+            ports: [{ port: 'http' }, { port: 80, endPort: 90 }],
+          },
+          { to: [peer({ matchLabels: { app: 'b' } })], ports: [{ port: 80 }] },
+        ],
+      },
+      'p3',
+    ),
+  ];
+
+  it('gives what compiling each policy alone gives, holding equal requirements and ports once', () => {
+    const cache = new CompileCache();
+    const shared = policies.map((p) => compileNetworkPolicy(p, cache));
+    expect(shared).toEqual(policies.map((p) => compileNetworkPolicy(p)));
+    const [p1, p2, p3] = shared.map((c) => [...(c.ingress ?? []), ...(c.egress ?? [])]);
+    const pods = (r: NpRule) => (r.peers![0] as { podMatch?: unknown }).podMatch;
+    const nss = (r: NpRule) => (r.peers![0] as { nsMatch?: unknown }).nsMatch;
+    // Equal selectors and ports: one object.
+    expect(pods(p1![0]!)).toBe(pods(p2![0]!));
+    expect(nss(p1![0]!)).toBe(nss(p2![0]!));
+    expect(p1![0]!.ports![0]).toBe(p2![0]!.ports![0]);
+    expect(pods(p3![2]!)).toBe(pods(p1![0]!));
+    // Requirements that differ (an operator, a value, a namespace) or ports that differ (protocol,
+    // name, range): apart.
+    expect(pods(p3![0]!)).not.toBe(pods(p1![0]!));
+    expect(pods(p3![1]!)).not.toBe(pods(p1![0]!));
+    expect(nss(p3![1]!)).not.toBe(nss(p1![0]!));
+    expect(nss(p3![0]!)).toBe(nss(p1![0]!));
+    expect(p3![0]!.ports![0]).not.toBe(p1![0]!.ports![0]);
+    expect(p3![1]!.ports![1]).not.toBe(p1![0]!.ports![0]);
+    expect(p3![1]!.ports![0]).not.toBe(p1![0]!.ports![0]);
+  });
+
+  it('keeps apart requirements on another label key or with other values, and ports by other names', () => {
+    const cache = new CompileCache();
+    const [a, b] = [
+      ['app', ['b'], 'http'],
+      ['role', ['c'], 'grpc'],
+    ].map(([key, values, port]) =>
+      compileNetworkPolicy(
+        np({
+          podSelector: {},
+          ingress: [
+            { from: [peer({ matchLabels: { [key as string]: 'b' } })], ports: [{ port }] },
+            { from: [peer({ matchExpressions: [{ key: 'app', operator: 'In', values }] })] },
+          ],
+        }),
+        cache,
+      ),
+    );
+    const pods = (r: NpRule) => (r.peers![0] as { podMatch?: unknown }).podMatch;
+    expect(pods(a!.ingress![0]!)).not.toBe(pods(b!.ingress![0]!));
+    expect(pods(a!.ingress![1]!)).not.toBe(pods(b!.ingress![1]!));
+    expect(a!.ingress![0]!.ports![0]).not.toBe(b!.ingress![0]!.ports![0]);
+  });
+
+  it('validates every policy, also one whose parts equal an earlier one', () => {
+    const cache = new CompileCache();
+    compileNetworkPolicy(policies[0]!, cache);
+    expect(() =>
+      compileNetworkPolicy(
+        np({
+          podSelector: {},
+          ingress: [{ from: [peer({ matchLabels: { app: 'b' } }, 'x')], ports: [{ port: 0 }] }],
+        }),
+        cache,
+      ),
+    ).toThrow('NetworkPolicy x/deny-all: spec.ingress[0].ports[0].port 0 is not a port number (1-65535)');
   });
 });
