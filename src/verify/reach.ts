@@ -115,7 +115,10 @@ export class ReachMatrix {
   private readonly byNs = new Map<string, number[]>();
   private readonly byNsLabel = new Map<string, number[]>();
   private readonly nsMatch = new Map<string, string[]>();
-  private readonly peerNs = new WeakMap<object, string[]>();
+  /** The namespaces a compiled namespace selector matches (equal selectors share one compiled). */
+  private readonly nsByMatcher = new WeakMap<object, string[]>();
+  /** A namespace alone, as the list of namespaces a peer without namespace selector names. */
+  private readonly ownNs = new Map<string, string[]>();
   /** Dedupe marks for ingressAdmitted (a class is in the current result when mark === stamp). */
   private readonly mark: Int32Array;
   private stamp = 0;
@@ -185,10 +188,14 @@ export class ReachMatrix {
         if (!r.peers) return undefined;
         for (const peer of r.peers) {
           if (peer.kind === 'ipBlock') return undefined;
-          let nss = this.peerNs.get(peer);
-          if (!nss) {
-            nss = peer.namespaceSelector ? this.namespacesMatching(peer.namespaceSelector) : [np.namespace];
-            this.peerNs.set(peer, nss);
+          let nss: string[] | undefined;
+          if (peer.namespaceSelector) {
+            const key: object = peer.nsMatch ?? peer.namespaceSelector;
+            nss = this.nsByMatcher.get(key);
+            if (!nss) this.nsByMatcher.set(key, (nss = this.namespacesMatching(peer.namespaceSelector)));
+          } else {
+            nss = this.ownNs.get(np.namespace);
+            if (!nss) this.ownNs.set(np.namespace, (nss = [np.namespace]));
           }
           const first = firstLabel(peer.podSelector);
           for (const ns of nss) {

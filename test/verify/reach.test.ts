@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { mergeSnapshots } from '../../src/model/snapshot.ts';
-import { engineFromSnapshot } from '../../src/verify/engine.ts';
+import { buildEngine, engineFromSnapshot } from '../../src/verify/engine.ts';
 import { snapshotFromText } from '../../src/verify/load.ts';
 import type { ObservedConnection } from '../../src/verify/reach.ts';
 import { blastRadius, podClasses, ReachMatrix, verifyProposal } from '../../src/verify/reach.ts';
@@ -103,6 +103,74 @@ describe('reachability matrix', () => {
           if (b.ports.some((pp) => engine.allows(a.end, b.end, pp.port, pp.protocol))) pairs++;
       expect(m.totals().allowedPairs).toBe(pairs);
     }
+  });
+});
+
+describe('reachability matrix, namespace selectors', () => {
+  // One policy admits two namespaces through two peers; another names one of them with an equal
+  // selector; a third admits its own namespace only. The matrix must keep each peer's namespaces.
+  const ns = (name: string) => ({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels: { team: name } },
+  });
+  const pod = (namespace: string, app: string) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `${app}-0`, namespace, labels: { app } },
+    spec: { containers: [{ name: app, ports: [{ containerPort: 80 }] }] },
+    status: { podIP: `10.0.${namespace.charCodeAt(0)}.${app.length}` },
+  });
+  const from = (...peers: object[]) => ({
+    podSelector: {},
+    ingress: [{ from: peers }],
+    policyTypes: ['Ingress'],
+  });
+  const policy = (namespace: string, name: string, app: string, spec: object) => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace },
+    spec: { ...spec, podSelector: { matchLabels: { app } } },
+  });
+  const engine = buildEngine({
+    namespaces: ['a', 'b', 'c'].map(ns),
+    pods: [pod('a', 'x'), pod('b', 'y'), pod('b', 'yy'), pod('c', 'db'), pod('c', 'z'), pod('c', 'w')],
+    networkPolicies: [
+      policy(
+        'c',
+        'db',
+        'db',
+        from(
+          { namespaceSelector: { matchLabels: { team: 'a' } } },
+          { namespaceSelector: { matchLabels: { team: 'b' } }, podSelector: { matchLabels: { app: 'y' } } },
+        ),
+      ),
+      policy('c', 'z', 'z', from({ namespaceSelector: { matchLabels: { team: 'b' } } })),
+      policy('c', 'w', 'w', from({ podSelector: {} })),
+      policy('b', 'yy', 'yy', from({ podSelector: {} })),
+    ] as never,
+  });
+
+  it('keeps the namespaces of every peer, also of equal selectors in other policies', () => {
+    const classes = podClasses(engine);
+    const m = new ReachMatrix(engine, classes);
+    const sources = (to: string) => {
+      const b = classes.find((c) => c.end.labels.app === to)!;
+      const s = m.sources(b, b.ports[0]!);
+      return classes
+        .filter((c) => (s.allFree && m.egressFree[c.index] === 1) || s.listed.includes(c.index))
+        .map((c) => `${c.namespace}/${c.end.labels.app}`)
+        .sort();
+    };
+    expect(sources('db')).toEqual(['a/x', 'b/y']);
+    expect(sources('z')).toEqual(['b/y', 'b/yy']);
+    expect(sources('w')).toEqual(['c/db', 'c/w', 'c/z']);
+    expect(sources('yy')).toEqual(['b/y', 'b/yy']);
+    let pairs = 0;
+    for (const b of classes)
+      for (const a of classes)
+        if (b.ports.some((pp) => engine.allows(a.end, b.end, pp.port, pp.protocol))) pairs++;
+    expect(m.totals().allowedPairs).toBe(pairs);
   });
 });
 
