@@ -111,12 +111,12 @@ describe('reachability matrix, namespace selectors', () => {
   // selector; a third admits its own namespace only. The matrix must keep each peer's namespaces.
   const ns = (name: string) => ({
     apiVersion: 'v1',
-    kind: 'Namespace',
+    kind: 'Namespace' as const,
     metadata: { name, labels: { team: name } },
   });
   const pod = (namespace: string, app: string) => ({
     apiVersion: 'v1',
-    kind: 'Pod',
+    kind: 'Pod' as const,
     metadata: { name: `${app}-0`, namespace, labels: { app } },
     spec: { containers: [{ name: app, ports: [{ containerPort: 80 }] }] },
     status: { podIP: `10.0.${namespace.charCodeAt(0)}.${app.length}` },
