@@ -204,9 +204,8 @@ export class CompileCache {
   }
 }
 
-/** A text for a compiled selector's requirements, equal for two exactly when they are ('-': none). */
-function matcherKey(m: Matcher | undefined): string {
-  if (m === undefined) return '-';
+/** A text for a compiled selector's requirements, equal for two exactly when they are. */
+function matcherKey(m: Matcher): string {
   let k = '';
   for (const r of m) k += `${r.key}\u0000${r.op}\u0000${r.value}\u0000${r.values.join('\u0000')}\u0001`;
   return k;
