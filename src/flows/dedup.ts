@@ -284,6 +284,11 @@ export class Deduplicator {
   private kw = 0;
   private kp = 0;
   private ktext = '';
+  // Two endpoint keys and their numbers given by `expect` ('' when none), looked at before the map.
+  private lastKey = '';
+  private lastId = -1;
+  private lastKey2 = '';
+  private lastId2 = -1;
 
   constructor(opts: DedupOptions = {}) {
     this.windowMs = opts.windowMs ?? DEFAULT_DEDUP_WINDOW_MS;
@@ -360,17 +365,48 @@ export class Deduplicator {
     return this.numberings;
   }
 
-  /** The number of an endpoint key (an address, or namespace/pod) seen before, or undefined. */
-  endpointNumber(key: string): number | undefined {
-    return this.endpointIds.get(key);
+  /**
+   * The number of a non-empty endpoint key (an address, or namespace/pod): the number it has, or with
+   * `assign`, a new one when it has none (as `add` would give it) unless the next `add` renumbers;
+   * else undefined.
+   */
+  endpointNumber(key: string, assign = false): number | undefined {
+    let id = this.endpointIds.get(key);
+    if (id === undefined) {
+      if (!assign || this.renumberDue()) return undefined;
+      this.endpointIds.set(key, (id = this.endpointIds.size));
+    }
+    return id;
+  }
+
+  /**
+   * Notes that the next flow is likely to have the endpoint keys `src` and `dst`, whose numbers
+   * (`endpointNumber`'s, under the current numbering) are `s` and `d`: `add` then finds them without
+   * the map. (The duplicate check of the byte scanner has them when a line opens a connection.)
+   */
+  expect(src: string, s: number, dst: string, d: number): void {
+    this.lastKey = src;
+    this.lastId = s;
+    this.lastKey2 = dst;
+    this.lastId2 = d;
   }
 
   private endpointId(e: FlowEndpoint): number {
     const k = endpointKey(e);
     if (k === '') return -1;
+    if (k === this.lastKey) return this.lastId;
+    if (k === this.lastKey2) return this.lastId2;
     let id = this.endpointIds.get(k);
     if (id === undefined) this.endpointIds.set(k, (id = this.endpointIds.size));
     return id;
+  }
+
+  /** Forgets every endpoint number (they are given afresh from here). */
+  private forgetNumbers(): void {
+    this.endpointIds = new Map();
+    this.numberings++;
+    this.lastKey = this.lastKey2 = '';
+    this.lastId = this.lastId2 = -1;
   }
 
   /**
@@ -379,8 +415,7 @@ export class Deduplicator {
    * observations merged into it, so its new key is its old key under the new numbering.
    */
   private renumber(): void {
-    this.endpointIds = new Map();
-    this.numberings++;
+    this.forgetNumbers();
     const rekey = (g: Generation) => {
       const out = new Generation();
       for (const f of g.records) {
@@ -394,9 +429,14 @@ export class Deduplicator {
     this.current = rekey(this.current);
   }
 
-  add(flow: Flow, out: Flow[]): void {
+  /** Whether the endpoint numbers are to be given afresh before the next flow is held. */
+  private renumberDue(): boolean {
     // Held connections use at most two numbers each, so renumbering always leaves room to grow.
-    if (this.endpointIds.size >= Math.max(this.maxEndpointKeys, 2 * this.size + 2)) this.renumber();
+    return this.endpointIds.size >= Math.max(this.maxEndpointKeys, 2 * this.size + 2);
+  }
+
+  add(flow: Flow, out: Flow[]): void {
+    if (this.renumberDue()) this.renumber();
     const kind = this.parts(flow);
     if (kind < 0) {
       out.push(flow);
@@ -485,8 +525,7 @@ export class Deduplicator {
     this.emit(this.previous, out);
     this.emit(this.current, out);
     // Nothing is held: endpoint numbers start afresh.
-    this.endpointIds = new Map();
-    this.numberings++;
+    this.forgetNumbers();
   }
 
   /** Emits the records of `g` in the order first seen, and empties it. */

@@ -200,6 +200,7 @@ export function holdWasmScanner(): () => void {
 function forgetDecoded(): void {
   strs = [];
   ipValid = new Int8Array(0);
+  sideBits = new Int32Array(0);
   hours = [];
   endpoints = [];
   nameLists = [];
@@ -208,6 +209,7 @@ function forgetDecoded(): void {
   ipNumbers = new Int32Array(0);
   ipNumbersOf = undefined;
   ipNumbersEpoch = -1;
+  svcBits = new Int8Array(0);
   protocolById = [];
   verdictById = [];
 }
@@ -227,7 +229,9 @@ function decodeNews(x: ScannerExports): void {
     const words = i + 5;
     i = words + news[i + 4]!;
     if (kind === KIND_EP) {
-      endpoints[id] = endpointFromWords(news, words);
+      const info = endpointFromWords(news, words);
+      endpoints[id] = info;
+      (sideBits = roomFor(sideBits, id, -1))[id] = info === null ? -1 : info.fields;
       continue;
     }
     // The scanner accepts only ASCII, so latin1 decoding is exact.
@@ -245,9 +249,12 @@ function decodeNews(x: ScannerExports): void {
       case KIND_NAMES:
         nameLists[id] = decodeNames(text);
         break;
-      case KIND_SVC:
-        services[id] = decodeService(text);
+      case KIND_SVC: {
+        const svc = decodeService(text);
+        services[id] = svc;
+        (svcBits = roomFor(svcBits, id, -1))[id] = svc === null ? -1 : svc.name ? FIELD_SERVICE : 0;
         break;
+      }
     }
   }
 }
@@ -454,20 +461,18 @@ function fieldsOf(e: FlowEndpoint): number {
  */
 function sideFields(ep: number, names: number, svc: number): number {
   if (names >= 0) return -1;
-  let bits = 0;
-  if (ep >= 0) {
-    const info = endpoints[ep];
-    if (info === null || info === undefined) return -1;
-    bits = info.fields;
-    if (bits < 0) return -1;
-  }
-  if (svc >= 0) {
-    const s = services[svc];
-    if (s === null || s === undefined) return -1;
-    if (s.name) bits |= FIELD_SERVICE;
-  }
-  return bits;
+  const bits = ep >= 0 ? (sideBits[ep] ?? -1) : 0;
+  if (bits < 0 || svc < 0) return bits;
+  const s = svcBits[svc] ?? -1;
+  return s < 0 ? -1 : bits | s;
 }
+
+// Per endpoint id, the FIELD_* bits of its FlowEndpoint, or -1 when it must be normalised in full
+// (extraction rejected it, or a health endpoint); per service id, FIELD_SERVICE when it names a
+// service, 0 when not, -1 when extraction rejected it. Typed arrays: the duplicate check reads them
+// for every line, without touching the decoded objects.
+let sideBits = new Int32Array(0);
+let svcBits = new Int8Array(0);
 
 // The de-duplicator's endpoint numbers of address string ids (-1: none known yet), for one
 // de-duplicator and one numbering of its endpoints. Typed arrays indexed by string id: only the ids of
@@ -485,7 +490,11 @@ function roomFor<T extends Int32Array | Int8Array>(a: T, i: number, fill: number
   return b;
 }
 
-/** The de-duplicator's number of the address with string id `id`, or undefined when it has none. */
+/**
+ * The de-duplicator's number of the address with string id `id` (a valid address), given now when it
+ * has none (a line with a new address opens a connection, whose flow `add` numbers the same way), or
+ * undefined when numbers are about to be given afresh.
+ */
 function ipNumber(dedup: Deduplicator, id: number): number | undefined {
   if (ipNumbersOf !== dedup || ipNumbersEpoch !== dedup.numbering) {
     ipNumbers.fill(-1);
@@ -496,7 +505,7 @@ function ipNumber(dedup: Deduplicator, id: number): number | undefined {
     const known = ipNumbers[id]!;
     if (known >= 0) return known;
   }
-  const n = dedup.endpointNumber(strs[id]!);
+  const n = dedup.endpointNumber(strs[id]!, true);
   if (n !== undefined && n <= 0x7fffffff) (ipNumbers = roomFor(ipNumbers, id, -1))[id] = n;
   return n;
 }
@@ -515,10 +524,9 @@ function isIP(id: number): boolean {
   return valid;
 }
 
-/** Whether an address slot holds a valid IP address. */
+/** Whether an address slot holds a valid IP address (never the empty string). */
 function validIP(id: number): boolean {
-  if (id < 0) return false;
-  return strs[id] !== '' && isIP(id);
+  return id >= 0 && isIP(id);
 }
 
 // What fastDuplicate made of a string id as a protocol and as a verdict (null: none it models).
@@ -605,6 +613,8 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   if (s === undefined) return false;
   const d = ipNumber(dedup, flip ? srcId : dstId);
   if (d === undefined) return false;
+  // When the line is not a duplicate, its flow comes to dedup.add next, with these endpoints.
+  dedup.expect(strs[flip ? dstId : srcId]!, s, strs[flip ? srcId : dstId]!, d);
   const kept = dedup.held(PROTOCOL_CODE[protocol], s, d, fromPort, flip ? srcPort : dstPort, time, sink.out);
   // mergeObservation's test for "adds nothing", on what the line would give.
   if (

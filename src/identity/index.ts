@@ -173,6 +173,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   const workloads = new Map<string, Workload>();
   const podWorkload = new Map<string, string>();
+  // The same by namespace, then pod name (flows name pods by the two strings, so no key is built): the
+  // index of the pod's workload id in podWorkloadIds.
+  const podWorkloadByNs = new Map<string, Map<string, number>>();
+  const podWorkloadIds: string[] = [];
+  const podWorkloadIndex = new Map<string, number>();
   const portLists = new Map<string, NamedPort[]>();
   // The holders of each pod address, one entry per (address, pod) in pod order: the address's group
   // (numbered in order of first sight), the pod's key and start. Packed into slots below.
@@ -194,6 +199,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const root = rootOwner(pod, byUid, ownerByKey, objByKey);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
+    let byName = podWorkloadByNs.get(ns);
+    if (byName === undefined) podWorkloadByNs.set(ns, (byName = new Map<string, number>()));
+    let index = podWorkloadIndex.get(id);
+    if (index === undefined) podWorkloadIndex.set(id, (index = podWorkloadIds.push(id) - 1));
+    byName.set(pod.metadata.name, index);
     let w = workloads.get(id);
     if (!w) {
       const ownerObj = objByKey.get(`${ns}/${root.kind}/${root.name}`);
@@ -329,7 +339,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     return n;
   };
-  const workloadNumber = (id: string): number => numberOf({ id, kind: 'workload' });
+  const workloadNumber = (id: string): number => peerNumbers.get(id) ?? numberOf({ id, kind: 'workload' });
   const workloadPeer = (id: string): Peer => peerList[workloadNumber(id)]!;
   const peerCache = new Map<string, Peer>();
   const cached = (key: string, make: () => Peer): Peer => {
@@ -413,35 +423,23 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }));
   };
 
-  // The peer number of each snapshot pod by namespace, then pod name (-1: not a snapshot pod), filled
-  // as flows name pods. Flows repeat the same namespace and pod strings, whose hashes the engine keeps,
-  // so this avoids building and hashing a `namespace/pod` key per flow.
-  const podNumbers = new Map<string, Map<string, number>>();
+  // The peer number of each snapshot pod's workload (-1 until a flow names one of its pods), by the
+  // index podWorkloadByNs gives. The namespace and pod strings of flows are looked up in small maps
+  // (one per namespace), whose keys' hashes the engine keeps on the strings.
+  const podPeers = new Int32Array(podWorkloadIds.length).fill(-1);
   const podNumberOf = (ns: string, pod: string): number => {
-    let m = podNumbers.get(ns);
-    if (m === undefined) podNumbers.set(ns, (m = new Map<string, number>()));
-    let n = m.get(pod);
-    if (n === undefined) {
-      const id = podWorkload.get(`${ns}/${pod}`);
-      m.set(pod, (n = id === undefined ? -1 : workloadNumber(id)));
-    }
+    const k = podWorkloadByNs.get(ns)?.get(pod);
+    if (k === undefined) return -1;
+    let n = podPeers[k]!;
+    if (n < 0) podPeers[k] = n = workloadNumber(podWorkloadIds[k]!);
     return n;
   };
 
-  // Flow endpoints that scanners share between flows are frozen; one that names a snapshot pod
-  // resolves the same way every time, so its peer's number is remembered on it.
-  const byEndpoint = new WeakMap<FlowEndpoint, number>();
   const resolveNumber = (ep: FlowEndpoint, time: number, port?: number): number => {
-    const known = byEndpoint.get(ep);
-    if (known !== undefined) {
-      stats.byPodName++;
-      return known;
-    }
     if (ep.pod && ep.namespace) {
       const n = podNumberOf(ep.namespace, ep.pod);
       if (n >= 0) {
         stats.byPodName++;
-        if (Object.isFrozen(ep)) byEndpoint.set(ep, n);
         return n;
       }
     }

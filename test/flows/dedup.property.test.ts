@@ -234,4 +234,70 @@ describe('de-duplication with compact keys, endpoints numbered afresh', () => {
       { numRuns: 1500 },
     );
   });
+
+  it('numbers asked for and expected before add change nothing, whichever flow they were for', () => {
+    const keys = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', 'a/p', 'b/q'];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(observation, fc.option(fc.tuple(fc.constantFrom(...keys), fc.constantFrom(...keys)))),
+          { maxLength: 40 },
+        ),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 5 }),
+        (steps, maxEntries, maxEndpointKeys) => {
+          let t = 0;
+          const stream = steps.map(([f, hint]) => ({ flow: { ...f, time: (t += f.time) }, hint }));
+          const opts = { windowMs: 4, maxEntries };
+          const hinted = new Deduplicator({ ...opts, maxEndpointKeys });
+          const out: Flow[] = [];
+          for (const { flow, hint } of stream) {
+            // As the byte scanner's duplicate check does: numbers for two keys (given when new, unless
+            // a renumbering is due), then the hint; here often for keys the next flow does not have.
+            if (hint !== null) {
+              const [a, b] = hint;
+              const s = hinted.endpointNumber(a, true);
+              const d = hinted.endpointNumber(b, true);
+              if (s !== undefined && d !== undefined) hinted.expect(a, s, b, d);
+            }
+            hinted.add(flow, out);
+          }
+          hinted.flush(out);
+          const reference = new TextKeyed(opts);
+          const expected: Flow[] = [];
+          for (const { flow } of stream) reference.add(flow, expected);
+          reference.flush(expected);
+          expect(JSON.stringify(out)).toBe(JSON.stringify(expected));
+          expect([hinted.duplicates, hinted.evictions]).toEqual([reference.duplicates, reference.evictions]);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('gives no new number when the next add renumbers', () => {
+    const d = new Deduplicator({ maxEntries: 1, maxEndpointKeys: 2 });
+    expect(d.endpointNumber('10.0.0.1')).toBeUndefined();
+    expect(d.endpointNumber('10.0.0.1', true)).toBe(0);
+    expect(d.endpointNumber('10.0.0.2', true)).toBe(1);
+    expect(d.endpointNumber('10.0.0.1', true)).toBe(0);
+    // Two numbers and nothing held: the next add numbers afresh, so no third number is given.
+    expect(d.endpointNumber('10.0.0.3', true)).toBeUndefined();
+    const out: Flow[] = [];
+    d.add(
+      {
+        time: 0,
+        src: { ip: '10.0.0.3' },
+        dst: { ip: '10.0.0.4' },
+        protocol: 'TCP',
+        port: 80,
+        srcPort: 40000,
+        verdict: 'FORWARDED',
+        input: 'hubble',
+      },
+      out,
+    );
+    expect(d.endpointNumber('10.0.0.3')).toBe(0);
+    expect(d.endpointNumber('10.0.0.1')).toBeUndefined();
+  });
 });
