@@ -269,15 +269,16 @@ function extracting<T>(fn: () => T): T | null {
   }
 }
 
-/** A `labels` array text: the labels kept and the reserved identity, by the rules of addCiliumLabel. */
-function decodeLabels(text: string): LabelSet | null {
-  return extracting(() => {
-    const e = emptyEndpointFields();
-    for (const l of stringArray({ l: JSON.parse(text) as unknown }, 'l', 'flow.source.labels') ?? [])
-      addCiliumLabel(e, l);
-    if (e.labels !== undefined) Object.freeze(e.labels);
-    return { labels: e.labels, reserved: e.reserved };
-  });
+/**
+ * A `labels` array text: the labels kept and the reserved identity, by the rules of addCiliumLabel.
+ * The scanner interns an array only when it is `[`, then strings separated by `,`, then `]`, with no
+ * whitespace, escape or quote inside a string: its strings are exactly the texts between `","`.
+ */
+function decodeLabels(text: string): LabelSet {
+  const e = emptyEndpointFields();
+  if (text.length > 2) for (const l of text.slice(2, -2).split('","')) addCiliumLabel(e, l);
+  if (e.labels !== undefined) Object.freeze(e.labels);
+  return { labels: e.labels, reserved: e.reserved };
 }
 
 /**
@@ -441,6 +442,17 @@ function finishLine(block: Uint8Array, r: Int32Array, o: number): HubbleResult |
   )
     return undefined;
   return finishHubble(f);
+}
+
+/**
+ * Whether a held record's endpoint has every optional field a line's endpoint would give (`bits`, of
+ * the endpoint with id `ep`). Without a service, the line's fields are those of the endpoint's text
+ * alone, which the record last built from that text has exactly: when the held endpoint is that
+ * record, no field is read (held records' endpoints come in many shapes, so reading them is slow).
+ */
+function covers(held: FlowEndpoint, bits: number, ep: number): boolean {
+  if (ep >= 0 && (bits & FIELD_SERVICE) === 0 && held === endpoints[ep]!.endpoint) return true;
+  return (bits & ~fieldsOf(held)) === 0;
 }
 
 /** The FIELD_* bits of the optional fields a FlowEndpoint has. */
@@ -624,8 +636,8 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
     kept.time > time ||
     verdictRank(verdict) > verdictRank(kept.verdict) ||
     (kept.verdict !== 'DROPPED' && kept.dropReason !== undefined) ||
-    ((flip ? dstFields : srcFields) & ~fieldsOf(kept.src)) !== 0 ||
-    ((flip ? srcFields : dstFields) & ~fieldsOf(kept.dst)) !== 0
+    !covers(kept.src, flip ? dstFields : srcFields, flip ? r[o + S_DST_EP]! : r[o + S_SRC_EP]!) ||
+    !covers(kept.dst, flip ? srcFields : dstFields, flip ? r[o + S_SRC_EP]! : r[o + S_DST_EP]!)
   )
     return false;
   dedup.countDuplicate();
