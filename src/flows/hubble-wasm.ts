@@ -201,6 +201,7 @@ function forgetDecoded(): void {
   strs = [];
   ipValid = new Int8Array(0);
   sideBits = new Int32Array(0);
+  builtOf = [];
   hours = [];
   endpoints = [];
   nameLists = [];
@@ -322,7 +323,12 @@ function decodeNames(text: string): string[] | null {
   return extracting(() => stringArray({ n: JSON.parse(text) as unknown }, 'n', 'flow.source_names') ?? []);
 }
 
+/** The shape Hubble writes a service in (the scanner's texts have no escapes, so `[^"]*` is exact). */
+const PLAIN_SERVICE = /^\{"name":"([^"]*)","namespace":"([^"]*)"\}$/;
+
 function decodeService(text: string): ServiceInfo | null {
+  const m = PLAIN_SERVICE.exec(text);
+  if (m !== null) return { name: m[1], namespace: m[2] };
   return extracting(() => {
     const e = emptyEndpointFields();
     extractService({ s: JSON.parse(text) as unknown }, 's', 'flow.source_service', e);
@@ -441,17 +447,34 @@ function finishLine(block: Uint8Array, r: Int32Array, o: number): HubbleResult |
     )
   )
     return undefined;
-  return finishHubble(f);
+  const result = finishHubble(f);
+  noteBuilt(r[o + S_SRC_EP]!, r[o + S_SRC_SVC]!);
+  noteBuilt(r[o + S_DST_EP]!, r[o + S_DST_SVC]!);
+  return result;
+}
+
+// Per endpoint id, a FlowEndpoint built from that endpoint's text alone (no service, no names): the
+// duplicate check compares held records with it. A dense array indexed by id stays in the caches
+// where the endpoints' own objects do not.
+let builtOf: (FlowEndpoint | undefined)[] = [];
+
+/** Notes the record last built from endpoint `ep`'s text alone, if the line's side had no service. */
+function noteBuilt(ep: number, svc: number): void {
+  if (ep >= 0 && svc < 0) {
+    const built = endpoints[ep]?.endpoint;
+    if (built !== undefined) builtOf[ep] = built;
+  }
 }
 
 /**
  * Whether a held record's endpoint has every optional field a line's endpoint would give (`bits`, of
  * the endpoint with id `ep`). Without a service, the line's fields are those of the endpoint's text
- * alone, which the record last built from that text has exactly: when the held endpoint is that
- * record, no field is read (held records' endpoints come in many shapes, so reading them is slow).
+ * alone, which every record built from that text alone has exactly: when the held endpoint is the
+ * one noted in builtOf, no field is read (held records' endpoints come in many shapes, so reading
+ * them is slow).
  */
 function covers(held: FlowEndpoint, bits: number, ep: number): boolean {
-  if (ep >= 0 && (bits & FIELD_SERVICE) === 0 && held === endpoints[ep]!.endpoint) return true;
+  if (ep >= 0 && (bits & FIELD_SERVICE) === 0 && held === builtOf[ep]) return true;
   return (bits & ~fieldsOf(held)) === 0;
 }
 
