@@ -132,7 +132,12 @@ export class Aggregator {
       if (old[at + 3] === 0) continue;
       let i = slotHash(old[at]!, old[at + 1]!, old[at + 2]!) & mask;
       while (table[(i << 2) + 3] !== 0) i = (i + 1) & mask;
-      table.set(old.subarray(at, at + 4), i << 2);
+      // Four stores, not a `subarray` view per edge.
+      const to = i << 2;
+      table[to] = old[at]!;
+      table[to + 1] = old[at + 1]!;
+      table[to + 2] = old[at + 2]!;
+      table[to + 3] = old[at + 3]!;
     }
   }
 
