@@ -644,11 +644,13 @@ impl<'a> Scanner<'a> {
         while p + 16 <= self.b.len() {
             // SAFETY: p + 16 <= b.len().
             let v = unsafe { v128_load(self.b.as_ptr().add(p) as *const v128) };
-            let stop = v128_or(v128_or(i8x16_eq(v, quote), i8x16_eq(v, backslash)), i8x16_lt(v, space));
-            let bits = i8x16_bitmask(stop);
-            if bits != 0 {
-                let q = p + bits.trailing_zeros() as usize;
-                return if self.b[q] == b'"' { Ok(q) } else { Err(()) };
+            let quotes = i8x16_bitmask(i8x16_eq(v, quote)) as u32;
+            let bad = i8x16_bitmask(v128_or(i8x16_eq(v, backslash), i8x16_lt(v, space))) as u32;
+            if (quotes | bad) != 0 {
+                // The first stop is a quote exactly when no bad byte comes before the first quote (from
+                // the masks: no load of the byte found).
+                let first = quotes & quotes.wrapping_neg();
+                return if first != 0 && bad & (first - 1) == 0 { Ok(p + quotes.trailing_zeros() as usize) } else { Err(()) };
             }
             p += 16;
         }
