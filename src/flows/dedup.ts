@@ -289,6 +289,13 @@ export class Deduplicator {
   private lastId = -1;
   private lastKey2 = '';
   private lastId2 = -1;
+  // The compact key `held` last found no connection for (absentHeld false: none), until the next
+  // `add`: that add holds a flow with this key as a new connection without looking for it again.
+  private absentHeld = false;
+  private as = 0;
+  private ad = 0;
+  private aw = 0;
+  private ap = 0;
 
   constructor(opts: DedupOptions = {}) {
     this.windowMs = opts.windowMs ?? DEFAULT_DEDUP_WINDOW_MS;
@@ -407,6 +414,7 @@ export class Deduplicator {
     this.numberings++;
     this.lastKey = this.lastKey2 = '';
     this.lastId = this.lastId2 = -1;
+    this.absentHeld = false;
   }
 
   /**
@@ -436,13 +444,32 @@ export class Deduplicator {
   }
 
   add(flow: Flow, out: Flow[]): void {
-    if (this.renumberDue()) this.renumber();
+    let absent = this.absentHeld;
+    this.absentHeld = false;
+    if (this.renumberDue()) {
+      this.renumber();
+      absent = false;
+    }
     const kind = this.parts(flow);
     if (kind < 0) {
       out.push(flow);
       return;
     }
+    const generation = this.generation;
     this.advance(flow.time, out);
+    if (
+      absent &&
+      kind === 1 &&
+      this.generation === generation &&
+      this.ks === this.as &&
+      this.kd === this.ad &&
+      this.kw === this.aw &&
+      this.kp === this.ap
+    ) {
+      // `held` just found no connection with this key, and nothing was held or emitted since.
+      this.hold(kind, out, flow);
+      return;
+    }
     const current = this.current;
     const i = this.find(current, kind);
     if (i >= 0) {
@@ -462,6 +489,11 @@ export class Deduplicator {
       this.duplicates++;
       return;
     }
+    this.hold(kind, out, flow);
+  }
+
+  /** Holds `flow` as a new connection under the key `parts` found last. */
+  private hold(kind: number, out: Flow[], flow: Flow): void {
     if (this.current.size + this.previous.size >= this.maxEntries) {
       this.evictions++;
       if (this.previous.size > 0) this.emit(this.previous, out);
@@ -495,7 +527,8 @@ export class Deduplicator {
    * behind are emitted into `out` (as `add` would); undefined when `add` would hold it as a new
    * connection. The endpoint numbers are `endpointNumber`'s, under the current `numbering`; the ports
    * fit 16 bits. With `countDuplicate`, this lets a caller that can tell from the raw observation that
-   * the merge would return the kept record skip building the flow.
+   * the merge would return the kept record skip building the flow. When it finds none, an `add` that
+   * follows at once with a flow of this key holds it without looking for it again.
    */
   held(
     code: number,
@@ -511,9 +544,17 @@ export class Deduplicator {
     const i = this.current.find(s, d, w, port);
     if (i >= 0) return this.current.records[i];
     const j = this.previous.find(s, d, w, port);
-    if (j < 0) return undefined;
-    const old = this.previous.records[j]!;
-    return time - old.time < this.windowMs ? old : undefined;
+    if (j >= 0) {
+      const old = this.previous.records[j]!;
+      if (time - old.time < this.windowMs) return old;
+    }
+    // `add` holds a flow with this key as a new connection, if it comes next.
+    this.absentHeld = true;
+    this.as = s;
+    this.ad = d;
+    this.aw = w;
+    this.ap = port;
+    return undefined;
   }
 
   /** Counts an observation that `held` found and that adds nothing to the record held. */

@@ -517,23 +517,26 @@ export interface LabelInfo {
 /** Adds one raw Cilium label (`source:key=value`) to an endpoint: kept, reserved, or dropped. */
 export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
   let kv: string;
-  if (raw.startsWith('k8s:')) kv = raw.slice(4);
-  else if (raw.startsWith('reserved:')) {
+  if (raw.startsWith('k8s:')) {
+    // Tested before the prefix is cut off: most of them are Cilium's, dropped without a copy.
+    if (isCiliumDerived(raw, 4)) return;
+    kv = raw.slice(4);
+  } else if (raw.startsWith('reserved:')) {
     addReserved(e, raw.slice(9));
     return;
   } else {
     const colon = raw.indexOf(':');
     const eq = raw.indexOf('=');
     if (colon >= 0 && (eq < 0 || colon < eq)) return; // cidr:, fqdn:, container:, ... sources
+    if (isCiliumDerived(raw, 0)) return;
     kv = raw;
   }
-  if (isCiliumDerived(kv)) return;
   (e.labels ??= []).push(kv);
 }
 
-/** Cilium adds these to every endpoint; they are not the pod's own labels. */
-export function isCiliumDerived(kv: string): boolean {
-  return kv.startsWith('io.cilium.k8s.') || kv.startsWith('io.kubernetes.pod.namespace=');
+/** Cilium adds these to every endpoint; they are not the pod's own labels (the label from `at`). */
+function isCiliumDerived(label: string, at: number): boolean {
+  return label.startsWith('io.cilium.k8s.', at) || label.startsWith('io.kubernetes.pod.namespace=', at);
 }
 
 /** Records a `reserved:<name>` label; with several, the highest-ranked identity wins. */
