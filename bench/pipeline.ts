@@ -75,10 +75,14 @@ function* map<T, U>(items: Iterable<T>, f: (t: T) => U): Generator<U> {
 function setup(workloads: number): { topo: LargeTopology; layout: LargeLayout; identity: Identity } {
   const topo = largeTopology({ workloads, seed: 7 });
   const layout = new LargeLayout(topo);
-  // Objects are streamed and compacted as they are read: only what identity uses is kept.
+  // Objects are streamed and compacted as they are read: only what identity uses is kept. Each goes
+  // through JSON first, so that identity holds the kind of strings it holds when microseg reads a
+  // cluster file (flat, the short ones internalized), not the generator's concatenations.
   const interner = new Interner();
   const snapshot = snapshotFromObjects(
-    map(largeClusterObjects(topo, { lean: true }), (o) => compactObject(o, interner)),
+    map(largeClusterObjects(topo, { lean: true }), (o) =>
+      compactObject(JSON.parse(JSON.stringify(o)) as typeof o, interner),
+    ),
     'large',
   );
   return { topo, layout, identity: buildIdentity(snapshot) };
