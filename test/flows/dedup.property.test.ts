@@ -274,30 +274,4 @@ describe('de-duplication with compact keys, endpoints numbered afresh', () => {
       { numRuns: 1500 },
     );
   });
-
-  it('gives no new number when the next add renumbers', () => {
-    const d = new Deduplicator({ maxEntries: 1, maxEndpointKeys: 2 });
-    expect(d.endpointNumber('10.0.0.1')).toBeUndefined();
-    expect(d.endpointNumber('10.0.0.1', true)).toBe(0);
-    expect(d.endpointNumber('10.0.0.2', true)).toBe(1);
-    expect(d.endpointNumber('10.0.0.1', true)).toBe(0);
-    // Two numbers and nothing held: the next add numbers afresh, so no third number is given.
-    expect(d.endpointNumber('10.0.0.3', true)).toBeUndefined();
-    const out: Flow[] = [];
-    d.add(
-      {
-        time: 0,
-        src: { ip: '10.0.0.3' },
-        dst: { ip: '10.0.0.4' },
-        protocol: 'TCP',
-        port: 80,
-        srcPort: 40000,
-        verdict: 'FORWARDED',
-        input: 'hubble',
-      },
-      out,
-    );
-    expect(d.endpointNumber('10.0.0.3')).toBe(0);
-    expect(d.endpointNumber('10.0.0.1')).toBeUndefined();
-  });
 });

@@ -167,6 +167,19 @@ describe('Deduplicator', () => {
     });
   });
 
+  it('gives no new endpoint number when the next add renumbers', () => {
+    const d = new Deduplicator({ maxEntries: 1, maxEndpointKeys: 2 });
+    expect(d.endpointNumber('10.0.0.1')).toBeUndefined();
+    expect(d.endpointNumber('10.0.0.1', true)).toBe(0);
+    expect(d.endpointNumber('10.0.0.2', true)).toBe(1);
+    expect(d.endpointNumber('10.0.0.1', true)).toBe(0);
+    // Two numbers and nothing held: the next add numbers afresh, so no third number is given.
+    expect(d.endpointNumber('10.0.0.3', true)).toBeUndefined();
+    d.add(flow(0, { src: { ip: '10.0.0.3' }, dst: { ip: '10.0.0.4' } }), []);
+    expect(d.endpointNumber('10.0.0.3')).toBe(0);
+    expect(d.endpointNumber('10.0.0.1')).toBeUndefined();
+  });
+
   it('rejects nonsense options', () => {
     expect(() => new Deduplicator({ windowMs: 0 })).toThrow('dedup window must be a positive number of ms');
     expect(() => new Deduplicator({ maxEntries: 0 })).toThrow('dedup maxEntries must be at least 1');
