@@ -4,10 +4,11 @@
  * scanned in one call, and every line comes back either as the fields normalisation reads (numbers and
  * ids of interned values) or as "take the JSON.parse path". Interned values (strings, hour prefixes of
  * timestamps, label arrays, endpoint objects, name lists, services) are decoded here once, on first
- * sight: strings as they are, label arrays, name lists and services with the same extraction code the
- * JSON.parse path uses, endpoints from the fields the scanner read (its type checks are those of that
- * extraction). A value that extraction rejects sends every line that carries it down the JSON.parse
- * path, so results are always exactly those of `parseHubbleLineSlow`.
+ * sight: strings as they are; label arrays split into their strings (plain, as the scanner checked)
+ * and kept by the JSON.parse path's label rules; name lists, and services not in Hubble's own plain
+ * shape, with that path's extraction code; endpoints from the fields the scanner read (its type checks
+ * are those of that extraction). A value that extraction rejects sends every line that carries it down
+ * the JSON.parse path, so results are always exactly those of `parseHubbleLineSlow`.
  *
  * Pure computation on plain data: no I/O beyond loading the module file once.
  */
@@ -155,14 +156,15 @@ function scanner(): ScannerExports {
   return wasm;
 }
 
-// Decoded values by kind and id (null: extraction rejected the value; its lines take the slow path).
+// Decoded values by kind and id (null: extraction rejected the name list or service; its lines take
+// the slow path). Endpoints and label arrays are always decoded: the scanner validated all they hold.
 let strs: string[] = [];
 let hours: number[] = [];
-let endpoints: (EndpointInfo | null)[] = [];
+let endpoints: EndpointInfo[] = [];
 let nameLists: (string[] | null)[] = [];
 let services: (ServiceInfo | null)[] = [];
 /** Cilium label arrays by id: the labels kept (frozen, shared) and the reserved identity they name. */
-let labelSets: (LabelSet | null)[] = [];
+let labelSets: LabelSet[] = [];
 
 interface LabelSet {
   labels: string[] | undefined;
@@ -232,7 +234,7 @@ function decodeNews(x: ScannerExports): void {
     if (kind === KIND_EP) {
       const info = endpointFromWords(news, words);
       endpoints[id] = info;
-      (sideBits = roomFor(sideBits, id, -1))[id] = info === null ? -1 : info.fields;
+      (sideBits = roomFor(sideBits, id, -1))[id] = info.fields;
       continue;
     }
     // The scanner accepts only ASCII, so latin1 decoding is exact.
@@ -286,10 +288,9 @@ function decodeLabels(text: string): LabelSet {
  * An endpoint from the words the scanner read (see `Endpoint::words` in lib.rs): the fields
  * extractEndpoint would give.
  */
-function endpointFromWords(w: Uint32Array, i: number): EndpointInfo | null {
+function endpointFromWords(w: Uint32Array, i: number): EndpointInfo {
   const text = (id: number) => (id === NONE ? undefined : strs[id]);
   const labels = w[i + 6] === NONE ? undefined : labelSets[w[i + 6]!];
-  if (labels === null) return null;
   const info: EndpointInfo = {
     namespace: text(w[i]!),
     pod: text(w[i + 1]!),
@@ -371,7 +372,7 @@ function fillEndpoint(
   e.port = num(port);
   if (ep >= 0) {
     const info = endpoints[ep];
-    if (info === null || info === undefined) return false;
+    if (info === undefined) return false;
     applyEndpointTemplate(e, info);
   }
   if (names >= 0) {
@@ -503,7 +504,7 @@ function sideFields(ep: number, names: number, svc: number): number {
 }
 
 // Per endpoint id, the FIELD_* bits of its FlowEndpoint, or -1 when it must be normalised in full
-// (extraction rejected it, or a health endpoint); per service id, FIELD_SERVICE when it names a
+// (a health endpoint); per service id, FIELD_SERVICE when it names a
 // service, 0 when not, -1 when extraction rejected it. Typed arrays: the duplicate check reads them
 // for every line, without touching the decoded objects.
 let sideBits = new Int32Array(0);
