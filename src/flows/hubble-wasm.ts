@@ -22,7 +22,7 @@ import { FlowInputError } from './errors.ts';
 import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import {
-  addCiliumLabel,
+  addCiliumLabelIn,
   applyEndpointTemplate,
   emptyEndpointFields,
   emptyHubbleFields,
@@ -232,7 +232,7 @@ function decodeNews(x: ScannerExports): void {
     const words = i + 5;
     i = words + news[i + 4]!;
     if (kind === KIND_EP) {
-      const info = endpointFromWords(news, words);
+      const info = endpointFromWords(news, words, arena);
       endpoints[id] = info;
       (sideBits = roomFor(sideBits, id, -1))[id] = info.fields;
       continue;
@@ -279,21 +279,33 @@ function extracting<T>(fn: () => T): T | null {
  */
 function decodeLabels(text: string): LabelSet {
   const e = emptyEndpointFields();
-  if (text.length > 2) for (const l of text.slice(2, -2).split('","')) addCiliumLabel(e, l);
+  if (text.length > 2) {
+    // The labels are text[2, last) separated by `","`; each is read in place.
+    const last = text.length - 2;
+    for (let at = 2; ;) {
+      const sep = text.indexOf('","', at);
+      const end = sep < 0 ? last : sep;
+      addCiliumLabelIn(e, text, at, end);
+      if (sep < 0) break;
+      at = sep + 3;
+    }
+  }
   if (e.labels !== undefined) Object.freeze(e.labels);
   return { labels: e.labels, reserved: e.reserved };
 }
 
 /**
  * An endpoint from the words the scanner read (see `Endpoint::words` in lib.rs): the fields
- * extractEndpoint would give.
+ * extractEndpoint would give. The pod name is not interned: it is read from the endpoint's bytes in
+ * the arena (its offset and length in the words).
  */
-function endpointFromWords(w: Uint32Array, i: number): EndpointInfo {
+function endpointFromWords(w: Uint32Array, i: number, arena: Buffer): EndpointInfo {
   const text = (id: number) => (id === NONE ? undefined : strs[id]);
   const labels = w[i + 6] === NONE ? undefined : labelSets[w[i + 6]!];
+  const podAt = w[i + 1]!;
   const info: EndpointInfo = {
     namespace: text(w[i]!),
-    pod: text(w[i + 1]!),
+    pod: podAt === NONE ? undefined : arena.toString('latin1', podAt, podAt + w[i + 7]!),
     labels: labels?.labels,
     reserved: labels?.reserved,
     workloadName: text(w[i + 4]!),

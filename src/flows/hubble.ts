@@ -516,27 +516,48 @@ export interface LabelInfo {
 
 /** Adds one raw Cilium label (`source:key=value`) to an endpoint: kept, reserved, or dropped. */
 export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
-  let kv: string;
-  if (raw.startsWith('k8s:')) {
-    // Tested before the prefix is cut off: most of them are Cilium's, dropped without a copy.
-    if (isCiliumDerived(raw, 4)) return;
-    kv = raw.slice(4);
-  } else if (raw.startsWith('reserved:')) {
-    addReserved(e, raw.slice(9));
-    return;
-  } else {
-    const colon = raw.indexOf(':');
-    const eq = raw.indexOf('=');
-    if (colon >= 0 && (eq < 0 || colon < eq)) return; // cidr:, fqdn:, container:, ... sources
-    if (isCiliumDerived(raw, 0)) return;
-    kv = raw;
-  }
-  (e.labels ??= []).push(kv);
+  addCiliumLabelIn(e, raw, 0, raw.length);
 }
 
-/** Cilium adds these to every endpoint; they are not the pod's own labels (the label from `at`). */
-function isCiliumDerived(label: string, at: number): boolean {
-  return label.startsWith('io.cilium.k8s.', at) || label.startsWith('io.kubernetes.pod.namespace=', at);
+/**
+ * addCiliumLabel for the label text[start, end), which is copied out only when it is kept (a labels
+ * array's text holds several labels, most of them dropped).
+ */
+export function addCiliumLabelIn(e: HubbleEndpointFields, text: string, start: number, end: number): void {
+  let from: number;
+  if (prefixIn(text, 'k8s:', start, end)) {
+    // Tested before the prefix is cut off: most of them are Cilium's, dropped without a copy.
+    if (isCiliumDerived(text, start + 4, end)) return;
+    from = start + 4;
+  } else if (prefixIn(text, 'reserved:', start, end)) {
+    addReserved(e, text.slice(start + 9, end));
+    return;
+  } else {
+    const colon = indexIn(text, ':', start, end);
+    const eq = indexIn(text, '=', start, end);
+    if (colon >= 0 && (eq < 0 || colon < eq)) return; // cidr:, fqdn:, container:, ... sources
+    if (isCiliumDerived(text, start, end)) return;
+    from = start;
+  }
+  (e.labels ??= []).push(from === 0 && end === text.length ? text : text.slice(from, end));
+}
+
+/** Whether text[at, end) starts with `prefix`. */
+function prefixIn(text: string, prefix: string, at: number, end: number): boolean {
+  return end - at >= prefix.length && text.startsWith(prefix, at);
+}
+
+/** The index of `c` in text[from, end), or -1. */
+function indexIn(text: string, c: string, from: number, end: number): number {
+  const i = text.indexOf(c, from);
+  return i < end ? i : -1;
+}
+
+/** Cilium adds these to every endpoint; they are not the pod's own labels (text[at, end)). */
+function isCiliumDerived(label: string, at: number, end: number): boolean {
+  return (
+    prefixIn(label, 'io.cilium.k8s.', at, end) || prefixIn(label, 'io.kubernetes.pod.namespace=', at, end)
+  );
 }
 
 /** Records a `reserved:<name>` label; with several, the highest-ranked identity wins. */

@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseHubbleLine, scanHubbleLine } from '../../src/flows/hubble-scan.ts';
 import type { HubbleResult } from '../../src/flows/hubble.ts';
-import { normalizeHubbleFlow, normalizeHubbleRecord, parseHubbleLineSlow } from '../../src/flows/hubble.ts';
+import {
+  addCiliumLabel,
+  addCiliumLabelIn,
+  emptyEndpointFields,
+  normalizeHubbleFlow,
+  normalizeHubbleRecord,
+  parseHubbleLineSlow,
+} from '../../src/flows/hubble.ts';
 import type { Flow } from '../../src/flows/types.ts';
 
 const SAMPLE = new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url);
@@ -456,5 +463,55 @@ describe('normalizeHubbleFlow on gRPC-decoded objects', () => {
   it('reports a non-object flow', () => {
     const r = normalizeHubbleFlow('x');
     expect(r.kind === 'bad' && r.error.message).toBe('flow: expected an object, got string "x"');
+  });
+});
+
+describe('Cilium label rules', () => {
+  // [raw label, labels kept, reserved identity]
+  const CASES: [string, string[] | undefined, string | undefined][] = [
+    ['k8s:app=web', ['app=web'], undefined],
+    ['k8s:io.cilium.k8s.policy.cluster=default', undefined, undefined],
+    ['k8s:io.kubernetes.pod.namespace=shop', undefined, undefined],
+    ['io.cilium.k8s.policy.serviceaccount=web', undefined, undefined],
+    ['k8s:io.cilium.k8s.', undefined, undefined],
+    ['k8s:io.cilium.k8s', ['io.cilium.k8s'], undefined],
+    ['k8s', ['k8s'], undefined],
+    ['k8s:', [''], undefined],
+    ['', [''], undefined],
+    ['reserved:host', undefined, 'host'],
+    ['reserved:something-new', undefined, 'unknown'],
+    ['cidr:10.0.0.0/8', undefined, undefined],
+    ['fqdn:api.example.com', undefined, undefined],
+    ['app=a:b', ['app=a:b'], undefined],
+    ['team:x=y', undefined, undefined],
+    ['plain', ['plain'], undefined],
+  ];
+
+  it('keep, reserve or drop each label, alone and read in place from a longer text', () => {
+    for (const [raw, labels, reserved] of CASES) {
+      const alone = emptyEndpointFields();
+      addCiliumLabel(alone, raw);
+      expect({ raw, labels: alone.labels, reserved: alone.reserved }).toEqual({ raw, labels, reserved });
+      // The same label between other text, which would complete a prefix or hold a ':' or '=' if
+      // the range were not respected.
+      const around: [string, string][] = [
+        ['', ''],
+        ['x', ':io.cilium.k8s.a=b'],
+        ['', '.a=b'],
+        ['k8s:', 'io.kubernetes.pod.namespace=x'],
+        ['reserved:', '=:'],
+      ];
+      for (const [before, after] of around) {
+        const inPlace = emptyEndpointFields();
+        const text = before + raw + after;
+        addCiliumLabelIn(inPlace, text, before.length, before.length + raw.length);
+        expect({ raw, text, labels: inPlace.labels, reserved: inPlace.reserved }).toEqual({
+          raw,
+          text,
+          labels,
+          reserved,
+        });
+      }
+    }
   });
 });

@@ -500,7 +500,9 @@ fn endpoint_key(b: &[u8]) -> usize {
 /// The fields of an endpoint object being scanned for the first time.
 struct Endpoint {
     namespace: u32,
+    /// The pod name's place: its offset in the input while scanning, in the arena once remembered.
     pod: u32,
+    pod_len: u32,
     identity: u32,
     has_identity: u32,
     workload_name: u32,
@@ -520,6 +522,7 @@ impl Endpoint {
         Endpoint {
             namespace: NONE,
             pod: NONE,
+            pod_len: 0,
             identity: 0,
             has_identity: 0,
             workload_name: NONE,
@@ -535,6 +538,7 @@ impl Endpoint {
     fn clear(&mut self) {
         self.namespace = NONE;
         self.pod = NONE;
+        self.pod_len = 0;
         self.identity = 0;
         self.has_identity = 0;
         self.workload_name = NONE;
@@ -543,8 +547,9 @@ impl Endpoint {
         self.labels_entry = 0;
     }
 
-    /// The words JavaScript reads for a new endpoint: namespace, pod, has identity, identity,
-    /// workload name, workload kind, labels (ids, NONE when absent).
+    /// The words JavaScript reads for a new endpoint: namespace, the pod name's arena offset, has
+    /// identity, identity, workload name, workload kind, labels (ids and offsets, NONE when absent),
+    /// the pod name's length. `pod` is its arena offset by then (see `text_slot`).
     fn words(&mut self) -> &[u32] {
         self.words.clear();
         self.words.extend_from_slice(&[
@@ -555,6 +560,7 @@ impl Endpoint {
             self.workload_name,
             self.workload_kind,
             self.labels,
+            self.pod_len,
         ]);
         &self.words
     }
@@ -841,6 +847,14 @@ impl<'a> Scanner<'a> {
             } else {
                 (0, 0, 0)
             };
+            if self.ep.pod != NONE {
+                // Where the name will be in the arena: the entry's text starts at k, without its
+                // labels array's bytes. (A pod name before `k`, inside a leading `"ID"` member,
+                // cannot be: that member holds a number.)
+                let at = self.ep.pod as usize - k;
+                let arena_at = if lab != 0 && at >= cut + cut_len { at - cut_len } else { at };
+                self.ep.pod = (self.t.arena.len() + arena_at) as u32;
+            }
             let words = self.ep.words();
             (self.t.insert_cut(kind, h, &b[k..e], cut, cut_len, lab, words), e)
         } else {
@@ -907,9 +921,13 @@ impl<'a> Scanner<'a> {
                     Ok(e)
                 },
                 b"pod_name" => {
-                    let (id, e) = s.string_id(p, KIND_STR)?;
-                    s.ep.pod = id;
-                    Ok(e)
+                    // Not interned: a pod's name is in few endpoint texts, so JavaScript reads it from
+                    // the endpoint's own remembered bytes.
+                    let start = s.expect(p, b'"')?;
+                    let e = s.string_end(start)?;
+                    s.ep.pod = start as u32;
+                    s.ep.pod_len = (e - start) as u32;
+                    Ok(e + 1)
                 },
                 b"identity" => {
                     let (v, e) = s.uint(p, u32::MAX)?;
