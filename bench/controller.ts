@@ -8,8 +8,6 @@
  *   node bench/controller.ts [--json]
  */
 import { spawnSync } from 'node:child_process';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startCluster } from '../test/cluster/cluster.ts';
@@ -19,6 +17,7 @@ import { ClusterCache } from '../src/controller/cache.ts';
 import { KubeClient, resourcePath } from '../src/controller/kube.ts';
 import { jsonLogger, silentLogger } from '../src/controller/log.ts';
 import { Manager } from '../src/controller/manager.ts';
+import { collector } from '../src/cli/memory.ts';
 import type { Flow } from '../src/flows/types.ts';
 
 interface Figure {
@@ -27,8 +26,7 @@ interface Figure {
   unit: string;
 }
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = collector();
 
 const NAMESPACES = 10;
 let PODS_PER_NS = 1000;

@@ -25,10 +25,8 @@ import { build } from '../scripts/build.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { loadSnapshotFiles } from '../src/cli/inputs.ts';
-import { releaseMemory } from '../src/cli/memory.ts';
+import { collector, releaseMemory } from '../src/cli/memory.ts';
 import { NODE_ENV, NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
 import { readFlows } from '../src/flows/reader.ts';
@@ -205,22 +203,17 @@ function ingestBytes(blocks: readonly Buffer[], stage: Stage, identity: Identity
   return stages.finish();
 }
 
-/** Process CPU time (user + system) of `fn`, in microseconds. */
-// The engine's collector, for the rounds below (exposed to contexts created from here on).
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
-
 /**
  * Collects the young generation: before a measured round (not timed), so that the round starts with
  * nothing of the previous one to collect, and at its end (timed), so that the round pays for
- * collecting what it allocated and keeps. Without the second, a round that happened to allocate less
- * than the young generation holds was never collected at all, and its keeping figure was the best.
+ * collecting what it allocated and keeps. Without the second, a round that allocated less than the
+ * young generation holds was not collected at all, and such rounds gave the best figures.
  */
 export function collectYoung(): void {
-  collect({ type: 'minor' });
+  collector()({ type: 'minor' });
 }
 
-/** CPU time of `fn`, the collection of its young garbage included (see collectYoung). */
+/** Process CPU time (user + system) of `fn`, in microseconds, the collection of its young garbage included. */
 function cpuTime(fn: () => void): number {
   collectYoung();
   const c0 = process.cpuUsage();

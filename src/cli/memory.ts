@@ -8,17 +8,27 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-type Collect = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+/** V8's `gc`: a full collection by default, or as the options say. */
+export type Collect = (options?: {
+  type?: 'major' | 'minor';
+  execution?: 'sync' | 'async';
+  flavor?: 'regular' | 'last-resort';
+}) => void;
 
 let collect: Collect | undefined;
 
-/** A full, memory-reducing collection ("last resort": V8 also shrinks the heap it keeps afterwards). */
-export function releaseMemory(): void {
+/** The engine's collector, exposed on first use. */
+export function collector(): Collect {
   if (collect === undefined) {
     // `gc` exists only in contexts created after --expose-gc is set; this process's own global stays as
     // it was.
     setFlagsFromString('--expose-gc');
     collect = runInNewContext('gc') as Collect;
   }
-  collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  return collect;
+}
+
+/** A full, memory-reducing collection ("last resort": V8 also shrinks the heap it keeps afterwards). */
+export function releaseMemory(): void {
+  collector()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }

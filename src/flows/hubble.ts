@@ -539,7 +539,7 @@ export function addCiliumLabelIn(e: HubbleEndpointFields, text: string, start: n
     if (isCiliumDerived(text, start, end)) return;
     from = start;
   }
-  (e.labels ??= []).push(from === 0 && end === text.length ? text : text.slice(from, end));
+  (e.labels ??= []).push(text.slice(from, end));
 }
 
 /** Whether text[at, end) starts with `prefix`. */
