@@ -22,7 +22,7 @@ import { FlowInputError } from './errors.ts';
 import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import {
-  addCiliumLabelIn,
+  ciliumLabel,
   applyEndpointTemplate,
   emptyEndpointFields,
   emptyHubbleFields,
@@ -247,7 +247,7 @@ function decodeNews(x: ScannerExports): void {
         hours[id] = parseRfc3339(text + ':00:00Z');
         break;
       case KIND_LABELS:
-        labelSets[id] = decodeLabels(text);
+        labelSets[id] = decodeLabels(text, arena, off);
         break;
       case KIND_NAMES:
         nameLists[id] = decodeNames(text);
@@ -277,21 +277,27 @@ function extracting<T>(fn: () => T): T | null {
  * The scanner interns an array only when it is `[`, then strings separated by `,`, then `]`, with no
  * whitespace, escape or quote inside a string: its strings are exactly the texts between `","`.
  */
-function decodeLabels(text: string): LabelSet {
+function decodeLabels(text: string, arena: Buffer, off: number): LabelSet {
   const e = emptyEndpointFields();
+  let labels: string[] | undefined;
   if (text.length > 2) {
-    // The labels are text[2, last) separated by `","`; each is read in place.
+    // The labels are text[2, last) separated by `","`; each is tested where it lies, and a kept one
+    // is copied out of the arena (text[i] is arena[off + i]): a slice of `text` would keep the whole
+    // array's text alive as long as the label.
     const last = text.length - 2;
     for (let at = 2; ;) {
       const sep = text.indexOf('","', at);
       const end = sep < 0 ? last : sep;
-      addCiliumLabelIn(e, text, at, end);
+      const from = ciliumLabel(e, text, at, end);
+      if (from >= 0) (labels ??= []).push(arena.toString('latin1', off + from, off + end));
       if (sep < 0) break;
       at = sep + 3;
     }
   }
-  if (e.labels !== undefined) Object.freeze(e.labels);
-  return { labels: e.labels, reserved: e.reserved };
+  // A copy of exactly its length: an array grown by push keeps room for more elements.
+  const kept = labels?.slice();
+  if (kept !== undefined) Object.freeze(kept);
+  return { labels: kept, reserved: e.reserved };
 }
 
 /**

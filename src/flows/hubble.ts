@@ -516,30 +516,28 @@ export interface LabelInfo {
 
 /** Adds one raw Cilium label (`source:key=value`) to an endpoint: kept, reserved, or dropped. */
 export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
-  addCiliumLabelIn(e, raw, 0, raw.length);
+  const from = ciliumLabel(e, raw, 0, raw.length);
+  if (from >= 0) (e.labels ??= []).push(raw.slice(from));
 }
 
 /**
- * addCiliumLabel for the label text[start, end), which is copied out only when it is kept (a labels
- * array's text holds several labels, most of them dropped).
+ * The rules of addCiliumLabel for the label text[start, end): where the `key=value` to keep starts,
+ * or -1 when the label is dropped or names a reserved identity (recorded in `e`). The caller copies
+ * the kept text out (a labels array's text holds several labels, most of them dropped).
  */
-export function addCiliumLabelIn(e: HubbleEndpointFields, text: string, start: number, end: number): void {
-  let from: number;
+export function ciliumLabel(e: HubbleEndpointFields, text: string, start: number, end: number): number {
   if (prefixIn(text, 'k8s:', start, end)) {
     // Tested before the prefix is cut off: most of them are Cilium's, dropped without a copy.
-    if (isCiliumDerived(text, start + 4, end)) return;
-    from = start + 4;
-  } else if (prefixIn(text, 'reserved:', start, end)) {
-    addReserved(e, text.slice(start + 9, end));
-    return;
-  } else {
-    const colon = indexIn(text, ':', start, end);
-    const eq = indexIn(text, '=', start, end);
-    if (colon >= 0 && (eq < 0 || colon < eq)) return; // cidr:, fqdn:, container:, ... sources
-    if (isCiliumDerived(text, start, end)) return;
-    from = start;
+    return isCiliumDerived(text, start + 4, end) ? -1 : start + 4;
   }
-  (e.labels ??= []).push(text.slice(from, end));
+  if (prefixIn(text, 'reserved:', start, end)) {
+    addReserved(e, text.slice(start + 9, end));
+    return -1;
+  }
+  const colon = indexIn(text, ':', start, end);
+  const eq = indexIn(text, '=', start, end);
+  if (colon >= 0 && (eq < 0 || colon < eq)) return -1; // cidr:, fqdn:, container:, ... sources
+  return isCiliumDerived(text, start, end) ? -1 : start;
 }
 
 /** Whether text[at, end) starts with `prefix`. */

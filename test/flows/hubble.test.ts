@@ -4,7 +4,7 @@ import { parseHubbleLine, scanHubbleLine } from '../../src/flows/hubble-scan.ts'
 import type { HubbleResult } from '../../src/flows/hubble.ts';
 import {
   addCiliumLabel,
-  addCiliumLabelIn,
+  ciliumLabel,
   emptyEndpointFields,
   normalizeHubbleFlow,
   normalizeHubbleRecord,
@@ -504,8 +504,10 @@ describe('Cilium label rules', () => {
       for (const [before, after] of around) {
         const inPlace = emptyEndpointFields();
         const text = before + raw + after;
-        addCiliumLabelIn(inPlace, text, before.length, before.length + raw.length);
-        expect({ raw, text, labels: inPlace.labels, reserved: inPlace.reserved }).toEqual({
+        const end = before.length + raw.length;
+        const from = ciliumLabel(inPlace, text, before.length, end);
+        const kept = from >= 0 ? [text.slice(from, end)] : undefined;
+        expect({ raw, text, labels: kept, reserved: inPlace.reserved }).toEqual({
           raw,
           text,
           labels,
