@@ -60,6 +60,44 @@ export function verdictRank(v: Verdict): number {
   return VERDICT_RANK[v];
 }
 
+// Bits of the fields a FlowEndpoint has, as far as a merge of two endpoints goes (see endpointFields).
+export const FIELD_NAMESPACE = 1;
+export const FIELD_POD = 2;
+export const FIELD_WORKLOAD = 4;
+export const FIELD_LABELS = 8;
+export const FIELD_RESERVED = 16;
+export const FIELD_SERVICE = 32;
+export const FIELD_IP = 64;
+
+/** The FIELD_* bits of the fields `e` has (names aside: they merge by content). */
+export function endpointFields(e: FlowEndpoint): number {
+  return (
+    (e.ip !== undefined ? FIELD_IP : 0) |
+    (e.namespace !== undefined ? FIELD_NAMESPACE : 0) |
+    (e.pod !== undefined ? FIELD_POD : 0) |
+    (e.workload !== undefined ? FIELD_WORKLOAD : 0) |
+    (e.labels !== undefined ? FIELD_LABELS : 0) |
+    (e.reserved !== undefined ? FIELD_RESERVED : 0) |
+    (e.service !== undefined ? FIELD_SERVICE : 0)
+  );
+}
+
+/**
+ * What `absorbs` needs of a held record, so that it never reads the record itself: -1 when
+ * mergeObservation returns a copy for any observation (not a Hubble record, a count, a drop reason on
+ * a verdict other than DROPPED); else its verdict's rank (3 bits), then its endpoints' FIELD_* bits (7
+ * each, source first).
+ */
+function absorbInfo(f: Flow): number {
+  if (
+    f.input !== 'hubble' ||
+    f.count !== undefined ||
+    (f.verdict !== 'DROPPED' && f.dropReason !== undefined)
+  )
+    return -1;
+  return VERDICT_RANK[f.verdict] | (endpointFields(f.src) << 3) | (endpointFields(f.dst) << 10);
+}
+
 /**
  * The compact connection key (see Deduplicator.key) of a protocol code, two endpoint numbers and two
  * ports of at most 16 bits.
@@ -194,6 +232,10 @@ function slotHash(s: number, d: number, w: number, port: number): number {
  */
 class Generation {
   records: Flow[] = [];
+  // Per record, by index: its time and its absorbInfo (typed arrays, so that a duplicate found by
+  // `absorbs` reads neither the record nor its endpoints, which are seldom in the caches by then).
+  times = new Float64Array(INITIAL_SLOTS / 2);
+  infos = new Int32Array(INITIAL_SLOTS / 2);
   #table = new Int32Array(INITIAL_SLOTS * SLOT);
   #texts: Map<string, number> | undefined;
 
@@ -221,22 +263,48 @@ class Generation {
 
   /** Holds `flow` under a compact key no record of this generation has. */
   insert(s: number, d: number, w: number, port: number, flow: Flow): void {
-    const n = this.records.push(flow);
+    const n = this.#push(flow);
     if (n * 2 > this.#table.length / SLOT) this.#grow();
     this.#place(s, d, w, port, n);
   }
 
   /** Holds `flow` under a key text no record of this generation has. */
   insertText(key: string, flow: Flow): void {
-    (this.#texts ??= new Map()).set(key, this.records.push(flow) - 1);
+    (this.#texts ??= new Map()).set(key, this.#push(flow) - 1);
+  }
+
+  /** Replaces record `i` (a merge gave a new one). */
+  set(i: number, flow: Flow): void {
+    this.records[i] = flow;
+    this.times[i] = flow.time;
+    this.infos[i] = absorbInfo(flow);
+  }
+
+  /** Appends a record; the number of records. */
+  #push(flow: Flow): number {
+    const n = this.records.push(flow);
+    if (n > this.times.length) {
+      const times = new Float64Array(2 * this.times.length);
+      times.set(this.times);
+      this.times = times;
+      const infos = new Int32Array(2 * this.infos.length);
+      infos.set(this.infos);
+      this.infos = infos;
+    }
+    this.times[n - 1] = flow.time;
+    this.infos[n - 1] = absorbInfo(flow);
+    return n;
   }
 
   clear(): void {
     this.records = [];
     this.#texts = undefined;
     // A table grown for a busy generation goes back to its first size.
-    if (this.#table.length > INITIAL_SLOTS * SLOT) this.#table = new Int32Array(INITIAL_SLOTS * SLOT);
-    else this.#table.fill(0);
+    if (this.#table.length > INITIAL_SLOTS * SLOT) {
+      this.#table = new Int32Array(INITIAL_SLOTS * SLOT);
+      this.times = new Float64Array(INITIAL_SLOTS / 2);
+      this.infos = new Int32Array(INITIAL_SLOTS / 2);
+    } else this.#table.fill(0);
   }
 
   #place(s: number, d: number, w: number, port: number, held: number): void {
@@ -476,16 +544,16 @@ export class Deduplicator {
       // Most observations add nothing: the kept record stays, and nothing is written.
       const kept = current.records[i]!;
       const merged = mergeObservation(kept, flow);
-      if (merged !== kept) current.records[i] = merged;
+      if (merged !== kept) current.set(i, merged);
       this.duplicates++;
       return;
     }
     const previous = this.previous;
     const j = this.find(previous, kind);
-    if (j >= 0 && flow.time - previous.records[j]!.time < this.windowMs) {
+    if (j >= 0 && flow.time - previous.times[j]! < this.windowMs) {
       const old = previous.records[j]!;
       const merged = mergeObservation(old, flow);
-      if (merged !== old) previous.records[j] = merged;
+      if (merged !== old) previous.set(j, merged);
       this.duplicates++;
       return;
     }
@@ -522,44 +590,57 @@ export class Deduplicator {
   }
 
   /**
-   * The record an observation with compact key (protocol code, endpoint numbers s and d, source port,
-   * port) at `time` would be merged into by `add`, after the generations such an observation leaves
-   * behind are emitted into `out` (as `add` would); undefined when `add` would hold it as a new
-   * connection. The endpoint numbers are `endpointNumber`'s, under the current `numbering`; the ports
-   * fit 16 bits. With `countDuplicate`, this lets a caller that can tell from the raw observation that
-   * the merge would return the kept record skip building the flow. When it finds none, an `add` that
-   * follows at once with a flow of this key holds it without looking for it again.
+   * Whether an observation with compact key (protocol code, endpoint numbers s and d, source port,
+   * port) at `time` is one that `add` would merge into a held connection without changing it
+   * (mergeObservation returning the record held); if so it is counted as a duplicate, and the caller
+   * need not build its flow. The caller vouches for what the observation would be: a Hubble flow with
+   * no count, DNS query, DNS names or drop reason, whose verdict has rank `rank` (verdictRank) and whose
+   * endpoints have the fields `srcFields` and `dstFields` (FIELD_* bits). The generations such an
+   * observation leaves behind are emitted into `out` first, as `add` would. The endpoint numbers are
+   * `endpointNumber`'s, under the current `numbering`; the ports fit 16 bits. When no connection with
+   * this key is held, an `add` that follows at once with a flow of this key holds it without looking
+   * for it again. Only the de-duplicator's own typed arrays are read, never the held record.
    */
-  held(
+  absorbs(
     code: number,
     s: number,
     d: number,
     sport: number,
     port: number,
     time: number,
+    rank: number,
+    srcFields: number,
+    dstFields: number,
     out: Flow[],
-  ): Flow | undefined {
+  ): boolean {
     this.advance(time, out);
     const w = (code << 16) | sport;
-    const i = this.current.find(s, d, w, port);
-    if (i >= 0) return this.current.records[i];
-    const j = this.previous.find(s, d, w, port);
-    if (j >= 0) {
-      const old = this.previous.records[j]!;
-      if (time - old.time < this.windowMs) return old;
+    let g = this.current;
+    let i = g.find(s, d, w, port);
+    if (i < 0) {
+      g = this.previous;
+      i = g.find(s, d, w, port);
+      if (i < 0 || !(time - g.times[i]! < this.windowMs)) {
+        // `add` holds a flow with this key as a new connection, if it comes next.
+        this.absentHeld = true;
+        this.as = s;
+        this.ad = d;
+        this.aw = w;
+        this.ap = port;
+        return false;
+      }
     }
-    // `add` holds a flow with this key as a new connection, if it comes next.
-    this.absentHeld = true;
-    this.as = s;
-    this.ad = d;
-    this.aw = w;
-    this.ap = port;
-    return undefined;
-  }
-
-  /** Counts an observation that `held` found and that adds nothing to the record held. */
-  countDuplicate(): void {
+    const info = g.infos[i]!;
+    if (
+      info < 0 ||
+      g.times[i]! > time ||
+      rank > (info & 7) ||
+      (srcFields & ~(info >> 3)) !== 0 ||
+      (dstFields & ~(info >> 10)) !== 0
+    )
+      return false;
     this.duplicates++;
+    return true;
   }
 
   flush(out: Flow[]): void {

@@ -15,12 +15,22 @@
 import { readFileSync } from 'node:fs';
 import { isIPAddress, parseRfc3339 } from './common.ts';
 import type { Deduplicator } from './dedup.ts';
-import { PROTOCOL_CODE, verdictRank } from './dedup.ts';
+import {
+  FIELD_IP,
+  FIELD_LABELS,
+  FIELD_NAMESPACE,
+  FIELD_POD,
+  FIELD_RESERVED,
+  FIELD_SERVICE,
+  FIELD_WORKLOAD,
+  PROTOCOL_CODE,
+  verdictRank,
+} from './dedup.ts';
 import type { DirectionRule } from './direction.ts';
 import { DIRECTION_RULES, direction } from './direction.ts';
 import { FlowInputError } from './errors.ts';
 import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
-import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
+import type { Flow, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import {
   ciliumLabel,
   applyEndpointTemplate,
@@ -125,14 +135,6 @@ interface EndpointInfo extends EndpointTemplate, BuiltEndpoint {
   fields: number;
 }
 
-// Which optional fields a FlowEndpoint has (see fieldsOf).
-const FIELD_NAMESPACE = 1;
-const FIELD_POD = 2;
-const FIELD_WORKLOAD = 4;
-const FIELD_LABELS = 8;
-const FIELD_RESERVED = 16;
-const FIELD_SERVICE = 32;
-
 interface ServiceInfo {
   name: string | undefined;
   namespace: string | undefined;
@@ -203,7 +205,6 @@ function forgetDecoded(): void {
   strs = [];
   ipValid = new Int8Array(0);
   sideBits = new Int32Array(0);
-  builtOf = [];
   hours = [];
   endpoints = [];
   nameLists = [];
@@ -466,47 +467,7 @@ function finishLine(block: Uint8Array, r: Int32Array, o: number): HubbleResult |
     )
   )
     return undefined;
-  const result = finishHubble(f);
-  noteBuilt(r[o + S_SRC_EP]!, r[o + S_SRC_SVC]!);
-  noteBuilt(r[o + S_DST_EP]!, r[o + S_DST_SVC]!);
-  return result;
-}
-
-// Per endpoint id, a FlowEndpoint built from that endpoint's text alone (no service, no names): the
-// duplicate check compares held records with it. A dense array indexed by id stays in the caches
-// where the endpoints' own objects do not.
-let builtOf: (FlowEndpoint | undefined)[] = [];
-
-/** Notes the record last built from endpoint `ep`'s text alone, if the line's side had no service. */
-function noteBuilt(ep: number, svc: number): void {
-  if (ep >= 0 && svc < 0) {
-    const built = endpoints[ep]?.endpoint;
-    if (built !== undefined) builtOf[ep] = built;
-  }
-}
-
-/**
- * Whether a held record's endpoint has every optional field a line's endpoint would give (`bits`, of
- * the endpoint with id `ep`). Without a service, the line's fields are those of the endpoint's text
- * alone, which every record built from that text alone has exactly: when the held endpoint is the
- * one noted in builtOf, no field is read (held records' endpoints come in many shapes, so reading
- * them is slow).
- */
-function covers(held: FlowEndpoint, bits: number, ep: number): boolean {
-  if (ep >= 0 && (bits & FIELD_SERVICE) === 0 && held === builtOf[ep]) return true;
-  return (bits & ~fieldsOf(held)) === 0;
-}
-
-/** The FIELD_* bits of the optional fields a FlowEndpoint has. */
-function fieldsOf(e: FlowEndpoint): number {
-  return (
-    (e.namespace !== undefined ? FIELD_NAMESPACE : 0) |
-    (e.pod !== undefined ? FIELD_POD : 0) |
-    (e.workload !== undefined ? FIELD_WORKLOAD : 0) |
-    (e.labels !== undefined ? FIELD_LABELS : 0) |
-    (e.reserved !== undefined ? FIELD_RESERVED : 0) |
-    (e.service !== undefined ? FIELD_SERVICE : 0)
-  );
+  return finishHubble(f);
 }
 
 /**
@@ -669,20 +630,22 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   if (d === undefined) return false;
   // When the line is not a duplicate, its flow comes to dedup.add next, with these endpoints.
   dedup.expect(strs[flip ? dstId : srcId]!, s, strs[flip ? srcId : dstId]!, d);
-  const kept = dedup.held(PROTOCOL_CODE[protocol], s, d, fromPort, flip ? srcPort : dstPort, time, sink.out);
-  // mergeObservation's test for "adds nothing", on what the line would give.
+  // Both ends have an address; the flow's endpoints are the line's, swapped when it is flipped.
   if (
-    kept === undefined ||
-    kept.input !== 'hubble' ||
-    kept.count !== undefined ||
-    kept.time > time ||
-    verdictRank(verdict) > verdictRank(kept.verdict) ||
-    (kept.verdict !== 'DROPPED' && kept.dropReason !== undefined) ||
-    !covers(kept.src, flip ? dstFields : srcFields, flip ? r[o + S_DST_EP]! : r[o + S_SRC_EP]!) ||
-    !covers(kept.dst, flip ? srcFields : dstFields, flip ? r[o + S_SRC_EP]! : r[o + S_DST_EP]!)
+    !dedup.absorbs(
+      PROTOCOL_CODE[protocol],
+      s,
+      d,
+      fromPort,
+      flip ? srcPort : dstPort,
+      time,
+      verdictRank(verdict),
+      (flip ? dstFields : srcFields) | FIELD_IP,
+      (flip ? srcFields : dstFields) | FIELD_IP,
+      sink.out,
+    )
   )
     return false;
-  dedup.countDuplicate();
   sink.duplicate(DIRECTION_RULES[dir >> 1]!, flip);
   return true;
 }

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { Deduplicator, connectionKey, mergeObservation } from '../../src/flows/dedup.ts';
+import {
+  Deduplicator,
+  FIELD_IP,
+  FIELD_LABELS,
+  FIELD_NAMESPACE,
+  FIELD_POD,
+  FIELD_SERVICE,
+  PROTOCOL_CODE,
+  connectionKey,
+  mergeObservation,
+  verdictRank,
+} from '../../src/flows/dedup.ts';
 import type { Flow } from '../../src/flows/types.ts';
 
 function flow(time: number, over: Partial<Flow> = {}): Flow {
@@ -51,6 +62,41 @@ describe('Deduplicator', () => {
       }),
     ]);
     expect(d.duplicates).toBe(3);
+  });
+
+  it('tells an observation that adds nothing to a held connection from one that does (absorbs)', () => {
+    const d = new Deduplicator({ windowMs: 1000 });
+    const out: Flow[] = [];
+    d.add(flow(100), out);
+    // A merge that adds the source's pod gives a new record, which absorbs now judges by.
+    d.add(flow(150, { src: { ip: '10.0.0.1', namespace: 'a', pod: 'p' } }), out);
+    const s = d.endpointNumber('10.0.0.1')!;
+    const t = d.endpointNumber('10.0.0.2')!;
+    const tcp = PROTOCOL_CODE.TCP;
+    const pod = FIELD_IP | FIELD_NAMESPACE | FIELD_POD;
+    const forwarded = verdictRank('FORWARDED');
+    const absorbs = (time: number, rank: number, src: number, dst: number, sport = 40000) =>
+      d.absorbs(tcp, s, t, sport, 80, time, rank, src, dst, out);
+    expect(absorbs(200, forwarded, pod, FIELD_IP)).toBe(true);
+    expect(absorbs(200, forwarded, FIELD_IP, FIELD_IP)).toBe(true);
+    // More fields, a stronger verdict, an earlier time, another connection: not absorbed.
+    expect(absorbs(200, forwarded, pod | FIELD_LABELS, FIELD_IP)).toBe(false);
+    expect(absorbs(200, forwarded, pod, FIELD_IP | FIELD_SERVICE)).toBe(false);
+    expect(absorbs(200, verdictRank('DROPPED'), pod, FIELD_IP)).toBe(false);
+    expect(absorbs(50, forwarded, pod, FIELD_IP)).toBe(false);
+    expect(absorbs(200, forwarded, pod, FIELD_IP, 40001)).toBe(false);
+    expect(d.duplicates).toBe(3);
+    expect(out).toEqual([]);
+  });
+
+  it("measures the window from a held connection's earliest time, also after a merge lowered it", () => {
+    // The observation at 1100 comes after the one at 1500 and lowers the connection's time; at 2150,
+    // in the next generation, it is more than a window past 1100 (though not past 1500): a new connection.
+    const d = new Deduplicator({ windowMs: 1000 });
+    const other = { src: { ip: '10.0.0.3' } };
+    const out = run(d, [flow(1500), flow(1100), flow(2050, other), flow(2150)]);
+    expect(out).toEqual([flow(1100), flow(2050, other), flow(2150)]);
+    expect(d.duplicates).toBe(1);
   });
 
   it('keeps AUDIT over FORWARDED and unions DNS names', () => {
