@@ -329,6 +329,74 @@ class Generation {
 }
 
 /**
+ * Endpoint keys numbered 0, 1, 2… in order of first sight: open addressing over a hash of the key's
+ * characters, two 32-bit numbers per slot (the hash, never 0 in a used slot, and the number), at most
+ * half full. A key's first sight writes one slot and appends the key; a Map did more (its buckets,
+ * entries and chain are apart), and new keys are most of what is asked: each address once per run.
+ */
+class KeyNumbers {
+  readonly keys: string[] = [];
+  #slots = new Int32Array(2 * 1024);
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** The key's number, or -1 when it has none. */
+  get(key: string): number {
+    const h = keyHash(key);
+    const slots = this.#slots;
+    const mask = (slots.length >> 1) - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const held = slots[i << 1]!;
+      if (held === 0) return -1;
+      if (held === h && this.keys[slots[(i << 1) + 1]!] === key) return slots[(i << 1) + 1]!;
+    }
+  }
+
+  /** The key's number, given (the next one) when it has none. */
+  number(key: string): number {
+    const h = keyHash(key);
+    const slots = this.#slots;
+    const mask = (slots.length >> 1) - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const held = slots[i << 1]!;
+      if (held === 0) {
+        const n = this.keys.push(key) - 1;
+        slots[i << 1] = h;
+        slots[(i << 1) + 1] = n;
+        if (2 * this.keys.length > mask) this.#grow();
+        return n;
+      }
+      if (held === h && this.keys[slots[(i << 1) + 1]!] === key) return slots[(i << 1) + 1]!;
+    }
+  }
+
+  #grow(): void {
+    const old = this.#slots;
+    const slots = (this.#slots = new Int32Array(old.length * 2));
+    const mask = (slots.length >> 1) - 1;
+    for (let at = 0; at < old.length; at += 2) {
+      const h = old[at]!;
+      if (h === 0) continue;
+      let i = h & mask;
+      while (slots[i << 1] !== 0) i = (i + 1) & mask;
+      slots[i << 1] = h;
+      slots[(i << 1) + 1] = old[at + 1]!;
+    }
+  }
+}
+
+/** FNV-1a over a key's UTF-16 units, mixed; never 0. */
+function keyHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return (h ^ (h >>> 13)) | 1;
+}
+
+/**
  * Streaming de-duplicator: `add` returns the records that left the structure (evicted generations),
  * `flush` returns the rest at the end of input.
  */
@@ -343,7 +411,7 @@ export class Deduplicator {
   private previous = new Generation();
   private generation = -Infinity;
   /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
-  private endpointIds = new Map<string, number>();
+  private endpointIds = new KeyNumbers();
   private readonly maxEndpointKeys: number;
   private numberings = 0;
   // The key `parts` found last: its four numbers (compact), or its text.
@@ -446,12 +514,10 @@ export class Deduplicator {
    * else undefined.
    */
   endpointNumber(key: string, assign = false): number | undefined {
-    let id = this.endpointIds.get(key);
-    if (id === undefined) {
-      if (!assign || this.renumberDue()) return undefined;
-      this.endpointIds.set(key, (id = this.endpointIds.size));
-    }
-    return id;
+    const id = this.endpointIds.get(key);
+    if (id >= 0) return id;
+    if (!assign || this.renumberDue()) return undefined;
+    return this.endpointIds.number(key);
   }
 
   /**
@@ -471,14 +537,12 @@ export class Deduplicator {
     if (k === '') return -1;
     if (k === this.lastKey) return this.lastId;
     if (k === this.lastKey2) return this.lastId2;
-    let id = this.endpointIds.get(k);
-    if (id === undefined) this.endpointIds.set(k, (id = this.endpointIds.size));
-    return id;
+    return this.endpointIds.number(k);
   }
 
   /** Forgets every endpoint number (they are given afresh from here). */
   private forgetNumbers(): void {
-    this.endpointIds = new Map();
+    this.endpointIds = new KeyNumbers();
     this.numberings++;
     this.lastKey = this.lastKey2 = '';
     this.lastId = this.lastId2 = -1;

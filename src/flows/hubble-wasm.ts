@@ -307,16 +307,15 @@ function decodeLabels(text: string, arena: Buffer, off: number): LabelSet {
  * the arena (its offset and length in the words).
  */
 function endpointFromWords(w: Uint32Array, i: number, arena: Buffer): EndpointInfo {
-  const text = (id: number) => (id === NONE ? undefined : strs[id]);
   const labels = w[i + 6] === NONE ? undefined : labelSets[w[i + 6]!];
   const podAt = w[i + 1]!;
   const info: EndpointInfo = {
-    namespace: text(w[i]!),
+    namespace: strOrNone(w[i]!),
     pod: podAt === NONE ? undefined : arena.toString('latin1', podAt, podAt + w[i + 7]!),
     labels: labels?.labels,
     reserved: labels?.reserved,
-    workloadName: text(w[i + 4]!),
-    workloadKind: text(w[i + 5]!),
+    workloadName: strOrNone(w[i + 4]!),
+    workloadKind: strOrNone(w[i + 5]!),
     identity: w[i + 2] === 1 ? w[i + 3] : undefined,
     built: undefined as unknown as BuiltEndpoint,
     endpoint: undefined,
@@ -337,6 +336,11 @@ function endpointFromWords(w: Uint32Array, i: number, arena: Buffer): EndpointIn
         (info.labels !== undefined ? FIELD_LABELS : 0) |
         (reserved !== undefined ? FIELD_RESERVED : 0);
   return info;
+}
+
+/** The string of an id in an endpoint's words, or undefined for NONE. */
+function strOrNone(id: number): string | undefined {
+  return id === NONE ? undefined : strs[id];
 }
 
 function decodeNames(text: string): string[] | null {

@@ -636,11 +636,13 @@ function newEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
   return out;
 }
 
-function ipOf(e: HubbleEndpointFields, path: string): string {
+/** The endpoint's address, checked; `prefix` + `field` names it in errors (joined only then). */
+function ipOf(e: HubbleEndpointFields, prefix: string, field: string): string {
   const ip = e.ip;
-  if (ip === undefined || ip === '') throw new FlowInputError('missing-field', `${path} is missing`);
+  if (ip === undefined || ip === '')
+    throw new FlowInputError('missing-field', `${prefix}${field} is missing`);
   if (e.ipValid !== true && !isIPAddress(ip))
-    throw new FlowInputError('bad-value', `${path}: not an IP address: ${JSON.stringify(ip)}`);
+    throw new FlowInputError('bad-value', `${prefix}${field}: not an IP address: ${JSON.stringify(ip)}`);
   return ip;
 }
 
@@ -741,8 +743,8 @@ function finish(f: HubbleFields): HubbleResult {
   } else if (f.dropReason !== undefined && f.dropReason !== '' && f.dropReason !== 'DROP_REASON_UNKNOWN') {
     dropReason = f.dropReason;
   }
-  const srcIP = ipOf(f.src, `${p}IP.source`);
-  const dstIP = ipOf(f.dst, `${p}IP.destination`);
+  const srcIP = ipOf(f.src, p, 'IP.source');
+  const dstIP = ipOf(f.dst, p, 'IP.destination');
   if (f.l4 === undefined) throw new FlowInputError('missing-field', `${p}l4 is missing`);
   if (!L4_PROTOCOLS.has(f.l4)) return { kind: 'skip', reason: 'unsupported-protocol' };
   const protocol = f.l4 as Protocol;

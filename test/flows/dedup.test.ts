@@ -64,6 +64,21 @@ describe('Deduplicator', () => {
     expect(d.duplicates).toBe(3);
   });
 
+  it('numbers thousands of endpoint keys, each once, through the number table growing', () => {
+    const d = new Deduplicator({ maxEntries: 100_000 });
+    const ip = (i: number) => `10.${i >> 8}.${i & 255}.${i % 7}`;
+    const flows: Flow[] = [];
+    for (let i = 0; i < 6000; i++) flows.push(flow(i, { src: { ip: ip(i) }, dst: { ip: ip(i + 1) } }));
+    const out: Flow[] = [];
+    for (const f of [...flows, ...flows.map((f) => ({ ...f, time: f.time + 1 }))]) d.add(f, out);
+    const numbers = Array.from({ length: 6001 }, (_, i) => d.endpointNumber(ip(i)));
+    expect(numbers).toEqual(Array.from({ length: 6001 }, (_, i) => i));
+    expect(d.endpointNumber('10.255.255.255')).toBeUndefined();
+    d.flush(out);
+    expect(out).toEqual(flows);
+    expect(d.duplicates).toBe(6000);
+  });
+
   it('tells an observation that adds nothing to a held connection from one that does (absorbs)', () => {
     const d = new Deduplicator({ windowMs: 1000 });
     const out: Flow[] = [];
