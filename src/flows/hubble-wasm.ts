@@ -131,8 +131,6 @@ interface EndpointInfo extends EndpointTemplate, BuiltEndpoint {
   svc: number;
   withSvc: BuiltEndpoint | undefined;
   builtWith: Map<number, BuiltEndpoint> | undefined;
-  /** The FlowEndpoint fields it gives (FIELD_* bits), or -1 when it is a health endpoint. */
-  fields: number;
 }
 
 interface ServiceInfo {
@@ -210,6 +208,8 @@ function forgetDecoded(): void {
   nameLists = [];
   services = [];
   labelSets = [];
+  workloadRecords = [];
+  workloadOfName = new Int32Array(0);
   ipNumbers = new Int32Array(0);
   ipNumbersOf = undefined;
   ipNumbersEpoch = -1;
@@ -235,7 +235,7 @@ function decodeNews(x: ScannerExports): void {
     if (kind === KIND_EP) {
       const info = endpointFromWords(news, words, arena);
       endpoints[id] = info;
-      (sideBits = roomFor(sideBits, id, -1))[id] = info.fields;
+      (sideBits = roomFor(sideBits, id, -1))[id] = endpointBits(info);
       continue;
     }
     // The scanner accepts only ASCII, so latin1 decoding is exact.
@@ -309,33 +309,51 @@ function decodeLabels(text: string, arena: Buffer, off: number): LabelSet {
 function endpointFromWords(w: Uint32Array, i: number, arena: Buffer): EndpointInfo {
   const labels = w[i + 6] === NONE ? undefined : labelSets[w[i + 6]!];
   const podAt = w[i + 1]!;
+  const workloadName = strOrNone(w[i + 4]!);
+  const workloadKind = strOrNone(w[i + 5]!);
   const info: EndpointInfo = {
     namespace: strOrNone(w[i]!),
     pod: podAt === NONE ? undefined : arena.toString('latin1', podAt, podAt + w[i + 7]!),
     labels: labels?.labels,
     reserved: labels?.reserved,
-    workloadName: strOrNone(w[i + 4]!),
-    workloadKind: strOrNone(w[i + 5]!),
+    workloadName,
+    workloadKind,
+    workload: workloadName ? sharedWorkload(w[i + 4]!, workloadName, workloadKind ?? '') : undefined,
     identity: w[i + 2] === 1 ? w[i + 3] : undefined,
     built: undefined as unknown as BuiltEndpoint,
     endpoint: undefined,
     svc: -1,
     withSvc: undefined,
     builtWith: undefined,
-    fields: 0,
   };
   info.built = info;
-  // The fields newEndpoint (hubble.ts) gives a FlowEndpoint built from this template.
+  return info;
+}
+
+/** The FIELD_* bits newEndpoint (hubble.ts) gives a FlowEndpoint built from `info`; -1 for health. */
+function endpointBits(info: EndpointInfo): number {
   const reserved = reservedOf(info.reserved, info.identity);
-  info.fields =
-    reserved === 'health'
-      ? -1
-      : (info.namespace ? FIELD_NAMESPACE : 0) |
+  return reserved === 'health'
+    ? -1
+    : (info.namespace ? FIELD_NAMESPACE : 0) |
         (info.pod ? FIELD_POD : 0) |
         (info.workloadName ? FIELD_WORKLOAD : 0) |
         (info.labels !== undefined ? FIELD_LABELS : 0) |
         (reserved !== undefined ? FIELD_RESERVED : 0);
-  return info;
+}
+
+// The frozen workload records endpoints share (pods of one workload are many endpoint texts), and per
+// workload name's string id the index of the one of the kind seen last (-1: none; a typed array, as
+// only the ids of workload names are set).
+let workloadRecords: { kind: string; name: string }[] = [];
+let workloadOfName = new Int32Array(0);
+
+function sharedWorkload(nameId: number, name: string, kind: string): { kind: string; name: string } {
+  const at = nameId < workloadOfName.length ? workloadOfName[nameId]! : -1;
+  if (at >= 0 && workloadRecords[at]!.kind === kind) return workloadRecords[at]!;
+  const record = Object.freeze({ kind, name });
+  (workloadOfName = roomFor(workloadOfName, nameId, -1))[nameId] = workloadRecords.push(record) - 1;
+  return record;
 }
 
 /** The string of an id in an endpoint's words, or undefined for NONE. */

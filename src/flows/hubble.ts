@@ -150,6 +150,11 @@ export interface HubbleEndpointFields {
   reserved: ReservedIdentity | undefined;
   workloadName: string | undefined;
   workloadKind: string | undefined;
+  /**
+   * Set by the WebAssembly path: the workload record for workloadName and workloadKind, frozen and
+   * shared by every endpoint that names that workload (newEndpoint builds one when unset).
+   */
+  workload: { kind: string; name: string } | undefined;
   identity: number | undefined;
   names: string[] | undefined;
   serviceName: string | undefined;
@@ -175,6 +180,8 @@ export interface EndpointTemplate {
   identity: number | undefined;
   workloadName: string | undefined;
   workloadKind: string | undefined;
+  /** A shared record of the workload, when the scanner keeps one (see HubbleEndpointFields). */
+  workload?: { kind: string; name: string } | undefined;
   /** The FlowEndpoint built last from this text (finish reuses it while the address is the same). */
   built: BuiltEndpoint;
 }
@@ -189,6 +196,7 @@ export function applyEndpointTemplate(e: HubbleEndpointFields, t: EndpointTempla
   e.identity = t.identity;
   e.workloadName = t.workloadName;
   e.workloadKind = t.workloadKind;
+  e.workload = t.workload;
   e.built = t.built;
 }
 
@@ -237,6 +245,7 @@ export function emptyEndpointFields(): HubbleEndpointFields {
     reserved: undefined,
     workloadName: undefined,
     workloadKind: undefined,
+    workload: undefined,
     identity: undefined,
     names: undefined,
     serviceName: undefined,
@@ -279,6 +288,7 @@ function resetEndpoint(e: HubbleEndpointFields): void {
   e.reserved = undefined;
   e.workloadName = undefined;
   e.workloadKind = undefined;
+  e.workload = undefined;
   e.identity = undefined;
   e.names = undefined;
   e.serviceName = undefined;
@@ -618,14 +628,14 @@ function newEndpoint(e: HubbleEndpointFields, ip: string): FlowEndpoint {
       ip,
       namespace: e.namespace,
       pod: e.pod,
-      workload: { kind: e.workloadKind ?? '', name: e.workloadName },
+      workload: e.workload ?? { kind: e.workloadKind ?? '', name: e.workloadName },
       labels: e.labels,
     };
   } else {
     out = { ip };
     if (e.namespace) out.namespace = e.namespace;
     if (e.pod) out.pod = e.pod;
-    if (e.workloadName) out.workload = { kind: e.workloadKind ?? '', name: e.workloadName };
+    if (e.workloadName) out.workload = e.workload ?? { kind: e.workloadKind ?? '', name: e.workloadName };
     if (e.labels !== undefined) out.labels = e.labels;
   }
   const reserved = reservedOf(e.reserved, e.identity);

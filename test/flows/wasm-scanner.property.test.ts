@@ -198,6 +198,31 @@ describe('WebAssembly scanner equivalence (fast-check)', () => {
     expect(wasmArenaBytes()).toBeGreaterThan(labels.length);
   });
 
+  it('pods of one workload share its workload record; another kind of the same name gets its own', () => {
+    const base = sampleLines.find((l) => l.includes('"destination":{"ID"'))!;
+    const lines = ['Deployment', 'Deployment', 'StatefulSet', 'Deployment'].map((kind, i) => {
+      const parsed = JSON.parse(base) as { flow: Record<string, unknown> };
+      parsed.flow.destination = {
+        identity: 5001,
+        namespace: 'shop',
+        labels: ['k8s:app=cart'],
+        pod_name: `cart-${i}`,
+        workloads: [{ name: 'cart', kind }],
+      };
+      return JSON.stringify(parsed);
+    });
+    expect(check(lines)).toBe(4);
+    const workloads = scanLines(lines).map((s) =>
+      s.result?.kind === 'flow'
+        ? [s.result.flow.src, s.result.flow.dst].find((e) => e.pod?.startsWith('cart-'))!.workload
+        : undefined,
+    );
+    expect(workloads.map((w) => w?.kind)).toEqual(['Deployment', 'Deployment', 'StatefulSet', 'Deployment']);
+    expect(workloads[1]).toBe(workloads[0]);
+    expect(workloads[2]).not.toBe(workloads[0]);
+    expect(Object.isFrozen(workloads[2])).toBe(true);
+  });
+
   it('interned values forgotten between blocks (a tiny arena limit): later blocks stay exact', () => {
     const old = setWasmArenaLimit(2000);
     try {
