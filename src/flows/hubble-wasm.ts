@@ -650,8 +650,6 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   if (s === undefined) return false;
   const d = ipNumber(dedup, flip ? srcId : dstId);
   if (d === undefined) return false;
-  // When the line is not a duplicate, its flow comes to dedup.add next, with these endpoints.
-  dedup.expect(strs[flip ? dstId : srcId]!, s, strs[flip ? srcId : dstId]!, d);
   // Both ends have an address; the flow's endpoints are the line's, swapped when it is flipped.
   if (
     !dedup.absorbs(
@@ -666,8 +664,11 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
       (flip ? srcFields : dstFields) | FIELD_IP,
       sink.out,
     )
-  )
+  ) {
+    // Not a duplicate: its flow comes to dedup.add next, with these endpoints.
+    dedup.expect(strs[flip ? dstId : srcId]!, s, strs[flip ? srcId : dstId]!, d);
     return false;
+  }
   sink.duplicate(DIRECTION_RULES[dir >> 1]!, flip);
   return true;
 }
