@@ -342,26 +342,15 @@ class KeyNumbers {
     return this.keys.length;
   }
 
-  /** The key's number, or -1 when it has none. */
-  get(key: string): number {
-    const h = keyHash(key);
-    const slots = this.#slots;
-    const mask = (slots.length >> 1) - 1;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const held = slots[i << 1]!;
-      if (held === 0) return -1;
-      if (held === h && this.keys[slots[(i << 1) + 1]!] === key) return slots[(i << 1) + 1]!;
-    }
-  }
-
-  /** The key's number, given (the next one) when it has none. */
-  number(key: string): number {
+  /** The key's number; when it has none, the next one with `assign`, else -1. */
+  number(key: string, assign = true): number {
     const h = keyHash(key);
     const slots = this.#slots;
     const mask = (slots.length >> 1) - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const held = slots[i << 1]!;
       if (held === 0) {
+        if (!assign) return -1;
         const n = this.keys.push(key) - 1;
         slots[i << 1] = h;
         slots[(i << 1) + 1] = n;
@@ -514,10 +503,9 @@ export class Deduplicator {
    * else undefined.
    */
   endpointNumber(key: string, assign = false): number | undefined {
-    const id = this.endpointIds.get(key);
-    if (id >= 0) return id;
-    if (!assign || this.renumberDue()) return undefined;
-    return this.endpointIds.number(key);
+    // renumberDue does not change with the lookup, so it is asked first: one lookup either way.
+    const id = this.endpointIds.number(key, assign && !this.renumberDue());
+    return id >= 0 ? id : undefined;
   }
 
   /**
