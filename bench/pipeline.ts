@@ -28,6 +28,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadSnapshotFiles } from '../src/cli/inputs.ts';
 import { collector, releaseMemory } from '../src/cli/memory.ts';
 import { NODE_ENV, NODE_FLAGS } from '../src/cli/node-flags.ts';
+import { withProductFlags } from './flags.ts';
 import { Deduplicator } from '../src/flows/dedup.ts';
 import { readFlows } from '../src/flows/reader.ts';
 import { parseHubbleLine, parseHubbleLineAt, resetScannerMemo } from '../src/flows/hubble-scan.ts';
@@ -892,11 +893,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   else if (process.argv[2] === '--ingest-child') await ingestChild(process.argv[3]!);
   else if (process.argv[2] === '--recommend-child') await recommendChild(process.argv[3]!, process.argv[4]!);
   else if (process.argv.includes('--ingest-only')) {
+    withProductFlags();
     // node bench/pipeline.ts [lines] --ingest-only: the ingest figures alone, on `lines` lines.
     const n = Number(process.argv[2]);
     for (const f of benchIngestPipeline({ lines: Number.isInteger(n) && n > 0 ? n : undefined }))
       console.log(`${f.name.padEnd(60)} ${f.value} ${f.unit}`);
   } else {
+    withProductFlags();
     for (const f of [
       ...benchIngestPipeline(),
       ...benchAnalysis(),

@@ -20,6 +20,7 @@ import {
   benchMemoryPiped,
   benchRecommendMemory,
 } from './pipeline.ts';
+import { withProductFlags } from './flags.ts';
 import { benchVerify } from './verify.ts';
 
 interface Figure {
@@ -27,6 +28,9 @@ interface Figure {
   value: number;
   unit: string;
 }
+
+// Every benchmark measures a process as microseg starts it (its V8 flags and environment).
+withProductFlags();
 
 const { values } = parseArgs({
   options: { only: { type: 'string' }, 'skip-cluster': { type: 'boolean' } },
@@ -48,14 +52,17 @@ function child(section: string, script: string, args: string[] = []): void {
     console.log(`(${script} is not present)`);
     return;
   }
-  const r = spawnSync(process.execPath, [path, ...args], { stdio: 'inherit' });
+  // With this process's flags: microseg's (see withProductFlags).
+  const r = spawnSync(process.execPath, [...process.execArgv, path, ...args], { stdio: 'inherit' });
   if (r.status !== 0) {
     console.log(`(${script} failed with exit code ${r.status})`);
     process.exitCode = 1;
   }
 }
 
-console.log(`microseg benchmarks — node ${process.version}, ${new Date().toISOString()}`);
+console.log(
+  `microseg benchmarks — node ${process.version} ${process.execArgv.join(' ')}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}, ${new Date().toISOString()}`,
+);
 if (want('ingest'))
   print(
     'Hubble parsing: scanner vs JSON.parse (same lines, alternating rounds)',

@@ -29,10 +29,19 @@ import {
 import type { DirectionRule } from './direction.ts';
 import { DIRECTION_RULES, direction } from './direction.ts';
 import { FlowInputError } from './errors.ts';
-import type { BuiltEndpoint, EndpointTemplate, HubbleFields, HubbleResult } from './hubble.ts';
+import type {
+  BuiltEndpoint,
+  EndpointTemplate,
+  HubbleEndpointFields,
+  HubbleFields,
+  HubbleResult,
+} from './hubble.ts';
 import type { Flow, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import {
-  ciliumLabel,
+  CILIUM_DERIVED_PREFIXES,
+  K8S_SOURCE,
+  RESERVED_SOURCE,
+  addReserved,
   applyEndpointTemplate,
   emptyEndpointFields,
   emptyHubbleFields,
@@ -238,6 +247,10 @@ function decodeNews(x: ScannerExports): void {
       (sideBits = roomFor(sideBits, id, -1))[id] = endpointBits(info);
       continue;
     }
+    if (kind === KIND_LABELS) {
+      labelSets[id] = decodeLabels(arena, off, len);
+      continue;
+    }
     // The scanner accepts only ASCII, so latin1 decoding is exact.
     const text = arena.toString('latin1', off, off + len);
     switch (kind) {
@@ -246,9 +259,6 @@ function decodeNews(x: ScannerExports): void {
         break;
       case KIND_HOUR:
         hours[id] = parseRfc3339(text + ':00:00Z');
-        break;
-      case KIND_LABELS:
-        labelSets[id] = decodeLabels(text, arena, off);
         break;
       case KIND_NAMES:
         nameLists[id] = decodeNames(text);
@@ -273,32 +283,79 @@ function extracting<T>(fn: () => T): T | null {
   }
 }
 
+const QUOTE = 0x22;
+const COLON = 0x3a;
+const EQUALS = 0x3d;
+const K8S_BYTES = Buffer.from(K8S_SOURCE, 'latin1');
+const RESERVED_BYTES = Buffer.from(RESERVED_SOURCE, 'latin1');
+const DERIVED_BYTES = CILIUM_DERIVED_PREFIXES.map((p) => Buffer.from(p, 'latin1'));
+
 /**
- * A `labels` array text: the labels kept and the reserved identity, by the rules of addCiliumLabel.
- * The scanner interns an array only when it is `[`, then strings separated by `,`, then `]`, with no
- * whitespace, escape or quote inside a string: its strings are exactly the texts between `","`.
+ * A `labels` array, from its bytes arena[off, off + len): the labels kept and the reserved identity,
+ * by the rules of addCiliumLabel (see ciliumLabelAt). The scanner interns an array only when it is
+ * `[`, then strings separated by `,`, then `]`, with no whitespace, escape or quote inside a string:
+ * each label is the bytes from after a `"` to the next `"`. Read where they lie, without the array's
+ * text as a string (a round of 200k lines decoded 4.5 MB of such texts only to split them); a kept
+ * label is copied out on its own.
  */
-function decodeLabels(text: string, arena: Buffer, off: number): LabelSet {
-  const e = emptyEndpointFields();
-  let labels: string[] | undefined;
-  if (text.length > 2) {
-    // The labels are text[2, last) separated by `","`; each is tested where it lies, and a kept one
-    // is copied out of the arena (text[i] is arena[off + i]): a slice of `text` would keep the whole
-    // array's text alive as long as the label.
-    const last = text.length - 2;
-    for (let at = 2; ;) {
-      const sep = text.indexOf('","', at);
-      const end = sep < 0 ? last : sep;
-      const from = ciliumLabel(e, text, at, end);
-      if (from >= 0) (labels ??= []).push(arena.toString('latin1', off + from, off + end));
-      if (sep < 0) break;
-      at = sep + 3;
+function decodeLabels(arena: Buffer, off: number, len: number): LabelSet {
+  const e = labelScratch;
+  e.reserved = undefined;
+  const labels = keptScratch;
+  labels.length = 0;
+  if (len > 2) {
+    // The last label's closing quote, before the `]`.
+    const last = off + len - 2;
+    for (let at = off + 2; ;) {
+      let end = at;
+      while (arena[end] !== QUOTE) end++;
+      const from = ciliumLabelAt(e, arena, at, end);
+      if (from >= 0) labels.push(arena.toString('latin1', from, end));
+      if (end >= last) break;
+      at = end + 3;
     }
   }
-  // A copy of exactly its length: an array grown by push keeps room for more elements.
-  const kept = labels?.slice();
-  if (kept !== undefined) Object.freeze(kept);
-  return { labels: kept, reserved: e.reserved };
+  // A copy of exactly its length, frozen and shared; none when no label is kept.
+  const kept = labels.length > 0 ? Object.freeze(labels.slice()) : undefined;
+  labels.length = 0;
+  return { labels: kept as string[] | undefined, reserved: e.reserved };
+}
+
+// decodeLabels's scratch: the reserved identity found and the labels kept so far (reused: a round of
+// 200k lines decodes tens of thousands of arrays).
+const labelScratch = emptyEndpointFields();
+const keptScratch: string[] = [];
+
+/**
+ * ciliumLabel (hubble.ts) on one label's bytes a[start, end): where the label kept starts (after its
+ * `k8s:` source), or -1 when it is dropped; a `reserved:` label's identity is recorded in `e`.
+ */
+export function ciliumLabelAt(e: HubbleEndpointFields, a: Buffer, start: number, end: number): number {
+  if (startsWith(a, start, end, K8S_BYTES)) return derivedAt(a, start + 4, end) ? -1 : start + 4;
+  if (startsWith(a, start, end, RESERVED_BYTES)) {
+    addReserved(e, a.toString('latin1', start + RESERVED_BYTES.length, end));
+    return -1;
+  }
+  // Another source (cidr:, fqdn:, ...): a `:` before any `=`.
+  for (let i = start; i < end; i++) {
+    const c = a[i];
+    if (c === EQUALS) break;
+    if (c === COLON) return -1;
+  }
+  return derivedAt(a, start, end) ? -1 : start;
+}
+
+/** Whether a[at, end) starts with one of the prefixes of labels Cilium derives. */
+function derivedAt(a: Buffer, at: number, end: number): boolean {
+  for (const p of DERIVED_BYTES) if (startsWith(a, at, end, p)) return true;
+  return false;
+}
+
+/** Whether a[at, end) starts with the bytes `p`. */
+function startsWith(a: Buffer, at: number, end: number, p: Buffer): boolean {
+  if (end - at < p.length) return false;
+  for (let i = 0; i < p.length; i++) if (a[at + i] !== p[i]) return false;
+  return true;
 }
 
 /**
@@ -651,6 +708,7 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   const d = ipNumber(dedup, flip ? srcId : dstId);
   if (d === undefined) return false;
   // Both ends have an address; the flow's endpoints are the line's, swapped when it is flipped.
+  dedup.absorbTime[0] = time;
   if (
     !dedup.absorbs(
       PROTOCOL_CODE[protocol],
@@ -658,7 +716,6 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
       d,
       fromPort,
       flip ? srcPort : dstPort,
-      time,
       verdictRank(verdict),
       (flip ? dstFields : srcFields) | FIELD_IP,
       (flip ? srcFields : dstFields) | FIELD_IP,

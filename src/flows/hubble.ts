@@ -535,13 +535,13 @@ export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
  * or -1 when the label is dropped or names a reserved identity (recorded in `e`). The caller copies
  * the kept text out (a labels array's text holds several labels, most of them dropped).
  */
-export function ciliumLabel(e: HubbleEndpointFields, text: string, start: number, end: number): number {
-  if (prefixIn(text, 'k8s:', start, end)) {
+function ciliumLabel(e: HubbleEndpointFields, text: string, start: number, end: number): number {
+  if (prefixIn(text, K8S_SOURCE, start, end)) {
     // Tested before the prefix is cut off: most of them are Cilium's, dropped without a copy.
-    return isCiliumDerived(text, start + 4, end) ? -1 : start + 4;
+    return isCiliumDerived(text, start + K8S_SOURCE.length, end) ? -1 : start + K8S_SOURCE.length;
   }
-  if (prefixIn(text, 'reserved:', start, end)) {
-    addReserved(e, text.slice(start + 9, end));
+  if (prefixIn(text, RESERVED_SOURCE, start, end)) {
+    addReserved(e, text.slice(start + RESERVED_SOURCE.length, end));
     return -1;
   }
   const colon = indexIn(text, ':', start, end);
@@ -564,9 +564,17 @@ function indexIn(text: string, c: string, from: number, end: number): number {
 /** Cilium adds these to every endpoint; they are not the pod's own labels (text[at, end)). */
 function isCiliumDerived(label: string, at: number, end: number): boolean {
   return (
-    prefixIn(label, 'io.cilium.k8s.', at, end) || prefixIn(label, 'io.kubernetes.pod.namespace=', at, end)
+    prefixIn(label, CILIUM_DERIVED_PREFIXES[0], at, end) ||
+    prefixIn(label, CILIUM_DERIVED_PREFIXES[1], at, end)
   );
 }
+
+/** The source prefix of Kubernetes labels, cut off. */
+export const K8S_SOURCE = 'k8s:';
+/** The source prefix of a reserved identity label. */
+export const RESERVED_SOURCE = 'reserved:';
+/** Labels Cilium adds to every endpoint (after any `k8s:`), which are not the pod's own. */
+export const CILIUM_DERIVED_PREFIXES = ['io.cilium.k8s.', 'io.kubernetes.pod.namespace='] as const;
 
 /** Records a `reserved:<name>` label; with several, the highest-ranked identity wins. */
 export function addReserved(e: HubbleEndpointFields, name: string): void {

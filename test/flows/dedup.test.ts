@@ -90,8 +90,10 @@ describe('Deduplicator', () => {
     const tcp = PROTOCOL_CODE.TCP;
     const pod = FIELD_IP | FIELD_NAMESPACE | FIELD_POD;
     const forwarded = verdictRank('FORWARDED');
-    const absorbs = (time: number, rank: number, src: number, dst: number, sport = 40000) =>
-      d.absorbs(tcp, s, t, sport, 80, time, rank, src, dst, out);
+    const absorbs = (time: number, rank: number, src: number, dst: number, sport = 40000) => {
+      d.absorbTime[0] = time;
+      return d.absorbs(tcp, s, t, sport, 80, rank, src, dst, out);
+    };
     expect(absorbs(200, forwarded, pod, FIELD_IP)).toBe(true);
     expect(absorbs(200, forwarded, FIELD_IP, FIELD_IP)).toBe(true);
     // More fields, a stronger verdict, an earlier time, another connection: not absorbed.

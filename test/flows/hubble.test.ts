@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseHubbleLine, scanHubbleLine } from '../../src/flows/hubble-scan.ts';
+import { ciliumLabelAt } from '../../src/flows/hubble-wasm.ts';
 import type { HubbleResult } from '../../src/flows/hubble.ts';
 import {
   addCiliumLabel,
-  ciliumLabel,
   emptyEndpointFields,
   normalizeHubbleFlow,
   normalizeHubbleRecord,
@@ -487,7 +487,7 @@ describe('Cilium label rules', () => {
     ['plain', ['plain'], undefined],
   ];
 
-  it('keep, reserve or drop each label, alone and read in place from a longer text', () => {
+  it('keep, reserve or drop each label, alone and read in place from the bytes of a longer text', () => {
     for (const [raw, labels, reserved] of CASES) {
       const alone = emptyEndpointFields();
       addCiliumLabel(alone, raw);
@@ -502,10 +502,11 @@ describe('Cilium label rules', () => {
         ['reserved:', '=:'],
       ];
       for (const [before, after] of around) {
+        // As the WebAssembly path reads a labels array: on its bytes, where they lie.
         const inPlace = emptyEndpointFields();
         const text = before + raw + after;
         const end = before.length + raw.length;
-        const from = ciliumLabel(inPlace, text, before.length, end);
+        const from = ciliumLabelAt(inPlace, Buffer.from(text, 'latin1'), before.length, end);
         const kept = from >= 0 ? [text.slice(from, end)] : undefined;
         expect({ raw, text, labels: kept, reserved: inPlace.reserved }).toEqual({
           raw,

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -40,5 +41,33 @@ describe('the V8 flags and environment microseg starts with', () => {
     expect(r.stdout).toContain('usage: microseg');
     expect(JSON.parse(/execArgv=(.*)\|env=/m.exec(r.stderr)?.[1] ?? 'null')).toEqual([...NODE_FLAGS]);
     expect(JSON.parse(/\|env=(.*)$/m.exec(r.stderr)?.[1] ?? 'null')).toBe(NODE_ENV.MALLOC_ARENA_MAX);
+  });
+
+  it('reach the benchmarks, which run themselves again with them when started without', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-flags-'));
+    try {
+      // A script that starts as the benchmark entry points do and reports what its process runs with.
+      const script = join(dir, 'probe.ts');
+      writeFileSync(
+        script,
+        [
+          `import { withProductFlags } from ${JSON.stringify(join(root, 'bench', 'flags.ts'))};`,
+          'withProductFlags();',
+          'process.stdout.write(JSON.stringify({ argv: process.execArgv, env: process.env.MALLOC_ARENA_MAX, args: process.argv.slice(2) }));',
+        ].join('\n'),
+      );
+      const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in NODE_ENV)));
+      const r = spawnSync(process.execPath, ['--expose-gc', script, 'a', 'b'], {
+        env: inherited,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      const seen = JSON.parse(r.stdout) as { argv: string[]; env: string; args: string[] };
+      expect(seen.argv).toEqual([...NODE_FLAGS, '--expose-gc']);
+      expect(seen.env).toBe(NODE_ENV.MALLOC_ARENA_MAX);
+      expect(seen.args).toEqual(['a', 'b']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
