@@ -219,6 +219,7 @@ function forgetDecoded(): void {
   labelSets = [];
   workloadRecords = [];
   workloadOfName = new Int32Array(0);
+  workloadKindIds = new Int32Array(0);
   ipNumbers = new Int32Array(0);
   ipNumbersOf = undefined;
   ipNumbersEpoch = -1;
@@ -375,7 +376,9 @@ function endpointFromWords(w: Uint32Array, i: number, arena: Buffer): EndpointIn
     reserved: labels?.reserved,
     workloadName,
     workloadKind,
-    workload: workloadName ? sharedWorkload(w[i + 4]!, workloadName, workloadKind ?? '') : undefined,
+    workload: workloadName
+      ? sharedWorkload(w[i + 4]!, w[i + 5]!, workloadName, workloadKind ?? '')
+      : undefined,
     identity: w[i + 2] === 1 ? w[i + 3] : undefined,
     built: undefined as unknown as BuiltEndpoint,
     endpoint: undefined,
@@ -404,12 +407,23 @@ function endpointBits(info: EndpointInfo): number {
 // only the ids of workload names are set).
 let workloadRecords: { kind: string; name: string }[] = [];
 let workloadOfName = new Int32Array(0);
+// Per workload record, its kind's string id (NONE as -1): compared instead of the record's kind, which
+// would be a read of a record made long before (a cache miss per new endpoint).
+let workloadKindIds = new Int32Array(0);
 
-function sharedWorkload(nameId: number, name: string, kind: string): { kind: string; name: string } {
+/** The shared record of the workload named by string id `nameId` of the kind with string id `kindId`. */
+function sharedWorkload(
+  nameId: number,
+  kindId: number,
+  name: string,
+  kind: string,
+): { kind: string; name: string } {
   const at = nameId < workloadOfName.length ? workloadOfName[nameId]! : -1;
-  if (at >= 0 && workloadRecords[at]!.kind === kind) return workloadRecords[at]!;
+  if (at >= 0 && workloadKindIds[at] === (kindId | 0)) return workloadRecords[at]!;
   const record = Object.freeze({ kind, name });
-  (workloadOfName = roomFor(workloadOfName, nameId, -1))[nameId] = workloadRecords.push(record) - 1;
+  const n = workloadRecords.push(record) - 1;
+  (workloadOfName = roomFor(workloadOfName, nameId, -1))[nameId] = n;
+  (workloadKindIds = roomFor(workloadKindIds, n, 0))[n] = kindId | 0;
   return record;
 }
 
