@@ -17,10 +17,11 @@ export function hasProductFlags(): boolean {
 
 /**
  * Runs this script again with microseg's flags and environment when it was started without them, and
- * exits with that run's status; returns when they are already in place.
+ * exits with that run's status; returns when they are already in place, or when
+ * MICROSEG_BENCH_AS_STARTED=1 asks to measure the process as it was started (to compare flags).
  */
 export function withProductFlags(): void {
-  if (hasProductFlags()) return;
+  if (hasProductFlags() || process.env.MICROSEG_BENCH_AS_STARTED === '1') return;
   const r = spawnSync(
     process.execPath,
     [...NODE_FLAGS, ...process.execArgv.filter((a) => !NODE_FLAGS.includes(a)), ...process.argv.slice(1)],
