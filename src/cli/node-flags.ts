@@ -1,6 +1,7 @@
 /**
  * The V8 flags every microseg process starts with: in the `microseg` executable's `#!` line, the npm
- * scripts, the container's entry point and the benchmarks' child processes (a test checks they agree).
+ * scripts, the container's entry point and the benchmarks (bench/flags.ts re-runs them with these; a
+ * test checks they agree).
  *
  * - `--max-semi-space-size=16`: V8 sizes the young generation from the machine's memory, up to 64 MB per
  *   semi-space (a 128 MB new space) on a large machine, and the pages it has touched stay resident.
@@ -18,7 +19,7 @@ export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16', '--hea
 
 /**
  * The environment every microseg process starts with, in the same places (`env -S` in the `#!` line,
- * the npm scripts, `ENV` in the container image, the benchmarks' children):
+ * the npm scripts, `ENV` in the container image, the benchmarks):
  *
  * - `MALLOC_ARENA_MAX=2`: glibc gives each thread that allocates its own `malloc` arena, up to eight
  *   per core, and V8's collector threads allocate; their arenas keep freed memory resident. Two arenas
