@@ -309,7 +309,8 @@ function decodeLabels(arena: Buffer, off: number, len: number): LabelSet {
     const last = off + len - 2;
     for (let at = off + 2; ;) {
       let end = at;
-      while (arena[end] !== QUOTE) end++;
+      // (Bounded by `last`, a quote, whatever the bytes: never a run past the array.)
+      while (end < last && arena[end] !== QUOTE) end++;
       const from = ciliumLabelAt(e, arena, at, end);
       if (from >= 0) labels.push(arena.toString('latin1', from, end));
       if (end >= last) break;
@@ -332,7 +333,10 @@ const keptScratch: string[] = [];
  * `k8s:` source), or -1 when it is dropped; a `reserved:` label's identity is recorded in `e`.
  */
 export function ciliumLabelAt(e: HubbleEndpointFields, a: Buffer, start: number, end: number): number {
-  if (startsWith(a, start, end, K8S_BYTES)) return derivedAt(a, start + 4, end) ? -1 : start + 4;
+  if (startsWith(a, start, end, K8S_BYTES)) {
+    const from = start + K8S_BYTES.length;
+    return derivedAt(a, from, end) ? -1 : from;
+  }
   if (startsWith(a, start, end, RESERVED_BYTES)) {
     addReserved(e, a.toString('latin1', start + RESERVED_BYTES.length, end));
     return -1;
