@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { NODE_ENV, NODE_FLAGS } from '../src/cli/node-flags.ts';
 
 /** Whether this process runs with every microseg V8 flag and environment variable. */
-export function hasProductFlags(): boolean {
+function hasProductFlags(): boolean {
   return (
     NODE_FLAGS.every((f) => process.execArgv.includes(f)) &&
     Object.entries(NODE_ENV).every(([k, v]) => process.env[k] === v)

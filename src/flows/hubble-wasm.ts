@@ -329,8 +329,9 @@ const labelScratch = emptyEndpointFields();
 const keptScratch: string[] = [];
 
 /**
- * ciliumLabel (hubble.ts) on one label's bytes a[start, end): where the label kept starts (after its
- * `k8s:` source), or -1 when it is dropped; a `reserved:` label's identity is recorded in `e`.
+ * The rules of addCiliumLabel (hubble.ts) on one label's bytes a[start, end): where the label kept
+ * starts (after its `k8s:` source), or -1 when it is dropped; a `reserved:` label's identity is
+ * recorded in `e`.
  */
 export function ciliumLabelAt(e: HubbleEndpointFields, a: Buffer, start: number, end: number): number {
   if (startsWith(a, start, end, K8S_BYTES)) {

@@ -524,49 +524,27 @@ export interface LabelInfo {
   reserved: ReservedIdentity | undefined;
 }
 
-/** Adds one raw Cilium label (`source:key=value`) to an endpoint: kept, reserved, or dropped. */
-export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
-  const from = ciliumLabel(e, raw, 0, raw.length);
-  if (from >= 0) (e.labels ??= []).push(raw.slice(from));
-}
-
 /**
- * The rules of addCiliumLabel for the label text[start, end): where the `key=value` to keep starts,
- * or -1 when the label is dropped or names a reserved identity (recorded in `e`). The caller copies
- * the kept text out (a labels array's text holds several labels, most of them dropped).
+ * Adds one raw Cilium label (`source:key=value`) to an endpoint: kept (its `key=value`), reserved (the
+ * identity recorded in `e`), or dropped. The WebAssembly path applies the same rules to a label's bytes
+ * where they lie (`ciliumLabelAt` in hubble-wasm.ts).
  */
-function ciliumLabel(e: HubbleEndpointFields, text: string, start: number, end: number): number {
-  if (prefixIn(text, K8S_SOURCE, start, end)) {
+export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
+  let from = 0;
+  if (raw.startsWith(K8S_SOURCE)) {
     // Tested before the prefix is cut off: most of them are Cilium's, dropped without a copy.
-    return isCiliumDerived(text, start + K8S_SOURCE.length, end) ? -1 : start + K8S_SOURCE.length;
+    from = K8S_SOURCE.length;
+  } else if (raw.startsWith(RESERVED_SOURCE)) {
+    addReserved(e, raw.slice(RESERVED_SOURCE.length));
+    return;
+  } else {
+    const colon = raw.indexOf(':');
+    const eq = raw.indexOf('=');
+    if (colon >= 0 && (eq < 0 || colon < eq)) return; // cidr:, fqdn:, container:, ... sources
   }
-  if (prefixIn(text, RESERVED_SOURCE, start, end)) {
-    addReserved(e, text.slice(start + RESERVED_SOURCE.length, end));
-    return -1;
-  }
-  const colon = indexIn(text, ':', start, end);
-  const eq = indexIn(text, '=', start, end);
-  if (colon >= 0 && (eq < 0 || colon < eq)) return -1; // cidr:, fqdn:, container:, ... sources
-  return isCiliumDerived(text, start, end) ? -1 : start;
-}
-
-/** Whether text[at, end) starts with `prefix`. */
-function prefixIn(text: string, prefix: string, at: number, end: number): boolean {
-  return end - at >= prefix.length && text.startsWith(prefix, at);
-}
-
-/** The index of `c` in text[from, end), or -1. */
-function indexIn(text: string, c: string, from: number, end: number): number {
-  const i = text.indexOf(c, from);
-  return i < end ? i : -1;
-}
-
-/** Cilium adds these to every endpoint; they are not the pod's own labels (text[at, end)). */
-function isCiliumDerived(label: string, at: number, end: number): boolean {
-  return (
-    prefixIn(label, CILIUM_DERIVED_PREFIXES[0], at, end) ||
-    prefixIn(label, CILIUM_DERIVED_PREFIXES[1], at, end)
-  );
+  // Cilium adds these to every endpoint; they are not the pod's own labels.
+  for (const p of CILIUM_DERIVED_PREFIXES) if (raw.startsWith(p, from)) return;
+  (e.labels ??= []).push(raw.slice(from));
 }
 
 /** The source prefix of Kubernetes labels, cut off. */
