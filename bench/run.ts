@@ -7,7 +7,8 @@
  * `microseg graph` run alone, which memory includes). The controller and isolation benchmarks start a real kube-apiserver (built once by the test harness) and run as child processes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchIngest } from './ingest.ts';
@@ -60,8 +61,23 @@ function child(section: string, script: string, args: string[] = []): void {
   }
 }
 
+// The machine goes with the figures: absolute rates (lines/s, seconds) differ between processors;
+// ratios measured side by side in one run much less.
+function processorName(): string {
+  const model = cpus()[0]?.model.trim() ?? 'unknown processor';
+  try {
+    // Linux names some processors by their maker only ("AMD EPYC"): the family and model tell them apart.
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const family = /^cpu family\s*:\s*(\d+)/m.exec(info)?.[1];
+    const number = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
+    if (family !== undefined && number !== undefined) return `${model} (family ${family}, model ${number})`;
+  } catch {
+    // Not Linux: the model name alone.
+  }
+  return model;
+}
 console.log(
-  `microseg benchmarks — node ${process.version} ${process.execArgv.join(' ')}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}, ${new Date().toISOString()}`,
+  `microseg benchmarks — node ${process.version} ${process.execArgv.join(' ')}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}, ${cpus().length} × ${processorName()}, ${new Date().toISOString()}`,
 );
 if (want('ingest'))
   print(

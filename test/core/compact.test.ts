@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateDemo } from '../../src/generate/demo.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
-import { compactObject, Interner } from '../../src/model/compact.ts';
+import { compactObject, Interner, textHash } from '../../src/model/compact.ts';
 import type { Pod } from '../../src/model/k8s.ts';
 import { podIPs, snapshotFromObjects } from '../../src/model/snapshot.ts';
 
@@ -67,6 +67,36 @@ describe('sharing through an Interner', () => {
     expect(s1.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
     // A Service's backends come from its selector: its slices' addresses (one per pod) are not kept.
     expect(s1.endpoints).toBeUndefined();
+  });
+
+  it('tells apart values and label sets whose texts hash alike, and shares each', () => {
+    const interner = new Interner();
+    // Two port lists, and two label values, whose texts have the same hash (found by search).
+    const p1 = [{ name: 'port-499489' }];
+    const p2 = [{ name: 'port-1122306' }];
+    expect(textHash(JSON.stringify(p1))).toBe(textHash(JSON.stringify(p2)));
+    const a1 = interner.shared(p1);
+    const a2 = interner.shared(p2);
+    expect(a1).toEqual(p1);
+    expect(a2).toEqual(p2);
+    expect(interner.shared([{ name: 'port-499489' }])).toBe(a1);
+    expect(interner.shared([{ name: 'port-1122306' }])).toBe(a2);
+    // Same text, keys in another order: another value.
+    expect(interner.shared([{ b: 1, a: 2 }])).not.toBe(interner.shared([{ a: 2, b: 1 }]));
+    // A property set to undefined is not in the text: shared with the value without it.
+    expect(interner.shared([{ name: 'port-499489', ports: undefined }])).toBe(a1);
+    const labelHash = (v: string) => textHash('\u0000', textHash(v, textHash('\u0000', textHash('app'))));
+    expect(labelHash('v35452')).toBe(labelHash('v1420910'));
+    const l1 = interner.labels({ app: 'v35452' });
+    const l2 = interner.labels({ app: 'v1420910' });
+    expect(l1).toEqual({ app: 'v35452' });
+    expect(l2).toEqual({ app: 'v1420910' });
+    expect(interner.labels({ app: 'v35452' })).toBe(l1);
+    expect(interner.labels({ app: 'v1420910' })).toBe(l2);
+    expect(interner.labels({ app: 'v1420910', tier: 'web' })).not.toBe(l2);
+    expect(interner.labels({ tier: 'web', app: 'v1420910' })).not.toBe(
+      interner.labels({ app: 'v1420910', tier: 'web' }),
+    );
   });
 
   it('shares owner references, and leaves out podIPs that only repeat podIP', () => {
