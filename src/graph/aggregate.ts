@@ -37,7 +37,11 @@ export class Aggregator {
   // numbers not seen yet are 0).
   readonly #ids: string[] = [];
   readonly #state: number[] = [];
-  readonly #peers = new Map<string, Peer>();
+  // The numbers of the kept peers in the order they were first kept; `peers()` builds its map from
+  // them when asked (a map insert per new peer cost more than the flow's other work on a round of
+  // new peers).
+  readonly #kept: number[] = [];
+  #peers = new Map<string, Peer>();
   readonly #names = new Map<string, Set<string>>();
   // Each edge is a slot in these columns (an object per edge only when edges() is called): its
   // source's number, its (destination, protocol, port) key, its flow count, first and last time
@@ -177,7 +181,7 @@ export class Aggregator {
   /** Remembers peer `n` on its first sight as an end of a flow that is kept (not ignored). */
   #keep(n: number): void {
     this.#state[n]! |= KEPT;
-    this.#peers.set(this.#ids[n]!, this.#identity.peerAt(n));
+    this.#kept.push(n);
   }
 
   /** Keeps the DNS names a flow gave a peer that is not a workload. */
@@ -253,7 +257,12 @@ export class Aggregator {
     return (this.#order = order);
   }
 
+  /** The peers at either end of a kept flow, by id, in the order they were first kept. */
   peers(): Map<string, Peer> {
+    const kept = this.#kept;
+    // Peers are only ever added: the map is extended from where it was built last.
+    for (let i = this.#peers.size; i < kept.length; i++)
+      this.#peers.set(this.#ids[kept[i]!]!, this.#identity.peerAt(kept[i]!));
     return this.#peers;
   }
 
