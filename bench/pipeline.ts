@@ -146,7 +146,7 @@ function ingestStages(
   let n = 0;
   const drain = () => {
     if (out.length > 0) {
-      if (stage === 'full') for (const f of out) agg.add(f);
+      if (stage === 'full') agg.addAll(out);
       n += out.length;
       out.length = 0;
     }
@@ -166,7 +166,7 @@ function ingestStages(
       if (stage === 'scan') return n;
       drain();
       dedup.flush(out);
-      if (stage === 'full') for (const f of out) agg.add(f);
+      if (stage === 'full') agg.addAll(out);
       return n + out.length;
     },
   };
@@ -415,7 +415,7 @@ export async function benchIngestFile(opts: { lines?: number; rounds?: number } 
       collectYoung();
       const t0 = performance.now();
       const c0 = process.cpuUsage();
-      for await (const batch of readFlows(path).batches()) for (const f of batch) agg.add(f);
+      for await (const batch of readFlows(path).batches()) agg.addAll(batch);
       collectYoung();
       const c = process.cpuUsage(c0);
       wall = Math.min(wall, performance.now() - t0);
@@ -469,7 +469,7 @@ function memoryChild(count: number): void {
     const r = result ?? parseHubbleLine(block.toString('utf8', start, end));
     if (r.kind !== 'flow') return;
     dedup.add(r.flow, out);
-    for (const f of out) agg.add(f);
+    agg.addAll(out);
     out.length = 0;
   };
   const sink: DuplicateSink = { dedup, out, duplicate() {} };
@@ -484,7 +484,7 @@ function memoryChild(count: number): void {
     size = 0;
     let c = process.cpuUsage();
     scanHubbleBlock(block, 0, block.length, onLine(block), sink);
-    for (const f of out) agg.add(f);
+    agg.addAll(out);
     out.length = 0;
     c = process.cpuUsage(c);
     ingestCpu += c.user + c.system;
@@ -509,7 +509,7 @@ function memoryChild(count: number): void {
   if (pending.length > 0) flushBlock();
   let c = process.cpuUsage();
   dedup.flush(out);
-  for (const f of out) agg.add(f);
+  agg.addAll(out);
   c = process.cpuUsage(c);
   ingestCpu += c.user + c.system;
   const result = {
@@ -677,7 +677,7 @@ async function ingestChild(cluster: string): Promise<void> {
   const reader = readFlows('-', { stdin: process.stdin });
   let next = 1_000_000;
   for await (const batch of reader.batches()) {
-    for (const f of batch) agg.add(f);
+    agg.addAll(batch);
     if (process.env.TRACE_MEM && reader.stats.lines >= next) {
       next += 1_000_000;
       const before = process.memoryUsage().rss >> 20;

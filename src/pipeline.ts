@@ -116,7 +116,7 @@ export async function aggregateFlows(
 ): Promise<{ input: AnalyseInput; flows: number }> {
   const agg = new Aggregator(identity);
   // A reader's batches are taken whole: one await per batch instead of one per flow.
-  if (hasBatches(flows)) for await (const batch of flows.batches()) for (const f of batch) agg.add(f);
+  if (hasBatches(flows)) for await (const batch of flows.batches()) agg.addAll(batch);
   else for await (const f of flows) agg.add(f);
   opts.afterIngest?.();
   return {

@@ -712,7 +712,9 @@ export class Deduplicator {
 
   /** Emits the records of `g` in the order first seen, and empties it. */
   private emit(g: Generation, out: Flow[]): void {
-    for (const f of g.records) out.push(f);
+    // Indexed: the iterator's result objects were not optimised away here (1 MB per 200k lines).
+    const records = g.records;
+    for (let i = 0; i < records.length; i++) out.push(records[i]!);
     g.clear();
   }
 }

@@ -142,7 +142,7 @@ interface EndpointInfo extends EndpointTemplate, BuiltEndpoint {
   builtWith: Map<number, BuiltEndpoint> | undefined;
 }
 
-interface ServiceInfo {
+export interface ServiceInfo {
   name: string | undefined;
   namespace: string | undefined;
 }
@@ -441,12 +441,28 @@ function decodeNames(text: string): string[] | null {
   return extracting(() => stringArray({ n: JSON.parse(text) as unknown }, 'n', 'flow.source_names') ?? []);
 }
 
-/** The shape Hubble writes a service in (the scanner's texts have no escapes, so `[^"]*` is exact). */
-const PLAIN_SERVICE = /^\{"name":"([^"]*)","namespace":"([^"]*)"\}$/;
+const SVC_NAME = '{"name":"';
+const SVC_NAMESPACE = '","namespace":"';
+
+/**
+ * A service in the shape Hubble writes it, `{"name":"N","namespace":"S"}` with no `"` in N or S (the
+ * scanner's texts have no escapes): what the pattern `^\{"name":"([^"]*)","namespace":"([^"]*)"\}$`
+ * matches, found with `indexOf` (a match array per new service was 1.3 MB per 200k lines); undefined
+ * for any other text.
+ */
+export function plainService(text: string): ServiceInfo | undefined {
+  if (!text.startsWith(SVC_NAME)) return undefined;
+  const nameEnd = text.indexOf('"', SVC_NAME.length);
+  if (nameEnd < 0 || !text.startsWith(SVC_NAMESPACE, nameEnd)) return undefined;
+  const from = nameEnd + SVC_NAMESPACE.length;
+  const end = text.indexOf('"', from);
+  if (end !== text.length - 2 || text.charCodeAt(end + 1) !== 0x7d) return undefined;
+  return { name: text.slice(SVC_NAME.length, nameEnd), namespace: text.slice(from, end) };
+}
 
 function decodeService(text: string): ServiceInfo | null {
-  const m = PLAIN_SERVICE.exec(text);
-  if (m !== null) return { name: m[1], namespace: m[2] };
+  const plain = plainService(text);
+  if (plain !== undefined) return plain;
   return extracting(() => {
     const e = emptyEndpointFields();
     extractService({ s: JSON.parse(text) as unknown }, 's', 'flow.source_service', e);

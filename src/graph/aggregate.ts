@@ -107,6 +107,14 @@ export class Aggregator {
     }
   }
 
+  /**
+   * Adds every flow of `flows` in order (a reader's batch): an indexed loop, where `for…of` over each
+   * batch allocated its iterator's results (0.6 MB per 200k lines in a heap profile).
+   */
+  addAll(flows: readonly Flow[]): void {
+    for (let i = 0; i < flows.length; i++) this.add(flows[i]!);
+  }
+
   /** The edge (source s, destination d, protocol and port pp), created on first sight. */
   #edge(s: number, d: number, pp: number, time: number, verdict: number): number {
     const table = this.#table;

@@ -200,6 +200,24 @@ describe('aggregation on a cluster identity', () => {
     );
   });
 
+  it('adds a batch with addAll as it adds its flows one by one', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(recordArb, { maxLength: 20 }), { maxLength: 6 }), (batches) => {
+        const one = new Aggregator(buildIdentity(fixtureSnapshot()));
+        const all = new Aggregator(buildIdentity(fixtureSnapshot()));
+        for (const batch of batches) {
+          const flows: Flow[] = batch.map((r) => ({ ...r, input: 'generic' }));
+          for (const f of flows) one.add(f);
+          all.addAll(flows);
+        }
+        expect(JSON.stringify(all.edges())).toBe(JSON.stringify(one.edges()));
+        expect([...all.peers().keys()]).toEqual([...one.peers().keys()]);
+        expect(all.stats).toEqual(one.stats);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('keeps many sources and destinations apart as its edge table grows', () => {
     const agg = new Aggregator(identity);
     const reference = new Map<string, EdgeRecord>();

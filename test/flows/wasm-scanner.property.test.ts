@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { scanHubbleLine } from '../../src/flows/hubble-scan.ts';
 import {
+  plainService,
   resetWasmScanner,
   scanHubbleBlock,
   setWasmArenaLimit,
@@ -337,5 +338,42 @@ describe('WebAssembly scanner: lines it leaves to the JSON.parse path', () => {
     const [s] = scanLines([text]);
     expect(s!.result).toBeDefined();
     expect(s!.result).toEqual(parseHubbleLineSlow(text));
+  });
+
+  it("a service's plain shape is read as the pattern reads it", () => {
+    const pattern = /^\{"name":"([^"]*)","namespace":"([^"]*)"\}$/;
+    const piece = fc.constantFrom(
+      '{"name":"',
+      '","namespace":"',
+      '"}',
+      '"',
+      '}',
+      '{',
+      ',',
+      ':',
+      'a',
+      'ns-1',
+      '',
+    );
+    const text = fc.oneof(
+      fc.array(piece, { maxLength: 8 }).map((p) => p.join('')),
+      fc.tuple(fc.string(), fc.string()).map(([n, s]) => `{"name":"${n}","namespace":"${s}"}`),
+      // Another separator of about the same length between the two values.
+      fc
+        .tuple(
+          fc.string({ maxLength: 4 }),
+          fc.string({ minLength: 14, maxLength: 16 }),
+          fc.string({ maxLength: 4 }),
+        )
+        .map(([n, sep, s]) => `{"name":"${n}"${sep}${s}"}`),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        const m = pattern.exec(t);
+        expect(plainService(t)).toEqual(m === null ? undefined : { name: m[1], namespace: m[2] });
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
