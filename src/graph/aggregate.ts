@@ -41,7 +41,9 @@ export class Aggregator {
   // them when asked (a map insert per new peer cost more than the flow's other work on a round of
   // new peers).
   readonly #kept: number[] = [];
-  #peers = new Map<string, Peer>();
+  readonly #peers = new Map<string, Peer>();
+  /** How many of `#kept` are in `#peers`. */
+  #inPeers = 0;
   readonly #names = new Map<string, Set<string>>();
   // Each edge is a slot in these columns (an object per edge only when edges() is called): its
   // source's number, its (destination, protocol, port) key, its flow count, first and last time
@@ -269,8 +271,10 @@ export class Aggregator {
   peers(): Map<string, Peer> {
     const kept = this.#kept;
     // Peers are only ever added: the map is extended from where it was built last.
-    for (let i = this.#peers.size; i < kept.length; i++)
-      this.#peers.set(this.#ids[kept[i]!]!, this.#identity.peerAt(kept[i]!));
+    for (; this.#inPeers < kept.length; this.#inPeers++) {
+      const n = kept[this.#inPeers]!;
+      this.#peers.set(this.#ids[n]!, this.#identity.peerAt(n));
+    }
     return this.#peers;
   }
 
