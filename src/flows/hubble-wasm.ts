@@ -1,7 +1,7 @@
 /**
  * Hubble jsonpb lines scanned on their raw bytes by the WebAssembly scanner (native/hubble-scan, built
- * into hubble-scan.wasm beside this file): a block of whole lines is copied into the scanner's memory,
- * scanned in one call, and every line comes back either as the fields normalisation reads (numbers and
+ * into hubble-scan.wasm beside this file): a block of whole lines is copied (or read) into the
+ * scanner's memory, scanned in one call, and every line comes back either as the fields normalisation reads (numbers and
  * ids of interned values) or as "take the JSON.parse path". Interned values (strings, hour prefixes of
  * timestamps, label arrays, endpoint objects, name lists, services) are decoded here once, on first
  * sight: strings as they are; label arrays split into their strings (plain, as the scanner checked)
@@ -768,15 +768,22 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
 /**
  * Called for every line of a block: the result, or undefined when the line must take the JSON.parse
  * path (or is not a Hubble flow line at all: blank, events, anything unusual); `start` and `end` are
- * the line's byte offsets in the block (end at its '\n').
+ * the line's byte offsets in `bytes` (end at its '\n'): the caller's bytes for `scanHubbleBlock`, the
+ * scanner's input block for `scanHubbleInput` (valid during the call only).
  */
-export type HubbleLineHandler = (result: HubbleResult | undefined, start: number, end: number) => void;
+export type HubbleLineHandler = (
+  result: HubbleResult | undefined,
+  start: number,
+  end: number,
+  bytes: Uint8Array,
+) => void;
 
 /**
  * Scans bytes[start, end) — whole lines, the last one ended by '\n' — calling `onLine` for each line
  * in order. With a `sink`, a line that is an observation adding nothing to a connection its
  * de-duplicator holds goes to `sink.duplicate` instead (no Flow is built for it); `onLine` gets the
- * others, and their flows are meant for the same de-duplicator.
+ * others, and their flows are meant for the same de-duplicator. The bytes are copied into the
+ * scanner's memory first; `hubbleInput` and `scanHubbleInput` scan bytes read there directly.
  */
 export function scanHubbleBlock(
   bytes: Uint8Array,
@@ -785,18 +792,55 @@ export function scanHubbleBlock(
   onLine: HubbleLineHandler,
   sink?: DuplicateSink,
 ): void {
+  const len = end - start;
+  hubbleInput(len).set(bytes.subarray(start, end));
+  scanLines(scanner(), len, bytes, start, onLine, sink);
+}
+
+/**
+ * The scanner's input block, with room for `capacity` bytes, for a caller that reads bytes into it
+ * (a file read straight into the scanner's memory: no copy) and then calls `scanHubbleInput`. The
+ * view is valid until the next call into the scanner (its memory may grow, which detaches views);
+ * what the block holds stays until the next `scanHubbleBlock` or until another caller writes it, so
+ * a caller reads into it, scans and copies out what it keeps with nothing in between. Interned
+ * values past their limit are forgotten here, between blocks.
+ */
+export function hubbleInput(capacity: number): Uint8Array {
   const x = scanner();
   if (x.arena_size() > arenaLimit) resetWasmScanner();
-  const len = end - start;
-  const ptr = x.input(len);
-  new Uint8Array(x.memory.buffer, ptr, len).set(bytes.subarray(start, end));
+  const at = x.input(capacity); // first: it may grow the memory, detaching the old buffer
+  return new Uint8Array(x.memory.buffer, at, capacity);
+}
+
+/**
+ * Scans the first `len` bytes of the input block (filled through `hubbleInput`): whole lines, the
+ * last one ended by '\n', as `scanHubbleBlock` scans its bytes.
+ */
+export function scanHubbleInput(len: number, onLine: HubbleLineHandler, sink?: DuplicateSink): void {
+  scanLines(scanner(), len, undefined, 0, onLine, sink);
+}
+
+/**
+ * Scans input[0, len), whose bytes are also `bytes[base, base + len)` (or, without `bytes`, read in the
+ * scanner's memory), reporting each line's offsets in those bytes.
+ */
+function scanLines(
+  x: ScannerExports,
+  len: number,
+  bytes: Uint8Array | undefined,
+  base: number,
+  onLine: HubbleLineHandler,
+  sink: DuplicateSink | undefined,
+): void {
   const lines = x.scan(len);
   decodeNews(x);
+  // Views made after the scan: the scanner's memory may have grown during it.
   const r = new Int32Array(x.memory.buffer, x.records(), lines * SLOTS);
-  const block = bytes.subarray(start, end);
+  const lineBytes = bytes ?? new Uint8Array(x.memory.buffer, x.input(0), len); // input(0) never grows it
+  const block = bytes === undefined ? lineBytes : bytes.subarray(base, base + len);
   for (let i = 0, o = 0; i < lines; i++, o += SLOTS) {
     if (sink !== undefined && r[o + S_STATUS] === 0 && fastDuplicate(r, o, sink)) continue;
     const result = r[o + S_STATUS] === 0 ? finishLine(block, r, o) : undefined;
-    onLine(result, start + r[o + S_START]!, start + r[o + S_END]!);
+    onLine(result, base + r[o + S_START]!, base + r[o + S_END]!, lineBytes);
   }
 }

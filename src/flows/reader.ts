@@ -5,7 +5,7 @@
  * Bad lines are counted by reason and the first few are kept with their file and line number; with
  * `strict`, the first bad line ends the run with that message.
  */
-import { createReadStream, fstatSync, read as fsRead } from 'node:fs';
+import { createReadStream, fstatSync, read as fsRead, readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
@@ -22,7 +22,8 @@ import { FlowInputError } from './errors.ts';
 import { parseGenericLine } from './generic.ts';
 import { parseHubbleLine } from './hubble-scan.ts';
 import type { DuplicateSink } from './hubble-wasm.ts';
-import { holdWasmScanner, scanHubbleBlock } from './hubble-wasm.ts';
+import type { HubbleLineHandler } from './hubble-wasm.ts';
+import { holdWasmScanner, hubbleInput, scanHubbleBlock, scanHubbleInput } from './hubble-wasm.ts';
 import type { HubbleResult } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
@@ -258,6 +259,12 @@ interface ByteReader {
   readAhead?: boolean;
   /** True when a read may wait for a producer: a run that stops early closes it before waiting. */
   live?: boolean;
+  /**
+   * A regular file's synchronous read of up to `length` bytes into `buf` at `offset` (0 at the end),
+   * used to read Hubble lines straight into the scanner's memory, which no read may still be filling
+   * when the scanner runs (its memory can grow, and another reader may use it between two blocks).
+   */
+  readSync?: (buf: Uint8Array, offset: number, length: number) => number;
 }
 
 /** Reads chunks of a stream into the caller's buffer (each chunk copied once). */
@@ -338,8 +345,17 @@ async function openBytes(
         throw cannotRead(source, err);
       }
     },
+    readSync: (buf, offset, length) => readFileSync(fh.fd, buf, offset, length, source),
     close: () => fh.close(),
   };
+}
+
+function readFileSync(fd: number, buf: Uint8Array, offset: number, length: number, source: string): number {
+  try {
+    return readSync(fd, buf, offset, length, null);
+  } catch (err) {
+    throw cannotRead(source, err);
+  }
 }
 
 function readFd(fd: number, buf: Buffer, offset: number): Promise<number> {
@@ -359,6 +375,7 @@ function fdReader(fd: number, source: string): ByteReader {
         throw cannotRead(source, err);
       }
     },
+    readSync: (buf, offset, length) => readFileSync(fd, buf, offset, length, source),
     close: () => Promise.resolve(),
   };
 }
@@ -505,6 +522,7 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
     };
   }
   let pos = 0;
+  const rest = r.readSync;
   return {
     live: r.live,
     readAhead: r.readAhead,
@@ -514,6 +532,15 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
       pos += n;
       return Promise.resolve(n);
     },
+    ...(rest && {
+      readSync(buf: Uint8Array, offset: number, length: number): number {
+        if (pos >= first.length) return rest(buf, offset, length);
+        const n = Math.min(length, first.length - pos);
+        buf.set(first.subarray(pos, pos + n), offset);
+        pos += n;
+        return n;
+      },
+    }),
     close: () => r.close(),
   };
 }
@@ -625,11 +652,58 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.processLine(source, line, no, format, out);
     };
 
+    // Hubble lines on the byte path: one block of whole lines scanned (`cur` holds them, or, without
+    // it, the scanner's input block does), its flows returned.
+    const scanHubble = (cur: Buffer | undefined, end: number): Flow[] => {
+      const out: Flow[] = [];
+      const stats = this.stats;
+      // Observations that add nothing to a connection already held are counted without a Flow.
+      const sink: DuplicateSink | undefined =
+        this.dedup === undefined
+          ? undefined
+          : {
+              dedup: this.dedup,
+              out,
+              duplicate(rule, flipped) {
+                lineNo++;
+                info.lines++;
+                stats.lines++;
+                stats.direction[rule]++;
+                if (flipped) stats.repliesFlipped++;
+                stats.observations++;
+              },
+            };
+      // Unusual lines are decoded and take the string path.
+      const onLine: HubbleLineHandler = (r, start, stop, lineBytes) => {
+        lineNo++;
+        if (r !== undefined) {
+          info.lines++;
+          stats.lines++;
+          this.hubbleResult(source, r, lineNo, out);
+          return;
+        }
+        let line = Buffer.from(lineBytes.buffer, lineBytes.byteOffset, lineBytes.byteLength).toString(
+          'utf8',
+          start,
+          stop,
+        );
+        if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+        if (line.trim() === '') return;
+        info.lines++;
+        stats.lines++;
+        handleLine(line, lineNo, out);
+      };
+      if (cur === undefined) scanHubbleInput(end, onLine, sink);
+      else scanHubbleBlock(cur, 0, end, onLine, sink);
+      return out;
+    };
+
     const bytes = await openBytes(source, this.opts.stdin, info);
     // Bytes are read into two buffers in turn, reused: while the whole lines at the front of one are
     // scanned or decoded, the next read fills the other, which starts with the partial line left
     // after the last newline. Only whole lines are decoded, so the decoder never holds part of a
-    // character between calls.
+    // character between calls. Once a regular file is known to hold Hubble lines, it is read straight
+    // into the scanner's memory instead (below).
     let block = Buffer.allocUnsafeSlow(this.opts.blockSize ?? READ_BLOCK);
     let spare = Buffer.allocUnsafeSlow(block.length);
     let filled = 0;
@@ -655,57 +729,44 @@ export class FlowReader implements AsyncIterable<Flow> {
         filled = cur.copy(spare, 0, end, filled);
         block = spare;
         spare = cur;
-        if (bytes.readAhead === true) reading = bytes.read(block, filled);
-        let text = '';
-        let scanned: Flow[] | undefined;
-        if (format === 'hubble' && pending.length === 0 && !documentMode && !first && rest === '') {
-          // Hubble lines are scanned on their bytes (WebAssembly); unusual lines are decoded and take
-          // the string path below.
-          const out: Flow[] = (scanned = []);
-          const stats = this.stats;
-          // Observations that add nothing to a connection already held are counted without a Flow.
-          const sink: DuplicateSink | undefined =
-            this.dedup === undefined
-              ? undefined
-              : {
-                  dedup: this.dedup,
-                  out,
-                  duplicate(rule, flipped) {
-                    lineNo++;
-                    info.lines++;
-                    stats.lines++;
-                    stats.direction[rule]++;
-                    if (flipped) stats.repliesFlipped++;
-                    stats.observations++;
-                  },
-                };
-          scanHubbleBlock(
-            cur,
-            0,
-            end,
-            (r, start, stop) => {
-              lineNo++;
-              if (r !== undefined) {
-                info.lines++;
-                stats.lines++;
-                this.hubbleResult(source, r, lineNo, out);
-                return;
-              }
-              let line = cur.toString('utf8', start, stop);
-              if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-              if (line.trim() === '') return;
-              info.lines++;
-              stats.lines++;
-              handleLine(line, lineNo, out);
-            },
-            sink,
-          );
-        } else text = rest + decoder.write(cur.subarray(0, end));
-        if (scanned !== undefined) {
+        // Hubble lines are scanned on their bytes (WebAssembly).
+        const onBytes = format === 'hubble' && pending.length === 0 && !documentMode && !first && rest === '';
+        const direct = onBytes && bytes.readSync !== undefined;
+        if (bytes.readAhead === true && !direct) reading = bytes.read(block, filled);
+        if (onBytes) {
+          const scanned = scanHubble(cur, end);
           this.sync();
           if (scanned.length > 0) yield this.emitted(scanned);
-          continue;
+          if (!direct) continue;
+          // From here on the file is read straight into the scanner's input block, after the partial
+          // line left by the block before, and scanned there: no copy. The partial line is copied out
+          // (into `block`) between blocks, when another reader may use the scanner.
+          const size = block.length;
+          for (;;) {
+            const input = hubbleInput(filled + size);
+            input.set(block.subarray(0, filled));
+            const n = bytes.readSync!(input, filled, size);
+            if (n === 0) break;
+            const total = filled + n;
+            const nl = input.lastIndexOf(10, total - 1);
+            if (nl >= 0) {
+              // The partial line is copied out first: the scan writes after the lines it scans.
+              filled = total - nl - 1;
+              if (block.length < filled) block = Buffer.allocUnsafeSlow(filled);
+              block.set(input.subarray(nl + 1, total));
+              const out = scanHubble(undefined, nl + 1);
+              this.sync();
+              if (out.length > 0) yield this.emitted(out);
+            } else {
+              // No whole line yet: it is kept, and the next read comes after it.
+              if (block.length < total) block = Buffer.allocUnsafeSlow(2 * total);
+              block.set(input.subarray(0, total));
+              filled = total;
+            }
+          }
+          break;
         }
+        let text = rest + decoder.write(cur.subarray(0, end));
         if (first && text.length > 0) {
           if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
           const trimmed = text.trimStart();

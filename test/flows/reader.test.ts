@@ -298,6 +298,36 @@ describe("the scanner's memory", () => {
     expect(expected.length).toBeGreaterThan(5);
   });
 
+  it('serves readers whose blocks take turns: each gets what it gets alone', async () => {
+    // Files are read straight into the scanner's input block; a reader's partial line is its own.
+    const other = tmp(
+      'scanner-memory-other.jsonl',
+      Array.from({ length: 30 }, (_, i) => lines.slice(i % 7).join('\n')).join('\n') + '\n',
+    );
+    // Without de-duplication, so that every block gives a batch.
+    const opts = (blockSize: number) => ({ blockSize, dedup: false as const });
+    const alone = [await readFlows(file, opts(3000)).toArray(), await readFlows(other, opts(5000)).toArray()];
+    const readers = [readFlows(file, opts(3000)).batches(), readFlows(other, opts(5000)).batches()];
+    const got: Flow[][] = [[], []];
+    const done = [false, false];
+    let turns = 0;
+    while (!done[0] || !done[1]) {
+      for (const i of [0, 1]) {
+        if (done[i]) continue;
+        const r = await readers[i]!.next();
+        if (r.done === true) done[i] = true;
+        else got[i]!.push(...r.value);
+        turns++;
+      }
+    }
+    expect(turns).toBeGreaterThan(20);
+    expect(got[0]).toEqual(alone[0]);
+    expect(got[1]).toEqual(alone[1]);
+    expect(alone[0]!.length).toBeGreaterThan(5);
+    expect(alone[1]).not.toEqual(alone[0]);
+    expect(wasmScannerMemory()).toBe(0);
+  });
+
   it('is given up when the caller stops early', async () => {
     for await (const batch of readFlows(file, { blockSize: 4096 }).batches()) {
       expect(wasmScannerMemory()).toBeGreaterThanOrEqual(0);
