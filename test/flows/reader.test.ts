@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { wasmScannerMemory } from '../../src/flows/hubble-wasm.ts';
+import { setWasmArenaLimit, wasmScannerMemory } from '../../src/flows/hubble-wasm.ts';
 import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
 import type { Flow } from '../../src/flows/types.ts';
 
@@ -326,6 +326,18 @@ describe("the scanner's memory", () => {
     expect(alone[0]!.length).toBeGreaterThan(5);
     expect(alone[1]).not.toEqual(alone[0]);
     expect(wasmScannerMemory()).toBe(0);
+  });
+
+  it('forgets interned values between blocks read straight into it, and the flows stay the same', async () => {
+    const expected = await readFlows(file, { blockSize: 4096 }).toArray();
+    const old = setWasmArenaLimit(3000);
+    try {
+      const r = readFlows(file, { blockSize: 4096 });
+      expect(await r.toArray()).toEqual(expected);
+    } finally {
+      setWasmArenaLimit(old);
+    }
+    expect(expected.length).toBeGreaterThan(5);
   });
 
   it('is given up when the caller stops early', async () => {
