@@ -1,8 +1,8 @@
 /**
  * Hubble jsonpb lines scanned on their raw bytes by the WebAssembly scanner (native/hubble-scan, built
  * into hubble-scan.wasm beside this file): a block of whole lines is copied (or read) into the
- * scanner's memory, scanned in one call, and every line comes back either as the fields normalisation reads (numbers and
- * ids of interned values) or as "take the JSON.parse path". Interned values (strings, hour prefixes of
+ * scanner's memory, scanned in one call, and every line comes back either as the fields normalisation
+ * reads (numbers and ids of interned values) or as "take the JSON.parse path". Interned values (strings, hour prefixes of
  * timestamps, label arrays, endpoint objects, name lists, services) are decoded here once, on first
  * sight: strings as they are; label arrays split into their strings (plain, as the scanner checked)
  * and kept by the JSON.parse path's label rules; name lists, and services not in Hubble's own plain
@@ -801,9 +801,10 @@ export function scanHubbleBlock(
  * The scanner's input block, with room for `capacity` bytes, for a caller that reads bytes into it
  * (a file read straight into the scanner's memory: no copy) and then calls `scanHubbleInput`. The
  * view is valid until the next call into the scanner (its memory may grow, which detaches views);
- * what the block holds stays until the next `scanHubbleBlock` or until another caller writes it, so
- * a caller reads into it, scans and copies out what it keeps with nothing in between. Interned
- * values past their limit are forgotten here, between blocks.
+ * what the block holds stays until the next `scanHubbleBlock` or until another caller writes it, and
+ * a scan writes over the bytes just after those it scans, so a caller reads into it, copies out what
+ * it keeps of it (a partial line) and scans, with nothing in between. Interned values past their
+ * limit are forgotten here, between blocks.
  */
 export function hubbleInput(capacity: number): Uint8Array {
   const x = scanner();
