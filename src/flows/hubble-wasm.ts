@@ -2,12 +2,12 @@
  * Hubble jsonpb lines scanned on their raw bytes by the WebAssembly scanner (native/hubble-scan, built
  * into hubble-scan.wasm beside this file): a block of whole lines is copied (or read) into the
  * scanner's memory, scanned in one call, and every line comes back either as the fields normalisation
- * reads (numbers and ids of interned values) or as "take the JSON.parse path". Interned values (strings, hour prefixes of
- * timestamps, label arrays, endpoint objects, name lists, services) are decoded here once, on first
- * sight: strings as they are; label arrays split into their strings (plain, as the scanner checked)
- * and kept by the JSON.parse path's label rules; name lists, and services not in Hubble's own plain
- * shape, with that path's extraction code; endpoints from the fields the scanner read (its type checks
- * are those of that extraction). A value that extraction rejects sends every line that carries it down
+ * reads (numbers and ids of interned values) or as "take the JSON.parse path". Interned values
+ * (strings, hour prefixes of timestamps, label arrays, endpoint objects, name lists, services) are
+ * decoded here once, on first sight: strings as they are; label arrays split into their strings
+ * (plain, as the scanner checked) and kept by the JSON.parse path's label rules; name lists, and
+ * services not in Hubble's own plain shape, with that path's extraction code; endpoints from the
+ * fields the scanner read (its type checks are those of that extraction). A value that extraction rejects sends every line that carries it down
  * the JSON.parse path, so results are always exactly those of `parseHubbleLineSlow`.
  *
  * Pure computation on plain data: no I/O beyond loading the module file once.
