@@ -7,8 +7,9 @@
  * decoded here once, on first sight: strings as they are; label arrays split into their strings
  * (plain, as the scanner checked) and kept by the JSON.parse path's label rules; name lists, and
  * services not in Hubble's own plain shape, with that path's extraction code; endpoints from the
- * fields the scanner read (its type checks are those of that extraction). A value that extraction rejects sends every line that carries it down
- * the JSON.parse path, so results are always exactly those of `parseHubbleLineSlow`.
+ * fields the scanner read (its type checks are those of that extraction). A value that extraction
+ * rejects sends every line that carries it down the JSON.parse path, so results are always exactly
+ * those of `parseHubbleLineSlow`.
  *
  * Pure computation on plain data: no I/O beyond loading the module file once.
  */

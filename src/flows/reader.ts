@@ -345,12 +345,12 @@ async function openBytes(
         throw cannotRead(source, err);
       }
     },
-    readSync: (buf, offset, length) => readFileSync(fh.fd, buf, offset, length, source),
+    readSync: (buf, offset, length) => readFdSync(fh.fd, buf, offset, length, source),
     close: () => fh.close(),
   };
 }
 
-function readFileSync(fd: number, buf: Uint8Array, offset: number, length: number, source: string): number {
+function readFdSync(fd: number, buf: Uint8Array, offset: number, length: number, source: string): number {
   try {
     return readSync(fd, buf, offset, length, null);
   } catch (err) {
@@ -375,7 +375,7 @@ function fdReader(fd: number, source: string): ByteReader {
         throw cannotRead(source, err);
       }
     },
-    readSync: (buf, offset, length) => readFileSync(fd, buf, offset, length, source),
+    readSync: (buf, offset, length) => readFdSync(fd, buf, offset, length, source),
     close: () => Promise.resolve(),
   };
 }
@@ -522,24 +522,24 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
     };
   }
   let pos = 0;
+  /** Up to `length` of the first bytes not handed over yet, copied into `buf` at `offset`. */
+  const fromFirst = (buf: Uint8Array, offset: number, length: number): number => {
+    const n = Math.min(length, first.length - pos);
+    buf.set(first.subarray(pos, pos + n), offset);
+    pos += n;
+    return n;
+  };
   const rest = r.readSync;
   return {
     live: r.live,
     readAhead: r.readAhead,
-    read(buf, offset) {
-      if (pos >= first.length) return r.read(buf, offset);
-      const n = first.copy(buf, offset, pos);
-      pos += n;
-      return Promise.resolve(n);
-    },
+    read: (buf, offset) =>
+      pos >= first.length
+        ? r.read(buf, offset)
+        : Promise.resolve(fromFirst(buf, offset, buf.length - offset)),
     ...(rest && {
-      readSync(buf: Uint8Array, offset: number, length: number): number {
-        if (pos >= first.length) return rest(buf, offset, length);
-        const n = Math.min(length, first.length - pos);
-        buf.set(first.subarray(pos, pos + n), offset);
-        pos += n;
-        return n;
-      },
+      readSync: (buf: Uint8Array, offset: number, length: number) =>
+        pos >= first.length ? rest(buf, offset, length) : fromFirst(buf, offset, length),
     }),
     close: () => r.close(),
   };
