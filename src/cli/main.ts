@@ -62,6 +62,15 @@ function usage(): string {
   return lines.join('\n');
 }
 
+/** Whether `err` is node:util parseArgs's rejection of the arguments (ERR_PARSE_ARGS_*). */
+function isParseArgsError(err: unknown): err is Error {
+  return (
+    err instanceof Error &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    (err as { code: string }).code.startsWith('ERR_PARSE_ARGS_')
+  );
+}
+
 export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -79,6 +88,12 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
   } catch (err) {
     if (err instanceof Error && (err.name === 'InputError' || err.name === 'UsageError')) {
       io.err(`microseg ${name}: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    // node:util parseArgs rejects an unknown option, a missing value or a stray positional with a
+    // TypeError whose code names the case: bad usage, whichever command parsed its arguments.
+    if (isParseArgsError(err)) {
+      io.err(`microseg ${name}: ${err.message}\nRun 'microseg ${name} --help' for its options.\n`);
       return EXIT.usage;
     }
     io.err(
