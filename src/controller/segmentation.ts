@@ -316,22 +316,45 @@ export class SegmentationController {
     for (const f of flows) {
       this.metrics.flowsIngested++;
       const src = identity.resolve(f.src, f.time);
-      const dst = identity.resolve(f.dst, f.time);
+      const dn = identity.resolveNumber(f.dst, f.time, f.port);
+      // A Service's ClusterIP stands for its backends, each on the port it takes the connection on.
+      const backends = identity.serviceBackends(dn, f.port, f.protocol, f.time);
+      const targets = backends
+        ? backends.map((b) => ({ peer: identity.peerAt(b.peer), port: b.port }))
+        : [{ peer: identity.peerAt(dn), port: f.port }];
       const sns = namespaceOf(src.id);
-      const dns = namespaceOf(dst.id);
-      let matched = false;
-      for (const st of active) {
-        if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
-        matched = true;
-        st.edges.add(src, dst, f);
-        st.flows += f.count ?? 1;
-        if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, f, src.id, dst.id);
+      // Each Segmentation counts the flow once, however many of the Service's backends it touches.
+      const counted = new Set<SegState>();
+      for (const { peer: dst, port } of targets) {
+        const dns = namespaceOf(dst.id);
+        const flow = port === f.port ? f : { ...f, port };
+        const pod = backends ? identity.workloads.get(dst.id)?.pods[0] : undefined;
+        const dstPod = pod && dns ? { namespace: dns, pod } : undefined;
+        for (const st of active) {
+          if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
+          st.edges.add(src, dst, flow);
+          if (!counted.has(st)) {
+            counted.add(st);
+            st.flows += f.count ?? 1;
+          }
+          if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, flow, src.id, dst.id, dstPod);
+        }
       }
-      if (!matched) this.metrics.flowsUnmatched++;
+      if (counted.size === 0) this.metrics.flowsUnmatched++;
     }
   }
 
-  #audit(st: SegState, f: Flow, srcId: string, dstId: string): void {
+  /**
+   * Checks a flow against the proposal in audit. `dstPod`, for a flow to a Service's ClusterIP, is a
+   * pod of the backend the flow is audited for (policies see the connection after translation).
+   */
+  #audit(
+    st: SegState,
+    f: Flow,
+    srcId: string,
+    dstId: string,
+    dstPod?: { namespace: string; pod: string },
+  ): void {
     if (!PASSING.has(f.verdict) || !L4.has(f.protocol)) return;
     const engine = st.engine!.engine;
     const end = (ep: Flow['src']): ResolvedEnd | undefined => {
@@ -350,7 +373,7 @@ export class SegmentationController {
       return undefined;
     };
     const s = end(f.src);
-    const d = end(f.dst);
+    const d = dstPod ? end({ ...dstPod }) : end(f.dst);
     if (!s || !d) return;
     if (engine.allows(s, d, f.port, f.protocol as L4Protocol)) return;
     const n = f.count ?? 1;

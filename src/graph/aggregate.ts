@@ -22,10 +22,14 @@ const PROTOCOL_RANK = PROTOCOLS.map((p) => [...PROTOCOLS].sort(cmp).indexOf(p));
 
 const VERDICT_CODE = new Map(VERDICTS.map((v, i) => [v, i]));
 
-/** A peer's bits in the aggregator: seen, an unknown peer, kept (an end of a flow not ignored). */
+/**
+ * A peer's bits in the aggregator: seen, an unknown peer, kept (an end of a flow not ignored), a
+ * Service's ClusterIP (whose flows become edges to its backends).
+ */
 const SEEN = 1;
 const UNKNOWN = 2;
 const KEPT = 4;
+const SERVICE = 8;
 
 /** Edges held before the columns first grow. */
 const INITIAL_EDGES = 1024;
@@ -73,6 +77,41 @@ export class Aggregator {
     const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port);
     const a = (this.#state[s] ?? 0) === 0 ? this.#see(s) : this.#state[s]!;
     const b = (this.#state[d] ?? 0) === 0 ? this.#see(d) : this.#state[d]!;
+    if (((a | b) & SERVICE) !== 0) {
+      this.#addViaService(flow, s, d, a, b);
+      return;
+    }
+    this.#addPeers(flow, s, d, a, b, flow.port);
+  }
+
+  /**
+   * A flow with a Service's ClusterIP at one end: an edge to (or from) each of its backends, on the
+   * port the backend takes the connection on. The connection reached one of them, and which one is
+   * not known: a policy must admit it at every one.
+   */
+  #addViaService(flow: Flow, s: number, d: number, a: number, b: number): void {
+    const identity = this.#identity;
+    const ends = (n: number, bits: number, port: number) =>
+      (bits & SERVICE) !== 0
+        ? identity.serviceBackends(n, port, flow.protocol, flow.time)!
+        : [{ peer: n, port }];
+    for (const from of ends(s, a, flow.port))
+      for (const to of ends(d, b, flow.port)) {
+        const x = this.#state[from.peer] ?? 0;
+        const y = this.#state[to.peer] ?? 0;
+        this.#addPeers(
+          flow,
+          from.peer,
+          to.peer,
+          x === 0 ? this.#see(from.peer) : x,
+          y === 0 ? this.#see(to.peer) : y,
+          (b & SERVICE) !== 0 ? to.port : flow.port,
+        );
+      }
+  }
+
+  /** Folds `flow` into the edge from peer `s` to peer `d` (bits `a` and `b`) on `port`. */
+  #addPeers(flow: Flow, s: number, d: number, a: number, b: number, port: number): void {
     if ((a & b & UNKNOWN) !== 0 || isMulticast(flow.dst.ip)) {
       this.stats.ignored++;
       return;
@@ -83,7 +122,6 @@ export class Aggregator {
     if (flow.dst.names !== undefined && flow.dst.names.length > 0) this.#addNames(d, flow.dst.names);
     // Ports fit 16 bits (ICMP types 8), the protocol code 3. Inputs check ports at the edge; a flow
     // built elsewhere with another port is a programming error.
-    const port = flow.port;
     if (!(port >>> 0 === port && port <= 0xffff)) throw new RangeError(`flow port out of range: ${port}`);
     const verdict = VERDICT_CODE.get(flow.verdict);
     if (verdict === undefined) throw new RangeError(`unknown flow verdict: ${String(flow.verdict)}`);
@@ -185,7 +223,8 @@ export class Aggregator {
       this.#ids.push('');
     }
     this.#ids[n] = peer.id;
-    return (this.#state[n] = SEEN | (peer.kind === 'unknown' ? UNKNOWN : 0));
+    return (this.#state[n] =
+      SEEN | (peer.kind === 'unknown' ? UNKNOWN : 0) | (peer.kind === 'service' ? SERVICE : 0));
   }
 
   /** Remembers peer `n` on its first sight as an end of a flow that is kept (not ignored). */

@@ -4,7 +4,7 @@
  * path, so lookups are memoised.
  */
 import type { FlowEndpoint } from '../flows/types.ts';
-import type { LabelSelector, Pod, PodTemplate, Service } from '../model/k8s.ts';
+import type { Container, EndpointSlice, LabelSelector, Pod, PodTemplate, Service } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
@@ -151,6 +151,39 @@ export interface Identity {
   resolveNumber(ep: FlowEndpoint, time: number, port?: number): number;
   /** The peer numbered `n` by `resolveNumber` (a frozen record shared by every resolution of it). */
   peerAt(n: number): Peer;
+  /**
+   * Where a connection to the Service peer numbered `n` (a ClusterIP) on `port`/`protocol` at `time`
+   * goes: every backend, as its peer number and the port it takes the connection on. A Service with a
+   * selector is backed by the workloads whose pods it selects, each on the Service port's targetPort
+   * (a number, or a name that every pod of the workload gives one number); a Service without one by
+   * the addresses and ports of its EndpointSlices. Policies apply after the ClusterIP is translated, so
+   * rules are written for these. Never empty for a Service; undefined for any other peer.
+   */
+  serviceBackends(
+    n: number,
+    port: number,
+    protocol: string,
+    time: number,
+  ): readonly ServiceBackend[] | undefined;
+}
+
+/** One destination a connection to a Service's ClusterIP may reach. */
+export interface ServiceBackend {
+  /** The backend's peer number (see `Identity.resolveNumber`). */
+  peer: number;
+  /** The port the backend takes the connection on. */
+  port: number;
+}
+
+/** A Service with a ClusterIP, as identity keeps it. */
+interface ServiceEntry {
+  /** Its peer id, `service:<namespace>/<name>`. */
+  id: string;
+  service: Service;
+  /** The workloads its selector selects pods of (sorted). */
+  backing: string[];
+  /** For a Service without a selector: its EndpointSlices. */
+  slices: EndpointSlice[];
 }
 
 export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {}): Identity {
@@ -211,6 +244,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       workloads.set(id, w);
     }
     w.pods.push(pod.metadata.name);
+    if (w.namedPorts.length > 0) w.namedPorts = commonNamedPorts(portLists, w.namedPorts, pod);
     if (pod.spec.hostNetwork) {
       w.hostNetwork = true;
       for (const ip of podIPs(pod))
@@ -249,8 +283,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       if (a.address && /^[0-9a-f.:]+$/i.test(a.address)) nodeIPs.add(normaliseIP(a.address));
   }
 
-  // Services: ClusterIP → backing workloads; special roles.
-  const serviceIPs = new Map<string, string[]>();
+  // Services: ClusterIP → the Service (its backends are listed per port by serviceBackends); roles.
+  const serviceIPs = new Map<string, ServiceEntry>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -261,13 +295,27 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (list) list.push(p);
     else podsByNamespace.set(ns, [p]);
   }
+  // A Service without a selector is backed by the EndpointSlices its owner writes.
+  const slicesByService = new Map<string, EndpointSlice[]>();
+  for (const es of snap.endpointSlices) {
+    const name = es.metadata.labels?.['kubernetes.io/service-name'];
+    if (!name) continue;
+    const key = `${es.metadata.namespace ?? ''}/${name}`;
+    const list = slicesByService.get(key);
+    if (list) list.push(es);
+    else slicesByService.set(key, [es]);
+  }
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
+    const key = `${ns}/${svc.metadata.name}`;
+    const selectorLess = !svc.spec.selector || Object.keys(svc.spec.selector).length === 0;
+    const slices = selectorLess ? (slicesByService.get(key) ?? []) : [];
+    const entry: ServiceEntry = { id: `service:${key}`, service: svc, backing, slices };
     for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
       if (ip === 'None' || ip === '') continue;
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
-      else if (backing.length > 0) serviceIPs.set(normaliseIP(ip), backing);
+      else if (backing.length > 0 || slices.length > 0) serviceIPs.set(normaliseIP(ip), entry);
     }
     if (svc.spec.type === 'LoadBalancer' || svc.spec.type === 'NodePort') {
       for (const id of backing) addRole(workloads.get(id), 'load-balanced');
@@ -275,10 +323,16 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (ns === 'kube-system' && svc.metadata.name === 'kube-dns') {
       for (const id of backing) addRole(workloads.get(id), 'cluster-dns');
     }
-    if (backing.length > 1) {
-      warnings.push(
-        `Service ${ns}/${svc.metadata.name} is backed by several workloads (${backing.join(', ')}); its ClusterIP is attributed to ${backing[0]}`,
-      );
+    for (const sp of svc.spec.ports ?? []) {
+      if (typeof sp.targetPort !== 'string') continue;
+      for (const id of backing) {
+        const w = workloads.get(id)!;
+        const protocol = sp.protocol ?? 'TCP';
+        if (!w.namedPorts.some((p) => p.name === sp.targetPort && p.protocol === protocol))
+          warnings.push(
+            `Service ${key} port ${sp.port}/${protocol} targets the port named '${sp.targetPort}', which not every pod of ${id} names alike; connections to it are taken to use port ${sp.port}`,
+          );
+      }
     }
   }
   for (const es of snap.endpointSlices) {
@@ -402,7 +456,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const svc = serviceIPs.get(ip);
     if (svc) {
       stats.byServiceIP++;
-      return workloadPeer(svc[0]!);
+      return cached(svc.id, () => ({ id: svc.id, kind: 'service', ip }));
     }
     return undefined;
   };
@@ -445,6 +499,60 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     return numberOf(resolveOther(ep, time, port));
   };
+  const servicesById = new Map<string, ServiceEntry>();
+  for (const e of serviceIPs.values()) servicesById.set(e.id, e);
+  // A selector's backends and ports do not change with time: kept per (Service, protocol, port).
+  const backendCache = new Map<string, ServiceBackend[]>();
+  const serviceBackends = (
+    n: number,
+    port: number,
+    protocol: string,
+    time: number,
+  ): ServiceBackend[] | undefined => {
+    const peer = peerList[n];
+    if (peer?.kind !== 'service') return undefined;
+    const entry = servicesById.get(peer.id)!;
+    const key = `${peer.id}\u0000${protocol}\u0000${port}`;
+    const known = backendCache.get(key);
+    if (known) return known;
+    const sp = entry.service.spec.ports?.find((p) => p.port === port && (p.protocol ?? 'TCP') === protocol);
+    const out: ServiceBackend[] = [];
+    const add = (b: number, to: number) => {
+      if (peerList[b]!.kind !== 'service' && !out.some((x) => x.peer === b && x.port === to))
+        out.push({ peer: b, port: to });
+    };
+    for (const id of entry.backing) {
+      // The targetPort: a number, or a container port's name (which the workload's pods may not all
+      // give one number: then the Service port, and a warning at build time).
+      const target = sp?.targetPort ?? port;
+      const to =
+        typeof target === 'number'
+          ? target
+          : /^[0-9]+$/.test(target)
+            ? Number(target)
+            : (workloads.get(id)!.namedPorts.find((p) => p.name === target && p.protocol === protocol)
+                ?.port ?? port);
+      add(workloadNumber(id), to);
+    }
+    for (const es of entry.slices) {
+      // The slice's port for this Service port is the one of the same name (both unnamed when the
+      // Service has one port).
+      const ep = (es.ports ?? []).find(
+        (p) => (p.name ?? '') === (sp?.name ?? '') && (p.protocol ?? 'TCP') === protocol,
+      );
+      const to = ep?.port ?? (typeof sp?.targetPort === 'number' ? sp.targetPort : port);
+      for (const e of es.endpoints ?? [])
+        for (const a of e.addresses) {
+          const ip = normaliseIP(a);
+          add(numberOf(byIP(ip, time) ?? classifyIP(ip, undefined, to)), to);
+        }
+    }
+    // No backend found (endpoints that are themselves ClusterIPs): the address as it is.
+    if (out.length === 0) out.push({ peer: numberOf(classifyIP(peer.ip ?? '', undefined, port)), port });
+    if (entry.slices.length === 0) backendCache.set(key, out);
+    return out;
+  };
+
   const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer =>
     peerList[resolveNumber(ep, time, port)]!;
 
@@ -565,6 +673,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     resolve,
     resolveNumber,
     peerAt: (n) => peerList[n]!,
+    serviceBackends,
   };
 }
 
@@ -641,6 +750,39 @@ function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
   return kind === 'CronJob' ? s?.jobTemplate?.spec?.template : s?.template;
 }
 
+/** The named ports of containers, sorted by name and number. */
+function containerNamedPorts(containers: readonly Container[]): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const c of containers)
+    for (const p of c.ports ?? [])
+      if (p.name) out.push({ name: p.name, port: p.containerPort, protocol: p.protocol ?? 'TCP' });
+  return out.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+}
+
+/** Workloads repeat the same ports (http 8080, metrics 9102, ...): one frozen list per distinct one. */
+function sharedPorts(portLists: Map<string, NamedPort[]>, ports: NamedPort[]): NamedPort[] {
+  if (ports.length === 0) return ports;
+  const key = JSON.stringify(ports);
+  let known = portLists.get(key);
+  if (known === undefined) {
+    for (const p of ports) Object.freeze(p);
+    portLists.set(key, (known = Object.freeze(ports) as NamedPort[]));
+  }
+  return known;
+}
+
+/**
+ * The named ports of `ports` that `pod` names alike too. Pods of two revisions of a workload can name a
+ * port differently (`http`, then `web`): a rule naming either would miss the other revision's pods.
+ */
+function commonNamedPorts(portLists: Map<string, NamedPort[]>, ports: NamedPort[], pod: Pod): NamedPort[] {
+  const own = containerNamedPorts(pod.spec.containers);
+  const kept = ports.filter((p) =>
+    own.some((o) => o.name === p.name && o.port === p.port && o.protocol === p.protocol),
+  );
+  return kept.length === ports.length ? ports : sharedPorts(portLists, kept);
+}
+
 function newWorkload(
   portLists: Map<string, NamedPort[]>,
   ns: string,
@@ -658,21 +800,7 @@ function newWorkload(
   if (Object.keys(selector).length === 0 && Object.keys(labels).length > 0)
     selector = { matchLabels: labels };
   const containers = template?.spec?.containers ?? pod?.spec.containers ?? [];
-  let namedPorts: NamedPort[] = [];
-  for (const c of containers)
-    for (const p of c.ports ?? [])
-      if (p.name) namedPorts.push({ name: p.name, port: p.containerPort, protocol: p.protocol ?? 'TCP' });
-  if (namedPorts.length > 0) {
-    namedPorts.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
-    // Workloads repeat the same ports (http 8080, metrics 9102, ...): one frozen list per distinct one.
-    const key = JSON.stringify(namedPorts);
-    let known = portLists.get(key);
-    if (known === undefined) {
-      for (const p of namedPorts) Object.freeze(p);
-      portLists.set(key, (known = Object.freeze(namedPorts) as NamedPort[]));
-    }
-    namedPorts = known;
-  }
+  const namedPorts = sharedPorts(portLists, containerNamedPorts(containers));
   return {
     id: workloadId(ns, kind, name),
     namespace: ns,

@@ -24,6 +24,11 @@ export interface Workload {
   selector: LabelSelector;
   /** Stable labels the workload's pods carry (template labels minus generated ones). */
   labels: Record<string, string>;
+  /**
+   * Named container ports that the workload's template and every one of its pods in the snapshot name
+   * alike (same name, number and protocol): a rule or a Service's targetPort that uses the name reaches
+   * every pod. A port that pods of two revisions name differently is left out.
+   */
   namedPorts: NamedPort[];
   /** Pod names in the snapshot (sorted). */
   pods: string[];
@@ -38,14 +43,18 @@ export interface Workload {
 
 export type WorkloadRole = 'cluster-dns' | 'ingress-controller' | 'load-balanced';
 
-export type PeerKind = 'workload' | 'node' | 'kube-apiserver' | 'world' | 'private' | 'unknown';
+/**
+ * `service` is a Service's ClusterIP: connections to it reach the Service's backends, which
+ * `Identity.serviceBackends` lists; graphs and policies are made of those, never of the Service.
+ */
+export type PeerKind = 'workload' | 'node' | 'kube-apiserver' | 'world' | 'private' | 'unknown' | 'service';
 
 /** One end of a connection after identity resolution. */
 export interface Peer {
   /**
    * Stable key: the workload id for workloads; `node:<ip>`, `kube-apiserver`, `world:<ip>`,
-   * `private:<ip>`, `unknown:<ip>` (an address that belonged to a pod gone from the snapshot) or
-   * `unknown` otherwise.
+   * `private:<ip>`, `unknown:<ip>` (an address that belonged to a pod gone from the snapshot),
+   * `service:<namespace>/<name>` (a Service's ClusterIP) or `unknown` otherwise.
    */
   id: string;
   kind: PeerKind;

@@ -11,9 +11,10 @@
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
  *   container ports and hostNetwork; CronJobs: the same inside the job template;
- * - EndpointSlices: address type and ports; endpoint addresses only in the slices of the `default/kubernetes`
- *   Service (the API server's own addresses, which identity reads; a Service's backends come from its
- *   selector and the pods, so the addresses of the other slices, one per pod, are not kept);
+ * - EndpointSlices: address type and ports; endpoint addresses of every endpoint that is not a Pod (the
+ *   API server's own addresses, and what backs a Service without a selector, which identity reads), and
+ *   every address of the `default/kubernetes` slices; the addresses of pods, one per pod, are known
+ *   from the pods, so they are not kept;
  * - Services: everything but `status`;
  * - Nodes: their addresses;
  * - every other kind: everything but `status`.
@@ -321,13 +322,21 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     };
   }
   if (o.kind === 'EndpointSlice') {
-    const endpoints = !isAPIServerSlice(head.metadata)
-      ? undefined
-      : Array.isArray(o.endpoints)
-        ? (o.endpoints as unknown[]).map((e) =>
-            e !== null && typeof e === 'object' ? { addresses: (e as Raw).addresses } : e,
-          )
-        : o.endpoints;
+    // Addresses of pods are known from the pods; the others (the API server's, or whatever backs a
+    // Service without a selector) only from here.
+    const notPod = (e: unknown) =>
+      e === null ||
+      typeof e !== 'object' ||
+      (e as { targetRef?: { kind?: unknown } }).targetRef?.kind !== 'Pod';
+    const kept = !Array.isArray(o.endpoints)
+      ? isAPIServerSlice(head.metadata)
+        ? o.endpoints
+        : undefined
+      : (o.endpoints as unknown[])
+          .filter((e) => isAPIServerSlice(head.metadata) || notPod(e))
+          .map((e) => (e !== null && typeof e === 'object' ? { addresses: (e as Raw).addresses } : e));
+    const endpoints =
+      Array.isArray(kept) && kept.length === 0 && !isAPIServerSlice(head.metadata) ? undefined : kept;
     return {
       ...head,
       ...(o.addressType !== undefined ? { addressType: str(o.addressType, interner) } : {}),

@@ -170,25 +170,35 @@ describe('aggregation on a cluster identity', () => {
           if (i === cut) expect(peersSoFar()).toEqual([...peers]);
           const f: Flow = { ...r, input: 'generic' };
           agg.add(f);
-          const src = theirs.resolve(f.src, f.time);
-          const dst = theirs.resolve(f.dst, f.time, f.port);
-          const multicast = /^(22[4-9]|23\d)\.|^255\.255\.255\.255$|^ff/.test(f.dst.ip ?? '');
-          if ((src.kind === 'unknown' && dst.kind === 'unknown') || multicast) {
-            ignored++;
-            continue;
-          }
-          for (const [p, ep] of [
-            [src, f.src],
-            [dst, f.dst],
-          ] as const) {
-            if (!peers.has(p.id)) peers.set(p.id, p.kind);
-            if (p.kind !== 'workload' && ep.names)
-              for (const n of ep.names) {
-                if (!names.has(p.id)) names.set(p.id, new Set());
-                names.get(p.id)!.add(n.replace(/\.$/, ''));
+          // A Service's ClusterIP stands for each of its backends, on the port each takes it on.
+          const ends = (n: number, dst: boolean) =>
+            theirs
+              .serviceBackends(n, f.port, f.protocol, f.time)
+              ?.map((b) => ({ peer: theirs.peerAt(b.peer), port: dst ? b.port : f.port })) ?? [
+              { peer: theirs.peerAt(n), port: f.port },
+            ];
+          const srcs = ends(theirs.resolveNumber(f.src, f.time), false);
+          const dsts = ends(theirs.resolveNumber(f.dst, f.time, f.port), true);
+          for (const { peer: src } of srcs)
+            for (const { peer: dst, port } of dsts) {
+              const multicast = /^(22[4-9]|23\d)\.|^255\.255\.255\.255$|^ff/.test(f.dst.ip ?? '');
+              if ((src.kind === 'unknown' && dst.kind === 'unknown') || multicast) {
+                ignored++;
+                continue;
               }
-          }
-          foldFlow(reference, src.id, dst.id, f);
+              for (const [p, ep] of [
+                [src, f.src],
+                [dst, f.dst],
+              ] as const) {
+                if (!peers.has(p.id)) peers.set(p.id, p.kind);
+                if (p.kind !== 'workload' && ep.names)
+                  for (const n of ep.names) {
+                    if (!names.has(p.id)) names.set(p.id, new Set());
+                    names.get(p.id)!.add(n.replace(/\.$/, ''));
+                  }
+              }
+              foldFlow(reference, src.id, dst.id, { ...f, port });
+            }
         }
         expect(JSON.stringify(agg.edges())).toBe(JSON.stringify([...reference.values()].sort(compareEdges)));
         expect(peersSoFar()).toEqual([...peers]);

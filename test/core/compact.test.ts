@@ -58,14 +58,14 @@ describe('sharing through an Interner', () => {
       kind: 'EndpointSlice',
       metadata: { name, namespace: 'shop' },
       addressType: 'IPv4',
-      endpoints: [{ addresses: ['10.0.0.1'] }],
+      endpoints: [{ addresses: ['10.0.0.1'], targetRef: { kind: 'Pod', name: 'cart-1', namespace: 'shop' } }],
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     });
     const s1 = compactObject(slice('cart-a'), interner) as { ports: unknown; endpoints?: unknown };
     const s2 = compactObject(slice('cart-b'), interner) as { ports: unknown };
     expect(s2.ports).toBe(s1.ports);
     expect(s1.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
-    // A Service's backends come from its selector: its slices' addresses (one per pod) are not kept.
+    // A pod's address is known from the pod: a slice's pod addresses (one per pod) are not kept.
     expect(s1.endpoints).toBeUndefined();
   });
 
@@ -164,21 +164,32 @@ describe('sharing through an Interner', () => {
     });
   });
 
-  it("keeps the endpoint addresses of the API server's slices only", () => {
-    const slice = (namespace: string, service: string) => ({
+  it("keeps the endpoint addresses of the API server's slices and of endpoints that are not pods", () => {
+    const slice = (namespace: string, service: string, pod = false) => ({
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
       metadata: { name: `${service}-x`, namespace, labels: { 'kubernetes.io/service-name': service } },
       addressType: 'IPv4',
-      endpoints: [{ addresses: ['172.18.0.2'], conditions: { ready: true } }],
+      endpoints: [
+        {
+          addresses: ['172.18.0.2'],
+          conditions: { ready: true },
+          ...(pod ? { targetRef: { kind: 'Pod', name: 'p', namespace } } : {}),
+        },
+      ],
       ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
     });
     for (const interner of [undefined, new Interner()]) {
-      expect(compactObject(slice('default', 'kubernetes'), interner)).toMatchObject({
+      expect(compactObject(slice('default', 'kubernetes', true), interner)).toMatchObject({
         endpoints: [{ addresses: ['172.18.0.2'] }],
       });
-      expect(compactObject(slice('other', 'kubernetes'), interner)).not.toHaveProperty('endpoints');
-      expect(compactObject(slice('default', 'kubernetes-dashboard'), interner)).not.toHaveProperty(
+      // What backs a Service without a selector: addresses known from nowhere else.
+      expect(compactObject(slice('other', 'external-db'), interner)).toMatchObject({
+        endpoints: [{ addresses: ['172.18.0.2'] }],
+      });
+      // A pod's address is known from the pod.
+      expect(compactObject(slice('other', 'web', true), interner)).not.toHaveProperty('endpoints');
+      expect(compactObject(slice('default', 'kubernetes-dashboard', true), interner)).not.toHaveProperty(
         'endpoints',
       );
     }

@@ -83,6 +83,8 @@ export function fixtureSnapshot(): ClusterSnapshot {
       { kind: 'ReplicaSet', name: 'frontend-7d9f', uid: 'uid-shop-frontend-rs' },
       { app: 'frontend', 'pod-template-hash': '7d9f' },
       '10.244.1.10',
+      undefined,
+      { containers: [{ name: 'frontend', ports: [{ name: 'http', containerPort: 8080 }] }] },
     ),
     pod(
       'shop',
@@ -90,6 +92,8 @@ export function fixtureSnapshot(): ClusterSnapshot {
       { kind: 'ReplicaSet', name: 'cart-7d9f', uid: 'uid-shop-cart-rs' },
       { app: 'cart', 'pod-template-hash': '7d9f' },
       '10.244.1.20',
+      undefined,
+      { containers: [{ name: 'cart', ports: [{ name: 'http', containerPort: 8080 }] }] },
     ),
     // The IP 10.244.1.30 was reused: db-0 got it at 10:30, before that it belonged to a cart pod.
     pod(

@@ -60,7 +60,13 @@ describe('identity', () => {
     expect(id.resolve({ ip: '10.244.1.20', namespace: 'shop', pod: 'frontend-7d9f-aaaaa' }, 0).id).toBe(
       'shop/Deployment/frontend',
     );
-    expect(id.resolve({ ip: '10.96.5.6' }, 0).id).toBe('shop/Deployment/cart');
+    // A ClusterIP is its Service, which stands for its backends on their target ports.
+    const cartSvc = id.resolveNumber({ ip: '10.96.5.6' }, 0, 8080);
+    expect(id.peerAt(cartSvc)).toMatchObject({ id: 'service:shop/cart', kind: 'service' });
+    expect(id.serviceBackends(cartSvc, 8080, 'TCP', 0)).toEqual([
+      { peer: id.resolveNumber({ namespace: 'shop', pod: 'cart-7d9f-bbbbb' }, 0), port: 8080 },
+    ]);
+    expect(id.serviceBackends(id.resolveNumber({ ip: '10.244.1.20' }, 0), 8080, 'TCP', 0)).toBeUndefined();
     expect(id.resolve({ ip: '10.96.0.1' }, 0).id).toBe('kube-apiserver');
     expect(id.resolve({ ip: '192.168.0.10' }, 0).id).toBe('node:192.168.0.10');
     expect(id.resolve({ ip: '8.8.8.8' }, 0).id).toBe('world:8.8.8.8');

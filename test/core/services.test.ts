@@ -1,0 +1,208 @@
+/**
+ * Connections to a Service's ClusterIP: policies apply after the address is translated, so the rules
+ * go to every backend, on the port each takes the connection on.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
+import type { NetworkPolicy } from '../../src/model/k8s.ts';
+import { loadSnapshotText } from '../../src/model/snapshot.ts';
+import { proveProposal } from '../../src/policy/prove.ts';
+import { runPipeline } from '../../src/pipeline.ts';
+
+const T0 = Date.parse('2026-11-01T10:00:00Z');
+
+type Port = { name?: string; containerPort: number };
+
+function deployment(name: string, labels: Record<string, string>, ports: Port[] = []) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'app', uid: `uid-${name}` },
+    spec: {
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { containers: [{ name, ports }] } },
+    },
+  };
+}
+
+function replicaSet(deploy: string, hash: string, labels: Record<string, string>) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: {
+      name: `${deploy}-${hash}`,
+      namespace: 'app',
+      uid: `uid-${deploy}-${hash}`,
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'Deployment', name: deploy, uid: `uid-${deploy}`, controller: true },
+      ],
+    },
+    spec: { selector: { matchLabels: { ...labels, 'pod-template-hash': hash } } },
+  };
+}
+
+function pod(name: string, rs: string, labels: Record<string, string>, ip: string, ports: Port[] = []) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'app',
+      labels,
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid: `uid-${rs}`, controller: true },
+      ],
+    },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c', ports }] },
+    status: { phase: 'Running', podIP: ip, hostIP: '192.168.0.10', startTime: '2026-11-01T00:00:00Z' },
+  };
+}
+
+function service(name: string, clusterIP: string, spec: Record<string, unknown>) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'app' },
+    spec: { clusterIP, ...spec },
+  };
+}
+
+const http = [{ name: 'http', containerPort: 8080 }];
+
+/** web calls `api` (port 80 → 8080), `backend` (two Deployments behind one selector), `named` and `extdb`. */
+function cluster(extra: unknown[] = []) {
+  const items = [
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'app', labels: { 'kubernetes.io/metadata.name': 'app' } },
+    },
+    deployment('web', { app: 'web' }),
+    replicaSet('web', 'aa', { app: 'web' }),
+    pod('web-aa-1', 'web-aa', { app: 'web', 'pod-template-hash': 'aa' }, '10.244.1.1'),
+    deployment('api', { app: 'api' }, http),
+    replicaSet('api', 'bb', { app: 'api' }),
+    pod('api-bb-1', 'api-bb', { app: 'api', 'pod-template-hash': 'bb' }, '10.244.1.2', http),
+    deployment('be1', { app: 'be1', role: 'backend' }),
+    replicaSet('be1', 'cc', { app: 'be1', role: 'backend' }),
+    pod('be1-cc-1', 'be1-cc', { app: 'be1', role: 'backend', 'pod-template-hash': 'cc' }, '10.244.1.3'),
+    deployment('be2', { app: 'be2', role: 'backend' }),
+    replicaSet('be2', 'dd', { app: 'be2', role: 'backend' }),
+    pod('be2-dd-1', 'be2-dd', { app: 'be2', role: 'backend', 'pod-template-hash': 'dd' }, '10.244.1.4'),
+    service('api', '10.96.0.10', { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] }),
+    service('backend', '10.96.0.11', { selector: { role: 'backend' }, ports: [{ port: 9000 }] }),
+    service('named', '10.96.0.12', { selector: { app: 'api' }, ports: [{ port: 81, targetPort: 'http' }] }),
+    service('extdb', '10.96.0.13', { ports: [{ port: 5432, targetPort: 5432 }] }),
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'extdb-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'extdb' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.0.5.5'] }],
+      ports: [{ port: 15432, protocol: 'TCP' }],
+    },
+    ...extra,
+  ];
+  // Through the snapshot loader, as `recommend --cluster` reads a file (objects are compacted).
+  return loadSnapshotText(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }), 'cluster.json');
+}
+
+const web: FlowEndpoint = { ip: '10.244.1.1', namespace: 'app', pod: 'web-aa-1' };
+const flow = (minute: number, dst: FlowEndpoint, port: number): Flow => ({
+  time: T0 + minute * 60_000,
+  src: web,
+  dst,
+  port,
+  protocol: 'TCP',
+  verdict: 'FORWARDED',
+  input: 'generic',
+});
+
+const policy = (ps: NetworkPolicy[], name: string) => ps.find((p) => p.metadata.name === name)!;
+
+describe('flows to a Service ClusterIP', () => {
+  it('become edges to every backend on its target port, and rules that admit them', async () => {
+    const snap = cluster();
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '10.96.0.10' }, 80),
+      flow(2, { ip: '10.96.0.11' }, 9000),
+      flow(3, { ip: '10.96.0.12' }, 81),
+      flow(4, { ip: '10.96.0.13' }, 5432),
+    ]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/api:8080/TCP',
+      'app/Deployment/web->app/Deployment/be1:9000/TCP',
+      'app/Deployment/web->app/Deployment/be2:9000/TCP',
+      'app/Deployment/web->private:10.0.5.5:15432/TCP',
+    ]);
+    // Two flows (via `api` and via `named`) reached api on 8080.
+    expect(r.graph.edges.find((e) => e.target === 'app/Deployment/api')!.count).toBe(2);
+    const ps = r.proposal.policies;
+    expect(policy(ps, 'microseg-api').spec.ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 8080 }] },
+    ]);
+    for (const be of ['be1', 'be2'])
+      expect(policy(ps, `microseg-${be}`).spec.ingress).toEqual([
+        {
+          from: [{ podSelector: { matchLabels: { app: 'web' } } }],
+          ports: [{ protocol: 'TCP', port: 9000 }],
+        },
+      ]);
+    const egress = policy(ps, 'microseg-web').spec.egress!;
+    expect(egress).toContainEqual({
+      to: [{ ipBlock: { cidr: '10.0.5.5/32' } }],
+      ports: [{ protocol: 'TCP', port: 15432 }],
+    });
+    expect(egress.some((r) => r.to?.some((p) => p.ipBlock?.cidr.startsWith('10.96.')))).toBe(false);
+    // The project's semantics engine agrees: every observed connection is allowed.
+    const proof = proveProposal({
+      snapshot: snap,
+      workloads: r.identity.workloads,
+      graph: r.graph,
+      proposal: r.proposal,
+      apiserverIPs: r.identity.apiserverEndpoints.ips,
+      podWorkload: r.identity.podWorkload,
+    });
+    expect(proof.checked).toBe(4);
+    expect(proof.blocked).toEqual([]);
+  });
+
+  it('takes a named targetPort only where every pod names the port alike', async () => {
+    // A second ReplicaSet of api whose pod calls 8080 "web": the name "http" no longer reaches every pod.
+    const snap = cluster([
+      replicaSet('api', 'ee', { app: 'api' }),
+      pod('api-ee-1', 'api-ee', { app: 'api', 'pod-template-hash': 'ee' }, '10.244.1.5', [
+        { name: 'web', containerPort: 8080 },
+      ]),
+    ]);
+    const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.12' }, 81)], { policy: { namedPorts: true } });
+    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->app/Deployment/api:81/TCP']);
+    expect(r.identity.warnings).toContain(
+      "Service app/named port 81/TCP targets the port named 'http', which not every pod of app/Deployment/api names alike; connections to it are taken to use port 81",
+    );
+  });
+});
+
+describe('named ports', () => {
+  it('are written by name only when every pod of the workload names the port alike', async () => {
+    const one = await runPipeline(cluster(), [flow(1, { ip: '10.244.1.2' }, 8080)], {
+      policy: { namedPorts: true },
+    });
+    expect(policy(one.proposal.policies, 'microseg-api').spec.ingress![0]!.ports).toEqual([
+      { protocol: 'TCP', port: 'http' },
+    ]);
+    const two = await runPipeline(
+      cluster([
+        replicaSet('api', 'ee', { app: 'api' }),
+        pod('api-ee-1', 'api-ee', { app: 'api', 'pod-template-hash': 'ee' }, '10.244.1.5', [
+          { name: 'web', containerPort: 8080 },
+        ]),
+      ]),
+      [flow(1, { ip: '10.244.1.2' }, 8080)],
+      { policy: { namedPorts: true } },
+    );
+    expect(policy(two.proposal.policies, 'microseg-api').spec.ingress![0]!.ports).toEqual([
+      { protocol: 'TCP', port: 8080 },
+    ]);
+  });
+});
