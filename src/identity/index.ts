@@ -128,7 +128,10 @@ export interface Identity {
   podWorkload: Map<string, string>;
   /** Every IP that means the API server: the `default/kubernetes` ClusterIP(s) and its endpoints. */
   apiserverIPs: Set<string>;
-  /** The API server's real addresses and ports, from the `default/kubernetes` EndpointSlice/Endpoints. */
+  /**
+   * The API server's real addresses and ports: from the `default/kubernetes` EndpointSlices, or from its
+   * core/v1 Endpoints object when no slice names an address.
+   */
   apiserverEndpoints: { ips: string[]; ports: number[] };
   /**
    * The pod networks, inferred from pod addresses: the /16 of each IPv4 pod address and the /48 of each
@@ -290,11 +293,21 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       for (const p of es.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
     }
   }
+  // The core/v1 Endpoints object says the same: read for the snapshots that have it and no slice
+  // (`kubectl get endpoints`, a hand-made snapshot), whose API server would otherwise have no address.
+  const fromSlices = apiEndpointIPs.size > 0;
   for (const o of snap.others) {
     if (o.kind === 'Endpoints' && o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes') {
-      const subsets = (o as { subsets?: { addresses?: { ip?: string }[] }[] }).subsets ?? [];
-      for (const s of subsets)
-        for (const a of s.addresses ?? []) if (a.ip) apiserverIPs.add(normaliseIP(a.ip));
+      const subsets =
+        (o as { subsets?: { addresses?: { ip?: string }[]; ports?: { port?: number }[] }[] }).subsets ?? [];
+      for (const s of subsets) {
+        for (const a of s.addresses ?? []) {
+          if (!a.ip) continue;
+          apiserverIPs.add(normaliseIP(a.ip));
+          if (!fromSlices) apiEndpointIPs.add(normaliseIP(a.ip));
+        }
+        if (!fromSlices) for (const p of s.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
+      }
     }
   }
   for (const ip of apiEndpointIPs) apiserverIPs.add(ip);

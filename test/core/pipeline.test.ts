@@ -5,6 +5,8 @@ import { runGraphPipeline, runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { toDot } from '../../src/graph/build.ts';
 import type { Flow } from '../../src/flows/types.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
+import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
 describe('identity', () => {
@@ -86,6 +88,53 @@ describe('identity', () => {
     expect(isPrivateIP('fd00::1')).toBe(true);
     expect(isPrivateIP('2001:db8::1')).toBe(false);
     expect(isPrivateIP('172.32.0.1')).toBe(false);
+  });
+});
+
+describe('identity of objects and pods missing from the snapshot', () => {
+  /** The fixture with `objs` added (parsed as a snapshot file's objects are). */
+  const withObjects = (...objs: unknown[]) => {
+    const snap = fixtureSnapshot();
+    const more = snapshotFromObjects(objs, 'test');
+    for (const k of Object.keys(more) as (keyof ClusterSnapshot)[])
+      (snap[k] as unknown[]).push(...(more[k] as unknown[]));
+    return snap;
+  };
+  const apiEndpoints = (ip: string, port: number) => ({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: 'kubernetes', namespace: 'default' },
+    subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
+  });
+
+  it("takes the API server's endpoints from its Endpoints object when no EndpointSlice has them", async () => {
+    const snap = withObjects(apiEndpoints('172.18.0.3', 6443));
+    snap.endpointSlices = [];
+    const id = buildIdentity(snap);
+    expect(id.apiserverEndpoints).toEqual({ ips: ['172.18.0.3'], ports: [6443] });
+    expect(id.resolve({ ip: '172.18.0.3' }, 0, 6443).id).toBe('kube-apiserver');
+    const flows = [
+      ...fixtureFlows(),
+      {
+        ...fixtureFlows()[0]!,
+        src: { ip: '10.244.1.20' },
+        dst: { ip: '10.96.0.1' },
+        port: 443,
+      },
+    ];
+    const res = await runPipeline(snap, flows);
+    const cart = res.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.spec.egress).toContainEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.3/32' } }],
+      ports: [
+        { protocol: 'TCP', port: 443 },
+        { protocol: 'TCP', port: 6443 },
+      ],
+    });
+    expect(res.proposal.notExpressible.filter((n) => n.edge.includes('kube-apiserver'))).toEqual([]);
+    // With a slice as well, the slice is what counts (the Endpoints object only mirrors it).
+    const both = buildIdentity(withObjects(apiEndpoints('172.18.0.3', 6444)));
+    expect(both.apiserverEndpoints).toEqual({ ips: ['172.18.0.2'], ports: [6443] });
   });
 });
 
