@@ -642,6 +642,15 @@ function rootOwner(
     if (hash && name.endsWith(`-${hash}`))
       return { kind: 'Deployment', name: name.slice(0, -hash.length - 1) };
   }
+  // Likewise a Job (history limits delete finished Jobs and the garbage collector their pods later, and a
+  // snapshot may list no jobs): the CronJob controller names its Jobs `<cronjob>-<scheduled time in
+  // minutes>`. Only a CronJob of that name in the namespace makes it one of its runs; otherwise each run
+  // would be a workload of its own, its name and policy changing every run.
+  if (kind === 'Job' && !objByKey.has(`${ns}/Job/${name}`)) {
+    const cronJob = /^(.+)-\d+$/.exec(name)?.[1];
+    if (cronJob !== undefined && objByKey.has(`${ns}/CronJob/${cronJob}`))
+      return { kind: 'CronJob', name: cronJob };
+  }
   if (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'].includes(kind)) {
     return { kind: kind as WorkloadKind, name };
   }

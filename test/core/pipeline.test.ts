@@ -136,6 +136,60 @@ describe('identity of objects and pods missing from the snapshot', () => {
     const both = buildIdentity(withObjects(apiEndpoints('172.18.0.3', 6444)));
     expect(both.apiserverEndpoints).toEqual({ ips: ['172.18.0.2'], ports: [6443] });
   });
+
+  const cronJob = (name: string) => ({
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name, namespace: 'shop', uid: `uid-${name}` },
+    spec: {
+      schedule: '0 0 * * *',
+      jobTemplate: { spec: { template: { metadata: { labels: { app: name } } } } },
+    },
+  });
+  const jobPod = (job: string, app: string, ip: string) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `${job}-abcde`,
+      namespace: 'shop',
+      labels: { app, 'job-name': job, 'batch.kubernetes.io/job-name': job },
+      ownerReferences: [
+        { apiVersion: 'batch/v1', kind: 'Job', name: job, uid: `uid-${job}`, controller: true },
+      ],
+    },
+    spec: { containers: [{ name: 'c' }] },
+    status: { phase: 'Succeeded', podIP: ip, startTime: '2026-11-01T00:00:00Z' },
+  });
+
+  it('traces a Job absent from the snapshot to the CronJob named in its name, if that exists', () => {
+    const id = buildIdentity(
+      withObjects(
+        cronJob('nightly'),
+        jobPod('nightly-29000000', 'nightly', '10.244.3.1'),
+        jobPod('adhoc-29000000', 'adhoc', '10.244.3.2'),
+        jobPod('nightly-backfill', 'nightly', '10.244.3.3'),
+      ),
+    );
+    expect(id.podWorkload.get('shop/nightly-29000000-abcde')).toBe('shop/CronJob/nightly');
+    expect(id.workloads.get('shop/CronJob/nightly')!.pods).toEqual(['nightly-29000000-abcde']);
+    expect(id.workloads.has('shop/Job/nightly-29000000')).toBe(false);
+    // No CronJob `adhoc`; `backfill` is no scheduled time: the Jobs stay themselves.
+    expect(id.podWorkload.get('shop/adhoc-29000000-abcde')).toBe('shop/Job/adhoc-29000000');
+    expect(id.podWorkload.get('shop/nightly-backfill-abcde')).toBe('shop/Job/nightly-backfill');
+  });
+
+  it('keeps a Job that is in the snapshot without an owner as a Job, whatever its name', () => {
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'nightly-1', namespace: 'shop', uid: 'uid-nightly-1' },
+      spec: { template: { metadata: { labels: { app: 'nightly' } } } },
+    };
+    const id = buildIdentity(
+      withObjects(cronJob('nightly'), job, jobPod('nightly-1', 'nightly', '10.244.3.1')),
+    );
+    expect(id.podWorkload.get('shop/nightly-1-abcde')).toBe('shop/Job/nightly-1');
+  });
 });
 
 describe('pipeline on the fixture', async () => {
