@@ -463,25 +463,12 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   /** An endpoint that does not name a snapshot pod. */
   const resolveOther = (ep: FlowEndpoint, time: number, port?: number): Peer => {
-    if (ep.pod && ep.namespace) {
-      const named = resolveUnknownPod(ep, ep.namespace);
-      if (named) {
-        if (ep.ip) learn(normaliseIP(ep.ip), named.id, time);
-        return named;
-      }
-    }
+    if (ep.pod && ep.namespace) return resolveUnknownPod(ep, ep.namespace, ep.pod, time, port);
     if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
     if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
       const p = byIP(ip, time);
       if (p) return p;
-    }
-    if (ep.pod && ep.namespace) {
-      // A pod the snapshot does not know and no workload metadata: keep it as a bare pod.
-      stats.unattributed++;
-      const id = observedWorkload(ep.namespace, 'Pod', ep.pod, ep.labels);
-      if (ip) learn(ip, id, time);
-      return workloadPeer(id);
     }
     if (!ip) {
       stats.unattributed++;
@@ -492,17 +479,47 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return countKind(p);
   };
 
-  /** An endpoint that names a pod the snapshot does not have: Hubble's workload, or a label match. */
-  const resolveUnknownPod = (ep: FlowEndpoint, ns: string): Peer | undefined => {
+  /**
+   * An endpoint that names a pod the snapshot does not have: Hubble's workload, a label match or the
+   * workload the pod's name is shaped after; else the pod itself. Never the pod that holds its address in
+   * the snapshot: that is another pod (addresses are reused, and the named one is gone).
+   */
+  const resolveUnknownPod = (
+    ep: FlowEndpoint,
+    ns: string,
+    pod: string,
+    time: number,
+    port?: number,
+  ): Peer => {
+    const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
+    const named = unknownPodWorkload(ep, ns, pod);
+    if (named !== undefined) {
+      if (ip) learn(ip, named, time);
+      return workloadPeer(named);
+    }
+    if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
+    // No workload metadata and no workload of its name: keep it as a bare pod.
+    stats.unattributed++;
+    const id = observedWorkload(ns, 'Pod', pod, ep.labels);
+    if (ip) learn(ip, id, time);
+    return workloadPeer(id);
+  };
+
+  const unknownPodWorkload = (ep: FlowEndpoint, ns: string, pod: string): string | undefined => {
     if (ep.workload) {
       stats.byHubbleWorkload++;
-      return workloadPeer(observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels));
+      return observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels);
     }
     // A pod gone from the snapshot: the workload of its namespace whose selector its labels match.
     const byLabels = ep.labels && ep.labels.length > 0 ? workloadByLabels(ns, ep.labels) : undefined;
     if (byLabels) {
       stats.byLabels++;
-      return workloadPeer(byLabels);
+      return byLabels;
+    }
+    const byName = workloadByPodName(workloads, ns, pod);
+    if (byName) {
+      stats.byPodName++;
+      return byName;
     }
     return undefined;
   };
@@ -591,6 +608,39 @@ function podNetworkOf(ip: string): string {
     .slice(0, 3)
     .map((x) => x.toString(16))
     .join(':')}::/48`;
+}
+
+/**
+ * The shapes controllers give their pods' names, with the owning workload's name first: a Deployment's
+ * pods are `<deployment>-<pod-template-hash>-<5>`, a StatefulSet's `<statefulset>-<ordinal>`, a
+ * DaemonSet's `<daemonset>-<5>`, a CronJob's (through its Jobs) `<cronjob>-<scheduled minute>-<5>`.
+ */
+const POD_NAME_SHAPES: readonly (readonly [WorkloadKind, RegExp])[] = [
+  ['Deployment', /^(.+)-[a-z0-9]+-[a-z0-9]{5}$/],
+  ['StatefulSet', /^(.+)-\d+$/],
+  ['DaemonSet', /^(.+)-[a-z0-9]{5}$/],
+  ['CronJob', /^(.+)-\d+-[a-z0-9]{5}$/],
+];
+
+/**
+ * The workload of namespace `ns` a pod gone from the snapshot was made by, from its name's shape: only a
+ * workload of the snapshot (not one reconstructed from flows) counts, and only when one fits the name.
+ */
+function workloadByPodName(
+  workloads: ReadonlyMap<string, Workload>,
+  ns: string,
+  pod: string,
+): string | undefined {
+  let found: string | undefined;
+  for (const [kind, shape] of POD_NAME_SHAPES) {
+    const name = shape.exec(pod)?.[1];
+    if (name === undefined) continue;
+    const w = workloads.get(workloadId(ns, kind, name));
+    if (w === undefined || w.observedOnly) continue;
+    if (found !== undefined) return undefined; // two fit: the name says nothing
+    found = w.id;
+  }
+  return found;
 }
 
 function labelsFromList(list: readonly string[]): Record<string, string> {

@@ -9,6 +9,8 @@ import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
+const T1 = Date.parse('2026-11-01T11:00:00Z');
+
 describe('identity', () => {
   const id = buildIdentity(fixtureSnapshot());
 
@@ -189,6 +191,61 @@ describe('identity of objects and pods missing from the snapshot', () => {
       withObjects(cronJob('nightly'), job, jobPod('nightly-1', 'nightly', '10.244.3.1')),
     );
     expect(id.podWorkload.get('shop/nightly-1-abcde')).toBe('shop/Job/nightly-1');
+  });
+
+  const daemonSet = {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'agent', namespace: 'shop', uid: 'uid-agent' },
+    spec: {
+      selector: { matchLabels: { app: 'agent' } },
+      template: { metadata: { labels: { app: 'agent' } } },
+    },
+  };
+
+  it('never gives a pod the flow names, absent from the snapshot, to the pod holding its address', () => {
+    const id = buildIdentity(withObjects(daemonSet, cronJob('nightly')));
+    const cartIP = '10.244.1.20'; // held by cart-7d9f-bbbbb since before the flows
+    const at = (pod: string, ns = 'shop') => id.resolve({ namespace: ns, pod, ip: cartIP }, T1).id;
+    // The workload its name's shape names, when that workload is in the snapshot.
+    expect(at('frontend-7d9f-zzzzz')).toBe('shop/Deployment/frontend');
+    expect(at('frontend-5c6b7d8f9-x2b4n')).toBe('shop/Deployment/frontend');
+    expect(at('db-3')).toBe('shop/StatefulSet/db');
+    expect(at('agent-q7w9z')).toBe('shop/DaemonSet/agent');
+    expect(at('nightly-29000000-k2m4p')).toBe('shop/CronJob/nightly');
+    expect(id.stats).toMatchObject({ byPodName: 5, byIP: 0, unattributed: 0 });
+    // Otherwise the pod itself, unattributed: no such workload, a shape that names none, another
+    // namespace, a workload only flows have shown.
+    id.resolve({ namespace: 'shop', pod: 'ghost-1', workload: { kind: 'Deployment', name: 'ghost' } }, T1);
+    expect(at('gone-7f9c-xx')).toBe('shop/Pod/gone-7f9c-xx');
+    expect(at('frontend-7d9f')).toBe('shop/Pod/frontend-7d9f');
+    expect(at('cart-7d9f-zzzzz', 'kube-system')).toBe('kube-system/Pod/cart-7d9f-zzzzz');
+    expect(at('ghost-7d9f-zzzzz')).toBe('shop/Pod/ghost-7d9f-zzzzz');
+    expect(id.stats).toMatchObject({ byPodName: 5, byIP: 0, byHubbleWorkload: 1, unattributed: 4 });
+    expect(id.warnings).toContain(
+      'workload shop/Pod/gone-7f9c-xx was seen in flows but is not in the snapshot; its selector comes from flow labels',
+    );
+    // Hubble's workload and a label match still come first.
+    expect(
+      id.resolve(
+        { namespace: 'shop', pod: 'db-3', ip: cartIP, workload: { kind: 'Deployment', name: 'cart' } },
+        T1,
+      ).id,
+    ).toBe('shop/Deployment/cart');
+    expect(id.resolve({ namespace: 'shop', pod: 'x-1', ip: cartIP, labels: ['app=db'] }, T1).id).toBe(
+      'shop/StatefulSet/db',
+    );
+    // The address alone still means its holder.
+    expect(id.resolve({ ip: cartIP }, T1).id).toBe('shop/Deployment/cart');
+  });
+
+  it('gives a pod name whose shape fits two workloads to neither', () => {
+    const ds = { ...daemonSet, metadata: { ...daemonSet.metadata, name: 'frontend-7d9f', uid: 'uid-ds' } };
+    const id = buildIdentity(withObjects(ds));
+    expect(id.resolve({ namespace: 'shop', pod: 'frontend-7d9f-zzzzz', ip: '10.244.1.20' }, T1).id).toBe(
+      'shop/Pod/frontend-7d9f-zzzzz',
+    );
+    expect(id.stats).toMatchObject({ byPodName: 0, byIP: 0, unattributed: 1 });
   });
 });
 
