@@ -128,7 +128,10 @@ export interface Identity {
   podWorkload: Map<string, string>;
   /** Every IP that means the API server: the `default/kubernetes` ClusterIP(s) and its endpoints. */
   apiserverIPs: Set<string>;
-  /** The API server's real addresses and ports, from the `default/kubernetes` EndpointSlice/Endpoints. */
+  /**
+   * The API server's real addresses and ports: from the `default/kubernetes` EndpointSlices, or from its
+   * core/v1 Endpoints object when no slice names an address.
+   */
   apiserverEndpoints: { ips: string[]; ports: number[] };
   /**
    * The pod networks, inferred from pod addresses: the /16 of each IPv4 pod address and the /48 of each
@@ -344,11 +347,21 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       for (const p of es.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
     }
   }
+  // The core/v1 Endpoints object says the same: read for the snapshots that have it and no slice
+  // (`kubectl get endpoints`, a hand-made snapshot), whose API server would otherwise have no address.
+  const fromSlices = apiEndpointIPs.size > 0;
   for (const o of snap.others) {
     if (o.kind === 'Endpoints' && o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes') {
-      const subsets = (o as { subsets?: { addresses?: { ip?: string }[] }[] }).subsets ?? [];
-      for (const s of subsets)
-        for (const a of s.addresses ?? []) if (a.ip) apiserverIPs.add(normaliseIP(a.ip));
+      const subsets =
+        (o as { subsets?: { addresses?: { ip?: string }[]; ports?: { port?: number }[] }[] }).subsets ?? [];
+      for (const s of subsets) {
+        for (const a of s.addresses ?? []) {
+          if (!a.ip) continue;
+          apiserverIPs.add(normaliseIP(a.ip));
+          if (!fromSlices) apiEndpointIPs.add(normaliseIP(a.ip));
+        }
+        if (!fromSlices) for (const p of s.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
+      }
     }
   }
   for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
@@ -558,25 +571,12 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   /** An endpoint that does not name a snapshot pod. */
   const resolveOther = (ep: FlowEndpoint, time: number, port?: number): Peer => {
-    if (ep.pod && ep.namespace) {
-      const named = resolveUnknownPod(ep, ep.namespace);
-      if (named) {
-        if (ep.ip) learn(normaliseIP(ep.ip), named.id, time);
-        return named;
-      }
-    }
+    if (ep.pod && ep.namespace) return resolveUnknownPod(ep, ep.namespace, ep.pod, time, port);
     if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
     if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
       const p = byIP(ip, time);
       if (p) return p;
-    }
-    if (ep.pod && ep.namespace) {
-      // A pod the snapshot does not know and no workload metadata: keep it as a bare pod.
-      stats.unattributed++;
-      const id = observedWorkload(ep.namespace, 'Pod', ep.pod, ep.labels);
-      if (ip) learn(ip, id, time);
-      return workloadPeer(id);
     }
     if (!ip) {
       stats.unattributed++;
@@ -587,17 +587,47 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return countKind(p);
   };
 
-  /** An endpoint that names a pod the snapshot does not have: Hubble's workload, or a label match. */
-  const resolveUnknownPod = (ep: FlowEndpoint, ns: string): Peer | undefined => {
+  /**
+   * An endpoint that names a pod the snapshot does not have: Hubble's workload, a label match or the
+   * workload the pod's name is shaped after; else the pod itself. Never the pod that holds its address in
+   * the snapshot: that is another pod (addresses are reused, and the named one is gone).
+   */
+  const resolveUnknownPod = (
+    ep: FlowEndpoint,
+    ns: string,
+    pod: string,
+    time: number,
+    port?: number,
+  ): Peer => {
+    const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
+    const named = unknownPodWorkload(ep, ns, pod);
+    if (named !== undefined) {
+      if (ip) learn(ip, named, time);
+      return workloadPeer(named);
+    }
+    if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
+    // No workload metadata and no workload of its name: keep it as a bare pod.
+    stats.unattributed++;
+    const id = observedWorkload(ns, 'Pod', pod, ep.labels);
+    if (ip) learn(ip, id, time);
+    return workloadPeer(id);
+  };
+
+  const unknownPodWorkload = (ep: FlowEndpoint, ns: string, pod: string): string | undefined => {
     if (ep.workload) {
       stats.byHubbleWorkload++;
-      return workloadPeer(observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels));
+      return observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels);
     }
     // A pod gone from the snapshot: the workload of its namespace whose selector its labels match.
     const byLabels = ep.labels && ep.labels.length > 0 ? workloadByLabels(ns, ep.labels) : undefined;
     if (byLabels) {
       stats.byLabels++;
-      return workloadPeer(byLabels);
+      return byLabels;
+    }
+    const byName = workloadByPodName(workloads, ns, pod);
+    if (byName) {
+      stats.byPodName++;
+      return byName;
     }
     return undefined;
   };
@@ -689,6 +719,39 @@ function podNetworkOf(ip: string): string {
     .join(':')}::/48`;
 }
 
+/**
+ * The shapes controllers give their pods' names, with the owning workload's name first: a Deployment's
+ * pods are `<deployment>-<pod-template-hash>-<5>`, a StatefulSet's `<statefulset>-<ordinal>`, a
+ * DaemonSet's `<daemonset>-<5>`, a CronJob's (through its Jobs) `<cronjob>-<scheduled minute>-<5>`.
+ */
+const POD_NAME_SHAPES: readonly (readonly [WorkloadKind, RegExp])[] = [
+  ['Deployment', /^(.+)-[a-z0-9]+-[a-z0-9]{5}$/],
+  ['StatefulSet', /^(.+)-\d+$/],
+  ['DaemonSet', /^(.+)-[a-z0-9]{5}$/],
+  ['CronJob', /^(.+)-\d+-[a-z0-9]{5}$/],
+];
+
+/**
+ * The workload of namespace `ns` a pod gone from the snapshot was made by, from its name's shape: only a
+ * workload of the snapshot (not one reconstructed from flows) counts, and only when one fits the name.
+ */
+function workloadByPodName(
+  workloads: ReadonlyMap<string, Workload>,
+  ns: string,
+  pod: string,
+): string | undefined {
+  let found: string | undefined;
+  for (const [kind, shape] of POD_NAME_SHAPES) {
+    const name = shape.exec(pod)?.[1];
+    if (name === undefined) continue;
+    const w = workloads.get(workloadId(ns, kind, name));
+    if (w === undefined || w.observedOnly) continue;
+    if (found !== undefined) return undefined; // two fit: the name says nothing
+    found = w.id;
+  }
+  return found;
+}
+
 function labelsFromList(list: readonly string[]): Record<string, string> {
   const l: Record<string, string> = {};
   for (const kv of list) {
@@ -737,6 +800,15 @@ function rootOwner(
     const hash = pod.metadata.labels?.['pod-template-hash'];
     if (hash && name.endsWith(`-${hash}`))
       return { kind: 'Deployment', name: name.slice(0, -hash.length - 1) };
+  }
+  // Likewise a Job (history limits delete finished Jobs and the garbage collector their pods later, and a
+  // snapshot may list no jobs): the CronJob controller names its Jobs `<cronjob>-<scheduled time in
+  // minutes>`. Only a CronJob of that name in the namespace makes it one of its runs; otherwise each run
+  // would be a workload of its own, its name and policy changing every run.
+  if (kind === 'Job' && !objByKey.has(`${ns}/Job/${name}`)) {
+    const cronJob = /^(.+)-\d+$/.exec(name)?.[1];
+    if (cronJob !== undefined && objByKey.has(`${ns}/CronJob/${cronJob}`))
+      return { kind: 'CronJob', name: cronJob };
   }
   if (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'].includes(kind)) {
     return { kind: kind as WorkloadKind, name };

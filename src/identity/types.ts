@@ -64,6 +64,10 @@ export interface Peer {
 
 /** Counters of how endpoints were resolved, for the report. */
 export interface IdentityStats {
+  /**
+   * Endpoints attributed by the pod they name: a pod of the snapshot, or, for a pod gone from it, the one
+   * workload of the snapshot its name is shaped after (`<deployment>-<hash>-<suffix>`, `<sts>-<n>`, ...).
+   */
   byPodName: number;
   byIP: number;
   byServiceIP: number;

@@ -5,7 +5,11 @@ import { runGraphPipeline, runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { toDot } from '../../src/graph/build.ts';
 import type { Flow } from '../../src/flows/types.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
+import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
+
+const T1 = Date.parse('2026-11-01T11:00:00Z');
 
 describe('identity', () => {
   const id = buildIdentity(fixtureSnapshot());
@@ -92,6 +96,162 @@ describe('identity', () => {
     expect(isPrivateIP('fd00::1')).toBe(true);
     expect(isPrivateIP('2001:db8::1')).toBe(false);
     expect(isPrivateIP('172.32.0.1')).toBe(false);
+  });
+});
+
+describe('identity of objects and pods missing from the snapshot', () => {
+  /** The fixture with `objs` added (parsed as a snapshot file's objects are). */
+  const withObjects = (...objs: unknown[]) => {
+    const snap = fixtureSnapshot();
+    const more = snapshotFromObjects(objs, 'test');
+    for (const k of Object.keys(more) as (keyof ClusterSnapshot)[])
+      (snap[k] as unknown[]).push(...(more[k] as unknown[]));
+    return snap;
+  };
+  const apiEndpoints = (ip: string, port: number) => ({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: 'kubernetes', namespace: 'default' },
+    subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
+  });
+
+  it("takes the API server's endpoints from its Endpoints object when no EndpointSlice has them", async () => {
+    const snap = withObjects(apiEndpoints('172.18.0.3', 6443));
+    snap.endpointSlices = [];
+    const id = buildIdentity(snap);
+    expect(id.apiserverEndpoints).toEqual({ ips: ['172.18.0.3'], ports: [6443] });
+    expect(id.resolve({ ip: '172.18.0.3' }, 0, 6443).id).toBe('kube-apiserver');
+    const flows = [
+      ...fixtureFlows(),
+      {
+        ...fixtureFlows()[0]!,
+        src: { ip: '10.244.1.20' },
+        dst: { ip: '10.96.0.1' },
+        port: 443,
+      },
+    ];
+    const res = await runPipeline(snap, flows);
+    const cart = res.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.spec.egress).toContainEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.3/32' } }],
+      ports: [
+        { protocol: 'TCP', port: 443 },
+        { protocol: 'TCP', port: 6443 },
+      ],
+    });
+    expect(res.proposal.notExpressible.filter((n) => n.edge.includes('kube-apiserver'))).toEqual([]);
+    // With a slice as well, the slice is what counts (the Endpoints object only mirrors it).
+    const both = buildIdentity(withObjects(apiEndpoints('172.18.0.3', 6444)));
+    expect(both.apiserverEndpoints).toEqual({ ips: ['172.18.0.2'], ports: [6443] });
+  });
+
+  const cronJob = (name: string) => ({
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name, namespace: 'shop', uid: `uid-${name}` },
+    spec: {
+      schedule: '0 0 * * *',
+      jobTemplate: { spec: { template: { metadata: { labels: { app: name } } } } },
+    },
+  });
+  const jobPod = (job: string, app: string, ip: string) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `${job}-abcde`,
+      namespace: 'shop',
+      labels: { app, 'job-name': job, 'batch.kubernetes.io/job-name': job },
+      ownerReferences: [
+        { apiVersion: 'batch/v1', kind: 'Job', name: job, uid: `uid-${job}`, controller: true },
+      ],
+    },
+    spec: { containers: [{ name: 'c' }] },
+    status: { phase: 'Succeeded', podIP: ip, startTime: '2026-11-01T00:00:00Z' },
+  });
+
+  it('traces a Job absent from the snapshot to the CronJob named in its name, if that exists', () => {
+    const id = buildIdentity(
+      withObjects(
+        cronJob('nightly'),
+        jobPod('nightly-29000000', 'nightly', '10.244.3.1'),
+        jobPod('adhoc-29000000', 'adhoc', '10.244.3.2'),
+        jobPod('nightly-backfill', 'nightly', '10.244.3.3'),
+      ),
+    );
+    expect(id.podWorkload.get('shop/nightly-29000000-abcde')).toBe('shop/CronJob/nightly');
+    expect(id.workloads.get('shop/CronJob/nightly')!.pods).toEqual(['nightly-29000000-abcde']);
+    expect(id.workloads.has('shop/Job/nightly-29000000')).toBe(false);
+    // No CronJob `adhoc`; `backfill` is no scheduled time: the Jobs stay themselves.
+    expect(id.podWorkload.get('shop/adhoc-29000000-abcde')).toBe('shop/Job/adhoc-29000000');
+    expect(id.podWorkload.get('shop/nightly-backfill-abcde')).toBe('shop/Job/nightly-backfill');
+  });
+
+  it('keeps a Job that is in the snapshot without an owner as a Job, whatever its name', () => {
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'nightly-1', namespace: 'shop', uid: 'uid-nightly-1' },
+      spec: { template: { metadata: { labels: { app: 'nightly' } } } },
+    };
+    const id = buildIdentity(
+      withObjects(cronJob('nightly'), job, jobPod('nightly-1', 'nightly', '10.244.3.1')),
+    );
+    expect(id.podWorkload.get('shop/nightly-1-abcde')).toBe('shop/Job/nightly-1');
+  });
+
+  const daemonSet = {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'agent', namespace: 'shop', uid: 'uid-agent' },
+    spec: {
+      selector: { matchLabels: { app: 'agent' } },
+      template: { metadata: { labels: { app: 'agent' } } },
+    },
+  };
+
+  it('never gives a pod the flow names, absent from the snapshot, to the pod holding its address', () => {
+    const id = buildIdentity(withObjects(daemonSet, cronJob('nightly')));
+    const cartIP = '10.244.1.20'; // held by cart-7d9f-bbbbb since before the flows
+    const at = (pod: string, ns = 'shop') => id.resolve({ namespace: ns, pod, ip: cartIP }, T1).id;
+    // The workload its name's shape names, when that workload is in the snapshot.
+    expect(at('frontend-7d9f-zzzzz')).toBe('shop/Deployment/frontend');
+    expect(at('frontend-5c6b7d8f9-x2b4n')).toBe('shop/Deployment/frontend');
+    expect(at('db-3')).toBe('shop/StatefulSet/db');
+    expect(at('agent-q7w9z')).toBe('shop/DaemonSet/agent');
+    expect(at('nightly-29000000-k2m4p')).toBe('shop/CronJob/nightly');
+    expect(id.stats).toMatchObject({ byPodName: 5, byIP: 0, unattributed: 0 });
+    // Otherwise the pod itself, unattributed: no such workload, a shape that names none, another
+    // namespace, a workload only flows have shown.
+    id.resolve({ namespace: 'shop', pod: 'ghost-1', workload: { kind: 'Deployment', name: 'ghost' } }, T1);
+    expect(at('gone-7f9c-xx')).toBe('shop/Pod/gone-7f9c-xx');
+    expect(at('frontend-7d9f')).toBe('shop/Pod/frontend-7d9f');
+    expect(at('cart-7d9f-zzzzz', 'kube-system')).toBe('kube-system/Pod/cart-7d9f-zzzzz');
+    expect(at('ghost-7d9f-zzzzz')).toBe('shop/Pod/ghost-7d9f-zzzzz');
+    expect(id.stats).toMatchObject({ byPodName: 5, byIP: 0, byHubbleWorkload: 1, unattributed: 4 });
+    expect(id.warnings).toContain(
+      'workload shop/Pod/gone-7f9c-xx was seen in flows but is not in the snapshot; its selector comes from flow labels',
+    );
+    // Hubble's workload and a label match still come first.
+    expect(
+      id.resolve(
+        { namespace: 'shop', pod: 'db-3', ip: cartIP, workload: { kind: 'Deployment', name: 'cart' } },
+        T1,
+      ).id,
+    ).toBe('shop/Deployment/cart');
+    expect(id.resolve({ namespace: 'shop', pod: 'x-1', ip: cartIP, labels: ['app=db'] }, T1).id).toBe(
+      'shop/StatefulSet/db',
+    );
+    // The address alone still means its holder.
+    expect(id.resolve({ ip: cartIP }, T1).id).toBe('shop/Deployment/cart');
+  });
+
+  it('gives a pod name whose shape fits two workloads to neither', () => {
+    const ds = { ...daemonSet, metadata: { ...daemonSet.metadata, name: 'frontend-7d9f', uid: 'uid-ds' } };
+    const id = buildIdentity(withObjects(ds));
+    expect(id.resolve({ namespace: 'shop', pod: 'frontend-7d9f-zzzzz', ip: '10.244.1.20' }, T1).id).toBe(
+      'shop/Pod/frontend-7d9f-zzzzz',
+    );
+    expect(id.stats).toMatchObject({ byPodName: 0, byIP: 0, unattributed: 1 });
   });
 });
 
