@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Pod } from '../../src/model/k8s.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
@@ -91,5 +92,63 @@ describe('policy synthesis options', () => {
     expect(names).toContain('microseg-deployment-cart');
     expect(names).toContain('microseg-statefulset-cart');
     expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('keeps policy names unique when a bare pod is named like a kind-qualified name', async () => {
+    // Deployment cart and StatefulSet cart want microseg-deployment-cart and microseg-statefulset-cart;
+    // the bare pod deployment-cart wants microseg-deployment-cart too.
+    const snap = fixtureSnapshot();
+    snap.workloads.push({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'cart', namespace: 'shop', uid: 'uid-sts-cart' },
+      spec: {
+        selector: { matchLabels: { app: 'cart-store' } },
+        template: { metadata: { labels: { app: 'cart-store' } } },
+      },
+    });
+    const pod = (name: string, app: string, ip: string, owner?: string): Pod => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'shop',
+        labels: { app },
+        ...(owner
+          ? {
+              ownerReferences: [
+                { apiVersion: 'apps/v1', kind: 'StatefulSet', name: owner, controller: true },
+              ],
+            }
+          : {}),
+      },
+      spec: { containers: [] },
+      status: { podIP: ip, podIPs: [{ ip }], startTime: '2026-11-01T00:00:00Z' },
+    });
+    snap.pods.push(
+      pod('cart-0', 'cart-store', '10.244.1.99', 'cart'),
+      pod('deployment-cart', 'bare', '10.244.1.98'),
+    );
+    const flows = [
+      ...fixtureFlows(),
+      { ...fixtureFlows()[1]!, dst: { ip: '10.244.1.99' }, port: 6379 },
+      { ...fixtureFlows()[1]!, dst: { ip: '10.244.1.98' }, port: 7000 },
+    ];
+    for (const order of [flows, [...flows].reverse()]) {
+      const snapshot = order === flows ? snap : { ...snap, pods: [...snap.pods].reverse() };
+      const r = await runPipeline(snapshot, order);
+      const byWorkload = Object.fromEntries(
+        r.proposal.policies
+          .filter((p) => p.metadata.namespace === 'shop')
+          .map((p) => [p.metadata.annotations?.['microseg.dev/workload'] ?? '', p.metadata.name]),
+      );
+      const names = Object.values(byWorkload);
+      expect(new Set(names).size).toBe(names.length);
+      // The name the bare pod wants is its own: it keeps it, and the Deployment's gets a hash of its id.
+      expect(byWorkload['shop/Pod/deployment-cart']).toBe('microseg-deployment-cart');
+      expect(byWorkload['shop/StatefulSet/cart']).toBe('microseg-statefulset-cart');
+      expect(byWorkload['shop/Deployment/cart']).toMatch(/^microseg-deployment-cart-[0-9a-f]{8}$/);
+      expect(byWorkload['shop/Deployment/frontend']).toBe('microseg-frontend');
+    }
   });
 });
