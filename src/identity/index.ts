@@ -4,12 +4,15 @@
  * path, so lookups are memoised.
  */
 import type { FlowEndpoint } from '../flows/types.ts';
-import type { LabelSelector, Pod, PodTemplate, Service } from '../model/k8s.ts';
+import type { LabelSelector, ObjectMeta, Pod, PodTemplate, Service } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
 import { expandIPv6, isPrivateIP, normaliseIP } from './ip.ts';
 import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
+
+/** Label pinning a workload to a named segment, on the workload object or on its pod template. */
+export const SEGMENT_LABEL = 'microseg.dev/segment';
 
 /** Labels Kubernetes generates per pod, revision or run: never part of a workload's identity. */
 export const GENERATED_LABELS: ReadonlySet<string> = new Set([
@@ -158,7 +161,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // The owner of each owned workload object, by uid and by `namespace/kind/name`; the objects by the
   // latter. Values are the snapshot's own objects: nothing is copied for them.
   const byUid = new Map<string, OwnerRef>();
-  const objByKey = new Map<string, { kind: string; spec: unknown }>();
+  const objByKey = new Map<string, { kind: string; metadata: ObjectMeta; spec: unknown }>();
   const ownerByKey = new Map<string, OwnerRef>();
   for (const list of [snap.workloads, snap.cronJobs])
     for (const w of list) {
@@ -646,7 +649,7 @@ function newWorkload(
   ns: string,
   kind: WorkloadKind,
   name: string,
-  owner: { kind: string; spec: unknown } | undefined,
+  owner: { kind: string; metadata: ObjectMeta; spec: unknown } | undefined,
   pod: Pod | undefined,
 ): Workload {
   const template = owner ? templateOf(kind, owner.spec) : undefined;
@@ -673,6 +676,8 @@ function newWorkload(
     }
     namedPorts = known;
   }
+  // The pin may sit on the object itself (kubectl label deployment …), which its pods never carry.
+  const segmentLabel = owner?.metadata.labels?.[SEGMENT_LABEL];
   return {
     id: workloadId(ns, kind, name),
     namespace: ns,
@@ -684,6 +689,7 @@ function newWorkload(
     pods: [],
     hostNetwork: template?.spec?.hostNetwork ?? pod?.spec.hostNetwork ?? false,
     roles: [],
+    ...(segmentLabel ? { segmentLabel } : {}),
   };
 }
 

@@ -24,6 +24,11 @@ export interface Workload {
   selector: LabelSelector;
   /** Stable labels the workload's pods carry (template labels minus generated ones). */
   labels: Record<string, string>;
+  /**
+   * The `microseg.dev/segment` label on the workload object's own metadata (a Deployment's, not its pod
+   * template's), when it has one: it pins the workload to a segment as the template's label does.
+   */
+  segmentLabel?: string;
   namedPorts: NamedPort[];
   /** Pod names in the snapshot (sorted). */
   pods: string[];
