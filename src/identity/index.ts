@@ -8,7 +8,7 @@ import type { LabelSelector, ObjectMeta, Pod, PodTemplate, Service } from '../mo
 import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
-import { expandIPv6, isPrivateIP, normaliseIP } from './ip.ts';
+import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
 import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
 
 /** Label pinning a workload to a named segment, on the workload object or on its pod template. */
@@ -576,11 +576,7 @@ function podNetworkOf(ip: string): string {
     const [a, b] = ip.split('.');
     return `${a}.${b}.0.0/16`;
   }
-  const g = expandIPv6(ip);
-  return `${g
-    .slice(0, 3)
-    .map((x) => x.toString(16))
-    .join(':')}::/48`;
+  return ipv6Network(ip, 48);
 }
 
 function labelsFromList(list: readonly string[]): Record<string, string> {

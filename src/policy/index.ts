@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import type { Protocol } from '../flows/types.ts';
 import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
-import { expandIPv6, hostCIDR } from '../identity/ip.ts';
+import { hostCIDR, ipv6Network } from '../identity/ip.ts';
 import type { Workload } from '../identity/types.ts';
 import type {
   LabelSelector,
@@ -131,7 +131,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     isIPv4(ip) ? (opts.externalPrefix ?? 32) : (opts.externalPrefixV6 ?? 128);
   const externalCIDR = (ip: string) => {
     const prefix = prefixFor(ip);
-    return isIPv4(ip) ? maskIPv4(ip, prefix) : prefix === 128 ? hostCIDR(ip) : maskIPv6(ip, prefix);
+    return isIPv4(ip) ? maskIPv4(ip, prefix) : prefix === 128 ? hostCIDR(ip) : ipv6Network(ip, prefix);
   };
 
   /** Resolves the remote side of an edge to a peer id and NetworkPolicyPeer list, or a reason it cannot be. */
@@ -176,11 +176,14 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         const cidr = externalCIDR(n.ip!);
         return { id: `world:${cidr}`, peers: [{ ipBlock: { cidr } }], names: n.names ?? [] };
       }
-      case 'private':
+      case 'private': {
+        const cidr = hostCIDR(n.ip!);
+        const prefix = cidr.slice(cidr.indexOf('/')); // /32 or /128
         warnings.push(
-          `${e.id}: ${n.ip} is a private address that is no pod, node or service in the snapshot; allowed as a /32`,
+          `${e.id}: ${n.ip} is a private address that is no pod, node or service in the snapshot; allowed as a ${prefix}`,
         );
-        return { id: remoteId, peers: [{ ipBlock: { cidr: hostCIDR(n.ip!) } }] };
+        return { id: remoteId, peers: [{ ipBlock: { cidr } }] };
+      }
       default:
         return 'the peer could not be identified';
     }
@@ -451,14 +454,4 @@ function maskIPv4(ip: string, prefix: number): string {
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const m = (n & mask) >>> 0;
   return `${[m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join('.')}/${prefix}`;
-}
-
-function maskIPv6(ip: string, prefix: number): string {
-  // Widen by zeroing whole and partial 16-bit groups past the prefix.
-  const groups = expandIPv6(ip);
-  for (let i = 0; i < 8; i++) {
-    const bits = Math.max(0, Math.min(16, prefix - i * 16));
-    groups[i] = bits === 16 ? groups[i]! : bits === 0 ? 0 : groups[i]! & ((0xffff << (16 - bits)) & 0xffff);
-  }
-  return `${groups.map((g) => g.toString(16)).join(':')}/${prefix}`;
 }

@@ -13,6 +13,45 @@ describe('policy synthesis options', () => {
     });
   });
 
+  it('writes widened IPv6 peers and pod networks in canonical form', async () => {
+    const snap = fixtureSnapshot();
+    // The frontend pod is dual-stack, in a pod network whose third group is zero.
+    const fe = snap.pods.find((p) => p.metadata.name === 'frontend-7d9f-aaaaa')!;
+    fe.status!.podIPs = [{ ip: '10.244.1.10' }, { ip: 'fd00:10:0:1::a' }];
+    const base = fixtureFlows()[1]!; // frontend -> cart
+    const world = (ip: string) => ({ ...base, dst: { ip, reserved: 'world' as const }, port: 443 });
+    const flows = [
+      ...fixtureFlows(),
+      world('2a00:1450:4001:82a::200e'),
+      { ...base, src: { ip: '2001:db8:77::5', reserved: 'world' as const }, dst: { ip: 'fd00:10:0:1::a' } },
+    ];
+    const r = await runPipeline(snap, flows, { policy: { externalPrefixV6: 64 } });
+    const policy = r.proposal.policies.find((p) => p.metadata.name === 'microseg-frontend')!;
+    expect(policy.spec.egress).toContainEqual({
+      to: [{ ipBlock: { cidr: '2a00:1450:4001:82a::/64' } }],
+      ports: [{ protocol: 'TCP', port: 443 }],
+    });
+    expect(policy.spec.ingress).toContainEqual({
+      from: [{ ipBlock: { cidr: '::/0', except: ['fd00:10::/48'] } }],
+      ports: [{ protocol: 'TCP', port: 8080 }],
+    });
+    expect(r.identity.podNetworks).toEqual(['10.244.0.0/16', 'fd00:10::/48']);
+  });
+
+  it('names the prefix a private address is allowed as', async () => {
+    const base = fixtureFlows()[1]!; // frontend -> cart
+    const flows = [
+      ...fixtureFlows(),
+      { ...base, dst: { ip: '10.99.0.7' }, port: 5000 },
+      { ...base, dst: { ip: 'fd12:3456::9' }, port: 5000 },
+    ];
+    const r = await runPipeline(fixtureSnapshot(), flows);
+    const warnings = r.proposal.warnings.filter((w) => w.includes('is a private address'));
+    expect(warnings).toHaveLength(2);
+    expect(warnings.find((w) => w.includes(' 10.99.0.7 '))).toMatch(/allowed as a \/32$/);
+    expect(warnings.find((w) => w.includes(' fd12:3456::9 '))).toMatch(/allowed as a \/128$/);
+  });
+
   it('lists only observed client addresses with worldIngress observed', async () => {
     const r = await runPipeline(fixtureSnapshot(), fixtureFlows(), { policy: { worldIngress: 'observed' } });
     const fe = r.proposal.policies.find((p) => p.metadata.name === 'microseg-frontend')!;
