@@ -4,12 +4,23 @@
  * path, so lookups are memoised.
  */
 import type { FlowEndpoint } from '../flows/types.ts';
-import type { Container, EndpointSlice, LabelSelector, Pod, PodTemplate, Service } from '../model/k8s.ts';
+import type {
+  Container,
+  EndpointSlice,
+  LabelSelector,
+  ObjectMeta,
+  Pod,
+  PodTemplate,
+  Service,
+} from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
-import { expandIPv6, isPrivateIP, normaliseIP } from './ip.ts';
+import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
 import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
+
+/** Label pinning a workload to a named segment, on the workload object or on its pod template. */
+export const SEGMENT_LABEL = 'microseg.dev/segment';
 
 /** Labels Kubernetes generates per pod, revision or run: never part of a workload's identity. */
 export const GENERATED_LABELS: ReadonlySet<string> = new Set([
@@ -194,7 +205,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // The owner of each owned workload object, by uid and by `namespace/kind/name`; the objects by the
   // latter. Values are the snapshot's own objects: nothing is copied for them.
   const byUid = new Map<string, OwnerRef>();
-  const objByKey = new Map<string, { kind: string; spec: unknown }>();
+  const objByKey = new Map<string, { kind: string; metadata: ObjectMeta; spec: unknown }>();
   const ownerByKey = new Map<string, OwnerRef>();
   for (const list of [snap.workloads, snap.cronJobs])
     for (const w of list) {
@@ -712,11 +723,7 @@ function podNetworkOf(ip: string): string {
     const [a, b] = ip.split('.');
     return `${a}.${b}.0.0/16`;
   }
-  const g = expandIPv6(ip);
-  return `${g
-    .slice(0, 3)
-    .map((x) => x.toString(16))
-    .join(':')}::/48`;
+  return ipv6Network(ip, 48);
 }
 
 /**
@@ -860,7 +867,7 @@ function newWorkload(
   ns: string,
   kind: WorkloadKind,
   name: string,
-  owner: { kind: string; spec: unknown } | undefined,
+  owner: { kind: string; metadata: ObjectMeta; spec: unknown } | undefined,
   pod: Pod | undefined,
 ): Workload {
   const template = owner ? templateOf(kind, owner.spec) : undefined;
@@ -873,6 +880,8 @@ function newWorkload(
     selector = { matchLabels: labels };
   const containers = template?.spec?.containers ?? pod?.spec.containers ?? [];
   const namedPorts = sharedPorts(portLists, containerNamedPorts(containers));
+  // The pin may sit on the object itself (kubectl label deployment …), which its pods never carry.
+  const segmentLabel = owner?.metadata.labels?.[SEGMENT_LABEL];
   return {
     id: workloadId(ns, kind, name),
     namespace: ns,
@@ -884,6 +893,7 @@ function newWorkload(
     pods: [],
     hostNetwork: template?.spec?.hostNetwork ?? pod?.spec.hostNetwork ?? false,
     roles: [],
+    ...(segmentLabel ? { segmentLabel } : {}),
   };
 }
 

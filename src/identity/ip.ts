@@ -47,6 +47,20 @@ function compressIPv6(groups: number[]): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+/**
+ * The IPv6 network of `prefix` bits holding `ip`, as a CIDR in canonical text (RFC 5952: compressed,
+ * lower-case), the form Kubernetes and `ip` print, so the same network is always written the same way.
+ */
+export function ipv6Network(ip: string, prefix: number): string {
+  // Zero the whole and partial 16-bit groups past the prefix.
+  const groups = expandIPv6(ip.toLowerCase());
+  for (let i = 0; i < 8; i++) {
+    const bits = Math.max(0, Math.min(16, prefix - i * 16));
+    groups[i] = bits === 16 ? groups[i]! : bits === 0 ? 0 : groups[i]! & ((0xffff << (16 - bits)) & 0xffff);
+  }
+  return `${compressIPv6(groups)}/${prefix}`;
+}
+
 /** RFC 1918, CGNAT, loopback, link-local, unique-local: addresses that are not "the internet". */
 export function isPrivateIP(ip: string): boolean {
   if (isIPv4(ip)) {

@@ -25,6 +25,11 @@ export interface Workload {
   /** Stable labels the workload's pods carry (template labels minus generated ones). */
   labels: Record<string, string>;
   /**
+   * The `microseg.dev/segment` label on the workload object's own metadata (a Deployment's, not its pod
+   * template's), when it has one: it pins the workload to a segment as the template's label does.
+   */
+  segmentLabel?: string;
+  /**
    * Named container ports that the workload's template and every one of its pods in the snapshot name
    * alike (same name, number and protocol): a rule or a Service's targetPort that uses the name reaches
    * every pod. A port that pods of two revisions name differently is left out.

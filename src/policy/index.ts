@@ -5,10 +5,11 @@
  * Per workload in scope, one policy selecting its pods with both policyTypes set: ingress from each
  * observed source, egress to each observed destination plus cluster DNS; per namespace a default deny.
  */
+import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import type { Protocol } from '../flows/types.ts';
 import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
-import { expandIPv6, hostCIDR } from '../identity/ip.ts';
+import { hostCIDR, ipv6Network } from '../identity/ip.ts';
 import type { Workload } from '../identity/types.ts';
 import type {
   LabelSelector,
@@ -130,7 +131,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     isIPv4(ip) ? (opts.externalPrefix ?? 32) : (opts.externalPrefixV6 ?? 128);
   const externalCIDR = (ip: string) => {
     const prefix = prefixFor(ip);
-    return isIPv4(ip) ? maskIPv4(ip, prefix) : prefix === 128 ? hostCIDR(ip) : maskIPv6(ip, prefix);
+    return isIPv4(ip) ? maskIPv4(ip, prefix) : prefix === 128 ? hostCIDR(ip) : ipv6Network(ip, prefix);
   };
 
   /** Resolves the remote side of an edge to a peer id and NetworkPolicyPeer list, or a reason it cannot be. */
@@ -175,11 +176,14 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         const cidr = externalCIDR(n.ip!);
         return { id: `world:${cidr}`, peers: [{ ipBlock: { cidr } }], names: n.names ?? [] };
       }
-      case 'private':
+      case 'private': {
+        const cidr = hostCIDR(n.ip!);
+        const prefix = cidr.slice(cidr.indexOf('/')); // /32 or /128
         warnings.push(
-          `${e.id}: ${n.ip} is a private address that is no pod, node or service in the snapshot; allowed as a /32`,
+          `${e.id}: ${n.ip} is a private address that is no pod, node or service in the snapshot; allowed as a ${prefix}`,
         );
-        return { id: remoteId, peers: [{ ipBlock: { cidr: hostCIDR(n.ip!) } }] };
+        return { id: remoteId, peers: [{ ipBlock: { cidr } }] };
+      }
       default:
         return 'the peer could not be identified';
     }
@@ -386,27 +390,62 @@ function rulePorts(r: RuleAcc): NetworkPolicyPort[] {
   return sortedPorts(r).map((p) => ({ protocol: p.protocol, port: p.port }));
 }
 
+/** Kubernetes object names (RFC 1123 subdomains): lower-case alphanumeric labels joined by dots. */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const MAX_NAME = 253;
+
 /**
  * Policy names per workload in a namespace: `microseg-<name>`, or `microseg-<kind>-<name>` where two
- * workloads share a name; the key '' holds the default deny's name.
+ * workloads share a name; the key '' holds the default deny's name. Such a name is kept whenever no other
+ * workload of the namespace wants it and it is a valid object name, so names that were already unique stay as they were. A name
+ * several workloads want (a bare pod `deployment-foo` beside a Deployment `foo` and a StatefulSet `foo`, or
+ * long names cut to the same 253 characters) goes to the one whose own name it is, else to the smallest id;
+ * the others, and names Kubernetes would refuse, get a hash of the workload id: a suffix that depends on
+ * the workload alone, so a workload arriving or leaving renames no other. Independent of the order of
+ * `members`.
  */
-function policyNames(members: Workload[]): Map<string, string> {
-  const out = new Map<string, string>();
+export function policyNames(members: readonly Workload[]): Map<string, string> {
   const count = new Map<string, number>();
   for (const w of members) count.set(w.name, (count.get(w.name) ?? 0) + 1);
-  const taken = new Set<string>();
-  for (const w of members) {
-    const base = (
-      count.get(w.name)! > 1 || w.name === 'default-deny'
-        ? `microseg-${w.kind.toLowerCase()}-${w.name}`
-        : `microseg-${w.name}`
-    ).slice(0, 253);
-    out.set(w.id, base);
-    taken.add(base);
+  const wanted = members
+    .map((w) => {
+      const own = count.get(w.name) === 1 && w.name !== 'default-deny';
+      const name = (own ? `microseg-${w.name}` : `microseg-${w.kind.toLowerCase()}-${w.name}`).slice(
+        0,
+        MAX_NAME,
+      );
+      return { id: w.id, own, name };
+    })
+    .sort((a, b) => Number(b.own) - Number(a.own) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const wantedBy = new Map<string, number>([[DEFAULT_DENY_NAME, 1]]);
+  for (const c of wanted) wantedBy.set(c.name, (wantedBy.get(c.name) ?? 0) + 1);
+  const out = new Map<string, string>([['', DEFAULT_DENY_NAME]]);
+  const taken = new Set<string>([DEFAULT_DENY_NAME]);
+  const take = (id: string, name: string) => {
+    out.set(id, name);
+    taken.add(name);
+  };
+  // Unique wishes first, so that a shared wish's losers can never take one of them below.
+  for (const c of wanted) if (wantedBy.get(c.name) === 1 && DNS_SUBDOMAIN.test(c.name)) take(c.id, c.name);
+  for (const c of wanted)
+    if (!out.has(c.id) && !taken.has(c.name) && DNS_SUBDOMAIN.test(c.name)) take(c.id, c.name);
+  for (const c of wanted) {
+    if (out.has(c.id)) continue;
+    // Characters Kubernetes refuses become '-'; a run of dots and dashes holding a dot becomes one dot.
+    const base = c.name
+      .toLowerCase()
+      .replace(/[^a-z0-9.]+/g, '-')
+      .replace(/-*\.[-.]*/g, '.');
+    const hash = createHash('sha256').update(c.id).digest('hex').slice(0, 8);
+    for (let i = 1; ; i++) {
+      const suffix = i === 1 ? `-${hash}` : `-${hash}-${i}`;
+      const name = `${base.slice(0, MAX_NAME - suffix.length).replace(/[-.]+$/, '')}${suffix}`;
+      if (!taken.has(name)) {
+        take(c.id, name);
+        break;
+      }
+    }
   }
-  let deny = DEFAULT_DENY_NAME;
-  for (let i = 2; taken.has(deny); i++) deny = `${DEFAULT_DENY_NAME}-${i}`;
-  out.set('', deny);
   return out;
 }
 
@@ -415,14 +454,4 @@ function maskIPv4(ip: string, prefix: number): string {
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const m = (n & mask) >>> 0;
   return `${[m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join('.')}/${prefix}`;
-}
-
-function maskIPv6(ip: string, prefix: number): string {
-  // Widen by zeroing whole and partial 16-bit groups past the prefix.
-  const groups = expandIPv6(ip);
-  for (let i = 0; i < 8; i++) {
-    const bits = Math.max(0, Math.min(16, prefix - i * 16));
-    groups[i] = bits === 16 ? groups[i]! : bits === 0 ? 0 : groups[i]! & ((0xffff << (16 - bits)) & 0xffff);
-  }
-  return `${groups.map((g) => g.toString(16)).join(':')}/${prefix}`;
 }

@@ -7,6 +7,7 @@
 import { UndirectedGraph } from 'graphology';
 import * as louvainModule from 'graphology-communities-louvain';
 import type { DetailedLouvainOutput, LouvainOptions } from 'graphology-communities-louvain';
+import { SEGMENT_LABEL } from '../identity/index.ts';
 import type { Workload } from '../identity/types.ts';
 import type { GraphEdge, GraphNode } from '../graph/types.ts';
 
@@ -19,8 +20,8 @@ const louvain = (
   }
 ).default;
 
-/** Label on a workload's pod template that pins it to a named segment. */
-export const SEGMENT_LABEL = 'microseg.dev/segment';
+/** Label on a workload object or its pod template that pins the workload to a named segment. */
+export { SEGMENT_LABEL };
 
 export interface SegmentOptions {
   /** Louvain resolution: above 1 gives more, smaller segments; below 1 fewer, larger ones. Default 1. */
@@ -128,7 +129,9 @@ export function computeSegments(
   for (let i = 0; i < n; i++) {
     const id = ids[i]!;
     const w = workloads.get(id)!;
-    const pin = w.labels[SEGMENT_LABEL];
+    // The object's own label wins over its pod template's: labelling a Deployment re-pins it without
+    // rolling out its pods, so that label is the newer word.
+    const pin = w.segmentLabel || w.labels[SEGMENT_LABEL];
     if (pin) fixed.set(id, { name: slug(pin), kind: 'pinned' });
     else if (isHub(i)) fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform' });
     else if (!linked[i]) fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated' });
@@ -154,7 +157,8 @@ export function computeSegments(
   const groups = new Map<string, { kind: SegmentKind; members: string[]; fixedName?: string }>();
   for (const id of ids) {
     const f = fixed.get(id);
-    const key = f ? `f:${f.name}` : `c:${communityOf.get(id)}`;
+    // By kind as well as name: a pin never joins a platform or isolated segment that bears its name.
+    const key = f ? `f:${f.kind}:${f.name}` : `c:${communityOf.get(id)}`;
     let grp = groups.get(key);
     if (!grp)
       groups.set(
@@ -164,8 +168,9 @@ export function computeSegments(
     grp.members.push(id);
   }
 
-  // Names: fixed names as given; communities named after their dominant namespace, plus their busiest
-  // member when the namespace holds several communities. Collisions get -2, -3 in sorted order.
+  // Names: pinned names exactly as asked, reserved first; other fixed names as given; communities named
+  // after their dominant namespace, plus their busiest member when the namespace holds several
+  // communities. Other collisions get -2, -3 in sorted order.
   const traffic = new Map<string, number>();
   for (const n of graph.nodes) traffic.set(n.id, n.flowsIn + n.flowsOut);
   const nsCommunities = new Map<string, number>();
@@ -185,6 +190,7 @@ export function computeSegments(
     }
   }
   const used = new Set<string>();
+  for (const grp of ordered) if (grp.kind === 'pinned') used.add(grp.fixedName!);
   const segments: Segment[] = [];
   const membership: Record<string, string> = {};
   for (const grp of ordered) {
@@ -201,7 +207,7 @@ export function computeSegments(
       }
     }
     let name = base;
-    for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
+    if (grp.kind !== 'pinned') for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
     used.add(name);
     for (const m of grp.members) membership[m] = name;
     segments.push({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildIdentity } from '../../src/identity/index.ts';
-import { normaliseIP, isPrivateIP } from '../../src/identity/ip.ts';
+import { ipv6Network, normaliseIP, isPrivateIP } from '../../src/identity/ip.ts';
 import { runGraphPipeline, runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { toDot } from '../../src/graph/build.ts';
@@ -96,6 +96,15 @@ describe('identity', () => {
     expect(isPrivateIP('fd00::1')).toBe(true);
     expect(isPrivateIP('2001:db8::1')).toBe(false);
     expect(isPrivateIP('172.32.0.1')).toBe(false);
+  });
+
+  it('writes IPv6 networks in canonical form (RFC 5952)', () => {
+    expect(ipv6Network('2a00:1450:4001:82a::200e', 64)).toBe('2a00:1450:4001:82a::/64');
+    expect(ipv6Network('2A00:1450:4001:82A::200E', 20)).toBe('2a00:1000::/20');
+    expect(ipv6Network('2001:db8:0:1::5', 64)).toBe('2001:db8:0:1::/64'); // one zero group stays
+    expect(ipv6Network('2001:0:0:1:0:0:0:1', 128)).toBe('2001:0:0:1::1/128'); // the longest run goes
+    expect(ipv6Network('fd00:10::1:5', 48)).toBe('fd00:10::/48');
+    expect(ipv6Network('2001:db8::1', 0)).toBe('::/0');
   });
 });
 

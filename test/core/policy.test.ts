@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Pod } from '../../src/model/k8s.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
@@ -10,6 +11,45 @@ describe('policy synthesis options', () => {
       to: [{ ipBlock: { cidr: '198.51.100.0/24' } }],
       ports: [{ protocol: 'TCP', port: 443 }],
     });
+  });
+
+  it('writes widened IPv6 peers and pod networks in canonical form', async () => {
+    const snap = fixtureSnapshot();
+    // The frontend pod is dual-stack, in a pod network whose third group is zero.
+    const fe = snap.pods.find((p) => p.metadata.name === 'frontend-7d9f-aaaaa')!;
+    fe.status!.podIPs = [{ ip: '10.244.1.10' }, { ip: 'fd00:10:0:1::a' }];
+    const base = fixtureFlows()[1]!; // frontend -> cart
+    const world = (ip: string) => ({ ...base, dst: { ip, reserved: 'world' as const }, port: 443 });
+    const flows = [
+      ...fixtureFlows(),
+      world('2a00:1450:4001:82a::200e'),
+      { ...base, src: { ip: '2001:db8:77::5', reserved: 'world' as const }, dst: { ip: 'fd00:10:0:1::a' } },
+    ];
+    const r = await runPipeline(snap, flows, { policy: { externalPrefixV6: 64 } });
+    const policy = r.proposal.policies.find((p) => p.metadata.name === 'microseg-frontend')!;
+    expect(policy.spec.egress).toContainEqual({
+      to: [{ ipBlock: { cidr: '2a00:1450:4001:82a::/64' } }],
+      ports: [{ protocol: 'TCP', port: 443 }],
+    });
+    expect(policy.spec.ingress).toContainEqual({
+      from: [{ ipBlock: { cidr: '::/0', except: ['fd00:10::/48'] } }],
+      ports: [{ protocol: 'TCP', port: 8080 }],
+    });
+    expect(r.identity.podNetworks).toEqual(['10.244.0.0/16', 'fd00:10::/48']);
+  });
+
+  it('names the prefix a private address is allowed as', async () => {
+    const base = fixtureFlows()[1]!; // frontend -> cart
+    const flows = [
+      ...fixtureFlows(),
+      { ...base, dst: { ip: '10.99.0.7' }, port: 5000 },
+      { ...base, dst: { ip: 'fd12:3456::9' }, port: 5000 },
+    ];
+    const r = await runPipeline(fixtureSnapshot(), flows);
+    const warnings = r.proposal.warnings.filter((w) => w.includes('is a private address'));
+    expect(warnings).toHaveLength(2);
+    expect(warnings.find((w) => w.includes(' 10.99.0.7 '))).toMatch(/allowed as a \/32$/);
+    expect(warnings.find((w) => w.includes(' fd12:3456::9 '))).toMatch(/allowed as a \/128$/);
   });
 
   it('lists only observed client addresses with worldIngress observed', async () => {
@@ -91,5 +131,63 @@ describe('policy synthesis options', () => {
     expect(names).toContain('microseg-deployment-cart');
     expect(names).toContain('microseg-statefulset-cart');
     expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('keeps policy names unique when a bare pod is named like a kind-qualified name', async () => {
+    // Deployment cart and StatefulSet cart want microseg-deployment-cart and microseg-statefulset-cart;
+    // the bare pod deployment-cart wants microseg-deployment-cart too.
+    const snap = fixtureSnapshot();
+    snap.workloads.push({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'cart', namespace: 'shop', uid: 'uid-sts-cart' },
+      spec: {
+        selector: { matchLabels: { app: 'cart-store' } },
+        template: { metadata: { labels: { app: 'cart-store' } } },
+      },
+    });
+    const pod = (name: string, app: string, ip: string, owner?: string): Pod => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'shop',
+        labels: { app },
+        ...(owner
+          ? {
+              ownerReferences: [
+                { apiVersion: 'apps/v1', kind: 'StatefulSet', name: owner, controller: true },
+              ],
+            }
+          : {}),
+      },
+      spec: { containers: [] },
+      status: { podIP: ip, podIPs: [{ ip }], startTime: '2026-11-01T00:00:00Z' },
+    });
+    snap.pods.push(
+      pod('cart-0', 'cart-store', '10.244.1.99', 'cart'),
+      pod('deployment-cart', 'bare', '10.244.1.98'),
+    );
+    const flows = [
+      ...fixtureFlows(),
+      { ...fixtureFlows()[1]!, dst: { ip: '10.244.1.99' }, port: 6379 },
+      { ...fixtureFlows()[1]!, dst: { ip: '10.244.1.98' }, port: 7000 },
+    ];
+    for (const order of [flows, [...flows].reverse()]) {
+      const snapshot = order === flows ? snap : { ...snap, pods: [...snap.pods].reverse() };
+      const r = await runPipeline(snapshot, order);
+      const byWorkload = Object.fromEntries(
+        r.proposal.policies
+          .filter((p) => p.metadata.namespace === 'shop')
+          .map((p) => [p.metadata.annotations?.['microseg.dev/workload'] ?? '', p.metadata.name]),
+      );
+      const names = Object.values(byWorkload);
+      expect(new Set(names).size).toBe(names.length);
+      // The name the bare pod wants is its own: it keeps it, and the Deployment's gets a hash of its id.
+      expect(byWorkload['shop/Pod/deployment-cart']).toBe('microseg-deployment-cart');
+      expect(byWorkload['shop/StatefulSet/cart']).toBe('microseg-statefulset-cart');
+      expect(byWorkload['shop/Deployment/cart']).toMatch(/^microseg-deployment-cart-[0-9a-f]{8}$/);
+      expect(byWorkload['shop/Deployment/frontend']).toBe('microseg-frontend');
+    }
   });
 });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { GraphEdge, ServiceGraph } from '../../src/graph/types.ts';
 import type { Workload } from '../../src/identity/types.ts';
+import { runPipeline } from '../../src/pipeline.ts';
 import { computeSegments, slug } from '../../src/segments/index.ts';
+import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
 function workload(ns: string, name: string, extra: Partial<Workload> = {}): Workload {
   return {
@@ -76,6 +78,69 @@ describe('segments', () => {
     expect(r.membership[pinned.id]).toBe('payments-pci');
     expect(r.segments.find((s) => s.id === 'payments-pci')!.kind).toBe('pinned');
     expect(r.membership[a[0]!.id]).toBe('alpha');
+  });
+
+  it('gives a pinned name to the pinned workloads, and a suffix to the community that would take it', () => {
+    const { workloads, graph, a, b } = twoGroups();
+    // A beta workload pinned to "alpha", another to "alpha-2": alpha's community sorts first and used to
+    // take "alpha", moving the pin to "alpha-2".
+    for (const [w, pin] of [
+      [b[1]!, 'alpha'],
+      [b[2]!, 'alpha-2'],
+      [b[3]!, 'kube-system-platform'],
+    ] as const)
+      workloads.set(w.id, { ...w, labels: { ...w.labels, 'microseg.dev/segment': pin } });
+    for (const order of [workloads, new Map([...workloads].reverse())]) {
+      const r = computeSegments(order, graph);
+      expect(r.membership[b[1]!.id]).toBe('alpha');
+      expect(r.membership[b[2]!.id]).toBe('alpha-2');
+      expect(r.segments.find((s) => s.id === 'alpha')).toMatchObject({ kind: 'pinned', members: [b[1]!.id] });
+      expect(new Set(a.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha-3']));
+      // A pin named like a platform segment is its own segment; the platform one gets the suffix.
+      expect(r.segments.find((s) => s.id === 'kube-system-platform')).toMatchObject({
+        kind: 'pinned',
+        members: [b[3]!.id],
+      });
+      expect(r.membership['kube-system/Deployment/coredns']).toBe('kube-system-platform-2');
+    }
+  });
+
+  it("reads the pin from the workload object's own labels first", () => {
+    const { workloads, graph, a } = twoGroups();
+    const both = { ...a[1]!, labels: { ...a[1]!.labels, 'microseg.dev/segment': 'template' } };
+    workloads.set(both.id, { ...both, segmentLabel: 'object' });
+    workloads.set(a[2]!.id, { ...a[2]!, segmentLabel: 'object' });
+    const r = computeSegments(workloads, graph);
+    expect(r.membership[a[1]!.id]).toBe('object');
+    expect(r.membership[a[2]!.id]).toBe('object');
+    expect(r.segments.find((s) => s.id === 'template')).toBeUndefined();
+  });
+
+  it('takes the pin from a Deployment, a StatefulSet or their pod templates in a snapshot', async () => {
+    const snap = fixtureSnapshot();
+    const obj = (kind: string, name: string) =>
+      snap.workloads.find((w) => w.kind === kind && w.metadata.name === name)!;
+    // cart: labelled on the Deployment only; frontend: on both, differently; db: on its pod template only.
+    obj('Deployment', 'cart').metadata.labels = { team: 'pay', 'microseg.dev/segment': 'vault' };
+    const frontend = obj('Deployment', 'frontend');
+    frontend.metadata.labels = { 'microseg.dev/segment': 'edge' };
+    const tmpl = (frontend.spec as { template: { metadata: { labels: Record<string, string> } } }).template;
+    tmpl.metadata.labels = { ...tmpl.metadata.labels, 'microseg.dev/segment': 'web' };
+    const db = (
+      obj('StatefulSet', 'db').spec as { template: { metadata: { labels: Record<string, string> } } }
+    ).template;
+    db.metadata.labels = { ...db.metadata.labels, 'microseg.dev/segment': 'store' };
+    const r = await runPipeline(snap, fixtureFlows());
+    expect(r.segments.membership['shop/Deployment/cart']).toBe('vault');
+    expect(r.segments.membership['shop/Deployment/frontend']).toBe('edge');
+    expect(r.segments.membership['shop/StatefulSet/db']).toBe('store');
+    expect(r.segments.segments.filter((s) => s.kind === 'pinned').map((s) => s.id)).toEqual([
+      'edge',
+      'store',
+      'vault',
+    ]);
+    const cart = r.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.metadata.labels?.['microseg.dev/segment']).toBe('vault');
   });
 
   it('names several communities of one namespace after their busiest member, without collisions', () => {
