@@ -143,9 +143,10 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     const rw = workloads.get(remoteId);
     if (rw) {
       if (rw.hostNetwork) {
-        if (direction === 'ingress') return 'the source uses the host network: its traffic is node traffic';
+        // Its traffic comes from (goes to) the addresses of the nodes its pods run on.
         const ips = rw.hostIPs ?? [];
-        if (ips.length === 0) return 'host-network destination with no known node address';
+        if (ips.length === 0)
+          return `host-network ${direction === 'ingress' ? 'source' : 'destination'} with no known node address`;
         return { id: remoteId, peers: ips.map((ip) => ({ ipBlock: { cidr: hostCIDR(ip) } })) };
       }
       if (!selectable(rw)) return `${remoteId} has no stable labels to select it by`;
@@ -154,7 +155,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     const n = nodes.get(remoteId);
     switch (n?.kind) {
       case 'kube-apiserver': {
-        if (direction === 'ingress') return 'traffic from the API server (webhooks) is not written as a rule';
+        // Egress to it, or ingress from it (admission webhooks, aggregated API servers): its addresses.
         const ips =
           input.apiserverEndpoints.ips.length > 0 ? input.apiserverEndpoints.ips : n.ip ? [n.ip] : [];
         if (ips.length === 0)
@@ -162,8 +163,8 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         return { id: remoteId, peers: ips.map((ip) => ({ ipBlock: { cidr: hostCIDR(ip) } })) };
       }
       case 'node':
-        if (direction === 'ingress')
-          return 'traffic from the node (kubelet probes, host-network pods) is always admitted; no rule written';
+        // Kubernetes admits only the pod's own node without a rule; the address may be another node's
+        // (host-network pods, remote-node traffic), and the edge does not say which pod was reached.
         return { id: remoteId, peers: [{ ipBlock: { cidr: hostCIDR(n.ip!) } }] };
       case 'world': {
         if (direction === 'ingress' && (opts.worldIngress ?? 'any') === 'any' && acceptsInternet(local)) {
