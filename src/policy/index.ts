@@ -68,6 +68,10 @@ interface RuleAcc {
   names: string[];
 }
 
+/** Why ingress from a node address gets no rule (the proof leaves such edges out, see proveProposal). */
+export const NODE_INGRESS =
+  "node traffic (kubelet probes): a pod's own node is always admitted, so no rule is written; from another node's address it stays blocked by the default deny";
+
 export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): Proposal {
   const warnings: string[] = [];
   const notExpressible: Proposal['notExpressible'] = [];
@@ -144,9 +148,10 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     const rw = workloads.get(remoteId);
     if (rw) {
       if (rw.hostNetwork) {
-        if (direction === 'ingress') return 'the source uses the host network: its traffic is node traffic';
+        // Its traffic comes from (goes to) the addresses of the nodes its pods run on.
         const ips = rw.hostIPs ?? [];
-        if (ips.length === 0) return 'host-network destination with no known node address';
+        if (ips.length === 0)
+          return `host-network ${direction === 'ingress' ? 'source' : 'destination'} with no known node address`;
         return { id: remoteId, peers: ips.map((ip) => ({ ipBlock: { cidr: hostCIDR(ip) } })) };
       }
       if (!selectable(rw)) return `${remoteId} has no stable labels to select it by`;
@@ -155,7 +160,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     const n = nodes.get(remoteId);
     switch (n?.kind) {
       case 'kube-apiserver': {
-        if (direction === 'ingress') return 'traffic from the API server (webhooks) is not written as a rule';
+        // Egress to it, or ingress from it (admission webhooks, aggregated API servers): its addresses.
         const ips =
           input.apiserverEndpoints.ips.length > 0 ? input.apiserverEndpoints.ips : n.ip ? [n.ip] : [];
         if (ips.length === 0)
@@ -163,8 +168,9 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         return { id: remoteId, peers: ips.map((ip) => ({ ipBlock: { cidr: hostCIDR(ip) } })) };
       }
       case 'node':
-        if (direction === 'ingress')
-          return 'traffic from the node (kubelet probes, host-network pods) is always admitted; no rule written';
+        // Kubelet probes and other node traffic: a pod's own node is admitted without a rule, and an
+        // ipBlock for node addresses is not honoured alike by every CNI. No rule, as documented.
+        if (direction === 'ingress') return NODE_INGRESS;
         return { id: remoteId, peers: [{ ipBlock: { cidr: hostCIDR(n.ip!) } }] };
       case 'world': {
         if (direction === 'ingress' && (opts.worldIngress ?? 'any') === 'any' && acceptsInternet(local)) {

@@ -27,10 +27,22 @@ export interface ProofInput {
 
 export interface Proof {
   report: VerifyReport;
-  /** Observed connections checked (allowed edges NetworkPolicy can express). */
+  /**
+   * Observed connections checked: every allowed edge on TCP, UDP or SCTP whose ends the engine can place,
+   * those the proposal could not write a rule for included.
+   */
   checked: number;
-  /** Blocked connections as `edge id: reason`, sorted. */
+  /**
+   * Blocked connections as `edge id: reason`, sorted: those the engine finds blocked, and allowed edges on
+   * TCP, UDP or SCTP that it cannot place while the proposal isolates one of their ends.
+   */
   blocked: string[];
+  /**
+   * Edges the proof does not count, which the proposal blocks all the same, as `edge id: why`, sorted:
+   * edges whose every observation was dropped (the engine finds them still blocked), and edges on a protocol
+   * NetworkPolicy cannot express (ICMP) with an end the proposal isolates.
+   */
+  willBeBlocked: string[];
 }
 
 /** What is needed to turn graph node ids into engine endpoints. */
@@ -92,7 +104,12 @@ export function workloadClasses(engine: Engine, podWorkload: ReadonlyMap<string,
 }
 
 export function proveProposal(input: ProofInput, options?: EngineOptions): Proof {
-  const notExpressible = new Set(input.proposal.notExpressible.map((n) => n.edge));
+  const notWritten = new Map<string, string[]>();
+  for (const n of input.proposal.notExpressible) {
+    const l = notWritten.get(n.edge);
+    if (l) l.push(n.reason);
+    else notWritten.set(n.edge, [n.reason]);
+  }
   const existing = input.snapshot.networkPolicies.filter(
     (p) => p.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE,
   );
@@ -105,17 +122,63 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
     nodes: new Map(input.graph.nodes.map((n) => [n.id, n])),
     apiserverIPs: input.apiserverIPs,
   };
+  const workloadIds = new Set(input.workloads.keys());
+  /** Does a proposed policy (the default deny or the workload's own) isolate this graph node? */
+  const isolated = (id: string) => (input.proposal.byWorkload[id]?.length ?? 0) > 0;
   const observed: ObservedConnection[] = [];
+  const unplaced: string[] = [];
+  const willBeBlocked: string[] = [];
   for (const e of input.graph.edges) {
-    if (!edgeWasAllowed(e) || notExpressible.has(e.id)) continue;
-    if (e.protocol !== 'TCP' && e.protocol !== 'UDP' && e.protocol !== 'SCTP') continue;
+    const protocol = isL4(e.protocol) ? e.protocol : undefined;
     const from = graphEndpoint(e.source, ctx);
     const to = graphEndpoint(e.target, ctx);
-    if (!from || !to || ('ip' in from && 'ip' in to && !('namespace' in from) && !('namespace' in to)))
+    const placed =
+      !!from && !!to && !('ip' in from && 'ip' in to && !('namespace' in from) && !('namespace' in to));
+    const touches = isolated(e.source) || isolated(e.target);
+    // Node traffic to a pod (kubelet probes) is left out: its own node is admitted without a rule, and
+    // which node an edge's connections came from for which pod, the edge does not say.
+    if (ctx.nodes.get(e.source)?.kind === 'node' && workloadIds.has(e.target)) continue;
+    if (!edgeWasAllowed(e)) {
+      // Never allowed: it stays out of the proof, and is named when the proposal keeps it blocked.
+      if (!touches) continue;
+      if (protocol && placed && engine.allows(engine.resolve(from), engine.resolve(to), e.port, protocol))
+        continue;
+      willBeBlocked.push(`${e.id}: every observation was dropped; the proposal does not allow it either`);
       continue;
-    observed.push({ from, to, port: e.port, protocol: e.protocol, evidence: e satisfies GraphEdge });
+    }
+    if (!protocol) {
+      if (touches)
+        willBeBlocked.push(
+          `${e.id}: NetworkPolicy cannot allow ${e.protocol}, and the proposal isolates ${[e.source, e.target].filter(isolated).join(' and ')}`,
+        );
+      continue;
+    }
+    if (!placed) {
+      if (touches && (!from || !to))
+        unplaced.push(
+          `${e.id}: cannot be checked: no address is known for ${!from ? e.source : e.target}, so no rule can admit it` +
+            notWrittenNote(notWritten.get(e.id)),
+        );
+      continue;
+    }
+    observed.push({ from, to, port: e.port, protocol, evidence: e satisfies GraphEdge });
   }
   const report = verifyProposal(engine, observed, { classes: workloadClasses(engine, input.podWorkload) });
-  const blocked = report.blocked.map((b) => `${(b.connection.evidence as GraphEdge).id}: ${b.reason}`).sort();
-  return { report, checked: observed.length, blocked };
+  const blocked = [
+    ...report.blocked.map((b) => {
+      const id = (b.connection.evidence as GraphEdge).id;
+      return `${id}: ${b.reason}${notWrittenNote(notWritten.get(id))}`;
+    }),
+    ...unplaced,
+  ].sort();
+  return { report, checked: observed.length, blocked, willBeBlocked: willBeBlocked.sort() };
+}
+
+function isL4(p: string): p is L4Protocol {
+  return (PROTOCOLS as readonly string[]).includes(p);
+}
+
+/** Why the proposal wrote no rule for a blocked edge, when it says. */
+function notWrittenNote(reasons: readonly string[] | undefined): string {
+  return reasons ? ` (no rule written: ${reasons.join('; ')})` : '';
 }

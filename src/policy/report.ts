@@ -65,6 +65,7 @@ export function buildReport(
           checkedConnections: proof.checked,
           allowedObserved: proof.report.allowedObserved,
           blocked: proof.blocked,
+          willBeBlocked: proof.willBeBlocked,
           excessCount: proof.report.excessCount,
           allowedTuples: proof.report.allowedTuples,
           observedTuples: proof.report.observedTuples,

@@ -83,9 +83,10 @@ export interface OfflineAuditInput {
 
 /**
  * Replays every allowed edge of `graph` against the cluster before and after the proposal. An edge the
- * cluster allows today and the proposal would deny is a would-be-blocked flow. Left out: edges the
- * proposal already reports as not expressible, node-to-pod traffic (always admitted), and edges the
- * engine cannot place (unknown peers, host-network workloads without an address).
+ * cluster allows today and the proposal would deny is a would-be-blocked flow, including edges the proposal
+ * could write no rule for (an unlabelled pod, an unknown API server address). Left out: protocols the
+ * engine does not evaluate (ICMP), node-to-pod traffic (see below), and edges the engine cannot place
+ * (unknown peers, host-network workloads without an address).
  */
 export function offlineAudit(input: OfflineAuditInput): AuditView {
   const { snapshot, identity, graph, proposal } = input;
@@ -103,7 +104,6 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     ...snapshot.networkPolicies.filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE),
     ...proposal.policies,
   ]);
-  const notExpressible = new Set(proposal.notExpressible.map((n) => n.edge));
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
   const ctx = {
     workloads: identity.workloads,
@@ -114,10 +114,11 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
   let earliest: string | undefined;
   for (const e of [...graph.edges].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     if (earliest === undefined || e.firstSeen < earliest) earliest = e.firstSeen;
-    if (!edgeWasAllowed(e) || notExpressible.has(e.id)) continue;
+    if (!edgeWasAllowed(e)) continue;
     if (!(PROTOCOLS as readonly string[]).includes(e.protocol)) continue;
-    // Traffic from a node to pods is always admitted (kubelet probes, host-network pods); the proposal
-    // writes no rule for it, and the address seen (often the node's router IP) may not be a Node address.
+    // Traffic from a node to pods: the pod's own node is always admitted (kubelet probes), but the address
+    // seen (often the node's router IP) may not be a Node address, so the engine cannot tell the own node
+    // from another; the proposal admits the node addresses it learnt from by ipBlock.
     if (nodes.get(e.source)?.kind === 'node' && identity.workloads.has(e.target)) continue;
     const from = graphEndpoint(e.source, ctx);
     const to = graphEndpoint(e.target, ctx);

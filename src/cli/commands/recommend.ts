@@ -171,6 +171,11 @@ export function summary(r: RecommendResult, out: string): string {
       (r.proof.blocked.length > 0 ? `, ${r.proof.blocked.length} BLOCKED` : '') +
       `; ${v.excessCount} allowed workload pair/port tuple(s) never observed (permissiveness ${v.permissiveness.toFixed(2)})`,
   );
+  if (r.proof.willBeBlocked.length > 0)
+    lines.push(
+      `WILL BE BLOCKED by the proposal: ${r.proof.willBeBlocked.length} observed connection(s) the proof leaves out ` +
+        `(every observation dropped, or ICMP, which NetworkPolicy cannot allow; see verification.willBeBlocked in report.json)`,
+    );
   if (proposal.notExpressible.length > 0)
     lines.push(
       `not expressible as NetworkPolicy: ${proposal.notExpressible.length} edge(s) (see report.json)`,

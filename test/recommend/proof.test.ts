@@ -1,0 +1,217 @@
+/**
+ * The proof covers what the proposal could not write a rule for: ingress from the API server (webhooks)
+ * and from node addresses becomes ipBlock rules, anything still not expressible that the default deny
+ * blocks fails the proof, and what the proof deliberately leaves out (dropped-only edges, ICMP) is named
+ * as blocked.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
+import { recommend, summary } from '../../src/cli/commands/recommend.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
+import { runPipeline } from '../../src/pipeline.ts';
+import { NODE_INGRESS } from '../../src/policy/index.ts';
+import { offlineAudit } from '../../src/server/audit.ts';
+import { engineFromSnapshot } from '../../src/verify/engine.ts';
+import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
+
+const T0 = Date.parse('2026-11-01T10:00:00Z');
+const CART_POD = { namespace: 'shop', pod: 'cart-7d9f-bbbbb' };
+const CART = ep({ ip: '10.244.1.20' });
+
+function ep(x: FlowEndpoint): FlowEndpoint {
+  return x;
+}
+
+function flow(minute: number, src: FlowEndpoint, dst: FlowEndpoint, port: number): Flow {
+  return {
+    time: T0 + minute * 60_000,
+    src,
+    dst,
+    port,
+    protocol: 'TCP',
+    verdict: 'FORWARDED',
+    input: 'hubble',
+  };
+}
+
+function node(name: string, ip: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name },
+    status: { addresses: [{ type: 'InternalIP', address: ip }] },
+  } as unknown as ClusterSnapshot['others'][number];
+}
+
+/** The fixture with two nodes: every pod runs on node-1 (192.168.0.10); node-2 is 192.168.0.11. */
+function twoNodes(): ClusterSnapshot {
+  const snap = fixtureSnapshot();
+  snap.others.push(node('node-1', '192.168.0.10'), node('node-2', '192.168.0.11'));
+  return snap;
+}
+
+async function proposeAndProve(snap: ClusterSnapshot, flows: Flow[]) {
+  const r = await recommend(snap, flows);
+  const engine = engineFromSnapshot({
+    ...snap,
+    networkPolicies: [...snap.networkPolicies, ...r.analysis.proposal.policies],
+  });
+  const allowed = (ip: string, port: number) =>
+    engine.evaluate({ from: { ip }, to: CART_POD, port, protocol: 'TCP' }).allowed;
+  const cart = r.analysis.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+  return { r, allowed, cart };
+}
+
+describe('ingress the proposal used to leave to the default deny', () => {
+  it('admits the API server (a webhook) by its endpoint addresses on the observed port, with evidence', async () => {
+    const apiserver = ep({ ip: '172.18.0.2', reserved: 'kube-apiserver' });
+    const { r, allowed, cart } = await proposeAndProve(fixtureSnapshot(), [
+      ...fixtureFlows(),
+      flow(50, apiserver, CART, 8443),
+    ]);
+    const edge = 'kube-apiserver->shop/Deployment/cart:8443/TCP';
+    expect(cart.spec.ingress).toContainEqual({
+      from: [{ ipBlock: { cidr: '172.18.0.2/32' } }],
+      ports: [{ protocol: 'TCP', port: 8443 }],
+    });
+    expect(r.analysis.proposal.evidence).toContainEqual(
+      expect.objectContaining({
+        policy: 'shop/microseg-cart',
+        peer: 'kube-apiserver',
+        port: 8443,
+        edges: [edge],
+      }),
+    );
+    expect(r.analysis.proposal.notExpressible.map((n) => n.edge)).not.toContain(edge);
+    expect(r.proof.blocked).toEqual([]);
+    expect(allowed('172.18.0.2', 8443)).toBe(true);
+    expect(allowed('172.18.0.2', 8444)).toBe(false);
+  });
+
+  it('refuses when the API server address is unknown: the default deny would block the webhook', async () => {
+    const snap = fixtureSnapshot();
+    snap.services = snap.services.filter((s) => s.metadata.name !== 'kubernetes');
+    snap.endpointSlices = [];
+    const apiserver = ep({ ip: '172.18.0.2', reserved: 'kube-apiserver' });
+    const { r } = await proposeAndProve(snap, [...fixtureFlows(), flow(50, apiserver, CART, 8443)]);
+    const edge = 'kube-apiserver->shop/Deployment/cart:8443/TCP';
+    expect(r.analysis.proposal.notExpressible).toContainEqual({
+      edge,
+      reason: `ingress to shop/Deployment/cart: the API server address is unknown (no default/kubernetes endpoints in the snapshot)`,
+    });
+    const unknown = 'the API server address is unknown (no default/kubernetes endpoints in the snapshot)';
+    // The egress of cart's watch to the API server goes the same way.
+    expect(r.proof.blocked).toEqual([
+      `${edge}: cannot be checked: no address is known for kube-apiserver, so no rule can admit it` +
+        ` (no rule written: ingress to shop/Deployment/cart: ${unknown})`,
+      'shop/Deployment/cart->kube-apiserver:6443/TCP: cannot be checked: no address is known for kube-apiserver,' +
+        ` so no rule can admit it (no rule written: egress from shop/Deployment/cart: ${unknown})`,
+    ]);
+  });
+
+  it('writes no rule for node traffic and leaves it out of the proof, saying so', async () => {
+    const remote = ep({ ip: '192.168.0.11', reserved: 'remote-node' });
+    const { r, allowed, cart } = await proposeAndProve(twoNodes(), [
+      ...fixtureFlows(),
+      flow(50, remote, CART, 8080),
+    ]);
+    expect(JSON.stringify(cart.spec.ingress)).not.toContain('192.168.0.1');
+    const reasons = r.analysis.proposal.notExpressible.filter((n) => n.edge.startsWith('node:'));
+    expect(reasons.map((n) => n.edge)).toEqual([
+      'node:192.168.0.10->shop/Deployment/cart:8080/TCP',
+      'node:192.168.0.11->shop/Deployment/cart:8080/TCP',
+    ]);
+    for (const n of reasons) expect(n.reason).toBe(`ingress to shop/Deployment/cart: ${NODE_INGRESS}`);
+    expect(r.proof.blocked).toEqual([]);
+    // The pod's own node is admitted whatever the rules say (the engine's nodeTraffic=allow); the other
+    // node is not, as the reason says.
+    expect(allowed('192.168.0.10', 9090)).toBe(true);
+    expect(allowed('192.168.0.11', 8080)).toBe(false);
+  });
+
+  it('admits a host-network workload by the addresses of its nodes', async () => {
+    const exporter = ep({ ip: '192.168.0.10', namespace: 'kube-system', pod: 'node-exporter-x' });
+    const { r, cart } = await proposeAndProve(fixtureSnapshot(), [
+      ...fixtureFlows(),
+      flow(50, exporter, CART, 8081),
+    ]);
+    expect(cart.spec.ingress).toContainEqual({
+      from: [{ ipBlock: { cidr: '192.168.0.10/32' } }],
+      ports: [{ protocol: 'TCP', port: 8081 }],
+    });
+    expect(r.analysis.proposal.evidence).toContainEqual(
+      expect.objectContaining({ peer: 'kube-system/Pod/node-exporter-x', port: 8081 }),
+    );
+    expect(r.proof.blocked).toEqual([]);
+  });
+});
+
+/** The fixture with an unlabelled bare pod `debug` (10.244.1.40), and its connection to db. */
+function withDebugPod(): { snap: ClusterSnapshot; debugToDb: Flow } {
+  const snap = fixtureSnapshot();
+  const db = snap.pods.find((p) => p.metadata.name === 'db-0')!;
+  snap.pods.push({
+    ...db,
+    metadata: { name: 'debug', namespace: 'shop' },
+    status: { ...db.status, podIP: '10.244.1.40', podIPs: [{ ip: '10.244.1.40' }] },
+  });
+  return { snap, debugToDb: flow(50, { ip: '10.244.1.40' }, { ip: '10.244.1.30' }, 5432) };
+}
+
+describe('the proof checks the edges no rule was written for', () => {
+  it('refuses a proposal whose default deny blocks an unlabelled bare pod', async () => {
+    const { snap, debugToDb } = withDebugPod();
+    const { r } = await proposeAndProve(snap, [...fixtureFlows(), debugToDb]);
+    const edge = 'shop/Pod/debug->shop/StatefulSet/db:5432/TCP';
+    expect(r.analysis.proposal.notExpressible.map((n) => n.edge)).toContain(edge);
+    expect(r.proof.blocked).toHaveLength(1);
+    expect(r.proof.blocked[0]).toMatch(new RegExp(`^${edge.replaceAll('.', '\\.')}: denied: `));
+    expect(r.proof.blocked[0]).toContain(
+      '(no rule written: ingress to shop/StatefulSet/db: shop/Pod/debug has no stable labels',
+    );
+    expect(summary(r, 'out')).toContain('1 BLOCKED');
+  });
+
+  it('names the connections it leaves out and the proposal blocks: dropped-only and ICMP', async () => {
+    const { r } = await proposeAndProve(fixtureSnapshot(), fixtureFlows());
+    expect(r.proof.blocked).toEqual([]);
+    expect(r.proof.willBeBlocked).toEqual([
+      'shop/Deployment/frontend->shop/Deployment/cart:0/ICMPv4: NetworkPolicy cannot allow ICMPv4, and the proposal isolates shop/Deployment/frontend and shop/Deployment/cart',
+      'shop/Deployment/frontend->shop/Deployment/cart:9999/TCP: every observation was dropped; the proposal does not allow it either',
+    ]);
+    expect((r.report as { verification: { willBeBlocked: string[] } }).verification.willBeBlocked).toEqual(
+      r.proof.willBeBlocked,
+    );
+    expect(summary(r, 'out')).toContain(
+      'WILL BE BLOCKED by the proposal: 2 observed connection(s) the proof leaves out',
+    );
+  });
+
+  it('names no dropped-only edge the proposal allows after all, nor one outside its namespaces', async () => {
+    const flows = fixtureFlows().filter((f) => f.protocol !== 'ICMPv4');
+    // The same connection seen forwarded later: allowed, so not listed.
+    const dropped = flows.find((f) => f.verdict === 'DROPPED')!;
+    const r1 = await recommend(fixtureSnapshot(), [
+      ...flows,
+      { ...dropped, time: dropped.time + 1, verdict: 'FORWARDED' },
+    ]);
+    expect(r1.proof.willBeBlocked).toEqual([]);
+    const r2 = await recommend(fixtureSnapshot(), flows, { policy: { namespaces: ['kube-system'] } });
+    expect(r2.proof.willBeBlocked).toEqual([]);
+  });
+});
+
+describe('the offline audit', () => {
+  it('flags an edge the proposal could write no rule for', async () => {
+    const { snap, debugToDb } = withDebugPod();
+    const learned = await runPipeline(snap, [...fixtureFlows(), debugToDb]);
+    const audit = offlineAudit({
+      name: 'debug',
+      snapshot: snap,
+      identity: learned.identity,
+      graph: learned.graph,
+      proposal: learned.proposal,
+    });
+    expect(audit.wouldBlock.map((b) => b.edge)).toEqual(['shop/Pod/debug->shop/StatefulSet/db:5432/TCP']);
+  });
+});
