@@ -5,6 +5,7 @@
  * Per workload in scope, one policy selecting its pods with both policyTypes set: ingress from each
  * observed source, egress to each observed destination plus cluster DNS; per namespace a default deny.
  */
+import { cidrContains, parseAddr, parseCidr } from '../verify/ip.ts';
 import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import type { Protocol } from '../flows/types.ts';
@@ -131,6 +132,16 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
           podSelector: w.selector,
         };
 
+  const podNets = (input.podNetworks ?? []).flatMap((text) => {
+    const c = parseCidr(text);
+    return c ? [{ text, c }] : [];
+  });
+  /** The pod network `ip` lies in, if any. */
+  const podNetworkOf = (ip: string): string | undefined => {
+    const a = parseAddr(ip);
+    return a ? podNets.find((n) => cidrContains(n.c, a))?.text : undefined;
+  };
+
   const prefixFor = (ip: string) =>
     isIPv4(ip) ? (opts.externalPrefix ?? 32) : (opts.externalPrefixV6 ?? 128);
   const externalCIDR = (ip: string) => {
@@ -183,6 +194,11 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         return { id: `world:${cidr}`, peers: [{ ipBlock: { cidr } }], names: n.names ?? [] };
       }
       case 'private': {
+        // An address of the pod network that no pod of the snapshot held: an ipBlock for it would admit
+        // whichever pod is given the address next.
+        const net = podNetworkOf(n.ip!);
+        if (net)
+          return `${n.ip} is in the pod network ${net}, but no pod of the snapshot held it; an ipBlock would admit whichever pod gets the address next, so no rule is written (a snapshot taken while the pod ran names it)`;
         const cidr = hostCIDR(n.ip!);
         const prefix = cidr.slice(cidr.indexOf('/')); // /32 or /128
         warnings.push(

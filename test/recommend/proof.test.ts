@@ -109,6 +109,21 @@ describe('ingress the proposal used to leave to the default deny', () => {
     ]);
   });
 
+  it('writes no ipBlock for a pod-network address no pod held, and refuses the proposal', async () => {
+    const { r, cart } = await proposeAndProve(fixtureSnapshot(), [
+      ...fixtureFlows(),
+      flow(50, ep({ ip: '10.244.7.7' }), CART, 8080),
+    ]);
+    expect(JSON.stringify(cart.spec.ingress)).not.toContain('10.244.7.7');
+    const edge = 'private:10.244.7.7->shop/Deployment/cart:8080/TCP';
+    expect(r.analysis.proposal.notExpressible).toContainEqual({
+      edge,
+      reason:
+        'ingress to shop/Deployment/cart: 10.244.7.7 is in the pod network 10.244.0.0/16, but no pod of the snapshot held it; an ipBlock would admit whichever pod gets the address next, so no rule is written (a snapshot taken while the pod ran names it)',
+    });
+    expect(r.proof.blocked.map((b) => b.slice(0, b.indexOf(':', edge.length)))).toEqual([edge]);
+  });
+
   it('writes no rule for node traffic and leaves it out of the proof, saying so', async () => {
     const remote = ep({ ip: '192.168.0.11', reserved: 'remote-node' });
     const { r, allowed, cart } = await proposeAndProve(twoNodes(), [
