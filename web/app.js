@@ -638,7 +638,12 @@
       );
       const list = (label, xs) =>
         xs.length ? `<p><strong>${label}:</strong> ${xs.map(esc).join(', ')}</p>` : '';
-      parts.push(list('Added', d.added), list('Changed', d.changed), list('Removed', d.removed));
+      parts.push(
+        list('Added', d.added),
+        list('Changed', d.changed),
+        list('Removed', d.removed),
+        list('Left untouched (held by a policy microseg does not manage)', d.conflicts || []),
+      );
     }
     if (!state.audits.length) parts.push('<p class="muted">No Segmentation is being audited.</p>');
     $('panel-body').innerHTML = parts.join('');

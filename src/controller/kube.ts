@@ -58,6 +58,7 @@ const RESOURCES: Record<string, { base: string; plural: string; namespaced: bool
     namespaced: true,
   },
   LearnedEdgeSet: { base: '/apis/microseg.dev/v1alpha1', plural: 'learnededgesets', namespaced: false },
+  Isolation: { base: '/apis/microseg.dev/v1alpha1', plural: 'isolations', namespaced: true },
 };
 
 /** Registers another kind (e.g. a CRD added later) so `resourcePath` knows where it lives. */

@@ -29,6 +29,8 @@ import { controllerApp, listen } from './server.ts';
 import { controllerViewSource } from './view.ts';
 import { createApp } from '../server/app.ts';
 import type { AuthOptions } from '../server/app.ts';
+import type { Isolation } from '../isolate/api.ts';
+import type { IsolationActions } from '../isolate/ui.ts';
 
 /** Lease annotation carrying the Hubble resume position from one leader to the next. */
 export const CHECKPOINT_ANNOTATION = 'microseg.dev/hubble-checkpoint';
@@ -78,6 +80,11 @@ export interface ManagerOptions {
    * it (the same bearer token as the flow push endpoint); without, the page is read-only.
    */
   ui?: { auth?: AuthOptions };
+  /**
+   * Isolation is on: with the page, every replica watches Isolations to show them, and with `actions`
+   * an authenticated user of the page can isolate and release.
+   */
+  isolation?: { actions?: IsolationActions };
   /** Work that runs only while this replica leads (the isolation reconciler). */
   leaderTasks?: { start(): Promise<void>; stop(): Promise<void> }[];
   /** More routers on every replica's server (the isolation webhooks), and their metric families. */
@@ -98,6 +105,8 @@ export class Manager {
   readonly segmentations: Informer<Segmentation>;
   readonly proposals: Informer<ProposedNetworkPolicy>;
   readonly edgeSets: Informer<LearnedEdgeSet>;
+  /** Isolations for the web page (isolation and the page both on). */
+  readonly isolations: Informer<Isolation> | undefined;
   readonly events: EventRecorder;
   readonly controller: SegmentationController;
   readonly elector: LeaderElector | undefined;
@@ -141,6 +150,12 @@ export class Manager {
       name: 'LearnedEdgeSet',
       labelSelector: ours,
     });
+    // Not among `informers()`: the page must not hold up readiness or leadership, e.g. on a cluster
+    // whose Isolation CRD is not installed yet (the reconciler then only logs).
+    this.isolations =
+      o.ui && o.isolation
+        ? new Informer<Isolation>(o.client, { ...common, path: resourcePath('Isolation'), name: 'Isolation' })
+        : undefined;
     this.events = new EventRecorder(o.client, {
       component: 'microseg-controller',
       instance: o.identity,
@@ -211,6 +226,7 @@ export class Manager {
         }
         next();
       };
+      const isolations = this.isolations;
       const app = controllerApp({
         healthy: () => true,
         ready: () => (this.synced ? { ok: true } : { ok: false, reason: 'informer caches not synced' }),
@@ -225,6 +241,10 @@ export class Manager {
                 controllerViewSource({
                   analyses: () => this.controller.analyses(),
                   segmentations: () => this.segmentations.list(),
+                  proposals: () => this.proposals.list(),
+                  networkPolicies: () => this.cache.networkPolicies.list(),
+                  ...(isolations ? { isolations: () => isolations.list() } : {}),
+                  ...(this.#o.isolation?.actions ? { actions: this.#o.isolation.actions } : {}),
                 }),
                 this.#o.ui.auth ? { auth: this.#o.ui.auth } : {},
               ),
@@ -235,6 +255,7 @@ export class Manager {
       this.#o.log.info('listening', { port: this.#server.port });
     }
     for (const i of this.informers()) i.start();
+    this.isolations?.start();
     await Promise.all(this.informers().map((i) => i.waitForSync()));
     this.#o.log.info('caches synced', { objects: this.informers().reduce((n, i) => n + i.size, 0) });
     if (this.elector) this.elector.start();
@@ -336,14 +357,19 @@ export class Manager {
     await this.#stopLeaderTasks();
     await this.elector?.stop();
     await this.events.flush();
-    await Promise.all(this.informers().map((i) => i.stop()));
+    await Promise.all(
+      [...this.informers(), ...(this.isolations ? [this.isolations] : [])].map((i) => i.stop()),
+    );
     await this.#server?.close();
     this.#o.log.info('stopped');
   }
 
   metricFamilies(): MetricFamily[] {
     const m = this.controller.metrics;
-    const informers = this.informers();
+    const informers = [
+      ...this.informers(),
+      ...(this.isolations ? [this.isolations as unknown as Informer<KObject>] : []),
+    ];
     const fam: MetricFamily[] = [
       {
         name: 'microseg_hubble_checkpoint_seconds',

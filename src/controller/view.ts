@@ -1,20 +1,87 @@
 /**
  * The web page's data in controller mode: the union of what every Segmentation has learned (graph,
- * segments, proposal), their rollout state from status, and isolations when the caller supplies them.
+ * segments, proposal), their rollout state from status with what enforcing would change (the plan
+ * Enforce mode itself performs), and, when isolation is on, the Isolations and the Isolate and Release
+ * buttons.
  */
 import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
+import type { Isolation } from '../isolate/api.ts';
+import type { IsolationActions } from '../isolate/ui.ts';
+import { IsolationRequestError, parseIsolationRef } from '../isolate/ui.ts';
+import type { NetworkPolicy } from '../model/k8s.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { SegmentResult } from '../segments/index.ts';
-import { auditFromSegmentation } from '../server/resources.ts';
-import type { IsolationView, ViewSource } from '../server/types.ts';
-import type { Segmentation } from './api.ts';
+import { auditFromSegmentation, isolationFromResource } from '../server/resources.ts';
+import type { EnforceDiff, ViewSource } from '../server/types.ts';
+import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
+import { enforcedPolicy, isOwnedBy, objKey, planObjects } from './plan.ts';
 
 export interface ControllerViewInput {
   /** The current analysis of each Segmentation (sorted by the caller or not; merged in a stable order). */
   analyses: () => Analysis[];
   segmentations: () => Segmentation[];
-  isolations?: () => IsolationView[];
+  /**
+   * The proposals (ProposedNetworkPolicies) and the live NetworkPolicies: with both, each audit's
+   * `enforce` says what enforcing would change.
+   */
+  proposals?: () => ProposedNetworkPolicy[];
+  networkPolicies?: () => NetworkPolicy[];
+  /** The Isolation objects, when isolation is on: without, the page has no isolation view. */
+  isolations?: () => Isolation[];
+  /** The writes behind the Isolate and Release buttons (the server lets only authenticated users act). */
+  actions?: IsolationActions;
+}
+
+/**
+ * What enforcing `seg` would change now: the plan Enforce mode performs (its ProposedNetworkPolicies as
+ * NetworkPolicies, planned against the live ones), read as a diff. A name held by a NetworkPolicy this
+ * Segmentation does not manage is a conflict: Enforce leaves it alone, so it is neither added nor changed.
+ */
+export function enforceDiffOf(
+  seg: Segmentation,
+  proposals: readonly ProposedNetworkPolicy[],
+  networkPolicies: readonly NetworkPolicy[],
+): EnforceDiff & { conflicts: string[] } {
+  const name = seg.metadata.name;
+  const desired = proposals.filter((p) => isOwnedBy(p, name)).map((p) => enforcedPolicy(seg, p));
+  const keys = new Set(desired.map(objKey));
+  const observed = networkPolicies.filter((np) => isOwnedBy(np, name) || keys.has(objKey(np)));
+  const diff = {
+    added: [] as string[],
+    changed: [] as string[],
+    removed: [] as string[],
+    conflicts: [] as string[],
+  };
+  for (const a of planObjects(name, desired, observed)) {
+    if (a.kind === 'apply') (a.why === 'create' ? diff.added : diff.changed).push(objKey(a.object));
+    else if (a.kind === 'delete') diff.removed.push(`${a.namespace}/${a.name}`);
+    else diff.conflicts.push(`${a.namespace}/${a.name}`);
+  }
+  return {
+    ...diff,
+    unchanged: desired.length - diff.added.length - diff.changed.length - diff.conflicts.length,
+  };
+}
+
+/** Pod (`namespace/name`) → workload id, from the identities of the analyses, merged once per change. */
+function podWorkloads(): (analyses: readonly Analysis[]) => ReadonlyMap<string, string> {
+  let last: { identities: Analysis['identity'][]; map: ReadonlyMap<string, string> } | undefined;
+  return (analyses) => {
+    const identities = analyses.map((a) => a.identity);
+    if (
+      last &&
+      last.identities.length === identities.length &&
+      last.identities.every((id, i) => id === identities[i])
+    )
+      return last.map;
+    const map =
+      identities.length === 1
+        ? identities[0]!.podWorkload
+        : new Map(identities.flatMap((id) => [...id.podWorkload]));
+    last = { identities, map };
+    return map;
+  };
 }
 
 /** Merges analyses: nodes and edges by id (first wins), segments by id, policies by namespace/name. */
@@ -72,6 +139,7 @@ export function mergeAnalyses(analyses: readonly Analysis[]): {
 
 export function controllerViewSource(input: ControllerViewInput): ViewSource {
   const current = () => mergeAnalyses(input.analyses());
+  const podWorkload = podWorkloads();
   const source: ViewSource = {
     info: () => ({ mode: 'controller', title: 'microseg' }),
     graph: () => current().graph,
@@ -82,15 +150,49 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
       const g = current().graph;
       return `${g.nodes.length}:${g.edges.length}:${g.edges.reduce((n, e) => n + e.count, 0)}`;
     },
-    audits: () =>
-      input
+    audits: () => {
+      const proposals = input.proposals?.();
+      const policies = input.networkPolicies?.();
+      return input
         .segmentations()
         .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
-        .map((s) => auditFromSegmentation(s)),
+        .map((s) =>
+          auditFromSegmentation(s, proposals && policies ? enforceDiffOf(s, proposals, policies) : undefined),
+        );
+    },
   };
-  if (input.isolations) {
-    const isolations = input.isolations;
-    source.isolations = () => isolations();
+  const isolations = input.isolations;
+  if (isolations) {
+    source.isolations = () => {
+      const list = isolations();
+      if (list.length === 0) return [];
+      const pods = podWorkload(input.analyses());
+      return [...list]
+        .sort((a, b) => objKey(a).localeCompare(objKey(b)))
+        .map((i) => isolationFromResource(i, pods));
+    };
+  }
+  const actions = input.actions;
+  if (actions) {
+    source.isolate = async (req, user) =>
+      isolationFromResource(
+        await actions.isolate(req.workload, req.reason, user),
+        podWorkload(input.analyses()),
+      );
+    // The page names an Isolation `namespace/name`; a bare name is looked up among the known ones.
+    source.release = async (ref) => {
+      let target = parseIsolationRef(ref);
+      if (!target && !ref.includes('/')) {
+        const named = (isolations?.() ?? []).filter((i) => i.metadata.name === ref);
+        if (named.length > 1)
+          throw new IsolationRequestError(
+            400,
+            `several Isolations are named "${ref}" (${named.map(objKey).sort().join(', ')}): give namespace/name`,
+          );
+        if (named.length === 1) target = parseIsolationRef(objKey(named[0]!));
+      }
+      return target ? actions.release(target.namespace, target.name) : false;
+    };
   }
   return source;
 }

@@ -111,7 +111,7 @@ export class RateLimiter {
   }
 }
 
-interface ActionResult {
+export interface ActionResult {
   action: string;
   namespace?: string;
   name?: string;
@@ -150,8 +150,11 @@ export class KnownIsolations {
   }
 }
 
-/** Persists what the alerts ask for; identical concurrent requests share one apiserver call. */
-class Persister {
+/**
+ * Persists what the alerts (and the web page's buttons) ask for; identical concurrent requests share one
+ * apiserver call.
+ */
+export class Persister {
   private readonly kube: Kube;
   private readonly known: KnownIsolations;
   private readonly inflight = new Map<string, Promise<ActionResult>>();
@@ -169,12 +172,24 @@ class Persister {
   run(a: AlertAction): Promise<ActionResult> {
     if (a.action === 'ignore')
       return Promise.resolve({ action: 'ignore', outcome: 'ignored', reason: a.reason });
-    const k = `${a.action}\u0000${a.namespace}/${a.name}`;
+    return a.action === 'isolate' ? this.isolate(a.isolation) : this.release(a.namespace, a.name);
+  }
+
+  /** Creates the Isolation, or re-arms it when it exists and was released; an active one is left alone. */
+  isolate(iso: Isolation): Promise<ActionResult> {
+    const ns = iso.metadata.namespace ?? '';
+    return this.once(`isolate\u0000${ns}/${iso.metadata.name}`, () => this.create(iso));
+  }
+
+  /** Deletes the Isolation (the controller restores its pods); `absent` when there was none. */
+  release(namespace: string, name: string): Promise<ActionResult> {
+    return this.once(`release\u0000${namespace}/${name}`, () => this.remove(namespace, name));
+  }
+
+  private once(k: string, f: () => Promise<ActionResult>): Promise<ActionResult> {
     let p = this.inflight.get(k);
     if (!p) {
-      p = (a.action === 'isolate' ? this.create(a.isolation) : this.remove(a.namespace, a.name)).finally(() =>
-        this.inflight.delete(k),
-      );
+      p = f().finally(() => this.inflight.delete(k));
       this.inflight.set(k, p);
     }
     return p;

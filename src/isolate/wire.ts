@@ -1,15 +1,19 @@
 /**
- * Isolation inside `microseg controller`: the Falco and Alertmanager webhooks on every replica (an alert
- * is persisted as an Isolation whichever replica receives it), the reconciler only on the leader.
+ * Isolation inside `microseg controller`: the Falco and Alertmanager webhooks and the web page's Isolate
+ * and Release buttons on every replica (a request is persisted as an Isolation whichever replica
+ * receives it), the reconciler only on the leader.
  */
 import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Router } from 'express';
+import type { Isolation } from './api.ts';
 import type { IsolationController } from './controller.ts';
 import { startIsolationController } from './controller.ts';
 import type { Kube } from './kube.ts';
 import { IsolationMetrics } from './metrics.ts';
-import { isolationWebhooks, KnownIsolations } from './webhooks.ts';
+import type { IsolationActions } from './ui.ts';
+import { isolationActions } from './ui.ts';
+import { isolationWebhooks, KnownIsolations, Persister } from './webhooks.ts';
 
 export interface IsolationWiring {
   /** Mounted on the controller's HTTP server: POST /webhooks/falco and /webhooks/alertmanager. */
@@ -17,6 +21,8 @@ export interface IsolationWiring {
   /** Started when this replica starts leading, stopped when it stops. */
   leaderTask: { start(): Promise<void>; stop(): Promise<void> };
   metrics: IsolationMetrics;
+  /** What the web page's Isolate and Release buttons do. */
+  actions: IsolationActions;
 }
 
 export interface IsolationWiringOptions {
@@ -52,19 +58,22 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
   const known = new KnownIsolations();
   const metrics = new IsolationMetrics();
   let running: IsolationController | undefined;
+  // On the leader the reconcile starts at once; elsewhere the leader's watch picks it up.
+  const onPersisted = (namespace: string, name: string, created?: Isolation) =>
+    running?.enqueue(namespace, name, created);
   const router = o.webhookTokenFile
     ? isolationWebhooks({
         kube: o.kube,
         auth: { tokens: tokenReader(o.webhookTokenFile) },
         known,
         metrics,
-        // On the leader the reconcile starts at once; elsewhere the leader's watch picks it up.
-        onPersisted: (namespace, name, created) => running?.enqueue(namespace, name, created),
+        onPersisted,
       })
     : undefined;
   return {
     ...(router ? { router } : {}),
     metrics,
+    actions: isolationActions({ kube: o.kube, persister: new Persister(o.kube, known, onPersisted) }),
     leaderTask: {
       start: async () => {
         if (running) return;

@@ -59,6 +59,11 @@ export interface EnforceDiff {
   changed: string[];
   removed: string[];
   unchanged: number;
+  /**
+   * Proposed names held by a NetworkPolicy microseg does not manage there (controller mode): enforcing
+   * leaves those alone and reports the conflict.
+   */
+  conflicts?: string[];
 }
 
 /** The rollout state of one Segmentation (or the demo's offline audit). */

@@ -1,10 +1,16 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import type { Segmentation } from '../../src/controller/api.ts';
+import type { ProposedNetworkPolicy, Segmentation } from '../../src/controller/api.ts';
+import { enforcedPolicy, proposedPolicies } from '../../src/controller/plan.ts';
 import { controllerApp } from '../../src/controller/server.ts';
-import { controllerViewSource, mergeAnalyses } from '../../src/controller/view.ts';
+import { controllerViewSource, enforceDiffOf, mergeAnalyses } from '../../src/controller/view.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import type { IsolationActions } from '../../src/isolate/ui.ts';
+import { IsolationRequestError } from '../../src/isolate/ui.ts';
+import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { createApp } from '../../src/server/app.ts';
+import type { AuditView, GraphView, IsolationView } from '../../src/server/types.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 
 describe('the web page in controller mode', async () => {
@@ -47,5 +53,211 @@ describe('the web page in controller mode', async () => {
     const info = await request(app).get('/api/v1/info').set('authorization', 'Bearer s3cret');
     expect((info.body as { info: { mode: string } }).info.mode).toBe('controller');
     expect((await request(app).get('/')).status).toBe(200);
+  });
+
+  const seg = {
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name: 'shop', uid: 'uid-seg-shop' },
+    spec: { namespaceSelector: {}, mode: 'Audit' },
+    status: { mode: 'Audit', phase: 'Auditing' },
+  } as unknown as Segmentation;
+  const auth = (r: request.Test) => r.set('authorization', 'Bearer s3cret');
+
+  it('says what enforcing would change: the plan Enforce mode performs against the live policies', async () => {
+    const proposals: ProposedNetworkPolicy[] = proposedPolicies(seg, all.proposal);
+    expect(proposals.length).toBeGreaterThanOrEqual(4);
+    const [same, drifted, taken, ...rest] = proposals.map((p) => enforcedPolicy(seg, p));
+    const key = (p: { metadata: { namespace?: string; name: string } }) =>
+      `${p.metadata.namespace}/${p.metadata.name}`;
+    const stale: NetworkPolicy = {
+      ...enforcedPolicy(seg, proposals[0]!),
+      metadata: { ...same!.metadata, name: 'gone' },
+    };
+    const live: NetworkPolicy[] = [
+      same!,
+      { ...drifted!, spec: { ...drifted!.spec, ingress: [] } },
+      // The name is held by a policy someone else wrote: Enforce leaves it alone.
+      { ...taken!, metadata: { name: taken!.metadata.name, namespace: taken!.metadata.namespace! } },
+      stale,
+      // Another Segmentation's policies are not this one's to remove.
+      {
+        ...stale,
+        metadata: {
+          ...stale.metadata,
+          name: 'theirs',
+          labels: { ...stale.metadata.labels, 'microseg.dev/segmentation': 'other' },
+        },
+      },
+    ];
+    const expected = {
+      added: rest.map(key).sort(),
+      changed: [key(drifted!)],
+      removed: [key(stale)],
+      conflicts: [key(taken!)],
+      unchanged: 1,
+    };
+    expect(enforceDiffOf(seg, proposals, live)).toEqual(expected);
+    // Another Segmentation's proposal is not this one's to enforce.
+    const other = { ...seg, metadata: { name: 'other' } } as Segmentation;
+    expect(enforceDiffOf(other, proposals, live)).toEqual({
+      added: [],
+      changed: [],
+      removed: ['shop/theirs'],
+      conflicts: [],
+      unchanged: 0,
+    });
+
+    const source = controllerViewSource({
+      analyses: () => [all],
+      segmentations: () => [seg],
+      proposals: () => proposals,
+      networkPolicies: () => live,
+    });
+    const audits = await request(createApp(source)).get('/api/v1/audits');
+    expect((audits.body as AuditView[])[0]!.enforce).toEqual(expected);
+  });
+
+  // An Isolation of the cart Deployment (isolated) and one of the db pod by name (released).
+  const isolations: Isolation[] = [
+    {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'iso-db', namespace: 'shop' },
+      spec: { target: { pods: ['db-0'] }, reason: 'old' },
+      status: { phase: 'Released', isolatedPods: ['db-0'] },
+    },
+    {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'iso-cart', namespace: 'shop' },
+      spec: { target: { pods: ['cart-7d9f-bbbbb'] }, reason: 'shell in container' },
+      status: {
+        phase: 'Isolated',
+        method: 'NetworkPolicy',
+        isolatedPods: ['cart-7d9f-bbbbb'],
+        isolatedAt: '2026-11-28T17:00:00Z',
+      },
+    },
+  ];
+
+  it('shows the Isolations, placing isolated pods on their workloads', async () => {
+    const app = createApp(
+      controllerViewSource({
+        analyses: () => [half, all],
+        segmentations: () => [seg],
+        isolations: () => isolations,
+      }),
+    );
+    const info = await request(app).get('/api/v1/info');
+    expect((info.body as { features: Record<string, boolean> }).features).toMatchObject({
+      isolations: true,
+      isolate: false,
+      release: false,
+    });
+    const list = (await request(app).get('/api/v1/isolations')).body as IsolationView[];
+    expect(list.map((i) => [i.name, i.state, i.workloads])).toEqual([
+      ['iso-cart', 'Isolated', ['shop/Deployment/cart']],
+      ['iso-db', 'Released', ['shop/StatefulSet/db']],
+    ]);
+    expect(list[0]).toMatchObject({
+      namespace: 'shop',
+      method: 'NetworkPolicy',
+      since: '2026-11-28T17:00:00Z',
+    });
+    const graph = (await request(app).get('/api/v1/graph?view=full')).body as GraphView;
+    const marked = graph.nodes.filter((n) => n.isolated).map((n) => n.id);
+    expect(marked).toEqual(['shop/Deployment/cart']);
+    const node = await request(app).get('/api/v1/nodes').query({ id: 'shop/Deployment/cart' });
+    expect((node.body as { isolation?: IsolationView }).isolation?.name).toBe('iso-cart');
+    // Without isolation the page has no isolation view, as before.
+    const off = createApp(controllerViewSource({ analyses: () => [all], segmentations: () => [seg] }));
+    expect((await request(off).get('/api/v1/isolations')).status).toBe(404);
+  });
+
+  it('isolates and releases for an authenticated user through the isolation actions', async () => {
+    const calls: string[] = [];
+    const actions: IsolationActions = {
+      isolate: (workload, reason, user) => {
+        calls.push(`isolate ${workload} ${reason} ${user}`);
+        const [ns, , name] = workload.split('/');
+        return Promise.resolve({
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'Isolation',
+          metadata: { name: `iso-${name}`, namespace: ns },
+          spec: { target: { workload: { kind: 'Deployment', name } }, reason: reason ?? '' },
+        } as Isolation);
+      },
+      release: (namespace, name) => {
+        calls.push(`release ${namespace}/${name}`);
+        return Promise.resolve(name !== 'iso-none');
+      },
+    };
+    const twins = [...isolations, { ...isolations[0]!, metadata: { name: 'iso-db', namespace: 'other' } }];
+    const app = createApp(
+      controllerViewSource({
+        analyses: () => [all],
+        segmentations: () => [seg],
+        isolations: () => twins,
+        actions,
+      }),
+      { auth: { token: 's3cret' } },
+    );
+    const info = await auth(request(app).get('/api/v1/info'));
+    expect((info.body as { features: Record<string, boolean> }).features).toMatchObject({
+      isolate: true,
+      release: true,
+    });
+    const body = { workload: 'shop/Deployment/frontend', reason: 'suspected compromise' };
+    expect((await request(app).post('/api/v1/isolations').send(body)).status).toBe(401);
+    const created = await auth(request(app).post('/api/v1/isolations').send(body));
+    expect(created.status, created.text).toBe(201);
+    expect(created.body as IsolationView).toMatchObject({
+      name: 'iso-frontend',
+      namespace: 'shop',
+      target: 'shop/Deployment/frontend',
+      workloads: ['shop/Deployment/frontend'],
+      state: 'Pending',
+      reason: 'suspected compromise',
+    });
+    // A workload the graph does not have is refused before the actions are asked.
+    const absent = await auth(
+      request(app).post('/api/v1/isolations').send({ workload: 'shop/Deployment/nope' }),
+    );
+    expect(absent.status).toBe(404);
+    // The page names an Isolation namespace/name (encoded); a bare name must be unambiguous.
+    expect((await auth(request(app).delete('/api/v1/isolations/shop%2Fiso-cart'))).status).toBe(204);
+    expect((await auth(request(app).delete('/api/v1/isolations/iso-cart'))).status).toBe(204);
+    const ambiguous = await auth(request(app).delete('/api/v1/isolations/iso-db'));
+    expect(ambiguous.status).toBe(400);
+    expect((ambiguous.body as { error: string }).error).toMatch(/other\/iso-db, shop\/iso-db/);
+    expect((await auth(request(app).delete('/api/v1/isolations/shop%2Fiso-none'))).status).toBe(404);
+    expect((await auth(request(app).delete('/api/v1/isolations/nothing-here'))).status).toBe(404);
+    expect((await auth(request(app).delete('/api/v1/isolations/a%2F..%2Fb'))).status).toBe(404);
+    expect(calls).toEqual([
+      'isolate shop/Deployment/frontend suspected compromise token',
+      'release shop/iso-cart',
+      'release shop/iso-cart',
+      'release shop/iso-none',
+    ]);
+  });
+
+  it('answers a refused isolation with its status', async () => {
+    const actions: IsolationActions = {
+      isolate: () => Promise.reject(new IsolationRequestError(409, 'being released')),
+      release: () => Promise.resolve(false),
+    };
+    const app = createApp(
+      controllerViewSource({
+        analyses: () => [all],
+        segmentations: () => [seg],
+        isolations: () => [],
+        actions,
+      }),
+      { auth: { token: 's3cret' } },
+    );
+    const r = await auth(request(app).post('/api/v1/isolations').send({ workload: 'shop/Deployment/cart' }));
+    expect(r.status).toBe(409);
+    expect(r.body).toEqual({ error: 'being released' });
   });
 });

@@ -42,7 +42,7 @@ options:
   --no-ui                    do not serve the web page of the graph and its JSON API
   --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
                              /webhooks/alertmanager) with the bearer token(s) in FILE, one per line
-  --no-isolation             do not run the Isolation reconciler
+  --no-isolation             do not run the Isolation reconciler (nor show Isolations on the web page)
   --queue-capacity N         flows buffered between sources and the controller (default ${DEFAULT_QUEUE_CAPACITY})
   --segmentation-selector S  manage only Segmentations matching this label selector (default all)
   --resync DURATION          level-based resync of each Segmentation (default 10s)
@@ -191,6 +191,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
           leaderTasks: [isolation.leaderTask],
           routers: isolation.router ? [isolation.router] : [],
           extraMetrics: () => isolation.metrics.families(),
+          isolation: { actions: isolation.actions },
         }
       : {}),
   });

@@ -1,0 +1,122 @@
+/**
+ * The web page's Isolate and Release buttons in controller mode. A graph workload becomes the Isolation
+ * `microseg isolate` would write for it (same name, so the page, the CLI and a second click agree on one
+ * object), persisted like an alert's (a released one is re-armed, an active one left alone). Release
+ * deletes the Isolation, as `microseg release` does; the leader's reconciler restores the pods.
+ */
+import { UsageError } from '../cli/io.ts';
+import type { Isolation } from './api.ts';
+import { ISOLATION_FINALIZER, isDnsLabel } from './api.ts';
+import { isolationFromFlags } from './cli.ts';
+import type { Kube } from './kube.ts';
+import { KubeError, isNotFound, paths } from './kube.ts';
+import type { Persister } from './webhooks.ts';
+
+/**
+ * A request the page's server answers with `status` and this message: it sends errors that carry a 4xx
+ * `status` and `expose` (the http-errors convention) as they are, anything else as a 500.
+ */
+export class IsolationRequestError extends Error {
+  readonly status: number;
+  readonly expose = true;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'IsolationRequestError';
+    this.status = status;
+  }
+}
+
+/** Longest reason kept (the webhooks' limit): the rest of a pasted log is cut. */
+const MAX_REASON = 1024;
+
+/**
+ * The Isolation for a graph workload (`namespace/Kind/name`): a bare pod (`Pod`) is isolated by name,
+ * anything else as a workload target, i.e. the pods it has now (as `microseg isolate --workload` does;
+ * replacements started later are clean). Kinds an Isolation cannot target (CronJob) are refused. Pure.
+ */
+export function isolationForWorkload(workload: string, reason: string | undefined, user: string): Isolation {
+  const parts = workload.split('/');
+  if (parts.length !== 3 || parts.some((p) => p === ''))
+    throw new IsolationRequestError(400, `workload ${JSON.stringify(workload)} is not namespace/Kind/name`);
+  const [namespace, kind, name] = parts as [string, string, string];
+  // The namespace goes into the request path as it is.
+  if (!isDnsLabel(namespace))
+    throw new IsolationRequestError(
+      400,
+      `namespace ${JSON.stringify(namespace)} of ${workload} is not a DNS label`,
+    );
+  const why = reason?.trim() || `isolated from the web page by ${user}`;
+  let iso: Isolation;
+  try {
+    iso = isolationFromFlags({
+      ...(kind === 'Pod'
+        ? { targets: [`${namespace}/${name}`] }
+        : { targets: [], namespace, workload: `${kind}/${name}` }),
+      reason: why.length > MAX_REASON ? `${why.slice(0, MAX_REASON - 3)}...` : why,
+      requestedBy: `web page (${user})`,
+    });
+  } catch (err) {
+    if (err instanceof UsageError)
+      throw new IsolationRequestError(400, `cannot isolate ${workload}: ${err.message}`);
+    throw err;
+  }
+  return {
+    ...iso,
+    metadata: {
+      ...iso.metadata,
+      labels: { ...iso.metadata.labels, 'microseg.dev/trigger': 'web' },
+      // Written by the controller itself, so its reconciler runs: register the release finalizer at once
+      // (as the webhooks do) instead of in a second write.
+      finalizers: [ISOLATION_FINALIZER],
+    },
+  };
+}
+
+/** `namespace/name` of an Isolation, or undefined when it cannot name one (nothing else reaches a path). */
+export function parseIsolationRef(ref: string): { namespace: string; name: string } | undefined {
+  const parts = ref.split('/');
+  if (parts.length !== 2 || !isDnsLabel(parts[0]!) || !isDnsLabel(parts[1]!)) return undefined;
+  return { namespace: parts[0]!, name: parts[1]! };
+}
+
+export interface IsolationActions {
+  /** Isolates a graph workload; resolves to the Isolation as the apiserver holds it. */
+  isolate(workload: string, reason: string | undefined, user: string): Promise<Isolation>;
+  /** Deletes an Isolation; false when there was none. */
+  release(namespace: string, name: string): Promise<boolean>;
+}
+
+/** Apiserver refusals (forbidden, invalid) are the request's problem, not the server's. */
+function refused(err: unknown): never {
+  if (err instanceof KubeError && err.status >= 400 && err.status < 500 && err.status !== 429)
+    throw new IsolationRequestError(422, err.message);
+  throw err;
+}
+
+export function isolationActions(o: { kube: Kube; persister: Persister }): IsolationActions {
+  return {
+    async isolate(workload, reason, user) {
+      const iso = isolationForWorkload(workload, reason, user);
+      const ns = iso.metadata.namespace!;
+      const name = iso.metadata.name;
+      await o.persister.isolate(iso).catch(refused);
+      // The persister says created, re-armed or exists; the page wants the object's state.
+      let live: Isolation | undefined;
+      try {
+        live = await o.kube.request<Isolation>({ method: 'GET', path: paths.isolation(ns, name) });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      if (!live || live.metadata.deletionTimestamp)
+        throw new IsolationRequestError(
+          409,
+          `Isolation ${ns}/${name} is being released; isolate again once it is gone`,
+        );
+      return live;
+    },
+    async release(namespace, name) {
+      const r = await o.persister.release(namespace, name).catch(refused);
+      return r.outcome === 'deleted';
+    },
+  };
+}
