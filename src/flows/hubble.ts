@@ -5,7 +5,7 @@
  * Two steps, shared by the slow (JSON.parse) and the fast (scanner) path: *extract* reads and type-checks
  * the few fields used into a flat `HubbleFields` record, *finish* turns that record into a `Flow`.
  */
-import { asInteger, isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import { MAX_TIME_MS, asInteger, isIPAddress, parseRfc3339, stripDot } from './common.ts';
 import type { DirectionRule } from './direction.ts';
 import { DIRECTION_RULES, direction, icmpRequestType } from './direction.ts';
 import type { SkipReason } from './errors.ts';
@@ -723,6 +723,13 @@ function finish(f: HubbleFields): HubbleResult {
       );
   } else if (f.timeSeconds !== undefined) {
     time = f.timeSeconds * 1000 + Math.floor((f.timeNanos ?? 0) / 1e6);
+    // Only {seconds, nanos} can name a time a Date does not hold (RFC 3339 years end at 9999).
+    if (time > MAX_TIME_MS)
+      throw new FlowInputError(
+        'bad-value',
+        `${p}time: ${f.timeSeconds}${f.timeNanos ? `.${String(f.timeNanos).padStart(9, '0')}` : ''} seconds ` +
+          `is out of range 0-${MAX_TIME_MS / 1000}`,
+      );
   } else {
     throw new FlowInputError('missing-field', `${p}time is missing`);
   }

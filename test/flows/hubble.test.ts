@@ -460,6 +460,30 @@ describe('normalizeHubbleFlow on gRPC-decoded objects', () => {
     });
   });
 
+  it('rejects a {seconds, nanos} time beyond what a Date holds as a bad value', () => {
+    const at = (time: unknown) => normalizeHubbleFlow({ ...BASE, time });
+    expect(flowOf(at({ seconds: '8640000000000' })).time).toBe(8.64e15);
+    const bad = (time: unknown) => {
+      const r = at(time);
+      return r.kind === 'bad' ? [r.error.reason, r.error.message] : r;
+    };
+    expect(bad({ seconds: '9000000000000', nanos: 0 })).toEqual([
+      'bad-value',
+      'time: 9000000000000 seconds is out of range 0-8640000000000',
+    ]);
+    expect(bad({ seconds: 8640000000000, nanos: 1_000_000 })).toEqual([
+      'bad-value',
+      'time: 8640000000000.001000000 seconds is out of range 0-8640000000000',
+    ]);
+    expect(normalizeHubbleRecord({ flow: { ...BASE, time: { seconds: '9000000000000' } } })).toMatchObject({
+      kind: 'bad',
+      error: {
+        reason: 'bad-value',
+        message: 'flow.time: 9000000000000 seconds is out of range 0-8640000000000',
+      },
+    });
+  });
+
   it('reports a non-object flow', () => {
     const r = normalizeHubbleFlow('x');
     expect(r.kind === 'bad' && r.error.message).toBe('flow: expected an object, got string "x"');

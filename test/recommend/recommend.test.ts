@@ -257,6 +257,45 @@ describe('microseg recommend refuses and explains', () => {
   });
 });
 
+describe('microseg recommend with bad input lines', () => {
+  it('counts a time beyond what a Date holds as a bad line of its format, and goes on', async () => {
+    // Each would once reach the graph and end the run there (RangeError: Invalid time value, exit 3).
+    const ig = JSON.parse(
+      await readFile(new URL('../../../shared/samples/ig-trace-tcp.jsonl', import.meta.url), 'utf8'),
+    ) as object;
+    const bad: [string, string, string][] = [
+      [
+        'generic.jsonl',
+        '{"time":1e20,"src":"shop/cart-7d9f","dst":"10.0.3.7","port":5432}',
+        'time: 100000000000000000000 is out of range 0-8640000000000000 epoch milliseconds',
+      ],
+      [
+        'hubble.jsonl',
+        JSON.stringify({ flow: { time: { seconds: '9000000000000' }, l4: { TCP: {} } } }),
+        'flow.time: 9000000000000 seconds is out of range 0-8640000000000',
+      ],
+      [
+        'ig.jsonl',
+        JSON.stringify({ ...ig, timestamp_raw: 1e30 }),
+        'timestamp_raw: 1e+30 is out of range 0-8.64e+21 epoch nanoseconds',
+      ],
+    ];
+    const files: string[] = [];
+    for (const [name, line] of bad) {
+      files.push(join(dir, `bigtime-${name}`));
+      await writeFile(files.at(-1)!, `\n${line}\n`);
+    }
+    const io = captureIO();
+    const args = ['recommend', '--cluster', join(dir, 'cluster.json'), '--out', join(dir, 'out-bigtime')];
+    for (const f of [join(dir, 'flows.jsonl.gz'), ...files]) args.push('--flows', f);
+    expect(await runCli(args, io)).toBe(0);
+    expect(io.stderr).toBe('');
+    expect(io.stdout).toContain('bad lines: 3 (bad-value 3)\n');
+    for (const [i, [, , message]] of bad.entries())
+      expect(io.stdout).toContain(`  ${files[i]}:2: ${message}\n`);
+  });
+});
+
 describe('microseg graph on the demo', () => {
   it('prints the graph and segments that the pipeline gives, as JSON and as DOT', async () => {
     const { runGraphPipeline } = await import('../../src/pipeline.ts');
