@@ -64,11 +64,9 @@ function usage(): string {
 
 /** Whether `err` is node:util parseArgs's rejection of the arguments (ERR_PARSE_ARGS_*). */
 function isParseArgsError(err: unknown): err is Error {
-  return (
-    err instanceof Error &&
-    typeof (err as { code?: unknown }).code === 'string' &&
-    (err as { code: string }).code.startsWith('ERR_PARSE_ARGS_')
-  );
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
 
 export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
