@@ -8,7 +8,7 @@ import { generateDemo } from '../../src/generate/demo.ts';
 import { writeLines, writeObjectList } from '../../src/generate/write.ts';
 import { recommend } from '../../src/cli/commands/recommend.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
-import { readFlows } from '../../src/flows/reader.ts';
+import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 
@@ -303,10 +303,13 @@ describe('microseg graph on the demo', () => {
     const { stableJson } = await import('../../src/policy/render.ts');
     const flows = join(dir, 'flows.jsonl.gz');
     const cluster = join(dir, 'cluster.json');
-    const expected = await runGraphPipeline(snapshotFromObjects(demo.objects, 'demo'), readFlows([flows]));
+    const reader = readFlows([flows]);
+    const expected = await runGraphPipeline(snapshotFromObjects(demo.objects, 'demo'), reader);
     const json = captureIO();
     expect(await runCli(['graph', '--flows', flows, '--cluster', cluster], json)).toBe(0);
-    expect(json.stderr).toBe('');
+    // What was read goes to standard error, as recommend reports it.
+    expect(json.stderr).toBe(formatIngestStats(reader.stats));
+    expect(json.stderr).toMatch(/^read \d+ line\(s\) from 1 source\(s\): \d+ flow\(s\)/);
     expect(json.stdout).toBe(
       stableJson({
         ...expected.graph,
@@ -332,6 +335,23 @@ describe('microseg graph on the demo', () => {
       0,
     );
     expect(dotOut.stdout).toBe(toDot(expected.graph));
+  });
+
+  it('reports bad lines and empty sources on standard error, and --strict stops at the first', async () => {
+    const bad = join(dir, 'graph-bad.jsonl');
+    await writeFile(bad, '{"time":0,"src":"shop/a","dst":"10.0.0.1","port":0}\n');
+    const empty = join(dir, 'graph-empty.jsonl');
+    await writeFile(empty, '');
+    const args = ['graph', '--cluster', join(dir, 'cluster.json')];
+    for (const f of [join(dir, 'flows.jsonl.gz'), bad, empty]) args.push('--flows', f);
+    const io = captureIO();
+    expect(await runCli(args, io)).toBe(0);
+    expect(io.stderr).toContain(`empty: ${empty}\n`);
+    expect(io.stderr).toContain(`bad lines: 1 (bad-value 1)\n  ${bad}:1: port: 0 is out of range 1-65535\n`);
+    const strict = captureIO();
+    expect(await runCli([...args, '--strict'], strict)).toBe(2);
+    expect(strict.stderr).toBe(`microseg graph: ${bad}:1: port: 0 is out of range 1-65535\n`);
+    expect(strict.stdout).toBe('');
   });
 
   it('names bad options', async () => {

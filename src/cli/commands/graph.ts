@@ -2,7 +2,7 @@
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
-import { readFlows } from '../../flows/reader.ts';
+import { formatIngestStats, readFlows } from '../../flows/reader.ts';
 import { dotPieces } from '../../graph/build.ts';
 import { runStreamedGraphPipeline } from '../../pipeline.ts';
 import { JsonArrayOf, stableJsonPieces } from '../../policy/render.ts';
@@ -17,7 +17,8 @@ export const HELP = `usage: microseg graph --flows FILE [--flows FILE ...] --clu
 
 Builds the east-west service graph (workloads and external peers as nodes, one edge per destination
 port and protocol with flow counts, first/last seen and verdicts), with each workload's segment, and
-prints it as JSON (default) or Graphviz DOT.
+prints it as JSON (default) or Graphviz DOT. What was read (flows, bad lines by reason with file:line,
+empty sources) goes to standard error.
 
 options:
   --flows FILE      flow source (repeatable; '-' reads standard input)
@@ -25,6 +26,7 @@ options:
   --format F        json (default) or dot
   --out FILE        write to FILE instead of standard output
   --input-format F  flow input format: auto (default), hubble, generic, inspektor-gadget, kubescape
+  --strict          stop at the first bad input line
   --resolution R    Louvain resolution (default 1)
   --seed S          Louvain seed (default 1)`;
 
@@ -37,6 +39,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       format: { type: 'string' },
       out: { type: 'string' },
       'input-format': { type: 'string' },
+      strict: { type: 'boolean' },
       resolution: { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -58,10 +61,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   releaseMemory();
   const reader = readFlows(values.flows, {
     ...(values['input-format'] ? { format: values['input-format'] as FlowFormat } : {}),
+    strict: values.strict === true,
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
   // Once read, the reader's memory is garbage too: given back before the graph is built.
   const res = await runStreamedGraphPipeline(identity, reader, { ...opts, afterIngest: releaseMemory });
+  // Standard output holds the graph: what was read, and what could not be, is said on standard error.
+  io.err(formatIngestStats(reader.stats));
   // Written as it is rendered, each edge made as it is written: neither the text of a large graph nor
   // all its edges are held at once.
   const pieces =
