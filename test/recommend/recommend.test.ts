@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
 import { captureIO } from '../../src/cli/io.ts';
@@ -293,6 +294,83 @@ describe('microseg recommend with bad input lines', () => {
     expect(io.stdout).toContain('bad lines: 3 (bad-value 3)\n');
     for (const [i, [, , message]] of bad.entries())
       expect(io.stdout).toContain(`  ${files[i]}:2: ${message}\n`);
+  });
+});
+
+describe('flow sources that give no flow at all', () => {
+  // Policies from no traffic would only deny, and an empty graph says nothing: both commands write
+  // nothing and exit 2, naming the sources and why.
+  const cluster = () => join(dir, 'cluster.json');
+
+  it('recommend: an empty source', async () => {
+    const empty = join(dir, 'none-empty.jsonl');
+    await writeFile(empty, '\n\n');
+    const out = join(dir, 'out-none');
+    const io = captureIO();
+    expect(await runCli(['recommend', '--flows', empty, '--cluster', cluster(), '--out', out], io)).toBe(2);
+    expect(io.stderr).toBe(
+      'read 0 line(s) from 1 source(s): 0 flow(s) (0 observation(s), 0 duplicate(s) merged, 0 repl(ies) flipped)\n' +
+        `empty: ${empty}\n` +
+        `microseg recommend: no flow read: ${empty} is empty; nothing written\n`,
+    );
+    expect(io.stdout).toBe('');
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+    const two = captureIO();
+    const args = ['recommend', '--flows', empty, '--flows', empty, '--cluster', cluster(), '--out', out];
+    expect(await runCli(args, two)).toBe(2);
+    expect(two.stderr).toContain(
+      `microseg recommend: no flow read: every source is empty (${empty}, ${empty}); nothing written\n`,
+    );
+  });
+
+  it('recommend: every line bad under a forced format gets a hint at --format', async () => {
+    const hubble = fileURLToPath(new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url));
+    const out = join(dir, 'out-none');
+    const args = ['recommend', '--flows', hubble, '--cluster', cluster(), '--out', out];
+    const forced = captureIO();
+    expect(await runCli([...args, '--format', 'generic'], forced)).toBe(2);
+    expect(forced.stderr).toContain(
+      `bad lines: 11 (unknown-field 11)\n  ${hubble}:1: unknown field "flow"\n`,
+    );
+    expect(forced.stderr).toContain(
+      `microseg recommend: no flow read: every line of ${hubble} was bad (see above); read as --format generic: ` +
+        "is that their format? Without it, each source's is detected; nothing written\n",
+    );
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+    const bad = join(dir, 'none-bad.jsonl');
+    await writeFile(bad, '{"time":0}\n');
+    const detected = captureIO();
+    expect(await runCli(['recommend', '--flows', bad, '--cluster', cluster(), '--out', out], detected)).toBe(
+      2,
+    );
+    expect(detected.stderr).toContain(
+      `microseg recommend: no flow read: every line of ${bad} was bad (see above); nothing written\n`,
+    );
+  });
+
+  it('graph: lines that are no flow, and an empty source', async () => {
+    const ig = JSON.parse(
+      await readFile(new URL('../../../shared/samples/ig-trace-tcp.jsonl', import.meta.url), 'utf8'),
+    ) as object;
+    const closes = join(dir, 'none-close.jsonl');
+    await writeFile(
+      closes,
+      `${JSON.stringify({ ...ig, type: 'close' })}\n${JSON.stringify({ ...ig, timestamp_raw: 1e30 })}\n`,
+    );
+    const empty = join(dir, 'none-empty2.jsonl');
+    await writeFile(empty, '');
+    const out = join(dir, 'none-graph.json');
+    const io = captureIO();
+    const args = ['graph', '--flows', closes, '--flows', empty, '--cluster', cluster(), '--out', out];
+    expect(await runCli(args, io)).toBe(2);
+    expect(io.stderr).toMatch(/^read 2 line\(s\) from 2 source\(s\): 0 flow\(s\)/);
+    expect(io.stderr).toContain(
+      `\nmicroseg graph: no flow read: none of the 2 line(s) of ${closes} was a flow (1 bad, 1 skipped (close-event)); nothing written\n`,
+    );
+    await expect(readFile(out)).rejects.toThrow(/ENOENT/);
+    const forced = captureIO();
+    expect(await runCli([...args, '--input-format', 'hubble'], forced)).toBe(2);
+    expect(forced.stderr).toContain('read as --input-format hubble: is that their format?');
   });
 });
 

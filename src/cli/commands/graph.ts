@@ -4,10 +4,11 @@ import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
 import { formatIngestStats, readFlows } from '../../flows/reader.ts';
 import { dotPieces } from '../../graph/build.ts';
+import { InputError } from '../../model/snapshot.ts';
 import { runStreamedGraphPipeline } from '../../pipeline.ts';
 import { JsonArrayOf, stableJsonPieces } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { loadIdentity } from '../inputs.ts';
+import { loadIdentity, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
@@ -28,7 +29,9 @@ options:
   --input-format F  flow input format: auto (default), hubble, generic, inspektor-gadget, kubescape
   --strict          stop at the first bad input line
   --resolution R    Louvain resolution (default 1)
-  --seed S          Louvain seed (default 1)`;
+  --seed S          Louvain seed (default 1)
+
+exit codes: 0 written; 2 bad usage or input, or no flow read at all (nothing written); 3 internal error`;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -68,6 +71,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const res = await runStreamedGraphPipeline(identity, reader, { ...opts, afterIngest: releaseMemory });
   // Standard output holds the graph: what was read, and what could not be, is said on standard error.
   io.err(formatIngestStats(reader.stats));
+  if (reader.stats.flows === 0) {
+    const forced = values['input-format'];
+    throw new InputError(noFlowsMessage(reader.stats, forced && `--input-format ${forced}`));
+  }
   // Written as it is rendered, each edge made as it is written: neither the text of a large graph nor
   // all its edges are held at once.
   const pieces =

@@ -11,6 +11,7 @@ import type { FlowFormat, IngestStats } from '../../flows/reader.ts';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import type { Flow } from '../../flows/types.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
+import { InputError } from '../../model/snapshot.ts';
 import type { Analysis, PipelineOptions } from '../../pipeline.ts';
 import { aggregateFlows, analyse } from '../../pipeline.ts';
 import { buildIdentity } from '../../identity/index.ts';
@@ -19,7 +20,7 @@ import { proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, stableJsonPieces } from '../../policy/render.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { loadSnapshotFiles } from '../inputs.ts';
+import { loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
@@ -51,7 +52,7 @@ options:
   --quiet                  print nothing on success
 
 exit codes: 0 written; 1 not written because the proposal would block observed connections;
-            2 bad usage or input; 3 internal error`;
+            2 bad usage or input, or no flow read at all (nothing written); 3 internal error`;
 
 const OPTIONS = {
   flows: { type: 'string', multiple: true },
@@ -226,6 +227,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     result = await recommend(snapshot, reader, opts);
   } finally {
     stop();
+  }
+  if (reader.stats.flows === 0) {
+    io.err(formatIngestStats(reader.stats));
+    throw new InputError(noFlowsMessage(reader.stats, values.format && `--format ${values.format}`));
   }
   if (result.proof.blocked.length > 0) {
     io.err(summary(result, out));
