@@ -374,6 +374,63 @@ describe('flow sources that give no flow at all', () => {
   });
 });
 
+describe('--out paths that cannot be written', () => {
+  // Bad usage (exit 2) naming the path and the problem, found before any input is read; was an
+  // internal error with a stack trace (exit 3) once the whole run was done.
+  const inputs = () => ['--flows', join(dir, 'flows.jsonl.gz'), '--cluster', join(dir, 'cluster.json')];
+  const fail = async (args: string[], message: string) => {
+    const io = captureIO();
+    expect(await runCli(args, io)).toBe(2);
+    expect(io.stderr).toBe(`${message}\n`);
+    expect(io.stdout).toBe('');
+  };
+
+  it('recommend: a file, or a path under one', async () => {
+    const file = join(dir, 'out-is-a-file');
+    await writeFile(file, 'kept\n');
+    await fail(
+      ['recommend', ...inputs(), '--out', file],
+      `microseg recommend: --out ${file}: cannot write: not a directory`,
+    );
+    await fail(
+      ['recommend', ...inputs(), '--out', join(file, 'sub')],
+      `microseg recommend: --out ${join(file, 'sub')}: cannot write: ${file} is not a directory`,
+    );
+    expect(await readFile(file, 'utf8')).toBe('kept\n');
+  });
+
+  it('recommend: a file that cannot be put in place leaves the directory as it was', async () => {
+    const out = join(dir, 'out-taken');
+    await mkdir(join(out, 'batch.yaml'), { recursive: true });
+    await writeFile(join(out, 'report.json'), 'old\n');
+    await fail(
+      ['recommend', ...inputs(), '--out', out],
+      `microseg recommend: --out ${out}: cannot write: batch.yaml: is a directory`,
+    );
+    expect((await readdir(out)).sort()).toEqual(['batch.yaml', 'report.json']);
+    expect(await readFile(join(out, 'report.json'), 'utf8')).toBe('old\n');
+  });
+
+  it('graph: a missing directory, a directory, a path under a file', async () => {
+    const missing = join(dir, 'no-such-dir', 'graph.json');
+    await fail(
+      ['graph', ...inputs(), '--out', missing],
+      `microseg graph: --out ${missing}: cannot write: no such directory ${join(dir, 'no-such-dir')}`,
+    );
+    await expect(readdir(join(dir, 'no-such-dir'))).rejects.toThrow(/ENOENT/);
+    await fail(
+      ['graph', ...inputs(), '--out', dir],
+      `microseg graph: --out ${dir}: cannot write: is a directory`,
+    );
+    const file = join(dir, 'out-is-a-file');
+    await writeFile(file, 'kept\n');
+    await fail(
+      ['graph', ...inputs(), '--out', join(file, 'g.json')],
+      `microseg graph: --out ${join(file, 'g.json')}: cannot write: ${file} is not a directory`,
+    );
+  });
+});
+
 describe('microseg graph on the demo', () => {
   it('prints the graph and segments that the pipeline gives, as JSON and as DOT', async () => {
     const { runGraphPipeline } = await import('../../src/pipeline.ts');

@@ -1,5 +1,4 @@
 /** `microseg graph --flows FILE --cluster FILE [--format json|dot] [--out FILE]`: the service graph. */
-import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
 import { formatIngestStats, readFlows } from '../../flows/reader.ts';
@@ -12,6 +11,7 @@ import { loadIdentity, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
+import { checkOutputFile, writeOutputFile } from '../output.ts';
 import { pipelineOptions } from './recommend.ts';
 
 export const HELP = `usage: microseg graph --flows FILE [--flows FILE ...] --cluster FILE [--format json|dot] [--out FILE]
@@ -59,6 +59,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.flows?.length) throw new UsageError('--flows is required');
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
   const opts = pipelineOptions(values);
+  // Before any input is read: a run over millions of lines should not end on a mistyped --out.
+  if (values.out) await checkOutputFile(values.out);
   const identity = await loadIdentity(values.cluster, opts.identity, { extraKinds: VERIFY_EXTRA_KINDS });
   // The snapshot is garbage now: give the set-up's memory back before the flows are read.
   releaseMemory();
@@ -89,13 +91,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
           },
           2,
         );
-  if (values.out) {
-    const fh = await open(values.out, 'w');
-    try {
-      await writePieces(pieces, (chunk) => fh.writeFile(chunk));
-    } finally {
-      await fh.close();
-    }
-  } else await writePieces(pieces, (chunk) => io.out(chunk));
+  if (values.out) await writeOutputFile(values.out, pieces);
+  else await writePieces(pieces, (chunk) => io.out(chunk));
   return EXIT.ok;
 }

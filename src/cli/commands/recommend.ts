@@ -4,8 +4,6 @@
  * and writes YAML per namespace plus report.json. A proposal that would block an observed connection is
  * not written (exit 1).
  */
-import { mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FlowFormat, IngestStats } from '../../flows/reader.ts';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
@@ -23,7 +21,8 @@ import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
-import { EXIT, UsageError, writePieces } from '../io.ts';
+import { EXIT, UsageError } from '../io.ts';
+import { checkOutputDir, writeOutputFiles } from '../output.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
 
@@ -185,17 +184,12 @@ export function summary(r: RecommendResult, out: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** Writes each file as it is rendered, in pieces, so that the files are never held. */
-export async function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, pieces] of files.pieces()) {
-    const fh = await open(join(dir, name), 'w');
-    try {
-      await writePieces(pieces, (chunk) => fh.writeFile(chunk));
-    } finally {
-      await fh.close();
-    }
-  }
+/**
+ * Writes each file as it is rendered, in pieces, so that the files are never held; under temporary
+ * names renamed into place once all are written (see writeOutputFiles).
+ */
+export function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
+  return writeOutputFiles(dir, files.pieces());
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -215,6 +209,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     afterProof: releaseMemory,
   };
   const out = values.out ?? 'policies';
+  // Before any input is read: a run over millions of lines should not end on a mistyped --out.
+  await checkOutputDir(out);
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
   const reader = readFlows(values.flows, {
     ...(values.format ? { format: values.format as FlowFormat } : {}),
