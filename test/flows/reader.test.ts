@@ -168,6 +168,52 @@ describe('formats', () => {
     expect(r.stats.samples[0]).toMatchObject({ line: 1, reason: 'invalid-json' });
   });
 
+  it('a bad first line that looks like a document start does not make JSON lines one document', async () => {
+    // `[1,2]`, `---` and a lone `{` start documents, but the line after them is a record of its own.
+    const raw = readFileSync(sample('hubble-flows.jsonl'), 'utf8');
+    for (const [name, first] of [
+      ['array', '[1,2]'],
+      ['dashes', '---'],
+      ['brace', '{'],
+    ]) {
+      // The smallest blocks too: the line that tells is read after the first one.
+      for (const blockSize of [undefined, 4]) {
+        const r = readFlows(tmp(`first-${name}.jsonl`, `${first}\n${raw}`), blockSize ? { blockSize } : {});
+        expect(await r.toArray(), name).toHaveLength(7);
+        expect(r.stats).toMatchObject({ lines: 12, observations: 9, badLines: 1 });
+        expect(r.stats.sources[0]!.format).toBe('hubble');
+        expect(r.stats.samples[0]).toMatchObject({ line: 1 });
+      }
+    }
+    // Two lines, the last without a newline: decided at the end of the source.
+    const [line1] = raw.split('\n');
+    const r = readFlows(tmp('first-brace-short.jsonl', `{\n${line1}`));
+    expect(await r.toArray()).toHaveLength(1);
+    expect(r.stats).toMatchObject({ lines: 2, badLines: 1, sources: [{ format: 'hubble' }] });
+  });
+
+  it('a pretty-printed Kubescape document is one, however it is read; a truncated one is one error', async () => {
+    const text = readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8');
+    for (const blockSize of [undefined, 4]) {
+      const r = readFlows(sample('kubescape-networkneighborhood.json'), blockSize ? { blockSize } : {});
+      expect(await r.toArray()).toHaveLength(13);
+      expect(r.stats.sources[0]).toMatchObject({ format: 'kubescape', lines: 1 });
+    }
+    const cut = text.slice(0, text.indexOf('"egress"') + 20);
+    const lines = cut.trimEnd().split('\n').length;
+    const r = readFlows(tmp('nn-cut.json', cut));
+    expect(await r.toArray()).toEqual([]);
+    expect(r.stats.badLines).toBe(1);
+    expect(r.stats.samples).toEqual([
+      {
+        source: join(dir, 'nn-cut.json'),
+        line: 1,
+        reason: 'invalid-json',
+        message: `truncated document: the JSON ends at line ${lines} with 5 object(s) or array(s) still open`,
+      },
+    ]);
+  });
+
   it('--format overrides detection', async () => {
     const r = readFlows(sample('ig-trace-tcp.jsonl'), { format: 'generic' });
     expect(await r.toArray()).toEqual([]);
