@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseHubbleLine, scanHubbleLine } from '../../src/flows/hubble-scan.ts';
-import { ciliumLabelAt } from '../../src/flows/hubble-wasm.ts';
+import { ciliumLabelAt, scanHubbleBlock } from '../../src/flows/hubble-wasm.ts';
 import type { HubbleResult } from '../../src/flows/hubble.ts';
 import {
   addCiliumLabel,
@@ -63,9 +63,18 @@ describe('Hubble sample lines', () => {
     });
   });
 
-  it('line 2: a source without pod name keeps its IP and labels', () => {
+  it('line 2: a source without pod name keeps its IP and labels, its namespace from its labels', () => {
+    // No `namespace` field, but the label k8s:io.kubernetes.pod.namespace=bookinfo: the slow path
+    // (the scanner's fallback) and the scanner agree on it.
     const f = flowOf(parseHubbleLine(line(2)));
-    expect(f.src).toEqual({ ip: '10.244.0.148', labels: BOOKINFO_PRODUCTPAGE });
+    expect(f.src).toEqual({ ip: '10.244.0.148', namespace: 'bookinfo', labels: BOOKINFO_PRODUCTPAGE });
+    expect(flowOf(parseHubbleLineSlow(line(2))).src).toEqual(f.src);
+    // And the WebAssembly scanner's (its label arrays decoded in JavaScript), on the line's bytes.
+    const bytes = Buffer.from(line(2) + '\n');
+    const fast: (HubbleResult | undefined)[] = [];
+    scanHubbleBlock(bytes, 0, bytes.length, (r) => fast.push(r));
+    expect(fast).toHaveLength(1);
+    expect(flowOf(fast[0]!).src).toEqual(f.src);
     expect(f.dst.pod).toBe('reviews-v2-7bf8c9648f-r7bs2');
     expect([f.port, f.srcPort]).toEqual([9080, 46690]);
   });
@@ -491,11 +500,14 @@ describe('normalizeHubbleFlow on gRPC-decoded objects', () => {
 });
 
 describe('Cilium label rules', () => {
-  // [raw label, labels kept, reserved identity]
-  const CASES: [string, string[] | undefined, string | undefined][] = [
+  // [raw label, labels kept, reserved identity, namespace named]
+  const CASES: [string, string[] | undefined, string | undefined, string?][] = [
     ['k8s:app=web', ['app=web'], undefined],
     ['k8s:io.cilium.k8s.policy.cluster=default', undefined, undefined],
-    ['k8s:io.kubernetes.pod.namespace=shop', undefined, undefined],
+    ['k8s:io.kubernetes.pod.namespace=shop', undefined, undefined, 'shop'],
+    ['io.kubernetes.pod.namespace=shop', undefined, undefined, 'shop'],
+    ['k8s:io.kubernetes.pod.namespace=', undefined, undefined, ''],
+    ['container:io.kubernetes.pod.namespace=shop', undefined, undefined],
     ['io.cilium.k8s.policy.serviceaccount=web', undefined, undefined],
     ['k8s:io.cilium.k8s.', undefined, undefined],
     ['k8s:io.cilium.k8s', ['io.cilium.k8s'], undefined],
@@ -512,10 +524,20 @@ describe('Cilium label rules', () => {
   ];
 
   it('keep, reserve or drop each label, alone and read in place from the bytes of a longer text', () => {
-    for (const [raw, labels, reserved] of CASES) {
+    for (const [raw, labels, reserved, namespace] of CASES) {
       const alone = emptyEndpointFields();
       addCiliumLabel(alone, raw);
-      expect({ raw, labels: alone.labels, reserved: alone.reserved }).toEqual({ raw, labels, reserved });
+      expect({
+        raw,
+        labels: alone.labels,
+        reserved: alone.reserved,
+        namespace: alone.labelNamespace,
+      }).toEqual({
+        raw,
+        labels,
+        reserved,
+        namespace,
+      });
       // The same label between other text, which would complete a prefix or hold a ':' or '=' if
       // the range were not respected.
       const around: [string, string][] = [
@@ -532,11 +554,18 @@ describe('Cilium label rules', () => {
         const end = before.length + raw.length;
         const from = ciliumLabelAt(inPlace, Buffer.from(text, 'latin1'), before.length, end);
         const kept = from >= 0 ? [text.slice(from, end)] : undefined;
-        expect({ raw, text, labels: kept, reserved: inPlace.reserved }).toEqual({
+        expect({
+          raw,
+          text,
+          labels: kept,
+          reserved: inPlace.reserved,
+          namespace: inPlace.labelNamespace,
+        }).toEqual({
           raw,
           text,
           labels,
           reserved,
+          namespace,
         });
       }
     }
