@@ -83,8 +83,12 @@ export interface IngestStats {
   skipped: Partial<Record<SkipReason, number>>;
   /** Hubble non-flow records. */
   events: Record<HubbleEventKind, number>;
-  /** Sum of `lost_events.num_events_lost` (events Hubble says it dropped before we saw them). */
-  lostEvents: number;
+  /**
+   * Sum of `lost_events.num_events_lost` (events Hubble says it dropped before we saw them), exact: a
+   * number, or its decimal digits beyond Number.MAX_SAFE_INTEGER (as protobuf JSON writes 64-bit
+   * integers), where a number would not be the sum.
+   */
+  lostEvents: number | string;
   /** Bad lines by reason. */
   bad: Partial<Record<BadReason, number>>;
   badLines: number;
@@ -545,6 +549,8 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
   };
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Bytes read per call from a flow source by default (a line longer than this grows the buffer). */
 const READ_BLOCK = 1 << 20;
 
@@ -615,7 +621,8 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.stats.duplicates = this.dedup.duplicates;
       this.stats.dedupEvictions = this.dedup.evictions;
     }
-    this.stats.lostEvents = Number(this.lost);
+    const lost = this.lost;
+    this.stats.lostEvents = lost <= MAX_SAFE ? Number(lost) : lost.toString();
   }
 
   private async *readSource(source: string): AsyncGenerator<Flow[]> {

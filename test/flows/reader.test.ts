@@ -85,7 +85,8 @@ describe('bad lines', () => {
     ]);
     expect(r.stats.duplicates).toBe(1);
     expect(r.stats.events).toEqual({ node_status: 1, lost_events: 2, agent_event: 0, debug_event: 0 });
-    expect(r.stats.lostEvents).toBe(9007199254740996);
+    // 9007199254740993 + 3: beyond Number.MAX_SAFE_INTEGER, so its digits.
+    expect(r.stats.lostEvents).toBe('9007199254740996');
     expect(r.stats.bad).toEqual({
       'invalid-json': 1,
       'unknown-enum': 1,
@@ -103,6 +104,22 @@ describe('bad lines', () => {
     ]);
     expect(r.stats.samples[0]!.source).toBe(path);
     expect(formatIngestStats(r.stats)).toContain(`${path}:3: flow.verdict: unknown value "MAYBE"`);
+  });
+
+  it('lost events are summed exactly: a number while it is one, the digits beyond', async () => {
+    const lost = (n: string) =>
+      JSON.stringify({ lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: n } });
+    const small = readFlows(tmp('lost-small.jsonl', `${lost('3')}\n${lost('1312')}\n`));
+    await small.toArray();
+    expect(small.stats.lostEvents).toBe(1315);
+    // 2^64 - 1 and 1: a Number would say 18446744073709552000.
+    const big = readFlows(tmp('lost-big.jsonl', `${lost('18446744073709551615')}\n${lost('1')}\n`));
+    await big.toArray();
+    expect(big.stats.lostEvents).toBe('18446744073709551616');
+    expect(formatIngestStats(big.stats)).toContain('events lost: 18446744073709551616\n');
+    const edge = readFlows(tmp('lost-edge.jsonl', `${lost(String(Number.MAX_SAFE_INTEGER))}\n`));
+    await edge.toArray();
+    expect(edge.stats.lostEvents).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('strict mode stops at the first bad line with its message', async () => {

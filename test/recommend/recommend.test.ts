@@ -297,6 +297,29 @@ describe('microseg recommend with bad input lines', () => {
   });
 });
 
+describe('report.json', () => {
+  it('gives the lost events exactly, as digits beyond Number.MAX_SAFE_INTEGER', async () => {
+    const lost = join(dir, 'lost-big.jsonl');
+    const line = (n: string) =>
+      JSON.stringify({ lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: n } });
+    await writeFile(lost, `${line('18446744073709551615')}\n${line('1')}\n`);
+    const out = join(dir, 'out-lost');
+    const args = ['recommend', '--flows', join(dir, 'flows.jsonl.gz'), '--flows', lost];
+    expect(await runCli([...args, '--cluster', join(dir, 'cluster.json'), '--out', out], captureIO())).toBe(
+      0,
+    );
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
+      inputs: { lostEvents: unknown };
+      warnings: string[];
+    };
+    // The demo's own 1369, and 2^64.
+    expect(report.inputs.lostEvents).toBe('18446744073709552985');
+    expect(report.warnings).toContain(
+      'Hubble reported 18446744073709552985 lost event(s): the graph may miss connections',
+    );
+  });
+});
+
 describe('flow sources that give no flow at all', () => {
   // Policies from no traffic would only deny, and an empty graph says nothing: both commands write
   // nothing and exit 2, naming the sources and why.
