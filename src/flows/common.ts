@@ -1,6 +1,13 @@
 import { isIPv6 } from 'node:net';
 
 /**
+ * The latest epoch milliseconds a JavaScript Date holds (+275760-09-13T00:00:00Z). Every importer
+ * rejects a time beyond it as a bad value: the graph, the report and the policies write times out as
+ * dates, and one such time would otherwise end the whole run there.
+ */
+export const MAX_TIME_MS = 8.64e15;
+
+/**
  * Parses an RFC 3339 timestamp with 0 to 9 fractional digits (`2021-11-10T10:40:56.465597700Z`,
  * `2024-07-31T20:38:31+02:00`) into milliseconds since the epoch (fraction truncated to the
  * millisecond). Returns NaN when the text is not such a timestamp.

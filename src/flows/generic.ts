@@ -5,7 +5,7 @@
  *   {"time":"2026-03-01T10:00:00Z","src":"shop/cart-7d9f","dst":{"ip":"10.0.3.7"},"port":5432,
  *    "protocol":"TCP","verdict":"FORWARDED","count":3}
  */
-import { isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import { MAX_TIME_MS, isIPAddress, parseRfc3339, stripDot } from './common.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import { VERDICTS } from './types.ts';
@@ -158,10 +158,14 @@ function parsePort(v: unknown, path: string, min: number, max: number): number {
   return v;
 }
 
-/** Milliseconds since the epoch from an RFC 3339 string or a non-negative epoch-milliseconds number. */
+/**
+ * Milliseconds since the epoch from an RFC 3339 string or an epoch-milliseconds number from 0 to
+ * MAX_TIME_MS (what a Date holds).
+ */
 export function parseFlowTime(v: unknown, path: string): number {
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 0) fail(`${path}: ${v} is not a non-negative epoch milliseconds value`);
+    if (v > MAX_TIME_MS) fail(`${path}: ${v} is out of range 0-${MAX_TIME_MS} epoch milliseconds`);
     return Math.floor(v);
   }
   if (typeof v === 'string') {

@@ -19,6 +19,7 @@ import {
   applyEndpointTemplate,
   emptyHubbleFields,
   finishHubble,
+  POD_NAMESPACE_LABEL,
   resetHubbleFields,
   parseHubbleLineSlow,
 } from './hubble.ts';
@@ -825,12 +826,15 @@ function scanEndpoint(e: HubbleEndpointFields): void {
       }
     } else skip();
   } while (more(125));
+  // Scanned once per endpoint text (the memo keeps the result), whichever order its keys came in.
+  if (!e.namespace && e.labelNamespace) e.namespace = e.labelNamespace;
 }
 
 /** Normalises labels in place: only kept labels are sliced out of the line. */
 function scanLabels(e: HubbleEndpointFields): void {
   e.labels = undefined;
   e.reserved = undefined;
+  e.labelNamespace = undefined;
   const s = S;
   const end = END;
   let p = P;
@@ -856,10 +860,12 @@ function scanLabels(e: HubbleEndpointFields): void {
       if (!(
         s.charCodeAt(a + 4) === 105 && // i
         s.charCodeAt(a + 5) === 111 && // o
-        s.charCodeAt(a + 6) === 46 && // .
-        (at(s, a + 4, 'io.cilium.k8s.') || at(s, a + 4, 'io.kubernetes.pod.namespace='))
+        s.charCodeAt(a + 6) === 46 // .
       ))
         (labels ??= []).push(s.slice(a + 4, b));
+      else if (at(s, a + 4, POD_NAMESPACE_LABEL))
+        e.labelNamespace ??= s.slice(a + 4 + POD_NAMESPACE_LABEL.length, b);
+      else if (!at(s, a + 4, 'io.cilium.k8s.')) (labels ??= []).push(s.slice(a + 4, b));
     } else {
       e.labels = labels;
       addCiliumLabel(e, s.slice(a, b));

@@ -41,6 +41,7 @@ import type { Flow, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import {
   CILIUM_DERIVED_PREFIXES,
   K8S_SOURCE,
+  POD_NAMESPACE_LABEL,
   RESERVED_SOURCE,
   addReserved,
   applyEndpointTemplate,
@@ -179,6 +180,8 @@ let labelSets: LabelSet[] = [];
 interface LabelSet {
   labels: string[] | undefined;
   reserved: ReservedIdentity | undefined;
+  /** The namespace of an `io.kubernetes.pod.namespace=` label (see HubbleEndpointFields). */
+  namespace: string | undefined;
 }
 
 /** Forgets every interned value (the benchmarks start each round with nothing remembered). */
@@ -291,6 +294,7 @@ const EQUALS = 0x3d;
 const K8S_BYTES = Buffer.from(K8S_SOURCE, 'latin1');
 const RESERVED_BYTES = Buffer.from(RESERVED_SOURCE, 'latin1');
 const DERIVED_BYTES = CILIUM_DERIVED_PREFIXES.map((p) => Buffer.from(p, 'latin1'));
+const NAMESPACE_BYTES = DERIVED_BYTES[CILIUM_DERIVED_PREFIXES.indexOf(POD_NAMESPACE_LABEL)]!;
 
 /**
  * A `labels` array, from its bytes arena[off, off + len): the labels kept and the reserved identity,
@@ -303,6 +307,7 @@ const DERIVED_BYTES = CILIUM_DERIVED_PREFIXES.map((p) => Buffer.from(p, 'latin1'
 function decodeLabels(arena: Buffer, off: number, len: number): LabelSet {
   const e = labelScratch;
   e.reserved = undefined;
+  e.labelNamespace = undefined;
   const labels = keptScratch;
   labels.length = 0;
   if (len > 2) {
@@ -321,7 +326,7 @@ function decodeLabels(arena: Buffer, off: number, len: number): LabelSet {
   // A copy of exactly its length, frozen and shared; none when no label is kept.
   const kept = labels.length > 0 ? Object.freeze(labels.slice()) : undefined;
   labels.length = 0;
-  return { labels: kept as string[] | undefined, reserved: e.reserved };
+  return { labels: kept as string[] | undefined, reserved: e.reserved, namespace: e.labelNamespace };
 }
 
 // decodeLabels's scratch: the reserved identity found and the labels kept so far (reused: a round of
@@ -331,13 +336,13 @@ const keptScratch: string[] = [];
 
 /**
  * The rules of addCiliumLabel (hubble.ts) on one label's bytes a[start, end): where the label kept
- * starts (after its `k8s:` source), or -1 when it is dropped; a `reserved:` label's identity is
- * recorded in `e`.
+ * starts (after its `k8s:` source), or -1 when it is dropped; a `reserved:` label's identity, and the
+ * namespace of an `io.kubernetes.pod.namespace=` label, are recorded in `e`.
  */
 export function ciliumLabelAt(e: HubbleEndpointFields, a: Buffer, start: number, end: number): number {
   if (startsWith(a, start, end, K8S_BYTES)) {
     const from = start + K8S_BYTES.length;
-    return derivedAt(a, from, end) ? -1 : from;
+    return derivedAt(e, a, from, end) ? -1 : from;
   }
   if (startsWith(a, start, end, RESERVED_BYTES)) {
     addReserved(e, a.toString('latin1', start + RESERVED_BYTES.length, end));
@@ -349,12 +354,19 @@ export function ciliumLabelAt(e: HubbleEndpointFields, a: Buffer, start: number,
     if (c === EQUALS) break;
     if (c === COLON) return -1;
   }
-  return derivedAt(a, start, end) ? -1 : start;
+  return derivedAt(e, a, start, end) ? -1 : start;
 }
 
-/** Whether a[at, end) starts with one of the prefixes of labels Cilium derives. */
-function derivedAt(a: Buffer, at: number, end: number): boolean {
-  for (const p of DERIVED_BYTES) if (startsWith(a, at, end, p)) return true;
+/**
+ * Whether a[at, end) starts with one of the prefixes of labels Cilium derives; the namespace label's
+ * value is recorded in `e`.
+ */
+function derivedAt(e: HubbleEndpointFields, a: Buffer, at: number, end: number): boolean {
+  for (const p of DERIVED_BYTES)
+    if (startsWith(a, at, end, p)) {
+      if (p === NAMESPACE_BYTES) e.labelNamespace ??= a.toString('latin1', at + p.length, end);
+      return true;
+    }
   return false;
 }
 
@@ -376,7 +388,8 @@ function endpointFromWords(w: Uint32Array, i: number, arena: Buffer): EndpointIn
   const workloadName = strOrNone(w[i + 4]!);
   const workloadKind = strOrNone(w[i + 5]!);
   const info: EndpointInfo = {
-    namespace: strOrNone(w[i]!),
+    // Decoded once per endpoint text: with no `namespace` field, the one its labels name.
+    namespace: strOrNone(w[i]!) || labels?.namespace,
     pod: podAt === NONE ? undefined : arena.toString('latin1', podAt, podAt + w[i + 7]!),
     labels: labels?.labels,
     reserved: labels?.reserved,

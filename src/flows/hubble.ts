@@ -5,7 +5,7 @@
  * Two steps, shared by the slow (JSON.parse) and the fast (scanner) path: *extract* reads and type-checks
  * the few fields used into a flat `HubbleFields` record, *finish* turns that record into a `Flow`.
  */
-import { asInteger, isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import { MAX_TIME_MS, asInteger, isIPAddress, parseRfc3339, stripDot } from './common.ts';
 import type { DirectionRule } from './direction.ts';
 import { DIRECTION_RULES, direction, icmpRequestType } from './direction.ts';
 import type { SkipReason } from './errors.ts';
@@ -148,6 +148,11 @@ export interface HubbleEndpointFields {
   labels: string[] | undefined;
   /** Reserved identity named by a `reserved:` label. */
   reserved: ReservedIdentity | undefined;
+  /**
+   * The namespace an `io.kubernetes.pod.namespace=` label names (the first such label), which is the
+   * endpoint's namespace when it has no `namespace` field (Hubble leaves it out on some endpoints).
+   */
+  labelNamespace: string | undefined;
   workloadName: string | undefined;
   workloadKind: string | undefined;
   /**
@@ -243,6 +248,7 @@ export function emptyEndpointFields(): HubbleEndpointFields {
     pod: undefined,
     labels: undefined,
     reserved: undefined,
+    labelNamespace: undefined,
     workloadName: undefined,
     workloadKind: undefined,
     workload: undefined,
@@ -286,6 +292,7 @@ function resetEndpoint(e: HubbleEndpointFields): void {
   e.pod = undefined;
   e.labels = undefined;
   e.reserved = undefined;
+  e.labelNamespace = undefined;
   e.workloadName = undefined;
   e.workloadKind = undefined;
   e.workload = undefined;
@@ -399,7 +406,9 @@ function extractEndpoint(o: Obj, key: string, path: string, into: HubbleEndpoint
   const labels = stringArray(e, 'labels', `${path}.labels`);
   into.labels = undefined;
   into.reserved = undefined;
+  into.labelNamespace = undefined;
   if (labels) for (const l of labels) addCiliumLabel(into, l);
+  if (!into.namespace && into.labelNamespace) into.namespace = into.labelNamespace;
   into.identity = intField(e, 'identity', `${path}.identity`, 0xffffffff);
   const w = e.workloads;
   if (w !== undefined && w !== null) {
@@ -526,8 +535,9 @@ export interface LabelInfo {
 
 /**
  * Adds one raw Cilium label (`source:key=value`) to an endpoint: kept (its `key=value`), reserved (the
- * identity recorded in `e`), or dropped. The WebAssembly path applies the same rules to a label's bytes
- * where they lie (`ciliumLabelAt` in hubble-wasm.ts).
+ * identity recorded in `e`), or dropped (the namespace of `io.kubernetes.pod.namespace=` recorded in
+ * `e.labelNamespace`). The WebAssembly path applies the same rules to a label's bytes where they lie
+ * (`ciliumLabelAt` in hubble-wasm.ts), and the scanner to its `k8s:` labels (`scanLabels`).
  */
 export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
   let from = 0;
@@ -543,7 +553,11 @@ export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
     if (colon >= 0 && (eq < 0 || colon < eq)) return; // cidr:, fqdn:, container:, ... sources
   }
   // Cilium adds these to every endpoint; they are not the pod's own labels.
-  for (const p of CILIUM_DERIVED_PREFIXES) if (raw.startsWith(p, from)) return;
+  for (const p of CILIUM_DERIVED_PREFIXES)
+    if (raw.startsWith(p, from)) {
+      if (p === POD_NAMESPACE_LABEL) e.labelNamespace ??= raw.slice(from + p.length);
+      return;
+    }
   (e.labels ??= []).push(raw.slice(from));
 }
 
@@ -551,8 +565,10 @@ export function addCiliumLabel(e: HubbleEndpointFields, raw: string): void {
 export const K8S_SOURCE = 'k8s:';
 /** The source prefix of a reserved identity label. */
 export const RESERVED_SOURCE = 'reserved:';
+/** The label Cilium gives every endpoint with its pod's namespace (after any `k8s:`). */
+export const POD_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace=';
 /** Labels Cilium adds to every endpoint (after any `k8s:`), which are not the pod's own. */
-export const CILIUM_DERIVED_PREFIXES = ['io.cilium.k8s.', 'io.kubernetes.pod.namespace='] as const;
+export const CILIUM_DERIVED_PREFIXES = ['io.cilium.k8s.', POD_NAMESPACE_LABEL] as const;
 
 /** Records a `reserved:<name>` label; with several, the highest-ranked identity wins. */
 export function addReserved(e: HubbleEndpointFields, name: string): void {
@@ -723,6 +739,13 @@ function finish(f: HubbleFields): HubbleResult {
       );
   } else if (f.timeSeconds !== undefined) {
     time = f.timeSeconds * 1000 + Math.floor((f.timeNanos ?? 0) / 1e6);
+    // Only {seconds, nanos} can name a time a Date does not hold (RFC 3339 years end at 9999).
+    if (time > MAX_TIME_MS)
+      throw new FlowInputError(
+        'bad-value',
+        `${p}time: ${f.timeSeconds}${f.timeNanos ? `.${String(f.timeNanos).padStart(9, '0')}` : ''} seconds ` +
+          `is out of range 0-${MAX_TIME_MS / 1000}`,
+      );
   } else {
     throw new FlowInputError('missing-field', `${p}time is missing`);
   }

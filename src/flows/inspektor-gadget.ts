@@ -9,7 +9,7 @@
  * UDP or ICMP traffic, the peer's pod when the resolver is off (only its IP), DNS names.
  * `close` events repeat a connection already reported and are skipped.
  */
-import { isIPAddress, parseRfc3339 } from './common.ts';
+import { MAX_TIME_MS, isIPAddress, parseRfc3339 } from './common.ts';
 import type { SkipReason } from './errors.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol } from './types.ts';
@@ -118,7 +118,15 @@ function peerEndpoint(ip: string, peer: Obj | undefined, path: string): FlowEndp
 
 function eventTime(o: Obj): number {
   const raw = o.timestamp_raw;
-  if (typeof raw === 'number' && Number.isFinite(raw) && raw > 0) return Math.floor(raw / 1e6);
+  if (typeof raw === 'number' && Number.isFinite(raw) && raw > 0) {
+    const ms = Math.floor(raw / 1e6);
+    if (ms > MAX_TIME_MS)
+      throw new FlowInputError(
+        'bad-value',
+        `timestamp_raw: ${raw} is out of range 0-${MAX_TIME_MS * 1e6} epoch nanoseconds`,
+      );
+    return ms;
+  }
   const t = o.timestamp;
   if (typeof t === 'string') {
     const ms = parseRfc3339(t);

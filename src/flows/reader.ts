@@ -83,8 +83,12 @@ export interface IngestStats {
   skipped: Partial<Record<SkipReason, number>>;
   /** Hubble non-flow records. */
   events: Record<HubbleEventKind, number>;
-  /** Sum of `lost_events.num_events_lost` (events Hubble says it dropped before we saw them). */
-  lostEvents: number;
+  /**
+   * Sum of `lost_events.num_events_lost` (events Hubble says it dropped before we saw them), exact: a
+   * number, or its decimal digits beyond Number.MAX_SAFE_INTEGER (as protobuf JSON writes 64-bit
+   * integers), where a number would not be the sum.
+   */
+  lostEvents: number | string;
   /** Bad lines by reason. */
   bad: Partial<Record<BadReason, number>>;
   badLines: number;
@@ -545,6 +549,8 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
   };
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Bytes read per call from a flow source by default (a line longer than this grows the buffer). */
 const READ_BLOCK = 1 << 20;
 
@@ -615,7 +621,8 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.stats.duplicates = this.dedup.duplicates;
       this.stats.dedupEvictions = this.dedup.evictions;
     }
-    this.stats.lostEvents = Number(this.lost);
+    const lost = this.lost;
+    this.stats.lostEvents = lost <= MAX_SAFE ? Number(lost) : lost.toString();
   }
 
   private async *readSource(source: string): AsyncGenerator<Flow[]> {
@@ -650,6 +657,32 @@ export class FlowReader implements AsyncIterable<Flow> {
         return;
       }
       this.processLine(source, line, no, format, out);
+    };
+
+    const setShape = (shape: 'document' | 'lines'): void => {
+      if (shape === 'document') {
+        documentMode = true;
+        format = 'kubescape';
+        info.format = 'kubescape';
+      } else if (format !== undefined) info.format = format;
+    };
+
+    /** Handles the whole lines of `text`; returns what follows the last newline. */
+    const wholeLines = (text: string, out: Flow[]): string => {
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) break;
+        lineNo++;
+        let line = text.slice(start, nl);
+        start = nl + 1;
+        if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+        if (line.trim() === '') continue;
+        info.lines++;
+        this.stats.lines++;
+        handleLine(line, lineNo, out);
+      }
+      return text.slice(start);
     };
 
     // Hubble lines on the byte path: one block of whole lines scanned (`cur` holds them, or, without
@@ -769,18 +802,14 @@ export class FlowReader implements AsyncIterable<Flow> {
         let text = rest + decoder.write(cur.subarray(0, end));
         if (first && text.length > 0) {
           if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-          const trimmed = text.trimStart();
-          if (trimmed.length === 0) {
+          const shape = sourceShape(text, format, false);
+          if (shape === undefined) {
+            // The lines that tell are not all read yet: kept, and looked at again with the next block.
             rest = text;
             continue;
           }
           first = false;
-          const firstLine = trimmed.slice(0, trimmed.indexOf('\n') >>> 0).trimEnd();
-          if (format === 'kubescape' || (format === undefined && looksLikeDocument(firstLine))) {
-            documentMode = true;
-            format = 'kubescape';
-            info.format = 'kubescape';
-          } else if (format !== undefined) info.format = format;
+          setShape(shape);
         }
         if (documentMode) {
           docText.push(text);
@@ -788,20 +817,7 @@ export class FlowReader implements AsyncIterable<Flow> {
           continue;
         }
         const out: Flow[] = [];
-        let start = 0;
-        for (;;) {
-          const nl = text.indexOf('\n', start);
-          if (nl < 0) break;
-          lineNo++;
-          let line = text.slice(start, nl);
-          start = nl + 1;
-          if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-          if (line.trim() === '') continue;
-          info.lines++;
-          this.stats.lines++;
-          handleLine(line, lineNo, out);
-        }
-        rest = text.slice(start);
+        rest = wholeLines(text, out);
         this.sync();
         if (out.length > 0) yield this.emitted(out);
       }
@@ -817,13 +833,19 @@ export class FlowReader implements AsyncIterable<Flow> {
       }
     }
     if (filled > 0) rest += decoder.write(block.subarray(0, filled));
-    const tail = rest + decoder.end();
+    let tail = rest + decoder.end();
     const out: Flow[] = [];
+    if (first && tail.trim() !== '') {
+      // Everything read is still undecided (a source of one or two lines, or a first line as long).
+      if (tail.charCodeAt(0) === 0xfeff) tail = tail.slice(1);
+      setShape(sourceShape(tail, format, true)!);
+    }
     if (documentMode) {
       docText.push(tail);
       const whole = docText.join('');
       this.processDocument(source, whole, info, out);
     } else {
+      tail = wholeLines(tail, out);
       if (tail.trim() !== '') {
         lineNo++;
         info.lines++;
@@ -851,9 +873,11 @@ export class FlowReader implements AsyncIterable<Flow> {
     try {
       objects = parseObjectsText(text, source);
     } catch (err) {
-      // JSON lines of NetworkNeighborhood objects also land here.
+      // JSON lines of NetworkNeighborhood objects also land here (read as one document when forced to
+      // Kubescape, or when the first line looked like a document start): their second line is a record.
       const lines = text.split('\n');
-      if (lines.filter((l) => l.trim() !== '').length > 1 && text.trimStart().startsWith('{')) {
+      const second = leadingLines(text, true)[1];
+      if (second !== undefined && parsedRecord(second) !== undefined) {
         for (const [i, l] of lines.entries()) {
           if (l.trim() === '') continue;
           info.lines++;
@@ -862,7 +886,7 @@ export class FlowReader implements AsyncIterable<Flow> {
         }
         return;
       }
-      const msg = (err as Error).message.replace(`${source}: `, '');
+      const msg = truncatedJson(text) ?? (err as Error).message.replace(`${source}: `, '');
       info.lines++;
       this.stats.lines++;
       this.badLine(source, 1, new FlowInputError('invalid-json', msg));
@@ -960,6 +984,84 @@ export class FlowReader implements AsyncIterable<Flow> {
 /** A pretty-printed JSON document or YAML starts like this; JSON lines start with a complete `{...`. */
 function looksLikeDocument(firstLine: string): boolean {
   return firstLine.startsWith('[') || firstLine === '{' || /^(---|apiVersion:|kind:|items:)/.test(firstLine);
+}
+
+/**
+ * Whether a source is one document (a Kubescape object or List: pretty-printed JSON, or YAML) or JSON
+ * lines, told from its first two non-blank lines: the first looks like a document's start, and the
+ * second is not a record of its own (in a document it is `"apiVersion": ...` or `kind: ...`). A bad
+ * first line (`[1,2]`, `---`, a lone `{`) must not turn a file of JSON lines into one document; JSON
+ * lines of NetworkNeighborhood objects stay a document (read line by line when it does not parse, see
+ * processDocument). Undefined while those lines are not all in `text` (all are `atEnd`).
+ */
+function sourceShape(
+  text: string,
+  format: FlowFormat | undefined,
+  atEnd: boolean,
+): 'document' | 'lines' | undefined {
+  const [first, second] = leadingLines(text, atEnd);
+  if (first === undefined) return atEnd ? 'lines' : undefined;
+  if (format === 'kubescape') return 'document';
+  if (format !== undefined || !looksLikeDocument(first)) return 'lines';
+  if (second === undefined) return atEnd ? 'document' : undefined;
+  const record = parsedRecord(second);
+  return record !== undefined && detectRecordFormat(record) !== 'kubescape' ? 'lines' : 'document';
+}
+
+/** The first two non-blank lines of `text`, trimmed; only whole ones (ended by a newline) unless `atEnd`. */
+function leadingLines(text: string, atEnd: boolean): string[] {
+  const found: string[] = [];
+  let start = 0;
+  while (found.length < 2 && start < text.length) {
+    let nl = text.indexOf('\n', start);
+    if (nl < 0) {
+      if (!atEnd) break;
+      nl = text.length;
+    }
+    const line = text.slice(start, nl).trim();
+    if (line !== '') found.push(line);
+    start = nl + 1;
+  }
+  return found;
+}
+
+/** The object a line holds on its own, or undefined. */
+function parsedRecord(line: string): object | undefined {
+  if (line.charCodeAt(0) !== 123) return undefined;
+  try {
+    const v: unknown = JSON.parse(line);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The message for a JSON document that does not parse because it ends early (objects, arrays or a
+ * string left open): one error for the document, where JSON.parse names a position in the last line.
+ */
+function truncatedJson(text: string): string | undefined {
+  const t = text.trimEnd();
+  const from = t.length - t.trimStart().length;
+  if (t.charCodeAt(from) !== 123 && t.charCodeAt(from) !== 91) return undefined;
+  let depth = 0;
+  let inString = false;
+  let line = 1;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 10) line++;
+    else if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) depth++;
+    else if (c === 125 || c === 93) depth--;
+  }
+  if (depth <= 0 && !inString) return undefined;
+  return (
+    `truncated document: the JSON ends at line ${line}${inString ? ' inside a string,' : ''} ` +
+    `with ${depth} object(s) or array(s) still open`
+  );
 }
 
 function parseJson(line: string): unknown {

@@ -52,7 +52,10 @@ export interface FlowEndpoint {
 }
 
 export interface Flow {
-  /** Milliseconds since the epoch. */
+  /**
+   * Milliseconds since the epoch, never beyond what a Date holds (MAX_TIME_MS): the importers reject
+   * other times as bad values, so the graph and reports can write every time out as a date.
+   */
   time: number;
   src: FlowEndpoint;
   dst: FlowEndpoint;

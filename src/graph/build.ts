@@ -104,6 +104,7 @@ function graphNodes(input: Omit<BuildGraphInput, 'edges'>): {
 }
 
 function toGraphEdge(e: EdgeRecord): GraphEdge {
+  // The times are dates a Date holds: every importer checks that at the edge (see Flow.time).
   const ge: GraphEdge = {
     id: edgeId(e),
     source: e.src,

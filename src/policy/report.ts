@@ -19,7 +19,7 @@ export function buildReport(
   const warnings = [...identity.warnings, ...proposal.warnings];
   if (unattributed > 0)
     warnings.push(`${unattributed} flow(s) have an end that could not be attributed to a workload or peer`);
-  if (ingest && ingest.lostEvents > 0)
+  if (ingest && ingest.lostEvents !== 0)
     warnings.push(`Hubble reported ${ingest.lostEvents} lost event(s): the graph may miss connections`);
   return {
     reportVersion: REPORT_VERSION,

@@ -48,6 +48,9 @@ describe('generic flow schema', () => {
       verdict: 'FORWARDED',
       input: 'generic',
     });
+    expect(parseGenericFlow({ time: 8.64e15, src: 'a/p', dst: '10.0.0.2', port: 80 })).toMatchObject({
+      time: 8.64e15,
+    });
     expect(parseGenericFlow({ time: 0, src: '10.0.0.1', dst: '10.0.0.2', protocol: 'ICMPv6' })).toMatchObject(
       {
         protocol: 'ICMPv6',
@@ -66,6 +69,11 @@ describe('generic flow schema', () => {
     expect(err({ ...ok, time: true })).toEqual([
       'wrong-type',
       'time: expected an RFC 3339 string or epoch milliseconds, got boolean true',
+    ]);
+    // Beyond what a Date holds: the graph could not write it out.
+    expect(err({ ...ok, time: 1e20 })).toEqual([
+      'bad-value',
+      'time: 100000000000000000000 is out of range 0-8640000000000000 epoch milliseconds',
     ]);
     expect(err({ ...ok, src: undefined })).toEqual(['missing-field', 'src is missing']);
     expect(err({ ...ok, src: 'nopod' })).toEqual([

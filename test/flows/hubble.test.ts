@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseHubbleLine, scanHubbleLine } from '../../src/flows/hubble-scan.ts';
-import { ciliumLabelAt } from '../../src/flows/hubble-wasm.ts';
+import { ciliumLabelAt, scanHubbleBlock } from '../../src/flows/hubble-wasm.ts';
 import type { HubbleResult } from '../../src/flows/hubble.ts';
 import {
   addCiliumLabel,
@@ -63,9 +63,18 @@ describe('Hubble sample lines', () => {
     });
   });
 
-  it('line 2: a source without pod name keeps its IP and labels', () => {
+  it('line 2: a source without pod name keeps its IP and labels, its namespace from its labels', () => {
+    // No `namespace` field, but the label k8s:io.kubernetes.pod.namespace=bookinfo: the slow path
+    // (the scanner's fallback) and the scanner agree on it.
     const f = flowOf(parseHubbleLine(line(2)));
-    expect(f.src).toEqual({ ip: '10.244.0.148', labels: BOOKINFO_PRODUCTPAGE });
+    expect(f.src).toEqual({ ip: '10.244.0.148', namespace: 'bookinfo', labels: BOOKINFO_PRODUCTPAGE });
+    expect(flowOf(parseHubbleLineSlow(line(2))).src).toEqual(f.src);
+    // And the WebAssembly scanner's (its label arrays decoded in JavaScript), on the line's bytes.
+    const bytes = Buffer.from(line(2) + '\n');
+    const fast: (HubbleResult | undefined)[] = [];
+    scanHubbleBlock(bytes, 0, bytes.length, (r) => fast.push(r));
+    expect(fast).toHaveLength(1);
+    expect(flowOf(fast[0]!).src).toEqual(f.src);
     expect(f.dst.pod).toBe('reviews-v2-7bf8c9648f-r7bs2');
     expect([f.port, f.srcPort]).toEqual([9080, 46690]);
   });
@@ -460,6 +469,30 @@ describe('normalizeHubbleFlow on gRPC-decoded objects', () => {
     });
   });
 
+  it('rejects a {seconds, nanos} time beyond what a Date holds as a bad value', () => {
+    const at = (time: unknown) => normalizeHubbleFlow({ ...BASE, time });
+    expect(flowOf(at({ seconds: '8640000000000' })).time).toBe(8.64e15);
+    const bad = (time: unknown) => {
+      const r = at(time);
+      return r.kind === 'bad' ? [r.error.reason, r.error.message] : r;
+    };
+    expect(bad({ seconds: '9000000000000', nanos: 0 })).toEqual([
+      'bad-value',
+      'time: 9000000000000 seconds is out of range 0-8640000000000',
+    ]);
+    expect(bad({ seconds: 8640000000000, nanos: 1_000_000 })).toEqual([
+      'bad-value',
+      'time: 8640000000000.001000000 seconds is out of range 0-8640000000000',
+    ]);
+    expect(normalizeHubbleRecord({ flow: { ...BASE, time: { seconds: '9000000000000' } } })).toMatchObject({
+      kind: 'bad',
+      error: {
+        reason: 'bad-value',
+        message: 'flow.time: 9000000000000 seconds is out of range 0-8640000000000',
+      },
+    });
+  });
+
   it('reports a non-object flow', () => {
     const r = normalizeHubbleFlow('x');
     expect(r.kind === 'bad' && r.error.message).toBe('flow: expected an object, got string "x"');
@@ -467,11 +500,14 @@ describe('normalizeHubbleFlow on gRPC-decoded objects', () => {
 });
 
 describe('Cilium label rules', () => {
-  // [raw label, labels kept, reserved identity]
-  const CASES: [string, string[] | undefined, string | undefined][] = [
+  // [raw label, labels kept, reserved identity, namespace named]
+  const CASES: [string, string[] | undefined, string | undefined, string?][] = [
     ['k8s:app=web', ['app=web'], undefined],
     ['k8s:io.cilium.k8s.policy.cluster=default', undefined, undefined],
-    ['k8s:io.kubernetes.pod.namespace=shop', undefined, undefined],
+    ['k8s:io.kubernetes.pod.namespace=shop', undefined, undefined, 'shop'],
+    ['io.kubernetes.pod.namespace=shop', undefined, undefined, 'shop'],
+    ['k8s:io.kubernetes.pod.namespace=', undefined, undefined, ''],
+    ['container:io.kubernetes.pod.namespace=shop', undefined, undefined],
     ['io.cilium.k8s.policy.serviceaccount=web', undefined, undefined],
     ['k8s:io.cilium.k8s.', undefined, undefined],
     ['k8s:io.cilium.k8s', ['io.cilium.k8s'], undefined],
@@ -488,10 +524,20 @@ describe('Cilium label rules', () => {
   ];
 
   it('keep, reserve or drop each label, alone and read in place from the bytes of a longer text', () => {
-    for (const [raw, labels, reserved] of CASES) {
+    for (const [raw, labels, reserved, namespace] of CASES) {
       const alone = emptyEndpointFields();
       addCiliumLabel(alone, raw);
-      expect({ raw, labels: alone.labels, reserved: alone.reserved }).toEqual({ raw, labels, reserved });
+      expect({
+        raw,
+        labels: alone.labels,
+        reserved: alone.reserved,
+        namespace: alone.labelNamespace,
+      }).toEqual({
+        raw,
+        labels,
+        reserved,
+        namespace,
+      });
       // The same label between other text, which would complete a prefix or hold a ':' or '=' if
       // the range were not respected.
       const around: [string, string][] = [
@@ -508,11 +554,18 @@ describe('Cilium label rules', () => {
         const end = before.length + raw.length;
         const from = ciliumLabelAt(inPlace, Buffer.from(text, 'latin1'), before.length, end);
         const kept = from >= 0 ? [text.slice(from, end)] : undefined;
-        expect({ raw, text, labels: kept, reserved: inPlace.reserved }).toEqual({
+        expect({
+          raw,
+          text,
+          labels: kept,
+          reserved: inPlace.reserved,
+          namespace: inPlace.labelNamespace,
+        }).toEqual({
           raw,
           text,
           labels,
           reserved,
+          namespace,
         });
       }
     }

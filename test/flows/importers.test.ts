@@ -72,6 +72,10 @@ describe('Inspektor Gadget trace_tcp', () => {
       'unknown-enum',
       'dst.proto: unknown value 47',
     ]);
+    expect(bad({ timestamp_raw: 1e30 })).toEqual([
+      'bad-value',
+      'timestamp_raw: 1e+30 is out of range 0-8.64e+21 epoch nanoseconds',
+    ]);
     expect(bad({ src: { addr: '10.0.0.1', port: '41464' } })).toEqual([
       'wrong-type',
       'src.port: expected an integer from 0 to 65535, got string "41464"',
@@ -124,6 +128,16 @@ describe('Kubescape NetworkNeighborhood', () => {
       labels: ['component=apiserver', 'provider=kubernetes'],
     });
     expect(flows[0]!.src).toEqual({ ip: '10.244.0.73' });
+  });
+
+  it('takes any RFC 3339 creationTimestamp (all within what a Date holds)', () => {
+    for (const t of ['9999-12-31T23:59:59Z', '0000-01-01T00:00:00+23:59']) {
+      const o = structuredClone(nn) as { metadata: { creationTimestamp: string } };
+      o.metadata.creationTimestamp = t;
+      const flows = parseNetworkNeighborhood(o) as Flow[];
+      expect(flows).toHaveLength(13);
+      expect(() => new Date(flows[0]!.time).toISOString()).not.toThrow();
+    }
   });
 
   it('explains malformed objects', () => {

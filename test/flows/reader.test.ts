@@ -85,7 +85,8 @@ describe('bad lines', () => {
     ]);
     expect(r.stats.duplicates).toBe(1);
     expect(r.stats.events).toEqual({ node_status: 1, lost_events: 2, agent_event: 0, debug_event: 0 });
-    expect(r.stats.lostEvents).toBe(9007199254740996);
+    // 9007199254740993 + 3: beyond Number.MAX_SAFE_INTEGER, so its digits.
+    expect(r.stats.lostEvents).toBe('9007199254740996');
     expect(r.stats.bad).toEqual({
       'invalid-json': 1,
       'unknown-enum': 1,
@@ -103,6 +104,22 @@ describe('bad lines', () => {
     ]);
     expect(r.stats.samples[0]!.source).toBe(path);
     expect(formatIngestStats(r.stats)).toContain(`${path}:3: flow.verdict: unknown value "MAYBE"`);
+  });
+
+  it('lost events are summed exactly: a number while it is one, the digits beyond', async () => {
+    const lost = (n: string) =>
+      JSON.stringify({ lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: n } });
+    const small = readFlows(tmp('lost-small.jsonl', `${lost('3')}\n${lost('1312')}\n`));
+    await small.toArray();
+    expect(small.stats.lostEvents).toBe(1315);
+    // 2^64 - 1 and 1: a Number would say 18446744073709552000.
+    const big = readFlows(tmp('lost-big.jsonl', `${lost('18446744073709551615')}\n${lost('1')}\n`));
+    await big.toArray();
+    expect(big.stats.lostEvents).toBe('18446744073709551616');
+    expect(formatIngestStats(big.stats)).toContain('events lost: 18446744073709551616\n');
+    const edge = readFlows(tmp('lost-edge.jsonl', `${lost(String(Number.MAX_SAFE_INTEGER))}\n`));
+    await edge.toArray();
+    expect(edge.stats.lostEvents).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('strict mode stops at the first bad line with its message', async () => {
@@ -166,6 +183,52 @@ describe('formats', () => {
     expect(await r.toArray()).toHaveLength(7);
     expect(r.stats.sources[0]!.format).toBe('hubble');
     expect(r.stats.samples[0]).toMatchObject({ line: 1, reason: 'invalid-json' });
+  });
+
+  it('a bad first line that looks like a document start does not make JSON lines one document', async () => {
+    // `[1,2]`, `---` and a lone `{` start documents, but the line after them is a record of its own.
+    const raw = readFileSync(sample('hubble-flows.jsonl'), 'utf8');
+    for (const [name, first] of [
+      ['array', '[1,2]'],
+      ['dashes', '---'],
+      ['brace', '{'],
+    ]) {
+      // The smallest blocks too: the line that tells is read after the first one.
+      for (const blockSize of [undefined, 4]) {
+        const r = readFlows(tmp(`first-${name}.jsonl`, `${first}\n${raw}`), blockSize ? { blockSize } : {});
+        expect(await r.toArray(), name).toHaveLength(7);
+        expect(r.stats).toMatchObject({ lines: 12, observations: 9, badLines: 1 });
+        expect(r.stats.sources[0]!.format).toBe('hubble');
+        expect(r.stats.samples[0]).toMatchObject({ line: 1 });
+      }
+    }
+    // Two lines, the last without a newline: decided at the end of the source.
+    const [line1] = raw.split('\n');
+    const r = readFlows(tmp('first-brace-short.jsonl', `{\n${line1}`));
+    expect(await r.toArray()).toHaveLength(1);
+    expect(r.stats).toMatchObject({ lines: 2, badLines: 1, sources: [{ format: 'hubble' }] });
+  });
+
+  it('a pretty-printed Kubescape document is one, however it is read; a truncated one is one error', async () => {
+    const text = readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8');
+    for (const blockSize of [undefined, 4]) {
+      const r = readFlows(sample('kubescape-networkneighborhood.json'), blockSize ? { blockSize } : {});
+      expect(await r.toArray()).toHaveLength(13);
+      expect(r.stats.sources[0]).toMatchObject({ format: 'kubescape', lines: 1 });
+    }
+    const cut = text.slice(0, text.indexOf('"egress"') + 20);
+    const lines = cut.trimEnd().split('\n').length;
+    const r = readFlows(tmp('nn-cut.json', cut));
+    expect(await r.toArray()).toEqual([]);
+    expect(r.stats.badLines).toBe(1);
+    expect(r.stats.samples).toEqual([
+      {
+        source: join(dir, 'nn-cut.json'),
+        line: 1,
+        reason: 'invalid-json',
+        message: `truncated document: the JSON ends at line ${lines} with 5 object(s) or array(s) still open`,
+      },
+    ]);
   });
 
   it('--format overrides detection', async () => {

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
 import { captureIO } from '../../src/cli/io.ts';
@@ -8,7 +9,7 @@ import { generateDemo } from '../../src/generate/demo.ts';
 import { writeLines, writeObjectList } from '../../src/generate/write.ts';
 import { recommend } from '../../src/cli/commands/recommend.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
-import { readFlows } from '../../src/flows/reader.ts';
+import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 
@@ -257,6 +258,202 @@ describe('microseg recommend refuses and explains', () => {
   });
 });
 
+describe('microseg recommend with bad input lines', () => {
+  it('counts a time beyond what a Date holds as a bad line of its format, and goes on', async () => {
+    // Each would once reach the graph and end the run there (RangeError: Invalid time value, exit 3).
+    const ig = JSON.parse(
+      await readFile(new URL('../../../shared/samples/ig-trace-tcp.jsonl', import.meta.url), 'utf8'),
+    ) as object;
+    const bad: [string, string, string][] = [
+      [
+        'generic.jsonl',
+        '{"time":1e20,"src":"shop/cart-7d9f","dst":"10.0.3.7","port":5432}',
+        'time: 100000000000000000000 is out of range 0-8640000000000000 epoch milliseconds',
+      ],
+      [
+        'hubble.jsonl',
+        JSON.stringify({ flow: { time: { seconds: '9000000000000' }, l4: { TCP: {} } } }),
+        'flow.time: 9000000000000 seconds is out of range 0-8640000000000',
+      ],
+      [
+        'ig.jsonl',
+        JSON.stringify({ ...ig, timestamp_raw: 1e30 }),
+        'timestamp_raw: 1e+30 is out of range 0-8.64e+21 epoch nanoseconds',
+      ],
+    ];
+    const files: string[] = [];
+    for (const [name, line] of bad) {
+      files.push(join(dir, `bigtime-${name}`));
+      await writeFile(files.at(-1)!, `\n${line}\n`);
+    }
+    const io = captureIO();
+    const args = ['recommend', '--cluster', join(dir, 'cluster.json'), '--out', join(dir, 'out-bigtime')];
+    for (const f of [join(dir, 'flows.jsonl.gz'), ...files]) args.push('--flows', f);
+    expect(await runCli(args, io)).toBe(0);
+    expect(io.stderr).toBe('');
+    expect(io.stdout).toContain('bad lines: 3 (bad-value 3)\n');
+    for (const [i, [, , message]] of bad.entries())
+      expect(io.stdout).toContain(`  ${files[i]}:2: ${message}\n`);
+  });
+});
+
+describe('report.json', () => {
+  it('gives the lost events exactly, as digits beyond Number.MAX_SAFE_INTEGER', async () => {
+    const lost = join(dir, 'lost-big.jsonl');
+    const line = (n: string) =>
+      JSON.stringify({ lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: n } });
+    await writeFile(lost, `${line('18446744073709551615')}\n${line('1')}\n`);
+    const out = join(dir, 'out-lost');
+    const args = ['recommend', '--flows', join(dir, 'flows.jsonl.gz'), '--flows', lost];
+    expect(await runCli([...args, '--cluster', join(dir, 'cluster.json'), '--out', out], captureIO())).toBe(
+      0,
+    );
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
+      inputs: { lostEvents: unknown };
+      warnings: string[];
+    };
+    // The demo's own 1369, and 2^64.
+    expect(report.inputs.lostEvents).toBe('18446744073709552985');
+    expect(report.warnings).toContain(
+      'Hubble reported 18446744073709552985 lost event(s): the graph may miss connections',
+    );
+  });
+});
+
+describe('flow sources that give no flow at all', () => {
+  // Policies from no traffic would only deny, and an empty graph says nothing: both commands write
+  // nothing and exit 2, naming the sources and why.
+  const cluster = () => join(dir, 'cluster.json');
+
+  it('recommend: an empty source', async () => {
+    const empty = join(dir, 'none-empty.jsonl');
+    await writeFile(empty, '\n\n');
+    const out = join(dir, 'out-none');
+    const io = captureIO();
+    expect(await runCli(['recommend', '--flows', empty, '--cluster', cluster(), '--out', out], io)).toBe(2);
+    expect(io.stderr).toBe(
+      'read 0 line(s) from 1 source(s): 0 flow(s) (0 observation(s), 0 duplicate(s) merged, 0 repl(ies) flipped)\n' +
+        `empty: ${empty}\n` +
+        `microseg recommend: no flow read: ${empty} is empty; nothing written\n`,
+    );
+    expect(io.stdout).toBe('');
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+    const two = captureIO();
+    const args = ['recommend', '--flows', empty, '--flows', empty, '--cluster', cluster(), '--out', out];
+    expect(await runCli(args, two)).toBe(2);
+    expect(two.stderr).toContain(
+      `microseg recommend: no flow read: every source is empty (${empty}, ${empty}); nothing written\n`,
+    );
+  });
+
+  it('recommend: every line bad under a forced format gets a hint at --format', async () => {
+    const hubble = fileURLToPath(new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url));
+    const out = join(dir, 'out-none');
+    const args = ['recommend', '--flows', hubble, '--cluster', cluster(), '--out', out];
+    const forced = captureIO();
+    expect(await runCli([...args, '--format', 'generic'], forced)).toBe(2);
+    expect(forced.stderr).toContain(
+      `bad lines: 11 (unknown-field 11)\n  ${hubble}:1: unknown field "flow"\n`,
+    );
+    expect(forced.stderr).toContain(
+      `microseg recommend: no flow read: every line of ${hubble} was bad (see above); read as --format generic: ` +
+        "is that their format? Without it, each source's is detected; nothing written\n",
+    );
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+    const bad = join(dir, 'none-bad.jsonl');
+    await writeFile(bad, '{"time":0}\n');
+    const detected = captureIO();
+    expect(await runCli(['recommend', '--flows', bad, '--cluster', cluster(), '--out', out], detected)).toBe(
+      2,
+    );
+    expect(detected.stderr).toContain(
+      `microseg recommend: no flow read: every line of ${bad} was bad (see above); nothing written\n`,
+    );
+  });
+
+  it('graph: lines that are no flow, and an empty source', async () => {
+    const ig = JSON.parse(
+      await readFile(new URL('../../../shared/samples/ig-trace-tcp.jsonl', import.meta.url), 'utf8'),
+    ) as object;
+    const closes = join(dir, 'none-close.jsonl');
+    await writeFile(
+      closes,
+      `${JSON.stringify({ ...ig, type: 'close' })}\n${JSON.stringify({ ...ig, timestamp_raw: 1e30 })}\n`,
+    );
+    const empty = join(dir, 'none-empty2.jsonl');
+    await writeFile(empty, '');
+    const out = join(dir, 'none-graph.json');
+    const io = captureIO();
+    const args = ['graph', '--flows', closes, '--flows', empty, '--cluster', cluster(), '--out', out];
+    expect(await runCli(args, io)).toBe(2);
+    expect(io.stderr).toMatch(/^read 2 line\(s\) from 2 source\(s\): 0 flow\(s\)/);
+    expect(io.stderr).toContain(
+      `\nmicroseg graph: no flow read: none of the 2 line(s) of ${closes} was a flow (1 bad, 1 skipped (close-event)); nothing written\n`,
+    );
+    await expect(readFile(out)).rejects.toThrow(/ENOENT/);
+    const forced = captureIO();
+    expect(await runCli([...args, '--input-format', 'hubble'], forced)).toBe(2);
+    expect(forced.stderr).toContain('read as --input-format hubble: is that their format?');
+  });
+});
+
+describe('--out paths that cannot be written', () => {
+  // Bad usage (exit 2) naming the path and the problem, found before any input is read; was an
+  // internal error with a stack trace (exit 3) once the whole run was done.
+  const inputs = () => ['--flows', join(dir, 'flows.jsonl.gz'), '--cluster', join(dir, 'cluster.json')];
+  const fail = async (args: string[], message: string) => {
+    const io = captureIO();
+    expect(await runCli(args, io)).toBe(2);
+    expect(io.stderr).toBe(`${message}\n`);
+    expect(io.stdout).toBe('');
+  };
+
+  it('recommend: a file, or a path under one', async () => {
+    const file = join(dir, 'out-is-a-file');
+    await writeFile(file, 'kept\n');
+    await fail(
+      ['recommend', ...inputs(), '--out', file],
+      `microseg recommend: --out ${file}: cannot write: not a directory`,
+    );
+    await fail(
+      ['recommend', ...inputs(), '--out', join(file, 'sub')],
+      `microseg recommend: --out ${join(file, 'sub')}: cannot write: ${file} is not a directory`,
+    );
+    expect(await readFile(file, 'utf8')).toBe('kept\n');
+  });
+
+  it('recommend: a file that cannot be put in place leaves the directory as it was', async () => {
+    const out = join(dir, 'out-taken');
+    await mkdir(join(out, 'batch.yaml'), { recursive: true });
+    await writeFile(join(out, 'report.json'), 'old\n');
+    await fail(
+      ['recommend', ...inputs(), '--out', out],
+      `microseg recommend: --out ${out}: cannot write: batch.yaml: is a directory`,
+    );
+    expect((await readdir(out)).sort()).toEqual(['batch.yaml', 'report.json']);
+    expect(await readFile(join(out, 'report.json'), 'utf8')).toBe('old\n');
+  });
+
+  it('graph: a missing directory, a directory, a path under a file', async () => {
+    const missing = join(dir, 'no-such-dir', 'graph.json');
+    await fail(
+      ['graph', ...inputs(), '--out', missing],
+      `microseg graph: --out ${missing}: cannot write: no such directory ${join(dir, 'no-such-dir')}`,
+    );
+    await expect(readdir(join(dir, 'no-such-dir'))).rejects.toThrow(/ENOENT/);
+    await fail(
+      ['graph', ...inputs(), '--out', dir],
+      `microseg graph: --out ${dir}: cannot write: is a directory`,
+    );
+    const file = join(dir, 'out-is-a-file');
+    await writeFile(file, 'kept\n');
+    await fail(
+      ['graph', ...inputs(), '--out', join(file, 'g.json')],
+      `microseg graph: --out ${join(file, 'g.json')}: cannot write: ${file} is not a directory`,
+    );
+  });
+});
+
 describe('microseg graph on the demo', () => {
   it('prints the graph and segments that the pipeline gives, as JSON and as DOT', async () => {
     const { runGraphPipeline } = await import('../../src/pipeline.ts');
@@ -264,10 +461,13 @@ describe('microseg graph on the demo', () => {
     const { stableJson } = await import('../../src/policy/render.ts');
     const flows = join(dir, 'flows.jsonl.gz');
     const cluster = join(dir, 'cluster.json');
-    const expected = await runGraphPipeline(snapshotFromObjects(demo.objects, 'demo'), readFlows([flows]));
+    const reader = readFlows([flows]);
+    const expected = await runGraphPipeline(snapshotFromObjects(demo.objects, 'demo'), reader);
     const json = captureIO();
     expect(await runCli(['graph', '--flows', flows, '--cluster', cluster], json)).toBe(0);
-    expect(json.stderr).toBe('');
+    // What was read goes to standard error, as recommend reports it.
+    expect(json.stderr).toBe(formatIngestStats(reader.stats));
+    expect(json.stderr).toMatch(/^read \d+ line\(s\) from 1 source\(s\): \d+ flow\(s\)/);
     expect(json.stdout).toBe(
       stableJson({
         ...expected.graph,
@@ -293,6 +493,23 @@ describe('microseg graph on the demo', () => {
       0,
     );
     expect(dotOut.stdout).toBe(toDot(expected.graph));
+  });
+
+  it('reports bad lines and empty sources on standard error, and --strict stops at the first', async () => {
+    const bad = join(dir, 'graph-bad.jsonl');
+    await writeFile(bad, '{"time":0,"src":"shop/a","dst":"10.0.0.1","port":0}\n');
+    const empty = join(dir, 'graph-empty.jsonl');
+    await writeFile(empty, '');
+    const args = ['graph', '--cluster', join(dir, 'cluster.json')];
+    for (const f of [join(dir, 'flows.jsonl.gz'), bad, empty]) args.push('--flows', f);
+    const io = captureIO();
+    expect(await runCli(args, io)).toBe(0);
+    expect(io.stderr).toContain(`empty: ${empty}\n`);
+    expect(io.stderr).toContain(`bad lines: 1 (bad-value 1)\n  ${bad}:1: port: 0 is out of range 1-65535\n`);
+    const strict = captureIO();
+    expect(await runCli([...args, '--strict'], strict)).toBe(2);
+    expect(strict.stderr).toBe(`microseg graph: ${bad}:1: port: 0 is out of range 1-65535\n`);
+    expect(strict.stdout).toBe('');
   });
 
   it('names bad options', async () => {

@@ -1,23 +1,25 @@
 /** `microseg graph --flows FILE --cluster FILE [--format json|dot] [--out FILE]`: the service graph. */
-import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
-import { readFlows } from '../../flows/reader.ts';
+import { formatIngestStats, readFlows } from '../../flows/reader.ts';
 import { dotPieces } from '../../graph/build.ts';
+import { InputError } from '../../model/snapshot.ts';
 import { runStreamedGraphPipeline } from '../../pipeline.ts';
 import { JsonArrayOf, stableJsonPieces } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { loadIdentity } from '../inputs.ts';
+import { loadIdentity, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
+import { checkOutputFile, writeOutputFile } from '../output.ts';
 import { pipelineOptions } from './recommend.ts';
 
 export const HELP = `usage: microseg graph --flows FILE [--flows FILE ...] --cluster FILE [--format json|dot] [--out FILE]
 
 Builds the east-west service graph (workloads and external peers as nodes, one edge per destination
 port and protocol with flow counts, first/last seen and verdicts), with each workload's segment, and
-prints it as JSON (default) or Graphviz DOT.
+prints it as JSON (default) or Graphviz DOT. What was read (flows, bad lines by reason with file:line,
+empty sources) goes to standard error.
 
 options:
   --flows FILE      flow source (repeatable; '-' reads standard input)
@@ -25,8 +27,11 @@ options:
   --format F        json (default) or dot
   --out FILE        write to FILE instead of standard output
   --input-format F  flow input format: auto (default), hubble, generic, inspektor-gadget, kubescape
+  --strict          stop at the first bad input line
   --resolution R    Louvain resolution (default 1)
-  --seed S          Louvain seed (default 1)`;
+  --seed S          Louvain seed (default 1)
+
+exit codes: 0 written; 2 bad usage or input, or no flow read at all (nothing written); 3 internal error`;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -37,6 +42,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       format: { type: 'string' },
       out: { type: 'string' },
       'input-format': { type: 'string' },
+      strict: { type: 'boolean' },
       resolution: { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -53,15 +59,24 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.flows?.length) throw new UsageError('--flows is required');
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
   const opts = pipelineOptions(values);
+  // Before any input is read: a run over millions of lines should not end on a mistyped --out.
+  if (values.out) await checkOutputFile(values.out);
   const identity = await loadIdentity(values.cluster, opts.identity, { extraKinds: VERIFY_EXTRA_KINDS });
   // The snapshot is garbage now: give the set-up's memory back before the flows are read.
   releaseMemory();
   const reader = readFlows(values.flows, {
     ...(values['input-format'] ? { format: values['input-format'] as FlowFormat } : {}),
+    strict: values.strict === true,
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
   // Once read, the reader's memory is garbage too: given back before the graph is built.
   const res = await runStreamedGraphPipeline(identity, reader, { ...opts, afterIngest: releaseMemory });
+  // Standard output holds the graph: what was read, and what could not be, is said on standard error.
+  io.err(formatIngestStats(reader.stats));
+  if (reader.stats.flows === 0) {
+    const forced = values['input-format'];
+    throw new InputError(noFlowsMessage(reader.stats, forced && `--input-format ${forced}`));
+  }
   // Written as it is rendered, each edge made as it is written: neither the text of a large graph nor
   // all its edges are held at once.
   const pieces =
@@ -76,13 +91,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
           },
           2,
         );
-  if (values.out) {
-    const fh = await open(values.out, 'w');
-    try {
-      await writePieces(pieces, (chunk) => fh.writeFile(chunk));
-    } finally {
-      await fh.close();
-    }
-  } else await writePieces(pieces, (chunk) => io.out(chunk));
+  if (values.out) await writeOutputFile(values.out, pieces);
+  else await writePieces(pieces, (chunk) => io.out(chunk));
   return EXIT.ok;
 }

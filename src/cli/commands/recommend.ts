@@ -4,13 +4,12 @@
  * and writes YAML per namespace plus report.json. A proposal that would block an observed connection is
  * not written (exit 1).
  */
-import { mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FlowFormat, IngestStats } from '../../flows/reader.ts';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import type { Flow } from '../../flows/types.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
+import { InputError } from '../../model/snapshot.ts';
 import type { Analysis, PipelineOptions } from '../../pipeline.ts';
 import { aggregateFlows, analyse } from '../../pipeline.ts';
 import { buildIdentity } from '../../identity/index.ts';
@@ -19,10 +18,11 @@ import { proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, stableJsonPieces } from '../../policy/render.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { loadSnapshotFiles } from '../inputs.ts';
+import { loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
-import { EXIT, UsageError, writePieces } from '../io.ts';
+import { EXIT, UsageError } from '../io.ts';
+import { checkOutputDir, writeOutputFiles } from '../output.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
 
@@ -51,7 +51,7 @@ options:
   --quiet                  print nothing on success
 
 exit codes: 0 written; 1 not written because the proposal would block observed connections;
-            2 bad usage or input; 3 internal error`;
+            2 bad usage or input, or no flow read at all (nothing written); 3 internal error`;
 
 const OPTIONS = {
   flows: { type: 'string', multiple: true },
@@ -189,17 +189,12 @@ export function summary(r: RecommendResult, out: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** Writes each file as it is rendered, in pieces, so that the files are never held. */
-export async function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, pieces] of files.pieces()) {
-    const fh = await open(join(dir, name), 'w');
-    try {
-      await writePieces(pieces, (chunk) => fh.writeFile(chunk));
-    } finally {
-      await fh.close();
-    }
-  }
+/**
+ * Writes each file as it is rendered, in pieces, so that the files are never held; under temporary
+ * names renamed into place once all are written (see writeOutputFiles).
+ */
+export function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
+  return writeOutputFiles(dir, files.pieces());
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -219,6 +214,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     afterProof: releaseMemory,
   };
   const out = values.out ?? 'policies';
+  // Before any input is read: a run over millions of lines should not end on a mistyped --out.
+  await checkOutputDir(out);
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
   const reader = readFlows(values.flows, {
     ...(values.format ? { format: values.format as FlowFormat } : {}),
@@ -231,6 +228,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     result = await recommend(snapshot, reader, opts);
   } finally {
     stop();
+  }
+  if (reader.stats.flows === 0) {
+    io.err(formatIngestStats(reader.stats));
+    throw new InputError(noFlowsMessage(reader.stats, values.format && `--format ${values.format}`));
   }
   if (result.proof.blocked.length > 0) {
     io.err(summary(result, out));
