@@ -48,6 +48,11 @@ export interface Analysis {
   graph: ServiceGraph;
   segments: SegmentResult;
   proposal: Proposal;
+  /**
+   * Flows with an end that could not be attributed, each counted once (the edges' counts would count
+   * a flow to a Service once per backend). Absent when the edges did not come from an aggregation.
+   */
+  unattributedFlows?: number;
 }
 
 export interface AnalyseInput {
@@ -56,6 +61,8 @@ export interface AnalyseInput {
   edges: Iterable<EdgeRecord>;
   peers: Map<string, Peer>;
   names: Map<string, Set<string>>;
+  /** See Analysis.unattributedFlows. */
+  unattributedFlows?: number;
 }
 
 /** The graph and its segments, without a proposal (what `microseg graph` prints). */
@@ -91,7 +98,13 @@ export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analys
     },
     opts.policy,
   );
-  return { identity: input.identity, graph, segments, proposal };
+  return {
+    identity: input.identity,
+    graph,
+    segments,
+    proposal,
+    ...(input.unattributedFlows !== undefined ? { unattributedFlows: input.unattributedFlows } : {}),
+  };
 }
 
 /** Identity and the flows aggregated into edges. Memory is bounded by distinct edges, not flows. */
@@ -121,7 +134,13 @@ export async function aggregateFlows(
   opts.afterIngest?.();
   return {
     // Edge records are built as the graph takes them, never all held at once.
-    input: { identity, edges: agg.sortedEdges(), peers: agg.peers(), names: agg.names() },
+    input: {
+      identity,
+      edges: agg.sortedEdges(),
+      peers: agg.peers(),
+      names: agg.names(),
+      unattributedFlows: agg.stats.unattributed,
+    },
     flows: agg.stats.flows,
   };
 }

@@ -10,6 +10,7 @@
  */
 import type { Flow } from '../flows/types.ts';
 import type { Identity } from '../identity/index.ts';
+import type { Peer } from '../identity/types.ts';
 import { buildIdentity } from '../identity/index.ts';
 import type { KObject, NetworkPolicy } from '../model/k8s.ts';
 import { analyse } from '../pipeline.ts';
@@ -315,46 +316,61 @@ export class SegmentationController {
     const identity = this.#currentIdentity();
     for (const f of flows) {
       this.metrics.flowsIngested++;
-      const src = identity.resolve(f.src, f.time);
-      const dn = identity.resolveNumber(f.dst, f.time, f.port);
       // A Service's ClusterIP stands for its backends, each on the port it takes the connection on.
-      const backends = identity.serviceBackends(dn, f.port, f.protocol, f.time);
-      const targets = backends
-        ? backends.map((b) => ({ peer: identity.peerAt(b.peer), port: b.port }))
-        : [{ peer: identity.peerAt(dn), port: f.port }];
-      const sns = namespaceOf(src.id);
-      // Each Segmentation counts the flow once, however many of the Service's backends it touches.
-      const counted = new Set<SegState>();
-      for (const { peer: dst, port } of targets) {
-        const dns = namespaceOf(dst.id);
-        const flow = port === f.port ? f : { ...f, port };
-        const pod = backends ? identity.workloads.get(dst.id)?.pods[0] : undefined;
-        const dstPod = pod && dns ? { namespace: dns, pod } : undefined;
-        for (const st of active) {
-          if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
-          st.edges.add(src, dst, flow);
-          if (!counted.has(st)) {
-            counted.add(st);
+      const sources = this.#ends(identity, identity.resolveNumber(f.src, f.time), f, false);
+      const targets = this.#ends(identity, identity.resolveNumber(f.dst, f.time, f.port), f, true);
+      const fanned = sources.length > 1 || targets.length > 1;
+      // Each Segmentation counts the flow, and audits it, once however many backends it reached.
+      const counted = fanned ? new Set<SegState>() : undefined;
+      let matched = false;
+      for (const { peer: src } of sources) {
+        const sns = namespaceOf(src.id);
+        for (const { peer: dst, port, end } of targets) {
+          const dns = namespaceOf(dst.id);
+          const flow = port === f.port ? f : { ...f, port };
+          for (const st of active) {
+            if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
+            matched = true;
+            st.edges.add(src, dst, flow);
+            if (counted?.has(st)) continue;
+            counted?.add(st);
             st.flows += f.count ?? 1;
+            if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, flow, src.id, dst.id, end);
           }
-          if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, flow, src.id, dst.id, dstPod);
         }
       }
-      if (counted.size === 0) this.metrics.flowsUnmatched++;
+      if (!matched) this.metrics.flowsUnmatched++;
     }
   }
 
   /**
-   * Checks a flow against the proposal in audit. `dstPod`, for a flow to a Service's ClusterIP, is a
-   * pod of the backend the flow is audited for (policies see the connection after translation).
+   * The peers a flow end stands for: itself, or a Service's backends (each with the port it takes the
+   * connection on, for a destination, and the end the audit checks: a pod of a workload backend, the
+   * address of another).
    */
-  #audit(
-    st: SegState,
+  #ends(
+    identity: Identity,
+    n: number,
     f: Flow,
-    srcId: string,
-    dstId: string,
-    dstPod?: { namespace: string; pod: string },
-  ): void {
+    destination: boolean,
+  ): { peer: Peer; port: number; end?: Flow['src'] }[] {
+    const backends = identity.serviceBackends(n, f.port, f.protocol, f.time);
+    if (!backends) return [{ peer: identity.peerAt(n), port: f.port }];
+    return backends.map((b) => {
+      const peer = identity.peerAt(b.peer);
+      const ns = namespaceOf(peer.id);
+      const pod = identity.workloads.get(peer.id)?.pods[0];
+      const end = pod && ns ? { namespace: ns, pod } : peer.ip ? { ip: peer.ip } : undefined;
+      return { peer, port: destination ? b.port : f.port, ...(end ? { end } : {}) };
+    });
+  }
+
+  /**
+   * Checks a flow against the proposal in audit. `dstEnd`, for a flow to a Service's ClusterIP, is the
+   * backend the flow is audited for (a pod of a workload, or an address): policies see the connection
+   * after translation.
+   */
+  #audit(st: SegState, f: Flow, srcId: string, dstId: string, dstEnd?: Flow['src']): void {
     if (!PASSING.has(f.verdict) || !L4.has(f.protocol)) return;
     const engine = st.engine!.engine;
     const end = (ep: Flow['src']): ResolvedEnd | undefined => {
@@ -373,7 +389,7 @@ export class SegmentationController {
       return undefined;
     };
     const s = end(f.src);
-    const d = dstPod ? end({ ...dstPod }) : end(f.dst);
+    const d = end(dstEnd ?? f.dst);
     if (!s || !d) return;
     if (engine.allows(s, d, f.port, f.protocol as L4Protocol)) return;
     const n = f.count ?? 1;

@@ -12,6 +12,11 @@ export interface AggregateStats {
   flows: number;
   /** Flows left out as noise: multicast or broadcast destinations, or no address on either end. */
   ignored: number;
+  /**
+   * Flows (by their counts) kept with one end that could not be attributed: each counted once, also
+   * when it was folded into the edges of several backends of a Service.
+   */
+  unattributed: number;
 }
 
 /** Protocol codes in an edge's numeric key (three bits). */
@@ -65,7 +70,7 @@ export class Aggregator {
   // (source, destination, protocol << 16 | port, edge + 1; 0 when free), at most half full. One
   // lookup reads one slot (no map per source, no key object).
   #table = new Int32Array(INITIAL_EDGES * 2 * 4);
-  readonly stats: AggregateStats = { flows: 0, ignored: 0 };
+  readonly stats: AggregateStats = { flows: 0, ignored: 0, unattributed: 0 };
 
   constructor(identity: Identity) {
     this.#identity = identity;
@@ -81,7 +86,8 @@ export class Aggregator {
       this.#addViaService(flow, s, d, a, b);
       return;
     }
-    this.#addPeers(flow, s, d, a, b, flow.port);
+    if (this.#addPeers(flow, s, d, a, b, flow.port) && ((a ^ b) & UNKNOWN) !== 0)
+      this.stats.unattributed += flow.count ?? 1;
   }
 
   /**
@@ -95,26 +101,29 @@ export class Aggregator {
       (bits & SERVICE) !== 0
         ? identity.serviceBackends(n, port, flow.protocol, flow.time)!
         : [{ peer: n, port }];
+    let folded = false;
+    let unknown = false;
     for (const from of ends(s, a, flow.port))
       for (const to of ends(d, b, flow.port)) {
-        const x = this.#state[from.peer] ?? 0;
-        const y = this.#state[to.peer] ?? 0;
-        this.#addPeers(
-          flow,
-          from.peer,
-          to.peer,
-          x === 0 ? this.#see(from.peer) : x,
-          y === 0 ? this.#see(to.peer) : y,
-          (b & SERVICE) !== 0 ? to.port : flow.port,
-        );
+        const x = this.#state[from.peer] || this.#see(from.peer);
+        const y = this.#state[to.peer] || this.#see(to.peer);
+        if (this.#addPeers(flow, from.peer, to.peer, x, y, (b & SERVICE) !== 0 ? to.port : flow.port)) {
+          folded = true;
+          if (((x ^ y) & UNKNOWN) !== 0) unknown = true;
+        }
       }
+    // The flow counts once, whatever the number of backends.
+    if (folded && unknown) this.stats.unattributed += flow.count ?? 1;
   }
 
-  /** Folds `flow` into the edge from peer `s` to peer `d` (bits `a` and `b`) on `port`. */
-  #addPeers(flow: Flow, s: number, d: number, a: number, b: number, port: number): void {
+  /**
+   * Folds `flow` into the edge from peer `s` to peer `d` (bits `a` and `b`) on `port`; false when it is
+   * left out as noise.
+   */
+  #addPeers(flow: Flow, s: number, d: number, a: number, b: number, port: number): boolean {
     if ((a & b & UNKNOWN) !== 0 || isMulticast(flow.dst.ip)) {
       this.stats.ignored++;
-      return;
+      return false;
     }
     if ((a & KEPT) === 0) this.#keep(s);
     if ((b & KEPT) === 0) this.#keep(d);
@@ -145,6 +154,7 @@ export class Aggregator {
       if (drops === undefined) this.#drops.set(e, (drops = {}));
       drops[flow.dropReason] = (drops[flow.dropReason] ?? 0) + n;
     }
+    return true;
   }
 
   /**

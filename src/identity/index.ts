@@ -226,6 +226,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const podWorkloadIds: string[] = [];
   const podWorkloadIndex = new Map<string, number>();
   const portLists = new Map<string, NamedPort[]>();
+  // The numbers the pods of each workload give each port name (`protocol/name`): what a Service's named
+  // targetPort reaches, pod by pod.
+  const namedPortNumbers = new Map<string, Map<string, number[]>>();
   // The holders of each pod address, one entry per (address, pod) in pod order: the address's group
   // (numbered in order of first sight), the pod's key and start. Packed into slots below.
   const groupOf = new Map<string, number>();
@@ -259,6 +262,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     w.pods.push(pod.metadata.name);
     if (w.namedPorts.length > 0) w.namedPorts = commonNamedPorts(portLists, w.namedPorts, pod);
+    addNamedPortNumbers(namedPortNumbers, id, pod.spec.containers);
     if (pod.spec.hostNetwork) {
       w.hostNetwork = true;
       for (const ip of podIPs(pod))
@@ -281,6 +285,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       }
     }
   }
+  // Workloads without pods in the snapshot: their template's names.
+  for (const w of workloads.values())
+    if (!namedPortNumbers.has(w.id))
+      for (const p of w.namedPorts) addNumber(namedPortNumbers, w.id, `${p.protocol}/${p.name}`, p.port);
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
   const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, podWorkload);
@@ -336,17 +344,6 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     if (ns === 'kube-system' && svc.metadata.name === 'kube-dns') {
       for (const id of backing) addRole(workloads.get(id), 'cluster-dns');
-    }
-    for (const sp of svc.spec.ports ?? []) {
-      if (typeof sp.targetPort !== 'string') continue;
-      for (const id of backing) {
-        const w = workloads.get(id)!;
-        const protocol = sp.protocol ?? 'TCP';
-        if (!w.namedPorts.some((p) => p.name === sp.targetPort && p.protocol === protocol))
-          warnings.push(
-            `Service ${key} port ${sp.port}/${protocol} targets the port named '${sp.targetPort}', which not every pod of ${id} names alike; connections to it are taken to use port ${sp.port}`,
-          );
-      }
     }
   }
   for (const es of snap.endpointSlices) {
@@ -525,55 +522,67 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   };
   const servicesById = new Map<string, ServiceEntry>();
   for (const e of serviceIPs.values()) servicesById.set(e.id, e);
-  // A selector's backends and ports do not change with time: kept per (Service, protocol, port).
+  /** The workload of the pod that holds `ip` last (as an EndpointSlice written now sees it), uncounted. */
+  const sliceAddress = (ip: string, port: number): number => {
+    const first = ipHolders.first.get(ip);
+    if (first !== undefined) return workloadNumber(ipHolders.workload[first + ipHolders.count[first]! - 1]!);
+    return numberOf(classifyIP(ip, undefined, port));
+  };
+  // A Service's backends do not change with time (slices are read as of the snapshot): kept per
+  // (Service, protocol, port).
   const backendCache = new Map<string, ServiceBackend[]>();
   const serviceBackends = (
     n: number,
     port: number,
     protocol: string,
-    time: number,
+    _time: number,
   ): ServiceBackend[] | undefined => {
     const peer = peerList[n];
     if (peer?.kind !== 'service') return undefined;
-    const entry = servicesById.get(peer.id)!;
     const key = `${peer.id}\u0000${protocol}\u0000${port}`;
-    const known = backendCache.get(key);
-    if (known) return known;
-    const sp = entry.service.spec.ports?.find((p) => p.port === port && (p.protocol ?? 'TCP') === protocol);
+    let out = backendCache.get(key);
+    if (out === undefined) backendCache.set(key, (out = computeBackends(peer, port, protocol)));
+    return out;
+  };
+  const computeBackends = (peer: Peer, port: number, protocol: string): ServiceBackend[] => {
+    const entry = servicesById.get(peer.id)!;
     const out: ServiceBackend[] = [];
+    const seen = new Set<string>();
     const add = (b: number, to: number) => {
-      if (peerList[b]!.kind !== 'service' && !out.some((x) => x.peer === b && x.port === to))
-        out.push({ peer: b, port: to });
+      if (peerList[b]!.kind === 'service' || seen.has(`${b}/${to}`)) return;
+      seen.add(`${b}/${to}`);
+      out.push({ peer: b, port: to });
     };
-    for (const id of entry.backing) {
-      // The targetPort: a number, or a container port's name (which the workload's pods may not all
-      // give one number: then the Service port, and a warning at build time).
-      const target = sp?.targetPort ?? port;
-      const to =
-        typeof target === 'number'
-          ? target
-          : /^[0-9]+$/.test(target)
-            ? Number(target)
-            : (workloads.get(id)!.namedPorts.find((p) => p.name === target && p.protocol === protocol)
-                ?.port ?? port);
-      add(workloadNumber(id), to);
+    // A Service forwards TCP, UDP and SCTP only (an ICMP echo to a ClusterIP reaches no pod).
+    const sp = SERVICE_PROTOCOLS.has(protocol)
+      ? entry.service.spec.ports?.find((p) => p.port === port && (p.protocol ?? 'TCP') === protocol)
+      : undefined;
+    if (SERVICE_PROTOCOLS.has(protocol)) {
+      for (const id of entry.backing) {
+        // The targetPort: a number, or a container port's name, which each pod resolves for itself
+        // (pods of two revisions may give it two numbers; a pod that does not name it gets nothing).
+        const target = sp?.targetPort ?? port;
+        if (typeof target === 'number' || /^[0-9]+$/.test(target)) add(workloadNumber(id), Number(target));
+        else
+          for (const to of namedPortNumbers.get(id)?.get(`${protocol}/${target}`) ?? [])
+            add(workloadNumber(id), to);
+      }
+      // The ClusterIP's family: a dual-stack Service's slices are one per family; FQDN slices hold names.
+      const family = peer.ip?.includes(':') ? 'IPv6' : 'IPv4';
+      for (const es of entry.slices) {
+        if ((es.addressType ?? 'IPv4') !== family) continue;
+        // The slice's port for this Service port is the one of the same name (both unnamed when the
+        // Service has one port).
+        const ep = (es.ports ?? []).find(
+          (p) => (p.name ?? '') === (sp?.name ?? '') && (p.protocol ?? 'TCP') === protocol,
+        );
+        const to = ep?.port ?? (typeof sp?.targetPort === 'number' ? sp.targetPort : port);
+        for (const e of es.endpoints ?? [])
+          for (const a of e.addresses ?? []) add(sliceAddress(normaliseIP(a), to), to);
+      }
     }
-    for (const es of entry.slices) {
-      // The slice's port for this Service port is the one of the same name (both unnamed when the
-      // Service has one port).
-      const ep = (es.ports ?? []).find(
-        (p) => (p.name ?? '') === (sp?.name ?? '') && (p.protocol ?? 'TCP') === protocol,
-      );
-      const to = ep?.port ?? (typeof sp?.targetPort === 'number' ? sp.targetPort : port);
-      for (const e of es.endpoints ?? [])
-        for (const a of e.addresses) {
-          const ip = normaliseIP(a);
-          add(numberOf(byIP(ip, time) ?? classifyIP(ip, undefined, to)), to);
-        }
-    }
-    // No backend found (endpoints that are themselves ClusterIPs): the address as it is.
+    // No backend found: the address as it is.
     if (out.length === 0) out.push({ peer: numberOf(classifyIP(peer.ip ?? '', undefined, port)), port });
-    if (entry.slices.length === 0) backendCache.set(key, out);
     return out;
   };
 
@@ -624,6 +633,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return workloadPeer(id);
   };
 
+  const podNameMatchCache = new Map<string, string | undefined>();
   const unknownPodWorkload = (ep: FlowEndpoint, ns: string, pod: string): string | undefined => {
     if (ep.workload) {
       stats.byHubbleWorkload++;
@@ -635,7 +645,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       stats.byLabels++;
       return byLabels;
     }
-    const byName = workloadByPodName(workloads, ns, pod);
+    // Remembered per pod: a pod gone from the snapshot is named by every flow of it.
+    const key = `${ns}/${pod}`;
+    let byName = podNameMatchCache.get(key);
+    if (byName === undefined && !podNameMatchCache.has(key))
+      podNameMatchCache.set(key, (byName = workloadByPodName(workloads, ns, pod)));
     if (byName) {
       stats.byPodName++;
       return byName;
@@ -827,6 +841,28 @@ function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
   const s = spec as
     { template?: PodTemplate; jobTemplate?: { spec?: { template?: PodTemplate } } } | undefined;
   return kind === 'CronJob' ? s?.jobTemplate?.spec?.template : s?.template;
+}
+
+/** The protocols a Service forwards. */
+const SERVICE_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);
+
+function addNumber(into: Map<string, Map<string, number[]>>, id: string, key: string, n: number): void {
+  let byName = into.get(id);
+  if (!byName) into.set(id, (byName = new Map<string, number[]>()));
+  const list = byName.get(key);
+  if (!list) byName.set(key, [n]);
+  else if (!list.includes(n)) list.push(n);
+}
+
+/** Notes the named container ports of a pod of workload `id`. */
+function addNamedPortNumbers(
+  into: Map<string, Map<string, number[]>>,
+  id: string,
+  containers: readonly Container[],
+): void {
+  for (const c of containers)
+    for (const p of c.ports ?? [])
+      if (p.name) addNumber(into, id, `${p.protocol ?? 'TCP'}/${p.name}`, p.containerPort);
 }
 
 /** The named ports of containers, sorted by name and number. */

@@ -11,10 +11,9 @@
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
  *   container ports and hostNetwork; CronJobs: the same inside the job template;
- * - EndpointSlices: address type and ports; endpoint addresses of every endpoint that is not a Pod (the
- *   API server's own addresses, and what backs a Service without a selector, which identity reads), and
- *   every address of the `default/kubernetes` slices; the addresses of pods, one per pod, are known
- *   from the pods, so they are not kept;
+ * - EndpointSlices: address type and ports; endpoint addresses, except in the slices Kubernetes's
+ *   EndpointSlice controller writes for a Service with a selector (their addresses are the selected
+ *   pods', known from the pods); the API server's slices always keep theirs;
  * - Services: everything but `status`;
  * - Nodes: their addresses;
  * - every other kind: everything but `status`.
@@ -322,21 +321,20 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     };
   }
   if (o.kind === 'EndpointSlice') {
-    // Addresses of pods are known from the pods; the others (the API server's, or whatever backs a
-    // Service without a selector) only from here.
-    const notPod = (e: unknown) =>
-      e === null ||
-      typeof e !== 'object' ||
-      (e as { targetRef?: { kind?: unknown } }).targetRef?.kind !== 'Pod';
-    const kept = !Array.isArray(o.endpoints)
-      ? isAPIServerSlice(head.metadata)
-        ? o.endpoints
-        : undefined
-      : (o.endpoints as unknown[])
-          .filter((e) => isAPIServerSlice(head.metadata) || notPod(e))
-          .map((e) => (e !== null && typeof e === 'object' ? { addresses: (e as Raw).addresses } : e));
+    // The addresses of the slices Kubernetes writes for a Service with a selector are its pods', known
+    // from the pods; any other slice (a Service without a selector: an operator's, a mirror of manual
+    // Endpoints, the API server's) is the only place its addresses are.
+    const labels = head.metadata.labels as Record<string, string> | undefined;
+    const bySelector =
+      labels?.['endpointslice.kubernetes.io/managed-by'] === 'endpointslice-controller.k8s.io';
     const endpoints =
-      Array.isArray(kept) && kept.length === 0 && !isAPIServerSlice(head.metadata) ? undefined : kept;
+      bySelector && !isAPIServerSlice(head.metadata)
+        ? undefined
+        : Array.isArray(o.endpoints)
+          ? (o.endpoints as unknown[]).map((e) =>
+              e !== null && typeof e === 'object' ? { addresses: (e as Raw).addresses } : e,
+            )
+          : o.endpoints;
     return {
       ...head,
       ...(o.addressType !== undefined ? { addressType: str(o.addressType, interner) } : {}),

@@ -13,9 +13,11 @@ export function buildReport(
   const { graph, segments, proposal, identity } = analysis;
   const byKind: Record<string, number> = {};
   for (const n of graph.nodes) byKind[n.kind] = (byKind[n.kind] ?? 0) + 1;
-  const unattributed = graph.edges
-    .filter((e) => e.source.startsWith('unknown') || e.target.startsWith('unknown'))
-    .reduce((sum, e) => sum + e.count, 0);
+  const unattributed =
+    analysis.unattributedFlows ??
+    graph.edges
+      .filter((e) => e.source.startsWith('unknown') || e.target.startsWith('unknown'))
+      .reduce((sum, e) => sum + e.count, 0);
   const warnings = [...identity.warnings, ...proposal.warnings];
   if (unattributed > 0)
     warnings.push(`${unattributed} flow(s) have an end that could not be attributed to a workload or peer`);

@@ -118,7 +118,7 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     if (!(PROTOCOLS as readonly string[]).includes(e.protocol)) continue;
     // Traffic from a node to pods: the pod's own node is always admitted (kubelet probes), but the address
     // seen (often the node's router IP) may not be a Node address, so the engine cannot tell the own node
-    // from another; the proposal admits the node addresses it learnt from by ipBlock.
+    // from another; the proposal writes no rule for it and its proof leaves it out (NODE_INGRESS).
     if (nodes.get(e.source)?.kind === 'node' && identity.workloads.has(e.target)) continue;
     const from = graphEndpoint(e.source, ctx);
     const to = graphEndpoint(e.target, ctx);

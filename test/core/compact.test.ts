@@ -56,7 +56,11 @@ describe('sharing through an Interner', () => {
     const slice = (name: string) => ({
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
-      metadata: { name, namespace: 'shop' },
+      metadata: {
+        name,
+        namespace: 'shop',
+        labels: { 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+      },
       addressType: 'IPv4',
       endpoints: [{ addresses: ['10.0.0.1'], targetRef: { kind: 'Pod', name: 'cart-1', namespace: 'shop' } }],
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
@@ -65,7 +69,7 @@ describe('sharing through an Interner', () => {
     const s2 = compactObject(slice('cart-b'), interner) as { ports: unknown };
     expect(s2.ports).toBe(s1.ports);
     expect(s1.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
-    // A pod's address is known from the pod: a slice's pod addresses (one per pod) are not kept.
+    // A selector's slices hold its pods' addresses, known from the pods: not kept.
     expect(s1.endpoints).toBeUndefined();
   });
 
@@ -164,30 +168,40 @@ describe('sharing through an Interner', () => {
     });
   });
 
-  it("keeps the endpoint addresses of the API server's slices and of endpoints that are not pods", () => {
-    const slice = (namespace: string, service: string, pod = false) => ({
+  it('keeps endpoint addresses except in the slices Kubernetes writes for a selector', () => {
+    const slice = (namespace: string, service: string, bySelector = false) => ({
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
-      metadata: { name: `${service}-x`, namespace, labels: { 'kubernetes.io/service-name': service } },
+      metadata: {
+        name: `${service}-x`,
+        namespace,
+        labels: {
+          'kubernetes.io/service-name': service,
+          ...(bySelector
+            ? { 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' }
+            : {}),
+        },
+      },
       addressType: 'IPv4',
       endpoints: [
         {
           addresses: ['172.18.0.2'],
           conditions: { ready: true },
-          ...(pod ? { targetRef: { kind: 'Pod', name: 'p', namespace } } : {}),
+          targetRef: { kind: 'Pod', name: 'p', namespace },
         },
       ],
       ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
     });
     for (const interner of [undefined, new Interner()]) {
+      // The API server's, whoever wrote them.
       expect(compactObject(slice('default', 'kubernetes', true), interner)).toMatchObject({
         endpoints: [{ addresses: ['172.18.0.2'] }],
       });
-      // What backs a Service without a selector: addresses known from nowhere else.
-      expect(compactObject(slice('other', 'external-db'), interner)).toMatchObject({
+      // A Service without a selector (an operator's slices, even of pods): the only place they are.
+      expect(compactObject(slice('other', 'patroni'), interner)).toMatchObject({
         endpoints: [{ addresses: ['172.18.0.2'] }],
       });
-      // A pod's address is known from the pod.
+      // A selector's: its pods' addresses, known from the pods.
       expect(compactObject(slice('other', 'web', true), interner)).not.toHaveProperty('endpoints');
       expect(compactObject(slice('default', 'kubernetes-dashboard', true), interner)).not.toHaveProperty(
         'endpoints',

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
-import { loadSnapshotText } from '../../src/model/snapshot.ts';
+import { compactObject } from '../../src/model/compact.ts';
+import { loadSnapshotText, snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { proveProposal } from '../../src/policy/prove.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 
@@ -70,8 +71,8 @@ function service(name: string, clusterIP: string, spec: Record<string, unknown>)
 const http = [{ name: 'http', containerPort: 8080 }];
 
 /** web calls `api` (port 80 → 8080), `backend` (two Deployments behind one selector), `named` and `extdb`. */
-function cluster(extra: unknown[] = []) {
-  const items = [
+function rawItems(extra: unknown[] = []): object[] {
+  return [
     {
       apiVersion: 'v1',
       kind: 'Namespace',
@@ -101,9 +102,12 @@ function cluster(extra: unknown[] = []) {
       endpoints: [{ addresses: ['10.0.5.5'] }],
       ports: [{ port: 15432, protocol: 'TCP' }],
     },
-    ...extra,
+    ...(extra as object[]),
   ];
-  // Through the snapshot loader, as `recommend --cluster` reads a file (objects are compacted).
+}
+
+function cluster(extra: unknown[] = []) {
+  const items = rawItems(extra);
   return loadSnapshotText(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }), 'cluster.json');
 }
 
@@ -167,19 +171,85 @@ describe('flows to a Service ClusterIP', () => {
     expect(proof.blocked).toEqual([]);
   });
 
-  it('takes a named targetPort only where every pod names the port alike', async () => {
-    // A second ReplicaSet of api whose pod calls 8080 "web": the name "http" no longer reaches every pod.
+  it('resolves a named targetPort pod by pod: every number the pods give the name', async () => {
+    // A second ReplicaSet of api whose pod calls 9090 "http", and a third whose pod does not name the
+    // port at all (Kubernetes sends it nothing on this Service port).
     const snap = cluster([
       replicaSet('api', 'ee', { app: 'api' }),
       pod('api-ee-1', 'api-ee', { app: 'api', 'pod-template-hash': 'ee' }, '10.244.1.5', [
-        { name: 'web', containerPort: 8080 },
+        { name: 'http', containerPort: 9090 },
+      ]),
+      replicaSet('api', 'ff', { app: 'api' }),
+      pod('api-ff-1', 'api-ff', { app: 'api', 'pod-template-hash': 'ff' }, '10.244.1.6', [
+        { name: 'web', containerPort: 7070 },
       ]),
     ]);
     const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.12' }, 81)], { policy: { namedPorts: true } });
-    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->app/Deployment/api:81/TCP']);
-    expect(r.identity.warnings).toContain(
-      "Service app/named port 81/TCP targets the port named 'http', which not every pod of app/Deployment/api names alike; connections to it are taken to use port 81",
+    expect(r.graph.edges.map((e) => e.id)).toEqual([
+      'app/Deployment/web->app/Deployment/api:8080/TCP',
+      'app/Deployment/web->app/Deployment/api:9090/TCP',
+    ]);
+    // The flow counts once in the flows that reached the graph's edges' ends, not once per edge.
+    expect(r.unattributedFlows).toBe(0);
+    // No name is common to every pod: the rule gives the numbers.
+    expect(policy(r.proposal.policies, 'microseg-api').spec.ingress![0]!.ports).toEqual([
+      { protocol: 'TCP', port: 8080 },
+      { protocol: 'TCP', port: 9090 },
+    ]);
+  });
+
+  it('counts a flow with an end it cannot attribute once, whatever the number of backends', async () => {
+    // A source with no address and no pod: unknown.
+    const r = await runPipeline(cluster(), [{ ...flow(1, { ip: '10.96.0.11' }, 9000), src: {}, count: 10 }]);
+    expect(r.graph.edges.map((e) => [e.id, e.count])).toEqual([
+      ['unknown->app/Deployment/be1:9000/TCP', 10],
+      ['unknown->app/Deployment/be2:9000/TCP', 10],
+    ]);
+    expect(r.unattributedFlows).toBe(10);
+  });
+});
+
+describe('Services without a selector', () => {
+  const slice = (name: string, service: string, addressType: string, addresses: string[], pod = false) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace: 'app', labels: { 'kubernetes.io/service-name': service } },
+    addressType,
+    endpoints: addresses.map((a) => ({
+      addresses: [a],
+      ...(pod ? { targetRef: { kind: 'Pod', name: 'be1-cc-1', namespace: 'app' } } : {}),
+    })),
+    ports: [{ port: 5432, protocol: 'TCP' }],
+  });
+
+  it('reach the pods, addresses and address family their EndpointSlices name, compacted as `--cluster` reads them', async () => {
+    const extra = [
+      // An operator's Service whose slices name a pod (Patroni-style): its address is kept by compaction.
+      service('patroni', '10.96.0.20', { ports: [{ port: 5432 }] }),
+      slice('patroni-1', 'patroni', 'IPv4', ['10.244.1.3'], true),
+      // Dual-stack: the IPv4 ClusterIP reaches the IPv4 slice's addresses only.
+      service('dual', '10.96.0.21', { clusterIPs: ['10.96.0.21', 'fd00:96::21'], ports: [{ port: 5432 }] }),
+      slice('dual-4', 'dual', 'IPv4', ['10.0.6.6']),
+      slice('dual-6', 'dual', 'IPv6', ['fd00:6::6']),
+      // A name is no address: FQDN slices are left out.
+      service('named-db', '10.96.0.22', { ports: [{ port: 5432 }] }),
+      slice('named-db-1', 'named-db', 'FQDN', ['db.example.com']),
+      slice('named-db-2', 'named-db', 'IPv4', ['10.0.7.7']),
+    ];
+    const snap = snapshotFromObjects(
+      rawItems(extra).map((o) => compactObject(o)),
+      'cluster.json',
     );
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '10.96.0.20' }, 5432),
+      flow(2, { ip: '10.96.0.21' }, 5432),
+      flow(3, { ip: '10.96.0.22' }, 5432),
+    ]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/be1:5432/TCP',
+      'app/Deployment/web->private:10.0.6.6:5432/TCP',
+      'app/Deployment/web->private:10.0.7.7:5432/TCP',
+    ]);
   });
 });
 

@@ -1,0 +1,103 @@
+/**
+ * Flows to a Service's ClusterIP in the controller, against a real kube-apiserver: learned as edges to
+ * every backend of the Service on its targetPort, and audited once per flow against those backends.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createNamespace, createPod, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import { applyYaml, flow, install, listJson, startController, waitSeg } from '../controller/k8s-helpers.ts';
+import { setPodIPs } from '../cluster/index.ts';
+
+const cluster = sharedCluster();
+const ns = uniqueName('svc');
+const team = uniqueName('team');
+const segName = uniqueName('seg');
+let admin: KubeConfig;
+let ctrl: RunningController;
+let clusterIP = '';
+
+beforeAll(async () => {
+  await install(cluster);
+  admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { team });
+  const pods: [string, Record<string, string>, string][] = [
+    ['frontend', { app: 'frontend' }, '10.79.0.1'],
+    ['be1', { app: 'be1', role: 'backend' }, '10.79.0.2'],
+    ['be2', { app: 'be2', role: 'backend' }, '10.79.0.3'],
+  ];
+  for (const [name, labels, ip] of pods) {
+    await createPod(admin, { namespace: ns, name, labels, ports: { http: 8080 } });
+    await setPodIPs(admin, { namespace: ns, name }, [ip]);
+  }
+  await applyYaml(cluster, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'backend', namespace: ns },
+    spec: { selector: { role: 'backend' }, ports: [{ port: 80, targetPort: 8080 }] },
+  });
+  const svc = await cluster.request('GET', `/api/v1/namespaces/${ns}/services/backend`);
+  clusterIP = (svc.json as { spec: { clusterIP: string } }).spec.clusterIP;
+  expect(clusterIP).toMatch(/^[0-9.]+$/);
+  ctrl = await startController(cluster, {
+    segmentationSelector: `microseg.dev/test=${segName}`,
+    identity: 'services-a',
+    asAdmin: true,
+    leaseName: `lease-${segName}`,
+  });
+  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
+}, 120_000);
+
+afterAll(async () => {
+  await ctrl?.stop();
+});
+
+describe('flows to a Service ClusterIP in the controller', () => {
+  it('are learned as edges to every backend on the targetPort', async () => {
+    await applyYaml(cluster, {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Segmentation',
+      metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
+      spec: {
+        namespaceSelector: { matchLabels: { team } },
+        mode: 'Learn',
+        learning: { stableAfter: '0s' },
+        audit: { window: '3s', samples: 5 },
+      },
+    });
+    await waitSeg(cluster, segName, 'Learning phase', (s) => s.status?.phase === 'Learning');
+    const res = await ctrl.push([flow(`${ns}/frontend`, clusterIP, 80, { count: 4 })]);
+    expect(res.status, await res.text()).toBe(202);
+    await waitSeg(cluster, segName, 'two edges', (s) => (s.status?.edges ?? 0) === 2);
+    const edges = await eventually('LearnedEdgeSet', async () => {
+      const items = await listJson<{
+        spec: { segmentation: string; edges: { src: string; dst: string; port: number; count: number }[] };
+      }>(cluster, '/apis/microseg.dev/v1alpha1/learnededgesets');
+      const mine = items.filter((i) => i.spec.segmentation === segName).flatMap((i) => i.spec.edges);
+      return mine.length === 2 ? mine : undefined;
+    });
+    expect(edges.map((e) => [e.src, e.dst, e.port, e.count]).sort()).toEqual([
+      [`${ns}/Pod/frontend`, `${ns}/Pod/be1`, 8080, 4],
+      [`${ns}/Pod/frontend`, `${ns}/Pod/be2`, 8080, 4],
+    ]);
+  });
+
+  it('are audited against the backends, and a blocked flow counts once', async () => {
+    const r = await cluster.request('PATCH', `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      body: { spec: { mode: 'Audit' } },
+      contentType: 'application/merge-patch+json',
+    });
+    expect(r.status, r.text).toBe(200);
+    await waitSeg(cluster, segName, 'Auditing', (s) => s.status?.phase === 'Auditing' && !!s.status.audit);
+    // Port 80 reaches the backends on 8080, which the proposal admits; port 81 is no port of the
+    // Service's, and reaches them on 81, which it does not.
+    const res = await ctrl.push([
+      flow(`${ns}/frontend`, clusterIP, 80, { count: 1 }),
+      flow(`${ns}/frontend`, clusterIP, 81, { count: 1 }),
+    ]);
+    expect(res.status).toBe(202);
+    const seg = await waitSeg(cluster, segName, 'would-block', (s) => (s.status?.wouldBlock ?? 0) >= 1);
+    expect(seg.status!.wouldBlock).toBe(1);
+    expect(ctrl.manager.controller.metrics.wouldBlock).toBe(1);
+  });
+});
