@@ -87,7 +87,10 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-/** True for a dotted-quad IPv4 address without leading zeros, or any IPv6 text form. */
+/**
+ * True for a dotted-quad IPv4 address without leading zeros, or any IPv6 text form without a zone ID
+ * (`fe80::1%eth0` names an interface of one host: no rule or CIDR can hold it).
+ */
 export function isIPAddress(s: string): boolean {
   const n = s.length;
   if (n >= 7 && n <= 15) {
@@ -115,7 +118,7 @@ export function isIPAddress(s: string): boolean {
     }
     if (ok && parts === 4) return true;
   }
-  return s.includes(':') && isIPv6(s);
+  return s.includes(':') && !s.includes('%') && isIPv6(s);
 }
 
 /** Removes one trailing dot of a fully qualified DNS name. */

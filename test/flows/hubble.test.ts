@@ -304,6 +304,13 @@ describe('Hubble bad input and edge cases', () => {
       'flow.IP.destination: not an IP address: "10.0.0.256"',
     ]);
     expect(badMessage(envelope({ ...BASE, l4: undefined }))).toEqual(['missing-field', 'flow.l4 is missing']);
+    // A zone ID names an interface of one host, not an address (the WebAssembly scanner agrees).
+    const zoned = envelope({ ...BASE, IP: { source: 'fe80::1%eth0', destination: 'fe80::2' } });
+    expect(badMessage(zoned)).toEqual(['bad-value', 'flow.IP.source: not an IP address: "fe80::1%eth0"']);
+    const bytes = Buffer.from(zoned + '\n');
+    const wasm: (HubbleResult | undefined)[] = [];
+    scanHubbleBlock(bytes, 0, bytes.length, (x) => wasm.push(x));
+    expect(wasm).toEqual([parseHubbleLineSlow(zoned)]);
   });
 
   it('missing pod names keep the flow with IP and namespace only', () => {
