@@ -5,10 +5,11 @@
  * the fields nobody reads.
  */
 import { open, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Identity, IdentityOptions } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import { compactObject, Interner } from '../model/compact.ts';
+import { UsageError } from './io.ts';
 import { releaseMemory } from './memory.ts';
 import type { ClusterSnapshot, SnapshotOptions } from '../model/snapshot.ts';
 import {
@@ -140,6 +141,37 @@ export function loadStrictSnapshot(
   stdin: LoadOptions['stdin'],
 ): Promise<ClusterSnapshot> {
   return loadSnapshotFiles(paths, { stdin, unknownKinds: 'error', extraKinds: VERIFY_EXTRA_KINDS });
+}
+
+/**
+ * Refuses flow sources given more than once (bad usage, exit 2, before anything is read): `-` twice
+ * would read standard input once and find it empty the second time, and a file twice would count each
+ * of its flows twice. Two names are the same source when they resolve to the same path, or name the
+ * same file (a symbolic or hard link, `./f` and `f`). A missing path is left to the reader to report.
+ */
+export async function checkDistinctSources(option: string, paths: readonly string[]): Promise<void> {
+  const seen = new Map<string, string>();
+  for (const p of paths) {
+    if (p === '-') {
+      if (seen.has('-'))
+        throw new UsageError(`${option} - is given twice: standard input can be read only once`);
+      seen.set('-', p);
+      continue;
+    }
+    const keys = [`path ${resolve(p)}`];
+    const st = await stat(p).catch(() => undefined);
+    if (st !== undefined) keys.push(`file ${st.dev}:${st.ino}`);
+    for (const k of keys) {
+      const first = seen.get(k);
+      if (first === undefined) continue;
+      throw new UsageError(
+        first === p
+          ? `${option} ${p} is given twice: its flows would be counted twice`
+          : `${option} ${p} and ${option} ${first} are the same file: its flows would be counted twice`,
+      );
+    }
+    for (const k of keys) seen.set(k, p);
+  }
 }
 
 /**

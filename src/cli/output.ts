@@ -3,7 +3,7 @@
  * run over millions of lines does not end on a mistyped path; a path that cannot be written is bad usage
  * (exit 2) with the path and the problem named. Files are written under a temporary name beside their
  * place and renamed into it once all are written, so a failed write leaves what was there before and no
- * half-written file.
+ * half-written file. `generate` checks its `--out` directory, and reports a failed write, the same way.
  */
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -40,6 +40,16 @@ function cannotWrite(path: string, why: string): UsageError {
 /** True for an error of the file system (it has a code), which is about the path, not about us. */
 function isFsError(err: unknown): boolean {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+}
+
+/**
+ * What an error met while writing into the `--out` directory `dir` becomes: an error of the file system
+ * is bad usage naming the path given, the file being written (if any) and the problem; any other error
+ * stays as it is.
+ */
+export function outputWriteError(dir: string, err: unknown, file?: string): unknown {
+  if (!isFsError(err)) return err;
+  return cannotWrite(dir, file !== undefined ? `${file}: ${problem(err)}` : problem(err));
 }
 
 /** stat, or undefined when nothing is there (or a parent is not a directory). */
@@ -140,8 +150,7 @@ async function writeAll(
     }
   } catch (err) {
     for (const [tmp] of written) await rm(tmp, { force: true }).catch(() => undefined);
-    if (!isFsError(err)) throw err;
-    throw cannotWrite(out, make && at !== undefined ? `${at}: ${problem(err)}` : problem(err));
+    throw outputWriteError(out, err, make ? at : undefined);
   }
 }
 

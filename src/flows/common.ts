@@ -7,10 +7,14 @@ import { isIPv6 } from 'node:net';
  */
 export const MAX_TIME_MS = 8.64e15;
 
+/** 400 Gregorian years: 146,097 days. */
+const GREGORIAN_CYCLE_MS = 146_097 * 86_400_000;
+
 /**
  * Parses an RFC 3339 timestamp with 0 to 9 fractional digits (`2021-11-10T10:40:56.465597700Z`,
  * `2024-07-31T20:38:31+02:00`) into milliseconds since the epoch (fraction truncated to the
- * millisecond). Returns NaN when the text is not such a timestamp.
+ * millisecond; years 0000-9999 as written, those before 1970 negative). Returns NaN when the text is
+ * not such a timestamp.
  */
 export function parseRfc3339(s: string): number {
   const n = s.length;
@@ -69,7 +73,11 @@ export function parseRfc3339(s: string): number {
   } else {
     return NaN;
   }
-  return Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59)) + ms - offset;
+  // Date.UTC reads years 0-99 as 1900-1999: those are computed 400 years on (the Gregorian calendar
+  // repeats every 400 years, leap days included) and moved back, so the year is taken as written.
+  const early = year < 100;
+  const t = Date.UTC(early ? year + 400 : year, month - 1, day, hour, minute, Math.min(second, 59));
+  return (early ? t - GREGORIAN_CYCLE_MS : t) + ms - offset;
 }
 
 function digits(s: string, at: number, count: number): number {
@@ -87,7 +95,10 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-/** True for a dotted-quad IPv4 address without leading zeros, or any IPv6 text form. */
+/**
+ * True for a dotted-quad IPv4 address without leading zeros, or any IPv6 text form without a zone ID
+ * (`fe80::1%eth0` names an interface of one host: no rule or CIDR can hold it).
+ */
 export function isIPAddress(s: string): boolean {
   const n = s.length;
   if (n >= 7 && n <= 15) {
@@ -115,7 +126,7 @@ export function isIPAddress(s: string): boolean {
     }
     if (ok && parts === 4) return true;
   }
-  return s.includes(':') && isIPv6(s);
+  return s.includes(':') && !s.includes('%') && isIPv6(s);
 }
 
 /** Removes one trailing dot of a fully qualified DNS name. */

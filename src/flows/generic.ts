@@ -146,9 +146,48 @@ function parseEndpoint(v: unknown, path: string): FlowEndpoint {
       out.service = { namespace, name };
     } else throw wrongType(`${path}.service`, '"namespace/name" or {namespace, name}', s);
   }
-  if (out.ip === undefined && out.pod === undefined && out.labels === undefined && out.names === undefined)
-    fail(`${path}: needs an ip, a namespace and pod, labels or names`, 'missing-field');
+  // Empty labels or names say nothing about the endpoint: they do not count.
+  if (out.ip === undefined && out.pod === undefined && !out.labels?.length && !out.names?.length) {
+    const empty = [out.labels && `${path}.labels`, out.names && `${path}.names`].filter((x) => x);
+    fail(
+      `${path}: needs an ip, a namespace and pod, labels or names` +
+        (empty.length > 0 ? ` (${empty.join(' and ')} ${empty.length > 1 ? 'are' : 'is'} empty)` : ''),
+      'missing-field',
+    );
+  }
   return out;
+}
+
+/** Where an endpoint's IP address was given: the endpoint string itself, or its `ip` field. */
+function ipPath(v: unknown, path: string): string {
+  return typeof v === 'string' ? path : `${path}.ip`;
+}
+
+/**
+ * One connection has one IP version at both ends, and ICMPv4 is IPv4's, ICMPv6 IPv6's: a record that
+ * mixes them describes no packet that can be sent.
+ */
+function checkIPVersions(
+  src: string | undefined,
+  dst: string | undefined,
+  srcPath: string,
+  dstPath: string,
+  protocol: Protocol,
+  icmp: boolean,
+): void {
+  const v6 = (ip: string) => ip.includes(':');
+  const name = (ip: string) => `${v6(ip) ? 'IPv6' : 'IPv4'} address ${JSON.stringify(ip)}`;
+  if (src !== undefined && dst !== undefined && v6(src) !== v6(dst))
+    fail(`${dstPath}: ${name(dst)} with ${srcPath} ${name(src)} (one connection has one IP version)`);
+  if (!icmp) return;
+  const wantV6 = protocol === 'ICMPv6';
+  for (const [ip, path] of [
+    [src, srcPath],
+    [dst, dstPath],
+  ] as const) {
+    if (ip !== undefined && v6(ip) !== wantV6)
+      fail(`${path}: ${name(ip)} with protocol ${protocol} (use ${wantV6 ? 'ICMPv4' : 'ICMPv6'})`);
+  }
 }
 
 function parsePort(v: unknown, path: string, min: number, max: number): number {
@@ -205,6 +244,7 @@ function parse(obj: unknown): Flow {
     protocol = p;
   }
   const icmp = protocol === 'ICMPv4' || protocol === 'ICMPv6';
+  checkIPVersions(src.ip, dst.ip, ipPath(srcIn, 'src'), ipPath(dstIn, 'dst'), protocol, icmp);
   let port: number;
   if (obj.port === undefined) {
     if (!icmp) fail('port is missing', 'missing-field');

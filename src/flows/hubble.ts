@@ -715,6 +715,22 @@ function parseSlowTime(s: string): number {
   return t;
 }
 
+/**
+ * The drop reason a flow keeps: the name, for a DROPPED flow only (on any other verdict it is ignored).
+ * A drop reason says why, not whether: one this version does not know (newer Cilium adds them) is kept
+ * as given, or as `DROP_REASON_<n>` for a number, and never costs the flow. 0, `''` and
+ * `DROP_REASON_UNKNOWN` are no reason. A number that is no enum number (not a 32-bit integer) is bad.
+ */
+function dropReasonOf(v: string | number, verdict: Verdict, p: string): string | undefined {
+  let name: string | undefined;
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
+      throw wrongType(`${p}drop_reason_desc`, 'an enum name or a 32-bit integer', v);
+    if (v !== 0) name = DROP_REASONS[v] ?? `DROP_REASON_${v}`;
+  } else if (v !== '' && v !== 'DROP_REASON_UNKNOWN') name = v;
+  return verdict === 'DROPPED' ? name : undefined;
+}
+
 /** Turns extracted fields into a normalised, direction-corrected Flow. */
 export function finishHubble(f: HubbleFields): HubbleResult {
   try {
@@ -752,16 +768,7 @@ function finish(f: HubbleFields): HubbleResult {
   const verdict = verdictOf(f.verdict);
   if (verdict === undefined)
     throw new FlowInputError('unknown-enum', `${p}verdict: unknown value ${JSON.stringify(f.verdict)}`);
-  let dropReason: string | undefined;
-  if (typeof f.dropReason === 'number') {
-    if (f.dropReason !== 0) {
-      dropReason = DROP_REASONS[f.dropReason];
-      if (dropReason === undefined)
-        throw new FlowInputError('unknown-enum', `${p}drop_reason_desc: unknown value ${f.dropReason}`);
-    }
-  } else if (f.dropReason !== undefined && f.dropReason !== '' && f.dropReason !== 'DROP_REASON_UNKNOWN') {
-    dropReason = f.dropReason;
-  }
+  const dropReason = f.dropReason === undefined ? undefined : dropReasonOf(f.dropReason, verdict, p);
   const srcIP = ipOf(f.src, p, 'IP.source');
   const dstIP = ipOf(f.dst, p, 'IP.destination');
   if (f.l4 === undefined) throw new FlowInputError('missing-field', `${p}l4 is missing`);

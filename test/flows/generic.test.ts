@@ -51,12 +51,10 @@ describe('generic flow schema', () => {
     expect(parseGenericFlow({ time: 8.64e15, src: 'a/p', dst: '10.0.0.2', port: 80 })).toMatchObject({
       time: 8.64e15,
     });
-    expect(parseGenericFlow({ time: 0, src: '10.0.0.1', dst: '10.0.0.2', protocol: 'ICMPv6' })).toMatchObject(
-      {
-        protocol: 'ICMPv6',
-        port: 128,
-      },
-    );
+    expect(parseGenericFlow({ time: 0, src: 'fd00::1', dst: 'fd00::2', protocol: 'ICMPv6' })).toMatchObject({
+      protocol: 'ICMPv6',
+      port: 128,
+    });
   });
 
   it('gives exact errors', () => {
@@ -123,6 +121,60 @@ describe('generic flow schema', () => {
       'src.labels[0]: expected "key=value", got "app"',
     ]);
     expect(err('x')).toEqual(['not-an-object', 'expected a JSON object, got string "x"']);
+  });
+
+  it('rejects mixed IP versions, ICMP of the other version, empty endpoints and zone IDs', () => {
+    // Each was taken as a flow before.
+    const ok = { time: 0, src: '10.0.0.1', dst: '10.0.0.2', port: 80 };
+    expect(err({ ...ok, dst: 'fd00::2' })).toEqual([
+      'bad-value',
+      'dst: IPv6 address "fd00::2" with src IPv4 address "10.0.0.1" (one connection has one IP version)',
+    ]);
+    expect(err({ ...ok, src: { ip: 'fd00::1' }, dst: { ip: '10.0.0.2' } })).toEqual([
+      'bad-value',
+      'dst.ip: IPv4 address "10.0.0.2" with src.ip IPv6 address "fd00::1" (one connection has one IP version)',
+    ]);
+    expect(err({ ...ok, src: 'fd00::1', dst: 'fd00::2', protocol: 'ICMPv4', port: undefined })).toEqual([
+      'bad-value',
+      'src: IPv6 address "fd00::1" with protocol ICMPv4 (use ICMPv6)',
+    ]);
+    expect(err({ ...ok, protocol: 'icmpv6', port: 129 })).toEqual([
+      'bad-value',
+      'src: IPv4 address "10.0.0.1" with protocol ICMPv6 (use ICMPv4)',
+    ]);
+    expect(err({ ...ok, src: 'a/p', dst: { ip: '10.0.0.2' }, protocol: 'ICMPv6' })).toEqual([
+      'bad-value',
+      'dst.ip: IPv4 address "10.0.0.2" with protocol ICMPv6 (use ICMPv4)',
+    ]);
+    expect(
+      parseGenericFlow({ ...ok, src: 'a/p', dst: 'fd00::2', protocol: 'ICMPv6', port: undefined }),
+    ).toMatchObject({
+      protocol: 'ICMPv6',
+      port: 128,
+    });
+    expect(err({ ...ok, src: { labels: {} } })).toEqual([
+      'missing-field',
+      'src: needs an ip, a namespace and pod, labels or names (src.labels is empty)',
+    ]);
+    expect(err({ ...ok, dst: { names: [] } })).toEqual([
+      'missing-field',
+      'dst: needs an ip, a namespace and pod, labels or names (dst.names is empty)',
+    ]);
+    expect(err({ ...ok, src: { labels: [], names: [], namespace: 'a' } })).toEqual([
+      'missing-field',
+      'src: needs an ip, a namespace and pod, labels or names (src.labels and src.names are empty)',
+    ]);
+    expect(parseGenericFlow({ ...ok, src: { ip: '10.0.0.1', labels: {} } })).toMatchObject({
+      src: { ip: '10.0.0.1', labels: [] },
+    });
+    expect(err({ ...ok, src: { ip: 'fe80::1%eth0' }, dst: 'fe80::2' })).toEqual([
+      'bad-value',
+      'src.ip: not an IP address: "fe80::1%eth0"',
+    ]);
+    expect(err({ ...ok, src: 'fd00::1', dst: 'fe80::2%1' })).toEqual([
+      'bad-value',
+      'dst: "fe80::2%1" is neither "namespace/pod" nor an IP address',
+    ]);
   });
 
   it('reports invalid JSON lines', () => {

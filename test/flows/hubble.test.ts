@@ -240,9 +240,43 @@ describe('Hubble bad input and edge cases', () => {
       'unknown-enum',
       'flow.verdict: unknown value 42',
     ]);
-    expect(badMessage(envelope({ ...BASE, verdict: 'DROPPED', drop_reason_desc: 999 }))).toEqual([
-      'unknown-enum',
-      'flow.drop_reason_desc: unknown value 999',
+  });
+
+  it('keeps a drop reason it does not know, on DROPPED flows only', () => {
+    // A drop reason says why, not whether: one a newer Cilium added must not cost the dropped flow
+    // (an unknown number was a bad line, an unknown name was kept even on a FORWARDED flow).
+    const reason = (verdict: unknown, drop: unknown) => {
+      const l = envelope({ ...BASE, verdict, drop_reason_desc: drop });
+      const r = both(l);
+      // The WebAssembly scanner agrees, on the lines it takes (all but a null, left to JSON.parse).
+      const bytes = Buffer.from(l + '\n');
+      const wasm: (HubbleResult | undefined)[] = [];
+      scanHubbleBlock(bytes, 0, bytes.length, (x) => wasm.push(x));
+      expect(wasm).toEqual([drop === null ? undefined : r]);
+      return flowOf(r).dropReason;
+    };
+    expect(reason('DROPPED', 9999)).toBe('DROP_REASON_9999');
+    expect(reason(2, 9999)).toBe('DROP_REASON_9999');
+    expect(reason('DROPPED', 'NOPE')).toBe('NOPE');
+    expect(reason('DROPPED', 133)).toBe('POLICY_DENIED');
+    expect(reason('DROPPED', '133')).toBe('133');
+    for (const none of [0, '', 'DROP_REASON_UNKNOWN', null]) expect(reason('DROPPED', none)).toBeUndefined();
+    for (const verdict of ['FORWARDED', 'AUDIT', 'ERROR', undefined])
+      for (const drop of ['NOPE', 'POLICY_DENIED', 133, 9999]) expect(reason(verdict, drop)).toBeUndefined();
+    // Over gRPC (proto-loader, enums: String) a value the loaded proto lacks comes as its number.
+    const grpc = normalizeHubbleFlow({ ...BASE, verdict: 'DROPPED', drop_reason_desc: 250 });
+    expect(flowOf(grpc).dropReason).toBe('DROP_REASON_250');
+    expect(badMessage(envelope({ ...BASE, verdict: 'DROPPED', drop_reason_desc: 1.5 }))).toEqual([
+      'wrong-type',
+      'flow.drop_reason_desc: expected an enum name or a 32-bit integer, got number 1.5',
+    ]);
+    expect(badMessage(envelope({ ...BASE, verdict: 'DROPPED', drop_reason_desc: 2 ** 31 }))).toEqual([
+      'wrong-type',
+      'flow.drop_reason_desc: expected an enum name or a 32-bit integer, got number 2147483648',
+    ]);
+    expect(badMessage(envelope({ ...BASE, verdict: 'FORWARDED', drop_reason_desc: true }))).toEqual([
+      'wrong-type',
+      'flow.drop_reason_desc: expected an enum name or number, got boolean true',
     ]);
   });
 
@@ -270,6 +304,13 @@ describe('Hubble bad input and edge cases', () => {
       'flow.IP.destination: not an IP address: "10.0.0.256"',
     ]);
     expect(badMessage(envelope({ ...BASE, l4: undefined }))).toEqual(['missing-field', 'flow.l4 is missing']);
+    // A zone ID names an interface of one host, not an address (the WebAssembly scanner agrees).
+    const zoned = envelope({ ...BASE, IP: { source: 'fe80::1%eth0', destination: 'fe80::2' } });
+    expect(badMessage(zoned)).toEqual(['bad-value', 'flow.IP.source: not an IP address: "fe80::1%eth0"']);
+    const bytes = Buffer.from(zoned + '\n');
+    const wasm: (HubbleResult | undefined)[] = [];
+    scanHubbleBlock(bytes, 0, bytes.length, (x) => wasm.push(x));
+    expect(wasm).toEqual([parseHubbleLineSlow(zoned)]);
   });
 
   it('missing pod names keep the flow with IP and namespace only', () => {

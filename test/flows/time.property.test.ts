@@ -29,6 +29,37 @@ const near = fc
 
 const anyText = fc.oneof(near, fc.string({ maxLength: 32 }), fc.constantFrom('', '2026-01-01T00:00:00Z'));
 
+describe('parseRfc3339', () => {
+  it('takes every year 0000-9999 as written (Date.UTC read 0000-0099 as 1900-1999)', () => {
+    expect(parseRfc3339('0050-06-15T12:00:00Z')).toBe(Date.parse('0050-06-15T12:00:00Z'));
+    expect(new Date(parseRfc3339('0099-12-31T23:59:59.999Z')).toISOString()).toBe('0099-12-31T23:59:59.999Z');
+    // Year 0 is a leap year (1900, which it was read as, is not).
+    expect(new Date(parseRfc3339('0000-02-29T00:00:00Z')).toISOString()).toBe('0000-02-29T00:00:00.000Z');
+    expect(new Date(parseRfc3339('0000-01-01T00:00:00+00:01')).toISOString()).toBe(
+      '-000001-12-31T23:59:00.000Z',
+    );
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('0000-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z') }),
+        fc.integer({ min: -23 * 60 - 59, max: 23 * 60 + 59 }),
+        (d, offsetMin) => {
+          if (Number.isNaN(d.getTime())) return;
+          const z = d.toISOString();
+          expect(parseRfc3339(z)).toBe(d.getTime());
+          expect(parseHubbleTime(z)).toBe(d.getTime());
+          // The same instant written with an offset, where that keeps the year within 0000-9999.
+          const local = new Date(d.getTime() + offsetMin * 60_000).toISOString();
+          if (local.length !== 24) return;
+          const abs = Math.abs(offsetMin);
+          const zone = `${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+          expect(parseRfc3339(local.slice(0, -1) + zone)).toBe(d.getTime());
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('parseHubbleTime', () => {
   it('equals parseRfc3339 on sequences of related and unrelated timestamps', () => {
     fc.assert(

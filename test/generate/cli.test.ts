@@ -1,4 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -76,6 +84,31 @@ describe('microseg generate --scenario demo', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err).toContain(`microseg generate: ${message}`);
     }
+  });
+
+  it('an --out that cannot be written is bad usage naming it, not an internal error', async () => {
+    // Was exit 3 with a stack trace (EEXIST or ENOTDIR from mkdir, EISDIR from the write).
+    const file = join(root, 'out-is-a-file');
+    writeFileSync(file, 'kept\n');
+    const taken = join(root, 'out-taken');
+    mkdirSync(join(taken, 'cluster.json'), { recursive: true });
+    const cases: [string, string][] = [
+      [file, `--out ${file}: cannot write: not a directory`],
+      [join(file, 'sub'), `--out ${join(file, 'sub')}: cannot write: ${file} is not a directory`],
+      [taken, `--out ${taken}: cannot write: cluster.json: is a directory`],
+    ];
+    for (const [out, message] of cases) {
+      const r = await gen(['--scenario', 'demo', '--out', out]);
+      expect(r.err, out).toBe(`microseg generate: ${message}\n`);
+      expect(r.code, out).toBe(2);
+      expect(r.out).toBe('');
+    }
+    expect(readFileSync(file, 'utf8')).toBe('kept\n');
+    expect(readdirSync(taken)).toEqual(['cluster.json']);
+    // A usage error found after --out is named leaves no directory behind.
+    const none = join(root, 'not-made');
+    expect((await gen(['--scenario', 'demo', '--out', none, '--flows', '10'])).code).toBe(2);
+    expect(existsSync(none)).toBe(false);
   });
 
   it('prints help', async () => {

@@ -1,6 +1,7 @@
-import { mkdtemp, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile, mkdir, link, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
@@ -339,10 +340,12 @@ describe('flow sources that give no flow at all', () => {
     expect(io.stdout).toBe('');
     await expect(readdir(out)).rejects.toThrow(/ENOENT/);
     const two = captureIO();
-    const args = ['recommend', '--flows', empty, '--flows', empty, '--cluster', cluster(), '--out', out];
+    const empty2 = join(dir, 'none-empty2.jsonl');
+    await writeFile(empty2, '');
+    const args = ['recommend', '--flows', empty, '--flows', empty2, '--cluster', cluster(), '--out', out];
     expect(await runCli(args, two)).toBe(2);
     expect(two.stderr).toContain(
-      `microseg recommend: no flow read: every source is empty (${empty}, ${empty}); nothing written\n`,
+      `microseg recommend: no flow read: every source is empty (${empty}, ${empty2}); nothing written\n`,
     );
   });
 
@@ -394,6 +397,59 @@ describe('flow sources that give no flow at all', () => {
     const forced = captureIO();
     expect(await runCli([...args, '--input-format', 'hubble'], forced)).toBe(2);
     expect(forced.stderr).toContain('read as --input-format hubble: is that their format?');
+  });
+});
+
+describe('a flow source given twice', () => {
+  // Bad usage (exit 2) naming the source, before anything is read or written: '-' twice read standard
+  // input once and reported the second as empty, and a file twice counted each of its flows twice.
+  const fail = async (args: string[], message: string, stdin?: NodeJS.ReadableStream) => {
+    const io = captureIO(stdin);
+    expect(await runCli(args, io)).toBe(2);
+    expect(io.stderr).toBe(`${message}\n`);
+    expect(io.stdout).toBe('');
+  };
+  const cluster = () => ['--cluster', join(dir, 'cluster.json')];
+
+  it('recommend and graph: the same path, the same file by another name, standard input', async () => {
+    const flows = join(dir, 'flows.jsonl.gz');
+    const out = join(dir, 'out-twice');
+    for (const cmd of ['recommend', 'graph']) {
+      const outArgs = ['--out', cmd === 'graph' ? join(dir, 'twice.json') : out];
+      await fail(
+        [cmd, '--flows', flows, '--flows', flows, ...cluster(), ...outArgs],
+        `microseg ${cmd}: --flows ${flows} is given twice: its flows would be counted twice`,
+      );
+      const other = `${dir}/./flows.jsonl.gz`;
+      await fail(
+        [cmd, '--flows', flows, '--flows', other, ...cluster(), ...outArgs],
+        `microseg ${cmd}: --flows ${other} and --flows ${flows} are the same file: its flows would be counted twice`,
+      );
+      await fail(
+        [cmd, '--flows', '-', '--flows', flows, '--flows', '-', ...cluster(), ...outArgs],
+        `microseg ${cmd}: --flows - is given twice: standard input can be read only once`,
+        Readable.from([]),
+      );
+    }
+    const sym = join(dir, 'flows-symlink.jsonl.gz');
+    const hard = join(dir, 'flows-hardlink.jsonl.gz');
+    await symlink(flows, sym);
+    await link(flows, hard);
+    await fail(
+      ['recommend', '--flows', sym, '--flows', flows, ...cluster(), '--out', out],
+      `microseg recommend: --flows ${flows} and --flows ${sym} are the same file: its flows would be counted twice`,
+    );
+    await fail(
+      ['graph', '--flows', flows, '--flows', hard, ...cluster()],
+      `microseg graph: --flows ${hard} and --flows ${flows} are the same file: its flows would be counted twice`,
+    );
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+    await expect(readFile(join(dir, 'twice.json'))).rejects.toThrow(/ENOENT/);
+    // Two different sources, and a missing one given once (the reader names it), are fine.
+    const io = captureIO();
+    const missing = join(dir, 'no-such.jsonl');
+    expect(await runCli(['graph', '--flows', flows, '--flows', missing, ...cluster()], io)).toBe(2);
+    expect(io.stderr).toContain(`${missing}: cannot read`);
   });
 });
 

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
+import { checkOutputDir, outputWriteError } from '../output.ts';
 import { generateDemo } from '../../generate/demo.ts';
 import {
   generateFlowLines,
@@ -75,17 +76,50 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const workloads = intOption('workloads', o.workloads, 50, 200_000);
   const flows = intOption('flows', o.flows, 0, 1_000_000_000);
   const gzip = o.gzip === true;
-  const dir = o.out;
-  await mkdir(dir, { recursive: true });
-  const flowsFile = join(dir, gzip ? 'flows.jsonl.gz' : 'flows.jsonl');
-
   if (o.scenario === 'demo') {
     if (workloads !== undefined) throw new UsageError('--workloads applies to --scenario large only');
     if (flows !== undefined) throw new UsageError('--flows applies to --scenario large only');
+  }
+  const dir = o.out;
+  // A path that cannot be a directory, or cannot be written, is bad usage naming it (exit 2), found
+  // before anything is generated; so is a file that cannot be written in it.
+  await checkOutputDir(dir);
+  const written = { file: undefined as string | undefined };
+  try {
+    await mkdir(dir, { recursive: true });
+    return await generate(o.scenario, dir, { seed, workloads, flows, gzip }, io, written);
+  } catch (err) {
+    throw outputWriteError(dir, err, written.file);
+  }
+}
+
+interface GenerateOptions {
+  seed: number;
+  workloads: number | undefined;
+  flows: number | undefined;
+  gzip: boolean;
+}
+
+/** Writes the scenario's files into `dir`, naming in `written.file` the one being written. */
+async function generate(
+  scenario: 'demo' | 'large',
+  dir: string,
+  { seed, workloads, flows, gzip }: GenerateOptions,
+  io: CliIO,
+  written: { file: string | undefined },
+): Promise<number> {
+  const flowsName = gzip ? 'flows.jsonl.gz' : 'flows.jsonl';
+  const flowsFile = join(dir, flowsName);
+  const into = (name: string) => {
+    written.file = name;
+    return join(dir, name);
+  };
+
+  if (scenario === 'demo') {
     const demo = generateDemo({ seed });
-    await writeObjectList(join(dir, 'cluster.json'), kubectlOrder(demo.objects));
-    await writeLines(flowsFile, demo.lines, { gzip });
-    await writeFile(join(dir, 'truth.json'), JSON.stringify(demo.truth, null, 2) + '\n');
+    await writeObjectList(into('cluster.json'), kubectlOrder(demo.objects));
+    await writeLines(into(flowsName), demo.lines, { gzip });
+    await writeFile(into('truth.json'), JSON.stringify(demo.truth, null, 2) + '\n');
     io.out(
       `wrote ${join(dir, 'cluster.json')} (${demo.objects.length} objects), ${flowsFile} (${demo.lines.length} lines), ` +
         `${join(dir, 'truth.json')} (${demo.truth.edges.length} edges, ${demo.truth.denied.length} denied)\n`,
@@ -101,15 +135,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       yield o;
     }
   }
-  await writeObjectList(join(dir, 'cluster.json'), counted(), { indent: 0 });
+  await writeObjectList(into('cluster.json'), counted(), { indent: 0 });
   const perEdge = new Uint32Array(topology.edges.length);
   const lines = await writeLines(
-    flowsFile,
+    into(flowsName),
     generateFlowLines({ topology, layout, count: flows ?? 100_000, connectionsPerEdge: perEdge }),
     { gzip },
   );
   const truth = largeTruth(topology, perEdge);
-  await writeFile(join(dir, 'truth.json'), JSON.stringify(truth) + '\n');
+  await writeFile(into('truth.json'), JSON.stringify(truth) + '\n');
   const seen = perEdge.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
   io.out(
     `wrote ${join(dir, 'cluster.json')} (${objects} objects, ${truth.pods} pods on ${truth.nodes} nodes), ` +

@@ -7,7 +7,7 @@ import { InputError } from '../../model/snapshot.ts';
 import { runStreamedGraphPipeline } from '../../pipeline.ts';
 import { JsonArrayOf, stableJsonPieces } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { loadIdentity, noFlowsMessage } from '../inputs.ts';
+import { checkDistinctSources, loadIdentity, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
@@ -22,7 +22,7 @@ prints it as JSON (default) or Graphviz DOT. What was read (flows, bad lines by 
 empty sources) goes to standard error.
 
 options:
-  --flows FILE      flow source (repeatable; '-' reads standard input)
+  --flows FILE      flow source (repeatable, each source once; '-' reads standard input)
   --cluster FILE    cluster snapshot (repeatable)
   --format F        json (default) or dot
   --out FILE        write to FILE instead of standard output
@@ -58,6 +58,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--format must be json or dot, got ${JSON.stringify(format)}`);
   if (!values.flows?.length) throw new UsageError('--flows is required');
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
+  await checkDistinctSources('--flows', values.flows);
   const opts = pipelineOptions(values);
   // Before any input is read: a run over millions of lines should not end on a mistyped --out.
   if (values.out) await checkOutputFile(values.out);

@@ -18,7 +18,7 @@ import { proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, stableJsonPieces } from '../../policy/render.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
+import { checkDistinctSources, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -32,7 +32,7 @@ least-privilege NetworkPolicies, proves them against every observed connection, 
 DIR/<namespace>.yaml and DIR/report.json.
 
 options:
-  --flows FILE             flow source (repeatable; '-' reads standard input)
+  --flows FILE             flow source (repeatable, each source once; '-' reads standard input)
   --cluster FILE           cluster snapshot (repeatable)
   --out DIR                output directory (default: policies)
   --format FORMAT          auto (default), hubble, generic, inspektor-gadget, kubescape
@@ -206,6 +206,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.flows?.length)
     throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
   if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
+  await checkDistinctSources('--flows', values.flows);
   const opts: PipelineOptions = {
     ...pipelineOptions(values),
     afterIdentity: releaseMemory,
