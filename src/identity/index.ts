@@ -191,9 +191,9 @@ export interface ServiceBackend {
 
 /** A Service with a ClusterIP, as identity keeps it. */
 interface ServiceEntry {
-  /** Its peer id, `service:<namespace>/<name>`. */
-  id: string;
   service: Service;
+  /** Its peer numbers once a flow has reached it: for its IPv4 ClusterIP, and its IPv6 one. */
+  peers?: [number | undefined, number | undefined];
   /** The workloads its selector selects pods of (sorted). */
   backing: string[];
   /** For a Service without a selector: its EndpointSlices. */
@@ -226,9 +226,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const podWorkloadIds: string[] = [];
   const podWorkloadIndex = new Map<string, number>();
   const portLists = new Map<string, NamedPort[]>();
-  // The numbers the pods of each workload give each port name (`protocol/name`): what a Service's named
-  // targetPort reaches, pod by pod.
-  const namedPortNumbers = new Map<string, Map<string, number[]>>();
+  // For the few workloads whose pods name their ports differently (two revisions): the numbers the pods
+  // give each name (`protocol/name`), which a Service's named targetPort reaches pod by pod. Every other
+  // workload's pods give its namedPorts.
+  const portConflicts = new Map<string, Map<string, number[]>>();
   // The holders of each pod address, one entry per (address, pod) in pod order: the address's group
   // (numbered in order of first sight), the pod's key and start. Packed into slots below.
   const groupOf = new Map<string, number>();
@@ -261,8 +262,15 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       workloads.set(id, w);
     }
     w.pods.push(pod.metadata.name);
-    if (w.namedPorts.length > 0) w.namedPorts = commonNamedPorts(portLists, w.namedPorts, pod);
-    addNamedPortNumbers(namedPortNumbers, id, pod.spec.containers);
+    if (w.namedPorts.length > 0 || portConflicts.has(id)) {
+      const before = w.namedPorts;
+      w.namedPorts = commonNamedPorts(portLists, before, pod);
+      if (w.namedPorts !== before || portConflicts.has(id)) {
+        // The pods so far gave every port of `before`; this one gives its own.
+        for (const p of before) addNumber(portConflicts, id, `${p.protocol}/${p.name}`, p.port);
+        addNamedPortNumbers(portConflicts, id, pod.spec.containers);
+      }
+    }
     if (pod.spec.hostNetwork) {
       w.hostNetwork = true;
       for (const ip of podIPs(pod))
@@ -285,10 +293,6 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       }
     }
   }
-  // Workloads without pods in the snapshot: their template's names.
-  for (const w of workloads.values())
-    if (!namedPortNumbers.has(w.id))
-      for (const p of w.namedPorts) addNumber(namedPortNumbers, w.id, `${p.protocol}/${p.name}`, p.port);
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
   const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, podWorkload);
@@ -317,23 +321,20 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (list) list.push(p);
     else podsByNamespace.set(ns, [p]);
   }
-  // A Service without a selector is backed by the EndpointSlices its owner writes.
+  // A Service without a selector is backed by the EndpointSlices its owner writes (only theirs are kept).
+  const selectorLess = (svc: Service) => !svc.spec.selector || Object.keys(svc.spec.selector).length === 0;
   const slicesByService = new Map<string, EndpointSlice[]>();
+  for (const svc of snap.services)
+    if (selectorLess(svc)) slicesByService.set(`${svc.metadata.namespace!}/${svc.metadata.name}`, []);
   for (const es of snap.endpointSlices) {
     const name = es.metadata.labels?.['kubernetes.io/service-name'];
-    if (!name) continue;
-    const key = `${es.metadata.namespace ?? ''}/${name}`;
-    const list = slicesByService.get(key);
-    if (list) list.push(es);
-    else slicesByService.set(key, [es]);
+    if (name) slicesByService.get(`${es.metadata.namespace ?? ''}/${name}`)?.push(es);
   }
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
-    const key = `${ns}/${svc.metadata.name}`;
-    const selectorLess = !svc.spec.selector || Object.keys(svc.spec.selector).length === 0;
-    const slices = selectorLess ? (slicesByService.get(key) ?? []) : [];
-    const entry: ServiceEntry = { id: `service:${key}`, service: svc, backing, slices };
+    const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
+    const entry: ServiceEntry = { service: svc, backing, slices };
     for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
       if (ip === 'None' || ip === '') continue;
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
@@ -447,6 +448,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return chosen;
   };
 
+  const serviceByPeer = new Map<number, ServiceEntry>();
   const byIP = (ip: string, time: number): Peer | undefined => {
     const first = ipHolders.first.get(ip);
     if (first !== undefined) {
@@ -477,7 +479,16 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const svc = serviceIPs.get(ip);
     if (svc) {
       stats.byServiceIP++;
-      return cached(svc.id, () => ({ id: svc.id, kind: 'service', ip }));
+      const family = ip.includes(':') ? 1 : 0;
+      const peers = (svc.peers ??= [undefined, undefined]);
+      let n = peers[family];
+      if (n === undefined) {
+        const { namespace, name } = svc.service.metadata;
+        const id = `service:${namespace!}/${name}${family === 1 ? ' (IPv6)' : ''}`;
+        peers[family] = n = numberOf({ id, kind: 'service', ip });
+        serviceByPeer.set(n, svc);
+      }
+      return peerList[n]!;
     }
     return undefined;
   };
@@ -520,8 +531,6 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     return numberOf(resolveOther(ep, time, port));
   };
-  const servicesById = new Map<string, ServiceEntry>();
-  for (const e of serviceIPs.values()) servicesById.set(e.id, e);
   /** The workload of the pod that holds `ip` last (as an EndpointSlice written now sees it), uncounted. */
   const sliceAddress = (ip: string, port: number): number => {
     const first = ipHolders.first.get(ip);
@@ -529,23 +538,40 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return numberOf(classifyIP(ip, undefined, port));
   };
   // A Service's backends do not change with time (slices are read as of the snapshot): kept per
-  // (Service, protocol, port).
-  const backendCache = new Map<string, ServiceBackend[]>();
+  // Service peer, then protocol and port (a number: no key is built per flow).
+  const backendCache = new Map<number, Map<number, ServiceBackend[]>>();
   const serviceBackends = (
     n: number,
     port: number,
     protocol: string,
     _time: number,
   ): ServiceBackend[] | undefined => {
-    const peer = peerList[n];
-    if (peer?.kind !== 'service') return undefined;
-    const key = `${peer.id}\u0000${protocol}\u0000${port}`;
-    let out = backendCache.get(key);
-    if (out === undefined) backendCache.set(key, (out = computeBackends(peer, port, protocol)));
+    const entry = serviceByPeer.get(n);
+    if (entry === undefined) return undefined;
+    let byPort = backendCache.get(n);
+    if (byPort === undefined) backendCache.set(n, (byPort = new Map<number, ServiceBackend[]>()));
+    const key = (PROTOCOL_INDEX.get(protocol) ?? 7) * 65536 + port;
+    let out = byPort.get(key);
+    if (out === undefined) byPort.set(key, (out = computeBackends(entry, peerList[n]!, port, protocol)));
     return out;
   };
-  const computeBackends = (peer: Peer, port: number, protocol: string): ServiceBackend[] => {
-    const entry = servicesById.get(peer.id)!;
+  /** The numbers the pods of workload `id` give the port name `key` (`protocol/name`). */
+  const namedPortNumbersOf = (id: string, key: string): readonly number[] => {
+    const conflicts = portConflicts.get(id);
+    if (conflicts) return conflicts.get(key) ?? [];
+    const slash = key.indexOf('/');
+    const [protocol, name] = [key.slice(0, slash), key.slice(slash + 1)];
+    return workloads
+      .get(id)!
+      .namedPorts.filter((p) => p.name === name && p.protocol === protocol)
+      .map((p) => p.port);
+  };
+  const computeBackends = (
+    entry: ServiceEntry,
+    peer: Peer,
+    port: number,
+    protocol: string,
+  ): ServiceBackend[] => {
     const out: ServiceBackend[] = [];
     const seen = new Set<string>();
     const add = (b: number, to: number) => {
@@ -563,9 +589,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         // (pods of two revisions may give it two numbers; a pod that does not name it gets nothing).
         const target = sp?.targetPort ?? port;
         if (typeof target === 'number' || /^[0-9]+$/.test(target)) add(workloadNumber(id), Number(target));
-        else
-          for (const to of namedPortNumbers.get(id)?.get(`${protocol}/${target}`) ?? [])
-            add(workloadNumber(id), to);
+        else for (const to of namedPortNumbersOf(id, `${protocol}/${target}`)) add(workloadNumber(id), to);
       }
       // The ClusterIP's family: a dual-stack Service's slices are one per family; FQDN slices hold names.
       const family = peer.ip?.includes(':') ? 'IPv6' : 'IPv4';
@@ -843,8 +867,15 @@ function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
   return kind === 'CronJob' ? s?.jobTemplate?.spec?.template : s?.template;
 }
 
+/** The slices of a Service with a selector (one frozen empty list for all). */
+const NO_SLICES: EndpointSlice[] = Object.freeze([]) as unknown as EndpointSlice[];
+
 /** The protocols a Service forwards. */
 const SERVICE_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);
+/** Each protocol's place in the key of a Service's backends. */
+const PROTOCOL_INDEX: ReadonlyMap<string, number> = new Map(
+  ['TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6'].map((p, i) => [p, i]),
+);
 
 function addNumber(into: Map<string, Map<string, number[]>>, id: string, key: string, n: number): void {
   let byName = into.get(id);
