@@ -360,7 +360,9 @@ export class SegmentationController {
       const peer = identity.peerAt(b.peer);
       const ns = namespaceOf(peer.id);
       const pod = identity.workloads.get(peer.id)?.pods[0];
-      const end = pod && ns ? { namespace: ns, pod } : peer.ip ? { ip: peer.ip } : undefined;
+      // The API server (the `default/kubernetes` Service's backend) by one of its endpoint addresses.
+      const ip = peer.ip ?? (peer.kind === 'kube-apiserver' ? identity.apiserverEndpoints.ips[0] : undefined);
+      const end = pod && ns ? { namespace: ns, pod } : ip ? { ip } : undefined;
       return { peer, port: destination ? b.port : f.port, ...(end ? { end } : {}) };
     });
   }

@@ -337,8 +337,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const entry: ServiceEntry = { service: svc, backing, slices };
     for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
       if (ip === 'None' || ip === '') continue;
+      // The API server's Service too: a connection to its ClusterIP (443) reaches the API server on its
+      // endpoints' port (6443), which is what its rule must name.
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
-      else if (backing.length > 0 || slices.length > 0) serviceIPs.set(normaliseIP(ip), entry);
+      if (backing.length > 0 || slices.length > 0) serviceIPs.set(normaliseIP(ip), entry);
     }
     if (svc.spec.type === 'LoadBalancer' || svc.spec.type === 'NodePort') {
       for (const id of backing) addRole(workloads.get(id), 'load-balanced');
@@ -597,9 +599,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         if ((es.addressType ?? 'IPv4') !== family) continue;
         // The slice's port for this Service port is the one of the same name (both unnamed when the
         // Service has one port).
-        const ep = (es.ports ?? []).find(
-          (p) => (p.name ?? '') === (sp?.name ?? '') && (p.protocol ?? 'TCP') === protocol,
-        );
+        const ofProtocol = (es.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === protocol);
+        const ep =
+          ofProtocol.find((p) => (p.name ?? '') === (sp?.name ?? '')) ??
+          // One port each side: the same port, however written by hand.
+          ((entry.service.spec.ports?.length ?? 0) <= 1 && ofProtocol.length === 1
+            ? ofProtocol[0]
+            : undefined);
         const to = ep?.port ?? (typeof sp?.targetPort === 'number' ? sp.targetPort : port);
         for (const e of es.endpoints ?? [])
           for (const a of e.addresses ?? []) add(sliceAddress(normaliseIP(a), to), to);

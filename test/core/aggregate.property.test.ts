@@ -280,13 +280,18 @@ describe('identity numbers', () => {
       'world:8.8.8.8',
       'unknown',
       'unknown',
-      'kube-apiserver',
+      // The API server's ClusterIP is its Service, whose backend is the API server (below).
+      'service:default/kubernetes',
     ]);
     expect(numbers).toEqual([0, 1, 2, 2, 3, 3, 4]);
     for (const [i, n] of numbers.entries()) {
       expect(id.peerAt(n)).toBe(peers[i]);
       expect(Object.isFrozen(peers[i])).toBe(true);
     }
+    const [api] = id.serviceBackends(numbers[6]!, 443, 'TCP', t)!;
+    expect(api!.port).toBe(6443);
+    expect(id.peerAt(api!.peer)).toBe(id.resolve({ ip: '172.18.0.2', reserved: 'kube-apiserver' }, t, 6443));
+    expect(id.peerAt(api!.peer).id).toBe('kube-apiserver');
   });
 });
 
