@@ -354,7 +354,7 @@ export class SegmentationController {
     f: Flow,
     destination: boolean,
   ): { peer: Peer; port: number; end?: Flow['src'] }[] {
-    const backends = identity.serviceBackends(n, f.port, f.protocol, f.time);
+    const backends = identity.serviceBackends(n, f.port, f.protocol);
     if (!backends) return [{ peer: identity.peerAt(n), port: f.port }];
     return backends.map((b) => {
       const peer = identity.peerAt(b.peer);

@@ -98,9 +98,7 @@ export class Aggregator {
   #addViaService(flow: Flow, s: number, d: number, a: number, b: number): void {
     const identity = this.#identity;
     const ends = (n: number, bits: number, port: number) =>
-      (bits & SERVICE) !== 0
-        ? identity.serviceBackends(n, port, flow.protocol, flow.time)!
-        : [{ peer: n, port }];
+      (bits & SERVICE) !== 0 ? identity.serviceBackends(n, port, flow.protocol)! : [{ peer: n, port }];
     let folded = false;
     let unknown = false;
     for (const from of ends(s, a, flow.port))

@@ -166,19 +166,15 @@ export interface Identity {
   /** The peer numbered `n` by `resolveNumber` (a frozen record shared by every resolution of it). */
   peerAt(n: number): Peer;
   /**
-   * Where a connection to the Service peer numbered `n` (a ClusterIP) on `port`/`protocol` at `time`
-   * goes: every backend, as its peer number and the port it takes the connection on. A Service with a
-   * selector is backed by the workloads whose pods it selects, each on the Service port's targetPort
-   * (a number, or a name that every pod of the workload gives one number); a Service without one by
-   * the addresses and ports of its EndpointSlices. Policies apply after the ClusterIP is translated, so
-   * rules are written for these. Never empty for a Service; undefined for any other peer.
+   * Where a connection to the Service peer numbered `n` (a ClusterIP) on `port`/`protocol` goes: every
+   * backend, as its peer number and the port it takes the connection on. A Service with a selector is
+   * backed by the workloads whose pods it selects, each on the Service port's targetPort (a number, or
+   * a name, as each pod resolves it: one backend per number the pods give it); a Service without one by
+   * the addresses and ports of its EndpointSlices, as of the snapshot. Policies apply after the
+   * ClusterIP is translated, so rules are written for these. Never empty for a Service; undefined for
+   * any other peer.
    */
-  serviceBackends(
-    n: number,
-    port: number,
-    protocol: string,
-    time: number,
-  ): readonly ServiceBackend[] | undefined;
+  serviceBackends(n: number, port: number, protocol: string): readonly ServiceBackend[] | undefined;
 }
 
 /** One destination a connection to a Service's ClusterIP may reach. */
@@ -542,12 +538,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // A Service's backends do not change with time (slices are read as of the snapshot): kept per
   // Service peer, then protocol and port (a number: no key is built per flow).
   const backendCache = new Map<number, Map<number, ServiceBackend[]>>();
-  const serviceBackends = (
-    n: number,
-    port: number,
-    protocol: string,
-    _time: number,
-  ): ServiceBackend[] | undefined => {
+  const serviceBackends = (n: number, port: number, protocol: string): ServiceBackend[] | undefined => {
     const entry = serviceByPeer.get(n);
     if (entry === undefined) return undefined;
     let byPort = backendCache.get(n);

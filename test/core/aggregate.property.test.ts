@@ -174,7 +174,7 @@ describe('aggregation on a cluster identity', () => {
           // A Service's ClusterIP stands for each of its backends, on the port each takes it on.
           const ends = (n: number, dst: boolean) =>
             theirs
-              .serviceBackends(n, f.port, f.protocol, f.time)
+              .serviceBackends(n, f.port, f.protocol)
               ?.map((b) => ({ peer: theirs.peerAt(b.peer), port: dst ? b.port : f.port })) ?? [
               { peer: theirs.peerAt(n), port: f.port },
             ];
@@ -288,7 +288,7 @@ describe('identity numbers', () => {
       expect(id.peerAt(n)).toBe(peers[i]);
       expect(Object.isFrozen(peers[i])).toBe(true);
     }
-    const [api] = id.serviceBackends(numbers[6]!, 443, 'TCP', t)!;
+    const [api] = id.serviceBackends(numbers[6]!, 443, 'TCP')!;
     expect(api!.port).toBe(6443);
     expect(id.peerAt(api!.peer)).toBe(id.resolve({ ip: '172.18.0.2', reserved: 'kube-apiserver' }, t, 6443));
     expect(id.peerAt(api!.peer).id).toBe('kube-apiserver');

@@ -67,16 +67,16 @@ describe('identity', () => {
     // A ClusterIP is its Service, which stands for its backends on their target ports.
     const cartSvc = id.resolveNumber({ ip: '10.96.5.6' }, 0, 8080);
     expect(id.peerAt(cartSvc)).toMatchObject({ id: 'service:shop/cart', kind: 'service' });
-    expect(id.serviceBackends(cartSvc, 8080, 'TCP', 0)).toEqual([
+    expect(id.serviceBackends(cartSvc, 8080, 'TCP')).toEqual([
       { peer: id.resolveNumber({ namespace: 'shop', pod: 'cart-7d9f-bbbbb' }, 0), port: 8080 },
     ]);
-    expect(id.serviceBackends(id.resolveNumber({ ip: '10.244.1.20' }, 0), 8080, 'TCP', 0)).toBeUndefined();
+    expect(id.serviceBackends(id.resolveNumber({ ip: '10.244.1.20' }, 0), 8080, 'TCP')).toBeUndefined();
     // The API server's ClusterIP (443) reaches the API server on its endpoints' port (6443).
     const kubernetes = id.resolveNumber({ ip: '10.96.0.1' }, 0, 443);
     expect(id.peerAt(kubernetes).id).toBe('service:default/kubernetes');
-    expect(id.serviceBackends(kubernetes, 443, 'TCP', 0)!.map((b) => [id.peerAt(b.peer).id, b.port])).toEqual(
-      [['kube-apiserver', 6443]],
-    );
+    expect(id.serviceBackends(kubernetes, 443, 'TCP')!.map((b) => [id.peerAt(b.peer).id, b.port])).toEqual([
+      ['kube-apiserver', 6443],
+    ]);
     expect(id.resolve({ ip: '192.168.0.10' }, 0).id).toBe('node:192.168.0.10');
     expect(id.resolve({ ip: '8.8.8.8' }, 0).id).toBe('world:8.8.8.8');
     expect(id.resolve({ ip: '10.1.2.3' }, 0).id).toBe('private:10.1.2.3');

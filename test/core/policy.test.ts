@@ -1,7 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../src/model/k8s.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
+
+/** A StatefulSet named cart beside the fixture's Deployment cart (its pods labelled app=cart-store). */
+function addCartStatefulSet(snap: ClusterSnapshot): void {
+  snap.workloads.push({
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: 'cart', namespace: 'shop', uid: 'uid-sts-cart' },
+    spec: {
+      selector: { matchLabels: { app: 'cart-store' } },
+      template: { metadata: { labels: { app: 'cart-store' } } },
+    },
+  });
+}
 
 describe('policy synthesis options', () => {
   it('widens external peers to the requested prefix', async () => {
@@ -100,15 +114,7 @@ describe('policy synthesis options', () => {
 
   it('keeps policy names unique when two workload kinds share a name', async () => {
     const snap = fixtureSnapshot();
-    snap.workloads.push({
-      apiVersion: 'apps/v1',
-      kind: 'StatefulSet',
-      metadata: { name: 'cart', namespace: 'shop', uid: 'uid-sts-cart' },
-      spec: {
-        selector: { matchLabels: { app: 'cart-store' } },
-        template: { metadata: { labels: { app: 'cart-store' } } },
-      },
-    });
+    addCartStatefulSet(snap);
     snap.pods.push({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -137,15 +143,7 @@ describe('policy synthesis options', () => {
     // Deployment cart and StatefulSet cart want microseg-deployment-cart and microseg-statefulset-cart;
     // the bare pod deployment-cart wants microseg-deployment-cart too.
     const snap = fixtureSnapshot();
-    snap.workloads.push({
-      apiVersion: 'apps/v1',
-      kind: 'StatefulSet',
-      metadata: { name: 'cart', namespace: 'shop', uid: 'uid-sts-cart' },
-      spec: {
-        selector: { matchLabels: { app: 'cart-store' } },
-        template: { metadata: { labels: { app: 'cart-store' } } },
-      },
-    });
+    addCartStatefulSet(snap);
     const pod = (name: string, app: string, ip: string, owner?: string): Pod => ({
       apiVersion: 'v1',
       kind: 'Pod',

@@ -70,6 +70,16 @@ function service(name: string, clusterIP: string, spec: Record<string, unknown>)
 
 const http = [{ name: 'http', containerPort: 8080 }];
 
+/** Another ReplicaSet of api, with one pod that names `port` `name`. */
+function apiRevision(hash: string, ip: string, name: string, port: number) {
+  return [
+    replicaSet('api', hash, { app: 'api' }),
+    pod(`api-${hash}-1`, `api-${hash}`, { app: 'api', 'pod-template-hash': hash }, ip, [
+      { name, containerPort: port },
+    ]),
+  ];
+}
+
 /** web calls `api` (port 80 → 8080), `backend` (two Deployments behind one selector), `named` and `extdb`. */
 function rawItems(extra: unknown[] = []): object[] {
   return [
@@ -175,14 +185,8 @@ describe('flows to a Service ClusterIP', () => {
     // A second ReplicaSet of api whose pod calls 9090 "http", and a third whose pod does not name the
     // port at all (Kubernetes sends it nothing on this Service port).
     const snap = cluster([
-      replicaSet('api', 'ee', { app: 'api' }),
-      pod('api-ee-1', 'api-ee', { app: 'api', 'pod-template-hash': 'ee' }, '10.244.1.5', [
-        { name: 'http', containerPort: 9090 },
-      ]),
-      replicaSet('api', 'ff', { app: 'api' }),
-      pod('api-ff-1', 'api-ff', { app: 'api', 'pod-template-hash': 'ff' }, '10.244.1.6', [
-        { name: 'web', containerPort: 7070 },
-      ]),
+      ...apiRevision('ee', '10.244.1.5', 'http', 9090),
+      ...apiRevision('ff', '10.244.1.6', 'web', 7070),
     ]);
     const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.12' }, 81)], { policy: { namedPorts: true } });
     expect(r.graph.edges.map((e) => e.id)).toEqual([
@@ -262,12 +266,7 @@ describe('named ports', () => {
       { protocol: 'TCP', port: 'http' },
     ]);
     const two = await runPipeline(
-      cluster([
-        replicaSet('api', 'ee', { app: 'api' }),
-        pod('api-ee-1', 'api-ee', { app: 'api', 'pod-template-hash': 'ee' }, '10.244.1.5', [
-          { name: 'web', containerPort: 8080 },
-        ]),
-      ]),
+      cluster([...apiRevision('ee', '10.244.1.5', 'web', 8080)]),
       [flow(1, { ip: '10.244.1.2' }, 8080)],
       { policy: { namedPorts: true } },
     );
