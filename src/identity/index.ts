@@ -7,6 +7,7 @@ import type { FlowEndpoint } from '../flows/types.ts';
 import type {
   Container,
   EndpointSlice,
+  Endpoints,
   LabelSelector,
   ObjectMeta,
   Pod,
@@ -170,9 +171,10 @@ export interface Identity {
    * backend, as its peer number and the port it takes the connection on. A Service with a selector is
    * backed by the workloads whose pods it selects, each on the Service port's targetPort (a number, or
    * a name, as each pod resolves it: one backend per number the pods give it); a Service without one by
-   * the addresses and ports of its EndpointSlices, as of the snapshot. Policies apply after the
-   * ClusterIP is translated, so rules are written for these. Never empty for a Service; undefined for
-   * any other peer.
+   * the addresses and ports of its EndpointSlices, as of the snapshot (the `default/kubernetes` Service,
+   * when no slice names an address, by its Endpoints object's subsets, read as slices). Policies apply
+   * after the ClusterIP is translated, so rules are written for these. Never empty for a Service;
+   * undefined for any other peer.
    */
   serviceBackends(n: number, port: number, protocol: string): readonly ServiceBackend[] | undefined;
 }
@@ -326,6 +328,39 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const name = es.metadata.labels?.['kubernetes.io/service-name'];
     if (name) slicesByService.get(`${es.metadata.namespace ?? ''}/${name}`)?.push(es);
   }
+  // The API server's addresses and ports: its EndpointSlices'.
+  for (const es of snap.endpointSlices) {
+    if (
+      es.metadata.namespace === 'default' &&
+      es.metadata.labels?.['kubernetes.io/service-name'] === 'kubernetes'
+    ) {
+      for (const ep of es.endpoints ?? []) for (const a of ep.addresses) apiEndpointIPs.add(normaliseIP(a));
+      for (const p of es.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
+    }
+  }
+  // The core/v1 Endpoints object says the same: read for the snapshots that have it and no slice that
+  // names an address (`kubectl get endpoints`, an older export, a hand-made snapshot), whose API server
+  // would otherwise have no address, and whose `kubernetes` Service no backend.
+  const fromSlices = apiEndpointIPs.size > 0;
+  for (const o of snap.others) {
+    if (o.kind !== 'Endpoints' || o.metadata.namespace !== 'default' || o.metadata.name !== 'kubernetes')
+      continue;
+    const subsets = (o as Endpoints).subsets ?? [];
+    for (const s of subsets) {
+      for (const a of s.addresses ?? []) {
+        if (!a.ip) continue;
+        apiserverIPs.add(normaliseIP(a.ip));
+        if (!fromSlices) apiEndpointIPs.add(normaliseIP(a.ip));
+      }
+      if (!fromSlices) for (const p of s.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
+    }
+    // Its subsets become the slices the Service's backends are read from (as Kubernetes's mirroring
+    // controller would write them), so that 443 on the ClusterIP is translated to the endpoints' port
+    // exactly as with a slice.
+    if (!fromSlices && slicesByService.has('default/kubernetes'))
+      slicesByService.set('default/kubernetes', endpointsAsSlices(o as Endpoints));
+  }
+  for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
@@ -345,33 +380,6 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       for (const id of backing) addRole(workloads.get(id), 'cluster-dns');
     }
   }
-  for (const es of snap.endpointSlices) {
-    if (
-      es.metadata.namespace === 'default' &&
-      es.metadata.labels?.['kubernetes.io/service-name'] === 'kubernetes'
-    ) {
-      for (const ep of es.endpoints ?? []) for (const a of ep.addresses) apiEndpointIPs.add(normaliseIP(a));
-      for (const p of es.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
-    }
-  }
-  // The core/v1 Endpoints object says the same: read for the snapshots that have it and no slice
-  // (`kubectl get endpoints`, a hand-made snapshot), whose API server would otherwise have no address.
-  const fromSlices = apiEndpointIPs.size > 0;
-  for (const o of snap.others) {
-    if (o.kind === 'Endpoints' && o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes') {
-      const subsets =
-        (o as { subsets?: { addresses?: { ip?: string }[]; ports?: { port?: number }[] }[] }).subsets ?? [];
-      for (const s of subsets) {
-        for (const a of s.addresses ?? []) {
-          if (!a.ip) continue;
-          apiserverIPs.add(normaliseIP(a.ip));
-          if (!fromSlices) apiEndpointIPs.add(normaliseIP(a.ip));
-        }
-        if (!fromSlices) for (const p of s.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
-      }
-    }
-  }
-  for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
   for (const w of workloads.values()) {
     if (w.labels['k8s-app'] === 'kube-dns' && w.namespace === 'kube-system') addRole(w, 'cluster-dns');
     if (
@@ -866,6 +874,35 @@ function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
 
 /** The slices of a Service with a selector (one frozen empty list for all). */
 const NO_SLICES: EndpointSlice[] = Object.freeze([]) as unknown as EndpointSlice[];
+
+/**
+ * The subsets of an Endpoints object as EndpointSlices: one per subset and address family, with the
+ * subset's ports, as Kubernetes's EndpointSlice mirroring controller writes them.
+ */
+function endpointsAsSlices(endpoints: Endpoints): EndpointSlice[] {
+  const { name, namespace } = endpoints.metadata;
+  const out: EndpointSlice[] = [];
+  for (const s of endpoints.subsets ?? []) {
+    const byFamily: [string[], string[]] = [[], []];
+    for (const a of s.addresses ?? []) {
+      if (!a.ip) continue;
+      const ip = normaliseIP(a.ip);
+      byFamily[ip.includes(':') ? 1 : 0].push(ip);
+    }
+    for (const [family, addresses] of byFamily.entries()) {
+      if (addresses.length === 0) continue;
+      out.push({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name, namespace, labels: { 'kubernetes.io/service-name': name } },
+        addressType: family === 1 ? 'IPv6' : 'IPv4',
+        endpoints: addresses.map((a) => ({ addresses: [a] })),
+        ports: s.ports ?? [],
+      });
+    }
+  }
+  return out;
+}
 
 /** The protocols a Service forwards. */
 const SERVICE_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);

@@ -16,7 +16,8 @@
  *   pods', known from the pods); the API server's slices always keep theirs;
  * - Services: everything but `status`;
  * - Nodes: their addresses;
- * - every other kind: everything but `status`.
+ * - every other kind: everything but `status` (the API server's core/v1 Endpoints object keeps its
+ *   subsets' addresses and ports, which identity reads when no EndpointSlice names its addresses).
  */
 
 /**

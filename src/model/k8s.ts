@@ -130,6 +130,18 @@ export interface EndpointSlice extends KObject {
   ports?: { name?: string; port?: number; protocol?: string }[];
 }
 
+/**
+ * A core/v1 Endpoints object: one subset per set of ports, its ready addresses. Not a kind the snapshot
+ * models (it lands in `others`); identity reads the API server's (`default/kubernetes`).
+ */
+export interface Endpoints extends KObject {
+  kind: 'Endpoints';
+  subsets?: {
+    addresses?: { ip?: string }[];
+    ports?: { name?: string; port?: number; protocol?: string }[];
+  }[];
+}
+
 export interface IPBlock {
   cidr: string;
   except?: string[];

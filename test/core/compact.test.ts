@@ -209,6 +209,54 @@ describe('sharing through an Interner', () => {
     }
   });
 
+  it("keeps the API server's Endpoints subsets: its ClusterIP is translated from the compacted object", () => {
+    const objects = [
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver' } },
+        spec: {
+          clusterIP: '10.96.0.1',
+          ports: [{ name: 'https', port: 443, targetPort: 6443, protocol: 'TCP' }],
+        },
+        status: { loadBalancer: {} },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Endpoints',
+        metadata: {
+          name: 'kubernetes',
+          namespace: 'default',
+          labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' },
+          managedFields: [{ manager: 'kube-apiserver', operation: 'Update' }],
+        },
+        subsets: [
+          {
+            addresses: [{ ip: '172.18.0.2', nodeName: 'cp-1' }, { ip: '172.18.0.3' }],
+            ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
+          },
+        ],
+      },
+    ];
+    for (const interner of [undefined, new Interner()]) {
+      const lean = objects.map((o) => compactObject(o, interner));
+      expect(lean[1]).toMatchObject({
+        subsets: [
+          {
+            addresses: [{ ip: '172.18.0.2' }, { ip: '172.18.0.3' }],
+            ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
+          },
+        ],
+      });
+      const id = buildIdentity(snapshotFromObjects(lean, 'test'));
+      expect(id.apiserverEndpoints).toEqual({ ips: ['172.18.0.2', '172.18.0.3'], ports: [6443] });
+      const svc = id.resolveNumber({ ip: '10.96.0.1' }, 0, 443);
+      expect(id.serviceBackends(svc, 443, 'TCP')!.map((b) => [id.peerAt(b.peer).id, b.port])).toEqual([
+        ['kube-apiserver', 6443],
+      ]);
+    }
+  });
+
   it('gives the same identity as compaction without sharing', () => {
     const { objects } = generateDemo();
     const interner = new Interner();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { Identity } from '../../src/identity/index.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { ipv6Network, normaliseIP, isPrivateIP } from '../../src/identity/ip.ts';
+import type { Analysis } from '../../src/pipeline.ts';
 import { runGraphPipeline, runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { toDot } from '../../src/graph/build.ts';
@@ -129,34 +131,198 @@ describe('identity of objects and pods missing from the snapshot', () => {
     subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
   });
 
+  /** cart's connection to the API server's ClusterIP `ip` on 443. */
+  const viaClusterIP = (ip: string): Flow => ({
+    ...fixtureFlows()[0]!,
+    src: { ip: '10.244.1.20' },
+    dst: { ip },
+    port: 443,
+  });
+  /** What a connection to the API server's ClusterIP `ip` on 443 reaches, as [peer, port]. */
+  const kubernetesBackends = (id: Identity, ip: string) =>
+    id
+      .serviceBackends(id.resolveNumber({ ip }, 0, 443), 443, 'TCP')!
+      .map((b) => [id.peerAt(b.peer).id, b.port]);
+  const egressOf = (r: Analysis, name: string) =>
+    r.proposal.policies.find((p) => p.metadata.name === name)!.spec.egress!;
+
   it("takes the API server's endpoints from its Endpoints object when no EndpointSlice has them", async () => {
     const snap = withObjects(apiEndpoints('172.18.0.3', 6443));
     snap.endpointSlices = [];
     const id = buildIdentity(snap);
     expect(id.apiserverEndpoints).toEqual({ ips: ['172.18.0.3'], ports: [6443] });
     expect(id.resolve({ ip: '172.18.0.3' }, 0, 6443).id).toBe('kube-apiserver');
-    const flows = [
-      ...fixtureFlows(),
-      {
-        ...fixtureFlows()[0]!,
-        src: { ip: '10.244.1.20' },
-        dst: { ip: '10.96.0.1' },
-        port: 443,
-      },
-    ];
-    const res = await runPipeline(snap, flows);
-    const cart = res.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
-    expect(cart.spec.egress).toContainEqual({
+    // The ClusterIP (443) is translated to the endpoints' port, as with a slice: no rule opens 443.
+    expect(id.peerAt(id.resolveNumber({ ip: '10.96.0.1' }, 0, 443)).id).toBe('service:default/kubernetes');
+    expect(kubernetesBackends(id, '10.96.0.1')).toEqual([['kube-apiserver', 6443]]);
+    const res = await runPipeline(snap, [...fixtureFlows(), viaClusterIP('10.96.0.1')]);
+    expect(res.graph.edges.filter((e) => e.target === 'kube-apiserver').map((e) => [e.id, e.count])).toEqual([
+      ['shop/Deployment/cart->kube-apiserver:6443/TCP', 2],
+    ]);
+    expect(egressOf(res, 'microseg-cart')).toContainEqual({
       to: [{ ipBlock: { cidr: '172.18.0.3/32' } }],
-      ports: [
-        { protocol: 'TCP', port: 443 },
-        { protocol: 'TCP', port: 6443 },
-      ],
+      ports: [{ protocol: 'TCP', port: 6443 }],
     });
     expect(res.proposal.notExpressible.filter((n) => n.edge.includes('kube-apiserver'))).toEqual([]);
     // With a slice as well, the slice is what counts (the Endpoints object only mirrors it).
     const both = buildIdentity(withObjects(apiEndpoints('172.18.0.3', 6444)));
     expect(both.apiserverEndpoints).toEqual({ ips: ['172.18.0.2'], ports: [6443] });
+    expect(kubernetesBackends(both, '10.96.0.1')).toEqual([['kube-apiserver', 6443]]);
+    const bothRes = await runPipeline(withObjects(apiEndpoints('172.18.0.3', 6444)), [
+      ...fixtureFlows(),
+      viaClusterIP('10.96.0.1'),
+    ]);
+    expect(egressOf(bothRes, 'microseg-cart')[0]).toEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.2/32' } }],
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
+  });
+
+  /**
+   * The fixture with the API server's Service given `spec` and its addresses given by `objects` (an
+   * Endpoints object, or EndpointSlices) in place of the fixture's slice.
+   */
+  const apiServerFrom = (spec: Record<string, unknown>, ...objects: unknown[]) => {
+    const snap = withObjects(...objects);
+    // The fixture's slice (the slices given here are named kubernetes-…).
+    snap.endpointSlices = snap.endpointSlices.filter((es) => es.metadata.name !== 'kubernetes');
+    const svc = snap.services.find((s) => s.metadata.name === 'kubernetes')!;
+    svc.spec = { ...svc.spec, ...spec };
+    return snap;
+  };
+  const apiSlice = (name: string, addressType: string, addresses: string[], ports: object[]) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'kubernetes' } },
+    addressType,
+    endpoints: addresses.map((a) => ({ addresses: [a] })),
+    ports,
+  });
+  const endpointsObject = (subsets: { ips: string[]; ports: object[] }[]) => ({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: 'kubernetes', namespace: 'default' },
+    subsets: subsets.map((s) => ({ addresses: s.ips.map((ip) => ({ ip })), ports: s.ports })),
+  });
+  /** Runs both snapshots on the fixture's flows and `flows`: the analyses must be the same. */
+  const sameAnalysis = async (fromEndpoints: ClusterSnapshot, fromSlices: ClusterSnapshot, flows: Flow[]) => {
+    const a = await runPipeline(fromEndpoints, [...fixtureFlows(), ...flows]);
+    const b = await runPipeline(fromSlices, [...fixtureFlows(), ...flows]);
+    expect(a.identity.apiserverEndpoints).toEqual(b.identity.apiserverEndpoints);
+    expect(a.identity.stats).toEqual(b.identity.stats);
+    expect(a.graph).toEqual(b.graph);
+    expect(a.proposal).toEqual(b.proposal);
+    expect(policiesToYaml(a.proposal.policies)).toBe(policiesToYaml(b.proposal.policies));
+    return a;
+  };
+
+  it("translates the ClusterIP to each Endpoints subset as the same slices would: the port of the Service port's name, several addresses", async () => {
+    const https = (port: number) => ({ name: 'https', port, protocol: 'TCP' });
+    const metrics = { name: 'metrics', port: 9443, protocol: 'TCP' };
+    const spec = { ports: [{ name: 'https', port: 443, targetPort: 6443, protocol: 'TCP' }] };
+    const subsets = [
+      { ips: ['172.18.0.2', '172.18.0.3'], ports: [metrics, https(6443)] },
+      { ips: ['172.18.0.4'], ports: [https(6444)] },
+    ];
+    const fromEndpoints = apiServerFrom(spec, endpointsObject(subsets));
+    const fromSlices = apiServerFrom(
+      spec,
+      ...subsets.map((s, i) => apiSlice(`kubernetes-${i}`, 'IPv4', s.ips, s.ports)),
+    );
+    const id = buildIdentity(fromEndpoints);
+    expect(kubernetesBackends(id, '10.96.0.1')).toEqual([
+      ['kube-apiserver', 6443],
+      ['kube-apiserver', 6444],
+    ]);
+    expect(kubernetesBackends(id, '10.96.0.1')).toEqual(
+      kubernetesBackends(buildIdentity(fromSlices), '10.96.0.1'),
+    );
+    const r = await sameAnalysis(fromEndpoints, fromSlices, [viaClusterIP('10.96.0.1')]);
+    // One rule to the API server's addresses on its endpoints' ports (every one of them, as with slices).
+    expect(egressOf(r, 'microseg-cart')[0]).toEqual({
+      to: ['172.18.0.2/32', '172.18.0.3/32', '172.18.0.4/32'].map((cidr) => ({ ipBlock: { cidr } })),
+      ports: [6443, 6444, 9443].map((port) => ({ protocol: 'TCP', port })),
+    });
+  });
+
+  it("reads the Endpoints object when the API server's slice names no address", async () => {
+    const ports = [{ name: 'https', port: 6443, protocol: 'TCP' }];
+    const snap = apiServerFrom(
+      {},
+      apiSlice('kubernetes-empty', 'IPv4', [], ports),
+      endpointsObject([{ ips: ['172.18.0.3'], ports }]),
+    );
+    const id = buildIdentity(snap);
+    expect(id.apiserverEndpoints).toEqual({ ips: ['172.18.0.3'], ports: [6443] });
+    expect(kubernetesBackends(id, '10.96.0.1')).toEqual([['kube-apiserver', 6443]]);
+    const r = await runPipeline(snap, [...fixtureFlows(), viaClusterIP('10.96.0.1')]);
+    expect(egressOf(r, 'microseg-cart')[0]).toEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.3/32' } }],
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
+  });
+
+  it('translates the ClusterIP to an unnamed port, the single one each side, as the same slice would', async () => {
+    // The fixture's Service has one unnamed port (443); the Endpoints object one named port.
+    const subsets = [{ ips: ['172.18.0.2'], ports: [{ name: 'https', port: 6443, protocol: 'TCP' }] }];
+    const r = await sameAnalysis(
+      apiServerFrom({}, endpointsObject(subsets)),
+      apiServerFrom({}, apiSlice('kubernetes-v4', 'IPv4', subsets[0]!.ips, subsets[0]!.ports)),
+      [viaClusterIP('10.96.0.1')],
+    );
+    expect(egressOf(r, 'microseg-cart')[0]).toEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.2/32' } }],
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
+  });
+
+  it('translates each ClusterIP of a dual-stack kubernetes Service to the endpoints of its family', async () => {
+    const spec = { clusterIPs: ['10.96.0.1', 'fd00:10:96::1'] };
+    const ports = [{ name: 'https', port: 6443, protocol: 'TCP' }];
+    // One subset of both families (as written by hand), split by family as the mirroring controller does.
+    const fromEndpoints = apiServerFrom(
+      spec,
+      endpointsObject([{ ips: ['172.18.0.2', 'fd00:18::2', '172.18.0.3', 'fd00:18::3'], ports }]),
+    );
+    const fromSlices = apiServerFrom(
+      spec,
+      apiSlice('kubernetes-v4', 'IPv4', ['172.18.0.2', '172.18.0.3'], ports),
+      apiSlice('kubernetes-v6', 'IPv6', ['fd00:18::2', 'fd00:18::3'], ports),
+    );
+    const id = buildIdentity(fromEndpoints);
+    expect(id.peerAt(id.resolveNumber({ ip: 'fd00:10:96::1' }, 0, 443)).id).toBe(
+      'service:default/kubernetes (IPv6)',
+    );
+    expect(kubernetesBackends(id, 'fd00:10:96::1')).toEqual([['kube-apiserver', 6443]]);
+    expect(kubernetesBackends(id, '10.96.0.1')).toEqual([['kube-apiserver', 6443]]);
+    const r = await sameAnalysis(fromEndpoints, fromSlices, [
+      viaClusterIP('10.96.0.1'),
+      { ...viaClusterIP('fd00:10:96::1'), src: { namespace: 'shop', pod: 'cart-7d9f-bbbbb' } },
+    ]);
+    expect(egressOf(r, 'microseg-cart')[0]).toEqual({
+      to: ['172.18.0.2/32', '172.18.0.3/32', 'fd00:18::2/128', 'fd00:18::3/128'].map((cidr) => ({
+        ipBlock: { cidr },
+      })),
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
+  });
+
+  it('translates the ClusterIP of an IPv6 kubernetes Service to its IPv6 Endpoints', async () => {
+    const spec = { clusterIP: 'fd00:10:96::1' };
+    const ports = [{ name: 'https', port: 6443, protocol: 'TCP' }];
+    const ips = ['fd00:18::2', 'fd00:18::3'];
+    const r = await sameAnalysis(
+      apiServerFrom(spec, endpointsObject([{ ips, ports }])),
+      apiServerFrom(spec, apiSlice('kubernetes-v6', 'IPv6', ips, ports)),
+      [{ ...viaClusterIP('fd00:10:96::1'), src: { namespace: 'shop', pod: 'cart-7d9f-bbbbb' } }],
+    );
+    expect(r.graph.edges.filter((e) => e.target === 'kube-apiserver').map((e) => e.id)).toEqual([
+      'shop/Deployment/cart->kube-apiserver:6443/TCP',
+    ]);
+    expect(egressOf(r, 'microseg-cart')[0]).toEqual({
+      to: [{ ipBlock: { cidr: 'fd00:18::2/128' } }, { ipBlock: { cidr: 'fd00:18::3/128' } }],
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
   });
 
   const cronJob = (name: string) => ({
