@@ -49,8 +49,9 @@ export interface Analysis {
   segments: SegmentResult;
   proposal: Proposal;
   /**
-   * Flows with an end that could not be attributed, each counted once (the edges' counts would count
-   * a flow to a Service once per backend). Absent when the edges did not come from an aggregation.
+   * Flows with an end that could not be attributed, each counted once (summed, the edges' counts would
+   * count a flow to a Service once per backend; see `src/graph/counts.ts`). Absent when the edges did
+   * not come from an aggregation.
    */
   unattributedFlows?: number;
 }

@@ -141,6 +141,8 @@ export interface PersistedEdge {
   firstSeen: string;
   lastSeen: string;
   dropped?: number;
+  /** See EdgeEvidence.shared: flows of `count` other edges hold too, by the connection as observed. */
+  shared?: Record<string, number>;
 }
 
 export interface LearnedEdgeSet extends KObject {

@@ -411,6 +411,12 @@ export function learnedEdgeSetCRD(): Schema {
               firstSeen: str('First observation.', { format: 'date-time' }),
               lastSeen: str('Last observation.', { format: 'date-time' }),
               dropped: int('Connections observed DROPPED.', { format: 'int64' }),
+              shared: {
+                type: 'object',
+                description:
+                  'Connections of count that other edges hold too, by the connection as observed (src->service:namespace/name:port/protocol): a connection to a Service with several backends is on the edge to each. Counted once in totals.',
+                additionalProperties: { type: 'integer', format: 'int64' },
+              },
             },
             { required: ['src', 'dst', 'protocol', 'port', 'count', 'firstSeen', 'lastSeen'] },
           ),

@@ -50,12 +50,17 @@ export class EdgeStore {
     return this.#edges.size;
   }
 
+  /**
+   * Folds a flow into the edge from `src` to `dst`. `shared`: the id of the connection as observed when
+   * the flow is folded into other edges too (a connection to a Service with several backends).
+   */
   add(
     src: Peer,
     dst: Peer,
     flow: Pick<Flow, 'time' | 'protocol' | 'port' | 'verdict' | 'count' | 'dropReason'>,
+    shared?: string,
   ): void {
-    foldFlow(this.#edges, src.id, dst.id, flow);
+    foldFlow(this.#edges, src.id, dst.id, flow, shared);
     this.version++;
   }
 
@@ -84,7 +89,7 @@ export class EdgeStore {
       const verdicts: EdgeRecord['verdicts'] = {};
       if (p.count - dropped > 0) verdicts.FORWARDED = p.count - dropped;
       if (dropped > 0) verdicts[DROPPED] = dropped;
-      this.#edges.set(key, {
+      const edge: EdgeRecord = {
         src: p.src,
         dst: p.dst,
         protocol: p.protocol as Protocol,
@@ -93,7 +98,9 @@ export class EdgeStore {
         firstSeen: existing ? Math.min(existing.firstSeen, firstSeen) : firstSeen,
         lastSeen: existing ? Math.max(existing.lastSeen, lastSeen) : lastSeen,
         verdicts,
-      });
+      };
+      if (p.shared !== undefined && Object.keys(p.shared).length > 0) edge.shared = { ...p.shared };
+      this.#edges.set(key, edge);
     }
     this.version++;
   }
@@ -121,6 +128,8 @@ export function toPersisted(e: EdgeRecord): PersistedEdge {
   };
   const dropped = e.verdicts.DROPPED ?? 0;
   if (dropped > 0) p.dropped = dropped;
+  if (e.shared !== undefined)
+    p.shared = Object.fromEntries(Object.entries(e.shared).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return p;
 }
 

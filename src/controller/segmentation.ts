@@ -9,6 +9,7 @@
  * against the frozen proposal with the NetworkPolicy semantics engine.
  */
 import type { Flow } from '../flows/types.ts';
+import { edgeId } from '../graph/build.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Peer } from '../identity/types.ts';
 import { buildIdentity } from '../identity/index.ts';
@@ -317,9 +318,21 @@ export class SegmentationController {
     for (const f of flows) {
       this.metrics.flowsIngested++;
       // A Service's ClusterIP stands for its backends, each on the port it takes the connection on.
-      const sources = this.#ends(identity, identity.resolveNumber(f.src, f.time), f, false);
-      const targets = this.#ends(identity, identity.resolveNumber(f.dst, f.time, f.port), f, true);
+      const s = identity.resolveNumber(f.src, f.time);
+      const d = identity.resolveNumber(f.dst, f.time, f.port);
+      const sources = this.#ends(identity, s, f, false);
+      const targets = this.#ends(identity, d, f, true);
       const fanned = sources.length > 1 || targets.length > 1;
+      // Folded into several edges, the flow is marked shared on each, by the connection as observed,
+      // so that the graph's counts can count it once.
+      const shared = fanned
+        ? edgeId({
+            src: identity.peerAt(s).id,
+            dst: identity.peerAt(d).id,
+            port: f.port,
+            protocol: f.protocol,
+          })
+        : undefined;
       // Each Segmentation counts the flow, and audits it, once however many backends it reached.
       const counted = fanned ? new Set<SegState>() : undefined;
       let matched = false;
@@ -331,7 +344,7 @@ export class SegmentationController {
           for (const st of active) {
             if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
             matched = true;
-            st.edges.add(src, dst, flow);
+            st.edges.add(src, dst, flow, shared);
             if (counted?.has(st)) continue;
             counted?.add(st);
             st.flows += f.count ?? 1;
@@ -356,7 +369,12 @@ export class SegmentationController {
   ): { peer: Peer; port: number; end?: Flow['src'] }[] {
     const backends = identity.serviceBackends(n, f.port, f.protocol);
     if (!backends) return [{ peer: identity.peerAt(n), port: f.port }];
-    return backends.map((b) => {
+    // A backend at the source end is one peer, whatever the ports it takes the Service's connections on
+    // (the edge's port is the destination's): once, or the flow would be folded into its edge twice.
+    const ends = destination
+      ? backends
+      : backends.filter((b, i) => backends.findIndex((c) => c.peer === b.peer) === i);
+    return ends.map((b) => {
       const peer = identity.peerAt(b.peer);
       const ns = namespaceOf(peer.id);
       const pod = identity.workloads.get(peer.id)?.pods[0];

@@ -4,6 +4,7 @@
  * Enforce mode itself performs), and, when isolation is on, the Isolations and the Isolate and Release
  * buttons.
  */
+import { NodeFlowCounter } from '../graph/counts.ts';
 import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
 import type { Isolation } from '../isolate/api.ts';
 import type { IsolationActions } from '../isolate/ui.ts';
@@ -84,7 +85,11 @@ function podWorkloads(): (analyses: readonly Analysis[]) => ReadonlyMap<string, 
   };
 }
 
-/** Merges analyses: nodes and edges by id (first wins), segments by id, policies by namespace/name. */
+/**
+ * Merges analyses: nodes and edges by id (first wins), segments by id, policies by namespace/name. The
+ * flows in and out of each node are counted again over the merged edges (each flow once per node), as
+ * one analysis may hold only some of a node's edges.
+ */
 export function mergeAnalyses(analyses: readonly Analysis[]): {
   graph: ServiceGraph;
   segments: SegmentResult;
@@ -123,8 +128,12 @@ export function mergeAnalyses(analyses: readonly Analysis[]): {
   proposal.policies = byId(policies);
   proposal.namespaces = [...new Set(proposal.namespaces)].sort();
   const first = analyses[0]?.segments;
+  const mergedEdges = byId(edges);
   return {
-    graph: { nodes: byId(nodes), edges: byId(edges) },
+    graph: {
+      nodes: analyses.length > 1 ? recount(byId(nodes), mergedEdges) : byId(nodes),
+      edges: mergedEdges,
+    },
     segments: {
       segments: byId(segments),
       membership,
@@ -135,6 +144,16 @@ export function mergeAnalyses(analyses: readonly Analysis[]): {
     },
     proposal,
   };
+}
+
+/** Copies of `nodes` with their flows in and out counted over `edges`. */
+function recount(nodes: GraphNode[], edges: readonly GraphEdge[]): GraphNode[] {
+  const copies = nodes.map((n) => ({ ...n, flowsIn: 0, flowsOut: 0 }));
+  const byId = new Map(copies.map((n) => [n.id, n]));
+  const flows = new NodeFlowCounter();
+  for (const e of edges) flows.add(byId.get(e.source)!, byId.get(e.target)!, e);
+  flows.settle();
+  return copies;
 }
 
 export function controllerViewSource(input: ControllerViewInput): ViewSource {

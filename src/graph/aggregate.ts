@@ -66,6 +66,16 @@ export class Aggregator {
   #verdict = new Uint8Array(INITIAL_EDGES);
   readonly #mixed = new Map<number, Partial<Record<Verdict, number>>>();
   readonly #drops = new Map<number, Record<string, number>>();
+  // Flows several edges hold (a connection to a Service with several backends, folded into the edge of
+  // each): by edge, the flows of each shared connection. A shared connection is numbered by its
+  // observed source, destination, protocol and port (`#sharedNumbers`), which `#sharedSrc` and
+  // `#sharedKey` (destination * 2^19 + protocol << 16 | port) keep by number.
+  readonly #shared = new Map<number, Map<number, number>>();
+  readonly #sharedNumbers = new Map<number, Map<number, number>>();
+  readonly #sharedSrc: number[] = [];
+  readonly #sharedKey: number[] = [];
+  /** The edges one flow via a Service was folded into (reused from flow to flow). */
+  readonly #folded: number[] = [];
   // The edges by (source, destination, protocol and port): open addressing, four numbers per slot
   // (source, destination, protocol << 16 | port, edge + 1; 0 when free), at most half full. One
   // lookup reads one slot (no map per source, no key object).
@@ -86,42 +96,70 @@ export class Aggregator {
       this.#addViaService(flow, s, d, a, b);
       return;
     }
-    if (this.#addPeers(flow, s, d, a, b, flow.port) && ((a ^ b) & UNKNOWN) !== 0)
+    if (this.#addPeers(flow, s, d, a, b, flow.port) >= 0 && ((a ^ b) & UNKNOWN) !== 0)
       this.stats.unattributed += flow.count ?? 1;
   }
 
   /**
    * A flow with a Service's ClusterIP at one end: an edge to (or from) each of its backends, on the
    * port the backend takes the connection on. The connection reached one of them, and which one is
-   * not known: a policy must admit it at every one.
+   * not known: a policy must admit it at every one. Folded into several edges, it is marked shared on
+   * each (by the connection as observed), so that it can be counted once.
    */
   #addViaService(flow: Flow, s: number, d: number, a: number, b: number): void {
     const identity = this.#identity;
     const ends = (n: number, bits: number, port: number) =>
       (bits & SERVICE) !== 0 ? identity.serviceBackends(n, port, flow.protocol)! : [{ peer: n, port }];
-    let folded = false;
+    // A backend at the source end is one peer, whatever the ports it takes the Service's connections
+    // on: the edge's port is the destination's.
+    let sources = ends(s, a, flow.port);
+    if (sources.length > 1)
+      sources = sources.filter((x, i) => sources.findIndex((y) => y.peer === x.peer) === i);
+    const folded = this.#folded;
+    folded.length = 0;
     let unknown = false;
-    for (const from of ends(s, a, flow.port))
+    for (const from of sources)
       for (const to of ends(d, b, flow.port)) {
         const x = this.#state[from.peer] || this.#see(from.peer);
         const y = this.#state[to.peer] || this.#see(to.peer);
-        if (this.#addPeers(flow, from.peer, to.peer, x, y, (b & SERVICE) !== 0 ? to.port : flow.port)) {
-          folded = true;
+        const e = this.#addPeers(flow, from.peer, to.peer, x, y, (b & SERVICE) !== 0 ? to.port : flow.port);
+        if (e >= 0) {
+          folded.push(e);
           if (((x ^ y) & UNKNOWN) !== 0) unknown = true;
         }
       }
     // The flow counts once, whatever the number of backends.
-    if (folded && unknown) this.stats.unattributed += flow.count ?? 1;
+    if (folded.length > 0 && unknown) this.stats.unattributed += flow.count ?? 1;
+    if (folded.length > 1) this.#share(folded, s, d, flow);
+  }
+
+  /** Marks `flow`, observed from peer `s` to peer `d`, shared on each of the edges `folded`. */
+  #share(folded: readonly number[], s: number, d: number, flow: Flow): void {
+    const key = d * 524288 + ((PROTOCOL_CODE[flow.protocol] << 16) | flow.port);
+    let bySrc = this.#sharedNumbers.get(s);
+    if (bySrc === undefined) this.#sharedNumbers.set(s, (bySrc = new Map<number, number>()));
+    let g = bySrc.get(key);
+    if (g === undefined) {
+      bySrc.set(key, (g = this.#sharedSrc.length));
+      this.#sharedSrc.push(s);
+      this.#sharedKey.push(key);
+    }
+    const n = flow.count ?? 1;
+    for (const e of folded) {
+      let shared = this.#shared.get(e);
+      if (shared === undefined) this.#shared.set(e, (shared = new Map<number, number>()));
+      shared.set(g, (shared.get(g) ?? 0) + n);
+    }
   }
 
   /**
-   * Folds `flow` into the edge from peer `s` to peer `d` (bits `a` and `b`) on `port`; false when it is
-   * left out as noise.
+   * Folds `flow` into the edge from peer `s` to peer `d` (bits `a` and `b`) on `port`; returns the edge,
+   * or -1 when the flow is left out as noise.
    */
-  #addPeers(flow: Flow, s: number, d: number, a: number, b: number, port: number): boolean {
+  #addPeers(flow: Flow, s: number, d: number, a: number, b: number, port: number): number {
     if ((a & b & UNKNOWN) !== 0 || isMulticast(flow.dst.ip)) {
       this.stats.ignored++;
-      return false;
+      return -1;
     }
     if ((a & KEPT) === 0) this.#keep(s);
     if ((b & KEPT) === 0) this.#keep(d);
@@ -152,7 +190,7 @@ export class Aggregator {
       if (drops === undefined) this.#drops.set(e, (drops = {}));
       drops[flow.dropReason] = (drops[flow.dropReason] ?? 0) + n;
     }
-    return true;
+    return e;
   }
 
   /**
@@ -285,8 +323,27 @@ export class Aggregator {
       };
       const drops = this.#drops.get(e);
       if (drops !== undefined) edge.dropReasons = { ...drops };
+      const shared = this.#shared.get(e);
+      if (shared !== undefined) edge.shared = this.#sharedRecord(shared);
       yield edge;
     }
+  }
+
+  /** An edge's shared flows by the id of the connection as observed (`src->dst:port/protocol`), sorted. */
+  #sharedRecord(shared: Map<number, number>): Record<string, number> {
+    const ids = this.#ids;
+    const byId: [string, number][] = [];
+    for (const [g, n] of shared) {
+      const key = this.#sharedKey[g]!;
+      const port = key % 65536;
+      const dp = (key - port) / 65536;
+      byId.push([
+        `${ids[this.#sharedSrc[g]!]!}->${ids[Math.floor(dp / 8)]!}:${port}/${PROTOCOLS[dp % 8]!}`,
+        n,
+      ]);
+    }
+    byId.sort((x, y) => cmp(x[0], y[0]));
+    return Object.fromEntries(byId);
   }
 
   // The edge slots in sorted order, kept until an edge is added (later flows of known edges change
@@ -356,17 +413,25 @@ export const edgeKey = (e: { src: string; dst: string; protocol: string; port: n
 
 type Evidence = Pick<Flow, 'time' | 'protocol' | 'port' | 'verdict' | 'count' | 'dropReason'>;
 
-/** Folds one flow into the evidence of its edge, creating the edge on first sight. */
+/**
+ * Folds one flow into the evidence of its edge, creating the edge on first sight. `shared`: the id of
+ * the connection as observed, when the flow is folded into other edges too (EdgeEvidence.shared).
+ */
 export function foldFlow(
   edges: Map<string, EdgeRecord>,
   src: string,
   dst: string,
   flow: Evidence,
+  shared?: string,
 ): EdgeRecord {
   const key = `${src}\u0000${dst}\u0000${flow.protocol}\u0000${flow.port}`; // edgeKey, inlined
   let e = edges.get(key);
   if (!e) edges.set(key, (e = newEdge(src, dst, flow)));
   foldEvidence(e, flow);
+  if (shared !== undefined) {
+    e.shared ??= {};
+    e.shared[shared] = (e.shared[shared] ?? 0) + (flow.count ?? 1);
+  }
   return e;
 }
 

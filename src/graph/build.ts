@@ -2,6 +2,7 @@
 import { MultiDirectedGraph } from 'graphology';
 import type { Identity } from '../identity/index.ts';
 import type { Peer } from '../identity/types.ts';
+import { NodeFlowCounter } from './counts.ts';
 import type { EdgeRecord, GraphEdge, GraphNode, ServiceGraph } from './types.ts';
 
 export interface BuildGraphInput {
@@ -55,7 +56,10 @@ export function streamServiceGraph(input: BuildGraphInput): StreamedGraph {
   };
 }
 
-/** The nodes of the edges' ends as the edges are counted, with the flows in and out of each. */
+/**
+ * The nodes of the edges' ends as the edges are counted, with the flows in and out of each, each flow
+ * once per node (a connection to a Service once for its client, once for each backend).
+ */
 function graphNodes(input: Omit<BuildGraphInput, 'edges'>): {
   count(e: EdgeRecord): void;
   /** The nodes, sorted by id. */
@@ -94,12 +98,15 @@ function graphNodes(input: Omit<BuildGraphInput, 'edges'>): {
     nodes.set(id, n);
     return n;
   };
+  const flows = new NodeFlowCounter();
   return {
     count(e) {
-      node(e.src).flowsOut += e.count;
-      node(e.dst).flowsIn += e.count;
+      flows.add(node(e.src), node(e.dst), e);
     },
-    sorted: () => [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    sorted: () => {
+      flows.settle();
+      return [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
   };
 }
 
@@ -117,7 +124,14 @@ function toGraphEdge(e: EdgeRecord): GraphEdge {
     verdicts: sortKeys(e.verdicts),
   };
   if (e.dropReasons) ge.dropReasons = sortKeys(e.dropReasons);
+  if (e.shared) ge.shared = sortKeys(e.shared);
   return ge;
+}
+
+function sum(values: number[]): number {
+  let n = 0;
+  for (const v of values) n += v;
+  return n;
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
@@ -162,7 +176,9 @@ export function* dotPieces(g: {
     if (seg) yield '  }\n';
   }
   for (const e of g.edges) {
-    yield `  ${q(e.source)} -> ${q(e.target)} [label=${q(`${e.port}/${e.protocol} (${e.count})`)}];\n`;
+    // A connection to a Service with several backends is on the edge to each: said so in the label.
+    const shared = e.shared ? `, ${sum(Object.values(e.shared))} via Service` : '';
+    yield `  ${q(e.source)} -> ${q(e.target)} [label=${q(`${e.port}/${e.protocol} (${e.count}${shared})`)}];\n`;
   }
   yield '}\n';
 }

@@ -1,5 +1,6 @@
 /** report.json: everything behind a proposal, deterministic (no run time, sorted collections). */
 import type { IngestStats } from '../flows/reader.ts';
+import { countFlows } from '../graph/counts.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { Proof } from './prove.ts';
 
@@ -13,11 +14,10 @@ export function buildReport(
   const { graph, segments, proposal, identity } = analysis;
   const byKind: Record<string, number> = {};
   for (const n of graph.nodes) byKind[n.kind] = (byKind[n.kind] ?? 0) + 1;
+  // Each flow once, also one folded into the edges of several backends of a Service.
   const unattributed =
     analysis.unattributedFlows ??
-    graph.edges
-      .filter((e) => e.source.startsWith('unknown') || e.target.startsWith('unknown'))
-      .reduce((sum, e) => sum + e.count, 0);
+    countFlows(graph.edges.filter((e) => e.source.startsWith('unknown') || e.target.startsWith('unknown')));
   const warnings = [...identity.warnings, ...proposal.warnings];
   if (unattributed > 0)
     warnings.push(`${unattributed} flow(s) have an end that could not be attributed to a workload or peer`);

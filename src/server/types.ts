@@ -15,7 +15,10 @@ export interface SourceInfo {
   title: string;
   /** RFC 3339 time the data was computed. */
   generatedAt?: string;
-  /** Number of flows behind the graph, when known. */
+  /**
+   * Flow records read (after de-duplication), when known: noise left out of the graph included, a
+   * record's `count` not added up (the graph's totals count flows by their counts).
+   */
   flows?: number;
 }
 
@@ -166,7 +169,10 @@ export interface ViewNode {
   roles?: string[];
   x: number;
   y: number;
-  /** Flows in + out. */
+  /**
+   * Flows in + out, each once per graph node (a connection to a Service once for its client, once for
+   * each backend it may have reached); for `segment`/`group` nodes, the sum over their members.
+   */
   flows: number;
   /** For `segment`/`group` nodes: how many graph nodes it stands for. */
   members?: number;
@@ -181,7 +187,13 @@ export interface ViewEdge {
   target: string;
   /** `TCP/8080` etc., sorted. */
   ports: string[];
+  /** Flows between the two nodes, each once (also a connection to a Service on several of its edges). */
   count: number;
+  /**
+   * How many of `count` went to a Service's ClusterIP with several backends (or a backend taking it on
+   * several ports): they may have reached another backend, whose edge carries them too. Absent when none.
+   */
+  viaService?: number;
   firstSeen: string;
   lastSeen: string;
   /** How many graph edges were merged into this one. */
@@ -210,6 +222,7 @@ export interface GraphView {
   edges: ViewEdge[];
   segments: SegmentSummary[];
   namespaces: string[];
+  /** Graph nodes and edges; `flows`: the flows folded into the graph, each once. */
   totals: { nodes: number; edges: number; flows: number };
   /** The audit whose would-be-blocked flows are marked on `edges`, when one was asked for. */
   audit?: string;
@@ -222,7 +235,10 @@ export interface EdgeEvidenceView {
   peerLabel: string;
   protocol: string;
   port: number;
+  /** Flows folded into the graph edge (a connection to a Service counts on the edge to each backend). */
   count: number;
+  /** How many of `count` went to a Service with several backends: the edges to the others carry them too. */
+  viaService?: number;
   firstSeen: string;
   lastSeen: string;
   verdicts: Record<string, number>;
@@ -238,6 +254,7 @@ export interface NodeDetails {
   labels?: Record<string, string>;
   ip?: string;
   names?: string[];
+  /** As GraphNode: each flow once (a backend counts each connection to its Service it may have taken). */
   flowsIn: number;
   flowsOut: number;
   inbound: EdgeEvidenceView[];

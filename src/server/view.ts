@@ -5,6 +5,7 @@
  */
 import { UndirectedGraph } from 'graphology';
 import forceAtlas2Module from 'graphology-layout-forceatlas2';
+import { FlowCount } from '../graph/counts.ts';
 import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
 import type { Proposal } from '../policy/types.ts';
 import { policiesToYaml } from '../policy/render.ts';
@@ -265,7 +266,8 @@ interface Merge {
   source: string;
   target: string;
   ports: Set<string>;
-  count: number;
+  /** The flows of its graph edges, each once. */
+  flows: FlowCount;
   first: string;
   last: string;
   edges: number;
@@ -287,7 +289,7 @@ function mergeEdges(edges: readonly GraphEdge[], mapId: (id: string) => string |
           source: s,
           target: t,
           ports: new Set(),
-          count: 0,
+          flows: new FlowCount(),
           first: e.firstSeen,
           last: e.lastSeen,
           edges: 0,
@@ -296,7 +298,7 @@ function mergeEdges(edges: readonly GraphEdge[], mapId: (id: string) => string |
       );
     }
     m.ports.add(`${e.protocol}/${e.port}`);
-    m.count += e.count;
+    m.flows.add(e);
     m.edges++;
     if (e.firstSeen < m.first) m.first = e.firstSeen;
     if (e.lastSeen > m.last) m.last = e.lastSeen;
@@ -304,17 +306,21 @@ function mergeEdges(edges: readonly GraphEdge[], mapId: (id: string) => string |
   }
   return [...merged.entries()]
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .map(([id, m]) => ({
-      id,
-      source: m.source,
-      target: m.target,
-      ports: [...m.ports].sort(portOrder),
-      count: m.count,
-      firstSeen: m.first,
-      lastSeen: m.last,
-      edges: m.edges,
-      ...(m.forwarded ? {} : { dropped: true }),
-    }));
+    .map(([id, m]) => {
+      const shared = m.flows.shared;
+      return {
+        id,
+        source: m.source,
+        target: m.target,
+        ports: [...m.ports].sort(portOrder),
+        count: m.flows.flows,
+        ...(shared > 0 ? { viaService: shared } : {}),
+        firstSeen: m.first,
+        lastSeen: m.last,
+        edges: m.edges,
+        ...(m.forwarded ? {} : { dropped: true }),
+      };
+    });
 }
 
 function portOrder(a: string, b: string): number {
@@ -407,9 +413,10 @@ export function buildGraphView(
   const expanded = view === 'segments' ? [...new Set(opts.expand ?? [])].sort() : [];
   const expandedSet = new Set(expanded);
   const namespaces = [...new Set(graph.nodes.flatMap((n) => (n.namespace ? [n.namespace] : [])))].sort();
-  let flows = 0;
-  for (const e of graph.edges) flows += e.count;
-  const totals = { nodes: graph.nodes.length, edges: graph.edges.length, flows };
+  // Each flow once: a connection to a Service is on the edge to each of its backends.
+  const flows = new FlowCount();
+  for (const e of graph.edges) flows.add(e);
+  const totals = { nodes: graph.nodes.length, edges: graph.edges.length, flows: flows.flows };
   const pos = (id: string) => layout.get(id) ?? { x: 0, y: 0 };
 
   const plain = (n: GraphNode): ViewNode => ({
@@ -519,6 +526,7 @@ function evidence(e: GraphEdge, peer: GraphNode | undefined, peerId: string): Ed
     protocol: e.protocol,
     port: e.port,
     count: e.count,
+    ...(e.shared ? { viaService: Object.values(e.shared).reduce((a, b) => a + b, 0) } : {}),
     firstSeen: e.firstSeen,
     lastSeen: e.lastSeen,
     verdicts: { ...e.verdicts },

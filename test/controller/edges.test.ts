@@ -52,6 +52,25 @@ describe('EdgeStore', () => {
     ]);
   });
 
+  it('marks a flow folded into several edges shared on each, and keeps it through persisting', () => {
+    const s = new EdgeStore();
+    const via = 'shop/Deployment/web->service:shop/backend:80/TCP';
+    const f = { time: T0, protocol: 'TCP' as const, port: 8080, verdict: 'FORWARDED' as const, count: 4 };
+    s.add(w('shop/Deployment/web'), w('shop/Deployment/be1'), f, via);
+    s.add(w('shop/Deployment/web'), w('shop/Deployment/be2'), f, via);
+    s.add(w('shop/Deployment/web'), w('shop/Deployment/be1'), { ...f, count: 1 });
+    const persisted = s.persisted();
+    expect(persisted.map((e) => [e.dst, e.count, e.shared])).toEqual([
+      ['shop/Deployment/be1', 5, { [via]: 4 }],
+      ['shop/Deployment/be2', 4, { [via]: 4 }],
+    ]);
+    // A new leader restores the edges as they were persisted.
+    const restored = new EdgeStore();
+    restored.restore(persisted);
+    expect(restored.persisted()).toEqual(persisted);
+    expect(restored.edges().map((e) => e.shared)).toEqual([{ [via]: 4 }, { [via]: 4 }]);
+  });
+
   it('ages out edges unused since the cutoff', () => {
     const s = new EdgeStore();
     s.add(w('a/Pod/x'), w('a/Pod/y'), { time: T0, protocol: 'TCP', port: 1, verdict: 'FORWARDED' });

@@ -4,6 +4,7 @@ import type { ProposedNetworkPolicy, Segmentation } from '../../src/controller/a
 import { enforcedPolicy, proposedPolicies } from '../../src/controller/plan.ts';
 import { controllerApp } from '../../src/controller/server.ts';
 import { controllerViewSource, enforceDiffOf, mergeAnalyses } from '../../src/controller/view.ts';
+import type { GraphEdge, GraphNode } from '../../src/graph/types.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import type { IsolationActions } from '../../src/isolate/ui.ts';
 import { IsolationRequestError } from '../../src/isolate/ui.ts';
@@ -24,6 +25,69 @@ describe('the web page in controller mode', async () => {
     expect(m.proposal.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual(
       all.proposal.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(),
     );
+  });
+
+  it("counts each node's flows over the merged edges, each flow once", () => {
+    // `half` holds some of the edges of `all`'s nodes: its nodes' counts are its own edges'.
+    const m = mergeAnalyses([half, all]);
+    const sum = (pick: (e: GraphEdge) => boolean) =>
+      m.graph.edges.filter(pick).reduce((n, e) => n + e.count, 0);
+    for (const n of m.graph.nodes) {
+      expect([n.id, n.flowsIn, n.flowsOut]).toEqual([
+        n.id,
+        sum((e) => e.target === n.id),
+        sum((e) => e.source === n.id),
+      ]);
+    }
+    // A connection to a Service with two backends, learned by two Segmentations: one holds the edge to
+    // one backend only (the other backend's namespace is another Segmentation's).
+    const via = 'a/Deployment/web->service:a/backend:80/TCP';
+    const node = (id: string, flowsIn: number, flowsOut: number): GraphNode => ({
+      id,
+      kind: 'workload',
+      name: id.split('/')[2]!,
+      namespace: id.split('/')[0]!,
+      flowsIn,
+      flowsOut,
+    });
+    const edge = (target: string): GraphEdge => ({
+      id: `a/Deployment/web->${target}:8080/TCP`,
+      source: 'a/Deployment/web',
+      target,
+      protocol: 'TCP',
+      port: 8080,
+      count: 4,
+      firstSeen: '2026-11-01T10:00:00.000Z',
+      lastSeen: '2026-11-01T10:00:00.000Z',
+      verdicts: { FORWARDED: 4 },
+      shared: { [via]: 4 },
+    });
+    const one = {
+      ...half,
+      graph: {
+        nodes: [node('a/Deployment/web', 0, 4), node('b/Deployment/be2', 4, 0)],
+        edges: [edge('b/Deployment/be2')],
+      },
+    };
+    const two = {
+      ...half,
+      graph: {
+        nodes: [
+          node('a/Deployment/be1', 4, 0),
+          node('a/Deployment/web', 0, 4),
+          node('b/Deployment/be2', 4, 0),
+        ],
+        edges: [edge('a/Deployment/be1'), edge('b/Deployment/be2')],
+      },
+    };
+    const merged = mergeAnalyses([one, two]).graph;
+    expect(merged.nodes.map((n) => [n.id, n.flowsIn, n.flowsOut])).toEqual([
+      ['a/Deployment/be1', 4, 0],
+      ['a/Deployment/web', 0, 4],
+      ['b/Deployment/be2', 4, 0],
+    ]);
+    // The analyses' own nodes are left as they were.
+    expect(one.graph.nodes.map((n) => n.flowsOut)).toEqual([4, 0]);
   });
 
   it('serves the page and its API next to the controller endpoints, behind the token', async () => {

@@ -95,6 +95,13 @@ describe('Graphviz DOT', () => {
     // In pieces: a line (or a segment's heading) at a time.
     expect([...dotPieces(graph)].length).toBe(12);
   });
+  it('says how many flows of an edge went to a Service with several backends', () => {
+    const shared = { 'shop/Deployment/web->service:shop/cart:80/TCP': 2 };
+    const edge = { ...graph.edges[0]!, shared };
+    expect(toDot({ nodes: graph.nodes, edges: [edge] })).toContain(
+      '  "shop/Deployment/web" -> "shop/Deployment/cart" [label="8080/TCP (3, 2 via Service)"];\n',
+    );
+  });
 });
 
 describe('writing text in pieces', () => {

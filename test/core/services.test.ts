@@ -2,12 +2,17 @@
  * Connections to a Service's ClusterIP: policies apply after the address is translated, so the rules
  * go to every backend, on the port each takes the connection on.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
+import { Aggregator } from '../../src/graph/aggregate.ts';
+import { countFlows } from '../../src/graph/counts.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { compactObject } from '../../src/model/compact.ts';
 import { loadSnapshotText, snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { proveProposal } from '../../src/policy/prove.ts';
+import { buildReport } from '../../src/policy/report.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
@@ -210,6 +215,108 @@ describe('flows to a Service ClusterIP', () => {
       ['unknown->app/Deployment/be2:9000/TCP', 10],
     ]);
     expect(r.unattributedFlows).toBe(10);
+    // Counted from the graph when the analysis does not say (its edges were not aggregated here).
+    const { unattributedFlows: _, ...fromEdges } = r;
+    expect((buildReport(fromEdges, undefined, undefined) as { warnings: string[] }).warnings).toContain(
+      '10 flow(s) have an end that could not be attributed to a workload or peer',
+    );
+  });
+});
+
+describe('a connection to a Service with several backends', () => {
+  const via = (service: string, port: number) => `app/Deployment/web->service:app/${service}:${port}/TCP`;
+  const flowsOf = (nodes: { id: string; flowsIn: number; flowsOut: number }[]) =>
+    Object.fromEntries(nodes.map((n) => [n.id, [n.flowsIn, n.flowsOut]]));
+
+  it('is on the edge to each backend, marked shared there, and counts once in the totals and for its client', async () => {
+    const r = await runPipeline(cluster(), [
+      { ...flow(1, { ip: '10.96.0.11' }, 9000), count: 5 },
+      // Straight to be1's pod: be1's alone.
+      { ...flow(2, { ip: '10.244.1.3' }, 9000), count: 2 },
+    ]);
+    expect(r.graph.edges.map((e) => [e.id, e.count, e.shared])).toEqual([
+      ['app/Deployment/web->app/Deployment/be1:9000/TCP', 7, { [via('backend', 9000)]: 5 }],
+      ['app/Deployment/web->app/Deployment/be2:9000/TCP', 5, { [via('backend', 9000)]: 5 }],
+    ]);
+    expect(countFlows(r.graph.edges)).toBe(7);
+    // Once for web; once for each backend it may have reached.
+    expect(flowsOf(r.graph.nodes)).toEqual({
+      'app/Deployment/be1': [7, 0],
+      'app/Deployment/be2': [5, 0],
+      'app/Deployment/web': [0, 7],
+    });
+  });
+
+  it('counts once for a backend that takes it on two ports', async () => {
+    const snap = cluster([...apiRevision('ee', '10.244.1.5', 'http', 9090)]);
+    const r = await runPipeline(snap, [{ ...flow(1, { ip: '10.96.0.12' }, 81), count: 3 }]);
+    expect(r.graph.edges.map((e) => [e.id, e.count, e.shared])).toEqual([
+      ['app/Deployment/web->app/Deployment/api:8080/TCP', 3, { [via('named', 81)]: 3 }],
+      ['app/Deployment/web->app/Deployment/api:9090/TCP', 3, { [via('named', 81)]: 3 }],
+    ]);
+    expect(countFlows(r.graph.edges)).toBe(3);
+    expect(flowsOf(r.graph.nodes)).toEqual({ 'app/Deployment/api': [3, 0], 'app/Deployment/web': [0, 3] });
+  });
+
+  it('from a ClusterIP whose backend takes the Service on two ports is one edge, folded once', async () => {
+    const snap = cluster([...apiRevision('ee', '10.244.1.5', 'http', 9090)]);
+    const r = await runPipeline(snap, [{ ...flow(1, web, 81), src: { ip: '10.96.0.12' }, count: 3 }]);
+    expect(r.graph.edges.map((e) => [e.id, e.count, e.shared])).toEqual([
+      ['app/Deployment/api->app/Deployment/web:81/TCP', 3, undefined],
+    ]);
+  });
+
+  it('counts every flow once, and once for each end it may have had, whatever the Services', async () => {
+    const snap = cluster([...apiRevision('ee', '10.244.1.5', 'http', 9090)]);
+    const identity = buildIdentity(snap);
+    const ends: FlowEndpoint[] = [
+      web,
+      { ip: '10.244.1.3' },
+      { ip: '10.96.0.10' },
+      { ip: '10.96.0.11' },
+      { ip: '10.96.0.12' },
+      { ip: '10.96.0.13' },
+      { ip: '198.51.100.7' },
+      {},
+    ];
+    const arb = fc.record({
+      src: fc.constantFrom(...ends),
+      dst: fc.constantFrom(...ends),
+      port: fc.constantFrom(80, 81, 5432, 8080, 9000),
+      protocol: fc.constantFrom<Flow['protocol']>('TCP', 'UDP'),
+      minute: fc.nat(59),
+      count: fc.integer({ min: 1, max: 4 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(arb, { maxLength: 40 }), async (records) => {
+        const flows: Flow[] = records.map((r) => ({
+          ...flow(r.minute, r.dst, r.port),
+          src: r.src,
+          protocol: r.protocol,
+          count: r.count,
+        }));
+        // The ends each flow was folded into, from aggregating it alone.
+        let total = 0;
+        const into = new Map<string, number>();
+        const outOf = new Map<string, number>();
+        const add = (m: Map<string, number>, id: string, n: number) => m.set(id, (m.get(id) ?? 0) + n);
+        for (const f of flows) {
+          const alone = new Aggregator(identity);
+          alone.add(f);
+          const edges = alone.edges();
+          if (edges.length === 0) continue;
+          total += f.count!;
+          for (const id of new Set(edges.map((e) => e.src))) add(outOf, id, f.count!);
+          for (const id of new Set(edges.map((e) => e.dst))) add(into, id, f.count!);
+        }
+        const r = await runPipeline(snap, flows);
+        expect(countFlows(r.graph.edges)).toBe(total);
+        for (const n of r.graph.nodes) {
+          expect([n.id, n.flowsIn, n.flowsOut]).toEqual([n.id, into.get(n.id) ?? 0, outOf.get(n.id) ?? 0]);
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 });
 

@@ -8,6 +8,8 @@ import { createNamespace, createPod, eventually, sharedCluster, uniqueName } fro
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import { applyYaml, flow, install, listJson, startController, waitSeg } from '../controller/k8s-helpers.ts';
 import { setPodIPs } from '../cluster/index.ts';
+import { mergeAnalyses } from '../../src/controller/view.ts';
+import { countFlows } from '../../src/graph/counts.ts';
 
 const cluster = sharedCluster();
 const ns = uniqueName('svc');
@@ -71,7 +73,10 @@ describe('flows to a Service ClusterIP in the controller', () => {
     await waitSeg(cluster, segName, 'two edges', (s) => (s.status?.edges ?? 0) === 2);
     const edges = await eventually('LearnedEdgeSet', async () => {
       const items = await listJson<{
-        spec: { segmentation: string; edges: { src: string; dst: string; port: number; count: number }[] };
+        spec: {
+          segmentation: string;
+          edges: { src: string; dst: string; port: number; count: number; shared?: Record<string, number> }[];
+        };
       }>(cluster, '/apis/microseg.dev/v1alpha1/learnededgesets');
       const mine = items.filter((i) => i.spec.segmentation === segName).flatMap((i) => i.spec.edges);
       return mine.length === 2 ? mine : undefined;
@@ -80,6 +85,13 @@ describe('flows to a Service ClusterIP in the controller', () => {
       [`${ns}/Pod/frontend`, `${ns}/Pod/be1`, 8080, 4],
       [`${ns}/Pod/frontend`, `${ns}/Pod/be2`, 8080, 4],
     ]);
+    // Each edge says it shares the flows with the other, by the connection as observed.
+    const shared = { [`${ns}/Pod/frontend->service:${ns}/backend:80/TCP`]: 4 };
+    expect(edges.map((e) => e.shared)).toEqual([shared, shared]);
+    // The page counts them once: in the totals and for frontend.
+    const { graph } = mergeAnalyses(ctrl.manager.controller.analyses());
+    expect(countFlows(graph.edges)).toBe(4);
+    expect(graph.nodes.find((n) => n.id === `${ns}/Pod/frontend`)?.flowsOut).toBe(4);
   });
 
   it('are audited against the backends, and a blocked flow counts once', async () => {
