@@ -37,7 +37,11 @@ export interface ProposeInput {
   workloads: ReadonlyMap<string, Workload>;
   graph: ServiceGraph;
   clusterDNS: readonly string[];
-  apiserverEndpoints: { ips: readonly string[]; ports: readonly number[] };
+  /**
+   * The API server's endpoint addresses: a rule to or from it names each. Its ports are those of the
+   * observed edges, never every endpoint port.
+   */
+  apiserverEndpoints: { ips: readonly string[] };
   /** Pod networks (CIDRs) excluded from rules meant for the internet. */
   podNetworks?: readonly string[];
   /** Workload id → segment id, to label policies. */
@@ -237,12 +241,11 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       if (typeof peer === 'string')
         notExpressible.push({ edge: e.id, reason: `egress from ${src.id}: ${peer}` });
       else {
+        // The port the edge used, the API server's too (a connection to the kubernetes Service's
+        // ClusterIP arrives translated to its endpoints' port): an endpoint port no edge used stays closed.
         const r = ruleFor(egress, src.id, peer.id, peer.peers);
         addPort(r, e.protocol, dst ? portFor(dst, e, opts) : e.port, e);
         if (peer.names) for (const nm of peer.names) if (!r.names.includes(nm)) r.names.push(nm);
-        if (workloads.get(e.target) === undefined && nodes.get(e.target)?.kind === 'kube-apiserver') {
-          for (const p of input.apiserverEndpoints.ports) addPort(r, 'TCP', p);
-        }
       }
     }
   }

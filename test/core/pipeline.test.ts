@@ -238,11 +238,46 @@ describe('identity of objects and pods missing from the snapshot', () => {
       kubernetesBackends(buildIdentity(fromSlices), '10.96.0.1'),
     );
     const r = await sameAnalysis(fromEndpoints, fromSlices, [viaClusterIP('10.96.0.1')]);
-    // One rule to the API server's addresses on its endpoints' ports (every one of them, as with slices).
+    // One rule to the API server's addresses on the endpoint ports the connections were translated to
+    // (as with slices); the endpoints' metrics port, which no connection used, stays closed.
     expect(egressOf(r, 'microseg-cart')[0]).toEqual({
       to: ['172.18.0.2/32', '172.18.0.3/32', '172.18.0.4/32'].map((cidr) => ({ ipBlock: { cidr } })),
-      ports: [6443, 6444, 9443].map((port) => ({ protocol: 'TCP', port })),
+      ports: [6443, 6444].map((port) => ({ protocol: 'TCP', port })),
     });
+  });
+
+  it("opens to the API server only the endpoint ports each workload's connections used", async () => {
+    const https = { name: 'https', port: 6443, protocol: 'TCP' };
+    const metrics = { name: 'metrics', port: 9443, protocol: 'TCP' };
+    const spec = { ports: [{ name: 'https', port: 443, targetPort: 6443, protocol: 'TCP' }] };
+    const snap = apiServerFrom(spec, apiSlice('kubernetes-v4', 'IPv4', ['172.18.0.2'], [https, metrics]));
+    expect(buildIdentity(snap).apiserverEndpoints).toEqual({ ips: ['172.18.0.2'], ports: [6443, 9443] });
+    const frontend = { ip: '10.244.1.10', namespace: 'shop', pod: 'frontend-7d9f-aaaaa' };
+    const r = await runPipeline(snap, [
+      ...fixtureFlows(), // cart to 172.18.0.2:6443
+      viaClusterIP('10.96.0.1'), // cart to 10.96.0.1:443, which is 6443
+      // frontend scrapes the metrics port, straight to the endpoint address.
+      {
+        ...viaClusterIP('10.96.0.1'),
+        src: frontend,
+        dst: { ip: '172.18.0.2', reserved: 'kube-apiserver' },
+        port: 9443,
+      },
+    ]);
+    const toAPI = (name: string) =>
+      egressOf(r, name).filter((rule) => rule.to?.[0]?.ipBlock?.cidr === '172.18.0.2/32');
+    expect(toAPI('microseg-cart')).toEqual([
+      { to: [{ ipBlock: { cidr: '172.18.0.2/32' } }], ports: [{ protocol: 'TCP', port: 6443 }] },
+    ]);
+    expect(toAPI('microseg-frontend')).toEqual([
+      { to: [{ ipBlock: { cidr: '172.18.0.2/32' } }], ports: [{ protocol: 'TCP', port: 9443 }] },
+    ]);
+    expect(
+      r.proposal.evidence.filter((e) => e.peer === 'kube-apiserver').map((e) => [e.policy, e.port]),
+    ).toEqual([
+      ['shop/microseg-cart', 6443],
+      ['shop/microseg-frontend', 9443],
+    ]);
   });
 
   it("reads the Endpoints object when the API server's slice names no address", async () => {
