@@ -20,21 +20,25 @@ export interface ProofInput {
   workloads: ReadonlyMap<string, Workload>;
   graph: ServiceGraph;
   proposal: Proposal;
+  /** The API server's endpoint addresses: a connection to or from it is checked at each. */
   apiserverIPs: readonly string[];
   /** Workload id of each pod, by `namespace/name`: excess reachability is counted between workloads. */
   podWorkload: ReadonlyMap<string, string>;
 }
 
 export interface Proof {
+  /** `allowedObserved` counts edges, as `checked` does: an edge is admitted when it is at every address. */
   report: VerifyReport;
   /**
    * Observed connections checked: every allowed edge on TCP, UDP or SCTP whose ends the engine can place,
-   * those the proposal could not write a rule for included.
+   * those the proposal could not write a rule for included. An edge to or from the API server counts
+   * once, however many of its addresses it is checked at.
    */
   checked: number;
   /**
    * Blocked connections as `edge id: reason`, sorted: those the engine finds blocked, and allowed edges on
-   * TCP, UDP or SCTP that it cannot place while the proposal isolates one of their ends.
+   * TCP, UDP or SCTP that it cannot place while the proposal isolates one of their ends. An edge of the
+   * API server checked at several of its addresses names the first it is blocked at.
    */
   blocked: string[];
   /**
@@ -50,20 +54,26 @@ export interface EndpointContext {
   workloads: ReadonlyMap<string, Workload>;
   /** Graph nodes by id (external peers carry their address). */
   nodes: ReadonlyMap<string, ServiceGraph['nodes'][number]>;
-  /** API server addresses, the endpoints first. */
+  /** The addresses an edge of the API server is checked at: each of them. */
   apiserverIPs: readonly string[];
 }
 
 /**
- * The engine endpoint standing for a graph node: a concrete pod of a workload when the snapshot has one
+ * The engine endpoints standing for a graph node: a concrete pod of a workload when the snapshot has one
  * (the engine then knows its node and container ports), the workload's pod template as a class otherwise,
- * the address of an external peer; undefined when no query can represent it.
+ * the address of an external peer; none when no query can represent it.
+ *
+ * The API server is every one of its addresses. Its graph node stands for all of them, of both families
+ * (an edge does not say which its connections reached), and a connection to the kubernetes Service's
+ * ClusterIP may reach any endpoint of the ClusterIP's family: an edge is admitted only if it is at each.
+ * One address would do only while every address is in the rule and nothing else tells them apart; a
+ * cluster-wide deny of one of them, or a proposal written before an address was added, does.
  */
-export function graphEndpoint(id: string, ctx: EndpointContext): Endpoint | undefined {
+export function graphEndpoints(id: string, ctx: EndpointContext): Endpoint[] {
   const w = ctx.workloads.get(id);
   if (w) {
-    if (w.hostNetwork) return w.hostIPs?.[0] ? { ip: w.hostIPs[0] } : undefined;
-    if (w.pods.length > 0) return { namespace: w.namespace, pod: w.pods[0]! };
+    if (w.hostNetwork) return w.hostIPs?.[0] ? [{ ip: w.hostIPs[0] }] : [];
+    if (w.pods.length > 0) return [{ namespace: w.namespace, pod: w.pods[0]! }];
     const namedPorts = w.namedPorts.map((p) => ({
       name: p.name,
       port: p.port,
@@ -71,14 +81,30 @@ export function graphEndpoint(id: string, ctx: EndpointContext): Endpoint | unde
         ? { protocol: p.protocol as L4Protocol }
         : {}),
     }));
-    return { namespace: w.namespace, labels: w.labels, namedPorts, name: w.id };
+    return [{ namespace: w.namespace, labels: w.labels, namedPorts, name: w.id }];
   }
   const n = ctx.nodes.get(id);
   if (n?.kind === 'kube-apiserver') {
-    const ip = ctx.apiserverIPs[0] ?? n.ip;
-    return ip ? { ip } : undefined;
+    if (ctx.apiserverIPs.length > 0) return ctx.apiserverIPs.map((ip) => ({ ip }));
+    return n.ip ? [{ ip: n.ip }] : [];
   }
-  return n?.ip ? { ip: n.ip } : undefined;
+  return n?.ip ? [{ ip: n.ip }] : [];
+}
+
+/** Every (source, destination) pair of two ends' endpoints. */
+export function endpointPairs(from: readonly Endpoint[], to: readonly Endpoint[]): [Endpoint, Endpoint][] {
+  return from.flatMap((f) => to.map((t): [Endpoint, Endpoint] => [f, t]));
+}
+
+/** The address an endpoint of the API server stands for, when an edge is checked at several. */
+export function apiserverAddressNote(
+  pair: readonly [Endpoint, Endpoint],
+  from: readonly Endpoint[],
+  to: readonly Endpoint[],
+): string {
+  const [f, t] = pair;
+  const ip = to.length > 1 && 'ip' in t ? t.ip : from.length > 1 && 'ip' in f ? f.ip : undefined;
+  return ip === undefined ? '' : ` (at the API server address ${ip})`;
 }
 
 /**
@@ -128,12 +154,18 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
   const observed: ObservedConnection[] = [];
   const unplaced: string[] = [];
   const willBeBlocked: string[] = [];
+  /** The API server address each connection of an edge checked at several was checked at. */
+  const notes = new Map<ObservedConnection, string>();
+  let checked = 0;
   for (const e of input.graph.edges) {
     const protocol = isL4(e.protocol) ? e.protocol : undefined;
-    const from = graphEndpoint(e.source, ctx);
-    const to = graphEndpoint(e.target, ctx);
+    const from = graphEndpoints(e.source, ctx);
+    const to = graphEndpoints(e.target, ctx);
+    // The ends of one node are all pods or classes, or all addresses: the first says which.
+    const f0 = from[0];
+    const t0 = to[0];
     const placed =
-      !!from && !!to && !('ip' in from && 'ip' in to && !('namespace' in from) && !('namespace' in to));
+      !!f0 && !!t0 && !('ip' in f0 && 'ip' in t0 && !('namespace' in f0) && !('namespace' in t0));
     const touches = isolated(e.source) || isolated(e.target);
     // Node traffic to a pod (kubelet probes) is left out: its own node is admitted without a rule, and
     // which node an edge's connections came from for which pod, the edge does not say.
@@ -141,7 +173,13 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
     if (!edgeWasAllowed(e)) {
       // Never allowed: it stays out of the proof, and is named when the proposal keeps it blocked.
       if (!touches) continue;
-      if (protocol && placed && engine.allows(engine.resolve(from), engine.resolve(to), e.port, protocol))
+      if (
+        protocol &&
+        placed &&
+        endpointPairs(from, to).every(([f, t]) =>
+          engine.allows(engine.resolve(f), engine.resolve(t), e.port, protocol),
+        )
+      )
         continue;
       willBeBlocked.push(`${e.id}: every observation was dropped; the proposal does not allow it either`);
       continue;
@@ -154,24 +192,42 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
       continue;
     }
     if (!placed) {
-      if (touches && (!from || !to))
+      if (touches && (from.length === 0 || to.length === 0))
         unplaced.push(
-          `${e.id}: cannot be checked: no address is known for ${!from ? e.source : e.target}, so no rule can admit it` +
+          `${e.id}: cannot be checked: no address is known for ${from.length === 0 ? e.source : e.target}, so no rule can admit it` +
             notWrittenNote(notWritten.get(e.id)),
         );
       continue;
     }
-    observed.push({ from, to, port: e.port, protocol, evidence: e satisfies GraphEdge });
+    checked++;
+    if (from.length === 1 && to.length === 1) {
+      observed.push({ from: from[0]!, to: to[0]!, port: e.port, protocol, evidence: e satisfies GraphEdge });
+      continue;
+    }
+    for (const pair of endpointPairs(from, to)) {
+      const c: ObservedConnection = { from: pair[0], to: pair[1], port: e.port, protocol, evidence: e };
+      observed.push(c);
+      notes.set(c, apiserverAddressNote(pair, from, to));
+    }
   }
   const report = verifyProposal(engine, observed, { classes: workloadClasses(engine, input.podWorkload) });
-  const blocked = [
-    ...report.blocked.map((b) => {
-      const id = (b.connection.evidence as GraphEdge).id;
-      return `${id}: ${b.reason}${notWrittenNote(notWritten.get(id))}`;
-    }),
-    ...unplaced,
-  ].sort();
-  return { report, checked: observed.length, blocked, willBeBlocked: willBeBlocked.sort() };
+  // One line per blocked edge: its first blocked connection's reason, and the address it was checked at.
+  const blockedEdges = new Map<string, string>();
+  for (const b of report.blocked) {
+    const id = (b.connection.evidence as GraphEdge).id;
+    if (blockedEdges.has(id)) continue;
+    blockedEdges.set(
+      id,
+      `${id}: ${b.reason}${notes.get(b.connection) ?? ''}${notWrittenNote(notWritten.get(id))}`,
+    );
+  }
+  const blocked = [...blockedEdges.values(), ...unplaced].sort();
+  return {
+    report: { ...report, allowedObserved: checked - blockedEdges.size },
+    checked,
+    blocked,
+    willBeBlocked: willBeBlocked.sort(),
+  };
 }
 
 function isL4(p: string): p is L4Protocol {

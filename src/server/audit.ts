@@ -9,7 +9,7 @@ import type { Identity } from '../identity/index.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../policy/index.ts';
-import { graphEndpoint } from '../policy/prove.ts';
+import { apiserverAddressNote, endpointPairs, graphEndpoints } from '../policy/prove.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { Engine } from '../verify/engine.ts';
 import { buildEngine } from '../verify/engine.ts';
@@ -105,10 +105,15 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     ...proposal.policies,
   ]);
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  // The API server at each of its endpoint addresses; without them, at its ClusterIPs (which no rule
+  // names, so enforcing would block what reaches them).
   const ctx = {
     workloads: identity.workloads,
     nodes,
-    apiserverIPs: [...identity.apiserverEndpoints.ips, ...[...identity.apiserverIPs].sort()],
+    apiserverIPs:
+      identity.apiserverEndpoints.ips.length > 0
+        ? identity.apiserverEndpoints.ips
+        : [...identity.apiserverIPs].sort(),
   };
   const wouldBlock: BlockedFlowView[] = [];
   let earliest: string | undefined;
@@ -120,14 +125,22 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     // seen (often the node's router IP) may not be a Node address, so the engine cannot tell the own node
     // from another; the proposal writes no rule for it and its proof leaves it out (NODE_INGRESS).
     if (nodes.get(e.source)?.kind === 'node' && identity.workloads.has(e.target)) continue;
-    const from = graphEndpoint(e.source, ctx);
-    const to = graphEndpoint(e.target, ctx);
-    if (!from || !to) continue;
-    const q = { from, to, port: e.port, protocol: e.protocol as L4Protocol };
-    try {
-      if (!before.evaluate(q).allowed) continue;
-      const v = after.evaluate(q);
-      if (v.allowed) continue;
+    const from = graphEndpoints(e.source, ctx);
+    const to = graphEndpoints(e.target, ctx);
+    // An edge of the API server is checked at each of its addresses: it would be blocked if enforcing
+    // blocks it at any that the cluster admits today.
+    for (const pair of endpointPairs(from, to)) {
+      const q = { from: pair[0], to: pair[1], port: e.port, protocol: e.protocol as L4Protocol };
+      let reason: string;
+      try {
+        if (!before.evaluate(q).allowed) continue;
+        const v = after.evaluate(q);
+        if (v.allowed) continue;
+        reason = v.reason + apiserverAddressNote(pair, from, to);
+      } catch {
+        // An endpoint the engine cannot resolve (e.g. a peer outside the snapshot): not auditable.
+        continue;
+      }
       wouldBlock.push({
         edge: e.id,
         source: e.source,
@@ -137,11 +150,9 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
         count: e.count,
         firstSeen: e.firstSeen,
         lastSeen: e.lastSeen,
-        reason: v.reason,
+        reason,
       });
-    } catch {
-      // An endpoint the engine cannot resolve (e.g. a peer outside the snapshot): not auditable.
-      continue;
+      break;
     }
   }
   const since = input.since ?? earliest;

@@ -163,6 +163,45 @@ export function fixtureSnapshot(): ClusterSnapshot {
   return snapshotFromObjects(objs, 'fixture');
 }
 
+/**
+ * The fixture with its API server at `addresses` (an EndpointSlice per family, port 6443, in place of the
+ * fixture's) behind the ClusterIP 10.96.0.1, and fd00:10:96::1 too when an address is IPv6; `objects`
+ * (cluster policies, say) are added.
+ */
+export function fixtureWithAPIServerAt(addresses: string[], ...objects: unknown[]): ClusterSnapshot {
+  const snap = fixtureSnapshot();
+  const v6 = addresses.filter((a) => a.includes(':'));
+  const v4 = addresses.filter((a) => !a.includes(':'));
+  const svc = snap.services.find((x) => x.metadata.name === 'kubernetes')!;
+  svc.spec = { ...svc.spec, clusterIPs: v6.length > 0 ? ['10.96.0.1', 'fd00:10:96::1'] : ['10.96.0.1'] };
+  const slice = (family: string, ips: string[]) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: `kubernetes-${family}`,
+      namespace: 'default',
+      labels: { 'kubernetes.io/service-name': 'kubernetes' },
+    },
+    addressType: family,
+    endpoints: ips.map((a) => ({ addresses: [a] })),
+    ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
+  });
+  const more = snapshotFromObjects(
+    [
+      ...(v4.length > 0 ? [slice('IPv4', v4)] : []),
+      ...(v6.length > 0 ? [slice('IPv6', v6)] : []),
+      ...objects,
+    ],
+    'fixture',
+  );
+  snap.endpointSlices = [
+    ...snap.endpointSlices.filter((es) => es.metadata.name !== 'kubernetes'),
+    ...more.endpointSlices,
+  ];
+  snap.others.push(...more.others);
+  return snap;
+}
+
 const ep = (x: FlowEndpoint) => x;
 export function fixtureFlows(): Flow[] {
   const f = (

@@ -12,7 +12,7 @@ import { runPipeline } from '../../src/pipeline.ts';
 import { NODE_INGRESS } from '../../src/policy/index.ts';
 import { offlineAudit } from '../../src/server/audit.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
-import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
+import { fixtureFlows, fixtureSnapshot, fixtureWithAPIServerAt as apiServerAt } from '../core/fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
 const CART_POD = { namespace: 'shop', pod: 'cart-7d9f-bbbbb' };
@@ -228,5 +228,98 @@ describe('the offline audit', () => {
       proposal: learned.proposal,
     });
     expect(audit.wouldBlock.map((b) => b.edge)).toEqual(['shop/Pod/debug->shop/StatefulSet/db:5432/TCP']);
+  });
+});
+
+/** An AdminNetworkPolicy that denies cart's pods egress to `cidr`, or ingress from it. */
+function denyCart(direction: 'egress' | 'ingress', cidr: string) {
+  const peers = [{ networks: [cidr] }];
+  return {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name: `deny-cart-${direction}` },
+    spec: {
+      priority: 10,
+      subject: {
+        pods: {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+          podSelector: { matchLabels: { app: 'cart' } },
+        },
+      },
+      [direction]: [
+        { name: 'no-api', action: 'Deny', ...(direction === 'egress' ? { to: peers } : { from: peers }) },
+      ],
+    },
+  };
+}
+
+describe('the proof checks a connection to or from the API server at each of its addresses', () => {
+  const CART_NAMED = ep({ ip: '10.244.1.20', namespace: 'shop', pod: 'cart-7d9f-bbbbb' });
+  // cart's watch through a ClusterIP of the kubernetes Service, in place of the fixture's direct one.
+  const viaClusterIP = (ip: string) => [
+    ...fixtureFlows().filter((f) => f.port !== 6443),
+    flow(50, CART_NAMED, ep({ ip }), 443),
+  ];
+  const edge = 'shop/Deployment/cart->kube-apiserver:6443/TCP';
+
+  it('admits a dual-stack API server at every address, counting each edge once', async () => {
+    const r = await recommend(apiServerAt(['172.18.0.2', 'fd00:18::2']), viaClusterIP('fd00:10:96::1'));
+    const cart = r.analysis.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.spec.egress![0]).toEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.2/32' } }, { ipBlock: { cidr: 'fd00:18::2/128' } }],
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
+    expect(r.proof.blocked).toEqual([]);
+    const base = await recommend(fixtureSnapshot(), viaClusterIP('10.96.0.1'));
+    expect(base.analysis.graph.edges.map((e) => e.id)).toEqual(r.analysis.graph.edges.map((e) => e.id));
+    expect(r.proof.checked).toBe(base.proof.checked);
+    expect(r.proof.report.allowedObserved).toBe(r.proof.checked);
+  });
+
+  it('refuses when the IPv6 endpoint an IPv6 connection reaches is denied, though the IPv4 one is not', async () => {
+    const snap = apiServerAt(['172.18.0.2', 'fd00:18::2'], denyCart('egress', 'fd00:18::2/128'));
+    const r = await recommend(snap, viaClusterIP('fd00:10:96::1'));
+    expect(r.proof.blocked).toHaveLength(1);
+    expect(r.proof.blocked[0]).toMatch(/^shop\/Deployment\/cart->kube-apiserver:6443\/TCP: denied: /);
+    expect(r.proof.blocked[0]).toContain('(at the API server address fd00:18::2)');
+    expect(r.proof.report.allowedObserved).toBe(r.proof.checked - 1);
+    expect(summary(r, 'out')).toContain('1 BLOCKED');
+  });
+
+  it('refuses when one of several endpoints of a family is denied: a connection may reach any', async () => {
+    const snap = apiServerAt(['172.18.0.2', '172.18.0.3'], denyCart('egress', '172.18.0.3/32'));
+    const r = await recommend(snap, viaClusterIP('10.96.0.1'));
+    expect(r.proof.blocked.map((b) => b.slice(0, edge.length))).toEqual([edge]);
+    expect(r.proof.blocked[0]).toContain('(at the API server address 172.18.0.3)');
+  });
+
+  it('audits a proposal written before the API server had an IPv6 address at that address', async () => {
+    const webhook = (ip: string) => flow(51, ep({ ip, reserved: 'kube-apiserver' }), CART_NAMED, 8443);
+    const learned = await runPipeline(apiServerAt(['172.18.0.2']), [
+      ...viaClusterIP('10.96.0.1'),
+      webhook('172.18.0.2'),
+    ]);
+    const snap = apiServerAt(['172.18.0.2', 'fd00:18::2']);
+    const now = await runPipeline(snap, [...viaClusterIP('fd00:10:96::1'), webhook('fd00:18::2')]);
+    const audit = offlineAudit({
+      name: 'dual-stack',
+      snapshot: snap,
+      identity: now.identity,
+      graph: now.graph,
+      proposal: learned.proposal,
+    });
+    expect(audit.wouldBlock.map((b) => [b.edge, b.reason?.slice(b.reason.indexOf(' (at '))])).toEqual([
+      ['kube-apiserver->shop/Deployment/cart:8443/TCP', ' (at the API server address fd00:18::2)'],
+      [edge, ' (at the API server address fd00:18::2)'],
+    ]);
+    // Audited with the proposal of the same snapshot, nothing would be blocked.
+    const fresh = offlineAudit({
+      name: 'fresh',
+      snapshot: snap,
+      identity: now.identity,
+      graph: now.graph,
+      proposal: now.proposal,
+    });
+    expect(fresh.wouldBlock).toEqual([]);
   });
 });
