@@ -11,7 +11,6 @@
 import type { Flow } from '../flows/types.ts';
 import { edgeId } from '../graph/build.ts';
 import type { Identity } from '../identity/index.ts';
-import type { Peer } from '../identity/types.ts';
 import { buildIdentity } from '../identity/index.ts';
 import type { KObject, NetworkPolicy } from '../model/k8s.ts';
 import { analyse } from '../pipeline.ts';
@@ -19,7 +18,6 @@ import type { Analysis } from '../pipeline.ts';
 import { Histogram } from '../telemetry/prom.ts';
 import { engineFromSnapshot } from '../verify/engine.ts';
 import type { Engine } from '../verify/engine.ts';
-import type { L4Protocol, ResolvedEnd } from '../verify/types.ts';
 import type {
   Condition,
   LearnedEdgeSet,
@@ -46,6 +44,7 @@ import {
   transitionEvents,
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
+import { blocksFlow, flowEnds } from './ends.ts';
 import type { EventSink } from './events.ts';
 import type { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
@@ -320,8 +319,8 @@ export class SegmentationController {
       // A Service's ClusterIP stands for its backends, each on the port it takes the connection on.
       const s = identity.resolveNumber(f.src, f.time);
       const d = identity.resolveNumber(f.dst, f.time, f.port);
-      const sources = this.#ends(identity, s, f, false);
-      const targets = this.#ends(identity, d, f, true);
+      const sources = flowEnds(identity, s, f, false);
+      const targets = flowEnds(identity, d, f, true);
       const fanned = sources.length > 1 || targets.length > 1;
       // Folded into several edges, the flow is marked shared on each, by the connection as observed,
       // so that the graph's counts can count it once.
@@ -338,7 +337,7 @@ export class SegmentationController {
       let matched = false;
       for (const { peer: src } of sources) {
         const sns = namespaceOf(src.id);
-        for (const { peer: dst, port, end } of targets) {
+        for (const { peer: dst, port, at } of targets) {
           const dns = namespaceOf(dst.id);
           const flow = port === f.port ? f : { ...f, port };
           for (const st of active) {
@@ -348,7 +347,7 @@ export class SegmentationController {
             if (counted?.has(st)) continue;
             counted?.add(st);
             st.flows += f.count ?? 1;
-            if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, flow, src.id, dst.id, end);
+            if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, flow, src.id, dst.id, at);
           }
         }
       }
@@ -357,61 +356,13 @@ export class SegmentationController {
   }
 
   /**
-   * The peers a flow end stands for: itself, or a Service's backends (each with the port it takes the
-   * connection on, for a destination, and the end the audit checks: a pod of a workload backend, the
-   * address of another).
+   * Checks a flow against the proposal in audit. `at`, for a flow to a Service's ClusterIP, is where the
+   * backend the flow is audited for is checked (a pod of a workload, an address, each endpoint address of
+   * the API server): policies see the connection after translation.
    */
-  #ends(
-    identity: Identity,
-    n: number,
-    f: Flow,
-    destination: boolean,
-  ): { peer: Peer; port: number; end?: Flow['src'] }[] {
-    const backends = identity.serviceBackends(n, f.port, f.protocol);
-    if (!backends) return [{ peer: identity.peerAt(n), port: f.port }];
-    // A backend at the source end is one peer, whatever the ports it takes the Service's connections on
-    // (the edge's port is the destination's): once, or the flow would be folded into its edge twice.
-    const ends = destination
-      ? backends
-      : backends.filter((b, i) => backends.findIndex((c) => c.peer === b.peer) === i);
-    return ends.map((b) => {
-      const peer = identity.peerAt(b.peer);
-      const ns = namespaceOf(peer.id);
-      const pod = identity.workloads.get(peer.id)?.pods[0];
-      // The API server (the `default/kubernetes` Service's backend) by one of its endpoint addresses.
-      const ip = peer.ip ?? (peer.kind === 'kube-apiserver' ? identity.apiserverEndpoints.ips[0] : undefined);
-      const end = pod && ns ? { namespace: ns, pod } : ip ? { ip } : undefined;
-      return { peer, port: destination ? b.port : f.port, ...(end ? { end } : {}) };
-    });
-  }
-
-  /**
-   * Checks a flow against the proposal in audit. `dstEnd`, for a flow to a Service's ClusterIP, is the
-   * backend the flow is audited for (a pod of a workload, or an address): policies see the connection
-   * after translation.
-   */
-  #audit(st: SegState, f: Flow, srcId: string, dstId: string, dstEnd?: Flow['src']): void {
+  #audit(st: SegState, f: Flow, srcId: string, dstId: string, at?: readonly Flow['src'][]): void {
     if (!PASSING.has(f.verdict) || !L4.has(f.protocol)) return;
-    const engine = st.engine!.engine;
-    const end = (ep: Flow['src']): ResolvedEnd | undefined => {
-      try {
-        if (ep.pod && ep.namespace) return engine.resolve({ namespace: ep.namespace, pod: ep.pod });
-      } catch {
-        // not a known pod: fall back to the IP
-      }
-      if (ep.ip) {
-        try {
-          return engine.resolveIP(ep.ip);
-        } catch {
-          return undefined;
-        }
-      }
-      return undefined;
-    };
-    const s = end(f.src);
-    const d = end(dstEnd ?? f.dst);
-    if (!s || !d) return;
-    if (engine.allows(s, d, f.port, f.protocol as L4Protocol)) return;
+    if (!blocksFlow(st.engine!.engine, f, at)) return;
     const n = f.count ?? 1;
     const audit = st.audit!;
     const m = bucketOf(f.time, st.spec?.audit.windowMs ?? 60_000);
