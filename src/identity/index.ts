@@ -171,8 +171,8 @@ export interface Identity {
    * backend, as its peer number and the port it takes the connection on. A Service with a selector is
    * backed by the workloads whose pods it selects, each on the Service port's targetPort (a number, or
    * a name, as each pod resolves it: one backend per number the pods give it); a Service without one by
-   * the addresses and ports of its EndpointSlices, as of the snapshot (the `default/kubernetes` Service,
-   * when no slice names an address, by its Endpoints object's subsets, read as slices). Policies apply
+   * the addresses and ports of its EndpointSlices, as of the snapshot (when no slice names an address,
+   * by its core/v1 Endpoints object's subsets, read as slices). Policies apply
    * after the ClusterIP is translated, so rules are written for these. Never empty for a Service;
    * undefined for any other peer.
    */
@@ -338,27 +338,28 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       for (const p of es.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
     }
   }
-  // The core/v1 Endpoints object says the same: read for the snapshots that have it and no slice that
-  // names an address (`kubectl get endpoints`, an older export, a hand-made snapshot), whose API server
-  // would otherwise have no address, and whose `kubernetes` Service no backend.
+  // A core/v1 Endpoints object says what its Service's slices would: read for the snapshots that have it
+  // and no slice of the Service that names an address (`kubectl get endpoints`, an older export, a
+  // hand-made snapshot). The API server's gives its addresses and ports, which it would otherwise lack.
   const fromSlices = apiEndpointIPs.size > 0;
   for (const o of snap.others) {
-    if (o.kind !== 'Endpoints' || o.metadata.namespace !== 'default' || o.metadata.name !== 'kubernetes')
-      continue;
-    const subsets = (o as Endpoints).subsets ?? [];
-    for (const s of subsets) {
-      for (const a of s.addresses ?? []) {
-        if (!a.ip) continue;
-        apiserverIPs.add(normaliseIP(a.ip));
-        if (!fromSlices) apiEndpointIPs.add(normaliseIP(a.ip));
+    if (o.kind !== 'Endpoints') continue;
+    const key = `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    if (key === 'default/kubernetes')
+      for (const s of (o as Endpoints).subsets ?? []) {
+        for (const a of s.addresses ?? []) {
+          if (!a.ip) continue;
+          apiserverIPs.add(normaliseIP(a.ip));
+          if (!fromSlices) apiEndpointIPs.add(normaliseIP(a.ip));
+        }
+        if (!fromSlices) for (const p of s.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
       }
-      if (!fromSlices) for (const p of s.ports ?? []) if (p.port) apiEndpointPorts.add(p.port);
-    }
-    // Its subsets become the slices the Service's backends are read from (as Kubernetes's mirroring
-    // controller would write them), so that 443 on the ClusterIP is translated to the endpoints' port
-    // exactly as with a slice.
-    if (!fromSlices && slicesByService.has('default/kubernetes'))
-      slicesByService.set('default/kubernetes', endpointsAsSlices(o as Endpoints));
+    // For a Service without a selector, its subsets become the slices its backends are read from (as
+    // Kubernetes's mirroring controller would write them), so that its ClusterIP is translated exactly as
+    // with a slice: 443 on the kubernetes Service's becomes the API server's port.
+    const slices = slicesByService.get(key);
+    if (slices !== undefined && !slices.some(namesAddress))
+      slicesByService.set(key, endpointsAsSlices(o as Endpoints));
   }
   for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
   for (const svc of snap.services) {
@@ -870,6 +871,11 @@ function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
   const s = spec as
     { template?: PodTemplate; jobTemplate?: { spec?: { template?: PodTemplate } } } | undefined;
   return kind === 'CronJob' ? s?.jobTemplate?.spec?.template : s?.template;
+}
+
+/** Whether an EndpointSlice names an address. */
+function namesAddress(es: EndpointSlice): boolean {
+  return (es.endpoints ?? []).some((e) => (e.addresses?.length ?? 0) > 0);
 }
 
 /** The slices of a Service with a selector (one frozen empty list for all). */

@@ -16,8 +16,9 @@
  *   pods', known from the pods); the API server's slices always keep theirs;
  * - Services: everything but `status`;
  * - Nodes: their addresses;
- * - every other kind: everything but `status` (the API server's core/v1 Endpoints object keeps its
- *   subsets' addresses and ports, which identity reads when no EndpointSlice names its addresses).
+ * - every other kind: everything but `status` (a core/v1 Endpoints object keeps its subsets' addresses
+ *   and ports, which identity reads for the API server, and for a Service without a selector, when no
+ *   EndpointSlice names its addresses).
  */
 
 /**

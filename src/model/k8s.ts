@@ -132,7 +132,8 @@ export interface EndpointSlice extends KObject {
 
 /**
  * A core/v1 Endpoints object: one subset per set of ports, its ready addresses. Not a kind the snapshot
- * models (it lands in `others`); identity reads the API server's (`default/kubernetes`).
+ * models (it lands in `others`); identity reads the API server's (`default/kubernetes`), and a Service
+ * without a selector's when no EndpointSlice of the Service names an address.
  */
 export interface Endpoints extends KObject {
   kind: 'Endpoints';

@@ -360,6 +360,57 @@ describe('identity of objects and pods missing from the snapshot', () => {
     });
   });
 
+  it('translates the ClusterIP of any Service without a selector by its Endpoints object when no slice names an address', async () => {
+    // A Service in front of a database outside the cluster, its address kept by hand in an Endpoints
+    // object; the snapshot has no EndpointSlice for it (an older export).
+    const service = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'billing-db', namespace: 'shop' },
+      spec: { clusterIP: '10.96.7.7', ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }] },
+    };
+    const subsets = [{ ips: ['203.0.113.50'], ports: [{ name: 'pg', port: 15432, protocol: 'TCP' }] }];
+    const endpoints = {
+      ...endpointsObject(subsets),
+      metadata: { name: 'billing-db', namespace: 'shop' },
+    };
+    const slice = {
+      ...apiSlice('billing-db-1', 'IPv4', subsets[0]!.ips, subsets[0]!.ports),
+      metadata: {
+        name: 'billing-db-1',
+        namespace: 'shop',
+        labels: { 'kubernetes.io/service-name': 'billing-db' },
+      },
+    };
+    const toDB = { ...viaClusterIP('10.96.7.7'), port: 5432 };
+    const r = await sameAnalysis(withObjects(service, endpoints), withObjects(service, slice), [toDB]);
+    expect(r.graph.edges.filter((e) => e.target.includes('203.0.113.50')).map((e) => e.id)).toEqual([
+      'shop/Deployment/cart->world:203.0.113.50:15432/TCP',
+    ]);
+    expect(egressOf(r, 'microseg-cart')).toContainEqual({
+      to: [{ ipBlock: { cidr: '203.0.113.50/32' } }],
+      ports: [{ protocol: 'TCP', port: 15432 }],
+    });
+    expect(JSON.stringify(r.graph)).not.toContain('10.96.7.7');
+    // A slice that names an address wins; the Endpoints object of a Service with a selector is not read.
+    const moved = {
+      ...endpoints,
+      subsets: [{ addresses: [{ ip: '203.0.113.99' }], ports: subsets[0]!.ports }],
+    };
+    const both = buildIdentity(withObjects(service, moved, slice));
+    const backends = (id: Identity, ip: string, port: number) =>
+      id
+        .serviceBackends(id.resolveNumber({ ip }, 0, port), port, 'TCP')!
+        .map((b) => [id.peerAt(b.peer).id, b.port]);
+    expect(backends(both, '10.96.7.7', 5432)).toEqual([['world:203.0.113.50', 15432]]);
+    const cartEndpoints = {
+      ...endpointsObject([{ ips: ['203.0.113.51'], ports: [{ port: 9999, protocol: 'TCP' }] }]),
+      metadata: { name: 'cart', namespace: 'shop' },
+    };
+    const id = buildIdentity(withObjects(cartEndpoints));
+    expect(backends(id, '10.96.5.6', 8080)).toEqual([['shop/Deployment/cart', 8080]]);
+  });
+
   const cronJob = (name: string) => ({
     apiVersion: 'batch/v1',
     kind: 'CronJob',
