@@ -135,6 +135,14 @@ async function pool<T>(items: readonly T[], n: number, f: (x: T) => Promise<void
   );
 }
 
+/** One way a flow may be audited: as the connection from `srcId` to `dstId`, checked at `at`. */
+interface AuditCandidate {
+  flow: Flow;
+  srcId: string;
+  dstId: string;
+  at: readonly Flow['src'][] | undefined;
+}
+
 export class SegmentationController {
   readonly metrics: SegmentationMetrics = {
     flowsIngested: 0,
@@ -332,8 +340,10 @@ export class SegmentationController {
             protocol: f.protocol,
           })
         : undefined;
-      // Each Segmentation counts the flow, and audits it, once however many backends it reached.
-      const counted = fanned ? new Set<SegState>() : undefined;
+      // Each Segmentation counts the flow, and audits it, once however many backends it reached: the
+      // connection went to one of them, which one is not known, so it would be blocked if the proposal
+      // blocks it at any of them (the first such backend is the one reported).
+      const candidates = fanned ? new Map<SegState, AuditCandidate[]>() : undefined;
       let matched = false;
       for (const { peer: src } of sources) {
         const sns = namespaceOf(src.id);
@@ -344,25 +354,40 @@ export class SegmentationController {
             if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
             matched = true;
             st.edges.add(src, dst, flow, shared);
-            if (counted?.has(st)) continue;
-            counted?.add(st);
-            st.flows += f.count ?? 1;
-            if (st.mode !== 'Learn' && st.audit && st.engine) this.#audit(st, flow, src.id, dst.id, at);
+            const auditing = st.mode !== 'Learn' && st.audit !== undefined && st.engine !== undefined;
+            if (candidates === undefined) {
+              st.flows += f.count ?? 1;
+              if (auditing) this.#audit(st, [{ flow, srcId: src.id, dstId: dst.id, at }]);
+              continue;
+            }
+            let list = candidates.get(st);
+            if (list === undefined) {
+              candidates.set(st, (list = []));
+              st.flows += f.count ?? 1;
+            }
+            if (auditing) list.push({ flow, srcId: src.id, dstId: dst.id, at });
           }
         }
       }
+      for (const [st, list] of candidates ?? []) if (list.length > 0) this.#audit(st, list);
       if (!matched) this.metrics.flowsUnmatched++;
     }
   }
 
   /**
-   * Checks a flow against the proposal in audit. `at`, for a flow to a Service's ClusterIP, is where the
-   * backend the flow is audited for is checked (a pod of a workload, an address, each endpoint address of
-   * the API server): policies see the connection after translation.
+   * Checks a flow against the proposal in audit, as each of `candidates` (one, or one per backend of a
+   * Service the flow reached, in the Segmentation's namespaces): it would be blocked when the proposal
+   * blocks it as any of them, and counts once. A candidate's `at`, for a flow to a Service's ClusterIP,
+   * is where its backend is checked (a pod of a workload, an address, each endpoint address of the API
+   * server): policies see the connection after translation.
    */
-  #audit(st: SegState, f: Flow, srcId: string, dstId: string, at?: readonly Flow['src'][]): void {
-    if (!PASSING.has(f.verdict) || !L4.has(f.protocol)) return;
-    if (!blocksFlow(st.engine!.engine, f, at)) return;
+  #audit(st: SegState, candidates: readonly AuditCandidate[]): void {
+    const blocked = candidates.find(
+      (c) =>
+        PASSING.has(c.flow.verdict) && L4.has(c.flow.protocol) && blocksFlow(st.engine!.engine, c.flow, c.at),
+    );
+    if (blocked === undefined) return;
+    const { flow: f, srcId, dstId } = blocked;
     const n = f.count ?? 1;
     const audit = st.audit!;
     const m = bucketOf(f.time, st.spec?.audit.windowMs ?? 60_000);

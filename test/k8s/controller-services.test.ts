@@ -112,4 +112,30 @@ describe('flows to a Service ClusterIP in the controller', () => {
     expect(seg.status!.wouldBlock).toBe(1);
     expect(ctrl.manager.controller.metrics.wouldBlock).toBe(1);
   });
+
+  it('would block a flow the proposal admits at one backend and not at another, once', async () => {
+    // A third backend joins the Service after the proposal was made: nothing admits frontend to it.
+    await createPod(admin, { namespace: ns, name: 'be3', labels: { app: 'be3', role: 'backend' } });
+    await setPodIPs(admin, { namespace: ns, name: 'be3' }, ['10.79.0.4']);
+    await eventually('be3 in the cache', () =>
+      ctrl.manager.cache.snapshot().pods.some((p) => p.metadata.name === 'be3' && p.status?.podIP),
+    );
+    // The audit's view of the cluster is rebuilt by a reconcile: wait for one begun after be3 arrived.
+    const r0 = ctrl.manager.controller.metrics.reconciles;
+    await eventually('a reconcile after be3', () => ctrl.manager.controller.metrics.reconciles >= r0 + 2);
+    const res = await ctrl.push([flow(`${ns}/frontend`, clusterIP, 80, { count: 3 })]);
+    expect(res.status).toBe(202);
+    // Admitted at be1 and be2, blocked at be3: the flow would be blocked, and counts once (3, not 9).
+    type Sample = { destination: string; count: number };
+    const seg = await waitSeg(cluster, segName, 'a sample naming be3', (s) =>
+      ((s.status as { audit?: { samples?: Sample[] } }).audit?.samples ?? []).some((x) =>
+        x.destination.endsWith('/be3'),
+      ),
+    );
+    expect(ctrl.manager.controller.metrics.wouldBlock).toBe(4);
+    // The status counts inside its 3 s window: this flow, and the earlier one if still inside.
+    expect([3, 4]).toContain(seg.status!.wouldBlock);
+    const samples = (seg.status as { audit?: { samples?: Sample[] } }).audit?.samples;
+    expect(samples?.at(-1)).toMatchObject({ destination: `${ns}/Pod/be3`, count: 3 });
+  });
 });
