@@ -396,6 +396,12 @@ export class Deduplicator {
   duplicates = 0;
   /** Generations emitted early because the entry cap was reached. */
   evictions = 0;
+  /**
+   * Observations older than every generation held when they came (more than a window before the
+   * newest) and held as a connection of their own: the connection they belong to may have been emitted
+   * already. Input out of time order (files of several nodes concatenated, say) gives these.
+   */
+  late = 0;
   private current = new Generation();
   private previous = new Generation();
   private generation = -Infinity;
@@ -576,6 +582,8 @@ export class Deduplicator {
       return;
     }
     const generation = this.generation;
+    // Older than every generation held: if it is not merged below, it is held on its own (late).
+    const late = Math.floor(flow.time / this.windowMs) < generation - 1;
     this.advance(flow.time, out);
     if (
       absent &&
@@ -587,6 +595,7 @@ export class Deduplicator {
       this.kp === this.ap
     ) {
       // `held` just found no connection with this key, and nothing was held or emitted since.
+      if (late) this.late++;
       this.hold(kind, out, flow);
       return;
     }
@@ -609,6 +618,7 @@ export class Deduplicator {
       this.duplicates++;
       return;
     }
+    if (late) this.late++;
     this.hold(kind, out, flow);
   }
 

@@ -75,6 +75,12 @@ export interface IngestStats {
   duplicates: number;
   /** Times the de-duplication cap forced an early flush. */
   dedupEvictions: number;
+  /**
+   * Observations that came more than a de-duplication window after later ones (input out of time
+   * order): they could not be merged with the connection they belong to, which may count twice, and
+   * a connection dropped at one node and forwarded at another may then look allowed.
+   */
+  lateObservations: number;
   /** Reply observations turned around to initiator -> responder. */
   repliesFlipped: number;
   /** Hubble observations by the rule that decided their direction. */
@@ -106,6 +112,7 @@ export function emptyIngestStats(): IngestStats {
     flows: 0,
     duplicates: 0,
     dedupEvictions: 0,
+    lateObservations: 0,
     repliesFlipped: 0,
     direction: Object.fromEntries(DIRECTION_RULES.map((r) => [r, 0])) as Record<DirectionRule, number>,
     skipped: {},
@@ -135,6 +142,12 @@ export function formatIngestStats(s: IngestStats): string {
   if (ev.length > 0)
     lines.push(`hubble events: ${ev.map(([k, v]) => `${k} ${v}`).join(', ')}; events lost: ${s.lostEvents}`);
   if (s.emptySources.length > 0) lines.push(`empty: ${s.emptySources.join(', ')}`);
+  if (s.lateObservations > 0)
+    lines.push(
+      `out of time order: ${s.lateObservations} observation(s) came after later ones by more than the ` +
+        `de-duplication window and were not merged with their connection (concatenated files of ` +
+        `several nodes? give each file as its own --flows, or sort the lines by time)`,
+    );
   if (s.badLines > 0) {
     lines.push(
       `bad lines: ${s.badLines} (${Object.entries(s.bad)
@@ -563,6 +576,8 @@ export class FlowReader implements AsyncIterable<Flow> {
   private readonly dedup: Deduplicator | undefined;
   private lost = 0n;
   private started = false;
+  /** While sources are merged (`merged`): their flows are handed on as they are, not de-duplicated. */
+  private raw = false;
 
   constructor(sources: string[], opts: ReadFlowsOptions = {}) {
     if (sources.length === 0) throw new InputError('no flow sources given');
@@ -589,9 +604,8 @@ export class FlowReader implements AsyncIterable<Flow> {
     // what the caller does with the flows then (building a graph, proposing policies) has it back.
     const release = holdWasmScanner();
     try {
-      for (const source of this.sources) {
-        yield* this.readSource(source);
-      }
+      if (this.dedup !== undefined && this.sources.length > 1) yield* this.merged(this.dedup);
+      else for (const source of this.sources) yield* this.readSource(source);
       release();
       if (this.dedup) {
         const out: Flow[] = [];
@@ -604,6 +618,66 @@ export class FlowReader implements AsyncIterable<Flow> {
     }
   }
 
+  /**
+   * Several sources (a node's exporter file each, say) merged by time before de-duplication, so that
+   * the observations of one connection at two nodes meet in one window whichever files hold them.
+   * Each source is read on its own (without the de-duplicator) and, while its flows come in time
+   * order, the one whose next flow is earliest goes first; ties go to the source given first. Within a
+   * source, order is kept: what is out of order there is the de-duplication window's to absorb.
+   */
+  private async *merged(dedup: Deduplicator): AsyncGenerator<Flow[]> {
+    this.raw = true;
+    const heads = this.sources.map((source) => ({
+      it: this.readSource(source)[Symbol.asyncIterator](),
+      batch: [] as Flow[],
+      at: 0,
+      done: false,
+    }));
+    type Head = (typeof heads)[number];
+    /** Whether `h` has a flow to give, reading its next batch when the current one is used up. */
+    const ready = async (h: Head): Promise<boolean> => {
+      while (!h.done && h.at >= h.batch.length) {
+        const r = await h.it.next();
+        if (r.done === true) h.done = true;
+        else {
+          h.batch = r.value;
+          h.at = 0;
+        }
+      }
+      return !h.done;
+    };
+    try {
+      for (;;) {
+        // The source whose next flow is earliest, and the time of the next one's after it.
+        let first: Head | undefined;
+        let bound = Infinity;
+        for (const h of heads) {
+          if (h.at >= h.batch.length && !(await ready(h))) continue;
+          const t = h.batch[h.at]!.time;
+          if (first === undefined || t < first.batch[first.at]!.time) {
+            if (first !== undefined) bound = Math.min(bound, first.batch[first.at]!.time);
+            first = h;
+          } else bound = Math.min(bound, t);
+        }
+        if (first === undefined) break;
+        const out: Flow[] = [];
+        const { batch } = first;
+        let i = first.at;
+        // Its flows up to the others' next one (at least one, so that a tie moves on).
+        do dedup.add(batch[i++]!, out);
+        while (i < batch.length && batch[i]!.time <= bound);
+        first.at = i;
+        this.raw = false;
+        this.sync();
+        if (out.length > 0) yield this.emitted(out);
+        this.raw = true;
+      }
+    } finally {
+      this.raw = false;
+      for (const h of heads) if (!h.done) await h.it.return?.(undefined);
+    }
+  }
+
   /** Reads all flows into an array (for small inputs and tests). */
   async toArray(): Promise<Flow[]> {
     const all: Flow[] = [];
@@ -612,7 +686,7 @@ export class FlowReader implements AsyncIterable<Flow> {
   }
 
   private emitted(out: Flow[]): Flow[] {
-    this.stats.flows += out.length;
+    if (!this.raw) this.stats.flows += out.length;
     return out;
   }
 
@@ -620,6 +694,7 @@ export class FlowReader implements AsyncIterable<Flow> {
     if (this.dedup) {
       this.stats.duplicates = this.dedup.duplicates;
       this.stats.dedupEvictions = this.dedup.evictions;
+      this.stats.lateObservations = this.dedup.late;
     }
     const lost = this.lost;
     this.stats.lostEvents = lost <= MAX_SAFE ? Number(lost) : lost.toString();
@@ -692,7 +767,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       const stats = this.stats;
       // Observations that add nothing to a connection already held are counted without a Flow.
       const sink: DuplicateSink | undefined =
-        this.dedup === undefined
+        this.dedup === undefined || this.raw
           ? undefined
           : {
               dedup: this.dedup,
@@ -964,7 +1039,7 @@ export class FlowReader implements AsyncIterable<Flow> {
 
   private addFlow(f: Flow, out: Flow[]): void {
     this.stats.observations++;
-    if (this.dedup) this.dedup.add(f, out);
+    if (this.dedup && !this.raw) this.dedup.add(f, out);
     else out.push(f);
   }
 

@@ -23,6 +23,12 @@ export function buildReport(
     warnings.push(`${unattributed} flow(s) have an end that could not be attributed to a workload or peer`);
   if (ingest && ingest.lostEvents !== 0)
     warnings.push(`Hubble reported ${ingest.lostEvents} lost event(s): the graph may miss connections`);
+  if (ingest && ingest.lateObservations > 0)
+    warnings.push(
+      `${ingest.lateObservations} observation(s) came out of time order, too late to be merged with their ` +
+        `connection: connections may count twice, and one dropped at a node may look allowed (give each ` +
+        `node's file as its own --flows, or sort the lines by time)`,
+    );
   return {
     reportVersion: REPORT_VERSION,
     inputs: ingest
@@ -32,6 +38,7 @@ export function buildReport(
           observations: ingest.observations,
           flows: ingest.flows,
           duplicatesMerged: ingest.duplicates,
+          lateObservations: ingest.lateObservations,
           repliesFlipped: ingest.repliesFlipped,
           skipped: ingest.skipped,
           hubbleEvents: ingest.events,
