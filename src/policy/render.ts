@@ -39,8 +39,9 @@ export class YamlWriter {
         this.#seq(value, '', undefined, out);
       } else {
         if (!isPlain(value)) throw new Unusual();
-        if (Object.keys(value).length === 0) return '{}\n';
         this.#map(value as Record<string, unknown>, '', undefined, out);
+        // No keys, or only keys whose values are undefined (the library leaves them out, as #map does).
+        if (out.length === 0) return '{}\n';
       }
       return out.join('');
     } catch (err) {

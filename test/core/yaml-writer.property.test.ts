@@ -139,6 +139,9 @@ describe('YamlWriter', () => {
     expect(writer.document([{ '...': { '---': 1 } }, { '---': 1 }])).toBe(
       stringify([{ '...': { '---': 1 } }, { '---': 1 }], OPTIONS),
     );
+    // Undefined values are left out, as the library leaves them out; a map of only those is `{}`.
+    expect(writer.document({ a: undefined })).toBe('{}\n');
+    expect(writer.document({ a: undefined, b: { c: undefined, d: 1 } })).toBe('b:\n  d: 1\n');
     expect(writer.fallbacks).toBe(0);
   });
 });
