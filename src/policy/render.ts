@@ -15,13 +15,15 @@ class Unusual extends Error {}
 /**
  * `stringify(value, YAML_OPTIONS)` of the `yaml` library for JSON-like values, written directly: block
  * maps and sequences laid out as the library lays them out, every scalar rendered once by the library
- * in its context (a key, a map value, a sequence item) and remembered, since policies repeat the same
- * names, labels and ports thousands of times. A document with anything else (a string with a line
- * break, a key the library would write in explicit form, undefined in an array, a non-plain object,
- * a number that is not finite) is given to the library whole. `test/core/yaml-writer.property.test.ts`
+ * in its context (a key of the top map, a key below it, a map value, a sequence item) and remembered,
+ * since policies repeat the same names, labels and ports thousands of times. A document with anything
+ * else (a string with a line break, a key the library would write in explicit form, undefined in an
+ * array, a non-plain object, a number that is not finite) is given to the library whole. `test/core/yaml-writer.property.test.ts`
  * checks the output against the library's on random values.
  */
 export class YamlWriter {
+  /** Keys of a document's top map, and keys of the maps below it: the library writes some differently. */
+  readonly #topKeys = new Map<string, string>();
   readonly #keys = new Map<string, string>();
   readonly #values = new Map<unknown, string>();
   readonly #items = new Map<unknown, string>();
@@ -37,8 +39,9 @@ export class YamlWriter {
         this.#seq(value, '', undefined, out);
       } else {
         if (!isPlain(value)) throw new Unusual();
-        if (Object.keys(value).length === 0) return '{}\n';
         this.#map(value as Record<string, unknown>, '', undefined, out);
+        // No keys, or only keys whose values are undefined (the library leaves them out, as #map does).
+        if (out.length === 0) return '{}\n';
       }
       return out.join('');
     } catch (err) {
@@ -54,7 +57,7 @@ export class YamlWriter {
     for (const k of Object.keys(m)) {
       const v = m[k];
       if (v === undefined) continue;
-      const key = prefix + this.#key(k);
+      const key = prefix + this.#key(k, ind === '');
       prefix = ind;
       const inline = this.#inline(v, this.#values);
       if (inline !== undefined) out.push(key, ': ', inline, '\n');
@@ -112,15 +115,26 @@ export class YamlWriter {
     return text;
   }
 
-  #key(k: string): string {
-    let text = this.#keys.get(k);
+  /**
+   * A key's text in the document's top map (`top`) or in a map below it. The library quotes a key that
+   * starts with a document marker (`---`, `...`) in the top map only, where the key starts its line.
+   */
+  #key(k: string, top: boolean): string {
+    const cache = top ? this.#topKeys : this.#keys;
+    let text = cache.get(k);
     if (text === undefined) {
       if (/[\n\r]/.test(k)) throw new Unusual();
-      const whole = stringify({ [k]: 0 }, YAML_OPTIONS);
-      if (!whole.endsWith(': 0\n') || whole.indexOf('\n') !== whole.length - 1 || whole.startsWith('? '))
+      const whole = top ? stringify({ [k]: 0 }, YAML_OPTIONS) : stringify({ a: { [k]: 0 } }, YAML_OPTIONS);
+      const lead = top ? '' : 'a:\n  ';
+      if (
+        !whole.startsWith(lead) ||
+        !whole.endsWith(': 0\n') ||
+        whole.indexOf('\n', lead.length) !== whole.length - 1 ||
+        whole.startsWith('? ', lead.length)
+      )
         throw new Unusual();
-      text = whole.slice(0, -4);
-      this.#keys.set(k, text);
+      text = whole.slice(lead.length, -4);
+      cache.set(k, text);
     }
     return text;
   }
