@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { InputError, parseObjectsText } from '../model/snapshot.ts';
+import { hasLoopbackEnd } from './common.ts';
 import type { DedupOptions } from './dedup.ts';
 import { Deduplicator } from './dedup.ts';
 import type { DirectionRule } from './direction.ts';
@@ -909,8 +910,14 @@ export class FlowReader implements AsyncIterable<Flow> {
         item,
         items.length > 1 || items[0] !== o ? `item ${i + 1}` : 'object',
       );
-      if (r instanceof FlowInputError) this.badLine(source, no, r);
-      else for (const f of r) this.addFlow(f, out);
+      if (r instanceof FlowInputError) {
+        this.badLine(source, no, r);
+        continue;
+      }
+      for (const f of r) {
+        if (hasLoopbackEnd(f)) this.skip('loopback');
+        else this.addFlow(f, out);
+      }
     }
   }
 
@@ -922,6 +929,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       case 'generic': {
         const r = parseGenericLine(line);
         if (r instanceof FlowInputError) this.badLine(source, no, r);
+        else if (hasLoopbackEnd(r)) this.skip('loopback');
         else this.addFlow(r, out);
         return;
       }
