@@ -130,18 +130,19 @@ export function formatIngestStats(s: IngestStats): string {
     `read ${s.lines} line(s) from ${s.sources.length} source(s): ${s.flows} flow(s) ` +
       `(${s.observations} observation(s), ${s.duplicates} duplicate(s) merged, ${s.repliesFlipped} repl(ies) flipped)`,
   ];
-  const skipped = Object.entries(s.skipped).map(([k, v]) => `${k} ${v}`);
+  // Reasons by name, not in the order the input met them.
+  const byName = (m: Partial<Record<string, number>>) =>
+    Object.keys(m)
+      .sort()
+      .map((k) => `${k} ${m[k]}`);
+  const skipped = byName(s.skipped);
   if (skipped.length > 0) lines.push(`skipped: ${skipped.join(', ')}`);
   const ev = Object.entries(s.events).filter(([, v]) => v > 0);
   if (ev.length > 0)
     lines.push(`hubble events: ${ev.map(([k, v]) => `${k} ${v}`).join(', ')}; events lost: ${s.lostEvents}`);
   if (s.emptySources.length > 0) lines.push(`empty: ${s.emptySources.join(', ')}`);
   if (s.badLines > 0) {
-    lines.push(
-      `bad lines: ${s.badLines} (${Object.entries(s.bad)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')})`,
-    );
+    lines.push(`bad lines: ${s.badLines} (${byName(s.bad).join(', ')})`);
     for (const sample of s.samples) lines.push(`  ${formatSample(sample)}`);
   }
   return lines.join('\n') + '\n';
