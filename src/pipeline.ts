@@ -9,7 +9,7 @@ import type { StreamedGraph } from './graph/build.ts';
 import { buildServiceGraph, streamServiceGraph } from './graph/build.ts';
 import type { EdgeRecord, ServiceGraph } from './graph/types.ts';
 import type { Identity, IdentityOptions } from './identity/index.ts';
-import { buildIdentity } from './identity/index.ts';
+import { buildIdentity, clusterDNSPorts } from './identity/index.ts';
 import type { Peer } from './identity/types.ts';
 import type { ClusterSnapshot } from './model/snapshot.ts';
 import { proposePolicies } from './policy/index.ts';
@@ -93,6 +93,7 @@ export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analys
       workloads: input.identity.workloads,
       graph,
       clusterDNS: input.identity.clusterDNS,
+      clusterDNSPorts: clusterDNSPorts(input.identity),
       apiserverEndpoints: input.identity.apiserverEndpoints,
       podNetworks: input.identity.podNetworks,
       membership: segments.membership,

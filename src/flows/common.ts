@@ -129,6 +129,55 @@ export function isIPAddress(s: string): boolean {
   return s.includes(':') && !s.includes('%') && isIPv6(s);
 }
 
+/**
+ * True for a loopback address: IPv4 127.0.0.0/8, IPv6 ::1, or an IPv4-mapped IPv6 address of 127/8
+ * (`::ffff:127.0.0.1`, `::ffff:7f00:1`), in any valid text form. Traffic to or from one never leaves
+ * the host, or the pod's network namespace, it is seen in: NetworkPolicy cannot affect it.
+ */
+export function isLoopbackIP(ip: string): boolean {
+  const c = ip.charCodeAt(0);
+  // '127.' — an IPv6 text cannot start with it.
+  if (c === 49) return ip.charCodeAt(1) === 50 && ip.charCodeAt(2) === 55 && ip.charCodeAt(3) === 46;
+  // Both IPv6 forms have a first group of zero: the text starts with '0' or '::'.
+  if ((c !== 48 && c !== 58) || !ip.includes(':')) return false;
+  const g = ipv6Groups(ip);
+  if (g === undefined) return false;
+  for (let i = 0; i < 5; i++) if (g[i] !== 0) return false;
+  if (g[5] === 0xffff) return g[6]! >>> 8 === 127;
+  return g[5] === 0 && g[6] === 0 && g[7] === 1;
+}
+
+/** The eight 16-bit groups of an IPv6 text (a trailing dotted quad included), or undefined. */
+function ipv6Groups(ip: string): number[] | undefined {
+  let s = ip;
+  const quad = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(2).map(Number) as [number, number, number, number];
+    if (a > 255 || b > 255 || c > 255 || d > 255) return undefined;
+    s = `${quad[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (t: string) => (t === '' ? [] : t.split(':'));
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const zeros = 8 - head.length - tail.length;
+  if (halves.length === 2 ? zeros < 1 : zeros !== 0) return undefined;
+  const out: number[] = [];
+  for (const t of [...head, ...Array<string>(zeros).fill('0'), ...tail]) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(t)) return undefined;
+    out.push(parseInt(t, 16));
+  }
+  return out;
+}
+
+/** Whether either end of a flow has a loopback address (see isLoopbackIP). */
+export function hasLoopbackEnd(f: { src: { ip?: string }; dst: { ip?: string } }): boolean {
+  return (
+    (f.src.ip !== undefined && isLoopbackIP(f.src.ip)) || (f.dst.ip !== undefined && isLoopbackIP(f.dst.ip))
+  );
+}
+
 /** Removes one trailing dot of a fully qualified DNS name. */
 export function stripDot(name: string): string {
   return name.length > 1 && name.charCodeAt(name.length - 1) === 46 ? name.slice(0, -1) : name;

@@ -8,8 +8,10 @@
  * connection: the egress trace at the source node, the ingress trace at the destination, the overlay
  * hop, the policy-verdict event, the L7 proxy record and the reply packets all collapse into one record.
  *
- * Records without an initiator port (aggregates such as Kubescape neighbours or generic records that
- * carry a `count`) cannot be told apart as connections and pass through untouched.
+ * Records without an initiator port (aggregates such as Kubescape neighbours or generic records without
+ * `srcPort`, every generic ICMP record among them) cannot be told apart as connections and pass through
+ * untouched. ICMP has no ports: an ICMP observation of Hubble, a packet, is keyed by its type instead
+ * (see `isConnection`).
  *
  * Memory is bounded: entries live in two generations of `windowMs` each (current and previous, keyed
  * by the time of the newest observation seen so far). When the newest time moves into a new
@@ -106,13 +108,25 @@ export function compactKey(code: number, s: number, d: number, sport: number, po
   return String.fromCharCode(code, s & 0xffff, s >>> 16, d & 0xffff, d >>> 16, sport, port);
 }
 
+/**
+ * Whether a flow of the protocol class `icmp` takes part in de-duplication: with an initiator port, or
+ * as an ICMP packet Hubble observed (ICMP has no ports; its type is in the key). A record of any other
+ * input without an initiator port is an aggregate, which passes through untouched: a generic ICMP
+ * record (the schema has no `srcPort` for ICMP) stands for `count` connections of its own, and two of
+ * them are not one connection seen twice.
+ */
+function isConnection(f: Flow, icmp: boolean): boolean {
+  return icmp ? f.input === 'hubble' : f.srcPort !== undefined;
+}
+
 /** The connection key of a flow, or undefined when it cannot be de-duplicated. */
 export function connectionKey(f: Flow): string | undefined {
   const s = endpointKey(f.src);
   const d = endpointKey(f.dst);
   if (s === '' || d === '') return undefined;
-  if (f.protocol === 'ICMPv4' || f.protocol === 'ICMPv6') return `${f.protocol} ${s} ${d} ${f.port}`;
-  if (f.srcPort === undefined) return undefined;
+  const icmp = f.protocol === 'ICMPv4' || f.protocol === 'ICMPv6';
+  if (!isConnection(f, icmp)) return undefined;
+  if (icmp) return `${f.protocol} ${s} ${d} ${f.port}`;
   return `${f.protocol} ${s} ${f.srcPort} ${d} ${f.port}`;
 }
 
@@ -468,7 +482,7 @@ export class Deduplicator {
     const d = this.endpointId(f.dst);
     if (s < 0 || d < 0) return -1;
     const icmp = f.protocol === 'ICMPv4' || f.protocol === 'ICMPv6';
-    if (!icmp && f.srcPort === undefined) return -1;
+    if (!isConnection(f, icmp)) return -1;
     const sport = icmp ? 0 : f.srcPort!;
     const code = PROTOCOL_CODE[f.protocol];
     // A text key is at least 11 units long, so the two forms never meet.

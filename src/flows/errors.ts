@@ -12,8 +12,11 @@ export type BadReason =
   | 'bad-value'
   | 'unknown-field';
 
-/** A line that is well-formed but deliberately not turned into a flow (counted, not an error). */
-export type SkipReason = 'health' | 'unsupported-protocol' | 'close-event' | 'no-ports';
+/**
+ * A line that is well-formed but deliberately not turned into a flow (counted, not an error).
+ * `loopback`: a connection with a loopback address at either end, which never leaves its pod.
+ */
+export type SkipReason = 'health' | 'unsupported-protocol' | 'close-event' | 'no-ports' | 'loopback';
 
 /** A problem with one input record: a reason code for counting and a message naming what was wrong. */
 export class FlowInputError extends Error {

@@ -14,7 +14,7 @@
  * Pure computation on plain data: no I/O beyond loading the module file once.
  */
 import { readFileSync } from 'node:fs';
-import { isIPAddress, parseRfc3339 } from './common.ts';
+import { isIPAddress, isLoopbackIP, parseRfc3339 } from './common.ts';
 import type { Deduplicator } from './dedup.ts';
 import {
   FIELD_IP,
@@ -653,23 +653,36 @@ function ipNumber(dedup: Deduplicator, id: number): number | undefined {
   return n;
 }
 
-// Whether the string of an id is an IP address, once asked: 0 not asked yet, 1 yes, 2 no.
+// What the string of an id is, once asked: 0 not asked yet, else one of these.
+const IP_ADDRESS = 1;
+const NO_IP = 2;
+const LOOPBACK_IP = 3;
 let ipValid = new Int8Array(0);
 
-/** Whether the string with id `id` is an IP address (remembered per id). */
-function isIP(id: number): boolean {
+/** What the string with id `id` is: IP_ADDRESS, NO_IP or LOOPBACK_IP (remembered per id). */
+function ipKind(id: number): number {
   if (id < ipValid.length) {
     const known = ipValid[id]!;
-    if (known !== 0) return known === 1;
+    if (known !== 0) return known;
   }
-  const valid = isIPAddress(strs[id]!);
-  (ipValid = roomFor(ipValid, id, 0))[id] = valid ? 1 : 2;
-  return valid;
+  const text = strs[id]!;
+  const kind = !isIPAddress(text) ? NO_IP : isLoopbackIP(text) ? LOOPBACK_IP : IP_ADDRESS;
+  (ipValid = roomFor(ipValid, id, 0))[id] = kind;
+  return kind;
 }
 
-/** Whether an address slot holds a valid IP address (never the empty string). */
+/** Whether the string with id `id` is an IP address. */
+function isIP(id: number): boolean {
+  return ipKind(id) !== NO_IP;
+}
+
+/**
+ * Whether an address slot holds a valid IP address (never the empty string) that a held connection may
+ * have: not a loopback one, whose lines normalisation skips (they must not move the de-duplicator's
+ * generations either, as `absorbs` would).
+ */
 function validIP(id: number): boolean {
-  return id >= 0 && isIP(id);
+  return id >= 0 && ipKind(id) === IP_ADDRESS;
 }
 
 // What fastDuplicate made of a string id as a protocol and as a verdict (null: none it models).

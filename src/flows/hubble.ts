@@ -5,7 +5,7 @@
  * Two steps, shared by the slow (JSON.parse) and the fast (scanner) path: *extract* reads and type-checks
  * the few fields used into a flat `HubbleFields` record, *finish* turns that record into a `Flow`.
  */
-import { MAX_TIME_MS, asInteger, isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import { MAX_TIME_MS, asInteger, isIPAddress, isLoopbackIP, parseRfc3339, stripDot } from './common.ts';
 import type { DirectionRule } from './direction.ts';
 import { DIRECTION_RULES, direction, icmpRequestType } from './direction.ts';
 import type { SkipReason } from './errors.ts';
@@ -777,6 +777,8 @@ function finish(f: HubbleFields): HubbleResult {
   let src = buildEndpoint(f.src, srcIP);
   let dst = buildEndpoint(f.dst, dstIP);
   if (src.reserved === 'health' || dst.reserved === 'health') return { kind: 'skip', reason: 'health' };
+  // Not normally seen (Cilium's datapath is not on the loopback interface), skipped as in every format.
+  if (isLoopbackIP(srcIP) || isLoopbackIP(dstIP)) return { kind: 'skip', reason: 'loopback' };
   const isIcmp = protocol === 'ICMPv4' || protocol === 'ICMPv6';
   let srcPort = isIcmp ? 0 : (f.src.port ?? 0);
   let port = isIcmp ? (f.icmpType ?? 0) : (f.dst.port ?? 0);

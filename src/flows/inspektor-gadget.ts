@@ -7,9 +7,10 @@
  * KubeIPResolver operator, `src.k8s` / `dst.k8s` name the peer pod or Service.
  * What it cannot know: verdicts (only established connections are traced, so every flow is FORWARDED),
  * UDP or ICMP traffic, the peer's pod when the resolver is off (only its IP), DNS names.
- * `close` events repeat a connection already reported and are skipped.
+ * `close` events repeat a connection already reported and are skipped, as are connections over the
+ * loopback interface (an address of 127.0.0.0/8, ::1 or ::ffff:127.x.y.z at either end).
  */
-import { MAX_TIME_MS, isIPAddress, parseRfc3339 } from './common.ts';
+import { MAX_TIME_MS, isIPAddress, isLoopbackIP, parseRfc3339 } from './common.ts';
 import type { SkipReason } from './errors.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol } from './types.ts';
@@ -153,6 +154,10 @@ function convert(o: unknown): Flow | { skip: SkipReason } {
   const srcPeer = peerEndpoint(s.ip, s.peer, 'src.k8s');
   const localMerged: FlowEndpoint = { ...srcPeer, ...local };
   const remote = peerEndpoint(d.ip, d.peer, 'dst.k8s');
+  // A connection over the loopback interface stays inside the pod (a sidecar and its app, a process
+  // and its admin port): no NetworkPolicy can affect it, and a rule for it would open the port
+  // between the workload's pods (127.0.0.1) or to an ipBlock ::1/128.
+  if (isLoopbackIP(s.ip) || isLoopbackIP(d.ip)) return { skip: 'loopback' };
   const connect = type === 'connect';
   const flow = {
     time,

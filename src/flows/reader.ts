@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { InputError, parseObjectsText } from '../model/snapshot.ts';
+import { hasLoopbackEnd } from './common.ts';
 import type { DedupOptions } from './dedup.ts';
 import { Deduplicator } from './dedup.ts';
 import type { DirectionRule } from './direction.ts';
@@ -136,7 +137,12 @@ export function formatIngestStats(s: IngestStats): string {
     `read ${s.lines} line(s) from ${s.sources.length} source(s): ${s.flows} flow(s) ` +
       `(${s.observations} observation(s), ${s.duplicates} duplicate(s) merged, ${s.repliesFlipped} repl(ies) flipped)`,
   ];
-  const skipped = Object.entries(s.skipped).map(([k, v]) => `${k} ${v}`);
+  // Reasons by name, not in the order the input met them.
+  const byName = (m: Partial<Record<string, number>>) =>
+    Object.keys(m)
+      .sort()
+      .map((k) => `${k} ${m[k]}`);
+  const skipped = byName(s.skipped);
   if (skipped.length > 0) lines.push(`skipped: ${skipped.join(', ')}`);
   const ev = Object.entries(s.events).filter(([, v]) => v > 0);
   if (ev.length > 0)
@@ -149,11 +155,7 @@ export function formatIngestStats(s: IngestStats): string {
         `several nodes? give each file as its own --flows, or sort the lines by time)`,
     );
   if (s.badLines > 0) {
-    lines.push(
-      `bad lines: ${s.badLines} (${Object.entries(s.bad)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')})`,
-    );
+    lines.push(`bad lines: ${s.badLines} (${byName(s.bad).join(', ')})`);
     for (const sample of s.samples) lines.push(`  ${formatSample(sample)}`);
   }
   return lines.join('\n') + '\n';
@@ -984,8 +986,14 @@ export class FlowReader implements AsyncIterable<Flow> {
         item,
         items.length > 1 || items[0] !== o ? `item ${i + 1}` : 'object',
       );
-      if (r instanceof FlowInputError) this.badLine(source, no, r);
-      else for (const f of r) this.addFlow(f, out);
+      if (r instanceof FlowInputError) {
+        this.badLine(source, no, r);
+        continue;
+      }
+      for (const f of r) {
+        if (hasLoopbackEnd(f)) this.skip('loopback');
+        else this.addFlow(f, out);
+      }
     }
   }
 
@@ -997,6 +1005,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       case 'generic': {
         const r = parseGenericLine(line);
         if (r instanceof FlowInputError) this.badLine(source, no, r);
+        else if (hasLoopbackEnd(r)) this.skip('loopback');
         else this.addFlow(r, out);
         return;
       }

@@ -177,6 +177,12 @@ export interface Identity {
    * undefined for any other peer.
    */
   serviceBackends(n: number, port: number, protocol: string): readonly ServiceBackend[] | undefined;
+  /**
+   * The Service peers (see `serviceBackends`) of the ClusterIPs of the Service `namespace/name`, one per
+   * address family, numbered now when no flow has reached them yet (no statistic counts this); empty
+   * when the snapshot has no such Service, or none with a backend.
+   */
+  servicePeers(namespace: string, name: string): number[];
 }
 
 /** One destination a connection to a Service's ClusterIP may reach. */
@@ -486,18 +492,32 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const svc = serviceIPs.get(ip);
     if (svc) {
       stats.byServiceIP++;
-      const family = ip.includes(':') ? 1 : 0;
-      const peers = (svc.peers ??= [undefined, undefined]);
-      let n = peers[family];
-      if (n === undefined) {
-        const { namespace, name } = svc.service.metadata;
-        const id = `service:${namespace!}/${name}${family === 1 ? ' (IPv6)' : ''}`;
-        peers[family] = n = numberOf({ id, kind: 'service', ip });
-        serviceByPeer.set(n, svc);
-      }
-      return peerList[n]!;
+      return peerList[servicePeer(svc, ip)]!;
     }
     return undefined;
+  };
+  /** The peer number of a Service's ClusterIP `ip` (normalised): one per Service and family. */
+  const servicePeer = (svc: ServiceEntry, ip: string): number => {
+    const family = ip.includes(':') ? 1 : 0;
+    const peers = (svc.peers ??= [undefined, undefined]);
+    let n = peers[family];
+    if (n === undefined) {
+      const { namespace, name } = svc.service.metadata;
+      const id = `service:${namespace!}/${name}${family === 1 ? ' (IPv6)' : ''}`;
+      peers[family] = n = numberOf({ id, kind: 'service', ip });
+      serviceByPeer.set(n, svc);
+    }
+    return n;
+  };
+  const servicePeers = (namespace: string, name: string): number[] => {
+    const out: number[] = [];
+    for (const [ip, svc] of serviceIPs) {
+      const m = svc.service.metadata;
+      if (m.namespace !== namespace || m.name !== name) continue;
+      const n = servicePeer(svc, ip);
+      if (!out.includes(n)) out.push(n);
+    }
+    return out;
   };
 
   const apiPorts = new Set<number>([443, ...apiEndpointPorts]);
@@ -759,7 +779,40 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     resolveNumber,
     peerAt: (n) => peerList[n]!,
     serviceBackends,
+    servicePeers,
   };
+}
+
+/** A port a cluster DNS workload takes DNS queries on. */
+export interface DNSPort {
+  protocol: 'UDP' | 'TCP';
+  port: number;
+}
+
+/**
+ * Where each workload behind the cluster DNS Service takes DNS queries. Pods resolve through the
+ * `kube-system/kube-dns` Service's port 53, and policies apply after its ClusterIP is translated: to the
+ * Service port's targetPort, for UDP and for TCP, as `serviceBackends` resolves it for each backend (a
+ * number, or a container port's name each pod gives a number: CoreDNS listening on 5353). By workload
+ * id; a workload the Service does not reach on a protocol has no port of it (nor has any workload when
+ * the snapshot has no such Service), and the caller falls back to 53.
+ */
+export function clusterDNSPorts(
+  identity: Pick<Identity, 'servicePeers' | 'serviceBackends' | 'peerAt'>,
+): Map<string, DNSPort[]> {
+  const out = new Map<string, DNSPort[]>();
+  for (const n of identity.servicePeers('kube-system', 'kube-dns'))
+    for (const protocol of ['UDP', 'TCP'] as const)
+      for (const b of identity.serviceBackends(n, 53, protocol) ?? []) {
+        const peer = identity.peerAt(b.peer);
+        // No backend found: the Service's address itself, which is no DNS workload.
+        if (peer.kind !== 'workload') continue;
+        let ports = out.get(peer.id);
+        if (!ports) out.set(peer.id, (ports = []));
+        if (!ports.some((p) => p.protocol === protocol && p.port === b.port))
+          ports.push({ protocol, port: b.port });
+      }
+  return out;
 }
 
 function podNetworkOf(ip: string): string {

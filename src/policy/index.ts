@@ -38,6 +38,11 @@ export interface ProposeInput {
   graph: ServiceGraph;
   clusterDNS: readonly string[];
   /**
+   * The ports each cluster DNS workload takes DNS queries on, after the kube-dns Service's translation
+   * (`clusterDNSPorts`); a workload without a port of a protocol here gets 53 for it.
+   */
+  clusterDNSPorts?: ReadonlyMap<string, readonly { protocol: Protocol; port: number }[]>;
+  /**
    * The API server's endpoint addresses: a rule to or from it names each. Its ports are those of the
    * observed edges, never every endpoint port.
    */
@@ -234,7 +239,13 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       const peer = remotePeer(e.source, 'ingress', dst, e);
       if (typeof peer === 'string')
         notExpressible.push({ edge: e.id, reason: `ingress to ${dst.id}: ${peer}` });
-      else addPort(ruleFor(ingress, dst.id, peer.id, peer.peers), e.protocol, portFor(dst, e, opts), e);
+      else
+        addPort(
+          ruleFor(ingress, dst.id, peer.id, peer.peers),
+          e.protocol,
+          portFor(dst, e.protocol, e.port, opts),
+          e,
+        );
     }
     if (governed(src)) {
       const peer = remotePeer(e.target, 'egress', src, e);
@@ -244,7 +255,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         // The port the edge used, the API server's too (a connection to the kubernetes Service's
         // ClusterIP arrives translated to its endpoints' port): an endpoint port no edge used stays closed.
         const r = ruleFor(egress, src.id, peer.id, peer.peers);
-        addPort(r, e.protocol, dst ? portFor(dst, e, opts) : e.port, e);
+        addPort(r, e.protocol, dst ? portFor(dst, e.protocol, e.port, opts) : e.port, e);
         if (peer.names) for (const nm of peer.names) if (!r.names.includes(nm)) r.names.push(nm);
       }
     }
@@ -299,8 +310,14 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
           };
           egRules.push(r);
         }
-        addPort(r, 'UDP', 53);
-        addPort(r, 'TCP', 53);
+        // The port the DNS pods take a query to the kube-dns Service's port 53 on (its targetPort).
+        const dw = workloads.get(d.id);
+        const taken = input.clusterDNSPorts?.get(d.id) ?? [];
+        for (const protocol of ['UDP', 'TCP'] as const) {
+          const ports = taken.filter((p) => p.protocol === protocol).map((p) => p.port);
+          for (const port of ports.length > 0 ? ports : [53])
+            addPort(r, protocol, dw ? portFor(dw, protocol, port, opts) : port);
+        }
       }
       egRules.sort(byPeer);
       const externalNames = egRules
@@ -391,10 +408,11 @@ function acceptsInternet(w: Workload): boolean {
   return w.roles.includes('load-balanced') || w.roles.includes('ingress-controller');
 }
 
-function portFor(dst: Workload, e: GraphEdge, opts: PolicyOptions): number | string {
-  if (!opts.namedPorts) return e.port;
-  const named = dst.namedPorts.find((p) => p.port === e.port && p.protocol === e.protocol);
-  return named ? named.name : e.port;
+/** The port as a rule names it: its number, or with `namedPorts` the name every pod of `dst` gives it. */
+function portFor(dst: Workload, protocol: Protocol, port: number, opts: PolicyOptions): number | string {
+  if (!opts.namedPorts) return port;
+  const named = dst.namedPorts.find((p) => p.port === port && p.protocol === protocol);
+  return named ? named.name : port;
 }
 
 function byPeer(a: RuleAcc, b: RuleAcc): number {

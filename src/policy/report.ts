@@ -1,4 +1,8 @@
-/** report.json: everything behind a proposal, deterministic (no run time, sorted collections). */
+/**
+ * report.json: everything behind a proposal, deterministic (no run time, sorted collections). Every map
+ * keyed by data (reasons, peer kinds, workload ids) is written with its keys sorted, whatever order the
+ * input met them in: the same records in another order give the same file.
+ */
 import type { IngestStats } from '../flows/reader.ts';
 import { countFlows } from '../graph/counts.ts';
 import type { Analysis } from '../pipeline.ts';
@@ -40,19 +44,19 @@ export function buildReport(
           duplicatesMerged: ingest.duplicates,
           lateObservations: ingest.lateObservations,
           repliesFlipped: ingest.repliesFlipped,
-          skipped: ingest.skipped,
-          hubbleEvents: ingest.events,
+          skipped: byKey(ingest.skipped),
+          hubbleEvents: byKey(ingest.events),
           lostEvents: ingest.lostEvents,
           badLines: ingest.badLines,
-          badByReason: ingest.bad,
+          badByReason: byKey(ingest.bad),
           badSamples: ingest.samples,
         }
       : undefined,
-    identity: identity.stats,
+    identity: { ...identity.stats, reserved: byKey(identity.stats.reserved) },
     graph: {
       nodes: graph.nodes.length,
       edges: graph.edges.length,
-      nodesByKind: Object.fromEntries(Object.entries(byKind).sort(([a], [b]) => a.localeCompare(b))),
+      nodesByKind: byKey(byKind),
       workloads: [...identity.workloads.values()].filter((w) => !w.observedOnly).length,
     },
     segments: {
@@ -67,7 +71,7 @@ export function buildReport(
       count: proposal.policies.length,
       namespaces: proposal.namespaces,
       names: proposal.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
-      byWorkload: proposal.byWorkload,
+      byWorkload: byKey(proposal.byWorkload),
     },
     verification: proof
       ? {
@@ -86,6 +90,13 @@ export function buildReport(
     notExpressible: proposal.notExpressible,
     warnings: [...new Set(warnings)].sort(),
   };
+}
+
+/** A copy of a map with its keys in sorted order (UTF-16 code units: the same in every locale). */
+function byKey<T>(map: Readonly<Partial<Record<string, T>>>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(map).sort()) out[k] = map[k]!;
+  return out;
 }
 
 function round(x: number): number {

@@ -14,6 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import express from 'express';
 import type { Request, Response, Router } from 'express';
 import type { Flow } from '../flows/types.ts';
+import { hasLoopbackEnd } from '../flows/common.ts';
 import { parseGenericFlow } from '../flows/generic.ts';
 import type { FlowQueue } from './queue.ts';
 import type { HubbleNormalizeResult } from './hubble.ts';
@@ -43,10 +44,14 @@ export interface PushMetrics {
   skipped: Record<string, number>;
 }
 
-/** The generic flow schema (docs/flows.md) as a record parser. */
+/**
+ * The generic flow schema (docs/flows.md) as a record parser. A valid record with a loopback address
+ * at either end is skipped (`loopback`), as the file reader skips it: such traffic never leaves its pod.
+ */
 export function parseGenericRecord(record: unknown): RecordResult {
   const r = parseGenericFlow(record);
-  return r instanceof Error ? { kind: 'bad', error: r } : { kind: 'flow', flow: r };
+  if (r instanceof Error) return { kind: 'bad', error: r };
+  return hasLoopbackEnd(r) ? { kind: 'skip', reason: 'loopback' } : { kind: 'flow', flow: r };
 }
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;

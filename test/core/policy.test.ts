@@ -189,3 +189,73 @@ describe('policy synthesis options', () => {
     }
   });
 });
+
+describe('DNS egress', () => {
+  /** The fixture with kube-dns's ports (and coredns's container ports, template and pod alike) replaced. */
+  function dnsSnapshot(
+    servicePorts: { name?: string; port: number; protocol: string; targetPort?: number | string }[] | null,
+    containerPorts: { name: string; containerPort: number; protocol: string }[] = [],
+  ): ClusterSnapshot {
+    const snap = fixtureSnapshot();
+    const i = snap.services.findIndex((s) => s.metadata.name === 'kube-dns');
+    if (servicePorts === null) snap.services.splice(i, 1);
+    else snap.services[i]!.spec.ports = servicePorts;
+    const coredns = snap.workloads.find((w) => w.kind === 'Deployment' && w.metadata.name === 'coredns')!;
+    const template = (coredns.spec as { template: { spec: { containers: { ports?: unknown }[] } } }).template;
+    template.spec.containers[0]!.ports = containerPorts;
+    const pod = snap.pods.find((p) => p.metadata.name.startsWith('coredns-'))!;
+    pod.spec.containers = [{ name: 'coredns', ports: containerPorts }];
+    return snap;
+  }
+  /** The ports of each shop policy's rule to the DNS pods; DNS flows left out, so only the DNS rule opens them. */
+  async function dnsPorts(snap: ClusterSnapshot, namedPorts = false) {
+    const flows = fixtureFlows().filter((f) => f.port !== 53);
+    const r = await runPipeline(snap, flows, { policy: { namedPorts } });
+    const out: Record<string, unknown> = {};
+    for (const p of r.proposal.policies) {
+      const rule = p.spec.egress?.find(
+        (e) => e.to?.[0]?.podSelector?.matchLabels?.['k8s-app'] === 'kube-dns',
+      );
+      if (rule) out[p.metadata.name] = rule.ports;
+    }
+    return out;
+  }
+  const both = (udp: number | string, tcp: number | string = udp) => [
+    { protocol: 'TCP', port: tcp },
+    { protocol: 'UDP', port: udp },
+  ];
+
+  it("opens the port the DNS pods take the kube-dns Service's port 53 on (CoreDNS on 5353)", async () => {
+    const ports = [
+      { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
+      { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 },
+      { name: 'metrics', port: 9153, protocol: 'TCP', targetPort: 9153 },
+    ];
+    expect(await dnsPorts(dnsSnapshot(ports))).toEqual({
+      'microseg-cart': both(5353),
+      'microseg-db': both(5353),
+      'microseg-frontend': both(5353),
+    });
+  });
+
+  it('resolves a named targetPort pod by pod, and names it with namedPorts', async () => {
+    const ports = [
+      { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+      { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+    ];
+    const container = [
+      { name: 'dns', containerPort: 1053, protocol: 'UDP' },
+      { name: 'dns-tcp', containerPort: 1054, protocol: 'TCP' },
+    ];
+    const snap = dnsSnapshot(ports, container);
+    expect((await dnsPorts(snap))['microseg-cart']).toEqual(both(1053, 1054));
+    expect((await dnsPorts(snap, true))['microseg-cart']).toEqual(both('dns', 'dns-tcp'));
+  });
+
+  it('falls back to 53 without a kube-dns Service, or for a protocol it has no port 53 of', async () => {
+    expect((await dnsPorts(dnsSnapshot(null)))['microseg-cart']).toEqual(both(53));
+    // UDP only, translated; TCP is not a port of the Service: 53, as before.
+    const udp = [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }];
+    expect((await dnsPorts(dnsSnapshot(udp)))['microseg-cart']).toEqual(both(5353, 53));
+  });
+});

@@ -146,12 +146,14 @@ describe('compact connection keys', () => {
       protocol: fc.constantFrom('TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6'),
       port: fc.constantFrom(0, 53, 80, 128, 65535, 65536, 1.5),
       srcPort: fc.option(fc.constantFrom(1, 40000, 65535, 70000), { nil: undefined }),
+      // ICMP is keyed for Hubble's packets only: a generic ICMP record is an aggregate.
+      input: fc.constantFrom<Flow['input']>('hubble', 'generic'),
     })
     .map((r) => {
       const f = { time: 0, src: r.src, dst: r.dst, protocol: r.protocol, port: r.port } as Flow;
       if (r.srcPort !== undefined) f.srcPort = r.srcPort;
       f.verdict = 'FORWARDED';
-      f.input = 'hubble';
+      f.input = r.input;
       return f;
     });
 

@@ -42,6 +42,11 @@ describe('connection keys', () => {
     );
     expect(connectionKey(flow(0, { src: { namespace: 'a', pod: 'p' } }))).toBe('TCP a/p 40000 10.0.0.2 80');
     expect(connectionKey(flow(0, { srcPort: undefined, count: 3 }))).toBeUndefined();
+    // ICMP has no ports: a Hubble packet is keyed by its type, a generic record (no srcPort) is an aggregate.
+    const icmp = { protocol: 'ICMPv4', port: 8, srcPort: undefined } as const;
+    expect(connectionKey(flow(0, icmp))).toBe('ICMPv4 10.0.0.1 10.0.0.2 8');
+    expect(connectionKey(flow(0, { ...icmp, input: 'generic' }))).toBeUndefined();
+    expect(connectionKey(flow(0, { ...icmp, input: 'generic', count: 5 }))).toBeUndefined();
   });
 });
 
@@ -104,6 +109,22 @@ describe('Deduplicator', () => {
     expect(absorbs(200, forwarded, pod, FIELD_IP, 40001)).toBe(false);
     expect(d.duplicates).toBe(3);
     expect(out).toEqual([]);
+  });
+
+  it('passes generic ICMP records through untouched, as every record without an initiator port', () => {
+    // Two aggregates of echo requests 10 s apart: 5 and 3 connections, not one connection seen twice.
+    const packet = { protocol: 'ICMPv4', port: 8, srcPort: undefined } as const;
+    const icmp = { ...packet, input: 'generic' } as const;
+    const generic = [flow(0, { ...icmp, count: 5 }), flow(10_000, { ...icmp, count: 3 }), flow(20_000, icmp)];
+    const d = new Deduplicator();
+    expect(run(d, generic)).toEqual(generic);
+    expect(d.duplicates).toBe(0);
+    // Hubble's ICMP packets of one exchange are still one connection.
+    const hubble = new Deduplicator();
+    expect(run(hubble, [flow(0, packet), flow(10_000, { ...packet, verdict: 'DROPPED' })])).toEqual([
+      flow(0, { ...packet, verdict: 'DROPPED' }),
+    ]);
+    expect(hubble.duplicates).toBe(1);
   });
 
   it("measures the window from a held connection's earliest time, also after a merge lowered it", () => {

@@ -24,6 +24,10 @@ const CONNECTIONS = [
   // The first connection with its roles swapped: same ports, so endpoint numbers given afresh must
   // never let one be taken for the other.
   { src: '10.0.0.2', dst: '10.0.0.1', sport: 40000, dport: 8080, proto: 'TCP' },
+  // Loopback connections are skipped: their lines must not move the de-duplicator's generations.
+  { src: '127.0.0.1', dst: '127.0.0.1', sport: 41000, dport: 15000, proto: 'TCP' },
+  { src: '::1', dst: '::1', sport: 41001, dport: 8080, proto: 'TCP' },
+  { src: '10.0.0.1', dst: '127.0.0.53', sport: 41002, dport: 53, proto: 'UDP' },
 ];
 
 /** Endpoint objects by address: richer and poorer views of the same peer, and odd ones. */

@@ -271,6 +271,28 @@ describe('formats', () => {
   });
 });
 
+describe('generic aggregate records', () => {
+  it('pass through untouched without srcPort, ICMP as TCP: each keeps its count and time', async () => {
+    const line = (t: string, extra: string) =>
+      `{"time":"2026-03-02T10:00:${t}Z","src":"10.244.2.7","dst":"10.244.0.4",${extra}}`;
+    const lines = [
+      line('00', '"protocol":"ICMPv4","count":5'),
+      line('10', '"protocol":"ICMPv4","count":3'),
+      line('00', '"port":8080,"count":5'),
+      line('10', '"port":8080,"count":3'),
+    ];
+    const r = readFlows([tmp('aggregates.jsonl', lines.join('\n') + '\n')]);
+    const flows = await r.toArray();
+    expect(flows.map((f) => [f.protocol, f.count, new Date(f.time).toISOString()])).toEqual([
+      ['ICMPv4', 5, '2026-03-02T10:00:00.000Z'],
+      ['ICMPv4', 3, '2026-03-02T10:00:10.000Z'],
+      ['TCP', 5, '2026-03-02T10:00:00.000Z'],
+      ['TCP', 3, '2026-03-02T10:00:10.000Z'],
+    ]);
+    expect(r.stats.duplicates).toBe(0);
+  });
+});
+
 describe('the byte path (WebAssembly scanner) against the string path', () => {
   it('gives the same flows and statistics for a large mixed Hubble file, whatever the chunking', async () => {
     const base = readFileSync(sample('hubble-flows.jsonl'), 'utf8')

@@ -11,6 +11,7 @@ import { writeLines, writeObjectList } from '../../src/generate/write.ts';
 import { recommend } from '../../src/cli/commands/recommend.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
+import { stableJson } from '../../src/policy/render.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 
@@ -318,6 +319,75 @@ describe('report.json', () => {
     expect(report.warnings).toContain(
       'Hubble reported 18446744073709552985 lost event(s): the graph may miss connections',
     );
+  });
+});
+
+describe('report.json maps', () => {
+  it('are sorted by key: the same records in another order give the same file', async () => {
+    const t = (m: number) => `2026-11-01T10:0${m}:00Z`;
+    const generic = [
+      '{bad',
+      `{"time":"${t(1)}","src":"shop/frontend-7d9f-aaaaa","dst":"10.244.1.20","port":8080,"prot":"x"}`,
+      `{"time":"${t(1)}","src":"shop/frontend-7d9f-aaaaa","dst":{"ip":"198.51.100.7","reserved":"world"},"port":443}`,
+      `{"time":"${t(2)}","src":{"ip":"192.168.0.10","reserved":"host"},"dst":"10.244.1.20","port":8080}`,
+      `{"time":"${t(3)}","src":"10.244.1.20","dst":{"ip":"172.18.0.2","reserved":"kube-apiserver"},"port":6443}`,
+      `{"time":"${t(4)}","src":{"namespace":"shop","pod":"zeta-1","workload":{"kind":"Deployment","name":"zeta"}},"dst":"10.244.1.20","port":8080}`,
+      `{"time":"${t(5)}","src":{"namespace":"shop","pod":"alpha-1","workload":{"kind":"Deployment","name":"alpha"}},"dst":"10.244.1.20","port":8080}`,
+    ];
+    const gadget = (type: string, addr: string) =>
+      JSON.stringify({
+        type,
+        timestamp: t(6),
+        k8s: { namespace: 'shop', podName: 'cart-7d9f-bbbbb' },
+        src: { addr, port: 41000, proto: 'TCP' },
+        dst: { addr, port: 15000, proto: 'TCP' },
+      });
+    const ig = [gadget('close', '10.244.1.20'), gadget('connect', '127.0.0.1')];
+    type Keys = Record<'skipped' | 'badByReason' | 'hubbleEvents' | 'reserved' | 'byWorkload', string[]>;
+    const runs: { report: string; summary: string[]; keys: Keys }[] = [];
+    for (const [i, order] of [(x: string[]) => x, (x: string[]) => [...x].reverse()].entries()) {
+      const g = join(dir, `maps-${i}.jsonl`);
+      const k = join(dir, `maps-ig-${i}.jsonl`);
+      await writeFile(g, order(generic).join('\n') + '\n');
+      await writeFile(k, order(ig).join('\n') + '\n');
+      const reader = readFlows([g, k]);
+      const r = await recommend(fixtureSnapshot(), reader);
+      const report = r.report as {
+        inputs: Record<string, unknown>;
+        identity: { reserved: object };
+        policies: { byWorkload: object };
+      };
+      // What names the sources and their lines differs, and rightly so.
+      const { sources: _s, badSamples: _b, ...inputs } = report.inputs;
+      runs.push({
+        report: stableJson({ ...report, inputs }),
+        summary: formatIngestStats(reader.stats)
+          .split('\n')
+          .filter((l) => /^(skipped|bad lines):/.test(l)),
+        keys: {
+          skipped: Object.keys(inputs.skipped as object),
+          badByReason: Object.keys(inputs.badByReason as object),
+          hubbleEvents: Object.keys(inputs.hubbleEvents as object),
+          reserved: Object.keys(report.identity.reserved),
+          byWorkload: Object.keys(report.policies.byWorkload),
+        },
+      });
+    }
+    const [a, b] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    expect(b.report).toBe(a.report);
+    expect(b.summary).toEqual(a.summary);
+    expect(a.summary).toEqual([
+      'skipped: close-event 1, loopback 1',
+      'bad lines: 2 (invalid-json 1, unknown-field 1)',
+    ]);
+    // Not vacuous: each map has several keys, and they are sorted.
+    expect(a.keys.skipped).toEqual(['close-event', 'loopback']);
+    expect(a.keys.badByReason).toEqual(['invalid-json', 'unknown-field']);
+    expect(a.keys.hubbleEvents).toEqual(['agent_event', 'debug_event', 'lost_events', 'node_status']);
+    expect(a.keys.reserved).toEqual(['kube-apiserver', 'node', 'world']);
+    expect(a.keys.byWorkload).toContain('shop/Deployment/alpha');
+    expect(a.keys.byWorkload).toContain('shop/Deployment/zeta');
+    expect(a.keys.byWorkload).toEqual([...a.keys.byWorkload].sort());
   });
 });
 

@@ -5,9 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { parseGenericFlow } from '../../flows/generic.ts';
 import { normalizeHubbleFlow } from '../../flows/hubble.ts';
-import { FlowInputError } from '../../flows/errors.ts';
 import { parseDuration } from '../../controller/api.ts';
 import { KubeClient } from '../../controller/kube.ts';
 import type { Level } from '../../controller/log.ts';
@@ -144,14 +142,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       log.warn('push endpoint disabled: the token file does not exist', { file });
     }
     if (token === '') throw new UsageError(`--push-token-file ${file} is empty`);
-    if (token !== undefined)
-      push = {
-        token,
-        parse: (rec) => {
-          const r = parseGenericFlow(rec);
-          return r instanceof FlowInputError ? { kind: 'bad', error: r } : { kind: 'flow', flow: r };
-        },
-      };
+    // Records are read by the push endpoint's own generic-schema parser (parseGenericRecord).
+    if (token !== undefined) push = { token };
   }
   // Push on every replica (a non-leader answers 503); Hubble only on the leader, resuming from the
   // checkpoint the previous leader left on the Lease.
