@@ -1,3 +1,5 @@
+import type { LabelSelector } from '../model/k8s.ts';
+
 /**
  * The normalised flow record every input format is turned into. One record describes one connection
  * (or one aggregate of identical connections, see `count`) in the connection's direction: `src` is the
@@ -49,6 +51,12 @@ export interface FlowEndpoint {
   names?: string[];
   /** Service the traffic was addressed to, when the collector knew it. */
   service?: { namespace: string; name: string };
+  /**
+   * The endpoint is whichever pods a NetworkPolicy-style peer selects (a Kubescape selector neighbour):
+   * the pods `podSelector` selects (absent: every pod) in the namespaces `namespaceSelector` selects, or,
+   * without one, in `namespace`.
+   */
+  selector?: { podSelector?: LabelSelector; namespaceSelector?: LabelSelector };
 }
 
 export interface Flow {

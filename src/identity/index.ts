@@ -14,7 +14,7 @@ import type {
   PodTemplate,
   Service,
 } from '../model/k8s.ts';
-import { matchesSelector } from '../model/selectors.ts';
+import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
@@ -173,8 +173,9 @@ export interface Identity {
    * a name, as each pod resolves it: one backend per number the pods give it); a Service without one by
    * the addresses and ports of its EndpointSlices, as of the snapshot (when no slice names an address,
    * by its core/v1 Endpoints object's subsets, read as slices). Policies apply
-   * after the ClusterIP is translated, so rules are written for these. Never empty for a Service;
-   * undefined for any other peer.
+   * after the ClusterIP is translated, so rules are written for these. For a `selector` peer (a flow
+   * endpoint whose selector selects the pods of several workloads), each of them on `port`. Never empty
+   * for either; undefined for any other peer.
    */
   serviceBackends(n: number, port: number, protocol: string): readonly ServiceBackend[] | undefined;
 }
@@ -301,6 +302,25 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const id = workloadId(ns, kind, name);
     if (!workloads.has(id)) workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined));
   }
+  // The owned workload objects of the snapshot (a ReplicaSet, a Job) whose root workload the shape of
+  // their name does not give, by `namespace/Kind/name`: a collector may name one instead of its root
+  // (namedWorkload). Only these are kept; the shape gives the root of every other.
+  const ownedRoots = new Map<string, string>();
+  for (const key of ownerByKey.keys()) {
+    const [ns, kind, name] = key.split('/') as [string, string, string];
+    let root: OwnerRef = { kind, name };
+    for (let depth = 0; depth < 5; depth++) {
+      const parent = ownerByKey.get(`${ns}/${root.kind}/${root.name}`);
+      if (!parent) break;
+      root = parent;
+    }
+    const w = workloads.get(workloadId(ns, root.kind, root.name));
+    if (w && !w.observedOnly && rootByShape(workloads, ns, kind, name, undefined) !== w.id)
+      ownedRoots.set(workloadId(ns, kind, name), w.id);
+  }
+  // Namespace labels, which a namespaceSelector of a flow endpoint selects by.
+  const namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
+  for (const n of snap.namespaces) namespaceLabels.set(n.metadata.name, n.metadata.labels ?? {});
   for (const node of snap.others.filter((o) => o.kind === 'Node')) {
     const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
     for (const a of addrs)
@@ -549,12 +569,21 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const backendCache = new Map<number, Map<number, ServiceBackend[]>>();
   const serviceBackends = (n: number, port: number, protocol: string): ServiceBackend[] | undefined => {
     const entry = serviceByPeer.get(n);
-    if (entry === undefined) return undefined;
+    const selected = entry === undefined ? selectedBy.get(n) : undefined;
+    if (entry === undefined && selected === undefined) return undefined;
     let byPort = backendCache.get(n);
     if (byPort === undefined) backendCache.set(n, (byPort = new Map<number, ServiceBackend[]>()));
     const key = (PROTOCOL_INDEX.get(protocol) ?? 7) * 65536 + port;
     let out = byPort.get(key);
-    if (out === undefined) byPort.set(key, (out = computeBackends(entry, peerList[n]!, port, protocol)));
+    if (out === undefined)
+      byPort.set(
+        key,
+        (out =
+          entry !== undefined
+            ? computeBackends(entry, peerList[n]!, port, protocol)
+            : // A selector peer: each workload it selects, on the port itself (no address is translated).
+              selected!.map((id) => ({ peer: workloadNumber(id), port }))),
+      );
     return out;
   };
   /** The numbers the pods of workload `id` give the port name `key` (`protocol/name`). */
@@ -629,6 +658,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       if (p) return p;
     }
     if (!ip) {
+      const p = ep.reserved === undefined ? resolveUnaddressed(ep) : undefined;
+      if (p) return p;
       stats.unattributed++;
       return countKind({ id: 'unknown', kind: 'unknown' });
     }
@@ -705,11 +736,35 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return found;
   };
 
+  /**
+   * The workload of the snapshot a collector names as `kind`/`name` in namespace `ns`: the kind in any
+   * case (`deployment`), an owned object (a ReplicaSet, a Job) taken to its root workload, a pod to its
+   * workload. Undefined when the snapshot has none (nor one the name of a missing ReplicaSet or Job is
+   * shaped after).
+   */
+  const namedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined) => {
+    const k = canonicalKind(kind);
+    if (k === undefined) return undefined;
+    if (k === 'Pod') {
+      const index = podWorkloadByNs.get(ns)?.get(name);
+      if (index !== undefined) return podWorkloadIds[index]!;
+    }
+    const id = workloadId(ns, k, name);
+    const root = ownedRoots.get(id);
+    if (root !== undefined) return root;
+    const w = workloads.get(id);
+    if (w !== undefined && !w.observedOnly) return id;
+    return rootByShape(workloads, ns, k, name, labels);
+  };
+
+  /**
+   * The workload a collector names: the snapshot's (namedWorkload), else one reconstructed from the flow,
+   * of the kind named (a Pod when it is no workload kind).
+   */
   const observedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined): string => {
-    const k: WorkloadKind =
-      (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'] as const).find(
-        (x) => x === kind,
-      ) ?? 'Pod';
+    const known = namedWorkload(ns, kind, name, labels);
+    if (known !== undefined) return known;
+    const k: WorkloadKind = canonicalKind(kind) ?? 'Pod';
     const id = workloadId(ns, k, name);
     if (!workloads.has(id)) {
       const stable = stableLabels(labelsFromList(labels ?? []));
@@ -731,6 +786,126 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       );
     }
     return id;
+  };
+
+  /**
+   * An endpoint with neither pod nor address (a Kubescape local side or selector neighbour, a generic
+   * endpoint given by namespace and workload or labels): the workload of the snapshot it names; else
+   * the workloads whose pods its selector (or its labels, read as one) selects; else the workload it
+   * names, reconstructed. Undefined when none is known.
+   */
+  const resolveUnaddressed = (ep: FlowEndpoint): Peer | undefined => {
+    const ns = ep.namespace;
+    const named =
+      ep.workload && ns !== undefined
+        ? namedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels)
+        : undefined;
+    if (named !== undefined) {
+      stats.byHubbleWorkload++;
+      return workloadPeer(named);
+    }
+    const selector =
+      ep.selector ??
+      (ns !== undefined && ep.labels && ep.labels.length > 0
+        ? { podSelector: { matchLabels: labelsFromList(ep.labels) } }
+        : undefined);
+    if (selector !== undefined) {
+      const p = bySelector(
+        selector,
+        ns,
+        ep.selector === undefined ? ep.labels : undefined,
+        ep.workload !== undefined,
+      );
+      if (p !== undefined) {
+        stats.byLabels++;
+        return p;
+      }
+    }
+    if (ep.workload && ns !== undefined) {
+      stats.byHubbleWorkload++;
+      return workloadPeer(observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels));
+    }
+    return undefined;
+  };
+
+  // Every namespace a namespaceSelector may select: the snapshot's Namespace objects and those of its
+  // workloads (a snapshot may list no namespaces).
+  const knownNamespaces = [
+    ...new Set([...namespaceLabels.keys(), ...[...workloads.values()].map((w) => w.namespace)]),
+  ].sort();
+  /** What each selector of a flow endpoint resolved to (null: nothing), by its selectors and namespace. */
+  const selectorCache = new Map<string, Peer | null>();
+  /** The workloads each selector peer stands for (its backends), by its number. */
+  const selectedBy = new Map<number, readonly string[]>();
+
+  /**
+   * The pods a selector of a flow endpoint selects, as a peer: their one workload, or a `selector` peer
+   * standing for each of several (the collector does not say which pods connected, so a connection of it
+   * counts for each, as one to a Service's ClusterIP does for each backend). `podLabels`, for an endpoint
+   * that gave labels and no selector: when no workload's pods carry them all, the one workload whose
+   * selector they match (the labels of one pod). `quiet`: say nothing when none is found.
+   */
+  const bySelector = (
+    selector: NonNullable<FlowEndpoint['selector']>,
+    ns: string | undefined,
+    podLabels: string[] | undefined,
+    quiet: boolean,
+  ): Peer | undefined => {
+    const key = JSON.stringify([
+      ns ?? null,
+      selector.podSelector ?? null,
+      selector.namespaceSelector ?? null,
+      podLabels ?? null,
+      quiet,
+    ]);
+    const cached = selectorCache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    let peer: Peer | null = null;
+    // Labels Kubernetes generates per pod or run (pod-template-hash, job-name) are on no pod template,
+    // and the pods they named may be gone: they are left out. A selector of nothing else says nothing.
+    const given = selector.podSelector ?? {};
+    const pods = stableSelector(given);
+    const what = describeSelection(pods, selector.namespaceSelector, ns);
+    if (isEmptySelector(pods) && !isEmptySelector(given)) {
+      if (!quiet)
+        warnings.push(
+          `${describeSelection(given, selector.namespaceSelector, ns)}: selected only by labels Kubernetes generates per pod or run, which no workload's pod template has, so a flow endpoint selecting them is unknown`,
+        );
+    } else {
+      const nsSel = selector.namespaceSelector;
+      const namespaces = new Set(
+        nsSel !== undefined
+          ? knownNamespaces.filter((n) =>
+              matchesSelector(nsSel, { ...namespaceLabels.get(n), [NAMESPACE_NAME_LABEL]: n }),
+            )
+          : ns !== undefined
+            ? [ns]
+            : [],
+      );
+      const found = [...workloads.values()]
+        .filter((w) => namespaces.has(w.namespace) && !w.observedOnly && matchesSelector(pods, w.labels))
+        .map((w) => w.id)
+        .sort();
+      const one =
+        found.length === 0 && podLabels !== undefined && ns !== undefined
+          ? workloadByLabels(ns, podLabels)
+          : found.length === 1
+            ? found[0]
+            : undefined;
+      if (one !== undefined) peer = workloadPeer(one);
+      else if (found.length > 1) {
+        const n = numberOf({ id: `selector:${what}`, kind: 'selector' });
+        selectedBy.set(n, found);
+        peer = peerList[n]!;
+        const shown = found.length > 5 ? [...found.slice(0, 5), `and ${found.length - 5} more`] : found;
+        warnings.push(
+          `${what} (a flow endpoint with no pod or address) are the pods of ${found.length} workloads (${shown.join(', ')}): the collector does not say which connected, so its connections count for each`,
+        );
+      } else if (!quiet)
+        warnings.push(`no workload of the snapshot has ${what}: a flow endpoint selecting them is unknown`);
+    }
+    selectorCache.set(key, peer);
+    return peer ?? undefined;
   };
 
   for (const w of workloads.values()) {
@@ -801,6 +976,82 @@ function workloadByPodName(
     found = w.id;
   }
   return found;
+}
+
+/** The label Kubernetes sets on every namespace to its name. */
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/** The kinds a collector may name a workload by, in any case (`deployment`), as identity spells them. */
+const KINDS: ReadonlyMap<string, WorkloadKind> = new Map(
+  (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet', 'Pod'] as const).map((k) => [
+    k.toLowerCase(),
+    k,
+  ]),
+);
+
+function canonicalKind(kind: string): WorkloadKind | undefined {
+  return KINDS.get(kind.toLowerCase());
+}
+
+/**
+ * The root workload of the snapshot an owned object's name is shaped after, when the object's own
+ * ownership is not known: a ReplicaSet `<deployment>-<pod-template-hash>` (the hash from `labels` when
+ * they give it), a Job `<cronjob>-<scheduled minute>`. Only a workload of the snapshot counts.
+ */
+function rootByShape(
+  workloads: ReadonlyMap<string, Workload>,
+  ns: string,
+  kind: string,
+  name: string,
+  labels: readonly string[] | undefined,
+): string | undefined {
+  let root: string | undefined;
+  let rootKind: WorkloadKind;
+  if (kind === 'ReplicaSet') {
+    const hash = labels?.find((l) => l.startsWith('pod-template-hash='))?.slice('pod-template-hash='.length);
+    root =
+      hash && name.endsWith(`-${hash}`)
+        ? name.slice(0, -hash.length - 1)
+        : /^(.+)-[a-z0-9]+$/.exec(name)?.[1];
+    rootKind = 'Deployment';
+  } else if (kind === 'Job') {
+    root = /^(.+)-\d+$/.exec(name)?.[1];
+    rootKind = 'CronJob';
+  } else return undefined;
+  if (root === undefined) return undefined;
+  const w = workloads.get(workloadId(ns, rootKind, root));
+  return w !== undefined && !w.observedOnly ? w.id : undefined;
+}
+
+/** A label selector as kubectl writes one (`app=web,tier in (a,b),!canary`); empty when it is. */
+function selectorText(sel: LabelSelector): string {
+  const parts = Object.keys(sel.matchLabels ?? {})
+    .sort()
+    .map((k) => `${k}=${sel.matchLabels![k]}`);
+  for (const e of sel.matchExpressions ?? []) {
+    if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    else parts.push(`${e.key} ${e.operator.toLowerCase()} (${(e.values ?? []).join(',')})`);
+  }
+  return parts.join(',');
+}
+
+/**
+ * What a pod selector and a namespace selector (or namespace `ns`) select, in words: `pods labelled
+ * app=web in namespace shop`, `every pod in the namespaces labelled team=a`.
+ */
+function describeSelection(
+  pods: LabelSelector,
+  nsSel: LabelSelector | undefined,
+  ns: string | undefined,
+): string {
+  const where =
+    nsSel !== undefined
+      ? isEmptySelector(nsSel)
+        ? 'in every namespace'
+        : `in the namespaces labelled ${selectorText(nsSel)}`
+      : `in namespace ${ns ?? '?'}`;
+  return `${isEmptySelector(pods) ? 'every pod' : `pods labelled ${selectorText(pods)}`} ${where}`;
 }
 
 function labelsFromList(list: readonly string[]): Record<string, string> {
