@@ -9,8 +9,9 @@
  * the namespaceSelector pins `kubernetes.io/metadata.name`, a namespace (no namespaceSelector = the
  * local namespace, as in a NetworkPolicy). IP neighbours become one peer per address; `dnsNames` are
  * kept as `names`.
- * What it cannot know: times of individual connections (the object's creationTimestamp is used),
- * connection counts, initiator ports, verdicts (all FORWARDED), pod names.
+ * What it cannot know: times of individual connections (every flow carries the latest time the object
+ * gives, its creationTimestamp or a later managedFields time, and is marked `timeless`), connection
+ * counts, initiator ports, verdicts (all FORWARDED), pod names.
  */
 import { isIPAddress, parseRfc3339, stripDot } from './common.ts';
 import type { LabelSelector } from '../model/k8s.ts';
@@ -144,6 +145,32 @@ function portsOf(n: Obj, path: string): { protocol: Protocol; port: number }[] {
   return out;
 }
 
+/**
+ * The latest time the object gives: its creationTimestamp, or a later `metadata.managedFields[].time`
+ * (each update the node agent made). Neighbours accumulate over the object's life, so its creation is
+ * only when learning began; 0 when it gives no time at all.
+ */
+function latestTime(meta: Obj, at: string): number {
+  let time = 0;
+  if (typeof meta.creationTimestamp === 'string') {
+    time = parseRfc3339(meta.creationTimestamp);
+    if (Number.isNaN(time))
+      throw new FlowInputError('bad-value', `${at}: metadata.creationTimestamp: not an RFC 3339 timestamp`);
+  }
+  const fields = Array.isArray(meta.managedFields) ? (meta.managedFields as unknown[]) : [];
+  for (const [i, f] of fields.entries()) {
+    if (!isObj(f) || typeof f.time !== 'string') continue;
+    const t = parseRfc3339(f.time);
+    if (Number.isNaN(t))
+      throw new FlowInputError(
+        'bad-value',
+        `${at}: metadata.managedFields[${i}].time: not an RFC 3339 timestamp`,
+      );
+    if (t > time) time = t;
+  }
+  return time;
+}
+
 function convert(obj: unknown, where: string): Flow[] {
   if (!isObj(obj))
     throw new FlowInputError('not-an-object', `${where}: expected an object, got ${describeValue(obj)}`);
@@ -161,12 +188,7 @@ function convert(obj: unknown, where: string): Flow[] {
   const ns = nsRaw;
   const name = typeof meta.name === 'string' ? meta.name : '?';
   const at = `NetworkNeighborhood ${ns}/${name}`;
-  let time = 0;
-  if (typeof meta.creationTimestamp === 'string') {
-    time = parseRfc3339(meta.creationTimestamp);
-    if (Number.isNaN(time))
-      throw new FlowInputError('bad-value', `${at}: metadata.creationTimestamp: not an RFC 3339 timestamp`);
-  }
+  const time = latestTime(meta, at);
   const spec = obj.spec;
   if (!isObj(spec)) throw new FlowInputError('missing-field', `${at}: spec is missing`);
   const local: FlowEndpoint = { namespace: ns };
@@ -196,6 +218,7 @@ function convert(obj: unknown, where: string): Flow[] {
                 port,
                 verdict: 'FORWARDED',
                 count: 1,
+                timeless: true,
                 input: 'kubescape',
               });
             }

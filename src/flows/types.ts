@@ -79,6 +79,12 @@ export interface Flow {
   dnsQuery?: string;
   /** How many identical connections this record stands for (aggregating inputs); 1 when absent. */
   count?: number;
+  /**
+   * The record aggregates connections seen over a span whose moments the collector does not give
+   * (Kubescape neighbours); `time` is the latest time it gives. An address in it is resolved to the pod
+   * that held it at `time`, or, when no pod of the snapshot did, to the pod holding it as of the snapshot.
+   */
+  timeless?: true;
   /** Input format the record came from. */
   input: 'hubble' | 'generic' | 'inspektor-gadget' | 'kubescape';
 }

@@ -88,8 +88,8 @@ export class Aggregator {
 
   add(flow: Flow): void {
     this.stats.flows++;
-    const s = this.#identity.resolveNumber(flow.src, flow.time);
-    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port);
+    const s = this.#identity.resolveNumber(flow.src, flow.time, undefined, flow.timeless);
+    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless);
     const a = (this.#state[s] ?? 0) === 0 ? this.#see(s) : this.#state[s]!;
     const b = (this.#state[d] ?? 0) === 0 ? this.#see(d) : this.#state[d]!;
     if (((a | b) & SERVICE) !== 0) {

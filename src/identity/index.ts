@@ -156,14 +156,16 @@ export interface Identity {
   /**
    * The peer of a flow endpoint at a time. `port` (the responder port, for destinations) separates an
    * address that is both a node and an API server endpoint: only the API server's ports mean the API server.
+   * `timeless` (a flow's `timeless`): `time` is only the latest the record gives, so an address no pod of
+   * the snapshot held then is the one its holder as of the snapshot has.
    */
-  resolve(ep: FlowEndpoint, time: number, port?: number): Peer;
+  resolve(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): Peer;
   /**
    * What `resolve` gives, as the peer's number: peers are numbered from 0 as this identity first
    * gives them, one number per peer id, kept for the identity's life. `peerAt` returns the peer.
    * The aggregation's hot path keeps its state by these numbers (no lookup by id per flow).
    */
-  resolveNumber(ep: FlowEndpoint, time: number, port?: number): number;
+  resolveNumber(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): number;
   /** The peer numbered `n` by `resolveNumber` (a frozen record shared by every resolution of it). */
   peerAt(n: number): Peer;
   /**
@@ -476,7 +478,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   };
 
   const serviceByPeer = new Map<number, ServiceEntry>();
-  const byIP = (ip: string, time: number): Peer | undefined => {
+  /** Addresses of timeless records taken for their holder as of the snapshot (warned about once each). */
+  const heldSince = new Set<string>();
+  const byIP = (ip: string, time: number, timeless: boolean): Peer | undefined => {
     const first = ipHolders.first.get(ip);
     if (first !== undefined) {
       // The pod that held the IP at the flow's time: the latest one started at or before it.
@@ -494,6 +498,22 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       if (earlier) {
         stats.byLearntIP++;
         return workloadPeer(earlier);
+      }
+      // A record of connections seen over a span (a Kubescape neighbour) has no moment of its own: its
+      // time is the latest the collector gives, and pods started since (a rollout, a restart) hold the
+      // addresses it names. The pod holding the address as of the snapshot, as an EndpointSlice would
+      // name it.
+      if (timeless) {
+        const id = ipHolders.workload[first + n - 1]!;
+        stats.byIP++;
+        if (n > 1) stats.ipReused++;
+        if (!heldSince.has(ip)) {
+          heldSince.add(ip);
+          warnings.push(
+            `${ip} (in a record without times of its own, such as a Kubescape neighbour) was held by no pod of the snapshot at ${new Date(time).toISOString()}, the latest time the record gives; taken for ${id}, whose pod holds it as of the snapshot`,
+          );
+        }
+        return workloadPeer(id);
       }
       stats.unattributed++;
       return cached(`s:${ip}`, () => ({ id: `unknown:${ip}`, kind: 'unknown', ip }));
@@ -548,7 +568,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return n;
   };
 
-  const resolveNumber = (ep: FlowEndpoint, time: number, port?: number): number => {
+  const resolveNumber = (ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): number => {
     if (ep.pod && ep.namespace) {
       const n = podNumberOf(ep.namespace, ep.pod);
       if (n >= 0) {
@@ -556,7 +576,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         return n;
       }
     }
-    return numberOf(resolveOther(ep, time, port));
+    return numberOf(resolveOther(ep, time, port, timeless === true));
   };
   /** The workload of the pod that holds `ip` last (as an EndpointSlice written now sees it), uncounted. */
   const sliceAddress = (ip: string, port: number): number => {
@@ -645,16 +665,21 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return out;
   };
 
-  const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer =>
-    peerList[resolveNumber(ep, time, port)]!;
+  const resolve = (ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): Peer =>
+    peerList[resolveNumber(ep, time, port, timeless)]!;
 
   /** An endpoint that does not name a snapshot pod. */
-  const resolveOther = (ep: FlowEndpoint, time: number, port?: number): Peer => {
+  const resolveOther = (
+    ep: FlowEndpoint,
+    time: number,
+    port: number | undefined,
+    timeless: boolean,
+  ): Peer => {
     if (ep.pod && ep.namespace) return resolveUnknownPod(ep, ep.namespace, ep.pod, time, port);
     if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
     if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
-      const p = byIP(ip, time);
+      const p = byIP(ip, time, timeless);
       if (p) return p;
     }
     if (!ip) {

@@ -1,7 +1,7 @@
 /**
  * Identity of flow endpoints that give neither a pod nor an address (a Kubescape object's own workload
  * and its selector neighbours, generic endpoints given by namespace and workload or labels), of the
- * workload kinds collectors name.
+ * workload kinds collectors name, and of the addresses in records without times of their own.
  */
 import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
@@ -10,6 +10,7 @@ import { countFlows } from '../../src/graph/counts.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
+import { runPipeline } from '../../src/pipeline.ts';
 import { fixtureSnapshot } from './fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
@@ -250,5 +251,56 @@ describe('an endpoint given by labels or a selector, with no pod or address', ()
     expect(id.warnings).toContain(
       'no workload of the snapshot has pods labelled app=nope in the namespaces labelled team=web: a flow endpoint selecting them is unknown',
     );
+  });
+});
+
+describe('addresses of records without times of their own', () => {
+  // 10.244.1.30 was a cart pod's from 09:00 (a finished pod still in the snapshot), db-0's from 10:30.
+  const snap = () =>
+    withObjects({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'cart-7d9f-old',
+        namespace: 'shop',
+        labels: { app: 'cart' },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'cart-7d9f', controller: true }],
+      },
+      spec: { containers: [{ name: 'c' }] },
+      status: { phase: 'Succeeded', podIP: '10.244.1.30', startTime: '2026-11-01T09:00:00Z' },
+    });
+  const ip = { ip: '10.244.1.30' };
+  const early = Date.parse('2026-11-01T08:00:00Z');
+
+  it('are the pod holding them at the time the record gives, else the one holding them as of the snapshot', () => {
+    const id = buildIdentity(snap());
+    expect(id.resolve(ip, T0, 5432, true).id).toBe('shop/Deployment/cart');
+    expect(id.resolve(ip, Date.parse('2026-11-01T11:00:00Z'), 5432, true).id).toBe('shop/StatefulSet/db');
+    expect(id.warnings.filter((w) => w.includes('10.244.1.30'))).toEqual([]);
+    // Before every pod the snapshot knows started: a flow of that moment is no pod's.
+    expect(id.resolve(ip, early, 5432).id).toBe('unknown:10.244.1.30');
+    // A record of connections seen over a span ending then is the address's holder now.
+    expect(id.resolve(ip, early, 5432, true).id).toBe('shop/StatefulSet/db');
+    expect(id.warnings).toContain(
+      '10.244.1.30 (in a record without times of its own, such as a Kubescape neighbour) was held by no pod of the snapshot at 2026-11-01T08:00:00.000Z, the latest time the record gives; taken for shop/StatefulSet/db, whose pod holds it as of the snapshot',
+    );
+  });
+
+  it('are resolved so by the pipeline for flows marked timeless', async () => {
+    const flow = (timeless: boolean): Flow => ({
+      time: early,
+      src: { namespace: 'shop', workload: { kind: 'Deployment', name: 'cart' } },
+      dst: ip,
+      protocol: 'TCP',
+      port: 5432,
+      verdict: 'FORWARDED',
+      count: 1,
+      input: 'kubescape',
+      ...(timeless ? { timeless: true as const } : {}),
+    });
+    const edges = async (timeless: boolean) =>
+      (await runPipeline(snap(), [flow(timeless)])).graph.edges.map((e) => e.id);
+    expect(await edges(false)).toEqual(['shop/Deployment/cart->unknown:10.244.1.30:5432/TCP']);
+    expect(await edges(true)).toEqual(['shop/Deployment/cart->shop/StatefulSet/db:5432/TCP']);
   });
 });

@@ -145,6 +145,23 @@ describe('Kubescape NetworkNeighborhood', () => {
     expect(flows[0]!.src).toEqual({ ip: '10.244.0.73' });
   });
 
+  it('gives every flow the latest time the object gives, and marks it timeless', () => {
+    // Neighbours accumulate over the object's life: its creation is when learning began.
+    expect(flows.every((f) => f.timeless === true)).toBe(true);
+    const o = structuredClone(nn) as { metadata: Record<string, unknown> };
+    o.metadata.managedFields = [
+      { manager: 'node-agent', operation: 'Update', time: '2024-06-12T10:00:00Z' },
+      { manager: 'node-agent', operation: 'Update', time: '2024-06-01T00:00:00Z' },
+      { manager: 'storage', operation: 'Update' },
+    ];
+    const later = parseNetworkNeighborhood(o) as Flow[];
+    expect(later.every((f) => f.time === Date.parse('2024-06-12T10:00:00Z'))).toBe(true);
+    (o.metadata.managedFields as { time?: string }[])[2]!.time = 'yesterday';
+    expect((parseNetworkNeighborhood(o) as FlowInputError).message).toBe(
+      'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: metadata.managedFields[2].time: not an RFC 3339 timestamp',
+    );
+  });
+
   it('keeps selectors whole: matchExpressions, and a namespaceSelector by other labels', () => {
     const o = structuredClone(nn) as { spec: { containers: { egress: Record<string, unknown>[] }[] } };
     const egress = o.spec.containers[0]!.egress;

@@ -1,6 +1,6 @@
 /**
  * `microseg recommend` on the Kubescape NetworkNeighborhood sample: the object's own workload and its
- * selector neighbours have no pod or address.
+ * selector neighbours have no pod or address, its IP neighbours no time of their own.
  */
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,8 @@ import { runCli } from '../../src/cli/main.ts';
 const SAMPLE = fileURLToPath(
   new URL('../../../shared/samples/kubescape-networkneighborhood.json', import.meta.url),
 );
+/** The sample object's creationTimestamp. */
+const CREATED = '2024-05-30T08:20:01Z';
 
 let dir: string;
 beforeAll(async () => {
@@ -200,5 +202,22 @@ describe('recommend on the Kubescape sample', () => {
       'kubescape/microseg-operator ingress kubescape/Deployment/node-agent:8000',
     ]);
     expect(report.warnings).toEqual([]);
+  });
+
+  it('attributes its IP neighbours to pods started after the object was created (a rollout)', async () => {
+    const { code, io, out } = await recommendOn('rolled', '2024-06-10T00:00:00Z');
+    expect(io.stderr).toBe('');
+    expect(code).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(rules(report)).toContain('kubescape/microseg-operator ingress kubescape/Deployment/gateway:4002');
+    expect(rules(report)).toContain(
+      'kubescape/microseg-operator ingress kubescape/Deployment/node-agent:8000',
+    );
+    expect(report.warnings).toEqual(
+      ['10.244.0.67', '10.244.0.73'].map(
+        (ip) =>
+          `${ip} (in a record without times of its own, such as a Kubescape neighbour) was held by no pod of the snapshot at ${new Date(CREATED).toISOString()}, the latest time the record gives; taken for kubescape/Deployment/${ip.endsWith('67') ? 'gateway' : 'node-agent'}, whose pod holds it as of the snapshot`,
+      ),
+    );
   });
 });
