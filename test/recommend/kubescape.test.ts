@@ -1,6 +1,7 @@
 /**
  * `microseg recommend` on the Kubescape NetworkNeighborhood sample: the object's own workload and its
- * selector neighbours have no pod or address, its IP neighbours no time of their own.
+ * selector neighbours have no pod or address, its IP neighbours no time of their own; and a run whose
+ * flows give no policy at all says so and writes nothing.
  */
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -218,6 +219,93 @@ describe('recommend on the Kubescape sample', () => {
         (ip) =>
           `${ip} (in a record without times of its own, such as a Kubescape neighbour) was held by no pod of the snapshot at ${new Date(CREATED).toISOString()}, the latest time the record gives; taken for kubescape/Deployment/${ip.endsWith('67') ? 'gateway' : 'node-agent'}, whose pod holds it as of the snapshot`,
       ),
+    );
+  });
+
+  it('names a neighbour whose pods no workload of the snapshot has, and blocks its connection', async () => {
+    const { code, io, out } = await recommendOn('no-otel', '2024-05-01T00:00:00Z', 'otel-collector');
+    expect(code).toBe(1);
+    // Nothing is written, so the warnings report.json would hold are listed.
+    expect(io.stderr).toContain(
+      'warnings: 2:\n' +
+        '  1 flow(s) have an end that could not be attributed to a workload or peer\n' +
+        '  no workload of the snapshot has pods labelled app=otel-collector in namespace kubescape: a flow endpoint selecting them is unknown\n',
+    );
+    expect(io.stderr).toContain(
+      'microseg recommend: not written: the proposal would block 1 observed connection(s):\n' +
+        '  kubescape/Deployment/operator->unknown:4317/TCP: cannot be checked',
+    );
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('recommend when no flow gives a policy', () => {
+  const run = async (name: string, lines: object[], extra: string[] = []) => {
+    const cluster = join(dir, 'nopolicy-cluster.json');
+    await writeFile(cluster, JSON.stringify(kubescapeCluster('2024-05-01T00:00:00Z')));
+    const flows = join(dir, `${name}.jsonl`);
+    await writeFile(flows, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const out = join(dir, `out-${name}`);
+    const io = captureIO();
+    const code = await runCli(
+      ['recommend', '--flows', flows, '--cluster', cluster, '--out', out, ...extra],
+      io,
+    );
+    return { code, io, out };
+  };
+  const time = '2024-06-01T00:00:00Z';
+
+  it('says why, writes nothing and exits 2', async () => {
+    // Neither end is known: left out as noise.
+    const noise = await run('noise', [
+      { time, src: { names: ['a.example'] }, dst: { names: ['b.example'] }, port: 80 },
+    ]);
+    expect(noise.code).toBe(2);
+    expect(noise.io.stdout).toBe('');
+    expect(noise.io.stderr).toContain('graph: 0 workload(s), 0 other peer(s), 0 edge(s)\n');
+    expect(noise.io.stderr).not.toContain('written to');
+    expect(noise.io.stderr).toContain(
+      'microseg recommend: no policy proposed: every flow was left out as noise: neither of its ends is a pod, address or workload of the snapshot, or it went to a multicast or broadcast address (is --cluster a snapshot of the cluster the flows came from, taken while their pods ran?); nothing written\n',
+    );
+    await expect(readdir(noise.out)).rejects.toThrow(/ENOENT/);
+    // Addresses outside the cluster and pod addresses no pod of the snapshot held.
+    const outside = await run('outside', [
+      { time, src: '10.244.9.9', dst: '8.8.8.8', port: 53, protocol: 'UDP' },
+      { time, src: '10.244.9.8', dst: '10.244.9.9', port: 80 },
+    ]);
+    expect(outside.code).toBe(2);
+    expect(outside.io.stderr).toContain(
+      'microseg recommend: no policy proposed: no flow has a workload of the snapshot at either end (is --cluster a snapshot of the cluster the flows came from, taken while their pods ran?); nothing written\n',
+    );
+    await expect(readdir(outside.out)).rejects.toThrow(/ENOENT/);
+    // Workloads only in namespaces no policy is written for.
+    const dns = {
+      time,
+      src: { namespace: 'kube-system', labels: ['k8s-app=kube-dns'] },
+      dst: '8.8.8.8',
+      port: 53,
+    };
+    const system = await run('system', [dns]);
+    expect(system.code).toBe(2);
+    expect(system.io.stderr).toContain(
+      'microseg recommend: no policy proposed: the workloads observed are in kube-system, for which no policy is written unless --namespace names it; nothing written\n',
+    );
+    const named = await run('system', [dns], ['--namespace', 'kube-system']);
+    expect(named.code).toBe(0);
+    expect(named.io.stdout).toContain('policies: 2 in 1 namespace(s) written to');
+    // Every connection dropped, and no default deny asked for: the edges not expressible are listed.
+    const dropped = await run(
+      'dropped',
+      [{ time, src: '10.244.0.42', dst: '10.244.0.43', port: 8080, verdict: 'DROPPED' }],
+      ['--no-default-deny'],
+    );
+    expect(dropped.code).toBe(2);
+    expect(dropped.io.stderr).toContain(
+      'not expressible as NetworkPolicy: 1 edge(s):\n' +
+        '  kubescape/Deployment/kubescape->kubescape/Deployment/kubevuln:8080/TCP: every observation was dropped: not allowed (use includeDropped to allow)\n',
+    );
+    expect(dropped.io.stderr).toContain(
+      'microseg recommend: no policy proposed: no policy could be written for the workloads observed in kubescape (see above); nothing written\n',
     );
   });
 });
