@@ -325,8 +325,8 @@ export class SegmentationController {
     for (const f of flows) {
       this.metrics.flowsIngested++;
       // A Service's ClusterIP stands for its backends, each on the port it takes the connection on.
-      const s = identity.resolveNumber(f.src, f.time);
-      const d = identity.resolveNumber(f.dst, f.time, f.port);
+      const s = identity.resolveNumber(f.src, f.time, undefined, f.timeless);
+      const d = identity.resolveNumber(f.dst, f.time, f.port, f.timeless);
       const sources = flowEnds(identity, s, f, false);
       const targets = flowEnds(identity, d, f, true);
       const fanned = sources.length > 1 || targets.length > 1;

@@ -146,11 +146,13 @@ function parseEndpoint(v: unknown, path: string): FlowEndpoint {
       out.service = { namespace, name };
     } else throw wrongType(`${path}.service`, '"namespace/name" or {namespace, name}', s);
   }
-  // Empty labels or names say nothing about the endpoint: they do not count.
-  if (out.ip === undefined && out.pod === undefined && !out.labels?.length && !out.names?.length) {
+  // Empty labels or names say nothing about the endpoint: they do not count. A workload names one with
+  // its namespace.
+  const named = out.workload !== undefined && out.namespace !== undefined;
+  if (out.ip === undefined && out.pod === undefined && !named && !out.labels?.length && !out.names?.length) {
     const empty = [out.labels && `${path}.labels`, out.names && `${path}.names`].filter((x) => x);
     fail(
-      `${path}: needs an ip, a namespace and pod, labels or names` +
+      `${path}: needs an ip, a namespace and pod or workload, labels or names` +
         (empty.length > 0 ? ` (${empty.join(' and ')} ${empty.length > 1 ? 'are' : 'is'} empty)` : ''),
       'missing-field',
     );

@@ -4,14 +4,17 @@
  *
  * Each ingress/egress neighbour with each of its ports becomes one Flow with `count: 1` (an aggregate:
  * "seen at least once"). The local side is the object's workload (namespace, `kubescape.io/workload-*`
- * labels, and `spec.matchLabels` as labels). A neighbour given by selectors becomes a peer with
- * `labels` (podSelector.matchLabels) and, when the namespaceSelector pins `kubernetes.io/metadata.name`,
- * a namespace (no namespaceSelector = the local namespace, as in a NetworkPolicy). IP neighbours become
- * one peer per address; `dnsNames` are kept as `names`.
- * What it cannot know: times of individual connections (the object's creationTimestamp is used),
- * connection counts, initiator ports, verdicts (all FORWARDED), pod names, matchExpressions selectors.
+ * labels, and `spec.matchLabels` as labels). A neighbour given by selectors becomes a peer with its
+ * `selector` (podSelector and namespaceSelector as given), `labels` (podSelector.matchLabels) and, when
+ * the namespaceSelector pins `kubernetes.io/metadata.name`, a namespace (no namespaceSelector = the
+ * local namespace, as in a NetworkPolicy). IP neighbours become one peer per address; `dnsNames` are
+ * kept as `names`.
+ * What it cannot know: times of individual connections (every flow carries the latest time the object
+ * gives, its creationTimestamp or a later managedFields time, and is marked `timeless`), connection
+ * counts, initiator ports, verdicts (all FORWARDED), pod names.
  */
 import { isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import type { LabelSelector } from '../model/k8s.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol } from './types.ts';
 
@@ -32,16 +35,50 @@ function list(v: unknown, path: string): unknown[] {
   return v;
 }
 
-function matchLabels(sel: unknown, path: string): Record<string, string> | undefined {
+const OPERATORS: ReadonlySet<string> = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
+
+/** A label selector as given (matchLabels and matchExpressions), checked; undefined when absent. */
+function selectorOf(sel: unknown, path: string): LabelSelector | undefined {
   if (sel === undefined || sel === null) return undefined;
   if (!isObj(sel)) throw wrongType(path, 'a label selector', sel);
+  const out: LabelSelector = {};
   const ml = sel.matchLabels;
-  if (ml === undefined || ml === null) return {};
-  if (!isObj(ml)) throw wrongType(`${path}.matchLabels`, 'an object of strings', ml);
-  for (const [k, v] of Object.entries(ml)) {
-    if (typeof v !== 'string') throw wrongType(`${path}.matchLabels.${k}`, 'a string', v);
+  if (ml !== undefined && ml !== null) {
+    if (!isObj(ml)) throw wrongType(`${path}.matchLabels`, 'an object of strings', ml);
+    for (const [k, v] of Object.entries(ml)) {
+      if (typeof v !== 'string') throw wrongType(`${path}.matchLabels.${k}`, 'a string', v);
+    }
+    out.matchLabels = ml as Record<string, string>;
   }
-  return ml as Record<string, string>;
+  const me = sel.matchExpressions;
+  if (me !== undefined && me !== null) {
+    if (!Array.isArray(me)) throw wrongType(`${path}.matchExpressions`, 'an array', me);
+    out.matchExpressions = me.map((e: unknown, i) => {
+      const ep = `${path}.matchExpressions[${i}]`;
+      if (!isObj(e)) throw wrongType(ep, 'an object {key, operator, values}', e);
+      if (typeof e.key !== 'string' || e.key === '') throw wrongType(`${ep}.key`, 'a label key', e.key);
+      if (typeof e.operator !== 'string' || !OPERATORS.has(e.operator))
+        throw new FlowInputError(
+          'unknown-enum',
+          `${ep}.operator: unknown value ${describeValue(e.operator)}`,
+        );
+      const values = list(e.values, `${ep}.values`);
+      for (const [j, v] of values.entries())
+        if (typeof v !== 'string') throw wrongType(`${ep}.values[${j}]`, 'a string', v);
+      const set = e.operator === 'In' || e.operator === 'NotIn';
+      if (set !== values.length > 0)
+        throw new FlowInputError(
+          'bad-value',
+          `${ep}.values: ${set ? 'must not be empty' : 'must be empty'} for operator ${e.operator}`,
+        );
+      return {
+        key: e.key,
+        operator: e.operator as 'In' | 'NotIn' | 'Exists' | 'DoesNotExist',
+        ...(set ? { values: values as string[] } : {}),
+      };
+    });
+  }
+  return out;
 }
 
 function toLabels(m: Record<string, string>): string[] {
@@ -57,8 +94,8 @@ function peersOf(n: Obj, path: string, localNs: string): FlowEndpoint[] {
     return stripDot(d);
   });
   if (names.length === 0 && typeof n.dns === 'string' && n.dns !== '') names.push(stripDot(n.dns));
-  const pod = matchLabels(n.podSelector, `${path}.podSelector`);
-  const nsSel = matchLabels(n.namespaceSelector, `${path}.namespaceSelector`);
+  const pod = selectorOf(n.podSelector, `${path}.podSelector`);
+  const nsSel = selectorOf(n.namespaceSelector, `${path}.namespaceSelector`);
   const ips: string[] = [];
   for (const [i, a] of list(n.ipAddresses, `${path}.ipAddresses`).entries()) {
     if (typeof a !== 'string') throw wrongType(`${path}.ipAddresses[${i}]`, 'a string', a);
@@ -74,13 +111,18 @@ function peersOf(n: Obj, path: string, localNs: string): FlowEndpoint[] {
   }
   const base: FlowEndpoint = {};
   if (pod !== undefined || nsSel !== undefined) {
-    const ns = nsSel === undefined ? localNs : nsSel['kubernetes.io/metadata.name'];
+    const ns = nsSel === undefined ? localNs : nsSel.matchLabels?.['kubernetes.io/metadata.name'];
     if (ns !== undefined) base.namespace = ns;
-    if (pod !== undefined && Object.keys(pod).length > 0) base.labels = toLabels(pod);
+    const labels = pod?.matchLabels ?? {};
+    if (Object.keys(labels).length > 0) base.labels = toLabels(labels);
+    base.selector = {
+      ...(pod !== undefined ? { podSelector: pod } : {}),
+      ...(nsSel !== undefined ? { namespaceSelector: nsSel } : {}),
+    };
   }
   if (names.length > 0) base.names = names;
   if (ips.length === 0) {
-    if (base.labels === undefined && base.names === undefined && base.namespace === undefined)
+    if (base.selector === undefined && base.names === undefined)
       throw new FlowInputError('missing-field', `${path}: neighbour has no selector, IP address or DNS name`);
     return [base];
   }
@@ -103,6 +145,32 @@ function portsOf(n: Obj, path: string): { protocol: Protocol; port: number }[] {
   return out;
 }
 
+/**
+ * The latest time the object gives: its creationTimestamp, or a later `metadata.managedFields[].time`
+ * (each update the node agent made). Neighbours accumulate over the object's life, so its creation is
+ * only when learning began; 0 when it gives no time at all.
+ */
+function latestTime(meta: Obj, at: string): number {
+  let time = 0;
+  if (typeof meta.creationTimestamp === 'string') {
+    time = parseRfc3339(meta.creationTimestamp);
+    if (Number.isNaN(time))
+      throw new FlowInputError('bad-value', `${at}: metadata.creationTimestamp: not an RFC 3339 timestamp`);
+  }
+  const fields = Array.isArray(meta.managedFields) ? (meta.managedFields as unknown[]) : [];
+  for (const [i, f] of fields.entries()) {
+    if (!isObj(f) || typeof f.time !== 'string') continue;
+    const t = parseRfc3339(f.time);
+    if (Number.isNaN(t))
+      throw new FlowInputError(
+        'bad-value',
+        `${at}: metadata.managedFields[${i}].time: not an RFC 3339 timestamp`,
+      );
+    if (t > time) time = t;
+  }
+  return time;
+}
+
 function convert(obj: unknown, where: string): Flow[] {
   if (!isObj(obj))
     throw new FlowInputError('not-an-object', `${where}: expected an object, got ${describeValue(obj)}`);
@@ -120,12 +188,7 @@ function convert(obj: unknown, where: string): Flow[] {
   const ns = nsRaw;
   const name = typeof meta.name === 'string' ? meta.name : '?';
   const at = `NetworkNeighborhood ${ns}/${name}`;
-  let time = 0;
-  if (typeof meta.creationTimestamp === 'string') {
-    time = parseRfc3339(meta.creationTimestamp);
-    if (Number.isNaN(time))
-      throw new FlowInputError('bad-value', `${at}: metadata.creationTimestamp: not an RFC 3339 timestamp`);
-  }
+  const time = latestTime(meta, at);
   const spec = obj.spec;
   if (!isObj(spec)) throw new FlowInputError('missing-field', `${at}: spec is missing`);
   const local: FlowEndpoint = { namespace: ns };
@@ -133,7 +196,7 @@ function convert(obj: unknown, where: string): Flow[] {
   const wname = labels['kubescape.io/workload-name'];
   if (typeof wname === 'string' && wname !== '')
     local.workload = { kind: typeof wkind === 'string' ? wkind : '', name: wname };
-  const own = matchLabels(spec, `${at}: spec`);
+  const own = selectorOf({ matchLabels: spec.matchLabels }, `${at}: spec`)?.matchLabels;
   if (own && Object.keys(own).length > 0) local.labels = toLabels(own);
   const flows: Flow[] = [];
   for (const group of ['containers', 'initContainers', 'ephemeralContainers'] as const) {
@@ -155,6 +218,7 @@ function convert(obj: unknown, where: string): Flow[] {
                 port,
                 verdict: 'FORWARDED',
                 count: 1,
+                timeless: true,
                 input: 'kubescape',
               });
             }

@@ -1,3 +1,5 @@
+import type { LabelSelector } from '../model/k8s.ts';
+
 /**
  * The normalised flow record every input format is turned into. One record describes one connection
  * (or one aggregate of identical connections, see `count`) in the connection's direction: `src` is the
@@ -49,6 +51,12 @@ export interface FlowEndpoint {
   names?: string[];
   /** Service the traffic was addressed to, when the collector knew it. */
   service?: { namespace: string; name: string };
+  /**
+   * The endpoint is whichever pods a NetworkPolicy-style peer selects (a Kubescape selector neighbour):
+   * the pods `podSelector` selects (absent: every pod) in the namespaces `namespaceSelector` selects, or,
+   * without one, in `namespace`.
+   */
+  selector?: { podSelector?: LabelSelector; namespaceSelector?: LabelSelector };
 }
 
 export interface Flow {
@@ -71,6 +79,12 @@ export interface Flow {
   dnsQuery?: string;
   /** How many identical connections this record stands for (aggregating inputs); 1 when absent. */
   count?: number;
+  /**
+   * The record aggregates connections seen over a span whose moments the collector does not give
+   * (Kubescape neighbours); `time` is the latest time it gives. An address in it is resolved to the pod
+   * that held it at `time`, or, when no pod of the snapshot did, to the pod holding it as of the snapshot.
+   */
+  timeless?: true;
   /** Input format the record came from. */
   input: 'hubble' | 'generic' | 'inspektor-gadget' | 'kubescape';
 }

@@ -29,7 +29,7 @@ const VERDICT_CODE = new Map(VERDICTS.map((v, i) => [v, i]));
 
 /**
  * A peer's bits in the aggregator: seen, an unknown peer, kept (an end of a flow not ignored), a
- * Service's ClusterIP (whose flows become edges to its backends).
+ * Service's ClusterIP or a selector peer (whose flows become edges to its backends).
  */
 const SEEN = 1;
 const UNKNOWN = 2;
@@ -88,8 +88,8 @@ export class Aggregator {
 
   add(flow: Flow): void {
     this.stats.flows++;
-    const s = this.#identity.resolveNumber(flow.src, flow.time);
-    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port);
+    const s = this.#identity.resolveNumber(flow.src, flow.time, undefined, flow.timeless);
+    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless);
     const a = (this.#state[s] ?? 0) === 0 ? this.#see(s) : this.#state[s]!;
     const b = (this.#state[d] ?? 0) === 0 ? this.#see(d) : this.#state[d]!;
     if (((a | b) & SERVICE) !== 0) {
@@ -270,7 +270,9 @@ export class Aggregator {
     }
     this.#ids[n] = peer.id;
     return (this.#state[n] =
-      SEEN | (peer.kind === 'unknown' ? UNKNOWN : 0) | (peer.kind === 'service' ? SERVICE : 0));
+      SEEN |
+      (peer.kind === 'unknown' ? UNKNOWN : 0) |
+      (peer.kind === 'service' || peer.kind === 'selector' ? SERVICE : 0));
   }
 
   /** Remembers peer `n` on its first sight as an end of a flow that is kept (not ignored). */

@@ -14,7 +14,7 @@ import type {
   PodTemplate,
   Service,
 } from '../model/k8s.ts';
-import { matchesSelector } from '../model/selectors.ts';
+import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
@@ -156,14 +156,16 @@ export interface Identity {
   /**
    * The peer of a flow endpoint at a time. `port` (the responder port, for destinations) separates an
    * address that is both a node and an API server endpoint: only the API server's ports mean the API server.
+   * `timeless` (a flow's `timeless`): `time` is only the latest the record gives, so an address no pod of
+   * the snapshot held then is the one its holder as of the snapshot has.
    */
-  resolve(ep: FlowEndpoint, time: number, port?: number): Peer;
+  resolve(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): Peer;
   /**
    * What `resolve` gives, as the peer's number: peers are numbered from 0 as this identity first
    * gives them, one number per peer id, kept for the identity's life. `peerAt` returns the peer.
    * The aggregation's hot path keeps its state by these numbers (no lookup by id per flow).
    */
-  resolveNumber(ep: FlowEndpoint, time: number, port?: number): number;
+  resolveNumber(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): number;
   /** The peer numbered `n` by `resolveNumber` (a frozen record shared by every resolution of it). */
   peerAt(n: number): Peer;
   /**
@@ -173,8 +175,9 @@ export interface Identity {
    * a name, as each pod resolves it: one backend per number the pods give it); a Service without one by
    * the addresses and ports of its EndpointSlices, as of the snapshot (when no slice names an address,
    * by its core/v1 Endpoints object's subsets, read as slices). Policies apply
-   * after the ClusterIP is translated, so rules are written for these. Never empty for a Service;
-   * undefined for any other peer.
+   * after the ClusterIP is translated, so rules are written for these. For a `selector` peer (a flow
+   * endpoint whose selector selects the pods of several workloads), each of them on `port`. Never empty
+   * for either; undefined for any other peer.
    */
   serviceBackends(n: number, port: number, protocol: string): readonly ServiceBackend[] | undefined;
   /**
@@ -307,6 +310,25 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const id = workloadId(ns, kind, name);
     if (!workloads.has(id)) workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined));
   }
+  // The owned workload objects of the snapshot (a ReplicaSet, a Job) whose root workload the shape of
+  // their name does not give, by `namespace/Kind/name`: a collector may name one instead of its root
+  // (namedWorkload). Only these are kept; the shape gives the root of every other.
+  const ownedRoots = new Map<string, string>();
+  for (const key of ownerByKey.keys()) {
+    const [ns, kind, name] = key.split('/') as [string, string, string];
+    let root: OwnerRef = { kind, name };
+    for (let depth = 0; depth < 5; depth++) {
+      const parent = ownerByKey.get(`${ns}/${root.kind}/${root.name}`);
+      if (!parent) break;
+      root = parent;
+    }
+    const w = workloads.get(workloadId(ns, root.kind, root.name));
+    if (w && !w.observedOnly && rootByShape(workloads, ns, kind, name, undefined) !== w.id)
+      ownedRoots.set(workloadId(ns, kind, name), w.id);
+  }
+  // Namespace labels, which a namespaceSelector of a flow endpoint selects by.
+  const namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
+  for (const n of snap.namespaces) namespaceLabels.set(n.metadata.name, n.metadata.labels ?? {});
   for (const node of snap.others.filter((o) => o.kind === 'Node')) {
     const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
     for (const a of addrs)
@@ -462,7 +484,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   };
 
   const serviceByPeer = new Map<number, ServiceEntry>();
-  const byIP = (ip: string, time: number): Peer | undefined => {
+  /** Addresses of timeless records taken for their holder as of the snapshot (warned about once each). */
+  const heldSince = new Set<string>();
+  const byIP = (ip: string, time: number, timeless: boolean): Peer | undefined => {
     const first = ipHolders.first.get(ip);
     if (first !== undefined) {
       // The pod that held the IP at the flow's time: the latest one started at or before it.
@@ -480,6 +504,22 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       if (earlier) {
         stats.byLearntIP++;
         return workloadPeer(earlier);
+      }
+      // A record of connections seen over a span (a Kubescape neighbour) has no moment of its own: its
+      // time is the latest the collector gives, and pods started since (a rollout, a restart) hold the
+      // addresses it names. The pod holding the address as of the snapshot, as an EndpointSlice would
+      // name it.
+      if (timeless) {
+        const id = ipHolders.workload[first + n - 1]!;
+        stats.byIP++;
+        if (n > 1) stats.ipReused++;
+        if (!heldSince.has(ip)) {
+          heldSince.add(ip);
+          warnings.push(
+            `${ip} (in a record without times of its own, such as a Kubescape neighbour) was held by no pod of the snapshot at ${new Date(time).toISOString()}, the latest time the record gives; taken for ${id}, whose pod holds it as of the snapshot`,
+          );
+        }
+        return workloadPeer(id);
       }
       stats.unattributed++;
       return cached(`s:${ip}`, () => ({ id: `unknown:${ip}`, kind: 'unknown', ip }));
@@ -548,7 +588,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return n;
   };
 
-  const resolveNumber = (ep: FlowEndpoint, time: number, port?: number): number => {
+  const resolveNumber = (ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): number => {
     if (ep.pod && ep.namespace) {
       const n = podNumberOf(ep.namespace, ep.pod);
       if (n >= 0) {
@@ -556,7 +596,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         return n;
       }
     }
-    return numberOf(resolveOther(ep, time, port));
+    return numberOf(resolveOther(ep, time, port, timeless === true));
   };
   /** The workload of the pod that holds `ip` last (as an EndpointSlice written now sees it), uncounted. */
   const sliceAddress = (ip: string, port: number): number => {
@@ -569,12 +609,21 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const backendCache = new Map<number, Map<number, ServiceBackend[]>>();
   const serviceBackends = (n: number, port: number, protocol: string): ServiceBackend[] | undefined => {
     const entry = serviceByPeer.get(n);
-    if (entry === undefined) return undefined;
+    const selected = entry === undefined ? selectedBy.get(n) : undefined;
+    if (entry === undefined && selected === undefined) return undefined;
     let byPort = backendCache.get(n);
     if (byPort === undefined) backendCache.set(n, (byPort = new Map<number, ServiceBackend[]>()));
     const key = (PROTOCOL_INDEX.get(protocol) ?? 7) * 65536 + port;
     let out = byPort.get(key);
-    if (out === undefined) byPort.set(key, (out = computeBackends(entry, peerList[n]!, port, protocol)));
+    if (out === undefined)
+      byPort.set(
+        key,
+        (out =
+          entry !== undefined
+            ? computeBackends(entry, peerList[n]!, port, protocol)
+            : // A selector peer: each workload it selects, on the port itself (no address is translated).
+              selected!.map((id) => ({ peer: workloadNumber(id), port }))),
+      );
     return out;
   };
   /** The numbers the pods of workload `id` give the port name `key` (`protocol/name`). */
@@ -636,19 +685,26 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return out;
   };
 
-  const resolve = (ep: FlowEndpoint, time: number, port?: number): Peer =>
-    peerList[resolveNumber(ep, time, port)]!;
+  const resolve = (ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): Peer =>
+    peerList[resolveNumber(ep, time, port, timeless)]!;
 
   /** An endpoint that does not name a snapshot pod. */
-  const resolveOther = (ep: FlowEndpoint, time: number, port?: number): Peer => {
+  const resolveOther = (
+    ep: FlowEndpoint,
+    time: number,
+    port: number | undefined,
+    timeless: boolean,
+  ): Peer => {
     if (ep.pod && ep.namespace) return resolveUnknownPod(ep, ep.namespace, ep.pod, time, port);
     if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
     if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
-      const p = byIP(ip, time);
+      const p = byIP(ip, time, timeless);
       if (p) return p;
     }
     if (!ip) {
+      const p = ep.reserved === undefined ? resolveUnaddressed(ep) : undefined;
+      if (p) return p;
       stats.unattributed++;
       return countKind({ id: 'unknown', kind: 'unknown' });
     }
@@ -725,11 +781,35 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return found;
   };
 
+  /**
+   * The workload of the snapshot a collector names as `kind`/`name` in namespace `ns`: the kind in any
+   * case (`deployment`), an owned object (a ReplicaSet, a Job) taken to its root workload, a pod to its
+   * workload. Undefined when the snapshot has none (nor one the name of a missing ReplicaSet or Job is
+   * shaped after).
+   */
+  const namedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined) => {
+    const k = canonicalKind(kind);
+    if (k === undefined) return undefined;
+    if (k === 'Pod') {
+      const index = podWorkloadByNs.get(ns)?.get(name);
+      if (index !== undefined) return podWorkloadIds[index]!;
+    }
+    const id = workloadId(ns, k, name);
+    const root = ownedRoots.get(id);
+    if (root !== undefined) return root;
+    const w = workloads.get(id);
+    if (w !== undefined && !w.observedOnly) return id;
+    return rootByShape(workloads, ns, k, name, labels);
+  };
+
+  /**
+   * The workload a collector names: the snapshot's (namedWorkload), else one reconstructed from the flow,
+   * of the kind named (a Pod when it is no workload kind).
+   */
   const observedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined): string => {
-    const k: WorkloadKind =
-      (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'] as const).find(
-        (x) => x === kind,
-      ) ?? 'Pod';
+    const known = namedWorkload(ns, kind, name, labels);
+    if (known !== undefined) return known;
+    const k: WorkloadKind = canonicalKind(kind) ?? 'Pod';
     const id = workloadId(ns, k, name);
     if (!workloads.has(id)) {
       const stable = stableLabels(labelsFromList(labels ?? []));
@@ -751,6 +831,126 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       );
     }
     return id;
+  };
+
+  /**
+   * An endpoint with neither pod nor address (a Kubescape local side or selector neighbour, a generic
+   * endpoint given by namespace and workload or labels): the workload of the snapshot it names; else
+   * the workloads whose pods its selector (or its labels, read as one) selects; else the workload it
+   * names, reconstructed. Undefined when none is known.
+   */
+  const resolveUnaddressed = (ep: FlowEndpoint): Peer | undefined => {
+    const ns = ep.namespace;
+    const named =
+      ep.workload && ns !== undefined
+        ? namedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels)
+        : undefined;
+    if (named !== undefined) {
+      stats.byHubbleWorkload++;
+      return workloadPeer(named);
+    }
+    const selector =
+      ep.selector ??
+      (ns !== undefined && ep.labels && ep.labels.length > 0
+        ? { podSelector: { matchLabels: labelsFromList(ep.labels) } }
+        : undefined);
+    if (selector !== undefined) {
+      const p = bySelector(
+        selector,
+        ns,
+        ep.selector === undefined ? ep.labels : undefined,
+        ep.workload !== undefined,
+      );
+      if (p !== undefined) {
+        stats.byLabels++;
+        return p;
+      }
+    }
+    if (ep.workload && ns !== undefined) {
+      stats.byHubbleWorkload++;
+      return workloadPeer(observedWorkload(ns, ep.workload.kind, ep.workload.name, ep.labels));
+    }
+    return undefined;
+  };
+
+  // Every namespace a namespaceSelector may select: the snapshot's Namespace objects and those of its
+  // workloads (a snapshot may list no namespaces).
+  const knownNamespaces = [
+    ...new Set([...namespaceLabels.keys(), ...[...workloads.values()].map((w) => w.namespace)]),
+  ].sort();
+  /** What each selector of a flow endpoint resolved to (null: nothing), by its selectors and namespace. */
+  const selectorCache = new Map<string, Peer | null>();
+  /** The workloads each selector peer stands for (its backends), by its number. */
+  const selectedBy = new Map<number, readonly string[]>();
+
+  /**
+   * The pods a selector of a flow endpoint selects, as a peer: their one workload, or a `selector` peer
+   * standing for each of several (the collector does not say which pods connected, so a connection of it
+   * counts for each, as one to a Service's ClusterIP does for each backend). `podLabels`, for an endpoint
+   * that gave labels and no selector: when no workload's pods carry them all, the one workload whose
+   * selector they match (the labels of one pod). `quiet`: say nothing when none is found.
+   */
+  const bySelector = (
+    selector: NonNullable<FlowEndpoint['selector']>,
+    ns: string | undefined,
+    podLabels: string[] | undefined,
+    quiet: boolean,
+  ): Peer | undefined => {
+    const key = JSON.stringify([
+      ns ?? null,
+      selector.podSelector ?? null,
+      selector.namespaceSelector ?? null,
+      podLabels ?? null,
+      quiet,
+    ]);
+    const cached = selectorCache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    let peer: Peer | null = null;
+    // Labels Kubernetes generates per pod or run (pod-template-hash, job-name) are on no pod template,
+    // and the pods they named may be gone: they are left out. A selector of nothing else says nothing.
+    const given = selector.podSelector ?? {};
+    const pods = stableSelector(given);
+    const what = describeSelection(pods, selector.namespaceSelector, ns);
+    if (isEmptySelector(pods) && !isEmptySelector(given)) {
+      if (!quiet)
+        warnings.push(
+          `${describeSelection(given, selector.namespaceSelector, ns)}: selected only by labels Kubernetes generates per pod or run, which no workload's pod template has, so a flow endpoint selecting them is unknown`,
+        );
+    } else {
+      const nsSel = selector.namespaceSelector;
+      const namespaces = new Set(
+        nsSel !== undefined
+          ? knownNamespaces.filter((n) =>
+              matchesSelector(nsSel, { ...namespaceLabels.get(n), [NAMESPACE_NAME_LABEL]: n }),
+            )
+          : ns !== undefined
+            ? [ns]
+            : [],
+      );
+      const found = [...workloads.values()]
+        .filter((w) => namespaces.has(w.namespace) && !w.observedOnly && matchesSelector(pods, w.labels))
+        .map((w) => w.id)
+        .sort();
+      const one =
+        found.length === 0 && podLabels !== undefined && ns !== undefined
+          ? workloadByLabels(ns, podLabels)
+          : found.length === 1
+            ? found[0]
+            : undefined;
+      if (one !== undefined) peer = workloadPeer(one);
+      else if (found.length > 1) {
+        const n = numberOf({ id: `selector:${what}`, kind: 'selector' });
+        selectedBy.set(n, found);
+        peer = peerList[n]!;
+        const shown = found.length > 5 ? [...found.slice(0, 5), `and ${found.length - 5} more`] : found;
+        warnings.push(
+          `${what} (a flow endpoint with no pod or address) are the pods of ${found.length} workloads (${shown.join(', ')}): the collector does not say which connected, so its connections count for each`,
+        );
+      } else if (!quiet)
+        warnings.push(`no workload of the snapshot has ${what}: a flow endpoint selecting them is unknown`);
+    }
+    selectorCache.set(key, peer);
+    return peer ?? undefined;
   };
 
   for (const w of workloads.values()) {
@@ -854,6 +1054,82 @@ function workloadByPodName(
     found = w.id;
   }
   return found;
+}
+
+/** The label Kubernetes sets on every namespace to its name. */
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/** The kinds a collector may name a workload by, in any case (`deployment`), as identity spells them. */
+const KINDS: ReadonlyMap<string, WorkloadKind> = new Map(
+  (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet', 'Pod'] as const).map((k) => [
+    k.toLowerCase(),
+    k,
+  ]),
+);
+
+function canonicalKind(kind: string): WorkloadKind | undefined {
+  return KINDS.get(kind.toLowerCase());
+}
+
+/**
+ * The root workload of the snapshot an owned object's name is shaped after, when the object's own
+ * ownership is not known: a ReplicaSet `<deployment>-<pod-template-hash>` (the hash from `labels` when
+ * they give it), a Job `<cronjob>-<scheduled minute>`. Only a workload of the snapshot counts.
+ */
+function rootByShape(
+  workloads: ReadonlyMap<string, Workload>,
+  ns: string,
+  kind: string,
+  name: string,
+  labels: readonly string[] | undefined,
+): string | undefined {
+  let root: string | undefined;
+  let rootKind: WorkloadKind;
+  if (kind === 'ReplicaSet') {
+    const hash = labels?.find((l) => l.startsWith('pod-template-hash='))?.slice('pod-template-hash='.length);
+    root =
+      hash && name.endsWith(`-${hash}`)
+        ? name.slice(0, -hash.length - 1)
+        : /^(.+)-[a-z0-9]+$/.exec(name)?.[1];
+    rootKind = 'Deployment';
+  } else if (kind === 'Job') {
+    root = /^(.+)-\d+$/.exec(name)?.[1];
+    rootKind = 'CronJob';
+  } else return undefined;
+  if (root === undefined) return undefined;
+  const w = workloads.get(workloadId(ns, rootKind, root));
+  return w !== undefined && !w.observedOnly ? w.id : undefined;
+}
+
+/** A label selector as kubectl writes one (`app=web,tier in (a,b),!canary`); empty when it is. */
+function selectorText(sel: LabelSelector): string {
+  const parts = Object.keys(sel.matchLabels ?? {})
+    .sort()
+    .map((k) => `${k}=${sel.matchLabels![k]}`);
+  for (const e of sel.matchExpressions ?? []) {
+    if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    else parts.push(`${e.key} ${e.operator.toLowerCase()} (${(e.values ?? []).join(',')})`);
+  }
+  return parts.join(',');
+}
+
+/**
+ * What a pod selector and a namespace selector (or namespace `ns`) select, in words: `pods labelled
+ * app=web in namespace shop`, `every pod in the namespaces labelled team=a`.
+ */
+function describeSelection(
+  pods: LabelSelector,
+  nsSel: LabelSelector | undefined,
+  ns: string | undefined,
+): string {
+  const where =
+    nsSel !== undefined
+      ? isEmptySelector(nsSel)
+        ? 'in every namespace'
+        : `in the namespaces labelled ${selectorText(nsSel)}`
+      : `in namespace ${ns ?? '?'}`;
+  return `${isEmptySelector(pods) ? 'every pod' : `pods labelled ${selectorText(pods)}`} ${where}`;
 }
 
 function labelsFromList(list: readonly string[]): Record<string, string> {

@@ -51,15 +51,19 @@ export type WorkloadRole = 'cluster-dns' | 'ingress-controller' | 'load-balanced
 /**
  * `service` is a Service's ClusterIP: connections to it reach the Service's backends, which
  * `Identity.serviceBackends` lists; graphs and policies are made of those, never of the Service.
+ * `selector` is alike: a flow endpoint with no pod or address whose selector (or labels) selects the
+ * pods of several workloads, which `Identity.serviceBackends` lists.
  */
-export type PeerKind = 'workload' | 'node' | 'kube-apiserver' | 'world' | 'private' | 'unknown' | 'service';
+export type PeerKind =
+  'workload' | 'node' | 'kube-apiserver' | 'world' | 'private' | 'unknown' | 'service' | 'selector';
 
 /** One end of a connection after identity resolution. */
 export interface Peer {
   /**
    * Stable key: the workload id for workloads; `node:<ip>`, `kube-apiserver`, `world:<ip>`,
    * `private:<ip>`, `unknown:<ip>` (an address that belonged to a pod gone from the snapshot),
-   * `service:<namespace>/<name>` (a Service's ClusterIP) or `unknown` otherwise.
+   * `service:<namespace>/<name>` (a Service's ClusterIP), `selector:<what it selects>` or `unknown`
+   * otherwise.
    */
   id: string;
   kind: PeerKind;
@@ -76,8 +80,15 @@ export interface IdentityStats {
   byPodName: number;
   byIP: number;
   byServiceIP: number;
+  /**
+   * Endpoints attributed by the workload the collector named (Hubble's `workloads`, the generic
+   * `workload`, a Kubescape object's workload): pods gone from the snapshot, endpoints with no pod or address.
+   */
   byHubbleWorkload: number;
-  /** Pods gone from the snapshot, attributed by matching their labels to one workload's selector. */
+  /**
+   * Endpoints attributed by labels: pods gone from the snapshot whose labels match one workload's
+   * selector; endpoints with no pod or address whose selector (or labels) selects the pods of workloads.
+   */
   byLabels: number;
   /** Address-only flows attributed through an address→pod binding learnt from an earlier flow. */
   byLearntIP: number;

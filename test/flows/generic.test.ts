@@ -80,9 +80,19 @@ describe('generic flow schema', () => {
     ]);
     expect(err({ ...ok, src: { namespace: 'a' } })).toEqual([
       'missing-field',
-      'src: needs an ip, a namespace and pod, labels or names',
+      'src: needs an ip, a namespace and pod or workload, labels or names',
     ]);
     expect(err({ ...ok, src: { pod: 'p' } })).toEqual(['missing-field', 'src: pod "p" needs a namespace']);
+    // A workload with its namespace names the endpoint; without it, it does not.
+    expect(
+      parseGenericFlow({ ...ok, src: { namespace: 'a', workload: { kind: 'deployment', name: 'w' } } }),
+    ).toMatchObject({
+      src: { namespace: 'a', workload: { kind: 'deployment', name: 'w' } },
+    });
+    expect(err({ ...ok, src: { workload: { kind: 'Deployment', name: 'w' } } })).toEqual([
+      'missing-field',
+      'src: needs an ip, a namespace and pod or workload, labels or names',
+    ]);
     expect(err({ ...ok, dst: { ip: '300.1.1.1' } })).toEqual([
       'bad-value',
       'dst.ip: not an IP address: "300.1.1.1"',
@@ -154,15 +164,15 @@ describe('generic flow schema', () => {
     });
     expect(err({ ...ok, src: { labels: {} } })).toEqual([
       'missing-field',
-      'src: needs an ip, a namespace and pod, labels or names (src.labels is empty)',
+      'src: needs an ip, a namespace and pod or workload, labels or names (src.labels is empty)',
     ]);
     expect(err({ ...ok, dst: { names: [] } })).toEqual([
       'missing-field',
-      'dst: needs an ip, a namespace and pod, labels or names (dst.names is empty)',
+      'dst: needs an ip, a namespace and pod or workload, labels or names (dst.names is empty)',
     ]);
     expect(err({ ...ok, src: { labels: [], names: [], namespace: 'a' } })).toEqual([
       'missing-field',
-      'src: needs an ip, a namespace and pod, labels or names (src.labels and src.names are empty)',
+      'src: needs an ip, a namespace and pod or workload, labels or names (src.labels and src.names are empty)',
     ]);
     expect(parseGenericFlow({ ...ok, src: { ip: '10.0.0.1', labels: {} } })).toMatchObject({
       src: { ip: '10.0.0.1', labels: [] },

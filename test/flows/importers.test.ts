@@ -115,19 +115,78 @@ describe('Kubescape NetworkNeighborhood', () => {
       protocol: 'TCP',
       port: 443,
     });
-    expect(egress[1]!.dst).toEqual({ namespace: 'kubescape', labels: ['app=otel-collector'] });
+    expect(egress[1]!.dst).toEqual({
+      namespace: 'kubescape',
+      labels: ['app=otel-collector'],
+      selector: { podSelector: { matchLabels: { app: 'otel-collector' } } },
+    });
     const dns = egress.find((f) => f.port === 53)!;
     expect(dns).toMatchObject({
       protocol: 'UDP',
-      dst: { namespace: 'kube-system', labels: ['k8s-app=kube-dns'] },
+      dst: {
+        namespace: 'kube-system',
+        labels: ['k8s-app=kube-dns'],
+        selector: {
+          podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+        },
+      },
     });
     const api = egress.find((f) => f.dst.ip === '10.245.0.1')!;
     expect(api.dst).toEqual({
       ip: '10.245.0.1',
       namespace: 'default',
       labels: ['component=apiserver', 'provider=kubernetes'],
+      selector: {
+        podSelector: { matchLabels: { component: 'apiserver', provider: 'kubernetes' } },
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'default' } },
+      },
     });
     expect(flows[0]!.src).toEqual({ ip: '10.244.0.73' });
+  });
+
+  it('gives every flow the latest time the object gives, and marks it timeless', () => {
+    // Neighbours accumulate over the object's life: its creation is when learning began.
+    expect(flows.every((f) => f.timeless === true)).toBe(true);
+    const o = structuredClone(nn) as { metadata: Record<string, unknown> };
+    o.metadata.managedFields = [
+      { manager: 'node-agent', operation: 'Update', time: '2024-06-12T10:00:00Z' },
+      { manager: 'node-agent', operation: 'Update', time: '2024-06-01T00:00:00Z' },
+      { manager: 'storage', operation: 'Update' },
+    ];
+    const later = parseNetworkNeighborhood(o) as Flow[];
+    expect(later.every((f) => f.time === Date.parse('2024-06-12T10:00:00Z'))).toBe(true);
+    (o.metadata.managedFields as { time?: string }[])[2]!.time = 'yesterday';
+    expect((parseNetworkNeighborhood(o) as FlowInputError).message).toBe(
+      'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: metadata.managedFields[2].time: not an RFC 3339 timestamp',
+    );
+  });
+
+  it('keeps selectors whole: matchExpressions, and a namespaceSelector by other labels', () => {
+    const o = structuredClone(nn) as { spec: { containers: { egress: Record<string, unknown>[] }[] } };
+    const egress = o.spec.containers[0]!.egress;
+    egress[1]!.podSelector = { matchExpressions: [{ key: 'app', operator: 'In', values: ['otel'] }] };
+    // A namespaceSelector alone, by a label other than the namespace's name: it once failed the object.
+    egress[2]!.podSelector = null;
+    egress[2]!.namespaceSelector = { matchLabels: { team: 'obs' } };
+    const got = parseNetworkNeighborhood(o) as Flow[];
+    expect(got).toHaveLength(13);
+    const egressFlows = got.slice(3);
+    expect(egressFlows[1]!.dst).toEqual({
+      namespace: 'kubescape',
+      selector: { podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['otel'] }] } },
+    });
+    expect(egressFlows[2]!.dst).toEqual({
+      selector: { namespaceSelector: { matchLabels: { team: 'obs' } } },
+    });
+    egress[1]!.podSelector = { matchExpressions: [{ key: 'app', operator: 'Exists', values: ['x'] }] };
+    expect((parseNetworkNeighborhood(o) as FlowInputError).message).toBe(
+      'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[1].podSelector.matchExpressions[0].values: must be empty for operator Exists',
+    );
+    egress[1]!.podSelector = { matchExpressions: [{ key: 'app', operator: 'Near' }] };
+    expect((parseNetworkNeighborhood(o) as FlowInputError).message).toBe(
+      'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[1].podSelector.matchExpressions[0].operator: unknown value string "Near"',
+    );
   });
 
   it('takes any RFC 3339 creationTimestamp (all within what a Date holds)', () => {

@@ -252,6 +252,7 @@ describe('formats', () => {
         port: 53,
         verdict: 'FORWARDED',
         count: 1,
+        timeless: true,
         input: 'kubescape',
       },
     ]);

@@ -51,7 +51,8 @@ options:
   --quiet                  print nothing on success
 
 exit codes: 0 written; 1 not written because the proposal would block observed connections;
-            2 bad usage or input, or no flow read at all (nothing written); 3 internal error`;
+            2 bad usage or input, no flow read at all, or no policy proposed from the flows read
+            (nothing written); 3 internal error`;
 
 const OPTIONS = {
   flows: { type: 'string', multiple: true },
@@ -141,6 +142,49 @@ export async function recommend(
   return { analysis, proof, report, files, ingest };
 }
 
+/**
+ * Edges not expressible and warnings listed in the summary when nothing is written (report.json, which
+ * lists them all, is not).
+ */
+const LISTED = 10;
+
+/**
+ * Why the analysis proposes no policy at all, in words; undefined when it proposes one. `namespaces`:
+ * those `--namespace` named, if any.
+ */
+export function noPolicyReason(
+  analysis: Analysis,
+  namespaces: readonly string[] | undefined,
+): string | undefined {
+  if (analysis.proposal.policies.length > 0) return undefined;
+  const { graph, identity } = analysis;
+  const hint = 'is --cluster a snapshot of the cluster the flows came from, taken while their pods ran?';
+  if (graph.edges.length === 0)
+    return `every flow was left out as noise: neither of its ends is a pod, address or workload of the snapshot, or it went to a multicast or broadcast address (${hint})`;
+  const observed = new Set<string>();
+  for (const e of graph.edges)
+    for (const id of [e.source, e.target]) {
+      const w = identity.workloads.get(id);
+      if (w) observed.add(w.namespace);
+    }
+  if (observed.size === 0) {
+    const unattributed = analysis.unattributedFlows ?? 0;
+    return (
+      `no flow has a workload of the snapshot at either end` +
+      (unattributed > 0 ? ` (${unattributed} flow(s) have an end that could not be attributed)` : '') +
+      ` (${hint})`
+    );
+  }
+  const list = [...observed].sort().join(', ');
+  const scope = new Set(analysis.proposal.namespaces);
+  if (![...observed].some((ns) => scope.has(ns)))
+    return namespaces !== undefined && namespaces.length > 0
+      ? `the workloads observed are in ${list}, which --namespace does not name`
+      : `the workloads observed are in ${list}, for which no policy is written unless --namespace names it`;
+  const scoped = [...observed].filter((ns) => scope.has(ns)).sort();
+  return `no policy could be written for the workloads observed in ${scoped.join(', ')} (see above)`;
+}
+
 /** Segments named in the summary before it says how many more there are. */
 const SUMMARY_SEGMENTS = 8;
 
@@ -176,13 +220,28 @@ export function summary(r: RecommendResult, out: string): string {
       `WILL BE BLOCKED by the proposal: ${r.proof.willBeBlocked.length} observed connection(s) the proof leaves out ` +
         `(every observation dropped, or ICMP, which NetworkPolicy cannot allow; see verification.willBeBlocked in report.json)`,
     );
-  if (proposal.notExpressible.length > 0)
-    lines.push(
-      `not expressible as NetworkPolicy: ${proposal.notExpressible.length} edge(s) (see report.json)`,
-    );
+  // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
+  // report.json would list are listed here then (edges not expressible only when no policy is
+  // proposed: each blocked connection names why no rule was written for it).
+  const blocked = r.proof.blocked.length > 0;
+  const written = !blocked && proposal.policies.length > 0;
+  const listed = (header: string, items: string[], list = true) => {
+    if (items.length === 0) return;
+    if (written || !list) {
+      lines.push(`${header}${written ? ' (see report.json)' : ''}`);
+      return;
+    }
+    lines.push(`${header}:`, ...items.slice(0, LISTED).map((i) => `  ${i}`));
+    if (items.length > LISTED) lines.push(`  and ${items.length - LISTED} more`);
+  };
+  listed(
+    `not expressible as NetworkPolicy: ${proposal.notExpressible.length} edge(s)`,
+    proposal.notExpressible.map((n) => `${n.edge}: ${n.reason}`),
+    !blocked,
+  );
   const warnings = (r.report as { warnings: string[] }).warnings;
-  if (warnings.length > 0) lines.push(`warnings: ${warnings.length} (see report.json)`);
-  if (r.proof.blocked.length === 0)
+  listed(`warnings: ${warnings.length}`, warnings);
+  if (written)
     lines.push(
       `policies: ${proposal.policies.length} in ${proposal.namespaces.length} namespace(s) written to ${out}`,
     );
@@ -241,6 +300,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     );
     for (const b of result.proof.blocked) io.err(`  ${b}\n`);
     return EXIT.findings;
+  }
+  // Flows were read, and not one gave a policy: an empty proposal is no result to write.
+  const none = noPolicyReason(result.analysis, values.namespace);
+  if (none !== undefined) {
+    io.err(summary(result, out));
+    throw new InputError(`no policy proposed: ${none}; nothing written`);
   }
   await writeFiles(out, result.files);
   if (!values.quiet) io.out(summary(result, out));
