@@ -94,6 +94,7 @@ export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analys
       graph,
       clusterDNS: input.identity.clusterDNS,
       clusterDNSPorts: clusterDNSPorts(input.identity),
+      clusterDNSServicePorts: input.identity.clusterDNSServicePorts,
       apiserverEndpoints: input.identity.apiserverEndpoints,
       podNetworks: input.identity.podNetworks,
       membership: segments.membership,

@@ -151,6 +151,12 @@ export interface Identity {
    */
   podNetworks: string[];
   clusterDNS: string[];
+  /**
+   * The targetPorts of the `kube-system/kube-dns` Service's port 53 that are numbers, UDP and TCP
+   * (`dnsServicePorts`): where the DNS pods take queries whichever pods they are, for a rule written
+   * without knowing them (`dnsRulePorts`). Empty without such a Service.
+   */
+  clusterDNSServicePorts: DNSPort[];
   warnings: string[];
   stats: IdentityStats;
   /**
@@ -390,6 +396,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       slicesByService.set(key, endpointsAsSlices(o as Endpoints));
   }
   for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
+  let clusterDNSServicePorts: DNSPort[] = [];
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
@@ -405,8 +412,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (svc.spec.type === 'LoadBalancer' || svc.spec.type === 'NodePort') {
       for (const id of backing) addRole(workloads.get(id), 'load-balanced');
     }
-    if (ns === 'kube-system' && svc.metadata.name === 'kube-dns') {
+    if (ns === CLUSTER_DNS_SERVICE.namespace && svc.metadata.name === CLUSTER_DNS_SERVICE.name) {
       for (const id of backing) addRole(workloads.get(id), 'cluster-dns');
+      clusterDNSServicePorts = dnsServicePorts(svc);
     }
   }
   for (const w of workloads.values()) {
@@ -973,6 +981,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     apiserverEndpoints,
     podNetworks,
     clusterDNS,
+    clusterDNSServicePorts,
     warnings,
     stats,
     resolve,
@@ -989,20 +998,30 @@ export interface DNSPort {
   port: number;
 }
 
+/** The Service pods resolve names through, on its ClusterIP's port 53. */
+export const CLUSTER_DNS_SERVICE: { readonly namespace: string; readonly name: string } = {
+  namespace: 'kube-system',
+  name: 'kube-dns',
+};
+
+const DNS_PROTOCOLS = ['UDP', 'TCP'] as const;
+
 /**
  * Where each workload behind the cluster DNS Service takes DNS queries. Pods resolve through the
- * `kube-system/kube-dns` Service's port 53, and policies apply after its ClusterIP is translated: to the
- * Service port's targetPort, for UDP and for TCP, as `serviceBackends` resolves it for each backend (a
- * number, or a container port's name each pod gives a number: CoreDNS listening on 5353). By workload
- * id; a workload the Service does not reach on a protocol has no port of it (nor has any workload when
- * the snapshot has no such Service), and the caller falls back to 53.
+ * `kube-system/kube-dns` Service's port 53 (or `service`'s), and policies apply after its ClusterIP is
+ * translated: to the Service port's targetPort, for UDP and for TCP, as `serviceBackends` resolves it
+ * for each backend (a number, or a container port's name each pod gives a number: CoreDNS listening on
+ * 5353). By workload id; a workload the Service does not reach on a protocol has no port of it (nor has
+ * any workload when the snapshot has no such Service, or no pod behind it), and the caller falls back
+ * (`dnsRulePorts`).
  */
 export function clusterDNSPorts(
   identity: Pick<Identity, 'servicePeers' | 'serviceBackends' | 'peerAt'>,
+  service: { readonly namespace: string; readonly name: string } = CLUSTER_DNS_SERVICE,
 ): Map<string, DNSPort[]> {
   const out = new Map<string, DNSPort[]>();
-  for (const n of identity.servicePeers('kube-system', 'kube-dns'))
-    for (const protocol of ['UDP', 'TCP'] as const)
+  for (const n of identity.servicePeers(service.namespace, service.name))
+    for (const protocol of DNS_PROTOCOLS)
       for (const b of identity.serviceBackends(n, 53, protocol) ?? []) {
         const peer = identity.peerAt(b.peer);
         // No backend found: the Service's address itself, which is no DNS workload.
@@ -1012,6 +1031,47 @@ export function clusterDNSPorts(
         if (!ports.some((p) => p.protocol === protocol && p.port === b.port))
           ports.push({ protocol, port: b.port });
       }
+  return out;
+}
+
+/**
+ * The targetPorts of a DNS Service's port 53 that are numbers, UDP then TCP: the port every pod behind it
+ * takes a query on, known without the pods. None for a protocol the Service has no port 53 of, nor for
+ * one whose targetPort is a container port's name, which only the pods give a number (`clusterDNSPorts`
+ * resolves it pod by pod). An unset targetPort is the port itself, as the API server defaults it.
+ */
+export function dnsServicePorts(svc: Service | undefined): DNSPort[] {
+  const out: DNSPort[] = [];
+  for (const protocol of DNS_PROTOCOLS) {
+    const sp = svc?.spec.ports?.find((p) => p.port === 53 && (p.protocol ?? 'TCP') === protocol);
+    const target = sp ? (sp.targetPort ?? sp.port) : undefined;
+    if (typeof target === 'number') out.push({ protocol, port: target });
+    else if (target !== undefined && /^[0-9]+$/.test(target)) out.push({ protocol, port: Number(target) });
+  }
+  return out;
+}
+
+/**
+ * The ports one rule to the cluster DNS pods opens, UDP then TCP, each ascending. For each protocol:
+ * every port the DNS workloads it covers take queries on (`resolved`: values of `clusterDNSPorts`);
+ * without one, the Service's numeric targetPort (`servicePorts`, from `dnsServicePorts`: the pods are not
+ * known, or no pod of theirs resolves the Service's port); without that either, 53 (no such Service or
+ * port, or a targetPort by name that no known pod resolves).
+ */
+export function dnsRulePorts(
+  resolved: Iterable<readonly { protocol: string; port: number }[]>,
+  servicePorts: readonly { protocol: string; port: number }[],
+): DNSPort[] {
+  const all = [...resolved].flat();
+  const out: DNSPort[] = [];
+  for (const protocol of DNS_PROTOCOLS) {
+    const of = (list: readonly { protocol: string; port: number }[]) =>
+      list.filter((p) => p.protocol === protocol).map((p) => p.port);
+    let ports = of(all);
+    if (ports.length === 0) ports = of(servicePorts);
+    if (ports.length === 0) ports = [53];
+    for (const port of [...new Set(ports)].sort((a, b) => a - b)) out.push({ protocol, port });
+  }
   return out;
 }
 

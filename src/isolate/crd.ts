@@ -48,7 +48,10 @@ export function isolationCRD(): Schema {
       ),
       direction: str('Both (default), Ingress or Egress.', { enum: [...DIRECTIONS], default: 'Both' }),
       exceptions: obj('Traffic still allowed to or from the isolated pods.', {
-        dns: bool('Allow DNS (UDP and TCP 53) to the cluster DNS pods. Default true.', { default: true }),
+        dns: bool(
+          "Allow DNS to the cluster DNS pods, UDP and TCP, on the port they take the kube-dns Service's port 53 on (its targetPort: 5353 for a CoreDNS listening there; 53 without the Service). Default true.",
+          { default: true },
+        ),
         forensics: arr(
           'Peers allowed to reach the isolated pods (forensic tooling). podSelector alone means this namespace.',
           obj('A peer.', {

@@ -170,6 +170,7 @@ export const paths = {
   pods: (ns: string) => `/api/v1/namespaces/${ns}/pods`,
   pod: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}`,
   services: (ns: string) => `/api/v1/namespaces/${ns}/services`,
+  service: (ns: string, name: string) => `/api/v1/namespaces/${ns}/services/${name}`,
   events: (ns: string) => `/api/v1/namespaces/${ns}/events`,
   namespaces: () => `/api/v1/namespaces`,
   networkPolicies: (ns: string) => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,

@@ -40,6 +40,12 @@ export interface LeakReport {
 }
 
 const OUTSIDE = ['203.0.113.7', '2001:db8::7'];
+/**
+ * Ports every remote is probed on, for rules that name none. 53 is where pods send DNS queries (to a
+ * resolver, or to a DNS Service's ClusterIP): the port the cluster DNS pods take them on once that is
+ * translated (5353 for a CoreDNS there) is the one the DNS exception's own rule names, and is probed with
+ * every port a rule names.
+ */
 const COMMON_PORTS: [number, L4Protocol][] = [
   [53, 'UDP'],
   [53, 'TCP'],

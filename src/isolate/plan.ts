@@ -22,7 +22,10 @@ import type {
   Pod,
   Service,
 } from '../model/k8s.ts';
+import type { DNSPort } from '../identity/index.ts';
+import { buildIdentity, clusterDNSPorts, dnsRulePorts, dnsServicePorts } from '../identity/index.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
+import { emptySnapshot } from '../model/snapshot.ts';
 import type { IsolationSpec, MechanismName } from './api.ts';
 import {
   API_VERSION,
@@ -167,15 +170,42 @@ export function objectNames(namespace: string, name: string, salt?: string): Obj
   };
 }
 
+/** The cluster DNS pods the DNS exception lets isolated pods reach. */
 export interface DnsTarget {
   namespace: string;
   podSelector: LabelSelector;
+  /**
+   * The Service of `namespace` that pods resolve names through (default `kube-dns`): the exception opens
+   * the port its pods take that Service's port 53 on (`PlanInput.dnsPorts`, which the reconciler reads).
+   */
+  service?: string;
 }
 
 export const DEFAULT_DNS: DnsTarget = {
   namespace: 'kube-system',
   podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
 };
+
+/** UDP and TCP 53: the DNS exception's ports when the plan is given none. */
+export const DEFAULT_DNS_PORTS: readonly DNSPort[] = [
+  { protocol: 'UDP', port: 53 },
+  { protocol: 'TCP', port: 53 },
+];
+
+/**
+ * The ports the DNS exception opens, from the DNS Service (`kube-system/kube-dns`, or the DnsTarget's)
+ * and the pods of its namespace that it selects: where those pods take a query to the Service's port 53
+ * once its ClusterIP is translated, as identity resolves it (`clusterDNSPorts`: its targetPort, a named
+ * one resolved pod by pod), UDP and TCP; without such a pod, the targetPort when it is a number; else 53
+ * (`dnsRulePorts`). A Service without a selector is backed by EndpointSlices, not read here: its numeric
+ * targetPort, else 53.
+ */
+export function dnsExceptionPorts(service: Service | undefined, pods: readonly Pod[]): DNSPort[] {
+  if (!service) return dnsRulePorts([], []);
+  const ref = { namespace: service.metadata.namespace ?? '', name: service.metadata.name };
+  const identity = buildIdentity({ ...emptySnapshot(), services: [service], pods: [...pods] });
+  return dnsRulePorts(clusterDNSPorts(identity, ref).values(), dnsServicePorts(service));
+}
 
 export interface PlanInput {
   namespace: string;
@@ -185,6 +215,12 @@ export interface PlanInput {
   method: MechanismName;
   names: ObjectNames;
   dns?: DnsTarget;
+  /**
+   * The ports the DNS exception opens to the DNS pods: those the pods take a query to the DNS Service's
+   * port 53 on, after its ClusterIP is translated (`dnsRulePorts`: 5353 for a CoreDNS listening there).
+   * Default UDP and TCP 53.
+   */
+  dnsPorts?: readonly DNSPort[];
   /** Admin-tier priority of the deny (0 = evaluated first). */
   priority?: number;
 }
@@ -243,10 +279,7 @@ export function quarantineNetworkPolicy(p: PlanInput): NetworkPolicy {
           podSelector: dns.podSelector,
         },
       ],
-      ports: [
-        { protocol: 'UDP', port: 53 },
-        { protocol: 'TCP', port: 53 },
-      ],
+      ports: (p.dnsPorts ?? DEFAULT_DNS_PORTS).map((d) => ({ protocol: d.protocol, port: d.port })),
     });
   const policyTypes: ('Ingress' | 'Egress')[] = [];
   if (wantIngress(s)) policyTypes.push('Ingress');
@@ -273,16 +306,14 @@ export function adminTierPolicy(p: PlanInput): OtherObject {
   const dns = p.dns ?? DEFAULT_DNS;
   const nsSel = (ns: string): LabelSelector => ({ matchLabels: { [NS_NAME_LABEL]: ns } });
   const allow = cnp ? 'Accept' : 'Allow';
+  const ports = p.dnsPorts ?? DEFAULT_DNS_PORTS;
   const dnsPorts = cnp
     ? {
-        protocols: [
-          { udp: { destinationPort: { number: 53 } } },
-          { tcp: { destinationPort: { number: 53 } } },
-        ],
+        protocols: ports.map((d) => ({
+          [d.protocol === 'UDP' ? 'udp' : 'tcp']: { destinationPort: { number: d.port } },
+        })),
       }
-    : {
-        ports: [{ portNumber: { protocol: 'UDP', port: 53 } }, { portNumber: { protocol: 'TCP', port: 53 } }],
-      };
+    : { ports: ports.map((d) => ({ portNumber: { protocol: d.protocol, port: d.port } })) };
   const ingress: Record<string, unknown>[] = [];
   const egress: Record<string, unknown>[] = [];
   if (wantIngress(s)) {

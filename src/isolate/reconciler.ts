@@ -4,6 +4,8 @@
  * nothing the second time; every write is guarded by a resourceVersion, and objects that microseg does
  * not own are never changed.
  */
+import type { DNSPort } from '../identity/index.ts';
+import { CLUSTER_DNS_SERVICE } from '../identity/index.ts';
 import type { Namespace, NetworkPolicy, OtherObject, Pod, Service } from '../model/k8s.ts';
 import type {
   IsolationPhase,
@@ -35,9 +37,11 @@ import type { IsolationMetrics } from './metrics.ts';
 import { KeyQueue, PriorityGate } from './queue.ts';
 import type { ApiGroup, DnsTarget, ObjectNames } from './plan.ts';
 import {
+  DEFAULT_DNS,
   ISOLATION_NAMESPACE_LABEL,
   chooseMechanism,
   desiredObjects,
+  dnsExceptionPorts,
   exclusionPatches,
   exclusionRemovalPatch,
   objectNames,
@@ -58,7 +62,14 @@ export interface IsolationReconcilerOptions {
   kube: Kube;
   metrics?: IsolationMetrics;
   now?: () => Date;
+  /** The cluster DNS pods the DNS exception lets isolated pods reach (default kube-system k8s-app=kube-dns). */
   dns?: DnsTarget;
+  /**
+   * How long the DNS exception's ports, read from the DNS Service and the pods it selects, are used
+   * before they are read again (default 30 s; the read after that runs beside the reconciles, which keep
+   * the ports read before until it is done).
+   */
+  dnsTtlMs?: number;
   /** Admin-tier priority of the deny (default 0). */
   priority?: number;
   /** How long discovery of the policy API group is trusted (default 30 s). */
@@ -153,6 +164,12 @@ export class IsolationReconciler {
   readonly background: PriorityGate;
   private pendingEvents = 0;
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
+  /** The DNS exception's ports as last read (and when), and the read under way. */
+  private readonly dnsState: {
+    ports?: readonly DNSPort[];
+    at: number;
+    reading?: Promise<readonly DNSPort[] | undefined>;
+  } = { at: -Infinity };
 
   constructor(options: IsolationReconcilerOptions) {
     this.kube = options.kube;
@@ -220,6 +237,50 @@ export class IsolationReconciler {
     this.listCache.set(path, { at: t, items });
     items.catch(() => this.listCache.delete(path));
     return items;
+  }
+
+  /**
+   * The ports the DNS exception opens: where the DNS pods take a query to their Service's port 53 once
+   * its ClusterIP is translated (`dnsExceptionPorts` of the Service and the pods it selects: 5353 for a
+   * CoreDNS listening there); undefined (the plan's 53) until a read succeeds. Read again once
+   * `dnsTtlMs` has passed; once the ports are known, a read never holds up a deny, which takes the ports
+   * read before. A failed read keeps those (53 before any), and the next reconcile reads again.
+   */
+  private dnsPorts(): Promise<readonly DNSPort[] | undefined> {
+    const s = this.dnsState;
+    if (!s.reading && Date.now() - s.at >= (this.o.dnsTtlMs ?? 30_000))
+      s.reading = this.readDnsPorts()
+        .then(
+          (ports) => {
+            s.ports = ports;
+            s.at = Date.now();
+            return ports;
+          },
+          () => s.ports,
+        )
+        .finally(() => {
+          s.reading = undefined;
+        });
+    return s.ports === undefined && s.reading ? s.reading : Promise.resolve(s.ports);
+  }
+
+  private async readDnsPorts(): Promise<DNSPort[]> {
+    const dns = this.o.dns ?? DEFAULT_DNS;
+    const ref = { namespace: dns.namespace, name: dns.service ?? CLUSTER_DNS_SERVICE.name };
+    const service = await this.getFromCache<Service>(paths.service(ref.namespace, ref.name));
+    const selector = service?.spec.selector ?? {};
+    // The pods it selects (a Service without a selector has none: see dnsExceptionPorts).
+    const pods =
+      Object.keys(selector).length > 0
+        ? await this.kube
+            .request<List<Pod>>({
+              method: 'GET',
+              path: paths.pods(ref.namespace),
+              query: { labelSelector: labelSelectorQuery(selector), resourceVersion: '0' },
+            })
+            .then((l) => l.items ?? [])
+        : [];
+    return dnsExceptionPorts(service, pods);
   }
 
   private async list<T>(path: string, labelSelector?: string, priority?: 'background'): Promise<T[]> {
@@ -567,6 +628,8 @@ export class IsolationReconciler {
       return {};
     }
 
+    // The DNS exception's ports are read beside discovery; only the deny objects wait for them.
+    const dnsPorts = spec.dns && spec.direction !== 'Ingress' ? this.dnsPorts() : Promise.resolve(undefined);
     const groups = await this.groups();
     const choice = chooseMechanism(groups, spec.mechanism);
     if (!choice.method) {
@@ -578,7 +641,7 @@ export class IsolationReconciler {
       return { requeueAfterMs: this.o.resyncMs ?? 30_000 };
     }
     try {
-      return await this.isolate(iso, spec, choice.method, choice.why, groups);
+      return await this.isolate(iso, spec, choice.method, choice.why, groups, dnsPorts);
     } catch (err) {
       if (err instanceof NameClash) {
         await this.setStatus(
@@ -617,6 +680,7 @@ export class IsolationReconciler {
     method: MechanismName,
     why: string,
     groups: ApiGroup[],
+    dnsPortsP: Promise<readonly DNSPort[] | undefined>,
   ): Promise<ReconcileResult> {
     const ns = iso.metadata.namespace ?? '';
     const name = iso.metadata.name;
@@ -639,8 +703,10 @@ export class IsolationReconciler {
       timeline.push({ time: this.now().toISOString(), action, message: message.slice(0, 512) });
     // The deny objects select nothing until a pod is labelled, so they are written alongside the reads.
     const objsP: Promise<{ networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject }> = spec.dryRun
-      ? Promise.resolve(desiredObjects({ namespace: ns, name, spec, method, names, ...this.planExtras() }))
-      : this.ensureAll(iso, spec, method, names, status, note);
+      ? dnsPortsP.then((dnsPorts) =>
+          desiredObjects({ namespace: ns, name, spec, method, names, ...this.planExtras(dnsPorts) }),
+        )
+      : dnsPortsP.then((dnsPorts) => this.ensureAll(iso, spec, method, names, status, note, dnsPorts));
     objsP.catch(() => undefined);
     const finalizerP = spec.dryRun ? Promise.resolve() : this.ensureFinalizer(iso);
     finalizerP.catch(() => undefined);
@@ -667,7 +733,7 @@ export class IsolationReconciler {
     const target = resolveTarget(spec, { pods, workload, previously: status.isolatedPods ?? [] });
 
     if (spec.dryRun) {
-      const objs = desiredObjects({ namespace: ns, name, spec, method, names, ...this.planExtras() });
+      const objs = await objsP;
       const after = pods.map((p) =>
         target.pods.includes(p.metadata.name)
           ? podAfter(p, podLabelPlan(p, name, spec.detachFromServices, services))
@@ -941,6 +1007,7 @@ export class IsolationReconciler {
     names: ObjectNames,
     status: IsolationStatus,
     note: (action: string, message: string) => void,
+    dnsPorts: readonly DNSPort[] | undefined,
   ): Promise<{ networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject }> {
     const ns = iso.metadata.namespace ?? '';
     const name = iso.metadata.name;
@@ -953,7 +1020,7 @@ export class IsolationReconciler {
         method,
         names: n,
         uid: iso.metadata.uid,
-        ...this.planExtras(),
+        ...this.planExtras(dnsPorts),
       });
     let objs = build(names);
     try {
@@ -968,9 +1035,14 @@ export class IsolationReconciler {
     return objs;
   }
 
-  private planExtras(): { dns?: DnsTarget; priority?: number } {
+  private planExtras(dnsPorts: readonly DNSPort[] | undefined): {
+    dns?: DnsTarget;
+    dnsPorts?: readonly DNSPort[];
+    priority?: number;
+  } {
     return {
       ...(this.o.dns ? { dns: this.o.dns } : {}),
+      ...(dnsPorts ? { dnsPorts } : {}),
       ...(this.o.priority !== undefined ? { priority: this.o.priority } : {}),
     };
   }

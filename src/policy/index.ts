@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import type { Protocol } from '../flows/types.ts';
 import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
+import type { DNSPort } from '../identity/index.ts';
+import { dnsRulePorts } from '../identity/index.ts';
 import { hostCIDR, ipv6Network } from '../identity/ip.ts';
 import type { Workload } from '../identity/types.ts';
 import type {
@@ -42,6 +44,12 @@ export interface ProposeInput {
    * (`clusterDNSPorts`); a workload without a port of a protocol here gets 53 for it.
    */
   clusterDNSPorts?: ReadonlyMap<string, readonly { protocol: Protocol; port: number }[]>;
+  /**
+   * The kube-dns Service's numeric targetPorts of its port 53 (`Identity.clusterDNSServicePorts`): what
+   * the DNS rule opens when the snapshot has no DNS workload to select, for a protocol no DNS workload
+   * resolved a port of (53 without one).
+   */
+  clusterDNSServicePorts?: readonly { protocol: Protocol; port: number }[];
   /**
    * The API server's endpoint addresses: a rule to or from it names each. Its ports are those of the
    * observed edges, never every endpoint port.
@@ -261,19 +269,33 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     }
   }
 
-  // DNS: every governed workload may resolve names through the cluster DNS pods.
-  const dnsTargets: { id: string; namespace: string; selector: LabelSelector }[] = input.clusterDNS
-    .map((id) => workloads.get(id))
-    .filter((w): w is Workload => !!w && selectable(w))
-    .map((w) => ({ id: w.id, namespace: w.namespace, selector: w.selector }));
+  // DNS: every governed workload may resolve names through the cluster DNS pods, on the port they take
+  // a query to the kube-dns Service's port 53 on (its targetPort), UDP and TCP; 53 for a protocol the
+  // Service does not bring to the workload.
+  const dnsTargets: { id: string; namespace: string; selector: LabelSelector; ports: DNSPort[] }[] =
+    input.clusterDNS
+      .map((id) => workloads.get(id))
+      .filter((w): w is Workload => !!w && selectable(w))
+      .map((w) => ({
+        id: w.id,
+        namespace: w.namespace,
+        selector: w.selector,
+        ports: dnsRulePorts([input.clusterDNSPorts?.get(w.id) ?? []], []),
+      }));
   if (dnsTargets.length === 0) {
+    // No DNS workload to select (no DNS pod in the snapshot, or none with stable labels): the pods
+    // labelled as cluster DNS, on the ports the DNS workloads were found to take queries on, else on the
+    // kube-dns Service's targetPort when it is a number. A named targetPort has no pod here to give it a
+    // number, so it stays 53, as without the Service.
+    const ports = dnsRulePorts(input.clusterDNSPorts?.values() ?? [], input.clusterDNSServicePorts ?? []);
     warnings.push(
-      'no cluster DNS workload in the snapshot; DNS egress allowed to kube-system pods labelled k8s-app=kube-dns',
+      `no cluster DNS workload in the snapshot; DNS egress allowed to kube-system pods labelled k8s-app=kube-dns on ${ports.map((p) => `${p.port}/${p.protocol}`).join(', ')}`,
     );
     dnsTargets.push({
       id: 'kube-system/cluster-dns',
       namespace: 'kube-system',
       selector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+      ports,
     });
   }
   const policies: NetworkPolicy[] = [];
@@ -310,14 +332,9 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
           };
           egRules.push(r);
         }
-        // The port the DNS pods take a query to the kube-dns Service's port 53 on (its targetPort).
         const dw = workloads.get(d.id);
-        const taken = input.clusterDNSPorts?.get(d.id) ?? [];
-        for (const protocol of ['UDP', 'TCP'] as const) {
-          const ports = taken.filter((p) => p.protocol === protocol).map((p) => p.port);
-          for (const port of ports.length > 0 ? ports : [53])
-            addPort(r, protocol, dw ? portFor(dw, protocol, port, opts) : port);
-        }
+        for (const { protocol, port } of d.ports)
+          addPort(r, protocol, dw ? portFor(dw, protocol, port, opts) : port);
       }
       egRules.sort(byPeer);
       const externalNames = egRules

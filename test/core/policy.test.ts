@@ -252,6 +252,41 @@ describe('DNS egress', () => {
     expect((await dnsPorts(snap, true))['microseg-cart']).toEqual(both('dns', 'dns-tcp'));
   });
 
+  /** The same without the DNS pods or their workload objects: no DNS workload to select. */
+  function withoutDNSPods(snap: ClusterSnapshot): ClusterSnapshot {
+    snap.pods = snap.pods.filter((p) => !p.metadata.name.startsWith('coredns-'));
+    snap.workloads = snap.workloads.filter((w) => !w.metadata.name.startsWith('coredns'));
+    return snap;
+  }
+
+  it("without a DNS workload, the fallback rule opens the kube-dns Service's numeric targetPort", async () => {
+    const ports = [
+      { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
+      { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 },
+    ];
+    const snap = withoutDNSPods(dnsSnapshot(ports));
+    expect(await dnsPorts(snap)).toEqual({
+      'microseg-cart': both(5353),
+      'microseg-db': both(5353),
+      'microseg-frontend': both(5353),
+    });
+    const flows = fixtureFlows().filter((f) => f.port !== 53);
+    const r = await runPipeline(withoutDNSPods(dnsSnapshot(ports)), flows);
+    expect(r.proposal.warnings).toContain(
+      'no cluster DNS workload in the snapshot; DNS egress allowed to kube-system pods labelled k8s-app=kube-dns on 5353/UDP, 5353/TCP',
+    );
+    // A protocol the Service has no port 53 of keeps 53; so does a targetPort by name, which no pod
+    // of the snapshot gives a number.
+    const udp = [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }];
+    expect((await dnsPorts(withoutDNSPods(dnsSnapshot(udp))))['microseg-cart']).toEqual(both(5353, 53));
+    const named = [
+      { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+      { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 },
+    ];
+    expect((await dnsPorts(withoutDNSPods(dnsSnapshot(named))))['microseg-cart']).toEqual(both(53, 5353));
+    expect((await dnsPorts(withoutDNSPods(dnsSnapshot(null))))['microseg-cart']).toEqual(both(53));
+  });
+
   it('falls back to 53 without a kube-dns Service, or for a protocol it has no port 53 of', async () => {
     expect((await dnsPorts(dnsSnapshot(null)))['microseg-cart']).toEqual(both(53));
     // UDP only, translated; TCP is not a port of the Service: 53, as before.

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { Namespace, NetworkPolicy, OtherObject, Pod } from '../../src/model/k8s.ts';
+import type { DNSPort } from '../../src/identity/index.ts';
+import type { Namespace, NetworkPolicy, OtherObject, Pod, Service } from '../../src/model/k8s.ts';
 import type { MechanismName } from '../../src/isolate/api.ts';
 import { parseIsolationSpec, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import { addressIn, checkIsolation, labelsFor } from '../../src/isolate/leaks.ts';
 import {
   desiredObjects,
+  dnsExceptionPorts,
   objectNames,
   podAfter,
   podLabelPlan,
@@ -68,7 +70,12 @@ const managedAllow = np(
   { 'app.kubernetes.io/managed-by': 'microseg' },
 );
 
-function isolate(method: MechanismName, existing: NetworkPolicy[], extraCluster: OtherObject[] = []) {
+function isolate(
+  method: MechanismName,
+  existing: NetworkPolicy[],
+  extraCluster: OtherObject[] = [],
+  dnsPorts?: DNSPort[],
+) {
   const r = parseIsolationSpec('iso', {
     reason: 'test',
     target: { pods: ['web-1'] },
@@ -81,6 +88,7 @@ function isolate(method: MechanismName, existing: NetworkPolicy[], extraCluster:
     spec: r.spec,
     method,
     names: objectNames('shop', 'iso'),
+    ...(dnsPorts ? { dnsPorts } : {}),
   });
   const pods = basePods.map((p) =>
     p.metadata.name === 'web-1' ? podAfter(p, podLabelPlan(p, 'iso', false, [])) : p,
@@ -200,6 +208,79 @@ describe('leak detection', () => {
     expect(report.leaks.map((l) => `${l.direction} ${l.policy} ${l.rule}`)).toContain(
       'egress shop/team-web egress[0]',
     );
+  });
+
+  describe('CoreDNS on 5353 behind the kube-dns Service', () => {
+    const kubeDns: Service = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kube-dns', namespace: 'kube-system' },
+      spec: {
+        selector: { 'k8s-app': 'kube-dns' },
+        clusterIP: '10.96.0.10',
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 },
+        ],
+      },
+    };
+    const dnsPorts = dnsExceptionPorts(
+      kubeDns,
+      basePods.filter((p) => p.metadata.namespace === 'kube-system'),
+    );
+    /** A policy of the isolated pod's namespace letting its pods reach the DNS pods on `port`. */
+    const allowDns = (port: number) =>
+      np('shop', `allow-dns-${port}`, {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [
+          {
+            to: [
+              {
+                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+                podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+              },
+            ],
+            ports: [
+              { protocol: 'UDP', port },
+              { protocol: 'TCP', port },
+            ],
+          },
+        ],
+      });
+
+    it.each(['NetworkPolicy', 'ClusterNetworkPolicy'] as const)(
+      '%s: the engine proves the isolated pod resolves names on 5353 and reaches nothing else there',
+      (method) => {
+        expect(dnsPorts).toEqual([
+          { protocol: 'UDP', port: 5353 },
+          { protocol: 'TCP', port: 5353 },
+        ]);
+        const { report, input } = isolate(method, [managedAllow], [], dnsPorts);
+        expect(report.leaks).toEqual([]);
+        const e = new Engine(input);
+        const toDns = (port: number, protocol: 'TCP' | 'UDP') =>
+          e.evaluate({
+            from: { namespace: 'shop', pod: 'web-1' },
+            to: { namespace: 'kube-system', pod: 'coredns-1' },
+            port,
+            protocol,
+          }).allowed;
+        expect(toDns(5353, 'UDP')).toBe(true);
+        expect(toDns(5353, 'TCP')).toBe(true);
+        expect(toDns(53, 'UDP')).toBe(false);
+        expect(toDns(53, 'TCP')).toBe(false);
+      },
+    );
+
+    it('NetworkPolicy mechanism: a foreign DNS rule on 5353 is the exception, one on 53 a leak', () => {
+      expect(isolate('NetworkPolicy', [allowDns(5353)], [], dnsPorts).report.leaks).toEqual([]);
+      expect(
+        isolate('NetworkPolicy', [allowDns(53)], [], dnsPorts).report.leaks.map(
+          (l) => `${l.policy} ${l.rule} ${l.example}`,
+        ),
+      ).toEqual(['shop/allow-dns-53 egress[0] to kube-system/coredns-1 53/TCP']);
+    });
   });
 
   it('is deterministic', () => {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { NetworkPolicy, Pod, Service } from '../../src/model/k8s.ts';
+import type { NetworkPolicy, Pod, Service, ServicePort } from '../../src/model/k8s.ts';
 import type { IsolationSpec } from '../../src/isolate/api.ts';
 import { expiryTime, parseIsolationSpec, PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import {
   adminTierPolicy,
   chooseMechanism,
+  dnsExceptionPorts,
   exclusionPatches,
   exclusionRemovalPatch,
   objectNames,
@@ -277,6 +278,142 @@ describe('objects', () => {
       networkPolicy: 'microseg-quarantine-iso-abc123',
       clusterPolicy: 'microseg-quarantine-shop-iso-abc123',
     });
+  });
+});
+
+describe("the DNS exception: the port the DNS pods take the kube-dns Service's port 53 on", () => {
+  const names = objectNames('shop', 'iso');
+  type Ports = ServicePort[];
+  /** The kube-system/kube-dns Service with `ports`, selecting k8s-app=kube-dns. */
+  const kubeDns = (ports: Ports, selector: Record<string, string> | undefined = { 'k8s-app': 'kube-dns' }) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kube-dns', namespace: 'kube-system' },
+      spec: { ...(selector ? { selector } : {}), clusterIP: '10.96.0.10', ports },
+    }) as Service;
+  /** A CoreDNS pod naming its ports as `container` gives them. */
+  const coredns = (name: string, container: { name: string; containerPort: number; protocol: string }[]) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'kube-system',
+        labels: { 'k8s-app': 'kube-dns', 'pod-template-hash': '7d9f' },
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'coredns-7d9f', uid: 'rs', controller: true },
+        ],
+      },
+      spec: { containers: [{ name: 'coredns', ports: container }] },
+      status: { phase: 'Running' },
+    }) as Pod;
+  const at5353 = [
+    { name: 'dns', containerPort: 5353, protocol: 'UDP' },
+    { name: 'dns-tcp', containerPort: 5353, protocol: 'TCP' },
+  ];
+  const both = (udp: number, tcp = udp) => [
+    { protocol: 'UDP', port: udp },
+    { protocol: 'TCP', port: tcp },
+  ];
+
+  it('CoreDNS on 5353 behind port 53: a numeric targetPort, or a named one the pods give 5353', () => {
+    const numeric = kubeDns([
+      { port: 53, protocol: 'UDP', targetPort: 5353 },
+      { port: 53, protocol: 'TCP', targetPort: 5353 },
+      { port: 9153, protocol: 'TCP', targetPort: 9153 },
+    ]);
+    expect(dnsExceptionPorts(numeric, [coredns('coredns-7d9f-a', at5353)])).toEqual(both(5353));
+    const named = kubeDns([
+      { port: 53, protocol: 'UDP', targetPort: 'dns' },
+      { port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+    ]);
+    expect(dnsExceptionPorts(named, [coredns('coredns-7d9f-a', at5353)])).toEqual(both(5353));
+    // Pods of two revisions giving the name two numbers: both are opened.
+    const other = [
+      { name: 'dns', containerPort: 1053, protocol: 'UDP' },
+      { name: 'dns-tcp', containerPort: 1053, protocol: 'TCP' },
+    ];
+    expect(
+      dnsExceptionPorts(named, [coredns('coredns-7d9f-a', at5353), coredns('coredns-7d9f-bb', other)]),
+    ).toEqual([
+      { protocol: 'UDP', port: 1053 },
+      { protocol: 'UDP', port: 5353 },
+      { protocol: 'TCP', port: 1053 },
+      { protocol: 'TCP', port: 5353 },
+    ]);
+  });
+
+  it('without the pods: a numeric targetPort still, 53 for a named one, and 53 without the Service', () => {
+    const mixed = kubeDns([
+      { port: 53, protocol: 'UDP', targetPort: 5353 },
+      { port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+    ]);
+    expect(dnsExceptionPorts(mixed, [])).toEqual(both(5353, 53));
+    // Without a selector (backed by EndpointSlices, not read): the same.
+    expect(dnsExceptionPorts(kubeDns(mixed.spec.ports!, undefined), [])).toEqual(both(5353, 53));
+    // A protocol the Service has no port 53 of, and no targetPort (the port itself).
+    expect(dnsExceptionPorts(kubeDns([{ port: 53, protocol: 'UDP' }]), [])).toEqual(both(53));
+    expect(dnsExceptionPorts(undefined, [])).toEqual(both(53));
+  });
+
+  it('every mechanism opens those ports to the DNS pods, and the engine compiles them', () => {
+    const iso = spec({ target: { pods: ['a'] } });
+    const ports = dnsExceptionPorts(
+      kubeDns([
+        { port: 53, protocol: 'UDP', targetPort: 'dns' },
+        { port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+      ]),
+      [coredns('coredns-7d9f-a', at5353)],
+    );
+    const np = quarantineNetworkPolicy({
+      namespace: 'shop',
+      name: 'iso',
+      spec: iso,
+      method: 'NetworkPolicy',
+      names,
+      dnsPorts: ports,
+    });
+    expect(np.spec.egress?.[0]?.ports).toEqual(both(5353));
+    expect(() => compileNetworkPolicy(np)).not.toThrow();
+    const cnp = adminTierPolicy({
+      namespace: 'shop',
+      name: 'iso',
+      spec: iso,
+      method: 'ClusterNetworkPolicy',
+      names,
+      dnsPorts: ports,
+    });
+    const cnpEgress = (cnp.spec as { egress: Record<string, unknown>[] }).egress;
+    expect(cnpEgress[0]).toMatchObject({
+      name: 'dns',
+      action: 'Accept',
+      protocols: [
+        { udp: { destinationPort: { number: 5353 } } },
+        { tcp: { destinationPort: { number: 5353 } } },
+      ],
+    });
+    const anp = adminTierPolicy({
+      namespace: 'shop',
+      name: 'iso',
+      spec: iso,
+      method: 'AdminNetworkPolicy',
+      names,
+      dnsPorts: ports,
+    });
+    expect((anp.spec as { egress: Record<string, unknown>[] }).egress[0]).toMatchObject({
+      name: 'dns',
+      action: 'Allow',
+      ports: [
+        { portNumber: { protocol: 'UDP', port: 5353 } },
+        { portNumber: { protocol: 'TCP', port: 5353 } },
+      ],
+    });
+    for (const obj of [cnp, anp])
+      expect(compileClusterPolicy(obj).egress[0]?.ports).toEqual([
+        { protocol: 'UDP', start: 5353, end: 5353 },
+        { protocol: 'TCP', start: 5353, end: 5353 },
+      ]);
   });
 });
 

@@ -9,14 +9,15 @@ import {
   REARM_ANNOTATION,
   RECEIVED_AT_ANNOTATION,
 } from '../../src/isolate/api.ts';
-import { paths } from '../../src/isolate/kube.ts';
+import type { KubeRequest } from '../../src/isolate/kube.ts';
+import { KubeError, paths } from '../../src/isolate/kube.ts';
 import { IsolationReconciler, newerVersion } from '../../src/isolate/reconciler.ts';
 import { FakeKube } from './fake-kube.ts';
 
 const NS = 'shop';
 const KEY = `${NS}/cut-web-1`;
 
-function setup(o: { now?: () => Date } = {}) {
+function setup(o: { now?: () => Date; dnsTtlMs?: number } = {}) {
   const kube = new FakeKube();
   kube.put('/api/v1/namespaces', { metadata: { name: NS, labels: {} } });
   for (const name of ['web-1', 'db-1'])
@@ -33,6 +34,7 @@ function setup(o: { now?: () => Date } = {}) {
     onIsolated: (key, ms) => isolated.push({ key, ms }),
     dns: { namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
     ...(o.now ? { now: o.now } : {}),
+    ...(o.dnsTtlMs !== undefined ? { dnsTtlMs: o.dnsTtlMs } : {}),
   });
   return { kube, reconciler, isolated };
 }
@@ -336,6 +338,122 @@ describe('IsolationReconciler.observe', () => {
     ]);
     expect(keys).toEqual([`${NS}/c`, `${NS}/b`]);
   });
+});
+
+describe("IsolationReconciler: the DNS exception follows the kube-dns Service's targetPort", () => {
+  const DNS_SVC = paths.service('kube-system', 'kube-dns');
+  /** kube-system/kube-dns on port 53 to `targetPort`, and a CoreDNS pod naming 5353 `dns`/`dns-tcp`. */
+  function dnsAt(kube: FakeKube, targetPort: number | string) {
+    kube.put(paths.services('kube-system'), {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kube-dns', namespace: 'kube-system' },
+      spec: {
+        selector: { 'k8s-app': 'kube-dns' },
+        clusterIP: '10.96.0.10',
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort },
+          {
+            name: 'dns-tcp',
+            port: 53,
+            protocol: 'TCP',
+            targetPort: targetPort === 'dns' ? 'dns-tcp' : targetPort,
+          },
+        ],
+      },
+    });
+    kube.put(paths.pods('kube-system'), {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'coredns-1', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
+      spec: {
+        containers: [
+          {
+            name: 'coredns',
+            ports: [
+              { name: 'dns', containerPort: 5353, protocol: 'UDP' },
+              { name: 'dns-tcp', containerPort: 5353, protocol: 'TCP' },
+            ],
+          },
+        ],
+      },
+      status: { phase: 'Running', podIP: '10.0.9.1' },
+    });
+  }
+  const dnsRulePortsOn = (kube: FakeKube) =>
+    (
+      kube.get(paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1')) as unknown as {
+        spec: { egress: { ports: unknown }[] };
+      }
+    ).spec.egress[0]!.ports;
+  const both = (port: number) => [
+    { protocol: 'UDP', port },
+    { protocol: 'TCP', port },
+  ];
+
+  it('opens the port the CoreDNS pods resolve a named targetPort to (5353), not 53', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    dnsAt(kube, 'dns');
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    expect(dnsRulePortsOn(kube)).toEqual(both(5353));
+    // Read from the watch cache, the pods by the Service's selector.
+    expect(kube.log).toContain(`GET ${DNS_SVC} (cache)`);
+    expect(kube.log).toContain(`GET ${paths.pods('kube-system')} (cache)`);
+    await settle(reconciler);
+    expect(serverIso(kube).status?.phase).toBe('Isolated');
+  });
+
+  it('a DNS Service that moves is followed; the read after the first never holds up a deny', async () => {
+    const { kube, reconciler } = setup({ dnsTtlMs: 0 });
+    stops.push(() => reconciler.stop());
+    dnsAt(kube, 5353);
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    expect(dnsRulePortsOn(kube)).toEqual(both(5353));
+    dnsAt(kube, 1053);
+    // This reconcile takes the ports read before; the new read runs beside it.
+    await reconciler.reconcile(KEY);
+    expect(dnsRulePortsOn(kube)).toEqual(both(5353));
+    await new Promise((r) => setTimeout(r, 0));
+    await reconciler.reconcile(KEY);
+    expect(dnsRulePortsOn(kube)).toEqual(both(1053));
+    await settle(reconciler);
+  });
+
+  it('a failed read leaves 53 and isolates all the same; the next reconcile reads again', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    dnsAt(kube, 5353);
+    const request = kube.request.bind(kube);
+    let forbidden = true;
+    kube.request = async <T>(req: KubeRequest): Promise<T> => {
+      if (forbidden && req.path === DNS_SVC) throw new KubeError(403, 'Forbidden', 'services is forbidden');
+      return request<T>(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(dnsRulePortsOn(kube)).toEqual(both(53));
+    forbidden = false;
+    await reconciler.reconcile(KEY);
+    expect(dnsRulePortsOn(kube)).toEqual(both(5353));
+    await settle(reconciler);
+  });
+
+  it.each([{ direction: 'Ingress' }, { exceptions: { dns: false } }])(
+    'reads nothing of DNS for an Isolation without a DNS exception (%j)',
+    async (spec) => {
+      const { kube, reconciler } = setup();
+      stops.push(() => reconciler.stop());
+      dnsAt(kube, 5353);
+      reconciler.observe(createIsolation(kube, spec));
+      await reconciler.reconcile(KEY);
+      expect(kube.log.filter((l) => l.includes('kube-system'))).toEqual([]);
+      await settle(reconciler);
+    },
+  );
 });
 
 describe('newerVersion', () => {

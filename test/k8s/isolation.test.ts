@@ -1,7 +1,8 @@
 // Isolation against a real kube-apiserver, NetworkPolicy mechanism (the shared cluster serves no
 // policy.networking.k8s.io): kubectl apply, leak detection with a foreign allow policy, exact release,
 // Service detachment, expiry, the webhooks (auth, malformed and fuzzed bodies, duplicate storms) and the
-// engine proof that the isolated pod is cut off except for the configured exceptions.
+// engine proof that the isolated pod is cut off except for the configured exceptions (DNS on the port
+// the DNS pods take their Service's port 53 on: 5353 here).
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import {
   createNamespace,
   createPod,
   eventually,
+  PAUSE_IMAGE,
   sharedCluster,
   uniqueName,
 } from '../cluster/index.ts';
@@ -128,7 +130,46 @@ beforeAll(async () => {
     ['db-1', { app: 'db' }],
   ] as const)
     await createPod(kc, { namespace: ns, name, labels: { ...labels }, ports: { http: 8080 } });
-  await createPod(kc, { namespace: dnsNs, name: 'coredns', labels: { 'k8s-app': 'kube-dns' } });
+  // CoreDNS listening on 5353, behind the DNS Service's port 53 by named targetPorts.
+  await kube.request({
+    method: 'POST',
+    path: paths.pods(dnsNs),
+    body: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'coredns', labels: { 'k8s-app': 'kube-dns' } },
+      spec: {
+        nodeName: 'node-1',
+        automountServiceAccountToken: false,
+        containers: [
+          {
+            name: 'coredns',
+            image: PAUSE_IMAGE,
+            ports: [
+              { name: 'dns', containerPort: 5353, protocol: 'UDP' },
+              { name: 'dns-tcp', containerPort: 5353, protocol: 'TCP' },
+            ],
+          },
+        ],
+      },
+    },
+  });
+  await kube.request({
+    method: 'POST',
+    path: paths.services(dnsNs),
+    body: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kube-dns' },
+      spec: {
+        selector: { 'k8s-app': 'kube-dns' },
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+        ],
+      },
+    },
+  });
   await createPod(kc, { namespace: irNs, name: 'kit', labels: { app: 'kit' } });
   await createNp(managedAllow);
   known = new KnownIsolations();
@@ -277,7 +318,15 @@ describe('kubectl apply of an Isolation (NetworkPolicy mechanism)', () => {
     expect(ok([ns, 'db-1'], [ns, 'web-2'], 8080)).toBe(false);
     expect(ok([ns, 'web-3'], [ns, 'web-2'], 8080)).toBe(false);
     expect(ok([ns, 'web-2'], [ns, 'db-1'], 8080)).toBe(false);
-    expect(ok([ns, 'web-2'], [dnsNs, 'coredns'], 53, 'UDP')).toBe(true);
+    // DNS on the port CoreDNS takes the Service's port 53 on, not 53 itself.
+    const own = nps.find((p) => p.metadata.name === 'microseg-quarantine-proof');
+    expect(own?.spec.egress?.[0]?.ports).toEqual([
+      { protocol: 'UDP', port: 5353 },
+      { protocol: 'TCP', port: 5353 },
+    ]);
+    expect(ok([ns, 'web-2'], [dnsNs, 'coredns'], 5353, 'UDP')).toBe(true);
+    expect(ok([ns, 'web-2'], [dnsNs, 'coredns'], 5353, 'TCP')).toBe(true);
+    expect(ok([ns, 'web-2'], [dnsNs, 'coredns'], 53, 'UDP')).toBe(false);
     expect(ok([ns, 'web-2'], [dnsNs, 'coredns'], 443)).toBe(false);
     expect(ok([irNs, 'kit'], [ns, 'web-2'], 8080)).toBe(true);
     // The untouched sibling keeps its microseg allow policy.
