@@ -675,8 +675,17 @@ export class FlowReader implements AsyncIterable<Flow> {
         this.raw = true;
       }
     } finally {
+      // Every source still open is closed, each whatever the others do: a source that fails to close
+      // (what made the run stop, if anything, is the error that counts) leaves none of them open.
       this.raw = false;
-      for (const h of heads) if (!h.done) await h.it.return?.(undefined);
+      for (const h of heads) {
+        if (h.done) continue;
+        try {
+          await h.it.return?.(undefined);
+        } catch {
+          // closing is best effort here
+        }
+      }
     }
   }
 

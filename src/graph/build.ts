@@ -134,7 +134,8 @@ function sum(values: number[]): number {
   return n;
 }
 
-function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+/** A copy of a map with its keys in sorted order (UTF-16 code units: the same in every locale). */
+export function sortKeys<T>(o: Readonly<Partial<Record<string, T>>>): Record<string, T> {
   const out: Record<string, T> = {};
   for (const k of Object.keys(o).sort()) out[k] = o[k]!;
   return out;

@@ -524,7 +524,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         if (!heldSince.has(ip)) {
           heldSince.add(ip);
           warnings.push(
-            `${ip} (in a record without times of its own, such as a Kubescape neighbour) was held by no pod of the snapshot at ${new Date(time).toISOString()}, the latest time the record gives; taken for ${id}, whose pod holds it as of the snapshot`,
+            // No time in the text: which record came first must not change the report.
+            `${ip} (in a record without times of its own, such as a Kubescape neighbour) was held by no pod of the snapshot at the latest time the record gives; taken for ${id}, whose pod holds it as of the snapshot`,
           );
         }
         return workloadPeer(id);
@@ -704,8 +705,17 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     timeless: boolean,
   ): Peer => {
     if (ep.pod && ep.namespace) return resolveUnknownPod(ep, ep.namespace, ep.pod, time, port);
-    if (ep.reserved === 'kube-apiserver') return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
+    if (ep.reserved === 'kube-apiserver') {
+      // The `kubernetes` Service's ClusterIP, which a collector may mark as the API server too, is a
+      // Service like any other: translated to its endpoints' port (443 → 6443).
+      const svc = ip === undefined ? undefined : serviceIPs.get(ip);
+      if (svc !== undefined) {
+        stats.byServiceIP++;
+        return peerList[servicePeer(svc, ip!)]!;
+      }
+      return countKind(classifyIP(ep.ip ?? '', 'kube-apiserver', port));
+    }
     if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
       const p = byIP(ip, time, timeless);
       if (p) return p;

@@ -187,7 +187,7 @@ export const DEFAULT_DNS: DnsTarget = {
 };
 
 /** UDP and TCP 53: the DNS exception's ports when the plan is given none. */
-export const DEFAULT_DNS_PORTS: readonly DNSPort[] = [
+const DEFAULT_DNS_PORTS: readonly DNSPort[] = [
   { protocol: 'UDP', port: 53 },
   { protocol: 'TCP', port: 53 },
 ];

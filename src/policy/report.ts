@@ -4,6 +4,7 @@
  * input met them in: the same records in another order give the same file.
  */
 import type { IngestStats } from '../flows/reader.ts';
+import { sortKeys } from '../graph/build.ts';
 import { countFlows } from '../graph/counts.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { Proof } from './prove.ts';
@@ -44,19 +45,19 @@ export function buildReport(
           duplicatesMerged: ingest.duplicates,
           lateObservations: ingest.lateObservations,
           repliesFlipped: ingest.repliesFlipped,
-          skipped: byKey(ingest.skipped),
-          hubbleEvents: byKey(ingest.events),
+          skipped: sortKeys(ingest.skipped),
+          hubbleEvents: sortKeys(ingest.events),
           lostEvents: ingest.lostEvents,
           badLines: ingest.badLines,
-          badByReason: byKey(ingest.bad),
+          badByReason: sortKeys(ingest.bad),
           badSamples: ingest.samples,
         }
       : undefined,
-    identity: { ...identity.stats, reserved: byKey(identity.stats.reserved) },
+    identity: { ...identity.stats, reserved: sortKeys(identity.stats.reserved) },
     graph: {
       nodes: graph.nodes.length,
       edges: graph.edges.length,
-      nodesByKind: byKey(byKind),
+      nodesByKind: sortKeys(byKind),
       workloads: [...identity.workloads.values()].filter((w) => !w.observedOnly).length,
     },
     segments: {
@@ -71,7 +72,7 @@ export function buildReport(
       count: proposal.policies.length,
       namespaces: proposal.namespaces,
       names: proposal.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
-      byWorkload: byKey(proposal.byWorkload),
+      byWorkload: sortKeys(proposal.byWorkload),
     },
     verification: proof
       ? {
@@ -90,13 +91,6 @@ export function buildReport(
     notExpressible: proposal.notExpressible,
     warnings: [...new Set(warnings)].sort(),
   };
-}
-
-/** A copy of a map with its keys in sorted order (UTF-16 code units: the same in every locale). */
-function byKey<T>(map: Readonly<Partial<Record<string, T>>>): Record<string, T> {
-  const out: Record<string, T> = {};
-  for (const k of Object.keys(map).sort()) out[k] = map[k]!;
-  return out;
 }
 
 function round(x: number): number {

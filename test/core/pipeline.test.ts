@@ -164,6 +164,20 @@ describe('identity of objects and pods missing from the snapshot', () => {
       ports: [{ protocol: 'TCP', port: 6443 }],
     });
     expect(res.proposal.notExpressible.filter((n) => n.edge.includes('kube-apiserver'))).toEqual([]);
+    // A collector that marks the ClusterIP as the API server's does not stop the translation.
+    const marked: Flow = {
+      ...viaClusterIP('10.96.0.1'),
+      dst: { ip: '10.96.0.1', reserved: 'kube-apiserver' },
+    };
+    expect(id.peerAt(id.resolveNumber(marked.dst, 0, 443)).id).toBe('service:default/kubernetes');
+    const markedRes = await runPipeline(snap, [...fixtureFlows(), marked]);
+    expect(markedRes.graph.edges.filter((e) => e.target === 'kube-apiserver').map((e) => e.id)).toEqual([
+      'shop/Deployment/cart->kube-apiserver:6443/TCP',
+    ]);
+    expect(egressOf(markedRes, 'microseg-cart')).toContainEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.3/32' } }],
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
     // With a slice as well, the slice is what counts (the Endpoints object only mirrors it).
     const both = buildIdentity(withObjects(apiEndpoints('172.18.0.3', 6444)));
     expect(both.apiserverEndpoints).toEqual({ ips: ['172.18.0.2'], ports: [6443] });

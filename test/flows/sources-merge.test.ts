@@ -3,7 +3,7 @@
  * a connection observed at two nodes is one connection whichever files hold its observations; input
  * that goes back in time further than the de-duplication window is counted and reported.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,15 @@ describe('several sources', () => {
     expect(formatIngestStats(reader.stats)).toContain(
       'out of time order: 1 observation(s) came after later ones by more than the de-duplication window',
     );
+    const report = buildReport(
+      await runPipeline(snapshotFromObjects(generateDemo().objects, 'demo'), flows),
+      reader.stats,
+      undefined,
+    ) as { inputs: { lateObservations: number }; warnings: string[] };
+    expect(report.inputs.lateObservations).toBe(1);
+    expect(report.warnings).toContain(
+      "1 observation(s) came out of time order, too late to be merged with their connection: connections may count twice, and one dropped at a node may look allowed (give each node's file as its own --flows, or sort the lines by time)",
+    );
   });
 
   it("give the demo's flows split by node what the one stream gives", async () => {
@@ -123,5 +132,32 @@ describe('several sources', () => {
     }
     // Segments and policies do not depend on the order the files are given in.
     expect(reports[1]).toBe(reports[0]);
+  });
+});
+
+describe('several sources, stopped early', () => {
+  const openFiles = () => readdirSync('/proc/self/fd').length;
+  const lines = Array.from({ length: 3000 }, (_, i) => line(i * 1000, 'a', 'FORWARDED', 10000 + i));
+  const big = [file('big-a.jsonl', lines), file('big-b.jsonl', lines), file('big-c.jsonl', lines)];
+
+  it('leave no source open when the caller stops after the first batch', async () => {
+    const before = openFiles();
+    const reader = readFlows(big, { blockSize: 4096 });
+    let batches = 0;
+    for await (const batch of reader.batches()) {
+      expect(batch.length).toBeGreaterThan(0);
+      // The first connections come out long before the sources end: all three are open.
+      expect(openFiles()).toBeGreaterThanOrEqual(before + 3);
+      if (++batches === 1) break;
+    }
+    expect(batches).toBe(1);
+    expect(openFiles()).toBe(before);
+  });
+
+  it('name a source that cannot be read, and leave the others closed', async () => {
+    const before = openFiles();
+    const missing = join(dir, 'no-such-node.jsonl');
+    await expect(readFlows([big[0]!, missing, big[1]!]).toArray()).rejects.toThrow(missing);
+    expect(openFiles()).toBe(before);
   });
 });
