@@ -14,8 +14,6 @@ import { runCli } from '../../src/cli/main.ts';
 const SAMPLE = fileURLToPath(
   new URL('../../../shared/samples/kubescape-networkneighborhood.json', import.meta.url),
 );
-/** The sample object's creationTimestamp. */
-const CREATED = '2024-05-30T08:20:01Z';
 
 let dir: string;
 beforeAll(async () => {
