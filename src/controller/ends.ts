@@ -7,28 +7,58 @@
  * API server, the `default/kubernetes` Service's backend, is checked at each of its endpoint addresses of
  * the ClusterIP's family: the connection may have reached any of them, and a proposal frozen before an
  * address was added (or a cluster-wide deny of one) admits some and not others.
+ *
+ * An end given with neither pod nor address (a generic endpoint by namespace and workload or labels, a
+ * Kubescape object's own workload and its selector neighbours) is checked at a pod of the workload it
+ * resolves to, and one whose selector selects the pods of several workloads at a pod of each: the
+ * engine places connections by pod or address, never by workload name.
  */
 import type { Flow, FlowEndpoint } from '../flows/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Peer } from '../identity/types.ts';
 import type { Engine } from '../verify/engine.ts';
 import type { L4Protocol, ResolvedEnd } from '../verify/types.ts';
-import { namespaceOf } from './edges.ts';
+
+/**
+ * Where the audit checks one end of a connection: an address, a pod (else its address), or a pod of a
+ * workload: the first of `pods` (its pods by name, as identity knows them) that the audit's engine
+ * knows, so that a pod deleted or created since one of the two was built is passed over.
+ */
+export interface Place {
+  ip?: string;
+  namespace?: string;
+  pod?: string;
+  pods?: readonly string[];
+}
 
 /** One peer a flow end stands for. */
 export interface FlowEnd {
   peer: Peer;
   /** The port it takes the connection on: a destination's after translation, else the flow's. */
   port: number;
-  /** Where the audit checks the connection to it, when not at the flow's own end. */
-  at?: FlowEndpoint[];
+  /**
+   * Where the audit checks the connection at it, when not at the flow's own end (a Service backend, an
+   * end with neither pod nor address); any of them may be where the connection was. Empty: nowhere, the
+   * end cannot be audited.
+   */
+  at?: Place[];
 }
 
-/** The peers the flow end numbered `n` stands for: itself, or a Service's backends. */
+/**
+ * The peers the flow end numbered `n` stands for: itself, or a Service's backends (a `selector` peer's
+ * workloads among them).
+ */
 export function flowEnds(identity: Identity, n: number, f: Flow, destination: boolean): FlowEnd[] {
   const backends = identity.serviceBackends(n, f.port, f.protocol);
-  if (!backends) return [{ peer: identity.peerAt(n), port: f.port }];
+  if (!backends) {
+    const peer = identity.peerAt(n);
+    if (placed(destination ? f.dst : f.src)) return [{ peer, port: f.port }];
+    // Neither pod nor address: the peer's own places. The API server's are its endpoint addresses of
+    // both families, as the flow gives no address to choose one by.
+    return [{ peer, port: f.port, at: placesOf(identity, peer, () => identity.apiserverEndpoints.ips) }];
+  }
   const clusterIP = identity.peerAt(n).ip;
+  const apiserver = () => apiserverAddressesLike(identity, clusterIP);
   // A backend at the source end is one peer, whatever the ports it takes the Service's connections on
   // (the edge's port is the destination's): once, or the flow would be folded into its edge twice.
   const ends = destination
@@ -36,18 +66,25 @@ export function flowEnds(identity: Identity, n: number, f: Flow, destination: bo
     : backends.filter((b, i) => backends.findIndex((c) => c.peer === b.peer) === i);
   return ends.map((b) => {
     const peer = identity.peerAt(b.peer);
-    const ns = namespaceOf(peer.id);
-    const pod = identity.workloads.get(peer.id)?.pods[0];
-    const at: FlowEndpoint[] =
-      pod && ns
-        ? [{ namespace: ns, pod }]
-        : peer.ip
-          ? [{ ip: peer.ip }]
-          : peer.kind === 'kube-apiserver'
-            ? apiserverAddressesLike(identity, clusterIP).map((ip) => ({ ip }))
-            : [];
-    return { peer, port: destination ? b.port : f.port, ...(at.length > 0 ? { at } : {}) };
+    return { peer, port: destination ? b.port : f.port, at: placesOf(identity, peer, apiserver) };
   });
+}
+
+/** Whether the engine can place a flow endpoint by itself: by its pod, or its address. */
+function placed(ep: FlowEndpoint): boolean {
+  return Boolean((ep.pod && ep.namespace) || ep.ip);
+}
+
+/**
+ * Where a peer is: a pod of a workload, its address, or for the API server the addresses `apiserver`
+ * gives; nowhere for another peer without an address.
+ */
+function placesOf(identity: Identity, peer: Peer, apiserver: () => readonly string[]): Place[] {
+  const w = identity.workloads.get(peer.id);
+  if (w !== undefined) return [{ namespace: w.namespace, pods: w.pods }];
+  if (peer.ip) return [{ ip: peer.ip }];
+  if (peer.kind === 'kube-apiserver') return apiserver().map((ip) => ({ ip }));
+  return [];
 }
 
 /** The API server's endpoint addresses of the family of `ip` (IPv4 when it is undefined). */
@@ -57,32 +94,71 @@ export function apiserverAddressesLike(identity: Identity, ip: string | undefine
 }
 
 /**
- * Whether `engine` blocks flow `f` at one of `at` (default its own destination). An end the engine cannot
- * resolve (a pod gone, no address) is not auditable, and blocks nothing.
+ * What the audit finds of a connection: `blocked` by the engine, `admitted`, or `unauditable` when
+ * not blocked and an end, or one of its places, is one the engine cannot resolve (a workload with no
+ * pod it knows, a pod gone and no address, an end with neither).
  */
-export function blocksFlow(engine: Engine, f: Flow, at?: readonly FlowEndpoint[]): boolean {
-  const s = engineEnd(engine, f.src);
-  if (!s) return false;
-  for (const ep of at ?? [f.dst]) {
-    const d = engineEnd(engine, ep);
-    if (d && !engine.allows(s, d, f.port, f.protocol as L4Protocol)) return true;
-  }
-  return false;
+export type AuditResult = 'blocked' | 'admitted' | 'unauditable';
+
+/**
+ * Audits flow `f` from each of `srcAt` (default its own source) to each of `dstAt` (default its own
+ * destination): blocked when the engine blocks any pair of places the connection may have been at.
+ */
+export function auditFlow(
+  engine: Engine,
+  f: Flow,
+  srcAt?: readonly Place[],
+  dstAt?: readonly Place[],
+): AuditResult {
+  const sources = engineEnds(engine, srcAt ?? [f.src]);
+  const targets = engineEnds(engine, dstAt ?? [f.dst]);
+  for (const s of sources.ends)
+    for (const d of targets.ends)
+      if (!engine.allows(s, d, f.port, f.protocol as L4Protocol)) return 'blocked';
+  return sources.missing || targets.missing ? 'unauditable' : 'admitted';
 }
 
-/** A flow end as the engine knows it: its pod, or its address. */
-function engineEnd(engine: Engine, ep: FlowEndpoint): ResolvedEnd | undefined {
-  try {
-    if (ep.pod && ep.namespace) return engine.resolve({ namespace: ep.namespace, pod: ep.pod });
-  } catch {
+/** The places the engine resolves, and whether one (or the only one) it cannot. */
+function engineEnds(engine: Engine, at: readonly Place[]): { ends: ResolvedEnd[]; missing: boolean } {
+  const ends: ResolvedEnd[] = [];
+  let missing = at.length === 0;
+  for (const p of at) {
+    const e = engineEnd(engine, p);
+    if (e === undefined) missing = true;
+    else ends.push(e);
+  }
+  return { ends, missing };
+}
+
+/** A place as the engine knows it: its pod, or its address; the first pod of a workload it knows. */
+function engineEnd(engine: Engine, p: Place): ResolvedEnd | undefined {
+  if (p.pods && p.namespace) {
+    for (const pod of p.pods) {
+      const e = podEnd(engine, p.namespace, pod);
+      if (e !== undefined) return e;
+    }
+    return undefined;
+  }
+  if (p.pod && p.namespace) {
+    const e = podEnd(engine, p.namespace, p.pod);
+    if (e !== undefined) return e;
     // not a known pod: fall back to the IP
   }
-  if (ep.ip) {
+  if (p.ip) {
     try {
-      return engine.resolveIP(ep.ip);
+      return engine.resolveIP(p.ip);
     } catch {
       return undefined;
     }
   }
   return undefined;
+}
+
+/** The pod `namespace/pod` as the engine knows it, if it does. */
+function podEnd(engine: Engine, namespace: string, pod: string): ResolvedEnd | undefined {
+  try {
+    return engine.resolve({ namespace, pod });
+  } catch {
+    return undefined;
+  }
 }

@@ -411,6 +411,12 @@ export class Manager {
         samples: [{ value: m.wouldBlock }],
       },
       {
+        name: 'microseg_unauditable_flows_total',
+        help: 'Flows the audit could not check against the frozen proposal, as it could place an end at no pod or address it knows (Audit and Enforce modes).',
+        type: 'counter',
+        samples: [{ value: m.unauditable }],
+      },
+      {
         name: 'microseg_reconcile_total',
         help: 'Reconciles of Segmentations.',
         type: 'counter',

@@ -44,7 +44,8 @@ import {
   transitionEvents,
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
-import { blocksFlow, flowEnds } from './ends.ts';
+import type { Place } from './ends.ts';
+import { auditFlow, flowEnds } from './ends.ts';
 import type { EventSink } from './events.ts';
 import type { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
@@ -84,6 +85,8 @@ export interface SegmentationMetrics {
   applies: Record<string, number>;
   edgeWrites: number;
   wouldBlock: number;
+  /** Flows the audit could not check (an end it cannot place) and did not find blocked otherwise. */
+  unauditable: number;
 }
 
 interface SegState {
@@ -135,12 +138,16 @@ async function pool<T>(items: readonly T[], n: number, f: (x: T) => Promise<void
   );
 }
 
-/** One way a flow may be audited: as the connection from `srcId` to `dstId`, checked at `at`. */
+/**
+ * One way a flow may be audited: as the connection from `srcId` to `dstId`, checked from `srcAt` to
+ * `dstAt` (each, when undefined, the flow's own end; see `FlowEnd.at`).
+ */
 interface AuditCandidate {
   flow: Flow;
   srcId: string;
   dstId: string;
-  at: readonly Flow['src'][] | undefined;
+  srcAt: readonly Place[] | undefined;
+  dstAt: readonly Place[] | undefined;
 }
 
 export class SegmentationController {
@@ -154,6 +161,7 @@ export class SegmentationController {
     applies: {},
     edgeWrites: 0,
     wouldBlock: 0,
+    unauditable: 0,
   };
   /** The work queue of Segmentation names; a fresh one each time this replica starts leading. */
   queue = new WorkQueue();
@@ -345,9 +353,9 @@ export class SegmentationController {
       // blocks it at any of them (the first such backend is the one reported).
       const candidates = fanned ? new Map<SegState, AuditCandidate[]>() : undefined;
       let matched = false;
-      for (const { peer: src } of sources) {
+      for (const { peer: src, at: srcAt } of sources) {
         const sns = namespaceOf(src.id);
-        for (const { peer: dst, port, at } of targets) {
+        for (const { peer: dst, port, at: dstAt } of targets) {
           const dns = namespaceOf(dst.id);
           const flow = port === f.port ? f : { ...f, port };
           for (const st of active) {
@@ -357,7 +365,7 @@ export class SegmentationController {
             const auditing = st.mode !== 'Learn' && st.audit !== undefined && st.engine !== undefined;
             if (candidates === undefined) {
               st.flows += f.count ?? 1;
-              if (auditing) this.#audit(st, [{ flow, srcId: src.id, dstId: dst.id, at }]);
+              if (auditing) this.#audit(st, [{ flow, srcId: src.id, dstId: dst.id, srcAt, dstAt }]);
               continue;
             }
             let list = candidates.get(st);
@@ -365,7 +373,7 @@ export class SegmentationController {
               candidates.set(st, (list = []));
               st.flows += f.count ?? 1;
             }
-            if (auditing) list.push({ flow, srcId: src.id, dstId: dst.id, at });
+            if (auditing) list.push({ flow, srcId: src.id, dstId: dst.id, srcAt, dstAt });
           }
         }
       }
@@ -375,18 +383,30 @@ export class SegmentationController {
   }
 
   /**
-   * Checks a flow against the proposal in audit, as each of `candidates` (one, or one per backend of a
-   * Service the flow reached, in the Segmentation's namespaces): it would be blocked when the proposal
-   * blocks it as any of them, and counts once. A candidate's `at`, for a flow to a Service's ClusterIP,
-   * is where its backend is checked (a pod of a workload, an address, each endpoint address of the API
-   * server): policies see the connection after translation.
+   * Checks a flow against the proposal in audit, as each of `candidates` (one, or one per pair of the
+   * peers its ends stand for in the Segmentation's namespaces: a Service's backends, the workloads a
+   * selector selects): it would be blocked when the proposal blocks it as any of them, and counts once.
+   * A candidate's `srcAt` and `dstAt` are where its ends are checked when not at the flow's own (a pod
+   * of a workload, an address, each endpoint address of the API server): policies see a connection to
+   * a ClusterIP after translation, and an end given by workload or labels at one of its pods. A flow
+   * not found blocked that has a candidate the engine cannot place an end of is counted as unauditable.
    */
   #audit(st: SegState, candidates: readonly AuditCandidate[]): void {
-    const blocked = candidates.find(
-      (c) =>
-        PASSING.has(c.flow.verdict) && L4.has(c.flow.protocol) && blocksFlow(st.engine!.engine, c.flow, c.at),
-    );
-    if (blocked === undefined) return;
+    let blocked: AuditCandidate | undefined;
+    let unauditable = false;
+    for (const c of candidates) {
+      if (!PASSING.has(c.flow.verdict) || !L4.has(c.flow.protocol)) continue;
+      const r = auditFlow(st.engine!.engine, c.flow, c.srcAt, c.dstAt);
+      if (r === 'blocked') {
+        blocked = c;
+        break;
+      }
+      if (r === 'unauditable') unauditable = true;
+    }
+    if (blocked === undefined) {
+      if (unauditable) this.metrics.unauditable += candidates[0]!.flow.count ?? 1;
+      return;
+    }
     const { flow: f, srcId, dstId } = blocked;
     const n = f.count ?? 1;
     const audit = st.audit!;

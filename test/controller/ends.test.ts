@@ -1,17 +1,20 @@
 /**
  * The ends the controller learns and audits a flow at: a flow to the kubernetes Service's ClusterIP is
- * audited at every endpoint address of the API server of the ClusterIP's family.
+ * audited at every endpoint address of the API server of the ClusterIP's family; an end given by
+ * workload or labels alone at a pod of each workload it stands for; an end the audit cannot place is
+ * told apart from one it admits.
  */
 import { describe, expect, it } from 'vitest';
-import { blocksFlow, flowEnds } from '../../src/controller/ends.ts';
-import type { Flow } from '../../src/flows/types.ts';
+import type { AuditResult } from '../../src/controller/ends.ts';
+import { auditFlow, flowEnds } from '../../src/controller/ends.ts';
+import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import type { Identity } from '../../src/identity/index.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import type { Engine } from '../../src/verify/engine.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
-import { fixtureFlows, fixtureWithAPIServerAt } from '../core/fixture.ts';
+import { fixtureFlows, fixtureSnapshot, fixtureWithAPIServerAt } from '../core/fixture.ts';
 
 const CART = { ip: '10.244.1.20', namespace: 'shop', pod: 'cart-7d9f-bbbbb' };
 
@@ -29,10 +32,26 @@ function destinations(id: Identity, f: Flow) {
   }));
 }
 
-/** Whether the audit finds `f` blocked, at each backend it reaches (as the controller audits it). */
-function audited(id: Identity, engine: Engine, f: Flow): boolean[] {
+/** What the audit finds of `f`, at each backend it reaches (as the controller audits it). */
+function audited(id: Identity, engine: Engine, f: Flow): AuditResult[] {
   return flowEnds(id, id.resolveNumber(f.dst, f.time, f.port), f, true).map((e) =>
-    blocksFlow(engine, { ...f, port: e.port }, e.at),
+    auditFlow(engine, { ...f, port: e.port }, undefined, e.at),
+  );
+}
+
+/**
+ * What the audit finds of `f` as the controller's ingest audits it: for each peer its source stands for
+ * and each its destination does, `[source, destination, result]`.
+ */
+function auditedEach(id: Identity, engine: Engine, f: Flow): [string, string, AuditResult][] {
+  const s = id.resolveNumber(f.src, f.time, undefined, f.timeless);
+  const d = id.resolveNumber(f.dst, f.time, f.port, f.timeless);
+  return flowEnds(id, s, f, false).flatMap((src) =>
+    flowEnds(id, d, f, true).map((dst): [string, string, AuditResult] => [
+      src.peer.id,
+      dst.peer.id,
+      auditFlow(engine, { ...f, port: dst.port }, src.at, dst.at),
+    ]),
   );
 }
 
@@ -62,7 +81,7 @@ describe('the ends of a flow in the controller', () => {
   it('audits other backends at a pod, and a flow to no Service at its own end', () => {
     const id = buildIdentity(dual);
     expect(destinations(id, fromCart('10.96.5.6', 8080))).toEqual([
-      { peer: 'shop/Deployment/cart', port: 8080, at: [{ namespace: 'shop', pod: 'cart-7d9f-bbbbb' }] },
+      { peer: 'shop/Deployment/cart', port: 8080, at: [{ namespace: 'shop', pods: ['cart-7d9f-bbbbb'] }] },
     ]);
     const direct = {
       ...fromCart('fd00:18::3', 6443),
@@ -76,8 +95,21 @@ describe('the ends of a flow in the controller', () => {
       fixtureWithAPIServerAt(['172.18.0.2']),
       fixtureWithAPIServerAt(['172.18.0.2', 'fd00:18::2']),
     );
-    expect(audited(identity, engine, fromCart('10.96.0.1'))).toEqual([false]);
-    expect(audited(identity, engine, fromCart('fd00:10:96::1'))).toEqual([true]);
+    expect(audited(identity, engine, fromCart('10.96.0.1'))).toEqual(['admitted']);
+    expect(audited(identity, engine, fromCart('fd00:10:96::1'))).toEqual(['blocked']);
+  });
+
+  it('audits a flow to the API server given with no address at each of its endpoint addresses', async () => {
+    const { identity, engine } = await frozenAudit(
+      fixtureWithAPIServerAt(['172.18.0.2']),
+      fixtureWithAPIServerAt(['172.18.0.2', 'fd00:18::2']),
+    );
+    const f = { ...fromCart('', 6443), dst: { reserved: 'kube-apiserver' as const, names: ['kubernetes'] } };
+    expect(destinations(identity, f)).toEqual([
+      { peer: 'kube-apiserver', port: 6443, at: [{ ip: '172.18.0.2' }, { ip: 'fd00:18::2' }] },
+    ]);
+    // Admitted at its IPv4 address, not at the IPv6 one the proposal predates.
+    expect(audited(identity, engine, f)).toEqual(['blocked']);
   });
 
   it('finds a flow blocked when one endpoint of its family is not in the frozen proposal', async () => {
@@ -85,12 +117,153 @@ describe('the ends of a flow in the controller', () => {
       fixtureWithAPIServerAt(['172.18.0.2']),
       fixtureWithAPIServerAt(['172.18.0.2', '172.18.0.3']),
     );
-    expect(audited(identity, engine, fromCart('10.96.0.1'))).toEqual([true]);
+    expect(audited(identity, engine, fromCart('10.96.0.1'))).toEqual(['blocked']);
     // Audited against a proposal of the same endpoints, it is admitted.
     const same = await frozenAudit(
       fixtureWithAPIServerAt(['172.18.0.2', '172.18.0.3']),
       fixtureWithAPIServerAt(['172.18.0.2', '172.18.0.3']),
     );
-    expect(audited(same.identity, same.engine, fromCart('10.96.0.1'))).toEqual([false]);
+    expect(audited(same.identity, same.engine, fromCart('10.96.0.1'))).toEqual(['admitted']);
+  });
+});
+
+/**
+ * The audit of the demo shop's proposal (learned from the fixture's flows: cart reaches db on 5432,
+ * frontend reaches cart on 8080, never db), frozen, on the cluster `now` (the fixture by default).
+ */
+async function shopAudit(now = fixtureSnapshot()) {
+  const learned = await runPipeline(fixtureSnapshot(), fixtureFlows());
+  const policies = learned.proposal.policies;
+  const engine = engineFromSnapshot({ ...fixtureSnapshot(), networkPolicies: policies });
+  return { identity: buildIdentity(now), engine, policies };
+}
+
+/** A flow from `src` to `dst` on TCP `port`, at the time of the fixture's flows. */
+function between(src: FlowEndpoint, dst: FlowEndpoint, port: number): Flow {
+  return { ...fixtureFlows()[0]!, src, dst, port, protocol: 'TCP' };
+}
+
+const FRONTEND_POD = { ip: '10.244.1.10', namespace: 'shop', pod: 'frontend-7d9f-aaaaa' };
+const DB_POD = { ip: '10.244.1.30', namespace: 'shop', pod: 'db-0' };
+const workload = (kind: string, name: string): FlowEndpoint => ({
+  namespace: 'shop',
+  workload: { kind, name },
+});
+const FRONTEND_W = workload('Deployment', 'frontend');
+const CART_W = workload('Deployment', 'cart');
+const DB_W = workload('StatefulSet', 'db');
+
+describe('the audit of flow ends with no pod or address', () => {
+  it('checks a source given by namespace and workload at one of its pods', async () => {
+    const { identity, engine } = await shopAudit();
+    const f = between(FRONTEND_W, DB_POD, 5432);
+    const s = identity.resolveNumber(f.src, f.time);
+    expect(flowEnds(identity, s, f, false)).toEqual([
+      {
+        peer: expect.objectContaining({ id: 'shop/Deployment/frontend' }),
+        port: 5432,
+        at: [{ namespace: 'shop', pods: ['frontend-7d9f-aaaaa'] }],
+      },
+    ]);
+    expect(auditedEach(identity, engine, f)).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    expect(auditedEach(identity, engine, between(CART_W, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+  });
+
+  it('checks a destination given by namespace and workload at one of its pods', async () => {
+    const { identity, engine } = await shopAudit();
+    expect(auditedEach(identity, engine, between(FRONTEND_POD, DB_W, 5432))).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    expect(auditedEach(identity, engine, between(CART, DB_W, 5432))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+    // Both ends by workload alone.
+    expect(auditedEach(identity, engine, between(FRONTEND_W, DB_W, 5432))).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    expect(auditedEach(identity, engine, between(CART_W, DB_W, 5432))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+  });
+
+  it('checks an end given by labels at a pod of the workload they select, and of each of several', async () => {
+    const { identity, engine } = await shopAudit();
+    const dbByLabels = { namespace: 'shop', labels: ['app=db'] };
+    expect(auditedEach(identity, engine, between(FRONTEND_POD, dbByLabels, 5432))).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    expect(
+      auditedEach(identity, engine, between({ namespace: 'shop', labels: ['app=cart'] }, dbByLabels, 5432)),
+    ).toEqual([['shop/Deployment/cart', 'shop/StatefulSet/db', 'admitted']]);
+    // A selector of cart's and db's pods: the connection may have been to either, and is checked at each.
+    const cartOrDb: FlowEndpoint = {
+      namespace: 'shop',
+      selector: {
+        podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['cart', 'db'] }] },
+      },
+    };
+    expect(auditedEach(identity, engine, between(FRONTEND_POD, cartOrDb, 8080))).toEqual([
+      ['shop/Deployment/frontend', 'shop/Deployment/cart', 'admitted'],
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    // As a source, from each: a selector of frontend's and cart's pods to db.
+    const frontendOrCart: FlowEndpoint = {
+      namespace: 'shop',
+      selector: {
+        podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['frontend', 'cart'] }] },
+      },
+    };
+    expect(auditedEach(identity, engine, between(frontendOrCart, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'admitted'],
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+  });
+
+  it('passes over a pod of the workload the audit does not know, and finds an end it cannot place unauditable', async () => {
+    // The identity still remembers a deleted frontend pod (its name sorts first); the audit's view of
+    // the cluster no longer has it.
+    const now = fixtureSnapshot();
+    const live = now.pods.find((p) => p.metadata.name === 'frontend-7d9f-aaaaa')!;
+    now.pods.push({
+      ...live,
+      metadata: { ...live.metadata, name: 'frontend-7d9f-00000' },
+      status: { ...live.status, podIP: '10.244.1.11', podIPs: [{ ip: '10.244.1.11' }] },
+    });
+    const { identity, engine, policies } = await shopAudit(now);
+    expect(identity.workloads.get('shop/Deployment/frontend')?.pods).toEqual([
+      'frontend-7d9f-00000',
+      'frontend-7d9f-aaaaa',
+    ]);
+    expect(auditedEach(identity, engine, between(FRONTEND_W, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    // A workload the snapshot lacks (reconstructed from the flow, no pod), labels no pod carries: the
+    // engine cannot place them, and the audit says so rather than admitting the flow.
+    const ghost = workload('Deployment', 'ghost');
+    expect(auditedEach(identity, engine, between(ghost, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/ghost', 'shop/StatefulSet/db', 'unauditable'],
+    ]);
+    expect(auditedEach(identity, engine, between(FRONTEND_POD, ghost, 8080))).toEqual([
+      ['shop/Deployment/frontend', 'shop/Deployment/ghost', 'unauditable'],
+    ]);
+    const nobody = { namespace: 'shop', labels: ['app=nobody'] };
+    expect(auditedEach(identity, engine, between(FRONTEND_POD, nobody, 8080))).toEqual([
+      ['shop/Deployment/frontend', 'unknown', 'unauditable'],
+    ]);
+    // Nor a workload whose only pod the audit's view no longer has (db-0, deleted since).
+    const withoutDb = fixtureSnapshot();
+    withoutDb.pods = withoutDb.pods.filter((p) => p.metadata.name !== 'db-0');
+    const noDb = engineFromSnapshot({ ...withoutDb, networkPolicies: policies });
+    expect(auditedEach(identity, noDb, between(FRONTEND_POD, DB_W, 5432))).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'unauditable'],
+    ]);
+    // An end with its own pod or address is checked there, as before.
+    expect(auditedEach(identity, engine, between(FRONTEND_POD, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
   });
 });

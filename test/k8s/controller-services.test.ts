@@ -138,4 +138,38 @@ describe('flows to a Service ClusterIP in the controller', () => {
     const samples = (seg.status as { audit?: { samples?: Sample[] } }).audit?.samples;
     expect(samples?.at(-1)).toMatchObject({ destination: `${ns}/Pod/be3`, count: 3 });
   });
+
+  it('audits an end given by workload or labels at its pods, and counts one it cannot place', async () => {
+    const before = ctrl.manager.controller.metrics.wouldBlock;
+    // be1 never reached be2: blocked, with be1 given by its workload alone, then by its labels alone.
+    const byWorkload = { namespace: ns, workload: { kind: 'Pod', name: 'be1' } };
+    const byLabels = { namespace: ns, labels: { app: 'be1' } };
+    // A workload of no pod (not in the cluster) cannot be placed: counted apart, not as blocked.
+    const ghost = { namespace: ns, workload: { kind: 'Deployment', name: 'ghost' } };
+    const record = (src: unknown, dst: unknown, count: number) => ({
+      ...flow('', '', 8080, { count }),
+      src,
+      dst,
+    });
+    const res = await ctrl.push([
+      record(byWorkload, `${ns}/be2`, 2),
+      record(byLabels, `${ns}/be2`, 5),
+      record(`${ns}/frontend`, ghost, 7),
+    ]);
+    expect(res.status, await res.text()).toBe(202);
+    await eventually('audited', () => ctrl.manager.controller.metrics.unauditable >= 7);
+    expect(ctrl.manager.controller.metrics.wouldBlock - before).toBe(7);
+    expect(ctrl.manager.controller.metrics.unauditable).toBe(7);
+    type Sample = { source: string; destination: string; count: number };
+    const seg = await waitSeg(cluster, segName, 'samples of be1', (s) =>
+      ((s.status as { audit?: { samples?: Sample[] } }).audit?.samples ?? []).some((x) => x.count === 5),
+    );
+    const samples = (seg.status as { audit?: { samples?: Sample[] } }).audit!.samples!;
+    expect(samples.slice(-2)).toMatchObject([
+      { source: `${ns}/Pod/be1`, destination: `${ns}/Pod/be2`, count: 2 },
+      { source: `${ns}/Pod/be1`, destination: `${ns}/Pod/be2`, count: 5 },
+    ]);
+    const metrics = await (await fetch(`http://127.0.0.1:${ctrl.port}/metrics`)).text();
+    expect(metrics).toMatch(/^microseg_unauditable_flows_total 7$/m);
+  });
 });
