@@ -22,7 +22,9 @@ import type { L4Protocol, ResolvedEnd } from '../verify/types.ts';
 /**
  * Where the audit checks one end of a connection: an address, a pod (else its address), or a pod of a
  * workload: the first of `pods` (its pods by name, as identity knows them) that the audit's engine
- * knows, so that a pod deleted or created since one of the two was built is passed over.
+ * knows, so that a pod deleted or created since one of the two was built is passed over. A flow's own
+ * pod comes with its workload's `pods` and its address: the pod, else a pod of its workload, else the
+ * address.
  */
 export interface Place {
   ip?: string;
@@ -52,7 +54,20 @@ export function flowEnds(identity: Identity, n: number, f: Flow, destination: bo
   const backends = identity.serviceBackends(n, f.port, f.protocol);
   if (!backends) {
     const peer = identity.peerAt(n);
-    if (placed(destination ? f.dst : f.src)) return [{ peer, port: f.port }];
+    const own = destination ? f.dst : f.src;
+    if (placed(own)) {
+      // A pod the audit's view of the cluster does not have yet (created since the last reconcile) is
+      // checked at another pod of its workload before its address, which that view takes for no pod's.
+      const w = own.pod && own.namespace ? identity.workloads.get(peer.id) : undefined;
+      if (w === undefined || w.pods.length === 0) return [{ peer, port: f.port }];
+      return [
+        {
+          peer,
+          port: f.port,
+          at: [{ namespace: own.namespace, pod: own.pod, pods: w.pods, ...(own.ip ? { ip: own.ip } : {}) }],
+        },
+      ];
+    }
     // Neither pod nor address: the peer's own places. The API server's are its endpoint addresses of
     // both families, as the flow gives no address to choose one by.
     return [{ peer, port: f.port, at: placesOf(identity, peer, () => identity.apiserverEndpoints.ips) }];
@@ -132,17 +147,17 @@ function engineEnds(engine: Engine, at: readonly Place[]): { ends: ResolvedEnd[]
 
 /** A place as the engine knows it: its pod, or its address; the first pod of a workload it knows. */
 function engineEnd(engine: Engine, p: Place): ResolvedEnd | undefined {
+  if (p.pod && p.namespace) {
+    const e = podEnd(engine, p.namespace, p.pod);
+    if (e !== undefined) return e;
+    // not a known pod: another pod of its workload, else the IP
+  }
   if (p.pods && p.namespace) {
     for (const pod of p.pods) {
       const e = podEnd(engine, p.namespace, pod);
       if (e !== undefined) return e;
     }
-    return undefined;
-  }
-  if (p.pod && p.namespace) {
-    const e = podEnd(engine, p.namespace, p.pod);
-    if (e !== undefined) return e;
-    // not a known pod: fall back to the IP
+    if (!p.pod) return undefined;
   }
   if (p.ip) {
     try {

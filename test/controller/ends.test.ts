@@ -266,4 +266,28 @@ describe('the audit of flow ends with no pod or address', () => {
       ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
     ]);
   });
+
+  it('checks a pod newer than the audit at another pod of its workload, not at its address', async () => {
+    // A cart pod created since the audit's view was built: identity has it, the engine does not.
+    const now = fixtureSnapshot();
+    const cart = now.pods.find((p) => p.metadata.name === CART.pod)!;
+    now.pods.push({
+      ...cart,
+      metadata: { ...cart.metadata, name: 'cart-7d9f-zzzzz' },
+      status: { ...cart.status, podIP: '10.244.1.99', podIPs: [{ ip: '10.244.1.99' }] },
+    });
+    const { identity, engine } = await shopAudit(now);
+    const newCart = { ip: '10.244.1.99', namespace: 'shop', pod: 'cart-7d9f-zzzzz' };
+    // cart reaches db in the proposal: admitted (at its address, no pod's to the engine, it was not).
+    expect(auditedEach(identity, engine, between(newCart, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+    expect(auditedEach(identity, engine, between(FRONTEND_POD, newCart, 8080))).toEqual([
+      ['shop/Deployment/frontend', 'shop/Deployment/cart', 'admitted'],
+    ]);
+    // and what the proposal does not admit from cart stays blocked.
+    expect(auditedEach(identity, engine, between(newCart, FRONTEND_POD, 8080))).toEqual([
+      ['shop/Deployment/cart', 'shop/Deployment/frontend', 'blocked'],
+    ]);
+  });
 });
