@@ -232,7 +232,8 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     if (!opts.includeDropped && !edgeWasAllowed(e)) {
       notExpressible.push({
         edge: e.id,
-        reason: 'every observation was dropped: not allowed (use includeDropped to allow)',
+        reason:
+          'every observation was dropped: not allowed (--include-dropped, or policy.includeDropped of a Segmentation, allows it)',
       });
       continue;
     }

@@ -300,7 +300,7 @@ describe('recommend when no flow gives a policy', () => {
     expect(dropped.code).toBe(2);
     expect(dropped.io.stderr).toContain(
       'not expressible as NetworkPolicy: 1 edge(s):\n' +
-        '  kubescape/Deployment/kubescape->kubescape/Deployment/kubevuln:8080/TCP: every observation was dropped: not allowed (use includeDropped to allow)\n',
+        '  kubescape/Deployment/kubescape->kubescape/Deployment/kubevuln:8080/TCP: every observation was dropped: not allowed (--include-dropped, or policy.includeDropped of a Segmentation, allows it)\n',
     );
     expect(dropped.io.stderr).toContain(
       'microseg recommend: no policy proposed: no policy could be written for the workloads observed in kubescape (see above); nothing written\n',
