@@ -150,7 +150,7 @@
         baseColor: s.color,
         label:
           edgeLabels || e.blocked
-            ? `${e.ports.join(', ')} · ${e.count} flows${e.viaService ? ` (${e.viaService} via Service)` : ''}${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`
+            ? `${e.ports.join(', ')} · ${e.count} flows${e.viaService ? ` (${e.viaService} shared)` : ''}${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`
             : undefined,
         hidden: false,
         dim: false,
@@ -416,11 +416,11 @@
     const body = rows
       .map(
         (r) =>
-          `<tr><td><span class="clickable" data-goto="${esc(r.peer)}">${esc(r.peerLabel)}</span></td><td>${esc(r.protocol)}/${r.port}</td><td class="num"${r.viaService ? ` title="${r.viaService} via a Service with several backends"` : ''}>${r.count}${r.viaService ? '*' : ''}</td><td>${esc(time(r.firstSeen))}</td><td>${esc(time(r.lastSeen))}</td></tr>`,
+          `<tr><td><span class="clickable" data-goto="${esc(r.peer)}">${esc(r.peerLabel)}</span></td><td>${esc(r.protocol)}/${r.port}</td><td class="num"${r.viaService ? ` title="${r.viaService} shared: went to a Service with several backends, or to pods a selector of several workloads matches"` : ''}>${r.count}${r.viaService ? '*' : ''}</td><td>${esc(time(r.firstSeen))}</td><td>${esc(time(r.lastSeen))}</td></tr>`,
       )
       .join('');
     const note = rows.some((r) => r.viaService)
-      ? '<p class="muted">* some or all of these flows went to a Service with several backends: any of them may have taken them, so the edge to each counts them.</p>'
+      ? '<p class="muted">* some or all of these flows are shared: they went to a Service with several backends, or to pods a selector of several workloads matches; any of these may have taken them, so the edge to each counts them.</p>'
       : '';
     return `<table><thead><tr><th>${dir === 'inbound' ? 'From' : 'To'}</th><th>Port</th><th class="num">Flows</th><th>First seen</th><th>Last seen</th></tr></thead><tbody>${body}</tbody></table>${note}`;
   }
@@ -567,7 +567,7 @@
       `<h2>${esc(src)} → ${esc(dst)}</h2><p>${esc(e.ports.join(', '))}</p>` +
       `<p>${e.count} flows over ${e.edges} port(s); first seen ${esc(time(e.firstSeen))}, last seen ${esc(time(e.lastSeen))}</p>` +
       (e.viaService
-        ? `<p>${e.viaService} of them went to a Service with several backends: any of them may have taken them, so the edge to each counts them.</p>`
+        ? `<p>${e.viaService} of them are shared: they went to a Service with several backends, or to pods a selector of several workloads matches; any of these may have taken them, so the edge to each counts them.</p>`
         : '') +
       (e.blocked ? `<p><span class="badge danger">${e.blocked} flows would be blocked</span></p>` : '') +
       (e.dropped ? '<p><span class="badge">every flow was dropped</span></p>' : '');

@@ -178,7 +178,7 @@ export function* dotPieces(g: {
   }
   for (const e of g.edges) {
     // A connection to a Service with several backends is on the edge to each: said so in the label.
-    const shared = e.shared ? `, ${sum(Object.values(e.shared))} via Service` : '';
+    const shared = e.shared ? `, ${sum(Object.values(e.shared))} shared` : '';
     yield `  ${q(e.source)} -> ${q(e.target)} [label=${q(`${e.port}/${e.protocol} (${e.count}${shared})`)}];\n`;
   }
   yield '}\n';

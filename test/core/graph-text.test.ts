@@ -99,7 +99,7 @@ describe('Graphviz DOT', () => {
     const shared = { 'shop/Deployment/web->service:shop/cart:80/TCP': 2 };
     const edge = { ...graph.edges[0]!, shared };
     expect(toDot({ nodes: graph.nodes, edges: [edge] })).toContain(
-      '  "shop/Deployment/web" -> "shop/Deployment/cart" [label="8080/TCP (3, 2 via Service)"];\n',
+      '  "shop/Deployment/web" -> "shop/Deployment/cart" [label="8080/TCP (3, 2 shared)"];\n',
     );
   });
 });

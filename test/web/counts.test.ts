@@ -111,7 +111,7 @@ describe('flow counts on the page', async () => {
     ]);
   });
 
-  it('give each graph edge its own count in the details, marked via Service', async () => {
+  it('give each graph edge its own count in the details, marked shared', async () => {
     const d = await get<NodeDetails>(`/api/v1/nodes?id=${encodeURIComponent(WEB)}`);
     expect([d.flowsIn, d.flowsOut]).toEqual([0, 7]);
     expect(d.outbound.map((r) => [r.peer, r.count, r.viaService])).toEqual([
