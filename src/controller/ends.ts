@@ -31,6 +31,8 @@ export interface Place {
   namespace?: string;
   pod?: string;
   pods?: readonly string[];
+  /** Every one of `pods` the engine knows is a place (a host-network workload's, each on its node). */
+  each?: boolean;
 }
 
 /** One peer a flow end stands for. */
@@ -56,17 +58,16 @@ export function flowEnds(identity: Identity, n: number, f: Flow, destination: bo
     const peer = identity.peerAt(n);
     const own = destination ? f.dst : f.src;
     if (placed(own)) {
-      // A pod the audit's view of the cluster does not have yet (created since the last reconcile) is
-      // checked at another pod of its workload before its address, which that view takes for no pod's.
-      const w = own.pod && own.namespace ? identity.workloads.get(peer.id) : undefined;
-      if (w === undefined || w.pods.length === 0) return [{ peer, port: f.port }];
-      return [
-        {
-          peer,
-          port: f.port,
-          at: [{ namespace: own.namespace, pod: own.pod, pods: w.pods, ...(own.ip ? { ip: own.ip } : {}) }],
-        },
-      ];
+      // A pod the audit's view of the cluster does not have (created since the last reconcile, or
+      // given only by an address the view gives no pod) is checked at another pod of its workload
+      // before its address, which that view takes for no pod's. Not a host-network workload's: its pods
+      // are their nodes' addresses, which rules admit node by node.
+      const w = identity.workloads.get(peer.id);
+      if (w === undefined || w.pods.length === 0 || w.hostNetwork) return [{ peer, port: f.port }];
+      const place: Place = { namespace: w.namespace, pods: w.pods };
+      if (own.pod && own.namespace) place.pod = own.pod;
+      if (own.ip) place.ip = own.ip;
+      return [{ peer, port: f.port, at: [place] }];
     }
     // Neither pod nor address: the peer's own places. The API server's are its endpoint addresses of
     // both families, as the flow gives no address to choose one by.
@@ -96,7 +97,9 @@ function placed(ep: FlowEndpoint): boolean {
  */
 function placesOf(identity: Identity, peer: Peer, apiserver: () => readonly string[]): Place[] {
   const w = identity.workloads.get(peer.id);
-  if (w !== undefined) return [{ namespace: w.namespace, pods: w.pods }];
+  // A host-network workload is at each of its pods' nodes: every one the view has is checked.
+  if (w !== undefined)
+    return [{ namespace: w.namespace, pods: w.pods, ...(w.hostNetwork ? { each: true } : {}) }];
   if (peer.ip) return [{ ip: peer.ip }];
   if (peer.kind === 'kube-apiserver') return apiserver().map((ip) => ({ ip }));
   return [];
@@ -138,6 +141,18 @@ function engineEnds(engine: Engine, at: readonly Place[]): { ends: ResolvedEnd[]
   const ends: ResolvedEnd[] = [];
   let missing = at.length === 0;
   for (const p of at) {
+    if (p.each === true && p.pods && p.namespace) {
+      let any = false;
+      for (const pod of p.pods) {
+        const e = podEnd(engine, p.namespace, pod);
+        if (e !== undefined) {
+          ends.push(e);
+          any = true;
+        }
+      }
+      if (!any) missing = true;
+      continue;
+    }
     const e = engineEnd(engine, p);
     if (e === undefined) missing = true;
     else ends.push(e);
@@ -152,21 +167,23 @@ function engineEnd(engine: Engine, p: Place): ResolvedEnd | undefined {
     if (e !== undefined) return e;
     // not a known pod: another pod of its workload, else the IP
   }
+  let addr: ResolvedEnd | undefined;
+  if (p.ip) {
+    try {
+      addr = engine.resolveIP(p.ip);
+    } catch {
+      addr = undefined;
+    }
+  }
+  // An address the view gives a pod is that pod, for a place that names none.
+  if (addr?.kind === 'pod' && !p.pod) return addr;
   if (p.pods && p.namespace) {
     for (const pod of p.pods) {
       const e = podEnd(engine, p.namespace, pod);
       if (e !== undefined) return e;
     }
-    if (!p.pod) return undefined;
   }
-  if (p.ip) {
-    try {
-      return engine.resolveIP(p.ip);
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
+  return addr;
 }
 
 /** The pod `namespace/pod` as the engine knows it, if it does. */

@@ -362,7 +362,13 @@ export class SegmentationController {
             if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
             matched = true;
             st.edges.add(src, dst, flow, shared);
-            const auditing = st.mode !== 'Learn' && st.audit !== undefined && st.engine !== undefined;
+            // Node traffic to a pod (kubelet probes) is not audited, as the offline proof leaves it
+            // out: a pod's own node is admitted without a rule, and the proposal writes none for it.
+            const auditing =
+              st.mode !== 'Learn' &&
+              st.audit !== undefined &&
+              st.engine !== undefined &&
+              !(src.kind === 'node' && dst.kind === 'workload');
             if (candidates === undefined) {
               st.flows += f.count ?? 1;
               if (auditing) this.#audit(st, [{ flow, srcId: src.id, dstId: dst.id, srcAt, dstAt }]);

@@ -11,6 +11,7 @@ import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import type { Identity } from '../../src/identity/index.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
+import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import type { Engine } from '../../src/verify/engine.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
@@ -145,8 +146,8 @@ function between(src: FlowEndpoint, dst: FlowEndpoint, port: number): Flow {
 
 const FRONTEND_POD = { ip: '10.244.1.10', namespace: 'shop', pod: 'frontend-7d9f-aaaaa' };
 const DB_POD = { ip: '10.244.1.30', namespace: 'shop', pod: 'db-0' };
-const workload = (kind: string, name: string): FlowEndpoint => ({
-  namespace: 'shop',
+const workload = (kind: string, name: string, namespace = 'shop'): FlowEndpoint => ({
+  namespace,
   workload: { kind, name },
 });
 const FRONTEND_W = workload('Deployment', 'frontend');
@@ -289,5 +290,83 @@ describe('the audit of flow ends with no pod or address', () => {
     expect(auditedEach(identity, engine, between(newCart, FRONTEND_POD, 8080))).toEqual([
       ['shop/Deployment/cart', 'shop/Deployment/frontend', 'blocked'],
     ]);
+    // Given by its address alone, which the view gives no pod, it is cart's all the same.
+    expect(auditedEach(identity, engine, between({ ip: '10.244.1.99' }, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+  });
+
+  it("checks a host-network workload at each of its pods' nodes, never one for another", async () => {
+    // A host-network DaemonSet, now on two nodes.
+    const hostPod = (name: string, ip: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'kube-system',
+        labels: { app: 'agent' },
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent', uid: 'uid-agent', controller: true },
+        ],
+      },
+      spec: { nodeName: name, hostNetwork: true, containers: [{ name: 'c' }] },
+      status: {
+        phase: 'Running',
+        podIP: ip,
+        podIPs: [{ ip }],
+        hostIP: ip,
+        startTime: '2026-11-01T00:00:00Z',
+      },
+    });
+    const daemonSet = {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent', namespace: 'kube-system', uid: 'uid-agent' },
+      spec: {
+        selector: { matchLabels: { app: 'agent' } },
+        template: { metadata: { labels: { app: 'agent' } } },
+      },
+    };
+    const snap = withObjects(
+      daemonSet,
+      hostPod('agent-a', '192.168.0.11'),
+      hostPod('agent-b', '192.168.0.12'),
+    );
+    // The proposal was learned before node-3 joined: its rule admits node-2's address only.
+    const learned = await runPipeline(withObjects(daemonSet, hostPod('agent-a', '192.168.0.11')), [
+      ...fixtureFlows(),
+      between({ ip: '192.168.0.11', namespace: 'kube-system', pod: 'agent-a' }, CART, 8080),
+    ]);
+    const engine = engineFromSnapshot({ ...snap, networkPolicies: learned.proposal.policies });
+    const identity = buildIdentity(snap);
+    const agent = 'kube-system/DaemonSet/agent';
+    // Its pod on node-2 is admitted, the one on node-3 is not: given by workload alone, the flow may
+    // have come from either.
+    expect(
+      auditedEach(
+        identity,
+        engine,
+        between({ ip: '192.168.0.11', namespace: 'kube-system', pod: 'agent-a' }, CART, 8080),
+      ),
+    ).toEqual([[agent, 'shop/Deployment/cart', 'admitted']]);
+    expect(
+      auditedEach(
+        identity,
+        engine,
+        between({ ip: '192.168.0.12', namespace: 'kube-system', pod: 'agent-b' }, CART, 8080),
+      ),
+    ).toEqual([[agent, 'shop/Deployment/cart', 'blocked']]);
+    expect(
+      auditedEach(identity, engine, between(workload('DaemonSet', 'agent', 'kube-system'), CART, 8080)),
+    ).toEqual([[agent, 'shop/Deployment/cart', 'blocked']]);
   });
 });
+
+/** The fixture with `objs` added (parsed as a snapshot file's objects are). */
+function withObjects(...objs: unknown[]): ClusterSnapshot {
+  const snap = fixtureSnapshot();
+  const more = snapshotFromObjects(objs, 'test');
+  for (const k of Object.keys(more) as (keyof ClusterSnapshot)[])
+    (snap[k] as unknown[]).push(...(more[k] as unknown[]));
+  return snap;
+}
