@@ -96,6 +96,8 @@ export interface SegmentationStatus {
   policies?: number;
   enforcedPolicies?: number;
   wouldBlock?: number;
+  /** Flows the frozen proposal could not be checked against (an end placed at no pod or address) inside the audit window. */
+  unauditable?: number;
   flowsIngested?: number;
   conditions?: Condition[];
   segments?: SegmentStatus[];
@@ -104,6 +106,8 @@ export interface SegmentationStatus {
     since: string;
     /** Would-be-blocked flows per time bucket (bucket start in epoch seconds → count), inside the audit window. */
     buckets?: Record<string, number>;
+    /** Unauditable flows per time bucket, keyed like `buckets`, inside the audit window. */
+    unauditableBuckets?: Record<string, number>;
     lastBlocked?: string;
     samples?: BlockedFlowSample[];
   };

@@ -264,6 +264,9 @@ export function segmentationCRD(): Schema {
     policies: int('Policies in the current proposal.'),
     enforcedPolicies: int('NetworkPolicies currently applied by microseg for this Segmentation.'),
     wouldBlock: int('Flows the frozen proposal would block inside the audit window.'),
+    unauditable: int(
+      'Flows the frozen proposal could not be checked against inside the audit window: an end the audit could place at no pod or address (a workload with no pod, say). They do not make AuditClean False; its message names their count.',
+    ),
     flowsIngested: int('Flows ingested for this Segmentation by the current leader.', { format: 'int64' }),
     conditions: arr(
       'Conditions: Valid, Learning, ProposalStable, AuditClean, Enforced, Degraded.',
@@ -292,6 +295,12 @@ export function segmentationCRD(): Schema {
         type: 'object',
         description:
           'Would-be-blocked flows per time bucket (bucket start in epoch seconds → count; a bucket is a sixtieth of the window, at least 1s) within the audit window.',
+        additionalProperties: { type: 'integer' },
+      },
+      unauditableBuckets: {
+        type: 'object',
+        description:
+          'Flows that could not be audited per time bucket, keyed like buckets, within the audit window.',
         additionalProperties: { type: 'integer' },
       },
       lastBlocked: str('When a flow was last found that the proposal would block.', { format: 'date-time' }),
@@ -340,6 +349,12 @@ export function segmentationCRD(): Schema {
         type: 'integer',
         jsonPath: '.status.wouldBlock',
         description: 'Flows the proposal would block in the audit window.',
+      },
+      {
+        name: 'Unauditable',
+        type: 'integer',
+        jsonPath: '.status.unauditable',
+        description: 'Flows the proposal could not be checked against in the audit window.',
       },
     ],
   });

@@ -83,12 +83,14 @@ export function namespaceConflicts(
 
 /**
  * Audit state: would-be-blocked flow counts per time bucket (bucket start in epoch seconds → count),
- * plus recent samples. Buckets are a sixtieth of the audit window (at least one second) wide, so the
- * status stays small whatever the window.
+ * unauditable flow counts bucketed the same way, plus recent samples. Buckets are a sixtieth of the
+ * audit window (at least one second) wide, so the status stays small whatever the window.
  */
 export interface AuditState {
   since: number;
   buckets: Map<number, number>;
+  /** Flows the audit could not check (an end it cannot place), per bucket like `buckets`. */
+  unauditable: Map<number, number>;
   lastBlocked?: number;
   samples: BlockedFlowSample[];
 }
@@ -103,7 +105,7 @@ export const bucketOf = (ms: number, windowMs: number): number => {
   return (Math.floor(ms / w) * w) / 1000;
 };
 
-/** Would-be-blocked flows in buckets overlapping the window (now - window, now]. */
+/** Flows counted in buckets overlapping the window (now - window, now]: would-be-blocked or unauditable. */
 export function wouldBlockInWindow(
   buckets: ReadonlyMap<number, number>,
   now: number,
@@ -123,40 +125,53 @@ export function pruneBuckets(buckets: Map<number, number>, now: number, windowMs
 export interface AuditVerdict {
   clean: boolean;
   wouldBlock: number;
+  /** Flows inside the window the audit could not check; they do not make it unclean. */
+  unauditable: number;
   reason: string;
   message: string;
 }
 
-/** AuditClean: the audit ran for at least the window and saw no would-be-blocked flow in it. */
+/**
+ * AuditClean: the audit ran for at least the window and saw no would-be-blocked flow in it. Flows it
+ * could not check in the window leave it clean (they were not found blocked, and an end with no pod
+ * may stay so for as long as its workload is scaled to zero), but every message names their count.
+ */
 export function auditVerdict(audit: AuditState | undefined, now: number, windowMs: number): AuditVerdict {
   if (!audit)
     return {
       clean: false,
       wouldBlock: 0,
+      unauditable: 0,
       reason: Reason.AuditNotRunning,
       message: 'no audit has run: set spec.mode to Audit',
     };
   const wouldBlock = wouldBlockInWindow(audit.buckets, now, windowMs);
+  const unauditable = wouldBlockInWindow(audit.unauditable, now, windowMs);
+  const unchecked =
+    unauditable > 0 ? `; ${unauditable} flow(s) could not be audited (see status.unauditable)` : '';
   if (wouldBlock > 0)
     return {
       clean: false,
       wouldBlock,
+      unauditable,
       reason: Reason.FlowsWouldBeBlocked,
-      message: `${wouldBlock} flow(s) in the last ${formatDuration(windowMs)} would be blocked by the proposal`,
+      message: `${wouldBlock} flow(s) in the last ${formatDuration(windowMs)} would be blocked by the proposal${unchecked}`,
     };
   const ran = now - audit.since;
   if (ran < windowMs)
     return {
       clean: false,
       wouldBlock,
+      unauditable,
       reason: Reason.AuditWindowOpen,
-      message: `no flow would be blocked so far; the ${formatDuration(windowMs)} audit window started at ${new Date(audit.since).toISOString()}`,
+      message: `no flow would be blocked so far; the ${formatDuration(windowMs)} audit window started at ${new Date(audit.since).toISOString()}${unchecked}`,
     };
   return {
     clean: true,
     wouldBlock,
+    unauditable,
     reason: Reason.NoBlockedFlows,
-    message: `no flow would have been blocked in the last ${formatDuration(windowMs)}`,
+    message: `no flow would have been blocked in the last ${formatDuration(windowMs)}${unchecked}`,
   };
 }
 

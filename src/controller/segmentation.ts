@@ -409,14 +409,20 @@ export class SegmentationController {
       }
       if (r === 'unauditable') unauditable = true;
     }
+    const audit = st.audit!;
+    const windowMs = st.spec?.audit.windowMs ?? 60_000;
     if (blocked === undefined) {
-      if (unauditable) this.metrics.unauditable += candidates[0]!.flow.count ?? 1;
+      if (unauditable) {
+        const { time, count = 1 } = candidates[0]!.flow;
+        const m = bucketOf(time, windowMs);
+        audit.unauditable.set(m, (audit.unauditable.get(m) ?? 0) + count);
+        this.metrics.unauditable += count;
+      }
       return;
     }
     const { flow: f, srcId, dstId } = blocked;
     const n = f.count ?? 1;
-    const audit = st.audit!;
-    const m = bucketOf(f.time, st.spec?.audit.windowMs ?? 60_000);
+    const m = bucketOf(f.time, windowMs);
     audit.buckets.set(m, (audit.buckets.get(m) ?? 0) + n);
     if (!audit.lastBlocked || f.time > audit.lastBlocked) audit.lastBlocked = f.time;
     this.metrics.wouldBlock += n;
@@ -682,13 +688,17 @@ export class SegmentationController {
           ? {
               since: Date.parse(prev.since),
               buckets: new Map(Object.entries(prev.buckets ?? {}).map(([k, v]) => [Number(k), v])),
+              unauditable: new Map(
+                Object.entries(prev.unauditableBuckets ?? {}).map(([k, v]) => [Number(k), v]),
+              ),
               ...(prev.lastBlocked ? { lastBlocked: Date.parse(prev.lastBlocked) } : {}),
               samples: prev.samples ?? [],
             }
-          : { since: now, buckets: new Map(), samples: [] };
+          : { since: now, buckets: new Map(), unauditable: new Map(), samples: [] };
       }
       audit = st.audit;
       pruneBuckets(audit.buckets, now, spec.audit.windowMs);
+      pruneBuckets(audit.unauditable, now, spec.audit.windowMs);
       const key = `${hash}\u0000${this.#cache.version}\u0000${this.#cache.policyVersion}`;
       if (st.engine?.key !== key) {
         const snap = this.#cache.snapshot();
@@ -831,6 +841,7 @@ export class SegmentationController {
       policies: proposal.length,
       enforcedPolicies: enforced,
       wouldBlock: verdict.wouldBlock,
+      unauditable: verdict.unauditable,
       flowsIngested: st.flows,
       conditions: conds,
       segments,
@@ -843,6 +854,13 @@ export class SegmentationController {
                 ? {
                     buckets: Object.fromEntries(
                       [...audit.buckets].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]),
+                    ),
+                  }
+                : {}),
+              ...(audit.unauditable.size > 0
+                ? {
+                    unauditableBuckets: Object.fromEntries(
+                      [...audit.unauditable].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]),
                     ),
                   }
                 : {}),

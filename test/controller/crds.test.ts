@@ -61,6 +61,7 @@ describe('CRDs', () => {
       'Segments',
       'Policies',
       'Would-Block',
+      'Unauditable',
       'Age',
     ]);
     expect(crd.spec.scope).toBe('Cluster');

@@ -77,16 +77,23 @@ describe('audit', () => {
   it('AuditClean needs the full window and no would-be-blocked flow', () => {
     const window = 60_000;
     expect(auditVerdict(undefined, T0, window)).toMatchObject({ clean: false, reason: 'AuditNotRunning' });
-    const audit = { since: T0, buckets: new Map<number, number>(), samples: [] };
+    const audit = {
+      since: T0,
+      buckets: new Map<number, number>(),
+      unauditable: new Map<number, number>(),
+      samples: [],
+    };
     expect(auditVerdict(audit, T0 + 30_000, window)).toEqual({
       clean: false,
       wouldBlock: 0,
+      unauditable: 0,
       reason: 'AuditWindowOpen',
       message: 'no flow would be blocked so far; the 1m audit window started at 2026-11-28T12:00:00.000Z',
     });
     expect(auditVerdict(audit, T0 + 60_000, window)).toEqual({
       clean: true,
       wouldBlock: 0,
+      unauditable: 0,
       reason: 'NoBlockedFlows',
       message: 'no flow would have been blocked in the last 1m',
     });
@@ -94,8 +101,53 @@ describe('audit', () => {
     expect(auditVerdict(audit, T0 + 62_000, window)).toEqual({
       clean: false,
       wouldBlock: 4,
+      unauditable: 0,
       reason: 'FlowsWouldBeBlocked',
       message: '4 flow(s) in the last 1m would be blocked by the proposal',
+    });
+  });
+
+  it('AuditClean stays True with flows it could not audit, and every message counts them in the window', () => {
+    const window = 60_000;
+    const audit = {
+      since: T0,
+      buckets: new Map<number, number>(),
+      unauditable: new Map<number, number>([
+        [bucketOf(T0 + 10_000, window), 3],
+        [bucketOf(T0 + 50_000, window), 4],
+      ]),
+      samples: [],
+    };
+    const note = '; 7 flow(s) could not be audited (see status.unauditable)';
+    expect(auditVerdict(audit, T0 + 55_000, window)).toEqual({
+      clean: false,
+      wouldBlock: 0,
+      unauditable: 7,
+      reason: 'AuditWindowOpen',
+      message: `no flow would be blocked so far; the 1m audit window started at 2026-11-28T12:00:00.000Z${note}`,
+    });
+    expect(auditVerdict(audit, T0 + 60_000, window)).toEqual({
+      clean: true,
+      wouldBlock: 0,
+      unauditable: 7,
+      reason: 'NoBlockedFlows',
+      message: `no flow would have been blocked in the last 1m${note}`,
+    });
+    // The first bucket leaves the window: only the later 4 are counted.
+    expect(auditVerdict(audit, T0 + 71_000, window)).toMatchObject({
+      clean: true,
+      unauditable: 4,
+      message:
+        'no flow would have been blocked in the last 1m; 4 flow(s) could not be audited (see status.unauditable)',
+    });
+    audit.buckets.set(bucketOf(T0 + 70_000, window), 2);
+    expect(auditVerdict(audit, T0 + 71_000, window)).toEqual({
+      clean: false,
+      wouldBlock: 2,
+      unauditable: 4,
+      reason: 'FlowsWouldBeBlocked',
+      message:
+        '2 flow(s) in the last 1m would be blocked by the proposal; 4 flow(s) could not be audited (see status.unauditable)',
     });
   });
 });
@@ -104,10 +156,11 @@ describe('enforceGate', () => {
   const dirty = {
     clean: false,
     wouldBlock: 2,
+    unauditable: 0,
     reason: 'FlowsWouldBeBlocked',
     message: '2 flow(s) in the last 1h would be blocked by the proposal',
   };
-  const clean = { clean: true, wouldBlock: 0, reason: 'NoBlockedFlows', message: 'clean' };
+  const clean = { clean: true, wouldBlock: 0, unauditable: 0, reason: 'NoBlockedFlows', message: 'clean' };
   it('refuses while the audit shows would-be-blocked flows', () => {
     expect(enforceGate({ alreadyEnforced: false, force: false, audit: dirty })).toEqual({
       allowed: false,

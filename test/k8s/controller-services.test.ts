@@ -6,7 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createNamespace, createPod, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
-import { applyYaml, flow, install, listJson, startController, waitSeg } from '../controller/k8s-helpers.ts';
+import {
+  applyYaml,
+  cond,
+  flow,
+  getSeg,
+  install,
+  listJson,
+  startController,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
 import { setPodIPs } from '../cluster/index.ts';
 import { mergeAnalyses } from '../../src/controller/view.ts';
 import { countFlows } from '../../src/graph/counts.ts';
@@ -171,5 +180,62 @@ describe('flows to a Service ClusterIP in the controller', () => {
     ]);
     const metrics = await (await fetch(`http://127.0.0.1:${ctrl.port}/metrics`)).text();
     expect(metrics).toMatch(/^microseg_unauditable_flows_total 7$/m);
+    // The Segmentation says so too: in status, in its buckets, and in AuditClean's message (False here,
+    // for the flows of be1 that would be blocked).
+    const counted = await waitSeg(cluster, segName, 'status.unauditable', (s) => s.status?.unauditable === 7);
+    expect(Object.values(counted.status!.audit!.unauditableBuckets ?? {}).reduce((x, y) => x + y, 0)).toBe(7);
+    expect(cond(counted, 'AuditClean')).toMatchObject({ status: 'False', reason: 'FlowsWouldBeBlocked' });
+    expect(cond(counted, 'AuditClean')!.message).toMatch(
+      /would be blocked by the proposal; 7 flow\(s\) could not be audited \(see status\.unauditable\)$/,
+    );
+  });
+
+  it('leaves AuditClean True with flows it could not audit, names them, and counts them inside the window', async () => {
+    await waitSeg(cluster, segName, 'a clean audit', (s) => {
+      const c = cond(s, 'AuditClean');
+      return c?.status === 'True' && s.status?.unauditable === 0;
+    });
+    const ghost = { namespace: ns, workload: { kind: 'Deployment', name: 'ghost' } };
+    const res = await ctrl.push([{ ...flow(`${ns}/frontend`, '', 8080, { count: 3 }), dst: ghost }]);
+    expect(res.status, await res.text()).toBe(202);
+    const seg = await waitSeg(cluster, segName, 'unauditable 3', (s) => s.status?.unauditable === 3);
+    expect(seg.status!.wouldBlock).toBe(0);
+    expect(cond(seg, 'AuditClean')).toMatchObject({
+      status: 'True',
+      reason: 'NoBlockedFlows',
+      message:
+        'no flow would have been blocked in the last 3s; 3 flow(s) could not be audited (see status.unauditable)',
+    });
+    // Out of the 3 s window, they are no longer counted, and the message no longer names them.
+    const later = await waitSeg(cluster, segName, 'unauditable 0', (s) => s.status?.unauditable === 0);
+    expect(cond(later, 'AuditClean')).toMatchObject({
+      status: 'True',
+      message: 'no flow would have been blocked in the last 3s',
+    });
+  });
+
+  it('keeps the count of flows it could not audit across a new term', async () => {
+    // A window long enough that the count cannot leave it during the test.
+    const r = await cluster.request('PATCH', `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      body: { spec: { audit: { window: '5m' } } },
+      contentType: 'application/merge-patch+json',
+    });
+    expect(r.status, r.text).toBe(200);
+    const ghost = { namespace: ns, workload: { kind: 'Deployment', name: 'ghost' } };
+    const res = await ctrl.push([{ ...flow(`${ns}/frontend`, '', 8080, { count: 2 }), dst: ghost }]);
+    expect(res.status, await res.text()).toBe(202);
+    await waitSeg(cluster, segName, 'unauditable 2', (s) => s.status?.unauditable === 2);
+    // A new term rebuilds its state from the API: the audit resumes from status.audit.
+    const c = ctrl.manager.controller;
+    await c.stopLeading();
+    c.startLeading();
+    await c.whenRestored();
+    const r0 = c.metrics.reconciles;
+    await eventually('two reconciles in the new term', () => c.metrics.reconciles >= r0 + 2);
+    const seg = await getSeg(cluster, segName);
+    expect(seg.status!.unauditable).toBe(2);
+    expect(cond(seg, 'AuditClean')!.message).toMatch(
+      /; 2 flow\(s\) could not be audited \(see status\.unauditable\)$/,
+    );
   });
 });

@@ -135,7 +135,9 @@ describe('Segmentation: learn → audit → enforce → learn', () => {
     // Nothing is enforced in Learn mode.
     expect(await managed()).toEqual([]);
     const get = await cluster.kubectl(['get', 'segmentations', segName]);
-    expect(get.stdout).toMatch(/MODE\s+PHASE\s+WORKLOADS\s+EDGES\s+SEGMENTS\s+POLICIES\s+WOULD-BLOCK\s+AGE/);
+    expect(get.stdout).toMatch(
+      /MODE\s+PHASE\s+WORKLOADS\s+EDGES\s+SEGMENTS\s+POLICIES\s+WOULD-BLOCK\s+UNAUDITABLE\s+AGE/,
+    );
     expect(get.stdout).toMatch(new RegExp(`${segName}\\s+Learn\\s+Learning\\s+3\\s+2\\s+`));
     // Learned edges are persisted in the API.
     const les = await eventually('LearnedEdgeSet', async () => {
