@@ -112,9 +112,12 @@ describe('flows to a Service ClusterIP in the controller', () => {
     await waitSeg(cluster, segName, 'Auditing', (s) => s.status?.phase === 'Auditing' && !!s.status.audit);
     // Port 80 reaches the backends on 8080, which the proposal admits; port 81 is no port of the
     // Service's, and reaches them on 81, which it does not.
+    // A kubelet probe (from a node) is not audited: no rule is written for it, and the pod's own node
+    // is admitted without one.
     const res = await ctrl.push([
       flow(`${ns}/frontend`, clusterIP, 80, { count: 1 }),
       flow(`${ns}/frontend`, clusterIP, 81, { count: 1 }),
+      flow('', `${ns}/frontend`, 8080, { count: 1, src: { ip: '172.18.0.9', reserved: 'host' } }),
     ]);
     expect(res.status).toBe(202);
     const seg = await waitSeg(cluster, segName, 'would-block', (s) => (s.status?.wouldBlock ?? 0) >= 1);
