@@ -17,6 +17,7 @@ import { auditFromSegmentation, isolationFromResource } from '../server/resource
 import type { EnforceDiff, ViewSource } from '../server/types.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
 import { enforcedPolicy, isOwnedBy, objKey, planObjects } from './plan.ts';
+import { compareText } from '../model/order.ts';
 
 export interface ControllerViewInput {
   /** The current analysis of each Segmentation (sorted by the caller or not; merged in a stable order). */
@@ -174,7 +175,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
       const policies = input.networkPolicies?.();
       return input
         .segmentations()
-        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+        .sort((a, b) => compareText(a.metadata.name, b.metadata.name))
         .map((s) =>
           auditFromSegmentation(s, proposals && policies ? enforceDiffOf(s, proposals, policies) : undefined),
         );
@@ -187,7 +188,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
       if (list.length === 0) return [];
       const pods = podWorkload(input.analyses());
       return [...list]
-        .sort((a, b) => objKey(a).localeCompare(objKey(b)))
+        .sort((a, b) => compareText(objKey(a), objKey(b)))
         .map((i) => isolationFromResource(i, pods));
     };
   }

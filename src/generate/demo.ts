@@ -19,6 +19,7 @@ import {
 import { Rng } from './prng.ts';
 import type { TruthEdge, TruthPeer } from './truth.ts';
 import { edgeKey, workloadPeer } from './truth.ts';
+import { compareText } from '../model/order.ts';
 
 export interface DemoOptions {
   seed?: number;
@@ -1038,7 +1039,7 @@ export function generateDemo(opts: DemoOptions = {}): Demo {
     scenario: 'demo',
     seed,
     window: { start: new Date(start).toISOString(), end: new Date(end).toISOString() },
-    edges: [...edges.values()].sort((a, c) => edgeKey(a).localeCompare(edgeKey(c))),
+    edges: [...edges.values()].sort((a, c) => compareText(edgeKey(a), edgeKey(c))),
     denied,
     ipReuse: [
       {

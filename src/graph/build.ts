@@ -4,6 +4,7 @@ import type { Identity } from '../identity/index.ts';
 import type { Peer } from '../identity/types.ts';
 import { NodeFlowCounter } from './counts.ts';
 import type { EdgeRecord, GraphEdge, GraphNode, ServiceGraph } from './types.ts';
+import { compareText } from '../model/order.ts';
 
 export interface BuildGraphInput {
   identity: Identity;
@@ -170,7 +171,7 @@ export function* dotPieces(g: {
   }
   const shape = (n: GraphNode) => (n.kind === 'workload' ? '' : ', shape=ellipse, style=dashed');
   const label = (n: GraphNode) => (n.namespace ? `${n.namespace}/${n.name}` : n.name);
-  for (const [seg, members] of [...bySegment.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [seg, members] of [...bySegment.entries()].sort(([a], [b]) => compareText(a, b))) {
     const indent = seg ? '    ' : '  ';
     if (seg) yield `  subgraph ${q(`cluster_${seg}`)} {\n    label=${q(seg)};\n`;
     for (const n of members) yield `${indent}${q(n.id)} [label=${q(label(n))}${shape(n)}];\n`;

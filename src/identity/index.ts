@@ -19,6 +19,7 @@ import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
 import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
+import { compareText } from '../model/order.ts';
 
 /** Label pinning a workload to a named segment, on the workload object or on its pod template. */
 export const SEGMENT_LABEL = 'microseg.dev/segment';
@@ -253,9 +254,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const hostPorts = new Map<string, string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
 
-  const collate = new Intl.Collator().compare; // what localeCompare does, without a collator per call
   const keys = snap.pods.map(podKey);
-  const order = keys.map((_, i) => i).sort((a, b) => collate(keys[a]!, keys[b]!));
+  const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
   for (const i of order) {
     const pod = snap.pods[i]!;
     const ns = pod.metadata.namespace!;
@@ -1341,7 +1341,7 @@ function containerNamedPorts(containers: readonly Container[]): NamedPort[] {
   for (const c of containers)
     for (const p of c.ports ?? [])
       if (p.name) out.push({ name: p.name, port: p.containerPort, protocol: p.protocol ?? 'TCP' });
-  return out.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+  return out.sort((a, b) => compareText(a.name, b.name) || a.port - b.port);
 }
 
 /** Workloads repeat the same ports (http 8080, metrics 9102, ...): one frozen list per distinct one. */

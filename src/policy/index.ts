@@ -23,6 +23,7 @@ import type {
   NetworkPolicyPort,
 } from '../model/k8s.ts';
 import type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
+import { compareText } from '../model/order.ts';
 
 export type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
 
@@ -307,7 +308,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
   for (const ns of namespaces) {
     const members = [...workloads.values()]
       .filter((w) => w.namespace === ns)
-      .sort((a, b) => a.id.localeCompare(b.id));
+      .sort((a, b) => compareText(a.id, b.id));
     const names = policyNames(members);
     denyNames.set(ns, names.get('')!);
     const nsPolicies: NetworkPolicy[] = [];
@@ -381,7 +382,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         }
       }
     }
-    nsPolicies.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    nsPolicies.sort((a, b) => compareText(a.metadata.name, b.metadata.name));
     if (deny) {
       policies.push({
         apiVersion: 'networking.k8s.io/v1',
@@ -403,7 +404,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       byWorkload[w.id] = [`${w.namespace}/${denyNames.get(w.namespace)!}`, ...(byWorkload[w.id] ?? [])];
     }
   }
-  notExpressible.sort((a, b) => a.edge.localeCompare(b.edge) || a.reason.localeCompare(b.reason));
+  notExpressible.sort((a, b) => compareText(a.edge, b.edge) || compareText(a.reason, b.reason));
   return {
     policies,
     byWorkload,
@@ -440,10 +441,10 @@ function byPeer(a: RuleAcc, b: RuleAcc): number {
 function sortedPorts(r: RuleAcc): PortAcc[] {
   return [...r.ports.values()].sort(
     (a, b) =>
-      a.protocol.localeCompare(b.protocol) ||
+      compareText(a.protocol, b.protocol) ||
       (typeof a.port === 'number' && typeof b.port === 'number'
         ? a.port - b.port
-        : String(a.port).localeCompare(String(b.port))),
+        : compareText(String(a.port), String(b.port))),
   );
 }
 

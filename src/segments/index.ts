@@ -10,6 +10,7 @@ import type { DetailedLouvainOutput, LouvainOptions } from 'graphology-communiti
 import { SEGMENT_LABEL } from '../identity/index.ts';
 import type { Workload } from '../identity/types.ts';
 import type { GraphEdge, GraphNode } from '../graph/types.ts';
+import { compareText } from '../model/order.ts';
 
 // The package is CommonJS with an ESM-style declaration file; at run time its default export is the
 // louvain function, which carries `detailed`.
@@ -180,9 +181,9 @@ export function computeSegments(
       const ns = workloads.get(m)!.namespace;
       c.set(ns, (c.get(ns) ?? 0) + 1);
     }
-    return [...c.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0];
+    return [...c.entries()].sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]))[0]![0];
   };
-  const ordered = [...groups.values()].sort((a, b) => a.members[0]!.localeCompare(b.members[0]!));
+  const ordered = [...groups.values()].sort((a, b) => compareText(a.members[0]!, b.members[0]!));
   for (const grp of ordered) {
     if (grp.kind === 'community') {
       const ns = dominantNs(grp.members);
@@ -201,7 +202,7 @@ export function computeSegments(
       if ((nsCommunities.get(ns) ?? 0) <= 1) base = slug(ns);
       else {
         const busiest = [...grp.members].sort(
-          (a, b) => (traffic.get(b) ?? 0) - (traffic.get(a) ?? 0) || a.localeCompare(b),
+          (a, b) => (traffic.get(b) ?? 0) - (traffic.get(a) ?? 0) || compareText(a, b),
         )[0]!;
         base = slug(`${ns}-${workloads.get(busiest)!.name}`);
       }
@@ -230,6 +231,6 @@ export function computeSegments(
       byId.get(b)!.crossingEdges++;
     }
   }
-  segments.sort((a, b) => a.id.localeCompare(b.id));
+  segments.sort((a, b) => compareText(a.id, b.id));
   return { segments, membership, modularity, resolution, seed, hubDegree };
 }

@@ -23,6 +23,7 @@ import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { checkOutputDir, writeOutputFiles } from '../output.ts';
+import { compareText } from '../../model/order.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
 
@@ -201,7 +202,7 @@ export function summary(r: RecommendResult, out: string): string {
     segments.segments.length <= SUMMARY_SEGMENTS
       ? segments.segments
       : [...segments.segments]
-          .sort((a, b) => b.members.length - a.members.length || a.id.localeCompare(b.id))
+          .sort((a, b) => b.members.length - a.members.length || compareText(a.id, b.id))
           .slice(0, SUMMARY_SEGMENTS);
   const more = segments.segments.length - shown.length;
   lines.push(
