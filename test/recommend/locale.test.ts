@@ -72,6 +72,10 @@ describe('recommend under another locale', () => {
   it('orders text the same way everywhere', () => {
     expect(compareText('microseg-aardvark', 'microseg-zebra')).toBeLessThan(0);
     expect(compareText('st', 'zt')).toBeLessThan(0);
+    // Strings the collation holds equal are still two: precomposed and decomposed é, a zero-width space.
+    expect(compareText('caf\u00e9', 'cafe\u0301')).not.toBe(0);
+    expect(compareText('ab', 'a\u200bb')).not.toBe(0);
+    expect(Math.sign(compareText('ab', 'a\u200bb'))).toBe(-Math.sign(compareText('a\u200bb', 'ab')));
   });
 
   it('writes the same files under the C and the Danish locale', () => {
