@@ -86,6 +86,16 @@ export function flowEnds(identity: Identity, n: number, f: Flow, destination: bo
   });
 }
 
+/**
+ * Whether the audit checks a connection from peer `src` to peer `dst` of flow `f`: not a pod's own
+ * node's traffic to it (kubelet probes, `reserved: host`), which the proposal writes no rule for and
+ * the pod's node is admitted without one, as the offline proof leaves it out. Traffic from another node
+ * (`remote-node`) is checked: the proposal writes no rule for it either, and enforced it stays blocked.
+ */
+export function audited(src: Peer, dst: Peer, f: Flow): boolean {
+  return !(src.kind === 'node' && dst.kind === 'workload' && f.src.reserved === 'host');
+}
+
 /** Whether the engine can place a flow endpoint by itself: by its pod, or its address. */
 function placed(ep: FlowEndpoint): boolean {
   return Boolean((ep.pod && ep.namespace) || ep.ip);
@@ -97,9 +107,11 @@ function placed(ep: FlowEndpoint): boolean {
  */
 function placesOf(identity: Identity, peer: Peer, apiserver: () => readonly string[]): Place[] {
   const w = identity.workloads.get(peer.id);
-  // A host-network workload is at each of its pods' nodes: every one the view has is checked.
-  if (w !== undefined)
-    return [{ namespace: w.namespace, pods: w.pods, ...(w.hostNetwork ? { each: true } : {}) }];
+  // A host-network workload is at each of its pods' nodes: every one the view has, and every node
+  // address identity knows for its pods (a pod on a node that joined since the view was built).
+  if (w !== undefined && w.hostNetwork)
+    return [{ namespace: w.namespace, pods: w.pods, each: true }, ...(w.hostIPs ?? []).map((ip) => ({ ip }))];
+  if (w !== undefined) return [{ namespace: w.namespace, pods: w.pods }];
   if (peer.ip) return [{ ip: peer.ip }];
   if (peer.kind === 'kube-apiserver') return apiserver().map((ip) => ({ ip }));
   return [];
@@ -175,14 +187,21 @@ function engineEnd(engine: Engine, p: Place): ResolvedEnd | undefined {
       addr = undefined;
     }
   }
-  // An address the view gives a pod is that pod, for a place that names none.
-  if (addr?.kind === 'pod' && !p.pod) return addr;
+  // An address the view gives a pod is that pod, for a place that names none, when it is a pod of the
+  // workload identity found for the address (or no workload was found): addresses are reused, and the
+  // view may be older than identity.
+  const ours =
+    addr?.kind === 'pod' &&
+    (p.pods === undefined || (addr.namespace === p.namespace && p.pods.includes(addr.podName ?? '')));
+  if (ours && !p.pod) return addr;
   if (p.pods && p.namespace) {
     for (const pod of p.pods) {
       const e = podEnd(engine, p.namespace, pod);
       if (e !== undefined) return e;
     }
   }
+  // Another workload's pod holds the address in the view: the flow's workload cannot be placed there.
+  if (addr?.kind === 'pod' && !ours) return undefined;
   return addr;
 }
 

@@ -45,7 +45,7 @@ import {
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
 import type { Place } from './ends.ts';
-import { auditFlow, flowEnds } from './ends.ts';
+import { auditFlow, audited, flowEnds } from './ends.ts';
 import type { EventSink } from './events.ts';
 import type { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
@@ -362,13 +362,11 @@ export class SegmentationController {
             if (!((sns && st.namespaces.has(sns)) || (dns && st.namespaces.has(dns)))) continue;
             matched = true;
             st.edges.add(src, dst, flow, shared);
-            // Node traffic to a pod (kubelet probes) is not audited, as the offline proof leaves it
-            // out: a pod's own node is admitted without a rule, and the proposal writes none for it.
             const auditing =
               st.mode !== 'Learn' &&
               st.audit !== undefined &&
               st.engine !== undefined &&
-              !(src.kind === 'node' && dst.kind === 'workload');
+              audited(src, dst, f);
             if (candidates === undefined) {
               st.flows += f.count ?? 1;
               if (auditing) this.#audit(st, [{ flow, srcId: src.id, dstId: dst.id, srcAt, dstAt }]);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AuditResult } from '../../src/controller/ends.ts';
-import { auditFlow, flowEnds } from '../../src/controller/ends.ts';
+import { auditFlow, audited as auditsPair, flowEnds } from '../../src/controller/ends.ts';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import type { Identity } from '../../src/identity/index.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
@@ -359,6 +359,80 @@ describe('the audit of flow ends with no pod or address', () => {
     expect(
       auditedEach(identity, engine, between(workload('DaemonSet', 'agent', 'kube-system'), CART, 8080)),
     ).toEqual([[agent, 'shop/Deployment/cart', 'blocked']]);
+  });
+});
+
+describe('the audit, where the view and identity disagree', () => {
+  it('checks a host-network workload at a node that joined since the view was built', async () => {
+    const ds = {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent', namespace: 'kube-system', uid: 'uid-agent' },
+      spec: {
+        selector: { matchLabels: { app: 'agent' } },
+        template: { metadata: { labels: { app: 'agent' } } },
+      },
+    };
+    const hostPod = (name: string, ip: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'kube-system',
+        labels: { app: 'agent' },
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent', uid: 'uid-agent', controller: true },
+        ],
+      },
+      spec: { nodeName: name, hostNetwork: true, containers: [{ name: 'c' }] },
+      status: {
+        phase: 'Running',
+        podIP: ip,
+        podIPs: [{ ip }],
+        hostIP: ip,
+        startTime: '2026-11-01T00:00:00Z',
+      },
+    });
+    const before = withObjects(ds, hostPod('agent-a', '192.168.0.11'));
+    const learned = await runPipeline(before, [
+      ...fixtureFlows(),
+      between({ ip: '192.168.0.11', namespace: 'kube-system', pod: 'agent-a' }, CART, 8080),
+    ]);
+    // The view is as the proposal was made; identity already has agent-b, on node-3.
+    const engine = engineFromSnapshot({ ...before, networkPolicies: learned.proposal.policies });
+    const identity = buildIdentity(
+      withObjects(ds, hostPod('agent-a', '192.168.0.11'), hostPod('agent-b', '192.168.0.12')),
+    );
+    expect(
+      auditedEach(identity, engine, between(workload('DaemonSet', 'agent', 'kube-system'), CART, 8080)),
+    ).toEqual([['kube-system/DaemonSet/agent', 'shop/Deployment/cart', 'blocked']]);
+  });
+
+  it("never checks a flow as another workload's pod that holds its address in the view", async () => {
+    // Since the view was built, cart's pod went and a frontend pod got its address, 10.244.1.20.
+    const now = fixtureSnapshot();
+    const cart = now.pods.find((p) => p.metadata.name === CART.pod)!;
+    const frontend = now.pods.find((p) => p.metadata.name === 'frontend-7d9f-aaaaa')!;
+    now.pods = now.pods.filter((p) => p !== cart);
+    now.pods.push({
+      ...frontend,
+      metadata: { ...frontend.metadata, name: 'frontend-7d9f-zzzzz' },
+      status: { ...frontend.status, podIP: CART.ip, podIPs: [{ ip: CART.ip }] },
+    });
+    const { identity, engine } = await shopAudit(now);
+    // frontend does not reach db in the proposal, cart does: checked as frontend, it is blocked.
+    expect(auditedEach(identity, engine, between({ ip: CART.ip }, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+  });
+
+  it("leaves out a node's traffic to its own pods, not another node's", () => {
+    const identity = buildIdentity(fixtureSnapshot());
+    const cart = identity.resolve(CART, 0);
+    const probe = between({ ip: '192.168.0.10', reserved: 'host' }, CART, 8080);
+    const remote = between({ ip: '192.168.0.10', reserved: 'remote-node' }, CART, 8080);
+    expect(auditsPair(identity.resolve(probe.src, 0), cart, probe)).toBe(false);
+    expect(auditsPair(identity.resolve(remote.src, 0), cart, remote)).toBe(true);
   });
 });
 
