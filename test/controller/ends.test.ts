@@ -298,35 +298,6 @@ describe('the audit of flow ends with no pod or address', () => {
 
   it("checks a host-network workload at each of its pods' nodes, never one for another", async () => {
     // A host-network DaemonSet, now on two nodes.
-    const hostPod = (name: string, ip: string) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name,
-        namespace: 'kube-system',
-        labels: { app: 'agent' },
-        ownerReferences: [
-          { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent', uid: 'uid-agent', controller: true },
-        ],
-      },
-      spec: { nodeName: name, hostNetwork: true, containers: [{ name: 'c' }] },
-      status: {
-        phase: 'Running',
-        podIP: ip,
-        podIPs: [{ ip }],
-        hostIP: ip,
-        startTime: '2026-11-01T00:00:00Z',
-      },
-    });
-    const daemonSet = {
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      metadata: { name: 'agent', namespace: 'kube-system', uid: 'uid-agent' },
-      spec: {
-        selector: { matchLabels: { app: 'agent' } },
-        template: { metadata: { labels: { app: 'agent' } } },
-      },
-    };
     const snap = withObjects(
       daemonSet,
       hostPod('agent-a', '192.168.0.11'),
@@ -364,36 +335,7 @@ describe('the audit of flow ends with no pod or address', () => {
 
 describe('the audit, where the view and identity disagree', () => {
   it('checks a host-network workload at a node that joined since the view was built', async () => {
-    const ds = {
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      metadata: { name: 'agent', namespace: 'kube-system', uid: 'uid-agent' },
-      spec: {
-        selector: { matchLabels: { app: 'agent' } },
-        template: { metadata: { labels: { app: 'agent' } } },
-      },
-    };
-    const hostPod = (name: string, ip: string) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name,
-        namespace: 'kube-system',
-        labels: { app: 'agent' },
-        ownerReferences: [
-          { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent', uid: 'uid-agent', controller: true },
-        ],
-      },
-      spec: { nodeName: name, hostNetwork: true, containers: [{ name: 'c' }] },
-      status: {
-        phase: 'Running',
-        podIP: ip,
-        podIPs: [{ ip }],
-        hostIP: ip,
-        startTime: '2026-11-01T00:00:00Z',
-      },
-    });
-    const before = withObjects(ds, hostPod('agent-a', '192.168.0.11'));
+    const before = withObjects(daemonSet, hostPod('agent-a', '192.168.0.11'));
     const learned = await runPipeline(before, [
       ...fixtureFlows(),
       between({ ip: '192.168.0.11', namespace: 'kube-system', pod: 'agent-a' }, CART, 8080),
@@ -401,7 +343,7 @@ describe('the audit, where the view and identity disagree', () => {
     // The view is as the proposal was made; identity already has agent-b, on node-3.
     const engine = engineFromSnapshot({ ...before, networkPolicies: learned.proposal.policies });
     const identity = buildIdentity(
-      withObjects(ds, hostPod('agent-a', '192.168.0.11'), hostPod('agent-b', '192.168.0.12')),
+      withObjects(daemonSet, hostPod('agent-a', '192.168.0.11'), hostPod('agent-b', '192.168.0.12')),
     );
     expect(
       auditedEach(identity, engine, between(workload('DaemonSet', 'agent', 'kube-system'), CART, 8080)),
@@ -435,6 +377,30 @@ describe('the audit, where the view and identity disagree', () => {
     expect(auditsPair(identity.resolve(remote.src, 0), cart, remote)).toBe(true);
   });
 });
+
+/** A pod of the host-network DaemonSet kube-system/agent on its own node, whose address is `ip`. */
+function hostPod(name: string, ip: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'kube-system',
+      labels: { app: 'agent' },
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent', uid: 'uid-agent', controller: true },
+      ],
+    },
+    spec: { nodeName: name, hostNetwork: true, containers: [{ name: 'c' }] },
+    status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], hostIP: ip, startTime: '2026-11-01T00:00:00Z' },
+  };
+}
+const daemonSet = {
+  apiVersion: 'apps/v1',
+  kind: 'DaemonSet',
+  metadata: { name: 'agent', namespace: 'kube-system', uid: 'uid-agent' },
+  spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } } } },
+};
 
 /** The fixture with `objs` added (parsed as a snapshot file's objects are). */
 function withObjects(...objs: unknown[]): ClusterSnapshot {
