@@ -15,7 +15,7 @@
  */
 import type { Flow, FlowEndpoint } from '../flows/types.ts';
 import type { Identity } from '../identity/index.ts';
-import type { Peer } from '../identity/types.ts';
+import type { Peer, Workload } from '../identity/types.ts';
 import type { Engine } from '../verify/engine.ts';
 import type { L4Protocol, ResolvedEnd } from '../verify/types.ts';
 
@@ -23,8 +23,8 @@ import type { L4Protocol, ResolvedEnd } from '../verify/types.ts';
  * Where the audit checks one end of a connection: an address, a pod (else its address), or a pod of a
  * workload: the first of `pods` (its pods by name, as identity knows them) that the audit's engine
  * knows, so that a pod deleted or created since one of the two was built is passed over. A flow's own
- * pod comes with its workload's `pods` and its address: the pod, else a pod of its workload, else the
- * address.
+ * pod comes with its workload's `pods` and its address: the pod, else a pod of its workload of the
+ * pod's own revision, else any pod of its workload, else the address.
  */
 export interface Place {
   ip?: string;
@@ -33,7 +33,19 @@ export interface Place {
   pods?: readonly string[];
   /** Every one of `pods` the engine knows is a place (a host-network workload's, each on its node). */
   each?: boolean;
+  /** The workload of `pod`, and the flow's end that names it: what tells the pod's revision. */
+  owner?: Workload;
+  endpoint?: FlowEndpoint;
 }
+
+/**
+ * The labels a pod has now (the controller's pod cache), when it has it: the revision label of a pod
+ * newer than the audit's view is read there first.
+ */
+export type PodLabels = (namespace: string, pod: string) => Readonly<Record<string, string>> | undefined;
+
+/** The labels Kubernetes gives a pod for its template's revision: its ReplicaSet's, or its controller's. */
+const REVISION_LABELS = ['pod-template-hash', 'controller-revision-hash'] as const;
 
 /** One peer a flow end stands for. */
 export interface FlowEnd {
@@ -59,13 +71,17 @@ export function flowEnds(identity: Identity, n: number, f: Flow, destination: bo
     const own = destination ? f.dst : f.src;
     if (placed(own)) {
       // A pod the audit's view of the cluster does not have (created since the last reconcile, or
-      // given only by an address the view gives no pod) is checked at another pod of its workload
-      // before its address, which that view takes for no pod's. Not a host-network workload's: its pods
-      // are their nodes' addresses, which rules admit node by node.
+      // given only by an address the view gives no pod) is checked at another pod of its workload, one
+      // of its own revision first, before its address, which that view takes for no pod's. Not a
+      // host-network workload's: its pods are their nodes' addresses, which rules admit node by node.
       const w = identity.workloads.get(peer.id);
       if (w === undefined || w.pods.length === 0 || w.hostNetwork) return [{ peer, port: f.port }];
       const place: Place = { namespace: w.namespace, pods: w.pods };
-      if (own.pod && own.namespace) place.pod = own.pod;
+      if (own.pod && own.namespace) {
+        place.pod = own.pod;
+        place.owner = w;
+        place.endpoint = own;
+      }
       if (own.ip) place.ip = own.ip;
       return [{ peer, port: f.port, at: [place] }];
     }
@@ -133,15 +149,17 @@ export type AuditResult = 'blocked' | 'admitted' | 'unauditable';
 /**
  * Audits flow `f` from each of `srcAt` (default its own source) to each of `dstAt` (default its own
  * destination): blocked when the engine blocks any pair of places the connection may have been at.
+ * `live` gives the labels a pod has now, for one the engine does not know (see `Place`).
  */
 export function auditFlow(
   engine: Engine,
   f: Flow,
   srcAt?: readonly Place[],
   dstAt?: readonly Place[],
+  live?: PodLabels,
 ): AuditResult {
-  const sources = engineEnds(engine, srcAt ?? [f.src]);
-  const targets = engineEnds(engine, dstAt ?? [f.dst]);
+  const sources = engineEnds(engine, srcAt ?? [f.src], live);
+  const targets = engineEnds(engine, dstAt ?? [f.dst], live);
   for (const s of sources.ends)
     for (const d of targets.ends)
       if (!engine.allows(s, d, f.port, f.protocol as L4Protocol)) return 'blocked';
@@ -149,7 +167,11 @@ export function auditFlow(
 }
 
 /** The places the engine resolves, and whether one (or the only one) it cannot. */
-function engineEnds(engine: Engine, at: readonly Place[]): { ends: ResolvedEnd[]; missing: boolean } {
+function engineEnds(
+  engine: Engine,
+  at: readonly Place[],
+  live: PodLabels | undefined,
+): { ends: ResolvedEnd[]; missing: boolean } {
   const ends: ResolvedEnd[] = [];
   let missing = at.length === 0;
   for (const p of at) {
@@ -165,15 +187,18 @@ function engineEnds(engine: Engine, at: readonly Place[]): { ends: ResolvedEnd[]
       if (!any) missing = true;
       continue;
     }
-    const e = engineEnd(engine, p);
+    const e = engineEnd(engine, p, live);
     if (e === undefined) missing = true;
     else ends.push(e);
   }
   return { ends, missing };
 }
 
-/** A place as the engine knows it: its pod, or its address; the first pod of a workload it knows. */
-function engineEnd(engine: Engine, p: Place): ResolvedEnd | undefined {
+/**
+ * A place as the engine knows it: its pod, or its address; a pod of its workload it knows (of the
+ * pod's own revision first).
+ */
+function engineEnd(engine: Engine, p: Place, live: PodLabels | undefined): ResolvedEnd | undefined {
   if (p.pod && p.namespace) {
     const e = podEnd(engine, p.namespace, p.pod);
     if (e !== undefined) return e;
@@ -195,14 +220,47 @@ function engineEnd(engine: Engine, p: Place): ResolvedEnd | undefined {
     (p.pods === undefined || (addr.namespace === p.namespace && p.pods.includes(addr.podName ?? '')));
   if (ours && !p.pod) return addr;
   if (p.pods && p.namespace) {
-    for (const pod of p.pods) {
-      const e = podEnd(engine, p.namespace, pod);
-      if (e !== undefined) return e;
-    }
+    const e = workloadPodEnd(engine, p, live);
+    if (e !== undefined) return e;
   }
   // Another workload's pod holds the address in the view: the flow's workload cannot be placed there.
   if (addr?.kind === 'pod' && !ours) return undefined;
   return addr;
+}
+
+/**
+ * The pod of `p.pods` the engine knows that stands for `p.pod`: the first, by name, of the revision
+ * `p.pod` is of, when it tells one and the engine knows a pod of it; else the first it knows.
+ */
+function workloadPodEnd(engine: Engine, p: Place, live: PodLabels | undefined): ResolvedEnd | undefined {
+  const revision = p.pod ? revisionOf(p, live) : undefined;
+  let first: ResolvedEnd | undefined;
+  for (const pod of p.pods!) {
+    const e = podEnd(engine, p.namespace!, pod);
+    if (e === undefined) continue;
+    if (revision === undefined || (e.kind === 'pod' && e.labels[revision[0]] === revision[1])) return e;
+    first ??= e;
+  }
+  return first;
+}
+
+/**
+ * The revision of the pod `p.pod` as a label and its value: its revision label in the labels it has
+ * now (`live`), else in the labels the flow gives it; else, for a Deployment's pod, the hash of its
+ * ReplicaSet that its name `<deployment>-<hash>-<5>` carries. Undefined when none tells it.
+ */
+function revisionOf(p: Place, live: PodLabels | undefined): readonly [string, string] | undefined {
+  const labels = live?.(p.namespace!, p.pod!);
+  if (labels !== undefined)
+    for (const l of REVISION_LABELS) if (labels[l] !== undefined) return [l, labels[l]];
+  for (const l of REVISION_LABELS) {
+    const text = p.endpoint?.labels?.find((x) => x.startsWith(`${l}=`));
+    if (text !== undefined) return [l, text.slice(l.length + 1)];
+  }
+  const w = p.owner;
+  if (w?.kind !== 'Deployment' || !p.pod!.startsWith(`${w.name}-`)) return undefined;
+  const hash = /^([a-z0-9]+)-[a-z0-9]{5}$/.exec(p.pod!.slice(w.name.length + 1))?.[1];
+  return hash !== undefined ? ['pod-template-hash', hash] : undefined;
 }
 
 /** The pod `namespace/pod` as the engine knows it, if it does. */

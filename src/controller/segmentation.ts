@@ -44,7 +44,7 @@ import {
   transitionEvents,
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
-import type { Place } from './ends.ts';
+import type { Place, PodLabels } from './ends.ts';
 import { auditFlow, audited, flowEnds } from './ends.ts';
 import type { EventSink } from './events.ts';
 import type { Informer } from './informer.ts';
@@ -173,6 +173,9 @@ export class SegmentationController {
   readonly #events: EventSink;
   readonly #log: Logger;
   readonly #opts: Required<SegmentationControllerOptions>;
+  /** The labels a pod has now, from the pod cache: the audit reads a new pod's revision there. */
+  readonly #podLabels: PodLabels = (namespace, pod) =>
+    this.#cache.pods.get(`${namespace}/${pod}`)?.metadata.labels;
   #states = new Map<string, SegState>();
   #identity: { version: number; at: number; identity: Identity } | undefined;
   #leading = false;
@@ -400,7 +403,7 @@ export class SegmentationController {
     let unauditable = false;
     for (const c of candidates) {
       if (!PASSING.has(c.flow.verdict) || !L4.has(c.flow.protocol)) continue;
-      const r = auditFlow(st.engine!.engine, c.flow, c.srcAt, c.dstAt);
+      const r = auditFlow(st.engine!.engine, c.flow, c.srcAt, c.dstAt, this.#podLabels);
       if (r === 'blocked') {
         blocked = c;
         break;

@@ -5,7 +5,7 @@
  * told apart from one it admits.
  */
 import { describe, expect, it } from 'vitest';
-import type { AuditResult } from '../../src/controller/ends.ts';
+import type { AuditResult, PodLabels } from '../../src/controller/ends.ts';
 import { auditFlow, audited as auditsPair, flowEnds } from '../../src/controller/ends.ts';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import type { Identity } from '../../src/identity/index.ts';
@@ -42,16 +42,21 @@ function audited(id: Identity, engine: Engine, f: Flow): AuditResult[] {
 
 /**
  * What the audit finds of `f` as the controller's ingest audits it: for each peer its source stands for
- * and each its destination does, `[source, destination, result]`.
+ * and each its destination does, `[source, destination, result]`; `live` as the controller's pod cache.
  */
-function auditedEach(id: Identity, engine: Engine, f: Flow): [string, string, AuditResult][] {
+function auditedEach(
+  id: Identity,
+  engine: Engine,
+  f: Flow,
+  live?: PodLabels,
+): [string, string, AuditResult][] {
   const s = id.resolveNumber(f.src, f.time, undefined, f.timeless);
   const d = id.resolveNumber(f.dst, f.time, f.port, f.timeless);
   return flowEnds(id, s, f, false).flatMap((src) =>
     flowEnds(id, d, f, true).map((dst): [string, string, AuditResult] => [
       src.peer.id,
       dst.peer.id,
-      auditFlow(engine, { ...f, port: dst.port }, src.at, dst.at),
+      auditFlow(engine, { ...f, port: dst.port }, src.at, dst.at, live),
     ]),
   );
 }
@@ -410,3 +415,161 @@ function withObjects(...objs: unknown[]): ClusterSnapshot {
     (snap[k] as unknown[]).push(...(more[k] as unknown[]));
   return snap;
 }
+
+describe('the audit of a pod newer than its view, at a pod of the same revision', () => {
+  // shop/web: a Deployment in the middle of a rollout, its pods of two ReplicaSets whose template labels
+  // differ; shop/cache: a StatefulSet in the middle of one, its pods of two revisions likewise. A policy
+  // on db admits only the old revision of each (track: stable) on 5432.
+  const OLD = '5d9c7b8f6';
+  const NEW = '6b8d9f7c5';
+  const webPod = (hash: string, suffix: string, ip: string) =>
+    ownedPod(`web-${hash}-${suffix}`, 'ReplicaSet', `web-${hash}`, ip, {
+      app: 'web',
+      track: hash === OLD ? 'stable' : 'canary',
+      'pod-template-hash': hash,
+    });
+  const cachePod = (ordinal: number, revision: string, ip: string) =>
+    ownedPod(`cache-${ordinal}`, 'StatefulSet', 'cache', ip, {
+      app: 'cache',
+      track: revision === 'cache-6d4f' ? 'stable' : 'canary',
+      'controller-revision-hash': revision,
+    });
+  const view = [
+    ...webWorkload(OLD, NEW),
+    webPod(OLD, 'aaaaa', '10.244.1.40'),
+    webPod(NEW, 'bbbbb', '10.244.1.41'),
+    cacheSet,
+    cachePod(0, 'cache-6d4f', '10.244.1.50'),
+    cachePod(1, 'cache-7c9b', '10.244.1.51'),
+    dbFromStable,
+  ];
+  // Since the view was built: a new pod of each ReplicaSet, and cache-2 of the new revision.
+  const newCanary = { ip: '10.244.1.42', namespace: 'shop', pod: `web-${NEW}-zzzzz` };
+  const newStable = { ip: '10.244.1.43', namespace: 'shop', pod: `web-${OLD}-yyyyy` };
+  const cache2 = { ip: '10.244.1.52', namespace: 'shop', pod: 'cache-2' };
+  const now = withObjects(
+    ...view,
+    webPod(NEW, 'zzzzz', newCanary.ip),
+    webPod(OLD, 'yyyyy', newStable.ip),
+    cachePod(2, 'cache-7c9b', cache2.ip),
+  );
+  const engine = engineFromSnapshot(withObjects(...view));
+  const identity = buildIdentity(now);
+
+  it("checks a Deployment's new pod at a pod of its own ReplicaSet, which its name gives", () => {
+    expect(identity.workloads.get('shop/Deployment/web')?.pods).toEqual([
+      `web-${OLD}-aaaaa`,
+      `web-${OLD}-yyyyy`,
+      `web-${NEW}-bbbbb`,
+      `web-${NEW}-zzzzz`,
+    ]);
+    // The first pod of web the view has is of the old ReplicaSet, which db admits; the new pod is of
+    // the new one, which it does not.
+    expect(auditedEach(identity, engine, between(newCanary, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/web', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    expect(auditedEach(identity, engine, between(newStable, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/web', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+    // Given without its address, alike.
+    expect(auditedEach(identity, engine, between({ ...newCanary, ip: undefined }, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/web', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+  });
+
+  it('checks a pod of a revision the view has no pod of at the first pod of its workload', () => {
+    const other = { namespace: 'shop', pod: 'web-7f8e9d0c1-xxxxx', ip: '10.244.1.44' };
+    const id = buildIdentity(withObjects(...view, webPod('7f8e9d0c1', 'xxxxx', other.ip)));
+    expect(auditedEach(id, engine, between(other, DB_POD, 5432))).toEqual([
+      ['shop/Deployment/web', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+  });
+
+  it("checks a StatefulSet's new pod at a pod of its revision, given by the pod's labels now or the flow's", () => {
+    const live: PodLabels = (ns, pod) =>
+      now.pods.find((p) => p.metadata.namespace === ns && p.metadata.name === pod)?.metadata.labels;
+    // Its name tells no revision: without its labels it is checked at cache-0, of the old one.
+    expect(auditedEach(identity, engine, between(cache2, DB_POD, 5432))).toEqual([
+      ['shop/StatefulSet/cache', 'shop/StatefulSet/db', 'admitted'],
+    ]);
+    expect(auditedEach(identity, engine, between(cache2, DB_POD, 5432), live)).toEqual([
+      ['shop/StatefulSet/cache', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+    const labelled = { ...cache2, labels: ['app=cache', 'controller-revision-hash=cache-7c9b'] };
+    expect(auditedEach(identity, engine, between(labelled, DB_POD, 5432))).toEqual([
+      ['shop/StatefulSet/cache', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+  });
+});
+
+/** A pod of namespace shop owned by `kind/owner`, at `ip`, with `labels`. */
+function ownedPod(name: string, kind: string, owner: string, ip: string, labels: Record<string, string>) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'shop',
+      labels,
+      ownerReferences: [{ apiVersion: 'apps/v1', kind, name: owner, uid: `uid-${owner}`, controller: true }],
+    },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+    status: {
+      phase: 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
+      hostIP: '192.168.0.10',
+      startTime: '2026-11-01T00:00:00Z',
+    },
+  };
+}
+
+/** The Deployment shop/web and its ReplicaSets of `hashes`. */
+function webWorkload(...hashes: string[]) {
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'shop', uid: 'uid-web' },
+      spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } } } },
+    },
+    ...hashes.map((hash) => ({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: `web-${hash}`,
+        namespace: 'shop',
+        uid: `uid-web-${hash}`,
+        labels: { app: 'web', 'pod-template-hash': hash },
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'uid-web', controller: true },
+        ],
+      },
+      spec: { selector: { matchLabels: { app: 'web', 'pod-template-hash': hash } } },
+    })),
+  ];
+}
+
+const cacheSet = {
+  apiVersion: 'apps/v1',
+  kind: 'StatefulSet',
+  metadata: { name: 'cache', namespace: 'shop', uid: 'uid-cache' },
+  spec: { selector: { matchLabels: { app: 'cache' } }, template: { metadata: { labels: { app: 'cache' } } } },
+};
+
+/** db admits the stable pods of web and cache on 5432, and nothing else. */
+const dbFromStable = {
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: { name: 'db-from-stable', namespace: 'shop' },
+  spec: {
+    podSelector: { matchLabels: { app: 'db' } },
+    policyTypes: ['Ingress'],
+    ingress: [
+      {
+        from: [{ podSelector: { matchLabels: { track: 'stable' } } }],
+        ports: [{ protocol: 'TCP', port: 5432 }],
+      },
+    ],
+  },
+};
