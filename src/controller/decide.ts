@@ -175,6 +175,23 @@ export function auditVerdict(audit: AuditState | undefined, now: number, windowM
   };
 }
 
+/**
+ * Whether the flows the audit could not check are announced now, by a Warning Event: when their count
+ * in the window (`unauditable`) rises from zero, or to at least twice the count the last such Event
+ * gave (`announced`). A steady stream of them (a workload scaled to zero that clients still call)
+ * fills the window for as long as it lasts, and an Event at every rise would be one per reconcile;
+ * doubling makes it a few per episode. `announced` is what the next call compares with: the count
+ * announced, kept while any is left in the window, zero once none is (a new episode).
+ */
+export function unauditableAnnouncement(
+  announced: number,
+  unauditable: number,
+): { announce: boolean; announced: number } {
+  if (unauditable <= 0) return { announce: false, announced: 0 };
+  if (announced <= 0 || unauditable >= 2 * announced) return { announce: true, announced: unauditable };
+  return { announce: false, announced };
+}
+
 export interface EnforceGate {
   allowed: boolean;
   reason: string;

@@ -163,17 +163,43 @@ export function auditFlow(
   for (const s of sources.ends)
     for (const d of targets.ends)
       if (!engine.allows(s, d, f.port, f.protocol as L4Protocol)) return 'blocked';
-  return sources.missing || targets.missing ? 'unauditable' : 'admitted';
+  return sources.missing !== undefined || targets.missing !== undefined ? 'unauditable' : 'admitted';
 }
 
-/** The places the engine resolves, and whether one (or the only one) it cannot. */
+/** The end of a flow the audit could not place, and why (a phrase about it: "has no pod in ..."). */
+export interface Unplaced {
+  end: 'source' | 'destination';
+  why: string;
+}
+
+/**
+ * Which end of flow `f`, checked as `auditFlow` checks it, the engine cannot place (the source when
+ * both), and why; undefined when it can place both.
+ */
+export function unplacedEnd(
+  engine: Engine,
+  f: Flow,
+  srcAt?: readonly Place[],
+  dstAt?: readonly Place[],
+  live?: PodLabels,
+): Unplaced | undefined {
+  const source = engineEnds(engine, srcAt ?? [f.src], live).missing;
+  if (source !== undefined) return { end: 'source', why: source };
+  const destination = engineEnds(engine, dstAt ?? [f.dst], live).missing;
+  return destination !== undefined ? { end: 'destination', why: destination } : undefined;
+}
+
+const NO_POD_IN_VIEW = "has no pod in the audit's view";
+const NO_PLACE = 'has neither a pod nor an address';
+
+/** The places the engine resolves, and why it cannot resolve one (or the only one), if it cannot. */
 function engineEnds(
   engine: Engine,
   at: readonly Place[],
   live: PodLabels | undefined,
-): { ends: ResolvedEnd[]; missing: boolean } {
+): { ends: ResolvedEnd[]; missing: string | undefined } {
   const ends: ResolvedEnd[] = [];
-  let missing = at.length === 0;
+  let missing = at.length === 0 ? NO_PLACE : undefined;
   for (const p of at) {
     if (p.each === true && p.pods && p.namespace) {
       let any = false;
@@ -184,11 +210,11 @@ function engineEnds(
           any = true;
         }
       }
-      if (!any) missing = true;
+      if (!any) missing ??= NO_POD_IN_VIEW;
       continue;
     }
     const e = engineEnd(engine, p, live);
-    if (e === undefined) missing = true;
+    if (typeof e === 'string') missing ??= e;
     else ends.push(e);
   }
   return { ends, missing };
@@ -196,9 +222,9 @@ function engineEnds(
 
 /**
  * A place as the engine knows it: its pod, or its address; a pod of its workload it knows (of the
- * pod's own revision first).
+ * pod's own revision first). Else why it cannot be placed.
  */
-function engineEnd(engine: Engine, p: Place, live: PodLabels | undefined): ResolvedEnd | undefined {
+function engineEnd(engine: Engine, p: Place, live: PodLabels | undefined): ResolvedEnd | string {
   if (p.pod && p.namespace) {
     const e = podEnd(engine, p.namespace, p.pod);
     if (e !== undefined) return e;
@@ -218,14 +244,17 @@ function engineEnd(engine: Engine, p: Place, live: PodLabels | undefined): Resol
   const ours =
     addr?.kind === 'pod' &&
     (p.pods === undefined || (addr.namespace === p.namespace && p.pods.includes(addr.podName ?? '')));
-  if (ours && !p.pod) return addr;
+  if (ours && !p.pod && addr !== undefined) return addr;
   if (p.pods && p.namespace) {
     const e = workloadPodEnd(engine, p, live);
     if (e !== undefined) return e;
   }
   // Another workload's pod holds the address in the view: the flow's workload cannot be placed there.
-  if (addr?.kind === 'pod' && !ours) return undefined;
-  return addr;
+  if (addr?.kind === 'pod' && !ours) return `is at ${p.ip}, another workload's pod in the audit's view`;
+  if (addr !== undefined) return addr;
+  if (p.ip) return `is at ${p.ip}, which is not an IP address`;
+  if (p.pods) return NO_POD_IN_VIEW;
+  return p.pod ? `is pod ${p.namespace}/${p.pod}, not in the audit's view, and has no address` : NO_PLACE;
 }
 
 /**

@@ -56,6 +56,7 @@ export const Reason = {
   PoliciesRemoved: 'PoliciesRemoved',
   ProposalUpdated: 'ProposalUpdated',
   WouldBlockFlows: 'WouldBlockFlows',
+  Unauditable: 'Unauditable',
   AutoPromoted: 'AutoPromoted',
   EdgesAgedOut: 'EdgesAgedOut',
   CleanedUp: 'CleanedUp',

@@ -42,10 +42,11 @@ import {
   selectNamespaces,
   setCondition,
   transitionEvents,
+  unauditableAnnouncement,
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
-import type { Place, PodLabels } from './ends.ts';
-import { auditFlow, audited, flowEnds } from './ends.ts';
+import type { Place, PodLabels, Unplaced } from './ends.ts';
+import { auditFlow, audited, flowEnds, unplacedEnd } from './ends.ts';
 import type { EventSink } from './events.ts';
 import type { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
@@ -106,6 +107,19 @@ interface SegState {
   lastEvidenceAt: number;
   lastEvidenceRefreshAt: number;
   analysis?: { key: string; identity: Identity; edges: number; analysis: Analysis };
+  /** The latest flow the audit could not check, for the `Unauditable` Event (not kept across terms). */
+  unauditableSample?: UnauditableSample;
+  /** The count of unauditable flows the last `Unauditable` Event gave (see `unauditableAnnouncement`). */
+  unauditableAnnounced?: number;
+}
+
+/** A flow the audit could not check: the peers of its ends, and the end it could not place and why. */
+interface UnauditableSample extends Unplaced {
+  time: number;
+  source: string;
+  destination: string;
+  protocol: string;
+  port: number;
 }
 
 const PASSING = new Set(['FORWARDED', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED', 'UNKNOWN']);
@@ -400,7 +414,7 @@ export class SegmentationController {
    */
   #audit(st: SegState, candidates: readonly AuditCandidate[]): void {
     let blocked: AuditCandidate | undefined;
-    let unauditable = false;
+    let unauditable: AuditCandidate | undefined;
     for (const c of candidates) {
       if (!PASSING.has(c.flow.verdict) || !L4.has(c.flow.protocol)) continue;
       const r = auditFlow(st.engine!.engine, c.flow, c.srcAt, c.dstAt, this.#podLabels);
@@ -408,16 +422,17 @@ export class SegmentationController {
         blocked = c;
         break;
       }
-      if (r === 'unauditable') unauditable = true;
+      if (r === 'unauditable') unauditable ??= c;
     }
     const audit = st.audit!;
     const windowMs = st.spec?.audit.windowMs ?? 60_000;
     if (blocked === undefined) {
-      if (unauditable) {
+      if (unauditable !== undefined) {
         const { time, count = 1 } = candidates[0]!.flow;
         const m = bucketOf(time, windowMs);
         audit.unauditable.set(m, (audit.unauditable.get(m) ?? 0) + count);
         this.metrics.unauditable += count;
+        this.#sampleUnauditable(st, unauditable);
       }
       return;
     }
@@ -439,6 +454,21 @@ export class SegmentationController {
       });
       if (audit.samples.length > max) audit.samples.splice(0, audit.samples.length - max);
     }
+  }
+
+  /** Keeps `c` as the Segmentation's latest unauditable flow, with the end it could not place. */
+  #sampleUnauditable(st: SegState, c: AuditCandidate): void {
+    if (st.unauditableSample !== undefined && c.flow.time < st.unauditableSample.time) return;
+    const unplaced = unplacedEnd(st.engine!.engine, c.flow, c.srcAt, c.dstAt, this.#podLabels);
+    if (unplaced === undefined) return;
+    st.unauditableSample = {
+      time: c.flow.time,
+      source: c.srcId,
+      destination: c.dstId,
+      protocol: c.flow.protocol,
+      port: c.flow.port,
+      ...unplaced,
+    };
   }
 
   // ---------- reconcile ----------
@@ -682,6 +712,7 @@ export class SegmentationController {
     if (mode === 'Learn') {
       st.audit = undefined;
       st.engine = undefined;
+      st.unauditableSample = undefined;
     } else {
       if (!st.audit) {
         const prev = old.audit && wasMode && wasMode !== 'Learn' ? old.audit : undefined;
@@ -735,6 +766,25 @@ export class SegmentationController {
         'Warning',
         Reason.WouldBlockFlows,
         `${verdict.wouldBlock} flow(s) would be blocked by the proposal${last ? `, e.g. ${last.source} → ${last.destination} ${last.protocol}/${last.port}` : ''}`,
+      );
+    }
+    // A new leader compares with the count in status, so it does not announce again what was announced.
+    const told = unauditableAnnouncement(
+      st.unauditableAnnounced ?? old.unauditable ?? 0,
+      verdict.unauditable,
+    );
+    st.unauditableAnnounced = told.announced;
+    if (told.announce) {
+      const u = st.unauditableSample;
+      const example =
+        u !== undefined && u.time > now - spec.audit.windowMs
+          ? `, e.g. ${u.source} → ${u.destination} ${u.protocol}/${u.port}: the ${u.end} ${u.why}`
+          : '';
+      this.#events.record(
+        seg,
+        'Warning',
+        Reason.Unauditable,
+        `${verdict.unauditable} flow(s) in the last ${formatDuration(spec.audit.windowMs)} could not be audited against the proposal${example}`,
       );
     }
 

@@ -12,6 +12,7 @@ import {
   selectNamespaces,
   setCondition,
   transitionEvents,
+  unauditableAnnouncement,
   wouldBlockInWindow,
 } from '../../src/controller/decide.ts';
 import type { Namespace } from '../../src/model/k8s.ts';
@@ -149,6 +150,34 @@ describe('audit', () => {
       message:
         '2 flow(s) in the last 1m would be blocked by the proposal; 4 flow(s) could not be audited (see status.unauditable)',
     });
+  });
+});
+
+describe('unauditableAnnouncement', () => {
+  /** The counts of a run of reconciles that get an Unauditable Event. */
+  function announced(counts: number[], from = 0): number[] {
+    let level = from;
+    return counts.flatMap((n) => {
+      const r = unauditableAnnouncement(level, n);
+      level = r.announced;
+      return r.announce ? [n] : [];
+    });
+  }
+
+  it('announces a count that rises from zero, then only once it has doubled', () => {
+    // A steady stream filling the window, one reconcile at a time, then the window full.
+    expect(announced([0, 3, 6, 9, 12, 15, 18, 21, 24, 24, 23, 24])).toEqual([3, 6, 12, 24]);
+    expect(announced([5, 9, 10, 19, 20])).toEqual([5, 10, 20]);
+  });
+
+  it('announces nothing while the count stays or falls, and again once it left the window', () => {
+    expect(announced([7, 7, 5, 7, 4, 0, 0, 2])).toEqual([7, 2]);
+  });
+
+  it("compares a new leader's first count with the count in status", () => {
+    expect(announced([2, 3], 2)).toEqual([]);
+    expect(announced([4], 2)).toEqual([4]);
+    expect(announced([1], 0)).toEqual([1]);
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AuditResult, PodLabels } from '../../src/controller/ends.ts';
-import { auditFlow, audited as auditsPair, flowEnds } from '../../src/controller/ends.ts';
+import { auditFlow, audited as auditsPair, flowEnds, unplacedEnd } from '../../src/controller/ends.ts';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import type { Identity } from '../../src/identity/index.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
@@ -271,6 +271,53 @@ describe('the audit of flow ends with no pod or address', () => {
     expect(auditedEach(identity, engine, between(FRONTEND_POD, DB_POD, 5432))).toEqual([
       ['shop/Deployment/frontend', 'shop/StatefulSet/db', 'blocked'],
     ]);
+  });
+
+  it('names the end it cannot place, and why', async () => {
+    const { identity, engine, policies } = await shopAudit();
+    /** The end of `f` (its first pair of peers) the audit cannot place, as the controller finds it. */
+    const unplaced = (f: Flow, e: Engine = engine) => {
+      const s = flowEnds(identity, identity.resolveNumber(f.src, f.time), f, false)[0]!;
+      const d = flowEnds(identity, identity.resolveNumber(f.dst, f.time, f.port), f, true)[0]!;
+      return unplacedEnd(e, { ...f, port: d.port }, s.at, d.at);
+    };
+    const ghost = workload('Deployment', 'ghost');
+    expect(unplaced(between(FRONTEND_POD, ghost, 8080))).toEqual({
+      end: 'destination',
+      why: "has no pod in the audit's view",
+    });
+    expect(unplaced(between(ghost, DB_POD, 5432))).toEqual({
+      end: 'source',
+      why: "has no pod in the audit's view",
+    });
+    expect(unplaced(between(FRONTEND_POD, { namespace: 'shop', labels: ['app=nobody'] }, 8080))).toEqual({
+      end: 'destination',
+      why: 'has neither a pod nor an address',
+    });
+    // A bare pod the view does not have, given without an address.
+    expect(unplaced(between({ namespace: 'shop', pod: 'debug' }, DB_POD, 5432))).toEqual({
+      end: 'source',
+      why: "is pod shop/debug, not in the audit's view, and has no address",
+    });
+    // cart's pod went since the view was built, and identity found frontend's pod at cart's address.
+    const moved = fixtureSnapshot();
+    moved.pods = moved.pods.filter((p) => p.metadata.name !== CART.pod);
+    const frontend = moved.pods.find((p) => p.metadata.name === 'frontend-7d9f-aaaaa')!;
+    frontend.status = { ...frontend.status, podIP: CART.ip, podIPs: [{ ip: CART.ip }] };
+    const after = buildIdentity(moved);
+    const f = between({ ip: CART.ip }, DB_POD, 5432);
+    const s = flowEnds(after, after.resolveNumber(f.src, f.time), f, false)[0]!;
+    const noFrontend = engineFromSnapshot({
+      ...fixtureSnapshot(),
+      pods: fixtureSnapshot().pods.filter((p) => p.metadata.name !== 'frontend-7d9f-aaaaa'),
+      networkPolicies: policies,
+    });
+    expect(unplacedEnd(noFrontend, f, s.at)).toEqual({
+      end: 'source',
+      why: `is at ${CART.ip}, another workload's pod in the audit's view`,
+    });
+    // Both ends placed: nothing to name.
+    expect(unplaced(between(FRONTEND_POD, DB_POD, 5432))).toBeUndefined();
   });
 
   it('checks a pod newer than the audit at another pod of its workload, not at its address', async () => {

@@ -157,11 +157,12 @@ export async function listJson<T>(cluster: ClusterHandle, path: string): Promise
 export async function events(
   cluster: ClusterHandle,
   name: string,
-): Promise<{ reason: string; message: string; type: string }[]> {
+): Promise<{ reason: string; message: string; type: string; count?: number }[]> {
   const items = await listJson<{
     reason: string;
     message: string;
     type: string;
+    count?: number;
     involvedObject: { name: string; kind: string };
   }>(cluster, '/api/v1/namespaces/default/events');
   return items.filter((e) => e.involvedObject.kind === 'Segmentation' && e.involvedObject.name === name);

@@ -9,6 +9,7 @@ import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyYaml,
   cond,
+  events,
   flow,
   getSeg,
   install,
@@ -209,6 +210,14 @@ describe('flows to a Service ClusterIP in the controller', () => {
       message:
         'no flow would have been blocked in the last 3s; 3 flow(s) could not be audited (see status.unauditable)',
     });
+    // A Warning Event says how many, and names the end it could not place.
+    const warned = await eventually('an Unauditable Event', async () =>
+      (await events(cluster, segName)).find((e) => e.reason === 'Unauditable' && e.message.startsWith('3 ')),
+    );
+    expect(warned).toMatchObject({
+      type: 'Warning',
+      message: `3 flow(s) in the last 3s could not be audited against the proposal, e.g. ${ns}/Pod/frontend → ${ns}/Deployment/ghost TCP/8080: the destination has no pod in the audit's view`,
+    });
     // Out of the 3 s window, they are no longer counted, and the message no longer names them.
     const later = await waitSeg(cluster, segName, 'unauditable 0', (s) => s.status?.unauditable === 0);
     expect(cond(later, 'AuditClean')).toMatchObject({
@@ -228,6 +237,9 @@ describe('flows to a Service ClusterIP in the controller', () => {
     const res = await ctrl.push([{ ...flow(`${ns}/frontend`, '', 8080, { count: 2 }), dst: ghost }]);
     expect(res.status, await res.text()).toBe(202);
     await waitSeg(cluster, segName, 'unauditable 2', (s) => s.status?.unauditable === 2);
+    const told = (e: { reason: string; message: string }) =>
+      e.reason === 'Unauditable' && e.message.startsWith('2 flow(s) in the last 5m ');
+    await eventually('an Unauditable Event', async () => (await events(cluster, segName)).find(told));
     // A new term rebuilds its state from the API: the audit resumes from status.audit.
     const c = ctrl.manager.controller;
     await c.stopLeading();
@@ -240,5 +252,8 @@ describe('flows to a Service ClusterIP in the controller', () => {
     expect(cond(seg, 'AuditClean')!.message).toMatch(
       /; 2 flow\(s\) could not be audited \(see status\.unauditable\)$/,
     );
+    // It does not announce again the flows the previous term announced.
+    await ctrl.manager.events.flush();
+    expect((await events(cluster, segName)).filter(told).map((e) => e.count)).toEqual([1]);
   });
 });
