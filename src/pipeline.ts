@@ -131,9 +131,16 @@ export async function aggregateFlows(
   opts: Pick<PipelineOptions, 'afterIngest'> = {},
 ): Promise<{ input: AnalyseInput; flows: number }> {
   const agg = new Aggregator(identity);
-  // A reader's batches are taken whole: one await per batch instead of one per flow.
-  if (hasBatches(flows)) for await (const batch of flows.batches()) agg.addAll(batch);
-  else for await (const f of flows) agg.add(f);
+  // A reader's batches are taken whole: one await per batch instead of one per flow. Inspektor Gadget
+  // records go to `addGadget` (a connection to a Service traced at both ends is one); a reader says
+  // whether it has read any, so that a run of other formats looks at no flow's format.
+  if (hasBatches(flows))
+    for await (const batch of flows.batches()) {
+      if (flows.hasFormat?.('inspektor-gadget') === false) agg.addAll(batch);
+      else addEach(agg, batch);
+    }
+  else for await (const f of flows) addOne(agg, f);
+  agg.flush();
   opts.afterIngest?.();
   return {
     // Edge records are built as the graph takes them, never all held at once.
@@ -151,6 +158,17 @@ export async function aggregateFlows(
 /** A source that also hands its flows out in batches (as FlowReader does). */
 interface FlowBatches {
   batches(): AsyncIterable<readonly Flow[]>;
+  /** Whether the flows handed out so far may include some of this input format. */
+  hasFormat?(format: Flow['input']): boolean;
+}
+
+function addOne(agg: Aggregator, f: Flow): void {
+  if (f.input === 'inspektor-gadget') agg.addGadget(f);
+  else agg.add(f);
+}
+
+function addEach(agg: Aggregator, flows: readonly Flow[]): void {
+  for (let i = 0; i < flows.length; i++) addOne(agg, flows[i]!);
 }
 
 function hasBatches(flows: object): flows is FlowBatches {

@@ -689,6 +689,15 @@ export class FlowReader implements AsyncIterable<Flow> {
     }
   }
 
+  /**
+   * Whether a source read so far is of `format`. A source's format is known before any of its flows is
+   * handed out, so a batch holds flows of `format` only if this is true when it is handed out.
+   */
+  hasFormat(format: FlowFormat): boolean {
+    for (const s of this.stats.sources) if (s.format === format) return true;
+    return false;
+  }
+
   /** Reads all flows into an array (for small inputs and tests). */
   async toArray(): Promise<Flow[]> {
     const all: Flow[] = [];

@@ -1,10 +1,13 @@
 /**
  * Aggregation: resolved flows become edges with evidence. Memory is bounded by the number of distinct
- * (source, destination, protocol, port) tuples, never by the number of flows.
+ * (source, destination, protocol, port) tuples, never by the number of flows (but for the Inspektor
+ * Gadget records of the last GADGET_HOLD_MS or two, held for the other end of their connection).
  */
+import { mergeObservationCopy } from '../flows/dedup.ts';
 import type { Flow, Protocol, Verdict } from '../flows/types.ts';
 import { VERDICTS } from '../flows/types.ts';
 import type { Identity } from '../identity/index.ts';
+import { normaliseIP } from '../identity/ip.ts';
 import type { Peer } from '../identity/types.ts';
 import type { EdgeRecord } from './types.ts';
 
@@ -17,6 +20,37 @@ export interface AggregateStats {
    * when it was folded into the edges of several backends of a Service.
    */
   unattributed: number;
+  /**
+   * Connections to a Service traced by Inspektor Gadget at both ends whose two records (the client's
+   * `connect` to the ClusterIP, the backend's `accept`) were folded as one (see `addGadget`): each of
+   * these is one flow fewer in the edges than `flows` has records.
+   */
+  bothEnds: number;
+}
+
+/**
+ * How far apart in time the two records of one connection traced at both ends by Inspektor Gadget may
+ * be (the client's `connect`, the backend's `accept`, each stamped by its own node's clock).
+ */
+export const GADGET_PAIR_TOLERANCE_MS = 2_000;
+/**
+ * How long (in the records' time, behind the newest Inspektor Gadget record) a record is held for the
+ * other end of its connection: records that come later than this behind the newest may miss theirs.
+ */
+export const GADGET_HOLD_MS = 30_000;
+
+/** An Inspektor Gadget record held for the other end of its connection (`Aggregator.addGadget`). */
+interface HeldEnd {
+  flow: Flow;
+  /** Peer numbers of its ends, as resolved when it came. */
+  s: number;
+  d: number;
+  /** Protocol, client address and client port: what both records of one connection share. */
+  key: string;
+  /** Its destination is a Service's ClusterIP (a `connect`); else it may be the `accept` of one. */
+  toService: boolean;
+  /** Paired or folded. */
+  done: boolean;
 }
 
 /** Protocol codes in an edge's numeric key (three bits). */
@@ -80,7 +114,13 @@ export class Aggregator {
   // (source, destination, protocol << 16 | port, edge + 1; 0 when free), at most half full. One
   // lookup reads one slot (no map per source, no key object).
   #table = new Int32Array(INITIAL_EDGES * 2 * 4);
-  readonly stats: AggregateStats = { flows: 0, ignored: 0, unattributed: 0 };
+  readonly stats: AggregateStats = { flows: 0, ignored: 0, unattributed: 0, bothEnds: 0 };
+  // Inspektor Gadget records held for the other end of their connection (addGadget): in the order they
+  // came, and by key; the newest time among them, and the time up to which they are settled.
+  #held: HeldEnd[] = [];
+  readonly #heldByKey = new Map<string, HeldEnd[]>();
+  #heldNewest = -Infinity;
+  #settledTo = -Infinity;
 
   constructor(identity: Identity) {
     this.#identity = identity;
@@ -92,6 +132,121 @@ export class Aggregator {
     const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless);
     const a = (this.#state[s] ?? 0) === 0 ? this.#see(s) : this.#state[s]!;
     const b = (this.#state[d] ?? 0) === 0 ? this.#see(d) : this.#state[d]!;
+    if (((a | b) & SERVICE) !== 0) {
+      this.#addViaService(flow, s, d, a, b);
+      return;
+    }
+    if (this.#addPeers(flow, s, d, a, b, flow.port) >= 0 && ((a ^ b) & UNKNOWN) !== 0)
+      this.stats.unattributed += flow.count ?? 1;
+  }
+
+  /**
+   * Adds an Inspektor Gadget record. A connection to a Service traced at both ends is two records: the
+   * client's `connect` names the ClusterIP and the Service port, the backend's `accept` the backend's
+   * own address and the port it took the connection on; de-duplication, which runs before ClusterIPs
+   * are translated, cannot tell they are one. Here, where they are: a `connect` to a ClusterIP and a
+   * record with the same protocol, client address and client port whose destination is one of the
+   * backends the Service port leads to, on the port it leads to there, at most
+   * GADGET_PAIR_TOLERANCE_MS apart, are one connection, folded once, as the client addressed it (to the
+   * Service, so that every backend is still admitted: the next connection may reach another), with the
+   * earliest time and the strongest verdict of the two. Records that may have such a partner are held
+   * until the newest record is GADGET_HOLD_MS later, then paired in the order of their times, each with
+   * the first in time that fits, so that neither the order of the records nor that of the files they
+   * came in changes what is paired. `flush` settles the rest. Only Inspektor Gadget records come here
+   * (`add` is unchanged for every other).
+   */
+  addGadget(flow: Flow): void {
+    this.stats.flows++;
+    const s = this.#identity.resolveNumber(flow.src, flow.time, undefined, flow.timeless);
+    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless);
+    const a = this.#state[s] || this.#see(s);
+    const b = this.#state[d] || this.#see(d);
+    const toService = (b & SERVICE) !== 0 && this.#identity.peerAt(d).kind === 'service';
+    if (
+      flow.srcPort === undefined ||
+      flow.src.ip === undefined ||
+      flow.count !== undefined ||
+      (a & SERVICE) !== 0 ||
+      ((b & SERVICE) !== 0 && !toService)
+    ) {
+      this.#fold(flow, s, d);
+      return;
+    }
+    const held: HeldEnd = {
+      flow,
+      s,
+      d,
+      key: `${flow.protocol} ${normaliseIP(flow.src.ip)} ${flow.srcPort}`,
+      toService,
+      done: false,
+    };
+    this.#held.push(held);
+    const same = this.#heldByKey.get(held.key);
+    if (same === undefined) this.#heldByKey.set(held.key, [held]);
+    else same.push(held);
+    if (flow.time > this.#heldNewest) this.#heldNewest = flow.time;
+    // Settled a hold's time at a time, so that each record is sorted a few times at most.
+    if (this.#heldNewest - this.#settledTo >= 2 * GADGET_HOLD_MS)
+      this.#settle(this.#heldNewest - GADGET_HOLD_MS);
+  }
+
+  /**
+   * Folds every Inspektor Gadget record still held (see `addGadget`); call once the last flow is in.
+   * The edges, peers and names given before it leave out what is held.
+   */
+  flush(): void {
+    if (this.#held.length > 0) this.#settle(Infinity);
+  }
+
+  /** Pairs or folds, in the order of their times, the held records up to time `limit`. */
+  #settle(limit: number): void {
+    this.#settledTo = limit;
+    const held = this.#held.sort(compareHeld);
+    for (const e of held) {
+      if (e.flow.time > limit) break;
+      if (e.done) continue;
+      e.done = true;
+      // The first in time of the records that fit (the key's list is in the order they came).
+      let other: HeldEnd | undefined;
+      for (const x of this.#heldByKey.get(e.key)!)
+        if (!x.done && (other === undefined || compareHeld(x, other) < 0) && this.#oneConnection(e, x))
+          other = x;
+      if (other === undefined) {
+        this.#fold(e.flow, e.s, e.d);
+        continue;
+      }
+      other.done = true;
+      const [c, x] = e.toService ? [e, other] : [other, e];
+      // The accept's observation of the connection, as the client addressed it.
+      const merged = mergeObservationCopy(c.flow, { ...x.flow, dst: c.flow.dst, port: c.flow.port });
+      this.stats.bothEnds++;
+      this.#fold(merged, c.s, c.d);
+    }
+    this.#held = held.filter((e) => !e.done);
+    for (const [key, same] of this.#heldByKey) {
+      const left = same.filter((e) => !e.done);
+      if (left.length === 0) this.#heldByKey.delete(key);
+      else if (left.length < same.length) this.#heldByKey.set(key, left);
+    }
+  }
+
+  /**
+   * Whether held records `e` and `x` (same key) are the two ends of one connection to a Service: one a
+   * record to its ClusterIP, the other to a backend the Service port leads to, on its port there, close
+   * enough in time.
+   */
+  #oneConnection(e: HeldEnd, x: HeldEnd): boolean {
+    if (e.toService === x.toService || Math.abs(e.flow.time - x.flow.time) > GADGET_PAIR_TOLERANCE_MS)
+      return false;
+    const [c, accept] = e.toService ? [e, x] : [x, e];
+    const backends = this.#identity.serviceBackends(c.d, c.flow.port, c.flow.protocol)!;
+    return backends.some((to) => to.peer === accept.d && to.port === accept.flow.port);
+  }
+
+  /** What `add` does with a flow once its ends are resolved (peer numbers `s` and `d`). */
+  #fold(flow: Flow, s: number, d: number): void {
+    const a = this.#state[s]!;
+    const b = this.#state[d]!;
     if (((a | b) & SERVICE) !== 0) {
       this.#addViaService(flow, s, d, a, b);
       return;
@@ -387,6 +542,20 @@ export class Aggregator {
   names(): Map<string, Set<string>> {
     return this.#names;
   }
+}
+
+/** Held records by time, then what tells apart two records of one key at one time. */
+function compareHeld(x: HeldEnd, y: HeldEnd): number {
+  const f = x.flow;
+  const g = y.flow;
+  return (
+    f.time - g.time ||
+    cmp(x.key, y.key) ||
+    Number(y.toService) - Number(x.toService) ||
+    cmp(f.dst.ip ?? '', g.dst.ip ?? '') ||
+    f.port - g.port ||
+    cmp(JSON.stringify(f), JSON.stringify(g))
+  );
 }
 
 /** The edge table's hash of (source, destination, protocol << 16 | port). */

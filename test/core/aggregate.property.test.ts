@@ -208,7 +208,7 @@ describe('aggregation on a cluster identity', () => {
         expect(JSON.stringify(agg.edges())).toBe(JSON.stringify([...reference.values()].sort(compareEdges)));
         expect(peersSoFar()).toEqual([...peers]);
         expect(agg.names()).toEqual(names);
-        expect(agg.stats).toEqual({ flows: records.length, ignored, unattributed });
+        expect(agg.stats).toEqual({ flows: records.length, ignored, unattributed, bothEnds: 0 });
         expect(mine.stats).toEqual(theirs.stats);
       }),
       { numRuns: 200 },
