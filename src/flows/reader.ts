@@ -246,6 +246,33 @@ function cannotRead(source: string, err: unknown): InputError {
   return new InputError(`${source}: cannot read: ${why}`);
 }
 
+/**
+ * Closes a source's bytes once it is read, or left. A read still running (the run stopped on an
+ * error, or the reader was left) ends before the reader is closed; one that waits for a producer is
+ * ended by closing. A source that fails to close is an InputError naming it only when nothing else
+ * went wrong (`failed` false): it never hides the error that stopped the read.
+ */
+async function closeBytes(
+  source: string,
+  bytes: ByteReader,
+  reading: Promise<number> | undefined,
+  failed: boolean,
+): Promise<void> {
+  try {
+    if (bytes.live === true) {
+      await bytes.close();
+      await reading?.catch(() => 0);
+    } else {
+      await reading?.catch(() => 0);
+      await bytes.close();
+    }
+  } catch (err) {
+    if (failed) return;
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${source}: cannot close: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /** The chunks of a file, or of standard input for '-'; a file that cannot be read is an InputError. */
 export function openSource(
   source: string,
@@ -482,6 +509,23 @@ function socketReader(fd: number, source: string): ByteReader {
   };
 }
 
+/**
+ * Closes every source still open (the iterators of their flows), each whatever the others do: a source
+ * that fails to close leaves none of them open. What made the run stop (`failed`), if anything, is the
+ * error that counts; else the first source, in the order given, that failed to close is the error.
+ */
+async function closeAll(open: readonly AsyncIterator<unknown>[], failed: boolean): Promise<void> {
+  let first: { error: unknown } | undefined;
+  for (const it of open) {
+    try {
+      await it.return?.(undefined);
+    } catch (error) {
+      first ??= { error };
+    }
+  }
+  if (first !== undefined && !failed) throw first.error;
+}
+
 /** Bytes a socket reader holds before it pauses its socket. */
 const HOLD_MAX = 1 << 20;
 
@@ -648,6 +692,8 @@ export class FlowReader implements AsyncIterable<Flow> {
       }
       return !h.done;
     };
+    // The merge ended on an error: closing the other sources then reports nothing over it.
+    let failed = false;
     try {
       for (;;) {
         // The source whose next flow is earliest, and the time of the next one's after it.
@@ -674,18 +720,15 @@ export class FlowReader implements AsyncIterable<Flow> {
         if (out.length > 0) yield this.emitted(out);
         this.raw = true;
       }
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
-      // Every source still open is closed, each whatever the others do: a source that fails to close
-      // (what made the run stop, if anything, is the error that counts) leaves none of them open.
       this.raw = false;
-      for (const h of heads) {
-        if (h.done) continue;
-        try {
-          await h.it.return?.(undefined);
-        } catch {
-          // closing is best effort here
-        }
-      }
+      await closeAll(
+        heads.filter((h) => !h.done).map((h) => h.it),
+        failed,
+      );
     }
   }
 
@@ -836,6 +879,8 @@ export class FlowReader implements AsyncIterable<Flow> {
     let spare = Buffer.allocUnsafeSlow(block.length);
     let filled = 0;
     let reading: Promise<number> | undefined;
+    // The read ended on an error (a close that fails then is not reported over it).
+    let failed = false;
     try {
       for (;;) {
         const n = await (reading ?? bytes.read(block, filled));
@@ -916,16 +961,11 @@ export class FlowReader implements AsyncIterable<Flow> {
         this.sync();
         if (out.length > 0) yield this.emitted(out);
       }
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
-      // A read still running (the run stopped on an error, or the reader was left) ends before the
-      // reader is closed; one that waits for a producer is ended by closing.
-      if (bytes.live === true) {
-        await bytes.close();
-        await reading?.catch(() => 0);
-      } else {
-        await reading?.catch(() => 0);
-        await bytes.close();
-      }
+      await closeBytes(source, bytes, reading, failed);
     }
     if (filled > 0) rest += decoder.write(block.subarray(0, filled));
     let tail = rest + decoder.end();
