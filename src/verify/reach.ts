@@ -21,8 +21,17 @@ export interface PodClass {
   index: number;
   /** Stable identity of the class. */
   id: string;
-  /** Display name: the owning workload when all members share one, else `ns/{labels}`. */
+  /**
+   * Display name: the owning workload when all members share one, else `ns/{labels}`; when several
+   * classes would have one name (the pods of a StatefulSet, each with its own pod-name label), each is
+   * that name followed by its pods: `data/StatefulSet/kafka (kafka-1)`.
+   */
   name: string;
+  /**
+   * The workload the class stands for: the owner its members share, else the class itself (its
+   * `ns/{labels}` name): what a count of workload pairs counts.
+   */
+  workload: string;
   namespace: string;
   labels: Readonly<Record<string, string>>;
   /** Representative end used for evaluation (not a concrete pod, so no self-traffic exception). */
@@ -67,15 +76,19 @@ export function podClasses(engine: Engine): PodClass[] {
     groups.set(key, g);
   }
   const keys = [...groups.keys()].sort();
-  const names = new Map<string, number>();
-  return keys.map((key, index) => {
+  const base = keys.map((key) => {
     const members = groups.get(key)!;
     const rep = members[0]!;
     const owners = new Set(members.map((m) => m.owner ?? ''));
-    let name = owners.size === 1 && rep.owner ? rep.owner : `${rep.namespace}/{${labelsKey(rep.labels)}}`;
-    const n = (names.get(name) ?? 0) + 1;
-    names.set(name, n);
-    if (n > 1) name = `${name}#${n}`;
+    return owners.size === 1 && rep.owner ? rep.owner : `${rep.namespace}/{${labelsKey(rep.labels)}}`;
+  });
+  const uses = new Map<string, number>();
+  for (const name of base) uses.set(name, (uses.get(name) ?? 0) + 1);
+  return keys.map((key, index) => {
+    const members = groups.get(key)!;
+    const rep = members[0]!;
+    const workload = base[index]!;
+    const name = uses.get(workload)! > 1 ? `${workload} (${podList(members)})` : workload;
     const end: PodEnd = {
       kind: 'pod',
       key: `class:${key}`,
@@ -90,6 +103,7 @@ export function podClasses(engine: Engine): PodClass[] {
       index,
       id: key,
       name,
+      workload,
       namespace: rep.namespace,
       labels: rep.labels,
       end,
@@ -97,6 +111,12 @@ export function podClasses(engine: Engine): PodClass[] {
       ports: sortPorts(rep.ports.map((p) => ({ port: p.port, protocol: p.protocol }))),
     };
   });
+}
+
+/** The names of a class's pods, for its display name: the first three, then how many more. */
+function podList(members: readonly PodEnd[]): string {
+  const names = members.map((m) => m.podName ?? m.key).sort(cmp);
+  return names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} +${names.length - 3} more`;
 }
 
 /**
@@ -282,26 +302,53 @@ export class ReachMatrix {
   }
 
   /** Totals over the whole matrix: (class pair, port) cells allowed, class pairs with any port allowed. */
-  totals(): { cells: number; allowedCells: number; allowedPairs: number } {
+  /**
+   * Over the whole cluster: cells (class × class × port), the cells allowed, the class pairs with at
+   * least one allowed port, and the workload pairs with at least one (a workload reaches another when
+   * one of its classes reaches one of the other's).
+   */
+  totals(): { cells: number; allowedCells: number; allowedPairs: number; allowedWorkloadPairs: number } {
     let cells = 0;
     let allowedCells = 0;
     let allowedPairs = 0;
+    let allowedWorkloadPairs = 0;
     const n = this.classes.length;
-    for (const b of this.classes) {
-      cells += n * b.ports.length;
-      const set = new Set<number>();
-      let allFree = false;
-      for (const pp of b.ports) {
-        const s = this.sources(b, pp);
-        allowedCells += this.countSources(s);
-        allFree ||= s.allFree;
-        for (const i of s.listed) set.add(i);
+    const workloadOf = new Map<string, number>();
+    const workload = this.classes.map((c) => {
+      let w = workloadOf.get(c.workload);
+      if (w === undefined) workloadOf.set(c.workload, (w = workloadOf.size));
+      return w;
+    });
+    const members: number[][] = Array.from({ length: workloadOf.size }, () => []);
+    for (const c of this.classes) members[workload[c.index]!]!.push(c.index);
+    // Workloads with a class whose egress no policy constrains: sources wherever a port admits them all.
+    const freeWorkloads = new Set<number>();
+    for (const c of this.classes) if (this.egressFree[c.index]) freeWorkloads.add(workload[c.index]!);
+    for (const group of members) {
+      const from = new Set<number>();
+      let groupFree = false;
+      for (const index of group) {
+        const b = this.classes[index]!;
+        cells += n * b.ports.length;
+        const set = new Set<number>();
+        let allFree = false;
+        for (const pp of b.ports) {
+          const s = this.sources(b, pp);
+          allowedCells += this.countSources(s);
+          allFree ||= s.allFree;
+          for (const i of s.listed) set.add(i);
+        }
+        allowedPairs += allFree
+          ? this.egressFreeCount + [...set].filter((i) => !this.egressFree[i]).length
+          : set.size;
+        groupFree ||= allFree;
+        for (const i of set) from.add(workload[i]!);
       }
-      allowedPairs += allFree
-        ? this.egressFreeCount + [...set].filter((i) => !this.egressFree[i]).length
-        : set.size;
+      allowedWorkloadPairs += groupFree
+        ? freeWorkloads.size + [...from].filter((w) => !freeWorkloads.has(w)).length
+        : from.size;
     }
-    return { cells, allowedCells, allowedPairs };
+    return { cells, allowedCells, allowedPairs, allowedWorkloadPairs };
   }
 }
 
@@ -543,6 +590,8 @@ export interface ReachSide {
   exposedPaths: string[][];
   /** Class pairs with at least one allowed port, over the whole cluster. */
   reachablePairs: number;
+  /** Workload pairs with at least one allowed port between their pods, over the whole cluster. */
+  reachableWorkloadPairs: number;
 }
 
 export interface BlastRadius {
@@ -596,6 +645,7 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
       index: base.length,
       id: `target:${target.key}`,
       name: target.display,
+      workload: target.owner ?? target.display,
       namespace: target.namespace,
       labels: target.labels,
       end: { ...target, podName: undefined, key: `target:${target.key}` },
@@ -659,8 +709,15 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
     }
     frontier = next;
   }
+  const totals = m.totals();
   return {
     name: t.name,
-    side: { reaches, reachedFrom, exposedPaths: paths, reachablePairs: m.totals().allowedPairs },
+    side: {
+      reaches,
+      reachedFrom,
+      exposedPaths: paths,
+      reachablePairs: totals.allowedPairs,
+      reachableWorkloadPairs: totals.allowedWorkloadPairs,
+    },
   };
 }

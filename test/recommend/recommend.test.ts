@@ -109,7 +109,7 @@ describe('microseg recommend on the demo', () => {
         br,
       ),
     ).toBe(0);
-    const m = /reachable pairs: (\d+) before, (\d+) after/.exec(br.stdout)!;
+    const m = /reachable workload pairs: (\d+) before, (\d+) after/.exec(br.stdout)!;
     expect(Number(m[2])).toBeLessThan(Number(m[1]));
   });
 

@@ -152,7 +152,7 @@ describe('microseg blast-radius', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('blast radius of shop/StatefulSet/db\n');
     expect(r.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
-    expect(r.out.endsWith('reachable pairs: 9 before, 2 after\n')).toBe(true);
+    expect(r.out.endsWith('reachable workload pairs: 9 before, 2 after\n')).toBe(true);
   });
   it('names a missing workload', async () => {
     const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/Deployment/ghost');

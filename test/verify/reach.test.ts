@@ -189,13 +189,69 @@ describe('blastRadius', () => {
         ['web/Deployment/frontend', 'shop/Deployment/cart', 'shop/StatefulSet/db'],
       ],
       reachablePairs: 9,
+      reachableWorkloadPairs: 9,
     });
     expect(r.after).toEqual({
       reaches: [],
       reachedFrom: [{ from: 'shop/Deployment/cart', ports: ['5432/TCP'] }],
       exposedPaths: [['web/Deployment/frontend', 'shop/Deployment/cart', 'shop/StatefulSet/db']],
       reachablePairs: 2,
+      reachableWorkloadPairs: 2,
     });
+  });
+});
+
+describe('pods of one workload in several classes', () => {
+  // Three pods of the StatefulSet db, each with its own pod-name label (as the StatefulSet controller
+  // gives them): three classes of one workload.
+  const pods = [0, 1, 2]
+    .map(
+      (i) => `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-${i}
+  namespace: shop
+  labels: { app: db, sensitive: 'true', statefulset.kubernetes.io/pod-name: db-${i} }
+  ownerReferences: [{ apiVersion: apps/v1, kind: StatefulSet, name: db, controller: true }]
+spec:
+  nodeName: node-b
+  containers: [{ name: pg, ports: [{ name: pg, containerPort: 5432 }] }]
+status: { podIP: 10.0.2.3${i}, podIPs: [{ ip: 10.0.2.3${i} }] }
+`,
+    )
+    .join('');
+  const text = readFileSync(fixture('shop-cluster.yaml'), 'utf8').replace(
+    /apiVersion: v1\nkind: Pod\nmetadata:\n {2}name: db-0\n[\s\S]*?\n---\n/,
+    '',
+  );
+  const engine = engineFromSnapshot(snapshotFromText(`${text}\n${pods}`, 'shop-cluster.yaml'));
+
+  it('names each class by its workload and its pods', () => {
+    expect(podClasses(engine).map((c) => [c.name, c.workload])).toEqual([
+      ['shop/Job/batch-28000', 'shop/Job/batch-28000'],
+      ['shop/Deployment/cart', 'shop/Deployment/cart'],
+      ['shop/StatefulSet/db (db-0)', 'shop/StatefulSet/db'],
+      ['shop/StatefulSet/db (db-1)', 'shop/StatefulSet/db'],
+      ['shop/StatefulSet/db (db-2)', 'shop/StatefulSet/db'],
+      ['web/Deployment/frontend', 'web/Deployment/frontend'],
+    ]);
+  });
+
+  it('counts workload pairs as pairwise evaluation of every pod pair finds them', () => {
+    for (const e of [engine, engineFromSnapshot(mergeSnapshots(cluster, proposal))]) {
+      const classes = podClasses(e);
+      const pairs = new Set<string>();
+      for (const b of classes)
+        for (const a of classes)
+          if (b.ports.some((pp) => e.allows(a.end, b.end, pp.port, pp.protocol)))
+            pairs.add(`${a.workload} -> ${b.workload}`);
+      const totals = new ReachMatrix(e, classes).totals();
+      expect(totals.allowedWorkloadPairs).toBe(pairs.size);
+    }
+    // The three db classes are one workload: fewer workload pairs than class pairs.
+    const t = new ReachMatrix(engine, podClasses(engine)).totals();
+    expect(t.allowedWorkloadPairs).toBeLessThan(t.allowedPairs);
   });
 });
 

@@ -18,7 +18,11 @@ const HELP = `usage: microseg blast-radius --cluster FILE --workload ns/kind/nam
 
 What a workload can reach and be reached from under the cluster's policies and, with --proposal, with
 the proposed policies added; shortest paths to it from internet-exposed workloads (those whose ingress
-admits an outside address); and the number of reachable workload pairs before and after.
+admits an outside address); and the number of reachable workload pairs before and after. Pods of one
+workload that policies could tell apart (a StatefulSet's pods each carry their own pod-name label) are
+listed each with their pods: data/StatefulSet/kafka (kafka-1). A workload pair is reachable when a pod
+of one can open a connection to a pod of the other on some port; the pairs of pod classes (pods alike
+to every policy) are given beside it.
 
 options:
   --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
@@ -43,7 +47,7 @@ function formatSide(label: string, s: ReachSide, limit: number): string[] {
     ...section('reaches', s.reaches, (r) => `${r.to} [${r.ports.join(', ')}]`, limit),
     ...section('reached from', s.reachedFrom, (r) => `${r.from} [${r.ports.join(', ')}]`, limit),
     ...section('paths from internet-exposed workloads', s.exposedPaths, (p) => p.join(' -> '), limit),
-    `  reachable workload pairs in the cluster: ${s.reachablePairs}`,
+    `  reachable workload pairs in the cluster: ${s.reachableWorkloadPairs} (pod classes: ${s.reachablePairs})`,
   ];
 }
 
@@ -51,7 +55,9 @@ export function formatBlastRadius(b: BlastRadius, limit = 25): string {
   const lines = [`blast radius of ${b.workload}`, ...formatSide('current policies', b.before, limit)];
   if (b.after) {
     lines.push(...formatSide('with the proposal', b.after, limit));
-    lines.push(`reachable pairs: ${b.before.reachablePairs} before, ${b.after.reachablePairs} after`);
+    lines.push(
+      `reachable workload pairs: ${b.before.reachableWorkloadPairs} before, ${b.after.reachableWorkloadPairs} after`,
+    );
   }
   return lines.join('\n') + '\n';
 }
