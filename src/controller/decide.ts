@@ -192,6 +192,24 @@ export function unauditableAnnouncement(
   return { announce: false, announced };
 }
 
+/**
+ * Whether the flows the proposal would block are announced now, by a Warning Event: when their count in
+ * the window (`wouldBlock`) rises from zero, when it reaches twice the count the last such Event gave
+ * (`announced`), or when a connection (source, destination, protocol and port) not announced since the
+ * count was last zero is among them (`news`): a steady stream of one blocked connection fills the
+ * window reconcile by reconcile, and an Event at every rise was one per reconcile; a connection blocked
+ * for the first time is news however many others are. `announced` is what the next call compares with.
+ */
+export function wouldBlockAnnouncement(
+  announced: number,
+  wouldBlock: number,
+  news: boolean,
+): { announce: boolean; announced: number } {
+  const r = unauditableAnnouncement(announced, wouldBlock);
+  if (!r.announce && news && wouldBlock > 0) return { announce: true, announced: wouldBlock };
+  return r;
+}
+
 export interface EnforceGate {
   allowed: boolean;
   reason: string;

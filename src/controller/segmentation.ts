@@ -43,6 +43,7 @@ import {
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
+  wouldBlockAnnouncement,
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
 import type { Place, PodLabels, Unplaced } from './ends.ts';
@@ -111,7 +112,18 @@ interface SegState {
   unauditableSample?: UnauditableSample;
   /** The count of unauditable flows the last `Unauditable` Event gave (see `unauditableAnnouncement`). */
   unauditableAnnounced?: number;
+  /** The count of would-be-blocked flows the last `WouldBlockFlows` Event gave (`wouldBlockAnnouncement`). */
+  wouldBlockAnnounced?: number;
+  /**
+   * The blocked connections (source, destination, protocol/port) announced since the count was last
+   * zero, at most ANNOUNCED_MAX (not kept across terms), and the latest one blocked that is not.
+   */
+  announcedBlocked?: Set<string>;
+  newBlocked?: { key: string; source: string; destination: string; protocol: string; port: number };
 }
+
+/** Blocked connections remembered as announced per Segmentation; beyond it, only doubling counts. */
+const ANNOUNCED_MAX = 1000;
 
 /** A flow the audit could not check: the peers of its ends, and the end it could not place and why. */
 interface UnauditableSample extends Unplaced {
@@ -437,6 +449,9 @@ export class SegmentationController {
       return;
     }
     const { flow: f, srcId, dstId } = blocked;
+    const key = `${srcId} ${dstId} ${f.protocol}/${f.port}`;
+    if (st.announcedBlocked?.has(key) !== true && (st.announcedBlocked?.size ?? 0) < ANNOUNCED_MAX)
+      st.newBlocked = { key, source: srcId, destination: dstId, protocol: f.protocol, port: f.port };
     const n = f.count ?? 1;
     const m = bucketOf(f.time, windowMs);
     audit.buckets.set(m, (audit.buckets.get(m) ?? 0) + n);
@@ -713,6 +728,8 @@ export class SegmentationController {
       st.audit = undefined;
       st.engine = undefined;
       st.unauditableSample = undefined;
+      st.newBlocked = undefined;
+      st.announcedBlocked = undefined;
     } else {
       if (!st.audit) {
         const prev = old.audit && wasMode && wasMode !== 'Learn' ? old.audit : undefined;
@@ -759,8 +776,19 @@ export class SegmentationController {
     if (mode === 'Learn')
       set(C.AuditClean, 'False', Reason.AuditNotRunning, 'the proposal is audited in Audit mode');
     else set(C.AuditClean, verdict.clean ? 'True' : 'False', verdict.reason, verdict.message);
-    if (verdict.wouldBlock > 0 && (old.wouldBlock ?? 0) < verdict.wouldBlock) {
-      const last = audit?.samples.at(-1);
+    // A new leader compares with the count in status, so it does not announce again what was announced.
+    const fresh = st.newBlocked;
+    st.newBlocked = undefined;
+    const blockedTold = wouldBlockAnnouncement(
+      st.wouldBlockAnnounced ?? old.wouldBlock ?? 0,
+      verdict.wouldBlock,
+      fresh !== undefined,
+    );
+    st.wouldBlockAnnounced = blockedTold.announced;
+    if (verdict.wouldBlock === 0) st.announcedBlocked = undefined;
+    if (blockedTold.announce) {
+      const last = fresh ?? audit?.samples.at(-1);
+      if (fresh !== undefined) (st.announcedBlocked ??= new Set()).add(fresh.key);
       this.#events.record(
         seg,
         'Warning',

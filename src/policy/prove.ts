@@ -122,7 +122,12 @@ export function workloadClasses(engine: Engine, podWorkload: ReadonlyMap<string,
       merged.members.push(...c.members);
       continue;
     }
-    const cls: PodClass = { ...c, index: out.length, members: [...c.members], ...(id ? { name: id, workload: id } : {}) };
+    const cls: PodClass = {
+      ...c,
+      index: out.length,
+      members: [...c.members],
+      ...(id ? { name: id, workload: id } : {}),
+    };
     if (id) byWorkload.set(id, cls);
     out.push(cls);
   }

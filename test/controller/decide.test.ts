@@ -13,6 +13,7 @@ import {
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
+  wouldBlockAnnouncement,
   wouldBlockInWindow,
 } from '../../src/controller/decide.ts';
 import type { Namespace } from '../../src/model/k8s.ts';
@@ -178,6 +179,48 @@ describe('unauditableAnnouncement', () => {
     expect(announced([2, 3], 2)).toEqual([]);
     expect(announced([4], 2)).toEqual([4]);
     expect(announced([1], 0)).toEqual([1]);
+  });
+});
+
+describe('wouldBlockAnnouncement', () => {
+  /** The counts of a run of reconciles (count, and whether a connection not announced is among them). */
+  function announced(runs: [number, boolean][], from = 0): number[] {
+    let level = from;
+    return runs.flatMap(([n, news]) => {
+      const r = wouldBlockAnnouncement(level, n, news);
+      level = r.announced;
+      return r.announce ? [n] : [];
+    });
+  }
+
+  it('a steady stream of one blocked connection: at the first, then only once the count doubled', () => {
+    const steady = [0, 2, 4, 6, 8, 10, 12, 14, 16, 16].map((n, i): [number, boolean] => [n, i === 1]);
+    expect(announced(steady)).toEqual([2, 4, 8, 16]);
+  });
+
+  it('a connection blocked for the first time is announced whatever the count', () => {
+    expect(
+      announced([
+        [10, true],
+        [11, false],
+        [12, true],
+        [13, false],
+      ]),
+    ).toEqual([10, 12]);
+  });
+
+  it('nothing while no flow is blocked, even with news (it left the window)', () => {
+    expect(
+      announced([
+        [0, true],
+        [3, false],
+      ]),
+    ).toEqual([3]);
+  });
+
+  it("compares a new leader's first count with the count in status", () => {
+    expect(announced([[3, false]], 2)).toEqual([]);
+    expect(announced([[3, true]], 2)).toEqual([3]);
   });
 });
 
