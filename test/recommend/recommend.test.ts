@@ -560,6 +560,22 @@ describe('--out paths that cannot be written', () => {
     expect(await readFile(join(out, 'report.json'), 'utf8')).toBe('old\n');
   });
 
+  it("recommend: a place taken by a directory, even the last file's, leaves every old file as it was", async () => {
+    // Was: the five namespace files replaced with new ones, then report.json failing.
+    const out = join(dir, 'out-report-taken');
+    const namespaces = ['batch', 'data', 'ingress-nginx', 'monitoring', 'shop'];
+    await mkdir(join(out, 'report.json'), { recursive: true });
+    for (const ns of namespaces) await writeFile(join(out, `${ns}.yaml`), `OLD-${ns}\n`);
+    await fail(
+      ['recommend', ...inputs(), '--out', out, '--quiet'],
+      `microseg recommend: --out ${out}: cannot write: report.json: is a directory`,
+    );
+    expect((await readdir(out)).sort()).toEqual(
+      [...namespaces.map((ns) => `${ns}.yaml`), 'report.json'].sort(),
+    );
+    for (const ns of namespaces) expect(await readFile(join(out, `${ns}.yaml`), 'utf8')).toBe(`OLD-${ns}\n`);
+  });
+
   it('graph: a missing directory, a directory, a path under a file', async () => {
     const missing = join(dir, 'no-such-dir', 'graph.json');
     await fail(

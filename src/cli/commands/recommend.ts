@@ -253,8 +253,8 @@ export function summary(r: RecommendResult, out: string): string {
  * Writes each file as it is rendered, in pieces, so that the files are never held; under temporary
  * names renamed into place once all are written (see writeOutputFiles).
  */
-export function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
-  return writeOutputFiles(dir, files.pieces());
+export async function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
+  await writeOutputFiles(dir, files.pieces());
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
