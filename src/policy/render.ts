@@ -158,8 +158,17 @@ function byNamespace(policies: readonly NetworkPolicy[]): Map<string, NetworkPol
 }
 
 /**
+ * The first line of each `<namespace>.yaml` that `recommend` writes. A later run into the same directory
+ * recognises its own earlier files by it (the whole line, for the namespace the file is named after),
+ * and removes those it no longer writes; a file without it is never touched.
+ */
+export function policyFileHeader(namespace: string): string {
+  return `# Written by microseg recommend for namespace ${namespace}; a later run covering ${namespace} replaces or removes this file\n`;
+}
+
+/**
  * The files of a proposal, rendered when they are read: `<namespace>.yaml` for each namespace
- * (sorted), then any extra files (given as pieces of text). `pieces()` renders one file at a time and
+ * (sorted; each begins with policyFileHeader), then any extra files (given as pieces of text). `pieces()` renders one file at a time and
  * hands large ones over in pieces, so a writer that writes each piece as it comes never holds the
  * files (20k policies make about 145 MB of YAML and an 88 MB report).
  */
@@ -183,12 +192,15 @@ export class PolicyFiles implements Iterable<[string, string]> {
     const extra = this.#extra.get(name);
     if (extra !== undefined) return [...extra()].join('');
     const ns = name.endsWith('.yaml') ? this.#byNs.get(name.slice(0, -'.yaml'.length)) : undefined;
-    return ns === undefined ? undefined : policiesToYaml(ns, this.#writer);
+    return ns === undefined
+      ? undefined
+      : policyFileHeader(name.slice(0, -'.yaml'.length)) + policiesToYaml(ns, this.#writer);
   }
 
   /** Each file with its text in pieces, rendered as they are taken. */
   *pieces(): Generator<[string, Iterable<string>]> {
-    for (const [ns, policies] of this.#byNs) yield [`${ns}.yaml`, [policiesToYaml(policies, this.#writer)]];
+    for (const [ns, policies] of this.#byNs)
+      yield [`${ns}.yaml`, [policyFileHeader(ns), policiesToYaml(policies, this.#writer)]];
     for (const [name, text] of this.#extra) yield [name, text()];
   }
 

@@ -1,4 +1,15 @@
-import { mkdtemp, readFile, readdir, writeFile, mkdir, link, symlink } from 'node:fs/promises';
+import {
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  writeFile,
+  mkdir,
+  link,
+  lstat,
+  rm,
+  symlink,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,7 +22,7 @@ import { writeLines, writeObjectList } from '../../src/generate/write.ts';
 import { recommend } from '../../src/cli/commands/recommend.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
-import { stableJson } from '../../src/policy/render.ts';
+import { policyFileHeader, stableJson } from '../../src/policy/render.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 
@@ -658,5 +669,120 @@ describe('microseg graph on the demo', () => {
     const io = captureIO();
     expect(await runCli(['graph', '--flows', 'f', '--cluster', 'c', '--format', 'svg'], io)).toBe(2);
     expect(io.stderr).toBe('microseg graph: --format must be json or dot, got "svg"\n');
+  });
+});
+
+describe('files of an earlier run in --out', () => {
+  const cluster = () => ['--cluster', join(dir, 'cluster.json')];
+  const all = () => ['--flows', join(dir, 'flows.jsonl.gz'), ...cluster()];
+  /** The demo's flows but those of the batch namespace: no policy is proposed for it. */
+  const noBatch = async () => {
+    const file = join(dir, 'flows-no-batch.jsonl');
+    await writeLines(
+      file,
+      demo.lines.filter((l) => !l.includes('batch')),
+    );
+    return ['--flows', file, ...cluster()];
+  };
+  const run = async (args: string[]) => {
+    const io = captureIO();
+    const code = await runCli(['recommend', ...args], io);
+    expect(io.stderr).toBe('');
+    expect(code).toBe(0);
+    return io.stdout.split('\n').filter((l) => /^(policies|removed|kept): /.test(l));
+  };
+  /** Each entry's text; where a link points, for a symbolic link. */
+  const texts = async (out: string) => {
+    const got: Record<string, string> = {};
+    for (const f of (await readdir(out)).sort()) {
+      const path = join(out, f);
+      got[f] = (await lstat(path)).isSymbolicLink()
+        ? `-> ${await readlink(path)}`
+        : await readFile(path, 'utf8');
+    }
+    return got;
+  };
+  /** Files a user put there, which microseg never touches: none begins with its header for its name. */
+  const mine = {
+    'kustomization.yaml': 'resources: [shop.yaml]\n',
+    'notes.yaml': '# my notes\n',
+    'legacy.yaml': 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n',
+    // microseg's text under another name: a copy to edit.
+    'batch-mine.yaml': policyFileHeader('batch') + 'kind: NetworkPolicy\n',
+    // Another namespace's header.
+    'old.yaml': policyFileHeader('batch'),
+  };
+
+  it('a run removes its earlier files it no longer writes, and says so; a re-run removes nothing', async () => {
+    const out = join(dir, 'out-earlier');
+    expect(await run([...all(), '--out', out])).toEqual([`policies: 17 in 5 namespace(s) written to ${out}`]);
+    for (const [f, text] of Object.entries(mine)) await writeFile(join(out, f), text);
+    await symlink(join(out, 'batch.yaml'), join(out, 'link.yaml'));
+    // As an earlier run with --namespace kube-system would have left it: no run without covers it.
+    await writeFile(join(out, 'kube-system.yaml'), policyFileHeader('kube-system') + 'kind: NetworkPolicy\n');
+    const kept = 'kept: kube-system.yaml (from an earlier run, for namespaces this run does not cover)';
+    const first = await texts(out);
+    // The same command again: nothing removed, every file the same bytes.
+    expect(await run([...all(), '--out', out])).toEqual([
+      `policies: 17 in 5 namespace(s) written to ${out}`,
+      kept,
+    ]);
+    expect(await texts(out)).toEqual(first);
+    const args = await noBatch();
+    expect(await run([...args, '--out', out])).toEqual([
+      `policies: 15 in 4 namespace(s) written to ${out}`,
+      'removed: batch.yaml (no longer proposed)',
+      kept,
+    ]);
+    // The user's files, and a link to the file removed, are left as they were.
+    const after = await texts(out);
+    expect(Object.keys(after)).toEqual(Object.keys(first).filter((f) => f !== 'batch.yaml'));
+    for (const f of [...Object.keys(mine), 'link.yaml', 'kube-system.yaml'])
+      expect(after[f], f).toBe(first[f]);
+    // Run again: nothing more to remove.
+    expect(await run([...args, '--out', out])).toEqual([
+      `policies: 15 in 4 namespace(s) written to ${out}`,
+      kept,
+    ]);
+  });
+
+  it('a run narrowed by --namespace keeps the files of other namespaces and names them', async () => {
+    const out = join(dir, 'out-narrowed');
+    await run([...all(), '--out', out]);
+    for (const [f, text] of Object.entries(mine)) await writeFile(join(out, f), text);
+    const first = await texts(out);
+    expect(await run([...all(), '--out', out, '--namespace', 'shop'])).toEqual([
+      `policies: 7 in 1 namespace(s) written to ${out}`,
+      'kept: batch.yaml, data.yaml, ingress-nginx.yaml, monitoring.yaml (from an earlier run, for namespaces this run does not cover)',
+    ]);
+    const after = await texts(out);
+    expect(Object.keys(after)).toEqual(Object.keys(first));
+    for (const f of Object.keys(first))
+      if (f !== 'report.json' && f !== 'shop.yaml') expect(after[f], f).toBe(first[f]);
+    // A namespace it names and proposes nothing for (no flow, no default deny) loses its file.
+    expect(
+      await run([
+        ...(await noBatch()),
+        ...['--out', out, '--namespace', 'shop', '--namespace', 'batch', '--no-default-deny'],
+      ]),
+    ).toEqual([
+      `policies: 6 in 2 namespace(s) written to ${out}`,
+      'removed: batch.yaml (no longer proposed)',
+      'kept: data.yaml, ingress-nginx.yaml, monitoring.yaml (from an earlier run, for namespaces this run does not cover)',
+    ]);
+    for (const [f, text] of Object.entries(mine)) expect(await readFile(join(out, f), 'utf8'), f).toBe(text);
+  });
+
+  it('a failed write removes nothing', async () => {
+    const out = join(dir, 'out-earlier-failed');
+    await run([...all(), '--out', out]);
+    await rm(join(out, 'report.json'));
+    const before = await texts(out);
+    await mkdir(join(out, 'report.json'));
+    const io = captureIO();
+    expect(await runCli(['recommend', ...(await noBatch()), '--out', out], io)).toBe(2);
+    expect(io.stderr).toBe(`microseg recommend: --out ${out}: cannot write: report.json: is a directory\n`);
+    await rm(join(out, 'report.json'), { recursive: true });
+    expect(await texts(out)).toEqual(before);
   });
 });

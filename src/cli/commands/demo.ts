@@ -136,11 +136,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.err('microseg demo: the proposal would block observed connections; see above\n');
     return EXIT.findings;
   }
-  await writeFiles(policiesDir, result.files);
+  const changes = await writeFiles(policiesDir, result.files);
   const { analysis } = result;
   await writeFile(join(out, 'graph.json'), stableJson(analysis.graph));
   await writeFile(join(out, 'graph.dot'), toDot(analysis.graph));
-  io.out(summary(result, policiesDir));
+  io.out(summary(result, policiesDir, changes));
 
   if (values['no-serve']) return EXIT.ok;
 

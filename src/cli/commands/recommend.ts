@@ -4,6 +4,9 @@
  * and writes YAML per namespace plus report.json. A proposal that would block an observed connection is
  * not written (exit 1).
  */
+import { constants } from 'node:fs';
+import { lstat, open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FlowFormat, IngestStats } from '../../flows/reader.ts';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
@@ -15,14 +18,15 @@ import { aggregateFlows, analyse } from '../../pipeline.ts';
 import { buildIdentity } from '../../identity/index.ts';
 import type { Proof } from '../../policy/prove.ts';
 import { proveProposal } from '../../policy/prove.ts';
-import { PolicyFiles, stableJsonPieces } from '../../policy/render.ts';
+import { PolicyFiles, policyFileHeader, stableJsonPieces } from '../../policy/render.ts';
+import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { checkDistinctSources, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
-import { checkOutputDir, writeOutputFiles } from '../output.ts';
+import { checkOutputDir, outputWriteError, writeOutputFiles } from '../output.ts';
 import { compareText } from '../../model/order.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
@@ -30,7 +34,10 @@ export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] -
 Reads flows (Hubble jsonpb, generic JSON lines, Inspektor Gadget trace_tcp, Kubescape NetworkNeighborhood;
 plain or gzip; '-' for standard input) and a cluster snapshot (kubectl get ... -o json|yaml), proposes
 least-privilege NetworkPolicies, proves them against every observed connection, and writes
-DIR/<namespace>.yaml and DIR/report.json.
+DIR/<namespace>.yaml and DIR/report.json, all or nothing. The <namespace>.yaml files an earlier run
+wrote (known by their first line) that this run does not write are removed with them when the run
+covers their namespace (those --namespace names; without it, all but the system ones), else kept; the
+summary names both. Files microseg did not write are never touched.
 
 options:
   --flows FILE             flow source (repeatable, each source once; '-' reads standard input)
@@ -189,7 +196,10 @@ export function noPolicyReason(
 /** Segments named in the summary before it says how many more there are. */
 const SUMMARY_SEGMENTS = 8;
 
-export function summary(r: RecommendResult, out: string): string {
+/**
+ * `changes`: what writing removed and kept besides the files written (given once they are written).
+ */
+export function summary(r: RecommendResult, out: string, changes?: OutputChanges): string {
   const { graph, segments, proposal } = r.analysis;
   const workloads = graph.nodes.filter((n) => n.kind === 'workload').length;
   const lines: string[] = [];
@@ -246,15 +256,88 @@ export function summary(r: RecommendResult, out: string): string {
     lines.push(
       `policies: ${proposal.policies.length} in ${proposal.namespaces.length} namespace(s) written to ${out}`,
     );
+  if (changes?.removed.length) lines.push(`removed: ${changes.removed.join(', ')} (no longer proposed)`);
+  if (changes?.kept.length)
+    lines.push(
+      `kept: ${changes.kept.join(', ')} (from an earlier run, for namespaces this run does not cover)`,
+    );
   return lines.join('\n') + '\n';
+}
+
+/** What writing the files did besides writing them. */
+export interface OutputChanges {
+  /** Files of an earlier run for namespaces this run covers, that it no longer writes: removed. */
+  removed: string[];
+  /** Files of an earlier run for namespaces this run does not cover: left as they are. */
+  kept: string[];
+}
+
+/**
+ * Whether a run covers namespace `ns`: those `--namespace` names when it is given, else every namespace
+ * but the system ones (kube-system, kube-public, kube-node-lease), observed or not.
+ */
+function covers(namespaces: readonly string[] | undefined, ns: string): boolean {
+  return namespaces !== undefined && namespaces.length > 0
+    ? namespaces.includes(ns)
+    : !SYSTEM_NAMESPACES.includes(ns);
+}
+
+/** Whether `path` is a regular file (not a link) whose text begins with `text`; false when unreadable. */
+async function beginsWith(path: string, text: string): Promise<boolean> {
+  try {
+    if (!(await lstat(path)).isFile()) return false;
+    const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    try {
+      const want = Buffer.from(text);
+      const got = Buffer.alloc(want.length);
+      const { bytesRead } = await fh.read(got, 0, got.length, 0);
+      return bytesRead === want.length && got.equals(want);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The files `recommend` wrote into `dir` in an earlier run, sorted: each `<namespace>.yaml` that is a
+ * regular file whose first line is the header recommend writes for that namespace (policyFileHeader).
+ * A file without it (a user's own, or one a link points at) is not one of them.
+ */
+export async function earlierPolicyFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    throw outputWriteError(dir, err);
+  }
+  const found: string[] = [];
+  for (const name of names.sort(compareText)) {
+    if (!name.endsWith('.yaml')) continue;
+    if (await beginsWith(join(dir, name), policyFileHeader(name.slice(0, -'.yaml'.length)))) found.push(name);
+  }
+  return found;
 }
 
 /**
  * Writes each file as it is rendered, in pieces, so that the files are never held; under temporary
- * names renamed into place once all are written (see writeOutputFiles).
+ * names renamed into place once all are written (see writeOutputFiles). The files of an earlier run
+ * (earlierPolicyFiles) that this run does not write are removed with them, all or nothing, when their
+ * namespace is one the run covers (`namespaces`: those `--namespace` named, if any), and kept when not.
  */
-export async function writeFiles(dir: string, files: PolicyFiles): Promise<void> {
-  await writeOutputFiles(dir, files.pieces());
+export async function writeFiles(
+  dir: string,
+  files: PolicyFiles,
+  namespaces?: readonly string[],
+): Promise<OutputChanges> {
+  const writing = new Set(files.names());
+  const earlier = (await earlierPolicyFiles(dir)).filter((name) => !writing.has(name));
+  const covered = (name: string) => covers(namespaces, name.slice(0, -'.yaml'.length));
+  const removed = await writeOutputFiles(dir, files.pieces(), { remove: earlier.filter(covered) });
+  return { removed, kept: earlier.filter((name) => !covered(name)) };
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -308,8 +391,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.err(summary(result, out));
     throw new InputError(`no policy proposed: ${none}; nothing written`);
   }
-  await writeFiles(out, result.files);
-  if (!values.quiet) io.out(summary(result, out));
+  const changes = await writeFiles(out, result.files, values.namespace);
+  if (!values.quiet) io.out(summary(result, out, changes));
   return EXIT.ok;
 }
 
