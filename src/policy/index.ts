@@ -264,8 +264,11 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       else {
         // The port the edge used, the API server's too (a connection to the kubernetes Service's
         // ClusterIP arrives translated to its endpoints' port): an endpoint port no edge used stays closed.
+        // A named port is resolved on the destination pod, so it is written only where the rule selects
+        // the destination by its pods; an ipBlock (a host-network workload's node addresses) gets the number.
         const r = ruleFor(egress, src.id, peer.id, peer.peers);
-        addPort(r, e.protocol, dst ? portFor(dst, e.protocol, e.port, opts) : e.port, e);
+        const byPods = peer.peers.every((p) => p.podSelector !== undefined);
+        addPort(r, e.protocol, dst && byPods ? portFor(dst, e.protocol, e.port, opts) : e.port, e);
         if (peer.names) for (const nm of peer.names) if (!r.names.includes(nm)) r.names.push(nm);
       }
     }

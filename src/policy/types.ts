@@ -7,7 +7,11 @@ export interface PolicyOptions {
    * kube-system, kube-public and kube-node-lease.
    */
   namespaces?: readonly string[];
-  /** Use the destination's named container port in ingress rules when it has one. Default false. */
+  /**
+   * Use the destination's named container port when it has one, where the rule selects the destination
+   * by its pods (every ingress rule; egress rules to pods chosen by selectors, never to an ipBlock: a
+   * port name is resolved on the destination pod). Default false.
+   */
   namedPorts?: boolean;
   /**
    * Prefix length external (world) IPv4 peers are widened to; 32 keeps single addresses. IPv6 peers use

@@ -152,6 +152,44 @@ describe('microseg recommend on the demo', () => {
     }
   });
 
+  it('with --named-ports passes its own proof: a port name only where the rule selects the destination pods', async () => {
+    const snapshot = snapshotFromObjects(demo.objects, 'demo');
+    const r = await recommend(snapshot, readFlows(join(dir, 'flows.jsonl.gz')), {
+      policy: { namedPorts: true },
+    });
+    expect(r.proof.blocked).toEqual([]);
+    const policy = (name: string) =>
+      r.analysis.proposal.policies.find(
+        (p) => p.metadata.namespace === 'monitoring' && p.metadata.name === name,
+      )!;
+    const prometheus = policy('microseg-prometheus');
+    // node-exporter is host-network: its rule is an ipBlock of node addresses, which a port name
+    // (resolved on a destination pod) never matches, so it keeps the number.
+    const toNodes = prometheus.spec.egress!.filter((e) => e.to!.every((p) => p.ipBlock !== undefined));
+    expect(toNodes.flatMap((e) => e.ports)).toContainEqual({ protocol: 'TCP', port: 9100 });
+    expect(toNodes.flatMap((e) => e.ports!.map((p) => typeof p.port))).not.toContain('string');
+    // Egress to pods selected by labels, and ingress to the policy's own pods, use the name.
+    const toPods = prometheus.spec.egress!.filter((e) => e.to!.every((p) => p.podSelector !== undefined));
+    expect(toPods.flatMap((e) => e.ports)).toContainEqual({ protocol: 'TCP', port: 'metrics' });
+    const io = captureIO();
+    const out = join(dir, 'named');
+    const code = await runCli(
+      [
+        'recommend',
+        '--flows',
+        join(dir, 'flows.jsonl.gz'),
+        '--cluster',
+        join(dir, 'cluster.json'),
+        '--out',
+        out,
+        '--named-ports',
+      ],
+      io,
+    );
+    expect(io.stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
   it('keeps the connection the cluster denies denied', async () => {
     const snapshot = snapshotFromObjects(demo.objects, 'demo');
     const r = await recommend(snapshot, readFlows(join(dir, 'flows.jsonl.gz')));

@@ -47,7 +47,8 @@ options:
   --strict                 stop at the first bad input line
   --namespace NS           write policies for this namespace (repeatable; default: every observed
                            namespace except kube-system, kube-public, kube-node-lease)
-  --named-ports            use the destination's named container ports in rules
+  --named-ports            use the destination's named container ports in rules that select its pods
+                           (numbers in egress rules to an ipBlock, such as a host-network workload's nodes)
   --external-prefix N      widen external IPv4 peers to /N (default 32)
   --external-prefix-v6 N   widen external IPv6 peers to /N (default 128)
   --world-ingress MODE     any (default): internet-facing workloads accept 0.0.0.0/0 and ::/0 on observed
