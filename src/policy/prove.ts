@@ -1,6 +1,6 @@
 /**
  * The proof step of `recommend`: the proposal, applied on top of the cluster's own policies, must admit
- * every observed connection. Observed graph edges become engine queries between real pods (or
+ * every observed connection: none blocked, and none it could not check. Observed graph edges become engine queries between real pods (or
  * addresses) and `verifyProposal` does the rest, including excess reachability.
  */
 import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
@@ -36,11 +36,18 @@ export interface Proof {
    */
   checked: number;
   /**
-   * Blocked connections as `edge id: reason`, sorted: those the engine finds blocked, and allowed edges on
-   * TCP, UDP or SCTP that it cannot place while the proposal isolates one of their ends. An edge of the
-   * API server checked at several of its addresses names the first it is blocked at.
+   * Blocked connections as `edge id: reason`, sorted: those the engine checked and finds blocked; `checked
+   * - blocked.length` is `report.allowedObserved`. An edge of the API server checked at several of its
+   * addresses names the first it is blocked at.
    */
   blocked: string[];
+  /**
+   * Observed connections that could not be checked, as `edge id: why`, sorted: allowed edges on TCP, UDP or
+   * SCTP with an end the engine cannot place (no address is known for it) while the proposal isolates one
+   * of their ends. Not proven allowed, so a proposal with one is not written, as with a blocked one; they
+   * are not in `checked`, so checked + unchecked is every observed connection the proof is about.
+   */
+  unchecked: string[];
   /**
    * Edges the proof does not count, which the proposal blocks all the same, as `edge id: why`, sorted:
    * edges whose every observation was dropped (the engine finds them still blocked), and edges on a protocol
@@ -226,13 +233,18 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
       `${id}: ${b.reason}${notes.get(b.connection) ?? ''}${notWrittenNote(notWritten.get(id))}`,
     );
   }
-  const blocked = [...blockedEdges.values(), ...unplaced].sort();
   return {
     report: { ...report, allowedObserved: checked - blockedEdges.size },
     checked,
-    blocked,
+    blocked: [...blockedEdges.values()].sort(),
+    unchecked: unplaced.sort(),
     willBeBlocked: willBeBlocked.sort(),
   };
+}
+
+/** Is the proposal not proven to admit every observed connection (one blocked, or one not checked)? */
+export function proofFails(proof: Proof): boolean {
+  return proof.blocked.length > 0 || proof.unchecked.length > 0;
 }
 
 function isL4(p: string): p is L4Protocol {

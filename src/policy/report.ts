@@ -76,9 +76,11 @@ export function buildReport(
     },
     verification: proof
       ? {
+          observedConnections: proof.checked + proof.unchecked.length,
           checkedConnections: proof.checked,
           allowedObserved: proof.report.allowedObserved,
           blocked: proof.blocked,
+          unchecked: proof.unchecked,
           willBeBlocked: proof.willBeBlocked,
           excessCount: proof.report.excessCount,
           allowedTuples: proof.report.allowedTuples,

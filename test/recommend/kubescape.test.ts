@@ -230,9 +230,15 @@ describe('recommend on the Kubescape sample', () => {
         '  no workload of the snapshot has pods labelled app=otel-collector in namespace kubescape: a flow endpoint selecting them is unknown\n',
     );
     expect(io.stderr).toContain(
-      'microseg recommend: not written: the proposal would block 1 observed connection(s):\n' +
+      'microseg recommend: not written: 1 observed connection(s) could not be checked, so the proposal is not proven to allow them:\n' +
         '  kubescape/Deployment/operator->unknown:4317/TCP: cannot be checked',
     );
+    // Allowed, blocked and not checked add up to the connections observed.
+    const [, allowed, total] =
+      /verification: (\d+)\/(\d+) observed connection\(s\) allowed, 0 BLOCKED, 1 COULD NOT BE CHECKED /.exec(
+        io.stderr,
+      )!;
+    expect(Number(allowed) + 1).toBe(Number(total));
     await expect(readdir(out)).rejects.toThrow(/ENOENT/);
   });
 });

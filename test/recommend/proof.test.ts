@@ -100,13 +100,27 @@ describe('ingress the proposal used to leave to the default deny', () => {
       reason: `ingress to shop/Deployment/cart: the API server address is unknown (no default/kubernetes endpoints in the snapshot)`,
     });
     const unknown = 'the API server address is unknown (no default/kubernetes endpoints in the snapshot)';
-    // The egress of cart's watch to the API server goes the same way.
-    expect(r.proof.blocked).toEqual([
+    // The egress of cart's watch to the API server goes the same way. Neither is blocked by the engine:
+    // they could not be checked, which fails the proof all the same.
+    expect(r.proof.blocked).toEqual([]);
+    expect(r.proof.unchecked).toEqual([
       `${edge}: cannot be checked: no address is known for kube-apiserver, so no rule can admit it` +
         ` (no rule written: ingress to shop/Deployment/cart: ${unknown})`,
       'shop/Deployment/cart->kube-apiserver:6443/TCP: cannot be checked: no address is known for kube-apiserver,' +
         ` so no rule can admit it (no rule written: egress from shop/Deployment/cart: ${unknown})`,
     ]);
+    // Allowed, blocked and not checked add up, in the summary and in report.json.
+    const { checked } = r.proof;
+    expect(r.proof.report.allowedObserved).toBe(checked);
+    expect(summary(r, 'out')).toContain(
+      `verification: ${checked}/${checked + 2} observed connection(s) allowed, 0 BLOCKED, 2 COULD NOT BE CHECKED (no address is known for an end: not proven allowed); `,
+    );
+    const v = (r.report as { verification: Record<string, unknown> }).verification;
+    expect(v.observedConnections).toBe(checked + 2);
+    expect(v.checkedConnections).toBe(checked);
+    expect(v.allowedObserved).toBe(checked);
+    expect(v.blocked).toEqual([]);
+    expect(v.unchecked).toEqual(r.proof.unchecked);
   });
 
   it('writes no ipBlock for a pod-network address no pod held, and refuses the proposal', async () => {
@@ -184,7 +198,9 @@ describe('the proof checks the edges no rule was written for', () => {
     expect(r.proof.blocked[0]).toContain(
       '(no rule written: ingress to shop/StatefulSet/db: shop/Pod/debug has no stable labels',
     );
-    expect(summary(r, 'out')).toContain('1 BLOCKED');
+    expect(summary(r, 'out')).toContain(
+      `verification: ${r.proof.checked - 1}/${r.proof.checked} observed connection(s) allowed, 1 BLOCKED, 0 COULD NOT BE CHECKED`,
+    );
   });
 
   it('names the connections it leaves out and the proposal blocks: dropped-only and ICMP', async () => {

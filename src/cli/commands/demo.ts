@@ -19,6 +19,7 @@ import { snapshotFromObjects } from '../../model/snapshot.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
 import type { Analysis } from '../../pipeline.ts';
 import { stableJson } from '../../policy/render.ts';
+import { proofFails } from '../../policy/prove.ts';
 import { createApp } from '../../server/app.ts';
 import { offlineAudit } from '../../server/audit.ts';
 import { analysisSource } from '../../server/source.ts';
@@ -131,9 +132,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   });
   const result = await recommend(snapshot, readFlows(join(inputs, 'flows.jsonl')));
   const policiesDir = join(out, 'policies');
-  if (result.proof.blocked.length > 0) {
+  if (proofFails(result.proof)) {
     io.err(summary(result, policiesDir));
-    io.err('microseg demo: the proposal would block observed connections; see above\n');
+    io.err('microseg demo: the proposal is not proven to allow every observed connection; see above\n');
     return EXIT.findings;
   }
   const changes = await writeFiles(policiesDir, result.files);

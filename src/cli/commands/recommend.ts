@@ -17,7 +17,7 @@ import type { Analysis, PipelineOptions } from '../../pipeline.ts';
 import { aggregateFlows, analyse } from '../../pipeline.ts';
 import { buildIdentity } from '../../identity/index.ts';
 import type { Proof } from '../../policy/prove.ts';
-import { proveProposal } from '../../policy/prove.ts';
+import { proofFails, proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, policyFileHeader, stableJsonPieces } from '../../policy/render.ts';
 import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
 import { buildReport } from '../../policy/report.ts';
@@ -194,6 +194,25 @@ export function noPolicyReason(
   return `no policy could be written for the workloads observed in ${scoped.join(', ')} (see above)`;
 }
 
+/**
+ * Why a proposal is not written: the observed connections it would block, and those the proof could not
+ * check (not proven allowed), each listed.
+ */
+export function notProvenMessage(command: string, proof: Proof): string {
+  const parts: string[] = [];
+  if (proof.blocked.length > 0)
+    parts.push(
+      `the proposal would block ${proof.blocked.length} observed connection(s):\n`,
+      ...proof.blocked.map((b) => `  ${b}\n`),
+    );
+  if (proof.unchecked.length > 0)
+    parts.push(
+      `${parts.length > 0 ? 'and ' : ''}${proof.unchecked.length} observed connection(s) could not be checked, so the proposal is not proven to allow them:\n`,
+      ...proof.unchecked.map((b) => `  ${b}\n`),
+    );
+  return `${command}: not written: ${parts.join('')}`;
+}
+
 /** Segments named in the summary before it says how many more there are. */
 const SUMMARY_SEGMENTS = 8;
 
@@ -222,9 +241,13 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
       (more > 0 ? `, and ${more} more (largest first; all in report.json)` : ''),
   );
   const v = r.proof.report;
+  // Allowed, blocked and not checked add up to the connections observed.
+  const unchecked = r.proof.unchecked.length;
   lines.push(
-    `verification: ${v.allowedObserved}/${r.proof.checked} observed connection(s) allowed` +
-      (r.proof.blocked.length > 0 ? `, ${r.proof.blocked.length} BLOCKED` : '') +
+    `verification: ${v.allowedObserved}/${r.proof.checked + unchecked} observed connection(s) allowed` +
+      (proofFails(r.proof)
+        ? `, ${r.proof.blocked.length} BLOCKED, ${unchecked} COULD NOT BE CHECKED (no address is known for an end: not proven allowed)`
+        : '') +
       `; ${v.excessCount} allowed workload pair/port tuple(s) never observed (permissiveness ${v.permissiveness.toFixed(2)})`,
   );
   if (r.proof.willBeBlocked.length > 0)
@@ -235,7 +258,7 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
   // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
   // report.json would list are listed here then (edges not expressible only when no policy is
   // proposed: each blocked connection names why no rule was written for it).
-  const blocked = r.proof.blocked.length > 0;
+  const blocked = proofFails(r.proof);
   const written = !blocked && proposal.policies.length > 0;
   const listed = (header: string, items: string[], list = true) => {
     if (items.length === 0) return;
@@ -378,12 +401,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.err(formatIngestStats(reader.stats));
     throw new InputError(noFlowsMessage(reader.stats, values.format && `--format ${values.format}`));
   }
-  if (result.proof.blocked.length > 0) {
+  if (proofFails(result.proof)) {
     io.err(summary(result, out));
-    io.err(
-      `microseg recommend: not written: the proposal would block ${result.proof.blocked.length} observed connection(s):\n`,
-    );
-    for (const b of result.proof.blocked) io.err(`  ${b}\n`);
+    io.err(notProvenMessage('microseg recommend', result.proof));
     return EXIT.findings;
   }
   // Flows were read, and not one gave a policy: an empty proposal is no result to write.
