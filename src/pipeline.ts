@@ -97,6 +97,7 @@ export function analyse(input: AnalyseInput, opts: PipelineOptions = {}): Analys
       clusterDNSServicePorts: input.identity.clusterDNSServicePorts,
       apiserverEndpoints: input.identity.apiserverEndpoints,
       podNetworks: input.identity.podNetworks,
+      ipv6: input.identity.ipv6,
       membership: segments.membership,
     },
     opts.policy,

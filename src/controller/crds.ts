@@ -236,7 +236,7 @@ export function segmentationCRD(): Schema {
             default: false,
           }),
           worldIngress: str(
-            'Ingress from the internet to load-balanced workloads: any allows 0.0.0.0/0 and ::/0 on the observed ports; observed allows only client addresses seen. Default any.',
+            'Ingress from the internet to load-balanced workloads: any allows 0.0.0.0/0 minus the IPv4 pod networks, and in a cluster that has IPv6 (an IPv6 pod address or ClusterIP) ::/0 minus the IPv6 pod networks too, on the observed ports; observed allows only client addresses seen. Default any.',
             { enum: ['any', 'observed'], default: 'any' },
           ),
         },

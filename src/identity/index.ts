@@ -151,6 +151,8 @@ export interface Identity {
    * IPv6 one. Rules meant for the internet exclude them, so they never admit in-cluster pods.
    */
   podNetworks: string[];
+  /** Does the cluster have IPv6: an IPv6 pod address or Service ClusterIP in the snapshot (dual-stack or IPv6)? */
+  ipv6: boolean;
   clusterDNS: string[];
   /**
    * The targetPorts of the `kube-system/kube-dns` Service's port 53 that are numbers, UDP and TCP
@@ -397,6 +399,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   }
   for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
   let clusterDNSServicePorts: DNSPort[] = [];
+  let serviceIPv6 = false;
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
@@ -404,6 +407,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const entry: ServiceEntry = { service: svc, backing, slices };
     for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
       if (ip === 'None' || ip === '') continue;
+      if (ip.includes(':')) serviceIPv6 = true;
       // The API server's Service too: a connection to its ClusterIP (443) reaches the API server on its
       // endpoints' port (6443), which is what its rule must name.
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
@@ -990,6 +994,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     apiserverIPs,
     apiserverEndpoints,
     podNetworks,
+    ipv6: serviceIPv6 || podNetworks.some((n) => n.includes(':')),
     clusterDNS,
     clusterDNSServicePorts,
     warnings,

@@ -58,6 +58,11 @@ export interface ProposeInput {
   apiserverEndpoints: { ips: readonly string[] };
   /** Pod networks (CIDRs) excluded from rules meant for the internet. */
   podNetworks?: readonly string[];
+  /**
+   * Does the cluster have IPv6 (`Identity.ipv6`)? Internet-facing workloads then accept `::/0` besides
+   * `0.0.0.0/0` under `worldIngress: any`, whichever family the clients observed used.
+   */
+  ipv6?: boolean;
   /** Workload id → segment id, to label policies. */
   membership?: Readonly<Record<string, string>>;
 }
@@ -203,10 +208,19 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         return { id: remoteId, peers: [{ ipBlock: { cidr: hostCIDR(n.ip!) } }] };
       case 'world': {
         if (direction === 'ingress' && (opts.worldIngress ?? 'any') === 'any' && acceptsInternet(local)) {
+          // The whole internet of each family the cluster serves (both in a cluster that has IPv6, else
+          // the client's), minus the pod networks of that family: clients cannot be enumerated. One rule
+          // for every client, whatever its family.
           const v6 = !isIPv4(n.ip!);
-          const except = (input.podNetworks ?? []).filter((c) => c.includes(':') === v6);
-          const ipBlock = { cidr: v6 ? '::/0' : '0.0.0.0/0', ...(except.length > 0 ? { except } : {}) };
-          return { id: v6 ? 'world:any-v6' : 'world:any-v4', peers: [{ ipBlock }] };
+          const families = input.ipv6 ? [false, true] : [v6];
+          const peers = families.map((six): NetworkPolicyPeer => {
+            const except = (input.podNetworks ?? []).filter((c) => c.includes(':') === six);
+            return {
+              ipBlock: { cidr: six ? '::/0' : '0.0.0.0/0', ...(except.length > 0 ? { except } : {}) },
+            };
+          });
+          const id = input.ipv6 ? 'world:any' : v6 ? 'world:any-v6' : 'world:any-v4';
+          return { id, peers };
         }
         const cidr = externalCIDR(n.ip!);
         return { id: `world:${cidr}`, peers: [{ ipBlock: { cidr } }], names: n.names ?? [] };

@@ -21,7 +21,8 @@ export interface PolicyOptions {
   externalPrefixV6?: number;
   /**
    * Ingress from the internet to workloads behind a LoadBalancer/NodePort Service or to an ingress
-   * controller: `any` allows 0.0.0.0/0 and ::/0 on the observed ports (clients cannot be enumerated);
+   * controller: `any` allows 0.0.0.0/0, and ::/0 too in a cluster that has IPv6, each minus the pod
+   * networks of its family, on the observed ports (clients cannot be enumerated);
    * `observed` allows only the client addresses seen. Default `any`.
    */
   worldIngress?: 'any' | 'observed';

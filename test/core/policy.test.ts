@@ -45,11 +45,60 @@ describe('policy synthesis options', () => {
       to: [{ ipBlock: { cidr: '2a00:1450:4001:82a::/64' } }],
       ports: [{ protocol: 'TCP', port: 443 }],
     });
+    // The cluster has IPv6, so the internet of both families, each minus its pod networks.
     expect(policy.spec.ingress).toContainEqual({
-      from: [{ ipBlock: { cidr: '::/0', except: ['fd00:10::/48'] } }],
+      from: [
+        { ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.0.0/16'] } },
+        { ipBlock: { cidr: '::/0', except: ['fd00:10::/48'] } },
+      ],
       ports: [{ protocol: 'TCP', port: 8080 }],
     });
     expect(r.identity.podNetworks).toEqual(['10.244.0.0/16', 'fd00:10::/48']);
+  });
+
+  it('with worldIngress any admits ::/0 too in a cluster that has IPv6, and only 0.0.0.0/0 in an IPv4 one', async () => {
+    // The fixture's internet client of the load-balanced frontend is IPv4 (203.0.113.9).
+    const frontendIngress = (r: Awaited<ReturnType<typeof runPipeline>>) =>
+      r.proposal.policies
+        .find((p) => p.metadata.name === 'microseg-frontend')!
+        .spec.ingress!.filter((i) => i.from!.some((f) => f.ipBlock?.cidr.endsWith('/0')));
+    const v4 = await runPipeline(fixtureSnapshot(), fixtureFlows());
+    expect(v4.identity.ipv6).toBe(false);
+    expect(frontendIngress(v4)).toEqual([
+      {
+        from: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.0.0/16'] } }],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+    ]);
+    // Dual-stack pods: the same IPv4 client gives one rule of both families, each minus its pod networks.
+    const dual = fixtureSnapshot();
+    for (const p of dual.pods)
+      if (p.status?.podIP)
+        p.status.podIPs = [{ ip: p.status.podIP }, { ip: `fd00:10:0:1::${p.status.podIP.split('.')[3]}` }];
+    const both = await runPipeline(dual, fixtureFlows());
+    expect(both.identity.ipv6).toBe(true);
+    const expected = [
+      {
+        from: [
+          { ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.0.0/16'] } },
+          { ipBlock: { cidr: '::/0', except: ['fd00:10::/48'] } },
+        ],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+    ];
+    expect(frontendIngress(both)).toEqual(expected);
+    // An IPv6 ClusterIP alone says the cluster has IPv6; an IPv6 client joins the same rule.
+    const svc = fixtureSnapshot();
+    svc.services[0]!.spec.clusterIPs = [svc.services[0]!.spec.clusterIP!, 'fd00:10:96::a'];
+    const v6client = { ...fixtureFlows()[0]!, src: { ip: '2001:db8::9', reserved: 'world' as const } };
+    const bySvc = await runPipeline(svc, [...fixtureFlows(), v6client]);
+    expect(bySvc.identity.ipv6).toBe(true);
+    expect(frontendIngress(bySvc)).toEqual([
+      {
+        from: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.0.0/16'] } }, { ipBlock: { cidr: '::/0' } }],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+    ]);
   });
 
   it('names the prefix a private address is allowed as', async () => {

@@ -51,8 +51,9 @@ options:
                            (numbers in egress rules to an ipBlock, such as a host-network workload's nodes)
   --external-prefix N      widen external IPv4 peers to /N (default 32)
   --external-prefix-v6 N   widen external IPv6 peers to /N (default 128)
-  --world-ingress MODE     any (default): internet-facing workloads accept 0.0.0.0/0 and ::/0 on observed
-                           ports; observed: only the client addresses seen
+  --world-ingress MODE     any (default): internet-facing workloads accept 0.0.0.0/0, and ::/0 too in a
+                           cluster with IPv6 pod or Service addresses, each minus the pod networks, on
+                           observed ports; observed: only the client addresses seen
   --include-dropped        also allow connections whose every observation was dropped
   --no-default-deny        do not write the per-namespace default-deny policy
   --resolution R           Louvain resolution (default 1)
