@@ -109,11 +109,21 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       if (w) observedNamespaces.add(w.namespace);
     }
   }
+  // Only namespaces with an observed workload: a default deny alone would cut off a namespace whose
+  // traffic nobody saw. One asked for (`--namespace`, a Segmentation's selector) without one is named.
   const namespaces = [
     ...(opts.namespaces
       ? new Set(opts.namespaces)
       : [...observedNamespaces].filter((ns) => !SYSTEM_NAMESPACES.includes(ns))),
-  ].sort();
+  ]
+    .filter((ns) => {
+      if (observedNamespaces.has(ns)) return true;
+      warnings.push(
+        `namespace ${ns}: no workload of it was observed in the flows; no policy is proposed for it (a default deny alone would cut off traffic nobody saw)`,
+      );
+      return false;
+    })
+    .sort();
   const inScope = new Set(namespaces);
 
   const ingress = new Map<string, Map<string, RuleAcc>>();

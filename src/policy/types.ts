@@ -4,7 +4,8 @@ import type { Protocol } from '../flows/types.ts';
 export interface PolicyOptions {
   /**
    * Namespaces to write policies for. Default: every namespace holding an observed workload, except
-   * kube-system, kube-public and kube-node-lease.
+   * kube-system, kube-public and kube-node-lease. One named here that holds no observed workload gets no
+   * policy, not even a default deny, and a warning.
    */
   namespaces?: readonly string[];
   /**

@@ -132,6 +132,22 @@ describe('policy synthesis options', () => {
     ]);
   });
 
+  it('proposes nothing, not even a default deny, for a namespace asked for with no observed workload', async () => {
+    // What a Segmentation selecting a namespace whose traffic was not learned yet gives too.
+    const snap = fixtureSnapshot();
+    snap.namespaces.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'quiet' } });
+    const r = await runPipeline(snap, fixtureFlows(), { policy: { namespaces: ['shop', 'quiet'] } });
+    expect(r.proposal.namespaces).toEqual(['shop']);
+    expect(r.proposal.policies.filter((p) => p.metadata.namespace !== 'shop')).toEqual([]);
+    expect(r.proposal.policies[0]!.metadata).toMatchObject({
+      namespace: 'shop',
+      name: 'microseg-default-deny',
+    });
+    expect(r.proposal.warnings).toContain(
+      'namespace quiet: no workload of it was observed in the flows; no policy is proposed for it (a default deny alone would cut off traffic nobody saw)',
+    );
+  });
+
   it('writes no default deny when told, and only for the namespaces asked', async () => {
     const r = await runPipeline(fixtureSnapshot(), fixtureFlows(), {
       policy: { defaultDeny: false, namespaces: ['kube-system'] },

@@ -278,6 +278,65 @@ describe('microseg recommend refuses and explains', () => {
     await expect(readdir(join(d, 'out'))).rejects.toThrow(/ENOENT/);
   });
 
+  it('refuses a --namespace the snapshot does not have, naming the closest it has, before writing anything', async () => {
+    const args = (ns: string, out: string) => [
+      'recommend',
+      '--flows',
+      join(dir, 'flows.jsonl.gz'),
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--out',
+      join(dir, out),
+      '--namespace',
+      ns,
+    ];
+    for (const [ns, message] of [
+      ['nosuchns', 'microseg recommend: --namespace nosuchns: the snapshot has no namespace nosuchns\n'],
+      [
+        'shopp',
+        'microseg recommend: --namespace shopp: the snapshot has no namespace shopp (did you mean shop?)\n',
+      ],
+    ] as const) {
+      const io = captureIO();
+      expect(await runCli(args(ns, `ns-${ns}`), io)).toBe(2);
+      expect(io.stderr).toBe(message);
+      await expect(readdir(join(dir, `ns-${ns}`))).rejects.toThrow(/ENOENT/);
+    }
+  });
+
+  it('writes no lone default deny for a --namespace with no observed workload', async () => {
+    const base = [
+      'recommend',
+      '--flows',
+      join(dir, 'flows.jsonl.gz'),
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--namespace',
+      'kube-public',
+    ];
+    const warning =
+      'namespace kube-public: no workload of it was observed in the flows; no policy is proposed for it (a default deny alone would cut off traffic nobody saw)';
+    // Alone: no policy at all, the reason named, exit 2, nothing written.
+    const io = captureIO();
+    expect(await runCli([...base, '--out', join(dir, 'ns-alone')], io)).toBe(2);
+    expect(io.stderr).toContain(`  ${warning}\n`);
+    expect(io.stderr).toContain(
+      'microseg recommend: no policy proposed: no workload of kube-public (what --namespace names) was observed; the workloads observed are in batch, data, ingress-nginx, kube-system, monitoring, shop; nothing written\n',
+    );
+    await expect(readdir(join(dir, 'ns-alone'))).rejects.toThrow(/ENOENT/);
+    // Beside an observed one: that one's policies, a warning for the other, and no file for it.
+    const io2 = captureIO();
+    const out = join(dir, 'ns-beside');
+    expect(await runCli([...base, '--namespace', 'shop', '--out', out], io2)).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(['report.json', 'shop.yaml']);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
+      warnings: string[];
+      policies: { namespaces: string[] };
+    };
+    expect(report.policies.namespaces).toEqual(['shop']);
+    expect(report.warnings).toContain(warning);
+  });
+
   it('names missing and bad options', async () => {
     const cases: [string[], string][] = [
       [

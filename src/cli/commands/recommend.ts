@@ -22,7 +22,7 @@ import { PolicyFiles, policyFileHeader, stableJsonPieces } from '../../policy/re
 import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
 import { buildReport } from '../../policy/report.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { checkDistinctSources, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
+import { checkDistinctSources, checkNamespaces, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -46,7 +46,9 @@ options:
   --format FORMAT          auto (default), hubble, generic, inspektor-gadget, kubescape
   --strict                 stop at the first bad input line
   --namespace NS           write policies for this namespace (repeatable; default: every observed
-                           namespace except kube-system, kube-public, kube-node-lease)
+                           namespace except kube-system, kube-public, kube-node-lease); one the
+                           snapshot lacks is bad usage, one with no observed workload gets no policy
+                           (a warning)
   --named-ports            use the destination's named container ports in rules that select its pods
                            (numbers in egress rules to an ipBlock, such as a host-network workload's nodes)
   --external-prefix N      widen external IPv4 peers to /N (default 32)
@@ -189,7 +191,7 @@ export function noPolicyReason(
   const scope = new Set(analysis.proposal.namespaces);
   if (![...observed].some((ns) => scope.has(ns)))
     return namespaces !== undefined && namespaces.length > 0
-      ? `the workloads observed are in ${list}, which --namespace does not name`
+      ? `no workload of ${[...new Set(namespaces)].sort().join(', ')} (what --namespace names) was observed; the workloads observed are in ${list}`
       : `the workloads observed are in ${list}, for which no policy is written unless --namespace names it`;
   const scoped = [...observed].filter((ns) => scope.has(ns)).sort();
   return `no policy could be written for the workloads observed in ${scoped.join(', ')} (see above)`;
@@ -386,6 +388,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // Before any input is read: a run over millions of lines should not end on a mistyped --out.
   await checkOutputDir(out);
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
+  // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
+  if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
   const reader = readFlows(values.flows, {
     ...(values.format ? { format: values.format as FlowFormat } : {}),
     strict: values.strict === true,
