@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { loadSnapshotFiles, loadStrictSnapshot, readObjects } from '../src/cli/inputs.ts';
+import { loadSnapshotFiles, loadVerifySnapshot, readObjects } from '../src/cli/inputs.ts';
 import { InputError } from '../src/model/snapshot.ts';
 import { JsonObjectSplitter, streamJsonObjects } from '../src/model/stream.ts';
 
@@ -200,7 +200,7 @@ describe('snapshot files', () => {
     writeFileSync(join(sub, 'b.json'), JSON.stringify([pod('c')]));
     writeFileSync(join(sub, 'report.json'), '{"reportVersion": 1, "warnings": []}');
     writeFileSync(join(sub, 'notes.txt'), 'ignored');
-    const fromDir = await loadStrictSnapshot([sub], undefined);
+    const fromDir = await loadVerifySnapshot([sub], undefined, () => {});
     expect(fromDir.namespaces.map((n) => n.metadata.name)).toEqual(['shop']);
     expect(fromDir.pods.map((p) => p.metadata.name)).toEqual(['c']);
   });

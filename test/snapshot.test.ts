@@ -52,6 +52,29 @@ describe('snapshot loader', () => {
       }),
     ).toThrow('c.json: Widget w: unsupported kind Widget');
   });
+
+  it("takes only networking.k8s.io/v1's NetworkPolicy for one: Calico's is another kind", () => {
+    const text = JSON.stringify([
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'k', namespace: 's' },
+        spec: {},
+      },
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'c', namespace: 's' },
+        spec: {},
+      },
+    ]);
+    const snap = loadSnapshotText(text, 'c.json');
+    expect(snap.networkPolicies.map((p) => p.metadata.name)).toEqual(['k']);
+    expect(snap.others.map((o) => `${o.kind} ${o.metadata.name}`)).toEqual(['NetworkPolicy c']);
+    expect(() => loadSnapshotText(text, 'c.json', { unknownKinds: 'error' })).toThrow(
+      new InputError('c.json: NetworkPolicy s/c: unsupported kind NetworkPolicy of "projectcalico.org/v3"'),
+    );
+  });
 });
 
 describe('label selectors', () => {

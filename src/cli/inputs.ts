@@ -22,7 +22,7 @@ import {
 import { streamJsonObjects } from '../model/stream.ts';
 import type { IngestStats } from '../flows/reader.ts';
 import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
-import { VERIFY_EXTRA_KINDS } from '../verify/load.ts';
+import { snapshotWarnings } from '../verify/load.ts';
 import { compareText } from '../model/order.ts';
 
 export interface LoadOptions extends SnapshotOptions {
@@ -129,19 +129,33 @@ export async function loadIdentity(
   paths: readonly string[],
   identity: IdentityOptions | undefined,
   opts: LoadOptions = {},
+  warn: (message: string) => void = () => {},
 ): Promise<Identity> {
   const snapshot = await loadSnapshotFiles(paths, opts);
+  for (const w of snapshotWarnings(snapshot)) warn(w);
   // Reading leaves the parsed text's garbage behind; give it back before identity adds its own.
   releaseMemory();
   return buildIdentity(snapshot, identity);
 }
 
-/** Cluster and policy files for the verify commands: kinds no stage understands are an error. */
-export function loadStrictSnapshot(
+/**
+ * Cluster and policy files for the verify commands. Objects of kinds no stage reads are skipped, and
+ * they and the policy objects the engine cannot evaluate are told to `warn` (`snapshotWarnings`), as
+ * `recommend` and `graph` do.
+ */
+export async function loadVerifySnapshot(
   paths: readonly string[],
   stdin: LoadOptions['stdin'],
+  warn: (message: string) => void,
 ): Promise<ClusterSnapshot> {
-  return loadSnapshotFiles(paths, { stdin, unknownKinds: 'error', extraKinds: VERIFY_EXTRA_KINDS });
+  const snap = await loadSnapshotFiles(paths, { stdin });
+  for (const w of snapshotWarnings(snap)) warn(w);
+  return snap;
+}
+
+/** How a command that writes its result on standard output tells a warning: on standard error. */
+export function warnOnStderr(io: { err(text: string): void }, command: string): (message: string) => void {
+  return (message) => io.err(`microseg ${command}: warning: ${message}\n`);
 }
 
 /** The namespaces a snapshot knows: its Namespace objects, and those its namespaced objects are in. */

@@ -47,6 +47,9 @@ export function emptySnapshot(): ClusterSnapshot {
   };
 }
 
+/** The apiVersion of the NetworkPolicy the engine evaluates. */
+export const NETWORK_POLICY_API_VERSION = 'networking.k8s.io/v1';
+
 const WORKLOAD_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job']);
 const NAMESPACED_KINDS = new Set([
   'Pod',
@@ -176,7 +179,12 @@ export class SnapshotBuilder {
         snap.endpointSlices.push(k as EndpointSlice);
         break;
       case 'NetworkPolicy':
-        snap.networkPolicies.push(k as NetworkPolicy);
+        // Another API's NetworkPolicy (Calico's projectcalico.org/v3) is no Kubernetes NetworkPolicy.
+        if (o.apiVersion !== undefined && o.apiVersion !== NETWORK_POLICY_API_VERSION) {
+          if (this.opts.unknownKinds === 'error')
+            throw new InputError(`${where}: unsupported kind ${o.kind} of ${JSON.stringify(o.apiVersion)}`);
+          snap.others.push(t as OtherObject);
+        } else snap.networkPolicies.push(k as NetworkPolicy);
         break;
       case 'CronJob':
         snap.cronJobs.push(k as CronJob);

@@ -15,6 +15,8 @@ export function buildReport(
   analysis: Analysis,
   ingest: IngestStats | undefined,
   proof: Proof | undefined,
+  /** Warnings about the snapshot's input (objects skipped, policies not evaluated). */
+  inputWarnings: readonly string[] = [],
 ): object {
   const { graph, segments, proposal, identity } = analysis;
   const byKind: Record<string, number> = {};
@@ -23,7 +25,7 @@ export function buildReport(
   const unattributed =
     analysis.unattributedFlows ??
     countFlows(graph.edges.filter((e) => e.source.startsWith('unknown') || e.target.startsWith('unknown')));
-  const warnings = [...identity.warnings, ...proposal.warnings];
+  const warnings = [...inputWarnings, ...identity.warnings, ...proposal.warnings];
   if (unattributed > 0)
     warnings.push(`${unattributed} flow(s) have an end that could not be attributed to a workload or peer`);
   if (ingest && ingest.lostEvents !== 0)

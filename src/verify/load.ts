@@ -11,6 +11,7 @@ import { parseAddr } from './ip.ts';
 import type { Endpoint, L4Protocol, Query } from './types.ts';
 import { PROTOCOLS } from './types.ts';
 import { CLUSTER_POLICY_KINDS } from './validate.ts';
+import { compareText } from '../model/order.ts';
 
 /** Kinds accepted in --cluster/--policies besides those the snapshot models. */
 export const VERIFY_EXTRA_KINDS: readonly string[] = [
@@ -23,6 +24,60 @@ export const VERIFY_EXTRA_KINDS: readonly string[] = [
   'HorizontalPodAutoscaler',
   'PodDisruptionBudget',
 ];
+
+/** Kinds read from a snapshot's `others` by some stage (the snapshot models the rest itself). */
+const READ_OTHER_KINDS: ReadonlySet<string> = new Set([...CLUSTER_POLICY_KINDS, 'Node', 'Endpoints']);
+
+/** Policy kinds named in the warning besides any other kind ending in `NetworkPolicy`. */
+const POLICY_KINDS: ReadonlySet<string> = new Set([
+  'CiliumNetworkPolicy',
+  'CiliumClusterwideNetworkPolicy',
+  'GlobalNetworkPolicy',
+  'NetworkPolicy',
+]);
+
+/** Unevaluated policy objects named in the warning before it says how many more there are. */
+const NAMED_POLICIES = 10;
+
+/**
+ * What a snapshot holds that microseg does not read, as warnings: objects of kinds no stage reads
+ * (skipped, counted by kind), and, apart and first, policy objects the semantics engine cannot evaluate
+ * (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Calico's NetworkPolicy and GlobalNetworkPolicy,
+ * any other kind ending in NetworkPolicy), which no proof or verdict takes into account. The same in
+ * every command that reads a snapshot; empty when there is nothing to say.
+ */
+export function snapshotWarnings(snap: ClusterSnapshot): string[] {
+  const skipped = new Map<string, number>();
+  const policies: string[] = [];
+  for (const o of snap.others) {
+    if (READ_OTHER_KINDS.has(o.kind)) continue;
+    if (POLICY_KINDS.has(o.kind) || o.kind.endsWith('NetworkPolicy')) {
+      const ns = o.metadata.namespace;
+      const api = typeof o.apiVersion === 'string' ? ` (${o.apiVersion})` : '';
+      policies.push(`${o.kind} ${ns ? `${ns}/` : ''}${o.metadata.name}${api}`);
+      continue;
+    }
+    skipped.set(o.kind, (skipped.get(o.kind) ?? 0) + 1);
+  }
+  const out: string[] = [];
+  if (policies.length > 0) {
+    policies.sort(compareText);
+    const more = policies.length - NAMED_POLICIES;
+    out.push(
+      `NOT EVALUATED: ${policies.length} policy object(s) of kinds microseg cannot evaluate, left out of every proof and verdict, so what they deny or allow is not taken into account: ` +
+        policies.slice(0, NAMED_POLICIES).join(', ') +
+        (more > 0 ? `, and ${more} more` : ''),
+    );
+  }
+  if (skipped.size > 0) {
+    const kinds = [...skipped].sort(([a], [b]) => compareText(a, b));
+    const total = kinds.reduce((n, [, c]) => n + c, 0);
+    out.push(
+      `skipped ${total} object(s) of kinds microseg does not read: ${kinds.map(([k, c]) => `${k} (${c})`).join(', ')}`,
+    );
+  }
+  return out;
+}
 
 export async function readText(path: string, stdin?: NodeJS.ReadableStream): Promise<string> {
   if (path === '-') {

@@ -4,7 +4,7 @@
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
 import { parseArgs } from 'node:util';
-import { loadStrictSnapshot } from '../inputs.ts';
+import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { mergeSnapshots } from '../../model/snapshot.ts';
@@ -88,12 +88,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
   if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
   const options = parseEngineOptions(values);
-  const cluster = await loadStrictSnapshot([values.cluster], io.stdin);
+  const warn = warnOnStderr(io, 'blast-radius');
+  const cluster = await loadVerifySnapshot([values.cluster], io.stdin, warn);
   const target = workloadEndpoint(cluster, values.workload);
   const before = engineFromSnapshot(cluster, options);
   const after = values.proposal
     ? engineFromSnapshot(
-        mergeSnapshots(cluster, await loadStrictSnapshot([values.proposal], io.stdin)),
+        mergeSnapshots(cluster, await loadVerifySnapshot([values.proposal], io.stdin, warn)),
         options,
       )
     : undefined;

@@ -3,7 +3,7 @@
  * --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
 import { parseArgs } from 'node:util';
-import { loadStrictSnapshot } from '../inputs.ts';
+import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -67,7 +67,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const to = parseEndpointArg(values.to!, '--to');
   const protocol = parseProtocolArg(values.protocol, '--protocol');
   const port = /^\d+$/.test(values.port!) ? Number(values.port) : values.port!;
-  const snap = await loadStrictSnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin);
+  const warn = warnOnStderr(io, 'explain');
+  const snap = await loadVerifySnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
   const v = engine.evaluate({ from, to, port, ...(protocol ? { protocol } : {}) }, 'explain');
   io.out(values.output === 'json' ? JSON.stringify(v, null, 2) + '\n' : formatVerdict(v));

@@ -7,7 +7,7 @@ import { InputError } from '../../model/snapshot.ts';
 import { runStreamedGraphPipeline } from '../../pipeline.ts';
 import { JsonArrayOf, stableJsonPieces } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { checkDistinctSources, loadIdentity, noFlowsMessage } from '../inputs.ts';
+import { checkDistinctSources, loadIdentity, noFlowsMessage, warnOnStderr } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
@@ -62,7 +62,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const opts = pipelineOptions(values);
   // Before any input is read: a run over millions of lines should not end on a mistyped --out.
   if (values.out) await checkOutputFile(values.out);
-  const identity = await loadIdentity(values.cluster, opts.identity, { extraKinds: VERIFY_EXTRA_KINDS });
+  const identity = await loadIdentity(
+    values.cluster,
+    opts.identity,
+    { extraKinds: VERIFY_EXTRA_KINDS },
+    warnOnStderr(io, 'graph'),
+  );
   // The snapshot is garbage now: give the set-up's memory back before the flows are read.
   releaseMemory();
   const reader = readFlows(values.flows, {

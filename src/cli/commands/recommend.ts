@@ -21,7 +21,7 @@ import { proofFails, proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, policyFileHeader, stableJsonPieces } from '../../policy/render.ts';
 import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
 import { buildReport } from '../../policy/report.ts';
-import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
+import { snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { checkDistinctSources, checkNamespaces, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
@@ -124,6 +124,8 @@ export interface RecommendResult {
   /** The policy files and report.json, rendered as they are read. */
   files: PolicyFiles;
   ingest: IngestStats | undefined;
+  /** What the snapshot holds that microseg does not read or cannot evaluate (`snapshotWarnings`). */
+  snapshotWarnings: string[];
 }
 
 /** The pure part of recommend: analysis, proof and file contents from a snapshot and flows. */
@@ -146,12 +148,13 @@ export async function recommend(
   });
   opts.afterProof?.();
   const ingest = flows instanceof FlowReader ? flows.stats : undefined;
-  const report = buildReport(analysis, ingest, proof);
+  const notRead = snapshotWarnings(snapshot);
+  const report = buildReport(analysis, ingest, proof, notRead);
   const files = new PolicyFiles(
     analysis.proposal.policies,
     new Map([['report.json', () => stableJsonPieces(report)]]),
   );
-  return { analysis, proof, report, files, ingest };
+  return { analysis, proof, report, files, ingest, snapshotWarnings: notRead };
 }
 
 /**
@@ -253,6 +256,9 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
         : '') +
       `; ${v.excessCount} allowed workload pair/port tuple(s) never observed (permissiveness ${v.permissiveness.toFixed(2)})`,
   );
+  // Said on lines of their own, not only counted among the warnings: a policy the proof leaves out
+  // may deny what it says is allowed.
+  lines.push(...r.snapshotWarnings);
   if (r.proof.willBeBlocked.length > 0)
     lines.push(
       `WILL BE BLOCKED by the proposal: ${r.proof.willBeBlocked.length} observed connection(s) the proof leaves out ` +

@@ -3,7 +3,7 @@
  * answers many connection queries at once, in order.
  */
 import { parseArgs } from 'node:util';
-import { loadStrictSnapshot } from '../inputs.ts';
+import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -47,7 +47,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.queries) throw new UsageError('--queries is required');
   if (values.output !== 'json') throw new UsageError(`--output ${values.output} is not supported (use json)`);
   const options = parseEngineOptions(values);
-  const snap = await loadStrictSnapshot([values.cluster, ...(values.policies ?? [])], io.stdin);
+  const warn = warnOnStderr(io, 'simulate');
+  const snap = await loadVerifySnapshot([values.cluster, ...(values.policies ?? [])], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
   const queries = parseQueries(await readText(values.queries, io.stdin), values.queries);
   const answers = queries.map((q, i) => {

@@ -1,0 +1,134 @@
+/**
+ * One behaviour in every command that reads a snapshot: objects of kinds microseg does not read are
+ * skipped and counted by kind, and policy objects the engine cannot evaluate (Cilium's, Calico's) are
+ * named in a warning of their own, since no proof or verdict takes them into account.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { captureIO } from '../../src/cli/io.ts';
+import { runCli } from '../../src/cli/main.ts';
+import { generateDemo } from '../../src/generate/demo.ts';
+import { writeLines } from '../../src/generate/write.ts';
+
+const NOT_EVALUATED =
+  'NOT EVALUATED: 3 policy object(s) of kinds microseg cannot evaluate, left out of every proof and verdict, so what they deny or allow is not taken into account: ' +
+  'CiliumClusterwideNetworkPolicy no-world (cilium.io/v2), CiliumNetworkPolicy shop/deny-world (cilium.io/v2), NetworkPolicy shop/calico-deny (projectcalico.org/v3)';
+const SKIPPED = 'skipped 3 object(s) of kinds microseg does not read: ConfigMap (1), Secret (2)';
+
+let dir: string;
+let plain: string;
+let cluster: string;
+let frontend: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'microseg-unread-'));
+  const demo = generateDemo();
+  const extra = [
+    {
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNetworkPolicy',
+      metadata: { name: 'deny-world', namespace: 'shop' },
+      spec: { endpointSelector: {}, ingressDeny: [{ fromEntities: ['world'] }] },
+    },
+    {
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumClusterwideNetworkPolicy',
+      metadata: { name: 'no-world' },
+      spec: { endpointSelector: {}, egressDeny: [{ toEntities: ['world'] }] },
+    },
+    {
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'calico-deny', namespace: 'shop' },
+      spec: { selector: 'all()', types: ['Ingress'] },
+    },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'a', namespace: 'shop' } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'b', namespace: 'shop' } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'shop' } },
+  ];
+  plain = join(dir, 'plain.json');
+  cluster = join(dir, 'cluster.json');
+  await writeFile(plain, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: demo.objects }));
+  await writeFile(
+    cluster,
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...demo.objects, ...extra] }),
+  );
+  await writeLines(join(dir, 'flows.jsonl'), demo.lines);
+  frontend = (demo.objects as { kind: string; metadata: { name: string; namespace?: string } }[]).find(
+    (o) => o.kind === 'Pod' && o.metadata.namespace === 'shop' && o.metadata.name.startsWith('frontend-'),
+  )!.metadata.name;
+});
+
+async function cli(...args: string[]) {
+  const io = captureIO();
+  const code = await runCli(args, io);
+  return { code, out: io.stdout, err: io.stderr };
+}
+
+describe('objects of kinds microseg does not read, and policies it cannot evaluate', () => {
+  it('recommend: written as without them, and said in the summary and report.json', async () => {
+    const out = join(dir, 'out');
+    const r = await cli('recommend', '--flows', join(dir, 'flows.jsonl'), '--cluster', cluster, '--out', out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`\n${NOT_EVALUATED}\n${SKIPPED}\n`);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { warnings: string[] };
+    expect(report.warnings).toContain(NOT_EVALUATED);
+    expect(report.warnings).toContain(SKIPPED);
+    // The proposal itself is the one written without them.
+    const base = join(dir, 'base');
+    expect(
+      (await cli('recommend', '--flows', join(dir, 'flows.jsonl'), '--cluster', plain, '--out', base)).code,
+    ).toBe(0);
+    expect(await readFile(join(out, 'shop.yaml'), 'utf8')).toBe(
+      await readFile(join(base, 'shop.yaml'), 'utf8'),
+    );
+  });
+
+  it('graph, explain, simulate and blast-radius: the same warnings on standard error, and a result', async () => {
+    const warnings = (command: string) =>
+      `microseg ${command}: warning: ${NOT_EVALUATED}\nmicroseg ${command}: warning: ${SKIPPED}\n`;
+    const g = await cli('graph', '--flows', join(dir, 'flows.jsonl'), '--cluster', cluster);
+    expect(g.code).toBe(0);
+    expect(g.err.startsWith(warnings('graph'))).toBe(true);
+    const e = await cli(
+      'explain',
+      '--cluster',
+      cluster,
+      '--from',
+      `shop/${frontend}`,
+      '--to',
+      '1.1.1.1',
+      '--port',
+      '443',
+    );
+    expect(e).toMatchObject({ code: 0, err: warnings('explain') });
+    expect(e.out).toContain('ALLOWED');
+    const queries = join(dir, 'q.json');
+    await writeFile(
+      queries,
+      JSON.stringify([{ from: `shop/${frontend}`, to: { ip: '1.1.1.1' }, port: 443 }]),
+    );
+    const s = await cli('simulate', '--cluster', cluster, '--queries', queries, '--output', 'json');
+    expect(s).toMatchObject({ code: 0, err: warnings('simulate') });
+    const b = await cli('blast-radius', '--cluster', cluster, '--workload', 'shop/Deployment/frontend');
+    expect(b).toMatchObject({ code: 0, err: warnings('blast-radius') });
+  });
+
+  it('say nothing when there is nothing to say', async () => {
+    const e = await cli(
+      'explain',
+      '--cluster',
+      plain,
+      '--from',
+      `shop/${frontend}`,
+      '--to',
+      '1.1.1.1',
+      '--port',
+      '443',
+    );
+    expect(e).toMatchObject({ code: 0, err: '' });
+  });
+});
