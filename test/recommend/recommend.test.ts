@@ -863,7 +863,7 @@ describe('files of an earlier run in --out', () => {
         ...['--out', out, '--namespace', 'shop', '--namespace', 'batch', '--no-default-deny'],
       ]),
     ).toEqual([
-      `policies: 6 in 2 namespace(s) written to ${out}`,
+      `policies: 6 in 1 namespace(s) written to ${out}`,
       'removed: batch.yaml (no longer proposed)',
       'kept: data.yaml, ingress-nginx.yaml, monitoring.yaml (from an earlier run, for namespaces this run does not cover)',
     ]);
