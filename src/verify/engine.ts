@@ -99,6 +99,14 @@ function normProtocol(p: unknown): L4Protocol {
   return typeof p === 'string' && (PROTOCOLS as readonly string[]).includes(p) ? (p as L4Protocol) : 'TCP';
 }
 
+/** What messages call each field of a query (e.g. the flags `--from`, `--to`, `--port`, `--protocol`). */
+export interface QueryFieldNames {
+  from: string;
+  to: string;
+  port: string;
+  protocol: string;
+}
+
 export function parseProtocol(p: unknown, where: string): L4Protocol {
   if (p === undefined || p === null) return 'TCP';
   if (typeof p !== 'string' || !(PROTOCOLS as readonly string[]).includes(p))
@@ -780,12 +788,19 @@ export class Engine {
     return { port: cp.port, protocol: cp.protocol };
   }
 
-  /** Evaluates one query and explains the verdict. */
-  evaluate(q: Query, where = 'query'): Verdict {
-    const src = this.resolve(q.from, `${where}: from`);
-    const dst = this.resolve(q.to, `${where}: to`);
-    const proto = q.protocol === undefined ? undefined : parseProtocol(q.protocol, where);
-    const { port, protocol } = this.resolvePort(q.port, proto, dst, where);
+  /**
+   * Evaluates one query and explains the verdict. `where` names the query in messages: a prefix (`query`,
+   * `queries.json: query 3`) its fields are named after, or the name of each field (a command's flags).
+   */
+  evaluate(q: Query, where: string | QueryFieldNames = 'query'): Verdict {
+    const names =
+      typeof where === 'string'
+        ? { from: `${where}: from`, to: `${where}: to`, port: where, protocol: where }
+        : where;
+    const src = this.resolve(q.from, names.from);
+    const dst = this.resolve(q.to, names.to);
+    const proto = q.protocol === undefined ? undefined : parseProtocol(q.protocol, names.protocol);
+    const { port, protocol } = this.resolvePort(q.port, proto, dst, names.port);
     return this.explain(src, dst, port, protocol);
   }
 

@@ -141,6 +141,31 @@ describe('microseg explain', () => {
       'microseg explain: --protocol: protocol "icmp" is not one of TCP, UDP, SCTP\n',
     ]);
   });
+  it('names the flag of a field it cannot resolve, after its own prefix only once', async () => {
+    const explain = (...args: string[]) => cli('explain', '--cluster', CLUSTER, ...args);
+    const cases: [string[], string][] = [
+      [
+        ['--from', 'shop/nosuch', '--to', 'shop/db-0', '--port', '80'],
+        'microseg explain: --from: pod shop/nosuch is not in the cluster snapshot\n',
+      ],
+      [
+        ['--from', 'shop/db-0', '--to', 'shop/nosuch', '--port', '80'],
+        'microseg explain: --to: pod shop/nosuch is not in the cluster snapshot\n',
+      ],
+      [
+        ['--from', 'shop/db-0', '--to', '10.9.9.9', '--port', 'pg'],
+        'microseg explain: --port: named port "pg" cannot be resolved: 10.9.9.9 is not a pod\n',
+      ],
+      [
+        ['--from', 'shop/db-0', '--to', 'shop/db-0', '--port', '70000'],
+        'microseg explain: --port: port 70000 is not a port number (1-65535)\n',
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await explain(...args);
+      expect([r.code, r.err], args.join(' ')).toEqual([2, message]);
+    }
+  });
 });
 
 describe('microseg blast-radius', () => {

@@ -70,7 +70,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const warn = warnOnStderr(io, 'explain');
   const snap = await loadVerifySnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
-  const v = engine.evaluate({ from, to, port, ...(protocol ? { protocol } : {}) }, 'explain');
+  // Messages name the flag a field came from; the command's own prefix is added by runCli.
+  const v = engine.evaluate(
+    { from, to, port, ...(protocol ? { protocol } : {}) },
+    { from: '--from', to: '--to', port: '--port', protocol: '--protocol' },
+  );
   io.out(values.output === 'json' ? JSON.stringify(v, null, 2) + '\n' : formatVerdict(v));
   return 0;
 }
