@@ -3,7 +3,9 @@
  * `run(args: string[], io: CliIO): Promise<number>`; it is loaded only when called, so a
  * command's dependencies (Kubernetes client, gRPC, express) cost nothing to the others.
  */
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CliIO } from './io.ts';
 import { EXIT, processIO } from './io.ts';
 
@@ -58,7 +60,10 @@ function usage(): string {
   const lines = ['usage: microseg <command> [options]', '', 'commands:'];
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}  ${c.summary}`);
-  lines.push('', "Run 'microseg <command> --help' for a command's options.");
+  lines.push(
+    '',
+    "Run 'microseg <command> --help' for a command's options, 'microseg --version' for the version.",
+  );
   return lines.join('\n');
 }
 
@@ -69,12 +74,62 @@ function isParseArgsError(err: unknown): err is Error {
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
 
+/**
+ * The version of the package microseg runs from: that of the nearest package.json named `microseg` above
+ * this module (`src/cli/` in a checkout, `dist/cli/` in the npm package, or a build made elsewhere).
+ */
+export function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (pkg.name === 'microseg' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // no package.json here, or not ours: look further up
+    }
+    if (dirname(dir) === dir) throw new Error('no package.json of microseg above the CLI');
+  }
+}
+
+/**
+ * Joins a long option and a negative number after it (`--resolution -1`) into `--resolution=-1`: node:util
+ * parseArgs takes an argument starting with `-` for an option and rejects the pair as ambiguous, so the
+ * command would never see the value to say what is wrong with it. Stops at `--`.
+ */
+export function joinNegativeValues(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    if (/^--[^=]+$/.test(a) && next !== undefined && /^-(\d|\.\d|Infinity$)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...given] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.out(usage() + '\n');
     return name ? EXIT.ok : EXIT.usage;
   }
+  if (name === '--version' || name === 'version') {
+    if (given.length > 0) {
+      io.err(`microseg ${name}: takes no arguments, got ${JSON.stringify(given[0])}\n`);
+      return EXIT.usage;
+    }
+    io.out(`microseg ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  const rest = joinNegativeValues(given);
   const cmd = COMMANDS[name];
   if (!cmd) {
     io.err(`microseg: unknown command '${name}'\n\n${usage()}\n`);

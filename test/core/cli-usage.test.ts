@@ -1,12 +1,67 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
-import { COMMANDS, runCli } from '../../src/cli/main.ts';
+import { COMMANDS, joinNegativeValues, runCli } from '../../src/cli/main.ts';
 
 async function cli(args: string[]) {
   const io = captureIO();
   const code = await runCli(args, io);
-  return { code, err: io.stderr };
+  return { code, out: io.stdout, err: io.stderr };
 }
+
+describe('microseg --version', () => {
+  const version = (
+    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+
+  it.each(['--version', 'version'])('%s prints the version of package.json', async (arg) => {
+    expect(await cli([arg])).toEqual({ code: EXIT.ok, out: `microseg ${version}\n`, err: '' });
+  });
+
+  it('takes no arguments', async () => {
+    expect(await cli(['--version', 'recommend'])).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: 'microseg --version: takes no arguments, got "recommend"\n',
+    });
+  });
+
+  it('is named in the usage', async () => {
+    expect((await cli(['--help'])).out).toContain("'microseg --version' for the version");
+  });
+});
+
+describe('a negative number after an option is its value, checked by the command', () => {
+  it.each([
+    [
+      ['recommend', '--flows', 'f', '--cluster', 'c', '--resolution', '-1'],
+      'microseg recommend: --resolution must be a positive number, got "-1"\n',
+    ],
+    [
+      ['graph', '--flows', 'f', '--cluster', 'c', '--resolution', '-0.5'],
+      'microseg graph: --resolution must be a positive number, got "-0.5"\n',
+    ],
+    [
+      ['recommend', '--flows', 'f', '--cluster', 'c', '--seed', '-3'],
+      'microseg recommend: --seed must be a whole number from 0 to 2147483647, got "-3"\n',
+    ],
+    [
+      ['controller', '--queue-capacity', '-5'],
+      'microseg controller: --queue-capacity "-5" is not a positive integer\n',
+    ],
+    [['demo', '--port', '-1'], 'microseg demo: --port must be a port number, got "-1"\n'],
+  ])('%j', async (args, message) => {
+    expect(await cli(args)).toEqual({ code: EXIT.usage, out: '', err: message });
+  });
+
+  it('joins only a long option and a negative number, and nothing after --', () => {
+    expect(
+      joinNegativeValues(['--a', '-1', '-n', '-2', '--b', '-x', '--c=-3', '--d', '-.5', '--', '--e', '-4']),
+    ).toEqual(['--a=-1', '-n', '-2', '--b', '-x', '--c=-3', '--d=-.5', '--', '--e', '-4']);
+  });
+});
 
 describe('bad usage exits 2 with the option named, for every command', () => {
   for (const name of Object.keys(COMMANDS)) {
