@@ -1,13 +1,16 @@
 /**
  * Where `recommend` and `graph` write (`--out`). The path is checked before any input is read, so that a
- * run over millions of lines does not end on a mistyped path; a path that cannot be written is bad usage
- * (exit 2) with the path and the problem named. Files are written under a temporary name beside their
- * place and renamed into it once all are written, all or nothing (files to remove with them included):
- * a failed write leaves what was there before and no half-written file. `generate` checks its `--out` directory, and reports a failed write, the same way.
+ * run over millions of lines does not end on a mistyped path: an `--out` directory is made and proven to
+ * hold files by creating one (`prepareOutputDir`), the directory of an `--out` file likewise
+ * (`checkOutputFile`); a path that cannot be written is bad usage (exit 2) with the path and the problem
+ * named. Files are written under a temporary name beside their place and renamed into it once all are
+ * written, all or nothing (files to remove with them included): a failed write leaves what was there
+ * before and no half-written file. `generate` and `demo` prepare their `--out` directory, and report a
+ * failed write, the same way.
  */
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { access, lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { access, lstat, mkdir, open, readlink, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, writePieces } from './io.ts';
 
@@ -52,10 +55,10 @@ export function outputWriteError(dir: string, err: unknown, file?: string): unkn
   return cannotWrite(dir, file !== undefined ? `${file}: ${problem(err)}` : problem(err));
 }
 
-/** stat, or undefined when nothing is there (or a parent is not a directory). */
-async function statOrNone(path: string, out: string): Promise<Stats | undefined> {
+/** stat (or lstat), or undefined when nothing is there (or a parent is not a directory). */
+async function statOrNone(path: string, out: string, link = false): Promise<Stats | undefined> {
   try {
-    return await stat(path);
+    return await (link ? lstat(path) : stat(path));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -72,32 +75,146 @@ async function writable(path: string, out: string): Promise<void> {
 }
 
 /**
- * Checks that `dir` is, or can be made, a directory to write in: it, or the nearest of its ancestors
- * that exists (the rest are made when writing), is a directory that can be written.
+ * Why the directory `dir` cannot have `what` created in it. ENOENT in a directory that exists is a file
+ * system that holds no new entries (/proc, /sys), where even root's access() says "writable".
  */
-export async function checkOutputDir(dir: string): Promise<void> {
-  const full = resolve(dir);
-  for (let p = full; ; p = dirname(p)) {
-    const st = await statOrNone(p, dir);
-    if (st === undefined) {
-      if (dirname(p) === p) return;
-      continue;
-    }
-    if (!st.isDirectory()) throw cannotWrite(dir, p === full ? 'not a directory' : `${p} is not a directory`);
-    return writable(p, dir);
-  }
+function creationProblem(err: unknown, dir: string, what: string): string {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+    return `${dir} does not allow ${what} in it (no such file or directory)`;
+  return problem(err);
 }
 
-/** Checks that `file` can be written: not a directory, in a directory that exists and can be written. */
-export async function checkOutputFile(file: string): Promise<void> {
-  const st = await statOrNone(file, file);
-  if (st?.isDirectory()) throw cannotWrite(file, 'is a directory');
-  if (st !== undefined && !st.isFile()) return writable(resolve(file), file); // a device or a pipe
-  const parent = dirname(resolve(file));
-  const ps = await statOrNone(parent, file);
-  if (ps === undefined) throw cannotWrite(file, `no such directory ${parent}`);
-  if (!ps.isDirectory()) throw cannotWrite(file, `${parent} is not a directory`);
-  await writable(parent, file);
+/**
+ * Proves that the directory `dir` (which exists) can hold files by making one and removing it: access()
+ * answers for the permission bits only, and a read-only mount or a pseudo file system says no only here.
+ */
+async function probe(dir: string, out: string): Promise<void> {
+  const path = join(dir, `.microseg-probe.${process.pid}.tmp`);
+  try {
+    await (await open(path, 'wx')).close();
+  } catch (err) {
+    const why = creationProblem(err, dir, 'new files');
+    throw cannotWrite(
+      out,
+      dir === resolve(out) || (err as NodeJS.ErrnoException).code === 'ENOENT' ? why : `${dir}: ${why}`,
+    );
+  }
+  await rm(path, { force: true });
+}
+
+/**
+ * Makes the directory `full` and each missing ancestor, one level at a time (never mkdir's recursive
+ * mode: on Node 24 it retries forever where a file system refuses new directories, as /proc does for
+ * root). Returns the directories made, outermost first. `out` is the path as given, for messages.
+ */
+async function makeDirs(full: string, out: string): Promise<string[]> {
+  const missing: string[] = [];
+  let p = full;
+  for (;;) {
+    const st = await statOrNone(p, out, true);
+    if (st === undefined) {
+      missing.push(p);
+      if (dirname(p) === p) break;
+      p = dirname(p);
+      continue;
+    }
+    if (st.isSymbolicLink()) {
+      // A link is followed; one to a path that does not exist is no directory to write in.
+      const to = await statOrNone(p, out);
+      if (to === undefined) {
+        const target = resolve(dirname(p), await readlink(p));
+        throw cannotWrite(
+          out,
+          `${p === full ? '' : `${p} `}is a symbolic link to ${target}, which does not exist`.trimStart(),
+        );
+      }
+      if (!to.isDirectory())
+        throw cannotWrite(out, p === full ? 'not a directory' : `${p} is not a directory`);
+      break;
+    }
+    if (!st.isDirectory()) throw cannotWrite(out, p === full ? 'not a directory' : `${p} is not a directory`);
+    break;
+  }
+  const made: string[] = [];
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d);
+      made.push(d);
+    } catch (err) {
+      // Made meanwhile by someone else: fine if it is a directory now.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await statOrNone(d, out))?.isDirectory())
+        continue;
+      throw cannotWrite(
+        out,
+        `cannot make the directory ${d}: ${creationProblem(err, dirname(d), 'new directories')}`,
+      );
+    }
+  }
+  return made;
+}
+
+/** The `--out` directory of a command, made and proven to hold files before any input is read. */
+export interface OutputDir {
+  /** The directories made for it, outermost first (none when it existed). */
+  readonly made: readonly string[];
+  /**
+   * Removes the directories made for it that are still empty, innermost first: a run that fails
+   * before writing leaves no trace; one that wrote keeps them.
+   */
+  removeIfEmpty(): Promise<void>;
+}
+
+/**
+ * Makes `dir` (and its missing ancestors) and proves that it can hold files, so that a run does not end
+ * on an `--out` it cannot write to: anything in the way (a file, a symbolic link to nothing, a read-only
+ * or pseudo file system, permissions) is bad usage naming `--out` and the problem. Call `removeIfEmpty`
+ * once the command is done, whatever its outcome.
+ */
+export async function prepareOutputDir(dir: string): Promise<OutputDir> {
+  const full = resolve(dir);
+  const made = await makeDirs(full, dir);
+  const result: OutputDir = {
+    made,
+    async removeIfEmpty() {
+      for (const d of [...made].reverse()) {
+        try {
+          await rmdir(d);
+        } catch {
+          return; // not empty (the run wrote there), or gone: the ones above it stay too
+        }
+      }
+    },
+  };
+  try {
+    await probe(full, dir);
+  } catch (err) {
+    await result.removeIfEmpty();
+    throw err;
+  }
+  return result;
+}
+
+/**
+ * Checks that `file` can be written: not a directory, in a directory that exists and can hold files; a
+ * symbolic link is checked at the path it points to.
+ */
+export async function checkOutputFile(file: string, given = file, links = 0): Promise<void> {
+  const full = resolve(file);
+  const l = await statOrNone(full, given, true);
+  if (l?.isSymbolicLink() && (await statOrNone(full, given)) === undefined) {
+    // A link to a path that does not exist yet: writing makes that file, if its directory can hold it.
+    if (links >= 32) throw cannotWrite(given, 'too many levels of symbolic links');
+    return checkOutputFile(resolve(dirname(full), await readlink(full)), given, links + 1);
+  }
+  const st = l?.isSymbolicLink() ? await statOrNone(full, given) : l;
+  if (st?.isDirectory())
+    throw cannotWrite(given, full === resolve(given) ? 'is a directory' : `${full} is a directory`);
+  if (st !== undefined && !st.isFile()) return writable(full, given); // a device or a pipe
+  const parent = dirname(full);
+  const ps = await statOrNone(parent, given);
+  if (ps === undefined) throw cannotWrite(given, `no such directory ${parent}`);
+  if (!ps.isDirectory()) throw cannotWrite(given, `${parent} is not a directory`);
+  await probe(parent, given);
 }
 
 /** What writeOutputFiles may be asked besides writing. */
@@ -192,7 +309,7 @@ async function writeAll(
   let removing = false;
   const removed: string[] = [];
   try {
-    if (make) await mkdir(dir, { recursive: true });
+    if (make) await makeDirs(resolve(dir), out);
     for (const [name, pieces] of files) {
       at = name;
       const tmp = join(dir, `.${name}.${process.pid}.tmp`);

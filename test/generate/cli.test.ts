@@ -10,6 +10,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
 import { captureIO } from '../../src/cli/io.ts';
@@ -105,6 +107,15 @@ describe('microseg generate --scenario demo', () => {
     }
     expect(readFileSync(file, 'utf8')).toBe('kept\n');
     expect(readdirSync(taken)).toEqual(['cluster.json']);
+    // A directory the file system refuses: was a hang at full CPU as root (mkdir's recursive mode
+    // retries /proc/x for ever); permission denied otherwise.
+    const proc = await gen(['--scenario', 'demo', '--out', '/proc/microseg-x']);
+    expect(proc.err).toBe(
+      process.getuid?.() === 0
+        ? 'microseg generate: --out /proc/microseg-x: cannot write: cannot make the directory /proc/microseg-x: /proc does not allow new directories in it (no such file or directory)\n'
+        : 'microseg generate: --out /proc/microseg-x: cannot write: cannot make the directory /proc/microseg-x: permission denied\n',
+    );
+    expect(proc.code).toBe(2);
     // A usage error found after --out is named leaves no directory behind.
     const none = join(root, 'not-made');
     expect((await gen(['--scenario', 'demo', '--out', none, '--flows', '10'])).code).toBe(2);
@@ -145,5 +156,56 @@ describe('microseg generate --scenario large', () => {
       0,
     );
     expect(r.out).toContain(`${truth.edges.length} edges, ${drawn} of them in the flows`);
+  });
+});
+
+describe('microseg demo', () => {
+  async function demo(args: string[]) {
+    const io = captureIO();
+    const code = await runCli(['demo', ...args], io);
+    return { code, out: io.stdout, err: io.stderr };
+  }
+
+  it('a port in use is bad usage naming the address and --port, found before anything is written', async () => {
+    // Was the whole run, its files written, then an internal error with a stack trace (exit 3).
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    const out = join(root, 'demo-busy');
+    try {
+      expect(await demo(['--out', out, '--port', String(port)])).toEqual({
+        code: 2,
+        out: '',
+        err: `microseg demo: cannot listen on 127.0.0.1:${port}: the address is already in use (another process listens there); choose another with --port\n`,
+      });
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('an address of no interface here is bad usage naming --host', async () => {
+    const r = await demo(['--out', join(root, 'demo-host'), '--port', '0', '--host', '192.0.2.1']);
+    expect(r).toEqual({
+      code: 2,
+      out: '',
+      err: 'microseg demo: cannot listen on 192.0.2.1:0: no network interface of this machine has that address; choose another with --host\n',
+    });
+  });
+
+  it('--out is checked first too, and --no-serve listens nowhere', async () => {
+    const file = join(root, 'demo-out-file');
+    writeFileSync(file, 'kept\n');
+    expect(await demo(['--out', file, '--no-serve'])).toEqual({
+      code: 2,
+      out: '',
+      err: `microseg demo: --out ${file}: cannot write: not a directory\n`,
+    });
+    expect(readFileSync(file, 'utf8')).toBe('kept\n');
+    const out = join(root, 'demo-no-serve');
+    const r = await demo(['--out', out, '--no-serve']);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain('web page:');
+    expect(readdirSync(out).sort()).toEqual(['demo', 'graph.dot', 'graph.json', 'policies']);
   });
 });

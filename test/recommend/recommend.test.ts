@@ -704,6 +704,86 @@ describe('--out paths that cannot be written', () => {
   });
 });
 
+describe('--out is made and proven to hold files before anything is read', () => {
+  const inputs = () => ['--flows', join(dir, 'flows.jsonl.gz'), '--cluster', join(dir, 'cluster.json')];
+  const root = process.getuid?.() === 0;
+  const fail = async (args: string[], message: string) => {
+    const io = captureIO();
+    expect(await runCli(args, io)).toBe(2);
+    expect(io.stderr).toBe(`${message}\n`);
+    expect(io.stdout).toBe('');
+  };
+
+  it('recommend: a directory under /proc fails at once (mkdir recursive would spin there for ever as root)', async () => {
+    // Missing inputs: the message is about --out, so --out was checked before any input was read.
+    const none = ['--flows', join(dir, 'no-such.jsonl'), '--cluster', join(dir, 'no-such.json')];
+    await fail(
+      ['recommend', ...none, '--out', '/proc/microseg-x/y'],
+      root
+        ? 'microseg recommend: --out /proc/microseg-x/y: cannot write: cannot make the directory /proc/microseg-x: /proc does not allow new directories in it (no such file or directory)'
+        : 'microseg recommend: --out /proc/microseg-x/y: cannot write: cannot make the directory /proc/microseg-x: permission denied',
+    );
+    if (root)
+      await fail(
+        ['recommend', ...none, '--out', '/proc'],
+        'microseg recommend: --out /proc: cannot write: /proc does not allow new files in it (no such file or directory)',
+      );
+  });
+
+  it('recommend: a symbolic link to a missing path fails before the inputs are read', async () => {
+    const link = join(dir, 'dangling-out');
+    await symlink(join(dir, 'no-such-target'), link);
+    const none = ['--flows', join(dir, 'no-such.jsonl'), '--cluster', join(dir, 'no-such.json')];
+    await fail(
+      ['recommend', ...none, '--out', link],
+      `microseg recommend: --out ${link}: cannot write: is a symbolic link to ${join(dir, 'no-such-target')}, which does not exist`,
+    );
+    await fail(
+      ['recommend', ...none, '--out', join(link, 'sub')],
+      `microseg recommend: --out ${join(link, 'sub')}: cannot write: ${link} is a symbolic link to ${join(dir, 'no-such-target')}, which does not exist`,
+    );
+  });
+
+  it('recommend: the directories made are removed when the run writes nothing, kept when it writes', async () => {
+    const made = join(dir, 'made-then-removed', 'policies');
+    const io = captureIO();
+    const cluster = join(dir, 'no-such.json');
+    expect(
+      await runCli(
+        ['recommend', '--flows', join(dir, 'flows.jsonl.gz'), '--cluster', cluster, '--out', made],
+        io,
+      ),
+    ).toBe(2);
+    expect(io.stderr).toContain(cluster);
+    await expect(readdir(join(dir, 'made-then-removed'))).rejects.toThrow(/ENOENT/);
+    const kept = join(dir, 'made-and-kept', 'policies');
+    expect(await runCli(['recommend', ...inputs(), '--out', kept, '--quiet'], captureIO())).toBe(0);
+    expect(await readdir(kept)).toContain('report.json');
+    // No probe file is left behind.
+    expect((await readdir(kept)).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('graph: a file under /proc, and a link to a file in a missing directory', async () => {
+    await fail(
+      ['graph', ...inputs(), '--out', '/proc/microseg-graph.json'],
+      root
+        ? 'microseg graph: --out /proc/microseg-graph.json: cannot write: /proc does not allow new files in it (no such file or directory)'
+        : 'microseg graph: --out /proc/microseg-graph.json: cannot write: /proc: permission denied',
+    );
+    const link = join(dir, 'graph-link.json');
+    await symlink(join(dir, 'no-such-dir-2', 'g.json'), link);
+    await fail(
+      ['graph', ...inputs(), '--out', link],
+      `microseg graph: --out ${link}: cannot write: no such directory ${join(dir, 'no-such-dir-2')}`,
+    );
+    // A link to a file that does not exist yet, in a directory that does: written through the link.
+    const ok = join(dir, 'graph-link-ok.json');
+    await symlink(join(dir, 'graph-target.json'), ok);
+    expect(await runCli(['graph', ...inputs(), '--out', ok], captureIO())).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, 'graph-target.json'), 'utf8'))).toHaveProperty('edges');
+  });
+});
+
 describe('microseg graph on the demo', () => {
   it('prints the graph and segments that the pipeline gives, as JSON and as DOT', async () => {
     const { runGraphPipeline } = await import('../../src/pipeline.ts');

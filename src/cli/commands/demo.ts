@@ -3,8 +3,9 @@
  * offline pipeline on it, writes the inputs and the results under out/, prints the summary and serves the
  * web page of the graph.
  */
-import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,7 @@ import type { Analysis } from '../../pipeline.ts';
 import { stableJson } from '../../policy/render.ts';
 import { proofFails } from '../../policy/prove.ts';
 import { createApp } from '../../server/app.ts';
+import { ListenError, listenOn } from '../../server/listen.ts';
 import { offlineAudit } from '../../server/audit.ts';
 import { analysisSource } from '../../server/source.ts';
 import type { BlastRadiusView, ReachSummary } from '../../server/types.ts';
@@ -30,6 +32,7 @@ import { blastRadius } from '../../verify/reach.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
+import { outputWriteError, prepareOutputDir } from '../output.ts';
 import { recommend, summary, writeFiles } from './recommend.ts';
 
 export const HELP = `usage: microseg demo [--out DIR] [--port N] [--host H] [--no-serve]
@@ -118,13 +121,69 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be a port number, got ${JSON.stringify(portText)}`);
   const out = values.out ?? 'out';
-  const inputs = join(out, 'demo');
-  await mkdir(inputs, { recursive: true });
+  const host = values.host ?? '127.0.0.1';
+  // Before anything is generated: the output directory is made and proven writable, and the port is
+  // taken (a second `npm start` finds it held), so that neither mistake ends the run after its work.
+  const outDir = await prepareOutputDir(out);
+  let server: Server | undefined;
+  try {
+    if (!values['no-serve']) server = await listenForPage(port, host, values.port !== undefined);
+    return await demo(out, io, server);
+  } finally {
+    if (server) await closeServer(server);
+    await outDir.removeIfEmpty();
+  }
+}
 
+/** The page's server until the pipeline is done: it answers 503 until `serve` gives it the page. */
+interface PageServer extends Server {
+  serve?: RequestListener;
+}
+
+/** Listens for the web page; an address that cannot be listened on is bad usage naming the flag. */
+async function listenForPage(port: number, host: string, portGiven: boolean): Promise<PageServer> {
+  const server: PageServer = createServer((req, res) => {
+    if (server.serve) {
+      server.serve(req, res);
+      return;
+    }
+    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
+    res.end('microseg demo: the pipeline is still running; retry in a moment\n');
+  });
+  try {
+    await listenOn(server, host, port);
+  } catch (err) {
+    if (!(err instanceof ListenError)) throw err;
+    const flag = err.hostProblem
+      ? '--host'
+      : portGiven || process.env.PORT === undefined
+        ? '--port'
+        : '--port ($PORT)';
+    throw new UsageError(`${err.message}; choose another with ${flag}`);
+  }
+  return server;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+async function demo(out: string, io: CliIO, server: PageServer | undefined): Promise<number> {
+  const inputs = join(out, 'demo');
   const demo = generateDemo();
-  await writeObjectList(join(inputs, 'cluster.json'), demo.objects);
-  await writeLines(join(inputs, 'flows.jsonl'), demo.lines);
-  await writeFile(join(inputs, 'truth.json'), stableJson(demo.truth));
+  try {
+    await mkdir(inputs, { recursive: false }).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    });
+    await writeObjectList(join(inputs, 'cluster.json'), demo.objects);
+    await writeLines(join(inputs, 'flows.jsonl'), demo.lines);
+    await writeFile(join(inputs, 'truth.json'), stableJson(demo.truth));
+  } catch (err) {
+    throw outputWriteError(out, err);
+  }
 
   // The same path a user takes: the files just written, through the CLI's reader and pipeline.
   const snapshot = snapshotFromObjects(demo.objects, join(inputs, 'cluster.json'), {
@@ -139,14 +198,18 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   const changes = await writeFiles(policiesDir, result.files);
   const { analysis } = result;
-  await writeFile(join(out, 'graph.json'), stableJson(analysis.graph));
-  await writeFile(join(out, 'graph.dot'), toDot(analysis.graph));
+  try {
+    await writeFile(join(out, 'graph.json'), stableJson(analysis.graph));
+    await writeFile(join(out, 'graph.dot'), toDot(analysis.graph));
+  } catch (err) {
+    throw outputWriteError(out, err);
+  }
   io.out(summary(result, policiesDir, changes));
 
-  if (values['no-serve']) return EXIT.ok;
+  if (!server) return EXIT.ok;
 
   const audit = auditAfterDrift(snapshot, analysis, demo.truth.window.end);
-  const app = createApp(
+  server.serve = createApp(
     analysisSource(
       { ...analysis, flows: result.ingest?.flows ?? 0 },
       {
@@ -157,19 +220,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       },
     ),
   );
-  const server = app.listen(port, values.host ?? '127.0.0.1');
-  await once(server, 'listening');
   const addr = server.address() as AddressInfo;
   io.out(
     `\nweb page: http://${addr.address === '127.0.0.1' ? 'localhost' : addr.address}:${addr.port}/  (Ctrl-C to stop)\n`,
   );
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
   });
   return EXIT.ok;
 }

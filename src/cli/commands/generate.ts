@@ -2,13 +2,13 @@
  * `microseg generate`: writes a synthetic cluster snapshot (`cluster.json`), Hubble flows
  * (`flows.jsonl` or `flows.jsonl.gz`) and the ground truth they were generated from (`truth.json`).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
-import { checkOutputDir, outputWriteError } from '../output.ts';
+import { outputWriteError, prepareOutputDir } from '../output.ts';
 import { generateDemo } from '../../generate/demo.ts';
 import {
   generateFlowLines,
@@ -83,13 +83,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const dir = o.out;
   // A path that cannot be a directory, or cannot be written, is bad usage naming it (exit 2), found
   // before anything is generated; so is a file that cannot be written in it.
-  await checkOutputDir(dir);
+  const outDir = await prepareOutputDir(dir);
   const written = { file: undefined as string | undefined };
   try {
-    await mkdir(dir, { recursive: true });
     return await generate(o.scenario, dir, { seed, workloads, flows, gzip }, io, written);
   } catch (err) {
     throw outputWriteError(dir, err, written.file);
+  } finally {
+    await outDir.removeIfEmpty();
   }
 }
 

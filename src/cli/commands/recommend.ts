@@ -26,7 +26,7 @@ import { checkDistinctSources, checkNamespaces, loadSnapshotFiles, noFlowsMessag
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
-import { checkOutputDir, outputWriteError, writeOutputFiles } from '../output.ts';
+import { outputWriteError, prepareOutputDir, writeOutputFiles } from '../output.ts';
 import { compareText } from '../../model/order.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
@@ -373,6 +373,8 @@ export async function writeFiles(
   return { removed, kept: earlier.filter((name) => !covered(name)) };
 }
 
+type ParsedValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
   if (values.help) {
@@ -391,8 +393,22 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     afterProof: releaseMemory,
   };
   const out = values.out ?? 'policies';
-  // Before any input is read: a run over millions of lines should not end on a mistyped --out.
-  await checkOutputDir(out);
+  // Before any input is read: a run over millions of lines should not end on a mistyped --out. The
+  // directory is made now, and removed again if the run ends without writing in it.
+  const outDir = await prepareOutputDir(out);
+  try {
+    return await recommendInto(out, { ...values, flows: values.flows, cluster: values.cluster }, opts, io);
+  } finally {
+    await outDir.removeIfEmpty();
+  }
+}
+
+async function recommendInto(
+  out: string,
+  values: ParsedValues & { flows: string[]; cluster: string[] },
+  opts: PipelineOptions,
+  io: CliIO,
+): Promise<number> {
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
   // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
   if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
