@@ -3,8 +3,9 @@
  * kubeconfig, waiting for a phase, and the one-screen summary of an Isolation's status.
  */
 import { createHash } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
 import { UsageError } from '../cli/io.ts';
+import type { KubeConfigPlaces } from '../cli/kubeconfig.ts';
+import { loadKubeConfig } from '../cli/kubeconfig.ts';
 import { parseDuration } from '../controller/api.ts';
 import type { Isolation, IsolationSpecInput } from './api.ts';
 import {
@@ -143,18 +144,21 @@ export function isolationFromFlags(f: IsolateFlags): Isolation {
   };
 }
 
-export async function kubeFrom(kubeconfig: string | undefined): Promise<KubeClient> {
-  const kc = new KubeConfig();
+/**
+ * The client for the cluster of `--kubeconfig` (else $KUBECONFIG, ~/.kube/config, in-cluster): no
+ * kubeconfig found, or one that cannot be used, is bad usage naming where it looked.
+ */
+export async function kubeFrom(
+  kubeconfig: string | undefined,
+  places?: KubeConfigPlaces,
+): Promise<KubeClient> {
+  const { kc, source } = loadKubeConfig(kubeconfig, places);
   try {
-    if (kubeconfig) kc.loadFromFile(kubeconfig);
-    else kc.loadFromDefault();
+    return await KubeClient.fromKubeConfig(kc);
   } catch (err) {
-    throw new UsageError(
-      `cannot load the kubeconfig${kubeconfig ? ` ${kubeconfig}` : ''}: ${(err as Error).message}`,
-    );
+    // A certificate or key file it names that cannot be read, an exec plugin that fails, ...
+    throw new UsageError(`${source}: ${(err as Error).message}`);
   }
-  if (!kc.getCurrentCluster()) throw new UsageError('the kubeconfig names no current cluster');
-  return KubeClient.fromKubeConfig(kc);
 }
 
 export function parseTimeout(text: string | undefined, dflt: number): number {

@@ -20,6 +20,21 @@ export class KubeError extends Error {
   }
 }
 
+/**
+ * The API server could not be reached, or the connection to it failed before an answer (refused, no
+ * such host, a certificate it does not trust, a timeout): `server` is its URL, `cause` what went wrong.
+ */
+export class KubeUnreachableError extends Error {
+  readonly server: string;
+  override readonly cause: unknown;
+  constructor(server: string, cause: unknown) {
+    super(`cannot reach the API server ${server}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'KubeUnreachableError';
+    this.server = server;
+    this.cause = cause;
+  }
+}
+
 export function isNotFound(err: unknown): boolean {
   return err instanceof KubeError && err.status === 404;
 }
@@ -53,12 +68,15 @@ export interface Kube {
 
 export class KubeClient implements Kube {
   private readonly base: URL;
+  /** The server's URL as the kubeconfig gives it, for messages. */
+  readonly server: string;
   private readonly options: https.RequestOptions;
   private readonly agent: https.Agent | http.Agent;
   private readonly backgroundAgent: https.Agent | http.Agent;
 
-  private constructor(base: URL, options: https.RequestOptions) {
+  private constructor(base: URL, options: https.RequestOptions, server = base.href) {
     this.base = base;
+    this.server = server;
     this.options = options;
     // One TLS context for every connection: building it (parsing the CA, certificate and key) costs
     // milliseconds of CPU, which a burst that opens dozens of connections would pay each time.
@@ -86,7 +104,7 @@ export class KubeClient implements Kube {
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const opts: https.RequestOptions = {};
     await kc.applyToHTTPSOptions(opts);
-    return new KubeClient(new URL(cluster.server), opts);
+    return new KubeClient(new URL(cluster.server), opts, cluster.server);
   }
 
   close(): void {
@@ -146,7 +164,7 @@ export class KubeClient implements Kube {
         },
       );
       r.on('timeout', () => r.destroy(new Error(`${req.method} ${url.pathname}: timed out`)));
-      r.on('error', reject);
+      r.on('error', (err) => reject(new KubeUnreachableError(this.server, err)));
       if (body !== undefined) r.write(body);
       r.end();
     });

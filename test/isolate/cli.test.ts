@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { captureIO } from '../../src/cli/io.ts';
+import { SERVICE_ACCOUNT_TOKEN } from '../../src/cli/kubeconfig.ts';
 import { runCli } from '../../src/cli/main.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import { parseIsolationSpec } from '../../src/isolate/api.ts';
@@ -120,5 +124,99 @@ describe('microseg isolate --print', () => {
     const r = await cli(['--help']);
     expect(r.out).toMatch(/isolate\s+cut pods off the network for incident response/);
     expect(r.out).toMatch(/release\s+release an Isolation and restore the pods exactly/);
+  });
+});
+
+describe('isolate and release without a usable kubeconfig or API server', () => {
+  const base = mkdtempSync(join(tmpdir(), 'microseg-isolate-cli-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  const config = (name: string, cluster: string, current = 'x') => {
+    const file = join(base, name);
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: c, cluster: ${cluster}}]`,
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        `current-context: ${current}`,
+        '',
+      ].join('\n'),
+    );
+    return file;
+  };
+  /** Runs with HOME an empty directory and no $KUBECONFIG (unless given). */
+  const bare = async (args: string[], kubeconfigEnv?: string) => {
+    const home = mkdtempSync(join(base, 'home-'));
+    const saved = { HOME: process.env.HOME, KUBECONFIG: process.env.KUBECONFIG };
+    process.env.HOME = home;
+    if (kubeconfigEnv === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = kubeconfigEnv;
+    try {
+      return { home, ...(await cli(args)) };
+    } finally {
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  };
+  const isolate = ['isolate', 'shop/cart-7d9f-x2k4q', '--reason', 'shell', '--duration', '4h', '--wait'];
+
+  it('no kubeconfig found: bad usage naming the places looked at (was an internal error, exit 3)', async () => {
+    for (const [cmd, args] of [
+      ['isolate', isolate],
+      ['release', ['release', 'shop/iso-cart']],
+    ] as const) {
+      const r = await bare([...args]);
+      expect(r.err).toBe(
+        `microseg ${cmd}: no kubeconfig found: no --kubeconfig given, $KUBECONFIG not set, ` +
+          `no ${join(r.home, '.kube', 'config')}, and not in a pod (no ${SERVICE_ACCOUNT_TOKEN})\n`,
+      );
+      expect([r.code, r.out]).toEqual([2, '']);
+    }
+  });
+
+  it('an API server that refuses the connection: one line naming it and the cause, exit 1', async () => {
+    const refused = config('refused.yaml', '{server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}');
+    const cause = 'connect ECONNREFUSED 127.0.0.1:1';
+    const i = await bare([...isolate, '--kubeconfig', refused]);
+    expect(i).toMatchObject({
+      code: 1,
+      out: '',
+      err: `microseg isolate: cannot reach the API server https://127.0.0.1:1: ${cause}\n`,
+    });
+    // From $KUBECONFIG, and for release (also for --pod, whose pod is read first).
+    for (const args of [
+      ['release', 'shop/iso-cart'],
+      ['release', '--pod', 'shop/cart-1', '--wait'],
+    ]) {
+      const r = await bare(args, refused);
+      expect(r).toMatchObject({
+        code: 1,
+        out: '',
+        err: `microseg release: cannot reach the API server https://127.0.0.1:1: ${cause}\n`,
+      });
+    }
+  });
+
+  it('a kubeconfig that cannot be used: bad usage naming it', async () => {
+    const missing = join(base, 'missing.yaml');
+    const http = config('http.yaml', '{server: "http://127.0.0.1:1"}');
+    const none = config('no-context.yaml', '{server: "https://127.0.0.1:1"}', 'elsewhere');
+    const cases: [string[], string | undefined, string][] = [
+      [['--kubeconfig', missing], undefined, `--kubeconfig ${missing}: no such file`],
+      [[], `${http}:${missing}`, `$KUBECONFIG names ${missing}: no such file`],
+      [
+        ['--kubeconfig', http],
+        undefined,
+        `--kubeconfig ${http}: cluster c: server http://127.0.0.1:1 is not https:// (the Kubernetes client takes plain http:// only with insecure-skip-tls-verify: true)`,
+      ],
+      [[], none, `$KUBECONFIG ${none}: no current cluster (current-context "elsewhere" names none)`],
+    ];
+    for (const [args, env, message] of cases) {
+      const r = await bare([...isolate, ...args], env);
+      expect(r, message).toMatchObject({ code: 2, out: '', err: `microseg isolate: ${message}\n` });
+    }
   });
 });

@@ -9,7 +9,7 @@ import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
 import type { Isolation } from '../../isolate/api.ts';
 import { isolationFromFlags, kubeFrom, parseTimeout, summary, waitFor } from '../../isolate/cli.ts';
-import { KubeError, paths } from '../../isolate/kube.ts';
+import { KubeError, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
 const HELP = `usage: microseg isolate NAMESPACE/POD [NAMESPACE/POD ...] --reason TEXT [options]
        microseg isolate --workload KIND/NAME -n NAMESPACE --reason TEXT [--include-future] [options]
@@ -33,13 +33,14 @@ options:
   --requested-by WHO            default $USER
   --mechanism M                 Auto (default), ClusterNetworkPolicy, AdminNetworkPolicy or NetworkPolicy
   --dry-run                     plan and check for leaks only
-  --kubeconfig PATH             default $KUBECONFIG or ~/.kube/config
+  --kubeconfig PATH             default $KUBECONFIG, ~/.kube/config, or in a pod its ServiceAccount
   --wait                        wait until the controller reports the outcome
   --timeout DUR                 how long --wait waits (default 30s)
   --print                       print the Isolation as YAML and do nothing else
   --output text|json            output format (default text)
 
-exit status: 0 isolated (or created without --wait), 1 leaking or failed, 2 bad usage.
+exit status: 0 isolated (or created without --wait), 1 leaking or failed (the API server cannot be
+reached included), 2 bad usage (no kubeconfig found included).
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -146,6 +147,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     }
     const phase = last?.status?.phase;
     return phase === 'Isolated' || phase === 'Pending' ? EXIT.ok : EXIT.findings;
+  } catch (err) {
+    // Nothing was isolated: a failure (exit 1), said in one line.
+    if (!(err instanceof KubeUnreachableError)) throw err;
+    io.err(`microseg isolate: ${err.message}\n`);
+    return EXIT.findings;
   } finally {
     kube.close();
   }

@@ -9,7 +9,7 @@ import { EXIT } from '../io.ts';
 import type { Pod } from '../../model/k8s.ts';
 import { QUARANTINE_LABEL } from '../../isolate/api.ts';
 import { kubeFrom, parseTimeout, splitRef, waitFor } from '../../isolate/cli.ts';
-import { isNotFound, paths } from '../../isolate/kube.ts';
+import { isNotFound, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
 const HELP = `usage: microseg release NAMESPACE/ISOLATION [...] [options]
        microseg release --pod NAMESPACE/POD [options]
@@ -19,9 +19,12 @@ remove the policies it created.
 
 options:
   --pod NS/POD          release the Isolation that quarantines this pod; repeatable
-  --kubeconfig PATH     default $KUBECONFIG or ~/.kube/config
+  --kubeconfig PATH     default $KUBECONFIG, ~/.kube/config, or in a pod its ServiceAccount
   --wait                wait until the release is complete (the Isolation is gone)
   --timeout DUR         how long --wait waits (default 60s)
+
+exit status: 0 released, 1 an Isolation not found, not gone after --timeout, or the API server cannot
+be reached, 2 bad usage (no kubeconfig found included).
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -90,6 +93,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         code = EXIT.findings;
       } else io.out(`isolation ${ns}/${name} released; pods restored\n`);
     }
+  } catch (err) {
+    if (!(err instanceof KubeUnreachableError)) throw err;
+    io.err(`microseg release: ${err.message}\n`);
+    return EXIT.findings;
   } finally {
     kube.close();
   }
