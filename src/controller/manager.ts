@@ -251,7 +251,13 @@ export class Manager {
             }
           : {}),
       });
-      this.#server = await listen(app, this.#o.listen.host, this.#o.listen.port);
+      try {
+        this.#server = await listen(app, this.#o.listen.host, this.#o.listen.port);
+      } catch (err) {
+        // Nothing else has started yet: the manager is as before, and may be started again.
+        this.#started = false;
+        throw err;
+      }
       this.#o.log.info('listening', { port: this.#server.port });
     }
     for (const i of this.informers()) i.start();

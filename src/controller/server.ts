@@ -3,10 +3,12 @@
  * (Prometheus text) and any routers a caller mounts (the flow push endpoint). Express 5, no body parser
  * at the top level (the push router reads its own body to enforce size limits).
  */
+import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Express, RequestHandler, Router } from 'express';
+import { listenOn } from '../server/listen.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../telemetry/prom.ts';
 
 export interface ServerOptions {
@@ -58,24 +60,20 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Listens on host:port (port 0 picks a free one). */
-export function listen(app: Express, host: string, port: number): Promise<Listening> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
-    server.once('error', reject);
-    server.once('listening', () => {
-      const addr = server.address() as AddressInfo;
-      resolve({
-        server,
-        port: addr.port,
-        close: () =>
-          new Promise<void>((res) => {
-            server.close(() => res());
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
+/** Listens on host:port (port 0 picks a free one); an address it cannot listen on is a `ListenError`. */
+export async function listen(app: Express, host: string, port: number): Promise<Listening> {
+  const server = createServer(app);
+  await listenOn(server, host, port);
+  const addr = server.address() as AddressInfo;
+  return {
+    server,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((res) => {
+        server.close(() => res());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 /** Parses `host:port`, `:port` or `port` (host defaults to 0.0.0.0). */

@@ -88,3 +88,75 @@ export function selectorProblem(selector: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** A label name, or the name part of a prefixed key: 63 characters at most. */
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+/** A DNS subdomain, the prefix of a label key: 253 characters at most. */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function labelKeyProblem(key: string): string | undefined {
+  const slash = key.indexOf('/');
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)))
+    return `key ${JSON.stringify(key)}: the prefix must be a DNS subdomain (lower case, e.g. example.com)`;
+  if (name.length > 63 || !LABEL_NAME.test(name))
+    return `key ${JSON.stringify(key)}: the name must be 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`;
+  return undefined;
+}
+
+function labelValueProblem(value: string): string | undefined {
+  if (value === '' || (value.length <= 63 && LABEL_NAME.test(value))) return undefined;
+  return `value ${JSON.stringify(value)}: must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`;
+}
+
+const KEY = '([^\\s=!<>(),]+)';
+const REQUIREMENT_FORMS =
+  'key, !key, key=value, key==value, key!=value, key in (v1,v2), key notin (v1,v2), key>N, key<N';
+
+/** The problem of one requirement of a label selector in text form, or undefined when it is one. */
+function requirementProblem(req: string): string | undefined {
+  let m: RegExpExecArray | null;
+  if ((m = new RegExp(`^!\\s*${KEY}$`).exec(req)) || (m = new RegExp(`^${KEY}$`).exec(req)))
+    return labelKeyProblem(m[1]!);
+  if ((m = new RegExp(`^${KEY}\\s*(==|=|!=)\\s*([^\\s=!<>(),]*)$`).exec(req)))
+    return labelKeyProblem(m[1]!) ?? labelValueProblem(m[3]!);
+  if ((m = new RegExp(`^${KEY}\\s+(in|notin)\\s*\\((.*)\\)$`).exec(req))) {
+    const values = m[3]!.split(',').map((v) => v.trim());
+    if (m[3]!.trim() === '') return `${JSON.stringify(req)}: ${m[2]} needs at least one value`;
+    return labelKeyProblem(m[1]!) ?? values.map(labelValueProblem).find((p) => p !== undefined);
+  }
+  if ((m = new RegExp(`^${KEY}\\s*(<|>)\\s*(\\S*)$`).exec(req))) {
+    if (!/^-?\d+$/.test(m[3]!)) return `${JSON.stringify(req)}: ${m[2]} needs a whole number`;
+    return labelKeyProblem(m[1]!);
+  }
+  return `${JSON.stringify(req)} is none of ${REQUIREMENT_FORMS}`;
+}
+
+/**
+ * Checks a label selector in the text form of the API's `labelSelector` parameter (what `kubectl -l`
+ * takes): requirements separated by commas. Returns the problem, or undefined when the API server would
+ * accept it (the empty selector, which selects everything, included).
+ */
+export function labelSelectorTextProblem(text: string): string | undefined {
+  const requirements: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    if (ch === ')' && --depth < 0) return 'a ")" without its "("';
+    if (ch === ',' && depth === 0) {
+      requirements.push(current.trim());
+      current = '';
+    } else current += ch;
+  }
+  if (depth > 0) return 'a "(" without its ")"';
+  requirements.push(current.trim());
+  if (requirements.length === 1 && requirements[0] === '') return undefined;
+  for (const req of requirements) {
+    if (req === '') return 'an empty requirement (a comma too many)';
+    const problem = requirementProblem(req);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}

@@ -142,6 +142,16 @@ function pem(v: string | Buffer | undefined): Buffer | null {
 }
 
 /** Reads TLS material from files (CLI/controller flags take paths). */
+/**
+ * Whether `address` is what the relay client dials: `host:port` or `[IPv6]:port`, the port from 1 to
+ * 65535.
+ */
+export function isHubbleAddress(address: string): boolean {
+  const m = /^[^\s/]+:(\d+)$/.exec(address) ?? /^\[[0-9a-fA-F:.]+\]:(\d+)$/.exec(address);
+  const port = m ? Number(m[1]) : 0;
+  return port >= 1 && port <= 65535;
+}
+
 export function tlsFromFiles(files: {
   ca?: string;
   cert?: string;
@@ -215,7 +225,7 @@ export class HubbleSource {
   private connections = 0;
 
   constructor(queue: FlowQueue, opts: HubbleSourceOptions) {
-    if (!/^[^\s/]+:\d+$/.test(opts.address) && !/^\[[0-9a-fA-F:]+\]:\d+$/.test(opts.address))
+    if (!isHubbleAddress(opts.address))
       throw new Error(`hubble address must be host:port, got '${opts.address}'`);
     this.opts = opts;
     this.name = opts.name ?? 'hubble';

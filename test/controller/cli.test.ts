@@ -1,6 +1,60 @@
-import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureIO } from '../../src/cli/io.ts';
+import { SERVICE_ACCOUNT_TOKEN } from '../../src/cli/kubeconfig.ts';
 import { runCli } from '../../src/cli/main.ts';
+import { labelSelectorTextProblem } from '../../src/model/selectors.ts';
+
+let dir: string;
+/** A kubeconfig whose API server is a closed loopback port: nothing here needs to reach it. */
+let kubeconfig: string;
+/** A PEM certificate, and a file that is none. */
+let cert: string;
+let notPem: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'microseg-controller-cli-'));
+  kubeconfig = join(dir, 'kubeconfig.yaml');
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
+      'users: [{name: u, user: {token: t}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u}}]',
+      'current-context: x',
+      '',
+    ].join('\n'),
+  );
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'].concat([
+      '-subj',
+      '/CN=relay',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]),
+    { stdio: 'ignore' },
+  );
+  cert = join(dir, 'cert.pem');
+  notPem = join(dir, 'not-pem.txt');
+  writeFileSync(notPem, 'hello\n');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function controller(args: string[]) {
+  const io = captureIO();
+  const code = await runCli(['controller', ...args], io);
+  return { code, out: io.stdout, err: io.stderr };
+}
 
 describe('microseg controller (command line)', () => {
   it('prints its options', async () => {
@@ -31,5 +85,158 @@ describe('microseg controller (command line)', () => {
     const io = captureIO();
     expect(await runCli(['controller', ...args], io)).toBe(2);
     expect(io.stderr).toBe(message);
+  });
+
+  // Each was accepted (the controller started) or an internal error with a stack trace (exit 3).
+  it('rejects bad file, address and selector flags with a message naming the flag, before anything starts', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-tls-ca', '/nonexistent'],
+        '--hubble-tls-ca /nonexistent: no such file',
+      ],
+      [['--hubble-relay', '127.0.0.1:1', '--hubble-tls-ca', dir], `--hubble-tls-ca ${dir}: not a file`],
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-tls-ca', notPem],
+        `--hubble-tls-ca ${notPem}: not a PEM certificate`,
+      ],
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-tls-key', cert],
+        `--hubble-tls-key ${cert}: not a PEM private key`,
+      ],
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-tls-cert', cert],
+        '--hubble-tls-cert needs --hubble-tls-key',
+      ],
+      [['--hubble-tls-ca', cert], '--hubble-tls-ca applies to --hubble-relay only, which is not given'],
+      [
+        ['--hubble-relay', 'nohostport'],
+        '--hubble-relay "nohostport" is not host:port (e.g. hubble-relay.kube-system.svc:80)',
+      ],
+      [
+        ['--hubble-relay', 'relay:0'],
+        '--hubble-relay "relay:0" is not host:port (e.g. hubble-relay.kube-system.svc:80)',
+      ],
+      [
+        ['--segmentation-selector', '==='],
+        '--segmentation-selector "===" is not a label selector: "===" is none of key, !key, key=value, key==value, key!=value, key in (v1,v2), key notin (v1,v2), key>N, key<N',
+      ],
+      [
+        ['--segmentation-selector', 'team in ()'],
+        '--segmentation-selector "team in ()" is not a label selector: "team in ()": in needs at least one value',
+      ],
+      [['--webhook-token-file', dir], `--webhook-token-file ${dir}: not a file`],
+      [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
+    ];
+    for (const [args, message] of cases) {
+      const r = await controller(['--kubeconfig', kubeconfig, ...args]);
+      expect(r, args.join(' ')).toEqual({ code: 2, out: '', err: `microseg controller: ${message}\n` });
+    }
+  });
+
+  it('a relay address, TLS files and a selector that are right go through to the next check', async () => {
+    // The kubeconfig comes after them: its message shows they passed.
+    const missing = join(dir, 'missing.yaml');
+    const r = await controller([
+      '--hubble-relay',
+      'hubble-relay.kube-system.svc:80',
+      '--hubble-tls-ca',
+      cert,
+      '--hubble-tls-cert',
+      cert,
+      '--hubble-tls-key',
+      join(dir, 'key.pem'),
+      '--segmentation-selector',
+      'team=shop,tier in (web, api),!canary',
+      '--webhook-token-file',
+      join(dir, 'token-to-come'),
+      '--kubeconfig',
+      missing,
+    ]);
+    expect(r).toEqual({
+      code: 2,
+      out: '',
+      err: `microseg controller: --kubeconfig ${missing}: no such file\n`,
+    });
+  });
+
+  it('no kubeconfig anywhere is bad usage naming the places it looked', async () => {
+    // Was a controller that started and logged "HTTP protocol is not allowed" for ever.
+    const home = mkdtempSync(join(dir, 'home-'));
+    const saved = { HOME: process.env.HOME, KUBECONFIG: process.env.KUBECONFIG };
+    process.env.HOME = home;
+    delete process.env.KUBECONFIG;
+    try {
+      expect(await controller(['--listen', '127.0.0.1:0'])).toEqual({
+        code: 2,
+        out: '',
+        err:
+          `microseg controller: no kubeconfig found: no --kubeconfig given, $KUBECONFIG not set, ` +
+          `no ${join(home, '.kube', 'config')}, and not in a pod (no ${SERVICE_ACCOUNT_TOKEN})\n`,
+      });
+    } finally {
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  });
+
+  it('a --listen address in use is bad usage naming it and the flag', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const r = await controller(['--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${port}`]);
+      expect(r).toEqual({
+        code: 2,
+        out: '',
+        err: `microseg controller: cannot listen on 127.0.0.1:${port}: the address is already in use (another process listens there); choose another with --listen\n`,
+      });
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+});
+
+describe('label selectors in text form (--segmentation-selector)', () => {
+  it.each([
+    '',
+    'team',
+    '!team',
+    'team=shop',
+    'team==shop',
+    'team!=shop',
+    'team=',
+    'example.com/team=shop',
+    'team in (shop, pay)',
+    'team notin (shop)',
+    'replicas>2',
+    'a=b, c!=d ,e',
+  ])('accepts %j', (text) => {
+    expect(labelSelectorTextProblem(text)).toBeUndefined();
+  });
+
+  it.each([
+    ['a=b,', 'an empty requirement (a comma too many)'],
+    ['a in (b', 'a "(" without its ")"'],
+    ['a)', 'a ")" without its "("'],
+    ['a<b', '"a<b": < needs a whole number'],
+    [
+      'a b',
+      '"a b" is none of key, !key, key=value, key==value, key!=value, key in (v1,v2), key notin (v1,v2), key>N, key<N',
+    ],
+    [
+      'Example.com/a',
+      'key "Example.com/a": the prefix must be a DNS subdomain (lower case, e.g. example.com)',
+    ],
+    [
+      '-a=b',
+      `key "-a": the name must be 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+    ],
+    [
+      `a=${'v'.repeat(64)}`,
+      `value "${'v'.repeat(64)}": must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+    ],
+  ])('rejects %j', (text, problem) => {
+    expect(labelSelectorTextProblem(text)).toBe(problem);
   });
 });

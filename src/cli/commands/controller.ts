@@ -2,7 +2,8 @@
  * `microseg controller`: runs the in-cluster controller (Segmentation reconciler, flow ingestion,
  * leader election, /healthz /readyz /metrics and the flow push endpoint) until SIGTERM or SIGINT.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { normalizeHubbleFlow } from '../../flows/hubble.ts';
@@ -14,9 +15,16 @@ import { Manager } from '../../controller/manager.ts';
 import { parseListen } from '../../controller/server.ts';
 import { kubeFromControllerClient } from '../../isolate/kube.ts';
 import { wireIsolation } from '../../isolate/wire.ts';
-import { KubeConfig } from '@kubernetes/client-node';
-import { DEFAULT_QUEUE_CAPACITY, Telemetry, tlsFromFiles } from '../../telemetry/index.ts';
-import type { Checkpoint, TelemetryOptions } from '../../telemetry/index.ts';
+import { labelSelectorTextProblem } from '../../model/selectors.ts';
+import { ListenError } from '../../server/listen.ts';
+import {
+  DEFAULT_QUEUE_CAPACITY,
+  hubbleCredentials,
+  isHubbleAddress,
+  Telemetry,
+} from '../../telemetry/index.ts';
+import type { Checkpoint, HubbleTLS, TelemetryOptions } from '../../telemetry/index.ts';
+import { loadKubeConfig } from '../kubeconfig.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 
@@ -25,7 +33,7 @@ const HELP = `usage: microseg controller [options]
 Runs the microseg controller against the cluster of the kubeconfig (in a pod: its ServiceAccount).
 
 options:
-  --kubeconfig PATH          kubeconfig file (default: in-cluster config, $KUBECONFIG, ~/.kube/config)
+  --kubeconfig PATH          kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in a pod its ServiceAccount)
   --leader-elect             campaign for the Lease; only the leader learns and writes
   --lease-namespace NS       namespace of the Lease (default $POD_NAMESPACE or microseg-system)
   --lease-name NAME          name of the Lease (default microseg-controller)
@@ -46,6 +54,9 @@ options:
   --resync DURATION          level-based resync of each Segmentation (default 10s)
   --persist-interval DUR     least time between writes of learned edges and evidence (default 30s)
   --log-level LEVEL          debug, info, warn or error (default info)
+
+Bad flags (a file that cannot be read, an address that is not one, a port in use, no kubeconfig found)
+exit with code 2 and a message naming the flag, before anything starts.
 `;
 
 function duration(flag: string, v: string | undefined, dflt: number): number {
@@ -113,21 +124,36 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const resyncMs = duration('resync', values.resync, 10_000);
   const persistIntervalMs = duration('persist-interval', values['persist-interval'], 30_000);
 
+  const selector = values['segmentation-selector'];
+  if (selector !== undefined) {
+    const problem = labelSelectorTextProblem(selector);
+    if (problem !== undefined)
+      throw new UsageError(
+        `--segmentation-selector ${JSON.stringify(selector)} is not a label selector: ${problem}`,
+      );
+  }
+
   let hubble: TelemetryOptions['hubble'];
-  if (values['hubble-relay']) {
-    const tlsFiles = {
-      ca: values['hubble-tls-ca'],
-      cert: values['hubble-tls-cert'],
-      key: values['hubble-tls-key'],
-      serverName: values['hubble-tls-server-name'],
-    };
-    const useTls = Object.values(tlsFiles).some((v) => v !== undefined);
+  const relay = values['hubble-relay'];
+  const tls = hubbleTls(values, relay !== undefined);
+  if (relay !== undefined) {
+    if (!isHubbleAddress(relay))
+      throw new UsageError(
+        `--hubble-relay ${JSON.stringify(relay)} is not host:port (e.g. hubble-relay.kube-system.svc:80)`,
+      );
     hubble = {
-      address: values['hubble-relay'],
-      ...(useTls ? { tls: tlsFromFiles(tlsFiles) } : {}),
+      address: relay,
+      ...(tls ? { tls } : {}),
       normalize: (f) => normalizeHubbleFlow(f),
       onEvent: (e) => log.info('hubble', { ...e }),
     };
+  }
+  const webhookTokenFile = values['webhook-token-file'];
+  // Re-read while running, and may appear later (an optional Secret): only something that can never be
+  // read as a file is refused.
+  if (webhookTokenFile !== undefined && !values['no-isolation']) {
+    const problem = unreadableFile(webhookTokenFile, true);
+    if (problem !== undefined) throw new UsageError(`--webhook-token-file ${webhookTokenFile}: ${problem}`);
   }
   let push: TelemetryOptions['push'];
   if (values['push-token-file']) {
@@ -152,16 +178,17 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ? (checkpoint: Checkpoint | undefined) =>
         new Telemetry({ queueCapacity, hubble: { ...hubble, ...(checkpoint ? { checkpoint } : {}) } })
     : undefined;
-  const client = values.kubeconfig
-    ? KubeClient.fromKubeconfigFile(values.kubeconfig)
-    : KubeClient.fromDefault();
+  // No kubeconfig found is bad usage naming where it looked; a server that cannot be reached is not:
+  // the informers retry until it can be (a controller starts before the API server is ready).
+  const { kc } = loadKubeConfig(values.kubeconfig);
+  const client = new KubeClient(kc);
   // Incident isolation: webhooks on every replica, the reconciler on the leader only.
   const isolation = values['no-isolation']
     ? undefined
     : wireIsolation({
-        kc: kubeConfigFor(values.kubeconfig),
+        kc,
         kube: kubeFromControllerClient(client),
-        ...(values['webhook-token-file'] ? { webhookTokenFile: values['webhook-token-file'] } : {}),
+        ...(webhookTokenFile ? { webhookTokenFile } : {}),
         log: (line) => log.info(line),
       });
   const manager = new Manager({
@@ -187,19 +214,85 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         }
       : {}),
   });
-  const stopped = new Promise<void>((resolve) => {
-    const onSignal = (sig: string) => {
-      log.info('shutting down', { signal: sig });
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      void manager.stop().then(resolve);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  await manager.start();
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const onSignal = (sig: string) => {
+    log.info('shutting down', { signal: sig });
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    void manager.stop().then(stop);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await manager.start();
+  } catch (err) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    if (err instanceof ListenError) throw new UsageError(`${err.message}; choose another with --listen`);
+    throw err;
+  }
   await stopped;
   return 0;
+}
+
+/** Why `file` cannot be read as a file (undefined when it can); `missingOk`: a file to come is fine. */
+function unreadableFile(file: string, missingOk = false): string | undefined {
+  try {
+    if (!statSync(file).isFile()) return 'not a file';
+    accessSync(file, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return missingOk ? undefined : 'no such file';
+    if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+    return (err as Error).message;
+  }
+}
+
+/**
+ * The relay's TLS settings from the `--hubble-tls-*` flags, each file read and parsed now: a file that
+ * cannot be read, is no PEM certificate or key, or a certificate without its key, is bad usage naming
+ * the flag, before anything starts.
+ */
+function hubbleTls(values: Record<string, unknown>, relay: boolean): HubbleTLS | undefined {
+  const flags = ['hubble-tls-ca', 'hubble-tls-cert', 'hubble-tls-key', 'hubble-tls-server-name'] as const;
+  const given = flags.filter((f) => values[f] !== undefined);
+  if (given.length === 0) return undefined;
+  if (!relay) throw new UsageError(`--${given[0]} applies to --hubble-relay only, which is not given`);
+  const read = (flag: (typeof flags)[number], parse: (pem: Buffer) => unknown, what: string) => {
+    const file = values[flag] as string | undefined;
+    if (file === undefined) return undefined;
+    const problem = unreadableFile(file);
+    if (problem !== undefined) throw new UsageError(`--${flag} ${file}: ${problem}`);
+    const pem = readFileSync(file);
+    try {
+      parse(pem);
+    } catch {
+      throw new UsageError(`--${flag} ${file}: not a PEM ${what}`);
+    }
+    return pem;
+  };
+  const ca = read('hubble-tls-ca', (pem) => new X509Certificate(pem), 'certificate');
+  const cert = read('hubble-tls-cert', (pem) => new X509Certificate(pem), 'certificate');
+  const key = read('hubble-tls-key', (pem) => createPrivateKey(pem), 'private key');
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError(
+      cert ? '--hubble-tls-cert needs --hubble-tls-key' : '--hubble-tls-key needs --hubble-tls-cert',
+    );
+  const serverName = values['hubble-tls-server-name'] as string | undefined;
+  const tls: HubbleTLS = {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(serverName ? { serverName } : {}),
+  };
+  try {
+    hubbleCredentials(tls);
+  } catch (err) {
+    throw new UsageError(`--hubble-tls-cert and --hubble-tls-key: ${(err as Error).message}`);
+  }
+  return tls;
 }
 
 function parseListenFlag(text: string): { host: string; port: number } {
@@ -208,12 +301,4 @@ function parseListenFlag(text: string): { host: string; port: number } {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-}
-
-/** A client-node KubeConfig for the same cluster (the isolation watch uses client-node's Watch). */
-function kubeConfigFor(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
 }
