@@ -8,6 +8,7 @@
  * before and no half-written file. `generate` and `demo` prepare their `--out` directory, and report a
  * failed write, the same way.
  */
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { access, lstat, mkdir, open, readlink, rename, rm, rmdir, stat } from 'node:fs/promises';
@@ -89,7 +90,9 @@ function creationProblem(err: unknown, dir: string, what: string): string {
  * answers for the permission bits only, and a read-only mount or a pseudo file system says no only here.
  */
 async function probe(dir: string, out: string): Promise<void> {
-  const path = join(dir, `.microseg-probe.${process.pid}.tmp`);
+  // A name no earlier run left behind (one killed between making and removing its probe, in a container
+  // whose process ids repeat run after run, would otherwise make every later run fail here).
+  const path = join(dir, `.microseg-probe.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await (await open(path, 'wx')).close();
   } catch (err) {

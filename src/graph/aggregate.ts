@@ -185,9 +185,11 @@ export class Aggregator {
     if (same === undefined) this.#heldByKey.set(held.key, [held]);
     else same.push(held);
     if (flow.time > this.#heldNewest) this.#heldNewest = flow.time;
-    // Settled a hold's time at a time, so that each record is sorted a few times at most.
+    // Settled a hold's time at a time, so that each record is sorted a few times at most; up to the
+    // pairing tolerance before the hold, so that every record a settled one could pair with is at least
+    // GADGET_HOLD_MS behind the newest: one that comes later than that missed the hold anyway.
     if (this.#heldNewest - this.#settledTo >= 2 * GADGET_HOLD_MS)
-      this.#settle(this.#heldNewest - GADGET_HOLD_MS);
+      this.#settle(this.#heldNewest - GADGET_HOLD_MS - GADGET_PAIR_TOLERANCE_MS);
   }
 
   /**

@@ -176,6 +176,22 @@ describe('Inspektor Gadget: a connection to a Service traced at both ends', () =
     }
   });
 
+  it('pairs a record that comes less than the hold behind the newest, whatever the order', async () => {
+    // The connect at 30 s is settled once the newest reaches 60 s; its accept, 1 s after it, comes
+    // after that newest record, 29 s behind it: within the hold, so it is paired all the same.
+    const lines = [
+      connect(0, 40001),
+      connect(GADGET_HOLD_MS, 40004),
+      connect(2 * GADGET_HOLD_MS, 40003),
+      accept(GADGET_HOLD_MS + 1_000, 40004),
+    ];
+    const byTime = [lines[0]!, lines[1]!, lines[3]!, lines[2]!];
+    for (const order of [lines, byTime]) {
+      const r = await runPipeline(snapshot(), flowsOf(order));
+      expect(edgeCount(r, 'app/Deployment/api', 8080)).toBe(3);
+    }
+  });
+
   it('keeps two connections two: another client port, a port reused later, another Service', async () => {
     const cases: [string, string[], Record<string, number>][] = [
       [

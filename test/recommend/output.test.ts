@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, readdir, rename, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { writeOutputFiles } from '../../src/cli/output.ts';
+import { prepareOutputDir, writeOutputFiles } from '../../src/cli/output.ts';
 import { UsageError } from '../../src/cli/io.ts';
 
 /** Every entry of `dir` (dot files included) with its text, or `<dir>` for a directory. */
@@ -144,5 +144,17 @@ describe('writeOutputFiles: all or nothing', () => {
     const err = await writeOutputFiles(dir, [NEW[0]!, ['b.yaml', pieces()]]).catch((e: unknown) => e);
     expect(err).toBe(boom);
     expect(await contents(dir)).toEqual(before);
+  });
+});
+
+describe('prepareOutputDir', () => {
+  it('is not stopped by a probe file a killed run left behind (process ids repeat in containers)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'microseg-probe-'));
+    const left = `.microseg-probe.${process.pid}.tmp`;
+    await writeFile(join(dir, left), '');
+    const out = await prepareOutputDir(dir);
+    expect(out.made).toEqual([]);
+    // Its own probe is gone; what was there is left as it was.
+    expect(await readdir(dir)).toEqual([left]);
   });
 });
