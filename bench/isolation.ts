@@ -200,7 +200,7 @@ async function sendAlerts(input: SenderInput): Promise<SenderOutput> {
           alerts: [
             {
               status: 'firing',
-              labels: { alertname: 'Bench', namespace: p.ns, pod: p.name },
+              labels: { alertname: 'Bench', severity: 'critical', namespace: p.ns, pod: p.name },
               annotations: {},
               startsAt: new Date().toISOString(),
               endsAt: '0001-01-01T00:00:00Z',

@@ -64,6 +64,33 @@ export interface FalcoAlert {
   container?: string;
 }
 
+const RFC3339_TIME_RE =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Whether `s` is an RFC 3339 date-time (section 5.6): full date, `T`, time with an optional fraction,
+ * then `Z` or a numeric offset; every field in its range (the day in its month, a leap second allowed).
+ * `T` and `Z` may be lower case, as the RFC allows.
+ */
+export function isRfc3339Time(s: string): boolean {
+  const m = RFC3339_TIME_RE.exec(s);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  if (days === undefined || day < 1 || day > days) return false;
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  if (m[7] !== undefined && (Number(m[7]) > 23 || Number(m[8]) > 59)) return false;
+  return true;
+}
+
 function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -83,7 +110,7 @@ export function parseFalcoAlert(body: unknown): FalcoAlert {
     if (body[k] !== undefined && body[k] !== null && typeof body[k] !== 'string')
       throw new PayloadError(`${k} must be a string`);
   }
-  if (typeof body.time === 'string' && Number.isNaN(Date.parse(body.time)))
+  if (typeof body.time === 'string' && !isRfc3339Time(body.time))
     throw new PayloadError(`time ${JSON.stringify(body.time)} is not an RFC 3339 time`);
   let tags: string[] = [];
   if (body.tags !== undefined && body.tags !== null) {
@@ -162,7 +189,9 @@ export const DEFAULT_FALCO_CONFIG: FalcoConfig = { minimumPriority: 'Critical', 
 export type AlertAction =
   | { action: 'isolate'; key: string; namespace: string; name: string; pod: string; isolation: Isolation }
   | { action: 'release'; key: string; namespace: string; name: string }
-  | { action: 'ignore'; key?: string; reason: string };
+  | { action: 'ignore'; key?: string; reason: string }
+  /** The alert names a target it cannot be isolated by (labels that do not fit together, bad names). */
+  | { action: 'reject'; reason: string };
 
 function shortHash(text: string, n = 10): string {
   return createHash('sha256').update(text).digest('hex').slice(0, n);
@@ -318,7 +347,7 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
     for (const k of ['startsAt', 'endsAt'] as const) {
       const v = a[k];
       if (v === undefined) continue;
-      if (typeof v !== 'string' || Number.isNaN(Date.parse(v)))
+      if (typeof v !== 'string' || !isRfc3339Time(v))
         throw new PayloadError(`${p}.${k} ${JSON.stringify(v)} is not an RFC 3339 time`);
     }
     let fingerprint: string;
@@ -350,23 +379,89 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
   };
 }
 
+/** A family of labels that name a pod: its namespace label and its pod label, always read together. */
+export interface TargetLabels {
+  namespace: string;
+  pod: string;
+}
+
 export interface AlertmanagerConfig {
-  /** Label keys naming the namespace, tried in order. */
-  namespaceLabels: string[];
-  /** Label keys naming the pod, tried in order. */
-  podLabels: string[];
+  /**
+   * The label families that name the pod, in order of preference. The first family with either of its
+   * labels decides: the namespace and the pod always come from one family.
+   */
+  targetLabels: TargetLabels[];
   /** alertname values that may isolate; empty = every alert. */
   alertnames: string[];
+  /** `severity` label values that may isolate, lower case, matched in any case; empty = any alert. */
+  severities: string[];
   /** Whether a resolved alert releases (deletes) the Isolation it created. */
   releaseOnResolve: boolean;
 }
 
+/**
+ * The affected pod's labels before the scrape target's: a Prometheus alert on an exporter's metric
+ * carries both, and `namespace`/`pod` then name the exporter (Falcosidekick, falco-exporter,
+ * kube-state-metrics scraped without honor_labels, whose own labels Prometheus renames `exported_*`).
+ */
+export const DEFAULT_TARGET_LABELS: TargetLabels[] = [
+  { namespace: 'k8s_ns_name', pod: 'k8s_pod_name' },
+  { namespace: 'exported_namespace', pod: 'exported_pod' },
+  { namespace: 'namespace', pod: 'pod' },
+  { namespace: 'kubernetes_namespace', pod: 'kubernetes_pod_name' },
+];
+
 export const DEFAULT_ALERTMANAGER_CONFIG: AlertmanagerConfig = {
-  namespaceLabels: ['namespace', 'kubernetes_namespace', 'k8s_ns_name'],
-  podLabels: ['pod', 'kubernetes_pod_name', 'k8s_pod_name'],
+  targetLabels: DEFAULT_TARGET_LABELS,
   alertnames: [],
+  severities: ['critical'],
   releaseOnResolve: false,
 };
+
+/**
+ * The namespace and pod an alert names, from the first family of `families` that has either label.
+ * A family with its pod label but not its namespace label is rejected (never completed from another
+ * family); one with its namespace label alone names no pod, and the alert is ignored.
+ */
+function alertTarget(
+  a: AmAlert,
+  families: TargetLabels[],
+): { namespace: string; pod: string } | Extract<AlertAction, { action: 'ignore' | 'reject' }> {
+  const label = (k: string): string | undefined => {
+    const v = a.labels[k];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  for (const f of families) {
+    const namespace = label(f.namespace);
+    const pod = label(f.pod);
+    if (namespace === undefined && pod === undefined) continue;
+    if (pod === undefined)
+      return {
+        action: 'ignore',
+        reason: `alert ${a.fingerprint} has the label ${f.namespace} but not ${f.pod}: no pod to isolate`,
+      };
+    if (namespace === undefined)
+      return {
+        action: 'reject',
+        reason: `alert ${a.fingerprint} has the label ${f.pod} but not ${f.namespace}: the namespace must come from the same labels as the pod`,
+      };
+    if (!isDnsLabel(namespace))
+      return {
+        action: 'reject',
+        reason: `alert ${a.fingerprint}: label ${f.namespace} ${JSON.stringify(namespace)} is not a namespace name`,
+      };
+    if (!isPodName(pod))
+      return {
+        action: 'reject',
+        reason: `alert ${a.fingerprint}: label ${f.pod} ${JSON.stringify(pod)} is not a pod name`,
+      };
+    return { namespace, pod };
+  }
+  return {
+    action: 'ignore',
+    reason: `alert ${a.fingerprint} has none of the label pairs ${families.map((f) => `${f.namespace}/${f.pod}`).join(', ')}`,
+  };
+}
 
 /** Decides what each alert of a payload asks for, in payload order. */
 export function alertmanagerActions(
@@ -379,25 +474,22 @@ export function alertmanagerActions(
     const alertname = a.labels.alertname ?? '';
     if (config.alertnames.length > 0 && !config.alertnames.includes(alertname))
       return { action: 'ignore', reason: `alertname ${JSON.stringify(alertname)} is not in the allow-list` };
-    const pick = (keys: string[]): string | undefined => {
-      for (const k of keys) {
-        const v = a.labels[k];
-        if (v !== undefined && v !== '') return v;
-      }
-      return undefined;
-    };
-    const namespace = pick(config.namespaceLabels);
-    const pod = pick(config.podLabels);
-    if (!namespace || !pod)
-      return {
-        action: 'ignore',
-        reason: `alert ${a.fingerprint} has no namespace (${config.namespaceLabels.join(', ')}) and pod (${config.podLabels.join(', ')}) labels`,
-      };
-    if (!isDnsLabel(namespace) || !isPodName(pod))
-      return {
-        action: 'ignore',
-        reason: `alert ${a.fingerprint}: ${JSON.stringify(`${namespace}/${pod}`)} is not a namespace/pod name`,
-      };
+    if (config.severities.length > 0) {
+      const sev = a.labels.severity;
+      if (sev === undefined || sev === '')
+        return {
+          action: 'ignore',
+          reason: `alert ${a.fingerprint} has no severity label (isolating severities: ${config.severities.join(', ')})`,
+        };
+      if (!config.severities.includes(sev.toLowerCase()))
+        return {
+          action: 'ignore',
+          reason: `severity ${JSON.stringify(sev)} is not one of the isolating severities (${config.severities.join(', ')})`,
+        };
+    }
+    const target = alertTarget(a, config.targetLabels);
+    if ('action' in target) return target;
+    const { namespace, pod } = target;
     const key = alertmanagerIncidentKey(a.fingerprint, namespace, pod);
     const name = isolationName('alert', pod, key);
     if (a.status === 'resolved') {

@@ -115,7 +115,7 @@ export interface ActionResult {
   action: string;
   namespace?: string;
   name?: string;
-  outcome: 'created' | 'exists' | 'rearmed' | 'deleted' | 'absent' | 'ignored' | 'failed';
+  outcome: 'created' | 'exists' | 'rearmed' | 'deleted' | 'absent' | 'ignored' | 'rejected' | 'failed';
   reason?: string;
 }
 
@@ -172,6 +172,8 @@ export class Persister {
   run(a: AlertAction): Promise<ActionResult> {
     if (a.action === 'ignore')
       return Promise.resolve({ action: 'ignore', outcome: 'ignored', reason: a.reason });
+    if (a.action === 'reject')
+      return Promise.resolve({ action: 'reject', outcome: 'rejected', reason: a.reason });
     return a.action === 'isolate' ? this.isolate(a.isolation) : this.release(a.namespace, a.name);
   }
 
@@ -293,6 +295,12 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     // Alertmanager retries 5xx only; 429 would drop the alert.
     res.status(source === 'alertmanager' ? 503 : 429).json({ error: 'rate limit exceeded; retry later' });
   });
+  // Before the body is read: a GET or PUT is answered 405 whatever it carries.
+  router.all('/', (req, res, next) => {
+    if (req.method === 'POST') return next();
+    res.set('Allow', 'POST');
+    res.status(405).json({ error: `method ${req.method} is not allowed; alerts are sent with POST` });
+  });
   router.use(express.json({ limit: o.maxBodyBytes ?? 1024 * 1024, type: () => true, strict: false }));
   router.post('/', async (req: Request, res: Response) => {
     const receivedAt = now().toISOString();
@@ -361,7 +369,19 @@ export function alertmanagerRouter(o: WebhookOptions & { alertmanager?: Alertman
   );
 }
 
-/** Reads bearer tokens from a Secret key (one per line or comma-separated), refreshing periodically. */
+/**
+ * The bearer tokens in the text of a token file or Secret key: one per line or comma-separated, blanks
+ * around each and empty entries dropped. Both the Secret reader and the controller's
+ * `--webhook-token-file` read tokens this way.
+ */
+export function parseTokens(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+}
+
+/** Reads bearer tokens from a Secret key (see `parseTokens`), refreshing periodically. */
 export async function tokensFromSecret(
   kube: Kube,
   namespace: string,
@@ -377,11 +397,7 @@ export async function tokensFromSecret(
     });
     const raw = s.data?.[key];
     if (raw === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${JSON.stringify(key)}`);
-    current = Buffer.from(raw, 'base64')
-      .toString('utf8')
-      .split(/[\n,]/)
-      .map((t) => t.trim())
-      .filter((t) => t !== '');
+    current = parseTokens(Buffer.from(raw, 'base64').toString('utf8'));
   };
   await load();
   const timer = setInterval(() => void load().catch(() => undefined), refreshMs);

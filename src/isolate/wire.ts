@@ -13,7 +13,14 @@ import type { Kube } from './kube.ts';
 import { IsolationMetrics } from './metrics.ts';
 import type { IsolationActions } from './ui.ts';
 import { isolationActions } from './ui.ts';
-import { isolationWebhooks, KnownIsolations, Persister } from './webhooks.ts';
+import type { AlertmanagerConfig, FalcoConfig } from './triggers.ts';
+import {
+  DEFAULT_ALERTMANAGER_CONFIG,
+  DEFAULT_FALCO_CONFIG,
+  FALCO_PRIORITIES,
+  normalizePriority,
+} from './triggers.ts';
+import { isolationWebhooks, KnownIsolations, parseTokens, Persister } from './webhooks.ts';
 
 export interface IsolationWiring {
   /** Mounted on the controller's HTTP server: POST /webhooks/falco and /webhooks/alertmanager. */
@@ -30,7 +37,72 @@ export interface IsolationWiringOptions {
   kube: Kube;
   /** File holding the webhooks' bearer token (a mounted Secret: re-read on change, so rotation works). */
   webhookTokenFile?: string;
+  /** Which Falco alerts isolate (default `DEFAULT_FALCO_CONFIG`). */
+  falco?: FalcoConfig;
+  /** Which Alertmanager alerts isolate (default `DEFAULT_ALERTMANAGER_CONFIG`). */
+  alertmanager?: AlertmanagerConfig;
   log: (line: string) => void;
+  /** Where a warning goes (default `log`). */
+  warn?: (line: string) => void;
+}
+
+/** The trigger flags of `microseg controller`, as given (each repeatable one as a list). */
+export interface TriggerFlags {
+  alertmanagerAlertnames?: string[];
+  alertmanagerSeverities?: string[];
+  falcoRules?: string[];
+  falcoMinimumPriority?: string;
+}
+
+const SEVERITY_RE = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * The webhooks' trigger settings from the controller's flags, on the defaults; a flag value that is
+ * none names the flag (`problem`).
+ */
+export function triggerConfig(
+  f: TriggerFlags,
+): { falco: FalcoConfig; alertmanager: AlertmanagerConfig } | { problem: string } {
+  const alertnames = f.alertmanagerAlertnames ?? [];
+  if (alertnames.some((n) => n.trim() === ''))
+    return { problem: '--alertmanager-alertname must not be empty' };
+  let severities = DEFAULT_ALERTMANAGER_CONFIG.severities;
+  if (f.alertmanagerSeverities !== undefined && f.alertmanagerSeverities.length > 0) {
+    const given = f.alertmanagerSeverities;
+    const bad = given.find((s) => !SEVERITY_RE.test(s));
+    if (bad !== undefined)
+      return {
+        problem: `--alertmanager-severity ${JSON.stringify(bad)} is not a severity (letters, digits, "_", "." and "-"; repeat the flag for several)`,
+      };
+    if (given.some((s) => s.toLowerCase() === 'any')) {
+      if (given.length > 1)
+        return { problem: '--alertmanager-severity any cannot be given with other severities' };
+      severities = [];
+    } else severities = [...new Set(given.map((s) => s.toLowerCase()))];
+  }
+  const rules = f.falcoRules ?? [];
+  if (rules.some((r) => r.trim() === '')) return { problem: '--falco-rule must not be empty' };
+  let minimumPriority = DEFAULT_FALCO_CONFIG.minimumPriority;
+  if (f.falcoMinimumPriority !== undefined) {
+    const p = normalizePriority(f.falcoMinimumPriority);
+    if (p === undefined)
+      return {
+        problem: `--falco-minimum-priority ${JSON.stringify(f.falcoMinimumPriority)} is not one of ${FALCO_PRIORITIES.join(', ')}`,
+      };
+    minimumPriority = p;
+  }
+  return {
+    falco: { minimumPriority, rules },
+    alertmanager: { ...DEFAULT_ALERTMANAGER_CONFIG, alertnames, severities },
+  };
+}
+
+/** What the webhooks isolate on, for the start log. */
+export function describeTriggers(falco: FalcoConfig, am: AlertmanagerConfig): string {
+  const list = (xs: string[]) => xs.map((x) => JSON.stringify(x)).join(', ');
+  const falcoText = `Falco alerts of priority ${falco.minimumPriority} or more severe, ${falco.rules.length > 0 ? `rules ${list(falco.rules)}` : 'any rule'}`;
+  const amText = `firing Alertmanager alerts with ${am.severities.length > 0 ? `severity ${am.severities.join(' or ')}` : 'any severity or none'}, ${am.alertnames.length > 0 ? `alertname ${list(am.alertnames)}` : 'any alertname'}`;
+  return `isolation webhooks isolate on ${falcoText}; on ${amText}`;
 }
 
 /** Reads a token file, caching it for a second so a busy webhook does not read it per request. */
@@ -41,10 +113,7 @@ function tokenReader(path: string): () => readonly string[] {
     if (!cached || now - cached.at > 1000) {
       let tokens: string[];
       try {
-        tokens = readFileSync(path, 'utf8')
-          .split('\n')
-          .map((t) => t.trim())
-          .filter((t) => t !== '');
+        tokens = parseTokens(readFileSync(path, 'utf8'));
       } catch {
         tokens = [];
       }
@@ -61,6 +130,8 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
   // On the leader the reconcile starts at once; elsewhere the leader's watch picks it up.
   const onPersisted = (namespace: string, name: string, created?: Isolation) =>
     running?.enqueue(namespace, name, created);
+  const falco = o.falco ?? DEFAULT_FALCO_CONFIG;
+  const alertmanager = o.alertmanager ?? DEFAULT_ALERTMANAGER_CONFIG;
   const router = o.webhookTokenFile
     ? isolationWebhooks({
         kube: o.kube,
@@ -68,8 +139,17 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
         known,
         metrics,
         onPersisted,
+        falco,
+        alertmanager,
       })
     : undefined;
+  if (router) {
+    o.log(describeTriggers(falco, alertmanager));
+    if (alertmanager.severities.length === 0 && alertmanager.alertnames.length === 0)
+      (o.warn ?? o.log)(
+        'the Alertmanager webhook isolates on every firing alert that names a pod: the Alertmanager route to it is the only filter (set --alertmanager-severity or --alertmanager-alertname)',
+      );
+  }
   return {
     ...(router ? { router } : {}),
     metrics,

@@ -63,6 +63,8 @@ describe('microseg controller (command line)', () => {
     expect(io.stdout).toContain('usage: microseg controller [options]');
     expect(io.stdout).toContain('--leader-elect');
     expect(io.stdout).toContain('--hubble-relay HOST:PORT');
+    expect(io.stdout).toContain('--alertmanager-severity L');
+    expect(io.stdout).toContain('--falco-minimum-priority P');
   });
 
   it.each([
@@ -125,6 +127,38 @@ describe('microseg controller (command line)', () => {
         '--segmentation-selector "team in ()" is not a label selector: "team in ()": in needs at least one value',
       ],
       [['--webhook-token-file', dir], `--webhook-token-file ${dir}: not a file`],
+      [
+        ['--webhook-token-file', join(dir, 'tok'), '--alertmanager-severity', 'critical,warning'],
+        '--alertmanager-severity "critical,warning" is not a severity (letters, digits, "_", "." and "-"; repeat the flag for several)',
+      ],
+      [
+        [
+          '--webhook-token-file',
+          join(dir, 'tok'),
+          '--alertmanager-severity',
+          'any',
+          '--alertmanager-severity',
+          'critical',
+        ],
+        '--alertmanager-severity any cannot be given with other severities',
+      ],
+      [
+        ['--webhook-token-file', join(dir, 'tok'), '--alertmanager-alertname', ''],
+        '--alertmanager-alertname must not be empty',
+      ],
+      [['--webhook-token-file', join(dir, 'tok'), '--falco-rule', ''], '--falco-rule must not be empty'],
+      [
+        ['--webhook-token-file', join(dir, 'tok'), '--falco-minimum-priority', 'Severe'],
+        '--falco-minimum-priority "Severe" is not one of Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug',
+      ],
+      [
+        ['--alertmanager-severity', 'critical'],
+        '--alertmanager-severity applies to the webhooks, which --webhook-token-file enables, and it is not given',
+      ],
+      [
+        ['--webhook-token-file', join(dir, 'tok'), '--no-isolation', '--falco-rule', 'r'],
+        '--falco-rule applies to the webhooks, which --no-isolation turns off',
+      ],
       [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
     ];
     for (const [args, message] of cases) {
@@ -149,6 +183,16 @@ describe('microseg controller (command line)', () => {
       'team=shop,tier in (web, api),!canary',
       '--webhook-token-file',
       join(dir, 'token-to-come'),
+      '--alertmanager-severity',
+      'critical',
+      '--alertmanager-severity',
+      'page',
+      '--alertmanager-alertname',
+      'Terminal shell in container',
+      '--falco-minimum-priority',
+      'warning',
+      '--falco-rule',
+      'Terminal shell in container',
       '--kubeconfig',
       missing,
     ]);

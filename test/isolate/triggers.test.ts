@@ -8,6 +8,7 @@ import {
   DEFAULT_ISOLATION,
   alertmanagerActions,
   falcoAction,
+  isRfc3339Time,
   normalizePriority,
   parseAlertmanagerPayload,
   parseFalcoAlert,
@@ -19,6 +20,7 @@ const sample = (f: string): unknown =>
 const fixture = (f: string): unknown =>
   JSON.parse(readFileSync(new URL(`fixtures/${f}`, import.meta.url), 'utf8'));
 const NOW = '2026-11-28T18:00:00.000Z';
+const ANY_SEVERITY = { ...DEFAULT_ALERTMANAGER_CONFIG, severities: [] };
 
 describe('Falco alerts', () => {
   it('parses the real sample: rule, priority, namespace and pod from output_fields', () => {
@@ -163,8 +165,13 @@ describe('Alertmanager webhook', () => {
     );
     expect(acts[1]).toEqual({
       action: 'ignore',
+      reason: 'alert 0f0e0d0c0b0a0908 has no severity label (isolating severities: critical)',
+    });
+    const any = alertmanagerActions(p, ANY_SEVERITY, DEFAULT_ISOLATION, NOW);
+    expect(any[1]).toEqual({
+      action: 'ignore',
       reason:
-        'alert 0f0e0d0c0b0a0908 has no namespace (namespace, kubernetes_namespace, k8s_ns_name) and pod (pod, kubernetes_pod_name, k8s_pod_name) labels',
+        'alert 0f0e0d0c0b0a0908 has none of the label pairs k8s_ns_name/k8s_pod_name, exported_namespace/exported_pod, namespace/pod, kubernetes_namespace/kubernetes_pod_name',
     });
   });
 
@@ -211,7 +218,7 @@ describe('Alertmanager webhook', () => {
         { status: 'firing', labels: { alertname: 'X', ns: 'a', workload_pod: 'p-1' }, fingerprint: 'ff' },
       ],
     });
-    const cfg = { ...DEFAULT_ALERTMANAGER_CONFIG, namespaceLabels: ['ns'], podLabels: ['workload_pod'] };
+    const cfg = { ...ANY_SEVERITY, targetLabels: [{ namespace: 'ns', pod: 'workload_pod' }] };
     expect(alertmanagerActions(p, cfg, DEFAULT_ISOLATION, NOW)[0]).toMatchObject({
       action: 'isolate',
       namespace: 'a',
@@ -221,6 +228,149 @@ describe('Alertmanager webhook', () => {
       action: 'ignore',
       reason: 'alertname "X" is not in the allow-list',
     });
+  });
+
+  /** One firing alert with these labels, decided on. */
+  const decide = (labels: Record<string, string>, cfg = DEFAULT_ALERTMANAGER_CONFIG) =>
+    alertmanagerActions(
+      parseAlertmanagerPayload({
+        version: '4',
+        status: 'firing',
+        alerts: [{ status: 'firing', labels, fingerprint: 'f00d' }],
+      }),
+      cfg,
+      DEFAULT_ISOLATION,
+      NOW,
+    )[0];
+  const target = (a: ReturnType<typeof decide>) =>
+    a?.action === 'isolate' ? `${a.namespace}/${a.pod} ${a.isolation.metadata.namespace}` : a;
+
+  it('takes the namespace and the pod from one label family, the affected pod before the scrape target', () => {
+    // The reviewer's payloads: a Prometheus alert on Falcosidekick's metrics carries the scrape target's
+    // namespace/pod (Falcosidekick itself) beside the affected pod's k8s_* labels.
+    const falcosidekick = {
+      alertname: 'Terminal shell in container',
+      source: 'falco',
+      k8s_ns_name: 'shop',
+      k8s_pod_name: 'cart-7d9f-x2k4q',
+      namespace: 'falco',
+      pod: 'falcosidekick-5c7d9-abcde',
+    };
+    expect(target(decide(falcosidekick, ANY_SEVERITY))).toBe('shop/cart-7d9f-x2k4q shop');
+    expect(target(decide({ ...falcosidekick, severity: 'critical' }))).toBe('shop/cart-7d9f-x2k4q shop');
+    const monitoring = { k8s_ns_name: 'shop', k8s_pod_name: 'cart-7d9f-x2k4q', namespace: 'monitoring' };
+    expect(target(decide(monitoring, ANY_SEVERITY))).toBe('shop/cart-7d9f-x2k4q shop');
+    // Each family on its own, and the order between them.
+    const families: [Record<string, string>, string][] = [
+      [{ k8s_ns_name: 'a', k8s_pod_name: 'p-1' }, 'a/p-1 a'],
+      [{ exported_namespace: 'b', exported_pod: 'p-2' }, 'b/p-2 b'],
+      [{ namespace: 'c', pod: 'p-3' }, 'c/p-3 c'],
+      [{ kubernetes_namespace: 'd', kubernetes_pod_name: 'p-4' }, 'd/p-4 d'],
+      [{ exported_namespace: 'b', exported_pod: 'p-2', namespace: 'c', pod: 'p-3' }, 'b/p-2 b'],
+      [{ namespace: 'c', pod: 'p-3', kubernetes_namespace: 'd', kubernetes_pod_name: 'p-4' }, 'c/p-3 c'],
+      [{ k8s_ns_name: 'a', k8s_pod_name: 'p-1', exported_namespace: 'b', exported_pod: 'p-2' }, 'a/p-1 a'],
+      // An empty label is no label (Prometheus drops them).
+      [{ k8s_ns_name: '', k8s_pod_name: '', namespace: 'c', pod: 'p-3' }, 'c/p-3 c'],
+    ];
+    for (const [labels, want] of families)
+      expect(target(decide(labels, ANY_SEVERITY)), JSON.stringify(labels)).toBe(want);
+  });
+
+  it('a family with its pod label but not its namespace label is an error for that alert, never completed from another family', () => {
+    expect(
+      decide({ k8s_pod_name: 'cart-1', namespace: 'falco', pod: 'falcosidekick-1' }, ANY_SEVERITY),
+    ).toEqual({
+      action: 'reject',
+      reason:
+        'alert f00d has the label k8s_pod_name but not k8s_ns_name: the namespace must come from the same labels as the pod',
+    });
+    expect(decide({ exported_pod: 'cart-1', namespace: 'monitoring' }, ANY_SEVERITY)).toEqual({
+      action: 'reject',
+      reason:
+        'alert f00d has the label exported_pod but not exported_namespace: the namespace must come from the same labels as the pod',
+    });
+    // Its namespace label alone names no pod: the scrape target's pod is not taken instead.
+    expect(decide({ k8s_ns_name: 'shop', namespace: 'falco', pod: 'falcosidekick-1' }, ANY_SEVERITY)).toEqual(
+      {
+        action: 'ignore',
+        reason: 'alert f00d has the label k8s_ns_name but not k8s_pod_name: no pod to isolate',
+      },
+    );
+    expect(decide({ namespace: 'Bad_NS', pod: 'p' }, ANY_SEVERITY)).toEqual({
+      action: 'reject',
+      reason: 'alert f00d: label namespace "Bad_NS" is not a namespace name',
+    });
+    expect(decide({ namespace: 'shop', pod: 'Bad/pod' }, ANY_SEVERITY)).toEqual({
+      action: 'reject',
+      reason: 'alert f00d: label pod "Bad/pod" is not a pod name',
+    });
+  });
+
+  it('isolates only on severity critical by default; the severities are configurable', () => {
+    const crashLoop = {
+      alertname: 'KubePodCrashLooping',
+      severity: 'warning',
+      namespace: 'shop',
+      pod: 'cart-7d9f-x2k4q',
+    };
+    expect(decide(crashLoop)).toEqual({
+      action: 'ignore',
+      reason: 'severity "warning" is not one of the isolating severities (critical)',
+    });
+    expect(target(decide({ ...crashLoop, severity: 'critical' }))).toBe('shop/cart-7d9f-x2k4q shop');
+    expect(target(decide({ ...crashLoop, severity: 'Critical' }))).toBe('shop/cart-7d9f-x2k4q shop');
+    const { severity: _, ...noSeverity } = crashLoop;
+    expect(decide(noSeverity)).toEqual({
+      action: 'ignore',
+      reason: 'alert f00d has no severity label (isolating severities: critical)',
+    });
+    const cfg = { ...DEFAULT_ALERTMANAGER_CONFIG, severities: ['critical', 'warning'] };
+    expect(target(decide(crashLoop, cfg))).toBe('shop/cart-7d9f-x2k4q shop');
+    expect(target(decide(noSeverity, ANY_SEVERITY))).toBe('shop/cart-7d9f-x2k4q shop');
+  });
+
+  it.each([
+    ['1', false],
+    ['yesterday', false],
+    ['2026-11-28', false],
+    ['2026-11-28T17:00:00', false],
+    ['2026-11-28 17:00:00Z', false],
+    ['2026-11-28T17:00:00+0100', false],
+    ['2026-11-28T17:00:00.Z', false],
+    ['2026-11-28T24:00:00Z', false],
+    ['2026-11-28T17:60:00Z', false],
+    ['2026-02-29T00:00:00Z', false],
+    ['2026-13-01T00:00:00Z', false],
+    ['2026-11-28T17:00:00+24:00', false],
+    ['2026-11-28T17:00:00Z ', false],
+    ['2026-11-28T17:00:00Z', true],
+    ['2026-11-28t17:00:00z', true],
+    ['2026-11-28T17:00:00.123456789Z', true],
+    ['2026-11-28T17:00:00.5-07:30', true],
+    ['2028-02-29T00:00:00+00:00', true],
+    ['2016-12-31T23:59:60Z', true],
+    ['0001-01-01T00:00:00Z', true],
+  ])('RFC 3339: %j is %s', (text, ok) => {
+    expect(isRfc3339Time(text)).toBe(ok);
+  });
+
+  it('names the field whose time is not RFC 3339 (Date.parse took "1")', () => {
+    const am = (k: string) => () =>
+      parseAlertmanagerPayload({
+        version: '4',
+        status: 'firing',
+        alerts: [{ status: 'firing', [k]: '1' }],
+      });
+    expect(am('startsAt')).toThrow(new PayloadError('alerts[0].startsAt "1" is not an RFC 3339 time'));
+    expect(am('endsAt')).toThrow(new PayloadError('alerts[0].endsAt "1" is not an RFC 3339 time'));
+    expect(() => parseFalcoAlert({ rule: 'r', priority: 'Critical', time: '1' })).toThrow(
+      new PayloadError('time "1" is not an RFC 3339 time'),
+    );
+    // The real samples' times pass.
+    expect(parseFalcoAlert(sample('falco-alert.json')).time).toBeDefined();
+    expect(parseAlertmanagerPayload(fixture('alertmanager-firing.json')).alerts[0]?.endsAt).toBe(
+      '0001-01-01T00:00:00Z',
+    );
   });
 
   it.each([

@@ -13,7 +13,13 @@ import type { Isolation } from '../../src/isolate/api.ts';
 import { KnownIsolations } from '../../src/isolate/webhooks.ts';
 import { IsolationMetrics } from '../../src/isolate/metrics.ts';
 import { formatPrometheus } from '../../src/telemetry/prom.ts';
-import { RateLimiter, isolationWebhooks, tokenMatches } from '../../src/isolate/webhooks.ts';
+import {
+  RateLimiter,
+  isolationWebhooks,
+  parseTokens,
+  tokenMatches,
+  tokensFromSecret,
+} from '../../src/isolate/webhooks.ts';
 
 /** An in-memory stand-in for the apiserver's Isolation collection. */
 class FakeKube implements Kube {
@@ -209,6 +215,144 @@ describe('webhook receivers', () => {
       .send(am);
     expect(limited.status).toBe(503);
     expect(limited.headers['retry-after']).toBe('1');
+  });
+
+  it('a method other than POST with a valid token gets 405, Allow: POST and a JSON error; without one 401', async () => {
+    const kube = new FakeKube();
+    const a = app(kube);
+    for (const path of ['/webhooks/falco', '/webhooks/alertmanager', '/webhooks/falco/']) {
+      const get = await request(a).get(path).set('authorization', `Bearer ${TOKEN}`);
+      expect([get.status, get.headers.allow, get.headers['content-type']], path).toEqual([
+        405,
+        'POST',
+        'application/json; charset=utf-8',
+      ]);
+      expect(get.body).toEqual({ error: 'method GET is not allowed; alerts are sent with POST' });
+      const put = await request(a)
+        .put(path)
+        .set('authorization', `Bearer ${TOKEN}`)
+        .set('content-type', 'application/json')
+        .send('{not json');
+      expect([put.status, put.headers.allow, put.body]).toEqual([
+        405,
+        'POST',
+        { error: 'method PUT is not allowed; alerts are sent with POST' },
+      ]);
+    }
+    expect((await request(a).get('/webhooks/falco')).status).toBe(401);
+    expect(kube.calls).toEqual([]);
+  });
+
+  it('Alertmanager: the pod and its namespace come from one label family; a family without its namespace is rejected', async () => {
+    const kube = new FakeKube();
+    const metrics = new IsolationMetrics();
+    const a = app(kube, { metrics });
+    const send = (labels: Record<string, string>) =>
+      request(a)
+        .post('/webhooks/alertmanager')
+        .set('authorization', `Bearer ${TOKEN}`)
+        .send({
+          version: '4',
+          status: 'firing',
+          alerts: [{ status: 'firing', labels: { severity: 'critical', ...labels }, fingerprint: 'ab12' }],
+        });
+    // Was namespace falco, pod falcosidekick-5c7d9-abcde, outcome created.
+    const sidekick = await send({
+      alertname: 'Terminal shell in container',
+      source: 'falco',
+      k8s_ns_name: 'shop',
+      k8s_pod_name: 'cart-7d9f-x2k4q',
+      namespace: 'falco',
+      pod: 'falcosidekick-5c7d9-abcde',
+    });
+    expect(sidekick.status).toBe(200);
+    const r = (sidekick.body as { results: { namespace: string; name: string; outcome: string }[] }).results;
+    expect(r).toEqual([
+      {
+        action: 'isolate',
+        namespace: 'shop',
+        name: expect.stringMatching(/^alert-cart-7d9f-x2k4q-/),
+        outcome: 'created',
+      },
+    ]);
+    const stored = kube.objects.get(
+      `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${r[0]!.name}`,
+    ) as Isolation;
+    expect(stored.spec?.target).toEqual({ pods: ['cart-7d9f-x2k4q'] });
+    // Was pod cart in namespace monitoring.
+    const monitoring = await send({
+      k8s_ns_name: 'shop',
+      k8s_pod_name: 'cart-7d9f-x2k4q',
+      namespace: 'monitoring',
+    });
+    expect((monitoring.body as { results: { namespace: string }[] }).results[0]?.namespace).toBe('shop');
+    const partial = await send({
+      k8s_pod_name: 'cart-7d9f-x2k4q',
+      namespace: 'falco',
+      pod: 'falcosidekick-5c7d9-abcde',
+    });
+    expect(partial.status).toBe(200);
+    expect(partial.body).toEqual({
+      results: [
+        {
+          action: 'reject',
+          outcome: 'rejected',
+          reason:
+            'alert ab12 has the label k8s_pod_name but not k8s_ns_name: the namespace must come from the same labels as the pod',
+        },
+      ],
+    });
+    expect(kube.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+    expect([...kube.objects.keys()].every((k) => k.includes('/namespaces/shop/'))).toBe(true);
+    expect(formatPrometheus(metrics.families())).toContain(
+      'microseg_isolation_alerts_total{source="alertmanager",outcome="rejected"} 1',
+    );
+  });
+
+  it('Alertmanager: a warning (KubePodCrashLooping) does not isolate by default', async () => {
+    const kube = new FakeKube();
+    const res = await request(app(kube))
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send({
+        version: '4',
+        status: 'firing',
+        alerts: [
+          {
+            status: 'firing',
+            labels: {
+              alertname: 'KubePodCrashLooping',
+              severity: 'warning',
+              namespace: 'shop',
+              pod: 'cart-7d9f-x2k4q',
+            },
+            fingerprint: 'cc01',
+          },
+        ],
+      });
+    expect(res.body).toEqual({
+      results: [
+        {
+          action: 'ignore',
+          outcome: 'ignored',
+          reason: 'severity "warning" is not one of the isolating severities (critical)',
+        },
+      ],
+    });
+    expect(kube.calls).toEqual([]);
+  });
+
+  it('tokens are read one per line or comma-separated, by the Secret reader as by the token file reader', async () => {
+    expect(parseTokens('tok1,tok2')).toEqual(['tok1', 'tok2']);
+    expect(parseTokens(' a \r\nb, c\n\n,d,\n')).toEqual(['a', 'b', 'c', 'd']);
+    expect(parseTokens('\n , \n')).toEqual([]);
+    const kube = new FakeKube();
+    kube.objects.set('/api/v1/namespaces/ms/secrets/hook', {
+      data: { token: Buffer.from('tok1,tok2\ntok3\n').toString('base64') },
+    });
+    const t = await tokensFromSecret(kube, 'ms', 'hook');
+    t.stop();
+    expect(t.tokens()).toEqual(['tok1', 'tok2', 'tok3']);
   });
 
   it('the token bucket refills at its rate', () => {

@@ -29,7 +29,7 @@ import {
   falcoRouter,
   tokensFromSecret,
 } from '../../src/isolate/webhooks.ts';
-import { DEFAULT_ISOLATION } from '../../src/isolate/triggers.ts';
+import { DEFAULT_ALERTMANAGER_CONFIG, DEFAULT_ISOLATION } from '../../src/isolate/triggers.ts';
 import { Engine } from '../../src/verify/engine.ts';
 import type { Namespace, NetworkPolicy, Pod } from '../../src/model/k8s.ts';
 
@@ -203,12 +203,7 @@ beforeAll(async () => {
     '/webhooks/alertmanager',
     alertmanagerRouter({
       ...opts,
-      alertmanager: {
-        namespaceLabels: ['namespace'],
-        podLabels: ['pod'],
-        alertnames: [],
-        releaseOnResolve: true,
-      },
+      alertmanager: { ...DEFAULT_ALERTMANAGER_CONFIG, releaseOnResolve: true },
     }),
   );
   server = await new Promise<Server>((resolve) => {
@@ -560,7 +555,7 @@ describe('webhooks', () => {
       alerts: [
         {
           status,
-          labels: { alertname: 'Shell', namespace: ns, pod: 'db-1' },
+          labels: { alertname: 'Shell', severity: 'critical', namespace: ns, pod: 'db-1' },
           annotations: { summary: 'shell in db' },
           startsAt: '2026-11-28T17:00:00Z',
           endsAt: status === 'firing' ? '0001-01-01T00:00:00Z' : '2026-11-28T17:05:00Z',

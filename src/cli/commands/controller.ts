@@ -14,7 +14,7 @@ import { jsonLogger } from '../../controller/log.ts';
 import { Manager } from '../../controller/manager.ts';
 import { parseListen } from '../../controller/server.ts';
 import { kubeFromControllerClient } from '../../isolate/kube.ts';
-import { wireIsolation } from '../../isolate/wire.ts';
+import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
 import { ListenError } from '../../server/listen.ts';
 import {
@@ -48,6 +48,12 @@ options:
   --no-ui                    do not serve the web page of the graph and its JSON API
   --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
                              /webhooks/alertmanager) with the bearer token(s) in FILE, one per line
+                             or comma-separated
+  --alertmanager-severity L  isolate on Alertmanager alerts whose severity label is L (repeatable;
+                             default critical; any: every alert, whatever its severity)
+  --alertmanager-alertname N isolate only on Alertmanager alerts named N (repeatable; default any)
+  --falco-minimum-priority P isolate on Falco alerts of priority P or more severe (default Critical)
+  --falco-rule NAME          isolate only on the Falco rule NAME (repeatable; default any)
   --no-isolation             do not run the Isolation reconciler (nor show Isolations on the web page)
   --queue-capacity N         flows buffered between sources and the controller (default ${DEFAULT_QUEUE_CAPACITY})
   --segmentation-selector S  manage only Segmentations matching this label selector (default all)
@@ -88,6 +94,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         'no-ui': { type: 'boolean' },
         'webhook-token-file': { type: 'string' },
         'no-isolation': { type: 'boolean' },
+        'alertmanager-severity': { type: 'string', multiple: true },
+        'alertmanager-alertname': { type: 'string', multiple: true },
+        'falco-minimum-priority': { type: 'string' },
+        'falco-rule': { type: 'string', multiple: true },
         'queue-capacity': { type: 'string' },
         resync: { type: 'string' },
         'segmentation-selector': { type: 'string' },
@@ -155,6 +165,29 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     const problem = unreadableFile(webhookTokenFile, true);
     if (problem !== undefined) throw new UsageError(`--webhook-token-file ${webhookTokenFile}: ${problem}`);
   }
+  // What the webhooks isolate on: only with the webhooks, which the token file enables.
+  const triggerFlags = [
+    'alertmanager-severity',
+    'alertmanager-alertname',
+    'falco-minimum-priority',
+    'falco-rule',
+  ] as const;
+  const triggerGiven = triggerFlags.find((f) => values[f] !== undefined);
+  if (triggerGiven !== undefined && values['no-isolation'])
+    throw new UsageError(`--${triggerGiven} applies to the webhooks, which --no-isolation turns off`);
+  if (triggerGiven !== undefined && webhookTokenFile === undefined)
+    throw new UsageError(
+      `--${triggerGiven} applies to the webhooks, which --webhook-token-file enables, and it is not given`,
+    );
+  const triggers = triggerConfig({
+    ...(values['alertmanager-severity'] ? { alertmanagerSeverities: values['alertmanager-severity'] } : {}),
+    ...(values['alertmanager-alertname'] ? { alertmanagerAlertnames: values['alertmanager-alertname'] } : {}),
+    ...(values['falco-rule'] ? { falcoRules: values['falco-rule'] } : {}),
+    ...(values['falco-minimum-priority'] !== undefined
+      ? { falcoMinimumPriority: values['falco-minimum-priority'] }
+      : {}),
+  });
+  if ('problem' in triggers) throw new UsageError(triggers.problem);
   let push: TelemetryOptions['push'];
   if (values['push-token-file']) {
     const file = values['push-token-file'];
@@ -189,7 +222,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         kc,
         kube: kubeFromControllerClient(client),
         ...(webhookTokenFile ? { webhookTokenFile } : {}),
+        falco: triggers.falco,
+        alertmanager: triggers.alertmanager,
         log: (line) => log.info(line),
+        warn: (line) => log.warn(line),
       });
   const manager = new Manager({
     client,
