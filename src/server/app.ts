@@ -63,7 +63,10 @@ function vendorFiles(): Record<string, string> {
   };
 }
 
-/** Errors of express's body parser (413 too large, 415 bad charset, ...): 4xx with a safe message. */
+/** Largest request body the API reads (after decompression). */
+const BODY_LIMIT = 64 * 1024;
+
+/** Errors of express's body parser (415 bad charset, ...): 4xx with a safe message. */
 function isClientError(err: unknown): err is { status: number; message: string } {
   const e = err as { status?: unknown; expose?: unknown; message?: unknown } | undefined;
   return (
@@ -73,6 +76,35 @@ function isClientError(err: unknown): err is { status: number; message: string }
     e.expose === true &&
     typeof e.message === 'string'
   );
+}
+
+/**
+ * The router's error for a path it cannot percent-decode (`%E0%A4%A`): a URIError with status 400,
+ * not marked safe to show, so it is recognised here and answered with the segment at fault.
+ */
+function badPathMessage(err: unknown, path: string): string | undefined {
+  if (!(err instanceof URIError) || (err as { status?: unknown }).status !== 400) return undefined;
+  for (const segment of path.split('/')) {
+    try {
+      decodeURIComponent(segment);
+    } catch {
+      return `path segment "${segment}" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)`;
+    }
+  }
+  return 'the path is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)';
+}
+
+/** What a request body turned out to be, for the error saying it is not a JSON object. */
+function jsonKind(v: unknown): string {
+  if (v === undefined) return 'no JSON body: send it with Content-Type: application/json';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** Methods an endpoint takes, as the `Allow` header lists them (`GET` brings `HEAD`). */
+function allowList(methods: readonly string[]): string[] {
+  return methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -107,7 +139,8 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   }
 
   const api = express.Router();
-  api.use(express.json({ limit: '64kb' }));
+  // Any JSON value is parsed (not only objects and arrays), so that an endpoint can say what it got.
+  api.use(express.json({ limit: BODY_LIMIT, strict: false }));
   api.use((req, res, next) => {
     res.set('Cache-Control', 'no-store');
     void userOf(req).then(
@@ -150,7 +183,27 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   }
 
   // ---- routes ----
-  api.get('/info', async (_req, res) => {
+  // Every endpoint is registered through `route`, which keeps the methods of each path for the 405
+  // answer to any other method (OPTIONS included: the API serves no CORS).
+  type Handler = (req: Request, res: Response) => void | Promise<void>;
+  const methodsOf = new Map<string, string[]>();
+  function route(method: 'GET' | 'POST' | 'DELETE', path: string, handler: Handler): void {
+    const methods = methodsOf.get(path) ?? [];
+    methods.push(method);
+    methodsOf.set(path, methods);
+    if (method === 'GET') api.get(path, handler);
+    else if (method === 'POST') api.post(path, handler);
+    else api.delete(path, handler);
+  }
+
+  /** 405 for a method a path does not take here, with `Allow` listing those it takes. */
+  function notAllowed(res: Response, method: string, path: string, allow: string[]): never {
+    res.set('Allow', allow.join(', '));
+    const takes = allow.length ? `it takes ${allow.join(', ')}` : 'it takes no method on this server';
+    throw new HttpError(405, `${method} is not allowed on ${path}: ${takes}`);
+  }
+
+  route('GET', '/info', async (_req, res) => {
     const user = res.locals.user as string | undefined;
     const authenticated = user !== undefined;
     res.json({
@@ -171,7 +224,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     });
   });
 
-  api.get('/graph', async (req, res) => {
+  route('GET', '/graph', async (req, res) => {
     const viewParam = oneString(req.query.view, 'view') ?? 'auto';
     if (!['auto', 'full', 'segments'].includes(viewParam))
       throw new HttpError(400, `view must be one of auto, full, segments (got "${viewParam}")`);
@@ -201,15 +254,15 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     }
   });
 
-  api.get('/graph/export', async (_req, res) => {
+  route('GET', '/graph/export', async (_req, res) => {
     res.json(await source.graph());
   });
 
-  api.get('/segments', async (_req, res) => {
+  route('GET', '/segments', async (_req, res) => {
     res.json(await source.segments());
   });
 
-  api.get('/proposals', async (req, res) => {
+  route('GET', '/proposals', async (req, res) => {
     const format = oneString(req.query.format, 'format') ?? 'json';
     const proposal = await source.proposal();
     if (format === 'yaml') {
@@ -220,13 +273,16 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     res.json(proposal);
   });
 
-  api.get('/search', async (req, res) => {
+  route('GET', '/search', async (req, res) => {
     const q = (oneString(req.query.q, 'q') ?? '').trim().toLowerCase();
     if (!q) throw new HttpError(400, 'query parameter "q" is required');
     const limitText = oneString(req.query.limit, 'limit') ?? '20';
     const limit = Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-      throw new HttpError(400, `limit must be an integer from 1 to 500 (got "${limitText}")`);
+    if (!/^[0-9]+$/.test(limitText) || limit < 1 || limit > 500)
+      throw new HttpError(
+        400,
+        `limit must be a whole number from 1 to 500 in decimal digits (got "${limitText}")`,
+      );
     const graph = await source.graph();
     const hits = [];
     for (const n of graph.nodes) {
@@ -245,7 +301,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     });
   });
 
-  api.get('/nodes', async (req, res) => {
+  route('GET', '/nodes', async (req, res) => {
     const id = oneString(req.query.id, 'id');
     if (!id) throw new HttpError(400, 'query parameter "id" is required');
     const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
@@ -260,12 +316,12 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     res.json(details);
   });
 
-  api.get('/audits', async (_req, res) => {
+  route('GET', '/audits', async (_req, res) => {
     if (!source.audits) throw new HttpError(404, 'this source has no audit data');
     res.json(await source.audits());
   });
 
-  api.get('/isolations', async (_req, res) => {
+  route('GET', '/isolations', async (_req, res) => {
     if (!source.isolations) throw new HttpError(404, 'this source has no isolation data');
     res.json(await source.isolations());
   });
@@ -280,14 +336,17 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     return user;
   }
 
-  api.post('/isolations', async (req, res) => {
+  route('POST', '/isolations', async (req, res) => {
     const user = requireUser(res);
-    if (!source.isolate) throw new HttpError(405, 'this source cannot isolate workloads');
+    if (!source.isolate) {
+      res.set('Allow', allowList(['GET']).join(', '));
+      throw new HttpError(405, 'this source cannot isolate workloads');
+    }
     const body = req.body as unknown;
     if (body === null || typeof body !== 'object' || Array.isArray(body))
       throw new HttpError(
         400,
-        'body must be a JSON object {"workload": "namespace/Kind/name", "reason"?: string}',
+        `body must be a JSON object {"workload": "namespace/Kind/name", "reason"?: string} (got ${jsonKind(body)})`,
       );
     const { workload, reason } = body as { workload?: unknown; reason?: unknown };
     if (typeof workload !== 'string' || workload.split('/').length !== 3)
@@ -301,23 +360,44 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     res.status(201).json(created);
   });
 
-  api.delete('/isolations/:name', async (req, res) => {
+  route('DELETE', '/isolations/:name', async (req, res) => {
     const user = requireUser(res);
-    if (!source.release) throw new HttpError(405, 'this source cannot release isolations');
+    if (!source.release) {
+      res.set('Allow', '');
+      throw new HttpError(405, 'this source cannot release isolations');
+    }
     const name = String(req.params.name);
     if (!(await source.release(name, user))) throw new HttpError(404, `no isolation named "${name}"`);
     res.status(204).end();
   });
 
+  for (const [path, methods] of methodsOf) {
+    const allow = allowList(methods);
+    const shown = path.replace(/:(\w+)/g, '<$1>');
+    api.all(path, (req, res) => notAllowed(res, req.method, `${req.baseUrl}${shown}`, allow));
+  }
+
   api.use((_req, _res) => {
     throw new HttpError(404, 'no such API endpoint');
   });
 
-  api.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: unknown; errno?: unknown; status?: unknown } | undefined;
+    const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
+    const badPath = badPathMessage(err, req.path);
     if (err instanceof HttpError) res.status(err.status).json({ error: err.message });
     else if (err instanceof InputError) res.status(400).json({ error: err.message });
+    else if (badPath) res.status(400).json({ error: badPath });
     else if (err instanceof SyntaxError && 'body' in err)
-      res.status(400).json({ error: 'body is not valid JSON' });
+      res.status(400).json({ error: `body is not valid JSON: ${err.message}` });
+    else if (e?.type === 'entity.too.large')
+      res.status(413).json({ error: `body is larger than ${BODY_LIMIT / 1024} KiB` });
+    else if (e?.status === 400 && typeof e.errno === 'number' && encoding !== 'identity')
+      // zlib's error while inflating the body (`incorrect header check`): the body is not what its
+      // Content-Encoding says.
+      res.status(400).json({
+        error: `body is not valid ${encoding} data (Content-Encoding: ${encoding}): ${(err as Error).message}`,
+      });
     else if (isClientError(err)) res.status(err.status).json({ error: err.message });
     else res.status(500).json({ error: `internal error: ${(err as Error)?.message ?? String(err)}` });
   });
@@ -333,5 +413,12 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     res.sendFile(path);
   });
   app.use(express.static(webRoot, { index: 'index.html', maxAge: 0 }));
+  // A path outside the API the router cannot decode (`/vendor/%E0%A4%A`): a plain 400 naming it, not
+  // express's default error page (which shows the stack outside production).
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    const badPath = badPathMessage(err, req.path);
+    if (badPath) res.status(400).type('text/plain').send(`${badPath}\n`);
+    else next(err);
+  });
   return app;
 }

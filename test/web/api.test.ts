@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import express from 'express';
 import request from 'supertest';
 import { parseAllDocuments } from 'yaml';
@@ -192,7 +193,92 @@ describe('JSON API', () => {
       'query parameter "q" is required',
     );
     expect((await request(app).get('/api/v1/search?q=a&limit=0').expect(400)).body.error).toBe(
-      'limit must be an integer from 1 to 500 (got "0")',
+      'limit must be a whole number from 1 to 500 in decimal digits (got "0")',
+    );
+  });
+
+  it('takes limit in decimal digits only, from 1 to 500', async () => {
+    const big = syntheticGraph(600, 6);
+    const app = createApp({
+      info: () => ({ mode: 'offline', title: 'synthetic' }),
+      graph: () => big.graph,
+      segments: () => big.segments,
+      proposal: () => big.proposal,
+    });
+    for (const bad of ['0x2', '1e2', '2.0', '', ' 2', '+2', '-1', '501', '0', '9'.repeat(30)]) {
+      const res = await request(app).get(`/api/v1/search?q=svc&limit=${encodeURIComponent(bad)}`);
+      expect([bad, res.status, res.body]).toEqual([
+        bad,
+        400,
+        { error: `limit must be a whole number from 1 to 500 in decimal digits (got "${bad}")` },
+      ]);
+    }
+    for (const [good, n] of [
+      ['2', 2],
+      ['007', 7],
+      ['500', 500],
+    ] as const) {
+      const res = await request(app).get(`/api/v1/search?q=svc&limit=${good}`).expect(200);
+      expect([good, res.body.results.length]).toEqual([good, n]);
+    }
+  });
+
+  it('answers a method an endpoint does not take with 405 and the methods it takes', async () => {
+    const app = createApp(source);
+    const cases: [string, string, string][] = [
+      ['put', '/api/v1/graph', 'GET, HEAD'],
+      ['delete', '/api/v1/graph', 'GET, HEAD'],
+      ['options', '/api/v1/graph', 'GET, HEAD'],
+      ['post', '/api/v1/info', 'GET, HEAD'],
+      ['post', '/api/v1/graph/export', 'GET, HEAD'],
+      ['patch', '/api/v1/isolations', 'GET, HEAD, POST'],
+      ['delete', '/api/v1/isolations', 'GET, HEAD, POST'],
+      ['get', '/api/v1/isolations/iso-cart', 'DELETE'],
+      ['post', '/api/v1/isolations/iso-cart', 'DELETE'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await request(app)[method as 'put'](path);
+      const shown = path.replace('/iso-cart', '/<name>');
+      expect([method, path, res.status, res.headers.allow, res.body]).toEqual([
+        method,
+        path,
+        405,
+        allow,
+        { error: `${method.toUpperCase()} is not allowed on ${shown}: it takes ${allow}` },
+      ]);
+    }
+    // Mounted under a path, the message names the path the client used.
+    const outer = express();
+    outer.use('/ui', app);
+    expect((await request(outer).put('/ui/api/v1/graph').expect(405)).body.error).toBe(
+      'PUT is not allowed on /ui/api/v1/graph: it takes GET, HEAD',
+    );
+    // HEAD stays served where GET is, and an unknown path is still unknown.
+    await request(app).head('/api/v1/graph').expect(200);
+    expect((await request(app).put('/api/v1/nothing').expect(404)).body.error).toBe('no such API endpoint');
+    // Authentication comes first: without a token, a wrong method is not described.
+    await request(createApp(source, { auth: { token: 't' } }))
+      .put('/api/v1/graph')
+      .expect(401);
+  });
+
+  it('names the path segment that is not valid percent-encoding (400, not 500)', async () => {
+    const app = createApp(source);
+    const res = await request(app).delete('/api/v1/isolations/%E0%A4%A').expect(400);
+    expect(res.body).toEqual({
+      error:
+        'path segment "%E0%A4%A" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)',
+    });
+    expect((await request(app).get('/api/v1/isolations/%E0%A4').expect(400)).body.error).toBe(
+      'path segment "%E0%A4" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)',
+    );
+    // Outside the API: plain text, not express's error page with a stack trace.
+    const vendor = await request(app)
+      .get('/vendor/%ZZ')
+      .expect(400)
+      .expect('Content-Type', /text\/plain/);
+    expect(vendor.text).toBe(
+      'path segment "%ZZ" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)\n',
     );
   });
 
@@ -305,8 +391,20 @@ describe('authentication and actions', () => {
         .post('/api/v1/isolations')
         .set('Authorization', 'Bearer t')
         .send(body as object);
-    expect((await post([1]).expect(400)).body.error).toBe(
-      'body must be a JSON object {"workload": "namespace/Kind/name", "reason"?: string}',
+    const notObject = 'body must be a JSON object {"workload": "namespace/Kind/name", "reason"?: string}';
+    expect((await post([1]).expect(400)).body.error).toBe(`${notObject} (got an array)`);
+    const raw = (text: string, type = 'application/json') =>
+      request(app)
+        .post('/api/v1/isolations')
+        .set('Authorization', 'Bearer t')
+        .set('Content-Type', type)
+        .send(text);
+    // Valid JSON that is not an object is named as what it is, not as invalid JSON.
+    expect((await raw('"str"').expect(400)).body.error).toBe(`${notObject} (got a string)`);
+    expect((await raw('42').expect(400)).body.error).toBe(`${notObject} (got a number)`);
+    expect((await raw('null').expect(400)).body.error).toBe(`${notObject} (got null)`);
+    expect((await raw('{"workload": 1}', 'text/plain').expect(400)).body.error).toBe(
+      `${notObject} (got no JSON body: send it with Content-Type: application/json)`,
     );
     expect((await post({ workload: 'cart' }).expect(400)).body.error).toBe(
       'body.workload must be a workload id "namespace/Kind/name"',
@@ -323,13 +421,35 @@ describe('authentication and actions', () => {
       .set('Content-Type', 'application/json')
       .send('{"workload":')
       .expect(400);
-    expect(bad.body.error).toBe('body is not valid JSON');
+    expect(bad.body.error).toBe('body is not valid JSON: Unexpected end of JSON input');
     const big = await request(app)
       .post('/api/v1/isolations')
       .set('Authorization', 'Bearer t')
       .send({ workload: CART, reason: 'x'.repeat(70_000) })
       .expect(413);
-    expect(big.body.error).toBe('request entity too large');
+    expect(big.body.error).toBe('body is larger than 64 KiB');
+    // The limit holds for the body as inflated: 70 kB of JSON gzipped to a few hundred bytes.
+    const zipped = gzipSync(JSON.stringify({ workload: CART, reason: 'x'.repeat(70_000) }));
+    const bomb = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer t')
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'gzip')
+      // Sent as the bytes given (superagent's type says string, it writes a Buffer as is).
+      .serialize((b: Buffer) => b as unknown as string)
+      .send(zipped)
+      .expect(413);
+    expect(bomb.body.error).toBe('body is larger than 64 KiB');
+    const notGzip = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer t')
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'gzip')
+      .send(JSON.stringify({ workload: CART }))
+      .expect(400);
+    expect(notGzip.body.error).toBe(
+      'body is not valid gzip data (Content-Encoding: gzip): incorrect header check',
+    );
     const ro = createApp(source, { auth: { token: 't' } });
     expect(
       (
@@ -338,8 +458,15 @@ describe('authentication and actions', () => {
           .set('Authorization', 'Bearer t')
           .send({ workload: CART })
           .expect(405)
+          .expect('Allow', 'GET, HEAD')
       ).body.error,
     ).toBe('this source cannot isolate workloads');
+    const noRelease = await request(ro)
+      .delete('/api/v1/isolations/iso-cart')
+      .set('Authorization', 'Bearer t')
+      .expect(405)
+      .expect('Allow', '');
+    expect(noRelease.body.error).toBe('this source cannot release isolations');
     expect(src.calls).toEqual([]);
   });
 });
