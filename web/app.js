@@ -58,23 +58,61 @@
     $('status').textContent = text;
   }
 
+  /** The message of a failed request (the server's `error`), for showing where the user acted. */
+  function errorText(err) {
+    return err && err.message ? err.message : String(err);
+  }
+
+  // Views rendered into the panel one after another: a slow answer for one the user has left (another
+  // node clicked, another tab) must not replace what is shown now.
+  let panelSeq = 0;
+  function claimPanel() {
+    panelSeq += 1;
+    return panelSeq;
+  }
+  function ownsPanel(seq) {
+    return seq === panelSeq;
+  }
+
+  function showPanelError(what, err) {
+    $('panel-body').innerHTML =
+      `<p class="error" role="alert" id="panel-error">${esc(what)}: ${esc(errorText(err))}</p>` +
+      '<p class="muted">The rest of the page still works: click a node or a tab to go on.</p>';
+  }
+
   // ---------------- API ----------------
   async function api(path, options = {}) {
     const headers = Object.assign({}, options.headers || {});
     if (state.token) headers.Authorization = `Bearer ${state.token}`;
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(`api/v1${path}`, {
-      method: options.method || 'GET',
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
+    let res;
+    try {
+      res = await fetch(`api/v1${path}`, {
+        method: options.method || 'GET',
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+    } catch (err) {
+      throw new Error(`cannot reach the server (${errorText(err)})`, { cause: err });
+    }
     if (res.status === 401) {
       await login();
       return api(path, options);
     }
     if (res.status === 204) return null;
-    const body = await res.json();
-    if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+    // A proxy in between may answer with HTML or nothing: say what came back instead of a parse error.
+    const text = await res.text();
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (!res.ok) {
+      const message = body && typeof body.error === 'string' ? body.error : 'no error message';
+      throw new Error(`${message} (HTTP ${res.status})`);
+    }
+    if (body === undefined) throw new Error(`the server answered HTTP ${res.status} without JSON`);
     return body;
   }
 
@@ -206,7 +244,13 @@
     if (state.audit) params.set('audit', state.audit);
     status('Loading graph…');
     const tf = performance.now();
-    const view = await api(`/graph?${params}`);
+    let view;
+    try {
+      view = await api(`/graph?${params}`);
+    } catch (err) {
+      status(`Could not load the graph: ${errorText(err)}`);
+      throw err;
+    }
     state.fetchMs = Math.round(performance.now() - tf);
     state.view = view;
     state.segments = new Map(view.segments.map((s) => [s.id, s]));
@@ -235,7 +279,7 @@
 
   function bindRenderer(r) {
     r.on('clickNode', ({ node }) => {
-      void onNodeClick(node);
+      void onNodeClick(node).catch((err) => status(`Error: ${errorText(err)}`));
     });
     r.on('clickEdge', ({ edge }) => {
       showEdge(edge);
@@ -249,7 +293,8 @@
     const a = state.graph.getNodeAttributes(id);
     if (a.kind === 'segment') {
       state.expanded.add(a.segment);
-      await loadGraph();
+      // On failure the status line says why, and the segment stays collapsed as drawn.
+      await loadGraph().catch(() => state.expanded.delete(a.segment));
       return;
     }
     await selectNode(id);
@@ -312,12 +357,19 @@
   }
 
   async function selectNode(id) {
+    const seq = claimPanel();
     state.selected = id;
     setFocus(id);
     void centerOn(id);
     $('panel-body').innerHTML = '<p class="muted">Loading…</p>';
-    const d = await api(`/nodes?id=${encodeURIComponent(id)}`);
-    renderDetails(d);
+    let d;
+    try {
+      d = await api(`/nodes?id=${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (ownsPanel(seq)) showPanelError(`Could not load the details of ${id}`, err);
+      return;
+    }
+    if (ownsPanel(seq)) renderDetails(d);
   }
 
   // ---------------- filters, legend ----------------
@@ -386,7 +438,16 @@
       list.hidden = true;
       return;
     }
-    const res = await api(`/search?q=${encodeURIComponent(q)}&limit=20`);
+    let res;
+    try {
+      res = await api(`/search?q=${encodeURIComponent(q)}&limit=20`);
+    } catch (err) {
+      if ($('search').value.trim() !== q) return; // typed on since: a newer search answers
+      list.innerHTML = `<li class="error" role="alert" id="search-error">Search failed: ${esc(errorText(err))}</li>`;
+      list.hidden = false;
+      return;
+    }
+    if ($('search').value.trim() !== q) return;
     list.innerHTML = res.results
       .map(
         (h) =>
@@ -401,7 +462,12 @@
     $('search-results').hidden = true;
     if (!state.graph.hasNode(id) && segment) {
       state.expanded.add(segment);
-      await loadGraph();
+      try {
+        await loadGraph();
+      } catch {
+        state.expanded.delete(segment); // the status line says why
+        return;
+      }
     }
     if (!state.graph.hasNode(id)) {
       status(`${id} is not drawn in this view`);
@@ -461,6 +527,11 @@
         `<span class="badge danger" id="isolation-badge">isolated (${esc(d.isolation.method)})</span>`,
       );
     parts.push('</p>');
+    const labels = Object.entries(d.labels || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (labels.length)
+      parts.push(
+        `<p id="node-labels">Labels: ${labels.map(([k, v]) => `<span class="badge label">${esc(k)}=${esc(v)}</span>`).join(' ')}</p>`,
+      );
     parts.push(`<p>${d.flowsIn} flows in · ${d.flowsOut} flows out</p>`);
     if (d.names && d.names.length) parts.push(`<p>DNS: ${d.names.map(esc).join(', ')}</p>`);
     if (d.blastRadius) {
@@ -503,34 +574,62 @@
     bindPanelLinks();
     const iso = $('isolate-btn');
     if (iso)
-      iso.onclick = async () => {
+      iso.onclick = () => {
         const reason = window.prompt(`Isolate ${d.id}? Reason:`, 'suspected compromise');
         if (reason === null) return;
-        await api('/isolations', { method: 'POST', body: { workload: d.id, reason } });
-        await refreshIsolations();
-        await loadGraph();
-        await selectNode(d.id);
+        void act(iso, `Could not isolate ${d.id}`, () =>
+          api('/isolations', { method: 'POST', body: { workload: d.id, reason } }),
+        ).then((done) => done && afterAction(d.id, `Isolated ${d.id}`));
       };
     const rel = $('release-btn');
     if (rel)
-      rel.onclick = async () => {
+      rel.onclick = () => {
         const iso = d.isolation;
         const key = iso.namespace ? `${iso.namespace}/${iso.name}` : iso.name;
-        await api(`/isolations/${encodeURIComponent(key)}`, { method: 'DELETE' });
-        await refreshIsolations();
-        await loadGraph();
-        await selectNode(d.id);
+        void act(rel, `Could not release ${key}`, () =>
+          api(`/isolations/${encodeURIComponent(key)}`, { method: 'DELETE' }),
+        ).then((done) => done && afterAction(d.id, `Released ${key}`));
       };
+  }
+
+  /**
+   * Runs an action of a button; a failure is shown beside the button with the server's message, and
+   * the button is usable again. Resolves to whether the action went through.
+   */
+  async function act(button, what, request) {
+    const note = $('action-error');
+    button.disabled = true;
+    if (note) note.textContent = '';
+    try {
+      await request();
+      return true;
+    } catch (err) {
+      button.disabled = false;
+      if (note) note.textContent = `${what}: ${errorText(err)}`;
+      return false;
+    }
+  }
+
+  /** After an action went through: the graph and the details again (each shows its own failure). */
+  async function afterAction(id, done) {
+    try {
+      await refreshIsolations();
+      await loadGraph();
+    } catch (err) {
+      status(`${done}, but the page could not be refreshed: ${errorText(err)}`);
+    }
+    await selectNode(id);
   }
 
   function actionButtons(d) {
     const f = state.info.features;
     const canAct = state.info.auth.canAct;
     if (!canAct) return '';
+    const note = ' <span class="error" role="alert" id="action-error"></span>';
     if (d.isolation && f.release)
-      return '<p><button type="button" class="action" id="release-btn">Release isolation</button></p>';
+      return `<p><button type="button" class="action" id="release-btn">Release isolation</button>${note}</p>`;
     if (!d.isolation && f.isolate)
-      return '<p><button type="button" class="action danger" id="isolate-btn">Isolate workload</button></p>';
+      return `<p><button type="button" class="action danger" id="isolate-btn">Isolate workload</button>${note}</p>`;
     return '';
   }
 
@@ -559,6 +658,7 @@
   }
 
   function showEdge(id) {
+    claimPanel();
     const a = state.graph.getEdgeAttributes(id);
     const e = a.data;
     const src = state.graph.getNodeAttribute(e.source, 'label');
@@ -600,9 +700,16 @@
   }
 
   async function renderRollout() {
-    state.audits = await api('/audits');
-    if (!state.audit && state.audits.length) state.audit = state.audits[0].name;
-    await loadGraph();
+    const seq = claimPanel();
+    try {
+      state.audits = await api('/audits');
+      if (!state.audit && state.audits.length) state.audit = state.audits[0].name;
+      await loadGraph();
+    } catch (err) {
+      if (ownsPanel(seq)) showPanelError('Could not load the rollout', err);
+      return;
+    }
+    if (!ownsPanel(seq)) return;
     highlightBlocked();
     const parts = ['<h2>Rollout</h2>'];
     for (const a of state.audits) {
@@ -663,7 +770,14 @@
   }
 
   async function renderIsolation() {
-    await refreshIsolations();
+    const seq = claimPanel();
+    try {
+      await refreshIsolations();
+    } catch (err) {
+      if (ownsPanel(seq)) showPanelError('Could not load the isolations', err);
+      return;
+    }
+    if (!ownsPanel(seq)) return;
     const parts = ['<h2>Isolation</h2>'];
     const active = state.isolations.filter((i) => i.state !== 'Released' && i.state !== 'Failed');
     if (!active.length) parts.push('<p class="muted">No active isolation.</p>');
@@ -694,9 +808,11 @@
       b.setAttribute('aria-selected', String(b.dataset.tab === tab));
     document.body.dataset.tab = tab;
     if (tab === 'graph') {
+      claimPanel();
       const had = state.audit;
       state.audit = null;
-      if (had) await loadGraph();
+      // A failure is on the status line; the graph drawn stays.
+      if (had) await loadGraph().catch(() => undefined);
       clearFocus();
       $('panel-body').innerHTML =
         '<p class="muted">Click a node to see its segment, its traffic and the policy proposed for it.</p>';
@@ -706,7 +822,7 @@
 
   function wire() {
     for (const b of document.querySelectorAll('#tabs button'))
-      b.onclick = () => void switchTab(b.dataset.tab);
+      b.onclick = () => void switchTab(b.dataset.tab).catch((err) => status(`Error: ${errorText(err)}`));
     $('search').addEventListener('input', (ev) => {
       clearTimeout(searchTimer);
       const q = ev.target.value.trim();
@@ -738,9 +854,15 @@
       applyFilters();
     };
     $('view-mode').onchange = (ev) => {
+      const before = { mode: state.viewMode, expanded: new Set(state.expanded) };
       state.viewMode = ev.target.value;
       state.expanded.clear();
-      void loadGraph();
+      // On failure the status line says why, and the choice goes back to the view still drawn.
+      loadGraph().catch(() => {
+        state.viewMode = before.mode;
+        state.expanded = before.expanded;
+        ev.target.value = before.mode;
+      });
     };
   }
 

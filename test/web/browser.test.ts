@@ -13,6 +13,7 @@ import type { AbstractGraph } from 'graphology-types';
 import type Sigma from 'sigma';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IsolationRequestError } from '../../src/isolate/ui.ts';
 import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
@@ -333,6 +334,160 @@ describe('service graph page (headless Chromium)', () => {
     await page.click('#release-btn');
     await page.waitForSelector('#isolate-btn');
     expect(src.calls).toEqual([`isolate ${CART} by token`, 'release iso-cart by token']);
+    await page.close();
+  });
+
+  it("shows a failed request where the user acted, with the server's message, and stays usable", async () => {
+    const fx = await fixtureAnalysis();
+    // A label value no Kubernetes object could carry, but the page must show any value as text.
+    const note = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 1">';
+    const graph = {
+      ...fx.analysis.graph,
+      nodes: fx.analysis.graph.nodes.map((n) =>
+        n.id === CART ? { ...n, labels: { ...n.labels, note } } : n,
+      ),
+    };
+    const src = analysisSource(
+      { ...fx.analysis, graph },
+      { title: 'errors', mode: 'demo', audits: [fx.audit] },
+    );
+    const s = await listen(createApp(src));
+    servers.push(s.server);
+    const page = await open(s.url);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const failing = (endpoint: string, status = 500, body = '{"error":"boom"}', type = 'application/json') =>
+      page.route(
+        (u) => u.pathname.endsWith(`/api/v1/${endpoint}`),
+        (r) => r.fulfill({ status, contentType: type, body }),
+      );
+    const openCart = async () => {
+      await page.fill('#search', 'cart');
+      await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+      await page.press('#search', 'Enter');
+    };
+
+    // The details of a node: the panel says what failed instead of "Loading…" forever.
+    await failing('nodes');
+    await openCart();
+    await page.waitForSelector('#panel-error');
+    expect(await page.textContent('#panel-error')).toBe(
+      `Could not load the details of ${CART}: boom (HTTP 500)`,
+    );
+    await page.unrouteAll();
+    // An answer that is not JSON (a proxy's error page) is named by its status.
+    await failing('nodes', 502, '<html>Bad Gateway</html>', 'text/html');
+    await openCart();
+    await page.waitForSelector('#panel-error');
+    expect(await page.textContent('#panel-error')).toBe(
+      `Could not load the details of ${CART}: no error message (HTTP 502)`,
+    );
+    await page.unrouteAll();
+    // Once the server answers again, the same click works; the labels are shown, as text.
+    await openCart();
+    await page.waitForSelector('#policy-yaml');
+    expect(await page.textContent('#node-labels')).toBe(`Labels: app=cart note=${note}`);
+    expect(await page.$$eval('#panel script, #panel img', (xs) => xs.length)).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+
+    // Search: the list says the search failed.
+    await failing('search');
+    await page.fill('#search', 'db');
+    await page.waitForSelector('#search-error');
+    expect(await page.textContent('#search-error')).toBe('Search failed: boom (HTTP 500)');
+    await page.unrouteAll();
+    await page.fill('#search', 'db');
+    await page.waitForSelector(`#search-results li[data-id="${DB}"]`);
+
+    // The graph: the status line says why, and the view still drawn stays chosen.
+    await failing('graph');
+    await page.selectOption('#view-mode', 'segments');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Could not'));
+    expect(await page.textContent('#status')).toBe('Could not load the graph: boom (HTTP 500)');
+    expect(await page.inputValue('#view-mode')).toBe('auto');
+    await page.unrouteAll();
+
+    // The rollout view: the panel says what failed; the tab works again afterwards.
+    await failing('audits');
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#panel-error');
+    expect(await page.textContent('#panel-error')).toBe('Could not load the rollout: boom (HTTP 500)');
+    await page.unrouteAll();
+    await page.click('#tabs [data-tab="graph"]');
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#would-block');
+    expect(await page.textContent('#status')).toMatch(/^8 nodes · /);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows why the server refused to isolate or release, beside the button', async () => {
+    const fx = await fixtureAnalysis();
+    const inner = withIsolation(analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }));
+    // The controller's answers: 409 while an Isolation of that name is being released, 422 when the API
+    // server refuses the write; then one that goes through. Release fails once with a 500.
+    const refusals = [
+      new IsolationRequestError(409, 'Isolation shop/cart is being released; isolate again once it is gone'),
+      new IsolationRequestError(422, 'isolations.microseg.dev "cart" is forbidden: exceeded quota'),
+    ];
+    let releaseFails = true;
+    const src: ViewSource = {
+      ...inner,
+      isolate: (req, user) => {
+        const refusal = refusals.shift();
+        return refusal ? Promise.reject(refusal) : inner.isolate!(req, user);
+      },
+      release: (name, user) => {
+        if (releaseFails) {
+          releaseFails = false;
+          return Promise.reject(new Error('connect ECONNREFUSED 10.96.0.1:443'));
+        }
+        return inner.release!(name, user);
+      },
+    };
+    const s = await listen(createApp(src, { auth: { token: 'let-me-in' } }));
+    servers.push(s.server);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('dialog', (d) => void d.accept('suspected compromise'));
+    await page.goto(s.url);
+    await page.waitForSelector('#login[open]');
+    await page.fill('#login-token', 'let-me-in');
+    await page.click('#login-form button[type="submit"]');
+    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
+    await page.fill('#search', 'cart');
+    await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+    await page.press('#search', 'Enter');
+    const refused = async (want: string) => {
+      await page.waitForFunction((w) => document.getElementById('action-error')?.textContent === w, want);
+      return page.$eval('#isolate-btn, #release-btn', (b) => (b as HTMLButtonElement).disabled);
+    };
+    await page.click('#isolate-btn');
+    expect(
+      await refused(
+        `Could not isolate ${CART}: Isolation shop/cart is being released; isolate again once it is gone (HTTP 409)`,
+      ),
+    ).toBe(false);
+    await page.click('#isolate-btn');
+    expect(
+      await refused(
+        `Could not isolate ${CART}: isolations.microseg.dev "cart" is forbidden: exceeded quota (HTTP 422)`,
+      ),
+    ).toBe(false);
+    await page.click('#isolate-btn');
+    await page.waitForSelector('#isolation-badge');
+    expect(await page.textContent('#action-error')).toBe('');
+    await page.click('#release-btn');
+    expect(
+      await refused(
+        'Could not release iso-cart: internal error: connect ECONNREFUSED 10.96.0.1:443 (HTTP 500)',
+      ),
+    ).toBe(false);
+    await page.click('#release-btn');
+    await page.waitForSelector('#isolate-btn');
+    expect(inner.calls).toEqual([`isolate ${CART} by token`, 'release iso-cart by token']);
+    expect(errors).toEqual([]);
     await page.close();
   });
 
