@@ -66,17 +66,30 @@ export function olderThan(a: Segmentation, b: Segmentation): boolean {
   return ta !== tb ? ta < tb : a.metadata.name < b.metadata.name;
 }
 
-/** Namespaces `me` selects that an older valid Segmentation already covers: `[namespace, owner]`. */
+/**
+ * Namespaces `me` selects that an older valid Segmentation already covers: `[namespace, owner]`. An
+ * older Segmentation is valid, and so covers its namespaces, only when no Segmentation older still
+ * covers one of them; one that is itself in conflict covers nothing and blocks no newer one. `others`
+ * are the Segmentations with a valid spec (any order; the result does not depend on it).
+ */
 export function namespaceConflicts(
   me: Segmentation,
   mine: readonly string[],
   others: readonly { seg: Segmentation; namespaces: readonly string[] }[],
 ): [string, string][] {
+  const older = others
+    .filter((o) => o.seg.metadata.name !== me.metadata.name && olderThan(o.seg, me))
+    .sort((a, b) => (olderThan(a.seg, b.seg) ? -1 : 1));
+  // Oldest first: each one covers its namespaces only when none is covered by one before it.
+  const covered = new Map<string, string>();
+  for (const o of older) {
+    if (o.namespaces.some((ns) => covered.has(ns))) continue;
+    for (const ns of o.namespaces) covered.set(ns, o.seg.metadata.name);
+  }
   const out: [string, string][] = [];
-  const set = new Set(mine);
-  for (const o of others) {
-    if (o.seg.metadata.name === me.metadata.name || !olderThan(o.seg, me)) continue;
-    for (const ns of o.namespaces) if (set.has(ns)) out.push([ns, o.seg.metadata.name]);
+  for (const ns of new Set(mine)) {
+    const owner = covered.get(ns);
+    if (owner !== undefined) out.push([ns, owner]);
   }
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
 }

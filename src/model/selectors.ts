@@ -110,6 +110,28 @@ function labelValueProblem(value: string): string | undefined {
   return `value ${JSON.stringify(value)}: must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`;
 }
 
+/**
+ * The label keys and values of a well-formed selector (see `selectorProblem`) that Kubernetes would
+ * not accept as labels, one problem each, e.g. `matchLabels: key "bad key!": the name must be ...`.
+ * Such a selector matches no object, so it is reported rather than quietly matching nothing.
+ */
+export function selectorLabelProblems(selector: LabelSelector): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
+    const p = labelKeyProblem(k) ?? labelValueProblem(v);
+    if (p) out.push(`matchLabels: ${p}`);
+  }
+  for (const [i, e] of (selector.matchExpressions ?? []).entries()) {
+    const key = labelKeyProblem(e.key);
+    if (key) out.push(`matchExpressions[${i}]: ${key}`);
+    for (const v of e.values ?? []) {
+      const p = labelValueProblem(v);
+      if (p) out.push(`matchExpressions[${i}].values: ${p}`);
+    }
+  }
+  return out;
+}
+
 const KEY = '([^\\s=!<>(),]+)';
 const REQUIREMENT_FORMS =
   'key, !key, key=value, key==value, key!=value, key in (v1,v2), key notin (v1,v2), key>N, key<N';

@@ -54,6 +54,35 @@ describe('namespaces', () => {
     ]);
     expect(namespaceConflicts(old, ['shop'], [{ seg: young, namespaces: ['shop', 'pay'] }])).toEqual([]);
   });
+  it('an older Segmentation that is itself in conflict covers nothing and blocks no newer one', () => {
+    const a = { seg: seg('a', '2026-01-01T00:00:00Z'), namespaces: ['pay'] };
+    const b = { seg: seg('b', '2026-02-01T00:00:00Z'), namespaces: ['pay', 'ship'] };
+    const c = { seg: seg('c', '2026-03-01T00:00:00Z'), namespaces: ['ship'] };
+    const d = { seg: seg('d', '2026-04-01T00:00:00Z'), namespaces: ['ship', 'pay'] };
+    const verdicts = (others: (typeof a)[]) =>
+      [a, b, c, d].map((x) => [x.seg.metadata.name, namespaceConflicts(x.seg, x.namespaces, others)]);
+    const expected = [
+      ['a', []],
+      ['b', [['pay', 'a']]],
+      ['c', []],
+      [
+        'd',
+        [
+          ['pay', 'a'],
+          ['ship', 'c'],
+        ],
+      ],
+    ];
+    // Whatever order the Segmentations are listed (and so reconciled) in.
+    expect(verdicts([a, b, c, d])).toEqual(expected);
+    expect(verdicts([d, c, b, a])).toEqual(expected);
+    expect(verdicts([c, a, d, b])).toEqual(expected);
+    // Same creation time: the name decides, as for two.
+    const b2 = { seg: seg('b2', '2026-01-01T00:00:00Z'), namespaces: ['pay', 'ship'] };
+    const c2 = { seg: seg('c2', '2026-01-01T00:00:00Z'), namespaces: ['ship'] };
+    expect(namespaceConflicts(c2.seg, c2.namespaces, [c2, b2, a])).toEqual([]);
+    expect(namespaceConflicts(b2.seg, b2.namespaces, [c2, b2, a])).toEqual([['pay', 'a']]);
+  });
 });
 
 describe('audit', () => {

@@ -94,4 +94,34 @@ describe('parseSegmentationSpec', () => {
     });
     expect(parseSegmentationSpec('a', null)).toEqual({ ok: false, problems: ['spec is missing'] });
   });
+
+  it('rejects label keys and values Kubernetes would not take, naming each and why', () => {
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {
+          matchLabels: { 'bad key!': 'x', team: 'a b' },
+          matchExpressions: [
+            { key: 'Example.com/tier', operator: 'Exists' },
+            { key: 'tier', operator: 'In', values: ['web', '-db'] },
+          ],
+        },
+      }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        `spec.namespaceSelector.matchLabels: key "bad key!": the name must be 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+        `spec.namespaceSelector.matchLabels: value "a b": must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+        'spec.namespaceSelector.matchExpressions[0]: key "Example.com/tier": the prefix must be a DNS subdomain (lower case, e.g. example.com)',
+        `spec.namespaceSelector.matchExpressions[1].values: value "-db": must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+      ],
+    });
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {
+          matchLabels: { 'example.com/team': 'shop', 'kubernetes.io/metadata.name': '' },
+          matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['web.1', 'db_2'] }],
+        },
+      }).ok,
+    ).toBe(true);
+  });
 });
