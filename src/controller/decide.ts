@@ -94,6 +94,29 @@ export function namespaceConflicts(
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
 }
 
+/** The `Valid` message of a valid Segmentation, plain about covering no namespace at all. */
+export function coverageMessage(namespaces: readonly string[]): string {
+  return namespaces.length > 0
+    ? `covers ${namespaces.length} namespace(s)`
+    : 'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches';
+}
+
+/**
+ * Whether a valid Segmentation that covers no namespace is announced now, by a `NoNamespaces` Warning
+ * Event: once per change, not at every resync. It is news unless the status written last (`old`)
+ * already showed this generation of the spec valid and covering no namespace; the status, not memory,
+ * so a new leader does not announce again what was announced.
+ */
+export function noNamespacesAnnouncement(
+  old: { observedGeneration?: number; namespaces?: readonly string[]; conditions?: readonly Condition[] },
+  generation: number | undefined,
+  namespaces: readonly string[],
+): boolean {
+  if (namespaces.length > 0) return false;
+  const wasValid = findCondition(old.conditions, C.Valid)?.status === 'True';
+  return !(wasValid && (old.namespaces?.length ?? 0) === 0 && old.observedGeneration === generation);
+}
+
 /**
  * Audit state: would-be-blocked flow counts per time bucket (bucket start in epoch seconds → count),
  * unauditable flow counts bucketed the same way, plus recent samples. Buckets are a sixtieth of the
@@ -295,7 +318,8 @@ export function transitionEvents(
     const warning =
       (c.type === C.Degraded && c.status === 'True') ||
       (warnIfFalse.has(c.type) && c.status === 'False' && c.reason !== Reason.NotEnforcing) ||
-      c.reason === Reason.FlowsWouldBeBlocked;
+      c.reason === Reason.FlowsWouldBeBlocked ||
+      c.reason === Reason.PolicyNameConflict;
     if (c.type === C.Degraded && c.status === 'False' && !b) continue;
     out.push({
       type: warning ? 'Warning' : 'Normal',

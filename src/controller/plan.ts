@@ -5,7 +5,9 @@
  * - an object is ours only when it carries both microseg labels naming this Segmentation;
  * - desired and missing → apply (create); desired and different (spec or our labels) → apply (drift);
  * - ours and not desired → delete (prune);
- * - a desired name held by an object that is not ours → conflict (never touched).
+ * - a desired object whose labels were edited by hand but whose controller owner reference is still
+ *   this Segmentation (same uid) → apply (drift): it is ours and is taken back;
+ * - a desired name held by any other object that is not ours → conflict (never touched).
  */
 import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts';
 import type { ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
@@ -151,6 +153,38 @@ function labelsDrifted(desired: KObject, observed: KObject): boolean {
   return Object.entries(want).some(([k, v]) => have[k] !== v);
 }
 
+/** The message of a conflict: the object of `kind` holding a name, and its holder; left untouched. */
+export function conflictMessage(
+  kind: string,
+  a: { namespace: string; name: string; holder: string },
+): string {
+  return `${kind} ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.holder}); left untouched`;
+}
+
+/** The uid in `o`'s controller owner reference to the Segmentation `segmentation`, if it has one. */
+function ownerUid(o: KObject, segmentation: string): string | undefined {
+  const ref = (o.metadata.ownerReferences ?? []).find(
+    (r) =>
+      r.apiVersion === API_VERSION && r.kind === 'Segmentation' && r.name === segmentation && r.controller,
+  );
+  return ref?.uid || undefined;
+}
+
+/** Who holds a name `segmentation` would take, for the conflict message; says so when its labels were edited. */
+function holderOf(o: KObject, segmentation: string): string {
+  const l = o.metadata.labels ?? {};
+  const seg = l[SEGMENTATION_LABEL];
+  const managedBy = l[MANAGED_BY_LABEL];
+  if (seg === segmentation)
+    return `its label ${MANAGED_BY_LABEL}${
+      managedBy === undefined
+        ? `: ${MANAGED_BY_VALUE} was removed`
+        : ` is ${JSON.stringify(managedBy)}, not ${MANAGED_BY_VALUE}`
+    }; its label ${SEGMENTATION_LABEL} still names this Segmentation`;
+  if (seg !== undefined) return `Segmentation ${seg}`;
+  return 'an object microseg does not manage';
+}
+
 /**
  * Plans apply/delete actions for the objects of `segmentation`. `observed` holds every object of the
  * kind that could matter: ours (anywhere) and any object whose name a desired one would take.
@@ -170,13 +204,17 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
     if (!o) {
       actions.push({ kind: 'apply', object: d, why: 'create' });
     } else if (!isOwnedBy(o, segmentation)) {
-      const holder = o.metadata.labels?.[SEGMENTATION_LABEL];
-      actions.push({
-        kind: 'conflict',
-        namespace: d.metadata.namespace ?? '',
-        name: d.metadata.name,
-        holder: holder ? `Segmentation ${holder}` : 'an object microseg does not manage',
-      });
+      const uid = ownerUid(o, segmentation);
+      // Its labels were changed by hand, but its owner reference still names this Segmentation: ours.
+      if (uid !== undefined && uid === ownerUid(d, segmentation))
+        actions.push({ kind: 'apply', object: d, why: 'drift' });
+      else
+        actions.push({
+          kind: 'conflict',
+          namespace: d.metadata.namespace ?? '',
+          name: d.metadata.name,
+          holder: holderOf(o, segmentation),
+        });
     } else if (canonicalSpec(d.spec) !== canonicalSpec(o.spec) || labelsDrifted(d, o)) {
       actions.push({ kind: 'apply', object: d, why: 'drift' });
     }

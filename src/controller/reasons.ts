@@ -60,6 +60,7 @@ export const Reason = {
   AutoPromoted: 'AutoPromoted',
   EdgesAgedOut: 'EdgesAgedOut',
   CleanedUp: 'CleanedUp',
+  NoNamespaces: 'NoNamespaces',
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];
 

@@ -36,7 +36,9 @@ import {
   enforceGate,
   findCondition,
   bucketOf,
+  coverageMessage,
   namespaceConflicts,
+  noNamespacesAnnouncement,
   promotionTarget,
   pruneBuckets,
   selectNamespaces,
@@ -55,6 +57,7 @@ import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import {
+  conflictMessage,
   enforcedPolicy,
   isOwnedBy,
   objKey,
@@ -207,6 +210,8 @@ export class SegmentationController {
   #leading = false;
   /** Segmentations reconciled at least once in this term (so their learned graph was restored). */
   #reconciled = new Set<string>();
+  /** Per Segmentation covering no namespace, the uid/generation its `NoNamespaces` Event was for. */
+  readonly #noNamespacesAnnounced = new Map<string, string>();
   #worker: Promise<void> | undefined;
 
   constructor(deps: {
@@ -508,6 +513,7 @@ export class SegmentationController {
     const seg = this.#segmentations.get(name);
     if (!seg) {
       this.#states.delete(name);
+      this.#noNamespacesAnnounced.delete(name);
       return {};
     }
     if (seg.metadata.deletionTimestamp) return this.#cleanup(seg);
@@ -584,7 +590,17 @@ export class SegmentationController {
       );
       return { requeueAfter: this.#opts.resyncMs };
     }
-    set(C.Valid, 'True', Reason.SpecValid, `covers ${namespaces.length} namespace(s)`);
+    set(C.Valid, 'True', Reason.SpecValid, coverageMessage(namespaces));
+    // The status read may predate the one this replica wrote last (the cache lags): remembered too.
+    const coverage = `${seg.metadata.uid ?? ''}/${gen ?? ''}`;
+    if (namespaces.length > 0) this.#noNamespacesAnnounced.delete(name);
+    else if (
+      noNamespacesAnnouncement(old, gen, namespaces) &&
+      this.#noNamespacesAnnounced.get(name) !== coverage
+    ) {
+      this.#noNamespacesAnnounced.set(name, coverage);
+      this.#events.record(seg, 'Warning', Reason.NoNamespaces, coverageMessage(namespaces));
+    }
 
     const st = await this.#state(seg);
     st.spec = spec;
@@ -642,11 +658,23 @@ export class SegmentationController {
     let proposal: ProposedNetworkPolicy[] = this.#proposals.list().filter(ours);
     const mode = spec.mode;
     const wasMode = old.mode;
+    // A ProposedNetworkPolicy microseg does not manage holding the name of a proposed policy is left
+    // untouched, in every mode: the proposal lacks that policy, and a Warning Event and ProposalStable
+    // say so (as Enforced does for NetworkPolicies).
+    const desired = proposedPolicies(seg, analysis.proposal);
+    const desiredKeys = new Set(desired.map(objKey));
+    const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
+    const actions = planObjects(name, desired, observed);
+    const held = actions.filter((a) => a.kind === 'conflict');
+    const heldKeys = new Set(held.map((a) => `${a.namespace}/${a.name}`));
+    for (const a of held)
+      this.#events.record(
+        seg,
+        'Warning',
+        Reason.PolicyNameConflict,
+        conflictMessage('ProposedNetworkPolicy', a),
+      );
     if (mode === 'Learn' || proposal.length === 0) {
-      const desired = proposedPolicies(seg, analysis.proposal);
-      const desiredKeys = new Set(desired.map(objKey));
-      const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
-      const actions = planObjects(name, desired, observed);
       await this.#perform(seg, actions, 'ProposedNetworkPolicy', errors, false);
       // Evidence (status) changes with every flow. A new peer or port is written at the next persist
       // interval; mere count and time updates only every EVIDENCE_REFRESH persist intervals, so a busy
@@ -655,6 +683,7 @@ export class SegmentationController {
         const refresh = now - st.lastEvidenceRefreshAt >= EVIDENCE_REFRESH * this.#opts.persistIntervalMs;
         const byKey = new Map(this.#proposals.list().map((o) => [objKey(o), o]));
         const stale = desired.filter((d) => {
+          if (heldKeys.has(objKey(d))) return false;
           const o = byKey.get(objKey(d));
           if (!o || !isOwnedBy(o, name)) return true;
           if (sortedJson(o.status ?? {}) === sortedJson(d.status ?? {})) return false;
@@ -688,7 +717,7 @@ export class SegmentationController {
           Reason.ProposalUpdated,
           summarise(actions, 'ProposedNetworkPolicy'),
         );
-      proposal = desired;
+      proposal = desired.filter((d) => !heldKeys.has(objKey(d)));
     }
     const hash = proposalHash(proposal);
     const proposalSince = old.proposal?.hash === hash ? old.proposal.since : nowIso;
@@ -703,7 +732,14 @@ export class SegmentationController {
         ? `${edgeCount} edge(s) learned from flows; the proposal follows them`
         : `${edgeCount} edge(s) learned; the proposal is frozen while in ${mode} mode`,
     );
-    if (proposal.length === 0)
+    if (held.length > 0)
+      set(
+        C.ProposalStable,
+        'False',
+        Reason.PolicyNameConflict,
+        held.map((a) => conflictMessage('ProposedNetworkPolicy', a)).join('; '),
+      );
+    else if (proposal.length === 0)
       set(C.ProposalStable, 'False', Reason.NoProposal, 'no traffic learned yet: nothing to propose');
     else if (mode !== 'Learn')
       set(

@@ -5,8 +5,10 @@ import {
   auditVerdict,
   bucketOf,
   bucketWidthMs,
+  coverageMessage,
   enforceGate,
   namespaceConflicts,
+  noNamespacesAnnouncement,
   promotionTarget,
   pruneBuckets,
   selectNamespaces,
@@ -320,6 +322,39 @@ describe('conditions and promotion', () => {
       { type: 'Warning', reason: 'FlowsWouldBeBlocked', message: 'AuditClean=False: 1 flow' },
     ]);
     expect(transitionEvents(after, after)).toEqual([]);
+  });
+
+  it('warns when the proposal lacks a policy because a foreign object holds its name', () => {
+    const at = (reason: string, status: 'True' | 'False' = 'False'): Condition[] => [
+      { type: 'ProposalStable', status, reason, message: 'm', lastTransitionTime: 't' },
+    ];
+    expect(transitionEvents(at('ProposalChanged'), at('PolicyNameConflict'))).toEqual([
+      { type: 'Warning', reason: 'PolicyNameConflict', message: 'ProposalStable=False: m' },
+    ]);
+    expect(transitionEvents(at('PolicyNameConflict'), at('ProposalChanged'))).toEqual([
+      { type: 'Normal', reason: 'ProposalChanged', message: 'ProposalStable=False: m' },
+    ]);
+  });
+
+  it('says plainly when a valid Segmentation covers no namespace, and announces it once per change', () => {
+    expect(coverageMessage(['pay', 'shop'])).toBe('covers 2 namespace(s)');
+    expect(coverageMessage([])).toBe(
+      'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches',
+    );
+    const valid = (status: 'True' | 'False'): Condition[] => [
+      { type: 'Valid', status, reason: 'r', message: '', lastTransitionTime: 't' },
+    ];
+    const shown = { observedGeneration: 3, namespaces: [], conditions: valid('True') };
+    // Already shown for this generation (by this leader or an earlier one): not again at a resync.
+    expect(noNamespacesAnnouncement(shown, 3, [])).toBe(false);
+    expect(noNamespacesAnnouncement({ ...shown, namespaces: undefined }, 3, [])).toBe(false);
+    // A change: first reconcile, the last namespace gone, a spec edit, valid again.
+    expect(noNamespacesAnnouncement({}, 1, [])).toBe(true);
+    expect(noNamespacesAnnouncement({ ...shown, namespaces: ['shop'] }, 3, [])).toBe(true);
+    expect(noNamespacesAnnouncement(shown, 4, [])).toBe(true);
+    expect(noNamespacesAnnouncement({ ...shown, conditions: valid('False') }, 3, [])).toBe(true);
+    // Covering a namespace is never announced.
+    expect(noNamespacesAnnouncement({}, 1, ['shop'])).toBe(false);
   });
 
   it('promotes only when automatic, after the condition held long enough', () => {

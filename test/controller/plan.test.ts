@@ -85,8 +85,40 @@ describe('planObjects', () => {
       ['apply', 'a-new', 'create'],
       ['apply', 'c-edited', 'drift'],
       ['conflict', 'd-foreign-name', 'an object microseg does not manage'],
-      ['conflict', 'e-lost-label', 'Segmentation shop'],
+      [
+        'conflict',
+        'e-lost-label',
+        'its label app.kubernetes.io/managed-by is "someone", not microseg; its label microseg.dev/segmentation still names this Segmentation',
+      ],
       ['delete', 'f-stale', 'prune'],
+    ]);
+  });
+
+  it('takes back its own object whose labels were edited, and says what is wrong when it cannot', () => {
+    const mine = enforcedPolicy(seg, np('db', spec(1)));
+    const owned = (labels: Record<string, string>, uid = 'u-1'): NetworkPolicy => ({
+      ...np('db', spec(1), labels),
+      metadata: {
+        ...np('db', spec(1), labels).metadata,
+        ownerReferences: [{ ...mine.metadata.ownerReferences![0]!, uid }],
+      },
+    });
+    const plan = (o: NetworkPolicy) =>
+      planObjects('shop', [mine], [o]).map((a) =>
+        a.kind === 'apply' ? `apply ${a.why}` : a.kind === 'conflict' ? a.holder : a.kind,
+      );
+    // The owner reference (this Segmentation, same uid) proves it is ours: the labels are restored.
+    expect(plan(owned({ 'microseg.dev/segmentation': 'shop' }))).toEqual(['apply drift']);
+    expect(plan(owned({}))).toEqual(['apply drift']);
+    // An owner reference to an earlier Segmentation of the same name (another uid) proves nothing.
+    expect(plan(owned({ 'microseg.dev/segmentation': 'shop' }, 'u-0'))).toEqual([
+      'its label app.kubernetes.io/managed-by: microseg was removed; its label microseg.dev/segmentation still names this Segmentation',
+    ]);
+    expect(plan(np('db', spec(1), { 'microseg.dev/segmentation': 'shop' }))).toEqual([
+      'its label app.kubernetes.io/managed-by: microseg was removed; its label microseg.dev/segmentation still names this Segmentation',
+    ]);
+    expect(plan(np('db', spec(1), { ...ours, 'microseg.dev/segmentation': 'other' }))).toEqual([
+      'Segmentation other',
     ]);
   });
 

@@ -1,0 +1,207 @@
+/**
+ * What a Segmentation cannot take, said plainly: a foreign ProposedNetworkPolicy holding a proposed name,
+ * its own proposal whose labels were edited by hand (taken back when its owner reference names it), a
+ * selector that covers no namespace or has a bad label key, and an older Segmentation that is itself
+ * Invalid (it blocks no newer one).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import {
+  applyYaml,
+  cond,
+  createAppPods,
+  events,
+  flow,
+  getSeg,
+  install,
+  listJson,
+  startController,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
+
+const cluster = sharedCluster();
+const ns = uniqueName('confl');
+const segName = uniqueName('confl');
+const label = uniqueName('confl');
+const pnpPath = `/apis/microseg.dev/v1alpha1/namespaces/${ns}/proposednetworkpolicies`;
+const segPath = (n: string) => `/apis/microseg.dev/v1alpha1/segmentations/${n}`;
+const created: string[] = [];
+let ctrl: RunningController;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const mkSeg = async (name: string, spec: Record<string, unknown>) => {
+  created.push(name);
+  await applyYaml(cluster, {
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name, labels: { 'microseg.dev/test': label } },
+    spec,
+  });
+};
+const byName = (n: string) => ({
+  matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [n] }],
+});
+
+beforeAll(async () => {
+  await install(cluster);
+  const admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { confl: label });
+  await createAppPods(admin, ns, [
+    ['frontend', '10.77.0.1'],
+    ['cart', '10.77.0.2'],
+  ]);
+  ctrl = await startController(cluster, {
+    segmentationSelector: `microseg.dev/test=${label}`,
+    identity: 'conflicts-test',
+    asAdmin: true,
+    leaseName: `lease-${label}`,
+  });
+  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
+}, 120_000);
+
+afterAll(async () => {
+  await ctrl?.stop();
+  for (const n of created) await cluster.request('DELETE', segPath(n));
+});
+
+describe('conflicts and coverage', () => {
+  it('a foreign ProposedNetworkPolicy holding a proposed name: warned, left untouched, not counted', async () => {
+    await applyYaml(cluster, {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'ProposedNetworkPolicy',
+      metadata: { name: 'microseg-cart', namespace: ns },
+      spec: { podSelector: {} },
+    });
+    await mkSeg(segName, { namespaceSelector: byName(ns) });
+    await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
+    await ctrl.push([flow(`${ns}/frontend`, `${ns}/cart`, 8080)]);
+    const message = `ProposedNetworkPolicy ${ns}/microseg-cart exists and is not managed by this Segmentation (an object microseg does not manage); left untouched`;
+    const s = await waitSeg(
+      cluster,
+      segName,
+      'conflict',
+      (x) => cond(x, 'ProposalStable')?.reason === 'PolicyNameConflict',
+    );
+    expect(cond(s, 'ProposalStable')).toMatchObject({ status: 'False', message });
+    // Only what was written is counted: the default deny and frontend's policy.
+    expect(s.status?.policies).toBe(2);
+    const pnps = await listJson<ProposedNetworkPolicy>(cluster, pnpPath);
+    expect(pnps.map((p) => p.metadata.name).sort()).toEqual([
+      'microseg-cart',
+      'microseg-default-deny',
+      'microseg-frontend',
+    ]);
+    const foreign = pnps.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(foreign.metadata.labels).toBeUndefined();
+    expect(foreign.spec).toEqual({ podSelector: {} });
+    expect(foreign.status).toBeUndefined();
+    const evs = await events(cluster, segName);
+    expect(evs.filter((e) => e.reason === 'PolicyNameConflict').map((e) => [e.type, e.message])).toEqual(
+      expect.arrayContaining([
+        ['Warning', message],
+        ['Warning', `ProposalStable=False: ${message}`],
+      ]),
+    );
+    // Removing the foreign object lets the proposal take the name.
+    await cluster.request('DELETE', `${pnpPath}/microseg-cart`);
+    const after = await waitSeg(cluster, segName, 'policies 3', (x) => x.status?.policies === 3);
+    expect(cond(after, 'ProposalStable')?.reason).toBe('ProposalChanged');
+    const cart = await eventually('microseg-cart written', async () =>
+      (await listJson<ProposedNetworkPolicy>(cluster, pnpPath)).find(
+        (p) => p.metadata.name === 'microseg-cart' && p.metadata.labels?.['microseg.dev/segmentation'],
+      ),
+    );
+    expect(cart.status?.rules).toBeGreaterThan(0);
+  });
+
+  it('its own proposal with an edited label is taken back; without its owner reference, the message says what is wrong', async () => {
+    const patch = (name: string, metadata: Record<string, unknown>) =>
+      cluster.request('PATCH', `${pnpPath}/${name}`, {
+        body: { metadata },
+        contentType: 'application/merge-patch+json',
+      });
+    expect(
+      (await patch('microseg-frontend', { labels: { 'app.kubernetes.io/managed-by': null } })).status,
+    ).toBe(200);
+    await eventually('label restored', async () => {
+      const p = (await listJson<ProposedNetworkPolicy>(cluster, pnpPath)).find(
+        (x) => x.metadata.name === 'microseg-frontend',
+      );
+      return p?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'microseg';
+    });
+    const lost = await patch('microseg-default-deny', {
+      labels: { 'app.kubernetes.io/managed-by': null },
+      ownerReferences: null,
+    });
+    expect(lost.status).toBe(200);
+    const s = await waitSeg(
+      cluster,
+      segName,
+      'conflict',
+      (x) => cond(x, 'ProposalStable')?.reason === 'PolicyNameConflict',
+    );
+    expect(cond(s, 'ProposalStable')?.message).toBe(
+      `ProposedNetworkPolicy ${ns}/microseg-default-deny exists and is not managed by this Segmentation (its label app.kubernetes.io/managed-by: microseg was removed; its label microseg.dev/segmentation still names this Segmentation); left untouched`,
+    );
+    expect(s.status?.policies).toBe(2);
+  });
+
+  it('a selector that covers no namespace is valid, said plainly, and warned of once', async () => {
+    const empty = `${segName}-none`;
+    await mkSeg(empty, { namespaceSelector: { matchLabels: { nothing: label } } });
+    const s = await waitSeg(cluster, empty, 'valid', (x) => cond(x, 'Valid')?.status === 'True');
+    expect(cond(s, 'Valid')).toMatchObject({
+      reason: 'SpecValid',
+      message:
+        'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches',
+    });
+    await sleep(1500); // several resyncs (300 ms)
+    const warned = (await events(cluster, empty)).filter((e) => e.reason === 'NoNamespaces');
+    expect(warned.map((e) => [e.type, e.count, e.message])).toEqual([
+      [
+        'Warning',
+        1,
+        'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches',
+      ],
+    ]);
+  });
+
+  it('a selector with a label key Kubernetes would not take is InvalidSpec, naming the key', async () => {
+    const bad = `${segName}-badkey`;
+    await mkSeg(bad, { namespaceSelector: { matchLabels: { 'bad key!': 'x' } } });
+    const s = await waitSeg(cluster, bad, 'invalid', (x) => cond(x, 'Valid')?.status === 'False');
+    expect(s.status?.phase).toBe('Invalid');
+    expect(cond(s, 'Valid')).toMatchObject({
+      reason: 'InvalidSpec',
+      message: `spec.namespaceSelector.matchLabels: key "bad key!": the name must be 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+    });
+  });
+
+  it('an older Segmentation that is itself Invalid blocks no newer one', async () => {
+    const admin = await cluster.kubeConfig();
+    const pay = uniqueName('pay');
+    const ship = uniqueName('ship');
+    await createNamespace(admin, pay, {});
+    await createNamespace(admin, ship, {});
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => `${segName}-${x}`) as [string, string, string];
+    await mkSeg(a, { namespaceSelector: byName(pay) });
+    await sleep(1100); // creation timestamps have a resolution of one second
+    await mkSeg(b, {
+      namespaceSelector: {
+        matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [pay, ship] }],
+      },
+    });
+    await sleep(1100);
+    await mkSeg(c, { namespaceSelector: byName(ship) });
+    const sb = await waitSeg(cluster, b, 'b invalid', (x) => cond(x, 'Valid')?.status === 'False');
+    expect(cond(sb, 'Valid')).toMatchObject({
+      reason: 'NamespaceConflict',
+      message: `namespace ${pay} is already covered by Segmentation ${a}`,
+    });
+    const sc = await waitSeg(cluster, c, 'c valid', (x) => cond(x, 'Valid')?.status === 'True');
+    expect(sc.status?.namespaces).toEqual([ship]);
+    expect((await getSeg(cluster, a)).status?.namespaces).toEqual([pay]);
+  });
+});
