@@ -74,6 +74,17 @@
     return seq === panelSeq;
   }
 
+  /**
+   * The outcome of an Isolate or Release whose details are no longer shown (the user moved on before
+   * the answer): below the status line, until the next action or a click on it.
+   */
+  function actionNote(text, failed) {
+    const el = $('action-note');
+    el.textContent = text;
+    el.className = failed ? 'error' : '';
+    el.hidden = !text;
+  }
+
   function showPanelError(what, err) {
     $('panel-body').innerHTML =
       `<p class="error" role="alert" id="panel-error">${esc(what)}: ${esc(errorText(err))}</p>` +
@@ -238,19 +249,42 @@
     };
   }
 
+  // Graph requests one after another (a view chosen, a segment expanded, the rollout's audit, a refresh
+  // after an action) ask with the choices as they are then; only the latest may draw, speak on the
+  // status line or put the choices back.
+  let graphSeq = 0;
+  /** The choices the graph on screen was drawn with. */
+  let drawn = { viewMode: 'auto', expanded: [], audit: null };
+
+  /**
+   * Draws the graph for the current choices (view, expanded segments, audit). Resolves true once drawn
+   * and false when a newer graph request took over (then it changes nothing); when it fails and is
+   * still the latest, the status line says why, the choices go back to those of the graph still drawn,
+   * and it throws.
+   */
   async function loadGraph() {
-    const params = new URLSearchParams({ view: state.viewMode });
-    if (state.expanded.size) params.set('expand', [...state.expanded].sort().join(','));
-    if (state.audit) params.set('audit', state.audit);
+    graphSeq += 1;
+    const seq = graphSeq;
+    const asked = { viewMode: state.viewMode, expanded: [...state.expanded], audit: state.audit };
+    const params = new URLSearchParams({ view: asked.viewMode });
+    if (asked.expanded.length) params.set('expand', [...asked.expanded].sort().join(','));
+    if (asked.audit) params.set('audit', asked.audit);
     status('Loading graph…');
     const tf = performance.now();
     let view;
     try {
       view = await api(`/graph?${params}`);
     } catch (err) {
+      if (seq !== graphSeq) return false;
+      state.viewMode = drawn.viewMode;
+      state.expanded = new Set(drawn.expanded);
+      state.audit = drawn.audit;
+      $('view-mode').value = drawn.viewMode;
       status(`Could not load the graph: ${errorText(err)}`);
       throw err;
     }
+    if (seq !== graphSeq) return false;
+    drawn = asked;
     state.fetchMs = Math.round(performance.now() - tf);
     state.view = view;
     state.segments = new Map(view.segments.map((s) => [s.id, s]));
@@ -268,6 +302,7 @@
       state.graph.import(g.export());
     }
     applyFilters();
+    highlightBlocked();
     state.renderer.refresh();
     state.renderMs = Math.round(performance.now() - t0);
     const agg = view.view === 'segments' ? ` · grouped by segment (${view.expanded.length} expanded)` : '';
@@ -275,6 +310,7 @@
       `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${state.graph.order} nodes in ${state.renderMs} ms`,
     );
     document.body.dataset.nodes = String(state.graph.order);
+    return true;
   }
 
   function bindRenderer(r) {
@@ -294,7 +330,7 @@
     if (a.kind === 'segment') {
       state.expanded.add(a.segment);
       // On failure the status line says why, and the segment stays collapsed as drawn.
-      await loadGraph().catch(() => state.expanded.delete(a.segment));
+      await loadGraph().catch(() => undefined);
       return;
     }
     await selectNode(id);
@@ -462,12 +498,9 @@
     $('search-results').hidden = true;
     if (!state.graph.hasNode(id) && segment) {
       state.expanded.add(segment);
-      try {
-        await loadGraph();
-      } catch {
-        state.expanded.delete(segment); // the status line says why
-        return;
-      }
+      // Failed (the status line says why) or taken over by a newer graph request: the user moved on.
+      const shown = await loadGraph().catch(() => false);
+      if (!shown) return;
     }
     if (!state.graph.hasNode(id)) {
       status(`${id} is not drawn in this view`);
@@ -577,48 +610,52 @@
       iso.onclick = () => {
         const reason = window.prompt(`Isolate ${d.id}? Reason:`, 'suspected compromise');
         if (reason === null) return;
-        void act(iso, `Could not isolate ${d.id}`, () =>
+        void act(iso, d.id, `Could not isolate ${d.id}`, `Isolated ${d.id}`, () =>
           api('/isolations', { method: 'POST', body: { workload: d.id, reason } }),
-        ).then((done) => done && afterAction(d.id, `Isolated ${d.id}`));
+        );
       };
     const rel = $('release-btn');
     if (rel)
       rel.onclick = () => {
         const iso = d.isolation;
         const key = iso.namespace ? `${iso.namespace}/${iso.name}` : iso.name;
-        void act(rel, `Could not release ${key}`, () =>
+        void act(rel, d.id, `Could not release ${key}`, `Released ${key}`, () =>
           api(`/isolations/${encodeURIComponent(key)}`, { method: 'DELETE' }),
-        ).then((done) => done && afterAction(d.id, `Released ${key}`));
+        );
       };
   }
 
   /**
-   * Runs an action of a button; a failure is shown beside the button with the server's message, and
-   * the button is usable again. Resolves to whether the action went through.
+   * Runs the action of a button in the details of workload `id`. Its outcome is always shown: while
+   * those details are still in the panel, a failure beside the button (usable again) and a success in
+   * the details shown again; once the user has moved on, below the status line. Either way the graph is
+   * drawn again after a success.
    */
-  async function act(button, what, request) {
-    const note = $('action-error');
+  async function act(button, id, failed, done, request) {
+    const seq = panelSeq; // the details the button is in
     button.disabled = true;
+    const note = $('action-error');
     if (note) note.textContent = '';
+    actionNote('');
     try {
       await request();
-      return true;
     } catch (err) {
-      button.disabled = false;
-      if (note) note.textContent = `${what}: ${errorText(err)}`;
-      return false;
+      const text = `${failed}: ${errorText(err)}`;
+      const here = ownsPanel(seq) && $('action-error');
+      if (here) {
+        button.disabled = false;
+        here.textContent = text;
+      } else actionNote(text, true);
+      return;
     }
-  }
-
-  /** After an action went through: the graph and the details again (each shows its own failure). */
-  async function afterAction(id, done) {
     try {
       await refreshIsolations();
       await loadGraph();
     } catch (err) {
       status(`${done}, but the page could not be refreshed: ${errorText(err)}`);
     }
-    await selectNode(id);
+    if (ownsPanel(seq)) await selectNode(id);
+    else actionNote(done, false);
   }
 
   function actionButtons(d) {
@@ -702,7 +739,9 @@
   async function renderRollout() {
     const seq = claimPanel();
     try {
-      state.audits = await api('/audits');
+      const audits = await api('/audits');
+      if (!ownsPanel(seq)) return; // the user moved on: draw no audit for a view they left
+      state.audits = audits;
       if (!state.audit && state.audits.length) state.audit = state.audits[0].name;
       await loadGraph();
     } catch (err) {
@@ -808,14 +847,14 @@
       b.setAttribute('aria-selected', String(b.dataset.tab === tab));
     document.body.dataset.tab = tab;
     if (tab === 'graph') {
-      claimPanel();
+      const seq = claimPanel();
       const had = state.audit;
       state.audit = null;
-      // A failure is on the status line; the graph drawn stays.
-      if (had) await loadGraph().catch(() => undefined);
-      clearFocus();
       $('panel-body').innerHTML =
         '<p class="muted">Click a node to see its segment, its traffic and the policy proposed for it.</p>';
+      // A failure is on the status line; the graph drawn stays.
+      if (had) await loadGraph().catch(() => undefined);
+      if (ownsPanel(seq)) clearFocus();
     } else if (tab === 'rollout') await renderRollout();
     else if (tab === 'isolation') await renderIsolation();
   }
@@ -849,20 +888,16 @@
       state.filter.namespace = ev.target.value;
       applyFilters();
     };
+    $('action-note').onclick = () => actionNote('');
     $('filter-segment').onchange = (ev) => {
       state.filter.segment = ev.target.value;
       applyFilters();
     };
     $('view-mode').onchange = (ev) => {
-      const before = { mode: state.viewMode, expanded: new Set(state.expanded) };
       state.viewMode = ev.target.value;
       state.expanded.clear();
       // On failure the status line says why, and the choice goes back to the view still drawn.
-      loadGraph().catch(() => {
-        state.viewMode = before.mode;
-        state.expanded = before.expanded;
-        ev.target.value = before.mode;
-      });
+      loadGraph().catch(() => undefined);
     };
   }
 

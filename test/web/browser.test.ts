@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
 import type { AbstractGraph } from 'graphology-types';
 import type Sigma from 'sigma';
 import { chromium } from 'playwright-core';
@@ -151,6 +151,35 @@ let shared: Page | undefined;
 async function fixturePage(): Promise<Page> {
   shared ??= await open(url);
   return shared;
+}
+
+/**
+ * Holds the first request matching `match` (and `method`, if given) until the test answers it; `settled`
+ * resolves once the page has had that answer and a moment to act on it.
+ */
+function held(
+  page: Page,
+  match: (u: URL) => boolean,
+  method?: string,
+): { request: Promise<Route>; settled: () => Promise<void> } {
+  let caught: (r: Route) => void;
+  const request = new Promise<Route>((resolve) => (caught = resolve));
+  let answered: Promise<unknown> | undefined;
+  void page.route(match, (r) => {
+    if (answered || (method && r.request().method() !== method)) return r.continue();
+    const req = r.request();
+    answered = Promise.race([
+      page.waitForEvent('requestfinished', { predicate: (x) => x === req, timeout: 10_000 }),
+      page.waitForEvent('requestfailed', { predicate: (x) => x === req, timeout: 10_000 }),
+    ]);
+    caught(r);
+  });
+  const settled = async () => {
+    await answered;
+    // The page reads the body and acts on it in a few tasks; a moment is ample, an undo would show.
+    await page.waitForTimeout(300);
+  };
+  return { request, settled };
 }
 
 describe('service graph page (headless Chromium)', () => {
@@ -487,6 +516,171 @@ describe('service graph page (headless Chromium)', () => {
     await page.click('#release-btn');
     await page.waitForSelector('#isolate-btn');
     expect(inner.calls).toEqual([`isolate ${CART} by token`, 'release iso-cart by token']);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a late answer for a graph view the user has left neither draws nor undoes the newer choice', async () => {
+    const page = await fixturePage();
+    await page.click('#tabs [data-tab="graph"]');
+    await page.selectOption('#view-mode', 'auto');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('8 nodes'));
+    const drawnView = () =>
+      page.evaluate(() => (window as unknown as { microseg: { view: { view: string } } }).microseg.view.view);
+    // "By segment" is held until "Every workload", chosen after it, is drawn; then it fails, or arrives.
+    for (const late of ['fails', 'arrives'] as const) {
+      const caught = held(
+        page,
+        (u) => u.pathname.endsWith('/api/v1/graph') && u.searchParams.get('view') === 'segments',
+      );
+      await page.selectOption('#view-mode', 'segments');
+      const request = await caught.request;
+      await page.selectOption('#view-mode', 'full');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('8 nodes'));
+      expect(await drawnView()).toBe('full');
+      if (late === 'fails')
+        await request.fulfill({ status: 500, contentType: 'application/json', body: '{"error":"boom"}' });
+      else await request.continue();
+      await caught.settled();
+      expect([late, await page.inputValue('#view-mode'), await drawnView()]).toEqual([late, 'full', 'full']);
+      expect(await page.textContent('#status')).toMatch(/^8 nodes · /);
+      await page.unrouteAll();
+      await page.selectOption('#view-mode', 'auto');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('8 nodes'));
+    }
+  });
+
+  it('a late graph answer for the Graph tab does not replace the details opened meanwhile', async () => {
+    const page = await fixturePage();
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#would-block');
+    // Back to the graph: the audit is taken off the graph, by a request held until cart's details show.
+    const caught = held(page, (u) => u.pathname.endsWith('/api/v1/graph'));
+    await page.click('#tabs [data-tab="graph"]');
+    const request = await caught.request;
+    await page.fill('#search', 'cart');
+    await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+    await page.press('#search', 'Enter');
+    await page.waitForSelector('#policy-yaml');
+    await request.continue();
+    await caught.settled();
+    expect(await page.evaluate(() => document.getElementById('details-title')?.textContent ?? null)).toBe(
+      'cart',
+    );
+    expect(
+      await page.evaluate(() => (window as unknown as { microseg: { selected: string } }).microseg.selected),
+    ).toBe(CART);
+    await page.unrouteAll();
+  });
+
+  it('a rollout whose graph failed leaves no audit behind for later graphs', async () => {
+    const fx = await fixtureAnalysis();
+    const s = await listen(
+      createApp(analysisSource(fx.analysis, { title: 'audit', mode: 'demo', audits: [fx.audit] })),
+    );
+    servers.push(s.server);
+    const page = await open(s.url);
+    await page.route(
+      (u) => u.pathname.endsWith('/api/v1/graph'),
+      (r) => r.fulfill({ status: 500, contentType: 'application/json', body: '{"error":"boom"}' }),
+    );
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#panel-error');
+    expect(await page.textContent('#panel-error')).toBe('Could not load the rollout: boom (HTTP 500)');
+    await page.unrouteAll();
+    const asked: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.endsWith('/api/v1/graph')) asked.push(new URL(r.url()).search);
+    });
+    await page.selectOption('#view-mode', 'full');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('8 nodes'));
+    expect(asked).toEqual(['?view=full']);
+    const blocked = await page.evaluate(() => {
+      const g = (window as unknown as W).microseg.graph;
+      return g.filterEdges((_e, a) => (a.blocked as number) > 0).length;
+    });
+    expect(blocked).toBe(0);
+    await page.close();
+  });
+
+  it('shows the outcome of an Isolate or Release answered after the user moved on, and keeps their view', async () => {
+    const fx = await fixtureAnalysis();
+    const inner = withIsolation(
+      analysisSource(fx.analysis, { title: 'late', mode: 'controller', audits: [fx.audit] }),
+    );
+    const src: ViewSource = {
+      ...inner,
+      release: () =>
+        Promise.reject(
+          new IsolationRequestError(422, 'isolations.microseg.dev "cart" is forbidden: exceeded quota'),
+        ),
+    };
+    const s = await listen(createApp(src, { auth: { token: 'let-me-in' } }));
+    servers.push(s.server);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('dialog', (d) => void d.accept('suspected compromise'));
+    await page.goto(s.url);
+    await page.waitForSelector('#login[open]');
+    await page.fill('#login-token', 'let-me-in');
+    await page.click('#login-form button[type="submit"]');
+    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
+    const openCart = async (button: string) => {
+      await page.click('#tabs [data-tab="graph"]');
+      await page.fill('#search', 'cart');
+      await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+      await page.press('#search', 'Enter');
+      await page.waitForSelector(button);
+    };
+    const rolloutShown = async () => {
+      expect(await page.textContent('#panel-body h2')).toBe('Rollout');
+      expect(await page.$('#would-block')).not.toBeNull();
+    };
+
+    // Isolate, held until the user has moved on to the rollout: it stays, and the note says it went through.
+    await openCart('#isolate-btn');
+    const post = held(page, (u) => u.pathname.endsWith('/api/v1/isolations'), 'POST');
+    await page.click('#isolate-btn');
+    const isolate = await post.request;
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#would-block');
+    await isolate.continue();
+    await post.settled();
+    await page.waitForFunction(() => !document.getElementById('action-note')?.hidden, null, {
+      timeout: 10_000,
+    });
+    expect(await page.textContent('#action-note')).toBe(`Isolated ${CART}`);
+    await page.waitForFunction((id) => {
+      const r = (window as unknown as W).microseg.renderer;
+      return r.getNodeDisplayData(id)?.label === 'cart [isolated]';
+    }, CART);
+    await rolloutShown();
+    expect(inner.calls).toEqual([`isolate ${CART} by token`]);
+    await page.unrouteAll();
+
+    // Release, refused after the user moved on: the refusal is shown below the status line.
+    await openCart('#release-btn');
+    expect(await page.textContent('#action-note')).toBe(`Isolated ${CART}`);
+    const del = held(page, (u) => u.pathname.includes('/api/v1/isolations/'), 'DELETE');
+    await page.click('#release-btn');
+    const release = await del.request;
+    expect(await page.isHidden('#action-note')).toBe(true); // a new action clears the old note
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#would-block');
+    await release.continue();
+    await del.settled();
+    await page.waitForFunction(() => !document.getElementById('action-note')?.hidden, null, {
+      timeout: 10_000,
+    });
+    expect(await page.textContent('#action-note')).toBe(
+      'Could not release iso-cart: isolations.microseg.dev "cart" is forbidden: exceeded quota (HTTP 422)',
+    );
+    expect(await page.getAttribute('#action-note', 'class')).toBe('error');
+    await rolloutShown();
+    // A click dismisses it.
+    await page.click('#action-note');
+    expect(await page.isHidden('#action-note')).toBe(true);
     expect(errors).toEqual([]);
     await page.close();
   });
