@@ -107,6 +107,10 @@ function allowList(methods: readonly string[]): string[] {
   return methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
 }
 
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -398,27 +402,43 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       res.status(400).json({
         error: `body is not valid ${encoding} data (Content-Encoding: ${encoding}): ${(err as Error).message}`,
       });
+    else if (e?.type === 'encoding.unsupported' && e.status === 415)
+      res.status(415).json({
+        error: `unsupported content encoding "${encoding}": send the body as is or with gzip, deflate, br or zstd`,
+      });
     else if (isClientError(err)) res.status(err.status).json({ error: err.message });
     else res.status(500).json({ error: `internal error: ${(err as Error)?.message ?? String(err)}` });
   });
 
   app.use('/api/v1', api);
-  app.get('/vendor/:file', (req, res) => {
+  app.get('/vendor/:file', (req, res, next) => {
     const path = vendor[String(req.params.file)];
     if (!path) {
-      res.status(404).type('text/plain').send('not found');
+      next();
       return;
     }
     res.set('Cache-Control', 'public, max-age=3600');
     res.sendFile(path);
   });
   app.use(express.static(webRoot, { index: 'index.html', maxAge: 0 }));
-  // A path outside the API the router cannot decode (`/vendor/%E0%A4%A`): a plain 400 naming it, not
-  // express's default error page (which shows the stack outside production).
-  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+  // Outside the API, answers are plain text, never express's default HTML page (which shows the stack
+  // outside production): a path that is no file of the page, 404 naming it as asked; a path the router
+  // cannot decode (`/vendor/%E0%A4%A`), 400 naming the segment; any other error, its status.
+  app.use((req, res) => {
+    res.set('X-Content-Type-Options', 'nosniff');
+    res
+      .status(404)
+      .type('text/plain')
+      .send(`no such file: ${req.originalUrl.split('?')[0]}\n`);
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const badPath = badPathMessage(err, req.path);
-    if (badPath) res.status(400).type('text/plain').send(`${badPath}\n`);
-    else next(err);
+    const e = err as { status?: unknown; expose?: unknown; message?: unknown } | undefined;
+    res.type('text/plain').set('X-Content-Type-Options', 'nosniff');
+    if (badPath) res.status(400).send(`${badPath}\n`);
+    else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 600)
+      res.status(e.status).send(`${e.expose === true ? String(e.message) : 'request failed'}\n`);
+    else res.status(500).send(`internal error: ${errorMessage(err)}\n`);
   });
   return app;
 }

@@ -1,4 +1,4 @@
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import express from 'express';
 import request from 'supertest';
 import { parseAllDocuments } from 'yaml';
@@ -280,6 +280,28 @@ describe('JSON API', () => {
     expect(vendor.text).toBe(
       'path segment "%ZZ" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)\n',
     );
+    // Only a segment the router decodes (a parameter) is checked; elsewhere a path that matches no
+    // endpoint or file is unknown: JSON under the API, plain text outside it, never an HTML page.
+    for (const path of ['/api/v1/gr%ZZaph', '/api/v1/graph/%ZZ']) {
+      const res = await request(app).get(path).expect(404).expect('Content-Type', /json/);
+      expect([path, res.body]).toEqual([path, { error: 'no such API endpoint' }]);
+    }
+    for (const [path, named] of [
+      ['/index%ZZ.html', '/index%ZZ.html'],
+      ['/nothing.js?x=1', '/nothing.js'],
+      ['/vendor/nothing.js', '/vendor/nothing.js'],
+    ]) {
+      const res = await request(app)
+        .get(path!)
+        .expect(404)
+        .expect('Content-Type', /text\/plain/);
+      expect([path, res.text]).toEqual([path, `no such file: ${named}\n`]);
+    }
+    const post = await request(app)
+      .post('/index.html')
+      .expect(404)
+      .expect('Content-Type', /text\/plain/);
+    expect(post.text).toBe('no such file: /index.html\n');
   });
 
   it('says which data a mode does not have', async () => {
@@ -449,6 +471,36 @@ describe('authentication and actions', () => {
       .expect(400);
     expect(notGzip.body.error).toBe(
       'body is not valid gzip data (Content-Encoding: gzip): incorrect header check',
+    );
+    // zstd is read too; another encoding is refused.
+    const zstd = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer t')
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'zstd')
+      .serialize((b: Buffer) => b as unknown as string)
+      .send(zstdCompressSync(JSON.stringify({ workload: 'shop/Deployment/ghost' })))
+      .expect(404);
+    expect(zstd.body.error).toBe('no workload "shop/Deployment/ghost" in the graph');
+    const notZstd = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer t')
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'zstd')
+      .send(JSON.stringify({ workload: CART }))
+      .expect(400);
+    expect(notZstd.body.error).toBe(
+      'body is not valid zstd data (Content-Encoding: zstd): Unknown frame descriptor',
+    );
+    const compress = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer t')
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'compress')
+      .send(JSON.stringify({ workload: CART }))
+      .expect(415);
+    expect(compress.body.error).toBe(
+      'unsupported content encoding "compress": send the body as is or with gzip, deflate, br or zstd',
     );
     const ro = createApp(source, { auth: { token: 't' } });
     expect(
