@@ -387,8 +387,8 @@ export interface TargetLabels {
 
 export interface AlertmanagerConfig {
   /**
-   * The label families that name the pod, in order of preference. The first family with either of its
-   * labels decides: the namespace and the pod always come from one family.
+   * The label families read for the pod. Every family present on an alert must name the same pod; one
+   * present with only one of its two labels, or families naming different pods, reject the alert.
    */
   targetLabels: TargetLabels[];
   /** alertname values that may isolate; empty = every alert. */
@@ -400,9 +400,9 @@ export interface AlertmanagerConfig {
 }
 
 /**
- * The affected pod's labels before the scrape target's: a Prometheus alert on an exporter's metric
- * carries both, and `namespace`/`pod` then name the exporter (Falcosidekick, falco-exporter,
- * kube-state-metrics scraped without honor_labels, whose own labels Prometheus renames `exported_*`).
+ * The label families that name a pod on an alert. `namespace`/`pod` are set by Prometheus from the
+ * scrape target (with `honor_labels: false` a workload cannot fake them); the others can come from the
+ * series a workload exposes itself, so none of them is trusted over another: they must all agree.
  */
 export const DEFAULT_TARGET_LABELS: TargetLabels[] = [
   { namespace: 'k8s_ns_name', pod: 'k8s_pod_name' },
@@ -418,10 +418,18 @@ export const DEFAULT_ALERTMANAGER_CONFIG: AlertmanagerConfig = {
   releaseOnResolve: false,
 };
 
+/** `ns/pod` family names, for messages. */
+export function familyText(f: TargetLabels): string {
+  return `${f.namespace}/${f.pod}`;
+}
+
 /**
- * The namespace and pod an alert names, from the first family of `families` that has either label.
- * A family with its pod label but not its namespace label is rejected (never completed from another
- * family); one with its namespace label alone names no pod, and the alert is ignored.
+ * The namespace and pod an alert names. Every family of `families` present on the alert (either of its
+ * labels set; an empty label is none) is read:
+ * - a family with one of its two labels only: rejected, naming both labels;
+ * - a value that is not a namespace or pod name: rejected, naming the label;
+ * - families that name different pods: rejected, naming each family's namespace/pod (neither isolated);
+ * - otherwise the one pod they all name. No family present: ignored (the alert names no pod).
  */
 function alertTarget(
   a: AmAlert,
@@ -431,20 +439,18 @@ function alertTarget(
     const v = a.labels[k];
     return v === undefined || v === '' ? undefined : v;
   };
+  const found: { family: TargetLabels; namespace: string; pod: string }[] = [];
   for (const f of families) {
     const namespace = label(f.namespace);
     const pod = label(f.pod);
     if (namespace === undefined && pod === undefined) continue;
-    if (pod === undefined)
-      return {
-        action: 'ignore',
-        reason: `alert ${a.fingerprint} has the label ${f.namespace} but not ${f.pod}: no pod to isolate`,
-      };
-    if (namespace === undefined)
+    if (namespace === undefined || pod === undefined) {
+      const [has, lacks] = namespace === undefined ? [f.pod, f.namespace] : [f.namespace, f.pod];
       return {
         action: 'reject',
-        reason: `alert ${a.fingerprint} has the label ${f.pod} but not ${f.namespace}: the namespace must come from the same labels as the pod`,
+        reason: `alert ${a.fingerprint} has the label ${has} but not ${lacks}: a pod is named by both labels of a family, never completed from another`,
       };
+    }
     if (!isDnsLabel(namespace))
       return {
         action: 'reject',
@@ -455,12 +461,20 @@ function alertTarget(
         action: 'reject',
         reason: `alert ${a.fingerprint}: label ${f.pod} ${JSON.stringify(pod)} is not a pod name`,
       };
-    return { namespace, pod };
+    found.push({ family: f, namespace, pod });
   }
-  return {
-    action: 'ignore',
-    reason: `alert ${a.fingerprint} has none of the label pairs ${families.map((f) => `${f.namespace}/${f.pod}`).join(', ')}`,
-  };
+  const first = found[0];
+  if (first === undefined)
+    return {
+      action: 'ignore',
+      reason: `alert ${a.fingerprint} has none of the label pairs ${families.map(familyText).join(', ')}`,
+    };
+  if (found.some((x) => x.namespace !== first.namespace || x.pod !== first.pod))
+    return {
+      action: 'reject',
+      reason: `alert ${a.fingerprint} names different pods: ${found.map((x) => `${familyText(x.family)} ${x.namespace}/${x.pod}`).join(', ')}; every label family on an alert must name the same pod (--alertmanager-target-labels reads only the families given)`,
+    };
+  return { namespace: first.namespace, pod: first.pod };
 }
 
 /** Decides what each alert of a payload asks for, in payload order. */

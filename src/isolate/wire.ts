@@ -13,11 +13,12 @@ import type { Kube } from './kube.ts';
 import { IsolationMetrics } from './metrics.ts';
 import type { IsolationActions } from './ui.ts';
 import { isolationActions } from './ui.ts';
-import type { AlertmanagerConfig, FalcoConfig } from './triggers.ts';
+import type { AlertmanagerConfig, FalcoConfig, TargetLabels } from './triggers.ts';
 import {
   DEFAULT_ALERTMANAGER_CONFIG,
   DEFAULT_FALCO_CONFIG,
   FALCO_PRIORITIES,
+  familyText,
   normalizePriority,
 } from './triggers.ts';
 import { isolationWebhooks, KnownIsolations, parseTokens, Persister } from './webhooks.ts';
@@ -50,11 +51,15 @@ export interface IsolationWiringOptions {
 export interface TriggerFlags {
   alertmanagerAlertnames?: string[];
   alertmanagerSeverities?: string[];
+  /** `NS_LABEL/POD_LABEL` each. */
+  alertmanagerTargetLabels?: string[];
   falcoRules?: string[];
   falcoMinimumPriority?: string;
 }
 
 const SEVERITY_RE = /^[A-Za-z0-9_.-]+$/;
+/** A Prometheus label name. */
+const LABEL_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The webhooks' trigger settings from the controller's flags, on the defaults; a flag value that is
@@ -80,6 +85,37 @@ export function triggerConfig(
       severities = [];
     } else severities = [...new Set(given.map((s) => s.toLowerCase()))];
   }
+  let targetLabels = DEFAULT_ALERTMANAGER_CONFIG.targetLabels;
+  if (f.alertmanagerTargetLabels !== undefined && f.alertmanagerTargetLabels.length > 0) {
+    const families: TargetLabels[] = [];
+    for (const text of f.alertmanagerTargetLabels) {
+      const parts = text.split('/');
+      const [namespace, pod] = parts;
+      if (
+        parts.length !== 2 ||
+        namespace === undefined ||
+        pod === undefined ||
+        !LABEL_NAME_RE.test(namespace) ||
+        !LABEL_NAME_RE.test(pod)
+      )
+        return {
+          problem: `--alertmanager-target-labels ${JSON.stringify(text)} is not NS_LABEL/POD_LABEL (two Prometheus label names, e.g. k8s_ns_name/k8s_pod_name; repeat the flag for several)`,
+        };
+      if (namespace === pod)
+        return {
+          problem: `--alertmanager-target-labels ${JSON.stringify(text)} names the same label for the namespace and the pod`,
+        };
+      if (families.some((x) => x.namespace === namespace && x.pod === pod)) continue;
+      // A label in two families would make the other one look incomplete on every alert.
+      const shared = families.find((x) => [x.namespace, x.pod].some((l) => l === namespace || l === pod));
+      if (shared !== undefined)
+        return {
+          problem: `--alertmanager-target-labels ${JSON.stringify(text)} shares a label with ${familyText(shared)} (each label belongs to one family)`,
+        };
+      families.push({ namespace, pod });
+    }
+    targetLabels = families;
+  }
   const rules = f.falcoRules ?? [];
   if (rules.some((r) => r.trim() === '')) return { problem: '--falco-rule must not be empty' };
   let minimumPriority = DEFAULT_FALCO_CONFIG.minimumPriority;
@@ -93,7 +129,7 @@ export function triggerConfig(
   }
   return {
     falco: { minimumPriority, rules },
-    alertmanager: { ...DEFAULT_ALERTMANAGER_CONFIG, alertnames, severities },
+    alertmanager: { ...DEFAULT_ALERTMANAGER_CONFIG, alertnames, severities, targetLabels },
   };
 }
 
@@ -101,7 +137,7 @@ export function triggerConfig(
 export function describeTriggers(falco: FalcoConfig, am: AlertmanagerConfig): string {
   const list = (xs: string[]) => xs.map((x) => JSON.stringify(x)).join(', ');
   const falcoText = `Falco alerts of priority ${falco.minimumPriority} or more severe, ${falco.rules.length > 0 ? `rules ${list(falco.rules)}` : 'any rule'}`;
-  const amText = `firing Alertmanager alerts with ${am.severities.length > 0 ? `severity ${am.severities.join(' or ')}` : 'any severity or none'}, ${am.alertnames.length > 0 ? `alertname ${list(am.alertnames)}` : 'any alertname'}`;
+  const amText = `firing Alertmanager alerts with ${am.severities.length > 0 ? `severity ${am.severities.join(' or ')}` : 'any severity or none'}, ${am.alertnames.length > 0 ? `alertname ${list(am.alertnames)}` : 'any alertname'}, the pod named by the labels ${am.targetLabels.map(familyText).join(', ')} (all of them present on an alert must agree)`;
   return `isolation webhooks isolate on ${falcoText}; on ${amText}`;
 }
 

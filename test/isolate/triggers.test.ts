@@ -245,30 +245,36 @@ describe('Alertmanager webhook', () => {
   const target = (a: ReturnType<typeof decide>) =>
     a?.action === 'isolate' ? `${a.namespace}/${a.pod} ${a.isolation.metadata.namespace}` : a;
 
-  it('takes the namespace and the pod from one label family, the affected pod before the scrape target', () => {
-    // The reviewer's payloads: a Prometheus alert on Falcosidekick's metrics carries the scrape target's
-    // namespace/pod (Falcosidekick itself) beside the affected pod's k8s_* labels.
-    const falcosidekick = {
+  it('isolates the pod when the one label family present names it, or every family present agrees', () => {
+    // Falcosidekick's Alertmanager output: k8s_* only.
+    const sidekick = {
       alertname: 'Terminal shell in container',
       source: 'falco',
+      severity: 'critical',
       k8s_ns_name: 'shop',
       k8s_pod_name: 'cart-7d9f-x2k4q',
-      namespace: 'falco',
-      pod: 'falcosidekick-5c7d9-abcde',
     };
-    expect(target(decide(falcosidekick, ANY_SEVERITY))).toBe('shop/cart-7d9f-x2k4q shop');
-    expect(target(decide({ ...falcosidekick, severity: 'critical' }))).toBe('shop/cart-7d9f-x2k4q shop');
-    const monitoring = { k8s_ns_name: 'shop', k8s_pod_name: 'cart-7d9f-x2k4q', namespace: 'monitoring' };
-    expect(target(decide(monitoring, ANY_SEVERITY))).toBe('shop/cart-7d9f-x2k4q shop');
-    // Each family on its own, and the order between them.
+    expect(target(decide(sidekick))).toBe('shop/cart-7d9f-x2k4q shop');
     const families: [Record<string, string>, string][] = [
       [{ k8s_ns_name: 'a', k8s_pod_name: 'p-1' }, 'a/p-1 a'],
       [{ exported_namespace: 'b', exported_pod: 'p-2' }, 'b/p-2 b'],
       [{ namespace: 'c', pod: 'p-3' }, 'c/p-3 c'],
       [{ kubernetes_namespace: 'd', kubernetes_pod_name: 'p-4' }, 'd/p-4 d'],
-      [{ exported_namespace: 'b', exported_pod: 'p-2', namespace: 'c', pod: 'p-3' }, 'b/p-2 b'],
-      [{ namespace: 'c', pod: 'p-3', kubernetes_namespace: 'd', kubernetes_pod_name: 'p-4' }, 'c/p-3 c'],
-      [{ k8s_ns_name: 'a', k8s_pod_name: 'p-1', exported_namespace: 'b', exported_pod: 'p-2' }, 'a/p-1 a'],
+      // Agreeing families: the pod they all name.
+      [{ k8s_ns_name: 'c', k8s_pod_name: 'p-3', namespace: 'c', pod: 'p-3' }, 'c/p-3 c'],
+      [
+        {
+          k8s_ns_name: 'c',
+          k8s_pod_name: 'p-3',
+          exported_namespace: 'c',
+          exported_pod: 'p-3',
+          namespace: 'c',
+          pod: 'p-3',
+          kubernetes_namespace: 'c',
+          kubernetes_pod_name: 'p-3',
+        },
+        'c/p-3 c',
+      ],
       // An empty label is no label (Prometheus drops them).
       [{ k8s_ns_name: '', k8s_pod_name: '', namespace: 'c', pod: 'p-3' }, 'c/p-3 c'],
     ];
@@ -276,26 +282,82 @@ describe('Alertmanager webhook', () => {
       expect(target(decide(labels, ANY_SEVERITY)), JSON.stringify(labels)).toBe(want);
   });
 
-  it('a family with its pod label but not its namespace label is an error for that alert, never completed from another family', () => {
+  it("rejects the reviewer's forged payloads: a workload's own labels neither pick the target nor stop its isolation", () => {
+    // With honor_labels: false, namespace/pod are the scrape target (the workload); k8s_* and exported_*
+    // can be labels the workload put on its own series. Each was coredns isolated, or evil-1 let go.
+    const evil = { alertname: 'CryptoMiner', severity: 'critical', namespace: 'tenant-a', pod: 'evil-1' };
+    expect(decide({ ...evil, k8s_ns_name: 'kube-system', k8s_pod_name: 'coredns-5d78c9869d-x7k2p' })).toEqual(
+      {
+        action: 'reject',
+        reason:
+          'alert f00d names different pods: k8s_ns_name/k8s_pod_name kube-system/coredns-5d78c9869d-x7k2p, namespace/pod tenant-a/evil-1; every label family on an alert must name the same pod (--alertmanager-target-labels reads only the families given)',
+      },
+    );
+    expect(
+      decide({ ...evil, exported_namespace: 'kube-system', exported_pod: 'coredns-5d78c9869d-x7k2p' }),
+    ).toEqual({
+      action: 'reject',
+      reason:
+        'alert f00d names different pods: exported_namespace/exported_pod kube-system/coredns-5d78c9869d-x7k2p, namespace/pod tenant-a/evil-1; every label family on an alert must name the same pod (--alertmanager-target-labels reads only the families given)',
+    });
+    // Was ignored ("no pod to isolate"): evil-1 escaped unseen.
+    expect(decide({ ...evil, k8s_ns_name: 'x' })).toEqual({
+      action: 'reject',
+      reason:
+        'alert f00d has the label k8s_ns_name but not k8s_pod_name: a pod is named by both labels of a family, never completed from another',
+    });
+    // The same pod named twice, once by the workload itself, is no forgery.
+    expect(target(decide({ ...evil, k8s_ns_name: 'tenant-a', k8s_pod_name: 'evil-1' }))).toBe(
+      'tenant-a/evil-1 tenant-a',
+    );
+  });
+
+  it('a falco-exporter alert (scrape target plus the affected pod) is rejected by default and isolates the affected pod when only k8s_* are read', () => {
+    const exporter = {
+      alertname: 'FalcoCritical',
+      severity: 'critical',
+      namespace: 'falco',
+      pod: 'falcosidekick-5c7d9-abcde',
+      k8s_ns_name: 'shop',
+      k8s_pod_name: 'cart-7d9f-x2k4q',
+    };
+    expect(decide(exporter)).toEqual({
+      action: 'reject',
+      reason:
+        'alert f00d names different pods: k8s_ns_name/k8s_pod_name shop/cart-7d9f-x2k4q, namespace/pod falco/falcosidekick-5c7d9-abcde; every label family on an alert must name the same pod (--alertmanager-target-labels reads only the families given)',
+    });
+    const k8sOnly = {
+      ...DEFAULT_ALERTMANAGER_CONFIG,
+      targetLabels: [{ namespace: 'k8s_ns_name', pod: 'k8s_pod_name' }],
+    };
+    expect(target(decide(exporter, k8sOnly))).toBe('shop/cart-7d9f-x2k4q shop');
+    // Reading one family, the others are not looked at; without it the alert names no pod.
+    expect(decide({ ...exporter, k8s_ns_name: '', k8s_pod_name: '' }, k8sOnly)).toEqual({
+      action: 'ignore',
+      reason: 'alert f00d has none of the label pairs k8s_ns_name/k8s_pod_name',
+    });
+  });
+
+  it('a family with one of its two labels is rejected naming them, never completed from another family', () => {
     expect(
       decide({ k8s_pod_name: 'cart-1', namespace: 'falco', pod: 'falcosidekick-1' }, ANY_SEVERITY),
     ).toEqual({
       action: 'reject',
       reason:
-        'alert f00d has the label k8s_pod_name but not k8s_ns_name: the namespace must come from the same labels as the pod',
+        'alert f00d has the label k8s_pod_name but not k8s_ns_name: a pod is named by both labels of a family, never completed from another',
     });
     expect(decide({ exported_pod: 'cart-1', namespace: 'monitoring' }, ANY_SEVERITY)).toEqual({
       action: 'reject',
       reason:
-        'alert f00d has the label exported_pod but not exported_namespace: the namespace must come from the same labels as the pod',
+        'alert f00d has the label exported_pod but not exported_namespace: a pod is named by both labels of a family, never completed from another',
     });
-    // Its namespace label alone names no pod: the scrape target's pod is not taken instead.
-    expect(decide({ k8s_ns_name: 'shop', namespace: 'falco', pod: 'falcosidekick-1' }, ANY_SEVERITY)).toEqual(
-      {
-        action: 'ignore',
-        reason: 'alert f00d has the label k8s_ns_name but not k8s_pod_name: no pod to isolate',
-      },
-    );
+    expect(
+      decide({ k8s_ns_name: 'shop', k8s_pod_name: 'cart-1', namespace: 'monitoring' }, ANY_SEVERITY),
+    ).toEqual({
+      action: 'reject',
+      reason:
+        'alert f00d has the label namespace but not pod: a pod is named by both labels of a family, never completed from another',
+    });
     expect(decide({ namespace: 'Bad_NS', pod: 'p' }, ANY_SEVERITY)).toEqual({
       action: 'reject',
       reason: 'alert f00d: label namespace "Bad_NS" is not a namespace name',
@@ -303,6 +365,13 @@ describe('Alertmanager webhook', () => {
     expect(decide({ namespace: 'shop', pod: 'Bad/pod' }, ANY_SEVERITY)).toEqual({
       action: 'reject',
       reason: 'alert f00d: label pod "Bad/pod" is not a pod name',
+    });
+    // A forged family with a bad name is rejected too, not skipped.
+    expect(
+      decide({ namespace: 'shop', pod: 'cart-1', k8s_ns_name: 'A', k8s_pod_name: 'x' }, ANY_SEVERITY),
+    ).toEqual({
+      action: 'reject',
+      reason: 'alert f00d: label k8s_ns_name "A" is not a namespace name',
     });
   });
 

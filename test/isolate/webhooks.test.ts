@@ -13,6 +13,7 @@ import type { Isolation } from '../../src/isolate/api.ts';
 import { KnownIsolations } from '../../src/isolate/webhooks.ts';
 import { IsolationMetrics } from '../../src/isolate/metrics.ts';
 import { formatPrometheus } from '../../src/telemetry/prom.ts';
+import { DEFAULT_ALERTMANAGER_CONFIG } from '../../src/isolate/triggers.ts';
 import {
   RateLimiter,
   isolationWebhooks,
@@ -243,7 +244,7 @@ describe('webhook receivers', () => {
     expect(kube.calls).toEqual([]);
   });
 
-  it('Alertmanager: the pod and its namespace come from one label family; a family without its namespace is rejected', async () => {
+  it("Alertmanager: the reviewer's forged and mixed payloads are rejected, answered and counted, and isolate nothing", async () => {
     const kube = new FakeKube();
     const metrics = new IsolationMetrics();
     const a = app(kube, { metrics });
@@ -256,57 +257,114 @@ describe('webhook receivers', () => {
           status: 'firing',
           alerts: [{ status: 'firing', labels: { severity: 'critical', ...labels }, fingerprint: 'ab12' }],
         });
-    // Was namespace falco, pod falcosidekick-5c7d9-abcde, outcome created.
-    const sidekick = await send({
-      alertname: 'Terminal shell in container',
-      source: 'falco',
-      k8s_ns_name: 'shop',
-      k8s_pod_name: 'cart-7d9f-x2k4q',
-      namespace: 'falco',
-      pod: 'falcosidekick-5c7d9-abcde',
-    });
-    expect(sidekick.status).toBe(200);
-    const r = (sidekick.body as { results: { namespace: string; name: string; outcome: string }[] }).results;
-    expect(r).toEqual([
-      {
-        action: 'isolate',
-        namespace: 'shop',
-        name: expect.stringMatching(/^alert-cart-7d9f-x2k4q-/),
-        outcome: 'created',
-      },
-    ]);
-    const stored = kube.objects.get(
-      `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${r[0]!.name}`,
-    ) as Isolation;
-    expect(stored.spec?.target).toEqual({ pods: ['cart-7d9f-x2k4q'] });
-    // Was pod cart in namespace monitoring.
-    const monitoring = await send({
-      k8s_ns_name: 'shop',
-      k8s_pod_name: 'cart-7d9f-x2k4q',
-      namespace: 'monitoring',
-    });
-    expect((monitoring.body as { results: { namespace: string }[] }).results[0]?.namespace).toBe('shop');
-    const partial = await send({
-      k8s_pod_name: 'cart-7d9f-x2k4q',
-      namespace: 'falco',
-      pod: 'falcosidekick-5c7d9-abcde',
-    });
-    expect(partial.status).toBe(200);
-    expect(partial.body).toEqual({
-      results: [
-        {
-          action: 'reject',
-          outcome: 'rejected',
-          reason:
-            'alert ab12 has the label k8s_pod_name but not k8s_ns_name: the namespace must come from the same labels as the pod',
-        },
+    const evil = { alertname: 'CryptoMiner', namespace: 'tenant-a', pod: 'evil-1' };
+    const cases: [Record<string, string>, string][] = [
+      // Was kube-system/coredns isolated.
+      [
+        { ...evil, k8s_ns_name: 'kube-system', k8s_pod_name: 'coredns-5d78c9869d-x7k2p' },
+        'alert ab12 names different pods: k8s_ns_name/k8s_pod_name kube-system/coredns-5d78c9869d-x7k2p, namespace/pod tenant-a/evil-1; every label family on an alert must name the same pod (--alertmanager-target-labels reads only the families given)',
       ],
-    });
-    expect(kube.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
-    expect([...kube.objects.keys()].every((k) => k.includes('/namespaces/shop/'))).toBe(true);
+      [
+        { ...evil, exported_namespace: 'kube-system', exported_pod: 'coredns-5d78c9869d-x7k2p' },
+        'alert ab12 names different pods: exported_namespace/exported_pod kube-system/coredns-5d78c9869d-x7k2p, namespace/pod tenant-a/evil-1; every label family on an alert must name the same pod (--alertmanager-target-labels reads only the families given)',
+      ],
+      // Was ignored: evil-1 escaped.
+      [
+        { ...evil, k8s_ns_name: 'x' },
+        'alert ab12 has the label k8s_ns_name but not k8s_pod_name: a pod is named by both labels of a family, never completed from another',
+      ],
+      // falco-exporter scraped by Prometheus: was Falcosidekick isolated (before the last change), then
+      // shop/cart; by default neither.
+      [
+        {
+          alertname: 'FalcoCritical',
+          k8s_ns_name: 'shop',
+          k8s_pod_name: 'cart-7d9f-x2k4q',
+          namespace: 'falco',
+          pod: 'falcosidekick-5c7d9-abcde',
+        },
+        'alert ab12 names different pods: k8s_ns_name/k8s_pod_name shop/cart-7d9f-x2k4q, namespace/pod falco/falcosidekick-5c7d9-abcde; every label family on an alert must name the same pod (--alertmanager-target-labels reads only the families given)',
+      ],
+    ];
+    for (const [labels, reason] of cases) {
+      const res = await send(labels);
+      expect(res.status, JSON.stringify(labels)).toBe(200);
+      expect(res.body, JSON.stringify(labels)).toEqual({
+        results: [{ action: 'reject', outcome: 'rejected', reason }],
+      });
+    }
+    expect(kube.calls).toEqual([]);
     expect(formatPrometheus(metrics.families())).toContain(
-      'microseg_isolation_alerts_total{source="alertmanager",outcome="rejected"} 1',
+      'microseg_isolation_alerts_total{source="alertmanager",outcome="rejected"} 4',
     );
+  });
+
+  it('Alertmanager: a Falcosidekick alert (k8s_* only) isolates its pod; falco-exporter alerts isolate the affected pod when only k8s_* are read', async () => {
+    const send = (a: express.Express, labels: Record<string, string>) =>
+      request(a)
+        .post('/webhooks/alertmanager')
+        .set('authorization', `Bearer ${TOKEN}`)
+        .send({
+          version: '4',
+          status: 'firing',
+          alerts: [{ status: 'firing', labels: { severity: 'critical', ...labels }, fingerprint: 'ab12' }],
+        });
+    const created = (kube: FakeKube, res: request.Response, ns: string, pod: string) => {
+      expect(res.status).toBe(200);
+      const r = (res.body as { results: { namespace: string; name: string; outcome: string }[] }).results;
+      expect(r).toEqual([
+        {
+          action: 'isolate',
+          namespace: ns,
+          name: expect.stringMatching(`^alert-${pod}-`),
+          outcome: 'created',
+        },
+      ]);
+      const stored = kube.objects.get(
+        `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/${r[0]!.name}`,
+      ) as Isolation;
+      expect(stored.spec?.target).toEqual({ pods: [pod] });
+    };
+    const kube = new FakeKube();
+    const dflt = app(kube);
+    created(
+      kube,
+      await send(dflt, {
+        alertname: 'Terminal shell in container',
+        source: 'falco',
+        k8s_ns_name: 'shop',
+        k8s_pod_name: 'cart-7d9f-x2k4q',
+      }),
+      'shop',
+      'cart-7d9f-x2k4q',
+    );
+    // Agreeing families isolate.
+    created(
+      kube,
+      await send(dflt, { namespace: 'pay', pod: 'api-1', exported_namespace: 'pay', exported_pod: 'api-1' }),
+      'pay',
+      'api-1',
+    );
+    const k8sOnly = new FakeKube();
+    const exporter = app(k8sOnly, {
+      alertmanager: {
+        ...DEFAULT_ALERTMANAGER_CONFIG,
+        targetLabels: [{ namespace: 'k8s_ns_name', pod: 'k8s_pod_name' }],
+      },
+    });
+    created(
+      k8sOnly,
+      await send(exporter, {
+        alertname: 'FalcoCritical',
+        k8s_ns_name: 'shop',
+        k8s_pod_name: 'cart-7d9f-x2k4q',
+        namespace: 'falco',
+        pod: 'falcosidekick-5c7d9-abcde',
+      }),
+      'shop',
+      'cart-7d9f-x2k4q',
+    );
+    expect([...k8sOnly.objects.keys()].every((k) => k.includes('/namespaces/shop/'))).toBe(true);
   });
 
   it('Alertmanager: a warning (KubePodCrashLooping) does not isolate by default', async () => {
