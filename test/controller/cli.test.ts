@@ -65,6 +65,7 @@ describe('microseg controller (command line)', () => {
     expect(io.stdout).toContain('--hubble-relay HOST:PORT');
     expect(io.stdout).toContain('--alertmanager-severity L');
     expect(io.stdout).toContain('--falco-minimum-priority P');
+    expect(io.stdout).toContain('--alertmanager-target-labels NS_LABEL/POD_LABEL');
   });
 
   it.each([
@@ -152,13 +153,19 @@ describe('microseg controller (command line)', () => {
         '--falco-minimum-priority "Severe" is not one of Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug',
       ],
       [
-        ['--alertmanager-severity', 'critical'],
-        '--alertmanager-severity applies to the webhooks, which --webhook-token-file enables, and it is not given',
+        ['--webhook-token-file', join(dir, 'tok'), '--alertmanager-target-labels', 'k8s_ns_name'],
+        '--alertmanager-target-labels "k8s_ns_name" is not NS_LABEL/POD_LABEL (two Prometheus label names, e.g. k8s_ns_name/k8s_pod_name; repeat the flag for several)',
+      ],
+      // Checked even where they would have no effect.
+      [
+        ['--no-isolation', '--falco-minimum-priority', 'Severe'],
+        '--falco-minimum-priority "Severe" is not one of Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug',
       ],
       [
-        ['--webhook-token-file', join(dir, 'tok'), '--no-isolation', '--falco-rule', 'r'],
-        '--falco-rule applies to the webhooks, which --no-isolation turns off',
+        ['--alertmanager-target-labels', 'ns/ns'],
+        '--alertmanager-target-labels "ns/ns" names the same label for the namespace and the pod',
       ],
+      [['--webhook-token-file', ''], '--webhook-token-file must not be empty'],
       [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
     ];
     for (const [args, message] of cases) {
@@ -193,6 +200,8 @@ describe('microseg controller (command line)', () => {
       'warning',
       '--falco-rule',
       'Terminal shell in container',
+      '--alertmanager-target-labels',
+      'k8s_ns_name/k8s_pod_name',
       '--kubeconfig',
       missing,
     ]);
@@ -202,6 +211,148 @@ describe('microseg controller (command line)', () => {
       err: `microseg controller: --kubeconfig ${missing}: no such file\n`,
     });
   });
+
+  it('trigger flags with --no-isolation or without --webhook-token-file start the controller and are logged as ignored', async () => {
+    // The stock manifest's flags with --no-isolation, and without its token line: each was exit 2
+    // ("--alertmanager-severity applies to the webhooks, which --no-isolation turns off"), a crash loop.
+    // The missing kubeconfig after them shows they passed.
+    const missing = join(dir, 'missing.yaml');
+    const stock = ['--alertmanager-severity=critical', '--falco-minimum-priority=Critical'];
+    const cases: [string[], string][] = [
+      [
+        ['--webhook-token-file=/etc/microseg/webhook/token', ...stock, '--no-isolation'],
+        '--webhook-token-file, --alertmanager-severity, --falco-minimum-priority are ignored: --no-isolation turns the webhooks off',
+      ],
+      [
+        stock,
+        '--alertmanager-severity, --falco-minimum-priority are ignored: the webhooks run only with --webhook-token-file, which is not given',
+      ],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await controller([...args, '--kubeconfig', missing]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.out).toBe('');
+      const lines = r.err.split('\n');
+      expect(JSON.parse(lines[0]!)).toEqual({
+        time: expect.any(String),
+        level: 'warn',
+        msg,
+        component: 'microseg-controller',
+      });
+      expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
+    }
+  });
+
+  it('the running webhooks use the trigger flags', async () => {
+    // Dropping the trigger settings from the command's wireIsolation call went unnoticed.
+    const token = join(dir, 'webhook-token');
+    writeFileSync(token, 'tok\n');
+    const io = captureIO();
+    const before = new Set(process.listeners('SIGTERM'));
+    const running = runCli(
+      [
+        'controller',
+        '--kubeconfig',
+        kubeconfig,
+        '--listen',
+        '127.0.0.1:18121',
+        '--no-ui',
+        '--webhook-token-file',
+        token,
+        '--alertmanager-target-labels',
+        'k8s_ns_name/k8s_pod_name',
+        '--alertmanager-severity',
+        'page',
+        '--falco-rule',
+        'Terminal shell in container',
+        '--falco-minimum-priority',
+        'Warning',
+      ],
+      io,
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!io.stderr.includes('"msg":"listening"') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      const logged = io.stderr
+        .split('\n')
+        .filter((l) => l.includes('isolation webhooks isolate on'))
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(logged).toEqual([
+        'isolation webhooks isolate on Falco alerts of priority Warning or more severe, rules "Terminal shell in container"; on firing Alertmanager alerts with severity page, any alertname, the pod named by the labels k8s_ns_name/k8s_pod_name (all of them present on an alert must agree)',
+      ]);
+      const post = async (path: string, body: unknown) => {
+        const r = await fetch(`http://127.0.0.1:18121${path}`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return (await r.json()) as unknown;
+      };
+      // Read from k8s_* only: the scrape target's namespace/pod alone name no pod.
+      expect(
+        await post('/webhooks/alertmanager', {
+          version: '4',
+          status: 'firing',
+          alerts: [
+            {
+              status: 'firing',
+              labels: { severity: 'page', namespace: 'shop', pod: 'cart-1' },
+              fingerprint: 'f1',
+            },
+            {
+              status: 'firing',
+              labels: { severity: 'critical', k8s_ns_name: 'shop', k8s_pod_name: 'cart-1' },
+              fingerprint: 'f2',
+            },
+          ],
+        }),
+      ).toEqual({
+        results: [
+          {
+            action: 'ignore',
+            outcome: 'ignored',
+            reason: 'alert f1 has none of the label pairs k8s_ns_name/k8s_pod_name',
+          },
+          {
+            action: 'ignore',
+            outcome: 'ignored',
+            reason: 'severity "critical" is not one of the isolating severities (page)',
+          },
+        ],
+      });
+      expect(
+        await post('/webhooks/falco', {
+          rule: 'Other rule',
+          priority: 'Critical',
+          output_fields: { 'k8s.ns.name': 'shop', 'k8s.pod.name': 'cart-1' },
+        }),
+      ).toEqual({
+        results: [
+          { action: 'ignore', outcome: 'ignored', reason: 'rule "Other rule" is not in the allow-list' },
+        ],
+      });
+      expect(
+        await post('/webhooks/falco', {
+          rule: 'Terminal shell in container',
+          priority: 'Notice',
+          output_fields: { 'k8s.ns.name': 'shop', 'k8s.pod.name': 'cart-1' },
+        }),
+      ).toEqual({
+        results: [{ action: 'ignore', outcome: 'ignored', reason: 'priority Notice is below Warning' }],
+      });
+    } finally {
+      // The command's own SIGTERM handler, called directly: no signal reaches the test process. With
+      // no API server the caches never sync, so run() does not return; wait for the shutdown instead.
+      const stop = process.listeners('SIGTERM').find((l) => !before.has(l));
+      stop?.('SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (!io.stderr.includes('"msg":"stopped"') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(io.stderr).toContain('"msg":"stopped"');
+    void running;
+  }, 30_000);
 
   it('no kubeconfig anywhere is bad usage naming the places it looked', async () => {
     // Was a controller that started and logged "HTTP protocol is not allowed" for ever.

@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ALERTMANAGER_CONFIG, DEFAULT_FALCO_CONFIG } from '../../src/isolate/triggers.ts';
 import type { IsolationWiringOptions } from '../../src/isolate/wire.ts';
 import { describeTriggers, triggerConfig, wireIsolation } from '../../src/isolate/wire.ts';
+import type { IsolationFlagValues } from '../../src/cli/commands/controller.ts';
+import { isolationSettings } from '../../src/cli/commands/controller.ts';
+import { UsageError } from '../../src/cli/io.ts';
 import { FakeKube } from './fake-kube.ts';
 
 let dir: string;
@@ -74,7 +77,7 @@ describe('the controller wiring of the webhooks', () => {
       .send(crashLoop);
     expect(outcome(ignored)).toBe('ignored');
     expect(dflt.lines).toEqual([
-      'isolation webhooks isolate on Falco alerts of priority Critical or more severe, any rule; on firing Alertmanager alerts with severity critical, any alertname',
+      'isolation webhooks isolate on Falco alerts of priority Critical or more severe, any rule; on firing Alertmanager alerts with severity critical, any alertname, the pod named by the labels k8s_ns_name/k8s_pod_name, exported_namespace/exported_pod, namespace/pod, kubernetes_namespace/kubernetes_pod_name (all of them present on an alert must agree)',
     ]);
     expect(dflt.warnings).toEqual([]);
 
@@ -102,7 +105,7 @@ describe('the controller wiring of the webhooks', () => {
     expect(outcome(await falco('Terminal shell in container'))).toBe('created');
     expect(outcome(await falco('Other rule'))).toBe('ignored');
     expect(set.lines).toEqual([
-      'isolation webhooks isolate on Falco alerts of priority Notice or more severe, rules "Terminal shell in container"; on firing Alertmanager alerts with severity warning or critical, any alertname',
+      'isolation webhooks isolate on Falco alerts of priority Notice or more severe, rules "Terminal shell in container"; on firing Alertmanager alerts with severity warning or critical, any alertname, the pod named by the labels k8s_ns_name/k8s_pod_name, exported_namespace/exported_pod, namespace/pod, kubernetes_namespace/kubernetes_pod_name (all of them present on an alert must agree)',
     ]);
   });
 
@@ -118,7 +121,7 @@ describe('the controller wiring of the webhooks', () => {
     if ('problem' in named) throw new Error(named.problem);
     expect(wired('t', named).warnings).toEqual([]);
     expect(describeTriggers(DEFAULT_FALCO_CONFIG, { ...DEFAULT_ALERTMANAGER_CONFIG, severities: [] })).toBe(
-      'isolation webhooks isolate on Falco alerts of priority Critical or more severe, any rule; on firing Alertmanager alerts with any severity or none, any alertname',
+      'isolation webhooks isolate on Falco alerts of priority Critical or more severe, any rule; on firing Alertmanager alerts with any severity or none, any alertname, the pod named by the labels k8s_ns_name/k8s_pod_name, exported_namespace/exported_pod, namespace/pod, kubernetes_namespace/kubernetes_pod_name (all of them present on an alert must agree)',
     );
   });
 
@@ -129,6 +132,18 @@ describe('the controller wiring of the webhooks', () => {
     });
     expect(triggerConfig({ alertmanagerAlertnames: ['A', 'B'] })).toMatchObject({
       alertmanager: { alertnames: ['A', 'B'], severities: ['critical'] },
+    });
+    expect(
+      triggerConfig({
+        alertmanagerTargetLabels: ['k8s_ns_name/k8s_pod_name', 'ns/workload_pod', 'k8s_ns_name/k8s_pod_name'],
+      }),
+    ).toMatchObject({
+      alertmanager: {
+        targetLabels: [
+          { namespace: 'k8s_ns_name', pod: 'k8s_pod_name' },
+          { namespace: 'ns', pod: 'workload_pod' },
+        ],
+      },
     });
     const cases: [Parameters<typeof triggerConfig>[0], string][] = [
       [
@@ -144,6 +159,20 @@ describe('the controller wiring of the webhooks', () => {
         '--alertmanager-severity any cannot be given with other severities',
       ],
       [{ alertmanagerAlertnames: [' '] }, '--alertmanager-alertname must not be empty'],
+      ...['k8s_ns_name', 'a/b/c', '/pod', 'ns/', 'k8s-ns/pod', '1ns/pod', 'ns/pod name'].map(
+        (v): [Parameters<typeof triggerConfig>[0], string] => [
+          { alertmanagerTargetLabels: [v] },
+          `--alertmanager-target-labels ${JSON.stringify(v)} is not NS_LABEL/POD_LABEL (two Prometheus label names, e.g. k8s_ns_name/k8s_pod_name; repeat the flag for several)`,
+        ],
+      ),
+      [
+        { alertmanagerTargetLabels: ['pod/pod'] },
+        '--alertmanager-target-labels "pod/pod" names the same label for the namespace and the pod',
+      ],
+      [
+        { alertmanagerTargetLabels: ['namespace/pod', 'namespace/pod_name'] },
+        '--alertmanager-target-labels "namespace/pod_name" shares a label with namespace/pod (each label belongs to one family)',
+      ],
       [{ falcoRules: [''] }, '--falco-rule must not be empty'],
       [
         { falcoMinimumPriority: 'Severe' },
@@ -151,5 +180,126 @@ describe('the controller wiring of the webhooks', () => {
       ],
     ];
     for (const [flags, problem] of cases) expect(triggerConfig(flags)).toEqual({ problem });
+  });
+});
+
+describe('the controller flags to the webhooks (isolationSettings, what `microseg controller` passes to wireIsolation)', () => {
+  /** The webhooks `microseg controller` would serve with these flags (and a token file). */
+  function fromFlags(values: IsolationFlagValues) {
+    const file = join(dir, `token-${Math.random().toString(16).slice(2)}`);
+    writeFileSync(file, 't');
+    const settings = isolationSettings({ 'webhook-token-file': file, ...values });
+    expect(settings.ignored).toBeUndefined();
+    const kube = new FakeKube();
+    const w = wireIsolation({
+      kc: new KubeConfig(),
+      kube,
+      ...settings.wiring,
+      log: () => {},
+      warn: () => {},
+    });
+    const app = express();
+    app.use(w.router!);
+    const am = async (labels: Record<string, string>) =>
+      outcome(
+        await request(app)
+          .post('/webhooks/alertmanager')
+          .set('authorization', 'Bearer t')
+          .send({
+            version: '4',
+            status: 'firing',
+            alerts: [{ status: 'firing', labels, fingerprint: 'f1' }],
+          }),
+      );
+    const falco = async (rule: string, priority: string) =>
+      outcome(
+        await request(app)
+          .post('/webhooks/falco')
+          .set('authorization', 'Bearer t')
+          .send({ rule, priority, output_fields: { 'k8s.ns.name': 'shop', 'k8s.pod.name': 'cart-1' } }),
+      );
+    return { am, falco };
+  }
+  const pod = { namespace: 'shop', pod: 'cart-1' };
+  const exporter = {
+    alertname: 'FalcoCritical',
+    severity: 'critical',
+    namespace: 'falco',
+    pod: 'falcosidekick-1',
+    k8s_ns_name: 'shop',
+    k8s_pod_name: 'cart-1',
+  };
+
+  it('each trigger flag reaches the webhooks', async () => {
+    // Without flags: the defaults, each of which a flag below changes.
+    const dflt = fromFlags({});
+    expect(await dflt.am({ alertname: 'KubePodCrashLooping', severity: 'warning', ...pod })).toBe('ignored');
+    expect(await dflt.am({ alertname: 'Other', severity: 'critical', ...pod })).toBe('created');
+    expect(await dflt.am(exporter)).toBe('rejected');
+    expect(await dflt.falco('Terminal shell in container', 'Notice')).toBe('ignored');
+    expect(await dflt.falco('Other rule', 'Critical')).toBe('created');
+
+    const severity = fromFlags({ 'alertmanager-severity': ['warning'] });
+    expect(await severity.am({ alertname: 'KubePodCrashLooping', severity: 'warning', ...pod })).toBe(
+      'created',
+    );
+    const alertname = fromFlags({ 'alertmanager-alertname': ['Shell'] });
+    expect(await alertname.am({ alertname: 'Other', severity: 'critical', ...pod })).toBe('ignored');
+    expect(await alertname.am({ alertname: 'Shell', severity: 'critical', ...pod })).toBe('created');
+    const target = fromFlags({ 'alertmanager-target-labels': ['k8s_ns_name/k8s_pod_name'] });
+    expect(await target.am(exporter)).toBe('created');
+    const priority = fromFlags({ 'falco-minimum-priority': 'notice' });
+    expect(await priority.falco('Terminal shell in container', 'Notice')).toBe('created');
+    const rule = fromFlags({ 'falco-rule': ['Terminal shell in container'] });
+    expect(await rule.falco('Other rule', 'Critical')).toBe('ignored');
+    expect(await rule.falco('Terminal shell in container', 'Critical')).toBe('created');
+  });
+
+  it('trigger flags without the webhooks have no effect and are named in one line to log; bad values are still refused', () => {
+    const flags: IsolationFlagValues = {
+      'alertmanager-severity': ['critical'],
+      'falco-minimum-priority': 'Critical',
+    };
+    // The stock manifest with --no-isolation: was exit 2 (a crash loop).
+    expect(
+      isolationSettings({
+        ...flags,
+        'webhook-token-file': '/etc/microseg/webhook/token',
+        'no-isolation': true,
+      }),
+    ).toEqual({
+      ignored:
+        '--webhook-token-file, --alertmanager-severity, --falco-minimum-priority are ignored: --no-isolation turns the webhooks off',
+    });
+    expect(isolationSettings({ 'falco-rule': ['r'], 'no-isolation': true })).toEqual({
+      ignored: '--falco-rule is ignored: --no-isolation turns the webhooks off',
+    });
+    expect(isolationSettings({ 'no-isolation': true })).toEqual({});
+    // Without the token file line: was exit 2.
+    expect(isolationSettings(flags)).toEqual({
+      wiring: { falco: DEFAULT_FALCO_CONFIG, alertmanager: DEFAULT_ALERTMANAGER_CONFIG },
+      ignored:
+        '--alertmanager-severity, --falco-minimum-priority are ignored: the webhooks run only with --webhook-token-file, which is not given',
+    });
+    expect(isolationSettings({})).toEqual({
+      wiring: { falco: DEFAULT_FALCO_CONFIG, alertmanager: DEFAULT_ALERTMANAGER_CONFIG },
+    });
+    const refused = (values: IsolationFlagValues) => {
+      try {
+        isolationSettings(values);
+      } catch (err) {
+        if (err instanceof UsageError) return err.message;
+        throw err;
+      }
+      return 'accepted';
+    };
+    expect(refused({ 'no-isolation': true, 'falco-minimum-priority': 'Severe' })).toBe(
+      '--falco-minimum-priority "Severe" is not one of Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug',
+    );
+    expect(refused({ 'alertmanager-target-labels': ['k8s_ns_name'] })).toBe(
+      '--alertmanager-target-labels "k8s_ns_name" is not NS_LABEL/POD_LABEL (two Prometheus label names, e.g. k8s_ns_name/k8s_pod_name; repeat the flag for several)',
+    );
+    expect(refused({ 'webhook-token-file': '' })).toBe('--webhook-token-file must not be empty');
+    expect(refused({ 'webhook-token-file': dir })).toBe(`--webhook-token-file ${dir}: not a file`);
   });
 });

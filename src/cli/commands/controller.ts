@@ -14,6 +14,7 @@ import { jsonLogger } from '../../controller/log.ts';
 import { Manager } from '../../controller/manager.ts';
 import { parseListen } from '../../controller/server.ts';
 import { kubeFromControllerClient } from '../../isolate/kube.ts';
+import type { IsolationWiringOptions } from '../../isolate/wire.ts';
 import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
 import { ListenError } from '../../server/listen.ts';
@@ -52,9 +53,15 @@ options:
   --alertmanager-severity L  isolate on Alertmanager alerts whose severity label is L (repeatable;
                              default critical; any: every alert, whatever its severity)
   --alertmanager-alertname N isolate only on Alertmanager alerts named N (repeatable; default any)
+  --alertmanager-target-labels NS_LABEL/POD_LABEL
+                             read the pod to isolate from these labels only (repeatable; default
+                             k8s_ns_name/k8s_pod_name, exported_namespace/exported_pod, namespace/pod,
+                             kubernetes_namespace/kubernetes_pod_name); an alert is rejected when
+                             the pairs on it name different pods or one has a label without the other
   --falco-minimum-priority P isolate on Falco alerts of priority P or more severe (default Critical)
   --falco-rule NAME          isolate only on the Falco rule NAME (repeatable; default any)
-  --no-isolation             do not run the Isolation reconciler (nor show Isolations on the web page)
+  --no-isolation             do not run the Isolation reconciler nor the webhooks (nor show Isolations
+                             on the web page)
   --queue-capacity N         flows buffered between sources and the controller (default ${DEFAULT_QUEUE_CAPACITY})
   --segmentation-selector S  manage only Segmentations matching this label selector (default all)
   --resync DURATION          level-based resync of each Segmentation (default 10s)
@@ -62,8 +69,82 @@ options:
   --log-level LEVEL          debug, info, warn or error (default info)
 
 Bad flags (a file that cannot be read, an address that is not one, a port in use, no kubeconfig found)
-exit with code 2 and a message naming the flag, before anything starts.
+exit with code 2 and a message naming the flag, before anything starts. The trigger flags
+(--alertmanager-*, --falco-*) are checked the same way; with --no-isolation, or without
+--webhook-token-file, no webhook runs: they have no effect and the start log says so.
 `;
+
+/** The isolation flags, as parseArgs gives them. */
+export interface IsolationFlagValues {
+  'no-isolation'?: boolean | undefined;
+  'webhook-token-file'?: string | undefined;
+  'alertmanager-severity'?: string[] | undefined;
+  'alertmanager-alertname'?: string[] | undefined;
+  'alertmanager-target-labels'?: string[] | undefined;
+  'falco-minimum-priority'?: string | undefined;
+  'falco-rule'?: string[] | undefined;
+}
+
+/** The flags that set what the webhooks isolate on. */
+const TRIGGER_FLAGS = [
+  'alertmanager-severity',
+  'alertmanager-alertname',
+  'alertmanager-target-labels',
+  'falco-minimum-priority',
+  'falco-rule',
+] as const;
+
+/**
+ * What the isolation flags ask of `wireIsolation`: its webhook settings (`wiring`, undefined with
+ * --no-isolation), and `ignored`, a line to log when flags are given that no webhook uses (with
+ * --no-isolation, or trigger flags without --webhook-token-file). A value that is none throws a
+ * UsageError naming its flag, whether or not it would be used.
+ */
+export function isolationSettings(values: IsolationFlagValues): {
+  wiring?: Pick<IsolationWiringOptions, 'webhookTokenFile' | 'falco' | 'alertmanager'>;
+  ignored?: string;
+} {
+  const triggers = triggerConfig({
+    ...(values['alertmanager-severity'] ? { alertmanagerSeverities: values['alertmanager-severity'] } : {}),
+    ...(values['alertmanager-alertname'] ? { alertmanagerAlertnames: values['alertmanager-alertname'] } : {}),
+    ...(values['alertmanager-target-labels']
+      ? { alertmanagerTargetLabels: values['alertmanager-target-labels'] }
+      : {}),
+    ...(values['falco-rule'] ? { falcoRules: values['falco-rule'] } : {}),
+    ...(values['falco-minimum-priority'] !== undefined
+      ? { falcoMinimumPriority: values['falco-minimum-priority'] }
+      : {}),
+  });
+  if ('problem' in triggers) throw new UsageError(triggers.problem);
+  const webhookTokenFile = values['webhook-token-file'];
+  const given = TRIGGER_FLAGS.filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  const ignored = (flags: string[], why: string) =>
+    flags.length === 0
+      ? {}
+      : { ignored: `${flags.join(', ')} ${flags.length === 1 ? 'is' : 'are'} ignored: ${why}` };
+  if (webhookTokenFile === '') throw new UsageError('--webhook-token-file must not be empty');
+  if (values['no-isolation'])
+    return ignored(
+      [...(webhookTokenFile !== undefined ? ['--webhook-token-file'] : []), ...given],
+      '--no-isolation turns the webhooks off',
+    );
+  // Re-read while running, and may appear later (an optional Secret): only something that can never be
+  // read as a file is refused.
+  if (webhookTokenFile !== undefined) {
+    const problem = unreadableFile(webhookTokenFile, true);
+    if (problem !== undefined) throw new UsageError(`--webhook-token-file ${webhookTokenFile}: ${problem}`);
+  }
+  return {
+    wiring: {
+      ...(webhookTokenFile !== undefined ? { webhookTokenFile } : {}),
+      falco: triggers.falco,
+      alertmanager: triggers.alertmanager,
+    },
+    ...(webhookTokenFile === undefined
+      ? ignored(given, 'the webhooks run only with --webhook-token-file, which is not given')
+      : {}),
+  };
+}
 
 function duration(flag: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -96,6 +177,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         'no-isolation': { type: 'boolean' },
         'alertmanager-severity': { type: 'string', multiple: true },
         'alertmanager-alertname': { type: 'string', multiple: true },
+        'alertmanager-target-labels': { type: 'string', multiple: true },
         'falco-minimum-priority': { type: 'string' },
         'falco-rule': { type: 'string', multiple: true },
         'queue-capacity': { type: 'string' },
@@ -158,36 +240,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       onEvent: (e) => log.info('hubble', { ...e }),
     };
   }
-  const webhookTokenFile = values['webhook-token-file'];
-  // Re-read while running, and may appear later (an optional Secret): only something that can never be
-  // read as a file is refused.
-  if (webhookTokenFile !== undefined && !values['no-isolation']) {
-    const problem = unreadableFile(webhookTokenFile, true);
-    if (problem !== undefined) throw new UsageError(`--webhook-token-file ${webhookTokenFile}: ${problem}`);
-  }
-  // What the webhooks isolate on: only with the webhooks, which the token file enables.
-  const triggerFlags = [
-    'alertmanager-severity',
-    'alertmanager-alertname',
-    'falco-minimum-priority',
-    'falco-rule',
-  ] as const;
-  const triggerGiven = triggerFlags.find((f) => values[f] !== undefined);
-  if (triggerGiven !== undefined && values['no-isolation'])
-    throw new UsageError(`--${triggerGiven} applies to the webhooks, which --no-isolation turns off`);
-  if (triggerGiven !== undefined && webhookTokenFile === undefined)
-    throw new UsageError(
-      `--${triggerGiven} applies to the webhooks, which --webhook-token-file enables, and it is not given`,
-    );
-  const triggers = triggerConfig({
-    ...(values['alertmanager-severity'] ? { alertmanagerSeverities: values['alertmanager-severity'] } : {}),
-    ...(values['alertmanager-alertname'] ? { alertmanagerAlertnames: values['alertmanager-alertname'] } : {}),
-    ...(values['falco-rule'] ? { falcoRules: values['falco-rule'] } : {}),
-    ...(values['falco-minimum-priority'] !== undefined
-      ? { falcoMinimumPriority: values['falco-minimum-priority'] }
-      : {}),
-  });
-  if ('problem' in triggers) throw new UsageError(triggers.problem);
+  const isolationFlags = isolationSettings(values);
+  if (isolationFlags.ignored !== undefined) log.warn(isolationFlags.ignored);
   let push: TelemetryOptions['push'];
   if (values['push-token-file']) {
     const file = values['push-token-file'];
@@ -216,17 +270,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const { kc } = loadKubeConfig(values.kubeconfig);
   const client = new KubeClient(kc);
   // Incident isolation: webhooks on every replica, the reconciler on the leader only.
-  const isolation = values['no-isolation']
-    ? undefined
-    : wireIsolation({
+  const isolation = isolationFlags.wiring
+    ? wireIsolation({
         kc,
         kube: kubeFromControllerClient(client),
-        ...(webhookTokenFile ? { webhookTokenFile } : {}),
-        falco: triggers.falco,
-        alertmanager: triggers.alertmanager,
+        ...isolationFlags.wiring,
         log: (line) => log.info(line),
         warn: (line) => log.warn(line),
-      });
+      })
+    : undefined;
   const manager = new Manager({
     client,
     log,
