@@ -6,7 +6,14 @@
 import type { Namespace } from '../model/k8s.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import { SYSTEM_NAMESPACES } from '../policy/index.ts';
-import type { BlockedFlowSample, Condition, Mode, Segmentation, SegmentationSpec } from './api.ts';
+import type {
+  BlockedFlowSample,
+  Condition,
+  Mode,
+  Segmentation,
+  SegmentationSpec,
+  SegmentationStatus,
+} from './api.ts';
 import { formatDuration } from './api.ts';
 import type { ConditionType } from './reasons.ts';
 import { Condition as C, Reason } from './reasons.ts';
@@ -276,6 +283,18 @@ export function enforceGate(opts: {
     reason: Reason.EnforceRefused,
     message: `Enforce refused: ${opts.audit.message}; wait for AuditClean or set spec.enforce.force: true`,
   };
+}
+
+/**
+ * Whether the Segmentation was enforcing when its status was written: in Enforce mode with the proposal
+ * applied, in full or in part. A policy skipped for a name conflict leaves `Enforced` False (reason
+ * `PolicyNameConflict`) while the others stay applied, so this looks at the reason, not the status: only
+ * a refusal (`EnforceRefused`) or another mode (`NotEnforcing`) means nothing was applied.
+ */
+export function wasEnforcing(status: Pick<SegmentationStatus, 'mode' | 'conditions'> | undefined): boolean {
+  if (status?.mode !== 'Enforce') return false;
+  const c = findCondition(status.conditions, C.Enforced);
+  return c !== undefined && c.reason !== Reason.EnforceRefused && c.reason !== Reason.NotEnforcing;
 }
 
 /** The mode automatic promotion moves to now, if any. */

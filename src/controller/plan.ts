@@ -62,6 +62,43 @@ export function canonicalSpec(spec: NetworkPolicySpec | undefined): string {
   return sortedJson(walk(fixPorts(spec ?? { podSelector: {} }), ''));
 }
 
+/**
+ * The spec as microseg applies it: every field the proposal leaves empty spelled out (`ingress: []`,
+ * `egress: []`, `podSelector: {}`). Server-side apply owns only the fields an applied object names, so
+ * a field left out (a default deny has no rules) would stay with whichever manager set it by hand, and
+ * a forced apply would never take it back; an empty list it names is owned, and restored to empty.
+ */
+export function appliedSpec(spec: NetworkPolicySpec): NetworkPolicySpec {
+  return {
+    ...spec,
+    podSelector: spec.podSelector ?? {},
+    ingress: spec.ingress ?? [],
+    egress: spec.egress ?? [],
+  };
+}
+
+/**
+ * The fields of `observed` that differ from `desired`, in canonical form (see `canonicalSpec`): each
+ * top-level spec field (`spec.ingress`) and each of our labels (`metadata.labels.<key>`). Empty when the
+ * two agree, as `planObjects` compares them.
+ */
+export function driftedFields(
+  desired: { metadata: KObject['metadata']; spec?: NetworkPolicySpec },
+  observed: { metadata: KObject['metadata']; spec?: NetworkPolicySpec },
+): string[] {
+  const want = JSON.parse(canonicalSpec(desired.spec)) as Record<string, unknown>;
+  const have = JSON.parse(canonicalSpec(observed.spec)) as Record<string, unknown>;
+  const fields = [...new Set([...Object.keys(want), ...Object.keys(have)])]
+    .sort(cmp)
+    .filter((k) => sortedJson(want[k]) !== sortedJson(have[k]))
+    .map((k) => `spec.${k}`);
+  const wantLabels = desired.metadata.labels ?? {};
+  const haveLabels = observed.metadata.labels ?? {};
+  for (const k of Object.keys(wantLabels).sort(cmp))
+    if (haveLabels[k] !== wantLabels[k]) fields.push(`metadata.labels.${k}`);
+  return fields;
+}
+
 function ownerRef(seg: Segmentation) {
   return {
     apiVersion: API_VERSION,
@@ -92,7 +129,7 @@ export function enforcedPolicy(
       ...(p.metadata.annotations ? { annotations: p.metadata.annotations } : {}),
       ownerReferences: [ownerRef(seg)],
     },
-    spec: p.spec,
+    spec: appliedSpec(p.spec),
   };
 }
 
@@ -137,7 +174,7 @@ export function proposedPolicies(seg: Segmentation, proposal: Proposal): Propose
         ...(np.metadata.annotations ? { annotations: np.metadata.annotations } : {}),
         ownerReferences: [ownerRef(seg)],
       },
-      spec: np.spec,
+      spec: appliedSpec(np.spec),
       status: {
         rules,
         evidence: ev.slice(0, MAX_EVIDENCE),
@@ -145,12 +182,6 @@ export function proposedPolicies(seg: Segmentation, proposal: Proposal): Propose
       },
     };
   });
-}
-
-function labelsDrifted(desired: KObject, observed: KObject): boolean {
-  const want = desired.metadata.labels ?? {};
-  const have = observed.metadata.labels ?? {};
-  return Object.entries(want).some(([k, v]) => have[k] !== v);
 }
 
 /** The message of a conflict: the object of `kind` holding a name, and its holder; left untouched. */
@@ -215,7 +246,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
           name: d.metadata.name,
           holder: holderOf(o, segmentation),
         });
-    } else if (canonicalSpec(d.spec) !== canonicalSpec(o.spec) || labelsDrifted(d, o)) {
+    } else if (driftedFields(d, o).length > 0) {
       actions.push({ kind: 'apply', object: d, why: 'drift' });
     }
   }

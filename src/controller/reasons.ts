@@ -52,6 +52,7 @@ export const Reason = {
   ModeChanged: 'ModeChanged',
   PolicyApplied: 'PolicyApplied',
   PolicyDriftRepaired: 'PolicyDriftRepaired',
+  PolicyDriftNotRepaired: 'PolicyDriftNotRepaired',
   PolicyPruned: 'PolicyPruned',
   PoliciesRemoved: 'PoliciesRemoved',
   ProposalUpdated: 'ProposalUpdated',

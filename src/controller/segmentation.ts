@@ -34,7 +34,6 @@ import type { AuditState } from './decide.ts';
 import {
   auditVerdict,
   enforceGate,
-  findCondition,
   bucketOf,
   coverageMessage,
   namespaceConflicts,
@@ -45,6 +44,7 @@ import {
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
+  wasEnforcing,
   wouldBlockAnnouncement,
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
@@ -58,6 +58,7 @@ import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import {
   conflictMessage,
+  driftedFields,
   enforcedPolicy,
   isOwnedBy,
   objKey,
@@ -859,8 +860,7 @@ export class SegmentationController {
     let phase: string;
     if (mode === 'Enforce') {
       const gate = enforceGate({
-        alreadyEnforced:
-          findCondition(old.conditions, C.Enforced)?.status === 'True' && wasMode === 'Enforce',
+        alreadyEnforced: wasEnforcing(old),
         force: spec.enforce.force,
         audit: verdict,
       });
@@ -1070,13 +1070,23 @@ export class SegmentationController {
   ): Promise<void> {
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
-    const done = { create: 0, drift: 0, prune: 0 };
+    const done = { create: 0, drift: 0, prune: 0, untaken: 0 };
     await pool(actions, WRITE_CONCURRENCY, async (a) => {
       try {
         if (a.kind === 'apply') {
           const { status: _s, ...body } = a.object as T & { status?: unknown };
-          await this.#client.apply(body as T);
+          const result = await this.#client.apply(body as T);
           this.metrics.applies[`${kind}:${a.why}`] = (this.metrics.applies[`${kind}:${a.why}`] ?? 0) + 1;
+          // The apply took only if the object now is what was applied: a field another manager holds
+          // that the apply does not name stays as it was (server-side apply leaves it alone).
+          const left = driftedFields(a.object, result);
+          if (left.length > 0) {
+            const message = `${kind} ${objKey(a.object)} still differs from the proposal after apply (${left.join(', ')}): another field manager holds what microseg does not set`;
+            errors.push({ reason: Reason.ApplyFailed, message: `${a.why} ${message}` });
+            done.untaken++;
+            if (each) this.#events.record(seg, 'Warning', Reason.PolicyDriftNotRepaired, message);
+            return;
+          }
           done[a.why]++;
           if (each)
             this.#events.record(
@@ -1113,20 +1123,27 @@ export class SegmentationController {
     });
     if (announce && !each) {
       if (done.create > 0)
-        this.#events.record(seg, 'Normal', Reason.PolicyApplied, `${done.create} ${kind}s applied`);
+        this.#events.record(seg, 'Normal', Reason.PolicyApplied, `${done.create} ${plural(kind)} applied`);
       if (done.drift > 0)
         this.#events.record(
           seg,
           'Warning',
           Reason.PolicyDriftRepaired,
-          `${done.drift} ${kind}s were changed or deleted outside microseg; restored`,
+          `${done.drift} ${plural(kind)} were changed or deleted outside microseg; restored`,
+        );
+      if (done.untaken > 0)
+        this.#events.record(
+          seg,
+          'Warning',
+          Reason.PolicyDriftNotRepaired,
+          `${done.untaken} ${plural(kind)} still differ from the proposal after apply (see the Degraded condition)`,
         );
       if (done.prune > 0)
         this.#events.record(
           seg,
           'Normal',
           Reason.PolicyPruned,
-          `${done.prune} ${kind}s no longer proposed; deleted`,
+          `${done.prune} ${plural(kind)} no longer proposed; deleted`,
         );
     }
   }
@@ -1217,7 +1234,12 @@ function summarise<T extends KObject>(actions: Action<T>[], kind: string): strin
   const created = actions.filter((a) => a.kind === 'apply' && a.why === 'create').length;
   const updated = actions.filter((a) => a.kind === 'apply' && a.why === 'drift').length;
   const deleted = actions.filter((a) => a.kind === 'delete').length;
-  return `${kind}s: ${created} created, ${updated} updated, ${deleted} deleted`;
+  return `${plural(kind)}: ${created} created, ${updated} updated, ${deleted} deleted`;
+}
+
+/** The plural of a kind, as messages name several objects: NetworkPolicy → NetworkPolicies. */
+export function plural(kind: string): string {
+  return /[^aeiou]y$/.test(kind) ? `${kind.slice(0, -1)}ies` : `${kind}s`;
 }
 
 function errText(err: unknown): string {

@@ -15,6 +15,7 @@ import {
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
+  wasEnforcing,
   wouldBlockAnnouncement,
   wouldBlockInWindow,
 } from '../../src/controller/decide.ts';
@@ -279,6 +280,24 @@ describe('enforceGate', () => {
       reason: 'EnforceForced',
     });
     expect(enforceGate({ alreadyEnforced: true, force: false, audit: dirty }).allowed).toBe(true);
+  });
+});
+
+describe('wasEnforcing', () => {
+  const enforced = (status: 'True' | 'False', reason: string): Condition[] => [
+    { type: 'Enforced', status, reason, message: 'm', lastTransitionTime: 't' },
+  ];
+  it('holds in Enforce mode with the proposal applied in full, forced, or in part around a name conflict', () => {
+    expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('True', 'PoliciesApplied') })).toBe(true);
+    expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('True', 'EnforceForced') })).toBe(true);
+    expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('False', 'PolicyNameConflict') })).toBe(true);
+  });
+  it('does not hold after a refusal, in another mode, or before any status', () => {
+    expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('False', 'EnforceRefused') })).toBe(false);
+    expect(wasEnforcing({ mode: 'Audit', conditions: enforced('False', 'NotEnforcing') })).toBe(false);
+    expect(wasEnforcing({ mode: 'Audit', conditions: enforced('True', 'PoliciesApplied') })).toBe(false);
+    expect(wasEnforcing({ mode: 'Enforce', conditions: [] })).toBe(false);
+    expect(wasEnforcing(undefined)).toBe(false);
   });
 });
 

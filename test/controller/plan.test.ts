@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { Segmentation } from '../../src/controller/api.ts';
 import {
+  appliedSpec,
   canonicalSpec,
+  driftedFields,
   enforcedPolicy,
   isOwnedBy,
   planObjects,
   proposalHash,
+  proposedPolicies,
 } from '../../src/controller/plan.ts';
+import { plural } from '../../src/controller/segmentation.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from '../../src/model/k8s.ts';
 
 const seg: Segmentation = {
@@ -50,6 +54,46 @@ describe('canonicalSpec', () => {
     expect(canonicalSpec({ podSelector: {}, ports: undefined } as never)).toBe(
       canonicalSpec({ podSelector: {} }),
     );
+  });
+});
+
+describe('applied specs own every field', () => {
+  const deny: NetworkPolicySpec = { podSelector: {}, policyTypes: ['Ingress', 'Egress'] };
+  it('spells out the rule lists a proposal leaves out, so server-side apply owns and restores them', () => {
+    expect(appliedSpec(deny)).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [],
+      egress: [],
+    });
+    expect(enforcedPolicy(seg, np('microseg-default-deny', deny)).spec).toEqual(appliedSpec(deny));
+    expect(appliedSpec(spec(5432))).toEqual(spec(5432));
+    const [pnp] = proposedPolicies(seg, {
+      policies: [np('microseg-default-deny', deny)],
+      evidence: [],
+    } as never);
+    expect(pnp!.spec).toEqual(appliedSpec(deny));
+    // Nothing the proposal means changes: the same canonical spec, the same hash.
+    expect(canonicalSpec(appliedSpec(deny))).toBe(canonicalSpec(deny));
+  });
+  it('names the fields that differ, as planObjects compares them', () => {
+    const want = enforcedPolicy(seg, np('microseg-default-deny', deny));
+    const opened = np('microseg-default-deny', { ...deny, ingress: [{}], egress: [{}] }, ours);
+    expect(driftedFields(want, opened)).toEqual(['spec.egress', 'spec.ingress']);
+    const relabelled = np(
+      'microseg-default-deny',
+      { ...deny, ingress: [] },
+      {
+        'microseg.dev/segmentation': 'shop',
+      },
+    );
+    expect(driftedFields(want, relabelled)).toEqual(['metadata.labels.app.kubernetes.io/managed-by']);
+    expect(driftedFields(want, np('microseg-default-deny', deny, { ...ours, extra: 'x' }))).toEqual([]);
+  });
+  it('pluralises kinds in messages', () => {
+    expect(plural('NetworkPolicy')).toBe('NetworkPolicies');
+    expect(plural('ProposedNetworkPolicy')).toBe('ProposedNetworkPolicies');
+    expect(plural('LearnedEdgeSet')).toBe('LearnedEdgeSets');
   });
 });
 

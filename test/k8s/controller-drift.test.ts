@@ -1,0 +1,215 @@
+/**
+ * Enforcement that holds against a real kube-apiserver: a partial enforcement (a foreign policy holds a
+ * proposed name) keeps enforcing when a would-be-blocked flow arrives; fields added by hand to managed
+ * policies, including the rule lists a default deny leaves empty, are taken back by the next resync; a
+ * repair the API server does not take is reported (Degraded, a Warning naming the fields), not as
+ * restored.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { NetworkPolicy } from '../../src/model/k8s.ts';
+import { canonicalSpec } from '../../src/controller/plan.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import {
+  applyYaml,
+  cond,
+  createAppPods,
+  events,
+  flow,
+  getSeg,
+  install,
+  listJson,
+  startController,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
+
+const cluster = sharedCluster();
+const ns = uniqueName('drift');
+const team = uniqueName('team');
+const segName = uniqueName('seg');
+let admin: KubeConfig;
+let ctrl: RunningController;
+
+const npPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
+const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function patch(path: string, body: unknown): Promise<void> {
+  const r = await cluster.request('PATCH', path, { body, contentType: 'application/merge-patch+json' });
+  expect(r.status, r.text).toBe(200);
+}
+
+const managed = async () =>
+  (await listJson<NetworkPolicy>(cluster, npPath))
+    .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === segName)
+    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+
+beforeAll(async () => {
+  await install(cluster);
+  admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { team });
+  await createAppPods(admin, ns, [
+    ['frontend', '10.78.0.1'],
+    ['cart', '10.78.0.2'],
+    ['db', '10.78.0.3'],
+  ]);
+  // A NetworkPolicy microseg does not own, holding the name microseg proposes for db.
+  await applyYaml(cluster, {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'microseg-db', namespace: ns },
+    spec: {
+      podSelector: { matchLabels: { app: 'db' } },
+      ingress: [{ ports: [{ port: 9187 }] }],
+      policyTypes: ['Ingress'],
+    },
+  });
+  ctrl = await startController(cluster, {
+    segmentationSelector: `microseg.dev/test=${segName}`,
+    identity: 'drift-a',
+    leaseName: 'microseg-controller',
+  });
+  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
+  await applyYaml(cluster, {
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
+    spec: {
+      namespaceSelector: { matchLabels: { team } },
+      mode: 'Learn',
+      learning: { stableAfter: '0s' },
+      audit: { window: '3s', samples: 5 },
+    },
+  });
+  await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
+  const res = await ctrl.push([
+    flow(`${ns}/frontend`, `${ns}/cart`, 8080, { count: 5 }),
+    flow(`${ns}/cart`, `${ns}/db`, 5432, { count: 3 }),
+  ]);
+  expect(res.status).toBe(202);
+  await waitSeg(cluster, segName, 'proposal', (s) => s.status?.edges === 2 && s.status.policies === 4);
+  await patch(segPath, { spec: { mode: 'Audit' } });
+  await waitSeg(
+    cluster,
+    segName,
+    'AuditClean',
+    (s) => {
+      void ctrl.push([flow(`${ns}/frontend`, `${ns}/cart`, 8080)]);
+      return cond(s, 'AuditClean')?.status === 'True';
+    },
+    30_000,
+  );
+  await patch(segPath, { spec: { mode: 'Enforce' } });
+}, 120_000);
+
+afterAll(async () => {
+  await ctrl?.stop();
+});
+
+describe('enforcement holds', () => {
+  it('a partial enforcement (a name conflict) keeps enforcing when a would-be-blocked flow arrives', async () => {
+    const conflict = await waitSeg(
+      cluster,
+      segName,
+      'partial enforcement',
+      (s) => cond(s, 'Enforced')?.reason === 'PolicyNameConflict',
+    );
+    expect(conflict.status!.phase).toBe('Enforcing');
+    expect(conflict.status!.enforcedPolicies).toBe(3);
+    expect((await managed()).map((p) => p.metadata.name)).toEqual([
+      'microseg-cart',
+      'microseg-default-deny',
+      'microseg-frontend',
+    ]);
+    expect((await ctrl.push([flow(`${ns}/frontend`, `${ns}/db`, 5432)])).status).toBe(202);
+    const seg = await waitSeg(
+      cluster,
+      segName,
+      'would-block counted',
+      (s) => (s.status?.wouldBlock ?? 0) >= 1,
+    );
+    // A few resyncs later (300 ms each) nothing was taken down.
+    await sleep(1500);
+    const later = await getSeg(cluster, segName);
+    for (const s of [seg, later]) {
+      expect(s.status!.phase).toBe('Enforcing');
+      expect(s.status!.enforcedPolicies).toBe(3);
+      expect(cond(s, 'Enforced')).toMatchObject({ status: 'False', reason: 'PolicyNameConflict' });
+      expect(cond(s, 'AuditClean')?.reason).toBe('FlowsWouldBeBlocked');
+    }
+    expect((await managed()).length).toBe(3);
+    const all = await events(cluster, segName);
+    expect(all.find((e) => e.reason === 'ProposalUpdated')?.message).toBe(
+      'ProposedNetworkPolicies: 4 created, 0 updated, 0 deleted',
+    );
+    const reasons = all.map((e) => e.reason);
+    expect(reasons).not.toContain('PoliciesRemoved');
+    expect(reasons).not.toContain('EnforceRefused');
+  });
+
+  it('rules added by hand to the default deny and to a workload policy are taken back within a resync', async () => {
+    const before = new Map((await managed()).map((p) => [p.metadata.name, canonicalSpec(p.spec)]));
+    await patch(`${npPath}/microseg-default-deny`, { spec: { ingress: [{}], egress: [{}] } });
+    await patch(`${npPath}/microseg-frontend`, {
+      spec: { ingress: [{}], podSelector: { matchLabels: { extra: 'x' } } },
+    });
+    const restored = await eventually(
+      'restored',
+      async () => {
+        const now = await managed();
+        return now.length === 3 && now.every((p) => before.get(p.metadata.name) === canonicalSpec(p.spec))
+          ? now
+          : undefined;
+      },
+      5_000,
+    );
+    expect(restored.find((p) => p.metadata.name === 'microseg-default-deny')!.spec).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+    });
+    // Restored once, not every resync: the repair took.
+    await sleep(1500);
+    const drift = (await events(cluster, segName)).filter((e) => e.reason === 'PolicyDriftRepaired');
+    expect(drift.map((e) => [e.message, e.count]).sort()).toEqual([
+      [`NetworkPolicy ${ns}/microseg-default-deny was changed or deleted outside microseg; restored`, 1],
+      [`NetworkPolicy ${ns}/microseg-frontend was changed or deleted outside microseg; restored`, 1],
+    ]);
+    expect(cond(await getSeg(cluster, segName), 'Degraded')).toMatchObject({ status: 'False' });
+  });
+
+  it('a repair the API server does not take is Degraded with a Warning naming the fields, not "restored"', async () => {
+    // The controller's apply of the default deny made as before every field was named: without its
+    // empty rule lists, which server-side apply then leaves to the manager that set them by hand.
+    const client = ctrl.client;
+    const apply = client.apply.bind(client);
+    client.apply = (obj, opts) => {
+      if (obj.kind === 'NetworkPolicy' && obj.metadata.name === 'microseg-default-deny') {
+        const { ingress: _i, egress: _e, ...spec } = (obj as unknown as NetworkPolicy).spec;
+        return apply({ ...obj, spec }, opts);
+      }
+      return apply(obj, opts);
+    };
+    try {
+      await patch(`${npPath}/microseg-default-deny`, { spec: { ingress: [{}], egress: [{}] } });
+      const what = `NetworkPolicy ${ns}/microseg-default-deny still differs from the proposal after apply (spec.egress, spec.ingress): another field manager holds what microseg does not set`;
+      const seg = await waitSeg(cluster, segName, 'Degraded', (s) => cond(s, 'Degraded')?.status === 'True');
+      expect(cond(seg, 'Degraded')).toMatchObject({ reason: 'ApplyFailed', message: `drift ${what}` });
+      expect(seg.status!.phase).toBe('Degraded');
+      const ev = await eventually('not repaired event', async () =>
+        (await events(cluster, segName)).find((e) => e.reason === 'PolicyDriftNotRepaired'),
+      );
+      expect(ev).toMatchObject({ type: 'Warning', message: what });
+      const restored = (await events(cluster, segName)).filter(
+        (e) => e.reason === 'PolicyDriftRepaired' && e.message.includes('microseg-default-deny'),
+      );
+      expect(restored.map((e) => e.count)).toEqual([1]);
+    } finally {
+      client.apply = apply;
+    }
+    // With every field named again, the next resync takes it back.
+    await waitSeg(cluster, segName, 'recovered', (s) => cond(s, 'Degraded')?.status === 'False');
+    const deny = (await managed()).find((p) => p.metadata.name === 'microseg-default-deny')!;
+    expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+  });
+});
