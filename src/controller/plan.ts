@@ -15,7 +15,13 @@ import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } f
 import type { Proposal } from '../policy/types.ts';
 
 export type Action<T extends KObject> =
-  | { kind: 'apply'; object: T; why: 'create' | 'drift' }
+  | {
+      kind: 'apply';
+      object: T;
+      why: 'create' | 'drift';
+      /** For a drift: the resourceVersion of the object found to differ. */
+      from?: string;
+    }
   | { kind: 'delete'; namespace: string; name: string; why: 'prune' }
   | { kind: 'conflict'; namespace: string; name: string; holder: string };
 
@@ -238,7 +244,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
       const uid = ownerUid(o, segmentation);
       // Its labels were changed by hand, but its owner reference still names this Segmentation: ours.
       if (uid !== undefined && uid === ownerUid(d, segmentation))
-        actions.push({ kind: 'apply', object: d, why: 'drift' });
+        actions.push({ kind: 'apply', object: d, why: 'drift', from: o.metadata.resourceVersion });
       else
         actions.push({
           kind: 'conflict',
@@ -247,7 +253,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
           holder: holderOf(o, segmentation),
         });
     } else if (driftedFields(d, o).length > 0) {
-      actions.push({ kind: 'apply', object: d, why: 'drift' });
+      actions.push({ kind: 'apply', object: d, why: 'drift', from: o.metadata.resourceVersion });
     }
   }
   for (const o of [...observed].sort((a, b) => cmp(objKey(a), objKey(b)))) {

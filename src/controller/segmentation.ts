@@ -207,6 +207,11 @@ export class SegmentationController {
   readonly #podLabels: PodLabels = (namespace, pod) =>
     this.#cache.pods.get(`${namespace}/${pod}`)?.metadata.labels;
   #states = new Map<string, SegState>();
+  /**
+   * Per object repaired (`<kind> <namespace>/<name>`), the resourceVersion it differed at: the
+   * informer's cache may still hold that version at the next reconcile, which is not drift again.
+   */
+  readonly #repairedFrom = new Map<string, string>();
   #identity: { version: number; at: number; identity: Identity } | undefined;
   #leading = false;
   /** Segmentations reconciled at least once in this term (so their learned graph was restored). */
@@ -1074,6 +1079,10 @@ export class SegmentationController {
     await pool(actions, WRITE_CONCURRENCY, async (a) => {
       try {
         if (a.kind === 'apply') {
+          const key = `${kind} ${objKey(a.object)}`;
+          // The version repaired last time, still in the cache (its watch event of the repair not yet
+          // in): repaired already, not drift again.
+          if (a.why === 'drift' && a.from !== undefined && this.#repairedFrom.get(key) === a.from) return;
           const { status: _s, ...body } = a.object as T & { status?: unknown };
           const result = await this.#client.apply(body as T);
           this.metrics.applies[`${kind}:${a.why}`] = (this.metrics.applies[`${kind}:${a.why}`] ?? 0) + 1;
@@ -1087,6 +1096,8 @@ export class SegmentationController {
             if (each) this.#events.record(seg, 'Warning', Reason.PolicyDriftNotRepaired, message);
             return;
           }
+          if (a.why === 'drift' && a.from !== undefined) this.#repairedFrom.set(key, a.from);
+          else this.#repairedFrom.delete(key);
           done[a.why]++;
           if (each)
             this.#events.record(

@@ -189,6 +189,15 @@ describe('planObjects', () => {
   });
 });
 
+describe('planObjects: a drift names the version found to differ', () => {
+  it('so that a repair the cache does not hold yet is not made again', () => {
+    const edited = np('c-edited', spec(33), ours);
+    edited.metadata.resourceVersion = '4711';
+    const [a] = planObjects('shop', [enforcedPolicy(seg, np('c-edited', spec(3)))], [edited]);
+    expect(a).toMatchObject({ kind: 'apply', why: 'drift', from: '4711' });
+  });
+});
+
 describe('proposalHash', () => {
   it('depends on names and specs, not on order or representation', () => {
     const a = [np('a', spec(1)), np('b', spec(2))];
