@@ -28,6 +28,16 @@ export type Action<T extends KObject> =
 export const objKey = (o: { metadata: { namespace?: string; name: string } }): string =>
   `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
+/**
+ * Whether `o` is the Segmentation's (`segmentation`, uid `uid`): its two labels name it, or, its labels
+ * edited by hand, its controller owner reference still names it with that uid. What is ours is
+ * applied, frozen into the proposal, pruned and removed alike, whatever its labels say.
+ */
+export function isOurs(o: KObject, segmentation: string, uid: string | undefined): boolean {
+  if (isOwnedBy(o, segmentation)) return true;
+  return uid !== undefined && uid !== '' && ownerUid(o, segmentation) === uid;
+}
+
 export function isOwnedBy(o: KObject, segmentation: string): boolean {
   const l = o.metadata.labels ?? {};
   return l[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && l[SEGMENTATION_LABEL] === segmentation;
@@ -230,6 +240,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
   segmentation: string,
   desired: readonly T[],
   observed: readonly T[],
+  uid?: string,
 ): Action<T>[] {
   const actions: Action<T>[] = [];
   const byKey = new Map(observed.map((o) => [objKey(o), o]));
@@ -257,7 +268,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
     }
   }
   for (const o of [...observed].sort((a, b) => cmp(objKey(a), objKey(b)))) {
-    if (isOwnedBy(o, segmentation) && !wanted.has(objKey(o)) && !o.metadata.deletionTimestamp)
+    if (isOurs(o, segmentation, uid) && !wanted.has(objKey(o)) && !o.metadata.deletionTimestamp)
       actions.push({
         kind: 'delete',
         namespace: o.metadata.namespace ?? '',

@@ -57,10 +57,11 @@ import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import {
+  canonicalSpec,
   conflictMessage,
   driftedFields,
   enforcedPolicy,
-  isOwnedBy,
+  isOurs,
   objKey,
   planObjects,
   proposalHash,
@@ -660,7 +661,8 @@ export class SegmentationController {
 
     mark('analysis');
     // ----- the proposal: live in Learn, frozen in Audit and Enforce -----
-    const ours = (o: ProposedNetworkPolicy) => isOwnedBy(o, name);
+    const uid = seg.metadata.uid;
+    const ours = (o: ProposedNetworkPolicy) => isOurs(o, name, uid);
     let proposal: ProposedNetworkPolicy[] = this.#proposals.list().filter(ours);
     const mode = spec.mode;
     const wasMode = old.mode;
@@ -670,7 +672,7 @@ export class SegmentationController {
     const desired = proposedPolicies(seg, analysis.proposal);
     const desiredKeys = new Set(desired.map(objKey));
     const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
-    const actions = planObjects(name, desired, observed);
+    const actions = planObjects(name, desired, observed, uid);
     const held = actions.filter((a) => a.kind === 'conflict');
     const heldKeys = new Set(held.map((a) => `${a.namespace}/${a.name}`));
     for (const a of held)
@@ -691,7 +693,7 @@ export class SegmentationController {
         const stale = desired.filter((d) => {
           if (heldKeys.has(objKey(d))) return false;
           const o = byKey.get(objKey(d));
-          if (!o || !isOwnedBy(o, name)) return true;
+          if (!o || !ours(o)) return true;
           if (sortedJson(o.status ?? {}) === sortedJson(d.status ?? {})) return false;
           return refresh || evidenceShape(o.status) !== evidenceShape(d.status);
         });
@@ -795,7 +797,7 @@ export class SegmentationController {
         const snap = this.#cache.snapshot();
         // The frozen proposal replaces what microseg itself enforces; foreign policies still count.
         snap.networkPolicies = [
-          ...snap.networkPolicies.filter((np) => !isOwnedBy(np, name)),
+          ...snap.networkPolicies.filter((np) => !isOurs(np, name, seg.metadata.uid)),
           ...proposal.map((p): NetworkPolicy => ({
             apiVersion: 'networking.k8s.io/v1',
             kind: 'NetworkPolicy',
@@ -860,7 +862,7 @@ export class SegmentationController {
 
     mark('audit');
     // ----- enforcement -----
-    const managed = this.#cache.networkPolicies.list().filter((np) => isOwnedBy(np, name));
+    const managed = this.#cache.networkPolicies.list().filter((np) => isOurs(np, name, seg.metadata.uid));
     let enforced = 0;
     let phase: string;
     if (mode === 'Enforce') {
@@ -874,11 +876,12 @@ export class SegmentationController {
         const keys = new Set(desired.map(objKey));
         const observed = this.#cache.networkPolicies
           .list()
-          .filter((np) => isOwnedBy(np, name) || keys.has(objKey(np)));
-        const actions = planObjects(name, desired, observed);
-        await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
+          .filter((np) => isOurs(np, name, seg.metadata.uid) || keys.has(objKey(np)));
+        const actions = planObjects(name, desired, observed, seg.metadata.uid);
+        const { notInPlace } = await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
         const conflicts = actions.filter((a) => a.kind === 'conflict');
-        enforced = desired.length - conflicts.length;
+        // Only what is in place counts: an apply that failed, or a repair that did not take, is not.
+        enforced = desired.length - conflicts.length - notInPlace;
         if (conflicts.length > 0)
           set(
             C.Enforced,
@@ -889,7 +892,15 @@ export class SegmentationController {
                 (a) =>
                   `NetworkPolicy ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.kind === 'conflict' ? a.holder : ''}); left untouched`,
               )
-              .join('; '),
+              .join('; ') +
+              (notInPlace > 0 ? `; ${notInPlace} could not be applied or repaired (see Degraded)` : ''),
+          );
+        else if (notInPlace > 0)
+          set(
+            C.Enforced,
+            'False',
+            Reason.ApplyFailed,
+            `${enforced} of ${desired.length} NetworkPolicies in place; ${notInPlace} could not be applied or repaired (see Degraded)`,
           );
         else set(C.Enforced, 'True', gate.reason, `${enforced} NetworkPolicies applied; ${gate.message}`);
         phase = Phase.Enforcing;
@@ -1072,7 +1083,8 @@ export class SegmentationController {
     kind: string,
     errors: { reason: string; message: string }[],
     announce: boolean,
-  ): Promise<void> {
+  ): Promise<{ notInPlace: number }> {
+    let notInPlace = 0;
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
     const done = { create: 0, drift: 0, prune: 0, untaken: 0 };
@@ -1082,7 +1094,8 @@ export class SegmentationController {
           const key = `${kind} ${objKey(a.object)}`;
           // The version repaired last time, still in the cache (its watch event of the repair not yet
           // in): repaired already, not drift again.
-          if (a.why === 'drift' && a.from !== undefined && this.#repairedFrom.get(key) === a.from) return;
+          const repair = a.from === undefined ? undefined : `${a.from} ${canonicalSpec(a.object.spec)}`;
+          if (a.why === 'drift' && repair !== undefined && this.#repairedFrom.get(key) === repair) return;
           const { status: _s, ...body } = a.object as T & { status?: unknown };
           const result = await this.#client.apply(body as T);
           this.metrics.applies[`${kind}:${a.why}`] = (this.metrics.applies[`${kind}:${a.why}`] ?? 0) + 1;
@@ -1093,10 +1106,11 @@ export class SegmentationController {
             const message = `${kind} ${objKey(a.object)} still differs from the proposal after apply (${left.join(', ')}): another field manager holds what microseg does not set`;
             errors.push({ reason: Reason.ApplyFailed, message: `${a.why} ${message}` });
             done.untaken++;
+            notInPlace++;
             if (each) this.#events.record(seg, 'Warning', Reason.PolicyDriftNotRepaired, message);
             return;
           }
-          if (a.why === 'drift' && a.from !== undefined) this.#repairedFrom.set(key, a.from);
+          if (a.why === 'drift' && repair !== undefined) this.#repairedFrom.set(key, repair);
           else this.#repairedFrom.delete(key);
           done[a.why]++;
           if (each)
@@ -1128,6 +1142,7 @@ export class SegmentationController {
           );
         }
       } catch (err) {
+        if (a.kind === 'apply') notInPlace++;
         const what = a.kind === 'apply' ? objKey(a.object) : `${a.namespace}/${a.name}`;
         errors.push({ reason: Reason.ApplyFailed, message: `${a.kind} ${kind} ${what}: ${errText(err)}` });
       }
@@ -1157,6 +1172,7 @@ export class SegmentationController {
           `${done.prune} ${plural(kind)} no longer proposed; deleted`,
         );
     }
+    return { notInPlace };
   }
 
   async #removeEnforced(
@@ -1214,10 +1230,10 @@ export class SegmentationController {
     const errors: { reason: string; message: string }[] = [];
     await this.#removeEnforced(
       seg,
-      this.#cache.networkPolicies.list().filter((np) => isOwnedBy(np, name)),
+      this.#cache.networkPolicies.list().filter((np) => isOurs(np, name, seg.metadata.uid)),
       errors,
     );
-    for (const p of this.#proposals.list().filter((o) => isOwnedBy(o, name)))
+    for (const p of this.#proposals.list().filter((o) => isOurs(o, name, seg.metadata.uid)))
       await this.#client.delete(objectPath(p));
     for (const les of this.#edgeSets.list().filter((o) => o.spec?.segmentation === name))
       await this.#client.delete(objectPath(les));

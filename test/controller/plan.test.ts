@@ -189,6 +189,20 @@ describe('planObjects', () => {
   });
 });
 
+describe('planObjects: an own object whose labels were edited', () => {
+  it('is pruned when no longer proposed, by its owner reference to this Segmentation (its uid)', () => {
+    const edited = enforcedPolicy(seg, np('c-edited', spec(3)));
+    edited.metadata.labels = { 'microseg.dev/segmentation': 'shop' };
+    const uid = edited.metadata.ownerReferences?.[0]?.uid;
+    expect(uid).toBeTruthy();
+    expect(
+      planObjects('shop', [], [edited], uid).map((a) => [a.kind, a.kind === 'delete' && a.name]),
+    ).toEqual([['delete', 'c-edited']]);
+    // Another Segmentation of that name (another uid) does not own it.
+    expect(planObjects('shop', [], [edited], 'another-uid')).toEqual([]);
+  });
+});
+
 describe('planObjects: a drift names the version found to differ', () => {
   it('so that a repair the cache does not hold yet is not made again', () => {
     const edited = np('c-edited', spec(33), ours);

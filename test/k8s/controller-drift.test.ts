@@ -196,6 +196,13 @@ describe('enforcement holds', () => {
       const seg = await waitSeg(cluster, segName, 'Degraded', (s) => cond(s, 'Degraded')?.status === 'True');
       expect(cond(seg, 'Degraded')).toMatchObject({ reason: 'ApplyFailed', message: `drift ${what}` });
       expect(seg.status!.phase).toBe('Degraded');
+      // What is not in place is not counted as enforced.
+      expect(cond(seg, 'Enforced')).toMatchObject({
+        status: 'False',
+        reason: 'PolicyNameConflict',
+        message: `NetworkPolicy ${ns}/microseg-db exists and is not managed by this Segmentation (an object microseg does not manage); left untouched; 1 could not be applied or repaired (see Degraded)`,
+      });
+      expect(seg.status!.enforcedPolicies).toBe(2);
       const ev = await eventually('not repaired event', async () =>
         (await events(cluster, segName)).find((e) => e.reason === 'PolicyDriftNotRepaired'),
       );
@@ -211,5 +218,20 @@ describe('enforcement holds', () => {
     await waitSeg(cluster, segName, 'recovered', (s) => cond(s, 'Degraded')?.status === 'False');
     const deny = (await managed()).find((p) => p.metadata.name === 'microseg-default-deny')!;
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+  });
+
+  it('a ProposedNetworkPolicy whose labels were edited by hand stays in the frozen proposal: its NetworkPolicy stays', async () => {
+    const pnp = `/apis/microseg.dev/v1alpha1/namespaces/${ns}/proposednetworkpolicies/microseg-cart`;
+    await patch(pnp, { metadata: { labels: { 'app.kubernetes.io/managed-by': null } } });
+    await sleep(3000);
+    expect((await managed()).map((p) => p.metadata.name)).toEqual([
+      'microseg-cart',
+      'microseg-default-deny',
+      'microseg-frontend',
+    ]);
+    const seg = await getSeg(cluster, segName);
+    expect(seg.status!.enforcedPolicies).toBe(3);
+    const pruned = (await events(cluster, segName)).filter((e) => e.reason === 'PolicyPruned');
+    expect(pruned).toEqual([]);
   });
 });
