@@ -411,6 +411,11 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   });
 
   app.use('/api/v1', api);
+  // Any other path under /api (another version, a typo of one): the API's own answer, in JSON.
+  app.use('/api', (_req, res) => {
+    res.set('X-Content-Type-Options', 'nosniff');
+    res.status(404).json({ error: 'no such API endpoint' });
+  });
   app.get('/vendor/:file', (req, res, next) => {
     const path = vendor[String(req.params.file)];
     if (!path) {

@@ -282,7 +282,7 @@ describe('JSON API', () => {
     );
     // Only a segment the router decodes (a parameter) is checked; elsewhere a path that matches no
     // endpoint or file is unknown: JSON under the API, plain text outside it, never an HTML page.
-    for (const path of ['/api/v1/gr%ZZaph', '/api/v1/graph/%ZZ']) {
+    for (const path of ['/api/v1/gr%ZZaph', '/api/v1/graph/%ZZ', '/api', '/api/foo', '/api/v2/graph']) {
       const res = await request(app).get(path).expect(404).expect('Content-Type', /json/);
       expect([path, res.body]).toEqual([path, { error: 'no such API endpoint' }]);
     }
