@@ -291,10 +291,15 @@ export function enforceGate(opts: {
  * `PolicyNameConflict`) while the others stay applied, so this looks at the reason, not the status: only
  * a refusal (`EnforceRefused`) or another mode (`NotEnforcing`) means nothing was applied.
  */
-export function wasEnforcing(status: Pick<SegmentationStatus, 'mode' | 'conditions'> | undefined): boolean {
+export function wasEnforcing(
+  status: Pick<SegmentationStatus, 'mode' | 'conditions' | 'enforcedPolicies'> | undefined,
+): boolean {
   if (status?.mode !== 'Enforce') return false;
   const c = findCondition(status.conditions, C.Enforced);
-  return c !== undefined && c.reason !== Reason.EnforceRefused && c.reason !== Reason.NotEnforcing;
+  if (c === undefined || c.reason === Reason.EnforceRefused || c.reason === Reason.NotEnforcing) return false;
+  // Applies that all failed put nothing in place: not enforcing yet, so the gate is asked again.
+  if (c.reason === Reason.ApplyFailed) return (status.enforcedPolicies ?? 0) > 0;
+  return true;
 }
 
 /** The mode automatic promotion moves to now, if any. */

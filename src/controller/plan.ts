@@ -35,6 +35,10 @@ export const objKey = (o: { metadata: { namespace?: string; name: string } }): s
  */
 export function isOurs(o: KObject, segmentation: string, uid: string | undefined): boolean {
   if (isOwnedBy(o, segmentation)) return true;
+  // Labels that name another Segmentation in full are that one's claim: never taken by the uid.
+  const l = o.metadata.labels ?? {};
+  const other = l[SEGMENTATION_LABEL];
+  if (l[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && other !== undefined && other !== segmentation) return false;
   return uid !== undefined && uid !== '' && ownerUid(o, segmentation) === uid;
 }
 

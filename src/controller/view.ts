@@ -16,7 +16,7 @@ import type { SegmentResult } from '../segments/index.ts';
 import { auditFromSegmentation, isolationFromResource } from '../server/resources.ts';
 import type { EnforceDiff, ViewSource } from '../server/types.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
-import { enforcedPolicy, isOwnedBy, objKey, planObjects } from './plan.ts';
+import { enforcedPolicy, isOurs, objKey, planObjects } from './plan.ts';
 import { compareText } from '../model/order.ts';
 
 export interface ControllerViewInput {
@@ -46,16 +46,18 @@ export function enforceDiffOf(
   networkPolicies: readonly NetworkPolicy[],
 ): EnforceDiff & { conflicts: string[] } {
   const name = seg.metadata.name;
-  const desired = proposals.filter((p) => isOwnedBy(p, name)).map((p) => enforcedPolicy(seg, p));
+  const uid = seg.metadata.uid;
+  // What is the Segmentation's is decided as Enforce decides it (isOurs), so the diff is its plan.
+  const desired = proposals.filter((p) => isOurs(p, name, uid)).map((p) => enforcedPolicy(seg, p));
   const keys = new Set(desired.map(objKey));
-  const observed = networkPolicies.filter((np) => isOwnedBy(np, name) || keys.has(objKey(np)));
+  const observed = networkPolicies.filter((np) => isOurs(np, name, uid) || keys.has(objKey(np)));
   const diff = {
     added: [] as string[],
     changed: [] as string[],
     removed: [] as string[],
     conflicts: [] as string[],
   };
-  for (const a of planObjects(name, desired, observed)) {
+  for (const a of planObjects(name, desired, observed, uid)) {
     if (a.kind === 'apply') (a.why === 'create' ? diff.added : diff.changed).push(objKey(a.object));
     else if (a.kind === 'delete') diff.removed.push(`${a.namespace}/${a.name}`);
     else diff.conflicts.push(`${a.namespace}/${a.name}`);

@@ -299,6 +299,12 @@ describe('wasEnforcing', () => {
     expect(wasEnforcing({ mode: 'Enforce', conditions: [] })).toBe(false);
     expect(wasEnforcing(undefined)).toBe(false);
   });
+  it('holds after failed applies only while something is in place', () => {
+    const failed = enforced('False', 'ApplyFailed');
+    expect(wasEnforcing({ mode: 'Enforce', conditions: failed, enforcedPolicies: 2 })).toBe(true);
+    expect(wasEnforcing({ mode: 'Enforce', conditions: failed, enforcedPolicies: 0 })).toBe(false);
+    expect(wasEnforcing({ mode: 'Enforce', conditions: failed })).toBe(false);
+  });
 });
 
 describe('conditions and promotion', () => {

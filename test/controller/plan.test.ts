@@ -5,6 +5,7 @@ import {
   canonicalSpec,
   driftedFields,
   enforcedPolicy,
+  isOurs,
   isOwnedBy,
   planObjects,
   proposalHash,
@@ -200,6 +201,11 @@ describe('planObjects: an own object whose labels were edited', () => {
     ).toEqual([['delete', 'c-edited']]);
     // Another Segmentation of that name (another uid) does not own it.
     expect(planObjects('shop', [], [edited], 'another-uid')).toEqual([]);
+    // Nor does this one when its labels name another Segmentation in full: that is the other's claim.
+    const claimed = enforcedPolicy(seg, np('c-edited', spec(3)));
+    claimed.metadata.labels = { ...claimed.metadata.labels, 'microseg.dev/segmentation': 'other' };
+    expect(isOurs(claimed, 'shop', uid)).toBe(false);
+    expect(planObjects('shop', [], [claimed], uid)).toEqual([]);
   });
 });
 

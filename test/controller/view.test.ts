@@ -172,6 +172,13 @@ describe('the web page in controller mode', async () => {
       unchanged: 0,
     });
 
+    // A proposal whose labels were edited by hand (its owner reference kept) is still this one's, as in
+    // Enforce: its policy is not listed as removed.
+    const relabelled = proposals.map((p, i) =>
+      i === 0 ? { ...p, metadata: { ...p.metadata, labels: { 'microseg.dev/segmentation': 'shop' } } } : p,
+    );
+    expect(enforceDiffOf(seg, relabelled, live)).toEqual(expected);
+
     const source = controllerViewSource({
       analyses: () => [all],
       segmentations: () => [seg],
