@@ -108,6 +108,16 @@ export async function startController(
   };
 }
 
+/** Starts a controller (startController) and waits until it leads: the set-up of a single-replica test. */
+export async function startLeader(
+  cluster: ClusterHandle,
+  opts: Parameters<typeof startController>[1],
+): Promise<RunningController> {
+  const ctrl = await startController(cluster, opts);
+  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
+  return ctrl;
+}
+
 export async function getSeg(cluster: ClusterHandle, name: string): Promise<Segmentation> {
   const r = await cluster.request('GET', `/apis/microseg.dev/v1alpha1/segmentations/${name}`);
   if (r.status !== 200) throw new Error(`GET segmentation ${name}: ${r.status} ${r.text}`);
@@ -141,6 +151,12 @@ export async function waitSeg(
       cause: err,
     });
   }
+}
+
+/** A JSON merge patch (`kubectl patch --type merge`) of the object at `path`; it must succeed. */
+export async function mergePatch(cluster: ClusterHandle, path: string, body: unknown): Promise<void> {
+  const r = await cluster.request('PATCH', path, { body, contentType: 'application/merge-patch+json' });
+  expect(r.status, r.text).toBe(200);
 }
 
 export async function applyYaml(cluster: ClusterHandle, obj: unknown): Promise<void> {

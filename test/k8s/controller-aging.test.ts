@@ -13,7 +13,7 @@ import {
   flow,
   install,
   listJson,
-  startController,
+  startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
 
@@ -50,7 +50,7 @@ beforeAll(async () => {
       audit: { window: '30s' },
     },
   });
-  ctrl = await startController(cluster, {
+  ctrl = await startLeader(cluster, {
     identity: 'aging-test',
     asAdmin: true,
     leaseName: `lease-${segName}`,
@@ -62,7 +62,6 @@ beforeAll(async () => {
       now: () => Date.now() + offsetMs,
     },
   });
-  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
   await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
 }, 120_000);
 

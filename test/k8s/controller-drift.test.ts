@@ -20,7 +20,8 @@ import {
   getSeg,
   install,
   listJson,
-  startController,
+  mergePatch,
+  startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
 
@@ -35,10 +36,7 @@ const npPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
 const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function patch(path: string, body: unknown): Promise<void> {
-  const r = await cluster.request('PATCH', path, { body, contentType: 'application/merge-patch+json' });
-  expect(r.status, r.text).toBe(200);
-}
+const patch = (path: string, body: unknown) => mergePatch(cluster, path, body);
 
 const managed = async () =>
   (await listJson<NetworkPolicy>(cluster, npPath))
@@ -65,12 +63,11 @@ beforeAll(async () => {
       policyTypes: ['Ingress'],
     },
   });
-  ctrl = await startController(cluster, {
+  ctrl = await startLeader(cluster, {
     segmentationSelector: `microseg.dev/test=${segName}`,
     identity: 'drift-a',
     leaseName: 'microseg-controller',
   });
-  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
     kind: 'Segmentation',

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, createPod, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
-import { install, SA, startController } from '../controller/k8s-helpers.ts';
+import { install, SA, startLeader } from '../controller/k8s-helpers.ts';
 import { KubeClient } from '../../src/controller/kube.ts';
 import { kubeFromControllerClient } from '../../src/isolate/kube.ts';
 import { wireIsolation } from '../../src/isolate/wire.ts';
@@ -44,7 +44,7 @@ beforeAll(async () => {
     webhookTokenFile: join(dir, 'token'),
     log: () => undefined,
   });
-  ctrl = await startController(cluster, {
+  ctrl = await startLeader(cluster, {
     identity: uniqueName('iso-ctl'),
     // The Lease under a test-only name needs the admin; the isolation work itself runs as the ServiceAccount.
     asAdmin: true,
@@ -54,7 +54,6 @@ beforeAll(async () => {
     routers: isolation.router ? [isolation.router] : [],
     extraMetrics: () => isolation.metrics.families(),
   });
-  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
 }, 120_000);
 
 afterAll(async () => {

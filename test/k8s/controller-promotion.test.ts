@@ -3,7 +3,7 @@
  * NetworkPolicy microseg does not own holding a proposed name: left untouched, reported as a conflict.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import { createNamespace, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
@@ -14,8 +14,9 @@ import {
   flow,
   install,
   listJson,
-  startController,
+  startLeader,
   waitSeg,
+  mergePatch,
 } from '../controller/k8s-helpers.ts';
 
 const cluster = sharedCluster();
@@ -38,13 +39,12 @@ beforeAll(async () => {
     metadata: { name: 'microseg-default-deny', namespace: ns, labels: { owner: 'platform-team' } },
     spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
   });
-  ctrl = await startController(cluster, {
+  ctrl = await startLeader(cluster, {
     segmentationSelector: `microseg.dev/test=${segName}`,
     identity: 'promotion-test',
     asAdmin: true,
     leaseName: `lease-${segName}`,
   });
-  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -75,11 +75,9 @@ describe('automatic promotion', () => {
   });
 
   it('when on, promotes Learn → Audit → Enforce with Events, and never touches a foreign policy with a proposed name', async () => {
-    const r = await cluster.request('PATCH', `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
-      body: { spec: { promotion: { automatic: true } } },
-      contentType: 'application/merge-patch+json',
+    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      spec: { promotion: { automatic: true } },
     });
-    expect(r.status).toBe(200);
     await waitSeg(cluster, segName, 'promoted to Audit', (s) => s.spec?.mode === 'Audit', 20_000);
     const s = await waitSeg(
       cluster,

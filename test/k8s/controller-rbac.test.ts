@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
-import { applyYaml, cond, events, install, startController, waitSeg } from '../controller/k8s-helpers.ts';
+import { applyYaml, cond, events, install, startLeader, waitSeg } from '../controller/k8s-helpers.ts';
 
 const cluster = sharedCluster();
 const AS = 'system:serviceaccount:microseg-system:microseg-controller';
@@ -78,13 +78,12 @@ describe('conflicts the schema cannot see', () => {
 
   beforeAll(async () => {
     await createNamespace(await cluster.kubeConfig(), uniqueName('conf-ns'), { conflict: team });
-    ctrl = await startController(cluster, {
+    ctrl = await startLeader(cluster, {
       segmentationSelector: `microseg.dev/test=${older}`,
       identity: 'conflict-test',
       asAdmin: true,
       leaseName: `lease-${older}`,
     });
-    await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
   }, 60_000);
 
   afterAll(async () => {

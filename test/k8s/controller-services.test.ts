@@ -14,8 +14,9 @@ import {
   getSeg,
   install,
   listJson,
-  startController,
+  startLeader,
   waitSeg,
+  mergePatch,
 } from '../controller/k8s-helpers.ts';
 import { setPodIPs } from '../cluster/index.ts';
 import { mergeAnalyses } from '../../src/controller/view.ts';
@@ -51,13 +52,12 @@ beforeAll(async () => {
   const svc = await cluster.request('GET', `/api/v1/namespaces/${ns}/services/backend`);
   clusterIP = (svc.json as { spec: { clusterIP: string } }).spec.clusterIP;
   expect(clusterIP).toMatch(/^[0-9.]+$/);
-  ctrl = await startController(cluster, {
+  ctrl = await startLeader(cluster, {
     segmentationSelector: `microseg.dev/test=${segName}`,
     identity: 'services-a',
     asAdmin: true,
     leaseName: `lease-${segName}`,
   });
-  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -105,11 +105,9 @@ describe('flows to a Service ClusterIP in the controller', () => {
   });
 
   it('are audited against the backends, and a blocked flow counts once', async () => {
-    const r = await cluster.request('PATCH', `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
-      body: { spec: { mode: 'Audit' } },
-      contentType: 'application/merge-patch+json',
+    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      spec: { mode: 'Audit' },
     });
-    expect(r.status, r.text).toBe(200);
     await waitSeg(cluster, segName, 'Auditing', (s) => s.status?.phase === 'Auditing' && !!s.status.audit);
     // Port 80 reaches the backends on 8080, which the proposal admits; port 81 is no port of the
     // Service's, and reaches them on 81, which it does not.
@@ -228,11 +226,9 @@ describe('flows to a Service ClusterIP in the controller', () => {
 
   it('keeps the count of flows it could not audit across a new term', async () => {
     // A window long enough that the count cannot leave it during the test.
-    const r = await cluster.request('PATCH', `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
-      body: { spec: { audit: { window: '5m' } } },
-      contentType: 'application/merge-patch+json',
+    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      spec: { audit: { window: '5m' } },
     });
-    expect(r.status, r.text).toBe(200);
     const ghost = { namespace: ns, workload: { kind: 'Deployment', name: 'ghost' } };
     const res = await ctrl.push([{ ...flow(`${ns}/frontend`, '', 8080, { count: 2 }), dst: ghost }]);
     expect(res.status, await res.text()).toBe(202);

@@ -20,8 +20,9 @@ import {
   getSeg,
   install,
   listJson,
+  mergePatch,
   SA,
-  startController,
+  startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
 
@@ -37,11 +38,7 @@ const pnpPath = `/apis/microseg.dev/v1alpha1/namespaces/${ns}/proposednetworkpol
 const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
 
 async function setMode(mode: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const r = await cluster.request('PATCH', segPath, {
-    body: { spec: { mode, ...extra } },
-    contentType: 'application/merge-patch+json',
-  });
-  expect(r.status, r.text).toBe(200);
+  await mergePatch(cluster, segPath, { spec: { mode, ...extra } });
 }
 
 const managed = async () =>
@@ -69,12 +66,11 @@ beforeAll(async () => {
       policyTypes: ['Ingress'],
     },
   });
-  ctrl = await startController(cluster, {
+  ctrl = await startLeader(cluster, {
     segmentationSelector: `microseg.dev/test=${segName}`,
     identity: 'story-a',
     leaseName: 'microseg-controller',
   });
-  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -244,11 +240,7 @@ describe('Segmentation: learn → audit → enforce → learn', () => {
 
   it('drift repair: an edited or deleted managed policy is restored', async () => {
     const [first, second] = await managed();
-    const patched = await cluster.request('PATCH', `${npPath}/${first!.metadata.name}`, {
-      body: { spec: { ingress: [{}] } },
-      contentType: 'application/merge-patch+json',
-    });
-    expect(patched.status).toBe(200);
+    await mergePatch(cluster, `${npPath}/${first!.metadata.name}`, { spec: { ingress: [{}] } });
     await cluster.request('DELETE', `${npPath}/${second!.metadata.name}`);
     await eventually('drift repaired', async () => {
       const now = await managed();

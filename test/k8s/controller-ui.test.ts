@@ -16,7 +16,7 @@ import {
   install,
   listJson,
   SA,
-  startController,
+  startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
 import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
@@ -63,7 +63,7 @@ beforeAll(async () => {
     kube: kubeFromControllerClient(new KubeClient(kc)),
     log: () => undefined,
   });
-  ctrl = await startController(cluster, {
+  ctrl = await startLeader(cluster, {
     identity: uniqueName('ui'),
     // The Lease under a test-only name needs the admin; the isolation work itself runs as the ServiceAccount.
     asAdmin: true,
@@ -73,7 +73,6 @@ beforeAll(async () => {
     leaderTasks: [isolation.leaderTask],
     isolation: { actions: isolation.actions },
   });
-  await eventually('leadership', () => ctrl.manager.controller.leading, 15_000);
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
     kind: 'Segmentation',
