@@ -148,6 +148,25 @@ async function startDemo(out: string): Promise<{ url: string; stop: () => Promis
 
 /** One page on the fixture, shared by the tests that only read it (each load compiles shaders again). */
 let shared: Page | undefined;
+/**
+ * A page of an app served from `src` behind the token `let-me-in`, signed in with it (every confirm
+ * dialog answered "suspected compromise"), ready; with the page errors it reports.
+ */
+async function signedInPage(src: ViewSource): Promise<{ page: Page; errors: string[] }> {
+  const s = await listen(createApp(src, { auth: { token: 'let-me-in' } }));
+  servers.push(s.server);
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('dialog', (d) => void d.accept('suspected compromise'));
+  await page.goto(s.url);
+  await page.waitForSelector('#login[open]');
+  await page.fill('#login-token', 'let-me-in');
+  await page.click('#login-form button[type="submit"]');
+  await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
+  return { page, errors };
+}
+
 async function fixturePage(): Promise<Page> {
   shared ??= await open(url);
   return shared;
@@ -333,15 +352,7 @@ describe('service graph page (headless Chromium)', () => {
   it('asks for the token, then lets the user isolate and release a workload', async () => {
     const fx = await fixtureAnalysis();
     const src = withIsolation(analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }));
-    const s = await listen(createApp(src, { auth: { token: 'let-me-in' } }));
-    servers.push(s.server);
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('dialog', (d) => void d.accept('suspected compromise'));
-    await page.goto(s.url);
-    await page.waitForSelector('#login[open]');
-    await page.fill('#login-token', 'let-me-in');
-    await page.click('#login-form button[type="submit"]');
-    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
+    const { page } = await signedInPage(src);
     expect(await page.textContent('#auth-status')).toBe('signed in as token');
     await page.fill('#search', 'cart');
     await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
@@ -474,17 +485,7 @@ describe('service graph page (headless Chromium)', () => {
         return inner.release!(name, user);
       },
     };
-    const s = await listen(createApp(src, { auth: { token: 'let-me-in' } }));
-    servers.push(s.server);
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('dialog', (d) => void d.accept('suspected compromise'));
-    await page.goto(s.url);
-    await page.waitForSelector('#login[open]');
-    await page.fill('#login-token', 'let-me-in');
-    await page.click('#login-form button[type="submit"]');
-    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
+    const { page, errors } = await signedInPage(src);
     await page.fill('#search', 'cart');
     await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
     await page.press('#search', 'Enter');
@@ -615,17 +616,7 @@ describe('service graph page (headless Chromium)', () => {
           new IsolationRequestError(422, 'isolations.microseg.dev "cart" is forbidden: exceeded quota'),
         ),
     };
-    const s = await listen(createApp(src, { auth: { token: 'let-me-in' } }));
-    servers.push(s.server);
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('dialog', (d) => void d.accept('suspected compromise'));
-    await page.goto(s.url);
-    await page.waitForSelector('#login[open]');
-    await page.fill('#login-token', 'let-me-in');
-    await page.click('#login-form button[type="submit"]');
-    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
+    const { page, errors } = await signedInPage(src);
     const openCart = async (button: string) => {
       await page.click('#tabs [data-tab="graph"]');
       await page.fill('#search', 'cart');
