@@ -39,22 +39,21 @@ beforeAll(async () => {
   await writeLines(join(dir, 'flows.jsonl.gz'), demo.lines, { gzip: true });
 });
 
+/** `microseg recommend` over the demo's flows and cluster, then `extra`. */
+const demoArgs = (...extra: string[]) => [
+  'recommend',
+  '--flows',
+  join(dir, 'flows.jsonl.gz'),
+  '--cluster',
+  join(dir, 'cluster.json'),
+  ...extra,
+];
+
 describe('microseg recommend on the demo', () => {
   it('writes the golden files byte for byte', async () => {
     const io = captureIO();
     const out = join(dir, 'out');
-    const code = await runCli(
-      [
-        'recommend',
-        '--flows',
-        join(dir, 'flows.jsonl.gz'),
-        '--cluster',
-        join(dir, 'cluster.json'),
-        '--out',
-        out,
-      ],
-      io,
-    );
+    const code = await runCli(demoArgs('--out', out), io);
     expect(io.stderr).toBe('');
     expect(code).toBe(0);
     expect(io.stdout).toMatch(/verification: (\d+)\/\1 observed connection\(s\) allowed/);
@@ -173,19 +172,7 @@ describe('microseg recommend on the demo', () => {
     expect(toPods.flatMap((e) => e.ports)).toContainEqual({ protocol: 'TCP', port: 'metrics' });
     const io = captureIO();
     const out = join(dir, 'named');
-    const code = await runCli(
-      [
-        'recommend',
-        '--flows',
-        join(dir, 'flows.jsonl.gz'),
-        '--cluster',
-        join(dir, 'cluster.json'),
-        '--out',
-        out,
-        '--named-ports',
-      ],
-      io,
-    );
+    const code = await runCli(demoArgs('--out', out, '--named-ports'), io);
     expect(io.stderr).toBe('');
     expect(code).toBe(0);
   });
@@ -279,17 +266,7 @@ describe('microseg recommend refuses and explains', () => {
   });
 
   it('refuses a --namespace the snapshot does not have, naming the closest it has, before writing anything', async () => {
-    const args = (ns: string, out: string) => [
-      'recommend',
-      '--flows',
-      join(dir, 'flows.jsonl.gz'),
-      '--cluster',
-      join(dir, 'cluster.json'),
-      '--out',
-      join(dir, out),
-      '--namespace',
-      ns,
-    ];
+    const args = (ns: string, out: string) => demoArgs('--out', join(dir, out), '--namespace', ns);
     for (const [ns, message] of [
       ['nosuchns', 'microseg recommend: --namespace nosuchns: the snapshot has no namespace nosuchns\n'],
       [
@@ -305,15 +282,7 @@ describe('microseg recommend refuses and explains', () => {
   });
 
   it('writes no lone default deny for a --namespace with no observed workload', async () => {
-    const base = [
-      'recommend',
-      '--flows',
-      join(dir, 'flows.jsonl.gz'),
-      '--cluster',
-      join(dir, 'cluster.json'),
-      '--namespace',
-      'kube-public',
-    ];
+    const base = demoArgs('--namespace', 'kube-public');
     const warning =
       'namespace kube-public: no workload of it was observed in the flows; no policy is proposed for it (a default deny alone would cut off traffic nobody saw)';
     // Alone: no policy at all, the reason named, exit 2, nothing written.
