@@ -143,8 +143,6 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   }
 
   const api = express.Router();
-  // Any JSON value is parsed (not only objects and arrays), so that an endpoint can say what it got.
-  api.use(express.json({ limit: BODY_LIMIT, strict: false }));
   api.use((req, res, next) => {
     res.set('Cache-Control', 'no-store');
     void userOf(req).then(
@@ -161,6 +159,10 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       (err: unknown) => next(err),
     );
   });
+  // After authentication: a caller who is not let in gets 401 whatever its body holds, and no body
+  // of theirs is read. Any JSON value is parsed (not only objects and arrays), so that an endpoint
+  // can say what it got.
+  api.use(express.json({ limit: BODY_LIMIT, strict: false }));
 
   // ---- layout cache ----
   // One layout per graph version; a new version keeps the positions of nodes already drawn.

@@ -351,6 +351,29 @@ describe('authentication and actions', () => {
     expect(info.body.auth).toEqual({ enabled: true, authenticated: true, user: 'token', canAct: true });
   });
 
+  it('answers a request without a token before reading its body', async () => {
+    const src = withIsolation(source);
+    const app = createApp(src, {
+      auth: { verify: (h) => (h === 'Bearer alice-token' ? 'alice' : undefined) },
+    });
+    // Not valid JSON, and over the body limit: neither is looked at before the caller is known.
+    const junk = '{'.repeat(100 * 1024);
+    const bad = await request(app)
+      .post('/api/v1/isolations')
+      .set('Content-Type', 'application/json')
+      .send(junk)
+      .expect(401);
+    expect(bad.body).toEqual({ error: 'authentication required: send "Authorization: Bearer <token>"' });
+    const known = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer alice-token')
+      .set('Content-Type', 'application/json')
+      .send('{')
+      .expect(400);
+    expect(known.body.error).toMatch(/^body is not valid JSON: /);
+    expect(src.calls).toEqual([]);
+  });
+
   it('lets anonymous users read but not act when anonymousRead is on', async () => {
     const src = withIsolation(source);
     const app = createApp(src, { auth: { token: 's3cret', anonymousRead: true } });
