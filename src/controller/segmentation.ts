@@ -219,6 +219,18 @@ export class SegmentationController {
   #reconciled = new Set<string>();
   /** Per Segmentation covering no namespace, the uid/generation its `NoNamespaces` Event was for. */
   readonly #noNamespacesAnnounced = new Map<string, string>();
+  /**
+   * Per Segmentation name: the status this replica wrote last, the uid it went to, and the
+   * resourceVersions known to come before that write (the object the status was computed from, and
+   * the finalizer patch of the same reconcile). While the cache still holds one of those versions it
+   * has not seen the write, and the status written stands in for the cached one: compared with the
+   * stale status, a reconcile would announce the same condition transitions again (the first
+   * reconcile's finalizer patch wakes the next one before the status reaches the cache).
+   */
+  readonly #written = new Map<
+    string,
+    { uid: string | undefined; before: string[]; status: SegmentationStatus }
+  >();
   #worker: Promise<void> | undefined;
 
   constructor(deps: {
@@ -517,20 +529,22 @@ export class SegmentationController {
   }
 
   async reconcile(name: string): Promise<Result> {
-    const seg = this.#segmentations.get(name);
+    const seg = this.#withWrittenStatus(name, this.#segmentations.get(name));
     if (!seg) {
       this.#states.delete(name);
       this.#noNamespacesAnnounced.delete(name);
       return {};
     }
     if (seg.metadata.deletionTimestamp) return this.#cleanup(seg);
+    const versions = [seg.metadata.resourceVersion ?? ''];
     if (!(seg.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await this.#client.mergePatch(objectPath(seg), {
+      const patched = await this.#client.mergePatch<Segmentation>(objectPath(seg), {
         metadata: {
           finalizers: [...(seg.metadata.finalizers ?? []), FINALIZER],
           resourceVersion: seg.metadata.resourceVersion,
         },
       });
+      if (patched?.metadata?.resourceVersion) versions.push(patched.metadata.resourceVersion);
     }
     const now = this.#opts.now();
     const nowIso = new Date(now).toISOString();
@@ -558,6 +572,7 @@ export class SegmentationController {
       this.#states.delete(name);
       await this.#writeStatus(
         seg,
+        versions,
         { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
         now,
       );
@@ -592,6 +607,7 @@ export class SegmentationController {
       this.#states.delete(name);
       await this.#writeStatus(
         seg,
+        versions,
         { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
         now,
       );
@@ -1002,7 +1018,7 @@ export class SegmentationController {
         : {}),
       ...(lastChange ? { lastChange } : {}),
     };
-    await this.#writeStatus(seg, status, now);
+    await this.#writeStatus(seg, versions, status, now);
 
     mark('status');
     // ----- automatic promotion -----
@@ -1207,7 +1223,26 @@ export class SegmentationController {
     }
   }
 
-  async #writeStatus(seg: Segmentation, status: SegmentationStatus, now: number): Promise<void> {
+  /**
+   * The cached Segmentation, with the status this replica wrote last in place of the cached one while
+   * the cache has not yet seen that write (see #written).
+   */
+  #withWrittenStatus(name: string, cached: Segmentation | undefined): Segmentation | undefined {
+    const w = this.#written.get(name);
+    if (!w) return cached;
+    if (cached && cached.metadata.uid === w.uid && w.before.includes(cached.metadata.resourceVersion ?? ''))
+      return { ...cached, status: w.status };
+    this.#written.delete(name);
+    return cached;
+  }
+
+  /** `versions`: the resourceVersions the status was computed from (see #written). */
+  async #writeStatus(
+    seg: Segmentation,
+    versions: string[],
+    status: SegmentationStatus,
+    now: number,
+  ): Promise<void> {
     const before = seg.status?.conditions ?? [];
     for (const ev of transitionEvents(before, status.conditions ?? []))
       this.#events.record(seg, ev.type, ev.reason, ev.message);
@@ -1223,6 +1258,7 @@ export class SegmentationController {
       },
       { subresource: 'status' },
     );
+    this.#written.set(seg.metadata.name, { uid: seg.metadata.uid, before: versions, status });
   }
 
   async #cleanup(seg: Segmentation): Promise<Result> {
