@@ -689,7 +689,10 @@ export class SegmentationController {
     const desiredKeys = new Set(desired.map(objKey));
     const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
     const actions = planObjects(name, desired, observed, uid);
-    const held = actions.filter((a) => a.kind === 'conflict');
+    // Only a proposal that is written can be held up: a frozen one (Audit, Enforce) is not rewritten
+    // from the live analysis, so a name only that analysis proposes is nobody's conflict yet.
+    const writing = mode === 'Learn' || proposal.length === 0;
+    const held = writing ? actions.filter((a) => a.kind === 'conflict') : [];
     const heldKeys = new Set(held.map((a) => `${a.namespace}/${a.name}`));
     for (const a of held)
       this.#events.record(
@@ -698,7 +701,7 @@ export class SegmentationController {
         Reason.PolicyNameConflict,
         conflictMessage('ProposedNetworkPolicy', a),
       );
-    if (mode === 'Learn' || proposal.length === 0) {
+    if (writing) {
       await this.#perform(seg, actions, 'ProposedNetworkPolicy', errors, false);
       // Evidence (status) changes with every flow. A new peer or port is written at the next persist
       // interval; mere count and time updates only every EVIDENCE_REFRESH persist intervals, so a busy

@@ -188,6 +188,46 @@ describe('conflicts and coverage', () => {
     }
   });
 
+  it('in Audit, an object holding a name only the live analysis proposes is no conflict of the frozen proposal', async () => {
+    const admin = await cluster.kubeConfig();
+    const space = uniqueName('frozen');
+    await createNamespace(admin, space, {});
+    await createAppPods(admin, space, [
+      ['web', '10.77.1.1'],
+      ['db', '10.77.1.2'],
+      ['extra', '10.77.1.3'],
+    ]);
+    const n = `${segName}-frozen`;
+    await mkSeg(n, { namespaceSelector: byName(space) });
+    await waitSeg(cluster, n, 'Learning', (x) => x.status?.phase === 'Learning');
+    await ctrl.push([flow(`${space}/web`, `${space}/db`, 5432)]);
+    await waitSeg(cluster, n, 'proposal', (x) => x.status?.policies === 3);
+    await mergePatch(cluster, segPath(n), { spec: { mode: 'Audit' } });
+    await waitSeg(cluster, n, 'frozen', (x) => cond(x, 'ProposalStable')?.reason === 'ProposalFrozen');
+    // Not managed by microseg, and named as the live analysis will name extra's policy.
+    await applyYaml(cluster, {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'ProposedNetworkPolicy',
+      metadata: { name: 'microseg-extra', namespace: space },
+      spec: { podSelector: {} },
+    });
+    await ctrl.push([flow(`${space}/extra`, `${space}/db`, 5432)]);
+    await waitSeg(
+      cluster,
+      n,
+      'learned',
+      (x) => cond(x, 'Learning')?.message.startsWith('2 edge(s)') === true,
+    );
+    await sleep(1000); // several resyncs (300 ms)
+    const s = await getSeg(cluster, n);
+    expect(cond(s, 'ProposalStable')).toMatchObject({
+      status: 'True',
+      reason: 'ProposalFrozen',
+      message: 'the proposal of 3 policies is frozen',
+    });
+    expect((await events(cluster, n)).filter((e) => e.reason === 'PolicyNameConflict')).toEqual([]);
+  });
+
   it('a selector with a label key Kubernetes would not take is InvalidSpec, naming the key', async () => {
     const bad = `${segName}-badkey`;
     await mkSeg(bad, { namespaceSelector: { matchLabels: { 'bad key!': 'x' } } });
