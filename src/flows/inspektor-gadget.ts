@@ -119,6 +119,9 @@ function peerEndpoint(ip: string, peer: Obj | undefined, path: string): FlowEndp
 
 function eventTime(o: Obj): number {
   const raw = o.timestamp_raw;
+  // Given, it is the time: a text or anything else there is a damaged record, not a missing time.
+  if (raw !== undefined && raw !== null && typeof raw !== 'number')
+    throw wrongType('timestamp_raw', 'epoch nanoseconds (a number)', raw);
   if (typeof raw === 'number' && Number.isFinite(raw) && raw > 0) {
     const ms = Math.floor(raw / 1e6);
     if (ms > MAX_TIME_MS)
@@ -154,17 +157,25 @@ function convert(o: unknown): Flow | { skip: SkipReason } {
   const srcPeer = peerEndpoint(s.ip, s.peer, 'src.k8s');
   const localMerged: FlowEndpoint = { ...srcPeer, ...local };
   const remote = peerEndpoint(d.ip, d.peer, 'dst.k8s');
+  const connect = type === 'connect';
+  // The responder's port is the rule's port: 0 names no port a policy can hold (the gadget never
+  // reports one; a record that does is damaged). The initiator's port may be 0: it is then left out.
+  const port = connect ? d.port : s.port;
+  if (port === 0)
+    throw new FlowInputError(
+      'bad-value',
+      `${connect ? 'dst' : 'src'}.port: 0 is out of range 1-65535 (the responder's port of ${connect ? 'a connect' : 'an accept'} event)`,
+    );
   // A connection over the loopback interface stays inside the pod (a sidecar and its app, a process
   // and its admin port): no NetworkPolicy can affect it, and a rule for it would open the port
   // between the workload's pods (127.0.0.1) or to an ipBlock ::1/128.
   if (isLoopbackIP(s.ip) || isLoopbackIP(d.ip)) return { skip: 'loopback' };
-  const connect = type === 'connect';
   const flow = {
     time,
     src: connect ? localMerged : remote,
     dst: connect ? remote : localMerged,
     protocol: s.proto,
-    port: connect ? d.port : s.port,
+    port,
   } as Flow;
   const srcPort = connect ? s.port : d.port;
   if (srcPort > 0) flow.srcPort = srcPort;

@@ -81,6 +81,38 @@ describe('Inspektor Gadget trace_tcp', () => {
       'src.port: expected an integer from 0 to 65535, got string "41464"',
     ]);
   });
+
+  it('a responder port of 0 is a bad line, not a flow (a rule cannot hold port 0)', () => {
+    const bad = (o: object) => {
+      const r = parseGadgetEvent({ ...JSON.parse(igLine), ...o });
+      return r instanceof FlowInputError ? [r.reason, r.message] : r;
+    };
+    expect(bad({ dst: { addr: '1.1.1.1', port: 0, proto: 6 } })).toEqual([
+      'bad-value',
+      "dst.port: 0 is out of range 1-65535 (the responder's port of a connect event)",
+    ]);
+    expect(bad({ type: 'accept', src: { addr: '10.244.0.8', port: 0, proto: 6 } })).toEqual([
+      'bad-value',
+      "src.port: 0 is out of range 1-65535 (the responder's port of an accept event)",
+    ]);
+    // Checked before the loopback skip: a line that is bad otherwise is still a bad line.
+    expect(bad({ src: { addr: '127.0.0.1', port: 41464 }, dst: { addr: '127.0.0.1', port: 0 } })).toEqual([
+      'bad-value',
+      "dst.port: 0 is out of range 1-65535 (the responder's port of a connect event)",
+    ]);
+    // The initiator's port may be 0: it is left out.
+    expect(bad({ src: { addr: '10.244.0.8', port: 0, proto: 6 } })).toMatchObject({ port: 80 });
+  });
+
+  it('a timestamp_raw that is not a number is a wrong type, not a missing time', () => {
+    const ev = { ...JSON.parse(igLine), timestamp_raw: '1722451111977700392' };
+    delete ev.timestamp;
+    const r = parseGadgetEvent(ev);
+    expect(r instanceof FlowInputError ? [r.reason, r.message] : r).toEqual([
+      'wrong-type',
+      'timestamp_raw: expected epoch nanoseconds (a number), got string "1722451111977700392"',
+    ]);
+  });
 });
 
 describe('Kubescape NetworkNeighborhood', () => {

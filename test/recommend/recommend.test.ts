@@ -376,6 +376,36 @@ describe('microseg recommend with bad input lines', () => {
   });
 });
 
+describe('microseg recommend with an Inspektor Gadget event to port 0', () => {
+  it('counts it as a bad line and writes the policies (it once ended the run: a rule for port 0)', async () => {
+    const pods = demo.objects.filter((o) => (o as { kind?: string }).kind === 'Pod') as {
+      metadata: { namespace: string; name: string };
+      status?: { podIP?: string };
+    }[];
+    const checkout = pods.find((p) => p.metadata.name.startsWith('checkout-'))!;
+    const payments = pods.find((p) => p.metadata.name.startsWith('payments-'))!;
+    const event = (port: number) =>
+      JSON.stringify({
+        type: 'connect',
+        timestamp: '2026-03-02T10:40:02Z',
+        k8s: { namespace: 'shop', podName: checkout.metadata.name },
+        src: { addr: checkout.status!.podIP, port: 41002, proto: 6, version: 4 },
+        dst: { addr: payments.status!.podIP, port, proto: 6, version: 4 },
+      });
+    const ig = join(dir, 'ig-port0.jsonl');
+    await writeFile(ig, `${event(50051)}\n${event(0)}\n`);
+    const io = captureIO();
+    const args = ['recommend', '--flows', join(dir, 'flows.jsonl.gz'), '--flows', ig];
+    expect(
+      await runCli([...args, '--cluster', join(dir, 'cluster.json'), '--out', join(dir, 'out-ig0')], io),
+    ).toBe(0);
+    expect(io.stderr).toBe('');
+    expect(io.stdout).toContain(
+      `bad lines: 1 (bad-value 1)\n  ${ig}:2: dst.port: 0 is out of range 1-65535 (the responder's port of a connect event)\n`,
+    );
+  });
+});
+
 describe('report.json', () => {
   it('gives the lost events exactly, as digits beyond Number.MAX_SAFE_INTEGER', async () => {
     const lost = join(dir, 'lost-big.jsonl');
