@@ -66,6 +66,8 @@ function fail(message: string, reason: 'bad-value' | 'missing-field' | 'unknown-
 }
 
 function nonEmptyString(v: unknown, path: string): string {
+  // Reached for an absent value only inside an object given (workload, service): its field is missing.
+  if (v === undefined) fail(`${path} is missing`, 'missing-field');
   if (typeof v !== 'string') throw wrongType(path, 'a string', v);
   if (v === '') fail(`${path}: must not be empty`);
   return v;
@@ -74,6 +76,13 @@ function nonEmptyString(v: unknown, path: string): string {
 function stringList(v: unknown, path: string): string[] {
   if (!Array.isArray(v)) throw wrongType(path, 'an array of strings', v);
   return v.map((x, i) => nonEmptyString(x, `${path}[${i}]`));
+}
+
+/** Fails on a key of `o` that is not one of `keys`: a typo is caught, not ignored. */
+function onlyKeys(o: Obj, keys: readonly string[], path: string): void {
+  for (const k of Object.keys(o)) {
+    if (!keys.includes(k)) fail(`${path}: unknown field ${JSON.stringify(k)}`, 'unknown-field');
+  }
 }
 
 /** Accepts `"ns/pod"`, an IP address string, or an object; returns the endpoint. */
@@ -107,6 +116,7 @@ function parseEndpoint(v: unknown, path: string): FlowEndpoint {
   if (v.workload !== undefined) {
     const w = v.workload;
     if (!isObj(w)) throw wrongType(`${path}.workload`, 'an object {kind, name}', w);
+    onlyKeys(w, ['kind', 'name'], `${path}.workload`);
     out.workload = {
       kind: nonEmptyString(w.kind, `${path}.workload.kind`),
       name: nonEmptyString(w.name, `${path}.workload.name`),
@@ -137,6 +147,7 @@ function parseEndpoint(v: unknown, path: string): FlowEndpoint {
   if (v.service !== undefined) {
     const s = v.service;
     if (isObj(s)) {
+      onlyKeys(s, ['namespace', 'name'], `${path}.service`);
       out.service = {
         namespace: nonEmptyString(s.namespace, `${path}.service.namespace`),
         name: nonEmptyString(s.name, `${path}.service.name`),

@@ -133,6 +133,31 @@ describe('generic flow schema', () => {
     expect(err('x')).toEqual(['not-an-object', 'expected a JSON object, got string "x"']);
   });
 
+  it('names a missing or misspelt field of a workload or service object', () => {
+    const ok = { time: 0, src: 'a/p', dst: '10.0.0.2', port: 80 };
+    const w = (workload: object) => err({ ...ok, src: { namespace: 'a', workload } });
+    expect(w({ kind: 'Deployment' })).toEqual(['missing-field', 'src.workload.name is missing']);
+    expect(w({ name: 'cart' })).toEqual(['missing-field', 'src.workload.kind is missing']);
+    expect(w({ kind: 'Deployment', nmae: 'cart' })).toEqual([
+      'unknown-field',
+      'src.workload: unknown field "nmae"',
+    ]);
+    expect(w({ kind: 'Deployment', name: 'cart', namespace: 'a' })).toEqual([
+      'unknown-field',
+      'src.workload: unknown field "namespace"',
+    ]);
+    const s = (service: object) => err({ ...ok, dst: { ip: '10.0.0.2', service } });
+    expect(s({ name: 'db' })).toEqual(['missing-field', 'dst.service.namespace is missing']);
+    expect(s({ namespace: 'shop', nmae: 'db' })).toEqual([
+      'unknown-field',
+      'dst.service: unknown field "nmae"',
+    ]);
+    expect(s({ namespace: 'shop', name: 5 })).toEqual([
+      'wrong-type',
+      'dst.service.name: expected a string, got number 5',
+    ]);
+  });
+
   it('rejects mixed IP versions, ICMP of the other version, empty endpoints and zone IDs', () => {
     // Each was taken as a flow before.
     const ok = { time: 0, src: '10.0.0.1', dst: '10.0.0.2', port: 80 };
