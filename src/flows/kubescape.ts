@@ -97,18 +97,20 @@ function peersOf(n: Obj, path: string, localNs: string): FlowEndpoint[] {
   const pod = selectorOf(n.podSelector, `${path}.podSelector`);
   const nsSel = selectorOf(n.namespaceSelector, `${path}.namespaceSelector`);
   const ips: string[] = [];
+  // Each address is checked where it was given, so that the message names that field.
+  const checked = (ip: string, at: string): string => {
+    if (!isIPAddress(ip))
+      throw new FlowInputError('bad-value', `${at}: not an IP address: ${JSON.stringify(ip)}`);
+    return ip;
+  };
   for (const [i, a] of list(n.ipAddresses, `${path}.ipAddresses`).entries()) {
     if (typeof a !== 'string') throw wrongType(`${path}.ipAddresses[${i}]`, 'a string', a);
-    if (a !== '' && !ips.includes(a)) ips.push(a);
+    if (a !== '' && !ips.includes(a)) ips.push(checked(a, `${path}.ipAddresses[${i}]`));
   }
   if (typeof n.ipAddress === 'string' && n.ipAddress !== '' && !ips.includes(n.ipAddress))
-    ips.unshift(n.ipAddress);
+    ips.unshift(checked(n.ipAddress, `${path}.ipAddress`));
   else if (n.ipAddress !== undefined && n.ipAddress !== null && typeof n.ipAddress !== 'string')
     throw wrongType(`${path}.ipAddress`, 'a string', n.ipAddress);
-  for (const ip of ips) {
-    if (!isIPAddress(ip))
-      throw new FlowInputError('bad-value', `${path}: not an IP address: ${JSON.stringify(ip)}`);
-  }
   const base: FlowEndpoint = {};
   if (pod !== undefined || nsSel !== undefined) {
     const ns = nsSel === undefined ? localNs : nsSel.matchLabels?.['kubernetes.io/metadata.name'];

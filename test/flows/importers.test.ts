@@ -247,4 +247,27 @@ describe('Kubescape NetworkNeighborhood', () => {
       'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[0].ports[0].port: expected an integer from 1 to 65535, got number 0',
     ]);
   });
+
+  it('names the field of an address that is not one: ipAddress or ipAddresses[i]', () => {
+    const msg = (n: object) => {
+      const o = structuredClone(nn) as { spec: { containers: { egress: object[] }[] } };
+      o.spec.containers[0]!.egress[0] = { ...o.spec.containers[0]!.egress[0], ...n };
+      const r = parseNetworkNeighborhood(o);
+      return r instanceof FlowInputError ? [r.reason, r.message] : r;
+    };
+    const at = 'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[0]';
+    expect(msg({ ipAddress: '35.186.253' })).toEqual([
+      'bad-value',
+      `${at}.ipAddress: not an IP address: "35.186.253"`,
+    ]);
+    expect(msg({ ipAddress: '', ipAddresses: ['35.186.253.219', 'fe80::1%eth0'] })).toEqual([
+      'bad-value',
+      `${at}.ipAddresses[1]: not an IP address: "fe80::1%eth0"`,
+    ]);
+    // An address in both is one peer (in the order of ipAddresses, which holds it).
+    const flows = msg({ ipAddress: '10.0.0.2', ipAddresses: ['10.0.0.1', '10.0.0.2'] }) as Flow[];
+    expect(
+      flows.filter((f) => f.dst.ip !== undefined && f.dst.ip.startsWith('10.0.0.')).map((f) => f.dst.ip),
+    ).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
 });
