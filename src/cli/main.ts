@@ -117,9 +117,15 @@ export function joinNegativeValues(args: readonly string[]): string[] {
 
 export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
   const [name, ...given] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     io.out(usage() + '\n');
-    return name ? EXIT.ok : EXIT.usage;
+    return EXIT.ok;
+  }
+  // No command is bad usage: said on standard error, as an unknown command is, so that a script that
+  // keeps standard output sees the mistake and not the usage.
+  if (!name) {
+    io.err(`microseg: no command given\n\n${usage()}\n`);
+    return EXIT.usage;
   }
   if (name === '--version' || name === 'version') {
     if (given.length > 0) {

@@ -92,3 +92,19 @@ describe('bad usage exits 2 with the option named, for every command', () => {
     expect(r.code).toBe(EXIT.usage);
   });
 });
+
+describe('microseg without a command', () => {
+  it('is bad usage said on standard error with the usage, standard output left empty', async () => {
+    const r = await cli([]);
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`microseg: no command given\n\n${(await cli(['--help'])).out}`);
+  });
+
+  it('--help is no mistake: the usage on standard output, exit 0', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^usage: microseg <command> \[options\]\n/);
+  });
+});
