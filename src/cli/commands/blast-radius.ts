@@ -62,19 +62,22 @@ export function formatBlastRadius(b: BlastRadius, limit = 25): string {
   return lines.join('\n') + '\n';
 }
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  cluster: { type: 'string' },
+  workload: { type: 'string' },
+  proposal: { type: 'string' },
+  'internet-probe': { type: 'string' },
+  limit: { type: 'string', default: '25' },
+  output: { type: 'string', default: 'text' },
+  help: { type: 'boolean', short: 'h' },
+  ...ENGINE_OPTION_SPECS,
+} as const;
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: {
-      cluster: { type: 'string' },
-      workload: { type: 'string' },
-      proposal: { type: 'string' },
-      'internet-probe': { type: 'string' },
-      limit: { type: 'string', default: '25' },
-      output: { type: 'string', default: 'text' },
-      help: { type: 'boolean', short: 'h' },
-      ...ENGINE_OPTION_SPECS,
-    },
+    options: OPTIONS,
     strict: true,
     allowPositionals: false,
   });

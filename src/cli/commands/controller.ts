@@ -41,7 +41,8 @@ options:
   --identity NAME            this replica's name (default $POD_NAME or the host name)
   --listen ADDR              HTTP address for /healthz /readyz /metrics /v1/flows (default :8080)
   --hubble-relay HOST:PORT   stream flows from Hubble Relay (GetFlows, follow)
-  --hubble-tls-ca FILE       CA bundle of the relay's certificate (enables TLS)
+  --hubble-tls-ca FILE       CA bundle of the relay's certificate (default: the system's roots); any
+                             --hubble-tls-* flag turns TLS on
   --hubble-tls-cert FILE     client certificate (mutual TLS)
   --hubble-tls-key FILE      client key (mutual TLS)
   --hubble-tls-server-name N name to verify the relay's certificate against
@@ -154,39 +155,42 @@ function duration(flag: string, v: string | undefined, dflt: number): number {
   return ms;
 }
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  kubeconfig: { type: 'string' },
+  'leader-elect': { type: 'boolean', default: false },
+  'lease-namespace': { type: 'string' },
+  'lease-name': { type: 'string' },
+  identity: { type: 'string' },
+  listen: { type: 'string', default: ':8080' },
+  'hubble-relay': { type: 'string' },
+  'hubble-tls-ca': { type: 'string' },
+  'hubble-tls-cert': { type: 'string' },
+  'hubble-tls-key': { type: 'string' },
+  'hubble-tls-server-name': { type: 'string' },
+  'push-token-file': { type: 'string' },
+  'no-ui': { type: 'boolean' },
+  'webhook-token-file': { type: 'string' },
+  'no-isolation': { type: 'boolean' },
+  'alertmanager-severity': { type: 'string', multiple: true },
+  'alertmanager-alertname': { type: 'string', multiple: true },
+  'alertmanager-target-labels': { type: 'string', multiple: true },
+  'falco-minimum-priority': { type: 'string' },
+  'falco-rule': { type: 'string', multiple: true },
+  'queue-capacity': { type: 'string' },
+  resync: { type: 'string' },
+  'segmentation-selector': { type: 'string' },
+  'persist-interval': { type: 'string' },
+  'log-level': { type: 'string', default: 'info' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args,
-      options: {
-        kubeconfig: { type: 'string' },
-        'leader-elect': { type: 'boolean', default: false },
-        'lease-namespace': { type: 'string' },
-        'lease-name': { type: 'string' },
-        identity: { type: 'string' },
-        listen: { type: 'string', default: ':8080' },
-        'hubble-relay': { type: 'string' },
-        'hubble-tls-ca': { type: 'string' },
-        'hubble-tls-cert': { type: 'string' },
-        'hubble-tls-key': { type: 'string' },
-        'hubble-tls-server-name': { type: 'string' },
-        'push-token-file': { type: 'string' },
-        'no-ui': { type: 'boolean' },
-        'webhook-token-file': { type: 'string' },
-        'no-isolation': { type: 'boolean' },
-        'alertmanager-severity': { type: 'string', multiple: true },
-        'alertmanager-alertname': { type: 'string', multiple: true },
-        'alertmanager-target-labels': { type: 'string', multiple: true },
-        'falco-minimum-priority': { type: 'string' },
-        'falco-rule': { type: 'string', multiple: true },
-        'queue-capacity': { type: 'string' },
-        resync: { type: 'string' },
-        'segmentation-selector': { type: 'string' },
-        'persist-interval': { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
       strict: true,
     }));
   } catch (err) {

@@ -100,16 +100,19 @@ export function blastRadiusViews(
   };
 }
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  out: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'no-serve': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: {
-      out: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'no-serve': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: OPTIONS,
     strict: true,
   });
   if (values.help) {

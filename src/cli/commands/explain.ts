@@ -37,20 +37,23 @@ export function formatVerdict(v: Verdict): string {
   return lines.join('\n') + '\n';
 }
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  cluster: { type: 'string' },
+  policies: { type: 'string', multiple: true },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  port: { type: 'string' },
+  protocol: { type: 'string' },
+  output: { type: 'string', default: 'text' },
+  help: { type: 'boolean', short: 'h' },
+  ...ENGINE_OPTION_SPECS,
+} as const;
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: {
-      cluster: { type: 'string' },
-      policies: { type: 'string', multiple: true },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      port: { type: 'string' },
-      protocol: { type: 'string' },
-      output: { type: 'string', default: 'text' },
-      help: { type: 'boolean', short: 'h' },
-      ...ENGINE_OPTION_SPECS,
-    },
+    options: OPTIONS,
     strict: true,
     allowPositionals: false,
   });

@@ -43,20 +43,23 @@ function intOption(name: string, value: string | undefined, min: number, max: nu
   return n;
 }
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  scenario: { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  workloads: { type: 'string' },
+  flows: { type: 'string' },
+  gzip: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args,
-      options: {
-        scenario: { type: 'string' },
-        out: { type: 'string' },
-        seed: { type: 'string' },
-        workloads: { type: 'string' },
-        flows: { type: 'string' },
-        gzip: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
       strict: true,
       allowPositionals: false,
     });

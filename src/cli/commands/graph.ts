@@ -33,20 +33,23 @@ options:
 
 exit codes: 0 written; 2 bad usage or input, or no flow read at all (nothing written); 3 internal error`;
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  flows: { type: 'string', multiple: true },
+  cluster: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  out: { type: 'string' },
+  'input-format': { type: 'string' },
+  strict: { type: 'boolean' },
+  resolution: { type: 'string' },
+  seed: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: {
-      flows: { type: 'string', multiple: true },
-      cluster: { type: 'string', multiple: true },
-      format: { type: 'string' },
-      out: { type: 'string' },
-      'input-format': { type: 'string' },
-      strict: { type: 'boolean' },
-      resolution: { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: OPTIONS,
     strict: true,
   });
   if (values.help) {

@@ -21,6 +21,9 @@ picks the strongest mechanism the cluster serves and reports whether the isolati
 options:
   --reason TEXT                 why (required)
   -n, --namespace NS            namespace for --workload and --selector
+  --workload KIND/NAME          the pods a Deployment, StatefulSet, DaemonSet, ReplicaSet or Job has now
+  --include-future              with --workload: also the pods it creates later
+  --selector KEY=VALUE[,...]    the pods these labels select, now and later
   --name NAME                   Isolation name (default derived from the target)
   --direction Both|Ingress|Egress   default Both
   --no-dns                      do not keep DNS to the cluster DNS pods open
@@ -30,7 +33,7 @@ options:
   --expires-at TIME             release automatically at this RFC 3339 time
   --detach                      also remove the labels Services select the pods by (restored on release)
   --incident REF                incident reference
-  --requested-by WHO            default $USER
+  --requested-by WHO            default $USER, else microseg-cli
   --mechanism M                 Auto (default), ClusterNetworkPolicy, AdminNetworkPolicy or NetworkPolicy
   --dry-run                     plan and check for leaks only
   --kubeconfig PATH             default $KUBECONFIG, ~/.kube/config, or in a pod its ServiceAccount
@@ -39,40 +42,44 @@ options:
   --print                       print the Isolation as YAML and do nothing else
   --output text|json            output format (default text)
 
-exit status: 0 isolated (or created without --wait), 1 leaking or failed (the API server cannot be
-reached included), 2 bad usage (no kubeconfig found included).
+exit status: 0 isolated (or created without --wait, or a dry run planned); 1 leaking, failed or
+released, no outcome within --timeout, or the API server cannot be reached; 2 bad usage (no kubeconfig
+found, or an Isolation the API server refuses, included).
 `;
+
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  reason: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  name: { type: 'string' },
+  direction: { type: 'string' },
+  'no-dns': { type: 'boolean', default: false },
+  'forensics-namespace': { type: 'string', multiple: true },
+  'forensics-pods': { type: 'string', multiple: true },
+  duration: { type: 'string' },
+  'expires-at': { type: 'string' },
+  detach: { type: 'boolean', default: false },
+  incident: { type: 'string' },
+  'requested-by': { type: 'string' },
+  mechanism: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  workload: { type: 'string' },
+  'include-future': { type: 'boolean', default: false },
+  selector: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  wait: { type: 'boolean', default: false },
+  timeout: { type: 'string' },
+  print: { type: 'boolean', default: false },
+  output: { type: 'string', default: 'text' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args,
-      options: {
-        reason: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        name: { type: 'string' },
-        direction: { type: 'string' },
-        'no-dns': { type: 'boolean', default: false },
-        'forensics-namespace': { type: 'string', multiple: true },
-        'forensics-pods': { type: 'string', multiple: true },
-        duration: { type: 'string' },
-        'expires-at': { type: 'string' },
-        detach: { type: 'boolean', default: false },
-        incident: { type: 'string' },
-        'requested-by': { type: 'string' },
-        mechanism: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        workload: { type: 'string' },
-        'include-future': { type: 'boolean', default: false },
-        selector: { type: 'string' },
-        kubeconfig: { type: 'string' },
-        wait: { type: 'boolean', default: false },
-        timeout: { type: 'string' },
-        print: { type: 'boolean', default: false },
-        output: { type: 'string', default: 'text' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
       strict: true,
       allowPositionals: true,
     });

@@ -66,7 +66,8 @@ exit codes: 0 written; 1 not written because the proposal would block observed c
             2 bad usage or input, no flow read at all, or no policy proposed from the flows read
             (nothing written); 3 internal error`;
 
-const OPTIONS = {
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
   flows: { type: 'string', multiple: true },
   cluster: { type: 'string', multiple: true },
   out: { type: 'string' },

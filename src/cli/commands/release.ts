@@ -24,21 +24,24 @@ options:
   --timeout DUR         how long --wait waits (default 60s)
 
 exit status: 0 released, 1 an Isolation not found, not gone after --timeout, or the API server cannot
-be reached, 2 bad usage (no kubeconfig found included).
+be reached, 2 bad usage (a --pod not found or not quarantined, or no kubeconfig found, included).
 `;
+
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  pod: { type: 'string', multiple: true },
+  kubeconfig: { type: 'string' },
+  wait: { type: 'boolean', default: false },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args,
-      options: {
-        pod: { type: 'string', multiple: true },
-        kubeconfig: { type: 'string' },
-        wait: { type: 'boolean', default: false },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
       strict: true,
       allowPositionals: true,
     });

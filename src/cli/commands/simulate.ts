@@ -24,18 +24,21 @@ options:
   --detail            include the egress/ingress breakdown, tier and notes in each answer
 ${ENGINE_OPTION_HELP}`;
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  cluster: { type: 'string' },
+  policies: { type: 'string', multiple: true },
+  queries: { type: 'string' },
+  output: { type: 'string', default: 'json' },
+  detail: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h' },
+  ...ENGINE_OPTION_SPECS,
+} as const;
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: {
-      cluster: { type: 'string' },
-      policies: { type: 'string', multiple: true },
-      queries: { type: 'string' },
-      output: { type: 'string', default: 'json' },
-      detail: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-      ...ENGINE_OPTION_SPECS,
-    },
+    options: OPTIONS,
     strict: true,
     allowPositionals: false,
   });

@@ -1,0 +1,134 @@
+/**
+ * The documentation against the code: every option a command parses is in its --help and every one its
+ * --help lists is parsed; the controller's flag table in docs/controller.md lists exactly its flags;
+ * the arguments the shipped Deployment passes pass the controller's checks; quoted examples and error
+ * messages are what the code gives. Cheap: nothing here reaches a cluster or reads a large input.
+ */
+import { readFileSync } from 'node:fs';
+import request from 'supertest';
+import { parseAllDocuments } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { captureIO, EXIT } from '../../src/cli/io.ts';
+import { COMMANDS, runCli } from '../../src/cli/main.ts';
+import { createApp } from '../../src/server/app.ts';
+import { analysisSource } from '../../src/server/source.ts';
+import type { ViewSource } from '../../src/server/types.ts';
+import { fixtureAnalysis } from '../web/helpers.ts';
+
+const ROOT = new URL('../../', import.meta.url);
+const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
+
+async function cli(args: string[]) {
+  const io = captureIO();
+  const code = await runCli(args, io);
+  return { code, out: io.stdout, err: io.stderr };
+}
+
+/** The long flags named in a --help text's option list (from its `options:` line on). */
+function helpFlags(help: string): string[] {
+  const at = help.indexOf('\noptions:\n');
+  if (at < 0) throw new Error('the help has no options: section');
+  const flags = new Set<string>();
+  for (const line of help.slice(at).split('\n')) {
+    // Only where an option is introduced: at the start of a line of the list, after `-n, `, or after a
+    // comma of `--from, --to`; not where the description of another names it.
+    const m = /^ {2}(?:-[a-z], )?(--[a-z][a-z0-9-]*(?:, --[a-z][a-z0-9-]*)*)/.exec(line);
+    if (m) for (const f of m[1]!.split(', ')) flags.add(f);
+  }
+  // --help, which every command takes, is listed by some only.
+  flags.delete('--help');
+  return [...flags].sort();
+}
+
+describe('every command: the options --help lists are the options it parses', () => {
+  for (const name of Object.keys(COMMANDS)) {
+    it(name, async () => {
+      const mod = (await COMMANDS[name]!.load()) as unknown as { OPTIONS: Record<string, unknown> };
+      const parsed = Object.keys(mod.OPTIONS)
+        .filter((k) => k !== 'help')
+        .map((k) => `--${k}`)
+        .sort();
+      const r = await cli([name, '--help']);
+      expect(r.code).toBe(EXIT.ok);
+      expect(helpFlags(r.out)).toEqual(parsed);
+    });
+  }
+});
+
+describe('docs/controller.md', () => {
+  it("lists in its flag table exactly the controller's flags", async () => {
+    const mod = (await COMMANDS.controller!.load()) as unknown as { OPTIONS: Record<string, unknown> };
+    const doc = read('docs/controller.md');
+    const table = doc.slice(doc.indexOf('| Flag | Default | Meaning |'), doc.indexOf('\nBad flags exit'));
+    const documented = new Set<string>();
+    for (const row of table.split('\n').slice(2))
+      for (const m of (row.split(' | ')[0] ?? '').matchAll(/`(--[a-z][a-z0-9-]*)/g)) documented.add(m[1]!);
+    const parsed = Object.keys(mod.OPTIONS)
+      .filter((k) => k !== 'help')
+      .map((k) => `--${k}`);
+    expect([...documented].sort()).toEqual(parsed.sort());
+  });
+});
+
+describe('manifests/deployment.yaml', () => {
+  it("passes the controller arguments its checks take, up to finding the cluster (the test's own kubeconfig, missing)", async () => {
+    const docs = parseAllDocuments(read('manifests/deployment.yaml')).map((d) => d.toJS() as unknown);
+    const deployment = docs[0] as {
+      spec: { template: { spec: { containers: { name: string; args: string[] }[] } } };
+    };
+    const args = deployment.spec.template.spec.containers.find((c) => c.name === 'controller')!.args;
+    expect(args[0]).toBe('controller');
+    const kubeconfig = '/nonexistent/microseg-docs-test/kubeconfig';
+    const r = await cli([...args, '--kubeconfig', kubeconfig]);
+    // Each flag before the kubeconfig is checked and taken; the only bad usage is the cluster not found.
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.out).toBe('');
+    const lines = r.err.trimEnd().split('\n');
+    expect(lines.at(-1)).toBe(`microseg controller: --kubeconfig ${kubeconfig}: no such file`);
+    // The rest are the start log's JSON lines (the push token's optional Secret is not mounted here).
+    for (const line of lines.slice(0, -1)) expect(JSON.parse(line)).toMatchObject({ level: 'warn' });
+  });
+});
+
+describe('docs/isolation.md', () => {
+  it('releases, in its CLI example, the Isolation that `isolate shop/cart-1 --print` names', async () => {
+    const r = await cli(['isolate', 'shop/cart-1', '--reason', 'x', '--print', '--output', 'json']);
+    expect(r.code).toBe(EXIT.ok);
+    const name = (JSON.parse(r.out) as { metadata: { name: string } }).metadata.name;
+    const doc = read('docs/isolation.md');
+    expect(doc).toContain('microseg isolate shop/cart-1 --reason "..." --print');
+    expect(doc).toContain(`microseg release shop/${name} --wait`);
+  });
+});
+
+describe('docs/api.md', () => {
+  let source: ViewSource;
+  beforeAll(async () => {
+    const fx = await fixtureAnalysis();
+    source = analysisSource(fx.analysis, { title: 'fixture', mode: 'demo', audits: [fx.audit] });
+  });
+
+  // [request, status, the message the doc quotes]
+  const cases: [string, number, string][] = [
+    ['/api/v1/graph?view=tree', 400, 'view must be one of auto, full, segments (got "tree")'],
+    ['/api/v1/graph?view=segments&expand=nope', 400, 'unknown segment "nope"'],
+    ['/api/v1/graph?audit=other', 404, 'no audit named "other"'],
+    ['/api/v1/graph?view=full&view=segments', 400, 'query parameter "view" must be given once'],
+    ['/api/v1/proposals?format=xml', 400, 'format must be json or yaml (got "xml")'],
+    [
+      '/api/v1/search?q=cart&limit=0x2',
+      400,
+      'limit must be a whole number from 1 to 500 in decimal digits (got "0x2")',
+    ],
+    ['/api/v1/search', 400, 'query parameter "q" is required'],
+    ['/api/v1/nodes', 400, 'query parameter "id" is required'],
+    ['/api/v1/isolations', 404, 'this source has no isolation data'],
+    ['/api/v2/graph', 404, 'no such API endpoint'],
+  ];
+  it.each(cases)('GET %s: %i and the message the doc quotes', async (url, status, error) => {
+    const res = await request(createApp(source)).get(url);
+    expect([res.status, res.body]).toEqual([status, { error }]);
+    // The doc wraps lines: compare with its text on one line.
+    expect(read('docs/api.md').replace(/\s+/g, ' ')).toContain(error);
+  });
+});
