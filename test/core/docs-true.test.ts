@@ -132,3 +132,51 @@ describe('docs/api.md', () => {
     expect(read('docs/api.md').replace(/\s+/g, ' ')).toContain(error);
   });
 });
+
+describe('docs/crds.md', () => {
+  interface Schema {
+    type?: string;
+    required?: string[];
+    default?: string | number | boolean;
+    enum?: string[];
+    properties?: Record<string, Schema>;
+  }
+  interface Crd {
+    spec: {
+      versions: { schema: { openAPIV3Schema: Schema }; additionalPrinterColumns: { name: string }[] }[];
+    };
+  }
+  const crd = (file: string) => parseAllDocuments(read(`crds/${file}`))[0]!.toJS() as Crd;
+  const doc = read('docs/crds.md');
+
+  it("documents every field of the Segmentation spec, with the schema's default, and no other", () => {
+    const spec = crd('microseg.dev_segmentations.yaml').spec.versions[0]!.schema.openAPIV3Schema.properties!
+      .spec!;
+    // The fields a user sets: the top ones, and those of the sections (learning, audit, ...), not the
+    // inside of a label selector.
+    const schema = new Map<string, string>();
+    for (const [k, v] of Object.entries(spec.properties!)) {
+      if (v.type === 'object' && k !== 'namespaceSelector')
+        for (const [k2, v2] of Object.entries(v.properties!))
+          schema.set(`${k}.${k2}`, v2.default === undefined ? '' : String(v2.default));
+      else schema.set(k, v.default === undefined ? 'required' : String(v.default));
+    }
+    const table = doc.slice(doc.indexOf('### spec fields'), doc.indexOf('### How Enforce is gated'));
+    const documented = new Map<string, string>();
+    for (const row of table.split('\n').filter((l) => l.startsWith('| `'))) {
+      const [field, dflt] = row.split(' | ').map((c) => c.replace(/^\| /, '').replace(/`/g, ''));
+      documented.set(field!, dflt!);
+    }
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(schema));
+    expect(spec.required).toEqual(['namespaceSelector']);
+  });
+
+  it("shows the printer columns of each kind's kubectl get", () => {
+    const header = (file: string) =>
+      ['NAME', ...crd(file).spec.versions[0]!.additionalPrinterColumns.map((c) => c.name.toUpperCase())].join(
+        ' +',
+      );
+    expect(doc).toMatch(new RegExp(`\\n${header('microseg.dev_segmentations.yaml')}\\n`));
+    expect(doc).toMatch(new RegExp(`\\n${header('microseg.dev_proposednetworkpolicies.yaml')}\\n`));
+  });
+});
