@@ -808,6 +808,14 @@ function finish(f: HubbleFields): HubbleResult {
       port = sp;
     }
   }
+  // Protobuf leaves a zero port out, so a flow without one says port 0: no connection is made to it,
+  // and no policy can name it.
+  if (port === 0 && !isIcmp)
+    throw new FlowInputError(
+      'bad-value',
+      `${p}l4.${protocol}.${flipped ? 'source_port' : 'destination_port'}: 0 (or left out) is out of range ` +
+        `1-65535 (the responder's port${flipped ? ': this flow is a reply' : ''})`,
+    );
   // Fixed key order so that JSON output is byte-identical whichever path built the record. The usual
   // record in one literal, so that its properties are kept in the object itself (see newEndpoint).
   let flow: Flow;

@@ -294,6 +294,40 @@ describe('Hubble bad input and edge cases', () => {
     expect(f).toMatchObject({ verdict: 'DROPPED', dropReason: 'POLICY_DENIED', port: 8080, srcPort: 40000 });
   });
 
+  it("a connection whose responder's port is 0 or left out is a bad line, on every path", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [
+        { TCP: { source_port: 40000, flags: { SYN: true } } },
+        "flow.l4.TCP.destination_port: 0 (or left out) is out of range 1-65535 (the responder's port)",
+      ],
+      [
+        { UDP: { source_port: 40000, destination_port: 0 } },
+        "flow.l4.UDP.destination_port: 0 (or left out) is out of range 1-65535 (the responder's port)",
+      ],
+      [
+        { SCTP: { source_port: 40000 } },
+        "flow.l4.SCTP.destination_port: 0 (or left out) is out of range 1-65535 (the responder's port)",
+      ],
+      [
+        { TCP: { destination_port: 40000, flags: { SYN: true, ACK: true } } },
+        "flow.l4.TCP.source_port: 0 (or left out) is out of range 1-65535 (the responder's port: this flow is a reply)",
+      ],
+    ];
+    for (const [l4, message] of cases) {
+      const line = envelope({ ...BASE, l4 });
+      expect(badMessage(line)).toEqual(['bad-value', message]);
+      const bytes = Buffer.from(line + '\n');
+      const wasm: (HubbleResult | undefined)[] = [];
+      scanHubbleBlock(bytes, 0, bytes.length, (x) => wasm.push(x));
+      expect(wasm).toEqual([parseHubbleLineSlow(line)]);
+    }
+    // An initiator's port of 0 is only left out of the flow; ICMP has no ports.
+    expect(flowOf(both(envelope({ ...BASE, l4: { TCP: { destination_port: 8080 } } })))).toMatchObject({
+      port: 8080,
+    });
+    expect(flowOf(both(envelope({ ...BASE, l4: { ICMPv4: { type: 8 } } })))).toMatchObject({ port: 8 });
+  });
+
   it('missing and malformed IPs', () => {
     expect(badMessage(envelope({ ...BASE, IP: { destination: '10.0.0.2' } }))).toEqual([
       'missing-field',
