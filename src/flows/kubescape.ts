@@ -173,7 +173,13 @@ function latestTime(meta: Obj, at: string): number {
   return time;
 }
 
-function convert(obj: unknown, where: string): Flow[] {
+/** A neighbour without ports: counted, as it gives no flow (no rule can name its traffic). */
+interface Converted {
+  flows: Flow[];
+  noPorts: number;
+}
+
+function convert(obj: unknown, where: string): Converted {
   if (!isObj(obj))
     throw new FlowInputError('not-an-object', `${where}: expected an object, got ${describeValue(obj)}`);
   if (obj.kind !== 'NetworkNeighborhood')
@@ -201,6 +207,7 @@ function convert(obj: unknown, where: string): Flow[] {
   const own = selectorOf({ matchLabels: spec.matchLabels }, `${at}: spec`)?.matchLabels;
   if (own && Object.keys(own).length > 0) local.labels = toLabels(own);
   const flows: Flow[] = [];
+  let noPorts = 0;
   for (const group of ['containers', 'initContainers', 'ephemeralContainers'] as const) {
     for (const [ci, c] of list(spec[group], `${at}: spec.${group}`).entries()) {
       const cp = `${at}: spec.${group}[${ci}]`;
@@ -210,7 +217,9 @@ function convert(obj: unknown, where: string): Flow[] {
           const np = `${cp}.${dir}[${ni}]`;
           if (!isObj(n)) throw wrongType(np, 'an object', n);
           const peers = peersOf(n, np, ns);
-          for (const { protocol, port } of portsOf(n, np)) {
+          const ports = portsOf(n, np);
+          if (ports.length === 0) noPorts++;
+          for (const { protocol, port } of ports) {
             for (const peer of peers) {
               flows.push({
                 time,
@@ -229,13 +238,22 @@ function convert(obj: unknown, where: string): Flow[] {
       }
     }
   }
-  return flows;
+  return { flows, noPorts };
 }
 
-/** Converts one NetworkNeighborhood object into flows, or explains why it cannot. */
-export function parseNetworkNeighborhood(obj: unknown, where = 'object'): Flow[] | FlowInputError {
+/**
+ * Converts one NetworkNeighborhood object into flows, or explains why it cannot. `skipped` is told the
+ * number of neighbours without ports (none, or `ports` null or empty) of an object that converts.
+ */
+export function parseNetworkNeighborhood(
+  obj: unknown,
+  where = 'object',
+  skipped?: (reason: 'no-ports', n: number) => void,
+): Flow[] | FlowInputError {
   try {
-    return convert(obj, where);
+    const { flows, noPorts } = convert(obj, where);
+    if (noPorts > 0) skipped?.('no-ports', noPorts);
+    return flows;
   } catch (err) {
     if (err instanceof FlowInputError) return err;
     throw err;

@@ -1043,6 +1043,9 @@ export class FlowReader implements AsyncIterable<Flow> {
       const r = parseNetworkNeighborhood(
         item,
         items.length > 1 || items[0] !== o ? `item ${i + 1}` : 'object',
+        (reason, n) => {
+          for (let k = 0; k < n; k++) this.skip(reason);
+        },
       );
       if (r instanceof FlowInputError) {
         this.badLine(source, no, r);

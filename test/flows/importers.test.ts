@@ -248,6 +248,26 @@ describe('Kubescape NetworkNeighborhood', () => {
     ]);
   });
 
+  it('counts a neighbour without ports as skipped (no-ports): it gives no flow', () => {
+    const o = structuredClone(nn) as { spec: { containers: { egress: { ports?: unknown }[] }[] } };
+    const egress = o.spec.containers[0]!.egress;
+    const before = parseNetworkNeighborhood(nn) as Flow[];
+    const dropped = [egress[0]!, egress[1]!].map((n) => (n.ports as unknown[]).length);
+    egress[0]!.ports = null;
+    egress[1]!.ports = [];
+    const told: [string, number][] = [];
+    const flows = parseNetworkNeighborhood(o, 'object', (reason, n) => told.push([reason, n])) as Flow[];
+    expect(told).toEqual([['no-ports', 2]]);
+    expect(flows).toHaveLength(before.length - dropped[0]! - dropped[1]!);
+    // An object that is bad as a whole counts no skip.
+    egress[2] = 'not a neighbour' as never;
+    const bad: [string, number][] = [];
+    expect(parseNetworkNeighborhood(o, 'object', (reason, n) => bad.push([reason, n]))).toBeInstanceOf(
+      FlowInputError,
+    );
+    expect(bad).toEqual([]);
+  });
+
   it('names the field of an address that is not one: ipAddress or ipAddresses[i]', () => {
     const msg = (n: object) => {
       const o = structuredClone(nn) as { spec: { containers: { egress: object[] }[] } };

@@ -231,6 +231,17 @@ describe('formats', () => {
     ]);
   });
 
+  it('counts a Kubescape neighbour without ports in stats.skipped', async () => {
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as {
+      spec: { containers: { egress: { ports: unknown }[] }[] };
+    };
+    const lost = (nn.spec.containers[0]!.egress[0]!.ports as unknown[]).length;
+    nn.spec.containers[0]!.egress[0]!.ports = null;
+    const r = readFlows(tmp('nn-no-ports.json', JSON.stringify(nn)));
+    expect(await r.toArray()).toHaveLength(13 - lost);
+    expect(r.stats.skipped).toEqual({ 'no-ports': 1 });
+  });
+
   it('--format overrides detection', async () => {
     const r = readFlows(sample('ig-trace-tcp.jsonl'), { format: 'generic' });
     expect(await r.toArray()).toEqual([]);
