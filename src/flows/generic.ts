@@ -210,14 +210,26 @@ function parsePort(v: unknown, path: string, min: number, max: number): number {
   return v;
 }
 
+/** Numbers in [SECONDS_LIKE_FROM, SECONDS_LIKE_TO) are epoch seconds of 2001-09-09 to 5138-11-16. */
+const SECONDS_LIKE_FROM = 1e9;
+const SECONDS_LIKE_TO = 1e11;
+
 /**
  * Milliseconds since the epoch from an RFC 3339 string or an epoch-milliseconds number from 0 to
- * MAX_TIME_MS (what a Date holds).
+ * MAX_TIME_MS (what a Date holds), except those that look like epoch seconds (1e9 to 1e11, which as
+ * milliseconds fall in 1970-1973).
  */
 export function parseFlowTime(v: unknown, path: string): number {
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 0) fail(`${path}: ${v} is not a non-negative epoch milliseconds value`);
     if (v > MAX_TIME_MS) fail(`${path}: ${v} is out of range 0-${MAX_TIME_MS} epoch milliseconds`);
+    // Epoch seconds of this century read as milliseconds would date the flow in 1970-1973, when no
+    // pod of the snapshot held its addresses; refused with the likely cause instead.
+    if (v >= SECONDS_LIKE_FROM && v < SECONDS_LIKE_TO)
+      fail(
+        `${path}: ${v} looks like epoch seconds (${new Date(v * 1000).toISOString()}); a number is read as ` +
+          `epoch milliseconds (${new Date(v).toISOString()}): give it multiplied by 1000, or as RFC 3339`,
+      );
     return Math.floor(v);
   }
   if (typeof v === 'string') {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlowInputError } from '../../src/flows/errors.ts';
 import { parseGenericFlow, parseGenericLine } from '../../src/flows/generic.ts';
+import type { Flow } from '../../src/flows/types.ts';
 
 function err(obj: unknown): [string, string] {
   const r = parseGenericFlow(obj);
@@ -73,6 +74,18 @@ describe('generic flow schema', () => {
       'bad-value',
       'time: 100000000000000000000 is out of range 0-8640000000000000 epoch milliseconds',
     ]);
+    // Epoch seconds (this century's) given where milliseconds are read: refused with the likely cause.
+    expect(err({ ...ok, time: 1772448000 })).toEqual([
+      'bad-value',
+      'time: 1772448000 looks like epoch seconds (2026-03-02T10:40:00.000Z); a number is read as epoch milliseconds (1970-01-21T12:20:48.000Z): give it multiplied by 1000, or as RFC 3339',
+    ]);
+    expect(err({ ...ok, time: 99_999_999_999.5 })?.[0]).toBe('bad-value');
+    // Just outside that range, numbers are milliseconds as documented.
+    expect((parseGenericFlow({ ...ok, time: 999_999_999 }) as Flow).time).toBe(999_999_999);
+    expect((parseGenericFlow({ ...ok, time: 1e11 }) as Flow).time).toBe(1e11);
+    expect((parseGenericFlow({ ...ok, time: 1772448000000 }) as Flow).time).toBe(
+      Date.parse('2026-03-02T10:40:00Z'),
+    );
     expect(err({ ...ok, src: undefined })).toEqual(['missing-field', 'src is missing']);
     expect(err({ ...ok, src: 'nopod' })).toEqual([
       'bad-value',
