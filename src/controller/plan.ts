@@ -13,6 +13,7 @@ import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts'
 import type { ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
 import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
 import type { Proposal } from '../policy/types.ts';
+import { hasExclusion, withExclusion } from '../isolate/plan.ts';
 
 export type Action<T extends KObject> =
   | {
@@ -249,10 +250,11 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
   const actions: Action<T>[] = [];
   const byKey = new Map(observed.map((o) => [objKey(o), o]));
   const wanted = new Set<string>();
-  for (const d of [...desired].sort((a, b) => cmp(objKey(a), objKey(b)))) {
-    const k = objKey(d);
+  for (const proposed of [...desired].sort((a, b) => cmp(objKey(a), objKey(b)))) {
+    const k = objKey(proposed);
     wanted.add(k);
     const o = byKey.get(k);
+    const d = keepQuarantineExclusion(proposed, o);
     if (!o) {
       actions.push({ kind: 'apply', object: d, why: 'create' });
     } else if (!isOwnedBy(o, segmentation)) {
@@ -281,6 +283,23 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
       });
   }
   return actions;
+}
+
+/**
+ * `desired` with the quarantine exclusion of an Isolation kept: when the live object's podSelector
+ * carries `microseg.dev/quarantine DoesNotExist` (an Isolation added it so that the policy stops
+ * selecting the pods it quarantines), the exclusion is part of what is desired. It is neither drift
+ * (taking it out would let this policy admit traffic to the quarantined pods again) nor lost when a real
+ * drift or a new proposal is applied. The Isolation takes it out on release.
+ */
+export function keepQuarantineExclusion<T extends KObject & { spec?: NetworkPolicySpec }>(
+  desired: T,
+  observed: T | undefined,
+): T {
+  const have = observed?.spec?.podSelector;
+  const want = desired.spec?.podSelector ?? {};
+  if (!desired.spec || !have || !hasExclusion(have) || hasExclusion(want)) return desired;
+  return { ...desired, spec: { ...desired.spec, podSelector: withExclusion(want) } };
 }
 
 /** Hash of a proposal's policies (names and canonical specs), for ProposalStable. */

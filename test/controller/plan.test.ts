@@ -227,3 +227,36 @@ describe('proposalHash', () => {
     expect(proposalHash(a)).toMatch(/^[0-9a-f]{16}$/);
   });
 });
+
+describe('planObjects: the quarantine exclusion an Isolation added', () => {
+  const exclusion = { key: 'microseg.dev/quarantine', operator: 'DoesNotExist' as const };
+  const excluded = (s: NetworkPolicySpec): NetworkPolicySpec => ({
+    ...s,
+    podSelector: { ...s.podSelector, matchExpressions: [exclusion] },
+  });
+
+  it('is not drift: the policy keeps not selecting the quarantined pods', () => {
+    const desired = enforcedPolicy(seg, np('db', spec(5432)));
+    const live = { ...desired, spec: excluded(desired.spec) };
+    expect(planObjects('shop', [desired], [live])).toEqual([]);
+  });
+
+  it('is kept when a real drift is repaired', () => {
+    const desired = enforcedPolicy(seg, np('db', spec(5432)));
+    const live = { ...desired, spec: { ...excluded(desired.spec), ingress: [{}] } };
+    const [a] = planObjects('shop', [desired], [live]);
+    expect(a).toMatchObject({ kind: 'apply', why: 'drift' });
+    expect(a!.kind === 'apply' && a!.object.spec.podSelector).toEqual({
+      matchLabels: { app: 'db' },
+      matchExpressions: [exclusion],
+    });
+    expect(a!.kind === 'apply' && a!.object.spec.ingress).toEqual(desired.spec.ingress);
+  });
+
+  it('is not added where the live policy does not carry it', () => {
+    const desired = enforcedPolicy(seg, np('db', spec(5432)));
+    const live = { ...desired, spec: { ...desired.spec, ingress: [{}] } };
+    const [a] = planObjects('shop', [desired], [live]);
+    expect(a!.kind === 'apply' && a!.object).toBe(desired);
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * An Isolation beside a Segmentation in Enforce mode in the same namespace (one controller runs both):
+ * the Isolation's quarantine exclusion on the Segmentation's policies is not drift to the Segmentation,
+ * so it stays in place while the pod is isolated (an allow policy that selected the quarantined pod again
+ * would re-admit traffic to it), and the release restores the policies as they were.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { NetworkPolicy } from '../../src/model/k8s.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import {
+  applyYaml,
+  cond,
+  createAppPods,
+  events,
+  flow,
+  install,
+  listJson,
+  mergePatch,
+  SA,
+  startLeader,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
+import { KubeClient } from '../../src/controller/kube.ts';
+import { kubeFromControllerClient } from '../../src/isolate/kube.ts';
+import { wireIsolation } from '../../src/isolate/wire.ts';
+
+const cluster = sharedCluster();
+const ns = uniqueName('iso-seg');
+const team = uniqueName('team');
+const segName = uniqueName('seg');
+let ctrl: RunningController;
+
+const npPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
+const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
+const isoPath = `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/cut-cart`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const exclusion = { key: 'microseg.dev/quarantine', operator: 'DoesNotExist' };
+
+const segPolicies = async () =>
+  (await listJson<NetworkPolicy>(cluster, npPath))
+    .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === segName)
+    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+const selectors = async () =>
+  Object.fromEntries((await segPolicies()).map((p) => [p.metadata.name, p.spec.podSelector]));
+
+beforeAll(async () => {
+  await install(cluster);
+  const admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { team });
+  await createAppPods(admin, ns, [
+    ['frontend', '10.79.0.1'],
+    ['cart', '10.79.0.2'],
+    ['db', '10.79.0.3'],
+  ]);
+  const kc = await cluster.kubeConfig({ serviceAccount: SA });
+  const isolation = wireIsolation({
+    kc,
+    kube: kubeFromControllerClient(new KubeClient(kc)),
+    log: () => undefined,
+  });
+  ctrl = await startLeader(cluster, {
+    identity: uniqueName('iso-seg'),
+    asAdmin: true,
+    leaseName: `lease-${ns}`,
+    segmentationSelector: `microseg.dev/test=${segName}`,
+    leaderTasks: [isolation.leaderTask],
+  });
+  await applyYaml(cluster, {
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
+    spec: {
+      namespaceSelector: { matchLabels: { team } },
+      mode: 'Learn',
+      learning: { stableAfter: '0s' },
+      audit: { window: '3s', samples: 5 },
+    },
+  });
+  await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
+  expect(
+    (
+      await ctrl.push([
+        flow(`${ns}/frontend`, `${ns}/cart`, 8080, { count: 5 }),
+        flow(`${ns}/cart`, `${ns}/db`, 5432, { count: 3 }),
+      ])
+    ).status,
+  ).toBe(202);
+  await waitSeg(cluster, segName, 'proposal', (s) => s.status?.edges === 2 && s.status.policies === 4);
+  await mergePatch(cluster, segPath, { spec: { mode: 'Audit' } });
+  await waitSeg(
+    cluster,
+    segName,
+    'AuditClean',
+    (s) => {
+      void ctrl.push([flow(`${ns}/frontend`, `${ns}/cart`, 8080)]);
+      return cond(s, 'AuditClean')?.status === 'True';
+    },
+    30_000,
+  );
+  await mergePatch(cluster, segPath, { spec: { mode: 'Enforce' } });
+  await waitSeg(cluster, segName, 'Enforcing', (s) => s.status?.phase === 'Enforcing');
+}, 150_000);
+
+afterAll(async () => {
+  await ctrl?.stop();
+});
+
+describe('an Isolation beside an enforcing Segmentation', () => {
+  it('keeps the Segmentation policies off the quarantined pod until the release, which restores them', async () => {
+    const before = await segPolicies();
+    expect(before.map((p) => p.metadata.name)).toEqual([
+      'microseg-cart',
+      'microseg-db',
+      'microseg-default-deny',
+      'microseg-frontend',
+    ]);
+    await applyYaml(cluster, {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'cut-cart', namespace: ns },
+      spec: { target: { pods: ['cart'] }, reason: 'shell in container' },
+    });
+    await eventually('Isolated', async () => {
+      const r = await cluster.request('GET', isoPath);
+      return (r.json as Isolation).status?.phase === 'Isolated';
+    });
+    // Several Segmentation resyncs (300 ms each) later, every policy still leaves the pod alone.
+    await sleep(2000);
+    expect(await selectors()).toEqual({
+      'microseg-cart': { matchLabels: { app: 'cart' }, matchExpressions: [exclusion] },
+      'microseg-db': { matchLabels: { app: 'db' }, matchExpressions: [exclusion] },
+      'microseg-default-deny': { matchExpressions: [exclusion] },
+      'microseg-frontend': { matchLabels: { app: 'frontend' }, matchExpressions: [exclusion] },
+    });
+    const drift = (await events(cluster, segName)).filter((e) => e.reason.startsWith('PolicyDrift'));
+    expect(drift).toEqual([]);
+
+    expect((await cluster.request('DELETE', isoPath)).status).toBe(200);
+    await eventually('released', async () => (await cluster.request('GET', isoPath)).status === 404);
+    await sleep(1500);
+    const after = await segPolicies();
+    expect(after.map((p) => [p.metadata.name, p.spec, p.metadata.annotations])).toEqual(
+      before.map((p) => [p.metadata.name, p.spec, p.metadata.annotations]),
+    );
+    expect((await events(cluster, segName)).filter((e) => e.reason.startsWith('PolicyDrift'))).toEqual([]);
+  }, 60_000);
+});
