@@ -6,6 +6,7 @@
  */
 import type { DNSPort } from '../identity/index.ts';
 import { CLUSTER_DNS_SERVICE } from '../identity/index.ts';
+import { canonicalSpec } from '../controller/plan.ts';
 import type { Namespace, NetworkPolicy, OtherObject, Pod, Service } from '../model/k8s.ts';
 import type {
   IsolationPhase,
@@ -1115,7 +1116,16 @@ export class IsolationReconciler {
         `${desired.kind} ${desired.metadata.name} exists and is not owned by this Isolation`,
       );
     const want = (desired as { spec?: unknown }).spec;
-    if (contains(existing.spec, want) && contains(existing.metadata.labels, desired.metadata.labels)) return;
+    // A NetworkPolicy is compared whole (in the canonical form that ignores what the apiserver omits or
+    // defaults): anything added by hand, such as a selector term that stops selecting the pods or an
+    // allow rule, undoes the deny. The admin-tier CRDs have server defaults of their own, so their specs
+    // are compared on the fields microseg sets.
+    const same =
+      desired.kind === 'NetworkPolicy'
+        ? canonicalSpec(existing.spec as NetworkPolicy['spec']) ===
+          canonicalSpec(want as NetworkPolicy['spec'])
+        : contains(existing.spec, want);
+    if (same && contains(existing.metadata.labels, desired.metadata.labels)) return;
     await this.kube.request({
       method: 'PUT',
       path,

@@ -328,6 +328,32 @@ describe('kubectl apply of an Isolation (NetworkPolicy mechanism)', () => {
     expect(ok([ns, 'db-1'], [ns, 'web-3'], 8080)).toBe(true);
   });
 
+  it('a hand edit of the quarantine policy is taken back within a resync, a narrowed selector too', async () => {
+    const path = paths.networkPolicy(ns, 'microseg-quarantine-proof');
+    const original = await kube.request<NetworkPolicy>({ method: 'GET', path });
+    // A selector that no longer selects the pod takes the deny off it, as would an added allow-all rule.
+    await kube.request({
+      method: 'PATCH',
+      path,
+      contentType: MERGE_PATCH,
+      body: {
+        spec: {
+          podSelector: {
+            matchLabels: { [QUARANTINE_LABEL]: 'proof' },
+            matchExpressions: [{ key: 'never', operator: 'Exists' }],
+          },
+        },
+      },
+    });
+    await eventually('the quarantine policy restored', async () => {
+      const now = await kube.request<NetworkPolicy>({ method: 'GET', path });
+      return now.metadata.resourceVersion !== original.metadata.resourceVersion &&
+        JSON.stringify(now.spec) === JSON.stringify(original.spec)
+        ? now
+        : undefined;
+    });
+  });
+
   it('deleting the Isolation restores labels, annotations and policies exactly', async () => {
     const before = await getPod('web-3');
     await kubectl(
