@@ -105,6 +105,12 @@ export interface TargetContext {
   workload?: { spec?: { selector?: LabelSelector } };
   /** Pods isolated by earlier reconciles (status.isolatedPods). */
   previously: readonly string[];
+  /**
+   * When the Isolation first took effect (status.isolatedAt). A workload target without includeFuture
+   * is resolved only until then: pods the workload creates later (a replacement of an isolated pod that
+   * was deleted) are not isolated.
+   */
+  isolatedAt?: string;
 }
 
 export interface TargetResolution {
@@ -141,11 +147,14 @@ export function resolveTarget(spec: IsolationSpec, ctx: TargetContext): TargetRe
     const sel = ctx.workload?.spec?.selector;
     if (!ctx.workload) notes.push(`${t.workloadKind} ${t.name} not found`);
     else if (!sel || isEmptySelector(sel)) notes.push(`${t.workloadKind} ${t.name} has no pod selector`);
-    else if (t.includeFuture || ctx.previously.length === 0) {
+    else if (t.includeFuture || (ctx.previously.length === 0 && !ctx.isolatedAt)) {
       found = ctx.pods
         .filter((p) => alive(p) && matchesSelector(sel, p.metadata.labels))
         .map((p) => p.metadata.name);
-    }
+    } else if (still.length === 0)
+      notes.push(
+        `the pods ${t.workloadKind} ${t.name} had at isolation time are gone; pods it created later are not isolated (includeFuture is false)`,
+      );
     live = t.includeFuture;
   }
   return { pods: [...new Set([...still, ...found])].sort(), notes, live };

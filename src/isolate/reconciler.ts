@@ -731,7 +731,12 @@ export class IsolationReconciler {
           )
         : Promise.resolve(undefined),
     ]);
-    const target = resolveTarget(spec, { pods, workload, previously: status.isolatedPods ?? [] });
+    const target = resolveTarget(spec, {
+      pods,
+      workload,
+      previously: status.isolatedPods ?? [],
+      ...(status.isolatedAt ? { isolatedAt: status.isolatedAt } : {}),
+    });
 
     if (spec.dryRun) {
       const objs = await objsP;

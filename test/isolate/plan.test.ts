@@ -163,6 +163,22 @@ describe('targets', () => {
     });
     expect(resolveTarget(frozen, { pods, previously: [] }).notes).toEqual(['Deployment web not found']);
   });
+  it('a workload without includeFuture does not take the replacement of its isolated pods', () => {
+    const workload = { spec: { selector: { matchLabels: { app: 'web' } } } };
+    const frozen = spec({ target: { workload: { kind: 'Deployment', name: 'web' } } });
+    // web-1 and web-2 were isolated, then deleted; web-3 is the Deployment's replacement.
+    const replaced = [pod('web-3', { app: 'web' })];
+    const isolatedAt = '2026-11-30T07:00:00.000Z';
+    expect(resolveTarget(frozen, { pods: replaced, workload, previously: [], isolatedAt })).toEqual({
+      pods: [],
+      notes: [
+        'the pods Deployment web had at isolation time are gone; pods it created later are not isolated (includeFuture is false)',
+      ],
+      live: false,
+    });
+    // Before it took effect (a workload with no pod yet), the pods are still looked for.
+    expect(resolveTarget(frozen, { pods: replaced, workload, previously: [] }).pods).toEqual(['web-3']);
+  });
   it('keeps previously isolated pods even when their labels no longer match (detached)', () => {
     const detached = [pod('web-1', { [QUARANTINE_LABEL]: 'iso' }), pod('web-2', { app: 'web' })];
     expect(
