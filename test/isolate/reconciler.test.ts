@@ -105,6 +105,25 @@ describe('IsolationReconciler: the deny comes first', () => {
     ).toEqual(['Pod/Isolated', 'Isolation/Isolated']);
   });
 
+  it('a target that names no pod is a Warning Event naming it, once, and nothing is labelled', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube, { target: { pods: ['web-9'] } }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    await new Promise((r) => setTimeout(r, 20));
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Pending');
+    expect(st.message).toBe('no pod to isolate: pod web-9 not found');
+    expect(kube.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Warning', 'NoPodToIsolate', 'no pod to isolate: pod web-9 not found'],
+    ]);
+    for (const p of ['web-1', 'db-1'])
+      expect(serverPod(kube, p).metadata.labels[QUARANTINE_LABEL]).toBe(undefined);
+  });
+
   it('leak checks wait while another reconcile is in flight, so the apiserver serves its deny first', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
