@@ -232,6 +232,69 @@ export interface PlanInput {
   dnsPorts?: readonly DNSPort[];
   /** Admin-tier priority of the deny (0 = evaluated first). */
   priority?: number;
+  /** The rules of the direction a single-direction Isolation leaves open (see keptRules). */
+  kept?: KeptRules;
+}
+
+/**
+ * Rules of the direction an Ingress-only or Egress-only Isolation leaves open, kept from microseg's own
+ * allow policies: the exclusion takes the quarantined pods out of those policies for both directions, so
+ * the quarantine policy holds their rules for the open direction, and that direction stays as limited as
+ * it was.
+ */
+export interface KeptRules {
+  direction: 'Ingress' | 'Egress';
+  ingress?: NetworkPolicyIngressRule[];
+  egress?: NetworkPolicyEgressRule[];
+}
+
+/** A pod's labels as they were before it was quarantined (the quarantine label out, detached labels back). */
+export function labelsBefore(pod: Pod): Record<string, string> {
+  const labels: Record<string, string> = { ...(pod.metadata.labels ?? {}) };
+  delete labels[QUARANTINE_LABEL];
+  for (const [k, v] of Object.entries(readPrior(pod)?.labels ?? {})) {
+    if (v === null) delete labels[k];
+    else labels[k] = v;
+  }
+  return labels;
+}
+
+/**
+ * The kept rules of a single-direction Isolation of `pods` (see KeptRules): for the direction it leaves
+ * open, the rules of every microseg allow policy among `nps` that selected one of the pods before the
+ * exclusion and lists that direction in its policyTypes, in policy-name order, each rule once. Undefined
+ * for `Both`, or when no such policy selected the pods (the direction was not limited by microseg).
+ */
+export function keptRules(
+  spec: IsolationSpec,
+  pods: readonly Pod[],
+  nps: readonly NetworkPolicy[],
+): KeptRules | undefined {
+  if (spec.direction === 'Both') return undefined;
+  const direction = spec.direction === 'Ingress' ? 'Egress' : 'Ingress';
+  const labels = pods.map(labelsBefore);
+  const rules: (NetworkPolicyIngressRule | NetworkPolicyEgressRule)[] = [];
+  const seen = new Set<string>();
+  let selected = false;
+  const sorted = [...nps].sort((a, b) =>
+    a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0,
+  );
+  for (const np of sorted) {
+    if (!isManagedAllowPolicy(np)) continue;
+    const types = np.spec.policyTypes ?? (np.spec.egress ? ['Ingress', 'Egress'] : ['Ingress']);
+    if (!types.includes(direction)) continue;
+    const sel = withoutExclusion(np.spec.podSelector);
+    if (!labels.some((l) => matchesSelector(sel, l))) continue;
+    selected = true;
+    for (const r of (direction === 'Egress' ? np.spec.egress : np.spec.ingress) ?? []) {
+      const key = JSON.stringify(r);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      rules.push(r);
+    }
+  }
+  if (!selected) return undefined;
+  return direction === 'Egress' ? { direction, egress: rules } : { direction, ingress: rules };
 }
 
 function ownedMeta(p: PlanInput): {
@@ -290,9 +353,15 @@ export function quarantineNetworkPolicy(p: PlanInput): NetworkPolicy {
       ],
       ports: (p.dnsPorts ?? DEFAULT_DNS_PORTS).map((d) => ({ protocol: d.protocol, port: d.port })),
     });
+  // The direction a single-direction Isolation leaves open, as limited as microseg's policies had it.
+  const kept = p.kept && s.direction !== 'Both' ? p.kept : undefined;
+  if (kept?.direction === 'Ingress') ingress.push(...(kept.ingress ?? []));
+  if (kept?.direction === 'Egress') egress.push(...(kept.egress ?? []));
+  const hasIngress = wantIngress(s) || kept?.direction === 'Ingress';
+  const hasEgress = wantEgress(s) || kept?.direction === 'Egress';
   const policyTypes: ('Ingress' | 'Egress')[] = [];
-  if (wantIngress(s)) policyTypes.push('Ingress');
-  if (wantEgress(s)) policyTypes.push('Egress');
+  if (hasIngress) policyTypes.push('Ingress');
+  if (hasEgress) policyTypes.push('Egress');
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -300,8 +369,8 @@ export function quarantineNetworkPolicy(p: PlanInput): NetworkPolicy {
     spec: {
       podSelector: quarantineSelector(p.name),
       policyTypes,
-      ...(wantIngress(s) ? { ingress } : {}),
-      ...(wantEgress(s) ? { egress } : {}),
+      ...(hasIngress ? { ingress } : {}),
+      ...(hasEgress ? { egress } : {}),
     },
   };
 }

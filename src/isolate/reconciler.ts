@@ -36,7 +36,7 @@ import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts
 import { checkIsolation } from './leaks.ts';
 import type { IsolationMetrics } from './metrics.ts';
 import { KeyQueue, PriorityGate } from './queue.ts';
-import type { ApiGroup, DnsTarget, ObjectNames } from './plan.ts';
+import type { ApiGroup, DnsTarget, KeptRules, ObjectNames } from './plan.ts';
 import {
   DEFAULT_DNS,
   ISOLATION_NAMESPACE_LABEL,
@@ -44,6 +44,7 @@ import {
   desiredObjects,
   dnsExceptionPorts,
   exclusionPatches,
+  keptRules,
   exclusionRemovalPatch,
   objectNames,
   ownedBy,
@@ -702,13 +703,28 @@ export class IsolationReconciler {
     const timeline: TimelineEntry[] = [];
     const note = (action: string, message: string) =>
       timeline.push({ time: this.now().toISOString(), action, message: message.slice(0, 512) });
-    // The deny objects select nothing until a pod is labelled, so they are written alongside the reads.
-    const objsP: Promise<{ networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject }> = spec.dryRun
-      ? dnsPortsP.then((dnsPorts) =>
-          desiredObjects({ namespace: ns, name, spec, method, names, ...this.planExtras(dnsPorts) }),
-        )
-      : dnsPortsP.then((dnsPorts) => this.ensureAll(iso, spec, method, names, status, note, dnsPorts));
-    objsP.catch(() => undefined);
+    // The deny objects select nothing until a pod is labelled, so they are written alongside the reads;
+    // those of a single-direction Isolation once the reads are in, as they keep the rules of microseg's
+    // policies for the direction left open (see keptRules).
+    const startObjs = (kept?: KeptRules) =>
+      spec.dryRun
+        ? dnsPortsP.then((dnsPorts) =>
+            desiredObjects({
+              namespace: ns,
+              name,
+              spec,
+              method,
+              names,
+              ...this.planExtras(dnsPorts),
+              ...(kept ? { kept } : {}),
+            }),
+          )
+        : dnsPortsP.then((dnsPorts) =>
+            this.ensureAll(iso, spec, method, names, status, note, dnsPorts, kept),
+          );
+    let objsP: Promise<{ networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject }> | undefined =
+      spec.direction === 'Both' ? startObjs() : undefined;
+    objsP?.catch(() => undefined);
     const finalizerP = spec.dryRun ? Promise.resolve() : this.ensureFinalizer(iso);
     finalizerP.catch(() => undefined);
     const [pods, services, nps, workload] = await Promise.all([
@@ -737,6 +753,11 @@ export class IsolationReconciler {
       previously: status.isolatedPods ?? [],
       ...(status.isolatedAt ? { isolatedAt: status.isolatedAt } : {}),
     });
+    if (!objsP) {
+      const targetPods = pods.filter((p) => target.pods.includes(p.metadata.name));
+      objsP = startObjs(keptRules(spec, targetPods, nps));
+      objsP.catch(() => undefined);
+    }
 
     if (spec.dryRun) {
       const objs = await objsP;
@@ -1017,6 +1038,7 @@ export class IsolationReconciler {
     status: IsolationStatus,
     note: (action: string, message: string) => void,
     dnsPorts: readonly DNSPort[] | undefined,
+    kept?: KeptRules,
   ): Promise<{ networkPolicy: NetworkPolicy; clusterPolicy?: OtherObject }> {
     const ns = iso.metadata.namespace ?? '';
     const name = iso.metadata.name;
@@ -1030,6 +1052,7 @@ export class IsolationReconciler {
         names: n,
         uid: iso.metadata.uid,
         ...this.planExtras(dnsPorts),
+        ...(kept ? { kept } : {}),
       });
     let objs = build(names);
     try {

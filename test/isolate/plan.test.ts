@@ -8,6 +8,7 @@ import {
   dnsExceptionPorts,
   exclusionPatches,
   exclusionRemovalPatch,
+  keptRules,
   objectNames,
   podAfter,
   podLabelPlan,
@@ -245,6 +246,97 @@ describe('objects', () => {
       podSelector: { matchLabels: { [QUARANTINE_LABEL]: 'iso' } },
       policyTypes: ['Egress'],
       egress: [],
+    });
+  });
+
+  describe('a single-direction Isolation keeps the open direction as limited as microseg had it', () => {
+    const managed = (name: string, podSelector: NetworkPolicy['spec']['podSelector'], extra: object) =>
+      ({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name, namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'microseg' } },
+        spec: { podSelector, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [], ...extra },
+      }) as NetworkPolicy;
+    const fromFrontend = {
+      from: [{ podSelector: { matchLabels: { app: 'frontend' } } }],
+      ports: [{ protocol: 'TCP' as const, port: 8080 }],
+    };
+    const toDb = {
+      to: [{ podSelector: { matchLabels: { app: 'db' } } }],
+      ports: [{ protocol: 'TCP' as const, port: 5432 }],
+    };
+    const nps = [
+      managed('microseg-default-deny', {}, {}),
+      // As it is once an Isolation added its exclusion: still the cart's policy.
+      managed(
+        'microseg-cart',
+        {
+          matchLabels: { app: 'cart' },
+          matchExpressions: [{ key: QUARANTINE_LABEL, operator: 'DoesNotExist' }],
+        },
+        { ingress: [fromFrontend], egress: [toDb] },
+      ),
+      managed(
+        'microseg-db',
+        { matchLabels: { app: 'db' } },
+        { ingress: [{ from: [{ podSelector: { matchLabels: { app: 'cart' } } }] }] },
+      ),
+      {
+        ...managed('other-team', { matchLabels: { app: 'cart' } }, { egress: [{}] }),
+        metadata: { name: 'other-team', namespace: 'shop' },
+      },
+    ];
+    const cart = pod('cart-1', { app: 'cart', [QUARANTINE_LABEL]: 'iso' });
+
+    it('Egress-only: the ingress of microseg policies that selected the pods is kept, and nothing else', () => {
+      const kept = keptRules(spec({ target: { pods: ['cart-1'] }, direction: 'Egress' }), [cart], nps);
+      expect(kept).toEqual({ direction: 'Ingress', ingress: [fromFrontend] });
+      const np = quarantineNetworkPolicy({
+        namespace: 'shop',
+        name: 'iso',
+        spec: spec({ target: { pods: ['cart-1'] }, direction: 'Egress', exceptions: { dns: false } }),
+        method: 'NetworkPolicy',
+        names,
+        kept: kept!,
+      });
+      expect(np.spec).toEqual({
+        podSelector: { matchLabels: { [QUARANTINE_LABEL]: 'iso' } },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [fromFrontend],
+        egress: [],
+      });
+      expect(() => compileNetworkPolicy(np)).not.toThrow();
+    });
+
+    it('Ingress-only: the egress is kept; a pod detached from its Services is matched by its labels before', () => {
+      const detached = pod(
+        'cart-1',
+        { [QUARANTINE_LABEL]: 'iso' },
+        {
+          annotations: { [PRIOR_ANNOTATION]: JSON.stringify({ isolation: 'iso', labels: { app: 'cart' } }) },
+        },
+      );
+      for (const p of [cart, detached])
+        expect(keptRules(spec({ target: { pods: ['cart-1'] }, direction: 'Ingress' }), [p], nps)).toEqual({
+          direction: 'Egress',
+          egress: [toDb],
+        });
+    });
+
+    it('none for Both, or when no microseg policy limited that direction of the pods', () => {
+      expect(keptRules(spec({ target: { pods: ['cart-1'] } }), [cart], nps)).toBeUndefined();
+      const mine = nps.filter((n) => n.metadata.name === 'microseg-db');
+      expect(
+        keptRules(spec({ target: { pods: ['cart-1'] }, direction: 'Egress' }), [cart], mine),
+      ).toBeUndefined();
+      // The namespace's default deny alone keeps the direction closed: no rule is kept, the direction is.
+      const denyOnly = nps.filter((n) => n.metadata.name === 'microseg-default-deny');
+      expect(
+        keptRules(spec({ target: { pods: ['cart-1'] }, direction: 'Egress' }), [cart], denyOnly),
+      ).toEqual({
+        direction: 'Ingress',
+        ingress: [],
+      });
     });
   });
 

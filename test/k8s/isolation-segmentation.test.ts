@@ -146,4 +146,35 @@ describe('an Isolation beside an enforcing Segmentation', () => {
     );
     expect((await events(cluster, segName)).filter((e) => e.reason.startsWith('PolicyDrift'))).toEqual([]);
   }, 60_000);
+
+  it('an Egress-only Isolation leaves the ingress as limited as the Segmentation had it', async () => {
+    const cartPolicy = (await segPolicies()).find((p) => p.metadata.name === 'microseg-cart')!;
+    const egressOnly = `${isoPath}-out`;
+    await applyYaml(cluster, {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'cut-cart-out', namespace: ns },
+      spec: {
+        target: { pods: ['cart'] },
+        direction: 'Egress',
+        reason: 'exfiltration',
+        exceptions: { dns: false },
+      },
+    });
+    await eventually('Isolated', async () => {
+      const r = await cluster.request('GET', egressOnly);
+      return (r.json as Isolation).status?.phase === 'Isolated';
+    });
+    // The Segmentation's policies no longer select the pod (the exclusion), so the quarantine policy
+    // holds their ingress rules for it: frontend on 8080, and nothing else is let in.
+    const quarantine = (await listJson<NetworkPolicy>(cluster, npPath)).find(
+      (p) => p.metadata.labels?.['microseg.dev/isolation'] === 'cut-cart-out',
+    )!;
+    expect(quarantine.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(quarantine.spec.ingress).toEqual(cartPolicy.spec.ingress);
+    expect(quarantine.spec.egress ?? []).toEqual([]);
+    expect(cartPolicy.spec.ingress?.length).toBeGreaterThan(0);
+    expect((await cluster.request('DELETE', egressOnly)).status).toBe(200);
+    await eventually('released', async () => (await cluster.request('GET', egressOnly)).status === 404);
+  }, 60_000);
 });
