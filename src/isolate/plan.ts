@@ -260,10 +260,14 @@ export function labelsBefore(pod: Pod): Record<string, string> {
 }
 
 /**
- * The kept rules of a single-direction Isolation of `pods` (see KeptRules): for the direction it leaves
- * open, the rules of every microseg allow policy among `nps` that selected one of the pods before the
- * exclusion and lists that direction in its policyTypes, in policy-name order, each rule once. Undefined
- * for `Both`, or when no such policy selected the pods (the direction was not limited by microseg).
+ * The kept rules of a single-direction Isolation of `pods` (see KeptRules). The quarantine policy selects
+ * every pod of the Isolation alike, so it can keep only what held for each of them: when every pod was
+ * selected, for the direction the Isolation leaves open, by the same microseg allow policies (those that
+ * list the direction in their policyTypes, matched by the pod's labels before the quarantine), their
+ * rules for it, in policy-name order, each rule once. Undefined for `Both`, or when no such policy
+ * selected any of the pods (microseg did not limit that direction). When the pods were selected by
+ * different policies, no rule is kept and the direction is closed: one pod's rules must not open
+ * another.
  */
 export function keptRules(
   spec: IsolationSpec,
@@ -271,30 +275,35 @@ export function keptRules(
   nps: readonly NetworkPolicy[],
 ): KeptRules | undefined {
   if (spec.direction === 'Both') return undefined;
-  const direction = spec.direction === 'Ingress' ? 'Egress' : 'Ingress';
-  const labels = pods.map(labelsBefore);
+  const direction: KeptRules['direction'] = spec.direction === 'Ingress' ? 'Egress' : 'Ingress';
+  const limiting = [...nps]
+    .filter((np) => isManagedAllowPolicy(np) && policyTypesOf(np).includes(direction))
+    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+  // Per pod, the policies that selected it.
+  const selecting = pods.map((pod) => {
+    const labels = labelsBefore(pod);
+    return limiting.filter((np) => matchesSelector(withoutExclusion(np.spec.podSelector), labels));
+  });
+  if (selecting.every((s) => s.length === 0)) return undefined;
+  const names = (s: readonly NetworkPolicy[]) => s.map((np) => np.metadata.name).join('\n');
+  const closed: KeptRules = direction === 'Egress' ? { direction, egress: [] } : { direction, ingress: [] };
+  if (selecting.some((s) => names(s) !== names(selecting[0]!))) return closed;
   const rules: (NetworkPolicyIngressRule | NetworkPolicyEgressRule)[] = [];
   const seen = new Set<string>();
-  let selected = false;
-  const sorted = [...nps].sort((a, b) =>
-    a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0,
-  );
-  for (const np of sorted) {
-    if (!isManagedAllowPolicy(np)) continue;
-    const types = np.spec.policyTypes ?? (np.spec.egress ? ['Ingress', 'Egress'] : ['Ingress']);
-    if (!types.includes(direction)) continue;
-    const sel = withoutExclusion(np.spec.podSelector);
-    if (!labels.some((l) => matchesSelector(sel, l))) continue;
-    selected = true;
+  for (const np of selecting[0]!)
     for (const r of (direction === 'Egress' ? np.spec.egress : np.spec.ingress) ?? []) {
       const key = JSON.stringify(r);
       if (seen.has(key)) continue;
       seen.add(key);
       rules.push(r);
     }
-  }
-  if (!selected) return undefined;
   return direction === 'Egress' ? { direction, egress: rules } : { direction, ingress: rules };
+}
+
+/** A NetworkPolicy's policyTypes, defaulted as the API server does (Egress only with egress rules). */
+function policyTypesOf(np: NetworkPolicy): readonly string[] {
+  if (np.spec.policyTypes && np.spec.policyTypes.length > 0) return np.spec.policyTypes;
+  return np.spec.egress && np.spec.egress.length > 0 ? ['Ingress', 'Egress'] : ['Ingress'];
 }
 
 function ownedMeta(p: PlanInput): {
@@ -336,14 +345,15 @@ export function quarantineNetworkPolicy(p: PlanInput): NetworkPolicy {
   const dns = p.dns ?? DEFAULT_DNS;
   const ingress: NetworkPolicyIngressRule[] = [];
   const egress: NetworkPolicyEgressRule[] = [];
-  if (withExceptions && s.forensics.length > 0)
+  // The exceptions open only the directions the Isolation closes.
+  if (withExceptions && wantIngress(s) && s.forensics.length > 0)
     ingress.push({
       from: s.forensics.map((f) => ({
         ...(f.namespaceSelector ? { namespaceSelector: f.namespaceSelector } : {}),
         ...(f.podSelector ? { podSelector: f.podSelector } : {}),
       })),
     });
-  if (withExceptions && s.dns)
+  if (withExceptions && wantEgress(s) && s.dns)
     egress.push({
       to: [
         {

@@ -323,6 +323,48 @@ describe('objects', () => {
         });
     });
 
+    it("pods selected by different policies keep no rule: one pod's rules must not open another", () => {
+      const db = pod('db-0', { app: 'db', [QUARANTINE_LABEL]: 'iso' });
+      const iso = spec({ target: { podSelector: { matchLabels: { tier: 'x' } } }, direction: 'Egress' });
+      expect(keptRules(iso, [cart, db], nps)).toEqual({ direction: 'Ingress', ingress: [] });
+      // A pod no microseg policy limited beside one that was: closed too.
+      const loose = pod('loose', { app: 'loose', [QUARANTINE_LABEL]: 'iso' });
+      const noDeny = nps.filter((n) => n.metadata.name !== 'microseg-default-deny');
+      expect(keptRules(iso, [cart, loose], noDeny)).toEqual({ direction: 'Ingress', ingress: [] });
+      // Two pods of one workload: its rules.
+      expect(keptRules(iso, [cart, pod('cart-2', { app: 'cart' })], nps)).toEqual({
+        direction: 'Ingress',
+        ingress: [fromFrontend],
+      });
+    });
+
+    it('the exceptions open only the direction the Isolation closes', () => {
+      const np = (direction: string, kept: NonNullable<ReturnType<typeof keptRules>>) =>
+        quarantineNetworkPolicy({
+          namespace: 'shop',
+          name: 'iso',
+          spec: spec({
+            target: { pods: ['cart-1'] },
+            direction,
+            exceptions: { forensics: [{ namespaceSelector: { matchLabels: { team: 'ir' } } }] },
+          }),
+          method: 'NetworkPolicy',
+          names,
+          kept,
+        }).spec;
+      // Ingress-only, DNS exception on by default: the kept egress is the Segmentation's, no DNS added.
+      expect(np('Ingress', { direction: 'Egress', egress: [toDb] })).toEqual({
+        podSelector: { matchLabels: { [QUARANTINE_LABEL]: 'iso' } },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ir' } } }] }],
+        egress: [toDb],
+      });
+      // Egress-only with forensics peers: they are not let in where the Segmentation did not let them.
+      const out = np('Egress', { direction: 'Ingress', ingress: [fromFrontend] });
+      expect(out.ingress).toEqual([fromFrontend]);
+      expect(out.egress).toHaveLength(1); // the DNS exception
+    });
+
     it('none for Both, or when no microseg policy limited that direction of the pods', () => {
       expect(keptRules(spec({ target: { pods: ['cart-1'] } }), [cart], nps)).toBeUndefined();
       const mine = nps.filter((n) => n.metadata.name === 'microseg-db');
