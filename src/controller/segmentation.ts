@@ -229,7 +229,7 @@ export class SegmentationController {
    */
   readonly #written = new Map<
     string,
-    { uid: string | undefined; before: string[]; status: SegmentationStatus }
+    { uid: string | undefined; before: string[]; after: string; status: SegmentationStatus }
   >();
   #worker: Promise<void> | undefined;
 
@@ -529,14 +529,18 @@ export class SegmentationController {
   }
 
   async reconcile(name: string): Promise<Result> {
-    const seg = this.#withWrittenStatus(name, this.#segmentations.get(name));
+    const cached = this.#segmentations.get(name);
+    const seg = this.#withWrittenStatus(name, cached);
     if (!seg) {
       this.#states.delete(name);
       this.#noNamespacesAnnounced.delete(name);
       return {};
     }
     if (seg.metadata.deletionTimestamp) return this.#cleanup(seg);
-    const versions = [seg.metadata.resourceVersion ?? ''];
+    // A status written on top of a status this replica wrote before (the cache has seen neither): the
+    // versions before that write, and the write's own, precede this one too.
+    const prior = seg !== cached ? this.#written.get(name) : undefined;
+    const versions = [...(prior ? [...prior.before, prior.after] : []), seg.metadata.resourceVersion ?? ''];
     if (!(seg.metadata.finalizers ?? []).includes(FINALIZER)) {
       const patched = await this.#client.mergePatch<Segmentation>(objectPath(seg), {
         metadata: {
@@ -1252,7 +1256,7 @@ export class SegmentationController {
     const strip = (s: SegmentationStatus | undefined) => sortedJson(s ?? {});
     if (strip(seg.status) === strip(status)) return;
     void now;
-    await this.#client.apply(
+    const written: Segmentation | undefined = await this.#client.apply(
       {
         apiVersion: API_VERSION,
         kind: 'Segmentation',
@@ -1261,7 +1265,12 @@ export class SegmentationController {
       },
       { subresource: 'status' },
     );
-    this.#written.set(seg.metadata.name, { uid: seg.metadata.uid, before: versions, status });
+    this.#written.set(seg.metadata.name, {
+      uid: seg.metadata.uid,
+      before: versions.slice(-16),
+      after: written?.metadata?.resourceVersion ?? '',
+      status,
+    });
   }
 
   async #cleanup(seg: Segmentation): Promise<Result> {
