@@ -13,7 +13,7 @@ import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts'
 import type { ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
 import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
 import type { Proposal } from '../policy/types.ts';
-import { hasExclusion, withExclusion } from '../isolate/plan.ts';
+import { EXCLUSION_ANNOTATION, hasExclusion, withExclusion } from '../isolate/plan.ts';
 
 export type Action<T extends KObject> =
   | {
@@ -246,6 +246,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
   desired: readonly T[],
   observed: readonly T[],
   uid?: string,
+  quarantined?: ReadonlySet<string>,
 ): Action<T>[] {
   const actions: Action<T>[] = [];
   const byKey = new Map(observed.map((o) => [objKey(o), o]));
@@ -254,7 +255,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
     const k = objKey(proposed);
     wanted.add(k);
     const o = byKey.get(k);
-    const d = keepQuarantineExclusion(proposed, o);
+    const d = keepQuarantineExclusion(proposed, o, quarantined);
     if (!o) {
       actions.push({ kind: 'apply', object: d, why: 'create' });
     } else if (!isOwnedBy(o, segmentation)) {
@@ -291,14 +292,25 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
  * selecting the pods it quarantines), the exclusion is part of what is desired. It is neither drift
  * (taking it out would let this policy admit traffic to the quarantined pods again) nor lost when a real
  * drift or a new proposal is applied. The Isolation takes it out on release.
+ *
+ * Kept only while an Isolation still wants it: the object carries the annotation the Isolation sets with
+ * the exclusion, or `quarantined` (when given) holds its namespace (a pod there carries the quarantine
+ * label). Otherwise it is drift like any other: an exclusion added by hand, or put back from a stale
+ * copy of the object just after a release took it out (which removes the annotation too), is taken out,
+ * so it cannot stay for good.
  */
 export function keepQuarantineExclusion<T extends KObject & { spec?: NetworkPolicySpec }>(
   desired: T,
   observed: T | undefined,
+  quarantined?: ReadonlySet<string>,
 ): T {
   const have = observed?.spec?.podSelector;
   const want = desired.spec?.podSelector ?? {};
   if (!desired.spec || !have || !hasExclusion(have) || hasExclusion(want)) return desired;
+  const wanted =
+    observed?.metadata.annotations?.[EXCLUSION_ANNOTATION] !== undefined ||
+    quarantined?.has(observed?.metadata.namespace ?? '') === true;
+  if (!wanted) return desired;
   return { ...desired, spec: { ...desired.spec, podSelector: withExclusion(want) } };
 }
 

@@ -8,6 +8,7 @@
  * graph of every Segmentation whose namespaces it touches; in Audit and Enforce mode it is also replayed
  * against the frozen proposal with the NetworkPolicy semantics engine.
  */
+import { QUARANTINE_LABEL } from '../isolate/api.ts';
 import type { Flow } from '../flows/types.ts';
 import { edgeId } from '../graph/build.ts';
 import type { Identity } from '../identity/index.ts';
@@ -900,7 +901,12 @@ export class SegmentationController {
         const observed = this.#cache.networkPolicies
           .list()
           .filter((np) => isOurs(np, name, seg.metadata.uid) || keys.has(objKey(np)));
-        const actions = planObjects(name, desired, observed, seg.metadata.uid);
+        // Namespaces where a pod is quarantined: an Isolation's exclusion on our policies stays there.
+        const quarantined = new Set<string>();
+        for (const pod of this.#cache.pods.list())
+          if (pod.metadata.labels?.[QUARANTINE_LABEL] !== undefined)
+            quarantined.add(pod.metadata.namespace ?? '');
+        const actions = planObjects(name, desired, observed, seg.metadata.uid, quarantined);
         const { notInPlace } = await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
         const conflicts = actions.filter((a) => a.kind === 'conflict');
         // Only what is in place counts: an apply that failed, or a repair that did not take, is not.

@@ -234,16 +234,34 @@ describe('planObjects: the quarantine exclusion an Isolation added', () => {
     ...s,
     podSelector: { ...s.podSelector, matchExpressions: [exclusion] },
   });
+  // As the Isolation leaves it: the exclusion, and its annotation.
+  const marked = <T extends { metadata: object }>(o: T): T => ({
+    ...o,
+    metadata: { ...o.metadata, annotations: { 'microseg.dev/quarantine-exclusion': 'added' } },
+  });
 
   it('is not drift: the policy keeps not selecting the quarantined pods', () => {
     const desired = enforcedPolicy(seg, np('db', spec(5432)));
-    const live = { ...desired, spec: excluded(desired.spec) };
+    const live = marked({ ...desired, spec: excluded(desired.spec) });
     expect(planObjects('shop', [desired], [live])).toEqual([]);
+  });
+
+  it('without its annotation, is kept only while a pod of the namespace is quarantined', () => {
+    const desired = enforcedPolicy(seg, np('db', spec(5432)));
+    const live = { ...desired, spec: excluded(desired.spec) };
+    const ns = desired.metadata.namespace!;
+    expect(planObjects('shop', [desired], [live], undefined, new Set([ns]))).toEqual([]);
+    // Added by hand, or put back from a stale copy after a release: drift, taken out.
+    for (const quarantined of [undefined, new Set<string>(), new Set(['elsewhere'])]) {
+      const [a] = planObjects('shop', [desired], [live], undefined, quarantined);
+      expect(a).toMatchObject({ kind: 'apply', why: 'drift' });
+      expect(a!.kind === 'apply' && a!.object).toBe(desired);
+    }
   });
 
   it('is kept when a real drift is repaired', () => {
     const desired = enforcedPolicy(seg, np('db', spec(5432)));
-    const live = { ...desired, spec: { ...excluded(desired.spec), ingress: [{}] } };
+    const live = marked({ ...desired, spec: { ...excluded(desired.spec), ingress: [{}] } });
     const [a] = planObjects('shop', [desired], [live]);
     expect(a).toMatchObject({ kind: 'apply', why: 'drift' });
     expect(a!.kind === 'apply' && a!.object.spec.podSelector).toEqual({
