@@ -994,9 +994,10 @@ export class IsolationReconciler {
         this.event(this.isoRef(iso), 'Warning', 'Leaking', message);
         this.o.metrics?.action('leak_detected');
       } else if (phase === 'Isolated') this.event(this.isoRef(iso), 'Normal', 'Isolated', message);
-      // A target that names nothing (a pod or workload that does not exist, or is gone) isolates nothing:
-      // said as a Warning, as an invalid spec is, so that `kubectl describe` shows what was wrong.
-      else if (notes.length > 0) this.event(this.isoRef(iso), 'Warning', 'NoPodToIsolate', message);
+      // A target that isolates nothing (a pod or workload that does not exist or is gone, a selector that
+      // matches no pod, pods another Isolation holds): said as a Warning, as an invalid spec is, so that
+      // `kubectl describe` shows what was wrong.
+      else if (isolated.length === 0) this.event(this.isoRef(iso), 'Warning', 'NoPodToIsolate', message);
     }
     const next: IsolationStatus = {
       ...status,

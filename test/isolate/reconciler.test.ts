@@ -124,6 +124,21 @@ describe('IsolationReconciler: the deny comes first', () => {
       expect(serverPod(kube, p).metadata.labels[QUARANTINE_LABEL]).toBe(undefined);
   });
 
+  it('a pod selector that matches no pod is a Warning Event too', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    reconciler.observe(
+      createIsolation(kube, { target: { podSelector: { matchLabels: { app: 'nothing' } } } }),
+    );
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(serverIso(kube).status!.phase).toBe('Pending');
+    expect(kube.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Warning', 'NoPodToIsolate', 'no pod to isolate'],
+    ]);
+  });
+
   it('leak checks wait while another reconcile is in flight, so the apiserver serves its deny first', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
