@@ -138,9 +138,14 @@ function parseEndpoint(v: unknown, path: string): FlowEndpoint {
     out.labels = labels;
   }
   if (v.reserved !== undefined) {
-    const r = nonEmptyString(v.reserved, `${path}.reserved`);
+    const given = nonEmptyString(v.reserved, `${path}.reserved`);
+    // Any case, as protocol and verdict are taken.
+    const r = given.toLowerCase();
     if (!RESERVED.has(r as ReservedIdentity))
-      throw new FlowInputError('unknown-enum', `${path}.reserved: unknown value ${JSON.stringify(r)}`);
+      throw new FlowInputError(
+        'unknown-enum',
+        `${path}.reserved: unknown value ${JSON.stringify(given)} (expected one of ${[...RESERVED].join(', ')})`,
+      );
     out.reserved = r as ReservedIdentity;
   }
   if (v.names !== undefined) out.names = stringList(v.names, `${path}.names`).map(stripDot);

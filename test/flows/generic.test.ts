@@ -87,6 +87,14 @@ describe('generic flow schema', () => {
       Date.parse('2026-03-02T10:40:00Z'),
     );
     expect(err({ ...ok, src: undefined })).toEqual(['missing-field', 'src is missing']);
+    // A reserved identity in any case, as protocol and verdict; an unknown one names those it takes.
+    expect(
+      (parseGenericFlow({ ...ok, dst: { ip: '1.1.1.1', reserved: 'World' } }) as Flow).dst.reserved,
+    ).toBe('world');
+    expect(err({ ...ok, dst: { ip: '1.1.1.1', reserved: 'internet' } })).toEqual([
+      'unknown-enum',
+      'dst.reserved: unknown value "internet" (expected one of host, remote-node, world, kube-apiserver, health, ingress, unmanaged, init, unknown)',
+    ]);
     expect(err({ ...ok, src: 'nopod' })).toEqual([
       'bad-value',
       'src: "nopod" is neither "namespace/pod" nor an IP address',
