@@ -225,6 +225,13 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
           skipped[reason] = (skipped[reason] ?? 0) + 1;
         }
       }
+      // A request the queue could not take even empty would be answered 503 for ever: the client must
+      // split it, not retry it.
+      if (flows.length > opts.queue.capacity)
+        throw new HttpError(
+          413,
+          `request of ${flows.length} flows is over the flow queue capacity of ${opts.queue.capacity} flows: send at most ${opts.queue.capacity} records per request`,
+        );
       if (!opts.queue.offerAll(source, flows)) {
         res.setHeader('Retry-After', '1');
         throw new HttpError(503, `flow queue is full: ${flows.length} records not accepted, retry later`);

@@ -257,6 +257,25 @@ describe('POST /v1/flows', () => {
     expect(ok.status).toBe(202);
   });
 
+  it('answers 413, not a 503 to retry for ever, when a request holds more flows than the queue can', async () => {
+    const queue = new FlowQueue({ capacity: 3 });
+    const { app: a, metrics } = app({ queue });
+    const res = await post(a).send([1, 2, 3, 4].map(rec).join('\n'));
+    expect(res.status).toBe(413);
+    expect(res.headers['retry-after']).toBeUndefined();
+    expect(res.body).toEqual({
+      error:
+        'request of 4 flows is over the flow queue capacity of 3 flows: send at most 3 records per request',
+    });
+    expect(queue.size).toBe(0);
+    expect(queue.metrics().dropped.push).toEqual({});
+    expect(metrics().responses).toEqual({ 413: 1 });
+    // Skipped records take no room: only the flows count against the capacity.
+    const ok = await post(a).send([...[1, 2, 3].map(rec), JSON.stringify({ health: true })].join('\n'));
+    expect(ok.status).toBe(202);
+    expect(ok.body).toEqual({ accepted: 3, skipped: 1 });
+  });
+
   it('answers 405 for other methods', async () => {
     const { app: a } = app();
     const res = await request(a).get('/v1/flows').set('Authorization', `Bearer ${TOKEN}`);
