@@ -238,6 +238,7 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
       }
       m.accepted += flows.length;
       for (const [k, v] of Object.entries(skipped)) m.skipped[k] = (m.skipped[k] ?? 0) + v;
+      opts.queue.countDrop(source, 'ignored', records.length - flows.length);
       return reply(res, 202, { accepted: flows.length, skipped: records.length - flows.length });
     } catch (err) {
       if (err instanceof HttpError) {

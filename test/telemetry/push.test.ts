@@ -8,6 +8,7 @@ import type { Flow } from '../../src/flows/types.ts';
 import { FlowQueue } from '../../src/telemetry/queue.ts';
 import { createPushEndpoint, tokenMatches } from '../../src/telemetry/push.ts';
 import type { PushOptions, RecordResult } from '../../src/telemetry/push.ts';
+import { telemetryMetricFamilies } from '../../src/telemetry/metrics.ts';
 
 const TOKEN = 's3cret-token-for-tests';
 
@@ -104,6 +105,14 @@ describe('POST /v1/flows', () => {
     expect(queue.takeNow(10).flows.map((f) => f.port)).toEqual([80, 443]);
     expect(metrics()).toEqual({ responses: { 202: 1 }, accepted: 2, skipped: { health: 1 } });
     expect(queue.metrics().received).toEqual({ push: 2 });
+    // As for Hubble, a record deliberately not taken as a flow is counted as dropped, `ignored`.
+    expect(queue.metrics().dropped).toEqual({ push: { ignored: 1 } });
+    expect(telemetryMetricFamilies({ queue: queue.metrics() })[3]).toEqual({
+      name: 'microseg_telemetry_flows_dropped_total',
+      help: 'Flows lost before the consumer, per source and reason (queue_full, invalid, ignored, duplicate).',
+      type: 'counter',
+      samples: [{ labels: { source: 'push', reason: 'ignored' }, value: 1 }],
+    });
   });
 
   it('accepts a JSON array', async () => {
