@@ -94,14 +94,63 @@ export interface HubbleSourceOptions {
   random?: () => number;
   /** Extra gRPC channel options. */
   channelOptions?: grpc.ChannelOptions;
-  /** Called for connection events (connected, stream errors, backoff), for logs. */
+  /** Called for connection events (connected, stream errors, backoff) and stream problems, for logs. */
   onEvent?: (event: HubbleEvent) => void;
+  /**
+   * Rejected flows and lost events are reported through `onEvent` when they first happen, then at most
+   * once per this interval, summing what happened since the last report. Default 60 000 ms.
+   */
+  reportIntervalMs?: number;
 }
 
 export type HubbleEvent =
   | { type: 'connected'; since?: string }
   | { type: 'disconnected'; error: string; code?: number }
-  | { type: 'backoff'; attempt: number; delayMs: number };
+  | { type: 'backoff'; attempt: number; delayMs: number }
+  /** Flows the normaliser rejected since the last report: the newest one's error, node and time. */
+  | { type: 'invalid'; error: string; node?: string; time?: string; count: number }
+  /** Events Hubble reported lost since the last report, per loss source. */
+  | { type: 'lost_events'; lost: Record<string, number> };
+
+export const DEFAULT_REPORT_INTERVAL_MS = 60_000;
+
+/** The least a logger must do for `logHubbleEvent`. */
+export interface HubbleEventLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * Logs one HubbleEvent: a failed stream, rejected flows and lost events are warnings (the relay cannot
+ * be reached, or the graph misses flows), the rest information.
+ */
+export function logHubbleEvent(log: HubbleEventLog, e: HubbleEvent): void {
+  switch (e.type) {
+    case 'connected':
+      log.info('hubble relay stream open', e.since !== undefined ? { since: e.since } : {});
+      return;
+    case 'disconnected':
+      log.warn('hubble relay stream failed', {
+        error: e.error,
+        ...(e.code !== undefined ? { code: grpc.status[e.code] ?? e.code } : {}),
+      });
+      return;
+    case 'backoff':
+      log.info('hubble relay: reconnecting after a delay', { attempt: e.attempt, delayMs: e.delayMs });
+      return;
+    case 'invalid':
+      log.warn('hubble flows rejected', {
+        error: e.error,
+        ...(e.node !== undefined ? { node: e.node } : {}),
+        ...(e.time !== undefined ? { flowTime: e.time } : {}),
+        count: e.count,
+      });
+      return;
+    case 'lost_events':
+      log.warn('hubble lost events', { lost: e.lost });
+      return;
+  }
+}
 
 export interface HubbleMetrics {
   /** Flow messages received from the relay (before de-duplication and normalisation). */
@@ -223,6 +272,13 @@ export class HubbleSource {
     pauses: 0,
   };
   private connections = 0;
+  private readonly reportIntervalMs: number;
+  /** Rejected flows since the last `invalid` event, and when that event was. */
+  private invalidUnreported = 0;
+  private invalidReportedAt = -Infinity;
+  /** Lost events per source since the last `lost_events` event, and when that event was. */
+  private lostUnreported: Record<string, number> = {};
+  private lostReportedAt = -Infinity;
 
   constructor(queue: FlowQueue, opts: HubbleSourceOptions) {
     if (!isHubbleAddress(opts.address))
@@ -237,6 +293,7 @@ export class HubbleSource {
     if (!Number.isInteger(overlapMs) || overlapMs < 0)
       throw new Error(`resumeOverlapMs must be a non-negative integer, got ${overlapMs}`);
     this.overlapNs = BigInt(overlapMs) * 1_000_000n;
+    this.reportIntervalMs = opts.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
     this.recent = new RecentIdentities(this.overlapNs);
     this.knownFrom = this.received.time;
     if (opts.checkpoint && this.knownFrom !== undefined)
@@ -382,9 +439,7 @@ export class HubbleSource {
           this.handle(res);
         } catch (err) {
           // A message this code cannot handle must not take the stream (or the process) down.
-          this.m.invalid++;
-          this.m.lastInvalid = `unhandled message: ${(err as Error).message}`;
-          this.queue.countDrop(this.name, 'invalid');
+          this.noteInvalid(`unhandled message: ${(err as Error).message}`, res);
         }
         if (!this.queue.hasRoom() && !finished) {
           this.m.pauses++;
@@ -399,6 +454,26 @@ export class HubbleSource {
     });
   }
 
+  /** Counts a rejected flow message; reports it when no report was made within the interval. */
+  private noteInvalid(message: string, res: GetFlowsResponse, t?: bigint): void {
+    this.m.invalid++;
+    this.m.lastInvalid = message;
+    this.queue.countDrop(this.name, 'invalid');
+    this.invalidUnreported++;
+    const now = Date.now();
+    if (now - this.invalidReportedAt < this.reportIntervalMs) return;
+    this.invalidReportedAt = now;
+    const node = res.flow?.node_name ?? res.node_name;
+    this.opts.onEvent?.({
+      type: 'invalid',
+      error: message,
+      ...(typeof node === 'string' && node !== '' ? { node } : {}),
+      ...(t !== undefined ? { time: formatTime(t) } : {}),
+      count: this.invalidUnreported,
+    });
+    this.invalidUnreported = 0;
+  }
+
   private handle(res: GetFlowsResponse): void {
     const kind =
       res.response_types ??
@@ -411,7 +486,15 @@ export class HubbleSource {
     if (kind === 'lost_events' && res.lost_events) {
       const src = res.lost_events.source ?? 'UNKNOWN_LOST_EVENT_SOURCE';
       const n = Number(res.lost_events.num_events_lost ?? '0');
-      this.m.lostEvents[src] = (this.m.lostEvents[src] ?? 0) + (Number.isFinite(n) ? n : 0);
+      const lost = Number.isFinite(n) ? n : 0;
+      this.m.lostEvents[src] = (this.m.lostEvents[src] ?? 0) + lost;
+      this.lostUnreported[src] = (this.lostUnreported[src] ?? 0) + lost;
+      const now = Date.now();
+      if (now - this.lostReportedAt >= this.reportIntervalMs) {
+        this.lostReportedAt = now;
+        this.opts.onEvent?.({ type: 'lost_events', lost: this.lostUnreported });
+        this.lostUnreported = {};
+      }
       return;
     }
     if (kind !== 'flow' || !res.flow) return;
@@ -437,9 +520,7 @@ export class HubbleSource {
       r = { kind: 'bad', error: err instanceof Error ? err : new Error(String(err)) };
     }
     if (r.kind === 'bad') {
-      this.m.invalid++;
-      this.m.lastInvalid = r.error.message;
-      this.queue.countDrop(this.name, 'invalid');
+      this.noteInvalid(r.error.message, res, t);
       return;
     }
     if (r.kind !== 'flow') {

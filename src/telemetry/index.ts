@@ -18,10 +18,10 @@ import type { TelemetryMetrics } from './metrics.ts';
 
 export type { Checkpoint } from './checkpoint.ts';
 export type { FlowBatch, QueueMetrics } from './queue.ts';
-export type { HubbleMetrics, HubbleSourceOptions, HubbleTLS } from './hubble.ts';
+export type { HubbleEvent, HubbleMetrics, HubbleSourceOptions, HubbleTLS } from './hubble.ts';
 export type { PushMetrics } from './push.ts';
 export type { TelemetryMetrics } from './metrics.ts';
-export { hubbleCredentials, isHubbleAddress, tlsFromFiles } from './hubble.ts';
+export { hubbleCredentials, isHubbleAddress, logHubbleEvent, tlsFromFiles } from './hubble.ts';
 export { validateCheckpoint } from './checkpoint.ts';
 export { PROMETHEUS_CONTENT_TYPE } from './prom.ts';
 

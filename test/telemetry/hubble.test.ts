@@ -10,8 +10,11 @@ import {
   backoffDelay,
   DEFAULT_BACKOFF,
   hubbleCredentials,
+  logHubbleEvent,
+  normalizeDecodedFlow,
 } from '../../src/telemetry/hubble.ts';
-import type { HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
+import type { HubbleEvent, HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
+import { jsonLogger } from '../../src/controller/log.ts';
 import { flowIdentity } from '../../src/telemetry/checkpoint.ts';
 import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
 import { consume, normalize, waitFor } from './helpers.ts';
@@ -235,6 +238,119 @@ describe('HubbleSource against a scripted relay', () => {
       skipped: { health: 1 },
     });
     expect(queue.metrics().dropped).toEqual({ hubble: { invalid: 1, ignored: 1 } });
+  });
+
+  it('reports why live flows are rejected and that Hubble lost events, at most once per interval', async () => {
+    for (const reportIntervalMs of [60_000, 0]) {
+      const relay = new FakeRelay();
+      const noPort = scriptedFlow(2, 102);
+      noPort.flow!.l4 = { TCP: { source_port: 40002 } };
+      const newVerdict = scriptedFlow(3, 103);
+      newVerdict.flow!.verdict = 42; // a verdict newer than microseg's proto
+      newVerdict.flow!.node_name = 'kind-worker2';
+      relay.publish(
+        scriptedFlow(1, 101),
+        noPort,
+        newVerdict,
+        { lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: '5' }, time: { seconds: '104' } },
+        { lost_events: { source: 'OBSERVER_EVENTS_QUEUE', num_events_lost: '7' }, time: { seconds: '104' } },
+        scriptedFlow(4, 105),
+      );
+      const events: HubbleEvent[] = [];
+      const { queue, source } = await setup(relay, {
+        normalize: normalizeDecodedFlow,
+        reportIntervalMs,
+        checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+        onEvent: (e) => {
+          if (e.type === 'invalid' || e.type === 'lost_events') events.push(e);
+        },
+      });
+      const c = consume(queue);
+      cleanups.push(c.stop);
+      source.start();
+      await waitFor(() => c.flows.length >= 2);
+      expect(c.flows.map((f) => f.srcPort)).toEqual([40001, 40004]);
+      const first: HubbleEvent[] = [
+        {
+          type: 'invalid',
+          error: "l4.TCP.destination_port: 0 (or left out) is out of range 1-65535 (the responder's port)",
+          node: 'kind-worker',
+          time: '1970-01-01T00:01:42.000000000Z',
+          count: 1,
+        },
+        { type: 'lost_events', lost: { HUBBLE_RING_BUFFER: 5 } },
+      ];
+      expect(events).toEqual(
+        reportIntervalMs === 0
+          ? [
+              first[0],
+              {
+                type: 'invalid',
+                error: 'verdict: unknown value 42',
+                node: 'kind-worker2',
+                time: '1970-01-01T00:01:43.000000000Z',
+                count: 1,
+              },
+              first[1],
+              { type: 'lost_events', lost: { OBSERVER_EVENTS_QUEUE: 7 } },
+            ]
+          : first,
+      );
+      expect(source.metrics()).toMatchObject({ invalid: 2, lastInvalid: 'verdict: unknown value 42' });
+      await c.stop();
+      await source.stop();
+      relay.stop();
+    }
+  });
+
+  it('logs a relay that cannot be reached, rejected flows and lost events as warnings', () => {
+    const lines: string[] = [];
+    const log = jsonLogger({ sink: (l) => lines.push(l), now: () => new Date(0) });
+    for (const e of [
+      { type: 'connected', since: '1970-01-01T00:01:40.000000000Z' },
+      { type: 'disconnected', error: 'No connection established', code: 14 },
+      { type: 'backoff', attempt: 0, delayMs: 500 },
+      { type: 'invalid', error: 'verdict: unknown value 42', node: 'n1', time: 'T', count: 3 },
+      { type: 'lost_events', lost: { HUBBLE_RING_BUFFER: 5 } },
+    ] satisfies HubbleEvent[])
+      logHubbleEvent(log, e);
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      {
+        time: '1970-01-01T00:00:00.000Z',
+        level: 'info',
+        msg: 'hubble relay stream open',
+        since: '1970-01-01T00:01:40.000000000Z',
+      },
+      {
+        time: '1970-01-01T00:00:00.000Z',
+        level: 'warn',
+        msg: 'hubble relay stream failed',
+        error: 'No connection established',
+        code: 'UNAVAILABLE',
+      },
+      {
+        time: '1970-01-01T00:00:00.000Z',
+        level: 'info',
+        msg: 'hubble relay: reconnecting after a delay',
+        attempt: 0,
+        delayMs: 500,
+      },
+      {
+        time: '1970-01-01T00:00:00.000Z',
+        level: 'warn',
+        msg: 'hubble flows rejected',
+        error: 'verdict: unknown value 42',
+        node: 'n1',
+        flowTime: 'T',
+        count: 3,
+      },
+      {
+        time: '1970-01-01T00:00:00.000Z',
+        level: 'warn',
+        msg: 'hubble lost events',
+        lost: { HUBBLE_RING_BUFFER: 5 },
+      },
+    ]);
   });
 
   it('pauses the stream instead of dropping when the queue is full', async () => {

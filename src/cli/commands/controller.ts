@@ -21,6 +21,7 @@ import { ListenError } from '../../server/listen.ts';
 import {
   DEFAULT_QUEUE_CAPACITY,
   hubbleCredentials,
+  logHubbleEvent,
   isHubbleAddress,
   Telemetry,
 } from '../../telemetry/index.ts';
@@ -241,7 +242,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       address: relay,
       ...(tls ? { tls } : {}),
       normalize: (f) => normalizeHubbleFlow(f),
-      onEvent: (e) => log.info('hubble', { ...e }),
+      onEvent: (e) => logHubbleEvent(log, e),
     };
   }
   const isolationFlags = isolationSettings(values);
