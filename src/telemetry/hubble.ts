@@ -51,6 +51,9 @@ export interface BackoffOptions {
 }
 
 export const DEFAULT_RESUME_OVERLAP_MS = 2000;
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+/** Identities of flows ahead of the clock remembered to skip them when a resume sends them again. */
+const MAX_AHEAD = 10_000;
 
 export const DEFAULT_BACKOFF: BackoffOptions = {
   initialMs: 500,
@@ -90,6 +93,12 @@ export interface HubbleSourceOptions {
    * already has; covers flows Relay delivers out of time order. Default 2000 ms; 0 = the exact instant.
    */
   resumeOverlapMs?: number;
+  /**
+   * A flow stamped more than this ahead of the local clock (a node whose clock is wrong) is learned but
+   * does not move the resume position or the checkpoint: resuming from its time would skip every other
+   * node's flows until the clock caught up. Default 300 000 ms (5 minutes).
+   */
+  maxClockSkewMs?: number;
   /** Random source for jitter (tests pin it). */
   random?: () => number;
   /** Extra gRPC channel options. */
@@ -177,6 +186,8 @@ export interface HubbleMetrics {
   checkpointSeconds: number;
   /** Backpressure pauses (queue at its high-water mark). */
   pauses: number;
+  /** Flows stamped more than `maxClockSkewMs` ahead of the local clock (learned, not resumed from). */
+  aheadOfClock: number;
 }
 
 /** Delay before reconnect attempt `attempt` (0-based). */
@@ -270,7 +281,11 @@ export class HubbleSource {
     connected: false,
     checkpointSeconds: 0,
     pauses: 0,
+    aheadOfClock: 0,
   };
+  private readonly maxSkewNs: bigint;
+  /** Flows received ahead of the clock, by identity: skipped when a resume sends them again. */
+  private readonly ahead = new Map<string, bigint>();
   private connections = 0;
   private readonly reportIntervalMs: number;
   /** Rejected flows since the last `invalid` event, and when that event was. */
@@ -294,6 +309,10 @@ export class HubbleSource {
       throw new Error(`resumeOverlapMs must be a non-negative integer, got ${overlapMs}`);
     this.overlapNs = BigInt(overlapMs) * 1_000_000n;
     this.reportIntervalMs = opts.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+    const skewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+    if (!Number.isInteger(skewMs) || skewMs < 0)
+      throw new Error(`maxClockSkewMs must be a non-negative integer, got ${skewMs}`);
+    this.maxSkewNs = BigInt(skewMs) * 1_000_000n;
     this.recent = new RecentIdentities(this.overlapNs);
     this.knownFrom = this.received.time;
     if (opts.checkpoint && this.knownFrom !== undefined)
@@ -503,7 +522,18 @@ export class HubbleSource {
     const ts = flow.time ?? res.time;
     const t = ts ? timestampToNs(ts) : undefined;
     const key = flowIdentity(flow);
-    if (t !== undefined) {
+    // Ahead of the clock: remembered apart, so it moves neither the resume position nor the checkpoint.
+    const ahead = t !== undefined && t > BigInt(Date.now()) * 1_000_000n + this.maxSkewNs;
+    if (ahead) {
+      if (this.ahead.get(key) === t) {
+        this.m.duplicates++;
+        this.queue.countDrop(this.name, 'duplicate');
+        return;
+      }
+      this.m.aheadOfClock++;
+      this.ahead.set(key, t);
+      if (this.ahead.size > MAX_AHEAD) this.ahead.delete(this.ahead.keys().next().value!);
+    } else if (t !== undefined) {
       if (this.recent.has(t, key)) {
         this.m.duplicates++;
         this.queue.countDrop(this.name, 'duplicate');
@@ -530,6 +560,10 @@ export class HubbleSource {
       return;
     }
     this.m.flowsOffered++;
-    this.queue.offer(this.name, [r.flow], [t === undefined ? undefined : ({ t, k: key } satisfies Tag)]);
+    this.queue.offer(
+      this.name,
+      [r.flow],
+      [t === undefined || ahead ? undefined : ({ t, k: key } satisfies Tag)],
+    );
   }
 }

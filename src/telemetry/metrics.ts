@@ -103,6 +103,12 @@ export function telemetryMetricFamilies(m: TelemetryMetrics): MetricFamily[] {
         samples: [{ value: h.pauses }],
       },
       {
+        name: 'microseg_hubble_flows_ahead_of_clock_total',
+        help: 'Flows stamped further ahead of the local clock than the allowed skew: learned, but not resumed from.',
+        type: 'counter',
+        samples: [{ value: h.aheadOfClock }],
+      },
+      {
         name: 'microseg_hubble_connected',
         help: '1 while a GetFlows stream is open.',
         type: 'gauge',

@@ -15,6 +15,8 @@ import {
 } from '../../src/telemetry/hubble.ts';
 import type { HubbleEvent, HubbleSourceOptions } from '../../src/telemetry/hubble.ts';
 import { jsonLogger } from '../../src/controller/log.ts';
+import { formatPrometheus } from '../../src/telemetry/prom.ts';
+import { telemetryMetricFamilies } from '../../src/telemetry/metrics.ts';
 import { flowIdentity } from '../../src/telemetry/checkpoint.ts';
 import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
 import { consume, normalize, waitFor } from './helpers.ts';
@@ -105,6 +107,30 @@ describe('HubbleSource against a scripted relay', () => {
     await waitFor(() => source.checkpoint()?.time === '1970-01-01T00:01:49.000000000Z');
     expect(source.checkpoint()!.seen).toEqual([flowIdentity(decoded(scriptedFlow(12, 109)).flow!)]);
     expect(queue.metrics().dropped).toEqual({ hubble: { duplicate: 2 } });
+  });
+
+  it('a flow stamped far ahead of the clock (a node with a wrong clock) does not move the resume point', async () => {
+    const relay = new FakeRelay();
+    const future = Math.floor(Date.now() / 1000) + 3600;
+    relay.publish(scriptedFlow(1, 100), scriptedFlow(9, future), scriptedFlow(2, 101));
+    const { queue, source } = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 3, 5000, '3 flows');
+    relay.cutAll();
+    await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
+    relay.publish(scriptedFlow(3, 102));
+    await waitFor(() => c.flows.length >= 4, 5000, '4 flows');
+    // The skewed flow is learned once; the flows after it, before and after the reconnect, are not lost.
+    expect(ports(c.flows)).toEqual([1, 9, 2, 3]);
+    expect(relay.requests[1]!.since).toEqual({ seconds: '100', nanos: 0 });
+    await waitFor(() => source.checkpoint()?.time === '1970-01-01T00:01:42.000000000Z', 5000, 'checkpoint');
+    expect(source.metrics()).toMatchObject({ aheadOfClock: 1, duplicates: 3 });
+    const text = formatPrometheus(
+      telemetryMetricFamilies({ queue: queue.metrics(), hubble: source.metrics() }),
+    );
+    expect(text.split('\n')).toContain('microseg_hubble_flows_ahead_of_clock_total 1');
   });
 
   it('picks up a flow delivered late and out of order thanks to the resume overlap', async () => {
