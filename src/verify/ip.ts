@@ -69,7 +69,11 @@ function parseV6(text: string): bigint | undefined {
   return v;
 }
 
-export function parseAddr(text: string): Addr | undefined {
+/** The IPv4-mapped IPv6 block `::ffff:0:0/96`: its addresses are IPv4 addresses written in IPv6 form. */
+const V4_MAPPED_PREFIX = 0xffffn << 32n;
+const V4_MAPPED_MASK = ~0xffffffffn & ((1n << 128n) - 1n);
+
+function parseAddrAsWritten(text: string): Addr | undefined {
   if (typeof text !== 'string') return undefined;
   if (text.includes(':')) {
     const v = parseV6(text);
@@ -79,16 +83,35 @@ export function parseAddr(text: string): Addr | undefined {
   return v === undefined ? undefined : { family: 4, value: v };
 }
 
+function isV4Mapped(a: Addr): boolean {
+  return a.family === 6 && (a.value & V4_MAPPED_MASK) === V4_MAPPED_PREFIX;
+}
+
+/**
+ * Parses an address. An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`, as a dual-stack socket reports an
+ * IPv4 peer) is the IPv4 address it carries: the packet a policy sees is IPv4, and Kubernetes (Go's
+ * `net.IP`) compares it as one.
+ */
+export function parseAddr(text: string): Addr | undefined {
+  const a = parseAddrAsWritten(text);
+  return a && isV4Mapped(a) ? { family: 4, value: a.value & 0xffffffffn } : a;
+}
+
 export function parseCidr(text: string): Cidr | undefined {
   if (typeof text !== 'string') return undefined;
   const slash = text.indexOf('/');
   if (slash < 0) return undefined;
-  const addr = parseAddr(text.slice(0, slash));
+  let addr = parseAddrAsWritten(text.slice(0, slash));
   const prefixText = text.slice(slash + 1);
   if (!addr || !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
+  let prefix = Number(prefixText);
+  if (prefix > (addr.family === 4 ? 32 : 128)) return undefined;
+  // A block inside ::ffff:0:0/96 holds IPv4-mapped addresses, which are IPv4 addresses (see parseAddr).
+  if (isV4Mapped(addr) && prefix >= 96) {
+    addr = { family: 4, value: addr.value & 0xffffffffn };
+    prefix -= 96;
+  }
   const bits = addr.family === 4 ? 32 : 128;
-  if (prefix > bits) return undefined;
   const hostBits = BigInt(bits - prefix);
   const base = (addr.value >> hostBits) << hostBits;
   return { family: addr.family, base, prefix };

@@ -288,6 +288,12 @@ function compileNpPeer(c: Checker, raw: unknown, path: string, cache?: CompileCa
       const ex = c.cidr(e, ep);
       if (!cidrWithin(ex, cidr))
         c.fail(ep, `${JSON.stringify(e)} is not inside the ipBlock cidr ${JSON.stringify(ib.cidr)}`);
+      // The API server wants a strict subset: an except as wide as its cidr would empty the block.
+      if (ex.prefix === cidr.prefix)
+        c.fail(
+          ep,
+          `${JSON.stringify(e)} is the whole ipBlock cidr ${JSON.stringify(ib.cidr)} (an except must be narrower than its cidr)`,
+        );
       return ex;
     });
     return { kind: 'ipBlock', cidr, except, text: String(ib.cidr) };

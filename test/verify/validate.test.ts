@@ -33,6 +33,14 @@ describe('NetworkPolicy validation', () => {
       'NetworkPolicy x/deny-all: spec.egress[0].to[0].ipBlock.except[0] "11.0.0.0/16" is not inside the ipBlock cidr "10.0.0.0/8"',
     ],
     [
+      'except as wide as the cidr (the API server wants a strict subset)',
+      {
+        podSelector: {},
+        egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16', '10.0.0.0/8'] } }] }],
+      },
+      'NetworkPolicy x/deny-all: spec.egress[0].to[0].ipBlock.except[1] "10.0.0.0/8" is the whole ipBlock cidr "10.0.0.0/8" (an except must be narrower than its cidr)',
+    ],
+    [
       'invalid selector operator',
       { podSelector: { matchExpressions: [{ key: 'a', operator: 'Is', values: ['b'] }] } },
       'NetworkPolicy x/deny-all: spec.podSelector is not a valid label selector: matchExpressions[0].operator "Is" is not one of In, NotIn, Exists, DoesNotExist',
@@ -226,13 +234,21 @@ describe('files and queries', () => {
 describe('addresses', () => {
   it('parses IPv4, IPv6 and CIDRs strictly', () => {
     expect(parseAddr('10.0.0.1')?.value).toBe(0x0a000001n);
-    expect(parseAddr('::ffff:10.0.0.1')?.value).toBe(0xffff0a000001n);
+    expect(parseAddr('64:ff9b::10.0.0.1')).toEqual({ family: 6, value: 0x64ff9b00000000000000000a000001n });
     expect(parseAddr('2001:db8::1')?.family).toBe(6);
     for (const bad of ['10.0.0', '10.0.0.256', '01.2.3.4', '1::2::3', '2001:db8:::1', ''])
       expect(parseAddr(bad)).toBeUndefined();
     expect(parseCidr('10.1.2.3/8')).toEqual({ family: 4, base: 0x0a000000n, prefix: 8 });
     for (const bad of ['10.0.0.0', '10.0.0.0/33', '::/129', '10.0.0.0/x'])
       expect(parseCidr(bad)).toBeUndefined();
+  });
+  it('takes an IPv4-mapped IPv6 address for the IPv4 address it carries, as Go and the data path do', () => {
+    for (const mapped of ['::ffff:10.0.0.1', '::ffff:a00:1', '0:0:0:0:0:ffff:10.0.0.1'])
+      expect(parseAddr(mapped)).toEqual({ family: 4, value: 0x0a000001n });
+    expect(parseCidr('::ffff:10.0.0.0/104')).toEqual({ family: 4, base: 0x0a000000n, prefix: 8 });
+    expect(parseCidr('::ffff:0:0/96')).toEqual({ family: 4, base: 0n, prefix: 0 });
+    // A wider IPv6 block is an IPv6 block (Go's IPNet.Contains never matches an IPv4 address with it).
+    expect(parseCidr('::/80')).toEqual({ family: 6, base: 0n, prefix: 80 });
   });
 });
 
