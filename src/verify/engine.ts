@@ -72,7 +72,8 @@ interface Selection {
 
 interface NodeInfo {
   name: string;
-  labels: Record<string, string>;
+  /** Undefined for a node known only from its pods' `status.hostIP` (no Node object given). */
+  labels: Record<string, string> | undefined;
   addrs: Addr[];
 }
 
@@ -159,6 +160,24 @@ export class Engine {
       }
       this.nodes.set(meta.name, { name: meta.name, labels: { ...(meta.labels ?? {}) }, addrs });
     }
+    // A pod's status.hostIP(s) is an address of the node it runs on (the one the kubelet probes it
+    // from), whether or not the input has that Node object or lists that address.
+    for (const pod of input.pods ?? []) {
+      const name = pod.spec?.nodeName;
+      if (!name) continue;
+      const status = pod.status as { hostIP?: unknown; hostIPs?: { ip?: unknown }[] } | undefined;
+      const texts = [
+        status?.hostIP,
+        ...(Array.isArray(status?.hostIPs) ? status.hostIPs.map((h) => h?.ip) : []),
+      ];
+      for (const t of texts) {
+        const a = typeof t === 'string' ? parseAddr(t) : undefined;
+        if (!a) continue;
+        let node = this.nodes.get(name);
+        if (!node) this.nodes.set(name, (node = { name, labels: undefined, addrs: [] }));
+        if (!node.addrs.some((x) => x.family === a.family && x.value === a.value)) node.addrs.push(a);
+      }
+    }
     for (const node of [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       for (const a of node.addrs) {
         const end: AddrEnd = {
@@ -167,7 +186,7 @@ export class Engine {
           display: `node ${node.name} (${formatAddr(a)})`,
           ip: a,
           node: node.name,
-          nodeLabels: node.labels,
+          ...(node.labels ? { nodeLabels: node.labels } : {}),
         };
         if (!this.ipIndex.has(addrKey(a))) this.ipIndex.set(addrKey(a), end);
       }
@@ -223,7 +242,7 @@ export class Engine {
           display: `${ns}/${name} (host network${node ? `, node ${node}` : ''})`,
           ip,
           ...(node ? { node } : {}),
-          ...(nodeInfo ? { nodeLabels: nodeInfo.labels } : {}),
+          ...(nodeInfo?.labels ? { nodeLabels: nodeInfo.labels } : {}),
         };
         this.pods.set(`${ns}/${name}`, end);
       }

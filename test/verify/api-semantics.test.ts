@@ -1,0 +1,350 @@
+/**
+ * The engine checked against the NetworkPolicy API semantics case by case (field comments of
+ * networking.k8s.io/v1, the concepts page, the upstream e2e suite and the policy-api conformance
+ * scenarios), on a small cluster of its own: namespaces x (team=a) and y (team=b), pods x/a, x/b, y/a
+ * on node n1 (192.168.0.1), and whatever a case adds.
+ */
+import { describe, expect, it } from 'vitest';
+import type { NetworkPolicy, OtherObject, Pod } from '../../src/model/k8s.ts';
+import { buildEngine } from '../../src/verify/engine.ts';
+import type { EngineOptions, L4Protocol } from '../../src/verify/types.ts';
+
+const NODE_IP = '192.168.0.1';
+
+function pod(
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  ip: string,
+  containers: { name: string; ports?: { name?: string; containerPort: number; protocol?: string }[] }[] = [
+    { name: 'c' },
+  ],
+  status: Record<string, unknown> = { hostIP: NODE_IP },
+): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels },
+    spec: { nodeName: 'n1', containers },
+    status: { podIPs: [{ ip }], ...status },
+  };
+}
+
+const np = (namespace: string, name: string, spec: Record<string, unknown>): NetworkPolicy =>
+  ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace },
+    spec,
+  }) as unknown as NetworkPolicy;
+
+const namespaces = [
+  { apiVersion: 'v1', kind: 'Namespace' as const, metadata: { name: 'x', labels: { team: 'a' } } },
+  { apiVersion: 'v1', kind: 'Namespace' as const, metadata: { name: 'y', labels: { team: 'b' } } },
+];
+const basePods = [
+  pod('x', 'a', { app: 'a' }, '10.0.0.1'),
+  pod('x', 'b', { app: 'b' }, '10.0.0.2'),
+  pod('y', 'a', { app: 'a' }, '10.0.1.1'),
+];
+
+function engine(
+  policies: NetworkPolicy[],
+  extra: { pods?: Pod[]; nodes?: OtherObject[]; options?: EngineOptions; basePods?: Pod[] } = {},
+) {
+  return buildEngine(
+    {
+      namespaces,
+      pods: [...(extra.basePods ?? basePods), ...(extra.pods ?? [])],
+      networkPolicies: policies,
+      nodes: extra.nodes ?? [],
+    },
+    extra.options,
+  );
+}
+
+const end = (s: string) => {
+  const i = s.indexOf('/');
+  return i > 0 && !s.includes(':') ? { namespace: s.slice(0, i), pod: s.slice(i + 1) } : { ip: s };
+};
+
+/** `from -> to` allowed on (port, protocol)? */
+const ok = (
+  e: ReturnType<typeof engine>,
+  from: string,
+  to: string,
+  port: number | string = 80,
+  protocol?: L4Protocol,
+) => e.evaluate({ from: end(from), to: end(to), port, ...(protocol ? { protocol } : {}) }).allowed;
+
+describe('1. policyTypes and per-direction isolation', () => {
+  it('missing policyTypes without egress rules: Ingress only, egress stays open', () => {
+    const e = engine([np('x', 'p', { podSelector: {} })]);
+    expect(ok(e, 'y/a', 'x/a')).toBe(false);
+    expect(ok(e, 'x/a', 'y/a')).toBe(true);
+    expect(ok(e, 'x/a', '8.8.8.8', 53, 'UDP')).toBe(true);
+  });
+  it('missing or empty policyTypes with egress rules: both directions', () => {
+    for (const policyTypes of [undefined, []]) {
+      const e = engine([
+        np('x', 'p', {
+          podSelector: {},
+          ...(policyTypes ? { policyTypes } : {}),
+          egress: [{ ports: [{ port: 53 }] }],
+        }),
+      ]);
+      expect(ok(e, 'x/a', 'y/a', 53)).toBe(true);
+      expect(ok(e, 'x/a', 'y/a', 80)).toBe(false);
+      expect(ok(e, 'y/a', 'x/a', 53)).toBe(false);
+    }
+  });
+  it('policyTypes [Ingress] ignores the egress list; [Egress] leaves ingress open', () => {
+    const e = engine([
+      np('x', 'i', { podSelector: { matchLabels: { app: 'a' } }, policyTypes: ['Ingress'], egress: [{}] }),
+      np('x', 'e', { podSelector: { matchLabels: { app: 'b' } }, policyTypes: ['Egress'] }),
+    ]);
+    expect(ok(e, 'x/a', 'y/a')).toBe(true);
+    expect(ok(e, 'y/a', 'x/a')).toBe(false);
+    expect(ok(e, 'x/b', 'y/a')).toBe(false);
+    expect(ok(e, 'y/a', 'x/b')).toBe(true);
+  });
+});
+
+describe('2. peers', () => {
+  const ingressFrom = (from: unknown[]) => engine([np('x', 'p', { podSelector: {}, ingress: [{ from }] })]);
+  it('podSelector alone: pods of the policy namespace only', () => {
+    const e = ingressFrom([{ podSelector: { matchLabels: { app: 'a' } } }]);
+    expect(ok(e, 'x/a', 'x/b')).toBe(true);
+    expect(ok(e, 'y/a', 'x/b')).toBe(false);
+  });
+  it('namespaceSelector alone: every pod of the matching namespaces', () => {
+    const e = ingressFrom([{ namespaceSelector: { matchLabels: { team: 'b' } } }]);
+    expect(ok(e, 'y/a', 'x/a')).toBe(true);
+    expect(ok(e, 'x/b', 'x/a')).toBe(false);
+  });
+  it('both in one peer are ANDed; in two peers ORed', () => {
+    const and = ingressFrom([
+      { namespaceSelector: { matchLabels: { team: 'b' } }, podSelector: { matchLabels: { app: 'b' } } },
+    ]);
+    expect(ok(and, 'y/a', 'x/a')).toBe(false);
+    expect(ok(and, 'x/b', 'x/a')).toBe(false);
+    const or = ingressFrom([
+      { namespaceSelector: { matchLabels: { team: 'b' } } },
+      { podSelector: { matchLabels: { app: 'b' } } },
+    ]);
+    expect(ok(or, 'y/a', 'x/a')).toBe(true);
+    expect(ok(or, 'x/b', 'x/a')).toBe(true);
+  });
+  it('empty selectors: {} namespaceSelector is every pod, never an outside address', () => {
+    const e = ingressFrom([{ namespaceSelector: {} }]);
+    expect(ok(e, 'y/a', 'x/a')).toBe(true);
+    expect(ok(e, '8.8.8.8', 'x/a')).toBe(false);
+    const pods = ingressFrom([{ podSelector: {} }]);
+    expect(ok(pods, 'x/b', 'x/a')).toBe(true);
+    expect(ok(pods, 'y/a', 'x/a')).toBe(false);
+  });
+  it('matchExpressions: In, NotIn (true on a missing label), Exists, DoesNotExist', () => {
+    const expr = (e: Record<string, unknown>) =>
+      ingressFrom([{ namespaceSelector: {}, podSelector: { matchExpressions: [e] } }]);
+    const inE = expr({ key: 'app', operator: 'In', values: ['b'] });
+    expect([ok(inE, 'x/b', 'x/a'), ok(inE, 'y/a', 'x/b')]).toEqual([true, false]);
+    const notIn = expr({ key: 'tier', operator: 'NotIn', values: ['web'] });
+    expect(ok(notIn, 'y/a', 'x/a')).toBe(true);
+    const notInApp = expr({ key: 'app', operator: 'NotIn', values: ['a'] });
+    expect([ok(notInApp, 'y/a', 'x/b'), ok(notInApp, 'x/b', 'x/a')]).toEqual([false, true]);
+    const exists = expr({ key: 'tier', operator: 'Exists' });
+    expect(ok(exists, 'y/a', 'x/a')).toBe(false);
+    const missing = expr({ key: 'tier', operator: 'DoesNotExist' });
+    expect(ok(missing, 'y/a', 'x/a')).toBe(true);
+  });
+  it('ipBlock with except; except narrows only its own block', () => {
+    const e = ingressFrom([{ ipBlock: { cidr: '203.0.113.0/24', except: ['203.0.113.128/25'] } }]);
+    expect(ok(e, '203.0.113.5', 'x/a')).toBe(true);
+    expect(ok(e, '203.0.113.200', 'x/a')).toBe(false);
+  });
+  it('ipBlock vs pod IPs: matched by default (ipBlockMatchesPods), not with the option off', () => {
+    const pol = [
+      np('x', 'p', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.1.0/24' } }] }] }),
+    ];
+    expect(ok(engine(pol), 'y/a', 'x/a')).toBe(true);
+    expect(ok(engine(pol, { options: { ipBlockMatchesPods: false } }), 'y/a', 'x/a')).toBe(false);
+  });
+  it('IPv6 blocks match IPv6 addresses and never IPv4 ones', () => {
+    const e = ingressFrom([{ ipBlock: { cidr: '::/0' } }]);
+    expect(ok(e, '2001:db8::1', 'x/a')).toBe(true);
+    expect(ok(e, '203.0.113.5', 'x/a')).toBe(false);
+  });
+  it('an IPv4-mapped IPv6 address is the IPv4 address it carries', () => {
+    const e = ingressFrom([{ ipBlock: { cidr: '203.0.113.0/24' } }]);
+    expect(ok(e, '::ffff:203.0.113.5', 'x/a')).toBe(true);
+    expect(ok(e, '::ffff:cb00:7105', 'x/a')).toBe(true);
+    const byPod = ingressFrom([{ podSelector: { matchLabels: { app: 'b' } } }]);
+    const v = byPod.evaluate({ from: { ip: '::ffff:10.0.0.2' }, to: { namespace: 'x', pod: 'a' }, port: 80 });
+    expect(v.from).toBe('x/b');
+    expect(v.allowed).toBe(true);
+    const mappedBlock = ingressFrom([{ ipBlock: { cidr: '::ffff:203.0.113.0/120' } }]);
+    expect(ok(mappedBlock, '203.0.113.5', 'x/a')).toBe(true);
+  });
+});
+
+describe('3. ports', () => {
+  const web = (name: string, ip: string, port: number) =>
+    pod('x', name, { app: 'web' }, ip, [{ name: 'c', ports: [{ name: 'http', containerPort: port }] }]);
+  it('absent ports: every port and protocol; a port without protocol is TCP', () => {
+    const all = engine([np('x', 'p', { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })]);
+    expect(ok(all, 'x/b', 'x/a', 5353, 'UDP')).toBe(true);
+    expect(ok(all, 'x/b', 'x/a', 9, 'SCTP')).toBe(true);
+    const tcp = engine([np('x', 'p', { podSelector: {}, ingress: [{ ports: [{ port: 53 }] }] })]);
+    expect(ok(tcp, 'x/b', 'x/a', 53)).toBe(true);
+    expect(ok(tcp, 'x/b', 'x/a', 53, 'UDP')).toBe(false);
+  });
+  it('named ports resolve per destination pod: same name, different numbers; several containers', () => {
+    const multi = pod('x', 'm', { app: 'web' }, '10.0.0.9', [
+      { name: 'main', ports: [{ name: 'web', containerPort: 80 }] },
+      { name: 'side', ports: [{ name: 'http', containerPort: 7070 }] },
+    ]);
+    const e = engine(
+      [
+        np('x', 'p', {
+          podSelector: { matchLabels: { app: 'web' } },
+          ingress: [{ ports: [{ port: 'http' }] }],
+        }),
+      ],
+      { pods: [web('w1', '10.0.0.5', 8080), web('w2', '10.0.0.6', 9090), multi] },
+    );
+    expect([ok(e, 'x/a', 'x/w1', 8080), ok(e, 'x/a', 'x/w1', 9090)]).toEqual([true, false]);
+    expect([ok(e, 'x/a', 'x/w2', 9090), ok(e, 'x/a', 'x/w2', 8080)]).toEqual([true, false]);
+    expect([ok(e, 'x/a', 'x/m', 7070), ok(e, 'x/a', 'x/m', 80)]).toEqual([true, false]);
+    // An egress named port resolves on the remote (destination) pod; never on an address.
+    const eg = engine(
+      [
+        np('x', 'p', {
+          podSelector: { matchLabels: { app: 'a' } },
+          policyTypes: ['Egress'],
+          egress: [{ ports: [{ port: 'http' }] }],
+        }),
+      ],
+      { pods: [web('w1', '10.0.0.5', 8080), web('w2', '10.0.0.6', 9090)] },
+    );
+    expect([ok(eg, 'x/a', 'x/w1', 8080), ok(eg, 'x/a', 'x/w2', 9090), ok(eg, 'x/a', 'x/w2', 8080)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    expect(ok(eg, 'x/a', '8.8.8.8', 8080)).toBe(false);
+  });
+  it('endPort is an inclusive range of its protocol; SCTP is a protocol of its own', () => {
+    const e = engine([
+      np('x', 'p', {
+        podSelector: {},
+        ingress: [
+          {
+            ports: [
+              { port: 32000, endPort: 32768 },
+              { protocol: 'SCTP', port: 80 },
+            ],
+          },
+        ],
+      }),
+    ]);
+    expect([32000, 32768, 32769, 31999].map((p) => ok(e, 'x/b', 'x/a', p))).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(ok(e, 'x/b', 'x/a', 32000, 'UDP')).toBe(false);
+    expect([ok(e, 'x/b', 'x/a', 80, 'SCTP'), ok(e, 'x/b', 'x/a', 80)]).toEqual([true, false]);
+  });
+  it('a rule with ports and no from, or from: [], admits every peer on those ports', () => {
+    for (const rule of [{ ports: [{ port: 80 }] }, { from: [], ports: [{ port: 80 }] }]) {
+      const e = engine([np('x', 'p', { podSelector: {}, ingress: [rule] })]);
+      expect([ok(e, 'y/a', 'x/a'), ok(e, '8.8.8.8', 'x/a'), ok(e, 'y/a', 'x/a', 81)]).toEqual([
+        true,
+        true,
+        false,
+      ]);
+    }
+    expect(ok(engine([np('x', 'p', { podSelector: {}, ingress: [] })]), 'x/b', 'x/a')).toBe(false);
+  });
+});
+
+describe('4. always allowed, never matched', () => {
+  it('a pod reaching itself, by name or by its own IP', () => {
+    const e = engine([np('x', 'p', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })]);
+    expect(ok(e, 'x/a', 'x/a')).toBe(true);
+    expect(ok(e, '10.0.0.1', 'x/a')).toBe(true);
+  });
+  it('the kubelet (the pod node) reaches an isolated pod; another node does not', () => {
+    const nodes = [
+      {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: 'n1' },
+        status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] },
+      } as unknown as OtherObject,
+    ];
+    const pol = [np('x', 'p', { podSelector: {} })];
+    expect(ok(engine(pol, { nodes }), NODE_IP, 'x/a', 8080)).toBe(true);
+    expect(ok(engine(pol, { nodes }), '192.168.0.2', 'x/a', 8080)).toBe(false);
+  });
+  it('the pod node is known from status.hostIP when no Node object is given', () => {
+    const pol = [np('x', 'p', { podSelector: {} })];
+    const e = engine(pol);
+    const v = e.evaluate({ from: { ip: NODE_IP }, to: { namespace: 'x', pod: 'a' }, port: 8080 });
+    expect(v.allowed).toBe(true);
+    expect(v.ingress.tier).toBe('exception');
+    expect(v.from).toBe('node n1 (192.168.0.1)');
+    // status.hostIPs (dual-stack nodes) count too; the other node is still evaluated.
+    const dual = engine(pol, {
+      basePods: [
+        pod('x', 'a', { app: 'a' }, '10.0.0.1', [{ name: 'c' }], {
+          hostIP: NODE_IP,
+          hostIPs: [{ ip: NODE_IP }, { ip: 'fd00::1' }],
+        }),
+      ],
+    });
+    expect(ok(dual, 'fd00::1', 'x/a', 8080)).toBe(true);
+    expect(ok(dual, '192.168.0.2', 'x/a', 8080)).toBe(false);
+    expect(ok(engine(pol, { options: { nodeTraffic: 'evaluate' } }), NODE_IP, 'x/a', 8080)).toBe(false);
+  });
+  it('host-network pods are their node: not matched by pod selectors', () => {
+    const agent = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'agent', namespace: 'x', labels: { app: 'b' } },
+      spec: { nodeName: 'n2', hostNetwork: true, containers: [{ name: 'c' }] },
+      status: { podIPs: [{ ip: '192.168.0.2' }], hostIP: '192.168.0.2' },
+    } as Pod;
+    const e = engine(
+      [
+        np('x', 'p', {
+          podSelector: {},
+          ingress: [{ from: [{ podSelector: { matchLabels: { app: 'b' } } }] }],
+        }),
+      ],
+      { pods: [agent] },
+    );
+    expect(ok(e, 'x/agent', 'x/a')).toBe(false);
+    expect(ok(e, 'x/b', 'x/a')).toBe(true);
+  });
+});
+
+describe('5. several policies', () => {
+  it('default deny plus allow: the union of the rules of every selecting policy', () => {
+    const e = engine([
+      np('x', 'deny', { podSelector: {} }),
+      np('x', 'allow', { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ ports: [{ port: 80 }] }] }),
+    ]);
+    expect([ok(e, 'y/a', 'x/a', 80), ok(e, 'y/a', 'x/a', 81), ok(e, 'y/a', 'x/b', 80)]).toEqual([
+      true,
+      false,
+      false,
+    ]);
+  });
+  it('a policy of another namespace never selects the pod', () => {
+    const e = engine([np('y', 'deny', { podSelector: {} })]);
+    expect(ok(e, 'x/b', 'x/a')).toBe(true);
+    expect(ok(e, 'x/b', 'y/a')).toBe(false);
+  });
+});
