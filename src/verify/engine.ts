@@ -7,7 +7,7 @@
  * by ascending priority) → NetworkPolicy → Baseline (BaselineAdminNetworkPolicy and ClusterNetworkPolicy
  * tier Baseline) → default allow, stopping at the first decision.
  */
-import type { Namespace, NetworkPolicy, OtherObject, Pod } from '../model/k8s.ts';
+import type { Namespace, NetworkPolicy, OtherObject, Pod, Service } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, podIPs } from '../model/snapshot.ts';
 import type { Addr, Cidr } from './ip.ts';
@@ -49,6 +49,11 @@ export interface EngineInput {
   clusterPolicies?: readonly OtherObject[];
   /** Node objects (labels and status.addresses), for node peers and node traffic. */
   nodes?: readonly OtherObject[];
+  /**
+   * Services: a query (`evaluate`) to or from one of their ClusterIPs is refused, since policies see the
+   * connection after the address is translated to a backend pod.
+   */
+  services?: readonly Service[];
 }
 
 /** A compact decision for one direction (no strings built): used by batch evaluation. */
@@ -133,6 +138,8 @@ export class Engine {
   private readonly finished = new Set<string>();
   private readonly ipIndex = new Map<string, ResolvedEnd>();
   private readonly nodes = new Map<string, NodeInfo>();
+  /** Service ClusterIPs (addrKey) → `namespace/name`. */
+  private readonly clusterIPs = new Map<string, string>();
   private readonly selCache = new Map<string, Selection>();
   private readonly selByEnd = new WeakMap<PodEnd, Selection>();
   private readonly nsSelCache = new WeakMap<object, Map<string, boolean>>();
@@ -197,6 +204,13 @@ export class Engine {
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
     for (const pod of sortedPods) this.addPod(pod);
+    for (const svc of input.services ?? []) {
+      const spec = svc.spec ?? {};
+      for (const t of [spec.clusterIP, ...(spec.clusterIPs ?? [])]) {
+        const a = typeof t === 'string' ? parseAddr(t) : undefined; // "None" (headless) is no address
+        if (a) this.clusterIPs.set(addrKey(a), `${svc.metadata.namespace ?? ''}/${svc.metadata.name}`);
+      }
+    }
 
     const shared = new CompileCache();
     const nps = (input.networkPolicies ?? []).map((np) => compileNetworkPolicy(np, shared));
@@ -818,9 +832,26 @@ export class Engine {
         : where;
     const src = this.resolve(q.from, names.from);
     const dst = this.resolve(q.to, names.to);
+    this.refuseClusterIP(src, names.from);
+    this.refuseClusterIP(dst, names.to);
     const proto = q.protocol === undefined ? undefined : parseProtocol(q.protocol, names.protocol);
     const { port, protocol } = this.resolvePort(q.port, proto, dst, names.port);
     return this.explain(src, dst, port, protocol);
+  }
+
+  /**
+   * A Service's ClusterIP is never what a policy sees: the connection is translated to a backend pod
+   * (and the service port to its targetPort) before any policy applies, so an answer for the address
+   * itself (an outside address to every selector, inside any ipBlock holding the service range) would
+   * be wrong. Addresses of pods and nodes are theirs, whatever a Service claims.
+   */
+  private refuseClusterIP(end: ResolvedEnd, where: string): void {
+    if (end.kind !== 'ip' || end.node !== undefined || end.key.startsWith('hostpod:')) return;
+    const svc = this.clusterIPs.get(addrKey(end.ip));
+    if (svc === undefined) return;
+    throw new InputError(
+      `${where}: ${end.display} is the ClusterIP of Service ${svc}; policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
+    );
   }
 
   explain(src: ResolvedEnd, dst: ResolvedEnd, port: number, protocol: L4Protocol): Verdict {
@@ -1026,6 +1057,7 @@ export function engineFromSnapshot(snap: ClusterSnapshot, options?: EngineOption
       networkPolicies: snap.networkPolicies,
       clusterPolicies: snap.others.filter((o) => isClusterPolicyKind(o.kind)),
       nodes: snap.others.filter((o) => o.kind === 'Node'),
+      services: snap.services,
     },
     options,
   );

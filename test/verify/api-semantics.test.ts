@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { NetworkPolicy, OtherObject, Pod } from '../../src/model/k8s.ts';
-import { buildEngine } from '../../src/verify/engine.ts';
+import { InputError } from '../../src/model/snapshot.ts';
+import { buildEngine, engineFromSnapshot } from '../../src/verify/engine.ts';
+import { snapshotFromText } from '../../src/verify/load.ts';
 import type { EngineOptions, L4Protocol } from '../../src/verify/types.ts';
 
 const NODE_IP = '192.168.0.1';
@@ -327,6 +329,53 @@ describe('4. always allowed, never matched', () => {
     );
     expect(ok(e, 'x/agent', 'x/a')).toBe(false);
     expect(ok(e, 'x/b', 'x/a')).toBe(true);
+  });
+});
+
+describe('4b. a Service ClusterIP', () => {
+  const dns = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'dns', namespace: 'y' },
+    spec: {
+      selector: { app: 'a' },
+      clusterIP: '10.96.0.10',
+      clusterIPs: ['10.96.0.10', 'fd00:96::a'],
+      ports: [{ port: 53 }],
+    },
+  };
+  const headless = { ...dns, metadata: { name: 'db', namespace: 'y' }, spec: { clusterIP: 'None' } };
+  const text = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      ...namespaces,
+      ...basePods,
+      np('x', 'p', { podSelector: {}, egress: [{ to: [{ namespaceSelector: {} }] }] }),
+      dns,
+      headless,
+    ],
+  });
+  it('is refused by a query: policies see the backend pod the address is translated to', () => {
+    const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+    for (const ip of ['10.96.0.10', 'fd00:96::a'])
+      expect(() =>
+        e.evaluate({ from: { namespace: 'x', pod: 'a' }, to: { ip }, port: 53 }, 'query 1'),
+      ).toThrow(
+        new InputError(
+          `query 1: to: ${ip} is the ClusterIP of Service y/dns; policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
+        ),
+      );
+    expect(() =>
+      e.evaluate({ from: { ip: '10.96.0.10' }, to: { namespace: 'x', pod: 'a' }, port: 53 }, 'query 2'),
+    ).toThrow(
+      new InputError(
+        'query 2: from: 10.96.0.10 is the ClusterIP of Service y/dns; policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port',
+      ),
+    );
+    // The backend pod is what a policy sees: it is allowed, while an outside address is not.
+    expect(ok(e, 'x/a', 'y/a', 53)).toBe(true);
+    expect(ok(e, 'x/a', '10.96.0.11', 53)).toBe(false);
   });
 });
 
