@@ -260,6 +260,11 @@ export class HubbleSource {
   private readonly overlapNs: bigint;
   /** Resumes never go before this: the start checkpoint, else the first flow received. */
   private knownFrom: bigint | undefined;
+  /**
+   * When the first stream was asked for, by the local clock (ns). A reconnect before any flow was
+   * received resumes from there (less the overlap), so that the flows of the outage are asked for too.
+   */
+  private openedAt: bigint | undefined;
   /** Newest flow the consumer acknowledged: what `checkpoint()` reports. */
   private readonly committed: Cursor;
   private client: ObserverClient | undefined;
@@ -418,7 +423,8 @@ export class HubbleSource {
     const request: GetFlowsRequest = { follow: true };
     if (this.opts.whitelist?.length) request.whitelist = this.opts.whitelist;
     if (this.opts.blacklist?.length) request.blacklist = this.opts.blacklist;
-    let since = this.received.time;
+    let since = this.received.time ?? this.openedAt;
+    this.openedAt ??= BigInt(Date.now()) * 1_000_000n;
     if (since !== undefined) {
       since -= this.overlapNs;
       if (this.knownFrom !== undefined && since < this.knownFrom) since = this.knownFrom;

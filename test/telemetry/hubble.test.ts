@@ -109,6 +109,28 @@ describe('HubbleSource against a scripted relay', () => {
     expect(queue.metrics().dropped).toEqual({ hubble: { duplicate: 2 } });
   });
 
+  it('a reconnect before any flow came asks for the flows since the first stream was asked for', async () => {
+    const relay = new FakeRelay();
+    const { queue, source } = await setup(relay);
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    const before = Math.floor(Date.now() / 1000);
+    source.start();
+    await waitFor(() => relay.connectionCount === 1, 5000, 'a stream');
+    const opened = Math.ceil(Date.now() / 1000);
+    relay.cutAll();
+    await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
+    expect(relay.requests[0]!.since).toBeUndefined();
+    const since = relay.requests[1]!.since as { seconds: string } | undefined;
+    expect(since).toBeDefined();
+    // When the first stream was asked for, less the overlap (at most a few seconds).
+    expect(Number(since!.seconds)).toBeGreaterThanOrEqual(before - 10);
+    expect(Number(since!.seconds)).toBeLessThanOrEqual(opened);
+    // A flow of the outage, which the relay still holds, is learned.
+    relay.publish(scriptedFlow(1, Math.floor(Date.now() / 1000)));
+    await waitFor(() => c.flows.length >= 1, 5000, '1 flow');
+  });
+
   it('a flow stamped far ahead of the clock (a node with a wrong clock) does not move the resume point', async () => {
     const relay = new FakeRelay();
     const future = Math.floor(Date.now() / 1000) + 3600;
