@@ -74,7 +74,7 @@ export function telemetryMetricFamilies(m: TelemetryMetrics): MetricFamily[] {
       },
       {
         name: 'microseg_hubble_reconnects_total',
-        help: 'GetFlows streams opened after the first one.',
+        help: 'GetFlows streams asked for after the first one (whether or not they opened).',
         type: 'counter',
         samples: [{ value: h.reconnects }],
       },
