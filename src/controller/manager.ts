@@ -221,7 +221,8 @@ export class Manager {
       const gate: RequestHandler = (req, res, next) => {
         if (req.path === '/v1/flows' && !this.controller.leading) {
           res.setHeader('retry-after', '1');
-          res.status(503).type('text/plain').send('not the leader: retry (another replica is leading)\n');
+          // JSON, as every other answer of the endpoint.
+          res.status(503).json({ error: 'not the leader: another replica is leading; retry' });
           return;
         }
         next();

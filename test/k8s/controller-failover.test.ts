@@ -81,6 +81,7 @@ describe('two replicas', () => {
     const r = await b.push(edgeFlows(0, 1));
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('1');
+    expect(await r.json()).toEqual({ error: 'not the leader: another replica is leading; retry' });
     const ready = await fetch(`http://127.0.0.1:${b.port}/readyz`);
     expect(ready.status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${b.port}/metrics`)).text();
