@@ -14,7 +14,7 @@ import type {
   SegmentationSpec,
   SegmentationStatus,
 } from './api.ts';
-import { formatDuration } from './api.ts';
+import { FIELD_MANAGER, formatDuration } from './api.ts';
 import type { ConditionType } from './reasons.ts';
 import { Condition as C, Reason } from './reasons.ts';
 
@@ -307,18 +307,75 @@ export function promotionTarget(
   spec: SegmentationSpec,
   conditions: readonly Condition[],
   now: number,
-): { to: Mode; message: string } | undefined {
+): { to: Mode; message: string; why: string } | undefined {
   if (!spec.promotion.automatic) return undefined;
   const heldFor = (type: ConditionType): number => {
     const c = findCondition(conditions, type);
     return c?.status === 'True' ? now - Date.parse(c.lastTransitionTime) : -1;
   };
   const after = formatDuration(spec.promotion.afterMs);
+  const to = (target: Mode, why: string) => ({
+    to: target,
+    message: `promoted ${spec.mode} → ${target}: ${why}`,
+    why,
+  });
   if (spec.mode === 'Learn' && heldFor(C.ProposalStable) >= spec.promotion.afterMs)
-    return { to: 'Audit', message: `promoted Learn → Audit: the proposal has been stable for ${after}` };
+    return to('Audit', `the proposal has been stable for ${after}`);
   if (spec.mode === 'Audit' && heldFor(C.AuditClean) >= spec.promotion.afterMs)
-    return { to: 'Enforce', message: `promoted Audit → Enforce: the audit has been clean for ${after}` };
+    return to('Enforce', `the audit has been clean for ${after}`);
   return undefined;
+}
+
+/** The annotation client-side `kubectl apply` (and Argo CD's default sync) keeps what it applied in. */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** What `metadata.managedFields` holds per manager (only the parts read here). */
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
+/**
+ * Who declares `spec.mode` of a Segmentation, when someone other than microseg does: a server-side apply
+ * manager that owns the field (`kubectl apply --server-side`, Argo CD with server-side apply, Flux), or a
+ * client-side `kubectl apply` (Argo CD's default sync) whose last-applied configuration names it. The
+ * next apply from that source puts its mode back, so automatic promotion must not change it: the two
+ * would take turns. A mode set by `kubectl patch` or `kubectl edit`, or left out of what is applied
+ * (defaulted), is declared by no one.
+ */
+export function modeDeclaredBy(metadata: {
+  managedFields?: readonly ManagedFieldsEntry[];
+  annotations?: Record<string, string>;
+}): string | undefined {
+  for (const m of metadata.managedFields ?? []) {
+    if (m.operation !== 'Apply' || m.subresource || m.manager === FIELD_MANAGER) continue;
+    const specFields = m.fieldsV1?.['f:spec'] as Record<string, unknown> | undefined;
+    if (specFields && 'f:mode' in specFields)
+      return `the server-side apply field manager "${m.manager ?? ''}"`;
+  }
+  const last = metadata.annotations?.[LAST_APPLIED_ANNOTATION];
+  if (last) {
+    let applied: { spec?: { mode?: unknown } } | undefined;
+    try {
+      applied = JSON.parse(last) as typeof applied;
+    } catch {
+      applied = undefined;
+    }
+    if (applied?.spec?.mode !== undefined)
+      return `client-side kubectl apply (annotation ${LAST_APPLIED_ANNOTATION})`;
+  }
+  return undefined;
+}
+
+/** The `PromotionDue` Event of a promotion not made because `spec.mode` is declared elsewhere. */
+export function promotionDueMessage(
+  from: Mode,
+  target: { to: Mode; why: string },
+  declaredBy: string,
+): string {
+  return `promotion ${from} → ${target.to} is due (${target.why}), but spec.mode is declared by ${declaredBy}, which would put it back: set spec.mode: ${target.to} where it is declared (in Git), or leave spec.mode out of it to let microseg promote`;
 }
 
 export interface TransitionEvent {

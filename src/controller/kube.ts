@@ -123,7 +123,12 @@ export class KubeClient {
       if (v !== undefined) url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), method as HttpMethod);
     await this.kc.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    // A write without a fieldManager is named after the user agent (else "undici", the HTTP client).
+    const headers: Record<string, string> = {
+      ...ctx.getHeaders(),
+      accept: 'application/json',
+      'user-agent': FIELD_MANAGER,
+    };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -187,8 +192,9 @@ export class KubeClient {
     return { items, resourceVersion: rv };
   }
 
+  /** Creates, with field manager `microseg` (without it the API server names the HTTP client). */
   create<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('POST', path, { body });
+    return this.request<T>('POST', path, { body, query: { fieldManager: FIELD_MANAGER } });
   }
 
   /** Server-side apply with field manager `microseg` (or `fieldManager`), forcing ownership by default. */
@@ -203,12 +209,22 @@ export class KubeClient {
     });
   }
 
+  /** A JSON merge patch, with field manager `microseg`. */
   mergePatch<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('PATCH', path, { body, contentType: 'application/merge-patch+json' });
+    return this.request<T>('PATCH', path, {
+      body,
+      contentType: 'application/merge-patch+json',
+      query: { fieldManager: FIELD_MANAGER },
+    });
   }
 
+  /** A JSON patch, with field manager `microseg`. */
   jsonPatch<T>(path: string, ops: unknown[]): Promise<T> {
-    return this.request<T>('PATCH', path, { body: ops, contentType: 'application/json-patch+json' });
+    return this.request<T>('PATCH', path, {
+      body: ops,
+      contentType: 'application/json-patch+json',
+      query: { fieldManager: FIELD_MANAGER },
+    });
   }
 
   /** Deletes; a missing object counts as deleted. Returns false when it was already gone. */

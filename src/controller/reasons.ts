@@ -59,6 +59,7 @@ export const Reason = {
   WouldBlockFlows: 'WouldBlockFlows',
   Unauditable: 'Unauditable',
   AutoPromoted: 'AutoPromoted',
+  PromotionDue: 'PromotionDue',
   EdgesAgedOut: 'EdgesAgedOut',
   CleanedUp: 'CleanedUp',
   NoNamespaces: 'NoNamespaces',

@@ -39,6 +39,8 @@ import {
   coverageMessage,
   namespaceConflicts,
   noNamespacesAnnouncement,
+  modeDeclaredBy,
+  promotionDueMessage,
   promotionTarget,
   pruneBuckets,
   selectNamespaces,
@@ -126,6 +128,8 @@ interface SegState {
    */
   announcedBlocked?: Set<string>;
   newBlocked?: { key: string; source: string; destination: string; protocol: string; port: number };
+  /** The `PromotionDue` Event last recorded, while the promotion it names is still due and not made. */
+  promotionDue?: string;
 }
 
 /** Blocked connections remembered as announced per Segmentation; beyond it, only doubling counts. */
@@ -1036,9 +1040,20 @@ export class SegmentationController {
     mark('status');
     // ----- automatic promotion -----
     const target = promotionTarget(spec, conds, now);
-    if (target) {
-      await this.#client.mergePatch(objectPath(seg), { spec: { mode: target.to } });
-      this.#events.record(seg, 'Normal', Reason.AutoPromoted, target.message);
+    if (!target) st.promotionDue = undefined;
+    else {
+      // The informer's copy has no managedFields: read who declares spec.mode from the object itself.
+      const fresh = await this.#client.get<Segmentation>(objectPath(seg));
+      const declaredBy = modeDeclaredBy(fresh.metadata);
+      if (declaredBy) {
+        const message = promotionDueMessage(spec.mode, target, declaredBy);
+        if (st.promotionDue !== message) this.#events.record(seg, 'Normal', Reason.PromotionDue, message);
+        st.promotionDue = message;
+      } else {
+        st.promotionDue = undefined;
+        await this.#client.mergePatch(objectPath(seg), { spec: { mode: target.to } });
+        this.#events.record(seg, 'Normal', Reason.AutoPromoted, target.message);
+      }
     }
     mark('promotion');
     this.#log.debug('reconciled', { segmentation: name, phaseMs: phases });

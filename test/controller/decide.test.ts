@@ -9,6 +9,7 @@ import {
   enforceGate,
   namespaceConflicts,
   noNamespacesAnnouncement,
+  modeDeclaredBy,
   promotionTarget,
   pruneBuckets,
   selectNamespaces,
@@ -400,11 +401,58 @@ describe('conditions and promotion', () => {
     expect(promotionTarget(spec('Learn', true), held('ProposalStable', T0), T0 + 600_000)).toEqual({
       to: 'Audit',
       message: 'promoted Learn → Audit: the proposal has been stable for 10m',
+      why: 'the proposal has been stable for 10m',
     });
     expect(promotionTarget(spec('Audit', true), held('AuditClean', T0), T0 + 600_000)).toEqual({
       to: 'Enforce',
       message: 'promoted Audit → Enforce: the audit has been clean for 10m',
+      why: 'the audit has been clean for 10m',
     });
     expect(promotionTarget(spec('Enforce', true), held('AuditClean', T0), T0 + 600_000)).toBeUndefined();
+  });
+});
+
+describe('modeDeclaredBy: who would put spec.mode back after a promotion', () => {
+  const owns = (
+    manager: string,
+    operation: string,
+    fields: Record<string, unknown>,
+    subresource?: string,
+  ) => ({
+    manager,
+    operation,
+    ...(subresource ? { subresource } : {}),
+    fieldsV1: fields,
+  });
+  it('a server-side apply manager other than microseg that owns spec.mode', () => {
+    expect(
+      modeDeclaredBy({
+        managedFields: [owns('argocd', 'Apply', { 'f:spec': { 'f:mode': {}, 'f:namespaceSelector': {} } })],
+      }),
+    ).toBe('the server-side apply field manager "argocd"');
+  });
+  it('not an apply that leaves spec.mode out, an update (kubectl patch, edit), microseg itself or a status apply', () => {
+    expect(
+      modeDeclaredBy({
+        managedFields: [
+          owns('argocd', 'Apply', { 'f:spec': { 'f:namespaceSelector': {} } }),
+          owns('kubectl-patch', 'Update', { 'f:spec': { 'f:mode': {} } }),
+          owns('microseg', 'Apply', { 'f:spec': { 'f:mode': {} } }),
+          owns('other', 'Apply', { 'f:spec': { 'f:mode': {} } }, 'status'),
+        ],
+      }),
+    ).toBeUndefined();
+  });
+  it('a client-side kubectl apply whose last-applied configuration names spec.mode', () => {
+    const annotations = (spec: unknown) => ({
+      'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ spec }),
+    });
+    expect(modeDeclaredBy({ annotations: annotations({ mode: 'Learn' }) })).toBe(
+      'client-side kubectl apply (annotation kubectl.kubernetes.io/last-applied-configuration)',
+    );
+    expect(modeDeclaredBy({ annotations: annotations({ namespaceSelector: {} }) })).toBeUndefined();
+    expect(
+      modeDeclaredBy({ annotations: { 'kubectl.kubernetes.io/last-applied-configuration': 'not json' } }),
+    ).toBeUndefined();
   });
 });

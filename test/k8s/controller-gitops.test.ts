@@ -1,0 +1,232 @@
+/**
+ * A platform team that keeps its Segmentations and Isolations in Git and applies them over and over, as
+ * Argo CD or Flux do (server-side apply with a field manager of their own, or client-side
+ * `kubectl apply`): the controller must not write what the next apply puts back, and a re-apply of the
+ * same files must neither conflict nor change anything.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { Segmentation } from '../../src/controller/api.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import {
+  cond,
+  createAppPods,
+  events,
+  flow,
+  getSeg,
+  install,
+  ROOT,
+  SA,
+  startLeader,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
+import { KubeClient } from '../../src/controller/kube.ts';
+import { kubeFromControllerClient } from '../../src/isolate/kube.ts';
+import { wireIsolation } from '../../src/isolate/wire.ts';
+
+const cluster = sharedCluster();
+const run = uniqueName('gitops');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let ctrl: RunningController;
+
+interface Managed {
+  manager: string;
+  operation: string;
+  subresource?: string;
+  fieldsV1: Record<string, Record<string, unknown>>;
+}
+
+/** A Segmentation as Git holds it: promotion on, short times; `mode` only when given. */
+function segInGit(name: string, ns: string, mode?: string): string {
+  return JSON.stringify({
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name, labels: { 'microseg.dev/test': run } },
+    spec: {
+      namespaceSelector: { matchLabels: { gitops: ns } },
+      ...(mode ? { mode } : {}),
+      learning: { stableAfter: '0s' },
+      audit: { window: '2s' },
+      promotion: { automatic: true, after: '1s' },
+    },
+  });
+}
+
+/** `kubectl apply --server-side` as Argo CD's server-side sync does it, without forcing conflicts. */
+const argoApply = (input: string) =>
+  cluster.kubectl(['apply', '--server-side', '--field-manager=argocd', '-f', '-'], { input });
+
+async function managedFields(path: string): Promise<Managed[]> {
+  const r = await cluster.request('GET', path);
+  expect(r.status, r.text).toBe(200);
+  return (r.json as { metadata: { managedFields: Managed[] } }).metadata.managedFields;
+}
+
+const segPath = (name: string) => `/apis/microseg.dev/v1alpha1/segmentations/${name}`;
+
+async function setUp(name: string, ip: string): Promise<string> {
+  const ns = uniqueName(name);
+  const admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { gitops: ns });
+  await createAppPods(admin, ns, [
+    ['web', `${ip}1`],
+    ['api', `${ip}2`],
+  ]);
+  return ns;
+}
+
+beforeAll(async () => {
+  await install(cluster);
+  const kc = await cluster.kubeConfig({ serviceAccount: SA });
+  const isolation = wireIsolation({
+    kc,
+    kube: kubeFromControllerClient(new KubeClient(kc)),
+    log: () => undefined,
+  });
+  ctrl = await startLeader(cluster, {
+    identity: run,
+    asAdmin: true,
+    leaseName: `lease-${run}`,
+    segmentationSelector: `microseg.dev/test=${run}`,
+    leaderTasks: [isolation.leaderTask],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await ctrl?.stop();
+});
+
+describe('the manifests kept in Git', () => {
+  it('manifests/ installed by kubectl, then applied by another field manager, and again: no conflict, no change', async () => {
+    const apply = () =>
+      cluster.kubectl(['apply', '--server-side', '--field-manager=argocd', '-k', `${ROOT}manifests`]);
+    const versions = async () =>
+      (
+        await cluster.kubectl([
+          'get',
+          'crd,ns,deploy,svc,pdb,sa,clusterrole,clusterrolebinding,role,rolebinding',
+          '-A',
+          '-l',
+          'app.kubernetes.io/part-of=microseg',
+          '-o',
+          'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\\n"}{end}',
+        ])
+      ).stdout;
+    const first = await apply();
+    expect(first.code, first.stderr).toBe(0);
+    const before = await versions();
+    expect(before.split('\n').filter(Boolean).length).toBe(17);
+    const again = await apply();
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toBe('');
+    expect(await versions()).toBe(before);
+  });
+});
+
+describe('Segmentations kept in Git', () => {
+  it('spec.mode applied by server-side apply: promotion is announced, not made, and a re-apply neither conflicts nor changes anything', async () => {
+    const name = uniqueName('ssa');
+    const ns = await setUp('ssa', '10.83.0.');
+    const r = await argoApply(segInGit(name, ns, 'Learn'));
+    expect(r.code, r.stderr).toBe(0);
+    await waitSeg(cluster, name, 'Learning', (s) => s.status?.phase === 'Learning');
+    expect((await ctrl.push([flow(`${ns}/web`, `${ns}/api`, 8080)])).status).toBe(202);
+    await waitSeg(cluster, name, 'stable', (s) => cond(s, 'ProposalStable')?.status === 'True');
+    const due = await eventually(
+      'PromotionDue',
+      async () => (await events(cluster, name)).find((e) => e.reason === 'PromotionDue'),
+      15_000,
+    );
+    expect(due.type).toBe('Normal');
+    expect(due.message).toBe(
+      'promotion Learn → Audit is due (the proposal has been stable for 1s), but spec.mode is declared by the server-side apply field manager "argocd", which would put it back: set spec.mode: Audit where it is declared (in Git), or leave spec.mode out of it to let microseg promote',
+    );
+    await sleep(1500);
+    const seg = await getSeg(cluster, name);
+    expect(seg.spec!.mode).toBe('Learn');
+    expect((await events(cluster, name)).filter((e) => e.reason === 'AutoPromoted')).toEqual([]);
+    // The Event is recorded once, not at every resync.
+    expect((await events(cluster, name)).find((e) => e.reason === 'PromotionDue')!.count ?? 1).toBe(1);
+
+    // The same file again: no conflict, and nothing changes.
+    const before = (await getSeg(cluster, name)).metadata.generation;
+    const again = await argoApply(segInGit(name, ns, 'Learn'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toBe('');
+    expect((await getSeg(cluster, name)).metadata.generation).toBe(before);
+    // Every field the controller wrote is its own, under its name, none in spec.
+    const managers = (await managedFields(segPath(name))).map((m) => [
+      m.manager,
+      m.operation,
+      m.subresource ?? '',
+    ]);
+    expect(managers.sort()).toEqual([
+      ['argocd', 'Apply', ''],
+      ['microseg', 'Apply', 'status'],
+      ['microseg', 'Update', ''],
+    ]);
+    const update = (await managedFields(segPath(name))).find((m) => m.operation === 'Update')!;
+    expect(Object.keys(update.fieldsV1)).toEqual(['f:metadata']);
+
+    // The team commits the promotion: the controller acts on it.
+    expect((await argoApply(segInGit(name, ns, 'Audit'))).code).toBe(0);
+    await waitSeg(cluster, name, 'Auditing', (s) => s.status?.phase === 'Auditing');
+  });
+
+  it('spec.mode applied by client-side kubectl apply (Argo CD default sync): promotion is announced, not made', async () => {
+    const name = uniqueName('csa');
+    const ns = await setUp('csa', '10.83.1.');
+    const r = await cluster.kubectl(['apply', '-f', '-'], { input: segInGit(name, ns, 'Learn') });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await ctrl.push([flow(`${ns}/web`, `${ns}/api`, 8080)])).status).toBe(202);
+    const due = await eventually(
+      'PromotionDue',
+      async () => (await events(cluster, name)).find((e) => e.reason === 'PromotionDue'),
+      15_000,
+    );
+    expect(due.message).toBe(
+      'promotion Learn → Audit is due (the proposal has been stable for 1s), but spec.mode is declared by client-side kubectl apply (annotation kubectl.kubernetes.io/last-applied-configuration), which would put it back: set spec.mode: Audit where it is declared (in Git), or leave spec.mode out of it to let microseg promote',
+    );
+    expect((await getSeg(cluster, name)).spec!.mode).toBe('Learn');
+  });
+
+  it('spec.mode left out of Git: the controller promotes, and a re-apply neither conflicts nor puts Learn back', async () => {
+    const name = uniqueName('nomode');
+    const ns = await setUp('nomode', '10.83.2.');
+    expect((await argoApply(segInGit(name, ns))).code).toBe(0);
+    expect((await ctrl.push([flow(`${ns}/web`, `${ns}/api`, 8080)])).status).toBe(202);
+    await waitSeg(cluster, name, 'promoted to Audit', (s: Segmentation) => s.spec?.mode === 'Audit', 20_000);
+    const again = await argoApply(segInGit(name, ns));
+    expect(again.code, again.stderr).toBe(0);
+    expect(['Audit', 'Enforce']).toContain((await getSeg(cluster, name)).spec!.mode);
+    const owner = (await managedFields(segPath(name))).find((m) => 'f:mode' in (m.fieldsV1['f:spec'] ?? {}))!;
+    expect([owner.manager, owner.operation]).toEqual(['microseg', 'Update']);
+  });
+});
+
+describe('Isolations kept in Git', () => {
+  it("the finalizer the controller adds is microseg's, and a re-apply of the same file is clean", async () => {
+    const ns = await setUp('iso', '10.83.3.');
+    const iso = JSON.stringify({
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'cut-api', namespace: ns },
+      spec: { target: { pods: ['api'] }, reason: 'shell in container' },
+    });
+    expect((await argoApply(iso)).code).toBe(0);
+    const path = `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/cut-api`;
+    await eventually(
+      'finalizer',
+      async () => ((await cluster.request('GET', path)).json as Isolation).metadata.finalizers?.length,
+      15_000,
+    );
+    const owner = (await managedFields(path)).find(
+      (m) => 'f:finalizers' in (m.fieldsV1['f:metadata'] ?? {}),
+    )!;
+    expect(owner.manager).toBe('microseg');
+    const again = await argoApply(iso);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toBe('');
+  });
+});
