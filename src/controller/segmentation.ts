@@ -1086,6 +1086,13 @@ export class SegmentationController {
         labelSelector: `${SEGMENTATION_LABEL}=${name}`,
       });
       for (const les of list.items) {
+        // A shard a Segmentation of the same name left behind (deleted, its finalizer taken out by hand,
+        // the garbage collector not there yet): its graph is not this one's, and the shard is deleted.
+        const owner = (les.metadata.ownerReferences ?? []).find((r) => r.controller);
+        if (owner && seg.metadata.uid && owner.uid !== seg.metadata.uid) {
+          await this.#client.delete(objectPath(les));
+          continue;
+        }
         st.edges.restore(les.spec.edges ?? []);
         st.persistedShards.set(les.metadata.name, sortedJson(les.spec));
       }

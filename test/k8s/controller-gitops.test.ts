@@ -16,6 +16,7 @@ import {
   flow,
   getSeg,
   install,
+  listJson,
   ROOT,
   SA,
   startLeader,
@@ -29,6 +30,7 @@ const cluster = sharedCluster();
 const run = uniqueName('gitops');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let ctrl: RunningController;
+let controllerOptions: Parameters<typeof startLeader>[1];
 
 interface Managed {
   manager: string;
@@ -84,13 +86,14 @@ beforeAll(async () => {
     kube: kubeFromControllerClient(new KubeClient(kc)),
     log: () => undefined,
   });
-  ctrl = await startLeader(cluster, {
+  controllerOptions = {
     identity: run,
     asAdmin: true,
     leaseName: `lease-${run}`,
     segmentationSelector: `microseg.dev/test=${run}`,
     leaderTasks: [isolation.leaderTask],
-  });
+  };
+  ctrl = await startLeader(cluster, controllerOptions);
 }, 120_000);
 
 afterAll(async () => {
@@ -202,6 +205,46 @@ describe('Segmentations kept in Git', () => {
     expect(['Audit', 'Enforce']).toContain((await getSeg(cluster, name)).spec!.mode);
     const owner = (await managedFields(segPath(name))).find((m) => 'f:mode' in (m.fieldsV1['f:spec'] ?? {}))!;
     expect([owner.manager, owner.operation]).toEqual(['microseg', 'Update']);
+  });
+});
+
+describe('a Segmentation pruned from Git while the controller is down, then added back', () => {
+  it('the new Segmentation starts from nothing: the learned graph its predecessor left is not restored', async () => {
+    const name = uniqueName('again');
+    const ns = await setUp('again', '10.83.4.');
+    expect((await argoApply(segInGit(name, ns, 'Learn'))).code).toBe(0);
+    expect((await ctrl.push([flow(`${ns}/web`, `${ns}/api`, 8080)])).status).toBe(202);
+    await waitSeg(cluster, name, 'learned', (s) => s.status?.edges === 1);
+    const lesPath = '/apis/microseg.dev/v1alpha1/learnededgesets';
+    const shards = async () =>
+      (
+        await listJson<{ metadata: { name: string }; spec: { segmentation: string } }>(cluster, lesPath)
+      ).filter((l) => l.spec.segmentation === name);
+    await eventually('persisted', async () => ((await shards()).length > 0 ? true : undefined), 10_000);
+    // The controller is down: the finalizer holds the Segmentation until it is taken out by hand, and no
+    // garbage collector runs here (as when the new one comes before the collector got to the old objects).
+    await ctrl.stop();
+    const del = await cluster.request('DELETE', segPath(name));
+    expect(del.status, del.text).toBe(200);
+    expect((await getSeg(cluster, name)).metadata.deletionTimestamp).toBeDefined();
+    const patch = await cluster.request('PATCH', segPath(name), {
+      body: [{ op: 'remove', path: '/metadata/finalizers' }],
+      contentType: 'application/json-patch+json',
+    });
+    expect(patch.status, patch.text).toBe(200);
+    await eventually('gone', async () =>
+      (await cluster.request('GET', segPath(name))).status === 404 ? true : undefined,
+    );
+    expect((await argoApply(segInGit(name, ns, 'Learn'))).code).toBe(0);
+    ctrl = await startLeader(cluster, { ...controllerOptions, identity: `${run}-2` });
+    const s = await waitSeg(cluster, name, 'reconciled', (x) => x.status?.phase === 'Learning');
+    expect(s.status!.edges).toBe(0);
+    expect(s.status!.policies).toBe(0);
+    await eventually(
+      'old shards deleted',
+      async () => ((await shards()).length === 0 ? true : undefined),
+      10_000,
+    );
   });
 });
 
