@@ -22,9 +22,17 @@ export function isolationCRD(): Schema {
             { type: 'string' },
             { minItems: 1, maxItems: 256 },
           ),
-          podSelector: labelSelector(
-            'Pods of the namespace matching this selector, now and later. Must not be empty.',
-          ),
+          podSelector: {
+            ...labelSelector(
+              'Pods of the namespace matching this selector, now and later. Must not be empty.',
+            ),
+            'x-kubernetes-validations': [
+              {
+                rule: '(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)',
+                message: 'must not be empty (it would isolate every pod of the namespace)',
+              },
+            ],
+          },
           workload: obj(
             'A workload: its pods at the time of isolation, or also its future pods.',
             {
@@ -54,10 +62,21 @@ export function isolationCRD(): Schema {
         ),
         forensics: arr(
           'Peers allowed to reach the isolated pods (forensic tooling). podSelector alone means this namespace.',
-          obj('A peer.', {
-            namespaceSelector: labelSelector('Namespaces of the peer.'),
-            podSelector: labelSelector('Pods of the peer.'),
-          }),
+          obj(
+            'A peer.',
+            {
+              namespaceSelector: labelSelector('Namespaces of the peer.'),
+              podSelector: labelSelector('Pods of the peer.'),
+            },
+            {
+              'x-kubernetes-validations': [
+                {
+                  rule: 'has(self.namespaceSelector) || has(self.podSelector)',
+                  message: 'must set namespaceSelector, podSelector or both',
+                },
+              ],
+            },
+          ),
           { maxItems: 16 },
         ),
       }),
@@ -71,6 +90,9 @@ export function isolationCRD(): Schema {
       duration: str('Release automatically this long after isolation, e.g. "4h".', {
         pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
         maxLength: 32,
+        'x-kubernetes-validations': [
+          { rule: "duration(self) >= duration('1s')", message: 'must be at least 1s' },
+        ],
       }),
       expiresAt: str('Release automatically at this time.', { format: 'date-time' }),
       dryRun: bool('Plan and check for leaks, change nothing.', { default: false }),

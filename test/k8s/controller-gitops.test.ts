@@ -273,3 +273,119 @@ describe('Isolations kept in Git', () => {
     expect(again.stderr).toBe('');
   });
 });
+
+describe('an invalid Isolation in Git', () => {
+  it('is refused by the schema at apply time, naming the field, instead of being accepted and Failed later', async () => {
+    const ns = uniqueName('isoval');
+    await createNamespace(await cluster.kubeConfig(), ns, {});
+    const cases: [string, Record<string, unknown>, string][] = [
+      [
+        'empty-selector',
+        { target: { podSelector: {} }, reason: 'x' },
+        'spec.target.podSelector: Invalid value: must not be empty (it would isolate every pod of the namespace)',
+      ],
+      [
+        'empty-labels',
+        { target: { podSelector: { matchLabels: {} } }, reason: 'x' },
+        'spec.target.podSelector: Invalid value: must not be empty (it would isolate every pod of the namespace)',
+      ],
+      [
+        'short',
+        { target: { pods: ['a'] }, reason: 'x', duration: '0s' },
+        'spec.duration: Invalid value: "0s": must be at least 1s',
+      ],
+      [
+        'none',
+        { target: {}, reason: 'x' },
+        'spec.target: Invalid value: set exactly one of pods, podSelector, workload',
+      ],
+      [
+        'no-pods',
+        { target: { pods: [] }, reason: 'x' },
+        'spec.target.pods: Invalid value: 0: spec.target.pods in body should have at least 1 items',
+      ],
+      ['no-reason', { target: { pods: ['a'] } }, 'spec.reason: Required value'],
+      [
+        'bad-duration',
+        { target: { pods: ['a'] }, reason: 'x', duration: '4 hours' },
+        `spec.duration: Invalid value: "4 hours": spec.duration in body should match '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$'`,
+      ],
+      [
+        'bad-expiry',
+        { target: { pods: ['a'] }, reason: 'x', expiresAt: 'tomorrow' },
+        'spec.expiresAt: Invalid value: "tomorrow": spec.expiresAt in body must be of type date-time: "tomorrow"',
+      ],
+      [
+        'both-ends',
+        { target: { pods: ['a'] }, reason: 'x', duration: '1h', expiresAt: '2030-01-01T00:00:00Z' },
+        'spec: Invalid value: duration and expiresAt are mutually exclusive',
+      ],
+      [
+        'up',
+        { target: { pods: ['a'] }, reason: 'x', direction: 'Up' },
+        'spec.direction: Unsupported value: "Up": supported values: "Both", "Ingress", "Egress"',
+      ],
+      [
+        'x'.repeat(64),
+        { target: { pods: ['a'] }, reason: 'x' },
+        'metadata.name: Too long: may not be more than 63 bytes',
+      ],
+      [
+        'no-peer',
+        { target: { pods: ['a'] }, reason: 'x', exceptions: { forensics: [{}] } },
+        'spec.exceptions.forensics[0]: Invalid value: must set namespaceSelector, podSelector or both',
+      ],
+    ];
+    for (const [name, spec, message] of cases) {
+      const r = await cluster.kubectl(['apply', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'Isolation',
+          metadata: { name, namespace: ns },
+          spec,
+        }),
+      });
+      expect(r.code, name).toBe(1);
+      expect(r.stderr, name).toContain(message);
+    }
+    // What the schema accepts is still accepted.
+    const ok = await cluster.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Isolation',
+        metadata: { name: 'fine', namespace: ns },
+        spec: {
+          target: { podSelector: { matchExpressions: [{ key: 'app', operator: 'Exists' }] } },
+          reason: 'x',
+          duration: '1s',
+          exceptions: { forensics: [{ podSelector: {} }] },
+          dryRun: true,
+        },
+      }),
+    });
+    expect(ok.code, ok.stderr).toBe(0);
+    // What only the controller checks is accepted, and Failed with the problem named.
+    const bad = await cluster.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Isolation',
+        metadata: { name: 'bad-pod', namespace: ns },
+        spec: { target: { pods: ['Bad_Pod'] }, reason: 'x' },
+      }),
+    });
+    expect(bad.code, bad.stderr).toBe(0);
+    const failed = await eventually(
+      'Failed',
+      async () => {
+        const r = await cluster.request(
+          'GET',
+          `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/bad-pod`,
+        );
+        const st = (r.json as Isolation).status;
+        return st?.phase === 'Failed' ? st : undefined;
+      },
+      15_000,
+    );
+    expect(failed.message).toBe('spec.target.pods[0] "Bad_Pod" is not a valid pod name');
+  });
+});

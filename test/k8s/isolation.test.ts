@@ -424,13 +424,13 @@ describe('kubectl apply of an Isolation (NetworkPolicy mechanism)', () => {
         apiVersion: 'microseg.dev/v1alpha1',
         kind: 'Isolation',
         metadata: { name: 'bad' },
-        spec: { target: { podSelector: {} }, reason: 'x' },
+        // The schema refuses an empty podSelector at once (see controller-gitops.test.ts); a pod name
+        // is checked by the controller.
+        spec: { target: { pods: ['Bad_Pod'] }, reason: 'x' },
       },
     });
     const iso = await phaseOf('bad', ['Failed']);
-    expect(iso.status?.message).toBe(
-      'spec.target.podSelector must not be empty (it would isolate every pod of the namespace)',
-    );
+    expect(iso.status?.message).toBe('spec.target.pods[0] "Bad_Pod" is not a valid pod name');
     await kube.request({ method: 'DELETE', path: paths.isolation(ns, 'bad') });
   });
 });
