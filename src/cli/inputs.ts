@@ -22,7 +22,7 @@ import {
 import { streamJsonObjects } from '../model/stream.ts';
 import type { IngestStats } from '../flows/reader.ts';
 import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
-import { snapshotWarnings } from '../verify/load.ts';
+import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { compareText } from '../model/order.ts';
 
 export interface LoadOptions extends SnapshotOptions {
@@ -150,7 +150,17 @@ export async function loadVerifySnapshot(
 ): Promise<ClusterSnapshot> {
   const snap = await loadSnapshotFiles(paths, { stdin });
   for (const w of snapshotWarnings(snap)) warn(w);
-  return snap;
+  return withRepeatsReplaced(snap, warn);
+}
+
+/**
+ * The snapshot with each object given more than once under one name kept once, as the last one read
+ * (`replaceRepeated`); those replaced by other content are told to `warn`.
+ */
+export function withRepeatsReplaced(snap: ClusterSnapshot, warn: (message: string) => void): ClusterSnapshot {
+  const { snapshot, warnings } = replaceRepeated(snap);
+  for (const w of warnings) warn(w);
+  return snapshot;
 }
 
 /** How a command that writes its result on standard output tells a warning: on standard error. */

@@ -79,6 +79,75 @@ export function snapshotWarnings(snap: ClusterSnapshot): string[] {
   return out;
 }
 
+/** JSON with object keys sorted, so two objects compare equal whatever order their fields were read in. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** Objects given again with other content named in the warning before it says how many more there are. */
+const NAMED_REPLACED = 10;
+
+/**
+ * An object given more than once under one name (kind, namespace and name) stands once, as the last one
+ * read: applying it would replace the others. So a policy given again in `--policies` or `--proposal`
+ * (read after `--cluster`) changes the cluster's policy of that name instead of adding its allows to the
+ * old one's. Returns the snapshot without the replaced objects, and a warning naming those replaced by
+ * other content (none when every repeat is the same object).
+ */
+export function replaceRepeated(snap: ClusterSnapshot): { snapshot: ClusterSnapshot; warnings: string[] } {
+  type Named = { kind?: unknown; metadata: { name: string; namespace?: string } };
+  const idOf = (o: Named) =>
+    `${String(o.kind)} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+  const changed = new Set<string>();
+  let repeated = false;
+  const keep = <T extends Named>(list: T[]): T[] => {
+    const last = new Map<string, number>();
+    list.forEach((o, i) => {
+      const id = idOf(o);
+      const before = last.get(id);
+      if (before !== undefined) {
+        repeated = true;
+        if (canonical(list[before]) !== canonical(o)) changed.add(id);
+      }
+      last.set(id, i);
+    });
+    return last.size === list.length ? list : list.filter((o, i) => last.get(idOf(o)) === i);
+  };
+  const snapshot: ClusterSnapshot = {
+    namespaces: keep(snap.namespaces),
+    pods: keep(snap.pods),
+    services: keep(snap.services),
+    endpointSlices: keep(snap.endpointSlices),
+    workloads: keep(snap.workloads),
+    cronJobs: keep(snap.cronJobs),
+    networkPolicies: keep(snap.networkPolicies),
+    others: keep(snap.others),
+  };
+  if (!repeated) return { snapshot: snap, warnings: [] };
+  const names = [...changed].sort(compareText);
+  const more = names.length - NAMED_REPLACED;
+  return {
+    snapshot,
+    warnings:
+      names.length === 0
+        ? []
+        : [
+            `${names.length} object(s) given more than once under one name with other content; the last one read is used, as applying it replaces the others (--cluster is read first, then each --policies or --proposal in order): ` +
+              names.slice(0, NAMED_REPLACED).join(', ') +
+              (more > 0 ? `, and ${more} more` : ''),
+          ],
+  };
+}
+
 export async function readText(path: string, stdin?: NodeJS.ReadableStream): Promise<string> {
   if (path === '-') {
     if (!stdin) throw new InputError('-: standard input is not available');

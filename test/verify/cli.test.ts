@@ -168,6 +168,95 @@ describe('microseg explain', () => {
   });
 });
 
+describe('a policy given again under its name', () => {
+  // What `kubectl apply` of the file would do: the object of that name is replaced, not joined by a
+  // second one whose allows add to the first's.
+  const TIGHTER = [
+    'apiVersion: networking.k8s.io/v1',
+    'kind: NetworkPolicy',
+    'metadata: { name: db-from-cart, namespace: shop }',
+    'spec:',
+    '  podSelector: { matchLabels: { app: db } }',
+    '  policyTypes: [Ingress]',
+    '',
+  ].join('\n');
+  const REPLACED =
+    'warning: 1 object(s) given more than once under one name with other content; the last one read is used, as applying it replaces the others (--cluster is read first, then each --policies or --proposal in order): NetworkPolicy shop/db-from-cart\n';
+  it("replaces the cluster's policy in explain and simulate", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-replace-'));
+    writeFileSync(join(dir, 'tighter.yaml'), TIGHTER);
+    const args = ['--from', 'shop/cart-5c4b-y1', '--to', 'shop/db-0', '--port', 'pg'];
+    const before = await cli('explain', '--cluster', CLUSTER, ...args);
+    expect(before.out.split('\n')[0]).toBe('shop/cart-5c4b-y1 -> shop/db-0 TCP/5432: ALLOWED');
+    const r = await cli('explain', '--cluster', CLUSTER, '--policies', join(dir, 'tighter.yaml'), ...args);
+    expect([r.code, r.err]).toEqual([0, `microseg explain: ${REPLACED}`]);
+    expect(r.out).toBe(
+      [
+        'shop/cart-5c4b-y1 -> shop/db-0 TCP/5432: DENIED',
+        '  ok   egress from shop/cart-5c4b-y1: no policy isolates it for egress, allowed by default',
+        '  DENY ingress to shop/db-0: isolated by shop/db-from-cart and no ingress rule matches',
+        '       selected for ingress by: shop/db-from-cart',
+        '  decided by tier: networkpolicy',
+        '',
+      ].join('\n'),
+    );
+    const s = await cli(
+      'simulate',
+      '--cluster',
+      CLUSTER,
+      '--policies',
+      join(dir, 'tighter.yaml'),
+      '--queries',
+      fixture('queries.json'),
+    );
+    expect(s.err).toBe(`microseg simulate: ${REPLACED}`);
+    expect((JSON.parse(s.out) as { allowed: boolean }[]).map((a) => a.allowed)).toEqual([
+      true,
+      false,
+      false,
+      false,
+      true,
+      true,
+    ]);
+  });
+  it("replaces the cluster's policy in blast-radius --proposal", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-replace-'));
+    writeFileSync(join(dir, 'tighter.yaml'), TIGHTER);
+    const r = await cli(
+      'blast-radius',
+      '--cluster',
+      CLUSTER,
+      '--workload',
+      'shop/StatefulSet/db',
+      '--proposal',
+      join(dir, 'tighter.yaml'),
+      '--output',
+      'json',
+    );
+    expect([r.code, r.err]).toEqual([0, `microseg blast-radius: ${REPLACED}`]);
+    const b = JSON.parse(r.out) as { before: { reachedFrom: unknown[] }; after: { reachedFrom: unknown[] } };
+    expect(b.before.reachedFrom).toEqual([{ from: 'shop/Deployment/cart', ports: ['5432/TCP'] }]);
+    expect(b.after.reachedFrom).toEqual([]);
+  });
+  it('says nothing when the policy given again is the same', async () => {
+    const r = await cli(
+      'explain',
+      '--cluster',
+      CLUSTER,
+      '--policies',
+      CLUSTER,
+      '--from',
+      'shop/cart-5c4b-y1',
+      '--to',
+      'shop/db-0',
+      '--port',
+      'pg',
+    );
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out).toContain('       selected for ingress by: shop/db-from-cart\n');
+  });
+});
+
 describe('microseg blast-radius', () => {
   it('compares the current policies with a proposal', async () => {
     const r = await cli(

@@ -4,7 +4,7 @@
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
+import { loadVerifySnapshot, warnOnStderr, withRepeatsReplaced } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { mergeSnapshots } from '../../model/snapshot.ts';
@@ -28,7 +28,8 @@ options:
   --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
   --workload ns/kind/name   e.g. shop/Deployment/cart (kinds: Deployment, StatefulSet, DaemonSet,
                         ReplicaSet, Job, CronJob, Pod)
-  --proposal DIR        proposed policies (a directory or a file), added to the cluster's
+  --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
+                        like a policy of the cluster replaces it (as kubectl apply would)
   --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10)
   --limit N             entries listed per section in text output (default 25)
   --output text|json    output format (default text)
@@ -97,7 +98,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const before = engineFromSnapshot(cluster, options);
   const after = values.proposal
     ? engineFromSnapshot(
-        mergeSnapshots(cluster, await loadVerifySnapshot([values.proposal], io.stdin, warn)),
+        withRepeatsReplaced(
+          mergeSnapshots(cluster, await loadVerifySnapshot([values.proposal], io.stdin, warn)),
+          warn,
+        ),
         options,
       )
     : undefined;

@@ -18,7 +18,8 @@ destination for ingress, the rule that admitted it (or that none did), and tier 
 
 options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON; '-' for stdin
-  --policies FILE     extra policy objects (file or directory), repeatable
+  --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
+                      read before it replaces that object (as kubectl apply would)
   --from, --to        namespace/pod or an IP address
   --port              destination port number or container port name (resolved on the destination pod)
   --protocol          TCP (default), UDP or SCTP

@@ -18,7 +18,8 @@ the answer is a JSON array in the same order of {"allowed", "reason", "policies"
 
 options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON (Namespaces, Pods, policies); '-' for stdin
-  --policies FILE     extra policy objects (file or directory), repeatable
+  --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
+                      read before it replaces that object (as kubectl apply would)
   --queries FILE      JSON array of queries; '-' for stdin
   --output json       output format (json is the only one)
   --detail            include the egress/ingress breakdown, tier and notes in each answer
