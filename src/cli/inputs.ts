@@ -23,7 +23,7 @@ import { streamJsonObjects } from '../model/stream.ts';
 import type { IngestStats } from '../flows/reader.ts';
 import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
-import { compareText } from '../model/order.ts';
+import { closestName } from '../model/order.ts';
 
 export interface LoadOptions extends SnapshotOptions {
   /** Where '-' reads from. */
@@ -189,35 +189,6 @@ export function checkNamespaces(option: string, names: readonly string[], snapsh
       `${option} ${ns}: the snapshot has no namespace ${ns}` + (near ? ` (did you mean ${near}?)` : ''),
     );
   }
-}
-
-/**
- * The candidate nearest to `name` by edit distance, when it is near enough to be a typo of it (at most
- * 2 edits, and fewer than half its length); the first in collation order among equals.
- */
-export function closestName(name: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.min(2, Math.ceil(name.length / 2) - 1);
-  for (const c of [...candidates].sort(compareText)) {
-    const d = editDistance(name, c);
-    if (d <= bestDistance && (best === undefined || d < editDistance(name, best))) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance: insertions, deletions and substitutions of one character each. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length]!;
 }
 
 /**

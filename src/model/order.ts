@@ -14,3 +14,32 @@ const collate = new Intl.Collator('en').compare;
 export function compareText(a: string, b: string): number {
   return collate(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
+
+/**
+ * The candidate nearest to `name` by edit distance, when it is near enough to be a typo of it (at most
+ * 2 edits, and fewer than half its length); the first in collation order among equals.
+ */
+export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.min(2, Math.ceil(name.length / 2) - 1);
+  for (const c of [...candidates].sort(compareText)) {
+    const d = editDistance(name, c);
+    if (d <= bestDistance && (best === undefined || d < editDistance(name, best))) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions of one character each. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}

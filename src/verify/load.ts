@@ -11,7 +11,7 @@ import { parseAddr } from './ip.ts';
 import type { Endpoint, L4Protocol, Query } from './types.ts';
 import { PROTOCOLS } from './types.ts';
 import { CLUSTER_POLICY_KINDS } from './validate.ts';
-import { compareText } from '../model/order.ts';
+import { closestName, compareText } from '../model/order.ts';
 
 /** Kinds accepted in --cluster/--policies besides those the snapshot models. */
 export const VERIFY_EXTRA_KINDS: readonly string[] = [
@@ -188,14 +188,44 @@ export function parseProtocolArg(text: string | undefined, where: string): L4Pro
   return up as L4Protocol;
 }
 
+/**
+ * Refuses a field of `o` not in `fields` (a misspelt one would be ignored and the query answered for
+ * something else), naming the field it is closest to or the beginning of, and the fields there are.
+ */
+function onlyFields(
+  o: Record<string, unknown>,
+  fields: readonly string[],
+  where: string,
+  what: string,
+): void {
+  for (const k of Object.keys(o)) {
+    if (fields.includes(k)) continue;
+    const near = closestName(k, fields) ?? (k.length >= 3 ? fields.find((f) => f.startsWith(k)) : undefined);
+    throw new InputError(
+      `${where}: unknown field ${JSON.stringify(k)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}; ${what}`,
+    );
+  }
+}
+
 function parseQueryEndpoint(v: unknown, where: string): Endpoint {
   if (typeof v === 'string') return parseEndpointArg(v, where);
   if (v && typeof v === 'object' && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
-    if (typeof o.ip === 'string' && o.namespace === undefined) return { ip: o.ip };
-    if (typeof o.namespace === 'string' && typeof o.pod === 'string')
+    if (typeof o.ip === 'string' && o.namespace === undefined) {
+      onlyFields(o, ['ip'], where, 'an {"ip"} end has only ip');
+      return { ip: o.ip };
+    }
+    if (typeof o.namespace === 'string' && typeof o.pod === 'string') {
+      onlyFields(o, ['namespace', 'pod'], where, 'a {"namespace", "pod"} end has only namespace, pod');
       return { namespace: o.namespace, pod: o.pod };
+    }
     if (typeof o.namespace === 'string' && o.labels && typeof o.labels === 'object') {
+      onlyFields(
+        o,
+        ['namespace', 'labels', 'namedPorts'],
+        where,
+        'a {"namespace", "labels"} end has namespace, labels, namedPorts',
+      );
       const labels = o.labels as Record<string, unknown>;
       for (const [k, val] of Object.entries(labels))
         if (typeof val !== 'string') throw new InputError(`${where}: labels.${k} must be a string`);
@@ -211,7 +241,9 @@ function parseQueryEndpoint(v: unknown, where: string): Endpoint {
   throw new InputError(`${where}: must be "namespace/pod", {"ip": "..."} or {"namespace", "labels"}`);
 }
 
-/** Parses the simulate query file: a JSON array of {from, to, port, protocol}. */
+const QUERY_FIELDS = ['from', 'to', 'port', 'protocol'] as const;
+
+/** Parses the simulate query file: a JSON array of {from, to, port, protocol}; no other field. */
 export function parseQueries(text: string, source: string): Query[] {
   let parsed: unknown;
   try {
@@ -224,6 +256,7 @@ export function parseQueries(text: string, source: string): Query[] {
     const where = `${source}: query ${i + 1}`;
     if (!q || typeof q !== 'object' || Array.isArray(q)) throw new InputError(`${where}: must be an object`);
     const o = q as Record<string, unknown>;
+    onlyFields(o, QUERY_FIELDS, where, `a query has ${QUERY_FIELDS.join(', ')}`);
     if (typeof o.port !== 'number' && typeof o.port !== 'string')
       throw new InputError(`${where}: port must be a number or a container port name`);
     if (o.protocol !== undefined && typeof o.protocol !== 'string')

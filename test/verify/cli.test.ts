@@ -88,6 +88,53 @@ describe('microseg simulate', () => {
   });
 });
 
+describe('simulate query fields', () => {
+  // A misspelt field was ignored: {"prot": "UDP"} was answered for TCP, {"ip": ..., "namespace"...} as a pod.
+  it('refuses a field a query does not have, naming the closest one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-fields-'));
+    const cases: [unknown, string][] = [
+      [
+        { from: 'shop/db-0', to: 'shop/db-0', port: 5432, prot: 'UDP' },
+        'query 1: unknown field "prot" (did you mean "protocol"?); a query has from, to, port, protocol',
+      ],
+      [
+        { from: 'shop/db-0', to: 'shop/db-0', port: 5432, protocl: 'UDP' },
+        'query 1: unknown field "protocl" (did you mean "protocol"?); a query has from, to, port, protocol',
+      ],
+      [
+        { from: 'shop/db-0', to: 'shop/db-0', ports: 5432 },
+        'query 1: unknown field "ports" (did you mean "port"?); a query has from, to, port, protocol',
+      ],
+      [
+        { src: 'shop/db-0', to: 'shop/db-0', port: 5432 },
+        'query 1: unknown field "src"; a query has from, to, port, protocol',
+      ],
+      [
+        { from: { ip: '10.0.2.30', prot: 'x' }, to: 'shop/db-0', port: 5432 },
+        'query 1: from: unknown field "prot"; an {"ip"} end has only ip',
+      ],
+      [
+        { from: { namespace: 'shop', pod: 'db-0', ip: '10.0.2.30' }, to: 'shop/db-0', port: 5432 },
+        'query 1: from: unknown field "ip"; a {"namespace", "pod"} end has only namespace, pod',
+      ],
+      [
+        { from: 'shop/db-0', to: { namespace: 'shop', labels: { app: 'db' }, namedPort: [] }, port: 5432 },
+        'query 1: to: unknown field "namedPort" (did you mean "namedPorts"?); a {"namespace", "labels"} end has namespace, labels, namedPorts',
+      ],
+    ];
+    for (const [q, message] of cases) {
+      const file = join(dir, 'q.json');
+      writeFileSync(file, JSON.stringify([q]));
+      const r = await cli('simulate', '--cluster', CLUSTER, '--queries', file);
+      expect([r.code, r.out, r.err], JSON.stringify(q)).toEqual([
+        2,
+        '',
+        `microseg simulate: ${file}: ${message}\n`,
+      ]);
+    }
+  });
+});
+
 describe('microseg explain', () => {
   it('prints the verdict and the reasoning', async () => {
     const r = await cli(

@@ -13,8 +13,10 @@ import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../
 const HELP = `usage: microseg simulate --cluster FILE [--policies FILE ...] --queries FILE [--output json]
 
 Answers connection queries against the cluster's policies (plus --policies). Each query is
-{"from": "ns/pod" | {"ip": "..."}, "to": ..., "port": 80 | "name", "protocol": "TCP"|"UDP"|"SCTP"};
-the answer is a JSON array in the same order of {"allowed", "reason", "policies"}.
+{"from": "ns/pod" | {"ip": "..."}, "to": ..., "port": 80 | "name", "protocol": "TCP"|"UDP"|"SCTP"}
+and has no other field (one is refused, naming the field it is closest to: a misspelt "protocol"
+would be answered for TCP); the answer is a JSON array in the same order of {"allowed", "reason",
+"policies"}.
 
 options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON (Namespaces, Pods, policies); '-' for stdin
