@@ -13,6 +13,7 @@ import { InputError, podIPs } from '../model/snapshot.ts';
 import type { Addr, Cidr } from './ip.ts';
 import { firstLabel, matches, selects as matchesSelector } from './match.ts';
 import { cidrContains, formatAddr, parseAddr } from './ip.ts';
+import { closestName, compareText } from '../model/order.ts';
 import type {
   AddrEnd,
   DirectionVerdict,
@@ -339,11 +340,42 @@ export class Engine {
     if ('ip' in ep && !('namespace' in ep)) return this.resolveIP(ep.ip, where);
     if ('pod' in ep) {
       const p = this.pods.get(`${ep.namespace}/${ep.pod}`);
-      if (!p) throw new InputError(`${where}: pod ${ep.namespace}/${ep.pod} is not in the cluster snapshot`);
+      if (!p)
+        throw new InputError(
+          `${where}: pod ${ep.namespace}/${ep.pod} is not in the cluster snapshot${this.podHint(ep.namespace, ep.pod)}`,
+        );
       return p;
     }
     if ('namespace' in ep && 'labels' in ep) return this.classEnd(ep);
     throw new InputError(`${where}: must be "namespace/pod", {"ip": ...} or {namespace, labels}`);
+  }
+
+  /**
+   * What a pod name the input does not have is likely meant to be: a namespace of the input close to
+   * its namespace, else a pod close to its name (a typo), else the pods named after it (`shop/cart`
+   * for the pods of workload cart, `cart-5c4b-y1`...). Empty when nothing is close.
+   */
+  private podHint(ns: string, name: string): string {
+    const byNs = new Map<string, string[]>();
+    for (const k of this.pods.keys()) {
+      const i = k.indexOf('/');
+      const list = byNs.get(k.slice(0, i)) ?? [];
+      list.push(k.slice(i + 1));
+      byNs.set(k.slice(0, i), list);
+    }
+    const names = byNs.get(ns);
+    if (!names) {
+      const near = closestName(ns, new Set([...byNs.keys(), ...this.nsLabelsMap.keys()]));
+      return near ? `: it has no namespace ${ns} (did you mean ${near}?)` : '';
+    }
+    const near = closestName(name, names);
+    const like = near ? [near] : names.filter((n) => n.startsWith(`${name}-`)).sort(compareText);
+    if (like.length === 0) return '';
+    const shown = like.slice(0, 3).map((n) => `${ns}/${n}`);
+    const more = like.length > 3 ? `, +${like.length - 3} more` : '';
+    return like.length === 1
+      ? ` (did you mean ${shown[0]}?)`
+      : ` (did you mean one of ${shown.join(', ')}${more}?)`;
   }
 
   resolveIP(text: string, where = 'endpoint'): ResolvedEnd {

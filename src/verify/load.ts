@@ -286,6 +286,23 @@ const WORKLOAD_KIND_NAMES: Record<string, string> = {
 };
 
 /**
+ * What a workload the snapshot does not have is likely meant to be: a namespace close to its namespace
+ * when the snapshot has no such namespace, else a workload of its kind and namespace close to its name.
+ */
+function workloadHint(snap: ClusterSnapshot, ns: string, kind: string, name: string): string {
+  const all = [...snap.workloads, ...snap.cronJobs, ...snap.pods];
+  const namespaces = new Set([...snap.namespaces.map((n) => n.metadata.name)]);
+  for (const o of all) if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
+  if (!namespaces.has(ns)) {
+    const near = closestName(ns, namespaces);
+    return near ? `: it has no namespace ${ns} (did you mean ${near}?)` : '';
+  }
+  const names = all.filter((o) => o.kind === kind && o.metadata.namespace === ns).map((o) => o.metadata.name);
+  const near = closestName(name, names);
+  return near ? ` (did you mean ${ns}/${kind}/${near}?)` : '';
+}
+
+/**
  * Turns `ns/kind/name` into an endpoint: a running pod of the workload when there is one (so that the
  * workload is the cluster's class), else the class of its pod template.
  */
@@ -300,7 +317,9 @@ export function workloadEndpoint(snap: ClusterSnapshot, spec: string): Endpoint 
     );
   if (kind === 'Pod') {
     if (!snap.pods.some((p) => p.metadata.namespace === ns && p.metadata.name === name))
-      throw new InputError(`--workload: no Pod ${name} in namespace ${ns}`);
+      throw new InputError(
+        `--workload: no Pod ${name} in namespace ${ns}${workloadHint(snap, ns, 'Pod', name)}`,
+      );
     return { namespace: ns, pod: name };
   }
   let template: PodTemplate | undefined;
@@ -308,12 +327,18 @@ export function workloadEndpoint(snap: ClusterSnapshot, spec: string): Endpoint 
   if (kind === 'CronJob') {
     const cj = snap.cronJobs.find((c) => c.metadata.namespace === ns && c.metadata.name === name);
     template = cj?.spec.jobTemplate?.spec?.template;
-    if (!cj) throw new InputError(`--workload: no CronJob ${name} in namespace ${ns}`);
+    if (!cj)
+      throw new InputError(
+        `--workload: no CronJob ${name} in namespace ${ns}${workloadHint(snap, ns, 'CronJob', name)}`,
+      );
   } else {
     const w = snap.workloads.find(
       (x) => x.kind === kind && x.metadata.namespace === ns && x.metadata.name === name,
     );
-    if (!w) throw new InputError(`--workload: no ${kind} ${name} in namespace ${ns}`);
+    if (!w)
+      throw new InputError(
+        `--workload: no ${kind} ${name} in namespace ${ns}${workloadHint(snap, ns, kind, name)}`,
+      );
     template = w.spec.template;
     selector = w.spec.selector;
   }

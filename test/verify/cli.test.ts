@@ -304,6 +304,32 @@ describe('a policy given again under its name', () => {
   });
 });
 
+describe('a pod the snapshot does not have', () => {
+  it('is named with the pods it is likely a typo or the workload of', async () => {
+    const explain = (from: string) =>
+      cli('explain', '--cluster', CLUSTER, '--from', from, '--to', 'shop/db-0', '--port', 'pg');
+    const cases: [string, string][] = [
+      [
+        'shop/cart-5c4b-y',
+        'microseg explain: --from: pod shop/cart-5c4b-y is not in the cluster snapshot (did you mean shop/cart-5c4b-y1?)\n',
+      ],
+      [
+        'web/frontend',
+        'microseg explain: --from: pod web/frontend is not in the cluster snapshot (did you mean one of web/frontend-7d9f-x1, web/frontend-7d9f-x2?)\n',
+      ],
+      [
+        'shopp/cart-5c4b-y1',
+        'microseg explain: --from: pod shopp/cart-5c4b-y1 is not in the cluster snapshot: it has no namespace shopp (did you mean shop?)\n',
+      ],
+      ['shop/nosuch', 'microseg explain: --from: pod shop/nosuch is not in the cluster snapshot\n'],
+    ];
+    for (const [from, message] of cases) {
+      const r = await explain(from);
+      expect([r.code, r.err], from).toEqual([2, message]);
+    }
+  });
+});
+
 describe('microseg blast-radius', () => {
   it('compares the current policies with a proposal', async () => {
     const r = await cli(
@@ -326,6 +352,21 @@ describe('microseg blast-radius', () => {
       2,
       'microseg blast-radius: --workload: no Deployment ghost in namespace shop\n',
     ]);
+  });
+  it('names the workload or namespace a misspelt one is likely meant to be', async () => {
+    const cases: [string, string][] = [
+      ['shop/Deployment/carts', 'no Deployment carts in namespace shop (did you mean shop/Deployment/cart?)'],
+      ['shop/StatefulSet/dbb', 'no StatefulSet dbb in namespace shop (did you mean shop/StatefulSet/db?)'],
+      ['shop/CronJob/btach', 'no CronJob btach in namespace shop (did you mean shop/CronJob/batch?)'],
+      [
+        'shopp/Deployment/cart',
+        'no Deployment cart in namespace shopp: it has no namespace shopp (did you mean shop?)',
+      ],
+    ];
+    for (const [w, message] of cases) {
+      const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', w);
+      expect([r.code, r.err], w).toEqual([2, `microseg blast-radius: --workload: ${message}\n`]);
+    }
   });
 });
 
