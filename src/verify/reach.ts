@@ -588,6 +588,8 @@ export interface ReachSide {
   reachedFrom: { from: string; ports: string[] }[];
   /** Shortest multi-hop paths from internet-exposed classes to the workload (at most `maxPaths`). */
   exposedPaths: string[][];
+  /** The search for exposed paths stopped at `maxPaths`: more exposed classes may reach the workload. */
+  exposedPathsCut: boolean;
   /** Class pairs with at least one allowed port, over the whole cluster. */
   reachablePairs: number;
   /** Workload pairs with at least one allowed port between their pods, over the whole cluster. */
@@ -716,6 +718,7 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
       reaches,
       reachedFrom,
       exposedPaths: paths,
+      exposedPathsCut: paths.length >= maxPaths,
       reachablePairs: totals.allowedPairs,
       reachableWorkloadPairs: totals.allowedWorkloadPairs,
     },

@@ -7,6 +7,7 @@ import { buildEngine, engineFromSnapshot } from '../../src/verify/engine.ts';
 import { snapshotFromText } from '../../src/verify/load.ts';
 import type { ObservedConnection } from '../../src/verify/reach.ts';
 import { blastRadius, podClasses, ReachMatrix, verifyProposal } from '../../src/verify/reach.ts';
+import { formatBlastRadius } from '../../src/cli/commands/blast-radius.ts';
 
 const fixture = (p: string) => fileURLToPath(new URL(`../fixtures/verify/${p}`, import.meta.url));
 const cluster = snapshotFromText(readFileSync(fixture('shop-cluster.yaml'), 'utf8'), 'shop-cluster.yaml');
@@ -175,6 +176,18 @@ describe('reachability matrix, namespace selectors', () => {
 });
 
 describe('blastRadius', () => {
+  it('says when the search for exposed paths stopped at its limit', () => {
+    const r = blastRadius(before, after, { namespace: 'shop', pod: 'db-0' }, { maxPaths: 1 });
+    expect(r.before.exposedPaths).toEqual([['shop/Deployment/cart', 'shop/StatefulSet/db']]);
+    expect(r.before.exposedPathsCut).toBe(true);
+    expect(formatBlastRadius(r)).toContain(
+      '  paths from internet-exposed workloads (1, the first found: there may be more):\n',
+    );
+    expect(formatBlastRadius(blastRadius(before, after, { namespace: 'shop', pod: 'db-0' }))).toContain(
+      '  paths from internet-exposed workloads (2):\n',
+    );
+  });
+
   it('before and after the proposal, with paths from internet-exposed workloads', () => {
     const r = blastRadius(before, after, { namespace: 'shop', pod: 'db-0' });
     expect(r.workload).toBe('shop/StatefulSet/db');
@@ -188,6 +201,7 @@ describe('blastRadius', () => {
         ['shop/Deployment/cart', 'shop/StatefulSet/db'],
         ['web/Deployment/frontend', 'shop/Deployment/cart', 'shop/StatefulSet/db'],
       ],
+      exposedPathsCut: false,
       reachablePairs: 9,
       reachableWorkloadPairs: 9,
     });
@@ -195,6 +209,7 @@ describe('blastRadius', () => {
       reaches: [],
       reachedFrom: [{ from: 'shop/Deployment/cart', ports: ['5432/TCP'] }],
       exposedPaths: [['web/Deployment/frontend', 'shop/Deployment/cart', 'shop/StatefulSet/db']],
+      exposedPathsCut: false,
       reachablePairs: 2,
       reachableWorkloadPairs: 2,
     });

@@ -35,8 +35,8 @@ options:
   --output text|json    output format (default text)
 ${ENGINE_OPTION_HELP}`;
 
-function section<T>(title: string, items: T[], fmt: (x: T) => string, limit: number): string[] {
-  const lines = [`  ${title} (${items.length}):`];
+function section<T>(title: string, items: T[], fmt: (x: T) => string, limit: number, cut = false): string[] {
+  const lines = [`  ${title} (${items.length}${cut ? ', the first found: there may be more' : ''}):`];
   for (const x of items.slice(0, limit)) lines.push(`    ${fmt(x)}`);
   if (items.length > limit) lines.push(`    ... and ${items.length - limit} more`);
   return lines;
@@ -47,7 +47,13 @@ function formatSide(label: string, s: ReachSide, limit: number): string[] {
     `${label}:`,
     ...section('reaches', s.reaches, (r) => `${r.to} [${r.ports.join(', ')}]`, limit),
     ...section('reached from', s.reachedFrom, (r) => `${r.from} [${r.ports.join(', ')}]`, limit),
-    ...section('paths from internet-exposed workloads', s.exposedPaths, (p) => p.join(' -> '), limit),
+    ...section(
+      'paths from internet-exposed workloads',
+      s.exposedPaths,
+      (p) => p.join(' -> '),
+      limit,
+      s.exposedPathsCut,
+    ),
     `  reachable workload pairs in the cluster: ${s.reachableWorkloadPairs} (pod classes: ${s.reachablePairs})`,
   ];
 }
