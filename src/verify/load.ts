@@ -13,6 +13,9 @@ import { PROTOCOLS } from './types.ts';
 import { CLUSTER_POLICY_KINDS } from './validate.ts';
 import { closestName, compareText } from '../model/order.ts';
 
+/** How the warning about policy objects the engine cannot evaluate begins (commands also put it in their answers). */
+export const NOT_EVALUATED = 'NOT EVALUATED: ';
+
 /** Kinds accepted in --cluster/--policies besides those the snapshot models. */
 export const VERIFY_EXTRA_KINDS: readonly string[] = [
   ...CLUSTER_POLICY_KINDS,
@@ -64,7 +67,7 @@ export function snapshotWarnings(snap: ClusterSnapshot): string[] {
     policies.sort(compareText);
     const more = policies.length - NAMED_POLICIES;
     out.push(
-      `NOT EVALUATED: ${policies.length} policy object(s) of kinds microseg cannot evaluate, left out of every proof and verdict, so what they deny or allow is not taken into account: ` +
+      `${NOT_EVALUATED}${policies.length} policy object(s) of kinds microseg cannot evaluate, left out of every proof and verdict, so what they deny or allow is not taken into account: ` +
         policies.slice(0, NAMED_POLICIES).join(', ') +
         (more > 0 ? `, and ${more} more` : ''),
     );

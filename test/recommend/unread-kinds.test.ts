@@ -106,6 +106,22 @@ describe('objects of kinds microseg does not read, and policies it cannot evalua
     );
     expect(e).toMatchObject({ code: 0, err: warnings('explain') });
     expect(e.out).toContain('ALLOWED');
+    // In the verdict too, for a consumer of the JSON, which reads only standard output.
+    expect(e.out).toContain(NOT_EVALUATED);
+    const ej = await cli(
+      'explain',
+      '--cluster',
+      cluster,
+      '--from',
+      `shop/${frontend}`,
+      '--to',
+      '1.1.1.1',
+      '--port',
+      '443',
+      '--output',
+      'json',
+    );
+    expect((JSON.parse(ej.out) as { notes: string[] }).notes).toContain(NOT_EVALUATED);
     const queries = join(dir, 'q.json');
     await writeFile(
       queries,
@@ -113,6 +129,7 @@ describe('objects of kinds microseg does not read, and policies it cannot evalua
     );
     const s = await cli('simulate', '--cluster', cluster, '--queries', queries, '--output', 'json');
     expect(s).toMatchObject({ code: 0, err: warnings('simulate') });
+    expect((JSON.parse(s.out) as { notEvaluated?: string[] }[])[0]!.notEvaluated).toEqual([NOT_EVALUATED]);
     const b = await cli('blast-radius', '--cluster', cluster, '--workload', 'shop/Deployment/frontend');
     expect(b).toMatchObject({ code: 0, err: warnings('blast-radius') });
   });
@@ -130,5 +147,6 @@ describe('objects of kinds microseg does not read, and policies it cannot evalua
       '443',
     );
     expect(e).toMatchObject({ code: 0, err: '' });
+    expect(e.out).not.toContain('NOT EVALUATED');
   });
 });

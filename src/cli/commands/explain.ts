@@ -7,7 +7,7 @@ import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { parseEndpointArg, parseProtocolArg } from '../../verify/load.ts';
+import { NOT_EVALUATED, parseEndpointArg, parseProtocolArg } from '../../verify/load.ts';
 import type { Verdict } from '../../verify/types.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
@@ -71,7 +71,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const to = parseEndpointArg(values.to!, '--to');
   const protocol = parseProtocolArg(values.protocol, '--protocol');
   const port = /^\d+$/.test(values.port!) ? Number(values.port) : values.port!;
-  const warn = warnOnStderr(io, 'explain');
+  const stderr = warnOnStderr(io, 'explain');
+  // Policies the engine cannot evaluate are said in the verdict too (its notes), not only on stderr: a
+  // consumer of --output json reads only the verdict.
+  const unevaluated: string[] = [];
+  const warn = (message: string) => {
+    if (message.startsWith(NOT_EVALUATED)) unevaluated.push(message);
+    stderr(message);
+  };
   const snap = await loadVerifySnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
   // Messages name the flag a field came from; the command's own prefix is added by runCli.
@@ -79,6 +86,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     { from, to, port, ...(protocol ? { protocol } : {}) },
     { from: '--from', to: '--to', port: '--port', protocol: '--protocol' },
   );
+  v.notes.push(...unevaluated);
   io.out(values.output === 'json' ? JSON.stringify(v, null, 2) + '\n' : formatVerdict(v));
   return 0;
 }

@@ -7,7 +7,7 @@ import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { parseQueries, readText } from '../../verify/load.ts';
+import { NOT_EVALUATED, parseQueries, readText } from '../../verify/load.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
 const HELP = `usage: microseg simulate --cluster FILE [--policies FILE ...] --queries FILE [--output json]
@@ -53,13 +53,24 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.queries) throw new UsageError('--queries is required');
   if (values.output !== 'json') throw new UsageError(`--output ${values.output} is not supported (use json)`);
   const options = parseEngineOptions(values);
-  const warn = warnOnStderr(io, 'simulate');
+  const stderr = warnOnStderr(io, 'simulate');
+  // Policies the engine cannot evaluate are said in each answer too, not only on stderr.
+  const unevaluated: string[] = [];
+  const warn = (message: string) => {
+    if (message.startsWith(NOT_EVALUATED)) unevaluated.push(message);
+    stderr(message);
+  };
   const snap = await loadVerifySnapshot([values.cluster, ...(values.policies ?? [])], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
   const queries = parseQueries(await readText(values.queries, io.stdin), values.queries);
   const answers = queries.map((q, i) => {
     const v = engine.evaluate(q, `${values.queries}: query ${i + 1}`);
-    const base = { allowed: v.allowed, reason: v.reason, policies: v.policies };
+    const base = {
+      allowed: v.allowed,
+      reason: v.reason,
+      policies: v.policies,
+      ...(unevaluated.length > 0 ? { notEvaluated: unevaluated } : {}),
+    };
     return values.detail
       ? {
           ...base,
