@@ -109,13 +109,25 @@ export function computeSegments(
   const calls = new Set<number>();
   const callers = new Uint32Array(n);
   const callees = new Uint32Array(n);
+  /** Distinct workloads each is connected to, either way: what names a community (its anchor). */
+  const neighbours = new Set<number>();
+  const degree = new Uint32Array(n);
   for (const e of graph.edges) {
     const s = index.get(e.source);
     const t = index.get(e.target);
     if (s === undefined || t === undefined || s === t) continue;
     const key = s < t ? s * n + t : t * n + s;
-    pairWeight.set(key, (pairWeight.get(key) ?? 0) + 1 + Math.log10(Math.max(1, e.count)));
+    // One per edge (a port, a protocol, a direction): the weight says how the two are connected, never
+    // how much traffic was seen, so another week's flows over the same connections give the same
+    // segments (a count in the weight moved workloads between communities, and renamed them). Common
+    // neighbours are added below.
+    pairWeight.set(key, (pairWeight.get(key) ?? 0) + 1);
     linked[s] = linked[t] = 1;
+    if (!neighbours.has(key)) {
+      neighbours.add(key);
+      degree[s]!++;
+      degree[t]!++;
+    }
     const call = s * n + t;
     if (!dns[s] && !dns[t] && !calls.has(call)) {
       calls.add(call);
@@ -124,6 +136,7 @@ export function computeSegments(
     }
   }
   calls.clear();
+  neighbours.clear();
   const isHub = (i: number) => dns[i] || callers[i]! >= hubDegree || callees[i]! >= hubDegree;
 
   const fixed = new Map<string, { name: string; kind: SegmentKind }>();
@@ -146,6 +159,21 @@ export function computeSegments(
     if (g.hasNode(a) && g.hasNode(b)) g.addEdge(a, b, { weight: pairWeight.get(key)! });
   }
   pairWeight.clear();
+  // Plus the workloads both are connected to: an edge inside a group of workloads that talk among
+  // themselves shares many neighbours, one between groups few. Weights that differ by how embedded an
+  // edge is give Louvain fewer ties to break by the order it visits nodes in, so that one connection
+  // more or less moves few workloads; and they depend on the graph's shape alone, never on counts.
+  const common: number[] = [];
+  g.forEachEdge((_edge, _attr, a, b) => {
+    const [small, large] = g.degree(a) <= g.degree(b) ? [a, b] : [b, a];
+    let shared = 0;
+    g.forEachNeighbor(small, (x) => {
+      if (x !== large && g.hasEdge(x, large)) shared++;
+    });
+    common.push(shared);
+  });
+  let e = 0;
+  g.updateEachEdgeAttributes((_edge, attr) => ({ weight: attr.weight + common[e++]! }));
   let modularity = 0;
   const communityOf = new Map<string, number>();
   if (g.order > 0) {
@@ -169,44 +197,33 @@ export function computeSegments(
     grp.members.push(id);
   }
 
-  // Names: pinned names exactly as asked, reserved first; other fixed names as given; communities named
-  // after their dominant namespace, plus their busiest member when the namespace holds several
-  // communities. Other collisions get -2, -3 in sorted order.
-  const traffic = new Map<string, number>();
-  for (const n of graph.nodes) traffic.set(n.id, n.flowsIn + n.flowsOut);
-  const nsCommunities = new Map<string, number>();
-  const dominantNs = (members: string[]): string => {
-    const c = new Map<string, number>();
+  // Names: pinned names exactly as asked, reserved first; platform and unobserved segments as given
+  // (per namespace); a community after its anchor, the member connected to the most other workloads
+  // (ties to the first id): `<namespace>-<name>` of that workload. The anchor depends on the edges
+  // around one workload, not on traffic counts nor on the rest of the community, so a community that
+  // gains or loses a member, or a namespace that gains a second community, keeps its name. Collisions
+  // get -2, -3: fixed names before communities, communities in the order of their anchors' ids.
+  const anchorOf = (members: readonly string[]): string => {
+    let best = members[0]!;
     for (const m of members) {
-      const ns = workloads.get(m)!.namespace;
-      c.set(ns, (c.get(ns) ?? 0) + 1);
+      const d = degree[index.get(m)!]!;
+      const bd = degree[index.get(best)!]!;
+      if (d > bd || (d === bd && compareText(m, best) < 0)) best = m;
     }
-    return [...c.entries()].sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]))[0]![0];
+    return best;
   };
-  const ordered = [...groups.values()].sort((a, b) => compareText(a.members[0]!, b.members[0]!));
-  for (const grp of ordered) {
-    if (grp.kind === 'community') {
-      const ns = dominantNs(grp.members);
-      nsCommunities.set(ns, (nsCommunities.get(ns) ?? 0) + 1);
-    }
-  }
+  const named = [...groups.values()].map((grp) => {
+    if (grp.fixedName)
+      return { grp, order: `${grp.kind === 'pinned' ? 0 : 1}:${grp.fixedName}`, base: grp.fixedName };
+    const anchor = workloads.get(anchorOf(grp.members))!;
+    return { grp, order: `2:${anchor.id}`, base: slug(`${anchor.namespace}-${anchor.name}`) };
+  });
+  named.sort((a, b) => compareText(a.order, b.order));
   const used = new Set<string>();
-  for (const grp of ordered) if (grp.kind === 'pinned') used.add(grp.fixedName!);
+  for (const { grp } of named) if (grp.kind === 'pinned') used.add(grp.fixedName!);
   const segments: Segment[] = [];
   const membership: Record<string, string> = {};
-  for (const grp of ordered) {
-    let base: string;
-    if (grp.fixedName) base = grp.fixedName;
-    else {
-      const ns = dominantNs(grp.members);
-      if ((nsCommunities.get(ns) ?? 0) <= 1) base = slug(ns);
-      else {
-        const busiest = [...grp.members].sort(
-          (a, b) => (traffic.get(b) ?? 0) - (traffic.get(a) ?? 0) || compareText(a, b),
-        )[0]!;
-        base = slug(`${ns}-${workloads.get(busiest)!.name}`);
-      }
-    }
+  for (const { grp, base } of named) {
     let name = base;
     if (grp.kind !== 'pinned') for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
     used.add(name);

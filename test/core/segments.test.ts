@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { GraphEdge, ServiceGraph } from '../../src/graph/types.ts';
+import type { GraphEdge, GraphNode, ServiceGraph } from '../../src/graph/types.ts';
 import type { Workload } from '../../src/identity/types.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { computeSegments, slug } from '../../src/segments/index.ts';
@@ -54,12 +54,17 @@ describe('segments', () => {
   it('finds the planted groups and keeps hubs out of them', () => {
     const { workloads, graph, a, b } = twoGroups();
     const r = computeSegments(workloads, graph);
-    expect(new Set(a.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha']));
-    expect(new Set(b.map((w) => r.membership[w.id]))).toEqual(new Set(['beta']));
+    // Each community is named after its anchor, the member connected to the most workloads: a1 and b1
+    // have the edge between the groups besides.
+    expect(new Set(a.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+    expect(new Set(b.map((w) => r.membership[w.id]))).toEqual(new Set(['beta-b1']));
     expect(r.membership['kube-system/Deployment/coredns']).toBe('kube-system-platform');
     expect(r.membership['monitoring/Deployment/prometheus']).toBe('monitoring-platform');
     expect(r.modularity).toBeGreaterThan(0.3);
-    expect(r.segments.find((s) => s.id === 'alpha')).toMatchObject({ kind: 'community', internalEdges: 12 });
+    expect(r.segments.find((s) => s.id === 'alpha-a1')).toMatchObject({
+      kind: 'community',
+      internalEdges: 12,
+    });
   });
 
   it('is deterministic for a seed and independent of input order', () => {
@@ -77,25 +82,28 @@ describe('segments', () => {
     const r = computeSegments(workloads, graph);
     expect(r.membership[pinned.id]).toBe('payments-pci');
     expect(r.segments.find((s) => s.id === 'payments-pci')!.kind).toBe('pinned');
-    expect(r.membership[a[0]!.id]).toBe('alpha');
+    expect(r.membership[a[0]!.id]).toBe('alpha-a1');
   });
 
   it('gives a pinned name to the pinned workloads, and a suffix to the community that would take it', () => {
     const { workloads, graph, a, b } = twoGroups();
-    // A beta workload pinned to "alpha", another to "alpha-2": alpha's community sorts first and used to
-    // take "alpha", moving the pin to "alpha-2".
+    // A beta workload pinned to "alpha-a1", another to "alpha-a1-2": alpha's community sorts first and
+    // used to take "alpha-a1", moving the pin to "alpha-a1-2".
     for (const [w, pin] of [
-      [b[1]!, 'alpha'],
-      [b[2]!, 'alpha-2'],
+      [b[1]!, 'alpha-a1'],
+      [b[2]!, 'alpha-a1-2'],
       [b[3]!, 'kube-system-platform'],
     ] as const)
       workloads.set(w.id, { ...w, labels: { ...w.labels, 'microseg.dev/segment': pin } });
     for (const order of [workloads, new Map([...workloads].reverse())]) {
       const r = computeSegments(order, graph);
-      expect(r.membership[b[1]!.id]).toBe('alpha');
-      expect(r.membership[b[2]!.id]).toBe('alpha-2');
-      expect(r.segments.find((s) => s.id === 'alpha')).toMatchObject({ kind: 'pinned', members: [b[1]!.id] });
-      expect(new Set(a.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha-3']));
+      expect(r.membership[b[1]!.id]).toBe('alpha-a1');
+      expect(r.membership[b[2]!.id]).toBe('alpha-a1-2');
+      expect(r.segments.find((s) => s.id === 'alpha-a1')).toMatchObject({
+        kind: 'pinned',
+        members: [b[1]!.id],
+      });
+      expect(new Set(a.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha-a1-3']));
       // A pin named like a platform segment is its own segment; the platform one gets the suffix.
       expect(r.segments.find((s) => s.id === 'kube-system-platform')).toMatchObject({
         kind: 'pinned',
@@ -143,7 +151,7 @@ describe('segments', () => {
     expect(cart.metadata.labels?.['microseg.dev/segment']).toBe('vault');
   });
 
-  it('names several communities of one namespace after their busiest member, without collisions', () => {
+  it('names several communities of one namespace after their anchors, without collisions', () => {
     const { workloads, graph, b } = twoGroups();
     // Move beta's workloads into alpha's namespace: two communities in one namespace.
     for (const w of b) workloads.set(w.id, { ...w, namespace: 'alpha' });
@@ -152,6 +160,58 @@ describe('segments', () => {
     expect(names).toHaveLength(2);
     expect(new Set(names).size).toBe(2);
     for (const n of names) expect(n).toMatch(/^alpha-[ab]\d$/);
+  });
+
+  it('gives the same segments and names whatever the counts of the edges and the traffic of the nodes', () => {
+    const { workloads, graph, b } = twoGroups();
+    // Two communities in one namespace: the name of each used to be its busiest member's.
+    for (const w of b) workloads.set(w.id, { ...w, namespace: 'alpha' });
+    const node = (id: string, flows: number): GraphNode => ({
+      id,
+      kind: 'workload',
+      name: id,
+      flowsIn: flows,
+      flowsOut: 0,
+    });
+    const week1 = { nodes: [...workloads.keys()].map((id) => node(id, 1)), edges: graph.edges };
+    const week2 = {
+      // a4 and b4 busiest now, and every count different
+      nodes: [...workloads.keys()].map((id) => node(id, id.endsWith('4') ? 1000 : 2)),
+      edges: graph.edges.map((e, i) => ({ ...e, count: 1 + ((i * 7919) % 5000) })),
+    };
+    const r1 = computeSegments(workloads, week1);
+    const r2 = computeSegments(workloads, week2);
+    expect(r2).toEqual(r1);
+    expect(r1.membership[b[0]!.id]).toBe('alpha-b1');
+  });
+
+  it("keeps a community's name when its namespace gains a second community", () => {
+    const { workloads, graph, a, b } = twoGroups();
+    const before = computeSegments(workloads, {
+      nodes: [],
+      edges: graph.edges.filter((e) => !b.some((w) => w.id === e.source || w.id === e.target)),
+    });
+    expect(before.membership[a[0]!.id]).toBe('alpha-a1');
+    // b joins alpha's namespace: a second community there.
+    for (const w of b) workloads.set(w.id, { ...w, namespace: 'alpha' });
+    const after = computeSegments(workloads, graph);
+    expect(new Set(a.map((w) => after.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+    expect(new Set(b.map((w) => after.membership[w.id]))).toEqual(new Set(['alpha-b1']));
+  });
+
+  it('keeps a pinned workload in its segment whatever the graph around it does', () => {
+    const { workloads, graph, a, b } = twoGroups();
+    const pinned = { ...a[1]!, segmentLabel: 'payments' };
+    workloads.set(pinned.id, pinned);
+    const r1 = computeSegments(workloads, graph);
+    // It now talks to beta only.
+    const moved = graph.edges.filter((e) => e.source !== pinned.id && e.target !== pinned.id);
+    moved.push(
+      ...b.map((w) => ({ ...graph.edges[0]!, id: `${pinned.id}->${w.id}`, source: pinned.id, target: w.id })),
+    );
+    const r2 = computeSegments(workloads, { nodes: [], edges: moved });
+    expect(r1.membership[pinned.id]).toBe('payments');
+    expect(r2.membership[pinned.id]).toBe('payments');
   });
 
   it('slugs names into DNS labels', () => {

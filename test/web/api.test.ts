@@ -95,7 +95,7 @@ describe('JSON API', () => {
     expect(fc.ports).toEqual(['ICMPv4/0', 'TCP/8080', 'TCP/9999']);
     expect(fc.count).toBe(4);
     expect(fc.edges).toBe(3);
-    expect(view.segments.find((s) => s.id === 'shop')).toMatchObject({ members: 3, color: '#59a14f' });
+    expect(view.segments.find((s) => s.id === 'shop-cart')).toMatchObject({ members: 3, color: '#59a14f' });
     expect(view.totals).toEqual({
       nodes: fx.analysis.graph.nodes.length,
       edges: fx.analysis.graph.edges.length,
@@ -142,7 +142,7 @@ describe('JSON API', () => {
       kind: 'workload',
       label: 'cart',
       namespace: 'shop',
-      segment: 'shop',
+      segment: 'shop-cart',
     });
     const toDb = d.outbound.find((e) => e.peer === DB)!;
     expect(toDb).toMatchObject({ protocol: 'TCP', port: 5432, count: 1, peerLabel: 'db' });
@@ -185,7 +185,7 @@ describe('JSON API', () => {
       label: 'cart',
       kind: 'workload',
       namespace: 'shop',
-      segment: 'shop',
+      segment: 'shop-cart',
     });
     const ip = await request(app).get('/api/v1/search?q=198.51').expect(200);
     expect(ip.body.results.map((r: { id: string }) => r.id)).toEqual(['world:198.51.100.7']);
