@@ -241,6 +241,11 @@ export class Manager {
               ui: createApp(
                 controllerViewSource({
                   analyses: () => this.controller.analyses(),
+                  analysisOf: (name) => this.controller.analysisOf(name),
+                  leadership: () => ({
+                    leading: this.controller.leading,
+                    unrestored: (names) => this.controller.unrestored(names),
+                  }),
                   segmentations: () => this.segmentations.list(),
                   proposals: () => this.proposals.list(),
                   networkPolicies: () => this.cache.networkPolicies.list(),

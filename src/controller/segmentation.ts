@@ -285,6 +285,21 @@ export class SegmentationController {
       .flatMap(([, s]) => (s.analysis ? [s.analysis.analysis] : []));
   }
 
+  /** The current analysis of one Segmentation, while this replica leads and has one for it. */
+  analysisOf(name: string): Analysis | undefined {
+    return this.#states.get(name)?.analysis?.analysis;
+  }
+
+  /**
+   * Segmentations (of `names`, or all) not yet reconciled in this leadership term: a new leader has not
+   * restored their learned graphs and analyses yet. Empty when not leading (nothing is restored then).
+   */
+  unrestored(names?: readonly string[]): string[] {
+    if (!this.#leading) return [];
+    const all = names ?? this.#segmentations.list().map((s) => s.metadata.name);
+    return all.filter((n) => !this.#reconciled.has(n)).sort();
+  }
+
   /** Starts reconciling (call when elected). State is rebuilt from the API: nothing is assumed. */
   startLeading(): void {
     if (this.#leading) return;

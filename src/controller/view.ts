@@ -1,20 +1,26 @@
 /**
  * The web page's data in controller mode: the union of what every Segmentation has learned (graph,
- * segments, proposal), their rollout state from status with what enforcing would change (the plan
- * Enforce mode itself performs), and, when isolation is on, the Isolations and the Isolate and Release
- * buttons.
+ * segments), the proposal of each (frozen in its ProposedNetworkPolicies in Audit and Enforce, live in
+ * Learn), their rollout state from status with what enforcing would change (the plan Enforce mode
+ * itself performs), and, when isolation is on, the Isolations and the Isolate and Release buttons.
+ *
+ * The learned graph lives on the leader only. A replica that does not hold it (not leading, or leading
+ * but not done restoring it) answers what needs it with `SourceUnavailable` (503, `Retry-After`),
+ * never with empty data; what its informer caches hold (frozen proposals, audits, Isolations) it serves.
  */
 import { NodeFlowCounter } from '../graph/counts.ts';
 import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
 import type { Isolation } from '../isolate/api.ts';
 import type { IsolationActions } from '../isolate/ui.ts';
 import { IsolationRequestError, parseIsolationRef } from '../isolate/ui.ts';
-import type { NetworkPolicy } from '../model/k8s.ts';
+import type { KObject, NetworkPolicy, NetworkPolicySpec } from '../model/k8s.ts';
 import type { Analysis } from '../pipeline.ts';
-import type { Proposal } from '../policy/types.ts';
+import type { Proposal, RuleEvidence } from '../policy/types.ts';
+import { WORKLOAD_ANNOTATION } from '../policy/index.ts';
 import type { SegmentResult } from '../segments/index.ts';
 import { auditFromSegmentation, isolationFromResource } from '../server/resources.ts';
 import type { EnforceDiff, ViewSource } from '../server/types.ts';
+import { SourceUnavailable } from '../server/types.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
 import { enforcedPolicy, isOurs, objKey, planObjects } from './plan.ts';
 import { compareText } from '../model/order.ts';
@@ -22,6 +28,13 @@ import { compareText } from '../model/order.ts';
 export interface ControllerViewInput {
   /** The current analysis of each Segmentation (sorted by the caller or not; merged in a stable order). */
   analyses: () => Analysis[];
+  /** The current analysis of one Segmentation: its live proposal in Learn mode. None: Learn proposes nothing. */
+  analysisOf?: (segmentation: string) => Analysis | undefined;
+  /**
+   * Whether this replica holds the analyses: it leads, and has restored the learned graph of every
+   * Segmentation (`unrestored` lists those it has not, of `names` or of all). Without it, it holds them.
+   */
+  leadership?: () => { leading: boolean; unrestored: (names?: readonly string[]) => string[] };
   segmentations: () => Segmentation[];
   /**
    * The proposals (ProposedNetworkPolicies) and the live NetworkPolicies: with both, each audit's
@@ -159,17 +172,201 @@ function recount(nodes: GraphNode[], edges: readonly GraphEdge[]): GraphNode[] {
   return copies;
 }
 
+const segmentationNames = (names: readonly string[]) =>
+  `Segmentation${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
+
+/** Why a replica that does not lead answers the graph, segments, search and node details with 503. */
+export const NOT_LEADER_GRAPH =
+  'not the leader: the learned graph is kept by the leading replica only; retry (through the Service, the leader may answer)';
+
+/** Why a replica that does not lead answers the proposals with 503: the Learn ones it cannot give. */
+export function notLeaderProposal(learn: readonly string[]): string {
+  return `not the leader: the live proposal of ${segmentationNames(learn)} (Learn mode) is kept by the leading replica only; retry (through the Service, the leader may answer); frozen proposals (Audit, Enforce) every replica serves`;
+}
+
+/** Why a new leader answers with 503 until it has restored the learned graphs. */
+export function restoringMessage(pending: readonly string[]): string {
+  return `the leader has not restored the learned graph of ${segmentationNames(pending)} yet (it took over recently); retry`;
+}
+
+/** Whether a Segmentation's proposal is frozen (its ProposedNetworkPolicies): Audit and Enforce mode. */
+export function proposalFrozen(seg: Segmentation): boolean {
+  const mode = seg.spec?.mode ?? 'Learn';
+  return mode === 'Audit' || mode === 'Enforce';
+}
+
+/** The proposal the controller serves, and where each Segmentation's part of it comes from. */
+export interface ControllerProposal extends Proposal {
+  segmentations: { name: string; mode: string; proposal: 'frozen' | 'live'; policies: number }[];
+}
+
+/** `v` with the keys of every object in byte order (arrays keep theirs): equal values, equal text. */
+function sortedKeys<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(sortedKeys) as T;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(o).sort(byteOrder)) if (o[k] !== undefined) out[k] = sortedKeys(o[k]);
+    return out as T;
+  }
+  return v;
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * A proposed policy as the proposal endpoint serves it: the NetworkPolicy Enforce applies for it
+ * (`enforcedPolicy`: microseg's two labels naming the Segmentation) without the owner reference, whose
+ * uid is this cluster's Segmentation object (a copy applied with it would be the controller's and the
+ * garbage collector's), and without the empty rule lists Enforce spells out for its field ownership
+ * (`ingress: []`): the API server stores none, so a copy applied with one would be written again at
+ * every re-apply of the same file. Keys in byte order at every level, as kubectl prints them: the same
+ * policy is the same text, whether it comes from the live analysis or from a ProposedNetworkPolicy read
+ * back from the API server.
+ */
+export function exportedPolicy(
+  seg: Segmentation,
+  p: { metadata: KObject['metadata']; spec: NetworkPolicySpec },
+): NetworkPolicy {
+  const applied = enforcedPolicy(seg, p);
+  const { ownerReferences: _owner, ...metadata } = applied.metadata;
+  const spec = { ...applied.spec };
+  if (spec.ingress?.length === 0) delete spec.ingress;
+  if (spec.egress?.length === 0) delete spec.egress;
+  return sortedKeys({ ...applied, metadata, spec });
+}
+
+/**
+ * The controller's proposal: for each Segmentation (by name; one being deleted gives nothing), in Audit
+ * and Enforce mode its frozen proposal, its own ProposedNetworkPolicies (what is audited and enforced,
+ * decided as Enforce decides it: `isOurs`); in Learn mode the live analysis (`analysisOf`). Policies are
+ * `exportedPolicy`s sorted by `namespace/name`. A frozen proposal's evidence is its objects'
+ * `status.evidence` (no graph edge ids: `edges` is empty), its `byWorkload` the workload each policy is
+ * for (annotation `microseg.dev/workload`) with its namespace's default deny, and it has no
+ * `notExpressible` or `warnings` (the analysis that gave them has moved on).
+ */
+export function controllerProposal(
+  segmentations: readonly Segmentation[],
+  proposals: readonly ProposedNetworkPolicy[],
+  analysisOf: (segmentation: string) => Analysis | undefined,
+): ControllerProposal {
+  const policies = new Map<string, NetworkPolicy>();
+  const byWorkload: Record<string, string[]> = {};
+  const evidence: RuleEvidence[] = [];
+  const out: ControllerProposal = {
+    policies: [],
+    byWorkload: {},
+    evidence,
+    notExpressible: [],
+    namespaces: [],
+    warnings: [],
+    segmentations: [],
+  };
+  const namespaces = new Set<string>();
+  const live = [...segmentations]
+    .filter((s) => !s.metadata.deletionTimestamp)
+    .sort((a, b) => byteOrder(a.metadata.name, b.metadata.name));
+  for (const seg of live) {
+    const name = seg.metadata.name;
+    const mode = seg.spec?.mode ?? 'Learn';
+    let count = 0;
+    const add = (p: { metadata: KObject['metadata']; spec: NetworkPolicySpec }): boolean => {
+      const key = objKey(p);
+      if (policies.has(key)) return false; // a name two Segmentations propose: the first by name keeps it
+      policies.set(key, exportedPolicy(seg, p));
+      namespaces.add(p.metadata.namespace ?? '');
+      count++;
+      return true;
+    };
+    if (proposalFrozen(seg)) {
+      const mine = proposals
+        .filter((p) => isOurs(p, name, seg.metadata.uid))
+        .sort((a, b) => byteOrder(objKey(a), objKey(b)));
+      const denies = new Map<string, string>();
+      for (const p of mine) {
+        if (!add(p)) continue;
+        const key = objKey(p);
+        if (p.metadata.annotations?.['microseg.dev/purpose'] !== undefined)
+          denies.set(p.metadata.namespace ?? '', key);
+        for (const e of p.status?.evidence ?? [])
+          evidence.push({
+            policy: key,
+            direction: e.direction,
+            peer: e.peer,
+            protocol: e.protocol,
+            port: e.port,
+            count: e.count,
+            firstSeen: e.firstSeen,
+            lastSeen: e.lastSeen,
+            edges: [],
+          } as RuleEvidence);
+      }
+      for (const p of mine) {
+        const w = p.metadata.annotations?.[WORKLOAD_ANNOTATION];
+        const deny = denies.get(p.metadata.namespace ?? '');
+        if (w !== undefined && policies.get(objKey(p)) !== undefined)
+          byWorkload[w] = [...(deny ? [deny] : []), objKey(p)];
+      }
+      out.segmentations.push({ name, mode, proposal: 'frozen', policies: count });
+    } else {
+      const proposal = analysisOf(name)?.proposal;
+      if (proposal) {
+        const kept = new Set<string>();
+        for (const p of proposal.policies) if (add(p)) kept.add(objKey(p));
+        for (const [w, names] of Object.entries(proposal.byWorkload)) byWorkload[w] = names;
+        evidence.push(...proposal.evidence.filter((e) => kept.has(e.policy)));
+        out.notExpressible.push(...proposal.notExpressible);
+        out.warnings.push(...proposal.warnings);
+        for (const ns of proposal.namespaces) namespaces.add(ns);
+      }
+      out.segmentations.push({ name, mode, proposal: 'live', policies: count });
+    }
+  }
+  out.policies = [...policies.entries()].sort(([a], [b]) => byteOrder(a, b)).map(([, p]) => p);
+  out.byWorkload = Object.fromEntries(Object.entries(byWorkload).sort(([a], [b]) => byteOrder(a, b)));
+  out.namespaces = [...namespaces].sort(byteOrder);
+  return out;
+}
+
 export function controllerViewSource(input: ControllerViewInput): ViewSource {
   const current = () => mergeAnalyses(input.analyses());
   const podWorkload = podWorkloads();
+  /** Throws SourceUnavailable when this replica does not hold the learned graph now. */
+  const held = (names?: readonly string[]): void => {
+    const l = input.leadership?.();
+    if (!l) return;
+    if (!l.leading) throw new SourceUnavailable(NOT_LEADER_GRAPH);
+    const pending = l.unrestored(names);
+    if (pending.length > 0) throw new SourceUnavailable(restoringMessage(pending));
+  };
+  const learned = () => {
+    held();
+    return current();
+  };
   const source: ViewSource = {
     info: () => ({ mode: 'controller', title: 'microseg' }),
-    graph: () => current().graph,
-    segments: () => current().segments,
-    proposal: () => current().proposal,
+    graph: () => learned().graph,
+    segments: () => learned().segments,
+    proposal: () => {
+      const segmentations = input.segmentations();
+      const learn = segmentations
+        .filter((s) => !s.metadata.deletionTimestamp && !proposalFrozen(s))
+        .map((s) => s.metadata.name)
+        .sort(byteOrder);
+      const l = input.leadership?.();
+      if (l && !l.leading && learn.length > 0) throw new SourceUnavailable(notLeaderProposal(learn));
+      if (learn.length > 0) held(learn);
+      return controllerProposal(
+        segmentations,
+        input.proposals?.() ?? [],
+        input.analysisOf ?? (() => undefined),
+      );
+    },
     // The layout is cached per version: a new node or edge anywhere gives a new version.
     version: () => {
-      const g = current().graph;
+      const g = learned().graph;
       return `${g.nodes.length}:${g.edges.length}:${g.edges.reduce((n, e) => n + e.count, 0)}`;
     },
     audits: () => {

@@ -15,7 +15,7 @@ import { policiesToYaml } from '../policy/render.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
 import { buildGraphView, computeLayout, nodeDetails, nodeLabel, stabilizeLayout } from './view.ts';
 import type { IsolationView, ViewSource } from './types.ts';
-import { isolationActive } from './types.ts';
+import { isolationActive, SourceUnavailable } from './types.ts';
 
 export interface AuthOptions {
   /** Bearer token every API request must carry (`Authorization: Bearer <token>`). */
@@ -392,6 +392,8 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
     const badPath = badPathMessage(err, req.path);
     if (err instanceof HttpError) res.status(err.status).json({ error: err.message });
+    else if (err instanceof SourceUnavailable)
+      res.status(503).set('Retry-After', String(err.retryAfterSeconds)).json({ error: err.message });
     else if (err instanceof InputError) res.status(400).json({ error: err.message });
     else if (badPath) res.status(400).json({ error: badPath });
     else if (err instanceof SyntaxError && 'body' in err)

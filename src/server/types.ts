@@ -135,6 +135,20 @@ export interface IsolateRequest {
 }
 
 /**
+ * Thrown by a source method whose data this server cannot give now but another (or this one later)
+ * can: the controller's non-leader replicas, which do not hold the learned graph. The API answers `503`
+ * with `Retry-After` and `{"error": message}`, never empty data in its place.
+ */
+export class SourceUnavailable extends Error {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds = 1) {
+    super(message);
+    this.name = 'SourceUnavailable';
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
  * The data behind the page. Only `info`, `graph`, `segments` and `proposal` are required; a mode that
  * has no audit, isolation or engine data leaves those members out and the page hides the matching view.
  * Methods may return promises (the controller reads its caches).

@@ -3,13 +3,22 @@ import { describe, expect, it } from 'vitest';
 import type { ProposedNetworkPolicy, Segmentation } from '../../src/controller/api.ts';
 import { enforcedPolicy, proposedPolicies } from '../../src/controller/plan.ts';
 import { controllerApp } from '../../src/controller/server.ts';
-import { controllerViewSource, enforceDiffOf, mergeAnalyses } from '../../src/controller/view.ts';
+import {
+  controllerViewSource,
+  enforceDiffOf,
+  exportedPolicy,
+  mergeAnalyses,
+  NOT_LEADER_GRAPH,
+  notLeaderProposal,
+  restoringMessage,
+} from '../../src/controller/view.ts';
 import type { GraphEdge, GraphNode } from '../../src/graph/types.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import type { IsolationActions } from '../../src/isolate/ui.ts';
 import { IsolationRequestError } from '../../src/isolate/ui.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { runPipeline } from '../../src/pipeline.ts';
+import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
 import type { AuditView, GraphView, IsolationView } from '../../src/server/types.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
@@ -330,5 +339,194 @@ describe('the web page in controller mode', async () => {
     const r = await auth(request(app).post('/api/v1/isolations').send({ workload: 'shop/Deployment/cart' }));
     expect(r.status).toBe(409);
     expect(r.body).toEqual({ error: 'being released' });
+  });
+
+  describe('the proposal endpoint', () => {
+    const learnSeg = {
+      ...seg,
+      metadata: { name: 'shop', uid: 'uid-seg-shop' },
+      spec: { namespaceSelector: {}, mode: 'Learn' },
+    } as unknown as Segmentation;
+    // Frozen when the first half of the flows was learned; the live analysis has learned more since.
+    const frozen = proposedPolicies(seg, half.proposal);
+    const key = (p: { metadata: { namespace?: string; name: string } }) =>
+      `${p.metadata.namespace}/${p.metadata.name}`;
+    const get = (app: ReturnType<typeof createApp>, path: string) => request(app).get(path);
+    const appFor = (s: Segmentation, pnps = frozen) =>
+      createApp(
+        controllerViewSource({
+          analyses: () => [all],
+          analysisOf: (name) => (name === 'shop' ? all : undefined),
+          segmentations: () => [s],
+          proposals: () => pnps,
+        }),
+      );
+
+    it('serves the frozen ProposedNetworkPolicies in Audit and Enforce, as Enforce applies them', async () => {
+      expect(frozen.map(key)).not.toEqual(all.proposal.policies.map(key));
+      for (const mode of ['Audit', 'Enforce']) {
+        const s = { ...seg, spec: { ...seg.spec, mode } } as Segmentation;
+        const r = await get(appFor(s), '/api/v1/proposals');
+        expect(r.status).toBe(200);
+        const body = r.body as { policies: NetworkPolicy[]; segmentations: unknown[] };
+        expect(body.policies.map(key)).toEqual(frozen.map(key).sort());
+        expect(body.segmentations).toEqual([
+          { name: 'shop', mode, proposal: 'frozen', policies: frozen.length },
+        ]);
+        const byName = new Map(frozen.map((p) => [key(p), enforcedPolicy(s, p)]));
+        for (const p of body.policies) {
+          const applied = byName.get(key(p))!;
+          const { ownerReferences: _o, ...metadata } = applied.metadata;
+          const { ingress, egress, ...spec } = applied.spec;
+          expect(p).toEqual({
+            ...applied,
+            metadata,
+            spec: { ...spec, ...(ingress?.length ? { ingress } : {}), ...(egress?.length ? { egress } : {}) },
+          });
+          expect(p.metadata.labels).toMatchObject({
+            'app.kubernetes.io/managed-by': 'microseg',
+            'microseg.dev/segmentation': 'shop',
+          });
+        }
+        const yaml = await get(appFor(s), '/api/v1/proposals?format=yaml');
+        expect(yaml.text).toBe(
+          policiesToYaml(frozen.map((p) => exportedPolicy(s, p)).sort((a, b) => (key(a) < key(b) ? -1 : 1))),
+        );
+        expect(yaml.text).not.toContain('ownerReferences');
+        expect(yaml.text).not.toContain('[]');
+      }
+    });
+
+    it('serves the live analysis in Learn, rendered as the same policies frozen would be', async () => {
+      const r = await get(appFor(learnSeg, []), '/api/v1/proposals');
+      const body = r.body as { policies: NetworkPolicy[]; segmentations: unknown[]; byWorkload: unknown };
+      expect(body.policies.map(key)).toEqual(all.proposal.policies.map(key).sort());
+      expect(body.segmentations).toEqual([
+        { name: 'shop', mode: 'Learn', proposal: 'live', policies: all.proposal.policies.length },
+      ]);
+      expect(body.byWorkload).toEqual(all.proposal.byWorkload);
+      // Frozen from this very analysis, the Audit answer is the same text.
+      const yamlLearn = (await get(appFor(learnSeg, []), '/api/v1/proposals?format=yaml')).text;
+      const frozenAll = proposedPolicies(seg, all.proposal);
+      const yamlAudit = (await get(appFor(seg, frozenAll), '/api/v1/proposals?format=yaml')).text;
+      expect(yamlAudit).toBe(yamlLearn);
+    });
+
+    it('gives the same bytes whatever the order of the objects and of their keys', async () => {
+      const reorder = (v: unknown): unknown => {
+        if (Array.isArray(v)) return v.map(reorder);
+        if (v !== null && typeof v === 'object')
+          return Object.fromEntries(
+            Object.entries(v as Record<string, unknown>)
+              .reverse()
+              .map(([k, x]) => [k, reorder(x)]),
+          );
+        return v;
+      };
+      const shuffled = [...frozen].reverse().map((p) => reorder(p) as ProposedNetworkPolicy);
+      for (const format of ['yaml', 'json']) {
+        const a = await get(appFor(seg), `/api/v1/proposals?format=${format}`);
+        const b = await get(appFor(seg, shuffled), `/api/v1/proposals?format=${format}`);
+        expect(b.text).toBe(a.text);
+      }
+    });
+
+    it('maps each frozen policy to its workload, after its namespace default deny', async () => {
+      const r = await get(appFor(seg), '/api/v1/proposals');
+      const body = r.body as { byWorkload: Record<string, string[]>; evidence: { policy: string }[] };
+      const cart = frozen.find(
+        (p) => p.metadata.annotations?.['microseg.dev/workload'] === 'shop/Deployment/cart',
+      );
+      const deny = frozen.find(
+        (p) => p.metadata.namespace === 'shop' && p.metadata.annotations?.['microseg.dev/purpose'],
+      );
+      expect(body.byWorkload['shop/Deployment/cart']).toEqual([key(deny!), key(cart!)]);
+      expect(body.evidence.length).toBe(frozen.reduce((n, p) => n + (p.status?.evidence?.length ?? 0), 0));
+    });
+  });
+
+  describe('on a replica that does not hold the learned graph', () => {
+    const appWith = (leading: boolean, unrestored: string[], s: Segmentation = seg) =>
+      createApp(
+        controllerViewSource({
+          analyses: () => [],
+          analysisOf: () => undefined,
+          leadership: () => ({
+            leading,
+            unrestored: (names) => unrestored.filter((n) => !names || names.includes(n)),
+          }),
+          segmentations: () => [s],
+          proposals: () => proposedPolicies(seg, half.proposal),
+          networkPolicies: () => [],
+        }),
+      );
+    const learnSeg = { ...seg, spec: { ...seg.spec, mode: 'Learn' } } as Segmentation;
+
+    it('answers what needs it 503 with the reason and Retry-After, never empty data', async () => {
+      const app = appWith(false, []);
+      for (const path of [
+        '/api/v1/graph',
+        '/api/v1/graph/export',
+        '/api/v1/segments',
+        '/api/v1/search?q=cart',
+        '/api/v1/nodes?id=shop/Deployment/cart',
+      ]) {
+        const r = await request(app).get(path);
+        expect([path, r.status, r.headers['retry-after'], r.body]).toEqual([
+          path,
+          503,
+          '1',
+          { error: NOT_LEADER_GRAPH },
+        ]);
+      }
+      const learn = await request(appWith(false, [], learnSeg)).get('/api/v1/proposals?format=yaml');
+      expect([learn.status, learn.headers['retry-after'], learn.body]).toEqual([
+        503,
+        '1',
+        { error: notLeaderProposal(['shop']) },
+      ]);
+      expect(notLeaderProposal(['a', 'b'])).toBe(
+        'not the leader: the live proposal of Segmentations a, b (Learn mode) is kept by the leading replica only; retry (through the Service, the leader may answer); frozen proposals (Audit, Enforce) every replica serves',
+      );
+      expect(NOT_LEADER_GRAPH).toBe(
+        'not the leader: the learned graph is kept by the leading replica only; retry (through the Service, the leader may answer)',
+      );
+    });
+
+    it('serves from its caches what they hold: frozen proposals, audits, info', async () => {
+      const app = appWith(false, []);
+      const yaml = await request(app).get('/api/v1/proposals?format=yaml');
+      expect(yaml.status).toBe(200);
+      const leader = await request(
+        createApp(
+          controllerViewSource({
+            analyses: () => [all],
+            segmentations: () => [seg],
+            proposals: () => proposedPolicies(seg, half.proposal),
+          }),
+        ),
+      ).get('/api/v1/proposals?format=yaml');
+      expect(yaml.text).toBe(leader.text);
+      expect(yaml.text.length).toBeGreaterThan(0);
+      expect((await request(app).get('/api/v1/audits')).status).toBe(200);
+      expect((await request(app).get('/api/v1/info')).status).toBe(200);
+    });
+
+    it('a new leader answers 503 until it has restored the learned graph', async () => {
+      const r = await request(appWith(true, ['shop'])).get('/api/v1/graph');
+      expect([r.status, r.headers['retry-after'], r.body]).toEqual([
+        503,
+        '1',
+        { error: restoringMessage(['shop']) },
+      ]);
+      expect(restoringMessage(['shop'])).toBe(
+        'the leader has not restored the learned graph of Segmentation shop yet (it took over recently); retry',
+      );
+      const p = await request(appWith(true, ['shop'], learnSeg)).get('/api/v1/proposals');
+      expect([p.status, p.body]).toEqual([503, { error: restoringMessage(['shop']) }]);
+      // A frozen proposal does not wait for the restore.
+      expect((await request(appWith(true, ['shop'])).get('/api/v1/proposals')).status).toBe(200);
+      expect((await request(appWith(true, [])).get('/api/v1/graph')).status).toBe(200);
+    });
   });
 });
