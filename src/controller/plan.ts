@@ -295,9 +295,11 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
  *
  * Kept only while an Isolation still wants it: the object carries the annotation the Isolation sets with
  * the exclusion, or `quarantined` (when given) holds its namespace (a pod there carries the quarantine
- * label). Otherwise it is drift like any other: an exclusion added by hand, or put back from a stale
- * copy of the object just after a release took it out (which removes the annotation too), is taken out,
- * so it cannot stay for good.
+ * label); in that namespace a policy created now, or one without the exclusion yet, gets it too, so no
+ * policy of the Segmentation selects a quarantined pod until the Isolation's next reconcile. Otherwise it
+ * is drift like any other: an exclusion added by hand, or put back from a stale copy of the object just
+ * after a release took it out (which removes the annotation too), is taken out, so it cannot stay for
+ * good.
  */
 export function keepQuarantineExclusion<T extends KObject & { spec?: NetworkPolicySpec }>(
   desired: T,
@@ -306,10 +308,14 @@ export function keepQuarantineExclusion<T extends KObject & { spec?: NetworkPoli
 ): T {
   const have = observed?.spec?.podSelector;
   const want = desired.spec?.podSelector ?? {};
-  if (!desired.spec || !have || !hasExclusion(have) || hasExclusion(want)) return desired;
+  if (!desired.spec || hasExclusion(want)) return desired;
   const wanted =
-    observed?.metadata.annotations?.[EXCLUSION_ANNOTATION] !== undefined ||
-    quarantined?.has(observed?.metadata.namespace ?? '') === true;
+    // A pod of the namespace is quarantined: the policy must not select it, also when it is created
+    // now or does not carry the exclusion yet (the Isolation adds it at its next reconcile).
+    quarantined?.has(desired.metadata.namespace ?? '') === true ||
+    (have !== undefined &&
+      hasExclusion(have) &&
+      observed?.metadata.annotations?.[EXCLUSION_ANNOTATION] !== undefined);
   if (!wanted) return desired;
   return { ...desired, spec: { ...desired.spec, podSelector: withExclusion(want) } };
 }

@@ -259,6 +259,22 @@ describe('planObjects: the quarantine exclusion an Isolation added', () => {
     }
   });
 
+  it('in a namespace with a quarantined pod, a policy created now, or without the exclusion yet, gets it', () => {
+    const desired = enforcedPolicy(seg, np('db', spec(5432)));
+    const ns = desired.metadata.namespace!;
+    const [created] = planObjects('shop', [desired], [], undefined, new Set([ns]));
+    expect(created).toMatchObject({ kind: 'apply', why: 'create' });
+    expect(created!.kind === 'apply' && created!.object.spec.podSelector).toEqual({
+      matchLabels: { app: 'db' },
+      matchExpressions: [exclusion],
+    });
+    const [added] = planObjects('shop', [desired], [desired], undefined, new Set([ns]));
+    expect(added).toMatchObject({ kind: 'apply', why: 'drift' });
+    expect(added!.kind === 'apply' && added!.object.spec.podSelector.matchExpressions).toEqual([exclusion]);
+    // Elsewhere, nothing is added.
+    expect(planObjects('shop', [desired], [desired], undefined, new Set(['elsewhere']))).toEqual([]);
+  });
+
   it('is kept when a real drift is repaired', () => {
     const desired = enforcedPolicy(seg, np('db', spec(5432)));
     const live = marked({ ...desired, spec: { ...excluded(desired.spec), ingress: [{}] } });
