@@ -375,7 +375,7 @@ export function promotionDueMessage(
   target: { to: Mode; why: string },
   declaredBy: string,
 ): string {
-  return `promotion ${from} → ${target.to} is due (${target.why}), but spec.mode is declared by ${declaredBy}, which would put it back: set spec.mode: ${target.to} where it is declared (in Git), or leave spec.mode out of it to let microseg promote`;
+  return `promotion ${from} → ${target.to} is due (${target.why}), but spec.mode is declared by ${declaredBy}, which would put it back: commit spec.mode: ${target.to} where it is declared (in Git)`;
 }
 
 export interface TransitionEvent {

@@ -143,7 +143,7 @@ describe('Segmentations kept in Git', () => {
     );
     expect(due.type).toBe('Normal');
     expect(due.message).toBe(
-      'promotion Learn → Audit is due (the proposal has been stable for 1s), but spec.mode is declared by the server-side apply field manager "argocd", which would put it back: set spec.mode: Audit where it is declared (in Git), or leave spec.mode out of it to let microseg promote',
+      'promotion Learn → Audit is due (the proposal has been stable for 1s), but spec.mode is declared by the server-side apply field manager "argocd", which would put it back: commit spec.mode: Audit where it is declared (in Git)',
     );
     await sleep(1500);
     const seg = await getSeg(cluster, name);
@@ -189,7 +189,7 @@ describe('Segmentations kept in Git', () => {
       15_000,
     );
     expect(due.message).toBe(
-      'promotion Learn → Audit is due (the proposal has been stable for 1s), but spec.mode is declared by client-side kubectl apply (annotation kubectl.kubernetes.io/last-applied-configuration), which would put it back: set spec.mode: Audit where it is declared (in Git), or leave spec.mode out of it to let microseg promote',
+      'promotion Learn → Audit is due (the proposal has been stable for 1s), but spec.mode is declared by client-side kubectl apply (annotation kubectl.kubernetes.io/last-applied-configuration), which would put it back: commit spec.mode: Audit where it is declared (in Git)',
     );
     expect((await getSeg(cluster, name)).spec!.mode).toBe('Learn');
   });
