@@ -245,6 +245,7 @@ export class Manager {
                   leadership: () => ({
                     leading: this.controller.leading,
                     unrestored: (names) => this.controller.unrestored(names),
+                    synced: this.synced,
                   }),
                   segmentations: () => this.segmentations.list(),
                   proposals: () => this.proposals.list(),

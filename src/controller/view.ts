@@ -34,7 +34,12 @@ export interface ControllerViewInput {
    * Whether this replica holds the analyses: it leads, and has restored the learned graph of every
    * Segmentation (`unrestored` lists those it has not, of `names` or of all). Without it, it holds them.
    */
-  leadership?: () => { leading: boolean; unrestored: (names?: readonly string[]) => string[] };
+  leadership?: () => {
+    leading: boolean;
+    unrestored: (names?: readonly string[]) => string[];
+    /** The informer caches have synced (without it, they are taken as synced). */
+    synced?: boolean;
+  };
   segmentations: () => Segmentation[];
   /**
    * The proposals (ProposedNetworkPolicies) and the live NetworkPolicies: with both, each audit's
@@ -174,6 +179,10 @@ function recount(nodes: GraphNode[], edges: readonly GraphEdge[]): GraphNode[] {
 
 const segmentationNames = (names: readonly string[]) =>
   `Segmentation${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
+
+/** The 503 of data read from the informer caches before they have synced. */
+export const CACHES_NOT_SYNCED =
+  'informer caches not synced yet: what they hold is not all of the cluster; retry in a moment';
 
 /** Why a replica that does not lead answers the graph, segments, search and node details with 503. */
 export const NOT_LEADER_GRAPH =
@@ -333,8 +342,13 @@ export function controllerProposal(
 export function controllerViewSource(input: ControllerViewInput): ViewSource {
   const current = () => mergeAnalyses(input.analyses());
   const podWorkload = podWorkloads();
+  /** Throws SourceUnavailable while the informer caches have not synced: what they hold is not all. */
+  const cachesSynced = (): void => {
+    if (input.leadership?.().synced === false) throw new SourceUnavailable(CACHES_NOT_SYNCED);
+  };
   /** Throws SourceUnavailable when this replica does not hold the learned graph now. */
   const held = (names?: readonly string[]): void => {
+    cachesSynced();
     const l = input.leadership?.();
     if (!l) return;
     if (!l.leading) throw new SourceUnavailable(NOT_LEADER_GRAPH);
@@ -350,6 +364,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
     graph: () => learned().graph,
     segments: () => learned().segments,
     proposal: () => {
+      cachesSynced();
       const segmentations = input.segmentations();
       const learn = segmentations
         .filter((s) => !s.metadata.deletionTimestamp && !proposalFrozen(s))
@@ -370,6 +385,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
       return `${g.nodes.length}:${g.edges.length}:${g.edges.reduce((n, e) => n + e.count, 0)}`;
     },
     audits: () => {
+      cachesSynced();
       const proposals = input.proposals?.();
       const policies = input.networkPolicies?.();
       return input
@@ -383,6 +399,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
   const isolations = input.isolations;
   if (isolations) {
     source.isolations = () => {
+      cachesSynced();
       const list = isolations();
       if (list.length === 0) return [];
       const pods = podWorkload(input.analyses());

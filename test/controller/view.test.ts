@@ -8,6 +8,7 @@ import {
   enforceDiffOf,
   exportedPolicy,
   mergeAnalyses,
+  CACHES_NOT_SYNCED,
   NOT_LEADER_GRAPH,
   notLeaderProposal,
   restoringMessage,
@@ -491,6 +492,30 @@ describe('the web page in controller mode', async () => {
       expect(NOT_LEADER_GRAPH).toBe(
         'not the leader: the learned graph is kept by the leading replica only; retry (through the Service, the leader may answer)',
       );
+    });
+
+    it('answers 503 before its informer caches have synced, never what a partial cache holds', async () => {
+      const app = createApp(
+        controllerViewSource({
+          analyses: () => [],
+          analysisOf: () => undefined,
+          leadership: () => ({ leading: true, unrestored: () => [], synced: false }),
+          segmentations: () => [],
+          proposals: () => [],
+          networkPolicies: () => [],
+          isolations: () => [],
+        }),
+      );
+      for (const path of ['/api/v1/proposals', '/api/v1/audits', '/api/v1/isolations', '/api/v1/graph']) {
+        const r = await request(app).get(path);
+        expect([path, r.status, r.headers['retry-after'], r.body]).toEqual([
+          path,
+          503,
+          '1',
+          { error: CACHES_NOT_SYNCED },
+        ]);
+      }
+      expect((await request(app).get('/api/v1/info')).status).toBe(200);
     });
 
     it('serves from its caches what they hold: frozen proposals, audits, info', async () => {
