@@ -299,6 +299,10 @@ export class HubbleSource {
   /** Lost events per source since the last `lost_events` event, and when that event was. */
   private lostUnreported: Record<string, number> = {};
   private lostReportedAt = -Infinity;
+  /** The newest rejected flow not reported yet (what the next `invalid` event names). */
+  private invalidPending: { error: string; node?: string; time?: string } | undefined;
+  /** Reports what was held back within an interval once it ends, so that the tail of a burst is told. */
+  private reportTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(queue: FlowQueue, opts: HubbleSourceOptions) {
     if (!isHubbleAddress(opts.address))
@@ -354,6 +358,8 @@ export class HubbleSource {
     this.call?.cancel();
     this.wake?.();
     await this.loop;
+    // What an interval held back is told now rather than never.
+    this.flushReports();
     this.client?.close();
     this.client = undefined;
     this.m.connected = false;
@@ -485,18 +491,48 @@ export class HubbleSource {
     this.m.lastInvalid = message;
     this.queue.countDrop(this.name, 'invalid');
     this.invalidUnreported++;
-    const now = Date.now();
-    if (now - this.invalidReportedAt < this.reportIntervalMs) return;
-    this.invalidReportedAt = now;
     const node = res.flow?.node_name ?? res.node_name;
-    this.opts.onEvent?.({
-      type: 'invalid',
+    this.invalidPending = {
       error: message,
       ...(typeof node === 'string' && node !== '' ? { node } : {}),
       ...(t !== undefined ? { time: formatTime(t) } : {}),
-      count: this.invalidUnreported,
-    });
+    };
+    if (Date.now() - this.invalidReportedAt < this.reportIntervalMs) this.scheduleReport();
+    else this.reportInvalid();
+  }
+
+  private reportInvalid(): void {
+    if (!this.invalidPending || this.invalidUnreported === 0) return;
+    this.invalidReportedAt = Date.now();
+    this.opts.onEvent?.({ type: 'invalid', ...this.invalidPending, count: this.invalidUnreported });
     this.invalidUnreported = 0;
+    this.invalidPending = undefined;
+  }
+
+  private reportLost(): void {
+    if (Object.keys(this.lostUnreported).length === 0) return;
+    this.lostReportedAt = Date.now();
+    this.opts.onEvent?.({ type: 'lost_events', lost: this.lostUnreported });
+    this.lostUnreported = {};
+  }
+
+  /** Reports what an interval held back when it ends (and at stop), without waiting for the next one. */
+  private scheduleReport(): void {
+    if (this.reportTimer !== undefined) return;
+    const due = Math.min(
+      this.invalidPending ? this.invalidReportedAt + this.reportIntervalMs : Infinity,
+      Object.keys(this.lostUnreported).length > 0 ? this.lostReportedAt + this.reportIntervalMs : Infinity,
+    );
+    if (!Number.isFinite(due)) return;
+    this.reportTimer = setTimeout(() => this.flushReports(), Math.max(0, due - Date.now()));
+    this.reportTimer.unref?.();
+  }
+
+  private flushReports(): void {
+    if (this.reportTimer !== undefined) clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    this.reportInvalid();
+    this.reportLost();
   }
 
   private handle(res: GetFlowsResponse): void {
@@ -514,12 +550,8 @@ export class HubbleSource {
       const lost = Number.isFinite(n) ? n : 0;
       this.m.lostEvents[src] = (this.m.lostEvents[src] ?? 0) + lost;
       this.lostUnreported[src] = (this.lostUnreported[src] ?? 0) + lost;
-      const now = Date.now();
-      if (now - this.lostReportedAt >= this.reportIntervalMs) {
-        this.lostReportedAt = now;
-        this.opts.onEvent?.({ type: 'lost_events', lost: this.lostUnreported });
-        this.lostUnreported = {};
-      }
+      if (Date.now() - this.lostReportedAt >= this.reportIntervalMs) this.reportLost();
+      else this.scheduleReport();
       return;
     }
     if (kind !== 'flow' || !res.flow) return;

@@ -348,7 +348,49 @@ describe('HubbleSource against a scripted relay', () => {
       await c.stop();
       await source.stop();
       relay.stop();
+      // What the interval held back is told at stop, not lost with the end of the burst.
+      const tail: HubbleEvent[] = [
+        {
+          type: 'invalid',
+          error: 'verdict: unknown value 42',
+          node: 'kind-worker2',
+          time: '1970-01-01T00:01:43.000000000Z',
+          count: 1,
+        },
+        { type: 'lost_events', lost: { OBSERVER_EVENTS_QUEUE: 7 } },
+      ];
+      if (reportIntervalMs !== 0) expect(events).toEqual([...first, ...tail]);
     }
+  });
+
+  it('reports the tail of a burst once the interval ends, without waiting for another event', async () => {
+    const relay = new FakeRelay();
+    const bad = (n: number) => {
+      const f = scriptedFlow(n, 100 + n);
+      f.flow!.l4 = { TCP: { source_port: 40000 + n } };
+      return f;
+    };
+    relay.publish(bad(1), bad(2), bad(3));
+    const events: HubbleEvent[] = [];
+    const { queue, source } = await setup(relay, {
+      normalize: normalizeDecodedFlow,
+      reportIntervalMs: 300,
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      onEvent: (e) => {
+        if (e.type === 'invalid') events.push(e);
+      },
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => events.length >= 2, 5000, 'the held-back report');
+    expect(events.map((e) => (e.type === 'invalid' ? [e.count, e.time] : []))).toEqual([
+      [1, '1970-01-01T00:01:41.000000000Z'],
+      [2, '1970-01-01T00:01:43.000000000Z'],
+    ]);
+    await source.stop();
+    relay.stop();
+    expect(events).toHaveLength(2);
   });
 
   it('logs a relay that cannot be reached, rejected flows and lost events as warnings', () => {
