@@ -30,12 +30,19 @@ export const objKey = (o: { metadata: { namespace?: string; name: string } }): s
   `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 /**
- * Whether `o` is the Segmentation's (`segmentation`, uid `uid`): its two labels name it, or, its labels
- * edited by hand, its controller owner reference still names it with that uid. What is ours is
- * applied, frozen into the proposal, pruned and removed alike, whatever its labels say.
+ * Whether `o` is the Segmentation's (`segmentation`, uid `uid`): its two labels name it (and its
+ * controller owner reference, if any, names this uid), or, its labels edited by hand, its controller
+ * owner reference still names it with that uid. What is ours is applied, frozen into the proposal,
+ * pruned and removed alike, whatever its labels say.
  */
 export function isOurs(o: KObject, segmentation: string, uid: string | undefined): boolean {
-  if (isOwnedBy(o, segmentation)) return true;
+  if (isOwnedBy(o, segmentation)) {
+    // Its owner reference names a Segmentation of the same name with another uid: a predecessor's
+    // (deleted, its finalizer taken out by hand, the garbage collector not there yet). Not frozen into
+    // this one's proposal, nor pruned by it: the collector deletes it.
+    const owner = ownerUid(o, segmentation);
+    return owner === undefined || uid === undefined || uid === '' || owner === uid;
+  }
   // Labels that name another Segmentation in full are that one's claim: never taken by the uid.
   const l = o.metadata.labels ?? {};
   const other = l[SEGMENTATION_LABEL];

@@ -207,6 +207,18 @@ describe('planObjects: an own object whose labels were edited', () => {
     expect(isOurs(claimed, 'shop', uid)).toBe(false);
     expect(planObjects('shop', [], [claimed], uid)).toEqual([]);
   });
+
+  it("a predecessor's object (same name, its owner reference another uid) is not this one's", () => {
+    const old = enforcedPolicy(seg, np('c-old', spec(3)));
+    const uid = old.metadata.ownerReferences?.[0]?.uid;
+    expect(isOurs(old, 'shop', uid)).toBe(true);
+    expect(isOurs(old, 'shop', 'new-uid')).toBe(false);
+    // Neither frozen nor pruned by the new one: the garbage collector deletes it.
+    expect(planObjects('shop', [], [old], 'new-uid')).toEqual([]);
+    // Without an owner reference, its labels decide.
+    const bare = { ...old, metadata: { ...old.metadata, ownerReferences: [] } };
+    expect(isOurs(bare, 'shop', 'new-uid')).toBe(true);
+  });
 });
 
 describe('planObjects: a drift names the version found to differ', () => {
