@@ -220,7 +220,7 @@ export class SegmentationController {
   readonly #repairedFrom = new Map<string, string>();
   #identity: { version: number; at: number; identity: Identity } | undefined;
   #leading = false;
-  /** Segmentations reconciled at least once in this term (so their learned graph was restored). */
+  /** Segmentations reconciled at least once in this term (their state says whether the graph was restored). */
   #reconciled = new Set<string>();
   /** Per Segmentation covering no namespace, the uid/generation its `NoNamespaces` Event was for. */
   readonly #noNamespacesAnnounced = new Map<string, string>();
@@ -291,13 +291,16 @@ export class SegmentationController {
   }
 
   /**
-   * Segmentations (of `names`, or all) not yet reconciled in this leadership term: a new leader has not
-   * restored their learned graphs and analyses yet. Empty when not leading (nothing is restored then).
+   * Segmentations (of `names`, or all) whose learned graph this leader does not hold: not yet reconciled
+   * in this leadership term (a new leader has not restored their learned graphs and analyses yet), or
+   * reconciled but their graph not restored (the reconcile failed before, e.g. listing their
+   * LearnedEdgeSets; it is retried). An invalid Segmentation has no graph to restore and is not listed.
+   * Empty when not leading (nothing is restored then).
    */
   unrestored(names?: readonly string[]): string[] {
     if (!this.#leading) return [];
     const all = names ?? this.#segmentations.list().map((s) => s.metadata.name);
-    return all.filter((n) => !this.#reconciled.has(n)).sort();
+    return all.filter((n) => !this.#reconciled.has(n) || this.#states.get(n)?.restored === false).sort();
   }
 
   /** Starts reconciling (call when elected). State is rebuilt from the API: nothing is assumed. */
