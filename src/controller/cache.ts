@@ -15,6 +15,8 @@ import type {
   Service,
   WorkloadObject,
 } from '../model/k8s.ts';
+import type { Identity } from '../identity/index.ts';
+import { buildIdentity } from '../identity/index.ts';
 import { compactObject } from '../model/compact.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { emptySnapshot } from '../model/snapshot.ts';
@@ -32,6 +34,9 @@ const slim =
   (kind: string, apiVersion: string) =>
   (raw: unknown): unknown =>
     compactObject(Object.assign(raw as object, { apiVersion, kind }));
+
+/** The workloads of a cluster and the workload of each pod: the part of an identity the page reads. */
+export type ClusterWorkloads = Pick<Identity, 'workloads' | 'podWorkload'>;
 
 export interface ClusterCacheOptions {
   log?: Logger;
@@ -57,6 +62,7 @@ export class ClusterCache {
   /** Bumped on every NetworkPolicy change. */
   policyVersion = 0;
   readonly #tombstones = new Map<string, { pod: Pod; at: number }>();
+  #workloads: { version: number; identity: ClusterWorkloads } | undefined;
   readonly #tombstoneMs: number;
   readonly #maxTombstones: number;
 
@@ -144,6 +150,21 @@ export class ClusterCache {
   recentlyDeletedPods(now = Date.now()): Pod[] {
     for (const [k, t] of this.#tombstones) if (now - t.at > this.#tombstoneMs) this.#tombstones.delete(k);
     return [...this.#tombstones.values()].map((t) => t.pod);
+  }
+
+  /**
+   * The workloads the cache knows and the workload of each of its pods (`namespace/name` → id), as
+   * identity derives them from the pods, their owners and the workload objects: what every replica
+   * holds, the same on each. Deleted pods are left out (how long a replica remembers them depends on
+   * when it started). Rebuilt when the cache has changed since the last call.
+   */
+  workloadIdentity(): ClusterWorkloads {
+    if (this.#workloads?.version !== this.version) {
+      const version = this.version;
+      const { workloads, podWorkload } = buildIdentity(this.snapshot());
+      this.#workloads = { version, identity: { workloads, podWorkload } };
+    }
+    return this.#workloads.identity;
   }
 
   /** The cache as a ClusterSnapshot. With `withDeletedPods`, recently deleted pods are included. */

@@ -248,6 +248,7 @@ export class Manager {
                     synced: this.synced,
                   }),
                   segmentations: () => this.segmentations.list(),
+                  cluster: () => this.cache.workloadIdentity(),
                   proposals: () => this.proposals.list(),
                   networkPolicies: () => this.cache.networkPolicies.list(),
                   ...(isolations ? { isolations: () => isolations.list() } : {}),

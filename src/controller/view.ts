@@ -6,7 +6,8 @@
  *
  * The learned graph lives on the leader only. A replica that does not hold it (not leading, or leading
  * but not done restoring it) answers what needs it with `SourceUnavailable` (503, `Retry-After`),
- * never with empty data; what its informer caches hold (frozen proposals, audits, Isolations) it serves.
+ * never with empty data; what its informer caches hold (frozen proposals, audits, Isolations, and the
+ * workloads that place isolated pods and that a frozen default deny selects) it serves.
  */
 import { NodeFlowCounter } from '../graph/counts.ts';
 import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
@@ -22,6 +23,7 @@ import { auditFromSegmentation, isolationFromResource } from '../server/resource
 import type { EnforceDiff, ViewSource } from '../server/types.ts';
 import { SourceUnavailable } from '../server/types.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
+import type { ClusterWorkloads } from './cache.ts';
 import { enforcedPolicy, isOurs, objKey, planObjects } from './plan.ts';
 import { compareText } from '../model/order.ts';
 
@@ -41,6 +43,12 @@ export interface ControllerViewInput {
     synced?: boolean;
   };
   segmentations: () => Segmentation[];
+  /**
+   * The workloads the informer caches know and each pod's workload (`ClusterCache.workloadIdentity`),
+   * which every replica holds alike: they place isolated pods on their workloads, and give a frozen
+   * proposal's default deny to every workload of its namespaces. Without it, none are known.
+   */
+  cluster?: () => ClusterWorkloads;
   /**
    * The proposals (ProposedNetworkPolicies) and the live NetworkPolicies: with both, each audit's
    * `enforce` says what enforcing would change.
@@ -83,26 +91,6 @@ export function enforceDiffOf(
   return {
     ...diff,
     unchanged: desired.length - diff.added.length - diff.changed.length - diff.conflicts.length,
-  };
-}
-
-/** Pod (`namespace/name`) → workload id, from the identities of the analyses, merged once per change. */
-function podWorkloads(): (analyses: readonly Analysis[]) => ReadonlyMap<string, string> {
-  let last: { identities: Analysis['identity'][]; map: ReadonlyMap<string, string> } | undefined;
-  return (analyses) => {
-    const identities = analyses.map((a) => a.identity);
-    if (
-      last &&
-      last.identities.length === identities.length &&
-      last.identities.every((id, i) => id === identities[i])
-    )
-      return last.map;
-    const map =
-      identities.length === 1
-        ? identities[0]!.podWorkload
-        : new Map(identities.flatMap((id) => [...id.podWorkload]));
-    last = { identities, map };
-    return map;
   };
 }
 
@@ -341,7 +329,8 @@ export function controllerProposal(
 
 export function controllerViewSource(input: ControllerViewInput): ViewSource {
   const current = () => mergeAnalyses(input.analyses());
-  const podWorkload = podWorkloads();
+  /** Pod (`namespace/name`) → workload id, from the caches: the same on every replica. */
+  const podWorkload = (): ReadonlyMap<string, string> => input.cluster?.().podWorkload ?? new Map();
   /** Throws SourceUnavailable while the informer caches have not synced: what they hold is not all. */
   const cachesSynced = (): void => {
     if (input.leadership?.().synced === false) throw new SourceUnavailable(CACHES_NOT_SYNCED);
@@ -402,7 +391,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
       cachesSynced();
       const list = isolations();
       if (list.length === 0) return [];
-      const pods = podWorkload(input.analyses());
+      const pods = podWorkload();
       return [...list]
         .sort((a, b) => compareText(objKey(a), objKey(b)))
         .map((i) => isolationFromResource(i, pods));
@@ -411,10 +400,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
   const actions = input.actions;
   if (actions) {
     source.isolate = async (req, user) =>
-      isolationFromResource(
-        await actions.isolate(req.workload, req.reason, user),
-        podWorkload(input.analyses()),
-      );
+      isolationFromResource(await actions.isolate(req.workload, req.reason, user), podWorkload());
     // The page names an Isolation `namespace/name`; a bare name is looked up among the known ones.
     source.release = async (ref) => {
       let target = parseIsolationRef(ref);

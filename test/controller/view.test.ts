@@ -14,6 +14,7 @@ import {
   restoringMessage,
 } from '../../src/controller/view.ts';
 import type { GraphEdge, GraphNode } from '../../src/graph/types.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import type { IsolationActions } from '../../src/isolate/ui.ts';
 import { IsolationRequestError } from '../../src/isolate/ui.ts';
@@ -27,6 +28,9 @@ import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 describe('the web page in controller mode', async () => {
   const all = await runPipeline(fixtureSnapshot(), fixtureFlows());
   const half = await runPipeline(fixtureSnapshot(), fixtureFlows().slice(0, 3));
+  // What the informer caches hold of the workloads, alike on every replica (ClusterCache.workloadIdentity).
+  const caches = buildIdentity(fixtureSnapshot());
+  const cluster = () => caches;
 
   it('merges the analyses of several Segmentations without duplicates', () => {
     const m = mergeAnalyses([half, all]);
@@ -227,6 +231,7 @@ describe('the web page in controller mode', async () => {
       controllerViewSource({
         analyses: () => [half, all],
         segmentations: () => [seg],
+        cluster,
         isolations: () => isolations,
       }),
     );
@@ -254,6 +259,35 @@ describe('the web page in controller mode', async () => {
     // Without isolation the page has no isolation view, as before.
     const off = createApp(controllerViewSource({ analyses: () => [all], segmentations: () => [seg] }));
     expect((await request(off).get('/api/v1/isolations')).status).toBe(404);
+  });
+
+  it('places isolated pods from the caches: a replica that does not lead answers the same bytes', async () => {
+    const bySelector: Isolation = {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'iso-frontend', namespace: 'shop' },
+      spec: { target: { podSelector: { matchLabels: { app: 'frontend' } } }, reason: 'scan' },
+      status: { phase: 'Isolated', isolatedPods: ['frontend-7d9f-aaaaa'] },
+    };
+    const replica = (leading: boolean) =>
+      createApp(
+        controllerViewSource({
+          analyses: () => (leading ? [half, all] : []),
+          leadership: () => ({ leading, unrestored: () => [] }),
+          segmentations: () => [seg],
+          cluster,
+          isolations: () => [...isolations, bySelector],
+        }),
+      );
+    const leader = await request(replica(true)).get('/api/v1/isolations');
+    const follower = await request(replica(false)).get('/api/v1/isolations');
+    expect([leader.status, follower.status]).toEqual([200, 200]);
+    expect(follower.text).toBe(leader.text);
+    expect((follower.body as IsolationView[]).map((i) => [i.name, i.workloads])).toEqual([
+      ['iso-cart', ['shop/Deployment/cart']],
+      ['iso-db', ['shop/StatefulSet/db']],
+      ['iso-frontend', ['shop/Deployment/frontend']],
+    ]);
   });
 
   it('isolates and releases for an authenticated user through the isolation actions', async () => {
@@ -353,12 +387,13 @@ describe('the web page in controller mode', async () => {
     const key = (p: { metadata: { namespace?: string; name: string } }) =>
       `${p.metadata.namespace}/${p.metadata.name}`;
     const get = (app: ReturnType<typeof createApp>, path: string) => request(app).get(path);
-    const appFor = (s: Segmentation, pnps = frozen) =>
+    const appFor = (s: Segmentation, pnps = frozen, live = all) =>
       createApp(
         controllerViewSource({
-          analyses: () => [all],
-          analysisOf: (name) => (name === 'shop' ? all : undefined),
+          analyses: () => [live],
+          analysisOf: (name) => (name === 'shop' ? live : undefined),
           segmentations: () => [s],
+          cluster,
           proposals: () => pnps,
         }),
       );

@@ -2,8 +2,8 @@
  * The web page's API in controller mode, end to end (the isolation work under the microseg
  * ServiceAccount and the RBAC from manifests/): each rollout view says what enforcing would change, from
  * the Segmentation's ProposedNetworkPolicies against the live NetworkPolicies; the Isolate button writes
- * an Isolation the leader reconciles, the isolation view and the graph show it, and Release restores the
- * pod.
+ * an Isolation the leader reconciles, the isolation view and the graph show it (a replica that does not
+ * lead alike, from its caches), and Release restores the pod.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
   install,
   listJson,
   SA,
+  startController,
   startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
@@ -32,14 +33,20 @@ const segName = uniqueName('seg');
 const UI_TOKEN = 'ui-token';
 let admin: KubeConfig;
 let ctrl: RunningController;
+/** A second replica of the same Lease: it does not lead. */
+let follower: RunningController;
 
-async function api<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const r = await fetch(`http://127.0.0.1:${ctrl.port}/api/v1${path}`, {
+async function api<T>(
+  path: string,
+  init: RequestInit = {},
+  port = ctrl.port,
+): Promise<{ status: number; body: T; text: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
     ...init,
     headers: { authorization: `Bearer ${UI_TOKEN}`, 'content-type': 'application/json' },
   });
   const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
+  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T, text };
 }
 
 async function quarantineLabel(pod: string): Promise<string | undefined> {
@@ -73,6 +80,14 @@ beforeAll(async () => {
     leaderTasks: [isolation.leaderTask],
     isolation: { actions: isolation.actions },
   });
+  follower = await startController(cluster, {
+    identity: uniqueName('ui-b'),
+    asAdmin: true,
+    leaseName: `lease-${ns}`,
+    segmentationSelector: `microseg.dev/test=${segName}`,
+    ui: { auth: { token: UI_TOKEN } },
+    isolation: {},
+  });
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
     kind: 'Segmentation',
@@ -86,6 +101,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await follower?.stop();
   await ctrl?.stop();
 });
 
@@ -137,6 +153,14 @@ describe('the web page in controller mode', () => {
       30_000,
     );
     expect(shown).toMatchObject({ workloads: [workload], pods: [`${ns}/cart`] });
+    // The page's Isolation targets the bare pod by name: a replica that does not lead places it on its
+    // workload from its caches, and answers the same bytes as the leader.
+    expect(follower.manager.controller.leading).toBe(false);
+    const same = await eventually('the same isolations on both replicas', async () => {
+      const [a, b] = await Promise.all([api('/isolations'), api('/isolations', {}, follower.port)]);
+      return a.status === 200 && a.text === b.text ? (b.body as IsolationView[]) : undefined;
+    });
+    expect(same.find((x) => x.name === name)).toMatchObject({ workloads: [workload], state: 'Isolated' });
     expect(await quarantineLabel('cart')).toBe(name);
     const g = await api<GraphView>('/graph?view=full');
     expect(g.body.nodes.filter((n) => n.isolated).map((n) => n.id)).toEqual([workload]);
