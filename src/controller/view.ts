@@ -241,13 +241,16 @@ export function exportedPolicy(
  * decided as Enforce decides it: `isOurs`); in Learn mode the live analysis (`analysisOf`). Policies are
  * `exportedPolicy`s sorted by `namespace/name`. A frozen proposal's evidence is its objects'
  * `status.evidence` (no graph edge ids: `edges` is empty), its `byWorkload` the workload each policy is
- * for (annotation `microseg.dev/workload`) with its namespace's default deny, and it has no
- * `notExpressible` or `warnings` (the analysis that gave them has moved on).
+ * for (annotation `microseg.dev/workload`) with its namespace's default deny, and the default deny alone
+ * for every other workload of its namespaces that `cluster` knows (as the live proposal lists it), but
+ * those on the host network, which no NetworkPolicy selects; it has no `notExpressible` or `warnings`
+ * (the analysis that gave them has moved on).
  */
 export function controllerProposal(
   segmentations: readonly Segmentation[],
   proposals: readonly ProposedNetworkPolicy[],
   analysisOf: (segmentation: string) => Analysis | undefined,
+  cluster?: ClusterWorkloads,
 ): ControllerProposal {
   const policies = new Map<string, NetworkPolicy>();
   const byWorkload: Record<string, string[]> = {};
@@ -306,6 +309,14 @@ export function controllerProposal(
         if (w !== undefined && policies.get(objKey(p)) !== undefined)
           byWorkload[w] = [...(deny ? [deny] : []), objKey(p)];
       }
+      // The default deny selects every pod of its namespace: a workload there without a policy of its own
+      // (none was observed) is denied all the same, which its details must say.
+      if (denies.size > 0)
+        for (const w of cluster?.workloads.values() ?? []) {
+          const deny = denies.get(w.namespace);
+          if (deny !== undefined && !w.hostNetwork && byWorkload[w.id] === undefined)
+            byWorkload[w.id] = [deny];
+        }
       out.segmentations.push({ name, mode, proposal: 'frozen', policies: count });
     } else {
       const proposal = analysisOf(name)?.proposal;
@@ -366,6 +377,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
         segmentations,
         input.proposals?.() ?? [],
         input.analysisOf ?? (() => undefined),
+        input.cluster?.(),
       );
     },
     // The layout is cached per version: a new node or edge anywhere gives a new version.

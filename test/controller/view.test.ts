@@ -4,6 +4,7 @@ import type { ProposedNetworkPolicy, Segmentation } from '../../src/controller/a
 import { enforcedPolicy, proposedPolicies } from '../../src/controller/plan.ts';
 import { controllerApp } from '../../src/controller/server.ts';
 import {
+  controllerProposal,
   controllerViewSource,
   enforceDiffOf,
   exportedPolicy,
@@ -478,6 +479,40 @@ describe('the web page in controller mode', async () => {
       );
       expect(body.byWorkload['shop/Deployment/cart']).toEqual([key(deny!), key(cart!)]);
       expect(body.evidence.length).toBe(frozen.reduce((n, p) => n + (p.status?.evidence?.length ?? 0), 0));
+    });
+
+    it('gives a frozen proposal the default deny of every workload it covers, as the live one', async () => {
+      // Frozen from the live analysis of `half`, in which db was seen in no flow: only the deny selects it.
+      const deny = 'shop/microseg-default-deny';
+      expect(half.proposal.byWorkload['shop/StatefulSet/db']).toEqual([deny]);
+      const learn = (await get(appFor(learnSeg, [], half), '/api/v1/proposals')).body as {
+        byWorkload: Record<string, string[]>;
+      };
+      const audit = (await get(appFor(seg, frozen, half), '/api/v1/proposals')).body as {
+        byWorkload: Record<string, string[]>;
+      };
+      expect(audit.byWorkload).toEqual(learn.byWorkload);
+      expect(audit.byWorkload['shop/StatefulSet/db']).toEqual([deny]);
+      // Neither lists a workload of a namespace no Segmentation covers (kube-system).
+      expect(Object.keys(audit.byWorkload).sort()).toEqual([
+        'shop/Deployment/cart',
+        'shop/Deployment/frontend',
+        'shop/StatefulSet/db',
+      ]);
+      // Nor one on the host network, which no NetworkPolicy selects.
+      const snap = fixtureSnapshot();
+      const exporter = snap.pods.find((p) => p.metadata.name === 'node-exporter-x')!;
+      snap.pods.push({ ...exporter, metadata: { ...exporter.metadata, name: 'agent', namespace: 'shop' } });
+      const withAgent = buildIdentity(snap);
+      expect(withAgent.workloads.get('shop/Pod/agent')?.hostNetwork).toBe(true);
+      expect(controllerProposal([seg], frozen, () => undefined, withAgent).byWorkload).toEqual(
+        audit.byWorkload,
+      );
+      // The details panel of db (in the graph learned since) says the deny selects it, as Enforce denies it.
+      const node = await get(appFor(seg), '/api/v1/nodes?id=shop/StatefulSet/db');
+      const details = node.body as { policies: string[]; policyYaml: string };
+      expect([node.status, details.policies]).toEqual([200, [deny]]);
+      expect(details.policyYaml).toContain('name: microseg-default-deny');
     });
   });
 
