@@ -3,7 +3,8 @@
  * - memory of a controller process whose informers hold 10,000 pods (10 namespaces × 1,000);
  * - time to enforce a 1,000-NetworkPolicy proposal (990 workload policies + 10 default denies), from
  *   `spec.mode: Enforce` to every policy acknowledged by the apiserver and Enforced=True;
- * - writes made by the following reconciles (should be none: level-based and idempotent).
+ * - writes made by the following reconciles (should be none: level-based and idempotent), and their
+ *   duration (a steady-state reconcile: nothing changed since the last one).
  *
  *   node bench/controller.ts [--json]
  */
@@ -227,6 +228,7 @@ export async function benchController(opts: { podsPerNamespace?: number } = {}):
     // The next reconciles write nothing.
     await new Promise((r) => setTimeout(r, 1500));
     const reconcilesBefore = manager.controller.metrics.reconciles;
+    const h0 = manager.controller.metrics.reconcileSeconds.sample();
     const w0 = writes(client);
     await waitFor(
       '3 more reconciles',
@@ -237,6 +239,18 @@ export async function benchController(opts: { podsPerNamespace?: number } = {}):
       name: 'writes made by the next 3 reconciles',
       value: writes(client) - w0,
       unit: 'requests',
+    });
+    // Their duration (each ends after it started): nothing changed since the last one.
+    await waitFor(
+      '3 reconciles finished',
+      () => (manager.controller.metrics.reconcileSeconds.sample().count >= h0.count + 3 ? true : undefined),
+      30_000,
+    );
+    const h1 = manager.controller.metrics.reconcileSeconds.sample();
+    figures.push({
+      name: `steady-state reconcile duration, mean of the next 3 (${P} pods)`,
+      value: round(((h1.sum - h0.sum) / (h1.count - h0.count)) * 1000, 1),
+      unit: 'ms',
     });
     if (writes(client) > w0) console.error(client.writeLog.slice(-(writes(client) - w0)).join('\n'));
     const h = manager.controller.metrics.reconcileSeconds.sample();

@@ -59,18 +59,8 @@ import type { KubeClient } from './kube.ts';
 import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
-import {
-  canonicalSpec,
-  conflictMessage,
-  driftedFields,
-  enforcedPolicy,
-  isOurs,
-  objKey,
-  planObjects,
-  proposalHash,
-  proposedPolicies,
-  sortedJson,
-} from './plan.ts';
+import { canonicalSpec, conflictMessage, driftedFields, isOurs, objKey, sortedJson } from './plan.ts';
+import { Memo, ReconcileMemo } from './memo.ts';
 import { Condition as C, Phase, Reason } from './reasons.ts';
 import type { Result } from './workqueue.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -116,6 +106,8 @@ interface SegState {
   lastEvidenceAt: number;
   lastEvidenceRefreshAt: number;
   analysis?: { key: string; identity: Identity; edges: number; analysis: Analysis };
+  /** The pure steps after the analysis, not repeated while their inputs are the same objects. */
+  memo: ReconcileMemo;
   /** The latest flow the audit could not check, for the `Unauditable` Event (not kept across terms). */
   unauditableSample?: UnauditableSample;
   /** The count of unauditable flows the last `Unauditable` Event gave (see `unauditableAnnouncement`). */
@@ -219,6 +211,8 @@ export class SegmentationController {
    */
   readonly #repairedFrom = new Map<string, string>();
   #identity: { version: number; at: number; identity: Identity } | undefined;
+  /** Namespaces where a pod carries the quarantine label, by the cache's version (see `#quarantined`). */
+  readonly #quarantinedMemo = new Memo<Set<string>>();
   #leading = false;
   /** Segmentations reconciled at least once in this term (their state says whether the graph was restored). */
   #reconciled = new Set<string>();
@@ -712,13 +706,17 @@ export class SegmentationController {
     // A ProposedNetworkPolicy microseg does not manage holding the name of a proposed policy is left
     // untouched, in every mode: the proposal lacks that policy, and a Warning Event and ProposalStable
     // say so (as Enforced does for NetworkPolicies).
-    const desired = proposedPolicies(seg, analysis.proposal);
-    const desiredKeys = new Set(desired.map(objKey));
-    const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
-    const actions = planObjects(name, desired, observed, uid);
+    const desired = st.memo.proposed(seg, analysis.proposal);
     // Only a proposal that is written can be held up: a frozen one (Audit, Enforce) is not rewritten
-    // from the live analysis, so a name only that analysis proposes is nobody's conflict yet.
+    // from the live analysis, so a name only that analysis proposes is nobody's conflict yet; nor is it
+    // planned then (the plan would not be used).
     const writing = mode === 'Learn' || proposal.length === 0;
+    let actions: Action<ProposedNetworkPolicy>[] = [];
+    if (writing) {
+      const desiredKeys = new Set(desired.map(objKey));
+      const observed = this.#proposals.list().filter((o) => ours(o) || desiredKeys.has(objKey(o)));
+      actions = st.memo.proposalPlan(name, desired, observed, uid);
+    }
     const held = writing ? actions.filter((a) => a.kind === 'conflict') : [];
     const heldKeys = new Set(held.map((a) => `${a.namespace}/${a.name}`));
     for (const a of held)
@@ -773,7 +771,7 @@ export class SegmentationController {
         );
       proposal = desired.filter((d) => !heldKeys.has(objKey(d)));
     }
-    const hash = proposalHash(proposal);
+    const hash = st.memo.hash(proposal);
     const proposalSince = old.proposal?.hash === hash ? old.proposal.since : nowIso;
 
     mark('proposal');
@@ -918,17 +916,14 @@ export class SegmentationController {
         audit: verdict,
       });
       if (gate.allowed) {
-        const desired = proposal.map((p) => enforcedPolicy(seg, p));
+        const desired = st.memo.enforced(seg, proposal);
         const keys = new Set(desired.map(objKey));
         const observed = this.#cache.networkPolicies
           .list()
           .filter((np) => isOurs(np, name, seg.metadata.uid) || keys.has(objKey(np)));
         // Namespaces where a pod is quarantined: an Isolation's exclusion on our policies stays there.
-        const quarantined = new Set<string>();
-        for (const pod of this.#cache.pods.list())
-          if (pod.metadata.labels?.[QUARANTINE_LABEL] !== undefined)
-            quarantined.add(pod.metadata.namespace ?? '');
-        const actions = planObjects(name, desired, observed, seg.metadata.uid, quarantined);
+        const quarantined = this.#quarantined();
+        const actions = st.memo.enforcePlan(name, desired, observed, seg.metadata.uid, quarantined);
         const { notInPlace } = await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
         const conflicts = actions.filter((a) => a.kind === 'conflict');
         // Only what is in place counts: an apply that failed, or a repair that did not take, is not.
@@ -1078,6 +1073,20 @@ export class SegmentationController {
     return { requeueAfter: this.#opts.resyncMs };
   }
 
+  /**
+   * The namespaces where a pod carries the quarantine label: read again from the pods only when the
+   * cache changed (its version counts every pod event), else the same set as last time.
+   */
+  #quarantined(): Set<string> {
+    return this.#quarantinedMemo.get([this.#cache.version], () => {
+      const quarantined = new Set<string>();
+      for (const pod of this.#cache.pods.list())
+        if (pod.metadata.labels?.[QUARANTINE_LABEL] !== undefined)
+          quarantined.add(pod.metadata.namespace ?? '');
+      return quarantined;
+    });
+  }
+
   async #state(seg: Segmentation): Promise<SegState> {
     const name = seg.metadata.name;
     let st = this.#states.get(name);
@@ -1095,6 +1104,7 @@ export class SegmentationController {
         persistedShards: new Map(),
         lastEvidenceAt: 0,
         lastEvidenceRefreshAt: 0,
+        memo: new ReconcileMemo(),
       };
       this.#states.set(name, st);
     }
