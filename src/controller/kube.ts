@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import type { HttpMethod } from '@kubernetes/client-node';
 import { KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { KObject } from '../model/k8s.ts';
 import { FIELD_MANAGER } from './api.ts';
 
@@ -91,6 +92,42 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/**
+ * One HTTP dispatcher per TLS configuration of a KubeConfig. The kubeconfig library builds a new
+ * dispatcher (an undici Agent) for every request it authenticates, so each request opened a connection
+ * of its own: a TLS handshake, and a secure context built from the CA, per request (most of the time a
+ * reconcile that writes a thousand objects took). Its `createDispatcher` is wrapped here to return the
+ * dispatcher it made last while the options it is asked for are the same (the CA, client certificate
+ * and key it read for this request, files and exec credentials included, the server name, the proxy):
+ * requests then share its kept-alive connections. Options that differ (a certificate rotated) make a new
+ * one; the previous one is closed once its requests are done.
+ */
+const sharedDispatchers = new WeakSet<KubeConfig>();
+
+function shareDispatchers(kc: KubeConfig): void {
+  if (sharedDispatchers.has(kc)) return;
+  const inner = kc as unknown as {
+    createDispatcher?: (cluster: unknown, agentOptions: unknown) => Dispatcher | undefined;
+  };
+  const create = inner.createDispatcher;
+  // Another version of the library, without that method: a dispatcher per request, as it makes them.
+  if (typeof create !== 'function') return;
+  sharedDispatchers.add(kc);
+  let last: { key: string; dispatcher: Dispatcher | undefined } | undefined;
+  inner.createDispatcher = (cluster, agentOptions) => {
+    const options = kc.createDispatcherOptions(cluster as never, agentOptions as never);
+    const key = JSON.stringify(options, function (this: Record<string, unknown>, k: string, v: unknown) {
+      const raw = this[k];
+      return Buffer.isBuffer(raw) ? raw.toString('base64') : v;
+    });
+    if (last?.key === key) return last.dispatcher;
+    const previous = last?.dispatcher;
+    last = { key, dispatcher: create.call(kc, cluster, agentOptions) };
+    previous?.close().catch(() => undefined);
+    return last.dispatcher;
+  };
+}
+
 export class KubeClient {
   readonly kc: KubeConfig;
   /** Counts requests by verb and result code, for /metrics. */
@@ -100,6 +137,7 @@ export class KubeClient {
 
   constructor(kc: KubeConfig) {
     this.kc = kc;
+    shareDispatchers(kc);
   }
 
   static fromKubeconfigFile(path: string): KubeClient {
