@@ -9,7 +9,7 @@
  */
 import type { NetworkPolicy } from '../model/k8s.ts';
 import type { Proposal } from '../policy/types.ts';
-import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
+import type { ProposedNetworkPolicy, Segmentation, SegmentationSpec } from './api.ts';
 import type { Action } from './plan.ts';
 import { enforcedPolicy, planObjects, proposalHash, proposedPolicies } from './plan.ts';
 
@@ -125,4 +125,26 @@ export class ReconcileMemo {
       reused: all.reduce((n, m) => n + m.reused, 0),
     };
   }
+}
+
+/**
+ * What a Segmentation's analysis depends on besides the identity: the learned edges (their version),
+ * the namespaces it covers, and the spec fields the analysis reads (`learning.minFlows`, `policy`). Not
+ * the mode, nor any other field: switching to Audit or Enforce, or changing the audit window, analyses
+ * nothing again (the generation, which any spec change bumps, did).
+ */
+export function analysisKey(
+  edgesVersion: number,
+  spec: Pick<SegmentationSpec, 'learning' | 'policy'>,
+  namespaces: readonly string[],
+): string {
+  const { defaultDeny, includeDropped, worldIngress } = spec.policy;
+  return JSON.stringify([
+    edgesVersion,
+    spec.learning.minFlows,
+    defaultDeny,
+    includeDropped,
+    worldIngress,
+    namespaces,
+  ]);
 }

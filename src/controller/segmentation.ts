@@ -60,7 +60,7 @@ import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import { canonicalSpec, conflictMessage, driftedFields, isOurs, objKey, sortedJson } from './plan.ts';
-import { Memo, ReconcileMemo } from './memo.ts';
+import { analysisKey, Memo, ReconcileMemo } from './memo.ts';
 import { Condition as C, Phase, Reason } from './reasons.ts';
 import type { Result } from './workqueue.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -664,9 +664,10 @@ export class SegmentationController {
       const ns = namespaceOf(id);
       return !!ns && st.namespaces.has(ns);
     };
-    // The analysis is recomputed only when its inputs changed (identity, learned edges, spec, namespaces).
-    const analysisKey = `${st.edges.version}\u0000${seg.metadata.generation}\u0000${namespaces.join(',')}`;
-    if (!st.analysis || st.analysis.identity !== identity || st.analysis.key !== analysisKey) {
+    // The analysis is recomputed only when its inputs changed (identity, learned edges, the spec fields
+    // it reads, namespaces): not when the mode changes.
+    const analysisInputs = analysisKey(st.edges.version, spec, namespaces);
+    if (!st.analysis || st.analysis.identity !== identity || st.analysis.key !== analysisInputs) {
       const learned = st.edges.edges(
         (e) => (touches(e.src) || touches(e.dst)) && e.count >= spec.learning.minFlows,
       );
@@ -691,7 +692,7 @@ export class SegmentationController {
           },
         },
       );
-      st.analysis = { key: analysisKey, identity, edges: learned.length, analysis: result };
+      st.analysis = { key: analysisInputs, identity, edges: learned.length, analysis: result };
     }
     const analysis = st.analysis.analysis;
     const edgeCount = st.analysis.edges;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ProposedNetworkPolicy, Segmentation } from '../../src/controller/api.ts';
-import { Memo, ReconcileMemo } from '../../src/controller/memo.ts';
+import type { ProposedNetworkPolicy, Segmentation, SegmentationSpec } from '../../src/controller/api.ts';
+import { parseSegmentationSpec } from '../../src/controller/api.ts';
+import { analysisKey, Memo, ReconcileMemo } from '../../src/controller/memo.ts';
 import { enforcedPolicy, planObjects, proposalHash, proposedPolicies } from '../../src/controller/plan.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from '../../src/model/k8s.ts';
 import type { Proposal } from '../../src/policy/types.ts';
@@ -182,5 +183,38 @@ describe('ReconcileMemo', () => {
     expect(second).toEqual(proposedPolicies(successor, p));
     expect(second[0]!.metadata.ownerReferences?.[0]?.uid).toBe('u-2');
     expect(first[0]!.metadata.ownerReferences?.[0]?.uid).toBe('u-1');
+  });
+});
+
+describe('analysisKey', () => {
+  const spec = parseSegmentationSpec('shop', { namespaceSelector: {}, mode: 'Learn' });
+  if (!spec.ok) throw new Error(spec.problems.join('; '));
+  const base = spec.spec;
+  const key = (s: SegmentationSpec, version = 7, namespaces = ['a', 'b']) =>
+    analysisKey(version, s, namespaces);
+
+  it('is the same when only what the analysis does not read changed: the mode, the audit, enforcement', () => {
+    expect(key({ ...base, mode: 'Enforce' })).toBe(key(base));
+    expect(key({ ...base, mode: 'Audit', audit: { windowMs: 1, samples: 1 } })).toBe(key(base));
+    expect(key({ ...base, enforce: { force: true }, promotion: { automatic: true, afterMs: 1 } })).toBe(
+      key(base),
+    );
+  });
+
+  it('changes with the learned edges, the namespaces, minFlows and every policy option', () => {
+    const keys = [
+      key(base),
+      key(base, 8),
+      key(base, 7, ['a']),
+      key(base, 7, ['a,b']),
+      key({ ...base, learning: { ...base.learning, minFlows: 2 } }),
+      key({ ...base, policy: { ...base.policy, defaultDeny: !base.policy.defaultDeny } }),
+      key({ ...base, policy: { ...base.policy, includeDropped: !base.policy.includeDropped } }),
+      key({
+        ...base,
+        policy: { ...base.policy, worldIngress: base.policy.worldIngress === 'any' ? 'observed' : 'any' },
+      }),
+    ];
+    expect(new Set(keys).size).toBe(keys.length);
   });
 });
