@@ -100,8 +100,10 @@ export interface RequestOptions {
  * dispatcher it made last while the options it is asked for are the same (the CA, client certificate
  * and key it read for this request, files and exec credentials included, the server name, the proxy):
  * requests then share its kept-alive connections. Options that differ (a certificate rotated) make a new
- * one; the previous one is closed once its requests are done.
+ * one; the previous one is closed a minute later, not at once: a request that took it a moment before
+ * (the library takes the dispatcher several steps before it sends) must still be able to use it.
  */
+const RETIRED_DISPATCHER_CLOSE_MS = 60_000;
 const sharedDispatchers = new WeakSet<KubeConfig>();
 
 function shareDispatchers(kc: KubeConfig): void {
@@ -110,8 +112,8 @@ function shareDispatchers(kc: KubeConfig): void {
     createDispatcher?: (cluster: unknown, agentOptions: unknown) => Dispatcher | undefined;
   };
   const create = inner.createDispatcher;
-  // Another version of the library, without that method: a dispatcher per request, as it makes them.
-  if (typeof create !== 'function') return;
+  // Another version of the library, without those methods: a dispatcher per request, as it makes them.
+  if (typeof create !== 'function' || typeof kc.createDispatcherOptions !== 'function') return;
   sharedDispatchers.add(kc);
   let last: { key: string; dispatcher: Dispatcher | undefined } | undefined;
   inner.createDispatcher = (cluster, agentOptions) => {
@@ -123,7 +125,8 @@ function shareDispatchers(kc: KubeConfig): void {
     if (last?.key === key) return last.dispatcher;
     const previous = last?.dispatcher;
     last = { key, dispatcher: create.call(kc, cluster, agentOptions) };
-    previous?.close().catch(() => undefined);
+    if (previous)
+      setTimeout(() => void previous.close().catch(() => undefined), RETIRED_DISPATCHER_CLOSE_MS).unref();
     return last.dispatcher;
   };
 }

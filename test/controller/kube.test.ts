@@ -102,4 +102,19 @@ describe('KubeClient connections', () => {
     expect(renewed).toBeGreaterThanOrEqual(1);
     expect(renewed).toBeLessThanOrEqual(2);
   });
+
+  it('requests in flight when the certificate rotates still complete on the dispatcher they took', async () => {
+    const kc = kubeConfig(keyPair('client-a'));
+    const client = new KubeClient(kc);
+    await client.get('/api/v1/namespaces/warm');
+    const user = kc.getCurrentUser() as { certData?: string; keyData?: string };
+    const next = keyPair('client-b');
+    // Started together; the rotation lands between them taking a dispatcher and sending.
+    const inFlight = Array.from({ length: 16 }, (_, i) => client.get(`/api/v1/pods/q${i}`));
+    user.certData = next.cert;
+    user.keyData = next.key;
+    const after = Array.from({ length: 16 }, (_, i) => client.get(`/api/v1/pods/r${i}`));
+    const all = await Promise.allSettled([...inFlight, ...after]);
+    expect(all.filter((r) => r.status === 'rejected').map((r) => String(r.reason))).toEqual([]);
+  });
 });
