@@ -707,11 +707,11 @@ export class SegmentationController {
     // A ProposedNetworkPolicy microseg does not manage holding the name of a proposed policy is left
     // untouched, in every mode: the proposal lacks that policy, and a Warning Event and ProposalStable
     // say so (as Enforced does for NetworkPolicies).
-    const desired = st.memo.proposed(seg, analysis.proposal);
     // Only a proposal that is written can be held up: a frozen one (Audit, Enforce) is not rewritten
     // from the live analysis, so a name only that analysis proposes is nobody's conflict yet; nor is it
-    // planned then (the plan would not be used).
+    // built or planned then (neither would be used, and the live analysis changes with every flow).
     const writing = mode === 'Learn' || proposal.length === 0;
+    const desired = writing ? st.memo.proposed(seg, analysis.proposal) : [];
     let actions: Action<ProposedNetworkPolicy>[] = [];
     if (writing) {
       const desiredKeys = new Set(desired.map(objKey));

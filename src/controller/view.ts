@@ -250,7 +250,7 @@ export function controllerProposal(
   segmentations: readonly Segmentation[],
   proposals: readonly ProposedNetworkPolicy[],
   analysisOf: (segmentation: string) => Analysis | undefined,
-  cluster?: ClusterWorkloads,
+  cluster?: () => ClusterWorkloads | undefined,
 ): ControllerProposal {
   const policies = new Map<string, NetworkPolicy>();
   const byWorkload: Record<string, string[]> = {};
@@ -312,7 +312,7 @@ export function controllerProposal(
       // The default deny selects every pod of its namespace: a workload there without a policy of its own
       // (none was observed) is denied all the same, which its details must say.
       if (denies.size > 0)
-        for (const w of cluster?.workloads.values() ?? []) {
+        for (const w of cluster?.()?.workloads.values() ?? []) {
           const deny = denies.get(w.namespace);
           if (deny !== undefined && !w.hostNetwork && byWorkload[w.id] === undefined)
             byWorkload[w.id] = [deny];
@@ -377,7 +377,8 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
         segmentations,
         input.proposals?.() ?? [],
         input.analysisOf ?? (() => undefined),
-        input.cluster?.(),
+        // Built only when a frozen default deny asks for the workloads it covers.
+        () => input.cluster?.(),
       );
     },
     // The layout is cached per version: a new node or edge anywhere gives a new version.

@@ -399,6 +399,18 @@ describe('the web page in controller mode', async () => {
         }),
       );
 
+    it("builds the cluster's workloads only when a frozen default deny needs them", () => {
+      let built = 0;
+      const counting = () => {
+        built++;
+        return cluster();
+      };
+      controllerProposal([learnSeg], [], (name) => (name === 'shop' ? all : undefined), counting);
+      expect(built).toBe(0);
+      controllerProposal([seg], frozen, () => undefined, counting);
+      expect(built).toBe(1);
+    });
+
     it('serves the frozen ProposedNetworkPolicies in Audit and Enforce, as Enforce applies them', async () => {
       expect(frozen.map(key)).not.toEqual(all.proposal.policies.map(key));
       for (const mode of ['Audit', 'Enforce']) {
@@ -505,9 +517,14 @@ describe('the web page in controller mode', async () => {
       snap.pods.push({ ...exporter, metadata: { ...exporter.metadata, name: 'agent', namespace: 'shop' } });
       const withAgent = buildIdentity(snap);
       expect(withAgent.workloads.get('shop/Pod/agent')?.hostNetwork).toBe(true);
-      expect(controllerProposal([seg], frozen, () => undefined, withAgent).byWorkload).toEqual(
-        audit.byWorkload,
-      );
+      expect(
+        controllerProposal(
+          [seg],
+          frozen,
+          () => undefined,
+          () => withAgent,
+        ).byWorkload,
+      ).toEqual(audit.byWorkload);
       // The details panel of db (in the graph learned since) says the deny selects it, as Enforce denies it.
       const node = await get(appFor(seg), '/api/v1/nodes?id=shop/StatefulSet/db');
       const details = node.body as { policies: string[]; policyYaml: string };
