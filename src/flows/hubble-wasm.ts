@@ -764,6 +764,10 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
   // The connection as the normalised flow names it: initiator first.
   const fromPort = flip ? dstPort : srcPort;
   if (fromPort === 0) return false;
+  // A responder's port of 0 is a bad line (see finish in hubble.ts): it must not move the
+  // de-duplicator's generations here, as absorbs would, before normalisation rejects it.
+  const toPort = flip ? srcPort : dstPort;
+  if (toPort === 0) return false;
   const dedup = sink.dedup;
   const s = ipNumber(dedup, flip ? dstId : srcId);
   if (s === undefined) return false;
@@ -777,7 +781,7 @@ function fastDuplicate(r: Int32Array, o: number, sink: DuplicateSink): boolean {
       s,
       d,
       fromPort,
-      flip ? srcPort : dstPort,
+      toPort,
       verdictRank(verdict),
       (flip ? dstFields : srcFields) | FIELD_IP,
       (flip ? srcFields : dstFields) | FIELD_IP,

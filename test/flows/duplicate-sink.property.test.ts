@@ -235,4 +235,25 @@ describe('duplicate observations counted without a Flow (fast-check)', () => {
     expect(fast).toBeGreaterThan(duplicates * 0.1);
     expect(fast).toBeLessThan(duplicates);
   });
+
+  it('a line whose responder port is 0 (a bad line) moves no generation on either path', () => {
+    // Found by the property above: the line from 10.0.0.2:8080 to 10.0.0.7 port 0, which normalisation
+    // rejects, had the duplicate check emit the generations its time leaves behind first.
+    const base = { verdict: '"FORWARDED"', srcEp: 0, dstEp: 0, dt: 0, time: 'z' };
+    const obs = [
+      { ...base, conn: 6, reply: true, evidence: 'none', dt: 1000 },
+      { ...base, conn: 6, reply: false, evidence: 'is_reply' },
+      { ...base, conn: 0, reply: false, evidence: 'is_reply', drop: '"POLICY_DENIED"', time: 'offset' },
+    ] as unknown as Observation[];
+    let t = Date.UTC(2026, 10, 29, 10, 59, 50);
+    const prior = priorFlows([{ conn: 0, count: undefined }], t - 1);
+    const lines = obs.map((o) => render(o, (t = Math.max(0, t + o.dt))));
+    expect(parseHubbleLineSlow(lines[0]!).kind).toBe('bad');
+    const blocks = [Buffer.from(lines.join('\n') + '\n')];
+    const opts = { windowMs: 1000, maxEntries: 1, maxEndpointKeys: 1 };
+    const plain = run(blocks, opts, prior, false);
+    const sunk = run(blocks, opts, prior, true);
+    expect(sunk.flows.map((f) => f.input)).toEqual(['hubble', 'generic', 'hubble']);
+    expect(JSON.stringify(sunk.flows)).toBe(JSON.stringify(plain.flows));
+  });
 });
