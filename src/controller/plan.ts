@@ -9,6 +9,7 @@
  *   this Segmentation (same uid) → apply (drift): it is ours and is taken back;
  * - a desired name held by any other object that is not ours → conflict (never touched).
  */
+import { byteOrder, sortedJson } from '../model/order.ts';
 import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts';
 import type { ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
 import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
@@ -117,12 +118,12 @@ export function driftedFields(
   const want = JSON.parse(canonicalSpec(desired.spec)) as Record<string, unknown>;
   const have = JSON.parse(canonicalSpec(observed.spec)) as Record<string, unknown>;
   const fields = [...new Set([...Object.keys(want), ...Object.keys(have)])]
-    .sort(cmp)
+    .sort(byteOrder)
     .filter((k) => sortedJson(want[k]) !== sortedJson(have[k]))
     .map((k) => `spec.${k}`);
   const wantLabels = desired.metadata.labels ?? {};
   const haveLabels = observed.metadata.labels ?? {};
-  for (const k of Object.keys(wantLabels).sort(cmp))
+  for (const k of Object.keys(wantLabels).sort(byteOrder))
     if (haveLabels[k] !== wantLabels[k]) fields.push(`metadata.labels.${k}`);
   return fields;
 }
@@ -258,7 +259,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
   const actions: Action<T>[] = [];
   const byKey = new Map(observed.map((o) => [objKey(o), o]));
   const wanted = new Set<string>();
-  for (const proposed of [...desired].sort((a, b) => cmp(objKey(a), objKey(b)))) {
+  for (const proposed of [...desired].sort((a, b) => byteOrder(objKey(a), objKey(b)))) {
     const k = objKey(proposed);
     wanted.add(k);
     const o = byKey.get(k);
@@ -281,7 +282,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
       actions.push({ kind: 'apply', object: d, why: 'drift', from: o.metadata.resourceVersion });
     }
   }
-  for (const o of [...observed].sort((a, b) => cmp(objKey(a), objKey(b)))) {
+  for (const o of [...observed].sort((a, b) => byteOrder(objKey(a), objKey(b)))) {
     if (isOurs(o, segmentation, uid) && !wanted.has(objKey(o)) && !o.metadata.deletionTimestamp)
       actions.push({
         kind: 'delete',
@@ -343,22 +344,4 @@ export function proposalHash(
     h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
   }
   return `${h1.toString(16).padStart(8, '0')}${h2.toString(16).padStart(8, '0')}`;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** JSON with object keys sorted at every level: equal values give equal text. */
-export function sortedJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${sortedJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }

@@ -25,7 +25,7 @@ import { SourceUnavailable } from '../server/types.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
 import type { ClusterWorkloads } from './cache.ts';
 import { enforcedPolicy, isOurs, objKey, planObjects } from './plan.ts';
-import { compareText } from '../model/order.ts';
+import { byteOrder, compareText } from '../model/order.ts';
 
 export interface ControllerViewInput {
   /** The current analysis of each Segmentation (sorted by the caller or not; merged in a stable order). */
@@ -207,10 +207,6 @@ function sortedKeys<T>(v: T): T {
     return out as T;
   }
   return v;
-}
-
-function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

@@ -17,23 +17,10 @@ import type { L4Protocol } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
 import type { AuditView, BlockedFlowView, EnforceDiff } from './types.ts';
+import { sortedJson } from '../model/order.ts';
 
 function key(p: NetworkPolicy): string {
   return `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
-}
-
-/** JSON with object keys sorted, so two specs compare equal whatever order their fields were written in. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /**
@@ -57,7 +44,7 @@ export function enforceDiff(
   for (const [k, p] of want) {
     const old = have.get(k);
     if (!old) added.push(k);
-    else if (canonical(old.spec) !== canonical(p.spec)) changed.push(k);
+    else if (sortedJson(old.spec) !== sortedJson(p.spec)) changed.push(k);
     else unchanged++;
   }
   for (const [k, p] of have) {

@@ -11,7 +11,7 @@ import { parseAddr } from './ip.ts';
 import type { Endpoint, L4Protocol, Query } from './types.ts';
 import { PROTOCOLS } from './types.ts';
 import { CLUSTER_POLICY_KINDS } from './validate.ts';
-import { closestName, compareText } from '../model/order.ts';
+import { closestName, compareText, sortedJson } from '../model/order.ts';
 
 /** How the warning about policy objects the engine cannot evaluate begins (commands also put it in their answers). */
 export const NOT_EVALUATED = 'NOT EVALUATED: ';
@@ -82,20 +82,6 @@ export function snapshotWarnings(snap: ClusterSnapshot): string[] {
   return out;
 }
 
-/** JSON with object keys sorted, so two objects compare equal whatever order their fields were read in. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 /** Objects given again with other content named in the warning before it says how many more there are. */
 const NAMED_REPLACED = 10;
 
@@ -119,7 +105,7 @@ export function replaceRepeated(snap: ClusterSnapshot): { snapshot: ClusterSnaps
       const before = last.get(id);
       if (before !== undefined) {
         repeated = true;
-        if (canonical(list[before]) !== canonical(o)) changed.add(id);
+        if (sortedJson(list[before]) !== sortedJson(o)) changed.add(id);
       }
       last.set(id, i);
     });
