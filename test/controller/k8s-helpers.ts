@@ -164,6 +164,62 @@ export async function applyYaml(cluster: ClusterHandle, obj: unknown): Promise<v
   expect(r.code, r.stderr).toBe(0);
 }
 
+/**
+ * Applies the Segmentation most controller tests run: `name`, labelled `microseg.dev/test: <name>` for
+ * the controller's selector, over the namespaces labelled `team: <team>`, in Learn, stable at once, with
+ * a short audit window.
+ */
+export async function applyTeamSegmentation(
+  cluster: ClusterHandle,
+  name: string,
+  team: string,
+): Promise<void> {
+  await applyYaml(cluster, {
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name, labels: { 'microseg.dev/test': name } },
+    spec: {
+      namespaceSelector: { matchLabels: { team } },
+      mode: 'Learn',
+      learning: { stableAfter: '0s' },
+      audit: { window: '3s', samples: 5 },
+    },
+  });
+}
+
+/**
+ * The three-tier story: Segmentation `name` (Learning) learns frontend → cart:8080 and cart → db:5432 of
+ * `ns`, proposes its four policies, goes to Audit, and once the audit is clean (frontend → cart pushed
+ * again while it waits) is set to Enforce; the caller waits for what it checks next.
+ */
+export async function learnAuditEnforce(
+  cluster: ClusterHandle,
+  ctrl: RunningController,
+  name: string,
+  ns: string,
+): Promise<void> {
+  const path = `/apis/microseg.dev/v1alpha1/segmentations/${name}`;
+  await waitSeg(cluster, name, 'Learning', (s) => s.status?.phase === 'Learning');
+  const res = await ctrl.push([
+    flow(`${ns}/frontend`, `${ns}/cart`, 8080, { count: 5 }),
+    flow(`${ns}/cart`, `${ns}/db`, 5432, { count: 3 }),
+  ]);
+  expect(res.status).toBe(202);
+  await waitSeg(cluster, name, 'proposal', (s) => s.status?.edges === 2 && s.status.policies === 4);
+  await mergePatch(cluster, path, { spec: { mode: 'Audit' } });
+  await waitSeg(
+    cluster,
+    name,
+    'AuditClean',
+    (s) => {
+      void ctrl.push([flow(`${ns}/frontend`, `${ns}/cart`, 8080)]);
+      return cond(s, 'AuditClean')?.status === 'True';
+    },
+    30_000,
+  );
+  await mergePatch(cluster, path, { spec: { mode: 'Enforce' } });
+}
+
 export async function listJson<T>(cluster: ClusterHandle, path: string): Promise<T[]> {
   const r = await cluster.request('GET', path);
   if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.text}`);

@@ -12,6 +12,8 @@ import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { canonicalSpec } from '../../src/controller/plan.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  applyTeamSegmentation,
+  learnAuditEnforce,
   applyYaml,
   cond,
   createAppPods,
@@ -33,7 +35,6 @@ let admin: KubeConfig;
 let ctrl: RunningController;
 
 const npPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
-const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const patch = (path: string, body: unknown) => mergePatch(cluster, path, body);
@@ -68,36 +69,8 @@ beforeAll(async () => {
     identity: 'drift-a',
     leaseName: 'microseg-controller',
   });
-  await applyYaml(cluster, {
-    apiVersion: 'microseg.dev/v1alpha1',
-    kind: 'Segmentation',
-    metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
-    spec: {
-      namespaceSelector: { matchLabels: { team } },
-      mode: 'Learn',
-      learning: { stableAfter: '0s' },
-      audit: { window: '3s', samples: 5 },
-    },
-  });
-  await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
-  const res = await ctrl.push([
-    flow(`${ns}/frontend`, `${ns}/cart`, 8080, { count: 5 }),
-    flow(`${ns}/cart`, `${ns}/db`, 5432, { count: 3 }),
-  ]);
-  expect(res.status).toBe(202);
-  await waitSeg(cluster, segName, 'proposal', (s) => s.status?.edges === 2 && s.status.policies === 4);
-  await patch(segPath, { spec: { mode: 'Audit' } });
-  await waitSeg(
-    cluster,
-    segName,
-    'AuditClean',
-    (s) => {
-      void ctrl.push([flow(`${ns}/frontend`, `${ns}/cart`, 8080)]);
-      return cond(s, 'AuditClean')?.status === 'True';
-    },
-    30_000,
-  );
-  await patch(segPath, { spec: { mode: 'Enforce' } });
+  await applyTeamSegmentation(cluster, segName, team);
+  await learnAuditEnforce(cluster, ctrl, segName, ns);
 }, 120_000);
 
 afterAll(async () => {

@@ -7,6 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { createNamespace, createPod, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  applyTeamSegmentation,
   applyYaml,
   cond,
   events,
@@ -66,17 +67,7 @@ afterAll(async () => {
 
 describe('flows to a Service ClusterIP in the controller', () => {
   it('are learned as edges to every backend on the targetPort', async () => {
-    await applyYaml(cluster, {
-      apiVersion: 'microseg.dev/v1alpha1',
-      kind: 'Segmentation',
-      metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
-      spec: {
-        namespaceSelector: { matchLabels: { team } },
-        mode: 'Learn',
-        learning: { stableAfter: '0s' },
-        audit: { window: '3s', samples: 5 },
-      },
-    });
+    await applyTeamSegmentation(cluster, segName, team);
     await waitSeg(cluster, segName, 'Learning phase', (s) => s.status?.phase === 'Learning');
     const res = await ctrl.push([flow(`${ns}/frontend`, clusterIP, 80, { count: 4 })]);
     expect(res.status, await res.text()).toBe(202);

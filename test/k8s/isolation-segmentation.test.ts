@@ -10,14 +10,13 @@ import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  applyTeamSegmentation,
+  learnAuditEnforce,
   applyYaml,
-  cond,
   createAppPods,
   events,
-  flow,
   install,
   listJson,
-  mergePatch,
   SA,
   startLeader,
   waitSeg,
@@ -33,7 +32,6 @@ const segName = uniqueName('seg');
 let ctrl: RunningController;
 
 const npPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
-const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
 const isoPath = `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/cut-cart`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exclusion = { key: 'microseg.dev/quarantine', operator: 'DoesNotExist' };
@@ -67,39 +65,8 @@ beforeAll(async () => {
     segmentationSelector: `microseg.dev/test=${segName}`,
     leaderTasks: [isolation.leaderTask],
   });
-  await applyYaml(cluster, {
-    apiVersion: 'microseg.dev/v1alpha1',
-    kind: 'Segmentation',
-    metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
-    spec: {
-      namespaceSelector: { matchLabels: { team } },
-      mode: 'Learn',
-      learning: { stableAfter: '0s' },
-      audit: { window: '3s', samples: 5 },
-    },
-  });
-  await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
-  expect(
-    (
-      await ctrl.push([
-        flow(`${ns}/frontend`, `${ns}/cart`, 8080, { count: 5 }),
-        flow(`${ns}/cart`, `${ns}/db`, 5432, { count: 3 }),
-      ])
-    ).status,
-  ).toBe(202);
-  await waitSeg(cluster, segName, 'proposal', (s) => s.status?.edges === 2 && s.status.policies === 4);
-  await mergePatch(cluster, segPath, { spec: { mode: 'Audit' } });
-  await waitSeg(
-    cluster,
-    segName,
-    'AuditClean',
-    (s) => {
-      void ctrl.push([flow(`${ns}/frontend`, `${ns}/cart`, 8080)]);
-      return cond(s, 'AuditClean')?.status === 'True';
-    },
-    30_000,
-  );
-  await mergePatch(cluster, segPath, { spec: { mode: 'Enforce' } });
+  await applyTeamSegmentation(cluster, segName, team);
+  await learnAuditEnforce(cluster, ctrl, segName, ns);
   await waitSeg(cluster, segName, 'Enforcing', (s) => s.status?.phase === 'Enforcing');
 }, 150_000);
 
