@@ -1412,12 +1412,17 @@ function newWorkload(
 function serviceWorkloads(svc: Service, pods: Pod[], podWorkload: Map<string, string>): string[] {
   const sel = svc.spec.selector;
   if (!sel || Object.keys(sel).length === 0) return [];
-  const out = new Set<string>();
+  // Kubernetes sends a Service's traffic to none of the pods that have ended (Succeeded or Failed): a
+  // completed Job whose pods carry the Service's labels (a chart's migration hook) is no backend. Only
+  // when every pod selected has ended are their workloads the backends: the traffic observed reached
+  // them while they ran.
+  const running = new Set<string>();
+  const ended = new Set<string>();
   for (const p of pods) {
     if (matchesSelector({ matchLabels: sel }, p.metadata.labels)) {
       const id = podWorkload.get(podKey(p));
-      if (id) out.add(id);
+      if (id) (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? ended : running).add(id);
     }
   }
-  return [...out].sort();
+  return [...(running.size > 0 ? running : ended)].sort();
 }

@@ -223,6 +223,61 @@ describe('flows to a Service ClusterIP', () => {
   });
 });
 
+/** A Job `name` (no CronJob) with one pod in `phase` that carries `labels` (a chart's migration hook). */
+function jobWithPod(name: string, labels: Record<string, string>, ip: string, phase: string) {
+  const job = { 'job-name': name, 'batch.kubernetes.io/controller-uid': `uid-${name}` };
+  return [
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name, namespace: 'app', uid: `uid-${name}` },
+      spec: {
+        selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': `uid-${name}` } },
+        template: { metadata: { labels: { ...labels, ...job } } },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: `${name}-x7k2p`,
+        namespace: 'app',
+        labels: { ...labels, ...job },
+        ownerReferences: [
+          { apiVersion: 'batch/v1', kind: 'Job', name, uid: `uid-${name}`, controller: true },
+        ],
+      },
+      spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+      status: { phase, podIP: ip, hostIP: '192.168.0.10', startTime: '2026-11-01T09:00:00Z' },
+    },
+  ];
+}
+
+describe('the backends of a Service whose selector also matches pods that have ended', () => {
+  it('leave out the workloads whose selected pods all ended: Kubernetes sends them nothing', async () => {
+    const snap = cluster([
+      ...jobWithPod('migrate', { app: 'api' }, '10.244.1.7', 'Succeeded'),
+      ...jobWithPod('seed', { app: 'api' }, '10.244.1.8', 'Failed'),
+    ]);
+    const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.10' }, 80)]);
+    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->app/Deployment/api:8080/TCP']);
+    expect(r.proposal.policies.map((p) => p.metadata.name).sort()).toEqual([
+      'microseg-api',
+      'microseg-default-deny',
+      'microseg-web',
+    ]);
+  });
+
+  it('are those workloads when every selected pod has ended: the traffic reached them while they ran', async () => {
+    const snap = cluster([
+      ...jobWithPod('migrate', { app: 'migrate' }, '10.244.1.7', 'Succeeded'),
+      service('migrate', '10.96.0.20', { selector: { app: 'migrate' }, ports: [{ port: 5000 }] }),
+    ]);
+    const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.20' }, 5000)]);
+    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->app/Job/migrate:5000/TCP']);
+  });
+});
+
 describe('a connection to a Service with several backends', () => {
   const via = (service: string, port: number) => `app/Deployment/web->service:app/${service}:${port}/TCP`;
   const flowsOf = (nodes: { id: string; flowsIn: number; flowsOut: number }[]) =>
