@@ -226,6 +226,44 @@ describe('snapshot files', () => {
     );
   });
 
+  it('reads a file with a UTF-8 byte order mark, and UTF-16 (what Windows PowerShell writes), as UTF-8', async () => {
+    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod('a'), pod('b')] }, null, 2);
+    const yaml = 'kind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: b}\n';
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const utf16le = (t: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(t, 'utf16le')]);
+    const utf16be = (t: string) => utf16le(t).swap16();
+    const files: [string, Buffer][] = [
+      ['bom.json', Buffer.concat([bom, Buffer.from(list)])],
+      ['le.json', utf16le(list)],
+      ['be.json', utf16be(list)],
+      ['le.json.gz', gzipSync(utf16le(list))],
+    ];
+    for (const [name, bytes] of files) {
+      writeFileSync(join(dir, name), bytes);
+      expect((await loadSnapshotFiles([join(dir, name)])).pods.map((p) => p.metadata.name)).toEqual([
+        'a',
+        'b',
+      ]);
+    }
+    // The mark in chunks of one byte, on standard input.
+    const oneByOne = [...Buffer.concat([bom, Buffer.from(list)])].map((b) => Buffer.from([b]));
+    expect((await loadSnapshotFiles(['-'], { stdin: Readable.from(oneByOne) })).pods).toHaveLength(2);
+    for (const [name, bytes] of [
+      ['bom.yaml', Buffer.concat([bom, Buffer.from(yaml)])],
+      ['le.yaml', utf16le(yaml)],
+    ] as const) {
+      writeFileSync(join(dir, name), bytes);
+      expect((await loadSnapshotFiles([join(dir, name)])).namespaces.map((n) => n.metadata.name)).toEqual([
+        'a',
+        'b',
+      ]);
+    }
+    writeFileSync(join(dir, 'bom-only.json'), Buffer.concat([bom, Buffer.from('\n')]));
+    await expect(loadSnapshotFiles([join(dir, 'bom-only.json')])).rejects.toThrow(
+      `${join(dir, 'bom-only.json')}: the file is empty`,
+    );
+  });
+
   it('reads YAML whole and JSON object by object', async () => {
     writeFileSync(
       join(dir, 'two.yaml'),

@@ -32,6 +32,8 @@ export interface LoadOptions extends SnapshotOptions {
   full?: boolean;
 }
 
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /** The bytes of a file or of standard input, un-gzipped when they start with the gzip magic. */
 function chunks(path: string, stdin: LoadOptions['stdin']): AsyncGenerator<Buffer> {
   if (path === '-' && !stdin) throw new InputError('-: standard input is not available');
@@ -44,15 +46,29 @@ function chunks(path: string, stdin: LoadOptions['stdin']): AsyncGenerator<Buffe
  */
 export async function* readObjects(path: string, stdin?: LoadOptions['stdin']): AsyncGenerator<unknown> {
   const it = chunks(path, stdin)[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
+  let head: Buffer[] = [];
   let firstByte = -1;
+  let read = 0;
   for (;;) {
     const r = await it.next();
     if (r.done) break;
-    head.push(r.value);
-    const k = r.value.findIndex((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+    let chunk = r.value;
+    // A UTF-8 byte order mark (an editor's, or PowerShell's `Out-File -Encoding utf8BOM`) is no text.
+    if (read < 3) {
+      const start = Buffer.concat([...head, chunk]);
+      if (start.length < 3 && start.every((b, i) => b === UTF8_BOM[i])) {
+        head = [start];
+        read = start.length;
+        continue;
+      }
+      chunk = start.subarray(0, 3).equals(UTF8_BOM) ? start.subarray(3) : start;
+      head = [];
+    }
+    read += r.value.length;
+    head.push(chunk);
+    const k = chunk.findIndex((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
     if (k >= 0) {
-      firstByte = r.value[k]!;
+      firstByte = chunk[k]!;
       break;
     }
   }

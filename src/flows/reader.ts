@@ -195,11 +195,42 @@ function toBuffer(c: Buffer | string | Uint8Array): Buffer {
   return typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
+/** Whether bytes start with a UTF-16 byte order mark (FF FE little-endian, FE FF big-endian). */
+export function startsUtf16(b: Uint8Array): boolean {
+  return b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff));
+}
+
+/**
+ * Text that starts with a UTF-16 byte order mark (what Windows PowerShell's `>` writes:
+ * `hubble observe -o jsonpb > flows.jsonl`), as UTF-8 without the mark; any other bytes as they are.
+ */
+async function* utf8Text(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let decoder: TextDecoder | undefined;
+  let first = true;
+  for await (const c of chunks) {
+    if (first && c.length > 0) {
+      first = false;
+      if (startsUtf16(c)) decoder = new TextDecoder(c[0] === 0xff ? 'utf-16le' : 'utf-16be');
+    }
+    if (decoder === undefined) yield c;
+    else yield Buffer.from(decoder.decode(c, { stream: true }));
+  }
+  if (decoder !== undefined) yield Buffer.from(decoder.decode());
+}
+
 /**
  * The bytes of a source, decompressed when they start with the gzip magic (`info.gzip` then becomes
- * true). Shared by flow files and cluster snapshot files.
+ * true), and as UTF-8 when they are UTF-16 text with a byte order mark. Shared by flow files and
+ * cluster snapshot files.
  */
-export async function* gunzipIfNeeded(
+export function gunzipIfNeeded(
+  src: AsyncIterable<Buffer | string | Uint8Array>,
+  info: { source: string; gzip: boolean },
+): AsyncGenerator<Buffer> {
+  return utf8Text(gunzipped(src, info));
+}
+
+async function* gunzipped(
   src: AsyncIterable<Buffer | string | Uint8Array>,
   info: { source: string; gzip: boolean },
 ): AsyncGenerator<Buffer> {
@@ -374,7 +405,7 @@ async function openBytes(
       return chunkReader(gunzipIfNeeded(chunks, info));
     }
     const { bytesRead } = await fh.read(magic, 0, 2, 0);
-    if (bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
+    if (bytesRead === 2 && ((magic[0] === 0x1f && magic[1] === 0x8b) || startsUtf16(magic))) {
       await fh.close();
       return chunkReader(gunzipIfNeeded(openSource(source, stdin), info));
     }
@@ -573,7 +604,7 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
     throw err;
   }
   const first = head.subarray(0, got);
-  if (got >= 2 && first[0] === 0x1f && first[1] === 0x8b) {
+  if (got >= 2 && ((first[0] === 0x1f && first[1] === 0x8b) || startsUtf16(first))) {
     const z = chunkReader(gunzipIfNeeded(readerChunks(first, r), info));
     // Closing ends the descriptor's read first: the decompressor may be waiting on it.
     return {

@@ -66,6 +66,24 @@ describe('reading the Hubble sample', () => {
     expect(s.stats.sources[0]).toMatchObject({ source: '-', gzip: true });
   });
 
+  it("reads UTF-16 text with a byte order mark (Windows PowerShell's `>`) as UTF-8: files, gzip and stdin", async () => {
+    const plain = await readFlows(sample('hubble-flows.jsonl')).toArray();
+    const text = readFileSync(sample('hubble-flows.jsonl'), 'utf8');
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    const be = Buffer.from(le).swap16();
+    for (const [name, bytes] of [
+      ['le.jsonl', le],
+      ['be.jsonl', be],
+      ['le.jsonl.gz', gzipSync(le)],
+    ] as const) {
+      const r = readFlows(tmp(name, bytes));
+      expect(await r.toArray()).toEqual(plain);
+      expect(r.stats).toMatchObject({ lines: 11, badLines: 0 });
+    }
+    const oneByte = [le.subarray(0, 1), le.subarray(1, 3), le.subarray(3)];
+    expect(await readFlows('-', { stdin: Readable.from(oneByte) }).toArray()).toEqual(plain);
+  });
+
   it('handles CRLF line ends and a missing final newline', async () => {
     const raw = readFileSync(sample('hubble-flows.jsonl'), 'utf8').trimEnd().replace(/\n/g, '\r\n');
     expect(await readFlows(tmp('crlf.jsonl', raw)).toArray()).toEqual(
