@@ -1177,7 +1177,7 @@ function rootByShape(
 }
 
 /** A label selector as kubectl writes one (`app=web,tier in (a,b),!canary`); empty when it is. */
-function selectorText(sel: LabelSelector): string {
+export function selectorText(sel: LabelSelector): string {
   const parts = Object.keys(sel.matchLabels ?? {})
     .sort()
     .map((k) => `${k}=${sel.matchLabels![k]}`);

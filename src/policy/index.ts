@@ -11,7 +11,8 @@ import { isIPv4 } from 'node:net';
 import type { Protocol } from '../flows/types.ts';
 import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
 import type { DNSPort } from '../identity/index.ts';
-import { dnsRulePorts } from '../identity/index.ts';
+import { dnsRulePorts, selectorText } from '../identity/index.ts';
+import { matchesSelector } from '../model/selectors.ts';
 import { hostCIDR, ipv6Network } from '../identity/ip.ts';
 import type { Workload } from '../identity/types.ts';
 import type {
@@ -387,6 +388,18 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       };
       nsPolicies.push(policy);
       byWorkload[w.id] = [`${ns}/${name}`];
+      // Another workload whose pods carry the labels the selector asks for (a chart's Job labelled as
+      // its Deployment) gets this policy's rules too: NetworkPolicies add up.
+      for (const other of members)
+        if (
+          other !== w &&
+          !other.hostNetwork &&
+          Object.keys(other.labels).length > 0 &&
+          matchesSelector(w.selector, other.labels)
+        )
+          warnings.push(
+            `policy ${ns}/${name} (${w.id}) also selects the pods of ${other.id}, whose labels match its podSelector ${selectorText(w.selector)}: its rules apply to them too (see verification.excess)`,
+          );
       for (const [direction, rules] of [
         ['ingress', inRules],
         ['egress', egRules],
