@@ -34,8 +34,11 @@ import type { IsolationActions } from '../isolate/ui.ts';
 
 /** Lease annotation carrying the Hubble resume position from one leader to the next. */
 export const CHECKPOINT_ANNOTATION = 'microseg.dev/hubble-checkpoint';
-/** Largest checkpoint annotation written; beyond it the boundary identities are dropped. */
-const MAX_CHECKPOINT_BYTES = 32 * 1024;
+/**
+ * Largest checkpoint annotation written; beyond it the ahead-of-clock flows are dropped, the earliest
+ * first, then the boundary identities.
+ */
+export const MAX_CHECKPOINT_BYTES = 32 * 1024;
 
 function mergeQueues(a: QueueMetrics, b: QueueMetrics): QueueMetrics {
   return {
@@ -48,9 +51,30 @@ function mergeQueues(a: QueueMetrics, b: QueueMetrics): QueueMetrics {
   };
 }
 
-function checkpointAnnotation(cp: Checkpoint): string {
-  const text = JSON.stringify(cp);
-  return text.length <= MAX_CHECKPOINT_BYTES ? text : JSON.stringify({ time: cp.time, seen: [] });
+/**
+ * The checkpoint as the Lease annotation, at most `MAX_CHECKPOINT_BYTES` long: when it is longer, as many
+ * of the latest ahead-of-clock flows as fit are kept (the relay is likelier to still hold those and send
+ * them again), and when even none fit, the boundary identities are dropped too.
+ */
+export function checkpointAnnotation(cp: Checkpoint): string {
+  const ahead = cp.ahead ?? [];
+  for (const seen of [cp.seen, []]) {
+    const text = (n: number) =>
+      JSON.stringify(
+        n > 0 ? { time: cp.time, seen, ahead: ahead.slice(ahead.length - n) } : { time: cp.time, seen },
+      );
+    if (text(0).length > MAX_CHECKPOINT_BYTES) continue;
+    // The most that fit: text(lo) fits, text(hi + 1) does not.
+    let lo = 0;
+    let hi = ahead.length;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (text(mid).length <= MAX_CHECKPOINT_BYTES) lo = mid;
+      else hi = mid - 1;
+    }
+    return text(lo);
+  }
+  return JSON.stringify({ time: cp.time, seen: [] });
 }
 
 export interface ManagerOptions {

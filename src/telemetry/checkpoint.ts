@@ -14,6 +14,17 @@ export interface Checkpoint {
   time: string;
   /** Identities of the flows already processed at exactly `time`. */
   seen: string[];
+  /**
+   * Flows already processed that were stamped ahead of the clock (they do not move `time`) and are not
+   * before `time`: a resume from `time` is sent them again, and skips those listed.
+   */
+  ahead?: AheadFlow[];
+}
+
+/** A flow stamped ahead of the clock: its time (RFC 3339, nanoseconds) and identity. */
+export interface AheadFlow {
+  time: string;
+  id: string;
 }
 
 const NS = 1_000_000_000n;
@@ -99,7 +110,22 @@ export function validateCheckpoint(value: unknown, source = 'checkpoint'): Check
     throw new InputError(`${source}: time must be an RFC 3339 timestamp, got ${JSON.stringify(o.time)}`);
   if (!Array.isArray(o.seen) || o.seen.some((k) => typeof k !== 'string'))
     throw new InputError(`${source}: seen must be an array of strings`);
-  return { time: o.time, seen: [...(o.seen as string[])] };
+  const cp: Checkpoint = { time: o.time, seen: [...(o.seen as string[])] };
+  if (o.ahead === undefined) return cp;
+  if (!Array.isArray(o.ahead))
+    throw new InputError(`${source}: ahead must be an array of objects with time and id`);
+  cp.ahead = o.ahead.map((a: unknown, i): AheadFlow => {
+    const at = `${source}: ahead[${i}]`;
+    if (a === null || typeof a !== 'object' || Array.isArray(a))
+      throw new InputError(`${at} must be an object with time and id`);
+    const { time, id } = a as Record<string, unknown>;
+    if (typeof time !== 'string' || parseTime(time) === undefined)
+      throw new InputError(`${at}.time must be an RFC 3339 timestamp, got ${JSON.stringify(time)}`);
+    if (typeof id !== 'string' || id === '')
+      throw new InputError(`${at}.id must be a non-empty string, got ${JSON.stringify(id)}`);
+    return { time, id };
+  });
+  return cp;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   flowIdentity,
   formatTime,
   nsToTimestamp,
+  parseTime,
   timestampToNs,
 } from './checkpoint.ts';
 import type {
@@ -52,8 +53,11 @@ export interface BackoffOptions {
 
 export const DEFAULT_RESUME_OVERLAP_MS = 2000;
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
-/** Identities of flows ahead of the clock remembered to skip them when a resume sends them again. */
-const MAX_AHEAD = 10_000;
+/**
+ * Identities of flows ahead of the clock remembered to skip them when a resume sends them again: those
+ * received (for a reconnect) and, apart, those acknowledged (for the checkpoint, for a restart).
+ */
+export const MAX_AHEAD = 10_000;
 
 export const DEFAULT_BACKOFF: BackoffOptions = {
   initialMs: 500,
@@ -245,6 +249,15 @@ export function hubbleCredentials(tls: HubbleTLS | undefined): {
 interface Tag {
   t: bigint;
   k: string;
+  /** Stamped ahead of the clock: acknowledging it does not move the checkpoint's time. */
+  ahead?: true;
+}
+
+/** Remembers `key` at `t` in an insertion-ordered map, dropping the oldest entry beyond `max`. */
+function remember(map: Map<string, bigint>, key: string, t: bigint, max: number): void {
+  map.delete(key);
+  map.set(key, t);
+  if (map.size > max) map.delete(map.keys().next().value!);
 }
 
 export class HubbleSource {
@@ -291,6 +304,11 @@ export class HubbleSource {
   private readonly maxSkewNs: bigint;
   /** Flows received ahead of the clock, by identity: skipped when a resume sends them again. */
   private readonly ahead = new Map<string, bigint>();
+  /**
+   * Flows ahead of the clock the consumer acknowledged, by identity, not before the acknowledged
+   * position: the checkpoint carries them, so that the resume after a restart skips them.
+   */
+  private readonly aheadAcked = new Map<string, bigint>();
   private connections = 0;
   private readonly reportIntervalMs: number;
   /** Rejected flows since the last `invalid` event, and when that event was. */
@@ -327,9 +345,25 @@ export class HubbleSource {
     if (opts.checkpoint && this.knownFrom !== undefined)
       for (const k of opts.checkpoint.seen) this.recent.add(this.knownFrom, k);
     this.committed = new Cursor(opts.checkpoint);
+    // Counted before the restart: skipped when the relay sends them again, and kept in the checkpoint.
+    for (const a of opts.checkpoint?.ahead ?? []) {
+      const t = parseTime(a.time);
+      if (t === undefined) continue;
+      remember(this.ahead, a.id, t, MAX_AHEAD);
+      remember(this.aheadAcked, a.id, t, MAX_AHEAD);
+    }
     this.updateCheckpointGauge();
     queue.register(this.name, (tags) => {
-      for (const tag of tags as (Tag | undefined)[]) if (tag) this.committed.advance(tag.t, tag.k);
+      const before = this.committed.time;
+      for (const tag of tags as (Tag | undefined)[]) {
+        if (!tag) continue;
+        if (tag.ahead) remember(this.aheadAcked, tag.k, tag.t, MAX_AHEAD);
+        else this.committed.advance(tag.t, tag.k);
+      }
+      // A resume from the acknowledged position is not sent flows before it: forget those.
+      const floor = this.committed.time;
+      if (floor !== undefined && floor !== before)
+        for (const [k, t] of this.aheadAcked) if (t < floor) this.aheadAcked.delete(k);
       this.updateCheckpointGauge();
     });
   }
@@ -367,7 +401,12 @@ export class HubbleSource {
 
   /** Position of the newest acknowledged flow, to persist; undefined before any. */
   checkpoint(): Checkpoint | undefined {
-    return this.committed.snapshot();
+    const cp = this.committed.snapshot();
+    if (!cp || this.aheadAcked.size === 0) return cp;
+    const ahead = [...this.aheadAcked]
+      .sort(([ka, ta], [kb, tb]) => (ta < tb ? -1 : ta > tb ? 1 : ka < kb ? -1 : ka > kb ? 1 : 0))
+      .map(([id, t]) => ({ time: formatTime(t), id }));
+    return { ...cp, ahead };
   }
 
   metrics(): HubbleMetrics {
@@ -560,17 +599,18 @@ export class HubbleSource {
     const ts = flow.time ?? res.time;
     const t = ts ? timestampToNs(ts) : undefined;
     const key = flowIdentity(flow);
+    // Received (or, before a restart, counted) ahead of the clock, sent again by a resume: skipped even
+    // when the clock has caught up with it since, or the new leader's clock judges it otherwise.
+    if (t !== undefined && this.ahead.get(key) === t) {
+      this.m.duplicates++;
+      this.queue.countDrop(this.name, 'duplicate');
+      return;
+    }
     // Ahead of the clock: remembered apart, so it moves neither the resume position nor the checkpoint.
     const ahead = t !== undefined && t > BigInt(Date.now()) * 1_000_000n + this.maxSkewNs;
     if (ahead) {
-      if (this.ahead.get(key) === t) {
-        this.m.duplicates++;
-        this.queue.countDrop(this.name, 'duplicate');
-        return;
-      }
       this.m.aheadOfClock++;
-      this.ahead.set(key, t);
-      if (this.ahead.size > MAX_AHEAD) this.ahead.delete(this.ahead.keys().next().value!);
+      remember(this.ahead, key, t, MAX_AHEAD);
     } else if (t !== undefined) {
       if (this.recent.has(t, key)) {
         this.m.duplicates++;
@@ -601,7 +641,7 @@ export class HubbleSource {
     this.queue.offer(
       this.name,
       [r.flow],
-      [t === undefined || ahead ? undefined : ({ t, k: key } satisfies Tag)],
+      [t === undefined ? undefined : ({ t, k: key, ...(ahead ? { ahead: true } : {}) } satisfies Tag)],
     );
   }
 }

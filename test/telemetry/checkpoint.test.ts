@@ -64,6 +64,21 @@ describe('validateCheckpoint', () => {
     expect(() => validateCheckpoint({ time: '2021-11-10T10:40:56Z', seen: [1] })).toThrow(
       'checkpoint: seen must be an array of strings',
     );
+    const ahead = [{ time: '2099-01-01T00:00:00.000000001Z', id: 'f1' }];
+    expect(validateCheckpoint({ time: '2021-11-10T10:40:56Z', seen: [], ahead })).toEqual({
+      time: '2021-11-10T10:40:56Z',
+      seen: [],
+      ahead,
+    });
+    const at = (a: unknown) => () => validateCheckpoint({ time: '2021-11-10T10:40:56Z', seen: [], ahead: a });
+    expect(at({})).toThrow('checkpoint: ahead must be an array of objects with time and id');
+    expect(at([...ahead, 'f2'])).toThrow('checkpoint: ahead[1] must be an object with time and id');
+    expect(at([{ time: 'tomorrow', id: 'f2' }])).toThrow(
+      'checkpoint: ahead[0].time must be an RFC 3339 timestamp, got "tomorrow"',
+    );
+    expect(at([{ time: '2099-01-01T00:00:00Z' }])).toThrow(
+      'checkpoint: ahead[0].id must be a non-empty string, got undefined',
+    );
   });
 });
 

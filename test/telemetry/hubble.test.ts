@@ -17,7 +17,7 @@ import type { HubbleEvent, HubbleSourceOptions } from '../../src/telemetry/hubbl
 import { jsonLogger } from '../../src/controller/log.ts';
 import { formatPrometheus } from '../../src/telemetry/prom.ts';
 import { telemetryMetricFamilies } from '../../src/telemetry/metrics.ts';
-import { flowIdentity } from '../../src/telemetry/checkpoint.ts';
+import { flowIdentity, validateCheckpoint } from '../../src/telemetry/checkpoint.ts';
 import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
 import { consume, normalize, waitFor } from './helpers.ts';
 
@@ -153,6 +153,105 @@ describe('HubbleSource against a scripted relay', () => {
       telemetryMetricFamilies({ queue: queue.metrics(), hubble: source.metrics() }),
     );
     expect(text.split('\n')).toContain('microseg_hubble_flows_ahead_of_clock_total 1');
+  });
+
+  it('a flow ahead of the clock is counted once across a restart, and one not acknowledged is not lost', async () => {
+    const relay = new FakeRelay();
+    const future = Math.floor(Date.now() / 1000) + 3600;
+    relay.publish(
+      scriptedFlow(1, 100),
+      scriptedFlow(8, future),
+      scriptedFlow(2, 101),
+      scriptedFlow(9, future + 1),
+      scriptedFlow(3, 102),
+    );
+    const first = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    first.source.start();
+    await waitFor(() => first.queue.size === 5);
+    // The consumer processes (and the controller persists) the first three, with flow 8 ahead of the
+    // clock; flow 9, ahead too, is still in the queue when the process stops.
+    first.queue.takeNow(3).ack();
+    await first.source.stop();
+    const saved = first.source.checkpoint()!;
+    // The next leader resumes from the saved position: the relay sends flows 8, 2, 9 and 3 again.
+    const second = await setup(relay, { checkpoint: validateCheckpoint(JSON.parse(JSON.stringify(saved))) });
+    const c = consume(second.queue);
+    cleanups.push(c.stop);
+    second.source.start();
+    await waitFor(() => c.flows.length >= 2, 5000, '2 flows');
+    relay.publish(scriptedFlow(4, 103));
+    await waitFor(() => c.flows.length >= 3, 5000, '3 flows');
+    // Flow 8 was counted before the restart and is not counted again; flow 9 was not, and is.
+    expect(ports(c.flows)).toEqual([9, 3, 4]);
+    expect(second.source.metrics()).toMatchObject({ duplicates: 2, aheadOfClock: 1 });
+    // What made that possible: the checkpoint names the ahead-of-clock flows acknowledged.
+    expect(saved).toEqual({
+      time: '1970-01-01T00:01:41.000000000Z',
+      seen: [flowIdentity(decoded(scriptedFlow(2, 101)).flow!)],
+      ahead: [
+        {
+          time: `${new Date(future * 1000).toISOString().slice(0, 19)}.000000000Z`,
+          id: flowIdentity(decoded(scriptedFlow(8, future)).flow!),
+        },
+      ],
+    });
+    // The saved flow stays in the checkpoint until the position passes its time (a third leader would
+    // be sent it again too), next to flow 9, now acknowledged.
+    await waitFor(() => second.source.checkpoint()?.time === '1970-01-01T00:01:43.000000000Z');
+    expect(second.source.checkpoint()!.ahead!.map((a) => a.id)).toEqual(
+      [8, 9].map((n) => flowIdentity(decoded(scriptedFlow(n, future + n - 8)).flow!)),
+    );
+  });
+
+  it('a flow counted ahead of the clock before a restart is skipped even when the new clock finds it on time', async () => {
+    const relay = new FakeRelay();
+    const future = Math.floor(Date.now() / 1000) + 3600;
+    relay.publish(scriptedFlow(1, 100), scriptedFlow(8, future), scriptedFlow(2, 101));
+    const first = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    first.source.start();
+    await waitFor(() => first.queue.size === 3);
+    first.queue.takeNow(3).ack();
+    await first.source.stop();
+    const saved = first.source.checkpoint()!;
+    expect(saved.ahead!.map((a) => a.id)).toEqual([flowIdentity(decoded(scriptedFlow(8, future)).flow!)]);
+    // The next leader allows two hours of skew (or its clock is ahead too): flow 8 is on time for it.
+    const second = await setup(relay, { checkpoint: saved, maxClockSkewMs: 7_200_000 });
+    const c = consume(second.queue);
+    cleanups.push(c.stop);
+    second.source.start();
+    relay.publish(scriptedFlow(3, 102));
+    await waitFor(() => c.flows.length >= 1, 5000, '1 flow');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ports(c.flows)).toEqual([3]);
+    expect(second.source.metrics()).toMatchObject({ duplicates: 2, aheadOfClock: 0 });
+  });
+
+  it('forgets an acknowledged ahead-of-clock flow once the checkpoint has passed its time', async () => {
+    const relay = new FakeRelay();
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      maxClockSkewMs: 0,
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => relay.connectionCount === 1, 5000, 'a stream');
+    // 300 ms ahead of the clock, with no skew allowed.
+    const at = Date.now() + 300;
+    const flowAt = (n: number, ms: number) => scriptedFlow(n, Math.floor(ms / 1000), (ms % 1000) * 1e6);
+    relay.publish(flowAt(8, at));
+    await waitFor(() => c.flows.length === 1, 5000, 'the flow ahead');
+    await waitFor(() => source.checkpoint()?.ahead?.length === 1, 5000, 'the flow ahead acknowledged');
+    // The clock catches up; a flow stamped after it moves the checkpoint past it.
+    await waitFor(() => Date.now() > at + 100, 5000, 'the clock');
+    relay.publish(flowAt(2, at + 50));
+    await waitFor(() => c.flows.length === 2, 5000, 'the flow on time');
+    await waitFor(() => source.checkpoint()?.seen.length === 1, 5000, 'the checkpoint');
+    expect(source.checkpoint()).toEqual({
+      time: `${new Date(at + 50).toISOString().slice(0, 23)}000000Z`,
+      seen: [flowIdentity(decoded(flowAt(2, at + 50)).flow!)],
+    });
+    expect(source.metrics().aheadOfClock).toBe(1);
   });
 
   it('picks up a flow delivered late and out of order thanks to the resume overlap', async () => {
