@@ -94,7 +94,8 @@
   // ---------------- API ----------------
   async function api(path, options = {}) {
     const headers = Object.assign({}, options.headers || {});
-    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    const sent = state.token;
+    if (sent) headers.Authorization = `Bearer ${sent}`;
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     let res;
     try {
@@ -107,8 +108,9 @@
       throw new Error(`cannot reach the server (${errorText(err)})`, { cause: err });
     }
     if (res.status === 401) {
-      await login();
-      return api(path, options);
+      // Signed in with another token meanwhile: try that one. Else ask; a user who closes the dialog
+      // gets the refusal where they acted, like any failed request.
+      if (state.token !== sent || (await login(Boolean(sent)))) return api(path, options);
     }
     if (res.status === 204) return null;
     // A proxy in between may answer with HTML or nothing: say what came back instead of a parse error.
@@ -127,17 +129,31 @@
     return body;
   }
 
-  function login() {
-    return new Promise((resolve) => {
+  /**
+   * Asks for the token; resolves true once the user signed in, false when they closed the dialog
+   * (Escape). Requests refused while the dialog is open wait for the same answer. `refused`: the token
+   * sent was refused, which the dialog says.
+   */
+  let signingIn = null;
+  function login(refused) {
+    if (signingIn) return signingIn;
+    signingIn = new Promise((resolve) => {
       const dlg = $('login');
-      const form = $('login-form');
-      form.onsubmit = () => {
+      const done = (ok) => {
+        signingIn = null;
+        resolve(ok);
+      };
+      $('login-form').onsubmit = () => {
         state.token = $('login-token').value.trim();
         sessionStorage.setItem('microseg.token', state.token);
-        resolve();
+        done(true);
       };
+      dlg.oncancel = () => done(false);
+      $('login-note').textContent = refused ? 'The token was refused: enter the current one.' : '';
+      $('login-note').hidden = !refused;
       if (!dlg.open) dlg.showModal();
     });
+    return signingIn;
   }
 
   // ---------------- graph ----------------

@@ -377,6 +377,84 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('with a refused token, asks again: closing the dialog shows the refusal, one sign-in serves every request', async () => {
+    const fx = await fixtureAnalysis();
+    const src = withIsolation(analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }));
+    const { page, errors } = await signedInPage(src);
+    const note = () =>
+      page.evaluate(() => {
+        const el = document.getElementById('login-note');
+        return el && { hidden: el.hidden, text: el.textContent };
+      });
+    // Asked for the first time, the dialog says nothing was refused.
+    expect(await note()).toEqual({ hidden: true, text: '' });
+    // The token is rotated on the server: the one the page holds is refused from now on.
+    await page.evaluate(
+      () => ((window as unknown as { microseg: { token: string } }).microseg.token = 'old'),
+    );
+    await page.click('#tabs [data-tab="isolation"]');
+    await page.waitForSelector('#login[open]');
+    expect(await note()).toEqual({ hidden: false, text: 'The token was refused: enter the current one.' });
+    // The user closes the dialog: the panel says why, instead of waiting for ever.
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#panel-error', { timeout: 5000 });
+    expect(await page.textContent('#panel-error')).toBe(
+      'Could not load the isolations: authentication required: send "Authorization: Bearer <token>" (HTTP 401)',
+    );
+    // Two requests refused together (the isolations and a search) wait for one sign-in, then both go on.
+    // (Held by hand: here nothing waits for the held requests to finish, only for what the page shows.)
+    const hold = (endpoint: string) =>
+      new Promise<Route>((caught) => {
+        let first = true;
+        void page.route(
+          (u) => u.pathname.endsWith(`/api/v1/${endpoint}`),
+          (r) => {
+            if (!first) return r.continue();
+            first = false;
+            caught(r);
+          },
+        );
+      });
+    const isolations = hold('isolations');
+    const search = hold('search');
+    await page.click('#tabs [data-tab="graph"]');
+    await page.click('#tabs [data-tab="isolation"]');
+    await page.fill('#search', 'cart');
+    const refused = [await isolations, await search];
+    for (const r of refused) await r.continue();
+    await page.waitForSelector('#login[open]');
+    await page.fill('#login-token', 'let-me-in');
+    await page.click('#login-form button[type="submit"]');
+    await page.waitForSelector(`#search-results li[data-id="${CART}"]`, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('#panel h2')?.textContent === 'Isolation', null, {
+      timeout: 5000,
+    });
+    expect(await page.textContent('#panel')).toContain('No active isolation.');
+    expect(await page.isHidden('#login')).toBe(true);
+    // A request refused after the user signed in meanwhile tries the new token, without asking again.
+    await page.evaluate(
+      () => ((window as unknown as { microseg: { token: string } }).microseg.token = 'old'),
+    );
+    const late = hold('nodes');
+    await page.press('#search', 'Enter');
+    const lateRoute = await late;
+    await page.click('#tabs [data-tab="graph"]');
+    await page.click('#tabs [data-tab="isolation"]');
+    await page.waitForSelector('#login[open]');
+    await page.fill('#login-token', 'let-me-in');
+    await page.click('#login-form button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector('#panel h2')?.textContent === 'Isolation');
+    const retried = page.waitForResponse(
+      (r) => new URL(r.url()).pathname.endsWith('/api/v1/nodes') && r.status() === 200,
+      { timeout: 5000 },
+    );
+    await lateRoute.continue();
+    await retried;
+    expect(await page.isHidden('#login')).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("shows a failed request where the user acted, with the server's message, and stays usable", async () => {
     const fx = await fixtureAnalysis();
     // A label value no Kubernetes object could carry, but the page must show any value as text.
