@@ -217,6 +217,11 @@ export class SegmentationController {
   #leading = false;
   /** Segmentations reconciled at least once in this term (their state says whether the graph was restored). */
   #reconciled = new Set<string>();
+  /**
+   * Per Segmentation found invalid in this term (its spec, or a namespace another one covers): the uid
+   * and generation it was invalid at (`invalidKey`). It has no learned graph, and the API waits for none.
+   */
+  #invalid = new Map<string, string>();
   /** Per Segmentation covering no namespace, the uid/generation its `NoNamespaces` Event was for. */
   readonly #noNamespacesAnnounced = new Map<string, string>();
   /**
@@ -273,29 +278,52 @@ export class SegmentationController {
     return this.#leading;
   }
 
-  /** The current analysis of every Segmentation, in name order (for the web page). */
+  /**
+   * The current analysis of every Segmentation, in name order (for the web page). A state kept for a
+   * Segmentation of the same name that is gone (deleted and created again, the new one not reconciled
+   * yet) is not the current Segmentation's and gives nothing.
+   */
   analyses(): Analysis[] {
     return [...this.#states.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .flatMap(([, s]) => (s.analysis ? [s.analysis.analysis] : []));
+      .flatMap(([name, s]) => (s.analysis && this.#current(name, s) ? [s.analysis.analysis] : []));
   }
 
-  /** The current analysis of one Segmentation, while this replica leads and has one for it. */
+  /** The current analysis of one Segmentation, while this replica leads and has one for it (see `analyses`). */
   analysisOf(name: string): Analysis | undefined {
-    return this.#states.get(name)?.analysis?.analysis;
+    const st = this.#states.get(name);
+    return st && this.#current(name, st) ? st.analysis?.analysis : undefined;
+  }
+
+  /** Whether `st` is the state of the Segmentation named `name` the informer holds now (the same uid). */
+  #current(name: string, st: SegState): boolean {
+    const seg = this.#segmentations.get(name);
+    return seg !== undefined && st.uid === (seg.metadata.uid ?? '');
   }
 
   /**
-   * Segmentations (of `names`, or all) whose learned graph this leader does not hold: not yet reconciled
-   * in this leadership term (a new leader has not restored their learned graphs and analyses yet), or
-   * reconciled but their graph not restored (the reconcile failed before, e.g. listing their
-   * LearnedEdgeSets; it is retried). An invalid Segmentation has no graph to restore and is not listed.
-   * Empty when not leading (nothing is restored then).
+   * Segmentations (of `names`, or all the informer holds) whose learned graph this leader does not hold:
+   * no state restored in this leadership term for that very Segmentation (its uid). That is one not yet
+   * reconciled (a new leader has not restored the learned graphs and analyses yet; a Segmentation just
+   * created, or deleted and created again under the same name, whose predecessor's state is not its
+   * own), or one whose reconciles failed before its graph was restored (e.g. its finalizer could not be
+   * added, or its LearnedEdgeSets could not be listed; they are retried). A new Segmentation is restored
+   * (empty) once its reconcile has listed its LearnedEdgeSets and found none. An invalid Segmentation
+   * (as reconciled at its present generation) has no graph to restore and is not listed, nor is one
+   * being deleted (it gives nothing). Empty when not leading (nothing is restored then).
    */
   unrestored(names?: readonly string[]): string[] {
     if (!this.#leading) return [];
     const all = names ?? this.#segmentations.list().map((s) => s.metadata.name);
-    return all.filter((n) => !this.#reconciled.has(n) || this.#states.get(n)?.restored === false).sort();
+    return all
+      .filter((n) => {
+        const seg = this.#segmentations.get(n);
+        if (seg === undefined || seg.metadata.deletionTimestamp) return false;
+        const st = this.#states.get(n);
+        if (st !== undefined && this.#current(n, st)) return !st.restored;
+        return this.#invalid.get(n) !== invalidKey(seg);
+      })
+      .sort();
   }
 
   /** Starts reconciling (call when elected). State is rebuilt from the API: nothing is assumed. */
@@ -304,6 +332,7 @@ export class SegmentationController {
     this.#leading = true;
     this.#states = new Map();
     this.#reconciled = new Set();
+    this.#invalid = new Map();
     this.queue = new WorkQueue();
     this.#worker = this.queue.run(
       (key) => this.#timedReconcile(key),
@@ -551,6 +580,7 @@ export class SegmentationController {
     const seg = this.#withWrittenStatus(name, cached);
     if (!seg) {
       this.#states.delete(name);
+      this.#invalid.delete(name);
       this.#noNamespacesAnnounced.delete(name);
       return {};
     }
@@ -592,6 +622,7 @@ export class SegmentationController {
     if (!parsed.ok) {
       set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
       this.#states.delete(name);
+      this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
         seg,
         versions,
@@ -627,6 +658,7 @@ export class SegmentationController {
           .join('; '),
       );
       this.#states.delete(name);
+      this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
         seg,
         versions,
@@ -647,6 +679,7 @@ export class SegmentationController {
       this.#events.record(seg, 'Warning', Reason.NoNamespaces, coverageMessage(namespaces));
     }
 
+    this.#invalid.delete(name);
     const st = await this.#state(seg);
     st.spec = spec;
     st.namespaces = new Set(namespaces);
@@ -1361,6 +1394,11 @@ export class SegmentationController {
     );
     return {};
   }
+}
+
+/** A Segmentation's uid and generation: what it was found invalid at (see `#invalid`). */
+function invalidKey(seg: Segmentation): string {
+  return `${seg.metadata.uid ?? ''}/${seg.metadata.generation ?? ''}`;
 }
 
 function summarise<T extends KObject>(actions: Action<T>[], kind: string): string {

@@ -181,9 +181,13 @@ export function notLeaderProposal(learn: readonly string[]): string {
   return `not the leader: the live proposal of ${segmentationNames(learn)} (Learn mode) is kept by the leading replica only; retry (through the Service, the leader may answer); frozen proposals (Audit, Enforce) every replica serves`;
 }
 
-/** Why a new leader answers with 503 until it has restored the learned graphs. */
+/**
+ * Why the leader answers with 503 until it has restored a Segmentation's learned graph: it took over
+ * recently, the Segmentation was created (or deleted and created again) and not reconciled yet, or its
+ * reconciles failed before the restore (they are retried).
+ */
 export function restoringMessage(pending: readonly string[]): string {
-  return `the leader has not restored the learned graph of ${segmentationNames(pending)} yet (it took over recently); retry`;
+  return `the leader has not restored the learned graph of ${segmentationNames(pending)} yet (it took over recently, the Segmentation is new or was re-created, or its reconcile failed and is retried); retry`;
 }
 
 /** Whether a Segmentation's proposal is frozen (its ProposedNetworkPolicies): Audit and Enforce mode. */

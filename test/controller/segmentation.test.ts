@@ -1,3 +1,4 @@
+import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LearnedEdgeSet, ProposedNetworkPolicy, Segmentation } from '../../src/controller/api.ts';
 import { ClusterCache } from '../../src/controller/cache.ts';
@@ -6,14 +7,23 @@ import type { KubeClient } from '../../src/controller/kube.ts';
 import { resourcePath } from '../../src/controller/kube.ts';
 import { silentLogger } from '../../src/controller/log.ts';
 import { SegmentationController } from '../../src/controller/segmentation.ts';
+import { controllerViewSource, restoringMessage } from '../../src/controller/view.ts';
+import { createApp } from '../../src/server/app.ts';
 
 /**
  * A KubeClient stand-in: lists give `objects` by resource path (nothing for the rest), watches wait
- * until stopped, a merge patch answers the object's next resourceVersion, and listing LearnedEdgeSets
- * fails while `failEdgeSets` is set.
+ * until stopped (`emit` sends a watch event on a path), a merge patch answers the object's next
+ * resourceVersion, or fails while `failPatches` is set, and listing LearnedEdgeSets fails while
+ * `failEdgeSets` is set.
  */
 function fakeClient(objects: Record<string, unknown[]>) {
-  const state = { failEdgeSets: true, edgeSetLists: 0 };
+  const watchers = new Map<string, (ev: { type: string; object: unknown }) => void>();
+  const state = {
+    failEdgeSets: true,
+    failPatches: false,
+    edgeSetLists: 0,
+    emit: (path: string, type: string, object: unknown) => watchers.get(path)!({ type, object }),
+  };
   const edgeSets = resourcePath('LearnedEdgeSet');
   const client = {
     requests: new Map<string, number>(),
@@ -24,9 +34,19 @@ function fakeClient(objects: Record<string, unknown[]>) {
       }
       return Promise.resolve({ items: objects[path] ?? [], resourceVersion: '1' });
     },
-    watch: (_path: string, _query: unknown, _on: unknown, signal: AbortSignal) =>
-      new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve())),
-    mergePatch: () => Promise.resolve({ metadata: { resourceVersion: '2' } }),
+    watch: (
+      path: string,
+      _query: unknown,
+      on: (ev: { type: string; object: unknown }) => void,
+      signal: AbortSignal,
+    ) => {
+      watchers.set(path, on);
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    },
+    mergePatch: () =>
+      state.failPatches
+        ? Promise.reject(new Error('segmentations "shop" is forbidden'))
+        : Promise.resolve({ metadata: { resourceVersion: '2' } }),
     apply: () => Promise.resolve({ metadata: { resourceVersion: '3' } }),
     delete: () => Promise.resolve(),
     request: () => Promise.resolve({}),
@@ -77,8 +97,131 @@ describe('the Segmentation controller', () => {
       await controller.stopLeading();
       await Promise.all(informers.map((i) => i.stop()));
     });
-    return { controller, state };
+    // The page's API as the Manager wires it to the controller.
+    const app = createApp(
+      controllerViewSource({
+        analyses: () => controller.analyses(),
+        analysisOf: (name) => controller.analysisOf(name),
+        leadership: () => ({
+          leading: controller.leading,
+          unrestored: (names) => controller.unrestored(names),
+        }),
+        segmentations: () => segs.list(),
+        proposals: () => proposals.list(),
+        networkPolicies: () => cache.networkPolicies.list(),
+      }),
+    );
+    return { controller, state, app, segs };
   }
+
+  const shopSpec = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } };
+  const shop = (uid: string, resourceVersion: string): Segmentation => ({
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Segmentation',
+    metadata: { name: 'shop', uid, resourceVersion, generation: 1 },
+    spec: shopSpec,
+  });
+
+  /** Every endpoint of the page's API that serves what a Segmentation learned, and what each answers. */
+  async function answers(app: ReturnType<typeof createApp>) {
+    const out: Record<string, unknown> = {};
+    for (const path of [
+      '/api/v1/graph',
+      '/api/v1/graph/export',
+      '/api/v1/segments',
+      '/api/v1/proposals',
+      '/api/v1/proposals?format=yaml',
+      '/api/v1/search?q=cart',
+      '/api/v1/nodes?id=shop/Deployment/cart',
+    ]) {
+      const r = await request(app).get(path);
+      out[path] = r.status === 503 ? [r.status, r.headers['retry-after'], r.body] : r.status;
+    }
+    return out;
+  }
+  const unavailable = (message: string) => [503, '1', { error: message }];
+  const all503 = (message: string) =>
+    Object.fromEntries(
+      [
+        '/api/v1/graph',
+        '/api/v1/graph/export',
+        '/api/v1/segments',
+        '/api/v1/proposals',
+        '/api/v1/proposals?format=yaml',
+        '/api/v1/search?q=cart',
+        '/api/v1/nodes?id=shop/Deployment/cart',
+      ].map((p) => [p, unavailable(message)]),
+    );
+
+  it('answers 503 for a Segmentation whose first reconcile failed before its state existed', async () => {
+    const { controller, state, app } = await start([shop('uid-shop', '1')]);
+    state.failEdgeSets = false;
+    // The finalizer cannot be added: the reconcile fails before it restores (or even looks for) a graph.
+    state.failPatches = true;
+    controller.startLeading();
+    await expect.poll(() => controller.metrics.reconcileErrors).toBeGreaterThanOrEqual(1);
+    expect(state.edgeSetLists).toBe(0);
+    expect(controller.unrestored()).toEqual(['shop']);
+    expect(controller.unrestored(['shop'])).toEqual(['shop']);
+    expect(await answers(app)).toEqual(all503(restoringMessage(['shop'])));
+    // Once a retry gets through, its (empty: it is new) graph is restored and served.
+    state.failPatches = false;
+    await expect.poll(() => controller.unrestored(), { timeout: 5_000 }).toEqual([]);
+    expect(controller.unrestored(['shop'])).toEqual([]);
+    const served = await answers(app);
+    expect(served['/api/v1/graph/export']).toBe(200);
+    expect(served['/api/v1/proposals']).toBe(200);
+  });
+
+  for (const how of ['deleted, then created', 'replaced in one watch event'] as const)
+    it(`answers 503 for a Segmentation re-created under the same name (${how}) until it is reconciled`, async () => {
+      const { controller, state, app, segs } = await start([shop('uid-old', '1')]);
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+      expect(controller.unrestored()).toEqual([]);
+      expect(controller.analyses()).toHaveLength(1);
+      // The new Segmentation's first reconcile fails before its state replaces its predecessor's.
+      state.failPatches = true;
+      const errors = controller.metrics.reconcileErrors;
+      const path = resourcePath('Segmentation');
+      if (how === 'deleted, then created') {
+        state.emit(path, 'DELETED', shop('uid-old', '5'));
+        // The deletion's reconcile drops the predecessor's state; the Segmentation is gone meanwhile.
+        await expect.poll(() => controller.analysisOf('shop')).toBeUndefined();
+        expect(controller.unrestored()).toEqual([]);
+      }
+      state.emit(path, how === 'deleted, then created' ? 'ADDED' : 'MODIFIED', shop('uid-new', '6'));
+      expect(segs.get('shop')?.metadata.uid).toBe('uid-new');
+      await expect.poll(() => controller.metrics.reconcileErrors).toBeGreaterThan(errors);
+      expect(controller.unrestored()).toEqual(['shop']);
+      expect(controller.unrestored(['shop'])).toEqual(['shop']);
+      // Nothing of the predecessor is the new one's.
+      expect(controller.analysisOf('shop')).toBeUndefined();
+      expect(controller.analyses()).toEqual([]);
+      expect(await answers(app)).toEqual(all503(restoringMessage(['shop'])));
+      state.failPatches = false;
+      await expect.poll(() => controller.unrestored(), { timeout: 5_000 }).toEqual([]);
+      expect(controller.analysisOf('shop')).toBeDefined();
+      expect((await request(app).get('/api/v1/graph/export')).status).toBe(200);
+    });
+
+  it('does not wait for an invalid Segmentation, until its spec changes', async () => {
+    const { controller, state } = await start([seg('broken', { namespaceSelector: {}, mode: 'Sometimes' })]);
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.metrics.reconciles).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => controller.unrestored()).toEqual([]);
+    // A new generation (its spec edited) is not known to be invalid until it is reconciled.
+    state.failPatches = true;
+    const errors = controller.metrics.reconcileErrors;
+    state.emit(resourcePath('Segmentation'), 'MODIFIED', {
+      ...seg('broken', shopSpec),
+      metadata: { name: 'broken', uid: 'uid-broken', resourceVersion: '7', generation: 2 },
+    });
+    await expect.poll(() => controller.metrics.reconcileErrors).toBeGreaterThan(errors);
+    expect(controller.unrestored()).toEqual(['broken']);
+  });
 
   it('lists as unrestored a Segmentation whose learned graph could not be restored, until it is', async () => {
     const { controller, state } = await start([

@@ -632,7 +632,7 @@ describe('the web page in controller mode', async () => {
         { error: restoringMessage(['shop']) },
       ]);
       expect(restoringMessage(['shop'])).toBe(
-        'the leader has not restored the learned graph of Segmentation shop yet (it took over recently); retry',
+        'the leader has not restored the learned graph of Segmentation shop yet (it took over recently, the Segmentation is new or was re-created, or its reconcile failed and is retried); retry',
       );
       const p = await request(appWith(true, ['shop'], learnSeg)).get('/api/v1/proposals');
       expect([p.status, p.body]).toEqual([503, { error: restoringMessage(['shop']) }]);
