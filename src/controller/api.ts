@@ -132,7 +132,22 @@ export interface RuleEvidenceStatus {
 
 export interface ProposedNetworkPolicy extends KObject {
   spec: NetworkPolicySpec;
-  status?: { rules?: number; evidence?: RuleEvidenceStatus[]; evidenceTruncated?: number };
+  status?: {
+    rules?: number;
+    evidence?: RuleEvidenceStatus[];
+    evidenceTruncated?: number;
+    /**
+     * The labels and annotations microseg set on the object's metadata, kept where an edit of the
+     * metadata does not reach: a frozen proposal's are repaired from it (see `frozenProposed`).
+     */
+    owned?: OwnedMetadata;
+  };
+}
+
+/** Labels and annotations microseg sets on an object's metadata. */
+export interface OwnedMetadata {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 /** One learned edge as persisted: peers are graph node ids. */

@@ -385,6 +385,21 @@ export function proposedNetworkPolicyCRD(): Schema {
         }),
       ),
       evidenceTruncated: int('Evidence entries left out to bound the object size.'),
+      owned: obj(
+        'The labels and annotations the controller sets on this object; in Audit and Enforce mode it puts them back when they are edited.',
+        {
+          labels: {
+            type: 'object',
+            description: 'Label key → value.',
+            additionalProperties: { type: 'string' },
+          },
+          annotations: {
+            type: 'object',
+            description: 'Annotation key → value.',
+            additionalProperties: { type: 'string' },
+          },
+        },
+      ),
     }),
     columns: [
       {

@@ -11,7 +11,7 @@ import type { NetworkPolicy } from '../model/k8s.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { ProposedNetworkPolicy, Segmentation, SegmentationSpec } from './api.ts';
 import type { Action } from './plan.ts';
-import { enforcedPolicy, planObjects, proposalHash, proposedPolicies } from './plan.ts';
+import { enforcedPolicy, frozenProposed, planObjects, proposalHash, proposedPolicies } from './plan.ts';
 
 /**
  * One input of a memo: a plain value (compared with `===`) or a list of objects (compared item by item
@@ -66,6 +66,8 @@ export class Memo<R> {
 export class ReconcileMemo {
   readonly #proposed = new Memo<ProposedNetworkPolicy[]>();
   readonly #proposalPlan = new Memo<Action<ProposedNetworkPolicy>[]>();
+  readonly #frozen = new Memo<ProposedNetworkPolicy[]>();
+  readonly #frozenPlan = new Memo<Action<ProposedNetworkPolicy>[]>();
   readonly #hash = new Memo<string>();
   readonly #enforced = new Memo<NetworkPolicy[]>();
   readonly #enforcePlan = new Memo<Action<NetworkPolicy>[]>();
@@ -85,6 +87,25 @@ export class ReconcileMemo {
     uid: string | undefined,
   ): Action<ProposedNetworkPolicy>[] {
     return this.#proposalPlan.get([segmentation, uid, desired, observed], () =>
+      planObjects(segmentation, desired, observed, uid),
+    );
+  }
+
+  /** `frozenProposed(seg, p)` of each frozen ProposedNetworkPolicy. */
+  frozen(seg: Segmentation, frozen: readonly ProposedNetworkPolicy[]): ProposedNetworkPolicy[] {
+    return this.#frozen.get([seg.metadata.name, seg.metadata.uid, frozen], () =>
+      frozen.map((p) => frozenProposed(seg, p)),
+    );
+  }
+
+  /** `planObjects(segmentation, desired, observed, uid)` for a frozen proposal (`desired`: `frozen`). */
+  frozenPlan(
+    segmentation: string,
+    desired: readonly ProposedNetworkPolicy[],
+    observed: readonly ProposedNetworkPolicy[],
+    uid: string | undefined,
+  ): Action<ProposedNetworkPolicy>[] {
+    return this.#frozenPlan.get([segmentation, uid, desired, observed], () =>
       planObjects(segmentation, desired, observed, uid),
     );
   }
@@ -119,7 +140,15 @@ export class ReconcileMemo {
 
   /** How many steps were computed and how many results reused, over all steps (for tests). */
   counts(): { computed: number; reused: number } {
-    const all = [this.#proposed, this.#proposalPlan, this.#hash, this.#enforced, this.#enforcePlan];
+    const all = [
+      this.#proposed,
+      this.#proposalPlan,
+      this.#frozen,
+      this.#frozenPlan,
+      this.#hash,
+      this.#enforced,
+      this.#enforcePlan,
+    ];
     return {
       computed: all.reduce((n, m) => n + m.computed, 0),
       reused: all.reduce((n, m) => n + m.reused, 0),

@@ -11,7 +11,7 @@
  */
 import { byteOrder, sortedJson } from '../model/order.ts';
 import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts';
-import type { ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
+import type { OwnedMetadata, ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
 import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
 import type { Proposal } from '../policy/types.ts';
 import { EXCLUSION_ANNOTATION, hasExclusion, withExclusion } from '../isolate/plan.ts';
@@ -108,8 +108,9 @@ export function appliedSpec(spec: NetworkPolicySpec): NetworkPolicySpec {
 
 /**
  * The fields of `observed` that differ from `desired`, in canonical form (see `canonicalSpec`): each
- * top-level spec field (`spec.ingress`) and each of our labels (`metadata.labels.<key>`). Empty when the
- * two agree, as `planObjects` compares them.
+ * top-level spec field (`spec.ingress`), each of our labels (`metadata.labels.<key>`) and each of our
+ * annotations (`metadata.annotations.<key>`). Labels and annotations `desired` does not name (another
+ * manager's) are not compared. Empty when the two agree, as `planObjects` compares them.
  */
 export function driftedFields(
   desired: { metadata: KObject['metadata']; spec?: NetworkPolicySpec },
@@ -125,6 +126,10 @@ export function driftedFields(
   const haveLabels = observed.metadata.labels ?? {};
   for (const k of Object.keys(wantLabels).sort(byteOrder))
     if (haveLabels[k] !== wantLabels[k]) fields.push(`metadata.labels.${k}`);
+  const wantAnnotations = desired.metadata.annotations ?? {};
+  const haveAnnotations = observed.metadata.annotations ?? {};
+  for (const k of Object.keys(wantAnnotations).sort(byteOrder))
+    if (haveAnnotations[k] !== wantAnnotations[k]) fields.push(`metadata.annotations.${k}`);
   return fields;
 }
 
@@ -193,14 +198,16 @@ export function proposedPolicies(seg: Segmentation, proposal: Proposal): Propose
     const key = `${np.metadata.namespace}/${np.metadata.name}`;
     const ev = evidence.get(key) ?? [];
     const rules = (np.spec.ingress?.length ?? 0) + (np.spec.egress?.length ?? 0);
+    const labels = ourLabels(seg, withoutOurs(np.metadata.labels));
+    const annotations = np.metadata.annotations;
     return {
       apiVersion: API_VERSION,
       kind: 'ProposedNetworkPolicy',
       metadata: {
         name: np.metadata.name,
         namespace: np.metadata.namespace!,
-        labels: ourLabels(seg, withoutOurs(np.metadata.labels)),
-        ...(np.metadata.annotations ? { annotations: np.metadata.annotations } : {}),
+        labels,
+        ...(annotations ? { annotations } : {}),
         ownerReferences: [ownerRef(seg)],
       },
       spec: appliedSpec(np.spec),
@@ -208,9 +215,56 @@ export function proposedPolicies(seg: Segmentation, proposal: Proposal): Propose
         rules,
         evidence: ev.slice(0, MAX_EVIDENCE),
         ...(ev.length > MAX_EVIDENCE ? { evidenceTruncated: ev.length - MAX_EVIDENCE } : {}),
+        owned: { labels, ...(annotations ? { annotations } : {}) },
       },
     };
   });
+}
+
+/**
+ * The labels and annotations microseg owns on a ProposedNetworkPolicy of `seg`: those it recorded in
+ * `status.owned` when it wrote the object (which an edit of the metadata does not reach), with its two
+ * labels naming `seg`. An object written before microseg recorded them: its two labels, and the labels
+ * and annotations under `microseg.dev/` it carries now (the ones the proposal sets are all there).
+ */
+export function ownedMetadata(seg: Segmentation, p: ProposedNetworkPolicy): OwnedMetadata {
+  const recorded = p.status?.owned;
+  if (recorded !== undefined)
+    return {
+      labels: ourLabels(seg, withoutOurs(recorded.labels)),
+      ...(recorded.annotations ? { annotations: { ...recorded.annotations } } : {}),
+    };
+  const ours = (m: Record<string, string> | undefined) =>
+    Object.fromEntries(Object.entries(m ?? {}).filter(([k]) => k.startsWith('microseg.dev/')));
+  const annotations = ours(p.metadata.annotations);
+  return {
+    labels: ourLabels(seg, withoutOurs(ours(p.metadata.labels))),
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+  };
+}
+
+/**
+ * A frozen ProposedNetworkPolicy (Audit, Enforce) as microseg applies it: its spec as it is (the frozen
+ * proposal is not rewritten from the live analysis), its owner reference to `seg`, and the labels and
+ * annotations microseg owns (`ownedMetadata`) in place of what they were edited to. Applied when they
+ * differ (server-side apply names only these, so labels and annotations others added stay); its
+ * NetworkPolicy in Enforce is made from it. Its status is the object's (not applied: the evidence).
+ */
+export function frozenProposed(seg: Segmentation, p: ProposedNetworkPolicy): ProposedNetworkPolicy {
+  const owned = ownedMetadata(seg, p);
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ProposedNetworkPolicy',
+    metadata: {
+      name: p.metadata.name,
+      namespace: p.metadata.namespace!,
+      labels: owned.labels ?? {},
+      ...(owned.annotations ? { annotations: owned.annotations } : {}),
+      ownerReferences: [ownerRef(seg)],
+    },
+    spec: appliedSpec(p.spec),
+    ...(p.status ? { status: p.status } : {}),
+  };
 }
 
 /** The message of a conflict: the object of `kind` holding a name, and its holder; left untouched. */

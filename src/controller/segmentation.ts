@@ -154,6 +154,7 @@ function evidenceShape(status: ProposedNetworkPolicy['status']): string {
     rules: status?.rules,
     evidence: (status?.evidence ?? []).map((e) => [e.direction, e.peer, e.protocol, e.port]),
     truncated: status?.evidenceTruncated,
+    owned: status?.owned,
   });
 }
 
@@ -805,6 +806,19 @@ export class SegmentationController {
           summarise(actions, 'ProposedNetworkPolicy'),
         );
       proposal = desired.filter((d) => !heldKeys.has(objKey(d)));
+    } else {
+      // The frozen proposal is not rewritten, but the labels and annotations microseg set on it are
+      // its own as much as the spec: edited (a label removed, `microseg.dev/segment` changed), they are
+      // put back like any drift, and its NetworkPolicies in Enforce are made from what microseg set.
+      const frozen = st.memo.frozen(seg, proposal);
+      await this.#perform(
+        seg,
+        st.memo.frozenPlan(name, frozen, proposal, uid),
+        'ProposedNetworkPolicy',
+        errors,
+        true,
+      );
+      proposal = frozen;
     }
     const hash = st.memo.hash(proposal);
     const proposalSince = old.proposal?.hash === hash ? old.proposal.since : nowIso;

@@ -24,7 +24,7 @@ import type { EnforceDiff, ViewSource } from '../server/types.ts';
 import { SourceUnavailable } from '../server/types.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
 import type { ClusterWorkloads } from './cache.ts';
-import { enforcedPolicy, isOurs, objKey, planObjects } from './plan.ts';
+import { enforcedPolicy, frozenProposed, isOurs, objKey, planObjects } from './plan.ts';
 import { byteOrder, compareText } from '../model/order.ts';
 
 export interface ControllerViewInput {
@@ -73,8 +73,11 @@ export function enforceDiffOf(
 ): EnforceDiff & { conflicts: string[] } {
   const name = seg.metadata.name;
   const uid = seg.metadata.uid;
-  // What is the Segmentation's is decided as Enforce decides it (isOurs), so the diff is its plan.
-  const desired = proposals.filter((p) => isOurs(p, name, uid)).map((p) => enforcedPolicy(seg, p));
+  // What is the Segmentation's is decided as Enforce decides it (isOurs), and its NetworkPolicies made
+  // as Enforce makes them (from the labels and annotations microseg set), so the diff is its plan.
+  const desired = proposals
+    .filter((p) => isOurs(p, name, uid))
+    .map((p) => enforcedPolicy(seg, frozenProposed(seg, p)));
   const keys = new Set(desired.map(objKey));
   const observed = networkPolicies.filter((np) => isOurs(np, name, uid) || keys.has(objKey(np)));
   const diff = {
@@ -281,8 +284,10 @@ export function controllerProposal(
       return true;
     };
     if (proposalFrozen(seg)) {
+      // As Enforce applies them: with the labels and annotations microseg set, not edits of them.
       const mine = proposals
         .filter((p) => isOurs(p, name, seg.metadata.uid))
+        .map((p) => frozenProposed(seg, p))
         .sort((a, b) => byteOrder(objKey(a), objKey(b)));
       const denies = new Map<string, string>();
       for (const p of mine) {

@@ -5,12 +5,14 @@ import {
   canonicalSpec,
   driftedFields,
   enforcedPolicy,
+  frozenProposed,
   isOurs,
   isOwnedBy,
   planObjects,
   proposalHash,
   proposedPolicies,
 } from '../../src/controller/plan.ts';
+import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import { plural } from '../../src/controller/segmentation.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from '../../src/model/k8s.ts';
 
@@ -304,5 +306,92 @@ describe('planObjects: the quarantine exclusion an Isolation added', () => {
     const live = { ...desired, spec: { ...desired.spec, ingress: [{}] } };
     const [a] = planObjects('shop', [desired], [live]);
     expect(a!.kind === 'apply' && a!.object).toBe(desired);
+  });
+});
+
+describe('the labels and annotations microseg sets are its own', () => {
+  const proposal = {
+    policies: [
+      {
+        ...np('microseg-cart', spec(8080), {
+          'app.kubernetes.io/managed-by': 'microseg',
+          'microseg.dev/segment': 'checkout',
+        }),
+        metadata: {
+          name: 'microseg-cart',
+          namespace: 'shop',
+          labels: { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segment': 'checkout' },
+          annotations: { 'microseg.dev/workload': 'shop/Deployment/cart' },
+        },
+      },
+    ],
+    byWorkload: {},
+    evidence: [],
+    notExpressible: [],
+    namespaces: ['shop'],
+    warnings: [],
+  };
+  const [written] = proposedPolicies(seg, proposal);
+  const owned = {
+    labels: { ...ours, 'microseg.dev/segment': 'checkout' },
+    annotations: { 'microseg.dev/workload': 'shop/Deployment/cart' },
+  };
+  /** The object as the API server holds it after hand edits of its metadata (its status untouched). */
+  const edited: ProposedNetworkPolicy = {
+    ...written!,
+    metadata: {
+      ...written!.metadata,
+      resourceVersion: '41',
+      labels: { 'microseg.dev/segmentation': 'shop', 'microseg.dev/segment': 'hijacked', team: 'keep' },
+      annotations: { 'microseg.dev/workload': 'shop/Deployment/other', note: 'keep' },
+    },
+  };
+
+  it('records them in status, where an edit of the metadata does not reach', () => {
+    expect(written!.metadata.labels).toEqual(owned.labels);
+    expect(written!.status!.owned).toEqual(owned);
+  });
+
+  it('compares annotations microseg sets, not those others add', () => {
+    expect(driftedFields(written!, edited)).toEqual([
+      'metadata.labels.app.kubernetes.io/managed-by',
+      'metadata.labels.microseg.dev/segment',
+      'metadata.annotations.microseg.dev/workload',
+    ]);
+    const added = {
+      ...written!,
+      metadata: { ...written!.metadata, annotations: { ...owned.annotations, x: 'y' } },
+    };
+    expect(driftedFields(written!, added)).toEqual([]);
+  });
+
+  it('plans a frozen proposal whose labels were edited as a drift that puts back only what microseg set', () => {
+    const frozen = frozenProposed(seg, edited);
+    expect(frozen.metadata).toEqual({
+      name: 'microseg-cart',
+      namespace: 'shop',
+      labels: owned.labels,
+      annotations: owned.annotations,
+      ownerReferences: written!.metadata.ownerReferences,
+    });
+    // The frozen spec as it is, the evidence kept.
+    expect(frozen.spec).toEqual(edited.spec);
+    expect(frozen.status).toBe(edited.status);
+    expect(planObjects('shop', [frozen], [edited], 'u-1')).toEqual([
+      { kind: 'apply', object: frozen, why: 'drift', from: '41' },
+    ]);
+    // Unedited: nothing to do.
+    expect(planObjects('shop', [frozenProposed(seg, written!)], [written!], 'u-1')).toEqual([]);
+    // Its NetworkPolicy is made from what microseg set, not from the edits.
+    expect(enforcedPolicy(seg, frozen).metadata.labels).toEqual(owned.labels);
+    expect(enforcedPolicy(seg, frozen).metadata.annotations).toEqual(owned.annotations);
+  });
+
+  it('takes them from the object itself when it predates the record: its microseg.dev/ keys and both labels', () => {
+    const { owned: _o, ...status } = edited.status!;
+    expect(frozenProposed(seg, { ...edited, status }).metadata).toMatchObject({
+      labels: { ...ours, 'microseg.dev/segment': 'hijacked' },
+      annotations: { 'microseg.dev/workload': 'shop/Deployment/other' },
+    });
   });
 });

@@ -6,6 +6,7 @@ import { Informer } from '../../src/controller/informer.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { resourcePath } from '../../src/controller/kube.ts';
 import { silentLogger } from '../../src/controller/log.ts';
+import { proposedPolicies } from '../../src/controller/plan.ts';
 import { SegmentationController } from '../../src/controller/segmentation.ts';
 import { controllerViewSource, restoringMessage } from '../../src/controller/view.ts';
 import { createApp } from '../../src/server/app.ts';
@@ -19,6 +20,7 @@ import { createApp } from '../../src/server/app.ts';
 function fakeClient(objects: Record<string, unknown[]>) {
   const watchers = new Map<string, (ev: { type: string; object: unknown }) => void>();
   const state = {
+    applied: [] as { body: { kind: string; metadata: unknown; spec?: unknown }; subresource?: string }[],
     failEdgeSets: true,
     failPatches: false,
     edgeSetLists: 0,
@@ -47,7 +49,11 @@ function fakeClient(objects: Record<string, unknown[]>) {
       state.failPatches
         ? Promise.reject(new Error('segmentations "shop" is forbidden'))
         : Promise.resolve({ metadata: { resourceVersion: '2' } }),
-    apply: () => Promise.resolve({ metadata: { resourceVersion: '3' } }),
+    // The object as applied, as the API server answers an apply that takes.
+    apply: (body: { kind: string; metadata: object; spec?: unknown }, opts?: { subresource?: string }) => {
+      state.applied.push({ body, ...(opts?.subresource ? { subresource: opts.subresource } : {}) });
+      return Promise.resolve({ ...body, metadata: { ...body.metadata, resourceVersion: '3' } });
+    },
     delete: () => Promise.resolve(),
     request: () => Promise.resolve({}),
   };
@@ -68,8 +74,10 @@ describe('the Segmentation controller', () => {
       spec,
     }) as unknown as Segmentation;
 
-  async function start(segmentations: Segmentation[]) {
+  async function start(segmentations: Segmentation[], objects: Record<string, unknown[]> = {}) {
+    const recorded: { reason: string; type: string; message: string }[] = [];
     const { client, state } = fakeClient({
+      ...objects,
       [resourcePath('Segmentation')]: segmentations,
       [resourcePath('Namespace')]: [
         { metadata: { name: 'shop', labels: { 'kubernetes.io/metadata.name': 'shop' } } },
@@ -90,7 +98,7 @@ describe('the Segmentation controller', () => {
       segmentations: segs,
       proposals,
       edgeSets,
-      events: { record: () => {} },
+      events: { record: (_o, type, reason, message) => void recorded.push({ type, reason, message }) },
       log: silentLogger,
     });
     stops.push(async () => {
@@ -111,7 +119,7 @@ describe('the Segmentation controller', () => {
         networkPolicies: () => cache.networkPolicies.list(),
       }),
     );
-    return { controller, state, app, segs };
+    return { controller, state, app, segs, recorded };
   }
 
   const shopSpec = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } };
@@ -242,5 +250,79 @@ describe('the Segmentation controller', () => {
     // Once the list succeeds (the queue retries it), the graph is restored and nothing is pending.
     state.failEdgeSets = false;
     await expect.poll(() => controller.unrestored(), { timeout: 5_000 }).toEqual([]);
+  });
+
+  it('puts back the labels and annotations microseg set on a frozen proposal, and only those', async () => {
+    const audit = { ...shop('uid-shop', '1'), spec: { ...shopSpec, mode: 'Audit' as const } };
+    const [written] = proposedPolicies(audit, {
+      policies: [
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: {
+            name: 'microseg-default-deny',
+            namespace: 'shop',
+            labels: { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segment': 'shop' },
+            annotations: { 'microseg.dev/purpose': 'default deny: only observed traffic is allowed' },
+          },
+          spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+        },
+      ],
+      byWorkload: {},
+      evidence: [],
+      notExpressible: [],
+      namespaces: ['shop'],
+      warnings: [],
+    });
+    // Edited by hand while frozen: microseg's label removed, its segment label changed, its annotation
+    // removed, a label and an annotation of someone else's added.
+    const edited: ProposedNetworkPolicy = {
+      ...written!,
+      metadata: {
+        ...written!.metadata,
+        resourceVersion: '9',
+        labels: { 'microseg.dev/segmentation': 'shop', 'microseg.dev/segment': 'elsewhere', team: 'ops' },
+        annotations: { note: 'mine' },
+      },
+    };
+    const { controller, state, recorded } = await start([audit], {
+      [resourcePath('ProposedNetworkPolicy')]: [edited],
+    });
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect
+      .poll(() => recorded.filter((e) => e.reason === 'PolicyDriftRepaired'))
+      .toEqual([
+        {
+          type: 'Warning',
+          reason: 'PolicyDriftRepaired',
+          message:
+            'ProposedNetworkPolicy shop/microseg-default-deny was changed or deleted outside microseg; restored',
+        },
+      ]);
+    const applies = state.applied.filter((a) => a.body.kind === 'ProposedNetworkPolicy');
+    // One server-side apply (the frozen spec as it is, no status): microseg's labels and annotations,
+    // not the ones others added.
+    expect(applies).toEqual([
+      {
+        body: {
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'ProposedNetworkPolicy',
+          metadata: {
+            name: 'microseg-default-deny',
+            namespace: 'shop',
+            labels: {
+              'app.kubernetes.io/managed-by': 'microseg',
+              'microseg.dev/segment': 'shop',
+              'microseg.dev/segmentation': 'shop',
+            },
+            annotations: { 'microseg.dev/purpose': 'default deny: only observed traffic is allowed' },
+            ownerReferences: written!.metadata.ownerReferences,
+          },
+          spec: written!.spec,
+        },
+      },
+    ]);
+    expect(recorded.filter((e) => e.reason === 'PolicyDriftNotRepaired')).toEqual([]);
   });
 });

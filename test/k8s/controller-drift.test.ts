@@ -5,6 +5,7 @@
  * repair the API server does not take is reported (Degraded, a Warning naming the fields), not as
  * restored.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
@@ -203,5 +204,75 @@ describe('enforcement holds', () => {
     expect(seg.status!.enforcedPolicies).toBe(3);
     const pruned = (await events(cluster, segName)).filter((e) => e.reason === 'PolicyPruned');
     expect(pruned).toEqual([]);
+  });
+
+  it('labels and annotations microseg set, edited on a frozen proposal and on an enforced policy, are put back under its field manager; others stay', async () => {
+    const pnpPath = `/apis/microseg.dev/v1alpha1/namespaces/${ns}/proposednetworkpolicies`;
+    type Meta = {
+      metadata: {
+        name: string;
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+        managedFields?: {
+          manager: string;
+          operation: string;
+          subresource?: string;
+          fieldsV1?: { 'f:metadata'?: unknown };
+        }[];
+      };
+    };
+    const one = async (path: string, name: string) =>
+      (await listJson<Meta>(cluster, path)).find((o) => o.metadata.name === name)!;
+    const pick = (o: Meta) => ({ labels: o.metadata.labels, annotations: o.metadata.annotations });
+    const pnpBefore = pick(await one(pnpPath, 'microseg-frontend'));
+    const npBefore = pick(await one(npPath, 'microseg-frontend'));
+    expect(pnpBefore.labels?.['microseg.dev/segment']).toBeDefined();
+    expect(pnpBefore.annotations?.['microseg.dev/workload']).toBe(`${ns}/Pod/frontend`);
+    const edit = {
+      metadata: {
+        labels: { 'app.kubernetes.io/managed-by': null, 'microseg.dev/segment': 'hijacked', owner: 'ops' },
+        annotations: { 'microseg.dev/workload': null, note: 'kept' },
+      },
+    };
+    await patch(`${pnpPath}/microseg-frontend`, edit);
+    await patch(`${npPath}/microseg-frontend`, edit);
+    const withOthers = (m: typeof pnpBefore) => ({
+      labels: { ...m.labels, owner: 'ops' },
+      annotations: { ...m.annotations, note: 'kept' },
+    });
+    await eventually(
+      'labels put back',
+      async () =>
+        isDeepStrictEqual(pick(await one(pnpPath, 'microseg-frontend')), withOthers(pnpBefore)) &&
+        isDeepStrictEqual(pick(await one(npPath, 'microseg-frontend')), withOthers(npBefore)),
+      10_000,
+    );
+    for (const path of [pnpPath, npPath]) {
+      const o = await one(path, 'microseg-frontend');
+      expect(pick(o)).toEqual(withOthers(path === pnpPath ? pnpBefore : npBefore));
+      // microseg's server-side apply owns its labels and annotations again; the ones others added are theirs.
+      const applied = o.metadata.managedFields?.find(
+        (m) => m.manager === 'microseg' && m.operation === 'Apply' && m.subresource === undefined,
+      );
+      const meta = JSON.stringify(applied?.fieldsV1?.['f:metadata']);
+      for (const k of ['app.kubernetes.io/managed-by', 'microseg.dev/segment', 'microseg.dev/workload'])
+        expect(meta).toContain(`"f:${k}"`);
+      expect(meta).not.toContain('"f:owner"');
+      expect(meta).not.toContain('"f:note"');
+    }
+    const repaired = await eventually('events', async () => {
+      const ev = (await events(cluster, segName))
+        .filter((e) => e.reason === 'PolicyDriftRepaired' && e.message.includes(`${ns}/microseg-frontend`))
+        .map((e) => e.message)
+        .sort();
+      return ev.length === 2 ? ev : undefined;
+    });
+    expect(repaired).toEqual([
+      `NetworkPolicy ${ns}/microseg-frontend was changed or deleted outside microseg; restored`,
+      `ProposedNetworkPolicy ${ns}/microseg-frontend was changed or deleted outside microseg; restored`,
+    ]);
+    const seg = await getSeg(cluster, segName);
+    expect(seg.spec?.mode).toBe('Enforce');
+    expect(cond(seg, 'Degraded')).toMatchObject({ status: 'False' });
   });
 });
