@@ -4,16 +4,19 @@
  * the arguments the shipped Deployment passes pass the controller's checks; quoted examples and error
  * messages are what the code gives. Cheap: nothing here reaches a cluster or reads a large input.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import request from 'supertest';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { COMMANDS, runCli } from '../../src/cli/main.ts';
+import { parseSegmentationSpec } from '../../src/controller/api.ts';
+import { parseIsolationSpec } from '../../src/isolate/api.ts';
 import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { fixtureAnalysis } from '../web/helpers.ts';
+import { crdSchema, schemaProblems } from '../crd-schema.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
@@ -179,4 +182,61 @@ describe('docs/crds.md', () => {
     expect(doc).toMatch(new RegExp(`\\n${header('microseg.dev_segmentations.yaml')}\\n`));
     expect(doc).toMatch(new RegExp(`\\n${header('microseg.dev_proposednetworkpolicies.yaml')}\\n`));
   });
+});
+
+/**
+ * The custom resources the documents show, as `kubectl apply` would get them: every ```yaml block, and
+ * every heredoc (`<<'EOF'`) of a ```sh block, of a microseg.dev kind a user writes.
+ */
+function documentedObjects(file: string): { kind: string; name: string; object: Record<string, unknown> }[] {
+  const text = read(file);
+  const out: { kind: string; name: string; object: Record<string, unknown> }[] = [];
+  for (const m of text.matchAll(/^( *)```(yaml|sh)\n([\s\S]*?)^\1```$/gm)) {
+    const indent = m[1]!.length;
+    const body = m[3]!
+      .split('\n')
+      .map((l) => l.slice(indent))
+      .join('\n');
+    const texts =
+      m[2] === 'yaml' ? [body] : [...body.matchAll(/<<'?EOF'?\n([\s\S]*?)^EOF$/gm)].map((h) => h[1]!);
+    for (const t of texts)
+      for (const d of parseAllDocuments(t)) {
+        const o = d.toJS() as Record<string, unknown> | null;
+        if (o?.apiVersion !== 'microseg.dev/v1alpha1') continue;
+        const name = (o.metadata as { name: string }).name;
+        out.push({ kind: o.kind as string, name, object: o });
+      }
+  }
+  return out;
+}
+
+describe('the Segmentations and Isolations the documents show', () => {
+  const files = ['README.md', ...readdirSync(new URL('docs/', ROOT)).map((f) => `docs/${f}`)].filter((f) =>
+    f.endsWith('.md'),
+  );
+  const examples = files.flatMap((file) => documentedObjects(file).map((e) => ({ file, ...e })));
+
+  it('are found where the documents show them', () => {
+    expect(examples.map((e) => `${e.file}: ${e.kind} ${e.name}`).sort()).toEqual([
+      'README.md: Segmentation shop',
+      'docs/controller.md: Segmentation shop',
+      'docs/crds.md: Segmentation shop',
+      'docs/isolation.md: Isolation cart-shell',
+    ]);
+  });
+
+  const schemas: Record<string, string> = {
+    Segmentation: 'microseg.dev_segmentations.yaml',
+    Isolation: 'microseg.dev_isolations.yaml',
+  };
+  it.each(examples.map((e) => [`${e.file}: ${e.kind} ${e.name}`, e] as const))(
+    "%s passes the CRD schema and the controller's checks",
+    (_, e) => {
+      expect(schemaProblems(crdSchema(schemas[e.kind]!), e.object)).toEqual([]);
+      const spec = e.object.spec;
+      const parsed =
+        e.kind === 'Segmentation' ? parseSegmentationSpec(e.name, spec) : parseIsolationSpec(e.name, spec);
+      expect(parsed.ok ? [] : parsed.problems).toEqual([]);
+    },
+  );
 });
