@@ -3,7 +3,7 @@
  * of a spec at the edge, with exact problem messages that end up in `status.message`.
  */
 import type { KObject, LabelSelector } from '../model/k8s.ts';
-import { selectorProblem } from '../model/selectors.ts';
+import { selectorLabelProblems, selectorProblem } from '../model/selectors.ts';
 import { API_VERSION, parseDuration } from '../controller/api.ts';
 
 export { API_VERSION };
@@ -215,10 +215,12 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       if (p) problems.push(`spec.target.podSelector: ${p}`);
       else {
         const sel = tt.podSelector as LabelSelector;
+        const labels = selectorLabelProblems(sel);
         if (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0)
           problems.push(
             'spec.target.podSelector must not be empty (it would isolate every pod of the namespace)',
           );
+        else if (labels.length > 0) problems.push(...labels.map((l) => `spec.target.podSelector.${l}`));
         else target = { kind: 'selector', podSelector: sel };
       }
     } else {
@@ -283,10 +285,11 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
             for (const k of ['namespaceSelector', 'podSelector'] as const) {
               if (fp[k] === undefined) continue;
               const p = selectorProblem(fp[k]);
-              if (p) {
-                problems.push(`${path}.${k}: ${p}`);
-                ok = false;
-              } else peer[k] = fp[k] as LabelSelector;
+              const labels = p ? [] : selectorLabelProblems(fp[k] as LabelSelector);
+              if (p) problems.push(`${path}.${k}: ${p}`);
+              else if (labels.length > 0) problems.push(...labels.map((l) => `${path}.${k}.${l}`));
+              else peer[k] = fp[k] as LabelSelector;
+              if (p || labels.length > 0) ok = false;
             }
             if (ok) forensics.push(peer);
           }

@@ -77,6 +77,31 @@ describe('Isolation spec validation', () => {
       ok: false,
       problems: ['spec.target.podSelector must not be empty (it would isolate every pod of the namespace)'],
     });
+    // Label keys and values Kubernetes would not accept, in the target's selector and a forensics peer's.
+    expect(
+      parseIsolationSpec('a', {
+        reason: 'r',
+        target: { podSelector: { matchLabels: { 'bad key!': 'cart' } } },
+        exceptions: {
+          forensics: [
+            {
+              namespaceSelector: { matchLabels: { team: 'incident response' } },
+              podSelector: {
+                matchExpressions: [{ key: 'Example.com/app', operator: 'In', values: ['ok', '-bad'] }],
+              },
+            },
+          ],
+        },
+      }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        `spec.target.podSelector.matchLabels: key "bad key!": the name must be 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+        `spec.exceptions.forensics[0].namespaceSelector.matchLabels: value "incident response": must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+        'spec.exceptions.forensics[0].podSelector.matchExpressions[0]: key "Example.com/app": the prefix must be a DNS subdomain (lower case, e.g. example.com)',
+        `spec.exceptions.forensics[0].podSelector.matchExpressions[0].values: value "-bad": must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+      ],
+    });
     expect(
       parseIsolationSpec('a', { reason: 'r', target: { workload: { kind: 'Pod', name: 'x' } } }),
     ).toEqual({
