@@ -883,6 +883,9 @@ export class SegmentationController {
           : { since: now, buckets: new Map(), unauditable: new Map(), samples: [] };
       }
       audit = st.audit;
+      // spec.audit.samples bounds the samples kept, also those kept before it was lowered.
+      if (audit.samples.length > spec.audit.samples)
+        audit.samples = audit.samples.slice(audit.samples.length - spec.audit.samples);
       pruneBuckets(audit.buckets, now, spec.audit.windowMs);
       pruneBuckets(audit.unauditable, now, spec.audit.windowMs);
       const key = `${hash}\u0000${this.#cache.version}\u0000${this.#cache.policyVersion}`;

@@ -325,4 +325,43 @@ describe('the Segmentation controller', () => {
     ]);
     expect(recorded.filter((e) => e.reason === 'PolicyDriftNotRepaired')).toEqual([]);
   });
+  it.each([
+    [1, ['shop/Deployment/c']],
+    [0, undefined],
+  ])(
+    'keeps at most spec.audit.samples (%i) would-be-blocked samples, also of those the status already has',
+    async (samples, kept) => {
+      const sample = (source: string, time: string) => ({
+        time,
+        source,
+        destination: 'shop/Deployment/db',
+        protocol: 'TCP',
+        port: 5432,
+        count: 1,
+      });
+      const auditing: Segmentation = {
+        ...shop('uid-shop', '1'),
+        spec: { ...shopSpec, mode: 'Audit', audit: { samples } },
+        status: {
+          mode: 'Audit',
+          audit: {
+            since: '2026-01-01T00:00:00.000Z',
+            samples: [
+              sample('shop/Deployment/a', '2026-01-01T00:00:01.000Z'),
+              sample('shop/Deployment/b', '2026-01-01T00:00:02.000Z'),
+              sample('shop/Deployment/c', '2026-01-01T00:00:03.000Z'),
+            ],
+          },
+        },
+      };
+      const { controller, state } = await start([auditing]);
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect
+        .poll(() => state.applied.filter((a) => a.body.kind === 'Segmentation' && a.subresource === 'status'))
+        .toHaveLength(1);
+      const written = state.applied.find((a) => a.body.kind === 'Segmentation')!.body as Segmentation;
+      expect(written.status?.audit?.samples?.map((x) => x.source)).toEqual(kept);
+    },
+  );
 });
