@@ -251,7 +251,7 @@ export function buildIsolation(o: {
       ...(d.detachFromServices ? { detachFromServices: true } : {}),
       reason: o.reason.length > 1024 ? `${o.reason.slice(0, 1021)}...` : o.reason,
       incident: o.incident.slice(0, 256),
-      requestedBy: o.requestedBy,
+      requestedBy: o.requestedBy.slice(0, 256),
       ...(d.duration ? { duration: d.duration } : {}),
       ...(d.dryRun ? { dryRun: true } : {}),
     },

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseIsolationSpec } from '../../src/isolate/api.ts';
+import { crdSchema, schemaProblems } from '../crd-schema.ts';
 import {
   DEFAULT_ALERTMANAGER_CONFIG,
   DEFAULT_FALCO_CONFIG,
@@ -489,5 +490,36 @@ describe('Alertmanager webhook', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('the Isolations the webhooks create', () => {
+  it('fit the CRD schema however long the names the alert brings (rule, uuid, hostname, receiver)', () => {
+    const long = 'x'.repeat(2000);
+    const schema = crdSchema('microseg.dev_isolations.yaml');
+    const falco = falcoAction(
+      parseFalcoAlert({
+        ...(sample('falco-alert.json') as Record<string, unknown>),
+        rule: long,
+        uuid: long,
+        hostname: `node-${long}`,
+      }),
+      { ...DEFAULT_FALCO_CONFIG, rules: [] },
+      DEFAULT_ISOLATION,
+      NOW,
+    );
+    const body = fixture('alertmanager-firing.json') as { alerts: Record<string, unknown>[] };
+    const [alert] = alertmanagerActions(
+      parseAlertmanagerPayload({ ...body, receiver: `team-${long}`, alerts: body.alerts.slice(0, 1) }),
+      DEFAULT_ALERTMANAGER_CONFIG,
+      DEFAULT_ISOLATION,
+      NOW,
+    );
+    for (const act of [falco, alert]) {
+      expect(act?.action).toBe('isolate');
+      if (act?.action !== 'isolate') continue;
+      expect(schemaProblems(schema, act.isolation)).toEqual([]);
+      expect(act.isolation.spec?.requestedBy).toHaveLength(256);
+    }
   });
 });
