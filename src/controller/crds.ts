@@ -209,7 +209,7 @@ export function segmentationCRD(): Schema {
         'Enforce-mode options.',
         {
           force: bool(
-            'Enforce even though the audit shows would-be-blocked flows (or never ran). Default false: Enforce is refused with condition Enforced=False, reason EnforceRefused.',
+            'Enforce even though the audit shows would-be-blocked flows (or has not run for a full window). Default false: Enforce is refused with condition Enforced=False, reason EnforceRefused.',
             { default: false },
           ),
         },
@@ -267,7 +267,10 @@ export function segmentationCRD(): Schema {
     unauditable: int(
       'Flows the frozen proposal could not be checked against inside the audit window: an end the audit could place at no pod or address (a workload with no pod, say). They do not make AuditClean False; its message names their count.',
     ),
-    flowsIngested: int('Flows ingested for this Segmentation by the current leader.', { format: 'int64' }),
+    flowsIngested: int(
+      'Flows learned for this Segmentation; a new leader (or a restarted controller) counts on from this value.',
+      { format: 'int64' },
+    ),
     conditions: arr(
       'Conditions: Valid, Learning, ProposalStable, AuditClean, Enforced, Degraded.',
       conditionSchema,
@@ -368,7 +371,7 @@ export function proposedNetworkPolicyCRD(): Schema {
     shortNames: ['pnp'],
     scope: 'Namespaced',
     description:
-      'ProposedNetworkPolicy: a NetworkPolicy microseg proposes, not enforced. spec is exactly the NetworkPolicy spec that Enforce mode would apply under the same name; status carries the evidence (observed flows) behind each rule. Owned and rewritten by the controller; edits are overwritten.',
+      'ProposedNetworkPolicy: a NetworkPolicy microseg proposes, not enforced. spec is exactly the NetworkPolicy spec that Enforce mode would apply under the same name; status carries the evidence (observed flows) behind each rule. Owned by the controller: in Learn mode it rewrites them from the learned traffic (edits are overwritten); in Audit and Enforce they are the frozen proposal, audited and enforced with their spec as it is (an edit of the spec is what is enforced), their labels and annotations put back from status.owned.',
     spec: networkPolicySpec('The proposed networking.k8s.io/v1 NetworkPolicy spec.'),
     status: obj('Evidence behind the proposal.', {
       rules: int('Number of ingress and egress rules.'),

@@ -67,4 +67,25 @@ describe('CRDs', () => {
     expect(crd.spec.scope).toBe('Cluster');
     expect(crd.spec.versions[0].subresources).toEqual({ status: {} });
   });
+  // Descriptions `kubectl explain` gives that once said what the code does not do.
+  it('describes what the controller does with status.flowsIngested, enforce.force and a ProposedNetworkPolicy', () => {
+    const seg = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!)).spec.versions[0].schema
+      .openAPIV3Schema.properties;
+    // A new leader's state starts from status.flowsIngested (SegmentationController #state).
+    expect(seg.status.properties.flowsIngested.description).toBe(
+      'Flows learned for this Segmentation; a new leader (or a restarted controller) counts on from this value.',
+    );
+    // In Enforce mode the audit always runs (it starts with the mode): force overrides an audit that
+    // is not clean, which includes one whose window is still open (enforceGate).
+    expect(seg.spec.properties.enforce.properties.force.description).toContain(
+      'or has not run for a full window',
+    );
+    // A frozen proposal is enforced with its spec as it is (frozenProposed keeps p.spec).
+    const pnp = parse(crdYaml(CRD_FILES['microseg.dev_proposednetworkpolicies.yaml']!)).spec.versions[0]
+      .schema.openAPIV3Schema;
+    expect(pnp.description).not.toContain('edits are overwritten.');
+    expect(pnp.description).toContain(
+      'in Audit and Enforce they are the frozen proposal, audited and enforced with their spec as it is',
+    );
+  });
 });
