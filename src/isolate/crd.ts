@@ -25,6 +25,7 @@ export function isolationCRD(): Schema {
           podSelector: {
             ...labelSelector(
               'Pods of the namespace matching this selector, now and later. Must not be empty.',
+              true,
             ),
             'x-kubernetes-validations': [
               {
@@ -65,8 +66,8 @@ export function isolationCRD(): Schema {
           obj(
             'A peer.',
             {
-              namespaceSelector: labelSelector('Namespaces of the peer.'),
-              podSelector: labelSelector('Pods of the peer.'),
+              namespaceSelector: labelSelector('Namespaces of the peer.', true),
+              podSelector: labelSelector('Pods of the peer.', true),
             },
             {
               'x-kubernetes-validations': [

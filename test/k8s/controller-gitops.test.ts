@@ -335,6 +335,24 @@ describe('an invalid Isolation in Git', () => {
         { target: { pods: ['a'] }, reason: 'x', exceptions: { forensics: [{}] } },
         'spec.exceptions.forensics[0]: Invalid value: must set namespaceSelector, podSelector or both',
       ],
+      [
+        'in-without-values',
+        { target: { podSelector: { matchExpressions: [{ key: 'app', operator: 'In' }] } }, reason: 'x' },
+        'spec.target.podSelector.matchExpressions[0]: Invalid value: values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
+      ],
+      [
+        'exists-with-values',
+        {
+          target: { pods: ['a'] },
+          reason: 'x',
+          exceptions: {
+            forensics: [
+              { podSelector: { matchExpressions: [{ key: 'app', operator: 'Exists', values: ['x'] }] } },
+            ],
+          },
+        },
+        'spec.exceptions.forensics[0].podSelector.matchExpressions[0]: Invalid value: values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
+      ],
     ];
     for (const [name, spec, message] of cases) {
       const r = await cluster.kubectl(['apply', '-f', '-'], {
