@@ -11,7 +11,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { COMMANDS, runCli } from '../../src/cli/main.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
-import { parseIsolationSpec } from '../../src/isolate/api.ts';
+import { Condition, Phase, Reason } from '../../src/controller/reasons.ts';
+import { parseIsolationSpec, PHASES as ISOLATION_PHASES } from '../../src/isolate/api.ts';
+import { isolationCRD } from '../../src/isolate/crd.ts';
 import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
@@ -104,6 +106,27 @@ describe('docs/isolation.md', () => {
   });
 });
 
+describe('docs/isolation.md: the Isolation object', () => {
+  const doc = read('docs/isolation.md').replace(/\s+/g, ' ');
+  it('lists the phases the controller writes', () => {
+    const line = /- `phase`: ([^;]*);/.exec(doc)![1]!;
+    expect([...line.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1])).toEqual([...ISOLATION_PHASES]);
+  });
+  it("names the CRD's printer columns, those of -o wide apart", () => {
+    const cols = (
+      isolationCRD() as {
+        spec: { versions: { additionalPrinterColumns: { name: string; priority?: number }[] }[] };
+      }
+    ).spec.versions[0]!.additionalPrinterColumns;
+    const list = (names: string[]) => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+    const shown = cols.filter((c) => !c.priority).map((c) => c.name);
+    const wide = cols.filter((c) => c.priority).map((c) => c.name);
+    expect(doc).toContain(
+      `\`kubectl get iso\` shows the columns ${list(shown)}; with \`-o wide\` it also shows ${wide.join(', ')}.`,
+    );
+  });
+});
+
 describe('docs/api.md', () => {
   let source: ViewSource;
   beforeAll(async () => {
@@ -172,6 +195,30 @@ describe('docs/crds.md', () => {
     }
     expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(schema));
     expect(spec.required).toEqual(['namespaceSelector']);
+  });
+
+  it('lists exactly the condition types, reasons and phases the controller writes', () => {
+    const section = doc.slice(doc.indexOf('### Conditions and reasons'), doc.indexOf('### kubectl get'));
+    const names = (text: string) => [...text.matchAll(/`([A-Z][A-Za-z]+)`/g)].map((m) => m[1]!);
+    const rows = section.split('\n').filter((l) => l.startsWith('| `'));
+    const conditions = rows.map((r) => names(r.split(' | ')[0]!)[0]);
+    const reasons = rows.flatMap((r) => names(r.split(' | ')[2]!));
+    const eventOnly = section.slice(section.indexOf('Event-only reasons:'));
+    // The list ends at its first full stop: `NoNamespaces`. `PromotionDue` (Normal) says ...
+    reasons.push(...names(eventOnly.slice(0, eventOnly.search(/`\.\s/) + 1)));
+    expect(conditions).toEqual(Object.values(Condition));
+    expect([...new Set(reasons)].sort()).toEqual(Object.values(Reason).sort());
+    const phaseRow = doc.split('\n').find((l) => l.startsWith('| `phase` |'))!;
+    expect(names(phaseRow).filter((n) => n !== 'Enforce')).toEqual(Object.values(Phase));
+    // kubectl explain says the same.
+    const status = crd('microseg.dev_segmentations.yaml').spec.versions[0]!.schema.openAPIV3Schema.properties!
+      .status! as Schema & { description?: string; properties: Record<string, { description: string }> };
+    expect(status.properties.phase!.description).toBe(
+      `One-word summary: ${Object.values(Phase).slice(0, -1).join(', ')} or ${Object.values(Phase).at(-1)}.`,
+    );
+    expect(status.properties.conditions!.description).toBe(
+      `Conditions: ${Object.values(Condition).join(', ')}.`,
+    );
   });
 
   it("shows the printer columns of each kind's kubectl get", () => {
