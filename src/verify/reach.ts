@@ -10,6 +10,7 @@ import { InputError } from '../model/snapshot.ts';
 import type { Engine } from './engine.ts';
 import { cidrPeers, labelsKey } from './engine.ts';
 import { cidrContains } from './ip.ts';
+import { compareText } from '../model/order.ts';
 import type { Endpoint, L4Protocol, PodEnd, ResolvedEnd } from './types.ts';
 
 export interface PortProto {
@@ -579,6 +580,42 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * The order blast radius lists classes in, by what it prints: namespace, then workload name, then kind,
+ * then the whole display name (a StatefulSet's classes, by their pods); text in `compareText` order. A
+ * class no workload owns (`ns/{labels}`) has no kind and its labels for a name. Returns each class's
+ * rank (by index).
+ */
+export function displayRanks(classes: readonly PodClass[]): number[] {
+  const parts = classes.map((c) => {
+    const rest = c.workload.startsWith(`${c.namespace}/`)
+      ? c.workload.slice(c.namespace.length + 1)
+      : c.workload;
+    const slash = rest.startsWith('{') ? -1 : rest.indexOf('/');
+    return {
+      namespace: c.namespace,
+      kind: slash < 0 ? '' : rest.slice(0, slash),
+      name: slash < 0 ? rest : rest.slice(slash + 1),
+      display: c.name,
+    };
+  });
+  const order = classes.map((_, i) => i);
+  order.sort((x, y) => {
+    const a = parts[x]!;
+    const b = parts[y]!;
+    return (
+      compareText(a.namespace, b.namespace) ||
+      compareText(a.name, b.name) ||
+      compareText(a.kind, b.kind) ||
+      compareText(a.display, b.display) ||
+      x - y
+    );
+  });
+  const rank = new Array<number>(classes.length);
+  order.forEach((c, r) => (rank[c] = r));
+  return rank;
+}
+
 // ---------- blast radius ----------
 
 export interface ReachSide {
@@ -657,8 +694,13 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
     classes = [...base, t];
   }
   const m = new ReachMatrix(engine, classes);
+  // Everything is listed, and the exposed paths searched, in the order of what is printed.
+  const rank = displayRanks(classes);
+  const byRank = (x: number, y: number) => rank[x]! - rank[y]!;
+  const shown = classes.map((c) => c.index).sort(byRank);
   const reaches: ReachSide['reaches'] = [];
-  for (const b of classes) {
+  for (const i of shown) {
+    const b = classes[i]!;
     const ports = b.ports.filter((pp) => engine.allows(t.end, b.end, pp.port, pp.protocol)).map(pkey);
     if (ports.length > 0) reaches.push({ to: b.name, ports });
   }
@@ -674,7 +716,7 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
       }
   }
   const reachedFrom = [...fromPorts.entries()]
-    .sort((x, y) => x[0] - y[0])
+    .sort((x, y) => byRank(x[0], y[0]))
     .map(([a, ports]) => ({ from: classes[a]!.name, ports }));
   // Internet-exposed classes: ingress admits an outside address on one of their ports.
   const probe = engine.resolveIP(opts.internetProbe ?? '203.0.113.10', 'internetProbe');
@@ -683,7 +725,10 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
       .filter((c) => c.ports.some((pp) => engine.allows(probe, c.end, pp.port, pp.protocol)))
       .map((c) => c.index),
   );
-  // Backward BFS from the target over "a can reach b on some port".
+  // Backward BFS from the target over "a can reach b on some port", one hop count at a time: the
+  // paths are listed shortest first, those of one length by the class they start from (display
+  // order), and each goes on through the first class (in that order) of the hop count before that
+  // reaches it. The search stops after the hop count that brought the paths to maxPaths.
   const prev = new Map<number, number>();
   const seen = new Set<number>([t.index]);
   let frontier = [t.index];
@@ -698,16 +743,18 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
         seen.add(a);
         prev.set(a, b);
         next.push(a);
-        if (exposed.has(a) && paths.length < maxPaths) {
-          const path = [classes[a]!.name];
-          let cur = a;
-          while (prev.has(cur)) {
-            cur = prev.get(cur)!;
-            path.push(classes[cur]!.name);
-          }
-          paths.push(path);
-        }
       }
+    }
+    next.sort(byRank);
+    for (const a of next) {
+      if (!exposed.has(a) || paths.length >= maxPaths) continue;
+      const path = [classes[a]!.name];
+      let cur = a;
+      while (prev.has(cur)) {
+        cur = prev.get(cur)!;
+        path.push(classes[cur]!.name);
+      }
+      paths.push(path);
     }
     frontier = next;
   }

@@ -296,3 +296,64 @@ describe('verifyProposal on class-form connections', () => {
     }
   });
 });
+
+describe('blast radius order', () => {
+  // Internally classes are ordered by namespace and labels; zeta's labels sort before alpha's, and the
+  // StatefulSet alpha's pods carry labels sorting between the two Deployments'.
+  let ips = 0;
+  const pod = (name: string, labels: Record<string, string>, owner: { kind: string; name: string }) => ({
+    apiVersion: 'v1',
+    kind: 'Pod' as const,
+    metadata: {
+      name,
+      namespace: name === 'target-1-x' ? 'b' : 'a',
+      labels,
+      ownerReferences: [{ apiVersion: 'apps/v1', ...owner, controller: true, uid: owner.name }],
+    },
+    spec: { containers: [{ name: 'c', ports: [{ containerPort: 8080 }] }] },
+    status: { podIP: `10.0.0.${++ips}`, phase: 'Running' },
+  });
+  const rs = (name: string, hash: string) => ({ kind: 'ReplicaSet', name: `${name}-${hash}` });
+  const engine = buildEngine({
+    namespaces: ['a', 'b'].map((n) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } })),
+    pods: [
+      pod('zeta-1-x', { app: 'aaa', 'pod-template-hash': '1' }, rs('zeta', '1')),
+      pod('alpha-2-x', { app: 'zzz', 'pod-template-hash': '2' }, rs('alpha', '2')),
+      ...[1, 0].map((i) =>
+        pod(
+          `alpha-${i}`,
+          { app: 'mmm', 'statefulset.kubernetes.io/pod-name': `alpha-${i}` },
+          { kind: 'StatefulSet', name: 'alpha' },
+        ),
+      ),
+      pod('target-1-x', { app: 't', 'pod-template-hash': '1' }, rs('target', '1')),
+    ],
+  });
+  const displayed = [
+    'a/Deployment/alpha',
+    'a/StatefulSet/alpha (alpha-0)',
+    'a/StatefulSet/alpha (alpha-1)',
+    'a/Deployment/zeta',
+    'b/Deployment/target',
+  ];
+
+  it('lists classes by namespace, workload name, kind, then pods; paths shortest first, in that order', () => {
+    // The internal order differs from what is shown, or the test would show nothing.
+    expect(podClasses(engine).map((c) => c.name)).not.toEqual(displayed);
+    const r = blastRadius(engine, undefined, { namespace: 'b', pod: 'target-1-x' });
+    expect(r.before.reaches).toEqual(displayed.map((to) => ({ to, ports: ['8080/TCP'] })));
+    expect(r.before.reachedFrom).toEqual(displayed.map((from) => ({ from, ports: ['8080/TCP'] })));
+    expect(r.before.exposedPaths).toEqual([
+      ['b/Deployment/target'],
+      ...displayed.slice(0, 4).map((w) => [w, 'b/Deployment/target']),
+    ]);
+    // Cut at its limit, the search keeps the first paths in that order.
+    const cut = blastRadius(engine, undefined, { namespace: 'b', pod: 'target-1-x' }, { maxPaths: 3 });
+    expect(cut.before.exposedPaths).toEqual([
+      ['b/Deployment/target'],
+      ['a/Deployment/alpha', 'b/Deployment/target'],
+      ['a/StatefulSet/alpha (alpha-0)', 'b/Deployment/target'],
+    ]);
+    expect(cut.before.exposedPathsCut).toBe(true);
+  });
+});

@@ -22,7 +22,8 @@ admits an outside address); and the number of reachable workload pairs before an
 workload that policies could tell apart (a StatefulSet's pods each carry their own pod-name label) are
 listed each with their pods: data/StatefulSet/kafka (kafka-1). A workload pair is reachable when a pod
 of one can open a connection to a pod of the other on some port; the pairs of pod classes (pods alike
-to every policy) are given beside it.
+to every policy) are given beside it. Workloads are listed by namespace, then name, then kind (then
+pods), their ports by number; paths shortest first, then in the order of the workload they start from.
 
 options:
   --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
