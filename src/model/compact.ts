@@ -14,7 +14,8 @@
  * - EndpointSlices: address type and ports; endpoint addresses, except in the slices Kubernetes's
  *   EndpointSlice controller writes for a Service with a selector (their addresses are the selected
  *   pods', known from the pods); the API server's slices always keep theirs;
- * - Services: everything but `status`;
+ * - Services: everything but `status`, except the addresses of its load balancer
+ *   (`status.loadBalancer.ingress[].ip`, with their `ipMode`), which verification refuses as query ends;
  * - Nodes: their addresses;
  * - every other kind: everything but `status` (a core/v1 Endpoints object keeps its subsets' addresses
  *   and ports, which identity reads for the API server, and for a Service without a selector, when no
@@ -271,6 +272,24 @@ function serviceSpec(spec: Raw, interner: Interner | undefined): Raw {
   return out;
 }
 
+/**
+ * The load balancer's addresses of a Service's status, `{ status: { loadBalancer: { ingress } } }` with
+ * only the entries that have an `ip` (and only their `ip` and `ipMode`); `{}` when there is none. The
+ * index of an entry in the result is not that of the object when entries with a hostname only are left
+ * out, so they are kept as `{}` to keep the indexes the error messages name.
+ */
+function loadBalancerIPs(status: unknown): Raw {
+  const ingress = (status as { loadBalancer?: { ingress?: unknown } } | null | undefined)?.loadBalancer
+    ?.ingress;
+  if (!Array.isArray(ingress)) return {};
+  const kept = (ingress as unknown[]).map((e) => {
+    if (e === null || typeof e !== 'object') return {};
+    const { ip, ipMode } = e as Raw;
+    return ip === undefined ? {} : { ip, ...(ipMode !== undefined ? { ipMode } : {}) };
+  });
+  return kept.some((e) => 'ip' in e) ? { status: { loadBalancer: { ingress: kept } } } : {};
+}
+
 /** A slice of the `default/kubernetes` Service: its endpoints are the API server's addresses. */
 function isAPIServerSlice(metadata: Raw): boolean {
   const l = metadata.labels as Record<string, unknown> | undefined;
@@ -345,10 +364,11 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     };
   }
   if (o.kind === 'Service') {
-    const { status: _status, metadata: _metadata, spec: _spec, ...rest } = o;
+    const { status, metadata: _metadata, spec: _spec, ...rest } = o;
+    const lb = loadBalancerIPs(status);
     return spec
-      ? { ...rest, metadata: head.metadata, spec: serviceSpec(spec, interner) }
-      : { ...rest, ...head };
+      ? { ...rest, metadata: head.metadata, spec: serviceSpec(spec, interner), ...lb }
+      : { ...rest, ...head, ...lb };
   }
   if (o.kind === 'Node') {
     const addresses = (o.status as { addresses?: unknown } | undefined)?.addresses;

@@ -116,7 +116,14 @@ export interface Service extends KObject {
     clusterIPs?: string[];
     ports?: ServicePort[];
     externalName?: string;
+    /** Addresses outside the cluster that kube-proxy (or the CNI) sends to the Service, as the ClusterIP. */
+    externalIPs?: string[];
   };
+  /**
+   * Kept by compaction only for the ingress entries with an `ip` (and their `ipMode`): the load
+   * balancer's addresses, translated like the ClusterIP unless `ipMode` is `Proxy`.
+   */
+  status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string; hostname?: string }[] } };
 }
 
 export interface EndpointSlice extends KObject {

@@ -51,8 +51,9 @@ export interface EngineInput {
   /** Node objects (labels and status.addresses), for node peers and node traffic. */
   nodes?: readonly OtherObject[];
   /**
-   * Services: a query (`evaluate`) to or from one of their ClusterIPs is refused, since policies see the
-   * connection after the address is translated to a backend pod.
+   * Services: a query (`evaluate`) to or from one of their ClusterIPs, `spec.externalIPs` or load
+   * balancer IPs (`status.loadBalancer.ingress[].ip`, unless its `ipMode` is `Proxy`) is refused, since
+   * policies see the connection after the address is translated to a backend pod.
    */
   services?: readonly Service[];
 }
@@ -139,8 +140,11 @@ export class Engine {
   private readonly finished = new Set<string>();
   private readonly ipIndex = new Map<string, ResolvedEnd>();
   private readonly nodes = new Map<string, NodeInfo>();
-  /** Service ClusterIPs (addrKey) → `namespace/name`. */
-  private readonly clusterIPs = new Map<string, string>();
+  /**
+   * Addresses (addrKey) a Service's traffic is translated from → what the address is, as the refusal
+   * says it: `the ClusterIP of Service ns/name`, `an external IP of Service ns/name (spec.externalIPs[0])`.
+   */
+  private readonly serviceAddrs = new Map<string, string>();
   private readonly selCache = new Map<string, Selection>();
   private readonly selByEnd = new WeakMap<PodEnd, Selection>();
   private readonly nsSelCache = new WeakMap<object, Map<string, boolean>>();
@@ -205,13 +209,7 @@ export class Engine {
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
     for (const pod of sortedPods) this.addPod(pod);
-    for (const svc of input.services ?? []) {
-      const spec = svc.spec ?? {};
-      for (const t of [spec.clusterIP, ...(spec.clusterIPs ?? [])]) {
-        const a = typeof t === 'string' ? parseAddr(t) : undefined; // "None" (headless) is no address
-        if (a) this.clusterIPs.set(addrKey(a), `${svc.metadata.namespace ?? ''}/${svc.metadata.name}`);
-      }
-    }
+    for (const svc of input.services ?? []) this.addServiceAddrs(svc);
 
     const shared = new CompileCache();
     const nps = (input.networkPolicies ?? []).map((np) => compileNetworkPolicy(np, shared));
@@ -864,25 +862,50 @@ export class Engine {
         : where;
     const src = this.resolve(q.from, names.from);
     const dst = this.resolve(q.to, names.to);
-    this.refuseClusterIP(src, names.from);
-    this.refuseClusterIP(dst, names.to);
+    this.refuseServiceAddr(src, names.from);
+    this.refuseServiceAddr(dst, names.to);
     const proto = q.protocol === undefined ? undefined : parseProtocol(q.protocol, names.protocol);
     const { port, protocol } = this.resolvePort(q.port, proto, dst, names.port);
     return this.explain(src, dst, port, protocol);
   }
 
   /**
-   * A Service's ClusterIP is never what a policy sees: the connection is translated to a backend pod
-   * (and the service port to its targetPort) before any policy applies, so an answer for the address
-   * itself (an outside address to every selector, inside any ipBlock holding the service range) would
-   * be wrong. Addresses of pods and nodes are theirs, whatever a Service claims.
+   * The addresses kube-proxy (or the CNI's replacement of it) translates to a Service's backends: its
+   * ClusterIPs, its `spec.externalIPs`, and the IPs of its load balancer (`status.loadBalancer.ingress`)
+   * unless their `ipMode` is `Proxy` (then a pod's packets to the address leave for the load balancer,
+   * untranslated, and are what its egress policies see). The first Service to claim an address keeps it.
    */
-  private refuseClusterIP(end: ResolvedEnd, where: string): void {
+  private addServiceAddrs(svc: Service): void {
+    const name = `${svc.metadata.namespace ?? ''}/${svc.metadata.name}`;
+    const add = (t: unknown, what: string) => {
+      const a = typeof t === 'string' ? parseAddr(t) : undefined; // "None" (headless) is no address
+      if (a && !this.serviceAddrs.has(addrKey(a))) this.serviceAddrs.set(addrKey(a), what);
+    };
+    const spec = svc.spec ?? {};
+    for (const t of [spec.clusterIP, ...(spec.clusterIPs ?? [])]) add(t, `the ClusterIP of Service ${name}`);
+    (Array.isArray(spec.externalIPs) ? spec.externalIPs : []).forEach((t, i) =>
+      add(t, `an external IP of Service ${name} (spec.externalIPs[${i}])`),
+    );
+    const ingress = svc.status?.loadBalancer?.ingress;
+    (Array.isArray(ingress) ? ingress : []).forEach((e, i) => {
+      if (e?.ipMode !== 'Proxy')
+        add(e?.ip, `the load-balancer IP of Service ${name} (status.loadBalancer.ingress[${i}].ip)`);
+    });
+  }
+
+  /**
+   * An address a Service's traffic is translated from (`addServiceAddrs`) is never what a policy sees:
+   * the connection is translated to a backend pod (and the service port to its targetPort) before any
+   * policy applies, so an answer for the address itself (an outside address to every selector, inside
+   * any ipBlock holding it) would be wrong. Addresses of pods and nodes are theirs, whatever a Service
+   * claims.
+   */
+  private refuseServiceAddr(end: ResolvedEnd, where: string): void {
     if (end.kind !== 'ip' || end.node !== undefined || end.key.startsWith('hostpod:')) return;
-    const svc = this.clusterIPs.get(addrKey(end.ip));
-    if (svc === undefined) return;
+    const what = this.serviceAddrs.get(addrKey(end.ip));
+    if (what === undefined) return;
     throw new InputError(
-      `${where}: ${end.display} is the ClusterIP of Service ${svc}; policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
+      `${where}: ${end.display} is ${what}; policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
     );
   }
 

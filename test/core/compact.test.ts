@@ -168,6 +168,32 @@ describe('sharing through an Interner', () => {
     });
   });
 
+  it("keeps a Service's load-balancer IPs, at the indexes of its status", () => {
+    const lb = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: 'shop' },
+      spec: { type: 'LoadBalancer', clusterIP: '10.96.0.7', externalIPs: ['192.0.2.10'] },
+      status: {
+        loadBalancer: {
+          ingress: [
+            { hostname: 'lb.example.com', ports: [{ port: 80, protocol: 'TCP' }] },
+            { ip: '198.51.100.7', ipMode: 'VIP', ports: [{ port: 80, protocol: 'TCP' }] },
+          ],
+        },
+        conditions: [{ type: 'x', status: 'True' }],
+      },
+    };
+    for (const interner of [undefined, new Interner()])
+      expect(compactObject(lb, interner)).toEqual({
+        ...lb,
+        status: { loadBalancer: { ingress: [{}, { ip: '198.51.100.7', ipMode: 'VIP' }] } },
+      });
+    // Only hostnames: nothing kept.
+    const named = { ...lb, status: { loadBalancer: { ingress: [{ hostname: 'lb.example.com' }] } } };
+    expect(compactObject(named)).not.toHaveProperty('status');
+  });
+
   it('keeps endpoint addresses except in the slices Kubernetes writes for a selector', () => {
     const slice = (namespace: string, service: string, bySelector = false) => ({
       apiVersion: 'discovery.k8s.io/v1',

@@ -379,6 +379,79 @@ describe('4b. a Service ClusterIP', () => {
   });
 });
 
+describe('4c. a Service external IP or load-balancer IP', () => {
+  const web = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: 'x' },
+    spec: {
+      type: 'LoadBalancer',
+      selector: { app: 'a' },
+      clusterIP: '10.96.0.20',
+      externalIPs: ['192.0.2.10', '2001:db8::10'],
+      ports: [{ port: 80 }],
+    },
+    status: {
+      loadBalancer: {
+        ingress: [
+          { hostname: 'lb.example.com' },
+          { ip: '198.51.100.7', ipMode: 'VIP' },
+          { ip: '198.51.100.8', ipMode: 'Proxy' },
+        ],
+      },
+    },
+  };
+  // An egress policy that would admit the addresses as ipBlock peers, and none of the backend pods.
+  const text = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      ...namespaces,
+      ...basePods,
+      np('y', 'p', {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] } }] }],
+      }),
+      web,
+    ],
+  });
+  const tail =
+    'policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port';
+  it('is refused by a query, naming the Service and the field, as a ClusterIP is', () => {
+    const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+    const to = (ip: string) => () =>
+      e.evaluate({ from: { namespace: 'y', pod: 'a' }, to: { ip }, port: 80 }, 'query 1');
+    expect(to('192.0.2.10')).toThrow(
+      new InputError(
+        `query 1: to: 192.0.2.10 is an external IP of Service x/web (spec.externalIPs[0]); ${tail}`,
+      ),
+    );
+    expect(to('2001:db8::10')).toThrow(
+      new InputError(
+        `query 1: to: 2001:db8::10 is an external IP of Service x/web (spec.externalIPs[1]); ${tail}`,
+      ),
+    );
+    expect(to('198.51.100.7')).toThrow(
+      new InputError(
+        `query 1: to: 198.51.100.7 is the load-balancer IP of Service x/web (status.loadBalancer.ingress[1].ip); ${tail}`,
+      ),
+    );
+    expect(() =>
+      e.evaluate({ from: { ip: '192.0.2.10' }, to: { namespace: 'x', pod: 'a' }, port: 80 }, 'query 2'),
+    ).toThrow(
+      new InputError(
+        `query 2: from: 192.0.2.10 is an external IP of Service x/web (spec.externalIPs[0]); ${tail}`,
+      ),
+    );
+    // An ipMode Proxy address is not translated on the node: the packets leave for the load balancer
+    // and y's egress sees the address itself.
+    expect(ok(e, 'y/a', '198.51.100.8', 80)).toBe(true);
+    // The backend pod is what a policy sees: y's egress admits no pod.
+    expect(ok(e, 'y/a', 'x/a', 80)).toBe(false);
+  });
+});
+
 describe('5. several policies', () => {
   it('default deny plus allow: the union of the rules of every selecting policy', () => {
     const e = engine([

@@ -215,6 +215,56 @@ describe('microseg explain', () => {
   });
 });
 
+describe('a Service address as an end', () => {
+  // Read from a file, through the compaction every command applies: the load balancer's addresses are
+  // in the Service's status, which compaction otherwise leaves out.
+  const SERVICE = [
+    '---',
+    'apiVersion: v1',
+    'kind: Service',
+    'metadata: { name: web, namespace: shop }',
+    'spec:',
+    '  type: LoadBalancer',
+    '  selector: { app: cart }',
+    '  clusterIP: 10.96.0.20',
+    '  externalIPs: [192.0.2.10]',
+    '  ports: [{ port: 80, targetPort: 8080 }]',
+    'status:',
+    '  loadBalancer: { ingress: [{ ip: 198.51.100.7, ipMode: VIP }] }',
+    '',
+  ].join('\n');
+  const tail =
+    'policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port';
+  it('is refused, naming the Service and the field the address is in', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-svc-'));
+    const file = join(dir, 'cluster.yaml');
+    writeFileSync(file, readFileSync(CLUSTER, 'utf8') + SERVICE);
+    const explain = (from: string, to: string) =>
+      cli('explain', '--cluster', file, '--from', from, '--to', to, '--port', '80');
+    const cases: [string, string, string][] = [
+      ['shop/db-0', '10.96.0.20', '--to: 10.96.0.20 is the ClusterIP of Service shop/web'],
+      [
+        'shop/db-0',
+        '198.51.100.7',
+        '--to: 198.51.100.7 is the load-balancer IP of Service shop/web (status.loadBalancer.ingress[0].ip)',
+      ],
+      [
+        '192.0.2.10',
+        'shop/db-0',
+        '--from: 192.0.2.10 is an external IP of Service shop/web (spec.externalIPs[0])',
+      ],
+    ];
+    for (const [from, to, message] of cases) {
+      const r = await explain(from, to);
+      expect([r.code, r.out, r.err], `${from} ${to}`).toEqual([
+        2,
+        '',
+        `microseg explain: ${message}; ${tail}\n`,
+      ]);
+    }
+  });
+});
+
 describe('a policy given again under its name', () => {
   // What `kubectl apply` of the file would do: the object of that name is replaced, not joined by a
   // second one whose allows add to the first's.
