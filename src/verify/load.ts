@@ -160,13 +160,51 @@ export function snapshotFromText(text: string, source: string): ClusterSnapshot 
   });
 }
 
-/** Parses `ns/pod` or an IP address given on the command line. */
-export function parseEndpointArg(text: string, option: string): Endpoint {
+/** An end named as a workload, `namespace/Kind/name`: resolved against the snapshot (`endpointOf`). */
+export interface WorkloadRef {
+  workload: string;
+}
+
+/** An end as given on the command line or in a query: resolved but for a workload. */
+export type EndpointArg = Endpoint | WorkloadRef;
+
+/**
+ * Parses an end given on the command line or as a query's string: an IP address, `namespace/pod`, or
+ * `namespace/Kind/name` (a workload, resolved with the snapshot by `endpointOf`).
+ */
+export function parseEndpointArg(text: string, option: string): EndpointArg {
   if (parseAddr(text)) return { ip: text };
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
-  if (!m)
-    throw new InputError(`${option}: ${JSON.stringify(text)} is neither namespace/pod nor an IP address`);
-  return { namespace: m[1]!, pod: m[2]! };
+  if (m) return { namespace: m[1]!, pod: m[2]! };
+  if (/^[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(text)) return { workload: text };
+  throw new InputError(
+    `${option}: ${JSON.stringify(text)} is neither namespace/pod, namespace/Kind/name nor an IP address`,
+  );
+}
+
+/** An end with its workload, if it names one, resolved against the snapshot (`resolveWorkload`). */
+export function endpointOf(
+  snap: ClusterSnapshot,
+  e: EndpointArg,
+  option: string,
+): { endpoint: Endpoint; workload?: ResolvedWorkload } {
+  if (!('workload' in e)) return { endpoint: e };
+  const workload = resolveWorkload(snap, e.workload, option, true);
+  return { endpoint: workload.endpoint, workload };
+}
+
+/**
+ * What a verdict says of an end given as a workload: the pod it was answered for, or that it was
+ * answered for the workload's pod template (no pod of it in the snapshot).
+ */
+export function workloadNote(option: string, w: ResolvedWorkload): string | undefined {
+  if (w.name.split('/')[1] === 'Pod') return undefined;
+  if (w.pods.length === 0)
+    return `${option} ${w.name}: no pod of it is in the cluster snapshot; answered for its pod template's labels and ports`;
+  const of = w.pods.length === 1 ? 'its only pod' : `the first of its ${w.pods.length} pods by name`;
+  return `${option} ${w.name}: answered for ${w.pods[0]}, ${of}${
+    w.alike ? '' : '; its pods differ in labels or ports, so ask for the others by namespace/pod'
+  }`;
 }
 
 export function parseProtocolArg(text: string | undefined, where: string): L4Protocol | undefined {
@@ -196,7 +234,7 @@ function onlyFields(
   }
 }
 
-function parseQueryEndpoint(v: unknown, where: string): Endpoint {
+function parseQueryEndpoint(v: unknown, where: string): EndpointArg {
   if (typeof v === 'string') return parseEndpointArg(v, where);
   if (v && typeof v === 'object' && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
@@ -227,13 +265,24 @@ function parseQueryEndpoint(v: unknown, where: string): Endpoint {
       };
     }
   }
-  throw new InputError(`${where}: must be "namespace/pod", {"ip": "..."} or {"namespace", "labels"}`);
+  throw new InputError(
+    `${where}: must be "namespace/pod", "namespace/Kind/name", {"ip": "..."} or {"namespace", "labels"}`,
+  );
 }
 
 const QUERY_FIELDS = ['from', 'to', 'port', 'protocol'] as const;
 
-/** Parses the simulate query file: a JSON array of {from, to, port, protocol}; no other field. */
-export function parseQueries(text: string, source: string): Query[] {
+/** A query, and the workloads its ends name (`namespace/Kind/name`), for the notes of its verdict. */
+export interface ParsedQuery {
+  query: Query;
+  workloads: { from?: ResolvedWorkload; to?: ResolvedWorkload };
+}
+
+/**
+ * Parses the simulate query file: a JSON array of {from, to, port, protocol}; no other field. An end
+ * given as `namespace/Kind/name` is resolved against `snap` (`resolveWorkload`).
+ */
+export function parseQueries(text: string, source: string, snap: ClusterSnapshot): ParsedQuery[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -251,11 +300,14 @@ export function parseQueries(text: string, source: string): Query[] {
     if (o.protocol !== undefined && typeof o.protocol !== 'string')
       throw new InputError(`${where}: protocol must be one of TCP, UDP, SCTP`);
     const protocol = parseProtocolArg(o.protocol, where);
+    const from = endpointOf(snap, parseQueryEndpoint(o.from, `${where}: from`), `${where}: from`);
+    const to = endpointOf(snap, parseQueryEndpoint(o.to, `${where}: to`), `${where}: to`);
     return {
-      from: parseQueryEndpoint(o.from, `${where}: from`),
-      to: parseQueryEndpoint(o.to, `${where}: to`),
-      port: o.port,
-      ...(protocol ? { protocol } : {}),
+      query: { from: from.endpoint, to: to.endpoint, port: o.port, ...(protocol ? { protocol } : {}) },
+      workloads: {
+        ...(from.workload ? { from: from.workload } : {}),
+        ...(to.workload ? { to: to.workload } : {}),
+      },
     };
   });
 }
@@ -288,59 +340,121 @@ function workloadHint(snap: ClusterSnapshot, ns: string, kind: string, name: str
   }
   const names = all.filter((o) => o.kind === kind && o.metadata.namespace === ns).map((o) => o.metadata.name);
   const near = closestName(name, names);
-  return near ? ` (did you mean ${ns}/${kind}/${near}?)` : '';
+  if (near) return ` (did you mean ${ns}/${kind}/${near}?)`;
+  // The name of a workload of another kind (`shop/StatefulSet/cart` for the Deployment cart).
+  const other = all
+    .filter((o) => o.kind !== 'Pod' && o.metadata.namespace === ns && o.metadata.name === name)
+    .map((o) => `${ns}/${o.kind}/${name}`)
+    .sort(compareText);
+  return other.length > 0 ? ` (did you mean ${other.join(' or ')}?)` : '';
+}
+
+/** A workload named `namespace/Kind/name`, resolved. */
+export interface ResolvedWorkload {
+  /** `namespace/Kind/name`, the kind spelt as Kubernetes does. */
+  name: string;
+  /** A pod of the workload when the snapshot has one, else the class of its pod template. */
+  endpoint: Endpoint;
+  /** Its pods in the snapshot (`namespace/name`, sorted by name); the endpoint is the first one's. */
+  pods: string[];
+  /** Whether its pods have the same labels and container ports (a StatefulSet's pods do not). */
+  alike: boolean;
+}
+
+const KIND_NAMES = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'];
+
+/**
+ * Turns `ns/kind/name` into an endpoint: a pod of the workload when there is one (so that the
+ * workload is the cluster's class), else the class of its pod template. `option` names the flag or
+ * query field in messages.
+ */
+export function workloadEndpoint(snap: ClusterSnapshot, spec: string, option = '--workload'): Endpoint {
+  return resolveWorkload(snap, spec, option).endpoint;
 }
 
 /**
- * Turns `ns/kind/name` into an endpoint: a running pod of the workload when there is one (so that the
- * workload is the cluster's class), else the class of its pod template.
+ * `workloadEndpoint`, with the workload's pods. With `hostNetwork`, a workload whose pods all use the
+ * host's network (a node agent) is answered for its first pod, which the engine treats as that pod's
+ * node (or as a pod, `hostNetworkPods`); without it, such pods are left out as they are of the pod
+ * classes (blast radius).
  */
-export function workloadEndpoint(snap: ClusterSnapshot, spec: string): Endpoint {
+export function resolveWorkload(
+  snap: ClusterSnapshot,
+  spec: string,
+  option = '--workload',
+  hostNetwork = false,
+): ResolvedWorkload {
   const m = /^([^/\s]+)\/([^/\s]+)\/([^/\s]+)$/.exec(spec);
-  if (!m) throw new InputError(`--workload: ${JSON.stringify(spec)} is not namespace/kind/name`);
+  if (!m) throw new InputError(`${option}: ${JSON.stringify(spec)} is not namespace/kind/name`);
   const [, ns, kindText, name] = m as unknown as [string, string, string, string];
   const kind = WORKLOAD_KIND_NAMES[kindText.toLowerCase()];
-  if (!kind)
+  if (!kind) {
+    const near = closestName(kindText.toLowerCase(), Object.keys(WORKLOAD_KIND_NAMES));
     throw new InputError(
-      `--workload: kind ${JSON.stringify(kindText)} is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod`,
+      `${option}: kind ${JSON.stringify(kindText)} is not one of ${KIND_NAMES.join(', ')}${
+        near ? ` (did you mean ${WORKLOAD_KIND_NAMES[near]}?)` : ''
+      }`,
     );
+  }
+  const full = `${ns}/${kind}/${name}`;
   if (kind === 'Pod') {
-    if (!snap.pods.some((p) => p.metadata.namespace === ns && p.metadata.name === name))
+    const pod = snap.pods.find((p) => p.metadata.namespace === ns && p.metadata.name === name);
+    if (!pod)
       throw new InputError(
-        `--workload: no Pod ${name} in namespace ${ns}${workloadHint(snap, ns, 'Pod', name)}`,
+        `${option}: no Pod ${name} in namespace ${ns}${workloadHint(snap, ns, 'Pod', name)}`,
       );
-    return { namespace: ns, pod: name };
+    return { name: full, endpoint: { namespace: ns, pod: name }, pods: [`${ns}/${name}`], alike: true };
   }
   let template: PodTemplate | undefined;
-  let selector: LabelSelector | undefined;
+  let selectors: LabelSelector[] = [];
   if (kind === 'CronJob') {
     const cj = snap.cronJobs.find((c) => c.metadata.namespace === ns && c.metadata.name === name);
     template = cj?.spec.jobTemplate?.spec?.template;
     if (!cj)
       throw new InputError(
-        `--workload: no CronJob ${name} in namespace ${ns}${workloadHint(snap, ns, 'CronJob', name)}`,
+        `${option}: no CronJob ${name} in namespace ${ns}${workloadHint(snap, ns, 'CronJob', name)}`,
       );
+    // Its pods are those of the Jobs it made (a run's pods stand for it after they finished).
+    selectors = snap.workloads
+      .filter(
+        (j) =>
+          j.kind === 'Job' &&
+          j.metadata.namespace === ns &&
+          (j.metadata.ownerReferences ?? []).some((r) => r.kind === 'CronJob' && r.name === name),
+      )
+      .flatMap((j) => (j.spec.selector ? [j.spec.selector] : []));
   } else {
     const w = snap.workloads.find(
       (x) => x.kind === kind && x.metadata.namespace === ns && x.metadata.name === name,
     );
     if (!w)
       throw new InputError(
-        `--workload: no ${kind} ${name} in namespace ${ns}${workloadHint(snap, ns, kind, name)}`,
+        `${option}: no ${kind} ${name} in namespace ${ns}${workloadHint(snap, ns, kind, name)}`,
       );
     template = w.spec.template;
-    selector = w.spec.selector;
+    if (w.spec.selector) selectors = [w.spec.selector];
   }
-  if (selector && Object.keys(selector).length > 0) {
-    const pod = snap.pods
+  selectors = selectors.filter((sel) => Object.keys(sel).length > 0);
+  if (selectors.length > 0) {
+    const selected = snap.pods
       .filter(
         (p) =>
-          p.metadata.namespace === ns &&
-          p.spec?.hostNetwork !== true &&
-          matchesSelector(selector, p.metadata.labels),
+          p.metadata.namespace === ns && selectors.some((sel) => matchesSelector(sel, p.metadata.labels)),
       )
-      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))[0];
-    if (pod) return { namespace: ns, pod: pod.metadata.name };
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    const inPodNetwork = selected.filter((p) => p.spec?.hostNetwork !== true);
+    const pods = inPodNetwork.length > 0 || !hostNetwork ? inPodNetwork : selected;
+    if (pods.length > 0) {
+      const shape = (p: (typeof pods)[number]) =>
+        sortedJson([p.metadata.labels ?? {}, p.spec?.containers?.map((c) => c.ports ?? []) ?? []]);
+      const first = shape(pods[0]!);
+      return {
+        name: full,
+        endpoint: { namespace: ns, pod: pods[0]!.metadata.name },
+        pods: pods.map((p) => `${ns}/${p.metadata.name}`),
+        alike: pods.every((p) => shape(p) === first),
+      };
+    }
   }
   const namedPorts = (template?.spec?.containers ?? []).flatMap((c) =>
     (c.ports ?? []).map((p) => ({
@@ -352,9 +466,9 @@ export function workloadEndpoint(snap: ClusterSnapshot, spec: string): Endpoint 
     })),
   );
   return {
-    namespace: ns,
-    labels: template?.metadata?.labels ?? {},
-    namedPorts,
-    name: `${ns}/${kind}/${name}`,
+    name: full,
+    endpoint: { namespace: ns, labels: template?.metadata?.labels ?? {}, namedPorts, name: full },
+    pods: [],
+    alike: true,
   };
 }

@@ -215,6 +215,205 @@ describe('microseg explain', () => {
   });
 });
 
+describe('a workload as an end, namespace/Kind/name', () => {
+  const explain = (from: string, to: string, port = 'pg') =>
+    cli('explain', '--cluster', CLUSTER, '--from', from, '--to', to, '--port', port);
+  it('is answered for its first pod by name, which a note names', async () => {
+    const r = await explain('web/Deployment/frontend', 'shop/StatefulSet/db');
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out).toBe(
+      [
+        'web/frontend-7d9f-x1 -> shop/db-0 TCP/5432: DENIED',
+        '  ok   egress from web/frontend-7d9f-x1: no policy isolates it for egress, allowed by default',
+        '  DENY ingress to shop/db-0: isolated by shop/db-from-cart and no ingress rule matches',
+        '       selected for ingress by: shop/db-from-cart',
+        '  decided by tier: networkpolicy',
+        '  note: --from web/Deployment/frontend: answered for web/frontend-7d9f-x1, the first of its 2 pods by name',
+        '  note: --to shop/StatefulSet/db: answered for shop/db-0, its only pod',
+        '',
+      ].join('\n'),
+    );
+    // Kinds as kubectl abbreviates them; a Pod by kind is the pod itself, with no note.
+    const a = await explain('shop/deploy/cart', 'shop/Pod/db-0');
+    expect(a.out.split('\n')[0]).toBe('shop/cart-5c4b-y1 -> shop/db-0 TCP/5432: ALLOWED');
+    expect(a.out).not.toContain('note: --to');
+    // No pod of the CronJob's in the snapshot: its pod template.
+    const c = await explain('shop/CronJob/batch', 'shop/db-0');
+    expect(c.out.split('\n')[0]).toBe('shop/CronJob/batch -> shop/db-0 TCP/5432: DENIED');
+    expect(c.out).toContain(
+      "  note: --from shop/CronJob/batch: no pod of it is in the cluster snapshot; answered for its pod template's labels and ports\n",
+    );
+  });
+  it('answers a CronJob for the pods of its Jobs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-workload-'));
+    const file = join(dir, 'cluster.yaml');
+    const job = [
+      '---',
+      'apiVersion: batch/v1',
+      'kind: Job',
+      'metadata:',
+      '  name: batch-28000',
+      '  namespace: shop',
+      '  ownerReferences: [{ apiVersion: batch/v1, kind: CronJob, name: batch, controller: true }]',
+      'spec:',
+      '  selector: { matchLabels: { app: batch } }',
+      '  template: { metadata: { labels: { app: batch } }, spec: { containers: [{ name: main }] } }',
+      '',
+    ].join('\n');
+    writeFileSync(file, readFileSync(CLUSTER, 'utf8') + job);
+    const r = await cli(
+      'explain',
+      '--cluster',
+      file,
+      '--from',
+      'shop/CronJob/batch',
+      '--to',
+      'shop/db-0',
+      '--port',
+      'pg',
+    );
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out.split('\n')[0]).toBe('shop/batch-28000-z1 -> shop/db-0 TCP/5432: DENIED');
+    expect(r.out).toContain(
+      '  note: --from shop/CronJob/batch: answered for shop/batch-28000-z1, its only pod\n',
+    );
+  });
+  it('says which pods differ, and answers a node agent as its node', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-workload-'));
+    const file = join(dir, 'cluster.yaml');
+    const agent = (i: number, node: string) =>
+      [
+        '---',
+        'apiVersion: v1',
+        'kind: Pod',
+        'metadata:',
+        `  name: agent-${i}`,
+        '  namespace: shop',
+        `  labels: { app: agent${i === 1 ? ', extra: x' : ''} }`,
+        '  ownerReferences: [{ apiVersion: apps/v1, kind: DaemonSet, name: agent, controller: true }]',
+        `spec: { nodeName: ${node}, hostNetwork: true, containers: [{ name: a }] }`,
+        `status: { podIP: 192.168.0.${i + 1}, hostIP: 192.168.0.${i + 1} }`,
+        '',
+      ].join('\n');
+    writeFileSync(
+      file,
+      readFileSync(CLUSTER, 'utf8') +
+        [
+          '---',
+          'apiVersion: apps/v1',
+          'kind: DaemonSet',
+          'metadata: { name: agent, namespace: shop }',
+          'spec:',
+          '  selector: { matchLabels: { app: agent } }',
+          '  template: { metadata: { labels: { app: agent } }, spec: { hostNetwork: true, containers: [{ name: a }] } }',
+          '',
+        ].join('\n') +
+        agent(0, 'node-a') +
+        agent(1, 'node-b'),
+    );
+    const r = await cli(
+      'explain',
+      '--cluster',
+      file,
+      '--from',
+      'shop/DaemonSet/agent',
+      '--to',
+      'shop/db-0',
+      '--port',
+      'pg',
+    );
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out).toBe(
+      [
+        'shop/agent-0 (host network, node node-a) -> shop/db-0 TCP/5432: DENIED',
+        '  ok   egress from shop/agent-0 (host network, node node-a): not a pod, no egress policy applies',
+        '  DENY ingress to shop/db-0: isolated by shop/db-from-cart and no ingress rule matches',
+        '       selected for ingress by: shop/db-from-cart',
+        '  decided by tier: networkpolicy',
+        '  note: shop/agent-0 (host network, node node-a) is a host-network pod, treated as its node (hostNetworkPods=node)',
+        '  note: --from shop/DaemonSet/agent: answered for shop/agent-0, the first of its 2 pods by name; its pods differ in labels or ports, so ask for the others by namespace/pod',
+        '',
+      ].join('\n'),
+    );
+  });
+  it('names an unknown kind or a missing workload, with what it is likely meant to be', async () => {
+    const kinds = 'Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod';
+    const cases: [string, string, string][] = [
+      [
+        'shop/Deploymnt/cart',
+        'shop/db-0',
+        `--from: kind "Deploymnt" is not one of ${kinds} (did you mean Deployment?)`,
+      ],
+      ['shop/Service/cart', 'shop/db-0', `--from: kind "Service" is not one of ${kinds}`],
+      [
+        'shop/db-0',
+        'shop/Deployment/carts',
+        '--to: no Deployment carts in namespace shop (did you mean shop/Deployment/cart?)',
+      ],
+      [
+        'shop/db-0',
+        'shop/StatefulSet/cart',
+        '--to: no StatefulSet cart in namespace shop (did you mean shop/Deployment/cart?)',
+      ],
+      [
+        'shop/db-0',
+        'shopp/Deployment/cart',
+        '--to: no Deployment cart in namespace shopp: it has no namespace shopp (did you mean shop?)',
+      ],
+      ['shop/db-0', 'shop/Pod/db-1', '--to: no Pod db-1 in namespace shop (did you mean shop/Pod/db-0?)'],
+      [
+        'shop/Deployment/cart/x',
+        'shop/db-0',
+        '--from: "shop/Deployment/cart/x" is neither namespace/pod, namespace/Kind/name nor an IP address',
+      ],
+    ];
+    for (const [from, to, message] of cases) {
+      const r = await explain(from, to);
+      expect([r.code, r.out, r.err], `${from} ${to}`).toEqual([2, '', `microseg explain: ${message}\n`]);
+    }
+  });
+  it('is taken by simulate as a query end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-workload-'));
+    const file = join(dir, 'q.json');
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { from: 'web/Deployment/frontend', to: 'shop/StatefulSet/db', port: 5432 },
+        { from: 'shop/Deployment/cart', to: 'shop/sts/db', port: 'pg' },
+      ]),
+    );
+    const r = await cli('simulate', '--cluster', CLUSTER, '--queries', file, '--detail');
+    expect([r.code, r.err]).toEqual([0, '']);
+    const answers = JSON.parse(r.out) as { allowed: boolean; notes: string[] }[];
+    expect(answers.map((a) => [a.allowed, a.notes])).toEqual([
+      [
+        false,
+        [
+          'from web/Deployment/frontend: answered for web/frontend-7d9f-x1, the first of its 2 pods by name',
+          'to shop/StatefulSet/db: answered for shop/db-0, its only pod',
+        ],
+      ],
+      [
+        true,
+        [
+          'from shop/Deployment/cart: answered for shop/cart-5c4b-y1, its only pod',
+          'to shop/StatefulSet/db: answered for shop/db-0, its only pod',
+        ],
+      ],
+    ]);
+    writeFileSync(
+      file,
+      JSON.stringify([{ from: 'shop/Deployment/cart', to: 'shop/Deployment/carts', port: 80 }]),
+    );
+    const bad = await cli('simulate', '--cluster', CLUSTER, '--queries', file);
+    expect([bad.code, bad.out, bad.err]).toEqual([
+      2,
+      '',
+      `microseg simulate: ${file}: query 1: to: no Deployment carts in namespace shop (did you mean shop/Deployment/cart?)\n`,
+    ]);
+  });
+});
+
 describe('a Service address as an end', () => {
   // Read from a file, through the compaction every command applies: the load balancer's addresses are
   // in the Service's status, which compaction otherwise leaves out.

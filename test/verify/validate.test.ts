@@ -204,13 +204,16 @@ describe('files and queries', () => {
     expect(snap.others.map((o) => o.kind)).toEqual(['ClusterNetworkPolicy', 'Node']);
   });
   it('query errors name the query', () => {
-    expect(() => parseQueries('[{"from":"x/a","to":"x/b","port":80,"protocol":"ICMP"}]', 'q.json')).toThrow(
-      new InputError('q.json: query 1: protocol "ICMP" is not one of TCP, UDP, SCTP'),
+    const none = snapshotFromText('[]', 'c.json');
+    expect(() =>
+      parseQueries('[{"from":"x/a","to":"x/b","port":80,"protocol":"ICMP"}]', 'q.json', none),
+    ).toThrow(new InputError('q.json: query 1: protocol "ICMP" is not one of TCP, UDP, SCTP'));
+    expect(() => parseQueries('[{"from":"x/a","to":"nowhere","port":80}]', 'q.json', none)).toThrow(
+      new InputError(
+        'q.json: query 1: to: "nowhere" is neither namespace/pod, namespace/Kind/name nor an IP address',
+      ),
     );
-    expect(() => parseQueries('[{"from":"x/a","to":"nowhere","port":80}]', 'q.json')).toThrow(
-      new InputError('q.json: query 1: to: "nowhere" is neither namespace/pod nor an IP address'),
-    );
-    expect(() => parseQueries('{}', 'q.json')).toThrow(
+    expect(() => parseQueries('{}', 'q.json', none)).toThrow(
       new InputError('q.json: expected a JSON array of queries'),
     );
   });

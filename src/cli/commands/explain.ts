@@ -1,17 +1,23 @@
 /**
- * `microseg explain --cluster cluster.json [--policies extra.yaml] --from ns/pod|IP --to ns/pod|IP
- * --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
+ * `microseg explain --cluster cluster.json [--policies extra.yaml] --from ns/pod|ns/Kind/name|IP
+ * --to ns/pod|ns/Kind/name|IP --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
 import { parseArgs } from 'node:util';
 import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { NOT_EVALUATED, parseEndpointArg, parseProtocolArg } from '../../verify/load.ts';
+import {
+  endpointOf,
+  NOT_EVALUATED,
+  parseEndpointArg,
+  parseProtocolArg,
+  workloadNote,
+} from '../../verify/load.ts';
 import type { Verdict } from '../../verify/types.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg explain --cluster FILE [--policies FILE ...] --from ns/pod|IP --to ns/pod|IP --port N|name [--protocol TCP]
+const HELP = `usage: microseg explain --cluster FILE [--policies FILE ...] --from END --to END --port N|name [--protocol TCP]
 
 Says whether a connection is allowed and why: the policies selecting the source for egress and the
 destination for ingress, the rule that admitted it (or that none did), and tier decisions.
@@ -20,7 +26,11 @@ options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON; '-' for stdin
   --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
                       read before it replaces that object (as kubectl apply would)
-  --from, --to        namespace/pod or an IP address
+  --from, --to END    namespace/pod, an IP address, or a workload as namespace/Kind/name (e.g.
+                      shop/Deployment/cart; kinds: Deployment, StatefulSet, DaemonSet, ReplicaSet,
+                      Job, CronJob, Pod, also as kubectl abbreviates them: deploy, sts, ds, rs),
+                      answered for its first pod by name (a note says which, and whether its pods
+                      differ), or for its pod template when the cluster has no pod of it
   --port              destination port number or container port name (resolved on the destination pod)
   --protocol          TCP (default), UDP or SCTP
   --output text|json  output format (default text)
@@ -80,12 +90,21 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     stderr(message);
   };
   const snap = await loadVerifySnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin, warn);
+  const src = endpointOf(snap, from, '--from');
+  const dst = endpointOf(snap, to, '--to');
   const engine = engineFromSnapshot(snap, options);
   // Messages name the flag a field came from; the command's own prefix is added by runCli.
   const v = engine.evaluate(
-    { from, to, port, ...(protocol ? { protocol } : {}) },
+    { from: src.endpoint, to: dst.endpoint, port, ...(protocol ? { protocol } : {}) },
     { from: '--from', to: '--to', port: '--port', protocol: '--protocol' },
   );
+  for (const [option, end] of [
+    ['--from', src],
+    ['--to', dst],
+  ] as const) {
+    const note = end.workload && workloadNote(option, end.workload);
+    if (note) v.notes.push(note);
+  }
   v.notes.push(...unevaluated);
   io.out(values.output === 'json' ? JSON.stringify(v, null, 2) + '\n' : formatVerdict(v));
   return 0;

@@ -7,16 +7,19 @@ import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { NOT_EVALUATED, parseQueries, readText } from '../../verify/load.ts';
+import { NOT_EVALUATED, parseQueries, readText, workloadNote } from '../../verify/load.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
 const HELP = `usage: microseg simulate --cluster FILE [--policies FILE ...] --queries FILE [--output json]
 
 Answers connection queries against the cluster's policies (plus --policies). Each query is
-{"from": "ns/pod" | {"ip": "..."}, "to": ..., "port": 80 | "name", "protocol": "TCP"|"UDP"|"SCTP"}
+{"from": END, "to": END, "port": 80 | "name", "protocol": "TCP"|"UDP"|"SCTP"}
 and has no other field (one is refused, naming the field it is closest to: a misspelt "protocol"
 would be answered for TCP); the answer is a JSON array in the same order of {"allowed", "reason",
-"policies"}.
+"policies"}. An END is "namespace/pod", a workload "namespace/Kind/name" (as explain takes it:
+answered for its first pod by name, or its pod template when the cluster has no pod of it; --detail's
+notes say which), an IP address ("10.0.0.7" or {"ip": "..."}), {"namespace", "pod"} or
+{"namespace", "labels", "namedPorts"}.
 
 options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON (Namespaces, Pods, policies); '-' for stdin
@@ -62,9 +65,16 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   };
   const snap = await loadVerifySnapshot([values.cluster, ...(values.policies ?? [])], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
-  const queries = parseQueries(await readText(values.queries, io.stdin), values.queries);
-  const answers = queries.map((q, i) => {
-    const v = engine.evaluate(q, `${values.queries}: query ${i + 1}`);
+  const queries = parseQueries(await readText(values.queries, io.stdin), values.queries, snap);
+  const answers = queries.map(({ query, workloads }, i) => {
+    const v = engine.evaluate(query, `${values.queries}: query ${i + 1}`);
+    for (const [field, w] of [
+      ['from', workloads.from],
+      ['to', workloads.to],
+    ] as const) {
+      const note = w && workloadNote(field, w);
+      if (note) v.notes.push(note);
+    }
     const base = {
       allowed: v.allowed,
       reason: v.reason,
