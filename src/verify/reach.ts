@@ -642,6 +642,8 @@ export interface BlastRadius {
 export interface BlastOptions {
   /** An address outside the cluster used to decide which classes are internet-exposed. Default 203.0.113.10. */
   internetProbe?: string;
+  /** What messages call the probe: the option it came from. Default `internetProbe`. */
+  internetProbeName?: string;
   maxPaths?: number;
 }
 
@@ -658,6 +660,16 @@ export function blastRadius(
 ): BlastRadius {
   const target = before.resolve(workload, 'workload');
   if (target.kind !== 'pod') throw new InputError(`workload: ${target.display} is not a pod workload`);
+  // A pod's or node's address would find the workloads that pod or node may reach, not the internet's.
+  const probeName = opts.internetProbeName ?? 'internetProbe';
+  const probeText = opts.internetProbe ?? '203.0.113.10';
+  for (const engine of after ? [before, after] : [before]) {
+    const probe = engine.resolveIP(probeText, probeName);
+    if (probe.kind === 'pod' || probe.node !== undefined || probe.key.startsWith('hostpod:'))
+      throw new InputError(
+        `${probeName}: ${probeText} is an address of ${probe.display}, not an outside address`,
+      );
+  }
   const named = (engine: Engine) => sideFor(engine, engine.resolve(workload, 'workload') as PodEnd, opts);
   const b = named(before);
   const a = after ? named(after) : undefined;
@@ -719,7 +731,10 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
     .sort((x, y) => byRank(x[0], y[0]))
     .map(([a, ports]) => ({ from: classes[a]!.name, ports }));
   // Internet-exposed classes: ingress admits an outside address on one of their ports.
-  const probe = engine.resolveIP(opts.internetProbe ?? '203.0.113.10', 'internetProbe');
+  const probe = engine.resolveIP(
+    opts.internetProbe ?? '203.0.113.10',
+    opts.internetProbeName ?? 'internetProbe',
+  );
   const exposed = new Set(
     classes
       .filter((c) => c.ports.some((pp) => engine.allows(probe, c.end, pp.port, pp.protocol)))

@@ -595,6 +595,26 @@ describe('microseg blast-radius', () => {
     expect(r.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
     expect(r.out.endsWith('reachable workload pairs: 9 before, 2 after\n')).toBe(true);
   });
+  it('refuses an internet probe that is no outside address, naming the flag', async () => {
+    const probe = (ip: string) =>
+      cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/StatefulSet/db', '--internet-probe', ip);
+    const cases: [string, string][] = [
+      ['nope', '--internet-probe: "nope" is not an IP address'],
+      [
+        '10.0.1.10',
+        '--internet-probe: 10.0.1.10 is an address of web/frontend-7d9f-x1, not an outside address',
+      ],
+      [
+        '192.168.0.2',
+        '--internet-probe: 192.168.0.2 is an address of node node-b (192.168.0.2), not an outside address',
+      ],
+    ];
+    for (const [ip, message] of cases) {
+      const r = await probe(ip);
+      expect([r.code, r.out, r.err], ip).toEqual([2, '', `microseg blast-radius: ${message}\n`]);
+    }
+    expect((await probe('198.51.100.1')).code).toBe(0);
+  });
   it('names a missing workload', async () => {
     const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/Deployment/ghost');
     expect([r.code, r.err]).toEqual([

@@ -114,6 +114,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     : undefined;
   const result = blastRadius(before, after, target, {
     ...(values['internet-probe'] ? { internetProbe: values['internet-probe'] } : {}),
+    internetProbeName: '--internet-probe',
   });
   io.out(
     values.output === 'json'
