@@ -595,6 +595,53 @@ describe('microseg blast-radius', () => {
     expect(r.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
     expect(r.out.endsWith('reachable workload pairs: 9 before, 2 after\n')).toBe(true);
   });
+  it('refuses a workload whose pods count as their nodes', async () => {
+    // Answered for its pod template, the node agent was counted as a pod of its labels.
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-agent-'));
+    const file = join(dir, 'cluster.yaml');
+    writeFileSync(
+      file,
+      readFileSync(CLUSTER, 'utf8') +
+        [
+          '---',
+          'apiVersion: apps/v1',
+          'kind: DaemonSet',
+          'metadata: { name: agent, namespace: shop }',
+          'spec:',
+          '  selector: { matchLabels: { app: agent } }',
+          '  template: { metadata: { labels: { app: agent } }, spec: { hostNetwork: true, containers: [{ name: a }] } }',
+          '---',
+          'apiVersion: v1',
+          'kind: Pod',
+          'metadata:',
+          '  name: agent-0',
+          '  namespace: shop',
+          '  labels: { app: agent }',
+          '  ownerReferences: [{ apiVersion: apps/v1, kind: DaemonSet, name: agent, controller: true }]',
+          'spec: { nodeName: node-a, hostNetwork: true, containers: [{ name: a, ports: [{ containerPort: 9100 }] }] }',
+          'status: { podIP: 192.168.0.1, hostIP: 192.168.0.1 }',
+          '',
+        ].join('\n'),
+    );
+    const r = await cli('blast-radius', '--cluster', file, '--workload', 'shop/DaemonSet/agent');
+    expect([r.code, r.out, r.err]).toEqual([
+      2,
+      '',
+      "microseg blast-radius: --workload: the pods of shop/DaemonSet/agent use their node's network, so policies see them as their nodes and they have no blast radius of their own (--host-network pod counts them as pods)\n",
+    ]);
+    const p = await cli(
+      'blast-radius',
+      '--cluster',
+      file,
+      '--workload',
+      'shop/ds/agent',
+      '--host-network',
+      'pod',
+    );
+    expect([p.code, p.err]).toEqual([0, '']);
+    expect(p.out).toContain('blast radius of shop/DaemonSet/agent\n');
+    expect(p.out).toContain('    shop/StatefulSet/db [9100/TCP]\n');
+  });
   it('refuses an internet probe that is no outside address, naming the flag', async () => {
     const probe = (ip: string) =>
       cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/StatefulSet/db', '--internet-probe', ip);

@@ -9,7 +9,8 @@ import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { mergeSnapshots } from '../../model/snapshot.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { workloadEndpoint } from '../../verify/load.ts';
+import { resolveWorkload } from '../../verify/load.ts';
+import { InputError } from '../../model/snapshot.ts';
 import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
 import { blastRadius } from '../../verify/reach.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
@@ -28,7 +29,8 @@ pods), their ports by number; paths shortest first, then in the order of the wor
 options:
   --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
   --workload ns/kind/name   e.g. shop/Deployment/cart (kinds: Deployment, StatefulSet, DaemonSet,
-                        ReplicaSet, Job, CronJob, Pod)
+                        ReplicaSet, Job, CronJob, Pod); one whose pods use their node's network
+                        counts as its nodes and is refused, unless --host-network pod
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
                         like a policy of the cluster replaces it (as kubectl apply would)
   --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10)
@@ -101,8 +103,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const options = parseEngineOptions(values);
   const warn = warnOnStderr(io, 'blast-radius');
   const cluster = await loadVerifySnapshot([values.cluster], io.stdin, warn);
-  const target = workloadEndpoint(cluster, values.workload);
+  // A node agent's pods (host network) are resolved too: counted as their nodes (the default), they
+  // have no blast radius of their own, and answering for their pod template would count them as pods.
+  const workload = resolveWorkload(cluster, values.workload, '--workload', true);
+  const target = workload.endpoint;
   const before = engineFromSnapshot(cluster, options);
+  if (before.resolve(target, '--workload').kind !== 'pod')
+    throw new InputError(
+      `--workload: the pods of ${workload.name} use their node's network, so policies see them as their nodes and they have no blast radius of their own (--host-network pod counts them as pods)`,
+    );
   const after = values.proposal
     ? engineFromSnapshot(
         withRepeatsReplaced(
