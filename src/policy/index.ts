@@ -4,6 +4,8 @@
  *
  * Per workload in scope, one policy selecting its pods with both policyTypes set: ingress from each
  * observed source, egress to each observed destination plus cluster DNS; per namespace a default deny.
+ * A workload's pods are selected, by its policy and as a peer, by its selector narrowed so that it leaves
+ * out the pods of the other workloads of its namespace (see narrowSelector).
  */
 import { cidrContains, parseAddr, parseCidr } from '../verify/ip.ts';
 import { createHash } from 'node:crypto';
@@ -12,7 +14,6 @@ import type { Protocol } from '../flows/types.ts';
 import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
 import type { DNSPort } from '../identity/index.ts';
 import { dnsRulePorts, selectorText } from '../identity/index.ts';
-import { matchesSelector } from '../model/selectors.ts';
 import { hostCIDR, ipv6Network } from '../identity/ip.ts';
 import type { Workload } from '../identity/types.ts';
 import type {
@@ -25,6 +26,8 @@ import type {
 } from '../model/k8s.ts';
 import type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
 import { compareText } from '../model/order.ts';
+import type { NarrowedSelector } from './narrow.ts';
+import { narrowSelector, overlappingWorkloads } from './narrow.ts';
 
 export type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
 
@@ -157,14 +160,49 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
   const governed = (w: Workload | undefined): w is Workload =>
     !!w && inScope.has(w.namespace) && selectable(w);
 
+  // The workloads of each namespace by label (`key=value`; all of them under ''), made when a selector
+  // there is first narrowed: the workloads a selector's matchLabels can match are those of its rarest label.
+  const labelIndex = new Map<string, Map<string, Workload[]>>();
+  const indexOf = (ns: string) => {
+    let index = labelIndex.get(ns);
+    if (index) return index;
+    const all: Workload[] = [];
+    labelIndex.set(ns, (index = new Map<string, Workload[]>([['', all]])));
+    for (const o of workloads.values())
+      if (o.namespace === ns) {
+        all.push(o);
+        for (const [k, v] of Object.entries(o.labels)) {
+          const key = `${k}=${v}`;
+          const l = index.get(key);
+          if (l) l.push(o);
+          else index.set(key, [o]);
+        }
+      }
+    return index;
+  };
+  const narrowed = new Map<string, NarrowedSelector>();
+  /**
+   * A workload's selector narrowed so that it selects none of the pods of the other workloads of its
+   * namespace (see narrowSelector): its policy's podSelector, and the podSelector of every rule naming
+   * it as a peer, so that neither its rules nor the rules of others reach those pods.
+   */
+  const selectorOf = (w: Workload): NarrowedSelector => {
+    let n = narrowed.get(w.id);
+    if (n) return n;
+    const index = indexOf(w.namespace);
+    let candidates = index.get('')!;
+    for (const [k, v] of Object.entries(w.selector.matchLabels ?? {})) {
+      const l = index.get(`${k}=${v}`) ?? [];
+      if (l.length < candidates.length) candidates = l;
+    }
+    n = narrowSelector(w, overlappingWorkloads(w, candidates));
+    narrowed.set(w.id, n);
+    return n;
+  };
+
   /** The NetworkPolicyPeer for a workload, seen from a policy in namespace `from`. */
   const workloadPeer = (w: Workload, from: string): NetworkPolicyPeer =>
-    w.namespace === from
-      ? { podSelector: w.selector }
-      : {
-          namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: w.namespace } },
-          podSelector: w.selector,
-        };
+    selectorPeer(w.namespace, selectorOf(w).selector, from);
 
   const podNets = (input.podNetworks ?? []).flatMap((text) => {
     const c = parseCidr(text);
@@ -309,7 +347,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       .map((w) => ({
         id: w.id,
         namespace: w.namespace,
-        selector: w.selector,
+        selector: selectorOf(w).selector,
         ports: dnsRulePorts([input.clusterDNSPorts?.get(w.id) ?? []], []),
       }));
   if (dnsTargets.length === 0) {
@@ -349,6 +387,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       }
       if (!ingress.has(w.id) && !egress.has(w.id)) continue; // nothing observed: the default deny covers it
       const name = names.get(w.id)!;
+      const own = selectorOf(w);
       const inRules = [...(ingress.get(w.id)?.values() ?? [])].sort(byPeer);
       const egRules = [...(egress.get(w.id)?.values() ?? [])];
       for (const d of dnsTargets) {
@@ -380,7 +419,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         kind: 'NetworkPolicy',
         metadata: { name, namespace: ns, labels, annotations },
         spec: {
-          podSelector: w.selector,
+          podSelector: own.selector,
           policyTypes: ['Ingress', 'Egress'],
           ingress: inRules.map((r): NetworkPolicyIngressRule => ({ from: r.peers, ports: rulePorts(r) })),
           egress: egRules.map((r): NetworkPolicyEgressRule => ({ to: r.peers, ports: rulePorts(r) })),
@@ -388,18 +427,13 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       };
       nsPolicies.push(policy);
       byWorkload[w.id] = [`${ns}/${name}`];
-      // Another workload whose pods carry the labels the selector asks for (a chart's Job labelled as
-      // its Deployment) gets this policy's rules too: NetworkPolicies add up.
-      for (const other of members)
-        if (
-          other !== w &&
-          !other.hostNetwork &&
-          Object.keys(other.labels).length > 0 &&
-          matchesSelector(w.selector, other.labels)
-        )
-          warnings.push(
-            `policy ${ns}/${name} (${w.id}) also selects the pods of ${other.id}, whose labels match its podSelector ${selectorText(w.selector)}: its rules apply to them too (see verification.excess)`,
-          );
+      // Another workload whose pods carry the labels the workload's selector asks for (a chart's Job
+      // labelled as its Deployment) would get this policy's rules too, NetworkPolicies adding up: the
+      // podSelector leaves it out by a label that separates them. One labelled exactly alike cannot be.
+      for (const other of own.unseparated)
+        warnings.push(
+          `policy ${ns}/${name} (${w.id}) also selects the pods of ${other.id}: no label separates them (both carry exactly ${selectorText({ matchLabels: w.labels })}), so its rules apply to them too (see verification.excess)`,
+        );
       for (const [direction, rules] of [
         ['ingress', inRules],
         ['egress', egRules],

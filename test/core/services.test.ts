@@ -279,15 +279,16 @@ describe('the backends of a Service whose selector also matches pods that have e
 });
 
 describe('a policy whose podSelector also selects the pods of another workload', () => {
-  it('is named in a warning: its rules apply to those pods too', async () => {
-    // A running Job labelled as api's Deployment (a chart's hook): api's selector app=api selects it.
+  it('is named in a warning when no label separates them: its rules apply to those pods too', async () => {
+    // A running Job labelled exactly as api's Deployment (a chart's hook): api's selector app=api
+    // selects it, and no label of either tells them apart.
     const snap = cluster(jobWithPod('migrate', { app: 'api' }, '10.244.1.7', 'Running'));
     const r = await runPipeline(snap, [
       flow(1, { ip: '10.244.1.2' }, 8080),
       flow(2, { ip: '10.244.1.3' }, 9000),
     ]);
     expect(r.proposal.warnings.filter((w) => w.includes('also selects'))).toEqual([
-      'policy app/microseg-api (app/Deployment/api) also selects the pods of app/Job/migrate, whose labels match its podSelector app=api: its rules apply to them too (see verification.excess)',
+      'policy app/microseg-api (app/Deployment/api) also selects the pods of app/Job/migrate: no label separates them (both carry exactly app=api), so its rules apply to them too (see verification.excess)',
     ]);
   });
 });
