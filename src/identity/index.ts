@@ -254,6 +254,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const hStart: number[] = [];
   /** `nodeIP:port` → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
+  /** The warnings given of two host-network workloads declaring one port on one node. */
+  const hostPortClashes = new Set<string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
 
   const keys = snap.pods.map(podKey);
@@ -290,8 +292,19 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       w.hostNetwork = true;
       for (const ip of podIPs(pod))
         for (const c of pod.spec.containers)
-          for (const p of c.ports ?? [])
-            hostPorts.set(`${normaliseIP(ip)}:${p.hostPort ?? p.containerPort}`, id);
+          for (const p of c.ports ?? []) {
+            const port = p.hostPort ?? p.containerPort;
+            const node = normaliseIP(ip);
+            const at = `${node}:${port}`;
+            const before = hostPorts.get(at);
+            // Pods are taken in the order of their keys: the last workload to declare the port has it.
+            if (before !== undefined && before !== id) {
+              const text = `host-network workloads ${before} and ${id} both declare port ${port} on node ${node}: connections to ${node.includes(':') ? `[${node}]` : node}:${port} are attributed to ${id} alone`;
+              if (!hostPortClashes.has(text)) warnings.push(text);
+              hostPortClashes.add(text);
+            }
+            hostPorts.set(at, id);
+          }
       for (const ip of podIPs(pod)) if (!w.hostIPs?.includes(ip)) (w.hostIPs ??= []).push(ip);
       w.hostIPs?.sort();
     }

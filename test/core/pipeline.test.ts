@@ -115,6 +115,47 @@ describe('identity', () => {
   });
 });
 
+describe('host-network workloads on one node', () => {
+  /** A bare host-network pod of kube-system at `node` whose container declares `port`. */
+  const hostPod = (name: string, node: string, port: number, hostPort?: number) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'kube-system', labels: { app: name } },
+    spec: {
+      nodeName: 'node-1',
+      hostNetwork: true,
+      containers: [{ name: 'c', ports: [{ containerPort: port, ...(hostPort ? { hostPort } : {}) }] }],
+    },
+    status: { phase: 'Running', podIP: node, podIPs: [{ ip: node }], hostIP: node },
+  });
+
+  it('are told apart by node address and port; two declaring one port are named in a warning', () => {
+    const snap = fixtureSnapshot();
+    snap.pods.push(
+      ...snapshotFromObjects(
+        [
+          hostPod('agent', '192.168.0.10', 9100, 9100),
+          hostPod('exporter', '192.168.0.10', 9100),
+          hostPod('proxy', '192.168.0.10', 9200),
+          // The same port on another node is no clash.
+          hostPod('other', '192.168.0.11', 9200),
+          hostPod('v6-a', 'fd00::10', 53),
+          hostPod('v6-b', 'fd00::10', 53),
+        ],
+        'extra.json',
+      ).pods,
+    );
+    const id = buildIdentity(snap);
+    expect(id.warnings.filter((w) => w.includes('both declare'))).toEqual([
+      'host-network workloads kube-system/Pod/agent and kube-system/Pod/exporter both declare port 9100 on node 192.168.0.10: connections to 192.168.0.10:9100 are attributed to kube-system/Pod/exporter alone',
+      'host-network workloads kube-system/Pod/v6-a and kube-system/Pod/v6-b both declare port 53 on node fd00::10: connections to [fd00::10]:53 are attributed to kube-system/Pod/v6-b alone',
+    ]);
+    expect(id.resolve({ ip: '192.168.0.10' }, 0, 9100).id).toBe('kube-system/Pod/exporter');
+    expect(id.resolve({ ip: '192.168.0.10' }, 0, 9200).id).toBe('kube-system/Pod/proxy');
+    expect(id.resolve({ ip: '192.168.0.11' }, 0, 9200).id).toBe('kube-system/Pod/other');
+  });
+});
+
 describe('identity of objects and pods missing from the snapshot', () => {
   /** The fixture with `objs` added (parsed as a snapshot file's objects are). */
   const withObjects = (...objs: unknown[]) => {
