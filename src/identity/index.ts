@@ -254,6 +254,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const hStart: number[] = [];
   /** `nodeIP:port` → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
+  /** Per workload, the stable label keys its pods do not all carry as its `labels` have them. */
+  const varying = new Map<string, Set<string>>();
+  const keyLists = new Map<string, string[]>();
   /** The warnings given of two host-network workloads declaring one port on one node. */
   const hostPortClashes = new Set<string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
@@ -279,6 +282,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       workloads.set(id, w);
     }
     w.pods.push(pod.metadata.name);
+    // Stable labels this pod does not carry as the workload's `labels` have them (a pod of an older
+    // revision, a label a webhook added): no selector telling workloads apart may rest on them.
+    const own = pod.metadata.labels ?? {};
+    for (const k in w.labels) if (own[k] !== w.labels[k]) addVarying(varying, id, k);
+    for (const k in own) if (!(k in w.labels) && !GENERATED_LABELS.has(k)) addVarying(varying, id, k);
     if (w.namedPorts.length > 0 || portConflicts.has(id)) {
       const before = w.namedPorts;
       w.namedPorts = commonNamedPorts(portLists, before, pod);
@@ -323,6 +331,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   }
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
+  for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, podWorkload);
   // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
   for (const [key, obj] of objByKey) {
@@ -1360,6 +1369,21 @@ function containerNamedPorts(containers: readonly Container[]): NamedPort[] {
     for (const p of c.ports ?? [])
       if (p.name) out.push({ name: p.name, port: p.containerPort, protocol: p.protocol ?? 'TCP' });
   return out.sort((a, b) => compareText(a.name, b.name) || a.port - b.port);
+}
+
+function addVarying(into: Map<string, Set<string>>, id: string, key: string): void {
+  const keys = into.get(id);
+  if (keys) keys.add(key);
+  else into.set(id, new Set([key]));
+}
+
+/** Workloads of a chart or mesh vary in the same labels: one frozen sorted list per distinct one. */
+function sharedKeys(lists: Map<string, string[]>, keys: string[]): string[] {
+  keys.sort(compareText);
+  const key = keys.join('\n');
+  let known = lists.get(key);
+  if (known === undefined) lists.set(key, (known = Object.freeze(keys) as string[]));
+  return known;
 }
 
 /** Workloads repeat the same ports (http 8080, metrics 9102, ...): one frozen list per distinct one. */

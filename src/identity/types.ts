@@ -25,6 +25,13 @@ export interface Workload {
   /** Stable labels the workload's pods carry (template labels minus generated ones). */
   labels: Record<string, string>;
   /**
+   * Stable label keys (sorted) that the workload's pods in the snapshot do not all carry as `labels` has
+   * them: a key of `labels` some pod lacks or gives another value (a pod of an older revision), or one
+   * some pod carries that `labels` lacks (added by a webhook or by hand). Absent when every pod carries
+   * exactly `labels`. A selector that tells workloads apart never rests on these.
+   */
+  varyingLabels?: string[];
+  /**
    * The `microseg.dev/segment` label on the workload object's own metadata (a Deployment's, not its pod
    * template's), when it has one: it pins the workload to a segment as the template's label does.
    */

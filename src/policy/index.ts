@@ -160,17 +160,26 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
   const governed = (w: Workload | undefined): w is Workload =>
     !!w && inScope.has(w.namespace) && selectable(w);
 
-  // The workloads of each namespace by label (`key=value`; all of them under ''), made when a selector
-  // there is first narrowed: the workloads a selector's matchLabels can match are those of its rarest label.
+  // The workloads of each namespace by label (`key=value`; all of them under '', those whose pods vary in
+  // their labels under '~'), made when a selector there is first narrowed: the workloads a selector's
+  // matchLabels can match are those of its rarest label, and those whose pods vary.
   const labelIndex = new Map<string, Map<string, Workload[]>>();
   const indexOf = (ns: string) => {
     let index = labelIndex.get(ns);
     if (index) return index;
     const all: Workload[] = [];
-    labelIndex.set(ns, (index = new Map<string, Workload[]>([['', all]])));
+    const varying: Workload[] = [];
+    labelIndex.set(
+      ns,
+      (index = new Map<string, Workload[]>([
+        ['', all],
+        ['~', varying],
+      ])),
+    );
     for (const o of workloads.values())
       if (o.namespace === ns) {
         all.push(o);
+        if (o.varyingLabels) varying.push(o);
         for (const [k, v] of Object.entries(o.labels)) {
           const key = `${k}=${v}`;
           const l = index.get(key);
@@ -190,11 +199,13 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     let n = narrowed.get(w.id);
     if (n) return n;
     const index = indexOf(w.namespace);
-    let candidates = index.get('')!;
+    const all = index.get('')!;
+    let candidates = all;
     for (const [k, v] of Object.entries(w.selector.matchLabels ?? {})) {
       const l = index.get(`${k}=${v}`) ?? [];
       if (l.length < candidates.length) candidates = l;
     }
+    if (candidates !== all) candidates = [...new Set([...candidates, ...index.get('~')!])];
     n = narrowSelector(w, overlappingWorkloads(w, candidates));
     narrowed.set(w.id, n);
     return n;
@@ -430,10 +441,19 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       // Another workload whose pods carry the labels the workload's selector asks for (a chart's Job
       // labelled as its Deployment) would get this policy's rules too, NetworkPolicies adding up: the
       // podSelector leaves it out by a label that separates them. One labelled exactly alike cannot be.
-      for (const other of own.unseparated)
+      for (const other of own.unseparated) {
+        // Their labels are the same, or those they differ by are not carried alike by all their pods.
+        const differ = [...new Set([...Object.keys(w.labels), ...Object.keys(other.labels)])]
+          .filter((k) => w.labels[k] !== other.labels[k])
+          .sort(compareText);
+        const why =
+          differ.length === 0
+            ? `both carry exactly ${selectorText({ matchLabels: w.labels })}`
+            : `the labels they differ by, ${differ.join(', ')}, are not carried alike by all their pods`;
         warnings.push(
-          `policy ${ns}/${name} (${w.id}) also selects the pods of ${other.id}: no label separates them (both carry exactly ${selectorText({ matchLabels: w.labels })}), so its rules apply to them too (see verification.excess)`,
+          `policy ${ns}/${name} (${w.id}) also selects the pods of ${other.id}: no label separates them (${why}), so its rules apply to them too (see verification.excess)`,
         );
+      }
       for (const [direction, rules] of [
         ['ingress', inRules],
         ['egress', egRules],

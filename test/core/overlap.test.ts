@@ -17,15 +17,19 @@ import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
 
-/** A Deployment selecting `selector` whose pods carry `labels`, with its ReplicaSet and one pod at `ip`. */
+/**
+ * A Deployment selecting `selector` whose pod template carries `labels`, with a ReplicaSet and its pod at
+ * `ip`, which carries `podLabels` (another revision's, or with a label a webhook added), `hash` naming both.
+ */
 function deployment(
   name: string,
   selector: Record<string, string>,
   labels: Record<string, string>,
   ip: string,
+  podLabels0: Record<string, string> = labels,
+  hash = `${name}h`,
 ) {
-  const hash = `${name}h`;
-  const podLabels = { ...labels, 'pod-template-hash': hash };
+  const podLabels = { ...podLabels0, 'pod-template-hash': hash };
   return [
     {
       apiVersion: 'apps/v1',
@@ -308,6 +312,51 @@ describe('a workload whose selector also matches the pods of a Job of its namesp
         },
       ]);
     }
+  });
+
+  it('never rests on a label the pods of either do not all carry alike', async () => {
+    // api's template says tier=backend, but its pod of an older revision has no tier: `tier In [backend]`
+    // would leave that pod out, and the connection web made to it would be blocked.
+    const older = deployment(
+      'api',
+      { app: 'api' },
+      { app: 'api' },
+      '10.244.1.4',
+      { app: 'api' },
+      'old',
+    ).slice(1);
+    const { r, prove } = await analyse(
+      [...base({ app: 'api', tier: 'backend' }, { app: 'api' }), ...older],
+      [...FLOWS, flow(3, WEB, at('10.244.1.4', 'api-old-1'), 8080)],
+    );
+    expect(r.identity.workloads.get('app/Deployment/api')!.varyingLabels).toEqual(['tier']);
+    expect(policy(r.proposal, 'microseg-api').spec.podSelector).toEqual({ matchLabels: { app: 'api' } });
+    expect(r.proposal.warnings.filter((w) => w.includes('also selects'))).toEqual([
+      'policy app/microseg-api (app/Deployment/api) also selects the pods of app/Job/migrate: no label separates them (the labels they differ by, tier, are not carried alike by all their pods), so its rules apply to them too (see verification.excess)',
+    ]);
+    expect(prove(r.proposal).blocked).toEqual([]);
+
+    // A label the Job's template has and a webhook added to api's pod: `mesh DoesNotExist` would leave
+    // api's own pod out; and the Job's selector app=api,mesh=on selects that pod, which its template
+    // does not say.
+    const meshed = await analyse(
+      [
+        ...deployment('web', { app: 'web' }, { app: 'web' }, '10.244.1.1'),
+        ...deployment('api', { app: 'api' }, { app: 'api' }, '10.244.1.2', { app: 'api', mesh: 'on' }),
+        ...deployment('db', { app: 'db' }, { app: 'db' }, '10.244.1.3'),
+        ...job('migrate', { app: 'api', mesh: 'on' }, '10.244.1.7'),
+      ],
+      [...FLOWS, flow(3, at('10.244.1.7', 'migrate-x7k2p'), DB, 5432)],
+    );
+    expect(meshed.r.identity.workloads.get('app/Deployment/api')!.varyingLabels).toEqual(['mesh']);
+    expect(policy(meshed.r.proposal, 'microseg-api').spec.podSelector).toEqual({
+      matchLabels: { app: 'api' },
+    });
+    expect(meshed.r.proposal.warnings.filter((w) => w.includes('also selects'))).toEqual([
+      'policy app/microseg-api (app/Deployment/api) also selects the pods of app/Job/migrate: no label separates them (the labels they differ by, mesh, are not carried alike by all their pods), so its rules apply to them too (see verification.excess)',
+      'policy app/microseg-migrate (app/Job/migrate) also selects the pods of app/Deployment/api: no label separates them (the labels they differ by, mesh, are not carried alike by all their pods), so its rules apply to them too (see verification.excess)',
+    ]);
+    expect(meshed.prove(meshed.r.proposal).blocked).toEqual([]);
   });
 
   it('keeps the warning, saying no label separates them, when their labels are the same', async () => {
