@@ -810,14 +810,19 @@ export class SegmentationController {
       // The frozen proposal is not rewritten, but the labels and annotations microseg set on it are
       // its own as much as the spec: edited (a label removed, `microseg.dev/segment` changed), they are
       // put back like any drift, and its NetworkPolicies in Enforce are made from what microseg set.
+      // Each repair names the resourceVersion it was made from: its spec is the cached copy's, and a
+      // forced apply of a copy the object has moved on from (its spec edited again since) would put
+      // that spec back. The API server refuses it then (409), and the next reconcile, which the newer
+      // version's watch event brings, repairs from that version.
       const frozen = st.memo.frozen(seg, proposal);
-      await this.#perform(
-        seg,
-        st.memo.frozenPlan(name, frozen, proposal, uid),
-        'ProposedNetworkPolicy',
-        errors,
-        true,
-      );
+      const repairs = st.memo
+        .frozenPlan(name, frozen, proposal, uid)
+        .map((a) =>
+          a.kind === 'apply' && a.from !== undefined
+            ? { ...a, object: { ...a.object, metadata: { ...a.object.metadata, resourceVersion: a.from } } }
+            : a,
+        );
+      await this.#perform(seg, repairs, 'ProposedNetworkPolicy', errors, true);
       proposal = frozen;
     }
     const hash = st.memo.hash(proposal);

@@ -24,6 +24,10 @@ function fakeClient(objects: Record<string, unknown[]>) {
     failEdgeSets: true,
     failPatches: false,
     edgeSetLists: 0,
+    /** The resourceVersion the API server holds per object (`namespace/name`), when the cache lags it. */
+    serverVersions: {} as Record<string, string>,
+    /** The bodies of the applies that took. */
+    taken: [] as unknown[],
     emit: (path: string, type: string, object: unknown) => watchers.get(path)!({ type, object }),
   };
   const edgeSets = resourcePath('LearnedEdgeSet');
@@ -49,9 +53,30 @@ function fakeClient(objects: Record<string, unknown[]>) {
       state.failPatches
         ? Promise.reject(new Error('segmentations "shop" is forbidden'))
         : Promise.resolve({ metadata: { resourceVersion: '2' } }),
-    // The object as applied, as the API server answers an apply that takes.
-    apply: (body: { kind: string; metadata: object; spec?: unknown }, opts?: { subresource?: string }) => {
+    // The object as applied, as the API server answers an apply that takes; an apply naming a
+    // resourceVersion other than the one `serverVersions` holds for the object is refused, as the API
+    // server refuses it (its precondition).
+    apply: (
+      body: {
+        kind: string;
+        metadata: { namespace?: string; name: string; resourceVersion?: string };
+        spec?: unknown;
+      },
+      opts?: { subresource?: string },
+    ) => {
       state.applied.push({ body, ...(opts?.subresource ? { subresource: opts.subresource } : {}) });
+      const current = state.serverVersions[`${body.metadata.namespace}/${body.metadata.name}`];
+      if (
+        body.metadata.resourceVersion !== undefined &&
+        current !== undefined &&
+        current !== body.metadata.resourceVersion
+      )
+        return Promise.reject(
+          new Error(
+            `Operation cannot be fulfilled on proposednetworkpolicies.microseg.dev "${body.metadata.name}": the object has been modified; please apply your changes to the latest version and try again (HTTP 409)`,
+          ),
+        );
+      state.taken.push(body);
       return Promise.resolve({ ...body, metadata: { ...body.metadata, resourceVersion: '3' } });
     },
     delete: () => Promise.resolve(),
@@ -252,7 +277,8 @@ describe('the Segmentation controller', () => {
     await expect.poll(() => controller.unrestored(), { timeout: 5_000 }).toEqual([]);
   });
 
-  it('puts back the labels and annotations microseg set on a frozen proposal, and only those', async () => {
+  /** A frozen (Audit) proposal of one default deny as microseg wrote it, and as edited by hand since. */
+  function editedFrozen() {
     const audit = { ...shop('uid-shop', '1'), spec: { ...shopSpec, mode: 'Audit' as const } };
     const [written] = proposedPolicies(audit, {
       policies: [
@@ -285,6 +311,11 @@ describe('the Segmentation controller', () => {
         annotations: { note: 'mine' },
       },
     };
+    return { audit, written: written!, edited };
+  }
+
+  it('puts back the labels and annotations microseg set on a frozen proposal, and only those', async () => {
+    const { audit, written, edited } = editedFrozen();
     const { controller, state, recorded } = await start([audit], {
       [resourcePath('ProposedNetworkPolicy')]: [edited],
     });
@@ -301,8 +332,8 @@ describe('the Segmentation controller', () => {
         },
       ]);
     const applies = state.applied.filter((a) => a.body.kind === 'ProposedNetworkPolicy');
-    // One server-side apply (the frozen spec as it is, no status): microseg's labels and annotations,
-    // not the ones others added.
+    // One server-side apply (the frozen spec as it is, no status, on the version it was read from):
+    // microseg's labels and annotations, not the ones others added.
     expect(applies).toEqual([
       {
         body: {
@@ -317,13 +348,43 @@ describe('the Segmentation controller', () => {
               'microseg.dev/segmentation': 'shop',
             },
             annotations: { 'microseg.dev/purpose': 'default deny: only observed traffic is allowed' },
-            ownerReferences: written!.metadata.ownerReferences,
+            ownerReferences: written.metadata.ownerReferences,
+            resourceVersion: '9',
           },
-          spec: written!.spec,
+          spec: written.spec,
         },
       },
     ]);
     expect(recorded.filter((e) => e.reason === 'PolicyDriftNotRepaired')).toEqual([]);
+  });
+
+  it('does not put back a frozen proposal from a cached copy older than the object: a newer spec edit stays', async () => {
+    const { audit, edited } = editedFrozen();
+    const { controller, state, recorded } = await start([audit], {
+      [resourcePath('ProposedNetworkPolicy')]: [edited],
+    });
+    // The spec was edited again (version 10: what is audited and enforced from now on) after the version
+    // the cache holds (9, its labels edited): a repair from version 9 would put its spec back.
+    state.serverVersions['shop/microseg-default-deny'] = '10';
+    state.failEdgeSets = false;
+    controller.startLeading();
+    const statusOf = () =>
+      state.applied.find((a) => a.body.kind === 'Segmentation' && a.subresource === 'status')?.body as
+        Segmentation | undefined;
+    await expect.poll(() => statusOf()).toBeDefined();
+    // No apply of version 9's spec took; the one made names the version it was computed from, which the
+    // API server refuses. The labels are put back at the next reconcile, from version 10.
+    expect(state.taken.filter((b) => (b as { kind: string }).kind === 'ProposedNetworkPolicy')).toEqual([]);
+    expect(state.applied.find((a) => a.body.kind === 'ProposedNetworkPolicy')!.body.metadata).toMatchObject({
+      resourceVersion: '9',
+    });
+    expect(recorded.filter((e) => e.reason === 'PolicyDriftRepaired')).toEqual([]);
+    expect(statusOf()!.status!.conditions!.find((c) => c.type === 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'ApplyFailed',
+      message:
+        'apply ProposedNetworkPolicy shop/microseg-default-deny: Operation cannot be fulfilled on proposednetworkpolicies.microseg.dev "microseg-default-deny": the object has been modified; please apply your changes to the latest version and try again (HTTP 409)',
+    });
   });
   it.each([
     [1, ['shop/Deployment/c']],

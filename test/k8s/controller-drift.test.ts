@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
+import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import { canonicalSpec } from '../../src/controller/plan.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
@@ -274,5 +275,16 @@ describe('enforcement holds', () => {
     const seg = await getSeg(cluster, segName);
     expect(seg.spec?.mode).toBe('Enforce');
     expect(cond(seg, 'Degraded')).toMatchObject({ status: 'False' });
+    // A frozen repair names the resourceVersion of the copy it was made from: the API server refuses a
+    // forced apply of a copy the object has moved on from, so an older spec is never put back.
+    const current = (await listJson<ProposedNetworkPolicy>(cluster, pnpPath)).find(
+      (o) => o.metadata.name === 'microseg-frontend',
+    )!;
+    await patch(`${pnpPath}/microseg-frontend`, { metadata: { labels: { owner: 'ops-2' } } });
+    const { status: _s, ...body } = current;
+    const { managedFields: _m, ...metadata } = current.metadata as typeof current.metadata & {
+      managedFields?: unknown;
+    };
+    await expect(ctrl.client.apply({ ...body, metadata })).rejects.toThrow(/the object has been modified/);
   });
 });
