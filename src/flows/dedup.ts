@@ -57,6 +57,11 @@ export function endpointKey(e: FlowEndpoint): string {
 
 export const PROTOCOL_CODE: Record<Protocol, number> = { TCP: 1, UDP: 2, SCTP: 3, ICMPv4: 4, ICMPv6: 5 };
 
+/** The verdicts by VERDICT_RANK. */
+const RANKED_VERDICTS = (Object.keys(VERDICT_RANK) as Verdict[]).sort(
+  (a, b) => VERDICT_RANK[a] - VERDICT_RANK[b],
+);
+
 /** How strongly a verdict speaks for a connection (a merge keeps the strongest). */
 export function verdictRank(v: Verdict): number {
   return VERDICT_RANK[v];
@@ -225,6 +230,10 @@ export function mergeObservationCopy(kept: Flow, next: Flow): Flow {
 const SLOT = 5;
 /** Slots of a generation's table before it first grows (at most half of them used). */
 const INITIAL_SLOTS = 1024;
+/** Emitted generations whose keys are kept for observations that come late (see Deduplicator.past). */
+const MAX_PAST_GENERATIONS = 64;
+/** In an emitted generation's `infos`: the record has a count (its verdict rank is in the low 3 bits). */
+const COUNTED = 8;
 
 /** The table's hash of a compact connection key's four numbers. */
 function slotHash(s: number, d: number, w: number, port: number): number {
@@ -248,8 +257,12 @@ class Generation {
   records: Flow[] = [];
   // Per record, by index: its time and its absorbInfo (typed arrays, so that a duplicate found by
   // `absorbs` reads neither the record nor its endpoints, which are seldom in the caches by then).
+  // Once the generation is emitted (`retired`), `infos` holds each record's verdict rank instead, plus
+  // COUNTED when the record has a count.
   times = new Float64Array(INITIAL_SLOTS / 2);
   infos = new Int32Array(INITIAL_SLOTS / 2);
+  /** How many records an emitted generation had (its records are let go; its keys stay). */
+  retired = 0;
   #table = new Int32Array(INITIAL_SLOTS * SLOT);
   #texts: Map<string, number> | undefined;
 
@@ -312,6 +325,7 @@ class Generation {
 
   clear(): void {
     this.records = [];
+    this.retired = 0;
     this.#texts = undefined;
     // A table grown for a busy generation goes back to its first size.
     if (this.#table.length > INITIAL_SLOTS * SLOT) {
@@ -418,6 +432,13 @@ export class Deduplicator {
   late = 0;
   private current = new Generation();
   private previous = new Generation();
+  /**
+   * Generations emitted already, oldest first, at most MAX_PAST_GENERATIONS of them and maxEntries
+   * connections together: their keys, first times and verdict ranks, not their records. Only a late
+   * observation looks here (`absorbLate`), never one in time order.
+   */
+  private past: Generation[] = [];
+  private pastSize = 0;
   private generation = -Infinity;
   /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
   private endpointIds = new KeyNumbers();
@@ -555,6 +576,10 @@ export class Deduplicator {
     this.lastKey = this.lastKey2 = '';
     this.lastId = this.lastId2 = -1;
     this.absentHeld = false;
+    // The emitted generations' keys are in the old numbers.
+    for (const g of this.past) g.clear();
+    this.past = [];
+    this.pastSize = 0;
   }
 
   /**
@@ -609,7 +634,10 @@ export class Deduplicator {
       this.kp === this.ap
     ) {
       // `held` just found no connection with this key, and nothing was held or emitted since.
-      if (late) this.late++;
+      if (late) {
+        if (this.absorbLate(kind, flow, out)) return;
+        this.late++;
+      }
       this.hold(kind, out, flow);
       return;
     }
@@ -632,16 +660,48 @@ export class Deduplicator {
       this.duplicates++;
       return;
     }
-    if (late) this.late++;
+    if (late) {
+      if (this.absorbLate(kind, flow, out)) return;
+      this.late++;
+    }
     this.hold(kind, out, flow);
+  }
+
+  /**
+   * Whether a late observation (older than every generation held) is one of a connection emitted
+   * already, with the key `parts` found last, first seen less than a window from it: then it is counted
+   * as a duplicate and not held as a second connection (which, forwarded at one node after the
+   * connection was emitted as dropped at another, would allow what the cluster denied). Merged, a
+   * verdict at least as strong changes nothing; a stronger one (dropped after the connection was
+   * emitted as forwarded) is emitted into `out` at once, marked as replacing the verdict emitted
+   * (`Flow.replaces`), so that the connection is counted once, with the stronger verdict. An
+   * observation or an emitted record with a count is held on its own (counted as late) if stronger.
+   */
+  private absorbLate(kind: number, flow: Flow, out: Flow[]): boolean {
+    const past = this.past;
+    for (let k = past.length - 1; k >= 0; k--) {
+      const g = past[k]!;
+      const i = this.find(g, kind);
+      if (i < 0 || !(Math.abs(flow.time - g.times[i]!) < this.windowMs)) continue;
+      const emitted = g.infos[i]!;
+      const rank = VERDICT_RANK[flow.verdict];
+      if (rank > (emitted & 7)) {
+        if ((emitted & COUNTED) !== 0 || flow.count !== undefined) return false;
+        out.push({ ...flow, replaces: RANKED_VERDICTS[emitted]! });
+        g.infos[i] = rank;
+      }
+      this.duplicates++;
+      return true;
+    }
+    return false;
   }
 
   /** Holds `flow` as a new connection under the key `parts` found last. */
   private hold(kind: number, out: Flow[], flow: Flow): void {
     if (this.current.size + this.previous.size >= this.maxEntries) {
       this.evictions++;
-      if (this.previous.size > 0) this.emit(this.previous, out);
-      else this.emit(this.current, out);
+      if (this.previous.size > 0) this.previous = this.emit(this.previous, out);
+      else this.current = this.emit(this.current, out);
     }
     if (kind === 1) this.current.insert(this.ks, this.kd, this.kw, this.kp, flow);
     else this.current.insertText(this.ktext, flow);
@@ -652,14 +712,12 @@ export class Deduplicator {
     const gen = Math.floor(time / this.windowMs);
     if (gen > this.generation) {
       if (gen === this.generation + 1) {
-        this.emit(this.previous, out);
-        // The emptied generation becomes the new current one (its table is kept).
-        const emptied = this.previous;
+        const emptied = this.emit(this.previous, out);
         this.previous = this.current;
         this.current = emptied;
       } else {
-        this.emit(this.previous, out);
-        this.emit(this.current, out);
+        this.previous = this.emit(this.previous, out);
+        this.current = this.emit(this.current, out);
       }
       this.generation = gen;
     }
@@ -728,17 +786,39 @@ export class Deduplicator {
   }
 
   flush(out: Flow[]): void {
-    this.emit(this.previous, out);
-    this.emit(this.current, out);
-    // Nothing is held: endpoint numbers start afresh.
+    this.previous = this.emit(this.previous, out);
+    this.current = this.emit(this.current, out);
+    // Nothing is held: endpoint numbers start afresh (and the emitted generations are let go).
     this.forgetNumbers();
   }
 
-  /** Emits the records of `g` in the order first seen, and empties it. */
-  private emit(g: Generation, out: Flow[]): void {
+  /**
+   * Emits the records of `g` in the order first seen, keeps its keys among the emitted generations
+   * (`past`, the oldest let go beyond its bounds), and returns an empty generation to take its place.
+   */
+  private emit(g: Generation, out: Flow[]): Generation {
     // Indexed: the iterator's result objects were not optimised away here (1 MB per 200k lines).
     const records = g.records;
-    for (let i = 0; i < records.length; i++) out.push(records[i]!);
-    g.clear();
+    const n = records.length;
+    if (n === 0) return g;
+    const ranks = g.infos;
+    for (let i = 0; i < n; i++) {
+      const f = records[i]!;
+      out.push(f);
+      ranks[i] = f.count === undefined ? VERDICT_RANK[f.verdict] : VERDICT_RANK[f.verdict] | COUNTED;
+    }
+    g.records = [];
+    g.retired = n;
+    const past = this.past;
+    past.push(g);
+    this.pastSize += n;
+    let spare: Generation | undefined;
+    while (past.length > MAX_PAST_GENERATIONS || this.pastSize > this.maxEntries) {
+      const old = past.shift()!;
+      this.pastSize -= old.retired;
+      old.clear();
+      spare ??= old;
+    }
+    return spare ?? new Generation();
   }
 }

@@ -85,6 +85,12 @@ export interface Flow {
    * that held it at `time`, or, when no pod of the snapshot did, to the pod holding it as of the snapshot.
    */
   timeless?: true;
+  /**
+   * Set by the de-duplicator only: this record is an observation that came out of time order, of a
+   * connection it had emitted already with this weaker verdict (forwarded at one node, dropped at
+   * another, say). The connection is one: count it once, with this record's verdict in its place.
+   */
+  replaces?: Verdict;
   /** Input format the record came from. */
   input: 'hubble' | 'generic' | 'inspektor-gadget' | 'kubescape';
 }

@@ -136,7 +136,11 @@ export class Aggregator {
       this.#addViaService(flow, s, d, a, b);
       return;
     }
-    if (this.#addPeers(flow, s, d, a, b, flow.port) >= 0 && ((a ^ b) & UNKNOWN) !== 0)
+    if (
+      this.#addPeers(flow, s, d, a, b, flow.port) >= 0 &&
+      ((a ^ b) & UNKNOWN) !== 0 &&
+      flow.replaces === undefined
+    )
       this.stats.unattributed += flow.count ?? 1;
   }
 
@@ -285,7 +289,8 @@ export class Aggregator {
           if (((x ^ y) & UNKNOWN) !== 0) unknown = true;
         }
       }
-    // The flow counts once, whatever the number of backends.
+    // The flow counts once, whatever the number of backends (and a replacing one was counted).
+    if (flow.replaces !== undefined) return;
     if (folded.length > 0 && unknown) this.stats.unattributed += flow.count ?? 1;
     if (folded.length > 1) this.#share(folded, s, d, flow);
   }
@@ -331,6 +336,9 @@ export class Aggregator {
     const e = this.#edge(s, d, pp, flow.time, verdict);
     // What foldFlow does to an EdgeRecord, on the columns.
     const n = flow.count ?? 1;
+    // A record that replaces the verdict its connection was counted with (Flow.replaces) takes that
+    // count back first: the connection counts once, with the new verdict.
+    if (flow.replaces !== undefined) this.#takeBack(e, flow.replaces, n);
     const stat = this.#stat;
     const before = stat[e * 3]!;
     stat[e * 3] = before + n;
@@ -338,7 +346,9 @@ export class Aggregator {
     if (flow.time > stat[e * 3 + 2]!) stat[e * 3 + 2] = flow.time;
     if (this.#mixed.size > 0 || verdict !== this.#verdict[e]) {
       const mixed = this.#mixed.get(e);
+      // With every count taken back (#takeBack), the edge has the new verdict only.
       if (mixed !== undefined) mixed[flow.verdict] = (mixed[flow.verdict] ?? 0) + n;
+      else if (before === 0) this.#verdict[e] = verdict;
       else if (verdict !== this.#verdict[e])
         this.#mixed.set(e, { [VERDICTS[this.#verdict[e]!]!]: before, [flow.verdict]: n });
     }
@@ -348,6 +358,23 @@ export class Aggregator {
       drops[flow.dropReason] = (drops[flow.dropReason] ?? 0) + n;
     }
     return e;
+  }
+
+  /**
+   * Takes `n` connections counted with `verdict` back from edge `e`, if it has them (a record that
+   * replaces the verdict of its connection; the edge it was counted on before has them, unless its
+   * ends were resolved otherwise, and then the record is counted as a connection of its own).
+   */
+  #takeBack(e: number, verdict: Verdict, n: number): void {
+    const stat = this.#stat;
+    const mixed = this.#mixed.get(e);
+    if (mixed !== undefined) {
+      const had = mixed[verdict] ?? 0;
+      if (had < n) return;
+      if (had === n) delete mixed[verdict];
+      else mixed[verdict] = had - n;
+    } else if (VERDICTS[this.#verdict[e]!] !== verdict || stat[e * 3]! < n) return;
+    stat[e * 3] = stat[e * 3]! - n;
   }
 
   /**

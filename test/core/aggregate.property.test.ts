@@ -115,6 +115,31 @@ describe('aggregation', () => {
     ]);
   });
 
+  it('counts a record that replaces the verdict of its connection once, with the new verdict', () => {
+    const evidence = (flows: Partial<Flow>[]) => {
+      const agg = new Aggregator(identity);
+      for (const f of flows) agg.add({ ...ONE_PAIR, protocol: 'TCP', port: 5432, ...f });
+      return agg.edges().map((e) => [e.count, e.verdicts, e.dropReasons, e.firstSeen, e.lastSeen]);
+    };
+    const dropped: Partial<Flow> = { verdict: 'DROPPED', dropReason: 'POLICY_DENIED', replaces: 'FORWARDED' };
+    // Its only connection: the edge is dropped only.
+    expect(evidence([{ time: 2 }, { ...dropped, time: 1 }])).toEqual([
+      [1, { DROPPED: 1 }, { POLICY_DENIED: 1 }, 1, 2],
+    ]);
+    // One of two forwarded connections, and on an edge of several verdicts.
+    expect(evidence([{}, {}, dropped])).toEqual([
+      [2, { FORWARDED: 1, DROPPED: 1 }, { POLICY_DENIED: 1 }, 1, 1],
+    ]);
+    expect(evidence([{}, { verdict: 'AUDIT' }, dropped])).toEqual([
+      [2, { AUDIT: 1, DROPPED: 1 }, { POLICY_DENIED: 1 }, 1, 1],
+    ]);
+    // An edge without the verdict replaced (its connection was counted elsewhere): a connection of its own.
+    expect(evidence([{ verdict: 'AUDIT' }, dropped])).toEqual([
+      [2, { AUDIT: 1, DROPPED: 1 }, { POLICY_DENIED: 1 }, 1, 1],
+    ]);
+    expect(evidence([dropped])).toEqual([[1, { DROPPED: 1 }, { POLICY_DENIED: 1 }, 1, 1]]);
+  });
+
   it('refuses a flow whose port is not a 16-bit number', () => {
     const agg = new Aggregator(identity);
     const f = { ...ONE_PAIR, protocol: 'TCP' as const };

@@ -161,6 +161,80 @@ describe('Deduplicator', () => {
     expect(d.duplicates).toBe(2);
   });
 
+  it('merges a late observation into the connection emitted before it, when its verdict is not stronger', () => {
+    // The connection is dropped at the destination and forwarded at the source; `other`, three windows
+    // later, emits its record before the forwarded observation comes.
+    const dropped = flow(0, { verdict: 'DROPPED', dropReason: 'POLICY_DENIED' });
+    const forwarded = flow(1);
+    const other = flow(3500, { srcPort: 40001 });
+    const inOrder = new Deduplicator({ windowMs: 1000 });
+    const late = new Deduplicator({ windowMs: 1000 });
+    const a = run(inOrder, [forwarded, dropped, other]);
+    const b = run(late, [dropped, other, forwarded]);
+    expect(b.map((f) => [f.srcPort, f.verdict])).toEqual([
+      [40000, 'DROPPED'],
+      [40001, 'FORWARDED'],
+    ]);
+    expect(b.map((f) => [f.srcPort, f.verdict])).toEqual(a.map((f) => [f.srcPort, f.verdict]));
+    expect([late.duplicates, late.late]).toEqual([1, 0]);
+    // A late observation more than a window from the emitted one is another connection.
+    const apart = new Deduplicator({ windowMs: 1000 });
+    expect(run(apart, [dropped, other, flow(-1000)]).map((f) => f.time)).toEqual([0, 3500, -1000]);
+    expect([apart.duplicates, apart.late]).toEqual([0, 1]);
+  });
+
+  it('hands on a late observation with a stronger verdict as replacing the verdict emitted', () => {
+    // The record handed on cannot be changed: the drop follows it, marked as replacing its verdict; a
+    // later drop of the connection adds nothing more.
+    const d = new Deduplicator({ windowMs: 1000 });
+    const out = run(d, [
+      flow(0),
+      flow(3500, { srcPort: 40001 }),
+      flow(1, { verdict: 'DROPPED' }),
+      flow(2, { verdict: 'DROPPED' }),
+      flow(3),
+    ]);
+    expect(out.map((f) => [f.srcPort, f.verdict, f.replaces])).toEqual([
+      [40000, 'FORWARDED', undefined],
+      [40000, 'DROPPED', 'FORWARDED'],
+      [40001, 'FORWARDED', undefined],
+    ]);
+    expect([d.duplicates, d.late]).toEqual([3, 0]);
+    // With a count on either side, a record cannot stand in for the other: the drop is held on its own.
+    const counted = new Deduplicator({ windowMs: 1000 });
+    const kept = run(counted, [
+      flow(0, { input: 'generic', count: 2 }),
+      flow(3500, { srcPort: 40001 }),
+      flow(1, { verdict: 'DROPPED', input: 'generic' }),
+    ]);
+    expect(kept.map((f) => [f.srcPort, f.verdict, f.replaces])).toEqual([
+      [40000, 'FORWARDED', undefined],
+      [40001, 'FORWARDED', undefined],
+      [40000, 'DROPPED', undefined],
+    ]);
+    expect([counted.duplicates, counted.late]).toEqual([0, 1]);
+  });
+
+  it('remembers the emitted connections for late observations within maxEntries only', () => {
+    // maxEntries 2: the drop at 0 ms is emitted at 2000 ms, the connection at 2000 ms and the drop at 2001 ms at 4000 ms, which
+    // leaves room to remember the last two only.
+    const d = new Deduplicator({ windowMs: 1000, maxEntries: 2 });
+    const out = run(d, [
+      flow(0, { srcPort: 40000, verdict: 'DROPPED' }),
+      flow(2000, { srcPort: 50000 }),
+      flow(2001, { srcPort: 40001, verdict: 'DROPPED' }),
+      flow(4000, { srcPort: 50001 }),
+      flow(1, { srcPort: 40000 }),
+      flow(2002, { srcPort: 40001 }),
+    ]);
+    expect(out.filter((f) => f.srcPort! < 50000).map((f) => [f.srcPort, f.verdict])).toEqual([
+      [40000, 'DROPPED'],
+      [40001, 'DROPPED'],
+      [40000, 'FORWARDED'],
+    ]);
+    expect([d.duplicates, d.late]).toEqual([1, 1]);
+  });
+
   it('memory is bounded by maxEntries, early evictions are counted', () => {
     const d = new Deduplicator({ windowMs: 60_000, maxEntries: 100 });
     const out: Flow[] = [];

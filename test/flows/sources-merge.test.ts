@@ -77,13 +77,32 @@ describe('several sources', () => {
     }
   });
 
-  it('count what comes out of time order in one stream, and say so', async () => {
+  it('merge what comes out of time order in one stream into the connection emitted before it', async () => {
+    // Concatenated: node b's drop comes after node a's line five minutes later, which emitted the
+    // connection as forwarded. The drop is handed on as replacing that verdict: one connection, dropped.
     const cat = file('cat.jsonl', [
       line(0, 'a', 'FORWARDED'),
       line(5 * 60_000, 'a', 'FORWARDED', 40001),
       line(3, 'b', 'DROPPED'),
     ]);
     const reader = readFlows(cat);
+    const flows = await reader.toArray();
+    expect(flows.filter((f) => f.srcPort === 40000).map((f) => [f.verdict, f.replaces])).toEqual([
+      ['FORWARDED', undefined],
+      ['DROPPED', 'FORWARDED'],
+    ]);
+    expect([reader.stats.duplicates, reader.stats.lateObservations]).toEqual([1, 0]);
+  });
+
+  it('count what comes out of time order in one stream beyond what is remembered, and say so', async () => {
+    // With room for one connection, the one at 2 minutes pushes the first out of memory before the drop.
+    const cat = file('cat-far.jsonl', [
+      line(0, 'a', 'FORWARDED'),
+      line(2 * 60_000, 'a', 'FORWARDED', 40002),
+      line(5 * 60_000, 'a', 'FORWARDED', 40001),
+      line(3, 'b', 'DROPPED'),
+    ]);
+    const reader = readFlows(cat, { dedup: { maxEntries: 1 } });
     const flows = await reader.toArray();
     // Too late to be merged: the connection is two records, one of them forwarded.
     expect(
