@@ -18,6 +18,11 @@
  * generation, the older one is emitted and dropped; if the two together exceed `maxEntries`, the
  * older generation is emitted early (counted as `evictions`). Output order is deterministic: the
  * order in which connections were first seen, generation by generation.
+ *
+ * Observations out of time order (older than both generations) take another path (`addLate`), which
+ * an input in time order never does: they are merged into a connection held or emitted less than a
+ * window from them, else held in late generations of their own (by the generation of their time, in
+ * the same bound), so that no observation meets one far from it in time under the same key.
  */
 import type { Flow, FlowEndpoint, Protocol, Verdict } from './types.ts';
 
@@ -426,8 +431,10 @@ export class Deduplicator {
   evictions = 0;
   /**
    * Observations older than every generation held when they came (more than a window before the
-   * newest) and held as a connection of their own: the connection they belong to may have been emitted
-   * already. Input out of time order (files of several nodes concatenated, say) gives these.
+   * newest), merged into no connection held or remembered and held as a connection of their own, when
+   * a connection emitted less than a window from them is no longer remembered (or their connection was
+   * emitted with a count, see absorbLate): the connection they belong to may have been emitted already.
+   * Input far out of time order (files of several nodes concatenated, say) gives these.
    */
   late = 0;
   private current = new Generation();
@@ -439,6 +446,16 @@ export class Deduplicator {
    */
   private past: Generation[] = [];
   private pastSize = 0;
+  /** The latest first time of an emitted connection no longer in `past` (-Infinity: none). */
+  private forgottenUntil = -Infinity;
+  /**
+   * Connections first seen out of time order (older than every generation held), by the generation of
+   * their time: kept apart from `current` and `previous`, whose records are all in time, so that an
+   * observation in time never meets one far older under the same key (`addLate`). Emitted when room is
+   * needed, oldest first, and by `flush`.
+   */
+  private lateGenerations = new Map<number, Generation>();
+  private lateSize = 0;
   private generation = -Infinity;
   /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
   private endpointIds = new KeyNumbers();
@@ -473,7 +490,7 @@ export class Deduplicator {
 
   /** Current number of connections held. */
   get size(): number {
-    return this.current.size + this.previous.size;
+    return this.current.size + this.previous.size + this.lateSize;
   }
 
   /**
@@ -577,7 +594,7 @@ export class Deduplicator {
     this.lastId = this.lastId2 = -1;
     this.absentHeld = false;
     // The emitted generations' keys are in the old numbers.
-    for (const g of this.past) g.clear();
+    for (const g of this.past) this.forget(g);
     this.past = [];
     this.pastSize = 0;
   }
@@ -600,6 +617,7 @@ export class Deduplicator {
     };
     this.previous = rekey(this.previous);
     this.current = rekey(this.current);
+    for (const [at, g] of this.lateGenerations) this.lateGenerations.set(at, rekey(g));
   }
 
   /** Whether the endpoint numbers are to be given afresh before the next flow is held. */
@@ -621,8 +639,11 @@ export class Deduplicator {
       return;
     }
     const generation = this.generation;
-    // Older than every generation held: if it is not merged below, it is held on its own (late).
-    const late = Math.floor(flow.time / this.windowMs) < generation - 1;
+    if (Math.floor(flow.time / this.windowMs) < generation - 1) {
+      // Older than every generation held (and so it moves no generation on).
+      this.addLate(kind, flow, out);
+      return;
+    }
     this.advance(flow.time, out);
     if (
       absent &&
@@ -634,10 +655,6 @@ export class Deduplicator {
       this.kp === this.ap
     ) {
       // `held` just found no connection with this key, and nothing was held or emitted since.
-      if (late) {
-        if (this.absorbLate(kind, flow, out)) return;
-        this.late++;
-      }
       this.hold(kind, out, flow);
       return;
     }
@@ -660,24 +677,65 @@ export class Deduplicator {
       this.duplicates++;
       return;
     }
-    if (late) {
-      if (this.absorbLate(kind, flow, out)) return;
-      this.late++;
-    }
     this.hold(kind, out, flow);
   }
 
   /**
+   * Adds an observation older than every generation held, under the key `parts` found last. It is
+   * merged into a connection with that key first seen less than a window from it: one held (in time,
+   * or out of time order in the generation of its time or a neighbour), else one emitted already
+   * (`absorbLate`). Else it is held as a connection of its own in the late generation of its time; it
+   * is counted as late when an emitted connection first seen less than a window from it is no longer
+   * remembered, which may have been its own.
+   */
+  private addLate(kind: number, flow: Flow, out: Flow[]): void {
+    if (this.mergeNear(this.previous, kind, flow) || this.mergeNear(this.current, kind, flow)) return;
+    const at = Math.floor(flow.time / this.windowMs);
+    const late = this.lateGenerations;
+    for (let k = at - 1; k <= at + 1; k++) {
+      const g = late.get(k);
+      if (g !== undefined && this.mergeNear(g, kind, flow)) return;
+    }
+    const absorbed = this.absorbLate(kind, flow, out);
+    if (absorbed > 0) return;
+    // Its connection was emitted with a count, or may have been emitted and let go since: it may count
+    // twice.
+    if (absorbed < 0 || flow.time - this.forgottenUntil < this.windowMs) this.late++;
+    if (this.size >= this.maxEntries) this.evict(out);
+    let g = late.get(at);
+    if (g === undefined) late.set(at, (g = new Generation()));
+    // No record of `g` has this key: one would be less than a window from the flow, and merged above.
+    if (kind === 1) g.insert(this.ks, this.kd, this.kw, this.kp, flow);
+    else g.insertText(this.ktext, flow);
+    this.lateSize++;
+  }
+
+  /**
+   * Merges `flow` into the record of `g` with the key `parts` found last, if that connection was first
+   * seen less than a window from it; whether it did.
+   */
+  private mergeNear(g: Generation, kind: number, flow: Flow): boolean {
+    const i = this.find(g, kind);
+    if (i < 0 || !(Math.abs(flow.time - g.times[i]!) < this.windowMs)) return false;
+    const kept = g.records[i]!;
+    const merged = mergeObservation(kept, flow);
+    if (merged !== kept) g.set(i, merged);
+    this.duplicates++;
+    return true;
+  }
+
+  /**
    * Whether a late observation (older than every generation held) is one of a connection emitted
-   * already, with the key `parts` found last, first seen less than a window from it: then it is counted
-   * as a duplicate and not held as a second connection (which, forwarded at one node after the
+   * already, with the key `parts` found last, first seen less than a window from it: 1 when it is
+   * counted as a duplicate and not held as a second connection (which, forwarded at one node after the
    * connection was emitted as dropped at another, would allow what the cluster denied). Merged, a
    * verdict at least as strong changes nothing; a stronger one (dropped after the connection was
    * emitted as forwarded) is emitted into `out` at once, marked as replacing the verdict emitted
-   * (`Flow.replaces`), so that the connection is counted once, with the stronger verdict. An
-   * observation or an emitted record with a count is held on its own (counted as late) if stronger.
+   * (`Flow.replaces`), so that the connection is counted once, with the stronger verdict. -1 when the
+   * observation or the emitted record has a count and the observation's verdict is stronger: it is to
+   * be held on its own, counted as late. 0 when no such connection is remembered.
    */
-  private absorbLate(kind: number, flow: Flow, out: Flow[]): boolean {
+  private absorbLate(kind: number, flow: Flow, out: Flow[]): number {
     const past = this.past;
     for (let k = past.length - 1; k >= 0; k--) {
       const g = past[k]!;
@@ -686,25 +744,43 @@ export class Deduplicator {
       const emitted = g.infos[i]!;
       const rank = VERDICT_RANK[flow.verdict];
       if (rank > (emitted & 7)) {
-        if ((emitted & COUNTED) !== 0 || flow.count !== undefined) return false;
-        out.push({ ...flow, replaces: RANKED_VERDICTS[emitted]! });
+        if ((emitted & COUNTED) !== 0 || flow.count !== undefined) return -1;
+        out.push({ ...flow, replaces: RANKED_VERDICTS[emitted & 7]! });
         g.infos[i] = rank;
       }
       this.duplicates++;
-      return true;
+      return 1;
     }
-    return false;
+    return 0;
   }
 
   /** Holds `flow` as a new connection under the key `parts` found last. */
   private hold(kind: number, out: Flow[], flow: Flow): void {
-    if (this.current.size + this.previous.size >= this.maxEntries) {
-      this.evictions++;
-      if (this.previous.size > 0) this.previous = this.emit(this.previous, out);
-      else this.current = this.emit(this.current, out);
-    }
+    if (this.current.size + this.previous.size + this.lateSize >= this.maxEntries) this.evict(out);
     if (kind === 1) this.current.insert(this.ks, this.kd, this.kw, this.kp, flow);
     else this.current.insertText(this.ktext, flow);
+  }
+
+  /**
+   * Emits a generation early to make room (counted in `evictions`): the oldest late generation, else
+   * the previous generation, else the current one.
+   */
+  private evict(out: Flow[]): void {
+    this.evictions++;
+    if (this.lateSize > 0) {
+      let oldest = Infinity;
+      for (const at of this.lateGenerations.keys()) if (at < oldest) oldest = at;
+      this.emitLate(oldest, out);
+    } else if (this.previous.size > 0) this.previous = this.emit(this.previous, out);
+    else this.current = this.emit(this.current, out);
+  }
+
+  /** Emits the late generation of generation number `at`. */
+  private emitLate(at: number, out: Flow[]): void {
+    const g = this.lateGenerations.get(at)!;
+    this.lateGenerations.delete(at);
+    this.lateSize -= g.size;
+    this.emit(g, out);
   }
 
   /** Emits what a flow at `time` leaves behind: generations more than one window older. */
@@ -786,6 +862,7 @@ export class Deduplicator {
   }
 
   flush(out: Flow[]): void {
+    for (const at of [...this.lateGenerations.keys()].sort((a, b) => a - b)) this.emitLate(at, out);
     this.previous = this.emit(this.previous, out);
     this.current = this.emit(this.current, out);
     // Nothing is held: endpoint numbers start afresh (and the emitted generations are let go).
@@ -801,11 +878,14 @@ export class Deduplicator {
     const records = g.records;
     const n = records.length;
     if (n === 0) return g;
-    const ranks = g.infos;
+    const infos = g.infos;
     for (let i = 0; i < n; i++) {
       const f = records[i]!;
       out.push(f);
-      ranks[i] = f.count === undefined ? VERDICT_RANK[f.verdict] : VERDICT_RANK[f.verdict] | COUNTED;
+      // absorbInfo holds the verdict's rank when it is not -1 (a Hubble record without a count), so
+      // that most records are not read.
+      const info = infos[i]!;
+      infos[i] = info >= 0 ? info & 7 : VERDICT_RANK[f.verdict] | (f.count === undefined ? 0 : COUNTED);
     }
     g.records = [];
     g.retired = n;
@@ -816,9 +896,18 @@ export class Deduplicator {
     while (past.length > MAX_PAST_GENERATIONS || this.pastSize > this.maxEntries) {
       const old = past.shift()!;
       this.pastSize -= old.retired;
-      old.clear();
+      this.forget(old);
       spare ??= old;
     }
     return spare ?? new Generation();
+  }
+
+  /** Lets an emitted generation go (its keys), noting how late its connections were first seen. */
+  private forget(g: Generation): void {
+    const times = g.times;
+    let until = this.forgottenUntil;
+    for (let i = 0; i < g.retired; i++) if (times[i]! > until) until = times[i]!;
+    this.forgottenUntil = until;
+    g.clear();
   }
 }

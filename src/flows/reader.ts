@@ -78,8 +78,9 @@ export interface IngestStats {
   dedupEvictions: number;
   /**
    * Observations that came more than a de-duplication window after later ones (input out of time
-   * order): they could not be merged with the connection they belong to, which may count twice, and
-   * a connection dropped at one node and forwarded at another may then look allowed.
+   * order) and that may belong to a connection emitted already and no longer remembered (see
+   * Deduplicator.late): it may count twice, and a connection dropped at one node and forwarded at
+   * another may then look allowed.
    */
   lateObservations: number;
   /** Reply observations turned around to initiator -> responder. */

@@ -179,8 +179,10 @@ describe('Deduplicator', () => {
     expect([late.duplicates, late.late]).toEqual([1, 0]);
     // A late observation more than a window from the emitted one is another connection.
     const apart = new Deduplicator({ windowMs: 1000 });
-    expect(run(apart, [dropped, other, flow(-1000)]).map((f) => f.time)).toEqual([0, 3500, -1000]);
-    expect([apart.duplicates, apart.late]).toEqual([0, 1]);
+    // Held out of time order, it is emitted at the end before the generations held in time.
+    // Every connection emitted is remembered: it is not one of them, and not counted as late.
+    expect(run(apart, [dropped, other, flow(-1000)]).map((f) => f.time)).toEqual([0, -1000, 3500]);
+    expect([apart.duplicates, apart.late]).toEqual([0, 0]);
   });
 
   it('hands on a late observation with a stronger verdict as replacing the verdict emitted', () => {
@@ -209,10 +211,32 @@ describe('Deduplicator', () => {
     ]);
     expect(kept.map((f) => [f.srcPort, f.verdict, f.replaces])).toEqual([
       [40000, 'FORWARDED', undefined],
-      [40001, 'FORWARDED', undefined],
       [40000, 'DROPPED', undefined],
+      [40001, 'FORWARDED', undefined],
     ]);
     expect([counted.duplicates, counted.late]).toEqual([0, 1]);
+  });
+
+  it('keeps observations out of time order apart from one another and from those in time, beyond a window', () => {
+    // The same key (a client port used again, an ICMP probe) dropped at 0 ms and forwarded at 5000 ms,
+    // both read after 10000 ms: two connections, as in time order, not one dropped.
+    const k = { srcPort: 40000 };
+    const late = (flows: Flow[]) => {
+      const d = new Deduplicator({ windowMs: 1000 });
+      return run(d, flows).map((f) => [f.time, f.srcPort, f.verdict]);
+    };
+    const x = flow(10_000, { srcPort: 50000 });
+    expect(late([x, flow(0, { ...k, verdict: 'DROPPED' }), flow(5000, k), flow(5001, k)])).toEqual([
+      [0, 40000, 'DROPPED'],
+      [5000, 40000, 'FORWARDED'],
+      [10_000, 50000, 'FORWARDED'],
+    ]);
+    // Nor does one in time meet one held out of time order.
+    expect(late([x, flow(0, { ...k, verdict: 'DROPPED' }), flow(10_001, k)])).toEqual([
+      [0, 40000, 'DROPPED'],
+      [10_000, 50000, 'FORWARDED'],
+      [10_001, 40000, 'FORWARDED'],
+    ]);
   });
 
   it('remembers the emitted connections for late observations within maxEntries only', () => {
