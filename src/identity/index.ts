@@ -38,6 +38,34 @@ export const GENERATED_LABELS: ReadonlySet<string> = new Set([
   'batch.kubernetes.io/job-completion-index',
 ]);
 
+const JOB_LABELS = [
+  'batch.kubernetes.io/job-name',
+  'job-name',
+  'batch.kubernetes.io/controller-uid',
+  'controller-uid',
+] as const;
+
+/**
+ * Generated labels whose presence, not value, is intrinsic to the pods of a kind of workload: its
+ * controller gives every pod it makes the key. Which of a Job's the pods carry depends on the Kubernetes
+ * version (`job-name` and `controller-uid` before 1.27, both those and the `batch.kubernetes.io/` ones
+ * after), so a key is relied on only where every pod of the snapshot carries it. A standalone
+ * ReplicaSet and a bare pod have none. In order of preference: the most telling first.
+ */
+export const KIND_LABELS: Readonly<Record<WorkloadKind, readonly string[]>> = {
+  Job: JOB_LABELS,
+  CronJob: JOB_LABELS,
+  Deployment: ['pod-template-hash'],
+  StatefulSet: [
+    'statefulset.kubernetes.io/pod-name',
+    'apps.kubernetes.io/pod-index',
+    'controller-revision-hash',
+  ],
+  DaemonSet: ['pod-template-generation', 'controller-revision-hash'],
+  ReplicaSet: [],
+  Pod: [],
+};
+
 export function stableLabels(labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of Object.keys(labels ?? {}).sort()) {
@@ -254,8 +282,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const hStart: number[] = [];
   /** `nodeIP:port` → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
-  /** Per workload, the stable label keys its pods do not all carry as its `labels` have them. */
+  /**
+   * Per workload, the stable label keys its pods do not all carry as its `labels` have them, and the
+   * generated keys some of its pods carry and others lack.
+   */
   const varying = new Map<string, Set<string>>();
+  /** Per workload, the generated label keys every one of its pods so far carries. */
+  const generated = new Map<string, Set<string>>();
   const keyLists = new Map<string, string[]>();
   /** The warnings given of two host-network workloads declaring one port on one node. */
   const hostPortClashes = new Set<string>();
@@ -281,12 +314,24 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod);
       workloads.set(id, w);
     }
-    w.pods.push(pod.metadata.name);
     // Stable labels this pod does not carry as the workload's `labels` have them (a pod of an older
     // revision, a label a webhook added): no selector telling workloads apart may rest on them.
     const own = pod.metadata.labels ?? {};
     for (const k in w.labels) if (own[k] !== w.labels[k]) addVarying(varying, id, k);
     for (const k in own) if (!(k in w.labels) && !GENERATED_LABELS.has(k)) addVarying(varying, id, k);
+    // Generated keys (their values are never used): those every pod carries, and those only some do.
+    const ownGenerated = Object.keys(own).filter((k) => GENERATED_LABELS.has(k));
+    const all = generated.get(id);
+    if (all === undefined) generated.set(id, new Set(ownGenerated));
+    else {
+      for (const k of ownGenerated) if (!all.has(k)) addVarying(varying, id, k);
+      for (const k of all)
+        if (!(k in own)) {
+          all.delete(k);
+          addVarying(varying, id, k);
+        }
+    }
+    w.pods.push(pod.metadata.name);
     if (w.namedPorts.length > 0 || portConflicts.has(id)) {
       const before = w.namedPorts;
       w.namedPorts = commonNamedPorts(portLists, before, pod);
@@ -332,6 +377,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
+  for (const [id, keys] of generated)
+    if (keys.size > 0) workloads.get(id)!.generatedLabels = sharedKeys(keyLists, [...keys]);
   const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, podWorkload);
   // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
   for (const [key, obj] of objByKey) {

@@ -25,12 +25,21 @@ export interface Workload {
   /** Stable labels the workload's pods carry (template labels minus generated ones). */
   labels: Record<string, string>;
   /**
-   * Stable label keys (sorted) that the workload's pods in the snapshot do not all carry as `labels` has
-   * them: a key of `labels` some pod lacks or gives another value (a pod of an older revision), or one
-   * some pod carries that `labels` lacks (added by a webhook or by hand). Absent when every pod carries
-   * exactly `labels`. A selector that tells workloads apart never rests on these.
+   * Label keys (sorted) that the workload's pods in the snapshot do not all carry as `labels` has them: a
+   * key of `labels` some pod lacks or gives another value (a pod of an older revision), one some pod
+   * carries that `labels` lacks (added by a webhook or by hand), or a generated key (GENERATED_LABELS)
+   * some pods carry and others lack (Job pods made before and after a Kubernetes upgrade). Absent when
+   * every pod carries exactly `labels` and the same generated keys. A selector that tells workloads apart
+   * never rests on these.
    */
   varyingLabels?: string[];
+  /**
+   * The generated label keys (GENERATED_LABELS, sorted) every pod of the workload in the snapshot
+   * carries: `pod-template-hash` for a Deployment's, `job-name` for a Job's, ... Their values differ per
+   * pod, revision or run and are never used; a key's presence tells the pods of a kind of workload
+   * (KIND_LABELS) from the pods of others. Absent when it has no pod in the snapshot or they share none.
+   */
+  generatedLabels?: string[];
   /**
    * The `microseg.dev/segment` label on the workload object's own metadata (a Deployment's, not its pod
    * template's), when it has one: it pins the workload to a segment as the template's label does.

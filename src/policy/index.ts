@@ -498,6 +498,25 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       byWorkload[w.id] = [`${w.namespace}/${denyNames.get(w.namespace)!}`, ...(byWorkload[w.id] ?? [])];
     }
   }
+  // A selector narrowed by a label of the workload's pod template (no label of their kinds, nor a stable
+  // one, tells the other workload's pods apart): a rollout changing the label would leave the workload's
+  // new pods out of every policy selecting them by it. Those policies are named, so the label can be
+  // pinned or the pods relabelled.
+  for (const [id, n] of [...narrowed].sort(([a], [b]) => compareText(a, b))) {
+    if (n.onTemplate.length === 0) continue;
+    const using = policies
+      .filter((np) => usesSelector(np, n.selector))
+      .map((np) => `${np.metadata.namespace}/${np.metadata.name}`)
+      .sort(compareText);
+    if (using.length === 0) continue;
+    const which = using.length === 1 ? `policy ${using[0]} selects` : `policies ${using.join(', ')} select`;
+    for (const { requirement: r, leavesOut } of n.onTemplate) {
+      const value = r.values![0]!;
+      warnings.push(
+        `${which} the pods of ${id} by their pod-template label ${r.key}=${value} (${r.key} In [${value}], leaving out the pods of ${leavesOut.map((o) => o.id).join(', ')}): a rollout that changes the label would leave its new pods unselected, and the namespace's default deny would block their traffic; pin the label or give either workload's pods a label that tells them apart`,
+      );
+    }
+  }
   notExpressible.sort((a, b) => compareText(a.edge, b.edge) || compareText(a.reason, b.reason));
   return {
     policies,
@@ -507,6 +526,16 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     namespaces,
     warnings: [...new Set(warnings)].sort(),
   };
+}
+
+/** Does `np` select its own pods or a peer's by `selector` (this very object)? */
+function usesSelector(np: NetworkPolicy, selector: LabelSelector): boolean {
+  if (np.spec.podSelector === selector) return true;
+  const peers = [
+    ...(np.spec.ingress ?? []).flatMap((r) => r.from ?? []),
+    ...(np.spec.egress ?? []).flatMap((r) => r.to ?? []),
+  ];
+  return peers.some((p) => p.podSelector === selector);
 }
 
 /** A peer selecting pods by labels in `namespace`, written for a policy living in namespace `from`. */

@@ -5,7 +5,7 @@
  * rule naming it as a peer would admit that workload's pods as well. NetworkPolicies add up, so this is
  * more than least privilege. The narrowed selector adds requirements on labels that separate them.
  */
-import { GENERATED_LABELS } from '../identity/index.ts';
+import { GENERATED_LABELS, KIND_LABELS } from '../identity/index.ts';
 import type { Workload } from '../identity/types.ts';
 import type { LabelSelector, LabelSelectorRequirement } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
@@ -18,6 +18,12 @@ export interface NarrowedSelector {
   overlapping: Workload[];
   /** Of those, the ones no label tells apart from it: its selector still matches their pods. */
   unseparated: Workload[];
+  /**
+   * The `key In [value]` requirements added (sorted by key), each with the workloads it leaves out: they
+   * rest on a label of the workload's pod template, which a rollout may change (a chart's version label),
+   * and whose new pods the selector would then leave out. Empty when none was needed.
+   */
+  onTemplate: { requirement: LabelSelectorRequirement; leavesOut: Workload[] }[];
 }
 
 /**
@@ -50,51 +56,96 @@ function mayMatch(selector: LabelSelector, o: Workload): boolean {
   return matchesSelector({ matchLabels, matchExpressions }, o.labels);
 }
 
+/** The rank of a generated key: its place in the list of a kind that lists it (KIND_LABELS), 0 first. */
+const KIND_LABEL_RANK = new Map<string, number>();
+for (const keys of Object.values(KIND_LABELS))
+  keys.forEach((k, i) => KIND_LABEL_RANK.set(k, Math.min(i, KIND_LABEL_RANK.get(k) ?? i)));
+
 /**
- * `w`'s selector narrowed so that it keeps matching `w`'s pods and matches none of `overlapping`'s.
- * Preferred: `key In [value]` for a label every pod of `w` carries with that value and every pod of the
- * other lacks or carries with another value; else `key DoesNotExist` for a label every pod of the other
- * carries and no pod of `w` does. Labels Kubernetes generates per pod, revision or run (GENERATED_LABELS)
- * are never used, nor labels the pods of either do not all carry alike (`varyingLabels`). Among the
- * candidates of a kind, the one that tells the most remaining workloads apart is taken first, then the
- * smallest key: few requirements, the same ones whatever the order of `overlapping`. A workload no such
- * label tells apart stays selected, in `unseparated`.
+ * `w`'s selector narrowed so that it keeps matching `w`'s pods and matches none of `overlapping`'s, by
+ * requirements that a rollout of either leaves true whenever a label allows it. In order of preference:
+ * 1. `key DoesNotExist` for a generated key whose presence is intrinsic to the other's kind and not to
+ *    `w`'s (KIND_LABELS: a Job's pods carry `job-name`, a Deployment's `pod-template-hash`), which every
+ *    pod of the other in the snapshot carries and no pod of `w` does; its value is never used.
+ * 2. `key DoesNotExist` for a stable label every pod of the other carries and no pod of `w` does.
+ * 3. `key In [value]` for a label of `w`'s pod template, which every pod of `w` carries with that value
+ *    and every pod of the other lacks or carries with another value: a rollout changing it (a chart's
+ *    version label) would leave `w`'s new pods out, so these are listed in `onTemplate`.
+ * Otherwise labels Kubernetes generates per pod, revision or run (GENERATED_LABELS) are never used, nor
+ * labels the pods of either do not all carry alike (`varyingLabels`). Within a kind of requirement, the
+ * one that tells the most remaining workloads apart is taken first, then the generated key a kind lists
+ * first (KIND_LABELS), then the smallest key: few requirements, the same ones whatever the order of
+ * `overlapping`. A workload no such label tells apart stays selected, in `unseparated`.
  */
 export function narrowSelector(w: Workload, overlapping: readonly Workload[]): NarrowedSelector {
   const sorted = [...overlapping].sort((a, b) => compareText(a.id, b.id));
-  if (sorted.length === 0) return { selector: w.selector, overlapping: [], unseparated: [] };
+  if (sorted.length === 0) return { selector: w.selector, overlapping: [], unseparated: [], onTemplate: [] };
   const own = w.labels;
   const steady = (x: Workload, k: string) => !GENERATED_LABELS.has(k) && !x.varyingLabels?.includes(k);
+  /** Keys the pods of `w` carry or, being of its kind, may: never a DoesNotExist. */
+  const ownKind = new Set(KIND_LABELS[w.kind] ?? []);
+  const ownCarried = (k: string) =>
+    ownKind.has(k) || !!w.generatedLabels?.includes(k) || !!w.varyingLabels?.includes(k);
+  /** The generated keys of `o`'s kind that every pod of `o` carries and no pod of `w` does. */
+  const kindKeys = (o: Workload) =>
+    (KIND_LABELS[o.kind] ?? []).filter((k) => !!o.generatedLabels?.includes(k) && !ownCarried(k));
+  /** The stable labels every pod of `o` carries and no pod of `w` does. */
+  const theirs = (o: Workload) =>
+    Object.keys(o.labels).filter((k) => !(k in own) && steady(w, k) && steady(o, k));
   const inKeys = Object.keys(own)
     .filter((k) => steady(w, k))
     .sort(compareText);
   /** Does `key In [own value]` leave out every pod of `o`? */
   const inExcludes = (o: Workload, k: string) => o.labels[k] !== own[k] && steady(o, k);
-  /** The labels every pod of `o` carries and no pod of `w` does: `key DoesNotExist` leaves `o` out. */
-  const theirs = (o: Workload) =>
-    Object.keys(o.labels).filter((k) => !(k in own) && steady(w, k) && steady(o, k));
-  let remaining = sorted.filter((o) => inKeys.some((k) => inExcludes(o, k)) || theirs(o).length > 0);
+
+  type Choice = { req: LabelSelectorRequirement; excludes: Workload[]; rank: number };
+  /** Of `keys`, the one whose requirement leaves out the most of `remaining`, then the best ranked. */
+  const pick = (
+    remaining: Workload[],
+    keys: Iterable<string>,
+    excludes: (o: Workload, k: string) => boolean,
+    req: (k: string) => LabelSelectorRequirement,
+    rank: (k: string) => number = () => 0,
+  ): Choice | undefined => {
+    let best: Choice | undefined;
+    for (const k of [...new Set(keys)].sort(compareText)) {
+      const out = remaining.filter((o) => excludes(o, k));
+      const r = rank(k);
+      if (
+        out.length > 0 &&
+        (best === undefined ||
+          out.length > best.excludes.length ||
+          (out.length === best.excludes.length && r < best.rank))
+      )
+        best = { req: req(k), excludes: out, rank: r };
+    }
+    return best;
+  };
+  const notThere = (k: string): LabelSelectorRequirement => ({ key: k, operator: 'DoesNotExist' });
+
+  let remaining = sorted.filter(
+    (o) => kindKeys(o).length > 0 || theirs(o).length > 0 || inKeys.some((k) => inExcludes(o, k)),
+  );
   const unseparated = sorted.filter((o) => !remaining.includes(o));
   const added: LabelSelectorRequirement[] = [];
+  const onTemplate: NarrowedSelector['onTemplate'] = [];
   while (remaining.length > 0) {
-    let best: { req: LabelSelectorRequirement; excludes: Workload[] } | undefined;
-    for (const k of inKeys) {
-      const excludes = remaining.filter((o) => inExcludes(o, k));
-      if (excludes.length > (best?.excludes.length ?? 0))
-        best = { req: { key: k, operator: 'In', values: [own[k]!] }, excludes };
-    }
-    if (best === undefined) {
-      // No label of `w` tells them apart: one of theirs.
-      const keys = [...new Set(remaining.flatMap(theirs))].sort(compareText);
-      for (const k of keys) {
-        const excludes = remaining.filter((o) => theirs(o).includes(k));
-        if (excludes.length > (best?.excludes.length ?? 0))
-          best = { req: { key: k, operator: 'DoesNotExist' }, excludes };
-      }
-    }
-    // Every workload left has a label that tells it apart (checked above), so one is always found.
-    added.push(best!.req);
-    remaining = remaining.filter((o) => !best!.excludes.includes(o));
+    const left = remaining;
+    const choice =
+      pick(
+        left,
+        left.flatMap(kindKeys),
+        (o, k) => kindKeys(o).includes(k),
+        notThere,
+        (k) => KIND_LABEL_RANK.get(k)!,
+      ) ??
+      pick(left, left.flatMap(theirs), (o, k) => theirs(o).includes(k), notThere) ??
+      pick(left, inKeys, inExcludes, (k) => ({ key: k, operator: 'In', values: [own[k]!] }));
+    // Every workload left has a requirement that leaves it out (checked above), so one is always found.
+    added.push(choice!.req);
+    if (choice!.req.operator === 'In')
+      onTemplate.push({ requirement: choice!.req, leavesOut: choice!.excludes });
+    remaining = left.filter((o) => !choice!.excludes.includes(o));
   }
   const expressions = [...(w.selector.matchExpressions ?? []), ...added].sort(
     (a, b) =>
@@ -104,5 +155,6 @@ export function narrowSelector(w: Workload, overlapping: readonly Workload[]): N
   );
   const selector: LabelSelector =
     added.length === 0 ? w.selector : { ...w.selector, matchExpressions: expressions };
-  return { selector, overlapping: sorted, unseparated };
+  onTemplate.sort((a, b) => compareText(a.requirement.key, b.requirement.key));
+  return { selector, overlapping: sorted, unseparated, onTemplate };
 }

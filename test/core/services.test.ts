@@ -280,16 +280,33 @@ describe('the backends of a Service whose selector also matches pods that have e
 
 describe('a policy whose podSelector also selects the pods of another workload', () => {
   it('is named in a warning when no label separates them: its rules apply to those pods too', async () => {
-    // A running Job labelled exactly as api's Deployment (a chart's hook): api's selector app=api
-    // selects it, and no label of either tells them apart.
-    const snap = cluster(jobWithPod('migrate', { app: 'api' }, '10.244.1.7', 'Running'));
-    const r = await runPipeline(snap, [
-      flow(1, { ip: '10.244.1.2' }, 8080),
-      flow(2, { ip: '10.244.1.3' }, 9000),
-    ]);
+    // A bare pod labelled exactly as api's Deployment (kubectl run): api's selector app=api selects it,
+    // and no label of either tells them apart (a Deployment's pods carry pod-template-hash, which a bare
+    // pod lacking it cannot be left out by).
+    const debug = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'api-debug', namespace: 'app', labels: { app: 'api' } },
+      spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+      status: { phase: 'Running', podIP: '10.244.1.8', hostIP: '192.168.0.10' },
+    };
+    const flows = [flow(1, { ip: '10.244.1.2' }, 8080), flow(2, { ip: '10.244.1.3' }, 9000)];
+    const r = await runPipeline(cluster([debug]), flows);
     expect(r.proposal.warnings.filter((w) => w.includes('also selects'))).toEqual([
-      'policy app/microseg-api (app/Deployment/api) also selects the pods of app/Job/migrate: no label separates them (both carry exactly app=api), so its rules apply to them too (see verification.excess)',
+      'policy app/microseg-api (app/Deployment/api) also selects the pods of app/Pod/api-debug: no label separates them (both carry exactly app=api), so its rules apply to them too (see verification.excess)',
     ]);
+
+    // A running Job labelled exactly as api (a chart's hook) is told apart by the label Kubernetes gives
+    // every Job's pods.
+    const withJob = await runPipeline(
+      cluster(jobWithPod('migrate', { app: 'api' }, '10.244.1.7', 'Running')),
+      flows,
+    );
+    expect(withJob.proposal.warnings.filter((w) => w.includes('also selects'))).toEqual([]);
+    expect(
+      withJob.proposal.policies.find((p) => p.metadata.name === 'microseg-api')!.spec.podSelector
+        .matchExpressions,
+    ).toEqual([{ key: 'job-name', operator: 'DoesNotExist' }]);
   });
 });
 
