@@ -399,10 +399,19 @@ export class HubbleSource {
     this.m.connected = false;
   }
 
-  /** Position of the newest acknowledged flow, to persist; undefined before any. */
+  /**
+   * Position of the newest acknowledged flow, to persist; undefined before any. Before the first
+   * on-time flow is acknowledged, acknowledged ahead-of-clock flows still make a checkpoint: at the
+   * time the first stream was asked for, with no identities, listing them in `ahead`.
+   */
   checkpoint(): Checkpoint | undefined {
-    const cp = this.committed.snapshot();
-    if (!cp || this.aheadAcked.size === 0) return cp;
+    let cp = this.committed.snapshot();
+    if (this.aheadAcked.size === 0) return cp;
+    if (!cp) {
+      // Only without a start checkpoint (that one is the committed position): the first run.
+      if (this.openedAt === undefined) return undefined;
+      cp = { time: formatTime(this.openedAt), seen: [] };
+    }
     const ahead = [...this.aheadAcked]
       .sort(([ka, ta], [kb, tb]) => (ta < tb ? -1 : ta > tb ? 1 : ka < kb ? -1 : ka > kb ? 1 : 0))
       .map(([id, t]) => ({ time: formatTime(t), id }));

@@ -226,6 +226,49 @@ describe('HubbleSource against a scripted relay', () => {
     expect(second.source.metrics()).toMatchObject({ duplicates: 2, aheadOfClock: 0 });
   });
 
+  it('a first run that acknowledged only flows ahead of the clock checkpoints them at the time its stream was asked for', async () => {
+    const relay = new FakeRelay();
+    const first = await setup(relay);
+    const before = Date.now();
+    first.source.start();
+    await waitFor(() => relay.connectionCount === 1, 5000, 'a stream');
+    const after = Date.now();
+    const future = Math.floor(Date.now() / 1000) + 3600;
+    const now = Date.now();
+    const onTime = scriptedFlow(2, Math.floor(now / 1000), (now % 1000) * 1e6);
+    relay.publish(scriptedFlow(8, future), onTime);
+    await waitFor(() => first.queue.size === 2, 5000, '2 flows');
+    // The consumer processes flow 8, ahead of the clock; flow 2, on time, is still queued at the stop.
+    first.queue.takeNow(1).ack();
+    await first.source.stop();
+    const saved = first.source.checkpoint()!;
+    expect(saved).toBeDefined();
+    expect(saved.seen).toEqual([]);
+    expect(saved.ahead).toEqual([
+      {
+        time: `${new Date(future * 1000).toISOString().slice(0, 19)}.000000000Z`,
+        id: flowIdentity(decoded(scriptedFlow(8, future)).flow!),
+      },
+    ]);
+    const at = Date.parse(saved.time);
+    expect(at).toBeGreaterThanOrEqual(before);
+    expect(at).toBeLessThanOrEqual(after);
+    // The next leader resumes from there: flow 8 is not counted again, flow 2 is not lost.
+    const second = await setup(relay, { checkpoint: validateCheckpoint(JSON.parse(JSON.stringify(saved))) });
+    const c = consume(second.queue);
+    cleanups.push(c.stop);
+    second.source.start();
+    await waitFor(() => c.flows.length >= 1, 5000, '1 flow');
+    relay.publish(scriptedFlow(3, Math.floor(Date.now() / 1000) + 1));
+    await waitFor(() => c.flows.length >= 2, 5000, '2 flows');
+    expect(ports(c.flows)).toEqual([2, 3]);
+    expect(second.source.metrics()).toMatchObject({ duplicates: 1, aheadOfClock: 0 });
+    expect(relay.requests[1]!.since).toEqual({
+      seconds: String(Math.floor(at / 1000)),
+      nanos: Number(saved.time.slice(20, 29)),
+    });
+  });
+
   it('forgets an acknowledged ahead-of-clock flow once the checkpoint has passed its time', async () => {
     const relay = new FakeRelay();
     const { queue, source } = await setup(relay, {
