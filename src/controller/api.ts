@@ -5,7 +5,7 @@
  * without the apiserver) and returns exact problem messages for the status.
  */
 import type { KObject, LabelSelector, NetworkPolicySpec } from '../model/k8s.ts';
-import { selectorLabelProblems, selectorProblem } from '../model/selectors.ts';
+import { selectorLabelProblems, selectorLimitProblems, selectorProblem } from '../model/selectors.ts';
 
 export const GROUP = 'microseg.dev';
 export const VERSION = 'v1alpha1';
@@ -243,7 +243,8 @@ export function parseSegmentationSpec(name: string, input: unknown): SpecResult 
   if (s.namespaceSelector === undefined) problems.push('spec.namespaceSelector is required');
   else {
     const p = selectorProblem(s.namespaceSelector);
-    const labels = p ? [] : selectorLabelProblems(s.namespaceSelector as LabelSelector);
+    const sel = s.namespaceSelector as LabelSelector;
+    const labels = p ? [] : [...selectorLimitProblems(sel), ...selectorLabelProblems(sel)];
     if (p) problems.push(`spec.namespaceSelector: ${p}`);
     else if (labels.length > 0) problems.push(...labels.map((l) => `spec.namespaceSelector.${l}`));
     else namespaceSelector = s.namespaceSelector as LabelSelector;

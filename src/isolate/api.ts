@@ -3,7 +3,7 @@
  * of a spec at the edge, with exact problem messages that end up in `status.message`.
  */
 import type { KObject, LabelSelector } from '../model/k8s.ts';
-import { selectorLabelProblems, selectorProblem } from '../model/selectors.ts';
+import { selectorLabelProblems, selectorLimitProblems, selectorProblem } from '../model/selectors.ts';
 import { API_VERSION, parseDuration } from '../controller/api.ts';
 
 export { API_VERSION };
@@ -32,6 +32,13 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'microseg';
 /** Isolation names double as label values, so they must fit a label value. */
 export const MAX_ISOLATION_NAME = 63;
+/** Limits the CRD puts on a spec (crd.ts); `parseIsolationSpec` checks the same. Lengths in characters. */
+export const MAX_TARGET_PODS = 256;
+export const MAX_FORENSICS = 16;
+export const MAX_REASON = 1024;
+/** `spec.incident` and `spec.requestedBy`. */
+export const MAX_REFERENCE = 256;
+export const MAX_DURATION_TEXT = 32;
 
 export type Direction = 'Both' | 'Ingress' | 'Egress';
 export const DIRECTIONS: readonly Direction[] = ['Both', 'Ingress', 'Egress'];
@@ -179,13 +186,19 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
     }
     return v;
   };
-  const optString = (path: string, v: unknown): string | undefined => {
+  /** Characters as the API server counts them (code points). */
+  const tooLong = (path: string, v: string, max: number): boolean => {
+    const n = [...v].length;
+    if (n > max) problems.push(`${path} must be at most ${max} characters (has ${n})`);
+    return n > max;
+  };
+  const optString = (path: string, v: unknown, max: number): string | undefined => {
     if (v === undefined) return undefined;
     if (typeof v !== 'string') {
       problems.push(`${path} must be a string`);
       return undefined;
     }
-    return v;
+    return tooLong(path, v, max) ? undefined : v;
   };
 
   let target: Target = { kind: 'pods', pods: [] };
@@ -204,6 +217,8 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       const pods = tt.pods;
       if (!Array.isArray(pods) || pods.length === 0)
         problems.push('spec.target.pods must be a non-empty list');
+      else if (pods.length > MAX_TARGET_PODS)
+        problems.push(`spec.target.pods must list at most ${MAX_TARGET_PODS} pods (has ${pods.length})`);
       else {
         const bad = pods.findIndex((p) => typeof p !== 'string' || !isPodName(p));
         if (bad >= 0)
@@ -215,7 +230,7 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       if (p) problems.push(`spec.target.podSelector: ${p}`);
       else {
         const sel = tt.podSelector as LabelSelector;
-        const labels = selectorLabelProblems(sel);
+        const labels = [...selectorLimitProblems(sel), ...selectorLabelProblems(sel)];
         if (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0)
           problems.push(
             'spec.target.podSelector must not be empty (it would isolate every pod of the namespace)',
@@ -268,6 +283,10 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       dns = bool('spec.exceptions.dns', ex.dns, true);
       if (ex.forensics !== undefined) {
         if (!Array.isArray(ex.forensics)) problems.push('spec.exceptions.forensics must be a list');
+        else if (ex.forensics.length > MAX_FORENSICS)
+          problems.push(
+            `spec.exceptions.forensics must list at most ${MAX_FORENSICS} peers (has ${ex.forensics.length})`,
+          );
         else
           for (const [i, f] of (ex.forensics as unknown[]).entries()) {
             const path = `spec.exceptions.forensics[${i}]`;
@@ -285,7 +304,8 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
             for (const k of ['namespaceSelector', 'podSelector'] as const) {
               if (fp[k] === undefined) continue;
               const p = selectorProblem(fp[k]);
-              const labels = p ? [] : selectorLabelProblems(fp[k] as LabelSelector);
+              const sel = fp[k] as LabelSelector;
+              const labels = p ? [] : [...selectorLimitProblems(sel), ...selectorLabelProblems(sel)];
               if (p) problems.push(`${path}.${k}: ${p}`);
               else if (labels.length > 0) problems.push(...labels.map((l) => `${path}.${k}.${l}`));
               else peer[k] = fp[k] as LabelSelector;
@@ -301,15 +321,17 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
   let reason = '';
   if (typeof s.reason !== 'string' || s.reason.trim() === '')
     problems.push('spec.reason is required (why the workload is isolated)');
-  else reason = s.reason;
-  const incident = optString('spec.incident', s.incident);
-  const requestedBy = optString('spec.requestedBy', s.requestedBy);
+  else if (!tooLong('spec.reason', s.reason, MAX_REASON)) reason = s.reason;
+  const incident = optString('spec.incident', s.incident, MAX_REFERENCE);
+  const requestedBy = optString('spec.requestedBy', s.requestedBy, MAX_REFERENCE);
 
   let durationMs: number | undefined;
   let expiresAt: string | undefined;
   if (s.duration !== undefined && s.expiresAt !== undefined)
     problems.push('spec.duration and spec.expiresAt are mutually exclusive');
-  if (s.duration !== undefined) {
+  if (typeof s.duration === 'string' && tooLong('spec.duration', s.duration, MAX_DURATION_TEXT)) {
+    // Not read any further: the CRD refuses it whatever it says.
+  } else if (s.duration !== undefined) {
     const d = typeof s.duration === 'string' ? parseDuration(s.duration) : undefined;
     if (d === undefined)
       problems.push(

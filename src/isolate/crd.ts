@@ -6,7 +6,20 @@ import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { GROUP, VERSION } from '../controller/api.ts';
-import { DIRECTIONS, KIND, MAX_ISOLATION_NAME, MECHANISMS, PHASES, PLURAL, WORKLOAD_KINDS } from './api.ts';
+import {
+  DIRECTIONS,
+  KIND,
+  MAX_DURATION_TEXT,
+  MAX_FORENSICS,
+  MAX_ISOLATION_NAME,
+  MAX_REASON,
+  MAX_REFERENCE,
+  MAX_TARGET_PODS,
+  MECHANISMS,
+  PHASES,
+  PLURAL,
+  WORKLOAD_KINDS,
+} from './api.ts';
 import type { Schema } from '../model/openapi.ts';
 import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
 
@@ -20,7 +33,7 @@ export function isolationCRD(): Schema {
           pods: arr(
             'Pod names in the Isolation namespace.',
             { type: 'string' },
-            { minItems: 1, maxItems: 256 },
+            { minItems: 1, maxItems: MAX_TARGET_PODS },
           ),
           podSelector: {
             ...labelSelector(
@@ -78,19 +91,21 @@ export function isolationCRD(): Schema {
               ],
             },
           ),
-          { maxItems: 16 },
+          { maxItems: MAX_FORENSICS },
         ),
       }),
       detachFromServices: bool(
         'Also remove the labels Services select the pods by (recorded and restored on release), so they leave the Service endpoints and their controller replaces them.',
         { default: false },
       ),
-      reason: str('Why the pods are isolated.', { minLength: 1, maxLength: 1024 }),
-      incident: str('Incident reference (ticket, alert fingerprint, Falco event id).', { maxLength: 256 }),
-      requestedBy: str('Who asked for the isolation.', { maxLength: 256 }),
+      reason: str('Why the pods are isolated.', { minLength: 1, maxLength: MAX_REASON }),
+      incident: str('Incident reference (ticket, alert fingerprint, Falco event id).', {
+        maxLength: MAX_REFERENCE,
+      }),
+      requestedBy: str('Who asked for the isolation.', { maxLength: MAX_REFERENCE }),
       duration: str('Release automatically this long after isolation, e.g. "4h".', {
         pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
-        maxLength: 32,
+        maxLength: MAX_DURATION_TEXT,
         'x-kubernetes-validations': [
           { rule: "duration(self) >= duration('1s')", message: 'must be at least 1s' },
         ],

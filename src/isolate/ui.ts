@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../cli/io.ts';
 import type { Isolation } from './api.ts';
-import { ISOLATION_FINALIZER, isDnsLabel } from './api.ts';
+import { ISOLATION_FINALIZER, MAX_REASON, isDnsLabel } from './api.ts';
 import { isolationFromFlags } from './cli.ts';
 import type { Kube } from './kube.ts';
 import { KubeError, isNotFound, paths } from './kube.ts';
@@ -25,9 +25,6 @@ export class IsolationRequestError extends Error {
     this.status = status;
   }
 }
-
-/** Longest reason kept (the webhooks' limit): the rest of a pasted log is cut. */
-const MAX_REASON = 1024;
 
 /**
  * The Isolation for a graph workload (`namespace/Kind/name`): a bare pod (`Pod`) is isolated by name,
@@ -52,6 +49,7 @@ export function isolationForWorkload(workload: string, reason: string | undefine
       ...(kind === 'Pod'
         ? { targets: [`${namespace}/${name}`] }
         : { targets: [], namespace, workload: `${kind}/${name}` }),
+      // The longest reason the CRD takes: the rest of a pasted log is cut.
       reason: why.length > MAX_REASON ? `${why.slice(0, MAX_REASON - 3)}...` : why,
       requestedBy: `web page (${user})`,
     });

@@ -2,6 +2,8 @@
  * Builders for OpenAPI v3 schemas of CustomResourceDefinitions: every node carries its description, so
  * `kubectl explain` documents each field. Shared by the CRDs of every microseg.dev kind.
  */
+import { MAX_LABEL_VALUE, MAX_MATCH_EXPRESSIONS, MAX_SELECTOR_VALUES } from './selectors.ts';
+
 export type Schema = Record<string, unknown>;
 
 export const str = (description: string, extra: Schema = {}): Schema => ({
@@ -54,8 +56,8 @@ export function labelSelector(description: string, validated = false): Schema {
             }),
             values: arr(
               'Label values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
-              { type: 'string', ...(validated ? { maxLength: 63 } : {}) },
-              validated ? { maxItems: 64 } : {},
+              { type: 'string', ...(validated ? { maxLength: MAX_LABEL_VALUE } : {}) },
+              validated ? { maxItems: MAX_SELECTOR_VALUES } : {},
             ),
           },
           validated
@@ -71,7 +73,7 @@ export function labelSelector(description: string, validated = false): Schema {
               }
             : { required: ['key', 'operator'] },
         ),
-        validated ? { maxItems: 32 } : {},
+        validated ? { maxItems: MAX_MATCH_EXPRESSIONS } : {},
       ),
     },
     { 'x-kubernetes-map-type': 'atomic' },

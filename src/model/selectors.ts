@@ -105,9 +105,19 @@ function labelKeyProblem(key: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Limits the microseg CRDs put on a validated label selector (`labelSelector(..., true)` in
+ * model/openapi.ts): the parsers check the same, so an object that breaks one gets the controller's
+ * message rather than the API server's.
+ */
+export const MAX_MATCH_EXPRESSIONS = 32;
+export const MAX_SELECTOR_VALUES = 64;
+/** A label value: 63 characters at most (also a Kubernetes rule for every label). */
+export const MAX_LABEL_VALUE = 63;
+
 function labelValueProblem(value: string): string | undefined {
-  if (value === '' || (value.length <= 63 && LABEL_NAME.test(value))) return undefined;
-  return `value ${JSON.stringify(value)}: must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`;
+  if (value === '' || (value.length <= MAX_LABEL_VALUE && LABEL_NAME.test(value))) return undefined;
+  return `value ${JSON.stringify(value)}: must be empty or ${MAX_LABEL_VALUE} characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`;
 }
 
 /**
@@ -128,6 +138,26 @@ export function selectorLabelProblems(selector: LabelSelector): string[] {
       const p = labelValueProblem(v);
       if (p) out.push(`matchExpressions[${i}].values: ${p}`);
     }
+  }
+  return out;
+}
+
+/**
+ * The size limits of a validated selector (see MAX_MATCH_EXPRESSIONS) a well-formed selector breaks,
+ * one problem each, e.g. `matchExpressions must have at most 32 requirements (has 40)`. A value longer
+ * than MAX_LABEL_VALUE is one of `selectorLabelProblems`.
+ */
+export function selectorLimitProblems(selector: LabelSelector): string[] {
+  const out: string[] = [];
+  const expressions = selector.matchExpressions ?? [];
+  if (expressions.length > MAX_MATCH_EXPRESSIONS)
+    out.push(
+      `matchExpressions must have at most ${MAX_MATCH_EXPRESSIONS} requirements (has ${expressions.length})`,
+    );
+  for (const [i, e] of expressions.entries()) {
+    const n = e.values?.length ?? 0;
+    if (n > MAX_SELECTOR_VALUES)
+      out.push(`matchExpressions[${i}].values must have at most ${MAX_SELECTOR_VALUES} values (has ${n})`);
   }
   return out;
 }

@@ -95,6 +95,31 @@ describe('parseSegmentationSpec', () => {
     expect(parseSegmentationSpec('a', null)).toEqual({ ok: false, problems: ['spec is missing'] });
   });
 
+  it('checks the limits the CRD puts on the selector: 32 requirements, 64 values each', () => {
+    const exprs = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, operator: 'Exists' }));
+    const values = (n: number) => Array.from({ length: n }, (_, i) => `v${i}`);
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {
+          matchExpressions: [...exprs(32), { key: 'team', operator: 'NotIn', values: values(65) }],
+        },
+      }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        'spec.namespaceSelector.matchExpressions must have at most 32 requirements (has 33)',
+        'spec.namespaceSelector.matchExpressions[32].values must have at most 64 values (has 65)',
+      ],
+    });
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {
+          matchExpressions: [...exprs(31), { key: 'team', operator: 'In', values: values(64) }],
+        },
+      }).ok,
+    ).toBe(true);
+  });
+
   it('rejects label keys and values Kubernetes would not take, naming each and why', () => {
     expect(
       parseSegmentationSpec('a', {

@@ -112,6 +112,78 @@ describe('Isolation spec validation', () => {
     });
   });
 
+  it('checks the limits the CRD puts on selectors, lists and texts, naming each with its size', () => {
+    const values = (n: number) => Array.from({ length: n }, (_, i) => `v${i}`);
+    const exprs = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, operator: 'Exists' }));
+    expect(
+      parseIsolationSpec('a', {
+        reason: 'r'.repeat(1025),
+        incident: 'i'.repeat(257),
+        requestedBy: '\u{1F600}'.repeat(257),
+        duration: '1h'.repeat(17),
+        target: {
+          podSelector: {
+            matchExpressions: [...exprs(32), { key: 'app', operator: 'In', values: values(65) }],
+          },
+        },
+        exceptions: {
+          forensics: [
+            {
+              podSelector: {
+                matchExpressions: [
+                  { key: 'app', operator: 'NotIn', values: [...values(64), 'x'.repeat(64)] },
+                ],
+              },
+            },
+          ],
+        },
+      }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        'spec.target.podSelector.matchExpressions must have at most 32 requirements (has 33)',
+        'spec.target.podSelector.matchExpressions[32].values must have at most 64 values (has 65)',
+        'spec.exceptions.forensics[0].podSelector.matchExpressions[0].values must have at most 64 values (has 65)',
+        `spec.exceptions.forensics[0].podSelector.matchExpressions[0].values: value "${'x'.repeat(64)}": must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+        'spec.reason must be at most 1024 characters (has 1025)',
+        'spec.incident must be at most 256 characters (has 257)',
+        'spec.requestedBy must be at most 256 characters (has 257)',
+        'spec.duration must be at most 32 characters (has 34)',
+      ],
+    });
+    expect(parseIsolationSpec('a', { reason: 'r', target: { pods: values(257) } })).toEqual({
+      ok: false,
+      problems: ['spec.target.pods must list at most 256 pods (has 257)'],
+    });
+    expect(
+      parseIsolationSpec('a', {
+        reason: 'r',
+        target: { pods: ['a'] },
+        exceptions: { forensics: Array.from({ length: 17 }, () => ({ podSelector: {} })) },
+      }),
+    ).toEqual({ ok: false, problems: ['spec.exceptions.forensics must list at most 16 peers (has 17)'] });
+    // At the limits: accepted (characters counted as the API server does, not as UTF-16 units).
+    expect(
+      parseIsolationSpec('a', {
+        reason: '\u{1F600}'.repeat(1024),
+        incident: 'i'.repeat(256),
+        requestedBy: 'u'.repeat(256),
+        duration: '1h'.repeat(16),
+        target: {
+          podSelector: {
+            matchExpressions: [...exprs(31), { key: 'app', operator: 'In', values: values(64) }],
+          },
+        },
+        exceptions: {
+          forensics: Array.from({ length: 16 }, () => ({
+            podSelector: { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['y'.repeat(63)] }] },
+          })),
+        },
+      }).ok,
+    ).toBe(true);
+    expect(parseIsolationSpec('a', { reason: 'r', target: { pods: values(256) } }).ok).toBe(true);
+  });
+
   it('computes expiry from duration after isolation, or from expiresAt', () => {
     expect(expiryTime(spec({ target: { pods: ['a'] }, duration: '90s' }), '2026-01-01T00:00:00.000Z')).toBe(
       '2026-01-01T00:01:30.000Z',
