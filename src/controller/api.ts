@@ -179,6 +179,58 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(total);
 }
 
+const UNIT_NS: Record<string, bigint> = {
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+};
+const TWO_63 = 1n << 63n;
+
+/**
+ * The longest duration the API server's CEL `duration()` takes (Go's `time.ParseDuration`: a duration
+ * is an int64 of nanoseconds), as Go prints it.
+ */
+export const MAX_DURATION = '2562047h47m16.854775807s';
+/** Longest duration text the CRDs take (`maxLength`), in characters. */
+export const MAX_DURATION_TEXT = 32;
+
+/**
+ * Whether CEL's `duration()` refuses a well-formed duration (see `parseDuration`) as too long: computed
+ * as Go's `time.ParseDuration` does, to the nanosecond (each part's fraction through a float64, cut).
+ */
+export function durationOverflows(text: string): boolean {
+  let total = 0n;
+  for (const m of text.matchAll(/([0-9]+)(?:\.([0-9]+))?(ms|s|m|h)/g)) {
+    const unit = UNIT_NS[m[3]!]!;
+    let v = BigInt(m[1]!);
+    if (v > TWO_63 || v > TWO_63 / unit) return true;
+    v *= unit;
+    // The fraction's digits while they fit in an int64 (Go ignores the rest), and its scale.
+    let f = 0n;
+    let scale = 1;
+    for (const digit of m[2] ?? '') {
+      if (f > (TWO_63 - 1n) / 10n) break;
+      const next = f * 10n + BigInt(digit);
+      if (next > TWO_63) break;
+      f = next;
+      scale *= 10;
+    }
+    if (f > 0n) {
+      v += BigInt(Math.trunc(Number(f) * (Number(unit) / scale)));
+      if (v > TWO_63) return true;
+    }
+    total += v;
+    if (total > TWO_63) return true;
+  }
+  return total > TWO_63 - 1n;
+}
+
+/** The problem of a duration `durationOverflows` finds too long, naming the field. */
+export function durationTooLong(path: string, text: string): string {
+  return `${path} ${JSON.stringify(text)} is longer than ${MAX_DURATION}, the longest duration Kubernetes takes`;
+}
+
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
@@ -216,8 +268,12 @@ export function parseSegmentationSpec(name: string, input: unknown): SpecResult 
       return 0;
     }
     const ms = parseDuration(v);
-    if (ms === undefined)
+    const chars = [...v].length;
+    if (chars > MAX_DURATION_TEXT)
+      problems.push(`${path} must be at most ${MAX_DURATION_TEXT} characters (has ${chars})`);
+    else if (ms === undefined)
       problems.push(`${path} ${JSON.stringify(v)} is not a duration such as "90s", "15m" or "1h30m"`);
+    else if (durationOverflows(v)) problems.push(durationTooLong(path, v));
     else if (ms < minMs)
       problems.push(`${path} ${JSON.stringify(v)} is shorter than ${formatDuration(minMs)}`);
     return ms ?? 0;

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { DEFAULTS, GROUP, MAX_NAME_LENGTH, VERSION } from './api.ts';
+import { DEFAULTS, GROUP, MAX_DURATION_TEXT, MAX_NAME_LENGTH, VERSION } from './api.ts';
 import type { Schema } from '../model/openapi.ts';
 import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
 
@@ -16,7 +16,7 @@ const duration = (description: string, dflt: string, min: string): Schema =>
   str(`${description} A duration such as "90s", "15m" or "1h30m". Default ${dflt}.`, {
     default: dflt,
     pattern: DURATION_PATTERN,
-    maxLength: 32,
+    maxLength: MAX_DURATION_TEXT,
     'x-kubernetes-validations': [
       { rule: `duration(self) >= duration('${min}')`, message: `must be at least ${min}` },
     ],

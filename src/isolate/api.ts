@@ -4,9 +4,15 @@
  */
 import type { KObject, LabelSelector } from '../model/k8s.ts';
 import { selectorLabelProblems, selectorLimitProblems, selectorProblem } from '../model/selectors.ts';
-import { API_VERSION, parseDuration } from '../controller/api.ts';
+import {
+  API_VERSION,
+  MAX_DURATION_TEXT,
+  durationOverflows,
+  durationTooLong,
+  parseDuration,
+} from '../controller/api.ts';
 
-export { API_VERSION };
+export { API_VERSION, MAX_DURATION_TEXT };
 export const KIND = 'Isolation';
 export const PLURAL = 'isolations';
 
@@ -38,7 +44,6 @@ export const MAX_FORENSICS = 16;
 export const MAX_REASON = 1024;
 /** `spec.incident` and `spec.requestedBy`. */
 export const MAX_REFERENCE = 256;
-export const MAX_DURATION_TEXT = 32;
 
 export type Direction = 'Both' | 'Ingress' | 'Egress';
 export const DIRECTIONS: readonly Direction[] = ['Both', 'Ingress', 'Egress'];
@@ -337,6 +342,8 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       problems.push(
         `spec.duration ${JSON.stringify(s.duration)} is not a duration such as "90s", "15m" or "1h30m"`,
       );
+    else if (durationOverflows(s.duration as string))
+      problems.push(durationTooLong('spec.duration', s.duration as string));
     else if (d < 1000) problems.push(`spec.duration ${JSON.stringify(s.duration)} is shorter than 1s`);
     else durationMs = d;
   }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration, parseSegmentationSpec } from '../../src/controller/api.ts';
+import {
+  durationOverflows,
+  formatDuration,
+  MAX_DURATION,
+  parseDuration,
+  parseSegmentationSpec,
+} from '../../src/controller/api.ts';
 
 describe('parseDuration / formatDuration', () => {
   it('parses Go-style durations', () => {
@@ -12,6 +18,30 @@ describe('parseDuration / formatDuration', () => {
   it('rejects anything else', () => {
     for (const bad of ['', '5', '5 minutes', '1d', '-1s', 'h', '1h 30m'])
       expect(parseDuration(bad), bad).toBeUndefined();
+  });
+  it('finds too long what CEL duration() refuses: more than 2^63-1 nanoseconds, as Go parses it', () => {
+    for (const ok of [
+      '0s',
+      '168h',
+      '2562047h',
+      MAX_DURATION,
+      '2562047h47m16.8547758079999s',
+      '153722867m',
+      '9223372036854ms',
+      '2562046h60m',
+    ])
+      expect(durationOverflows(ok), ok).toBe(false);
+    for (const long of [
+      '2562048h',
+      '3000000h',
+      '2562047h47m16.854775808s',
+      '2562047.9h',
+      '153722868m',
+      '9223372036855ms',
+      '2562047h2562047h',
+      '99999999999999999999s',
+    ])
+      expect(durationOverflows(long), long).toBe(true);
   });
   it('formats in the largest whole unit', () => {
     expect(formatDuration(0)).toBe('0s');
@@ -93,6 +123,30 @@ describe('parseSegmentationSpec', () => {
       problems: ['spec.audit.window (2h) must not be longer than spec.learning.ruleExpiry (1h)'],
     });
     expect(parseSegmentationSpec('a', null)).toEqual({ ok: false, problems: ['spec is missing'] });
+  });
+
+  it('refuses durations the API server would: longer than CEL takes, or more than 32 characters', () => {
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {},
+        learning: { ruleExpiry: '3000000h', stableAfter: '1h'.repeat(17) },
+        promotion: { after: '2562047h47m16.854775808s' },
+      }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        'spec.learning.ruleExpiry "3000000h" is longer than 2562047h47m16.854775807s, the longest duration Kubernetes takes',
+        'spec.learning.stableAfter must be at most 32 characters (has 34)',
+        'spec.promotion.after "2562047h47m16.854775808s" is longer than 2562047h47m16.854775807s, the longest duration Kubernetes takes',
+      ],
+    });
+    expect(
+      parseSegmentationSpec('a', {
+        namespaceSelector: {},
+        learning: { ruleExpiry: MAX_DURATION, stableAfter: '1h'.repeat(16) },
+        promotion: { after: '2562047h' },
+      }).ok,
+    ).toBe(true);
   });
 
   it('checks the limits the CRD puts on the selector: 32 requirements, 64 values each', () => {

@@ -184,6 +184,18 @@ describe('Isolation spec validation', () => {
     expect(parseIsolationSpec('a', { reason: 'r', target: { pods: values(256) } }).ok).toBe(true);
   });
 
+  it('refuses a duration longer than CEL duration() takes, as the CRD would', () => {
+    expect(parseIsolationSpec('a', { reason: 'r', target: { pods: ['a'] }, duration: '3000000h' })).toEqual({
+      ok: false,
+      problems: [
+        'spec.duration "3000000h" is longer than 2562047h47m16.854775807s, the longest duration Kubernetes takes',
+      ],
+    });
+    expect(spec({ target: { pods: ['a'] }, duration: '2562047h47m16.854775807s' }).durationMs).toBe(
+      9_223_372_036_855,
+    );
+  });
+
   it('computes expiry from duration after isolation, or from expiresAt', () => {
     expect(expiryTime(spec({ target: { pods: ['a'] }, duration: '90s' }), '2026-01-01T00:00:00.000Z')).toBe(
       '2026-01-01T00:01:30.000Z',

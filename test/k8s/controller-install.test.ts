@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sharedCluster } from '../cluster/index.ts';
+import { MAX_DURATION, parseSegmentationSpec } from '../../src/controller/api.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cluster = sharedCluster();
@@ -118,11 +119,29 @@ describe('install with kubectl apply -k manifests/', () => {
         seg('short-expiry', { namespaceSelector: {}, learning: { ruleExpiry: '10s' } }),
         'spec.learning.ruleExpiry: Invalid value: "10s": must be at least 1m',
       ],
+      [
+        'forever',
+        seg('forever', { namespaceSelector: {}, learning: { ruleExpiry: '2562047h47m16.854775808s' } }),
+        `spec.learning.ruleExpiry: Invalid value: "string": type conversion error from 'string' to 'google.protobuf.Duration' evaluating rule: must be at least 1m`,
+      ],
     ];
     for (const [name, body, message] of cases) {
       const r = await cluster.kubectl(['apply', '-f', '-'], { input: body });
       expect(r.code, name).not.toBe(0);
       expect(r.stderr, name).toContain(message);
     }
+    // The longest duration CEL's duration() takes is taken, by the API server and by the controller.
+    const longest = { namespaceSelector: {}, learning: { ruleExpiry: MAX_DURATION } };
+    const r = await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], {
+      input: seg('longest', longest),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseSegmentationSpec('longest', longest).ok).toBe(true);
+    expect(parseSegmentationSpec('forever', JSON.parse(cases.at(-1)![1]).spec)).toEqual({
+      ok: false,
+      problems: [
+        'spec.learning.ruleExpiry "2562047h47m16.854775808s" is longer than 2562047h47m16.854775807s, the longest duration Kubernetes takes',
+      ],
+    });
   });
 });
