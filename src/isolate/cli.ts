@@ -70,6 +70,8 @@ export function isolationFromFlags(f: IsolateFlags): Isolation {
       'give pods as namespace/pod arguments, or --workload KIND/NAME, or --selector k=v (exactly one)',
     );
   if (!f.reason) throw new UsageError('--reason is required (why the pods are isolated)');
+  if (f.reason.trim() === '')
+    throw new UsageError(`--reason ${JSON.stringify(f.reason)} is blank: say why the pods are isolated`);
   let namespace = f.namespace;
   let target: IsolationSpecInput['target'];
   let seed: string;

@@ -23,6 +23,13 @@ import {
 import type { Schema } from '../model/openapi.ts';
 import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
 
+/**
+ * RE2 (CEL `matches`) for a character JavaScript's `trim()` keeps, i.e. one that is not white space or a
+ * line terminator: a reason without one is what `parseIsolationSpec` refuses as blank. `\pZ` is every
+ * Unicode space separator and U+2028/U+2029; `\s` in RE2 would leave out U+00A0 and the like.
+ */
+export const NOT_BLANK_RE2 = String.raw`[^\\t\\n\\v\\f\\r\\x{feff}\\pZ]`;
+
 export function isolationCRD(): Schema {
   const spec = obj(
     'What to cut off, in which direction, with which exceptions, why, and for how long.',
@@ -98,7 +105,13 @@ export function isolationCRD(): Schema {
         'Also remove the labels Services select the pods by (recorded and restored on release), so they leave the Service endpoints and their controller replaces them.',
         { default: false },
       ),
-      reason: str('Why the pods are isolated.', { minLength: 1, maxLength: MAX_REASON }),
+      reason: str('Why the pods are isolated. Not blank.', {
+        minLength: 1,
+        maxLength: MAX_REASON,
+        'x-kubernetes-validations': [
+          { rule: `self.matches('${NOT_BLANK_RE2}')`, message: 'must not be blank' },
+        ],
+      }),
       incident: str('Incident reference (ticket, alert fingerprint, Falco event id).', {
         maxLength: MAX_REFERENCE,
       }),

@@ -120,6 +120,19 @@ describe('microseg isolate --print', () => {
     expect(r.err).toContain(message);
   });
 
+  it('refuses a blank --reason, naming the flag (the CRD refuses a blank spec.reason too)', async () => {
+    for (const [reason, shown] of [
+      [' ', '" "'],
+      ['\t\n', '"\\t\\n"'],
+      ['\u00a0\u3000', '"\u00a0\u3000"'],
+    ] as const) {
+      const r = await cli(['isolate', 'shop/cart-1', '--reason', reason, '--print']);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err).toBe(`microseg isolate: --reason ${shown} is blank: say why the pods are isolated\n`);
+    }
+  });
+
   it('lists isolate and release in the command overview', async () => {
     const r = await cli(['--help']);
     expect(r.out).toMatch(/isolate\s+cut pods off the network for incident response/);

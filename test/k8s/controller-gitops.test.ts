@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { Segmentation } from '../../src/controller/api.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
+import { parseIsolationSpec } from '../../src/isolate/api.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   cond,
@@ -353,6 +354,30 @@ describe('an invalid Isolation in Git', () => {
         },
         'spec.exceptions.forensics[0].podSelector.matchExpressions[0]: Invalid value: values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
       ],
+      // A blank reason: white space or line terminators only, as the controller's trim() sees them (the
+      // API server shows the value quoted as Go does).
+      ...(
+        [
+          [' ', '" "'],
+          ['\t\n', '"\\t\\n"'],
+          ['\u00a0', '"\\u00a0"'],
+          ['\u3000\u2028', '"\\u3000\\u2028"'],
+          ['\ufeff', '"\\ufeff"'],
+          ['\v', '"\\v"'],
+        ] as const
+      ).map(([reason, shown], i): [string, Record<string, unknown>, string] => [
+        `blank-${i}`,
+        { target: { pods: ['a'] }, reason },
+        `spec.reason: Invalid value: ${shown}: must not be blank`,
+      ]),
+      // Longer than CEL's duration() takes (the controller names the field and the longest one).
+      ...['3000000h', '2562047h47m16.854775808s'].map(
+        (duration, i): [string, Record<string, unknown>, string] => [
+          `forever-${i}`,
+          { target: { pods: ['a'] }, reason: 'x', duration },
+          `spec.duration: Invalid value: "string": type conversion error from 'string' to 'google.protobuf.Duration' evaluating rule: must be at least 1s`,
+        ],
+      ),
     ];
     for (const [name, spec, message] of cases) {
       const r = await cluster.kubectl(['apply', '-f', '-'], {
@@ -365,6 +390,8 @@ describe('an invalid Isolation in Git', () => {
       });
       expect(r.code, name).toBe(1);
       expect(r.stderr, name).toContain(message);
+      // The controller refuses it too (an Isolation from the CLI, the web page or a webhook).
+      expect(parseIsolationSpec(name, spec).ok, name).toBe(false);
     }
     // What the schema accepts is still accepted.
     const ok = await cluster.kubectl(['apply', '-f', '-'], {
@@ -382,6 +409,22 @@ describe('an invalid Isolation in Git', () => {
       }),
     });
     expect(ok.code, ok.stderr).toBe(0);
+    // At the bounds: a reason with a character trim() keeps (U+0085), the longest duration CEL takes.
+    for (const [reason, duration] of [
+      ['\u0085', '2562047h47m16.854775807s'],
+      [' x ', '1s'],
+    ]) {
+      const edge = await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'Isolation',
+          metadata: { name: 'edge', namespace: ns },
+          spec: { target: { pods: ['a'] }, reason, duration },
+        }),
+      });
+      expect(edge.code, edge.stderr).toBe(0);
+      expect(parseIsolationSpec('edge', { target: { pods: ['a'] }, reason, duration }).ok).toBe(true);
+    }
     // What only the controller checks is accepted, and Failed with the problem named.
     const bad = await cluster.kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({

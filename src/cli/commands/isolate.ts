@@ -19,7 +19,7 @@ Cuts pods off the network (they keep running for forensics) by creating an Isola
 picks the strongest mechanism the cluster serves and reports whether the isolation holds.
 
 options:
-  --reason TEXT                 why (required)
+  --reason TEXT                 why (required, not blank)
   -n, --namespace NS            namespace for --workload and --selector
   --workload KIND/NAME          the pods a Deployment, StatefulSet, DaemonSet, ReplicaSet or Job has now
   --include-future              with --workload: also the pods it creates later
