@@ -1,6 +1,7 @@
 /**
- * `microseg controller` as a real process: flags, JSON logs, leader election, reconciling, /metrics and
- * a graceful SIGTERM (exit 0, Lease released).
+ * `microseg controller` as a real process: flags, JSON logs, leader election, reconciling, /metrics,
+ * readiness that an unreachable Hubble Relay does not take away, and a graceful SIGTERM (exit 0, Lease
+ * released).
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +41,8 @@ describe('microseg controller process', () => {
         '--listen=127.0.0.1:0',
         `--segmentation-selector=microseg.dev/test=${segName}`,
         '--resync=1s',
+        // A relay nobody listens on: readiness answers for the caches only (docs/controller.md).
+        '--hubble-relay=127.0.0.1:1',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -72,6 +75,7 @@ describe('microseg controller process', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toContain('microseg_leader 1');
       expect(metrics).toMatch(/^microseg_reconcile_total [1-9]/m);
+      expect(metrics).toMatch(/^microseg_hubble_connected 0$/m);
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${port}/v1/flows`, { method: 'POST' })).status).toBe(404);
     } finally {
