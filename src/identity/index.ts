@@ -6,6 +6,7 @@
 import type { FlowEndpoint } from '../flows/types.ts';
 import type {
   Container,
+  CronJob,
   EndpointSlice,
   Endpoints,
   LabelSelector,
@@ -13,6 +14,7 @@ import type {
   Pod,
   PodTemplate,
   Service,
+  WorkloadObject,
 } from '../model/k8s.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
@@ -90,6 +92,40 @@ export const workloadId = (namespace: string, kind: string, name: string): strin
 
 /** An owner reference as ownership is walked: the kind and name of the owner. */
 type OwnerRef = Readonly<{ kind: string; name: string }>;
+
+/**
+ * Who owns each owned workload object of a snapshot (a ReplicaSet, a Job): what `rootOwner` walks from
+ * a pod to the workload it names the pod after. Values are the snapshot's own objects: nothing is copied.
+ */
+export interface Ownership {
+  /** The owner of each owned object, by the object's uid. */
+  byUid: ReadonlyMap<string, OwnerRef>;
+  /** The owner of each owned object, by the object's `namespace/Kind/name`. */
+  ownerByKey: ReadonlyMap<string, OwnerRef>;
+  /** Every workload object (CronJobs too), by `namespace/Kind/name`. */
+  objByKey: ReadonlyMap<string, { kind: string; metadata: ObjectMeta; spec: unknown }>;
+}
+
+/** The ownership of the workload objects and CronJobs of a snapshot. */
+export function ownershipOf(snap: {
+  readonly workloads: readonly WorkloadObject[];
+  readonly cronJobs: readonly CronJob[];
+}): Ownership {
+  const byUid = new Map<string, OwnerRef>();
+  const objByKey = new Map<string, { kind: string; metadata: ObjectMeta; spec: unknown }>();
+  const ownerByKey = new Map<string, OwnerRef>();
+  for (const list of [snap.workloads, snap.cronJobs])
+    for (const w of list) {
+      const owner = w.metadata.ownerReferences?.find((o) => o.controller) ?? w.metadata.ownerReferences?.[0];
+      const key = `${w.metadata.namespace!}/${w.kind}/${w.metadata.name}`;
+      if (owner) {
+        if (w.metadata.uid) byUid.set(w.metadata.uid, owner);
+        ownerByKey.set(key, owner);
+      }
+      objByKey.set(key, w);
+    }
+  return { byUid, ownerByKey, objByKey };
+}
 
 /**
  * The pods that held each pod address, oldest first: one slot per (address, pod), the slots of an address
@@ -246,21 +282,8 @@ interface ServiceEntry {
 
 export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {}): Identity {
   const warnings: string[] = [];
-  // The owner of each owned workload object, by uid and by `namespace/kind/name`; the objects by the
-  // latter. Values are the snapshot's own objects: nothing is copied for them.
-  const byUid = new Map<string, OwnerRef>();
-  const objByKey = new Map<string, { kind: string; metadata: ObjectMeta; spec: unknown }>();
-  const ownerByKey = new Map<string, OwnerRef>();
-  for (const list of [snap.workloads, snap.cronJobs])
-    for (const w of list) {
-      const owner = w.metadata.ownerReferences?.find((o) => o.controller) ?? w.metadata.ownerReferences?.[0];
-      const key = `${w.metadata.namespace!}/${w.kind}/${w.metadata.name}`;
-      if (owner) {
-        if (w.metadata.uid) byUid.set(w.metadata.uid, owner);
-        ownerByKey.set(key, owner);
-      }
-      objByKey.set(key, w);
-    }
+  const ownership = ownershipOf(snap);
+  const { ownerByKey, objByKey } = ownership;
 
   const workloads = new Map<string, Workload>();
   const podWorkload = new Map<string, string>();
@@ -300,7 +323,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const pod = snap.pods[i]!;
     const ns = pod.metadata.namespace!;
     const key = keys[i]!;
-    const root = rootOwner(pod, byUid, ownerByKey, objByKey);
+    const root = rootOwner(pod, ownership);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
     let byName = podWorkloadByNs.get(ns);
@@ -1297,21 +1320,36 @@ function addRole(w: Workload | undefined, role: WorkloadRole): void {
 }
 
 /**
- * Walks owner references to the root owner (ReplicaSet→Deployment, Job→CronJob). A plain function, not a
- * closure of buildIdentity: a closure there would keep the whole snapshot alive as long as `resolve` lives.
+ * The workload a pod is named after: its root owner (ReplicaSet→Deployment, Job→CronJob; a StatefulSet,
+ * a DaemonSet, an orphaned ReplicaSet or Job as itself), the pod itself when it has no owner or one of
+ * another kind. The one naming of workloads every part of microseg uses. A plain function, not a closure
+ * of buildIdentity: a closure there would keep the whole snapshot alive as long as `resolve` lives.
  */
-function rootOwner(
-  pod: Pod,
-  byUid: ReadonlyMap<string, OwnerRef>,
-  ownerByKey: ReadonlyMap<string, OwnerRef>,
-  objByKey: ReadonlyMap<string, unknown>,
-): { kind: WorkloadKind; name: string } {
-  const ns = pod.metadata.namespace!;
+export function rootOwner(pod: Pod, ownership: Ownership): { kind: WorkloadKind; name: string } {
   const first = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
   if (!first) return { kind: 'Pod', name: pod.metadata.name };
-  let uid = first.uid;
-  let kind = first.kind;
-  let name = first.name;
+  return (
+    ownerRoot(pod.metadata.namespace!, first, pod.metadata.labels, ownership) ?? {
+      kind: 'Pod',
+      name: pod.metadata.name,
+    }
+  );
+}
+
+/**
+ * The root workload of an owner named by a pod (or asked for by name): owner references walked up, an
+ * owner absent from the snapshot inferred from its name's shape (`podLabels` give a ReplicaSet's
+ * pod-template-hash). Undefined for an owner of a kind that is not a workload's.
+ */
+export function ownerRoot(
+  ns: string,
+  owner: Readonly<{ kind: string; name: string; uid?: string }>,
+  podLabels: Readonly<Record<string, string>> | undefined,
+  { byUid, ownerByKey, objByKey }: Ownership,
+): { kind: WorkloadKind; name: string } | undefined {
+  let uid = owner.uid;
+  let kind = owner.kind;
+  let name = owner.name;
   for (let depth = 0; depth < 5; depth++) {
     const parent = (uid ? byUid.get(uid) : undefined) ?? ownerByKey.get(`${ns}/${kind}/${name}`);
     if (!parent) break;
@@ -1321,7 +1359,7 @@ function rootOwner(
   }
   // A ReplicaSet whose parent object is absent from the snapshot: infer the Deployment from the name's shape.
   if (kind === 'ReplicaSet' && !objByKey.has(`${ns}/ReplicaSet/${name}`)) {
-    const hash = pod.metadata.labels?.['pod-template-hash'];
+    const hash = podLabels?.['pod-template-hash'];
     if (hash && name.endsWith(`-${hash}`))
       return { kind: 'Deployment', name: name.slice(0, -hash.length - 1) };
   }
@@ -1337,10 +1375,11 @@ function rootOwner(
   if (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'].includes(kind)) {
     return { kind: kind as WorkloadKind, name };
   }
-  return { kind: 'Pod', name: pod.metadata.name };
+  return undefined;
 }
 
-function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
+/** The pod template of a workload object's spec (a CronJob's: its Jobs'). */
+export function templateOf(kind: string, spec: unknown): PodTemplate | undefined {
   const s = spec as
     { template?: PodTemplate; jobTemplate?: { spec?: { template?: PodTemplate } } } | undefined;
   return kind === 'CronJob' ? s?.jobTemplate?.spec?.template : s?.template;

@@ -7,7 +7,17 @@
  * by ascending priority) → NetworkPolicy → Baseline (BaselineAdminNetworkPolicy and ClusterNetworkPolicy
  * tier Baseline) → default allow, stopping at the first decision.
  */
-import type { Namespace, NetworkPolicy, OtherObject, Pod, Service } from '../model/k8s.ts';
+import type {
+  CronJob,
+  Namespace,
+  NetworkPolicy,
+  OtherObject,
+  Pod,
+  Service,
+  WorkloadObject,
+} from '../model/k8s.ts';
+import type { Ownership } from '../identity/index.ts';
+import { ownershipOf, rootOwner, workloadId } from '../identity/index.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, podIPs } from '../model/snapshot.ts';
 import type { Addr, Cidr } from './ip.ts';
@@ -56,6 +66,14 @@ export interface EngineInput {
    * policies see the connection after the address is translated to a backend pod.
    */
   services?: readonly Service[];
+  /**
+   * The owners of pods (ReplicaSets, Jobs and the workloads above them) and CronJobs: a class is named
+   * after its pods' root owner as identity names workloads (`batch/CronJob/report-generator` for the pods
+   * of its Jobs). Without them a pod's owner reference is all there is (a ReplicaSet's pod with a
+   * pod-template-hash still counts as its Deployment's).
+   */
+  workloads?: readonly WorkloadObject[];
+  cronJobs?: readonly CronJob[];
 }
 
 /** A compact decision for one direction (no strings built): used by batch evaluation. */
@@ -208,7 +226,8 @@ export class Engine {
       const kb = `${b.metadata.namespace}/${b.metadata.name}`;
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
-    for (const pod of sortedPods) this.addPod(pod);
+    const ownership = ownershipOf({ workloads: input.workloads ?? [], cronJobs: input.cronJobs ?? [] });
+    for (const pod of sortedPods) this.addPod(pod, ownership);
     for (const svc of input.services ?? []) this.addServiceAddrs(svc);
 
     const shared = new CompileCache();
@@ -238,7 +257,7 @@ export class Engine {
     this.baselinePolicies = cps.filter((p) => p.tier === 'baseline').sort(order);
   }
 
-  private addPod(pod: Pod): void {
+  private addPod(pod: Pod, ownership: Ownership): void {
     const ns = pod.metadata.namespace ?? '';
     const name = pod.metadata.name;
     const ips = podIPs(pod)
@@ -272,12 +291,12 @@ export class Engine {
         });
       }
     }
-    const owner = ownerOf(pod);
+    const root = rootOwner(pod, ownership);
     const key = `${ns}/${name}`;
     const end: PodEnd = {
       kind: 'pod',
       key,
-      ...(owner ? { owner } : {}),
+      owner: workloadId(ns, root.kind, root.name),
       display: key,
       namespace: ns,
       // The pod's own labels (the snapshot's pods of one workload often share one object): nothing
@@ -1064,17 +1083,6 @@ interface RuleIndex {
 const DENIED_BY_NP: Decision = Object.freeze({ allowed: false, tier: 'networkpolicy' });
 const ALLOWED_BY_DEFAULT: Decision = Object.freeze({ allowed: true, tier: 'default' });
 
-function ownerOf(pod: Pod): string | undefined {
-  const ns = pod.metadata.namespace ?? '';
-  const ref =
-    (pod.metadata.ownerReferences ?? []).find((r) => r.controller) ?? pod.metadata.ownerReferences?.[0];
-  if (!ref) return undefined;
-  const hash = pod.metadata.labels?.['pod-template-hash'];
-  if (ref.kind === 'ReplicaSet' && hash && ref.name.endsWith(`-${hash}`))
-    return `${ns}/Deployment/${ref.name.slice(0, -hash.length - 1)}`;
-  return `${ns}/${ref.kind}/${ref.name}`;
-}
-
 /** CIDR peers of every policy (NetworkPolicy ipBlocks and ANP/CNP networks), for class signatures. */
 export function cidrPeers(engine: Engine): { cidr: Cidr; except: Cidr[]; np: boolean }[] {
   const out: { cidr: Cidr; except: Cidr[]; np: boolean }[] = [];
@@ -1113,6 +1121,8 @@ export function engineFromSnapshot(snap: ClusterSnapshot, options?: EngineOption
       clusterPolicies: snap.others.filter((o) => isClusterPolicyKind(o.kind)),
       nodes: snap.others.filter((o) => o.kind === 'Node'),
       services: snap.services,
+      workloads: snap.workloads,
+      cronJobs: snap.cronJobs,
     },
     options,
   );

@@ -3,8 +3,8 @@
  * parsing endpoint and query arguments.
  */
 import { readFile } from 'node:fs/promises';
-import type { LabelSelector, PodTemplate } from '../model/k8s.ts';
-import { matchesSelector } from '../model/selectors.ts';
+import type { Pod } from '../model/k8s.ts';
+import { ownerRoot, ownershipOf, rootOwner, templateOf, workloadId } from '../identity/index.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
 import { parseAddr } from './ip.ts';
@@ -199,10 +199,11 @@ export function endpointOf(
  */
 export function workloadNote(option: string, w: ResolvedWorkload): string | undefined {
   if (w.name.split('/')[1] === 'Pod') return undefined;
+  const what = w.asked ? `${w.asked} (of ${w.name})` : w.name;
   if (w.pods.length === 0)
-    return `${option} ${w.name}: no pod of it is in the cluster snapshot; answered for its pod template's labels and ports`;
+    return `${option} ${what}: no pod of it is in the cluster snapshot; answered for its pod template's labels and ports`;
   const of = w.pods.length === 1 ? 'its only pod' : `the first of its ${w.pods.length} pods by name`;
-  return `${option} ${w.name}: answered for ${w.pods[0]}, ${of}${
+  return `${option} ${what}: answered for ${w.pods[0]}, ${of}${
     w.alike ? '' : '; its pods differ in labels or ports, so ask for the others by namespace/pod'
   }`;
 }
@@ -351,8 +352,13 @@ function workloadHint(snap: ClusterSnapshot, ns: string, kind: string, name: str
 
 /** A workload named `namespace/Kind/name`, resolved. */
 export interface ResolvedWorkload {
-  /** `namespace/Kind/name`, the kind spelt as Kubernetes does. */
+  /**
+   * `namespace/Kind/name`, the kind spelt as Kubernetes does: the workload as every command names it,
+   * its root owner (`shop/Deployment/cart` when a ReplicaSet of it was asked for).
+   */
   name: string;
+  /** The ReplicaSet or Job asked for, when it is owned by the workload `name` names. */
+  asked?: string;
   /** A pod of the workload when the snapshot has one, else the class of its pod template. */
   endpoint: Endpoint;
   /** Its pods in the snapshot (`namespace/name`, sorted by name); the endpoint is the first one's. */
@@ -405,57 +411,48 @@ export function resolveWorkload(
       );
     return { name: full, endpoint: { namespace: ns, pod: name }, pods: [`${ns}/${name}`], alike: true };
   }
-  let template: PodTemplate | undefined;
-  let selectors: LabelSelector[] = [];
-  if (kind === 'CronJob') {
-    const cj = snap.cronJobs.find((c) => c.metadata.namespace === ns && c.metadata.name === name);
-    template = cj?.spec.jobTemplate?.spec?.template;
-    if (!cj)
-      throw new InputError(
-        `${option}: no CronJob ${name} in namespace ${ns}${workloadHint(snap, ns, 'CronJob', name)}`,
-      );
-    // Its pods are those of the Jobs it made (a run's pods stand for it after they finished).
-    selectors = snap.workloads
-      .filter(
-        (j) =>
-          j.kind === 'Job' &&
-          j.metadata.namespace === ns &&
-          (j.metadata.ownerReferences ?? []).some((r) => r.kind === 'CronJob' && r.name === name),
-      )
-      .flatMap((j) => (j.spec.selector ? [j.spec.selector] : []));
-  } else {
-    const w = snap.workloads.find(
-      (x) => x.kind === kind && x.metadata.namespace === ns && x.metadata.name === name,
-    );
-    if (!w)
-      throw new InputError(
-        `${option}: no ${kind} ${name} in namespace ${ns}${workloadHint(snap, ns, kind, name)}`,
-      );
-    template = w.spec.template;
-    if (w.spec.selector) selectors = [w.spec.selector];
-  }
-  selectors = selectors.filter((sel) => Object.keys(sel).length > 0);
-  if (selectors.length > 0) {
-    const selected = snap.pods
-      .filter(
-        (p) =>
-          p.metadata.namespace === ns && selectors.some((sel) => matchesSelector(sel, p.metadata.labels)),
-      )
-      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-    const inPodNetwork = selected.filter((p) => p.spec?.hostNetwork !== true);
-    const pods = inPodNetwork.length > 0 || !hostNetwork ? inPodNetwork : selected;
-    if (pods.length > 0) {
-      const shape = (p: (typeof pods)[number]) =>
-        sortedJson([p.metadata.labels ?? {}, p.spec?.containers?.map((c) => c.ports ?? []) ?? []]);
-      const first = shape(pods[0]!);
-      return {
-        name: full,
-        endpoint: { namespace: ns, pod: pods[0]!.metadata.name },
-        pods: pods.map((p) => `${ns}/${p.metadata.name}`),
-        alike: pods.every((p) => shape(p) === first),
-      };
+  const ownership = ownershipOf(snap);
+  // The workload's pods are those named after it, as recommend names workloads (their root owner: a
+  // CronJob's are the pods of its Jobs); an owned ReplicaSet's or Job's are its own.
+  const obj = ownership.objByKey.get(full);
+  const root = ownerRoot(
+    ns,
+    { kind, name, ...(obj?.metadata.uid ? { uid: obj.metadata.uid } : {}) },
+    undefined,
+    ownership,
+  );
+  const rootId = root ? workloadId(ns, root.kind, root.name) : full;
+  const owned = rootId !== full;
+  const ofIt = (p: Pod): boolean => {
+    if (p.metadata.namespace !== ns) return false;
+    if (owned) {
+      const ref = p.metadata.ownerReferences?.find((o) => o.controller) ?? p.metadata.ownerReferences?.[0];
+      return ref?.kind === kind && ref.name === name;
     }
+    const r = rootOwner(p, ownership);
+    return r.kind === kind && r.name === name;
+  };
+  const selected = snap.pods.filter(ofIt).sort((a, b) => compareText(a.metadata.name, b.metadata.name));
+  // A workload whose object the snapshot lacks still is one when pods are named after it.
+  if (!obj && selected.length === 0)
+    throw new InputError(
+      `${option}: no ${kind} ${name} in namespace ${ns}${workloadHint(snap, ns, kind, name)}`,
+    );
+  const named = { name: rootId, ...(owned ? { asked: full } : {}) };
+  const inPodNetwork = selected.filter((p) => p.spec?.hostNetwork !== true);
+  const pods = inPodNetwork.length > 0 || !hostNetwork ? inPodNetwork : selected;
+  if (pods.length > 0) {
+    const shape = (p: (typeof pods)[number]) =>
+      sortedJson([p.metadata.labels ?? {}, p.spec?.containers?.map((c) => c.ports ?? []) ?? []]);
+    const first = shape(pods[0]!);
+    return {
+      ...named,
+      endpoint: { namespace: ns, pod: pods[0]!.metadata.name },
+      pods: pods.map((p) => `${ns}/${p.metadata.name}`),
+      alike: pods.every((p) => shape(p) === first),
+    };
   }
+  const template = obj ? templateOf(kind, obj.spec) : undefined;
   const namedPorts = (template?.spec?.containers ?? []).flatMap((c) =>
     (c.ports ?? []).map((p) => ({
       ...(p.name ? { name: p.name } : {}),
@@ -466,8 +463,8 @@ export function resolveWorkload(
     })),
   );
   return {
-    name: full,
-    endpoint: { namespace: ns, labels: template?.metadata?.labels ?? {}, namedPorts, name: full },
+    ...named,
+    endpoint: { namespace: ns, labels: template?.metadata?.labels ?? {}, namedPorts, name: rootId },
     pods: [],
     alike: true,
   };

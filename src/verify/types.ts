@@ -84,7 +84,11 @@ export interface PodEnd {
   node?: string;
   /** Set for a concrete pod (so that self-traffic can be recognised). */
   podName?: string;
-  /** Owning workload `ns/Kind/name` (a ReplicaSet with a pod-template-hash counts as its Deployment). */
+  /**
+   * The workload `ns/Kind/name` a concrete pod is named after, its root owner as identity gives it
+   * (`rootOwner`: a Deployment for its ReplicaSets' pods, a CronJob for its Jobs', the pod itself when it
+   * has no owner). Unset for a class.
+   */
   owner?: string;
   /** Engine-internal memo of policy selection (owner engine and its result); never set by callers. */
   memo?: { owner: object; value: unknown };

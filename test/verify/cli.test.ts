@@ -237,11 +237,43 @@ describe('a workload as an end, namespace/Kind/name', () => {
     const a = await explain('shop/deploy/cart', 'shop/Pod/db-0');
     expect(a.out.split('\n')[0]).toBe('shop/cart-5c4b-y1 -> shop/db-0 TCP/5432: ALLOWED');
     expect(a.out).not.toContain('note: --to');
-    // No pod of the CronJob's in the snapshot: its pod template.
+    // A pod of a run whose Job the snapshot no longer has is still the CronJob's, as recommend names it.
     const c = await explain('shop/CronJob/batch', 'shop/db-0');
-    expect(c.out.split('\n')[0]).toBe('shop/CronJob/batch -> shop/db-0 TCP/5432: DENIED');
+    expect(c.out.split('\n')[0]).toBe('shop/batch-28000-z1 -> shop/db-0 TCP/5432: DENIED');
     expect(c.out).toContain(
-      "  note: --from shop/CronJob/batch: no pod of it is in the cluster snapshot; answered for its pod template's labels and ports\n",
+      '  note: --from shop/CronJob/batch: answered for shop/batch-28000-z1, its only pod\n',
+    );
+  });
+  it('is answered for its pod template when no pod of it is in the snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-workload-'));
+    const file = join(dir, 'cluster.yaml');
+    const nightly = [
+      '---',
+      'apiVersion: batch/v1',
+      'kind: CronJob',
+      'metadata: { name: nightly, namespace: shop }',
+      'spec:',
+      "  schedule: '0 3 * * *'",
+      '  jobTemplate:',
+      '    spec: { template: { metadata: { labels: { app: nightly } }, spec: { containers: [{ name: main }] } } }',
+      '',
+    ].join('\n');
+    writeFileSync(file, readFileSync(CLUSTER, 'utf8') + nightly);
+    const r = await cli(
+      'explain',
+      '--cluster',
+      file,
+      '--from',
+      'shop/CronJob/nightly',
+      '--to',
+      'shop/db-0',
+      '--port',
+      'pg',
+    );
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out.split('\n')[0]).toBe('shop/CronJob/nightly -> shop/db-0 TCP/5432: DENIED');
+    expect(r.out).toContain(
+      "  note: --from shop/CronJob/nightly: no pod of it is in the cluster snapshot; answered for its pod template's labels and ports\n",
     );
   });
   it('answers a CronJob for the pods of its Jobs', async () => {

@@ -55,7 +55,7 @@ describe('connectionsFromFlows', () => {
     expect(describeBlocked(report)).toBe(
       [
         'the proposal blocks 1 observed connection(s):',
-        '  x/a -> y/{pod=b} TCP/80: denied: ingress to y/{pod=b}: isolated by y/deny and no ingress rule matches',
+        '  x/a -> y/{pod=b} TCP/80: denied: ingress to y/Pod/b: isolated by y/deny and no ingress rule matches',
       ].join('\n'),
     );
   });

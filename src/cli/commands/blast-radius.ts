@@ -23,7 +23,9 @@ admits an outside address); and the number of reachable workload pairs before an
 workload that policies could tell apart (a StatefulSet's pods each carry their own pod-name label) are
 listed each with their pods: data/StatefulSet/kafka (kafka-1). A workload pair is reachable when a pod
 of one can open a connection to a pod of the other on some port; the pairs of pod classes (pods alike
-to every policy) are given beside it. Workloads are listed by namespace, then name, then kind (then
+to every policy) are given beside it. Workloads are named as recommend names them (a CronJob for the
+pods of its Jobs, a Deployment for those of its ReplicaSets, a pod with no owner as itself; a ReplicaSet
+or Job given to --workload is titled by its owner), listed by namespace, then name, then kind (then
 pods), their ports by number; paths shortest first, then in the order of the workload they start from.
 
 options:
