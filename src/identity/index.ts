@@ -416,13 +416,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const ownedRoots = new Map<string, string>();
   for (const key of ownerByKey.keys()) {
     const [ns, kind, name] = key.split('/') as [string, string, string];
-    let root: OwnerRef = { kind, name };
-    for (let depth = 0; depth < 5; depth++) {
-      const parent = ownerByKey.get(`${ns}/${root.kind}/${root.name}`);
-      if (!parent) break;
-      root = parent;
-    }
-    const w = workloads.get(workloadId(ns, root.kind, root.name));
+    const root = ownerRoot(ns, { kind, name }, undefined, ownership);
+    const w = root && workloads.get(workloadId(ns, root.kind, root.name));
     if (w && !w.observedOnly && rootByShape(workloads, ns, kind, name, undefined) !== w.id)
       ownedRoots.set(workloadId(ns, kind, name), w.id);
   }
@@ -1352,7 +1347,9 @@ export function ownerRoot(
   let name = owner.name;
   for (let depth = 0; depth < 5; depth++) {
     const parent = (uid ? byUid.get(uid) : undefined) ?? ownerByKey.get(`${ns}/${kind}/${name}`);
-    if (!parent) break;
+    // An owner of another kind (an operator's custom resource owning a StatefulSet) is no workload: the
+    // workload is the last of the chain that is one, not each of its pods.
+    if (!parent || !OWNER_KINDS.has(parent.kind)) break;
     kind = parent.kind;
     name = parent.name;
     uid = undefined;
@@ -1372,11 +1369,19 @@ export function ownerRoot(
     if (cronJob !== undefined && objByKey.has(`${ns}/CronJob/${cronJob}`))
       return { kind: 'CronJob', name: cronJob };
   }
-  if (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet'].includes(kind)) {
-    return { kind: kind as WorkloadKind, name };
-  }
+  if (OWNER_KINDS.has(kind)) return { kind: kind as WorkloadKind, name };
   return undefined;
 }
+
+/** The kinds of workload objects that own pods. */
+const OWNER_KINDS: ReadonlySet<string> = new Set([
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'CronJob',
+  'Job',
+  'ReplicaSet',
+]);
 
 /** The pod template of a workload object's spec (a CronJob's: its Jobs'). */
 export function templateOf(kind: string, spec: unknown): PodTemplate | undefined {

@@ -294,3 +294,111 @@ describe('explain and simulate notes', () => {
     ]);
   });
 });
+
+describe('a workload owned by an operator', () => {
+  // prometheus-operator's StatefulSet, owned by its Prometheus custom resource (no workload kind).
+  const text = `apiVersion: v1
+kind: Namespace
+metadata: { name: mon }
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: prometheus-k8s
+  namespace: mon
+  uid: u-sts
+  ownerReferences: [{ apiVersion: monitoring.coreos.com/v1, kind: Prometheus, name: k8s, uid: u-prom, controller: true }]
+spec:
+  selector: { matchLabels: { app: prometheus } }
+  template: ${template('prometheus')}
+${[0, 1]
+  .map(
+    (i) => `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-${i}
+  namespace: mon
+  labels: { app: prometheus }
+  ownerReferences: [{ apiVersion: apps/v1, kind: StatefulSet, name: prometheus-k8s, uid: u-sts, controller: true }]
+spec: { nodeName: node-a, containers: [{ name: main, ports: [{ name: http, containerPort: 8080 }] }] }
+status: { podIP: 10.2.0.${i + 5}, podIPs: [{ ip: 10.2.0.${i + 5} }] }
+`,
+  )
+  .join('')}`;
+  const s = snapshotFromText(text, 'mon.yaml');
+
+  it('is named after its own kind, not each pod after itself, by identity and the engine alike', () => {
+    expect([...buildIdentity(s).podWorkload]).toEqual([
+      ['mon/prometheus-k8s-0', 'mon/StatefulSet/prometheus-k8s'],
+      ['mon/prometheus-k8s-1', 'mon/StatefulSet/prometheus-k8s'],
+    ]);
+    expect(podClasses(engineFromSnapshot(s)).map((c) => [c.name, c.members])).toEqual([
+      ['mon/StatefulSet/prometheus-k8s', ['mon/prometheus-k8s-0', 'mon/prometheus-k8s-1']],
+    ]);
+  });
+
+  it('is found by its pods', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'microseg-owner-')), 'cluster.yaml');
+    writeFileSync(file, text);
+    const r = await cli('blast-radius', '--cluster', file, '--workload', 'mon/sts/prometheus-k8s');
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out.split('\n').slice(0, 4)).toEqual([
+      'blast radius of mon/StatefulSet/prometheus-k8s',
+      'current policies:',
+      '  reaches (1):',
+      '    mon/StatefulSet/prometheus-k8s [8080/TCP]',
+    ]);
+    const e = await cli(
+      'explain',
+      '--cluster',
+      file,
+      '--from',
+      'mon/StatefulSet/prometheus-k8s',
+      '--to',
+      'mon/prometheus-k8s-1',
+      '--port',
+      'http',
+    );
+    expect(e.out.split('\n').filter((l) => l.startsWith('  note:'))).toEqual([
+      '  note: --from mon/StatefulSet/prometheus-k8s: answered for mon/prometheus-k8s-0, the first of its 2 pods by name',
+    ]);
+  });
+});
+
+describe("a collector's name of an object an operator's workload owns", () => {
+  it('is taken to that workload', () => {
+    // CronJob backup, owned by a custom resource, ran Job backup-manual by hand (no scheduled-time
+    // suffix to take its CronJob from); the snapshot has no pod of it.
+    const s = snapshotFromText(
+      `apiVersion: v1
+kind: Namespace
+metadata: { name: db }
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: backup
+  namespace: db
+  uid: u-cj
+  ownerReferences: [{ apiVersion: example.com/v1, kind: Backup, name: nightly, uid: u-cr, controller: true }]
+spec: { schedule: '0 2 * * *', jobTemplate: { spec: { template: ${template('backup')} } } }
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: backup-manual
+  namespace: db
+  uid: u-job
+  ownerReferences: [{ apiVersion: batch/v1, kind: CronJob, name: backup, uid: u-cj, controller: true }]
+spec: { template: ${template('backup')} }
+`,
+      'db.yaml',
+    );
+    const peer = buildIdentity(s).resolve(
+      { namespace: 'db', workload: { kind: 'Job', name: 'backup-manual' } },
+      0,
+    );
+    expect(peer).toEqual({ id: 'db/CronJob/backup', kind: 'workload' });
+  });
+});
