@@ -235,6 +235,11 @@ export function mergeObservationCopy(kept: Flow, next: Flow): Flow {
 const SLOT = 5;
 /** Slots of a generation's table before it first grows (at most half of them used). */
 const INITIAL_SLOTS = 1024;
+/**
+ * Slots of a late generation's table before it first grows: most hold a few connections, and up to
+ * maxEntries of them may be held at once (one per window of an input far out of time order).
+ */
+const LATE_SLOTS = 8;
 /** Emitted generations whose keys are kept for observations that come late (see Deduplicator.past). */
 const MAX_PAST_GENERATIONS = 64;
 /** In an emitted generation's `infos`: the record has a count (its verdict rank is in the low 3 bits). */
@@ -264,12 +269,19 @@ class Generation {
   // `absorbs` reads neither the record nor its endpoints, which are seldom in the caches by then).
   // Once the generation is emitted (`retired`), `infos` holds each record's verdict rank instead, plus
   // COUNTED when the record has a count.
-  times = new Float64Array(INITIAL_SLOTS / 2);
-  infos = new Int32Array(INITIAL_SLOTS / 2);
+  times: Float64Array;
+  infos: Int32Array;
   /** How many records an emitted generation had (its records are let go; its keys stay). */
   retired = 0;
-  #table = new Int32Array(INITIAL_SLOTS * SLOT);
+  #table: Int32Array;
   #texts: Map<string, number> | undefined;
+
+  /** `slots`: a power of two, the table's first size (a late generation's is small). */
+  constructor(slots = INITIAL_SLOTS) {
+    this.times = new Float64Array(slots / 2);
+    this.infos = new Int32Array(slots / 2);
+    this.#table = new Int32Array(slots * SLOT);
+  }
 
   get size(): number {
     return this.records.length;
@@ -332,8 +344,9 @@ class Generation {
     this.records = [];
     this.retired = 0;
     this.#texts = undefined;
-    // A table grown for a busy generation goes back to its first size.
-    if (this.#table.length > INITIAL_SLOTS * SLOT) {
+    // A table grown for a busy generation, or a late generation's small one, goes back to the first
+    // size of a generation in time (a cleared generation may take the place of one).
+    if (this.#table.length !== INITIAL_SLOTS * SLOT) {
       this.#table = new Int32Array(INITIAL_SLOTS * SLOT);
       this.times = new Float64Array(INITIAL_SLOTS / 2);
       this.infos = new Int32Array(INITIAL_SLOTS / 2);
@@ -606,8 +619,8 @@ export class Deduplicator {
    */
   private renumber(): void {
     this.forgetNumbers();
-    const rekey = (g: Generation) => {
-      const out = new Generation();
+    const rekey = (g: Generation, slots?: number) => {
+      const out = new Generation(slots);
       for (const f of g.records) {
         // A held record always has a key (kind 1 or 0; -1 only for flows never held).
         if (this.parts(f) === 1) out.insert(this.ks, this.kd, this.kw, this.kp, f);
@@ -617,7 +630,7 @@ export class Deduplicator {
     };
     this.previous = rekey(this.previous);
     this.current = rekey(this.current);
-    for (const [at, g] of this.lateGenerations) this.lateGenerations.set(at, rekey(g));
+    for (const [at, g] of this.lateGenerations) this.lateGenerations.set(at, rekey(g, LATE_SLOTS));
   }
 
   /** Whether the endpoint numbers are to be given afresh before the next flow is held. */
@@ -703,7 +716,7 @@ export class Deduplicator {
     if (absorbed < 0 || flow.time - this.forgottenUntil < this.windowMs) this.late++;
     if (this.size >= this.maxEntries) this.evict(out);
     let g = late.get(at);
-    if (g === undefined) late.set(at, (g = new Generation()));
+    if (g === undefined) late.set(at, (g = new Generation(LATE_SLOTS)));
     // No record of `g` has this key: one would be less than a window from the flow, and merged above.
     if (kind === 1) g.insert(this.ks, this.kd, this.kw, this.kp, flow);
     else g.insertText(this.ktext, flow);

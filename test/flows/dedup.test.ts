@@ -259,6 +259,21 @@ describe('Deduplicator', () => {
     expect([d.duplicates, d.late]).toEqual([1, 1]);
   });
 
+  it('holds a connection out of time order in little memory, each in a late generation of its own', () => {
+    // 2000 late observations, each of another window: every one is held, in a late generation of its
+    // own. Such a generation began with the tables of a busy one (26 kB), 52 MB here, 1.3 GB at the
+    // default maxEntries.
+    const d = new Deduplicator({ windowMs: 1000 });
+    const out: Flow[] = [];
+    d.add(flow(10_000_000, { srcPort: 1 }), out);
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 1; i <= 2000; i++) d.add(flow(i * 1000, { srcPort: 2 + i }), out);
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect([d.size, out.length, d.late]).toEqual([2001, 0, 0]);
+    expect(grown).toBeLessThan(8_000_000);
+    expect(run(d, []).map((f) => f.srcPort)).toEqual([...Array.from({ length: 2000 }, (_, i) => 3 + i), 1]);
+  });
+
   it('memory is bounded by maxEntries, early evictions are counted', () => {
     const d = new Deduplicator({ windowMs: 60_000, maxEntries: 100 });
     const out: Flow[] = [];
