@@ -275,9 +275,11 @@ class Generation {
   retired = 0;
   #table: Int32Array;
   #texts: Map<string, number> | undefined;
+  /** The table's first size in slots, a power of two: INITIAL_SLOTS, or LATE_SLOTS for a late generation. */
+  readonly slots: number;
 
-  /** `slots`: a power of two, the table's first size (a late generation's is small). */
   constructor(slots = INITIAL_SLOTS) {
+    this.slots = slots;
     this.times = new Float64Array(slots / 2);
     this.infos = new Int32Array(slots / 2);
     this.#table = new Int32Array(slots * SLOT);
@@ -344,12 +346,11 @@ class Generation {
     this.records = [];
     this.retired = 0;
     this.#texts = undefined;
-    // A table grown for a busy generation, or a late generation's small one, goes back to the first
-    // size of a generation in time (a cleared generation may take the place of one).
-    if (this.#table.length !== INITIAL_SLOTS * SLOT) {
-      this.#table = new Int32Array(INITIAL_SLOTS * SLOT);
-      this.times = new Float64Array(INITIAL_SLOTS / 2);
-      this.infos = new Int32Array(INITIAL_SLOTS / 2);
+    // A table grown for a busy generation goes back to its first size.
+    if (this.#table.length > this.slots * SLOT) {
+      this.#table = new Int32Array(this.slots * SLOT);
+      this.times = new Float64Array(this.slots / 2);
+      this.infos = new Int32Array(this.slots / 2);
     } else this.#table.fill(0);
   }
 
@@ -468,6 +469,10 @@ export class Deduplicator {
    * needed, oldest first, and by `flush`.
    */
   private lateGenerations = new Map<number, Generation>();
+  /** Emptied generations in time let go from `past`, at most two, for `emitted` to use again. */
+  private spare: Generation[] = [];
+  /** The numbers of the late generations, a binary min-heap: the oldest is found without a scan. */
+  private lateOrder: number[] = [];
   private lateSize = 0;
   private generation = -Infinity;
   /** Endpoint keys (an address, or namespace/pod) numbered in order of first sight. */
@@ -716,7 +721,10 @@ export class Deduplicator {
     if (absorbed < 0 || flow.time - this.forgottenUntil < this.windowMs) this.late++;
     if (this.size >= this.maxEntries) this.evict(out);
     let g = late.get(at);
-    if (g === undefined) late.set(at, (g = new Generation(LATE_SLOTS)));
+    if (g === undefined) {
+      late.set(at, (g = new Generation(LATE_SLOTS)));
+      heapPush(this.lateOrder, at);
+    }
     // No record of `g` has this key: one would be less than a window from the flow, and merged above.
     if (kind === 1) g.insert(this.ks, this.kd, this.kw, this.kp, flow);
     else g.insertText(this.ktext, flow);
@@ -780,12 +788,9 @@ export class Deduplicator {
    */
   private evict(out: Flow[]): void {
     this.evictions++;
-    if (this.lateSize > 0) {
-      let oldest = Infinity;
-      for (const at of this.lateGenerations.keys()) if (at < oldest) oldest = at;
-      this.emitLate(oldest, out);
-    } else if (this.previous.size > 0) this.previous = this.emit(this.previous, out);
-    else this.current = this.emit(this.current, out);
+    if (this.lateSize > 0) this.emitLate(heapPop(this.lateOrder), out);
+    else if (this.previous.size > 0) this.previous = this.emitted(this.previous, out);
+    else this.current = this.emitted(this.current, out);
   }
 
   /** Emits the late generation of generation number `at`. */
@@ -801,12 +806,12 @@ export class Deduplicator {
     const gen = Math.floor(time / this.windowMs);
     if (gen > this.generation) {
       if (gen === this.generation + 1) {
-        const emptied = this.emit(this.previous, out);
+        const emptied = this.emitted(this.previous, out);
         this.previous = this.current;
         this.current = emptied;
       } else {
-        this.previous = this.emit(this.previous, out);
-        this.current = this.emit(this.current, out);
+        this.previous = this.emitted(this.previous, out);
+        this.current = this.emitted(this.current, out);
       }
       this.generation = gen;
     }
@@ -875,22 +880,32 @@ export class Deduplicator {
   }
 
   flush(out: Flow[]): void {
-    for (const at of [...this.lateGenerations.keys()].sort((a, b) => a - b)) this.emitLate(at, out);
-    this.previous = this.emit(this.previous, out);
-    this.current = this.emit(this.current, out);
+    while (this.lateOrder.length > 0) this.emitLate(heapPop(this.lateOrder), out);
+    this.previous = this.emitted(this.previous, out);
+    this.current = this.emitted(this.current, out);
     // Nothing is held: endpoint numbers start afresh (and the emitted generations are let go).
     this.forgetNumbers();
   }
 
   /**
-   * Emits the records of `g` in the order first seen, keeps its keys among the emitted generations
-   * (`past`, the oldest let go beyond its bounds), and returns an empty generation to take its place.
+   * Emits the records of generation in time `g` (as `emit`) and returns an empty generation to take
+   * its place: `g` itself when it held none, else one let go from `past`, else a new one.
    */
-  private emit(g: Generation, out: Flow[]): Generation {
+  private emitted(g: Generation, out: Flow[]): Generation {
+    if (g.size === 0) return g;
+    this.emit(g, out);
+    return this.spare.pop() ?? new Generation();
+  }
+
+  /**
+   * Emits the records of `g` in the order first seen, and keeps its keys among the emitted generations
+   * (`past`, the oldest let go beyond its bounds).
+   */
+  private emit(g: Generation, out: Flow[]): void {
     // Indexed: the iterator's result objects were not optimised away here (1 MB per 200k lines).
     const records = g.records;
     const n = records.length;
-    if (n === 0) return g;
+    if (n === 0) return;
     const infos = g.infos;
     for (let i = 0; i < n; i++) {
       const f = records[i]!;
@@ -905,14 +920,14 @@ export class Deduplicator {
     const past = this.past;
     past.push(g);
     this.pastSize += n;
-    let spare: Generation | undefined;
     while (past.length > MAX_PAST_GENERATIONS || this.pastSize > this.maxEntries) {
       const old = past.shift()!;
       this.pastSize -= old.retired;
       this.forget(old);
-      spare ??= old;
+      // Kept to take the place of a generation in time (`emitted`); a late generation's small table
+      // is not one for that.
+      if (old.slots === INITIAL_SLOTS && this.spare.length < 2) this.spare.push(old);
     }
-    return spare ?? new Generation();
   }
 
   /** Lets an emitted generation go (its keys), noting how late its connections were first seen. */
@@ -923,4 +938,35 @@ export class Deduplicator {
     this.forgottenUntil = until;
     g.clear();
   }
+}
+
+/** Adds `n` to the binary min-heap `heap`. */
+function heapPush(heap: number[], n: number): void {
+  let i = heap.push(n) - 1;
+  while (i > 0) {
+    const up = (i - 1) >> 1;
+    if (heap[up]! <= n) break;
+    heap[i] = heap[up]!;
+    i = up;
+  }
+  heap[i] = n;
+}
+
+/** Takes the least number out of the binary min-heap `heap`, which is not empty. */
+function heapPop(heap: number[]): number {
+  const least = heap[0]!;
+  const last = heap.pop()!;
+  const n = heap.length;
+  if (n === 0) return least;
+  let i = 0;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child + 1]! < heap[child]!) child++;
+    if (heap[child]! >= last) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = last;
+  return least;
 }
