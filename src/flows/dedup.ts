@@ -244,6 +244,8 @@ const LATE_SLOTS = 8;
 const MAX_PAST_GENERATIONS = 64;
 /** In an emitted generation's `infos`: the record has a count (its verdict rank is in the low 3 bits). */
 const COUNTED = 8;
+/** In an emitted generation's `infos`: the record was timeless (`Flow.timeless`). */
+const TIMELESS = 16;
 
 /** The table's hash of a compact connection key's four numbers. */
 function slotHash(s: number, d: number, w: number, port: number): number {
@@ -273,6 +275,12 @@ class Generation {
   infos: Int32Array;
   /** How many records an emitted generation had (its records are let go; its keys stay). */
   retired = 0;
+  /**
+   * Of an emitted generation, each record's two ends (source, destination) and whether it was
+   * timeless (TIMELESS in `infos`): what identity resolved its edge from, so that a record replacing
+   * its verdict is resolved to that same edge (`absorbLate`).
+   */
+  ends: FlowEndpoint[] = [];
   #table: Int32Array;
   #texts: Map<string, number> | undefined;
   /** The table's first size in slots, a power of two: INITIAL_SLOTS, or LATE_SLOTS for a late generation. */
@@ -345,6 +353,7 @@ class Generation {
   clear(): void {
     this.records = [];
     this.retired = 0;
+    this.ends = [];
     this.#texts = undefined;
     // A table grown for a busy generation goes back to its first size.
     if (this.#table.length > this.slots * SLOT) {
@@ -766,8 +775,20 @@ export class Deduplicator {
       const rank = VERDICT_RANK[flow.verdict];
       if (rank > (emitted & 7)) {
         if ((emitted & COUNTED) !== 0 || flow.count !== undefined) return -1;
-        out.push({ ...flow, replaces: RANKED_VERDICTS[emitted & 7]! });
-        g.infos[i] = rank;
+        // With the ends and time of the record emitted: identity resolves them to the edge that record
+        // was counted on (this observation's own ends may resolve elsewhere: a pod name where the
+        // record had only an address no pod of the snapshot holds, say).
+        const replacing: Flow = {
+          ...flow,
+          src: g.ends[2 * i]!,
+          dst: g.ends[2 * i + 1]!,
+          time: g.times[i]!,
+          replaces: RANKED_VERDICTS[emitted & 7]!,
+        };
+        if ((emitted & TIMELESS) !== 0) replacing.timeless = true;
+        else delete replacing.timeless;
+        out.push(replacing);
+        g.infos[i] = rank | (emitted & TIMELESS);
       }
       this.duplicates++;
       return 1;
@@ -907,15 +928,20 @@ export class Deduplicator {
     const n = records.length;
     if (n === 0) return;
     const infos = g.infos;
+    const ends: FlowEndpoint[] = [];
     for (let i = 0; i < n; i++) {
       const f = records[i]!;
       out.push(f);
-      // absorbInfo holds the verdict's rank when it is not -1 (a Hubble record without a count), so
-      // that most records are not read.
+      // absorbInfo holds the verdict's rank when it is not -1 (a Hubble record without a count).
       const info = infos[i]!;
-      infos[i] = info >= 0 ? info & 7 : VERDICT_RANK[f.verdict] | (f.count === undefined ? 0 : COUNTED);
+      infos[i] =
+        (info >= 0 ? info & 7 : VERDICT_RANK[f.verdict] | (f.count === undefined ? 0 : COUNTED)) |
+        (f.timeless === true ? TIMELESS : 0);
+      // (Aggregation reads the record's ends right after: reading them here moves that load.)
+      ends.push(f.src, f.dst);
     }
     g.records = [];
+    g.ends = ends;
     g.retired = n;
     const past = this.past;
     past.push(g);

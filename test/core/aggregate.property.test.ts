@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Flow, Protocol, Verdict } from '../../src/flows/types.ts';
+import { Deduplicator } from '../../src/flows/dedup.ts';
 import { Aggregator, compareEdges, foldFlow, isMulticast } from '../../src/graph/aggregate.ts';
 import type { EdgeRecord } from '../../src/graph/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
@@ -175,6 +176,44 @@ describe('aggregation on a cluster identity', () => {
     protocol: fc.constantFrom<Protocol>('TCP', 'UDP', 'ICMPv4'),
     port: fc.constantFrom(0, 53, 8080, 65535),
     verdict: fc.constantFrom<Verdict>('FORWARDED', 'DROPPED'),
+  });
+
+  it('counts a record that replaces a verdict on the edge its connection was counted on, whatever its own ends resolve to', () => {
+    // frontend → 10.9.9.9:5432 (an address no pod of the snapshot holds: a private peer), forwarded at
+    // the frontend's node; its drop comes late, from a node that names the cart pod at that address.
+    // Another connection, frontend → cart:5432, was forwarded: its edge must keep it.
+    const agg = new Aggregator(buildIdentity(fixtureSnapshot()));
+    const d = new Deduplicator({ windowMs: 1000 });
+    const frontend = { namespace: 'shop', pod: 'frontend-7d9f-aaaaa' };
+    const f = (time: number, dst: Flow['dst'], over: Partial<Flow> = {}): Flow => ({
+      time: 1_700_000_000_000 + time,
+      src: frontend,
+      dst,
+      protocol: 'TCP',
+      port: 5432,
+      srcPort: 40000,
+      verdict: 'FORWARDED',
+      input: 'hubble',
+      ...over,
+    });
+    const out: Flow[] = [];
+    for (const flow of [
+      f(0, { ip: '10.9.9.9' }),
+      f(3500, { namespace: 'shop', pod: 'cart-7d9f-bbbbb', ip: '10.244.1.20' }, { srcPort: 40001 }),
+      f(
+        1,
+        { namespace: 'shop', pod: 'cart-7d9f-bbbbb', ip: '10.9.9.9' },
+        { verdict: 'DROPPED', dropReason: 'POLICY_DENIED' },
+      ),
+    ])
+      d.add(flow, out);
+    d.flush(out);
+    expect(out.map((x) => x.replaces)).toEqual([undefined, 'FORWARDED', undefined]);
+    agg.addAll(out);
+    expect(agg.edges().map((e) => [e.src, e.dst, e.count, e.verdicts])).toEqual([
+      ['shop/Deployment/frontend', 'private:10.9.9.9', 1, { DROPPED: 1 }],
+      ['shop/Deployment/frontend', 'shop/Deployment/cart', 1, { FORWARDED: 1 }],
+    ]);
   });
 
   it('gives the edges, peers and names of resolving each end and folding its flow', () => {
