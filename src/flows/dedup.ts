@@ -796,8 +796,17 @@ export class Deduplicator {
     return 0;
   }
 
-  /** Holds `flow` as a new connection under the key `parts` found last. */
+  /**
+   * Holds `flow`, an observation in time that no connection in time takes, as a new connection under
+   * the key `parts` found last, unless one held out of time order was first seen less than a window
+   * before it (in the late generation of the window before its own: every other is more than a window
+   * older): it is merged into that one, as in time order.
+   */
   private hold(kind: number, out: Flow[], flow: Flow): void {
+    if (this.lateSize > 0) {
+      const g = this.lateGenerations.get(Math.floor(flow.time / this.windowMs) - 1);
+      if (g !== undefined && this.mergeNear(g, kind, flow)) return;
+    }
     if (this.current.size + this.previous.size + this.lateSize >= this.maxEntries) this.evict(out);
     if (kind === 1) this.current.insert(this.ks, this.kd, this.kw, this.kp, flow);
     else this.current.insertText(this.ktext, flow);

@@ -239,6 +239,28 @@ describe('Deduplicator', () => {
     ]);
   });
 
+  it('merges an observation in time into a connection held out of time order less than a window from it', () => {
+    // The drop at 1990 ms comes after 3500 ms and is held out of time order; the forwarded observation
+    // of the same connection at 2010 ms, in time, is the same connection (20 ms later), as in time order:
+    // held as another, it left the connection allowed as well as dropped.
+    const byTime = (flows: Flow[]) => {
+      const d = new Deduplicator({ windowMs: 1000 });
+      return [run(d, flows).map((f) => [f.time, f.srcPort, f.verdict]), d.duplicates, d.late];
+    };
+    const x = flow(3500, { srcPort: 1 });
+    const dropped = flow(1990, { verdict: 'DROPPED' });
+    const expected = [
+      [
+        [1990, 40000, 'DROPPED'],
+        [3500, 1, 'FORWARDED'],
+      ],
+      1,
+      0,
+    ];
+    expect(byTime([dropped, flow(2010), x])).toEqual(expected);
+    expect(byTime([x, dropped, flow(2010)])).toEqual(expected);
+  });
+
   it('remembers the emitted connections for late observations within maxEntries only', () => {
     // maxEntries 2: the drop at 0 ms is emitted at 2000 ms, the connection at 2000 ms and the drop at 2001 ms at 4000 ms, which
     // leaves room to remember the last two only.
