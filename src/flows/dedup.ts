@@ -283,6 +283,11 @@ class Generation {
   ends: FlowEndpoint[] = [];
   #table: Int32Array;
   #texts: Map<string, number> | undefined;
+  /**
+   * Of a record whose key an earlier record of this generation has (`insertAgain`: a late generation,
+   * where a merge lowered that one's time to more than a window before it), that record's index.
+   */
+  #earlier: Map<number, number> | undefined;
   /** The table's first size in slots, a power of two: INITIAL_SLOTS, or LATE_SLOTS for a late generation. */
   readonly slots: number;
 
@@ -313,6 +318,37 @@ class Generation {
   /** The index of the record with this key text, or -1. */
   findText(key: string): number {
     return this.#texts?.get(key) ?? -1;
+  }
+
+  /** The index of the record held before record `i` with the same key, or -1 (see `insertAgain`). */
+  earlier(i: number): number {
+    return this.#earlier?.get(i) ?? -1;
+  }
+
+  /**
+   * Holds `flow` under a key record `earlier` has, which `find` and `findText` then give `flow`'s index
+   * for, and `earlier` record `earlier`'s (a connection out of time order more than a window after
+   * another of its key, in one late generation).
+   */
+  insertAgain(s: number, d: number, w: number, port: number, flow: Flow, earlier: number): void {
+    const n = this.#push(flow);
+    const table = this.#table;
+    const mask = table.length / SLOT - 1;
+    for (let i = slotHash(s, d, w, port) & mask; ; i = (i + 1) & mask) {
+      const at = i * SLOT;
+      if (table[at + 4] === earlier + 1) {
+        table[at + 4] = n;
+        break;
+      }
+    }
+    (this.#earlier ??= new Map()).set(n - 1, earlier);
+  }
+
+  /** As `insertAgain`, under a key text. */
+  insertTextAgain(key: string, flow: Flow, earlier: number): void {
+    const n = this.#push(flow);
+    this.#texts!.set(key, n - 1);
+    (this.#earlier ??= new Map()).set(n - 1, earlier);
   }
 
   /** Holds `flow` under a compact key no record of this generation has. */
@@ -355,6 +391,7 @@ class Generation {
     this.retired = 0;
     this.ends = [];
     this.#texts = undefined;
+    this.#earlier = undefined;
     // A table grown for a busy generation goes back to its first size.
     if (this.#table.length > this.slots * SLOT) {
       this.#table = new Int32Array(this.slots * SLOT);
@@ -637,8 +674,7 @@ export class Deduplicator {
       const out = new Generation(slots);
       for (const f of g.records) {
         // A held record always has a key (kind 1 or 0; -1 only for flows never held).
-        if (this.parts(f) === 1) out.insert(this.ks, this.kd, this.kw, this.kp, f);
-        else out.insertText(this.ktext, f);
+        this.place(out, this.parts(f), f);
       }
       return out;
     };
@@ -734,10 +770,32 @@ export class Deduplicator {
       late.set(at, (g = new Generation(LATE_SLOTS)));
       heapPush(this.lateOrder, at);
     }
-    // No record of `g` has this key: one would be less than a window from the flow, and merged above.
-    if (kind === 1) g.insert(this.ks, this.kd, this.kw, this.kp, flow);
-    else g.insertText(this.ktext, flow);
+    // A record of `g` with this key is more than a window from the flow (a merge lowered its time).
+    this.place(g, kind, flow);
     this.lateSize++;
+  }
+
+  /**
+   * Holds `flow` in `g` under the key `parts` found last (kind 1 or 0), after the records of `g` that
+   * have it (`insertAgain`).
+   */
+  private place(g: Generation, kind: number, flow: Flow): void {
+    const i = this.find(g, kind);
+    if (kind === 1) {
+      if (i < 0) g.insert(this.ks, this.kd, this.kw, this.kp, flow);
+      else g.insertAgain(this.ks, this.kd, this.kw, this.kp, flow, i);
+    } else if (i < 0) g.insertText(this.ktext, flow);
+    else g.insertTextAgain(this.ktext, flow, i);
+  }
+
+  /**
+   * The index in `g` of the record with the key `parts` found last (kind 1 or 0) first seen less than a
+   * window from `time`, or -1.
+   */
+  private findNear(g: Generation, kind: number, time: number): number {
+    let i = this.find(g, kind);
+    while (i >= 0 && !(Math.abs(time - g.times[i]!) < this.windowMs)) i = g.earlier(i);
+    return i;
   }
 
   /**
@@ -745,8 +803,8 @@ export class Deduplicator {
    * seen less than a window from it; whether it did.
    */
   private mergeNear(g: Generation, kind: number, flow: Flow): boolean {
-    const i = this.find(g, kind);
-    if (i < 0 || !(Math.abs(flow.time - g.times[i]!) < this.windowMs)) return false;
+    const i = this.findNear(g, kind, flow.time);
+    if (i < 0) return false;
     const kept = g.records[i]!;
     const merged = mergeObservation(kept, flow);
     if (merged !== kept) g.set(i, merged);
@@ -769,8 +827,8 @@ export class Deduplicator {
     const past = this.past;
     for (let k = past.length - 1; k >= 0; k--) {
       const g = past[k]!;
-      const i = this.find(g, kind);
-      if (i < 0 || !(Math.abs(flow.time - g.times[i]!) < this.windowMs)) continue;
+      const i = this.findNear(g, kind, flow.time);
+      if (i < 0) continue;
       const emitted = g.infos[i]!;
       const rank = VERDICT_RANK[flow.verdict];
       if (rank > (emitted & 7)) {

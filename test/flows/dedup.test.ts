@@ -261,6 +261,50 @@ describe('Deduplicator', () => {
     expect(byTime([x, dropped, flow(2010)])).toEqual(expected);
   });
 
+  it('keeps a connection out of time order apart from an earlier one of its key whose time a merge lowered', () => {
+    // Held out of time order at 5900 ms, a connection is merged with 4950 ms; 5960 ms is more than a
+    // window past that, another connection, held in the same late generation; 5970 and 5980 ms are
+    // of that one (they made a connection each).
+    const byTime = (flows: Flow[]) => {
+      const d = new Deduplicator({ windowMs: 1000 });
+      return [run(d, flows).map((f) => f.time), d.duplicates];
+    };
+    const x = flow(10_000, { srcPort: 1 });
+    const lines = [flow(5900), flow(4950), flow(5960), flow(5970), flow(5980)];
+    const inOrder = [flow(4950), flow(5900), flow(5960), flow(5970), flow(5980), x];
+    expect(byTime(inOrder)).toEqual([[4950, 5960, 10_000], 3]);
+    expect(byTime([x, ...lines])).toEqual([[4950, 5960, 10_000], 3]);
+    // A port out of the compact key's range: keyed by text, alike; 4940 ms is of the earlier one.
+    const wide = [...lines, flow(4940)].map((f) => ({ ...f, srcPort: 70_000 }));
+    expect(byTime([x, ...wide])).toEqual([[4940, 5960, 10_000], 4]);
+    // Still so after the endpoint numbers are given afresh (6 aggregates of new addresses, passed on,
+    // bring them to 8), and once the late generation is emitted to make room: the drop at 5990 ms replaces
+    // the verdict of the connection of 5960 ms, the drop at 4960 ms that of the one of 4950 ms.
+    const d = new Deduplicator({ windowMs: 1000, maxEntries: 3, maxEndpointKeys: 2 });
+    const aggregates = Array.from({ length: 6 }, (_, i) =>
+      flow(10_001 + i, { src: { ip: `10.1.0.${i}` }, srcPort: undefined, input: 'generic' }),
+    );
+    const out = run(d, [
+      x,
+      ...lines,
+      ...aggregates,
+      flow(5975),
+      flow(10_010, { srcPort: 2 }),
+      flow(5990, { verdict: 'DROPPED' }),
+      flow(4960, { verdict: 'DROPPED' }),
+    ]);
+    expect(out.filter((f) => f.input === 'hubble').map((f) => [f.time, f.verdict, f.replaces])).toEqual([
+      [4950, 'FORWARDED', undefined],
+      [5960, 'FORWARDED', undefined],
+      [5960, 'DROPPED', 'FORWARDED'],
+      [4950, 'DROPPED', 'FORWARDED'],
+      [10_000, 'FORWARDED', undefined],
+      [10_010, 'FORWARDED', undefined],
+    ]);
+    // Numbered afresh once before the end, and once by flush.
+    expect([d.duplicates, d.late, d.evictions, d.numbering]).toEqual([6, 0, 1, 2]);
+  });
+
   it('remembers the emitted connections for late observations within maxEntries only', () => {
     // maxEntries 2: the drop at 0 ms is emitted at 2000 ms, the connection at 2000 ms and the drop at 2001 ms at 4000 ms, which
     // leaves room to remember the last two only.
