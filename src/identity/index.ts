@@ -11,6 +11,7 @@ import type {
   Endpoints,
   LabelSelector,
   ObjectMeta,
+  OtherObject,
   Pod,
   PodTemplate,
   Service,
@@ -26,9 +27,17 @@ import { compareText } from '../model/order.ts';
 /** Label pinning a workload to a named segment, on the workload object or on its pod template. */
 export const SEGMENT_LABEL = 'microseg.dev/segment';
 
-/** Labels Kubernetes generates per pod, revision or run: never part of a workload's identity. */
+/**
+ * Labels Kubernetes generates per pod, revision or run: never part of a workload's identity. With them
+ * those the controllers of the custom workload kinds microseg knows (CUSTOM_WORKLOAD_KINDS) generate: an
+ * Argo Rollout's per-revision hash; an OpenKruise CloneSet's per-pod instance id and the lifecycle state
+ * it moves each pod through during an update.
+ */
 export const GENERATED_LABELS: ReadonlySet<string> = new Set([
   'pod-template-hash',
+  'rollouts-pod-template-hash',
+  'apps.kruise.io/cloneset-instance-id',
+  'lifecycle.apps.kruise.io/state',
   'controller-revision-hash',
   'pod-template-generation',
   'statefulset.kubernetes.io/pod-name',
@@ -66,7 +75,32 @@ export const KIND_LABELS: Readonly<Record<WorkloadKind, readonly string[]>> = {
   DaemonSet: ['pod-template-generation', 'controller-revision-hash'],
   ReplicaSet: [],
   Pod: [],
+  Rollout: ['rollouts-pod-template-hash'],
+  // OpenKruise writes both hashes on every pod of a CloneSet, as a Deployment's and a StatefulSet's are.
+  CloneSet: ['apps.kruise.io/cloneset-instance-id', 'controller-revision-hash', 'pod-template-hash'],
 };
+
+/**
+ * The custom resources microseg takes for workloads, by kind: the API group of each and the kind of what
+ * it owns. An Argo Rollout owns a ReplicaSet per revision (`<rollout>-<hash>`, its pods labelled
+ * `rollouts-pod-template-hash`), as a Deployment does; an OpenKruise CloneSet owns its pods directly.
+ * Only these: the owner walk stops below any other kind of owner (see ownerRoot), since microseg cannot
+ * tell whether another operator's objects keep their names across revisions, nor which labels it writes
+ * per pod or per revision. An owner reference is taken for one of these by its kind, and by its group too
+ * when it gives its apiVersion (a compacted snapshot keeps no apiVersion of owner references).
+ */
+export const CUSTOM_WORKLOAD_KINDS: ReadonlyMap<string, { group: string; owns: 'ReplicaSet' | 'Pod' }> =
+  new Map([
+    ['Rollout', { group: 'argoproj.io', owns: 'ReplicaSet' }],
+    ['CloneSet', { group: 'apps.kruise.io', owns: 'Pod' }],
+  ] as const);
+
+/** Whether `ref` (an owner reference or an object) is the custom workload kind that owns a `child`. */
+function isCustomOwner(ref: { kind: string; apiVersion?: string }, child: 'ReplicaSet' | 'Pod'): boolean {
+  const known = CUSTOM_WORKLOAD_KINDS.get(ref.kind);
+  if (known === undefined || known.owns !== child) return false;
+  return typeof ref.apiVersion !== 'string' || ref.apiVersion.split('/')[0] === known.group;
+}
 
 export function stableLabels(labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -90,8 +124,8 @@ function stableSelector(sel: LabelSelector | undefined): LabelSelector {
 export const workloadId = (namespace: string, kind: string, name: string): string =>
   [namespace, kind, name].join('/');
 
-/** An owner reference as ownership is walked: the kind and name of the owner. */
-type OwnerRef = Readonly<{ kind: string; name: string }>;
+/** An owner reference as ownership is walked: the kind and name of the owner (its apiVersion when given). */
+type OwnerRef = Readonly<{ kind: string; name: string; apiVersion?: string }>;
 
 /**
  * Who owns each owned workload object of a snapshot (a ReplicaSet, a Job): what `rootOwner` walks from
@@ -102,14 +136,22 @@ export interface Ownership {
   byUid: ReadonlyMap<string, OwnerRef>;
   /** The owner of each owned object, by the object's `namespace/Kind/name`. */
   ownerByKey: ReadonlyMap<string, OwnerRef>;
-  /** Every workload object (CronJobs too), by `namespace/Kind/name`. */
+  /**
+   * Every workload object (CronJobs too, and the Rollouts and CloneSets among `others`), by
+   * `namespace/Kind/name`.
+   */
   objByKey: ReadonlyMap<string, { kind: string; metadata: ObjectMeta; spec: unknown }>;
 }
 
-/** The ownership of the workload objects and CronJobs of a snapshot. */
+/**
+ * The ownership of the workload objects and CronJobs of a snapshot. Of its `others`, only the objects of
+ * the custom workload kinds (CUSTOM_WORKLOAD_KINDS) are read: what their own selector and template are.
+ * Their owner references are not needed: ownership is walked up to them, never above.
+ */
 export function ownershipOf(snap: {
   readonly workloads: readonly WorkloadObject[];
   readonly cronJobs: readonly CronJob[];
+  readonly others?: readonly OtherObject[];
 }): Ownership {
   const byUid = new Map<string, OwnerRef>();
   const objByKey = new Map<string, { kind: string; metadata: ObjectMeta; spec: unknown }>();
@@ -124,6 +166,15 @@ export function ownershipOf(snap: {
       }
       objByKey.set(key, w);
     }
+  for (const o of snap.others ?? []) {
+    const known = CUSTOM_WORKLOAD_KINDS.get(o.kind);
+    if (known === undefined || o.metadata.namespace === undefined || !isCustomOwner(o, known.owns)) continue;
+    objByKey.set(`${o.metadata.namespace}/${o.kind}/${o.metadata.name}`, {
+      kind: o.kind,
+      metadata: o.metadata,
+      spec: (o as { spec?: unknown }).spec,
+    });
+  }
   return { byUid, ownerByKey, objByKey };
 }
 
@@ -334,7 +385,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     let w = workloads.get(id);
     if (!w) {
       const ownerObj = objByKey.get(`${ns}/${root.kind}/${root.name}`);
-      w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod);
+      // A Rollout's selector and template when the snapshot lacks its object (`kubectl get rs` lists no
+      // Rollouts) or its object has none (a Rollout whose workloadRef names a Deployment's): the
+      // ReplicaSet's, its revision's hash left out.
+      const revision = root.kind === 'Rollout' ? revisionOf(pod, objByKey) : undefined;
+      w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod, revision);
       workloads.set(id, w);
     }
     // Stable labels this pod does not carry as the workload's `labels` have them (a pod of an older
@@ -1192,8 +1247,10 @@ function podNetworkOf(ip: string): string {
  */
 const POD_NAME_SHAPES: readonly (readonly [WorkloadKind, RegExp])[] = [
   ['Deployment', /^(.+)-[a-z0-9]+-[a-z0-9]{5}$/],
+  ['Rollout', /^(.+)-[a-z0-9]+-[a-z0-9]{5}$/],
   ['StatefulSet', /^(.+)-\d+$/],
   ['DaemonSet', /^(.+)-[a-z0-9]{5}$/],
+  ['CloneSet', /^(.+)-[a-z0-9]{5}$/],
   ['CronJob', /^(.+)-\d+-[a-z0-9]{5}$/],
 ];
 
@@ -1223,10 +1280,19 @@ const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /** The kinds a collector may name a workload by, in any case (`deployment`), as identity spells them. */
 const KINDS: ReadonlyMap<string, WorkloadKind> = new Map(
-  (['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet', 'Pod'] as const).map((k) => [
-    k.toLowerCase(),
-    k,
-  ]),
+  (
+    [
+      'Deployment',
+      'StatefulSet',
+      'DaemonSet',
+      'CronJob',
+      'Job',
+      'ReplicaSet',
+      'Pod',
+      'Rollout',
+      'CloneSet',
+    ] as const
+  ).map((k) => [k.toLowerCase(), k]),
 );
 
 function canonicalKind(kind: string): WorkloadKind | undefined {
@@ -1248,12 +1314,15 @@ function rootByShape(
   let root: string | undefined;
   let rootKind: WorkloadKind;
   if (kind === 'ReplicaSet') {
-    const hash = labels?.find((l) => l.startsWith('pod-template-hash='))?.slice('pod-template-hash='.length);
+    // A Rollout's ReplicaSet when the labels give its hash, else a Deployment's.
+    const rollout = labels?.find((l) => l.startsWith('rollouts-pod-template-hash='));
+    const key = rollout !== undefined ? 'rollouts-pod-template-hash=' : 'pod-template-hash=';
+    const hash = labels?.find((l) => l.startsWith(key))?.slice(key.length);
     root =
       hash && name.endsWith(`-${hash}`)
         ? name.slice(0, -hash.length - 1)
         : /^(.+)-[a-z0-9]+$/.exec(name)?.[1];
-    rootKind = 'Deployment';
+    rootKind = rollout !== undefined ? 'Rollout' : 'Deployment';
   } else if (kind === 'Job') {
     root = /^(.+)-\d+$/.exec(name)?.[1];
     rootKind = 'CronJob';
@@ -1315,9 +1384,9 @@ function addRole(w: Workload | undefined, role: WorkloadRole): void {
 }
 
 /**
- * The workload a pod is named after: its root owner (ReplicaSet→Deployment, Job→CronJob; a StatefulSet,
- * a DaemonSet, an orphaned ReplicaSet or Job as itself), the pod itself when it has no owner or one of
- * another kind. The one naming of workloads every part of microseg uses. A plain function, not a closure
+ * The workload a pod is named after: its root owner (ReplicaSet→Deployment, ReplicaSet→Argo Rollout,
+ * Job→CronJob; a StatefulSet, a DaemonSet, an OpenKruise CloneSet, an orphaned ReplicaSet or Job as
+ * itself), the pod itself when it has no owner or one of another kind. The one naming of workloads every part of microseg uses. A plain function, not a closure
  * of buildIdentity: a closure there would keep the whole snapshot alive as long as `resolve` lives.
  */
 export function rootOwner(pod: Pod, ownership: Ownership): { kind: WorkloadKind; name: string } {
@@ -1334,7 +1403,9 @@ export function rootOwner(pod: Pod, ownership: Ownership): { kind: WorkloadKind;
 /**
  * The root workload of an owner named by a pod (or asked for by name): owner references walked up, an
  * owner absent from the snapshot inferred from its name's shape (`podLabels` give a ReplicaSet's
- * pod-template-hash). Undefined for an owner of a kind that is not a workload's.
+ * pod-template-hash, or the rollouts-pod-template-hash of an Argo Rollout's). The walk ends at a custom
+ * workload kind (CUSTOM_WORKLOAD_KINDS: a ReplicaSet's Rollout), whose object the snapshot need not have:
+ * the owner reference names it. Undefined for an owner of a kind that is not a workload's.
  */
 export function ownerRoot(
   ns: string,
@@ -1342,11 +1413,17 @@ export function ownerRoot(
   podLabels: Readonly<Record<string, string>> | undefined,
   { byUid, ownerByKey, objByKey }: Ownership,
 ): { kind: WorkloadKind; name: string } | undefined {
+  const custom = CUSTOM_WORKLOAD_KINDS.get(owner.kind);
+  if (custom !== undefined && isCustomOwner(owner, custom.owns))
+    return { kind: owner.kind as WorkloadKind, name: owner.name };
   let uid = owner.uid;
   let kind = owner.kind;
   let name = owner.name;
   for (let depth = 0; depth < 5; depth++) {
     const parent = (uid ? byUid.get(uid) : undefined) ?? ownerByKey.get(`${ns}/${kind}/${name}`);
+    // A ReplicaSet of an Argo Rollout: the Rollout is the workload, whatever the revision.
+    if (parent && kind === 'ReplicaSet' && isCustomOwner(parent, 'ReplicaSet'))
+      return { kind: parent.kind as WorkloadKind, name: parent.name };
     // An owner of another kind (an operator's custom resource owning a StatefulSet) is no workload: the
     // workload is the last of the chain that is one, not each of its pods.
     if (!parent || !OWNER_KINDS.has(parent.kind)) break;
@@ -1359,6 +1436,10 @@ export function ownerRoot(
     const hash = podLabels?.['pod-template-hash'];
     if (hash && name.endsWith(`-${hash}`))
       return { kind: 'Deployment', name: name.slice(0, -hash.length - 1) };
+    // Argo Rollouts names its ReplicaSets `<rollout>-<hash>` and labels their pods with the hash alone.
+    const rolloutHash = podLabels?.['rollouts-pod-template-hash'];
+    if (rolloutHash && name.endsWith(`-${rolloutHash}`))
+      return { kind: 'Rollout', name: name.slice(0, -rolloutHash.length - 1) };
   }
   // Likewise a Job (history limits delete finished Jobs and the garbage collector their pods later, and a
   // snapshot may list no jobs): the CronJob controller names its Jobs `<cronjob>-<scheduled time in
@@ -1501,6 +1582,21 @@ function commonNamedPorts(portLists: Map<string, NamedPort[]>, ports: NamedPort[
   return kept.length === ports.length ? ports : sharedPorts(portLists, kept);
 }
 
+/** The object of the ReplicaSet that owns `pod`, when the snapshot has it. */
+function revisionOf(
+  pod: Pod,
+  objByKey: Ownership['objByKey'],
+): { kind: string; metadata: ObjectMeta; spec: unknown } | undefined {
+  const ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
+  return ref?.kind === 'ReplicaSet'
+    ? objByKey.get(`${pod.metadata.namespace!}/ReplicaSet/${ref.name}`)
+    : undefined;
+}
+
+/**
+ * A workload of the snapshot: its selector and template are `owner`'s (its object), else those of
+ * `revision` (a ReplicaSet of a Rollout), else its labels are `pod`'s.
+ */
 function newWorkload(
   portLists: Map<string, NamedPort[]>,
   ns: string,
@@ -1508,11 +1604,16 @@ function newWorkload(
   name: string,
   owner: { kind: string; metadata: ObjectMeta; spec: unknown } | undefined,
   pod: Pod | undefined,
+  revision?: { kind: string; metadata: ObjectMeta; spec: unknown },
 ): Workload {
-  const template = owner ? templateOf(kind, owner.spec) : undefined;
+  const template =
+    (owner ? templateOf(kind, owner.spec) : undefined) ??
+    (revision ? templateOf(revision.kind, revision.spec) : undefined);
   const labels = stableLabels(template?.metadata?.labels ?? pod?.metadata.labels);
   let selector: LabelSelector;
-  const ownSelector = (owner?.spec as { selector?: LabelSelector } | undefined)?.selector;
+  const ownSelector =
+    (owner?.spec as { selector?: LabelSelector } | undefined)?.selector ??
+    (revision?.spec as { selector?: LabelSelector } | undefined)?.selector;
   if (ownSelector && kind !== 'Job' && kind !== 'CronJob') selector = stableSelector(ownSelector);
   else selector = Object.keys(labels).length > 0 ? { matchLabels: labels } : {};
   if (Object.keys(selector).length === 0 && Object.keys(labels).length > 0)

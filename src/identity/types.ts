@@ -1,8 +1,20 @@
 import type { LabelSelector } from '../model/k8s.ts';
 
-/** The kinds a workload can have: the root owner of its pods. */
+/**
+ * The kinds a workload can have: the root owner of its pods. Two are custom resources microseg knows
+ * (CUSTOM_WORKLOAD_KINDS in identity): an Argo Rollout (its ReplicaSets' pods) and an OpenKruise CloneSet
+ * (its own pods).
+ */
 export type WorkloadKind =
-  'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob' | 'Job' | 'ReplicaSet' | 'Pod';
+  | 'Deployment'
+  | 'StatefulSet'
+  | 'DaemonSet'
+  | 'CronJob'
+  | 'Job'
+  | 'ReplicaSet'
+  | 'Pod'
+  | 'Rollout'
+  | 'CloneSet';
 
 export interface NamedPort {
   name: string;

@@ -29,7 +29,7 @@ export class IsolationRequestError extends Error {
 /**
  * The Isolation for a graph workload (`namespace/Kind/name`): a bare pod (`Pod`) is isolated by name,
  * anything else as a workload target, i.e. the pods it has now (as `microseg isolate --workload` does;
- * replacements started later are clean). Kinds an Isolation cannot target (CronJob) are refused. Pure.
+ * replacements started later are clean). Kinds an Isolation cannot target (CronJob, Rollout, CloneSet) are refused. Pure.
  */
 export function isolationForWorkload(workload: string, reason: string | undefined, user: string): Isolation {
   const parts = workload.split('/');

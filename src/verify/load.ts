@@ -4,7 +4,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Pod } from '../model/k8s.ts';
-import { ownerRoot, ownershipOf, rootOwner, templateOf, workloadId } from '../identity/index.ts';
+import {
+  CUSTOM_WORKLOAD_KINDS,
+  ownerRoot,
+  ownershipOf,
+  rootOwner,
+  templateOf,
+  workloadId,
+} from '../identity/index.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
 import { parseAddr } from './ip.ts';
@@ -26,10 +33,17 @@ export const VERIFY_EXTRA_KINDS: readonly string[] = [
   'Ingress',
   'HorizontalPodAutoscaler',
   'PodDisruptionBudget',
+  // The custom workload kinds identity reads (CUSTOM_WORKLOAD_KINDS).
+  ...CUSTOM_WORKLOAD_KINDS.keys(),
 ];
 
 /** Kinds read from a snapshot's `others` by some stage (the snapshot models the rest itself). */
-const READ_OTHER_KINDS: ReadonlySet<string> = new Set([...CLUSTER_POLICY_KINDS, 'Node', 'Endpoints']);
+const READ_OTHER_KINDS: ReadonlySet<string> = new Set([
+  ...CLUSTER_POLICY_KINDS,
+  'Node',
+  'Endpoints',
+  ...CUSTOM_WORKLOAD_KINDS.keys(),
+]);
 
 /** Policy kinds named in the warning besides any other kind ending in `NetworkPolicy`. */
 const POLICY_KINDS: ReadonlySet<string> = new Set([
@@ -325,6 +339,10 @@ const WORKLOAD_KIND_NAMES: Record<string, string> = {
   job: 'Job',
   cronjob: 'CronJob',
   pod: 'Pod',
+  rollout: 'Rollout',
+  ro: 'Rollout',
+  cloneset: 'CloneSet',
+  clone: 'CloneSet',
 };
 
 /**
@@ -332,7 +350,12 @@ const WORKLOAD_KIND_NAMES: Record<string, string> = {
  * when the snapshot has no such namespace, else a workload of its kind and namespace close to its name.
  */
 function workloadHint(snap: ClusterSnapshot, ns: string, kind: string, name: string): string {
-  const all = [...snap.workloads, ...snap.cronJobs, ...snap.pods];
+  const all = [
+    ...snap.workloads,
+    ...snap.cronJobs,
+    ...snap.others.filter((o) => CUSTOM_WORKLOAD_KINDS.has(o.kind)),
+    ...snap.pods,
+  ];
   const namespaces = new Set([...snap.namespaces.map((n) => n.metadata.name)]);
   for (const o of all) if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
   if (!namespaces.has(ns)) {
@@ -367,7 +390,17 @@ export interface ResolvedWorkload {
   alike: boolean;
 }
 
-const KIND_NAMES = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'];
+const KIND_NAMES = [
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'Job',
+  'CronJob',
+  'Pod',
+  'Rollout',
+  'CloneSet',
+];
 
 /**
  * Turns `ns/kind/name` into an endpoint: a pod of the workload when there is one (so that the

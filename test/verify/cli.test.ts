@@ -369,7 +369,7 @@ describe('a workload as an end, namespace/Kind/name', () => {
     );
   });
   it('names an unknown kind or a missing workload, with what it is likely meant to be', async () => {
-    const kinds = 'Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod';
+    const kinds = 'Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet';
     const cases: [string, string, string][] = [
       [
         'shop/Deploymnt/cart',

@@ -31,7 +31,8 @@ pods), their ports by number; paths shortest first, then in the order of the wor
 options:
   --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
   --workload ns/kind/name   e.g. shop/Deployment/cart (kinds: Deployment, StatefulSet, DaemonSet,
-                        ReplicaSet, Job, CronJob, Pod); one whose pods use their node's network
+                        ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet); one whose pods use their
+                        node's network
                         counts as its nodes and is refused, unless --host-network pod
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
                         like a policy of the cluster replaces it (as kubectl apply would)

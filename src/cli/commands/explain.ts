@@ -28,7 +28,8 @@ options:
                       read before it replaces that object (as kubectl apply would)
   --from, --to END    namespace/pod, an IP address, or a workload as namespace/Kind/name (e.g.
                       shop/Deployment/cart; kinds: Deployment, StatefulSet, DaemonSet, ReplicaSet,
-                      Job, CronJob, Pod, also as kubectl abbreviates them: deploy, sts, ds, rs),
+                      Job, CronJob, Pod, Rollout (Argo), CloneSet (OpenKruise), also as kubectl
+                      abbreviates them: deploy, sts, ds, rs, ro, clone),
                       answered for its first pod by name (a note says which, and whether its pods
                       differ), or for its pod template when the cluster has no pod of it
   --port              destination port number or container port name (resolved on the destination pod)
