@@ -129,7 +129,7 @@ export class Aggregator {
   add(flow: Flow): void {
     this.stats.flows++;
     const s = this.#identity.resolveNumber(flow.src, flow.time, undefined, flow.timeless);
-    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless);
+    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless, flow.protocol);
     const a = (this.#state[s] ?? 0) === 0 ? this.#see(s) : this.#state[s]!;
     const b = (this.#state[d] ?? 0) === 0 ? this.#see(d) : this.#state[d]!;
     if (((a | b) & SERVICE) !== 0) {
@@ -162,7 +162,7 @@ export class Aggregator {
   addGadget(flow: Flow): void {
     this.stats.flows++;
     const s = this.#identity.resolveNumber(flow.src, flow.time, undefined, flow.timeless);
-    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless);
+    const d = this.#identity.resolveNumber(flow.dst, flow.time, flow.port, flow.timeless, flow.protocol);
     const a = this.#state[s] || this.#see(s);
     const b = this.#state[d] || this.#see(d);
     const toService = (b & SERVICE) !== 0 && this.#identity.peerAt(d).kind === 'service';

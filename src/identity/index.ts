@@ -281,15 +281,17 @@ export interface Identity {
    * The peer of a flow endpoint at a time. `port` (the responder port, for destinations) separates an
    * address that is both a node and an API server endpoint: only the API server's ports mean the API server.
    * `timeless` (a flow's `timeless`): `time` is only the latest the record gives, so an address no pod of
-   * the snapshot held then is the one its holder as of the snapshot has.
+   * the snapshot held then is the one its holder as of the snapshot has. `protocol` (the flow's, for
+   * destinations) with `port` names the host-network workload listening on a node address: a TCP and a
+   * UDP one may share a port; without it, the TCP one, else the UDP one, else the SCTP one.
    */
-  resolve(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): Peer;
+  resolve(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean, protocol?: string): Peer;
   /**
    * What `resolve` gives, as the peer's number: peers are numbered from 0 as this identity first
    * gives them, one number per peer id, kept for the identity's life. `peerAt` returns the peer.
    * The aggregation's hot path keeps its state by these numbers (no lookup by id per flow).
    */
-  resolveNumber(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): number;
+  resolveNumber(ep: FlowEndpoint, time: number, port?: number, timeless?: boolean, protocol?: string): number;
   /** The peer numbered `n` by `resolveNumber` (a frozen record shared by every resolution of it). */
   peerAt(n: number): Peer;
   /**
@@ -354,7 +356,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const hGroup: number[] = [];
   const hKey: string[] = [];
   const hStart: number[] = [];
-  /** `nodeIP:port` → the host-network workload listening there. */
+  /** `nodeIP/protocol/port` (hostPortKey) → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
   /**
    * Per workload, the stable label keys its pods do not all carry as its `labels` have them, and the
@@ -425,12 +427,14 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         for (const c of pod.spec.containers)
           for (const p of c.ports ?? []) {
             const port = p.hostPort ?? p.containerPort;
+            const protocol = p.protocol ?? 'TCP';
             const node = normaliseIP(ip);
-            const at = `${node}:${port}`;
+            // By protocol too: a TCP and a UDP listener on one port of one node are two.
+            const at = hostPortKey(node, protocol, port);
             const before = hostPorts.get(at);
             // Pods are taken in the order of their keys: the last workload to declare the port has it.
             if (before !== undefined && before !== id) {
-              const text = `host-network workloads ${before} and ${id} both declare port ${port} on node ${node}: connections to ${node.includes(':') ? `[${node}]` : node}:${port} are attributed to ${id} alone`;
+              const text = `host-network workloads ${before} and ${id} both declare port ${port}/${protocol} on node ${node}: ${protocol} connections to ${node.includes(':') ? `[${node}]` : node}:${port} are attributed to ${id} alone`;
               if (!hostPortClashes.has(text)) warnings.push(text);
               hostPortClashes.add(text);
             }
@@ -716,13 +720,30 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   };
 
   const apiPorts = new Set<number>([443, ...apiEndpointPorts]);
-  const classifyIP = (ip: string, reserved: FlowEndpoint['reserved'], port?: number): Peer => {
+  /**
+   * The host-network workload listening on `port` of node address `ip`: for `protocol`, or, when it is
+   * not known, the one on TCP, else UDP, else SCTP.
+   */
+  const hostPortWorkload = (ip: string, port: number, protocol: string | undefined): string | undefined => {
+    if (protocol !== undefined) return hostPorts.get(hostPortKey(ip, protocol, port));
+    for (const p of ['TCP', 'UDP', 'SCTP']) {
+      const id = hostPorts.get(hostPortKey(ip, p, port));
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  };
+  const classifyIP = (
+    ip: string,
+    reserved: FlowEndpoint['reserved'],
+    port?: number,
+    protocol?: string,
+  ): Peer => {
     const onNode = reserved === 'host' || reserved === 'remote-node' || nodeIPs.has(ip);
     const apiPort = port === undefined || apiPorts.has(port);
     if ((reserved === 'kube-apiserver' || apiserverIPs.has(ip)) && (apiPort || !onNode))
       return cached('api', () => ({ id: 'kube-apiserver', kind: 'kube-apiserver' }));
     if (onNode && port !== undefined) {
-      const hostWorkload = hostPorts.get(`${ip}:${port}`);
+      const hostWorkload = hostPortWorkload(ip, port, protocol);
       if (hostWorkload) return workloadPeer(hostWorkload);
     }
     if (onNode) return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
@@ -743,7 +764,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return n;
   };
 
-  const resolveNumber = (ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): number => {
+  const resolveNumber = (
+    ep: FlowEndpoint,
+    time: number,
+    port?: number,
+    timeless?: boolean,
+    protocol?: string,
+  ): number => {
     if (ep.pod && ep.namespace) {
       const n = podNumberOf(ep.namespace, ep.pod);
       if (n >= 0) {
@@ -751,13 +778,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         return n;
       }
     }
-    return numberOf(resolveOther(ep, time, port, timeless === true));
+    return numberOf(resolveOther(ep, time, port, timeless === true, protocol));
   };
   /** The workload of the pod that holds `ip` last (as an EndpointSlice written now sees it), uncounted. */
-  const sliceAddress = (ip: string, port: number): number => {
+  const sliceAddress = (ip: string, port: number, protocol: string): number => {
     const first = ipHolders.first.get(ip);
     if (first !== undefined) return workloadNumber(ipHolders.workload[first + ipHolders.count[first]! - 1]!);
-    return numberOf(classifyIP(ip, undefined, port));
+    return numberOf(classifyIP(ip, undefined, port, protocol));
   };
   // A Service's backends do not change with time (slices are read as of the snapshot): kept per
   // Service peer, then protocol and port (a number: no key is built per flow).
@@ -832,16 +859,22 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
             : undefined);
         const to = ep?.port ?? (typeof sp?.targetPort === 'number' ? sp.targetPort : port);
         for (const e of es.endpoints ?? [])
-          for (const a of e.addresses ?? []) add(sliceAddress(normaliseIP(a), to), to);
+          for (const a of e.addresses ?? []) add(sliceAddress(normaliseIP(a), to, protocol), to);
       }
     }
     // No backend found: the address as it is.
-    if (out.length === 0) out.push({ peer: numberOf(classifyIP(peer.ip ?? '', undefined, port)), port });
+    if (out.length === 0)
+      out.push({ peer: numberOf(classifyIP(peer.ip ?? '', undefined, port, protocol)), port });
     return out;
   };
 
-  const resolve = (ep: FlowEndpoint, time: number, port?: number, timeless?: boolean): Peer =>
-    peerList[resolveNumber(ep, time, port, timeless)]!;
+  const resolve = (
+    ep: FlowEndpoint,
+    time: number,
+    port?: number,
+    timeless?: boolean,
+    protocol?: string,
+  ): Peer => peerList[resolveNumber(ep, time, port, timeless, protocol)]!;
 
   /** An endpoint that does not name a snapshot pod. */
   const resolveOther = (
@@ -849,6 +882,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     time: number,
     port: number | undefined,
     timeless: boolean,
+    protocol: string | undefined,
   ): Peer => {
     if (ep.pod && ep.namespace) return resolveUnknownPod(ep, ep.namespace, ep.pod, time, port);
     const ip = ep.ip ? normaliseIP(ep.ip) : undefined;
@@ -872,7 +906,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       stats.unattributed++;
       return countKind({ id: 'unknown', kind: 'unknown' });
     }
-    const p = classifyIP(ip, ep.reserved, port);
+    const p = classifyIP(ip, ep.reserved, port, protocol);
     if (p.kind === 'private') stats.unattributed++;
     return countKind(p);
   };
@@ -1506,6 +1540,11 @@ function endpointsAsSlices(endpoints: Endpoints): EndpointSlice[] {
     }
   }
   return out;
+}
+
+/** The key of a host port: the node address (normalised), the protocol and the port. */
+function hostPortKey(node: string, protocol: string, port: number): string {
+  return [node, protocol, port].join('/');
 }
 
 /** The protocols a Service forwards. */

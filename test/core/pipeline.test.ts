@@ -116,15 +116,22 @@ describe('identity', () => {
 });
 
 describe('host-network workloads on one node', () => {
-  /** A bare host-network pod of kube-system at `node` whose container declares `port`. */
-  const hostPod = (name: string, node: string, port: number, hostPort?: number) => ({
+  /** A bare host-network pod of kube-system at `node` whose container declares `port` (TCP unless `protocol`). */
+  const hostPod = (name: string, node: string, port: number, hostPort?: number, protocol?: string) => ({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: 'kube-system', labels: { app: name } },
     spec: {
       nodeName: 'node-1',
       hostNetwork: true,
-      containers: [{ name: 'c', ports: [{ containerPort: port, ...(hostPort ? { hostPort } : {}) }] }],
+      containers: [
+        {
+          name: 'c',
+          ports: [
+            { containerPort: port, ...(hostPort ? { hostPort } : {}), ...(protocol ? { protocol } : {}) },
+          ],
+        },
+      ],
     },
     status: { phase: 'Running', podIP: node, podIPs: [{ ip: node }], hostIP: node },
   });
@@ -147,12 +154,52 @@ describe('host-network workloads on one node', () => {
     );
     const id = buildIdentity(snap);
     expect(id.warnings.filter((w) => w.includes('both declare'))).toEqual([
-      'host-network workloads kube-system/Pod/agent and kube-system/Pod/exporter both declare port 9100 on node 192.168.0.10: connections to 192.168.0.10:9100 are attributed to kube-system/Pod/exporter alone',
-      'host-network workloads kube-system/Pod/v6-a and kube-system/Pod/v6-b both declare port 53 on node fd00::10: connections to [fd00::10]:53 are attributed to kube-system/Pod/v6-b alone',
+      'host-network workloads kube-system/Pod/agent and kube-system/Pod/exporter both declare port 9100/TCP on node 192.168.0.10: TCP connections to 192.168.0.10:9100 are attributed to kube-system/Pod/exporter alone',
+      'host-network workloads kube-system/Pod/v6-a and kube-system/Pod/v6-b both declare port 53/TCP on node fd00::10: TCP connections to [fd00::10]:53 are attributed to kube-system/Pod/v6-b alone',
     ]);
     expect(id.resolve({ ip: '192.168.0.10' }, 0, 9100).id).toBe('kube-system/Pod/exporter');
     expect(id.resolve({ ip: '192.168.0.10' }, 0, 9200).id).toBe('kube-system/Pod/proxy');
     expect(id.resolve({ ip: '192.168.0.11' }, 0, 9200).id).toBe('kube-system/Pod/other');
+  });
+
+  it('are told apart by protocol too: a TCP and a UDP listener on one port of one node are both attributed', async () => {
+    const snap = fixtureSnapshot();
+    snap.pods.push(
+      ...snapshotFromObjects(
+        [
+          // The names sort so that, keyed by address and port alone, the UDP one would take the TCP one's.
+          hostPod('dns-a-tcp', '192.168.0.10', 5353, undefined, 'TCP'),
+          hostPod('dns-b-udp', '192.168.0.10', 5353, undefined, 'UDP'),
+        ],
+        'extra.json',
+      ).pods,
+    );
+    const id = buildIdentity(snap);
+    expect(id.warnings.filter((w) => w.includes('both declare'))).toEqual([]);
+    const at = (protocol?: string) => id.resolve({ ip: '192.168.0.10' }, 0, 5353, false, protocol).id;
+    expect([at('TCP'), at('UDP'), at('SCTP'), at()]).toEqual([
+      'kube-system/Pod/dns-a-tcp',
+      'kube-system/Pod/dns-b-udp',
+      'node:192.168.0.10',
+      // Without a protocol: the TCP one.
+      'kube-system/Pod/dns-a-tcp',
+    ]);
+    // Flows to each reach their own workload's graph node.
+    const base = fixtureFlows()[0]!;
+    const to = (protocol: 'TCP' | 'UDP'): Flow => ({
+      ...base,
+      src: { ip: '10.244.1.20' },
+      dst: { ip: '192.168.0.10' },
+      port: 5353,
+      protocol,
+    });
+    const res = await runPipeline(snap, [to('TCP'), to('UDP')]);
+    expect(
+      res.graph.edges.filter((e) => e.port === 5353).map((e) => [e.target, `${e.port}/${e.protocol}`]),
+    ).toEqual([
+      ['kube-system/Pod/dns-a-tcp', '5353/TCP'],
+      ['kube-system/Pod/dns-b-udp', '5353/UDP'],
+    ]);
   });
 });
 
