@@ -164,6 +164,20 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
   // their labels under '~'), made when a selector there is first narrowed: the workloads a selector's
   // matchLabels can match are those of its rarest label, and those whose pods vary.
   const labelIndex = new Map<string, Map<string, Workload[]>>();
+  // The workloads by namespace, grouped in one pass when first needed (a pass over every workload per
+  // namespace took 146 ms of the 20k-workload benchmark's proposal).
+  let byNamespace: Map<string, Workload[]> | undefined;
+  const inNamespace = (ns: string): readonly Workload[] => {
+    if (byNamespace === undefined) {
+      byNamespace = new Map();
+      for (const o of workloads.values()) {
+        const l = byNamespace.get(o.namespace);
+        if (l) l.push(o);
+        else byNamespace.set(o.namespace, [o]);
+      }
+    }
+    return byNamespace.get(ns) ?? [];
+  };
   const indexOf = (ns: string) => {
     let index = labelIndex.get(ns);
     if (index) return index;
@@ -176,17 +190,16 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         ['~', varying],
       ])),
     );
-    for (const o of workloads.values())
-      if (o.namespace === ns) {
-        all.push(o);
-        if (o.varyingLabels) varying.push(o);
-        for (const [k, v] of Object.entries(o.labels)) {
-          const key = `${k}=${v}`;
-          const l = index.get(key);
-          if (l) l.push(o);
-          else index.set(key, [o]);
-        }
+    for (const o of inNamespace(ns)) {
+      all.push(o);
+      if (o.varyingLabels) varying.push(o);
+      for (const [k, v] of Object.entries(o.labels)) {
+        const key = `${k}=${v}`;
+        const l = index.get(key);
+        if (l) l.push(o);
+        else index.set(key, [o]);
       }
+    }
     return index;
   };
   const narrowed = new Map<string, NarrowedSelector>();
