@@ -53,14 +53,29 @@ export const MECHANISMS: readonly MechanismName[] = [
   'AdminNetworkPolicy',
   'NetworkPolicy',
 ];
-export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet' | 'Job';
+/**
+ * What `spec.target.workload.kind` may name: every kind identity names a workload of pods by (the graph's
+ * `namespace/Kind/name` ids), but `Pod`. The first five are found by their object's pod selector; the
+ * others (OWNER_RESOLVED_KINDS) by their pods' owner references, as identity finds them.
+ */
+export type WorkloadKind =
+  'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet' | 'Job' | 'CronJob' | 'Rollout' | 'CloneSet';
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
   'Deployment',
   'StatefulSet',
   'DaemonSet',
   'ReplicaSet',
   'Job',
+  'CronJob',
+  'Rollout',
+  'CloneSet',
 ];
+/**
+ * Kinds whose pods are the pods whose root owner (identity's rootOwner) they are: a CronJob has no pod
+ * selector (its Jobs have), an Argo Rollout's pods are those of its ReplicaSets (one per revision), an
+ * OpenKruise CloneSet's those it owns. Neither custom resource is read: its CRD need not be installed.
+ */
+export const OWNER_RESOLVED_KINDS: ReadonlySet<WorkloadKind> = new Set(['CronJob', 'Rollout', 'CloneSet']);
 
 export const PHASES = ['Pending', 'Isolated', 'Leaking', 'Released', 'Failed'] as const;
 export type IsolationPhase = (typeof PHASES)[number];

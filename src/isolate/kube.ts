@@ -202,7 +202,9 @@ export const paths = {
     ns ? `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations` : `/apis/microseg.dev/v1alpha1/isolations`,
   isolation: (ns: string, name: string) => `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/${name}`,
   workload: (ns: string, kind: string, name: string) =>
-    `/apis/${kind === 'Job' ? 'batch' : 'apps'}/v1/namespaces/${ns}/${kind.toLowerCase()}s/${name}`,
+    `/apis/${kind === 'Job' || kind === 'CronJob' ? 'batch' : 'apps'}/v1/namespaces/${ns}/${kind.toLowerCase()}s/${name}`,
+  replicaSets: (ns: string) => `/apis/apps/v1/namespaces/${ns}/replicasets`,
+  jobs: (ns: string) => `/apis/batch/v1/namespaces/${ns}/jobs`,
   adminNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies`,
   clusterNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies`,
   baselineAdminNetworkPolicies: () => `/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies`,

@@ -22,13 +22,21 @@ import type {
   Pod,
   Service,
 } from '../model/k8s.ts';
-import type { DNSPort } from '../identity/index.ts';
-import { buildIdentity, clusterDNSPorts, dnsRulePorts, dnsServicePorts } from '../identity/index.ts';
+import type { DNSPort, Ownership } from '../identity/index.ts';
+import {
+  buildIdentity,
+  clusterDNSPorts,
+  dnsRulePorts,
+  dnsServicePorts,
+  ownershipOf,
+  rootOwner,
+} from '../identity/index.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import { emptySnapshot } from '../model/snapshot.ts';
 import type { IsolationSpec, MechanismName } from './api.ts';
 import {
   API_VERSION,
+  OWNER_RESOLVED_KINDS,
   ISOLATION_LABEL,
   KIND,
   MANAGED_BY_LABEL,
@@ -101,8 +109,16 @@ export function chooseMechanism(
 export interface TargetContext {
   /** Pods of the Isolation's namespace. */
   pods: readonly Pod[];
-  /** The workload object for a workload target (undefined when it does not exist). */
+  /**
+   * The workload object for a workload target found by its selector (undefined when it does not exist).
+   */
   workload?: { spec?: { selector?: LabelSelector } };
+  /**
+   * For a workload target of an OWNER_RESOLVED_KINDS kind: the ownership (of one namespace) of the
+   * Isolation's namespace's ReplicaSets (a Rollout's), Jobs and CronJob (a CronJob's), which its pods are
+   * walked up by. None for a CloneSet, which owns its pods.
+   */
+  ownership?: Ownership;
   /** Pods isolated by earlier reconciles (status.isolatedPods). */
   previously: readonly string[];
   /**
@@ -143,6 +159,25 @@ export function resolveTarget(spec: IsolationSpec, ctx: TargetContext): TargetRe
     found = ctx.pods
       .filter((p) => alive(p) && matchesSelector(t.podSelector, p.metadata.labels))
       .map((p) => p.metadata.name);
+  } else if (OWNER_RESOLVED_KINDS.has(t.workloadKind)) {
+    const ownership = ctx.ownership ?? ownershipOf({ workloads: [], cronJobs: [] });
+    const owned = ctx.pods.filter((p) => {
+      const root = rootOwner(p, ownership);
+      return root.kind === t.workloadKind && root.name === t.name;
+    });
+    // Known by its object (a CronJob's), an object it owns (a Rollout's ReplicaSet, a CronJob's Job) or a pod.
+    const known =
+      owned.length > 0 ||
+      [...ownership.objByKey.values()].some((o) => o.kind === t.workloadKind && o.metadata.name === t.name) ||
+      [...ownership.ownerByKey.values()].some((o) => o.kind === t.workloadKind && o.name === t.name);
+    if (!known) notes.push(`${t.workloadKind} ${t.name} not found`);
+    else if (t.includeFuture || (ctx.previously.length === 0 && !ctx.isolatedAt))
+      found = owned.filter(alive).map((p) => p.metadata.name);
+    else if (still.length === 0)
+      notes.push(
+        `the pods ${t.workloadKind} ${t.name} had at isolation time are gone; pods it created later are not isolated (includeFuture is false)`,
+      );
+    live = t.includeFuture;
   } else {
     const sel = ctx.workload?.spec?.selector;
     if (!ctx.workload) notes.push(`${t.workloadKind} ${t.name} not found`);

@@ -4,10 +4,19 @@
  * nothing the second time; every write is guarded by a resourceVersion, and objects that microseg does
  * not own are never changed.
  */
-import type { DNSPort } from '../identity/index.ts';
-import { CLUSTER_DNS_SERVICE } from '../identity/index.ts';
+import type { DNSPort, Ownership } from '../identity/index.ts';
+import { CLUSTER_DNS_SERVICE, ownershipOf } from '../identity/index.ts';
 import { canonicalSpec } from '../controller/plan.ts';
-import type { Namespace, NetworkPolicy, OtherObject, Pod, Service } from '../model/k8s.ts';
+import type {
+  CronJob,
+  KObject,
+  Namespace,
+  NetworkPolicy,
+  OtherObject,
+  Pod,
+  Service,
+  WorkloadObject,
+} from '../model/k8s.ts';
 import type {
   IsolationPhase,
   IsolationSpec,
@@ -15,6 +24,7 @@ import type {
   Isolation,
   MechanismName,
   TimelineEntry,
+  WorkloadKind,
 } from './api.ts';
 import {
   API_VERSION,
@@ -24,6 +34,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   MAX_LISTED_PODS,
+  OWNER_RESOLVED_KINDS,
   QUARANTINE_LABEL,
   RECEIVED_AT_ANNOTATION,
   REARM_ANNOTATION,
@@ -283,6 +294,30 @@ export class IsolationReconciler {
             .then((l) => l.items ?? [])
         : [];
     return dnsExceptionPorts(service, pods);
+  }
+
+  /**
+   * What the pods of a workload found by owner references are walked up through: a Rollout's
+   * ReplicaSets; a CronJob's Jobs and the CronJob itself (which names the runs whose Job is gone); a
+   * CloneSet owns its pods, so nothing. A list's items carry no kind: it is set here.
+   */
+  private async ownershipFor(ns: string, kind: WorkloadKind, name: string): Promise<Ownership> {
+    const typed = <K extends string>(items: KObject[], k: K) => items.map((o) => ({ ...o, kind: k }));
+    if (kind === 'Rollout') {
+      const sets = await this.list<WorkloadObject>(paths.replicaSets(ns));
+      return ownershipOf({ workloads: typed(sets, 'ReplicaSet') as WorkloadObject[], cronJobs: [] });
+    }
+    if (kind === 'CronJob') {
+      const [jobs, cronJob] = await Promise.all([
+        this.list<WorkloadObject>(paths.jobs(ns)),
+        this.get<CronJob>(paths.workload(ns, 'CronJob', name)),
+      ]);
+      return ownershipOf({
+        workloads: typed(jobs, 'Job') as WorkloadObject[],
+        cronJobs: cronJob ? [{ ...cronJob, kind: 'CronJob' }] : [],
+      });
+    }
+    return ownershipOf({ workloads: [], cronJobs: [] });
   }
 
   private async list<T>(path: string, labelSelector?: string, priority?: 'background'): Promise<T[]> {
@@ -727,7 +762,8 @@ export class IsolationReconciler {
     objsP?.catch(() => undefined);
     const finalizerP = spec.dryRun ? Promise.resolve() : this.ensureFinalizer(iso);
     finalizerP.catch(() => undefined);
-    const [pods, services, nps, workload] = await Promise.all([
+    const byOwners = spec.target.kind === 'workload' && OWNER_RESOLVED_KINDS.has(spec.target.workloadKind);
+    const [pods, services, nps, workload, ownership] = await Promise.all([
       readPods(),
       spec.detachFromServices ? this.list<Service>(paths.services(ns)) : Promise.resolve([] as Service[]),
       // Only microseg's own allow policies matter before the labels go on (the exclusion); every policy
@@ -741,15 +777,19 @@ export class IsolationReconciler {
           query: { labelSelector: MANAGED_ALLOW_SELECTOR, resourceVersion: '0' },
         })
         .then((l) => l.items ?? []),
-      spec.target.kind === 'workload'
+      spec.target.kind === 'workload' && !byOwners
         ? this.get<{ spec?: { selector?: { matchLabels?: Record<string, string> } } }>(
             paths.workload(ns, spec.target.workloadKind, spec.target.name),
           )
+        : Promise.resolve(undefined),
+      spec.target.kind === 'workload' && byOwners
+        ? this.ownershipFor(ns, spec.target.workloadKind, spec.target.name)
         : Promise.resolve(undefined),
     ]);
     const target = resolveTarget(spec, {
       pods,
       workload,
+      ...(ownership ? { ownership } : {}),
       previously: status.isolatedPods ?? [],
       ...(status.isolatedAt ? { isolatedAt: status.isolatedAt } : {}),
     });

@@ -29,7 +29,8 @@ export class IsolationRequestError extends Error {
 /**
  * The Isolation for a graph workload (`namespace/Kind/name`): a bare pod (`Pod`) is isolated by name,
  * anything else as a workload target, i.e. the pods it has now (as `microseg isolate --workload` does;
- * replacements started later are clean). Kinds an Isolation cannot target (CronJob, Rollout, CloneSet) are refused. Pure.
+ * replacements started later are clean): every kind the graph names workloads by (Deployment,
+ * StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet); any other kind is refused. Pure.
  */
 export function isolationForWorkload(workload: string, reason: string | undefined, user: string): Isolation {
   const parts = workload.split('/');

@@ -18,7 +18,10 @@ import type { GraphEdge, GraphNode } from '../../src/graph/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import type { IsolationActions } from '../../src/isolate/ui.ts';
-import { IsolationRequestError } from '../../src/isolate/ui.ts';
+import { IsolationRequestError, isolationActions } from '../../src/isolate/ui.ts';
+import { paths } from '../../src/isolate/kube.ts';
+import { KnownIsolations, Persister } from '../../src/isolate/webhooks.ts';
+import { FakeKube } from '../isolate/fake-kube.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
@@ -356,6 +359,53 @@ describe('the web page in controller mode', async () => {
       'release shop/iso-cart',
       'release shop/iso-none',
     ]);
+  });
+
+  it("isolates an Argo Rollout's pods from the page: the Isolation targets the Rollout", async () => {
+    // The fixture with cart's ReplicaSet owned by a Rollout instead of its Deployment.
+    const snap = fixtureSnapshot();
+    snap.workloads = snap.workloads
+      .filter((w) => !(w.kind === 'Deployment' && w.metadata.name === 'cart'))
+      .map((w) =>
+        w.kind === 'ReplicaSet' && w.metadata.name === 'cart-7d9f'
+          ? {
+              ...w,
+              metadata: {
+                ...w.metadata,
+                ownerReferences: [
+                  {
+                    apiVersion: 'argoproj.io/v1alpha1',
+                    kind: 'Rollout',
+                    name: 'cart',
+                    uid: 'uid-rollout-cart',
+                    controller: true,
+                  },
+                ],
+              },
+            }
+          : w,
+      );
+    const rollout = await runPipeline(snap, fixtureFlows());
+    expect(rollout.graph.nodes.map((n) => n.id)).toContain('shop/Rollout/cart');
+    const kube = new FakeKube();
+    const app = createApp(
+      controllerViewSource({
+        analyses: () => [rollout],
+        segmentations: () => [seg],
+        isolations: () => [],
+        actions: isolationActions({ kube, persister: new Persister(kube, new KnownIsolations()) }),
+      }),
+      { auth: { token: 's3cret' } },
+    );
+    const r = await auth(
+      request(app).post('/api/v1/isolations').send({ workload: 'shop/Rollout/cart', reason: 'shell' }),
+    );
+    expect([r.status, r.body]).toMatchObject([
+      201,
+      { namespace: 'shop', target: 'shop/Rollout/cart', workloads: ['shop/Rollout/cart'], reason: 'shell' },
+    ]);
+    const stored = kube.get(paths.isolation('shop', (r.body as IsolationView).name)) as unknown as Isolation;
+    expect(stored.spec?.target).toEqual({ workload: { kind: 'Rollout', name: 'cart' } });
   });
 
   it('answers a refused isolation with its status', async () => {

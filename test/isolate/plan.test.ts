@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { NetworkPolicy, Pod, Service, ServicePort } from '../../src/model/k8s.ts';
+import { ownershipOf } from '../../src/identity/index.ts';
+import type {
+  CronJob,
+  NetworkPolicy,
+  Pod,
+  Service,
+  ServicePort,
+  WorkloadObject,
+} from '../../src/model/k8s.ts';
 import type { IsolationSpec } from '../../src/isolate/api.ts';
 import { expiryTime, parseIsolationSpec, PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import {
@@ -107,9 +115,19 @@ describe('Isolation spec validation', () => {
     ).toEqual({
       ok: false,
       problems: [
-        'spec.target.workload.kind "Pod" is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job',
+        'spec.target.workload.kind "Pod" is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
       ],
     });
+  });
+
+  it('takes every kind the graph names a workload by (a Rollout, a CloneSet, a CronJob)', () => {
+    for (const kind of ['Rollout', 'CloneSet', 'CronJob'])
+      expect(spec({ target: { workload: { kind, name: 'web', includeFuture: true } } }).target).toEqual({
+        kind: 'workload',
+        workloadKind: kind,
+        name: 'web',
+        includeFuture: true,
+      });
   });
 
   it('checks the limits the CRD puts on selectors, lists and texts, naming each with its size', () => {
@@ -288,6 +306,89 @@ describe('targets', () => {
     });
     // Before it took effect (a workload with no pod yet), the pods are still looked for.
     expect(resolveTarget(frozen, { pods: replaced, workload, previously: [] }).pods).toEqual(['web-3']);
+  });
+  it("a Rollout's pods are those of its ReplicaSets, a CloneSet's its own, a CronJob's its Jobs'", () => {
+    const owner = (kind: string, name: string, apiVersion = 'apps/v1') => ({
+      ownerReferences: [{ apiVersion, kind, name, uid: `uid-${name}`, controller: true }],
+    });
+    const rs = (name: string, rollout: string): WorkloadObject => ({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name,
+        namespace: 'shop',
+        uid: `uid-${name}`,
+        ...owner('Rollout', rollout, 'argoproj.io/v1alpha1'),
+      },
+      spec: {},
+    });
+    const ownership = ownershipOf({ workloads: [rs('web-aaa', 'web'), rs('api-ccc', 'api')], cronJobs: [] });
+    const rolloutPods = [
+      pod('web-aaa-1', { app: 'web', 'rollouts-pod-template-hash': 'aaa' }, owner('ReplicaSet', 'web-aaa')),
+      pod('api-ccc-1', { app: 'web', 'rollouts-pod-template-hash': 'ccc' }, owner('ReplicaSet', 'api-ccc')),
+      // A new revision's ReplicaSet, not in the list read: its name and hash label name the Rollout.
+      pod('web-bbb-1', { app: 'web', 'rollouts-pod-template-hash': 'bbb' }, owner('ReplicaSet', 'web-bbb')),
+    ];
+    const rollout = spec({ target: { workload: { kind: 'Rollout', name: 'web' } } });
+    expect(resolveTarget(rollout, { pods: rolloutPods.slice(0, 2), ownership, previously: [] })).toEqual({
+      pods: ['web-aaa-1'],
+      notes: [],
+      live: false,
+    });
+    // Frozen: the new revision's pod is not taken once the first were isolated ...
+    const at = '2026-11-30T07:00:00.000Z';
+    const ctx = { pods: rolloutPods, ownership, previously: ['web-aaa-1'], isolatedAt: at };
+    expect(resolveTarget(rollout, ctx).pods).toEqual(['web-aaa-1']);
+    // ... unless includeFuture.
+    const future = spec({ target: { workload: { kind: 'Rollout', name: 'web', includeFuture: true } } });
+    expect(resolveTarget(future, ctx)).toEqual({ pods: ['web-aaa-1', 'web-bbb-1'], notes: [], live: true });
+    // Nothing owned by it, no pod: not found.
+    const ghost = spec({ target: { workload: { kind: 'Rollout', name: 'ghost' } } });
+    expect(resolveTarget(ghost, { pods: rolloutPods, ownership, previously: [] })).toEqual({
+      pods: [],
+      notes: ['Rollout ghost not found'],
+      live: false,
+    });
+
+    const clonePods = [
+      pod('cs-x', { app: 'cs' }, owner('CloneSet', 'cs', 'apps.kruise.io/v1alpha1')),
+      pod('cs-y', { app: 'cs' }, owner('CloneSet', 'cs', 'apps.kruise.io/v1alpha1')),
+      // Same labels, another owner.
+      pod('other', { app: 'cs' }, owner('CloneSet', 'cs2', 'apps.kruise.io/v1alpha1')),
+    ];
+    const cloneSet = spec({ target: { workload: { kind: 'CloneSet', name: 'cs' } } });
+    expect(resolveTarget(cloneSet, { pods: clonePods, previously: [] }).pods).toEqual(['cs-x', 'cs-y']);
+
+    const job: WorkloadObject = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {
+        name: 'report-29000',
+        namespace: 'shop',
+        uid: 'uid-report-29000',
+        ...owner('CronJob', 'report', 'batch/v1'),
+      },
+      spec: {},
+    };
+    const cronJob: CronJob = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'report', namespace: 'shop' },
+      spec: {},
+    };
+    const runs = [
+      pod('report-29000-a', { app: 'report' }, owner('Job', 'report-29000', 'batch/v1')),
+      // Its Job was deleted by the history limit: the CronJob names the run.
+      pod('report-28000-a', { app: 'report' }, owner('Job', 'report-28000', 'batch/v1')),
+    ];
+    const cron = spec({ target: { workload: { kind: 'CronJob', name: 'report' } } });
+    expect(
+      resolveTarget(cron, {
+        pods: runs,
+        ownership: ownershipOf({ workloads: [job], cronJobs: [cronJob] }),
+        previously: [],
+      }).pods,
+    ).toEqual(['report-28000-a', 'report-29000-a']);
   });
   it('keeps previously isolated pods even when their labels no longer match (detached)', () => {
     const detached = [pod('web-1', { [QUARANTINE_LABEL]: 'iso' }), pod('web-2', { app: 'web' })];

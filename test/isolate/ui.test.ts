@@ -31,8 +31,27 @@ describe("the web page's Isolate and Release buttons", () => {
     });
   });
 
+  it('isolates an Argo Rollout, an OpenKruise CloneSet and a CronJob as workload targets', () => {
+    for (const kind of ['Rollout', 'CloneSet', 'CronJob']) {
+      const iso = isolationForWorkload(`app/${kind}/web`, undefined, 'alice');
+      expect(iso.metadata.namespace).toBe('app');
+      expect(iso.spec?.target).toEqual({ workload: { kind, name: 'web' } });
+      expect(parseIsolationSpec(iso.metadata.name, iso.spec).ok).toBe(true);
+    }
+  });
+
   it('refuses what an Isolation cannot target, as a request error', () => {
-    for (const w of ['shop/CronJob/report', 'shop/Deployment', 'shop//x', 'Shop/Deployment/cart']) {
+    const kindErr = (() => {
+      try {
+        isolationForWorkload('shop/Widget/w', 'r', 'u');
+      } catch (e) {
+        return e as IsolationRequestError;
+      }
+    })();
+    expect(kindErr?.message).toBe(
+      'cannot isolate shop/Widget/w: spec.target.workload.kind "Widget" is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
+    );
+    for (const w of ['shop/Widget/w', 'shop/Deployment', 'shop//x', 'Shop/Deployment/cart']) {
       const err = (() => {
         try {
           isolationForWorkload(w, 'r', 'u');

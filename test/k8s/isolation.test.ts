@@ -435,6 +435,118 @@ describe('kubectl apply of an Isolation (NetworkPolicy mechanism)', () => {
   });
 });
 
+describe('workload targets found by owner references (no Rollout or CloneSet CRD installed)', () => {
+  const ROLLOUT_REF = {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Rollout',
+    name: 'roll',
+    uid: '00000000-0000-4000-8000-00000000a001',
+    controller: true,
+  };
+  /** A ReplicaSet of the Rollout (one per revision): nothing runs it here, its pods are created by hand. */
+  async function revision(
+    hash: string,
+  ): Promise<{ kind: string; apiVersion: string; name: string; uid: string }> {
+    const labels = { app: 'roll', 'rollouts-pod-template-hash': hash };
+    const rs = await kube.request<{ metadata: { uid: string } }>({
+      method: 'POST',
+      path: `/apis/apps/v1/namespaces/${ns}/replicasets`,
+      body: {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: `roll-${hash}`, labels, ownerReferences: [ROLLOUT_REF] },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: PAUSE_IMAGE }] } },
+        },
+      },
+    });
+    await createPod(kc, {
+      namespace: ns,
+      name: `roll-${hash}-1`,
+      labels,
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          name: `roll-${hash}`,
+          uid: rs.metadata.uid,
+          controller: true,
+        },
+      ],
+    });
+    return { kind: 'ReplicaSet', apiVersion: 'apps/v1', name: `roll-${hash}`, uid: rs.metadata.uid };
+  }
+
+  it("a Rollout's pods are quarantined, with includeFuture a new revision's too; a look-alike pod is not", async () => {
+    await revision('aaa');
+    // Same labels, no owner: a selector would take it; the Rollout does not own it.
+    await createPod(kc, { namespace: ns, name: 'roll-lookalike', labels: { app: 'roll' } });
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml(
+        'roll',
+        '  target:\n    workload: {kind: Rollout, name: roll, includeFuture: true}\n  reason: rollout\n',
+      ),
+    );
+    const first = await phaseOf('roll', ['Isolated', 'Leaking']);
+    expect(first.status?.isolatedPods).toEqual(['roll-aaa-1']);
+    expect((await getPod('roll-aaa-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe('roll');
+    // A new revision: its ReplicaSet and pod appear after the isolation took effect.
+    await revision('bbb');
+    await eventually(
+      'roll-bbb-1 quarantined',
+      async () => (await getPod('roll-bbb-1')).metadata.labels?.[QUARANTINE_LABEL] === 'roll',
+    );
+    const iso = await eventually('status lists both revisions', async () => {
+      const i = await getIso('roll');
+      return i.status?.podCount === 2 ? i : undefined;
+    });
+    expect(iso.status?.isolatedPods).toEqual(['roll-aaa-1', 'roll-bbb-1']);
+    expect((await getPod('roll-lookalike')).metadata.labels).toEqual({ app: 'roll' });
+    await kubectl(['delete', 'isolation', '-n', ns, 'roll', '--wait=true', '--timeout=30s']);
+    for (const [p, hash] of [
+      ['roll-aaa-1', 'aaa'],
+      ['roll-bbb-1', 'bbb'],
+    ] as const)
+      expect((await getPod(p)).metadata.labels).toEqual({ app: 'roll', 'rollouts-pod-template-hash': hash });
+  });
+
+  it("a CloneSet's own pods are quarantined", async () => {
+    const owner = (name: string) => [
+      {
+        apiVersion: 'apps.kruise.io/v1alpha1',
+        kind: 'CloneSet',
+        name,
+        uid: `00000000-0000-4000-8000-0000000${name === 'clone' ? 'c001' : 'c002'}`,
+        controller: true,
+      },
+    ];
+    await createPod(kc, {
+      namespace: ns,
+      name: 'clone-x1',
+      labels: { app: 'clone' },
+      ownerReferences: owner('clone'),
+    });
+    await createPod(kc, {
+      namespace: ns,
+      name: 'clone-y1',
+      labels: { app: 'clone' },
+      ownerReferences: owner('other'),
+    });
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml('clone', '  target:\n    workload: {kind: CloneSet, name: clone}\n  reason: cloneset\n'),
+    );
+    const iso = await phaseOf('clone', ['Isolated', 'Leaking']);
+    expect(iso.status?.isolatedPods).toEqual(['clone-x1']);
+    expect((await getPod('clone-y1')).metadata.labels).toEqual({ app: 'clone' });
+    await kubectl(['delete', 'isolation', '-n', ns, 'clone', '--wait=true', '--timeout=30s']);
+    expect((await getPod('clone-x1')).metadata.labels).toEqual({ app: 'clone' });
+  });
+});
+
 describe('webhooks', () => {
   const falco = (pod: string, rule = 'Terminal shell in container') => ({
     rule,

@@ -21,7 +21,8 @@ picks the strongest mechanism the cluster serves and reports whether the isolati
 options:
   --reason TEXT                 why (required, not blank)
   -n, --namespace NS            namespace for --workload and --selector
-  --workload KIND/NAME          the pods a Deployment, StatefulSet, DaemonSet, ReplicaSet or Job has now
+  --workload KIND/NAME          the pods a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
+                                Argo Rollout or OpenKruise CloneSet has now
   --include-future              with --workload: also the pods it creates later
   --selector KEY=VALUE[,...]    the pods these labels select, now and later
   --name NAME                   Isolation name (default derived from the target)
