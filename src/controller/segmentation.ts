@@ -433,9 +433,11 @@ export class SegmentationController {
     const identity = this.#currentIdentity();
     for (const f of flows) {
       this.metrics.flowsIngested++;
-      // A Service's ClusterIP stands for its backends, each on the port it takes the connection on.
+      // A Service's ClusterIP stands for its backends, each on the port it takes the connection on. The
+      // protocol names the host-network workload a node address's port means (a TCP and a UDP one may
+      // share the port), as in the aggregator.
       const s = identity.resolveNumber(f.src, f.time, undefined, f.timeless);
-      const d = identity.resolveNumber(f.dst, f.time, f.port, f.timeless);
+      const d = identity.resolveNumber(f.dst, f.time, f.port, f.timeless, f.protocol);
       const sources = flowEnds(identity, s, f, false);
       const targets = flowEnds(identity, d, f, true);
       const fanned = sources.length > 1 || targets.length > 1;

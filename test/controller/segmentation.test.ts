@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/controller/log.ts';
 import { proposedPolicies } from '../../src/controller/plan.ts';
 import { SegmentationController } from '../../src/controller/segmentation.ts';
 import { controllerViewSource, restoringMessage } from '../../src/controller/view.ts';
+import type { Flow } from '../../src/flows/types.ts';
 import { createApp } from '../../src/server/app.ts';
 
 /**
@@ -425,4 +426,53 @@ describe('the Segmentation controller', () => {
       expect(written.status?.audit?.samples?.map((x) => x.source)).toEqual(kept);
     },
   );
+
+  it('learns a flow to a host-network port by its protocol: a UDP listener sharing a port with a TCP one is its own end', async () => {
+    const node = '192.168.0.10';
+    const hostPod = (name: string, protocol: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
+      spec: {
+        nodeName: 'node-1',
+        hostNetwork: true,
+        containers: [{ name: 'c', ports: [{ containerPort: 5353, protocol }] }],
+      },
+      status: { phase: 'Running', podIP: node, podIPs: [{ ip: node }], hostIP: node },
+    });
+    const client = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'client', namespace: 'shop', uid: 'uid-client', labels: { app: 'client' } },
+      spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+      status: { phase: 'Running', podIP: '10.244.1.5', podIPs: [{ ip: '10.244.1.5' }], hostIP: node },
+    };
+    const { controller, state } = await start([shop('uid-shop', '1')], {
+      // Without the protocol, the UDP listener's flows would go to the TCP one (taken first).
+      [resourcePath('Pod')]: [hostPod('dns-tcp', 'TCP'), hostPod('dns-udp', 'UDP'), client],
+    });
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    const flow = (protocol: 'TCP' | 'UDP'): Flow => ({
+      time: Date.now(),
+      src: { ip: '10.244.1.5' },
+      dst: { ip: node },
+      port: 5353,
+      protocol,
+      verdict: 'FORWARDED',
+      input: 'hubble',
+    });
+    controller.ingest([flow('TCP'), flow('UDP')]);
+    await controller.reconcile('shop');
+    expect(
+      controller
+        .analysisOf('shop')!
+        .graph.edges.filter((e) => e.port === 5353)
+        .map((e) => `${e.source} -> ${e.target} ${e.port}/${e.protocol}`),
+    ).toEqual([
+      'shop/Pod/client -> shop/Pod/dns-tcp 5353/TCP',
+      'shop/Pod/client -> shop/Pod/dns-udp 5353/UDP',
+    ]);
+  });
 });
