@@ -22,6 +22,7 @@ import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
 import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
+import { WORKLOAD_KINDS } from './types.ts';
 import { compareText } from '../model/order.ts';
 
 /** Label pinning a workload to a named segment, on the workload object or on its pod template. */
@@ -1313,21 +1314,7 @@ function workloadByPodName(
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /** The kinds a collector may name a workload by, in any case (`deployment`), as identity spells them. */
-const KINDS: ReadonlyMap<string, WorkloadKind> = new Map(
-  (
-    [
-      'Deployment',
-      'StatefulSet',
-      'DaemonSet',
-      'CronJob',
-      'Job',
-      'ReplicaSet',
-      'Pod',
-      'Rollout',
-      'CloneSet',
-    ] as const
-  ).map((k) => [k.toLowerCase(), k]),
-);
+const KINDS: ReadonlyMap<string, WorkloadKind> = new Map(WORKLOAD_KINDS.map((k) => [k.toLowerCase(), k]));
 
 function canonicalKind(kind: string): WorkloadKind | undefined {
   return KINDS.get(kind.toLowerCase());

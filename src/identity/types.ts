@@ -5,16 +5,20 @@ import type { LabelSelector } from '../model/k8s.ts';
  * (CUSTOM_WORKLOAD_KINDS in identity): an Argo Rollout (its ReplicaSets' pods) and an OpenKruise CloneSet
  * (its own pods).
  */
-export type WorkloadKind =
-  | 'Deployment'
-  | 'StatefulSet'
-  | 'DaemonSet'
-  | 'CronJob'
-  | 'Job'
-  | 'ReplicaSet'
-  | 'Pod'
-  | 'Rollout'
-  | 'CloneSet';
+/** Every kind of workload identity names, in this order (a collector's kind names, error messages). */
+export const WORKLOAD_KINDS = [
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'CronJob',
+  'Job',
+  'ReplicaSet',
+  'Pod',
+  'Rollout',
+  'CloneSet',
+] as const;
+
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
 export interface NamedPort {
   name: string;

@@ -1,17 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Workload, WorkloadKind } from '../../src/identity/types.ts';
+import { WORKLOAD_KINDS } from '../../src/identity/types.ts';
 import { DEFAULT_DENY_NAME, policyNames } from '../../src/policy/index.ts';
 
-const KINDS: WorkloadKind[] = [
-  'Deployment',
-  'StatefulSet',
-  'DaemonSet',
-  'CronJob',
-  'Job',
-  'ReplicaSet',
-  'Pod',
-];
+const KINDS: readonly WorkloadKind[] = WORKLOAD_KINDS;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 // Names that collide with each other once qualified by kind or cut to 253 characters, beside
