@@ -390,8 +390,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       const ownerObj = objByKey.get(`${ns}/${root.kind}/${root.name}`);
       // A Rollout's selector and template when the snapshot lacks its object (`kubectl get rs` lists no
       // Rollouts) or its object has none (a Rollout whose workloadRef names a Deployment's): the
-      // ReplicaSet's, its revision's hash left out.
-      const revision = root.kind === 'Rollout' ? revisionOf(pod, objByKey) : undefined;
+      // ReplicaSet's, its revision's hash left out, else the referenced Deployment's.
+      const revision =
+        root.kind === 'Rollout'
+          ? (revisionOf(pod, objByKey) ?? referencedWorkload(ns, ownerObj, objByKey))
+          : undefined;
       w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod, revision);
       workloads.set(id, w);
     }
@@ -468,7 +471,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const [ns, kind, name] = key.split('/') as [string, WorkloadKind, string];
     if (kind === 'ReplicaSet' || kind === 'Job') continue; // reached through their owners
     const id = workloadId(ns, kind, name);
-    if (!workloads.has(id)) workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined));
+    // A Rollout whose workloadRef names a Deployment has no template of its own: the Deployment's.
+    const ref = kind === 'Rollout' ? referencedWorkload(ns, obj, objByKey) : undefined;
+    if (!workloads.has(id)) workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined, ref));
   }
   // The owned workload objects of the snapshot (a ReplicaSet, a Job) whose root workload the shape of
   // their name does not give, by `namespace/Kind/name`: a collector may name one instead of its root
@@ -1620,8 +1625,25 @@ function revisionOf(
 }
 
 /**
+ * The workload object of the snapshot an Argo Rollout's `spec.workloadRef` names (a Deployment, whose
+ * selector and template the Rollout takes instead of its own), when the Rollout has no template of its
+ * own and the snapshot has the object.
+ */
+export function referencedWorkload(
+  ns: string,
+  rollout: { kind: string; spec: unknown } | undefined,
+  objByKey: Ownership['objByKey'],
+): { kind: string; metadata: ObjectMeta; spec: unknown } | undefined {
+  if (rollout?.kind !== 'Rollout' || templateOf('Rollout', rollout.spec) !== undefined) return undefined;
+  const ref = (rollout.spec as { workloadRef?: { kind?: unknown; name?: unknown } } | undefined)?.workloadRef;
+  if (typeof ref?.kind !== 'string' || typeof ref.name !== 'string') return undefined;
+  return objByKey.get(`${ns}/${ref.kind}/${ref.name}`);
+}
+
+/**
  * A workload of the snapshot: its selector and template are `owner`'s (its object), else those of
- * `revision` (a ReplicaSet of a Rollout), else its labels are `pod`'s.
+ * `revision` (a ReplicaSet of a Rollout, or the Deployment its workloadRef names), else its labels are
+ * `pod`'s.
  */
 function newWorkload(
   portLists: Map<string, NamedPort[]>,

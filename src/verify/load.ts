@@ -8,6 +8,7 @@ import {
   CUSTOM_WORKLOAD_KINDS,
   ownerRoot,
   ownershipOf,
+  referencedWorkload,
   rootOwner,
   templateOf,
   workloadId,
@@ -485,7 +486,9 @@ export function resolveWorkload(
       alike: pods.every((p) => shape(p) === first),
     };
   }
-  const template = obj ? templateOf(kind, obj.spec) : undefined;
+  // A Rollout whose workloadRef names a Deployment: the Deployment's template.
+  const ref = referencedWorkload(ns, obj, ownership.objByKey);
+  const template = ref ? templateOf(ref.kind, ref.spec) : obj ? templateOf(kind, obj.spec) : undefined;
   const namedPorts = (template?.spec?.containers ?? []).flatMap((c) =>
     (c.ports ?? []).map((p) => ({
       ...(p.name ? { name: p.name } : {}),

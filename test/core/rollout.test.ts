@@ -288,6 +288,33 @@ describe('an Argo Rollout', () => {
     expect([web.selector, web.labels]).toEqual([{ matchLabels: { app: 'web' } }, { app: 'web' }]);
   });
 
+  it('takes the template and selector of the Deployment its workloadRef names when it has no pod', () => {
+    // Scaled to zero (its old revision's ReplicaSet left with no pod): neither a pod nor a ReplicaSet
+    // gives its labels; the Deployment it references, scaled to zero as Argo asks, does.
+    const { selector: _s, template: _t, ...spec } = ROLLOUT.spec;
+    const refOnly = {
+      ...ROLLOUT,
+      spec: { ...spec, workloadRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web-template' } },
+    };
+    const [template] = deployment('web-template', '10.244.1.5', 8080);
+    const tpl = template as { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    const labels = { app: 'web' };
+    const referenced = {
+      ...template,
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: labels },
+        template: { ...tpl.spec.template, metadata: { labels } },
+      },
+    };
+    const snap = snapshot([refOnly, referenced, ...revision(BEFORE, undefined)]);
+    const id = buildIdentity(snap);
+    const web = id.workloads.get('app/Rollout/web')!;
+    expect([web.selector, web.labels, id.warnings]).toEqual([{ matchLabels: labels }, labels, []]);
+    // explain answers for its template's labels, as for a Deployment with no pod.
+    expect(resolveWorkload(snap, 'app/Rollout/web').endpoint).toMatchObject({ namespace: NS, labels });
+  });
+
   it('takes its own selector when its object has one', () => {
     const tiered = {
       ...ROLLOUT,
