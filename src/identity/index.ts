@@ -103,6 +103,15 @@ function isCustomOwner(ref: { kind: string; apiVersion?: string }, child: 'Repli
   return typeof ref.apiVersion !== 'string' || ref.apiVersion.split('/')[0] === known.group;
 }
 
+/**
+ * Whether `o`, an object of a snapshot's `others`, is one of the custom workload kinds microseg knows
+ * (CUSTOM_WORKLOAD_KINDS) in that kind's API group: OpenKruise's `rollouts.kruise.io` Rollout is none.
+ */
+export function isCustomWorkload(o: { kind: string; apiVersion?: string }): boolean {
+  const known = CUSTOM_WORKLOAD_KINDS.get(o.kind);
+  return known !== undefined && isCustomOwner(o, known.owns);
+}
+
 export function stableLabels(labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of Object.keys(labels ?? {}).sort()) {
@@ -168,8 +177,7 @@ export function ownershipOf(snap: {
       objByKey.set(key, w);
     }
   for (const o of snap.others ?? []) {
-    const known = CUSTOM_WORKLOAD_KINDS.get(o.kind);
-    if (known === undefined || o.metadata.namespace === undefined || !isCustomOwner(o, known.owns)) continue;
+    if (o.metadata.namespace === undefined || !isCustomWorkload(o)) continue;
     objByKey.set(`${o.metadata.namespace}/${o.kind}/${o.metadata.name}`, {
       kind: o.kind,
       metadata: o.metadata,

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Pod } from '../model/k8s.ts';
 import {
   CUSTOM_WORKLOAD_KINDS,
+  isCustomWorkload,
   ownerRoot,
   ownershipOf,
   referencedWorkload,
@@ -354,7 +355,8 @@ function workloadHint(snap: ClusterSnapshot, ns: string, kind: string, name: str
   const all = [
     ...snap.workloads,
     ...snap.cronJobs,
-    ...snap.others.filter((o) => CUSTOM_WORKLOAD_KINDS.has(o.kind)),
+    // Of another API group, a kind of that name is none (OpenKruise's Rollout).
+    ...snap.others.filter(isCustomWorkload),
     ...snap.pods,
   ];
   const namespaces = new Set([...snap.namespaces.map((n) => n.metadata.name)]);

@@ -406,6 +406,31 @@ describe('an Argo Rollout', () => {
   });
 });
 
+describe('a Rollout of another API group', () => {
+  it("(OpenKruise's rollouts.kruise.io) is no workload, nor suggested for one", () => {
+    const kruise = {
+      apiVersion: 'rollouts.kruise.io/v1beta1',
+      kind: 'Rollout',
+      metadata: { name: 'web', namespace: NS },
+      spec: { workloadRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' } },
+    };
+    const snap = snapshot([kruise, ...deployment('web', '10.244.1.5', 8080)]);
+    expect([...buildIdentity(snap).workloads.keys()]).toEqual(['app/Deployment/web']);
+    const refused = (spec: string) => {
+      try {
+        resolveWorkload(snap, spec);
+        return 'resolved';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect([refused('app/Rollout/web'), refused('app/StatefulSet/web')]).toEqual([
+      '--workload: no Rollout web in namespace app (did you mean app/Deployment/web?)',
+      '--workload: no StatefulSet web in namespace app (did you mean app/Deployment/web?)',
+    ]);
+  });
+});
+
 const CLONESET = {
   apiVersion: 'apps.kruise.io/v1alpha1',
   kind: 'CloneSet',
