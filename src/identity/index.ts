@@ -88,7 +88,7 @@ export const KIND_LABELS: Readonly<Record<WorkloadKind, readonly string[]>> = {
  * Only these: the owner walk stops below any other kind of owner (see ownerRoot), since microseg cannot
  * tell whether another operator's objects keep their names across revisions, nor which labels it writes
  * per pod or per revision. An owner reference is taken for one of these by its kind, and by its group too
- * when it gives its apiVersion (a compacted snapshot keeps no apiVersion of owner references).
+ * when it gives its apiVersion (compaction keeps it; one written without it is taken by its kind alone).
  */
 export const CUSTOM_WORKLOAD_KINDS: ReadonlyMap<string, { group: string; owns: 'ReplicaSet' | 'Pod' }> =
   new Map([

@@ -5,8 +5,9 @@
  * what is used, not to what the API server returns.
  *
  * What is kept:
- * - metadata: name, namespace, uid, labels, ownerReferences (kind, name, uid, controller), creation and
- *   deletion timestamps, resourceVersion, generation, and microseg's own annotations (`microseg.dev/…`);
+ * - metadata: name, namespace, uid, labels, ownerReferences (apiVersion, kind, name, uid, controller),
+ *   creation and deletion timestamps, resourceVersion, generation, and microseg's own annotations
+ *   (`microseg.dev/…`);
  * - Pods: containers' (and init containers') names and ports, hostNetwork, nodeName; status phase,
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
