@@ -32,9 +32,9 @@ export interface DedupOptions {
   /** Upper bound on connections held at once (default 50 000). */
   maxEntries?: number;
   /**
-   * Endpoint numbers (see Deduplicator.key) kept before they are given afresh to what is held
-   * (default 4 × maxEntries, at least 1024; never fewer than two per connection held), so that a long
-   * run over many addresses stays bounded.
+   * Endpoint numbers (see Deduplicator.key) kept before they are given afresh to what is held and
+   * to the emitted connections remembered (default 4 × maxEntries, at least 1024; never fewer than
+   * four per connection held or remembered), so that a long run over many addresses stays bounded.
    */
   maxEndpointKeys?: number;
 }
@@ -413,6 +413,21 @@ class Generation {
     table[at + 4] = held;
   }
 
+  /**
+   * Of an emitted generation, its compact keys under new endpoint numbers: `number` gives the new number
+   * of an end of a record (`ends`). Indices, times, verdicts, key texts and earlier records stay.
+   */
+  renumberEnds(number: (end: FlowEndpoint) => number): void {
+    const old = this.#table;
+    this.#table = new Int32Array(old.length);
+    for (let at = 0; at < old.length; at += SLOT) {
+      const held = old[at + 4]!;
+      if (held === 0) continue;
+      const i = held - 1;
+      this.#place(number(this.ends[2 * i]!), number(this.ends[2 * i + 1]!), old[at + 2]!, old[at + 3]!, held);
+    }
+  }
+
   #grow(): void {
     const old = this.#table;
     this.#table = new Int32Array(old.length * 2);
@@ -657,10 +672,6 @@ export class Deduplicator {
     this.lastKey = this.lastKey2 = '';
     this.lastId = this.lastId2 = -1;
     this.absentHeld = false;
-    // The emitted generations' keys are in the old numbers.
-    for (const g of this.past) this.forget(g);
-    this.past = [];
-    this.pastSize = 0;
   }
 
   /**
@@ -670,6 +681,10 @@ export class Deduplicator {
    */
   private renumber(): void {
     this.forgetNumbers();
+    // The emitted generations' keys, in the new numbers (forgetting them would make what a late
+    // observation merges into depend on when numbers were given afresh).
+    const number = (end: FlowEndpoint) => this.endpointId(end);
+    for (const g of this.past) g.renumberEnds(number);
     const rekey = (g: Generation, slots?: number) => {
       const out = new Generation(slots);
       for (const f of g.records) {
@@ -686,7 +701,9 @@ export class Deduplicator {
   /** Whether the endpoint numbers are to be given afresh before the next flow is held. */
   private renumberDue(): boolean {
     // Held connections use at most two numbers each, so renumbering always leaves room to grow.
-    return this.endpointIds.size >= Math.max(this.maxEndpointKeys, 2 * this.size + 2);
+    // The emitted generations' connections too; twice what they all use, so that renumbering comes at
+    // most once per as many new keys as are kept.
+    return this.endpointIds.size >= Math.max(this.maxEndpointKeys, 4 * (this.size + this.pastSize) + 2);
   }
 
   add(flow: Flow, out: Flow[]): void {
@@ -971,8 +988,11 @@ export class Deduplicator {
     while (this.lateOrder.length > 0) this.emitLate(heapPop(this.lateOrder), out);
     this.previous = this.emitted(this.previous, out);
     this.current = this.emitted(this.current, out);
-    // Nothing is held: endpoint numbers start afresh (and the emitted generations are let go).
+    // Nothing is held: endpoint numbers start afresh, and the emitted generations are let go.
     this.forgetNumbers();
+    for (const g of this.past) this.forget(g);
+    this.past = [];
+    this.pastSize = 0;
   }
 
   /**

@@ -277,11 +277,11 @@ describe('Deduplicator', () => {
     // A port out of the compact key's range: keyed by text, alike; 4940 ms is of the earlier one.
     const wide = [...lines, flow(4940)].map((f) => ({ ...f, srcPort: 70_000 }));
     expect(byTime([x, ...wide])).toEqual([[4940, 5960, 10_000], 4]);
-    // Still so after the endpoint numbers are given afresh (6 aggregates of new addresses, passed on,
-    // bring them to 8), and once the late generation is emitted to make room: the drop at 5990 ms replaces
+    // Still so after the endpoint numbers are given afresh (30 aggregates of new addresses, passed on,
+    // bring them past four times the connections held and emitted), and once the late generation is emitted to make room: the drop at 5990 ms replaces
     // the verdict of the connection of 5960 ms, the drop at 4960 ms that of the one of 4950 ms.
     const d = new Deduplicator({ windowMs: 1000, maxEntries: 3, maxEndpointKeys: 2 });
-    const aggregates = Array.from({ length: 6 }, (_, i) =>
+    const aggregates = Array.from({ length: 30 }, (_, i) =>
       flow(10_001 + i, { src: { ip: `10.1.0.${i}` }, srcPort: undefined, input: 'generic' }),
     );
     const out = run(d, [
@@ -301,8 +301,8 @@ describe('Deduplicator', () => {
       [10_000, 'FORWARDED', undefined],
       [10_010, 'FORWARDED', undefined],
     ]);
-    // Numbered afresh once before the end, and once by flush.
-    expect([d.duplicates, d.late, d.evictions, d.numbering]).toEqual([6, 0, 1, 2]);
+    // Numbered afresh twice before the end, and once by flush.
+    expect([d.duplicates, d.late, d.evictions, d.numbering]).toEqual([6, 0, 1, 3]);
   });
 
   it('remembers the emitted connections for late observations within maxEntries only', () => {

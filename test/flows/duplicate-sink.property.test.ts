@@ -236,6 +236,41 @@ describe('duplicate observations counted without a Flow (fast-check)', () => {
     expect(fast).toBeLessThan(duplicates);
   });
 
+  it('a late observation merges into its emitted connection whenever endpoint numbers were given afresh', () => {
+    // Found by the property above: renumbering let the emitted connections' keys go, and the two paths
+    // renumber at different lines (the duplicate check hands fewer flows to add), so the second late
+    // observation of 10.0.0.1:40000 was merged on one path and a second connection on the other.
+    const base = {
+      reply: false,
+      evidence: 'is_reply',
+      verdict: '"FORWARDED"',
+      srcEp: 0,
+      dstEp: 0,
+      time: 'z',
+    };
+    const obs = [
+      { ...base, conn: 2, dt: 0 },
+      { ...base, conn: 0, dns: 'example.com.', dt: -1001 },
+      { ...base, conn: 1, dstSvc: '{"name":"cart","namespace":"shop"}', dt: 0 },
+      { ...base, conn: 0, dns: 'example.com.', dt: 0 },
+    ] as unknown as Observation[];
+    let t = Date.UTC(2026, 10, 29, 10, 59, 50);
+    const lines = obs.map((o) => render(o, (t = Math.max(0, t + o.dt))));
+    const blocks = [Buffer.from(lines.join('\n') + '\n')];
+    for (const maxEndpointKeys of [5, 100]) {
+      const opts = { windowMs: 1000, maxEntries: 1, maxEndpointKeys };
+      const plain = run(blocks, opts, [], false);
+      const sunk = run(blocks, opts, [], true);
+      expect(plain.flows.map((f) => [f.srcPort, f.dnsQuery])).toEqual([
+        [50000, undefined],
+        [40000, 'example.com'],
+        [40001, undefined],
+      ]);
+      expect(plain.duplicates).toBe(1);
+      expect(JSON.stringify(sunk.flows)).toBe(JSON.stringify(plain.flows));
+    }
+  });
+
   it('a line whose responder port is 0 (a bad line) moves no generation on either path', () => {
     // Found by the property above: the line from 10.0.0.2:8080 to 10.0.0.7 port 0, which normalisation
     // rejects, had the duplicate check emit the generations its time leaves behind first.
