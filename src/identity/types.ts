@@ -5,14 +5,17 @@ import type { LabelSelector } from '../model/k8s.ts';
  * (CUSTOM_WORKLOAD_KINDS in identity): an Argo Rollout (its ReplicaSets' pods) and an OpenKruise CloneSet
  * (its own pods).
  */
-/** Every kind of workload identity names, in this order (a collector's kind names, error messages). */
+/**
+ * Every kind of workload identity names, in the order messages list them (a collector's kind names, the
+ * what-if commands' and an Isolation's workload kinds).
+ */
 export const WORKLOAD_KINDS = [
   'Deployment',
   'StatefulSet',
   'DaemonSet',
-  'CronJob',
-  'Job',
   'ReplicaSet',
+  'Job',
+  'CronJob',
   'Pod',
   'Rollout',
   'CloneSet',

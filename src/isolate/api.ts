@@ -3,6 +3,8 @@
  * of a spec at the edge, with exact problem messages that end up in `status.message`.
  */
 import type { KObject, LabelSelector } from '../model/k8s.ts';
+import type { WorkloadKind as IdentityWorkloadKind } from '../identity/types.ts';
+import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../identity/types.ts';
 import { selectorLabelProblems, selectorLimitProblems, selectorProblem } from '../model/selectors.ts';
 import {
   API_VERSION,
@@ -58,18 +60,10 @@ export const MECHANISMS: readonly MechanismName[] = [
  * `namespace/Kind/name` ids), but `Pod`. The first five are found by their object's pod selector; the
  * others (OWNER_RESOLVED_KINDS) by their pods' owner references, as identity finds them.
  */
-export type WorkloadKind =
-  'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet' | 'Job' | 'CronJob' | 'Rollout' | 'CloneSet';
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
-  'Deployment',
-  'StatefulSet',
-  'DaemonSet',
-  'ReplicaSet',
-  'Job',
-  'CronJob',
-  'Rollout',
-  'CloneSet',
-];
+export type WorkloadKind = Exclude<IdentityWorkloadKind, 'Pod'>;
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = IDENTITY_WORKLOAD_KINDS.filter(
+  (k): k is WorkloadKind => k !== 'Pod',
+);
 /**
  * Kinds whose pods are the pods whose root owner (identity's rootOwner) they are: a CronJob has no pod
  * selector (its Jobs have), an Argo Rollout's pods are those of its ReplicaSets (one per revision), an

@@ -14,6 +14,7 @@ import {
   templateOf,
   workloadId,
 } from '../identity/index.ts';
+import { WORKLOAD_KINDS } from '../identity/types.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
 import { parseAddr } from './ip.ts';
@@ -329,21 +330,14 @@ export function parseQueries(text: string, source: string, snap: ClusterSnapshot
   });
 }
 
+/** A workload kind by its name in lower case or kubectl's short name. */
 const WORKLOAD_KIND_NAMES: Record<string, string> = {
-  deployment: 'Deployment',
+  ...Object.fromEntries(WORKLOAD_KINDS.map((k) => [k.toLowerCase(), k])),
   deploy: 'Deployment',
-  statefulset: 'StatefulSet',
   sts: 'StatefulSet',
-  daemonset: 'DaemonSet',
   ds: 'DaemonSet',
-  replicaset: 'ReplicaSet',
   rs: 'ReplicaSet',
-  job: 'Job',
-  cronjob: 'CronJob',
-  pod: 'Pod',
-  rollout: 'Rollout',
   ro: 'Rollout',
-  cloneset: 'CloneSet',
   clone: 'CloneSet',
 };
 
@@ -393,18 +387,6 @@ export interface ResolvedWorkload {
   alike: boolean;
 }
 
-const KIND_NAMES = [
-  'Deployment',
-  'StatefulSet',
-  'DaemonSet',
-  'ReplicaSet',
-  'Job',
-  'CronJob',
-  'Pod',
-  'Rollout',
-  'CloneSet',
-];
-
 /**
  * Turns `ns/kind/name` into an endpoint: a pod of the workload when there is one (so that the
  * workload is the cluster's class), else the class of its pod template. `option` names the flag or
@@ -433,7 +415,7 @@ export function resolveWorkload(
   if (!kind) {
     const near = closestName(kindText.toLowerCase(), Object.keys(WORKLOAD_KIND_NAMES));
     throw new InputError(
-      `${option}: kind ${JSON.stringify(kindText)} is not one of ${KIND_NAMES.join(', ')}${
+      `${option}: kind ${JSON.stringify(kindText)} is not one of ${WORKLOAD_KINDS.join(', ')}${
         near ? ` (did you mean ${WORKLOAD_KIND_NAMES[near]}?)` : ''
       }`,
     );
