@@ -21,7 +21,15 @@ import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
-import type { IdentityStats, NamedPort, Peer, Workload, WorkloadKind, WorkloadRole } from './types.ts';
+import type {
+  IdentityStats,
+  KnownWorkloadKind,
+  NamedPort,
+  Peer,
+  Workload,
+  WorkloadKind,
+  WorkloadRole,
+} from './types.ts';
 import { WORKLOAD_KINDS } from './types.ts';
 import { compareText } from '../model/order.ts';
 
@@ -64,7 +72,7 @@ const JOB_LABELS = [
  * after), so a key is relied on only where every pod of the snapshot carries it. A standalone
  * ReplicaSet and a bare pod have none. In order of preference: the most telling first.
  */
-export const KIND_LABELS: Readonly<Record<WorkloadKind, readonly string[]>> = {
+export const KIND_LABELS: Readonly<Record<KnownWorkloadKind, readonly string[]>> = {
   Job: JOB_LABELS,
   CronJob: JOB_LABELS,
   Deployment: ['pod-template-hash'],
@@ -80,6 +88,11 @@ export const KIND_LABELS: Readonly<Record<WorkloadKind, readonly string[]>> = {
   // OpenKruise writes both hashes on every pod of a CloneSet, as a Deployment's and a StatefulSet's are.
   CloneSet: ['apps.kruise.io/cloneset-instance-id', 'controller-revision-hash', 'pod-template-hash'],
 };
+
+/** The generated labels intrinsic to the pods of `kind` (KIND_LABELS); none for a kind microseg does not know. */
+export function kindLabels(kind: WorkloadKind): readonly string[] {
+  return Object.hasOwn(KIND_LABELS, kind) ? KIND_LABELS[kind as KnownWorkloadKind] : [];
+}
 
 /**
  * The custom resources microseg takes for workloads, by kind: the API group of each and the kind of what
@@ -378,6 +391,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   /** The warnings given of two host-network workloads declaring one port on one node. */
   const hostPortClashes = new Set<string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
+  /**
+   * The workloads whose labels (and selector) are their first pod's: neither their object's template nor a
+   * revision's is known (an object absent from the snapshot, a bare pod, a custom resource's pods).
+   */
+  const fromPods = new Set<string>();
 
   const keys = snap.pods.map(podKey);
   const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
@@ -403,7 +421,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         root.kind === 'Rollout'
           ? (revisionOf(pod, objByKey) ?? referencedWorkload(ns, ownerObj, objByKey))
           : undefined;
-      w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod, revision);
+      w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod, revision, fromPods);
+      if (!isKnownKind(root.kind)) {
+        const ref = pod.metadata.ownerReferences!.find((o) => o.controller)!;
+        w.customResource = { apiVersion: ref.apiVersion };
+      }
       workloads.set(id, w);
     }
     // Stable labels this pod does not carry as the workload's `labels` have them (a pod of an older
@@ -470,6 +492,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   }
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
+  for (const id of fromPods) sharedPodLabels(workloads.get(id)!, varying, warnings);
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   for (const [id, keys] of generated)
     if (keys.size > 0) workloads.get(id)!.generatedLabels = sharedKeys(keyLists, [...keys]);
@@ -996,12 +1019,16 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   /**
    * The workload of the snapshot a collector names as `kind`/`name` in namespace `ns`: the kind in any
    * case (`deployment`), an owned object (a ReplicaSet, a Job) taken to its root workload, a pod to its
-   * workload. Undefined when the snapshot has none (nor one the name of a missing ReplicaSet or Job is
+   * workload, a custom resource's workload (CloudNativePG's `Cluster`) by its kind as spelt. Undefined when the snapshot has none (nor one the name of a missing ReplicaSet or Job is
    * shaped after).
    */
   const namedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined) => {
     const k = canonicalKind(kind);
-    if (k === undefined) return undefined;
+    if (k === undefined) {
+      // A custom resource's workload (customController), its kind spelt as the owner reference spells it.
+      const custom = workloads.get(workloadId(ns, kind, name));
+      return custom?.customResource !== undefined ? custom.id : undefined;
+    }
     if (k === 'Pod') {
       const index = podWorkloadByNs.get(ns)?.get(name);
       if (index !== undefined) return podWorkloadIds[index]!;
@@ -1329,6 +1356,11 @@ const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 /** The kinds a collector may name a workload by, in any case (`deployment`), as identity spells them. */
 const KINDS: ReadonlyMap<string, WorkloadKind> = new Map(WORKLOAD_KINDS.map((k) => [k.toLowerCase(), k]));
 
+/** Whether `kind` is one microseg knows by name (not a custom resource's, see customController). */
+function isKnownKind(kind: WorkloadKind): kind is KnownWorkloadKind {
+  return KINDS.get(kind.toLowerCase()) === kind;
+}
+
 function canonicalKind(kind: string): WorkloadKind | undefined {
   return KINDS.get(kind.toLowerCase());
 }
@@ -1427,10 +1459,32 @@ export function rootOwner(pod: Pod, ownership: Ownership): { kind: WorkloadKind;
   const first = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
   if (!first) return { kind: 'Pod', name: pod.metadata.name };
   return (
-    ownerRoot(pod.metadata.namespace!, first, pod.metadata.labels, ownership) ?? {
-      kind: 'Pod',
-      name: pod.metadata.name,
-    }
+    ownerRoot(pod.metadata.namespace!, first, pod.metadata.labels, ownership) ??
+    (customController(first)
+      ? { kind: first.kind, name: first.name }
+      : { kind: 'Pod', name: pod.metadata.name })
+  );
+}
+
+/** API groups whose kinds are no custom resources: the core group (`v1`), `apps` and `batch`. */
+const BUILT_IN_GROUPS: ReadonlySet<string> = new Set(['', 'apps', 'batch']);
+
+/**
+ * Whether a pod's owner reference names a custom resource that is the pod's controller, of a kind
+ * microseg does not know (an operator's: CloudNativePG's `postgresql.cnpg.io` Cluster, Strimzi's
+ * StrimziPodSet, KubeVirt's VirtualMachineInstance): the pods it controls are one workload of its kind
+ * and name, as Cilium's workload names them. Not a core kind's (a mirror pod's Node, a Spark executor's
+ * driver Pod), nor a reference without `controller: true` or `apiVersion`, nor a kind spelt as one
+ * microseg knows (their ids would be one).
+ */
+export function customController(
+  ref: Readonly<{ kind: string; apiVersion?: string; controller?: boolean }>,
+): boolean {
+  if (ref.controller !== true || typeof ref.apiVersion !== 'string') return false;
+  const slash = ref.apiVersion.indexOf('/');
+  if (slash <= 0 || BUILT_IN_GROUPS.has(ref.apiVersion.slice(0, slash))) return false;
+  return (
+    ref.kind !== '' && !(WORKLOAD_KINDS as readonly string[]).includes(ref.kind) && !ref.kind.includes('/')
   );
 }
 
@@ -1449,7 +1503,7 @@ export function ownerRoot(
 ): { kind: WorkloadKind; name: string } | undefined {
   const custom = CUSTOM_WORKLOAD_KINDS.get(owner.kind);
   if (custom !== undefined && isCustomOwner(owner, custom.owns))
-    return { kind: owner.kind as WorkloadKind, name: owner.name };
+    return { kind: owner.kind, name: owner.name };
   let uid = owner.uid;
   let kind = owner.kind;
   let name = owner.name;
@@ -1457,7 +1511,7 @@ export function ownerRoot(
     const parent = (uid ? byUid.get(uid) : undefined) ?? ownerByKey.get(`${ns}/${kind}/${name}`);
     // A ReplicaSet of an Argo Rollout: the Rollout is the workload, whatever the revision.
     if (parent && kind === 'ReplicaSet' && isCustomOwner(parent, 'ReplicaSet'))
-      return { kind: parent.kind as WorkloadKind, name: parent.name };
+      return { kind: parent.kind, name: parent.name };
     // An owner of another kind (an operator's custom resource owning a StatefulSet) is no workload: the
     // workload is the last of the chain that is one, not each of its pods.
     if (!parent || !OWNER_KINDS.has(parent.kind)) break;
@@ -1484,7 +1538,7 @@ export function ownerRoot(
     if (cronJob !== undefined && objByKey.has(`${ns}/CronJob/${cronJob}`))
       return { kind: 'CronJob', name: cronJob };
   }
-  if (OWNER_KINDS.has(kind)) return { kind: kind as WorkloadKind, name };
+  if (OWNER_KINDS.has(kind)) return { kind, name };
   return undefined;
 }
 
@@ -1661,6 +1715,7 @@ function newWorkload(
   owner: { kind: string; metadata: ObjectMeta; spec: unknown } | undefined,
   pod: Pod | undefined,
   revision?: { kind: string; metadata: ObjectMeta; spec: unknown },
+  fromPods?: Set<string>,
 ): Workload {
   const template =
     (owner ? templateOf(kind, owner.spec) : undefined) ??
@@ -1674,6 +1729,9 @@ function newWorkload(
   else selector = Object.keys(labels).length > 0 ? { matchLabels: labels } : {};
   if (Object.keys(selector).length === 0 && Object.keys(labels).length > 0)
     selector = { matchLabels: labels };
+  // Labels and selector both the pod's: narrowed to what its workload's pods share (sharedPodLabels).
+  if (template === undefined && pod !== undefined && selector.matchLabels === labels)
+    fromPods?.add(workloadId(ns, kind, name));
   const containers = template?.spec?.containers ?? pod?.spec.containers ?? [];
   const namedPorts = sharedPorts(portLists, containerNamedPorts(containers));
   // The pin may sit on the object itself (kubectl label deployment …), which its pods never carry.
@@ -1691,6 +1749,36 @@ function newWorkload(
     roles: [],
     ...(segmentLabel ? { segmentLabel } : {}),
   };
+}
+
+/**
+ * A workload whose labels and selector are its first pod's (`fromPods` in buildIdentity): only the labels
+ * every one of its pods carries alike are kept, so that the selector selects them all (a Deployment's
+ * pods of two revisions whose object the snapshot lacks, a CloudNativePG cluster's primary and replicas
+ * labelled `role=primary` and `role=replica`). A label whose value is the pod's own name (CloudNativePG's
+ * `cnpg.io/instanceName`, Strimzi's `strimzi.io/pod-name`) is no workload's, unless the workload is the
+ * pod itself. `varying` holds the keys the pods do not carry alike; those left out join them. A custom
+ * resource's workload with one pod in the snapshot is warned about: a label its operator gives each pod
+ * (a role) cannot be told from one it gives them all.
+ */
+function sharedPodLabels(w: Workload, varying: Map<string, Set<string>>, warnings: string[]): void {
+  const vary = varying.get(w.id);
+  const dropped: string[] = [];
+  for (const k of Object.keys(w.labels))
+    if (vary?.has(k) || (w.kind !== 'Pod' && w.labels[k] === w.pods[0])) dropped.push(k);
+  if (dropped.length > 0) {
+    const labels = { ...w.labels };
+    for (const k of dropped) {
+      delete labels[k];
+      addVarying(varying, w.id, k);
+    }
+    w.labels = labels;
+    w.selector = Object.keys(labels).length > 0 ? { matchLabels: labels } : {};
+  }
+  if (w.customResource !== undefined && w.pods.length === 1 && Object.keys(w.labels).length > 0)
+    warnings.push(
+      `${w.id}: the pods of this ${w.customResource.apiVersion.split('/')[0]!} ${w.kind} are selected by the labels of the one pod the snapshot has (${selectorText(w.selector)}); a label its operator gives each pod (a role) would leave the others out`,
+    );
 }
 
 /** The workloads behind a Service; `pods` are the pods of the Service's namespace. */

@@ -21,7 +21,15 @@ export const WORKLOAD_KINDS = [
   'CloneSet',
 ] as const;
 
-export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+/** A kind of workload microseg knows by name (WORKLOAD_KINDS). */
+export type KnownWorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/**
+ * The kind of a workload: one microseg knows (KnownWorkloadKind), or the kind of another custom resource
+ * that is the controller of its pods (an operator's: CloudNativePG's `Cluster`, Strimzi's
+ * `StrimziPodSet`), which `Workload.customResource` then describes.
+ */
+export type WorkloadKind = KnownWorkloadKind | (string & Record<never, never>);
 
 export interface NamedPort {
   name: string;
@@ -79,6 +87,12 @@ export interface Workload {
   roles: WorkloadRole[];
   /** True when the workload was not in the snapshot and was reconstructed from flow metadata. */
   observedOnly?: boolean;
+  /**
+   * For a workload whose kind is a custom resource microseg does not know (not a KnownWorkloadKind), the
+   * controller owner reference of its pods: its `apiVersion` (`postgresql.cnpg.io/v1`). Its pods are
+   * one workload, selected by the labels they all share.
+   */
+  customResource?: { apiVersion: string };
 }
 
 export type WorkloadRole = 'cluster-dns' | 'ingress-controller' | 'load-balanced';

@@ -3,7 +3,7 @@
  * of a spec at the edge, with exact problem messages that end up in `status.message`.
  */
 import type { KObject, LabelSelector } from '../model/k8s.ts';
-import type { WorkloadKind as IdentityWorkloadKind } from '../identity/types.ts';
+import type { KnownWorkloadKind } from '../identity/types.ts';
 import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../identity/types.ts';
 import { selectorLabelProblems, selectorLimitProblems, selectorProblem } from '../model/selectors.ts';
 import {
@@ -60,7 +60,7 @@ export const MECHANISMS: readonly MechanismName[] = [
  * `namespace/Kind/name` ids), but `Pod`. The first five are found by their object's pod selector; the
  * others (OWNER_RESOLVED_KINDS) by their pods' owner references, as identity finds them.
  */
-export type WorkloadKind = Exclude<IdentityWorkloadKind, 'Pod'>;
+export type WorkloadKind = Exclude<KnownWorkloadKind, 'Pod'>;
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = IDENTITY_WORKLOAD_KINDS.filter(
   (k): k is WorkloadKind => k !== 'Pod',
 );

@@ -5,7 +5,7 @@
  * rule naming it as a peer would admit that workload's pods as well. NetworkPolicies add up, so this is
  * more than least privilege. The narrowed selector adds requirements on labels that separate them.
  */
-import { GENERATED_LABELS, KIND_LABELS } from '../identity/index.ts';
+import { GENERATED_LABELS, KIND_LABELS, kindLabels } from '../identity/index.ts';
 import type { Workload } from '../identity/types.ts';
 import type { LabelSelector, LabelSelectorRequirement } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
@@ -83,12 +83,12 @@ export function narrowSelector(w: Workload, overlapping: readonly Workload[]): N
   const own = w.labels;
   const steady = (x: Workload, k: string) => !GENERATED_LABELS.has(k) && !x.varyingLabels?.includes(k);
   /** Keys the pods of `w` carry or, being of its kind, may: never a DoesNotExist. */
-  const ownKind = new Set(KIND_LABELS[w.kind] ?? []);
+  const ownKind = new Set(kindLabels(w.kind));
   const ownCarried = (k: string) =>
     ownKind.has(k) || !!w.generatedLabels?.includes(k) || !!w.varyingLabels?.includes(k);
   /** The generated keys of `o`'s kind that every pod of `o` carries and no pod of `w` does. */
   const kindKeys = (o: Workload) =>
-    (KIND_LABELS[o.kind] ?? []).filter((k) => !!o.generatedLabels?.includes(k) && !ownCarried(k));
+    kindLabels(o.kind).filter((k) => !!o.generatedLabels?.includes(k) && !ownCarried(k));
   /** The stable labels every pod of `o` carries and no pod of `w` does. */
   const theirs = (o: Workload) =>
     Object.keys(o.labels).filter((k) => !(k in own) && steady(w, k) && steady(o, k));

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Pod } from '../model/k8s.ts';
 import {
   CUSTOM_WORKLOAD_KINDS,
+  customController,
   isCustomWorkload,
   ownerRoot,
   ownershipOf,
@@ -370,6 +371,21 @@ function workloadHint(snap: ClusterSnapshot, ns: string, kind: string, name: str
   return other.length > 0 ? ` (did you mean ${other.join(' or ')}?)` : '';
 }
 
+/**
+ * The kind of a custom resource that controls pods of namespace `ns` (identity's customController: an
+ * operator's, CloudNativePG's `Cluster`), as their owner references spell it, when `kindText` names it
+ * in any case.
+ */
+function customKindOf(snap: ClusterSnapshot, ns: string, kindText: string): string | undefined {
+  const lower = kindText.toLowerCase();
+  for (const p of snap.pods) {
+    if (p.metadata.namespace !== ns) continue;
+    const ref = p.metadata.ownerReferences?.find((o) => o.controller);
+    if (ref !== undefined && ref.kind.toLowerCase() === lower && customController(ref)) return ref.kind;
+  }
+  return undefined;
+}
+
 /** A workload named `namespace/Kind/name`, resolved. */
 export interface ResolvedWorkload {
   /**
@@ -411,7 +427,7 @@ export function resolveWorkload(
   const m = /^([^/\s]+)\/([^/\s]+)\/([^/\s]+)$/.exec(spec);
   if (!m) throw new InputError(`${option}: ${JSON.stringify(spec)} is not namespace/kind/name`);
   const [, ns, kindText, name] = m as unknown as [string, string, string, string];
-  const kind = WORKLOAD_KIND_NAMES[kindText.toLowerCase()];
+  const kind = WORKLOAD_KIND_NAMES[kindText.toLowerCase()] ?? customKindOf(snap, ns, kindText);
   if (!kind) {
     const near = closestName(kindText.toLowerCase(), Object.keys(WORKLOAD_KIND_NAMES));
     throw new InputError(

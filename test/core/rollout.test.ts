@@ -521,7 +521,7 @@ describe('an OpenKruise CloneSet', () => {
 });
 
 describe('a workload owned by a custom resource of a kind microseg does not know', () => {
-  it('is named as before: a ReplicaSet it owns after the ReplicaSet, a pod it owns directly after the pod', () => {
+  it('is named as before when it owns a ReplicaSet (after the ReplicaSet); it is the workload of the pods it owns directly', () => {
     // A StrimziPodSet owns its pods directly; an operator's custom resource owns a ReplicaSet.
     const strimzi = ref('core.strimzi.io/v1beta2', 'StrimziPodSet', 'kafka');
     const snap = snapshot([
@@ -564,10 +564,15 @@ describe('a workload owned by a custom resource of a kind microseg does not know
         80,
       ),
     ]);
-    expect([...buildIdentity(snap).podWorkload]).toEqual([
-      ['app/kafka-0', 'app/Pod/kafka-0'],
+    const id = buildIdentity(snap);
+    expect([...id.podWorkload]).toEqual([
+      ['app/kafka-0', 'app/StrimziPodSet/kafka'],
       ['app/other-abc12-x1x1x', 'app/ReplicaSet/other-abc12'],
       ['app/tool-abc12-x1x1x', 'app/ReplicaSet/tool-abc12'],
     ]);
+    // Its per-pod label left out of the selector (test/core/custom-owner.test.ts has the rest).
+    expect(id.workloads.get('app/StrimziPodSet/kafka')!.selector).toEqual({
+      matchLabels: { 'strimzi.io/cluster': 'kafka' },
+    });
   });
 });

@@ -1,0 +1,262 @@
+/**
+ * Pods whose controller is a custom resource microseg does not know (an operator's: CloudNativePG's
+ * Cluster owns its PostgreSQL pods directly, Strimzi's StrimziPodSet its Kafka pods): they are one
+ * workload of the resource's kind and name, selected by the labels they all share, so that a proposal
+ * made before a failover (the operator moves `role=primary` to another pod) or a replacement (a new
+ * instance, `pg-4`) still admits every instance. Before, each pod was a workload of its own, selected
+ * by all of its labels, its role among them.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
+import { loadSnapshotText, type ClusterSnapshot } from '../../src/model/snapshot.ts';
+import { runPipeline } from '../../src/pipeline.ts';
+import { engineFromSnapshot } from '../../src/verify/engine.ts';
+import { resolveWorkload } from '../../src/verify/load.ts';
+import { verifyProposal } from '../../src/verify/reach.ts';
+
+const T0 = Date.parse('2026-11-01T10:00:00Z');
+const NS = 'app';
+
+type Obj = Record<string, unknown>;
+type Ref = { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean };
+
+const ref = (apiVersion: string, kind: string, name: string, controller = true): Ref => ({
+  apiVersion,
+  kind,
+  name,
+  uid: `uid-${kind}-${name}`,
+  ...(controller ? { controller: true } : {}),
+});
+
+function pod(
+  name: string,
+  owner: Ref | undefined,
+  labels: Record<string, string>,
+  ip: string,
+  port: number,
+): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels, ...(owner ? { ownerReferences: [owner] } : {}) },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c', ports: [{ name: 'p', containerPort: port }] }] },
+    status: {
+      phase: 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
+      hostIP: '192.168.0.10',
+      startTime: '2026-11-01T00:00:00Z',
+    },
+  };
+}
+
+const FRONT_LABELS = { app: 'front', 'pod-template-hash': '7d9f' };
+const FRONT: Obj[] = [
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'front', namespace: NS, uid: 'uid-Deployment-front' },
+    spec: {
+      selector: { matchLabels: { app: 'front' } },
+      template: { metadata: { labels: { app: 'front' } }, spec: { containers: [{ name: 'c' }] } },
+    },
+  },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: {
+      name: 'front-7d9f',
+      namespace: NS,
+      uid: 'uid-ReplicaSet-front-7d9f',
+      ownerReferences: [ref('apps/v1', 'Deployment', 'front')],
+    },
+    spec: { selector: { matchLabels: FRONT_LABELS } },
+  },
+  pod('front-7d9f-x1x1x', ref('apps/v1', 'ReplicaSet', 'front-7d9f'), FRONT_LABELS, '10.244.1.1', 80),
+];
+
+const CLUSTER = ref('postgresql.cnpg.io/v1', 'Cluster', 'pg');
+
+/** A CloudNativePG instance `pg-<n>` as the operator labels it, at 10.244.1.1<n>. */
+const instance = (n: number, role: 'primary' | 'replica', owner: Ref = CLUSTER): Obj =>
+  pod(
+    `pg-${n}`,
+    owner,
+    {
+      'cnpg.io/cluster': 'pg',
+      'cnpg.io/instanceName': `pg-${n}`,
+      'cnpg.io/instanceRole': role,
+      'cnpg.io/podRole': 'instance',
+      role,
+    },
+    `10.244.1.1${n}`,
+    5432,
+  );
+
+function snapshot(items: Obj[]): ClusterSnapshot {
+  const ns = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } },
+  };
+  return loadSnapshotText(
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [ns, ...items] }),
+    'cluster.json',
+  );
+}
+
+const at = (n: number): FlowEndpoint => ({ ip: `10.244.1.1${n}`, namespace: NS, pod: `pg-${n}` });
+const FROM_FRONT: FlowEndpoint = { ip: '10.244.1.1', namespace: NS, pod: 'front-7d9f-x1x1x' };
+const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint): Flow => ({
+  time: T0 + minute * 60_000,
+  src,
+  dst,
+  port: 5432,
+  protocol: 'TCP',
+  verdict: 'FORWARDED',
+  input: 'generic',
+});
+
+/** The connections of flows, as the engine's queries. */
+const observed = (flows: Flow[]) =>
+  flows.map((f) => ({
+    from: { namespace: NS, pod: f.src.pod! },
+    to: { namespace: NS, pod: f.dst.pod! },
+    port: f.port,
+  }));
+
+describe('pods a custom resource controls', () => {
+  const before = snapshot([...FRONT, instance(1, 'primary'), instance(2, 'replica'), instance(3, 'replica')]);
+  // front writes to the primary and reads from a replica; the replicas stream from the primary.
+  const flows = [
+    flow(1, FROM_FRONT, at(1)),
+    flow(2, FROM_FRONT, at(2)),
+    flow(3, at(2), at(1)),
+    flow(4, at(3), at(1)),
+  ];
+
+  it("are one workload of the resource's kind and name, selected by the labels they all share", () => {
+    const id = buildIdentity(before);
+    expect(['pg-1', 'pg-2', 'pg-3'].map((p) => id.podWorkload.get(`app/${p}`))).toEqual([
+      'app/Cluster/pg',
+      'app/Cluster/pg',
+      'app/Cluster/pg',
+    ]);
+    const pg = id.workloads.get('app/Cluster/pg')!;
+    expect([pg.kind, pg.name, pg.customResource, pg.selector, pg.labels, pg.varyingLabels, pg.pods]).toEqual([
+      'Cluster',
+      'pg',
+      { apiVersion: 'postgresql.cnpg.io/v1' },
+      { matchLabels: { 'cnpg.io/cluster': 'pg', 'cnpg.io/podRole': 'instance' } },
+      { 'cnpg.io/cluster': 'pg', 'cnpg.io/podRole': 'instance' },
+      ['cnpg.io/instanceName', 'cnpg.io/instanceRole', 'role'],
+      ['pg-1', 'pg-2', 'pg-3'],
+    ]);
+    expect([...id.workloads.keys()].filter((k) => k.includes('/Pod/'))).toEqual([]);
+    expect(id.warnings).toEqual([]);
+  });
+
+  it('keep every observed connection allowed after a failover and a replacement instance', async () => {
+    const r = await runPipeline(before, flows);
+    expect(r.proposal.policies.map((p) => p.metadata.name)).toEqual([
+      'microseg-default-deny',
+      'microseg-front',
+      'microseg-pg',
+    ]);
+    // pg-1 failed: pg-2 is promoted, the operator replaces pg-1 with pg-4 (a replica).
+    const after = snapshot([
+      ...FRONT,
+      instance(2, 'primary'),
+      instance(3, 'replica'),
+      instance(4, 'replica'),
+    ]);
+    after.networkPolicies.push(...r.proposal.policies);
+    const afterFlows = [
+      flow(1, FROM_FRONT, at(2)),
+      flow(2, FROM_FRONT, at(3)),
+      flow(3, at(3), at(2)),
+      flow(4, at(4), at(2)),
+    ];
+    const report = verifyProposal(engineFromSnapshot(after), observed(afterFlows));
+    expect(report.blocked).toEqual([]);
+    expect(report.allowedObserved).toBe(4);
+    // Nothing unobserved is opened: front's pods take no connection on 5432, nor do pg's from elsewhere.
+    const engine = engineFromSnapshot(after);
+    const reverse = verifyProposal(engine, [
+      { from: { namespace: NS, pod: 'pg-2' }, to: { namespace: NS, pod: 'front-7d9f-x1x1x' }, port: 80 },
+    ]);
+    expect(reverse.allowedObserved).toBe(0);
+  });
+
+  it('drop a label whose value is the pod name, and warn when the snapshot has one pod of the resource', () => {
+    const id = buildIdentity(snapshot([instance(1, 'primary')]));
+    const pg = id.workloads.get('app/Cluster/pg')!;
+    expect([pg.selector, pg.varyingLabels]).toEqual([
+      {
+        matchLabels: {
+          'cnpg.io/cluster': 'pg',
+          'cnpg.io/instanceRole': 'primary',
+          'cnpg.io/podRole': 'instance',
+          role: 'primary',
+        },
+      },
+      ['cnpg.io/instanceName'],
+    ]);
+    expect(id.warnings).toEqual([
+      'app/Cluster/pg: the pods of this postgresql.cnpg.io Cluster are selected by the labels of the one pod the snapshot has (cnpg.io/cluster=pg,cnpg.io/instanceRole=primary,cnpg.io/podRole=instance,role=primary); a label its operator gives each pod (a role) would leave the others out',
+    ]);
+  });
+
+  it('are named by a collector that names the resource for a pod the snapshot lacks', () => {
+    const id = buildIdentity(before);
+    const peer = id.resolve(
+      { ip: '10.244.1.14', namespace: NS, pod: 'pg-4', workload: { kind: 'Cluster', name: 'pg' } },
+      T0,
+    );
+    expect(peer.id).toBe('app/Cluster/pg');
+  });
+
+  it('are one workload to the what-if commands, by the kind as the owner reference spells it', () => {
+    const w = resolveWorkload(before, 'app/Cluster/pg');
+    expect([w.name, w.pods]).toEqual(['app/Cluster/pg', ['app/pg-1', 'app/pg-2', 'app/pg-3']]);
+  });
+
+  it('are each their own when the owner is a core kind, is no controller, or names no API group', () => {
+    const node = ref('v1', 'Node', 'node-1');
+    const driver = ref('v1', 'Pod', 'spark-driver');
+    const snap = snapshot([
+      // Static pods' mirrors: the Node is their controller; a Spark executor's is its driver pod.
+      pod('etcd-node-1', node, { component: 'etcd' }, '10.244.1.21', 2379),
+      pod('kube-apiserver-node-1', node, { component: 'kube-apiserver' }, '10.244.1.22', 6443),
+      pod('exec-1', driver, { 'spark-role': 'executor' }, '10.244.1.23', 7079),
+      instance(5, 'replica', ref('postgresql.cnpg.io/v1', 'Cluster', 'pg', false)),
+      instance(6, 'replica', { ...CLUSTER, apiVersion: 'v1' }),
+    ]);
+    expect([...buildIdentity(snap).workloads.keys()]).toEqual([
+      'app/Pod/etcd-node-1',
+      'app/Pod/exec-1',
+      'app/Pod/kube-apiserver-node-1',
+      'app/Pod/pg-5',
+      'app/Pod/pg-6',
+    ]);
+  });
+});
+
+describe('a workload whose labels are its pods', () => {
+  it('is selected by the labels all its pods carry alike when the snapshot lacks its object', () => {
+    // Two revisions of a Deployment mid-rollout, neither the Deployment nor its ReplicaSets listed.
+    const rs = (hash: string) => ref('apps/v1', 'ReplicaSet', `web-${hash}`);
+    const labels = (hash: string, version: string) => ({ app: 'web', version, 'pod-template-hash': hash });
+    const snap = snapshot([
+      pod('web-6f7d8c9-aaaaa', rs('6f7d8c9'), labels('6f7d8c9', 'v1'), '10.244.1.31', 8080),
+      pod('web-5b4c3d2-bbbbb', rs('5b4c3d2'), labels('5b4c3d2', 'v2'), '10.244.1.32', 8080),
+    ]);
+    const web = buildIdentity(snap).workloads.get('app/Deployment/web')!;
+    expect([web.selector, web.labels, web.varyingLabels]).toEqual([
+      { matchLabels: { app: 'web' } },
+      { app: 'web' },
+      ['version'],
+    ]);
+  });
+});
