@@ -393,9 +393,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
   /**
    * The workloads whose labels (and selector) are their first pod's: neither their object's template nor a
-   * revision's is known (an object absent from the snapshot, a bare pod, a custom resource's pods).
+   * revision's is known (an object absent from the snapshot, a bare pod, a custom resource's pods). With
+   * that pod.
    */
-  const fromPods = new Set<string>();
+  const fromPods = new Map<string, Pod>();
 
   const keys = snap.pods.map(podKey);
   const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
@@ -492,7 +493,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   }
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
-  for (const id of fromPods) sharedPodLabels(workloads.get(id)!, varying, warnings);
+  for (const [id, first] of fromPods) sharedPodLabels(workloads.get(id)!, first, varying, warnings);
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   for (const [id, keys] of generated)
     if (keys.size > 0) workloads.get(id)!.generatedLabels = sharedKeys(keyLists, [...keys]);
@@ -1715,7 +1716,7 @@ function newWorkload(
   owner: { kind: string; metadata: ObjectMeta; spec: unknown } | undefined,
   pod: Pod | undefined,
   revision?: { kind: string; metadata: ObjectMeta; spec: unknown },
-  fromPods?: Set<string>,
+  fromPods?: Map<string, Pod>,
 ): Workload {
   const template =
     (owner ? templateOf(kind, owner.spec) : undefined) ??
@@ -1731,7 +1732,7 @@ function newWorkload(
     selector = { matchLabels: labels };
   // Labels and selector both the pod's: narrowed to what its workload's pods share (sharedPodLabels).
   if (template === undefined && pod !== undefined && selector.matchLabels === labels)
-    fromPods?.add(workloadId(ns, kind, name));
+    fromPods?.set(workloadId(ns, kind, name), pod);
   const containers = template?.spec?.containers ?? pod?.spec.containers ?? [];
   const namedPorts = sharedPorts(portLists, containerNamedPorts(containers));
   // The pin may sit on the object itself (kubectl label deployment …), which its pods never carry.
@@ -1752,20 +1753,27 @@ function newWorkload(
 }
 
 /**
- * A workload whose labels and selector are its first pod's (`fromPods` in buildIdentity): only the labels
- * every one of its pods carries alike are kept, so that the selector selects them all (a Deployment's
- * pods of two revisions whose object the snapshot lacks, a CloudNativePG cluster's primary and replicas
- * labelled `role=primary` and `role=replica`). A label whose value is the pod's own name (CloudNativePG's
- * `cnpg.io/instanceName`, Strimzi's `strimzi.io/pod-name`) is no workload's, unless the workload is the
+ * A workload whose labels and selector are those of `first`, its first pod (`fromPods` in buildIdentity):
+ * only the labels every one of its pods carries alike are kept, so that the selector selects them all (a
+ * Deployment's pods of two revisions whose object the snapshot lacks, a CloudNativePG cluster's primary
+ * and replicas labelled `role=primary` and `role=replica`). A label whose value is the pod's own name
+ * (CloudNativePG's `cnpg.io/instanceName`, Strimzi's `strimzi.io/pod-name`) or its node's (KubeVirt's
+ * `kubevirt.io/nodeName`, which a live migration changes) is no workload's, unless the workload is the
  * pod itself. `varying` holds the keys the pods do not carry alike; those left out join them. A custom
  * resource's workload with one pod in the snapshot is warned about: a label its operator gives each pod
  * (a role) cannot be told from one it gives them all.
  */
-function sharedPodLabels(w: Workload, varying: Map<string, Set<string>>, warnings: string[]): void {
+function sharedPodLabels(
+  w: Workload,
+  first: Pod,
+  varying: Map<string, Set<string>>,
+  warnings: string[],
+): void {
   const vary = varying.get(w.id);
+  const perPod = (v: string) => v === first.metadata.name || v === first.spec.nodeName;
   const dropped: string[] = [];
   for (const k of Object.keys(w.labels))
-    if (vary?.has(k) || (w.kind !== 'Pod' && w.labels[k] === w.pods[0])) dropped.push(k);
+    if (vary?.has(k) || (w.kind !== 'Pod' && perPod(w.labels[k]!))) dropped.push(k);
   if (dropped.length > 0) {
     const labels = { ...w.labels };
     for (const k of dropped) {

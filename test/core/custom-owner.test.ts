@@ -208,6 +208,21 @@ describe('pods a custom resource controls', () => {
     ]);
   });
 
+  it("drop a label whose value is the pod's node name, which a live migration changes", () => {
+    const vmi = ref('kubevirt.io/v1', 'VirtualMachineInstance', 'vm1');
+    const labels = {
+      'kubevirt.io': 'virt-launcher',
+      'kubevirt.io/nodeName': 'node-1',
+      'vm.kubevirt.io/name': 'vm1',
+    };
+    const id = buildIdentity(snapshot([pod('virt-launcher-vm1-abcde', vmi, labels, '10.244.1.41', 22)]));
+    const vm = id.workloads.get('app/VirtualMachineInstance/vm1')!;
+    expect([vm.selector, vm.varyingLabels]).toEqual([
+      { matchLabels: { 'kubevirt.io': 'virt-launcher', 'vm.kubevirt.io/name': 'vm1' } },
+      ['kubevirt.io/nodeName'],
+    ]);
+  });
+
   it('are named by a collector that names the resource for a pod the snapshot lacks', () => {
     const id = buildIdentity(before);
     const peer = id.resolve(
