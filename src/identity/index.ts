@@ -1758,8 +1758,9 @@ function newWorkload(
  * Deployment's pods of two revisions whose object the snapshot lacks, a CloudNativePG cluster's primary
  * and replicas labelled `role=primary` and `role=replica`). A label whose value is the pod's own name
  * (CloudNativePG's `cnpg.io/instanceName`, Strimzi's `strimzi.io/pod-name`) or its node's (KubeVirt's
- * `kubevirt.io/nodeName`, which a live migration changes) is no workload's, unless the workload is the
- * pod itself. `varying` holds the keys the pods do not carry alike; those left out join them. A custom
+ * `kubevirt.io/nodeName`, which a live migration changes) or its controller's uid (KubeVirt's
+ * `kubevirt.io/created-by`, which a VM restart changes: a new VirtualMachineInstance of the same name) is
+ * no workload's, unless the workload is the pod itself. `varying` holds the keys the pods do not carry alike; those left out join them. A custom
  * resource's workload with one pod in the snapshot is warned about: a label its operator gives each pod
  * (a role) cannot be told from one it gives them all.
  */
@@ -1770,7 +1771,9 @@ function sharedPodLabels(
   warnings: string[],
 ): void {
   const vary = varying.get(w.id);
-  const perPod = (v: string) => v === first.metadata.name || v === first.spec.nodeName;
+  const uid = first.metadata.ownerReferences?.find((o) => o.controller)?.uid;
+  const perPod = (v: string) =>
+    v === first.metadata.name || v === first.spec.nodeName || (!!uid && v === uid);
   const dropped: string[] = [];
   for (const k of Object.keys(w.labels))
     if (vary?.has(k) || (w.kind !== 'Pod' && perPod(w.labels[k]!))) dropped.push(k);

@@ -223,6 +223,46 @@ describe('pods a custom resource controls', () => {
     ]);
   });
 
+  it("drop a label whose value is the resource's uid, which a restart changes (a new VirtualMachineInstance)", async () => {
+    // KubeVirt labels a VM's virt-launcher pod with the uid of its VirtualMachineInstance, which a VM
+    // restart replaces by a new one of the same name.
+    const launcher = (name: string, uid: string, ip: string) =>
+      pod(
+        name,
+        { ...ref('kubevirt.io/v1', 'VirtualMachineInstance', 'vm1'), uid },
+        { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': uid, 'vm.kubevirt.io/name': 'vm1' },
+        ip,
+        22,
+      );
+    const first = launcher('virt-launcher-vm1-abcde', '7c1d5a4e-0b1f-4c3a-9d2e-1f0a2b3c4d5e', '10.244.1.41');
+    const before = snapshot([...FRONT, first]);
+    const vm = buildIdentity(before).workloads.get('app/VirtualMachineInstance/vm1')!;
+    expect([vm.selector, vm.varyingLabels]).toEqual([
+      { matchLabels: { 'kubevirt.io': 'virt-launcher', 'vm.kubevirt.io/name': 'vm1' } },
+      ['kubevirt.io/created-by'],
+    ]);
+    const to = (p: Obj): FlowEndpoint => ({
+      ip: (p.status as { podIP: string }).podIP,
+      namespace: NS,
+      pod: (p.metadata as { name: string }).name,
+    });
+    const ssh = (p: Obj): Flow => ({ ...flow(1, FROM_FRONT, to(p)), port: 22 });
+    const r = await runPipeline(before, [ssh(first)]);
+    // The VM restarted: a new VirtualMachineInstance vm1, a new uid, a new pod.
+    const restarted = launcher(
+      'virt-launcher-vm1-fghij',
+      '0e9f8d7c-6b5a-4d3c-8b2a-9f8e7d6c5b4a',
+      '10.244.1.42',
+    );
+    const after = snapshot([...FRONT, restarted]);
+    after.networkPolicies.push(...r.proposal.policies);
+    const report = verifyProposal(
+      engineFromSnapshot(after),
+      observed([ssh(restarted)]).map((q) => ({ ...q, port: 22 })),
+    );
+    expect([report.blocked, report.allowedObserved]).toEqual([[], 1]);
+  });
+
   it('are named by a collector that names the resource for a pod the snapshot lacks', () => {
     const id = buildIdentity(before);
     const peer = id.resolve(
