@@ -493,7 +493,25 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   }
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
-  for (const [id, first] of fromPods) sharedPodLabels(workloads.get(id)!, first, varying, warnings);
+  /** The custom resources' workloads with one pod in the snapshot, by API group and kind. */
+  const onePod = new Map<string, string[]>();
+  for (const [id, first] of fromPods) {
+    const w = workloads.get(id)!;
+    sharedPodLabels(w, first, varying);
+    if (w.customResource !== undefined && w.pods.length === 1 && Object.keys(w.labels).length > 0) {
+      const of = `${w.customResource.apiVersion.split('/')[0]!} ${w.kind}`;
+      const list = onePod.get(of);
+      if (list) list.push(id);
+      else onePod.set(of, [id]);
+    }
+  }
+  // One warning per kind: a namespace of 200 virtual machines is one.
+  for (const [of, ids] of onePod)
+    warnings.push(
+      ids.length === 1
+        ? `${ids[0]!}: this ${of} has one pod in the snapshot, whose labels select it (${selectorText(workloads.get(ids[0]!)!.selector)}); a label its operator gives each pod (a role) would leave out the pods it makes later`
+        : `${ids.length} workloads of kind ${of} have one pod each in the snapshot, whose labels select it (${ids.slice(0, 3).join(', ')}${ids.length > 3 ? `, and ${ids.length - 3} more` : ''}); a label their operator gives each pod (a role) would leave out the pods it makes later`,
+    );
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   for (const [id, keys] of generated)
     if (keys.size > 0) workloads.get(id)!.generatedLabels = sharedKeys(keyLists, [...keys]);
@@ -1760,16 +1778,11 @@ function newWorkload(
  * (CloudNativePG's `cnpg.io/instanceName`, Strimzi's `strimzi.io/pod-name`) or its node's (KubeVirt's
  * `kubevirt.io/nodeName`, which a live migration changes) or its controller's uid (KubeVirt's
  * `kubevirt.io/created-by`, which a VM restart changes: a new VirtualMachineInstance of the same name) is
- * no workload's, unless the workload is the pod itself. `varying` holds the keys the pods do not carry alike; those left out join them. A custom
- * resource's workload with one pod in the snapshot is warned about: a label its operator gives each pod
- * (a role) cannot be told from one it gives them all.
+ * no workload's, unless the workload is the pod itself. `varying` holds the keys the pods do not carry
+ * alike; those left out join them. (With one pod, a label its operator gives each pod, a role, cannot be
+ * told from one it gives them all: buildIdentity warns of a custom resource's workload with one pod.)
  */
-function sharedPodLabels(
-  w: Workload,
-  first: Pod,
-  varying: Map<string, Set<string>>,
-  warnings: string[],
-): void {
+function sharedPodLabels(w: Workload, first: Pod, varying: Map<string, Set<string>>): void {
   const vary = varying.get(w.id);
   const uid = first.metadata.ownerReferences?.find((o) => o.controller)?.uid;
   const perPod = (v: string) =>
@@ -1786,10 +1799,6 @@ function sharedPodLabels(
     w.labels = labels;
     w.selector = Object.keys(labels).length > 0 ? { matchLabels: labels } : {};
   }
-  if (w.customResource !== undefined && w.pods.length === 1 && Object.keys(w.labels).length > 0)
-    warnings.push(
-      `${w.id}: the pods of this ${w.customResource.apiVersion.split('/')[0]!} ${w.kind} are selected by the labels of the one pod the snapshot has (${selectorText(w.selector)}); a label its operator gives each pod (a role) would leave the others out`,
-    );
 }
 
 /** The workloads behind a Service; `pods` are the pods of the Service's namespace. */

@@ -204,7 +204,22 @@ describe('pods a custom resource controls', () => {
       ['cnpg.io/instanceName'],
     ]);
     expect(id.warnings).toEqual([
-      'app/Cluster/pg: the pods of this postgresql.cnpg.io Cluster are selected by the labels of the one pod the snapshot has (cnpg.io/cluster=pg,cnpg.io/instanceRole=primary,cnpg.io/podRole=instance,role=primary); a label its operator gives each pod (a role) would leave the others out',
+      'app/Cluster/pg: this postgresql.cnpg.io Cluster has one pod in the snapshot, whose labels select it (cnpg.io/cluster=pg,cnpg.io/instanceRole=primary,cnpg.io/podRole=instance,role=primary); a label its operator gives each pod (a role) would leave out the pods it makes later',
+    ]);
+  });
+
+  it('are warned about once per kind when many have one pod each (a namespace of virtual machines)', () => {
+    const vm = (n: number) =>
+      pod(
+        `virt-launcher-vm${n}-abcde`,
+        ref('kubevirt.io/v1', 'VirtualMachineInstance', `vm${n}`),
+        { 'kubevirt.io': 'virt-launcher', 'vm.kubevirt.io/name': `vm${n}` },
+        `10.244.2.${n}`,
+        22,
+      );
+    const id = buildIdentity(snapshot([1, 2, 3, 4, 5].map(vm)));
+    expect(id.warnings).toEqual([
+      '5 workloads of kind kubevirt.io VirtualMachineInstance have one pod each in the snapshot, whose labels select it (app/VirtualMachineInstance/vm1, app/VirtualMachineInstance/vm2, app/VirtualMachineInstance/vm3, and 2 more); a label their operator gives each pod (a role) would leave out the pods it makes later',
     ]);
   });
 
