@@ -1038,8 +1038,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   /**
    * The workload of the snapshot a collector names as `kind`/`name` in namespace `ns`: the kind in any
    * case (`deployment`), an owned object (a ReplicaSet, a Job) taken to its root workload, a pod to its
-   * workload, a custom resource's workload (CloudNativePG's `Cluster`) by its kind as spelt. Undefined when the snapshot has none (nor one the name of a missing ReplicaSet or Job is
-   * shaped after).
+   * workload, a custom resource's workload (CloudNativePG's `Cluster`) by its kind as spelt. Undefined
+   * when the snapshot has none (nor one the name of a missing ReplicaSet or Job is shaped after).
    */
   const namedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined) => {
     const k = canonicalKind(kind);
