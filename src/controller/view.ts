@@ -417,8 +417,16 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
   }
   const actions = input.actions;
   if (actions) {
-    source.isolate = async (req, user) =>
-      isolationFromResource(await actions.isolate(req.workload, req.reason, user), podWorkload());
+    source.isolate = async (req, user) => {
+      // A custom resource's workload (CloudNativePG's Cluster) is isolated in the API group its pods'
+      // controller owner reference gives; the graph's id names only its kind.
+      const custom = input.cluster?.().workloads.get(req.workload)?.customResource;
+      const group = custom ? custom.apiVersion.slice(0, custom.apiVersion.indexOf('/')) : undefined;
+      return isolationFromResource(
+        await actions.isolate(req.workload, req.reason, user, group),
+        podWorkload(),
+      );
+    };
     // The page names an Isolation `namespace/name`; a bare name is looked up among the known ones.
     source.release = async (ref) => {
       let target = parseIsolationRef(ref);

@@ -56,20 +56,47 @@ export const MECHANISMS: readonly MechanismName[] = [
   'NetworkPolicy',
 ];
 /**
- * What `spec.target.workload.kind` may name: every kind identity names a workload of pods by (the graph's
- * `namespace/Kind/name` ids), but `Pod`. The first five are found by their object's pod selector; the
- * others (OWNER_RESOLVED_KINDS) by their pods' owner references, as identity finds them.
+ * The kinds microseg knows that `spec.target.workload.kind` may name without an `apiGroup`: every kind
+ * identity names a workload of pods by (the graph's `namespace/Kind/name` ids), but `Pod`. The first five
+ * are found by their object's pod selector; the others (OWNER_RESOLVED_KINDS) by their pods' owner
+ * references, as identity finds them. Any other kind is a custom resource's (CUSTOM_KIND_RE), named with
+ * its `apiGroup`.
  */
 export type WorkloadKind = Exclude<KnownWorkloadKind, 'Pod'>;
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = IDENTITY_WORKLOAD_KINDS.filter(
   (k): k is WorkloadKind => k !== 'Pod',
 );
+/** The API group of each kind of WORKLOAD_KINDS: what `spec.target.workload.apiGroup` may say for it. */
+export const WORKLOAD_KIND_GROUPS: Readonly<Record<WorkloadKind, string>> = {
+  Deployment: 'apps',
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  ReplicaSet: 'apps',
+  Job: 'batch',
+  CronJob: 'batch',
+  Rollout: 'argoproj.io',
+  CloneSet: 'apps.kruise.io',
+};
 /**
  * Kinds whose pods are the pods whose root owner (identity's rootOwner) they are: a CronJob has no pod
  * selector (its Jobs have), an Argo Rollout's pods are those of its ReplicaSets (one per revision), an
  * OpenKruise CloneSet's those it owns. Neither custom resource is read: its CRD need not be installed.
+ * A custom resource's kind (a target with `apiGroup`) is found the same way.
  */
-export const OWNER_RESOLVED_KINDS: ReadonlySet<WorkloadKind> = new Set(['CronJob', 'Rollout', 'CloneSet']);
+export const OWNER_RESOLVED_KINDS: ReadonlySet<string> = new Set(['CronJob', 'Rollout', 'CloneSet']);
+/**
+ * A custom resource's kind as a CRD may name it (`spec.names.kind`: a DNS-1035 label once lower-cased,
+ * mixed case allowed), at most 63 characters: CloudNativePG's `Cluster`, Strimzi's `StrimziPodSet`.
+ */
+export const CUSTOM_KIND_RE = /^[A-Za-z]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
+export const MAX_KIND = 63;
+/**
+ * A custom resource's API group: a DNS subdomain with at least one dot, as a CRD's `spec.group` must be
+ * (`postgresql.cnpg.io`); the core group and `apps`, `batch` have none. `APIGROUP_RE` is the shape any
+ * `apiGroup` must have (a known kind's `apps` included).
+ */
+export const APIGROUP_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const MAX_APIGROUP = 253;
 
 export const PHASES = ['Pending', 'Isolated', 'Leaking', 'Released', 'Failed'] as const;
 export type IsolationPhase = (typeof PHASES)[number];
@@ -84,7 +111,7 @@ export interface IsolationSpecInput {
   target?: {
     pods?: string[];
     podSelector?: LabelSelector;
-    workload?: { kind?: string; name?: string; includeFuture?: boolean };
+    workload?: { kind?: string; apiGroup?: string; name?: string; includeFuture?: boolean };
   };
   direction?: string;
   exceptions?: { dns?: boolean; forensics?: ForensicsPeer[] };
@@ -101,7 +128,18 @@ export interface IsolationSpecInput {
 export type Target =
   | { kind: 'pods'; pods: string[] }
   | { kind: 'selector'; podSelector: LabelSelector }
-  | { kind: 'workload'; workloadKind: WorkloadKind; name: string; includeFuture: boolean };
+  | {
+      kind: 'workload';
+      /** A kind of WORKLOAD_KINDS, or a custom resource's kind when `apiGroup` is set. */
+      workloadKind: string;
+      /**
+       * Set for a custom resource's kind only: its API group. Its pods are those whose controller owner
+       * reference names it (identity's customController), in that group, whatever the version.
+       */
+      apiGroup?: string;
+      name: string;
+      includeFuture: boolean;
+    };
 
 /** The spec after validation and defaults. */
 export interface IsolationSpec {
@@ -178,6 +216,64 @@ export function isDnsLabel(s: string): boolean {
 
 export function isPodName(s: string): boolean {
   return s.length > 0 && s.length <= 253 && POD_NAME_RE.test(s);
+}
+
+const KNOWN_LIST = WORKLOAD_KINDS.join(', ');
+
+/**
+ * The checks of `spec.target.workload.kind` and `apiGroup` (the CRD's rules say the same): a kind of
+ * WORKLOAD_KINDS, its `apiGroup` left out or its own; or a custom resource's kind with the API group it
+ * is in, which has a dot. `Pod`, and a known kind spelt in another case (`deployment`), are refused: the
+ * one is no workload, the other a slip identity would take for another kind. The apiGroup returned is
+ * set for a custom resource's kind only.
+ */
+function workloadKindOf(kind: unknown, apiGroup: unknown): { problems: string[]; apiGroup?: string } {
+  const at = 'spec.target.workload';
+  if (typeof kind !== 'string' || kind.length > MAX_KIND || !CUSTOM_KIND_RE.test(kind))
+    return {
+      problems: [
+        `${at}.kind ${JSON.stringify(kind)} is not a kind: one of ${KNOWN_LIST}, or a custom resource's kind such as Cluster (a letter, then letters, digits or '-'; at most ${MAX_KIND} characters)`,
+      ],
+    };
+  const spelt = IDENTITY_WORKLOAD_KINDS.find((k) => k.toLowerCase() === kind.toLowerCase());
+  if (spelt === 'Pod')
+    return {
+      problems: [`${at}.kind ${JSON.stringify(kind)} is not a workload kind: name pods by spec.target.pods`],
+    };
+  if (spelt !== undefined && spelt !== kind)
+    return { problems: [`${at}.kind ${JSON.stringify(kind)} must be spelt ${spelt}`] };
+  if (
+    apiGroup !== undefined &&
+    (typeof apiGroup !== 'string' || apiGroup.length > MAX_APIGROUP || !APIGROUP_RE.test(apiGroup))
+  )
+    return {
+      problems: [
+        `${at}.apiGroup ${JSON.stringify(apiGroup)} is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most ${MAX_APIGROUP} characters)`,
+      ],
+    };
+  if (spelt !== undefined) {
+    const own = WORKLOAD_KIND_GROUPS[spelt];
+    if (apiGroup !== undefined && apiGroup !== own)
+      return {
+        problems: [
+          `${at}.apiGroup ${JSON.stringify(apiGroup)} is not the API group of ${spelt} (${own}): leave it out, or give ${own}`,
+        ],
+      };
+    return { problems: [] };
+  }
+  if (apiGroup === undefined)
+    return {
+      problems: [
+        `${at}.apiGroup is required with kind ${JSON.stringify(kind)}, which is not one of ${KNOWN_LIST}: a custom resource's kind is named with its API group (postgresql.cnpg.io for CloudNativePG's Cluster)`,
+      ],
+    };
+  if (!apiGroup.includes('.'))
+    return {
+      problems: [
+        `${at}.apiGroup ${JSON.stringify(apiGroup)} is not a custom resource's API group (those have a dot, as postgresql.cnpg.io has), and ${kind} is not one of ${KNOWN_LIST}`,
+      ],
+    };
+  return { problems: [], apiGroup };
 }
 
 export type IsolationSpecResult = { ok: true; spec: IsolationSpec } | { ok: false; problems: string[] };
@@ -258,19 +354,17 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
         problems.push('spec.target.workload must be an object');
       else {
         const wk = w as Record<string, unknown>;
-        const kindOk = typeof wk.kind === 'string' && (WORKLOAD_KINDS as readonly string[]).includes(wk.kind);
-        if (!kindOk)
-          problems.push(
-            `spec.target.workload.kind ${JSON.stringify(wk.kind)} is not one of ${WORKLOAD_KINDS.join(', ')}`,
-          );
+        const workload = workloadKindOf(wk.kind, wk.apiGroup);
+        problems.push(...workload.problems);
         const nameOk = typeof wk.name === 'string' && isPodName(wk.name);
         if (!nameOk)
           problems.push(`spec.target.workload.name ${JSON.stringify(wk.name)} is not a valid name`);
         const includeFuture = bool('spec.target.workload.includeFuture', wk.includeFuture, false);
-        if (kindOk && nameOk)
+        if (workload.problems.length === 0 && nameOk)
           target = {
             kind: 'workload',
-            workloadKind: wk.kind as WorkloadKind,
+            workloadKind: wk.kind as string,
+            ...(workload.apiGroup !== undefined ? { apiGroup: workload.apiGroup } : {}),
             name: wk.name as string,
             includeFuture,
           };

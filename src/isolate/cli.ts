@@ -16,7 +16,12 @@ import {
   isDnsLabel,
   isPodName,
   parseIsolationSpec,
+  WORKLOAD_KINDS,
 } from './api.ts';
+import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../identity/types.ts';
+
+/** The kinds identity knows, lower-cased: a slip of case (or Pod) is left to the spec's own messages. */
+const KNOWN_KINDS: ReadonlySet<string> = new Set(IDENTITY_WORKLOAD_KINDS.map((k) => k.toLowerCase()));
 import type { Kube } from './kube.ts';
 import { KubeClient, paths } from './kube.ts';
 
@@ -75,6 +80,7 @@ export function isolationFromFlags(f: IsolateFlags): Isolation {
   let namespace = f.namespace;
   let target: IsolationSpecInput['target'];
   let seed: string;
+  let hashed: string | undefined;
   if (f.targets.length > 0) {
     const refs = f.targets.map((t) => splitRef(t, 'pod'));
     const nss = [...new Set(refs.map((r) => r[0]))];
@@ -88,13 +94,30 @@ export function isolationFromFlags(f: IsolateFlags): Isolation {
       .sort()
       .join(',');
   } else if (f.workload !== undefined) {
-    const m = /^([A-Za-z]+)\/(.+)$/.exec(f.workload);
+    // KIND/NAME, or KIND.GROUP/NAME (kubectl's TYPE.GROUP) for a custom resource's kind: kinds have no dot.
+    const m = /^([^./]+)(?:\.([^/]+))?\/(.+)$/.exec(f.workload);
     if (!m)
       throw new UsageError(
-        `--workload ${JSON.stringify(f.workload)} must be KIND/NAME, e.g. Deployment/cart`,
+        `--workload ${JSON.stringify(f.workload)} must be KIND/NAME, e.g. Deployment/cart, or KIND.GROUP/NAME for a custom resource's kind, e.g. Cluster.postgresql.cnpg.io/pg`,
       );
-    target = { workload: { kind: m[1]!, name: m[2]!, ...(f.includeFuture ? { includeFuture: true } : {}) } };
-    seed = `${m[1]!.toLowerCase()}-${m[2]!}`;
+    const [, kind, group, wname] = m as unknown as [string, string, string | undefined, string];
+    if (group === undefined && !KNOWN_KINDS.has(kind.toLowerCase()))
+      throw new UsageError(
+        `--workload ${JSON.stringify(f.workload)}: ${kind} is not one of ${WORKLOAD_KINDS.join(', ')}; give a custom resource's kind with its API group, as KIND.GROUP/NAME (e.g. Cluster.postgresql.cnpg.io/pg)`,
+      );
+    target = {
+      workload: {
+        kind,
+        ...(group !== undefined ? { apiGroup: group } : {}),
+        name: wname,
+        ...(f.includeFuture ? { includeFuture: true } : {}),
+      },
+    };
+    seed = `${kind.toLowerCase()}-${wname}`;
+    // A custom resource's group tells apart two kinds of one name (in the generated name's hash, not its
+    // readable part); a known kind's own group changes nothing.
+    if (group !== undefined && !KNOWN_KINDS.has(kind.toLowerCase()))
+      hashed = `${kind.toLowerCase()}.${group}-${wname}`;
   } else {
     target = { podSelector: { matchLabels: parseLabels(f.selector!, '--selector') } };
     seed = f.selector!;
@@ -110,7 +133,11 @@ export function isolationFromFlags(f: IsolateFlags): Isolation {
       .slice(0, 40)
       .replace(/^-+|-+$/g, '') || 'x';
   const name =
-    f.name ?? `iso-${slug}-${createHash('sha256').update(`${namespace}/${seed}`).digest('hex').slice(0, 6)}`;
+    f.name ??
+    `iso-${slug}-${createHash('sha256')
+      .update(`${namespace}/${hashed ?? seed}`)
+      .digest('hex')
+      .slice(0, 6)}`;
   const forensics = [
     ...(f.forensicsNamespaces ?? []).map((s) => ({
       namespaceSelector: { matchLabels: parseLabels(s, '--forensics-namespace') },

@@ -18,8 +18,14 @@ import {
   MECHANISMS,
   PHASES,
   PLURAL,
+  APIGROUP_RE,
+  CUSTOM_KIND_RE,
+  MAX_APIGROUP,
+  MAX_KIND,
   WORKLOAD_KINDS,
+  WORKLOAD_KIND_GROUPS,
 } from './api.ts';
+import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../identity/types.ts';
 import type { Schema } from '../model/openapi.ts';
 import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
 
@@ -29,6 +35,44 @@ import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
  * Unicode space separator and U+2028/U+2029; `\s` in RE2 would leave out U+00A0 and the like.
  */
 export const NOT_BLANK_RE2 = String.raw`[^\\t\\n\\v\\f\\r\\x{feff}\\pZ]`;
+
+/** CEL text of a list of strings. */
+const celList = (items: readonly string[]): string => `[${items.map((i) => `'${i}'`).join(', ')}]`;
+
+/**
+ * The CEL rules of `spec.target.workload`, as parseIsolationSpec checks kind and apiGroup: no `Pod`, no
+ * known kind in another case; a known kind's apiGroup its own when given; a custom resource's kind with
+ * an apiGroup that has a dot.
+ */
+function workloadRules(): { rule: string; message: string }[] {
+  const known = celList(WORKLOAD_KINDS);
+  const lower = celList(IDENTITY_WORKLOAD_KINDS.map((k) => k.toLowerCase()));
+  const pairs = celList(WORKLOAD_KINDS.map((k) => `${k}.${WORKLOAD_KIND_GROUPS[k]}`));
+  const byGroup = new Map<string, string[]>();
+  for (const k of WORKLOAD_KINDS)
+    byGroup.set(WORKLOAD_KIND_GROUPS[k], [...(byGroup.get(WORKLOAD_KIND_GROUPS[k]) ?? []), k]);
+  const and = (l: string[]) => (l.length === 1 ? l[0]! : `${l.slice(0, -1).join(', ')} and ${l.at(-1)}`);
+  const groupText = [...byGroup].map(([g, ks]) => `${g} for ${and(ks)}`).join(', ');
+  return [
+    {
+      rule: `self.kind in ${known} || !(self.kind.lowerAscii() in ${lower})`,
+      message:
+        'kind must not be Pod (name pods by target.pods) nor a kind microseg knows spelt in another case',
+    },
+    {
+      rule: `!has(self.apiGroup) || !(self.kind in ${known}) || self.kind + '.' + self.apiGroup in ${pairs}`,
+      message: `apiGroup must be the API group of the kind: ${groupText}`,
+    },
+    {
+      rule: `self.kind.lowerAscii() in ${lower} || has(self.apiGroup)`,
+      message: `apiGroup is required with a kind that is not one of ${WORKLOAD_KINDS.join(', ')}: a custom resource's kind is named with its API group`,
+    },
+    {
+      rule: `self.kind.lowerAscii() in ${lower} || !has(self.apiGroup) || self.apiGroup.contains('.')`,
+      message: "apiGroup of a custom resource's kind must have a dot (e.g. postgresql.cnpg.io)",
+    },
+  ];
+}
 
 export function isolationCRD(): Schema {
   const spec = obj(
@@ -57,13 +101,20 @@ export function isolationCRD(): Schema {
           workload: obj(
             'A workload: its pods at the time of isolation, or also its future pods.',
             {
-              kind: str('Workload kind.', { enum: [...WORKLOAD_KINDS] }),
+              kind: str(
+                `Workload kind: ${WORKLOAD_KINDS.join(', ')}, or the kind of a custom resource that is the controller of its pods (with apiGroup), e.g. Cluster.`,
+                { pattern: CUSTOM_KIND_RE.source, maxLength: MAX_KIND },
+              ),
+              apiGroup: str(
+                "The kind's API group: required with a custom resource's kind (e.g. postgresql.cnpg.io; its pods are those whose controller owner reference names the resource in this group, whatever the version); with another kind, optional and its own group (apps, batch, argoproj.io for Rollout, apps.kruise.io for CloneSet).",
+                { pattern: APIGROUP_RE.source, maxLength: MAX_APIGROUP },
+              ),
               name: str('Workload name.'),
               includeFuture: bool('Also isolate pods the workload creates later (replacements, scale-ups).', {
                 default: false,
               }),
             },
-            { required: ['kind', 'name'] },
+            { required: ['kind', 'name'], 'x-kubernetes-validations': workloadRules() },
           ),
         },
         {

@@ -28,6 +28,7 @@ import {
   clusterDNSPorts,
   dnsRulePorts,
   dnsServicePorts,
+  customController,
   ownershipOf,
   rootOwner,
 } from '../identity/index.ts';
@@ -116,7 +117,7 @@ export interface TargetContext {
   /**
    * For a workload target of an OWNER_RESOLVED_KINDS kind: the ownership (of one namespace) of the
    * Isolation's namespace's ReplicaSets (a Rollout's), Jobs and CronJob (a CronJob's), which its pods are
-   * walked up by. None for a CloneSet, which owns its pods.
+   * walked up by. None for a CloneSet or a custom resource's kind, which own their pods.
    */
   ownership?: Ownership;
   /** Pods isolated by earlier reconciles (status.isolatedPods). */
@@ -142,6 +143,40 @@ function alive(p: Pod): boolean {
   return !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
 }
 
+type WorkloadTarget = Extract<IsolationSpec['target'], { kind: 'workload' }>;
+
+/**
+ * Whether a workload target's pods are found by their owner references (OWNER_RESOLVED_KINDS, or a
+ * custom resource's kind) rather than by its object's pod selector.
+ */
+export function isOwnerResolved(t: WorkloadTarget): boolean {
+  return t.apiGroup !== undefined || OWNER_RESOLVED_KINDS.has(t.workloadKind);
+}
+
+/** A workload target's kind as messages name it: `Cluster.postgresql.cnpg.io` for a custom resource's. */
+export function workloadKindText(t: WorkloadTarget): string {
+  return t.apiGroup === undefined ? t.workloadKind : `${t.workloadKind}.${t.apiGroup}`;
+}
+
+/**
+ * Whether `pod` is one of the target's pods: its workload, as identity names it (rootOwner), is the
+ * target's kind and name; for a custom resource's kind, its controller owner reference is also a custom
+ * resource's (customController) of the target's API group, whatever its version (`v1beta1` or `v1`).
+ */
+function isTargetPod(pod: Pod, t: WorkloadTarget, ownership: Ownership): boolean {
+  const root = rootOwner(pod, ownership);
+  if (root.kind !== t.workloadKind || root.name !== t.name) return false;
+  if (t.apiGroup === undefined) return true;
+  const ref = pod.metadata.ownerReferences?.find((o) => o.controller);
+  return (
+    ref !== undefined &&
+    customController(ref) &&
+    ref.kind === t.workloadKind &&
+    ref.name === t.name &&
+    ref.apiVersion.slice(0, ref.apiVersion.indexOf('/')) === t.apiGroup
+  );
+}
+
 export function resolveTarget(spec: IsolationSpec, ctx: TargetContext): TargetResolution {
   const byName = new Map(ctx.pods.map((p) => [p.metadata.name, p]));
   const still = ctx.previously.filter((n) => byName.has(n));
@@ -159,23 +194,29 @@ export function resolveTarget(spec: IsolationSpec, ctx: TargetContext): TargetRe
     found = ctx.pods
       .filter((p) => alive(p) && matchesSelector(t.podSelector, p.metadata.labels))
       .map((p) => p.metadata.name);
-  } else if (OWNER_RESOLVED_KINDS.has(t.workloadKind)) {
+  } else if (isOwnerResolved(t)) {
     const ownership = ctx.ownership ?? ownershipOf({ workloads: [], cronJobs: [] });
-    const owned = ctx.pods.filter((p) => {
-      const root = rootOwner(p, ownership);
-      return root.kind === t.workloadKind && root.name === t.name;
-    });
-    // Known by its object (a CronJob's), an object it owns (a Rollout's ReplicaSet, a CronJob's Job) or a pod.
+    const owned = ctx.pods.filter((p) => isTargetPod(p, t, ownership));
+    // Known by its object (a CronJob's), an object it owns (a Rollout's ReplicaSet, a CronJob's Job) or a
+    // pod. A custom resource's object is not read: only a pod it controls makes it known.
     const known =
       owned.length > 0 ||
-      [...ownership.objByKey.values()].some((o) => o.kind === t.workloadKind && o.metadata.name === t.name) ||
-      [...ownership.ownerByKey.values()].some((o) => o.kind === t.workloadKind && o.name === t.name);
-    if (!known) notes.push(`${t.workloadKind} ${t.name} not found`);
+      (t.apiGroup === undefined &&
+        ([...ownership.objByKey.values()].some(
+          (o) => o.kind === t.workloadKind && o.metadata.name === t.name,
+        ) ||
+          [...ownership.ownerByKey.values()].some((o) => o.kind === t.workloadKind && o.name === t.name)));
+    if (!known)
+      notes.push(
+        t.apiGroup === undefined
+          ? `${t.workloadKind} ${t.name} not found`
+          : `${workloadKindText(t)} ${t.name} not found (no pod has it as its controller)`,
+      );
     else if (t.includeFuture || (ctx.previously.length === 0 && !ctx.isolatedAt))
       found = owned.filter(alive).map((p) => p.metadata.name);
     else if (still.length === 0)
       notes.push(
-        `the pods ${t.workloadKind} ${t.name} had at isolation time are gone; pods it created later are not isolated (includeFuture is false)`,
+        `the pods ${workloadKindText(t)} ${t.name} had at isolation time are gone; pods it created later are not isolated (includeFuture is false)`,
       );
     live = t.includeFuture;
   } else {

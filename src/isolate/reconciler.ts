@@ -24,7 +24,6 @@ import type {
   Isolation,
   MechanismName,
   TimelineEntry,
-  WorkloadKind,
 } from './api.ts';
 import {
   API_VERSION,
@@ -34,7 +33,6 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   MAX_LISTED_PODS,
-  OWNER_RESOLVED_KINDS,
   QUARANTINE_LABEL,
   RECEIVED_AT_ANNOTATION,
   REARM_ANNOTATION,
@@ -57,6 +55,7 @@ import {
   exclusionPatches,
   keptRules,
   exclusionRemovalPatch,
+  isOwnerResolved,
   objectNames,
   ownedBy,
   podAfter,
@@ -299,9 +298,10 @@ export class IsolationReconciler {
   /**
    * What the pods of a workload found by owner references are walked up through: a Rollout's
    * ReplicaSets; a CronJob's Jobs and the CronJob itself (which names the runs whose Job is gone); a
-   * CloneSet owns its pods, so nothing. A list's items carry no kind: it is set here.
+   * CloneSet and a custom resource's kind own their pods, so nothing (their objects are never read). A
+   * list's items carry no kind: it is set here.
    */
-  private async ownershipFor(ns: string, kind: WorkloadKind, name: string): Promise<Ownership> {
+  private async ownershipFor(ns: string, kind: string, name: string): Promise<Ownership> {
     const typed = <K extends string>(items: KObject[], k: K) => items.map((o) => ({ ...o, kind: k }));
     if (kind === 'Rollout') {
       const sets = await this.list<WorkloadObject>(paths.replicaSets(ns));
@@ -762,7 +762,7 @@ export class IsolationReconciler {
     objsP?.catch(() => undefined);
     const finalizerP = spec.dryRun ? Promise.resolve() : this.ensureFinalizer(iso);
     finalizerP.catch(() => undefined);
-    const byOwners = spec.target.kind === 'workload' && OWNER_RESOLVED_KINDS.has(spec.target.workloadKind);
+    const byOwners = spec.target.kind === 'workload' && isOwnerResolved(spec.target);
     const [pods, services, nps, workload, ownership] = await Promise.all([
       readPods(),
       spec.detachFromServices ? this.list<Service>(paths.services(ns)) : Promise.resolve([] as Service[]),

@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../cli/io.ts';
 import type { Isolation } from './api.ts';
-import { ISOLATION_FINALIZER, MAX_REASON, isDnsLabel } from './api.ts';
+import { ISOLATION_FINALIZER, MAX_REASON, WORKLOAD_KINDS, isDnsLabel } from './api.ts';
 import { isolationFromFlags } from './cli.ts';
 import type { Kube } from './kube.ts';
 import { KubeError, isNotFound, paths } from './kube.ts';
@@ -30,9 +30,16 @@ export class IsolationRequestError extends Error {
  * The Isolation for a graph workload (`namespace/Kind/name`): a bare pod (`Pod`) is isolated by name,
  * anything else as a workload target, i.e. the pods it has now (as `microseg isolate --workload` does;
  * replacements started later are clean): every kind the graph names workloads by (Deployment,
- * StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet); any other kind is refused. Pure.
+ * StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet), and the kind of a custom resource
+ * that controls its pods (CloudNativePG's Cluster), whose API group `apiGroup` gives (the group of
+ * identity's `Workload.customResource`): without it such a kind is refused, as is any other. Pure.
  */
-export function isolationForWorkload(workload: string, reason: string | undefined, user: string): Isolation {
+export function isolationForWorkload(
+  workload: string,
+  reason: string | undefined,
+  user: string,
+  apiGroup?: string,
+): Isolation {
   const parts = workload.split('/');
   if (parts.length !== 3 || parts.some((p) => p === ''))
     throw new IsolationRequestError(400, `workload ${JSON.stringify(workload)} is not namespace/Kind/name`);
@@ -43,13 +50,23 @@ export function isolationForWorkload(workload: string, reason: string | undefine
       400,
       `namespace ${JSON.stringify(namespace)} of ${workload} is not a DNS label`,
     );
+  const known = (WORKLOAD_KINDS as readonly string[]).includes(kind);
+  if (!known && kind !== 'Pod' && apiGroup === undefined)
+    throw new IsolationRequestError(
+      400,
+      `cannot isolate ${workload}: ${kind} is not one of ${WORKLOAD_KINDS.join(', ')}, and no pod in the cluster names a custom resource ${kind} ${name} as its controller (its API group is not known)`,
+    );
   const why = reason?.trim() || `isolated from the web page by ${user}`;
   let iso: Isolation;
   try {
     iso = isolationFromFlags({
       ...(kind === 'Pod'
         ? { targets: [`${namespace}/${name}`] }
-        : { targets: [], namespace, workload: `${kind}/${name}` }),
+        : {
+            targets: [],
+            namespace,
+            workload: known || apiGroup === undefined ? `${kind}/${name}` : `${kind}.${apiGroup}/${name}`,
+          }),
       // The longest reason the CRD takes: the rest of a pasted log is cut.
       reason: why.length > MAX_REASON ? `${why.slice(0, MAX_REASON - 3)}...` : why,
       requestedBy: `web page (${user})`,
@@ -79,8 +96,11 @@ export function parseIsolationRef(ref: string): { namespace: string; name: strin
 }
 
 export interface IsolationActions {
-  /** Isolates a graph workload; resolves to the Isolation as the apiserver holds it. */
-  isolate(workload: string, reason: string | undefined, user: string): Promise<Isolation>;
+  /**
+   * Isolates a graph workload; resolves to the Isolation as the apiserver holds it. `apiGroup`: that of
+   * a custom resource's kind (see isolationForWorkload).
+   */
+  isolate(workload: string, reason: string | undefined, user: string, apiGroup?: string): Promise<Isolation>;
   /** Deletes an Isolation; false when there was none. */
   release(namespace: string, name: string): Promise<boolean>;
 }
@@ -94,8 +114,8 @@ function refused(err: unknown): never {
 
 export function isolationActions(o: { kube: Kube; persister: Persister }): IsolationActions {
   return {
-    async isolate(workload, reason, user) {
-      const iso = isolationForWorkload(workload, reason, user);
+    async isolate(workload, reason, user, apiGroup) {
+      const iso = isolationForWorkload(workload, reason, user, apiGroup);
       const ns = iso.metadata.namespace!;
       const name = iso.metadata.name;
       await o.persister.isolate(iso).catch(refused);

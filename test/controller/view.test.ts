@@ -408,6 +408,77 @@ describe('the web page in controller mode', async () => {
     expect(stored.spec?.target).toEqual({ workload: { kind: 'Rollout', name: 'cart' } });
   });
 
+  it("isolates a custom resource's pods from the page: the Isolation names its kind in the group its pods give", async () => {
+    // The fixture with db-0 controlled by a CloudNativePG Cluster instead of a StatefulSet.
+    const snap = fixtureSnapshot();
+    snap.workloads = snap.workloads.filter((w) => w.kind !== 'StatefulSet');
+    snap.pods = snap.pods.map((p) =>
+      p.metadata.name === 'db-0'
+        ? {
+            ...p,
+            metadata: {
+              ...p.metadata,
+              ownerReferences: [
+                {
+                  apiVersion: 'postgresql.cnpg.io/v1',
+                  kind: 'Cluster',
+                  name: 'db',
+                  uid: 'uid-pg',
+                  controller: true,
+                },
+              ],
+            },
+          }
+        : p,
+    );
+    const pg = await runPipeline(snap, fixtureFlows());
+    expect(pg.graph.nodes.map((n) => n.id)).toContain('shop/Cluster/db');
+    const identity = buildIdentity(snap);
+    const app = (kube: FakeKube, withCluster: boolean) =>
+      createApp(
+        controllerViewSource({
+          analyses: () => [pg],
+          segmentations: () => [seg],
+          ...(withCluster ? { cluster: () => identity } : {}),
+          isolations: () => [],
+          actions: isolationActions({ kube, persister: new Persister(kube, new KnownIsolations()) }),
+        }),
+        { auth: { token: 's3cret' } },
+      );
+    const kube = new FakeKube();
+    const r = await auth(
+      request(app(kube, true))
+        .post('/api/v1/isolations')
+        .send({ workload: 'shop/Cluster/db', reason: 'exfiltration' }),
+    );
+    expect([r.status, r.body]).toMatchObject([
+      201,
+      {
+        namespace: 'shop',
+        target: 'shop/Cluster/db',
+        workloads: ['shop/Cluster/db'],
+        reason: 'exfiltration',
+      },
+    ]);
+    const stored = kube.get(paths.isolation('shop', (r.body as IsolationView).name)) as unknown as Isolation;
+    expect(stored.spec?.target).toEqual({
+      workload: { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io', name: 'db' },
+    });
+    // Without the cluster's workloads the group is not known: refused, nothing written.
+    const blind = new FakeKube();
+    const refused = await auth(
+      request(app(blind, false)).post('/api/v1/isolations').send({ workload: 'shop/Cluster/db' }),
+    );
+    expect([refused.status, refused.body]).toEqual([
+      400,
+      {
+        error:
+          'cannot isolate shop/Cluster/db: Cluster is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet, and no pod in the cluster names a custom resource Cluster db as its controller (its API group is not known)',
+      },
+    ]);
+    expect(blind.log.filter((l) => l.startsWith('POST'))).toEqual([]);
+  });
+
   it('answers a refused isolation with its status', async () => {
     const actions: IsolationActions = {
       isolate: () => Promise.reject(new IsolationRequestError(409, 'being released')),

@@ -87,6 +87,71 @@ describe('microseg isolate --print', () => {
     });
   });
 
+  it("isolates a custom resource's workload named KIND.GROUP/NAME, the group in the name's hash", async () => {
+    const print = async (workload: string) => {
+      const r = await cli([
+        'isolate',
+        '--workload',
+        workload,
+        '-n',
+        'db',
+        '--include-future',
+        '--reason',
+        'r',
+        '--print',
+        '--output',
+        'json',
+      ]);
+      expect(r.err).toBe('');
+      return JSON.parse(r.out) as Isolation;
+    };
+    const pg = await print('Cluster.postgresql.cnpg.io/pg');
+    expect(pg.spec?.target).toEqual({
+      workload: { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io', name: 'pg', includeFuture: true },
+    });
+    expect(pg.metadata.name).toMatch(/^iso-cluster-pg-[0-9a-f]{6}$/);
+    expect(parseIsolationSpec(pg.metadata.name, pg.spec).ok).toBe(true);
+    // A kind of the same name in another group is another Isolation.
+    const other = await print('Cluster.clusters.example.com/pg');
+    expect(other.metadata.name).toMatch(/^iso-cluster-pg-[0-9a-f]{6}$/);
+    expect(other.metadata.name).not.toBe(pg.metadata.name);
+    // A known kind may give its own group: the same Isolation as without.
+    const cart = await print('Deployment.apps/cart');
+    expect(cart.spec?.target).toEqual({
+      workload: { kind: 'Deployment', apiGroup: 'apps', name: 'cart', includeFuture: true },
+    });
+    expect(cart.metadata.name).toBe((await print('Deployment/cart')).metadata.name);
+  });
+
+  it.each([
+    [
+      'Cluster/pg',
+      '--workload "Cluster/pg": Cluster is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet; give a custom resource\'s kind with its API group, as KIND.GROUP/NAME (e.g. Cluster.postgresql.cnpg.io/pg)',
+    ],
+    [
+      'Cluster.apps/pg',
+      'spec.target.workload.apiGroup "apps" is not a custom resource\'s API group (those have a dot, as postgresql.cnpg.io has), and Cluster is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
+    ],
+    [
+      'Deployment.example.com/cart',
+      'spec.target.workload.apiGroup "example.com" is not the API group of Deployment (apps): leave it out, or give apps',
+    ],
+    [
+      'Cluster.PostgreSQL.cnpg.io/pg',
+      'spec.target.workload.apiGroup "PostgreSQL.cnpg.io" is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most 253 characters)',
+    ],
+    [
+      'pg',
+      '--workload "pg" must be KIND/NAME, e.g. Deployment/cart, or KIND.GROUP/NAME for a custom resource\'s kind, e.g. Cluster.postgresql.cnpg.io/pg',
+    ],
+    ['deployment/cart', 'spec.target.workload.kind "deployment" must be spelt Deployment'],
+  ])('--workload %s → usage error', async (workload, message) => {
+    const r = await cli(['isolate', '--workload', workload, '-n', 'db', '--reason', 'r', '--print']);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`microseg isolate: ${message}\n`);
+  });
+
   it.each([
     [['isolate', 'shop/cart-1', '--print'], '--reason is required (why the pods are isolated)'],
     [

@@ -26,6 +26,7 @@ import {
 } from '../../src/isolate/plan.ts';
 import { compileClusterPolicy, compileNetworkPolicy } from '../../src/verify/validate.ts';
 import { mergePatch } from './fake-kube.ts';
+import { crdSchema, schemaProblems } from '../crd-schema.ts';
 
 function spec(input: Record<string, unknown>): IsolationSpec {
   const r = parseIsolationSpec('iso', { reason: 'test', ...input });
@@ -114,9 +115,7 @@ describe('Isolation spec validation', () => {
       parseIsolationSpec('a', { reason: 'r', target: { workload: { kind: 'Pod', name: 'x' } } }),
     ).toEqual({
       ok: false,
-      problems: [
-        'spec.target.workload.kind "Pod" is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
-      ],
+      problems: ['spec.target.workload.kind "Pod" is not a workload kind: name pods by spec.target.pods'],
     });
   });
 
@@ -128,6 +127,123 @@ describe('Isolation spec validation', () => {
         name: 'web',
         includeFuture: true,
       });
+  });
+
+  it("takes a custom resource's kind with its API group; a known kind with its own group or none", () => {
+    expect(
+      spec({
+        target: {
+          workload: { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io', name: 'pg', includeFuture: true },
+        },
+      }).target,
+    ).toEqual({
+      kind: 'workload',
+      workloadKind: 'Cluster',
+      apiGroup: 'postgresql.cnpg.io',
+      name: 'pg',
+      includeFuture: true,
+    });
+    // Kinds with digits and '-' (a CRD's kind is a DNS-1035 label once lower-cased).
+    expect(
+      spec({ target: { workload: { kind: 'K8s-Pool2', apiGroup: 'x.example.com', name: 'p' } } }).target,
+    ).toMatchObject({ workloadKind: 'K8s-Pool2', apiGroup: 'x.example.com' });
+    for (const [kind, apiGroup] of [
+      ['Deployment', 'apps'],
+      ['Job', 'batch'],
+      ['Rollout', 'argoproj.io'],
+      ['CloneSet', 'apps.kruise.io'],
+    ])
+      expect(spec({ target: { workload: { kind, apiGroup, name: 'web' } } }).target).toEqual({
+        kind: 'workload',
+        workloadKind: kind,
+        name: 'web',
+        includeFuture: false,
+      });
+  });
+
+  it('names exactly what is wrong with a workload kind or its API group', () => {
+    const problems = (workload: Record<string, unknown>) => {
+      const r = parseIsolationSpec('a', { reason: 'r', target: { workload: { name: 'pg', ...workload } } });
+      return r.ok ? [] : r.problems;
+    };
+    const known = 'Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet';
+    const notKind = (k: string) =>
+      `spec.target.workload.kind ${k} is not a kind: one of ${known}, or a custom resource's kind such as Cluster (a letter, then letters, digits or '-'; at most 63 characters)`;
+    expect(problems({ kind: 'Cluster' })).toEqual([
+      `spec.target.workload.apiGroup is required with kind "Cluster", which is not one of ${known}: a custom resource's kind is named with its API group (postgresql.cnpg.io for CloudNativePG's Cluster)`,
+    ]);
+    expect(problems({ kind: 'Cluster', apiGroup: 'apps' })).toEqual([
+      `spec.target.workload.apiGroup "apps" is not a custom resource's API group (those have a dot, as postgresql.cnpg.io has), and Cluster is not one of ${known}`,
+    ]);
+    for (const apiGroup of ['Postgresql.cnpg.io', 'postgresql.cnpg.io/v1', '', 7, `${'a'.repeat(251)}.io`])
+      expect(problems({ kind: 'Cluster', apiGroup }), String(apiGroup)).toEqual([
+        `spec.target.workload.apiGroup ${JSON.stringify(apiGroup)} is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most 253 characters)`,
+      ]);
+    expect(problems({ kind: 'Deployment', apiGroup: 'apps.example.com' })).toEqual([
+      'spec.target.workload.apiGroup "apps.example.com" is not the API group of Deployment (apps): leave it out, or give apps',
+    ]);
+    expect(problems({ kind: 'Rollout', apiGroup: 'rollouts.kruise.io' })).toEqual([
+      'spec.target.workload.apiGroup "rollouts.kruise.io" is not the API group of Rollout (argoproj.io): leave it out, or give argoproj.io',
+    ]);
+    expect(problems({ kind: 'deployment' })).toEqual([
+      'spec.target.workload.kind "deployment" must be spelt Deployment',
+    ]);
+    expect(problems({ kind: 'CLONESET', apiGroup: 'apps.kruise.io' })).toEqual([
+      'spec.target.workload.kind "CLONESET" must be spelt CloneSet',
+    ]);
+    for (const kind of ['Pod', 'pod'])
+      expect(problems({ kind, apiGroup: 'x.io' })).toEqual([
+        `spec.target.workload.kind "${kind}" is not a workload kind: name pods by spec.target.pods`,
+      ]);
+    for (const kind of [
+      'Cluster/pg',
+      'postgresql.cnpg.io/Cluster',
+      '1Cluster',
+      'Cluster-',
+      '',
+      'K'.repeat(64),
+    ])
+      expect(problems({ kind, apiGroup: 'postgresql.cnpg.io' }), kind).toEqual([
+        notKind(JSON.stringify(kind)),
+      ]);
+    expect(problems({ apiGroup: 'postgresql.cnpg.io' })).toEqual([notKind('undefined')]);
+    expect(problems({ kind: 3 })).toEqual([notKind('3')]);
+    // Every problem of the workload at once: its kind and its name.
+    expect(problems({ kind: 'Cluster', name: 'Bad_Name' })).toEqual([
+      `spec.target.workload.apiGroup is required with kind "Cluster", which is not one of ${known}: a custom resource's kind is named with its API group (postgresql.cnpg.io for CloudNativePG's Cluster)`,
+      'spec.target.workload.name "Bad_Name" is not a valid name',
+    ]);
+  });
+
+  it("agrees with the CRD schema on the shape of a workload's kind and API group", () => {
+    const schema = crdSchema('microseg.dev_isolations.yaml');
+    const cases: [string, unknown][] = [
+      ['Cluster', 'postgresql.cnpg.io'],
+      ['StrimziPodSet', 'core.strimzi.io'],
+      ['VirtualMachineInstance', 'kubevirt.io'],
+      ['K8s-Pool2', 'a-b.example.com'],
+      ['K'.repeat(63), `${'a'.repeat(249)}.com`],
+      ['K'.repeat(64), 'x.io'],
+      ['Cluster', `${'a'.repeat(250)}.com`],
+      ['Cluster/pg', 'x.io'],
+      ['1Cluster', 'x.io'],
+      ['Cluster-', 'x.io'],
+      ['Cluster', 'X.io'],
+      ['Cluster', 'x.io/v1'],
+      ['Cluster', '-x.io'],
+      ['Cluster', 'x..io'],
+    ];
+    for (const [kind, apiGroup] of cases) {
+      const workload = { kind, apiGroup, name: 'pg' };
+      const object = {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Isolation',
+        metadata: { name: 'a' },
+        spec: { reason: 'r', target: { workload } },
+      };
+      const bySchema = schemaProblems(schema, object).length === 0;
+      expect(parseIsolationSpec('a', object.spec).ok, `${kind} ${String(apiGroup)}`).toBe(bySchema);
+    }
   });
 
   it('checks the limits the CRD puts on selectors, lists and texts, naming each with its size', () => {
@@ -390,6 +506,60 @@ describe('targets', () => {
       }).pods,
     ).toEqual(['report-28000-a', 'report-29000-a']);
   });
+  it("a custom resource's pods are those it controls in its API group, any version; includeFuture takes a later one", () => {
+    const ref = (name: string, apiVersion = 'postgresql.cnpg.io/v1', controller = true) => ({
+      ownerReferences: [{ apiVersion, kind: 'Cluster', name, uid: `uid-${name}`, controller }],
+    });
+    const labels = { 'cnpg.io/cluster': 'pg' };
+    const pods = [
+      pod('pg-1', { ...labels, 'cnpg.io/instanceRole': 'primary' }, ref('pg')),
+      // Written by an older operator version: the group is what counts.
+      pod('pg-2', { ...labels, 'cnpg.io/instanceRole': 'replica' }, ref('pg', 'postgresql.cnpg.io/v1beta1')),
+      // A kind of the same name in another group, with the same labels.
+      pod('pg-other', labels, ref('pg', 'clusters.example.com/v1')),
+      // Owned but not controlled: not its workload for identity.
+      pod('pg-backup', labels, ref('pg', 'postgresql.cnpg.io/v1', false)),
+      // Another Cluster.
+      pod('pg2-1', labels, ref('pg2')),
+      // Same labels, no owner.
+      pod('lookalike', labels),
+    ];
+    const target = { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io', name: 'pg' };
+    const now = spec({ target: { workload: target } });
+    expect(resolveTarget(now, { pods, previously: [] })).toEqual({
+      pods: ['pg-1', 'pg-2'],
+      notes: [],
+      live: false,
+    });
+    // A replacement instance after the isolation took effect: taken with includeFuture only.
+    const later = [...pods, pod('pg-3', labels, ref('pg'))];
+    const at = '2026-11-30T07:00:00.000Z';
+    const ctx = { pods: later, previously: ['pg-1', 'pg-2'], isolatedAt: at };
+    expect(resolveTarget(now, ctx).pods).toEqual(['pg-1', 'pg-2']);
+    const future = spec({ target: { workload: { ...target, includeFuture: true } } });
+    expect(resolveTarget(future, ctx)).toEqual({ pods: ['pg-1', 'pg-2', 'pg-3'], notes: [], live: true });
+    // Its pods all replaced, includeFuture false: said, as for any workload.
+    expect(
+      resolveTarget(now, { pods: [pod('pg-4', labels, ref('pg'))], previously: ['pg-1'], isolatedAt: at }),
+    ).toEqual({
+      pods: [],
+      notes: [
+        'the pods Cluster.postgresql.cnpg.io pg had at isolation time are gone; pods it created later are not isolated (includeFuture is false)',
+      ],
+      live: false,
+    });
+    // The group tells the two kinds apart.
+    const other = spec({ target: { workload: { ...target, apiGroup: 'clusters.example.com' } } });
+    expect(resolveTarget(other, { pods, previously: [] }).pods).toEqual(['pg-other']);
+    // No pod it controls: not found (its object is never read), looked for again with includeFuture.
+    const ghost = spec({ target: { workload: { ...target, name: 'ghost', includeFuture: true } } });
+    expect(resolveTarget(ghost, { pods, previously: [] })).toEqual({
+      pods: [],
+      notes: ['Cluster.postgresql.cnpg.io ghost not found (no pod has it as its controller)'],
+      live: true,
+    });
+  });
+
   it('keeps previously isolated pods even when their labels no longer match (detached)', () => {
     const detached = [pod('web-1', { [QUARANTINE_LABEL]: 'iso' }), pod('web-2', { app: 'web' })];
     expect(

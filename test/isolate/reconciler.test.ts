@@ -456,6 +456,54 @@ describe("IsolationReconciler: the DNS exception follows the kube-dns Service's 
     await settle(reconciler);
   });
 
+  it("isolates a custom resource's pods without reading its object (RBAC would refuse it)", async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    kube.put(paths.pods(NS), {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'pg-1',
+        namespace: NS,
+        labels: { 'cnpg.io/cluster': 'pg' },
+        ownerReferences: [
+          {
+            apiVersion: 'postgresql.cnpg.io/v1',
+            kind: 'Cluster',
+            name: 'pg',
+            uid: 'uid-pg',
+            controller: true,
+          },
+        ],
+      },
+      spec: { containers: [{ name: 'c' }] },
+      status: { phase: 'Running', podIP: '10.0.0.3' },
+    });
+    const request = kube.request.bind(kube);
+    const refused: string[] = [];
+    kube.request = async <T>(req: KubeRequest): Promise<T> => {
+      // The controller may read pods, ReplicaSets and Jobs, not an operator's resources.
+      if (/\/clusters(\/|$)/.test(req.path)) {
+        refused.push(req.path);
+        throw new KubeError(403, 'Forbidden', 'clusters is forbidden');
+      }
+      return request<T>(req);
+    };
+    reconciler.observe(
+      createIsolation(kube, {
+        target: {
+          workload: { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io', name: 'pg', includeFuture: true },
+        },
+      }),
+    );
+    await reconciler.reconcile(KEY);
+    expect(refused).toEqual([]);
+    expect(serverPod(kube, 'pg-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBeUndefined();
+    await settle(reconciler);
+    expect(serverIso(kube).status?.isolatedPods).toEqual(['pg-1']);
+  });
+
   it('a failed read leaves 53 and isolates all the same; the next reconcile reads again', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());

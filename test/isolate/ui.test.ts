@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Isolation } from '../../src/isolate/api.ts';
 import { ISOLATION_FINALIZER, parseIsolationSpec } from '../../src/isolate/api.ts';
 import { paths } from '../../src/isolate/kube.ts';
+import { isolationFromFlags } from '../../src/isolate/cli.ts';
 import { IsolationRequestError, isolationActions, isolationForWorkload } from '../../src/isolate/ui.ts';
 import { KnownIsolations, Persister } from '../../src/isolate/webhooks.ts';
 import { FakeKube } from './fake-kube.ts';
@@ -40,6 +41,35 @@ describe("the web page's Isolate and Release buttons", () => {
     }
   });
 
+  it("isolates a custom resource's workload in the API group its pods give", () => {
+    const iso = isolationForWorkload('db/Cluster/pg', 'exfiltration', 'alice', 'postgresql.cnpg.io');
+    expect(iso.metadata.namespace).toBe('db');
+    expect(iso.spec?.target).toEqual({
+      workload: { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io', name: 'pg' },
+    });
+    expect(parseIsolationSpec(iso.metadata.name, iso.spec).ok).toBe(true);
+    // The CLI names the same object.
+    const cli = isolationFromFlags({
+      targets: [],
+      namespace: 'db',
+      workload: 'Cluster.postgresql.cnpg.io/pg',
+      reason: 'r',
+    });
+    expect(cli.metadata.name).toBe(iso.metadata.name);
+    // A group the API server would refuse is a request error, not a 500 or a refused write.
+    const err = (() => {
+      try {
+        isolationForWorkload('db/Cluster/pg', 'r', 'u', 'apps');
+      } catch (e) {
+        return e as IsolationRequestError;
+      }
+    })();
+    expect([err?.status, err?.message]).toEqual([
+      400,
+      'cannot isolate db/Cluster/pg: spec.target.workload.apiGroup "apps" is not a custom resource\'s API group (those have a dot, as postgresql.cnpg.io has), and Cluster is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
+    ]);
+  });
+
   it('refuses what an Isolation cannot target, as a request error', () => {
     const kindErr = (() => {
       try {
@@ -49,7 +79,7 @@ describe("the web page's Isolate and Release buttons", () => {
       }
     })();
     expect(kindErr?.message).toBe(
-      'cannot isolate shop/Widget/w: spec.target.workload.kind "Widget" is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
+      'cannot isolate shop/Widget/w: Widget is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet, and no pod in the cluster names a custom resource Widget w as its controller (its API group is not known)',
     );
     for (const w of ['shop/Widget/w', 'shop/Deployment', 'shop//x', 'Shop/Deployment/cart']) {
       const err = (() => {

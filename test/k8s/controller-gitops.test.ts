@@ -354,6 +354,50 @@ describe('an invalid Isolation in Git', () => {
         },
         'spec.exceptions.forensics[0].podSelector.matchExpressions[0]: Invalid value: values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
       ],
+      // A workload's kind and API group (the controller's messages are more precise; tested in plan.test.ts).
+      ...(
+        [
+          [
+            'wl-no-group',
+            { kind: 'Cluster', name: 'pg' },
+            "spec.target.workload: Invalid value: apiGroup is required with a kind that is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet: a custom resource's kind is named with its API group",
+          ],
+          [
+            'wl-no-dot',
+            { kind: 'Cluster', apiGroup: 'apps', name: 'pg' },
+            "spec.target.workload: Invalid value: apiGroup of a custom resource's kind must have a dot (e.g. postgresql.cnpg.io)",
+          ],
+          [
+            'wl-other-group',
+            { kind: 'Deployment', apiGroup: 'apps.example.com', name: 'web' },
+            'spec.target.workload: Invalid value: apiGroup must be the API group of the kind: apps for Deployment, StatefulSet, DaemonSet and ReplicaSet, batch for Job and CronJob, argoproj.io for Rollout, apps.kruise.io for CloneSet',
+          ],
+          [
+            'wl-pod',
+            { kind: 'Pod', name: 'web' },
+            'spec.target.workload: Invalid value: kind must not be Pod (name pods by target.pods) nor a kind microseg knows spelt in another case',
+          ],
+          [
+            'wl-case',
+            { kind: 'deployment', name: 'web' },
+            'spec.target.workload: Invalid value: kind must not be Pod (name pods by target.pods) nor a kind microseg knows spelt in another case',
+          ],
+          [
+            'wl-slash',
+            { kind: 'Cluster/v1', apiGroup: 'postgresql.cnpg.io', name: 'pg' },
+            `spec.target.workload.kind: Invalid value: "Cluster/v1": spec.target.workload.kind in body should match '^[A-Za-z]([-A-Za-z0-9]*[A-Za-z0-9])?$'`,
+          ],
+          [
+            'wl-group-version',
+            { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io/v1', name: 'pg' },
+            `spec.target.workload.apiGroup: Invalid value: "postgresql.cnpg.io/v1": spec.target.workload.apiGroup in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'`,
+          ],
+        ] as const
+      ).map(([name, workload, message]): [string, Record<string, unknown>, string] => [
+        name,
+        { target: { workload }, reason: 'x' },
+        message,
+      ]),
       // A blank reason: white space or line terminators only, as the controller's trim() sees them (the
       // API server shows the value quoted as Go does).
       ...(
@@ -409,6 +453,26 @@ describe('an invalid Isolation in Git', () => {
       }),
     });
     expect(ok.code, ok.stderr).toBe(0);
+    // A custom resource's kind with its group, a known kind with its own or none: accepted by both.
+    for (const workload of [
+      { kind: 'Cluster', apiGroup: 'postgresql.cnpg.io', name: 'pg', includeFuture: true },
+      { kind: 'K8s-Pool2', apiGroup: 'x.example.com', name: 'p' },
+      { kind: 'CloneSet', apiGroup: 'apps.kruise.io', name: 'c' },
+      { kind: 'Job', apiGroup: 'batch', name: 'j' },
+      { kind: 'Rollout', name: 'r' },
+    ]) {
+      const spec = { target: { workload }, reason: 'x' };
+      const r = await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'Isolation',
+          metadata: { name: 'wl', namespace: ns },
+          spec,
+        }),
+      });
+      expect(r.code, `${workload.kind}: ${r.stderr}`).toBe(0);
+      expect(parseIsolationSpec('wl', spec).ok, workload.kind).toBe(true);
+    }
     // At the bounds: a reason with a character trim() keeps (U+0085), the longest duration CEL takes.
     for (const [reason, duration] of [
       ['\u0085', '2562047h47m16.854775807s'],

@@ -435,7 +435,7 @@ describe('kubectl apply of an Isolation (NetworkPolicy mechanism)', () => {
   });
 });
 
-describe('workload targets found by owner references (no Rollout or CloneSet CRD installed)', () => {
+describe('workload targets found by owner references (no Rollout, CloneSet or other custom resource CRD installed)', () => {
   const ROLLOUT_REF = {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Rollout',
@@ -544,6 +544,57 @@ describe('workload targets found by owner references (no Rollout or CloneSet CRD
     expect((await getPod('clone-y1')).metadata.labels).toEqual({ app: 'clone' });
     await kubectl(['delete', 'isolation', '-n', ns, 'clone', '--wait=true', '--timeout=30s']);
     expect((await getPod('clone-x1')).metadata.labels).toEqual({ app: 'clone' });
+  });
+
+  it("a custom resource's pods (a CloudNativePG Cluster) are quarantined, with includeFuture a replacement instance too", async () => {
+    // No CloudNativePG CRD: the Cluster is only named by its pods' controller owner references.
+    const cnpg = (name: string, apiVersion = 'postgresql.cnpg.io/v1') => [
+      { apiVersion, kind: 'Cluster', name, uid: '00000000-0000-4000-8000-00000000d001', controller: true },
+    ];
+    const labels = { 'cnpg.io/cluster': 'pg' };
+    await createPod(kc, {
+      namespace: ns,
+      name: 'pg-1',
+      labels: { ...labels, 'cnpg.io/instanceRole': 'primary' },
+      ownerReferences: cnpg('pg'),
+    });
+    // A kind of the same name and labels in another API group: not the target.
+    await createPod(kc, {
+      namespace: ns,
+      name: 'pg-other',
+      labels,
+      ownerReferences: cnpg('pg', 'clusters.example.com/v1'),
+    });
+    await kubectl(
+      ['apply', '-f', '-'],
+      isolationYaml(
+        'pg',
+        '  target:\n    workload: {kind: Cluster, apiGroup: postgresql.cnpg.io, name: pg, includeFuture: true}\n  reason: exfiltration\n',
+      ),
+    );
+    const first = await phaseOf('pg', ['Isolated', 'Leaking']);
+    expect(first.status?.isolatedPods).toEqual(['pg-1']);
+    expect((await getPod('pg-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe('pg');
+    // A failover's replacement instance, created after the isolation took effect.
+    await createPod(kc, {
+      namespace: ns,
+      name: 'pg-2',
+      labels: { ...labels, 'cnpg.io/instanceRole': 'replica' },
+      ownerReferences: cnpg('pg'),
+    });
+    await eventually(
+      'pg-2 quarantined',
+      async () => (await getPod('pg-2')).metadata.labels?.[QUARANTINE_LABEL] === 'pg',
+    );
+    const iso = await eventually('status lists both instances', async () => {
+      const i = await getIso('pg');
+      return i.status?.podCount === 2 ? i : undefined;
+    });
+    expect(iso.status?.isolatedPods).toEqual(['pg-1', 'pg-2']);
+    expect((await getPod('pg-other')).metadata.labels).toEqual(labels);
+    await kubectl(['delete', 'isolation', '-n', ns, 'pg', '--wait=true', '--timeout=30s']);
+    expect((await getPod('pg-1')).metadata.labels).toEqual({ ...labels, 'cnpg.io/instanceRole': 'primary' });
+    expect((await getPod('pg-2')).metadata.labels).toEqual({ ...labels, 'cnpg.io/instanceRole': 'replica' });
   });
 });
 

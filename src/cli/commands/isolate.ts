@@ -12,7 +12,7 @@ import { isolationFromFlags, kubeFrom, parseTimeout, summary, waitFor } from '..
 import { KubeError, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
 const HELP = `usage: microseg isolate NAMESPACE/POD [NAMESPACE/POD ...] --reason TEXT [options]
-       microseg isolate --workload KIND/NAME -n NAMESPACE --reason TEXT [--include-future] [options]
+       microseg isolate --workload KIND[.GROUP]/NAME -n NAMESPACE --reason TEXT [--include-future] [options]
        microseg isolate --selector KEY=VALUE[,...] -n NAMESPACE --reason TEXT [options]
 
 Cuts pods off the network (they keep running for forensics) by creating an Isolation; the controller
@@ -23,6 +23,8 @@ options:
   -n, --namespace NS            namespace for --workload and --selector
   --workload KIND/NAME          the pods a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
                                 Argo Rollout or OpenKruise CloneSet has now
+  --workload KIND.GROUP/NAME    the pods a custom resource of API group GROUP controls (their controller
+                                owner reference), e.g. Cluster.postgresql.cnpg.io/pg
   --include-future              with --workload: also the pods it creates later
   --selector KEY=VALUE[,...]    the pods these labels select, now and later
   --name NAME                   Isolation name (default derived from the target)
