@@ -37,6 +37,18 @@ import { compareText } from '../model/order.ts';
 export const SEGMENT_LABEL = 'microseg.dev/segment';
 
 /**
+ * Label on a pod (set in its template) naming the workload it belongs to, whatever owns it: the pods that
+ * carry it with one value are one workload of kind LABELLED_KIND (`ns/Workload/<value>`), selected by
+ * that label alone. For what owner references cannot tell: the runs of a pipeline (each Tekton TaskRun,
+ * each Argo Workflow a new object), a Knative Service's revisions (each a Deployment selected by its
+ * revision's uid), an operator's pods of several roles to keep apart.
+ */
+export const WORKLOAD_LABEL = 'microseg.dev/workload';
+
+/** The kind of the workloads WORKLOAD_LABEL names. */
+export const LABELLED_KIND = 'Workload';
+
+/**
  * Labels Kubernetes generates per pod, revision or run: never part of a workload's identity. With them
  * those the controllers of the custom workload kinds microseg knows (CUSTOM_WORKLOAD_KINDS) generate: an
  * Argo Rollout's per-revision hash; an OpenKruise CloneSet's per-pod instance id and the lifecycle state
@@ -423,7 +435,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
           ? (revisionOf(pod, objByKey) ?? referencedWorkload(ns, ownerObj, objByKey))
           : undefined;
       w = newWorkload(portLists, ns, root.kind, root.name, ownerObj, pod, revision, fromPods);
-      if (!isKnownKind(root.kind)) {
+      if (!isKnownKind(root.kind) && root.kind !== LABELLED_KIND) {
         const ref = pod.metadata.ownerReferences!.find((o) => o.controller)!;
         w.customResource = { apiVersion: ref.apiVersion };
       }
@@ -509,8 +521,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   for (const [of, ids] of onePod)
     warnings.push(
       ids.length === 1
-        ? `${ids[0]!}: this ${of} has one pod in the snapshot, whose labels select it (${selectorText(workloads.get(ids[0]!)!.selector)}); a label its operator gives each pod (a role) would leave out the pods it makes later`
-        : `${ids.length} workloads of kind ${of} have one pod each in the snapshot, whose labels select it (${ids.slice(0, 3).join(', ')}${ids.length > 3 ? `, and ${ids.length - 3} more` : ''}); a label their operator gives each pod (a role) would leave out the pods it makes later`,
+        ? `${ids[0]!}: this ${of} has one pod in the snapshot, whose labels select it (${selectorText(workloads.get(ids[0]!)!.selector)}); a label its operator gives each pod (a role) would leave out the pods it makes later (label their template ${WORKLOAD_LABEL}=<name> to name their workload)`
+        : `${ids.length} workloads of kind ${of} have one pod each in the snapshot, whose labels select it (${ids.slice(0, 3).join(', ')}${ids.length > 3 ? `, and ${ids.length - 3} more` : ''}); a label their operator gives each pod (a role) would leave out the pods it makes later (label their template ${WORKLOAD_LABEL}=<name> to name their workload)`,
     );
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   for (const [id, keys] of generated)
@@ -523,8 +535,39 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const id = workloadId(ns, kind, name);
     // A Rollout whose workloadRef names a Deployment has no template of its own: the Deployment's.
     const ref = kind === 'Rollout' ? referencedWorkload(ns, obj, objByKey) : undefined;
-    if (!workloads.has(id)) workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined, ref));
+    // One whose template carries the workload label makes pods of the workload the label names, not its
+    // own (a Knative revision's Deployment): that workload, from its template, when no pod made it.
+    const labelled = templateOf(kind, (ref ?? obj).spec)?.metadata?.labels?.[WORKLOAD_LABEL];
+    if (labelled) {
+      const named = workloadId(ns, LABELLED_KIND, labelled);
+      if (!workloads.has(named))
+        workloads.set(
+          named,
+          newWorkload(portLists, ns, LABELLED_KIND, labelled, undefined, undefined, ref ?? obj),
+        );
+    } else if (!workloads.has(id))
+      workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined, ref));
   }
+  // A workload object a custom resource controls, selected by that resource's uid (a Knative revision's
+  // Deployment, selected by the revision's uid): the pods of the next such resource's object are another
+  // workload's, which no policy written now selects. (Its name is most operators' stable handle.)
+  for (const [key, obj] of objByKey) {
+    const w = workloads.get(key);
+    const ref = obj.metadata.ownerReferences?.find((o) => o.controller);
+    if (w === undefined || ref === undefined || !customController(ref)) continue;
+    const on = Object.entries(w.selector.matchLabels ?? {}).filter(([, v]) => v === ref.uid);
+    if (on.length > 0)
+      warnings.push(
+        `${w.id}: its selector rests on ${on.map(([k, v]) => `${k}=${v}`).join(',')}, the uid of the ${ref.apiVersion.split('/')[0]!} ${ref.kind} ${ref.name} that controls it: the pods of the next ${ref.kind} will not be selected (label their template ${WORKLOAD_LABEL}=<name> to make them one workload)`,
+      );
+  }
+  // A workload the label names is selected by the label alone (its pods' other shared labels stay its
+  // `labels`, which tell it from other workloads).
+  for (const w of workloads.values())
+    if (w.kind === LABELLED_KIND) {
+      w.labels = { ...w.labels, [WORKLOAD_LABEL]: w.name };
+      w.selector = { matchLabels: { [WORKLOAD_LABEL]: w.name } };
+    }
   // The owned workload objects of the snapshot (a ReplicaSet, a Job) whose root workload the shape of
   // their name does not give, by `namespace/Kind/name`: a collector may name one instead of its root
   // (namedWorkload). Only these are kept; the shape gives the root of every other.
@@ -1044,9 +1087,12 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const namedWorkload = (ns: string, kind: string, name: string, labels: string[] | undefined) => {
     const k = canonicalKind(kind);
     if (k === undefined) {
-      // A custom resource's workload (customController), its kind spelt as the owner reference spells it.
+      // A custom resource's workload (customController), its kind spelt as the owner reference spells it,
+      // or one the workload label names.
       const custom = workloads.get(workloadId(ns, kind, name));
-      return custom?.customResource !== undefined ? custom.id : undefined;
+      return custom !== undefined && !custom.observedOnly && !isKnownKind(custom.kind)
+        ? custom.id
+        : undefined;
     }
     if (k === 'Pod') {
       const index = podWorkloadByNs.get(ns)?.get(name);
@@ -1475,6 +1521,9 @@ function addRole(w: Workload | undefined, role: WorkloadRole): void {
  * of buildIdentity: a closure there would keep the whole snapshot alive as long as `resolve` lives.
  */
 export function rootOwner(pod: Pod, ownership: Ownership): { kind: WorkloadKind; name: string } {
+  // The label wins over owners: the user says which workload the pod is.
+  const labelled = pod.metadata.labels?.[WORKLOAD_LABEL];
+  if (labelled) return { kind: LABELLED_KIND, name: labelled };
   const first = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
   if (!first) return { kind: 'Pod', name: pod.metadata.name };
   return (
@@ -1494,7 +1543,7 @@ const BUILT_IN_GROUPS: ReadonlySet<string> = new Set(['', 'apps', 'batch']);
  * StrimziPodSet, KubeVirt's VirtualMachineInstance): the pods it controls are one workload of its kind
  * and name, as Cilium's workload names them. Not a core kind's (a mirror pod's Node, a Spark executor's
  * driver Pod), nor a reference without `controller: true` or `apiVersion`, nor a kind spelt as one
- * microseg knows (their ids would be one).
+ * microseg knows or LABELLED_KIND (their ids would be one).
  */
 export function customController(
   ref: Readonly<{ kind: string; apiVersion?: string; controller?: boolean }>,
@@ -1503,7 +1552,10 @@ export function customController(
   const slash = ref.apiVersion.indexOf('/');
   if (slash <= 0 || BUILT_IN_GROUPS.has(ref.apiVersion.slice(0, slash))) return false;
   return (
-    ref.kind !== '' && !(WORKLOAD_KINDS as readonly string[]).includes(ref.kind) && !ref.kind.includes('/')
+    ref.kind !== '' &&
+    ref.kind !== LABELLED_KIND &&
+    !(WORKLOAD_KINDS as readonly string[]).includes(ref.kind) &&
+    !ref.kind.includes('/')
   );
 }
 
@@ -1789,7 +1841,7 @@ function sharedPodLabels(w: Workload, first: Pod, varying: Map<string, Set<strin
     v === first.metadata.name || v === first.spec.nodeName || (!!uid && v === uid);
   const dropped: string[] = [];
   for (const k of Object.keys(w.labels))
-    if (vary?.has(k) || (w.kind !== 'Pod' && perPod(w.labels[k]!))) dropped.push(k);
+    if (k !== WORKLOAD_LABEL && (vary?.has(k) || (w.kind !== 'Pod' && perPod(w.labels[k]!)))) dropped.push(k);
   if (dropped.length > 0) {
     const labels = { ...w.labels };
     for (const k of dropped) {

@@ -8,6 +8,7 @@ import { UsageError } from '../cli/io.ts';
 import type { Isolation } from './api.ts';
 import { ISOLATION_FINALIZER, MAX_REASON, WORKLOAD_KINDS, isDnsLabel } from './api.ts';
 import { isolationFromFlags } from './cli.ts';
+import { LABELLED_KIND, WORKLOAD_LABEL } from '../identity/index.ts';
 import type { Kube } from './kube.ts';
 import { KubeError, isNotFound, paths } from './kube.ts';
 import type { Persister } from './webhooks.ts';
@@ -51,7 +52,9 @@ export function isolationForWorkload(
       `namespace ${JSON.stringify(namespace)} of ${workload} is not a DNS label`,
     );
   const known = (WORKLOAD_KINDS as readonly string[]).includes(kind);
-  if (!known && kind !== 'Pod' && apiGroup === undefined)
+  // A workload the workload label names: its pods are those that carry the label with its name, now and later.
+  const labelled = kind === LABELLED_KIND;
+  if (!known && !labelled && kind !== 'Pod' && apiGroup === undefined)
     throw new IsolationRequestError(
       400,
       `cannot isolate ${workload}: ${kind} is not one of ${WORKLOAD_KINDS.join(', ')}, and no pod in the cluster names a custom resource ${kind} ${name} as its controller (its API group is not known)`,
@@ -62,11 +65,13 @@ export function isolationForWorkload(
     iso = isolationFromFlags({
       ...(kind === 'Pod'
         ? { targets: [`${namespace}/${name}`] }
-        : {
-            targets: [],
-            namespace,
-            workload: known || apiGroup === undefined ? `${kind}/${name}` : `${kind}.${apiGroup}/${name}`,
-          }),
+        : labelled
+          ? { targets: [], namespace, selector: `${WORKLOAD_LABEL}=${name}` }
+          : {
+              targets: [],
+              namespace,
+              workload: known || apiGroup === undefined ? `${kind}/${name}` : `${kind}.${apiGroup}/${name}`,
+            }),
       // The longest reason the CRD takes: the rest of a pasted log is cut.
       reason: why.length > MAX_REASON ? `${why.slice(0, MAX_REASON - 3)}...` : why,
       requestedBy: `web page (${user})`,

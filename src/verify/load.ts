@@ -8,6 +8,7 @@ import {
   CUSTOM_WORKLOAD_KINDS,
   customController,
   isCustomWorkload,
+  LABELLED_KIND,
   ownerRoot,
   ownershipOf,
   referencedWorkload,
@@ -340,6 +341,8 @@ const WORKLOAD_KIND_NAMES: Record<string, string> = {
   rs: 'ReplicaSet',
   ro: 'Rollout',
   clone: 'CloneSet',
+  // The workloads the workload label names (identity's LABELLED_KIND).
+  [LABELLED_KIND.toLowerCase()]: LABELLED_KIND,
 };
 
 /**

@@ -204,7 +204,7 @@ describe('pods a custom resource controls', () => {
       ['cnpg.io/instanceName'],
     ]);
     expect(id.warnings).toEqual([
-      'app/Cluster/pg: this postgresql.cnpg.io Cluster has one pod in the snapshot, whose labels select it (cnpg.io/cluster=pg,cnpg.io/instanceRole=primary,cnpg.io/podRole=instance,role=primary); a label its operator gives each pod (a role) would leave out the pods it makes later',
+      'app/Cluster/pg: this postgresql.cnpg.io Cluster has one pod in the snapshot, whose labels select it (cnpg.io/cluster=pg,cnpg.io/instanceRole=primary,cnpg.io/podRole=instance,role=primary); a label its operator gives each pod (a role) would leave out the pods it makes later (label their template microseg.dev/workload=<name> to name their workload)',
     ]);
   });
 
@@ -219,7 +219,7 @@ describe('pods a custom resource controls', () => {
       );
     const id = buildIdentity(snapshot([1, 2, 3, 4, 5].map(vm)));
     expect(id.warnings).toEqual([
-      '5 workloads of kind kubevirt.io VirtualMachineInstance have one pod each in the snapshot, whose labels select it (app/VirtualMachineInstance/vm1, app/VirtualMachineInstance/vm2, app/VirtualMachineInstance/vm3, and 2 more); a label their operator gives each pod (a role) would leave out the pods it makes later',
+      '5 workloads of kind kubevirt.io VirtualMachineInstance have one pod each in the snapshot, whose labels select it (app/VirtualMachineInstance/vm1, app/VirtualMachineInstance/vm2, app/VirtualMachineInstance/vm3, and 2 more); a label their operator gives each pod (a role) would leave out the pods it makes later (label their template microseg.dev/workload=<name> to name their workload)',
     ]);
   });
 

@@ -1,0 +1,253 @@
+/**
+ * The workload label, `microseg.dev/workload`, on a pod template: the pods that carry it with one value
+ * are one workload, `ns/Workload/<value>`, selected by that label alone, whatever owns them. For what
+ * owner references cannot tell: each run of a pipeline is a new object (a Tekton TaskRun), each revision
+ * of a Knative Service a new Deployment selected by the revision's uid. Without the label, a proposal
+ * made from one run or revision denies the next.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
+import { isolationForWorkload } from '../../src/isolate/ui.ts';
+import { loadSnapshotText, type ClusterSnapshot } from '../../src/model/snapshot.ts';
+import { runPipeline } from '../../src/pipeline.ts';
+import { engineFromSnapshot } from '../../src/verify/engine.ts';
+import { resolveWorkload } from '../../src/verify/load.ts';
+import { verifyProposal } from '../../src/verify/reach.ts';
+
+const T0 = Date.parse('2026-11-01T10:00:00Z');
+const NS = 'ci';
+
+type Obj = Record<string, unknown>;
+type Ref = { apiVersion: string; kind: string; name: string; uid: string; controller: true };
+
+const ref = (apiVersion: string, kind: string, name: string, uid = `uid-${kind}-${name}`): Ref => ({
+  apiVersion,
+  kind,
+  name,
+  uid,
+  controller: true,
+});
+
+function pod(name: string, owner: Ref, labels: Record<string, string>, ip: string, port: number): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels, ownerReferences: [owner] },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c', ports: [{ containerPort: port }] }] },
+    status: {
+      phase: 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
+      hostIP: '192.168.0.10',
+      startTime: '2026-11-01T00:00:00Z',
+    },
+  };
+}
+
+function snapshot(items: Obj[]): ClusterSnapshot {
+  const ns = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } },
+  };
+  return loadSnapshotText(
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [ns, ...items] }),
+    'cluster.json',
+  );
+}
+
+/** A cache the pipeline's runs download from. */
+const CACHE: Obj[] = [
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'cache', namespace: NS, uid: 'uid-Deployment-cache' },
+    spec: {
+      selector: { matchLabels: { app: 'cache' } },
+      template: { metadata: { labels: { app: 'cache' } }, spec: { containers: [{ name: 'c' }] } },
+    },
+  },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: {
+      name: 'cache-7d9f',
+      namespace: NS,
+      uid: 'uid-ReplicaSet-cache-7d9f',
+      ownerReferences: [ref('apps/v1', 'Deployment', 'cache')],
+    },
+    spec: { selector: { matchLabels: { app: 'cache', 'pod-template-hash': '7d9f' } } },
+  },
+  pod(
+    'cache-7d9f-x1x1x',
+    ref('apps/v1', 'ReplicaSet', 'cache-7d9f'),
+    { app: 'cache', 'pod-template-hash': '7d9f' },
+    '10.244.1.1',
+    8080,
+  ),
+];
+const CACHE_END: FlowEndpoint = { ip: '10.244.1.1', namespace: NS, pod: 'cache-7d9f-x1x1x' };
+
+/** The pod of Tekton TaskRun `build-run-<n>-compile` (its per-run labels as Tekton writes them). */
+const run = (n: number, label: boolean): Obj =>
+  pod(
+    `build-run-${n}-compile-pod`,
+    ref('tekton.dev/v1', 'TaskRun', `build-run-${n}-compile`),
+    {
+      'app.kubernetes.io/managed-by': 'tekton-pipelines',
+      'tekton.dev/pipeline': 'build',
+      'tekton.dev/pipelineRun': `build-run-${n}`,
+      'tekton.dev/taskRun': `build-run-${n}-compile`,
+      ...(label ? { 'microseg.dev/workload': 'build' } : {}),
+    },
+    `10.244.2.${n}`,
+    0,
+  );
+const fromRun = (n: number): FlowEndpoint => ({
+  ip: `10.244.2.${n}`,
+  namespace: NS,
+  pod: `build-run-${n}-compile-pod`,
+});
+const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint): Flow => ({
+  time: T0 + minute * 60_000,
+  src,
+  dst,
+  port: 8080,
+  protocol: 'TCP',
+  verdict: 'FORWARDED',
+  input: 'generic',
+});
+const query = (f: Flow) => ({
+  from: { namespace: NS, pod: f.src.pod! },
+  to: { namespace: NS, pod: f.dst.pod! },
+  port: f.port,
+});
+
+/** The proposal for runs 1 and 2, proved against the cluster of run 3 with its connection. */
+async function nextRun(label: boolean) {
+  const before = snapshot([...CACHE, run(1, label), run(2, label)]);
+  const r = await runPipeline(before, [flow(1, fromRun(1), CACHE_END), flow(2, fromRun(2), CACHE_END)]);
+  const after = snapshot([...CACHE, run(3, label)]);
+  after.networkPolicies.push(...r.proposal.policies);
+  return { r, report: verifyProposal(engineFromSnapshot(after), [query(flow(3, fromRun(3), CACHE_END))]) };
+}
+
+/**
+ * A Knative Service's revision `n`: a Deployment selected by its revision's uid, controlled by the
+ * Revision; with `label`, the Service's template carries the workload label, so every revision's pods do.
+ */
+const revision = (n: number, ip: string, label: boolean): Obj[] => {
+  const name = `hello-0000${n}-deployment`;
+  const labels = {
+    app: 'cache',
+    ...(label ? { 'microseg.dev/workload': 'hello' } : {}),
+    'serving.knative.dev/revisionUID': `uid-${n}`,
+  };
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name,
+        namespace: NS,
+        uid: `uid-Deployment-${name}`,
+        ownerReferences: [ref('serving.knative.dev/v1', 'Revision', `hello-0000${n}`, `uid-${n}`)],
+      },
+      spec: {
+        selector: { matchLabels: { 'serving.knative.dev/revisionUID': `uid-${n}` } },
+        template: { metadata: { labels }, spec: { containers: [{ name: 'c' }] } },
+      },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: `${name}-5b4c`,
+        namespace: NS,
+        uid: `uid-ReplicaSet-${name}-5b4c`,
+        ownerReferences: [ref('apps/v1', 'Deployment', name)],
+      },
+      spec: { selector: { matchLabels: { ...labels, 'pod-template-hash': '5b4c' } } },
+    },
+    pod(
+      `${name}-5b4c-k2lpq`,
+      ref('apps/v1', 'ReplicaSet', `${name}-5b4c`),
+      { ...labels, 'pod-template-hash': '5b4c' },
+      ip,
+      8012,
+    ),
+  ];
+};
+
+describe('the workload label', () => {
+  it("makes a pipeline's runs one workload, selected by the label, so that its next run is allowed", async () => {
+    const id = buildIdentity(snapshot([...CACHE, run(1, true), run(2, true)]));
+    expect([...id.podWorkload].filter(([p]) => p.startsWith('ci/build'))).toEqual([
+      ['ci/build-run-1-compile-pod', 'ci/Workload/build'],
+      ['ci/build-run-2-compile-pod', 'ci/Workload/build'],
+    ]);
+    const build = id.workloads.get('ci/Workload/build')!;
+    expect([build.selector, build.labels, build.customResource]).toEqual([
+      { matchLabels: { 'microseg.dev/workload': 'build' } },
+      {
+        'app.kubernetes.io/managed-by': 'tekton-pipelines',
+        'microseg.dev/workload': 'build',
+        'tekton.dev/pipeline': 'build',
+      },
+      undefined,
+    ]);
+    const { r, report } = await nextRun(true);
+    expect(r.proposal.policies.map((p) => p.metadata.name)).toEqual([
+      'microseg-default-deny',
+      'microseg-build',
+      'microseg-cache',
+    ]);
+    expect([report.blocked.length, report.allowedObserved]).toEqual([0, 1]);
+  });
+
+  it('is what a run needs: without it, each run is a workload of its own and the next run is denied', async () => {
+    const { r, report } = await nextRun(false);
+    expect(r.proposal.policies.map((p) => p.metadata.name)).toEqual([
+      'microseg-default-deny',
+      'microseg-build-run-1-compile',
+      'microseg-build-run-2-compile',
+      'microseg-cache',
+    ]);
+    expect([report.blocked.length, report.allowedObserved]).toEqual([1, 0]);
+  });
+
+  it('wins over a Deployment owner, and a Deployment whose selector takes the labelled pods too is narrowed', async () => {
+    const snap = snapshot([...CACHE, ...revision(1, '10.244.3.1', true), ...revision(2, '10.244.3.2', true)]);
+    const id = buildIdentity(snap);
+    expect([...id.workloads.keys()]).toEqual(['ci/Deployment/cache', 'ci/Workload/hello']);
+    expect(id.warnings).toEqual([]);
+    // The revisions' pods carry app=cache (a copied template): cache's policy must not select them.
+    const r = await runPipeline(snap, [
+      flow(1, CACHE_END, { ip: '10.244.3.1', namespace: NS, pod: 'hello-00001-deployment-5b4c-k2lpq' }),
+    ]);
+    const cache = r.proposal.policies.find((p) => p.metadata.name === 'microseg-cache')!;
+    expect(cache.spec.podSelector).toEqual({
+      matchLabels: { app: 'cache' },
+      matchExpressions: [{ key: 'microseg.dev/workload', operator: 'DoesNotExist' }],
+    });
+  });
+
+  it('is suggested for a workload object selected by the uid of the custom resource that controls it', () => {
+    const id = buildIdentity(snapshot([...revision(1, '10.244.3.1', false)]));
+    expect(id.warnings).toEqual([
+      'ci/Deployment/hello-00001-deployment: its selector rests on serving.knative.dev/revisionUID=uid-1, the uid of the serving.knative.dev Revision hello-00001 that controls it: the pods of the next Revision will not be selected (label their template microseg.dev/workload=<name> to make them one workload)',
+    ]);
+  });
+
+  it('names the workload to the what-if commands and to the web page, which isolates it by the label', () => {
+    const snap = snapshot([...CACHE, run(1, true), run(2, true)]);
+    const w = resolveWorkload(snap, 'ci/workload/build');
+    expect([w.name, w.pods]).toEqual([
+      'ci/Workload/build',
+      ['ci/build-run-1-compile-pod', 'ci/build-run-2-compile-pod'],
+    ]);
+    const iso = isolationForWorkload('ci/Workload/build', 'leaked token', 'ana');
+    expect(iso.spec!.target).toEqual({ podSelector: { matchLabels: { 'microseg.dev/workload': 'build' } } });
+  });
+});
