@@ -1515,15 +1515,24 @@ function addRole(w: Workload | undefined, role: WorkloadRole): void {
 }
 
 /**
- * The workload a pod is named after: its root owner (ReplicaSet→Deployment, ReplicaSet→Argo Rollout,
- * Job→CronJob; a StatefulSet, a DaemonSet, an OpenKruise CloneSet, an orphaned ReplicaSet or Job as
- * itself), the pod itself when it has no owner or one of another kind. The one naming of workloads every part of microseg uses. A plain function, not a closure
- * of buildIdentity: a closure there would keep the whole snapshot alive as long as `resolve` lives.
+ * The workload a pod is named after: the one its workload label names (WORKLOAD_LABEL), else its root
+ * owner (ReplicaSet→Deployment, ReplicaSet→Argo Rollout, Job→CronJob; a StatefulSet, a DaemonSet, an
+ * OpenKruise CloneSet, an orphaned ReplicaSet or Job as itself; a custom resource that controls it), the
+ * pod itself when it has no owner or one of another kind. The one naming of workloads every part of
+ * microseg uses. A plain function, not a closure of buildIdentity: a closure there would keep the whole
+ * snapshot alive as long as `resolve` lives.
  */
 export function rootOwner(pod: Pod, ownership: Ownership): { kind: WorkloadKind; name: string } {
   // The label wins over owners: the user says which workload the pod is.
   const labelled = pod.metadata.labels?.[WORKLOAD_LABEL];
-  if (labelled) return { kind: LABELLED_KIND, name: labelled };
+  return labelled ? { kind: LABELLED_KIND, name: labelled } : ownerWorkload(pod, ownership);
+}
+
+/**
+ * The workload a pod's owners make it part of, the workload label left aside (rootOwner heeds it): what
+ * a target naming an owner (an Isolation of a CloneSet, `explain --from ns/CloneSet/web`) takes the pods of.
+ */
+export function ownerWorkload(pod: Pod, ownership: Ownership): { kind: WorkloadKind; name: string } {
   const first = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
   if (!first) return { kind: 'Pod', name: pod.metadata.name };
   return (

@@ -30,7 +30,7 @@ import {
   dnsServicePorts,
   customController,
   ownershipOf,
-  rootOwner,
+  ownerWorkload,
 } from '../identity/index.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import { emptySnapshot } from '../model/snapshot.ts';
@@ -159,12 +159,13 @@ export function workloadKindText(t: WorkloadTarget): string {
 }
 
 /**
- * Whether `pod` is one of the target's pods: its workload, as identity names it (rootOwner), is the
- * target's kind and name; for a custom resource's kind, its controller owner reference is also a custom
- * resource's (customController) of the target's API group, whatever its version (`v1beta1` or `v1`).
+ * Whether `pod` is one of the target's pods: its workload by its owners (ownerWorkload: as identity names
+ * it, the workload label left aside, for the target names an owner) is the target's kind and name; for a
+ * custom resource's kind, its controller owner reference is also a custom resource's (customController)
+ * of the target's API group, whatever its version (`v1beta1` or `v1`).
  */
 function isTargetPod(pod: Pod, t: WorkloadTarget, ownership: Ownership): boolean {
-  const root = rootOwner(pod, ownership);
+  const root = ownerWorkload(pod, ownership);
   if (root.kind !== t.workloadKind || root.name !== t.name) return false;
   if (t.apiGroup === undefined) return true;
   const ref = pod.metadata.ownerReferences?.find((o) => o.controller);

@@ -10,6 +10,7 @@ import {
   isCustomWorkload,
   LABELLED_KIND,
   ownerRoot,
+  ownerWorkload,
   ownershipOf,
   referencedWorkload,
   rootOwner,
@@ -466,7 +467,8 @@ export function resolveWorkload(
       const ref = p.metadata.ownerReferences?.find((o) => o.controller) ?? p.metadata.ownerReferences?.[0];
       return ref?.kind === kind && ref.name === name;
     }
-    const r = rootOwner(p, ownership);
+    // A workload the label names is its labelled pods; one an owner names, the pods it owns.
+    const r = kind === LABELLED_KIND ? rootOwner(p, ownership) : ownerWorkload(p, ownership);
     return r.kind === kind && r.name === name;
   };
   const selected = snap.pods.filter(ofIt).sort((a, b) => compareText(a.metadata.name, b.metadata.name));

@@ -240,6 +240,15 @@ describe('the workload label', () => {
     ]);
   });
 
+  it('leaves an owner named to the what-if commands its own pods', () => {
+    const snap = snapshot([...revision(1, '10.244.3.1', true), ...revision(2, '10.244.3.2', true)]);
+    const w = resolveWorkload(snap, 'ci/Deployment/hello-00002-deployment');
+    expect([w.name, w.pods]).toEqual([
+      'ci/Deployment/hello-00002-deployment',
+      ['ci/hello-00002-deployment-5b4c-k2lpq'],
+    ]);
+  });
+
   it('names the workload to the what-if commands and to the web page, which isolates it by the label', () => {
     const snap = snapshot([...CACHE, run(1, true), run(2, true)]);
     const w = resolveWorkload(snap, 'ci/workload/build');

@@ -423,6 +423,29 @@ describe('targets', () => {
     // Before it took effect (a workload with no pod yet), the pods are still looked for.
     expect(resolveTarget(frozen, { pods: replaced, workload, previously: [] }).pods).toEqual(['web-3']);
   });
+  it('an owner named by the target takes the pods it owns, whatever workload their microseg.dev/workload label names', () => {
+    const owned = (name: string) =>
+      pod(
+        name,
+        { app: 'cs', 'microseg.dev/workload': 'front' },
+        {
+          ownerReferences: [
+            {
+              apiVersion: 'apps.kruise.io/v1alpha1',
+              kind: 'CloneSet',
+              name: 'cs',
+              uid: 'uid-cs',
+              controller: true,
+            },
+          ],
+        },
+      );
+    const target = spec({ target: { workload: { kind: 'CloneSet', name: 'cs' } } });
+    const ownership = ownershipOf({ workloads: [], cronJobs: [] });
+    expect(
+      resolveTarget(target, { pods: [owned('cs-a'), owned('cs-b')], ownership, previously: [] }).pods,
+    ).toEqual(['cs-a', 'cs-b']);
+  });
   it("a Rollout's pods are those of its ReplicaSets, a CloneSet's its own, a CronJob's its Jobs'", () => {
     const owner = (kind: string, name: string, apiVersion = 'apps/v1') => ({
       ownerReferences: [{ apiVersion, kind, name, uid: `uid-${name}`, controller: true }],
