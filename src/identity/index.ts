@@ -1801,6 +1801,9 @@ function newWorkload(
     (owner ? templateOf(kind, owner.spec) : undefined) ??
     (revision ? templateOf(revision.kind, revision.spec) : undefined);
   const labels = stableLabels(template?.metadata?.labels ?? pod?.metadata.labels);
+  // A pod carrying the workload label is that label's workload's, never this one's: a template carrying
+  // it (the label just added, its pods of the old revision) says nothing of this one's pods.
+  if (kind !== LABELLED_KIND) delete labels[WORKLOAD_LABEL];
   let selector: LabelSelector;
   const ownSelector =
     (owner?.spec as { selector?: LabelSelector } | undefined)?.selector ??

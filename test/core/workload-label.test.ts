@@ -260,3 +260,112 @@ describe('the workload label', () => {
     expect(iso.spec!.target).toEqual({ podSelector: { matchLabels: { 'microseg.dev/workload': 'build' } } });
   });
 });
+
+describe('the workload label added to a workload object that has pods', () => {
+  /** Deployment `web` whose template now carries the label: a pod of the old revision, one of the new. */
+  const midRollout = (): Obj[] => [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: NS, uid: 'uid-Deployment-web' },
+      spec: {
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web', 'microseg.dev/workload': 'web' } },
+          spec: { containers: [{ name: 'c' }] },
+        },
+      },
+    },
+    ...['6c5d', '7f8e'].map((hash) => ({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: `web-${hash}`,
+        namespace: NS,
+        uid: `uid-ReplicaSet-web-${hash}`,
+        ownerReferences: [ref('apps/v1', 'Deployment', 'web')],
+      },
+      spec: { selector: { matchLabels: { app: 'web', 'pod-template-hash': hash } } },
+    })),
+    pod(
+      'web-6c5d-a1a1a',
+      ref('apps/v1', 'ReplicaSet', 'web-6c5d'),
+      { app: 'web', 'pod-template-hash': '6c5d' },
+      '10.244.4.1',
+      8080,
+    ),
+    pod(
+      'web-7f8e-b2b2b',
+      ref('apps/v1', 'ReplicaSet', 'web-7f8e'),
+      { app: 'web', 'microseg.dev/workload': 'web', 'pod-template-hash': '7f8e' },
+      '10.244.4.2',
+      8080,
+    ),
+  ];
+
+  it("leaves the label out of the old revision's workload, whose selector then leaves the new pods out", async () => {
+    const snap = snapshot([...CACHE, ...midRollout()]);
+    const id = buildIdentity(snap);
+    expect(id.workloads.get('ci/Deployment/web')!.labels).toEqual({ app: 'web' });
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '10.244.4.1', namespace: NS, pod: 'web-6c5d-a1a1a' }, CACHE_END),
+      flow(2, { ip: '10.244.4.2', namespace: NS, pod: 'web-7f8e-b2b2b' }, CACHE_END),
+    ]);
+    expect(
+      r.proposal.policies
+        .filter((p) => p.metadata.name.includes('web'))
+        .map((p) => [p.metadata.name, p.spec.podSelector]),
+    ).toEqual([
+      [
+        'microseg-deployment-web',
+        {
+          matchLabels: { app: 'web' },
+          matchExpressions: [{ key: 'microseg.dev/workload', operator: 'DoesNotExist' }],
+        },
+      ],
+      ['microseg-workload-web', { matchLabels: { 'microseg.dev/workload': 'web' } }],
+    ]);
+    expect(r.proposal.warnings.filter((w) => w.includes('no label separates'))).toEqual([]);
+  });
+
+  it("keeps a CronJob's pods of runs made before the label selected", () => {
+    const id = buildIdentity(
+      snapshot([
+        {
+          apiVersion: 'batch/v1',
+          kind: 'CronJob',
+          metadata: { name: 'report', namespace: NS, uid: 'uid-CronJob-report' },
+          spec: {
+            jobTemplate: {
+              spec: {
+                template: {
+                  metadata: { labels: { app: 'report', 'microseg.dev/workload': 'report' } },
+                  spec: { containers: [{ name: 'c' }] },
+                },
+              },
+            },
+          },
+        },
+        {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: {
+            name: 'report-29000000',
+            namespace: NS,
+            uid: 'uid-Job-report-29000000',
+            ownerReferences: [ref('batch/v1', 'CronJob', 'report')],
+          },
+          spec: { template: { metadata: { labels: { app: 'report' } } } },
+        },
+        pod(
+          'report-29000000-c3c3c',
+          ref('batch/v1', 'Job', 'report-29000000'),
+          { app: 'report', 'job-name': 'report-29000000' },
+          '10.244.4.3',
+          0,
+        ),
+      ]),
+    );
+    expect(id.workloads.get('ci/CronJob/report')!.selector).toEqual({ matchLabels: { app: 'report' } });
+  });
+});
