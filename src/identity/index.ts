@@ -537,7 +537,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const ref = kind === 'Rollout' ? referencedWorkload(ns, obj, objByKey) : undefined;
     // One whose template carries the workload label makes pods of the workload the label names, not its
     // own (a Knative revision's Deployment): that workload, from its template, when no pod made it.
-    const labelled = templateOf(kind, (ref ?? obj).spec)?.metadata?.labels?.[WORKLOAD_LABEL];
+    const labelled = labelledTemplate(ns, obj, objByKey);
     if (labelled) {
       const named = workloadId(ns, LABELLED_KIND, labelled);
       if (!workloads.has(named))
@@ -1631,6 +1631,24 @@ const OWNER_KINDS: ReadonlySet<string> = new Set([
   'Job',
   'ReplicaSet',
 ]);
+
+/**
+ * The value of the workload label (WORKLOAD_LABEL) on the pod template of `obj`, a workload object of
+ * namespace `ns` (a Rollout's: that of the Deployment its workloadRef names, when it has none of its
+ * own): the workload its pods are part of. Undefined when it carries none, and for a ReplicaSet or a Job,
+ * whose template is their owner's.
+ */
+export function labelledTemplate(
+  ns: string,
+  obj: { kind: string; spec: unknown },
+  objByKey: Ownership['objByKey'],
+): string | undefined {
+  if (obj.kind === 'ReplicaSet' || obj.kind === 'Job') return undefined;
+  const ref = obj.kind === 'Rollout' ? referencedWorkload(ns, obj, objByKey) : undefined;
+  return (
+    templateOf(ref?.kind ?? obj.kind, (ref ?? obj).spec)?.metadata?.labels?.[WORKLOAD_LABEL] || undefined
+  );
+}
 
 /** The pod template of a workload object's spec (a CronJob's: its Jobs'). */
 export function templateOf(kind: string, spec: unknown): PodTemplate | undefined {

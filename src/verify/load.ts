@@ -9,6 +9,7 @@ import {
   customController,
   isCustomWorkload,
   LABELLED_KIND,
+  labelledTemplate,
   ownerRoot,
   ownerWorkload,
   ownershipOf,
@@ -472,8 +473,16 @@ export function resolveWorkload(
     return r.kind === kind && r.name === name;
   };
   const selected = snap.pods.filter(ofIt).sort((a, b) => compareText(a.metadata.name, b.metadata.name));
+  // A workload the label names with no pod (a Knative Service scaled to zero) is, as identity has it, the
+  // first workload object of its namespace whose template carries the label with its name.
+  const labelledObj =
+    kind === LABELLED_KIND && selected.length === 0
+      ? [...ownership.objByKey].find(
+          ([key, o]) => key.startsWith(`${ns}/`) && labelledTemplate(ns, o, ownership.objByKey) === name,
+        )?.[1]
+      : undefined;
   // A workload whose object the snapshot lacks still is one when pods are named after it.
-  if (!obj && selected.length === 0)
+  if (!obj && !labelledObj && selected.length === 0)
     throw new InputError(
       `${option}: no ${kind} ${name} in namespace ${ns}${workloadHint(snap, ns, kind, name)}`,
     );
@@ -492,8 +501,9 @@ export function resolveWorkload(
     };
   }
   // A Rollout whose workloadRef names a Deployment: the Deployment's template.
-  const ref = referencedWorkload(ns, obj, ownership.objByKey);
-  const template = ref ? templateOf(ref.kind, ref.spec) : obj ? templateOf(kind, obj.spec) : undefined;
+  const from = obj ?? labelledObj;
+  const ref = referencedWorkload(ns, from, ownership.objByKey);
+  const template = ref ? templateOf(ref.kind, ref.spec) : from ? templateOf(from.kind, from.spec) : undefined;
   const namedPorts = (template?.spec?.containers ?? []).flatMap((c) =>
     (c.ports ?? []).map((p) => ({
       ...(p.name ? { name: p.name } : {}),

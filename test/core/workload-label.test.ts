@@ -369,3 +369,38 @@ describe('the workload label added to a workload object that has pods', () => {
     expect(id.workloads.get('ci/CronJob/report')!.selector).toEqual({ matchLabels: { app: 'report' } });
   });
 });
+
+describe('a workload the label names with no pod', () => {
+  /** Revision 1 of a Knative Service scaled to zero: its Deployment, no ReplicaSet pod. */
+  const scaledToZero = (): Obj[] =>
+    revision(1, '10.244.3.1', true)
+      .filter((o) => o.kind === 'Deployment')
+      .map((o) => ({ ...o, spec: { ...(o.spec as Obj), replicas: 0 } }));
+
+  it('is named to the what-if commands by the template that carries the label, as identity has it', () => {
+    const snap = snapshot([...CACHE, ...scaledToZero()]);
+    expect([...buildIdentity(snap).workloads.keys()]).toEqual(['ci/Deployment/cache', 'ci/Workload/hello']);
+    const w = resolveWorkload(snap, 'ci/Workload/hello');
+    expect([w.name, w.pods, w.endpoint]).toEqual([
+      'ci/Workload/hello',
+      [],
+      {
+        namespace: NS,
+        labels: {
+          app: 'cache',
+          'microseg.dev/workload': 'hello',
+          'serving.knative.dev/revisionUID': 'uid-1',
+        },
+        namedPorts: [],
+        name: 'ci/Workload/hello',
+      },
+    ]);
+  });
+
+  it('is not found when no template carries the label with its name', () => {
+    const snap = snapshot([...CACHE, ...scaledToZero()]);
+    expect(() => resolveWorkload(snap, 'ci/Workload/hallo')).toThrow(
+      /^--workload: no Workload hallo in namespace ci$/,
+    );
+  });
+});
