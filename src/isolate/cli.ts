@@ -19,6 +19,7 @@ import {
   WORKLOAD_KINDS,
 } from './api.ts';
 import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../identity/types.ts';
+import { LABELLED_KIND, WORKLOAD_LABEL } from '../identity/index.ts';
 
 /** The kinds identity knows, lower-cased: a slip of case (or Pod) is left to the spec's own messages. */
 const KNOWN_KINDS: ReadonlySet<string> = new Set(IDENTITY_WORKLOAD_KINDS.map((k) => k.toLowerCase()));
@@ -101,6 +102,12 @@ export function isolationFromFlags(f: IsolateFlags): Isolation {
         `--workload ${JSON.stringify(f.workload)} must be KIND/NAME, e.g. Deployment/cart, or KIND.GROUP/NAME for a custom resource's kind, e.g. Cluster.postgresql.cnpg.io/pg`,
       );
     const [, kind, group, wname] = m as unknown as [string, string, string | undefined, string];
+    // The workloads the workload label names (`ci/Workload/build`, as microseg prints them) have no
+    // owner to target: their pods are those carrying the label, which a selector takes.
+    if (group === undefined && kind.toLowerCase() === LABELLED_KIND.toLowerCase())
+      throw new UsageError(
+        `--workload ${JSON.stringify(f.workload)}: a ${LABELLED_KIND} is named by the ${WORKLOAD_LABEL} label of its pods, not by an owner: isolate them by that label, --selector ${WORKLOAD_LABEL}=${wname}`,
+      );
     if (group === undefined && !KNOWN_KINDS.has(kind.toLowerCase()))
       throw new UsageError(
         `--workload ${JSON.stringify(f.workload)}: ${kind} is not one of ${WORKLOAD_KINDS.join(', ')}; give a custom resource's kind with its API group, as KIND.GROUP/NAME (e.g. Cluster.postgresql.cnpg.io/pg)`,

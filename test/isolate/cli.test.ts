@@ -145,6 +145,10 @@ describe('microseg isolate --print', () => {
       '--workload "pg" must be KIND/NAME, e.g. Deployment/cart, or KIND.GROUP/NAME for a custom resource\'s kind, e.g. Cluster.postgresql.cnpg.io/pg',
     ],
     ['deployment/cart', 'spec.target.workload.kind "deployment" must be spelt Deployment'],
+    [
+      'Workload/build',
+      '--workload "Workload/build": a Workload is named by the microseg.dev/workload label of its pods, not by an owner: isolate them by that label, --selector microseg.dev/workload=build',
+    ],
   ])('--workload %s → usage error', async (workload, message) => {
     const r = await cli(['isolate', '--workload', workload, '-n', 'db', '--reason', 'r', '--print']);
     expect(r.code).toBe(2);

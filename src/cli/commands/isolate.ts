@@ -24,7 +24,8 @@ options:
   --workload KIND/NAME          the pods a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
                                 Argo Rollout or OpenKruise CloneSet has now
   --workload KIND.GROUP/NAME    the pods a custom resource of API group GROUP controls (their controller
-                                owner reference), e.g. Cluster.postgresql.cnpg.io/pg
+                                owner reference), e.g. Cluster.postgresql.cnpg.io/pg (a Workload the
+                                microseg.dev/workload label names: --selector microseg.dev/workload=NAME)
   --include-future              with --workload: also the pods it creates later
   --selector KEY=VALUE[,...]    the pods these labels select, now and later
   --name NAME                   Isolation name (default derived from the target)
