@@ -551,15 +551,30 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // A workload object a custom resource controls, selected by that resource's uid (a Knative revision's
   // Deployment, selected by the revision's uid): the pods of the next such resource's object are another
   // workload's, which no policy written now selects. (Its name is most operators' stable handle.)
+  // One warning per kind of resource: a Knative Service keeps the Deployments of its last revisions.
+  const onUid = new Map<string, { kind: string; of: { id: string; on: string; ref: string }[] }>();
   for (const [key, obj] of objByKey) {
     const w = workloads.get(key);
     const ref = obj.metadata.ownerReferences?.find((o) => o.controller);
     if (w === undefined || ref === undefined || !customController(ref)) continue;
     const on = Object.entries(w.selector.matchLabels ?? {}).filter(([, v]) => v === ref.uid);
-    if (on.length > 0)
-      warnings.push(
-        `${w.id}: its selector rests on ${on.map(([k, v]) => `${k}=${v}`).join(',')}, the uid of the ${ref.apiVersion.split('/')[0]!} ${ref.kind} ${ref.name} that controls it: the pods of the next ${ref.kind} will not be selected (label their template ${WORKLOAD_LABEL}=<name> to make them one workload)`,
-      );
+    if (on.length === 0) continue;
+    const kind = `${ref.apiVersion.split('/')[0]!} ${ref.kind}`;
+    let list = onUid.get(kind);
+    if (list === undefined) onUid.set(kind, (list = { kind: ref.kind, of: [] }));
+    list.of.push({ id: w.id, on: on.map(([k, v]) => `${k}=${v}`).join(','), ref: ref.name });
+  }
+  for (const [kind, { kind: short, of }] of onUid) {
+    of.sort((a, b) => compareText(a.id, b.id));
+    const next = `the pods of the next ${short} will not be selected (label their template ${WORKLOAD_LABEL}=<name> to make them one workload)`;
+    warnings.push(
+      of.length === 1
+        ? `${of[0]!.id}: its selector rests on ${of[0]!.on}, the uid of the ${kind} ${of[0]!.ref} that controls it: ${next}`
+        : `${of.length} workloads have a selector resting on the uid of the ${kind} that controls each (${of
+            .slice(0, 3)
+            .map((o) => `${o.id}: ${o.on}`)
+            .join(', ')}${of.length > 3 ? `, and ${of.length - 3} more` : ''}): ${next}`,
+    );
   }
   // A workload the label names is selected by the label alone (its pods' other shared labels stay its
   // `labels`, which tell it from other workloads).

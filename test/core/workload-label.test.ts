@@ -404,3 +404,12 @@ describe('a workload the label names with no pod', () => {
     );
   });
 });
+
+describe('the warning of a selector resting on the uid of the custom resource controlling it', () => {
+  it("is one for a kind's resources, as a Knative Service's retained revisions are, not one each", () => {
+    const id = buildIdentity(snapshot([1, 2, 3, 4].flatMap((n) => revision(n, `10.244.3.${n}`, false))));
+    expect(id.warnings).toEqual([
+      '4 workloads have a selector resting on the uid of the serving.knative.dev Revision that controls each (ci/Deployment/hello-00001-deployment: serving.knative.dev/revisionUID=uid-1, ci/Deployment/hello-00002-deployment: serving.knative.dev/revisionUID=uid-2, ci/Deployment/hello-00003-deployment: serving.knative.dev/revisionUID=uid-3, and 1 more): the pods of the next Revision will not be selected (label their template microseg.dev/workload=<name> to make them one workload)',
+    ]);
+  });
+});
