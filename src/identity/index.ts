@@ -529,6 +529,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (keys.size > 0) workloads.get(id)!.generatedLabels = sharedKeys(keyLists, [...keys]);
   const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, podWorkload);
   // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
+  /** The workload objects whose template carries the workload label, by the workload it names. */
+  const labelledObjects = new Map<string, [string, { kind: string; metadata: ObjectMeta; spec: unknown }]>();
   for (const [key, obj] of objByKey) {
     const [ns, kind, name] = key.split('/') as [string, WorkloadKind, string];
     if (kind === 'ReplicaSet' || kind === 'Job') continue; // reached through their owners
@@ -539,15 +541,19 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     // own (a Knative revision's Deployment): that workload, from its template, when no pod made it.
     const labelled = labelledTemplate(ns, obj, objByKey);
     if (labelled) {
+      // The object of the smallest key stands for it, whatever the order of the snapshot's objects.
       const named = workloadId(ns, LABELLED_KIND, labelled);
-      if (!workloads.has(named))
-        workloads.set(
-          named,
-          newWorkload(portLists, ns, LABELLED_KIND, labelled, undefined, undefined, ref ?? obj),
-        );
+      const before = labelledObjects.get(named);
+      if (before === undefined || compareText(key, before[0]) < 0)
+        labelledObjects.set(named, [key, ref ?? obj]);
     } else if (!workloads.has(id))
       workloads.set(id, newWorkload(portLists, ns, kind, name, obj, undefined, ref));
   }
+  for (const [named, [, obj]] of labelledObjects)
+    if (!workloads.has(named)) {
+      const [ns, , name] = named.split('/') as [string, string, string];
+      workloads.set(named, newWorkload(portLists, ns, LABELLED_KIND, name, undefined, undefined, obj));
+    }
   // A workload object a custom resource controls, selected by that resource's uid (a Knative revision's
   // Deployment, selected by the revision's uid): the pods of the next such resource's object are another
   // workload's, which no policy written now selects. (Its name is most operators' stable handle.)

@@ -474,12 +474,14 @@ export function resolveWorkload(
   };
   const selected = snap.pods.filter(ofIt).sort((a, b) => compareText(a.metadata.name, b.metadata.name));
   // A workload the label names with no pod (a Knative Service scaled to zero) is, as identity has it, the
-  // first workload object of its namespace whose template carries the label with its name.
+  // workload object of its namespace whose template carries the label with its name, of the smallest key.
   const labelledObj =
     kind === LABELLED_KIND && selected.length === 0
-      ? [...ownership.objByKey].find(
-          ([key, o]) => key.startsWith(`${ns}/`) && labelledTemplate(ns, o, ownership.objByKey) === name,
-        )?.[1]
+      ? [...ownership.objByKey]
+          .filter(
+            ([key, o]) => key.startsWith(`${ns}/`) && labelledTemplate(ns, o, ownership.objByKey) === name,
+          )
+          .sort(([a], [b]) => compareText(a, b))[0]?.[1]
       : undefined;
   // A workload whose object the snapshot lacks still is one when pods are named after it.
   if (!obj && !labelledObj && selected.length === 0)

@@ -397,6 +397,29 @@ describe('a workload the label names with no pod', () => {
     ]);
   });
 
+  it('takes the template of the object of the smallest key, whatever the order of the snapshot', () => {
+    // Two retained revisions scaled to zero, their templates differing (revision 2 names a port).
+    const zero = (n: number): Obj[] =>
+      revision(n, `10.244.3.${n}`, true)
+        .filter((o) => o.kind === 'Deployment')
+        .map((o) => ({ ...o, spec: { ...(o.spec as Obj), replicas: 0 } }));
+    const two = zero(2).map((o) => {
+      const spec = o.spec as { template: { spec: Obj } };
+      const containers = [{ name: 'c', ports: [{ name: 'http', containerPort: 8012 }] }];
+      return { ...o, spec: { ...spec, template: { ...spec.template, spec: { containers } } } };
+    });
+    const seen = [
+      [...zero(1), ...two],
+      [...two, ...zero(1)],
+    ].map((items) => {
+      const snap = snapshot(items);
+      const w = buildIdentity(snap).workloads.get('ci/Workload/hello')!;
+      return JSON.stringify([w.labels, w.namedPorts, resolveWorkload(snap, 'ci/Workload/hello').endpoint]);
+    });
+    expect(seen[1]).toBe(seen[0]);
+    expect(JSON.parse(seen[0]!)[0]['serving.knative.dev/revisionUID']).toBe('uid-1');
+  });
+
   it('is not found when no template carries the label with its name', () => {
     const snap = snapshot([...CACHE, ...scaledToZero()]);
     expect(() => resolveWorkload(snap, 'ci/Workload/hallo')).toThrow(
