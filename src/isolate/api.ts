@@ -5,6 +5,7 @@
 import type { KObject, LabelSelector } from '../model/k8s.ts';
 import type { KnownWorkloadKind } from '../identity/types.ts';
 import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../identity/types.ts';
+import { LABELLED_KIND, WORKLOAD_LABEL } from '../identity/index.ts';
 import { selectorLabelProblems, selectorLimitProblems, selectorProblem } from '../model/selectors.ts';
 import {
   API_VERSION,
@@ -261,6 +262,12 @@ function workloadKindOf(kind: unknown, apiGroup: unknown): { problems: string[];
       };
     return { problems: [] };
   }
+  if (apiGroup === undefined && kind === LABELLED_KIND)
+    return {
+      problems: [
+        `${at}.kind ${LABELLED_KIND} is a workload the ${WORKLOAD_LABEL} label of its pods names, not an owner: target its pods by spec.target.podSelector (matchLabels: {${WORKLOAD_LABEL}: NAME})`,
+      ],
+    };
   if (apiGroup === undefined)
     return {
       problems: [

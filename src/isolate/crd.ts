@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { GROUP, VERSION } from '../controller/api.ts';
+import { LABELLED_KIND, WORKLOAD_LABEL } from '../identity/index.ts';
 import {
   DIRECTIONS,
   KIND,
@@ -64,7 +65,11 @@ function workloadRules(): { rule: string; message: string }[] {
       message: `apiGroup must be the API group of the kind: ${groupText}`,
     },
     {
-      rule: `self.kind.lowerAscii() in ${lower} || has(self.apiGroup)`,
+      rule: `self.kind != '${LABELLED_KIND}' || has(self.apiGroup)`,
+      message: `kind ${LABELLED_KIND} is a workload the ${WORKLOAD_LABEL} label of its pods names, not an owner: target its pods by podSelector on that label`,
+    },
+    {
+      rule: `self.kind.lowerAscii() in ${lower} || self.kind == '${LABELLED_KIND}' || has(self.apiGroup)`,
       message: `apiGroup is required with a kind that is not one of ${WORKLOAD_KINDS.join(', ')}: a custom resource's kind is named with its API group`,
     },
     {

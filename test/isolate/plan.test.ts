@@ -172,6 +172,10 @@ describe('Isolation spec validation', () => {
     expect(problems({ kind: 'Cluster' })).toEqual([
       `spec.target.workload.apiGroup is required with kind "Cluster", which is not one of ${known}: a custom resource's kind is named with its API group (postgresql.cnpg.io for CloudNativePG's Cluster)`,
     ]);
+    // A workload the microseg.dev/workload label names is no owner: its pods are a podSelector's.
+    expect(problems({ kind: 'Workload' })).toEqual([
+      'spec.target.workload.kind Workload is a workload the microseg.dev/workload label of its pods names, not an owner: target its pods by spec.target.podSelector (matchLabels: {microseg.dev/workload: NAME})',
+    ]);
     expect(problems({ kind: 'Cluster', apiGroup: 'apps' })).toEqual([
       `spec.target.workload.apiGroup "apps" is not a custom resource's API group (those have a dot, as postgresql.cnpg.io has), and Cluster is not one of ${known}`,
     ]);

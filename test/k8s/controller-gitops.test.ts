@@ -363,6 +363,11 @@ describe('an invalid Isolation in Git', () => {
             "spec.target.workload: Invalid value: apiGroup is required with a kind that is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet: a custom resource's kind is named with its API group",
           ],
           [
+            'wl-labelled',
+            { kind: 'Workload', name: 'build' },
+            'spec.target.workload: Invalid value: kind Workload is a workload the microseg.dev/workload label of its pods names, not an owner: target its pods by podSelector on that label',
+          ],
+          [
             'wl-no-dot',
             { kind: 'Cluster', apiGroup: 'apps', name: 'pg' },
             "spec.target.workload: Invalid value: apiGroup of a custom resource's kind must have a dot (e.g. postgresql.cnpg.io)",
