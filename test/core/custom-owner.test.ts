@@ -9,72 +9,26 @@
 import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
-import { loadSnapshotText, type ClusterSnapshot } from '../../src/model/snapshot.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { resolveWorkload } from '../../src/verify/load.ts';
 import { verifyProposal } from '../../src/verify/reach.ts';
+import { deployment, type Obj, pod as podIn, ref, type Ref, snapshotOf } from './workload-fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
 const NS = 'app';
 
-type Obj = Record<string, unknown>;
-type Ref = { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean };
-
-const ref = (apiVersion: string, kind: string, name: string, controller = true): Ref => ({
-  apiVersion,
-  kind,
-  name,
-  uid: `uid-${kind}-${name}`,
-  ...(controller ? { controller: true } : {}),
-});
-
-function pod(
+const pod = (
   name: string,
   owner: Ref | undefined,
   labels: Record<string, string>,
   ip: string,
   port: number,
-): Obj {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels, ...(owner ? { ownerReferences: [owner] } : {}) },
-    spec: { nodeName: 'node-1', containers: [{ name: 'c', ports: [{ name: 'p', containerPort: port }] }] },
-    status: {
-      phase: 'Running',
-      podIP: ip,
-      podIPs: [{ ip }],
-      hostIP: '192.168.0.10',
-      startTime: '2026-11-01T00:00:00Z',
-    },
-  };
-}
+) => podIn(NS, name, owner, labels, ip, port);
+const snapshot = (items: Obj[]): ClusterSnapshot => snapshotOf(NS, items);
 
-const FRONT_LABELS = { app: 'front', 'pod-template-hash': '7d9f' };
-const FRONT: Obj[] = [
-  {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'front', namespace: NS, uid: 'uid-Deployment-front' },
-    spec: {
-      selector: { matchLabels: { app: 'front' } },
-      template: { metadata: { labels: { app: 'front' } }, spec: { containers: [{ name: 'c' }] } },
-    },
-  },
-  {
-    apiVersion: 'apps/v1',
-    kind: 'ReplicaSet',
-    metadata: {
-      name: 'front-7d9f',
-      namespace: NS,
-      uid: 'uid-ReplicaSet-front-7d9f',
-      ownerReferences: [ref('apps/v1', 'Deployment', 'front')],
-    },
-    spec: { selector: { matchLabels: FRONT_LABELS } },
-  },
-  pod('front-7d9f-x1x1x', ref('apps/v1', 'ReplicaSet', 'front-7d9f'), FRONT_LABELS, '10.244.1.1', 80),
-];
+const FRONT: Obj[] = deployment(NS, 'front', '10.244.1.1', 80);
 
 const CLUSTER = ref('postgresql.cnpg.io/v1', 'Cluster', 'pg');
 
@@ -93,18 +47,6 @@ const instance = (n: number, role: 'primary' | 'replica', owner: Ref = CLUSTER):
     `10.244.1.1${n}`,
     5432,
   );
-
-function snapshot(items: Obj[]): ClusterSnapshot {
-  const ns = {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } },
-  };
-  return loadSnapshotText(
-    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [ns, ...items] }),
-    'cluster.json',
-  );
-}
 
 const at = (n: number): FlowEndpoint => ({ ip: `10.244.1.1${n}`, namespace: NS, pod: `pg-${n}` });
 const FROM_FRONT: FlowEndpoint = { ip: '10.244.1.1', namespace: NS, pod: 'front-7d9f-x1x1x' };
@@ -300,7 +242,7 @@ describe('pods a custom resource controls', () => {
       pod('etcd-node-1', node, { component: 'etcd' }, '10.244.1.21', 2379),
       pod('kube-apiserver-node-1', node, { component: 'kube-apiserver' }, '10.244.1.22', 6443),
       pod('exec-1', driver, { 'spark-role': 'executor' }, '10.244.1.23', 7079),
-      instance(5, 'replica', ref('postgresql.cnpg.io/v1', 'Cluster', 'pg', false)),
+      instance(5, 'replica', ref('postgresql.cnpg.io/v1', 'Cluster', 'pg', { controller: false })),
       instance(6, 'replica', { ...CLUSTER, apiVersion: 'v1' }),
     ]);
     expect([...buildIdentity(snap).workloads.keys()]).toEqual([

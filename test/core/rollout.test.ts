@@ -7,81 +7,34 @@
 import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
-import { loadSnapshotText, type ClusterSnapshot } from '../../src/model/snapshot.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { resolveWorkload } from '../../src/verify/load.ts';
 import { podClasses, verifyProposal } from '../../src/verify/reach.ts';
+import {
+  deployment as deploymentIn,
+  type Obj,
+  pod as podIn,
+  ref,
+  type Ref,
+  snapshotOf,
+} from './workload-fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
 const NS = 'app';
 
-type Obj = Record<string, unknown>;
-
-const ref = (apiVersion: string, kind: string, name: string) => ({
-  apiVersion,
-  kind,
-  name,
-  uid: `uid-${kind}-${name}`,
-  controller: true,
-});
-
-function pod(
+const pod = (
   name: string,
-  owner: Obj | undefined,
+  owner: Ref | undefined,
   labels: Record<string, string>,
   ip: string,
   port: number,
-): Obj {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels, ...(owner ? { ownerReferences: [owner] } : {}) },
-    spec: { nodeName: 'node-1', containers: [{ name: 'c', ports: [{ name: 'p', containerPort: port }] }] },
-    status: {
-      phase: 'Running',
-      podIP: ip,
-      podIPs: [{ ip }],
-      hostIP: '192.168.0.10',
-      startTime: '2026-11-01T00:00:00Z',
-    },
-  };
-}
-
+) => podIn(NS, name, owner, labels, ip, port);
 /** A Deployment `name` (app=name) with its ReplicaSet and one pod at `ip`. */
-function deployment(name: string, ip: string, port: number): Obj[] {
-  const labels = { app: name };
-  return [
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name, namespace: NS, uid: `uid-Deployment-${name}` },
-      spec: {
-        selector: { matchLabels: labels },
-        template: { metadata: { labels }, spec: { containers: [{ name: 'c' }] } },
-      },
-    },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'ReplicaSet',
-      metadata: {
-        name: `${name}-7d9f`,
-        namespace: NS,
-        uid: `uid-ReplicaSet-${name}-7d9f`,
-        ownerReferences: [ref('apps/v1', 'Deployment', name)],
-      },
-      spec: { selector: { matchLabels: { ...labels, 'pod-template-hash': '7d9f' } } },
-    },
-    pod(
-      `${name}-7d9f-x1x1x`,
-      ref('apps/v1', 'ReplicaSet', `${name}-7d9f`),
-      { ...labels, 'pod-template-hash': '7d9f' },
-      ip,
-      port,
-    ),
-  ];
-}
+const deployment = (name: string, ip: string, port: number) => deploymentIn(NS, name, ip, port);
+const snapshot = (items: Obj[]): ClusterSnapshot => snapshotOf(NS, items);
 
 const ROLLOUT = {
   apiVersion: 'argoproj.io/v1alpha1',
@@ -122,18 +75,6 @@ function revision(hash: string, ip: string | undefined): Obj[] {
 
 const BEFORE = '6f7d8c9';
 const AFTER = '5b4c3d2';
-
-function snapshot(items: Obj[]): ClusterSnapshot {
-  const ns = {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } },
-  };
-  return loadSnapshotText(
-    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [ns, ...items] }),
-    'cluster.json',
-  );
-}
 
 /** front → web, db: before the rollout (web's pod of revision BEFORE) or after it (AFTER; BEFORE scaled to 0). */
 function cluster(after: boolean, withRollout: boolean): ClusterSnapshot {

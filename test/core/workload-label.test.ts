@@ -9,84 +9,22 @@ import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { isolationForWorkload } from '../../src/isolate/ui.ts';
-import { loadSnapshotText, type ClusterSnapshot } from '../../src/model/snapshot.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { resolveWorkload } from '../../src/verify/load.ts';
 import { verifyProposal } from '../../src/verify/reach.ts';
+import { deployment, type Obj, pod as podIn, ref, type Ref, snapshotOf } from './workload-fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
 const NS = 'ci';
 
-type Obj = Record<string, unknown>;
-type Ref = { apiVersion: string; kind: string; name: string; uid: string; controller: true };
-
-const ref = (apiVersion: string, kind: string, name: string, uid = `uid-${kind}-${name}`): Ref => ({
-  apiVersion,
-  kind,
-  name,
-  uid,
-  controller: true,
-});
-
-function pod(name: string, owner: Ref, labels: Record<string, string>, ip: string, port: number): Obj {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels, ownerReferences: [owner] },
-    spec: { nodeName: 'node-1', containers: [{ name: 'c', ports: [{ containerPort: port }] }] },
-    status: {
-      phase: 'Running',
-      podIP: ip,
-      podIPs: [{ ip }],
-      hostIP: '192.168.0.10',
-      startTime: '2026-11-01T00:00:00Z',
-    },
-  };
-}
-
-function snapshot(items: Obj[]): ClusterSnapshot {
-  const ns = {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } },
-  };
-  return loadSnapshotText(
-    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [ns, ...items] }),
-    'cluster.json',
-  );
-}
+const pod = (name: string, owner: Ref, labels: Record<string, string>, ip: string, port: number) =>
+  podIn(NS, name, owner, labels, ip, port);
+const snapshot = (items: Obj[]): ClusterSnapshot => snapshotOf(NS, items);
 
 /** A cache the pipeline's runs download from. */
-const CACHE: Obj[] = [
-  {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'cache', namespace: NS, uid: 'uid-Deployment-cache' },
-    spec: {
-      selector: { matchLabels: { app: 'cache' } },
-      template: { metadata: { labels: { app: 'cache' } }, spec: { containers: [{ name: 'c' }] } },
-    },
-  },
-  {
-    apiVersion: 'apps/v1',
-    kind: 'ReplicaSet',
-    metadata: {
-      name: 'cache-7d9f',
-      namespace: NS,
-      uid: 'uid-ReplicaSet-cache-7d9f',
-      ownerReferences: [ref('apps/v1', 'Deployment', 'cache')],
-    },
-    spec: { selector: { matchLabels: { app: 'cache', 'pod-template-hash': '7d9f' } } },
-  },
-  pod(
-    'cache-7d9f-x1x1x',
-    ref('apps/v1', 'ReplicaSet', 'cache-7d9f'),
-    { app: 'cache', 'pod-template-hash': '7d9f' },
-    '10.244.1.1',
-    8080,
-  ),
-];
+const CACHE: Obj[] = deployment(NS, 'cache', '10.244.1.1', 8080);
 const CACHE_END: FlowEndpoint = { ip: '10.244.1.1', namespace: NS, pod: 'cache-7d9f-x1x1x' };
 
 /** The pod of Tekton TaskRun `build-run-<n>-compile` (its per-run labels as Tekton writes them). */
@@ -152,7 +90,7 @@ const revision = (n: number, ip: string, label: boolean): Obj[] => {
         name,
         namespace: NS,
         uid: `uid-Deployment-${name}`,
-        ownerReferences: [ref('serving.knative.dev/v1', 'Revision', `hello-0000${n}`, `uid-${n}`)],
+        ownerReferences: [ref('serving.knative.dev/v1', 'Revision', `hello-0000${n}`, { uid: `uid-${n}` })],
       },
       spec: {
         selector: { matchLabels: { 'serving.knative.dev/revisionUID': `uid-${n}` } },
