@@ -18,6 +18,11 @@ import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { fixtureAnalysis } from '../web/helpers.ts';
+import { LABELLED_KIND, WORKLOAD_LABEL } from '../../src/identity/index.ts';
+import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../../src/identity/types.ts';
+import { isolationForWorkload } from '../../src/isolate/ui.ts';
+import { WORKLOAD_ANNOTATION } from '../../src/policy/index.ts';
+import { resolveWorkload, snapshotFromText } from '../../src/verify/load.ts';
 import { crdSchema, schemaProblems } from '../crd-schema.ts';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -286,4 +291,96 @@ describe('the Segmentations and Isolations the documents show', () => {
       expect(parsed.ok ? [] : parsed.problems).toEqual([]);
     },
   );
+});
+
+describe('workloads the microseg.dev/workload label and custom resources name', () => {
+  const oneLine = (path: string) => read(path).replace(/\s+/g, ' ');
+
+  it.each(['explain', 'blast-radius'])('%s --help lists every kind its workload ends take', async (name) => {
+    const help = (await cli([name, '--help'])).out.replace(/\s+/g, ' ');
+    for (const kind of [...IDENTITY_WORKLOAD_KINDS, LABELLED_KIND])
+      expect(help).toMatch(new RegExp(`\\b${kind}\\b`));
+    expect(help).toContain('custom resource');
+  });
+
+  it("docs/api.md quotes the page's refusal of a kind it cannot isolate", () => {
+    let message = '';
+    try {
+      isolationForWorkload('shop/Widget/w', undefined, 'alice');
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^cannot isolate shop\/Widget\/w: /);
+    expect(oneLine('docs/api.md')).toContain(`(\`${message}\`)`);
+  });
+
+  it('docs/crds.md tells the policy annotation from the pod label of the same key', () => {
+    expect(WORKLOAD_ANNOTATION).toBe(WORKLOAD_LABEL);
+    const row = read('docs/crds.md')
+      .split('\n')
+      .find((l) => l.startsWith(`| \`${WORKLOAD_ANNOTATION}\` | annotation |`))!;
+    expect(row).toContain('Not the label of the same key, which you set on a pod template');
+    expect(oneLine('README.md')).toContain(
+      "the label is yours, on pod templates; the annotation is microseg's, on policies",
+    );
+  });
+
+  // Two labelled Deployments with no pod, the larger key first; a Deployment whose pod's label names
+  // another workload.
+  const snap = snapshotFromText(
+    JSON.stringify({
+      kind: 'List',
+      items: [
+        ...['b', 'a'].map((n, i) => ({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: n, namespace: 'web' },
+          spec: {
+            selector: { matchLabels: { rev: n } },
+            template: {
+              metadata: { labels: { rev: n, [WORKLOAD_LABEL]: 'hello' } },
+              spec: {
+                containers: [{ name: 'c', image: 'x', ports: [{ containerPort: 8080 + i, name: 'http' }] }],
+              },
+            },
+          },
+        })),
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: {
+            name: 'old-abc-1',
+            namespace: 'web',
+            labels: { app: 'old', 'pod-template-hash': 'abc', [WORKLOAD_LABEL]: 'other' },
+            ownerReferences: [
+              { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'old-abc', uid: 'u1', controller: true },
+            ],
+          },
+          spec: { containers: [{ name: 'c', image: 'x' }] },
+          status: { podIP: '10.0.0.9', phase: 'Running' },
+        },
+      ],
+    }),
+    'test',
+  );
+
+  it("semantics.md: a labelled workload with no pod takes the template of the smallest key's object", () => {
+    const w = resolveWorkload(snap, 'web/Workload/hello', '--to');
+    expect(JSON.stringify(w.endpoint)).toContain('"rev":"a"');
+    for (const doc of ['docs/semantics.md', 'README.md'])
+      expect(oneLine(doc)).toContain('of several the one of the smallest `namespace/Kind/name`');
+  });
+
+  it('semantics.md, isolation.md, README: a target naming an owner takes its pods whatever their label', () => {
+    expect(resolveWorkload(snap, 'web/Deployment/old', '--from').pods).toEqual(['web/old-abc-1']);
+    expect(oneLine('docs/semantics.md')).toContain(
+      'a workload an owner names takes the pods it owns whatever workload their `microseg.dev/workload` label names',
+    );
+    expect(oneLine('docs/isolation.md')).toContain(
+      "its owners' pods, whatever workload the `microseg.dev/workload` label of a pod names",
+    );
+    expect(oneLine('README.md')).toContain(
+      'still takes the pods the owner has, whatever workload their label names',
+    );
+  });
 });

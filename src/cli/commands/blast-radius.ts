@@ -31,9 +31,10 @@ pods), their ports by number; paths shortest first, then in the order of the wor
 options:
   --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
   --workload ns/kind/name   e.g. shop/Deployment/cart (kinds: Deployment, StatefulSet, DaemonSet,
-                        ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet); one whose pods use their
-                        node's network
-                        counts as its nodes and is refused, unless --host-network pod
+                        ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet, Workload, or a custom
+                        resource's controlling pods of the namespace, e.g. db/Cluster/pg); one
+                        whose pods use their node's network counts as its nodes and is refused,
+                        unless --host-network pod
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
                         like a policy of the cluster replaces it (as kubectl apply would)
   --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10)

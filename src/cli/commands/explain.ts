@@ -29,7 +29,9 @@ options:
   --from, --to END    namespace/pod, an IP address, or a workload as namespace/Kind/name (e.g.
                       shop/Deployment/cart; kinds: Deployment, StatefulSet, DaemonSet, ReplicaSet,
                       Job, CronJob, Pod, Rollout (Argo), CloneSet (OpenKruise), also as kubectl
-                      abbreviates them: deploy, sts, ds, rs, ro, clone),
+                      abbreviates them: deploy, sts, ds, rs, ro, clone; Workload, a workload the
+                      microseg.dev/workload label names; the kind of a custom resource controlling
+                      pods of the namespace, e.g. db/Cluster/pg),
                       answered for its first pod by name (a note says which, and whether its pods
                       differ), or for its pod template when the cluster has no pod of it
   --port              destination port number or container port name (resolved on the destination pod)
