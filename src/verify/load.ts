@@ -436,7 +436,7 @@ export function resolveWorkload(
   if (!kind) {
     const near = closestName(kindText.toLowerCase(), Object.keys(WORKLOAD_KIND_NAMES));
     throw new InputError(
-      `${option}: kind ${JSON.stringify(kindText)} is not one of ${WORKLOAD_KINDS.join(', ')}${
+      `${option}: kind ${JSON.stringify(kindText)} is not one of ${[...WORKLOAD_KINDS, LABELLED_KIND].join(', ')}, nor the kind of a custom resource controlling a pod of namespace ${ns}${
         near ? ` (did you mean ${WORKLOAD_KIND_NAMES[near]}?)` : ''
       }`,
     );

@@ -369,7 +369,10 @@ describe('a workload as an end, namespace/Kind/name', () => {
     );
   });
   it('names an unknown kind or a missing workload, with what it is likely meant to be', async () => {
-    const kinds = 'Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet';
+    // Workload and a custom resource's kind are taken too: the message names them, so that a custom
+    // resource's kind in a namespace with no pod it controls is not taken for a kind never taken.
+    const kinds =
+      'Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet, Workload, nor the kind of a custom resource controlling a pod of namespace shop';
     const cases: [string, string, string][] = [
       [
         'shop/Deploymnt/cart',
@@ -377,6 +380,7 @@ describe('a workload as an end, namespace/Kind/name', () => {
         `--from: kind "Deploymnt" is not one of ${kinds} (did you mean Deployment?)`,
       ],
       ['shop/Service/cart', 'shop/db-0', `--from: kind "Service" is not one of ${kinds}`],
+      ['shop/Cluster/pg', 'shop/db-0', `--from: kind "Cluster" is not one of ${kinds}`],
       [
         'shop/db-0',
         'shop/Deployment/carts',
