@@ -118,6 +118,7 @@ export function mergeAnalyses(analyses: readonly Analysis[]): {
     byWorkload,
     evidence: [],
     notExpressible: [],
+    unobserved: [],
     namespaces: [],
     warnings: [],
   };
@@ -132,6 +133,7 @@ export function mergeAnalyses(analyses: readonly Analysis[]): {
     Object.assign(byWorkload, a.proposal.byWorkload);
     proposal.evidence.push(...a.proposal.evidence);
     proposal.notExpressible.push(...a.proposal.notExpressible);
+    proposal.unobserved.push(...a.proposal.unobserved);
     proposal.namespaces.push(...a.proposal.namespaces);
     proposal.warnings.push(...a.proposal.warnings);
   }
@@ -263,6 +265,7 @@ export function controllerProposal(
     byWorkload: {},
     evidence,
     notExpressible: [],
+    unobserved: [],
     namespaces: [],
     warnings: [],
     segmentations: [],
@@ -331,6 +334,7 @@ export function controllerProposal(
         for (const [w, names] of Object.entries(proposal.byWorkload)) byWorkload[w] = names;
         evidence.push(...proposal.evidence.filter((e) => kept.has(e.policy)));
         out.notExpressible.push(...proposal.notExpressible);
+        out.unobserved.push(...proposal.unobserved);
         out.warnings.push(...proposal.warnings);
         for (const ns of proposal.namespaces) namespaces.add(ns);
       }

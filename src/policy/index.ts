@@ -103,6 +103,7 @@ export const NODE_INGRESS =
 export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): Proposal {
   const warnings: string[] = [];
   const notExpressible: Proposal['notExpressible'] = [];
+  const unobserved: string[] = [];
   const { workloads, graph } = input;
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
 
@@ -316,7 +317,11 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     }
   };
 
+  /** Workloads at an end of an observed edge, whether or not a rule came of it. */
+  const observed = new Set<string>();
   for (const e of graph.edges) {
+    observed.add(e.source);
+    observed.add(e.target);
     if (!opts.includeDropped && !edgeWasAllowed(e)) {
       notExpressible.push({
         edge: e.id,
@@ -409,7 +414,11 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
           warnings.push(`${w.id}: no policy written (no stable labels); only the default deny applies`);
         continue;
       }
-      if (!ingress.has(w.id) && !egress.has(w.id)) continue; // nothing observed: the default deny covers it
+      if (!ingress.has(w.id) && !egress.has(w.id)) {
+        // Nothing observed: the default deny covers it, and blocks whatever it does once enforced.
+        if (!w.observedOnly && !observed.has(w.id)) unobserved.push(w.id);
+        continue;
+      }
       const name = names.get(w.id)!;
       const own = selectorOf(w);
       const inRules = [...(ingress.get(w.id)?.values() ?? [])].sort(byPeer);
@@ -536,6 +545,7 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
     byWorkload,
     evidence,
     notExpressible,
+    unobserved: unobserved.sort(compareText),
     namespaces,
     warnings: [...new Set(warnings)].sort(),
   };

@@ -75,6 +75,7 @@ export function buildReport(
       namespaces: proposal.namespaces,
       names: proposal.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
       byWorkload: sortKeys(proposal.byWorkload),
+      unobserved: proposal.unobserved,
     },
     verification: proof
       ? {

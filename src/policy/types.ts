@@ -56,6 +56,12 @@ export interface Proposal {
   evidence: RuleEvidence[];
   /** Edges that could not be turned into a rule, with why. */
   notExpressible: { edge: string; reason: string }[];
+  /**
+   * Workloads in scope that a policy could select but that no observed flow reaches or leaves (sorted
+   * ids): only their namespace's default deny selects them, which blocks all their traffic once
+   * enforced (a CronJob whose runs fell outside the flows' span, a workload idle through it).
+   */
+  unobserved: string[];
   namespaces: string[];
   warnings: string[];
 }

@@ -328,6 +328,7 @@ describe('the labels and annotations microseg sets are its own', () => {
     byWorkload: {},
     evidence: [],
     notExpressible: [],
+    unobserved: [],
     namespaces: ['shop'],
     warnings: [],
   };

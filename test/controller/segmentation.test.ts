@@ -298,6 +298,7 @@ describe('the Segmentation controller', () => {
       byWorkload: {},
       evidence: [],
       notExpressible: [],
+      unobserved: [],
       namespaces: ['shop'],
       warnings: [],
     });

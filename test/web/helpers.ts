@@ -174,6 +174,7 @@ export function syntheticGraph(
     byWorkload: {},
     evidence: [],
     notExpressible: [],
+    unobserved: [],
     namespaces: [],
     warnings: [],
   };

@@ -265,6 +265,15 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
       `WILL BE BLOCKED by the proposal: ${r.proof.willBeBlocked.length} observed connection(s) the proof leaves out ` +
         `(every observation dropped, or ICMP, which NetworkPolicy cannot allow; see verification.willBeBlocked in report.json)`,
     );
+  // Workloads the default deny alone selects: what they do is blocked once enforced (a CronJob whose
+  // runs fell outside the flows' span).
+  const idle = proposal.unobserved;
+  if (idle.length > 0)
+    lines.push(
+      `no flow observed for ${idle.length} workload(s) in scope: only the default deny selects them, which will block all their traffic: ` +
+        `${idle.slice(0, 3).join(', ')}${idle.length > 3 ? `, and ${idle.length - 3} more` : ''} ` +
+        `(see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)`,
+    );
   // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
   // report.json would list are listed here then (edges not expressible only when no policy is
   // proposed: each blocked connection names why no rule was written for it).
