@@ -415,8 +415,9 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         continue;
       }
       if (!ingress.has(w.id) && !egress.has(w.id)) {
-        // Nothing observed: the default deny covers it, and blocks whatever it does once enforced.
-        if (!w.observedOnly && !observed.has(w.id)) unobserved.push(w.id);
+        // Nothing observed: the default deny covers it, and blocks whatever it does once enforced
+        // (without a default deny, no policy selects it and nothing of it is blocked).
+        if (deny && !w.observedOnly && !observed.has(w.id)) unobserved.push(w.id);
         continue;
       }
       const name = names.get(w.id)!;

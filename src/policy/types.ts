@@ -59,7 +59,8 @@ export interface Proposal {
   /**
    * Workloads in scope that a policy could select but that no observed flow reaches or leaves (sorted
    * ids): only their namespace's default deny selects them, which blocks all their traffic once
-   * enforced (a CronJob whose runs fell outside the flows' span, a workload idle through it).
+   * enforced (a CronJob whose runs fell outside the flows' span, a workload idle through it). Empty
+   * without a default deny (`defaultDeny: false`): no policy selects them then, and nothing is blocked.
    */
   unobserved: string[];
   namespaces: string[];

@@ -69,4 +69,27 @@ describe('workloads no observed flow reaches or leaves', () => {
     };
     expect(report.policies.unobserved).toEqual(['shop/CronJob/backup', 'shop/Deployment/reports']);
   });
+  it('are none without a default deny: no policy selects them, and nothing of theirs is blocked', async () => {
+    const io = captureIO();
+    const out = join(dir, 'out-no-deny');
+    const code = await runCli(
+      [
+        'recommend',
+        '--flows',
+        join(dir, 'flows.jsonl'),
+        '--cluster',
+        join(dir, 'cluster.json'),
+        '--no-default-deny',
+        '--out',
+        out,
+      ],
+      io,
+    );
+    expect(code).toBe(0);
+    expect(io.stdout.split('\n').filter((l) => l.startsWith('no flow observed'))).toEqual([]);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
+      policies: { unobserved: string[] };
+    };
+    expect(report.policies.unobserved).toEqual([]);
+  });
 });
