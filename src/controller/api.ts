@@ -98,6 +98,13 @@ export interface SegmentationStatus {
   wouldBlock?: number;
   /** Flows the frozen proposal could not be checked against (an end placed at no pod or address) inside the audit window. */
   unauditable?: number;
+  /**
+   * Workloads of the live analysis no observed flow reaches or leaves: only the default deny selects
+   * them, which cuts them off once enforced (a CronJob between runs, a Deployment scaled to zero).
+   */
+  unobserved?: number;
+  /** Those workloads as namespace/Kind/name, sorted, at most 100 listed. */
+  unobservedWorkloads?: string[];
   flowsIngested?: number;
   conditions?: Condition[];
   segments?: SegmentStatus[];

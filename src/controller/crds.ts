@@ -267,6 +267,12 @@ export function segmentationCRD(): Schema {
     unauditable: int(
       'Flows the frozen proposal could not be checked against inside the audit window: an end the audit could place at no pod or address (a workload with no pod, say). They do not make AuditClean False; its message names their count.',
     ),
+    unobserved: int(
+      'Workloads in the selected namespaces that no learned flow reaches or leaves (a CronJob between runs, a Deployment scaled to zero): only the default deny selects them, which cuts off all their traffic once enforced. They do not make AuditClean False; its message names their count.',
+    ),
+    unobservedWorkloads: arr('Those workloads as namespace/Kind/name, sorted (at most 100 listed).', {
+      type: 'string',
+    }),
     flowsIngested: int(
       'Flows learned for this Segmentation; a new leader (or a restarted controller) counts on from this value.',
       { format: 'int64' },
@@ -358,6 +364,13 @@ export function segmentationCRD(): Schema {
         type: 'integer',
         jsonPath: '.status.unauditable',
         description: 'Flows the proposal could not be checked against in the audit window.',
+      },
+      {
+        name: 'Unobserved',
+        type: 'integer',
+        jsonPath: '.status.unobserved',
+        description:
+          'Workloads no learned flow reaches or leaves: the default deny cuts them off once enforced.',
       },
     ],
   });

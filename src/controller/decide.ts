@@ -174,12 +174,25 @@ export interface AuditVerdict {
   message: string;
 }
 
+/** What the default deny does to `n` workloads no observed flow reaches or leaves, once enforced. */
+export const unobservedNote = (n: number): string =>
+  `${n} workload(s) saw no flow and will be cut off by the default deny once enforced`;
+
 /**
  * AuditClean: the audit ran for at least the window and saw no would-be-blocked flow in it. Flows it
  * could not check in the window leave it clean (they were not found blocked, and an end with no pod
  * may stay so for as long as its workload is scaled to zero), but every message names their count.
+ * So does it name the workloads of the live analysis no observed flow reaches or leaves (`unobserved`):
+ * they make no flow to audit (a CronJob between runs), and the default deny alone selects them, which
+ * cuts them off once enforced; a workload idle on purpose is least privilege, so they do not make it
+ * unclean either.
  */
-export function auditVerdict(audit: AuditState | undefined, now: number, windowMs: number): AuditVerdict {
+export function auditVerdict(
+  audit: AuditState | undefined,
+  now: number,
+  windowMs: number,
+  unobserved = 0,
+): AuditVerdict {
   if (!audit)
     return {
       clean: false,
@@ -191,7 +204,8 @@ export function auditVerdict(audit: AuditState | undefined, now: number, windowM
   const wouldBlock = wouldBlockInWindow(audit.buckets, now, windowMs);
   const unauditable = wouldBlockInWindow(audit.unauditable, now, windowMs);
   const unchecked =
-    unauditable > 0 ? `; ${unauditable} flow(s) could not be audited (see status.unauditable)` : '';
+    (unauditable > 0 ? `; ${unauditable} flow(s) could not be audited (see status.unauditable)` : '') +
+    (unobserved > 0 ? `; ${unobservedNote(unobserved)} (see status.unobservedWorkloads)` : '');
   if (wouldBlock > 0)
     return {
       clean: false,
@@ -233,6 +247,37 @@ export function unauditableAnnouncement(
   if (unauditable <= 0) return { announce: false, announced: 0 };
   if (announced <= 0 || unauditable >= 2 * announced) return { announce: true, announced: unauditable };
   return { announce: false, announced };
+}
+
+/** The workloads of the live analysis no observed flow reaches or leaves: their count, the first listed. */
+export interface Unobserved {
+  count: number;
+  workloads: readonly string[];
+}
+
+/**
+ * Whether the workloads no observed flow reaches or leaves are announced now, by an `Unobserved`
+ * Warning Event: when their count rises from zero, and when the set changes while in Audit (the last
+ * chance to see them before Enforce cuts them off). `before` is what the status written last gave, so
+ * a resync that finds the same set says nothing, and a new leader does not announce again what was.
+ * The set is compared as listed (at most the first 100) together with its count.
+ */
+export function unobservedAnnouncement(before: Unobserved, after: Unobserved, auditing: boolean): boolean {
+  if (after.count <= 0) return false;
+  if (before.count <= 0) return true;
+  return (
+    auditing &&
+    (before.count !== after.count ||
+      before.workloads.length !== after.workloads.length ||
+      before.workloads.some((w, i) => w !== after.workloads[i]))
+  );
+}
+
+/** The `Unobserved` Event's message: the count, and the first few workloads. */
+export function unobservedMessage(u: Unobserved): string {
+  const shown = u.workloads.slice(0, 3);
+  const more = u.count - shown.length;
+  return `${unobservedNote(u.count)}: ${shown.join(', ')}${more > 0 ? `, and ${more} more` : ''} (see status.unobservedWorkloads)`;
 }
 
 /**

@@ -58,6 +58,7 @@ export const Reason = {
   ProposalUpdated: 'ProposalUpdated',
   WouldBlockFlows: 'WouldBlockFlows',
   Unauditable: 'Unauditable',
+  Unobserved: 'Unobserved',
   AutoPromoted: 'AutoPromoted',
   PromotionDue: 'PromotionDue',
   EdgesAgedOut: 'EdgesAgedOut',

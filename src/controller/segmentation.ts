@@ -47,6 +47,8 @@ import {
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
+  unobservedAnnouncement,
+  unobservedMessage,
   wasEnforcing,
   wouldBlockAnnouncement,
 } from './decide.ts';
@@ -919,7 +921,11 @@ export class SegmentationController {
       }
     }
     st.mode = mode;
-    const verdict = auditVerdict(audit, now, spec.audit.windowMs);
+    // Workloads no observed flow reaches or leaves, from the live analysis: the default deny alone
+    // selects them. The audit cannot see them (they make no flow), so AuditClean's message names them.
+    const idle = analysis.proposal.unobserved.filter(touches);
+    const unobserved = { count: idle.length, workloads: idle.slice(0, MAX_SEGMENT_MEMBERS) };
+    const verdict = auditVerdict(audit, now, spec.audit.windowMs, unobserved.count);
     if (mode === 'Learn')
       set(C.AuditClean, 'False', Reason.AuditNotRunning, 'the proposal is audited in Audit mode');
     else set(C.AuditClean, verdict.clean ? 'True' : 'False', verdict.reason, verdict.message);
@@ -962,6 +968,15 @@ export class SegmentationController {
         `${verdict.unauditable} flow(s) in the last ${formatDuration(spec.audit.windowMs)} could not be audited against the proposal${example}`,
       );
     }
+    // Compared with the status written last, so a resync or a new leader does not announce them again.
+    if (
+      unobservedAnnouncement(
+        { count: old.unobserved ?? 0, workloads: old.unobservedWorkloads ?? [] },
+        unobserved,
+        mode === 'Audit',
+      )
+    )
+      this.#events.record(seg, 'Warning', Reason.Unobserved, unobservedMessage(unobserved));
 
     mark('audit');
     // ----- enforcement -----
@@ -1078,6 +1093,8 @@ export class SegmentationController {
       enforcedPolicies: enforced,
       wouldBlock: verdict.wouldBlock,
       unauditable: verdict.unauditable,
+      unobserved: unobserved.count,
+      unobservedWorkloads: [...unobserved.workloads],
       flowsIngested: st.flows,
       conditions: conds,
       segments,

@@ -62,6 +62,7 @@ describe('CRDs', () => {
       'Policies',
       'Would-Block',
       'Unauditable',
+      'Unobserved',
       'Age',
     ]);
     expect(crd.spec.scope).toBe('Cluster');

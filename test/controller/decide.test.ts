@@ -16,6 +16,8 @@ import {
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
+  unobservedAnnouncement,
+  unobservedMessage,
   wasEnforcing,
   wouldBlockAnnouncement,
   wouldBlockInWindow,
@@ -184,6 +186,106 @@ describe('audit', () => {
       message:
         '2 flow(s) in the last 1m would be blocked by the proposal; 4 flow(s) could not be audited (see status.unauditable)',
     });
+  });
+});
+
+describe('workloads no observed flow reaches or leaves', () => {
+  const window = 60_000;
+  const note =
+    '; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)';
+
+  it('are named at the end of every AuditClean message, which they do not make False', () => {
+    const audit = {
+      since: T0,
+      buckets: new Map<number, number>(),
+      unauditable: new Map<number, number>(),
+      samples: [],
+    };
+    expect(auditVerdict(audit, T0 + 30_000, window, 2)).toEqual({
+      clean: false,
+      wouldBlock: 0,
+      unauditable: 0,
+      reason: 'AuditWindowOpen',
+      message: `no flow would be blocked so far; the 1m audit window started at 2026-11-28T12:00:00.000Z${note}`,
+    });
+    expect(auditVerdict(audit, T0 + 60_000, window, 2)).toEqual({
+      clean: true,
+      wouldBlock: 0,
+      unauditable: 0,
+      reason: 'NoBlockedFlows',
+      message: `no flow would have been blocked in the last 1m${note}`,
+    });
+    // After the unauditable flows' note, on a False one too.
+    audit.buckets.set(bucketOf(T0 + 61_000, window), 4);
+    audit.unauditable.set(bucketOf(T0 + 61_000, window), 3);
+    expect(auditVerdict(audit, T0 + 62_000, window, 2)).toEqual({
+      clean: false,
+      wouldBlock: 4,
+      unauditable: 3,
+      reason: 'FlowsWouldBeBlocked',
+      message: `4 flow(s) in the last 1m would be blocked by the proposal; 3 flow(s) could not be audited (see status.unauditable)${note}`,
+    });
+    // None: no note.
+    expect(auditVerdict(audit, T0 + 62_000, window, 0).message).toBe(
+      '4 flow(s) in the last 1m would be blocked by the proposal; 3 flow(s) could not be audited (see status.unauditable)',
+    );
+    // An Enforce that is refused or forced quotes it.
+    const verdict = auditVerdict(audit, T0 + 62_000, window, 2);
+    expect(enforceGate({ alreadyEnforced: false, force: false, audit: verdict }).message).toBe(
+      `Enforce refused: ${verdict.message}; wait for AuditClean or set spec.enforce.force: true`,
+    );
+    // Enforce is not held back by them.
+    const clean = auditVerdict(
+      { ...audit, buckets: new Map(), unauditable: new Map() },
+      T0 + 62_000,
+      window,
+      2,
+    );
+    expect(enforceGate({ alreadyEnforced: false, force: false, audit: clean })).toEqual({
+      allowed: true,
+      reason: 'PoliciesApplied',
+      message: 'the proposal is enforced',
+    });
+  });
+
+  it('are announced when their count rises from zero, and when the set changes in Audit', () => {
+    const none = { count: 0, workloads: [] };
+    const one = { count: 1, workloads: ['shop/CronJob/backup'] };
+    const two = { count: 2, workloads: ['shop/CronJob/backup', 'shop/Deployment/reports'] };
+    const other = { count: 2, workloads: ['shop/CronJob/backup', 'shop/Deployment/audit'] };
+    // From zero, in any mode.
+    expect(unobservedAnnouncement(none, one, false)).toBe(true);
+    expect(unobservedAnnouncement(none, one, true)).toBe(true);
+    // None left: nothing to say.
+    expect(unobservedAnnouncement(one, none, true)).toBe(false);
+    expect(unobservedAnnouncement(none, none, true)).toBe(false);
+    // The same set (a resync, or a new leader reading the status written last): nothing.
+    expect(unobservedAnnouncement(two, { ...two, workloads: [...two.workloads] }, true)).toBe(false);
+    // In Audit, a set that grew, shrank or changed (the same count) is announced; not in Learn or Enforce.
+    for (const [before, after] of [
+      [one, two],
+      [two, one],
+      [two, other],
+    ] as const) {
+      expect(unobservedAnnouncement(before, after, true)).toBe(true);
+      expect(unobservedAnnouncement(before, after, false)).toBe(false);
+    }
+    // Beyond the 100 listed, the count tells a change.
+    expect(unobservedAnnouncement({ ...two, count: 150 }, { ...two, count: 151 }, true)).toBe(true);
+  });
+
+  it("are named in the Event's message, the first three", () => {
+    expect(unobservedMessage({ count: 1, workloads: ['shop/CronJob/backup'] })).toBe(
+      '1 workload(s) saw no flow and will be cut off by the default deny once enforced: shop/CronJob/backup (see status.unobservedWorkloads)',
+    );
+    expect(
+      unobservedMessage({
+        count: 150,
+        workloads: ['a/CronJob/a', 'a/CronJob/b', 'a/Deployment/c', 'a/Deployment/d'],
+      }),
+    ).toBe(
+      '150 workload(s) saw no flow and will be cut off by the default deny once enforced: a/CronJob/a, a/CronJob/b, a/Deployment/c, and 147 more (see status.unobservedWorkloads)',
+    );
   });
 });
 

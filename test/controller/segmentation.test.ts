@@ -476,4 +476,158 @@ describe('the Segmentation controller', () => {
       'shop/Pod/client -> shop/Pod/dns-udp 5353/UDP',
     ]);
   });
+  describe('workloads no observed flow reaches or leaves', () => {
+    const template = (app: string) => ({
+      metadata: { labels: { app } },
+      spec: { containers: [{ name: 'c', image: `${app}:1` }] },
+    });
+    const cronJob = (name: string) => ({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name, namespace: 'shop', uid: `uid-${name}` },
+      spec: { schedule: '0 3 * * 0', jobTemplate: { spec: { template: template(name) } } },
+    });
+    const pod = (name: string, ip: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
+      spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+      status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+    });
+    const objects = {
+      [resourcePath('Pod')]: [pod('web', '10.244.1.5'), pod('api', '10.244.1.6')],
+      [resourcePath('CronJob')]: [cronJob('backup')],
+      [resourcePath('Deployment')]: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'reports', namespace: 'shop', uid: 'uid-reports' },
+          spec: { replicas: 0, selector: { matchLabels: { app: 'reports' } }, template: template('reports') },
+        },
+      ],
+    };
+    const webToApi: Flow = {
+      time: Date.now(),
+      src: { ip: '10.244.1.5' },
+      dst: { ip: '10.244.1.6' },
+      port: 8080,
+      protocol: 'TCP',
+      verdict: 'FORWARDED',
+      input: 'hubble',
+    };
+    type Written = {
+      kind: string;
+      status?: { [k: string]: unknown; conditions?: { type: string; message: string }[] };
+    };
+    /** The status the controller wrote last. */
+    const lastStatus = (state: { applied: { body: unknown; subresource?: string }[] }) =>
+      state.applied
+        .filter((a) => a.subresource === 'status' && (a.body as Written).kind === 'Segmentation')
+        .map((a) => (a.body as Written).status!)
+        .at(-1)!;
+    const auditClean = (status: ReturnType<typeof lastStatus>) =>
+      status.conditions!.find((c) => c.type === 'AuditClean')!.message;
+    const unobserved = (recorded: { reason: string; type: string; message: string }[]) =>
+      recorded.filter((e) => e.reason === 'Unobserved');
+
+    /** A Segmentation of shop with `spec`, reconciled once it learned web → api. */
+    async function learned(spec: Record<string, unknown>) {
+      const s: Segmentation = { ...shop('uid-shop', '1'), spec: { ...shopSpec, ...spec } };
+      const started = await start([s], objects);
+      started.state.failEdgeSets = false;
+      started.controller.startLeading();
+      // The first reconcile, from the queue, is over when it wrote a status.
+      await expect.poll(() => started.state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      started.controller.ingest([webToApi]);
+      await started.controller.reconcile('shop');
+      return started;
+    }
+    const note =
+      '; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)';
+
+    it('are in status, at the end of the AuditClean message, and announced once by a Warning Event', async () => {
+      const { controller, state, recorded } = await learned({ mode: 'Audit' });
+      const status = lastStatus(state);
+      expect(status.unobserved).toBe(2);
+      expect(status.unobservedWorkloads).toEqual(['shop/CronJob/backup', 'shop/Deployment/reports']);
+      const since = (status.audit as { since: string }).since;
+      expect(auditClean(status)).toBe(
+        `no flow would be blocked so far; the 1h audit window started at ${since}${note}`,
+      );
+      expect(unobserved(recorded)).toEqual([
+        {
+          type: 'Warning',
+          reason: 'Unobserved',
+          message:
+            '2 workload(s) saw no flow and will be cut off by the default deny once enforced: shop/CronJob/backup, shop/Deployment/reports (see status.unobservedWorkloads)',
+        },
+      ]);
+      // A resync finds the same set: no Event.
+      await controller.reconcile('shop');
+      expect(unobserved(recorded)).toHaveLength(1);
+      // A CronJob added while in Audit changes the set: announced.
+      state.emit(resourcePath('CronJob'), 'ADDED', cronJob('archive'));
+      await controller.reconcile('shop');
+      expect(lastStatus(state).unobservedWorkloads).toEqual([
+        'shop/CronJob/archive',
+        'shop/CronJob/backup',
+        'shop/Deployment/reports',
+      ]);
+      expect(unobserved(recorded).map((e) => e.message)).toEqual([
+        '2 workload(s) saw no flow and will be cut off by the default deny once enforced: shop/CronJob/backup, shop/Deployment/reports (see status.unobservedWorkloads)',
+        '3 workload(s) saw no flow and will be cut off by the default deny once enforced: shop/CronJob/archive, shop/CronJob/backup, shop/Deployment/reports (see status.unobservedWorkloads)',
+      ]);
+    });
+
+    it('are not announced again by a new leader that restores the graph and finds them in status', async () => {
+      const now = new Date().toISOString();
+      const edge = { src: 'shop/Pod/web', dst: 'shop/Pod/api', protocol: 'TCP', port: 8080, count: 1 };
+      const les = {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'LearnedEdgeSet',
+        metadata: { name: 'shop-0', labels: { 'microseg.dev/segmentation': 'shop' } },
+        spec: {
+          segmentation: 'shop',
+          shard: 0,
+          shards: 1,
+          edges: [{ ...edge, firstSeen: now, lastSeen: now }],
+        },
+      };
+      const s: Segmentation = {
+        ...shop('uid-shop', '1'),
+        spec: { ...shopSpec, mode: 'Audit' },
+        status: {
+          mode: 'Audit',
+          unobserved: 2,
+          unobservedWorkloads: ['shop/CronJob/backup', 'shop/Deployment/reports'],
+        },
+      };
+      const { controller, state, recorded } = await start([s], {
+        ...objects,
+        [resourcePath('LearnedEdgeSet')]: [les],
+      });
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      await controller.reconcile('shop');
+      expect(lastStatus(state).unobservedWorkloads).toEqual([
+        'shop/CronJob/backup',
+        'shop/Deployment/reports',
+      ]);
+      expect(auditClean(lastStatus(state)).endsWith(note)).toBe(true);
+      expect(unobserved(recorded)).toEqual([]);
+    });
+
+    it('are none without a default deny: nothing selects them, nothing cuts them off', async () => {
+      const { state, recorded } = await learned({ mode: 'Audit', policy: { defaultDeny: false } });
+      const status = lastStatus(state);
+      expect(status.unobserved).toBe(0);
+      expect(status.unobservedWorkloads).toEqual([]);
+      const since = (status.audit as { since: string }).since;
+      expect(auditClean(status)).toBe(
+        `no flow would be blocked so far; the 1h audit window started at ${since}`,
+      );
+      expect(unobserved(recorded)).toEqual([]);
+    });
+  });
 });

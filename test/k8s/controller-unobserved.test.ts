@@ -1,0 +1,152 @@
+/**
+ * Workloads no observed flow reaches or leaves, in the controller against a real kube-apiserver: a
+ * CronJob between runs (no pod) makes no flow for the audit to find, so `AuditClean` goes True; the
+ * default deny alone selects it and cuts it off once enforced. The Segmentation names it in status, at
+ * the end of the AuditClean message and in a Warning Event, and Enforce is not held back by it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createNamespace, createPod, setPodIPs, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import {
+  applyTeamSegmentation,
+  applyYaml,
+  cond,
+  events,
+  flow,
+  install,
+  mergePatch,
+  startLeader,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
+
+const cluster = sharedCluster();
+const ns = uniqueName('idle');
+const team = uniqueName('team');
+const segName = uniqueName('seg');
+let admin: KubeConfig;
+let ctrl: RunningController;
+
+const template = (app: string) => ({
+  metadata: { labels: { app } },
+  spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
+});
+
+/** The uid of the object at `path`. */
+async function uidOf(path: string): Promise<string> {
+  const r = await cluster.request('GET', path);
+  expect(r.status, r.text).toBe(200);
+  return (r.json as { metadata: { uid: string } }).metadata.uid;
+}
+
+beforeAll(async () => {
+  await install(cluster);
+  admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { team });
+  // Deployment web with one pod (through its ReplicaSet; no controller-manager runs), a client pod,
+  // and CronJob backup, which has no Job or pod now.
+  await applyYaml(cluster, {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: ns },
+    spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: template('web') },
+  });
+  const deployment = await uidOf(`/apis/apps/v1/namespaces/${ns}/deployments/web`);
+  await applyYaml(cluster, {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: {
+      name: 'web-5d9',
+      namespace: ns,
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: deployment, controller: true },
+      ],
+    },
+    spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: template('web') },
+  });
+  const replicaSet = await uidOf(`/apis/apps/v1/namespaces/${ns}/replicasets/web-5d9`);
+  await createPod(admin, {
+    namespace: ns,
+    name: 'web-5d9-x1',
+    labels: { app: 'web' },
+    ownerReferences: [
+      { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d9', uid: replicaSet, controller: true },
+    ],
+  });
+  await setPodIPs(admin, { namespace: ns, name: 'web-5d9-x1' }, ['10.81.0.2']);
+  await createPod(admin, { namespace: ns, name: 'client', labels: { app: 'client' } });
+  await setPodIPs(admin, { namespace: ns, name: 'client' }, ['10.81.0.1']);
+  await applyYaml(cluster, {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name: 'backup', namespace: ns },
+    spec: {
+      schedule: '0 3 * * 0',
+      jobTemplate: {
+        spec: {
+          template: {
+            ...template('backup'),
+            spec: { ...template('backup').spec, restartPolicy: 'OnFailure' },
+          },
+        },
+      },
+    },
+  });
+  ctrl = await startLeader(cluster, {
+    segmentationSelector: `microseg.dev/test=${segName}`,
+    identity: 'unobserved-a',
+    asAdmin: true,
+    leaseName: `lease-${segName}`,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await ctrl?.stop();
+});
+
+describe('a workload no observed flow reaches or leaves, in the controller', () => {
+  const note = '1 workload(s) saw no flow and will be cut off by the default deny once enforced';
+
+  it('is named in status, at the end of a clean AuditClean, and in a Warning Event', async () => {
+    await applyTeamSegmentation(cluster, segName, team);
+    await waitSeg(cluster, segName, 'Learning phase', (s) => s.status?.phase === 'Learning');
+    const res = await ctrl.push([flow(`${ns}/client`, `${ns}/web-5d9-x1`, 8080, { count: 3 })]);
+    expect(res.status, await res.text()).toBe(202);
+    const learning = await waitSeg(cluster, segName, 'one edge', (s) => s.status?.edges === 1);
+    expect(learning.status!.unobserved).toBe(1);
+    expect(learning.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
+    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      spec: { mode: 'Audit' },
+    });
+    // The CronJob makes no flow in the 3 s window: the audit is clean, and says what Enforce cuts off.
+    const seg = await waitSeg(
+      cluster,
+      segName,
+      'AuditClean',
+      (s) => cond(s, 'AuditClean')?.status === 'True',
+    );
+    expect(seg.status!.unobserved).toBe(1);
+    expect(seg.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
+    expect(cond(seg, 'AuditClean')).toMatchObject({
+      reason: 'NoBlockedFlows',
+      message: `no flow would have been blocked in the last 3s; ${note} (see status.unobservedWorkloads)`,
+    });
+    await ctrl.manager.events.flush();
+    expect((await events(cluster, segName)).filter((e) => e.reason === 'Unobserved')).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        message: `${note}: ${ns}/CronJob/backup (see status.unobservedWorkloads)`,
+        count: 1,
+      }),
+    ]);
+  });
+
+  it('does not hold Enforce back', async () => {
+    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      spec: { mode: 'Enforce' },
+    });
+    const seg = await waitSeg(cluster, segName, 'Enforcing', (s) => s.status?.phase === 'Enforcing');
+    expect(cond(seg, 'Enforced')).toMatchObject({ status: 'True', reason: 'PoliciesApplied' });
+    expect(seg.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
+  });
+});
