@@ -132,7 +132,7 @@ describe('Segmentation: learn → audit → enforce → learn', () => {
     expect(await managed()).toEqual([]);
     const get = await cluster.kubectl(['get', 'segmentations', segName]);
     expect(get.stdout).toMatch(
-      /MODE\s+PHASE\s+WORKLOADS\s+EDGES\s+SEGMENTS\s+POLICIES\s+WOULD-BLOCK\s+UNAUDITABLE\s+AGE/,
+      /MODE\s+PHASE\s+WORKLOADS\s+EDGES\s+SEGMENTS\s+POLICIES\s+WOULD-BLOCK\s+UNAUDITABLE\s+UNOBSERVED\s+AGE/,
     );
     expect(get.stdout).toMatch(new RegExp(`${segName}\\s+Learn\\s+Learning\\s+3\\s+2\\s+`));
     // Learned edges are persisted in the API.
