@@ -9,24 +9,24 @@
 import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
-import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { resolveWorkload } from '../../src/verify/load.ts';
 import { verifyProposal } from '../../src/verify/reach.ts';
-import { deployment, type Obj, pod as podIn, ref, type Ref, snapshotOf } from './workload-fixture.ts';
+import {
+  deployment,
+  inNamespace,
+  type Obj,
+  queriesOf,
+  ref,
+  type Ref,
+  T0,
+  tcpFlow,
+} from './workload-fixture.ts';
 
-const T0 = Date.parse('2026-11-01T10:00:00Z');
 const NS = 'app';
 
-const pod = (
-  name: string,
-  owner: Ref | undefined,
-  labels: Record<string, string>,
-  ip: string,
-  port: number,
-) => podIn(NS, name, owner, labels, ip, port);
-const snapshot = (items: Obj[]): ClusterSnapshot => snapshotOf(NS, items);
+const { pod, snapshot } = inNamespace(NS);
 
 const FRONT: Obj[] = deployment(NS, 'front', '10.244.1.1', 80);
 
@@ -50,23 +50,10 @@ const instance = (n: number, role: 'primary' | 'replica', owner: Ref = CLUSTER):
 
 const at = (n: number): FlowEndpoint => ({ ip: `10.244.1.1${n}`, namespace: NS, pod: `pg-${n}` });
 const FROM_FRONT: FlowEndpoint = { ip: '10.244.1.1', namespace: NS, pod: 'front-7d9f-x1x1x' };
-const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint): Flow => ({
-  time: T0 + minute * 60_000,
-  src,
-  dst,
-  port: 5432,
-  protocol: 'TCP',
-  verdict: 'FORWARDED',
-  input: 'generic',
-});
+const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint): Flow => tcpFlow(minute, src, dst, 5432);
 
 /** The connections of flows, as the engine's queries. */
-const observed = (flows: Flow[]) =>
-  flows.map((f) => ({
-    from: { namespace: NS, pod: f.src.pod! },
-    to: { namespace: NS, pod: f.dst.pod! },
-    port: f.port,
-  }));
+const observed = queriesOf;
 
 describe('pods a custom resource controls', () => {
   const before = snapshot([...FRONT, instance(1, 'primary'), instance(2, 'replica'), instance(3, 'replica')]);

@@ -5,7 +5,7 @@
  * same across revisions, so that a proposal made before a rollout still admits the new pods after it.
  */
 import { describe, expect, it } from 'vitest';
-import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
+import type { Flow } from '../../src/flows/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
@@ -13,28 +13,12 @@ import { runPipeline } from '../../src/pipeline.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { resolveWorkload } from '../../src/verify/load.ts';
 import { podClasses, verifyProposal } from '../../src/verify/reach.ts';
-import {
-  deployment as deploymentIn,
-  type Obj,
-  pod as podIn,
-  ref,
-  type Ref,
-  snapshotOf,
-} from './workload-fixture.ts';
+import { inNamespace, type Obj, queriesOf, ref, T0, tcpFlow } from './workload-fixture.ts';
 
-const T0 = Date.parse('2026-11-01T10:00:00Z');
 const NS = 'app';
 
-const pod = (
-  name: string,
-  owner: Ref | undefined,
-  labels: Record<string, string>,
-  ip: string,
-  port: number,
-) => podIn(NS, name, owner, labels, ip, port);
-/** A Deployment `name` (app=name) with its ReplicaSet and one pod at `ip`. */
-const deployment = (name: string, ip: string, port: number) => deploymentIn(NS, name, ip, port);
-const snapshot = (items: Obj[]): ClusterSnapshot => snapshotOf(NS, items);
+/** `deployment(name, ip, port)`: a Deployment `name` (app=name) with its ReplicaSet and one pod at `ip`. */
+const { pod, deployment, snapshot, at } = inNamespace(NS);
 
 const ROLLOUT = {
   apiVersion: 'argoproj.io/v1alpha1',
@@ -87,16 +71,7 @@ function cluster(after: boolean, withRollout: boolean): ClusterSnapshot {
   ]);
 }
 
-const at = (ip: string, pod: string): FlowEndpoint => ({ ip, namespace: NS, pod });
-const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint, port: number): Flow => ({
-  time: T0 + minute * 60_000,
-  src,
-  dst,
-  port,
-  protocol: 'TCP',
-  verdict: 'FORWARDED',
-  input: 'generic',
-});
+const flow = tcpFlow;
 const FRONT = at('10.244.1.1', 'front-7d9f-x1x1x');
 const DB = at('10.244.1.3', 'db-7d9f-x1x1x');
 const webFlows = (hash: string, ip: string) => [
@@ -105,12 +80,7 @@ const webFlows = (hash: string, ip: string) => [
 ];
 
 /** The connections of a snapshot's flows, as the engine's queries. */
-const observed = (flows: Flow[]) =>
-  flows.map((f) => ({
-    from: { namespace: NS, pod: f.src.pod! },
-    to: { namespace: NS, pod: f.dst.pod! },
-    port: f.port,
-  }));
+const observed = queriesOf;
 
 /**
  * The proposal for `before`'s flows, proved against `after` (the cluster after a rollout, the proposal's

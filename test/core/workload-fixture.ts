@@ -1,7 +1,9 @@
 /**
- * Cluster objects for the tests of how identity names workloads (rollout, custom-owner, workload-label):
- * pods with their owner references, a Deployment with its ReplicaSet and pod, a snapshot of them.
+ * Cluster objects for the tests of how identity names workloads (rollout, custom-owner, workload-label,
+ * workload-order): pods with their owner references, a Deployment with its ReplicaSet and pod, a snapshot
+ * of them, flows between their pods and the engine's queries of those flows.
  */
+import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import { loadSnapshotText, type ClusterSnapshot } from '../../src/model/snapshot.ts';
 
 export type Obj = Record<string, unknown>;
@@ -97,4 +99,40 @@ export function snapshotOf(ns: string, items: Obj[]): ClusterSnapshot {
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [namespace, ...items] }),
     'cluster.json',
   );
+}
+
+/** The time the tests' flows count from. */
+export const T0 = Date.parse('2026-11-01T10:00:00Z');
+
+/** A forwarded TCP flow `minute` minutes after T0 to `port`, as a generic collector gives it. */
+export function tcpFlow(minute: number, src: FlowEndpoint, dst: FlowEndpoint, port: number): Flow {
+  return {
+    time: T0 + minute * 60_000,
+    src,
+    dst,
+    port,
+    protocol: 'TCP',
+    verdict: 'FORWARDED',
+    input: 'generic',
+  };
+}
+
+/** The connections of flows between pods, as the semantics engine's queries. */
+export function queriesOf(flows: readonly Flow[]) {
+  return flows.map((f) => ({
+    from: { namespace: f.src.namespace!, pod: f.src.pod! },
+    to: { namespace: f.dst.namespace!, pod: f.dst.pod! },
+    port: f.port,
+  }));
+}
+
+/** The builders above for namespace `ns`, and a flow endpoint of its pod `name` at `ip`. */
+export function inNamespace(ns: string) {
+  return {
+    pod: (name: string, owner: Ref | undefined, labels: Record<string, string>, ip: string, port: number) =>
+      pod(ns, name, owner, labels, ip, port),
+    deployment: (name: string, ip: string, port: number) => deployment(ns, name, ip, port),
+    snapshot: (items: Obj[]): ClusterSnapshot => snapshotOf(ns, items),
+    at: (ip: string, name: string): FlowEndpoint => ({ ip, namespace: ns, pod: name }),
+  };
 }

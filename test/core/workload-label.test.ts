@@ -9,19 +9,15 @@ import { describe, expect, it } from 'vitest';
 import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { isolationForWorkload } from '../../src/isolate/ui.ts';
-import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
 import { resolveWorkload } from '../../src/verify/load.ts';
 import { verifyProposal } from '../../src/verify/reach.ts';
-import { deployment, type Obj, pod as podIn, ref, type Ref, snapshotOf } from './workload-fixture.ts';
+import { deployment, inNamespace, type Obj, queriesOf, ref, tcpFlow } from './workload-fixture.ts';
 
-const T0 = Date.parse('2026-11-01T10:00:00Z');
 const NS = 'ci';
 
-const pod = (name: string, owner: Ref, labels: Record<string, string>, ip: string, port: number) =>
-  podIn(NS, name, owner, labels, ip, port);
-const snapshot = (items: Obj[]): ClusterSnapshot => snapshotOf(NS, items);
+const { pod, snapshot } = inNamespace(NS);
 
 /** A cache the pipeline's runs download from. */
 const CACHE: Obj[] = deployment(NS, 'cache', '10.244.1.1', 8080);
@@ -47,20 +43,8 @@ const fromRun = (n: number): FlowEndpoint => ({
   namespace: NS,
   pod: `build-run-${n}-compile-pod`,
 });
-const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint): Flow => ({
-  time: T0 + minute * 60_000,
-  src,
-  dst,
-  port: 8080,
-  protocol: 'TCP',
-  verdict: 'FORWARDED',
-  input: 'generic',
-});
-const query = (f: Flow) => ({
-  from: { namespace: NS, pod: f.src.pod! },
-  to: { namespace: NS, pod: f.dst.pod! },
-  port: f.port,
-});
+const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint): Flow => tcpFlow(minute, src, dst, 8080);
+const query = (f: Flow) => queriesOf([f])[0]!;
 
 /** The proposal for runs 1 and 2, proved against the cluster of run 3 with its connection. */
 async function nextRun(label: boolean) {

@@ -9,11 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { runPipeline } from '../../src/pipeline.ts';
-import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
-import { deployment, type Obj, pod, ref, snapshotOf } from './workload-fixture.ts';
+import { deployment, inNamespace, type Obj, pod, ref, snapshotOf, tcpFlow } from './workload-fixture.ts';
 
 const NS = 'app';
-const T0 = Date.parse('2026-11-01T10:00:00Z');
 
 /** A cluster of every kind of workload naming this session's identity has. */
 function objects(): Obj[] {
@@ -83,16 +81,8 @@ function objects(): Obj[] {
   ];
 }
 
-const at = (ip: string, name: string): FlowEndpoint => ({ ip, namespace: NS, pod: name });
-const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint, port: number): Flow => ({
-  time: T0 + minute * 60_000,
-  src,
-  dst,
-  port,
-  protocol: 'TCP',
-  verdict: 'FORWARDED',
-  input: 'generic',
-});
+const { at } = inNamespace(NS);
+const flow = tcpFlow;
 const FRONT = at('10.244.1.1', 'front-7d9f-x1x1x');
 const FLOWS = [
   flow(1, FRONT, at('10.244.1.11', 'pg-1'), 5432),

@@ -44,52 +44,48 @@ beforeAll(async () => {
   await writeLines(join(dir, 'flows.jsonl'), demo.lines);
 });
 
+/** `recommend` over the demo and the idle workloads, with `extra` options: its summary line and report. */
+async function recommendIdle(out: string, ...extra: string[]) {
+  const io = captureIO();
+  const flows = join(dir, 'flows.jsonl');
+  const code = await runCli(
+    [
+      'recommend',
+      '--flows',
+      flows,
+      '--cluster',
+      join(dir, 'cluster.json'),
+      ...extra,
+      '--out',
+      join(dir, out),
+    ],
+    io,
+  );
+  const report = JSON.parse(await readFile(join(dir, out, 'report.json'), 'utf8')) as {
+    policies: { unobserved: string[] };
+  };
+  return {
+    code,
+    lines: io.stdout.split('\n').filter((l) => l.startsWith('no flow observed')),
+    unobserved: report.policies.unobserved,
+  };
+}
+
 describe('workloads no observed flow reaches or leaves', () => {
   it('are named in the summary and in report.json, those observed without a rule left out', async () => {
-    const io = captureIO();
-    const out = join(dir, 'out');
-    const code = await runCli(
-      [
-        'recommend',
-        '--flows',
-        join(dir, 'flows.jsonl'),
-        '--cluster',
-        join(dir, 'cluster.json'),
-        '--out',
-        out,
+    expect(await recommendIdle('out')).toEqual({
+      code: 0,
+      lines: [
+        "no flow observed for 2 workload(s) in scope: only the default deny selects them, which will block all their traffic: shop/CronJob/backup, shop/Deployment/reports (see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)",
       ],
-      io,
-    );
-    expect(code).toBe(0);
-    expect(io.stdout.split('\n').filter((l) => l.startsWith('no flow observed'))).toEqual([
-      "no flow observed for 2 workload(s) in scope: only the default deny selects them, which will block all their traffic: shop/CronJob/backup, shop/Deployment/reports (see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)",
-    ]);
-    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
-      policies: { unobserved: string[] };
-    };
-    expect(report.policies.unobserved).toEqual(['shop/CronJob/backup', 'shop/Deployment/reports']);
+      unobserved: ['shop/CronJob/backup', 'shop/Deployment/reports'],
+    });
   });
   it('are none without a default deny: no policy selects them, and nothing of theirs is blocked', async () => {
-    const io = captureIO();
-    const out = join(dir, 'out-no-deny');
-    const code = await runCli(
-      [
-        'recommend',
-        '--flows',
-        join(dir, 'flows.jsonl'),
-        '--cluster',
-        join(dir, 'cluster.json'),
-        '--no-default-deny',
-        '--out',
-        out,
-      ],
-      io,
-    );
-    expect(code).toBe(0);
-    expect(io.stdout.split('\n').filter((l) => l.startsWith('no flow observed'))).toEqual([]);
-    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
-      policies: { unobserved: string[] };
-    };
-    expect(report.policies.unobserved).toEqual([]);
+    expect(await recommendIdle('out-no-deny', '--no-default-deny')).toEqual({
+      code: 0,
+      lines: [],
+      unobserved: [],
+    });
   });
 });
