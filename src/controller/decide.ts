@@ -4,6 +4,7 @@
  * describe the result. No I/O; time is an argument.
  */
 import type { Namespace } from '../model/k8s.ts';
+import { firstOf } from '../model/order.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import { SYSTEM_NAMESPACES } from '../policy/index.ts';
 import type {
@@ -275,9 +276,7 @@ export function unobservedAnnouncement(before: Unobserved, after: Unobserved, au
 
 /** The `Unobserved` Event's message: the count, and the first few workloads. */
 export function unobservedMessage(u: Unobserved): string {
-  const shown = u.workloads.slice(0, 3);
-  const more = u.count - shown.length;
-  return `${unobservedNote(u.count)}: ${shown.join(', ')}${more > 0 ? `, and ${more} more` : ''} (see status.unobservedWorkloads)`;
+  return `${unobservedNote(u.count)}: ${firstOf(u.workloads, 3, u.count)} (see status.unobservedWorkloads)`;
 }
 
 /**

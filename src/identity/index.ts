@@ -31,7 +31,7 @@ import type {
   WorkloadRole,
 } from './types.ts';
 import { WORKLOAD_KINDS } from './types.ts';
-import { compareText } from '../model/order.ts';
+import { compareText, firstOf } from '../model/order.ts';
 
 /** Label pinning a workload to a named segment, on the workload object or on its pod template. */
 export const SEGMENT_LABEL = 'microseg.dev/segment';
@@ -522,7 +522,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     warnings.push(
       ids.length === 1
         ? `${ids[0]!}: this ${of} has one pod in the snapshot, whose labels select it (${selectorText(workloads.get(ids[0]!)!.selector)}); a label its operator gives each pod (a role) would leave out the pods it makes later (label their template ${WORKLOAD_LABEL}=<name> to name their workload)`
-        : `${ids.length} workloads of kind ${of} have one pod each in the snapshot, whose labels select it (${ids.slice(0, 3).join(', ')}${ids.length > 3 ? `, and ${ids.length - 3} more` : ''}); a label their operator gives each pod (a role) would leave out the pods it makes later (label their template ${WORKLOAD_LABEL}=<name> to name their workload)`,
+        : `${ids.length} workloads of kind ${of} have one pod each in the snapshot, whose labels select it (${firstOf(ids)}); a label their operator gives each pod (a role) would leave out the pods it makes later (label their template ${WORKLOAD_LABEL}=<name> to name their workload)`,
     );
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   for (const [id, keys] of generated)
@@ -576,10 +576,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     warnings.push(
       of.length === 1
         ? `${of[0]!.id}: its selector rests on ${of[0]!.on}, the uid of the ${kind} ${of[0]!.ref} that controls it: ${next}`
-        : `${of.length} workloads have a selector resting on the uid of the ${kind} that controls each (${of
-            .slice(0, 3)
-            .map((o) => `${o.id}: ${o.on}`)
-            .join(', ')}${of.length > 3 ? `, and ${of.length - 3} more` : ''}): ${next}`,
+        : `${of.length} workloads have a selector resting on the uid of the ${kind} that controls each (${firstOf(of.map((o) => `${o.id}: ${o.on}`))}): ${next}`,
     );
   }
   // A workload the label names is selected by the label alone (its pods' other shared labels stay its

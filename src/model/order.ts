@@ -62,3 +62,12 @@ export function sortedJson(v: unknown): string {
   }
   return JSON.stringify(v);
 }
+
+/**
+ * The first `shown` of `items` joined by commas, then how many more there are of `total` (the items'
+ * count unless more were counted than listed): `a, b, c, and 4 more`. How messages name a few of many.
+ */
+export function firstOf(items: readonly string[], shown = 3, total = items.length): string {
+  const more = total - Math.min(shown, items.length);
+  return items.slice(0, shown).join(', ') + (more > 0 ? `, and ${more} more` : '');
+}

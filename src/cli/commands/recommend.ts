@@ -27,7 +27,7 @@ import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { outputWriteError, prepareOutputDir, writeOutputFiles } from '../output.ts';
-import { compareText } from '../../model/order.ts';
+import { compareText, firstOf } from '../../model/order.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
 
@@ -271,7 +271,7 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
   if (idle.length > 0)
     lines.push(
       `no flow observed for ${idle.length} workload(s) in scope: only the default deny selects them, which will block all their traffic: ` +
-        `${idle.slice(0, 3).join(', ')}${idle.length > 3 ? `, and ${idle.length - 3} more` : ''} ` +
+        `${firstOf(idle)} ` +
         `(see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)`,
     );
   // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
