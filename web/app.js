@@ -325,6 +325,10 @@
     status(
       `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${state.graph.order} nodes in ${state.renderMs} ms`,
     );
+    const u = view.totals.unobserved || 0;
+    const link = $('unobserved-link');
+    link.hidden = u === 0;
+    link.textContent = `${u} workload${u === 1 ? '' : 's'} with no flow observed (not drawn)`;
     document.body.dataset.nodes = String(state.graph.order);
     return true;
   }
@@ -411,8 +415,14 @@
   async function selectNode(id) {
     const seq = claimPanel();
     state.selected = id;
-    setFocus(id);
-    void centerOn(id);
+    if (state.graph.hasNode(id)) {
+      setFocus(id);
+      void centerOn(id);
+    } else {
+      // A workload no flow was observed for: no node to focus, its details only.
+      clearFocus();
+      state.selected = id;
+    }
     $('panel-body').innerHTML = '<p class="muted">Loading…</p>';
     let d;
     try {
@@ -503,15 +513,19 @@
     list.innerHTML = res.results
       .map(
         (h) =>
-          `<li role="option" data-id="${esc(h.id)}" data-segment="${esc(h.segment || '')}">${esc(h.label)} <span class="muted">${esc(h.namespace || h.kind)}${h.segment ? ` · ${esc(h.segment)}` : ''}</span></li>`,
+          `<li role="option" data-id="${esc(h.id)}" data-segment="${esc(h.segment || '')}"${h.unobserved ? ' data-unobserved="1"' : ''}>${esc(h.label)} <span class="muted">${esc(h.namespace || h.kind)}${h.segment ? ` · ${esc(h.segment)}` : ''}${h.unobserved ? ' · no flow observed' : ''}</span></li>`,
       )
       .join('');
     if (!res.results.length) list.innerHTML = '<li class="muted">No match</li>';
     list.hidden = false;
   }
 
-  async function goTo(id, segment) {
+  async function goTo(id, segment, unobserved) {
     $('search-results').hidden = true;
+    if (unobserved) {
+      await selectNode(id);
+      return;
+    }
     if (!state.graph.hasNode(id) && segment) {
       state.expanded.add(segment);
       // Failed (the status line says why) or taken over by a newer graph request: the user moved on.
@@ -523,6 +537,48 @@
       return;
     }
     await selectNode(id);
+  }
+
+  // ---------------- workloads with no flow observed ----------------
+  async function renderUnobserved() {
+    const seq = claimPanel();
+    clearFocus();
+    $('panel-body').innerHTML = '<p class="muted">Loading…</p>';
+    let res;
+    try {
+      res = await api('/unobserved');
+    } catch (err) {
+      if (ownsPanel(seq)) showPanelError('Could not load the workloads with no flow observed', err);
+      return;
+    }
+    if (!ownsPanel(seq)) return;
+    const ns = state.filter.namespace;
+    const shown = ns ? res.workloads.filter((w) => w.namespace === ns) : res.workloads;
+    const byNs = new Map();
+    for (const w of shown) {
+      if (!byNs.has(w.namespace)) byNs.set(w.namespace, []);
+      byNs.get(w.namespace).push(w);
+    }
+    const groups = [...byNs]
+      .map(
+        ([n, ws]) =>
+          `<h3>${esc(n)} <span class="muted">(${ws.length})</span></h3><ul>` +
+          ws
+            .map(
+              (w) =>
+                `<li><span class="clickable" data-goto="${esc(w.id)}" data-unobserved>${esc(w.label)}</span> <span class="muted">${esc(w.workloadKind)}</span></li>`,
+            )
+            .join('') +
+          '</ul>',
+      )
+      .join('');
+    const scope = ns ? ` in namespace ${esc(ns)} (${shown.length} of ${res.total})` : ` (${res.total})`;
+    $('panel-body').innerHTML =
+      `<h2>No flow observed${scope}</h2>` +
+      `<p>No flow to or from these workloads was observed. Only their namespace's default deny ` +
+      `selects them: once the proposal is enforced, every connection to or from them is blocked.</p>` +
+      `<div id="unobserved-list">${groups || '<p class="muted">None in this namespace.</p>'}</div>`;
+    bindPanelLinks();
   }
 
   // ---------------- details ----------------
@@ -575,7 +631,15 @@
       parts.push(
         `<span class="badge danger" id="isolation-badge">isolated (${esc(d.isolation.method)})</span>`,
       );
+    if (d.unobserved) parts.push('<span class="badge danger">no flow observed</span>');
     parts.push('</p>');
+    if (d.unobserved)
+      parts.push(
+        `<p id="unobserved-note">No flow to or from this workload was observed, so it is not drawn. ` +
+          `Only its namespace's default deny selects it: once enforced, every connection to or from it ` +
+          `is blocked. If it should talk (a CronJob whose runs fell outside the flows learned, a ` +
+          `workload idle meanwhile), learn over a span that includes its traffic before enforcing.</p>`,
+      );
     const labels = Object.entries(d.labels || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     if (labels.length)
       parts.push(
@@ -698,7 +762,7 @@
     for (const el of document.querySelectorAll('#panel [data-goto]')) {
       el.onclick = () => {
         const id = el.getAttribute('data-goto');
-        void goTo(id, el.getAttribute('data-segment') || undefined);
+        void goTo(id, el.getAttribute('data-segment') || undefined, el.hasAttribute('data-unobserved'));
       };
     }
     for (const el of document.querySelectorAll('#panel [data-edge]')) {
@@ -886,7 +950,8 @@
     $('search').addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') {
         const first = document.querySelector('#search-results li[data-id]');
-        if (first) void goTo(first.dataset.id, first.dataset.segment || undefined);
+        if (first)
+          void goTo(first.dataset.id, first.dataset.segment || undefined, first.dataset.unobserved === '1');
       } else if (ev.key === 'Escape') $('search-results').hidden = true;
     });
     $('search').addEventListener('blur', () => {
@@ -898,13 +963,15 @@
     });
     $('search-results').addEventListener('click', (ev) => {
       const li = ev.target.closest('li[data-id]');
-      if (li) void goTo(li.dataset.id, li.dataset.segment || undefined);
+      if (li) void goTo(li.dataset.id, li.dataset.segment || undefined, li.dataset.unobserved === '1');
     });
     $('filter-namespace').onchange = (ev) => {
       state.filter.namespace = ev.target.value;
       applyFilters();
     };
     $('action-note').onclick = () => actionNote('');
+    $('unobserved-link').onclick = () =>
+      void renderUnobserved().catch((err) => status(`Error: ${errorText(err)}`));
     $('filter-segment').onchange = (ev) => {
       state.filter.segment = ev.target.value;
       applyFilters();

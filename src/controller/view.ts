@@ -372,6 +372,9 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
     info: () => ({ mode: 'controller', title: 'microseg' }),
     graph: () => learned().graph,
     segments: () => learned().segments,
+    // Every Segmentation's live analysis, in Audit and Enforce too (as status.unobserved counts them):
+    // a frozen proposal's default deny still selects a workload no flow was observed for.
+    unobserved: () => learned().proposal.unobserved,
     proposal: () => {
       cachesSynced();
       const segmentations = input.segmentations();

@@ -13,8 +13,17 @@ import type { NextFunction, Request, Response } from 'express';
 import { InputError } from '../model/snapshot.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
-import { buildGraphView, computeLayout, nodeDetails, nodeLabel, stabilizeLayout } from './view.ts';
-import type { IsolationView, ViewSource } from './types.ts';
+import {
+  buildGraphView,
+  computeLayout,
+  nodeDetails,
+  nodeLabel,
+  stabilizeLayout,
+  unobservedWorkloads,
+} from './view.ts';
+import type { ServiceGraph } from '../graph/types.ts';
+import type { Proposal } from '../policy/types.ts';
+import type { IsolationView, UnobservedView, ViewSource } from './types.ts';
 import { isolationActive, SourceUnavailable } from './types.ts';
 
 export interface AuthOptions {
@@ -209,6 +218,14 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     throw new HttpError(405, `${method} is not allowed on ${path}: ${takes}`);
   }
 
+  /** The ids of the workloads no flow was observed for: the source's, else the proposal's. */
+  async function unobservedIds(proposal: Proposal): Promise<readonly string[]> {
+    return source.unobserved ? await source.unobserved() : proposal.unobserved;
+  }
+  async function unobservedOf(graph: ServiceGraph, proposal: Proposal): Promise<UnobservedView[]> {
+    return unobservedWorkloads(graph, await unobservedIds(proposal));
+  }
+
   route('GET', '/info', async (_req, res) => {
     const user = res.locals.user as string | undefined;
     const authenticated = user !== undefined;
@@ -236,10 +253,16 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       throw new HttpError(400, `view must be one of auto, full, segments (got "${viewParam}")`);
     const expandParam = oneString(req.query.expand, 'expand');
     const auditParam = oneString(req.query.audit, 'audit');
-    const [graph, segments, lay] = await Promise.all([source.graph(), source.segments(), layout()]);
+    const [graph, segments, lay, proposal] = await Promise.all([
+      source.graph(),
+      source.segments(),
+      layout(),
+      source.proposal(),
+    ]);
     const vopts: GraphViewOptions = {
       view: viewParam as 'auto' | 'full' | 'segments',
       expand: expandParam ? expandParam.split(',').filter(Boolean) : [],
+      unobserved: (await unobservedOf(graph, proposal)).length,
       ...(opts.aggregateThreshold !== undefined ? { threshold: opts.aggregateThreshold } : {}),
     };
     if (auditParam !== undefined) {
@@ -289,16 +312,32 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         400,
         `limit must be a whole number from 1 to 500 in decimal digits (got "${limitText}")`,
       );
-    const graph = await source.graph();
+    const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
     const hits = [];
+    // Exact names first, then names starting with the query, then the rest; ties by id.
+    const rankOf = (label: string, id: string): number => {
+      const name = label.toLowerCase();
+      if (!name.includes(q) && !id.toLowerCase().includes(q)) return -1;
+      return name === q ? 0 : name.startsWith(q) ? 1 : 2;
+    };
     for (const n of graph.nodes) {
       const label = nodeLabel(n);
-      const name = label.toLowerCase();
-      const id = n.id.toLowerCase();
-      if (!name.includes(q) && !id.includes(q)) continue;
-      // Exact names first, then names starting with the query, then the rest; ties by id.
-      const rank = name === q ? 0 : name.startsWith(q) ? 1 : 2;
+      const rank = rankOf(label, n.id);
+      if (rank < 0) continue;
       hits.push({ rank, id: n.id, label, kind: n.kind, namespace: n.namespace, segment: n.segment });
+    }
+    // Workloads no flow was observed for are found too (not drawn: their details say why).
+    for (const u of await unobservedOf(graph, proposal)) {
+      const rank = rankOf(u.label, u.id);
+      if (rank < 0) continue;
+      hits.push({
+        rank,
+        id: u.id,
+        label: u.label,
+        kind: 'workload',
+        namespace: u.namespace,
+        unobserved: true,
+      });
     }
     hits.sort((a, b) => a.rank - b.rank || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     res.json({
@@ -307,11 +346,17 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     });
   });
 
+  route('GET', '/unobserved', async (_req, res) => {
+    const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
+    const workloads = await unobservedOf(graph, proposal);
+    res.json({ total: workloads.length, workloads });
+  });
+
   route('GET', '/nodes', async (req, res) => {
     const id = oneString(req.query.id, 'id');
     if (!id) throw new HttpError(400, 'query parameter "id" is required');
     const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
-    const details = nodeDetails(graph, proposal, id);
+    const details = nodeDetails(graph, proposal, id, await unobservedIds(proposal));
     if (!details) throw new HttpError(404, `no node "${id}" in the graph`);
     if (details.kind === 'workload' && source.blastRadius) {
       const br = await source.blastRadius(id);
@@ -359,8 +404,13 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       throw new HttpError(400, 'body.workload must be a workload id "namespace/Kind/name"');
     if (reason !== undefined && typeof reason !== 'string')
       throw new HttpError(400, 'body.reason must be a string');
-    const graph = await source.graph();
-    if (!graph.nodes.some((n) => n.id === workload && n.kind === 'workload'))
+    // A workload of the graph, or one in scope no flow was observed for (idle while learning: its
+    // details offer the action too).
+    const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
+    if (
+      !graph.nodes.some((n) => n.id === workload && n.kind === 'workload') &&
+      !(await unobservedOf(graph, proposal)).some((u) => u.id === workload)
+    )
       throw new HttpError(404, `no workload "${workload}" in the graph`);
     const created = await source.isolate({ workload, ...(reason ? { reason } : {}) }, user);
     res.status(201).json(created);

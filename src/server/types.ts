@@ -163,6 +163,11 @@ export interface ViewSource {
    * the graph is laid out once and cached for the life of the app.
    */
   version?(): string | Promise<string>;
+  /**
+   * The ids of the workloads in scope no flow was observed for (the page lists them: no node stands for
+   * them). Default: the proposal's `unobserved`.
+   */
+  unobserved?(): readonly string[] | Promise<readonly string[]>;
   audits?(): AuditView[] | Promise<AuditView[]>;
   isolations?(): IsolationView[] | Promise<IsolationView[]>;
   blastRadius?(workload: string): BlastRadiusView | undefined | Promise<BlastRadiusView | undefined>;
@@ -236,8 +241,11 @@ export interface GraphView {
   edges: ViewEdge[];
   segments: SegmentSummary[];
   namespaces: string[];
-  /** Graph nodes and edges; `flows`: the flows folded into the graph, each once. */
-  totals: { nodes: number; edges: number; flows: number };
+  /**
+   * Graph nodes and edges; `flows`: the flows folded into the graph, each once; `unobserved`: the
+   * workloads in scope no flow was observed for, which no node stands for (`GET /unobserved` lists them).
+   */
+  totals: { nodes: number; edges: number; flows: number; unobserved: number };
   /** The audit whose would-be-blocked flows are marked on `edges`, when one was asked for. */
   audit?: string;
 }
@@ -263,6 +271,11 @@ export interface NodeDetails {
   kind: string;
   label: string;
   namespace?: string;
+  /**
+   * True for a workload in scope no flow was observed for: it is not in the graph, and only the default
+   * deny selects it (once enforced, every connection to or from it is blocked).
+   */
+  unobserved?: true;
   segment?: string;
   roles?: string[];
   labels?: Record<string, string>;
@@ -279,6 +292,17 @@ export interface NodeDetails {
   policyYaml: string;
   blastRadius?: BlastRadiusView;
   isolation?: IsolationView;
+}
+
+/** A workload in scope no flow was observed for (`GET /unobserved`). */
+export interface UnobservedView {
+  /** `namespace/Kind/name`. */
+  id: string;
+  /** Its name. */
+  label: string;
+  namespace: string;
+  /** The kind in its id (`Deployment`, `CronJob`, a custom resource's kind, `Workload`, ...). */
+  workloadKind: string;
 }
 
 export type { NetworkPolicy };

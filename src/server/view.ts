@@ -17,6 +17,7 @@ import type {
   GraphView,
   NodeDetails,
   SegmentSummary,
+  UnobservedView,
   ViewEdge,
   ViewNode,
 } from './types.ts';
@@ -341,6 +342,8 @@ export interface GraphViewOptions {
   audit?: string;
   /** Isolated workload ids, marked on their nodes. */
   isolated?: ReadonlySet<string>;
+  /** How many workloads in scope no flow was observed for (`unobservedWorkloads`), for the totals. */
+  unobserved?: number;
 }
 
 /** Marks would-be-blocked flows and isolated workloads on a built view. */
@@ -416,7 +419,12 @@ export function buildGraphView(
   // Each flow once: a connection to a Service is on the edge to each of its backends.
   const flows = new FlowCount();
   for (const e of graph.edges) flows.add(e);
-  const totals = { nodes: graph.nodes.length, edges: graph.edges.length, flows: flows.flows };
+  const totals = {
+    nodes: graph.nodes.length,
+    edges: graph.edges.length,
+    flows: flows.flows,
+    unobserved: opts.unobserved ?? 0,
+  };
   const pos = (id: string) => layout.get(id) ?? { x: 0, y: 0 };
 
   const plain = (n: GraphNode): ViewNode => ({
@@ -533,14 +541,73 @@ function evidence(e: GraphEdge, peer: GraphNode | undefined, peerId: string): Ed
   };
 }
 
+function unobservedDetails(
+  graph: ServiceGraph,
+  proposal: Proposal,
+  id: string,
+  unobserved: readonly string[],
+): NodeDetails | undefined {
+  if (!unobserved.includes(id)) return undefined;
+  const w = unobservedWorkloads(graph, [id])[0];
+  if (!w) return undefined;
+  const policies = [...(proposal.byWorkload[id] ?? [])];
+  return {
+    id,
+    kind: 'workload',
+    label: w.label,
+    namespace: w.namespace,
+    unobserved: true,
+    flowsIn: 0,
+    flowsOut: 0,
+    inbound: [],
+    outbound: [],
+    policies,
+    policyYaml: policyYamlOf(proposal, policies),
+  };
+}
+
+/** The proposed policies named (`namespace/name`), as multi-document YAML ('' for none). */
+function policyYamlOf(proposal: Proposal, names: readonly string[]): string {
+  const wanted = new Set(names);
+  const selected = proposal.policies.filter((p) => wanted.has(`${p.metadata.namespace}/${p.metadata.name}`));
+  return selected.length ? policiesToYaml(selected) : '';
+}
+
 function byPeerThenPort(a: EdgeEvidenceView, b: EdgeEvidenceView): number {
   return a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : a.port - b.port || (a.protocol < b.protocol ? -1 : 1);
 }
 
-/** Everything the details panel shows for one node, or undefined when the graph has no such node. */
-export function nodeDetails(graph: ServiceGraph, proposal: Proposal, id: string): NodeDetails | undefined {
+/**
+ * The workloads in scope no flow was observed for (`unobserved`: ids, such as a proposal's
+ * `unobserved`): no graph node stands for them, and only the default deny selects them. Each once, in
+ * id order; a workload the graph has (another Segmentation observed it) is left out.
+ */
+export function unobservedWorkloads(graph: ServiceGraph, unobserved: readonly string[]): UnobservedView[] {
+  const inGraph = new Set(graph.nodes.map((n) => n.id));
+  const ids = [...new Set(unobserved)].filter((id) => !inGraph.has(id)).sort(compareIds);
+  return ids.map((id) => {
+    const [namespace, workloadKind] = id.split('/', 2) as [string, string];
+    return { id, label: id.slice(namespace.length + workloadKind.length + 2), namespace, workloadKind };
+  });
+}
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Everything the details panel shows for one node, or undefined when the graph has no such node. A
+ * workload no flow was observed for (one of `unobserved`, see `unobservedWorkloads`) has details too: no
+ * traffic, and the default deny that selects it.
+ */
+export function nodeDetails(
+  graph: ServiceGraph,
+  proposal: Proposal,
+  id: string,
+  unobserved: readonly string[] = proposal.unobserved,
+): NodeDetails | undefined {
   const node = graph.nodes.find((n) => n.id === id);
-  if (!node) return undefined;
+  if (!node) return unobservedDetails(graph, proposal, id, unobserved);
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const inbound: EdgeEvidenceView[] = [];
   const outbound: EdgeEvidenceView[] = [];
@@ -551,8 +618,6 @@ export function nodeDetails(graph: ServiceGraph, proposal: Proposal, id: string)
   inbound.sort(byPeerThenPort);
   outbound.sort(byPeerThenPort);
   const policies = [...(proposal.byWorkload[id] ?? [])];
-  const wanted = new Set(policies);
-  const selected = proposal.policies.filter((p) => wanted.has(`${p.metadata.namespace}/${p.metadata.name}`));
   return {
     id,
     kind: node.kind,
@@ -568,6 +633,6 @@ export function nodeDetails(graph: ServiceGraph, proposal: Proposal, id: string)
     inbound,
     outbound,
     policies,
-    policyYaml: selected.length ? policiesToYaml(selected) : '',
+    policyYaml: policyYamlOf(proposal, policies),
   };
 }

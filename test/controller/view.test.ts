@@ -654,6 +654,45 @@ describe('the web page in controller mode', async () => {
     });
   });
 
+  describe('workloads no flow was observed for', () => {
+    const app = (mode: string, live: typeof all) =>
+      createApp(
+        controllerViewSource({
+          analyses: () => [live],
+          analysisOf: (name) => (name === 'shop' ? live : undefined),
+          segmentations: () => [{ ...seg, spec: { ...seg.spec, mode } }],
+          cluster,
+          proposals: () => proposedPolicies(seg, half.proposal),
+        }),
+      );
+
+    it('lists them from the live analysis in every mode, as status.unobserved counts them', async () => {
+      // In `half`, db was seen in no flow; in `all`, every shop workload was.
+      expect(half.proposal.unobserved).toEqual(['shop/StatefulSet/db']);
+      for (const mode of ['Learn', 'Audit', 'Enforce']) {
+        const listed = await request(app(mode, half)).get('/api/v1/unobserved').expect(200);
+        expect([mode, listed.body]).toEqual([
+          mode,
+          {
+            total: 1,
+            workloads: [
+              { id: 'shop/StatefulSet/db', label: 'db', namespace: 'shop', workloadKind: 'StatefulSet' },
+            ],
+          },
+        ]);
+        const graph = (await request(app(mode, half)).get('/api/v1/graph').expect(200)).body as GraphView;
+        expect(graph.totals.unobserved).toBe(1);
+        // Its details: the frozen (or live) default deny selects it.
+        const details = await request(app(mode, half))
+          .get('/api/v1/nodes?id=shop/StatefulSet/db')
+          .expect(200);
+        expect(details.body).toMatchObject({ unobserved: true, policies: ['shop/microseg-default-deny'] });
+        const none = await request(app(mode, all)).get('/api/v1/unobserved').expect(200);
+        expect(none.body).toEqual({ total: 0, workloads: [] });
+      }
+    });
+  });
+
   describe('on a replica that does not hold the learned graph', () => {
     const appWith = (leading: boolean, unrestored: string[], s: Segmentation = seg) =>
       createApp(

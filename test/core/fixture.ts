@@ -61,7 +61,8 @@ function pod(
   };
 }
 
-export function fixtureSnapshot(): ClusterSnapshot {
+/** The fixture's cluster, and `extra` objects after its own. */
+export function fixtureSnapshot(...extra: unknown[]): ClusterSnapshot {
   const objs: unknown[] = [
     ...['shop', 'kube-system', 'default'].map((n) => ({
       apiVersion: 'v1',
@@ -159,6 +160,7 @@ export function fixtureSnapshot(): ClusterSnapshot {
       endpoints: [{ addresses: ['172.18.0.2'] }],
       ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
     },
+    ...extra,
   ];
   return snapshotFromObjects(objs, 'fixture');
 }

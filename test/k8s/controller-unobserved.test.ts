@@ -24,6 +24,7 @@ const cluster = sharedCluster();
 const ns = uniqueName('idle');
 const team = uniqueName('team');
 const segName = uniqueName('seg');
+const UI_TOKEN = 'idle-ui-token';
 let admin: KubeConfig;
 let ctrl: RunningController;
 
@@ -97,8 +98,17 @@ beforeAll(async () => {
     identity: 'unobserved-a',
     asAdmin: true,
     leaseName: `lease-${segName}`,
+    ui: { auth: { token: UI_TOKEN } },
   });
 }, 120_000);
+
+/** A GET of the controller's page API, with its token. */
+async function page<T>(path: string): Promise<{ status: number; body: T }> {
+  const r = await fetch(`http://127.0.0.1:${ctrl.port}/api/v1${path}`, {
+    headers: { authorization: `Bearer ${UI_TOKEN}` },
+  });
+  return { status: r.status, body: (await r.json()) as T };
+}
 
 afterAll(async () => {
   await ctrl?.stop();
@@ -138,6 +148,20 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
         message: `${note}: ${ns}/CronJob/backup (see status.unobservedWorkloads)`,
         count: 1,
       }),
+    ]);
+    // The page lists it in Audit too (no node stands for it), and its details name the frozen deny.
+    const listed = await page<{ total: number; workloads: { id: string }[] }>('/unobserved');
+    expect([listed.status, listed.body.workloads.map((w) => w.id)]).toEqual([200, [`${ns}/CronJob/backup`]]);
+    const graph = await page<{ totals: { unobserved: number }; nodes: { id: string }[] }>('/graph');
+    expect(graph.body.totals.unobserved).toBe(1);
+    expect(graph.body.nodes.map((n) => n.id)).not.toContain(`${ns}/CronJob/backup`);
+    const details = await page<{ unobserved?: boolean; policies: string[] }>(
+      `/nodes?id=${encodeURIComponent(`${ns}/CronJob/backup`)}`,
+    );
+    expect(details.status).toBe(200);
+    expect(details.body.unobserved).toBe(true);
+    expect(details.body.policies).toEqual([
+      expect.stringMatching(new RegExp(`^${ns}/microseg-default-deny`)),
     ]);
   });
 

@@ -100,6 +100,7 @@ describe('JSON API', () => {
       nodes: fx.analysis.graph.nodes.length,
       edges: fx.analysis.graph.edges.length,
       flows: fx.analysis.graph.edges.reduce((s, e) => s + e.count, 0),
+      unobserved: 0,
     });
   });
 

@@ -14,6 +14,7 @@ import type Sigma from 'sigma';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IsolationRequestError } from '../../src/isolate/ui.ts';
+import { blastRadiusViews } from '../../src/cli/commands/demo.ts';
 import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
@@ -23,7 +24,9 @@ import {
   DB,
   FRONTEND,
   NEW_EDGE,
+  REPORTS,
   fixtureAnalysis,
+  idleAnalysis,
   listen,
   requireChromium,
   syntheticGraph,
@@ -374,6 +377,57 @@ describe('service graph page (headless Chromium)', () => {
     await page.click('#release-btn');
     await page.waitForSelector('#isolate-btn');
     expect(src.calls).toEqual([`isolate ${CART} by token`, 'release iso-cart by token']);
+    await page.close();
+  });
+
+  it('lists the workloads with no flow observed, opens their details, and isolates one', async () => {
+    const { snapshot, analysis } = await idleAnalysis();
+    const src = withIsolation(
+      analysisSource(analysis, {
+        title: 'idle',
+        mode: 'controller',
+        blastRadius: blastRadiusViews(snapshot, analysis),
+      }),
+    );
+    const { page, errors } = await signedInPage(src);
+    // Not drawn, but announced on the graph.
+    expect(await page.evaluate((id) => (window as unknown as W).microseg.graph.hasNode(id), REPORTS)).toBe(
+      false,
+    );
+    expect(await page.textContent('#unobserved-link')).toBe('1 workload with no flow observed (not drawn)');
+    await page.click('#unobserved-link');
+    await page.waitForSelector(`#unobserved-list [data-goto="${REPORTS}"]`);
+    expect(await page.textContent('#panel h2')).toBe('No flow observed (1)');
+    await page.click(`#unobserved-list [data-goto="${REPORTS}"]`);
+    await page.waitForSelector('#unobserved-note');
+    expect(await page.textContent('#details-title')).toBe('reports');
+    expect(await page.textContent('#unobserved-note')).toContain('every connection to or from it is blocked');
+    expect(await page.textContent('#policy-yaml')).toContain('podSelector: {}');
+    // Blast radius: reachable before the proposal, nothing after.
+    const reach = await page.$$eval('#panel .blast tbody tr', (rows) =>
+      rows.map((r) => [...(r as HTMLTableRowElement).cells].map((c) => c.textContent)),
+    );
+    expect(reach[0]).toEqual(['Can reach', expect.not.stringMatching(/^0$/), '0']);
+    expect(reach[1]).toEqual(['Reachable from', expect.not.stringMatching(/^0$/), '0']);
+    // No node is focused: the graph stays undimmed.
+    const dimmed = await page.evaluate(() => {
+      const g = (window as unknown as W).microseg.graph;
+      return g.filterNodes((_n, a) => a.dim === true).length;
+    });
+    expect(dimmed).toBe(0);
+    await page.screenshot({ path: new URL('unobserved.png', SHOTS).pathname });
+    await page.click('#isolate-btn');
+    await page.waitForSelector('#isolation-badge');
+    expect(src.calls).toEqual([`isolate ${REPORTS} by token`]);
+    // Search finds it too, marked, and Enter opens its details.
+    await page.click('#unobserved-link');
+    await page.waitForSelector('#unobserved-list');
+    await page.fill('#search', 'repo');
+    await page.waitForSelector(`#search-results li[data-id="${REPORTS}"][data-unobserved="1"]`);
+    expect(await page.textContent(`#search-results li[data-id="${REPORTS}"]`)).toContain('no flow observed');
+    await page.press('#search', 'Enter');
+    await page.waitForSelector('#unobserved-note');
+    expect(errors).toEqual([]);
     await page.close();
   });
 

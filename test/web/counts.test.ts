@@ -87,7 +87,7 @@ describe('flow counts on the page', async () => {
 
   it('count each flow once in the totals and for the client, and once for each backend it may have reached', async () => {
     const view = await get<GraphView>('/api/v1/graph?view=full');
-    expect(view.totals).toEqual({ nodes: 3, edges: 2, flows: 7 });
+    expect(view.totals).toEqual({ nodes: 3, edges: 2, flows: 7, unobserved: 0 });
     expect(view.nodes.map((n) => [n.id, n.flows])).toEqual([
       [BE1, 7],
       [BE2, 5],

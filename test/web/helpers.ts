@@ -12,6 +12,7 @@ import { seededRandom } from '../../src/segments/index.ts';
 import { offlineAudit } from '../../src/server/audit.ts';
 import type { IsolateRequest, IsolationView, ViewSource } from '../../src/server/types.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
+import { deployment } from '../core/workload-fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
 
@@ -46,6 +47,18 @@ export async function fixtureAnalysis() {
     proposal: analysis.proposal,
   });
   return { snapshot, analysis, audit };
+}
+
+export const REPORTS = 'shop/Deployment/reports';
+
+/**
+ * The fixture's cluster with one more Deployment in shop, `reports`, whose running pod no flow names,
+ * learned over the fixture's flows: a workload in scope with no flow observed.
+ */
+export async function idleAnalysis() {
+  const snapshot = fixtureSnapshot(...deployment('shop', 'reports', '10.244.1.77', 8080));
+  const analysis = await runPipeline(snapshot, fixtureFlows());
+  return { snapshot, analysis };
 }
 
 /** An in-memory source with isolation actions, wrapping another source. */

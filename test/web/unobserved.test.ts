@@ -1,0 +1,133 @@
+/**
+ * Workloads in scope that no observed flow reaches or leaves are not graph nodes, yet the proposal's
+ * default deny blocks all their traffic once enforced. The API counts them with the graph, lists them
+ * (`GET /unobserved`), finds them by search, gives their details (no traffic, the default deny, the
+ * blast radius before and after) and lets an authenticated user isolate one, as for a drawn workload.
+ */
+import request from 'supertest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { blastRadiusViews } from '../../src/cli/commands/demo.ts';
+import type { ServiceGraph } from '../../src/graph/types.ts';
+import type { Proposal } from '../../src/policy/types.ts';
+import { createApp } from '../../src/server/app.ts';
+import { analysisSource } from '../../src/server/source.ts';
+import type { GraphView, NodeDetails, ViewSource } from '../../src/server/types.ts';
+import { nodeDetails, unobservedWorkloads } from '../../src/server/view.ts';
+import { CART, REPORTS, idleAnalysis, withIsolation } from './helpers.ts';
+
+let source: ViewSource;
+let proposal: Proposal;
+let graph: ServiceGraph;
+
+beforeAll(async () => {
+  const { snapshot, analysis } = await idleAnalysis();
+  proposal = analysis.proposal;
+  graph = analysis.graph;
+  source = analysisSource(analysis, { title: 'idle', blastRadius: blastRadiusViews(snapshot, analysis) });
+});
+
+describe('workloads with no flow observed, through the API', () => {
+  it('counts them beside the graph, which has no node for them', async () => {
+    expect(proposal.unobserved).toEqual([REPORTS]);
+    const view = (await request(createApp(source)).get('/api/v1/graph?view=full').expect(200))
+      .body as GraphView;
+    expect(view.totals.unobserved).toBe(1);
+    expect(view.nodes.map((n) => n.id)).not.toContain(REPORTS);
+    expect(view.nodes.map((n) => n.id)).toContain(CART);
+  });
+
+  it('lists them with namespace, name and kind', async () => {
+    const res = await request(createApp(source)).get('/api/v1/unobserved').expect(200);
+    expect(res.body).toEqual({
+      total: 1,
+      workloads: [{ id: REPORTS, label: 'reports', namespace: 'shop', workloadKind: 'Deployment' }],
+    });
+  });
+
+  it('finds them by search, marked as not observed', async () => {
+    const res = await request(createApp(source)).get('/api/v1/search?q=repo').expect(200);
+    expect(res.body).toEqual({
+      total: 1,
+      results: [{ id: REPORTS, label: 'reports', kind: 'workload', namespace: 'shop', unobserved: true }],
+    });
+    // A drawn workload is not marked.
+    const cart = await request(createApp(source)).get('/api/v1/search?q=cart').expect(200);
+    expect(cart.body.results[0]).toMatchObject({ id: CART });
+    expect(cart.body.results[0]).not.toHaveProperty('unobserved');
+  });
+
+  it('gives their details: no traffic, the default deny, and nothing reachable after the proposal', async () => {
+    const res = await request(createApp(source))
+      .get(`/api/v1/nodes?id=${encodeURIComponent(REPORTS)}`)
+      .expect(200);
+    const d = res.body as NodeDetails;
+    const deny = proposal.policies.find(
+      (p) => p.metadata.namespace === 'shop' && Object.keys(p.spec.podSelector ?? {}).length === 0,
+    )!;
+    expect(d).toMatchObject({
+      id: REPORTS,
+      kind: 'workload',
+      label: 'reports',
+      namespace: 'shop',
+      unobserved: true,
+      flowsIn: 0,
+      flowsOut: 0,
+      inbound: [],
+      outbound: [],
+      policies: [`shop/${deny.metadata.name}`],
+    });
+    expect(d.policyYaml).toContain(`name: ${deny.metadata.name}`);
+    expect(d.policyYaml).toContain('podSelector: {}');
+    // Before the proposal every pod reaches it; after, nothing does, and it reaches nothing.
+    expect(d.blastRadius!.before.reachableFrom).toBeGreaterThan(0);
+    expect(d.blastRadius!.after).toMatchObject({ canReach: 0, reachableFrom: 0 });
+  });
+
+  it('answers 404 for an id that is neither drawn nor unobserved', async () => {
+    const res = await request(createApp(source)).get('/api/v1/nodes?id=shop/Deployment/nope').expect(404);
+    expect(res.body).toEqual({ error: 'no node "shop/Deployment/nope" in the graph' });
+  });
+
+  it('isolates one for an authenticated user', async () => {
+    const src = withIsolation(source);
+    const app = createApp(src, {
+      auth: { verify: (h) => (h === 'Bearer alice-token' ? 'alice' : undefined) },
+    });
+    await request(app)
+      .post('/api/v1/isolations')
+      .set({ Authorization: 'Bearer alice-token' })
+      .send({ workload: REPORTS, reason: 'odd process' })
+      .expect(201);
+    expect(src.calls).toEqual([`isolate ${REPORTS} by alice`]);
+    const missing = await request(app)
+      .post('/api/v1/isolations')
+      .set({ Authorization: 'Bearer alice-token' })
+      .send({ workload: 'shop/Deployment/nope' })
+      .expect(404);
+    expect(missing.body).toEqual({ error: 'no workload "shop/Deployment/nope" in the graph' });
+  });
+});
+
+describe('unobservedWorkloads', () => {
+  const base = (unobserved: string[]): Proposal => ({
+    policies: [],
+    byWorkload: {},
+    evidence: [],
+    notExpressible: [],
+    unobserved,
+    namespaces: [],
+    warnings: [],
+  });
+
+  it('names each once in id order, leaves out a workload the graph has, and reads custom kinds', () => {
+    // Two Segmentations' proposals merged: one lists cart, which the other observed.
+    const merged = base(['shop/Workload/ci-run', 'db/Cluster/pg', CART, 'db/Cluster/pg']);
+    expect(unobservedWorkloads(graph, merged.unobserved)).toEqual([
+      { id: 'db/Cluster/pg', label: 'pg', namespace: 'db', workloadKind: 'Cluster' },
+      { id: 'shop/Workload/ci-run', label: 'ci-run', namespace: 'shop', workloadKind: 'Workload' },
+    ]);
+    expect(nodeDetails(graph, merged, 'db/Cluster/pg')).toMatchObject({ unobserved: true, policies: [] });
+    // The drawn workload's details are its graph node's.
+    expect(nodeDetails(graph, merged, CART)).not.toHaveProperty('unobserved');
+  });
+});
