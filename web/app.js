@@ -863,6 +863,20 @@
               .join('') +
             '</tbody></table>',
         );
+      if (a.unobserved) {
+        // Their traffic cannot show above: they made none. The default deny cuts them off all the same.
+        const more = a.unobserved - a.unobservedWorkloads.length;
+        parts.push(
+          `<h3>Cut off once enforced, no flow observed (${a.unobserved})</h3>` +
+            '<p class="muted">Only the default deny selects these: enforcing blocks every connection to or from them.</p>' +
+            `<ul class="unobserved-audit">${a.unobservedWorkloads
+              .map(
+                (id) =>
+                  `<li><span class="clickable" data-goto="${esc(id)}" data-unobserved>${esc(shortId(id))}</span></li>`,
+              )
+              .join('')}${more > 0 ? `<li class="muted">… and ${more} more</li>` : ''}</ul>`,
+        );
+      }
       const d = a.enforce;
       parts.push('<h3>Enforce would change</h3>');
       parts.push(

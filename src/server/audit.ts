@@ -17,7 +17,7 @@ import type { L4Protocol } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
 import type { AuditView, BlockedFlowView, EnforceDiff } from './types.ts';
-import { sortedJson } from '../model/order.ts';
+import { compareText, sortedJson } from '../model/order.ts';
 
 function key(p: NetworkPolicy): string {
   return `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
@@ -144,6 +144,10 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
   }
   const since = input.since ?? earliest;
   const blocked = wouldBlock.length;
+  // Workloads the proposal learned no flow for that made none in the replayed traffic either: nothing of
+  // theirs can be replayed, yet the default deny cuts them off once enforced.
+  const replayed = new Set(graph.nodes.map((n) => n.id));
+  const idle = [...new Set(proposal.unobserved)].filter((id) => !replayed.has(id)).sort(compareText);
   return {
     name: input.name,
     mode: 'Audit',
@@ -163,6 +167,8 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     ],
     ...(since ? { since } : {}),
     wouldBlock,
+    unobserved: idle.length,
+    unobservedWorkloads: idle,
     enforce: enforceDiff(snapshot.networkPolicies, proposal.policies, proposal.namespaces),
   };
 }

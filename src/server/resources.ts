@@ -52,6 +52,8 @@ export function auditFromSegmentation(seg: Segmentation, enforce: EnforceDiff = 
     })),
     ...(st.audit?.since ? { since: st.audit.since } : {}),
     wouldBlock: [...merged.values()].sort((a, b) => b.count - a.count || (a.edge! < b.edge! ? -1 : 1)),
+    unobserved: st.unobserved ?? 0,
+    unobservedWorkloads: [...(st.unobservedWorkloads ?? [])],
     enforce,
   };
 }

@@ -80,6 +80,14 @@ export interface AuditView {
   /** Start of the audit window (RFC 3339). */
   since?: string;
   wouldBlock: BlockedFlowView[];
+  /**
+   * Workloads in scope no flow was observed for: only the default deny selects them, so enforcing cuts
+   * off every connection to or from them, and no flow of theirs shows in `wouldBlock`. `unobserved`
+   * counts them; `unobservedWorkloads` names them, sorted (in the controller, the first 100, as the
+   * Segmentation's status lists them).
+   */
+  unobserved: number;
+  unobservedWorkloads: string[];
   enforce: EnforceDiff;
 }
 

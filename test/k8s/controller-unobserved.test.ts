@@ -163,6 +163,13 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     expect(details.body.policies).toEqual([
       expect.stringMatching(new RegExp(`^${ns}/microseg-default-deny`)),
     ]);
+    // The rollout view names it from the Segmentation's status.
+    const audits =
+      await page<{ name: string; unobserved: number; unobservedWorkloads: string[] }[]>('/audits');
+    expect(audits.body.find((a) => a.name === segName)).toMatchObject({
+      unobserved: 1,
+      unobservedWorkloads: [`${ns}/CronJob/backup`],
+    });
   });
 
   it('does not hold Enforce back', async () => {

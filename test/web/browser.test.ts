@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IsolationRequestError } from '../../src/isolate/ui.ts';
 import { blastRadiusViews } from '../../src/cli/commands/demo.ts';
 import { createApp } from '../../src/server/app.ts';
+import { offlineAudit } from '../../src/server/audit.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import {
@@ -382,10 +383,19 @@ describe('service graph page (headless Chromium)', () => {
 
   it('lists the workloads with no flow observed, opens their details, and isolates one', async () => {
     const { snapshot, analysis } = await idleAnalysis();
+    // Audited over the traffic it learned from: reports made none.
+    const audit = offlineAudit({
+      name: 'idle',
+      snapshot,
+      identity: analysis.identity,
+      graph: analysis.graph,
+      proposal: analysis.proposal,
+    });
     const src = withIsolation(
       analysisSource(analysis, {
         title: 'idle',
         mode: 'controller',
+        audits: [audit],
         blastRadius: blastRadiusViews(snapshot, analysis),
       }),
     );
@@ -427,6 +437,13 @@ describe('service graph page (headless Chromium)', () => {
     expect(await page.textContent(`#search-results li[data-id="${REPORTS}"]`)).toContain('no flow observed');
     await page.press('#search', 'Enter');
     await page.waitForSelector('#unobserved-note');
+    // The rollout names it among what enforcing cuts off, and opens its details from there.
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector(`.unobserved-audit [data-goto="${REPORTS}"]`);
+    expect(await page.textContent('#panel')).toContain('Cut off once enforced, no flow observed (1)');
+    await page.click(`.unobserved-audit [data-goto="${REPORTS}"]`);
+    await page.waitForSelector('#unobserved-note');
+    expect(await page.textContent('#details-title')).toBe('reports');
     expect(errors).toEqual([]);
     await page.close();
   });

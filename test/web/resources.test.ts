@@ -25,6 +25,8 @@ const seg: Segmentation = {
         lastTransitionTime: '2026-11-01T10:00:00Z',
       },
     ],
+    unobserved: 2,
+    unobservedWorkloads: ['shop/CronJob/backup', 'shop/Deployment/reports'],
     audit: {
       since: '2026-11-01T09:00:00Z',
       samples: [
@@ -97,6 +99,8 @@ describe('controller resources as page views', () => {
           lastSeen: '2026-11-01T09:20:00Z',
         },
       ],
+      unobserved: 2,
+      unobservedWorkloads: ['shop/CronJob/backup', 'shop/Deployment/reports'],
       enforce: diff,
     });
   });
@@ -109,6 +113,8 @@ describe('controller resources as page views', () => {
       namespaces: [],
       conditions: [],
       wouldBlock: [],
+      unobserved: 0,
+      unobservedWorkloads: [],
       enforce: { added: [], changed: [], removed: [], unchanged: 0 },
     });
   });

@@ -10,7 +10,11 @@ import { blastRadiusViews } from '../../src/cli/commands/demo.ts';
 import type { ServiceGraph } from '../../src/graph/types.ts';
 import type { Proposal } from '../../src/policy/types.ts';
 import { createApp } from '../../src/server/app.ts';
+import type { Flow } from '../../src/flows/types.ts';
+import { runPipeline } from '../../src/pipeline.ts';
+import { offlineAudit } from '../../src/server/audit.ts';
 import { analysisSource } from '../../src/server/source.ts';
+import { fixtureFlows } from '../core/fixture.ts';
 import type { GraphView, NodeDetails, ViewSource } from '../../src/server/types.ts';
 import { nodeDetails, unobservedWorkloads } from '../../src/server/view.ts';
 import { CART, REPORTS, idleAnalysis, withIsolation } from './helpers.ts';
@@ -105,6 +109,37 @@ describe('workloads with no flow observed, through the API', () => {
       .send({ workload: 'shop/Deployment/nope' })
       .expect(404);
     expect(missing.body).toEqual({ error: 'no workload "shop/Deployment/nope" in the graph' });
+  });
+});
+
+describe('the rollout view (audits)', () => {
+  it('names them in an offline audit while the replayed traffic has none of theirs', async () => {
+    const { snapshot, analysis } = await idleAnalysis();
+    const audit = (flows: Flow[]) =>
+      runPipeline(snapshot, flows).then((later) =>
+        offlineAudit({
+          name: 'idle',
+          snapshot,
+          identity: analysis.identity,
+          graph: later.graph,
+          proposal: analysis.proposal,
+        }),
+      );
+    const quiet = await audit(fixtureFlows());
+    expect([quiet.unobserved, quiet.unobservedWorkloads]).toEqual([1, [REPORTS]]);
+    // Once reports talks, its connection is a would-be-blocked flow instead.
+    const talk: Flow = {
+      time: Date.parse('2026-11-01T10:30:00Z'),
+      src: { ip: '10.244.1.77', namespace: 'shop', pod: 'reports-7d9f-x1x1x' },
+      dst: { ip: '10.244.1.30' },
+      port: 5432,
+      protocol: 'TCP',
+      verdict: 'FORWARDED',
+      input: 'hubble',
+    };
+    const busy = await audit([...fixtureFlows(), talk]);
+    expect([busy.unobserved, busy.unobservedWorkloads]).toEqual([0, []]);
+    expect(busy.wouldBlock.map((b) => b.source)).toContain(REPORTS);
   });
 });
 
