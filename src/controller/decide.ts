@@ -175,6 +175,46 @@ export interface AuditVerdict {
   message: string;
 }
 
+/** What a CronJob the cluster holds tells of its runs (its compacted object's fields). */
+export interface CronJobRuns {
+  spec?: { suspend?: boolean };
+  status?: { lastScheduleTime?: string };
+}
+
+/**
+ * The CronJobs among `unobserved` (workload ids, `ns/CronJob/name` the ones read) that have not run
+ * since `since` (epoch ms: when the Segmentation began learning): not suspended, and with no scheduled
+ * run at or after it (`status.lastScheduleTime`). Their traffic could never be observed, so whatever it
+ * needs is unknown, and enforcing would cut it off at their next run: automatic promotion to Enforce
+ * waits for it. A CronJob that ran since and made no flow is idle on purpose; one the cluster does not
+ * hold (deleted since) or a suspended one will not run. In the order of `unobserved`.
+ */
+export function cronJobsNotRunSince(
+  unobserved: readonly string[],
+  cronJob: (namespace: string, name: string) => CronJobRuns | undefined,
+  since: number,
+): string[] {
+  const out: string[] = [];
+  for (const id of unobserved) {
+    const [namespace, kind, name] = id.split('/');
+    if (kind !== 'CronJob' || namespace === undefined || name === undefined) continue;
+    const cj = cronJob(namespace, name);
+    if (!cj || cj.spec?.suspend === true) continue;
+    const last = Date.parse(cj.status?.lastScheduleTime ?? '');
+    if (!(last >= since)) out.push(id);
+  }
+  return out;
+}
+
+/** What AuditClean's message says of CronJobs that have not run since learning began (`notRun`). */
+export function notRunNote(notRun: readonly string[], automatic: boolean): string {
+  if (notRun.length === 0) return '';
+  return (
+    `; ${notRun.length} CronJob(s) have not run since learning began, so their traffic is unknown` +
+    `${automatic ? ' and automatic promotion to Enforce waits for their next run' : ''}: ${firstOf(notRun, 3)}`
+  );
+}
+
 /** What the default deny does to `n` workloads no observed flow reaches or leaves, once enforced. */
 export const unobservedNote = (n: number): string =>
   `${n} workload(s) saw no flow and will be cut off by the default deny once enforced`;
@@ -193,6 +233,7 @@ export function auditVerdict(
   now: number,
   windowMs: number,
   unobserved = 0,
+  notRun = '',
 ): AuditVerdict {
   if (!audit)
     return {
@@ -206,7 +247,8 @@ export function auditVerdict(
   const unauditable = wouldBlockInWindow(audit.unauditable, now, windowMs);
   const unchecked =
     (unauditable > 0 ? `; ${unauditable} flow(s) could not be audited (see status.unauditable)` : '') +
-    (unobserved > 0 ? `; ${unobservedNote(unobserved)} (see status.unobservedWorkloads)` : '');
+    (unobserved > 0 ? `; ${unobservedNote(unobserved)} (see status.unobservedWorkloads)` : '') +
+    notRun;
   if (wouldBlock > 0)
     return {
       clean: false,
@@ -346,11 +388,15 @@ export function wasEnforcing(
   return true;
 }
 
-/** The mode automatic promotion moves to now, if any. */
+/**
+ * The mode automatic promotion moves to now, if any. Not Enforce while a CronJob in scope has not run
+ * since learning began (`notRun`, see cronJobsNotRunSince): the audit cannot have seen its traffic.
+ */
 export function promotionTarget(
   spec: SegmentationSpec,
   conditions: readonly Condition[],
   now: number,
+  notRun: readonly string[] = [],
 ): { to: Mode; message: string; why: string } | undefined {
   if (!spec.promotion.automatic) return undefined;
   const heldFor = (type: ConditionType): number => {
@@ -365,7 +411,7 @@ export function promotionTarget(
   });
   if (spec.mode === 'Learn' && heldFor(C.ProposalStable) >= spec.promotion.afterMs)
     return to('Audit', `the proposal has been stable for ${after}`);
-  if (spec.mode === 'Audit' && heldFor(C.AuditClean) >= spec.promotion.afterMs)
+  if (spec.mode === 'Audit' && notRun.length === 0 && heldFor(C.AuditClean) >= spec.promotion.afterMs)
     return to('Enforce', `the audit has been clean for ${after}`);
   return undefined;
 }

@@ -34,6 +34,8 @@ import type { ClusterCache } from './cache.ts';
 import type { AuditState } from './decide.ts';
 import {
   auditVerdict,
+  cronJobsNotRunSince,
+  notRunNote,
   enforceGate,
   bucketOf,
   coverageMessage,
@@ -925,7 +927,20 @@ export class SegmentationController {
     // selects them. The audit cannot see them (they make no flow), so AuditClean's message names them.
     const idle = analysis.proposal.unobserved.filter(touches);
     const unobserved = { count: idle.length, workloads: idle.slice(0, MAX_SEGMENT_MEMBERS) };
-    const verdict = auditVerdict(audit, now, spec.audit.windowMs, unobserved.count);
+    // Of those, the CronJobs that have not run since this Segmentation was made: nothing of theirs could
+    // be learned or audited, so automatic promotion to Enforce waits for their next run.
+    const notRun = cronJobsNotRunSince(
+      idle,
+      (ns, cj) => this.#cache.cronJobs.get(`${ns}/${cj}`),
+      Date.parse(seg.metadata.creationTimestamp ?? '') || 0,
+    );
+    const verdict = auditVerdict(
+      audit,
+      now,
+      spec.audit.windowMs,
+      unobserved.count,
+      notRunNote(notRun, spec.promotion.automatic),
+    );
     if (mode === 'Learn')
       set(C.AuditClean, 'False', Reason.AuditNotRunning, 'the proposal is audited in Audit mode');
     else set(C.AuditClean, verdict.clean ? 'True' : 'False', verdict.reason, verdict.message);
@@ -1128,7 +1143,7 @@ export class SegmentationController {
 
     mark('status');
     // ----- automatic promotion -----
-    const target = promotionTarget(spec, conds, now);
+    const target = promotionTarget(spec, conds, now, notRun);
     if (!target) st.promotionDue = undefined;
     else {
       // The informer's copy has no managedFields: read who declares spec.mode from the object itself.

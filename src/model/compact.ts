@@ -11,7 +11,8 @@
  * - Pods: containers' (and init containers') names and ports, hostNetwork, nodeName; status phase,
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
- *   container ports and hostNetwork; CronJobs: the same inside the job template;
+ *   container ports and hostNetwork; CronJobs: the same inside the job template, their schedule,
+ *   whether they are suspended and when they last scheduled a run;
  * - EndpointSlices: address type and ports; endpoint addresses, except in the slices Kubernetes's
  *   EndpointSlice controller writes for a Service with a selector (their addresses are the selected
  *   pods', known from the pods); the API server's slices always keep theirs;
@@ -334,12 +335,16 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     if (!spec) return head;
     const jt = spec.jobTemplate as { spec?: Raw } | undefined;
     const tpl = template(jt?.spec?.template, interner);
+    // When it last ran, and whether it is suspended: whether its traffic could have been learned.
+    const last = (o.status as Raw | undefined)?.lastScheduleTime;
     return {
       ...head,
       spec: {
         ...(spec.schedule !== undefined ? { schedule: spec.schedule } : {}),
+        ...(spec.suspend !== undefined ? { suspend: spec.suspend } : {}),
         jobTemplate: { spec: tpl ? { template: tpl } : {} },
       },
+      ...(typeof last === 'string' ? { status: { lastScheduleTime: last } } : {}),
     };
   }
   if (o.kind === 'EndpointSlice') {

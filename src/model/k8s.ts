@@ -96,7 +96,13 @@ export interface WorkloadObject extends KObject {
 
 export interface CronJob extends KObject {
   kind: 'CronJob';
-  spec: { schedule?: string; jobTemplate?: { spec?: { template?: PodTemplate } } };
+  spec: {
+    schedule?: string;
+    suspend?: boolean;
+    jobTemplate?: { spec?: { template?: PodTemplate } };
+  };
+  /** When it last scheduled a run (RFC 3339). */
+  status?: { lastScheduleTime?: string };
 }
 
 export interface ServicePort {

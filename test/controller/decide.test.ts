@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition, Segmentation } from '../../src/controller/api.ts';
+import type { CronJobRuns } from '../../src/controller/decide.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
 import {
   auditVerdict,
   bucketOf,
   bucketWidthMs,
   coverageMessage,
+  cronJobsNotRunSince,
+  notRunNote,
   enforceGate,
   namespaceConflicts,
   noNamespacesAnnouncement,
@@ -511,6 +514,84 @@ describe('conditions and promotion', () => {
       why: 'the audit has been clean for 10m',
     });
     expect(promotionTarget(spec('Enforce', true), held('AuditClean', T0), T0 + 600_000)).toBeUndefined();
+  });
+
+  it('waits to promote to Enforce while a CronJob has not run since learning began, not to Audit', () => {
+    const spec = (mode: string) => {
+      const r = parseSegmentationSpec('s', {
+        namespaceSelector: {},
+        mode,
+        promotion: { automatic: true, after: '10m' },
+      });
+      if (!r.ok) throw new Error(r.problems.join());
+      return r.spec;
+    };
+    const held = (type: string): Condition[] => [
+      { type, status: 'True', reason: 'x', message: '', lastTransitionTime: new Date(T0).toISOString() },
+    ];
+    const notRun = ['shop/CronJob/backup'];
+    expect(promotionTarget(spec('Audit'), held('AuditClean'), T0 + 3_600_000, notRun)).toBeUndefined();
+    expect(promotionTarget(spec('Audit'), held('AuditClean'), T0 + 3_600_000, [])).toMatchObject({
+      to: 'Enforce',
+    });
+    expect(promotionTarget(spec('Learn'), held('ProposalStable'), T0 + 600_000, notRun)).toMatchObject({
+      to: 'Audit',
+    });
+  });
+});
+
+describe('CronJobs that have not run since learning began', () => {
+  const since = Date.parse('2026-11-28T00:00:00Z');
+  const cronJobs: Record<string, CronJobRuns> = {
+    'shop/weekly': { status: { lastScheduleTime: '2026-11-22T03:00:00Z' } },
+    'shop/fresh': {},
+    'shop/nightly': { status: { lastScheduleTime: '2026-11-28T03:00:00Z' } },
+    'shop/exactly': { status: { lastScheduleTime: '2026-11-28T00:00:00Z' } },
+    'shop/paused': { spec: { suspend: true }, status: { lastScheduleTime: '2026-11-01T03:00:00Z' } },
+    'shop/resumed': { spec: { suspend: false } },
+  };
+  const lookup = (ns: string, name: string) => cronJobs[`${ns}/${name}`];
+
+  it('are the CronJobs among the unobserved with no scheduled run since, unless suspended or gone', () => {
+    const unobserved = [
+      'shop/CronJob/weekly',
+      'shop/Deployment/weekly',
+      'shop/CronJob/fresh',
+      'shop/CronJob/nightly',
+      'shop/CronJob/exactly',
+      'shop/CronJob/paused',
+      'shop/CronJob/resumed',
+      'shop/CronJob/deleted',
+    ];
+    expect(cronJobsNotRunSince(unobserved, lookup, since)).toEqual([
+      'shop/CronJob/weekly',
+      'shop/CronJob/fresh',
+      'shop/CronJob/resumed',
+    ]);
+    // A Segmentation without a creation time began learning at the epoch: every CronJob that ran counts.
+    expect(cronJobsNotRunSince(unobserved, lookup, 0)).toEqual([
+      'shop/CronJob/fresh',
+      'shop/CronJob/resumed',
+    ]);
+  });
+
+  it('are named at the end of the AuditClean message, with the promotion that waits when it is automatic', () => {
+    const audit = {
+      since: T0,
+      buckets: new Map<number, number>(),
+      unauditable: new Map<number, number>(),
+      samples: [],
+    };
+    const ids = ['a/CronJob/a', 'a/CronJob/b', 'a/CronJob/c', 'a/CronJob/d'];
+    expect(auditVerdict(audit, T0 + 60_000, 60_000, 4, notRunNote(ids, true))).toMatchObject({
+      clean: true,
+      message:
+        'no flow would have been blocked in the last 1m; 4 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads); 4 CronJob(s) have not run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: a/CronJob/a, a/CronJob/b, a/CronJob/c, and 1 more',
+    });
+    expect(notRunNote(['a/CronJob/a'], false)).toBe(
+      '; 1 CronJob(s) have not run since learning began, so their traffic is unknown: a/CronJob/a',
+    );
+    expect(notRunNote([], true)).toBe('');
   });
 });
 

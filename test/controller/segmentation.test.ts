@@ -542,8 +542,10 @@ describe('the Segmentation controller', () => {
       await started.controller.reconcile('shop');
       return started;
     }
+    // The CronJob has never run (no status.lastScheduleTime): its traffic is unknown.
     const note =
-      '; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)';
+      '; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
+      '; 1 CronJob(s) have not run since learning began, so their traffic is unknown: shop/CronJob/backup';
 
     it('are in status, at the end of the AuditClean message, and announced once by a Warning Event', async () => {
       const { controller, state, recorded } = await learned({ mode: 'Audit' });

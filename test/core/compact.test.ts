@@ -168,6 +168,43 @@ describe('sharing through an Interner', () => {
     });
   });
 
+  it("keeps a CronJob's schedule, suspension and last scheduled run, nothing else of its status", () => {
+    const cronJob = (suspend?: boolean) => ({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'backup', namespace: 'shop' },
+      spec: {
+        schedule: '0 3 * * 0',
+        ...(suspend !== undefined ? { suspend } : {}),
+        concurrencyPolicy: 'Forbid',
+        jobTemplate: {
+          spec: { template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [] } } },
+        },
+      },
+      status: {
+        lastScheduleTime: '2026-11-22T03:00:00Z',
+        lastSuccessfulTime: '2026-11-22T03:01:00Z',
+        active: [],
+      },
+    });
+    expect(compactObject(cronJob(true))).toEqual({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'backup', namespace: 'shop' },
+      spec: {
+        schedule: '0 3 * * 0',
+        suspend: true,
+        jobTemplate: {
+          spec: { template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [] } } },
+        },
+      },
+      status: { lastScheduleTime: '2026-11-22T03:00:00Z' },
+    });
+    const { status: _s, ...never } = cronJob();
+    expect(compactObject(never)).not.toHaveProperty('status');
+    expect(compactObject(never)).not.toHaveProperty('spec.suspend');
+  });
+
   it("keeps a Service's load-balancer IPs, at the indexes of its status", () => {
     const lb = {
       apiVersion: 'v1',

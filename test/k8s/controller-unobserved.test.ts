@@ -14,6 +14,7 @@ import {
   cond,
   events,
   flow,
+  getSeg,
   install,
   mergePatch,
   startLeader,
@@ -116,6 +117,8 @@ afterAll(async () => {
 
 describe('a workload no observed flow reaches or leaves, in the controller', () => {
   const note = '1 workload(s) saw no flow and will be cut off by the default deny once enforced';
+  // The CronJob has never run: what it needs was never there to learn.
+  const notRun = `1 CronJob(s) have not run since learning began, so their traffic is unknown: ${ns}/CronJob/backup`;
 
   it('is named in status, at the end of a clean AuditClean, and in a Warning Event', async () => {
     await applyTeamSegmentation(cluster, segName, team);
@@ -139,7 +142,7 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     expect(seg.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
     expect(cond(seg, 'AuditClean')).toMatchObject({
       reason: 'NoBlockedFlows',
-      message: `no flow would have been blocked in the last 3s; ${note} (see status.unobservedWorkloads)`,
+      message: `no flow would have been blocked in the last 3s; ${note} (see status.unobservedWorkloads); ${notRun}`,
     });
     await ctrl.manager.events.flush();
     expect((await events(cluster, segName)).filter((e) => e.reason === 'Unobserved')).toEqual([
@@ -172,12 +175,58 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     });
   });
 
-  it('does not hold Enforce back', async () => {
-    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
-      spec: { mode: 'Enforce' },
+  it('holds automatic promotion to Enforce until the CronJob has run once', async () => {
+    const path = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
+    // Automatic, and spec.mode declared by no one (kubectl apply's record of it dropped), so that the
+    // controller promotes by itself rather than asking Git to (PromotionDue).
+    await mergePatch(cluster, path, {
+      metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': null } },
+      spec: { promotion: { automatic: true, after: '1s' } },
     });
-    const seg = await waitSeg(cluster, segName, 'Enforcing', (s) => s.status?.phase === 'Enforcing');
+    const waiting = await waitSeg(cluster, segName, 'the wait named', (s) =>
+      (cond(s, 'AuditClean')?.message ?? '').includes(
+        'automatic promotion to Enforce waits for their next run',
+      ),
+    );
+    expect(cond(waiting, 'AuditClean')?.status).toBe('True');
+    // Clean for well over `after`, and reconciled many times meanwhile: still in Audit.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await getSeg(cluster, segName)).spec?.mode).toBe('Audit');
+    // The CronJob runs (as its controller records it) and makes no flow: idle on purpose, promoted.
+    await mergePatch(cluster, `/apis/batch/v1/namespaces/${ns}/cronjobs/backup/status`, {
+      status: { lastScheduleTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+    });
+    const promoted = await waitSeg(cluster, segName, 'Enforcing', (s) => s.status?.phase === 'Enforcing');
+    expect(promoted.spec?.mode).toBe('Enforce');
+    expect(promoted.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
+    await ctrl.manager.events.flush();
+    expect((await events(cluster, segName)).map((e) => e.reason)).toContain('AutoPromoted');
+  });
+
+  it('does not take Enforce back for a CronJob that has not run', async () => {
+    await applyYaml(cluster, {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'report', namespace: ns },
+      spec: {
+        schedule: '0 4 1 * *',
+        jobTemplate: {
+          spec: {
+            template: {
+              ...template('report'),
+              spec: { ...template('report').spec, restartPolicy: 'OnFailure' },
+            },
+          },
+        },
+      },
+    });
+    const seg = await waitSeg(cluster, segName, 'report listed', (s) =>
+      (s.status?.unobservedWorkloads ?? []).includes(`${ns}/CronJob/report`),
+    );
+    expect(seg.status!.phase).toBe('Enforcing');
     expect(cond(seg, 'Enforced')).toMatchObject({ status: 'True', reason: 'PoliciesApplied' });
-    expect(seg.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
+    expect(cond(seg, 'AuditClean')?.message).toContain(
+      `1 CronJob(s) have not run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: ${ns}/CronJob/report`,
+    );
   });
 });
