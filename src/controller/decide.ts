@@ -175,37 +175,6 @@ export interface AuditVerdict {
   message: string;
 }
 
-/** What a CronJob the cluster holds tells of its runs (its compacted object's fields). */
-export interface CronJobRuns {
-  spec?: { suspend?: boolean };
-  status?: { lastScheduleTime?: string };
-}
-
-/**
- * The CronJobs among `unobserved` (workload ids, `ns/CronJob/name` the ones read) that have not run
- * since `since` (epoch ms: when the Segmentation began learning): not suspended, and with no scheduled
- * run at or after it (`status.lastScheduleTime`). Their traffic could never be observed, so whatever it
- * needs is unknown, and enforcing would cut it off at their next run: automatic promotion to Enforce
- * waits for it. A CronJob that ran since and made no flow is idle on purpose; one the cluster does not
- * hold (deleted since) or a suspended one will not run. In the order of `unobserved`.
- */
-export function cronJobsNotRunSince(
-  unobserved: readonly string[],
-  cronJob: (namespace: string, name: string) => CronJobRuns | undefined,
-  since: number,
-): string[] {
-  const out: string[] = [];
-  for (const id of unobserved) {
-    const [namespace, kind, name] = id.split('/');
-    if (kind !== 'CronJob' || namespace === undefined || name === undefined) continue;
-    const cj = cronJob(namespace, name);
-    if (!cj || cj.spec?.suspend === true) continue;
-    const last = Date.parse(cj.status?.lastScheduleTime ?? '');
-    if (!(last >= since)) out.push(id);
-  }
-  return out;
-}
-
 /** What AuditClean's message says of CronJobs that have not run since learning began (`notRun`). */
 export function notRunNote(notRun: readonly string[], automatic: boolean): string {
   if (notRun.length === 0) return '';

@@ -32,9 +32,9 @@ import type {
 import { API_VERSION, FINALIZER, formatDuration, parseSegmentationSpec, SEGMENTATION_LABEL } from './api.ts';
 import type { ClusterCache } from './cache.ts';
 import type { AuditState } from './decide.ts';
+import { cronJobsNotRunSince } from '../policy/cronjobs.ts';
 import {
   auditVerdict,
-  cronJobsNotRunSince,
   notRunNote,
   enforceGate,
   bucketOf,

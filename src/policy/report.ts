@@ -17,6 +17,8 @@ export function buildReport(
   proof: Proof | undefined,
   /** Warnings about the snapshot's input (objects skipped, policies not evaluated). */
   inputWarnings: readonly string[] = [],
+  /** The unobserved CronJobs none of whose runs the flows cover (cronJobsNotRunSince). */
+  cronJobsNotRun: readonly string[] = [],
 ): object {
   const { graph, segments, proposal, identity } = analysis;
   const byKind: Record<string, number> = {};
@@ -76,6 +78,7 @@ export function buildReport(
       names: proposal.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
       byWorkload: sortKeys(proposal.byWorkload),
       unobserved: proposal.unobserved,
+      cronJobsNotRun,
     },
     verification: proof
       ? {

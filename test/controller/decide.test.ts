@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition, Segmentation } from '../../src/controller/api.ts';
-import type { CronJobRuns } from '../../src/controller/decide.ts';
+import type { CronJobRuns } from '../../src/policy/cronjobs.ts';
+import { cronJobsNotRunSince } from '../../src/policy/cronjobs.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
 import {
   auditVerdict,
   bucketOf,
   bucketWidthMs,
   coverageMessage,
-  cronJobsNotRunSince,
   notRunNote,
   enforceGate,
   namespaceConflicts,

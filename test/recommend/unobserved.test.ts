@@ -62,14 +62,83 @@ async function recommendIdle(out: string, ...extra: string[]) {
     io,
   );
   const report = JSON.parse(await readFile(join(dir, out, 'report.json'), 'utf8')) as {
-    policies: { unobserved: string[] };
+    policies: { unobserved: string[]; cronJobsNotRun: string[] };
   };
   return {
     code,
-    lines: io.stdout.split('\n').filter((l) => l.startsWith('no flow observed')),
+    lines: io.stdout.split('\n').filter((l) => l.startsWith('no flow observed') || l.startsWith('of them, ')),
     unobserved: report.policies.unobserved,
+    cronJobsNotRun: report.policies.cronJobsNotRun,
   };
 }
+
+describe('CronJobs none of whose runs the flows hold', () => {
+  /** The idle cluster with CronJob backup's last run at `last` (suspended when `suspend`). */
+  async function withBackup(file: string, last: string | undefined, suspend?: boolean) {
+    const demo = generateDemo();
+    const backup = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
+      spec: {
+        schedule: '0 3 * * 0',
+        ...(suspend ? { suspend } : {}),
+        jobTemplate: { spec: { template: template('backup') } },
+      },
+      ...(last ? { status: { lastScheduleTime: last } } : {}),
+    };
+    await writeFile(
+      join(dir, file),
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...demo.objects, backup] }),
+    );
+    const io = captureIO();
+    const code = await runCli(
+      [
+        'recommend',
+        '--flows',
+        join(dir, 'flows.jsonl'),
+        '--cluster',
+        join(dir, file),
+        '--out',
+        join(dir, `${file}.out`),
+      ],
+      io,
+    );
+    const report = JSON.parse(await readFile(join(dir, `${file}.out`, 'report.json'), 'utf8')) as {
+      policies: { unobserved: string[]; cronJobsNotRun: string[] };
+    };
+    return { code, unobserved: report.policies.unobserved, notRun: report.policies.cronJobsNotRun };
+  }
+
+  it('are the unobserved CronJobs that last ran before the first flow, unless suspended', async () => {
+    const demo = generateDemo();
+    const first = Math.min(
+      ...demo.lines.flatMap((l) => {
+        const t = (JSON.parse(l) as { flow?: { time?: string } }).flow?.time;
+        return t ? [Date.parse(t)] : [];
+      }),
+    );
+    const before = new Date(first - 86_400_000).toISOString();
+    const during = new Date(first + 60_000).toISOString();
+    expect(await withBackup('before.json', before)).toEqual({
+      code: 0,
+      unobserved: ['shop/CronJob/backup'],
+      notRun: ['shop/CronJob/backup'],
+    });
+    // It ran while the flows were recorded and made none: idle on purpose.
+    expect(await withBackup('during.json', during)).toEqual({
+      code: 0,
+      unobserved: ['shop/CronJob/backup'],
+      notRun: [],
+    });
+    // Suspended, it will not run.
+    expect(await withBackup('paused.json', before, true)).toEqual({
+      code: 0,
+      unobserved: ['shop/CronJob/backup'],
+      notRun: [],
+    });
+  });
+});
 
 describe('workloads no observed flow reaches or leaves', () => {
   it('are named in the summary and in report.json, those observed without a rule left out', async () => {
@@ -77,8 +146,11 @@ describe('workloads no observed flow reaches or leaves', () => {
       code: 0,
       lines: [
         "no flow observed for 2 workload(s) in scope: only the default deny selects them, which will block all their traffic: shop/CronJob/backup, shop/Deployment/reports (see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)",
+        // The CronJob has never run: nothing of it is in the flows.
+        'of them, 1 CronJob(s) last ran before the first flow, so none of their runs is in the flows and their traffic is unknown: shop/CronJob/backup (see policies.cronJobsNotRun in report.json; record flows over one of their runs before enforcing)',
       ],
       unobserved: ['shop/CronJob/backup', 'shop/Deployment/reports'],
+      cronJobsNotRun: ['shop/CronJob/backup'],
     });
   });
   it('are none without a default deny: no policy selects them, and nothing of theirs is blocked', async () => {
@@ -86,6 +158,7 @@ describe('workloads no observed flow reaches or leaves', () => {
       code: 0,
       lines: [],
       unobserved: [],
+      cronJobsNotRun: [],
     });
   });
 });

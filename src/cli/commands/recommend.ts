@@ -20,6 +20,7 @@ import type { Proof } from '../../policy/prove.ts';
 import { proofFails, proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, policyFileHeader, stableJsonPieces } from '../../policy/render.ts';
 import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
+import { cronJobsNotRunSince } from '../../policy/cronjobs.ts';
 import { buildReport } from '../../policy/report.ts';
 import { snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { checkDistinctSources, checkNamespaces, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
@@ -127,6 +128,11 @@ export interface RecommendResult {
   ingest: IngestStats | undefined;
   /** What the snapshot holds that microseg does not read or cannot evaluate (`snapshotWarnings`). */
   snapshotWarnings: string[];
+  /**
+   * The CronJobs among the proposal's `unobserved` with no scheduled run since the first flow (see
+   * cronJobsNotRunSince): none of their runs is in the flows.
+   */
+  cronJobsNotRun: string[];
 }
 
 /** The pure part of recommend: analysis, proof and file contents from a snapshot and flows. */
@@ -150,12 +156,19 @@ export async function recommend(
   opts.afterProof?.();
   const ingest = flows instanceof FlowReader ? flows.stats : undefined;
   const notRead = snapshotWarnings(snapshot);
-  const report = buildReport(analysis, ingest, proof, notRead);
+  // A CronJob that last ran before the first flow ran at no time the flows cover.
+  let first = Infinity;
+  for (const e of analysis.graph.edges) first = Math.min(first, Date.parse(e.firstSeen));
+  const cronJobs = new Map(snapshot.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
+  const cronJobsNotRun = Number.isFinite(first)
+    ? cronJobsNotRunSince(analysis.proposal.unobserved, (ns, name) => cronJobs.get(`${ns}/${name}`), first)
+    : [];
+  const report = buildReport(analysis, ingest, proof, notRead, cronJobsNotRun);
   const files = new PolicyFiles(
     analysis.proposal.policies,
     new Map([['report.json', () => stableJsonPieces(report)]]),
   );
-  return { analysis, proof, report, files, ingest, snapshotWarnings: notRead };
+  return { analysis, proof, report, files, ingest, snapshotWarnings: notRead, cronJobsNotRun };
 }
 
 /**
@@ -273,6 +286,11 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
       `no flow observed for ${idle.length} workload(s) in scope: only the default deny selects them, which will block all their traffic: ` +
         `${firstOf(idle)} ` +
         `(see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)`,
+    );
+  if (r.cronJobsNotRun.length > 0)
+    lines.push(
+      `of them, ${r.cronJobsNotRun.length} CronJob(s) last ran before the first flow, so none of their runs is in the flows and their traffic is unknown: ` +
+        `${firstOf(r.cronJobsNotRun)} (see policies.cronJobsNotRun in report.json; record flows over one of their runs before enforcing)`,
     );
   // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
   // report.json would list are listed here then (edges not expressible only when no policy is
