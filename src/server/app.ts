@@ -218,12 +218,17 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     throw new HttpError(405, `${method} is not allowed on ${path}: ${takes}`);
   }
 
-  /** The ids of the workloads no flow was observed for: the source's, else the proposal's. */
-  async function unobservedIds(proposal: Proposal): Promise<readonly string[]> {
-    return source.unobserved ? await source.unobserved() : proposal.unobserved;
+  /**
+   * The ids of the workloads no flow was observed for: the source's, else the proposal's (`proposal`, or
+   * the source's when not given). A source that lists them is not asked for its proposal: the
+   * controller's builds every frozen proposal and the cluster's workloads for it.
+   */
+  async function unobservedIds(proposal?: Proposal): Promise<readonly string[]> {
+    if (source.unobserved) return source.unobserved();
+    return (proposal ?? (await source.proposal())).unobserved;
   }
-  async function unobservedOf(graph: ServiceGraph, proposal: Proposal): Promise<UnobservedView[]> {
-    return unobservedWorkloads(graph, await unobservedIds(proposal));
+  async function unobservedOf(graph: ServiceGraph): Promise<UnobservedView[]> {
+    return unobservedWorkloads(graph, await unobservedIds());
   }
 
   route('GET', '/info', async (_req, res) => {
@@ -253,16 +258,11 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       throw new HttpError(400, `view must be one of auto, full, segments (got "${viewParam}")`);
     const expandParam = oneString(req.query.expand, 'expand');
     const auditParam = oneString(req.query.audit, 'audit');
-    const [graph, segments, lay, proposal] = await Promise.all([
-      source.graph(),
-      source.segments(),
-      layout(),
-      source.proposal(),
-    ]);
+    const [graph, segments, lay] = await Promise.all([source.graph(), source.segments(), layout()]);
     const vopts: GraphViewOptions = {
       view: viewParam as 'auto' | 'full' | 'segments',
       expand: expandParam ? expandParam.split(',').filter(Boolean) : [],
-      unobserved: (await unobservedOf(graph, proposal)).length,
+      unobserved: (await unobservedOf(graph)).length,
       ...(opts.aggregateThreshold !== undefined ? { threshold: opts.aggregateThreshold } : {}),
     };
     if (auditParam !== undefined) {
@@ -312,7 +312,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         400,
         `limit must be a whole number from 1 to 500 in decimal digits (got "${limitText}")`,
       );
-    const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
+    const graph = await source.graph();
     const hits = [];
     // Exact names first, then names starting with the query, then the rest; ties by id.
     const rankOf = (label: string, id: string): number => {
@@ -327,7 +327,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       hits.push({ rank, id: n.id, label, kind: n.kind, namespace: n.namespace, segment: n.segment });
     }
     // Workloads no flow was observed for are found too (not drawn: their details say why).
-    for (const u of await unobservedOf(graph, proposal)) {
+    for (const u of await unobservedOf(graph)) {
       const rank = rankOf(u.label, u.id);
       if (rank < 0) continue;
       hits.push({
@@ -347,8 +347,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   });
 
   route('GET', '/unobserved', async (_req, res) => {
-    const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
-    const workloads = await unobservedOf(graph, proposal);
+    const workloads = await unobservedOf(await source.graph());
     res.json({ total: workloads.length, workloads });
   });
 
@@ -406,10 +405,10 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       throw new HttpError(400, 'body.reason must be a string');
     // A workload of the graph, or one in scope no flow was observed for (idle while learning: its
     // details offer the action too).
-    const [graph, proposal] = await Promise.all([source.graph(), source.proposal()]);
+    const graph = await source.graph();
     if (
       !graph.nodes.some((n) => n.id === workload && n.kind === 'workload') &&
-      !(await unobservedOf(graph, proposal)).some((u) => u.id === workload)
+      !(await unobservedOf(graph)).some((u) => u.id === workload)
     )
       throw new HttpError(404, `no workload "${workload}" in the graph`);
     const created = await source.isolate({ workload, ...(reason ? { reason } : {}) }, user);

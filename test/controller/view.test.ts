@@ -691,6 +691,52 @@ describe('the web page in controller mode', async () => {
         expect(none.body).toEqual({ total: 0, workloads: [] });
       }
     });
+
+    it('counts, lists, finds and isolates them without building the proposal (nor the cluster for it)', async () => {
+      // A frozen proposal builds the cluster's workloads (every pod's identity) at each call: the graph
+      // is asked for at every view, search at every key typed.
+      let built = 0;
+      const isolated: string[] = [];
+      const source = controllerViewSource({
+        analyses: () => [half],
+        analysisOf: () => undefined,
+        segmentations: () => [{ ...seg, spec: { ...seg.spec, mode: 'Audit' } }],
+        cluster: () => {
+          built++;
+          return cluster();
+        },
+        proposals: () => proposedPolicies(seg, half.proposal),
+        actions: {
+          isolate: (workload) => {
+            isolated.push(workload);
+            return Promise.resolve({
+              apiVersion: 'microseg.dev/v1alpha1',
+              kind: 'Isolation',
+              metadata: { name: 'db', namespace: 'shop' },
+              spec: { target: { workload: { kind: 'StatefulSet', name: 'db' } } },
+            } as Isolation);
+          },
+          release: () => Promise.resolve(false),
+        },
+      });
+      const app = createApp(source, { auth: { token: 't' } });
+      const as = { Authorization: 'Bearer t' };
+      const graph = await request(app).get('/api/v1/graph').set(as).expect(200);
+      expect((graph.body as GraphView).totals.unobserved).toBe(1);
+      const found = await request(app).get('/api/v1/search?q=db').set(as).expect(200);
+      expect(found.body.results).toContainEqual(expect.objectContaining({ id: 'shop/StatefulSet/db' }));
+      expect((await request(app).get('/api/v1/unobserved').set(as).expect(200)).body.total).toBe(1);
+      expect(built).toBe(0);
+      await request(app)
+        .post('/api/v1/isolations')
+        .set(as)
+        .send({ workload: 'shop/StatefulSet/db' })
+        .expect(201);
+      expect(isolated).toEqual(['shop/StatefulSet/db']);
+      // Its details need the proposal: the frozen default deny selects it.
+      const details = await request(app).get('/api/v1/nodes?id=shop/StatefulSet/db').set(as).expect(200);
+      expect(details.body).toMatchObject({ unobserved: true, policies: ['shop/microseg-default-deny'] });
+    });
   });
 
   describe('on a replica that does not hold the learned graph', () => {
