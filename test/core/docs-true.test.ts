@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { COMMANDS, runCli } from '../../src/cli/main.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
+import { controllerViewSource, NOT_LEADER_GRAPH } from '../../src/controller/view.ts';
 import { Condition, Phase, Reason } from '../../src/controller/reasons.ts';
 import { parseIsolationSpec, PHASES as ISOLATION_PHASES } from '../../src/isolate/api.ts';
 import { isolationCRD } from '../../src/isolate/crd.ts';
@@ -27,6 +28,7 @@ import { crdSchema, schemaProblems } from '../crd-schema.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
+const oneLine = (path: string) => read(path).replace(/\s+/g, ' ');
 
 async function cli(args: string[]) {
   const io = captureIO();
@@ -162,6 +164,45 @@ describe('docs/api.md', () => {
     // The doc wraps lines: compare with its text on one line.
     expect(read('docs/api.md').replace(/\s+/g, ' ')).toContain(error);
   });
+
+  it('names in the non-leader table every endpoint a replica that does not lead answers 503 for the graph', async () => {
+    const app = createApp(
+      controllerViewSource({
+        analyses: () => [],
+        leadership: () => ({ leading: false, unrestored: () => [] }),
+        segmentations: () => [],
+      }),
+    );
+    // Every GET endpoint, in the order the table names them.
+    const paths = [
+      '/info',
+      '/audits',
+      '/proposals',
+      '/graph',
+      '/graph/export',
+      '/segments',
+      '/search',
+      '/unobserved',
+      '/nodes',
+    ];
+    const query: Record<string, string> = { '/search': '?q=db', '/nodes': '?id=shop/Deployment/db' };
+    const answered: string[] = [];
+    for (const path of paths) {
+      const res = await request(app).get(`/api/v1${path}${query[path] ?? ''}`);
+      if (res.status === 503 && (res.body as { error: string }).error === NOT_LEADER_GRAPH)
+        answered.push(path);
+    }
+    const row = read('docs/api.md')
+      .split('\n')
+      .find((l) => l.startsWith('| `/graph`'))!;
+    expect(row).toContain(`\`503\` \`${NOT_LEADER_GRAPH}\``);
+    const named = [...row.split(' | ')[0]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    expect(named).toEqual(answered);
+    // In every mode, as status.unobserved counts them (test/controller/view.test.ts).
+    expect(oneLine('docs/api.md')).toContain(
+      "in the controller, those of every Segmentation's live analysis, in Audit and Enforce too",
+    );
+  });
 });
 
 describe('docs/crds.md', () => {
@@ -294,8 +335,6 @@ describe('the Segmentations and Isolations the documents show', () => {
 });
 
 describe('workloads the microseg.dev/workload label and custom resources name', () => {
-  const oneLine = (path: string) => read(path).replace(/\s+/g, ' ');
-
   it.each(['explain', 'blast-radius'])('%s --help lists every kind its workload ends take', async (name) => {
     const help = (await cli([name, '--help'])).out.replace(/\s+/g, ' ');
     for (const kind of [...IDENTITY_WORKLOAD_KINDS, LABELLED_KIND])
