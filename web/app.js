@@ -325,10 +325,7 @@
     status(
       `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${state.graph.order} nodes in ${state.renderMs} ms`,
     );
-    const u = view.totals.unobserved || 0;
-    const link = $('unobserved-link');
-    link.hidden = u === 0;
-    link.textContent = `${u} workload${u === 1 ? '' : 's'} with no flow observed (not drawn)`;
+    showUnobservedCount(view.totals.unobserved || 0);
     document.body.dataset.nodes = String(state.graph.order);
     return true;
   }
@@ -533,13 +530,28 @@
       if (!shown) return;
     }
     if (!state.graph.hasNode(id)) {
-      status(`${id} is not drawn in this view`);
+      // Never drawn: a workload no flow was observed for (an Isolation's target, say) has details all
+      // the same. The panel is left alone when the user moved on meanwhile.
+      const seq = panelSeq;
+      const d = await api(`/nodes?id=${encodeURIComponent(id)}`).catch(() => undefined);
+      if (d && d.unobserved && ownsPanel(seq)) await selectNode(id);
+      else if (ownsPanel(seq)) status(`${id} is not drawn in this view`);
       return;
     }
     await selectNode(id);
   }
 
   // ---------------- workloads with no flow observed ----------------
+  /** The red note on the graph: how many workloads no flow was observed for (hidden for none). */
+  function showUnobservedCount(u) {
+    const link = $('unobserved-link');
+    link.hidden = u === 0;
+    link.textContent = `${u} workload${u === 1 ? '' : 's'} with no flow observed (not drawn)`;
+  }
+
+  /** The list in the panel (its panel claim and answer): drawn again when the namespace filter changes. */
+  let unobservedShown = null;
+
   async function renderUnobserved() {
     const seq = claimPanel();
     clearFocus();
@@ -552,6 +564,13 @@
       return;
     }
     if (!ownsPanel(seq)) return;
+    // Newer than the graph's count: the note says what the list shows.
+    showUnobservedCount(res.total);
+    unobservedShown = { seq, res };
+    drawUnobserved(res);
+  }
+
+  function drawUnobserved(res) {
     const ns = state.filter.namespace;
     const shown = ns ? res.workloads.filter((w) => w.namespace === ns) : res.workloads;
     const byNs = new Map();
@@ -577,7 +596,7 @@
       `<h2>No flow observed${scope}</h2>` +
       `<p>No flow to or from these workloads was observed. Only their namespace's default deny ` +
       `selects them: once the proposal is enforced, every connection to or from them is blocked.</p>` +
-      `<div id="unobserved-list">${groups || '<p class="muted">None in this namespace.</p>'}</div>`;
+      `<div id="unobserved-list">${groups || `<p class="muted">${ns ? 'None in this namespace.' : 'None: a flow has been observed for every workload in scope.'}</p>`}</div>`;
     bindPanelLinks();
   }
 
@@ -982,6 +1001,8 @@
     $('filter-namespace').onchange = (ev) => {
       state.filter.namespace = ev.target.value;
       applyFilters();
+      // The list of workloads with no flow observed shows the namespace filtered.
+      if (unobservedShown && ownsPanel(unobservedShown.seq)) drawUnobserved(unobservedShown.res);
     };
     $('action-note').onclick = () => actionNote('');
     $('unobserved-link').onclick = () =>

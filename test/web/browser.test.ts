@@ -448,6 +448,65 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('keeps the list of workloads with no flow observed true to the namespace filter and to the server', async () => {
+    const { snapshot, analysis } = await idleAnalysis();
+    // What the server lists now: the test empties it once the page has drawn the graph.
+    let idle = [REPORTS];
+    const src: ViewSource = {
+      ...analysisSource(analysis, { title: 'idle', blastRadius: blastRadiusViews(snapshot, analysis) }),
+      unobserved: () => idle,
+    };
+    const { page, errors } = await signedInPage(src);
+    await page.click('#unobserved-link');
+    await page.waitForSelector(`#unobserved-list [data-goto="${REPORTS}"]`);
+    expect(await page.textContent('#panel h2')).toBe('No flow observed (1)');
+    // Another namespace chosen while the list is shown: the list is of that namespace.
+    await page.selectOption('#filter-namespace', 'kube-system');
+    expect(await page.textContent('#panel h2')).toBe('No flow observed in namespace kube-system (0 of 1)');
+    expect(await page.textContent('#unobserved-list')).toBe('None in this namespace.');
+    await page.selectOption('#filter-namespace', 'shop');
+    expect(await page.textContent('#panel h2')).toBe('No flow observed in namespace shop (1 of 1)');
+    expect(await page.$(`#unobserved-list [data-goto="${REPORTS}"]`)).not.toBeNull();
+    await page.selectOption('#filter-namespace', '');
+    // Observed since the graph was drawn: the list is empty, and the note on the graph says so.
+    idle = [];
+    await page.click('#unobserved-link');
+    await page.waitForFunction(
+      () => document.querySelector('#panel h2')?.textContent === 'No flow observed (0)',
+    );
+    expect(await page.textContent('#unobserved-list')).toBe(
+      'None: a flow has been observed for every workload in scope.',
+    );
+    expect(await page.isHidden('#unobserved-link')).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('opens the details of an isolated workload with no flow observed from the Isolation tab', async () => {
+    const { snapshot, analysis } = await idleAnalysis();
+    const src = withIsolation(
+      analysisSource(analysis, { title: 'idle', blastRadius: blastRadiusViews(snapshot, analysis) }),
+    );
+    const { page, errors } = await signedInPage(src);
+    await page.click('#unobserved-link');
+    await page.click(`#unobserved-list [data-goto="${REPORTS}"]`);
+    await page.waitForSelector('#isolate-btn');
+    await page.click('#isolate-btn');
+    await page.waitForSelector('#isolation-badge');
+    await page.click('#tabs [data-tab="isolation"]');
+    await page.waitForSelector(`#panel [data-goto="${REPORTS}"]`);
+    await page.click(`#panel [data-goto="${REPORTS}"]`);
+    // Its details, where it is released: not "not drawn in this view".
+    await page.waitForSelector('#release-btn');
+    expect(await page.textContent('#details-title')).toBe('reports');
+    expect(await page.$('#unobserved-note')).not.toBeNull();
+    await page.click('#release-btn');
+    await page.waitForSelector('#isolate-btn');
+    expect(src.calls).toEqual([`isolate ${REPORTS} by token`, `release iso-reports by token`]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('with a refused token, asks again: closing the dialog shows the refusal, one sign-in serves every request', async () => {
     const fx = await fixtureAnalysis();
     const src = withIsolation(analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }));
