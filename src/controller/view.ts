@@ -374,7 +374,16 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
     segments: () => learned().segments,
     // Every Segmentation's live analysis, in Audit and Enforce too (as status.unobserved counts them):
     // a frozen proposal's default deny still selects a workload no flow was observed for.
-    unobserved: () => learned().proposal.unobserved,
+    // One being deleted proposes nothing (see `proposal`), so none of its workloads is listed.
+    unobserved: () => {
+      const all = learned().proposal.unobserved;
+      const analysisOf = input.analysisOf;
+      if (!analysisOf) return all;
+      return input
+        .segmentations()
+        .filter((s) => !s.metadata.deletionTimestamp)
+        .flatMap((s) => analysisOf(s.metadata.name)?.proposal.unobserved ?? []);
+    },
     proposal: () => {
       cachesSynced();
       const segmentations = input.segmentations();

@@ -666,6 +666,23 @@ describe('the web page in controller mode', async () => {
         }),
       );
 
+    it('leaves out those of a Segmentation being deleted, which proposes nothing', async () => {
+      const deleting = createApp(
+        controllerViewSource({
+          analyses: () => [half],
+          analysisOf: (name) => (name === 'shop' ? half : undefined),
+          segmentations: () => [
+            { ...seg, metadata: { ...seg.metadata, deletionTimestamp: '2026-11-30T10:00:00Z' } },
+          ],
+          cluster,
+          proposals: () => proposedPolicies(seg, half.proposal),
+        }),
+      );
+      const listed = await request(deleting).get('/api/v1/unobserved').expect(200);
+      expect(listed.body).toEqual({ total: 0, workloads: [] });
+      await request(deleting).get('/api/v1/nodes?id=shop/StatefulSet/db').expect(404);
+    });
+
     it('lists them from the live analysis in every mode, as status.unobserved counts them', async () => {
       // In `half`, db was seen in no flow; in `all`, every shop workload was.
       expect(half.proposal.unobserved).toEqual(['shop/StatefulSet/db']);
@@ -699,7 +716,7 @@ describe('the web page in controller mode', async () => {
       const isolated: string[] = [];
       const source = controllerViewSource({
         analyses: () => [half],
-        analysisOf: () => undefined,
+        analysisOf: (name) => (name === 'shop' ? half : undefined),
         segmentations: () => [{ ...seg, spec: { ...seg.spec, mode: 'Audit' } }],
         cluster: () => {
           built++;
