@@ -175,12 +175,27 @@ export interface AuditVerdict {
   message: string;
 }
 
-/** What AuditClean's message says of CronJobs that have not run since learning began (`notRun`). */
-export function notRunNote(notRun: readonly string[], automatic: boolean): string {
+/** CronJobs (`notRun`, see cronJobsNotRunSince) whose traffic is unknown, for messages. */
+const notRunCount = (notRun: readonly string[]): string =>
+  `${notRun.length} CronJob(s) have not finished a run since learning began, so their traffic is unknown`;
+
+/**
+ * What AuditClean's message says of CronJobs that have not finished a run since learning began
+ * (`notRun`); `waits`: automatic promotion to Enforce is what waits for them (in Audit, when automatic).
+ */
+export function notRunNote(notRun: readonly string[], waits: boolean): string {
   if (notRun.length === 0) return '';
   return (
-    `; ${notRun.length} CronJob(s) have not run since learning began, so their traffic is unknown` +
-    `${automatic ? ' and automatic promotion to Enforce waits for their next run' : ''}: ${firstOf(notRun, 3)}`
+    `; ${notRunCount(notRun)}` +
+    `${waits ? ' and automatic promotion to Enforce waits for their next run' : ''}: ${firstOf(notRun, 3)}`
+  );
+}
+
+/** The `PromotionWaiting` Event of a promotion to Enforce due but for CronJobs that have not run. */
+export function promotionWaitingMessage(due: { to: Mode; why: string }, notRun: readonly string[]): string {
+  return (
+    `promotion Audit → ${due.to} would be due (${due.why}), but waits for ${notRun.length} CronJob(s) that ` +
+    `have not finished a run since learning began, so their traffic is unknown: ${firstOf(notRun, 3)} (see AuditClean)`
   );
 }
 

@@ -61,6 +61,7 @@ export const Reason = {
   Unobserved: 'Unobserved',
   AutoPromoted: 'AutoPromoted',
   PromotionDue: 'PromotionDue',
+  PromotionWaiting: 'PromotionWaiting',
   EdgesAgedOut: 'EdgesAgedOut',
   CleanedUp: 'CleanedUp',
   NoNamespaces: 'NoNamespaces',

@@ -43,6 +43,7 @@ import {
   noNamespacesAnnouncement,
   modeDeclaredBy,
   promotionDueMessage,
+  promotionWaitingMessage,
   promotionTarget,
   pruneBuckets,
   selectNamespaces,
@@ -127,6 +128,8 @@ interface SegState {
   newBlocked?: { key: string; source: string; destination: string; protocol: string; port: number };
   /** The `PromotionDue` Event last recorded, while the promotion it names is still due and not made. */
   promotionDue?: string;
+  /** The `PromotionWaiting` Event last recorded, while the promotion it names still waits. */
+  promotionWaiting?: string;
 }
 
 /** Blocked connections remembered as announced per Segmentation; beyond it, only doubling counts. */
@@ -933,13 +936,14 @@ export class SegmentationController {
       idle,
       (ns, cj) => this.#cache.cronJobs.get(`${ns}/${cj}`),
       Date.parse(seg.metadata.creationTimestamp ?? '') || 0,
+      { finished: true },
     );
     const verdict = auditVerdict(
       audit,
       now,
       spec.audit.windowMs,
       unobserved.count,
-      notRunNote(notRun, spec.promotion.automatic),
+      notRunNote(notRun, spec.promotion.automatic && mode === 'Audit'),
     );
     if (mode === 'Learn')
       set(C.AuditClean, 'False', Reason.AuditNotRunning, 'the proposal is audited in Audit mode');
@@ -1144,6 +1148,12 @@ export class SegmentationController {
     mark('status');
     // ----- automatic promotion -----
     const target = promotionTarget(spec, conds, now, notRun);
+    // Due but for CronJobs that have not run: said once by an Event, as the condition alone is easy to miss.
+    const due = target ? undefined : promotionTarget(spec, conds, now);
+    const waiting = due ? promotionWaitingMessage(due, notRun) : undefined;
+    if (waiting !== undefined && st.promotionWaiting !== waiting)
+      this.#events.record(seg, 'Normal', Reason.PromotionWaiting, waiting);
+    st.promotionWaiting = waiting;
     if (!target) st.promotionDue = undefined;
     else {
       // The informer's copy has no managedFields: read who declares spec.mode from the object itself.

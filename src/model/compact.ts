@@ -12,7 +12,7 @@
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
  *   container ports and hostNetwork; CronJobs: the same inside the job template, their schedule,
- *   whether they are suspended and when they last scheduled a run;
+ *   whether they are suspended, when they last scheduled a run and the names of their active Jobs;
  * - EndpointSlices: address type and ports; endpoint addresses, except in the slices Kubernetes's
  *   EndpointSlice controller writes for a Service with a selector (their addresses are the selected
  *   pods', known from the pods); the API server's slices always keep theirs;
@@ -335,8 +335,20 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     if (!spec) return head;
     const jt = spec.jobTemplate as { spec?: Raw } | undefined;
     const tpl = template(jt?.spec?.template, interner);
-    // When it last ran, and whether it is suspended: whether its traffic could have been learned.
-    const last = (o.status as Raw | undefined)?.lastScheduleTime;
+    // When it last ran, whether a run is still going (its active Jobs, by name) and whether it is
+    // suspended: whether its traffic could have been learned.
+    const st = o.status as Raw | undefined;
+    const last = st?.lastScheduleTime;
+    const active = Array.isArray(st?.active)
+      ? (st.active as unknown[]).map((j) => {
+          const name = (j as Raw | null)?.name;
+          return { name: typeof name === 'string' ? name : '' };
+        })
+      : [];
+    const status = {
+      ...(typeof last === 'string' ? { lastScheduleTime: last } : {}),
+      ...(active.length > 0 ? { active } : {}),
+    };
     return {
       ...head,
       spec: {
@@ -344,7 +356,7 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
         ...(spec.suspend !== undefined ? { suspend: spec.suspend } : {}),
         jobTemplate: { spec: tpl ? { template: tpl } : {} },
       },
-      ...(typeof last === 'string' ? { status: { lastScheduleTime: last } } : {}),
+      ...(Object.keys(status).length > 0 ? { status } : {}),
     };
   }
   if (o.kind === 'EndpointSlice') {

@@ -101,8 +101,8 @@ export interface CronJob extends KObject {
     suspend?: boolean;
     jobTemplate?: { spec?: { template?: PodTemplate } };
   };
-  /** When it last scheduled a run (RFC 3339). */
-  status?: { lastScheduleTime?: string };
+  /** When it last scheduled a run (RFC 3339), and the Jobs of its runs not finished yet. */
+  status?: { lastScheduleTime?: string; active?: { name: string }[] };
 }
 
 export interface ServicePort {

@@ -7,19 +7,24 @@
 /** What a CronJob object tells of its runs (the fields compaction keeps). */
 export interface CronJobRuns {
   spec?: { suspend?: boolean };
-  status?: { lastScheduleTime?: string };
+  /** `active`: the Jobs of its runs that have not finished (only their presence is read). */
+  status?: { lastScheduleTime?: string; active?: readonly unknown[] };
 }
 
 /**
  * The CronJobs among `unobserved` (workload ids; `ns/CronJob/name` are the ones read) that have not run
  * since `since` (epoch ms): not suspended, and with no scheduled run at or after it
  * (`status.lastScheduleTime`). A CronJob that ran since and made no flow is idle on purpose; one
- * `cronJob` does not know (deleted) or a suspended one will not run. In the order of `unobserved`.
+ * `cronJob` does not know (deleted) or a suspended one will not run. With `finished`, a run counts only
+ * once it is over: a CronJob with a Job still active (`status.active`) is among them, since
+ * `lastScheduleTime` is set when its Job is created, before its pods have made any flow. In the order
+ * of `unobserved`.
  */
 export function cronJobsNotRunSince(
   unobserved: readonly string[],
   cronJob: (namespace: string, name: string) => CronJobRuns | undefined,
   since: number,
+  opts: { finished?: boolean } = {},
 ): string[] {
   const out: string[] = [];
   for (const id of unobserved) {
@@ -28,7 +33,8 @@ export function cronJobsNotRunSince(
     const cj = cronJob(namespace, name);
     if (!cj || cj.spec?.suspend === true) continue;
     const last = Date.parse(cj.status?.lastScheduleTime ?? '');
-    if (!(last >= since)) out.push(id);
+    const running = opts.finished === true && (cj.status?.active?.length ?? 0) > 0;
+    if (!(last >= since) || running) out.push(id);
   }
   return out;
 }

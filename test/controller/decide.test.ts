@@ -9,6 +9,7 @@ import {
   bucketWidthMs,
   coverageMessage,
   notRunNote,
+  promotionWaitingMessage,
   enforceGate,
   namespaceConflicts,
   noNamespacesAnnouncement,
@@ -549,6 +550,10 @@ describe('CronJobs that have not run since learning began', () => {
     'shop/exactly': { status: { lastScheduleTime: '2026-11-28T00:00:00Z' } },
     'shop/paused': { spec: { suspend: true }, status: { lastScheduleTime: '2026-11-01T03:00:00Z' } },
     'shop/resumed': { spec: { suspend: false } },
+    // Its run scheduled since, and its Job still active: lastScheduleTime is set when the Job is made.
+    'shop/running': {
+      status: { lastScheduleTime: '2026-11-29T03:00:00Z', active: [{ kind: 'Job', name: 'running-1' }] },
+    },
   };
   const lookup = (ns: string, name: string) => cronJobs[`${ns}/${name}`];
 
@@ -568,6 +573,19 @@ describe('CronJobs that have not run since learning began', () => {
       'shop/CronJob/fresh',
       'shop/CronJob/resumed',
     ]);
+    // A run counts once it is over, with `finished`: a CronJob whose Job is still active has not run.
+    const running = [...unobserved, 'shop/CronJob/running'];
+    expect(cronJobsNotRunSince(running, lookup, since)).toEqual([
+      'shop/CronJob/weekly',
+      'shop/CronJob/fresh',
+      'shop/CronJob/resumed',
+    ]);
+    expect(cronJobsNotRunSince(running, lookup, since, { finished: true })).toEqual([
+      'shop/CronJob/weekly',
+      'shop/CronJob/fresh',
+      'shop/CronJob/resumed',
+      'shop/CronJob/running',
+    ]);
     // A Segmentation without a creation time began learning at the epoch: every CronJob that ran counts.
     expect(cronJobsNotRunSince(unobserved, lookup, 0)).toEqual([
       'shop/CronJob/fresh',
@@ -586,12 +604,15 @@ describe('CronJobs that have not run since learning began', () => {
     expect(auditVerdict(audit, T0 + 60_000, 60_000, 4, notRunNote(ids, true))).toMatchObject({
       clean: true,
       message:
-        'no flow would have been blocked in the last 1m; 4 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads); 4 CronJob(s) have not run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: a/CronJob/a, a/CronJob/b, a/CronJob/c, and 1 more',
+        'no flow would have been blocked in the last 1m; 4 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads); 4 CronJob(s) have not finished a run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: a/CronJob/a, a/CronJob/b, a/CronJob/c, and 1 more',
     });
     expect(notRunNote(['a/CronJob/a'], false)).toBe(
-      '; 1 CronJob(s) have not run since learning began, so their traffic is unknown: a/CronJob/a',
+      '; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: a/CronJob/a',
     );
     expect(notRunNote([], true)).toBe('');
+    expect(promotionWaitingMessage({ to: 'Enforce', why: 'the audit has been clean for 24h' }, ids)).toBe(
+      'promotion Audit → Enforce would be due (the audit has been clean for 24h), but waits for 4 CronJob(s) that have not finished a run since learning began, so their traffic is unknown: a/CronJob/a, a/CronJob/b, a/CronJob/c, and 1 more (see AuditClean)',
+    );
   });
 });
 

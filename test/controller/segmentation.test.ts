@@ -25,6 +25,8 @@ function fakeClient(objects: Record<string, unknown[]>) {
     failEdgeSets: true,
     failPatches: false,
     edgeSetLists: 0,
+    /** The bodies of the merge patches that took. */
+    patches: [] as unknown[],
     /** The resourceVersion the API server holds per object (`namespace/name`), when the cache lags it. */
     serverVersions: {} as Record<string, string>,
     /** The bodies of the applies that took. */
@@ -50,10 +52,13 @@ function fakeClient(objects: Record<string, unknown[]>) {
       watchers.set(path, on);
       return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
     },
-    mergePatch: () =>
-      state.failPatches
-        ? Promise.reject(new Error('segmentations "shop" is forbidden'))
-        : Promise.resolve({ metadata: { resourceVersion: '2' } }),
+    mergePatch: (_path: string, body: unknown) => {
+      if (state.failPatches) return Promise.reject(new Error('segmentations "shop" is forbidden'));
+      state.patches.push(body);
+      return Promise.resolve({ metadata: { resourceVersion: '2' } });
+    },
+    // An object as read: no one declares its spec.mode (no managedFields, no last-applied annotation).
+    get: () => Promise.resolve({ metadata: {} }),
     // The object as applied, as the API server answers an apply that takes; an apply naming a
     // resourceVersion other than the one `serverVersions` holds for the object is refused, as the API
     // server refuses it (its precondition).
@@ -545,7 +550,7 @@ describe('the Segmentation controller', () => {
     // The CronJob has never run (no status.lastScheduleTime): its traffic is unknown.
     const note =
       '; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
-      '; 1 CronJob(s) have not run since learning began, so their traffic is unknown: shop/CronJob/backup';
+      '; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: shop/CronJob/backup';
 
     it('are in status, at the end of the AuditClean message, and announced once by a Warning Event', async () => {
       const { controller, state, recorded } = await learned({ mode: 'Audit' });
@@ -618,6 +623,114 @@ describe('the Segmentation controller', () => {
       ]);
       expect(auditClean(lastStatus(state)).endsWith(note)).toBe(true);
       expect(unobserved(recorded)).toEqual([]);
+    });
+
+    /**
+     * A Segmentation of shop created a week ago, in Audit with automatic promotion after 1s, whose audit
+     * (1s window) has been clean for an hour: the promotion to Enforce is due but for the CronJobs.
+     */
+    const dueForEnforce = (mode = 'Audit'): Segmentation => {
+      const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      return {
+        ...shop('uid-shop', '1'),
+        metadata: {
+          ...shop('uid-shop', '1').metadata,
+          creationTimestamp: new Date(Date.now() - 7 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        },
+        spec: { ...shopSpec, mode, audit: { window: '1s' }, promotion: { automatic: true, after: '1s' } },
+        status: {
+          mode,
+          audit: { since: hourAgo },
+          conditions: [
+            {
+              type: 'AuditClean',
+              status: 'True',
+              reason: 'NoBlockedFlows',
+              message: '',
+              lastTransitionTime: hourAgo,
+            },
+          ],
+        },
+      } as unknown as Segmentation;
+    };
+    const aMinuteAgo = () => new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    /** The graph learned so far, web → api, as a previous leader persisted it. */
+    const learnedGraph = () => {
+      const now = new Date().toISOString();
+      return {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'LearnedEdgeSet',
+        metadata: { name: 'shop-0', labels: { 'microseg.dev/segmentation': 'shop' } },
+        spec: {
+          segmentation: 'shop',
+          shard: 0,
+          shards: 1,
+          edges: [
+            {
+              src: 'shop/Pod/web',
+              dst: 'shop/Pod/api',
+              protocol: 'TCP',
+              port: 8080,
+              count: 1,
+              firstSeen: now,
+              lastSeen: now,
+            },
+          ],
+        },
+      };
+    };
+
+    it('hold automatic promotion to Enforce while the run of a CronJob is still going, and say so by an Event once', async () => {
+      // The CronJob's run was scheduled a minute ago (lastScheduleTime is set when its Job is created)
+      // and its Job is still active: its pods have made no flow yet, or not all of them.
+      const running = {
+        ...cronJob('backup'),
+        status: { lastScheduleTime: aMinuteAgo(), active: [{ kind: 'Job', name: 'backup-29000000' }] },
+      };
+      const { controller, state, recorded } = await start([dueForEnforce()], {
+        ...objects,
+        [resourcePath('CronJob')]: [running],
+        [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+      });
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      await controller.reconcile('shop');
+      expect(state.patches).not.toContainEqual({ spec: { mode: 'Enforce' } });
+      expect(auditClean(lastStatus(state))).toBe(
+        'no flow would have been blocked in the last 1s; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
+          '; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: shop/CronJob/backup',
+      );
+      expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toEqual([
+        {
+          type: 'Normal',
+          reason: 'PromotionWaiting',
+          message:
+            'promotion Audit → Enforce would be due (the audit has been clean for 1s), but waits for 1 CronJob(s) that have not finished a run since learning began, so their traffic is unknown: shop/CronJob/backup (see AuditClean)',
+        },
+      ]);
+      // Its run over (the Job no longer active) and still no flow: idle on purpose, promoted.
+      state.emit(resourcePath('CronJob'), 'MODIFIED', {
+        ...running,
+        metadata: { ...running.metadata, resourceVersion: '2' },
+        status: { lastScheduleTime: running.status.lastScheduleTime },
+      });
+      await controller.reconcile('shop');
+      expect(state.patches).toContainEqual({ spec: { mode: 'Enforce' } });
+      expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toHaveLength(1);
+      expect(recorded.map((e) => e.reason)).toContain('AutoPromoted');
+    });
+
+    it('in Enforce, do not say that a promotion to Enforce waits for them', async () => {
+      const { controller, state } = await start([dueForEnforce('Enforce')], {
+        ...objects,
+        [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+      });
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      await controller.reconcile('shop');
+      expect(auditClean(lastStatus(state))).toBe(`no flow would have been blocked in the last 1s${note}`);
     });
 
     it('are none without a default deny: nothing selects them, nothing cuts them off', async () => {

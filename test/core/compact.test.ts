@@ -168,7 +168,7 @@ describe('sharing through an Interner', () => {
     });
   });
 
-  it("keeps a CronJob's schedule, suspension and last scheduled run, nothing else of its status", () => {
+  it("keeps a CronJob's schedule, suspension, last scheduled run and active Jobs' names, nothing else of its status", () => {
     const cronJob = (suspend?: boolean) => ({
       apiVersion: 'batch/v1',
       kind: 'CronJob',
@@ -199,6 +199,15 @@ describe('sharing through an Interner', () => {
         },
       },
       status: { lastScheduleTime: '2026-11-22T03:00:00Z' },
+    });
+    // A run still going: the names of its active Jobs are kept, nothing else of their references.
+    const running = cronJob();
+    running.status.active = [
+      { apiVersion: 'batch/v1', kind: 'Job', name: 'backup-29000000', namespace: 'shop', uid: 'u1' },
+    ] as never[];
+    expect((compactObject(running) as { status: object }).status).toEqual({
+      lastScheduleTime: '2026-11-22T03:00:00Z',
+      active: [{ name: 'backup-29000000' }],
     });
     const { status: _s, ...never } = cronJob();
     expect(compactObject(never)).not.toHaveProperty('status');

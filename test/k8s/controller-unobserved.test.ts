@@ -118,7 +118,7 @@ afterAll(async () => {
 describe('a workload no observed flow reaches or leaves, in the controller', () => {
   const note = '1 workload(s) saw no flow and will be cut off by the default deny once enforced';
   // The CronJob has never run: what it needs was never there to learn.
-  const notRun = `1 CronJob(s) have not run since learning began, so their traffic is unknown: ${ns}/CronJob/backup`;
+  const notRun = `1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/backup`;
 
   it('is named in status, at the end of a clean AuditClean, and in a Warning Event', async () => {
     await applyTeamSegmentation(cluster, segName, team);
@@ -192,10 +192,26 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     // Clean for well over `after`, and reconciled many times meanwhile: still in Audit.
     await new Promise((r) => setTimeout(r, 3000));
     expect((await getSeg(cluster, segName)).spec?.mode).toBe('Audit');
-    // The CronJob runs (as its controller records it) and makes no flow: idle on purpose, promoted.
-    await mergePatch(cluster, `/apis/batch/v1/namespaces/${ns}/cronjobs/backup/status`, {
-      status: { lastScheduleTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+    await ctrl.manager.events.flush();
+    expect((await events(cluster, segName)).filter((e) => e.reason === 'PromotionWaiting')).toEqual([
+      expect.objectContaining({
+        type: 'Normal',
+        message: `promotion Audit → Enforce would be due (the audit has been clean for 1s), but waits for 1 CronJob(s) that have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/backup (see AuditClean)`,
+      }),
+    ]);
+    // Its run is scheduled (as its controller records it when it creates the Job), and the Job is
+    // active: its pods may not even have started, so nothing of its traffic could be audited yet.
+    const cronJobStatus = `/apis/batch/v1/namespaces/${ns}/cronjobs/backup/status`;
+    await mergePatch(cluster, cronJobStatus, {
+      status: {
+        lastScheduleTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        active: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'backup-1', namespace: ns }],
+      },
     });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await getSeg(cluster, segName)).spec?.mode).toBe('Audit');
+    // The run is over and made no flow: idle on purpose, promoted.
+    await mergePatch(cluster, cronJobStatus, { status: { active: null } });
     const promoted = await waitSeg(cluster, segName, 'Enforcing', (s) => s.status?.phase === 'Enforcing');
     expect(promoted.spec?.mode).toBe('Enforce');
     expect(promoted.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
@@ -225,8 +241,10 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     );
     expect(seg.status!.phase).toBe('Enforcing');
     expect(cond(seg, 'Enforced')).toMatchObject({ status: 'True', reason: 'PoliciesApplied' });
-    expect(cond(seg, 'AuditClean')?.message).toContain(
-      `1 CronJob(s) have not run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: ${ns}/CronJob/report`,
+    // Enforced already: no promotion waits for it, and the message does not say one does.
+    expect(cond(seg, 'AuditClean')?.message).toBe(
+      'no flow would have been blocked in the last 3s; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
+        `; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/report`,
     );
   });
 });
