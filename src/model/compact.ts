@@ -335,10 +335,11 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     if (!spec) return head;
     const jt = spec.jobTemplate as { spec?: Raw } | undefined;
     const tpl = template(jt?.spec?.template, interner);
-    // When it last ran, whether a run is still going (its active Jobs, by name) and whether it is
-    // suspended: whether its traffic could have been learned.
+    // When it last ran and last completed a run, whether a run is still going (its active Jobs, by
+    // name) and whether it is suspended: whether its traffic could have been learned.
     const st = o.status as Raw | undefined;
     const last = st?.lastScheduleTime;
+    const succeeded = st?.lastSuccessfulTime;
     const active = Array.isArray(st?.active)
       ? (st.active as unknown[]).map((j) => {
           const name = (j as Raw | null)?.name;
@@ -347,6 +348,7 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
       : [];
     const status = {
       ...(typeof last === 'string' ? { lastScheduleTime: last } : {}),
+      ...(typeof succeeded === 'string' ? { lastSuccessfulTime: succeeded } : {}),
       ...(active.length > 0 ? { active } : {}),
     };
     return {

@@ -102,7 +102,7 @@ export interface CronJob extends KObject {
     jobTemplate?: { spec?: { template?: PodTemplate } };
   };
   /** When it last scheduled a run (RFC 3339), and the Jobs of its runs not finished yet. */
-  status?: { lastScheduleTime?: string; active?: { name: string }[] };
+  status?: { lastScheduleTime?: string; lastSuccessfulTime?: string; active?: { name: string }[] };
 }
 
 export interface ServicePort {

@@ -7,8 +7,11 @@
 /** What a CronJob object tells of its runs (the fields compaction keeps). */
 export interface CronJobRuns {
   spec?: { suspend?: boolean };
-  /** `active`: the Jobs of its runs that have not finished (only their presence is read). */
-  status?: { lastScheduleTime?: string; active?: readonly unknown[] };
+  /**
+   * `active`: the Jobs of its runs that have not finished (only their presence is read);
+   * `lastSuccessfulTime`: when a run last completed.
+   */
+  status?: { lastScheduleTime?: string; lastSuccessfulTime?: string; active?: readonly unknown[] };
 }
 
 /**
@@ -17,8 +20,9 @@ export interface CronJobRuns {
  * (`status.lastScheduleTime`). A CronJob that ran since and made no flow is idle on purpose; one
  * `cronJob` does not know (deleted) or a suspended one will not run. With `finished`, a run counts only
  * once it is over: a CronJob with a Job still active (`status.active`) is among them, since
- * `lastScheduleTime` is set when its Job is created, before its pods have made any flow. In the order
- * of `unobserved`.
+ * `lastScheduleTime` is set when its Job is created, before its pods have made any flow, unless a run
+ * completed since (`status.lastSuccessfulTime`: runs that overlap, each longer than the schedule's
+ * period, always leave one active). In the order of `unobserved`.
  */
 export function cronJobsNotRunSince(
   unobserved: readonly string[],
@@ -34,7 +38,8 @@ export function cronJobsNotRunSince(
     if (!cj || cj.spec?.suspend === true) continue;
     const last = Date.parse(cj.status?.lastScheduleTime ?? '');
     const running = opts.finished === true && (cj.status?.active?.length ?? 0) > 0;
-    if (!(last >= since) || running) out.push(id);
+    const completed = opts.finished === true && Date.parse(cj.status?.lastSuccessfulTime ?? '') >= since;
+    if (!completed && (!(last >= since) || running)) out.push(id);
   }
   return out;
 }

@@ -554,6 +554,14 @@ describe('CronJobs that have not run since learning began', () => {
     'shop/running': {
       status: { lastScheduleTime: '2026-11-29T03:00:00Z', active: [{ kind: 'Job', name: 'running-1' }] },
     },
+    // Runs longer than its period overlap: one is always active, yet one completed since.
+    'shop/overlapping': {
+      status: {
+        lastScheduleTime: '2026-11-29T03:05:00Z',
+        lastSuccessfulTime: '2026-11-29T03:07:00Z',
+        active: [{ kind: 'Job', name: 'overlapping-2' }],
+      },
+    },
   };
   const lookup = (ns: string, name: string) => cronJobs[`${ns}/${name}`];
 
@@ -574,7 +582,7 @@ describe('CronJobs that have not run since learning began', () => {
       'shop/CronJob/resumed',
     ]);
     // A run counts once it is over, with `finished`: a CronJob whose Job is still active has not run.
-    const running = [...unobserved, 'shop/CronJob/running'];
+    const running = [...unobserved, 'shop/CronJob/running', 'shop/CronJob/overlapping'];
     expect(cronJobsNotRunSince(running, lookup, since)).toEqual([
       'shop/CronJob/weekly',
       'shop/CronJob/fresh',

@@ -168,7 +168,7 @@ describe('sharing through an Interner', () => {
     });
   });
 
-  it("keeps a CronJob's schedule, suspension, last scheduled run and active Jobs' names, nothing else of its status", () => {
+  it("keeps a CronJob's schedule, suspension, last scheduled and completed runs and active Jobs' names, nothing else of its status", () => {
     const cronJob = (suspend?: boolean) => ({
       apiVersion: 'batch/v1',
       kind: 'CronJob',
@@ -198,7 +198,7 @@ describe('sharing through an Interner', () => {
           spec: { template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [] } } },
         },
       },
-      status: { lastScheduleTime: '2026-11-22T03:00:00Z' },
+      status: { lastScheduleTime: '2026-11-22T03:00:00Z', lastSuccessfulTime: '2026-11-22T03:01:00Z' },
     });
     // A run still going: the names of its active Jobs are kept, nothing else of their references.
     const running = cronJob();
@@ -207,6 +207,7 @@ describe('sharing through an Interner', () => {
     ] as never[];
     expect((compactObject(running) as { status: object }).status).toEqual({
       lastScheduleTime: '2026-11-22T03:00:00Z',
+      lastSuccessfulTime: '2026-11-22T03:01:00Z',
       active: [{ name: 'backup-29000000' }],
     });
     const { status: _s, ...never } = cronJob();
