@@ -34,6 +34,20 @@ const template = (app: string) => ({
   spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
 });
 
+/** CronJob `name` of the test's namespace on `schedule` (no controller-manager runs it). */
+async function applyCronJob(name: string, schedule: string): Promise<void> {
+  const job = template(name);
+  await applyYaml(cluster, {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name, namespace: ns },
+    spec: {
+      schedule,
+      jobTemplate: { spec: { template: { ...job, spec: { ...job.spec, restartPolicy: 'OnFailure' } } } },
+    },
+  });
+}
+
 /** The uid of the object at `path`. */
 async function uidOf(path: string): Promise<string> {
   const r = await cluster.request('GET', path);
@@ -78,22 +92,7 @@ beforeAll(async () => {
   await setPodIPs(admin, { namespace: ns, name: 'web-5d9-x1' }, ['10.81.0.2']);
   await createPod(admin, { namespace: ns, name: 'client', labels: { app: 'client' } });
   await setPodIPs(admin, { namespace: ns, name: 'client' }, ['10.81.0.1']);
-  await applyYaml(cluster, {
-    apiVersion: 'batch/v1',
-    kind: 'CronJob',
-    metadata: { name: 'backup', namespace: ns },
-    spec: {
-      schedule: '0 3 * * 0',
-      jobTemplate: {
-        spec: {
-          template: {
-            ...template('backup'),
-            spec: { ...template('backup').spec, restartPolicy: 'OnFailure' },
-          },
-        },
-      },
-    },
-  });
+  await applyCronJob('backup', '0 3 * * 0');
   ctrl = await startLeader(cluster, {
     segmentationSelector: `microseg.dev/test=${segName}`,
     identity: 'unobserved-a',
@@ -220,22 +219,7 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
   });
 
   it('does not take Enforce back for a CronJob that has not run', async () => {
-    await applyYaml(cluster, {
-      apiVersion: 'batch/v1',
-      kind: 'CronJob',
-      metadata: { name: 'report', namespace: ns },
-      spec: {
-        schedule: '0 4 1 * *',
-        jobTemplate: {
-          spec: {
-            template: {
-              ...template('report'),
-              spec: { ...template('report').spec, restartPolicy: 'OnFailure' },
-            },
-          },
-        },
-      },
-    });
+    await applyCronJob('report', '0 4 1 * *');
     const seg = await waitSeg(cluster, segName, 'report listed', (s) =>
       (s.status?.unobservedWorkloads ?? []).includes(`${ns}/CronJob/report`),
     );
