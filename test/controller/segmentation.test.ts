@@ -586,10 +586,10 @@ describe('the Segmentation controller', () => {
       ]);
     });
 
-    it('are not announced again by a new leader that restores the graph and finds them in status', async () => {
+    /** The graph learned so far, web → api, as a previous leader persisted it. */
+    const learnedGraph = () => {
       const now = new Date().toISOString();
-      const edge = { src: 'shop/Pod/web', dst: 'shop/Pod/api', protocol: 'TCP', port: 8080, count: 1 };
-      const les = {
+      return {
         apiVersion: 'microseg.dev/v1alpha1',
         kind: 'LearnedEdgeSet',
         metadata: { name: 'shop-0', labels: { 'microseg.dev/segmentation': 'shop' } },
@@ -597,9 +597,23 @@ describe('the Segmentation controller', () => {
           segmentation: 'shop',
           shard: 0,
           shards: 1,
-          edges: [{ ...edge, firstSeen: now, lastSeen: now }],
+          edges: [
+            {
+              src: 'shop/Pod/web',
+              dst: 'shop/Pod/api',
+              protocol: 'TCP',
+              port: 8080,
+              count: 1,
+              firstSeen: now,
+              lastSeen: now,
+            },
+          ],
         },
       };
+    };
+
+    it('are not announced again by a new leader that restores the graph and finds them in status', async () => {
+      const les = learnedGraph();
       const s: Segmentation = {
         ...shop('uid-shop', '1'),
         spec: { ...shopSpec, mode: 'Audit' },
@@ -654,32 +668,6 @@ describe('the Segmentation controller', () => {
       } as unknown as Segmentation;
     };
     const aMinuteAgo = () => new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
-    /** The graph learned so far, web → api, as a previous leader persisted it. */
-    const learnedGraph = () => {
-      const now = new Date().toISOString();
-      return {
-        apiVersion: 'microseg.dev/v1alpha1',
-        kind: 'LearnedEdgeSet',
-        metadata: { name: 'shop-0', labels: { 'microseg.dev/segmentation': 'shop' } },
-        spec: {
-          segmentation: 'shop',
-          shard: 0,
-          shards: 1,
-          edges: [
-            {
-              src: 'shop/Pod/web',
-              dst: 'shop/Pod/api',
-              protocol: 'TCP',
-              port: 8080,
-              count: 1,
-              firstSeen: now,
-              lastSeen: now,
-            },
-          ],
-        },
-      };
-    };
-
     it('hold automatic promotion to Enforce while the run of a CronJob is still going, and say so by an Event once', async () => {
       // The CronJob's run was scheduled a minute ago (lastScheduleTime is set when its Job is created)
       // and its Job is still active: its pods have made no flow yet, or not all of them.
