@@ -7,6 +7,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { captureIO } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
@@ -73,8 +74,11 @@ async function recommendIdle(out: string, ...extra: string[]) {
 }
 
 describe('CronJobs none of whose runs the flows hold', () => {
-  /** The idle cluster with CronJob backup's last run at `last` (suspended when `suspend`). */
-  async function withBackup(file: string, last: string | undefined, suspend?: boolean) {
+  /**
+   * The idle cluster with CronJob backup's last run at `last` (suspended when `suspend`), recommended
+   * over the demo's flows with `more` arguments.
+   */
+  async function withBackup(file: string, last: string | undefined, suspend?: boolean, ...more: string[]) {
     const demo = generateDemo();
     const backup = {
       apiVersion: 'batch/v1',
@@ -97,6 +101,7 @@ describe('CronJobs none of whose runs the flows hold', () => {
         'recommend',
         '--flows',
         join(dir, 'flows.jsonl'),
+        ...more,
         '--cluster',
         join(dir, file),
         '--out',
@@ -136,6 +141,24 @@ describe('CronJobs none of whose runs the flows hold', () => {
       code: 0,
       unobserved: ['shop/CronJob/backup'],
       notRun: [],
+    });
+  });
+
+  it('with Kubescape records, whose span has no known start, are only those that never ran', async () => {
+    const kubescape = fileURLToPath(
+      new URL('../../../shared/samples/kubescape-networkneighborhood.json', import.meta.url),
+    );
+    // Before every record's time, Kubescape's too: its connections may still be older.
+    const before = '2000-01-01T00:00:00Z';
+    // (Its namespace's connections cannot all be allowed from this snapshot: shop alone is proposed for.)
+    const more = ['--flows', kubescape, '--namespace', 'shop'];
+    expect(await withBackup('ks-before.json', before, false, ...more)).toMatchObject({
+      unobserved: ['shop/CronJob/backup'],
+      notRun: [],
+    });
+    expect(await withBackup('ks-never.json', undefined, false, ...more)).toMatchObject({
+      unobserved: ['shop/CronJob/backup'],
+      notRun: ['shop/CronJob/backup'],
     });
   });
 });

@@ -130,7 +130,8 @@ export interface RecommendResult {
   snapshotWarnings: string[];
   /**
    * The CronJobs among the proposal's `unobserved` with no scheduled run since the first flow (see
-   * cronJobsNotRunSince): none of their runs is in the flows.
+   * cronJobsNotRunSince): none of their runs is in the flows. Only those that never ran when the flows'
+   * span has no known start (Kubescape records, flows not read by a FlowReader).
    */
   cronJobsNotRun: string[];
 }
@@ -156,12 +157,19 @@ export async function recommend(
   opts.afterProof?.();
   const ingest = flows instanceof FlowReader ? flows.stats : undefined;
   const notRead = snapshotWarnings(snapshot);
-  // A CronJob that last ran before the first flow ran at no time the flows cover.
+  // A CronJob that last ran before the first flow ran at no time the flows cover. When the flows may
+  // hold records whose span has no known start (Kubescape's give only their object's latest time; any
+  // source other than a reader may), only a CronJob that never ran is known to be outside them.
   let first = Infinity;
   for (const e of analysis.graph.edges) first = Math.min(first, Date.parse(e.firstSeen));
+  const spanKnown = flows instanceof FlowReader && !flows.hasFormat('kubescape');
   const cronJobs = new Map(snapshot.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
   const cronJobsNotRun = Number.isFinite(first)
-    ? cronJobsNotRunSince(analysis.proposal.unobserved, (ns, name) => cronJobs.get(`${ns}/${name}`), first)
+    ? cronJobsNotRunSince(
+        analysis.proposal.unobserved,
+        (ns, name) => cronJobs.get(`${ns}/${name}`),
+        spanKnown ? first : -Infinity,
+      )
     : [];
   const report = buildReport(analysis, ingest, proof, notRead, cronJobsNotRun);
   const files = new PolicyFiles(
