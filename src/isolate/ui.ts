@@ -71,6 +71,9 @@ export function isolationForWorkload(
               targets: [],
               namespace,
               workload: known || apiGroup === undefined ? `${kind}/${name}` : `${kind}.${apiGroup}/${name}`,
+              // Each run of a CronJob makes new pods (between runs it has none): its runs to come are
+              // isolated too, else the button would isolate nothing or only the run going now.
+              ...(kind === 'CronJob' ? { includeFuture: true } : {}),
             }),
       // The longest reason the CRD takes: the rest of a pasted log is cut.
       reason: why.length > MAX_REASON ? `${why.slice(0, MAX_REASON - 3)}...` : why,

@@ -36,8 +36,14 @@ describe("the web page's Isolate and Release buttons", () => {
     for (const kind of ['Rollout', 'CloneSet', 'CronJob']) {
       const iso = isolationForWorkload(`app/${kind}/web`, undefined, 'alice');
       expect(iso.metadata.namespace).toBe('app');
-      expect(iso.spec?.target).toEqual({ workload: { kind, name: 'web' } });
+      // A CronJob's later runs too: each run's pods are new, and between runs it has none.
+      expect(iso.spec?.target).toEqual({
+        workload: { kind, name: 'web', ...(kind === 'CronJob' ? { includeFuture: true } : {}) },
+      });
       expect(parseIsolationSpec(iso.metadata.name, iso.spec).ok).toBe(true);
+      // The CLI names the same object, with --include-future or without.
+      const cli = isolationFromFlags({ targets: [], namespace: 'app', workload: `${kind}/web`, reason: 'r' });
+      expect(cli.metadata.name).toBe(iso.metadata.name);
     }
   });
 
