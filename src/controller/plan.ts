@@ -24,7 +24,14 @@ export type Action<T extends KObject> =
       /** For a drift: the resourceVersion of the object found to differ. */
       from?: string;
     }
-  | { kind: 'delete'; namespace: string; name: string; why: 'prune' }
+  | {
+      kind: 'delete';
+      namespace: string;
+      name: string;
+      why: 'prune';
+      /** The object deleted is a default deny (see isDefaultDeny). */
+      defaultDeny?: true;
+    }
   | { kind: 'conflict'; namespace: string; name: string; holder: string };
 
 export const objKey = (o: { metadata: { namespace?: string; name: string } }): string =>
@@ -343,9 +350,44 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
         namespace: o.metadata.namespace ?? '',
         name: o.metadata.name,
         why: 'prune',
+        ...(isDefaultDeny(o) ? { defaultDeny: true as const } : {}),
       });
   }
   return actions;
+}
+
+/**
+ * Whether a NetworkPolicy (or the proposal of one) is a namespace's default deny: it selects every pod
+ * of its namespace (an empty podSelector), is of at least one policy type and has no rule.
+ */
+export function isDefaultDeny(p: { spec?: Partial<NetworkPolicySpec> }): boolean {
+  const s = p.spec;
+  if (!s || (s.policyTypes?.length ?? 0) === 0) return false;
+  const sel = s.podSelector;
+  const every =
+    !sel || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions?.length ?? 0) === 0);
+  return every && (s.ingress?.length ?? 0) === 0 && (s.egress?.length ?? 0) === 0;
+}
+
+/**
+ * A plan's actions in the order whose writes never cut off, meanwhile, a connection both the policies
+ * before and the policies after allow: first what opens or allows (a default deny deleted; any other
+ * policy created or changed: it allows what was observed of the pods it selects, which until then no
+ * policy of this plan isolated, or its older version did), then the default denies created or changed,
+ * then the other policies deleted. Each phase is written before the next starts. Applied the other way,
+ * a first enforcement of a namespace of many workloads denied the traffic of every workload whose
+ * policy was not written yet for as long as the writes took. Conflicts (no write) come first.
+ */
+export function enforcementPhases<T extends KObject & { spec?: Partial<NetworkPolicySpec> }>(
+  actions: readonly Action<T>[],
+): [opening: Action<T>[], denies: Action<T>[], deletes: Action<T>[]] {
+  const phases: [Action<T>[], Action<T>[], Action<T>[]] = [[], [], []];
+  for (const a of actions) {
+    if (a.kind === 'apply') phases[isDefaultDeny(a.object) ? 1 : 0].push(a);
+    else if (a.kind === 'delete') phases[a.defaultDeny ? 0 : 2].push(a);
+    else phases[0].push(a);
+  }
+  return phases;
 }
 
 /**

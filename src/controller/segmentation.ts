@@ -64,7 +64,15 @@ import type { KubeClient } from './kube.ts';
 import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
-import { canonicalSpec, conflictMessage, driftedFields, isOurs, objKey } from './plan.ts';
+import {
+  canonicalSpec,
+  conflictMessage,
+  driftedFields,
+  enforcementPhases,
+  isDefaultDeny,
+  isOurs,
+  objKey,
+} from './plan.ts';
 import { sortedJson } from '../model/order.ts';
 import { analysisKey, Memo, ReconcileMemo } from './memo.ts';
 import { Condition as C, Phase, Reason } from './reasons.ts';
@@ -1268,7 +1276,10 @@ export class SegmentationController {
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
     const done = { create: 0, drift: 0, prune: 0, untaken: 0 };
-    await pool(actions, WRITE_CONCURRENCY, async (a) => {
+    // Namespaces where a policy could not be applied: their default deny waits (it would cut off what
+    // that policy allows) until a later reconcile has applied it.
+    const failedIn = new Set<string>();
+    const write = async (a: Action<T>): Promise<void> => {
       try {
         if (a.kind === 'apply') {
           const key = `${kind} ${objKey(a.object)}`;
@@ -1287,6 +1298,7 @@ export class SegmentationController {
             errors.push({ reason: Reason.ApplyFailed, message: `${a.why} ${message}` });
             done.untaken++;
             notInPlace++;
+            failedIn.add(a.object.metadata.namespace ?? '');
             if (each) this.#events.record(seg, 'Warning', Reason.PolicyDriftNotRepaired, message);
             return;
           }
@@ -1322,11 +1334,32 @@ export class SegmentationController {
           );
         }
       } catch (err) {
-        if (a.kind === 'apply') notInPlace++;
+        if (a.kind === 'apply') {
+          notInPlace++;
+          failedIn.add(a.object.metadata.namespace ?? '');
+        }
         const what = a.kind === 'apply' ? objKey(a.object) : `${a.namespace}/${a.name}`;
         errors.push({ reason: Reason.ApplyFailed, message: `${a.kind} ${kind} ${what}: ${errText(err)}` });
       }
-    });
+    };
+    // What allows first, then the default denies, then what is deleted (see enforcementPhases).
+    const [opening, denies, deletes] = enforcementPhases(actions);
+    await pool(opening, WRITE_CONCURRENCY, write);
+    const held = denies.filter((a) => a.kind === 'apply' && failedIn.has(a.object.metadata.namespace ?? ''));
+    for (const a of held)
+      if (a.kind === 'apply') {
+        notInPlace++;
+        errors.push({
+          reason: Reason.ApplyFailed,
+          message: `${a.why} ${kind} ${objKey(a.object)}: held back, as a policy of its namespace could not be applied (the default deny would cut off what that policy allows)`,
+        });
+      }
+    await pool(
+      denies.filter((a) => !held.includes(a)),
+      WRITE_CONCURRENCY,
+      write,
+    );
+    await pool(deletes, WRITE_CONCURRENCY, write);
     if (announce && !each) {
       if (done.create > 0)
         this.#events.record(seg, 'Normal', Reason.PolicyApplied, `${done.create} ${plural(kind)} applied`);
@@ -1361,20 +1394,28 @@ export class SegmentationController {
     errors: { reason: string; message: string }[],
   ): Promise<void> {
     let n = 0;
+    // The default denies first: what stays is never more closed than before, nor than after.
+    const removed = managed.filter((np) => !np.metadata.deletionTimestamp);
+    // Namespaces whose default deny could not be deleted: their other policies stay until it is, else
+    // the deny alone would select their pods and cut off all they do.
+    const keptDeny = new Set<string>();
+    const remove = async (np: NetworkPolicy): Promise<void> => {
+      try {
+        await this.#client.delete(objectPath(np));
+        n++;
+      } catch (err) {
+        if (isDefaultDeny(np)) keptDeny.add(np.metadata.namespace ?? '');
+        errors.push({
+          reason: Reason.ApplyFailed,
+          message: `delete NetworkPolicy ${objKey(np)}: ${errText(err)}`,
+        });
+      }
+    };
+    await pool(removed.filter(isDefaultDeny), WRITE_CONCURRENCY, remove);
     await pool(
-      managed.filter((np) => !np.metadata.deletionTimestamp),
+      removed.filter((np) => !isDefaultDeny(np) && !keptDeny.has(np.metadata.namespace ?? '')),
       WRITE_CONCURRENCY,
-      async (np) => {
-        try {
-          await this.#client.delete(objectPath(np));
-          n++;
-        } catch (err) {
-          errors.push({
-            reason: Reason.ApplyFailed,
-            message: `delete NetworkPolicy ${objKey(np)}: ${errText(err)}`,
-          });
-        }
-      },
+      remove,
     );
     if (n > 0) {
       this.metrics.applies['NetworkPolicy:remove'] = (this.metrics.applies['NetworkPolicy:remove'] ?? 0) + n;

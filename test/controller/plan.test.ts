@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Segmentation } from '../../src/controller/api.ts';
+import type { Action } from '../../src/controller/plan.ts';
 import {
   appliedSpec,
   canonicalSpec,
   driftedFields,
   enforcedPolicy,
+  enforcementPhases,
+  isDefaultDeny,
   frozenProposed,
   isOurs,
   isOwnedBy,
@@ -229,6 +232,59 @@ describe('planObjects: a drift names the version found to differ', () => {
     edited.metadata.resourceVersion = '4711';
     const [a] = planObjects('shop', [enforcedPolicy(seg, np('c-edited', spec(3)))], [edited]);
     expect(a).toMatchObject({ kind: 'apply', why: 'drift', from: '4711' });
+  });
+});
+
+describe('enforcementPhases: what allows first, then default denies, then deletions', () => {
+  const spec = (s: Partial<NetworkPolicySpec>) => ({ spec: s });
+  it('tells a default deny: every pod of the namespace, a policy type, no rule', () => {
+    expect(isDefaultDeny(spec({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] }))).toBe(true);
+    expect(isDefaultDeny(spec({ podSelector: { matchLabels: {} }, policyTypes: ['Egress'] }))).toBe(true);
+    expect(isDefaultDeny(spec({ podSelector: {}, policyTypes: [] }))).toBe(false);
+    expect(
+      isDefaultDeny(spec({ podSelector: { matchLabels: { app: 'a' } }, policyTypes: ['Ingress'] })),
+    ).toBe(false);
+    expect(
+      isDefaultDeny(
+        spec({
+          podSelector: { matchExpressions: [{ key: 'a', operator: 'Exists' }] },
+          policyTypes: ['Ingress'],
+        }),
+      ),
+    ).toBe(false);
+    expect(isDefaultDeny(spec({ podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] }))).toBe(false);
+  });
+
+  it('orders a plan: allowing applies and deny deletions, then deny applies, then other deletions', () => {
+    const np = (name: string, s: Partial<NetworkPolicySpec>) =>
+      ({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name, namespace: 'a' },
+        spec: s,
+      }) as NetworkPolicy;
+    const deny = np('microseg-default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    const web = np('microseg-web', {
+      podSelector: { matchLabels: { app: 'web' } },
+      policyTypes: ['Ingress'],
+    });
+    const actions: Action<NetworkPolicy>[] = [
+      { kind: 'apply', object: web, why: 'create' },
+      { kind: 'apply', object: deny, why: 'create' },
+      { kind: 'delete', namespace: 'a', name: 'microseg-old', why: 'prune' },
+      { kind: 'delete', namespace: 'b', name: 'microseg-default-deny', why: 'prune', defaultDeny: true },
+      { kind: 'conflict', namespace: 'a', name: 'microseg-x', holder: 'someone' },
+    ];
+    const [opening, denies, deletes] = enforcementPhases(actions);
+    expect(opening).toEqual([actions[0], actions[3], actions[4]]);
+    expect(denies).toEqual([actions[1]]);
+    expect(deletes).toEqual([actions[2]]);
+    // planObjects marks the deletion of a default deny.
+    const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 's' };
+    const planned = planObjects('s', [], [{ ...deny, metadata: { ...deny.metadata, labels: ours } }]);
+    expect(planned).toEqual([
+      { kind: 'delete', namespace: 'a', name: 'microseg-default-deny', why: 'prune', defaultDeny: true },
+    ]);
   });
 });
 

@@ -31,6 +31,11 @@ function fakeClient(objects: Record<string, unknown[]>) {
     serverVersions: {} as Record<string, string>,
     /** The bodies of the applies that took. */
     taken: [] as unknown[],
+    /** Names of the objects whose apply fails. */
+    failApply: new Set<string>(),
+    /** The paths deleted, in order; deletes of the paths in `failDelete` fail. */
+    deleted: [] as string[],
+    failDelete: new Set<string>(),
     emit: (path: string, type: string, object: unknown) => watchers.get(path)!({ type, object }),
   };
   const edgeSets = resourcePath('LearnedEdgeSet');
@@ -71,6 +76,8 @@ function fakeClient(objects: Record<string, unknown[]>) {
       opts?: { subresource?: string },
     ) => {
       state.applied.push({ body, ...(opts?.subresource ? { subresource: opts.subresource } : {}) });
+      if (state.failApply.has(body.metadata.name))
+        return Promise.reject(new Error(`admission webhook denied the request (HTTP 400)`));
       const current = state.serverVersions[`${body.metadata.namespace}/${body.metadata.name}`];
       if (
         body.metadata.resourceVersion !== undefined &&
@@ -85,7 +92,11 @@ function fakeClient(objects: Record<string, unknown[]>) {
       state.taken.push(body);
       return Promise.resolve({ ...body, metadata: { ...body.metadata, resourceVersion: '3' } });
     },
-    delete: () => Promise.resolve(),
+    delete: (path: string) => {
+      if (state.failDelete.has(path)) return Promise.reject(new Error('etcdserver: request timed out'));
+      state.deleted.push(path);
+      return Promise.resolve();
+    },
     request: () => Promise.resolve({}),
   };
   return { client: client as unknown as KubeClient, state };
@@ -719,6 +730,92 @@ describe('the Segmentation controller', () => {
       await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
       await controller.reconcile('shop');
       expect(auditClean(lastStatus(state))).toBe(`no flow would have been blocked in the last 1s${note}`);
+    });
+
+    describe('the order of the NetworkPolicy writes', () => {
+      const npPath = (name: string) => resourcePath('NetworkPolicy', 'shop', name);
+      const appliedPolicies = (state: { applied: { body: { kind: string; metadata: unknown } }[] }) =>
+        state.applied
+          .filter((a) => a.body.kind === 'NetworkPolicy')
+          .map((a) => (a.body.metadata as { name: string }).name);
+      async function enforcing(failing: string[] = []) {
+        const started = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+        });
+        for (const name of failing) started.state.failApply.add(name);
+        started.state.failEdgeSets = false;
+        started.controller.startLeading();
+        await expect.poll(() => started.state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await started.controller.reconcile('shop');
+        return started;
+      }
+
+      it('applies the default deny after every policy that allows', async () => {
+        const { state } = await enforcing();
+        // Each reconcile writes the three (the fake's cache never sees them): the first one's order.
+        const first = appliedPolicies(state).slice(0, 3);
+        expect(new Set(first)).toEqual(new Set(['microseg-api', 'microseg-default-deny', 'microseg-web']));
+        // In name order the deny came between the two: web's traffic was denied until its policy came.
+        expect(first[2]).toBe('microseg-default-deny');
+      });
+
+      it("holds a namespace's default deny back while a policy of it could not be applied", async () => {
+        const { state } = await enforcing(['microseg-web']);
+        expect(appliedPolicies(state)).not.toContain('microseg-default-deny');
+        const status = lastStatus(state);
+        const degraded = status.conditions!.find((c) => c.type === 'Degraded')!;
+        expect(degraded.message).toContain(
+          'create NetworkPolicy shop/microseg-default-deny: held back, as a policy of its namespace could not be applied (the default deny would cut off what that policy allows)',
+        );
+      });
+
+      it('deletes the default deny first when enforcement ends, and keeps the rest while it stays', async () => {
+        const np = (name: string, spec: Record<string, unknown>) => ({
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: {
+            name,
+            namespace: 'shop',
+            labels: { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' },
+          },
+          spec,
+        });
+        const enforced = [
+          np('microseg-api', {
+            podSelector: { matchLabels: { app: 'api' } },
+            policyTypes: ['Ingress'],
+            ingress: [{}],
+          }),
+          np('microseg-default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
+          np('microseg-web', {
+            podSelector: { matchLabels: { app: 'web' } },
+            policyTypes: ['Egress'],
+            egress: [{}],
+          }),
+        ];
+        for (const failing of [false, true]) {
+          const { controller, state } = await start([dueForEnforce('Audit')], {
+            ...objects,
+            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+            [resourcePath('NetworkPolicy')]: enforced,
+          });
+          if (failing) state.failDelete.add(npPath('microseg-default-deny'));
+          state.failEdgeSets = false;
+          controller.startLeading();
+          await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+          await controller.reconcile('shop');
+          // Without the deny, every other deletion only opens; with it kept, they would cut off.
+          expect([failing, state.deleted[0]]).toEqual([
+            failing,
+            failing ? undefined : npPath('microseg-default-deny'),
+          ]);
+          if (!failing)
+            expect(new Set(state.deleted)).toEqual(
+              new Set(['microseg-api', 'microseg-default-deny', 'microseg-web'].map(npPath)),
+            );
+        }
+      });
     });
 
     it('are none without a default deny: nothing selects them, nothing cuts them off', async () => {
