@@ -14,6 +14,7 @@ import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts'
 import type { OwnedMetadata, ProposedNetworkPolicy, RuleEvidenceStatus, Segmentation } from './api.ts';
 import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
 import type { Proposal } from '../policy/types.ts';
+import { isDefaultDeny } from '../policy/render.ts';
 import { EXCLUSION_ANNOTATION, hasExclusion, withExclusion } from '../isolate/plan.ts';
 
 export type Action<T extends KObject> =
@@ -354,19 +355,6 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
       });
   }
   return actions;
-}
-
-/**
- * Whether a NetworkPolicy (or the proposal of one) is a namespace's default deny: it selects every pod
- * of its namespace (an empty podSelector), is of at least one policy type and has no rule.
- */
-export function isDefaultDeny(p: { spec?: Partial<NetworkPolicySpec> }): boolean {
-  const s = p.spec;
-  if (!s || (s.policyTypes?.length ?? 0) === 0) return false;
-  const sel = s.podSelector;
-  const every =
-    !sel || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions?.length ?? 0) === 0);
-  return every && (s.ingress?.length ?? 0) === 0 && (s.egress?.length ?? 0) === 0;
 }
 
 /**

@@ -64,15 +64,8 @@ import type { KubeClient } from './kube.ts';
 import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
-import {
-  canonicalSpec,
-  conflictMessage,
-  driftedFields,
-  enforcementPhases,
-  isDefaultDeny,
-  isOurs,
-  objKey,
-} from './plan.ts';
+import { isDefaultDeny } from '../policy/render.ts';
+import { canonicalSpec, conflictMessage, driftedFields, enforcementPhases, isOurs, objKey } from './plan.ts';
 import { sortedJson } from '../model/order.ts';
 import { analysisKey, Memo, ReconcileMemo } from './memo.ts';
 import { Condition as C, Phase, Reason } from './reasons.ts';

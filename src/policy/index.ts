@@ -31,6 +31,12 @@ import { narrowSelector, overlappingWorkloads } from './narrow.ts';
 
 export type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
 
+/**
+ * The Argo CD annotation that orders a sync: a default deny is in wave 1, after the policies that allow
+ * (wave 0, unannotated), so that syncing a namespace's policies never denies first what they allow.
+ */
+export const SYNC_WAVE_ANNOTATION = 'argocd.argoproj.io/sync-wave';
+
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'microseg';
 export const WORKLOAD_ANNOTATION = 'microseg.dev/workload';
@@ -508,7 +514,11 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
           name: names.get('')!,
           namespace: ns,
           labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
-          annotations: { 'microseg.dev/purpose': 'default deny: only observed traffic is allowed' },
+          annotations: {
+            'microseg.dev/purpose': 'default deny: only observed traffic is allowed',
+            // Argo CD syncs a later wave once the earlier one is applied: the deny after what allows.
+            [SYNC_WAVE_ANNOTATION]: '1',
+          },
         },
         spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
       });

@@ -1,12 +1,52 @@
 /** Stable text for policies and the report: same proposal, byte-identical files. */
 import { stringify } from 'yaml';
-import type { NetworkPolicy } from '../model/k8s.ts';
+import type { NetworkPolicy, NetworkPolicySpec } from '../model/k8s.ts';
 
 const YAML_OPTIONS = { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false } as const;
 
-/** Multi-document YAML of policies, in the order given. */
+/**
+ * Multi-document YAML of policies, in the order given, except that each namespace's default deny comes
+ * after its other policies (inApplyOrder): `kubectl apply -f` writes them in this order.
+ */
 export function policiesToYaml(policies: readonly NetworkPolicy[], writer = new YamlWriter()): string {
-  return policies.map((p) => writer.document(p)).join('---\n');
+  return inApplyOrder(policies)
+    .map((p) => writer.document(p))
+    .join('---\n');
+}
+
+/**
+ * Whether a NetworkPolicy (or the proposal of one) is a namespace's default deny: it selects every pod
+ * of its namespace (an empty podSelector), is of at least one policy type and has no rule.
+ */
+export function isDefaultDeny(p: { spec?: Partial<NetworkPolicySpec> }): boolean {
+  const s = p.spec;
+  if (!s || (s.policyTypes?.length ?? 0) === 0) return false;
+  const sel = s.podSelector;
+  const every =
+    !sel || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions?.length ?? 0) === 0);
+  return every && (s.ingress?.length ?? 0) === 0 && (s.egress?.length ?? 0) === 0;
+}
+
+/**
+ * Policies in the order to apply them: by namespace, in the order the namespaces first come, each
+ * namespace's policies in the order given but its default denies after the others. A policy selects
+ * pods of its own namespace only, so a namespace's pods are never cut off meanwhile from what its
+ * policies allow: written first, its default deny denied the traffic of every pod whose policy came
+ * later for as long as the writes took (`kubectl apply` of a namespace of many workloads).
+ */
+export function inApplyOrder<
+  T extends { metadata: { namespace?: string }; spec?: Partial<NetworkPolicySpec> },
+>(policies: readonly T[]): T[] {
+  const byNs = new Map<string, { others: T[]; denies: T[] }>();
+  for (const p of policies) {
+    const ns = p.metadata.namespace ?? '';
+    let g = byNs.get(ns);
+    if (g === undefined) byNs.set(ns, (g = { others: [], denies: [] }));
+    (isDefaultDeny(p) ? g.denies : g.others).push(p);
+  }
+  const out: T[] = [];
+  for (const g of byNs.values()) out.push(...g.others, ...g.denies);
+  return out;
 }
 
 /** Thrown inside YamlWriter for a value it leaves to the library. */

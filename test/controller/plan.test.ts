@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Segmentation } from '../../src/controller/api.ts';
 import type { Action } from '../../src/controller/plan.ts';
+import { isDefaultDeny } from '../../src/policy/render.ts';
 import {
   appliedSpec,
   canonicalSpec,
   driftedFields,
   enforcedPolicy,
   enforcementPhases,
-  isDefaultDeny,
   frozenProposed,
   isOurs,
   isOwnedBy,

@@ -211,6 +211,9 @@ describe('exporting the proposal', () => {
     expect(built.code, built.stderr).toBe(0);
     expect(built.stdout).not.toContain('microseg.dev/segmentation');
     expect(built.stdout).not.toContain('app.kubernetes.io/managed-by');
+    // In the order to apply them (sortOptions fifo): the default deny after the policies that allow.
+    const order = [...built.stdout.matchAll(/^ {2}name: (\S+)$/gm)].map((m) => m[1]);
+    expect(order).toEqual(['microseg-cart', 'microseg-db', 'microseg-frontend', 'microseg-default-deny']);
     const apply = () => cluster.kubectl(['apply', '--server-side', '--field-manager=gitops', '-k', dir]);
     const first = await apply();
     expect(first.code, first.stderr).toBe(0);

@@ -33,6 +33,7 @@ describe('the docs of what recommend writes', () => {
         keys.add(k);
     expect([...keys].sort()).toEqual([
       'app.kubernetes.io/managed-by',
+      'argocd.argoproj.io/sync-wave',
       'microseg.dev/external-names',
       'microseg.dev/purpose',
       'microseg.dev/segment',

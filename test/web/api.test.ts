@@ -151,7 +151,10 @@ describe('JSON API', () => {
     expect(d.inbound.map((e) => `${e.peer}:${e.port}`)).toContain(`${FRONTEND}:8080`);
     expect(d.policies).toEqual(fx.analysis.proposal.byWorkload[CART]);
     const docs = parseAllDocuments(d.policyYaml).map((doc) => doc.toJS() as NetworkPolicy);
-    expect(docs.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual(d.policies);
+    // The same policies, in the order to apply them: the namespace's default deny last.
+    const names = docs.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
+    expect([...names].sort()).toEqual([...d.policies].sort());
+    expect(names.at(-1)).toBe('shop/microseg-default-deny');
     expect(docs.find((p) => p.metadata.name === 'microseg-cart')?.kind).toBe('NetworkPolicy');
   });
 
