@@ -1,6 +1,7 @@
 /** Stable text for policies and the report: same proposal, byte-identical files. */
 import { stringify } from 'yaml';
 import type { NetworkPolicy, NetworkPolicySpec } from '../model/k8s.ts';
+import { QUARANTINE_LABEL } from '../isolate/api.ts';
 
 const YAML_OPTIONS = { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false } as const;
 
@@ -16,14 +17,19 @@ export function policiesToYaml(policies: readonly NetworkPolicy[], writer = new 
 
 /**
  * Whether a NetworkPolicy (or the proposal of one) is a namespace's default deny: it selects every pod
- * of its namespace (an empty podSelector), is of at least one policy type and has no rule.
+ * of its namespace (an empty podSelector) or every pod but the quarantined ones (the only requirement
+ * `microseg.dev/quarantine DoesNotExist`, the exclusion an Isolation adds to microseg's policies and
+ * Enforce keeps while a pod of the namespace is quarantined), is of at least one policy type and has no
+ * rule.
  */
 export function isDefaultDeny(p: { spec?: Partial<NetworkPolicySpec> }): boolean {
   const s = p.spec;
   if (!s || (s.policyTypes?.length ?? 0) === 0) return false;
   const sel = s.podSelector;
   const every =
-    !sel || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions?.length ?? 0) === 0);
+    !sel ||
+    (Object.keys(sel.matchLabels ?? {}).length === 0 &&
+      (sel.matchExpressions ?? []).every((e) => e.key === QUARANTINE_LABEL && e.operator === 'DoesNotExist'));
   return every && (s.ingress?.length ?? 0) === 0 && (s.egress?.length ?? 0) === 0;
 }
 

@@ -286,6 +286,53 @@ describe('enforcementPhases: what allows first, then default denies, then deleti
       { kind: 'delete', namespace: 'a', name: 'microseg-default-deny', why: 'prune', defaultDeny: true },
     ]);
   });
+
+  it("still takes a default deny for one when it carries an Isolation's quarantine exclusion", () => {
+    const exclusion = { key: 'microseg.dev/quarantine', operator: 'DoesNotExist' as const };
+    expect(
+      isDefaultDeny(
+        spec({ podSelector: { matchExpressions: [exclusion] }, policyTypes: ['Ingress', 'Egress'] }),
+      ),
+    ).toBe(true);
+    // Another requirement beside it selects some pods only: not a default deny.
+    expect(
+      isDefaultDeny(
+        spec({
+          podSelector: { matchExpressions: [exclusion, { key: 'a', operator: 'Exists' }] },
+          policyTypes: ['Ingress'],
+        }),
+      ),
+    ).toBe(false);
+    const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 's' };
+    const np = (name: string, s: Partial<NetworkPolicySpec>) =>
+      ({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name, namespace: 'a', labels: ours },
+        spec: s,
+      }) as NetworkPolicy;
+    const deny = np('microseg-default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    const web = np('microseg-web', {
+      podSelector: { matchLabels: { app: 'web' } },
+      policyTypes: ['Egress'],
+      egress: [{}],
+    });
+    // A pod of namespace a is quarantined: every policy planned there gets the exclusion, the deny too,
+    // and it is still written after the policy that allows.
+    const planned = planObjects('s', [deny, web], [], undefined, new Set(['a']));
+    const [opening, denies] = enforcementPhases(planned);
+    expect(opening.map((a) => (a.kind === 'apply' ? a.object.metadata.name : a.name))).toEqual([
+      'microseg-web',
+    ]);
+    expect(denies.map((a) => (a.kind === 'apply' ? a.object.spec?.podSelector : undefined))).toEqual([
+      { matchExpressions: [exclusion] },
+    ]);
+    // Pruned, such a deny is deleted first.
+    const excluded = { ...deny, spec: { ...deny.spec, podSelector: { matchExpressions: [exclusion] } } };
+    expect(planObjects('s', [], [excluded])).toEqual([
+      { kind: 'delete', namespace: 'a', name: 'microseg-default-deny', why: 'prune', defaultDeny: true },
+    ]);
+  });
 });
 
 describe('proposalHash', () => {

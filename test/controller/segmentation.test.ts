@@ -738,9 +738,10 @@ describe('the Segmentation controller', () => {
         state.applied
           .filter((a) => a.body.kind === 'NetworkPolicy')
           .map((a) => (a.body.metadata as { name: string }).name);
-      async function enforcing(failing: string[] = []) {
+      async function enforcing(failing: string[] = [], pods: unknown[] = objects[resourcePath('Pod')]!) {
         const started = await start([dueForEnforce('Enforce')], {
           ...objects,
+          [resourcePath('Pod')]: pods,
           [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
         });
         for (const name of failing) started.state.failApply.add(name);
@@ -758,6 +759,25 @@ describe('the Segmentation controller', () => {
         expect(new Set(first)).toEqual(new Set(['microseg-api', 'microseg-default-deny', 'microseg-web']));
         // In name order the deny came between the two: web's traffic was denied until its policy came.
         expect(first[2]).toBe('microseg-default-deny');
+      });
+
+      it('applies it after them too when a pod of the namespace is quarantined (every policy excludes it)', async () => {
+        const db = pod('db', '10.244.1.7');
+        const quarantined = {
+          ...db,
+          metadata: { ...db.metadata, labels: { app: 'db', 'microseg.dev/quarantine': 'iso-db' } },
+        };
+        const { state } = await enforcing([], [...objects[resourcePath('Pod')]!, quarantined]);
+        const first = state.applied
+          .filter((a) => a.body.kind === 'NetworkPolicy')
+          .slice(0, 3)
+          .map((a) => a.body as { metadata: { name: string }; spec: { podSelector: unknown } });
+        expect(first.at(-1)).toMatchObject({
+          metadata: { name: 'microseg-default-deny' },
+          spec: {
+            podSelector: { matchExpressions: [{ key: 'microseg.dev/quarantine', operator: 'DoesNotExist' }] },
+          },
+        });
       });
 
       it("holds a namespace's default deny back while a policy of it could not be applied", async () => {
