@@ -1269,8 +1269,8 @@ export class SegmentationController {
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
     const done = { create: 0, drift: 0, prune: 0, untaken: 0 };
-    // Namespaces where a policy could not be applied: their default deny waits (it would cut off what
-    // that policy allows) until a later reconcile has applied it.
+    // Namespaces where a NetworkPolicy could not be applied: their default deny waits (it would cut off
+    // what that policy allows) until a later reconcile has applied it.
     const failedIn = new Set<string>();
     const write = async (a: Action<T>): Promise<void> => {
       try {
@@ -1338,7 +1338,12 @@ export class SegmentationController {
     // What allows first, then the default denies, then what is deleted (see enforcementPhases).
     const [opening, denies, deletes] = enforcementPhases(actions);
     await pool(opening, WRITE_CONCURRENCY, write);
-    const held = denies.filter((a) => a.kind === 'apply' && failedIn.has(a.object.metadata.namespace ?? ''));
+    // Only a NetworkPolicy denies: a ProposedNetworkPolicy held back would be missing from the proposal
+    // a promotion freezes, and Enforce would then have no default deny for its namespace.
+    const held =
+      kind === 'NetworkPolicy'
+        ? denies.filter((a) => a.kind === 'apply' && failedIn.has(a.object.metadata.namespace ?? ''))
+        : [];
     for (const a of held)
       if (a.kind === 'apply') {
         notInPlace++;

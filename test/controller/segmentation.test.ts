@@ -790,6 +790,27 @@ describe('the Segmentation controller', () => {
         );
       });
 
+      it("writes the proposal's default deny all the same: a ProposedNetworkPolicy denies nothing", async () => {
+        const { controller, state } = await start([dueForEnforce('Learn')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+        });
+        state.failApply.add('microseg-web');
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        // Held back, it was missing from the proposal a promotion freezes: Enforce would have no deny.
+        expect(
+          state.applied
+            .filter((a) => a.body.kind === 'ProposedNetworkPolicy' && a.subresource === undefined)
+            .map((a) => (a.body.metadata as { name: string }).name),
+        ).toContain('microseg-default-deny');
+        const degraded = lastStatus(state).conditions!.find((c) => c.type === 'Degraded')!;
+        expect(degraded.message).toBe(
+          'apply ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400); status of ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
+        );
+      });
+
       it('deletes the default deny first when enforcement ends, and keeps the rest while it stays', async () => {
         const np = (name: string, spec: Record<string, unknown>) => ({
           apiVersion: 'networking.k8s.io/v1',
