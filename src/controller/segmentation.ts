@@ -1272,6 +1272,9 @@ export class SegmentationController {
     // Namespaces where a NetworkPolicy could not be applied: their default deny waits (it would cut off
     // what that policy allows) until a later reconcile has applied it.
     const failedIn = new Set<string>();
+    // Namespaces whose default deny could not be deleted: their other NetworkPolicies stay until it is,
+    // else the deny would cut off what they allow (a namespace no longer proposed, its last workload gone).
+    const denyKeptIn = new Set<string>();
     const write = async (a: Action<T>): Promise<void> => {
       try {
         if (a.kind === 'apply') {
@@ -1330,7 +1333,7 @@ export class SegmentationController {
         if (a.kind === 'apply') {
           notInPlace++;
           failedIn.add(a.object.metadata.namespace ?? '');
-        }
+        } else if (a.kind === 'delete' && a.defaultDeny) denyKeptIn.add(a.namespace);
         const what = a.kind === 'apply' ? objKey(a.object) : `${a.namespace}/${a.name}`;
         errors.push({ reason: Reason.ApplyFailed, message: `${a.kind} ${kind} ${what}: ${errText(err)}` });
       }
@@ -1357,7 +1360,21 @@ export class SegmentationController {
       WRITE_CONCURRENCY,
       write,
     );
-    await pool(deletes, WRITE_CONCURRENCY, write);
+    const kept =
+      kind === 'NetworkPolicy'
+        ? deletes.filter((a) => a.kind === 'delete' && denyKeptIn.has(a.namespace))
+        : [];
+    for (const a of kept)
+      if (a.kind === 'delete')
+        errors.push({
+          reason: Reason.ApplyFailed,
+          message: `delete ${kind} ${a.namespace}/${a.name}: held back, as the default deny of its namespace could not be deleted (without this policy, the deny would cut off what it allows)`,
+        });
+    await pool(
+      deletes.filter((a) => !kept.includes(a)),
+      WRITE_CONCURRENCY,
+      write,
+    );
     if (announce && !each) {
       if (done.create > 0)
         this.#events.record(seg, 'Normal', Reason.PolicyApplied, `${done.create} ${plural(kind)} applied`);

@@ -790,6 +790,47 @@ describe('the Segmentation controller', () => {
         );
       });
 
+      it('prunes the default deny of a namespace no longer proposed first, and keeps the rest while it stays', async () => {
+        // A namespace whose last observed workload went: its policies are no longer proposed.
+        const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+        const inOld = (name: string, spec: Record<string, unknown>) => ({
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name, namespace: 'old', labels: ours },
+          spec,
+        });
+        const oldPath = (name: string) => resourcePath('NetworkPolicy', 'old', name);
+        for (const failing of [false, true]) {
+          const { controller, state } = await start([dueForEnforce('Enforce')], {
+            ...objects,
+            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+            [resourcePath('NetworkPolicy')]: [
+              inOld('microseg-default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
+              inOld('microseg-batch', {
+                podSelector: { matchLabels: { app: 'batch' } },
+                policyTypes: ['Egress'],
+                egress: [{}],
+              }),
+            ],
+          });
+          if (failing) state.failDelete.add(oldPath('microseg-default-deny'));
+          state.failEdgeSets = false;
+          controller.startLeading();
+          await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+          const deleted = state.deleted.filter((d) => d.includes('/namespaces/old/'));
+          if (!failing) {
+            expect(deleted).toEqual([oldPath('microseg-default-deny'), oldPath('microseg-batch')]);
+            continue;
+          }
+          // Deleted, the policy would leave the deny alone to select the namespace's pods.
+          expect(deleted).toEqual([]);
+          const degraded = lastStatus(state).conditions!.find((c) => c.type === 'Degraded')!;
+          expect(degraded.message).toBe(
+            'delete NetworkPolicy old/microseg-default-deny: etcdserver: request timed out; delete NetworkPolicy old/microseg-batch: held back, as the default deny of its namespace could not be deleted (without this policy, the deny would cut off what it allows)',
+          );
+        }
+      });
+
       it("writes the proposal's default deny all the same: a ProposedNetworkPolicy denies nothing", async () => {
         const { controller, state } = await start([dueForEnforce('Learn')], {
           ...objects,
