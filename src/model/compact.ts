@@ -7,7 +7,8 @@
  * What is kept:
  * - metadata: name, namespace, uid, labels, ownerReferences (apiVersion, kind, name, uid, controller),
  *   creation and deletion timestamps, resourceVersion, generation, and microseg's own annotations
- *   (`microseg.dev/…`);
+ *   (`microseg.dev/…`; on a NetworkPolicy also `argocd.argoproj.io/sync-wave`, which microseg sets on a
+ *   default deny: Enforce compares what it applied with what the cache holds);
  * - Pods: containers' (and init containers') names and ports, hostNetwork, nodeName; status phase,
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
@@ -168,6 +169,13 @@ const META_KEYS = [
   'generation',
 ] as const;
 
+/**
+ * The annotation not under `microseg.dev/` that microseg sets on a NetworkPolicy: the Argo CD sync wave
+ * of a default deny (SYNC_WAVE_ANNOTATION in src/policy/index.ts). Left out of the cache, Enforce took
+ * every default deny it applied for drift, and repaired it again at every reconcile.
+ */
+const NETWORK_POLICY_ANNOTATIONS = ['argocd.argoproj.io/sync-wave'];
+
 const OWNER_KEYS = ['apiVersion', 'kind', 'name', 'uid', 'controller'] as const;
 
 function str(v: unknown, interner: Interner | undefined): unknown {
@@ -182,7 +190,7 @@ function shared(v: unknown, interner: Interner | undefined): unknown {
   return interner ? interner.shared(v) : v;
 }
 
-function meta(m: unknown, interner: Interner | undefined): Raw {
+function meta(m: unknown, interner: Interner | undefined, kind?: unknown): Raw {
   const src = (m !== null && typeof m === 'object' ? m : {}) as Raw;
   const out: Raw = {};
   for (const k of META_KEYS) {
@@ -206,7 +214,10 @@ function meta(m: unknown, interner: Interner | undefined): Raw {
   }
   const a = src.annotations;
   if (a !== null && typeof a === 'object' && !Array.isArray(a)) {
-    const own = Object.entries(a as Raw).filter(([k]) => k.startsWith('microseg.dev/'));
+    const own = Object.entries(a as Raw).filter(
+      ([k]) =>
+        k.startsWith('microseg.dev/') || (kind === 'NetworkPolicy' && NETWORK_POLICY_ANNOTATIONS.includes(k)),
+    );
     if (own.length > 0) out.annotations = Object.fromEntries(own);
   }
   return out;
@@ -305,7 +316,7 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
   const head = {
     apiVersion: str(o.apiVersion, interner),
     kind: str(o.kind, interner),
-    metadata: meta(o.metadata, interner),
+    metadata: meta(o.metadata, interner, o.kind),
   };
   const spec = (o.spec !== null && typeof o.spec === 'object' ? o.spec : undefined) as Raw | undefined;
   if (o.kind === 'Pod') {

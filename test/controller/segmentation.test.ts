@@ -780,6 +780,27 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('finds nothing to repair in the policies it applied, the Argo CD sync wave on the default deny included', async () => {
+        const first = await enforcing();
+        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
+        const deny = written.find(
+          (b) => (b as { metadata: { name: string } }).metadata.name === 'microseg-default-deny',
+        );
+        expect(deny).toMatchObject({ metadata: { annotations: { 'argocd.argoproj.io/sync-wave': '1' } } });
+        // The next controller finds them in place: its cache holds them as the API server returns them.
+        const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('NetworkPolicy')]: written.map((b) => structuredClone(b)),
+        });
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await controller.reconcile('shop');
+        expect(appliedPolicies(state)).toEqual([]);
+        expect(recorded.filter((e) => e.reason.startsWith('PolicyDrift'))).toEqual([]);
+      });
+
       it("holds a namespace's default deny back while a policy of it could not be applied", async () => {
         const { state } = await enforcing(['microseg-web']);
         expect(appliedPolicies(state)).not.toContain('microseg-default-deny');

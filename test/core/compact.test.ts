@@ -3,6 +3,7 @@ import { generateDemo } from '../../src/generate/demo.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { compactObject, Interner, textHash } from '../../src/model/compact.ts';
 import type { Pod } from '../../src/model/k8s.ts';
+import { SYNC_WAVE_ANNOTATION } from '../../src/policy/index.ts';
 import { podIPs, snapshotFromObjects } from '../../src/model/snapshot.ts';
 
 describe('compaction', () => {
@@ -21,6 +22,33 @@ describe('compaction', () => {
     const before = JSON.stringify(objects.filter((o) => (o as { kind: string }).kind === 'Pod')).length;
     const after = JSON.stringify(small.pods).length;
     expect(after).toBeLessThan(before / 2);
+  });
+
+  it("keeps microseg's annotations: its own, and the Argo CD sync wave it sets on a NetworkPolicy", () => {
+    const annotations = {
+      'microseg.dev/purpose': 'default deny: only observed traffic is allowed',
+      [SYNC_WAVE_ANNOTATION]: '1',
+      'kubectl.kubernetes.io/last-applied-configuration': '{}',
+    };
+    const np = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'microseg-default-deny', namespace: 'shop', annotations },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    };
+    expect((compactObject(np) as typeof np).metadata.annotations).toEqual({
+      'microseg.dev/purpose': 'default deny: only observed traffic is allowed',
+      [SYNC_WAVE_ANNOTATION]: '1',
+    });
+    // Only there: any other object keeps microseg.dev/ annotations only.
+    const cm = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c', namespace: 'shop', annotations },
+    };
+    expect((compactObject(cm) as typeof cm).metadata.annotations).toEqual({
+      'microseg.dev/purpose': 'default deny: only observed traffic is allowed',
+    });
   });
 });
 
