@@ -30,7 +30,7 @@ export class IsolationRequestError extends Error {
 /**
  * The Isolation for a graph workload (`namespace/Kind/name`): a bare pod (`Pod`) is isolated by name,
  * anything else as a workload target, i.e. the pods it has now (as `microseg isolate --workload` does;
- * replacements started later are clean): every kind the graph names workloads by (Deployment,
+ * replacements started later are clean), a CronJob's runs to come too (`includeFuture`): every kind the graph names workloads by (Deployment,
  * StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet), and the kind of a custom resource
  * that controls its pods (CloudNativePG's Cluster), whose API group `apiGroup` gives (the group of
  * identity's `Workload.customResource`): without it such a kind is refused, as is any other. Pure.
