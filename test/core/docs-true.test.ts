@@ -23,6 +23,7 @@ import { LABELLED_KIND, WORKLOAD_LABEL } from '../../src/identity/index.ts';
 import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../../src/identity/types.ts';
 import { isolationForWorkload } from '../../src/isolate/ui.ts';
 import { WORKLOAD_ANNOTATION } from '../../src/policy/index.ts';
+import { cronJobsNotRunSince } from '../../src/policy/cronjobs.ts';
 import { resolveWorkload, snapshotFromText } from '../../src/verify/load.ts';
 import { crdSchema, schemaProblems } from '../crd-schema.ts';
 
@@ -241,6 +242,22 @@ describe('docs/crds.md', () => {
     }
     expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(schema));
     expect(spec.required).toEqual(['namespaceSelector']);
+  });
+
+  it('promotion.automatic: the CRD says, as crds.md does, that a suspended CronJob holds no promotion back', () => {
+    // A suspended CronJob that never ran is not among those the promotion to Enforce waits for.
+    const never = { spec: {}, status: {} };
+    const lookup = (suspend: boolean) => () => ({ ...never, spec: { suspend } });
+    expect(cronJobsNotRunSince(['shop/CronJob/backup'], lookup(false), 0, { finished: true })).toEqual([
+      'shop/CronJob/backup',
+    ]);
+    expect(cronJobsNotRunSince(['shop/CronJob/backup'], lookup(true), 0, { finished: true })).toEqual([]);
+    const automatic = crd('microseg.dev_segmentations.yaml').spec.versions[0]!.schema.openAPIV3Schema
+      .properties!.spec!.properties!.promotion!.properties!.automatic as Schema & { description: string };
+    expect(automatic.description).toContain(
+      'every CronJob in scope that made no flow and is not suspended has finished a run since the Segmentation was created',
+    );
+    expect(doc).toContain('a suspended one is not waited for');
   });
 
   it('lists exactly the condition types, reasons and phases the controller writes', () => {
