@@ -24,6 +24,7 @@ import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../../src/identity/ty
 import { isolationForWorkload } from '../../src/isolate/ui.ts';
 import { WORKLOAD_ANNOTATION } from '../../src/policy/index.ts';
 import { cronJobsNotRunSince } from '../../src/policy/cronjobs.ts';
+import { isDefaultDeny } from '../../src/policy/render.ts';
 import { resolveWorkload, snapshotFromText } from '../../src/verify/load.ts';
 import { crdSchema, schemaProblems } from '../crd-schema.ts';
 
@@ -80,6 +81,25 @@ describe('docs/controller.md', () => {
       .filter((k) => k !== 'help')
       .map((k) => `--${k}`);
     expect([...documented].sort()).toEqual(parsed.sort());
+  });
+
+  it('says in which order the exported proposal lists its policies, as /proposals?format=yaml gives them', async () => {
+    const app = createApp(analysisSource((await fixtureAnalysis()).analysis));
+    const yaml = (await request(app).get('/api/v1/proposals?format=yaml').expect(200)).text;
+    const docs = parseAllDocuments(yaml).map(
+      (d) => d.toJS() as { metadata: { namespace: string; name: string }; spec: object },
+    );
+    const key = (p: (typeof docs)[number]) => `${p.metadata.namespace}/${p.metadata.name}`;
+    // By namespace and name, but each namespace's default deny after its other policies.
+    const rank = (p: (typeof docs)[number]) =>
+      `${p.metadata.namespace}/${isDefaultDeny(p) ? 1 : 0}/${p.metadata.name}`;
+    expect(docs.some((p) => isDefaultDeny(p))).toBe(true);
+    expect(docs.map(key)).toEqual([...docs].sort((a, b) => (rank(a) < rank(b) ? -1 : 1)).map(key));
+    expect(docs.map(key)).not.toEqual(docs.map(key).sort());
+    // The GitOps recipe commits that file: it says so, not name order alone.
+    expect(oneLine('docs/controller.md')).toContain(
+      "(keys sorted, policies by namespace and name, each namespace's default deny after its other policies)",
+    );
   });
 });
 
