@@ -132,6 +132,13 @@ describe('docs/isolation.md', () => {
     expect(doc).toContain('microseg isolate shop/cart-1 --reason "..." --print');
     expect(doc).toContain(`microseg release shop/${name} --wait`);
   });
+  it("says that the page's Isolate button on a CronJob writes what --include-future does", () => {
+    const page = isolationForWorkload('shop/CronJob/backup', 'r', 'alice');
+    expect(page.spec?.target).toEqual({ workload: { kind: 'CronJob', name: 'backup', includeFuture: true } });
+    expect(oneLine('docs/isolation.md')).toContain(
+      'the Isolation `microseg isolate` would write, for a CronJob the one `--include-future` writes, as each of its runs makes new pods',
+    );
+  });
 });
 
 describe('docs/isolation.md: the Isolation object', () => {
