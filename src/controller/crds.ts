@@ -219,7 +219,7 @@ export function segmentationCRD(): Schema {
         'Automatic promotion Learn → Audit → Enforce. Off by default.',
         {
           automatic: bool(
-            'When true, the controller moves spec.mode from Learn to Audit once ProposalStable has held for `after`, and from Audit to Enforce once AuditClean has held for `after` and every CronJob in scope that made no flow and is not suspended has finished a run since the Segmentation was created (the traffic of one that has not could not be learned; AuditClean names it, a PromotionWaiting Event says the promotion waits). Default false. Not while spec.mode is declared by a server-side apply manager other than microseg or in the kubectl last-applied annotation (GitOps: the next apply would put it back): a PromotionDue Event says the promotion is due instead.',
+            'When true, the controller moves spec.mode from Learn to Audit once ProposalStable has held for `after`, and from Audit to Enforce once AuditClean has held for `after` and every CronJob in scope that made no flow and is not suspended has finished a run since the Segmentation was created, at least audit.window ago (the traffic of one that has not could not be learned or audited; AuditClean names it, a PromotionWaiting Event says the promotion waits). Default false. Not while spec.mode is declared by a server-side apply manager other than microseg or in the kubectl last-applied annotation (GitOps: the next apply would put it back): a PromotionDue Event says the promotion is due instead.',
             { default: false },
           ),
           after: duration('How long a condition must hold before promotion.', DEFAULTS.promotionAfter, '1s'),

@@ -937,7 +937,8 @@ export class SegmentationController {
       idle,
       (ns, cj) => this.#cache.cronJobs.get(`${ns}/${cj}`),
       Date.parse(seg.metadata.creationTimestamp ?? '') || 0,
-      { finished: true },
+      // A run that just ended may have flows not read or audited yet: it counts an audit window later.
+      { finished: true, settleMs: spec.audit.windowMs, now },
     );
     const verdict = auditVerdict(
       audit,

@@ -13,7 +13,8 @@
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
  *   container ports and hostNetwork; CronJobs: the same inside the job template, their schedule,
- *   whether they are suspended, when they last scheduled a run and the names of their active Jobs;
+ *   whether they are suspended, when they last scheduled and completed a run and the names of their
+ *   active Jobs;
  * - EndpointSlices: address type and ports; endpoint addresses, except in the slices Kubernetes's
  *   EndpointSlice controller writes for a Service with a selector (their addresses are the selected
  *   pods', known from the pods); the API server's slices always keep theirs;

@@ -22,14 +22,18 @@ export interface CronJobRuns {
  * once it is over: a CronJob with a Job still active (`status.active`) is among them, since
  * `lastScheduleTime` is set when its Job is created, before its pods have made any flow, unless a run
  * completed since (`status.lastSuccessfulTime`: runs that overlap, each longer than the schedule's
- * period, always leave one active). In the order of `unobserved`.
+ * period, always leave one active). With `settleMs` too, a finished run counts only once it is that old
+ * (from its completion, else from its start), so that its last flows have been read and audited: the
+ * controller waits for the audit window. In the order of `unobserved`.
  */
 export function cronJobsNotRunSince(
   unobserved: readonly string[],
   cronJob: (namespace: string, name: string) => CronJobRuns | undefined,
   since: number,
-  opts: { finished?: boolean } = {},
+  opts: { finished?: boolean; settleMs?: number; now?: number } = {},
 ): string[] {
+  const settled = (t: number): boolean =>
+    opts.settleMs === undefined || (opts.now ?? Date.now()) - t >= opts.settleMs;
   const out: string[] = [];
   for (const id of unobserved) {
     const [namespace, kind, name] = id.split('/');
@@ -37,9 +41,11 @@ export function cronJobsNotRunSince(
     const cj = cronJob(namespace, name);
     if (!cj || cj.spec?.suspend === true) continue;
     const last = Date.parse(cj.status?.lastScheduleTime ?? '');
+    const succeeded = Date.parse(cj.status?.lastSuccessfulTime ?? '');
     const running = opts.finished === true && (cj.status?.active?.length ?? 0) > 0;
-    const completed = opts.finished === true && Date.parse(cj.status?.lastSuccessfulTime ?? '') >= since;
-    if (!completed && (!(last >= since) || running)) out.push(id);
+    const completed = opts.finished === true && succeeded >= since && settled(succeeded);
+    const ran = last >= since && !running && (opts.finished !== true || settled(last));
+    if (!completed && !ran) out.push(id);
   }
   return out;
 }

@@ -601,6 +601,34 @@ describe('CronJobs that have not run since learning began', () => {
     ]);
   });
 
+  it('count a finished run only once it is an audit window old, so that its last flows were audited', () => {
+    const now = Date.parse('2026-11-29T04:00:00Z');
+    const hour = 3_600_000;
+    const runs: Record<string, CronJobRuns> = {
+      // Completed ten minutes ago: its last flows may not have been read or audited yet.
+      'shop/recent': {
+        status: { lastScheduleTime: '2026-11-29T03:45:00Z', lastSuccessfulTime: '2026-11-29T03:50:00Z' },
+      },
+      // Completed two hours ago.
+      'shop/settled': {
+        status: { lastScheduleTime: '2026-11-29T01:55:00Z', lastSuccessfulTime: '2026-11-29T02:00:00Z' },
+      },
+      // Failed (no completion), started five minutes ago, no Job left: counted from its start.
+      'shop/failed': { status: { lastScheduleTime: '2026-11-29T03:55:00Z' } },
+    };
+    const ids = ['shop/CronJob/recent', 'shop/CronJob/settled', 'shop/CronJob/failed'];
+    const at = (n: string, k: string) => runs[`${n}/${k}`];
+    expect(cronJobsNotRunSince(ids, at, since, { finished: true, settleMs: hour, now })).toEqual([
+      'shop/CronJob/recent',
+      'shop/CronJob/failed',
+    ]);
+    expect(cronJobsNotRunSince(ids, at, since, { finished: true, settleMs: hour, now: now + hour })).toEqual(
+      [],
+    );
+    // Without a settle time (recommend, which reads flows already recorded), every run since counts.
+    expect(cronJobsNotRunSince(ids, at, since, { finished: true })).toEqual([]);
+  });
+
   it('are named at the end of the AuditClean message, with the promotion that waits when it is automatic', () => {
     const audit = {
       since: T0,
