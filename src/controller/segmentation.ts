@@ -1344,10 +1344,11 @@ export class SegmentationController {
     await pool(opening, WRITE_CONCURRENCY, write);
     // Only a NetworkPolicy denies: a ProposedNetworkPolicy held back would be missing from the proposal
     // a promotion freezes, and Enforce would then have no default deny for its namespace.
-    const held =
+    const held = new Set(
       kind === 'NetworkPolicy'
         ? denies.filter((a) => a.kind === 'apply' && failedIn.has(a.object.metadata.namespace ?? ''))
-        : [];
+        : [],
+    );
     for (const a of held)
       if (a.kind === 'apply') {
         notInPlace++;
@@ -1357,14 +1358,15 @@ export class SegmentationController {
         });
       }
     await pool(
-      denies.filter((a) => !held.includes(a)),
+      denies.filter((a) => !held.has(a)),
       WRITE_CONCURRENCY,
       write,
     );
-    const kept =
+    const kept = new Set(
       kind === 'NetworkPolicy'
         ? deletes.filter((a) => a.kind === 'delete' && denyKeptIn.has(a.namespace))
-        : [];
+        : [],
+    );
     for (const a of kept)
       if (a.kind === 'delete')
         errors.push({
@@ -1372,7 +1374,7 @@ export class SegmentationController {
           message: `delete ${kind} ${a.namespace}/${a.name}: held back, as the default deny of its namespace could not be deleted (without this policy, the deny would cut off what it allows)`,
         });
     await pool(
-      deletes.filter((a) => !kept.includes(a)),
+      deletes.filter((a) => !kept.has(a)),
       WRITE_CONCURRENCY,
       write,
     );

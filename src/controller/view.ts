@@ -376,9 +376,9 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
     // a frozen proposal's default deny still selects a workload no flow was observed for.
     // One being deleted proposes nothing (see `proposal`), so none of its workloads is listed.
     unobserved: () => {
-      const all = learned().proposal.unobserved;
       const analysisOf = input.analysisOf;
-      if (!analysisOf) return all;
+      if (!analysisOf) return learned().proposal.unobserved;
+      held(); // the same 503s as the graph, without merging every analysis only to read one list
       return input
         .segmentations()
         .filter((s) => !s.metadata.deletionTimestamp)

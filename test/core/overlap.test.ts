@@ -14,8 +14,7 @@ import { proveProposal } from '../../src/policy/prove.ts';
 import type { Proposal } from '../../src/policy/types.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
-
-const T0 = Date.parse('2026-11-01T10:00:00Z');
+import { tcpFlow } from './workload-fixture.ts';
 
 /**
  * A Deployment selecting `selector` whose pod template carries `labels`, with a ReplicaSet and its pod at
@@ -158,15 +157,8 @@ function cluster(items: unknown[]) {
 }
 
 const at = (ip: string, pod: string): FlowEndpoint => ({ ip, namespace: 'app', pod });
-const flow = (minute: number, src: FlowEndpoint, dst: FlowEndpoint, port: number): Flow => ({
-  time: T0 + minute * 60_000,
-  src,
-  dst,
-  port,
-  protocol: 'TCP',
-  verdict: 'FORWARDED',
-  input: 'generic',
-});
+/** A forwarded TCP flow `minute` minutes after 10:00 (the shared fixture's). */
+const flow = tcpFlow;
 
 const WEB = at('10.244.1.1', 'web-webh-1');
 const API = at('10.244.1.2', 'api-apih-1');
