@@ -12,9 +12,9 @@
  * - Pods: containers' (and init containers') names and ports, hostNetwork, nodeName; status phase,
  *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
- *   container ports and hostNetwork; CronJobs: the same inside the job template, their schedule,
- *   whether they are suspended, when they last scheduled and completed a run and the names of their
- *   active Jobs;
+ *   container ports and hostNetwork; CronJobs: the same inside the job template, their schedule and
+ *   its time zone, whether they are suspended, when they last scheduled and completed a run and the
+ *   names of their active Jobs;
  * - EndpointSlices: address type and ports; endpoint addresses, except in the slices Kubernetes's
  *   EndpointSlice controller writes for a Service with a selector (their addresses are the selected
  *   pods', known from the pods); the API server's slices always keep theirs;
@@ -367,6 +367,7 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
       ...head,
       spec: {
         ...(spec.schedule !== undefined ? { schedule: spec.schedule } : {}),
+        ...(spec.timeZone !== undefined ? { timeZone: spec.timeZone } : {}),
         ...(spec.suspend !== undefined ? { suspend: spec.suspend } : {}),
         jobTemplate: { spec: tpl ? { template: tpl } : {} },
       },

@@ -98,6 +98,8 @@ export interface CronJob extends KObject {
   kind: 'CronJob';
   spec: {
     schedule?: string;
+    /** The IANA time zone of `schedule`'s times. */
+    timeZone?: string;
     suspend?: boolean;
     jobTemplate?: { spec?: { template?: PodTemplate } };
   };

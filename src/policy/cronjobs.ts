@@ -4,9 +4,12 @@
  * namespace's default deny will cut that off at its next run. Its object tells when it last ran.
  */
 
+import { firstRunBetween, parseCronSchedule } from './cron.ts';
+
 /** What a CronJob object tells of its runs (the fields compaction keeps). */
 export interface CronJobRuns {
-  spec?: { suspend?: boolean };
+  metadata?: { creationTimestamp?: string };
+  spec?: { suspend?: boolean; schedule?: string; timeZone?: string };
   /**
    * `active`: the Jobs of its runs that have not finished (only their presence is read);
    * `lastSuccessfulTime`: when a run last completed.
@@ -46,6 +49,47 @@ export function cronJobsNotRunSince(
     const completed = opts.finished === true && succeeded >= since && settled(succeeded);
     const ran = last >= since && !running && (opts.finished !== true || settled(last));
     if (!completed && !ran) out.push(id);
+  }
+  return out;
+}
+
+/**
+ * How long before the last flow a run must start for its flows to be among them: a Job's pod takes
+ * seconds to start making any.
+ */
+export const RUN_MARGIN_MS = 60_000;
+
+/**
+ * The CronJobs among `unobserved` (workload ids) that started no run the flows, from `first` to `last`
+ * (epoch ms, both finite), cover: not suspended, and with no run started from `first` to a minute
+ * (RUN_MARGIN_MS) before `last`. Its last run (`status.lastScheduleTime`) in that span is one. When the
+ * last run is later, the runs before it followed `spec.schedule` (in `spec.timeZone`, see cron.ts) from
+ * the CronJob's creation on: a run the schedule starts in the span is one. A CronJob that never ran, that
+ * last ran before `first`, or whose schedule cannot be read, is among them. In the order of `unobserved`.
+ */
+export function cronJobsNotRunWithin(
+  unobserved: readonly string[],
+  cronJob: (namespace: string, name: string) => CronJobRuns | undefined,
+  first: number,
+  last: number,
+): string[] {
+  const end = last - RUN_MARGIN_MS;
+  const out: string[] = [];
+  for (const id of unobserved) {
+    const [namespace, kind, name] = id.split('/');
+    if (kind !== 'CronJob' || namespace === undefined || name === undefined) continue;
+    const cj = cronJob(namespace, name);
+    if (!cj || cj.spec?.suspend === true) continue;
+    const lastRun = Date.parse(cj.status?.lastScheduleTime ?? '');
+    if (lastRun >= first && lastRun <= end) continue;
+    if (lastRun > end) {
+      const created = Date.parse(cj.metadata?.creationTimestamp ?? '');
+      const schedule = parseCronSchedule(cj.spec?.schedule ?? '', cj.spec?.timeZone);
+      const from = Number.isFinite(created) ? Math.max(first, created) : first;
+      if (typeof schedule !== 'string' && firstRunBetween(schedule, from, end, created) !== undefined)
+        continue;
+    }
+    out.push(id);
   }
   return out;
 }

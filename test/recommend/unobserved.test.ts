@@ -79,13 +79,25 @@ describe('CronJobs none of whose runs the flows hold', () => {
    * over the demo's flows with `more` arguments.
    */
   async function withBackup(file: string, last: string | undefined, suspend?: boolean, ...more: string[]) {
+    return withSchedule(file, '0 3 * * 0', last, suspend, ...more);
+  }
+  /** withBackup with the CronJob's `schedule` (with `timeZone` after a space: `0 3 * * * Asia/Tokyo`). */
+  async function withSchedule(
+    file: string,
+    schedule: string,
+    last: string | undefined,
+    suspend?: boolean,
+    ...more: string[]
+  ) {
+    const [fields, timeZone] = schedule.split(/ (?=[A-Za-z]+\/)/);
     const demo = generateDemo();
     const backup = {
       apiVersion: 'batch/v1',
       kind: 'CronJob',
       metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
       spec: {
-        schedule: '0 3 * * 0',
+        schedule: fields,
+        ...(timeZone ? { timeZone } : {}),
         ...(suspend ? { suspend } : {}),
         jobTemplate: { spec: { template: template('backup') } },
       },
@@ -144,6 +156,26 @@ describe('CronJobs none of whose runs the flows hold', () => {
     });
   });
 
+  it('after a last run later than the flows, are those whose schedule started no run while they were recorded', async () => {
+    // The demo's flows run from 10:00 to 11:00 UTC on Monday 2026-03-02; the snapshot was taken a week
+    // later, after the CronJob's last run.
+    const later = '2026-03-09T09:30:00Z';
+    // Sundays at 03:00: none of its runs was in the flows.
+    expect(await withSchedule('weekly.json', '0 3 * * 0', later)).toMatchObject({
+      notRun: ['shop/CronJob/backup'],
+    });
+    // At half past every hour: its 10:30 run was, and made no flow.
+    expect(await withSchedule('hourly.json', '30 * * * *', later)).toMatchObject({
+      unobserved: ['shop/CronJob/backup'],
+      notRun: [],
+    });
+    // At 19:30 in Tokyo, 10:30 UTC; at 10:30 in Berlin, 09:30 UTC, before the first flow.
+    expect(await withSchedule('tokyo.json', '30 19 * * * Asia/Tokyo', later)).toMatchObject({ notRun: [] });
+    expect(await withSchedule('berlin.json', '30 10 * * * Europe/Berlin', later)).toMatchObject({
+      notRun: ['shop/CronJob/backup'],
+    });
+  });
+
   it('with Kubescape records, whose span has no known start, are only those that never ran', async () => {
     const kubescape = fileURLToPath(
       new URL('../../../shared/samples/kubescape-networkneighborhood.json', import.meta.url),
@@ -170,7 +202,7 @@ describe('workloads no observed flow reaches or leaves', () => {
       lines: [
         "no flow observed for 2 workload(s) in scope: only the default deny selects them, which will block all their traffic: shop/CronJob/backup, shop/Deployment/reports (see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)",
         // The CronJob has never run: nothing of it is in the flows.
-        'of them, 1 CronJob(s) last ran before the first flow, so none of their runs is in the flows and their traffic is unknown: shop/CronJob/backup (see policies.cronJobsNotRun in report.json; record flows over one of their runs before enforcing)',
+        'of them, 1 CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown: shop/CronJob/backup (see policies.cronJobsNotRun in report.json; record flows over one of their runs before enforcing)',
       ],
       unobserved: ['shop/CronJob/backup', 'shop/Deployment/reports'],
       cronJobsNotRun: ['shop/CronJob/backup'],

@@ -20,7 +20,7 @@ import type { Proof } from '../../policy/prove.ts';
 import { proofFails, proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, policyFileHeader, stableJsonPieces } from '../../policy/render.ts';
 import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
-import { cronJobsNotRunSince } from '../../policy/cronjobs.ts';
+import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
 import { buildReport } from '../../policy/report.ts';
 import { snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import { checkDistinctSources, checkNamespaces, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
@@ -129,9 +129,10 @@ export interface RecommendResult {
   /** What the snapshot holds that microseg does not read or cannot evaluate (`snapshotWarnings`). */
   snapshotWarnings: string[];
   /**
-   * The CronJobs among the proposal's `unobserved` with no scheduled run since the first flow (see
-   * cronJobsNotRunSince): none of their runs is in the flows. Only those that never ran when the flows'
-   * span has no known start (Kubescape records, flows not read by a FlowReader).
+   * The CronJobs among the proposal's `unobserved` that started no run from the first flow to a minute
+   * before the last (see cronJobsNotRunWithin): none of their runs is in the flows. Only those that
+   * never ran when the flows' span has no known start (Kubescape records, flows not read by a
+   * FlowReader).
    */
   cronJobsNotRun: string[];
 }
@@ -157,20 +158,24 @@ export async function recommend(
   opts.afterProof?.();
   const ingest = flows instanceof FlowReader ? flows.stats : undefined;
   const notRead = snapshotWarnings(snapshot);
-  // A CronJob that last ran before the first flow ran at no time the flows cover. When the flows may
-  // hold records whose span has no known start (Kubescape's give only their object's latest time; any
-  // source other than a reader may), only a CronJob that never ran is known to be outside them.
+  // A CronJob ran at a time the flows cover when its last run, or a run its schedule started before
+  // that, is between the first flow and a minute before the last. When the flows may hold records
+  // whose span has no known start (Kubescape's give only their object's latest time; any source other
+  // than a reader may), only a CronJob that never ran is known to be outside them.
   let first = Infinity;
-  for (const e of analysis.graph.edges) first = Math.min(first, Date.parse(e.firstSeen));
+  let last = -Infinity;
+  for (const e of analysis.graph.edges) {
+    first = Math.min(first, Date.parse(e.firstSeen));
+    last = Math.max(last, Date.parse(e.lastSeen));
+  }
   const spanKnown = flows instanceof FlowReader && !flows.hasFormat('kubescape');
   const cronJobs = new Map(snapshot.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
-  const cronJobsNotRun = Number.isFinite(first)
-    ? cronJobsNotRunSince(
-        analysis.proposal.unobserved,
-        (ns, name) => cronJobs.get(`${ns}/${name}`),
-        spanKnown ? first : -Infinity,
-      )
-    : [];
+  const cronJobOf = (ns: string, name: string) => cronJobs.get(`${ns}/${name}`);
+  const cronJobsNotRun = !Number.isFinite(first)
+    ? []
+    : spanKnown && Number.isFinite(last)
+      ? cronJobsNotRunWithin(analysis.proposal.unobserved, cronJobOf, first, last)
+      : cronJobsNotRunSince(analysis.proposal.unobserved, cronJobOf, -Infinity);
   const report = buildReport(analysis, ingest, proof, notRead, cronJobsNotRun);
   const files = new PolicyFiles(
     analysis.proposal.policies,
@@ -297,7 +302,7 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
     );
   if (r.cronJobsNotRun.length > 0)
     lines.push(
-      `of them, ${r.cronJobsNotRun.length} CronJob(s) last ran before the first flow, so none of their runs is in the flows and their traffic is unknown: ` +
+      `of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown: ` +
         `${firstOf(r.cronJobsNotRun)} (see policies.cronJobsNotRun in report.json; record flows over one of their runs before enforcing)`,
     );
   // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
