@@ -32,7 +32,7 @@ import type {
 import { API_VERSION, FINALIZER, formatDuration, parseSegmentationSpec, SEGMENTATION_LABEL } from './api.ts';
 import type { ClusterCache } from './cache.ts';
 import type { AuditState } from './decide.ts';
-import { cronJobsNotRunSince } from '../policy/cronjobs.ts';
+import { cronJobsNotRunSince, notRunWait } from '../policy/cronjobs.ts';
 import {
   auditVerdict,
   notRunNote,
@@ -933,19 +933,23 @@ export class SegmentationController {
     const unobserved = { count: idle.length, workloads: idle.slice(0, MAX_SEGMENT_MEMBERS) };
     // Of those, the CronJobs that have not run since this Segmentation was made: nothing of theirs could
     // be learned or audited, so automatic promotion to Enforce waits for their next run.
-    const notRun = cronJobsNotRunSince(
-      idle,
-      (ns, cj) => this.#cache.cronJobs.get(`${ns}/${cj}`),
-      Date.parse(seg.metadata.creationTimestamp ?? '') || 0,
-      // A run that just ended may have flows not read or audited yet: it counts an audit window later.
-      { finished: true, settleMs: spec.audit.windowMs, now },
-    );
+    const since = Date.parse(seg.metadata.creationTimestamp ?? '') || 0;
+    const cronJobOf = (ns: string, cj: string) => this.#cache.cronJobs.get(`${ns}/${cj}`);
+    // A run that just ended may have flows not read or audited yet: it counts an audit window later.
+    const gate = { finished: true, settleMs: spec.audit.windowMs, now };
+    const notRun = cronJobsNotRunSince(idle, cronJobOf, since, gate);
+    // For messages, each with what it waits for: the run going on, the end of the window, its next run.
+    const notRunNamed = notRun.map((id) => {
+      const [ns = '', , name = ''] = id.split('/');
+      const cj = cronJobOf(ns, name);
+      return cj ? `${id}${notRunWait(cj, since, gate)}` : id;
+    });
     const verdict = auditVerdict(
       audit,
       now,
       spec.audit.windowMs,
       unobserved.count,
-      notRunNote(notRun, spec.promotion.automatic && mode === 'Audit'),
+      notRunNote(notRunNamed, spec.promotion.automatic && mode === 'Audit'),
     );
     if (mode === 'Learn')
       set(C.AuditClean, 'False', Reason.AuditNotRunning, 'the proposal is audited in Audit mode');
@@ -1152,9 +1156,10 @@ export class SegmentationController {
     const target = promotionTarget(spec, conds, now, notRun);
     // Due but for CronJobs that have not run: said once by an Event, as the condition alone is easy to miss.
     const due = target ? undefined : promotionTarget(spec, conds, now);
+    // Once per set of CronJobs (what each waits for changes as its run comes and goes).
     const waiting = due ? promotionWaitingMessage(due, notRun) : undefined;
-    if (waiting !== undefined && st.promotionWaiting !== waiting)
-      this.#events.record(seg, 'Normal', Reason.PromotionWaiting, waiting);
+    if (due && waiting !== undefined && st.promotionWaiting !== waiting)
+      this.#events.record(seg, 'Normal', Reason.PromotionWaiting, promotionWaitingMessage(due, notRunNamed));
     st.promotionWaiting = waiting;
     if (!target) st.promotionDue = undefined;
     else {

@@ -4,7 +4,7 @@
  * namespace's default deny will cut that off at its next run. Its object tells when it last ran.
  */
 
-import { firstRunBetween, parseCronSchedule } from './cron.ts';
+import { type CronSchedule, firstRunBetween, parseCronSchedule } from './cron.ts';
 
 /** What a CronJob object tells of its runs (the fields compaction keeps). */
 export interface CronJobRuns {
@@ -92,4 +92,53 @@ export function cronJobsNotRunWithin(
     out.push(id);
   }
   return out;
+}
+
+const YEAR_MS = 366 * 86_400_000;
+const HOUR_MS = 3_600_000;
+/** Next runs found before, by schedule, zone and creation: valid from `from` until `at` (or an hour). */
+const nextRuns = new Map<string, { from: number; at: number | undefined }>();
+
+/**
+ * When `cj`'s schedule (`spec.schedule` in `spec.timeZone`) starts its next run after `now`, within a
+ * year, or undefined (none within a year, or a schedule that cannot be read). Found once per schedule
+ * and reused until that time has passed.
+ */
+export function nextRunAfter(cj: CronJobRuns, now: number): number | undefined {
+  const text = cj.spec?.schedule;
+  if (text === undefined) return undefined;
+  const created = Date.parse(cj.metadata?.creationTimestamp ?? '');
+  const key = `${text}\u0000${cj.spec?.timeZone ?? ''}\u0000${created}`;
+  const known = nextRuns.get(key);
+  if (known && known.from <= now && now < (known.at ?? known.from + HOUR_MS)) return known.at;
+  const schedule: CronSchedule | string = parseCronSchedule(text, cj.spec?.timeZone);
+  const at =
+    typeof schedule === 'string' ? undefined : firstRunBetween(schedule, now + 1, now + YEAR_MS, created);
+  if (nextRuns.size >= 4096) nextRuns.clear();
+  nextRuns.set(key, { from: now, at });
+  return at;
+}
+
+const isoSeconds = (t: number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * What `cronJobsNotRunSince` (with the same `since` and options) waits for in `cj`, for messages:
+ * ` (a run is going)` while a Job of it is active, ` (its run counts from T)` while a finished run is
+ * younger than `settleMs`, else ` (next run T)` when its schedule tells, else nothing.
+ */
+export function notRunWait(
+  cj: CronJobRuns,
+  since: number,
+  opts: { finished?: boolean; settleMs?: number; now?: number } = {},
+): string {
+  const now = opts.now ?? Date.now();
+  if (opts.finished === true && (cj.status?.active?.length ?? 0) > 0) return ' (a run is going)';
+  // The finished runs since `since` that count once `settleMs` old, as cronJobsNotRunSince counts them.
+  const runs = [Date.parse(cj.status?.lastSuccessfulTime ?? '')];
+  if (opts.finished === true) runs.push(Date.parse(cj.status?.lastScheduleTime ?? ''));
+  const ended = Math.min(...runs.filter((t) => t >= since));
+  if (opts.settleMs !== undefined && Number.isFinite(ended) && now - ended < opts.settleMs)
+    return ` (its run counts from ${isoSeconds(ended + opts.settleMs)})`;
+  const next = nextRunAfter(cj, now);
+  return next === undefined ? '' : ` (next run ${isoSeconds(next)})`;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition, Segmentation } from '../../src/controller/api.ts';
 import type { CronJobRuns } from '../../src/policy/cronjobs.ts';
-import { cronJobsNotRunSince } from '../../src/policy/cronjobs.ts';
+import { cronJobsNotRunSince, nextRunAfter, notRunWait } from '../../src/policy/cronjobs.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
 import {
   auditVerdict,
@@ -627,6 +627,35 @@ describe('CronJobs that have not run since learning began', () => {
     );
     // Without a settle time (recommend, which reads flows already recorded), every run since counts.
     expect(cronJobsNotRunSince(ids, at, since, { finished: true })).toEqual([]);
+  });
+
+  it('say in messages what each waits for: the run going on, the end of its audit window, its next run', () => {
+    const now = Date.parse('2026-11-29T04:00:00Z');
+    const gate = { finished: true, settleMs: 3_600_000, now };
+    const weekly = { spec: { schedule: '0 3 * * 0' } };
+    expect(notRunWait({ ...weekly, status: { active: [{}] } }, since, gate)).toBe(' (a run is going)');
+    // Completed ten minutes ago, started fifteen: counted from its start, an hour later.
+    expect(
+      notRunWait(
+        {
+          ...weekly,
+          status: { lastScheduleTime: '2026-11-29T03:45:00Z', lastSuccessfulTime: '2026-11-29T03:50:00Z' },
+        },
+        since,
+        gate,
+      ),
+    ).toBe(' (its run counts from 2026-11-29T04:45:00Z)');
+    // 2026-11-29 is a Sunday: its next run is a week after this one's; 03:00 in Tokyo is 18:00 UTC.
+    expect(notRunWait(weekly, since, gate)).toBe(' (next run 2026-12-06T03:00:00Z)');
+    expect(notRunWait({ spec: { schedule: '0 3 * * *', timeZone: 'Asia/Tokyo' } }, since, gate)).toBe(
+      ' (next run 2026-11-29T18:00:00Z)',
+    );
+    // A run before `since` does not count; no schedule, or none within a year: nothing to say.
+    expect(notRunWait({ status: { lastSuccessfulTime: '2026-11-01T00:00:00Z' } }, since, gate)).toBe('');
+    expect(notRunWait({ spec: { schedule: '0 0 30 2 *' } }, since, gate)).toBe('');
+    // The next run found is reused until it has passed, then the one after it is found.
+    expect(nextRunAfter(weekly, now + 86_400_000)).toBe(Date.parse('2026-12-06T03:00:00Z'));
+    expect(nextRunAfter(weekly, Date.parse('2026-12-06T03:00:00Z'))).toBe(Date.parse('2026-12-13T03:00:00Z'));
   });
 
   it('are named at the end of the AuditClean message, with the promotion that waits when it is automatic', () => {

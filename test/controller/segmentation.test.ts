@@ -558,10 +558,19 @@ describe('the Segmentation controller', () => {
       await started.controller.reconcile('shop');
       return started;
     }
-    // The CronJob has never run (no status.lastScheduleTime): its traffic is unknown.
-    const note =
+    /** The backup CronJob's next run (Sundays at 03:00 UTC) after now, as messages give it. */
+    const nextBackupRun = () => {
+      const d = new Date();
+      d.setUTCHours(3, 0, 0, 0);
+      d.setUTCDate(d.getUTCDate() + ((7 - d.getUTCDay()) % 7));
+      if (d.getTime() <= Date.now()) d.setUTCDate(d.getUTCDate() + 7);
+      return d.toISOString().replace('.000Z', 'Z');
+    };
+    // The CronJob has never run (no status.lastScheduleTime): its traffic is unknown. Its schedule says
+    // when it runs next.
+    const note = () =>
       '; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
-      '; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: shop/CronJob/backup';
+      `; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: shop/CronJob/backup (next run ${nextBackupRun()})`;
 
     it('are in status, at the end of the AuditClean message, and announced once by a Warning Event', async () => {
       const { controller, state, recorded } = await learned({ mode: 'Audit' });
@@ -570,7 +579,7 @@ describe('the Segmentation controller', () => {
       expect(status.unobservedWorkloads).toEqual(['shop/CronJob/backup', 'shop/Deployment/reports']);
       const since = (status.audit as { since: string }).since;
       expect(auditClean(status)).toBe(
-        `no flow would be blocked so far; the 1h audit window started at ${since}${note}`,
+        `no flow would be blocked so far; the 1h audit window started at ${since}${note()}`,
       );
       expect(unobserved(recorded)).toEqual([
         {
@@ -646,7 +655,7 @@ describe('the Segmentation controller', () => {
         'shop/CronJob/backup',
         'shop/Deployment/reports',
       ]);
-      expect(auditClean(lastStatus(state)).endsWith(note)).toBe(true);
+      expect(auditClean(lastStatus(state)).endsWith(note())).toBe(true);
       expect(unobserved(recorded)).toEqual([]);
     });
 
@@ -698,14 +707,14 @@ describe('the Segmentation controller', () => {
       expect(state.patches).not.toContainEqual({ spec: { mode: 'Enforce' } });
       expect(auditClean(lastStatus(state))).toBe(
         'no flow would have been blocked in the last 1s; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
-          '; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: shop/CronJob/backup',
+          '; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: shop/CronJob/backup (a run is going)',
       );
       expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toEqual([
         {
           type: 'Normal',
           reason: 'PromotionWaiting',
           message:
-            'promotion Audit → Enforce would be due (the audit has been clean for 1s), but waits for 1 CronJob(s) that have not finished a run since learning began, so their traffic is unknown: shop/CronJob/backup (see AuditClean)',
+            'promotion Audit → Enforce would be due (the audit has been clean for 1s), but waits for 1 CronJob(s) that have not finished a run since learning began, so their traffic is unknown: shop/CronJob/backup (a run is going) (see AuditClean)',
         },
       ]);
       // Its run over (the Job no longer active) and still no flow: idle on purpose, promoted.
@@ -729,7 +738,7 @@ describe('the Segmentation controller', () => {
       controller.startLeading();
       await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
       await controller.reconcile('shop');
-      expect(auditClean(lastStatus(state))).toBe(`no flow would have been blocked in the last 1s${note}`);
+      expect(auditClean(lastStatus(state))).toBe(`no flow would have been blocked in the last 1s${note()}`);
     });
 
     describe('the order of the NetworkPolicy writes', () => {

@@ -35,7 +35,7 @@ const template = (app: string) => ({
 });
 
 /** CronJob `name` of the test's namespace on `schedule` (no controller-manager runs it). */
-async function applyCronJob(name: string, schedule: string): Promise<void> {
+async function applyCronJob(name: string, schedule: string, timeZone?: string): Promise<void> {
   const job = template(name);
   await applyYaml(cluster, {
     apiVersion: 'batch/v1',
@@ -43,6 +43,7 @@ async function applyCronJob(name: string, schedule: string): Promise<void> {
     metadata: { name, namespace: ns },
     spec: {
       schedule,
+      ...(timeZone ? { timeZone } : {}),
       jobTemplate: { spec: { template: { ...job, spec: { ...job.spec, restartPolicy: 'OnFailure' } } } },
     },
   });
@@ -116,8 +117,18 @@ afterAll(async () => {
 
 describe('a workload no observed flow reaches or leaves, in the controller', () => {
   const note = '1 workload(s) saw no flow and will be cut off by the default deny once enforced';
-  // The CronJob has never run: what it needs was never there to learn.
-  const notRun = `1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/backup`;
+  const seconds = (t: number) => new Date(t).toISOString().replace('.000Z', 'Z');
+  /** The first of `times` (epoch ms, ascending) after now. */
+  const nextOf = (times: number[]) => seconds(times.find((t) => t > Date.now())!);
+  const today = new Date();
+  const [y, m, d] = [today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()];
+  // backup runs on Sundays at 03:00 UTC.
+  const backupNext = () => nextOf([0, 7, 14].map((k) => Date.UTC(y, m, d - today.getUTCDay() + k, 3)));
+  // report on the first of the month at 04:00 in Tokyo (UTC+9): 19:00 UTC the day before.
+  const reportNext = () => nextOf([0, 1, 2].map((k) => Date.UTC(y, m + k, 1, 4 - 9)));
+  // The CronJob has never run: what it needs was never there to learn. Its schedule says when it runs.
+  const notRun = () =>
+    `1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/backup (next run ${backupNext()})`;
 
   it('is named in status, at the end of a clean AuditClean, and in a Warning Event', async () => {
     await applyTeamSegmentation(cluster, segName, team);
@@ -141,7 +152,7 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     expect(seg.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
     expect(cond(seg, 'AuditClean')).toMatchObject({
       reason: 'NoBlockedFlows',
-      message: `no flow would have been blocked in the last 3s; ${note} (see status.unobservedWorkloads); ${notRun}`,
+      message: `no flow would have been blocked in the last 3s; ${note} (see status.unobservedWorkloads); ${notRun()}`,
     });
     await ctrl.manager.events.flush();
     expect((await events(cluster, segName)).filter((e) => e.reason === 'Unobserved')).toEqual([
@@ -195,7 +206,7 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     expect((await events(cluster, segName)).filter((e) => e.reason === 'PromotionWaiting')).toEqual([
       expect.objectContaining({
         type: 'Normal',
-        message: `promotion Audit → Enforce would be due (the audit has been clean for 1s), but waits for 1 CronJob(s) that have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/backup (see AuditClean)`,
+        message: `promotion Audit → Enforce would be due (the audit has been clean for 1s), but waits for 1 CronJob(s) that have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/backup (next run ${backupNext()}) (see AuditClean)`,
       }),
     ]);
     // Its run is scheduled (as its controller records it when it creates the Job), and the Job is
@@ -219,7 +230,7 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
   });
 
   it('does not take Enforce back for a CronJob that has not run', async () => {
-    await applyCronJob('report', '0 4 1 * *');
+    await applyCronJob('report', '0 4 1 * *', 'Asia/Tokyo');
     const seg = await waitSeg(cluster, segName, 'report listed', (s) =>
       (s.status?.unobservedWorkloads ?? []).includes(`${ns}/CronJob/report`),
     );
@@ -228,7 +239,7 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     // Enforced already: no promotion waits for it, and the message does not say one does.
     expect(cond(seg, 'AuditClean')?.message).toBe(
       'no flow would have been blocked in the last 3s; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
-        `; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/report`,
+        `; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/report (next run ${reportNext()})`,
     );
   });
 });
