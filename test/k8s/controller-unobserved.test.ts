@@ -226,7 +226,10 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     expect(promoted.spec?.mode).toBe('Enforce');
     expect(promoted.status!.unobservedWorkloads).toEqual([`${ns}/CronJob/backup`]);
     await ctrl.manager.events.flush();
-    expect((await events(cluster, segName)).map((e) => e.reason)).toContain('AutoPromoted');
+    const told = await events(cluster, segName);
+    expect(told.map((e) => e.reason)).toContain('AutoPromoted');
+    // Said once for the CronJob, although what it waited for changed (its next run, then its run).
+    expect(told.filter((e) => e.reason === 'PromotionWaiting').map((e) => e.count)).toEqual([1]);
   });
 
   it('does not take Enforce back for a CronJob that has not run', async () => {
