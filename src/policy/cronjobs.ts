@@ -17,6 +17,19 @@ export interface CronJobRuns {
   status?: { lastScheduleTime?: string; lastSuccessfulTime?: string; active?: readonly unknown[] };
 }
 
+/** The CronJobs among `unobserved` (ids) that `cronJob` knows and that are not suspended, with their ids. */
+function* cronJobsThatRun(
+  unobserved: readonly string[],
+  cronJob: (namespace: string, name: string) => CronJobRuns | undefined,
+): Generator<[string, CronJobRuns]> {
+  for (const id of unobserved) {
+    const [namespace, kind, name] = id.split('/');
+    if (kind !== 'CronJob' || namespace === undefined || name === undefined) continue;
+    const cj = cronJob(namespace, name);
+    if (cj && cj.spec?.suspend !== true) yield [id, cj];
+  }
+}
+
 /**
  * The CronJobs among `unobserved` (workload ids; `ns/CronJob/name` are the ones read) that have not run
  * since `since` (epoch ms): not suspended, and with no scheduled run at or after it
@@ -38,11 +51,7 @@ export function cronJobsNotRunSince(
   const settled = (t: number): boolean =>
     opts.settleMs === undefined || (opts.now ?? Date.now()) - t >= opts.settleMs;
   const out: string[] = [];
-  for (const id of unobserved) {
-    const [namespace, kind, name] = id.split('/');
-    if (kind !== 'CronJob' || namespace === undefined || name === undefined) continue;
-    const cj = cronJob(namespace, name);
-    if (!cj || cj.spec?.suspend === true) continue;
+  for (const [id, cj] of cronJobsThatRun(unobserved, cronJob)) {
     const last = Date.parse(cj.status?.lastScheduleTime ?? '');
     const succeeded = Date.parse(cj.status?.lastSuccessfulTime ?? '');
     const running = opts.finished === true && (cj.status?.active?.length ?? 0) > 0;
@@ -75,11 +84,7 @@ export function cronJobsNotRunWithin(
 ): string[] {
   const end = last - RUN_MARGIN_MS;
   const out: string[] = [];
-  for (const id of unobserved) {
-    const [namespace, kind, name] = id.split('/');
-    if (kind !== 'CronJob' || namespace === undefined || name === undefined) continue;
-    const cj = cronJob(namespace, name);
-    if (!cj || cj.spec?.suspend === true) continue;
+  for (const [id, cj] of cronJobsThatRun(unobserved, cronJob)) {
     const lastRun = Date.parse(cj.status?.lastScheduleTime ?? '');
     if (lastRun >= first && lastRun <= end) continue;
     if (lastRun > end) {
