@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { isDnsLabel } from '../isolate/api.ts';
 import { InputError } from '../model/snapshot.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
@@ -130,6 +131,25 @@ function oneString(v: unknown, name: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new HttpError(400, `query parameter "${name}" must be given once`);
   return v;
+}
+
+/** `limit` (as `/search` and `/unobserved` take it): 1–500 in decimal digits; undefined when absent. */
+function limitParam(req: Request): number | undefined {
+  const text = oneString(req.query.limit, 'limit');
+  if (text === undefined) return undefined;
+  const limit = Number(text);
+  if (!/^[0-9]+$/.test(text) || limit < 1 || limit > 500)
+    throw new HttpError(400, `limit must be a whole number from 1 to 500 in decimal digits (got "${text}")`);
+  return limit;
+}
+
+/** `offset`: how many items of a list to skip, 0 or more in decimal digits; 0 when absent. */
+function offsetParam(req: Request): number {
+  const text = oneString(req.query.offset, 'offset');
+  if (text === undefined) return 0;
+  if (!/^[0-9]+$/.test(text))
+    throw new HttpError(400, `offset must be a whole number, 0 or more, in decimal digits (got "${text}")`);
+  return Number(text);
 }
 
 /** Builds the app. Reads go to `source` on every request; layouts are cached per graph version. */
@@ -305,13 +325,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   route('GET', '/search', async (req, res) => {
     const q = (oneString(req.query.q, 'q') ?? '').trim().toLowerCase();
     if (!q) throw new HttpError(400, 'query parameter "q" is required');
-    const limitText = oneString(req.query.limit, 'limit') ?? '20';
-    const limit = Number(limitText);
-    if (!/^[0-9]+$/.test(limitText) || limit < 1 || limit > 500)
-      throw new HttpError(
-        400,
-        `limit must be a whole number from 1 to 500 in decimal digits (got "${limitText}")`,
-      );
+    const limit = limitParam(req) ?? 20;
     const graph = await source.graph();
     const hits = [];
     // Exact names first, then names starting with the query, then the rest; ties by id.
@@ -346,9 +360,23 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     });
   });
 
-  route('GET', '/unobserved', async (_req, res) => {
-    const workloads = await unobservedOf(await source.graph());
-    res.json({ total: workloads.length, workloads });
+  route('GET', '/unobserved', async (req, res) => {
+    const namespace = oneString(req.query.namespace, 'namespace');
+    if (namespace !== undefined && !isDnsLabel(namespace))
+      throw new HttpError(
+        400,
+        `namespace must be a namespace name: at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit (got ${JSON.stringify(namespace)})`,
+      );
+    // Every workload unless a limit is given: the page lists them all, grouped by namespace.
+    const limit = limitParam(req);
+    const offset = offsetParam(req);
+    const all = await unobservedOf(await source.graph());
+    // In id order (namespace first), so pages taken with offset and limit follow one another.
+    const inScope = namespace === undefined ? all : all.filter((w) => w.namespace === namespace);
+    res.json({
+      total: inScope.length,
+      workloads: inScope.slice(offset, limit === undefined ? undefined : offset + limit),
+    });
   });
 
   route('GET', '/nodes', async (req, res) => {

@@ -112,6 +112,101 @@ describe('workloads with no flow observed, through the API', () => {
   });
 });
 
+describe('GET /unobserved: a namespace, and pages of them', () => {
+  // Given out of order and with a repeat; the graph has cart, which is left out.
+  const ids = [
+    'web/Deployment/b',
+    'shop/CronJob/nightly',
+    'batch/Job/export',
+    'shop/Deployment/reports',
+    'web/Deployment/a',
+    CART,
+    'shop/StatefulSet/cache',
+    'batch/CronJob/cleanup',
+    'web/Deployment/a',
+  ];
+  const app = () => createApp({ ...source, unobserved: () => ids });
+  const get = async (query: string) => {
+    const res = await request(app()).get(`/api/v1/unobserved${query}`).expect(200);
+    return res.body as { total: number; workloads: { id: string }[] };
+  };
+  const sorted = [
+    'batch/CronJob/cleanup',
+    'batch/Job/export',
+    'shop/CronJob/nightly',
+    'shop/Deployment/reports',
+    'shop/StatefulSet/cache',
+    'web/Deployment/a',
+    'web/Deployment/b',
+  ];
+
+  it('lists every one in id order without parameters', async () => {
+    const all = await get('');
+    expect([all.total, all.workloads.map((w) => w.id)]).toEqual([7, sorted]);
+  });
+
+  it('takes a namespace: only its workloads, and total counts those', async () => {
+    const shop = await get('?namespace=shop');
+    expect([shop.total, shop.workloads.map((w) => w.id)]).toEqual([
+      3,
+      ['shop/CronJob/nightly', 'shop/Deployment/reports', 'shop/StatefulSet/cache'],
+    ]);
+    expect(shop.workloads[0]).toEqual({
+      id: 'shop/CronJob/nightly',
+      label: 'nightly',
+      namespace: 'shop',
+      workloadKind: 'CronJob',
+    });
+    expect(await get('?namespace=data')).toEqual({ total: 0, workloads: [] });
+  });
+
+  it('takes limit and offset: the pages follow one another and add up to the whole list', async () => {
+    const pages: string[][] = [];
+    for (let offset = 0; offset < 7; offset += 3) {
+      const page = await get(`?limit=3&offset=${offset}`);
+      expect(page.total).toBe(7);
+      pages.push(page.workloads.map((w) => w.id));
+    }
+    expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+    expect(pages.flat()).toEqual(sorted);
+    // Without limit, the rest from offset; past the end, none (total still says how many).
+    expect((await get('?offset=5')).workloads.map((w) => w.id)).toEqual(sorted.slice(5));
+    expect(await get('?offset=7&limit=3')).toEqual({ total: 7, workloads: [] });
+    expect(await get(`?offset=${'9'.repeat(30)}`)).toEqual({ total: 7, workloads: [] });
+    // Decimal digits, leading zeros allowed, as /search's limit.
+    expect((await get('?limit=002&offset=01')).workloads.map((w) => w.id)).toEqual(sorted.slice(1, 3));
+    // Within a namespace.
+    const shop = await get('?namespace=shop&offset=1&limit=1');
+    expect([shop.total, shop.workloads.map((w) => w.id)]).toEqual([3, ['shop/Deployment/reports']]);
+  });
+
+  it('answers 400 naming the parameter and the value it got', async () => {
+    const cases: [string, string][] = [
+      ...['0x2', '1e2', '2.0', '', ' 2', '+2', '-1', '501', '0', '9'.repeat(30)].map(
+        (bad): [string, string] => [
+          `limit=${encodeURIComponent(bad)}`,
+          `limit must be a whole number from 1 to 500 in decimal digits (got "${bad}")`,
+        ],
+      ),
+      ...['-1', '1.5', '0x1', '1e2', '', ' 1', '+1', 'two'].map((bad): [string, string] => [
+        `offset=${encodeURIComponent(bad)}`,
+        `offset must be a whole number, 0 or more, in decimal digits (got "${bad}")`,
+      ]),
+      ...['Shop', '', 'shop/x', '-shop', 'shop_1', 'a'.repeat(64)].map((bad): [string, string] => [
+        `namespace=${encodeURIComponent(bad)}`,
+        `namespace must be a namespace name: at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit (got "${bad}")`,
+      ]),
+      ['namespace=shop&namespace=web', 'query parameter "namespace" must be given once'],
+      ['limit=1&limit=2', 'query parameter "limit" must be given once'],
+      ['offset=1&offset=2', 'query parameter "offset" must be given once'],
+    ];
+    for (const [query, error] of cases) {
+      const res = await request(app()).get(`/api/v1/unobserved?${query}`);
+      expect([query, res.status, res.body]).toEqual([query, 400, { error }]);
+    }
+  });
+});
+
 describe('the rollout view (audits)', () => {
   it('names them in an offline audit while the replayed traffic has none of theirs', async () => {
     const { snapshot, analysis } = await idleAnalysis();
