@@ -1,7 +1,8 @@
 /**
  * The web page's Isolate and Release buttons in controller mode. A graph workload becomes the Isolation
  * `microseg isolate` would write for it (same name, so the page, the CLI and a second click agree on one
- * object), persisted like an alert's (a released one is re-armed, an active one left alone). Release
+ * object), persisted like an alert's (a released one is re-armed, an active one left alone; a CronJob's
+ * re-armed with its runs to come, `includeFuture`, as the button would create it). Release
  * deletes the Isolation, as `microseg release` does; the leader's reconciler restores the pods.
  */
 import { UsageError } from '../cli/io.ts';
@@ -126,7 +127,8 @@ export function isolationActions(o: { kube: Kube; persister: Persister }): Isola
       const iso = isolationForWorkload(workload, reason, user, apiGroup);
       const ns = iso.metadata.namespace!;
       const name = iso.metadata.name;
-      await o.persister.isolate(iso).catch(refused);
+      // A released one is re-armed as the button would create it: a CronJob's runs to come included.
+      await o.persister.isolate(iso, { rearmIncludeFuture: true }).catch(refused);
       // The persister says created, re-armed or exists; the page wants the object's state.
       let live: Isolation | undefined;
       try {

@@ -150,6 +150,18 @@ export class KnownIsolations {
   }
 }
 
+/** How `Persister.isolate` treats an Isolation that exists. */
+export interface IsolateOptions {
+  /**
+   * A re-arm (of a released Isolation) also takes the request's `includeFuture: true`, in the same merge
+   * patch, when the Isolation targets the request's workload (same kind, API group and name) without it:
+   * the web page's Isolate, which asks for a CronJob's runs to come, re-arms an Isolation written
+   * without them (by the CLI, or by the page before it asked) as it would create it. Alerts do not set
+   * it: they target pods by name, and a re-arm keeps the spec as it is.
+   */
+  rearmIncludeFuture?: boolean;
+}
+
 /**
  * Persists what the alerts (and the web page's buttons) ask for; identical concurrent requests share one
  * apiserver call.
@@ -178,9 +190,9 @@ export class Persister {
   }
 
   /** Creates the Isolation, or re-arms it when it exists and was released; an active one is left alone. */
-  isolate(iso: Isolation): Promise<ActionResult> {
+  isolate(iso: Isolation, opts: IsolateOptions = {}): Promise<ActionResult> {
     const ns = iso.metadata.namespace ?? '';
-    return this.once(`isolate\u0000${ns}/${iso.metadata.name}`, () => this.create(iso));
+    return this.once(`isolate\u0000${ns}/${iso.metadata.name}`, () => this.create(iso, opts));
   }
 
   /** Deletes the Isolation (the controller restores its pods); `absent` when there was none. */
@@ -197,7 +209,7 @@ export class Persister {
     return p;
   }
 
-  private async create(iso: Isolation): Promise<ActionResult> {
+  private async create(iso: Isolation, opts: IsolateOptions): Promise<ActionResult> {
     const ns = iso.metadata.namespace ?? '';
     const base = { action: 'isolate', namespace: ns, name: iso.metadata.name };
     if (this.known.has(ns, iso.metadata.name)) return { ...base, outcome: 'exists' };
@@ -213,7 +225,7 @@ export class Persister {
     } catch (err) {
       if (!(err instanceof KubeError && err.status === 409)) throw err;
     }
-    const rearmed = await this.rearm(iso);
+    const rearmed = await this.rearm(iso, opts);
     this.known.remember(ns, iso.metadata.name);
     this.onPersisted?.(ns, iso.metadata.name, rearmed);
     return { ...base, outcome: rearmed ? 'rearmed' : 'exists' };
@@ -222,9 +234,10 @@ export class Persister {
   /**
    * The incident's Isolation exists. If it was released (it expired), the alert isolates again: the
    * Isolation is re-armed with the time this alert was received, and the object is returned. Otherwise
-   * the Isolation still answers for the incident and nothing is written.
+   * the Isolation still answers for the incident and nothing is written. With `rearmIncludeFuture`, the
+   * re-arm also sets the request's `includeFuture` (see IsolateOptions).
    */
-  private async rearm(iso: Isolation): Promise<Isolation | undefined> {
+  private async rearm(iso: Isolation, opts: IsolateOptions): Promise<Isolation | undefined> {
     const ns = iso.metadata.namespace ?? '';
     const path = paths.isolation(ns, iso.metadata.name);
     const receivedAt = iso.metadata.annotations?.[RECEIVED_AT_ANNOTATION] ?? new Date().toISOString();
@@ -245,6 +258,7 @@ export class Persister {
         Date.parse(already) > Date.parse(existing.status.releasedAt)
       )
         return undefined; // re-armed by another alert already; its reconcile is under way
+      const widen = opts.rearmIncludeFuture === true && gainsFuture(existing, iso);
       try {
         return await this.kube.request<Isolation>({
           method: 'PATCH',
@@ -255,6 +269,7 @@ export class Persister {
               resourceVersion: existing.metadata.resourceVersion,
               annotations: { [REARM_ANNOTATION]: receivedAt, [RECEIVED_AT_ANNOTATION]: receivedAt },
             },
+            ...(widen ? { spec: { target: { workload: { includeFuture: true } } } } : {}),
           },
         });
       } catch (err) {
@@ -276,6 +291,24 @@ export class Persister {
       throw err;
     }
   }
+}
+
+/**
+ * Whether the request `iso` asks for a workload's pods to come (`includeFuture: true`) and `existing`
+ * targets that same workload (kind, API group, name) without them. Any other target of `existing` (pods,
+ * a selector, another workload after a hand edit) is not touched.
+ */
+function gainsFuture(existing: Isolation, iso: Isolation): boolean {
+  const want = iso.spec?.target?.workload;
+  const has = existing.spec?.target?.workload;
+  return (
+    want?.includeFuture === true &&
+    has !== undefined &&
+    has.includeFuture !== true &&
+    has.kind === want.kind &&
+    has.name === want.name &&
+    has.apiGroup === want.apiGroup
+  );
 }
 
 type Decide = (body: unknown, receivedAt: string) => AlertAction[];

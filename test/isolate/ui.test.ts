@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Isolation } from '../../src/isolate/api.ts';
-import { ISOLATION_FINALIZER, parseIsolationSpec } from '../../src/isolate/api.ts';
+import {
+  ISOLATION_FINALIZER,
+  QUARANTINE_LABEL,
+  REARM_ANNOTATION,
+  parseIsolationSpec,
+} from '../../src/isolate/api.ts';
 import { paths } from '../../src/isolate/kube.ts';
 import { isolationFromFlags } from '../../src/isolate/cli.ts';
+import { IsolationReconciler } from '../../src/isolate/reconciler.ts';
 import { IsolationRequestError, isolationActions, isolationForWorkload } from '../../src/isolate/ui.ts';
 import { KnownIsolations, Persister } from '../../src/isolate/webhooks.ts';
 import { FakeKube } from './fake-kube.ts';
@@ -145,5 +151,130 @@ describe("the web page's Isolate and Release buttons", () => {
     expect(Date.parse(again.metadata.annotations!['microseg.dev/rearmed-at']!)).toBeGreaterThan(
       Date.parse('2026-11-28T17:00:00Z'),
     );
+  });
+
+  describe('re-arming a released Isolation of a CronJob written without its runs to come', () => {
+    const RELEASED = { phase: 'Released', releasedAt: '2026-11-28T17:00:00Z' } as const;
+    /** What `microseg isolate --workload KIND/NAME` (no --include-future) writes, released since. */
+    const releasedCli = (kube: FakeKube, workload: string): Isolation => {
+      const cli = isolationFromFlags({ targets: [], namespace: 'batch', workload, reason: 'from the CLI' });
+      return kube.put(paths.isolations('batch'), {
+        ...cli,
+        metadata: { ...cli.metadata, finalizers: [ISOLATION_FINALIZER] },
+        status: RELEASED,
+      }) as unknown as Isolation;
+    };
+    const patches = (kube: FakeKube) => kube.log.filter((l) => l.startsWith('PATCH'));
+
+    it("the page's Isolate re-arms it covering the CronJob's runs to come, in one write", async () => {
+      const kube = new FakeKube();
+      const actions = isolationActions({ kube, persister: new Persister(kube, new KnownIsolations()) });
+      const before = releasedCli(kube, 'CronJob/nightly');
+      expect(before.spec?.target).toEqual({ workload: { kind: 'CronJob', name: 'nightly' } });
+      const again = await actions.isolate('batch/CronJob/nightly', 'again', 'alice');
+      expect(again.metadata.name).toBe(before.metadata.name);
+      expect(again.spec?.target).toEqual({
+        workload: { kind: 'CronJob', name: 'nightly', includeFuture: true },
+      });
+      expect(Date.parse(again.metadata.annotations![REARM_ANNOTATION]!)).toBeGreaterThan(
+        Date.parse(RELEASED.releasedAt),
+      );
+      // The rest of the spec is the CLI's, as a re-arm keeps it.
+      expect(again.spec).toMatchObject({ reason: 'from the CLI' });
+      expect(again.metadata.generation).toBe(2);
+      expect(patches(kube)).toEqual([`PATCH ${paths.isolation('batch', before.metadata.name)}`]);
+    });
+
+    it('leaves any other target as it is: a Deployment, a hand-edited target, an alert-style re-arm', async () => {
+      const kube = new FakeKube();
+      const persister = new Persister(kube, new KnownIsolations());
+      const actions = isolationActions({ kube, persister });
+      // A Deployment's: the page asks for no pods to come either.
+      releasedCli(kube, 'Deployment/cart');
+      const cart = await actions.isolate('batch/Deployment/cart', 'again', 'alice');
+      expect(cart.spec?.target).toEqual({ workload: { kind: 'Deployment', name: 'cart' } });
+      expect(cart.metadata.annotations?.[REARM_ANNOTATION]).toBeDefined();
+      // The CronJob's Isolation edited by hand to target pods: the re-arm does not add a workload to it.
+      const edited = releasedCli(kube, 'CronJob/nightly');
+      kube.put(paths.isolations('batch'), {
+        ...edited,
+        spec: { ...edited.spec, target: { pods: ['nightly-100-abcde'] } },
+      } as never);
+      const pods = await actions.isolate('batch/CronJob/nightly', 'again', 'alice');
+      expect(pods.spec?.target).toEqual({ pods: ['nightly-100-abcde'] });
+      expect(pods.metadata.annotations?.[REARM_ANNOTATION]).toBeDefined();
+      // Without the page's option (as the alert receivers call it), a re-arm writes the annotations only.
+      const other = new FakeKube();
+      const plain = releasedCli(other, 'CronJob/nightly');
+      const r = await new Persister(other, new KnownIsolations()).isolate(
+        isolationForWorkload('batch/CronJob/nightly', 'again', 'alice'),
+      );
+      expect(r.outcome).toBe('rearmed');
+      const stored = other.get(paths.isolation('batch', plain.metadata.name)) as unknown as Isolation;
+      expect(stored.spec?.target).toEqual({ workload: { kind: 'CronJob', name: 'nightly' } });
+    });
+
+    it('the reconciler then isolates a run that starts after the re-arm, not only the run going then', async () => {
+      const kube = new FakeKube();
+      kube.put(paths.namespaces(), { metadata: { name: 'batch', labels: {} } });
+      kube.put('/apis/batch/v1/namespaces/batch/cronjobs', {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: { name: 'nightly', namespace: 'batch', uid: 'cj-uid' },
+      });
+      const run = (job: string, pod: string, ip: string) => {
+        kube.put(paths.jobs('batch'), {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: {
+            name: job,
+            namespace: 'batch',
+            ownerReferences: [
+              { apiVersion: 'batch/v1', kind: 'CronJob', name: 'nightly', uid: 'cj-uid', controller: true },
+            ],
+          },
+        });
+        kube.put(paths.pods('batch'), {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: {
+            name: pod,
+            namespace: 'batch',
+            labels: { app: 'nightly' },
+            ownerReferences: [
+              { apiVersion: 'batch/v1', kind: 'Job', name: job, uid: `${job}-uid`, controller: true },
+            ],
+          },
+          spec: { containers: [{ name: 'c' }] },
+          status: { phase: 'Running', podIP: ip },
+        });
+      };
+      const reconciler = new IsolationReconciler({ kube });
+      const actions = isolationActions({
+        kube,
+        persister: new Persister(kube, new KnownIsolations(), (_ns, _name, iso) => {
+          if (iso) reconciler.observe(iso);
+        }),
+      });
+      try {
+        const iso = releasedCli(kube, 'CronJob/nightly');
+        const key = `batch/${iso.metadata.name}`;
+        reconciler.observe(iso);
+        const label = (pod: string) =>
+          (kube.get(paths.pod('batch', pod)) as { metadata: { labels: Record<string, string> } }).metadata
+            .labels[QUARANTINE_LABEL];
+        run('nightly-100', 'nightly-100-abcde', '10.0.0.1');
+        await actions.isolate('batch/CronJob/nightly', 'again', 'alice');
+        await reconciler.reconcile(key);
+        expect(label('nightly-100-abcde')).toBe(iso.metadata.name);
+        // The next run, after the re-arm took effect: its pod is isolated too.
+        run('nightly-200', 'nightly-200-fghij', '10.0.0.2');
+        await reconciler.reconcile(key);
+        expect(label('nightly-200-fghij')).toBe(iso.metadata.name);
+      } finally {
+        await reconciler.checks.idle();
+        await reconciler.stop();
+      }
+    });
   });
 });

@@ -23,8 +23,11 @@ import type { Isolation } from '../../src/isolate/api.ts';
 import { PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
 import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
+import { isolationFromFlags } from '../../src/isolate/cli.ts';
+import { isolationActions } from '../../src/isolate/ui.ts';
 import {
   KnownIsolations,
+  Persister,
   alertmanagerRouter,
   falcoRouter,
   tokensFromSecret,
@@ -733,6 +736,96 @@ describe('webhooks', () => {
     await phaseOf(r0.name, ['Released']);
     expect((await getPod('web-2')).metadata.labels).toEqual({ app: 'web', tier: 'front' });
     await kubectl(['delete', 'isolation', '-n', ns, r0.name, '--wait=true', '--timeout=30s']);
+  });
+
+  it("the web page's Isolate re-arms a CronJob's expired Isolation written without --include-future with its runs to come", async () => {
+    const cronJob = await kube.request<{ metadata: { uid: string } }>({
+      method: 'POST',
+      path: `/apis/batch/v1/namespaces/${ns}/cronjobs`,
+      body: {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: { name: 'nightly' },
+        spec: {
+          schedule: '0 3 * * *',
+          jobTemplate: {
+            spec: {
+              template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: PAUSE_IMAGE }] } },
+            },
+          },
+        },
+      },
+    });
+    // A run: its Job (nothing runs it here) and the Job's pod, created by hand.
+    const run = async (job: string) => {
+      const j = await kube.request<{ metadata: { uid: string } }>({
+        method: 'POST',
+        path: paths.jobs(ns),
+        body: {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: {
+            name: job,
+            ownerReferences: [
+              {
+                apiVersion: 'batch/v1',
+                kind: 'CronJob',
+                name: 'nightly',
+                uid: cronJob.metadata.uid,
+                controller: true,
+              },
+            ],
+          },
+          spec: {
+            suspend: true,
+            template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: PAUSE_IMAGE }] } },
+          },
+        },
+      });
+      await createPod(kc, {
+        namespace: ns,
+        name: `${job}-x1x1x`,
+        labels: { app: 'nightly' },
+        ownerReferences: [
+          { apiVersion: 'batch/v1', kind: 'Job', name: job, uid: j.metadata.uid, controller: true },
+        ],
+      });
+      return `${job}-x1x1x`;
+    };
+    const label = async (pod: string) => (await getPod(pod)).metadata.labels?.[QUARANTINE_LABEL];
+    // What `microseg isolate --workload CronJob/nightly --duration 6s` writes: no includeFuture.
+    const cli = isolationFromFlags({
+      targets: [],
+      namespace: ns,
+      workload: 'CronJob/nightly',
+      duration: '6s',
+      reason: 'from the CLI',
+    });
+    const name = cli.metadata.name;
+    const first = await run('nightly-29000000');
+    await kube.request({ method: 'POST', path: paths.isolations(ns), body: cli });
+    await phaseOf(name, ['Isolated', 'Leaking']);
+    expect(await label(first)).toBe(name);
+    await phaseOf(name, ['Released']);
+    expect(await label(first)).toBeUndefined();
+
+    const actions = isolationActions({
+      kube,
+      persister: new Persister(kube, known, (n, i, created) => ctl.enqueue(n, i, created)),
+    });
+    known.forget(ns, name); // as the controller's watch does when it sees the release
+    const again = await actions.isolate(`${ns}/CronJob/nightly`, 'again', 'alice');
+    expect(again.spec?.target).toEqual({
+      workload: { kind: 'CronJob', name: 'nightly', includeFuture: true },
+    });
+    expect(again.spec?.reason).toBe('from the CLI');
+    await eventually('isolated again', async () => ((await label(first)) === name ? true : undefined));
+    // A run that starts after the re-arm took effect is isolated too.
+    const next = await run('nightly-29000001');
+    await eventually(`${next} quarantined`, async () => ((await label(next)) === name ? true : undefined));
+    const iso = await getIso(name);
+    expect(iso.status?.timeline?.map((t) => t.action)).toContain('Rearmed');
+    await kubectl(['delete', 'isolation', '-n', ns, name, '--wait=true', '--timeout=30s']);
   });
 
   it('Alertmanager: firing isolates, resolved releases (releaseOnResolve), repeats are idempotent', async () => {
