@@ -634,6 +634,18 @@
     );
   }
 
+  /** A CronJob's schedule and runs: when its next run comes, its traffic can be seen. */
+  function cronJobRuns(c) {
+    const bits = [];
+    if (c.schedule) bits.push(`schedule <code>${esc(c.schedule)}</code> (${esc(c.timeZone || 'UTC')})`);
+    if (c.suspended) bits.push('<strong>suspended</strong>: no run starts');
+    if (c.running) bits.push('a run is going');
+    bits.push(c.lastRun ? `last run ${esc(time(c.lastRun))}` : 'never run');
+    if (c.lastSuccess) bits.push(`last success ${esc(time(c.lastSuccess))}`);
+    if (c.nextRun) bits.push(`next run ${esc(time(c.nextRun))}`);
+    return `<p id="cronjob-runs">CronJob: ${bits.join(' · ')}</p>`;
+  }
+
   function renderDetails(d) {
     const seg = d.segment ? state.segments.get(d.segment) : undefined;
     const parts = [];
@@ -659,6 +671,7 @@
           `is blocked. If it should talk (a CronJob whose runs fell outside the flows learned, a ` +
           `workload idle meanwhile), learn over a span that includes its traffic before enforcing.</p>`,
       );
+    if (d.cronJob) parts.push(cronJobRuns(d.cronJob));
     const labels = Object.entries(d.labels || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     if (labels.length)
       parts.push(

@@ -275,6 +275,7 @@ export class Manager {
                   cluster: () => this.cache.workloadIdentity(),
                   proposals: () => this.proposals.list(),
                   networkPolicies: () => this.cache.networkPolicies.list(),
+                  cronJob: (ns, name) => this.cache.cronJobs.get(`${ns}/${name}`),
                   ...(isolations ? { isolations: () => isolations.list() } : {}),
                   ...(this.#o.isolation?.actions ? { actions: this.#o.isolation.actions } : {}),
                 }),

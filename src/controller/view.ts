@@ -14,7 +14,7 @@ import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
 import type { Isolation } from '../isolate/api.ts';
 import type { IsolationActions } from '../isolate/ui.ts';
 import { IsolationRequestError, parseIsolationRef } from '../isolate/ui.ts';
-import type { KObject, NetworkPolicy, NetworkPolicySpec } from '../model/k8s.ts';
+import type { CronJob, KObject, NetworkPolicy, NetworkPolicySpec } from '../model/k8s.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { Proposal, RuleEvidence } from '../policy/types.ts';
 import { WORKLOAD_ANNOTATION } from '../policy/index.ts';
@@ -57,6 +57,8 @@ export interface ControllerViewInput {
   networkPolicies?: () => NetworkPolicy[];
   /** The Isolation objects, when isolation is on: without, the page has no isolation view. */
   isolations?: () => Isolation[];
+  /** The CronJob `namespace/name` from the informer caches, for its details (schedule and runs). */
+  cronJob?: (namespace: string, name: string) => CronJob | undefined;
   /** The writes behind the Isolate and Release buttons (the server lets only authenticated users act). */
   actions?: IsolationActions;
 }
@@ -375,6 +377,14 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
     // Every Segmentation's live analysis, in Audit and Enforce too (as status.unobserved counts them):
     // a frozen proposal's default deny still selects a workload no flow was observed for.
     // One being deleted proposes nothing (see `proposal`), so none of its workloads is listed.
+    ...(input.cronJob
+      ? {
+          cronJob: (ns: string, name: string) => {
+            cachesSynced();
+            return input.cronJob?.(ns, name);
+          },
+        }
+      : {}),
     unobserved: () => {
       const analysisOf = input.analysisOf;
       if (!analysisOf) return learned().proposal.unobserved;

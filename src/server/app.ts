@@ -17,6 +17,7 @@ import type { GraphViewOptions, Layout } from './view.ts';
 import {
   buildGraphView,
   computeLayout,
+  cronJobView,
   nodeDetails,
   nodeLabel,
   stabilizeLayout,
@@ -391,6 +392,11 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     }
     const iso = (await isolationsOrEmpty()).find((i) => isolationActive(i) && i.workloads.includes(id));
     if (iso) details.isolation = iso;
+    const [ns, kind, name] = id.split('/');
+    if (details.kind === 'workload' && kind === 'CronJob' && ns && name && source.cronJob) {
+      const cj = await source.cronJob(ns, name);
+      if (cj) details.cronJob = cronJobView(cj, Date.now());
+    }
     res.json(details);
   });
 

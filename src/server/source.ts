@@ -1,4 +1,5 @@
 /** Adapts an offline `Analysis` (the demo, the CLI) to the `ViewSource` the server and page read. */
+import type { CronJob } from '../model/k8s.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { AuditView, BlastRadiusView, IsolationView, SourceInfo, ViewSource } from './types.ts';
 
@@ -12,6 +13,8 @@ export interface AnalysisExtras {
   isolations?: IsolationView[];
   /** Blast radius of a workload before and after the proposal (from the semantics engine). */
   blastRadius?: (workload: string) => BlastRadiusView | undefined;
+  /** The snapshot's CronJobs, for their details (schedule and runs). */
+  cronJobs?: readonly CronJob[];
 }
 
 /** A read-only source over one computed analysis: its graph never changes, so its version is fixed. */
@@ -47,6 +50,10 @@ export function analysisSource(
       if (!cache.has(w)) cache.set(w, f(w));
       return cache.get(w);
     };
+  }
+  if (extras.cronJobs) {
+    const byName = new Map(extras.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
+    source.cronJob = (ns, name) => byName.get(`${ns}/${name}`);
   }
   return source;
 }

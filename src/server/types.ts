@@ -5,6 +5,7 @@
  */
 import type { ServiceGraph } from '../graph/types.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
+import type { CronJobRuns } from '../policy/cronjobs.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { SegmentResult } from '../segments/index.ts';
 
@@ -183,6 +184,8 @@ export interface ViewSource {
   isolate?(req: IsolateRequest, user: string): Promise<IsolationView>;
   /** Release an isolation by name; resolves false when there is no such isolation. */
   release?(name: string, user: string): Promise<boolean>;
+  /** The CronJob `namespace/name`, for its details (schedule, runs); undefined when not known. */
+  cronJob?(namespace: string, name: string): CronJobRuns | undefined | Promise<CronJobRuns | undefined>;
 }
 
 /** A node as the page draws it. */
@@ -300,6 +303,24 @@ export interface NodeDetails {
   policyYaml: string;
   blastRadius?: BlastRadiusView;
   isolation?: IsolationView;
+  /** For a CronJob the source knows: its schedule and runs (`cronJobView`). */
+  cronJob?: CronJobView;
+}
+
+/** A CronJob's schedule and runs, as its object tells them (times RFC 3339, to the second). */
+export interface CronJobView {
+  /** `spec.schedule` and `spec.timeZone` (absent: the controller manager's zone, taken to be UTC). */
+  schedule?: string;
+  timeZone?: string;
+  /** `spec.suspend`: no run starts. */
+  suspended?: true;
+  /** A Job of it is active (`status.active`). */
+  running?: true;
+  /** `status.lastScheduleTime` and `status.lastSuccessfulTime`. */
+  lastRun?: string;
+  lastSuccess?: string;
+  /** When its schedule starts the next run, within a year (absent when suspended or not read). */
+  nextRun?: string;
 }
 
 /** A workload in scope no flow was observed for (`GET /unobserved`). */
@@ -313,4 +334,4 @@ export interface UnobservedView {
   workloadKind: string;
 }
 
-export type { NetworkPolicy };
+export type { CronJobRuns, NetworkPolicy };

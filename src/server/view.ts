@@ -7,12 +7,15 @@ import { UndirectedGraph } from 'graphology';
 import forceAtlas2Module from 'graphology-layout-forceatlas2';
 import { FlowCount } from '../graph/counts.ts';
 import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
+import { nextRunAfter } from '../policy/cronjobs.ts';
 import type { Proposal } from '../policy/types.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import type { SegmentResult } from '../segments/index.ts';
 import { blockedFlowKey } from './types.ts';
 import type {
   BlockedFlowView,
+  CronJobRuns,
+  CronJobView,
   EdgeEvidenceView,
   GraphView,
   NodeDetails,
@@ -589,6 +592,27 @@ export function unobservedWorkloads(graph: ServiceGraph, unobserved: readonly st
     const [namespace, workloadKind] = id.split('/', 2) as [string, string];
     return { id, label: id.slice(namespace.length + workloadKind.length + 2), namespace, workloadKind };
   });
+}
+
+const toSeconds = (t: number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** What the details of a CronJob say of its schedule and runs, at `now` (epoch ms). */
+export function cronJobView(cj: CronJobRuns, now: number): CronJobView {
+  const suspended = cj.spec?.suspend === true;
+  const next = suspended ? undefined : nextRunAfter(cj, now);
+  const time = (t: string | undefined) =>
+    t && Number.isFinite(Date.parse(t)) ? toSeconds(Date.parse(t)) : undefined;
+  const lastRun = time(cj.status?.lastScheduleTime);
+  const lastSuccess = time(cj.status?.lastSuccessfulTime);
+  return {
+    ...(cj.spec?.schedule !== undefined ? { schedule: cj.spec.schedule } : {}),
+    ...(cj.spec?.timeZone !== undefined ? { timeZone: cj.spec.timeZone } : {}),
+    ...(suspended ? { suspended: true as const } : {}),
+    ...((cj.status?.active?.length ?? 0) > 0 ? { running: true as const } : {}),
+    ...(lastRun ? { lastRun } : {}),
+    ...(lastSuccess ? { lastSuccess } : {}),
+    ...(next !== undefined ? { nextRun: toSeconds(next) } : {}),
+  };
 }
 
 function compareIds(a: string, b: string): number {

@@ -168,11 +168,13 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     const graph = await page<{ totals: { unobserved: number }; nodes: { id: string }[] }>('/graph');
     expect(graph.body.totals.unobserved).toBe(1);
     expect(graph.body.nodes.map((n) => n.id)).not.toContain(`${ns}/CronJob/backup`);
-    const details = await page<{ unobserved?: boolean; policies: string[] }>(
+    const details = await page<{ unobserved?: boolean; policies: string[]; cronJob?: object }>(
       `/nodes?id=${encodeURIComponent(`${ns}/CronJob/backup`)}`,
     );
     expect(details.status).toBe(200);
     expect(details.body.unobserved).toBe(true);
+    // From the informer's copy of the CronJob: its schedule, and when its traffic can next be seen.
+    expect(details.body.cronJob).toEqual({ schedule: '0 3 * * 0', nextRun: backupNext() });
     expect(details.body.policies).toEqual([
       expect.stringMatching(new RegExp(`^${ns}/microseg-default-deny`)),
     ]);
@@ -239,6 +241,14 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     );
     expect(seg.status!.phase).toBe('Enforcing');
     expect(cond(seg, 'Enforced')).toMatchObject({ status: 'True', reason: 'PoliciesApplied' });
+    const details = await page<{ cronJob?: object }>(
+      `/nodes?id=${encodeURIComponent(`${ns}/CronJob/report`)}`,
+    );
+    expect(details.body.cronJob).toEqual({
+      schedule: '0 4 1 * *',
+      timeZone: 'Asia/Tokyo',
+      nextRun: reportNext(),
+    });
     // Enforced already: no promotion waits for it, and the message does not say one does.
     expect(cond(seg, 'AuditClean')?.message).toBe(
       'no flow would have been blocked in the last 3s; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +

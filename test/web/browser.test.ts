@@ -226,6 +226,14 @@ describe('service graph page (headless Chromium)', () => {
       await page.waitForSelector('#would-block');
       expect(await page.textContent('#would-block')).toContain('shop/recommendations → data/redis');
       await page.screenshot({ path: new URL('demo.png', SHOTS).pathname });
+      // The CronJob's details say when it ran and runs next (from the demo's snapshot).
+      await page.fill('#search', 'report-generator');
+      await page.waitForSelector('#search-results li[data-id="batch/CronJob/report-generator"]');
+      await page.press('#search', 'Enter');
+      await page.waitForSelector('#cronjob-runs');
+      expect(await page.textContent('#cronjob-runs')).toMatch(
+        /^CronJob: schedule 30 \* \* \* \* \(UTC\) · last run 2026-03-02 10:30:00Z · next run \d{4}-\d\d-\d\d \d\d:30:00Z$/,
+      );
       await page.close();
     } finally {
       await demo.stop();

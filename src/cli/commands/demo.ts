@@ -220,6 +220,7 @@ async function demo(out: string, io: CliIO, server: PageServer | undefined): Pro
         title: 'microseg demo',
         audits: [audit],
         blastRadius: blastRadiusViews(snapshot, analysis),
+        cronJobs: snapshot.cronJobs,
       },
     ),
   );
