@@ -90,6 +90,8 @@ export interface SegmentationStatus {
   phase?: string;
   mode?: Mode;
   namespaces?: string[];
+  /** When each selected namespace not selected at the first reconcile joined (namespace → RFC 3339). */
+  namespacesJoined?: Record<string, string>;
   workloads?: number;
   edges?: number;
   segmentCount?: number;

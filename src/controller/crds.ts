@@ -219,7 +219,7 @@ export function segmentationCRD(): Schema {
         'Automatic promotion Learn → Audit → Enforce. Off by default.',
         {
           automatic: bool(
-            'When true, the controller moves spec.mode from Learn to Audit once ProposalStable has held for `after`, and from Audit to Enforce once AuditClean has held for `after` and every CronJob in scope that made no flow and is not suspended has finished a run since the Segmentation was created, at least audit.window ago (the traffic of one that has not could not be learned or audited; AuditClean names it, a PromotionWaiting Event says the promotion waits). Default false. Not while spec.mode is declared by a server-side apply manager other than microseg or in the kubectl last-applied annotation (GitOps: the next apply would put it back): a PromotionDue Event says the promotion is due instead.',
+            'When true, the controller moves spec.mode from Learn to Audit once ProposalStable has held for `after`, and from Audit to Enforce once AuditClean has held for `after` and every CronJob in scope that made no flow and is not suspended has finished a run since the Segmentation was created (or since its namespace joined the scope, status.namespacesJoined), at least audit.window ago (the traffic of one that has not could not be learned or audited; AuditClean names it, a PromotionWaiting Event says the promotion waits). Default false. Not while spec.mode is declared by a server-side apply manager other than microseg or in the kubectl last-applied annotation (GitOps: the next apply would put it back): a PromotionDue Event says the promotion is due instead.',
             { default: false },
           ),
           after: duration('How long a condition must hold before promotion.', DEFAULTS.promotionAfter, '1s'),
@@ -258,6 +258,12 @@ export function segmentationCRD(): Schema {
     phase: str('One-word summary: Learning, Auditing, Enforcing, Refused, Invalid or Degraded.'),
     mode: str('The mode the controller is acting in.'),
     namespaces: arr('Namespaces currently selected.', { type: 'string' }),
+    namespacesJoined: {
+      type: 'object',
+      description:
+        'When each selected namespace that was not selected at the first reconcile joined the scope (namespace → time, RFC 3339): learning of it began then, so a CronJob of it counts its runs for the promotion gate from then, not from the creation of the Segmentation. A namespace that leaves the selection is dropped, and joins again from the time it is selected again.',
+      additionalProperties: { type: 'string', format: 'date-time' },
+    },
     workloads: int('Workloads in the selected namespaces.'),
     edges: int('Learned edges (source, destination, protocol, port) touching the selected namespaces.'),
     segmentCount: int('Segments found in the learned graph.'),

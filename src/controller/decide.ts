@@ -4,7 +4,7 @@
  * describe the result. No I/O; time is an argument.
  */
 import type { Namespace } from '../model/k8s.ts';
-import { firstOf } from '../model/order.ts';
+import { compareText, firstOf } from '../model/order.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import { SYSTEM_NAMESPACES } from '../policy/index.ts';
 import type {
@@ -481,6 +481,28 @@ export function transitionEvents(
       reason: c.reason,
       message: `${c.type}=${c.status}: ${c.message}`,
     });
+  }
+  return out;
+}
+
+/**
+ * When each of `selected` that joined the scope after the first reconcile joined it (namespace → RFC
+ * 3339), from what the previous reconcile saw (`before`: its selection and join times; `reconciled`
+ * false before the first reconcile, whose namespaces count from the Segmentation's creation). A
+ * namespace selected before keeps its time; one new to the selection joins at `nowIso`; one that left
+ * is dropped. Namespaces learned from the start are not listed.
+ */
+export function namespacesJoined(
+  selected: readonly string[],
+  before: { reconciled: boolean; namespaces: readonly string[]; joined: Readonly<Record<string, string>> },
+  nowIso: string,
+): Record<string, string> {
+  const was = new Set(before.namespaces);
+  const out: Record<string, string> = {};
+  for (const ns of [...selected].sort(compareText)) {
+    const t = before.joined[ns];
+    if (was.has(ns) && t !== undefined) out[ns] = t;
+    else if (before.reconciled && !was.has(ns)) out[ns] = nowIso;
   }
   return out;
 }

@@ -40,6 +40,7 @@ import {
   bucketOf,
   coverageMessage,
   namespaceConflicts,
+  namespacesJoined,
   noNamespacesAnnouncement,
   modeDeclaredBy,
   promotionDueMessage,
@@ -131,6 +132,8 @@ interface SegState {
   promotionDue?: string;
   /** The `PromotionWaiting` Event last recorded, while the promotion it names still waits. */
   promotionWaiting?: string;
+  /** When each namespace that joined after the first reconcile joined (see `namespacesJoined`). */
+  namespacesJoined?: Record<string, string>;
 }
 
 /** Blocked connections remembered as announced per Segmentation; beyond it, only doubling counts. */
@@ -692,6 +695,19 @@ export class SegmentationController {
 
     this.#invalid.delete(name);
     const st = await this.#state(seg);
+    // When each namespace that joined later joined: from this replica's last reconcile, else from status
+    // (the cache may lag behind what this replica wrote).
+    st.namespacesJoined = namespacesJoined(
+      namespaces,
+      st.spec
+        ? { reconciled: true, namespaces: [...st.namespaces], joined: st.namespacesJoined ?? {} }
+        : {
+            reconciled: old.observedGeneration !== undefined,
+            namespaces: old.namespaces ?? [],
+            joined: old.namespacesJoined ?? {},
+          },
+      new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    );
     st.spec = spec;
     st.namespaces = new Set(namespaces);
     const aged = st.edges.ageOut(now - spec.learning.ruleExpiryMs);
@@ -933,7 +949,10 @@ export class SegmentationController {
     const unobserved = { count: idle.length, workloads: idle.slice(0, MAX_SEGMENT_MEMBERS) };
     // Of those, the CronJobs that have not run since this Segmentation was made: nothing of theirs could
     // be learned or audited, so automatic promotion to Enforce waits for their next run.
-    const since = Date.parse(seg.metadata.creationTimestamp ?? '') || 0;
+    // Runs count from the Segmentation's creation, or from when their namespace joined its scope.
+    const created = Date.parse(seg.metadata.creationTimestamp ?? '') || 0;
+    const joined = st.namespacesJoined;
+    const since = (ns: string) => Math.max(created, Date.parse(joined[ns] ?? '') || 0);
     const cronJobOf = (ns: string, cj: string) => this.#cache.cronJobs.get(`${ns}/${cj}`);
     // A run that just ended may have flows not read or audited yet: it counts an audit window later.
     const gate = { finished: true, settleMs: spec.audit.windowMs, now };
@@ -942,7 +961,7 @@ export class SegmentationController {
     const notRunNamed = notRun.map((id) => {
       const [ns = '', , name = ''] = id.split('/');
       const cj = cronJobOf(ns, name);
-      return cj ? `${id}${notRunWait(cj, since, gate)}` : id;
+      return cj ? `${id}${notRunWait(cj, since(ns), gate)}` : id;
     });
     const verdict = auditVerdict(
       audit,
@@ -1111,6 +1130,7 @@ export class SegmentationController {
       phase,
       mode,
       namespaces,
+      ...(Object.keys(joined).length > 0 ? { namespacesJoined: joined } : {}),
       workloads,
       edges: edgeCount,
       segmentCount: segments.length,

@@ -32,7 +32,7 @@ function* cronJobsThatRun(
 
 /**
  * The CronJobs among `unobserved` (workload ids; `ns/CronJob/name` are the ones read) that have not run
- * since `since` (epoch ms): not suspended, and with no scheduled run at or after it
+ * since `since` (epoch ms; a function: per namespace): not suspended, and with no scheduled run at or after it
  * (`status.lastScheduleTime`). A CronJob that ran since and made no flow is idle on purpose; one
  * `cronJob` does not know (deleted) or a suspended one will not run. With `finished`, a run counts only
  * once it is over: a CronJob with a Job still active (`status.active`) is among them, since
@@ -45,18 +45,20 @@ function* cronJobsThatRun(
 export function cronJobsNotRunSince(
   unobserved: readonly string[],
   cronJob: (namespace: string, name: string) => CronJobRuns | undefined,
-  since: number,
+  since: number | ((namespace: string) => number),
   opts: { finished?: boolean; settleMs?: number; now?: number } = {},
 ): string[] {
+  const sinceOf = typeof since === 'number' ? () => since : since;
   const settled = (t: number): boolean =>
     opts.settleMs === undefined || (opts.now ?? Date.now()) - t >= opts.settleMs;
   const out: string[] = [];
   for (const [id, cj] of cronJobsThatRun(unobserved, cronJob)) {
+    const from = sinceOf(id.slice(0, id.indexOf('/')));
     const last = Date.parse(cj.status?.lastScheduleTime ?? '');
     const succeeded = Date.parse(cj.status?.lastSuccessfulTime ?? '');
     const running = opts.finished === true && (cj.status?.active?.length ?? 0) > 0;
-    const completed = opts.finished === true && succeeded >= since && settled(succeeded);
-    const ran = last >= since && !running && (opts.finished !== true || settled(last));
+    const completed = opts.finished === true && succeeded >= from && settled(succeeded);
+    const ran = last >= from && !running && (opts.finished !== true || settled(last));
     if (!completed && !ran) out.push(id);
   }
   return out;

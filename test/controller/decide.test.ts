@@ -12,6 +12,7 @@ import {
   promotionWaitingMessage,
   enforceGate,
   namespaceConflicts,
+  namespacesJoined,
   noNamespacesAnnouncement,
   modeDeclaredBy,
   promotionTarget,
@@ -627,6 +628,38 @@ describe('CronJobs that have not run since learning began', () => {
     );
     // Without a settle time (recommend, which reads flows already recorded), every run since counts.
     expect(cronJobsNotRunSince(ids, at, since, { finished: true })).toEqual([]);
+  });
+
+  it('count from when their namespace joined the scope, when it joined after the first reconcile', () => {
+    const runs = { 'late/sweep': { status: { lastScheduleTime: '2026-11-29T00:00:00Z' } } };
+    const at = (n: string, k: string) => (runs as Record<string, CronJobRuns>)[`${n}/${k}`];
+    const joinedAt = Date.parse('2026-11-29T12:00:00Z');
+    // Ran after the creation (since), before its namespace joined: nothing of the run was learned.
+    expect(cronJobsNotRunSince(['late/CronJob/sweep'], at, since)).toEqual([]);
+    expect(
+      cronJobsNotRunSince(['late/CronJob/sweep'], at, (ns) => (ns === 'late' ? joinedAt : since)),
+    ).toEqual(['late/CronJob/sweep']);
+  });
+
+  it('namespacesJoined: the namespaces selected after the first reconcile, each with the time it joined', () => {
+    const now = '2026-11-30T10:00:00Z';
+    // The first reconcile: everything selected counts from the creation.
+    expect(namespacesJoined(['a', 'b'], { reconciled: false, namespaces: [], joined: {} }, now)).toEqual({});
+    // b joins later; a was there from the start.
+    expect(namespacesJoined(['b', 'a'], { reconciled: true, namespaces: ['a'], joined: {} }, now)).toEqual({
+      b: now,
+    });
+    // b keeps its time while selected; c joins; a leaves.
+    const before = { reconciled: true, namespaces: ['a', 'b'], joined: { b: '2026-11-29T00:00:00Z' } };
+    expect(namespacesJoined(['b', 'c'], before, now)).toEqual({ b: '2026-11-29T00:00:00Z', c: now });
+    // b left and is selected again: it joins anew.
+    expect(
+      namespacesJoined(
+        ['b'],
+        { reconciled: true, namespaces: [], joined: { b: '2026-11-29T00:00:00Z' } },
+        now,
+      ),
+    ).toEqual({ b: now });
   });
 
   it('say in messages what each waits for: the run going on, the end of its audit window, its next run', () => {

@@ -35,12 +35,17 @@ const template = (app: string) => ({
 });
 
 /** CronJob `name` of the test's namespace on `schedule` (no controller-manager runs it). */
-async function applyCronJob(name: string, schedule: string, timeZone?: string): Promise<void> {
+async function applyCronJob(
+  name: string,
+  schedule: string,
+  timeZone?: string,
+  namespace = ns,
+): Promise<void> {
   const job = template(name);
   await applyYaml(cluster, {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
-    metadata: { name, namespace: ns },
+    metadata: { name, namespace },
     spec: {
       schedule,
       ...(timeZone ? { timeZone } : {}),
@@ -254,5 +259,42 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
       'no flow would have been blocked in the last 3s; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
         `; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown: ${ns}/CronJob/report (next run ${reportNext()})`,
     );
+  });
+  it('counts the runs of a CronJob in a namespace that joined later from when it joined', async () => {
+    // A namespace outside the scope, with a CronJob that ran after the Segmentation was created but
+    // before the namespace joined: nothing of that run was learned.
+    const late = uniqueName('late');
+    await createNamespace(admin, late);
+    await applyCronJob('sweep', '0 5 * * *', undefined, late);
+    await mergePatch(cluster, `/apis/batch/v1/namespaces/${late}/cronjobs/sweep/status`, {
+      status: { lastScheduleTime: new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z') },
+    });
+    const created = Date.parse((await getSeg(cluster, segName)).metadata.creationTimestamp ?? '');
+    expect(created).toBeLessThan(Date.now() - 1000);
+    await new Promise((r) => setTimeout(r, 1100));
+    const labelled = Date.now();
+    await mergePatch(cluster, `/api/v1/namespaces/${late}`, { metadata: { labels: { team } } });
+    // A workload of it is observed (a namespace none of whose workloads was observed gets no policy).
+    await createPod(admin, { namespace: late, name: 'worker', labels: { app: 'worker' } });
+    await setPodIPs(admin, { namespace: late, name: 'worker' }, ['10.81.0.9']);
+    const res = await ctrl.push([flow(`${ns}/client`, `${late}/worker`, 9000, { count: 1 })]);
+    expect(res.status, await res.text()).toBe(202);
+    const seg = await waitSeg(cluster, segName, 'sweep listed', (s) =>
+      (s.status?.unobservedWorkloads ?? []).includes(`${late}/CronJob/sweep`),
+    );
+    const joined = seg.status!.namespacesJoined ?? {};
+    expect(Object.keys(joined)).toEqual([late]);
+    // Set at the reconcile that saw it selected (times to the second).
+    expect(Date.parse(joined[late]!)).toBeGreaterThanOrEqual(Math.floor(labelled / 1000) * 1000);
+    expect(cond(seg, 'AuditClean')?.message).toContain(`${late}/CronJob/sweep (next run `);
+    // Out of the scope again: its join is forgotten.
+    await mergePatch(cluster, `/api/v1/namespaces/${late}`, { metadata: { labels: { team: null } } });
+    const left = await waitSeg(
+      cluster,
+      segName,
+      'late gone',
+      (s) => !(s.status?.namespaces ?? []).includes(late),
+    );
+    expect(left.status!.namespacesJoined).toBeUndefined();
   });
 });
