@@ -8,15 +8,13 @@ import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
-import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../policy/index.ts';
-import { apiserverAddressNote, endpointPairs, graphEndpoints } from '../policy/prove.ts';
+import { replayEdges } from '../policy/audit.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../policy/index.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { Engine } from '../verify/engine.ts';
 import { buildEngine } from '../verify/engine.ts';
-import type { L4Protocol } from '../verify/types.ts';
-import { PROTOCOLS } from '../verify/types.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
-import type { AuditView, BlockedFlowView, EnforceDiff } from './types.ts';
+import type { AuditView, EnforceDiff } from './types.ts';
 import { compareText, sortedJson } from '../model/order.ts';
 
 function key(p: NetworkPolicy): string {
@@ -91,57 +89,7 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     ...snapshot.networkPolicies.filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE),
     ...proposal.policies,
   ]);
-  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
-  // The API server at each of its endpoint addresses; without them, at its ClusterIPs (which no rule
-  // names, so enforcing would block what reaches them).
-  const ctx = {
-    workloads: identity.workloads,
-    nodes,
-    apiserverIPs:
-      identity.apiserverEndpoints.ips.length > 0
-        ? identity.apiserverEndpoints.ips
-        : [...identity.apiserverIPs].sort(),
-  };
-  const wouldBlock: BlockedFlowView[] = [];
-  let earliest: string | undefined;
-  for (const e of [...graph.edges].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-    if (earliest === undefined || e.firstSeen < earliest) earliest = e.firstSeen;
-    if (!edgeWasAllowed(e)) continue;
-    if (!(PROTOCOLS as readonly string[]).includes(e.protocol)) continue;
-    // Traffic from a node to pods: the pod's own node is always admitted (kubelet probes), but the address
-    // seen (often the node's router IP) may not be a Node address, so the engine cannot tell the own node
-    // from another; the proposal writes no rule for it and its proof leaves it out (NODE_INGRESS).
-    if (nodes.get(e.source)?.kind === 'node' && identity.workloads.has(e.target)) continue;
-    const from = graphEndpoints(e.source, ctx);
-    const to = graphEndpoints(e.target, ctx);
-    // An edge of the API server is checked at each of its addresses: it would be blocked if enforcing
-    // blocks it at any that the cluster admits today.
-    for (const pair of endpointPairs(from, to)) {
-      const q = { from: pair[0], to: pair[1], port: e.port, protocol: e.protocol as L4Protocol };
-      let reason: string;
-      try {
-        if (!before.evaluate(q).allowed) continue;
-        const v = after.evaluate(q);
-        if (v.allowed) continue;
-        reason = v.reason + apiserverAddressNote(pair, from, to);
-      } catch {
-        // An endpoint the engine cannot resolve (e.g. a peer outside the snapshot): not auditable.
-        continue;
-      }
-      wouldBlock.push({
-        edge: e.id,
-        source: e.source,
-        target: e.target,
-        protocol: e.protocol,
-        port: e.port,
-        count: e.count,
-        firstSeen: e.firstSeen,
-        lastSeen: e.lastSeen,
-        reason,
-      });
-      break;
-    }
-  }
+  const { wouldBlock, earliest } = replayEdges(graph, identity, before, after);
   const since = input.since ?? earliest;
   const blocked = wouldBlock.length;
   // Workloads the proposal learned no flow for that made none in the replayed traffic either: nothing of
