@@ -24,6 +24,10 @@ export const COMMANDS: Record<string, Command> = {
     load: () => import('./commands/recommend.ts'),
   },
   graph: { summary: 'export the service graph as JSON or DOT', load: () => import('./commands/graph.ts') },
+  audit: {
+    summary: 'replay flows against NetworkPolicies: which observed connections would they block?',
+    load: () => import('./commands/audit.ts'),
+  },
   demo: {
     summary: 'run the pipeline on the bundled demo and serve the web page',
     load: () => import('./commands/demo.ts'),

@@ -1,0 +1,241 @@
+/**
+ * `microseg audit --flows FILE... --cluster FILE... --policies PATH...`: the offline Audit mode. Replays
+ * observed flows against the cluster as its snapshot has it and as it would be with the given
+ * NetworkPolicies applied (recommend's output, or a GitOps repository's), and names the observed
+ * connections they would newly block, and the workloads they cut off that made no flow. Exit 1 when a
+ * connection would be blocked: a CI check that policies still allow the traffic seen since they were
+ * written.
+ */
+import { parseArgs } from 'node:util';
+import type { FlowFormat } from '../../flows/reader.ts';
+import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
+import type { Flow } from '../../flows/types.ts';
+import { buildServiceGraph } from '../../graph/build.ts';
+import { buildIdentity } from '../../identity/index.ts';
+import type { NetworkPolicy } from '../../model/k8s.ts';
+import { InputError } from '../../model/snapshot.ts';
+import type { ClusterSnapshot } from '../../model/snapshot.ts';
+import { firstOf } from '../../model/order.ts';
+import type { NotReplayed, WouldBlock } from '../../policy/audit.ts';
+import { deniedUnobserved, replayEdges } from '../../policy/audit.ts';
+import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../policy/index.ts';
+import { aggregateFlows } from '../../pipeline.ts';
+import { ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS, parseEngineOptions } from '../../verify/cli-options.ts';
+import { engineFromSnapshot } from '../../verify/engine.ts';
+import { checkDistinctSources, loadVerifySnapshot, noFlowsMessage, warnOnStderr } from '../inputs.ts';
+import type { CliIO } from '../io.ts';
+import { EXIT, UsageError } from '../io.ts';
+import { releaseMemory } from '../memory.ts';
+
+export const HELP = `usage: microseg audit --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] --policies PATH [--policies PATH ...]
+
+Replays observed flows against the cluster as the snapshot has it and as it would be with the
+NetworkPolicies of --policies applied (the directory recommend wrote, or a GitOps repository's), with
+microseg's NetworkPolicy semantics engine, and names every observed connection they would newly block:
+allowed by the snapshot's policies, denied with the given ones. Also named: workloads that made no flow
+in the flows read and that, of the given policies, only their namespace's default deny selects (once
+applied, all their traffic is blocked and nothing observed shows it), and of them the CronJobs that
+started no run the flows cover. Not replayed, and counted: connections whose every observation was
+dropped, ICMP, traffic from a node to its pods, and ends the snapshot cannot place.
+
+options:
+  --flows FILE           flow source (repeatable, each source once; '-' reads standard input)
+  --cluster FILE         cluster snapshot (repeatable); its NetworkPolicies are the policies in force now
+  --policies PATH        NetworkPolicies to audit, a file or a directory (repeatable; a directory's
+                         report.json is skipped); added to the snapshot's, one named like a policy of
+                         the snapshot replaces it, as kubectl apply would
+  --prune                leave out the snapshot's NetworkPolicies labelled
+                         ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} that --policies does not hold, as
+                         Enforce or a GitOps sync with pruning removes them
+  --format FORMAT        auto (default), hubble, generic, inspektor-gadget, kubescape
+  --strict               stop at the first bad input line
+  --output text|json     output format (default text)
+  --limit N              connections and workloads listed per section in text output (default 25)
+${ENGINE_OPTION_HELP}
+exit codes: 0 no observed connection would be blocked; 1 observed connections would be blocked;
+            2 bad usage or input (also: no flow read, or no NetworkPolicy in --policies); 3 internal error`;
+
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  flows: { type: 'string', multiple: true },
+  cluster: { type: 'string', multiple: true },
+  policies: { type: 'string', multiple: true },
+  prune: { type: 'boolean' },
+  format: { type: 'string' },
+  strict: { type: 'boolean' },
+  output: { type: 'string', default: 'text' },
+  limit: { type: 'string', default: '25' },
+  help: { type: 'boolean', short: 'h' },
+  ...ENGINE_OPTION_SPECS,
+} as const;
+
+/** What `microseg audit --output json` prints. */
+export interface AuditResult {
+  /** Observed connections (graph edges) replayed, and those not replayed by why. */
+  connections: { replayed: number; notReplayed: Record<NotReplayed, number> };
+  /** The policies audited (`namespace/name`), and the snapshot's they leave out (`--prune`). */
+  policies: { audited: string[]; pruned: string[] };
+  /** The first and last time a flow was seen (RFC 3339), absent when no flow gave an edge. */
+  span?: { first: string; last: string };
+  /** Observed connections the policies would newly block, in edge-id order. */
+  wouldBlock: WouldBlock[];
+  /** Workloads with no flow that only a default deny of the policies selects (see deniedUnobserved). */
+  unobserved: string[];
+  /** Of them, the CronJobs that started no run the flows cover (see cronJobsNotRunWithin). */
+  cronJobsNotRun: string[];
+}
+
+const key = (p: NetworkPolicy): string => `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
+
+/**
+ * The snapshot's NetworkPolicies with `given` applied: each replaces the one of its name, the others are
+ * added; with `prune`, microseg's own (by label) that `given` does not name are left out.
+ */
+export function appliedPolicies(
+  current: readonly NetworkPolicy[],
+  given: readonly NetworkPolicy[],
+  prune: boolean,
+): { policies: NetworkPolicy[]; pruned: string[] } {
+  const names = new Set(given.map(key));
+  const pruned: string[] = [];
+  const kept = current.filter((p) => {
+    if (names.has(key(p))) return false;
+    if (prune && p.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) {
+      pruned.push(key(p));
+      return false;
+    }
+    return true;
+  });
+  return { policies: [...kept, ...given], pruned: pruned.sort() };
+}
+
+/** The audit of `given` over `flows`: pure, but for reading the flows. */
+export async function audit(
+  cluster: ClusterSnapshot,
+  given: readonly NetworkPolicy[],
+  flows: FlowReader | Iterable<Flow>,
+  opts: { prune?: boolean; engine?: ReturnType<typeof parseEngineOptions> } = {},
+): Promise<AuditResult> {
+  const identity = buildIdentity(cluster);
+  const { input } = await aggregateFlows(identity, flows, { afterIngest: releaseMemory });
+  const graph = buildServiceGraph(input);
+  const { policies, pruned } = appliedPolicies(cluster.networkPolicies, given, opts.prune === true);
+  const before = engineFromSnapshot(cluster, opts.engine);
+  const after = engineFromSnapshot({ ...cluster, networkPolicies: policies }, opts.engine);
+  const replay = replayEdges(graph, identity, before, after);
+  let first = Infinity;
+  let last = -Infinity;
+  for (const e of graph.edges) {
+    first = Math.min(first, Date.parse(e.firstSeen));
+    last = Math.max(last, Date.parse(e.lastSeen));
+  }
+  const spanKnown = Number.isFinite(first) && Number.isFinite(last);
+  const unobserved = deniedUnobserved(identity, graph, policies);
+  const cronJobs = new Map(cluster.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
+  const cronJobOf = (ns: string, name: string) => cronJobs.get(`${ns}/${name}`);
+  // As recommend: the span is known from a reader of flows other than Kubescape records.
+  const cronJobsNotRun =
+    spanKnown && flows instanceof FlowReader && !flows.hasFormat('kubescape')
+      ? cronJobsNotRunWithin(unobserved, cronJobOf, first, last)
+      : cronJobsNotRunSince(unobserved, cronJobOf, -Infinity);
+  return {
+    connections: { replayed: replay.replayed, notReplayed: replay.notReplayed },
+    policies: { audited: given.map(key).sort(), pruned },
+    ...(spanKnown
+      ? { span: { first: new Date(first).toISOString(), last: new Date(last).toISOString() } }
+      : {}),
+    wouldBlock: replay.wouldBlock,
+    unobserved,
+    cronJobsNotRun,
+  };
+}
+
+/** The text report: what would be blocked first, then what is cut off unseen, then what was not replayed. */
+export function formatAudit(r: AuditResult, limit: number): string {
+  const lines: string[] = [];
+  const n = r.connections.notReplayed;
+  lines.push(
+    `audited ${r.policies.audited.length} NetworkPolicy(ies)` +
+      (r.policies.pruned.length > 0
+        ? `, leaving out ${r.policies.pruned.length} of microseg's (--prune)`
+        : '') +
+      `: ${r.connections.replayed} observed connection(s) replayed` +
+      (r.span ? ` (flows from ${r.span.first} to ${r.span.last})` : ''),
+  );
+  if (r.wouldBlock.length === 0) lines.push('would be blocked: none');
+  else {
+    lines.push(`WOULD BE BLOCKED: ${r.wouldBlock.length} observed connection(s):`);
+    for (const b of r.wouldBlock.slice(0, limit))
+      lines.push(
+        `  ${b.source} -> ${b.target} ${b.protocol}/${b.port}: ${b.count} flow(s), ${b.firstSeen} to ${b.lastSeen}: ${b.reason}`,
+      );
+    if (r.wouldBlock.length > limit)
+      lines.push(`  ... and ${r.wouldBlock.length - limit} more (--limit, or --output json)`);
+  }
+  if (r.unobserved.length > 0)
+    lines.push(
+      `no flow observed for ${r.unobserved.length} workload(s) that only a default deny selects, which will block all their traffic: ${firstOf(r.unobserved, limit)}`,
+    );
+  if (r.cronJobsNotRun.length > 0)
+    lines.push(
+      `of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown: ${firstOf(r.cronJobsNotRun, limit)}`,
+    );
+  const skipped = [
+    n.dropped > 0 ? `${n.dropped} dropped at every observation` : '',
+    n.protocol > 0 ? `${n.protocol} ICMP` : '',
+    n.node > 0 ? `${n.node} from a node to its pods` : '',
+    n.unplaced > 0 ? `${n.unplaced} with an end the snapshot cannot place` : '',
+  ].filter((x) => x !== '');
+  if (skipped.length > 0) lines.push(`not replayed: ${skipped.join(', ')}`);
+  return lines.join('\n') + '\n';
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
+  if (values.help) {
+    io.out(HELP + '\n');
+    return EXIT.ok;
+  }
+  if (!values.flows?.length)
+    throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
+  if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
+  if (!values.policies?.length)
+    throw new UsageError('--policies is required (the NetworkPolicies to audit: a file or a directory)');
+  if (values.output !== 'text' && values.output !== 'json')
+    throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
+  if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
+  const engine = parseEngineOptions(values);
+  await checkDistinctSources('--flows', values.flows);
+  const warn = warnOnStderr(io, 'audit');
+  const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
+  const given: NetworkPolicy[] = [];
+  for (const path of values.policies) {
+    const loaded = await loadVerifySnapshot([path], io.stdin, warn);
+    if (loaded.networkPolicies.length === 0)
+      throw new InputError(`--policies ${path}: no NetworkPolicy in it`);
+    given.push(...loaded.networkPolicies);
+  }
+  // One policy given twice under one name: the last read wins, as kubectl apply would leave it.
+  const byName = new Map(given.map((p) => [key(p), p]));
+  const reader = readFlows(values.flows, {
+    ...(values.format ? { format: values.format as FlowFormat } : {}),
+    strict: values.strict === true,
+    stdin: io.stdin as AsyncIterable<Buffer>,
+  });
+  const result = await audit(cluster, [...byName.values()], reader, {
+    prune: values.prune === true,
+    engine,
+  });
+  if (reader.stats.flows === 0) {
+    io.err(formatIngestStats(reader.stats));
+    throw new InputError(noFlowsMessage(reader.stats, values.format && `--format ${values.format}`));
+  }
+  io.err(formatIngestStats(reader.stats));
+  io.out(
+    values.output === 'json'
+      ? JSON.stringify(result, null, 2) + '\n'
+      : formatAudit(result, Number(values.limit)),
+  );
+  return result.wouldBlock.length > 0 ? EXIT.findings : EXIT.ok;
+}
