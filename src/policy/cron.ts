@@ -63,27 +63,40 @@ export function knownTimeZone(zone: string): boolean {
   }
 }
 
-/** Milliseconds of a Go duration (`1h30m`, `90s`, `1.5h`, `500ms`), or undefined if it is not one. */
-function goDuration(text: string): number | undefined {
-  const units: Readonly<Record<string, number>> = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-  };
-  if (text === '0') return 0;
-  let rest = text;
-  let total = 0;
+/** Nanoseconds of one unit of a Go duration. */
+const DURATION_UNITS: Readonly<Record<string, bigint>> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  μs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+};
+
+/**
+ * Nanoseconds of a Go duration (`1h30m`, `90s`, `1.5h`, `500ms`, a sign in front), counted exactly as Go
+ * counts them (whole nanoseconds, a fraction's remainder dropped), or undefined if it is not one or does
+ * not fit Go's 64 bits. Floating point would make `2.3h` a second short of 8280s.
+ */
+function goDuration(text: string): bigint | undefined {
+  const sign = text.startsWith('-') ? -1n : 1n;
+  const body = /^[-+]/.test(text) ? text.slice(1) : text;
+  if (body === '0') return 0n;
+  if (body.length === 0) return undefined;
+  let rest = body;
+  let total = 0n;
   while (rest.length > 0) {
-    const m = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)/.exec(rest);
-    if (!m) return undefined;
-    total += Number(m[1]) * (units[m[2]!] ?? 0);
+    const m = /^([0-9]*)(?:\.([0-9]*))?(ns|us|µs|μs|ms|s|m|h)/.exec(rest);
+    if (!m || (m[1] === '' && (m[2] ?? '') === '')) return undefined;
+    const unit = DURATION_UNITS[m[3]!]!;
+    const frac = m[2] ?? '';
+    total += BigInt(m[1] || '0') * unit;
+    if (frac !== '') total += (BigInt(frac) * unit) / 10n ** BigInt(frac.length);
     rest = rest.slice(m[0].length);
   }
-  return text.length > 0 ? total : undefined;
+  return total > 2n ** 63n - 1n ? undefined : sign * total;
 }
 
 /** One field's allowed values, and whether it was `*` or `?` (without a step other than 1). */
@@ -95,7 +108,10 @@ function parseField(text: string, rule: FieldRule): { values: Set<number>; star:
     if (named >= 0) return rule.min + named;
     return /^[0-9]+$/.test(t) ? Number(t) : undefined;
   };
-  for (const part of text.split(',')) {
+  // Empty items (`1,,2`, `5,`) are skipped, as Kubernetes's parser skips them.
+  const parts = text.split(',').filter((part) => part !== '');
+  if (parts.length === 0) return `${rule.name} "${text}": no value`;
+  for (const part of parts) {
     const [range = '', step, ...extra] = part.split('/');
     if (extra.length > 0) return `${rule.name} "${text}": more than one "/" in "${part}"`;
     let lo: number;
@@ -113,8 +129,9 @@ function parseField(text: string, rule: FieldRule): { values: Set<number>; star:
       // `a/n` runs from a to the field's end, as `a-max/n`.
       hi = step !== undefined && bounds.length === 1 ? rule.max : b;
     } else return `${rule.name} "${text}": "${range}" is not a value, a range or "*"`;
-    if (lo < rule.min || hi > rule.max)
-      return `${rule.name} "${text}": ${lo < rule.min ? lo : hi} is outside ${rule.min}-${rule.max}`;
+    // `a/n` ends at the field's end whatever `a` is: a start past that end is out of the field, too.
+    const outside = [lo, hi].find((v) => v < rule.min || v > rule.max);
+    if (outside !== undefined) return `${rule.name} "${text}": ${outside} is outside ${rule.min}-${rule.max}`;
     if (lo > hi) return `${rule.name} "${text}": the range "${range}" ends before it starts`;
     let by = 1;
     if (step !== undefined) {
@@ -143,10 +160,11 @@ export function parseCronSchedule(text: string, timeZone?: string): CronSchedule
   zone ??= 'UTC';
   if (!knownTimeZone(zone)) return `unknown time zone "${zone}"`;
   if (rest.startsWith('@every ')) {
-    const ms = goDuration(rest.slice('@every '.length).trim());
-    if (ms === undefined) return `"${rest}": not a duration after @every`;
-    // Runs are whole seconds apart, at least one.
-    return { kind: 'every', periodMs: Math.max(1000, Math.floor(ms / 1000) * 1000) };
+    const ns = goDuration(rest.slice('@every '.length).trim());
+    if (ns === undefined) return `"${rest}": not a duration after @every`;
+    // Runs are whole seconds apart (what is below a second is dropped), at least one.
+    const seconds = ns < 1_000_000_000n ? 1 : Number(ns / 1_000_000_000n);
+    return { kind: 'every', periodMs: seconds * 1000 };
   }
   if (rest.startsWith('@')) {
     const macro = MACROS[rest.toLowerCase()];

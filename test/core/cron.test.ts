@@ -39,6 +39,26 @@ describe('parseCronSchedule', () => {
     expect(parsed('@every 1500ms')).toEqual({ kind: 'every', periodMs: 1000 });
   });
 
+  it('counts @every durations as Go does: exact fractions, a sign, at least a second', () => {
+    // 2.3h is 8280s in Go; in floating point 2.3 × 3600000 ms falls just short of it.
+    expect(parsed('@every 2.3h')).toEqual({ kind: 'every', periodMs: 8_280_000 });
+    expect(parsed('@every 1.15m')).toEqual({ kind: 'every', periodMs: 69_000 });
+    expect(parsed('@every .5h1.5s')).toEqual({ kind: 'every', periodMs: 1_801_000 });
+    expect(parsed('@every +90s')).toEqual({ kind: 'every', periodMs: 90_000 });
+    expect(parsed('@every -5s')).toEqual({ kind: 'every', periodMs: 1000 });
+    expect(parsed('@every 0')).toEqual({ kind: 'every', periodMs: 1000 });
+    expect(parseCronSchedule('@every .h')).toBe('"@every .h": not a duration after @every');
+    expect(parseCronSchedule('@every 2562048h')).toBe('"@every 2562048h": not a duration after @every');
+  });
+
+  it('skips empty items of a list, as Kubernetes does', () => {
+    const s = parsed('1,,2 5, * * *');
+    if (s.kind !== 'fields') return;
+    expect([...s.minute]).toEqual([1, 2]);
+    expect([...s.hour]).toEqual([5]);
+    expect(parseCronSchedule(', * * * *')).toBe('minute ",": no value');
+  });
+
   it('takes the zone from spec.timeZone first, then a TZ= or CRON_TZ= prefix', () => {
     expect(parsed('CRON_TZ=Asia/Tokyo 0 3 * * *')).toMatchObject({ timeZone: 'Asia/Tokyo' });
     expect(parsed('TZ=Asia/Tokyo 0 3 * * *', 'Europe/Berlin')).toMatchObject({
@@ -52,6 +72,9 @@ describe('parseCronSchedule', () => {
     expect(parseCronSchedule('0 0 0 * *')).toBe('day of month "0": 0 is outside 1-31');
     expect(parseCronSchedule('0 0 * * 7')).toBe('day of week "7": 7 is outside 0-6');
     expect(parseCronSchedule('0 5-3 * * *')).toBe('hour "5-3": the range "5-3" ends before it starts');
+    // `a/n` runs from a to 59: a start past 59 is out of the field.
+    expect(parseCronSchedule('61/5 * * * *')).toBe('minute "61/5": 61 is outside 0-59');
+    expect(parseCronSchedule('0 0 * * 9/2')).toBe('day of week "9/2": 9 is outside 0-6');
     expect(parseCronSchedule('*/0 * * * *')).toBe(
       'minute "*/0": the step "0" is not a positive whole number',
     );
