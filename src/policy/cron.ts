@@ -145,19 +145,25 @@ function parseField(text: string, rule: FieldRule): { values: Set<number>; star:
   return { values, star };
 }
 
+const ZONE_PREFIX = /^(?:CRON_TZ|TZ)=(\S+)\s+/;
+
+/**
+ * The time zone a schedule's times are in, as written: `timeZone` (a CronJob's `spec.timeZone`), else
+ * the zone a `TZ=` or `CRON_TZ=` prefix of `text` names; undefined when neither names one (UTC).
+ */
+export function scheduleTimeZone(text: string, timeZone?: string): string | undefined {
+  return timeZone ?? ZONE_PREFIX.exec(text.trim())?.[1];
+}
+
 /**
  * The schedule `text` (a CronJob's `spec.schedule`) in `timeZone` (its `spec.timeZone`), or a message
  * saying what could not be read.
  */
 export function parseCronSchedule(text: string, timeZone?: string): CronSchedule | string {
   let rest = text.trim();
-  let zone = timeZone;
-  const prefix = /^(?:CRON_TZ|TZ)=(\S+)\s+/.exec(rest);
-  if (prefix) {
-    zone ??= prefix[1];
-    rest = rest.slice(prefix[0].length);
-  }
-  zone ??= 'UTC';
+  const prefix = ZONE_PREFIX.exec(rest);
+  if (prefix) rest = rest.slice(prefix[0].length);
+  const zone = scheduleTimeZone(text, timeZone) ?? 'UTC';
   if (!knownTimeZone(zone)) return `unknown time zone "${zone}"`;
   if (rest.startsWith('@every ')) {
     const ns = goDuration(rest.slice('@every '.length).trim());

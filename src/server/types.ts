@@ -309,7 +309,10 @@ export interface NodeDetails {
 
 /** A CronJob's schedule and runs, as its object tells them (times RFC 3339, to the second). */
 export interface CronJobView {
-  /** `spec.schedule` and `spec.timeZone` (absent: the controller manager's zone, taken to be UTC). */
+  /**
+   * `spec.schedule`, and the zone of its times: `spec.timeZone`, else the zone a `TZ=` or `CRON_TZ=`
+   * prefix of the schedule names (absent: the controller manager's zone, taken to be UTC).
+   */
   schedule?: string;
   timeZone?: string;
   /** `spec.suspend`: no run starts. */

@@ -7,6 +7,7 @@ import { UndirectedGraph } from 'graphology';
 import forceAtlas2Module from 'graphology-layout-forceatlas2';
 import { FlowCount } from '../graph/counts.ts';
 import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
+import { scheduleTimeZone } from '../policy/cron.ts';
 import { nextRunAfter } from '../policy/cronjobs.ts';
 import type { Proposal } from '../policy/types.ts';
 import { policiesToYaml } from '../policy/render.ts';
@@ -604,9 +605,11 @@ export function cronJobView(cj: CronJobRuns, now: number): CronJobView {
     t && Number.isFinite(Date.parse(t)) ? toSeconds(Date.parse(t)) : undefined;
   const lastRun = time(cj.status?.lastScheduleTime);
   const lastSuccess = time(cj.status?.lastSuccessfulTime);
+  // A schedule's own TZ= or CRON_TZ= prefix names its zone when spec.timeZone does not.
+  const zone = scheduleTimeZone(cj.spec?.schedule ?? '', cj.spec?.timeZone);
   return {
     ...(cj.spec?.schedule !== undefined ? { schedule: cj.spec.schedule } : {}),
-    ...(cj.spec?.timeZone !== undefined ? { timeZone: cj.spec.timeZone } : {}),
+    ...(zone !== undefined ? { timeZone: zone } : {}),
     ...(suspended ? { suspended: true as const } : {}),
     ...((cj.status?.active?.length ?? 0) > 0 ? { running: true as const } : {}),
     ...(lastRun ? { lastRun } : {}),

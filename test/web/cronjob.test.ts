@@ -57,6 +57,17 @@ describe('cronJobView', () => {
       nextRun: '2026-12-05T18:00:00Z',
     });
   });
+  it('gives the zone a TZ= or CRON_TZ= prefix of the schedule names when spec.timeZone does not', () => {
+    expect(cronJobView({ spec: { schedule: 'CRON_TZ=Asia/Tokyo 0 3 * * 0' } }, now)).toEqual({
+      schedule: 'CRON_TZ=Asia/Tokyo 0 3 * * 0',
+      timeZone: 'Asia/Tokyo',
+      nextRun: '2026-12-05T18:00:00Z',
+    });
+    // spec.timeZone first, as the schedule is read (Kubernetes refuses both on one CronJob).
+    expect(
+      cronJobView({ spec: { schedule: 'TZ=Asia/Tokyo 0 3 * * 0', timeZone: 'Europe/Berlin' } }, now),
+    ).toMatchObject({ timeZone: 'Europe/Berlin', nextRun: '2026-12-06T02:00:00Z' });
+  });
   it('says a run is going, and gives no next run when suspended or when the schedule is not read', () => {
     expect(cronJobView({ spec: { schedule: '0 3 * * 0' }, status: { active: [{}] } }, now)).toEqual({
       schedule: '0 3 * * 0',
