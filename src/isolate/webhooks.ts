@@ -12,8 +12,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, Response, Router } from 'express';
 import express from 'express';
-import type { Isolation } from './api.ts';
-import { RECEIVED_AT_ANNOTATION, REARM_ANNOTATION } from './api.ts';
+import type { Isolation, WorkloadKind } from './api.ts';
+import { RECEIVED_AT_ANNOTATION, REARM_ANNOTATION, WORKLOAD_KIND_GROUPS, WORKLOAD_KINDS } from './api.ts';
 import type { Kube } from './kube.ts';
 import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
 import type { IsolationMetrics } from './metrics.ts';
@@ -295,19 +295,26 @@ export class Persister {
 
 /**
  * Whether the request `iso` asks for a workload's pods to come (`includeFuture: true`) and `existing`
- * targets that same workload (kind, API group, name) without them. Any other target of `existing` (pods,
- * a selector, another workload after a hand edit) is not touched.
+ * targets that same workload (kind, API group, name) without them. A known kind's API group given or
+ * left out is the same group (`microseg isolate --workload CronJob.batch/NAME` writes `apiGroup: batch`
+ * under the name the page's Isolate uses, without it). Any other target of `existing` (pods, a selector,
+ * another workload after a hand edit) is not touched.
  */
 function gainsFuture(existing: Isolation, iso: Isolation): boolean {
   const want = iso.spec?.target?.workload;
   const has = existing.spec?.target?.workload;
+  const group = (w: { kind?: string; apiGroup?: string }): string | undefined =>
+    w.apiGroup ??
+    (WORKLOAD_KINDS.includes(w.kind as WorkloadKind)
+      ? WORKLOAD_KIND_GROUPS[w.kind as WorkloadKind]
+      : undefined);
   return (
     want?.includeFuture === true &&
     has !== undefined &&
     has.includeFuture !== true &&
     has.kind === want.kind &&
     has.name === want.name &&
-    has.apiGroup === want.apiGroup
+    group(has) === group(want)
   );
 }
 

@@ -185,6 +185,20 @@ describe("the web page's Isolate and Release buttons", () => {
       expect(patches(kube)).toEqual([`PATCH ${paths.isolation('batch', before.metadata.name)}`]);
     });
 
+    it('also when the CLI gave the CronJob its own API group (--workload CronJob.batch/NAME)', async () => {
+      const kube = new FakeKube();
+      const actions = isolationActions({ kube, persister: new Persister(kube, new KnownIsolations()) });
+      const before = releasedCli(kube, 'CronJob.batch/nightly');
+      expect(before.spec?.target).toEqual({
+        workload: { kind: 'CronJob', apiGroup: 'batch', name: 'nightly' },
+      });
+      const again = await actions.isolate('batch/CronJob/nightly', 'again', 'alice');
+      expect(again.metadata.name).toBe(before.metadata.name);
+      expect(again.spec?.target).toEqual({
+        workload: { kind: 'CronJob', apiGroup: 'batch', name: 'nightly', includeFuture: true },
+      });
+    });
+
     it('leaves any other target as it is: a Deployment, a hand-edited target, an alert-style re-arm', async () => {
       const kube = new FakeKube();
       const persister = new Persister(kube, new KnownIsolations());
