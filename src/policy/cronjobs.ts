@@ -75,7 +75,8 @@ export const RUN_MARGIN_MS = 60_000;
  * (epoch ms, both finite), cover: not suspended, and with no run started from `first` to a minute
  * (RUN_MARGIN_MS) before `last`. Its last run (`status.lastScheduleTime`) in that span is one. When the
  * last run is later, the runs before it followed `spec.schedule` (in `spec.timeZone`, see cron.ts) from
- * the CronJob's creation on: a run the schedule starts in the span is one. A CronJob that never ran, that
+ * the CronJob's creation on (`@every`: whole periods before the last run): a run the schedule starts in
+ * the span, after the creation, is one. A CronJob that never ran, that
  * last ran before `first`, or whose schedule cannot be read, is among them. In the order of `unobserved`.
  */
 export function cronJobsNotRunWithin(
@@ -92,8 +93,12 @@ export function cronJobsNotRunWithin(
     if (lastRun > end) {
       const created = Date.parse(cj.metadata?.creationTimestamp ?? '');
       const schedule = parseCronSchedule(cj.spec?.schedule ?? '', cj.spec?.timeZone);
-      const from = Number.isFinite(created) ? Math.max(first, created) : first;
-      if (typeof schedule !== 'string' && firstRunBetween(schedule, from, end, created) !== undefined)
+      // Its first run is the schedule's first after its creation, not at it.
+      const from = Number.isFinite(created) ? Math.max(first, created + 1) : first;
+      if (
+        typeof schedule !== 'string' &&
+        firstRunBetween(schedule, from, end, everyOrigin(schedule, lastRun, from)) !== undefined
+      )
         continue;
     }
     out.push(id);
@@ -101,26 +106,45 @@ export function cronJobsNotRunWithin(
   return out;
 }
 
+/**
+ * Where an `@every` schedule's runs up to `lastRun` are counted from, for firstRunBetween from `from`:
+ * Kubernetes starts each run a period after the one before, so they lie whole periods before the last
+ * (`status.lastScheduleTime`), whatever the schedule was when the CronJob was made. Undefined for other
+ * schedules.
+ */
+function everyOrigin(schedule: CronSchedule, lastRun: number, from: number): number | undefined {
+  if (schedule.kind !== 'every') return undefined;
+  const p = schedule.periodMs;
+  // A whole number of periods before the last run, a period before `from` at least.
+  return lastRun - (Math.max(0, Math.ceil((lastRun - from) / p)) + 1) * p;
+}
+
 const YEAR_MS = 366 * 86_400_000;
 const HOUR_MS = 3_600_000;
-/** Next runs found before, by schedule, zone and creation: valid from `from` until `at` (or an hour). */
+/**
+ * Next runs found before, by schedule, zone and where `@every` counts from: valid from `from` until `at`
+ * (or an hour).
+ */
 const nextRuns = new Map<string, { from: number; at: number | undefined }>();
 
 /**
  * When `cj`'s schedule (`spec.schedule` in `spec.timeZone`) starts its next run after `now`, within a
- * year, or undefined (none within a year, or a schedule that cannot be read). Found once per schedule
- * and reused until that time has passed.
+ * year, or undefined (none within a year, or a schedule that cannot be read). `@every` runs a period
+ * after the last run (`status.lastScheduleTime`), before the first a period after the creation, as
+ * Kubernetes starts them. Found once per schedule and reused until that time has passed.
  */
 export function nextRunAfter(cj: CronJobRuns, now: number): number | undefined {
   const text = cj.spec?.schedule;
   if (text === undefined) return undefined;
+  const last = Date.parse(cj.status?.lastScheduleTime ?? '');
   const created = Date.parse(cj.metadata?.creationTimestamp ?? '');
-  const key = `${text}\u0000${cj.spec?.timeZone ?? ''}\u0000${created}`;
+  const origin = Number.isFinite(last) ? last : created;
+  const key = `${text}\u0000${cj.spec?.timeZone ?? ''}\u0000${origin}`;
   const known = nextRuns.get(key);
   if (known && known.from <= now && now < (known.at ?? known.from + HOUR_MS)) return known.at;
   const schedule: CronSchedule | string = parseCronSchedule(text, cj.spec?.timeZone);
   const at =
-    typeof schedule === 'string' ? undefined : firstRunBetween(schedule, now + 1, now + YEAR_MS, created);
+    typeof schedule === 'string' ? undefined : firstRunBetween(schedule, now + 1, now + YEAR_MS, origin);
   if (nextRuns.size >= 4096) nextRuns.clear();
   nextRuns.set(key, { from: now, at });
   return at;

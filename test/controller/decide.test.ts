@@ -689,6 +689,16 @@ describe('CronJobs that have not run since learning began', () => {
     // The next run found is reused until it has passed, then the one after it is found.
     expect(nextRunAfter(weekly, now + 86_400_000)).toBe(Date.parse('2026-12-06T03:00:00Z'));
     expect(nextRunAfter(weekly, Date.parse('2026-12-06T03:00:00Z'))).toBe(Date.parse('2026-12-13T03:00:00Z'));
+    // @every: a period after its last run, as Kubernetes counts it (not on its creation's grid, which
+    // differs once the schedule was changed), else a period after its creation.
+    const every = {
+      metadata: { creationTimestamp: '2026-11-01T00:05:00Z' },
+      spec: { schedule: '@every 2h' },
+    };
+    expect(nextRunAfter({ ...every, status: { lastScheduleTime: '2026-11-29T03:00:00Z' } }, now)).toBe(
+      Date.parse('2026-11-29T05:00:00Z'),
+    );
+    expect(nextRunAfter(every, now)).toBe(Date.parse('2026-11-29T04:05:00Z'));
   });
 
   it('are named at the end of the AuditClean message, with the promotion that waits when it is automatic', () => {

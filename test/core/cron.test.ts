@@ -211,6 +211,24 @@ describe('cronJobsNotRunWithin', () => {
     expect(named({ spec: { schedule: '0 11 * * *' }, status: later })).toEqual(['shop/CronJob/a']);
     expect(named({ spec: { schedule: '59 10 * * *' }, status: later })).toEqual([]);
     expect(named({ spec: { schedule: '30 19 * * *', timeZone: 'Asia/Tokyo' }, status: later })).toEqual([]);
+    // Made at 10:30 on the dot: its first run is the next 10:30's hour later, not at its creation.
+    expect(
+      named({
+        metadata: { creationTimestamp: '2026-03-02T10:30:00Z' },
+        spec: { schedule: '30 * * * *' },
+        status: later,
+      }),
+    ).toEqual(['shop/CronJob/a']);
+    // @every runs lie whole periods before the last run (odd hours at 09:00 in March 8th's, so 09:00
+    // and 11:00 on the 2nd, outside the span), whatever the creation's time (10:05 is on its grid).
+    const every = {
+      metadata: { creationTimestamp: '2026-03-01T00:05:00Z' },
+      spec: { schedule: '@every 2h' },
+    };
+    expect(named({ ...every, status: { lastScheduleTime: '2026-03-08T09:00:00Z' } })).toEqual([
+      'shop/CronJob/a',
+    ]);
+    expect(named({ ...every, status: { lastScheduleTime: '2026-03-08T10:20:00Z' } })).toEqual([]);
     // A schedule that cannot be read tells nothing of the runs.
     expect(named({ spec: { schedule: '30 * * *' }, status: later })).toEqual(['shop/CronJob/a']);
   });
