@@ -138,6 +138,28 @@ describe('microseg audit', () => {
     ]);
   });
 
+  it('does not name a workload that made no flow when a policy besides the default deny selects it', async () => {
+    await writeFile(
+      join(dir, 'backup.json'),
+      JSON.stringify({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'backup-egress', namespace: 'shop' },
+        spec: { podSelector: { matchLabels: { app: 'backup' } }, policyTypes: ['Egress'], egress: [{}] },
+      }),
+    );
+    const { code, result } = await auditJson(
+      '--policies',
+      join(dir, 'policies'),
+      '--policies',
+      join(dir, 'backup.json'),
+    );
+    expect(code).toBe(EXIT.ok);
+    expect(result.policies.audited).toContain('shop/backup-egress');
+    expect(result.unobserved).toEqual([]);
+    expect(result.cronJobsNotRun).toEqual([]);
+  });
+
   it("applies the policies as kubectl apply would, and leaves microseg's own out with --prune", () => {
     const np = (ns: string, name: string, managed = false): NetworkPolicy => ({
       apiVersion: 'networking.k8s.io/v1',
