@@ -7,12 +7,14 @@
 import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
+import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { compareText } from '../model/order.ts';
 import type { Engine } from '../verify/engine.ts';
+import { engineFromSnapshot } from '../verify/engine.ts';
 import { selects } from '../verify/match.ts';
-import type { L4Protocol } from '../verify/types.ts';
+import type { EngineOptions, L4Protocol } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
-import { edgeWasAllowed } from './index.ts';
+import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './index.ts';
 import { apiserverAddressNote, endpointPairs, graphEndpoints } from './prove.ts';
 import { isDefaultDeny } from './render.ts';
 
@@ -151,4 +153,67 @@ export function deniedUnobserved(
     out.push(w.id);
   }
   return out.sort(compareText);
+}
+
+const policyKey = (p: NetworkPolicy): string => `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
+
+/**
+ * The cluster's NetworkPolicies (`current`) with `given` applied as `kubectl apply` would: each replaces
+ * the one of its name, the others are added; with `prune`, microseg's own (label
+ * app.kubernetes.io/managed-by=microseg) that `given` does not name are left out (`pruned`, sorted), as
+ * Enforce or a GitOps sync with pruning removes them. One given twice under a name: the last one.
+ */
+export function appliedPolicies(
+  current: readonly NetworkPolicy[],
+  given: readonly NetworkPolicy[],
+  prune: boolean,
+): { policies: NetworkPolicy[]; pruned: string[] } {
+  const last = new Map(given.map((p) => [policyKey(p), p]));
+  const pruned: string[] = [];
+  const kept = current.filter((p) => {
+    if (last.has(policyKey(p))) return false;
+    if (prune && p.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) {
+      pruned.push(policyKey(p));
+      return false;
+    }
+    return true;
+  });
+  return { policies: [...kept, ...last.values()], pruned: pruned.sort(compareText) };
+}
+
+/** What applying a set of NetworkPolicies would do to the observed traffic (`auditPolicySet`). */
+export interface PolicySetAudit {
+  /** Observed connections (graph edges) replayed, and those not replayed by why. */
+  connections: { replayed: number; notReplayed: Record<NotReplayed, number> };
+  /** The policies audited (`namespace/name`, sorted, each once), and the cluster's they leave out. */
+  policies: { audited: string[]; pruned: string[] };
+  /** Observed connections they would newly block, in edge-id order. */
+  wouldBlock: WouldBlock[];
+  /** Workloads with no flow that, of the applied policies, only a default deny selects. */
+  unobserved: string[];
+}
+
+/**
+ * The audit of `given` NetworkPolicies over the traffic of `graph`: the cluster of `snapshot` as it is,
+ * against the same with `given` applied (appliedPolicies). `identity` places the graph's nodes.
+ */
+export function auditPolicySet(input: {
+  snapshot: ClusterSnapshot;
+  identity: Identity;
+  graph: ServiceGraph;
+  given: readonly NetworkPolicy[];
+  prune?: boolean;
+  engine?: EngineOptions;
+}): PolicySetAudit {
+  const { snapshot, identity, graph } = input;
+  const { policies, pruned } = appliedPolicies(snapshot.networkPolicies, input.given, input.prune === true);
+  const before = engineFromSnapshot(snapshot, input.engine);
+  const after = engineFromSnapshot({ ...snapshot, networkPolicies: policies }, input.engine);
+  const replay = replayEdges(graph, identity, before, after);
+  return {
+    connections: { replayed: replay.replayed, notReplayed: replay.notReplayed },
+    policies: { audited: [...new Set(input.given.map(policyKey))].sort(compareText), pruned },
+    wouldBlock: replay.wouldBlock,
+    unobserved: deniedUnobserved(identity, graph, policies),
+  };
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AuditResult } from '../../src/cli/commands/audit.ts';
-import { appliedPolicies } from '../../src/cli/commands/audit.ts';
+import { appliedPolicies } from '../../src/policy/audit.ts';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { generateDemo } from '../../src/generate/demo.ts';

@@ -16,13 +16,12 @@ import type { NetworkPolicy } from '../../model/k8s.ts';
 import { InputError } from '../../model/snapshot.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
 import { firstOf } from '../../model/order.ts';
-import type { NotReplayed, WouldBlock } from '../../policy/audit.ts';
-import { deniedUnobserved, replayEdges } from '../../policy/audit.ts';
+import type { PolicySetAudit } from '../../policy/audit.ts';
+import { auditPolicySet } from '../../policy/audit.ts';
 import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../policy/index.ts';
 import { aggregateFlows } from '../../pipeline.ts';
 import { ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS, parseEngineOptions } from '../../verify/cli-options.ts';
-import { engineFromSnapshot } from '../../verify/engine.ts';
 import { checkDistinctSources, loadVerifySnapshot, noFlowsMessage, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -70,44 +69,12 @@ export const OPTIONS = {
   ...ENGINE_OPTION_SPECS,
 } as const;
 
-/** What `microseg audit --output json` prints. */
-export interface AuditResult {
-  /** Observed connections (graph edges) replayed, and those not replayed by why. */
-  connections: { replayed: number; notReplayed: Record<NotReplayed, number> };
-  /** The policies audited (`namespace/name`), and the snapshot's they leave out (`--prune`). */
-  policies: { audited: string[]; pruned: string[] };
+/** What `microseg audit --output json` prints: the policy-set audit, the flows' span and the CronJobs. */
+export interface AuditResult extends PolicySetAudit {
   /** The first and last time a flow was seen (RFC 3339), absent when no flow gave an edge. */
   span?: { first: string; last: string };
-  /** Observed connections the policies would newly block, in edge-id order. */
-  wouldBlock: WouldBlock[];
-  /** Workloads with no flow that only a default deny of the policies selects (see deniedUnobserved). */
-  unobserved: string[];
-  /** Of them, the CronJobs that started no run the flows cover (see cronJobsNotRunWithin). */
+  /** Of `unobserved`, the CronJobs that started no run the flows cover (see cronJobsNotRunWithin). */
   cronJobsNotRun: string[];
-}
-
-const key = (p: NetworkPolicy): string => `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
-
-/**
- * The snapshot's NetworkPolicies with `given` applied: each replaces the one of its name, the others are
- * added; with `prune`, microseg's own (by label) that `given` does not name are left out.
- */
-export function appliedPolicies(
-  current: readonly NetworkPolicy[],
-  given: readonly NetworkPolicy[],
-  prune: boolean,
-): { policies: NetworkPolicy[]; pruned: string[] } {
-  const names = new Set(given.map(key));
-  const pruned: string[] = [];
-  const kept = current.filter((p) => {
-    if (names.has(key(p))) return false;
-    if (prune && p.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) {
-      pruned.push(key(p));
-      return false;
-    }
-    return true;
-  });
-  return { policies: [...kept, ...given], pruned: pruned.sort() };
 }
 
 /** The audit of `given` over `flows`: pure, but for reading the flows. */
@@ -120,10 +87,14 @@ export async function audit(
   const identity = buildIdentity(cluster);
   const { input } = await aggregateFlows(identity, flows, { afterIngest: releaseMemory });
   const graph = buildServiceGraph(input);
-  const { policies, pruned } = appliedPolicies(cluster.networkPolicies, given, opts.prune === true);
-  const before = engineFromSnapshot(cluster, opts.engine);
-  const after = engineFromSnapshot({ ...cluster, networkPolicies: policies }, opts.engine);
-  const replay = replayEdges(graph, identity, before, after);
+  const result = auditPolicySet({
+    snapshot: cluster,
+    identity,
+    graph,
+    given,
+    ...(opts.prune ? { prune: true } : {}),
+    ...(opts.engine ? { engine: opts.engine } : {}),
+  });
   let first = Infinity;
   let last = -Infinity;
   for (const e of graph.edges) {
@@ -131,22 +102,18 @@ export async function audit(
     last = Math.max(last, Date.parse(e.lastSeen));
   }
   const spanKnown = Number.isFinite(first) && Number.isFinite(last);
-  const unobserved = deniedUnobserved(identity, graph, policies);
   const cronJobs = new Map(cluster.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
   const cronJobOf = (ns: string, name: string) => cronJobs.get(`${ns}/${name}`);
   // As recommend: the span is known from a reader of flows other than Kubescape records.
   const cronJobsNotRun =
     spanKnown && flows instanceof FlowReader && !flows.hasFormat('kubescape')
-      ? cronJobsNotRunWithin(unobserved, cronJobOf, first, last)
-      : cronJobsNotRunSince(unobserved, cronJobOf, -Infinity);
+      ? cronJobsNotRunWithin(result.unobserved, cronJobOf, first, last)
+      : cronJobsNotRunSince(result.unobserved, cronJobOf, -Infinity);
   return {
-    connections: { replayed: replay.replayed, notReplayed: replay.notReplayed },
-    policies: { audited: given.map(key).sort(), pruned },
+    ...result,
     ...(spanKnown
       ? { span: { first: new Date(first).toISOString(), last: new Date(last).toISOString() } }
       : {}),
-    wouldBlock: replay.wouldBlock,
-    unobserved,
     cronJobsNotRun,
   };
 }
@@ -216,14 +183,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       throw new InputError(`--policies ${path}: no NetworkPolicy in it`);
     given.push(...loaded.networkPolicies);
   }
-  // One policy given twice under one name: the last read wins, as kubectl apply would leave it.
-  const byName = new Map(given.map((p) => [key(p), p]));
   const reader = readFlows(values.flows, {
     ...(values.format ? { format: values.format as FlowFormat } : {}),
     strict: values.strict === true,
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
-  const result = await audit(cluster, [...byName.values()], reader, {
+  const result = await audit(cluster, given, reader, {
     prune: values.prune === true,
     engine,
   });
