@@ -276,6 +276,7 @@ export class Manager {
                   proposals: () => this.proposals.list(),
                   networkPolicies: () => this.cache.networkPolicies.list(),
                   cronJob: (ns, name) => this.cache.cronJobs.get(`${ns}/${name}`),
+                  snapshot: () => this.cache.snapshot(),
                   ...(isolations ? { isolations: () => isolations.list() } : {}),
                   ...(this.#o.isolation?.actions ? { actions: this.#o.isolation.actions } : {}),
                 }),

@@ -15,7 +15,10 @@ import type { Isolation } from '../isolate/api.ts';
 import type { IsolationActions } from '../isolate/ui.ts';
 import { IsolationRequestError, parseIsolationRef } from '../isolate/ui.ts';
 import type { CronJob, KObject, NetworkPolicy, NetworkPolicySpec } from '../model/k8s.ts';
+import type { ClusterSnapshot } from '../model/snapshot.ts';
 import type { Analysis } from '../pipeline.ts';
+import { buildIdentity } from '../identity/index.ts';
+import { auditPolicySet } from '../policy/audit.ts';
 import type { Proposal, RuleEvidence } from '../policy/types.ts';
 import { WORKLOAD_ANNOTATION } from '../policy/index.ts';
 import type { SegmentResult } from '../segments/index.ts';
@@ -59,6 +62,11 @@ export interface ControllerViewInput {
   isolations?: () => Isolation[];
   /** The CronJob `namespace/name` from the informer caches, for its details (schedule and runs). */
   cronJob?: (namespace: string, name: string) => CronJob | undefined;
+  /**
+   * The informer caches as a snapshot: with it, `POST /audit` audits a set of NetworkPolicies against the
+   * learned graph (its workloads placed by an identity of the caches as they are now).
+   */
+  snapshot?: () => ClusterSnapshot;
   /** The writes behind the Isolate and Release buttons (the server lets only authenticated users act). */
   actions?: IsolationActions;
 }
@@ -382,6 +390,21 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
           cronJob: (ns: string, name: string) => {
             cachesSynced();
             return input.cronJob?.(ns, name);
+          },
+        }
+      : {}),
+    ...(input.snapshot
+      ? {
+          auditPolicies: (given: readonly NetworkPolicy[], opts: { prune: boolean }) => {
+            const graph = learned().graph;
+            const snapshot = input.snapshot!();
+            return auditPolicySet({
+              snapshot,
+              identity: buildIdentity(snapshot),
+              graph,
+              given,
+              prune: opts.prune,
+            });
           },
         }
       : {}),

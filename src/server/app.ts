@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { isDnsLabel } from '../isolate/api.ts';
-import { InputError } from '../model/snapshot.ts';
+import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
 import {
@@ -76,6 +76,8 @@ function vendorFiles(): Record<string, string> {
 
 /** Largest request body the API reads (after decompression). */
 const BODY_LIMIT = 64 * 1024;
+/** The largest set of NetworkPolicies `POST /audit` takes. */
+const AUDIT_BODY_LIMIT = 8 * 1024 * 1024;
 
 /** Errors of express's body parser (415 bad charset, ...): 4xx with a safe message. */
 function isClientError(err: unknown): err is { status: number; message: string } {
@@ -132,6 +134,11 @@ function oneString(v: unknown, name: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new HttpError(400, `query parameter "${name}" must be given once`);
   return v;
+}
+
+/** `o` with its keys in byte order. */
+function sortKeysOf<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** `limit` (as `/search` and `/unobserved` take it): 1–500 in decimal digits; undefined when absent. */
@@ -192,6 +199,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   // After authentication: a caller who is not let in gets 401 whatever its body holds, and no body
   // of theirs is read. Any JSON value is parsed (not only objects and arrays), so that an endpoint
   // can say what it got.
+  // A set of NetworkPolicies to audit comes as JSON or YAML, as `kubectl kustomize` or a repository
+  // gives it, and may be larger than the other bodies.
+  api.use('/audit', express.text({ type: () => true, limit: AUDIT_BODY_LIMIT }));
   api.use(express.json({ limit: BODY_LIMIT, strict: false }));
 
   // ---- layout cache ----
@@ -400,6 +410,39 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     res.json(details);
   });
 
+  route('POST', '/audit', async (req, res) => {
+    if (!source.auditPolicies) throw new HttpError(404, 'this source cannot audit policies');
+    const pruneText = oneString(req.query.prune, 'prune') ?? 'false';
+    if (pruneText !== 'true' && pruneText !== 'false')
+      throw new HttpError(400, `prune must be true or false (got ${JSON.stringify(pruneText)})`);
+    const text = typeof req.body === 'string' ? req.body : '';
+    if (text.trim() === '')
+      throw new HttpError(
+        400,
+        'body is empty: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
+      );
+    const snap = snapshotFromObjects(parseObjectsText(text, 'body'), 'body');
+    if (snap.networkPolicies.length === 0)
+      throw new HttpError(400, 'body holds no NetworkPolicy (networking.k8s.io/v1) to audit');
+    // Other objects (a kustomize build holds the whole application) are left out, and said so.
+    const ignored: Record<string, number> = {};
+    for (const list of [
+      snap.namespaces,
+      snap.pods,
+      snap.services,
+      snap.endpointSlices,
+      snap.workloads,
+      snap.cronJobs,
+      snap.others,
+    ])
+      for (const o of list) {
+        const kind = (o as { kind?: string }).kind ?? '';
+        ignored[kind] = (ignored[kind] ?? 0) + 1;
+      }
+    const result = await source.auditPolicies(snap.networkPolicies, { prune: pruneText === 'true' });
+    res.json({ ...result, ...(Object.keys(ignored).length > 0 ? { ignored: sortKeysOf(ignored) } : {}) });
+  });
+
   route('GET', '/audits', async (_req, res) => {
     if (!source.audits) throw new HttpError(404, 'this source has no audit data');
     res.json(await source.audits());
@@ -471,7 +514,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   });
 
   api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: unknown; errno?: unknown; status?: unknown } | undefined;
+    const e = err as { type?: unknown; errno?: unknown; status?: unknown; limit?: unknown } | undefined;
     const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
     const badPath = badPathMessage(err, req.path);
     if (err instanceof HttpError) res.status(err.status).json({ error: err.message });
@@ -482,7 +525,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     else if (err instanceof SyntaxError && 'body' in err)
       res.status(400).json({ error: `body is not valid JSON: ${err.message}` });
     else if (e?.type === 'entity.too.large')
-      res.status(413).json({ error: `body is larger than ${BODY_LIMIT / 1024} KiB` });
+      res.status(413).json({
+        error: `body is larger than ${(typeof e.limit === 'number' ? e.limit : BODY_LIMIT) / 1024} KiB`,
+      });
     else if (e?.status === 400 && typeof e.errno === 'number' && encoding !== 'identity')
       // zlib's error while inflating the body (`incorrect header check`): the body is not what its
       // Content-Encoding says.

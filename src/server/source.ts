@@ -1,5 +1,7 @@
 /** Adapts an offline `Analysis` (the demo, the CLI) to the `ViewSource` the server and page read. */
 import type { CronJob } from '../model/k8s.ts';
+import type { ClusterSnapshot } from '../model/snapshot.ts';
+import { auditPolicySet } from '../policy/audit.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { AuditView, BlastRadiusView, IsolationView, SourceInfo, ViewSource } from './types.ts';
 
@@ -15,6 +17,8 @@ export interface AnalysisExtras {
   blastRadius?: (workload: string) => BlastRadiusView | undefined;
   /** The snapshot's CronJobs, for their details (schedule and runs). */
   cronJobs?: readonly CronJob[];
+  /** The cluster snapshot the analysis was made from: with it, `POST /audit` audits policy sets. */
+  snapshot?: ClusterSnapshot;
 }
 
 /** A read-only source over one computed analysis: its graph never changes, so its version is fixed. */
@@ -50,6 +54,11 @@ export function analysisSource(
       if (!cache.has(w)) cache.set(w, f(w));
       return cache.get(w);
     };
+  }
+  if (extras.snapshot) {
+    const snapshot = extras.snapshot;
+    source.auditPolicies = (given, { prune }) =>
+      auditPolicySet({ snapshot, identity: analysis.identity, graph: analysis.graph, given, prune });
   }
   if (extras.cronJobs) {
     const byName = new Map(extras.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));

@@ -5,6 +5,7 @@
  */
 import type { ServiceGraph } from '../graph/types.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
+import type { PolicySetAudit } from '../policy/audit.ts';
 import type { CronJobRuns } from '../policy/cronjobs.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { SegmentResult } from '../segments/index.ts';
@@ -184,6 +185,15 @@ export interface ViewSource {
   isolate?(req: IsolateRequest, user: string): Promise<IsolationView>;
   /** Release an isolation by name; resolves false when there is no such isolation. */
   release?(name: string, user: string): Promise<boolean>;
+  /**
+   * What applying `given` NetworkPolicies would do to the observed traffic (`POST /audit`): the cluster
+   * as it is against the same with them applied (see auditPolicySet); `prune` leaves out microseg's own
+   * policies that `given` does not hold. Without it, the API has no policy audit.
+   */
+  auditPolicies?(
+    given: readonly NetworkPolicy[],
+    opts: { prune: boolean },
+  ): PolicySetAudit | Promise<PolicySetAudit>;
   /** The CronJob `namespace/name`, for its details (schedule, runs); undefined when not known. */
   cronJob?(namespace: string, name: string): CronJobRuns | undefined | Promise<CronJobRuns | undefined>;
 }
@@ -337,4 +347,4 @@ export interface UnobservedView {
   workloadKind: string;
 }
 
-export type { CronJobRuns, NetworkPolicy };
+export type { CronJobRuns, NetworkPolicy, PolicySetAudit };

@@ -183,6 +183,35 @@ describe('a workload no observed flow reaches or leaves, in the controller', () 
     expect(details.body.policies).toEqual([
       expect.stringMatching(new RegExp(`^${ns}/microseg-default-deny`)),
     ]);
+    // A set of policies posted for audit is replayed against the learned graph: the proposal itself
+    // blocks nothing; without web's policy, client → web falls to the default deny.
+    const yaml = await (
+      await fetch(`http://127.0.0.1:${ctrl.port}/api/v1/proposals?format=yaml`, {
+        headers: { authorization: `Bearer ${UI_TOKEN}` },
+      })
+    ).text();
+    const audit = async (body: string) => {
+      const r = await fetch(`http://127.0.0.1:${ctrl.port}/api/v1/audit`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${UI_TOKEN}`, 'content-type': 'application/yaml' },
+        body,
+      });
+      return {
+        status: r.status,
+        body: (await r.json()) as { wouldBlock: { source: string; target: string }[] },
+      };
+    };
+    const whole = await audit(yaml);
+    expect([whole.status, whole.body.wouldBlock]).toEqual([200, []]);
+    const withoutWeb = yaml
+      .split(/^---$/m)
+      .filter((d) => !/name: microseg-web\n/.test(d))
+      .join('---');
+    const cut = await audit(withoutWeb);
+    expect(cut.status).toBe(200);
+    expect(cut.body.wouldBlock.map((b) => `${b.source} -> ${b.target}`)).toEqual([
+      `${ns}/Pod/client -> ${ns}/Deployment/web`,
+    ]);
     // The rollout view names it from the Segmentation's status.
     const audits =
       await page<{ name: string; unobserved: number; unobservedWorkloads: string[] }[]>('/audits');

@@ -221,6 +221,7 @@ async function demo(out: string, io: CliIO, server: PageServer | undefined): Pro
         audits: [audit],
         blastRadius: blastRadiusViews(snapshot, analysis),
         cronJobs: snapshot.cronJobs,
+        snapshot,
       },
     ),
   );

@@ -1,0 +1,113 @@
+/**
+ * `POST /api/v1/audit`: a set of NetworkPolicies (JSON or YAML, as a repository or `kubectl kustomize`
+ * gives it) replayed against the observed traffic: which observed connections applying them would block.
+ */
+import request from 'supertest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { NetworkPolicy } from '../../src/model/k8s.ts';
+import { policiesToYaml } from '../../src/policy/render.ts';
+import { createApp } from '../../src/server/app.ts';
+import { analysisSource } from '../../src/server/source.ts';
+import type { ViewSource } from '../../src/server/types.ts';
+import { fixtureAnalysis } from './helpers.ts';
+
+let source: ViewSource;
+let policies: NetworkPolicy[];
+
+beforeAll(async () => {
+  const { snapshot, analysis } = await fixtureAnalysis();
+  policies = analysis.proposal.policies;
+  source = analysisSource(analysis, { snapshot });
+});
+
+const post = (body: string, type = 'application/yaml', path = '/api/v1/audit') =>
+  request(createApp(source)).post(path).set('Content-Type', type).send(body);
+
+describe('POST /api/v1/audit', () => {
+  it('finds nothing blocked by the proposal learned from the same traffic, in YAML or JSON', async () => {
+    const yaml = await post(policiesToYaml(policies)).expect(200);
+    expect(yaml.body.wouldBlock).toEqual([]);
+    expect(yaml.body.connections.replayed).toBeGreaterThan(0);
+    expect(yaml.body.policies.audited).toEqual(
+      policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(),
+    );
+    expect(yaml.body).not.toHaveProperty('ignored');
+    const json = await post(
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policies }),
+      'application/json',
+    ).expect(200);
+    expect(json.body).toEqual(yaml.body);
+  });
+
+  it("names what a set without one workload's policy would block, and the objects it left out", async () => {
+    const cart = policies.find((p) => p.metadata.name === 'microseg-cart');
+    expect(cart).toBeDefined();
+    const others = policies.filter((p) => p !== cart);
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'cart', namespace: 'shop' },
+      spec: {
+        selector: { matchLabels: { app: 'cart' } },
+        template: { metadata: { labels: { app: 'cart' } } },
+      },
+    };
+    const res = await post(JSON.stringify([...others, deployment]), 'application/json').expect(200);
+    expect(res.body.ignored).toEqual({ Deployment: 1 });
+    const blocked = (res.body.wouldBlock as { source: string; target: string; reason: string }[]).map(
+      (b) => `${b.source} -> ${b.target}`,
+    );
+    expect(blocked.length).toBeGreaterThan(0);
+    for (const b of blocked) expect(b).toContain('shop/Deployment/cart');
+    expect(res.body.wouldBlock[0].reason).toMatch(/^denied: .*isolated by shop\/microseg-default-deny/);
+  });
+
+  it('refuses what it cannot audit, naming what was wrong', async () => {
+    expect((await post('').expect(400)).body).toEqual({
+      error:
+        'body is empty: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
+    });
+    expect(
+      (await post('{"apiVersion":"v1","kind":"List","items":[]}', 'application/json').expect(400)).body,
+    ).toEqual({ error: 'body holds no NetworkPolicy (networking.k8s.io/v1) to audit' });
+    expect((await post('{"kind": ', 'application/json').expect(400)).body.error).toMatch(
+      /^body: not valid JSON: /,
+    );
+    expect((await post('kind: NetworkPolicy\nmetadata: {}\n').expect(400)).body).toEqual({
+      error: 'body: item 1 (NetworkPolicy): metadata.name must be a non-empty string',
+    });
+    const bad =
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: 5}}\n';
+    expect((await post(bad).expect(400)).body).toEqual({
+      error:
+        'NetworkPolicy shop/bad: spec.podSelector is not a valid label selector: matchLabels.app must be a string',
+    });
+    expect(
+      (await post(policiesToYaml(policies), 'application/yaml', '/api/v1/audit?prune=yes').expect(400)).body,
+    ).toEqual({
+      error: 'prune must be true or false (got "yes")',
+    });
+    const big = `# ${'x'.repeat(8 * 1024 * 1024)}\n`;
+    expect((await post(big).expect(413)).body).toEqual({ error: 'body is larger than 8192 KiB' });
+    const without = analysisSource((await fixtureAnalysis()).analysis);
+    expect(
+      (await request(createApp(without)).post('/api/v1/audit').send(policiesToYaml(policies)).expect(404))
+        .body,
+    ).toEqual({ error: 'this source cannot audit policies' });
+  });
+
+  it('asks for the token where the API has one', async () => {
+    const app = createApp(source, { auth: { token: 'sesame', anonymousRead: true } });
+    await request(app)
+      .post('/api/v1/audit')
+      .set('Content-Type', 'application/yaml')
+      .send(policiesToYaml(policies))
+      .expect(401);
+    await request(app)
+      .post('/api/v1/audit')
+      .set('Content-Type', 'application/yaml')
+      .set('Authorization', 'Bearer sesame')
+      .send(policiesToYaml(policies))
+      .expect(200);
+  });
+});
