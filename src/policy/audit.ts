@@ -128,10 +128,21 @@ export function replayEdges(
 }
 
 /**
+ * A NetworkPolicy's policyTypes as the API server defaults them when it gives none: Ingress, and Egress
+ * too when it has egress rules. A hand-written `spec: {podSelector: {}}` is a default deny of ingress.
+ */
+function policyTypesOf(p: NetworkPolicy): ('Ingress' | 'Egress')[] {
+  if (p.spec.policyTypes && p.spec.policyTypes.length > 0) return p.spec.policyTypes;
+  return (p.spec.egress?.length ?? 0) > 0 ? ['Ingress', 'Egress'] : ['Ingress'];
+}
+
+/**
  * The workloads of `identity` that no node of `graph` stands for (no flow to or from them was
- * observed) and that, of `policies`, only a default deny of their namespace selects (see
- * isDefaultDeny): once those policies are in force, all their traffic is blocked, and nothing observed
- * shows it. Host-network workloads (policies do not select them) are left out. Sorted by id.
+ * observed) and that, of `policies`, only a default deny of their namespace selects (see isDefaultDeny;
+ * a policy that gives no policyTypes has those the API server defaults it to): once those policies are
+ * in force, all their traffic in the directions the default deny isolates (ingress, egress or both) is
+ * blocked, and nothing observed shows it. Host-network workloads (policies do not select them) are left
+ * out. Sorted by id.
  */
 export function deniedUnobserved(
   identity: Identity,
@@ -143,7 +154,7 @@ export function deniedUnobserved(
   const others = new Map<string, NetworkPolicy[]>();
   for (const p of policies) {
     const ns = p.metadata.namespace ?? '';
-    if (isDefaultDeny(p)) denied.add(ns);
+    if (isDefaultDeny({ spec: { ...p.spec, policyTypes: policyTypesOf(p) } })) denied.add(ns);
     else others.set(ns, [...(others.get(ns) ?? []), p]);
   }
   const out: string[] = [];

@@ -160,6 +160,37 @@ describe('microseg audit', () => {
     expect(result.cronJobsNotRun).toEqual([]);
   });
 
+  it('takes a default deny that gives no policyTypes as the API server defaults it: of ingress', async () => {
+    // A hand-written `podSelector: {}` with nothing else denies all ingress: it is a default deny, and
+    // no policy besides one selects the CronJob (it did not hide shop's own default deny either).
+    const doc = (name: string, spec: string) =>
+      `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n${spec}`;
+    await writeFile(
+      join(dir, 'deny-ingress.yaml'),
+      doc('deny-ingress', '  podSelector: {}\n') +
+        '---\n' +
+        doc('deny-all', '  podSelector: {}\n  policyTypes: [Ingress, Egress]\n'),
+    );
+    for (const files of [['deny-ingress.yaml'], ['policies', 'deny-ingress.yaml']]) {
+      const { result } = await auditJson(...files.flatMap((f) => ['--policies', join(dir, f)]));
+      expect(result.unobserved).toEqual(['shop/CronJob/backup']);
+      expect(result.cronJobsNotRun).toEqual(['shop/CronJob/backup']);
+    }
+    // The text says what it blocks: all their traffic in the directions the default deny isolates.
+    const text = await cli(
+      'audit',
+      '--flows',
+      join(dir, 'flows.jsonl'),
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--policies',
+      join(dir, 'deny-ingress.yaml'),
+    );
+    expect(text.out.split('\n')).toContain(
+      'no flow observed for 1 workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates: shop/CronJob/backup',
+    );
+  });
+
   it("applies the policies as kubectl apply would, and leaves microseg's own out with --prune", () => {
     const np = (ns: string, name: string, managed = false): NetworkPolicy => ({
       apiVersion: 'networking.k8s.io/v1',

@@ -33,10 +33,11 @@ Replays observed flows against the cluster as the snapshot has it and as it woul
 NetworkPolicies of --policies applied (the directory recommend wrote, or a GitOps repository's), with
 microseg's NetworkPolicy semantics engine, and names every observed connection they would newly block:
 allowed by the snapshot's policies, denied with the given ones. Also named: workloads that made no flow
-in the flows read and that, of the given policies, only their namespace's default deny selects (once
-applied, all their traffic is blocked and nothing observed shows it), and of them the CronJobs that
-started no run the flows cover. Not replayed, and counted: connections whose every observation was
-dropped, ICMP, traffic from a node to its pods, and ends the snapshot cannot place.
+in the flows read and that, of the policies in force once the given ones are applied, only their
+namespace's default deny selects (all their traffic in the directions it isolates is then blocked, and
+nothing observed shows it), and of them the CronJobs that started no run the flows cover. Not
+replayed, and counted: connections whose every observation was dropped, ICMP, traffic from a node to
+its pods, and ends the snapshot cannot place.
 
 options:
   --flows FILE           flow source (repeatable, each source once; '-' reads standard input)
@@ -142,7 +143,7 @@ export function formatAudit(r: AuditResult, limit: number): string {
   }
   if (r.unobserved.length > 0)
     lines.push(
-      `no flow observed for ${r.unobserved.length} workload(s) that only a default deny selects, which will block all their traffic: ${firstOf(r.unobserved, limit)}`,
+      `no flow observed for ${r.unobserved.length} workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates: ${firstOf(r.unobserved, limit)}`,
     );
   if (r.cronJobsNotRun.length > 0)
     lines.push(
