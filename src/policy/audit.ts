@@ -171,8 +171,8 @@ const policyKey = (p: NetworkPolicy): string => `${p.metadata.namespace ?? ''}/$
 /**
  * The cluster's NetworkPolicies (`current`) with `given` applied as `kubectl apply` would: each replaces
  * the one of its name, the others are added; with `prune`, microseg's own (label
- * app.kubernetes.io/managed-by=microseg) that `given` does not name are left out (`pruned`, sorted), as
- * Enforce or a GitOps sync with pruning removes them. One given twice under a name: the last one.
+ * app.kubernetes.io/managed-by=microseg) that `given` does not name are left out (`pruned`, sorted) in
+ * the namespaces `given` has policies for, as Enforce or a GitOps sync with pruning removes them. One given twice under a name: the last one.
  */
 export function appliedPolicies(
   current: readonly NetworkPolicy[],
@@ -180,10 +180,17 @@ export function appliedPolicies(
   prune: boolean,
 ): { policies: NetworkPolicy[]; pruned: string[] } {
   const last = new Map(given.map((p) => [policyKey(p), p]));
+  // Pruned only in the namespaces `given` has policies for, as Enforce prunes in its scope: the
+  // policies of one namespace's file leave the other namespaces' as they are.
+  const covered = new Set(given.map((p) => p.metadata.namespace ?? ''));
   const pruned: string[] = [];
   const kept = current.filter((p) => {
     if (last.has(policyKey(p))) return false;
-    if (prune && p.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) {
+    if (
+      prune &&
+      covered.has(p.metadata.namespace ?? '') &&
+      p.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
+    ) {
       pruned.push(policyKey(p));
       return false;
     }

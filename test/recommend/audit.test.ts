@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import type { AuditResult } from '../../src/cli/commands/audit.ts';
 import { appliedPolicies } from '../../src/policy/audit.ts';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
@@ -191,6 +192,47 @@ describe('microseg audit', () => {
     );
   });
 
+  it("with --prune, audits one namespace's file alone: other namespaces' policies of microseg are kept", async () => {
+    // The cluster runs recommend's policies, and data has a default deny of its own besides.
+    const applied: unknown[] = [];
+    for (const f of ['data.yaml', 'shop.yaml'])
+      applied.push(
+        ...parseAllDocuments(await readFile(join(dir, 'policies', f), 'utf8')).map(
+          (d) => d.toJS() as unknown,
+        ),
+      );
+    const baseline = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'baseline-deny', namespace: 'data' },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    };
+    await writeFile(
+      join(dir, 'enforced.json'),
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [...demo.objects, backup, ...applied, baseline],
+      }),
+    );
+    const r = await cli(
+      'audit',
+      '--flows',
+      join(dir, 'flows.jsonl'),
+      '--cluster',
+      join(dir, 'enforced.json'),
+      '--policies',
+      join(dir, 'policies', 'shop.yaml'),
+      '--prune',
+      '--output',
+      'json',
+    );
+    expect(r.code).toBe(EXIT.ok);
+    const result = JSON.parse(r.out) as AuditResult;
+    expect(result.policies.pruned).toEqual([]);
+    expect(result.wouldBlock).toEqual([]);
+  });
+
   it("applies the policies as kubectl apply would, and leaves microseg's own out with --prune", () => {
     const np = (ns: string, name: string, managed = false): NetworkPolicy => ({
       apiVersion: 'networking.k8s.io/v1',
@@ -202,16 +244,22 @@ describe('microseg audit', () => {
       },
       spec: { podSelector: {} },
     });
-    const current = [np('a', 'mine'), np('a', 'microseg-old', true), np('a', 'microseg-web', true)];
+    const current = [
+      np('a', 'mine'),
+      np('a', 'microseg-old', true),
+      np('a', 'microseg-web', true),
+      np('b', 'microseg-db', true),
+    ];
     const given = [
       { ...np('a', 'microseg-web', true), spec: { podSelector: { matchLabels: { app: 'web' } } } },
     ];
     const names = (ps: NetworkPolicy[]) => ps.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
     const applied = appliedPolicies(current, given, false);
-    expect(names(applied.policies)).toEqual(['a/mine', 'a/microseg-old', 'a/microseg-web']);
-    expect(applied.policies[2]).toBe(given[0]);
+    expect(names(applied.policies)).toEqual(['a/mine', 'a/microseg-old', 'b/microseg-db', 'a/microseg-web']);
+    expect(applied.policies[3]).toBe(given[0]);
+    // Pruned only in the namespaces the given policies are of: b's are not among them.
     const pruned = appliedPolicies(current, given, true);
-    expect(names(pruned.policies)).toEqual(['a/mine', 'a/microseg-web']);
+    expect(names(pruned.policies)).toEqual(['a/mine', 'b/microseg-db', 'a/microseg-web']);
     expect(pruned.pruned).toEqual(['a/microseg-old']);
   });
 

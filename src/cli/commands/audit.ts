@@ -46,8 +46,9 @@ options:
                          report.json is skipped); added to the snapshot's, one named like a policy of
                          the snapshot replaces it, as kubectl apply would
   --prune                leave out the snapshot's NetworkPolicies labelled
-                         ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} that --policies does not hold, as
-                         Enforce or a GitOps sync with pruning removes them
+                         ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} that --policies does not hold, in
+                         the namespaces it holds policies for, as Enforce or a GitOps sync with
+                         pruning removes them (other namespaces' are kept)
   --format FORMAT        auto (default), hubble, generic, inspektor-gadget, kubescape
   --strict               stop at the first bad input line
   --output text|json     output format (default text)
