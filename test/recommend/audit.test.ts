@@ -275,6 +275,19 @@ describe('microseg audit', () => {
       out: '',
       err: 'microseg audit: --output yaml is not supported (use text or json)\n',
     });
+    // Standard input is read once: two options naming it are refused before anything is read.
+    expect(
+      await cli('audit', '--flows', '-', '--cluster', join(dir, 'cluster.json'), '--policies', '-'),
+    ).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: 'microseg audit: --policies - and --flows -: standard input can be read only once, by one of them\n',
+    });
+    expect(await cli(...base, '--cluster', '-', '--policies', '-', '--policies', '-')).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: 'microseg audit: --policies - is given twice: standard input can be read only once\n',
+    });
     await writeFile(join(dir, 'empty.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [] }));
     expect(await cli(...base, '--policies', join(dir, 'empty.json'))).toEqual({
       code: EXIT.usage,

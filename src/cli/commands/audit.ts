@@ -176,6 +176,17 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
   const engine = parseEngineOptions(values);
   await checkDistinctSources('--flows', values.flows);
+  // Standard input is read once: by the first of the options that names it, the others finding it empty.
+  const fromStdin = [
+    ...values.cluster.filter((p) => p === '-').map(() => '--cluster -'),
+    ...values.policies.filter((p) => p === '-').map(() => '--policies -'),
+    ...(values.flows.includes('-') ? ['--flows -'] : []),
+  ];
+  const twice = fromStdin.find((o, i) => fromStdin.indexOf(o) !== i);
+  if (twice !== undefined)
+    throw new UsageError(`${twice} is given twice: standard input can be read only once`);
+  if (fromStdin.length > 1)
+    throw new UsageError(`${fromStdin.join(' and ')}: standard input can be read only once, by one of them`);
   const warn = warnOnStderr(io, 'audit');
   const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
   const given: NetworkPolicy[] = [];
