@@ -14,7 +14,7 @@ import type { GraphEdge, GraphNode, ServiceGraph } from '../graph/types.ts';
 import type { Isolation } from '../isolate/api.ts';
 import type { IsolationActions } from '../isolate/ui.ts';
 import { IsolationRequestError, parseIsolationRef } from '../isolate/ui.ts';
-import type { CronJob, KObject, NetworkPolicy, NetworkPolicySpec } from '../model/k8s.ts';
+import type { CronJob, KObject, NetworkPolicy, NetworkPolicySpec, OtherObject } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import type { Analysis } from '../pipeline.ts';
 import { buildIdentity } from '../identity/index.ts';
@@ -395,7 +395,10 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
       : {}),
     ...(input.snapshot
       ? {
-          auditPolicies: (given: readonly NetworkPolicy[], opts: { prune: boolean }) => {
+          auditPolicies: (
+            given: readonly NetworkPolicy[],
+            opts: { prune: boolean; clusterPolicies: readonly OtherObject[] },
+          ) => {
             const graph = learned().graph;
             const snapshot = input.snapshot!();
             return auditPolicySet({
@@ -403,6 +406,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
               identity: buildIdentity(snapshot),
               graph,
               given,
+              givenClusterPolicies: opts.clusterPolicies,
               prune: opts.prune,
             });
           },

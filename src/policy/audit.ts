@@ -6,12 +6,13 @@
  */
 import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
-import type { NetworkPolicy } from '../model/k8s.ts';
+import type { NetworkPolicy, OtherObject } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { compareText } from '../model/order.ts';
 import type { Engine } from '../verify/engine.ts';
 import { engineFromSnapshot } from '../verify/engine.ts';
 import { selects } from '../verify/match.ts';
+import { isClusterPolicyKind } from '../verify/validate.ts';
 import type { EngineOptions, L4Protocol } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
 import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './index.ts';
@@ -167,6 +168,8 @@ export function deniedUnobserved(
 }
 
 const policyKey = (p: NetworkPolicy): string => `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
+/** A cluster-wide policy's name in an audit: `Kind/name` (`AdminNetworkPolicy/deny-db`). */
+const clusterPolicyKey = (o: OtherObject): string => `${o.kind}/${o.metadata.name}`;
 
 /**
  * The cluster's NetworkPolicies (`current`) with `given` applied as `kubectl apply` would: each replaces
@@ -203,7 +206,10 @@ export function appliedPolicies(
 export interface PolicySetAudit {
   /** Observed connections (graph edges) replayed, and those not replayed by why. */
   connections: { replayed: number; notReplayed: Record<NotReplayed, number> };
-  /** The policies audited (`namespace/name`, sorted, each once), and the cluster's they leave out. */
+  /**
+   * The policies audited (`namespace/name`; a cluster-wide one `Kind/name`), sorted, each once, and the
+   * cluster's they leave out (`prune`).
+   */
   policies: { audited: string[]; pruned: string[] };
   /** Observed connections they would newly block, in edge-id order. */
   wouldBlock: WouldBlock[];
@@ -220,17 +226,30 @@ export function auditPolicySet(input: {
   identity: Identity;
   graph: ServiceGraph;
   given: readonly NetworkPolicy[];
+  /**
+   * Cluster-wide policies given too (AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+   * ClusterNetworkPolicy), each replacing the snapshot's of its kind and name.
+   */
+  givenClusterPolicies?: readonly OtherObject[];
   prune?: boolean;
   engine?: EngineOptions;
 }): PolicySetAudit {
   const { snapshot, identity, graph } = input;
   const { policies, pruned } = appliedPolicies(snapshot.networkPolicies, input.given, input.prune === true);
+  const givenCluster = new Map((input.givenClusterPolicies ?? []).map((o) => [clusterPolicyKey(o), o]));
+  const others = [
+    ...snapshot.others.filter((o) => !(isClusterPolicyKind(o.kind) && givenCluster.has(clusterPolicyKey(o)))),
+    ...givenCluster.values(),
+  ];
   const before = engineFromSnapshot(snapshot, input.engine);
-  const after = engineFromSnapshot({ ...snapshot, networkPolicies: policies }, input.engine);
+  const after = engineFromSnapshot({ ...snapshot, networkPolicies: policies, others }, input.engine);
   const replay = replayEdges(graph, identity, before, after);
   return {
     connections: { replayed: replay.replayed, notReplayed: replay.notReplayed },
-    policies: { audited: [...new Set(input.given.map(policyKey))].sort(compareText), pruned },
+    policies: {
+      audited: [...new Set(input.given.map(policyKey)), ...givenCluster.keys()].sort(compareText),
+      pruned,
+    },
     wouldBlock: replay.wouldBlock,
     unobserved: deniedUnobserved(identity, graph, policies),
   };

@@ -13,6 +13,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { isDnsLabel } from '../isolate/api.ts';
 import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
 import { policiesToYaml } from '../policy/render.ts';
+import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
 import {
   buildGraphView,
@@ -422,8 +423,12 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         'body is empty: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
       );
     const snap = snapshotFromObjects(parseObjectsText(text, 'body'), 'body');
-    if (snap.networkPolicies.length === 0)
-      throw new HttpError(400, 'body holds no NetworkPolicy (networking.k8s.io/v1) to audit');
+    const clusterPolicies = snap.others.filter((o) => isClusterPolicyKind(o.kind));
+    if (snap.networkPolicies.length === 0 && clusterPolicies.length === 0)
+      throw new HttpError(
+        400,
+        `body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor ${CLUSTER_POLICY_KINDS.join(', ')}`,
+      );
     // Other objects (a kustomize build holds the whole application) are left out, and said so.
     const ignored: Record<string, number> = {};
     for (const list of [
@@ -433,13 +438,16 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       snap.endpointSlices,
       snap.workloads,
       snap.cronJobs,
-      snap.others,
+      snap.others.filter((o) => !isClusterPolicyKind(o.kind)),
     ])
       for (const o of list) {
         const kind = (o as { kind?: string }).kind ?? '';
         ignored[kind] = (ignored[kind] ?? 0) + 1;
       }
-    const result = await source.auditPolicies(snap.networkPolicies, { prune: pruneText === 'true' });
+    const result = await source.auditPolicies(snap.networkPolicies, {
+      prune: pruneText === 'true',
+      clusterPolicies,
+    });
     res.json({ ...result, ...(Object.keys(ignored).length > 0 ? { ignored: sortKeysOf(ignored) } : {}) });
   });
 

@@ -57,8 +57,15 @@ export function analysisSource(
   }
   if (extras.snapshot) {
     const snapshot = extras.snapshot;
-    source.auditPolicies = (given, { prune }) =>
-      auditPolicySet({ snapshot, identity: analysis.identity, graph: analysis.graph, given, prune });
+    source.auditPolicies = (given, { prune, clusterPolicies }) =>
+      auditPolicySet({
+        snapshot,
+        identity: analysis.identity,
+        graph: analysis.graph,
+        given,
+        givenClusterPolicies: clusterPolicies,
+        prune,
+      });
   }
   if (extras.cronJobs) {
     const byName = new Map(extras.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));

@@ -4,7 +4,7 @@
  * ever sees these shapes.
  */
 import type { ServiceGraph } from '../graph/types.ts';
-import type { NetworkPolicy } from '../model/k8s.ts';
+import type { NetworkPolicy, OtherObject } from '../model/k8s.ts';
 import type { PolicySetAudit } from '../policy/audit.ts';
 import type { CronJobRuns } from '../policy/cronjobs.ts';
 import type { Proposal } from '../policy/types.ts';
@@ -188,11 +188,12 @@ export interface ViewSource {
   /**
    * What applying `given` NetworkPolicies would do to the observed traffic (`POST /audit`): the cluster
    * as it is against the same with them applied (see auditPolicySet); `prune` leaves out microseg's own
-   * policies that `given` does not hold. Without it, the API has no policy audit.
+   * policies that `given` does not hold; `clusterPolicies`, cluster-wide policies given too, replace the
+   * cluster's of their kind and name. Without it, the API has no policy audit.
    */
   auditPolicies?(
     given: readonly NetworkPolicy[],
-    opts: { prune: boolean },
+    opts: { prune: boolean; clusterPolicies: readonly OtherObject[] },
   ): PolicySetAudit | Promise<PolicySetAudit>;
   /** The CronJob `namespace/name`, for its details (schedule, runs); undefined when not known. */
   cronJob?(namespace: string, name: string): CronJobRuns | undefined | Promise<CronJobRuns | undefined>;

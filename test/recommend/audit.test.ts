@@ -233,6 +233,58 @@ describe('microseg audit', () => {
     expect(result.wouldBlock).toEqual([]);
   });
 
+  it('applies the cluster-wide policies of --policies too, as explain --policies does', async () => {
+    await writeFile(
+      join(dir, 'anp.json'),
+      JSON.stringify({
+        apiVersion: 'policy.networking.k8s.io/v1alpha1',
+        kind: 'AdminNetworkPolicy',
+        metadata: { name: 'no-shop-to-redis' },
+        spec: {
+          priority: 10,
+          subject: {
+            pods: {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'data' } },
+              podSelector: { matchLabels: { app: 'redis' } },
+            },
+          },
+          ingress: [
+            {
+              name: 'deny-shop',
+              action: 'Deny',
+              from: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } }],
+            },
+          ],
+        },
+      }),
+    );
+    const { code, result } = await auditJson(
+      '--policies',
+      join(dir, 'policies'),
+      '--policies',
+      join(dir, 'anp.json'),
+    );
+    expect(code).toBe(EXIT.findings);
+    expect(result.policies.audited).toContain('AdminNetworkPolicy/no-shop-to-redis');
+    expect(result.wouldBlock.map((b) => `${b.source} -> ${b.target}: ${b.reason}`)).toEqual([
+      'shop/Deployment/cart -> data/StatefulSet/redis: denied: ingress to data/redis-0: Deny by AdminNetworkPolicy/no-shop-to-redis ingress[0] (deny-shop)',
+    ]);
+    // Given alone, it is audited: the file is not refused for holding no NetworkPolicy.
+    const alone = await cli(
+      'audit',
+      '--flows',
+      join(dir, 'flows.jsonl'),
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--policies',
+      join(dir, 'anp.json'),
+    );
+    expect(alone.code).toBe(EXIT.findings);
+    expect(alone.out.split('\n')[0]).toBe(
+      'audited 0 NetworkPolicy(ies) and 1 cluster-wide policy(ies): 53 observed connection(s) replayed (flows from 2026-03-02T10:00:01.703Z to 2026-03-02T10:59:56.870Z)',
+    );
+  });
+
   it("applies the policies as kubectl apply would, and leaves microseg's own out with --prune", () => {
     const np = (ns: string, name: string, managed = false): NetworkPolicy => ({
       apiVersion: 'networking.k8s.io/v1',
@@ -292,7 +344,7 @@ describe('microseg audit', () => {
     expect(await cli(...base, '--policies', join(dir, 'empty.json'))).toEqual({
       code: EXIT.usage,
       out: '',
-      err: `microseg audit: --policies ${join(dir, 'empty.json')}: no NetworkPolicy in it\n`,
+      err: `microseg audit: --policies ${join(dir, 'empty.json')}: no NetworkPolicy in it (nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy)\n`,
     });
     await writeFile(join(dir, 'none.jsonl'), '');
     const noFlows = await cli(

@@ -62,6 +62,39 @@ describe('POST /api/v1/audit', () => {
     expect(res.body.wouldBlock[0].reason).toMatch(/^denied: .*isolated by shop\/microseg-default-deny/);
   });
 
+  it('applies the cluster-wide policies of the set too, named by kind', async () => {
+    const anp = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'no-db-from-shop' },
+      spec: {
+        priority: 10,
+        subject: {
+          pods: {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+            podSelector: { matchLabels: { app: 'db' } },
+          },
+        },
+        ingress: [
+          {
+            name: 'deny-shop',
+            action: 'Deny',
+            from: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } }],
+          },
+        ],
+      },
+    };
+    const res = await post(JSON.stringify([...policies, anp]), 'application/json').expect(200);
+    expect(res.body).not.toHaveProperty('ignored');
+    expect(res.body.policies.audited).toContain('AdminNetworkPolicy/no-db-from-shop');
+    const blocked = res.body.wouldBlock as { target: string; reason: string }[];
+    expect(blocked.length).toBeGreaterThan(0);
+    for (const b of blocked) {
+      expect(b.target).toBe('shop/StatefulSet/db');
+      expect(b.reason).toContain('Deny by AdminNetworkPolicy/no-db-from-shop ingress[0] (deny-shop)');
+    }
+  });
+
   it('refuses what it cannot audit, naming what was wrong', async () => {
     expect((await post('').expect(400)).body).toEqual({
       error:
@@ -69,7 +102,10 @@ describe('POST /api/v1/audit', () => {
     });
     expect(
       (await post('{"apiVersion":"v1","kind":"List","items":[]}', 'application/json').expect(400)).body,
-    ).toEqual({ error: 'body holds no NetworkPolicy (networking.k8s.io/v1) to audit' });
+    ).toEqual({
+      error:
+        'body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy',
+    });
     expect((await post('{"kind": ', 'application/json').expect(400)).body.error).toMatch(
       /^body: not valid JSON: /,
     );

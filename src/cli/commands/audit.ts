@@ -12,7 +12,7 @@ import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts'
 import type { Flow } from '../../flows/types.ts';
 import { buildServiceGraph } from '../../graph/build.ts';
 import { buildIdentity } from '../../identity/index.ts';
-import type { NetworkPolicy } from '../../model/k8s.ts';
+import type { NetworkPolicy, OtherObject } from '../../model/k8s.ts';
 import { InputError } from '../../model/snapshot.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
 import { firstOf } from '../../model/order.ts';
@@ -22,6 +22,7 @@ import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../policy/index.ts';
 import { aggregateFlows } from '../../pipeline.ts';
 import { ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS, parseEngineOptions } from '../../verify/cli-options.ts';
+import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../../verify/validate.ts';
 import { checkDistinctSources, loadVerifySnapshot, noFlowsMessage, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -44,7 +45,8 @@ options:
   --cluster FILE         cluster snapshot (repeatable); its NetworkPolicies are the policies in force now
   --policies PATH        NetworkPolicies to audit, a file or a directory (repeatable; a directory's
                          report.json is skipped); added to the snapshot's, one named like a policy of
-                         the snapshot replaces it, as kubectl apply would
+                         the snapshot replaces it, as kubectl apply would; cluster-wide policies in
+                         it (${CLUSTER_POLICY_KINDS.join(', ')}) are applied alike
   --prune                leave out the snapshot's NetworkPolicies labelled
                          ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} that --policies does not hold, in
                          the namespaces it holds policies for, as Enforce or a GitOps sync with
@@ -55,7 +57,7 @@ options:
   --limit N              connections and workloads listed per section in text output (default 25)
 ${ENGINE_OPTION_HELP}
 exit codes: 0 no observed connection would be blocked; 1 observed connections would be blocked;
-            2 bad usage or input (also: no flow read, or no NetworkPolicy in --policies); 3 internal error`;
+            2 bad usage or input (also: no flow read, or no policy in a --policies PATH); 3 internal error`;
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
@@ -84,7 +86,11 @@ export async function audit(
   cluster: ClusterSnapshot,
   given: readonly NetworkPolicy[],
   flows: FlowReader | Iterable<Flow>,
-  opts: { prune?: boolean; engine?: ReturnType<typeof parseEngineOptions> } = {},
+  opts: {
+    prune?: boolean;
+    engine?: ReturnType<typeof parseEngineOptions>;
+    clusterPolicies?: readonly OtherObject[];
+  } = {},
 ): Promise<AuditResult> {
   const identity = buildIdentity(cluster);
   const { input } = await aggregateFlows(identity, flows, { afterIngest: releaseMemory });
@@ -94,6 +100,7 @@ export async function audit(
     identity,
     graph,
     given,
+    ...(opts.clusterPolicies ? { givenClusterPolicies: opts.clusterPolicies } : {}),
     ...(opts.prune ? { prune: true } : {}),
     ...(opts.engine ? { engine: opts.engine } : {}),
   });
@@ -124,8 +131,11 @@ export async function audit(
 export function formatAudit(r: AuditResult, limit: number): string {
   const lines: string[] = [];
   const n = r.connections.notReplayed;
+  // Cluster-wide policies are named by kind, namespaces (DNS labels) are lower case.
+  const clusterWide = r.policies.audited.filter((k) => /^[A-Z]/.test(k)).length;
   lines.push(
-    `audited ${r.policies.audited.length} NetworkPolicy(ies)` +
+    `audited ${r.policies.audited.length - clusterWide} NetworkPolicy(ies)` +
+      (clusterWide > 0 ? ` and ${clusterWide} cluster-wide policy(ies)` : '') +
       (r.policies.pruned.length > 0
         ? `, leaving out ${r.policies.pruned.length} of microseg's (--prune)`
         : '') +
@@ -190,11 +200,16 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const warn = warnOnStderr(io, 'audit');
   const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
   const given: NetworkPolicy[] = [];
+  const givenCluster: OtherObject[] = [];
   for (const path of values.policies) {
     const loaded = await loadVerifySnapshot([path], io.stdin, warn);
-    if (loaded.networkPolicies.length === 0)
-      throw new InputError(`--policies ${path}: no NetworkPolicy in it`);
+    const clusterWide = loaded.others.filter((o) => isClusterPolicyKind(o.kind));
+    if (loaded.networkPolicies.length === 0 && clusterWide.length === 0)
+      throw new InputError(
+        `--policies ${path}: no NetworkPolicy in it (nor ${CLUSTER_POLICY_KINDS.join(', ')})`,
+      );
     given.push(...loaded.networkPolicies);
+    givenCluster.push(...clusterWide);
   }
   const reader = readFlows(values.flows, {
     ...(values.format ? { format: values.format as FlowFormat } : {}),
@@ -204,6 +219,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const result = await audit(cluster, given, reader, {
     prune: values.prune === true,
     engine,
+    clusterPolicies: givenCluster,
   });
   if (reader.stats.flows === 0) {
     io.err(formatIngestStats(reader.stats));
