@@ -190,6 +190,22 @@ describe('microseg audit', () => {
     expect(text.out.split('\n')).toContain(
       'no flow observed for 1 workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates: shop/CronJob/backup',
     );
+    // With --limit 0, counted and not listed (as the connections are).
+    const none = await cli(
+      'audit',
+      '--flows',
+      join(dir, 'flows.jsonl'),
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--policies',
+      join(dir, 'deny-ingress.yaml'),
+      '--limit',
+      '0',
+    );
+    expect(none.out.split('\n').slice(3, 5)).toEqual([
+      'no flow observed for 1 workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates',
+      'of them, 1 CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown',
+    ]);
   });
 
   it("with --prune, audits one namespace's file alone: other namespaces' policies of microseg are kept", async () => {

@@ -133,6 +133,8 @@ export function formatAudit(r: AuditResult, limit: number): string {
   const n = r.connections.notReplayed;
   // Cluster-wide policies are named by kind, namespaces (DNS labels) are lower case.
   const clusterWide = r.policies.audited.filter((k) => /^[A-Z]/.test(k)).length;
+  // The first `limit` of a list, after a colon; none with --limit 0 (the count says how many).
+  const named = (ids: readonly string[]) => (limit > 0 ? `: ${firstOf(ids, limit)}` : '');
   lines.push(
     `audited ${r.policies.audited.length - clusterWide} NetworkPolicy(ies)` +
       (clusterWide > 0 ? ` and ${clusterWide} cluster-wide policy(ies)` : '') +
@@ -154,11 +156,11 @@ export function formatAudit(r: AuditResult, limit: number): string {
   }
   if (r.unobserved.length > 0)
     lines.push(
-      `no flow observed for ${r.unobserved.length} workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates: ${firstOf(r.unobserved, limit)}`,
+      `no flow observed for ${r.unobserved.length} workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates${named(r.unobserved)}`,
     );
   if (r.cronJobsNotRun.length > 0)
     lines.push(
-      `of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown: ${firstOf(r.cronJobsNotRun, limit)}`,
+      `of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown${named(r.cronJobsNotRun)}`,
     );
   const skipped = [
     n.dropped > 0 ? `${n.dropped} dropped at every observation` : '',
