@@ -8,7 +8,7 @@ import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
-import { replayEdges } from '../policy/audit.ts';
+import { appliedPolicies, replayEdges } from '../policy/audit.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../policy/index.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { Engine } from '../verify/engine.ts';
@@ -84,11 +84,9 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
       nodes: snapshot.others.filter((o) => o.kind === 'Node'),
     });
   const before = engineFor(snapshot.networkPolicies);
-  // Enforcing replaces microseg's own policies and keeps everyone else's.
-  const after = engineFor([
-    ...snapshot.networkPolicies.filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE),
-    ...proposal.policies,
-  ]);
+  // Enforcing replaces microseg's own policies in the namespaces the proposal covers and keeps
+  // everyone else's, and its own elsewhere.
+  const after = engineFor(appliedPolicies(snapshot.networkPolicies, proposal.policies, true).policies);
   const { wouldBlock, earliest } = replayEdges(graph, identity, before, after);
   const since = input.since ?? earliest;
   const blocked = wouldBlock.length;

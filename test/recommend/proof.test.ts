@@ -247,6 +247,45 @@ describe('the offline audit', () => {
   });
 });
 
+describe('the offline audit of a proposal', () => {
+  it("keeps microseg's policies of the namespaces the proposal does not cover, as Enforce does", async () => {
+    // kube-system has a deny of its own and an allow for DNS that an earlier microseg run wrote.
+    const np = (name: string, spec: object, managed: boolean) => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {
+        name,
+        namespace: 'kube-system',
+        ...(managed ? { labels: { 'app.kubernetes.io/managed-by': 'microseg' } } : {}),
+      },
+      spec,
+    });
+    const snap = fixtureSnapshot(
+      np('deny-all', { podSelector: {}, policyTypes: ['Ingress'] }, false),
+      np(
+        'microseg-coredns',
+        {
+          podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+          policyTypes: ['Ingress'],
+          ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ port: 53, protocol: 'UDP' }] }],
+        },
+        true,
+      ),
+    );
+    const learned = await runPipeline(snap, fixtureFlows());
+    expect(learned.proposal.namespaces).not.toContain('kube-system');
+    expect(learned.graph.edges.some((e) => e.target === 'kube-system/Deployment/coredns')).toBe(true);
+    const audit = offlineAudit({
+      name: 'scope',
+      snapshot: snap,
+      identity: learned.identity,
+      graph: learned.graph,
+      proposal: learned.proposal,
+    });
+    expect(audit.wouldBlock).toEqual([]);
+  });
+});
+
 /** An AdminNetworkPolicy that denies cart's pods egress to `cidr`, or ingress from it. */
 function denyCart(direction: 'egress' | 'ingress', cidr: string) {
   const peers = [{ networks: [cidr] }];
