@@ -96,13 +96,20 @@
     const headers = Object.assign({}, options.headers || {});
     const sent = state.token;
     if (sent) headers.Authorization = `Bearer ${sent}`;
-    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    // `raw`: text sent as it is (YAML or JSON the user gave); `body`: a value sent as JSON.
+    if (options.raw !== undefined) headers['Content-Type'] = 'application/yaml';
+    else if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     let res;
     try {
       res = await fetch(`api/v1${path}`, {
         method: options.method || 'GET',
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body:
+          options.raw !== undefined
+            ? options.raw
+            : options.body === undefined
+              ? undefined
+              : JSON.stringify(options.body),
       });
     } catch (err) {
       throw new Error(`cannot reach the server (${errorText(err)})`, { cause: err });
@@ -851,7 +858,7 @@
   async function renderRollout() {
     const seq = claimPanel();
     try {
-      const audits = await api('/audits');
+      const audits = state.info.features.audit ? await api('/audits') : [];
       if (!ownsPanel(seq)) return; // the user moved on: draw no audit for a view they left
       state.audits = audits;
       if (!state.audit && state.audits.length) state.audit = state.audits[0].name;
@@ -923,8 +930,92 @@
         list('Left untouched (held by a policy microseg does not manage)', d.conflicts || []),
       );
     }
-    if (!state.audits.length) parts.push('<p class="muted">No Segmentation is being audited.</p>');
+    if (!state.audits.length && state.info.features.audit)
+      parts.push('<p class="muted">No Segmentation is being audited.</p>');
+    if (state.info.features.auditPolicies) parts.push(policyAuditForm());
     $('panel-body').innerHTML = parts.join('');
+    const run = $('audit-run');
+    if (run) run.onclick = () => void runPolicyAudit();
+    bindPanelLinks();
+  }
+
+  // ---------------- auditing a change ----------------
+  /** A box for a set of NetworkPolicies (a change under review) to replay the observed traffic against. */
+  function policyAuditForm() {
+    return (
+      '<h3>Audit a change</h3>' +
+      '<p class="muted">Paste NetworkPolicies, YAML or JSON (a repository\'s files, <code>kubectl kustomize</code> ' +
+      'of an overlay): the observed traffic is replayed against the cluster with them applied.</p>' +
+      `<textarea id="audit-input" rows="8" spellcheck="false" aria-label="NetworkPolicies to audit">${esc(state.auditDraft || '')}</textarea>` +
+      `<p><label><input type="checkbox" id="audit-prune"${state.auditPrune ? ' checked' : ''}> leave out microseg's own ` +
+      'policies the set does not hold, in its namespaces</label> <button type="button" id="audit-run">Audit</button></p>' +
+      `<div id="audit-result">${state.auditResult ? policyAuditResult(state.auditResult) : ''}</div>`
+    );
+  }
+
+  function policyAuditResult(r) {
+    const parts = [];
+    const pruned = r.policies.pruned.length;
+    parts.push(
+      `<p id="audit-summary">${r.connections.replayed} observed connection(s) replayed against ${r.policies.audited.length} ` +
+        `polic${r.policies.audited.length === 1 ? 'y' : 'ies'}${pruned ? `, leaving out ${pruned} of microseg's` : ''}.</p>`,
+    );
+    parts.push(`<h4>Would be blocked (${r.wouldBlock.length})</h4>`);
+    if (!r.wouldBlock.length)
+      parts.push(
+        '<p id="audit-none"><span class="badge ok">none</span> every observed connection stays allowed</p>',
+      );
+    else
+      parts.push(
+        '<table id="audit-blocked"><thead><tr><th>Connection</th><th>Port</th><th class="num">Flows</th></tr></thead><tbody>' +
+          r.wouldBlock
+            .map(
+              (b) =>
+                `<tr class="audit-row"><td><span class="clickable" data-goto="${esc(b.source)}">${esc(shortId(b.source))}</span> → ` +
+                `<span class="clickable" data-goto="${esc(b.target)}">${esc(shortId(b.target))}</span>` +
+                `<div class="muted">${esc(b.reason)}</div></td><td>${esc(b.protocol)}/${b.port}</td><td class="num">${b.count}</td></tr>`,
+            )
+            .join('') +
+          '</tbody></table>',
+      );
+    if (r.unobserved.length)
+      parts.push(
+        `<h4>Cut off, no flow observed (${r.unobserved.length})</h4>` +
+          '<p class="muted">Of the policies once applied, only a default deny selects these.</p>' +
+          `<ul id="audit-unobserved">${r.unobserved
+            .map(
+              (id) =>
+                `<li><span class="clickable" data-goto="${esc(id)}" data-unobserved>${esc(shortId(id))}</span></li>`,
+            )
+            .join('')}</ul>`,
+      );
+    const ignored = Object.entries(r.ignored || {});
+    if (ignored.length)
+      parts.push(
+        `<p class="muted" id="audit-ignored">Left out, not policies: ${ignored.map(([k, n]) => `${esc(k)} ${n}`).join(', ')}</p>`,
+      );
+    return parts.join('');
+  }
+
+  async function runPolicyAudit() {
+    const text = $('audit-input').value;
+    const prune = $('audit-prune').checked;
+    state.auditDraft = text;
+    state.auditPrune = prune;
+    $('audit-result').innerHTML = '<p class="muted">Auditing…</p>';
+    let html;
+    try {
+      const r = await api(`/audit${prune ? '?prune=true' : ''}`, { method: 'POST', raw: text });
+      state.auditResult = r;
+      html = policyAuditResult(r);
+    } catch (err) {
+      state.auditResult = null;
+      html = `<p class="error" role="alert" id="audit-error">${esc(errorText(err))}</p>`;
+    }
+    // The user may have left the Rollout tab meanwhile: the result waits for their return.
+    const box = $('audit-result');
+    if (!box) return;
+    box.innerHTML = html;
     bindPanelLinks();
   }
 
@@ -1042,7 +1133,8 @@
         ? `signed in${a.user ? ` as ${a.user}` : ''}`
         : 'read-only'
       : '';
-    document.querySelector('#tabs [data-tab="rollout"]').hidden = !state.info.features.audit;
+    document.querySelector('#tabs [data-tab="rollout"]').hidden =
+      !state.info.features.audit && !state.info.features.auditPolicies;
     document.querySelector('#tabs [data-tab="isolation"]').hidden = !state.info.features.isolations;
     await refreshIsolations();
     await loadGraph();

@@ -270,6 +270,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       info: await source.info(),
       features: {
         audit: source.audits !== undefined,
+        auditPolicies: source.auditPolicies !== undefined,
         isolations: source.isolations !== undefined,
         blastRadius: source.blastRadius !== undefined,
         isolate: source.isolate !== undefined,

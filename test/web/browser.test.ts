@@ -15,6 +15,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IsolationRequestError } from '../../src/isolate/ui.ts';
 import { blastRadiusViews } from '../../src/cli/commands/demo.ts';
+import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
 import { offlineAudit } from '../../src/server/audit.ts';
 import { analysisSource } from '../../src/server/source.ts';
@@ -386,6 +387,47 @@ describe('service graph page (headless Chromium)', () => {
     await page.click('#release-btn');
     await page.waitForSelector('#isolate-btn');
     expect(src.calls).toEqual([`isolate ${CART} by token`, 'release iso-cart by token']);
+    await page.close();
+  });
+
+  it('audits a pasted change in the Rollout tab: what it would block, and why', async () => {
+    const { snapshot, analysis } = await fixtureAnalysis();
+    const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'change', snapshot }));
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-input');
+    // The proposal without cart's own policy: cart's connections fall to the namespace's default deny.
+    const withoutCart = policiesToYaml(
+      analysis.proposal.policies.filter((p) => p.metadata.name !== 'microseg-cart'),
+    );
+    await page.fill('#audit-input', withoutCart);
+    await page.click('#audit-run');
+    await page.waitForSelector('#audit-blocked');
+    const rows = await page.$$eval('#audit-blocked tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r).toContain('shop/cart');
+      expect(r).toContain('isolated by shop/microseg-default-deny');
+    }
+    await page.screenshot({ path: new URL('audit-change.png', SHOTS).pathname });
+    // A row's workload opens its details.
+    await page.click('#audit-blocked tbody tr:first-child [data-goto="shop/Deployment/cart"]');
+    await page.waitForSelector('#details-title');
+    expect(await page.textContent('#details-title')).toBe('cart');
+    // Back in the tab the change and its result are still there; the whole proposal blocks nothing.
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-blocked');
+    expect(await page.inputValue('#audit-input')).toBe(withoutCart);
+    await page.fill('#audit-input', policiesToYaml(analysis.proposal.policies));
+    await page.click('#audit-run');
+    await page.waitForSelector('#audit-none');
+    // What the server refuses is said where the user acted.
+    await page.fill('#audit-input', 'kind: Deployment\nmetadata: {name: web, namespace: shop}\n');
+    await page.click('#audit-run');
+    await page.waitForSelector('#audit-error');
+    expect(await page.textContent('#audit-error')).toBe(
+      'body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy (HTTP 400)',
+    );
+    expect(errors).toEqual([]);
     await page.close();
   });
 
