@@ -77,9 +77,20 @@ describe('JSON API', () => {
     const res = await request(createApp(source)).get('/api/v1/info').expect(200);
     expect(res.body).toEqual({
       info: { mode: 'demo', title: 'fixture', flows: fx.analysis.flows },
-      features: { audit: true, isolations: false, blastRadius: false, isolate: false, release: false },
+      features: {
+        audit: true,
+        auditPolicies: false,
+        isolations: false,
+        blastRadius: false,
+        isolate: false,
+        release: false,
+      },
       auth: { enabled: false, authenticated: false, canAct: false },
     });
+    // With the snapshot, a change can be audited.
+    const withSnapshot = analysisSource(fx.analysis, { snapshot: fx.snapshot });
+    const info = await request(createApp(withSnapshot)).get('/api/v1/info').expect(200);
+    expect(info.body.features.auditPolicies).toBe(true);
   });
 
   it('serves every graph node with a position, merged edges and segment colours', async () => {
