@@ -264,3 +264,17 @@ export function noFlowsMessage(stats: IngestStats, forced?: string): string {
   for (const [k, v] of Object.entries(stats.events)) if (v > 0) parts.push(`${v} Hubble ${k}`);
   return `no flow read: none of the ${stats.lines} line(s) of ${names(read)} was a flow (${parts.join(', ')}); nothing written`;
 }
+
+/**
+ * The flow sources and cluster snapshots of a command that reads both (`recommend`, `audit`), refused
+ * as bad usage when either is missing, saying what it takes.
+ */
+export function flowsAndCluster(values: { flows?: string[]; cluster?: string[] }): {
+  flows: string[];
+  cluster: string[];
+} {
+  if (!values.flows?.length)
+    throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
+  if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
+  return { flows: values.flows, cluster: values.cluster };
+}

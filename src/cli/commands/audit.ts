@@ -23,7 +23,13 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../policy/index.ts';
 import { aggregateFlows } from '../../pipeline.ts';
 import { ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS, parseEngineOptions } from '../../verify/cli-options.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../../verify/validate.ts';
-import { checkDistinctSources, loadVerifySnapshot, noFlowsMessage, warnOnStderr } from '../inputs.ts';
+import {
+  checkDistinctSources,
+  flowsAndCluster,
+  loadVerifySnapshot,
+  noFlowsMessage,
+  warnOnStderr,
+} from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { releaseMemory } from '../memory.ts';
@@ -178,21 +184,19 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.out(HELP + '\n');
     return EXIT.ok;
   }
-  if (!values.flows?.length)
-    throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
-  if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
+  const sources = flowsAndCluster(values);
   if (!values.policies?.length)
     throw new UsageError('--policies is required (the NetworkPolicies to audit: a file or a directory)');
   if (values.output !== 'text' && values.output !== 'json')
     throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
   if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
   const engine = parseEngineOptions(values);
-  await checkDistinctSources('--flows', values.flows);
+  await checkDistinctSources('--flows', sources.flows);
   // Standard input is read once: by the first of the options that names it, the others finding it empty.
   const fromStdin = [
-    ...values.cluster.filter((p) => p === '-').map(() => '--cluster -'),
+    ...sources.cluster.filter((p) => p === '-').map(() => '--cluster -'),
     ...values.policies.filter((p) => p === '-').map(() => '--policies -'),
-    ...(values.flows.includes('-') ? ['--flows -'] : []),
+    ...(sources.flows.includes('-') ? ['--flows -'] : []),
   ];
   const twice = fromStdin.find((o, i) => fromStdin.indexOf(o) !== i);
   if (twice !== undefined)
@@ -200,7 +204,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (fromStdin.length > 1)
     throw new UsageError(`${fromStdin.join(' and ')}: standard input can be read only once, by one of them`);
   const warn = warnOnStderr(io, 'audit');
-  const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
+  const cluster = await loadVerifySnapshot(sources.cluster, io.stdin, warn);
   const given: NetworkPolicy[] = [];
   const givenCluster: OtherObject[] = [];
   for (const path of values.policies) {
@@ -213,7 +217,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     given.push(...loaded.networkPolicies);
     givenCluster.push(...clusterWide);
   }
-  const reader = readFlows(values.flows, {
+  const reader = readFlows(sources.flows, {
     ...(values.format ? { format: values.format as FlowFormat } : {}),
     strict: values.strict === true,
     stdin: io.stdin as AsyncIterable<Buffer>,

@@ -23,7 +23,13 @@ import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
 import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
 import { buildReport } from '../../policy/report.ts';
 import { snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { checkDistinctSources, checkNamespaces, loadSnapshotFiles, noFlowsMessage } from '../inputs.ts';
+import {
+  checkDistinctSources,
+  flowsAndCluster,
+  checkNamespaces,
+  loadSnapshotFiles,
+  noFlowsMessage,
+} from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -422,10 +428,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.out(HELP + '\n');
     return EXIT.ok;
   }
-  if (!values.flows?.length)
-    throw new UsageError('--flows is required (a file, a .gz file, or - for standard input)');
-  if (!values.cluster?.length) throw new UsageError('--cluster is required (kubectl get ... -o json output)');
-  await checkDistinctSources('--flows', values.flows);
+  const sources = flowsAndCluster(values);
+  await checkDistinctSources('--flows', sources.flows);
   const opts: PipelineOptions = {
     ...pipelineOptions(values),
     afterIdentity: releaseMemory,
@@ -438,7 +442,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // directory is made now, and removed again if the run ends without writing in it.
   const outDir = await prepareOutputDir(out);
   try {
-    return await recommendInto(out, { ...values, flows: values.flows, cluster: values.cluster }, opts, io);
+    return await recommendInto(out, { ...values, flows: sources.flows, cluster: sources.cluster }, opts, io);
   } finally {
     await outDir.removeIfEmpty();
   }
