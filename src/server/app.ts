@@ -137,9 +137,9 @@ function oneString(v: unknown, name: string): string | undefined {
   return v;
 }
 
-/** `o` with its keys in byte order. */
-function sortKeysOf<T>(o: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/** The entries of `m` as an object, its keys in byte order. */
+function sortedEntries<T>(m: ReadonlyMap<string, T>): Record<string, T> {
+  return Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** `limit` (as `/search` and `/unobserved` take it): 1–500 in decimal digits; undefined when absent. */
@@ -431,7 +431,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         `body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor ${CLUSTER_POLICY_KINDS.join(', ')}`,
       );
     // Other objects (a kustomize build holds the whole application) are left out, and said so.
-    const ignored: Record<string, number> = {};
+    // Counted in a Map: an object's kind is the caller's text (`constructor`, `__proto__`), no key to
+    // look up on a plain object.
+    const ignored = new Map<string, number>();
     for (const list of [
       snap.namespaces,
       snap.pods,
@@ -443,13 +445,13 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     ])
       for (const o of list) {
         const kind = (o as { kind?: string }).kind ?? '';
-        ignored[kind] = (ignored[kind] ?? 0) + 1;
+        ignored.set(kind, (ignored.get(kind) ?? 0) + 1);
       }
     const result = await source.auditPolicies(snap.networkPolicies, {
       prune: pruneText === 'true',
       clusterPolicies,
     });
-    res.json({ ...result, ...(Object.keys(ignored).length > 0 ? { ignored: sortKeysOf(ignored) } : {}) });
+    res.json({ ...result, ...(ignored.size > 0 ? { ignored: sortedEntries(ignored) } : {}) });
   });
 
   route('GET', '/audits', async (_req, res) => {

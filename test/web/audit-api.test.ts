@@ -62,6 +62,22 @@ describe('POST /api/v1/audit', () => {
     expect(res.body.wouldBlock[0].reason).toMatch(/^denied: .*isolated by shop\/microseg-default-deny/);
   });
 
+  it('counts the objects left out by their kind as given, whatever its text', async () => {
+    // Kinds named like what every object has (`constructor`, `toString`, `__proto__`) were counted as
+    // `"function Object() { [native code] }1"`, or not at all.
+    const other = (kind: string) => ({ apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'shop' } });
+    const kinds = ['toString', 'ConfigMap', 'constructor', '__proto__', 'ConfigMap'];
+    const res = await post(JSON.stringify([...policies, ...kinds.map(other)]), 'application/json').expect(
+      200,
+    );
+    expect(Object.entries(res.body.ignored as object)).toEqual([
+      ['ConfigMap', 2],
+      ['__proto__', 1],
+      ['constructor', 1],
+      ['toString', 1],
+    ]);
+  });
+
   it('applies the cluster-wide policies of the set too, named by kind', async () => {
     const anp = {
       apiVersion: 'policy.networking.k8s.io/v1alpha1',
