@@ -935,7 +935,12 @@
     if (state.info.features.auditPolicies) parts.push(policyAuditForm());
     $('panel-body').innerHTML = parts.join('');
     const run = $('audit-run');
-    if (run) run.onclick = () => void runPolicyAudit();
+    if (run) {
+      run.onclick = () => void runPolicyAudit();
+      // What the user typed or checked stays while they look elsewhere, audited or not.
+      $('audit-input').oninput = (ev) => (state.auditDraft = ev.target.value);
+      $('audit-prune').onchange = (ev) => (state.auditPrune = ev.target.checked);
+    }
     bindPanelLinks();
   }
 

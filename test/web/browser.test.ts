@@ -431,6 +431,24 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('keeps a change typed in the Rollout tab but not audited yet across tab switches', async () => {
+    const { snapshot, analysis } = await fixtureAnalysis();
+    const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'draft', snapshot }));
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-input');
+    const draft = policiesToYaml(analysis.proposal.policies);
+    await page.fill('#audit-input', draft);
+    await page.check('#audit-prune');
+    await page.click('#tabs [data-tab="graph"]');
+    await page.waitForFunction(() => !document.querySelector('#audit-input'));
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-input');
+    expect(await page.inputValue('#audit-input')).toBe(draft);
+    expect(await page.isChecked('#audit-prune')).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('lists the workloads with no flow observed, opens their details, and isolates one', async () => {
     const { snapshot, analysis } = await idleAnalysis();
     // Audited over the traffic it learned from: reports made none.
