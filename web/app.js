@@ -1002,18 +1002,23 @@
     return parts.join('');
   }
 
+  // The audit asked for last: a slower answer to an earlier click is not shown, nor kept.
+  let auditSeq = 0;
   async function runPolicyAudit() {
     const text = $('audit-input').value;
     const prune = $('audit-prune').checked;
     state.auditDraft = text;
     state.auditPrune = prune;
+    const seq = ++auditSeq;
     $('audit-result').innerHTML = '<p class="muted">Auditing…</p>';
     let html;
     try {
       const r = await api(`/audit${prune ? '?prune=true' : ''}`, { method: 'POST', raw: text });
+      if (seq !== auditSeq) return;
       state.auditResult = r;
       html = policyAuditResult(r);
     } catch (err) {
+      if (seq !== auditSeq) return;
       state.auditResult = null;
       html = `<p class="error" role="alert" id="audit-error">${esc(errorText(err))}</p>`;
     }

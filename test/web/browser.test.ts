@@ -449,6 +449,36 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('shows the answer of the last change audited, not a slower one of an earlier click', async () => {
+    const { snapshot, analysis } = await fixtureAnalysis();
+    const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'race', snapshot }));
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-input');
+    // The first audit (the whole proposal: nothing blocked) is answered only after the second.
+    const first = held(page, (u) => u.pathname.endsWith('/api/v1/audit'), 'POST');
+    await page.fill('#audit-input', policiesToYaml(analysis.proposal.policies));
+    await page.click('#audit-run');
+    const slow = await first.request;
+    const withoutCart = policiesToYaml(
+      analysis.proposal.policies.filter((p) => p.metadata.name !== 'microseg-cart'),
+    );
+    await page.fill('#audit-input', withoutCart);
+    await page.click('#audit-run');
+    await page.waitForSelector('#audit-blocked');
+    await slow.continue();
+    await first.settled();
+    expect(await page.$('#audit-none')).toBeNull();
+    expect(await page.$('#audit-blocked')).not.toBeNull();
+    // Back in the tab, the result kept is the last one too.
+    await page.click('#tabs [data-tab="graph"]');
+    await page.waitForFunction(() => !document.querySelector('#audit-input'));
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-blocked');
+    expect(await page.inputValue('#audit-input')).toBe(withoutCart);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('lists the workloads with no flow observed, opens their details, and isolates one', async () => {
     const { snapshot, analysis } = await idleAnalysis();
     // Audited over the traffic it learned from: reports made none.
