@@ -6,6 +6,7 @@
  */
 import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
+import type { Workload } from '../identity/types.ts';
 import type { NetworkPolicy, OtherObject } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { compareText } from '../model/order.ts';
@@ -152,26 +153,50 @@ export function deniedUnobserved(
 ): string[] {
   const inGraph = new Set(graph.nodes.map((n) => n.id));
   const denied = new Set<string>();
-  const others = new Map<string, NetworkPolicy[]>();
+  const others: NetworkPolicy[] = [];
   for (const p of policies) {
-    const ns = p.metadata.namespace ?? '';
-    if (isDefaultDeny({ spec: { ...p.spec, policyTypes: policyTypesOf(p) } })) denied.add(ns);
-    else {
-      // Added to the namespace's list in place: a copy per policy made a set of tens of thousands of
-      // policies in one namespace take seconds (quadratic), holding up the API that audits it.
-      const list = others.get(ns);
-      if (list) list.push(p);
-      else others.set(ns, [p]);
-    }
+    if (isDefaultDeny({ spec: { ...p.spec, policyTypes: policyTypesOf(p) } }))
+      denied.add(p.metadata.namespace ?? '');
+    else others.push(p);
   }
-  const out: string[] = [];
+  // The candidates (no flow, in a namespace with a default deny) by namespace, and by each of their
+  // labels: a policy is matched against those that have the rarest of the labels its pod selector
+  // requires (all of its namespace's when it requires none), not against every workload of the
+  // namespace (quadratic for thousands of idle workloads with a policy each).
+  const candidates = new Map<string, Workload[]>();
+  const byLabel = new Map<string, Workload[]>();
   for (const w of identity.workloads.values()) {
     if (!denied.has(w.namespace) || inGraph.has(w.id) || w.hostNetwork) continue;
-    if ((others.get(w.namespace) ?? []).some((p) => selects(p.spec.podSelector ?? {}, w.labels))) continue;
-    out.push(w.id);
+    let all = candidates.get(w.namespace);
+    if (!all) candidates.set(w.namespace, (all = []));
+    all.push(w);
+    for (const [k, v] of Object.entries(w.labels)) {
+      const key = labelKey(w.namespace, k, v);
+      const list = byLabel.get(key);
+      if (list) list.push(w);
+      else byLabel.set(key, [w]);
+    }
   }
+  const selected = new Set<string>();
+  for (const p of others) {
+    const ns = p.metadata.namespace ?? '';
+    const all = candidates.get(ns);
+    if (!all) continue;
+    const sel = p.spec.podSelector ?? {};
+    let pool = all;
+    for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
+      const having = byLabel.get(labelKey(ns, k, v)) ?? [];
+      if (having.length < pool.length) pool = having;
+    }
+    for (const w of pool) if (!selected.has(w.id) && selects(sel, w.labels)) selected.add(w.id);
+  }
+  const out: string[] = [];
+  for (const all of candidates.values()) for (const w of all) if (!selected.has(w.id)) out.push(w.id);
   return out.sort(compareText);
 }
+
+/** A namespace's label `key=value` as one map key (NUL is in none of the three). */
+const labelKey = (ns: string, k: string, v: string): string => `${ns}\u0000${k}\u0000${v}`;
 
 const policyKey = (p: NetworkPolicy): string => `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
 /** A cluster-wide policy's name in an audit: `Kind/name` (`AdminNetworkPolicy/deny-db`). */
