@@ -954,7 +954,7 @@
       `<textarea id="audit-input" rows="8" spellcheck="false" aria-label="NetworkPolicies to audit">${esc(state.auditDraft || '')}</textarea>` +
       `<p><label><input type="checkbox" id="audit-prune"${state.auditPrune ? ' checked' : ''}> leave out microseg's own ` +
       'policies the set does not hold, in its namespaces</label> <button type="button" id="audit-run">Audit</button></p>' +
-      `<div id="audit-result">${state.auditResult ? policyAuditResult(state.auditResult) : ''}</div>`
+      `<div id="audit-result">${state.auditResult ? policyAuditResult(state.auditResult) : state.auditError ? auditErrorHtml(state.auditError) : ''}</div>`
     );
   }
 
@@ -1002,6 +1002,10 @@
     return parts.join('');
   }
 
+  function auditErrorHtml(message) {
+    return `<p class="error" role="alert" id="audit-error">${esc(message)}</p>`;
+  }
+
   // The audit asked for last: a slower answer to an earlier click is not shown, nor kept.
   let auditSeq = 0;
   async function runPolicyAudit() {
@@ -1016,11 +1020,14 @@
       const r = await api(`/audit${prune ? '?prune=true' : ''}`, { method: 'POST', raw: text });
       if (seq !== auditSeq) return;
       state.auditResult = r;
+      state.auditError = null;
       html = policyAuditResult(r);
     } catch (err) {
       if (seq !== auditSeq) return;
+      // Kept like a result: a refusal answered while the user looked elsewhere is said on their return.
       state.auditResult = null;
-      html = `<p class="error" role="alert" id="audit-error">${esc(errorText(err))}</p>`;
+      state.auditError = errorText(err);
+      html = auditErrorHtml(state.auditError);
     }
     // The user may have left the Rollout tab meanwhile: the result waits for their return.
     const box = $('audit-result');

@@ -479,6 +479,28 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('says a refusal answered after the user left the Rollout tab once they are back', async () => {
+    const { snapshot, analysis } = await fixtureAnalysis();
+    const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'refused', snapshot }));
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-input');
+    const answer = held(page, (u) => u.pathname.endsWith('/api/v1/audit'), 'POST');
+    await page.fill('#audit-input', 'kind: NetworkPolicy\nmetadata: {namespace: shop}\nspec: {}\n');
+    await page.click('#audit-run');
+    const route = await answer.request;
+    await page.click('#tabs [data-tab="graph"]');
+    await page.waitForFunction(() => !document.querySelector('#audit-input'));
+    await route.continue();
+    await answer.settled();
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-input');
+    expect(await page.textContent('#audit-result')).toBe(
+      'body: item 1 (NetworkPolicy): metadata.name must be a non-empty string (HTTP 400)',
+    );
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('lists the workloads with no flow observed, opens their details, and isolates one', async () => {
     const { snapshot, analysis } = await idleAnalysis();
     // Audited over the traffic it learned from: reports made none.
