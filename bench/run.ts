@@ -3,7 +3,7 @@
  *
  *   node bench/run.ts [--only NAME[,NAME...]] [--skip-cluster]
  *
- * NAME: ingest, pipeline, file, analysis, memory, graph, recommend, verify, controller, isolation (graph: the
+ * NAME: ingest, pipeline, file, analysis, memory, graph, recommend, verify, audit, controller, isolation (graph: the
  * `microseg graph` run alone, which memory includes). The controller and isolation benchmarks start a real kube-apiserver (built once by the test harness) and run as child processes.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,6 +23,7 @@ import {
 } from './pipeline.ts';
 import { withProductFlags } from './flags.ts';
 import { benchVerify } from './verify.ts';
+import { benchAudit } from './audit.ts';
 
 interface Figure {
   name: string;
@@ -97,6 +98,11 @@ if (want('file'))
 if (want('analysis')) print('Segments + proposal, 20k workloads', benchAnalysis());
 if (want('verify'))
   print('Semantics engine: verification of 100k observed edges, 20k workloads', await benchVerify());
+if (want('audit'))
+  print(
+    'Policy-set audit: workloads only a default deny selects (POST /audit, microseg audit), n and 2n',
+    benchAudit(),
+  );
 if (want('memory')) {
   print('Memory: 10M flows over 20k workloads, streamed', benchMemory(10_000_000));
   print(

@@ -334,7 +334,7 @@ describe('microseg audit', () => {
     expect(pruned.pruned).toEqual(['a/microseg-old']);
   });
 
-  it('names the workloads only a default deny selects among tens of thousands of policies of a namespace, in linear time', () => {
+  it('names the workloads only a default deny selects among tens of thousands of policies of a namespace', () => {
     // A set as large as POST /audit takes (8 MiB): one namespace's policies were gathered by copying the
     // list for each one, which took seconds (quadratic) with the API's caller waiting.
     const identity = buildIdentity(fixtureSnapshot());
@@ -349,14 +349,12 @@ describe('microseg audit', () => {
       np('cart', { matchLabels: { app: 'cart' } }),
       np('default-deny', {}),
     ];
-    const started = performance.now();
+    // (How its time grows with the set is measured by `npm run bench -- --only audit`, not here.)
     const unobserved = deniedUnobserved(identity, { nodes: [], edges: [] }, policies);
-    const took = performance.now() - started;
     expect(unobserved).toEqual(['shop/Deployment/frontend', 'shop/StatefulSet/db']);
-    expect(took).toBeLessThan(2000);
   }, 120_000);
 
-  it('matches each policy against the idle workloads with the rarest label it requires: thousands with a policy each, in linear time', () => {
+  it('matches each policy against the idle workloads with the rarest label it requires: thousands with a policy each', () => {
     // A namespace of 15,000 workloads with no flow, each selected by a policy of its own (all sharing a
     // label too): each was checked against every policy of the namespace (15,000 × 15,000 selector
     // matches, seconds).
@@ -383,11 +381,9 @@ describe('microseg audit', () => {
       np('w-8', { matchExpressions: [{ key: 'app', operator: 'In', values: ['w-8'] }] }),
       np('deny', {}, []),
     ];
-    const started = performance.now();
+    // (How its time grows with the workloads is measured by `npm run bench -- --only audit`.)
     const unobserved = deniedUnobserved(identity, { nodes: [], edges: [] }, policies);
-    const took = performance.now() - started;
     expect(unobserved).toEqual(['big/Pod/w-7']);
-    expect(took).toBeLessThan(2000);
   }, 120_000);
 
   it('refuses bad usage and input, naming what was wrong', async () => {
