@@ -7,6 +7,7 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { AuditResult } from '../../src/cli/commands/audit.ts';
@@ -385,6 +386,28 @@ describe('microseg audit', () => {
     const unobserved = deniedUnobserved(identity, { nodes: [], edges: [] }, policies);
     expect(unobserved).toEqual(['big/Pod/w-7']);
   }, 120_000);
+
+  it('gives no span of the flows for Kubescape records, which have none', async () => {
+    const kubescape = fileURLToPath(
+      new URL('../../../shared/samples/kubescape-networkneighborhood.json', import.meta.url),
+    );
+    const r = await cli(
+      'audit',
+      '--flows',
+      kubescape,
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--policies',
+      join(dir, 'policies'),
+      '--output',
+      'json',
+    );
+    const result = JSON.parse(r.out) as AuditResult;
+    expect(
+      result.connections.replayed + Object.values(result.connections.notReplayed).reduce((a, b) => a + b, 0),
+    ).toBeGreaterThan(0);
+    expect(result).not.toHaveProperty('span');
+  });
 
   it('refuses bad usage and input, naming what was wrong', async () => {
     const base = ['audit', '--flows', join(dir, 'flows.jsonl'), '--cluster', join(dir, 'cluster.json')];

@@ -81,7 +81,10 @@ export const OPTIONS = {
 
 /** What `microseg audit --output json` prints: the policy-set audit, the flows' span and the CronJobs. */
 export interface AuditResult extends PolicySetAudit {
-  /** The first and last time a flow was seen (RFC 3339), absent when no flow gave an edge. */
+  /**
+   * The first and last time a flow was seen (RFC 3339); absent when no flow gave an edge, and with
+   * Kubescape records, which give only their object's latest time.
+   */
   span?: { first: string; last: string };
   /** Of `unobserved`, the CronJobs that started no run the flows cover (see cronJobsNotRunWithin). */
   cronJobsNotRun: string[];
@@ -116,14 +119,18 @@ export async function audit(
     first = Math.min(first, Date.parse(e.firstSeen));
     last = Math.max(last, Date.parse(e.lastSeen));
   }
-  const spanKnown = Number.isFinite(first) && Number.isFinite(last);
+  // As recommend: the span is known from a reader of flows other than Kubescape records, which give only
+  // their object's latest time.
+  const spanKnown =
+    Number.isFinite(first) &&
+    Number.isFinite(last) &&
+    flows instanceof FlowReader &&
+    !flows.hasFormat('kubescape');
   const cronJobs = new Map(cluster.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
   const cronJobOf = (ns: string, name: string) => cronJobs.get(`${ns}/${name}`);
-  // As recommend: the span is known from a reader of flows other than Kubescape records.
-  const cronJobsNotRun =
-    spanKnown && flows instanceof FlowReader && !flows.hasFormat('kubescape')
-      ? cronJobsNotRunWithin(result.unobserved, cronJobOf, first, last)
-      : cronJobsNotRunSince(result.unobserved, cronJobOf, -Infinity);
+  const cronJobsNotRun = spanKnown
+    ? cronJobsNotRunWithin(result.unobserved, cronJobOf, first, last)
+    : cronJobsNotRunSince(result.unobserved, cronJobOf, -Infinity);
   return {
     ...result,
     ...(spanKnown
