@@ -277,6 +277,7 @@ export class Manager {
                   networkPolicies: () => this.cache.networkPolicies.list(),
                   cronJob: (ns, name) => this.cache.cronJobs.get(`${ns}/${name}`),
                   snapshot: () => this.cache.snapshot(),
+                  identity: () => this.controller.identity(),
                   ...(isolations ? { isolations: () => isolations.list() } : {}),
                   ...(this.#o.isolation?.actions ? { actions: this.#o.isolation.actions } : {}),
                 }),

@@ -399,6 +399,14 @@ export class SegmentationController {
       .sort((a, b) => (a[0] < b[0] ? -1 : 1));
   }
 
+  /**
+   * The identity the flow path places flows with (built from the informer caches, recently deleted pods
+   * included, and rebuilt at most every identityRefreshMs): for the API's audit of a policy set.
+   */
+  identity(): Identity {
+    return this.#currentIdentity();
+  }
+
   // ---------- the flow path ----------
 
   #currentIdentity(force = false): Identity {

@@ -17,6 +17,7 @@ import { IsolationRequestError, parseIsolationRef } from '../isolate/ui.ts';
 import type { CronJob, KObject, NetworkPolicy, NetworkPolicySpec, OtherObject } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import type { Analysis } from '../pipeline.ts';
+import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import { auditPolicySet } from '../policy/audit.ts';
 import type { Proposal, RuleEvidence } from '../policy/types.ts';
@@ -67,6 +68,8 @@ export interface ControllerViewInput {
    * learned graph (its workloads placed by an identity of the caches as they are now).
    */
   snapshot?: () => ClusterSnapshot;
+  /** The identity that places the learned graph's workloads (the flow path's); without it, one is built. */
+  identity?: () => Identity;
   /** The writes behind the Isolate and Release buttons (the server lets only authenticated users act). */
   actions?: IsolationActions;
 }
@@ -403,7 +406,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
             const snapshot = input.snapshot!();
             return auditPolicySet({
               snapshot,
-              identity: buildIdentity(snapshot),
+              identity: input.identity?.() ?? buildIdentity(snapshot),
               graph,
               given,
               givenClusterPolicies: opts.clusterPolicies,
