@@ -21,6 +21,7 @@ import { compactObject } from '../model/compact.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { emptySnapshot } from '../model/snapshot.ts';
 import { Informer, cacheKey } from './informer.ts';
+import type { ClusterPolicies } from './cluster-policies.ts';
 import type { KubeClient } from './kube.ts';
 import { resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
@@ -61,6 +62,8 @@ export class ClusterCache {
   version = 0;
   /** Bumped on every NetworkPolicy change. */
   policyVersion = 0;
+  /** The cluster-wide policies, when read (see ClusterPolicies): in `snapshot()`'s `others`. */
+  clusterPolicies: ClusterPolicies | undefined;
   readonly #tombstones = new Map<string, { pod: Pod; at: number }>();
   #workloads: { version: number; identity: ClusterWorkloads } | undefined;
   readonly #tombstoneMs: number;
@@ -167,7 +170,10 @@ export class ClusterCache {
     return this.#workloads.identity;
   }
 
-  /** The cache as a ClusterSnapshot. With `withDeletedPods`, recently deleted pods are included. */
+  /**
+   * The cache as a ClusterSnapshot, with the cluster-wide policies read last in `others`. With
+   * `withDeletedPods`, recently deleted pods are included.
+   */
   snapshot(opts: { withDeletedPods?: boolean } = {}): ClusterSnapshot {
     const snap = emptySnapshot();
     snap.namespaces = this.namespaces.list();
@@ -181,6 +187,7 @@ export class ClusterCache {
     snap.workloads = this.workloads.flatMap((i) => i.list());
     snap.cronJobs = this.cronJobs.list();
     snap.networkPolicies = this.networkPolicies.list();
+    snap.others = [...(this.clusterPolicies?.list() ?? [])];
     return snap;
   }
 }

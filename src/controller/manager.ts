@@ -16,6 +16,7 @@ import { validateCheckpoint } from '../telemetry/index.ts';
 import type { LearnedEdgeSet, ProposedNetworkPolicy, Segmentation } from './api.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './api.ts';
 import { ClusterCache } from './cache.ts';
+import { ClusterPolicies } from './cluster-policies.ts';
 import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
@@ -156,6 +157,11 @@ export class Manager {
       backoffMaxMs: o.informerBackoffMaxMs,
     };
     this.cache = new ClusterCache(o.client, common);
+    // Cluster-wide policies for the audits' semantics engine, read as often as the informers resync.
+    this.cache.clusterPolicies = new ClusterPolicies(o.client, {
+      log: o.log,
+      ...(o.informerResyncMs !== undefined ? { intervalMs: o.informerResyncMs } : {}),
+    });
     const ours = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
     this.segmentations = new Informer<Segmentation>(o.client, {
       ...common,
@@ -297,6 +303,7 @@ export class Manager {
     }
     for (const i of this.informers()) i.start();
     this.isolations?.start();
+    await this.cache.clusterPolicies?.start();
     await Promise.all(this.informers().map((i) => i.waitForSync()));
     this.#o.log.info('caches synced', { objects: this.informers().reduce((n, i) => n + i.size, 0) });
     if (this.elector) this.elector.start();
@@ -398,6 +405,7 @@ export class Manager {
     await this.#stopLeaderTasks();
     await this.elector?.stop();
     await this.events.flush();
+    this.cache.clusterPolicies?.stop();
     await Promise.all(
       [...this.informers(), ...(this.isolations ? [this.isolations] : [])].map((i) => i.stop()),
     );

@@ -927,7 +927,7 @@ export class SegmentationController {
         audit.samples = audit.samples.slice(audit.samples.length - spec.audit.samples);
       pruneBuckets(audit.buckets, now, spec.audit.windowMs);
       pruneBuckets(audit.unauditable, now, spec.audit.windowMs);
-      const key = `${hash}\u0000${this.#cache.version}\u0000${this.#cache.policyVersion}`;
+      const key = `${hash}\u0000${this.#cache.version}\u0000${this.#cache.policyVersion}\u0000${this.#cache.clusterPolicies?.version ?? 0}`;
       if (st.engine?.key !== key) {
         const snap = this.#cache.snapshot();
         // The frozen proposal replaces what microseg itself enforces; foreign policies still count.

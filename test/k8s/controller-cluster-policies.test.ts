@@ -1,0 +1,123 @@
+/**
+ * The controller's audit knows the cluster's AdminNetworkPolicies, against a real kube-apiserver of its
+ * own (installing the policy.networking.k8s.io CRDs would change what other test files' clusters
+ * serve): traffic an AdminNetworkPolicy allows is not "would be blocked" by a frozen proposal whose
+ * default deny it passes over, and traffic it does not allow still is. The controller reads them under
+ * its own ServiceAccount, with the RBAC of manifests/.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, createNamespace, eventually, startCluster, uniqueName } from '../cluster/index.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import {
+  applyTeamSegmentation,
+  applyYaml,
+  createAppPods,
+  flow,
+  install,
+  mergePatch,
+  startLeader,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
+
+const fixture = fileURLToPath(
+  new URL('../isolate/fixtures/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml', import.meta.url),
+);
+
+let cluster: Cluster;
+let ctrl: RunningController;
+const ns = uniqueName('anp');
+const other = uniqueName('outside');
+const team = uniqueName('team');
+const segName = uniqueName('seg');
+
+beforeAll(async () => {
+  cluster = await startCluster({ log: () => undefined });
+  await install(cluster);
+  const crd = await cluster.kubectl(['apply', '-f', fixture]);
+  expect(crd.code, crd.stderr).toBe(0);
+  const established = await cluster.kubectl([
+    'wait',
+    '--for=condition=Established',
+    'crd/adminnetworkpolicies.policy.networking.k8s.io',
+    '--timeout=30s',
+  ]);
+  expect(established.code, established.stderr).toBe(0);
+  await eventually('adminnetworkpolicies discovered', async () => {
+    const r = await cluster.kubectl(['api-resources', '--api-group=policy.networking.k8s.io', '-o', 'name']);
+    return r.stdout.includes('adminnetworkpolicies');
+  });
+  const admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { team });
+  await createNamespace(admin, other);
+  await createAppPods(admin, ns, [
+    ['client', '10.90.0.1'],
+    ['web', '10.90.0.2'],
+    ['monitor', '10.90.0.3'],
+  ]);
+  await createAppPods(admin, other, [['intruder', '10.90.1.1']]);
+  // Everything within the namespace is allowed, above any NetworkPolicy.
+  await applyYaml(cluster, {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name: `within-${ns}` },
+    spec: {
+      priority: 10,
+      subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+      ingress: [
+        {
+          name: 'same',
+          action: 'Allow',
+          from: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }],
+        },
+      ],
+      egress: [
+        {
+          name: 'same',
+          action: 'Allow',
+          to: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }],
+        },
+      ],
+    },
+  });
+  ctrl = await startLeader(cluster, {
+    identity: 'anp-a',
+    segmentationSelector: `microseg.dev/test=${segName}`,
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await ctrl?.stop();
+  await cluster?.stop();
+});
+
+describe("the audit with the cluster's AdminNetworkPolicies", () => {
+  it('does not count as would-be-blocked what an AdminNetworkPolicy allows', async () => {
+    expect(ctrl.manager.cache.clusterPolicies?.list().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      `AdminNetworkPolicy/within-${ns}`,
+    ]);
+    await applyTeamSegmentation(cluster, segName, team);
+    await waitSeg(cluster, segName, 'Learning', (s) => s.status?.phase === 'Learning');
+    expect((await ctrl.push([flow(`${ns}/client`, `${ns}/web`, 8080)])).status).toBe(202);
+    await waitSeg(cluster, segName, 'one edge', (s) => s.status?.edges === 1);
+    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
+      spec: { mode: 'Audit' },
+    });
+    await waitSeg(cluster, segName, 'Auditing', (s) => s.status?.phase === 'Auditing');
+    // Neither was learned, so the frozen proposal's default deny blocks both; the AdminNetworkPolicy
+    // lets the one within the namespace through.
+    const res = await ctrl.push([
+      flow(`${ns}/monitor`, `${ns}/web`, 9090),
+      flow(`${other}/intruder`, `${ns}/web`, 8080),
+    ]);
+    expect(res.status).toBe(202);
+    // Samples of blocked flows are kept past the window; the batch is audited in order, so once the
+    // intruder's is there, the monitor's flow was audited before it.
+    const samplesOf = (s: { status?: { audit?: unknown } }) =>
+      ((s.status?.audit as { samples?: { source: string }[] } | undefined)?.samples ?? []).map(
+        (x) => x.source,
+      );
+    const seg = await waitSeg(cluster, segName, 'the intruder audited', (s) => samplesOf(s).length > 0);
+    expect(samplesOf(seg)).toEqual([`${other}/Pod/intruder`]);
+  });
+});
