@@ -23,6 +23,7 @@ import { LABELLED_KIND, WORKLOAD_LABEL } from '../../src/identity/index.ts';
 import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../../src/identity/types.ts';
 import { isolationForWorkload } from '../../src/isolate/ui.ts';
 import { WORKLOAD_ANNOTATION } from '../../src/policy/index.ts';
+import { parseCronSchedule } from '../../src/policy/cron.ts';
 import { cronJobsNotRunSince } from '../../src/policy/cronjobs.ts';
 import { isDefaultDeny } from '../../src/policy/render.ts';
 import { resolveWorkload, snapshotFromText } from '../../src/verify/load.ts';
@@ -184,6 +185,22 @@ describe('docs/api.md', () => {
     ['/api/v1/search', 400, 'query parameter "q" is required'],
     ['/api/v1/nodes', 400, 'query parameter "id" is required'],
     ['/api/v1/isolations', 404, 'this source has no isolation data'],
+    ['/api/v1/unobserved?limit=1&limit=2', 400, 'query parameter "limit" must be given once'],
+    [
+      '/api/v1/unobserved?namespace=Shop',
+      400,
+      'namespace must be a namespace name: at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit (got "Shop")',
+    ],
+    [
+      '/api/v1/unobserved?limit=0',
+      400,
+      'limit must be a whole number from 1 to 500 in decimal digits (got "0")',
+    ],
+    [
+      '/api/v1/unobserved?offset=-1',
+      400,
+      'offset must be a whole number, 0 or more, in decimal digits (got "-1")',
+    ],
     ['/api/v2/graph', 404, 'no such API endpoint'],
   ];
   it.each(cases)('GET %s: %i and the message the doc quotes', async (url, status, error) => {
@@ -191,6 +208,53 @@ describe('docs/api.md', () => {
     expect([res.status, res.body]).toEqual([status, { error }]);
     // The doc wraps lines: compare with its text on one line.
     expect(read('docs/api.md').replace(/\s+/g, ' ')).toContain(error);
+  });
+
+  it('POST /api/v1/audit: the errors the doc quotes', async () => {
+    const fx = await fixtureAnalysis();
+    const app = createApp(
+      analysisSource(fx.analysis, { title: 'fixture', mode: 'demo', snapshot: fx.snapshot }),
+    );
+    const noName = JSON.stringify({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { namespace: 'shop' },
+      spec: { podSelector: {} },
+    });
+    const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\n';
+    const policy =
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: shop}\nspec: {podSelector: {}}\n';
+    const cases: [string, string, number, string][] = [
+      [
+        '',
+        '',
+        400,
+        'body is empty: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
+      ],
+      [
+        '',
+        configMap,
+        400,
+        'body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy',
+      ],
+      ['', noName, 400, 'body: item 1 (NetworkPolicy): metadata.name must be a non-empty string'],
+      ['?prune=yes', policy, 400, 'prune must be true or false (got "yes")'],
+      ['', 'x'.repeat(8 * 1024 * 1024 + 1), 413, 'body is larger than 8192 KiB'],
+    ];
+    for (const [query, body, status, error] of cases) {
+      const res = await request(app)
+        .post(`/api/v1/audit${query}`)
+        .set('Content-Type', 'application/yaml')
+        .send(body);
+      expect([res.status, res.body]).toEqual([status, { error }]);
+      // The doc gives the value prune was refused for as "…".
+      expect(oneLine('docs/api.md')).toContain(error.replace('(got "yes")', '(got "…")'));
+    }
+    const none = await request(createApp(analysisSource(fx.analysis, { title: 'fixture', mode: 'demo' })))
+      .post('/api/v1/audit')
+      .send(policy);
+    expect([none.status, none.body]).toEqual([404, { error: 'this source cannot audit policies' }]);
+    expect(oneLine('docs/api.md')).toContain('`404` `this source cannot audit policies`');
   });
 
   it('names in the non-leader table every endpoint a replica that does not lead answers 503 for the graph', async () => {
@@ -465,5 +529,39 @@ describe('workloads the microseg.dev/workload label and custom resources name', 
     expect(oneLine('README.md')).toContain(
       'still takes the pods the owner has, whatever workload their label names',
     );
+  });
+});
+
+describe('microseg audit, CronJob schedules and the benchmarks in the docs', () => {
+  it("README's npm run bench row names every benchmark --only takes", () => {
+    const names = [...read('bench/run.ts').matchAll(/want\('([a-z]+)'\)/g)].map((m) => m[1]!);
+    const row = read('README.md')
+      .split('\n')
+      .find((l) => l.startsWith('| `npm run bench` |'))!;
+    const listed = /`--only ([a-z,]+)`/.exec(row)![1]!.split(',');
+    expect([...listed].sort()).toEqual([...new Set(names)].sort());
+  });
+
+  it('names both zone prefixes a schedule may start with, as cron.ts reads them', () => {
+    for (const prefix of ['TZ', 'CRON_TZ']) {
+      const s = parseCronSchedule(`${prefix}=Europe/Berlin 0 3 * * *`);
+      expect(typeof s !== 'string' && s.kind === 'fields' && s.timeZone).toBe('Europe/Berlin');
+    }
+    for (const doc of ['README.md', 'docs/api.md', 'docs/controller.md', 'docs/crds.md', 'docs/web.md']) {
+      expect(oneLine(doc), doc).not.toContain('a `TZ=` prefix');
+      expect(oneLine(doc), doc).toMatch(/`TZ=` or `CRON_TZ=` prefix|`TZ=`\/`CRON_TZ=` prefix/);
+    }
+  });
+
+  it("says the node traffic audit does not replay is any node's, not only a pod's own node's", async () => {
+    const help = (await cli(['audit', '--help'])).out.replace(/\s+/g, ' ');
+    for (const [name, text] of [
+      ['audit --help', help],
+      ['README.md', oneLine('README.md')],
+      ['docs/api.md', oneLine('docs/api.md')],
+    ]) {
+      expect(text, name).not.toMatch(/from a node to (its own|its) pods/);
+      expect(text, name).toContain('from a node to pods');
+    }
   });
 });

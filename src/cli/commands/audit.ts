@@ -42,9 +42,10 @@ microseg's NetworkPolicy semantics engine, and names every observed connection t
 allowed by the snapshot's policies, denied with the given ones. Also named: workloads that made no flow
 in the flows read and that, of the policies in force once the given ones are applied, only their
 namespace's default deny selects (all their traffic in the directions it isolates is then blocked, and
-nothing observed shows it), and of them the CronJobs that started no run the flows cover. Not
-replayed, and counted: connections whose every observation was dropped, ICMP, traffic from a node to
-its pods, and ends the snapshot cannot place.
+nothing observed shows it), and of them the CronJobs that started no run the flows cover (by their
+last run and spec.schedule). Not replayed, and counted: connections whose every observation was
+dropped, ICMP, traffic from a node to pods (a pod's own node is always admitted, and the address seen
+may not tell which node sent it), and ends the snapshot cannot place.
 
 options:
   --flows FILE           flow source (repeatable, each source once; '-' reads standard input)
