@@ -157,7 +157,8 @@ export class Manager {
       backoffMaxMs: o.informerBackoffMaxMs,
     };
     this.cache = new ClusterCache(o.client, common);
-    // Cluster-wide policies for the audits' semantics engine, read as often as the informers resync.
+    // Cluster-wide policies for the audits' semantics engine: listed at start and every 30 s (or as
+    // often as the informers resync, when that is set).
     this.cache.clusterPolicies = new ClusterPolicies(o.client, {
       log: o.log,
       ...(o.informerResyncMs !== undefined ? { intervalMs: o.informerResyncMs } : {}),
