@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { AuditResult } from '../../src/cli/commands/audit.ts';
+import { formatAuditMarkdown } from '../../src/cli/commands/audit.ts';
 import { appliedPolicies, deniedUnobserved } from '../../src/policy/audit.ts';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
@@ -409,6 +410,78 @@ describe('microseg audit', () => {
     expect(result).not.toHaveProperty('span');
   });
 
+  it('writes Markdown for a pull request: what would be blocked as a table, cells escaped', async () => {
+    const cut = join(dir, 'cut');
+    const md = await cli(
+      'audit',
+      '--flows',
+      join(dir, 'flows.jsonl'),
+      '--cluster',
+      join(dir, 'cluster.json'),
+      '--policies',
+      cut,
+      '--output',
+      'markdown',
+      '--limit',
+      '1',
+    );
+    expect(md.code).toBe(EXIT.findings);
+    const lines = md.out.split('\n');
+    expect(lines.slice(0, 8)).toEqual([
+      '### microseg audit',
+      '',
+      'Audited 6 NetworkPolicy(ies) against 53 observed connection(s) (flows from 2026-03-02T10:00:01.703Z to 2026-03-02T10:59:56.870Z).',
+      '',
+      '**Would be blocked: 7 observed connection(s).**',
+      '',
+      '| Source | Destination | Port | Flows | Last seen | Why |',
+      '|---|---|---|---:|---|---|',
+    ]);
+    expect(lines[8]).toMatch(
+      /^\| `monitoring\/Deployment\/prometheus` \| `shop\/Deployment\/checkout` \| TCP\/9464 \| 12 \| 2026-03-02T10:56:36.133Z \| denied: ingress to shop\/checkout-/,
+    );
+    expect(lines.slice(9, 11)).toEqual(['', '… and 6 more.']);
+    // A reason holding a pipe or a backtick does not break the table.
+    const one = formatAuditMarkdown(
+      {
+        connections: { replayed: 1, notReplayed: { dropped: 0, protocol: 0, node: 0, unplaced: 0 } },
+        policies: { audited: ['a/p', 'AdminNetworkPolicy/x'], pruned: [] },
+        wouldBlock: [
+          {
+            edge: 'a/Pod/x->a/Pod/y:80/TCP',
+            source: 'a/Pod/x',
+            target: 'a/Pod/y',
+            protocol: 'TCP',
+            port: 80,
+            count: 2,
+            firstSeen: 't0',
+            lastSeen: 't1',
+            reason: 'denied: rule `a|b`\nsecond line',
+          },
+        ],
+        unobserved: ['a/CronJob/c'],
+        cronJobsNotRun: ['a/CronJob/c'],
+      },
+      25,
+    );
+    expect(one.split('\n')).toEqual([
+      '### microseg audit',
+      '',
+      'Audited 1 NetworkPolicy(ies) and 1 cluster-wide policy(ies) against 1 observed connection(s).',
+      '',
+      '**Would be blocked: 1 observed connection(s).**',
+      '',
+      '| Source | Destination | Port | Flows | Last seen | Why |',
+      '|---|---|---|---:|---|---|',
+      '| `a/Pod/x` | `a/Pod/y` | TCP/80 | 2 | t1 | denied: rule `a\\|b` second line |',
+      '',
+      '**No flow observed for 1 workload(s)** that only a default deny selects, which will block their traffic in the directions it isolates: `a/CronJob/c`.',
+      '',
+      'Of them, 1 CronJob(s) started no run the flows cover, so their traffic is unknown: `a/CronJob/c`.',
+      '',
+    ]);
+  });
+
   it('refuses bad usage and input, naming what was wrong', async () => {
     const base = ['audit', '--flows', join(dir, 'flows.jsonl'), '--cluster', join(dir, 'cluster.json')];
     expect(await cli(...base)).toEqual({
@@ -419,7 +492,7 @@ describe('microseg audit', () => {
     expect(await cli(...base, '--policies', join(dir, 'cluster.json'), '--output', 'yaml')).toEqual({
       code: EXIT.usage,
       out: '',
-      err: 'microseg audit: --output yaml is not supported (use text or json)\n',
+      err: 'microseg audit: --output yaml is not supported (use text, json or markdown)\n',
     });
     // Standard input is read once: two options naming it are refused before anything is read.
     expect(

@@ -60,8 +60,11 @@ options:
                          pruning removes them (other namespaces' are kept)
   --format FORMAT        auto (default), hubble, generic, inspektor-gadget, kubescape
   --strict               stop at the first bad input line
-  --output text|json     output format (default text)
-  --limit N              connections and workloads listed per section in text output (default 25)
+  --output text|json|markdown
+                         output format (default text); markdown: a heading and a table of what would
+                         be blocked, for a pull request's comment
+  --limit N              connections and workloads listed per section in text and markdown output
+                         (default 25)
 ${ENGINE_OPTION_HELP}
 exit codes: 0 no observed connection would be blocked; 1 observed connections would be blocked;
             2 bad usage or input (also: no flow read, or no policy in a --policies PATH); 3 internal error`;
@@ -179,10 +182,75 @@ export function formatAudit(r: AuditResult, limit: number): string {
   const skipped = [
     n.dropped > 0 ? `${n.dropped} dropped at every observation` : '',
     n.protocol > 0 ? `${n.protocol} ICMP` : '',
-    n.node > 0 ? `${n.node} from a node to its pods` : '',
+    n.node > 0 ? `${n.node} from a node to pods` : '',
     n.unplaced > 0 ? `${n.unplaced} with an end the snapshot cannot place` : '',
   ].filter((x) => x !== '');
   if (skipped.length > 0) lines.push(`not replayed: ${skipped.join(', ')}`);
+  return lines.join('\n') + '\n';
+}
+
+/** A Markdown table cell: pipes escaped, line breaks made spaces. */
+const cell = (text: string): string =>
+  text
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ');
+/** Markdown code: the text between enough backticks (none are in workload ids; a reason may hold one). */
+const code = (text: string): string => (text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``);
+
+/**
+ * The report in Markdown, for a pull request's comment: a heading, what was audited, the connections
+ * that would be blocked as a table (the first `limit`), then what is cut off unseen and what was not
+ * replayed.
+ */
+export function formatAuditMarkdown(r: AuditResult, limit: number): string {
+  const lines: string[] = ['### microseg audit', ''];
+  const n = r.connections.notReplayed;
+  const clusterWide = r.policies.audited.filter((k) => /^[A-Z]/.test(k)).length;
+  lines.push(
+    `Audited ${r.policies.audited.length - clusterWide} NetworkPolicy(ies)` +
+      (clusterWide > 0 ? ` and ${clusterWide} cluster-wide policy(ies)` : '') +
+      (r.policies.pruned.length > 0 ? `, leaving out ${r.policies.pruned.length} of microseg's` : '') +
+      ` against ${r.connections.replayed} observed connection(s)` +
+      (r.span ? ` (flows from ${r.span.first} to ${r.span.last})` : '') +
+      '.',
+    '',
+  );
+  if (r.wouldBlock.length === 0) lines.push('**Would be blocked: none.**');
+  else {
+    lines.push(
+      `**Would be blocked: ${r.wouldBlock.length} observed connection(s).**`,
+      '',
+      '| Source | Destination | Port | Flows | Last seen | Why |',
+      '|---|---|---|---:|---|---|',
+    );
+    for (const b of r.wouldBlock.slice(0, limit))
+      lines.push(
+        `| ${cell(code(b.source))} | ${cell(code(b.target))} | ${b.protocol}/${b.port} | ${b.count} | ${b.lastSeen} | ${cell(b.reason)} |`,
+      );
+    if (r.wouldBlock.length > limit) lines.push('', `… and ${r.wouldBlock.length - limit} more.`);
+  }
+  const list = (ids: readonly string[]) =>
+    limit > 0
+      ? `: ${ids.slice(0, limit).map(code).join(', ')}${ids.length > limit ? `, and ${ids.length - limit} more` : ''}`
+      : '';
+  if (r.unobserved.length > 0)
+    lines.push(
+      '',
+      `**No flow observed for ${r.unobserved.length} workload(s)** that only a default deny selects, which will block their traffic in the directions it isolates${list(r.unobserved)}.`,
+    );
+  if (r.cronJobsNotRun.length > 0)
+    lines.push(
+      '',
+      `Of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover, so their traffic is unknown${list(r.cronJobsNotRun)}.`,
+    );
+  const skipped = [
+    n.dropped > 0 ? `${n.dropped} dropped at every observation` : '',
+    n.protocol > 0 ? `${n.protocol} ICMP` : '',
+    n.node > 0 ? `${n.node} from a node to pods` : '',
+    n.unplaced > 0 ? `${n.unplaced} with an end the snapshot cannot place` : '',
+  ].filter((x) => x !== '');
+  if (skipped.length > 0) lines.push('', `Not replayed: ${skipped.join(', ')}.`);
   return lines.join('\n') + '\n';
 }
 
@@ -195,8 +263,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const sources = flowsAndCluster(values);
   if (!values.policies?.length)
     throw new UsageError('--policies is required (the NetworkPolicies to audit: a file or a directory)');
-  if (values.output !== 'text' && values.output !== 'json')
-    throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
+  if (values.output !== 'text' && values.output !== 'json' && values.output !== 'markdown')
+    throw new UsageError(`--output ${values.output} is not supported (use text, json or markdown)`);
   if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
   const engine = parseEngineOptions(values);
   await checkDistinctSources('--flows', sources.flows);
@@ -243,7 +311,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   io.out(
     values.output === 'json'
       ? JSON.stringify(result, null, 2) + '\n'
-      : formatAudit(result, Number(values.limit)),
+      : values.output === 'markdown'
+        ? formatAuditMarkdown(result, Number(values.limit))
+        : formatAudit(result, Number(values.limit)),
   );
   return result.wouldBlock.length > 0 ? EXIT.findings : EXIT.ok;
 }
