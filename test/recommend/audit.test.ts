@@ -44,18 +44,15 @@ async function cli(...args: string[]) {
   return { code, out: io.stdout, err: io.stderr };
 }
 
+/** `microseg audit` over the demo's flows and cluster with `more` arguments. */
+const auditDemo = (...more: string[]) =>
+  cli('audit', '--flows', join(dir, 'flows.jsonl'), '--cluster', join(dir, 'cluster.json'), ...more);
+/** `--policies` for each of `names`, in the test's directory. */
+const policies = (...names: string[]) => names.flatMap((n) => ['--policies', join(dir, n)]);
+
 /** `microseg audit` over the demo's flows and cluster with `policies`, as JSON. */
 async function auditJson(...more: string[]): Promise<{ code: number; result: AuditResult }> {
-  const r = await cli(
-    'audit',
-    '--flows',
-    join(dir, 'flows.jsonl'),
-    '--cluster',
-    join(dir, 'cluster.json'),
-    '--output',
-    'json',
-    ...more,
-  );
+  const r = await auditDemo('--output', 'json', ...more);
   return { code: r.code, result: JSON.parse(r.out) as AuditResult };
 }
 
@@ -121,17 +118,7 @@ describe('microseg audit', () => {
       /^denied: ingress to shop\/checkout-[a-z0-9]+-[a-z0-9]+: isolated by shop\/microseg-default-deny and no ingress rule matches$/,
     );
     // The text report says it first, one line per connection.
-    const text = await cli(
-      'audit',
-      '--flows',
-      join(dir, 'flows.jsonl'),
-      '--cluster',
-      join(dir, 'cluster.json'),
-      '--policies',
-      cut,
-      '--limit',
-      '2',
-    );
+    const text = await auditDemo('--policies', cut, '--limit', '2');
     expect(text.code).toBe(EXIT.findings);
     expect(text.out.split('\n').slice(0, 5)).toEqual([
       'audited 6 NetworkPolicy(ies): 53 observed connection(s) replayed (flows from 2026-03-02T10:00:01.703Z to 2026-03-02T10:59:56.870Z)',
@@ -154,12 +141,7 @@ describe('microseg audit', () => {
         spec: { podSelector: { matchLabels: { app: 'backup' } }, policyTypes: ['Egress'], egress: [{}] },
       }),
     );
-    const { code, result } = await auditJson(
-      '--policies',
-      join(dir, 'policies'),
-      '--policies',
-      join(dir, 'backup.json'),
-    );
+    const { code, result } = await auditJson(...policies('policies', 'backup.json'));
     expect(code).toBe(EXIT.ok);
     expect(result.policies.audited).toContain('shop/backup-egress');
     expect(result.unobserved).toEqual([]);
@@ -183,30 +165,12 @@ describe('microseg audit', () => {
       expect(result.cronJobsNotRun).toEqual(['shop/CronJob/backup']);
     }
     // The text says what it blocks: all their traffic in the directions the default deny isolates.
-    const text = await cli(
-      'audit',
-      '--flows',
-      join(dir, 'flows.jsonl'),
-      '--cluster',
-      join(dir, 'cluster.json'),
-      '--policies',
-      join(dir, 'deny-ingress.yaml'),
-    );
+    const text = await auditDemo('--policies', join(dir, 'deny-ingress.yaml'));
     expect(text.out.split('\n')).toContain(
       'no flow observed for 1 workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates: shop/CronJob/backup',
     );
     // With --limit 0, counted and not listed (as the connections are).
-    const none = await cli(
-      'audit',
-      '--flows',
-      join(dir, 'flows.jsonl'),
-      '--cluster',
-      join(dir, 'cluster.json'),
-      '--policies',
-      join(dir, 'deny-ingress.yaml'),
-      '--limit',
-      '0',
-    );
+    const none = await auditDemo('--policies', join(dir, 'deny-ingress.yaml'), '--limit', '0');
     expect(none.out.split('\n').slice(3, 5)).toEqual([
       'no flow observed for 1 workload(s) that only a default deny selects, which will block all their traffic in the directions it isolates',
       'of them, 1 CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown',
@@ -279,27 +243,14 @@ describe('microseg audit', () => {
         },
       }),
     );
-    const { code, result } = await auditJson(
-      '--policies',
-      join(dir, 'policies'),
-      '--policies',
-      join(dir, 'anp.json'),
-    );
+    const { code, result } = await auditJson(...policies('policies', 'anp.json'));
     expect(code).toBe(EXIT.findings);
     expect(result.policies.audited).toContain('AdminNetworkPolicy/no-shop-to-redis');
     expect(result.wouldBlock.map((b) => `${b.source} -> ${b.target}: ${b.reason}`)).toEqual([
       'shop/Deployment/cart -> data/StatefulSet/redis: denied: ingress to data/redis-0: Deny by AdminNetworkPolicy/no-shop-to-redis ingress[0] (deny-shop)',
     ]);
     // Given alone, it is audited: the file is not refused for holding no NetworkPolicy.
-    const alone = await cli(
-      'audit',
-      '--flows',
-      join(dir, 'flows.jsonl'),
-      '--cluster',
-      join(dir, 'cluster.json'),
-      '--policies',
-      join(dir, 'anp.json'),
-    );
+    const alone = await auditDemo('--policies', join(dir, 'anp.json'));
     expect(alone.code).toBe(EXIT.findings);
     expect(alone.out.split('\n')[0]).toBe(
       'audited 0 NetworkPolicy(ies) and 1 cluster-wide policy(ies): 53 observed connection(s) replayed (flows from 2026-03-02T10:00:01.703Z to 2026-03-02T10:59:56.870Z)',
@@ -412,19 +363,7 @@ describe('microseg audit', () => {
 
   it('writes Markdown for a pull request: what would be blocked as a table, cells escaped', async () => {
     const cut = join(dir, 'cut');
-    const md = await cli(
-      'audit',
-      '--flows',
-      join(dir, 'flows.jsonl'),
-      '--cluster',
-      join(dir, 'cluster.json'),
-      '--policies',
-      cut,
-      '--output',
-      'markdown',
-      '--limit',
-      '1',
-    );
+    const md = await auditDemo('--policies', cut, '--output', 'markdown', '--limit', '1');
     expect(md.code).toBe(EXIT.findings);
     const lines = md.out.split('\n');
     expect(lines.slice(0, 8)).toEqual([

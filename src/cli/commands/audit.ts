@@ -16,7 +16,7 @@ import type { NetworkPolicy, OtherObject } from '../../model/k8s.ts';
 import { InputError } from '../../model/snapshot.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
 import { firstOf } from '../../model/order.ts';
-import type { PolicySetAudit } from '../../policy/audit.ts';
+import type { NotReplayed, PolicySetAudit } from '../../policy/audit.ts';
 import { auditPolicySet } from '../../policy/audit.ts';
 import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../policy/index.ts';
@@ -144,6 +144,16 @@ export async function audit(
   };
 }
 
+/** What was not replayed, by why, in words (those with a count). */
+function notReplayedParts(n: Record<NotReplayed, number>): string[] {
+  return [
+    n.dropped > 0 ? `${n.dropped} dropped at every observation` : '',
+    n.protocol > 0 ? `${n.protocol} ICMP` : '',
+    n.node > 0 ? `${n.node} from a node to pods` : '',
+    n.unplaced > 0 ? `${n.unplaced} with an end the snapshot cannot place` : '',
+  ].filter((x) => x !== '');
+}
+
 /** The text report: what would be blocked first, then what is cut off unseen, then what was not replayed. */
 export function formatAudit(r: AuditResult, limit: number): string {
   const lines: string[] = [];
@@ -179,12 +189,7 @@ export function formatAudit(r: AuditResult, limit: number): string {
     lines.push(
       `of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown${named(r.cronJobsNotRun)}`,
     );
-  const skipped = [
-    n.dropped > 0 ? `${n.dropped} dropped at every observation` : '',
-    n.protocol > 0 ? `${n.protocol} ICMP` : '',
-    n.node > 0 ? `${n.node} from a node to pods` : '',
-    n.unplaced > 0 ? `${n.unplaced} with an end the snapshot cannot place` : '',
-  ].filter((x) => x !== '');
+  const skipped = notReplayedParts(n);
   if (skipped.length > 0) lines.push(`not replayed: ${skipped.join(', ')}`);
   return lines.join('\n') + '\n';
 }
@@ -244,12 +249,7 @@ export function formatAuditMarkdown(r: AuditResult, limit: number): string {
       '',
       `Of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover, so their traffic is unknown${list(r.cronJobsNotRun)}.`,
     );
-  const skipped = [
-    n.dropped > 0 ? `${n.dropped} dropped at every observation` : '',
-    n.protocol > 0 ? `${n.protocol} ICMP` : '',
-    n.node > 0 ? `${n.node} from a node to pods` : '',
-    n.unplaced > 0 ? `${n.unplaced} with an end the snapshot cannot place` : '',
-  ].filter((x) => x !== '');
+  const skipped = notReplayedParts(n);
   if (skipped.length > 0) lines.push('', `Not replayed: ${skipped.join(', ')}.`);
   return lines.join('\n') + '\n';
 }
