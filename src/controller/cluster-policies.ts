@@ -4,10 +4,14 @@
  * that allows what a namespace's default deny would block still lets it through, and an audit that did
  * not know it would call the traffic blocked. Read by listing, at start and then every interval (not
  * watched: their CRDs may be absent, or come and go, and there are few of them); the kinds the API
- * server serves are found by discovery at each read. A kind the controller may not list (no RBAC) or
- * the server does not serve is left out, said once in the log.
+ * server serves are found by discovery at each read. A kind the server does not serve is left out; a
+ * kind the controller cannot list (no RBAC, an error) keeps what was read of it before (none, if never
+ * read), said once in the log. An object the semantics engine cannot evaluate (a peer or field microseg
+ * does not support, such as an egress peer by domainNames) is left out, said once in the log: the engine
+ * refuses any set that holds one, so it would leave every audit without an engine.
  */
 import type { OtherObject } from '../model/k8s.ts';
+import { compileClusterPolicy } from '../verify/validate.ts';
 import type { KubeClient } from './kube.ts';
 import { KubeApiError } from './kube.ts';
 import type { Logger } from './log.ts';
@@ -26,8 +30,11 @@ export class ClusterPolicies {
   readonly #log: Logger | undefined;
   readonly #intervalMs: number;
   #items: OtherObject[] = [];
+  /** What was read last of each kind (a kind whose read failed keeps it). */
+  readonly #byKind = new Map<string, OtherObject[]>();
   #key = '';
   #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
   readonly #told = new Set<string>();
   /** Bumped whenever what was read changes (an object added, changed or removed). */
   version = 0;
@@ -35,7 +42,8 @@ export class ClusterPolicies {
   constructor(client: KubeClient, opts: { log?: Logger; intervalMs?: number } = {}) {
     this.#client = client;
     this.#log = opts.log;
-    this.#intervalMs = opts.intervalMs ?? 30_000;
+    // Not more often than every second (an interval of 0 would read without pause).
+    this.#intervalMs = Math.max(opts.intervalMs ?? 30_000, 1000);
   }
 
   /** The cluster-wide policies read last. */
@@ -43,16 +51,30 @@ export class ClusterPolicies {
     return this.#items;
   }
 
-  /** Reads them now, then every interval until stop(). Resolves once the first read is done. */
+  /**
+   * Reads them now, then an interval after each read ends (reads never overlap) until stop(). Resolves
+   * once the first read is done.
+   */
   async start(): Promise<void> {
+    this.#stopped = false;
     await this.refresh();
-    this.#timer = setInterval(() => void this.refresh(), this.#intervalMs);
-    this.#timer.unref();
+    this.#schedule();
   }
 
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.refresh()
+        .catch((err: unknown) => this.#tell('refresh', 'cannot read the cluster-wide policies', err))
+        .finally(() => this.#schedule());
+    }, this.#intervalMs);
+    this.#timer.unref();
   }
 
   /** Discovers the kinds served and lists them; a failed read keeps what was read before. */
@@ -73,17 +95,35 @@ export class ClusterPolicies {
         return;
       }
     }
-    const items: OtherObject[] = [];
     for (const r of CLUSTER_POLICY_RESOURCES) {
-      if (!served.has(`${r.version}/${r.plural}`)) continue;
+      if (!served.has(`${r.version}/${r.plural}`)) {
+        this.#byKind.delete(r.kind);
+        continue;
+      }
       try {
         const list = await this.#client.list<OtherObject>(`/apis/${GROUP}/${r.version}/${r.plural}`);
-        for (const o of list.items) items.push({ ...o, apiVersion: `${GROUP}/${r.version}`, kind: r.kind });
+        const read: OtherObject[] = [];
+        for (const o of list.items) {
+          const obj: OtherObject = { ...o, apiVersion: `${GROUP}/${r.version}`, kind: r.kind };
+          try {
+            compileClusterPolicy(obj);
+            read.push(obj);
+          } catch (err) {
+            const what = `${r.kind}/${o.metadata.name}@${o.metadata.resourceVersion ?? ''}`;
+            this.#tell(what, `cannot evaluate ${r.kind} ${o.metadata.name}; it is left out of audits`, err);
+          }
+        }
+        this.#byKind.set(r.kind, read);
+        this.#told.delete(r.kind);
       } catch (err) {
-        this.#tell(r.kind, `cannot list ${r.kind} objects; they are left out of audits`, err);
-        return;
+        this.#tell(
+          r.kind,
+          `cannot list ${r.kind} objects; audits keep what was read of them last (none, if never read)`,
+          err,
+        );
       }
     }
+    const items = [...this.#byKind.values()].flat();
     items.sort((a, b) =>
       a.kind !== b.kind ? (a.kind < b.kind ? -1 : 1) : a.metadata.name < b.metadata.name ? -1 : 1,
     );

@@ -158,7 +158,7 @@ export class Manager {
     };
     this.cache = new ClusterCache(o.client, common);
     // Cluster-wide policies for the audits' semantics engine: listed at start and every 30 s (or as
-    // often as the informers resync, when that is set).
+    // often as the informers resync, when that is set; not more often than every second).
     this.cache.clusterPolicies = new ClusterPolicies(o.client, {
       log: o.log,
       ...(o.informerResyncMs !== undefined ? { intervalMs: o.informerResyncMs } : {}),

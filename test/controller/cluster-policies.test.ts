@@ -4,7 +4,7 @@
  * audit's engine is rebuilt then); a server without the API group has none; a failed read keeps what
  * was read before, said once.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClusterPolicies } from '../../src/controller/cluster-policies.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { KubeApiError } from '../../src/controller/kube.ts';
@@ -15,11 +15,16 @@ interface Served {
   resources: Record<string, string[]>;
   items: Record<string, { metadata: { name: string; resourceVersion: string }; spec: object }[]>;
   fail?: number;
+  /** Resources whose list fails with 403 (all when `fail` is set). */
+  forbidden?: string[];
+  /** Discovery reads of the group, counted. */
+  reads?: number;
 }
 
 function client(served: Served): KubeClient {
   const get = (path: string) => {
     if (path === '/apis/policy.networking.k8s.io') {
+      served.reads = (served.reads ?? 0) + 1;
       if (!served.group) throw new KubeApiError('GET', path, 404, 'NotFound', 'not found');
       return { versions: served.group.map((version) => ({ version })) };
     }
@@ -28,6 +33,8 @@ function client(served: Served): KubeClient {
   };
   const list = (path: string) => {
     if (served.fail) throw new KubeApiError('GET', path, served.fail, 'Forbidden', 'forbidden');
+    if (served.forbidden?.includes(path.split('/').at(-1)!))
+      throw new KubeApiError('GET', path, 403, 'Forbidden', 'forbidden');
     return { items: served.items[path.split('/').at(-1)!] ?? [], resourceVersion: '1' };
   };
   return {
@@ -35,6 +42,13 @@ function client(served: Served): KubeClient {
     list: (path: string) => Promise.resolve(list(path)),
   } as unknown as KubeClient;
 }
+
+const anp = {
+  priority: 1,
+  subject: { namespaces: {} },
+  ingress: [{ action: 'Allow', from: [{ namespaces: {} }] }],
+};
+const banp = { subject: { namespaces: {} }, ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }] };
 
 function logger(lines: string[]): Logger {
   const l: Logger = {
@@ -53,11 +67,9 @@ describe('ClusterPolicies', () => {
       group: ['v1alpha1'],
       resources: { v1alpha1: ['adminnetworkpolicies', 'adminnetworkpolicies/status'] },
       items: {
-        adminnetworkpolicies: [
-          { metadata: { name: 'allow-dns', resourceVersion: '7' }, spec: { priority: 1 } },
-        ],
+        adminnetworkpolicies: [{ metadata: { name: 'allow-dns', resourceVersion: '7' }, spec: anp }],
         // Not served by this server: not listed, whatever the list would give.
-        baselineadminnetworkpolicies: [{ metadata: { name: 'default', resourceVersion: '3' }, spec: {} }],
+        baselineadminnetworkpolicies: [{ metadata: { name: 'default', resourceVersion: '3' }, spec: banp }],
       },
     };
     const cp = new ClusterPolicies(client(served));
@@ -67,7 +79,7 @@ describe('ClusterPolicies', () => {
         apiVersion: 'policy.networking.k8s.io/v1alpha1',
         kind: 'AdminNetworkPolicy',
         metadata: { name: 'allow-dns', resourceVersion: '7' },
-        spec: { priority: 1 },
+        spec: anp,
       },
     ]);
     expect(cp.version).toBe(1);
@@ -85,7 +97,7 @@ describe('ClusterPolicies', () => {
     const served: Served = {
       group: ['v1alpha1'],
       resources: { v1alpha1: ['adminnetworkpolicies'] },
-      items: { adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: {} }] },
+      items: { adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: anp }] },
     };
     const lines: string[] = [];
     const cp = new ClusterPolicies(client(served), { log: logger(lines) });
@@ -94,6 +106,106 @@ describe('ClusterPolicies', () => {
     await cp.refresh();
     await cp.refresh();
     expect(cp.list().map((o) => o.metadata.name)).toEqual(['a']);
-    expect(lines).toEqual(['cannot list AdminNetworkPolicy objects; they are left out of audits']);
+    expect(lines).toEqual([
+      'cannot list AdminNetworkPolicy objects; audits keep what was read of them last (none, if never read)',
+    ]);
+  });
+
+  it('leaves out a policy the semantics engine cannot evaluate, said once, and reads the others', async () => {
+    const served: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: ['adminnetworkpolicies'] },
+      items: {
+        adminnetworkpolicies: [
+          {
+            metadata: { name: 'by-domain', resourceVersion: '4' },
+            spec: {
+              priority: 2,
+              subject: { namespaces: {} },
+              egress: [{ action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+            },
+          },
+          {
+            metadata: { name: 'same-ns', resourceVersion: '5' },
+            spec: {
+              priority: 3,
+              subject: { namespaces: {} },
+              ingress: [{ action: 'Allow', from: [{ namespaces: {} }] }],
+            },
+          },
+        ],
+      },
+    };
+    const lines: string[] = [];
+    const warnings: unknown[] = [];
+    const log = logger(lines);
+    log.warn = (msg, fields) => {
+      lines.push(msg);
+      warnings.push(fields);
+    };
+    const cp = new ClusterPolicies(client(served), { log });
+    await cp.refresh();
+    await cp.refresh();
+    expect(cp.list().map((o) => o.metadata.name)).toEqual(['same-ns']);
+    expect(cp.version).toBe(1);
+    expect(lines).toEqual(['cannot evaluate AdminNetworkPolicy by-domain; it is left out of audits']);
+    expect(warnings).toEqual([
+      {
+        error:
+          'AdminNetworkPolicy by-domain: spec.egress[0].to[0].domainNames is not supported by microseg for egress peers',
+      },
+    ]);
+  });
+
+  it('reads the kinds it may list when another may not be', async () => {
+    const served: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: ['adminnetworkpolicies', 'baselineadminnetworkpolicies'] },
+      items: {
+        adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: anp }],
+        baselineadminnetworkpolicies: [{ metadata: { name: 'default', resourceVersion: '2' }, spec: banp }],
+      },
+      forbidden: ['baselineadminnetworkpolicies'],
+    };
+    const lines: string[] = [];
+    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
+    await cp.refresh();
+    expect(cp.list().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['AdminNetworkPolicy/a']);
+    expect(lines).toEqual([
+      'cannot list BaselineAdminNetworkPolicy objects; audits keep what was read of them last (none, if never read)',
+    ]);
+    // Once it may, it is read; the AdminNetworkPolicy read before is kept while its list fails.
+    served.forbidden = ['adminnetworkpolicies'];
+    await cp.refresh();
+    expect(cp.list().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'AdminNetworkPolicy/a',
+      'BaselineAdminNetworkPolicy/default',
+    ]);
+  });
+});
+
+describe('ClusterPolicies timer', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('reads an interval after each read, at most every second, and not after stop()', async () => {
+    vi.useFakeTimers();
+    const served: Served = { resources: {}, items: {} };
+    const cp = new ClusterPolicies(client(served), { intervalMs: 0 });
+    await cp.start();
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(served.reads).toBe(3);
+    cp.stop();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(served.reads).toBe(3);
+    // Stopped while its first read was under way: no timer is left behind.
+    const late: Served = { resources: {}, items: {} };
+    const cp2 = new ClusterPolicies(client(late), { intervalMs: 1000 });
+    const started = cp2.start();
+    cp2.stop();
+    await started;
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(late.reads).toBe(1);
   });
 });

@@ -2,7 +2,8 @@
  * The controller's audit knows the cluster's AdminNetworkPolicies, against a real kube-apiserver of its
  * own (installing the policy.networking.k8s.io CRDs would change what other test files' clusters
  * serve): traffic an AdminNetworkPolicy allows is not "would be blocked" by a frozen proposal whose
- * default deny it passes over, and traffic it does not allow still is. The controller reads them under
+ * default deny it passes over, and traffic it does not allow still is; one the engine cannot evaluate is
+ * left out rather than leaving the audit without an engine. The controller reads them under
  * its own ServiceAccount, with the RBAC of manifests/.
  */
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyTeamSegmentation,
   applyYaml,
+  cond,
   createAppPods,
   flow,
   install,
@@ -80,6 +82,18 @@ beforeAll(async () => {
       ],
     },
   });
+  // One the semantics engine cannot evaluate (an egress peer by domain name): left out, not the end of
+  // every audit (the engine refuses a set that holds it).
+  await applyYaml(cluster, {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name: `by-domain-${ns}` },
+    spec: {
+      priority: 20,
+      subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+      egress: [{ name: 'docs', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+    },
+  });
   ctrl = await startLeader(cluster, {
     identity: 'anp-a',
     segmentationSelector: `microseg.dev/test=${segName}`,
@@ -103,7 +117,8 @@ describe("the audit with the cluster's AdminNetworkPolicies", () => {
     await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${segName}`, {
       spec: { mode: 'Audit' },
     });
-    await waitSeg(cluster, segName, 'Auditing', (s) => s.status?.phase === 'Auditing');
+    const auditing = await waitSeg(cluster, segName, 'Auditing', (s) => s.status?.phase === 'Auditing');
+    expect(cond(auditing, 'Degraded')?.status).toBe('False');
     // Neither was learned, so the frozen proposal's default deny blocks both; the AdminNetworkPolicy
     // lets the one within the namespace through.
     const res = await ctrl.push([
