@@ -70,6 +70,42 @@ describe('RBAC of the microseg ServiceAccount', () => {
   });
 });
 
+describe("the Segmentation controller's own ClusterRole", () => {
+  it('reads the cluster-wide policies the audit evaluates, without the isolation role', async () => {
+    // A ServiceAccount bound to microseg-controller alone (the isolation role grants these kinds too).
+    const ns = uniqueName('rbac-probe');
+    await createNamespace(await cluster.kubeConfig(), ns);
+    await applyYaml(cluster, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'probe', namespace: ns },
+    });
+    await applyYaml(cluster, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `${ns}-probe` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'microseg-controller' },
+      subjects: [{ kind: 'ServiceAccount', name: 'probe', namespace: ns }],
+    });
+    // The rules the probe has, as `kubectl auth can-i --list` gives them (a single can-i on a kind the
+    // server does not serve, as here, answers no whatever the rules say).
+    const rules = async () => {
+      const r = await cluster.kubectl(['auth', 'can-i', '--list', `--as=system:serviceaccount:${ns}:probe`]);
+      return r.stdout;
+    };
+    // The authorizer learns of a new binding within moments.
+    await eventually('the binding in effect', async () =>
+      (await rules()).includes('segmentations.microseg.dev'),
+    );
+    const lines = (await rules()).split('\n');
+    for (const kind of ['adminnetworkpolicies', 'baselineadminnetworkpolicies', 'clusternetworkpolicies']) {
+      const line = lines.find((l) => l.startsWith(`${kind}.policy.networking.k8s.io `)) ?? '';
+      // Read only: get and list.
+      expect([kind, line.trim().split(/\s+/).slice(-2).join(' ')]).toEqual([kind, '[get list]']);
+    }
+  });
+});
+
 describe('conflicts the schema cannot see', () => {
   const team = uniqueName('conf');
   const older = uniqueName('older');
