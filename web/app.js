@@ -994,6 +994,11 @@
             )
             .join('')}</ul>`,
       );
+    if (r.cronJobsNotRun && r.cronJobsNotRun.length)
+      parts.push(
+        `<p class="muted" id="audit-cronjobs">Of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the ` +
+          `observed traffic covers, so what they need is unknown: ${r.cronJobsNotRun.map((id) => esc(shortId(id))).join(', ')}</p>`,
+      );
     const ignored = Object.entries(r.ignored || {});
     if (ignored.length)
       parts.push(

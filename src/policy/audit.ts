@@ -19,6 +19,7 @@ import { PROTOCOLS } from '../verify/types.ts';
 import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './index.ts';
 import { apiserverAddressNote, endpointPairs, graphEndpoints } from './prove.ts';
 import { isDefaultDeny } from './render.ts';
+import { cronJobsNotRunSince, cronJobsNotRunWithin } from './cronjobs.ts';
 
 /** An observed connection (a graph edge) the changed policies would block. */
 export interface WouldBlock {
@@ -246,6 +247,16 @@ export interface PolicySetAudit {
   wouldBlock: WouldBlock[];
   /** Workloads with no flow that, of the applied policies, only a default deny selects. */
   unobserved: string[];
+  /**
+   * The first and last time a flow was seen (RFC 3339); absent when no flow gave an edge, or when the
+   * flows' span is not known (Kubescape records give only their object's latest time).
+   */
+  span?: { first: string; last: string };
+  /**
+   * Of `unobserved`, the CronJobs that started no run the flows cover (see cronJobsNotRunWithin; when
+   * the span is not known, those that never ran).
+   */
+  cronJobsNotRun: string[];
 }
 
 /**
@@ -264,6 +275,8 @@ export function auditPolicySet(input: {
   givenClusterPolicies?: readonly OtherObject[];
   prune?: boolean;
   engine?: EngineOptions;
+  /** Whether the graph's first and last times are the flows' span; default true. */
+  spanKnown?: boolean;
 }): PolicySetAudit {
   const { snapshot, identity, graph } = input;
   const { policies, pruned } = appliedPolicies(snapshot.networkPolicies, input.given, input.prune === true);
@@ -275,6 +288,10 @@ export function auditPolicySet(input: {
   const before = engineFromSnapshot(snapshot, input.engine);
   const after = engineFromSnapshot({ ...snapshot, networkPolicies: policies, others }, input.engine);
   const replay = replayEdges(graph, identity, before, after);
+  const unobserved = deniedUnobserved(identity, graph, policies);
+  const span = input.spanKnown === false ? undefined : flowSpan(graph);
+  const cronJobs = new Map(snapshot.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
+  const cronJobOf = (ns: string, name: string) => cronJobs.get(`${ns}/${name}`);
   return {
     connections: { replayed: replay.replayed, notReplayed: replay.notReplayed },
     policies: {
@@ -282,6 +299,23 @@ export function auditPolicySet(input: {
       pruned,
     },
     wouldBlock: replay.wouldBlock,
-    unobserved: deniedUnobserved(identity, graph, policies),
+    unobserved,
+    ...(span
+      ? { span: { first: new Date(span.first).toISOString(), last: new Date(span.last).toISOString() } }
+      : {}),
+    cronJobsNotRun: span
+      ? cronJobsNotRunWithin(unobserved, cronJobOf, span.first, span.last)
+      : cronJobsNotRunSince(unobserved, cronJobOf, -Infinity),
   };
+}
+
+/** The first first-seen and the last last-seen of `graph`'s edges (epoch ms), if it has any. */
+export function flowSpan(graph: ServiceGraph): { first: number; last: number } | undefined {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const e of graph.edges) {
+    first = Math.min(first, Date.parse(e.firstSeen));
+    last = Math.max(last, Date.parse(e.lastSeen));
+  }
+  return Number.isFinite(first) && Number.isFinite(last) ? { first, last } : undefined;
 }

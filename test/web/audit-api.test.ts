@@ -10,6 +10,8 @@ import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { fixtureAnalysis } from './helpers.ts';
+import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
+import { runPipeline } from '../../src/pipeline.ts';
 
 let source: ViewSource;
 let policies: NetworkPolicy[];
@@ -109,6 +111,37 @@ describe('POST /api/v1/audit', () => {
       expect(b.target).toBe('shop/StatefulSet/db');
       expect(b.reason).toContain('Deny by AdminNetworkPolicy/no-db-from-shop ingress[0] (deny-shop)');
     }
+  });
+
+  it('gives the span of the traffic replayed, and the CronJobs cut off with no run in it', async () => {
+    const snapshot = fixtureSnapshot({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
+      spec: {
+        schedule: '0 3 * * 0',
+        jobTemplate: {
+          spec: {
+            template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [{ name: 'c' }] } },
+          },
+        },
+      },
+    });
+    const analysis = await runPipeline(snapshot, fixtureFlows());
+    const app = createApp(analysisSource(analysis, { snapshot }));
+    const res = await request(app)
+      .post('/api/v1/audit')
+      .set('Content-Type', 'application/yaml')
+      .send(policiesToYaml(analysis.proposal.policies))
+      .expect(200);
+    const edges = analysis.graph.edges;
+    expect(res.body.span).toEqual({
+      first: new Date(Math.min(...edges.map((e) => Date.parse(e.firstSeen)))).toISOString(),
+      last: new Date(Math.max(...edges.map((e) => Date.parse(e.lastSeen)))).toISOString(),
+    });
+    expect(res.body.unobserved).toEqual(['shop/CronJob/backup']);
+    // It never ran: nothing of it is in the traffic.
+    expect(res.body.cronJobsNotRun).toEqual(['shop/CronJob/backup']);
   });
 
   it('refuses what it cannot audit, naming what was wrong', async () => {

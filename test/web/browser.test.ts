@@ -16,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IsolationRequestError } from '../../src/isolate/ui.ts';
 import { blastRadiusViews } from '../../src/cli/commands/demo.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
+import { runPipeline } from '../../src/pipeline.ts';
+import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 import { createApp } from '../../src/server/app.ts';
 import { offlineAudit } from '../../src/server/audit.ts';
 import { analysisSource } from '../../src/server/source.ts';
@@ -496,6 +498,33 @@ describe('service graph page (headless Chromium)', () => {
     await page.waitForSelector('#audit-input');
     expect(await page.textContent('#audit-result')).toBe(
       'body: item 1 (NetworkPolicy): metadata.name must be a non-empty string (HTTP 400)',
+    );
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('names in an audited change the CronJobs cut off that ran at no time of the traffic', async () => {
+    const snapshot = fixtureSnapshot({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
+      spec: {
+        schedule: '0 3 * * 0',
+        jobTemplate: {
+          spec: { template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [] } } },
+        },
+      },
+    });
+    const analysis = await runPipeline(snapshot, fixtureFlows());
+    const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'cron', snapshot }));
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#audit-input');
+    await page.fill('#audit-input', policiesToYaml(analysis.proposal.policies));
+    await page.click('#audit-run');
+    await page.waitForSelector('#audit-cronjobs');
+    expect(await page.textContent('#audit-unobserved')).toBe('shop/backup');
+    expect(await page.textContent('#audit-cronjobs')).toBe(
+      'Of them, 1 CronJob(s) started no run the observed traffic covers, so what they need is unknown: shop/backup',
     );
     expect(errors).toEqual([]);
     await page.close();

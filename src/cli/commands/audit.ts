@@ -18,7 +18,6 @@ import type { ClusterSnapshot } from '../../model/snapshot.ts';
 import { firstOf } from '../../model/order.ts';
 import type { NotReplayed, PolicySetAudit } from '../../policy/audit.ts';
 import { auditPolicySet } from '../../policy/audit.ts';
-import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../policy/index.ts';
 import { aggregateFlows } from '../../pipeline.ts';
 import { ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS, parseEngineOptions } from '../../verify/cli-options.ts';
@@ -83,16 +82,8 @@ export const OPTIONS = {
   ...ENGINE_OPTION_SPECS,
 } as const;
 
-/** What `microseg audit --output json` prints: the policy-set audit, the flows' span and the CronJobs. */
-export interface AuditResult extends PolicySetAudit {
-  /**
-   * The first and last time a flow was seen (RFC 3339); absent when no flow gave an edge, and with
-   * Kubescape records, which give only their object's latest time.
-   */
-  span?: { first: string; last: string };
-  /** Of `unobserved`, the CronJobs that started no run the flows cover (see cronJobsNotRunWithin). */
-  cronJobsNotRun: string[];
-}
+/** What `microseg audit --output json` prints: the policy-set audit (see auditPolicySet). */
+export type AuditResult = PolicySetAudit;
 
 /** The audit of `given` over `flows`: pure, but for reading the flows. */
 export async function audit(
@@ -107,41 +98,18 @@ export async function audit(
 ): Promise<AuditResult> {
   const identity = buildIdentity(cluster);
   const { input } = await aggregateFlows(identity, flows, { afterIngest: releaseMemory });
-  const graph = buildServiceGraph(input);
-  const result = auditPolicySet({
+  return auditPolicySet({
     snapshot: cluster,
     identity,
-    graph,
+    graph: buildServiceGraph(input),
     given,
     ...(opts.clusterPolicies ? { givenClusterPolicies: opts.clusterPolicies } : {}),
     ...(opts.prune ? { prune: true } : {}),
     ...(opts.engine ? { engine: opts.engine } : {}),
+    // As recommend: the span is known from a reader of flows other than Kubescape records, which give
+    // only their object's latest time.
+    spanKnown: flows instanceof FlowReader && !flows.hasFormat('kubescape'),
   });
-  let first = Infinity;
-  let last = -Infinity;
-  for (const e of graph.edges) {
-    first = Math.min(first, Date.parse(e.firstSeen));
-    last = Math.max(last, Date.parse(e.lastSeen));
-  }
-  // As recommend: the span is known from a reader of flows other than Kubescape records, which give only
-  // their object's latest time.
-  const spanKnown =
-    Number.isFinite(first) &&
-    Number.isFinite(last) &&
-    flows instanceof FlowReader &&
-    !flows.hasFormat('kubescape');
-  const cronJobs = new Map(cluster.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
-  const cronJobOf = (ns: string, name: string) => cronJobs.get(`${ns}/${name}`);
-  const cronJobsNotRun = spanKnown
-    ? cronJobsNotRunWithin(result.unobserved, cronJobOf, first, last)
-    : cronJobsNotRunSince(result.unobserved, cronJobOf, -Infinity);
-  return {
-    ...result,
-    ...(spanKnown
-      ? { span: { first: new Date(first).toISOString(), last: new Date(last).toISOString() } }
-      : {}),
-    cronJobsNotRun,
-  };
 }
 
 /** What was not replayed, by why, in words (those with a count). */
