@@ -9,7 +9,7 @@ import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
-import { fixtureAnalysis } from './helpers.ts';
+import { backup, fixtureAnalysis } from './helpers.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 
@@ -114,19 +114,7 @@ describe('POST /api/v1/audit', () => {
   });
 
   it('gives the span of the traffic replayed, and the CronJobs cut off with no run in it', async () => {
-    const snapshot = fixtureSnapshot({
-      apiVersion: 'batch/v1',
-      kind: 'CronJob',
-      metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
-      spec: {
-        schedule: '0 3 * * 0',
-        jobTemplate: {
-          spec: {
-            template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [{ name: 'c' }] } },
-          },
-        },
-      },
-    });
+    const snapshot = fixtureSnapshot(backup());
     const analysis = await runPipeline(snapshot, fixtureFlows());
     const app = createApp(analysisSource(analysis, { snapshot }));
     const res = await request(app)

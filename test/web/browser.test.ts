@@ -23,6 +23,7 @@ import { offlineAudit } from '../../src/server/audit.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import {
+  backup,
   CART,
   CHROMIUM,
   DB,
@@ -504,17 +505,7 @@ describe('service graph page (headless Chromium)', () => {
   });
 
   it('names in an audited change the CronJobs cut off that ran at no time of the traffic', async () => {
-    const snapshot = fixtureSnapshot({
-      apiVersion: 'batch/v1',
-      kind: 'CronJob',
-      metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
-      spec: {
-        schedule: '0 3 * * 0',
-        jobTemplate: {
-          spec: { template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [] } } },
-        },
-      },
-    });
+    const snapshot = fixtureSnapshot(backup());
     const analysis = await runPipeline(snapshot, fixtureFlows());
     const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'cron', snapshot }));
     await page.click('#tabs [data-tab="rollout"]');

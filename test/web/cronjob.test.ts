@@ -12,27 +12,9 @@ import { analysisSource } from '../../src/server/source.ts';
 import type { NodeDetails } from '../../src/server/types.ts';
 import { cronJobView } from '../../src/server/view.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
-import { CART } from './helpers.ts';
+import { backup, CART } from './helpers.ts';
 
 const BACKUP = 'shop/CronJob/backup';
-
-function backup(extra: { spec?: object; status?: object } = {}) {
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'CronJob',
-    metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
-    spec: {
-      schedule: '0 3 * * 0',
-      jobTemplate: {
-        spec: {
-          template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [{ name: 'c' }] } },
-        },
-      },
-      ...extra.spec,
-    },
-    ...(extra.status ? { status: extra.status } : {}),
-  };
-}
 
 describe('cronJobView', () => {
   const now = Date.parse('2026-11-30T12:00:00Z'); // a Monday

@@ -211,3 +211,22 @@ export function requireChromium(): void {
   if (!existsSync(CHROMIUM))
     throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium"`);
 }
+
+/** CronJob shop/backup (Sundays at 03:00 UTC, no Job or pod now), with `extra` spec fields and status. */
+export function backup(extra: { spec?: object; status?: object } = {}) {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name: 'backup', namespace: 'shop', uid: 'uid-backup' },
+    spec: {
+      schedule: '0 3 * * 0',
+      jobTemplate: {
+        spec: {
+          template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [{ name: 'c' }] } },
+        },
+      },
+      ...extra.spec,
+    },
+    ...(extra.status ? { status: extra.status } : {}),
+  };
+}
