@@ -122,17 +122,24 @@ function notReplayedParts(n: Record<NotReplayed, number>): string[] {
   ].filter((x) => x !== '');
 }
 
+/** How many NetworkPolicies and cluster-wide policies were audited, in words. */
+function auditedPolicies(r: AuditResult): string {
+  // Cluster-wide policies are named by kind, namespaces (DNS labels) are lower case.
+  const clusterWide = r.policies.audited.filter((k) => /^[A-Z]/.test(k)).length;
+  return (
+    `${r.policies.audited.length - clusterWide} NetworkPolicy(ies)` +
+    (clusterWide > 0 ? ` and ${clusterWide} cluster-wide policy(ies)` : '')
+  );
+}
+
 /** The text report: what would be blocked first, then what is cut off unseen, then what was not replayed. */
 export function formatAudit(r: AuditResult, limit: number): string {
   const lines: string[] = [];
   const n = r.connections.notReplayed;
-  // Cluster-wide policies are named by kind, namespaces (DNS labels) are lower case.
-  const clusterWide = r.policies.audited.filter((k) => /^[A-Z]/.test(k)).length;
   // The first `limit` of a list, after a colon; none with --limit 0 (the count says how many).
   const named = (ids: readonly string[]) => (limit > 0 ? `: ${firstOf(ids, limit)}` : '');
   lines.push(
-    `audited ${r.policies.audited.length - clusterWide} NetworkPolicy(ies)` +
-      (clusterWide > 0 ? ` and ${clusterWide} cluster-wide policy(ies)` : '') +
+    `audited ${auditedPolicies(r)}` +
       (r.policies.pruned.length > 0
         ? `, leaving out ${r.policies.pruned.length} of microseg's (--prune)`
         : '') +
@@ -179,10 +186,8 @@ const code = (text: string): string => (text.includes('`') ? `\`\` ${text} \`\``
 export function formatAuditMarkdown(r: AuditResult, limit: number): string {
   const lines: string[] = ['### microseg audit', ''];
   const n = r.connections.notReplayed;
-  const clusterWide = r.policies.audited.filter((k) => /^[A-Z]/.test(k)).length;
   lines.push(
-    `Audited ${r.policies.audited.length - clusterWide} NetworkPolicy(ies)` +
-      (clusterWide > 0 ? ` and ${clusterWide} cluster-wide policy(ies)` : '') +
+    `Audited ${auditedPolicies(r)}` +
       (r.policies.pruned.length > 0 ? `, leaving out ${r.policies.pruned.length} of microseg's` : '') +
       ` against ${r.connections.replayed} observed connection(s)` +
       (r.span ? ` (flows from ${r.span.first} to ${r.span.last})` : '') +
