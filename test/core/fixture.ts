@@ -239,3 +239,21 @@ export function fixtureFlows(): Flow[] {
     f(10, frontend, cartByIP, 9999, 'TCP', { verdict: 'DROPPED', dropReason: 'POLICY_DENIED' }),
   ];
 }
+
+/**
+ * An AdminNetworkPolicy `name` that denies ingress from namespace shop to the pods labelled app=`app`
+ * of namespace `namespace` (rule `deny-shop`).
+ */
+export function denyFromShop(name: string, namespace: string, app: string) {
+  const ns = (n: string) => ({ matchLabels: { 'kubernetes.io/metadata.name': n } });
+  return {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name },
+    spec: {
+      priority: 10,
+      subject: { pods: { namespaceSelector: ns(namespace), podSelector: { matchLabels: { app } } } },
+      ingress: [{ name: 'deny-shop', action: 'Deny', from: [{ namespaces: ns('shop') }] }],
+    },
+  };
+}

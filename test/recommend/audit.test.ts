@@ -20,7 +20,7 @@ import { writeLines } from '../../src/generate/write.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { emptySnapshot } from '../../src/model/snapshot.ts';
-import { fixtureSnapshot } from '../core/fixture.ts';
+import { denyFromShop, fixtureSnapshot } from '../core/fixture.ts';
 
 let dir: string;
 const demo = generateDemo();
@@ -219,30 +219,7 @@ describe('microseg audit', () => {
   });
 
   it('applies the cluster-wide policies of --policies too, as explain --policies does', async () => {
-    await writeFile(
-      join(dir, 'anp.json'),
-      JSON.stringify({
-        apiVersion: 'policy.networking.k8s.io/v1alpha1',
-        kind: 'AdminNetworkPolicy',
-        metadata: { name: 'no-shop-to-redis' },
-        spec: {
-          priority: 10,
-          subject: {
-            pods: {
-              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'data' } },
-              podSelector: { matchLabels: { app: 'redis' } },
-            },
-          },
-          ingress: [
-            {
-              name: 'deny-shop',
-              action: 'Deny',
-              from: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } }],
-            },
-          ],
-        },
-      }),
-    );
+    await writeFile(join(dir, 'anp.json'), JSON.stringify(denyFromShop('no-shop-to-redis', 'data', 'redis')));
     const { code, result } = await auditJson(...policies('policies', 'anp.json'));
     expect(code).toBe(EXIT.findings);
     expect(result.policies.audited).toContain('AdminNetworkPolicy/no-shop-to-redis');

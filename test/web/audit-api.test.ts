@@ -10,7 +10,7 @@ import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { backup, fixtureAnalysis } from './helpers.ts';
-import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
+import { denyFromShop, fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 
 let source: ViewSource;
@@ -81,27 +81,7 @@ describe('POST /api/v1/audit', () => {
   });
 
   it('applies the cluster-wide policies of the set too, named by kind', async () => {
-    const anp = {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'no-db-from-shop' },
-      spec: {
-        priority: 10,
-        subject: {
-          pods: {
-            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
-            podSelector: { matchLabels: { app: 'db' } },
-          },
-        },
-        ingress: [
-          {
-            name: 'deny-shop',
-            action: 'Deny',
-            from: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } }],
-          },
-        ],
-      },
-    };
+    const anp = denyFromShop('no-db-from-shop', 'shop', 'db');
     const res = await post(JSON.stringify([...policies, anp]), 'application/json').expect(200);
     expect(res.body).not.toHaveProperty('ignored');
     expect(res.body.policies.audited).toContain('AdminNetworkPolicy/no-db-from-shop');
