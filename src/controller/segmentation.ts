@@ -8,6 +8,7 @@
  * graph of every Segmentation whose namespaces it touches; in Audit and Enforce mode it is also replayed
  * against the frozen proposal with the NetworkPolicy semantics engine.
  */
+import { isoSeconds } from '../model/time.ts';
 import { QUARANTINE_LABEL } from '../isolate/api.ts';
 import type { Flow } from '../flows/types.ts';
 import { edgeId } from '../graph/build.ts';
@@ -714,7 +715,7 @@ export class SegmentationController {
             namespaces: old.namespaces ?? [],
             joined: old.namespacesJoined ?? {},
           },
-      new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      isoSeconds(now),
     );
     st.spec = spec;
     st.namespaces = new Set(namespaces);

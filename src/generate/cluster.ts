@@ -3,6 +3,7 @@
  * and keeps a compact registry of nodes, workloads and pods that the flow generators draw from.
  * Everything is deterministic given the builder's random generator.
  */
+import { isoSeconds } from '../model/time.ts';
 import type { Rng } from './prng.ts';
 
 export interface NodeInfo {
@@ -119,9 +120,8 @@ export const CILIUM_CLUSTER = 'default';
 
 const DAY = 86_400_000;
 
-export function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+/** RFC 3339 to the second, as objects carry times. */
+export const iso = isoSeconds;
 
 /** Cilium endpoint ids are 1..65535, unique per node. */
 export class ClusterBuilder {

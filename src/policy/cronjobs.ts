@@ -4,6 +4,7 @@
  * namespace's default deny will cut that off at its next run. Its object tells when it last ran.
  */
 
+import { isoSeconds } from '../model/time.ts';
 import { type CronSchedule, firstRunBetween, parseCronSchedule } from './cron.ts';
 
 /** What a CronJob object tells of its runs (the fields compaction keeps). */
@@ -149,8 +150,6 @@ export function nextRunAfter(cj: CronJobRuns, now: number): number | undefined {
   nextRuns.set(key, { from: now, at });
   return at;
 }
-
-const isoSeconds = (t: number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * What `cronJobsNotRunSince` (with the same `since` and options) waits for in `cj`, for messages:

@@ -3,6 +3,7 @@
  * the graph merged to one edge per node pair, aggregation by segment for large graphs, and the details
  * of one node. Pure functions over plain data.
  */
+import { isoSeconds } from '../model/time.ts';
 import { UndirectedGraph } from 'graphology';
 import forceAtlas2Module from 'graphology-layout-forceatlas2';
 import { FlowCount } from '../graph/counts.ts';
@@ -595,14 +596,12 @@ export function unobservedWorkloads(graph: ServiceGraph, unobserved: readonly st
   });
 }
 
-const toSeconds = (t: number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
 /** What the details of a CronJob say of its schedule and runs, at `now` (epoch ms). */
 export function cronJobView(cj: CronJobRuns, now: number): CronJobView {
   const suspended = cj.spec?.suspend === true;
   const next = suspended ? undefined : nextRunAfter(cj, now);
   const time = (t: string | undefined) =>
-    t && Number.isFinite(Date.parse(t)) ? toSeconds(Date.parse(t)) : undefined;
+    t && Number.isFinite(Date.parse(t)) ? isoSeconds(Date.parse(t)) : undefined;
   const lastRun = time(cj.status?.lastScheduleTime);
   const lastSuccess = time(cj.status?.lastSuccessfulTime);
   // A schedule's own TZ= or CRON_TZ= prefix names its zone when spec.timeZone does not.
@@ -614,7 +613,7 @@ export function cronJobView(cj: CronJobRuns, now: number): CronJobView {
     ...((cj.status?.active?.length ?? 0) > 0 ? { running: true as const } : {}),
     ...(lastRun ? { lastRun } : {}),
     ...(lastSuccess ? { lastSuccess } : {}),
-    ...(next !== undefined ? { nextRun: toSeconds(next) } : {}),
+    ...(next !== undefined ? { nextRun: isoSeconds(next) } : {}),
   };
 }
 
