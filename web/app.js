@@ -928,6 +928,7 @@
         list('Changed', d.changed),
         list('Removed', d.removed),
         list('Left untouched (held by a policy microseg does not manage)', d.conflicts || []),
+        list('Default deny held back (a policy of its namespace is left untouched)', d.held || []),
       );
     }
     if (!state.audits.length && state.info.features.audit)

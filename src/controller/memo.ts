@@ -134,7 +134,7 @@ export class ReconcileMemo {
     quarantined: ReadonlySet<string>,
   ): Action<NetworkPolicy>[] {
     return this.#enforcePlan.get([segmentation, uid, desired, observed, quarantined], () =>
-      planObjects(segmentation, desired, observed, uid, quarantined),
+      planObjects(segmentation, desired, observed, uid, quarantined, true),
     );
   }
 

@@ -7,7 +7,10 @@
  * - ours and not desired → delete (prune);
  * - a desired object whose labels were edited by hand but whose controller owner reference is still
  *   this Segmentation (same uid) → apply (drift): it is ours and is taken back;
- * - a desired name held by any other object that is not ours → conflict (never touched).
+ * - a desired name held by any other object that is not ours → conflict (never touched);
+ * - with `holdDenies` (Enforce): the default deny of a namespace where one of the other desired
+ *   objects is a conflict → held (not created or changed; deleted when it is in place). Without that
+ *   policy its pods would be isolated by the deny alone, and what was observed of them cut off.
  */
 import { byteOrder, sortedJson } from '../model/order.ts';
 import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts';
@@ -29,11 +32,26 @@ export type Action<T extends KObject> =
       kind: 'delete';
       namespace: string;
       name: string;
-      why: 'prune';
+      /** `prune`: no longer desired; `held`: a default deny held back (see `held`). */
+      why: 'prune' | 'held';
       /** The object deleted is a default deny (see isDefaultDeny). */
       defaultDeny?: true;
     }
-  | { kind: 'conflict'; namespace: string; name: string; holder: string };
+  | {
+      kind: 'conflict';
+      namespace: string;
+      name: string;
+      holder: string;
+      /** The desired object whose name is held is a default deny. */
+      defaultDeny?: true;
+    }
+  | {
+      /** A desired default deny held back: the desired objects named in `because` are conflicts. */
+      kind: 'held';
+      namespace: string;
+      name: string;
+      because: string[];
+    };
 
 export const objKey = (o: { metadata: { namespace?: string; name: string } }): string =>
   `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -317,30 +335,50 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
   observed: readonly T[],
   uid?: string,
   quarantined?: ReadonlySet<string>,
+  holdDenies = false,
 ): Action<T>[] {
   const actions: Action<T>[] = [];
   const byKey = new Map(observed.map((o) => [objKey(o), o]));
   const wanted = new Set<string>();
-  for (const proposed of [...desired].sort((a, b) => byteOrder(objKey(a), objKey(b)))) {
+  const sorted = [...desired].sort((a, b) => byteOrder(objKey(a), objKey(b)));
+  // The namespaces where a desired object other than a default deny is a conflict, with its names.
+  const conflictsIn = new Map<string, string[]>();
+  const conflictOf = (d: T, o: T | undefined): string | undefined => {
+    if (!o || isOwnedBy(o, segmentation)) return undefined;
+    const uid = ownerUid(o, segmentation);
+    // Its labels were changed by hand, but its owner reference still names this Segmentation: ours.
+    return uid !== undefined && uid === ownerUid(d, segmentation) ? undefined : holderOf(o, segmentation);
+  };
+  if (holdDenies)
+    for (const d of sorted) {
+      if (isDefaultDeny(d) || conflictOf(d, byKey.get(objKey(d))) === undefined) continue;
+      const ns = d.metadata.namespace ?? '';
+      conflictsIn.set(ns, [...(conflictsIn.get(ns) ?? []), objKey(d)]);
+    }
+  for (const proposed of sorted) {
     const k = objKey(proposed);
     wanted.add(k);
     const o = byKey.get(k);
     const d = keepQuarantineExclusion(proposed, o, quarantined);
-    if (!o) {
+    const holder = conflictOf(d, o);
+    const because = isDefaultDeny(d) ? conflictsIn.get(d.metadata.namespace ?? '') : undefined;
+    if (holder !== undefined) {
+      actions.push({
+        kind: 'conflict',
+        namespace: d.metadata.namespace ?? '',
+        name: d.metadata.name,
+        holder,
+        ...(isDefaultDeny(d) ? { defaultDeny: true as const } : {}),
+      });
+    } else if (because !== undefined) {
+      const namespace = d.metadata.namespace ?? '';
+      actions.push({ kind: 'held', namespace, name: d.metadata.name, because });
+      if (o && !o.metadata.deletionTimestamp)
+        actions.push({ kind: 'delete', namespace, name: d.metadata.name, why: 'held', defaultDeny: true });
+    } else if (!o) {
       actions.push({ kind: 'apply', object: d, why: 'create' });
-    } else if (!isOwnedBy(o, segmentation)) {
-      const uid = ownerUid(o, segmentation);
-      // Its labels were changed by hand, but its owner reference still names this Segmentation: ours.
-      if (uid !== undefined && uid === ownerUid(d, segmentation))
-        actions.push({ kind: 'apply', object: d, why: 'drift', from: o.metadata.resourceVersion });
-      else
-        actions.push({
-          kind: 'conflict',
-          namespace: d.metadata.namespace ?? '',
-          name: d.metadata.name,
-          holder: holderOf(o, segmentation),
-        });
-    } else if (driftedFields(d, o).length > 0) {
+    } else if (!isOwnedBy(o, segmentation) || driftedFields(d, o).length > 0) {
+      // Not owned by label but ours by its owner reference (see conflictOf), or changed: taken back.
       actions.push({ kind: 'apply', object: d, why: 'drift', from: o.metadata.resourceVersion });
     }
   }

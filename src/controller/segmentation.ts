@@ -1053,17 +1053,21 @@ export class SegmentationController {
         const actions = st.memo.enforcePlan(name, desired, observed, seg.metadata.uid, quarantined);
         const { notInPlace } = await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
         const conflicts = actions.filter((a) => a.kind === 'conflict');
+        const heldDenies = actions.filter((a) => a.kind === 'held');
         // Only what is in place counts: an apply that failed, or a repair that did not take, is not.
-        enforced = desired.length - conflicts.length - notInPlace;
+        enforced = desired.length - conflicts.length - heldDenies.length - notInPlace;
         if (conflicts.length > 0)
           set(
             C.Enforced,
             'False',
             Reason.PolicyNameConflict,
-            conflicts
-              .map(
-                (a) =>
-                  `NetworkPolicy ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.kind === 'conflict' ? a.holder : ''}); left untouched`,
+            [...conflicts, ...heldDenies]
+              .map((a) =>
+                a.kind === 'conflict'
+                  ? `NetworkPolicy ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.holder}); left untouched`
+                  : a.kind === 'held'
+                    ? heldMessage(a)
+                    : '',
               )
               .join('; ') +
               (notInPlace > 0 ? `; ${notInPlace} could not be applied or repaired (see Degraded)` : ''),
@@ -1354,8 +1358,12 @@ export class SegmentationController {
               seg,
               'Normal',
               Reason.PolicyPruned,
-              `${kind} ${a.namespace}/${a.name} is no longer proposed; deleted`,
+              a.why === 'held'
+                ? `${kind} ${a.namespace}/${a.name} deleted: held back while a policy of its namespace is not in place (a name conflict)`
+                : `${kind} ${a.namespace}/${a.name} is no longer proposed; deleted`,
             );
+        } else if (a.kind === 'held') {
+          if (announce) this.#events.record(seg, 'Warning', Reason.PolicyNameConflict, heldMessage(a));
         } else if (announce) {
           this.#events.record(
             seg,
@@ -1565,6 +1573,11 @@ function summarise<T extends KObject>(actions: Action<T>[], kind: string): strin
   const updated = actions.filter((a) => a.kind === 'apply' && a.why === 'drift').length;
   const deleted = actions.filter((a) => a.kind === 'delete').length;
   return `${plural(kind)}: ${created} created, ${updated} updated, ${deleted} deleted`;
+}
+
+/** What a default deny held back for a name conflict in its namespace says (see planObjects). */
+function heldMessage(a: { namespace: string; name: string; because: string[] }): string {
+  return `NetworkPolicy ${a.namespace}/${a.name} held back: without ${a.because.join(', ')} it would cut off what ${a.because.length === 1 ? 'that policy allows' : 'those policies allow'}`;
 }
 
 /** The plural of a kind, as messages name several objects: NetworkPolicy → NetworkPolicies. */

@@ -77,13 +77,14 @@ export interface ControllerViewInput {
 /**
  * What enforcing `seg` would change now: the plan Enforce mode performs (its ProposedNetworkPolicies as
  * NetworkPolicies, planned against the live ones), read as a diff. A name held by a NetworkPolicy this
- * Segmentation does not manage is a conflict: Enforce leaves it alone, so it is neither added nor changed.
+ * Segmentation does not manage is a conflict: Enforce leaves it alone, so it is neither added nor changed,
+ * and the default deny of its namespace is held back (listed in `held`; removed when in place).
  */
 export function enforceDiffOf(
   seg: Segmentation,
   proposals: readonly ProposedNetworkPolicy[],
   networkPolicies: readonly NetworkPolicy[],
-): EnforceDiff & { conflicts: string[] } {
+): EnforceDiff & { conflicts: string[]; held: string[] } {
   const name = seg.metadata.name;
   const uid = seg.metadata.uid;
   // What is the Segmentation's is decided as Enforce decides it (isOurs), and its NetworkPolicies made
@@ -98,15 +99,18 @@ export function enforceDiffOf(
     changed: [] as string[],
     removed: [] as string[],
     conflicts: [] as string[],
+    held: [] as string[],
   };
-  for (const a of planObjects(name, desired, observed, uid)) {
+  for (const a of planObjects(name, desired, observed, uid, undefined, true)) {
     if (a.kind === 'apply') (a.why === 'create' ? diff.added : diff.changed).push(objKey(a.object));
     else if (a.kind === 'delete') diff.removed.push(`${a.namespace}/${a.name}`);
+    else if (a.kind === 'held') diff.held.push(`${a.namespace}/${a.name}`);
     else diff.conflicts.push(`${a.namespace}/${a.name}`);
   }
   return {
     ...diff,
-    unchanged: desired.length - diff.added.length - diff.changed.length - diff.conflicts.length,
+    unchanged:
+      desired.length - diff.added.length - diff.changed.length - diff.conflicts.length - diff.held.length,
   };
 }
 

@@ -69,6 +69,11 @@ export interface EnforceDiff {
    * leaves those alone and reports the conflict.
    */
   conflicts?: string[];
+  /**
+   * Default denies held back (controller mode): a policy of their namespace is a conflict, and the deny
+   * would cut off what that policy allows. Enforcing does not create them, and removes them when in place.
+   */
+  held?: string[];
 }
 
 /** The rollout state of one Segmentation (or the demo's offline audit). */

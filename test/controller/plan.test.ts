@@ -129,7 +129,7 @@ describe('planObjects', () => {
       actions.map((a) => [
         a.kind,
         a.kind === 'apply' ? a.object.metadata.name : a.name,
-        a.kind === 'apply' ? a.why : a.kind === 'delete' ? a.why : a.holder,
+        a.kind === 'apply' ? a.why : a.kind === 'delete' ? a.why : a.kind === 'conflict' ? a.holder : a.kind,
       ]),
     ).toEqual([
       ['apply', 'a-new', 'create'],
@@ -141,6 +141,67 @@ describe('planObjects', () => {
         'its label app.kubernetes.io/managed-by is "someone", not microseg; its label microseg.dev/segmentation still names this Segmentation',
       ],
       ['delete', 'f-stale', 'prune'],
+    ]);
+  });
+
+  it('holds back the default deny of a namespace where another policy is a conflict, and only there', () => {
+    const denySpec: NetworkPolicySpec = { podSelector: {}, policyTypes: ['Ingress', 'Egress'] };
+    const inNs = (p: NetworkPolicy, namespace: string): NetworkPolicy => ({
+      ...p,
+      metadata: { ...p.metadata, namespace },
+    });
+    const mine = (name: string, s: NetworkPolicySpec, namespace = 'shop') =>
+      inNs(enforcedPolicy(seg, np(name, s)), namespace);
+    const desired = [
+      mine('microseg-default-deny', denySpec),
+      mine('microseg-web', spec(80)),
+      mine('microseg-db', spec(5432)),
+      mine('microseg-default-deny', denySpec, 'other'),
+      mine('microseg-api', spec(8080), 'other'),
+    ];
+    const foreignDb = np('microseg-db', spec(9187));
+    const brief = (actions: Action<NetworkPolicy>[]) =>
+      actions.map((a) =>
+        a.kind === 'apply'
+          ? `apply ${objKeyOf(a.object)}`
+          : a.kind === 'held'
+            ? `held ${a.namespace}/${a.name} (${a.because.join(', ')})`
+            : `${a.kind} ${a.namespace}/${a.name}${a.kind === 'delete' ? ` ${a.why}` : ''}`,
+      );
+    const objKeyOf = (o: NetworkPolicy) => `${o.metadata.namespace}/${o.metadata.name}`;
+    // Not yet in place: the deny of shop is not created; other's is.
+    expect(brief(planObjects('shop', desired, [foreignDb], 'u-1', undefined, true))).toEqual([
+      'apply other/microseg-api',
+      'apply other/microseg-default-deny',
+      'conflict shop/microseg-db',
+      'held shop/microseg-default-deny (shop/microseg-db)',
+      'apply shop/microseg-web',
+    ]);
+    // Without holdDenies (the proposal's own objects), the deny is planned as before.
+    expect(brief(planObjects('shop', desired, [foreignDb], 'u-1'))).toContain(
+      'apply shop/microseg-default-deny',
+    );
+    // In place already (the conflict came later): it is deleted, as the deletion of a default deny,
+    // which the first phase writes, before anything else.
+    const inPlace = [...desired.filter((d) => d.metadata.name !== 'microseg-db'), foreignDb];
+    const actions = planObjects('shop', desired, inPlace, 'u-1', undefined, true);
+    expect(brief(actions)).toEqual([
+      'conflict shop/microseg-db',
+      'held shop/microseg-default-deny (shop/microseg-db)',
+      'delete shop/microseg-default-deny held',
+    ]);
+    expect(actions[2]).toMatchObject({ kind: 'delete', defaultDeny: true });
+    expect(enforcementPhases(actions)[0]).toEqual(actions);
+    // The name of the deny itself held by another object: that is the conflict; nothing else is held.
+    const foreignDeny = np('microseg-default-deny', { ...denySpec, policyTypes: ['Ingress'] });
+    const onDeny = planObjects('shop', desired.slice(0, 2), [foreignDeny], 'u-1', undefined, true);
+    expect(brief(onDeny)).toEqual(['conflict shop/microseg-default-deny', 'apply shop/microseg-web']);
+    expect(onDeny[0]).toMatchObject({ defaultDeny: true });
+    // Once the conflicting object is gone, the deny comes back with the policy.
+    expect(brief(planObjects('shop', desired, [], 'u-1', undefined, true)).slice(2)).toEqual([
+      'apply shop/microseg-db',
+      'apply shop/microseg-default-deny',
+      'apply shop/microseg-web',
     ]);
   });
 

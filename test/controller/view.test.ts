@@ -172,12 +172,17 @@ describe('the web page in controller mode', async () => {
         },
       },
     ];
+    // The first proposal is its namespace's default deny, which the conflict there holds back: in
+    // place, it is removed.
+    expect(same!.spec.podSelector).toEqual({});
+    expect(same!.metadata.namespace).toBe(taken!.metadata.namespace);
     const expected = {
       added: rest.map(key).sort(),
       changed: [key(drifted!)],
-      removed: [key(stale)],
+      removed: [key(same!), key(stale)],
       conflicts: [key(taken!)],
-      unchanged: 1,
+      held: [key(same!)],
+      unchanged: 0,
     };
     expect(enforceDiffOf(seg, proposals, live)).toEqual(expected);
     // Another Segmentation's proposal is not this one's to enforce.
@@ -187,6 +192,7 @@ describe('the web page in controller mode', async () => {
       changed: [],
       removed: ['shop/theirs'],
       conflicts: [],
+      held: [],
       unchanged: 0,
     });
 

@@ -1,6 +1,7 @@
 /**
  * Enforcement that holds against a real kube-apiserver: a partial enforcement (a foreign policy holds a
- * proposed name) keeps enforcing when a would-be-blocked flow arrives; fields added by hand to managed
+ * proposed name) holds back its namespace's default deny and keeps enforcing when a would-be-blocked flow
+ * arrives; once the foreign policy is gone, the policy and the deny are applied; fields added by hand to managed
  * policies, including the rule lists a default deny leaves empty, are taken back by the next resync; a
  * repair the API server does not take is reported (Degraded, a Warning naming the fields), not as
  * restored.
@@ -80,7 +81,7 @@ afterAll(async () => {
 });
 
 describe('enforcement holds', () => {
-  it('a partial enforcement (a name conflict) keeps enforcing when a would-be-blocked flow arrives', async () => {
+  it('a partial enforcement (a name conflict) holds back the default deny and keeps enforcing when a would-be-blocked flow arrives', async () => {
     const conflict = await waitSeg(
       cluster,
       segName,
@@ -88,12 +89,12 @@ describe('enforcement holds', () => {
       (s) => cond(s, 'Enforced')?.reason === 'PolicyNameConflict',
     );
     expect(conflict.status!.phase).toBe('Enforcing');
-    expect(conflict.status!.enforcedPolicies).toBe(3);
-    expect((await managed()).map((p) => p.metadata.name)).toEqual([
-      'microseg-cart',
-      'microseg-default-deny',
-      'microseg-frontend',
-    ]);
+    // db's policy is not in place, so the default deny would cut db off: it is held back too.
+    expect(conflict.status!.enforcedPolicies).toBe(2);
+    expect(cond(conflict, 'Enforced')!.message).toBe(
+      `NetworkPolicy ${ns}/microseg-db exists and is not managed by this Segmentation (an object microseg does not manage); left untouched; NetworkPolicy ${ns}/microseg-default-deny held back: without ${ns}/microseg-db it would cut off what that policy allows`,
+    );
+    expect((await managed()).map((p) => p.metadata.name)).toEqual(['microseg-cart', 'microseg-frontend']);
     expect((await ctrl.push([flow(`${ns}/frontend`, `${ns}/db`, 5432)])).status).toBe(202);
     const seg = await waitSeg(
       cluster,
@@ -101,23 +102,58 @@ describe('enforcement holds', () => {
       'would-block counted',
       (s) => (s.status?.wouldBlock ?? 0) >= 1,
     );
-    // A few resyncs later (300 ms each) nothing was taken down.
+    // A few resyncs later (300 ms each) nothing was taken down, and the deny was not written meanwhile.
     await sleep(1500);
     const later = await getSeg(cluster, segName);
     for (const s of [seg, later]) {
       expect(s.status!.phase).toBe('Enforcing');
-      expect(s.status!.enforcedPolicies).toBe(3);
+      expect(s.status!.enforcedPolicies).toBe(2);
       expect(cond(s, 'Enforced')).toMatchObject({ status: 'False', reason: 'PolicyNameConflict' });
       expect(cond(s, 'AuditClean')?.reason).toBe('FlowsWouldBeBlocked');
     }
-    expect((await managed()).length).toBe(3);
+    expect((await managed()).length).toBe(2);
     const all = await events(cluster, segName);
     expect(all.find((e) => e.reason === 'ProposalUpdated')?.message).toBe(
       'ProposedNetworkPolicies: 4 created, 0 updated, 0 deleted',
     );
+    expect(
+      all
+        .filter(
+          (e) =>
+            e.message ===
+            `NetworkPolicy ${ns}/microseg-default-deny held back: without ${ns}/microseg-db it would cut off what that policy allows`,
+        )
+        .map((e) => [e.type, e.reason]),
+    ).toEqual([['Warning', 'PolicyNameConflict']]);
     const reasons = all.map((e) => e.reason);
     expect(reasons).not.toContain('PoliciesRemoved');
     expect(reasons).not.toContain('EnforceRefused');
+    expect(all.filter((e) => e.reason === 'PolicyApplied').map((e) => e.message)).not.toContain(
+      `NetworkPolicy ${ns}/microseg-default-deny applied`,
+    );
+  });
+
+  it('once the foreign policy is deleted, its own policy and then the default deny are applied', async () => {
+    const del = await cluster.request('DELETE', `${npPath}/microseg-db`);
+    expect(del.status).toBe(200);
+    const seg = await waitSeg(
+      cluster,
+      segName,
+      'enforced in full',
+      (s) => cond(s, 'Enforced')?.status === 'True',
+    );
+    expect(seg.status!.enforcedPolicies).toBe(4);
+    expect((await managed()).map((p) => p.metadata.name)).toEqual([
+      'microseg-cart',
+      'microseg-db',
+      'microseg-default-deny',
+      'microseg-frontend',
+    ]);
+    // The deny was written after db's policy (the deny's resourceVersion is the later one).
+    const byName = new Map((await managed()).map((p) => [p.metadata.name, p]));
+    expect(Number(byName.get('microseg-default-deny')!.metadata.resourceVersion)).toBeGreaterThan(
+      Number(byName.get('microseg-db')!.metadata.resourceVersion),
+    );
   });
 
   it('rules added by hand to the default deny and to a workload policy are taken back within a resync', async () => {
@@ -130,7 +166,7 @@ describe('enforcement holds', () => {
       'restored',
       async () => {
         const now = await managed();
-        return now.length === 3 && now.every((p) => before.get(p.metadata.name) === canonicalSpec(p.spec))
+        return now.length === 4 && now.every((p) => before.get(p.metadata.name) === canonicalSpec(p.spec))
           ? now
           : undefined;
       },
@@ -171,10 +207,10 @@ describe('enforcement holds', () => {
       // What is not in place is not counted as enforced.
       expect(cond(seg, 'Enforced')).toMatchObject({
         status: 'False',
-        reason: 'PolicyNameConflict',
-        message: `NetworkPolicy ${ns}/microseg-db exists and is not managed by this Segmentation (an object microseg does not manage); left untouched; 1 could not be applied or repaired (see Degraded)`,
+        reason: 'ApplyFailed',
+        message: `3 of 4 NetworkPolicies in place; 1 could not be applied or repaired (see Degraded)`,
       });
-      expect(seg.status!.enforcedPolicies).toBe(2);
+      expect(seg.status!.enforcedPolicies).toBe(3);
       const ev = await eventually('not repaired event', async () =>
         (await events(cluster, segName)).find((e) => e.reason === 'PolicyDriftNotRepaired'),
       );
@@ -198,11 +234,12 @@ describe('enforcement holds', () => {
     await sleep(3000);
     expect((await managed()).map((p) => p.metadata.name)).toEqual([
       'microseg-cart',
+      'microseg-db',
       'microseg-default-deny',
       'microseg-frontend',
     ]);
     const seg = await getSeg(cluster, segName);
-    expect(seg.status!.enforcedPolicies).toBe(3);
+    expect(seg.status!.enforcedPolicies).toBe(4);
     const pruned = (await events(cluster, segName)).filter((e) => e.reason === 'PolicyPruned');
     expect(pruned).toEqual([]);
   });
