@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadSnapshotText, InputError } from '../src/model/snapshot.ts';
+import { parseAllDocuments } from 'yaml';
+import { flattenLists, loadSnapshotText, InputError, parseObjectsText } from '../src/model/snapshot.ts';
 import { matchesSelector, selectorProblem } from '../src/model/selectors.ts';
 
 describe('snapshot loader', () => {
@@ -74,6 +75,70 @@ describe('snapshot loader', () => {
     expect(() => loadSnapshotText(text, 'c.json', { unknownKinds: 'error' })).toThrow(
       new InputError('c.json: NetworkPolicy s/c: unsupported kind NetworkPolicy of "projectcalico.org/v3"'),
     );
+  });
+});
+
+describe('YAML read one document at a time', () => {
+  // The reading as it was, with every document parsed first (yaml's parseAllDocuments): the oracle.
+  const allAtOnce = (text: string, source: string): unknown[] => {
+    const docs = parseAllDocuments(text);
+    const out: unknown[] = [];
+    for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
+      if (doc.errors.length > 0)
+        throw new InputError(
+          // Its first line ended with a colon when the library added the line's text below it.
+          `${source}: YAML document ${i + 1}: ${doc.errors[0]!.message.split('\n')[0]!.replace(/:$/, '')}`,
+        );
+      const value: unknown = doc.toJS();
+      if (value !== null && value !== undefined) out.push(...flattenLists(value, source));
+    }
+    return out;
+  };
+  const outcome = (f: () => unknown[]): unknown => {
+    try {
+      return { objects: f() };
+    } catch (err) {
+      return { error: (err as Error).message, input: err instanceof InputError };
+    }
+  };
+  const np = (i: number) =>
+    `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p-${i}\n  namespace: a\nspec:\n  podSelector: {}\n`;
+  const texts = [
+    np(1),
+    `${np(1)}---\n${np(2)}---\n${np(3)}`,
+    `---\n${np(1)}---\n---\n# only a comment\n---\n${np(2)}...\n`,
+    `kind: List\nitems:\n- kind: Pod\n  metadata: {name: x}\n- kind: Pod\n  metadata: {name: y}\n`,
+    `- kind: Pod\n  metadata: {name: x}\n- kind: Namespace\n  metadata: {name: n}\n`,
+    `a: &x {kind: Pod}\nb: *x\n`,
+    `${np(1)}---\nkind: Pod\n metadata: bad indentation\n`,
+    `${np(1)}---\n${np(2)}---\nkind: "unterminated\n`,
+    `kind: Pod\nkind: Pod\n`,
+    `kind: Pod\n\tmetadata: {}\n`,
+    `${np(1)}---\nkey: [1, 2\n`,
+    `%YAML 1.2\n---\n${np(1)}`,
+    `%BAD\n${np(1)}`,
+    `just text\n---\n${np(1)}`,
+    `${np(1)}---\n42\n`,
+    `kind: Pod\nmetadata:\n  name: "a\\x"\n`,
+    `*undefined\n`,
+    `\n\n---\n`,
+  ];
+  it('gives the objects and the first error the whole-stream reading gave, worded the same', () => {
+    let errors = 0;
+    for (const text of texts) {
+      const want = outcome(() => allAtOnce(text, 'body'));
+      expect(
+        outcome(() => parseObjectsText(text, 'body')),
+        text,
+      ).toEqual(want);
+      if ((want as { error?: string }).error !== undefined) errors++;
+    }
+    // The cases reach both answers: some errors (with their line and column), some objects.
+    expect(errors).toBeGreaterThanOrEqual(6);
+    expect(outcome(() => parseObjectsText(texts[6]!, 'body'))).toEqual({
+      error: 'body: YAML document 2: Nested mappings are not allowed in compact mappings at line 9, column 7',
+      input: true,
+    });
   });
 });
 

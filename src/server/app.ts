@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { isDnsLabel } from '../isolate/api.ts';
-import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
+import { InputError, snapshotFromObjects } from '../model/snapshot.ts';
+import { ObjectsParser } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
@@ -45,7 +46,11 @@ export interface AppOptions {
   aggregateThreshold?: number;
   /** Directory of the page's files (default: the project's `web/`). */
   webRoot?: string;
+  /** Parses the bodies of `POST /audit` (default: one parsing thread shared by every app). */
+  parser?: ObjectsParser;
 }
+
+let sharedParser: ObjectsParser | undefined;
 
 class HttpError extends Error {
   readonly status: number;
@@ -423,7 +428,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         400,
         'body is empty: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
       );
-    const snap = snapshotFromObjects(parseObjectsText(text, 'body'), 'body');
+    // Parsed off the event loop: a large YAML body takes seconds (see parse.ts).
+    const parser = opts.parser ?? (sharedParser ??= new ObjectsParser());
+    const snap = snapshotFromObjects(await parser.parse(text, 'body'), 'body');
     const clusterPolicies = snap.others.filter((o) => isClusterPolicyKind(o.kind));
     if (snap.networkPolicies.length === 0 && clusterPolicies.length === 0)
       throw new HttpError(

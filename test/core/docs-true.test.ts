@@ -16,6 +16,7 @@ import { Condition, Phase, Reason } from '../../src/controller/reasons.ts';
 import { parseIsolationSpec, PHASES as ISOLATION_PHASES } from '../../src/isolate/api.ts';
 import { isolationCRD } from '../../src/isolate/crd.ts';
 import { createApp } from '../../src/server/app.ts';
+import { PARSE_HEAP_MB } from '../../src/server/parse.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { fixtureAnalysis } from '../web/helpers.ts';
@@ -255,6 +256,11 @@ describe('docs/api.md', () => {
       .send(policy);
     expect([none.status, none.body]).toEqual([404, { error: 'this source cannot audit policies' }]);
     expect(oneLine('docs/api.md')).toContain('`404` `this source cannot audit policies`');
+    // The parsing thread's cap, as test/web/parse.test.ts finds its refusal worded (there with 24 MB).
+    expect(oneLine('docs/api.md')).toContain(`heap is capped at ${PARSE_HEAP_MB} MB`);
+    expect(oneLine('docs/api.md')).toContain(
+      `\`400\` \`body: too large to parse: it needs more than the parser's ${PARSE_HEAP_MB} MB of memory\``,
+    );
   });
 
   it('names in the non-leader table every endpoint a replica that does not lead answers 503 for the graph', async () => {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { build } from '../../scripts/build.ts';
 import { generateDemo } from '../../src/generate/demo.ts';
@@ -88,5 +88,21 @@ describe('the package as npm installs it', () => {
     const dot = installed(graph);
     expect(dot).toContain('digraph microseg');
     expect(dot).toBe(sources(graph));
+
+    // The server parses `POST /audit` bodies in a thread of its own, from the built file beside it.
+    const script = [
+      `const { ObjectsParser } = await import(${JSON.stringify(pathToFileURL(join(pkg, 'dist', 'server', 'parse.js')).href)});`,
+      'const p = new ObjectsParser();',
+      "console.log(JSON.stringify(await p.parse('kind: Namespace\\nmetadata: {name: a}\\n---\\nkind: Pod\\n', 'body')));",
+      'await p.close();',
+    ].join('\n');
+    const file = join(dir, 'parse.mjs');
+    writeFileSync(file, script);
+    const parsed = spawnSync(process.execPath, ['--no-experimental-strip-types', file], { encoding: 'utf8' });
+    expect(parsed.stderr).toBe('');
+    expect(JSON.parse(parsed.stdout)).toEqual([
+      { kind: 'Namespace', metadata: { name: 'a' } },
+      { kind: 'Pod' },
+    ]);
   });
 });

@@ -1,0 +1,106 @@
+/**
+ * The parsing thread of `POST /audit` bodies (src/server/parse.ts): the same objects and errors as
+ * parsing in place, the event loop free meanwhile, a body too large for its heap failing alone.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { InputError, parseObjectsText } from '../../src/model/snapshot.ts';
+import { ObjectsParser } from '../../src/server/parse.ts';
+
+const policy = (i: number) => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: { name: `p-${i}`, namespace: `ns-${i % 7}`, labels: { team: 'a' } },
+  spec: {
+    podSelector: { matchLabels: { app: `a${i}` } },
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [
+      {
+        from: [{ podSelector: { matchLabels: { app: `x${i}` } } }],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+    ],
+    egress: [],
+  },
+});
+/** YAML documents of policies, about `bytes` long. */
+function yamlOf(bytes: number): string {
+  const docs: string[] = [];
+  let n = 0;
+  for (let i = 0; n < bytes; i++) {
+    const d = stringify(policy(i));
+    docs.push(d);
+    n += d.length + 4;
+  }
+  return docs.join('---\n');
+}
+const outcome = async (f: () => unknown[] | Promise<unknown[]>): Promise<unknown> => {
+  try {
+    return { objects: await f() };
+  } catch (err) {
+    return { error: (err as Error).message, input: err instanceof InputError };
+  }
+};
+
+const parser = new ObjectsParser();
+afterAll(() => parser.close());
+
+describe('ObjectsParser', () => {
+  it('gives what parsing in place gives: objects, and errors as InputErrors worded the same', async () => {
+    const texts = [
+      JSON.stringify({ kind: 'List', items: [policy(1), policy(2)] }),
+      JSON.stringify([policy(3)]),
+      `${stringify(policy(4))}---\n${stringify(policy(5))}`,
+      '{"kind": "List", "items": [',
+      `${stringify(policy(6))}---\nkind: Pod\n metadata: bad\n`,
+      '   ',
+      '42',
+      `${stringify({ __proto__: null, kind: 'Pod', metadata: { name: '__proto__' } })}`,
+    ];
+    let errors = 0;
+    for (const text of texts) {
+      const want = await outcome(() => parseObjectsText(text, 'body'));
+      expect(await outcome(() => parser.parse(text, 'body')), text).toEqual(want);
+      if ((want as { input?: boolean }).input === true) errors++;
+    }
+    expect(errors).toBe(4);
+  });
+
+  it('keeps the event loop free while it parses', async () => {
+    const text = yamlOf(1_000_000);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    try {
+      const objects = await parser.parse(text, 'body');
+      expect(objects.length).toBeGreaterThan(2000);
+    } finally {
+      clearInterval(timer);
+    }
+    // Parsed in place, the parse would have run to its end before any timer: none would have ticked.
+    expect(ticks).toBeGreaterThanOrEqual(2);
+  });
+
+  it('fails a body too large for its heap alone, and parses the next in a new thread', async () => {
+    const small = new ObjectsParser({ heapMb: 24 });
+    try {
+      const big = small.parse(yamlOf(6_000_000), 'body');
+      const after = small.parse(JSON.stringify(policy(9)), 'next');
+      expect(await outcome(() => big)).toEqual({
+        error: "body: too large to parse: it needs more than the parser's 24 MB of memory",
+        input: true,
+      });
+      expect(await after).toEqual([policy(9)]);
+      expect(await small.parse(stringify(policy(10)), 'later')).toEqual([policy(10)]);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('once closed, refuses what it had not answered and what comes after', async () => {
+    const p = new ObjectsParser();
+    const waiting = p.parse(yamlOf(500_000), 'body');
+    await p.close();
+    await expect(waiting).rejects.toThrow(/closed|stopped/);
+    await expect(p.parse('{}', 'body')).rejects.toThrow('the body parser is closed');
+  });
+});
