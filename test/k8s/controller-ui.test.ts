@@ -121,7 +121,14 @@ describe('the web page in controller mode', () => {
       const a = r.body.find((x) => x.name === segName);
       return a && a.enforce.added.length === proposed.length ? a : undefined;
     });
-    expect(audit.enforce).toEqual({ added: proposed, changed: [], removed: [], unchanged: 0, conflicts: [] });
+    expect(audit.enforce).toEqual({
+      added: proposed,
+      changed: [],
+      removed: [],
+      unchanged: 0,
+      conflicts: [],
+      held: [],
+    });
   });
 
   it('isolates a workload from the page, shows it, and releases it', async () => {
