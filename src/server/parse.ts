@@ -6,9 +6,11 @@
  * heap is capped, so a body that needs more memory than that to parse fails alone (an `InputError`
  * naming it) instead of taking the process with it.
  *
- * One thread, started at the first request and not kept alive for its own sake (unref'd); requests are
- * parsed in the order sent. When the thread dies (out of memory), the request it was parsing fails and
- * the others are sent to a new thread.
+ * One thread, started at the first request and not kept alive for its own sake: it holds the process
+ * open only while a request waits for its answer (ref'd then, unref'd once it has none), so a process
+ * that stops its server exits as it did before it parsed anything. Requests are parsed in the order
+ * sent. When the thread dies (out of memory), the request it was parsing fails and the others are sent
+ * to a new thread.
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +63,8 @@ export class ObjectsParser {
   #send(p: Pending): void {
     const t = this.#thread ?? this.#start();
     t.pending.set(p.request.id, p);
+    // Held open while it has an answer to give (see the 'message' handler, which lets it go).
+    t.worker.ref();
     t.worker.postMessage(p.request);
   }
 
@@ -68,12 +72,14 @@ export class ObjectsParser {
     // parse-worker.ts beside this file in the sources, parse-worker.js once built.
     const file = new URL(`./parse-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
     const worker = new Worker(file, { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } });
-    worker.unref();
     const t = { worker, pending: new Map<number, Pending>() };
+    // A 'message' listener refs the worker's port (node:worker_threads), whatever unref() said before
+    // it: idle, the thread is let go here and when it has answered all it was sent.
     worker.on('message', (r: ParseReply) => {
       const p = t.pending.get(r.id);
       if (!p) return;
       t.pending.delete(r.id);
+      if (t.pending.size === 0) worker.unref();
       if ('objects' in r) p.resolve(r.objects);
       else p.reject(r.input ? new InputError(r.error) : new Error(r.error));
     });
@@ -101,6 +107,7 @@ export class ObjectsParser {
     };
     worker.on('error', fail);
     worker.on('exit', () => fail(undefined));
+    worker.unref();
     this.#thread = t;
     return t;
   }

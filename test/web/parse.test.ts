@@ -2,6 +2,10 @@
  * The parsing thread of `POST /audit` bodies (src/server/parse.ts): the same objects and errors as
  * parsing in place, the event loop free meanwhile, a body too large for its heap failing alone.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { InputError, parseObjectsText } from '../../src/model/snapshot.ts';
@@ -93,6 +97,29 @@ describe('ObjectsParser', () => {
       expect(await small.parse(stringify(policy(10)), 'later')).toEqual([policy(10)]);
     } finally {
       await small.close();
+    }
+  });
+
+  it('holds the process open while a request waits, and not once all are answered', () => {
+    // A script whose only work is the parse: it must wait for the answer (its top-level await would
+    // be left unsettled, exit code 13), then exit by itself, as a server stopped after an audit must.
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-parse-'));
+    try {
+      const file = join(dir, 'parse.mjs');
+      writeFileSync(
+        file,
+        [
+          `const { ObjectsParser } = await import(${JSON.stringify(new URL('../../src/server/parse.ts', import.meta.url).href)});`,
+          'const p = new ObjectsParser();',
+          `const text = ${JSON.stringify(yamlOf(200_000))};`,
+          "const [a, b] = await Promise.all([p.parse(text, 'body'), p.parse('kind: Pod\\n', 'next')]);",
+          'console.log(a.length > 500, JSON.stringify(b));',
+        ].join('\n'),
+      );
+      const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 15_000 });
+      expect([r.status, r.signal, r.stdout, r.stderr]).toEqual([0, null, 'true [{"kind":"Pod"}]\n', '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
