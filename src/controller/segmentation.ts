@@ -1051,7 +1051,7 @@ export class SegmentationController {
         // Namespaces where a pod is quarantined: an Isolation's exclusion on our policies stays there.
         const quarantined = this.#quarantined();
         const actions = st.memo.enforcePlan(name, desired, observed, seg.metadata.uid, quarantined);
-        const { notInPlace } = await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
+        const { notInPlace, notDeleted } = await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
         const conflicts = actions.filter((a) => a.kind === 'conflict');
         const heldDenies = actions.filter((a) => a.kind === 'held');
         // Only what is in place counts: an apply that failed, or a repair that did not take, is not.
@@ -1066,7 +1066,11 @@ export class SegmentationController {
                 a.kind === 'conflict'
                   ? `NetworkPolicy ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.holder}); left untouched`
                   : a.kind === 'held'
-                    ? heldMessage(a)
+                    ? heldMessage(a) +
+                      // Its deletion failed: it is in place, and cuts off what it was held back for.
+                      (notDeleted.has(`${a.namespace}/${a.name}`)
+                        ? '; it could not be deleted and is still in place (see Degraded)'
+                        : '')
                     : '',
               )
               .join('; ') +
@@ -1303,8 +1307,10 @@ export class SegmentationController {
     kind: string,
     errors: { reason: string; message: string }[],
     announce: boolean,
-  ): Promise<{ notInPlace: number }> {
+  ): Promise<{ notInPlace: number; notDeleted: Set<string> }> {
     let notInPlace = 0;
+    // The objects (`namespace/name`) whose deletion failed: still in place.
+    const notDeleted = new Set<string>();
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
     const done = { create: 0, drift: 0, prune: 0, untaken: 0 };
@@ -1376,7 +1382,10 @@ export class SegmentationController {
         if (a.kind === 'apply') {
           notInPlace++;
           failedIn.add(a.object.metadata.namespace ?? '');
-        } else if (a.kind === 'delete' && a.defaultDeny) denyKeptIn.add(a.namespace);
+        } else if (a.kind === 'delete') {
+          notDeleted.add(`${a.namespace}/${a.name}`);
+          if (a.defaultDeny) denyKeptIn.add(a.namespace);
+        }
         const what = a.kind === 'apply' ? objKey(a.object) : `${a.namespace}/${a.name}`;
         errors.push({ reason: Reason.ApplyFailed, message: `${a.kind} ${kind} ${what}: ${errText(err)}` });
       }
@@ -1445,7 +1454,7 @@ export class SegmentationController {
           `${done.prune} ${plural(kind)} no longer proposed; deleted`,
         );
     }
-    return { notInPlace };
+    return { notInPlace, notDeleted };
   }
 
   async #removeEnforced(

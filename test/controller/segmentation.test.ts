@@ -810,6 +810,54 @@ describe('the Segmentation controller', () => {
         expect(recorded.filter((e) => e.reason.startsWith('PolicyDrift'))).toEqual([]);
       });
 
+      it('deletes a default deny held back for a name conflict, and says so when it could not', async () => {
+        const first = await enforcing();
+        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
+        const named = (name: string) =>
+          structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
+        // web's name is taken by a policy microseg does not manage; the deny and api's are in place.
+        const foreignWeb = {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: 'microseg-web', namespace: 'shop' },
+          spec: { podSelector: { matchLabels: { app: 'other' } }, policyTypes: ['Ingress'] },
+        };
+        const conflict =
+          'NetworkPolicy shop/microseg-web exists and is not managed by this Segmentation (an object microseg does not manage); left untouched; ' +
+          'NetworkPolicy shop/microseg-default-deny held back: without shop/microseg-web it would cut off what that policy allows';
+        for (const failing of [false, true]) {
+          const { controller, state } = await start([dueForEnforce('Enforce')], {
+            ...objects,
+            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+            [resourcePath('NetworkPolicy')]: [
+              named('microseg-api'),
+              named('microseg-default-deny'),
+              foreignWeb,
+            ],
+          });
+          if (failing) state.failDelete.add(npPath('microseg-default-deny'));
+          state.failEdgeSets = false;
+          controller.startLeading();
+          await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+          await controller.reconcile('shop');
+          // Each reconcile deletes it again (the fake's cache never sees the deletion).
+          expect([...new Set(state.deleted)]).toEqual(failing ? [] : [npPath('microseg-default-deny')]);
+          expect(appliedPolicies(state)).toEqual([]);
+          const status = lastStatus(state);
+          const enforced = status.conditions!.find((c) => c.type === 'Enforced')!;
+          // Still in place, the deny cuts off web: the condition says so, and counts it among neither.
+          expect([failing, enforced.message]).toEqual([
+            failing,
+            failing ? `${conflict}; it could not be deleted and is still in place (see Degraded)` : conflict,
+          ]);
+          expect(status.enforcedPolicies).toBe(1);
+          if (failing)
+            expect(status.conditions!.find((c) => c.type === 'Degraded')!.message).toBe(
+              'delete NetworkPolicy shop/microseg-default-deny: etcdserver: request timed out',
+            );
+        }
+      });
+
       it("holds a namespace's default deny back while a policy of it could not be applied", async () => {
         const { state } = await enforcing(['microseg-web']);
         expect(appliedPolicies(state)).not.toContain('microseg-default-deny');
