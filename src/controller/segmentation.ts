@@ -1313,7 +1313,7 @@ export class SegmentationController {
     const notDeleted = new Set<string>();
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
-    const done = { create: 0, drift: 0, prune: 0, untaken: 0 };
+    const done = { create: 0, drift: 0, prune: 0, held: 0, untaken: 0 };
     // Namespaces where a NetworkPolicy could not be applied: their default deny waits (it would cut off
     // what that policy allows) until a later reconcile has applied it.
     const failedIn = new Set<string>();
@@ -1358,7 +1358,7 @@ export class SegmentationController {
         } else if (a.kind === 'delete') {
           await this.#client.delete(resourcePath(kind, a.namespace, a.name));
           this.metrics.applies[`${kind}:prune`] = (this.metrics.applies[`${kind}:prune`] ?? 0) + 1;
-          done.prune++;
+          done[a.why === 'held' ? 'held' : 'prune']++;
           if (each)
             this.#events.record(
               seg,
@@ -1452,6 +1452,13 @@ export class SegmentationController {
           'Normal',
           Reason.PolicyPruned,
           `${done.prune} ${plural(kind)} no longer proposed; deleted`,
+        );
+      if (done.held > 0)
+        this.#events.record(
+          seg,
+          'Normal',
+          Reason.PolicyPruned,
+          `${done.held} ${plural(kind)} deleted: held back while a policy of their namespace is not in place (a name conflict)`,
         );
     }
     return { notInPlace, notDeleted };

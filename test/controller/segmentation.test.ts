@@ -858,6 +858,45 @@ describe('the Segmentation controller', () => {
         }
       });
 
+      it('tells a held deny deleted from the policies no longer proposed in the Events that count many', async () => {
+        const first = await enforcing();
+        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
+        const deny = written.find(
+          (b) => (b as { metadata: { name: string } }).metadata.name === 'microseg-default-deny',
+        )!;
+        // 25 policies of a namespace no longer proposed: more actions than one Event each.
+        const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+        const stale = Array.from({ length: 25 }, (_, i) => ({
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: `microseg-gone-${i}`, namespace: 'old', labels: ours },
+          spec: {
+            podSelector: { matchLabels: { app: `gone-${i}` } },
+            policyTypes: ['Ingress'],
+            ingress: [{}],
+          },
+        }));
+        const foreignWeb = {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: 'microseg-web', namespace: 'shop' },
+          spec: { podSelector: { matchLabels: { app: 'other' } }, policyTypes: ['Ingress'] },
+        };
+        const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('NetworkPolicy')]: [structuredClone(deny), foreignWeb, ...stale],
+        });
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        expect(new Set(state.deleted).size).toBe(26);
+        expect(recorded.filter((e) => e.reason === 'PolicyPruned').map((e) => e.message)).toEqual([
+          '25 NetworkPolicies no longer proposed; deleted',
+          '1 NetworkPolicies deleted: held back while a policy of their namespace is not in place (a name conflict)',
+        ]);
+      });
+
       it("holds a namespace's default deny back while a policy of it could not be applied", async () => {
         const { state } = await enforcing(['microseg-web']);
         expect(appliedPolicies(state)).not.toContain('microseg-default-deny');
