@@ -12,7 +12,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { isDnsLabel } from '../isolate/api.ts';
 import { InputError, snapshotFromObjects } from '../model/snapshot.ts';
-import { ObjectsParser } from './parse.ts';
+import { ObjectsParser, PARSE_QUEUE_LIMIT } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
@@ -430,6 +430,11 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       );
     // Parsed off the event loop: a large YAML body takes seconds (see parse.ts).
     const parser = opts.parser ?? (sharedParser ??= new ObjectsParser());
+    if (parser.waiting >= PARSE_QUEUE_LIMIT)
+      throw new SourceUnavailable(
+        `${PARSE_QUEUE_LIMIT} policy sets are waiting to be parsed already; send this one again in a few seconds`,
+        5,
+      );
     const snap = snapshotFromObjects(await parser.parse(text, 'body'), 'body');
     const clusterPolicies = snap.others.filter((o) => isClusterPolicyKind(o.kind));
     if (snap.networkPolicies.length === 0 && clusterPolicies.length === 0)

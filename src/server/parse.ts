@@ -25,8 +25,15 @@ export interface ParseRequest {
 
 export type ParseReply = { id: number; objects: unknown[] } | { id: number; error: string; input: boolean };
 
-/** The parsing thread's old-generation heap, in MB (a 7 MB YAML body needs about 120). */
-export const PARSE_HEAP_MB = 384;
+/**
+ * The parsing thread's old-generation heap, in MB (a 7 MB YAML body needs about 120). Beside the
+ * controller's own heap (`--max-old-space-size=768` in manifests/deployment.yaml) it stays within the
+ * pod's 1 GiB limit.
+ */
+export const PARSE_HEAP_MB = 192;
+
+/** Requests not yet answered beyond which `POST /audit` is refused for now (see `waiting`). */
+export const PARSE_QUEUE_LIMIT = 4;
 
 interface Pending {
   request: ParseRequest;
@@ -50,6 +57,11 @@ export class ObjectsParser {
     return new Promise((resolve, reject) =>
       this.#send({ request: { id: this.#next++, text, source }, resolve, reject }),
     );
+  }
+
+  /** Requests sent and not answered yet: each holds its text until the thread has parsed it. */
+  get waiting(): number {
+    return this.#thread?.pending.size ?? 0;
   }
 
   /** Stops the thread; requests not answered yet fail. */
@@ -107,6 +119,12 @@ export class ObjectsParser {
     };
     worker.on('error', fail);
     worker.on('exit', () => fail(undefined));
+    // An answer that could not be read names no request: the thread is replaced, the request it was
+    // on fails, and the others are sent again.
+    worker.on('messageerror', (err) => {
+      void worker.terminate();
+      fail(err);
+    });
     worker.unref();
     this.#thread = t;
     return t;

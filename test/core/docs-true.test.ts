@@ -16,7 +16,7 @@ import { Condition, Phase, Reason } from '../../src/controller/reasons.ts';
 import { parseIsolationSpec, PHASES as ISOLATION_PHASES } from '../../src/isolate/api.ts';
 import { isolationCRD } from '../../src/isolate/crd.ts';
 import { createApp } from '../../src/server/app.ts';
-import { PARSE_HEAP_MB } from '../../src/server/parse.ts';
+import { PARSE_HEAP_MB, PARSE_QUEUE_LIMIT } from '../../src/server/parse.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { fixtureAnalysis } from '../web/helpers.ts';
@@ -260,6 +260,10 @@ describe('docs/api.md', () => {
     expect(oneLine('docs/api.md')).toContain(`heap is capped at ${PARSE_HEAP_MB} MB`);
     expect(oneLine('docs/api.md')).toContain(
       `\`400\` \`body: too large to parse: it needs more than the parser's ${PARSE_HEAP_MB} MB of memory\``,
+    );
+    // The queue's limit, as test/web/audit-api.test.ts finds its refusal worded.
+    expect(oneLine('docs/api.md')).toContain(
+      `While ${PARSE_QUEUE_LIMIT} bodies wait to be parsed, another is refused for now: \`503\` \`${PARSE_QUEUE_LIMIT} policy sets are waiting to be parsed already; send this one again in a few seconds\`, with \`Retry-After: 5\``,
     );
   });
 

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
+import { ObjectsParser, PARSE_QUEUE_LIMIT } from '../../src/server/parse.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { backup, fixtureAnalysis } from './helpers.ts';
@@ -147,6 +148,39 @@ describe('POST /api/v1/audit', () => {
       (await request(createApp(without)).post('/api/v1/audit').send(policiesToYaml(policies)).expect(404))
         .body,
     ).toEqual({ error: 'this source cannot audit policies' });
+  });
+
+  it('refuses a set for now while as many as it queues wait to be parsed, then takes it', async () => {
+    const parser = new ObjectsParser();
+    try {
+      const app = createApp(source, { parser });
+      const yaml = policiesToYaml(policies);
+      // One more than the limit, each large enough that two are not parsed before the request is.
+      const big = Array.from({ length: 40 }, () => yaml).join('---\n');
+      const queued = Array.from({ length: PARSE_QUEUE_LIMIT + 1 }, () => parser.parse(big, 'queued'));
+      expect(parser.waiting).toBe(PARSE_QUEUE_LIMIT + 1);
+      const busy = await request(app)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/yaml')
+        .send(yaml);
+      expect([busy.status, busy.headers['retry-after'], busy.body]).toEqual([
+        503,
+        '5',
+        {
+          error: `${PARSE_QUEUE_LIMIT} policy sets are waiting to be parsed already; send this one again in a few seconds`,
+        },
+      ]);
+      await Promise.all(queued);
+      expect(parser.waiting).toBe(0);
+      const taken = await request(app)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/yaml')
+        .send(yaml);
+      expect(taken.status).toBe(200);
+      expect(taken.body.wouldBlock).toEqual([]);
+    } finally {
+      await parser.close();
+    }
   });
 
   it('asks for the token where the API has one', async () => {

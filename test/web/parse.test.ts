@@ -70,6 +70,13 @@ describe('ObjectsParser', () => {
     expect(errors).toBe(4);
   });
 
+  it('parses the largest body POST /audit takes, 8 MiB of YAML, within its default heap', async () => {
+    const text = yamlOf(8 * 1024 * 1024 - 2048);
+    expect(text.length).toBeLessThanOrEqual(8 * 1024 * 1024);
+    const objects = await parser.parse(text, 'body');
+    expect(objects.length).toBe(text.split('---\n').length);
+  });
+
   it('keeps the event loop free while it parses', async () => {
     const text = yamlOf(1_000_000);
     let ticks = 0;
