@@ -276,9 +276,21 @@ export class SegmentationController {
       ...deps.options,
     };
     this.#segmentations.on((_t, seg) => this.queue.add(seg.metadata.name));
-    const byLabel = (_t: string, o: { metadata: { labels?: Record<string, string> } }) => {
+    const byLabel = (
+      _t: string,
+      o: { metadata: { namespace?: string; labels?: Record<string, string> } },
+    ) => {
       const s = o.metadata.labels?.[SEGMENTATION_LABEL];
-      if (s) this.queue.add(s);
+      if (s) {
+        this.queue.add(s);
+        return;
+      }
+      // One that names no Segmentation (another tool's, a name microseg proposes taken or freed, a policy
+      // the audit evaluates): every Segmentation whose namespaces hold it looks again now, not at its
+      // next resync, so that a default deny held back for a name conflict comes back once it is gone.
+      const ns = o.metadata.namespace;
+      if (ns === undefined) return;
+      for (const [name, st] of this.#states) if (st.namespaces.has(ns)) this.queue.add(name);
     };
     this.#cache.networkPolicies.on(byLabel);
     this.#proposals.on(byLabel);

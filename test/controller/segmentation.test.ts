@@ -203,6 +203,30 @@ describe('the Segmentation controller', () => {
       ].map((p) => [p, unavailable(message)]),
     );
 
+  it('looks again at once when an object naming no Segmentation changes in its namespaces, not elsewhere', async () => {
+    const { controller, state } = await start([shop('uid-shop', '1')]);
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+    await expect.poll(() => controller.queue.length).toBe(0);
+    const foreign = (namespace: string) => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'microseg-web', namespace, resourceVersion: '7' },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    });
+    const before = controller.metrics.reconciles;
+    // Another namespace's: nothing to look at (the resync is 10 s away).
+    state.emit(resourcePath('NetworkPolicy'), 'ADDED', foreign('other'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(controller.metrics.reconciles).toBe(before);
+    // One of shop's, taking or freeing a name microseg proposes there: reconciled now.
+    state.emit(resourcePath('NetworkPolicy'), 'ADDED', foreign('shop'));
+    await expect.poll(() => controller.metrics.reconciles).toBe(before + 1);
+    state.emit(resourcePath('NetworkPolicy'), 'DELETED', foreign('shop'));
+    await expect.poll(() => controller.metrics.reconciles).toBe(before + 2);
+  });
+
   it('answers 503 for a Segmentation whose first reconcile failed before its state existed', async () => {
     const { controller, state, app } = await start([shop('uid-shop', '1')]);
     state.failEdgeSets = false;
