@@ -22,6 +22,7 @@ import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, podIPs } from '../model/snapshot.ts';
 import type { Addr, Cidr } from './ip.ts';
 import { firstLabel, matches, selects as matchesSelector } from './match.ts';
+import type { Matcher } from './match.ts';
 import { cidrContains, formatAddr, parseAddr } from './ip.ts';
 import { closestName, compareText } from '../model/order.ts';
 import type {
@@ -166,6 +167,11 @@ export class Engine {
   private readonly selCache = new Map<string, Selection>();
   private readonly selByEnd = new WeakMap<PodEnd, Selection>();
   private readonly nsSelCache = new WeakMap<object, Map<string, boolean>>();
+  /**
+   * NetworkPolicy peers' namespace selectors, compiled (equal ones are one object, see CompileCache):
+   * namespace name → whether the selector matches it, filled as asked.
+   */
+  private readonly nsMatchMemo = new Map<Matcher, Map<string, boolean>>();
   /** Rule indexes of long rule lists, by policy: ingress and egress. */
   private readonly ruleIndexes = new WeakMap<
     CompiledNetworkPolicy,
@@ -446,7 +452,7 @@ export class Engine {
     const k = `${p.namespace}\u0000${labelsKey(p.labels)}\u0000${p.hostNetwork ? 'h' : ''}`;
     s = this.selCache.get(k);
     if (s) {
-      this.selByEnd.set(p, s);
+      this.remember(p, s);
       return s;
     }
     const cand = [...(this.npsByNsLabel.get(`${p.namespace}\u0000`) ?? [])];
@@ -470,9 +476,17 @@ export class Engine {
       baselineEgress: baseline.filter((cp) => cp.egress.length > 0),
     };
     this.selCache.set(k, s);
-    this.selByEnd.set(p, s);
-    if (p.memo === undefined && !Object.isFrozen(p)) p.memo = { owner: this, value: s };
+    this.remember(p, s);
     return s;
+  }
+
+  /**
+   * Keeps `p`'s selection for the next question: on the end itself when no other engine's is there (a
+   * plain property read), else by the end in a WeakMap.
+   */
+  private remember(p: PodEnd, s: Selection): void {
+    if (p.memo === undefined && !Object.isFrozen(p)) p.memo = { owner: this, value: s };
+    else this.selByEnd.set(p, s);
   }
 
   /** Names of the policies (all tiers) that select `p` for a direction. */
@@ -548,7 +562,8 @@ export class Engine {
     if (remote.kind !== 'pod') return false;
     if (peer.podMatch && !matches(peer.podMatch, remote.labels)) return false;
     if (peer.nsMatch) {
-      const memo = (peer.nsMemo ??= new Map<string, boolean>());
+      let memo = this.nsMatchMemo.get(peer.nsMatch);
+      if (memo === undefined) this.nsMatchMemo.set(peer.nsMatch, (memo = new Map<string, boolean>()));
       let r = memo.get(remote.namespace);
       if (r === undefined) {
         r = matches(peer.nsMatch, remote.nsLabels);

@@ -34,11 +34,6 @@ export type NpPeer =
       namespaceSelector?: LabelSelector;
       podMatch?: Matcher;
       nsMatch?: Matcher;
-      /**
-       * Namespace name → whether namespaceSelector matches it (made and filled while evaluating: a
-       * proposal has a peer per rule, most never asked about another namespace).
-       */
-      nsMemo?: Map<string, boolean>;
     }
   | { kind: 'ipBlock'; cidr: Cidr; except: Cidr[]; text: string };
 

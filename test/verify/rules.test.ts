@@ -179,6 +179,33 @@ describe('peers', () => {
     expect(allowed(sel, '8.8.8.8', 'x/a', 80)).toBe(false);
     expect(allowed(sel, 'z/c', 'x/a', 80)).toBe(true);
   });
+  it('equal namespace selectors of several policies are answered for each namespace asked', () => {
+    // The two policies' peers have one compiled selector, whose answers the engine keeps by namespace.
+    const to = {
+      namespaceSelector: { matchLabels: { team: 'red' } },
+      podSelector: { matchLabels: { app: 'db' } },
+    };
+    const e = buildEngine({
+      namespaces: [ns('a', { team: 'red' }), ns('b', { team: 'blue' })],
+      pods: [
+        pod('a', 'db', { app: 'db' }, '10.9.0.1', {}, [{ containerPort: 80 }]),
+        pod('b', 'db', { app: 'db' }, '10.9.0.2', {}, [{ containerPort: 80 }]),
+        pod('a', 'client', { app: 'client' }, '10.9.0.3'),
+        pod('b', 'client', { app: 'client' }, '10.9.0.4'),
+      ],
+      networkPolicies: ['a', 'b'].map((n) =>
+        np(n, 'p', {
+          podSelector: { matchLabels: { app: 'client' } },
+          policyTypes: ['Egress'],
+          egress: [{ to: [to] }],
+        }),
+      ),
+    });
+    expect(allowed(e, 'a/client', 'a/db', 80)).toBe(true);
+    expect(allowed(e, 'a/client', 'b/db', 80)).toBe(false);
+    expect(allowed(e, 'b/client', 'b/db', 80)).toBe(false);
+    expect(allowed(e, 'b/client', 'a/db', 80)).toBe(true);
+  });
   it('a podSelector-only peer selects pods of the policy namespace', () => {
     const e = engine([np('x', 'p', { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })]);
     expect(allowed(e, 'x/c', 'x/a', 80)).toBe(true);
