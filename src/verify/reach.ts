@@ -5,7 +5,7 @@
  * connections (blocked flows, excess reachability, permissiveness) and blast radius.
  */
 import type { LabelSelector } from '../model/k8s.ts';
-import { firstLabel, matches, selects as matchesSelector } from './match.ts';
+import { matches, selects as matchesSelector } from './match.ts';
 import { InputError } from '../model/snapshot.ts';
 import type { Engine } from './engine.ts';
 import { cidrPeers, labelsKey } from './engine.ts';
@@ -42,6 +42,26 @@ export interface PodClass {
   /** Ports of interest: the members' container ports, plus ports observed towards the class. */
   ports: PortProto[];
 }
+
+/**
+ * Sorts class indices ascending in place: a short list (most: a workload's callers) by insertion, with
+ * no copy, a longer one by `sort`.
+ */
+function sortAscending(l: number[]): void {
+  if (l.length > 16) {
+    l.sort((x, y) => x - y);
+    return;
+  }
+  for (let i = 1; i < l.length; i++) {
+    const v = l[i]!;
+    let j = i - 1;
+    for (; j >= 0 && l[j]! > v; j--) l[j + 1] = l[j]!;
+    l[j + 1] = v;
+  }
+}
+
+/** An empty list of classes, for a label or namespace no class has. */
+const NONE: readonly number[] = Object.freeze([]);
 
 const pkey = (p: PortProto) => `${p.port}/${p.protocol}`;
 
@@ -134,7 +154,8 @@ export class ReachMatrix {
   /** Indices of the classes whose egress some policy constrains, ascending. */
   readonly egressConstrained: number[] = [];
   private readonly byNs = new Map<string, number[]>();
-  private readonly byNsLabel = new Map<string, number[]>();
+  /** Namespace → label key → label value → the classes of the namespace with that label, ascending. */
+  private readonly byNsLabel = new Map<string, Map<string, Map<string, number[]>>>();
   private readonly nsMatch = new Map<string, string[]>();
   /** The namespaces a compiled namespace selector matches (equal selectors share one compiled). */
   private readonly nsByMatcher = new WeakMap<object, string[]>();
@@ -160,11 +181,14 @@ export class ReachMatrix {
       const l = this.byNs.get(c.namespace) ?? [];
       l.push(c.index);
       this.byNs.set(c.namespace, l);
+      let byKey = this.byNsLabel.get(c.namespace);
+      if (!byKey) this.byNsLabel.set(c.namespace, (byKey = new Map<string, Map<string, number[]>>()));
       for (const [k, v] of Object.entries(c.labels)) {
-        const lk = `${c.namespace}\u0000${k}=${v}`;
-        const ll = this.byNsLabel.get(lk) ?? [];
-        ll.push(c.index);
-        this.byNsLabel.set(lk, ll);
+        let byValue = byKey.get(k);
+        if (!byValue) byKey.set(k, (byValue = new Map<string, number[]>()));
+        const ll = byValue.get(v);
+        if (ll) ll.push(c.index);
+        else byValue.set(v, [c.index]);
       }
     }
     this.egressFreeCount = free;
@@ -218,11 +242,13 @@ export class ReachMatrix {
             nss = this.ownNs.get(np.namespace);
             if (!nss) this.ownNs.set(np.namespace, (nss = [np.namespace]));
           }
-          const first = firstLabel(peer.podSelector);
+          // The classes carrying the selector's first matchLabels entry (its first requirement, as
+          // compiled), else all of the namespace; each is then matched in full.
+          const first = peer.podMatch?.[0]?.op === 'Eq' ? peer.podMatch[0] : undefined;
           for (const ns of nss) {
             const pool = first
-              ? (this.byNsLabel.get(`${ns}\u0000${first[0]}=${first[1]}`) ?? [])
-              : (this.byNs.get(ns) ?? []);
+              ? (this.byNsLabel.get(ns)?.get(first.key)?.get(first.value) ?? NONE)
+              : (this.byNs.get(ns) ?? NONE);
             for (const i of pool)
               if (
                 this.mark[i] !== stamp &&
@@ -280,7 +306,7 @@ export class ReachMatrix {
       if (this.egressFree[i] || e.allowsDir('egress', this.classes[i]!.end, b.end, pp.port, pp.protocol))
         listed.push(i);
     }
-    listed.sort((x, y) => x - y);
+    sortAscending(listed);
     return { allFree: false, listed };
   }
 
@@ -417,32 +443,33 @@ export function verifyProposal(
   const memberOf = new Map<string, number>();
   for (const c of classes) for (const m of c.members) memberOf.set(m, c.index);
 
-  const resolved = new WeakMap<object, ResolvedEnd>();
+  // Class-form endpoints without ports or IP stand for the cluster's class with the same labels: by
+  // that key. Other endpoints by the endpoint object (a caller may give one object for many
+  // connections); a Map, not a WeakMap, as it lives only for this call.
   const byClassKey = new Map<string, ResolvedEnd>();
-  const resolve = (ep: Endpoint, whereFn: () => string, side: string): ResolvedEnd => {
-    let r = resolved.get(ep);
-    if (r) return r;
-    // Class-form endpoints without ports or IP stand for the cluster's class with the same labels.
+  const resolved = new Map<object, ResolvedEnd>();
+  /** Where an endpoint of observed connection i (0-based) is, for an error message. */
+  const where = (i: number) => `observed connection ${i + 1}`;
+  const resolve = (ep: Endpoint, i: number, side: string): ResolvedEnd => {
     if ('labels' in ep && !ep.namedPorts && ep.ip === undefined && typeof ep.namespace === 'string') {
       const k = `${ep.namespace}\u0000${labelsKey(ep.labels)}`;
-      r = byClassKey.get(k);
+      let r = byClassKey.get(k);
       if (!r) {
         const hit = byNsLabels.get(k);
-        r = hit && hit.length > 0 ? classes[hit[0]!]!.end : engine.resolve(ep, `${whereFn()}: ${side}`);
+        r = hit && hit.length > 0 ? classes[hit[0]!]!.end : engine.resolve(ep, `${where(i)}: ${side}`);
         byClassKey.set(k, r);
       }
-      resolved.set(ep, r);
       return r;
     }
-    {
-      r = engine.resolve(ep, `${whereFn()}: ${side}`);
-      // A class given without container ports takes them from the cluster's class with its labels.
-      if (r.kind === 'pod' && !r.podName && !('namedPorts' in ep && ep.namedPorts)) {
-        const hit = byNsLabels.get(`${r.namespace}\u0000${labelsKey(r.labels)}`);
-        if (hit && hit.length > 0) r = { ...classes[hit[0]!]!.end, display: r.display };
-      }
-      resolved.set(ep, r);
+    let r = resolved.get(ep);
+    if (r) return r;
+    r = engine.resolve(ep, `${where(i)}: ${side}`);
+    // A class given without container ports takes them from the cluster's class with its labels.
+    if (r.kind === 'pod' && !r.podName && !('namedPorts' in ep && ep.namedPorts)) {
+      const hit = byNsLabels.get(`${r.namespace}\u0000${labelsKey(r.labels)}`);
+      if (hit && hit.length > 0) r = { ...classes[hit[0]!]!.end, display: r.display };
     }
+    resolved.set(ep, r);
     return r;
   };
   const classIdx = (r: ResolvedEnd): number[] => {
@@ -458,54 +485,73 @@ export function verifyProposal(
   for (const c of classes) endIndex.set(c.end, c.index);
   const n = classes.length;
   const PROTO_IDX: Record<L4Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
-  // (source class, destination class, port, protocol) packed into one safe integer.
-  const tupleKey = (a: number, b: number, port: number, protocol: L4Protocol) =>
-    ((a * n + b) * 65536 + port) * 4 + PROTO_IDX[protocol];
-  const destKey = (b: number, port: number, protocol: L4Protocol) =>
-    (b * 65536 + port) * 4 + PROTO_IDX[protocol];
+  // The (port, protocol) pairs observed, numbered as first seen, so that the keys below stay small
+  // integers (a key past 2^31 is a boxed double: allocated, and slower to hash).
+  const portNumbers = new Map<number, number>();
+  const portNumber = (port: number, protocol: L4Protocol) => portNumbers.get(port * 4 + PROTO_IDX[protocol]);
+  // (destination class, observed port number) and (that, source class), each packed into one safe integer.
+  const destKey = (b: number, p: number) => p * n + b;
+  const tupleKey = (dk: number, a: number) => dk * n + a;
   // Pass 1: resolve every connection, collect observed tuples and the ports of interest they add.
-  const ends: { src: ResolvedEnd; dst: ResolvedEnd; protocol: L4Protocol; ai?: number; bi?: number }[] = [];
+  // Per connection: its resolved ends and protocol, and its ends' class indices when both are classes
+  // (-1 otherwise).
+  const srcs: ResolvedEnd[] = new Array<ResolvedEnd>(observed.length);
+  const dsts: ResolvedEnd[] = new Array<ResolvedEnd>(observed.length);
+  const protocols: L4Protocol[] = new Array<L4Protocol>(observed.length);
+  const srcClass = new Int32Array(observed.length).fill(-1);
+  const dstClass = new Int32Array(observed.length).fill(-1);
   const observedTuples = new Set<number>();
   const extraPorts = new Map<number, PortProto[]>();
   const needed = new Set<number>();
   /** Observed source classes per (destination class, port, protocol). */
   const obsSources = new Map<number, number[]>();
+  /** Class a was seen connecting to class b on (port, protocol), numbered p. */
+  const observe = (a: number, b: number, p: number, port: number, protocol: L4Protocol) => {
+    const dk = destKey(b, p);
+    const k = tupleKey(dk, a);
+    if (observedTuples.has(k)) return;
+    observedTuples.add(k);
+    const os = obsSources.get(dk);
+    if (os) os.push(a);
+    else obsSources.set(dk, [a]);
+    const bp = classes[b]!.ports;
+    let known = false;
+    for (let j = 0; j < bp.length && !known; j++)
+      known = bp[j]!.port === port && bp[j]!.protocol === protocol;
+    if (!known) {
+      const l = extraPorts.get(b) ?? [];
+      l.push({ port, protocol });
+      extraPorts.set(b, l);
+    }
+  };
   for (let i = 0; i < observed.length; i++) {
     const conn = observed[i]!;
-    const where = () => `observed connection ${i + 1}`;
-    const src = resolve(conn.from, where, 'from');
-    const dst = resolve(conn.to, where, 'to');
+    const src = resolve(conn.from, i, 'from');
+    const dst = resolve(conn.to, i, 'to');
     const protocol = conn.protocol ?? 'TCP';
     if (!Number.isInteger(conn.port) || conn.port < 1 || conn.port > 65535)
-      throw new InputError(`${where()}: port ${String(conn.port)} is not a port number (1-65535)`);
+      throw new InputError(`${where(i)}: port ${String(conn.port)} is not a port number (1-65535)`);
     if (PROTO_IDX[protocol] === undefined)
-      throw new InputError(`${where()}: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`);
+      throw new InputError(`${where(i)}: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`);
     // Class-form ends resolve to the class's own end: their verdict is the class verdict.
     const ai = endIndex.get(src);
     const bi = endIndex.get(dst);
-    ends.push({ src, dst, protocol, ...(ai !== undefined && bi !== undefined ? { ai, bi } : {}) });
-    if (ai !== undefined && bi !== undefined) needed.add(destKey(bi, conn.port, protocol));
+    srcs[i] = src;
+    dsts[i] = dst;
+    protocols[i] = protocol;
+    const pk = conn.port * 4 + PROTO_IDX[protocol];
+    let p = portNumbers.get(pk);
+    if (p === undefined) portNumbers.set(pk, (p = portNumbers.size));
+    if (ai !== undefined && bi !== undefined) {
+      srcClass[i] = ai;
+      dstClass[i] = bi;
+      needed.add(destKey(bi, p));
+      observe(ai, bi, p, conn.port, protocol);
+      continue;
+    }
     const as = ai !== undefined ? [ai] : classIdx(src);
     const bs = bi !== undefined ? [bi] : classIdx(dst);
-    for (const a of as)
-      for (const b of bs) {
-        const k = tupleKey(a, b, conn.port, protocol);
-        if (observedTuples.has(k)) continue;
-        observedTuples.add(k);
-        const dk = destKey(b, conn.port, protocol);
-        const os = obsSources.get(dk);
-        if (os) os.push(a);
-        else obsSources.set(dk, [a]);
-        const bp = classes[b]!.ports;
-        let known = false;
-        for (let j = 0; j < bp.length && !known; j++)
-          known = bp[j]!.port === conn.port && bp[j]!.protocol === protocol;
-        if (!known) {
-          const l = extraPorts.get(b) ?? [];
-          l.push({ port: conn.port, protocol });
-          extraPorts.set(b, l);
-        }
-      }
+    for (const a of as) for (const b of bs) observe(a, b, p, conn.port, protocol);
   }
   // Pass 2: allowed sources of every (class, port of interest); excess is what was never observed.
   const withPorts = classes.map((c) => {
@@ -523,19 +569,22 @@ export function verifyProposal(
       const s = m.sources(b, pp);
       const count = m.countSources(s);
       allowedTuples += count;
-      const dk = destKey(b.index, pp.port, pp.protocol);
+      // -1: a port of interest no connection was observed on (no key is negative).
+      const p = portNumber(pp.port, pp.protocol);
+      const dk = p === undefined ? -1 : destKey(b.index, p);
       const set = s.listed.length > 32 ? new Set(s.listed) : undefined;
       if (needed.has(dk)) admitted.set(dk, { allFree: s.allFree, listed: s.listed, ...(set ? { set } : {}) });
       const isAllowed = (a: number) =>
         (s.allFree && m.egressFree[a] === 1) || (set ? set.has(a) : s.listed.includes(a));
       let seenHere = 0;
-      for (const a of obsSources.get(dk) ?? []) if (isAllowed(a)) seenHere++;
+      const seen = obsSources.get(dk);
+      if (seen) for (let j = 0; j < seen.length; j++) if (isAllowed(seen[j]!)) seenHere++;
       observedAllowed += seenHere;
       excessCount += count - seenHere;
       // List excess tuples (in source order) until the cap is reached.
       if (excess.length < maxExcess && count > seenHere) {
         const add = (a: number) => {
-          if (observedTuples.has(tupleKey(a, b.index, pp.port, pp.protocol))) return;
+          if (dk >= 0 && observedTuples.has(tupleKey(dk, a))) return;
           excess.push({ from: withPorts[a]!.name, to: b.name, port: pp.port, protocol: pp.protocol });
         };
         if (s.allFree && m.egressFreeCount > 0) {
@@ -549,17 +598,20 @@ export function verifyProposal(
   let allowedObserved = 0;
   for (let i = 0; i < observed.length; i++) {
     const conn = observed[i]!;
-    const e = ends[i]!;
+    const ai = srcClass[i]!;
+    const bi = dstClass[i]!;
+    const protocol = protocols[i]!;
     let ok: boolean;
-    if (e.ai !== undefined && e.bi !== undefined) {
-      const adm = admitted.get(destKey(e.bi, conn.port, e.protocol))!;
-      ok =
-        (adm.allFree && m.egressFree[e.ai] === 1) ||
-        (adm.set ? adm.set.has(e.ai) : adm.listed.includes(e.ai));
-    } else ok = engine.allows(e.src, e.dst, conn.port, e.protocol);
+    if (ai >= 0 && bi >= 0) {
+      const adm = admitted.get(destKey(bi, portNumber(conn.port, protocol)!))!;
+      ok = (adm.allFree && m.egressFree[ai] === 1) || (adm.set ? adm.set.has(ai) : adm.listed.includes(ai));
+    } else ok = engine.allows(srcs[i]!, dsts[i]!, conn.port, protocol);
     if (ok) allowedObserved++;
     else
-      blocked.push({ connection: conn, reason: engine.explain(e.src, e.dst, conn.port, e.protocol).reason });
+      blocked.push({
+        connection: conn,
+        reason: engine.explain(srcs[i]!, dsts[i]!, conn.port, protocol).reason,
+      });
   }
   excess.sort(
     (x, y) => cmp(x.from, y.from) || cmp(x.to, y.to) || x.port - y.port || cmp(x.protocol, y.protocol),

@@ -176,6 +176,53 @@ describe('reachability matrix, namespace selectors', () => {
   });
 });
 
+describe('reachability matrix, sources in class order', () => {
+  // A destination whose ingress names its sources in the reverse of class order (short and long lists).
+  const engineWith = (count: number) =>
+    buildEngine({
+      namespaces: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'n' } }],
+      pods: ['db', ...Array.from({ length: count }, (_, i) => `s${String(i).padStart(2, '0')}`)].map(
+        (app, i) => ({
+          apiVersion: 'v1',
+          kind: 'Pod' as const,
+          metadata: { name: `${app}-0`, namespace: 'n', labels: { app } },
+          spec: { containers: [{ name: app, ports: [{ containerPort: 80 }] }] },
+          status: { podIP: `10.0.0.${i + 1}` },
+        }),
+      ),
+      networkPolicies: [
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: 'db', namespace: 'n' },
+          spec: {
+            podSelector: { matchLabels: { app: 'db' } },
+            policyTypes: ['Ingress'],
+            ingress: [
+              {
+                from: Array.from({ length: count }, (_, i) => ({
+                  podSelector: { matchLabels: { app: `s${String(count - 1 - i).padStart(2, '0')}` } },
+                })),
+              },
+            ],
+          },
+        },
+      ],
+    });
+
+  it('lists the sources ascending', () => {
+    for (const count of [2, 3, 6, 16, 17, 40]) {
+      const engine = engineWith(count);
+      const classes = podClasses(engine);
+      const m = new ReachMatrix(engine, classes);
+      const db = classes.find((c) => c.labels.app === 'db')!;
+      const s = m.sources(db, db.ports[0]!);
+      expect(s.allFree).toBe(false);
+      expect(s.listed).toEqual(classes.filter((c) => c.labels.app !== 'db').map((c) => c.index));
+    }
+  });
+});
+
 describe('blastRadius', () => {
   it('says when the search for exposed paths stopped at its limit', () => {
     const r = blastRadius(before, after, { namespace: 'shop', pod: 'db-0' }, { maxPaths: 1 });
