@@ -9,7 +9,7 @@
  * against the frozen proposal with the NetworkPolicy semantics engine.
  */
 import { isoSeconds } from '../model/time.ts';
-import { QUARANTINE_LABEL } from '../isolate/api.ts';
+import { ISOLATION_LABEL, QUARANTINE_LABEL } from '../isolate/api.ts';
 import type { Flow } from '../flows/types.ts';
 import { edgeId } from '../graph/build.ts';
 import type { Identity } from '../identity/index.ts';
@@ -278,18 +278,21 @@ export class SegmentationController {
     this.#segmentations.on((_t, seg) => this.queue.add(seg.metadata.name));
     const byLabel = (
       _t: string,
-      o: { metadata: { namespace?: string; labels?: Record<string, string> } },
+      o: { metadata: { name: string; namespace?: string; labels?: Record<string, string> } },
     ) => {
       const s = o.metadata.labels?.[SEGMENTATION_LABEL];
       if (s) {
         this.queue.add(s);
         return;
       }
-      // One that names no Segmentation (another tool's, a name microseg proposes taken or freed, a policy
-      // the audit evaluates): every Segmentation whose namespaces hold it looks again now, not at its
-      // next resync, so that a default deny held back for a name conflict comes back once it is gone.
+      // One that names no Segmentation and holds a name microseg proposes (`microseg-…`; not an
+      // Isolation's): a name conflict begins or ends, so every Segmentation whose namespaces hold it looks
+      // again now, not at its next resync, and a default deny held back for it comes back once it is gone.
+      // Other tools' policies wait for the resync: their churn (or an incident's quarantines) would
+      // otherwise reconcile every Segmentation of their namespaces at each change.
       const ns = o.metadata.namespace;
-      if (ns === undefined) return;
+      if (ns === undefined || !o.metadata.name.startsWith('microseg-')) return;
+      if (o.metadata.labels?.[ISOLATION_LABEL] !== undefined) return;
       for (const [name, st] of this.#states) if (st.namespaces.has(ns)) this.queue.add(name);
     };
     this.#cache.networkPolicies.on(byLabel);

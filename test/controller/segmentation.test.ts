@@ -203,21 +203,28 @@ describe('the Segmentation controller', () => {
       ].map((p) => [p, unavailable(message)]),
     );
 
-  it('looks again at once when an object naming no Segmentation changes in its namespaces, not elsewhere', async () => {
+  it('looks again at once when an object naming no Segmentation takes or frees a name it proposes in its namespaces', async () => {
     const { controller, state } = await start([shop('uid-shop', '1')]);
     state.failEdgeSets = false;
     controller.startLeading();
     await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
     await expect.poll(() => controller.queue.length).toBe(0);
-    const foreign = (namespace: string) => ({
+    const foreign = (namespace: string, name = 'microseg-web', labels: Record<string, string> = {}) => ({
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
-      metadata: { name: 'microseg-web', namespace, resourceVersion: '7' },
+      metadata: { name, namespace, resourceVersion: '7', labels },
       spec: { podSelector: {}, policyTypes: ['Ingress'] },
     });
     const before = controller.metrics.reconciles;
-    // Another namespace's: nothing to look at (the resync is 10 s away).
+    // Another namespace's, another tool's name, an Isolation's quarantine: nothing to look at now (the
+    // resync is 10 s away).
     state.emit(resourcePath('NetworkPolicy'), 'ADDED', foreign('other'));
+    state.emit(resourcePath('NetworkPolicy'), 'ADDED', foreign('shop', 'allow-monitoring'));
+    state.emit(
+      resourcePath('NetworkPolicy'),
+      'ADDED',
+      foreign('shop', 'microseg-quarantine-web-1', { 'microseg.dev/isolation': 'web-1' }),
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(controller.metrics.reconciles).toBe(before);
     // One of shop's, taking or freeing a name microseg proposes there: reconciled now.
