@@ -199,10 +199,14 @@ export class CompileCache {
   }
 }
 
-/** A text for a compiled selector's requirements, equal for two exactly when they are. */
+/**
+ * A text for a compiled selector's requirements: two selectors with one text match the same labels. In
+ * JSON, as the values of a matchExpression are not checked to be strings (`values: [1]`, which matches
+ * nothing, is not `['1']`) and may hold any character (`['a\u0000b']` is not `['a', 'b']`).
+ */
 function matcherKey(m: Matcher): string {
   let k = '';
-  for (const r of m) k += `${r.key}\u0000${r.op}\u0000${r.value}\u0000${r.values.join('\u0000')}\u0001`;
+  for (const r of m) k += JSON.stringify([r.key, r.op, r.value, r.values]);
   return k;
 }
 

@@ -340,6 +340,27 @@ describe('compiling NetworkPolicies with a CompileCache', () => {
     expect(a!.ingress![0]!.ports![0]).not.toBe(b!.ingress![0]!.ports![0]);
   });
 
+  it('keeps apart values that differ in type or in where they split', () => {
+    // A YAML `values: [1]` is the number 1, which no label value equals; `['1']` is the text. And
+    // `['a\u0000b']` is one value, `['a', 'b']` two. Shared, the second policy would get the first's.
+    const nsIn = (values: unknown[]) =>
+      np({
+        podSelector: {},
+        ingress: [
+          { from: [{ namespaceSelector: { matchExpressions: [{ key: 'v', operator: 'In', values }] } }] },
+        ],
+      });
+    for (const [first, second] of [
+      [[1], ['1']],
+      [[true], ['true']],
+      [['a\u0000b'], ['a', 'b']],
+    ]) {
+      const cache = new CompileCache();
+      compileNetworkPolicy(nsIn(first!), cache);
+      expect(compileNetworkPolicy(nsIn(second!), cache)).toEqual(compileNetworkPolicy(nsIn(second!)));
+    }
+  });
+
   it('validates every policy, also one whose parts equal an earlier one', () => {
     const cache = new CompileCache();
     compileNetworkPolicy(policies[0]!, cache);
