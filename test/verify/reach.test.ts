@@ -345,6 +345,51 @@ describe('verifyProposal on class-form connections', () => {
   });
 });
 
+describe('verifyProposal with container ports outside 1-65535', () => {
+  // The engine takes any number as a container port; such a port of one class is never an observed
+  // port of another (a key packing class and port once made -1 at class 1 the port 65535 at class 0,
+  // and 65616 at class 0 the port 80 at class 1).
+  const engineWith = (ports: Record<string, number[]>, deny: string) =>
+    buildEngine({
+      namespaces: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'n' } }],
+      pods: Object.entries(ports).map(([app, ps], i) => ({
+        apiVersion: 'v1',
+        kind: 'Pod' as const,
+        metadata: { name: `${app}-0`, namespace: 'n', labels: { app } },
+        spec: { containers: [{ name: app, ports: ps.map((containerPort) => ({ containerPort })) }] },
+        status: { podIP: `10.0.0.${i + 1}` },
+      })),
+      networkPolicies: [
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: deny, namespace: 'n' },
+          spec: { podSelector: { matchLabels: { app: deny } }, ingress: [] },
+        },
+      ],
+    });
+  const conn = (to: string, port: number): ObservedConnection => ({
+    from: { namespace: 'n', labels: { app: 'c' } },
+    to: { namespace: 'n', labels: { app: to } },
+    port,
+  });
+
+  it("decides an observed connection by its own class's sources", () => {
+    // Class b (index 1) admits nobody on its port -1; class a admits everyone on 65535.
+    const engine = engineWith({ a: [65535], b: [-1], c: [] }, 'b');
+    const r = verifyProposal(engine, [conn('a', 65535)]);
+    expect(r.blocked).toEqual([]);
+    expect(r.allowedObserved).toBe(1);
+  });
+
+  it('counts an observed tuple once', () => {
+    const engine = engineWith({ a: [65616], b: [80], c: [] }, 'none');
+    const r = verifyProposal(engine, [conn('b', 80)]);
+    expect(r.observedTuples).toBe(1);
+    expect(r.excessCount).toBe(r.allowedTuples - 1);
+  });
+});
+
 describe('blast radius order', () => {
   // Internally classes are ordered by namespace and labels; zeta's labels sort before alpha's, and the
   // StatefulSet alpha's pods carry labels sorting between the two Deployments'.
