@@ -531,7 +531,8 @@ export function verifyProposal(
     const protocol = conn.protocol ?? 'TCP';
     if (!Number.isInteger(conn.port) || conn.port < 1 || conn.port > 65535)
       throw new InputError(`${where(i)}: port ${String(conn.port)} is not a port number (1-65535)`);
-    if (PROTO_IDX[protocol] === undefined)
+    // Not `PROTO_IDX[protocol] === undefined`, which lets through what every object has (`toString`).
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP')
       throw new InputError(`${where(i)}: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`);
     // Class-form ends resolve to the class's own end: their verdict is the class verdict.
     const ai = endIndex.get(src);

@@ -390,6 +390,15 @@ describe('verifyProposal with container ports outside 1-65535', () => {
   });
 });
 
+describe('verifyProposal input', () => {
+  it('refuses a protocol that is a property of every object, not TCP, UDP or SCTP', () => {
+    for (const protocol of ['toString', 'constructor', '__proto__'])
+      expect(() => verifyProposal(after, [{ ...observed[0]!, protocol: protocol as 'TCP' }])).toThrow(
+        `observed connection 1: protocol ${JSON.stringify(protocol)} is not one of TCP, UDP, SCTP`,
+      );
+  });
+});
+
 describe('blast radius order', () => {
   // Internally classes are ordered by namespace and labels; zeta's labels sort before alpha's, and the
   // StatefulSet alpha's pods carry labels sorting between the two Deployments'.
