@@ -289,7 +289,9 @@ export class Engine {
     const ports: { name?: string; port: number; protocol: L4Protocol }[] = [];
     for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
       for (const p of c.ports ?? []) {
-        if (typeof p.containerPort !== 'number') continue;
+        // A port the API server refuses (not an integer of 1-65535) is none: such a pod does not run.
+        const cp = p.containerPort;
+        if (typeof cp !== 'number' || !Number.isInteger(cp) || cp < 1 || cp > 65535) continue;
         ports.push({
           ...(p.name ? { name: p.name } : {}),
           port: p.containerPort,

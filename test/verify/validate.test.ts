@@ -232,6 +232,24 @@ describe('files and queries', () => {
       new InputError('query: from: "1.2.3" is not an IP address'),
     );
   });
+  it('takes no container port the API server would refuse: a named port of one resolves to nothing', () => {
+    const pods = modelPods();
+    const b = pods.find((p) => p.metadata.namespace === 'x' && p.metadata.name === 'b')!;
+    const bad = [80.5, 0, -1, 65536];
+    b.spec.containers = bad.map((containerPort, i) => ({
+      name: `c${i}`,
+      ports: [{ containerPort, name: `bad-${i}`, protocol: 'TCP' as const }],
+    }));
+    b.spec.containers.push({ name: 'ok', ports: [{ containerPort: 8080, name: 'good', protocol: 'TCP' }] });
+    const e = buildEngine({ namespaces: modelNamespaces(), pods });
+    const ask = (port: string) =>
+      e.evaluate({ from: { namespace: 'x', pod: 'a' }, to: { namespace: 'x', pod: 'b' }, port });
+    for (const [i] of bad.entries())
+      expect(() => ask(`bad-${i}`)).toThrow(
+        new InputError(`query: x/b has no container port named "bad-${i}"`),
+      );
+    expect(ask('good').allowed).toBe(true);
+  });
 });
 
 describe('addresses', () => {
