@@ -166,5 +166,16 @@ describe('label selectors', () => {
     expect(selectorProblem({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] })).toBe(
       'matchExpressions[0].values must be a non-empty list for In',
     );
+    expect(
+      selectorProblem({
+        matchExpressions: [
+          { key: 'a', operator: 'Exists' },
+          { key: 'b', operator: 'NotIn', values: ['x', 1] },
+        ],
+      }),
+    ).toBe('matchExpressions[1].values[1] must be a string');
+    expect(selectorProblem({ matchExpressions: [{ key: 'a', operator: 'In', values: ['1'] }] })).toBe(
+      undefined,
+    );
   });
 });

@@ -84,6 +84,11 @@ export function selectorProblem(selector: unknown): string | undefined {
         r.values.length > 0
       )
         return `matchExpressions[${i}].values must be empty for ${r.operator as string}`;
+      // The API server takes strings only; a number would match nothing (labels are strings).
+      const bad = Array.isArray(r.values)
+        ? (r.values as unknown[]).findIndex((v) => typeof v !== 'string')
+        : -1;
+      if (bad >= 0) return `matchExpressions[${i}].values[${bad}] must be a string`;
     }
   }
   return undefined;
