@@ -201,8 +201,8 @@ export class CompileCache {
 
 /**
  * A text for a compiled selector's requirements: two selectors with one text match the same labels. In
- * JSON, as the values of a matchExpression are not checked to be strings (`values: [1]`, which matches
- * nothing, is not `['1']`) and may hold any character (`['a\u0000b']` is not `['a', 'b']`).
+ * JSON, as the values of a matchExpression may hold any character (`['a\u0000b']` is not `['a', 'b']`);
+ * values that are not strings are refused before (selectorProblem).
  */
 function matcherKey(m: Matcher): string {
   let k = '';
