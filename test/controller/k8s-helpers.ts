@@ -23,14 +23,21 @@ export const SA = 'microseg-system/microseg-controller';
 export const TOKEN = 'test-push-token';
 
 export async function install(cluster: ClusterHandle): Promise<void> {
-  const r = await cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-k', `${ROOT}manifests`]);
+  await applyCrds(
+    cluster,
+    ['--server-side', '--force-conflicts', '-k', `${ROOT}manifests`],
+    ['segmentations.microseg.dev', 'proposednetworkpolicies.microseg.dev', 'learnededgesets.microseg.dev'],
+  );
+}
+
+/** `kubectl apply` with `args`, then waits until each CRD named in `crds` is Established. */
+export async function applyCrds(cluster: ClusterHandle, args: string[], crds: string[]): Promise<void> {
+  const r = await cluster.kubectl(['apply', ...args]);
   expect(r.code, r.stderr).toBe(0);
   const w = await cluster.kubectl([
     'wait',
     '--for=condition=Established',
-    'crd/segmentations.microseg.dev',
-    'crd/proposednetworkpolicies.microseg.dev',
-    'crd/learnededgesets.microseg.dev',
+    ...crds.map((c) => `crd/${c}`),
     '--timeout=30s',
   ]);
   expect(w.code, w.stderr).toBe(0);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createNamespace, eventually, startCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  applyCrds,
   applyTeamSegmentation,
   applyYaml,
   cond,
@@ -36,15 +37,7 @@ const segName = uniqueName('seg');
 beforeAll(async () => {
   cluster = await startCluster({ log: () => undefined });
   await install(cluster);
-  const crd = await cluster.kubectl(['apply', '-f', fixture]);
-  expect(crd.code, crd.stderr).toBe(0);
-  const established = await cluster.kubectl([
-    'wait',
-    '--for=condition=Established',
-    'crd/adminnetworkpolicies.policy.networking.k8s.io',
-    '--timeout=30s',
-  ]);
-  expect(established.code, established.stderr).toBe(0);
+  await applyCrds(cluster, ['-f', fixture], ['adminnetworkpolicies.policy.networking.k8s.io']);
   await eventually('adminnetworkpolicies discovered', async () => {
     const r = await cluster.kubectl(['api-resources', '--api-group=policy.networking.k8s.io', '-o', 'name']);
     return r.stdout.includes('adminnetworkpolicies');
