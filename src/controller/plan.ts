@@ -32,8 +32,13 @@ export type Action<T extends KObject> =
       kind: 'delete';
       namespace: string;
       name: string;
-      /** `prune`: no longer desired; `held`: a default deny held back (see `held`). */
-      why: 'prune' | 'held';
+      /**
+       * `prune`: no longer desired; `held`: a default deny held back (see `held`); `unapplied`: a
+       * default deny in place, deleted while the policies named in `because` could not be created (a
+       * write that failed, decided when it fails: never planned).
+       */
+      why: 'prune' | 'held' | 'unapplied';
+      because?: string[];
       /** The object deleted is a default deny (see isDefaultDeny). */
       defaultDeny?: true;
     }

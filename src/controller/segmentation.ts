@@ -68,7 +68,7 @@ import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import { isDefaultDeny } from '../policy/render.ts';
 import { canonicalSpec, conflictMessage, driftedFields, enforcementPhases, isOurs, objKey } from './plan.ts';
-import { sortedJson } from '../model/order.ts';
+import { byteOrder, sortedJson } from '../model/order.ts';
 import { analysisKey, Memo, ReconcileMemo } from './memo.ts';
 import { Condition as C, Phase, Reason } from './reasons.ts';
 import type { Result } from './workqueue.ts';
@@ -1066,10 +1066,18 @@ export class SegmentationController {
         // Namespaces where a pod is quarantined: an Isolation's exclusion on our policies stays there.
         const quarantined = this.#quarantined();
         const actions = st.memo.enforcePlan(name, desired, observed, seg.metadata.uid, quarantined);
-        const { notInPlace, notDeleted } = await this.#perform(seg, actions, 'NetworkPolicy', errors, true);
+        const { notInPlace, notDeleted } = await this.#perform(
+          seg,
+          actions,
+          'NetworkPolicy',
+          errors,
+          true,
+          observed.filter((np) => isOurs(np, name, seg.metadata.uid)),
+        );
         const conflicts = actions.filter((a) => a.kind === 'conflict');
         const heldDenies = actions.filter((a) => a.kind === 'held');
-        // Only what is in place counts: an apply that failed, or a repair that did not take, is not.
+        // Only what is in place counts: an apply that failed, or a repair that did not take, is not;
+        // nor is a default deny deleted while a policy of its namespace could not be created.
         enforced = desired.length - conflicts.length - heldDenies.length - notInPlace;
         if (conflicts.length > 0)
           set(
@@ -1322,19 +1330,24 @@ export class SegmentationController {
     kind: string,
     errors: { reason: string; message: string }[],
     announce: boolean,
+    inPlace: readonly T[] = [],
   ): Promise<{ notInPlace: number; notDeleted: Set<string> }> {
     let notInPlace = 0;
     // The objects (`namespace/name`) whose deletion failed: still in place.
     const notDeleted = new Set<string>();
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
-    const done = { create: 0, drift: 0, prune: 0, held: 0, untaken: 0 };
+    const done = { create: 0, drift: 0, prune: 0, held: 0, unapplied: 0, untaken: 0 };
     // Namespaces where a NetworkPolicy could not be applied: their default deny waits (it would cut off
     // what that policy allows) until a later reconcile has applied it.
     const failedIn = new Set<string>();
     // Namespaces whose default deny could not be deleted: their other NetworkPolicies stay until it is,
     // else the deny would cut off what they allow (a namespace no longer proposed, its last workload gone).
     const denyKeptIn = new Set<string>();
+    // The NetworkPolicies (other than a default deny) that could not be created, by namespace: no policy
+    // of this Segmentation selects their pods but the namespace's default deny, which alone would cut
+    // off what they allow.
+    const notCreatedIn = new Map<string, string[]>();
     const write = async (a: Action<T>): Promise<void> => {
       try {
         if (a.kind === 'apply') {
@@ -1373,15 +1386,17 @@ export class SegmentationController {
         } else if (a.kind === 'delete') {
           await this.#client.delete(resourcePath(kind, a.namespace, a.name));
           this.metrics.applies[`${kind}:prune`] = (this.metrics.applies[`${kind}:prune`] ?? 0) + 1;
-          done[a.why === 'held' ? 'held' : 'prune']++;
+          done[a.why]++;
           if (each)
             this.#events.record(
               seg,
-              'Normal',
+              a.why === 'unapplied' ? 'Warning' : 'Normal',
               Reason.PolicyPruned,
               a.why === 'held'
                 ? `${kind} ${a.namespace}/${a.name} deleted: held back while a policy of its namespace is not in place (a name conflict)`
-                : `${kind} ${a.namespace}/${a.name} is no longer proposed; deleted`,
+                : a.why === 'unapplied'
+                  ? `${kind} ${a.namespace}/${a.name} deleted: held back while ${(a.because ?? []).join(', ')} could not be created`
+                  : `${kind} ${a.namespace}/${a.name} is no longer proposed; deleted`,
             );
         } else if (a.kind === 'held') {
           if (announce) this.#events.record(seg, 'Warning', Reason.PolicyNameConflict, heldMessage(a));
@@ -1396,7 +1411,10 @@ export class SegmentationController {
       } catch (err) {
         if (a.kind === 'apply') {
           notInPlace++;
-          failedIn.add(a.object.metadata.namespace ?? '');
+          const ns = a.object.metadata.namespace ?? '';
+          failedIn.add(ns);
+          if (a.why === 'create' && !isDefaultDeny(a.object))
+            notCreatedIn.set(ns, [...(notCreatedIn.get(ns) ?? []), objKey(a.object)]);
         } else if (a.kind === 'delete') {
           notDeleted.add(`${a.namespace}/${a.name}`);
           if (a.defaultDeny) denyKeptIn.add(a.namespace);
@@ -1408,6 +1426,41 @@ export class SegmentationController {
     // What allows first, then the default denies, then what is deleted (see enforcementPhases).
     const [opening, denies, deletes] = enforcementPhases(actions);
     await pool(opening, WRITE_CONCURRENCY, write);
+    // A default deny already in place where a policy could not be created is deleted: it alone selects
+    // that policy's pods and would cut off all they do until a later reconcile creates it (the deny is
+    // then created again, after it). Not when this plan deletes it already (a name conflict, a prune).
+    const deleting = new Set(
+      actions.flatMap((a) => (a.kind === 'delete' ? [`${a.namespace}/${a.name}`] : [])),
+    );
+    const unapplied: UnappliedDelete[] =
+      kind === 'NetworkPolicy'
+        ? inPlace
+            .filter(
+              (o) =>
+                isDefaultDeny(o) &&
+                !o.metadata.deletionTimestamp &&
+                notCreatedIn.has(o.metadata.namespace ?? '') &&
+                !deleting.has(objKey(o)),
+            )
+            .sort((a, b) => byteOrder(objKey(a), objKey(b)))
+            .map((o) => ({
+              kind: 'delete',
+              namespace: o.metadata.namespace ?? '',
+              name: o.metadata.name,
+              why: 'unapplied',
+              defaultDeny: true,
+              because: notCreatedIn.get(o.metadata.namespace ?? '')!,
+            }))
+        : [];
+    const unappliedIn = new Set(unapplied.map((a) => a.namespace));
+    await pool(unapplied as Action<T>[], WRITE_CONCURRENCY, write);
+    for (const a of unapplied) {
+      // Not in place any more (or, its deletion failed, in place and cutting off): not enforced either way.
+      notInPlace++;
+      // A failed deletion is in the errors already.
+      if (!notDeleted.has(`${a.namespace}/${a.name}`))
+        errors.push({ reason: Reason.ApplyFailed, message: unappliedMessage(a) });
+    }
     // Only a NetworkPolicy denies: a ProposedNetworkPolicy held back would be missing from the proposal
     // a promotion freezes, and Enforce would then have no default deny for its namespace.
     const held = new Set(
@@ -1416,7 +1469,8 @@ export class SegmentationController {
         : [],
     );
     for (const a of held)
-      if (a.kind === 'apply') {
+      // A deny deleted above is counted as such (unapplied), not again as not applied.
+      if (a.kind === 'apply' && !unappliedIn.has(a.object.metadata.namespace ?? '')) {
         notInPlace++;
         errors.push({
           reason: Reason.ApplyFailed,
@@ -1474,6 +1528,13 @@ export class SegmentationController {
           'Normal',
           Reason.PolicyPruned,
           `${done.held} ${plural(kind)} deleted: held back while a policy of their namespace is not in place (a name conflict)`,
+        );
+      if (done.unapplied > 0)
+        this.#events.record(
+          seg,
+          'Warning',
+          Reason.PolicyPruned,
+          `${done.unapplied} ${plural(kind)} deleted: held back while a policy of their namespace could not be created`,
         );
     }
     return { notInPlace, notDeleted };
@@ -1607,6 +1668,14 @@ function summarise<T extends KObject>(actions: Action<T>[], kind: string): strin
 }
 
 /** What a default deny held back for a name conflict in its namespace says (see planObjects). */
+/** A default deny in place deleted while policies of its namespace (`because`) could not be created. */
+type UnappliedDelete = Extract<Action<KObject>, { kind: 'delete' }>;
+
+function unappliedMessage(a: UnappliedDelete): string {
+  const because = a.because ?? [];
+  return `NetworkPolicy ${a.namespace}/${a.name} deleted: without ${because.join(', ')}, which could not be created, it would cut off what ${because.length === 1 ? 'that policy allows' : 'those policies allow'}`;
+}
+
 function heldMessage(a: { namespace: string; name: string; because: string[] }): string {
   return `NetworkPolicy ${a.namespace}/${a.name} held back: without ${a.because.join(', ')} it would cut off what ${a.because.length === 1 ? 'that policy allows' : 'those policies allow'}`;
 }

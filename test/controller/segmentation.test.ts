@@ -938,6 +938,89 @@ describe('the Segmentation controller', () => {
         );
       });
 
+      it('deletes a default deny in place while a policy of its namespace could not be created, and says so when it could not', async () => {
+        const first = await enforcing();
+        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
+        const named = (name: string) =>
+          structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
+        const note =
+          'NetworkPolicy shop/microseg-default-deny deleted: without shop/microseg-web, which could not be created, it would cut off what that policy allows';
+        for (const failing of [false, true]) {
+          // web's policy was deleted by hand and cannot be created again; the deny and api's are in place.
+          const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
+            ...objects,
+            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+            [resourcePath('NetworkPolicy')]: [named('microseg-api'), named('microseg-default-deny')],
+          });
+          state.failApply.add('microseg-web');
+          if (failing) state.failDelete.add(npPath('microseg-default-deny'));
+          state.failEdgeSets = false;
+          controller.startLeading();
+          await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+          await controller.reconcile('shop');
+          // Each reconcile deletes it again (the fake's cache never sees the deletion).
+          expect([...new Set(state.deleted)]).toEqual(failing ? [] : [npPath('microseg-default-deny')]);
+          // web's create was tried, the deny was not written again.
+          expect(new Set(appliedPolicies(state))).toEqual(new Set(['microseg-web']));
+          const status = lastStatus(state);
+          expect(status.conditions!.find((c) => c.type === 'Enforced')).toMatchObject({
+            status: 'False',
+            reason: 'ApplyFailed',
+            message: '1 of 3 NetworkPolicies in place; 2 could not be applied or repaired (see Degraded)',
+          });
+          expect(status.enforcedPolicies).toBe(1);
+          const degraded = status.conditions!.find((c) => c.type === 'Degraded')!.message;
+          expect(degraded).toContain(
+            'apply NetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
+          );
+          // Deleted, the Degraded condition says why; still in place, that its deletion failed.
+          expect([
+            degraded.includes(note),
+            degraded.includes('delete NetworkPolicy shop/microseg-default-deny: etcdserver'),
+          ]).toEqual([!failing, failing]);
+          expect(
+            recorded
+              .filter((e) => e.reason === 'PolicyPruned')
+              .map((e) => [e.type, e.message])
+              .slice(0, 1),
+          ).toEqual(
+            failing
+              ? []
+              : [
+                  [
+                    'Warning',
+                    'NetworkPolicy shop/microseg-default-deny deleted: held back while shop/microseg-web could not be created',
+                  ],
+                ],
+          );
+        }
+      });
+
+      it('leaves the default deny in place while a policy of its namespace in place could not be changed', async () => {
+        const first = await enforcing();
+        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
+        const named = (name: string) =>
+          structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
+        // web's policy is in place but was changed by hand: its repair fails, the old version still
+        // selects web's pods, so the deny does not cut them off alone.
+        const web = named('microseg-web') as { spec: { ingress?: unknown[] } };
+        web.spec.ingress = [{}];
+        const { controller, state } = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('NetworkPolicy')]: [named('microseg-api'), named('microseg-default-deny'), web],
+        });
+        state.failApply.add('microseg-web');
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await controller.reconcile('shop');
+        expect(state.deleted).toEqual([]);
+        expect(lastStatus(state).conditions!.find((c) => c.type === 'Enforced')!.message).toBe(
+          '2 of 3 NetworkPolicies in place; 1 could not be applied or repaired (see Degraded)',
+        );
+      });
+
       it('prunes the default deny of a namespace no longer proposed first, and keeps the rest while it stays', async () => {
         // A namespace whose last observed workload went: its policies are no longer proposed.
         const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };

@@ -4,7 +4,8 @@
  * arrives; once the foreign policy is gone, the policy and the deny are applied; fields added by hand to managed
  * policies, including the rule lists a default deny leaves empty, are taken back by the next resync; a
  * repair the API server does not take is reported (Degraded, a Warning naming the fields), not as
- * restored.
+ * restored; a policy deleted by hand that cannot be created again takes the default deny with it until
+ * it can.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -323,5 +324,62 @@ describe('enforcement holds', () => {
       managedFields?: unknown;
     };
     await expect(ctrl.client.apply({ ...body, metadata })).rejects.toThrow(/the object has been modified/);
+  });
+
+  it('a policy deleted by hand that cannot be created again takes the default deny with it until it can, then both come back', async () => {
+    // An admission webhook refuses db's policy (an error of the API server's own, as a webhook's would be).
+    const client = ctrl.client;
+    const apply = client.apply.bind(client);
+    client.apply = (obj, opts) =>
+      obj.kind === 'NetworkPolicy' && obj.metadata.name === 'microseg-db' && opts?.subresource === undefined
+        ? Promise.reject(new Error('admission webhook "policy.example.com" denied the request (HTTP 400)'))
+        : apply(obj, opts);
+    try {
+      const del = await cluster.request('DELETE', `${npPath}/microseg-db`);
+      expect(del.status).toBe(200);
+      // The deny alone would select db's pods and cut off all db does: it goes until db's policy is back.
+      const ev = await eventually('deny deleted', async () =>
+        (await events(cluster, segName)).find(
+          (e) => e.reason === 'PolicyPruned' && e.message.includes('could not be created'),
+        ),
+      );
+      expect(ev).toMatchObject({
+        type: 'Warning',
+        message: `NetworkPolicy ${ns}/microseg-default-deny deleted: held back while ${ns}/microseg-db could not be created`,
+      });
+      expect((await managed()).map((p) => p.metadata.name)).toEqual(['microseg-cart', 'microseg-frontend']);
+      // Later resyncs keep it out (its creation held back), and say so.
+      await sleep(1000);
+      const later = await getSeg(cluster, segName);
+      expect(cond(later, 'Enforced')).toMatchObject({
+        status: 'False',
+        reason: 'ApplyFailed',
+        message: '2 of 4 NetworkPolicies in place; 2 could not be applied or repaired (see Degraded)',
+      });
+      expect(later.status!.enforcedPolicies).toBe(2);
+      expect(cond(later, 'Degraded')!.message).toBe(
+        `apply NetworkPolicy ${ns}/microseg-db: admission webhook "policy.example.com" denied the request (HTTP 400); create NetworkPolicy ${ns}/microseg-default-deny: held back, as a policy of its namespace could not be applied (the default deny would cut off what that policy allows)`,
+      );
+      expect((await managed()).map((p) => p.metadata.name)).toEqual(['microseg-cart', 'microseg-frontend']);
+    } finally {
+      client.apply = apply;
+    }
+    const seg = await waitSeg(
+      cluster,
+      segName,
+      'enforced again',
+      (s) => cond(s, 'Enforced')?.status === 'True',
+    );
+    expect(seg.status!.enforcedPolicies).toBe(4);
+    const byName = new Map((await managed()).map((p) => [p.metadata.name, p]));
+    expect([...byName.keys()]).toEqual([
+      'microseg-cart',
+      'microseg-db',
+      'microseg-default-deny',
+      'microseg-frontend',
+    ]);
+    expect(Number(byName.get('microseg-default-deny')!.metadata.resourceVersion)).toBeGreaterThan(
+      Number(byName.get('microseg-db')!.metadata.resourceVersion),
+    );
   });
 });
