@@ -12,7 +12,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { isDnsLabel } from '../isolate/api.ts';
 import { InputError, snapshotFromObjects } from '../model/snapshot.ts';
-import { ObjectsParser, PARSE_QUEUE_LIMIT } from './parse.ts';
+import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
@@ -435,7 +435,20 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         `${PARSE_QUEUE_LIMIT} policy sets are waiting to be parsed already; send this one again in a few seconds`,
         5,
       );
-    const snap = snapshotFromObjects(await parser.parse(text, 'body'), 'body');
+    // A client that goes away before the answer takes its body out of the parser's queue (or stops
+    // its parse): the requests behind it need not wait for it.
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) gone.abort();
+    };
+    res.on('close', onClose);
+    let objects: unknown[];
+    try {
+      objects = await parser.parse(text, 'body', gone.signal);
+    } finally {
+      res.off('close', onClose);
+    }
+    const snap = snapshotFromObjects(objects, 'body');
     const clusterPolicies = snap.others.filter((o) => isClusterPolicyKind(o.kind));
     if (snap.networkPolicies.length === 0 && clusterPolicies.length === 0)
       throw new HttpError(
@@ -540,6 +553,8 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     const e = err as { type?: unknown; errno?: unknown; status?: unknown; limit?: unknown } | undefined;
     const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
     const badPath = badPathMessage(err, req.path);
+    // The client went away before its answer (see POST /audit): there is no one to answer.
+    if (err instanceof ParseAbandoned) return;
     if (err instanceof HttpError) res.status(err.status).json({ error: err.message });
     else if (err instanceof SourceUnavailable)
       res.status(503).set('Retry-After', String(err.retryAfterSeconds)).json({ error: err.message });

@@ -7,10 +7,12 @@
  * naming it) instead of taking the process with it.
  *
  * One thread, started at the first request and not kept alive for its own sake: it holds the process
- * open only while a request waits for its answer (ref'd then, unref'd once it has none), so a process
- * that stops its server exits as it did before it parsed anything. Requests are parsed in the order
- * sent. When the thread dies (out of memory), the request it was parsing fails and the others are sent
- * to a new thread.
+ * open only while it parses (ref'd then, unref'd once nothing waits), so a process that stops its
+ * server exits as it did before it parsed anything. Requests wait here and go to the thread one at a
+ * time, in the order sent, so a request whose caller gives up (its signal aborts: the client went away)
+ * is dropped before its body reaches the thread; one the thread is parsing stops it, and the next go
+ * to a new thread. When the thread dies (out of memory), the request it was parsing fails and the
+ * others go to a new thread.
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,9 +43,27 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+interface Thread {
+  worker: Worker;
+  /** The request the thread is parsing. */
+  current: Pending | undefined;
+  /** The current request's caller gave up: the thread was stopped for it. */
+  abandoned: boolean;
+}
+
+/** The error of a request whose caller gave up before it was answered (see `parse`'s signal). */
+export class ParseAbandoned extends Error {
+  constructor(source: string) {
+    super(`${source}: not parsed: the request was abandoned`);
+    this.name = 'ParseAbandoned';
+  }
+}
+
 export class ObjectsParser {
   readonly #heapMb: number;
-  #thread: { worker: Worker; pending: Map<number, Pending> } | undefined;
+  #thread: Thread | undefined;
+  /** Requests not sent to the thread yet, in the order sent. */
+  readonly #queue: Pending[] = [];
   #next = 0;
   #closed = false;
 
@@ -51,76 +71,120 @@ export class ObjectsParser {
     this.#heapMb = opts.heapMb ?? PARSE_HEAP_MB;
   }
 
-  /** `parseObjectsText(text, source)`, in the parsing thread. */
-  parse(text: string, source: string): Promise<unknown[]> {
+  /**
+   * `parseObjectsText(text, source)`, in the parsing thread. When `signal` aborts before the answer,
+   * the request is dropped (or, being parsed, stopped) and fails with `ParseAbandoned`.
+   */
+  parse(text: string, source: string, signal?: AbortSignal): Promise<unknown[]> {
     if (this.#closed) return Promise.reject(new Error('the body parser is closed'));
-    return new Promise((resolve, reject) =>
-      this.#send({ request: { id: this.#next++, text, source }, resolve, reject }),
-    );
+    if (signal?.aborted) return Promise.reject(new ParseAbandoned(source));
+    return new Promise((resolve, reject) => {
+      const done = () => signal?.removeEventListener('abort', abandon);
+      const p: Pending = {
+        request: { id: this.#next++, text, source },
+        resolve: (objects) => {
+          done();
+          resolve(objects);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const abandon = () => this.#abandon(p);
+      signal?.addEventListener('abort', abandon, { once: true });
+      this.#queue.push(p);
+      this.#pump();
+    });
   }
 
-  /** Requests sent and not answered yet: each holds its text until the thread has parsed it. */
+  /** Requests sent and not answered yet (waiting, or being parsed): each holds its text until then. */
   get waiting(): number {
-    return this.#thread?.pending.size ?? 0;
+    return this.#queue.length + (this.#thread?.current === undefined ? 0 : 1);
   }
 
   /** Stops the thread; requests not answered yet fail. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const p of this.#queue.splice(0)) p.reject(new Error('the body parser is closed'));
     const t = this.#thread;
     this.#thread = undefined;
     if (t) await t.worker.terminate();
   }
 
-  #send(p: Pending): void {
+  /** Sends the next request waiting when the thread is free. */
+  #pump(): void {
+    if (this.#closed || this.#queue.length === 0) return;
     const t = this.#thread ?? this.#start();
-    t.pending.set(p.request.id, p);
+    if (t.current !== undefined) return;
+    const p = this.#queue.shift()!;
+    t.current = p;
     // Held open while it has an answer to give (see the 'message' handler, which lets it go).
     t.worker.ref();
     t.worker.postMessage(p.request);
   }
 
-  #start(): { worker: Worker; pending: Map<number, Pending> } {
+  #abandon(p: Pending): void {
+    const i = this.#queue.indexOf(p);
+    if (i >= 0) {
+      this.#queue.splice(i, 1);
+      p.reject(new ParseAbandoned(p.request.source));
+      return;
+    }
+    const t = this.#thread;
+    if (t?.current === p) {
+      // Its exit fails it (see fail) and starts the next on a new thread.
+      t.abandoned = true;
+      void t.worker.terminate();
+    }
+  }
+
+  #start(): Thread {
     // parse-worker.ts beside this file in the sources, parse-worker.js once built.
     const file = new URL(`./parse-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
     const worker = new Worker(file, { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } });
-    const t = { worker, pending: new Map<number, Pending>() };
+    const t: Thread = { worker, current: undefined, abandoned: false };
     // A 'message' listener refs the worker's port (node:worker_threads), whatever unref() said before
     // it: idle, the thread is let go here and when it has answered all it was sent.
     worker.on('message', (r: ParseReply) => {
-      const p = t.pending.get(r.id);
-      if (!p) return;
-      t.pending.delete(r.id);
-      if (t.pending.size === 0) worker.unref();
+      const p = t.current;
+      // Stopped for an abandoned request: its exit settles that one (see fail), and nothing more is
+      // sent to it.
+      if (t.abandoned || p?.request.id !== r.id) return;
+      t.current = undefined;
+      if (this.#queue.length === 0) worker.unref();
       if ('objects' in r) p.resolve(r.objects);
       else p.reject(r.input ? new InputError(r.error) : new Error(r.error));
+      this.#pump();
     });
     let failed = false;
     const fail = (err: Error | undefined): void => {
       if (failed) return;
       failed = true;
       if (this.#thread === t) this.#thread = undefined;
-      const waiting = [...t.pending.values()];
-      t.pending.clear();
-      // The thread parses in the order sent: the first still waiting is the one it died on.
-      const [current, ...rest] = waiting;
-      if (current === undefined) return;
-      const oom = (err as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      current.reject(
-        oom
-          ? new InputError(
-              `${current.request.source}: too large to parse: it needs more than the parser's ${this.#heapMb} MB of memory`,
-            )
-          : (err ?? new Error('the body parser stopped')),
-      );
-      for (const p of rest)
-        if (this.#closed) p.reject(new Error('the body parser is closed'));
-        else this.#send(p);
+      const current = t.current;
+      t.current = undefined;
+      if (current !== undefined) {
+        const oom = (err as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+        current.reject(
+          t.abandoned
+            ? new ParseAbandoned(current.request.source)
+            : oom
+              ? new InputError(
+                  `${current.request.source}: too large to parse: it needs more than the parser's ${this.#heapMb} MB of memory`,
+                )
+              : this.#closed
+                ? new Error('the body parser is closed')
+                : (err ?? new Error('the body parser stopped')),
+        );
+      }
+      // The others waiting go to a new thread.
+      this.#pump();
     };
     worker.on('error', fail);
     worker.on('exit', () => fail(undefined));
     // An answer that could not be read names no request: the thread is replaced, the request it was
-    // on fails, and the others are sent again.
+    // on fails, and the others go to the new one.
     worker.on('messageerror', (err) => {
       void worker.terminate();
       fail(err);

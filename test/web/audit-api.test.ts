@@ -2,6 +2,8 @@
  * `POST /api/v1/audit`: a set of NetworkPolicies (JSON or YAML, as a repository or `kubectl kustomize`
  * gives it) replayed against the observed traffic: which observed connections applying them would block.
  */
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
@@ -179,6 +181,46 @@ describe('POST /api/v1/audit', () => {
       expect(taken.status).toBe(200);
       expect(taken.body.wouldBlock).toEqual([]);
     } finally {
+      await parser.close();
+    }
+  });
+
+  it("takes a body out of the parser's queue when its client goes away before the answer", async () => {
+    const parser = new ObjectsParser();
+    const app = createApp(source, { parser });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const yaml = policiesToYaml(policies);
+      // The thread is busy for a while with a large set: the request's body waits behind it.
+      let busySettled = false;
+      const busy = parser
+        .parse(Array.from({ length: 400 }, () => yaml).join('---\n'), 'busy')
+        .finally(() => (busySettled = true));
+      const body = Buffer.from(yaml);
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        method: 'POST',
+        path: '/api/v1/audit',
+        headers: { 'Content-Type': 'application/yaml', 'Content-Length': body.length },
+      });
+      req.on('error', () => {});
+      req.end(body);
+      await expect.poll(() => parser.waiting).toBe(2);
+      req.destroy();
+      // Dropped at once, while the busy one is still being parsed.
+      await expect.poll(() => parser.waiting).toBe(1);
+      expect(busySettled).toBe(false);
+      expect((await busy).length).toBeGreaterThan(400);
+      // The server goes on answering.
+      const taken = await request(app)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/yaml')
+        .send(yaml);
+      expect(taken.status).toBe(200);
+    } finally {
+      server.close();
       await parser.close();
     }
   });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { InputError, parseObjectsText } from '../../src/model/snapshot.ts';
-import { ObjectsParser } from '../../src/server/parse.ts';
+import { ObjectsParser, ParseAbandoned } from '../../src/server/parse.ts';
 
 const policy = (i: number) => ({
   apiVersion: 'networking.k8s.io/v1',
@@ -127,6 +127,39 @@ describe('ObjectsParser', () => {
       expect([r.status, r.signal, r.stdout, r.stderr]).toEqual([0, null, 'true [{"kind":"Pod"}]\n', '']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('drops a request whose caller gives up before its turn, and stops the one it is parsing', async () => {
+    const p = new ObjectsParser();
+    try {
+      const big = yamlOf(1_000_000);
+      const first = p.parse(big, 'first');
+      const gone = new AbortController();
+      const second = p.parse(big, 'second', gone.signal);
+      const third = p.parse(JSON.stringify(policy(3)), 'third');
+      expect(p.waiting).toBe(3);
+      gone.abort();
+      // Out of the queue at once, its text no longer held.
+      expect(p.waiting).toBe(2);
+      await expect(second).rejects.toThrow(new ParseAbandoned('second'));
+      await expect(second).rejects.toThrow('second: not parsed: the request was abandoned');
+      expect((await first).length).toBeGreaterThan(2000);
+      expect(await third).toEqual([policy(3)]);
+      // Being parsed: the thread is stopped, and the next request goes to a new one.
+      const stop = new AbortController();
+      const fourth = p.parse(big, 'fourth', stop.signal);
+      const fifth = p.parse(stringify(policy(5)), 'fifth');
+      stop.abort();
+      await expect(fourth).rejects.toThrow('fourth: not parsed: the request was abandoned');
+      expect(await fifth).toEqual([policy(5)]);
+      // Given up already: not even queued.
+      await expect(p.parse('{}', 'sixth', stop.signal)).rejects.toThrow(
+        'sixth: not parsed: the request was abandoned',
+      );
+      expect(p.waiting).toBe(0);
+    } finally {
+      await p.close();
     }
   });
 
