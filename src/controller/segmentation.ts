@@ -1667,15 +1667,16 @@ function summarise<T extends KObject>(actions: Action<T>[], kind: string): strin
   return `${plural(kind)}: ${created} created, ${updated} updated, ${deleted} deleted`;
 }
 
-/** What a default deny held back for a name conflict in its namespace says (see planObjects). */
 /** A default deny in place deleted while policies of its namespace (`because`) could not be created. */
 type UnappliedDelete = Extract<Action<KObject>, { kind: 'delete' }>;
 
+/** What the Degraded condition says of such a deny. */
 function unappliedMessage(a: UnappliedDelete): string {
   const because = a.because ?? [];
   return `NetworkPolicy ${a.namespace}/${a.name} deleted: without ${because.join(', ')}, which could not be created, it would cut off what ${because.length === 1 ? 'that policy allows' : 'those policies allow'}`;
 }
 
+/** What a default deny held back for a name conflict in its namespace says (see planObjects). */
 function heldMessage(a: { namespace: string; name: string; because: string[] }): string {
   return `NetworkPolicy ${a.namespace}/${a.name} held back: without ${a.because.join(', ')} it would cut off what ${a.because.length === 1 ? 'that policy allows' : 'those policies allow'}`;
 }
