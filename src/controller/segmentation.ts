@@ -67,6 +67,8 @@ import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import { isDefaultDeny } from '../policy/render.ts';
+import { SEGMENT_POLICY_LABEL, WORKLOAD_ANNOTATION } from '../policy/index.ts';
+import { communityMembership } from '../segments/index.ts';
 import { canonicalSpec, conflictMessage, driftedFields, enforcementPhases, isOurs, objKey } from './plan.ts';
 import { byteOrder, sortedJson } from '../model/order.ts';
 import { analysisKey, Memo, ReconcileMemo } from './memo.ts';
@@ -115,6 +117,12 @@ interface SegState {
   lastEvidenceAt: number;
   lastEvidenceRefreshAt: number;
   analysis?: { key: string; identity: Identity; edges: number; analysis: Analysis };
+  /**
+   * The community segment each workload was last in (workload id → name), for the next analysis to
+   * keep the names of (SegmentOptions.previous): first the segments the proposal in place names, then
+   * each analysis's.
+   */
+  segmentNames?: Map<string, string>;
   /** The pure steps after the analysis, not repeated while their inputs are the same objects. */
   memo: ReconcileMemo;
   /** The latest flow the audit could not check, for the `Unauditable` Event (not kept across terms). */
@@ -761,6 +769,9 @@ export class SegmentationController {
       );
       for (const p of peers.values())
         if (p.kind === 'workload' && !identity.workloads.has(p.id)) peers.delete(p.id);
+      // The segments before, so that a community keeps its name when a connection moves its anchor;
+      // after a restart, those the proposal in place names.
+      const previous = (st.segmentNames ??= this.#proposedSegments(name, seg.metadata.uid));
       const result = analyse(
         {
           identity,
@@ -769,6 +780,7 @@ export class SegmentationController {
           names: new Map(),
         },
         {
+          segments: { previous },
           policy: {
             namespaces,
             defaultDeny: spec.policy.defaultDeny,
@@ -778,6 +790,9 @@ export class SegmentationController {
         },
       );
       st.analysis = { key: analysisInputs, identity, edges: learned.length, analysis: result };
+      // Each workload's community now (one in a segment of another kind keeps the community it was
+      // in last: a workload that made no flow lately, or a hub, may be one's member again).
+      for (const [m, segment] of communityMembership(result.segments)) previous.set(m, segment);
     }
     const analysis = st.analysis.analysis;
     const edgeCount = st.analysis.edges;
@@ -1578,6 +1593,21 @@ export class SegmentationController {
         `${n} NetworkPolicies removed: not in Enforce mode`,
       );
     }
+  }
+
+  /**
+   * The segment each workload's ProposedNetworkPolicy of this Segmentation names (its
+   * `microseg.dev/segment` label, by its `microseg.dev/workload` annotation).
+   */
+  #proposedSegments(segmentation: string, uid: string | undefined): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const p of this.#proposals.list()) {
+      if (!isOurs(p, segmentation, uid)) continue;
+      const workload = p.metadata.annotations?.[WORKLOAD_ANNOTATION];
+      const segment = p.metadata.labels?.[SEGMENT_POLICY_LABEL];
+      if (workload && segment) out.set(workload, segment);
+    }
+    return out;
   }
 
   /**

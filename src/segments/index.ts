@@ -35,6 +35,13 @@ export interface SegmentOptions {
    * segment of its namespace; so is cluster DNS. Default max(6, 5% of workloads).
    */
   hubDegree?: number;
+  /**
+   * The community segment each workload was in before (workload id → segment name), from an earlier
+   * run over the same cluster: a community whose members were mostly in one such segment keeps its
+   * name (see computeSegments), so that a connection more or less renames nothing. Names of a
+   * namespace's platform or unobserved segment (`<ns>-platform`, `<ns>-unobserved`) are not taken over.
+   */
+  previous?: ReadonlyMap<string, string>;
 }
 
 export type SegmentKind = 'community' | 'pinned' | 'platform' | 'isolated';
@@ -60,6 +67,8 @@ export interface SegmentResult {
   resolution: number;
   seed: number;
   hubDegree: number;
+  /** With `previous`: the names of the previous run that communities kept, sorted. */
+  namesKept?: string[];
 }
 
 /** mulberry32: a small, fast, seeded PRNG. */
@@ -201,8 +210,10 @@ export function computeSegments(
   // (per namespace); a community after its anchor, the member connected to the most other workloads
   // (ties to the first id): `<namespace>-<name>` of that workload. The anchor depends on the edges
   // around one workload, not on traffic counts nor on the rest of the community, so a community that
-  // gains or loses a member, or a namespace that gains a second community, keeps its name. Collisions
-  // get -2, -3: fixed names before communities, communities in the order of their anchors' ids.
+  // gains or loses a member, or a namespace that gains a second community, keeps its name. Unless a
+  // previous run's name is kept (`previous`: see inheritNames): a connection more or less can move the
+  // anchor to another member. Collisions get -2, -3: fixed names before communities, names kept before
+  // the others, then communities in the order of their anchors' ids.
   const anchorOf = (members: readonly string[]): string => {
     let best = members[0]!;
     for (const m of members) {
@@ -221,12 +232,32 @@ export function computeSegments(
   named.sort((a, b) => compareText(a.order, b.order));
   const used = new Set<string>();
   for (const { grp } of named) if (grp.kind === 'pinned') used.add(grp.fixedName!);
+  // The fixed segments (they come first) are named before any community keeps a previous name.
+  const fixedCount = named.findIndex(({ grp }) => grp.kind === 'community');
+  const nameOf = new Map<object, string>();
+  named.forEach(({ grp, base }, i) => {
+    if (fixedCount >= 0 && i >= fixedCount) return;
+    let name = base;
+    if (grp.kind !== 'pinned') for (let k = 2; used.has(name); k++) name = `${base}-${k}`;
+    used.add(name);
+    nameOf.set(grp, name);
+  });
+  const inherited = inheritNames(
+    named.flatMap(({ grp }) => (grp.kind === 'community' ? [grp] : [])),
+    workloads,
+    opts.previous,
+    used,
+  );
+  for (const name of inherited.values()) used.add(name);
   const segments: Segment[] = [];
   const membership: Record<string, string> = {};
   for (const { grp, base } of named) {
-    let name = base;
-    if (grp.kind !== 'pinned') for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
-    used.add(name);
+    let name = nameOf.get(grp) ?? inherited.get(grp);
+    if (name === undefined) {
+      name = base;
+      for (let k = 2; used.has(name); k++) name = `${base}-${k}`;
+      used.add(name);
+    }
     for (const m of grp.members) membership[m] = name;
     segments.push({
       id: name,
@@ -249,5 +280,65 @@ export function computeSegments(
     }
   }
   segments.sort((a, b) => compareText(a.id, b.id));
-  return { segments, membership, modularity, resolution, seed, hubDegree };
+  return {
+    segments,
+    membership,
+    modularity,
+    resolution,
+    seed,
+    hubDegree,
+    ...(opts.previous !== undefined ? { namesKept: [...inherited.values()].sort(compareText) } : {}),
+  };
+}
+
+/** The community segment of each workload of a result: what a later run takes as `previous`. */
+export function communityMembership(r: Pick<SegmentResult, 'segments'>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of r.segments) if (s.kind === 'community') for (const m of s.members) out.set(m, s.id);
+  return out;
+}
+
+/**
+ * The previous names the communities keep (see SegmentOptions.previous). A community may keep the name
+ * its members were mostly in (more than half of those that had one); each name goes to one community,
+ * the one that kept the most of its members (ties: the smaller name, then the community whose first
+ * member comes first), and never to one a fixed segment (pinned, platform, unobserved) holds now
+ * (`used`). A name is only kept whole: the others are named after their anchors, around these.
+ */
+function inheritNames<G extends { members: string[] }>(
+  communities: readonly G[],
+  workloads: ReadonlyMap<string, Workload>,
+  previous: ReadonlyMap<string, string> | undefined,
+  used: ReadonlySet<string>,
+): Map<G, string> {
+  const out = new Map<G, string>();
+  if (previous === undefined || previous.size === 0) return out;
+  const namespaceNames = new Set<string>();
+  for (const w of workloads.values())
+    namespaceNames.add(slug(`${w.namespace}-platform`)).add(slug(`${w.namespace}-unobserved`));
+  const candidates: { grp: G; name: string; kept: number }[] = [];
+  for (const grp of communities) {
+    const counts = new Map<string, number>();
+    let known = 0;
+    for (const m of grp.members) {
+      const name = previous.get(m);
+      if (name === undefined || name === '') continue;
+      known++;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    for (const [name, kept] of counts)
+      if (kept * 2 > known && !used.has(name) && !namespaceNames.has(name) && slug(name) === name)
+        candidates.push({ grp, name, kept });
+  }
+  candidates.sort(
+    (a, b) =>
+      b.kept - a.kept || compareText(a.name, b.name) || compareText(a.grp.members[0]!, b.grp.members[0]!),
+  );
+  const taken = new Set<string>();
+  for (const c of candidates) {
+    if (taken.has(c.name) || out.has(c.grp)) continue;
+    taken.add(c.name);
+    out.set(c.grp, c.name);
+  }
+  return out;
 }

@@ -637,6 +637,47 @@ describe('the Segmentation controller', () => {
       ]);
     });
 
+    it('keep the segment name the proposal in place gives them when the controller starts again', async () => {
+      const segmentOf = (state: { applied: { body: unknown; subresource?: string }[] }, name: string) =>
+        state.applied
+          .filter((a) => a.subresource === undefined)
+          .map((a) => a.body as { kind: string; metadata: { name: string; labels?: Record<string, string> } })
+          .filter((b) => b.kind === 'ProposedNetworkPolicy' && b.metadata.name === name)
+          .at(-1)?.metadata.labels?.['microseg.dev/segment'];
+      const fresh = await learned({ mode: 'Learn' });
+      const named = segmentOf(fresh.state, 'microseg-web');
+      expect(named).toBe(segmentOf(fresh.state, 'microseg-api'));
+      expect(named).toMatch(/^shop-/);
+      // The proposal in place, written by a run that called web and api's segment `storefront`.
+      const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+      const inPlace = (workload: string) => ({
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'ProposedNetworkPolicy',
+        metadata: {
+          name: `microseg-${workload}`,
+          namespace: 'shop',
+          labels: { ...ours, 'microseg.dev/segment': 'storefront' },
+          annotations: { 'microseg.dev/workload': `shop/Pod/${workload}` },
+        },
+        spec: { podSelector: { matchLabels: { app: workload } }, policyTypes: ['Ingress', 'Egress'] },
+      });
+      const s: Segmentation = { ...shop('uid-shop', '1'), spec: { ...shopSpec, mode: 'Learn' } };
+      const { controller, state } = await start([s], {
+        ...objects,
+        [resourcePath('ProposedNetworkPolicy')]: [inPlace('web'), inPlace('api')],
+      });
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      controller.ingest([webToApi]);
+      await controller.reconcile('shop');
+      expect([segmentOf(state, 'microseg-web'), segmentOf(state, 'microseg-api')]).toEqual([
+        'storefront',
+        'storefront',
+      ]);
+      expect(lastStatus(state).segments).toContainEqual(expect.objectContaining({ name: 'storefront' }));
+    });
+
     /** The graph learned so far, web → api, as a previous leader persisted it. */
     const learnedGraph = () => {
       const now = new Date().toISOString();

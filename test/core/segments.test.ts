@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { GraphEdge, GraphNode, ServiceGraph } from '../../src/graph/types.ts';
 import type { Workload } from '../../src/identity/types.ts';
 import { runPipeline } from '../../src/pipeline.ts';
-import { computeSegments, slug } from '../../src/segments/index.ts';
+import { communityMembership, computeSegments, slug } from '../../src/segments/index.ts';
 import { fixtureFlows, fixtureSnapshot } from './fixture.ts';
 
 function workload(ns: string, name: string, extra: Partial<Workload> = {}): Workload {
@@ -197,6 +197,79 @@ describe('segments', () => {
     const after = computeSegments(workloads, graph);
     expect(new Set(a.map((w) => after.membership[w.id]))).toEqual(new Set(['alpha-a1']));
     expect(new Set(b.map((w) => after.membership[w.id]))).toEqual(new Set(['alpha-b1']));
+  });
+
+  describe('with the membership of a previous run', () => {
+    const previousOf = communityMembership;
+
+    it('gives the same segments over the same graph', () => {
+      const { workloads, graph } = twoGroups();
+      const fresh = computeSegments(workloads, graph);
+      expect(computeSegments(workloads, graph, { previous: previousOf(fresh) })).toEqual({
+        ...fresh,
+        namesKept: ['alpha-a1', 'beta-b1'],
+      });
+    });
+
+    it("keeps a community's name when a new connection moves its anchor to another member", () => {
+      const { workloads, graph, a } = twoGroups();
+      const before = computeSegments(workloads, graph);
+      expect(new Set(a.map((w) => before.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+      // a3 now also calls two workloads of its own: the best connected of alpha, its anchor.
+      const extra = ['x1', 'x2'].map((n) => workload('gamma', n));
+      for (const x of extra) workloads.set(x.id, x);
+      const grown = { nodes: [], edges: [...graph.edges, ...extra.map((x) => edge(a[2]!, x))] };
+      const fresh = computeSegments(workloads, grown);
+      expect(fresh.membership[a[0]!.id]).toBe('alpha-a3');
+      const kept = computeSegments(workloads, grown, { previous: previousOf(before) });
+      expect(new Set(a.map((w) => kept.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+      // Only the name differs: the same groups.
+      const groups = (r: typeof fresh) => r.segments.map((s) => s.members.join(' ')).sort();
+      expect(groups(kept)).toEqual(groups(fresh));
+    });
+
+    it('gives a name to the community that kept most of its members, once', () => {
+      const { workloads, graph, a, b } = twoGroups();
+      // Before, a1..a4 and b1 were one segment, b2..b4 another.
+      const previous = new Map<string, string>([
+        ...a.map((w) => [w.id, 'old-big'] as [string, string]),
+        [b[0]!.id, 'old-big'],
+        ...b.slice(1).map((w) => [w.id, 'old-small'] as [string, string]),
+      ]);
+      const r = computeSegments(workloads, graph, { previous });
+      expect(new Set(a.map((w) => r.membership[w.id]))).toEqual(new Set(['old-big']));
+      // b's community: three of its four were in old-small, a majority.
+      expect(new Set(b.map((w) => r.membership[w.id]))).toEqual(new Set(['old-small']));
+      // Both previous names on one community's members, neither a majority: its anchor's name.
+      const split = new Map<string, string>([
+        ...a.slice(0, 2).map((w) => [w.id, 'left'] as [string, string]),
+        ...a.slice(2).map((w) => [w.id, 'right'] as [string, string]),
+      ]);
+      const r2 = computeSegments(workloads, graph, { previous: split });
+      expect(new Set(a.map((w) => r2.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+    });
+
+    it('never takes over the name a pinned, platform or unobserved segment has, nor an invalid one', () => {
+      const { workloads, graph, a, b } = twoGroups();
+      const pinned = workload('delta', 'd1', { labels: { app: 'd1', 'microseg.dev/segment': 'payments' } });
+      workloads.set(pinned.id, pinned);
+      const previousA = (name: string) => new Map(a.map((w) => [w.id, name] as [string, string]));
+      for (const name of [
+        'payments',
+        'monitoring-platform',
+        'alpha-platform',
+        'alpha-unobserved',
+        'Not A Label',
+      ])
+        expect([
+          name,
+          computeSegments(workloads, graph, { previous: previousA(name) }).membership[a[0]!.id],
+        ]).toEqual([name, 'alpha-a1']);
+      // A name taken over reserves it: the community whose anchor would give it gets a suffix.
+      const r = computeSegments(workloads, graph, { previous: new Map(b.map((w) => [w.id, 'alpha-a1'])) });
+      expect(new Set(b.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+      expect(new Set(a.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha-a1-2']));
+    });
   });
 
   it('keeps a pinned workload in its segment whatever the graph around it does', () => {

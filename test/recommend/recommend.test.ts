@@ -661,7 +661,9 @@ describe('--out paths that cannot be written', () => {
     await writeFile(join(out, 'report.json'), 'old\n');
     await fail(
       ['recommend', ...inputs(), '--out', out],
-      `microseg recommend: --out ${out}: cannot write: batch.yaml: is a directory`,
+      // An earlier report.json is read for its segments' names: this one is not microseg's.
+      `warning: ${join(out, 'report.json')} not read: it has no top-level "segments" object in its first 64 MB (not a report of microseg recommend?); segment names are chosen afresh\n` +
+        `microseg recommend: --out ${out}: cannot write: batch.yaml: is a directory`,
     );
     expect((await readdir(out)).sort()).toEqual(['batch.yaml', 'report.json']);
     expect(await readFile(join(out, 'report.json'), 'utf8')).toBe('old\n');

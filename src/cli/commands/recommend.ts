@@ -19,6 +19,7 @@ import { buildIdentity } from '../../identity/index.ts';
 import type { Proof } from '../../policy/prove.ts';
 import { proofFails, proveProposal } from '../../policy/prove.ts';
 import { PolicyFiles, policyFileHeader, stableJsonPieces } from '../../policy/render.ts';
+import { previousSegments } from '../previous.ts';
 import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
 import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
 import { buildReport } from '../../policy/report.ts';
@@ -44,7 +45,8 @@ least-privilege NetworkPolicies, proves them against every observed connection, 
 DIR/<namespace>.yaml and DIR/report.json, all or nothing. The <namespace>.yaml files an earlier run
 wrote (known by their first line) that this run does not write are removed with them when the run
 covers their namespace (those --namespace names; without it, all but the system ones), else kept; the
-summary names both. Files microseg did not write are never touched.
+summary names both. Files microseg did not write are never touched. The segment names of the earlier
+run (its DIR/report.json) are kept by the communities most of whose members had them.
 
 options:
   --flows FILE             flow source (repeatable, each source once; '-' reads standard input)
@@ -279,6 +281,11 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
       shown.map((s) => `${s.id} (${s.members.length})`).join(', ') +
       (more > 0 ? `, and ${more} more (largest first; all in report.json)` : ''),
   );
+  if (segments.namesKept !== undefined)
+    lines.push(
+      `segment names kept from the report.json of the previous run: ${segments.namesKept.length} ` +
+        `(a community keeps the name most of its members had)`,
+    );
   const v = r.proof.report;
   // Allowed, blocked and not checked add up to the connections observed.
   const unchecked = r.proof.unchecked.length;
@@ -454,6 +461,12 @@ async function recommendInto(
   opts: PipelineOptions,
   io: CliIO,
 ): Promise<number> {
+  // The segments an earlier run wrote here: the communities that continue them keep their names.
+  const previous = await previousSegments(out);
+  if (previous.kind === 'unread' && !values.quiet)
+    io.err(`warning: ${previous.path} not read: ${previous.reason}; segment names are chosen afresh\n`);
+  if (previous.kind === 'read')
+    opts = { ...opts, segments: { ...opts.segments, previous: previous.membership } };
   const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
   // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
   if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
