@@ -833,6 +833,14 @@ describe('the Segmentation controller', () => {
         return started;
       }
 
+      /** A first enforcement's NetworkPolicies: a copy of the one named so, as the API server holds it. */
+      async function writtenByFirst(): Promise<(name: string) => unknown> {
+        const first = await enforcing();
+        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
+        return (name) =>
+          structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
+      }
+
       it('applies the default deny after every policy that allows', async () => {
         const { state } = await enforcing();
         // Each reconcile writes the three (the fake's cache never sees them): the first one's order.
@@ -883,10 +891,7 @@ describe('the Segmentation controller', () => {
       });
 
       it('deletes a default deny held back for a name conflict, and says so when it could not', async () => {
-        const first = await enforcing();
-        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
-        const named = (name: string) =>
-          structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
+        const named = await writtenByFirst();
         // web's name is taken by a policy microseg does not manage; the deny and api's are in place.
         const foreignWeb = {
           apiVersion: 'networking.k8s.io/v1',
@@ -980,10 +985,7 @@ describe('the Segmentation controller', () => {
       });
 
       it('deletes a default deny in place while a policy of its namespace could not be created, and says so when it could not', async () => {
-        const first = await enforcing();
-        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
-        const named = (name: string) =>
-          structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
+        const named = await writtenByFirst();
         const note =
           'NetworkPolicy shop/microseg-default-deny deleted: without shop/microseg-web, which could not be created, it would cut off what that policy allows';
         for (const failing of [false, true]) {
@@ -1038,10 +1040,7 @@ describe('the Segmentation controller', () => {
       });
 
       it('leaves the default deny in place while a policy of its namespace in place could not be changed', async () => {
-        const first = await enforcing();
-        const written = first.state.taken.filter((b) => (b as { kind: string }).kind === 'NetworkPolicy');
-        const named = (name: string) =>
-          structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
+        const named = await writtenByFirst();
         // web's policy is in place but was changed by hand: its repair fails, the old version still
         // selects web's pods, so the deny does not cut them off alone.
         const web = named('microseg-web') as { spec: { ingress?: unknown[] } };
