@@ -841,6 +841,27 @@ describe('the Segmentation controller', () => {
           structuredClone(written.find((b) => (b as { metadata: { name: string } }).metadata.name === name)!);
       }
 
+      /**
+       * An Enforce Segmentation over the learned graph with `policies` in place, reconciled twice;
+       * `prepare` sets the fake API server's failures first.
+       */
+      async function enforcedOver(
+        policies: unknown[],
+        prepare: (state: Awaited<ReturnType<typeof start>>['state']) => void = () => {},
+      ) {
+        const started = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('NetworkPolicy')]: policies,
+        });
+        prepare(started.state);
+        started.state.failEdgeSets = false;
+        started.controller.startLeading();
+        await expect.poll(() => started.state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await started.controller.reconcile('shop');
+        return started;
+      }
+
       it('applies the default deny after every policy that allows', async () => {
         const { state } = await enforcing();
         // Each reconcile writes the three (the fake's cache never sees them): the first one's order.
@@ -877,15 +898,7 @@ describe('the Segmentation controller', () => {
         );
         expect(deny).toMatchObject({ metadata: { annotations: { 'argocd.argoproj.io/sync-wave': '1' } } });
         // The next controller finds them in place: its cache holds them as the API server returns them.
-        const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
-          ...objects,
-          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-          [resourcePath('NetworkPolicy')]: written.map((b) => structuredClone(b)),
-        });
-        state.failEdgeSets = false;
-        controller.startLeading();
-        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-        await controller.reconcile('shop');
+        const { state, recorded } = await enforcedOver(written.map((b) => structuredClone(b)));
         expect(appliedPolicies(state)).toEqual([]);
         expect(recorded.filter((e) => e.reason.startsWith('PolicyDrift'))).toEqual([]);
       });
@@ -903,20 +916,12 @@ describe('the Segmentation controller', () => {
           'NetworkPolicy shop/microseg-web exists and is not managed by this Segmentation (an object microseg does not manage); left untouched; ' +
           'NetworkPolicy shop/microseg-default-deny held back: without shop/microseg-web it would cut off what that policy allows';
         for (const failing of [false, true]) {
-          const { controller, state } = await start([dueForEnforce('Enforce')], {
-            ...objects,
-            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-            [resourcePath('NetworkPolicy')]: [
-              named('microseg-api'),
-              named('microseg-default-deny'),
-              foreignWeb,
-            ],
-          });
-          if (failing) state.failDelete.add(npPath('microseg-default-deny'));
-          state.failEdgeSets = false;
-          controller.startLeading();
-          await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-          await controller.reconcile('shop');
+          const { state } = await enforcedOver(
+            [named('microseg-api'), named('microseg-default-deny'), foreignWeb],
+            (state) => {
+              if (failing) state.failDelete.add(npPath('microseg-default-deny'));
+            },
+          );
           // Each reconcile deletes it again (the fake's cache never sees the deletion).
           expect([...new Set(state.deleted)]).toEqual(failing ? [] : [npPath('microseg-default-deny')]);
           expect(appliedPolicies(state)).toEqual([]);
@@ -990,17 +995,13 @@ describe('the Segmentation controller', () => {
           'NetworkPolicy shop/microseg-default-deny deleted: without shop/microseg-web, which could not be created, it would cut off what that policy allows';
         for (const failing of [false, true]) {
           // web's policy was deleted by hand and cannot be created again; the deny and api's are in place.
-          const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
-            ...objects,
-            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-            [resourcePath('NetworkPolicy')]: [named('microseg-api'), named('microseg-default-deny')],
-          });
-          state.failApply.add('microseg-web');
-          if (failing) state.failDelete.add(npPath('microseg-default-deny'));
-          state.failEdgeSets = false;
-          controller.startLeading();
-          await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-          await controller.reconcile('shop');
+          const { state, recorded } = await enforcedOver(
+            [named('microseg-api'), named('microseg-default-deny')],
+            (state) => {
+              state.failApply.add('microseg-web');
+              if (failing) state.failDelete.add(npPath('microseg-default-deny'));
+            },
+          );
           // Each reconcile deletes it again (the fake's cache never sees the deletion).
           expect([...new Set(state.deleted)]).toEqual(failing ? [] : [npPath('microseg-default-deny')]);
           // web's create was tried, the deny was not written again.
@@ -1045,16 +1046,10 @@ describe('the Segmentation controller', () => {
         // selects web's pods, so the deny does not cut them off alone.
         const web = named('microseg-web') as { spec: { ingress?: unknown[] } };
         web.spec.ingress = [{}];
-        const { controller, state } = await start([dueForEnforce('Enforce')], {
-          ...objects,
-          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-          [resourcePath('NetworkPolicy')]: [named('microseg-api'), named('microseg-default-deny'), web],
-        });
-        state.failApply.add('microseg-web');
-        state.failEdgeSets = false;
-        controller.startLeading();
-        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-        await controller.reconcile('shop');
+        const { state } = await enforcedOver(
+          [named('microseg-api'), named('microseg-default-deny'), web],
+          (state) => state.failApply.add('microseg-web'),
+        );
         expect(state.deleted).toEqual([]);
         expect(lastStatus(state).conditions!.find((c) => c.type === 'Enforced')!.message).toBe(
           '2 of 3 NetworkPolicies in place; 1 could not be applied or repaired (see Degraded)',
