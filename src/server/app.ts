@@ -442,6 +442,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       if (!res.writableFinished) gone.abort();
     };
     res.on('close', onClose);
+    // Gone already: its connection closed while the body was read or inflated (a gzip body is
+    // inflated asynchronously), before this listener was there to hear it.
+    if (res.closed) onClose();
     let objects: unknown[];
     try {
       objects = await parser.parse(text, 'body', gone.signal);

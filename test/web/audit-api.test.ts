@@ -4,6 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
@@ -219,6 +220,51 @@ describe('POST /api/v1/audit', () => {
         .set('Content-Type', 'application/yaml')
         .send(yaml);
       expect(taken.status).toBe(200);
+    } finally {
+      server.close();
+      await parser.close();
+    }
+  });
+
+  it('drops the body of a client that went away before its request reached the handler', async () => {
+    const parser = new ObjectsParser();
+    const app = createApp(source, { parser });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const yaml = policiesToYaml(policies);
+      let busySettled = false;
+      const busy = parser
+        .parse(Array.from({ length: 1000 }, () => yaml).join('---\n'), 'busy')
+        .finally(() => (busySettled = true));
+      // Failed by close() when an expectation below fails: not an unhandled rejection then.
+      busy.catch(() => {});
+      // A gzip body is inflated asynchronously: the client's connection is closed before the handler
+      // runs, so the response's 'close' has been emitted already when the handler listens for it.
+      const body = gzipSync(Buffer.from(Array.from({ length: 50 }, () => yaml).join('---\n')));
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        method: 'POST',
+        path: '/api/v1/audit',
+        headers: {
+          'Content-Type': 'application/yaml',
+          'Content-Encoding': 'gzip',
+          'Content-Length': body.length,
+        },
+      });
+      req.on('error', () => {});
+      req.end(body, () => req.destroy());
+      const connections = () =>
+        new Promise<number>((resolve, reject) =>
+          server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+        );
+      await expect.poll(connections).toBe(0);
+      // Time for the body to be inflated and the handler to run.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(busySettled).toBe(false);
+      expect(parser.waiting).toBe(1);
+      await busy;
     } finally {
       server.close();
       await parser.close();
