@@ -67,7 +67,7 @@ import { objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import { isDefaultDeny } from '../policy/render.ts';
-import { SEGMENT_POLICY_LABEL, WORKLOAD_ANNOTATION } from '../policy/index.ts';
+import { DEFAULT_DENY_NAME, SEGMENT_POLICY_LABEL, WORKLOAD_ANNOTATION } from '../policy/index.ts';
 import { communityMembership } from '../segments/index.ts';
 import { canonicalSpec, conflictMessage, driftedFields, enforcementPhases, isOurs, objKey } from './plan.ts';
 import { byteOrder, sortedJson } from '../model/order.ts';
@@ -1081,7 +1081,7 @@ export class SegmentationController {
         // Namespaces where a pod is quarantined: an Isolation's exclusion on our policies stays there.
         const quarantined = this.#quarantined();
         const actions = st.memo.enforcePlan(name, desired, observed, seg.metadata.uid, quarantined);
-        const { notInPlace, notDeleted } = await this.#perform(
+        const { notInPlace, notDeleted, heldBack } = await this.#perform(
           seg,
           actions,
           'NetworkPolicy',
@@ -1093,7 +1093,15 @@ export class SegmentationController {
         const heldDenies = actions.filter((a) => a.kind === 'held');
         // Only what is in place counts: an apply that failed, or a repair that did not take, is not;
         // nor is a default deny deleted while a policy of its namespace could not be created.
-        enforced = desired.length - conflicts.length - heldDenies.length - notInPlace;
+        enforced = desired.length - conflicts.length - heldDenies.length - notInPlace - heldBack;
+        const notInPlaceNote = [
+          ...(notInPlace > 0 ? [`${notInPlace} could not be applied or repaired`] : []),
+          ...(heldBack > 0
+            ? [
+                `${heldBack} default ${heldBack === 1 ? 'deny' : 'denies'} held back while a policy of ${heldBack === 1 ? 'its namespace' : 'their namespaces'} could not be applied`,
+              ]
+            : []),
+        ].join('; ');
         if (conflicts.length > 0)
           set(
             C.Enforced,
@@ -1111,15 +1119,14 @@ export class SegmentationController {
                         : '')
                     : '',
               )
-              .join('; ') +
-              (notInPlace > 0 ? `; ${notInPlace} could not be applied or repaired (see Degraded)` : ''),
+              .join('; ') + (notInPlaceNote ? `; ${notInPlaceNote} (see Degraded)` : ''),
           );
-        else if (notInPlace > 0)
+        else if (notInPlaceNote)
           set(
             C.Enforced,
             'False',
             Reason.ApplyFailed,
-            `${enforced} of ${desired.length} NetworkPolicies in place; ${notInPlace} could not be applied or repaired (see Degraded)`,
+            `${enforced} of ${desired.length} NetworkPolicies in place; ${notInPlaceNote} (see Degraded)`,
           );
         else set(C.Enforced, 'True', gate.reason, `${enforced} NetworkPolicies applied; ${gate.message}`);
         phase = Phase.Enforcing;
@@ -1346,8 +1353,11 @@ export class SegmentationController {
     errors: { reason: string; message: string }[],
     announce: boolean,
     inPlace: readonly T[] = [],
-  ): Promise<{ notInPlace: number; notDeleted: Set<string> }> {
+  ): Promise<{ notInPlace: number; notDeleted: Set<string>; heldBack: number }> {
     let notInPlace = 0;
+    // Default denies held back (not created or changed, or deleted) while a policy of their namespace
+    // could not be applied: not in place, on purpose.
+    let heldBack = 0;
     // The objects (`namespace/name`) whose deletion failed: still in place.
     const notDeleted = new Set<string>();
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
@@ -1452,7 +1462,8 @@ export class SegmentationController {
         ? inPlace
             .filter(
               (o) =>
-                isDefaultDeny(o) &&
+                // By its name too: a deny changed by hand (a rule added) still selects every pod.
+                (o.metadata.name === DEFAULT_DENY_NAME || isDefaultDeny(o)) &&
                 !o.metadata.deletionTimestamp &&
                 notCreatedIn.has(o.metadata.namespace ?? '') &&
                 !deleting.has(objKey(o)),
@@ -1471,7 +1482,7 @@ export class SegmentationController {
     await pool(unapplied as Action<T>[], WRITE_CONCURRENCY, write);
     for (const a of unapplied) {
       // Not in place any more (or, its deletion failed, in place and cutting off): not enforced either way.
-      notInPlace++;
+      heldBack++;
       // A failed deletion is in the errors already.
       if (!notDeleted.has(`${a.namespace}/${a.name}`))
         errors.push({ reason: Reason.ApplyFailed, message: unappliedMessage(a) });
@@ -1486,7 +1497,7 @@ export class SegmentationController {
     for (const a of held)
       // A deny deleted above is counted as such (unapplied), not again as not applied.
       if (a.kind === 'apply' && !unappliedIn.has(a.object.metadata.namespace ?? '')) {
-        notInPlace++;
+        heldBack++;
         errors.push({
           reason: Reason.ApplyFailed,
           message: `${a.why} ${kind} ${objKey(a.object)}: held back, as a policy of its namespace could not be applied (the default deny would cut off what that policy allows)`,
@@ -1552,7 +1563,7 @@ export class SegmentationController {
           `${done.unapplied} ${plural(kind)} deleted: held back while a policy of their namespace could not be created`,
         );
     }
-    return { notInPlace, notDeleted };
+    return { notInPlace, notDeleted, heldBack };
   }
 
   async #removeEnforced(
@@ -1597,7 +1608,9 @@ export class SegmentationController {
 
   /**
    * The segment each workload's ProposedNetworkPolicy of this Segmentation names (its
-   * `microseg.dev/segment` label, by its `microseg.dev/workload` annotation).
+   * `microseg.dev/segment` label, by its `microseg.dev/workload` annotation). The label does not say
+   * the segment's kind: platform and unobserved names are never kept (see inheritNames), but a pin's
+   * name, its pin since removed, may be kept by the community of its former members.
    */
   #proposedSegments(segmentation: string, uid: string | undefined): Map<string, string> {
     const out = new Map<string, string>();

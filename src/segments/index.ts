@@ -298,6 +298,9 @@ export function communityMembership(r: Pick<SegmentResult, 'segments'>): Map<str
   return out;
 }
 
+/** A name a segment may have: a DNS label (what slug gives, with a collision's suffix after it). */
+const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 /**
  * The previous names the communities keep (see SegmentOptions.previous). A community may keep the name
  * its members were mostly in (more than half of those that had one); each name goes to one community,
@@ -327,7 +330,7 @@ function inheritNames<G extends { members: string[] }>(
       counts.set(name, (counts.get(name) ?? 0) + 1);
     }
     for (const [name, kept] of counts)
-      if (kept * 2 > known && !used.has(name) && !namespaceNames.has(name) && slug(name) === name)
+      if (kept * 2 > known && !used.has(name) && !namespaceNames.has(name) && DNS_LABEL.test(name))
         candidates.push({ grp, name, kept });
   }
   candidates.sort(

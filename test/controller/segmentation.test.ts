@@ -1010,7 +1010,8 @@ describe('the Segmentation controller', () => {
           expect(status.conditions!.find((c) => c.type === 'Enforced')).toMatchObject({
             status: 'False',
             reason: 'ApplyFailed',
-            message: '1 of 3 NetworkPolicies in place; 2 could not be applied or repaired (see Degraded)',
+            message:
+              '1 of 3 NetworkPolicies in place; 1 could not be applied or repaired; 1 default deny held back while a policy of its namespace could not be applied (see Degraded)',
           });
           expect(status.enforcedPolicies).toBe(1);
           const degraded = status.conditions!.find((c) => c.type === 'Degraded')!.message;
@@ -1038,6 +1039,18 @@ describe('the Segmentation controller', () => {
                 ],
           );
         }
+      });
+
+      it('deletes the default deny by its name when a rule added by hand makes it no default deny', async () => {
+        const named = await writtenByFirst();
+        const deny = named('microseg-default-deny') as { spec: { ingress?: unknown[] } };
+        deny.spec.ingress = [{ from: [{ podSelector: { matchLabels: { app: 'api' } } }] }];
+        const { state } = await enforcedOver([named('microseg-api'), deny], (state) =>
+          state.failApply.add('microseg-web'),
+        );
+        // Its repair waits (web's policy is missing); it still selects web's pods: deleted.
+        expect([...new Set(state.deleted)]).toEqual([npPath('microseg-default-deny')]);
+        expect(appliedPolicies(state)).not.toContain('microseg-default-deny');
       });
 
       it('leaves the default deny in place while a policy of its namespace in place could not be changed', async () => {

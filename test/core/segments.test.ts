@@ -265,6 +265,15 @@ describe('segments', () => {
           name,
           computeSegments(workloads, graph, { previous: previousA(name) }).membership[a[0]!.id],
         ]).toEqual([name, 'alpha-a1']);
+      // A name as long as a segment's can be (50 characters and a collision's suffix) is kept; one
+      // longer than a DNS label is not.
+      const long = `${'a'.repeat(50)}-2`;
+      expect(computeSegments(workloads, graph, { previous: previousA(long) }).membership[a[0]!.id]).toBe(
+        long,
+      );
+      expect(
+        computeSegments(workloads, graph, { previous: previousA('a'.repeat(64)) }).membership[a[0]!.id],
+      ).toBe('alpha-a1');
       // A name taken over reserves it: the community whose anchor would give it gets a suffix.
       const r = computeSegments(workloads, graph, { previous: new Map(b.map((w) => [w.id, 'alpha-a1'])) });
       expect(new Set(b.map((w) => r.membership[w.id]))).toEqual(new Set(['alpha-a1']));

@@ -354,7 +354,8 @@ describe('enforcement holds', () => {
       expect(cond(later, 'Enforced')).toMatchObject({
         status: 'False',
         reason: 'ApplyFailed',
-        message: '2 of 4 NetworkPolicies in place; 2 could not be applied or repaired (see Degraded)',
+        message:
+          '2 of 4 NetworkPolicies in place; 1 could not be applied or repaired; 1 default deny held back while a policy of its namespace could not be applied (see Degraded)',
       });
       expect(later.status!.enforcedPolicies).toBe(2);
       expect(cond(later, 'Degraded')!.message).toBe(
