@@ -1,5 +1,5 @@
 /**
- * Informer-backed cluster cache: namespaces, pods, services, endpoint slices, pod owners and
+ * Informer-backed cluster cache: namespaces, nodes, pods, services, endpoint slices, pod owners and
  * NetworkPolicies, stripped to the fields the core uses (so 10k pods stay small), turned into a
  * `ClusterSnapshot` on demand — the same data the offline pipeline reads from files. Deleted pods are
  * remembered for a while (`tombstoneMs`) so that flows reported late still resolve their IP to the pod
@@ -11,6 +11,7 @@ import type {
   KObject,
   Namespace,
   NetworkPolicy,
+  OtherObject,
   Pod,
   Service,
   WorkloadObject,
@@ -18,6 +19,7 @@ import type {
 import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import { compactObject } from '../model/compact.ts';
+import { sortedJson } from '../model/order.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { emptySnapshot } from '../model/snapshot.ts';
 import { Informer, cacheKey } from './informer.ts';
@@ -52,6 +54,8 @@ export interface ClusterCacheOptions {
 
 export class ClusterCache {
   readonly namespaces: Informer<Namespace>;
+  /** Their addresses (node peers) and labels (an AdminNetworkPolicy's `nodes` peer). */
+  readonly nodes: Informer<OtherObject>;
   readonly pods: Informer<Pod>;
   readonly services: Informer<Service>;
   readonly endpointSlices: Informer<EndpointSlice>;
@@ -82,6 +86,7 @@ export class ClusterCache {
       transform: (raw: unknown) => unknown,
     ) => new Informer<T>(client, { ...common, path: resourcePath(kind), name: kind, transform });
     this.namespaces = make('Namespace', 'v1', slim('Namespace', 'v1'));
+    this.nodes = make('Node', 'v1', slim('Node', 'v1'));
     this.pods = make('Pod', 'v1', slim('Pod', 'v1'));
     this.services = make('Service', 'v1', slim('Service', 'v1'));
     this.endpointSlices = make(
@@ -107,8 +112,14 @@ export class ClusterCache {
     this.#tombstoneMs = opts.tombstoneMs ?? 600_000;
     this.#maxTombstones = opts.maxTombstones ?? 10_000;
     for (const inf of this.informers())
-      if (inf !== (this.networkPolicies as unknown)) inf.on(() => this.version++);
+      if (inf !== (this.networkPolicies as unknown) && inf !== (this.nodes as unknown))
+        inf.on(() => this.version++);
     this.networkPolicies.on(() => this.policyVersion++);
+    // A node's status changes with every heartbeat: only a change of what is read (its labels and
+    // addresses) changes identity and the audits.
+    this.nodes.on((type, node, old) => {
+      if (type !== 'update' || !old || nodeFacts(node) !== nodeFacts(old)) this.version++;
+    });
     this.pods.on((type, pod) => {
       const k = cacheKey(pod);
       if (type === 'delete') {
@@ -124,6 +135,7 @@ export class ClusterCache {
   informers(): Informer<KObject>[] {
     return [
       this.namespaces,
+      this.nodes,
       this.pods,
       this.services,
       this.endpointSlices,
@@ -187,7 +199,15 @@ export class ClusterCache {
     snap.workloads = this.workloads.flatMap((i) => i.list());
     snap.cronJobs = this.cronJobs.list();
     snap.networkPolicies = this.networkPolicies.list();
-    snap.others = [...(this.clusterPolicies?.list() ?? [])];
+    snap.others = [...this.nodes.list(), ...(this.clusterPolicies?.list() ?? [])];
     return snap;
   }
+}
+
+/** What identity and the audits read of a node. */
+function nodeFacts(node: OtherObject): string {
+  return sortedJson({
+    labels: node.metadata.labels ?? {},
+    addresses: (node as { status?: { addresses?: unknown } }).status?.addresses ?? [],
+  });
 }

@@ -40,6 +40,7 @@ export interface WatchEvent<T> {
 /** Where each kind the controllers touch lives in the REST API. */
 const RESOURCES: Record<string, { base: string; plural: string; namespaced: boolean }> = {
   Namespace: { base: '/api/v1', plural: 'namespaces', namespaced: false },
+  Node: { base: '/api/v1', plural: 'nodes', namespaced: false },
   Pod: { base: '/api/v1', plural: 'pods', namespaced: true },
   Service: { base: '/api/v1', plural: 'services', namespaced: true },
   Event: { base: '/api/v1', plural: 'events', namespaced: true },

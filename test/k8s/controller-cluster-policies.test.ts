@@ -3,8 +3,9 @@
  * own (installing the policy.networking.k8s.io CRDs would change what other test files' clusters
  * serve): traffic an AdminNetworkPolicy allows is not "would be blocked" by a frozen proposal whose
  * default deny it passes over, and traffic it does not allow still is; one the engine cannot evaluate is
- * left out rather than leaving the audit without an engine. The controller reads them under
- * its own ServiceAccount, with the RBAC of manifests/.
+ * left out rather than leaving the audit without an engine. An AdminNetworkPolicy's `nodes` peer is
+ * matched by the labels of the cluster's Node objects, which the controller watches. The controller reads
+ * them under its own ServiceAccount, with the RBAC of manifests/.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,5 +128,62 @@ describe("the audit with the cluster's AdminNetworkPolicies", () => {
       );
     const seg = await waitSeg(cluster, segName, 'the intruder audited', (s) => samplesOf(s).length > 0);
     expect(samplesOf(seg)).toEqual([`${other}/Pod/intruder`]);
+  });
+
+  it("matches an AdminNetworkPolicy's nodes peer by the labels of the Node objects it watches", async () => {
+    // A node (no kubelet here: its address is set through nodes/status) and an AdminNetworkPolicy that
+    // lets the namespace's pods reach the kubelets of the nodes labelled so.
+    const node = uniqueName('node');
+    const created = await cluster.request('POST', '/api/v1/nodes', {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: node, labels: { 'microseg.dev/kubelet': ns } },
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    await mergePatch(cluster, `/api/v1/nodes/${node}/status`, {
+      status: { addresses: [{ type: 'InternalIP', address: '10.90.9.1' }] },
+    });
+    await applyYaml(cluster, {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: `kubelets-${ns}` },
+      spec: {
+        priority: 11,
+        subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+        egress: [
+          {
+            name: 'kubelet',
+            action: 'Allow',
+            to: [{ nodes: { matchLabels: { 'microseg.dev/kubelet': ns } } }],
+            ports: [{ portNumber: { protocol: 'TCP', port: 10250 } }],
+          },
+        ],
+      },
+    });
+    // Read: the node from its watch, the policy at the next read of the cluster-wide policies.
+    await eventually('node and policy read', async () =>
+      ctrl.manager.cache.nodes.list().some((n) => n.metadata.name === node) &&
+      ctrl.manager.cache.clusterPolicies?.list().some((o) => o.metadata.name === `kubelets-${ns}`) === true
+        ? true
+        : await ctrl.manager.cache.clusterPolicies?.refresh().then(() => false),
+    );
+    // The kubelet of the node is allowed; the same port of an address no node has is not.
+    const res = await ctrl.push([
+      flow(`${ns}/monitor`, '10.90.9.1', 10250),
+      flow(`${ns}/monitor`, '10.90.9.2', 10250),
+    ]);
+    expect(res.status).toBe(202);
+    const destinations = (s: { status?: { audit?: unknown } }) =>
+      ((s.status?.audit as { samples?: { destination: string }[] } | undefined)?.samples ?? []).map(
+        (x) => x.destination,
+      );
+    const seg = await waitSeg(cluster, segName, 'the flows to nodes audited', (s) =>
+      destinations(s).some((d) => d.includes('10.90.9.2')),
+    );
+    expect(destinations(seg).filter((d) => d.includes('10.90.9.'))).toEqual([
+      expect.stringContaining('10.90.9.2'),
+    ]);
   });
 });
