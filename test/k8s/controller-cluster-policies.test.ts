@@ -169,6 +169,9 @@ describe("the audit with the cluster's AdminNetworkPolicies", () => {
         ? true
         : await ctrl.manager.cache.clusterPolicies?.refresh().then(() => false),
     );
+    // Flows are audited against the engine of the last reconcile: one that started after both were read.
+    const r0 = ctrl.manager.controller.metrics.reconciles;
+    await eventually('a reconcile after', () => ctrl.manager.controller.metrics.reconciles >= r0 + 2);
     // The kubelet of the node is allowed; the same port of an address no node has is not.
     const res = await ctrl.push([
       flow(`${ns}/monitor`, '10.90.9.1', 10250),
