@@ -3,6 +3,7 @@
  * gives it) replayed against the observed traffic: which observed connections applying them would block.
  */
 import { request as httpRequest } from 'node:http';
+import type { ClientRequest, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
@@ -186,33 +187,64 @@ describe('POST /api/v1/audit', () => {
     }
   });
 
-  it("takes a body out of the parser's queue when its client goes away before the answer", async () => {
+  /**
+   * A server of its own whose parser is kept busy with `copies` copies of the proposal, so that a
+   * request's body waits behind them; `test` gets the parser, the app, the busy parse and whether it
+   * settled, and `send`, a request to POST a body of that length to /api/v1/audit with these headers,
+   * over a socket of its own (the caller ends it with the body).
+   */
+  async function withBusyParser(
+    copies: number,
+    test: (t: {
+      parser: ObjectsParser;
+      app: ReturnType<typeof createApp>;
+      server: Server;
+      busy: Promise<unknown[]>;
+      busySettled: () => boolean;
+      send: (body: Buffer, headers: Record<string, string>) => ClientRequest;
+    }) => Promise<void>,
+  ): Promise<void> {
     const parser = new ObjectsParser();
     const app = createApp(source, { parser });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
       const yaml = policiesToYaml(policies);
-      // The thread is busy for a while with a large set: the request's body waits behind it.
-      let busySettled = false;
+      let settled = false;
       const busy = parser
-        .parse(Array.from({ length: 400 }, () => yaml).join('---\n'), 'busy')
-        .finally(() => (busySettled = true));
+        .parse(Array.from({ length: copies }, () => yaml).join('---\n'), 'busy')
+        .finally(() => (settled = true));
+      // Failed by close() when an expectation fails: not an unhandled rejection then.
+      busy.catch(() => {});
+      const send = (body: Buffer, headers: Record<string, string>) => {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port: (server.address() as AddressInfo).port,
+          method: 'POST',
+          path: '/api/v1/audit',
+          headers: { 'Content-Type': 'application/yaml', 'Content-Length': body.length, ...headers },
+        });
+        req.on('error', () => {});
+        return req;
+      };
+      await test({ parser, app, server, busy, busySettled: () => settled, send });
+    } finally {
+      server.close();
+      await parser.close();
+    }
+  }
+
+  it("takes a body out of the parser's queue when its client goes away before the answer", async () => {
+    await withBusyParser(400, async ({ parser, app, busy, busySettled, send }) => {
+      const yaml = policiesToYaml(policies);
       const body = Buffer.from(yaml);
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port: (server.address() as AddressInfo).port,
-        method: 'POST',
-        path: '/api/v1/audit',
-        headers: { 'Content-Type': 'application/yaml', 'Content-Length': body.length },
-      });
-      req.on('error', () => {});
+      const req = send(body, {});
       req.end(body);
       await expect.poll(() => parser.waiting).toBe(2);
       req.destroy();
       // Dropped at once, while the busy one is still being parsed.
       await expect.poll(() => parser.waiting).toBe(1);
-      expect(busySettled).toBe(false);
+      expect(busySettled()).toBe(false);
       expect((await busy).length).toBeGreaterThan(400);
       // The server goes on answering.
       const taken = await request(app)
@@ -220,40 +252,16 @@ describe('POST /api/v1/audit', () => {
         .set('Content-Type', 'application/yaml')
         .send(yaml);
       expect(taken.status).toBe(200);
-    } finally {
-      server.close();
-      await parser.close();
-    }
+    });
   });
 
   it('drops the body of a client that went away before its request reached the handler', async () => {
-    const parser = new ObjectsParser();
-    const app = createApp(source, { parser });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    try {
+    await withBusyParser(1000, async ({ parser, server, busy, busySettled, send }) => {
       const yaml = policiesToYaml(policies);
-      let busySettled = false;
-      const busy = parser
-        .parse(Array.from({ length: 1000 }, () => yaml).join('---\n'), 'busy')
-        .finally(() => (busySettled = true));
-      // Failed by close() when an expectation below fails: not an unhandled rejection then.
-      busy.catch(() => {});
       // A gzip body is inflated asynchronously: the client's connection is closed before the handler
       // runs, so the response's 'close' has been emitted already when the handler listens for it.
       const body = gzipSync(Buffer.from(Array.from({ length: 50 }, () => yaml).join('---\n')));
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port: (server.address() as AddressInfo).port,
-        method: 'POST',
-        path: '/api/v1/audit',
-        headers: {
-          'Content-Type': 'application/yaml',
-          'Content-Encoding': 'gzip',
-          'Content-Length': body.length,
-        },
-      });
-      req.on('error', () => {});
+      const req = send(body, { 'Content-Encoding': 'gzip' });
       req.end(body, () => req.destroy());
       const connections = () =>
         new Promise<number>((resolve, reject) =>
@@ -262,13 +270,10 @@ describe('POST /api/v1/audit', () => {
       await expect.poll(connections).toBe(0);
       // Time for the body to be inflated and the handler to run.
       await new Promise((r) => setTimeout(r, 300));
-      expect(busySettled).toBe(false);
+      expect(busySettled()).toBe(false);
       expect(parser.waiting).toBe(1);
       await busy;
-    } finally {
-      server.close();
-      await parser.close();
-    }
+    });
   });
 
   it('asks for the token where the API has one', async () => {
