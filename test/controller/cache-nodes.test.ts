@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterCache } from '../../src/controller/cache.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { resourcePath } from '../../src/controller/kube.ts';
+import { fakeWatches } from './fake-watch.ts';
 
 const node = (rv: string, labels: Record<string, string>, address: string, heartbeat: string) => ({
   metadata: { name: 'node-1', resourceVersion: rv, labels },
@@ -18,23 +19,12 @@ const node = (rv: string, labels: Record<string, string>, address: string, heart
 
 /** A client whose lists give `items` per path and whose watches take events from `emit`. */
 function fakeClient(items: Record<string, unknown[]>) {
-  const watchers = new Map<string, (ev: { type: string; object: unknown }) => void>();
+  const { watch, emit } = fakeWatches();
   const client = {
     list: (path: string) => Promise.resolve({ items: items[path] ?? [], resourceVersion: '1' }),
-    watch: (
-      path: string,
-      _query: unknown,
-      on: (ev: { type: string; object: unknown }) => void,
-      signal: AbortSignal,
-    ) => {
-      watchers.set(path, on);
-      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
-    },
+    watch,
   };
-  return {
-    client: client as unknown as KubeClient,
-    emit: (path: string, type: string, object: unknown) => watchers.get(path)!({ type, object }),
-  };
+  return { client: client as unknown as KubeClient, emit };
 }
 
 describe('the cluster cache of nodes', () => {

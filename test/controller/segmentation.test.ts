@@ -5,6 +5,7 @@ import { ClusterCache } from '../../src/controller/cache.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { resourcePath } from '../../src/controller/kube.ts';
+import { fakeWatches } from './fake-watch.ts';
 import { silentLogger } from '../../src/controller/log.ts';
 import { proposedPolicies } from '../../src/controller/plan.ts';
 import { SegmentationController } from '../../src/controller/segmentation.ts';
@@ -19,7 +20,7 @@ import { createApp } from '../../src/server/app.ts';
  * `failEdgeSets` is set.
  */
 function fakeClient(objects: Record<string, unknown[]>) {
-  const watchers = new Map<string, (ev: { type: string; object: unknown }) => void>();
+  const watches = fakeWatches();
   const state = {
     applied: [] as { body: { kind: string; metadata: unknown; spec?: unknown }; subresource?: string }[],
     failEdgeSets: true,
@@ -36,7 +37,7 @@ function fakeClient(objects: Record<string, unknown[]>) {
     /** The paths deleted, in order; deletes of the paths in `failDelete` fail. */
     deleted: [] as string[],
     failDelete: new Set<string>(),
-    emit: (path: string, type: string, object: unknown) => watchers.get(path)!({ type, object }),
+    emit: watches.emit,
   };
   const edgeSets = resourcePath('LearnedEdgeSet');
   const client = {
@@ -48,15 +49,7 @@ function fakeClient(objects: Record<string, unknown[]>) {
       }
       return Promise.resolve({ items: objects[path] ?? [], resourceVersion: '1' });
     },
-    watch: (
-      path: string,
-      _query: unknown,
-      on: (ev: { type: string; object: unknown }) => void,
-      signal: AbortSignal,
-    ) => {
-      watchers.set(path, on);
-      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
-    },
+    watch: watches.watch,
     mergePatch: (_path: string, body: unknown) => {
       if (state.failPatches) return Promise.reject(new Error('segmentations "shop" is forbidden'));
       state.patches.push(body);
