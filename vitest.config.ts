@@ -12,6 +12,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, 'test/k8s/**'],
+          globalSetup: ['test/temp-setup.ts'],
         },
       },
       {
@@ -20,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'k8s',
           include: ['test/k8s/**/*.test.ts'],
-          globalSetup: ['test/cluster/global-setup.ts'],
+          globalSetup: ['test/temp-setup.ts', 'test/cluster/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 180_000,
         },
