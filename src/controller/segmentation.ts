@@ -120,7 +120,7 @@ interface SegState {
   /**
    * The community segment each workload was last in (workload id → name), for the next analysis to
    * keep the names of (SegmentOptions.previous): first the segments the proposal in place names, then
-   * each analysis's.
+   * each analysis's; only of workloads the cluster still has (the identity's).
    */
   segmentNames?: Map<string, string>;
   /** The pure steps after the analysis, not repeated while their inputs are the same objects. */
@@ -414,6 +414,11 @@ export class SegmentationController {
   /** Learned edges of a Segmentation held in memory (for tests and the bench). */
   edgeCount(name: string): number {
     return this.#states.get(name)?.edges.size ?? 0;
+  }
+
+  /** Workloads whose segment name a Segmentation keeps for its next analysis (for tests). */
+  segmentNamesKept(name: string): number {
+    return this.#states.get(name)?.segmentNames?.size ?? 0;
   }
 
   /** Learned edges per Segmentation held in memory, for /metrics. */
@@ -793,6 +798,9 @@ export class SegmentationController {
       // Each workload's community now (one in a segment of another kind keeps the community it was
       // in last: a workload that made no flow lately, or a hub, may be one's member again).
       for (const [m, segment] of communityMembership(result.segments)) previous.set(m, segment);
+      // A workload gone from the cluster is no member to keep a name for: forgotten, so the names do
+      // not grow with every workload ever seen (preview environments, per-release Deployments).
+      for (const m of previous.keys()) if (!identity.workloads.has(m)) previous.delete(m);
     }
     const analysis = st.analysis.analysis;
     const edgeCount = st.analysis.edges;

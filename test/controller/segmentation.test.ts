@@ -2,6 +2,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LearnedEdgeSet, ProposedNetworkPolicy, Segmentation } from '../../src/controller/api.ts';
 import { ClusterCache } from '../../src/controller/cache.ts';
+import type { ClusterCacheOptions } from '../../src/controller/cache.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { resourcePath } from '../../src/controller/kube.ts';
@@ -109,7 +110,11 @@ describe('the Segmentation controller', () => {
       spec,
     }) as unknown as Segmentation;
 
-  async function start(segmentations: Segmentation[], objects: Record<string, unknown[]> = {}) {
+  async function start(
+    segmentations: Segmentation[],
+    objects: Record<string, unknown[]> = {},
+    cacheOptions: ClusterCacheOptions = {},
+  ) {
     const recorded: { reason: string; type: string; message: string }[] = [];
     const { client, state } = fakeClient({
       ...objects,
@@ -118,7 +123,7 @@ describe('the Segmentation controller', () => {
         { metadata: { name: 'shop', labels: { 'kubernetes.io/metadata.name': 'shop' } } },
       ],
     });
-    const cache = new ClusterCache(client);
+    const cache = new ClusterCache(client, cacheOptions);
     const segs = new Informer<Segmentation>(client, { path: resourcePath('Segmentation') });
     const proposals = new Informer<ProposedNetworkPolicy>(client, {
       path: resourcePath('ProposedNetworkPolicy'),
@@ -516,6 +521,50 @@ describe('the Segmentation controller', () => {
       'shop/Pod/client -> shop/Pod/dns-udp 5353/UDP',
     ]);
   });
+  it('keeps segment names only for workloads the cluster still has, however many come and go', async () => {
+    const pod = (name: string, ip: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
+      spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+      status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+    });
+    const flow = (src: string, dst: string): Flow => ({
+      time: Date.now(),
+      src: { ip: src },
+      dst: { ip: dst },
+      port: 8080,
+      protocol: 'TCP',
+      verdict: 'FORWARDED',
+      input: 'hubble',
+    });
+    // No tombstones: a deleted pod's workload is gone from identity at once.
+    const { controller, state } = await start(
+      [shop('uid-shop', '1')],
+      { [resourcePath('Pod')]: [pod('web', '10.244.1.5'), pod('api', '10.244.1.6')] },
+      { maxTombstones: 0 },
+    );
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    controller.ingest([flow('10.244.1.5', '10.244.1.6')]);
+    await controller.reconcile('shop');
+    expect(controller.segmentNamesKept('shop')).toBe(2);
+    // Preview workloads, each talking to api, then deleted.
+    for (let i = 0; i < 20; i++) {
+      const preview = pod(`preview-${i}`, `10.244.2.${i + 1}`);
+      state.emit(resourcePath('Pod'), 'ADDED', preview);
+      // A reconcile builds the identity the flow path places the new pod with.
+      await controller.reconcile('shop');
+      controller.ingest([flow(`10.244.2.${i + 1}`, '10.244.1.6')]);
+      await controller.reconcile('shop');
+      expect(controller.segmentNamesKept('shop')).toBe(3);
+      state.emit(resourcePath('Pod'), 'DELETED', preview);
+      await controller.reconcile('shop');
+    }
+    expect(controller.segmentNamesKept('shop')).toBe(2);
+  });
+
   describe('workloads no observed flow reaches or leaves', () => {
     const template = (app: string) => ({
       metadata: { labels: { app } },
