@@ -421,6 +421,16 @@ export class SegmentationController {
     return this.#states.get(name)?.segmentNames?.size ?? 0;
   }
 
+  /** How many Segmentation names each map kept across reconciles holds (for tests). */
+  retained(): { states: number; reconciled: number; invalid: number; noNamespacesAnnounced: number } {
+    return {
+      states: this.#states.size,
+      reconciled: this.#reconciled.size,
+      invalid: this.#invalid.size,
+      noNamespacesAnnounced: this.#noNamespacesAnnounced.size,
+    };
+  }
+
   /** Learned edges per Segmentation held in memory, for /metrics. */
   edgeCounts(): [string, number][] {
     return [...this.#states]
@@ -621,7 +631,10 @@ export class SegmentationController {
       this.metrics.reconcileErrors++;
       throw err;
     } finally {
-      this.#reconciled.add(name);
+      // Only Segmentations that exist are waited for (see whenRestored): the name of one gone (its
+      // last reconcile found it deleted) is not kept for the rest of the term.
+      if (this.#segmentations.get(name) !== undefined) this.#reconciled.add(name);
+      else this.#reconciled.delete(name);
       this.metrics.reconcileSeconds.observe((performance.now() - t0) / 1000);
     }
   }

@@ -521,6 +521,28 @@ describe('the Segmentation controller', () => {
       'shop/Pod/client -> shop/Pod/dns-udp 5353/UDP',
     ]);
   });
+  it('keeps nothing for Segmentations created and deleted while it leads', async () => {
+    const { controller, state } = await start([shop('uid-shop', '1')]);
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.unrestored()).toEqual([]);
+    const path = resourcePath('Segmentation');
+    // Each covers no namespace (announced by a NoNamespaces Event); every other one is invalid.
+    const preview = (i: number) =>
+      seg(`preview-${i}`, {
+        namespaceSelector: { matchLabels: { preview: `${i}` } },
+        ...(i % 2 === 1 ? { mode: 'Sometimes' } : {}),
+      });
+    for (let i = 0; i < 20; i++) state.emit(path, 'ADDED', preview(i));
+    await expect.poll(() => controller.retained().reconciled, { timeout: 5_000 }).toBe(21);
+    await expect.poll(() => controller.queue.length).toBe(0);
+    for (let i = 0; i < 20; i++) state.emit(path, 'DELETED', preview(i));
+    await expect
+      .poll(() => controller.retained(), { timeout: 5_000 })
+      .toEqual({ states: 1, reconciled: 1, invalid: 0, noNamespacesAnnounced: 0 });
+    await controller.whenRestored();
+  });
+
   it('keeps segment names only for workloads the cluster still has, however many come and go', async () => {
     const pod = (name: string, ip: string) => ({
       apiVersion: 'v1',
