@@ -421,13 +421,20 @@ export class SegmentationController {
     return this.#states.get(name)?.segmentNames?.size ?? 0;
   }
 
-  /** How many Segmentation names each map kept across reconciles holds (for tests). */
-  retained(): { states: number; reconciled: number; invalid: number; noNamespacesAnnounced: number } {
+  /** How many entries each map kept across reconciles holds (for tests). */
+  retained(): {
+    states: number;
+    reconciled: number;
+    invalid: number;
+    noNamespacesAnnounced: number;
+    repairedFrom: number;
+  } {
     return {
       states: this.#states.size,
       reconciled: this.#reconciled.size,
       invalid: this.#invalid.size,
       noNamespacesAnnounced: this.#noNamespacesAnnounced.size,
+      repairedFrom: this.#repairedFrom.size,
     };
   }
 
@@ -640,6 +647,7 @@ export class SegmentationController {
   }
 
   async reconcile(name: string): Promise<Result> {
+    this.#forgetRepairsOfGone();
     const cached = this.#segmentations.get(name);
     const seg = this.#withWrittenStatus(name, cached);
     if (!seg) {
@@ -1282,6 +1290,20 @@ export class SegmentationController {
     mark('promotion');
     this.#log.debug('reconciled', { segmentation: name, phaseMs: phases });
     return { requeueAfter: this.#opts.resyncMs };
+  }
+
+  /**
+   * Drops the repairs (see #repairedFrom) of objects the informers no longer hold (pruned, removed, their
+   * namespace or Segmentation deleted): one made again is created, not repaired, so the entry would
+   * never be read, and the map would keep one per object ever repaired.
+   */
+  #forgetRepairsOfGone(): void {
+    for (const key of this.#repairedFrom.keys()) {
+      const space = key.indexOf(' ');
+      const kind = key.slice(0, space);
+      const informer = kind === 'NetworkPolicy' ? this.#cache.networkPolicies : this.#proposals;
+      if (informer.get(key.slice(space + 1)) === undefined) this.#repairedFrom.delete(key);
+    }
   }
 
   /**

@@ -405,6 +405,25 @@ describe('the Segmentation controller', () => {
     expect(recorded.filter((e) => e.reason === 'PolicyDriftNotRepaired')).toEqual([]);
   });
 
+  it('forgets a repair once the object repaired is gone, with its namespace', async () => {
+    const { audit, edited } = editedFrozen();
+    const { controller, state, recorded } = await start([audit], {
+      [resourcePath('ProposedNetworkPolicy')]: [edited],
+    });
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => recorded.some((e) => e.reason === 'PolicyDriftRepaired')).toBe(true);
+    await expect.poll(() => controller.queue.length).toBe(0);
+    expect(controller.retained().repairedFrom).toBe(1);
+    // The namespace is deleted (a preview environment), and its proposal with it.
+    state.emit(resourcePath('ProposedNetworkPolicy'), 'DELETED', edited);
+    state.emit(resourcePath('Namespace'), 'DELETED', {
+      metadata: { name: 'shop', labels: { 'kubernetes.io/metadata.name': 'shop' } },
+    });
+    await controller.reconcile('shop');
+    expect(controller.retained().repairedFrom).toBe(0);
+  });
+
   it('does not put back a frozen proposal from a cached copy older than the object: a newer spec edit stays', async () => {
     const { audit, edited } = editedFrozen();
     const { controller, state, recorded } = await start([audit], {
@@ -539,7 +558,7 @@ describe('the Segmentation controller', () => {
     for (let i = 0; i < 20; i++) state.emit(path, 'DELETED', preview(i));
     await expect
       .poll(() => controller.retained(), { timeout: 5_000 })
-      .toEqual({ states: 1, reconciled: 1, invalid: 0, noNamespacesAnnounced: 0 });
+      .toMatchObject({ states: 1, reconciled: 1, invalid: 0, noNamespacesAnnounced: 0 });
     await controller.whenRestored();
   });
 
