@@ -369,6 +369,13 @@ export class SegmentationController {
     this.#states = new Map();
     this.#reconciled = new Set();
     this.#invalid = new Map();
+    // What is kept across terms, of Segmentations deleted while another replica led (this one's queue
+    // was stopped: no reconcile of theirs found them gone and dropped it).
+    for (const name of [...this.#written.keys(), ...this.#noNamespacesAnnounced.keys()])
+      if (this.#segmentations.get(name) === undefined) {
+        this.#written.delete(name);
+        this.#noNamespacesAnnounced.delete(name);
+      }
     this.queue = new WorkQueue();
     this.#worker = this.queue.run(
       (key) => this.#timedReconcile(key),
@@ -428,6 +435,7 @@ export class SegmentationController {
     invalid: number;
     noNamespacesAnnounced: number;
     repairedFrom: number;
+    written: number;
   } {
     return {
       states: this.#states.size,
@@ -435,6 +443,7 @@ export class SegmentationController {
       invalid: this.#invalid.size,
       noNamespacesAnnounced: this.#noNamespacesAnnounced.size,
       repairedFrom: this.#repairedFrom.size,
+      written: this.#written.size,
     };
   }
 

@@ -562,6 +562,21 @@ describe('the Segmentation controller', () => {
     await controller.whenRestored();
   });
 
+  it('keeps nothing for Segmentations deleted while another replica led', async () => {
+    const preview = seg('preview', { namespaceSelector: { matchLabels: { preview: '1' } } });
+    const { controller, state, recorded } = await start([shop('uid-shop', '1'), preview]);
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => recorded.some((e) => e.reason === 'NoNamespaces')).toBe(true);
+    await expect.poll(() => controller.queue.length).toBe(0);
+    expect(controller.retained()).toMatchObject({ noNamespacesAnnounced: 1, written: 2 });
+    await controller.stopLeading();
+    state.emit(resourcePath('Segmentation'), 'DELETED', preview);
+    controller.startLeading();
+    await expect.poll(() => controller.retained().reconciled).toBe(1);
+    expect(controller.retained()).toMatchObject({ noNamespacesAnnounced: 0, written: 1 });
+  });
+
   it('keeps segment names only for workloads the cluster still has, however many come and go', async () => {
     const pod = (name: string, ip: string) => ({
       apiVersion: 'v1',
