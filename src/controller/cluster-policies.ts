@@ -98,11 +98,13 @@ export class ClusterPolicies {
     for (const r of CLUSTER_POLICY_RESOURCES) {
       if (!served.has(`${r.version}/${r.plural}`)) {
         this.#byKind.delete(r.kind);
+        this.#forgetObjects(r.kind, new Set());
         continue;
       }
       try {
         const list = await this.#client.list<OtherObject>(`/apis/${GROUP}/${r.version}/${r.plural}`);
         const read: OtherObject[] = [];
+        const unevaluable = new Set<string>();
         for (const o of list.items) {
           const obj: OtherObject = { ...o, apiVersion: `${GROUP}/${r.version}`, kind: r.kind };
           try {
@@ -110,11 +112,13 @@ export class ClusterPolicies {
             read.push(obj);
           } catch (err) {
             const what = `${r.kind}/${o.metadata.name}@${o.metadata.resourceVersion ?? ''}`;
+            unevaluable.add(what);
             this.#tell(what, `cannot evaluate ${r.kind} ${o.metadata.name}; it is left out of audits`, err);
           }
         }
         this.#byKind.set(r.kind, read);
         this.#told.delete(r.kind);
+        this.#forgetObjects(r.kind, unevaluable);
       } catch (err) {
         this.#tell(
           r.kind,
@@ -135,6 +139,20 @@ export class ClusterPolicies {
       this.#items = items;
       this.version++;
     }
+  }
+
+  /**
+   * Forgets the objects of `kind` said to be unevaluable that are not (`still`) any more: deleted or
+   * changed (a new resourceVersion is another key), so the set does not keep every version ever read.
+   */
+  #forgetObjects(kind: string, still: ReadonlySet<string>): void {
+    for (const what of this.#told)
+      if (what.startsWith(`${kind}/`) && !still.has(what)) this.#told.delete(what);
+  }
+
+  /** How many failures are remembered as said (for tests). */
+  get told(): number {
+    return this.#told.size;
   }
 
   #tell(what: string, message: string, err: unknown): void {

@@ -157,6 +157,40 @@ describe('ClusterPolicies', () => {
     ]);
   });
 
+  it('forgets the unevaluable policies it said once they are deleted or changed', async () => {
+    const byDomain = (name: string, resourceVersion: string) => ({
+      metadata: { name, resourceVersion },
+      spec: {
+        priority: 2,
+        subject: { namespaces: {} },
+        egress: [{ action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+      },
+    });
+    const served: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: ['adminnetworkpolicies'] },
+      items: { adminnetworkpolicies: [] },
+    };
+    const lines: string[] = [];
+    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
+    // Policies of releases come and go, each edited once.
+    for (let i = 0; i < 20; i++) {
+      served.items.adminnetworkpolicies = [byDomain('kept', '1'), byDomain(`release-${i}`, '1')];
+      await cp.refresh();
+      served.items.adminnetworkpolicies = [byDomain('kept', '1'), byDomain(`release-${i}`, '2')];
+      await cp.refresh();
+    }
+    served.items.adminnetworkpolicies = [byDomain('kept', '1')];
+    await cp.refresh();
+    expect(cp.told).toBe(1);
+    // Each said once (each version of each).
+    expect(lines).toHaveLength(41);
+    // The API group gone: nothing is left of its objects.
+    served.resources.v1alpha1 = [];
+    await cp.refresh();
+    expect(cp.told).toBe(0);
+  });
+
   it('reads the kinds it may list when another may not be', async () => {
     const served: Served = {
       group: ['v1alpha1'],
