@@ -88,6 +88,8 @@ export class ClusterPolicies {
         const res = await this.#client.get<{ resources?: { name: string }[] }>(`/apis/${GROUP}/${version}`);
         for (const r of res.resources ?? []) served.add(`${version}/${r.name}`);
       }
+      // Said again if it fails again later.
+      this.#told.delete('discovery');
     } catch (err) {
       if (err instanceof KubeApiError && err.code === 404) served = new Set();
       else {

@@ -19,12 +19,16 @@ interface Served {
   forbidden?: string[];
   /** Discovery reads of the group, counted. */
   reads?: number;
+  /** Discovery of the group fails with this code. */
+  discoveryFails?: number;
 }
 
 function client(served: Served): KubeClient {
   const get = (path: string) => {
     if (path === '/apis/policy.networking.k8s.io') {
       served.reads = (served.reads ?? 0) + 1;
+      if (served.discoveryFails)
+        throw new KubeApiError('GET', path, served.discoveryFails, 'ServiceUnavailable', 'unavailable');
       if (!served.group) throw new KubeApiError('GET', path, 404, 'NotFound', 'not found');
       return { versions: served.group.map((version) => ({ version })) };
     }
@@ -155,6 +159,25 @@ describe('ClusterPolicies', () => {
           'AdminNetworkPolicy by-domain: spec.egress[0].to[0].domainNames is not supported by microseg for egress peers',
       },
     ]);
+  });
+
+  it('says a failed discovery again when it fails again after it worked', async () => {
+    const served: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: [] },
+      items: {},
+      discoveryFails: 503,
+    };
+    const lines: string[] = [];
+    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
+    await cp.refresh();
+    await cp.refresh();
+    delete served.discoveryFails;
+    await cp.refresh();
+    served.discoveryFails = 503;
+    await cp.refresh();
+    const said = 'cannot discover policy.networking.k8s.io; cluster-wide policies are not read';
+    expect(lines).toEqual([said, said]);
   });
 
   it('forgets the unevaluable policies it said once they are deleted or changed', async () => {
