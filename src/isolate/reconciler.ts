@@ -243,6 +243,9 @@ export class IsolationReconciler {
   private cachedList<T>(path: string): Promise<T[]> {
     const ttl = this.o.listCacheMs ?? 1000;
     const t = Date.now();
+    // Lists past their time are never used again: dropped, else every namespace ever checked (an
+    // incident's, a deleted preview environment's) would keep its last pods and policies.
+    for (const [p, e] of this.listCache) if (t - e.at >= ttl) this.listCache.delete(p);
     const hit = this.listCache.get(path);
     if (hit && t - hit.at < ttl) return hit.items as Promise<T[]>;
     const items = this.list<T>(path, undefined, 'background');

@@ -337,6 +337,26 @@ describe('IsolationReconciler: the deny comes first', () => {
   });
 });
 
+describe('IsolationReconciler: lists shared by leak checks', () => {
+  it('keeps none past its time, however many namespaces were checked', async () => {
+    const kube = new FakeKube();
+    const r = new IsolationReconciler({ kube, listCacheMs: 50 });
+    stops.push(() => r.stop());
+    // The private cache, read as the leak checks of Isolations in 20 namespaces read it.
+    const lists = r as unknown as {
+      cachedList(path: string): Promise<unknown[]>;
+      listCache: Map<string, unknown>;
+    };
+    for (let i = 0; i < 20; i++) await lists.cachedList(paths.pods(`preview-${i}`));
+    // Shared while fresh.
+    expect(lists.listCache.size).toBe(20);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Those namespaces deleted since: their lists are gone with the next read of any list.
+    await lists.cachedList(paths.pods('shop'));
+    expect([...lists.listCache.keys()]).toEqual([paths.pods('shop')]);
+  });
+});
+
 describe('IsolationReconciler.observe', () => {
   const base = (over: Partial<Isolation['metadata']> = {}): Isolation => ({
     apiVersion: 'microseg.dev/v1alpha1',
