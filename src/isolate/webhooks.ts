@@ -132,7 +132,16 @@ export class KnownIsolations {
     this.ttlMs = ttlMs;
   }
   remember(namespace: string, name: string): void {
-    this.entries.set(`${namespace}/${name}`, Date.now() + this.ttlMs);
+    const k = `${namespace}/${name}`;
+    const now = Date.now();
+    // Kept in the order they expire (one ttl for all): those expired, never looked up again (an alert
+    // storm over, its pods gone), are dropped from the front.
+    this.entries.delete(k);
+    for (const [old, until] of this.entries) {
+      if (until >= now) break;
+      this.entries.delete(old);
+    }
+    this.entries.set(k, now + this.ttlMs);
     if (this.entries.size > 100_000) this.entries.delete(this.entries.keys().next().value!);
   }
   has(namespace: string, name: string): boolean {

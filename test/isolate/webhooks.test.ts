@@ -79,6 +79,20 @@ function app(kube: Kube, extra: Partial<Parameters<typeof isolationWebhooks>[0]>
   return a;
 }
 
+describe('KnownIsolations', () => {
+  it('keeps none past its time, however many Isolations alerts named', async () => {
+    const known = new KnownIsolations(20);
+    const entries = (known as unknown as { entries: Map<string, number> }).entries;
+    for (let i = 0; i < 50; i++) known.remember('shop', `cut-web-${i}`);
+    expect(entries.size).toBe(50);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Those 50 never looked up again: gone with the next one remembered.
+    known.remember('shop', 'cut-api-1');
+    expect([...entries.keys()]).toEqual(['shop/cut-api-1']);
+    expect(known.has('shop', 'cut-api-1')).toBe(true);
+  });
+});
+
 describe('webhook receivers', () => {
   it('compares tokens in constant time over digests, rejecting empty configured tokens', () => {
     expect(tokenMatches('abc', ['x', 'abc'])).toBe(true);
