@@ -19,6 +19,16 @@ export class IsolationMetrics {
     else this.leaking.delete(key);
   }
 
+  /**
+   * Forgets which Isolations are in effect: when this replica stops reconciling them (leadership ends),
+   * what it knew goes stale (one deleted meanwhile is never reconciled by it again); the next term's
+   * reconciles of the Isolations it lists set it afresh.
+   */
+  forgetActive(): void {
+    this.active.clear();
+    this.leaking.clear();
+  }
+
   activeCount(): number {
     return this.active.size;
   }

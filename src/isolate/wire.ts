@@ -199,6 +199,8 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
         const r = running;
         running = undefined;
         await r?.stop();
+        // Only the leader knows which Isolations are in effect (see forgetActive).
+        metrics.forgetActive();
       },
     },
   };

@@ -52,6 +52,21 @@ const crashLoop = {
 const outcome = (r: request.Response) => (r.body as { results: { outcome: string }[] }).results[0]?.outcome;
 
 describe('the controller wiring of the webhooks', () => {
+  it('reports no Isolation in effect once it stops leading: what it knew of them is stale', async () => {
+    const w = wireIsolation({ kc: new KubeConfig(), kube: new FakeKube(), log: () => undefined });
+    // Isolated and leaking as this replica's reconciles found them while it led.
+    w.metrics.setActive('shop/cut-web-1', 'Isolated');
+    w.metrics.setActive('shop/cut-web-2', 'Leaking');
+    expect(w.metrics.activeCount()).toBe(2);
+    // Leadership ends; another replica's term may delete them, which this one never reconciles.
+    await w.leaderTask.stop();
+    expect(w.metrics.activeCount()).toBe(0);
+    const gauges = w.metrics
+      .families()
+      .filter((f) => f.name === 'microseg_isolations_active' || f.name === 'microseg_isolations_leaking');
+    expect(gauges.map((f) => (f.type === 'histogram' ? undefined : f.samples[0]!.value))).toEqual([0, 0]);
+  });
+
   it('reads the token file one per line or comma-separated, as tokensFromSecret does', async () => {
     // Was one token "tok1,tok2": every call got 401.
     const { app } = wired('tok1,tok2\ntok3\n');
