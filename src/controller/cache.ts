@@ -123,7 +123,14 @@ export class ClusterCache {
     this.pods.on((type, pod) => {
       const k = cacheKey(pod);
       if (type === 'delete') {
-        this.#tombstones.set(k, { pod, at: Date.now() });
+        const now = Date.now();
+        // Those past the tombstone period go first (they are kept in the order deleted): only a rebuild
+        // of identity drops them otherwise, which a replica that does not lead never makes.
+        for (const [old, t] of this.#tombstones) {
+          if (now - t.at <= this.#tombstoneMs) break;
+          this.#tombstones.delete(old);
+        }
+        this.#tombstones.set(k, { pod, at: now });
         if (this.#tombstones.size > this.#maxTombstones) {
           const first = this.#tombstones.keys().next();
           if (!first.done) this.#tombstones.delete(first.value);
@@ -159,6 +166,11 @@ export class ClusterCache {
 
   async waitForSync(): Promise<void> {
     await Promise.all(this.informers().map((i) => i.waitForSync()));
+  }
+
+  /** How many deleted pods are kept (for tests). */
+  get deletedPodsKept(): number {
+    return this.#tombstones.size;
   }
 
   /** Pods deleted within the tombstone period (for IP-over-time resolution). */
