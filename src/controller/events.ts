@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KObject } from '../model/k8s.ts';
 import type { KubeClient } from './kube.ts';
-import { resourcePath } from './kube.ts';
+import { isNotFound, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 
 export type EventType = 'Normal' | 'Warning';
@@ -58,13 +58,23 @@ export class EventRecorder implements EventSink {
     const now = new Date().toISOString();
     try {
       const seen = this.#seen.get(key);
+      let repeated = false;
       if (seen) {
         seen.count++;
-        await this.#client.mergePatch(resourcePath('Event', seen.namespace, seen.name), {
-          count: seen.count,
-          lastTimestamp: now,
-        });
-      } else {
+        try {
+          await this.#client.mergePatch(resourcePath('Event', seen.namespace, seen.name), {
+            count: seen.count,
+            lastTimestamp: now,
+          });
+          repeated = true;
+        } catch (err) {
+          // The Event is gone (the API server keeps Events for an hour by default, then deletes them):
+          // its entry is stale, and the repeat is recorded as a new Event.
+          if (!isNotFound(err)) throw err;
+          this.#seen.delete(key);
+        }
+      }
+      if (!repeated) {
         const name = `${obj.metadata.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
         await this.#client.create(resourcePath('Event', namespace), {
           apiVersion: 'v1',
