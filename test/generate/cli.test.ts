@@ -209,3 +209,17 @@ describe('microseg demo', () => {
     expect(readdirSync(out).sort()).toEqual(['demo', 'graph.dot', 'graph.json', 'policies']);
   });
 });
+
+describe('microseg demo graph.json', () => {
+  it('is what microseg graph prints for the demo inputs it wrote, segments and modularity included', async () => {
+    const out = join(root, 'demo-graph');
+    expect(await runCli(['demo', '--out', out, '--no-serve'], captureIO())).toBe(0);
+    const io = captureIO();
+    const code = await runCli(
+      ['graph', '--flows', join(out, 'demo', 'flows.jsonl'), '--cluster', join(out, 'demo', 'cluster.json')],
+      io,
+    );
+    expect(code).toBe(0);
+    expect(readFileSync(join(out, 'graph.json'), 'utf8')).toBe(io.stdout);
+  });
+});

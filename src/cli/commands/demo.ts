@@ -202,7 +202,12 @@ async function demo(out: string, io: CliIO, server: PageServer | undefined): Pro
   const changes = await writeFiles(policiesDir, result.files);
   const { analysis } = result;
   try {
-    await writeFile(join(out, 'graph.json'), stableJson(analysis.graph));
+    // What `microseg graph` prints for the inputs just written: the graph with its segments.
+    const { segments, modularity } = analysis.segments;
+    await writeFile(
+      join(out, 'graph.json'),
+      stableJson({ nodes: analysis.graph.nodes, edges: analysis.graph.edges, segments, modularity }),
+    );
     await writeFile(join(out, 'graph.dot'), toDot(analysis.graph));
   } catch (err) {
     throw outputWriteError(out, err);
