@@ -239,6 +239,17 @@ export async function checkDistinctSources(option: string, paths: readonly strin
 }
 
 /**
+ * Refuses `--cluster -` in a command that reads the snapshot from files only (`recommend`, `graph`: bad
+ * usage, exit 2, before anything is read), saying so: standard input is for their `--flows`.
+ */
+export function clusterFromFiles(command: string, paths: readonly string[]): void {
+  if (paths.includes('-'))
+    throw new UsageError(
+      `--cluster -: ${command} reads the cluster snapshot from a file or directory, not from standard input ('-' is for --flows)`,
+    );
+}
+
+/**
  * Why the flow sources gave no flow at all, for `recommend` and `graph`, which then write nothing and
  * exit 2: policies proposed from no traffic would deny whatever runs in the namespaces, and an empty
  * graph says nothing, when the likely cause is the input (empty, or not the format it was read as).

@@ -630,6 +630,25 @@ describe('a flow source given twice', () => {
   });
 });
 
+describe('--cluster - in recommend and graph', () => {
+  // They read the snapshot from files only ('-' is for the verify commands and audit): said as such,
+  // naming the option, before anything is read or written. It said '-: standard input is not
+  // available' when a snapshot was piped in.
+  it('is bad usage saying that standard input is for --flows', async () => {
+    const out = join(dir, 'out-cluster-stdin');
+    for (const cmd of ['recommend', 'graph']) {
+      const io = captureIO(Readable.from([await readFile(join(dir, 'cluster.json'))]));
+      const args = [cmd, '--flows', join(dir, 'flows.jsonl.gz'), '--cluster', '-'];
+      expect(await runCli(cmd === 'recommend' ? [...args, '--out', out] : args, io)).toBe(2);
+      expect(io.stderr).toBe(
+        `microseg ${cmd}: --cluster -: ${cmd} reads the cluster snapshot from a file or directory, not from standard input ('-' is for --flows)\n`,
+      );
+      expect(io.stdout).toBe('');
+    }
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+  });
+});
+
 describe('--out paths that cannot be written', () => {
   // Bad usage (exit 2) naming the path and the problem, found before any input is read; was an
   // internal error with a stack trace (exit 3) once the whole run was done.

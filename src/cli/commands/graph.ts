@@ -7,7 +7,13 @@ import { InputError } from '../../model/snapshot.ts';
 import { runStreamedGraphPipeline } from '../../pipeline.ts';
 import { JsonArrayOf, stableJsonPieces } from '../../policy/render.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
-import { checkDistinctSources, loadIdentity, noFlowsMessage, warnOnStderr } from '../inputs.ts';
+import {
+  checkDistinctSources,
+  clusterFromFiles,
+  loadIdentity,
+  noFlowsMessage,
+  warnOnStderr,
+} from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
@@ -61,6 +67,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--format must be json or dot, got ${JSON.stringify(format)}`);
   if (!values.flows?.length) throw new UsageError('--flows is required');
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
+  clusterFromFiles('graph', values.cluster);
   await checkDistinctSources('--flows', values.flows);
   const opts = pipelineOptions(values);
   // Before any input is read: a run over millions of lines should not end on a mistyped --out.

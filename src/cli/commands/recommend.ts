@@ -26,6 +26,7 @@ import { buildReport } from '../../policy/report.ts';
 import { snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import {
   checkDistinctSources,
+  clusterFromFiles,
   flowsAndCluster,
   checkNamespaces,
   loadSnapshotFiles,
@@ -436,6 +437,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return EXIT.ok;
   }
   const sources = flowsAndCluster(values);
+  clusterFromFiles('recommend', sources.cluster);
   await checkDistinctSources('--flows', sources.flows);
   const opts: PipelineOptions = {
     ...pipelineOptions(values),
