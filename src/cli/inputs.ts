@@ -16,6 +16,7 @@ import {
   flattenLists,
   InputError,
   mergeSnapshots,
+  noteSource,
   parseObjectsText,
   SnapshotBuilder,
 } from '../model/snapshot.ts';
@@ -23,6 +24,7 @@ import { streamJsonObjects } from '../model/stream.ts';
 import type { IngestStats } from '../flows/reader.ts';
 import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
+import { CLUSTER_POLICY_KINDS } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
 
 export interface LoadOptions extends SnapshotOptions {
@@ -31,6 +33,9 @@ export interface LoadOptions extends SnapshotOptions {
   /** Keep every field of every object instead of only what the core reads (default false). */
   full?: boolean;
 }
+
+/** The kinds of the objects the engine checks (validate.ts), whose messages name their file. */
+const POLICY_KINDS: ReadonlySet<string> = new Set(['NetworkPolicy', ...CLUSTER_POLICY_KINDS]);
 
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
@@ -128,8 +133,13 @@ export async function loadSnapshotFiles(
   const interner = new Interner();
   for (const p of paths) {
     for (const f of await expand(p)) {
-      const compact = (o: object) => compactObject(o, interner) as object;
-      const builder = new SnapshotBuilder(f, opts, opts.full ? undefined : compact);
+      // Policy objects keep the file they came from, for the engine's messages about them.
+      const keep = (o: object) => {
+        const t = opts.full ? o : (compactObject(o, interner) as object);
+        if (POLICY_KINDS.has((o as { kind?: unknown }).kind as string)) noteSource(t, f);
+        return t;
+      };
+      const builder = new SnapshotBuilder(f, opts, keep);
       for await (const obj of readObjects(f, opts.stdin)) builder.add(obj);
       snaps.push(builder.snapshot);
     }

@@ -34,6 +34,19 @@ export class InputError extends Error {
   }
 }
 
+/** The file each policy object read by the CLI came from (`noteSource`), for messages about it. */
+const SOURCES = new WeakMap<object, string>();
+
+/** Records that `obj` was read from `source`, so that a later message about it can name the file. */
+export function noteSource(obj: object, source: string): void {
+  SOURCES.set(obj, source);
+}
+
+/** The file `obj` was read from, when it was noted (`noteSource`). */
+export function sourceOf(obj: object): string | undefined {
+  return SOURCES.get(obj);
+}
+
 export function emptySnapshot(): ClusterSnapshot {
   return {
     namespaces: [],

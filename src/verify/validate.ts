@@ -5,7 +5,7 @@
  */
 import type { LabelSelector, NetworkPolicy } from '../model/k8s.ts';
 import { selectorProblem } from '../model/selectors.ts';
-import { InputError } from '../model/snapshot.ts';
+import { InputError, sourceOf } from '../model/snapshot.ts';
 import type { Cidr } from './ip.ts';
 import { cidrWithin, parseCidr } from './ip.ts';
 import type { Matcher } from './match.ts';
@@ -110,8 +110,10 @@ function isObj(v: unknown): v is Obj {
 
 class Checker {
   readonly where: string;
-  constructor(where: string) {
-    this.where = where;
+  /** `obj`: the object checked, whose file (sourceOf) the messages name when it is known. */
+  constructor(where: string, obj: object) {
+    const source = sourceOf(obj);
+    this.where = source === undefined ? where : `${source}: ${where}`;
   }
   fail(path: string, problem: string): never {
     throw new InputError(`${this.where}: ${path} ${problem}`);
@@ -217,7 +219,7 @@ function matcherKey(m: Matcher): string {
 export function compileNetworkPolicy(np: NetworkPolicy, cache?: CompileCache): CompiledNetworkPolicy {
   const namespace = np.metadata.namespace ?? '';
   const name = np.metadata.name;
-  const c: Checker = new Checker(`NetworkPolicy ${namespace}/${name}`);
+  const c: Checker = new Checker(`NetworkPolicy ${namespace}/${name}`, np);
   if (np.apiVersion !== undefined && np.apiVersion !== 'networking.k8s.io/v1')
     c.fail('apiVersion', `${JSON.stringify(np.apiVersion)} is not supported (expected networking.k8s.io/v1)`);
   const spec = c.obj(np.spec, 'spec');
@@ -337,7 +339,7 @@ export function compileClusterPolicy(obj: Obj): CompiledClusterPolicy {
   const kind = obj.kind as ClusterPolicyKind;
   const rawName = (obj.metadata as Obj | undefined)?.name;
   const name = typeof rawName === 'string' ? rawName : '';
-  const c: Checker = new Checker(`${kind} ${name}`);
+  const c: Checker = new Checker(`${kind} ${name}`, obj);
   if (obj.apiVersion !== API_VERSIONS[kind])
     c.fail(
       'apiVersion',

@@ -787,3 +787,36 @@ describe('microseg simulate on the e2e model', () => {
     expect(answers.map((a) => a.allowed)).toEqual(want);
   });
 });
+
+describe('a policy the engine refuses', () => {
+  // The message names the file the policy was read from, as the snapshot loader's messages do; it named
+  // only the policy, which could be in any of the --cluster and --policies files.
+  it('is bad usage naming the file, the policy and the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-badpolicy-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x, namespace: shop}\nspec:\n  podSelector: {}\n  policyTypes: [Ingres]\n',
+    );
+    const anp = join(dir, 'anp.yaml');
+    writeFileSync(
+      anp,
+      'apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: a}\nspec:\n  priority: 5000\n  subject: {namespaces: {}}\n',
+    );
+    const r = await cli(
+      ...['explain', '--cluster', CLUSTER, '--policies', bad, '--from', '203.0.113.7'],
+      ...['--to', 'shop/db-0', '--port', 'pg'],
+    );
+    expect(r).toEqual({
+      code: 2,
+      out: '',
+      err: `microseg explain: ${bad}: NetworkPolicy shop/x: spec.policyTypes[0] "Ingres" is not one of Ingress, Egress\n`,
+    });
+    const a = await cli(
+      ...['explain', '--cluster', CLUSTER, '--policies', anp, '--from', '203.0.113.7'],
+      ...['--to', 'shop/db-0', '--port', 'pg'],
+    );
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(new RegExp(`^microseg explain: ${anp}: AdminNetworkPolicy a: spec\\.priority `));
+  });
+});
