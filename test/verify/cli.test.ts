@@ -820,3 +820,34 @@ describe('a policy the engine refuses', () => {
     expect(a.err).toMatch(new RegExp(`^microseg explain: ${anp}: AdminNetworkPolicy a: spec\\.priority `));
   });
 });
+
+describe('--limit', () => {
+  // A negative number is a number: it said "--limit -1 is not a number".
+  it('below 0 or not whole is bad usage saying what it takes', async () => {
+    for (const limit of ['-1', '2.5', 'x']) {
+      const b = await cli(
+        'blast-radius',
+        '--cluster',
+        CLUSTER,
+        '--workload',
+        'shop/Pod/db-0',
+        '--limit',
+        limit,
+      );
+      expect(b).toEqual({
+        code: 2,
+        out: '',
+        err: `microseg blast-radius: --limit must be a whole number, 0 or more, got ${JSON.stringify(limit)}\n`,
+      });
+      const a = await cli(
+        ...['audit', '--flows', 'flows.jsonl', '--cluster', CLUSTER, '--policies', CLUSTER],
+        ...['--limit', limit],
+      );
+      expect(a).toEqual({
+        code: 2,
+        out: '',
+        err: `microseg audit: --limit must be a whole number, 0 or more, got ${JSON.stringify(limit)}\n`,
+      });
+    }
+  });
+});

@@ -238,7 +238,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError('--policies is required (the NetworkPolicies to audit: a file or a directory)');
   if (values.output !== 'text' && values.output !== 'json' && values.output !== 'markdown')
     throw new UsageError(`--output ${values.output} is not supported (use text, json or markdown)`);
-  if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
+  if (!/^\d+$/.test(values.limit))
+    throw new UsageError(`--limit must be a whole number, 0 or more, got ${JSON.stringify(values.limit)}`);
   const engine = parseEngineOptions(values);
   await checkDistinctSources('--flows', sources.flows);
   // Standard input is read once: by the first of the options that names it, the others finding it empty.

@@ -103,7 +103,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.workload) throw new UsageError('--workload is required');
   if (values.output !== 'text' && values.output !== 'json')
     throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
-  if (!/^\d+$/.test(values.limit)) throw new UsageError(`--limit ${values.limit} is not a number`);
+  if (!/^\d+$/.test(values.limit))
+    throw new UsageError(`--limit must be a whole number, 0 or more, got ${JSON.stringify(values.limit)}`);
   const options = parseEngineOptions(values);
   const warn = warnOnStderr(io, 'blast-radius');
   const cluster = await loadVerifySnapshot([values.cluster], io.stdin, warn);
