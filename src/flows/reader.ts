@@ -53,6 +53,8 @@ export interface BadLineSample {
   source: string;
   /** 1-based line number; for a multi-line document, the 1-based position of the object. */
   line: number;
+  /** Set when `line` is the position of an object of a multi-line document (a Kubescape List). */
+  object?: true;
   reason: BadReason;
   message: string;
 }
@@ -127,9 +129,9 @@ export function emptyIngestStats(): IngestStats {
   };
 }
 
-/** Formats a sample as `file:line: message`. */
+/** Formats a sample as `file:line: message`, or `file: object N: message` for a document's object. */
 export function formatSample(s: BadLineSample): string {
-  return `${s.source}:${s.line}: ${s.message}`;
+  return s.object ? `${s.source}: object ${s.line}: ${s.message}` : `${s.source}:${s.line}: ${s.message}`;
 }
 
 /** A short human summary of a run, one fact per line. */
@@ -1062,11 +1064,12 @@ export class FlowReader implements AsyncIterable<Flow> {
     for (const [i, o] of objects.entries()) {
       info.lines++;
       this.stats.lines++;
-      this.addKubescape(source, i + 1, o, out);
+      this.addKubescape(source, i + 1, o, out, true);
     }
   }
 
-  private addKubescape(source: string, no: number, o: unknown, out: Flow[]): void {
+  /** `document`: `no` is the position of `o` in a multi-line document, not a line number. */
+  private addKubescape(source: string, no: number, o: unknown, out: Flow[], document = false): void {
     const items =
       typeof o === 'object' && o !== null && Array.isArray((o as { items?: unknown }).items)
         ? (o as { items: unknown[] }).items
@@ -1080,7 +1083,7 @@ export class FlowReader implements AsyncIterable<Flow> {
         },
       );
       if (r instanceof FlowInputError) {
-        this.badLine(source, no, r);
+        this.badLine(source, no, r, document);
         continue;
       }
       for (const f of r) {
@@ -1149,8 +1152,14 @@ export class FlowReader implements AsyncIterable<Flow> {
     this.stats.skipped[reason] = (this.stats.skipped[reason] ?? 0) + 1;
   }
 
-  private badLine(source: string, line: number, err: FlowInputError): void {
-    const sample: BadLineSample = { source, line, reason: err.reason, message: err.message };
+  private badLine(source: string, line: number, err: FlowInputError, object = false): void {
+    const sample: BadLineSample = {
+      source,
+      line,
+      ...(object ? { object: true as const } : {}),
+      reason: err.reason,
+      message: err.message,
+    };
     if (this.opts.strict) throw new InputError(formatSample(sample));
     this.stats.bad[err.reason] = (this.stats.bad[err.reason] ?? 0) + 1;
     this.stats.badLines++;

@@ -463,3 +463,27 @@ describe("the scanner's memory", () => {
     expect(wasmScannerMemory()).toBe(0);
   });
 });
+
+describe('a bad object of a multi-line document', () => {
+  // Named by its position in the document, not as a line: 'nn-list.json:2: ...' pointed at the second
+  // line of the file, while the object was the List's second, hundreds of lines further down.
+  it('is told as the document object it is, in the summary and under strict', async () => {
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as {
+      spec: { containers: { egress: { ports: { port: number }[] }[] }[] };
+    };
+    const bad = structuredClone(nn);
+    bad.spec.containers[0]!.egress[0]!.ports[0]!.port = 70000;
+    const path = tmp(
+      'nn-list.json',
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [nn, bad] }, null, 2),
+    );
+    const r = readFlows(path);
+    expect(await r.toArray()).toHaveLength(13);
+    const message =
+      'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[0].ports[0].port: expected an integer from 1 to 65535, got number 70000';
+    expect(formatIngestStats(r.stats)).toContain(`\n  ${path}: object 2: ${message}\n`);
+    await expect(readFlows(path, { strict: true }).toArray()).rejects.toThrow(
+      `${path}: object 2: ${message}`,
+    );
+  });
+});
