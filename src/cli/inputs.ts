@@ -260,6 +260,26 @@ export function clusterFromFiles(command: string, paths: readonly string[]): voi
 }
 
 /**
+ * Refuses (bad usage, exit 2, before anything is read) standard input named more than once, by one
+ * option or by several: it is read once, by the first, and the others would find it empty. `options`
+ * are each option's name and the paths it was given.
+ */
+export function stdinOnce(
+  options: readonly (readonly [string, readonly string[] | string | undefined])[],
+): void {
+  const fromStdin: string[] = [];
+  for (const [option, given] of options) {
+    const paths = given === undefined ? [] : typeof given === 'string' ? [given] : given;
+    for (const p of paths) if (p === '-') fromStdin.push(`${option} -`);
+  }
+  const twice = fromStdin.find((o, i) => fromStdin.indexOf(o) !== i);
+  if (twice !== undefined)
+    throw new UsageError(`${twice} is given twice: standard input can be read only once`);
+  if (fromStdin.length > 1)
+    throw new UsageError(`${fromStdin.join(' and ')}: standard input can be read only once, by one of them`);
+}
+
+/**
  * Why the flow sources gave no flow at all, for `recommend` and `graph`, which then write nothing and
  * exit 2: policies proposed from no traffic would deny whatever runs in the namespaces, and an empty
  * graph says nothing, when the likely cause is the input (empty, or not the format it was read as).

@@ -851,3 +851,45 @@ describe('--limit', () => {
     }
   });
 });
+
+describe('standard input named by two options', () => {
+  // Read once, by the first: the second found it empty and was refused as '-: the file is empty'. Said as
+  // audit says it, before anything is read.
+  it('is bad usage naming both', async () => {
+    const cases: [string[], string][] = [
+      [
+        [
+          'explain',
+          '--cluster',
+          '-',
+          '--policies',
+          '-',
+          '--from',
+          '1.2.3.4',
+          '--to',
+          'shop/db-0',
+          '--port',
+          '80',
+        ],
+        'microseg explain: --cluster - and --policies -: standard input can be read only once, by one of them',
+      ],
+      [
+        ['simulate', '--cluster', '-', '--queries', '-'],
+        'microseg simulate: --cluster - and --queries -: standard input can be read only once, by one of them',
+      ],
+      [
+        ['simulate', '--cluster', CLUSTER, '--policies', '-', '--policies', '-', '--queries', 'q.json'],
+        'microseg simulate: --policies - is given twice: standard input can be read only once',
+      ],
+      [
+        ['blast-radius', '--cluster', '-', '--proposal', '-', '--workload', 'shop/Pod/db-0'],
+        'microseg blast-radius: --cluster - and --proposal -: standard input can be read only once, by one of them',
+      ],
+    ];
+    for (const [argv, err] of cases) {
+      const io = captureIO(Readable.from([readFileSync(CLUSTER)]));
+      expect(await runCli(argv, io)).toBe(2);
+      expect({ out: io.stdout, err: io.stderr }).toEqual({ out: '', err: `${err}\n` });
+    }
+  });
+});

@@ -27,6 +27,7 @@ import {
   flowsAndCluster,
   loadVerifySnapshot,
   noFlowsMessage,
+  stdinOnce,
   warnOnStderr,
 } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
@@ -243,16 +244,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const engine = parseEngineOptions(values);
   await checkDistinctSources('--flows', sources.flows);
   // Standard input is read once: by the first of the options that names it, the others finding it empty.
-  const fromStdin = [
-    ...sources.cluster.filter((p) => p === '-').map(() => '--cluster -'),
-    ...values.policies.filter((p) => p === '-').map(() => '--policies -'),
-    ...(sources.flows.includes('-') ? ['--flows -'] : []),
-  ];
-  const twice = fromStdin.find((o, i) => fromStdin.indexOf(o) !== i);
-  if (twice !== undefined)
-    throw new UsageError(`${twice} is given twice: standard input can be read only once`);
-  if (fromStdin.length > 1)
-    throw new UsageError(`${fromStdin.join(' and ')}: standard input can be read only once, by one of them`);
+  stdinOnce([
+    ['--cluster', sources.cluster],
+    ['--policies', values.policies],
+    ['--flows', sources.flows.includes('-') ? ['-'] : []],
+  ]);
   const warn = warnOnStderr(io, 'audit');
   const cluster = await loadVerifySnapshot(sources.cluster, io.stdin, warn);
   const given: NetworkPolicy[] = [];

@@ -4,7 +4,7 @@
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, warnOnStderr, withRepeatsReplaced } from '../inputs.ts';
+import { loadVerifySnapshot, stdinOnce, warnOnStderr, withRepeatsReplaced } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { mergeSnapshots } from '../../model/snapshot.ts';
@@ -106,6 +106,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!/^\d+$/.test(values.limit))
     throw new UsageError(`--limit must be a whole number, 0 or more, got ${JSON.stringify(values.limit)}`);
   const options = parseEngineOptions(values);
+  stdinOnce([
+    ['--cluster', values.cluster],
+    ['--proposal', values.proposal],
+  ]);
   const warn = warnOnStderr(io, 'blast-radius');
   const cluster = await loadVerifySnapshot([values.cluster], io.stdin, warn);
   // A node agent's pods (host network) are resolved too: counted as their nodes (the default), they

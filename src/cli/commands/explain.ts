@@ -3,7 +3,7 @@
  * --to ns/pod|ns/Kind/name|IP --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
+import { loadVerifySnapshot, stdinOnce, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -92,6 +92,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (message.startsWith(NOT_EVALUATED)) unevaluated.push(message);
     stderr(message);
   };
+  stdinOnce([
+    ['--cluster', values.cluster],
+    ['--policies', values.policies],
+  ]);
   const snap = await loadVerifySnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin, warn);
   const src = endpointOf(snap, from, '--from');
   const dst = endpointOf(snap, to, '--to');

@@ -3,7 +3,7 @@
  * answers many connection queries at once, in order.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, warnOnStderr } from '../inputs.ts';
+import { loadVerifySnapshot, stdinOnce, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -56,6 +56,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.queries) throw new UsageError('--queries is required');
   if (values.output !== 'json') throw new UsageError(`--output ${values.output} is not supported (use json)`);
   const options = parseEngineOptions(values);
+  stdinOnce([
+    ['--cluster', values.cluster],
+    ['--policies', values.policies],
+    ['--queries', values.queries],
+  ]);
   const stderr = warnOnStderr(io, 'simulate');
   // Policies the engine cannot evaluate are said in each answer too, not only on stderr.
   const unevaluated: string[] = [];
