@@ -280,6 +280,33 @@ export function stdinOnce(
 }
 
 /**
+ * Refuses (bad usage, exit 2, before anything is read) an output file that is one of the command's input
+ * files, by path or as the same file under another name (a link, `./f`): it would be written over what
+ * it is made from. `inputs` are each option's name and the paths it was given.
+ */
+export async function outputNotInput(
+  option: string,
+  out: string,
+  inputs: readonly (readonly [string, readonly string[]])[],
+): Promise<void> {
+  const target = await stat(out).catch(() => undefined);
+  for (const [name, paths] of inputs) {
+    for (const p of paths) {
+      if (p === '-') continue;
+      const same =
+        resolve(p) === resolve(out) ||
+        (target !== undefined &&
+          (await stat(p).then(
+            (st) => st.dev === target.dev && st.ino === target.ino,
+            () => false,
+          )));
+      if (same)
+        throw new UsageError(`${option} ${out} is ${name} ${p}: the graph would be written over its input`);
+    }
+  }
+}
+
+/**
  * Why the flow sources gave no flow at all, for `recommend` and `graph`, which then write nothing and
  * exit 2: policies proposed from no traffic would deny whatever runs in the namespaces, and an empty
  * graph says nothing, when the likely cause is the input (empty, or not the format it was read as).

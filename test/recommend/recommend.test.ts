@@ -649,6 +649,31 @@ describe('--cluster - in recommend and graph', () => {
   });
 });
 
+describe('graph --out naming one of its inputs', () => {
+  // Bad usage naming both, before anything is read: the graph was written over the flows or the
+  // snapshot it was made from, which were lost.
+  it('is refused, by path or as the same file under another name, and the input is kept', async () => {
+    const flows = join(dir, 'in-flows.jsonl.gz');
+    const cluster = join(dir, 'in-cluster.json');
+    await writeFile(flows, await readFile(join(dir, 'flows.jsonl.gz')));
+    await writeFile(cluster, await readFile(join(dir, 'cluster.json')));
+    const before = [await readFile(flows), await readFile(cluster)];
+    const other = `${dir}/./in-cluster.json`;
+    for (const [out, option, path] of [
+      [flows, '--flows', flows],
+      [other, '--cluster', cluster],
+    ] as const) {
+      const io = captureIO();
+      expect(await runCli(['graph', '--flows', flows, '--cluster', cluster, '--out', out], io)).toBe(2);
+      expect({ out: io.stdout, err: io.stderr }).toEqual({
+        out: '',
+        err: `microseg graph: --out ${out} is ${option} ${path}: the graph would be written over its input\n`,
+      });
+    }
+    expect([await readFile(flows), await readFile(cluster)]).toEqual(before);
+  });
+});
+
 describe('--out paths that cannot be written', () => {
   // Bad usage (exit 2) naming the path and the problem, found before any input is read; was an
   // internal error with a stack trace (exit 3) once the whole run was done.

@@ -12,6 +12,7 @@ import {
   clusterFromFiles,
   loadIdentity,
   noFlowsMessage,
+  outputNotInput,
   warnOnStderr,
 } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
@@ -71,7 +72,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   await checkDistinctSources('--flows', values.flows);
   const opts = pipelineOptions(values);
   // Before any input is read: a run over millions of lines should not end on a mistyped --out.
-  if (values.out) await checkOutputFile(values.out);
+  if (values.out) {
+    await checkOutputFile(values.out);
+    await outputNotInput('--out', values.out, [
+      ['--flows', values.flows],
+      ['--cluster', values.cluster],
+    ]);
+  }
   const identity = await loadIdentity(
     values.cluster,
     opts.identity,
