@@ -5,10 +5,10 @@
  * Bad lines are counted by reason and the first few are kept with their file and line number; with
  * `strict`, the first bad line ends the run with that message.
  */
-import { createReadStream, fstatSync, read as fsRead, readSync } from 'node:fs';
+import { createReadStream, fstatSync, open as fsOpen, read as fsRead, readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
@@ -385,6 +385,16 @@ async function openBytes(
     return stdin !== undefined && (stdin as { fd?: unknown }).fd !== 0
       ? chunkReader(gunzipIfNeeded(stdin, info))
       : stdinBytes(info);
+  // A named pipe (a FIFO, `--flows <(hubble observe ...)`) is read as standard input is, through a
+  // socket: a stream's read of it blocks a thread-pool thread until the writer sends more, which keeps
+  // the process alive after a run that stopped early (a bad line under strict) while the writer keeps
+  // the pipe open; destroying the socket ends its read.
+  if ((await stat(source).catch(() => undefined))?.isFIFO() === true) {
+    const fd = await new Promise<number>((resolve, reject) =>
+      fsOpen(source, 'r', (err, n) => (err ? reject(cannotRead(source, err)) : resolve(n))),
+    );
+    return sniffedBytes(socketReader(fd, source), info);
+  }
   let fh: FileHandle;
   const magic = Buffer.alloc(2);
   try {
@@ -593,6 +603,14 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
   }
   const r = kind === 'file' ? fdReader(0, '-') : kind === 'pipe' ? socketReader(0, '-') : undefined;
   if (r === undefined) return chunkReader(gunzipIfNeeded(process.stdin, info));
+  return sniffedBytes(r, info);
+}
+
+/**
+ * The bytes of a descriptor reader (standard input, a named pipe), gzip (or UTF-16) input, recognised by
+ * its first bytes, decompressed as a stream.
+ */
+async function sniffedBytes(r: ByteReader, info: { source: string; gzip: boolean }): Promise<ByteReader> {
   // The first bytes tell gzip from the rest; they are handed over before anything else is read.
   const head = Buffer.allocUnsafe(1 << 16);
   let got = 0;

@@ -179,3 +179,42 @@ describe('standard input', () => {
     }
   }, 30_000);
 });
+
+describe('a named pipe in a process that stops early', () => {
+  // The reader's promise rejected at once, but its read of the pipe, blocking in the thread pool, kept
+  // the process alive until the writer closed the pipe (with `--flows <(hubble observe --follow)`,
+  // never): the command printed its error and did not exit.
+  it('exits once the run ends, though the writer keeps the pipe open', async () => {
+    const fifo = join(dir, 'fifo-exit');
+    execFileSync('mkfifo', [fifo]);
+    const data = join(dir, 'fifo-exit-bad');
+    writeFileSync(data, Buffer.concat([sample, Buffer.from('not json\n')]));
+    for (const gzip of [false, true]) {
+      const src = gzip ? `${data}.gz` : data;
+      if (gzip) writeFileSync(src, gzipSync(readFileSync(data)));
+      const writer = spawn('sh', ['-c', 'exec 3>"$2"; cat "$1" >&3; sleep 25', 'sh', src, fifo], {
+        stdio: 'ignore',
+      });
+      const child = spawn(
+        process.execPath,
+        [
+          '-e',
+          `import(${JSON.stringify(reader)}).then(({ readFlows }) => readFlows(${JSON.stringify(fifo)}, { strict: true }).toArray()).catch((e) => console.log(e.message))`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      try {
+        const t0 = Date.now();
+        const code = await new Promise<number | null>((done) => child.on('exit', done));
+        expect(out).toMatch(/invalid JSON/);
+        expect(code).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(20_000);
+      } finally {
+        child.kill();
+        writer.kill();
+      }
+    }
+  }, 60_000);
+});
