@@ -256,6 +256,34 @@ function onlyFields(
   }
 }
 
+/** The `namedPorts` of a `{"namespace", "labels"}` end: a list of `{name?, port, protocol?}`, each checked. */
+function parseNamedPorts(
+  v: unknown,
+  where: string,
+): { name?: string; port: number; protocol?: L4Protocol }[] {
+  if (!Array.isArray(v))
+    throw new InputError(`${where}: namedPorts must be a list of {"name", "port", "protocol"}`);
+  return v.map((e: unknown, i) => {
+    const at = `${where}: namedPorts[${i}]`;
+    if (e === null || typeof e !== 'object' || Array.isArray(e))
+      throw new InputError(`${at} must be an object {"name", "port", "protocol"}`);
+    const o = e as Record<string, unknown>;
+    onlyFields(o, ['name', 'port', 'protocol'], at, 'a named port has name, port, protocol');
+    if (o.name !== undefined && typeof o.name !== 'string')
+      throw new InputError(`${at}.name must be a string`);
+    if (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
+      throw new InputError(`${at}.port must be a port number (1-65535)`);
+    if (o.protocol !== undefined && typeof o.protocol !== 'string')
+      throw new InputError(`${at}.protocol must be a string`);
+    const protocol = parseProtocolArg(o.protocol, at);
+    return {
+      ...(o.name !== undefined ? { name: o.name } : {}),
+      port: o.port,
+      ...(protocol !== undefined ? { protocol } : {}),
+    };
+  });
+}
+
 function parseQueryEndpoint(v: unknown, where: string): EndpointArg {
   if (typeof v === 'string') return parseEndpointArg(v, where);
   if (v && typeof v === 'object' && !Array.isArray(v)) {
@@ -281,9 +309,7 @@ function parseQueryEndpoint(v: unknown, where: string): EndpointArg {
       return {
         namespace: o.namespace,
         labels: labels as Record<string, string>,
-        ...(Array.isArray(o.namedPorts)
-          ? { namedPorts: o.namedPorts as { name: string; port: number }[] }
-          : {}),
+        ...(o.namedPorts !== undefined ? { namedPorts: parseNamedPorts(o.namedPorts, where) } : {}),
       };
     }
   }

@@ -893,3 +893,43 @@ describe('standard input named by two options', () => {
     }
   });
 });
+
+describe('simulate: namedPorts of a {"namespace", "labels"} end', () => {
+  // Anything but a list was ignored (and the query answered as if the end had no named port: "has no
+  // container port named"), and the entries of a list were taken unchecked.
+  it('is a list of {name, port, protocol}, each checked, naming the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-namedports-'));
+    const end = (namedPorts: unknown) => ({ namespace: 'shop', labels: { app: 'db' }, namedPorts });
+    const cases: [unknown, string][] = [
+      [{ pg: 5432 }, 'query 1: to: namedPorts must be a list of {"name", "port", "protocol"}'],
+      [[{ name: 'pg', port: '5432' }], 'query 1: to: namedPorts[0].port must be a port number (1-65535)'],
+      [
+        [{ name: 'pg', port: 5432, protocol: 'ICMP' }],
+        'query 1: to: namedPorts[0]: protocol "ICMP" is not one of TCP, UDP, SCTP',
+      ],
+      [[{ name: 5, port: 5432 }], 'query 1: to: namedPorts[0].name must be a string'],
+      [
+        [{ nmae: 'pg', port: 5432 }],
+        'query 1: to: namedPorts[0]: unknown field "nmae"; a named port has name, port, protocol',
+      ],
+    ];
+    for (const [namedPorts, message] of cases) {
+      const file = join(dir, 'q.json');
+      writeFileSync(file, JSON.stringify([{ from: 'shop/db-0', to: end(namedPorts), port: 'pg' }]));
+      const r = await cli('simulate', '--cluster', CLUSTER, '--queries', file);
+      expect([r.code, r.out, r.err], JSON.stringify(namedPorts)).toEqual([
+        2,
+        '',
+        `microseg simulate: ${file}: ${message}\n`,
+      ]);
+    }
+    const file = join(dir, 'q.json');
+    writeFileSync(
+      file,
+      JSON.stringify([{ from: 'shop/db-0', to: end([{ name: 'pg', port: 5432 }]), port: 'pg' }]),
+    );
+    const ok = await cli('simulate', '--cluster', CLUSTER, '--queries', file);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toHaveLength(1);
+  });
+});

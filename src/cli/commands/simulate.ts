@@ -19,7 +19,7 @@ would be answered for TCP); the answer is a JSON array in the same order of {"al
 "policies"}. An END is "namespace/pod", a workload "namespace/Kind/name" (as explain takes it:
 answered for its first pod by name, or its pod template when the cluster has no pod of it; --detail's
 notes say which), an IP address ("10.0.0.7" or {"ip": "..."}), {"namespace", "pod"} or
-{"namespace", "labels", "namedPorts"}.
+{"namespace", "labels", "namedPorts": [{"name", "port", "protocol"}, ...]}.
 
 options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON (Namespaces, Pods, policies); '-' for stdin
