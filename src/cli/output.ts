@@ -51,6 +51,16 @@ function isFsError(err: unknown): boolean {
  * is bad usage naming the path given, the file being written (if any) and the problem; any other error
  * stays as it is.
  */
+/**
+ * Refuses an empty `--out` (bad usage): it would be the current directory (an unset variable in
+ * `--out "$DIR"`), or, for a file, standard output as if it were not given. `what` is what it takes,
+ * `otherwise` what leaving it out gives.
+ */
+export function nonEmptyOut(out: string | undefined, what: 'file' | 'directory', otherwise: string): void {
+  if (out === '')
+    throw new UsageError(`--out is empty: give a ${what} (or leave --out out for ${otherwise})`);
+}
+
 export function outputWriteError(dir: string, err: unknown, file?: string): unknown {
   if (!isFsError(err)) return err;
   return cannotWrite(dir, file !== undefined ? `${file}: ${problem(err)}` : problem(err));

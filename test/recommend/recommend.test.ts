@@ -649,6 +649,35 @@ describe('--cluster - in recommend and graph', () => {
   });
 });
 
+describe('an empty --out', () => {
+  // Bad usage, before anything is read: recommend and demo wrote into the current directory (an unset
+  // variable in '--out "$DIR"'), and graph wrote to standard output as if --out were not given.
+  it('is refused by recommend, graph and demo, and nothing is written', async () => {
+    const cwd = process.cwd();
+    const here = await mkdtemp(join(tmpdir(), 'microseg-empty-out-'));
+    process.chdir(here);
+    try {
+      const inputs = ['--flows', join(dir, 'flows.jsonl.gz'), '--cluster', join(dir, 'cluster.json')];
+      for (const args of [
+        ['recommend', ...inputs, '--out', ''],
+        ['graph', ...inputs, '--out', ''],
+        ['demo', '--no-serve', '--out', ''],
+      ]) {
+        const io = captureIO();
+        expect(await runCli(args, io)).toBe(2);
+        expect({ out: io.stdout, err: io.stderr }).toEqual({
+          out: '',
+          err: `microseg ${args[0]}: --out is empty: give a ${args[0] === 'graph' ? 'file' : 'directory'} (or leave --out out for ${args[0] === 'graph' ? 'standard output' : args[0] === 'demo' ? 'out' : 'policies'})\n`,
+        });
+      }
+      expect(await readdir(here)).toEqual([]);
+    } finally {
+      process.chdir(cwd);
+      await rm(here, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('graph --out naming one of its inputs', () => {
   // Bad usage naming both, before anything is read: the graph was written over the flows or the
   // snapshot it was made from, which were lost.

@@ -32,7 +32,7 @@ import { blastRadius } from '../../verify/reach.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
-import { outputWriteError, prepareOutputDir } from '../output.ts';
+import { nonEmptyOut, outputWriteError, prepareOutputDir } from '../output.ts';
 import { recommend, summary, writeFiles } from './recommend.ts';
 
 export const HELP = `usage: microseg demo [--out DIR] [--port N] [--host H] [--no-serve]
@@ -123,6 +123,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be a port number, got ${JSON.stringify(portText)}`);
+  nonEmptyOut(values.out, 'directory', 'out');
   const out = values.out ?? 'out';
   const host = values.host ?? '127.0.0.1';
   // Before anything is generated: the output directory is made and proven writable, and the port is

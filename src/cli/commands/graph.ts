@@ -18,7 +18,7 @@ import {
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
-import { checkOutputFile, writeOutputFile } from '../output.ts';
+import { checkOutputFile, nonEmptyOut, writeOutputFile } from '../output.ts';
 import { pipelineOptions } from './recommend.ts';
 
 export const HELP = `usage: microseg graph --flows FILE [--flows FILE ...] --cluster FILE [--format json|dot] [--out FILE]
@@ -72,6 +72,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   await checkDistinctSources('--flows', values.flows);
   const opts = pipelineOptions(values);
   // Before any input is read: a run over millions of lines should not end on a mistyped --out.
+  nonEmptyOut(values.out, 'file', 'standard output');
   if (values.out) {
     await checkOutputFile(values.out);
     await outputNotInput('--out', values.out, [

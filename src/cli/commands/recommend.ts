@@ -35,7 +35,7 @@ import {
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
-import { outputWriteError, prepareOutputDir, writeOutputFiles } from '../output.ts';
+import { nonEmptyOut, outputWriteError, prepareOutputDir, writeOutputFiles } from '../output.ts';
 import { compareText, firstOf } from '../../model/order.ts';
 
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
@@ -446,6 +446,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     afterAnalysis: releaseMemory,
     afterProof: releaseMemory,
   };
+  nonEmptyOut(values.out, 'directory', 'policies');
   const out = values.out ?? 'policies';
   // Before any input is read: a run over millions of lines should not end on a mistyped --out. The
   // directory is made now, and removed again if the run ends without writing in it.
