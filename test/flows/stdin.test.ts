@@ -167,7 +167,7 @@ describe('standard input', () => {
     const data = join(dir, 'fifo-bad');
     writeFileSync(data, Buffer.concat([content.subarray(0, 50_000), Buffer.from('\nnot json\n')]));
     // The writer sends the lines, then holds the pipe open for a minute.
-    const writer = spawn('sh', ['-c', 'exec 3>"$2"; cat "$1" >&3; sleep 60', 'sh', data, fifo], {
+    const writer = spawn('sh', ['-c', 'exec 3>"$2"; cat "$1" >&3; exec sleep 60', 'sh', data, fifo], {
       stdio: 'ignore',
     });
     try {
@@ -192,7 +192,7 @@ describe('a named pipe in a process that stops early', () => {
     for (const gzip of [false, true]) {
       const src = gzip ? `${data}.gz` : data;
       if (gzip) writeFileSync(src, gzipSync(readFileSync(data)));
-      const writer = spawn('sh', ['-c', 'exec 3>"$2"; cat "$1" >&3; sleep 25', 'sh', src, fifo], {
+      const writer = spawn('sh', ['-c', 'exec 3>"$2"; cat "$1" >&3; exec sleep 25', 'sh', src, fifo], {
         stdio: 'ignore',
       });
       const child = spawn(
