@@ -327,9 +327,11 @@ export class Engine {
       const k = addrKey(ip);
       const existing = this.ipIndex.get(k);
       const existingFinished = existing?.kind === 'pod' && this.finished.has(existing.key);
+      // A node's address stays the node's (the kubelet's probes come from it, nodeTraffic) when a
+      // host-network pod kept as a pod (hostNetworkPods=pod) shares it: that pod is asked for by name.
       if (
         !existing ||
-        existing.kind === 'ip' ||
+        (existing.kind === 'ip' && !end.hostNetwork) ||
         (existing.kind === 'pod' && existing.hostNetwork) ||
         (existingFinished && !finished)
       )

@@ -328,6 +328,28 @@ describe('implementation-defined corners', () => {
         .allowed,
     ).toBe(false);
   });
+  it('traffic from the pod own node is allowed also when a host-network pod counted as a pod shares its address', () => {
+    // hostNetworkPods=pod: a host-network pod on n1 has n1's address; the address is still the node's
+    // (the kubelet's probes come from it), and the host-network pod is asked about by name.
+    const e = buildEngine(
+      {
+        namespaces: [ns('s')],
+        pods: [
+          pod('s', 'web', { app: 'web' }, '10.8.0.1', { nodeName: 'n1' }),
+          pod('s', 'proxy', { app: 'proxy' }, '192.168.1.1', { nodeName: 'n1', hostNetwork: true }),
+        ],
+        networkPolicies: [np('s', 'deny', { podSelector: {} })],
+        nodes,
+      },
+      { hostNetworkPods: 'pod' },
+    );
+    const v = e.evaluate({ from: { ip: '192.168.1.1' }, to: { namespace: 's', pod: 'web' }, port: 80 });
+    expect([v.allowed, v.ingress.tier]).toEqual([true, 'exception']);
+    expect(
+      e.evaluate({ from: { namespace: 's', pod: 'proxy' }, to: { namespace: 's', pod: 'web' }, port: 80 })
+        .allowed,
+    ).toBe(false);
+  });
   it('host-network pods count as their node by default: not selectable by pod selectors', () => {
     const v = cluster().evaluate({
       from: { namespace: 's', pod: 'agent' },
