@@ -1,6 +1,7 @@
 /**
  * Batch reachability over equivalence classes of pods: pods with the same namespace, labels, container
- * ports and CIDR signature (which ipBlock/networks peers contain their IP) are indistinguishable to every
+ * ports, CIDR signature (which ipBlock/networks peers contain their IP) and host network (a host-network
+ * pod kept as a pod is never an ANP/CNP subject or pod peer) are indistinguishable to every
  * policy, so the engine decides once per class. On top of it: proposal verification against observed
  * connections (blocked flows, excess reachability, permissiveness) and blast radius.
  */
@@ -91,7 +92,8 @@ export function podClasses(engine: Engine): PodClass[] {
       .map((p) => `${p.name}:${p.port}/${p.protocol}`)
       .sort()
       .join(',');
-    const key = `${pod.namespace}\u0000${labelsKey(pod.labels)}\u0000${named}\u0000${ports.map(pkey).join(',')}\u0000${sig}`;
+    // A host-network pod kept as a pod (hostNetworkPods=pod) is never an ANP/CNP subject or pod peer.
+    const key = `${pod.namespace}\u0000${labelsKey(pod.labels)}\u0000${named}\u0000${ports.map(pkey).join(',')}\u0000${sig}${pod.hostNetwork ? '\u0000h' : ''}`;
     const g = groups.get(key) ?? [];
     g.push(pod);
     groups.set(key, g);
@@ -119,6 +121,7 @@ export function podClasses(engine: Engine): PodClass[] {
       nsLabels: rep.nsLabels,
       ports: rep.ports,
       ...(rep.ip ? { ip: rep.ip } : {}),
+      ...(rep.hostNetwork ? { hostNetwork: true } : {}),
     };
     return {
       index,

@@ -459,3 +459,63 @@ describe('blast radius order', () => {
     expect(cut.before.exposedPathsCut).toBe(true);
   });
 });
+
+describe('pod classes with host-network pods counted as pods (hostNetworkPods=pod)', () => {
+  const pod = (name: string, app: string, ip: string, hostNetwork: boolean) => ({
+    apiVersion: 'v1',
+    kind: 'Pod' as const,
+    metadata: { name, namespace: 'n1', labels: { app } },
+    spec: {
+      nodeName: 'node1',
+      hostNetwork,
+      containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }],
+    },
+    status: { podIPs: [{ ip }], hostIP: '192.168.0.1' },
+  });
+  // An AdminNetworkPolicy denying all ingress between pods: a host-network pod is never its subject.
+  const engine = buildEngine(
+    {
+      namespaces: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'n1' } }],
+      pods: [
+        pod('agent', 'b', '192.168.0.1', true),
+        pod('web', 'b', '10.0.0.2', false),
+        pod('client', 'c', '10.0.0.3', false),
+      ],
+      clusterPolicies: [
+        {
+          apiVersion: 'policy.networking.k8s.io/v1alpha1',
+          kind: 'AdminNetworkPolicy',
+          metadata: { name: 'deny' },
+          spec: {
+            priority: 1,
+            subject: { namespaces: {} },
+            ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }],
+          },
+        },
+      ],
+    },
+    { hostNetworkPods: 'pod' },
+  );
+  it('gives every member of a class the verdict of its pods', () => {
+    const classes = podClasses(engine);
+    const m = new ReachMatrix(engine, classes);
+    for (const b of classes) {
+      const s = m.sources(b, { port: 8080, protocol: 'TCP' });
+      for (const a of classes) {
+        const byClass = (s.allFree && m.egressFree[a.index] === 1) || s.listed.includes(a.index);
+        for (const from of a.members)
+          for (const to of b.members) {
+            if (from === to) continue;
+            const [fns, fpod] = from.split('/') as [string, string];
+            const [tns, tpod] = to.split('/') as [string, string];
+            const v = engine.evaluate({
+              from: { namespace: fns, pod: fpod },
+              to: { namespace: tns, pod: tpod },
+              port: 8080,
+            });
+            expect({ from, to, allowed: byClass }).toEqual({ from, to, allowed: v.allowed });
+          }
+      }
+    }
+  });
+});
