@@ -355,6 +355,11 @@ export class Engine {
     return this.podList;
   }
 
+  /** The labels of the Node a pod runs on; undefined when the input has no Node object of that name. */
+  nodeLabelsOf(p: PodEnd): Readonly<Record<string, string>> | undefined {
+    return p.node === undefined ? undefined : this.nodes.get(p.node)?.labels;
+  }
+
   namespaceNames(): string[] {
     return [...this.nsLabelsMap.keys()].sort();
   }
@@ -609,10 +614,16 @@ export class Engine {
           this.nsSelectorMatches(peer.namespaceSelector, remote.namespace, remote.nsLabels) &&
           matchesSelector(peer.podSelector, remote.labels)
         );
-      case 'nodes':
-        return (
-          remote.kind === 'ip' && !!remote.nodeLabels && matchesSelector(peer.nodeSelector, remote.nodeLabels)
-        );
+      case 'nodes': {
+        // A host-network pod kept as a pod (hostNetworkPods=pod) is no pod peer: its traffic is its node's.
+        const labels =
+          remote.kind === 'ip'
+            ? remote.nodeLabels
+            : remote.hostNetwork
+              ? this.nodeLabelsOf(remote)
+              : undefined;
+        return !!labels && matchesSelector(peer.nodeSelector, labels);
+      }
       case 'networks': {
         const a = this.remoteAddr(remote, true);
         return !!a && peer.cidrs.some((c) => cidrContains(c, a));

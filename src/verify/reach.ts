@@ -92,8 +92,10 @@ export function podClasses(engine: Engine): PodClass[] {
       .map((p) => `${p.name}:${p.port}/${p.protocol}`)
       .sort()
       .join(',');
-    // A host-network pod kept as a pod (hostNetworkPods=pod) is never an ANP/CNP subject or pod peer.
-    const key = `${pod.namespace}\u0000${labelsKey(pod.labels)}\u0000${named}\u0000${ports.map(pkey).join(',')}\u0000${sig}${pod.hostNetwork ? '\u0000h' : ''}`;
+    // A host-network pod kept as a pod (hostNetworkPods=pod) is never an ANP/CNP subject or pod peer,
+    // and ANP/CNP `nodes` peers match it by its node's labels.
+    const host = pod.hostNetwork ? `\u0000h${labelsKey(engine.nodeLabelsOf(pod) ?? {})}` : '';
+    const key = `${pod.namespace}\u0000${labelsKey(pod.labels)}\u0000${named}\u0000${ports.map(pkey).join(',')}\u0000${sig}${host}`;
     const g = groups.get(key) ?? [];
     g.push(pod);
     groups.set(key, g);
@@ -121,7 +123,7 @@ export function podClasses(engine: Engine): PodClass[] {
       nsLabels: rep.nsLabels,
       ports: rep.ports,
       ...(rep.ip ? { ip: rep.ip } : {}),
-      ...(rep.hostNetwork ? { hostNetwork: true } : {}),
+      ...(rep.hostNetwork ? { hostNetwork: true, ...(rep.node ? { node: rep.node } : {}) } : {}),
     };
     return {
       index,

@@ -473,6 +473,26 @@ describe('policy-api conformance: node peers (CNPAdminTierEgressNodePeers, exper
     expect(toHost(34350, 'SCTP').allowed).toBe(false);
     expect(toHost(34345, 'TCP').egress.rule).toBe('egress[0] (allow-egress-to-34345-on-nodes)');
   });
+  it('a host-network pod counted as a pod (hostNetworkPods=pod) is still reached as its node', () => {
+    const { namespaces, pods } = cluster();
+    const e = buildEngine(
+      { namespaces, pods: [...pods, hostServer], clusterPolicies: [policy], nodes: [node] },
+      { hostNetworkPods: 'pod' },
+    );
+    const q = (port: number, protocol: L4Protocol) =>
+      e.evaluate({
+        from: { namespace: NS('gryffindor'), pod: 'harry-potter-1' },
+        to: { namespace: NS('forbidden-forrest'), pod: 'host-server' },
+        port,
+        protocol,
+      }).allowed;
+    expect([q(34345, 'TCP'), q(34347, 'UDP'), q(34346, 'TCP'), q(34348, 'UDP')]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+  });
   it('the node address itself is a node peer; other pods are denied by the networks rule', () => {
     const e = engine();
     const q = (to: { ip: string } | { namespace: string; pod: string }) =>

@@ -496,7 +496,44 @@ describe('pod classes with host-network pods counted as pods (hostNetworkPods=po
     },
     { hostNetworkPods: 'pod' },
   );
-  it('gives every member of a class the verdict of its pods', () => {
+  // An AdminNetworkPolicy denying egress to control-plane nodes: a host-network pod is reached as its node.
+  const onNodes = buildEngine(
+    {
+      namespaces: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'n1' } }],
+      pods: [
+        {
+          ...pod('agent-1', 'b', '192.168.0.1', true),
+          spec: { ...pod('', '', '', true).spec, nodeName: 'node1' },
+        },
+        {
+          ...pod('agent-2', 'b', '192.168.0.2', true),
+          spec: { ...pod('', '', '', true).spec, nodeName: 'node2' },
+        },
+        pod('client', 'c', '10.0.0.3', false),
+      ],
+      nodes: [
+        { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node1', labels: { role: 'worker' } } },
+        { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node2', labels: { role: 'cp' } } },
+      ],
+      clusterPolicies: [
+        {
+          apiVersion: 'policy.networking.k8s.io/v1alpha1',
+          kind: 'AdminNetworkPolicy',
+          metadata: { name: 'deny-cp' },
+          spec: {
+            priority: 1,
+            subject: { namespaces: {} },
+            egress: [{ action: 'Deny', to: [{ nodes: { matchLabels: { role: 'cp' } } }] }],
+          },
+        },
+      ],
+    },
+    { hostNetworkPods: 'pod' },
+  );
+  it.each([
+    ['an AdminNetworkPolicy subject', engine],
+    ['a node peer', onNodes],
+  ])('gives every member of a class the verdict of its pods (%s)', (_, engine) => {
     const classes = podClasses(engine);
     const m = new ReachMatrix(engine, classes);
     for (const b of classes) {
