@@ -656,10 +656,13 @@ export class Engine {
   ): Decision {
     const dst = dir === 'egress' ? remote : subject;
     const s = this.selection(subject);
+    // Hairpin: a pod reaching its own pod IP is not subject to ClusterNetworkPolicy (policy-api overview).
+    const hairpin = remote.kind === 'pod' && remote.podName !== undefined && remote.key === subject.key;
     let passedBy: string[] | undefined;
     const admins = dir === 'ingress' ? s.adminIngress : s.adminEgress;
     admin: for (let a = 0; a < admins.length; a++) {
       const cp = admins[a]!;
+      if (hairpin && cp.kind === 'ClusterNetworkPolicy') continue;
       const rules = dir === 'ingress' ? cp.ingress : cp.egress;
       for (let i = 0; i < rules.length; i++) {
         const r = rules[i]!;
@@ -694,6 +697,7 @@ export class Engine {
     const baselines = dir === 'ingress' ? s.baselineIngress : s.baselineEgress;
     for (let b = 0; b < baselines.length; b++) {
       const cp = baselines[b]!;
+      if (hairpin && cp.kind === 'ClusterNetworkPolicy') continue;
       const rules = dir === 'ingress' ? cp.ingress : cp.egress;
       for (let i = 0; i < rules.length; i++) {
         const r = rules[i]!;

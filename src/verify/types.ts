@@ -47,7 +47,10 @@ export interface EngineOptions {
    * the upstream e2e suite expects it to. Default true.
    */
   ipBlockMatchesPods?: boolean;
-  /** A pod connecting to itself: always allowed ('allow', default), or evaluated like any other pair. */
+  /**
+   * A pod connecting to itself: always allowed ('allow', default), or evaluated like any other pair
+   * ('evaluate'), except that ClusterNetworkPolicy never applies to it (the policy-api hairpin rule).
+   */
   selfTraffic?: 'allow' | 'evaluate';
   /**
    * Traffic from the node a pod runs on to that pod: always allowed ('allow', default, per the API

@@ -275,6 +275,24 @@ describe('implementation-defined corners', () => {
     expect(v.notes).toEqual(['a pod reaching itself is always allowed (selfTraffic=allow)']);
     expect(allowed(engine([deny], { selfTraffic: 'evaluate' }), 'x/a', 'x/a', 80)).toBe(false);
   });
+  it('a pod reaching its own IP is not subject to ClusterNetworkPolicy (hairpin), also when evaluated', () => {
+    const denyAll = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha2',
+      kind: 'ClusterNetworkPolicy',
+      metadata: { name: 'deny-all' },
+      spec: {
+        tier: 'Admin',
+        priority: 1,
+        subject: { namespaces: {} },
+        ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }],
+        egress: [{ action: 'Deny', to: [{ namespaces: {} }] }],
+      },
+    } as unknown as OtherObject;
+    const e = engine([], { selfTraffic: 'evaluate' }, [denyAll]);
+    expect(e.evaluate({ from: podRef('x/a'), to: { ip: '10.1.1.10' }, port: 80 }).allowed).toBe(true);
+    expect(allowed(e, 'x/a', 'x/a', 80)).toBe(true);
+    expect(allowed(e, 'x/b', 'x/a', 80)).toBe(false);
+  });
   const nodes = [
     {
       apiVersion: 'v1',
