@@ -470,3 +470,113 @@ describe('5. several policies', () => {
     expect(ok(e, 'x/b', 'y/a')).toBe(false);
   });
 });
+
+describe('6. defaults and tiers, case by case', () => {
+  const cp = (kind: string, name: string, spec: Record<string, unknown>): OtherObject => ({
+    apiVersion:
+      kind === 'ClusterNetworkPolicy'
+        ? 'policy.networking.k8s.io/v1alpha2'
+        : 'policy.networking.k8s.io/v1alpha1',
+    kind,
+    metadata: { name },
+    spec,
+  });
+  const web = (name: string, ip: string, port: number) =>
+    pod('y', name, { app: 'web' }, ip, [{ name: 'c', ports: [{ name: 'http', containerPort: port }] }]);
+  const tiered = (clusterPolicies: OtherObject[], policies: NetworkPolicy[] = []) =>
+    buildEngine({
+      namespaces,
+      pods: [...basePods, web('w1', '10.0.1.5', 8080), web('w2', '10.0.1.6', 9090)],
+      networkPolicies: policies,
+      clusterPolicies,
+    });
+  it('a missing spec.podSelector selects every pod of the policy namespace', () => {
+    const e = engine([np('x', 'p', { ingress: [] })]);
+    expect([ok(e, 'y/a', 'x/a'), ok(e, 'y/a', 'x/b'), ok(e, 'x/a', 'y/a')]).toEqual([false, false, true]);
+  });
+  it('an AdminNetworkPolicy namedPort on egress resolves on each destination pod', () => {
+    const e = tiered([
+      cp('AdminNetworkPolicy', 'web-only', {
+        priority: 1,
+        subject: { namespaces: { matchLabels: { team: 'a' } } },
+        egress: [
+          { action: 'Allow', to: [{ namespaces: {} }], ports: [{ namedPort: 'http' }] },
+          { action: 'Deny', to: [{ namespaces: {} }] },
+        ],
+      }),
+    ]);
+    expect([ok(e, 'x/a', 'y/w1', 8080), ok(e, 'x/a', 'y/w2', 9090)]).toEqual([true, true]);
+    expect([ok(e, 'x/a', 'y/w1', 9090), ok(e, 'x/a', 'y/w2', 8080), ok(e, 'x/a', 'y/a', 8080)]).toEqual([
+      false,
+      false,
+      false,
+    ]);
+  });
+  it('an AdminNetworkPolicy subject by pods: namespace AND pod selector', () => {
+    const e = tiered([
+      cp('AdminNetworkPolicy', 'deny', {
+        priority: 1,
+        subject: {
+          pods: {
+            namespaceSelector: { matchLabels: { team: 'a' } },
+            podSelector: { matchLabels: { app: 'a' } },
+          },
+        },
+        ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }],
+      }),
+    ]);
+    expect([ok(e, 'y/a', 'x/a'), ok(e, 'y/a', 'x/b'), ok(e, 'x/a', 'y/a')]).toEqual([false, true, true]);
+  });
+  it('no implicit isolation: an AdminNetworkPolicy whose rules do not match leaves the connection to the next tier', () => {
+    const anp = cp('AdminNetworkPolicy', 'deny-y', {
+      priority: 1,
+      subject: { namespaces: {} },
+      ingress: [{ action: 'Deny', from: [{ namespaces: { matchLabels: { team: 'b' } } }] }],
+    });
+    expect([ok(tiered([anp]), 'x/b', 'x/a'), ok(tiered([anp]), 'y/a', 'x/a')]).toEqual([true, false]);
+    const iso = np('x', 'iso', {
+      podSelector: {},
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'z' } } }] }],
+    });
+    expect(ok(tiered([anp], [iso]), 'x/b', 'x/a')).toBe(false);
+  });
+  it('a Baseline ClusterNetworkPolicy Pass skips the rest of the tier: allowed by default', () => {
+    const e = tiered([
+      cp('ClusterNetworkPolicy', 'pass-x', {
+        tier: 'Baseline',
+        priority: 1,
+        subject: { namespaces: {} },
+        ingress: [{ action: 'Pass', from: [{ namespaces: { matchLabels: { team: 'a' } } }] }],
+      }),
+      cp('ClusterNetworkPolicy', 'deny-all', {
+        tier: 'Baseline',
+        priority: 2,
+        subject: { namespaces: {} },
+        ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }],
+      }),
+    ]);
+    expect([ok(e, 'x/b', 'x/a'), ok(e, 'y/a', 'x/a')]).toEqual([true, false]);
+  });
+  it('an ipBlock matches a host-network pod by its node address; pod selectors never do', () => {
+    const agent: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'agent', namespace: 'x', labels: { app: 'agent' } },
+      spec: { nodeName: 'n1', hostNetwork: true, containers: [{ name: 'c' }] },
+      status: { podIPs: [{ ip: NODE_IP }], hostIP: NODE_IP },
+    };
+    const toNode = np('x', 'eg', {
+      podSelector: { matchLabels: { app: 'a' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }] }],
+    });
+    const toPods = np('x', 'eg', {
+      podSelector: { matchLabels: { app: 'a' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ podSelector: {} }] }],
+    });
+    expect(ok(engine([toNode], { pods: [agent] }), 'x/a', 'x/agent')).toBe(true);
+    expect(ok(engine([toPods], { pods: [agent] }), 'x/a', 'x/agent')).toBe(false);
+    expect(ok(engine([toPods], { pods: [agent] }), 'x/a', 'x/b')).toBe(true);
+  });
+});
