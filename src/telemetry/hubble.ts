@@ -29,7 +29,7 @@ import type {
   ObserverClient,
   ServerStatusResponse,
 } from './proto.ts';
-import { observerClientConstructor } from './proto.ts';
+import { observerClientConstructor, observerService } from './proto.ts';
 
 export interface HubbleTLS {
   /** PEM CA bundle that signed the relay's server certificate (system roots when absent). */
@@ -245,6 +245,9 @@ export function hubbleCredentials(tls: HubbleTLS | undefined): {
   }
   return { credentials, options };
 }
+
+/** Marks a stream message that could not be decoded (the decoder's error message). */
+const MALFORMED = Symbol('malformed');
 
 interface Tag {
   t: bigint;
@@ -489,7 +492,21 @@ export class HubbleSource {
     return new Promise((resolve) => {
       let got = false;
       let finished = false;
-      const call = client.GetFlows(request);
+      // A message the proto cannot decode would otherwise fail the call (INTERNAL), and every resume
+      // would be sent it again: it is counted as invalid and skipped, and the stream goes on.
+      const def = observerService().GetFlows!;
+      const call = client.makeServerStreamRequest<GetFlowsRequest, GetFlowsResponse>(
+        def.path,
+        def.requestSerialize,
+        (buf: Buffer) => {
+          try {
+            return def.responseDeserialize(buf) as GetFlowsResponse;
+          } catch (err) {
+            return { [MALFORMED]: err instanceof Error ? err.message : String(err) } as GetFlowsResponse;
+          }
+        },
+        request,
+      );
       this.call = call;
       const finish = (err?: grpc.ServiceError) => {
         if (finished) return;
@@ -514,8 +531,10 @@ export class HubbleSource {
       call.on('data', (res: GetFlowsResponse) => {
         got = true;
         this.m.connected = true;
+        const malformed = (res as { [MALFORMED]?: string })[MALFORMED];
         try {
-          this.handle(res);
+          if (malformed !== undefined) this.noteInvalid(`malformed message: ${malformed}`, {});
+          else this.handle(res);
         } catch (err) {
           // A message this code cannot handle must not take the stream (or the process) down.
           this.noteInvalid(`unhandled message: ${(err as Error).message}`, res);

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { jsonLogger } from '../../src/controller/log.ts';
 import { formatPrometheus } from '../../src/telemetry/prom.ts';
 import { telemetryMetricFamilies } from '../../src/telemetry/metrics.ts';
 import { flowIdentity, validateCheckpoint } from '../../src/telemetry/checkpoint.ts';
+import { observerService } from '../../src/telemetry/proto.ts';
 import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
 import { consume, normalize, waitFor } from './helpers.ts';
 
@@ -428,6 +430,58 @@ describe('HubbleSource against a scripted relay', () => {
       skipped: { health: 1 },
     });
     expect(queue.metrics().dropped).toEqual({ hubble: { invalid: 1, ignored: 1 } });
+  });
+
+  it('skips a message that cannot be decoded and keeps the stream, instead of reconnecting to it for ever', async () => {
+    // A relay whose stream carries one message the proto cannot decode (a truncated field) between two
+    // flows; every stream it serves sends the same three.
+    const def = observerService().GetFlows!;
+    const server = new grpc.Server();
+    let streams = 0;
+    server.addService(
+      {
+        GetFlows: {
+          ...def,
+          responseSerialize: (m: unknown) => (Buffer.isBuffer(m) ? m : def.responseSerialize(m)),
+        },
+      },
+      {
+        GetFlows: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          streams++;
+          call.write(scriptedFlow(1, 101));
+          call.write(Buffer.from([0x0a, 0x10]));
+          call.write(scriptedFlow(2, 102));
+        },
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    cleanups.push(() => server.forceShutdown());
+    const events: HubbleEvent[] = [];
+    const queue = new FlowQueue({ capacity: 100 });
+    const source = new HubbleSource(queue, {
+      address: `127.0.0.1:${port}`,
+      normalize,
+      backoff: { initialMs: 20, maxMs: 200 },
+      random: () => 0,
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      onEvent: (e) => events.push(e),
+    });
+    cleanups.push(() => source.stop());
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 2 || streams > 3, 5000, 'two flows');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ports(c.flows)).toEqual([1, 2]);
+    expect(streams).toBe(1);
+    expect(source.metrics()).toMatchObject({ reconnects: 0, invalid: 1, connected: true });
+    expect(source.metrics().lastInvalid).toMatch(/^malformed message: /);
+    expect(queue.metrics().dropped).toEqual({ hubble: { invalid: 1 } });
+    expect(events.map((e) => e.type)).toEqual(['connected', 'invalid']);
   });
 
   it('reports why live flows are rejected and that Hubble lost events, at most once per interval', async () => {
