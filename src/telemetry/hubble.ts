@@ -312,6 +312,8 @@ export class HubbleSource {
    * position: the checkpoint carries them, so that the resume after a restart skips them.
    */
   private readonly aheadAcked = new Map<string, bigint>();
+  /** lost_events received, by content, with their time: skipped when a resume sends them again. */
+  private readonly lostSeen = new Map<string, bigint>();
   private connections = 0;
   private readonly reportIntervalMs: number;
   /** Rejected flows since the last `invalid` event, and when that event was. */
@@ -612,6 +614,17 @@ export class HubbleSource {
       return;
     }
     if (kind === 'lost_events' && res.lost_events) {
+      // The agents keep their lost_events in the ring buffer with the flows, so a resume sends those
+      // of its window again: skipped by time and content, as flows are.
+      const lt = res.time ? timestampToNs(res.time) : undefined;
+      if (lt !== undefined) {
+        const key = flowIdentity(res as DecodedFlow);
+        if (this.lostSeen.get(key) === lt) return;
+        remember(this.lostSeen, key, lt, MAX_AHEAD);
+        // A resume asks for nothing before the newest flow received less the overlap: forget those.
+        const floor = this.received.time === undefined ? undefined : this.received.time - this.overlapNs;
+        if (floor !== undefined) for (const [k, t] of this.lostSeen) if (t < floor) this.lostSeen.delete(k);
+      }
       const src = res.lost_events.source ?? 'UNKNOWN_LOST_EVENT_SOURCE';
       const n = Number(res.lost_events.num_events_lost ?? '0');
       const lost = Number.isFinite(n) ? n : 0;

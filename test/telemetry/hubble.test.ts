@@ -409,6 +409,44 @@ describe('HubbleSource against a scripted relay', () => {
     expect(m.flowsReceived).toBe(2);
   });
 
+  it('does not count lost_events twice when a resume sends them again', async () => {
+    const relay = new FakeRelay();
+    relay.publish(
+      scriptedFlow(1, 100),
+      // The agent's own losses are kept in its ring buffer with the flows: a resume replays them.
+      {
+        lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: '5' },
+        node_name: 'kind-worker',
+        time: { seconds: '101' },
+      },
+      scriptedFlow(2, 102),
+    );
+    const lost: Record<string, number>[] = [];
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      reportIntervalMs: 0,
+      onEvent: (e) => {
+        if (e.type === 'lost_events') lost.push(e.lost);
+      },
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 2);
+    relay.cutAll();
+    await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
+    // The resume reaches back over the overlap (2 s) to the first flow: all three come again.
+    expect(relay.requests[1]!.since).toEqual({ seconds: '100', nanos: 0 });
+    relay.publish(
+      { lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: '3' }, time: { seconds: '103' } },
+      scriptedFlow(3, 104),
+    );
+    await waitFor(() => c.flows.length >= 3);
+    expect(ports(c.flows)).toEqual([1, 2, 3]);
+    expect(source.metrics().lostEvents).toEqual({ PERF_EVENT_RING_BUFFER: 8 });
+    expect(lost).toEqual([{ PERF_EVENT_RING_BUFFER: 5 }, { PERF_EVENT_RING_BUFFER: 3 }]);
+  });
+
   it('counts flows the normaliser rejects or skips, and keeps going', async () => {
     const relay = new FakeRelay();
     const udp = scriptedFlow(2, 102);
