@@ -398,9 +398,11 @@ export class Manager {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    // The queue is closed: the consumer takes what was accepted (a push answered 202) and ends. Aborting
+    // it first would leave all but the batch at hand in the queue, neither learned nor counted.
     await this.#o.telemetry?.stop();
-    this.#abort.abort();
     await this.#consumer;
+    this.#abort.abort();
     await this.#stopHubble(true);
     await this.controller.stopLeading({ persist: true });
     await this.#stopLeaderTasks();
