@@ -146,6 +146,8 @@ export class Manager {
   #committed: Checkpoint | undefined;
   readonly #persistIntervalMs: number;
   #abort = new AbortController();
+  /** Aborted when stop() begins: the consumer then waits no more for the learned graphs' restore. */
+  #stopping = new AbortController();
   #started = false;
 
   constructor(o: ManagerOptions) {
@@ -248,6 +250,7 @@ export class Manager {
     if (this.#started) return;
     this.#started = true;
     this.#abort = new AbortController();
+    this.#stopping = new AbortController();
     if (this.#o.listen) {
       const gate: RequestHandler = (req, res, next) => {
         if (req.path === '/v1/flows' && !this.controller.leading) {
@@ -324,7 +327,10 @@ export class Manager {
       for await (const batch of t.batches(1000, signal)) {
         // A new leader counts flows only once the learned graphs are restored; meanwhile the queue
         // fills and streaming sources pause.
-        if (this.controller.leading) await this.controller.whenRestored(signal);
+        // On shutdown it waits no more: a restore that never ends (its reconcile waiting on the API
+        // server) must not hold up stop(), which waits for this loop to take the queue.
+        if (this.controller.leading)
+          await this.controller.whenRestored(AbortSignal.any([signal, this.#stopping.signal]));
         const t0 = performance.now();
         this.controller.ingest(batch.flows);
         this.#batchSeconds.observe((performance.now() - t0) / 1000);
@@ -399,7 +405,9 @@ export class Manager {
     if (!this.#started) return;
     this.#started = false;
     // The queue is closed: the consumer takes what was accepted (a push answered 202) and ends. Aborting
-    // it first would leave all but the batch at hand in the queue, neither learned nor counted.
+    // it first would leave all but the batch at hand in the queue, neither learned nor counted. It does
+    // not wait for a restore meanwhile (what is not restored yet learns nothing: counted as unmatched).
+    this.#stopping.abort();
     await this.#o.telemetry?.stop();
     await this.#consumer;
     this.#abort.abort();

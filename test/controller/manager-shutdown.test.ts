@@ -53,4 +53,41 @@ describe('Manager shutdown', () => {
     // Taken by the controller (here no Segmentation matches them: counted as such, not lost unseen).
     expect(manager.controller.metrics.flowsUnmatched + manager.controller.metrics.flowsIngested).toBe(3500);
   });
+
+  it('does not wait for a restore that has not ended when it stops', async () => {
+    const telemetry = new Telemetry({ queueCapacity: 10_000, push: { token: 't' } });
+    const manager = new Manager({
+      client: emptyCluster(),
+      log: silentLogger,
+      identity: 'test',
+      leaderElect: false,
+      leaseNamespace: 'microseg-system',
+      telemetry,
+    });
+    // A restore that only an abort ends (a Segmentation whose reconcile waits on the API server).
+    let waited = 0;
+    manager.controller.whenRestored = (signal?: AbortSignal) => {
+      waited++;
+      return new Promise<void>((resolve) => {
+        if (signal?.aborted) resolve();
+        else signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    };
+    await manager.start();
+    expect(
+      telemetry.queue.offerAll(
+        'push',
+        Array.from({ length: 1500 }, (_, i) => flow(i)),
+      ),
+    ).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(waited).toBe(1);
+    const stopped = await Promise.race([
+      manager.stop().then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 5_000)),
+    ]);
+    expect(stopped).toBe('stopped');
+    // The queue is still taken: nothing accepted is left in it.
+    expect(telemetry.queue.metrics().queued).toBe(0);
+  });
 });
