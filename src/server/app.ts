@@ -80,6 +80,19 @@ function vendorFiles(): Record<string, string> {
   };
 }
 
+/** The page's Content-Security-Policy, sent with every answer. */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 /** Largest request body the API reads (after decompression). */
 const BODY_LIMIT = 64 * 1024;
 /** The largest set of NetworkPolicies `POST /audit` takes. */
@@ -171,6 +184,14 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   const app = express();
   app.disable('x-powered-by');
   app.set('json spaces', 0);
+  // Every answer, the page's files as the API's: the page runs only its own files (no inline script,
+  // no eval, nothing from another origin), talks only to this server, and is framed by no other page
+  // (its Isolate and Release buttons). Inline style attributes stay: the legend's colour chips.
+  app.use((_req, res, next) => {
+    res.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    res.set('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   const webRoot = opts.webRoot ?? findWebRoot();
   const vendor = vendorFiles();
   const auth = opts.auth;

@@ -352,6 +352,36 @@ describe('JSON API', () => {
     await request(outer).get('/ui/vendor/sigma.min.js').expect(200);
     expect((await request(outer).get('/ui/api/v1/info').expect(200)).body.info.title).toBe('fixture');
   });
+
+  it('serves the page, its files and the API with a Content-Security-Policy and nosniff', async () => {
+    const app = createApp(source);
+    for (const path of [
+      '/',
+      '/index.html',
+      '/app.js',
+      '/style.css',
+      '/vendor/sigma.min.js',
+      '/api/v1/info',
+      '/api/v1/graph',
+      '/api/v1/nodes',
+      '/nope',
+    ]) {
+      const res = await request(app).get(path);
+      expect(res.headers['x-content-type-options'], path).toBe('nosniff');
+      const csp = String(res.headers['content-security-policy'] ?? '');
+      // Scripts only from the server's own files: no inline script, no eval, nothing from elsewhere.
+      expect(csp, path).toMatch(/(^|; )default-src 'none'(;|$)/);
+      expect(csp, path).toMatch(/(^|; )script-src 'self'(;|$)/);
+      expect(csp, path).toMatch(/(^|; )connect-src 'self'(;|$)/);
+      expect(csp, path).toMatch(/(^|; )frame-ancestors 'none'(;|$)/);
+      expect(csp, path).toMatch(/(^|; )object-src 'none'(;|$)/);
+      expect(csp, path).toMatch(/(^|; )base-uri 'none'(;|$)/);
+    }
+    // The page itself has no inline script for the policy to block.
+    const page = (await request(app).get('/').expect(200)).text;
+    expect(page).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(page).not.toMatch(/\son[a-z]+=/i);
+  });
 });
 
 describe('authentication and actions', () => {

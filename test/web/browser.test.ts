@@ -87,6 +87,10 @@ async function open(at: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // Whatever the server's Content-Security-Policy blocks (an inline style, a script) is an error too.
+  page.on('console', (m) => {
+    if (m.text().includes('Content Security Policy')) errors.push(m.text());
+  });
   await page.goto(at);
   await page.waitForFunction(() => document.body.dataset.ready === '1' || document.body.dataset.error, null, {
     timeout: 30_000,
