@@ -536,7 +536,11 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         `body must be a JSON object {"workload": "namespace/Kind/name", "reason"?: string} (got ${jsonKind(body)})`,
       );
     const { workload, reason } = body as { workload?: unknown; reason?: unknown };
-    if (typeof workload !== 'string' || workload.split('/').length !== 3)
+    if (
+      typeof workload !== 'string' ||
+      workload.split('/').length !== 3 ||
+      workload.split('/').some((part) => part === '')
+    )
       throw new HttpError(400, 'body.workload must be a workload id "namespace/Kind/name"');
     if (reason !== undefined && typeof reason !== 'string')
       throw new HttpError(400, 'body.reason must be a string');

@@ -499,6 +499,11 @@ describe('authentication and actions', () => {
     expect((await post({ workload: 'cart' }).expect(400)).body.error).toBe(
       'body.workload must be a workload id "namespace/Kind/name"',
     );
+    // Three parts, but not a namespace, a kind and a name: malformed, not a workload the graph lacks.
+    for (const workload of ['//', 'shop//cart', '/Deployment/cart', 'shop/Deployment/'])
+      expect((await post({ workload }).expect(400)).body.error, workload).toBe(
+        'body.workload must be a workload id "namespace/Kind/name"',
+      );
     expect((await post({ workload: CART, reason: 5 }).expect(400)).body.error).toBe(
       'body.reason must be a string',
     );
