@@ -13,6 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pageUrl } from '../../src/cli/commands/demo.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { captureIO } from '../../src/cli/io.ts';
 import { loadSnapshotText } from '../../src/model/snapshot.ts';
@@ -182,6 +183,15 @@ describe('microseg demo', () => {
       await new Promise((resolve) => busy.close(resolve));
     }
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('prints the page address as a URL a browser opens, an IPv6 address in brackets', () => {
+    const at = (address: string, family: string) => pageUrl({ address, family, port: 8080 });
+    expect(at('127.0.0.1', 'IPv4')).toBe('http://localhost:8080/');
+    expect(at('192.0.2.10', 'IPv4')).toBe('http://192.0.2.10:8080/');
+    // Was http://::1:8080/, which is no URL.
+    expect(at('::1', 'IPv6')).toBe('http://[::1]:8080/');
+    expect(at('fe80::1%eth0', 'IPv6')).toBe('http://[fe80::1%25eth0]:8080/');
   });
 
   it('an address of no interface here is bad usage naming --host', async () => {

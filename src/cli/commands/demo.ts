@@ -101,6 +101,17 @@ export function blastRadiusViews(
 }
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+/** The page's URL for the address the server listens on (an IPv6 address in brackets, its zone encoded). */
+export function pageUrl(addr: AddressInfo): string {
+  const host =
+    addr.address === '127.0.0.1'
+      ? 'localhost'
+      : addr.family === 'IPv6' || addr.address.includes(':')
+        ? `[${addr.address.replace('%', '%25')}]`
+        : addr.address;
+  return `http://${host}:${addr.port}/`;
+}
+
 export const OPTIONS = {
   out: { type: 'string' },
   port: { type: 'string' },
@@ -232,9 +243,7 @@ async function demo(out: string, io: CliIO, server: PageServer | undefined): Pro
     ),
   );
   const addr = server.address() as AddressInfo;
-  io.out(
-    `\nweb page: http://${addr.address === '127.0.0.1' ? 'localhost' : addr.address}:${addr.port}/  (Ctrl-C to stop)\n`,
-  );
+  io.out(`\nweb page: ${pageUrl(addr)}  (Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
