@@ -89,7 +89,13 @@ describe('YAML read one document at a time', () => {
           // Its first line ended with a colon when the library added the line's text below it.
           `${source}: YAML document ${i + 1}: ${doc.errors[0]!.message.split('\n')[0]!.replace(/:$/, '')}`,
         );
-      const value: unknown = doc.toJS();
+      let value: unknown;
+      try {
+        value = doc.toJS();
+      } catch (err) {
+        // An alias to no anchor, aliases that expand without bound: the text's fault too.
+        throw new InputError(`${source}: YAML document ${i + 1}: ${(err as Error).message.split('\n')[0]}`);
+      }
       if (value !== null && value !== undefined) out.push(...flattenLists(value, source));
     }
     return out;

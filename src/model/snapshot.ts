@@ -100,7 +100,14 @@ export function parseObjectsText(text: string, source: string): unknown[] {
       const message = at === undefined ? err.message : `${err.message} at line ${at.line}, column ${at.col}`;
       throw new InputError(`${source}: YAML document ${i}: ${message.split('\n')[0]}`);
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (e) {
+      // What composing let through and turning into data refuses: aliases that would expand without
+      // bound ("Excessive alias count ..."), an alias to no anchor. The text's fault, said as such.
+      throw new InputError(`${source}: YAML document ${i}: ${(e as Error).message.split('\n')[0]}`);
+    }
     if (value === null || value === undefined) continue;
     out.push(...flattenLists(value, source));
   }

@@ -145,6 +145,16 @@ describe('POST /api/v1/audit', () => {
     ).toEqual({
       error: 'prune must be true or false (got "yes")',
     });
+    // YAML whose aliases expand to millions of nodes (a "billion laughs"): the parser refuses it, and
+    // that is the body's fault (400), not an internal error (500).
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [i, name] of ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].entries()) {
+      const prev = 'abcdefgh'[i];
+      laughs.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    expect((await post(`${laughs.join('\n')}\n`).expect(400)).body).toEqual({
+      error: 'body: YAML document 1: Excessive alias count indicates a resource exhaustion attack',
+    });
     const big = `# ${'x'.repeat(8 * 1024 * 1024)}\n`;
     expect((await post(big).expect(413)).body).toEqual({ error: 'body is larger than 8192 KiB' });
     const without = analysisSource((await fixtureAnalysis()).analysis);
