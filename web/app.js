@@ -357,7 +357,26 @@
       await loadGraph().catch(() => undefined);
       return;
     }
+    if (a.kind === 'group') {
+      showGroup(id, a.data);
+      return;
+    }
     await selectNode(id);
+  }
+
+  /** A group of peers (the grouped view): no node of the graph has its details, so say what it is. */
+  function showGroup(id, n) {
+    claimPanel();
+    state.selected = id;
+    setFocus(id);
+    const style = KIND_STYLE[id.slice('group:'.length)];
+    const name = style ? style.name : 'peer';
+    const members = n.members || 0;
+    const what = `${members} ${name}${members === 1 ? '' : name.endsWith('s') ? 'es' : 's'}`;
+    $('panel-body').innerHTML =
+      `<h2 id="details-title">${esc(nodeLabel(n))}</h2>` +
+      `<p id="group-details">${esc(what)}, drawn as one node in the grouped view; choose "Every workload" to see each.</p>` +
+      `<p>${n.flows || 0} flows in and out</p>`;
   }
 
   /** Sets attributes only where they change: every change makes sigma re-process the item. */

@@ -729,6 +729,31 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('says what a group of peers in the grouped view stands for when clicked, with no error', async () => {
+    const page = await open(url);
+    await page.selectOption('#view-mode', 'segments');
+    await page.waitForFunction(() =>
+      (window as unknown as W).microseg.renderer.getGraph().hasNode('group:world'),
+    );
+    const asked: string[] = [];
+    page.on('request', (r) => asked.push(new URL(r.url()).pathname + new URL(r.url()).search));
+    // A click on the node of every internet peer: it is no node of the graph the API has details of
+    // (was: "Could not load the details of group:world: no node "group:world" in the graph (HTTP 404)").
+    await page.evaluate(() =>
+      (window as unknown as W).microseg.renderer.emit('clickNode', { node: 'group:world' } as never),
+    );
+    await page.waitForSelector('#group-details, #panel-error');
+    expect(
+      await page.$eval('#panel-body', (e) => (e.querySelector('#panel-error') ? e.textContent : null)),
+    ).toBeNull();
+    expect(await page.textContent('#details-title')).toBe('internet (2)');
+    expect(await page.textContent('#group-details')).toBe(
+      '2 internet addresses, drawn as one node in the grouped view; choose "Every workload" to see each.',
+    );
+    expect(asked.filter((p) => p.includes('/api/v1/nodes'))).toEqual([]);
+    await page.close();
+  });
+
   it("shows a failed request where the user acted, with the server's message, and stays usable", async () => {
     const fx = await fixtureAnalysis();
     // A label value no Kubernetes object could carry, but the page must show any value as text.
