@@ -232,16 +232,18 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   api.use(express.json({ limit: BODY_LIMIT, strict: false }));
 
   // ---- layout cache ----
-  // One layout per graph version; a new version keeps the positions of nodes already drawn.
+  // One layout per graph version; a new version keeps the positions of nodes already drawn. The entry
+  // is set before the graph is read: requests that come while it is read share its layout, instead of
+  // each laying the graph out (seconds of a blocked event loop for a large graph).
   let cached: { version: string; layout: Promise<Layout> } | undefined;
   async function layout(): Promise<Layout> {
     const version = (await source.version?.()) ?? 'static';
     if (!cached || cached.version !== version) {
-      const graph = await source.graph();
       const previous = cached?.layout;
       cached = {
         version,
         layout: (async () => {
+          const graph = await source.graph();
           const before = previous ? await previous.catch(() => undefined) : undefined;
           const next = computeLayout(graph);
           return before ? stabilizeLayout(before, next, graph) : next;

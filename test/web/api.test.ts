@@ -685,6 +685,28 @@ describe('large graphs', () => {
     expect(p.x >= x0 - pad && p.x <= x1 + pad && p.y >= y0 - pad && p.y <= y1 + pad).toBe(true);
   });
 
+  it('lays a new version out once for the requests that come while its graph is read', async () => {
+    const base = syntheticGraph(300, 6, 5);
+    let reads = 0;
+    const src: ViewSource = {
+      info: () => ({ mode: 'controller', title: 'live' }),
+      graph: async () => {
+        reads++;
+        await new Promise((r) => setTimeout(r, 20));
+        return base.graph;
+      },
+      segments: () => base.segments,
+      proposal: () => base.proposal,
+      version: () => 'v1',
+    };
+    const app = createApp(src);
+    const answers = await Promise.all([1, 2, 3].map(() => request(app).get('/api/v1/graph').expect(200)));
+    // Each request reads the graph for its answer; the layout reads it once, not once per request.
+    expect(reads).toBe(3 + 1);
+    const first = (answers[0]!.body as GraphView).nodes;
+    for (const a of answers) expect((a.body as GraphView).nodes).toEqual(first);
+  });
+
   it('lays segments out together: members sit closer to their own segment than to others', () => {
     const { graph } = syntheticGraph(600, 12, 3);
     const layout = computeLayout(graph);
