@@ -234,7 +234,22 @@ export function resolveTarget(spec: IsolationSpec, ctx: TargetContext): TargetRe
       );
     live = t.includeFuture;
   }
-  return { pods: [...new Set([...still, ...found])].sort(), notes, live };
+  // A host-network pod shares its node's network: no NetworkPolicy or admin-tier policy applies to it, so
+  // labelling it would report an isolation that does not hold. It is left alone and said so.
+  const pods: string[] = [];
+  const host: string[] = [];
+  for (const n of [...new Set([...still, ...found])].sort())
+    (byName.get(n)?.spec?.hostNetwork === true ? host : pods).push(n);
+  if (host.length === 1)
+    notes.push(
+      `pod ${host[0]!} uses the host network: no NetworkPolicy or admin-tier policy applies to it, so it cannot be isolated`,
+    );
+  else if (host.length > 1)
+    // One note however many (a host-network DaemonSet has a pod per node): the message stays short.
+    notes.push(
+      `pods ${host.slice(0, 3).join(', ')}${host.length > 3 ? ` and ${host.length - 3} more` : ''} use the host network: no NetworkPolicy or admin-tier policy applies to them, so they cannot be isolated`,
+    );
+  return { pods, notes, live };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -394,6 +394,33 @@ describe('targets', () => {
       live: true,
     });
   });
+  it('host-network pods are left out with one note, however many', () => {
+    const host = (n: string): Pod => ({
+      ...pod(n, { app: 'agent' }),
+      spec: { containers: [{ name: 'c' }], hostNetwork: true },
+    });
+    const agents = [host('agent-a'), host('agent-b'), host('agent-c'), host('agent-d'), host('agent-e')];
+    const sel = spec({ target: { podSelector: { matchLabels: { app: 'agent' } } } });
+    expect(resolveTarget(sel, { pods: [...pods, ...agents], previously: [] })).toEqual({
+      pods: [],
+      notes: [
+        'pods agent-a, agent-b, agent-c and 2 more use the host network: no NetworkPolicy or admin-tier policy applies to them, so they cannot be isolated',
+      ],
+      live: true,
+    });
+    expect(
+      resolveTarget(spec({ target: { pods: ['agent-a', 'web-1'] } }), {
+        pods: [...pods, ...agents],
+        previously: [],
+      }),
+    ).toEqual({
+      pods: ['web-1'],
+      notes: [
+        'pod agent-a uses the host network: no NetworkPolicy or admin-tier policy applies to it, so it cannot be isolated',
+      ],
+      live: false,
+    });
+  });
   it('a workload freezes its current pods unless includeFuture', () => {
     const workload = { spec: { selector: { matchLabels: { app: 'web' } } } };
     const more = [...pods, pod('web-3', { app: 'web' })];

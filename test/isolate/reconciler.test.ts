@@ -124,6 +124,32 @@ describe('IsolationReconciler: the deny comes first', () => {
       expect(serverPod(kube, p).metadata.labels[QUARANTINE_LABEL]).toBe(undefined);
   });
 
+  it('a host-network pod is not reported isolated: no policy applies to it, so it is left unlabelled and said so', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const path = paths.pod(NS, 'web-1');
+    const p = kube.get(path)!;
+    kube.objects.set(path, {
+      ...p,
+      spec: { ...(p.spec as object), hostNetwork: true, nodeName: 'node-1' },
+      status: { phase: 'Running', podIP: '192.168.1.5', hostIP: '192.168.1.5' },
+    });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    await new Promise((r) => setTimeout(r, 20));
+    const message =
+      'no pod to isolate: pod web-1 uses the host network: no NetworkPolicy or admin-tier policy applies to it, so it cannot be isolated';
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Pending');
+    expect(st.message).toBe(message);
+    expect(st.podCount).toBe(0);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe(undefined);
+    expect(kube.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Warning', 'NoPodToIsolate', message],
+    ]);
+  });
+
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
