@@ -366,15 +366,22 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
       }
       throw err;
     }
+    // Every action is settled before answering: a refusal of one alert (422, not retried) must not hide
+    // a retryable failure of another, which is answered 503 so that Alertmanager sends the payload again.
+    const settled = await Promise.allSettled(actions.map((a) => persister.run(a)));
+    const refused = (e: unknown) =>
+      e instanceof KubeError && e.status >= 400 && e.status < 500 && e.status !== 429;
+    const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     try {
-      const results = await Promise.all(actions.map((a) => persister.run(a)));
+      if (errors.length > 0) throw errors.find((e) => !refused(e)) ?? errors[0];
+      const results = settled.map((r) => (r as PromiseFulfilledResult<ActionResult>).value);
       for (const r of results) count(r.outcome);
       res.status(200).json({ results });
     } catch (err) {
       count('failed');
-      if (err instanceof KubeError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+      if (refused(err)) {
         // The apiserver refused it (e.g. the namespace does not exist): retrying will not help.
-        res.status(422).json({ error: err.message });
+        res.status(422).json({ error: (err as KubeError).message });
         return;
       }
       res.status(503).json({

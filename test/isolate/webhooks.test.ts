@@ -208,6 +208,31 @@ describe('webhook receivers', () => {
     expect(refused.status).toBe(422);
   });
 
+  it("Alertmanager: one alert's refused namespace does not hide another's retryable failure (503, so nothing is lost)", async () => {
+    // The refusal of the alert for a namespace that does not exist comes back first; the create of the
+    // other alert's Isolation then fails with a 503. Answering 422 would make Alertmanager drop both.
+    const kube: Kube = {
+      async request<T>(req: KubeRequest): Promise<T> {
+        if (req.path.includes('/namespaces/gone/'))
+          throw new KubeError(404, 'NotFound', 'namespaces "gone" not found');
+        await new Promise((r) => setTimeout(r, 20));
+        throw new KubeError(503, 'ServiceUnavailable', 'etcd leader changed');
+      },
+    };
+    const alert = (ns: string, fingerprint: string) => ({
+      status: 'firing',
+      labels: { alertname: 'Shell', severity: 'critical', namespace: ns, pod: 'web-1' },
+      annotations: {},
+      fingerprint,
+    });
+    const res = await request(app(kube))
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send({ version: '4', status: 'firing', alerts: [alert('gone', 'a1'), alert('shop', 'b2')] });
+    expect(res.status).toBe(503);
+    expect(res.body.error).toMatch(/^could not persist the Isolation: /);
+  });
+
   it('rate limits: 429 for Falco, 503 with Retry-After for Alertmanager', async () => {
     const kube = new FakeKube();
     const a = app(kube, { rateLimit: { perSecond: 0.001, burst: 1 } });
