@@ -793,7 +793,14 @@ export class IsolationReconciler {
       pods,
       workload,
       ...(ownership ? { ownership } : {}),
-      previously: status.isolatedPods ?? [],
+      // status.isolatedPods lists at most MAX_LISTED_PODS: the pods carrying this Isolation's quarantine
+      // label were isolated by it too.
+      previously: [
+        ...new Set([
+          ...(status.isolatedPods ?? []),
+          ...pods.filter((p) => p.metadata.labels?.[QUARANTINE_LABEL] === name).map((p) => p.metadata.name),
+        ]),
+      ],
       ...(status.isolatedAt ? { isolatedAt: status.isolatedAt } : {}),
     });
     if (!objsP) {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Isolation } from '../../src/isolate/api.ts';
 import {
   ISOLATION_FINALIZER,
+  MAX_LISTED_PODS,
   QUARANTINE_LABEL,
   REARM_ANNOTATION,
   RECEIVED_AT_ANNOTATION,
@@ -148,6 +149,36 @@ describe('IsolationReconciler: the deny comes first', () => {
     expect(kube.events.map((e) => [e.type, e.reason, e.message])).toEqual([
       ['Warning', 'NoPodToIsolate', message],
     ]);
+  });
+
+  it('a workload of more pods than the status lists keeps every pod it isolated on the next reconcile', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const n = MAX_LISTED_PODS + 5;
+    for (let i = 0; i < n; i++)
+      kube.put(paths.pods(NS), {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `agent-${String(i).padStart(3, '0')}`, namespace: NS, labels: { app: 'agent' } },
+        spec: { containers: [{ name: 'c' }] },
+        status: { phase: 'Running', podIP: `10.1.${Math.floor(i / 200)}.${(i % 200) + 1}` },
+      });
+    const wl = paths.workload(NS, 'Deployment', 'agent');
+    kube.put(wl.slice(0, wl.lastIndexOf('/')), {
+      metadata: { name: 'agent', namespace: NS },
+      spec: { selector: { matchLabels: { app: 'agent' } } },
+    });
+    reconciler.observe(
+      createIsolation(kube, { target: { workload: { kind: 'Deployment', name: 'agent' } } }),
+    );
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.isolatedPods).toHaveLength(MAX_LISTED_PODS);
+    expect(st.podCount).toBe(n);
+    expect(st.message).toBe(`${n} pod(s) isolated with NetworkPolicy`);
   });
 
   it('a pod selector that matches no pod is a Warning Event too', async () => {
