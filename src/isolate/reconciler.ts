@@ -882,6 +882,8 @@ export class IsolationReconciler {
     // 4. label the pods: from here on the deny applies to them
     const podsAfter = new Map(pods.map((p) => [p.metadata.name, p]));
     const isolated: string[] = [];
+    // Pods left to the Isolation that holds them: said in the phase message as the target's notes are.
+    const heldByOthers: string[] = [];
     const labelOne = async (podName: string): Promise<void> => {
       let pod = podsAfter.get(podName);
       if (!pod) return;
@@ -894,7 +896,9 @@ export class IsolationReconciler {
         first = podLabelPlan(pod, name, spec.detachFromServices, services);
       }
       if (first.kind === 'other') {
-        note('AlreadyQuarantined', `pod ${podName} is already quarantined by Isolation ${first.by}`);
+        const held = `pod ${podName} is already quarantined by Isolation ${first.by}`;
+        note('AlreadyQuarantined', held);
+        heldByOthers.push(held);
         return;
       }
       let removed: string[] = [];
@@ -966,7 +970,7 @@ export class IsolationReconciler {
       isolated,
       podsAfter,
       npsNow,
-      notes: target.notes,
+      notes: [...target.notes, ...heldByOthers.sort()],
     });
     this.checks.add(key);
 

@@ -181,6 +181,29 @@ describe('IsolationReconciler: the deny comes first', () => {
     expect(st.message).toBe(`${n} pod(s) isolated with NetworkPolicy`);
   });
 
+  it('a pod another Isolation holds is named in the phase message and the Warning Event', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const path = paths.pod(NS, 'web-1');
+    await kube.request({
+      method: 'PATCH',
+      path,
+      body: { metadata: { labels: { [QUARANTINE_LABEL]: 'falco-web-1-0123456789' } } },
+    });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    await new Promise((r) => setTimeout(r, 20));
+    const message = 'no pod to isolate: pod web-1 is already quarantined by Isolation falco-web-1-0123456789';
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Pending');
+    expect(st.message).toBe(message);
+    expect(kube.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Warning', 'NoPodToIsolate', message],
+    ]);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('falco-web-1-0123456789');
+  });
+
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
