@@ -62,9 +62,9 @@ export async function startIsolationController(o: IsolationControllerOptions): P
         (type: string, obj: Isolation) => {
           if (type === 'BOOKMARK' || type === 'ERROR') return;
           const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
-          // Deleted or released: the webhooks must look at the apiserver again for this incident (a
-          // new alert creates or re-arms it).
-          if (type === 'DELETED' || obj.status?.phase === 'Released')
+          // Deleted, being deleted or released: the webhooks must look at the apiserver again for this
+          // incident (a new alert creates or re-arms it, or is answered 503 while it is being deleted).
+          if (type === 'DELETED' || obj.metadata.deletionTimestamp || obj.status?.phase === 'Released')
             o.known?.forget(obj.metadata.namespace ?? '', obj.metadata.name);
           if (type === 'DELETED') reconciler.forget(obj.metadata.namespace ?? '', obj.metadata.name);
           else if (!reconciler.observe(obj)) return;

@@ -115,7 +115,8 @@ export interface ActionResult {
   action: string;
   namespace?: string;
   name?: string;
-  outcome: 'created' | 'exists' | 'rearmed' | 'deleted' | 'absent' | 'ignored' | 'rejected' | 'failed';
+  outcome:
+    'created' | 'exists' | 'rearmed' | 'releasing' | 'deleted' | 'absent' | 'ignored' | 'rejected' | 'failed';
   reason?: string;
 }
 
@@ -235,6 +236,8 @@ export class Persister {
       if (!(err instanceof KubeError && err.status === 409)) throw err;
     }
     const rearmed = await this.rearm(iso, opts);
+    // Being deleted (released by a responder): it answers for nothing any more, and is not remembered.
+    if (rearmed === 'releasing') return { ...base, outcome: 'releasing' };
     this.known.remember(ns, iso.metadata.name);
     this.onPersisted?.(ns, iso.metadata.name, rearmed);
     return { ...base, outcome: rearmed ? 'rearmed' : 'exists' };
@@ -244,9 +247,10 @@ export class Persister {
    * The incident's Isolation exists. If it was released (it expired), the alert isolates again: the
    * Isolation is re-armed with the time this alert was received, and the object is returned. Otherwise
    * the Isolation still answers for the incident and nothing is written. With `rearmIncludeFuture`, the
-   * re-arm also sets the request's `includeFuture` (see IsolateOptions).
+   * re-arm also sets the request's `includeFuture` (see IsolateOptions). `releasing` when it is being
+   * deleted (or is gone since the create found it): the alert must be sent again, not answered `exists`.
    */
-  private async rearm(iso: Isolation, opts: IsolateOptions): Promise<Isolation | undefined> {
+  private async rearm(iso: Isolation, opts: IsolateOptions): Promise<Isolation | 'releasing' | undefined> {
     const ns = iso.metadata.namespace ?? '';
     const path = paths.isolation(ns, iso.metadata.name);
     const receivedAt = iso.metadata.annotations?.[RECEIVED_AT_ANNOTATION] ?? new Date().toISOString();
@@ -255,11 +259,12 @@ export class Persister {
       try {
         existing = await this.kube.request<Isolation>({ method: 'GET', path });
       } catch (err) {
-        // Deleted in between: the next alert creates it anew.
-        if (isNotFound(err)) return undefined;
+        // Deleted in between: not there to answer for the incident; the alert sent again creates it anew.
+        if (isNotFound(err)) return 'releasing';
         throw err;
       }
-      if (existing.status?.phase !== 'Released' || existing.metadata.deletionTimestamp) return undefined;
+      if (existing.metadata.deletionTimestamp) return 'releasing';
+      if (existing.status?.phase !== 'Released') return undefined;
       const already = existing.metadata.annotations?.[REARM_ANNOTATION];
       if (
         already &&
@@ -282,7 +287,7 @@ export class Persister {
           },
         });
       } catch (err) {
-        if (isNotFound(err)) return undefined;
+        if (isNotFound(err)) return 'releasing';
         if (!isConflict(err)) throw err;
       }
     }
@@ -375,6 +380,12 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     try {
       if (errors.length > 0) throw errors.find((e) => !refused(e)) ?? errors[0];
       const results = settled.map((r) => (r as PromiseFulfilledResult<ActionResult>).value);
+      // An Isolation being deleted cannot take the alert: retryable, so that it is not lost as `exists`.
+      const releasing = results.find((r) => r.outcome === 'releasing');
+      if (releasing)
+        throw new Error(
+          `Isolation ${releasing.namespace}/${releasing.name} is being released; send the alert again once it is gone`,
+        );
       for (const r of results) count(r.outcome);
       res.status(200).json({ results });
     } catch (err) {

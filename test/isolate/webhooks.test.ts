@@ -191,6 +191,35 @@ describe('webhook receivers', () => {
     expect(kube.calls.filter((c) => c.method === 'PATCH')).toHaveLength(1);
   });
 
+  it('an alert for an incident whose Isolation is being deleted is answered 503, not lost as "exists"', async () => {
+    const kube = new FakeKube();
+    const known = new KnownIsolations();
+    const a = app(kube, { known });
+    const send = () =>
+      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-3'));
+    const first = await send();
+    const name = (first.body as { results: { name: string }[] }).results[0]!.name;
+    const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
+    const stored = kube.objects.get(path) as Isolation;
+    // A responder released it: the controller is restoring the pods before it removes the finalizer.
+    kube.objects.set(path, {
+      ...stored,
+      metadata: { ...stored.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
+      status: { phase: 'Isolated' },
+    });
+    known.forget('shop', name);
+    const again = await send();
+    expect(again.status).toBe(503);
+    expect(again.body).toEqual({
+      error: `could not persist the Isolation: Isolation shop/${name} is being released; send the alert again once it is gone`,
+    });
+    // Not remembered as existing: once it is gone, the next alert creates it anew.
+    kube.objects.delete(path);
+    const later = await send();
+    expect(later.status).toBe(200);
+    expect((later.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('created');
+  });
+
   it('apiserver trouble: 503 on 5xx (Alertmanager retries), 422 when the apiserver refuses the object', async () => {
     const kube = new FakeKube();
     const a = app(kube);
