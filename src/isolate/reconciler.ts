@@ -175,6 +175,8 @@ export class IsolationReconciler {
   /** Background work yields to reconciles (the deny path). */
   readonly background: PriorityGate;
   private pendingEvents = 0;
+  /** Per key, the last failure said in a ReconcileFailed Event (cleared by a reconcile that succeeds). */
+  private readonly failures = new Map<string, string>();
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
   /** The DNS exception's ports as last read (and when), and the read under way. */
   private readonly dnsState: {
@@ -564,10 +566,35 @@ export class IsolationReconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const leave = this.background.enterForeground();
     try {
-      return await this.reconcileKey(key);
+      const res = await this.reconcileKey(key);
+      this.failures.delete(key);
+      return res;
+    } catch (err) {
+      this.reportFailure(key, err);
+      throw err;
     } finally {
       leave();
     }
+  }
+
+  /**
+   * A reconcile that failed (the apiserver refused a write, or could not be reached) is retried with
+   * backoff; a Warning Event on the Isolation says why, once per distinct error, so that `kubectl
+   * describe` shows more than a missing phase. A conflict is routine (the next try re-reads): not said.
+   */
+  private reportFailure(key: string, err: unknown): void {
+    if (isConflict(err)) return;
+    const message = `${err instanceof Error ? err.message : String(err)} (retrying)`;
+    if (this.failures.get(key) === message) return;
+    this.failures.set(key, message);
+    const [ns, name] = key.split('/') as [string, string];
+    const known = this.observed.get(key);
+    this.event(
+      known ? this.isoRef(known) : { apiVersion: API_VERSION, kind: KIND, name, namespace: ns },
+      'Warning',
+      'ReconcileFailed',
+      message,
+    );
   }
 
   private async reconcileKey(key: string): Promise<ReconcileResult> {
@@ -576,6 +603,7 @@ export class IsolationReconciler {
     const iso = known ? structuredClone(known) : await this.get<Isolation>(paths.isolation(ns, name));
     if (iso && !known) this.observe(iso);
     if (!iso) {
+      this.failures.delete(key);
       this.observed.delete(key);
       this.ownWrites.delete(key);
       this.statuses.delete(key);

@@ -204,6 +204,34 @@ describe('IsolationReconciler: the deny comes first', () => {
     expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('falco-web-1-0123456789');
   });
 
+  it('a reconcile the apiserver refuses is a Warning Event naming the error, once, and nothing is labelled', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (req.method === 'POST' && req.path === paths.networkPolicies(NS))
+        throw new KubeError(
+          403,
+          'Forbidden',
+          'networkpolicies.networking.k8s.io is forbidden: User "system:serviceaccount:microseg-system:microseg-controller" cannot create resource "networkpolicies"',
+        );
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(/forbidden/);
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(/forbidden/);
+    await settle(reconciler);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe(undefined);
+    expect(kube.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      [
+        'Warning',
+        'ReconcileFailed',
+        'networkpolicies.networking.k8s.io is forbidden: User "system:serviceaccount:microseg-system:microseg-controller" cannot create resource "networkpolicies" (retrying)',
+      ],
+    ]);
+  });
+
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
