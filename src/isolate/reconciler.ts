@@ -1330,19 +1330,22 @@ export class IsolationReconciler {
     }
     const stillQuarantined = await this.list<Pod>(paths.pods(ns), QUARANTINE_LABEL);
     if (stillQuarantined.length === 0) {
-      for (const np of await this.list<NetworkPolicy>(paths.networkPolicies(ns))) {
-        const patch = exclusionRemovalPatch(np);
-        if (!patch) continue;
-        try {
-          await this.kube.request({
-            method: 'PATCH',
-            path: paths.networkPolicy(ns, np.metadata.name),
-            contentType: MERGE_PATCH,
-            body: patch,
-          });
-        } catch (err) {
-          // Gone, or changed meanwhile (its owner re-rendered it): nothing of ours left to undo there.
-          if (!isNotFound(err) && !isConflict(err)) throw err;
+      for (const listed of await this.list<NetworkPolicy>(paths.networkPolicies(ns))) {
+        const path = paths.networkPolicy(ns, listed.metadata.name);
+        let np: NetworkPolicy | undefined = listed;
+        for (let attempt = 0; np && attempt < 5; attempt++) {
+          const patch = exclusionRemovalPatch(np);
+          if (!patch) break;
+          try {
+            await this.kube.request({ method: 'PATCH', path, contentType: MERGE_PATCH, body: patch });
+            break;
+          } catch (err) {
+            if (isNotFound(err)) break; // gone: nothing of ours left to undo there
+            if (!isConflict(err)) throw err;
+            // Changed meanwhile (its owner re-applied it, keeping the exclusion and its marker): read it
+            // again and take the exclusion out of the new version.
+            np = await this.get<NetworkPolicy>(path);
+          }
         }
       }
     }

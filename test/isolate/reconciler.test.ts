@@ -232,6 +232,54 @@ describe('IsolationReconciler: the deny comes first', () => {
     ]);
   });
 
+  it('release takes the exclusion out of a microseg allow policy that changed meanwhile, not leaving it behind', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const allow = paths.networkPolicy(NS, 'web-allow');
+    kube.put(paths.networkPolicies(NS), {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'web-allow', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'microseg' } },
+      spec: {
+        podSelector: { matchLabels: { app: 'web' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ podSelector: { matchLabels: { app: 'db' } } }] }],
+      },
+    });
+    const before = kube.get(allow)!.spec;
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    expect(JSON.stringify(kube.get(allow)!.spec)).toContain('DoesNotExist');
+    // The Segmentation re-applies the policy (keeping the exclusion and its marker) just as the release
+    // reads it: the release's guarded patch meets a newer resourceVersion.
+    let bumped = false;
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (req.method === 'PATCH' && req.path === allow && !bumped) {
+        bumped = true;
+        await request({ method: 'PATCH', path: allow, body: { metadata: { labels: { rev: '2' } } } });
+      }
+      return request(req);
+    };
+    const cur = serverIso(kube);
+    kube.objects.set(paths.isolation(NS, 'cut-web-1'), {
+      ...(cur as unknown as { metadata: Record<string, unknown> }),
+      metadata: { ...cur.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
+    });
+    reconciler.forget(NS, 'cut-web-1');
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(bumped).toBe(true);
+    const after = kube.get(allow)!;
+    expect(after.spec).toEqual(before);
+    expect(
+      (after.metadata.annotations as Record<string, string> | undefined)?.[
+        'microseg.dev/quarantine-exclusion'
+      ],
+    ).toBe(undefined);
+  });
+
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
