@@ -322,15 +322,23 @@ export class Manager {
     }
   }
 
-  async #consume(t: Telemetry, signal: AbortSignal): Promise<void> {
+  async #consume(t: Telemetry, signal: AbortSignal, replayable = false): Promise<void> {
     try {
       for await (const batch of t.batches(1000, signal)) {
         // A new leader counts flows only once the learned graphs are restored; meanwhile the queue
         // fills and streaming sources pause.
         // On shutdown it waits no more: a restore that never ends (its reconcile waiting on the API
         // server) must not hold up stop(), which waits for this loop to take the queue.
-        if (this.controller.leading)
-          await this.controller.whenRestored(AbortSignal.any([signal, this.#stopping.signal]));
+        if (
+          this.controller.leading &&
+          !(await this.controller.whenRestored(AbortSignal.any([signal, this.#stopping.signal]))) &&
+          replayable &&
+          this.#stopping.signal.aborted
+        )
+          // A stream the next leader is sent again (Hubble) leaves the batch unacknowledged: ingested
+          // now, the graphs not restored would not learn it, and the position committed past it would
+          // lose it for them.
+          return;
         const t0 = performance.now();
         this.controller.ingest(batch.flows);
         this.#batchSeconds.observe((performance.now() - t0) / 1000);
@@ -377,7 +385,7 @@ export class Manager {
       });
     }, this.#persistIntervalMs);
     persister.unref();
-    this.#hubble = { telemetry, consumer: this.#consume(telemetry, abort.signal), abort, persister };
+    this.#hubble = { telemetry, consumer: this.#consume(telemetry, abort.signal, true), abort, persister };
   }
 
   /** Stops the leader-only stream; with `commit`, drains it, persists and commits its final position. */
@@ -406,7 +414,8 @@ export class Manager {
     this.#started = false;
     // The queue is closed: the consumer takes what was accepted (a push answered 202) and ends. Aborting
     // it first would leave all but the batch at hand in the queue, neither learned nor counted. It does
-    // not wait for a restore meanwhile (what is not restored yet learns nothing: counted as unmatched).
+    // not wait for a restore meanwhile (what is not restored yet learns nothing: counted as unmatched;
+    // the Hubble stream's flows are left unacknowledged instead, for the next leader to be sent again).
     this.#stopping.abort();
     await this.#o.telemetry?.stop();
     await this.#consumer;

@@ -484,13 +484,16 @@ export class SegmentationController {
    * Resolves once every Segmentation has been reconciled in this term, so that the learned graphs a
    * previous leader persisted are restored before new flows are counted (flows ingested earlier would
    * be dropped, and a stream position acknowledged past them would lose them). Also resolves when
-   * leadership ends or `signal` aborts.
+   * leadership ends or `signal` aborts: true when the graphs are restored (this replica leading).
    */
-  async whenRestored(signal?: AbortSignal): Promise<void> {
+  async whenRestored(signal?: AbortSignal): Promise<boolean> {
+    const restored = () =>
+      this.#leading && this.#segmentations.list().every((s) => this.#reconciled.has(s.metadata.name));
     while (this.#leading && !signal?.aborted) {
-      if (this.#segmentations.list().every((s) => this.#reconciled.has(s.metadata.name))) return;
+      if (restored()) return true;
       await new Promise((r) => setTimeout(r, 20));
     }
+    return restored();
   }
 
   /** Ingests flows into every active Segmentation they touch. Only the leader learns. */

@@ -3,7 +3,9 @@ import type { KubeClient } from '../../src/controller/kube.ts';
 import { silentLogger } from '../../src/controller/log.ts';
 import { Manager } from '../../src/controller/manager.ts';
 import type { Flow } from '../../src/flows/types.ts';
+import type { Checkpoint } from '../../src/telemetry/index.ts';
 import { Telemetry } from '../../src/telemetry/index.ts';
+import { FlowQueue } from '../../src/telemetry/queue.ts';
 import { fakeWatches } from './fake-watch.ts';
 
 /** A KubeClient stand-in for a cluster with no objects: lists are empty, watches wait until stopped. */
@@ -68,9 +70,9 @@ describe('Manager shutdown', () => {
     let waited = 0;
     manager.controller.whenRestored = (signal?: AbortSignal) => {
       waited++;
-      return new Promise<void>((resolve) => {
-        if (signal?.aborted) resolve();
-        else signal?.addEventListener('abort', () => resolve(), { once: true });
+      return new Promise<boolean>((resolve) => {
+        if (signal?.aborted) resolve(false);
+        else signal?.addEventListener('abort', () => resolve(false), { once: true });
       });
     };
     await manager.start();
@@ -89,5 +91,58 @@ describe('Manager shutdown', () => {
     expect(stopped).toBe('stopped');
     // The queue is still taken: nothing accepted is left in it.
     expect(telemetry.queue.metrics().queued).toBe(0);
+  });
+
+  it('does not commit a Hubble position past flows it took while the learned graphs were not restored', async () => {
+    // A Hubble stream stand-in: its checkpoint is the newest flow acknowledged (what the next leader
+    // resumes after).
+    const queue = new FlowQueue({ capacity: 10_000 });
+    let newest: number | undefined;
+    queue.register('hubble', (tags) => {
+      for (const t of tags as number[]) newest = Math.max(newest ?? t, t);
+    });
+    const hubble = {
+      queue,
+      router: undefined,
+      start: () => undefined,
+      stop: () => {
+        queue.close();
+        return Promise.resolve();
+      },
+      batches: (max: number, signal?: AbortSignal) => queue.batches(max, signal),
+      checkpoint: (): Checkpoint | undefined =>
+        newest === undefined ? undefined : { time: new Date(newest).toISOString(), seen: [] },
+      metrics: () => ({ queue: queue.metrics() }),
+    } as unknown as Telemetry;
+    const manager = new Manager({
+      client: emptyCluster(),
+      log: silentLogger,
+      identity: 'test',
+      leaderElect: false,
+      leaseNamespace: 'microseg-system',
+      hubble: () => hubble,
+    });
+    // A restore that only an abort ends (a Segmentation whose reconcile waits on the API server).
+    manager.controller.whenRestored = (signal?: AbortSignal) =>
+      new Promise<boolean>((resolve) => {
+        if (signal?.aborted) resolve(false);
+        else signal?.addEventListener('abort', () => resolve(false), { once: true });
+      });
+    await manager.start();
+    const flows = Array.from({ length: 1500 }, (_, i) => flow(i));
+    queue.offer(
+      'hubble',
+      flows,
+      flows.map((f) => f.time),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const stopped = await Promise.race([
+      manager.stop().then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 5_000)),
+    ]);
+    expect(stopped).toBe('stopped');
+    // Not learned by the graphs not restored: the next leader must be sent them again.
+    expect(queue.metrics().acknowledged).toEqual({ hubble: 0 });
+    expect(manager.committedCheckpoint).toBeUndefined();
   });
 });
