@@ -91,8 +91,11 @@ export class ClusterPolicies {
       // Said again if it fails again later.
       this.#told.delete('discovery');
     } catch (err) {
-      if (err instanceof KubeApiError && err.code === 404) served = new Set();
-      else {
+      // The group not served (no such CRDs) is a discovery that worked: said again if it fails later.
+      if (err instanceof KubeApiError && err.code === 404) {
+        served = new Set();
+        this.#told.delete('discovery');
+      } else {
         this.#tell('discovery', `cannot discover ${GROUP}; cluster-wide policies are not read`, err);
         return;
       }

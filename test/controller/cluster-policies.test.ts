@@ -180,6 +180,20 @@ describe('ClusterPolicies', () => {
     expect(lines).toEqual([said, said]);
   });
 
+  it('says a failed discovery again when it fails again after it worked, on a server without the API group', async () => {
+    // Most clusters do not serve policy.networking.k8s.io: a discovery that works answers 404.
+    const served: Served = { resources: {}, items: {}, discoveryFails: 503 };
+    const lines: string[] = [];
+    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
+    await cp.refresh();
+    delete served.discoveryFails;
+    await cp.refresh();
+    served.discoveryFails = 503;
+    await cp.refresh();
+    const said = 'cannot discover policy.networking.k8s.io; cluster-wide policies are not read';
+    expect(lines).toEqual([said, said]);
+  });
+
   it('forgets the unevaluable policies it said once they are deleted or changed', async () => {
     const byDomain = (name: string, resourceVersion: string) => ({
       metadata: { name, resourceVersion },
