@@ -377,15 +377,21 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     const refused = (e: unknown) =>
       e instanceof KubeError && e.status >= 400 && e.status < 500 && e.status !== 429;
     const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    // An Isolation being deleted cannot take the alert: retryable, so that it is not lost as `exists`, nor
+    // hidden by another alert's refusal.
+    const releasing = settled.find(
+      (r): r is PromiseFulfilledResult<ActionResult> =>
+        r.status === 'fulfilled' && r.value.outcome === 'releasing',
+    )?.value;
     try {
-      if (errors.length > 0) throw errors.find((e) => !refused(e)) ?? errors[0];
-      const results = settled.map((r) => (r as PromiseFulfilledResult<ActionResult>).value);
-      // An Isolation being deleted cannot take the alert: retryable, so that it is not lost as `exists`.
-      const releasing = results.find((r) => r.outcome === 'releasing');
+      const retryable = errors.findIndex((e) => !refused(e));
+      if (retryable >= 0) throw errors[retryable];
       if (releasing)
         throw new Error(
           `Isolation ${releasing.namespace}/${releasing.name} is being released; send the alert again once it is gone`,
         );
+      if (errors.length > 0) throw errors[0];
+      const results = settled.map((r) => (r as PromiseFulfilledResult<ActionResult>).value);
       for (const r of results) count(r.outcome);
       res.status(200).json({ results });
     } catch (err) {

@@ -220,6 +220,47 @@ describe('webhook receivers', () => {
     expect((later.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('created');
   });
 
+  it("Alertmanager: one alert's refused namespace does not hide another's Isolation being deleted (503, not 422)", async () => {
+    const kube = new FakeKube();
+    const known = new KnownIsolations();
+    const a = app(kube, { known });
+    const alert = (ns: string, pod: string, fingerprint: string) => ({
+      status: 'firing',
+      labels: { alertname: 'Shell', severity: 'critical', namespace: ns, pod },
+      annotations: {},
+      fingerprint,
+    });
+    const send = (alerts: unknown[]) =>
+      request(a)
+        .post('/webhooks/alertmanager')
+        .set('authorization', `Bearer ${TOKEN}`)
+        .send({ version: '4', status: 'firing', alerts });
+    const first = await send([alert('shop', 'web-1', 'b2')]);
+    expect(first.status).toBe(200);
+    const name = (first.body as { results: { name: string }[] }).results[0]!.name;
+    const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
+    const stored = kube.objects.get(path) as Isolation;
+    // A responder released it: the controller is restoring the pods before it removes the finalizer.
+    kube.objects.set(path, {
+      ...stored,
+      metadata: { ...stored.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
+      status: { phase: 'Isolated' },
+    });
+    known.forget('shop', name);
+    const request0 = kube.request.bind(kube);
+    kube.request = async <T>(req: KubeRequest): Promise<T> => {
+      if (req.path.includes('/namespaces/gone/'))
+        throw new KubeError(404, 'NotFound', 'namespaces "gone" not found');
+      return request0<T>(req);
+    };
+    // Answering 422 (the refusal) would make Alertmanager drop the payload, and the shop alert with it.
+    const res = await send([alert('gone', 'web-1', 'a1'), alert('shop', 'web-1', 'b2')]);
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({
+      error: `could not persist the Isolation: Isolation shop/${name} is being released; send the alert again once it is gone`,
+    });
+  });
+
   it('apiserver trouble: 503 on 5xx (Alertmanager retries), 422 when the apiserver refuses the object', async () => {
     const kube = new FakeKube();
     const a = app(kube);
