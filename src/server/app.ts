@@ -239,8 +239,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   async function layout(): Promise<Layout> {
     const version = (await source.version?.()) ?? 'static';
     if (!cached || cached.version !== version) {
-      const previous = cached?.layout;
-      cached = {
+      const prior = cached;
+      const previous = prior?.layout;
+      const entry: { version: string; layout: Promise<Layout> } = {
         version,
         layout: (async () => {
           const graph = await source.graph();
@@ -249,6 +250,12 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
           return before ? stabilizeLayout(before, next, graph) : next;
         })(),
       };
+      // A graph that could not be read (a 503 of the source) is not this version's layout: the next
+      // request reads it again, from the layout before.
+      entry.layout.catch(() => {
+        if (cached === entry) cached = prior;
+      });
+      cached = entry;
     }
     return cached.layout;
   }

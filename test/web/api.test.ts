@@ -707,6 +707,27 @@ describe('large graphs', () => {
     for (const a of answers) expect((a.body as GraphView).nodes).toEqual(first);
   });
 
+  it('lays a version out again after its graph could not be read, not answering that failure for good', async () => {
+    const base = syntheticGraph(60, 3, 5);
+    let down = true;
+    const src: ViewSource = {
+      info: () => ({ mode: 'controller', title: 'live' }),
+      graph: async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (down) throw new Error('graph not ready');
+        return base.graph;
+      },
+      segments: () => base.segments,
+      proposal: () => base.proposal,
+      version: () => 'v1',
+    };
+    const app = createApp(src);
+    await request(app).get('/api/v1/graph').expect(500);
+    // The same version, now readable: the failed read was not the version's layout.
+    down = false;
+    await request(app).get('/api/v1/graph').expect(200);
+  });
+
   it('lays segments out together: members sit closer to their own segment than to others', () => {
     const { graph } = syntheticGraph(600, 12, 3);
     const layout = computeLayout(graph);
