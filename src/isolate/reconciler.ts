@@ -1333,7 +1333,7 @@ export class IsolationReconciler {
       for (const listed of await this.list<NetworkPolicy>(paths.networkPolicies(ns))) {
         const path = paths.networkPolicy(ns, listed.metadata.name);
         let np: NetworkPolicy | undefined = listed;
-        for (let attempt = 0; np && attempt < 5; attempt++) {
+        for (let attempt = 0; np; attempt++) {
           const patch = exclusionRemovalPatch(np);
           if (!patch) break;
           try {
@@ -1342,6 +1342,13 @@ export class IsolationReconciler {
           } catch (err) {
             if (isNotFound(err)) break; // gone: nothing of ours left to undo there
             if (!isConflict(err)) throw err;
+            // Still changing: the release fails and is retried with backoff (the finalizer stays),
+            // rather than ending with the exclusion left in place.
+            if (attempt >= 4)
+              throw new Error(
+                `NetworkPolicy ${ns}/${listed.metadata.name}: gave up taking the quarantine exclusion out after repeated conflicts`,
+                { cause: err },
+              );
             // Changed meanwhile (its owner re-applied it, keeping the exclusion and its marker): read it
             // again and take the exclusion out of the new version.
             np = await this.get<NetworkPolicy>(path);

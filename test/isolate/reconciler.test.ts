@@ -280,6 +280,45 @@ describe('IsolationReconciler: the deny comes first', () => {
     ).toBe(undefined);
   });
 
+  it('release does not end with the exclusion left in place when the policy keeps changing under it', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const allow = paths.networkPolicy(NS, 'web-allow');
+    kube.put(paths.networkPolicies(NS), {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'web-allow', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'microseg' } },
+      spec: {
+        podSelector: { matchLabels: { app: 'web' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ podSelector: { matchLabels: { app: 'db' } } }] }],
+      },
+    });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    expect(JSON.stringify(kube.get(allow)!.spec)).toContain('DoesNotExist');
+    // Every patch of the allow policy meets a newer resourceVersion.
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (req.method === 'PATCH' && req.path === allow) throw new KubeError(409, 'Conflict', 'modified');
+      return request(req);
+    };
+    const cur = serverIso(kube);
+    kube.objects.set(paths.isolation(NS, 'cut-web-1'), {
+      ...(cur as unknown as { metadata: Record<string, unknown> }),
+      metadata: { ...cur.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
+    });
+    reconciler.forget(NS, 'cut-web-1');
+    // The release is not done (it is retried, the finalizer kept): the exclusion is still there.
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(
+      'NetworkPolicy shop/web-allow: gave up taking the quarantine exclusion out after repeated conflicts',
+    );
+    await settle(reconciler);
+    expect(JSON.stringify(kube.get(allow)!.spec)).toContain('DoesNotExist');
+    expect(serverIso(kube).metadata.finalizers).toContain(ISOLATION_FINALIZER);
+  });
+
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
