@@ -1063,7 +1063,7 @@ export class IsolationReconciler {
           ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
               .slice(0, 3)
               .map((l) => `${l.policy} ${l.rule}`)
-              .join(', ')}`
+              .join(', ')}${notes.length ? `; ${notes.join('; ')}` : ''}`
           : `${isolated.length} pod(s) isolated with ${method}${notes.length ? `; ${notes.join('; ')}` : ''}`;
     let timeline = status.timeline ?? [];
     if (phase !== status.phase) {

@@ -319,6 +319,34 @@ describe('IsolationReconciler: the deny comes first', () => {
     expect(serverIso(kube).metadata.finalizers).toContain(ISOLATION_FINALIZER);
   });
 
+  it('a Leaking phase message still says which targeted pod uses the host network', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const path = paths.pod(NS, 'web-1');
+    const p = kube.get(path)!;
+    kube.objects.set(path, {
+      ...p,
+      spec: { ...(p.spec as object), hostNetwork: true, nodeName: 'node-1' },
+      status: { phase: 'Running', podIP: '192.168.1.5', hostIP: '192.168.1.5' },
+    });
+    // A policy not microseg's admits any traffic to db-1: the isolation of db-1 leaks.
+    kube.put(paths.networkPolicies(NS), {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'db-open', namespace: NS },
+      spec: { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{}] },
+    });
+    reconciler.observe(createIsolation(kube, { target: { pods: ['web-1', 'db-1'] } }));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Leaking');
+    expect(st.isolatedPods).toEqual(['db-1']);
+    expect(st.message).toContain(
+      'pod web-1 uses the host network: no NetworkPolicy or admin-tier policy applies to it, so it cannot be isolated',
+    );
+  });
+
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
