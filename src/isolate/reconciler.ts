@@ -998,7 +998,15 @@ export class IsolationReconciler {
       isolated,
       podsAfter,
       npsNow,
-      notes: [...target.notes, ...heldByOthers.sort()],
+      // Three named, the rest counted (a selector over a workload another Isolation holds): the message
+      // stays short, as the host-network note does.
+      notes: [
+        ...target.notes,
+        ...heldByOthers.sort().slice(0, 3),
+        ...(heldByOthers.length > 3
+          ? [`and ${heldByOthers.length - 3} more pods are already quarantined by other Isolations`]
+          : []),
+      ],
     });
     this.checks.add(key);
 

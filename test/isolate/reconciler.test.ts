@@ -347,6 +347,29 @@ describe('IsolationReconciler: the deny comes first', () => {
     );
   });
 
+  it('pods another Isolation holds are named in the phase message up to three, however many', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    for (let i = 0; i < 6; i++)
+      kube.put(paths.pods(NS), {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: `agent-${i}`,
+          namespace: NS,
+          labels: { app: 'agent', [QUARANTINE_LABEL]: 'cut-agents' },
+        },
+        spec: { containers: [{ name: 'c' }] },
+        status: { phase: 'Running', podIP: `10.1.0.${i + 1}` },
+      });
+    reconciler.observe(createIsolation(kube, { target: { podSelector: { matchLabels: { app: 'agent' } } } }));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(serverIso(kube).status!.message).toBe(
+      'no pod to isolate: pod agent-0 is already quarantined by Isolation cut-agents; pod agent-1 is already quarantined by Isolation cut-agents; pod agent-2 is already quarantined by Isolation cut-agents; and 3 more pods are already quarantined by other Isolations',
+    );
+  });
+
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
