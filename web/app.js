@@ -1084,6 +1084,7 @@
         `<h3>${esc(i.namespace ? `${i.namespace}/${i.name}` : i.name)} <span class="badge ${i.state === 'Released' || i.state === 'Failed' ? '' : 'danger'}">${esc(i.state)}</span></h3>` +
           `<p>Target <span class="clickable" data-goto="${esc(i.workloads[0] || i.target)}">${esc(i.target)}</span> · method ${esc(i.method)}${i.since ? ` · since ${esc(time(i.since))}` : ''}</p>` +
           (i.reason ? `<p class="muted">${esc(i.reason)}</p>` : '') +
+          (i.message ? `<p class="isolation-message">${esc(i.message)}</p>` : '') +
           (i.pods.length ? `<p class="muted">Pods: ${i.pods.map(esc).join(', ')}</p>` : '') +
           (i.leaks.length
             ? `<p><span class="badge danger">${i.leaks.length} leak(s)</span></p>` +

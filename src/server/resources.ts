@@ -102,6 +102,7 @@ export function isolationFromResource(
     pods,
     method: st.method ?? iso.spec?.mechanism ?? 'Auto',
     state: st.phase ?? 'Pending',
+    ...(st.message ? { message: st.message } : {}),
     ...(st.isolatedAt ? { since: st.isolatedAt } : {}),
     ...(iso.spec?.reason ? { reason: iso.spec.reason } : {}),
     leaks: (st.leaks ?? []).map((l) => ({

@@ -121,6 +121,8 @@ export interface IsolationView {
   method: string;
   /** e.g. `Pending`, `Isolated`, `Leaking`, `Released`, `Failed`. */
   state: string;
+  /** The status message: what was isolated, or why nothing was (e.g. a host-network pod). */
+  message?: string;
   since?: string;
   reason?: string;
   leaks: LeakView[];

@@ -397,6 +397,36 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it("shows an Isolation's status message: why it isolates nothing (a host-network pod)", async () => {
+    const fx = await fixtureAnalysis();
+    const message =
+      'no pod to isolate: pod cart-1 uses the host network: no NetworkPolicy or admin-tier policy applies to it, so it cannot be isolated';
+    const src: ViewSource = {
+      ...analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }),
+      isolations: () => [
+        {
+          name: 'iso-cart',
+          namespace: 'shop',
+          target: 'shop/cart-1',
+          workloads: [CART],
+          pods: [],
+          method: 'NetworkPolicy',
+          state: 'Pending',
+          message,
+          leaks: [],
+        },
+      ],
+    };
+    const { page, errors } = await signedInPage(src);
+    await page.click('#tabs [data-tab="isolation"]');
+    await page.waitForFunction(() => document.querySelector('#panel')?.textContent?.includes('iso-cart'));
+    expect(
+      await page.$eval('#panel', (e) => e.querySelector('.isolation-message')?.textContent ?? null),
+    ).toBe(message);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('audits a pasted change in the Rollout tab: what it would block, and why', async () => {
     const { snapshot, analysis } = await fixtureAnalysis();
     const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'change', snapshot }));

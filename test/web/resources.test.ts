@@ -164,6 +164,20 @@ describe('controller resources as page views', () => {
     });
   });
 
+  it('carries the status message, so the page says why an Isolation isolates nothing', () => {
+    const message =
+      'no pod to isolate: pod node-agent-x uses the host network: no NetworkPolicy or admin-tier policy applies to it, so it cannot be isolated';
+    expect(
+      isolationFromResource({
+        apiVersion: 'v',
+        kind: 'Isolation',
+        metadata: { name: 'p', namespace: 'shop' },
+        spec: { target: { pods: ['node-agent-x'] } },
+        status: { phase: 'Pending', message, podCount: 0 },
+      }).message,
+    ).toBe(message);
+  });
+
   it('places pods of a pod or selector target on their workloads', () => {
     const podWorkload = new Map([['shop/cart-1', 'shop/Deployment/cart']]);
     const byPods = isolationFromResource(
