@@ -100,7 +100,6 @@ export function blastRadiusViews(
   };
 }
 
-/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 /** The page's URL for the address the server listens on (an IPv6 address in brackets, its zone encoded). */
 export function pageUrl(addr: AddressInfo): string {
   const host =
@@ -112,6 +111,7 @@ export function pageUrl(addr: AddressInfo): string {
   return `http://${host}:${addr.port}/`;
 }
 
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
   out: { type: 'string' },
   port: { type: 'string' },
