@@ -161,38 +161,26 @@ describe('ClusterPolicies', () => {
     ]);
   });
 
-  it('says a failed discovery again when it fails again after it worked', async () => {
-    const served: Served = {
-      group: ['v1alpha1'],
-      resources: { v1alpha1: [] },
-      items: {},
-      discoveryFails: 503,
-    };
-    const lines: string[] = [];
-    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
-    await cp.refresh();
-    await cp.refresh();
-    delete served.discoveryFails;
-    await cp.refresh();
-    served.discoveryFails = 503;
-    await cp.refresh();
-    const said = 'cannot discover policy.networking.k8s.io; cluster-wide policies are not read';
-    expect(lines).toEqual([said, said]);
-  });
-
-  it('says a failed discovery again when it fails again after it worked, on a server without the API group', async () => {
-    // Most clusters do not serve policy.networking.k8s.io: a discovery that works answers 404.
-    const served: Served = { resources: {}, items: {}, discoveryFails: 503 };
-    const lines: string[] = [];
-    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
-    await cp.refresh();
-    delete served.discoveryFails;
-    await cp.refresh();
-    served.discoveryFails = 503;
-    await cp.refresh();
-    const said = 'cannot discover policy.networking.k8s.io; cluster-wide policies are not read';
-    expect(lines).toEqual([said, said]);
-  });
+  // Most clusters do not serve policy.networking.k8s.io: there a discovery that works answers 404.
+  it.each([
+    ['a server with the API group', { group: ['v1alpha1'], resources: { v1alpha1: [] }, items: {} }],
+    ['a server without it', { resources: {}, items: {} }],
+  ] as [string, Served][])(
+    'says a failed discovery again when it fails again after it worked, on %s',
+    async (_, works) => {
+      const served: Served = { ...works, discoveryFails: 503 };
+      const lines: string[] = [];
+      const cp = new ClusterPolicies(client(served), { log: logger(lines) });
+      await cp.refresh();
+      await cp.refresh();
+      delete served.discoveryFails;
+      await cp.refresh();
+      served.discoveryFails = 503;
+      await cp.refresh();
+      const said = 'cannot discover policy.networking.k8s.io; cluster-wide policies are not read';
+      expect(lines).toEqual([said, said]);
+    },
+  );
 
   it('forgets the unevaluable policies it said once they are deleted or changed', async () => {
     const byDomain = (name: string, resourceVersion: string) => ({

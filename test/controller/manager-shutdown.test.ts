@@ -29,18 +29,44 @@ const flow = (n: number): Flow => ({
   input: 'generic',
 });
 
+/** A Manager of the empty cluster, leading at once (no election), with the given flow sources. */
+function manager(sources: { telemetry?: Telemetry; hubble?: () => Telemetry }): Manager {
+  return new Manager({
+    client: emptyCluster(),
+    log: silentLogger,
+    identity: 'test',
+    leaderElect: false,
+    leaseNamespace: 'microseg-system',
+    ...sources,
+  });
+}
+
+/** A restore that only an abort ends (a Segmentation whose reconcile waits on the API server). */
+function restoreNeverEnds(m: Manager): { waits: number } {
+  const seen = { waits: 0 };
+  m.controller.whenRestored = (signal?: AbortSignal) => {
+    seen.waits++;
+    return new Promise<boolean>((resolve) => {
+      if (signal?.aborted) resolve(false);
+      else signal?.addEventListener('abort', () => resolve(false), { once: true });
+    });
+  };
+  return seen;
+}
+
+/** Whether stop() ends within 5 s. */
+function stopsInTime(m: Manager): Promise<unknown> {
+  return Promise.race([
+    m.stop().then(() => 'stopped'),
+    new Promise((r) => setTimeout(() => r('still waiting'), 5_000)),
+  ]);
+}
+
 describe('Manager shutdown', () => {
   it('takes every pushed flow accepted into the queue before it stops, not only the batch at hand', async () => {
     const telemetry = new Telemetry({ queueCapacity: 10_000, push: { token: 't' } });
-    const manager = new Manager({
-      client: emptyCluster(),
-      log: silentLogger,
-      identity: 'test',
-      leaderElect: false,
-      leaseNamespace: 'microseg-system',
-      telemetry,
-    });
-    await manager.start();
+    const m = manager({ telemetry });
+    await m.start();
     // Accepted (a push answered 202) just before SIGTERM: more than one batch of the consumer.
     expect(
       telemetry.queue.offerAll(
@@ -48,34 +74,19 @@ describe('Manager shutdown', () => {
         Array.from({ length: 3500 }, (_, i) => flow(i)),
       ),
     ).toBe(true);
-    await manager.stop();
+    await m.stop();
     const q = telemetry.queue.metrics();
     expect(q.queued).toBe(0);
     expect(q.acknowledged).toEqual({ push: 3500 });
     // Taken by the controller (here no Segmentation matches them: counted as such, not lost unseen).
-    expect(manager.controller.metrics.flowsUnmatched + manager.controller.metrics.flowsIngested).toBe(3500);
+    expect(m.controller.metrics.flowsUnmatched + m.controller.metrics.flowsIngested).toBe(3500);
   });
 
   it('does not wait for a restore that has not ended when it stops', async () => {
     const telemetry = new Telemetry({ queueCapacity: 10_000, push: { token: 't' } });
-    const manager = new Manager({
-      client: emptyCluster(),
-      log: silentLogger,
-      identity: 'test',
-      leaderElect: false,
-      leaseNamespace: 'microseg-system',
-      telemetry,
-    });
-    // A restore that only an abort ends (a Segmentation whose reconcile waits on the API server).
-    let waited = 0;
-    manager.controller.whenRestored = (signal?: AbortSignal) => {
-      waited++;
-      return new Promise<boolean>((resolve) => {
-        if (signal?.aborted) resolve(false);
-        else signal?.addEventListener('abort', () => resolve(false), { once: true });
-      });
-    };
-    await manager.start();
+    const m = manager({ telemetry });
+    const restore = restoreNeverEnds(m);
+    await m.start();
     expect(
       telemetry.queue.offerAll(
         'push',
@@ -83,12 +94,8 @@ describe('Manager shutdown', () => {
       ),
     ).toBe(true);
     await new Promise((r) => setTimeout(r, 50));
-    expect(waited).toBe(1);
-    const stopped = await Promise.race([
-      manager.stop().then(() => 'stopped'),
-      new Promise((r) => setTimeout(() => r('still waiting'), 5_000)),
-    ]);
-    expect(stopped).toBe('stopped');
+    expect(restore.waits).toBe(1);
+    expect(await stopsInTime(m)).toBe('stopped');
     // The queue is still taken: nothing accepted is left in it.
     expect(telemetry.queue.metrics().queued).toBe(0);
   });
@@ -114,21 +121,9 @@ describe('Manager shutdown', () => {
         newest === undefined ? undefined : { time: new Date(newest).toISOString(), seen: [] },
       metrics: () => ({ queue: queue.metrics() }),
     } as unknown as Telemetry;
-    const manager = new Manager({
-      client: emptyCluster(),
-      log: silentLogger,
-      identity: 'test',
-      leaderElect: false,
-      leaseNamespace: 'microseg-system',
-      hubble: () => hubble,
-    });
-    // A restore that only an abort ends (a Segmentation whose reconcile waits on the API server).
-    manager.controller.whenRestored = (signal?: AbortSignal) =>
-      new Promise<boolean>((resolve) => {
-        if (signal?.aborted) resolve(false);
-        else signal?.addEventListener('abort', () => resolve(false), { once: true });
-      });
-    await manager.start();
+    const m = manager({ hubble: () => hubble });
+    restoreNeverEnds(m);
+    await m.start();
     const flows = Array.from({ length: 1500 }, (_, i) => flow(i));
     queue.offer(
       'hubble',
@@ -136,13 +131,9 @@ describe('Manager shutdown', () => {
       flows.map((f) => f.time),
     );
     await new Promise((r) => setTimeout(r, 50));
-    const stopped = await Promise.race([
-      manager.stop().then(() => 'stopped'),
-      new Promise((r) => setTimeout(() => r('still waiting'), 5_000)),
-    ]);
-    expect(stopped).toBe('stopped');
+    expect(await stopsInTime(m)).toBe('stopped');
     // Not learned by the graphs not restored: the next leader must be sent them again.
     expect(queue.metrics().acknowledged).toEqual({ hubble: 0 });
-    expect(manager.committedCheckpoint).toBeUndefined();
+    expect(m.committedCheckpoint).toBeUndefined();
   });
 });

@@ -96,6 +96,15 @@ function fakeClient(objects: Record<string, unknown[]>) {
   return { client: client as unknown as KubeClient, state };
 }
 
+/** A running bare pod of shop, labelled app=<name>, at the given address. */
+const barePod = (name: string, ip: string) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
+  spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+  status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+});
+
 describe('the Segmentation controller', () => {
   const stops: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -578,13 +587,6 @@ describe('the Segmentation controller', () => {
   });
 
   it('keeps segment names only for workloads the cluster still has, however many come and go', async () => {
-    const pod = (name: string, ip: string) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
-      spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
-      status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
-    });
     const flow = (src: string, dst: string): Flow => ({
       time: Date.now(),
       src: { ip: src },
@@ -597,7 +599,7 @@ describe('the Segmentation controller', () => {
     // No tombstones: a deleted pod's workload is gone from identity at once.
     const { controller, state } = await start(
       [shop('uid-shop', '1')],
-      { [resourcePath('Pod')]: [pod('web', '10.244.1.5'), pod('api', '10.244.1.6')] },
+      { [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')] },
       { maxTombstones: 0 },
     );
     state.failEdgeSets = false;
@@ -608,7 +610,7 @@ describe('the Segmentation controller', () => {
     expect(controller.segmentNamesKept('shop')).toBe(2);
     // Preview workloads, each talking to api, then deleted.
     for (let i = 0; i < 20; i++) {
-      const preview = pod(`preview-${i}`, `10.244.2.${i + 1}`);
+      const preview = barePod(`preview-${i}`, `10.244.2.${i + 1}`);
       state.emit(resourcePath('Pod'), 'ADDED', preview);
       // A reconcile builds the identity the flow path places the new pod with.
       await controller.reconcile('shop');
@@ -632,15 +634,8 @@ describe('the Segmentation controller', () => {
       metadata: { name, namespace: 'shop', uid: `uid-${name}` },
       spec: { schedule: '0 3 * * 0', jobTemplate: { spec: { template: template(name) } } },
     });
-    const pod = (name: string, ip: string) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
-      spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
-      status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
-    });
     const objects = {
-      [resourcePath('Pod')]: [pod('web', '10.244.1.5'), pod('api', '10.244.1.6')],
+      [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')],
       [resourcePath('CronJob')]: [cronJob('backup')],
       [resourcePath('Deployment')]: [
         {
@@ -970,7 +965,7 @@ describe('the Segmentation controller', () => {
       });
 
       it('applies it after them too when a pod of the namespace is quarantined (every policy excludes it)', async () => {
-        const db = pod('db', '10.244.1.7');
+        const db = barePod('db', '10.244.1.7');
         const quarantined = {
           ...db,
           metadata: { ...db.metadata, labels: { app: 'db', 'microseg.dev/quarantine': 'iso-db' } },

@@ -59,6 +59,42 @@ const serverIso = (kube: FakeKube) => kube.get(paths.isolation(NS, 'cut-web-1'))
 const serverPod = (kube: FakeKube, name: string) =>
   kube.get(paths.pod(NS, name)) as unknown as { metadata: { labels: Record<string, string> } };
 
+/** Pod <name> of shop made a host-network pod of node-1 (its address the node's). */
+function onHostNetwork(kube: FakeKube, name: string): void {
+  const path = paths.pod(NS, name);
+  const p = kube.get(path)!;
+  kube.objects.set(path, {
+    ...p,
+    spec: { ...(p.spec as object), hostNetwork: true, nodeName: 'node-1' },
+    status: { phase: 'Running', podIP: '192.168.1.5', hostIP: '192.168.1.5' },
+  });
+}
+
+/** A NetworkPolicy of microseg's that lets db reach web (an isolation adds its exclusion); its path. */
+function putMicrosegAllow(kube: FakeKube): string {
+  kube.put(paths.networkPolicies(NS), {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'web-allow', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'microseg' } },
+    spec: {
+      podSelector: { matchLabels: { app: 'web' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'db' } } }] }],
+    },
+  });
+  return paths.networkPolicy(NS, 'web-allow');
+}
+
+/** The Isolation cut-web-1 being deleted (a responder released it): the next reconcile releases. */
+function markDeleted(kube: FakeKube, r: IsolationReconciler): void {
+  const cur = serverIso(kube);
+  kube.objects.set(paths.isolation(NS, 'cut-web-1'), {
+    ...(cur as unknown as { metadata: Record<string, unknown> }),
+    metadata: { ...cur.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
+  });
+  r.forget(NS, 'cut-web-1');
+}
+
 /** Lets every queued leak check and status write finish, then stops the check queue. */
 async function settle(r: IsolationReconciler): Promise<void> {
   await r.checks.idle();
@@ -128,13 +164,7 @@ describe('IsolationReconciler: the deny comes first', () => {
   it('a host-network pod is not reported isolated: no policy applies to it, so it is left unlabelled and said so', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
-    const path = paths.pod(NS, 'web-1');
-    const p = kube.get(path)!;
-    kube.objects.set(path, {
-      ...p,
-      spec: { ...(p.spec as object), hostNetwork: true, nodeName: 'node-1' },
-      status: { phase: 'Running', podIP: '192.168.1.5', hostIP: '192.168.1.5' },
-    });
+    onHostNetwork(kube, 'web-1');
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
     await settle(reconciler);
@@ -235,17 +265,7 @@ describe('IsolationReconciler: the deny comes first', () => {
   it('release takes the exclusion out of a microseg allow policy that changed meanwhile, not leaving it behind', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
-    const allow = paths.networkPolicy(NS, 'web-allow');
-    kube.put(paths.networkPolicies(NS), {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: { name: 'web-allow', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'microseg' } },
-      spec: {
-        podSelector: { matchLabels: { app: 'web' } },
-        policyTypes: ['Ingress'],
-        ingress: [{ from: [{ podSelector: { matchLabels: { app: 'db' } } }] }],
-      },
-    });
+    const allow = putMicrosegAllow(kube);
     const before = kube.get(allow)!.spec;
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
@@ -262,12 +282,7 @@ describe('IsolationReconciler: the deny comes first', () => {
       }
       return request(req);
     };
-    const cur = serverIso(kube);
-    kube.objects.set(paths.isolation(NS, 'cut-web-1'), {
-      ...(cur as unknown as { metadata: Record<string, unknown> }),
-      metadata: { ...cur.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
-    });
-    reconciler.forget(NS, 'cut-web-1');
+    markDeleted(kube, reconciler);
     await reconciler.reconcile(KEY);
     await settle(reconciler);
     expect(bumped).toBe(true);
@@ -283,17 +298,7 @@ describe('IsolationReconciler: the deny comes first', () => {
   it('release does not end with the exclusion left in place when the policy keeps changing under it', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
-    const allow = paths.networkPolicy(NS, 'web-allow');
-    kube.put(paths.networkPolicies(NS), {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: { name: 'web-allow', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'microseg' } },
-      spec: {
-        podSelector: { matchLabels: { app: 'web' } },
-        policyTypes: ['Ingress'],
-        ingress: [{ from: [{ podSelector: { matchLabels: { app: 'db' } } }] }],
-      },
-    });
+    const allow = putMicrosegAllow(kube);
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
@@ -304,12 +309,7 @@ describe('IsolationReconciler: the deny comes first', () => {
       if (req.method === 'PATCH' && req.path === allow) throw new KubeError(409, 'Conflict', 'modified');
       return request(req);
     };
-    const cur = serverIso(kube);
-    kube.objects.set(paths.isolation(NS, 'cut-web-1'), {
-      ...(cur as unknown as { metadata: Record<string, unknown> }),
-      metadata: { ...cur.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
-    });
-    reconciler.forget(NS, 'cut-web-1');
+    markDeleted(kube, reconciler);
     // The release is not done (it is retried, the finalizer kept): the exclusion is still there.
     await expect(reconciler.reconcile(KEY)).rejects.toThrow(
       'NetworkPolicy shop/web-allow: gave up taking the quarantine exclusion out after repeated conflicts',
@@ -322,13 +322,7 @@ describe('IsolationReconciler: the deny comes first', () => {
   it('a Leaking phase message still says which targeted pod uses the host network', async () => {
     const { kube, reconciler } = setup();
     stops.push(() => reconciler.stop());
-    const path = paths.pod(NS, 'web-1');
-    const p = kube.get(path)!;
-    kube.objects.set(path, {
-      ...p,
-      spec: { ...(p.spec as object), hostNetwork: true, nodeName: 'node-1' },
-      status: { phase: 'Running', podIP: '192.168.1.5', hostIP: '192.168.1.5' },
-    });
+    onHostNetwork(kube, 'web-1');
     // A policy not microseg's admits any traffic to db-1: the isolation of db-1 leaks.
     kube.put(paths.networkPolicies(NS), {
       apiVersion: 'networking.k8s.io/v1',

@@ -79,6 +79,22 @@ function app(kube: Kube, extra: Partial<Parameters<typeof isolationWebhooks>[0]>
   return a;
 }
 
+/**
+ * A responder released the Isolation shop/<name>: the controller is restoring the pods before it
+ * removes the finalizer. Its path.
+ */
+function beingReleased(kube: FakeKube, known: KnownIsolations, name: string): string {
+  const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
+  const stored = kube.objects.get(path) as Isolation;
+  kube.objects.set(path, {
+    ...stored,
+    metadata: { ...stored.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
+    status: { phase: 'Isolated' },
+  });
+  known.forget('shop', name);
+  return path;
+}
+
 describe('KnownIsolations', () => {
   it('keeps none past its time, however many Isolations alerts named', async () => {
     const known = new KnownIsolations(20);
@@ -199,15 +215,7 @@ describe('webhook receivers', () => {
       request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-3'));
     const first = await send();
     const name = (first.body as { results: { name: string }[] }).results[0]!.name;
-    const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
-    const stored = kube.objects.get(path) as Isolation;
-    // A responder released it: the controller is restoring the pods before it removes the finalizer.
-    kube.objects.set(path, {
-      ...stored,
-      metadata: { ...stored.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
-      status: { phase: 'Isolated' },
-    });
-    known.forget('shop', name);
+    const path = beingReleased(kube, known, name);
     const again = await send();
     expect(again.status).toBe(503);
     expect(again.body).toEqual({
@@ -238,15 +246,7 @@ describe('webhook receivers', () => {
     const first = await send([alert('shop', 'web-1', 'b2')]);
     expect(first.status).toBe(200);
     const name = (first.body as { results: { name: string }[] }).results[0]!.name;
-    const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
-    const stored = kube.objects.get(path) as Isolation;
-    // A responder released it: the controller is restoring the pods before it removes the finalizer.
-    kube.objects.set(path, {
-      ...stored,
-      metadata: { ...stored.metadata, deletionTimestamp: '2026-11-28T10:00:00Z' },
-      status: { phase: 'Isolated' },
-    });
-    known.forget('shop', name);
+    beingReleased(kube, known, name);
     const request0 = kube.request.bind(kube);
     kube.request = async <T>(req: KubeRequest): Promise<T> => {
       if (req.path.includes('/namespaces/gone/'))
