@@ -40,6 +40,8 @@ export const ISOLATION_FINALIZER = 'microseg.dev/isolation-release';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'microseg';
 /** Isolation names double as label values, so they must fit a label value. */
+/** How the status message of an Isolation that found no pod to isolate begins (`isolate --wait` reads it). */
+export const NO_POD_MESSAGE = 'no pod to isolate';
 export const MAX_ISOLATION_NAME = 63;
 /** Limits the CRD puts on a spec (crd.ts); `parseIsolationSpec` checks the same. Lengths in characters. */
 export const MAX_TARGET_PODS = 256;

@@ -13,6 +13,7 @@ import {
   KIND,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  NO_POD_MESSAGE,
   isDnsLabel,
   isPodName,
   parseIsolationSpec,
@@ -206,6 +207,22 @@ export function parseTimeout(text: string | undefined, dflt: number): number {
 }
 
 /** Polls an Isolation until `done` says so, or the timeout passes (returns the last state seen). */
+/**
+ * Whether the controller has reported, for the Isolation's current spec, that it found no pod to
+ * isolate (phase Pending, the reason in its message): an outcome, not a wait for the controller. With
+ * `includeFuture` it stays armed for the workload's next pods.
+ */
+export function isolatedNone(iso: Isolation | undefined): boolean {
+  const s = iso?.status;
+  return (
+    s?.phase === 'Pending' &&
+    !iso?.spec?.dryRun &&
+    s.observedGeneration !== undefined &&
+    s.observedGeneration === (iso?.metadata.generation ?? 0) &&
+    (s.message ?? '').startsWith(NO_POD_MESSAGE)
+  );
+}
+
 export async function waitFor(
   kube: Kube,
   ns: string,

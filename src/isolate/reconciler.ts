@@ -33,6 +33,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   MAX_LISTED_PODS,
+  NO_POD_MESSAGE,
   QUARANTINE_LABEL,
   RECEIVED_AT_ANNOTATION,
   REARM_ANNOTATION,
@@ -1066,7 +1067,7 @@ export class IsolationReconciler {
     const leakCount = report.leaks.length + report.moreLeaks;
     const message =
       isolated.length === 0
-        ? `no pod to isolate${notes.length ? `: ${notes.join('; ')}` : ''}`
+        ? `${NO_POD_MESSAGE}${notes.length ? `: ${notes.join('; ')}` : ''}`
         : phase === 'Leaking'
           ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
               .slice(0, 3)

@@ -8,6 +8,7 @@ import { SERVICE_ACCOUNT_TOKEN } from '../../src/cli/kubeconfig.ts';
 import { runCli } from '../../src/cli/main.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import { parseIsolationSpec } from '../../src/isolate/api.ts';
+import { isolatedNone } from '../../src/isolate/cli.ts';
 
 async function cli(args: string[]) {
   const io = captureIO();
@@ -300,5 +301,31 @@ describe('isolate and release without a usable kubeconfig or API server', () => 
       const r = await bare([...isolate, ...args], env);
       expect(r, message).toMatchObject({ code: 2, out: '', err: `microseg isolate: ${message}\n` });
     }
+  });
+});
+
+describe('isolatedNone: the outcome isolate --wait takes for a target with no pod', () => {
+  const iso = (
+    status: Isolation['status'],
+    o: { generation?: number; dryRun?: boolean } = {},
+  ): Isolation => ({
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Isolation',
+    metadata: { name: 'cut', namespace: 'shop', generation: o.generation ?? 2 },
+    spec: { reason: 'r', target: { pods: ['web-9'] }, ...(o.dryRun ? { dryRun: true } : {}) },
+    status,
+  });
+  const none = { phase: 'Pending', message: 'no pod to isolate: pod web-9 not found' } as const;
+  it('is reported for the current spec only, and never for a dry run', () => {
+    expect(isolatedNone(iso({ ...none, observedGeneration: 2 }))).toBe(true);
+    // Written for an earlier spec (the pod named then did not exist): the controller has not answered yet.
+    expect(isolatedNone(iso({ ...none, observedGeneration: 1 }))).toBe(false);
+    expect(isolatedNone(iso({ ...none }))).toBe(false);
+    expect(isolatedNone(iso({ ...none, observedGeneration: 2 }, { dryRun: true }))).toBe(false);
+    expect(isolatedNone(iso({ phase: 'Pending', observedGeneration: 2 }))).toBe(false);
+    expect(
+      isolatedNone(iso({ phase: 'Isolated', observedGeneration: 2, message: '1 pod(s) isolated' })),
+    ).toBe(false);
+    expect(isolatedNone(undefined)).toBe(false);
   });
 });

@@ -891,6 +891,39 @@ describe('webhooks', () => {
 });
 
 describe('microseg isolate / release', () => {
+  it('isolate --wait on a pod that does not exist ends at once with the reason, exit 1, not at --timeout', async () => {
+    const { captureIO } = await import('../../src/cli/io.ts');
+    const { runCli } = await import('../../src/cli/main.ts');
+    const io = captureIO();
+    const t0 = Date.now();
+    const code = await runCli(
+      [
+        'isolate',
+        `${ns}/nosuch-1`,
+        '--reason',
+        'cli test',
+        '--name',
+        'cli-none',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--wait',
+        '--timeout',
+        '60s',
+      ],
+      io,
+    );
+    expect([code, io.stderr]).toEqual([
+      1,
+      `microseg isolate: ${ns}/cli-none isolated no pod (see its message above)\n`,
+    ]);
+    expect(io.stdout).toBe(
+      `isolation ${ns}/cli-none: Pending (NetworkPolicy)\n  no pod to isolate: pod nosuch-1 not found\n` +
+        '  checked 0 connections: 0 allowed by exceptions, 0 leaking rule(s)\n',
+    );
+    expect(Date.now() - t0).toBeLessThan(45_000);
+    await kubectl(['delete', 'isolation', '-n', ns, 'cli-none', '--wait=true', '--timeout=30s']);
+  });
+
   it('isolates with --wait, prints the outcome, and release --pod restores the pod', async () => {
     const { captureIO } = await import('../../src/cli/io.ts');
     const { runCli } = await import('../../src/cli/main.ts');

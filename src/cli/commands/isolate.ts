@@ -8,7 +8,14 @@ import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
 import type { Isolation } from '../../isolate/api.ts';
-import { isolationFromFlags, kubeFrom, parseTimeout, summary, waitFor } from '../../isolate/cli.ts';
+import {
+  isolatedNone,
+  isolationFromFlags,
+  kubeFrom,
+  parseTimeout,
+  summary,
+  waitFor,
+} from '../../isolate/cli.ts';
 import { KubeError, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
 const HELP = `usage: microseg isolate NAMESPACE/POD [NAMESPACE/POD ...] --reason TEXT [options]
@@ -47,7 +54,7 @@ options:
   --output text|json            output format (default text)
 
 exit status: 0 isolated (or created without --wait, or a dry run planned); 1 leaking, failed or
-released, no outcome within --timeout, or the API server cannot be reached; 2 bad usage (no kubeconfig
+released, no pod found to isolate, no outcome within --timeout, or the API server cannot be reached; 2 bad usage (no kubeconfig
 found, or an Isolation the API server refuses, included).
 `;
 
@@ -145,6 +152,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     const finished = (i: Isolation | undefined) => {
       const p = i?.status?.phase;
       if (p === 'Isolated' || p === 'Leaking' || p === 'Failed' || p === 'Released') return true;
+      if (isolatedNone(i)) return true;
       return p === 'Pending' && !!i?.spec?.dryRun && (i.status?.message ?? '').startsWith('dry run');
     };
     const { iso: last, timedOut } = await waitFor(kube, ns, name, finished, timeoutMs);
@@ -154,6 +162,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       io.err(
         `microseg isolate: no outcome for ${ns}/${name} after ${timeoutMs} ms (is the controller running?)\n`,
       );
+      return EXIT.findings;
+    }
+    if (isolatedNone(last)) {
+      io.err(`microseg isolate: ${ns}/${name} isolated no pod (see its message above)\n`);
       return EXIT.findings;
     }
     const phase = last?.status?.phase;
