@@ -248,6 +248,13 @@ export async function checkDistinctSources(option: string, paths: readonly strin
   }
 }
 
+/** The `--limit` of a command's text output: a whole number, 0 or more (bad usage otherwise). */
+export function limitOption(text: string): number {
+  if (!/^\d+$/.test(text))
+    throw new UsageError(`--limit must be a whole number, 0 or more, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 /**
  * Refuses `--cluster -` in a command that reads the snapshot from files only (`recommend`, `graph`: bad
  * usage, exit 2, before anything is read), saying so: standard input is for their `--flows`.

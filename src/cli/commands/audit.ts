@@ -25,6 +25,7 @@ import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../../verify/validate
 import {
   checkDistinctSources,
   flowsAndCluster,
+  limitOption,
   loadVerifySnapshot,
   noFlowsMessage,
   stdinOnce,
@@ -239,8 +240,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError('--policies is required (the NetworkPolicies to audit: a file or a directory)');
   if (values.output !== 'text' && values.output !== 'json' && values.output !== 'markdown')
     throw new UsageError(`--output ${values.output} is not supported (use text, json or markdown)`);
-  if (!/^\d+$/.test(values.limit))
-    throw new UsageError(`--limit must be a whole number, 0 or more, got ${JSON.stringify(values.limit)}`);
+  const limit = limitOption(values.limit);
   const engine = parseEngineOptions(values);
   await checkDistinctSources('--flows', sources.flows);
   // Standard input is read once: by the first of the options that names it, the others finding it empty.
@@ -282,8 +282,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     values.output === 'json'
       ? JSON.stringify(result, null, 2) + '\n'
       : values.output === 'markdown'
-        ? formatAuditMarkdown(result, Number(values.limit))
-        : formatAudit(result, Number(values.limit)),
+        ? formatAuditMarkdown(result, limit)
+        : formatAudit(result, limit),
   );
   return result.wouldBlock.length > 0 ? EXIT.findings : EXIT.ok;
 }

@@ -4,7 +4,7 @@
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, stdinOnce, warnOnStderr, withRepeatsReplaced } from '../inputs.ts';
+import { limitOption, loadVerifySnapshot, stdinOnce, warnOnStderr, withRepeatsReplaced } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { mergeSnapshots } from '../../model/snapshot.ts';
@@ -103,8 +103,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.workload) throw new UsageError('--workload is required');
   if (values.output !== 'text' && values.output !== 'json')
     throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
-  if (!/^\d+$/.test(values.limit))
-    throw new UsageError(`--limit must be a whole number, 0 or more, got ${JSON.stringify(values.limit)}`);
+  const limit = limitOption(values.limit);
   const options = parseEngineOptions(values);
   stdinOnce([
     ['--cluster', values.cluster],
@@ -135,9 +134,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     internetProbeName: '--internet-probe',
   });
   io.out(
-    values.output === 'json'
-      ? JSON.stringify(result, null, 2) + '\n'
-      : formatBlastRadius(result, Number(values.limit)),
+    values.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatBlastRadius(result, limit),
   );
   return 0;
 }

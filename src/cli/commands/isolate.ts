@@ -54,8 +54,8 @@ options:
   --output text|json            output format (default text)
 
 exit status: 0 isolated (or created without --wait, or a dry run planned); 1 leaking, failed or
-released, no pod found to isolate, no outcome within --timeout, or the API server cannot be reached; 2 bad usage (no kubeconfig
-found, or an Isolation the API server refuses, included).
+released, no pod found to isolate, no outcome within --timeout, or the API server cannot be reached;
+2 bad usage (no kubeconfig found, or an Isolation the API server refuses, included).
 `;
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
