@@ -184,6 +184,11 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   const app = express();
   app.disable('x-powered-by');
   app.set('json spaces', 0);
+  // No ETag on what the app itself sends (the API's answers, its error texts): they are live and
+  // `no-store`, so a conditional GET must get the data again, never a 304 for a body the client was
+  // told not to keep. The page's files keep theirs (express.static), and the libraries under /vendor
+  // their Last-Modified, so a browser still revalidates them.
+  app.set('etag', false);
   // Every answer, the page's files as the API's: the page runs only its own files (no inline script,
   // no eval, nothing from another origin), talks only to this server, and is framed by no other page
   // (its Isolate and Release buttons). Inline style attributes stay: the legend's colour chips.
@@ -209,6 +214,10 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   const api = express.Router();
   api.use((req, res, next) => {
     res.set('Cache-Control', 'no-store');
+    // Never a 304: express answers one when the request's validators match (`If-None-Match: *`
+    // matches without any ETag), which for a no-store answer would tell the client to reuse a body it
+    // was told not to keep.
+    Object.defineProperty(req, 'fresh', { value: false, configurable: true });
     void userOf(req).then(
       (user) => {
         res.locals.user = user;
