@@ -20,6 +20,7 @@ import {
   buildGraphView,
   computeLayout,
   cronJobView,
+  GraphViewRequestError,
   nodeDetails,
   nodeLabel,
   stabilizeLayout,
@@ -356,7 +357,10 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     try {
       res.json(buildGraphView(graph, segments, lay, vopts));
     } catch (e) {
-      throw new HttpError(400, (e as Error).message);
+      // Only what was asked (a segment to expand that does not exist) is the caller's fault; anything
+      // else goes to the error handler as an internal error (500).
+      if (e instanceof GraphViewRequestError) throw new HttpError(400, e.message);
+      throw e;
     }
   });
 

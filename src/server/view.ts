@@ -398,7 +398,18 @@ function annotate(
   return out;
 }
 
-/** The graph as the page draws it. Throws `Error` with a message naming an unknown segment in `expand`. */
+/** What the caller asked of `buildGraphView` that cannot be: the API answers it `400`. */
+export class GraphViewRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GraphViewRequestError';
+  }
+}
+
+/**
+ * The graph as the page draws it. Throws `GraphViewRequestError` naming an unknown segment in `expand`;
+ * any other error is a fault of the data, not of the request.
+ */
 export function buildGraphView(
   graph: ServiceGraph,
   segments: SegmentResult,
@@ -414,7 +425,8 @@ export function buildGraphView(
     color: colors.get(s.id)!,
   }));
   const known = new Set(segments.segments.map((s) => s.id));
-  for (const id of opts.expand ?? []) if (!known.has(id)) throw new Error(`unknown segment "${id}"`);
+  for (const id of opts.expand ?? [])
+    if (!known.has(id)) throw new GraphViewRequestError(`unknown segment "${id}"`);
   const threshold = opts.threshold ?? AGGREGATE_THRESHOLD;
   const requested = opts.view ?? 'auto';
   const view = requested === 'auto' ? (graph.nodes.length > threshold ? 'segments' : 'full') : requested;

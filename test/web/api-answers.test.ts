@@ -44,3 +44,22 @@ describe('API answers are never cached', () => {
       .expect(304);
   });
 });
+
+describe('GET /graph failures', () => {
+  it('answers 400 for an unknown segment asked to expand', async () => {
+    const res = await request(createApp(source)).get('/api/v1/graph?view=segments&expand=nope');
+    expect([res.status, res.body]).toEqual([400, { error: 'unknown segment "nope"' }]);
+  });
+
+  it("answers 500, not the caller's fault (400), when the view cannot be built", async () => {
+    // A source whose segmentation result is broken: a bug of the server's side, whatever was asked.
+    const broken: ViewSource = {
+      ...source,
+      segments: () => ({ ...fx.analysis.segments, segments: undefined as never }),
+    };
+    const res = await request(createApp(broken)).get('/api/v1/graph');
+    expect(res.status).toBe(500);
+    expect(res.body.error).toMatch(/^internal error: /);
+    expect(res.body.error).not.toMatch(/\n\s+at /);
+  });
+});
