@@ -49,6 +49,16 @@
       .replace(/"/g, '&quot;');
   }
 
+  /**
+   * Whether an isolation cuts pods off now (as the server's isolationInEffect): Isolated or Leaking, or
+   * Pending with pods isolated already; a Pending one with none (not reconciled yet, a dry run, no pod
+   * to isolate) cuts nothing off.
+   */
+  function isolationInEffect(i) {
+    if (i.state === 'Released' || i.state === 'Failed') return false;
+    return i.state === 'Isolated' || i.state === 'Leaking' || i.pods.length > 0;
+  }
+
   function time(iso) {
     if (!iso) return '';
     return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
@@ -181,6 +191,8 @@
   function nodeLabel(n) {
     let label = n.label;
     if (n.isolated) label += n.kind === 'workload' ? ' [isolated]' : ` [${n.isolated} isolated]`;
+    if (n.isolationPending)
+      label += n.kind === 'workload' ? ' [isolation pending]' : ` [${n.isolationPending} isolation pending]`;
     return label;
   }
 
@@ -686,7 +698,9 @@
       );
     if (d.isolation)
       parts.push(
-        `<span class="badge danger" id="isolation-badge">isolated (${esc(d.isolation.method)})</span>`,
+        isolationInEffect(d.isolation)
+          ? `<span class="badge danger" id="isolation-badge">isolated (${esc(d.isolation.method)})</span>`
+          : `<span class="badge" id="isolation-badge">isolation ${esc(d.isolation.state.toLowerCase())}: no pod isolated</span>`,
       );
     if (d.unobserved) parts.push('<span class="badge danger">no flow observed</span>');
     parts.push('</p>');

@@ -29,7 +29,7 @@ import {
 import type { ServiceGraph } from '../graph/types.ts';
 import type { Proposal } from '../policy/types.ts';
 import type { IsolationView, UnobservedView, ViewSource } from './types.ts';
-import { isolationActive, SourceUnavailable } from './types.ts';
+import { isolationActive, isolationInEffect, SourceUnavailable } from './types.ts';
 
 export interface AuthOptions {
   /** Bearer token every API request must carry (`Authorization: Bearer <token>`). */
@@ -350,10 +350,17 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       vopts.blocked = a.wouldBlock;
       vopts.audit = a.name;
     }
+    // Isolated: pods cut off now. Pending: an isolation in force that has cut nothing off yet (not
+    // reconciled, a dry run, no pod to isolate), shown apart, never as isolated.
     const isolated = new Set<string>();
-    for (const i of await isolationsOrEmpty())
-      if (isolationActive(i)) for (const w of i.workloads) isolated.add(w);
+    const pending = new Set<string>();
+    for (const i of await isolationsOrEmpty()) {
+      if (isolationInEffect(i)) for (const w of i.workloads) isolated.add(w);
+      else if (isolationActive(i)) for (const w of i.workloads) pending.add(w);
+    }
+    for (const w of isolated) pending.delete(w);
     vopts.isolated = isolated;
+    vopts.isolationPending = pending;
     try {
       res.json(buildGraphView(graph, segments, lay, vopts));
     } catch (e) {
@@ -450,7 +457,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       const br = await source.blastRadius(id);
       if (br) details.blastRadius = br;
     }
-    const iso = (await isolationsOrEmpty()).find((i) => isolationActive(i) && i.workloads.includes(id));
+    // The isolation in force on it (one that cuts its pods off first): the panel offers its release.
+    const inForce = (await isolationsOrEmpty()).filter((i) => isolationActive(i) && i.workloads.includes(id));
+    const iso = inForce.find(isolationInEffect) ?? inForce[0];
     if (iso) details.isolation = iso;
     const [ns, kind, name] = id.split('/');
     if (details.kind === 'workload' && kind === 'CronJob' && ns && name && source.cronJob) {

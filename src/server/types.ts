@@ -33,10 +33,23 @@ export interface ConditionView {
   lastTransitionTime?: string;
 }
 
-/** One observed (source, destination, protocol, port) the proposal would deny. */
-/** Whether an isolation still cuts its pods off (anything but released or failed). */
+/**
+ * Whether an isolation is still in force (anything but released or failed): it may cut pods off now or
+ * later, and can be released. See `isolationInEffect` for whether it cuts any off now.
+ */
 export function isolationActive(i: IsolationView): boolean {
   return i.state !== 'Released' && i.state !== 'Failed';
+}
+
+/**
+ * Whether an isolation cuts pods off now: phase `Isolated` or `Leaking` (its pods are isolated, some rule
+ * still admits traffic), or still `Pending` with pods isolated already (labelled before the leak check
+ * publishes the phase). A `Pending` one with no pod isolated (not reconciled yet, a dry run, no pod to
+ * isolate) cuts nothing off.
+ */
+export function isolationInEffect(i: IsolationView): boolean {
+  if (!isolationActive(i)) return false;
+  return i.state === 'Isolated' || i.state === 'Leaking' || i.pods.length > 0;
 }
 
 /** Key of a blocked flow: its graph edge id, or `src->dst:port/protocol` built the same way. */
@@ -44,6 +57,7 @@ export function blockedFlowKey(b: BlockedFlowView): string {
   return b.edge ?? `${b.source}->${b.target}:${b.port}/${b.protocol}`;
 }
 
+/** One observed (source, destination, protocol, port) the proposal would deny. */
 export interface BlockedFlowView {
   /** Graph edge id (`src->dst:port/protocol`) when the flow maps onto an edge of the graph. */
   edge?: string;
@@ -226,6 +240,11 @@ export interface ViewNode {
   members?: number;
   /** How many of the workloads it stands for are isolated (1 for an isolated workload). */
   isolated?: number;
+  /**
+   * How many of the workloads it stands for have an isolation in force that isolates no pod yet
+   * (`Pending`: not reconciled yet, a dry run, no pod to isolate) and none that does.
+   */
+  isolationPending?: number;
 }
 
 /** Every (protocol, port) between two drawn nodes, merged into one edge. */

@@ -347,6 +347,8 @@ export interface GraphViewOptions {
   audit?: string;
   /** Isolated workload ids, marked on their nodes. */
   isolated?: ReadonlySet<string>;
+  /** Workload ids with an isolation in force that isolates no pod yet (none of `isolated`). */
+  isolationPending?: ReadonlySet<string>;
   /** How many workloads in scope no flow was observed for (`unobservedWorkloads`), for the totals. */
   unobserved?: number;
 }
@@ -387,14 +389,17 @@ function annotate(
     out.edges.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (opts.audit !== undefined) out.audit = opts.audit;
   }
-  if (opts.isolated?.size) {
+  const mark = (ids: ReadonlySet<string> | undefined, key: 'isolated' | 'isolationPending') => {
+    if (!ids?.size) return;
     const nodes = new Map(out.nodes.map((n) => [n.id, n]));
-    for (const w of [...opts.isolated].sort()) {
+    for (const w of [...ids].sort()) {
       const d = mapId(w);
       const n = d === undefined ? undefined : nodes.get(d);
-      if (n) n.isolated = (n.isolated ?? 0) + 1;
+      if (n) n[key] = (n[key] ?? 0) + 1;
     }
-  }
+  };
+  mark(opts.isolated, 'isolated');
+  mark(opts.isolationPending, 'isolationPending');
   return out;
 }
 

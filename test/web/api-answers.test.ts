@@ -3,8 +3,8 @@ import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.ts';
 import { analysisSource } from '../../src/server/source.ts';
-import type { ViewSource } from '../../src/server/types.ts';
-import { fixtureAnalysis } from './helpers.ts';
+import type { GraphView, IsolationView, NodeDetails, ViewSource } from '../../src/server/types.ts';
+import { CART, DB, FRONTEND, fixtureAnalysis } from './helpers.ts';
 
 let fx: Awaited<ReturnType<typeof fixtureAnalysis>>;
 let source: ViewSource;
@@ -61,5 +61,59 @@ describe('GET /graph failures', () => {
     expect(res.status).toBe(500);
     expect(res.body.error).toMatch(/^internal error: /);
     expect(res.body.error).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('isolations on the graph', () => {
+  const isolation = (name: string, workload: string, state: string, pods: string[]): IsolationView => ({
+    name,
+    namespace: 'shop',
+    target: workload,
+    workloads: [workload],
+    pods,
+    method: 'NetworkPolicy',
+    state,
+    leaks: [],
+  });
+
+  it('marks isolated only the workloads whose pods are cut off, and pending ones apart', async () => {
+    const views = [
+      // Created, not reconciled yet (or a dry run, or no pod found): nothing is cut off.
+      isolation('iso-cart', CART, 'Pending', []),
+      isolation('iso-db', DB, 'Isolated', ['shop/db-0']),
+      // Leaking: its pods are isolated, some rule still admits traffic (the panel names it).
+      isolation('iso-frontend', FRONTEND, 'Leaking', ['shop/frontend-7d9f-aaaaa']),
+      isolation('iso-old', 'shop/Deployment/backend', 'Released', []),
+    ];
+    const app = createApp({ ...source, isolations: () => views });
+    const full = (await request(app).get('/api/v1/graph?view=full').expect(200)).body as GraphView;
+    const marks = (id: string) => {
+      const n = full.nodes.find((x) => x.id === id)!;
+      return { isolated: n.isolated, isolationPending: n.isolationPending };
+    };
+    expect(marks(CART)).toEqual({ isolated: undefined, isolationPending: 1 });
+    expect(marks(DB)).toEqual({ isolated: 1, isolationPending: undefined });
+    expect(marks(FRONTEND)).toEqual({ isolated: 1, isolationPending: undefined });
+    expect(full.nodes.filter((n) => n.isolated).map((n) => n.id)).toEqual([DB, FRONTEND].sort());
+
+    // Aggregated: a segment counts its members of each kind.
+    const segs = (await request(app).get('/api/v1/graph?view=segments').expect(200)).body as GraphView;
+    const isolated = segs.nodes.reduce((s, n) => s + (n.isolated ?? 0), 0);
+    const pending = segs.nodes.reduce((s, n) => s + (n.isolationPending ?? 0), 0);
+    expect([isolated, pending]).toEqual([2, 1]);
+
+    // The details still name the pending Isolation: it can be released (and its message read).
+    const d = (await request(app).get('/api/v1/nodes').query({ id: CART }).expect(200)).body as NodeDetails;
+    expect(d.isolation?.name).toBe('iso-cart');
+  });
+
+  it('counts a Pending isolation whose pods are labelled already as isolated', async () => {
+    // The pods are labelled before the leak check publishes the phase.
+    const app = createApp({
+      ...source,
+      isolations: () => [isolation('iso-cart', CART, 'Pending', ['shop/cart-1'])],
+    });
+    const full = (await request(app).get('/api/v1/graph?view=full').expect(200)).body as GraphView;
+    expect(full.nodes.find((n) => n.id === CART)!.isolated).toBe(1);
   });
 });

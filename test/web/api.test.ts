@@ -450,7 +450,7 @@ describe('authentication and actions', () => {
     expect(created.body).toMatchObject({
       name: 'iso-cart',
       target: CART,
-      state: 'Active',
+      state: 'Isolated',
       method: 'NetworkPolicy',
     });
     const graph = (await request(app).get('/api/v1/graph').set(auth)).body as GraphView;

@@ -427,6 +427,42 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('marks a Pending isolation that isolated no pod as pending, not as isolated', async () => {
+    const fx = await fixtureAnalysis();
+    const src: ViewSource = {
+      ...analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }),
+      release: () => Promise.resolve(true),
+      isolations: () => [
+        {
+          name: 'iso-cart',
+          namespace: 'shop',
+          target: CART,
+          workloads: [CART],
+          pods: [],
+          method: 'NetworkPolicy',
+          state: 'Pending',
+          leaks: [],
+        },
+      ],
+    };
+    const { page, errors } = await signedInPage(src);
+    const drawn = await page.evaluate((id) => {
+      const r = (window as unknown as W).microseg.renderer;
+      return { color: r.getNodeDisplayData(id)!.color, label: r.getNodeDisplayData(id)!.label };
+    }, CART);
+    expect(drawn.label).toBe('cart [isolation pending]');
+    expect(drawn.color).not.toBe('#a40e26');
+    await page.fill('#search', 'cart');
+    await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+    await page.press('#search', 'Enter');
+    await page.waitForSelector('#isolation-badge');
+    expect(await page.textContent('#isolation-badge')).toBe('isolation pending: no pod isolated');
+    // It can still be released.
+    expect(await page.$('#release-btn')).not.toBeNull();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('audits a pasted change in the Rollout tab: what it would block, and why', async () => {
     const { snapshot, analysis } = await fixtureAnalysis();
     const { page, errors } = await signedInPage(analysisSource(analysis, { title: 'change', snapshot }));

@@ -78,7 +78,7 @@ export function withIsolation(base: ViewSource): ViewSource & { calls: string[] 
         workloads: [req.workload],
         pods: [],
         method: 'NetworkPolicy',
-        state: 'Active',
+        state: 'Isolated',
         since: '2026-11-01T11:00:00Z',
         ...(req.reason ? { reason: req.reason } : {}),
         leaks: [],
