@@ -135,6 +135,27 @@ function jsonKind(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/**
+ * The text of a `POST /audit` body (its bytes, inflated): a byte order mark says how it is encoded,
+ * whatever the header says (Windows PowerShell's `>` writes UTF-16LE with one, some editors UTF-8 with
+ * one); else the charset of `Content-Type`, UTF-8 when none is given. A charset that is none: 415.
+ */
+function auditBodyText(req: Request): string {
+  const body: unknown = req.body;
+  if (!Buffer.isBuffer(body)) return '';
+  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return body.toString('utf8', 3);
+  if (body[0] === 0xff && body[1] === 0xfe) return new TextDecoder('utf-16le').decode(body.subarray(2));
+  if (body[0] === 0xfe && body[1] === 0xff) return new TextDecoder('utf-16be').decode(body.subarray(2));
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(req.get('content-type') ?? '')?.[1] ?? 'utf-8';
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(charset);
+  } catch {
+    throw new HttpError(415, `unsupported charset ${JSON.stringify(charset)}`);
+  }
+  return decoder.decode(body);
+}
+
 /** Methods an endpoint takes, as the `Allow` header lists them (`GET` brings `HEAD`). */
 function allowList(methods: readonly string[]): string[] {
   return methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
@@ -238,7 +259,8 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   // can say what it got.
   // A set of NetworkPolicies to audit comes as JSON or YAML, as `kubectl kustomize` or a repository
   // gives it, and may be larger than the other bodies.
-  api.use('/audit', express.text({ type: () => true, limit: AUDIT_BODY_LIMIT }));
+  // Read as bytes and decoded here (`auditBodyText`): a byte order mark says what they are.
+  api.use('/audit', express.raw({ type: () => true, limit: AUDIT_BODY_LIMIT }));
   api.use(express.json({ limit: BODY_LIMIT, strict: false }));
 
   // ---- layout cache ----
@@ -474,7 +496,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     const pruneText = oneString(req.query.prune, 'prune') ?? 'false';
     if (pruneText !== 'true' && pruneText !== 'false')
       throw new HttpError(400, `prune must be true or false (got ${JSON.stringify(pruneText)})`);
-    const text = typeof req.body === 'string' ? req.body : '';
+    const text = auditBodyText(req);
     if (text.trim() === '')
       throw new HttpError(
         400,

@@ -14,7 +14,7 @@ import { createApp } from '../../src/server/app.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT } from '../../src/server/parse.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
-import { backup, fixtureAnalysis } from './helpers.ts';
+import { backup, fixtureAnalysis, listen } from './helpers.ts';
 import { denyFromShop, fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 
@@ -44,6 +44,65 @@ describe('POST /api/v1/audit', () => {
       'application/json',
     ).expect(200);
     expect(json.body).toEqual(yaml.body);
+  });
+
+  it('reads a body saved with a byte order mark: UTF-16 (Windows PowerShell) or UTF-8', async () => {
+    const yaml = policiesToYaml(policies);
+    const json = JSON.stringify(policies);
+    const names = policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort();
+    const be = (text: string) => Buffer.from(text, 'utf16le').swap16();
+    const bodies: [string, Buffer, string][] = [
+      // `kubectl kustomize ... > set.yaml` in Windows PowerShell writes UTF-16LE with a BOM.
+      [
+        'YAML, UTF-16LE',
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(yaml, 'utf16le')]),
+        'application/yaml',
+      ],
+      [
+        'JSON, UTF-16LE',
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(json, 'utf16le')]),
+        'application/json',
+      ],
+      ['YAML, UTF-16BE', Buffer.concat([Buffer.from([0xfe, 0xff]), be(yaml)]), 'application/yaml'],
+      // The BOM says what the bytes are, whatever charset the header claims.
+      [
+        'YAML, UTF-16LE, said UTF-8',
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(yaml, 'utf16le')]),
+        'application/yaml; charset=utf-8',
+      ],
+      [
+        'JSON, UTF-8 with BOM',
+        Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json)]),
+        'application/json',
+      ],
+    ];
+    // The bytes as curl's --data-binary sends them (supertest would turn a Buffer sent as JSON into JSON).
+    const { server, url } = await listen(createApp(source));
+    try {
+      const send = async (body: Buffer, type: string) => {
+        const res = await fetch(`${url}/api/v1/audit`, {
+          method: 'POST',
+          headers: { 'Content-Type': type },
+          body,
+        });
+        return {
+          status: res.status,
+          body: (await res.json()) as { error?: string; policies?: { audited: string[] } },
+        };
+      };
+      for (const [what, body, type] of bodies) {
+        const res = await send(body, type);
+        expect([what, res.status, res.body.policies?.audited ?? res.body]).toEqual([what, 200, names]);
+      }
+      // A charset with no BOM is still read as declared, and one that is no charset refused.
+      expect((await send(Buffer.from(yaml, 'latin1'), 'application/yaml; charset=iso-8859-1')).status).toBe(
+        200,
+      );
+      const bogus = await send(Buffer.from(yaml), 'application/yaml; charset=klingon');
+      expect([bogus.status, bogus.body.error]).toEqual([415, 'unsupported charset "klingon"']);
+    } finally {
+      server.close();
+    }
   });
 
   it("names what a set without one workload's policy would block, and the objects it left out", async () => {
