@@ -552,6 +552,14 @@
       )
       .join('');
     if (!res.results.length) list.innerHTML = '<li class="muted">No match</li>';
+    // The server lists the best 20: say that there are more, or a user takes a workload that is not
+    // listed for one that does not exist.
+    const more = res.total - res.results.length;
+    if (more > 0)
+      list.insertAdjacentHTML(
+        'beforeend',
+        `<li class="muted" id="search-more">… and ${more} more: type more of the name</li>`,
+      );
     list.hidden = false;
   }
 

@@ -299,6 +299,32 @@ describe('service graph page (headless Chromium)', () => {
     expect((await visibleNow()).length).toBe(8);
   });
 
+  it('search says how many more match than it lists', async () => {
+    const big = syntheticGraph(60, 2);
+    const s = await listen(
+      createApp({
+        info: () => ({ mode: 'offline', title: 'many' }),
+        graph: () => big.graph,
+        segments: () => big.segments,
+        proposal: () => big.proposal,
+      }),
+    );
+    servers.push(s.server);
+    const page = await open(s.url);
+    // Every workload is svc-<n>: 60 match, the list shows the first 20.
+    await page.fill('#search', 'svc-');
+    await page.waitForSelector('#search-results li[data-id]');
+    expect(await page.$$eval('#search-results li[data-id]', (lis) => lis.length)).toBe(20);
+    expect(
+      await page.$eval('#search-results', (l) => l.querySelector('#search-more')?.textContent ?? null),
+    ).toBe('… and 40 more: type more of the name');
+    // A narrower query lists all it finds, with no such line.
+    await page.fill('#search', 'svc-59');
+    await page.waitForSelector('#search-results li[data-id="ns-1/Deployment/svc-59"]');
+    expect(await page.$('#search-more')).toBeNull();
+    await page.close();
+  });
+
   it('search finds a workload, and clicking it shows its policy YAML', async () => {
     const page = await fixturePage();
     await page.fill('#search', 'car');
