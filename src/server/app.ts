@@ -244,7 +244,10 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       (user) => {
         res.locals.user = user;
         const reading = req.method === 'GET' || req.method === 'HEAD';
-        if (auth && !user && !(reading && auth.anonymousRead)) {
+        // Anonymous reads are for callers that send no credentials: credentials sent and refused (a
+        // rotated token) are answered 401, not ignored, so that the caller learns they no longer work.
+        const anonymous = reading && auth?.anonymousRead === true && !req.get('authorization');
+        if (auth && !user && !anonymous) {
           res.set('WWW-Authenticate', 'Bearer realm="microseg"');
           res.status(401).json({ error: 'authentication required: send "Authorization: Bearer <token>"' });
           return;

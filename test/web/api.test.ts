@@ -427,6 +427,24 @@ describe('authentication and actions', () => {
     expect(src.calls).toEqual([]);
   });
 
+  it('refuses credentials it does not accept when anonymousRead is on, rather than ignoring them', async () => {
+    const app = createApp(source, { auth: { token: 's3cret', anonymousRead: true } });
+    // A rotated or mistyped token is said to be refused (so the page asks for the current one), not
+    // taken silently as an anonymous read-only caller.
+    for (const header of ['Bearer wrong', 'Basic dXNlcjpwYXNz']) {
+      const res = await request(app).get('/api/v1/info').set('Authorization', header);
+      expect([header, res.status, res.headers['www-authenticate']]).toEqual([
+        header,
+        401,
+        'Bearer realm="microseg"',
+      ]);
+    }
+    const anonymous = await request(app).get('/api/v1/info').expect(200);
+    expect(anonymous.body.auth).toEqual({ enabled: true, authenticated: false, canAct: false });
+    const signedIn = await request(app).get('/api/v1/info').set('Authorization', 'Bearer s3cret').expect(200);
+    expect(signedIn.body.auth).toMatchObject({ authenticated: true, canAct: true });
+  });
+
   it('refuses actions when the server runs without authentication', async () => {
     const src = withIsolation(source);
     const res = await request(createApp(src)).post('/api/v1/isolations').send({ workload: CART }).expect(403);
