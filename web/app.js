@@ -1198,6 +1198,15 @@
         ? `signed in${a.user ? ` as ${a.user}` : ''}`
         : 'read-only'
       : '';
+    if (a.enabled && !a.authenticated) {
+      // A server that lets anyone read (anonymousRead) never asks for the token: signing in is how a
+      // reader gets the actions. The page starts again with the token, as a first sign-in would.
+      $('auth-status').innerHTML = 'read-only <button type="button" id="sign-in">Sign in</button>';
+      $('sign-in').onclick = () =>
+        void login(false).then((ok) => {
+          if (ok) window.location.reload();
+        });
+    }
     document.querySelector('#tabs [data-tab="rollout"]').hidden =
       !state.info.features.audit && !state.info.features.auditPolicies;
     document.querySelector('#tabs [data-tab="isolation"]').hidden = !state.info.features.isolations;

@@ -423,6 +423,29 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('lets a reader of a server with anonymous reads sign in to act', async () => {
+    const fx = await fixtureAnalysis();
+    const src = withIsolation(analysisSource(fx.analysis, { title: 'open', mode: 'controller' }));
+    const s = await listen(createApp(src, { auth: { token: 'let-me-in', anonymousRead: true } }));
+    servers.push(s.server);
+    const page = await open(s.url);
+    // Read-only: no token asked for, no action offered; a way to sign in is.
+    expect(await page.textContent('#auth-status')).toBe('read-only Sign in');
+    await page.click('#sign-in');
+    await page.waitForSelector('#login[open]');
+    await page.fill('#login-token', 'let-me-in');
+    await page.click('#login-form button[type="submit"]');
+    await page.waitForFunction(
+      () => document.getElementById('auth-status')?.textContent === 'signed in as token',
+    );
+    await page.waitForFunction(() => document.body.dataset.ready === '1');
+    await page.fill('#search', 'cart');
+    await page.waitForSelector(`#search-results li[data-id="${CART}"]`);
+    await page.press('#search', 'Enter');
+    await page.waitForSelector('#isolate-btn');
+    await page.close();
+  });
+
   it("shows an Isolation's status message: why it isolates nothing (a host-network pod)", async () => {
     const fx = await fixtureAnalysis();
     const message =
