@@ -83,7 +83,7 @@ describe('POST /api/v1/audit', () => {
         const res = await fetch(`${url}/api/v1/audit`, {
           method: 'POST',
           headers: { 'Content-Type': type },
-          body,
+          body: new Uint8Array(body),
         });
         return {
           status: res.status,
