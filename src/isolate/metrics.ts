@@ -11,6 +11,7 @@ export class IsolationMetrics {
   private readonly leaking = new Set<string>();
   private readonly alerts = new Map<string, number>();
   private readonly actions = new Map<string, number>();
+  private readonly truncated = new Map<string, number>();
 
   setActive(key: string, phase: string | undefined): void {
     if (phase === 'Isolated' || phase === 'Leaking') this.active.add(key);
@@ -36,6 +37,11 @@ export class IsolationMetrics {
   alert(source: string, outcome: string): void {
     const k = `${source}\u0000${outcome}`;
     this.alerts.set(k, (this.alerts.get(k) ?? 0) + 1);
+  }
+
+  /** Alerts Alertmanager left out of a payload to `receiver` (its `truncatedAlerts`). */
+  truncatedAlerts(receiver: string, count: number): void {
+    this.truncated.set(receiver, (this.truncated.get(receiver) ?? 0) + count);
   }
 
   action(name: string): void {
@@ -71,6 +77,12 @@ export class IsolationMetrics {
           const [source, outcome] = k.split('\u0000') as [string, string];
           return { labels: { source, outcome }, value };
         }),
+      },
+      {
+        name: 'microseg_isolation_alerts_truncated_total',
+        help: "Alerts Alertmanager left out of its webhook payloads (truncatedAlerts, the receiver's max_alerts), by receiver: never delivered, so never acted on.",
+        type: 'counter',
+        samples: sorted(this.truncated).map(([receiver, value]) => ({ labels: { receiver }, value })),
       },
       {
         name: 'microseg_isolation_actions_total',

@@ -316,6 +316,11 @@ export interface AmPayload {
   status: 'firing' | 'resolved';
   groupKey?: string;
   receiver?: string;
+  /**
+   * How many alerts of the group Alertmanager left out of this payload because of the receiver's
+   * `max_alerts` (0 when it sent them all): never delivered, so never acted on.
+   */
+  truncatedAlerts: number;
   alerts: AmAlert[];
 }
 
@@ -338,6 +343,11 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
     throw new PayloadError(`status ${JSON.stringify(body.status)} is not one of firing, resolved`);
   for (const k of ['groupKey', 'receiver', 'externalURL'] as const)
     if (body[k] !== undefined && typeof body[k] !== 'string') throw new PayloadError(`${k} must be a string`);
+  const truncated = body.truncatedAlerts ?? 0;
+  if (typeof truncated !== 'number' || !Number.isSafeInteger(truncated) || truncated < 0)
+    throw new PayloadError(
+      `truncatedAlerts ${JSON.stringify(truncated)} is not a count (a whole number, 0 or more)`,
+    );
   if (!Array.isArray(body.alerts)) throw new PayloadError('alerts must be a list');
   const alerts = body.alerts.map((a: unknown, i: number): AmAlert => {
     const p = `alerts[${i}]`;
@@ -377,8 +387,21 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
     status: body.status,
     ...(typeof body.groupKey === 'string' ? { groupKey: body.groupKey } : {}),
     ...(typeof body.receiver === 'string' ? { receiver: body.receiver } : {}),
+    truncatedAlerts: truncated,
     alerts,
   };
+}
+
+/**
+ * What an operator must be told when Alertmanager left alerts out of a payload (`truncatedAlerts`):
+ * undefined when it left none out.
+ */
+export function truncationNote(payload: AmPayload): string | undefined {
+  const n = payload.truncatedAlerts;
+  if (n === 0) return undefined;
+  const group = payload.groupKey !== undefined ? ` of group ${payload.groupKey}` : '';
+  const receiver = payload.receiver !== undefined ? ` (receiver ${payload.receiver})` : '';
+  return `Alertmanager left out ${n} alert${n === 1 ? '' : 's'}${group}${receiver} because of the receiver's max_alerts: they were never sent here, so no Isolation they ask for was made; raise max_alerts on the receiver (0 = no limit)`;
 }
 
 /** A family of labels that name a pod: its namespace label and its pod label, always read together. */

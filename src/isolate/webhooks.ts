@@ -27,6 +27,7 @@ import {
   falcoAction,
   parseAlertmanagerPayload,
   parseFalcoAlert,
+  truncationNote,
 } from './triggers.ts';
 
 export interface WebhookAuth {
@@ -56,6 +57,8 @@ export interface WebhookOptions {
   known?: KnownIsolations;
   /** Largest accepted body (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Where a warning for the operator goes (alerts Alertmanager left out of a payload). */
+  log?: (line: string) => void;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -332,7 +335,16 @@ function gainsFuture(existing: Isolation, iso: Isolation): boolean {
   );
 }
 
-type Decide = (body: unknown, receivedAt: string) => AlertAction[];
+/**
+ * What a payload asks for; `truncated`, alerts its sender left out (Alertmanager's `truncatedAlerts`),
+ * with the `warning` that names them.
+ */
+interface Decision {
+  actions: AlertAction[];
+  truncated?: { receiver: string; count: number; warning: string };
+}
+
+type Decide = (body: unknown, receivedAt: string) => Decision;
 
 function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: Decide): Router {
   const router = express.Router();
@@ -358,11 +370,11 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
   router.use(express.json({ limit: o.maxBodyBytes ?? 1024 * 1024, type: () => true, strict: false }));
   router.post('/', async (req: Request, res: Response) => {
     const receivedAt = now().toISOString();
-    let actions: AlertAction[];
+    let decision: Decision;
     try {
       if (req.body === undefined || req.get('content-length') === '0')
         throw new PayloadError('body is empty');
-      actions = decide(req.body, receivedAt);
+      decision = decide(req.body, receivedAt);
     } catch (err) {
       if (err instanceof PayloadError) {
         count('invalid');
@@ -370,6 +382,12 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
         return;
       }
       throw err;
+    }
+    const { actions, truncated } = decision;
+    // Counted and logged whatever becomes of the alerts that did come: those left out are lost either way.
+    if (truncated) {
+      o.metrics?.truncatedAlerts(truncated.receiver, truncated.count);
+      o.log?.(truncated.warning);
     }
     // Every action is settled before answering: a refusal of one alert (422, not retried) must not hide
     // a retryable failure of another, which is answered 503 so that Alertmanager sends the payload again.
@@ -393,7 +411,10 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
       if (errors.length > 0) throw errors[0];
       const results = settled.map((r) => (r as PromiseFulfilledResult<ActionResult>).value);
       for (const r of results) count(r.outcome);
-      res.status(200).json({ results });
+      res.status(200).json({
+        results,
+        ...(truncated ? { truncatedAlerts: truncated.count, warning: truncated.warning } : {}),
+      });
     } catch (err) {
       count('failed');
       if (refused(err)) {
@@ -431,15 +452,25 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
 export function falcoRouter(o: WebhookOptions & { falco?: FalcoConfig }): Router {
   const cfg = o.falco ?? DEFAULT_FALCO_CONFIG;
   const defaults = o.defaults ?? DEFAULT_ISOLATION;
-  return receiver('falco', o, (body, at) => [falcoAction(parseFalcoAlert(body), cfg, defaults, at)]);
+  return receiver('falco', o, (body, at) => ({
+    actions: [falcoAction(parseFalcoAlert(body), cfg, defaults, at)],
+  }));
 }
 
 export function alertmanagerRouter(o: WebhookOptions & { alertmanager?: AlertmanagerConfig }): Router {
   const cfg = o.alertmanager ?? DEFAULT_ALERTMANAGER_CONFIG;
   const defaults = o.defaults ?? DEFAULT_ISOLATION;
-  return receiver('alertmanager', o, (body, at) =>
-    alertmanagerActions(parseAlertmanagerPayload(body), cfg, defaults, at),
-  );
+  return receiver('alertmanager', o, (body, at) => {
+    const payload = parseAlertmanagerPayload(body);
+    const actions = alertmanagerActions(payload, cfg, defaults, at);
+    const warning = truncationNote(payload);
+    return warning === undefined
+      ? { actions }
+      : {
+          actions,
+          truncated: { receiver: payload.receiver ?? '', count: payload.truncatedAlerts, warning },
+        };
+  });
 }
 
 /**

@@ -175,6 +175,7 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
         known,
         metrics,
         onPersisted,
+        log: o.warn ?? o.log,
         falco,
         alertmanager,
       })

@@ -465,8 +465,23 @@ describe('Alertmanager webhook', () => {
       { version: '4', status: 'firing', alerts: [{ status: 'firing', fingerprint: '../x' }] },
       'alerts[0].fingerprint "../x" is not a fingerprint',
     ],
+    [
+      { version: '4', status: 'firing', truncatedAlerts: -1, alerts: [] },
+      'truncatedAlerts -1 is not a count (a whole number, 0 or more)',
+    ],
+    [
+      { version: '4', status: 'firing', truncatedAlerts: '2', alerts: [] },
+      'truncatedAlerts "2" is not a count (a whole number, 0 or more)',
+    ],
   ])('rejects %j: %s', (body, message) => {
     expect(() => parseAlertmanagerPayload(body)).toThrow(new PayloadError(message));
+  });
+
+  it('reads truncatedAlerts, 0 when absent', () => {
+    const body = fixture('alertmanager-firing.json') as Record<string, unknown>;
+    expect(parseAlertmanagerPayload({ ...body, truncatedAlerts: 5 }).truncatedAlerts).toBe(5);
+    const { truncatedAlerts: _t, ...without } = body;
+    expect(parseAlertmanagerPayload(without).truncatedAlerts).toBe(0);
   });
 
   it('never throws anything but PayloadError on arbitrary JSON', () => {

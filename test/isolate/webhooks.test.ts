@@ -509,6 +509,48 @@ describe('webhook receivers', () => {
     expect(kube.calls).toEqual([]);
   });
 
+  it('Alertmanager: alerts it dropped beyond max_alerts (truncatedAlerts) are counted, logged and named in the answer', async () => {
+    const kube = new FakeKube();
+    const metrics = new IsolationMetrics();
+    const logged: string[] = [];
+    const a = app(kube, { metrics, log: (line) => logged.push(line) });
+    const groupKey = '{}:{alertname="Terminal shell in container"}';
+    const res = await request(a)
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send({
+        version: '4',
+        status: 'firing',
+        receiver: 'microseg',
+        groupKey,
+        truncatedAlerts: 3,
+        alerts: [
+          {
+            status: 'firing',
+            labels: { alertname: 'Shell', severity: 'critical', namespace: 'shop', pod: 'web-1' },
+            fingerprint: 'ab01',
+          },
+        ],
+      });
+    expect(res.status).toBe(200);
+    const note = `Alertmanager left out 3 alerts of group ${groupKey} (receiver microseg) because of the receiver's max_alerts: they were never sent here, so no Isolation they ask for was made; raise max_alerts on the receiver (0 = no limit)`;
+    expect(res.body).toMatchObject({
+      results: [{ action: 'isolate', outcome: 'created' }],
+      truncatedAlerts: 3,
+      warning: note,
+    });
+    expect(logged).toEqual([note]);
+    const text = formatPrometheus(metrics.families());
+    expect(text).toContain('microseg_isolation_alerts_truncated_total{receiver="microseg"} 3');
+    // A payload with nothing left out adds nothing.
+    const whole = await request(a)
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send({ version: '4', status: 'firing', receiver: 'microseg', truncatedAlerts: 0, alerts: [] });
+    expect(whole.body).toEqual({ results: [] });
+    expect(logged).toHaveLength(1);
+  });
+
   it('tokens are read one per line or comma-separated, by the Secret reader as by the token file reader', async () => {
     expect(parseTokens('tok1,tok2')).toEqual(['tok1', 'tok2']);
     expect(parseTokens(' a \r\nb, c\n\n,d,\n')).toEqual(['a', 'b', 'c', 'd']);

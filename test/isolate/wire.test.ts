@@ -35,7 +35,7 @@ function wired(tokens: string, extra: Partial<IsolationWiringOptions> = {}) {
   });
   const app = express();
   app.use(w.router!);
-  return { app, kube, lines, warnings };
+  return { app, kube, lines, warnings, wiring: w };
 }
 
 const crashLoop = {
@@ -121,6 +121,24 @@ describe('the controller wiring of the webhooks', () => {
     expect(outcome(await falco('Other rule'))).toBe('ignored');
     expect(set.lines).toEqual([
       'isolation webhooks isolate on Falco alerts of priority Notice or more severe, rules "Terminal shell in container"; on firing Alertmanager alerts with severity warning or critical, any alertname, the pod named by the labels k8s_ns_name/k8s_pod_name, exported_namespace/exported_pod, namespace/pod, kubernetes_namespace/kubernetes_pod_name (all of them present on an alert must agree)',
+    ]);
+  });
+
+  it("warns of the alerts Alertmanager left out of a payload, and exposes their count with the controller's metrics", async () => {
+    const w = wired('t');
+    const res = await request(w.app)
+      .post('/webhooks/alertmanager')
+      .set('authorization', 'Bearer t')
+      .send({ ...crashLoop, receiver: 'microseg', truncatedAlerts: 2 });
+    expect(res.status).toBe(200);
+    expect(w.warnings).toEqual([
+      "Alertmanager left out 2 alerts (receiver microseg) because of the receiver's max_alerts: they were never sent here, so no Isolation they ask for was made; raise max_alerts on the receiver (0 = no limit)",
+    ]);
+    const family = w.wiring.metrics
+      .families()
+      .find((f) => f.name === 'microseg_isolation_alerts_truncated_total');
+    expect(family?.type !== 'histogram' && family?.samples).toEqual([
+      { labels: { receiver: 'microseg' }, value: 2 },
     ]);
   });
 
