@@ -56,6 +56,9 @@ export async function startIsolationController(o: IsolationControllerOptions): P
         path: paths.isolations(o.namespace),
       });
       for (const key of reconciler.observeAll(list.items)) queue.add(key);
+      // What was deleted before this list was not seen by any watch: the webhooks read those again.
+      o.known?.clear();
+      let ended = false;
       abort = await new Watch(o.kc).watch(
         paths.isolations(o.namespace),
         { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true },
@@ -71,13 +74,18 @@ export async function startIsolationController(o: IsolationControllerOptions): P
           queue.add(key);
         },
         (err: unknown) => {
+          ended = true;
+          o.known?.setWatched(false);
           if (stopped) return;
           if (err) log(`isolation watch ended: ${err instanceof Error ? err.message : JSON.stringify(err)}`);
           relistTimer = setTimeout(() => void listAndWatch(), 1000);
           relistTimer.unref();
         },
       );
+      // From here the watch tells the webhooks' cache of every deletion and release.
+      if (!stopped && !ended) o.known?.setWatched(true);
     } catch (err) {
+      o.known?.setWatched(false);
       log(`isolation list failed: ${err instanceof Error ? err.message : String(err)}`);
       relistTimer = setTimeout(() => void listAndWatch(), 2000);
       relistTimer.unref();
@@ -97,6 +105,7 @@ export async function startIsolationController(o: IsolationControllerOptions): P
     },
     stop: async () => {
       stopped = true;
+      o.known?.setWatched(false);
       if (relistTimer) clearTimeout(relistTimer);
       abort?.abort();
       queue.stop();

@@ -128,15 +128,50 @@ export interface ActionResult {
  * write. An entry is added when this process created the Isolation or the apiserver answered
  * AlreadyExists, and dropped when it is released here, when the controller's watch sees it deleted
  * (`forget`), or after `ttlMs`.
+ *
+ * Only a watch of Isolations tells it of a deletion, a release or an expiry made elsewhere (`microseg
+ * release`, another replica, the controller). The leader's controller runs one and says so
+ * (`setWatched`); without it (a replica that does not lead, or while the watch is re-listing) an entry
+ * only spares the write: the Isolation is read again (from the apiserver's watch cache) before an alert
+ * is answered `exists`.
  */
 export class KnownIsolations {
   private readonly entries = new Map<string, number>();
   private readonly ttlMs: number;
+  private watchedNow = false;
+  /** When each key was last forgotten (a count of `forget` calls), so a read older than that is not kept. */
+  private readonly forgotten = new Map<string, number>();
+  private forgets = 0;
+  /** The `forgets` count when every entry was last forgotten at once (`clear`). */
+  private clearedAt = 0;
   constructor(ttlMs = 30_000) {
     this.ttlMs = ttlMs;
   }
-  remember(namespace: string, name: string): void {
+  /** Whether a watch now tells this cache of every Isolation deleted or released (see the class). */
+  get watched(): boolean {
+    return this.watchedNow;
+  }
+  setWatched(on: boolean): void {
+    this.watchedNow = on;
+  }
+  /** Forgets every entry: a watch (re)starting cannot tell what was deleted before it started. */
+  clear(): void {
+    this.entries.clear();
+    this.forgets++;
+    this.forgotten.clear();
+    this.clearedAt = this.forgets;
+  }
+  /** A mark to pass to `remember` for what the apiserver answers from now on. */
+  mark(): number {
+    return this.forgets;
+  }
+  /**
+   * `since`: the `mark()` taken before the apiserver was asked; when the Isolation was forgotten (seen
+   * deleted or released) after it, what the apiserver answered is older than that, and is not kept.
+   */
+  remember(namespace: string, name: string, since?: number): void {
     const k = `${namespace}/${name}`;
+    if (since !== undefined && (this.clearedAt > since || (this.forgotten.get(k) ?? 0) > since)) return;
     const now = Date.now();
     // Kept in the order they expire (one ttl for all): those expired, never looked up again (an alert
     // storm over, its pods gone), are dropped from the front.
@@ -159,7 +194,12 @@ export class KnownIsolations {
     return true;
   }
   forget(namespace: string, name: string): void {
-    this.entries.delete(`${namespace}/${name}`);
+    const k = `${namespace}/${name}`;
+    this.entries.delete(k);
+    // Kept in the order forgotten, for the requests in flight only: the oldest go first.
+    this.forgotten.delete(k);
+    this.forgotten.set(k, ++this.forgets);
+    if (this.forgotten.size > 10_000) this.forgotten.delete(this.forgotten.keys().next().value!);
   }
 }
 
@@ -225,14 +265,20 @@ export class Persister {
   private async create(iso: Isolation, opts: IsolateOptions): Promise<ActionResult> {
     const ns = iso.metadata.namespace ?? '';
     const base = { action: 'isolate', namespace: ns, name: iso.metadata.name };
-    if (this.known.has(ns, iso.metadata.name)) return { ...base, outcome: 'exists' };
+    if (this.known.has(ns, iso.metadata.name)) {
+      if (this.known.watched || (await this.stillInEffect(ns, iso.metadata.name)))
+        return { ...base, outcome: 'exists' };
+      // Deleted, being deleted or released since: decided on as if it were not known.
+      this.known.forget(ns, iso.metadata.name);
+    }
+    const since = this.known.mark();
     try {
       const created = await this.kube.request<Isolation>({
         method: 'POST',
         path: paths.isolations(ns),
         body: iso,
       });
-      this.known.remember(ns, iso.metadata.name);
+      this.known.remember(ns, iso.metadata.name, since);
       this.onPersisted?.(ns, iso.metadata.name, created);
       return { ...base, outcome: 'created' };
     } catch (err) {
@@ -241,7 +287,7 @@ export class Persister {
     const rearmed = await this.rearm(iso, opts);
     // Being deleted (released by a responder): it answers for nothing any more, and is not remembered.
     if (rearmed === 'releasing') return { ...base, outcome: 'releasing' };
-    this.known.remember(ns, iso.metadata.name);
+    this.known.remember(ns, iso.metadata.name, since);
     this.onPersisted?.(ns, iso.metadata.name, rearmed);
     return { ...base, outcome: rearmed ? 'rearmed' : 'exists' };
   }
@@ -295,6 +341,25 @@ export class Persister {
       }
     }
     throw new Error(`Isolation ${ns}/${iso.metadata.name} kept changing while being re-armed`);
+  }
+
+  /**
+   * Whether the Isolation is there and in effect (not being deleted, not released), read from the
+   * apiserver's watch cache: a read from memory, not a write, for each alert of a storm on a replica no
+   * watch tells of deletions.
+   */
+  private async stillInEffect(ns: string, name: string): Promise<boolean> {
+    try {
+      const cur = await this.kube.request<Isolation>({
+        method: 'GET',
+        path: paths.isolation(ns, name),
+        query: { resourceVersion: '0' },
+      });
+      return !cur.metadata.deletionTimestamp && cur.status?.phase !== 'Released';
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
   }
 
   private async remove(ns: string, name: string): Promise<ActionResult> {

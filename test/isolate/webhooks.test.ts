@@ -207,6 +207,89 @@ describe('webhook receivers', () => {
     expect(kube.calls.filter((c) => c.method === 'PATCH')).toHaveLength(1);
   });
 
+  it('a replica no watch tells of deletions (not the leader) does not answer "exists" for an Isolation deleted elsewhere', async () => {
+    const kube = new FakeKube();
+    const known = new KnownIsolations(); // fed by no watch, as on a replica that does not lead
+    const a = app(kube, { known });
+    const send = () =>
+      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-9'));
+    const first = await send();
+    const name = (first.body as { results: { name: string }[] }).results[0]!.name;
+    const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
+    // The rest of the storm: one read from the apiserver's watch cache each, no write.
+    kube.calls = [];
+    const storm = await send();
+    expect((storm.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('exists');
+    expect(kube.calls.map((c) => [c.method, c.path, c.query])).toEqual([
+      ['GET', path, { resourceVersion: '0' }],
+    ]);
+    // A responder releases it with `microseg release` (or through another replica): this replica is not told.
+    kube.objects.delete(path);
+    const again = await send();
+    expect(again.status).toBe(200);
+    expect((again.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('created');
+    expect(kube.objects.has(path)).toBe(true);
+    // Remembered again: the next alert is one read, as before.
+    kube.calls = [];
+    await send();
+    expect(kube.calls.map((c) => c.method)).toEqual(['GET']);
+    // Expired meanwhile (Released): the alert re-arms it.
+    kube.objects.set(path, {
+      ...(kube.objects.get(path) as Isolation),
+      status: { phase: 'Released', releasedAt: '2000-01-01T00:00:00.000Z' },
+    });
+    const rearm = await send();
+    expect((rearm.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('rearmed');
+  });
+
+  it('while a watch tells it of deletions (the leader), the rest of a storm makes no apiserver call', async () => {
+    const kube = new FakeKube();
+    const known = new KnownIsolations();
+    known.setWatched(true);
+    const a = app(kube, { known });
+    const send = () =>
+      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-8'));
+    await send();
+    kube.calls = [];
+    const storm = await send();
+    expect((storm.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('exists');
+    expect(kube.calls).toEqual([]);
+    // The watch ends: what it would have forgotten meanwhile is not known, so each hit is read again.
+    known.setWatched(false);
+    await send();
+    expect(kube.calls.map((c) => c.method)).toEqual(['GET']);
+  });
+
+  it('an Isolation the watch saw deleted while an alert was reading it is not remembered as existing', async () => {
+    const kube = new FakeKube();
+    const known = new KnownIsolations();
+    known.setWatched(true);
+    const a = app(kube, { known });
+    const send = () =>
+      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-7'));
+    const first = await send();
+    const name = (first.body as { results: { name: string }[] }).results[0]!.name;
+    const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
+    known.forget('shop', name); // another replica's alert: this one has not remembered it
+    // The alert finds it (AlreadyExists, then read in effect); right after the read a responder deletes it
+    // and the watch tells the cache, before the alert's answer remembers it.
+    const request0 = kube.request.bind(kube);
+    kube.request = async <T>(req: KubeRequest): Promise<T> => {
+      const out = await request0<T>(req);
+      if (req.method === 'GET' && req.path === path) {
+        kube.objects.delete(path);
+        known.forget('shop', name);
+      }
+      return out;
+    };
+    const raced = await send();
+    expect((raced.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('exists');
+    kube.request = request0;
+    const next = await send();
+    expect((next.body as { results: { outcome: string }[] }).results[0]!.outcome).toBe('created');
+    expect(kube.objects.has(path)).toBe(true);
+  });
+
   it('an alert for an incident whose Isolation is being deleted is answered 503, not lost as "exists"', async () => {
     const kube = new FakeKube();
     const known = new KnownIsolations();
