@@ -466,6 +466,10 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
       (r): r is PromiseFulfilledResult<ActionResult> =>
         r.status === 'fulfilled' && r.value.outcome === 'releasing',
     )?.value;
+    // Each alert under its own outcome, whatever the answer: a rejection or a creation beside a failure
+    // of another alert is not hidden by the 503 (a payload sent again counts again).
+    for (const r of settled)
+      count(r.status === 'rejected' || r.value.outcome === 'releasing' ? 'failed' : r.value.outcome);
     try {
       const retryable = errors.findIndex((e) => !refused(e));
       if (retryable >= 0) throw errors[retryable];
@@ -475,13 +479,11 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
         );
       if (errors.length > 0) throw errors[0];
       const results = settled.map((r) => (r as PromiseFulfilledResult<ActionResult>).value);
-      for (const r of results) count(r.outcome);
       res.status(200).json({
         results,
         ...(truncated ? { truncatedAlerts: truncated.count, warning: truncated.warning } : {}),
       });
     } catch (err) {
-      count('failed');
       if (refused(err)) {
         // The apiserver refused it (e.g. the namespace does not exist): retrying will not help.
         res.status(422).json({ error: (err as KubeError).message });

@@ -386,6 +386,42 @@ describe('webhook receivers', () => {
     expect(res.body.error).toMatch(/^could not persist the Isolation: /);
   });
 
+  it('Alertmanager: each alert of a payload answered 503 is counted under its own outcome (a rejection is not hidden)', async () => {
+    const kube = new FakeKube();
+    const metrics = new IsolationMetrics();
+    const request0 = kube.request.bind(kube);
+    kube.request = async <T>(req: KubeRequest): Promise<T> => {
+      if (req.path.includes('/namespaces/busy/'))
+        throw new KubeError(503, 'ServiceUnavailable', 'etcd leader changed');
+      return request0<T>(req);
+    };
+    const alert = (labels: Record<string, string>, fingerprint: string) => ({
+      status: 'firing',
+      labels: { alertname: 'Shell', severity: 'critical', ...labels },
+      fingerprint,
+    });
+    const res = await request(app(kube, { metrics }))
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send({
+        version: '4',
+        status: 'firing',
+        alerts: [
+          alert(
+            { namespace: 'shop', pod: 'web-1', k8s_ns_name: 'kube-system', k8s_pod_name: 'coredns-1' },
+            'f1',
+          ),
+          alert({ namespace: 'busy', pod: 'web-2' }, 'f2'),
+          alert({ namespace: 'shop', pod: 'web-3' }, 'f3'),
+        ],
+      });
+    expect(res.status).toBe(503);
+    const text = formatPrometheus(metrics.families());
+    expect(text).toContain('microseg_isolation_alerts_total{source="alertmanager",outcome="rejected"} 1');
+    expect(text).toContain('microseg_isolation_alerts_total{source="alertmanager",outcome="failed"} 1');
+    expect(text).toContain('microseg_isolation_alerts_total{source="alertmanager",outcome="created"} 1');
+  });
+
   it('rate limits: 429 for Falco, 503 with Retry-After for Alertmanager', async () => {
     const kube = new FakeKube();
     const a = app(kube, { rateLimit: { perSecond: 0.001, burst: 1 } });
