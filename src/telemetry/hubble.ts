@@ -194,6 +194,24 @@ export interface HubbleMetrics {
   aheadOfClock: number;
 }
 
+/**
+ * Checks backoff options: each reconnect must wait a positive delay, so a relay that fails at once is
+ * not asked again in a tight loop.
+ */
+export function validateBackoff(b: BackoffOptions): void {
+  const positive = (v: number) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  if (!positive(b.initialMs))
+    throw new Error(`backoff.initialMs must be a positive number of milliseconds, got ${b.initialMs}`);
+  if (!(typeof b.maxMs === 'number' && Number.isFinite(b.maxMs) && b.maxMs >= b.initialMs))
+    throw new Error(`backoff.maxMs must be at least backoff.initialMs (${b.initialMs}), got ${b.maxMs}`);
+  if (!(typeof b.multiplier === 'number' && Number.isFinite(b.multiplier) && b.multiplier >= 1))
+    throw new Error(`backoff.multiplier must be a number of at least 1, got ${b.multiplier}`);
+  if (!(typeof b.jitter === 'number' && b.jitter >= 0 && b.jitter < 1))
+    throw new Error(`backoff.jitter must be from 0 to less than 1, got ${b.jitter}`);
+  if (!positive(b.resetAfterMs))
+    throw new Error(`backoff.resetAfterMs must be a positive number of milliseconds, got ${b.resetAfterMs}`);
+}
+
 /** Delay before reconnect attempt `attempt` (0-based). */
 export function backoffDelay(attempt: number, opts: BackoffOptions, random: () => number): number {
   const base = Math.min(opts.maxMs, opts.initialMs * Math.pow(opts.multiplier, attempt));
@@ -334,6 +352,7 @@ export class HubbleSource {
     this.name = opts.name ?? 'hubble';
     this.queue = queue;
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+    validateBackoff(this.backoff);
     this.random = opts.random ?? Math.random;
     this.received = new Cursor(opts.checkpoint);
     const overlapMs = opts.resumeOverlapMs ?? DEFAULT_RESUME_OVERLAP_MS;
@@ -452,12 +471,12 @@ export class HubbleSource {
   private async run(): Promise<void> {
     let attempt = 0;
     while (this.running) {
-      const started = Date.now();
-      const gotMessages = await this.streamOnce();
+      const { gotMessages, openMs } = await this.streamOnce();
       if (!this.running) break;
-      // A stream that carried messages, or stayed up a while on a quiet cluster, was healthy.
-      if (gotMessages || Date.now() - started >= this.backoff.resetAfterMs) attempt = 0;
-      else this.m.failedAttempts++;
+      // Only a stream that stayed open a while was healthy: one that carried a message or two and then
+      // failed (a flapping relay) must not bring the delay back to the start, or it is hammered.
+      if (openMs >= this.backoff.resetAfterMs) attempt = 0;
+      else if (!gotMessages) this.m.failedAttempts++;
       const delayMs = backoffDelay(attempt, this.backoff, this.random);
       this.opts.onEvent?.({ type: 'backoff', attempt, delayMs });
       attempt++;
@@ -476,8 +495,11 @@ export class HubbleSource {
     });
   }
 
-  /** Runs one GetFlows stream to its end; true when at least one message arrived. */
-  private streamOnce(): Promise<boolean> {
+  /**
+   * Runs one GetFlows stream to its end: whether at least one message arrived, and how long the stream
+   * was open (from its headers or first message; from the request when neither came).
+   */
+  private streamOnce(): Promise<{ gotMessages: boolean; openMs: number }> {
     const client = this.client!;
     const request: GetFlowsRequest = { follow: true };
     if (this.opts.whitelist?.length) request.whitelist = this.opts.whitelist;
@@ -494,6 +516,9 @@ export class HubbleSource {
     return new Promise((resolve) => {
       let got = false;
       let finished = false;
+      // A quiet stream may send no headers until its first message: then it counts from the request.
+      const requestedAtMs = Date.now();
+      let openedAtMs: number | undefined;
       // A message the proto cannot decode would otherwise fail the call (INTERNAL), and every resume
       // would be sent it again: it is counted as invalid and skipped, and the stream goes on.
       const def = observerService().GetFlows!;
@@ -521,9 +546,10 @@ export class HubbleSource {
             error: err ? err.details || err.message : 'stream ended',
             ...(err ? { code: err.code } : {}),
           });
-        resolve(got);
+        resolve({ gotMessages: got, openMs: Date.now() - (openedAtMs ?? requestedAtMs) });
       };
       call.on('metadata', () => {
+        openedAtMs ??= Date.now();
         this.m.connected = true;
         this.opts.onEvent?.({
           type: 'connected',
@@ -532,6 +558,7 @@ export class HubbleSource {
       });
       call.on('data', (res: GetFlowsResponse) => {
         got = true;
+        openedAtMs ??= Date.now();
         this.m.connected = true;
         const malformed = (res as { [MALFORMED]?: string })[MALFORMED];
         try {

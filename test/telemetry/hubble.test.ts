@@ -756,6 +756,49 @@ describe('HubbleSource against a scripted relay', () => {
     }
   });
 
+  it('backs off from a flapping relay that sends one message and then fails, instead of hammering it', async () => {
+    // Every stream gets one message (the flow at the resume point, sent again) and is then cut with
+    // UNAVAILABLE, again and again.
+    const relay = new FakeRelay();
+    relay.publish(scriptedFlow(1, 100), scriptedFlow(2, 101));
+    relay.cutAfter = Array.from({ length: 100 }, () => 1);
+    const backoffs: { attempt: number; delayMs: number }[] = [];
+    const { source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      resumeOverlapMs: 0,
+      onEvent: (e) => {
+        if (e.type === 'backoff') backoffs.push({ attempt: e.attempt, delayMs: e.delayMs });
+      },
+    });
+    source.start();
+    await waitFor(() => backoffs.length >= 6, 5000, 'six reconnect delays');
+    // Each stream delivered something but stayed up far shorter than backoff.resetAfterMs (30 s): the
+    // delay keeps growing to the cap rather than going back to the initial 20 ms every time.
+    expect(backoffs.slice(0, 6).map((b) => b.delayMs)).toEqual([20, 40, 80, 160, 200, 200]);
+    expect(backoffs.slice(0, 6).map((b) => b.attempt)).toEqual([0, 1, 2, 3, 4, 5]);
+    await source.stop();
+    // Bounded: in the time six delays took, no more than about that many streams were asked for.
+    expect(relay.connectionCount).toBeLessThanOrEqual(8);
+  });
+
+  it('rejects backoff options that would let it reconnect without waiting', () => {
+    const make = (backoff: HubbleSourceOptions['backoff']) => () =>
+      new HubbleSource(new FlowQueue({ capacity: 1 }), { address: '127.0.0.1:4245', normalize, backoff });
+    expect(make({ initialMs: 0 })).toThrow(
+      'backoff.initialMs must be a positive number of milliseconds, got 0',
+    );
+    expect(make({ initialMs: 1000, maxMs: 10 })).toThrow(
+      'backoff.maxMs must be at least backoff.initialMs (1000), got 10',
+    );
+    expect(make({ multiplier: 0.5 })).toThrow('backoff.multiplier must be a number of at least 1, got 0.5');
+    expect(make({ jitter: 1 })).toThrow('backoff.jitter must be from 0 to less than 1, got 1');
+    expect(make({ resetAfterMs: 0 })).toThrow(
+      'backoff.resetAfterMs must be a positive number of milliseconds, got 0',
+    );
+    expect(make({ initialMs: Number.NaN })).toThrow('backoff.initialMs');
+    expect(make({ initialMs: 100, maxMs: 100, multiplier: 1, jitter: 0, resetAfterMs: 1 })).not.toThrow();
+  });
+
   it('stops promptly while waiting to reconnect', async () => {
     const relay = new FakeRelay();
     await relay.start();
