@@ -71,6 +71,13 @@ class HttpError extends Error {
   }
 }
 
+/** The client closed the connection before sending its whole body. */
+class ClientGone extends Error {
+  constructor() {
+    super('client closed the connection before the end of the body');
+  }
+}
+
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -104,9 +111,15 @@ function readBody(req: Request, maxBytes: number): Promise<Buffer> {
     req.on('end', () => {
       if (!failed) resolve(Buffer.concat(chunks));
     });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
-    });
+    // The client went away before the end of its body (timed out, killed): there is no one to answer.
+    const gone = () => {
+      if (failed || req.complete) return;
+      failed = true;
+      chunks.length = 0;
+      reject(new ClientGone());
+    };
+    req.on('error', gone);
+    req.on('close', gone);
   });
 }
 
@@ -241,6 +254,8 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
       opts.queue.countDrop(source, 'ignored', records.length - flows.length);
       return reply(res, 202, { accepted: flows.length, skipped: records.length - flows.length });
     } catch (err) {
+      // No response can reach a client that is gone, and it is no server error: nothing is counted.
+      if (err instanceof ClientGone) return;
       if (err instanceof HttpError) {
         if (err.status === 413) {
           // Stop reading an oversized body: answer and close the connection.

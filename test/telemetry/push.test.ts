@@ -249,6 +249,39 @@ describe('POST /v1/flows', () => {
     }
   });
 
+  it('does not count a client that gave up mid-body as a server error', async () => {
+    const { app: a, queue, metrics } = app();
+    const server = a.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v1/flows',
+        headers: {
+          Authorization: `Bearer ${TOKEN}`,
+          'Content-Type': 'application/x-ndjson',
+          'Content-Length': '1000',
+        },
+      });
+      req.on('error', () => {});
+      req.write(rec(1) + '\n');
+      await new Promise((r) => setTimeout(r, 50));
+      // The collector times out or is killed before it has sent the whole body.
+      req.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(metrics().responses).toEqual({});
+      expect(queue.size).toBe(0);
+      const ok = await post(a).send(rec(2));
+      expect(ok.status).toBe(202);
+      expect(metrics().responses).toEqual({ 202: 1 });
+    } finally {
+      server.close();
+    }
+  });
+
   it('answers 503 with Retry-After and queues nothing when the queue cannot take the batch', async () => {
     const queue = new FlowQueue({ capacity: 3 });
     queue.offer(
