@@ -344,6 +344,12 @@ export class HubbleSource {
   private invalidPending: { error: string; node?: string; time?: string } | undefined;
   /** Reports what was held back within an interval once it ends, so that the tail of a burst is told. */
   private reportTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Flows received while the queue had no room (another source, e.g. a push, filled it): kept, in
+   * order, and offered once there is room, while the stream is paused. Dropping them instead would
+   * lose them for good: their position is passed, and a resume would skip them as already received.
+   */
+  private held: { flow: Flow; tag: Tag | undefined }[] = [];
 
   constructor(queue: FlowQueue, opts: HubbleSourceOptions) {
     if (!isHubbleAddress(opts.address))
@@ -416,6 +422,9 @@ export class HubbleSource {
     this.call?.cancel();
     this.wake?.();
     await this.loop;
+    // Flows still held go to the queue if it has room now; what cannot is counted (queue_full). They
+    // are not acknowledged, so the next leader is sent them again.
+    for (const h of this.held.splice(0)) this.queue.offer(this.name, [h.flow], [h.tag]);
     // What an interval held back is told now rather than never.
     this.flushReports();
     this.client?.close();
@@ -568,10 +577,10 @@ export class HubbleSource {
           // A message this code cannot handle must not take the stream (or the process) down.
           this.noteInvalid(`unhandled message: ${(err as Error).message}`, res);
         }
-        if (!this.queue.hasRoom() && !finished) {
+        if ((this.held.length > 0 || !this.queue.hasRoom()) && !finished) {
           this.m.pauses++;
           call.pause();
-          void this.queue.waitForRoom().then(() => {
+          void this.releaseHeld().then(() => {
             if (!finished) call.resume();
           });
         }
@@ -579,6 +588,47 @@ export class HubbleSource {
       call.on('error', (err: grpc.ServiceError) => finish(err));
       call.on('end', () => finish());
     });
+  }
+
+  /** Offers a flow, or holds it when the queue has no room or flows are held already (order is kept). */
+  private enqueue(flow: Flow, tag: Tag | undefined): void {
+    if (this.held.length === 0 && this.queue.free > 0) {
+      this.queue.offer(this.name, [flow], [tag]);
+      return;
+    }
+    if (this.queue.isClosed) {
+      this.queue.offer(this.name, [flow], [tag]); // counted as dropped
+      return;
+    }
+    this.held.push({ flow, tag });
+  }
+
+  /** Offers held flows, oldest first, as far as the queue has room. */
+  private offerHeld(): void {
+    let n = 0;
+    while (n < this.held.length && this.queue.free > 0) {
+      const h = this.held[n++]!;
+      this.queue.offer(this.name, [h.flow], [h.tag]);
+    }
+    if (n > 0) this.held.splice(0, n);
+  }
+
+  /**
+   * Resolves once the queue is below its low-water mark with every held flow offered (or the queue is
+   * closed: then what is held is offered, and counted as dropped).
+   */
+  private async releaseHeld(): Promise<void> {
+    for (;;) {
+      await this.queue.waitForRoom();
+      if (this.queue.isClosed) {
+        for (const h of this.held.splice(0)) this.queue.offer(this.name, [h.flow], [h.tag]);
+        return;
+      }
+      this.offerHeld();
+      if (this.held.length === 0 && this.queue.hasRoom()) return;
+      // Another source took the room first: wait for the consumer again.
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   /** Counts a rejected flow message; reports it when no report was made within the interval. */
@@ -706,10 +756,9 @@ export class HubbleSource {
       return;
     }
     this.m.flowsOffered++;
-    this.queue.offer(
-      this.name,
-      [r.flow],
-      [t === undefined ? undefined : ({ t, k: key, ...(ahead ? { ahead: true } : {}) } satisfies Tag)],
+    this.enqueue(
+      r.flow,
+      t === undefined ? undefined : ({ t, k: key, ...(ahead ? { ahead: true } : {}) } satisfies Tag),
     );
   }
 }

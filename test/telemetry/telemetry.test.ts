@@ -91,4 +91,44 @@ describe('Telemetry', () => {
     for await (const b of t.batches()) rest.push(...b.flows);
     expect(rest).toEqual([]);
   });
+
+  it('keeps a Hubble flow that finds the shared queue filled by a push, instead of dropping it for good', async () => {
+    const relay = new FakeRelay();
+    await relay.start();
+    stops.push(() => relay.stop());
+    const t = new Telemetry({
+      queueCapacity: 4,
+      hubble: {
+        address: `127.0.0.1:${relay.port}`,
+        normalize,
+        checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      },
+      push: { token: 'tkn', parse },
+    });
+    stops.push(() => t.stop());
+    const app = express();
+    app.use(t.router!);
+    // A collector fills the whole queue while the consumer is busy.
+    const res = await request(app)
+      .post('/v1/flows')
+      .set('Authorization', 'Bearer tkn')
+      .set('Content-Type', 'application/x-ndjson')
+      .send('{"port":1}\n{"port":2}\n{"port":3}\n{"port":4}\n');
+    expect(res.status).toBe(202);
+    expect(t.queue.free).toBe(0);
+    relay.publish(scriptedFlow(1, 101), scriptedFlow(2, 102), scriptedFlow(3, 103));
+    t.start();
+    await waitFor(() => t.metrics().hubble!.flowsReceived >= 1, 5000, 'a flow from the relay');
+    await new Promise((r) => setTimeout(r, 50));
+    const got: Flow[] = [];
+    for await (const b of t.batches(2, AbortSignal.timeout(3000))) {
+      got.push(...b.flows);
+      b.ack();
+      if (got.length === 7) break;
+    }
+    // Every relay flow reaches the consumer, in order; none is lost to the full queue.
+    expect(got.filter((f) => f.input === 'hubble').map((f) => f.srcPort! - 40000)).toEqual([1, 2, 3]);
+    expect(t.metrics().queue.dropped.hubble).toEqual({});
+    expect(t.checkpoint()?.time).toBe('1970-01-01T00:01:43.000000000Z');
+  });
 });
