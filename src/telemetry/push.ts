@@ -245,6 +245,15 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
           413,
           `request of ${flows.length} flows is over the flow queue capacity of ${opts.queue.capacity} flows: send at most ${opts.queue.capacity} records per request`,
         );
+      // A replica shutting down has closed its queue: the records are refused, not lost (the client
+      // retries, through the Service another replica), so they are not counted as dropped.
+      if (opts.queue.isClosed) {
+        res.setHeader('Retry-After', '1');
+        throw new HttpError(
+          503,
+          `this replica is shutting down: ${flows.length} records not accepted, retry (another replica may take them)`,
+        );
+      }
       if (!opts.queue.offerAll(source, flows)) {
         res.setHeader('Retry-After', '1');
         throw new HttpError(503, `flow queue is full: ${flows.length} records not accepted, retry later`);

@@ -318,6 +318,20 @@ describe('POST /v1/flows', () => {
     expect(ok.body).toEqual({ accepted: 3, skipped: 1 });
   });
 
+  it('answers a push during shutdown with a 503 that says so, counting nothing as dropped', async () => {
+    const { app: a, queue, metrics } = app();
+    queue.close();
+    const res = await post(a).send([1, 2].map(rec).join('\n'));
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.body).toEqual({
+      error: 'this replica is shutting down: 2 records not accepted, retry (another replica may take them)',
+    });
+    // Refused, not lost: the client retries elsewhere, so no queue_full drop is counted.
+    expect(queue.metrics().dropped.push).toEqual({});
+    expect(metrics().responses).toEqual({ 503: 1 });
+  });
+
   it('answers 405 for other methods', async () => {
     const { app: a } = app();
     const res = await request(a).get('/v1/flows').set('Authorization', `Bearer ${TOKEN}`);
