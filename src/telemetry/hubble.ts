@@ -301,6 +301,8 @@ export class HubbleSource {
   private openedAt: bigint | undefined;
   /** Newest flow the consumer acknowledged: what `checkpoint()` reports. */
   private readonly committed: Cursor;
+  /** Built when the source is made, so that unusable TLS material fails there rather than at start. */
+  private readonly credentials: { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
   private client: ObserverClient | undefined;
   private call: grpc.ClientReadableStream<GetFlowsResponse> | undefined;
   private running = false;
@@ -357,6 +359,17 @@ export class HubbleSource {
     this.opts = opts;
     this.name = opts.name ?? 'hubble';
     this.queue = queue;
+    try {
+      this.credentials = hubbleCredentials(opts.tls);
+    } catch (err) {
+      const message = (err as Error).message;
+      throw new Error(
+        message.startsWith('hubble TLS:')
+          ? message
+          : `hubble TLS: the client certificate and key cannot be used: ${message}`,
+        { cause: err },
+      );
+    }
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     validateBackoff(this.backoff);
     this.random = opts.random ?? Math.random;
@@ -401,7 +414,7 @@ export class HubbleSource {
   start(): void {
     if (this.running) return;
     this.running = true;
-    const { credentials, options } = hubbleCredentials(this.opts.tls);
+    const { credentials, options } = this.credentials;
     const Ctor = observerClientConstructor();
     this.client = new Ctor(this.opts.address, credentials, {
       'grpc.keepalive_time_ms': 30_000,

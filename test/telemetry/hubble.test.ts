@@ -939,6 +939,17 @@ describe('HubbleSource over TLS', () => {
     expect(relay.connectionCount).toBe(0);
   });
 
+  it('rejects a client key that does not match its certificate when made, not later at start', () => {
+    const queue = new FlowQueue({ capacity: 1 });
+    const make = () =>
+      new HubbleSource(queue, {
+        address: '127.0.0.1:4245',
+        normalize,
+        tls: { ca: pemOf('ca.crt'), cert: pemOf('client.crt'), key: pemOf('server.key') },
+      });
+    expect(make).toThrow(/^hubble TLS: the client certificate and key cannot be used: /);
+  });
+
   it('rejects a client certificate without its key', () => {
     expect(() => hubbleCredentials({ cert: 'x' })).toThrow(
       'hubble TLS: a client certificate needs its key and a key needs its certificate',
