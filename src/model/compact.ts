@@ -20,7 +20,7 @@
  *   pods', known from the pods); the API server's slices always keep theirs;
  * - Services: everything but `status`, except the addresses of its load balancer
  *   (`status.loadBalancer.ingress[].ip`, with their `ipMode`), which verification refuses as query ends;
- * - Nodes: their addresses;
+ * - Nodes: their addresses and pod CIDRs (`spec.podCIDR`, `spec.podCIDRs`), which tell the pod network;
  * - every other kind: everything but `status` (a core/v1 Endpoints object keeps its subsets' addresses
  *   and ports, which identity reads for the API server, and for a Service without a selector, when no
  *   EndpointSlice names its addresses).
@@ -405,7 +405,16 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
   }
   if (o.kind === 'Node') {
     const addresses = (o.status as { addresses?: unknown } | undefined)?.addresses;
-    return { ...head, ...(addresses !== undefined ? { status: { addresses } } : {}) };
+    const nodeSpec = spec as { podCIDR?: unknown; podCIDRs?: unknown } | undefined;
+    const cidrs = {
+      ...(nodeSpec?.podCIDR !== undefined ? { podCIDR: nodeSpec.podCIDR } : {}),
+      ...(nodeSpec?.podCIDRs !== undefined ? { podCIDRs: nodeSpec.podCIDRs } : {}),
+    };
+    return {
+      ...head,
+      ...(Object.keys(cidrs).length > 0 ? { spec: cidrs } : {}),
+      ...(addresses !== undefined ? { status: { addresses } } : {}),
+    };
   }
   const { status: _status, metadata: _metadata, ...rest } = o;
   return { ...rest, metadata: head.metadata };

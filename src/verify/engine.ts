@@ -23,7 +23,7 @@ import { InputError, podIPs } from '../model/snapshot.ts';
 import type { Addr, Cidr } from './ip.ts';
 import { firstLabel, matches, selects as matchesSelector } from './match.ts';
 import type { Matcher } from './match.ts';
-import { cidrContains, formatAddr, parseAddr } from './ip.ts';
+import { cidrContains, formatAddr, formatCidr, parseAddr, parseCidr } from './ip.ts';
 import { closestName, compareText } from '../model/order.ts';
 import type {
   AddrEnd,
@@ -159,6 +159,10 @@ export class Engine {
   private readonly finished = new Set<string>();
   private readonly ipIndex = new Map<string, ResolvedEnd>();
   private readonly nodes = new Map<string, NodeInfo>();
+  /** The pod CIDRs Node objects give (`spec.podCIDRs`, else `spec.podCIDR`), by node name. */
+  private readonly nodePodCidrs: { node: string; cidr: Cidr }[] = [];
+  /** The pod networks inferred from pod addresses, as recommend infers them: the /16 (IPv4) or /48 (IPv6). */
+  private readonly inferredPodNetworks = new Map<string, Cidr>();
   /**
    * Addresses (addrKey) a Service's traffic is translated from → what the address is, as the refusal
    * says it: `the ClusterIP of Service ns/name`, `an external IP of Service ns/name (spec.externalIPs[0])`.
@@ -195,7 +199,14 @@ export class Engine {
         if (p) addrs.push(p);
       }
       this.nodes.set(meta.name, { name: meta.name, labels: { ...(meta.labels ?? {}) }, addrs });
+      const spec = (n as { spec?: { podCIDR?: unknown; podCIDRs?: unknown } }).spec;
+      const cidrs = Array.isArray(spec?.podCIDRs) ? spec.podCIDRs : [spec?.podCIDR];
+      for (const text of cidrs) {
+        const cidr = typeof text === 'string' ? parseCidr(text) : undefined;
+        if (cidr) this.nodePodCidrs.push({ node: meta.name, cidr });
+      }
     }
+    this.nodePodCidrs.sort((a, b) => compareText(a.node, b.node));
     // A pod's status.hostIP(s) is an address of the node it runs on (the one the kubelet probes it
     // from), whether or not the input has that Node object or lists that address.
     for (const pod of input.pods ?? []) {
@@ -323,6 +334,16 @@ export class Engine {
     const finished = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
     if (finished) this.finished.add(end.key);
     this.podList.push(end);
+    if (!end.hostNetwork)
+      for (const ip of ips) {
+        const hostBits = BigInt(ip.family === 4 ? 16 : 80);
+        const cidr: Cidr = {
+          family: ip.family,
+          base: (ip.value >> hostBits) << hostBits,
+          prefix: ip.family === 4 ? 16 : 48,
+        };
+        this.inferredPodNetworks.set(formatCidr(cidr), cidr);
+      }
     for (const ip of ips) {
       const k = addrKey(ip);
       const existing = this.ipIndex.get(k);
@@ -358,6 +379,23 @@ export class Engine {
   /** The labels of the Node a pod runs on; undefined when the input has no Node object of that name. */
   nodeLabelsOf(p: PodEnd): Readonly<Record<string, string>> | undefined {
     return p.node === undefined ? undefined : this.nodes.get(p.node)?.labels;
+  }
+
+  /**
+   * The pod network `a` lies in, if any, and what tells it: a pod CIDR of a Node object, else the /16
+   * (IPv4) or /48 (IPv6) of a pod's address, the networks `recommend` leaves out of the rules it writes
+   * for the internet. Traffic from such an address is pod traffic, whether a pod holds it now or not.
+   */
+  podNetworkOf(a: Addr): { cidr: string; source: string } | undefined {
+    for (const { node, cidr } of this.nodePodCidrs)
+      if (cidrContains(cidr, a)) return { cidr: formatCidr(cidr), source: `spec.podCIDRs of node ${node}` };
+    for (const [text, cidr] of this.inferredPodNetworks)
+      if (cidrContains(cidr, a))
+        return {
+          cidr: text,
+          source: `the /${cidr.prefix} of the pods' IPv${cidr.family} addresses`,
+        };
+    return undefined;
   }
 
   namespaceNames(): string[] {

@@ -727,6 +727,13 @@ export function blastRadius(
       throw new InputError(
         `${probeName}: ${probeText} is an address of ${probe.display}, not an outside address`,
       );
+    // An address of the pod network that no pod holds now is no outside address either: policies
+    // written for the internet (recommend's: 0.0.0.0/0 minus the pod networks) leave it out.
+    const net = probe.kind === 'ip' ? engine.podNetworkOf(probe.ip) : undefined;
+    if (net)
+      throw new InputError(
+        `${probeName}: ${probeText} is in the pod network ${net.cidr} (${net.source}), not an outside address: no pod holds it now, but traffic from it is pod traffic, which policies meant for the internet leave out (give an address outside the pod network)`,
+      );
   }
   const named = (engine: Engine) => sideFor(engine, engine.resolve(workload, 'workload') as PodEnd, opts);
   const b = named(before);

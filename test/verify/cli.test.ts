@@ -698,6 +698,55 @@ describe('microseg blast-radius', () => {
     }
     expect((await probe('198.51.100.1')).code).toBe(0);
   });
+  it('refuses an internet probe inside the pod network that no pod holds, saying why', async () => {
+    // Policies written for the internet (recommend's: 0.0.0.0/0 minus the pod networks) leave the pod
+    // network out, so such a probe found no internet-exposed workload where there are some.
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-probe-'));
+    const file = join(dir, 'cluster.yaml');
+    writeFileSync(
+      file,
+      readFileSync(CLUSTER, 'utf8') +
+        [
+          '---',
+          'apiVersion: v1',
+          'kind: Node',
+          'metadata: { name: node-c }',
+          'spec: { podCIDR: 10.1.0.0/24, podCIDRs: [10.1.0.0/24, "fd00:1::/64"] }',
+          'status: { addresses: [{ type: InternalIP, address: 192.168.0.3 }] }',
+          '---',
+          'apiVersion: networking.k8s.io/v1',
+          'kind: NetworkPolicy',
+          'metadata: { name: frontend-from-world, namespace: web }',
+          'spec:',
+          '  podSelector: { matchLabels: { app: frontend } }',
+          '  ingress: [{ from: [{ ipBlock: { cidr: 0.0.0.0/0, except: [10.0.0.0/16] } }] }]',
+          '',
+        ].join('\n'),
+    );
+    const probe = (ip: string) =>
+      cli('blast-radius', '--cluster', file, '--workload', 'shop/StatefulSet/db', '--internet-probe', ip);
+    const why =
+      'not an outside address: no pod holds it now, but traffic from it is pod traffic, which policies meant for the internet leave out (give an address outside the pod network)';
+    const cases: [string, string][] = [
+      [
+        '10.0.99.99',
+        `10.0.99.99 is in the pod network 10.0.0.0/16 (the /16 of the pods' IPv4 addresses), ${why}`,
+      ],
+      ['10.1.0.7', `10.1.0.7 is in the pod network 10.1.0.0/24 (spec.podCIDRs of node node-c), ${why}`],
+      ['fd00:1::9', `fd00:1::9 is in the pod network fd00:1::/64 (spec.podCIDRs of node node-c), ${why}`],
+    ];
+    for (const [ip, message] of cases) {
+      const r = await probe(ip);
+      expect([r.code, r.out, r.err], ip).toEqual([
+        2,
+        '',
+        `microseg blast-radius: --internet-probe: ${message}\n`,
+      ]);
+    }
+    const ok = await probe('198.51.100.1');
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
+  });
   it('names a missing workload', async () => {
     const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/Deployment/ghost');
     expect([r.code, r.err]).toEqual([

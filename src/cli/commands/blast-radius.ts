@@ -37,7 +37,9 @@ options:
                         unless --host-network pod
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
                         like a policy of the cluster replaces it (as kubectl apply would)
-  --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10)
+  --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10);
+                        not a pod's or node's address, nor one of the pod network (a Node's
+                        spec.podCIDRs, or the /16 or /48 of a pod's address)
   --limit N             entries listed per section in text output (default 25)
   --output text|json    output format (default text)
 ${ENGINE_OPTION_HELP}`;
