@@ -173,8 +173,9 @@ export async function loadVerifySnapshot(
   paths: readonly string[],
   stdin: LoadOptions['stdin'],
   warn: (message: string) => void,
+  opts: SnapshotOptions = {},
 ): Promise<ClusterSnapshot> {
-  const snap = await loadSnapshotFiles(paths, { stdin });
+  const snap = await loadSnapshotFiles(paths, { ...opts, stdin });
   for (const w of snapshotWarnings(snap)) warn(w);
   return withRepeatsReplaced(snap, warn);
 }

@@ -10,6 +10,7 @@ import type {
   Service,
   WorkloadObject,
 } from './k8s.ts';
+import { unknownFieldMessage, unknownPolicyFields } from './unknown-fields.ts';
 
 /**
  * A cluster snapshot: what `kubectl get ns,pods,svc,endpointslices,deploy,rs,sts,ds,jobs,cronjobs,
@@ -36,6 +37,20 @@ export class InputError extends Error {
 
 /** The file each policy object read by the CLI came from (`noteSource`), for messages about it. */
 const SOURCES = new WeakMap<object, string>();
+
+/** The unknown fields of each policy object read from a file, said as warnings (`unknownFieldWarnings`). */
+const UNKNOWN_FIELDS = new WeakMap<object, string[]>();
+
+/**
+ * The warnings about unknown fields of the snapshot's policy objects (`SnapshotOptions.unknownFields`),
+ * naming the file, the object and the field, in the order the objects are held.
+ */
+export function unknownFieldWarnings(snap: ClusterSnapshot): string[] {
+  const out: string[] = [];
+  for (const list of [snap.networkPolicies, snap.others])
+    for (const o of list as object[]) out.push(...(UNKNOWN_FIELDS.get(o) ?? []));
+  return out;
+}
 
 /** Records that `obj` was read from `source`, so that a later message about it can name the file. */
 export function noteSource(obj: object, source: string): void {
@@ -133,6 +148,12 @@ export interface SnapshotOptions {
   unknownKinds?: 'keep' | 'error';
   /** Kinds that are known to some stage and go to `others` without complaint. */
   extraKinds?: readonly string[];
+  /**
+   * What to do with a field a policy object's API does not define (`unknownPolicyFields`): read the
+   * object without it, as the API server stores it, and keep a warning (`unknownFieldWarnings`), or
+   * fail (the commands' `--strict`). Default warn.
+   */
+  unknownFields?: 'warn' | 'error';
 }
 
 /** Describes an object for error messages: `Pod shop/cart-1` or `item 3`. */
@@ -189,7 +210,15 @@ export class SnapshotBuilder {
     }
     if ((o.kind === 'Pod' || o.kind === 'NetworkPolicy') && (!o.spec || typeof o.spec !== 'object'))
       throw new InputError(`${where}: spec is missing`);
+    const unknown = unknownPolicyFields(o);
+    if (unknown.length > 0 && this.opts.unknownFields === 'error')
+      throw new InputError(unknownFieldMessage(where, unknown[0]!, true));
     const t = (this.transform ? this.transform(o) : o) as Record<string, unknown>;
+    if (unknown.length > 0)
+      UNKNOWN_FIELDS.set(
+        t,
+        unknown.map((u) => unknownFieldMessage(where, u, false)),
+      );
     const k = t as unknown as KObject;
     switch (o.kind) {
       case 'Namespace':

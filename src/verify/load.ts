@@ -20,7 +20,12 @@ import {
 } from '../identity/index.ts';
 import { WORKLOAD_KINDS } from '../identity/types.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
-import { InputError, parseObjectsText, snapshotFromObjects } from '../model/snapshot.ts';
+import {
+  InputError,
+  parseObjectsText,
+  snapshotFromObjects,
+  unknownFieldWarnings,
+} from '../model/snapshot.ts';
 import { parseAddr } from './ip.ts';
 import type { Endpoint, L4Protocol, Query } from './types.ts';
 import { PROTOCOLS } from './types.ts';
@@ -67,8 +72,10 @@ const NAMED_POLICIES = 10;
  * What a snapshot holds that microseg does not read, as warnings: objects of kinds no stage reads
  * (skipped, counted by kind), and, apart and first, policy objects the semantics engine cannot evaluate
  * (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Calico's NetworkPolicy and GlobalNetworkPolicy,
- * any other kind ending in NetworkPolicy), which no proof or verdict takes into account. The same in
- * every command that reads a snapshot; empty when there is nothing to say.
+ * any other kind ending in NetworkPolicy), which no proof or verdict takes into account; then the
+ * fields of policy objects that their API does not define, which were read as absent, as the API server
+ * drops them (`unknownFieldWarnings`). The same in every command that reads a snapshot; empty when
+ * there is nothing to say.
  */
 export function snapshotWarnings(snap: ClusterSnapshot): string[] {
   const skipped = new Map<string, number>();
@@ -100,6 +107,7 @@ export function snapshotWarnings(snap: ClusterSnapshot): string[] {
       `skipped ${total} object(s) of kinds microseg does not read: ${kinds.map(([k, c]) => `${k} (${c})`).join(', ')}`,
     );
   }
+  out.push(...unknownFieldWarnings(snap));
   return out;
 }
 

@@ -60,7 +60,8 @@ options:
                          the namespaces it holds policies for, as Enforce or a GitOps sync with
                          pruning removes them (other namespaces' are kept)
   --format FORMAT        auto (default), hubble, generic, inspektor-gadget, kubescape
-  --strict               stop at the first bad input line
+  --strict               stop at the first bad input line, or at a policy field its API does not
+                         define (a warning without it: read without the field, as the API server)
   --output text|json|markdown
                          output format (default text); markdown: a heading and a table of what would
                          be blocked, for a pull request's comment
@@ -250,11 +251,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ['--flows', sources.flows.includes('-') ? ['-'] : []],
   ]);
   const warn = warnOnStderr(io, 'audit');
-  const cluster = await loadVerifySnapshot(sources.cluster, io.stdin, warn);
+  // --strict refuses a policy field its API does not define, as it refuses a bad flow line.
+  const reading = { unknownFields: values.strict === true ? 'error' : 'warn' } as const;
+  const cluster = await loadVerifySnapshot(sources.cluster, io.stdin, warn, reading);
   const given: NetworkPolicy[] = [];
   const givenCluster: OtherObject[] = [];
   for (const path of values.policies) {
-    const loaded = await loadVerifySnapshot([path], io.stdin, warn);
+    const loaded = await loadVerifySnapshot([path], io.stdin, warn, reading);
     const clusterWide = loaded.others.filter((o) => isClusterPolicyKind(o.kind));
     if (loaded.networkPolicies.length === 0 && clusterWide.length === 0)
       throw new InputError(

@@ -34,7 +34,8 @@ options:
   --format F        json (default) or dot
   --out FILE        write to FILE instead of standard output
   --input-format F  flow input format: auto (default), hubble, generic, inspektor-gadget, kubescape
-  --strict          stop at the first bad input line
+  --strict          stop at the first bad input line, or at a policy field its API does not
+                    define (a warning without it: read without the field, as the API server)
   --resolution R    Louvain resolution (default 1)
   --seed S          Louvain seed (default 1)
 
@@ -83,7 +84,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const identity = await loadIdentity(
     values.cluster,
     opts.identity,
-    { extraKinds: VERIFY_EXTRA_KINDS },
+    // --strict refuses a policy field its API does not define, as it refuses a bad flow line.
+    { extraKinds: VERIFY_EXTRA_KINDS, unknownFields: values.strict === true ? 'error' : 'warn' },
     warnOnStderr(io, 'graph'),
   );
   // The snapshot is garbage now: give the set-up's memory back before the flows are read.

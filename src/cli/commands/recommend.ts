@@ -54,7 +54,8 @@ options:
   --cluster FILE           cluster snapshot (repeatable)
   --out DIR                output directory (default: policies)
   --format FORMAT          auto (default), hubble, generic, inspektor-gadget, kubescape
-  --strict                 stop at the first bad input line
+  --strict                 stop at the first bad input line, or at a policy field its API does not
+                           define (a warning without it: read without the field, as the API server)
   --namespace NS           write policies for this namespace (repeatable; default: every observed
                            namespace except kube-system, kube-public, kube-node-lease); one the
                            snapshot lacks is bad usage, one with no observed workload gets no policy
@@ -470,7 +471,11 @@ async function recommendInto(
     io.err(`warning: ${previous.path} not read: ${previous.reason}; segment names are chosen afresh\n`);
   if (previous.kind === 'read')
     opts = { ...opts, segments: { ...opts.segments, previous: previous.membership } };
-  const snapshot = await loadSnapshotFiles(values.cluster, { extraKinds: VERIFY_EXTRA_KINDS });
+  // --strict refuses a policy field its API does not define, as it refuses a bad flow line.
+  const snapshot = await loadSnapshotFiles(values.cluster, {
+    extraKinds: VERIFY_EXTRA_KINDS,
+    unknownFields: values.strict === true ? 'error' : 'warn',
+  });
   // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
   if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
   const reader = readFlows(values.flows, {
