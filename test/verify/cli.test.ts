@@ -1,5 +1,5 @@
 /** The explain, simulate and blast-radius commands, run in-process on fixture files. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -630,6 +630,32 @@ describe('microseg blast-radius', () => {
     expect(r.out).toContain('blast radius of shop/StatefulSet/db\n');
     expect(r.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
     expect(r.out.endsWith('reachable workload pairs: 9 before, 2 after\n')).toBe(true);
+  });
+  it('refuses a proposal that holds no policy, which would answer "after" as "before"', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-noproposal-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x, namespace: shop }\n');
+    const report = join(dir, 'out');
+    mkdirSync(report);
+    writeFileSync(join(report, 'report.json'), '{"reportVersion": 1}\n');
+    for (const p of [file, report]) {
+      const r = await cli(
+        'blast-radius',
+        '--cluster',
+        CLUSTER,
+        '--workload',
+        'shop/StatefulSet/db',
+        '--proposal',
+        p,
+      );
+      expect([r.code, r.out], p).toEqual([2, '']);
+      expect(r.err, p).toBe(
+        (p === file
+          ? 'microseg blast-radius: warning: skipped 1 object(s) of kinds microseg does not read: ConfigMap (1)\n'
+          : '') +
+          `microseg blast-radius: --proposal ${p}: no NetworkPolicy in it (nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy)\n`,
+      );
+    }
   });
   it('refuses a workload whose pods count as their nodes', async () => {
     // Answered for its pod template, the node agent was counted as a pod of its labels.

@@ -8,7 +8,9 @@ import { limitOption, loadVerifySnapshot, stdinOnce, warnOnStderr, withRepeatsRe
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { mergeSnapshots } from '../../model/snapshot.ts';
+import type { Engine } from '../../verify/engine.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
+import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../../verify/validate.ts';
 import { resolveWorkload } from '../../verify/load.ts';
 import { InputError } from '../../model/snapshot.ts';
 import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
@@ -36,7 +38,8 @@ options:
                         whose pods use their node's network counts as its nodes and is refused,
                         unless --host-network pod
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
-                        like a policy of the cluster replaces it (as kubectl apply would)
+                        like a policy of the cluster replaces it (as kubectl apply would); one that
+                        holds no policy is refused
   --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10);
                         not a pod's or node's address, nor one of the pod network (a Node's
                         spec.podCIDRs, or the /16 or /48 of a pod's address)
@@ -122,15 +125,17 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new InputError(
       `--workload: the pods of ${workload.name} use their node's network, so policies see them as their nodes and they have no blast radius of their own (--host-network pod counts them as pods)`,
     );
-  const after = values.proposal
-    ? engineFromSnapshot(
-        withRepeatsReplaced(
-          mergeSnapshots(cluster, await loadVerifySnapshot([values.proposal], io.stdin, warn)),
-          warn,
-        ),
-        options,
-      )
-    : undefined;
+  let after: Engine | undefined;
+  if (values.proposal) {
+    const proposal = await loadVerifySnapshot([values.proposal], io.stdin, warn);
+    // A proposal of no policy (a wrong file, a directory of only report.json) would answer "with the
+    // proposal" as the current policies, as if it changed nothing.
+    if (proposal.networkPolicies.length === 0 && !proposal.others.some((o) => isClusterPolicyKind(o.kind)))
+      throw new InputError(
+        `--proposal ${values.proposal}: no NetworkPolicy in it (nor ${CLUSTER_POLICY_KINDS.join(', ')})`,
+      );
+    after = engineFromSnapshot(withRepeatsReplaced(mergeSnapshots(cluster, proposal), warn), options);
+  }
   const result = blastRadius(before, after, target, {
     ...(values['internet-probe'] ? { internetProbe: values['internet-probe'] } : {}),
     internetProbeName: '--internet-probe',
