@@ -320,6 +320,28 @@ describe('microseg recommend refuses and explains', () => {
         ['recommend', '--flows', 'f', '--cluster', 'c', '--external-prefix', '40'],
         'microseg recommend: --external-prefix must be a whole number from 0 to 32, got "40"\n',
       ],
+      // An empty value (an unset variable in a script) was read as 0: every external peer widened to
+      // 0.0.0.0/0, the whole internet.
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--external-prefix', ''],
+        'microseg recommend: --external-prefix must be a whole number from 0 to 32, got ""\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--external-prefix-v6', ' '],
+        'microseg recommend: --external-prefix-v6 must be a whole number from 0 to 128, got " "\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--external-prefix', '0x18'],
+        'microseg recommend: --external-prefix must be a whole number from 0 to 32, got "0x18"\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--seed', ''],
+        'microseg recommend: --seed must be a whole number from 0 to 2147483647, got ""\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--resolution', 'Infinity'],
+        'microseg recommend: --resolution must be a positive number, got "Infinity"\n',
+      ],
       [
         ['recommend', '--flows', 'f', '--cluster', 'c', '--world-ingress', 'all'],
         'microseg recommend: --world-ingress must be any or observed, got "all"\n',

@@ -97,9 +97,14 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/**
+ * A whole-number option, written in decimal digits: Number() would read an empty value (an unset
+ * variable in a script) or blanks as 0, which for --external-prefix widens every external peer to the
+ * whole internet, and would take hexadecimal or exponents.
+ */
 function intOption(v: string | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n < min || n > max)
     throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
   return n;
@@ -110,7 +115,7 @@ export function pipelineOptions(values: Record<string, unknown>): PipelineOption
   if (wi !== undefined && wi !== 'any' && wi !== 'observed')
     throw new UsageError(`--world-ingress must be any or observed, got ${JSON.stringify(wi)}`);
   const resolution = values.resolution === undefined ? undefined : Number(values.resolution);
-  if (resolution !== undefined && !(resolution > 0))
+  if (resolution !== undefined && !(resolution > 0 && Number.isFinite(resolution)))
     throw new UsageError(`--resolution must be a positive number, got ${JSON.stringify(values.resolution)}`);
   const policy: NonNullable<PipelineOptions['policy']> = {};
   if (values.namespace) policy.namespaces = values.namespace as string[];
