@@ -24,7 +24,7 @@ import { streamJsonObjects } from '../model/stream.ts';
 import type { IngestStats } from '../flows/reader.ts';
 import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
-import { CLUSTER_POLICY_KINDS } from '../verify/validate.ts';
+import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
 
 export interface LoadOptions extends SnapshotOptions {
@@ -178,6 +178,29 @@ export async function loadVerifySnapshot(
   const snap = await loadSnapshotFiles(paths, { ...opts, stdin });
   for (const w of snapshotWarnings(snap)) warn(w);
   return withRepeatsReplaced(snap, warn);
+}
+
+/**
+ * The cluster snapshot `cluster` with the policy files of `option` (`--policies`, `--proposal`) applied
+ * on top, in order, an object named like one read before replacing it. A path that holds no policy (a
+ * wrong file, a kustomization.yaml, a directory of only report.json) is bad input: the answer would be
+ * the cluster's alone, as if it had not been given.
+ */
+export async function withPolicyFiles(
+  cluster: ClusterSnapshot,
+  option: string,
+  paths: readonly string[],
+  stdin: LoadOptions['stdin'],
+  warn: (message: string) => void,
+): Promise<ClusterSnapshot> {
+  const snaps = [cluster];
+  for (const p of paths) {
+    const snap = await loadVerifySnapshot([p], stdin, warn);
+    if (snap.networkPolicies.length === 0 && !snap.others.some((o) => isClusterPolicyKind(o.kind)))
+      throw new InputError(`${option} ${p}: no NetworkPolicy in it (nor ${CLUSTER_POLICY_KINDS.join(', ')})`);
+    snaps.push(snap);
+  }
+  return snaps.length === 1 ? cluster : withRepeatsReplaced(mergeSnapshots(...snaps), warn);
 }
 
 /**

@@ -657,6 +657,34 @@ describe('microseg blast-radius', () => {
       );
     }
   });
+  it('explain and simulate refuse --policies that hold no policy, which would be answered without them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-nopolicies-'));
+    // A kustomization.yaml given for the policies it lists: skipped, and the answer was the cluster's.
+    const file = join(dir, 'kustomization.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nmetadata: { name: k }\n',
+    );
+    const skipped = (command: string) =>
+      `microseg ${command}: warning: skipped 1 object(s) of kinds microseg does not read: Kustomization (1)\n`;
+    const refused = (command: string) =>
+      `microseg ${command}: --policies ${file}: no NetworkPolicy in it (nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy)\n`;
+    const e = await cli(
+      ...['explain', '--cluster', CLUSTER, '--policies', fixture('proposal'), '--policies', file],
+      ...['--from', 'web/frontend-7d9f-x1', '--to', 'shop/db-0', '--port', '5432'],
+    );
+    expect([e.code, e.out, e.err]).toEqual([2, '', skipped('explain') + refused('explain')]);
+    const s = await cli(
+      'simulate',
+      '--cluster',
+      CLUSTER,
+      '--policies',
+      file,
+      '--queries',
+      fixture('queries.json'),
+    );
+    expect([s.code, s.out, s.err]).toEqual([2, '', skipped('simulate') + refused('simulate')]);
+  });
   it('refuses a workload whose pods count as their nodes', async () => {
     // Answered for its pod template, the node agent was counted as a pod of its labels.
     const dir = mkdtempSync(join(tmpdir(), 'microseg-agent-'));

@@ -4,13 +4,10 @@
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
 import { parseArgs } from 'node:util';
-import { limitOption, loadVerifySnapshot, stdinOnce, warnOnStderr, withRepeatsReplaced } from '../inputs.ts';
+import { limitOption, loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
-import { mergeSnapshots } from '../../model/snapshot.ts';
-import type { Engine } from '../../verify/engine.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
-import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../../verify/validate.ts';
 import { resolveWorkload } from '../../verify/load.ts';
 import { InputError } from '../../model/snapshot.ts';
 import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
@@ -125,17 +122,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new InputError(
       `--workload: the pods of ${workload.name} use their node's network, so policies see them as their nodes and they have no blast radius of their own (--host-network pod counts them as pods)`,
     );
-  let after: Engine | undefined;
-  if (values.proposal) {
-    const proposal = await loadVerifySnapshot([values.proposal], io.stdin, warn);
-    // A proposal of no policy (a wrong file, a directory of only report.json) would answer "with the
-    // proposal" as the current policies, as if it changed nothing.
-    if (proposal.networkPolicies.length === 0 && !proposal.others.some((o) => isClusterPolicyKind(o.kind)))
-      throw new InputError(
-        `--proposal ${values.proposal}: no NetworkPolicy in it (nor ${CLUSTER_POLICY_KINDS.join(', ')})`,
-      );
-    after = engineFromSnapshot(withRepeatsReplaced(mergeSnapshots(cluster, proposal), warn), options);
-  }
+  // A proposal of no policy (a wrong file, a directory of only report.json) would answer "with the
+  // proposal" as the current policies, as if it changed nothing: withPolicyFiles refuses it.
+  const after = values.proposal
+    ? engineFromSnapshot(
+        await withPolicyFiles(cluster, '--proposal', [values.proposal], io.stdin, warn),
+        options,
+      )
+    : undefined;
   const result = blastRadius(before, after, target, {
     ...(values['internet-probe'] ? { internetProbe: values['internet-probe'] } : {}),
     internetProbeName: '--internet-probe',

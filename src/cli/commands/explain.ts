@@ -3,7 +3,7 @@
  * --to ns/pod|ns/Kind/name|IP --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, stdinOnce, warnOnStderr } from '../inputs.ts';
+import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -25,7 +25,8 @@ destination for ingress, the rule that admitted it (or that none did), and tier 
 options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON; '-' for stdin
   --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
-                      read before it replaces that object (as kubectl apply would)
+                      read before it replaces that object (as kubectl apply would); one that holds
+                      no policy is refused
   --from, --to END    namespace/pod, an IP address, or a workload as namespace/Kind/name (e.g.
                       shop/Deployment/cart; kinds: Deployment, StatefulSet, DaemonSet, ReplicaSet,
                       Job, CronJob, Pod, Rollout (Argo), CloneSet (OpenKruise), also as kubectl
@@ -96,7 +97,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ['--cluster', values.cluster],
     ['--policies', values.policies],
   ]);
-  const snap = await loadVerifySnapshot([values.cluster!, ...(values.policies ?? [])], io.stdin, warn);
+  const cluster = await loadVerifySnapshot([values.cluster!], io.stdin, warn);
+  const snap = await withPolicyFiles(cluster, '--policies', values.policies ?? [], io.stdin, warn);
   const src = endpointOf(snap, from, '--from');
   const dst = endpointOf(snap, to, '--to');
   const engine = engineFromSnapshot(snap, options);

@@ -3,7 +3,7 @@
  * answers many connection queries at once, in order.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, stdinOnce, warnOnStderr } from '../inputs.ts';
+import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -24,7 +24,8 @@ notes say which), an IP address ("10.0.0.7" or {"ip": "..."}), {"namespace", "po
 options:
   --cluster FILE      Kubernetes List or multi-document YAML/JSON (Namespaces, Pods, policies); '-' for stdin
   --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
-                      read before it replaces that object (as kubectl apply would)
+                      read before it replaces that object (as kubectl apply would); one that holds
+                      no policy is refused
   --queries FILE      JSON array of queries; '-' for stdin
   --output json       output format (json is the only one)
   --detail            include the egress/ingress breakdown, tier and notes in each answer
@@ -68,7 +69,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (message.startsWith(NOT_EVALUATED)) unevaluated.push(message);
     stderr(message);
   };
-  const snap = await loadVerifySnapshot([values.cluster, ...(values.policies ?? [])], io.stdin, warn);
+  const cluster = await loadVerifySnapshot([values.cluster], io.stdin, warn);
+  const snap = await withPolicyFiles(cluster, '--policies', values.policies ?? [], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
   const queries = parseQueries(await readText(values.queries, io.stdin), values.queries, snap);
   const answers = queries.map(({ query, workloads }, i) => {
