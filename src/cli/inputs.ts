@@ -5,7 +5,7 @@
  * the fields nobody reads.
  */
 import { open, readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Identity, IdentityOptions } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import { compactObject, Interner } from '../model/compact.ts';
@@ -120,7 +120,13 @@ async function expand(p: string): Promise<string[]> {
     .map((f) => join(p, f));
   if (files.length === 0) throw new InputError(`${p}: the directory has no .json, .yaml or .yml file`);
   const out: string[] = [];
-  for (const f of files) if (!(await isReport(f))) out.push(f);
+  const reports: string[] = [];
+  for (const f of files) ((await isReport(f)) ? reports : out).push(f);
+  // Read as no object at all, the directory would be an empty cluster, or a proposal of nothing.
+  if (out.length === 0)
+    throw new InputError(
+      `${p}: the directory has no .json, .yaml or .yml file but ${reports.map((f) => basename(f)).join(', ')}, which recommend writes (no Kubernetes object)`,
+    );
   return out;
 }
 

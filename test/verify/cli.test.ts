@@ -650,10 +650,10 @@ describe('microseg blast-radius', () => {
       );
       expect([r.code, r.out], p).toEqual([2, '']);
       expect(r.err, p).toBe(
-        (p === file
-          ? 'microseg blast-radius: warning: skipped 1 object(s) of kinds microseg does not read: ConfigMap (1)\n'
-          : '') +
-          `microseg blast-radius: --proposal ${p}: no NetworkPolicy in it (nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy)\n`,
+        p === file
+          ? 'microseg blast-radius: warning: skipped 1 object(s) of kinds microseg does not read: ConfigMap (1)\n' +
+              `microseg blast-radius: --proposal ${p}: no NetworkPolicy in it (nor AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy)\n`
+          : `microseg blast-radius: ${p}: the directory has no .json, .yaml or .yml file but report.json, which recommend writes (no Kubernetes object)\n`,
       );
     }
   });
@@ -684,6 +684,26 @@ describe('microseg blast-radius', () => {
       fixture('queries.json'),
     );
     expect([s.code, s.out, s.err]).toEqual([2, '', skipped('simulate') + refused('simulate')]);
+  });
+  it('refuses a --cluster directory that holds only report.json, which read as an empty cluster', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-reportonly-'));
+    writeFileSync(join(dir, 'report.json'), '{"reportVersion": 1}\n');
+    const r = await cli(
+      'explain',
+      '--cluster',
+      dir,
+      '--from',
+      '10.0.1.10',
+      '--to',
+      '10.0.2.30',
+      '--port',
+      '5432',
+    );
+    expect([r.code, r.out, r.err]).toEqual([
+      2,
+      '',
+      `microseg explain: ${dir}: the directory has no .json, .yaml or .yml file but report.json, which recommend writes (no Kubernetes object)\n`,
+    ]);
   });
   it('refuses a workload whose pods count as their nodes', async () => {
     // Answered for its pod template, the node agent was counted as a pod of its labels.
