@@ -398,6 +398,14 @@ export class Engine {
     return undefined;
   }
 
+  /** Whether the cluster has IPv6 pod addresses: a pod's, or a Node's IPv6 pod CIDR. */
+  hasIPv6Pods(): boolean {
+    return (
+      this.nodePodCidrs.some((c) => c.cidr.family === 6) ||
+      [...this.inferredPodNetworks.values()].some((c) => c.family === 6)
+    );
+  }
+
   namespaceNames(): string[] {
     return [...this.nsLabelsMap.keys()].sort();
   }

@@ -697,8 +697,18 @@ export interface BlastRadius {
   after?: ReachSide;
 }
 
+/**
+ * The outside addresses that decide which classes are internet-exposed when none is given: one of each
+ * family (documentation addresses, RFC 5737 and RFC 3849), the IPv6 one in a cluster with IPv6 pods.
+ */
+export const DEFAULT_INTERNET_PROBES = { ipv4: '203.0.113.10', ipv6: '2001:db8:ffff::10' } as const;
+
 export interface BlastOptions {
-  /** An address outside the cluster used to decide which classes are internet-exposed. Default 203.0.113.10. */
+  /**
+   * An address outside the cluster used to decide which classes are internet-exposed: those whose
+   * ingress admits it. Default DEFAULT_INTERNET_PROBES's IPv4 address, and in a cluster with IPv6 pod
+   * addresses its IPv6 one too (a class is exposed when either is admitted).
+   */
   internetProbe?: string;
   /** What messages call the probe: the option it came from. Default `internetProbe`. */
   internetProbeName?: string;
@@ -719,23 +729,31 @@ export function blastRadius(
   const target = before.resolve(workload, 'workload');
   if (target.kind !== 'pod') throw new InputError(`workload: ${target.display} is not a pod workload`);
   // A pod's or node's address would find the workloads that pod or node may reach, not the internet's.
-  const probeName = opts.internetProbeName ?? 'internetProbe';
-  const probeText = opts.internetProbe ?? '203.0.113.10';
-  for (const engine of after ? [before, after] : [before]) {
-    const probe = engine.resolveIP(probeText, probeName);
-    if (probe.kind === 'pod' || probe.node !== undefined || probe.key.startsWith('hostpod:'))
-      throw new InputError(
-        `${probeName}: ${probeText} is an address of ${probe.display}, not an outside address`,
-      );
-    // An address of the pod network that no pod holds now is no outside address either: policies
-    // written for the internet (recommend's: 0.0.0.0/0 minus the pod networks) leave it out.
-    const net = probe.kind === 'ip' ? engine.podNetworkOf(probe.ip) : undefined;
-    if (net)
-      throw new InputError(
-        `${probeName}: ${probeText} is in the pod network ${net.cidr} (${net.source}), not an outside address: no pod holds it now, but traffic from it is pod traffic, which policies meant for the internet leave out (give an address outside the pod network)`,
-      );
-  }
-  const named = (engine: Engine) => sideFor(engine, engine.resolve(workload, 'workload') as PodEnd, opts);
+  const given = opts.internetProbeName ?? 'internetProbe';
+  const probeName = opts.internetProbe !== undefined ? given : `the default ${given}`;
+  const probeTexts =
+    opts.internetProbe !== undefined
+      ? [opts.internetProbe]
+      : before.hasIPv6Pods() || after?.hasIPv6Pods()
+        ? [DEFAULT_INTERNET_PROBES.ipv4, DEFAULT_INTERNET_PROBES.ipv6]
+        : [DEFAULT_INTERNET_PROBES.ipv4];
+  for (const engine of after ? [before, after] : [before])
+    for (const probeText of probeTexts) {
+      const probe = engine.resolveIP(probeText, probeName);
+      if (probe.kind === 'pod' || probe.node !== undefined || probe.key.startsWith('hostpod:'))
+        throw new InputError(
+          `${probeName}: ${probeText} is an address of ${probe.display}, not an outside address`,
+        );
+      // An address of the pod network that no pod holds now is no outside address either: policies
+      // written for the internet (recommend's: 0.0.0.0/0 minus the pod networks) leave it out.
+      const net = probe.kind === 'ip' ? engine.podNetworkOf(probe.ip) : undefined;
+      if (net)
+        throw new InputError(
+          `${probeName}: ${probeText} is in the pod network ${net.cidr} (${net.source}), not an outside address: no pod holds it now, but traffic from it is pod traffic, which policies meant for the internet leave out (give an address outside the pod network)`,
+        );
+    }
+  const named = (engine: Engine) =>
+    sideFor(engine, engine.resolve(workload, 'workload') as PodEnd, opts, probeTexts);
   const b = named(before);
   const a = after ? named(after) : undefined;
   return {
@@ -745,7 +763,12 @@ export function blastRadius(
   };
 }
 
-function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: string; side: ReachSide } {
+function sideFor(
+  engine: Engine,
+  target: PodEnd,
+  opts: BlastOptions,
+  probeTexts: readonly string[],
+): { name: string; side: ReachSide } {
   const base = podClasses(engine);
   // The target as its own class (it may also be one of the cluster's classes).
   const tIndex = base.findIndex(
@@ -795,14 +818,13 @@ function sideFor(engine: Engine, target: PodEnd, opts: BlastOptions): { name: st
   const reachedFrom = [...fromPorts.entries()]
     .sort((x, y) => byRank(x[0], y[0]))
     .map(([a, ports]) => ({ from: classes[a]!.name, ports }));
-  // Internet-exposed classes: ingress admits an outside address on one of their ports.
-  const probe = engine.resolveIP(
-    opts.internetProbe ?? '203.0.113.10',
-    opts.internetProbeName ?? 'internetProbe',
-  );
+  // Internet-exposed classes: ingress admits an outside address (of either family) on one of their ports.
+  const probes = probeTexts.map((t) => engine.resolveIP(t, opts.internetProbeName ?? 'internetProbe'));
   const exposed = new Set(
     classes
-      .filter((c) => c.ports.some((pp) => engine.allows(probe, c.end, pp.port, pp.protocol)))
+      .filter((c) =>
+        probes.some((probe) => c.ports.some((pp) => engine.allows(probe, c.end, pp.port, pp.protocol))),
+      )
       .map((c) => c.index),
   );
   // Backward BFS from the target over "a can reach b on some port", one hop count at a time: the

@@ -821,6 +821,53 @@ describe('microseg blast-radius', () => {
     expect(ok.code).toBe(0);
     expect(ok.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
   });
+  it('finds workloads exposed to the IPv6 internet in a cluster with IPv6 pod addresses', async () => {
+    // The one default probe, 203.0.113.10, is IPv4: a workload whose ingress admits ::/0 alone was
+    // never found exposed.
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-probe6-'));
+    const file = join(dir, 'cluster.yaml');
+    writeFileSync(
+      file,
+      readFileSync(CLUSTER, 'utf8') +
+        [
+          '---',
+          'apiVersion: v1',
+          'kind: Node',
+          'metadata: { name: node-c }',
+          'spec: { podCIDRs: [10.1.0.0/24, "fd00:1::/64"] }',
+          '---',
+          'apiVersion: networking.k8s.io/v1',
+          'kind: NetworkPolicy',
+          'metadata: { name: frontend-from-world6, namespace: web }',
+          'spec:',
+          '  podSelector: { matchLabels: { app: frontend } }',
+          '  ingress: [{ from: [{ ipBlock: { cidr: "::/0" } }] }]',
+          '',
+        ].join('\n'),
+    );
+    const r = await cli('blast-radius', '--cluster', file, '--workload', 'shop/StatefulSet/db');
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out).toContain(
+      '  paths from internet-exposed workloads (2):\n' +
+        '    shop/Deployment/cart -> shop/StatefulSet/db\n' +
+        '    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n',
+    );
+    // A probe given is the only one.
+    const v4 = await cli(
+      ...[
+        'blast-radius',
+        '--cluster',
+        file,
+        '--workload',
+        'shop/StatefulSet/db',
+        '--internet-probe',
+        '198.51.100.1',
+      ],
+    );
+    expect(v4.out).toContain(
+      '  paths from internet-exposed workloads (1):\n    shop/Deployment/cart -> shop/StatefulSet/db\n',
+    );
+  });
   it('names a missing workload', async () => {
     const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/Deployment/ghost');
     expect([r.code, r.err]).toEqual([

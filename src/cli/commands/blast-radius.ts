@@ -37,9 +37,10 @@ options:
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
                         like a policy of the cluster replaces it (as kubectl apply would); one that
                         holds no policy is refused
-  --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10);
-                        not a pod's or node's address, nor one of the pod network (a Node's
-                        spec.podCIDRs, or the /16 or /48 of a pod's address)
+  --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10,
+                        and 2001:db8:ffff::10 too in a cluster with IPv6 pod addresses); not a pod's
+                        or node's address, nor one of the pod network (a Node's spec.podCIDRs, or
+                        the /16 or /48 of a pod's address)
   --limit N             entries listed per section in text output (default 25)
   --output text|json    output format (default text)
 ${ENGINE_OPTION_HELP}`;
