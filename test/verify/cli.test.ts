@@ -958,6 +958,94 @@ describe('microseg simulate on the e2e model', () => {
   });
 });
 
+describe('options given more than once', () => {
+  it('explain, simulate and blast-radius read every --cluster, as recommend, graph and audit do', async () => {
+    // The last one alone was read: here the pods were not in the snapshot.
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-twoclusters-'));
+    const extra = join(dir, 'extra.yaml');
+    writeFileSync(extra, 'apiVersion: v1\nkind: Namespace\nmetadata: { name: extra }\n');
+    const e = await cli(
+      ...['explain', '--cluster', CLUSTER, '--cluster', extra],
+      ...['--from', 'web/frontend-7d9f-x1', '--to', 'shop/db-0', '--port', '5432'],
+    );
+    expect([e.code, e.err]).toEqual([0, '']);
+    expect(e.out).toContain('web/frontend-7d9f-x1 -> shop/db-0 TCP/5432: DENIED\n');
+    const s = await cli(
+      'simulate',
+      '--cluster',
+      CLUSTER,
+      '--cluster',
+      extra,
+      '--queries',
+      fixture('queries.json'),
+    );
+    expect([s.code, s.err]).toEqual([0, '']);
+    const b = await cli(
+      'blast-radius',
+      '--cluster',
+      extra,
+      '--cluster',
+      CLUSTER,
+      '--workload',
+      'shop/sts/db',
+    );
+    expect([b.code, b.err]).toEqual([0, '']);
+  });
+  it('refuse an option of one value given twice, naming both values', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['explain', '--cluster', CLUSTER, '--from', 'web/frontend-7d9f-x1', '--from', 'shop/cart-5c4b-y1'],
+        'microseg explain: --from is given more than once (web/frontend-7d9f-x1, shop/cart-5c4b-y1): it takes one value\n',
+      ],
+      [
+        [
+          'blast-radius',
+          '--cluster',
+          CLUSTER,
+          '--workload',
+          'shop/sts/db',
+          '--proposal',
+          'a',
+          '--proposal=b',
+        ],
+        'microseg blast-radius: --proposal is given more than once (a, b): it takes one value\n',
+      ],
+      [
+        ['simulate', '--cluster', CLUSTER, '--queries', 'a.json', '--queries', 'b.json'],
+        'microseg simulate: --queries is given more than once (a.json, b.json): it takes one value\n',
+      ],
+      [
+        ['recommend', '--flows', 'f', '--cluster', 'c', '--out', 'a', '--out', 'b'],
+        'microseg recommend: --out is given more than once (a, b): it takes one value\n',
+      ],
+      [
+        ['graph', '--flows', 'f', '--cluster', 'c', '--format', 'dot', '--format', 'json'],
+        'microseg graph: --format is given more than once (dot, json): it takes one value\n',
+      ],
+      [
+        [
+          'audit',
+          '--flows',
+          'f',
+          '--cluster',
+          'c',
+          '--policies',
+          'p',
+          '--output',
+          'json',
+          '--output',
+          'text',
+        ],
+        'microseg audit: --output is given more than once (json, text): it takes one value\n',
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect([r.code, r.out, r.err], args.join(' ')).toEqual([2, '', message]);
+    }
+  });
+});
+
 describe('a policy the engine refuses', () => {
   // The message names the file the policy was read from, as the snapshot loader's messages do; it named
   // only the policy, which could be in any of the --cluster and --policies files.

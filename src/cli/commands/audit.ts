@@ -30,6 +30,7 @@ import {
   noFlowsMessage,
   stdinOnce,
   warnOnStderr,
+  refuseRepeats,
 } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -231,7 +232,14 @@ export function formatAuditMarkdown(r: AuditResult, limit: number): string {
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
+  const { values, tokens } = parseArgs({
+    args,
+    options: OPTIONS,
+    allowPositionals: false,
+    strict: true,
+    tokens: true,
+  });
+  refuseRepeats(tokens, OPTIONS);
   if (values.help) {
     io.out(HELP + '\n');
     return EXIT.ok;

@@ -4,7 +4,14 @@
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
 import { parseArgs } from 'node:util';
-import { limitOption, loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
+import {
+  limitOption,
+  loadVerifySnapshot,
+  stdinOnce,
+  warnOnStderr,
+  withPolicyFiles,
+  refuseRepeats,
+} from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -28,7 +35,7 @@ or Job given to --workload is titled by its owner), listed by namespace, then na
 pods), their ports by number; paths shortest first, then in the order of the workload they start from.
 
 options:
-  --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin
+  --cluster FILE        Kubernetes List or multi-document YAML/JSON; '-' for stdin (repeatable)
   --workload ns/kind/name   e.g. shop/Deployment/cart (kinds: Deployment, StatefulSet, DaemonSet,
                         ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet, Workload, or a custom
                         resource's controlling pods of the namespace, e.g. db/Cluster/pg); one
@@ -81,7 +88,7 @@ export function formatBlastRadius(b: BlastRadius, limit = 25): string {
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
-  cluster: { type: 'string' },
+  cluster: { type: 'string', multiple: true },
   workload: { type: 'string' },
   proposal: { type: 'string' },
   'internet-probe': { type: 'string' },
@@ -92,17 +99,19 @@ export const OPTIONS = {
 } as const;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
     args,
     options: OPTIONS,
     strict: true,
     allowPositionals: false,
+    tokens: true,
   });
+  refuseRepeats(tokens, OPTIONS);
   if (values.help) {
     io.out(HELP + '\n');
     return 0;
   }
-  if (!values.cluster) throw new UsageError('--cluster is required');
+  if (!values.cluster?.length) throw new UsageError('--cluster is required');
   if (!values.workload) throw new UsageError('--workload is required');
   if (values.output !== 'text' && values.output !== 'json')
     throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
@@ -113,7 +122,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ['--proposal', values.proposal],
   ]);
   const warn = warnOnStderr(io, 'blast-radius');
-  const cluster = await loadVerifySnapshot([values.cluster], io.stdin, warn);
+  const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
   // A node agent's pods (host network) are resolved too: counted as their nodes (the default), they
   // have no blast radius of their own, and answering for their pod template would count them as pods.
   const workload = resolveWorkload(cluster, values.workload, '--workload', true);

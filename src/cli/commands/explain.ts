@@ -3,7 +3,7 @@
  * --to ns/pod|ns/Kind/name|IP --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
+import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -23,7 +23,7 @@ Says whether a connection is allowed and why: the policies selecting the source 
 destination for ingress, the rule that admitted it (or that none did), and tier decisions.
 
 options:
-  --cluster FILE      Kubernetes List or multi-document YAML/JSON; '-' for stdin
+  --cluster FILE      Kubernetes List or multi-document YAML/JSON; '-' for stdin (repeatable)
   --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
                       read before it replaces that object (as kubectl apply would); one that holds
                       no policy is refused
@@ -54,7 +54,7 @@ export function formatVerdict(v: Verdict): string {
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
-  cluster: { type: 'string' },
+  cluster: { type: 'string', multiple: true },
   policies: { type: 'string', multiple: true },
   from: { type: 'string' },
   to: { type: 'string' },
@@ -66,12 +66,14 @@ export const OPTIONS = {
 } as const;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
     args,
     options: OPTIONS,
     strict: true,
     allowPositionals: false,
+    tokens: true,
   });
+  refuseRepeats(tokens, OPTIONS);
   if (values.help) {
     io.out(HELP + '\n');
     return 0;
@@ -97,7 +99,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ['--cluster', values.cluster],
     ['--policies', values.policies],
   ]);
-  const cluster = await loadVerifySnapshot([values.cluster!], io.stdin, warn);
+  const cluster = await loadVerifySnapshot(values.cluster!, io.stdin, warn);
   const snap = await withPolicyFiles(cluster, '--policies', values.policies ?? [], io.stdin, warn);
   const src = endpointOf(snap, from, '--from');
   const dst = endpointOf(snap, to, '--to');

@@ -14,6 +14,7 @@ import {
   noFlowsMessage,
   outputNotInput,
   warnOnStderr,
+  refuseRepeats,
 } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
@@ -55,11 +56,13 @@ export const OPTIONS = {
 } as const;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
     args,
     options: OPTIONS,
     strict: true,
+    tokens: true,
   });
+  refuseRepeats(tokens, OPTIONS);
   if (values.help) {
     io.out(HELP + '\n');
     return EXIT.ok;

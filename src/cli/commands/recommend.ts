@@ -31,6 +31,7 @@ import {
   checkNamespaces,
   loadSnapshotFiles,
   noFlowsMessage,
+  refuseRepeats,
 } from '../inputs.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
@@ -437,7 +438,14 @@ export async function writeFiles(
 type ParsedValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
+  const { values, tokens } = parseArgs({
+    args,
+    options: OPTIONS,
+    allowPositionals: false,
+    strict: true,
+    tokens: true,
+  });
+  refuseRepeats(tokens, OPTIONS);
   if (values.help) {
     io.out(HELP + '\n');
     return EXIT.ok;

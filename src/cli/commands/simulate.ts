@@ -3,7 +3,7 @@
  * answers many connection queries at once, in order.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
+import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -22,7 +22,8 @@ notes say which), an IP address ("10.0.0.7" or {"ip": "..."}), {"namespace", "po
 {"namespace", "labels", "namedPorts": [{"name", "port", "protocol"}, ...]}.
 
 options:
-  --cluster FILE      Kubernetes List or multi-document YAML/JSON (Namespaces, Pods, policies); '-' for stdin
+  --cluster FILE      Kubernetes List or multi-document YAML/JSON (Namespaces, Pods, policies); '-' for
+                      stdin (repeatable)
   --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
                       read before it replaces that object (as kubectl apply would); one that holds
                       no policy is refused
@@ -33,7 +34,7 @@ ${ENGINE_OPTION_HELP}`;
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
-  cluster: { type: 'string' },
+  cluster: { type: 'string', multiple: true },
   policies: { type: 'string', multiple: true },
   queries: { type: 'string' },
   output: { type: 'string', default: 'json' },
@@ -43,17 +44,19 @@ export const OPTIONS = {
 } as const;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
     args,
     options: OPTIONS,
     strict: true,
     allowPositionals: false,
+    tokens: true,
   });
+  refuseRepeats(tokens, OPTIONS);
   if (values.help) {
     io.out(HELP + '\n');
     return 0;
   }
-  if (!values.cluster) throw new UsageError('--cluster is required');
+  if (!values.cluster?.length) throw new UsageError('--cluster is required');
   if (!values.queries) throw new UsageError('--queries is required');
   if (values.output !== 'json') throw new UsageError(`--output ${values.output} is not supported (use json)`);
   const options = parseEngineOptions(values);
@@ -69,7 +72,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (message.startsWith(NOT_EVALUATED)) unevaluated.push(message);
     stderr(message);
   };
-  const cluster = await loadVerifySnapshot([values.cluster], io.stdin, warn);
+  const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
   const snap = await withPolicyFiles(cluster, '--policies', values.policies ?? [], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
   const queries = parseQueries(await readText(values.queries, io.stdin), values.queries, snap);
