@@ -108,3 +108,18 @@ describe('microseg without a command', () => {
     expect(r.out).toMatch(/^usage: microseg <command> \[options\]\n/);
   });
 });
+
+describe('microseg graph --format', () => {
+  // recommend and audit take the flow format as --format; graph's is its output's, and the message said
+  // only "json or dot" to someone giving it the format of their flows.
+  it.each(['hubble', 'generic', 'auto', 'inspektor-gadget', 'kubescape'])(
+    'names --input-format when given a flow format (%s)',
+    async (format) => {
+      expect(await cli(['graph', '--flows', 'f', '--cluster', 'c', '--format', format])).toEqual({
+        code: EXIT.usage,
+        out: '',
+        err: `microseg graph: --format must be json or dot, got "${format}": that is a flow format, which graph takes as --input-format ${format}\n`,
+      });
+    },
+  );
+});

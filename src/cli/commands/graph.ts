@@ -1,7 +1,7 @@
 /** `microseg graph --flows FILE --cluster FILE [--format json|dot] [--out FILE]`: the service graph. */
 import { parseArgs } from 'node:util';
 import type { FlowFormat } from '../../flows/reader.ts';
-import { formatIngestStats, readFlows } from '../../flows/reader.ts';
+import { FLOW_FORMATS, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import { dotPieces } from '../../graph/build.ts';
 import { InputError } from '../../model/snapshot.ts';
 import { runStreamedGraphPipeline } from '../../pipeline.ts';
@@ -68,8 +68,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return EXIT.ok;
   }
   const format = values.format ?? 'json';
-  if (format !== 'json' && format !== 'dot')
-    throw new UsageError(`--format must be json or dot, got ${JSON.stringify(format)}`);
+  if (format !== 'json' && format !== 'dot') {
+    // recommend and audit take the flow format as --format: said, for one who gave it here.
+    const flowFormat = format === 'auto' || (FLOW_FORMATS as readonly string[]).includes(format);
+    throw new UsageError(
+      `--format must be json or dot, got ${JSON.stringify(format)}` +
+        (flowFormat ? `: that is a flow format, which graph takes as --input-format ${format}` : ''),
+    );
+  }
   if (!values.flows?.length) throw new UsageError('--flows is required');
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
   clusterFromFiles('graph', values.cluster);
