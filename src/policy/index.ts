@@ -13,7 +13,7 @@ import { isIPv4 } from 'node:net';
 import type { Protocol } from '../flows/types.ts';
 import type { GraphEdge, ServiceGraph } from '../graph/types.ts';
 import type { DNSPort } from '../identity/index.ts';
-import { dnsRulePorts, selectorText } from '../identity/index.ts';
+import { dnsRulePorts, SEGMENT_LABEL, selectorText } from '../identity/index.ts';
 import { hostCIDR, ipv6Network } from '../identity/ip.ts';
 import type { Workload } from '../identity/types.ts';
 import type {
@@ -27,7 +27,7 @@ import type {
 import type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
 import { compareText } from '../model/order.ts';
 import type { NarrowedSelector } from './narrow.ts';
-import { narrowSelector, overlappingWorkloads } from './narrow.ts';
+import { narrowSelector, overlappingWorkloads, withoutPin } from './narrow.ts';
 
 export type { PolicyOptions, Proposal, RuleEvidence } from './types.ts';
 
@@ -218,15 +218,17 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
   const selectorOf = (w: Workload): NarrowedSelector => {
     let n = narrowed.get(w.id);
     if (n) return n;
+    // Never by the pin label, which a team changes to move the workload to another segment (withoutPin).
+    const base = withoutPin(w);
     const index = indexOf(w.namespace);
     const all = index.get('')!;
     let candidates = all;
-    for (const [k, v] of Object.entries(w.selector.matchLabels ?? {})) {
+    for (const [k, v] of Object.entries(base.selector.matchLabels ?? {})) {
       const l = index.get(`${k}=${v}`) ?? [];
       if (l.length < candidates.length) candidates = l;
     }
     if (candidates !== all) candidates = [...new Set([...candidates, ...index.get('~')!])];
-    n = narrowSelector(w, overlappingWorkloads(w, candidates));
+    n = narrowSelector(base, overlappingWorkloads(base, candidates));
     narrowed.set(w.id, n);
     return n;
   };
@@ -472,13 +474,16 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       // podSelector leaves it out by a label that separates them. One labelled exactly alike cannot be.
       for (const other of own.unseparated) {
         // Their labels are the same, or those they differ by are not carried alike by all their pods.
+        // The pin label is never one to tell them apart by (withoutPin).
         const differ = [...new Set([...Object.keys(w.labels), ...Object.keys(other.labels)])]
-          .filter((k) => w.labels[k] !== other.labels[k])
+          .filter((k) => w.labels[k] !== other.labels[k] && k !== SEGMENT_LABEL)
           .sort(compareText);
         const why =
-          differ.length === 0
-            ? `both carry exactly ${selectorText({ matchLabels: w.labels })}`
-            : `the labels they differ by, ${differ.join(', ')}, are not carried alike by all their pods`;
+          differ.length > 0
+            ? `the labels they differ by, ${differ.join(', ')}, are not carried alike by all their pods`
+            : w.labels[SEGMENT_LABEL] !== other.labels[SEGMENT_LABEL]
+              ? `they differ only by the pin label ${SEGMENT_LABEL}, which a selector never rests on: a team changes it to move a workload to another segment`
+              : `both carry exactly ${selectorText({ matchLabels: w.labels })}`;
         warnings.push(
           `policy ${ns}/${name} (${w.id}) also selects the pods of ${other.id}: no label separates them (${why}), so its rules apply to them too (see verification.excess)`,
         );

@@ -5,7 +5,7 @@
  * rule naming it as a peer would admit that workload's pods as well. NetworkPolicies add up, so this is
  * more than least privilege. The narrowed selector adds requirements on labels that separate them.
  */
-import { GENERATED_LABELS, KIND_LABELS, kindLabels } from '../identity/index.ts';
+import { GENERATED_LABELS, KIND_LABELS, kindLabels, SEGMENT_LABEL } from '../identity/index.ts';
 import type { Workload } from '../identity/types.ts';
 import type { LabelSelector, LabelSelectorRequirement } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
@@ -27,6 +27,31 @@ export interface NarrowedSelector {
 }
 
 /**
+ * `w` as its selectors see it: without the pin label (SEGMENT_LABEL) in its selector, unless the pin is
+ * all it has. The pin is what a team changes to move a workload to another segment (on a pod template, a
+ * rollout then changes it on the pods): a selector resting on it (a Job's or a CronJob's, made of its
+ * template's labels) would leave out the pods of the workload's next revision or run once the pin is
+ * added, changed or removed, and the default deny would block their traffic. Nor does a narrowed
+ * selector ever rest on it (see narrowSelector).
+ */
+export function withoutPin(w: Workload): Workload {
+  const sel = w.selector;
+  const inLabels = sel.matchLabels !== undefined && SEGMENT_LABEL in sel.matchLabels;
+  const inExpressions = (sel.matchExpressions ?? []).some((e) => e.key === SEGMENT_LABEL);
+  if (!inLabels && !inExpressions) return w;
+  const matchLabels = Object.fromEntries(
+    Object.entries(sel.matchLabels ?? {}).filter(([k]) => k !== SEGMENT_LABEL),
+  );
+  const matchExpressions = (sel.matchExpressions ?? []).filter((e) => e.key !== SEGMENT_LABEL);
+  if (Object.keys(matchLabels).length === 0 && matchExpressions.length === 0) return w;
+  const selector: LabelSelector = {
+    ...(Object.keys(matchLabels).length > 0 ? { matchLabels } : {}),
+    ...(matchExpressions.length > 0 ? { matchExpressions } : {}),
+  };
+  return { ...w, selector };
+}
+
+/**
  * The other workloads of `w`'s namespace (among `members`) whose pods `w`'s selector may match: not
  * host-network (NetworkPolicy does not apply to them) and with labels, whose labels match it but for
  * those their pods do not all carry alike (`varyingLabels`: some pod may meet the requirement). Sorted by id.
@@ -35,7 +60,7 @@ export function overlappingWorkloads(w: Workload, members: Iterable<Workload>): 
   const out: Workload[] = [];
   for (const o of members)
     if (
-      o !== w &&
+      o.id !== w.id &&
       o.namespace === w.namespace &&
       !o.hostNetwork &&
       Object.keys(o.labels).length > 0 &&
@@ -72,7 +97,8 @@ for (const keys of Object.values(KIND_LABELS))
  *    and every pod of the other lacks or carries with another value: a rollout changing it (a chart's
  *    version label) would leave `w`'s new pods out, so these are listed in `onTemplate`.
  * Otherwise labels Kubernetes generates per pod, revision or run (GENERATED_LABELS) are never used, nor
- * labels the pods of either do not all carry alike (`varyingLabels`). Within a kind of requirement, the
+ * labels the pods of either do not all carry alike (`varyingLabels`), nor the pin label (SEGMENT_LABEL),
+ * which a team changes to move a workload to another segment. Within a kind of requirement, the
  * one that tells the most remaining workloads apart is taken first, then the generated key a kind lists
  * first (KIND_LABELS), then the smallest key: few requirements, the same ones whatever the order of
  * `overlapping`. A workload no such label tells apart stays selected, in `unseparated`.
@@ -81,7 +107,8 @@ export function narrowSelector(w: Workload, overlapping: readonly Workload[]): N
   const sorted = [...overlapping].sort((a, b) => compareText(a.id, b.id));
   if (sorted.length === 0) return { selector: w.selector, overlapping: [], unseparated: [], onTemplate: [] };
   const own = w.labels;
-  const steady = (x: Workload, k: string) => !GENERATED_LABELS.has(k) && !x.varyingLabels?.includes(k);
+  const steady = (x: Workload, k: string) =>
+    !GENERATED_LABELS.has(k) && k !== SEGMENT_LABEL && !x.varyingLabels?.includes(k);
   /** Keys the pods of `w` carry or, being of its kind, may: never a DoesNotExist. */
   const ownKind = new Set(kindLabels(w.kind));
   const ownCarried = (k: string) =>

@@ -1,0 +1,220 @@
+/**
+ * The pin label (`microseg.dev/segment`) is what a team changes to move a workload to another segment:
+ * on a pod template, a rollout then changes it on the workload's pods. A proposal whose selectors rested
+ * on it (a Job's or CronJob's selector made of its template labels, or a narrowing requirement) stopped
+ * selecting the workload's new pods once the pin was added, changed or removed, and the namespace's
+ * default deny blocked their traffic. The selectors never rest on it.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Flow, FlowEndpoint } from '../../src/flows/types.ts';
+import { loadSnapshotText } from '../../src/model/snapshot.ts';
+import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
+import { runPipeline } from '../../src/pipeline.ts';
+import { engineFromSnapshot } from '../../src/verify/engine.ts';
+import { tcpFlow } from './workload-fixture.ts';
+
+const PIN = 'microseg.dev/segment';
+
+function pod(name: string, labels: Record<string, string>, ip: string, owner?: object): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'app', labels, ...(owner ? { ownerReferences: [owner] } : {}) },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+    status: { phase: 'Running', podIP: ip, hostIP: '192.168.0.10', startTime: '2026-11-01T09:00:00Z' },
+  };
+}
+
+/** A Deployment with its ReplicaSet `<name>-h1` and pod `<name>-h1-1` at `ip`. */
+function deployment(
+  name: string,
+  selector: Record<string, string>,
+  labels: Record<string, string>,
+  ip: string,
+) {
+  const rs = {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    name: `${name}-h1`,
+    uid: `uid-${name}-h1`,
+    controller: true,
+  };
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: 'app', uid: `uid-${name}` },
+      spec: {
+        selector: { matchLabels: selector },
+        template: { metadata: { labels }, spec: { containers: [{ name }] } },
+      },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: `${name}-h1`,
+        namespace: 'app',
+        uid: `uid-${name}-h1`,
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', name, uid: `uid-${name}`, controller: true },
+        ],
+      },
+      spec: { selector: { matchLabels: { ...selector, 'pod-template-hash': 'h1' } } },
+    },
+    pod(`${name}-h1-1`, { ...labels, 'pod-template-hash': 'h1' }, ip, rs),
+  ];
+}
+
+/** The labels Kubernetes gives the pods of the Job `name`. */
+const jobLabels = (name: string) => ({
+  'batch.kubernetes.io/job-name': name,
+  'job-name': name,
+  'batch.kubernetes.io/controller-uid': `uid-${name}`,
+  'controller-uid': `uid-${name}`,
+});
+
+/** A CronJob `name` whose job template's pods carry `labels`, with one run (Job `<name>-1`) at `ip`. */
+function cronJob(name: string, labels: Record<string, string>, ip: string) {
+  const job = `${name}-1`;
+  return [
+    {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name, namespace: 'app', uid: `uid-${name}` },
+      spec: {
+        schedule: '*/5 * * * *',
+        jobTemplate: { spec: { template: { metadata: { labels }, spec: { containers: [{ name: 'c' }] } } } },
+      },
+      status: { lastScheduleTime: '2026-11-01T10:00:00Z' },
+    },
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {
+        name: job,
+        namespace: 'app',
+        uid: `uid-${job}`,
+        ownerReferences: [
+          { apiVersion: 'batch/v1', kind: 'CronJob', name, uid: `uid-${name}`, controller: true },
+        ],
+      },
+      spec: {
+        selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': `uid-${job}` } },
+        template: { metadata: { labels: { ...labels, ...jobLabels(job) } } },
+      },
+    },
+    pod(`${job}-x1`, { ...labels, ...jobLabels(job) }, ip, {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      name: job,
+      uid: `uid-${job}`,
+      controller: true,
+    }),
+  ];
+}
+
+function cluster(items: unknown[]): ClusterSnapshot {
+  const ns = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: 'app', labels: { 'kubernetes.io/metadata.name': 'app' } },
+  };
+  return loadSnapshotText(
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [ns, ...items] }),
+    'cluster.json',
+  );
+}
+
+const at = (ip: string, name: string): FlowEndpoint => ({ ip, namespace: 'app', pod: name });
+
+/**
+ * Whether the connection from pod `from` to pod `to` on TCP `port` is allowed once the proposal made
+ * from `items` and `flows` is applied to the cluster of `items` and `later` (the pods of a rollout).
+ */
+async function allowedLater(
+  items: unknown[],
+  flows: Flow[],
+  later: unknown[],
+  from: string,
+  to: string,
+  port: number,
+): Promise<{ allowed: boolean; selectors: unknown[] }> {
+  const r = await runPipeline(cluster(items), flows);
+  const after = cluster([...items, ...later]);
+  const engine = engineFromSnapshot({ ...after, networkPolicies: r.proposal.policies });
+  const verdict = engine.evaluate({
+    from: { namespace: 'app', pod: from },
+    to: { namespace: 'app', pod: to },
+    port,
+    protocol: 'TCP',
+  });
+  return { allowed: verdict.allowed, selectors: r.proposal.policies.map((p) => p.spec.podSelector) };
+}
+
+describe('a pin on a pod template', () => {
+  it("is not in a CronJob's selector: its next run, pinned elsewhere, keeps its connections", async () => {
+    const items = [
+      ...deployment('api', { app: 'api' }, { app: 'api' }, '10.244.1.2'),
+      ...cronJob('report', { app: 'report', [PIN]: 'batch' }, '10.244.1.7'),
+    ];
+    const flows = [tcpFlow(1, at('10.244.1.7', 'report-1-x1'), at('10.244.1.2', 'api-h1-1'), 8080)];
+    // The team moves the CronJob to another segment: its next run's pod carries the new pin.
+    const next = pod(
+      'report-2-x1',
+      { app: 'report', [PIN]: 'reports', ...jobLabels('report-2') },
+      '10.244.1.9',
+    );
+    const r = await allowedLater(items, flows, [next], 'report-2-x1', 'api-h1-1', 8080);
+    expect(r.allowed).toBe(true);
+    expect(JSON.stringify(r.selectors)).not.toContain(PIN);
+  });
+
+  it('is never what a narrowed selector rests on: pinning the other workload keeps its connections', async () => {
+    // api's selector (app=api) also matches api-batch's pods, which carry tier=batch and a pin: api's
+    // selector is narrowed by tier, never by the pin, which api's own pods get once api is pinned too.
+    const items = [
+      ...deployment('web', { app: 'web' }, { app: 'web' }, '10.244.1.1'),
+      ...deployment('api', { app: 'api' }, { app: 'api' }, '10.244.1.2'),
+      ...deployment(
+        'api-batch',
+        { app: 'api', tier: 'batch' },
+        { app: 'api', tier: 'batch', [PIN]: 'batch' },
+        '10.244.1.3',
+      ),
+    ];
+    const flows = [
+      tcpFlow(1, at('10.244.1.1', 'web-h1-1'), at('10.244.1.2', 'api-h1-1'), 8080),
+      tcpFlow(2, at('10.244.1.3', 'api-batch-h1-1'), at('10.244.1.2', 'api-h1-1'), 8080),
+    ];
+    const pinned = pod('api-h2-1', { app: 'api', [PIN]: 'core', 'pod-template-hash': 'h2' }, '10.244.1.12', {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      name: 'api-h2',
+      uid: 'uid-api-h2',
+      controller: true,
+    });
+    const r = await allowedLater(items, flows, [pinned], 'web-h1-1', 'api-h2-1', 8080);
+    expect(r.allowed).toBe(true);
+    expect(JSON.stringify(r.selectors)).not.toContain(PIN);
+  });
+});
+
+describe('two workloads told apart by their pins alone', () => {
+  it('are named in a warning that says the pin is no label to tell them apart by', async () => {
+    const items = [
+      ...deployment('web', { app: 'web' }, { app: 'web' }, '10.244.1.1'),
+      ...deployment('api', { app: 'api' }, { app: 'api' }, '10.244.1.2'),
+      ...deployment('api-eu', { app: 'api', [PIN]: 'eu' }, { app: 'api', [PIN]: 'eu' }, '10.244.1.3'),
+    ];
+    const flows = [
+      tcpFlow(1, at('10.244.1.1', 'web-h1-1'), at('10.244.1.2', 'api-h1-1'), 8080),
+      tcpFlow(2, at('10.244.1.1', 'web-h1-1'), at('10.244.1.3', 'api-eu-h1-1'), 8080),
+    ];
+    const r = await runPipeline(cluster(items), flows);
+    expect(r.proposal.warnings.filter((w) => w.includes('also selects'))).toEqual([
+      `policy app/microseg-api (app/Deployment/api) also selects the pods of app/Deployment/api-eu: no label separates them (they differ only by the pin label ${PIN}, which a selector never rests on: a team changes it to move a workload to another segment), so its rules apply to them too (see verification.excess)`,
+      `policy app/microseg-api-eu (app/Deployment/api-eu) also selects the pods of app/Deployment/api: no label separates them (they differ only by the pin label ${PIN}, which a selector never rests on: a team changes it to move a workload to another segment), so its rules apply to them too (see verification.excess)`,
+    ]);
+  });
+});
