@@ -6,6 +6,7 @@
  */
 import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
+import { kindLabels } from '../identity/index.ts';
 import type { Workload } from '../identity/types.ts';
 import type { NetworkPolicy, OtherObject } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
@@ -144,8 +145,10 @@ function policyTypesOf(p: NetworkPolicy): ('Ingress' | 'Egress')[] {
  * observed) and that, of `policies`, only a default deny of their namespace selects (see isDefaultDeny;
  * a policy that gives no policyTypes has those the API server defaults it to): once those policies are
  * in force, all their traffic in the directions the default deny isolates (ingress, egress or both) is
- * blocked, and nothing observed shows it. Host-network workloads (policies do not select them) are left
- * out. Sorted by id.
+ * blocked, and nothing observed shows it. A policy selects a workload when it selects the labels its
+ * pods carry: its stable labels and the keys Kubernetes gives them, each with a value no selector names
+ * (so `batch.kubernetes.io/job-name DoesNotExist` leaves a Job's pods out). Host-network workloads
+ * (policies do not select them) are left out. Sorted by id.
  */
 export function deniedUnobserved(
   identity: Identity,
@@ -178,6 +181,20 @@ export function deniedUnobserved(
       else byLabel.set(key, [w]);
     }
   }
+  // What a candidate's pods carry: its stable labels, and the keys Kubernetes gives every pod of it
+  // (those of its pods in the snapshot, else those of its kind: a Job's `batch.kubernetes.io/job-name`)
+  // with a value of their own per pod, revision or run, which no selector names. A proposal's narrowed
+  // selector leaves a Job's pods out by `batch.kubernetes.io/job-name DoesNotExist`: no policy of theirs.
+  const podLabels = new Map<string, Record<string, string>>();
+  const labelsOf = (w: Workload): Record<string, string> => {
+    let l = podLabels.get(w.id);
+    if (l === undefined) {
+      l = { ...w.labels };
+      for (const k of w.generatedLabels ?? kindLabels(w.kind)) if (!(k in l)) l[k] = PER_POD_VALUE;
+      podLabels.set(w.id, l);
+    }
+    return l;
+  };
   const selected = new Set<string>();
   for (const p of others) {
     const ns = p.metadata.namespace ?? '';
@@ -189,12 +206,15 @@ export function deniedUnobserved(
       const having = byLabel.get(labelKey(ns, k, v)) ?? [];
       if (having.length < pool.length) pool = having;
     }
-    for (const w of pool) if (!selected.has(w.id) && selects(sel, w.labels)) selected.add(w.id);
+    for (const w of pool) if (!selected.has(w.id) && selects(sel, labelsOf(w))) selected.add(w.id);
   }
   const out: string[] = [];
   for (const all of candidates.values()) for (const w of all) if (!selected.has(w.id)) out.push(w.id);
   return out.sort(compareText);
 }
+
+/** The value of a generated label (a pod's, a revision's, a run's own) as deniedUnobserved matches it. */
+const PER_POD_VALUE = '\u0000';
 
 /** A namespace's label `key=value` as one map key (NUL is in none of the three). */
 const labelKey = (ns: string, k: string, v: string): string => `${ns}\u0000${k}\u0000${v}`;
