@@ -83,17 +83,24 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export function slug(s: string): string {
+/**
+ * `s` as a DNS label of at most `max` characters: 50 by default, which leaves room for a collision's
+ * suffix within a label value's 63; a pin's name, which never gets a suffix, may have all 63.
+ */
+export function slug(s: string, max = 50): string {
   return (
     s
       .toLowerCase()
       .replace(/[^a-z0-9-]+/g, '-')
       .replace(/-+/g, '-')
       .replace(/^-|-$/g, '')
-      .slice(0, 50)
+      .slice(0, max)
       .replace(/-$/, '') || 'segment'
   );
 }
+
+/** The longest name a pin gives its segment: a label value's limit. */
+const PIN_NAME_MAX = 63;
 
 export function computeSegments(
   workloads: ReadonlyMap<string, Workload>,
@@ -148,16 +155,22 @@ export function computeSegments(
   neighbours.clear();
   const isHub = (i: number) => dns[i] || callers[i]! >= hubDegree || callees[i]! >= hubDegree;
 
-  const fixed = new Map<string, { name: string; kind: SegmentKind }>();
+  // `key` groups the members of a fixed segment: a pin's name, a namespace for its platform or unobserved
+  // segment (two long namespaces' names may slug alike; their segments stay two, one with a suffix).
+  const fixed = new Map<string, { name: string; kind: SegmentKind; key: string }>();
   for (let i = 0; i < n; i++) {
     const id = ids[i]!;
     const w = workloads.get(id)!;
     // The object's own label wins over its pod template's: labelling a Deployment re-pins it without
     // rolling out its pods, so that label is the newer word.
     const pin = w.segmentLabel || w.labels[SEGMENT_LABEL];
-    if (pin) fixed.set(id, { name: slug(pin), kind: 'pinned' });
-    else if (isHub(i)) fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform' });
-    else if (!linked[i]) fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated' });
+    if (pin) {
+      const name = slug(pin, PIN_NAME_MAX);
+      fixed.set(id, { name, kind: 'pinned', key: name });
+    } else if (isHub(i))
+      fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform', key: w.namespace });
+    else if (!linked[i])
+      fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated', key: w.namespace });
   }
 
   const g: LouvainGraph = new UndirectedGraph();
@@ -196,7 +209,7 @@ export function computeSegments(
   for (const id of ids) {
     const f = fixed.get(id);
     // By kind as well as name: a pin never joins a platform or isolated segment that bears its name.
-    const key = f ? `f:${f.kind}:${f.name}` : `c:${communityOf.get(id)}`;
+    const key = f ? `f:${f.kind}:${f.key}` : `c:${communityOf.get(id)}`;
     let grp = groups.get(key);
     if (!grp)
       groups.set(

@@ -113,6 +113,34 @@ describe('segments', () => {
     }
   });
 
+  it("keeps two pins apart that differ after their 50th character, and two long namespaces' platforms", () => {
+    const { workloads, graph, b } = twoGroups();
+    // Label values of up to 63 characters: these two share their first 55.
+    const eu = 'payments-settlement-reconciliation-and-clearing-group-eu-west';
+    const us = 'payments-settlement-reconciliation-and-clearing-group-us-east';
+    workloads.set(b[1]!.id, { ...b[1]!, segmentLabel: eu });
+    workloads.set(b[2]!.id, { ...b[2]!, segmentLabel: us });
+    // Two namespaces whose names share their first 55 characters, each with its cluster DNS (a hub).
+    const long = (zone: string) =>
+      workload(`tenant-acme-corporation-production-environment-region-${zone}`, 'dns', {
+        roles: ['cluster-dns'],
+      });
+    const dnsA = long('1a');
+    const dnsB = long('1b');
+    workloads.set(dnsA.id, dnsA).set(dnsB.id, dnsB);
+    graph.edges.push(edge(b[0]!, dnsA), edge(b[0]!, dnsB));
+    const r = computeSegments(workloads, graph);
+    expect(r.membership[b[1]!.id]).toBe(eu);
+    expect(r.membership[b[2]!.id]).toBe(us);
+    expect(r.segments.filter((s) => s.kind === 'pinned').map((s) => s.members)).toEqual([
+      [b[1]!.id],
+      [b[2]!.id],
+    ]);
+    const platforms = r.segments.filter((s) => s.kind === 'platform' && s.id.startsWith('tenant-'));
+    expect(platforms.map((s) => s.members)).toEqual([[dnsA.id], [dnsB.id]]);
+    for (const s of platforms) expect(s.namespaces).toHaveLength(1);
+  });
+
   it("reads the pin from the workload object's own labels first", () => {
     const { workloads, graph, a } = twoGroups();
     const both = { ...a[1]!, labels: { ...a[1]!.labels, 'microseg.dev/segment': 'template' } };
