@@ -843,6 +843,11 @@ export class SegmentationController {
     const uid = seg.metadata.uid;
     const ours = (o: ProposedNetworkPolicy) => isOurs(o, name, uid);
     let proposal: ProposedNetworkPolicy[] = this.#proposals.list().filter(ours);
+    // A frozen proposal covers only the namespaces selected now: the policies of a namespace that left
+    // the selection (its label changed, the selector narrowed) are pruned, and so are their
+    // NetworkPolicies in Enforce; kept, they would stay enforced in a namespace this Segmentation no
+    // longer covers, and that another Segmentation may now select.
+    const frozenInScope = proposal.filter((p) => st.namespaces.has(p.metadata.namespace ?? ''));
     const mode = spec.mode;
     const wasMode = old.mode;
     // A ProposedNetworkPolicy microseg does not manage holding the name of a proposed policy is left
@@ -851,7 +856,7 @@ export class SegmentationController {
     // Only a proposal that is written can be held up: a frozen one (Audit, Enforce) is not rewritten
     // from the live analysis, so a name only that analysis proposes is nobody's conflict yet; nor is it
     // built or planned then (neither would be used, and the live analysis changes with every flow).
-    const writing = mode === 'Learn' || proposal.length === 0;
+    const writing = mode === 'Learn' || frozenInScope.length === 0;
     const desired = writing ? st.memo.proposed(seg, analysis.proposal) : [];
     let actions: Action<ProposedNetworkPolicy>[] = [];
     if (writing) {
@@ -920,7 +925,7 @@ export class SegmentationController {
       // forced apply of a copy the object has moved on from (its spec edited again since) would put
       // that spec back. The API server refuses it then (409), and the next reconcile, which the newer
       // version's watch event brings, repairs from that version.
-      const frozen = st.memo.frozen(seg, proposal);
+      const frozen = st.memo.frozen(seg, frozenInScope);
       const repairs = st.memo
         .frozenPlan(name, frozen, proposal, uid)
         .map((a) =>

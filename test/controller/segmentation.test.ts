@@ -126,11 +126,11 @@ describe('the Segmentation controller', () => {
   ) {
     const recorded: { reason: string; type: string; message: string }[] = [];
     const { client, state } = fakeClient({
-      ...objects,
-      [resourcePath('Segmentation')]: segmentations,
       [resourcePath('Namespace')]: [
         { metadata: { name: 'shop', labels: { 'kubernetes.io/metadata.name': 'shop' } } },
       ],
+      ...objects,
+      [resourcePath('Segmentation')]: segmentations,
     });
     const cache = new ClusterCache(client, cacheOptions);
     const segs = new Informer<Segmentation>(client, { path: resourcePath('Segmentation') });
@@ -1270,6 +1270,77 @@ describe('the Segmentation controller', () => {
             );
         }
       });
+    });
+
+    describe('a namespace that leaves the selection', () => {
+      const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+      const spec = (app?: string) =>
+        app === undefined
+          ? { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] }
+          : {
+              podSelector: { matchLabels: { app } },
+              policyTypes: ['Ingress'],
+              ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }],
+              egress: [],
+            };
+      const object = (kind: string, namespace: string, name: string, app?: string) => ({
+        apiVersion: kind === 'NetworkPolicy' ? 'networking.k8s.io/v1' : 'microseg.dev/v1alpha1',
+        kind,
+        metadata: { name, namespace, labels: ours, resourceVersion: '1' },
+        spec: spec(app),
+      });
+      /** The frozen proposal, and its NetworkPolicies, of shop and of pay, which the selector left. */
+      const inBoth = (kind: string) => [
+        object(kind, 'shop', 'microseg-api', 'api'),
+        object(kind, 'shop', 'microseg-default-deny'),
+        object(kind, 'pay', 'microseg-ledger', 'ledger'),
+        object(kind, 'pay', 'microseg-default-deny'),
+      ];
+      const namespaces = [
+        { metadata: { name: 'shop', labels: { 'kubernetes.io/metadata.name': 'shop' } } },
+        { metadata: { name: 'pay', labels: { 'kubernetes.io/metadata.name': 'pay' } } },
+      ];
+
+      for (const mode of ['Enforce', 'Audit'])
+        it(`in ${mode}, takes its policies out: they are no longer this Segmentation's to enforce`, async () => {
+          const { controller, state } = await start([dueForEnforce(mode)], {
+            ...objects,
+            [resourcePath('Namespace')]: namespaces,
+            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+            [resourcePath('ProposedNetworkPolicy')]: inBoth('ProposedNetworkPolicy'),
+            [resourcePath('NetworkPolicy')]: mode === 'Enforce' ? inBoth('NetworkPolicy') : [],
+          });
+          state.failEdgeSets = false;
+          controller.startLeading();
+          await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+          await controller.reconcile('shop');
+          const status = lastStatus(state);
+          expect(status.namespaces).toEqual(['shop']);
+          // Nothing of pay is written again; its NetworkPolicies (the deny first) and proposal go.
+          expect(
+            state.applied.filter((a) => (a.body.metadata as { namespace?: string }).namespace === 'pay'),
+          ).toEqual([]);
+          const inPay = (kind: string) =>
+            state.deleted.filter((d) => d.startsWith(resourcePath(kind, 'pay')));
+          expect(new Set(inPay('ProposedNetworkPolicy'))).toEqual(
+            new Set([
+              resourcePath('ProposedNetworkPolicy', 'pay', 'microseg-default-deny'),
+              resourcePath('ProposedNetworkPolicy', 'pay', 'microseg-ledger'),
+            ]),
+          );
+          // The first reconcile's (the fake's cache never sees the deletions): the deny first.
+          expect(inPay('NetworkPolicy').slice(0, 2)).toEqual(
+            mode === 'Enforce'
+              ? [
+                  resourcePath('NetworkPolicy', 'pay', 'microseg-default-deny'),
+                  resourcePath('NetworkPolicy', 'pay', 'microseg-ledger'),
+                ]
+              : [],
+          );
+          // shop's stay as they are, frozen.
+          expect(state.deleted.filter((d) => d.includes('/namespaces/shop/'))).toEqual([]);
+          expect(status.policies).toBe(2);
+        });
     });
 
     it('are none without a default deny: nothing selects them, nothing cuts them off', async () => {
