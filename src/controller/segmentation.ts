@@ -63,7 +63,7 @@ import { auditFlow, audited, flowEnds, unplacedEnd } from './ends.ts';
 import type { EventSink } from './events.ts';
 import type { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
-import { objectPath, resourcePath } from './kube.ts';
+import { isConflict, objectPath, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import { isDefaultDeny } from '../policy/render.ts';
@@ -1294,14 +1294,33 @@ export class SegmentationController {
       // The informer's copy has no managedFields: read who declares spec.mode from the object itself.
       const fresh = await this.#client.get<Segmentation>(objectPath(seg));
       const declaredBy = modeDeclaredBy(fresh.metadata);
-      if (declaredBy) {
+      if (fresh.metadata.uid !== seg.metadata.uid || fresh.metadata.generation !== gen) {
+        // The spec changed since this reconcile read it (spec.mode set back while it wrote, say): the
+        // promotion was decided from the older one, and would overwrite the change. The change's own
+        // watch event brings the next reconcile, which decides again.
+        st.promotionDue = undefined;
+      } else if (declaredBy) {
         const message = promotionDueMessage(spec.mode, target, declaredBy);
         if (st.promotionDue !== message) this.#events.record(seg, 'Normal', Reason.PromotionDue, message);
         st.promotionDue = message;
       } else {
         st.promotionDue = undefined;
-        await this.#client.mergePatch(objectPath(seg), { spec: { mode: target.to } });
-        this.#events.record(seg, 'Normal', Reason.AutoPromoted, target.message);
+        // Only onto the version just read: a change made since (a 409) is not overwritten, and brings
+        // the next reconcile by its watch event.
+        const promoted = await this.#client
+          .mergePatch(objectPath(seg), {
+            metadata: { resourceVersion: fresh.metadata.resourceVersion },
+            spec: { mode: target.to },
+          })
+          .then(
+            () => true,
+            (err: unknown) => {
+              if (isConflict(err)) return false;
+              throw err;
+            },
+          );
+        if (promoted) this.#events.record(seg, 'Normal', Reason.AutoPromoted, target.message);
+        else this.#log.info('promotion not made: the Segmentation changed meanwhile', { segmentation: name });
       }
     }
     mark('promotion');

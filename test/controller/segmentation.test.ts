@@ -5,7 +5,7 @@ import { ClusterCache } from '../../src/controller/cache.ts';
 import type { ClusterCacheOptions } from '../../src/controller/cache.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
-import { resourcePath } from '../../src/controller/kube.ts';
+import { KubeApiError, resourcePath } from '../../src/controller/kube.ts';
 import { fakeWatches } from './fake-watch.ts';
 import { silentLogger } from '../../src/controller/log.ts';
 import { proposedPolicies } from '../../src/controller/plan.ts';
@@ -38,6 +38,10 @@ function fakeClient(objects: Record<string, unknown[]>) {
     /** The paths deleted, in order; deletes of the paths in `failDelete` fail. */
     deleted: [] as string[],
     failDelete: new Set<string>(),
+    /** The objects have changed since they were read: a spec patch naming a resourceVersion gets a 409. */
+    movedOn: false,
+    /** What a GET of `path` answers instead of the object listed, when it gives one. */
+    readAs: undefined as ((path: string) => unknown) | undefined,
     emit: watches.emit,
   };
   const edgeSets = resourcePath('LearnedEdgeSet');
@@ -51,13 +55,24 @@ function fakeClient(objects: Record<string, unknown[]>) {
       return Promise.resolve({ items: objects[path] ?? [], resourceVersion: '1' });
     },
     watch: watches.watch,
-    mergePatch: (_path: string, body: unknown) => {
+    mergePatch: (path: string, body: unknown) => {
       if (state.failPatches) return Promise.reject(new Error('segmentations "shop" is forbidden'));
+      const patch = body as { metadata?: { resourceVersion?: string }; spec?: unknown };
+      if (state.movedOn && patch.spec !== undefined && patch.metadata?.resourceVersion !== undefined)
+        return Promise.reject(
+          new KubeApiError('PATCH', path, 409, 'Conflict', 'the object has been modified'),
+        );
       state.patches.push(body);
       return Promise.resolve({ metadata: { resourceVersion: '2' } });
     },
-    // An object as read: no one declares its spec.mode (no managedFields, no last-applied annotation).
-    get: () => Promise.resolve({ metadata: {} }),
+    // An object as read: the Segmentation as listed, or as `readAs` gives it (the API server has moved
+    // on from the cache); no one declares its spec.mode (no managedFields, no last-applied annotation).
+    get: (path: string) => {
+      const listed = (objects[resourcePath('Segmentation')] ?? []).find(
+        (o) => resourcePath('Segmentation', undefined, (o as Segmentation).metadata.name) === path,
+      );
+      return Promise.resolve(state.readAs?.(path) ?? listed ?? { metadata: {} });
+    },
     // The object as applied, as the API server answers an apply that takes; an apply naming a
     // resourceVersion other than the one `serverVersions` holds for the object is refused, as the API
     // server refuses it (its precondition).
@@ -869,7 +884,7 @@ describe('the Segmentation controller', () => {
       controller.startLeading();
       await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
       await controller.reconcile('shop');
-      expect(state.patches).not.toContainEqual({ spec: { mode: 'Enforce' } });
+      expect(state.patches.filter((p) => (p as { spec?: unknown }).spec !== undefined)).toEqual([]);
       expect(auditClean(lastStatus(state))).toBe(
         'no flow would have been blocked in the last 1s; 2 workload(s) saw no flow and will be cut off by the default deny once enforced (see status.unobservedWorkloads)' +
           '; 1 CronJob(s) have not finished a run since learning began, so their traffic is unknown and automatic promotion to Enforce waits for their next run: shop/CronJob/backup (a run is going)',
@@ -889,8 +904,44 @@ describe('the Segmentation controller', () => {
         status: { lastScheduleTime: running.status.lastScheduleTime },
       });
       await controller.reconcile('shop');
-      expect(state.patches).toContainEqual({ spec: { mode: 'Enforce' } });
+      expect(state.patches).toContainEqual({ metadata: { resourceVersion: '1' }, spec: { mode: 'Enforce' } });
       expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toHaveLength(1);
+      expect(recorded.map((e) => e.reason)).toContain('AutoPromoted');
+    });
+
+    it('promote nothing when the Segmentation changed since it was read: a mode set meanwhile stays', async () => {
+      // Due for Enforce (no CronJob waits), the cache's copy in Audit; meanwhile the platform team set
+      // spec.mode back to Learn (generation 2), as the API server answers.
+      const s = dueForEnforce();
+      const { controller, state, recorded } = await start([s], {
+        ...objects,
+        [resourcePath('CronJob')]: [],
+        [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+      });
+      state.readAs = () => ({
+        ...s,
+        metadata: { ...s.metadata, generation: 2, resourceVersion: '7' },
+        spec: { ...(s.spec as object), mode: 'Learn' },
+      });
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      await controller.reconcile('shop');
+      expect(state.patches.filter((p) => (p as { spec?: unknown }).spec !== undefined)).toEqual([]);
+      expect(recorded.map((e) => e.reason)).not.toContain('AutoPromoted');
+      // Changed between the read and the patch: the API server refuses it, and nothing is promoted.
+      state.readAs = undefined;
+      state.movedOn = true;
+      expect(await controller.reconcile('shop')).toEqual({ requeueAfter: 10_000 });
+      expect(state.patches.filter((p) => (p as { spec?: unknown }).spec !== undefined)).toEqual([]);
+      expect(recorded.map((e) => e.reason)).not.toContain('AutoPromoted');
+      // The object as read is the one the reconcile saw: promoted, on condition it is still that version.
+      state.movedOn = false;
+      await controller.reconcile('shop');
+      expect(state.patches).toContainEqual({
+        metadata: { resourceVersion: '1' },
+        spec: { mode: 'Enforce' },
+      });
       expect(recorded.map((e) => e.reason)).toContain('AutoPromoted');
     });
 
