@@ -65,6 +65,7 @@ export const Reason = {
   EdgesAgedOut: 'EdgesAgedOut',
   CleanedUp: 'CleanedUp',
   NoNamespaces: 'NoNamespaces',
+  ReconcileFailed: 'ReconcileFailed',
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];
 

@@ -644,10 +644,14 @@ export class SegmentationController {
     this.metrics.reconciles++;
     try {
       const r = await this.reconcile(name);
-      if (r.error) this.metrics.reconcileErrors++;
+      if (r.error) {
+        this.metrics.reconcileErrors++;
+        this.#reconcileFailed(name, r.error);
+      }
       return r;
     } catch (err) {
       this.metrics.reconcileErrors++;
+      this.#reconcileFailed(name, err);
       throw err;
     } finally {
       // Only Segmentations that exist are waited for (see whenRestored): the name of one gone (its
@@ -656,6 +660,24 @@ export class SegmentationController {
       else this.#reconciled.delete(name);
       this.metrics.reconcileSeconds.observe((performance.now() - t0) / 1000);
     }
+  }
+
+  /**
+   * A reconcile that failed (its learned graph could not be listed, its status or finalizer not written,
+   * a deleted one's policies not removed) wrote no status that says so: a Warning Event on the
+   * Segmentation does, at each retry (repeats are counted). Not for a conflict (409): the object changed
+   * meanwhile, and the retry reads the new version.
+   */
+  #reconcileFailed(name: string, err: unknown): void {
+    if (isConflict(err)) return;
+    const seg = this.#segmentations.get(name);
+    if (seg === undefined) return;
+    this.#events.record(
+      seg,
+      'Warning',
+      Reason.ReconcileFailed,
+      `reconcile failed, retried with backoff: ${errText(err)}`,
+    );
   }
 
   async reconcile(name: string): Promise<Result> {

@@ -309,6 +309,54 @@ describe('the Segmentation controller', () => {
       expect((await request(app).get('/api/v1/graph/export')).status).toBe(200);
     });
 
+  it('says by a Warning Event on the Segmentation why a reconcile failed, each time it is retried', async () => {
+    // Its learned graph cannot be listed (RBAC): nothing is reconciled, and no status can say why.
+    const { controller, recorded } = await start([shop('uid-shop', '1')]);
+    controller.startLeading();
+    await expect.poll(() => controller.metrics.reconcileErrors).toBeGreaterThanOrEqual(2);
+    const failed = recorded.filter((e) => e.reason === 'ReconcileFailed');
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed[0]).toEqual({
+      type: 'Warning',
+      reason: 'ReconcileFailed',
+      message: 'reconcile failed, retried with backoff: learnedgesets is forbidden',
+    });
+  });
+
+  it('says by a Warning Event why a deleted Segmentation waits: what it could not remove', async () => {
+    const np = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {
+        name: 'microseg-default-deny',
+        namespace: 'shop',
+        labels: { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' },
+      },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    };
+    const deleting: Segmentation = {
+      ...shop('uid-shop', '1'),
+      metadata: {
+        ...shop('uid-shop', '1').metadata,
+        deletionTimestamp: new Date().toISOString(),
+        finalizers: ['microseg.dev/cleanup'],
+      },
+    };
+    const { controller, state, recorded } = await start([deleting], {
+      [resourcePath('NetworkPolicy')]: [np],
+    });
+    state.failDelete.add(resourcePath('NetworkPolicy', 'shop', 'microseg-default-deny'));
+    controller.startLeading();
+    await expect.poll(() => controller.metrics.reconcileErrors).toBeGreaterThanOrEqual(1);
+    expect(recorded.filter((e) => e.reason === 'ReconcileFailed')[0]).toEqual({
+      type: 'Warning',
+      reason: 'ReconcileFailed',
+      message:
+        'reconcile failed, retried with backoff: delete NetworkPolicy shop/microseg-default-deny: etcdserver: request timed out',
+    });
+    expect(recorded.map((e) => e.reason)).not.toContain('CleanedUp');
+  });
+
   it('does not wait for an invalid Segmentation, until its spec changes', async () => {
     const { controller, state } = await start([seg('broken', { namespaceSelector: {}, mode: 'Sometimes' })]);
     state.failEdgeSets = false;
