@@ -1463,6 +1463,9 @@ export class SegmentationController {
     const notDeleted = new Set<string>();
     // Few actions: one Event each. Many (a first enforcement): one summary Event per kind of action.
     const each = announce && actions.length <= EVENTS_PER_ACTION_LIMIT;
+    // Writes that failed are announced in every mode: one Event each, or one in all when there are many.
+    const failuresEach = actions.length <= EVENTS_PER_ACTION_LIMIT;
+    let failed = 0;
     const done = { create: 0, drift: 0, prune: 0, held: 0, unapplied: 0, untaken: 0 };
     // Namespaces where a NetworkPolicy could not be applied: their default deny waits (it would cut off
     // what that policy allows) until a later reconcile has applied it.
@@ -1546,7 +1549,12 @@ export class SegmentationController {
           if (a.defaultDeny) denyKeptIn.add(a.namespace);
         }
         const what = a.kind === 'apply' ? objKey(a.object) : `${a.namespace}/${a.name}`;
-        errors.push({ reason: Reason.ApplyFailed, message: `${a.kind} ${kind} ${what}: ${errText(err)}` });
+        const message = `${a.kind} ${kind} ${what}: ${errText(err)}`;
+        errors.push({ reason: Reason.ApplyFailed, message });
+        // Each failure is an Event of its own: the Degraded condition's Event comes only when it turns
+        // True, so a write that fails while it is True already would be named nowhere but in status.
+        failed++;
+        if (failuresEach) this.#events.record(seg, 'Warning', Reason.ApplyFailed, message);
       }
     };
     // What allows first, then the default denies, then what is deleted (see enforcementPhases).
@@ -1625,6 +1633,13 @@ export class SegmentationController {
       WRITE_CONCURRENCY,
       write,
     );
+    if (!failuresEach && failed > 0)
+      this.#events.record(
+        seg,
+        'Warning',
+        Reason.ApplyFailed,
+        `${failed} ${plural(kind)} could not be written (see the Degraded condition)`,
+      );
     if (announce && !each) {
       if (done.create > 0)
         this.#events.record(seg, 'Normal', Reason.PolicyApplied, `${done.create} ${plural(kind)} applied`);
@@ -1678,16 +1693,18 @@ export class SegmentationController {
     // Namespaces whose default deny could not be deleted: their other policies stay until it is, else
     // the deny alone would select their pods and cut off all they do.
     const keptDeny = new Set<string>();
+    let failed = 0;
     const remove = async (np: NetworkPolicy): Promise<void> => {
       try {
         await this.#client.delete(objectPath(np));
         n++;
       } catch (err) {
         if (isDefaultDeny(np)) keptDeny.add(np.metadata.namespace ?? '');
-        errors.push({
-          reason: Reason.ApplyFailed,
-          message: `delete NetworkPolicy ${objKey(np)}: ${errText(err)}`,
-        });
+        const message = `delete NetworkPolicy ${objKey(np)}: ${errText(err)}`;
+        errors.push({ reason: Reason.ApplyFailed, message });
+        failed++;
+        if (removed.length <= EVENTS_PER_ACTION_LIMIT)
+          this.#events.record(seg, 'Warning', Reason.ApplyFailed, message);
       }
     };
     await pool(removed.filter(isDefaultDeny), WRITE_CONCURRENCY, remove);
@@ -1696,6 +1713,13 @@ export class SegmentationController {
       WRITE_CONCURRENCY,
       remove,
     );
+    if (failed > 0 && removed.length > EVENTS_PER_ACTION_LIMIT)
+      this.#events.record(
+        seg,
+        'Warning',
+        Reason.ApplyFailed,
+        `${failed} NetworkPolicies could not be removed (see the Degraded condition)`,
+      );
     if (n > 0) {
       this.metrics.applies['NetworkPolicy:remove'] = (this.metrics.applies['NetworkPolicy:remove'] ?? 0) + n;
       this.#events.record(

@@ -1181,6 +1181,26 @@ describe('the Segmentation controller', () => {
         );
       });
 
+      it('names each write that failed in a Warning Event, also one that fails while Degraded already', async () => {
+        const { controller, state, recorded } = await enforcing(['microseg-web']);
+        const failed = () =>
+          // Not the Events of condition transitions (`Degraded=True: ...`, `Enforced=False: ...`).
+          recorded.filter((e) => e.reason === 'ApplyFailed' && !/^[A-Za-z]+=(True|False): /.test(e.message));
+        expect(failed()).toContainEqual({
+          type: 'Warning',
+          reason: 'ApplyFailed',
+          message: 'apply NetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
+        });
+        // A second policy fails too: Degraded stays True (no transition), its Event alone names it.
+        state.failApply.add('microseg-api');
+        await controller.reconcile('shop');
+        expect(failed()).toContainEqual({
+          type: 'Warning',
+          reason: 'ApplyFailed',
+          message: 'apply NetworkPolicy shop/microseg-api: admission webhook denied the request (HTTP 400)',
+        });
+      });
+
       it('deletes a default deny in place while a policy of its namespace could not be created, and says so when it could not', async () => {
         const named = await writtenByFirst();
         const note =
@@ -1348,7 +1368,7 @@ describe('the Segmentation controller', () => {
           }),
         ];
         for (const failing of [false, true]) {
-          const { controller, state } = await start([dueForEnforce('Audit')], {
+          const { controller, state, recorded } = await start([dueForEnforce('Audit')], {
             ...objects,
             [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
             [resourcePath('NetworkPolicy')]: enforced,
@@ -1363,6 +1383,12 @@ describe('the Segmentation controller', () => {
             failing,
             failing ? undefined : npPath('microseg-default-deny'),
           ]);
+          if (failing)
+            expect(recorded).toContainEqual({
+              type: 'Warning',
+              reason: 'ApplyFailed',
+              message: 'delete NetworkPolicy shop/microseg-default-deny: etcdserver: request timed out',
+            });
           if (!failing)
             expect(new Set(state.deleted)).toEqual(
               new Set(['microseg-api', 'microseg-default-deny', 'microseg-web'].map(npPath)),
