@@ -110,6 +110,12 @@ interface SegState {
   mode: Mode;
   flows: number;
   audit?: AuditState;
+  /**
+   * The hash of the frozen proposal the audit is of (see `audit`): when the proposal changes, what was
+   * audited was another proposal, and the audit starts again. Undefined when not known (a status
+   * written without `proposal.hash`).
+   */
+  auditedHash?: string;
   engine?: { key: string; engine: Engine };
   persistedVersion: number;
   lastPersistAt: number;
@@ -1001,6 +1007,7 @@ export class SegmentationController {
     let audit: AuditState | undefined;
     if (mode === 'Learn') {
       st.audit = undefined;
+      st.auditedHash = undefined;
       st.engine = undefined;
       st.unauditableSample = undefined;
       st.newBlocked = undefined;
@@ -1019,7 +1026,22 @@ export class SegmentationController {
               samples: prev.samples ?? [],
             }
           : { since: now, buckets: new Map(), unauditable: new Map(), samples: [] };
+        // Restored from status: the audit was of the proposal that status was written with.
+        st.auditedHash = prev ? old.proposal?.hash : hash;
       }
+      if (st.auditedHash !== undefined && st.auditedHash !== hash) {
+        // The frozen proposal changed (a first proposal written in Audit, a frozen ProposedNetworkPolicy
+        // edited or deleted, a namespace that left the selection): the flows counted so far were checked
+        // against another proposal, so AuditClean would vouch for one never audited for a window.
+        st.audit = { since: now, buckets: new Map(), unauditable: new Map(), samples: [] };
+        this.#events.record(
+          seg,
+          'Normal',
+          Reason.AuditWindowOpen,
+          `the proposal changed (${proposal.length} policies): the audit starts again, and AuditClean waits for a full ${formatDuration(spec.audit.windowMs)} window of it`,
+        );
+      }
+      st.auditedHash = hash;
       audit = st.audit;
       // spec.audit.samples bounds the samples kept, also those kept before it was lowered.
       if (audit.samples.length > spec.audit.samples)

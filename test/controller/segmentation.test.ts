@@ -8,7 +8,7 @@ import type { KubeClient } from '../../src/controller/kube.ts';
 import { KubeApiError, resourcePath } from '../../src/controller/kube.ts';
 import { fakeWatches } from './fake-watch.ts';
 import { silentLogger } from '../../src/controller/log.ts';
-import { proposedPolicies } from '../../src/controller/plan.ts';
+import { proposalHash, proposedPolicies } from '../../src/controller/plan.ts';
 import { SegmentationController } from '../../src/controller/segmentation.ts';
 import { controllerViewSource, restoringMessage } from '../../src/controller/view.ts';
 import type { Flow } from '../../src/flows/types.ts';
@@ -991,6 +991,33 @@ describe('the Segmentation controller', () => {
         spec: { mode: 'Enforce' },
       });
       expect(recorded.map((e) => e.reason)).toContain('AutoPromoted');
+    });
+
+    it('audit a proposal written in Audit for a full window before AuditClean holds again', async () => {
+      // In Audit for an hour with nothing learned: the audit of the empty proposal has been clean all
+      // along. Now web → api is learned, and the first proposal is written (and frozen) in Audit.
+      const s = dueForEnforce();
+      const hourAgo = (s.status!.audit as { since: string }).since;
+      s.status!.proposal = { hash: proposalHash([]), since: hourAgo };
+      const { controller, state } = await start([s], {
+        ...objects,
+        [resourcePath('CronJob')]: [],
+        [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+      });
+      state.failEdgeSets = false;
+      const before = Date.now();
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      await controller.reconcile('shop');
+      const status = lastStatus(state);
+      expect(status.policies).toBe(3);
+      // The audit starts again with the proposal it audits: not clean before a window of it has passed.
+      expect(status.conditions!.find((c) => c.type === 'AuditClean')).toMatchObject({
+        status: 'False',
+        reason: 'AuditWindowOpen',
+      });
+      expect(Date.parse((status.audit as { since: string }).since)).toBeGreaterThanOrEqual(before - 1000);
+      expect(state.patches.filter((p) => (p as { spec?: unknown }).spec !== undefined)).toEqual([]);
     });
 
     it('in Enforce, do not say that a promotion to Enforce waits for them', async () => {
