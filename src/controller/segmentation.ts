@@ -1704,10 +1704,12 @@ export class SegmentationController {
     return { notInPlace, notDeleted, heldBack };
   }
 
+  /** `why`: what the `PoliciesRemoved` Event gives as the reason (by default, the mode). */
   async #removeEnforced(
     seg: Segmentation,
     managed: NetworkPolicy[],
     errors: { reason: string; message: string }[],
+    why = 'not in Enforce mode',
   ): Promise<void> {
     let n = 0;
     // The default denies first: what stays is never more closed than before, nor than after.
@@ -1744,12 +1746,7 @@ export class SegmentationController {
       );
     if (n > 0) {
       this.metrics.applies['NetworkPolicy:remove'] = (this.metrics.applies['NetworkPolicy:remove'] ?? 0) + n;
-      this.#events.record(
-        seg,
-        'Normal',
-        Reason.PoliciesRemoved,
-        `${n} NetworkPolicies removed: not in Enforce mode`,
-      );
+      this.#events.record(seg, 'Normal', Reason.PoliciesRemoved, `${n} NetworkPolicies removed: ${why}`);
     }
   }
 
@@ -1820,6 +1817,7 @@ export class SegmentationController {
       seg,
       this.#cache.networkPolicies.list().filter((np) => isOurs(np, name, seg.metadata.uid)),
       errors,
+      'the Segmentation is being deleted',
     );
     for (const p of this.#proposals.list().filter((o) => isOurs(o, name, seg.metadata.uid)))
       await this.#client.delete(objectPath(p));

@@ -357,6 +357,38 @@ describe('the Segmentation controller', () => {
     expect(recorded.map((e) => e.reason)).not.toContain('CleanedUp');
   });
 
+  it('says why it removes the NetworkPolicies of a deleted Segmentation', async () => {
+    const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+    const np = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'microseg-default-deny', namespace: 'shop', labels: ours },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    };
+    const deleting = (finalizers: string[], resourceVersion: string): Segmentation => ({
+      ...shop('uid-shop', resourceVersion),
+      spec: { ...shopSpec, mode: 'Enforce' },
+      metadata: {
+        ...shop('uid-shop', resourceVersion).metadata,
+        deletionTimestamp: new Date().toISOString(),
+        finalizers,
+      },
+    });
+    const { controller, recorded } = await start(
+      [deleting(['microseg.dev/cleanup', 'example.com/backup'], '1')],
+      { [resourcePath('NetworkPolicy')]: [np] },
+    );
+    controller.startLeading();
+    await expect.poll(() => recorded.map((e) => e.reason)).toContain('CleanedUp');
+    expect(recorded.filter((e) => e.reason === 'PoliciesRemoved')).toEqual([
+      {
+        type: 'Normal',
+        reason: 'PoliciesRemoved',
+        message: '1 NetworkPolicies removed: the Segmentation is being deleted',
+      },
+    ]);
+  });
+
   it('does not wait for an invalid Segmentation, until its spec changes', async () => {
     const { controller, state } = await start([seg('broken', { namespaceSelector: {}, mode: 'Sometimes' })]);
     state.failEdgeSets = false;
