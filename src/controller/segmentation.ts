@@ -1812,6 +1812,13 @@ export class SegmentationController {
 
   async #cleanup(seg: Segmentation): Promise<Result> {
     const name = seg.metadata.name;
+    // Without microseg's finalizer there is nothing of its own to do: its cleanup is done (the object
+    // waits for another finalizer, and each change of it would delete and announce all over again), or
+    // the finalizer was taken out by hand to leave the objects to the garbage collector.
+    if (!(seg.metadata.finalizers ?? []).includes(FINALIZER)) {
+      this.#states.delete(name);
+      return {};
+    }
     const errors: { reason: string; message: string }[] = [];
     await this.#removeEnforced(
       seg,
@@ -1825,14 +1832,12 @@ export class SegmentationController {
       await this.#client.delete(objectPath(les));
     if (errors.length > 0) return { error: new Error(errors.map((e) => e.message).join('; ')) };
     this.#states.delete(name);
-    if ((seg.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await this.#client.mergePatch(objectPath(seg), {
-        metadata: {
-          finalizers: (seg.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
-          resourceVersion: seg.metadata.resourceVersion,
-        },
-      });
-    }
+    await this.#client.mergePatch(objectPath(seg), {
+      metadata: {
+        finalizers: (seg.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+        resourceVersion: seg.metadata.resourceVersion,
+      },
+    });
     this.#events.record(
       seg,
       'Normal',

@@ -357,7 +357,7 @@ describe('the Segmentation controller', () => {
     expect(recorded.map((e) => e.reason)).not.toContain('CleanedUp');
   });
 
-  it('says why it removes the NetworkPolicies of a deleted Segmentation', async () => {
+  it('says why it removes the NetworkPolicies of a deleted Segmentation, and says it once', async () => {
     const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
     const np = {
       apiVersion: 'networking.k8s.io/v1',
@@ -374,7 +374,7 @@ describe('the Segmentation controller', () => {
         finalizers,
       },
     });
-    const { controller, recorded } = await start(
+    const { controller, state, recorded } = await start(
       [deleting(['microseg.dev/cleanup', 'example.com/backup'], '1')],
       { [resourcePath('NetworkPolicy')]: [np] },
     );
@@ -387,6 +387,13 @@ describe('the Segmentation controller', () => {
         message: '1 NetworkPolicies removed: the Segmentation is being deleted',
       },
     ]);
+    // Its finalizer gone, another holds it: there is nothing left to do, and nothing to say again.
+    const deleted = state.deleted.length;
+    state.emit(resourcePath('Segmentation'), 'MODIFIED', deleting(['example.com/backup'], '2'));
+    await new Promise((r) => setTimeout(r, 200));
+    await controller.reconcile('shop');
+    expect(state.deleted.length).toBe(deleted);
+    expect(recorded.filter((e) => e.reason === 'CleanedUp')).toHaveLength(1);
   });
 
   it('does not wait for an invalid Segmentation, until its spec changes', async () => {
