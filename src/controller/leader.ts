@@ -7,6 +7,7 @@
  * the renew deadline stops leading (calls onStoppedLeading) before anyone else may take over.
  */
 import type { KubeClient } from './kube.ts';
+import { FIELD_MANAGER } from './api.ts';
 import { isConflict, isNotFound, resourcePath } from './kube.ts';
 import { sleep } from './informer.ts';
 import type { Logger } from './log.ts';
@@ -105,15 +106,19 @@ export class LeaderElector {
     let lastRenew = 0;
     while (!signal.aborted) {
       let ok = false;
+      // An attempt ends by the renew deadline (for a leader, counted from its last renewal): a request
+      // the API server does not answer (packets dropped, not refused) would otherwise hold the attempt
+      // for the client's 30 s, and the leader would go on leading after another replica took over.
+      const end = this.#leading ? lastRenew + this.#o.renewDeadlineMs : Date.now() + this.#o.renewDeadlineMs;
       try {
-        ok = await this.#tryAcquireOrRenew();
+        ok = await this.#tryAcquireOrRenew(end, signal);
       } catch (err) {
         this.#o.log?.warn('lease update failed', { error: err instanceof Error ? err.message : String(err) });
       }
       if (ok) {
         lastRenew = Date.now();
         this.#setLeading(true);
-      } else if (this.#leading && Date.now() - lastRenew > this.#o.renewDeadlineMs) {
+      } else if (this.#leading && Date.now() - lastRenew >= this.#o.renewDeadlineMs) {
         this.#setLeading(false);
       } else if (this.#leading && !ok) {
         // A failed renewal that is not yet past the deadline: keep leading, retry soon.
@@ -122,32 +127,38 @@ export class LeaderElector {
     }
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  /** `end`: the time (ms) by which every request of the attempt must be answered. */
+  async #tryAcquireOrRenew(end: number, signal: AbortSignal): Promise<boolean> {
     const path = resourcePath('Lease', this.#o.namespace, this.#o.name);
+    const limit = () => ({ timeoutMs: Math.max(1, end - Date.now()), signal });
     const now = new Date();
     let lease: Lease | undefined;
     try {
-      lease = await this.#client.get<Lease>(path);
+      lease = await this.#client.request<Lease>('GET', path, limit());
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
     const durationSeconds = Math.ceil(this.#o.leaseDurationMs / 1000);
     if (!lease) {
       try {
-        await this.#client.create(resourcePath('Lease', this.#o.namespace), {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: {
-            name: this.#o.name,
-            namespace: this.#o.namespace,
-            annotations: this.#o.annotations?.() ?? {},
-          },
-          spec: {
-            holderIdentity: this.#o.identity,
-            leaseDurationSeconds: durationSeconds,
-            acquireTime: microTime(now),
-            renewTime: microTime(now),
-            leaseTransitions: 0,
+        await this.#client.request('POST', resourcePath('Lease', this.#o.namespace), {
+          ...limit(),
+          query: { fieldManager: FIELD_MANAGER },
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: {
+              name: this.#o.name,
+              namespace: this.#o.namespace,
+              annotations: this.#o.annotations?.() ?? {},
+            },
+            spec: {
+              holderIdentity: this.#o.identity,
+              leaseDurationSeconds: durationSeconds,
+              acquireTime: microTime(now),
+              renewTime: microTime(now),
+              leaseTransitions: 0,
+            },
           },
         });
         this.#acquiredAnnotations = {};
@@ -176,6 +187,7 @@ export class LeaderElector {
     };
     try {
       await this.#client.request('PUT', path, {
+        ...limit(),
         body: { ...lease, metadata: { ...lease.metadata, annotations }, spec },
       });
       if (holder !== this.#o.identity || !this.#leading)
