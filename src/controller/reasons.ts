@@ -66,6 +66,7 @@ export const Reason = {
   CleanedUp: 'CleanedUp',
   NoNamespaces: 'NoNamespaces',
   ReconcileFailed: 'ReconcileFailed',
+  PolicyKept: 'PolicyKept',
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];
 

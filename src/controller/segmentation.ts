@@ -1163,7 +1163,31 @@ export class SegmentationController {
         audit: verdict,
       });
       if (gate.allowed) {
-        const desired = st.memo.enforced(seg, proposal);
+        const fromProposal = st.memo.enforced(seg, proposal);
+        // A NetworkPolicy of a frozen proposal whose ProposedNetworkPolicy is gone (deleted by hand) in
+        // a namespace whose default deny stays: pruned, it would leave the deny alone to select its pods
+        // and cut off all they do. It is kept as it is (not repaired) until the Segmentation leaves
+        // Enforce; a deny, or a policy of a namespace without one, is pruned as before (that only opens).
+        const proposedKeys = new Set(fromProposal.map(objKey));
+        const deniedIn = new Set(fromProposal.filter(isDefaultDeny).map((np) => np.metadata.namespace ?? ''));
+        const kept = writing
+          ? []
+          : managed.filter(
+              (np) =>
+                !proposedKeys.has(objKey(np)) &&
+                !np.metadata.deletionTimestamp &&
+                np.metadata.name !== DEFAULT_DENY_NAME &&
+                !isDefaultDeny(np) &&
+                deniedIn.has(np.metadata.namespace ?? ''),
+            );
+        for (const np of kept)
+          this.#events.record(
+            seg,
+            'Warning',
+            Reason.PolicyKept,
+            `NetworkPolicy ${objKey(np)} is kept, though its ProposedNetworkPolicy is gone from the frozen proposal: without it the default deny of ${np.metadata.namespace ?? ''} would cut off what it allows (set spec.mode: Learn to propose afresh)`,
+          );
+        const desired = kept.length > 0 ? [...fromProposal, ...kept] : fromProposal;
         const keys = new Set(desired.map(objKey));
         const observed = this.#cache.networkPolicies
           .list()

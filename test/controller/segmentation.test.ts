@@ -1492,6 +1492,38 @@ describe('the Segmentation controller', () => {
         { metadata: { name: 'pay', labels: { 'kubernetes.io/metadata.name': 'pay' } } },
       ];
 
+      it('in Enforce, keeps the NetworkPolicy of a frozen proposal deleted by hand while its namespace stays denied', async () => {
+        // web's ProposedNetworkPolicy was deleted by hand; its NetworkPolicy and shop's deny are in place.
+        const frozen = [
+          object('ProposedNetworkPolicy', 'shop', 'microseg-api', 'api'),
+          object('ProposedNetworkPolicy', 'shop', 'microseg-default-deny'),
+        ];
+        const enforced = [
+          object('NetworkPolicy', 'shop', 'microseg-api', 'api'),
+          object('NetworkPolicy', 'shop', 'microseg-default-deny'),
+          object('NetworkPolicy', 'shop', 'microseg-web', 'web'),
+        ];
+        const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('ProposedNetworkPolicy')]: frozen,
+          [resourcePath('NetworkPolicy')]: enforced,
+        });
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await controller.reconcile('shop');
+        // Deleted, it would leave the deny alone to select web's pods: all their traffic cut off.
+        expect(state.deleted).toEqual([]);
+        expect(recorded).toContainEqual({
+          type: 'Warning',
+          reason: 'PolicyKept',
+          message:
+            'NetworkPolicy shop/microseg-web is kept, though its ProposedNetworkPolicy is gone from the frozen proposal: without it the default deny of shop would cut off what it allows (set spec.mode: Learn to propose afresh)',
+        });
+        expect(lastStatus(state).enforcedPolicies).toBe(3);
+      });
+
       for (const mode of ['Enforce', 'Audit'])
         it(`in ${mode}, takes its policies out: they are no longer this Segmentation's to enforce`, async () => {
           const { controller, state } = await start([dueForEnforce(mode)], {
