@@ -733,7 +733,7 @@ export class SegmentationController {
     const parsed = parseSegmentationSpec(seg.metadata.name, seg.spec);
     if (!parsed.ok) {
       set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
-      this.#states.delete(name);
+      await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
         seg,
@@ -769,7 +769,7 @@ export class SegmentationController {
           .map(([ns, owner]) => `namespace ${ns} is already covered by Segmentation ${owner}`)
           .join('; '),
       );
-      this.#states.delete(name);
+      await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
         seg,
@@ -1394,6 +1394,23 @@ export class SegmentationController {
     mark('promotion');
     this.#log.debug('reconciled', { segmentation: name, phaseMs: phases });
     return { requeueAfter: this.#opts.resyncMs };
+  }
+
+  /**
+   * Drops the state of a Segmentation found invalid (its spec, or a namespace an older one covers): it
+   * learns nothing until it is valid again, when its graph is restored from its LearnedEdgeSets. The
+   * edges learned since the last write are written first, else they would be lost with the state.
+   */
+  async #persistAndDrop(seg: Segmentation): Promise<void> {
+    const name = seg.metadata.name;
+    const st = this.#states.get(name);
+    if (st !== undefined && st.restored && st.uid === (seg.metadata.uid ?? ''))
+      try {
+        await this.#persist(seg, st, true);
+      } catch (err) {
+        this.#log.warn('could not persist learned edges', { segmentation: name, error: errText(err) });
+      }
+    this.#states.delete(name);
   }
 
   /**

@@ -832,6 +832,25 @@ describe('the Segmentation controller', () => {
       ]);
     });
 
+    it('persist the edges learned since the last write when the spec turns invalid, so none is lost', async () => {
+      const { controller, state } = await learned({ mode: 'Learn' });
+      // Written at that reconcile (the first change since the start); the next is learned after it.
+      controller.ingest([{ ...webToApi, port: 9090, time: Date.now() }]);
+      const persisted = () =>
+        state.applied
+          .filter((a) => a.body.kind === 'LearnedEdgeSet')
+          .flatMap((a) => (a.body.spec as { edges: { port: number }[] }).edges.map((e) => e.port));
+      expect(persisted()).not.toContain(9090);
+      const s = shop('uid-shop', '2');
+      state.emit(resourcePath('Segmentation'), 'MODIFIED', {
+        ...s,
+        metadata: { ...s.metadata, generation: 2 },
+        spec: { ...shopSpec, mode: 'Sometimes' },
+      });
+      await expect.poll(() => controller.retained().invalid).toBe(1);
+      expect(persisted()).toContain(9090);
+    });
+
     it('keep the segment name the proposal in place gives them when the controller starts again', async () => {
       const segmentOf = (state: { applied: { body: unknown; subresource?: string }[] }, name: string) =>
         state.applied
