@@ -65,7 +65,27 @@ export class LeaderElector {
 
   constructor(client: KubeClient, opts: LeaderElectionOptions) {
     this.#client = client;
-    this.#o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    // A timing given as undefined (the manager passes on options it was not given) keeps its default:
+    // spread over the defaults it would replace them, and the loop would retry every millisecond with
+    // a Lease of no duration that no other replica could ever take over.
+    const o = {
+      ...opts,
+      leaseDurationMs: opts.leaseDurationMs ?? 15_000,
+      renewDeadlineMs: opts.renewDeadlineMs ?? 10_000,
+      retryPeriodMs: opts.retryPeriodMs ?? 2_000,
+    };
+    for (const key of ['leaseDurationMs', 'renewDeadlineMs', 'retryPeriodMs'] as const)
+      if (!Number.isFinite(o[key]) || o[key] <= 0)
+        throw new Error(`leader election: ${key} must be a positive number of milliseconds (got ${o[key]})`);
+    if (o.renewDeadlineMs >= o.leaseDurationMs)
+      throw new Error(
+        `leader election: renewDeadlineMs (${o.renewDeadlineMs}) must be less than leaseDurationMs (${o.leaseDurationMs})`,
+      );
+    if (o.retryPeriodMs >= o.renewDeadlineMs)
+      throw new Error(
+        `leader election: retryPeriodMs (${o.retryPeriodMs}) must be less than renewDeadlineMs (${o.renewDeadlineMs})`,
+      );
+    this.#o = o;
   }
 
   get isLeader(): boolean {

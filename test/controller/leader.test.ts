@@ -78,4 +78,52 @@ describe('LeaderElector', () => {
     await expect.poll(() => elector.isLeader, { timeout: 5_000, interval: 10 }).toBe(false);
     expect(Date.now() - lastRenew).toBeLessThan(leaseDurationMs);
   });
+  it('keeps its defaults for timings given as undefined, as the manager passes options it was not given', async () => {
+    const { client, state } = fakeServer();
+    let requests = 0;
+    const counting = {
+      ...client,
+      request: (...args: Parameters<KubeClient['request']>) => {
+        requests++;
+        return client.request(...args);
+      },
+    } as unknown as KubeClient;
+    const elector = new LeaderElector(counting, {
+      namespace: 'microseg-system',
+      name: 'microseg-controller',
+      identity: 'replica-a',
+      leaseDurationMs: undefined,
+      renewDeadlineMs: undefined,
+      retryPeriodMs: undefined,
+      onStartedLeading: () => {},
+      onStoppedLeading: () => {},
+    });
+    elector.start();
+    stops.push(() => elector.stop());
+    await expect.poll(() => elector.isLeader).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    // Retry period 2 s: the Lease is read and written once, not every millisecond.
+    expect(requests).toBeLessThanOrEqual(3);
+    expect((state.lease?.spec as { leaseDurationSeconds?: unknown }).leaseDurationSeconds).toBe(15);
+  });
+  it('refuses timings that cannot work, naming them', () => {
+    const make = (t: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number }) => () =>
+      new LeaderElector(fakeServer().client, {
+        namespace: 'microseg-system',
+        name: 'microseg-controller',
+        identity: 'replica-a',
+        ...t,
+        onStartedLeading: () => {},
+        onStoppedLeading: () => {},
+      });
+    expect(make({ retryPeriodMs: 0 })).toThrow(
+      'leader election: retryPeriodMs must be a positive number of milliseconds (got 0)',
+    );
+    expect(make({ leaseDurationMs: 10_000 })).toThrow(
+      'leader election: renewDeadlineMs (10000) must be less than leaseDurationMs (10000)',
+    );
+    expect(make({ renewDeadlineMs: 2_000 })).toThrow(
+      'leader election: retryPeriodMs (2000) must be less than renewDeadlineMs (2000)',
+    );
+  });
 });

@@ -71,6 +71,14 @@ describe('microseg controller process', () => {
       );
       expect(seg.status!.namespaces).toEqual([]);
       expect(seg.metadata.finalizers).toEqual(['microseg.dev/cleanup']);
+      // The flags give no Lease timings: client-go's defaults hold (a 15 s Lease renewed every 2 s),
+      // and no renewal failed.
+      const held = await cluster.request(
+        'GET',
+        `/apis/coordination.k8s.io/v1/namespaces/microseg-system/leases/${lease}`,
+      );
+      expect((held.json as { spec: { leaseDurationSeconds?: number } }).spec.leaseDurationSeconds).toBe(15);
+      expect(lines.filter((l) => l.msg === 'lease update failed')).toEqual([]);
       const port = listening.port as number;
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toContain('microseg_leader 1');
