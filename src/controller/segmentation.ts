@@ -733,7 +733,7 @@ export class SegmentationController {
     const parsed = parseSegmentationSpec(seg.metadata.name, seg.spec);
     if (!parsed.ok) {
       set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
-      await this.#persistAndDrop(seg);
+      const notPersisted = await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
         seg,
@@ -741,7 +741,7 @@ export class SegmentationController {
         { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
         now,
       );
-      return {};
+      return notPersisted ? { error: notPersisted } : {};
     }
     const spec = parsed.spec;
     const namespaces = selectNamespaces(spec.namespaceSelector, this.#cache.namespaces.list());
@@ -769,7 +769,7 @@ export class SegmentationController {
           .map(([ns, owner]) => `namespace ${ns} is already covered by Segmentation ${owner}`)
           .join('; '),
       );
-      await this.#persistAndDrop(seg);
+      const notPersisted = await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
         seg,
@@ -777,7 +777,7 @@ export class SegmentationController {
         { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
         now,
       );
-      return { requeueAfter: this.#opts.resyncMs };
+      return notPersisted ? { error: notPersisted } : { requeueAfter: this.#opts.resyncMs };
     }
     set(C.Valid, 'True', Reason.SpecValid, coverageMessage(namespaces));
     // The status read may predate the one this replica wrote last (the cache lags): remembered too.
@@ -1399,18 +1399,29 @@ export class SegmentationController {
   /**
    * Drops the state of a Segmentation found invalid (its spec, or a namespace an older one covers): it
    * learns nothing until it is valid again, when its graph is restored from its LearnedEdgeSets. The
-   * edges learned since the last write are written first, else they would be lost with the state.
+   * edges learned since the last write are written first, else they would be lost with the state. When
+   * that write fails, the state is kept (learning nothing: no spec, no namespace) and the error is
+   * returned, so that the reconcile is retried with backoff and writes them then; valid again before,
+   * the Segmentation goes on from the graph kept.
    */
-  async #persistAndDrop(seg: Segmentation): Promise<void> {
+  async #persistAndDrop(seg: Segmentation): Promise<Error | undefined> {
     const name = seg.metadata.name;
     const st = this.#states.get(name);
-    if (st !== undefined && st.restored && st.uid === (seg.metadata.uid ?? ''))
+    if (st !== undefined && st.restored && st.uid === (seg.metadata.uid ?? '')) {
+      st.spec = undefined;
+      st.namespaces = new Set();
+      st.analysis = undefined;
       try {
         await this.#persist(seg, st, true);
       } catch (err) {
         this.#log.warn('could not persist learned edges', { segmentation: name, error: errText(err) });
+        return new Error(
+          `the edges learned since the last write could not be written to LearnedEdgeSets (kept in memory, retried): ${errText(err)}`,
+        );
       }
+    }
     this.#states.delete(name);
+    return undefined;
   }
 
   /**

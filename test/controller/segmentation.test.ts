@@ -851,6 +851,36 @@ describe('the Segmentation controller', () => {
       expect(persisted()).toContain(9090);
     });
 
+    it('keep the edges learned since the last write when the spec turns invalid and that write fails, and write them at the retry', async () => {
+      const { controller, state, recorded } = await learned({ mode: 'Learn' });
+      controller.ingest([{ ...webToApi, port: 9090, time: Date.now() }]);
+      const shards = state.applied.filter((a) => a.body.kind === 'LearnedEdgeSet');
+      const persisted = () =>
+        state.taken
+          .filter((b) => (b as { kind: string }).kind === 'LearnedEdgeSet')
+          .flatMap((b) => (b as { spec: { edges: { port: number }[] } }).spec.edges.map((e) => e.port));
+      expect(shards.length).toBeGreaterThan(0);
+      for (const a of shards) state.failApply.add((a.body.metadata as { name: string }).name);
+      const s = shop('uid-shop', '2');
+      const invalid = {
+        ...s,
+        metadata: { ...s.metadata, generation: 2 },
+        spec: { ...shopSpec, mode: 'Sometimes' },
+      };
+      state.emit(resourcePath('Segmentation'), 'MODIFIED', invalid);
+      await expect.poll(() => controller.retained().invalid).toBe(1);
+      expect(persisted()).not.toContain(9090);
+      // The failed write is retried (with backoff), and names what failed; nothing is learned meanwhile.
+      expect(recorded).toContainEqual({
+        type: 'Warning',
+        reason: 'ReconcileFailed',
+        message:
+          'reconcile failed, retried with backoff: the edges learned since the last write could not be written to LearnedEdgeSets (kept in memory, retried): admission webhook denied the request (HTTP 400)',
+      });
+      state.failApply.clear();
+      await expect.poll(() => persisted()).toContain(9090);
+    });
+
     it('keep the segment name the proposal in place gives them when the controller starts again', async () => {
       const segmentOf = (state: { applied: { body: unknown; subresource?: string }[] }, name: string) =>
         state.applied
