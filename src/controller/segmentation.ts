@@ -1164,12 +1164,17 @@ export class SegmentationController {
       });
       if (gate.allowed) {
         const fromProposal = st.memo.enforced(seg, proposal);
-        // A NetworkPolicy of a frozen proposal whose ProposedNetworkPolicy is gone (deleted by hand) in
-        // a namespace whose default deny stays: pruned, it would leave the deny alone to select its pods
-        // and cut off all they do. It is kept as it is (not repaired) until the Segmentation leaves
-        // Enforce; a deny, or a policy of a namespace without one, is pruned as before (that only opens).
+        // A NetworkPolicy not in the frozen proposal (its ProposedNetworkPolicy deleted by hand) in a
+        // namespace whose default deny stays, selecting pods no policy of the proposal selects: pruned, it
+        // would leave the deny alone to select them and cut off all they do. It is kept as it is (not
+        // repaired) until the Segmentation leaves Enforce. A deny, a policy of a namespace without one,
+        // or one whose pods a policy of the proposal still selects (one left from an earlier proposal)
+        // is pruned as before: that cuts off nothing the proposal allows.
         const proposedKeys = new Set(fromProposal.map(objKey));
         const deniedIn = new Set(fromProposal.filter(isDefaultDeny).map((np) => np.metadata.namespace ?? ''));
+        const selectorOf = (np: NetworkPolicy) =>
+          `${np.metadata.namespace ?? ''}\n${canonicalSpec({ podSelector: np.spec?.podSelector ?? {} })}`;
+        const selected = new Set(fromProposal.filter((np) => !isDefaultDeny(np)).map(selectorOf));
         const kept = writing
           ? []
           : managed.filter(
@@ -1178,14 +1183,15 @@ export class SegmentationController {
                 !np.metadata.deletionTimestamp &&
                 np.metadata.name !== DEFAULT_DENY_NAME &&
                 !isDefaultDeny(np) &&
-                deniedIn.has(np.metadata.namespace ?? ''),
+                deniedIn.has(np.metadata.namespace ?? '') &&
+                !selected.has(selectorOf(np)),
             );
         for (const np of kept)
           this.#events.record(
             seg,
             'Warning',
             Reason.PolicyKept,
-            `NetworkPolicy ${objKey(np)} is kept, though its ProposedNetworkPolicy is gone from the frozen proposal: without it the default deny of ${np.metadata.namespace ?? ''} would cut off what it allows (set spec.mode: Learn to propose afresh)`,
+            `NetworkPolicy ${objKey(np)} is kept, though it is not in the frozen proposal (its ProposedNetworkPolicy is gone) and no policy of the proposal selects its pods: without it the default deny of ${np.metadata.namespace ?? ''} would cut off what it allows (set spec.mode: Learn to propose afresh)`,
           );
         const desired = kept.length > 0 ? [...fromProposal, ...kept] : fromProposal;
         const keys = new Set(desired.map(objKey));

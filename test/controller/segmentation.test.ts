@@ -1568,9 +1568,37 @@ describe('the Segmentation controller', () => {
           type: 'Warning',
           reason: 'PolicyKept',
           message:
-            'NetworkPolicy shop/microseg-web is kept, though its ProposedNetworkPolicy is gone from the frozen proposal: without it the default deny of shop would cut off what it allows (set spec.mode: Learn to propose afresh)',
+            'NetworkPolicy shop/microseg-web is kept, though it is not in the frozen proposal (its ProposedNetworkPolicy is gone) and no policy of the proposal selects its pods: without it the default deny of shop would cut off what it allows (set spec.mode: Learn to propose afresh)',
         });
         expect(lastStatus(state).enforcedPolicies).toBe(3);
+      });
+
+      it('in Enforce, prunes a NetworkPolicy not in the frozen proposal whose pods a policy of the proposal selects', async () => {
+        // Left from an earlier proposal, selecting api's pods, which microseg-api of the proposal selects:
+        // kept, it would add to what the proposal allows api.
+        const frozen = [
+          object('ProposedNetworkPolicy', 'shop', 'microseg-api', 'api'),
+          object('ProposedNetworkPolicy', 'shop', 'microseg-default-deny'),
+        ];
+        const enforced = [
+          object('NetworkPolicy', 'shop', 'microseg-api', 'api'),
+          object('NetworkPolicy', 'shop', 'microseg-default-deny'),
+          object('NetworkPolicy', 'shop', 'microseg-api-old', 'api'),
+        ];
+        const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('ProposedNetworkPolicy')]: frozen,
+          [resourcePath('NetworkPolicy')]: enforced,
+        });
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await controller.reconcile('shop');
+        expect(new Set(state.deleted)).toEqual(
+          new Set([resourcePath('NetworkPolicy', 'shop', 'microseg-api-old')]),
+        );
+        expect(recorded.filter((e) => e.reason === 'PolicyKept')).toEqual([]);
       });
 
       for (const mode of ['Enforce', 'Audit'])
