@@ -536,6 +536,23 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
       byWorkload[w.id] = [`${w.namespace}/${denyNames.get(w.namespace)!}`, ...(byWorkload[w.id] ?? [])];
     }
   }
+  // A selector that rests on the pin label because the workload has no other label (withoutPin keeps it
+  // then: a selector of nothing would select every pod of the namespace). Moving or removing the pin,
+  // which a rollout or the next run carries to the pods, would leave them out of every policy selecting
+  // them by it. Those policies are named, so the pods can be given a label of their own.
+  for (const [id, n] of [...narrowed].sort(([a], [b]) => compareText(a, b))) {
+    const pin = n.selector.matchLabels?.[SEGMENT_LABEL];
+    if (pin === undefined) continue;
+    const using = policies
+      .filter((np) => usesSelector(np, n.selector))
+      .map((np) => `${np.metadata.namespace}/${np.metadata.name}`)
+      .sort(compareText);
+    if (using.length === 0) continue;
+    const which = using.length === 1 ? `policy ${using[0]} selects` : `policies ${using.join(', ')} select`;
+    warnings.push(
+      `${which} the pods of ${id} by the pin label ${SEGMENT_LABEL}=${pin} alone, the only label they carry: moving the workload to another segment or removing its pin would leave its new pods unselected, and the namespace's default deny would block their traffic; give its pod template a label of its own`,
+    );
+  }
   // A selector narrowed by a label of the workload's pod template (no label of their kinds, nor a stable
   // one, tells the other workload's pods apart): a rollout changing the label would leave the workload's
   // new pods out of every policy selecting them by it. Those policies are named, so the label can be

@@ -28,7 +28,8 @@ export interface NarrowedSelector {
 
 /**
  * `w` as its selectors see it: without the pin label (SEGMENT_LABEL) in its selector, unless the pin is
- * all it has. The pin is what a team changes to move a workload to another segment (on a pod template, a
+ * all it has (a selector of nothing would select every pod of the namespace; proposePolicies warns of
+ * the policies that then select its pods by the pin alone). The pin is what a team changes to move a workload to another segment (on a pod template, a
  * rollout then changes it on the pods): a selector resting on it (a Job's or a CronJob's, made of its
  * template's labels) would leave out the pods of the workload's next revision or run once the pin is
  * added, changed or removed, and the default deny would block their traffic. Nor does a narrowed

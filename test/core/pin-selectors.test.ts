@@ -102,3 +102,21 @@ describe('two workloads told apart by their pins alone', () => {
     ]);
   });
 });
+
+describe('a workload whose only label is its pin', () => {
+  it('is selected by the pin, as nothing else tells its pods, and a warning names the policies that do', async () => {
+    // The CronJob's pod template carries the pin alone: a selector without it would select every pod of
+    // the namespace, so it keeps it, and says so rather than claiming a pin can move freely.
+    const items = [
+      ...deployment('api', { app: 'api' }, { app: 'api' }, '10.244.1.2'),
+      ...cronJob('report', { [PIN]: 'batch' }, '10.244.1.7'),
+    ];
+    const flows = [tcpFlow(1, at('10.244.1.7', 'report-1-x1'), at('10.244.1.2', 'api-h1-1'), 8080)];
+    const r = await runPipeline(cluster(items), flows);
+    const report = r.proposal.policies.find((p) => p.metadata.name === 'microseg-report')!;
+    expect(report.spec.podSelector).toEqual({ matchLabels: { [PIN]: 'batch' } });
+    expect(r.proposal.warnings.filter((w) => w.includes('by the pin label'))).toEqual([
+      `policies app/microseg-api, app/microseg-report select the pods of app/CronJob/report by the pin label ${PIN}=batch alone, the only label they carry: moving the workload to another segment or removing its pin would leave its new pods unselected, and the namespace's default deny would block their traffic; give its pod template a label of its own`,
+    ]);
+  });
+});
