@@ -160,7 +160,7 @@ export class Engine {
   private readonly ipIndex = new Map<string, ResolvedEnd>();
   private readonly nodes = new Map<string, NodeInfo>();
   /** The pod CIDRs Node objects give (`spec.podCIDRs`, else `spec.podCIDR`), by node name. */
-  private readonly nodePodCidrs: { node: string; cidr: Cidr }[] = [];
+  private readonly nodePodCidrs: { node: string; cidr: Cidr; field: 'podCIDRs' | 'podCIDR' }[] = [];
   /** The pod networks inferred from pod addresses, as recommend infers them: the /16 (IPv4) or /48 (IPv6). */
   private readonly inferredPodNetworks = new Map<string, Cidr>();
   /**
@@ -200,10 +200,12 @@ export class Engine {
       }
       this.nodes.set(meta.name, { name: meta.name, labels: { ...(meta.labels ?? {}) }, addrs });
       const spec = (n as { spec?: { podCIDR?: unknown; podCIDRs?: unknown } }).spec;
+      // The field named is the one read: a Node of an older API server may give spec.podCIDR alone.
+      const field = Array.isArray(spec?.podCIDRs) ? 'podCIDRs' : 'podCIDR';
       const cidrs = Array.isArray(spec?.podCIDRs) ? spec.podCIDRs : [spec?.podCIDR];
       for (const text of cidrs) {
         const cidr = typeof text === 'string' ? parseCidr(text) : undefined;
-        if (cidr) this.nodePodCidrs.push({ node: meta.name, cidr });
+        if (cidr) this.nodePodCidrs.push({ node: meta.name, cidr, field });
       }
     }
     this.nodePodCidrs.sort((a, b) => compareText(a.node, b.node));
@@ -387,8 +389,8 @@ export class Engine {
    * for the internet. Traffic from such an address is pod traffic, whether a pod holds it now or not.
    */
   podNetworkOf(a: Addr): { cidr: string; source: string } | undefined {
-    for (const { node, cidr } of this.nodePodCidrs)
-      if (cidrContains(cidr, a)) return { cidr: formatCidr(cidr), source: `spec.podCIDRs of node ${node}` };
+    for (const { node, cidr, field } of this.nodePodCidrs)
+      if (cidrContains(cidr, a)) return { cidr: formatCidr(cidr), source: `spec.${field} of node ${node}` };
     for (const [text, cidr] of this.inferredPodNetworks)
       if (cidrContains(cidr, a))
         return {

@@ -788,6 +788,11 @@ describe('microseg blast-radius', () => {
           'spec: { podCIDR: 10.1.0.0/24, podCIDRs: [10.1.0.0/24, "fd00:1::/64"] }',
           'status: { addresses: [{ type: InternalIP, address: 192.168.0.3 }] }',
           '---',
+          'apiVersion: v1',
+          'kind: Node',
+          'metadata: { name: node-d }',
+          'spec: { podCIDR: 10.2.0.0/24 }',
+          '---',
           'apiVersion: networking.k8s.io/v1',
           'kind: NetworkPolicy',
           'metadata: { name: frontend-from-world, namespace: web }',
@@ -808,6 +813,8 @@ describe('microseg blast-radius', () => {
       ],
       ['10.1.0.7', `10.1.0.7 is in the pod network 10.1.0.0/24 (spec.podCIDRs of node node-c), ${why}`],
       ['fd00:1::9', `fd00:1::9 is in the pod network fd00:1::/64 (spec.podCIDRs of node node-c), ${why}`],
+      // A Node that gives spec.podCIDR alone is named by that field.
+      ['10.2.0.7', `10.2.0.7 is in the pod network 10.2.0.0/24 (spec.podCIDR of node node-d), ${why}`],
     ];
     for (const [ip, message] of cases) {
       const r = await probe(ip);
