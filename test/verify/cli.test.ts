@@ -828,6 +828,23 @@ describe('microseg blast-radius', () => {
     expect(ok.code).toBe(0);
     expect(ok.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
   });
+  it('refuses an empty --internet-probe rather than probing the defaults', async () => {
+    // An unset variable in a script (--internet-probe "$PROBE") was taken as no probe given.
+    const r = await cli(
+      'blast-radius',
+      '--cluster',
+      CLUSTER,
+      '--workload',
+      'shop/StatefulSet/db',
+      '--internet-probe',
+      '',
+    );
+    expect([r.code, r.out, r.err]).toEqual([
+      2,
+      '',
+      'microseg blast-radius: --internet-probe: "" is not an IP address\n',
+    ]);
+  });
   it('finds workloads exposed to the IPv6 internet in a cluster with IPv6 pod addresses', async () => {
     // The one default probe, 203.0.113.10, is IPv4: a workload whose ingress admits ::/0 alone was
     // never found exposed.

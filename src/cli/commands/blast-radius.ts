@@ -141,7 +141,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       )
     : undefined;
   const result = blastRadius(before, after, target, {
-    ...(values['internet-probe'] ? { internetProbe: values['internet-probe'] } : {}),
+    ...(values['internet-probe'] !== undefined ? { internetProbe: values['internet-probe'] } : {}),
     internetProbeName: '--internet-probe',
   });
   io.out(
