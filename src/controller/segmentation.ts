@@ -1158,7 +1158,10 @@ export class SegmentationController {
     let phase: string;
     if (mode === 'Enforce') {
       const gate = enforceGate({
-        alreadyEnforced: wasEnforcing(old),
+        // A proposal written in this reconcile (no frozen one in scope: the namespaces it covered left
+        // the selection, and one came back or joined) was never audited: it waits for the audit, which
+        // its new hash starts again, however enforced the Segmentation was before.
+        alreadyEnforced: wasEnforcing(old) && !writing,
         force: spec.enforce.force,
         audit: verdict,
       });

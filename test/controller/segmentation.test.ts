@@ -1601,6 +1601,46 @@ describe('the Segmentation controller', () => {
         expect(recorded.filter((e) => e.reason === 'PolicyKept')).toEqual([]);
       });
 
+      it('in Enforce, does not enforce at once the proposal written anew for a namespace that came back', async () => {
+        // shop left the selection while enforced (its policies were pruned) and is selected again; the
+        // frozen proposal holds only pay's, which left in turn. shop's proposal is written from what was
+        // learned: never audited, it waits for a clean audit rather than being enforced at once.
+        const seg = dueForEnforce('Enforce');
+        const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+        (seg.status as unknown as { conditions: unknown[] }).conditions.push({
+          type: 'Enforced',
+          status: 'True',
+          reason: 'PoliciesApplied',
+          message: 'the proposal is enforced',
+          lastTransitionTime: hourAgo,
+        });
+        (seg.status as unknown as { enforcedPolicies: number }).enforcedPolicies = 2;
+        // The audit was of the proposal enforced then, pay's and shop's.
+        (seg.status as unknown as { proposal: { hash: string } }).proposal = { hash: 'shop-and-pay' };
+        const inPay = (kind: string) => inBoth(kind).filter((o) => o.metadata.namespace === 'pay');
+        const { controller, state } = await start([seg], {
+          ...objects,
+          [resourcePath('Namespace')]: namespaces,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('ProposedNetworkPolicy')]: inPay('ProposedNetworkPolicy'),
+          [resourcePath('NetworkPolicy')]: inPay('NetworkPolicy'),
+        });
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await controller.reconcile('shop');
+        const applied = (kind: string) =>
+          state.applied.filter(
+            (a) => a.body.kind === kind && (a.body.metadata as { namespace?: string }).namespace === 'shop',
+          );
+        expect(applied('ProposedNetworkPolicy').length).toBeGreaterThan(0);
+        expect(applied('NetworkPolicy')).toEqual([]);
+        const enforced = (lastStatus(state).conditions as { type: string; reason: string }[]).find(
+          (c) => c.type === 'Enforced',
+        );
+        expect(enforced?.reason).toBe('EnforceRefused');
+      });
+
       for (const mode of ['Enforce', 'Audit'])
         it(`in ${mode}, takes its policies out: they are no longer this Segmentation's to enforce`, async () => {
           const { controller, state } = await start([dueForEnforce(mode)], {
