@@ -321,6 +321,11 @@ export interface AmPayload {
    * `max_alerts` (0 when it sent them all): never delivered, so never acted on.
    */
   truncatedAlerts: number;
+  /**
+   * `truncatedAlerts` as sent (JSON) when it was not a count: ignored (taken as 0), not refused, since a
+   * 4xx would make Alertmanager drop the whole payload, the alerts that did come included.
+   */
+  truncatedAlertsInvalid?: string;
   alerts: AmAlert[];
 }
 
@@ -343,11 +348,12 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
     throw new PayloadError(`status ${JSON.stringify(body.status)} is not one of firing, resolved`);
   for (const k of ['groupKey', 'receiver', 'externalURL'] as const)
     if (body[k] !== undefined && typeof body[k] !== 'string') throw new PayloadError(`${k} must be a string`);
-  const truncated = body.truncatedAlerts ?? 0;
-  if (typeof truncated !== 'number' || !Number.isSafeInteger(truncated) || truncated < 0)
-    throw new PayloadError(
-      `truncatedAlerts ${JSON.stringify(truncated)} is not a count (a whole number, 0 or more)`,
-    );
+  // Not refused when it is not a count: the payload's alerts (some may ask to isolate) must not be lost
+  // with a 400 for a field that only says how many others never came; the warning names it instead.
+  const rawTruncated: unknown = body.truncatedAlerts ?? 0;
+  const truncatedValid =
+    typeof rawTruncated === 'number' && Number.isSafeInteger(rawTruncated) && rawTruncated >= 0;
+  const truncated = truncatedValid ? rawTruncated : 0;
   if (!Array.isArray(body.alerts)) throw new PayloadError('alerts must be a list');
   const alerts = body.alerts.map((a: unknown, i: number): AmAlert => {
     const p = `alerts[${i}]`;
@@ -388,6 +394,9 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
     ...(typeof body.groupKey === 'string' ? { groupKey: body.groupKey } : {}),
     ...(typeof body.receiver === 'string' ? { receiver: body.receiver } : {}),
     truncatedAlerts: truncated,
+    ...(truncatedValid
+      ? {}
+      : { truncatedAlertsInvalid: JSON.stringify(rawTruncated) ?? String(rawTruncated) }),
     alerts,
   };
 }
@@ -398,9 +407,11 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
  */
 export function truncationNote(payload: AmPayload): string | undefined {
   const n = payload.truncatedAlerts;
-  if (n === 0) return undefined;
   const group = payload.groupKey !== undefined ? ` of group ${payload.groupKey}` : '';
   const receiver = payload.receiver !== undefined ? ` (receiver ${payload.receiver})` : '';
+  if (payload.truncatedAlertsInvalid !== undefined)
+    return `truncatedAlerts ${payload.truncatedAlertsInvalid} of a payload${group}${receiver} is not a count (a whole number, 0 or more): ignored, the alerts that came were acted on; alerts of the group may have been left out`;
+  if (n === 0) return undefined;
   return `Alertmanager left out ${n} alert${n === 1 ? '' : 's'}${group}${receiver} because of the receiver's max_alerts: they were never sent here, so no Isolation they ask for was made; raise max_alerts on the receiver (0 = no limit)`;
 }
 

@@ -402,7 +402,7 @@ function gainsFuture(existing: Isolation, iso: Isolation): boolean {
 
 /**
  * What a payload asks for; `truncated`, alerts its sender left out (Alertmanager's `truncatedAlerts`),
- * with the `warning` that names them.
+ * with the `warning` that names them (`count` 0 when the value sent was not a count: warned of only).
  */
 interface Decision {
   actions: AlertAction[];
@@ -451,7 +451,7 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     const { actions, truncated } = decision;
     // Counted and logged whatever becomes of the alerts that did come: those left out are lost either way.
     if (truncated) {
-      o.metrics?.truncatedAlerts(truncated.receiver, truncated.count);
+      if (truncated.count > 0) o.metrics?.truncatedAlerts(truncated.receiver, truncated.count);
       o.log?.(truncated.warning);
     }
     // Every action is settled before answering: a refusal of one alert (422, not retried) must not hide
@@ -481,7 +481,8 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
       const results = settled.map((r) => (r as PromiseFulfilledResult<ActionResult>).value);
       res.status(200).json({
         results,
-        ...(truncated ? { truncatedAlerts: truncated.count, warning: truncated.warning } : {}),
+        ...(truncated && truncated.count > 0 ? { truncatedAlerts: truncated.count } : {}),
+        ...(truncated ? { warning: truncated.warning } : {}),
       });
     } catch (err) {
       if (refused(err)) {

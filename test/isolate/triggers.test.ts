@@ -14,6 +14,7 @@ import {
   parseAlertmanagerPayload,
   parseFalcoAlert,
   PayloadError,
+  truncationNote,
 } from '../../src/isolate/triggers.ts';
 
 const sample = (f: string): unknown =>
@@ -465,14 +466,6 @@ describe('Alertmanager webhook', () => {
       { version: '4', status: 'firing', alerts: [{ status: 'firing', fingerprint: '../x' }] },
       'alerts[0].fingerprint "../x" is not a fingerprint',
     ],
-    [
-      { version: '4', status: 'firing', truncatedAlerts: -1, alerts: [] },
-      'truncatedAlerts -1 is not a count (a whole number, 0 or more)',
-    ],
-    [
-      { version: '4', status: 'firing', truncatedAlerts: '2', alerts: [] },
-      'truncatedAlerts "2" is not a count (a whole number, 0 or more)',
-    ],
   ])('rejects %j: %s', (body, message) => {
     expect(() => parseAlertmanagerPayload(body)).toThrow(new PayloadError(message));
   });
@@ -482,6 +475,29 @@ describe('Alertmanager webhook', () => {
     expect(parseAlertmanagerPayload({ ...body, truncatedAlerts: 5 }).truncatedAlerts).toBe(5);
     const { truncatedAlerts: _t, ...without } = body;
     expect(parseAlertmanagerPayload(without).truncatedAlerts).toBe(0);
+  });
+
+  it('takes a truncatedAlerts that is not a count as 0 and names it, rather than refusing the alerts', () => {
+    // A 400 would make Alertmanager drop the whole payload, the alerts that did come with it.
+    const body = fixture('alertmanager-firing.json') as Record<string, unknown>;
+    for (const [value, shown] of [
+      [-1, '-1'],
+      ['2', '"2"'],
+      [1.5, '1.5'],
+    ] as const) {
+      const p = parseAlertmanagerPayload({ ...body, truncatedAlerts: value });
+      expect([value, p.truncatedAlerts, p.truncatedAlertsInvalid, p.alerts.length]).toEqual([
+        value,
+        0,
+        shown,
+        (body.alerts as unknown[]).length,
+      ]);
+      expect(truncationNote(p)).toMatch(
+        /^truncatedAlerts .* is not a count \(a whole number, 0 or more\): ignored/,
+      );
+      expect(truncationNote(p)).toContain(`truncatedAlerts ${shown} of a payload`);
+    }
+    expect(parseAlertmanagerPayload({ ...body, truncatedAlerts: 2 }).truncatedAlertsInvalid).toBeUndefined();
   });
 
   it('never throws anything but PayloadError on arbitrary JSON', () => {

@@ -670,6 +670,38 @@ describe('webhook receivers', () => {
     expect(logged).toHaveLength(1);
   });
 
+  it('Alertmanager: a truncatedAlerts that is not a count is warned of, and the alerts that came still isolate', async () => {
+    // A 4xx is final for Alertmanager: refusing the payload would drop its isolation requests too.
+    const kube = new FakeKube();
+    const metrics = new IsolationMetrics();
+    const logged: string[] = [];
+    const a = app(kube, { metrics, log: (line) => logged.push(line) });
+    const res = await request(a)
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send({
+        version: '4',
+        status: 'firing',
+        receiver: 'microseg',
+        truncatedAlerts: '2',
+        alerts: [
+          {
+            status: 'firing',
+            labels: { alertname: 'Shell', severity: 'critical', namespace: 'shop', pod: 'web-1' },
+            fingerprint: 'ab02',
+          },
+        ],
+      });
+    const note =
+      'truncatedAlerts "2" of a payload (receiver microseg) is not a count (a whole number, 0 or more): ignored, the alerts that came were acted on; alerts of the group may have been left out';
+    expect([res.status, res.body]).toEqual([
+      200,
+      { results: [expect.objectContaining({ action: 'isolate', outcome: 'created' })], warning: note },
+    ]);
+    expect(logged).toEqual([note]);
+    expect(formatPrometheus(metrics.families())).not.toContain('microseg_isolation_alerts_truncated_total{');
+  });
+
   it('tokens are read one per line or comma-separated, by the Secret reader as by the token file reader', async () => {
     expect(parseTokens('tok1,tok2')).toEqual(['tok1', 'tok2']);
     expect(parseTokens(' a \r\nb, c\n\n,d,\n')).toEqual(['a', 'b', 'c', 'd']);
