@@ -503,6 +503,14 @@ export class HubbleSource {
       this.opts.onEvent?.({ type: 'backoff', attempt, delayMs });
       attempt++;
       await this.sleep(delayMs);
+      // No new stream while flows of the last one are held: its flows would be held behind them, and a
+      // queue that stays full (a stalled consumer, a flapping relay) would grow the held flows without
+      // bound, one stream's worth per reconnect. The next stream opens once they are in the queue.
+      if (this.held.length > 0 && this.running)
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          void this.releaseHeld().then(resolve);
+        });
     }
   }
 

@@ -956,3 +956,40 @@ describe('HubbleSource over TLS', () => {
     );
   });
 });
+
+describe('flows held for a full shared queue', () => {
+  it('opens no new stream while flows of the last one are held, so they cannot pile up', async () => {
+    const relay = new FakeRelay();
+    // Every stream is cut after a few messages, a reconnect sending each time one more new flow.
+    relay.cutAfter = range(1, 10);
+    relay.publish(...range(1, 10).map((n) => scriptedFlow(n, 100 + n)));
+    const { queue, source } = await setup(
+      relay,
+      { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } },
+      4,
+    );
+    // Another source (a push) filled the queue: the first relay flow is held.
+    const pushed: Flow[] = range(1, 4).map((n) => ({
+      time: 100_000 + n,
+      src: { pod: 'collector' },
+      dst: { pod: 'db' },
+      protocol: 'TCP',
+      port: 5432,
+      srcPort: n,
+      verdict: 'FORWARDED',
+      input: 'generic',
+    }));
+    expect(queue.offer('push', pushed)).toBe(4);
+    source.start();
+    await waitFor(() => source.metrics().flowsReceived >= 1, 5000, 'a flow from the relay');
+    // Backoff is 20-200 ms: without room in the queue no stream is opened again, whatever the time.
+    await new Promise((r) => setTimeout(r, 500));
+    expect([relay.connectionCount, source.metrics().flowsOffered]).toEqual([1, 1]);
+    // Room made: the held flow goes first, then streams open again and bring the rest, in order.
+    const c = consume(queue);
+    cleanups.push(() => c.stop());
+    await waitFor(() => c.flows.length >= 14, 5000, 'every flow');
+    expect(ports(c.flows.filter((f) => f.input === 'hubble'))).toEqual(range(1, 10));
+    expect(queue.metrics().dropped.hubble?.queue_full).toBeUndefined();
+  });
+});
