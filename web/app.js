@@ -104,7 +104,7 @@
   // ---------------- API ----------------
   async function api(path, options = {}) {
     const headers = Object.assign({}, options.headers || {});
-    const sent = state.token;
+    const sent = options.withoutToken ? '' : state.token;
     if (sent) headers.Authorization = `Bearer ${sent}`;
     // `raw`: text sent as it is (YAML or JSON the user gave); `body`: a value sent as JSON.
     if (options.raw !== undefined) headers['Content-Type'] = 'application/yaml';
@@ -124,10 +124,19 @@
     } catch (err) {
       throw new Error(`cannot reach the server (${errorText(err)})`, { cause: err });
     }
-    if (res.status === 401) {
+    if (res.status === 401 && !options.withoutToken) {
       // Signed in with another token meanwhile: try that one. Else ask; a user who closes the dialog
       // gets the refusal where they acted, like any failed request.
       if (state.token !== sent || (await login(Boolean(sent)))) return api(path, options);
+      // Closed after a token was refused (rotated): it is forgotten, and the request sent once more
+      // without it, as a server that lets anyone read (anonymousRead) takes it; another refuses it again.
+      if (sent) {
+        if (state.token === sent) {
+          state.token = '';
+          sessionStorage.removeItem('microseg.token');
+        }
+        return api(path, Object.assign({}, options, { withoutToken: true }));
+      }
     }
     if (res.status === 204) return null;
     // A proxy in between may answer with HTML or nothing: say what came back instead of a parse error.

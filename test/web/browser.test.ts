@@ -446,6 +446,29 @@ describe('service graph page (headless Chromium)', () => {
     await page.close();
   });
 
+  it('lets a reader whose stored token was rotated read anonymously after closing the sign-in dialog', async () => {
+    const fx = await fixtureAnalysis();
+    const src = withIsolation(analysisSource(fx.analysis, { title: 'open', mode: 'controller' }));
+    const s = await listen(createApp(src, { auth: { token: 'let-me-in', anonymousRead: true } }));
+    servers.push(s.server);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    // The tab signed in before the token was rotated: the one it holds is refused now.
+    await page.addInitScript(() => sessionStorage.setItem('microseg.token', 'old'));
+    await page.goto(s.url);
+    await page.waitForSelector('#login[open]');
+    expect(await page.textContent('#login-note')).toBe('The token was refused: enter the current one.');
+    // The reader has no current token: closing the dialog leaves the page readable, as to anyone.
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 5000 });
+    expect(await page.textContent('#auth-status')).toBe('read-only Sign in');
+    expect(await page.evaluate(() => sessionStorage.getItem('microseg.token'))).toBeNull();
+    expect(await page.evaluate(() => document.body.dataset.error ?? null)).toBeNull();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("shows an Isolation's status message: why it isolates nothing (a host-network pod)", async () => {
     const fx = await fixtureAnalysis();
     const message =
