@@ -55,6 +55,8 @@ export async function startIsolationController(o: IsolationControllerOptions): P
         method: 'GET',
         path: paths.isolations(o.namespace),
       });
+      // Stopped while the list was read: no watch is started, nothing would ever abort it.
+      if (stopped) return;
       for (const key of reconciler.observeAll(list.items)) queue.add(key);
       // What was deleted before this list was not seen by any watch: the webhooks read those again.
       o.known?.clear();
@@ -82,8 +84,10 @@ export async function startIsolationController(o: IsolationControllerOptions): P
           relistTimer.unref();
         },
       );
+      // Stopped while the watch was being set up: ended here, as stop() could not abort it.
+      if (stopped) abort.abort();
       // From here the watch tells the webhooks' cache of every deletion and release.
-      if (!stopped && !ended) o.known?.setWatched(true);
+      else if (!ended) o.known?.setWatched(true);
     } catch (err) {
       o.known?.setWatched(false);
       log(`isolation list failed: ${err instanceof Error ? err.message : String(err)}`);

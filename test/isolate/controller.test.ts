@@ -92,4 +92,27 @@ describe('the Isolation controller and the webhooks cache', () => {
     expect([w.watches.length, known.watched]).toEqual([1, false]);
     await c.stop();
   });
+
+  it('starts no watch when stopped while a re-list is read', async () => {
+    vi.useFakeTimers();
+    const lists: (() => void)[] = [];
+    let calls = 0;
+    const slow: Kube = {
+      request: <T>(req: KubeRequest) =>
+        calls++ === 0
+          ? kube.request<T>(req)
+          : new Promise<T>((resolve) => lists.push(() => void kube.request<T>(req).then(resolve))),
+    };
+    const known = new KnownIsolations();
+    const c = await startIsolationController({ kc: {} as KubeConfig, kube: slow, known });
+    w.watches[0]!.done(new Error('connection reset'));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(lists).toHaveLength(1);
+    // Stopped (leadership lost) while the re-list is read; then the list answers.
+    await c.stop();
+    lists[0]!();
+    await vi.advanceTimersByTimeAsync(10);
+    // No watch left running that nothing would ever abort, and the cache is not said to be watched.
+    expect([w.watches.length, known.watched]).toEqual([1, false]);
+  });
 });
