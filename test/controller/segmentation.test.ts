@@ -1635,7 +1635,7 @@ describe('the Segmentation controller', () => {
           );
         expect(applied('ProposedNetworkPolicy').length).toBeGreaterThan(0);
         expect(applied('NetworkPolicy')).toEqual([]);
-        const enforced = (lastStatus(state).conditions as { type: string; reason: string }[]).find(
+        const enforced = (lastStatus(state).conditions as unknown as { type: string; reason: string }[]).find(
           (c) => c.type === 'Enforced',
         );
         expect(enforced?.reason).toBe('EnforceRefused');
