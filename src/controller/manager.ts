@@ -291,7 +291,16 @@ export class Manager {
                   ...(isolations ? { isolations: () => isolations.list() } : {}),
                   ...(this.#o.isolation?.actions ? { actions: this.#o.isolation.actions } : {}),
                 }),
-                this.#o.ui.auth ? { auth: this.#o.ui.auth } : {},
+                {
+                  ...(this.#o.ui.auth ? { auth: this.#o.ui.auth } : {}),
+                  onInternalError: (err, req) =>
+                    this.#o.log.error('web request failed', {
+                      method: req.method,
+                      path: req.path,
+                      error: err instanceof Error ? err.message : String(err),
+                      ...(err instanceof Error && err.stack ? { stack: err.stack } : {}),
+                    }),
+                },
               ),
             }
           : {}),

@@ -49,6 +49,11 @@ export interface AppOptions {
   webRoot?: string;
   /** Parses the bodies of `POST /audit` (default: one parsing thread shared by every app). */
   parser?: ObjectsParser;
+  /**
+   * Told of every request answered 500 (an internal error), with the error and its stack, for the
+   * operator's log: the answer itself says only the error's message.
+   */
+  onInternalError?: (err: unknown, req: { method: string; path: string }) => void;
 }
 
 let sharedParser: ObjectsParser | undefined;
@@ -231,6 +236,14 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     if (auth.verify) return auth.verify(header);
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     return m && auth.token && safeEqual(m[1]!, auth.token) ? 'token' : undefined;
+  }
+
+  function internalError(err: unknown, req: Request): void {
+    try {
+      opts.onInternalError?.(err, { method: req.method, path: req.originalUrl.split('?')[0] ?? '' });
+    } catch {
+      // A logger that throws must not take the answer with it.
+    }
   }
 
   const api = express.Router();
@@ -661,7 +674,10 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         error: `unsupported content encoding "${encoding}": send the body as is or with gzip, deflate, br or zstd`,
       });
     else if (isClientError(err)) res.status(err.status).json({ error: err.message });
-    else res.status(500).json({ error: `internal error: ${(err as Error)?.message ?? String(err)}` });
+    else {
+      internalError(err, req);
+      res.status(500).json({ error: `internal error: ${(err as Error)?.message ?? String(err)}` });
+    }
   });
 
   app.use('/api/v1', api);
@@ -697,7 +713,10 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     if (badPath) res.status(400).send(`${badPath}\n`);
     else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 600)
       res.status(e.status).send(`${e.expose === true ? String(e.message) : 'request failed'}\n`);
-    else res.status(500).send(`internal error: ${errorMessage(err)}\n`);
+    else {
+      internalError(err, req);
+      res.status(500).send(`internal error: ${errorMessage(err)}\n`);
+    }
   });
   return app;
 }

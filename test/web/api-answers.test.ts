@@ -62,6 +62,29 @@ describe('GET /graph failures', () => {
     expect(res.body.error).toMatch(/^internal error: /);
     expect(res.body.error).not.toMatch(/\n\s+at /);
   });
+
+  it('tells the operator of an internal error, with its stack, and not of a 400', async () => {
+    const broken: ViewSource = {
+      ...source,
+      segments: () => ({ ...fx.analysis.segments, segments: undefined as never }),
+    };
+    const told: { err: unknown; method: string; path: string }[] = [];
+    const tell = {
+      onInternalError: (err: unknown, req: { method: string; path: string }) => told.push({ err, ...req }),
+    };
+    await request(createApp(source, tell)).get('/api/v1/graph?view=segments&expand=nope').expect(400);
+    expect(told).toEqual([]);
+    await request(createApp(broken, tell)).get('/api/v1/graph?view=full').expect(500);
+    expect(told.map((t) => [t.method, t.path])).toEqual([['GET', '/api/v1/graph']]);
+    expect((told[0]!.err as Error).stack).toMatch(/\n\s+at /);
+    // A logger that throws does not take the answer with it.
+    const throwing = createApp(broken, {
+      onInternalError: () => {
+        throw new Error('log down');
+      },
+    });
+    expect((await request(throwing).get('/api/v1/graph')).status).toBe(500);
+  });
 });
 
 describe('isolations on the graph', () => {

@@ -241,6 +241,12 @@ async function demo(out: string, io: CliIO, server: PageServer | undefined): Pro
         snapshot,
       },
     ),
+    {
+      onInternalError: (err, req) =>
+        io.err(
+          `microseg demo: ${req.method} ${req.path} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+        ),
+    },
   );
   const addr = server.address() as AddressInfo;
   io.out(`\nweb page: ${pageUrl(addr)}  (Ctrl-C to stop)\n`);
