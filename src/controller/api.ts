@@ -89,6 +89,8 @@ export interface SegmentationStatus {
   observedGeneration?: number;
   phase?: string;
   mode?: Mode;
+  /** When the controller first acted in `mode` (RFC 3339): automatic promotion counts from then at the earliest. */
+  modeSince?: string;
   namespaces?: string[];
   /** When each selected namespace not selected at the first reconcile joined (namespace → RFC 3339). */
   namespacesJoined?: Record<string, string>;

@@ -257,6 +257,10 @@ export function segmentationCRD(): Schema {
     observedGeneration: int('The metadata.generation this status describes.', { format: 'int64' }),
     phase: str('One-word summary: Learning, Auditing, Enforcing, Refused, Invalid or Degraded.'),
     mode: str('The mode the controller is acting in.'),
+    modeSince: str(
+      'When the controller first acted in this mode. Automatic promotion counts the condition it waits for from then at the earliest, so a mode set back by hand (a rollback) holds for a full spec.promotion.after.',
+      { format: 'date-time' },
+    ),
     namespaces: arr('Namespaces currently selected.', { type: 'string' }),
     namespacesJoined: {
       type: 'object',

@@ -375,17 +375,21 @@ export function wasEnforcing(
 /**
  * The mode automatic promotion moves to now, if any. Not Enforce while a CronJob in scope has not run
  * since learning began (`notRun`, see cronJobsNotRunSince): the audit cannot have seen its traffic.
+ * The condition counts only from when the Segmentation entered its mode (`modeSince`, status.modeSince):
+ * a mode set back by hand (a rollback, Enforce → Learn in an incident) keeps conditions True since
+ * before it, and counted from them the promotion would undo the rollback at once.
  */
 export function promotionTarget(
   spec: SegmentationSpec,
   conditions: readonly Condition[],
   now: number,
   notRun: readonly string[] = [],
+  modeSince = -Infinity,
 ): { to: Mode; message: string; why: string } | undefined {
   if (!spec.promotion.automatic) return undefined;
   const heldFor = (type: ConditionType): number => {
     const c = findCondition(conditions, type);
-    return c?.status === 'True' ? now - Date.parse(c.lastTransitionTime) : -1;
+    return c?.status === 'True' ? now - Math.max(Date.parse(c.lastTransitionTime), modeSince) : -1;
   };
   const after = formatDuration(spec.promotion.afterMs);
   const to = (target: Mode, why: string) => ({
@@ -398,6 +402,29 @@ export function promotionTarget(
   if (spec.mode === 'Audit' && notRun.length === 0 && heldFor(C.AuditClean) >= spec.promotion.afterMs)
     return to('Enforce', `the audit has been clean for ${after}`);
   return undefined;
+}
+
+/** The mode automatic promotion moves a Segmentation to from `mode`, if any. */
+const nextMode = (mode: Mode): Mode | undefined =>
+  mode === 'Learn' ? 'Audit' : mode === 'Audit' ? 'Enforce' : undefined;
+
+/**
+ * What the condition a promotion waits for (ProposalStable in Learn, AuditClean in Audit) says while it
+ * held since before the Segmentation entered its mode (`since`, status.modeSince: a rollback), so the
+ * promotion waits until `until` (`since` + promotion.after).
+ */
+export function modeWaitNote(mode: Mode, since: string, until: number): string {
+  return `; spec.mode became ${mode} at ${since}, so automatic promotion to ${nextMode(mode) ?? mode} waits until ${new Date(until).toISOString()}`;
+}
+
+/** The `PromotionWaiting` Event of a promotion due by its condition alone, but for a mode entered since. */
+export function modeWaitMessage(
+  from: Mode,
+  due: { to: Mode; why: string },
+  since: string,
+  until: number,
+): string {
+  return `promotion ${from} → ${due.to} would be due (${due.why}), but spec.mode became ${from} at ${since}: automatic promotion counts from then, and waits until ${new Date(until).toISOString()}`;
 }
 
 /** The annotation client-side `kubectl apply` (and Argo CD's default sync) keeps what it applied in. */

@@ -47,6 +47,9 @@ import {
   promotionDueMessage,
   promotionWaitingMessage,
   promotionTarget,
+  modeWaitMessage,
+  modeWaitNote,
+  findCondition,
   pruneBuckets,
   selectNamespaces,
   setCondition,
@@ -147,6 +150,8 @@ interface SegState {
   promotionDue?: string;
   /** The `PromotionWaiting` Event last recorded, while the promotion it names still waits. */
   promotionWaiting?: string;
+  /** The `PromotionWaiting` Event of a promotion that waits for a mode entered since (a rollback). */
+  modeWaiting?: string;
   /** When each namespace that joined after the first reconcile joined (see `namespacesJoined`). */
   namespacesJoined?: Record<string, string>;
 }
@@ -1298,6 +1303,22 @@ export class SegmentationController {
         memberCount: s.members.length,
       }));
     const workloads = [...identity.workloads.values()].filter((w) => st.namespaces.has(w.namespace)).length;
+    // When the Segmentation entered the mode it is in: automatic promotion counts from then at the
+    // earliest, so that a mode set back by hand (a rollback) is not undone at once by conditions that
+    // held since before it. A status written before modeSince existed counts from now.
+    const modeSince = old.mode === mode && old.modeSince !== undefined ? old.modeSince : nowIso;
+    const modeSinceMs = Date.parse(modeSince);
+    const promotionUntil = modeSinceMs + spec.promotion.afterMs;
+    const gating = mode === 'Learn' ? C.ProposalStable : mode === 'Audit' ? C.AuditClean : undefined;
+    const gated = gating ? findCondition(conds, gating) : undefined;
+    if (
+      spec.promotion.automatic &&
+      gating &&
+      gated?.status === 'True' &&
+      Date.parse(gated.lastTransitionTime) < modeSinceMs &&
+      now < promotionUntil
+    )
+      set(gating, 'True', gated.reason, gated.message + modeWaitNote(mode, modeSince, promotionUntil));
     let lastChange = old.lastChange;
     const changeMsg =
       wasMode !== mode
@@ -1314,6 +1335,7 @@ export class SegmentationController {
       observedGeneration: gen,
       phase,
       mode,
+      modeSince,
       namespaces,
       ...(Object.keys(joined).length > 0 ? { namespacesJoined: joined } : {}),
       workloads,
@@ -1358,9 +1380,18 @@ export class SegmentationController {
 
     mark('status');
     // ----- automatic promotion -----
-    const target = promotionTarget(spec, conds, now, notRun);
+    const target = promotionTarget(spec, conds, now, notRun, modeSinceMs);
+    // Due by its condition alone, but the mode was entered since (a rollback): said once by an Event.
+    const byCondition = target ? undefined : promotionTarget(spec, conds, now, notRun);
+    const modeWaiting =
+      byCondition && !promotionTarget(spec, conds, now, notRun, modeSinceMs)
+        ? modeWaitMessage(mode, byCondition, modeSince, promotionUntil)
+        : undefined;
+    if (modeWaiting !== undefined && st.modeWaiting !== modeWaiting)
+      this.#events.record(seg, 'Normal', Reason.PromotionWaiting, modeWaiting);
+    st.modeWaiting = modeWaiting;
     // Due but for CronJobs that have not run: said once by an Event, as the condition alone is easy to miss.
-    const due = target ? undefined : promotionTarget(spec, conds, now);
+    const due = target ? undefined : promotionTarget(spec, conds, now, [], modeSinceMs);
     // Once per set of CronJobs (what each waits for changes as its run comes and goes).
     const waiting = due ? promotionWaitingMessage(due, notRun) : undefined;
     if (due && waiting !== undefined && st.promotionWaiting !== waiting)

@@ -540,6 +540,36 @@ describe('conditions and promotion', () => {
       to: 'Audit',
     });
   });
+  it('counts a promotion from when the Segmentation entered its mode: a rollback sticks for a full promotion.after', () => {
+    const spec = (mode: string) => {
+      const r = parseSegmentationSpec('s', {
+        namespaceSelector: {},
+        mode,
+        promotion: { automatic: true, after: '10m' },
+      });
+      if (!r.ok) throw new Error(r.problems.join());
+      return r.spec;
+    };
+    const held = (type: string): Condition[] => [
+      { type, status: 'True', reason: 'x', message: '', lastTransitionTime: new Date(T0).toISOString() },
+    ];
+    // The proposal has been stable (the audit clean) for hours, but spec.mode was set back an hour ago at
+    // T0 + 5h: the condition held for 10m counts from then.
+    const rolledBack = T0 + 5 * 3_600_000;
+    for (const [mode, type] of [
+      ['Learn', 'ProposalStable'],
+      ['Audit', 'AuditClean'],
+    ] as const) {
+      expect(promotionTarget(spec(mode), held(type), rolledBack + 599_000, [], rolledBack)).toBeUndefined();
+      expect(promotionTarget(spec(mode), held(type), rolledBack + 600_000, [], rolledBack)).toMatchObject({
+        to: mode === 'Learn' ? 'Audit' : 'Enforce',
+      });
+    }
+    // A condition that turned True after the mode was entered counts from its own transition.
+    expect(
+      promotionTarget(spec('Learn'), held('ProposalStable'), T0 + 600_000, [], T0 - 3_600_000),
+    ).toMatchObject({ to: 'Audit' });
+  });
 });
 
 describe('CronJobs that have not run since learning began', () => {

@@ -138,6 +138,7 @@ describe('the Segmentation controller', () => {
     segmentations: Segmentation[],
     objects: Record<string, unknown[]> = {},
     cacheOptions: ClusterCacheOptions = {},
+    now: () => number = Date.now,
   ) {
     const recorded: { reason: string; type: string; message: string }[] = [];
     const { client, state } = fakeClient({
@@ -164,6 +165,7 @@ describe('the Segmentation controller', () => {
       edgeSets,
       events: { record: (_o, type, reason, message) => void recorded.push({ type, reason, message }) },
       log: silentLogger,
+      options: { now },
     });
     stops.push(async () => {
       await controller.stopLeading();
@@ -990,6 +992,7 @@ describe('the Segmentation controller', () => {
         spec: { ...shopSpec, mode, audit: { window: '1s' }, promotion: { automatic: true, after: '1s' } },
         status: {
           mode,
+          modeSince: hourAgo,
           audit: { since: hourAgo },
           conditions: [
             {
@@ -1079,6 +1082,72 @@ describe('the Segmentation controller', () => {
         spec: { mode: 'Enforce' },
       });
       expect(recorded.map((e) => e.reason)).toContain('AutoPromoted');
+    });
+
+    it('keep a rollback to Learn for a full promotion.after from it, and say that the promotion waits', async () => {
+      // Enforced with automatic promotion, the proposal stable for two hours: during an incident the
+      // platform team sets spec.mode back to Learn (generation 2). The status is still Enforce's.
+      let clock = Date.now();
+      const twoHoursAgo = new Date(clock - 7_200_000).toISOString();
+      const s: Segmentation = {
+        ...shop('uid-shop', '1'),
+        metadata: { ...shop('uid-shop', '1').metadata, generation: 2 },
+        spec: {
+          ...shopSpec,
+          mode: 'Learn',
+          learning: { stableAfter: '0s' },
+          promotion: { automatic: true, after: '1h' },
+        },
+        status: {
+          mode: 'Enforce',
+          conditions: [
+            {
+              type: 'ProposalStable',
+              status: 'True',
+              reason: 'ProposalFrozen',
+              message: '',
+              lastTransitionTime: twoHoursAgo,
+            },
+          ],
+        },
+      };
+      const { controller, state, recorded } = await start(
+        [s],
+        { ...objects, [resourcePath('CronJob')]: [], [resourcePath('LearnedEdgeSet')]: [learnedGraph()] },
+        {},
+        () => clock,
+      );
+      const promotions = () => state.patches.filter((p) => (p as { spec?: unknown }).spec !== undefined);
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      const rolledBack = new Date(clock).toISOString();
+      await controller.reconcile('shop');
+      // The rollback stays: no promotion back to Audit, and the wait is said, once.
+      expect(promotions()).toEqual([]);
+      expect(lastStatus(state).modeSince).toBe(rolledBack);
+      const until = new Date(clock + 3_600_000).toISOString();
+      const waiting = [
+        {
+          type: 'Normal',
+          reason: 'PromotionWaiting',
+          message: `promotion Learn → Audit would be due (the proposal has been stable for 1h), but spec.mode became Learn at ${rolledBack}: automatic promotion counts from then, and waits until ${until}`,
+        },
+      ];
+      expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toEqual(waiting);
+      expect(lastStatus(state).conditions!.find((c) => c.type === 'ProposalStable')!.message).toMatch(
+        new RegExp(
+          `; spec.mode became Learn at ${rolledBack}, so automatic promotion to Audit waits until ${until}$`,
+        ),
+      );
+      clock += 3_599_000;
+      await controller.reconcile('shop');
+      expect(promotions()).toEqual([]);
+      expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toEqual(waiting);
+      // A full promotion.after of stability since the rollback: promoted.
+      clock += 1000;
+      await controller.reconcile('shop');
+      expect(promotions()).toEqual([{ metadata: { resourceVersion: '1' }, spec: { mode: 'Audit' } }]);
     });
 
     it('audit a proposal written in Audit for a full window before AuditClean holds again', async () => {
