@@ -44,6 +44,7 @@ export const Reason = {
   EnforceRefused: 'EnforceRefused',
   EnforceForced: 'EnforceForced',
   PolicyNameConflict: 'PolicyNameConflict',
+  NotRepairedWhileInvalid: 'NotRepairedWhileInvalid',
   // Degraded
   AsExpected: 'AsExpected',
   ApplyFailed: 'ApplyFailed',

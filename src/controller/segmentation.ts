@@ -735,9 +735,23 @@ export class SegmentationController {
       conds = setCondition(conds, { type, status, reason, message }, nowIso, gen);
     };
 
+    // An invalid spec changes nothing applied, so what was enforced stays in place; but it is neither
+    // repaired nor updated nor removed meanwhile, and Enforced says so rather than what the last valid
+    // reconcile did.
+    const keptWhileInvalid = () => {
+      const c = findCondition(conds, C.Enforced);
+      if (c !== undefined && wasEnforcing(old))
+        set(
+          C.Enforced,
+          c.status,
+          Reason.NotRepairedWhileInvalid,
+          `${old.enforcedPolicies ?? 0} NetworkPolicies are kept as they were at the last valid reconcile; while the spec is invalid (see Valid) they are not repaired, updated or removed`,
+        );
+    };
     const parsed = parseSegmentationSpec(seg.metadata.name, seg.spec);
     if (!parsed.ok) {
       set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
+      keptWhileInvalid();
       const notPersisted = await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
@@ -774,6 +788,7 @@ export class SegmentationController {
           .map(([ns, owner]) => `namespace ${ns} is already covered by Segmentation ${owner}`)
           .join('; '),
       );
+      keptWhileInvalid();
       const notPersisted = await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(

@@ -399,6 +399,10 @@ describe('wasEnforcing', () => {
     expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('True', 'PoliciesApplied') })).toBe(true);
     expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('True', 'EnforceForced') })).toBe(true);
     expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('False', 'PolicyNameConflict') })).toBe(true);
+    // Kept while the spec was invalid: still in place, so enforcing goes on once it is valid again.
+    expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('True', 'NotRepairedWhileInvalid') })).toBe(
+      true,
+    );
   });
   it('does not hold after a refusal, in another mode, or before any status', () => {
     expect(wasEnforcing({ mode: 'Enforce', conditions: enforced('False', 'EnforceRefused') })).toBe(false);

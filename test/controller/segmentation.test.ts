@@ -834,6 +834,55 @@ describe('the Segmentation controller', () => {
       ]);
     });
 
+    for (const how of ['a field', 'a namespace another Segmentation covers'] as const)
+      it(`say, once enforced and then invalid (${how}), that the policies are kept as they are and not repaired`, async () => {
+        const enforcing = {
+          mode: 'Enforce',
+          enforcedPolicies: 3,
+          conditions: [
+            {
+              type: 'Valid',
+              status: 'True',
+              reason: 'SpecValid',
+              message: 'covers 1 namespace(s)',
+              lastTransitionTime: '2026-01-01T00:00:00Z',
+            },
+            {
+              type: 'Enforced',
+              status: 'True',
+              reason: 'PoliciesApplied',
+              message: '3 NetworkPolicies applied; the proposal is enforced',
+              lastTransitionTime: '2026-01-01T00:00:00Z',
+            },
+          ],
+        };
+        const s: Segmentation = {
+          ...shop('uid-shop', '1'),
+          metadata: { ...shop('uid-shop', '1').metadata, creationTimestamp: '2026-01-02T00:00:00Z' },
+          spec: { ...shopSpec, mode: how === 'a field' ? 'Sometimes' : 'Enforce' },
+          status: enforcing,
+        } as unknown as Segmentation;
+        const older = {
+          ...seg('shop-old', shopSpec),
+          metadata: { ...seg('shop-old', shopSpec).metadata, creationTimestamp: '2025-01-01T00:00:00Z' },
+        };
+        const { controller, state, recorded } = await start(how === 'a field' ? [s] : [s, older], objects);
+        state.failEdgeSets = false;
+        await controller.reconcile('shop');
+        const status = lastStatus(state);
+        expect(status.phase).toBe('Invalid');
+        expect(status.conditions!.find((c) => c.type === 'Enforced')).toMatchObject({
+          status: 'True',
+          reason: 'NotRepairedWhileInvalid',
+          message:
+            '3 NetworkPolicies are kept as they were at the last valid reconcile; while the spec is invalid (see Valid) they are not repaired, updated or removed',
+        });
+        expect(recorded.filter((e) => e.reason === 'NotRepairedWhileInvalid')).toHaveLength(1);
+        // Said once, not at every resync.
+        await controller.reconcile('shop');
+        expect(recorded.filter((e) => e.reason === 'NotRepairedWhileInvalid')).toHaveLength(1);
+      });
+
     it('persist the edges learned since the last write when the spec turns invalid, so none is lost', async () => {
       const { controller, state } = await learned({ mode: 'Learn' });
       // Written at that reconcile (the first change since the start); the next is learned after it.
