@@ -1033,8 +1033,21 @@ export class SegmentationController {
       st.newBlocked = undefined;
       st.announcedBlocked = undefined;
     } else {
+      // Invalid at the last reconcile: nothing was learned or audited meanwhile, so the audit in status
+      // (or in memory) vouches for no flow of that time; counted on, AuditClean would call a window
+      // clean in which no flow was checked. The audit starts again.
+      const wasInvalid = findCondition(old.conditions, C.Valid)?.status === 'False';
+      if (wasInvalid) {
+        st.audit = undefined;
+        this.#events.record(
+          seg,
+          'Normal',
+          Reason.AuditWindowOpen,
+          `the spec was invalid, and no flow was audited meanwhile: the audit starts again, and AuditClean waits for a full ${formatDuration(spec.audit.windowMs)} window of it`,
+        );
+      }
       if (!st.audit) {
-        const prev = old.audit && wasMode && wasMode !== 'Learn' ? old.audit : undefined;
+        const prev = old.audit && wasMode && wasMode !== 'Learn' && !wasInvalid ? old.audit : undefined;
         st.audit = prev
           ? {
               since: Date.parse(prev.since),

@@ -1199,6 +1199,60 @@ describe('the Segmentation controller', () => {
       expect(promotions()).toEqual([{ metadata: { resourceVersion: '1' }, spec: { mode: 'Audit' } }]);
     });
 
+    it('start the audit again when the spec is valid again: no flow was audited while it was invalid', async () => {
+      // In Audit, its 1h audit started three hours ago; two hours ago the spec turned invalid (nothing
+      // learned or audited since), and now it is fixed (generation 3).
+      const threeHoursAgo = new Date(Date.now() - 3 * 3_600_000).toISOString();
+      const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
+      const s = {
+        ...shop('uid-shop', '1'),
+        metadata: { ...shop('uid-shop', '1').metadata, generation: 3 },
+        spec: { ...shopSpec, mode: 'Audit' },
+        status: {
+          mode: 'Audit',
+          modeSince: threeHoursAgo,
+          proposal: { hash: proposalHash([]), since: threeHoursAgo },
+          audit: { since: threeHoursAgo },
+          conditions: [
+            {
+              type: 'Valid',
+              status: 'False',
+              reason: 'InvalidSpec',
+              message: 'spec.mode "Sometimes" is not one of Learn, Audit, Enforce',
+              lastTransitionTime: twoHoursAgo,
+            },
+            {
+              type: 'AuditClean',
+              status: 'False',
+              reason: 'AuditWindowOpen',
+              message: '',
+              lastTransitionTime: threeHoursAgo,
+            },
+          ],
+        },
+      } as unknown as Segmentation;
+      const { controller, state, recorded } = await start([s], { ...objects, [resourcePath('CronJob')]: [] });
+      state.failEdgeSets = false;
+      const before = Date.now();
+      await controller.reconcile('shop');
+      const status = lastStatus(state);
+      expect(status.conditions!.find((c) => c.type === 'AuditClean')).toMatchObject({
+        status: 'False',
+        reason: 'AuditWindowOpen',
+      });
+      expect(Date.parse((status.audit as { since: string }).since)).toBeGreaterThanOrEqual(before - 1000);
+      expect(
+        recorded.filter((e) => e.reason === 'AuditWindowOpen' && !e.message.startsWith('AuditClean=')),
+      ).toEqual([
+        {
+          type: 'Normal',
+          reason: 'AuditWindowOpen',
+          message:
+            'the spec was invalid, and no flow was audited meanwhile: the audit starts again, and AuditClean waits for a full 1h window of it',
+        },
+      ]);
+    });
+
     it('audit a proposal written in Audit for a full window before AuditClean holds again', async () => {
       // In Audit for an hour with nothing learned: the audit of the empty proposal has been clean all
       // along. Now web → api is learned, and the first proposal is written (and frozen) in Audit.
