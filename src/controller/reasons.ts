@@ -29,6 +29,7 @@ export const Reason = {
   // Learning
   LearningFlows: 'LearningFlows',
   ProposalFrozen: 'ProposalFrozen',
+  SpecInvalid: 'SpecInvalid',
   // ProposalStable
   ProposalChanged: 'ProposalChanged',
   ProposalUnchanged: 'ProposalUnchanged',

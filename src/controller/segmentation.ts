@@ -737,8 +737,14 @@ export class SegmentationController {
 
     // An invalid spec changes nothing applied, so what was enforced stays in place; but it is neither
     // repaired nor updated nor removed meanwhile, and Enforced says so rather than what the last valid
-    // reconcile did.
-    const keptWhileInvalid = () => {
+    // reconcile did. Nor is a flow learned or audited (the state is dropped), and Learning says so.
+    const whileInvalid = () => {
+      set(
+        C.Learning,
+        'False',
+        Reason.SpecInvalid,
+        'no flow is learned or audited while the spec is invalid (see Valid); the edges learned before are kept',
+      );
       const c = findCondition(conds, C.Enforced);
       if (c !== undefined && wasEnforcing(old))
         set(
@@ -751,7 +757,7 @@ export class SegmentationController {
     const parsed = parseSegmentationSpec(seg.metadata.name, seg.spec);
     if (!parsed.ok) {
       set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
-      keptWhileInvalid();
+      whileInvalid();
       const notPersisted = await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
@@ -788,7 +794,7 @@ export class SegmentationController {
           .map(([ns, owner]) => `namespace ${ns} is already covered by Segmentation ${owner}`)
           .join('; '),
       );
-      keptWhileInvalid();
+      whileInvalid();
       const notPersisted = await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(

@@ -848,6 +848,13 @@ describe('the Segmentation controller', () => {
               lastTransitionTime: '2026-01-01T00:00:00Z',
             },
             {
+              type: 'Learning',
+              status: 'True',
+              reason: 'ProposalFrozen',
+              message: '1 edge(s) learned; the proposal is frozen while in Enforce mode',
+              lastTransitionTime: '2026-01-01T00:00:00Z',
+            },
+            {
               type: 'Enforced',
               status: 'True',
               reason: 'PoliciesApplied',
@@ -878,6 +885,13 @@ describe('the Segmentation controller', () => {
             '3 NetworkPolicies are kept as they were at the last valid reconcile; while the spec is invalid (see Valid) they are not repaired, updated or removed',
         });
         expect(recorded.filter((e) => e.reason === 'NotRepairedWhileInvalid')).toHaveLength(1);
+        // Nor is anything learned meanwhile, and Learning says so.
+        expect(status.conditions!.find((c) => c.type === 'Learning')).toMatchObject({
+          status: 'False',
+          reason: 'SpecInvalid',
+          message:
+            'no flow is learned or audited while the spec is invalid (see Valid); the edges learned before are kept',
+        });
         // Said once, not at every resync.
         await controller.reconcile('shop');
         expect(recorded.filter((e) => e.reason === 'NotRepairedWhileInvalid')).toHaveLength(1);
