@@ -1043,17 +1043,27 @@ export class SegmentationController {
       // (or in memory) vouches for no flow of that time; counted on, AuditClean would call a window
       // clean in which no flow was checked. The audit starts again.
       const wasInvalid = findCondition(old.conditions, C.Valid)?.status === 'False';
-      if (wasInvalid) {
+      // Set back from Enforce to Audit (a rollback): while enforced, the flows its policies dropped were
+      // not audited (only flows that passed are), so the audit of that time looks clean whatever the
+      // proposal blocks; counted on, AuditClean would vouch for the very proposal being rolled back.
+      const afterEnforce = !wasInvalid && mode === 'Audit' && wasEnforcing(old);
+      const restart = wasInvalid
+        ? 'the spec was invalid, and no flow was audited meanwhile'
+        : afterEnforce
+          ? 'spec.mode went from Enforce to Audit, and the flows the enforced policies dropped could not be audited'
+          : undefined;
+      if (restart !== undefined) {
         st.audit = undefined;
         this.#events.record(
           seg,
           'Normal',
           Reason.AuditWindowOpen,
-          `the spec was invalid, and no flow was audited meanwhile: the audit starts again, and AuditClean waits for a full ${formatDuration(spec.audit.windowMs)} window of it`,
+          `${restart}: the audit starts again, and AuditClean waits for a full ${formatDuration(spec.audit.windowMs)} window of it`,
         );
       }
       if (!st.audit) {
-        const prev = old.audit && wasMode && wasMode !== 'Learn' && !wasInvalid ? old.audit : undefined;
+        const prev =
+          old.audit && wasMode && wasMode !== 'Learn' && restart === undefined ? old.audit : undefined;
         st.audit = prev
           ? {
               since: Date.parse(prev.since),

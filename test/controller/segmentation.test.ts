@@ -1267,6 +1267,60 @@ describe('the Segmentation controller', () => {
       ]);
     });
 
+    it('start the audit again when set back from Enforce to Audit: what the policies dropped was never audited', async () => {
+      // Enforced for three hours (its audit clean all along, as the flows its policies dropped are not
+      // audited); in an incident, spec.mode is set back to Audit.
+      const threeHoursAgo = new Date(Date.now() - 3 * 3_600_000).toISOString();
+      const s = {
+        ...shop('uid-shop', '1'),
+        metadata: { ...shop('uid-shop', '1').metadata, generation: 3 },
+        spec: { ...shopSpec, mode: 'Audit' },
+        status: {
+          mode: 'Enforce',
+          modeSince: threeHoursAgo,
+          enforcedPolicies: 3,
+          proposal: { hash: proposalHash([]), since: threeHoursAgo },
+          audit: { since: threeHoursAgo },
+          conditions: [
+            {
+              type: 'AuditClean',
+              status: 'True',
+              reason: 'NoBlockedFlows',
+              message: 'no flow would have been blocked in the last 1h',
+              lastTransitionTime: threeHoursAgo,
+            },
+            {
+              type: 'Enforced',
+              status: 'True',
+              reason: 'PoliciesApplied',
+              message: '3 NetworkPolicies applied; the proposal is enforced',
+              lastTransitionTime: threeHoursAgo,
+            },
+          ],
+        },
+      } as unknown as Segmentation;
+      const { controller, state, recorded } = await start([s], { ...objects, [resourcePath('CronJob')]: [] });
+      state.failEdgeSets = false;
+      const before = Date.now();
+      await controller.reconcile('shop');
+      const status = lastStatus(state);
+      expect(status.conditions!.find((c) => c.type === 'AuditClean')).toMatchObject({
+        status: 'False',
+        reason: 'AuditWindowOpen',
+      });
+      expect(Date.parse((status.audit as { since: string }).since)).toBeGreaterThanOrEqual(before - 1000);
+      expect(
+        recorded.filter((e) => e.reason === 'AuditWindowOpen' && !e.message.startsWith('AuditClean=')),
+      ).toEqual([
+        {
+          type: 'Normal',
+          reason: 'AuditWindowOpen',
+          message:
+            'spec.mode went from Enforce to Audit, and the flows the enforced policies dropped could not be audited: the audit starts again, and AuditClean waits for a full 1h window of it',
+        },
+      ]);
+    });
+
     it('audit a proposal written in Audit for a full window before AuditClean holds again', async () => {
       // In Audit for an hour with nothing learned: the audit of the empty proposal has been clean all
       // along. Now web → api is learned, and the first proposal is written (and frozen) in Audit.
