@@ -12,6 +12,12 @@ export class IsolationMetrics {
   private readonly alerts = new Map<string, number>();
   private readonly actions = new Map<string, number>();
   private readonly truncated = new Map<string, number>();
+  private tokensUnreadable = false;
+
+  /** Whether the webhooks' token file cannot be read now (their calls are answered 503). */
+  setTokensUnreadable(on: boolean): void {
+    this.tokensUnreadable = on;
+  }
 
   setActive(key: string, phase: string | undefined): void {
     if (phase === 'Isolated' || phase === 'Leaking') this.active.add(key);
@@ -83,6 +89,12 @@ export class IsolationMetrics {
         help: "Alerts Alertmanager left out of its webhook payloads (truncatedAlerts, the receiver's max_alerts), by receiver: never delivered, so never acted on.",
         type: 'counter',
         samples: sorted(this.truncated).map(([receiver, value]) => ({ labels: { receiver }, value })),
+      },
+      {
+        name: 'microseg_isolation_webhook_tokens_unreadable',
+        help: "1 while the webhooks' bearer token file cannot be read or holds no token (their calls are answered 503), else 0.",
+        type: 'gauge',
+        samples: [{ value: this.tokensUnreadable ? 1 : 0 }],
       },
       {
         name: 'microseg_isolation_actions_total',

@@ -31,7 +31,11 @@ import {
 } from './triggers.ts';
 
 export interface WebhookAuth {
-  /** Accepted bearer tokens (read on every request, so a rotated Secret takes effect at once). */
+  /**
+   * Accepted bearer tokens (read on every request, so a rotated Secret takes effect at once). Throws when
+   * they cannot be read: a request with a bearer token is then answered 503 with `Retry-After` (not 401,
+   * which Alertmanager and Falcosidekick do not retry), and the error is not shown to the caller.
+   */
   tokens?: () => readonly string[];
   /** Accept requests that presented a TLS client certificate the server verified (mTLS). */
   clientCertificates?: boolean;
@@ -71,17 +75,33 @@ export function tokenMatches(presented: string, accepted: readonly string[]): bo
   return ok;
 }
 
-function authenticate(auth: WebhookAuth) {
+function authenticate(auth: WebhookAuth, unavailable: () => void) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const header = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (m && auth.tokens && tokenMatches(m[1]!, auth.tokens())) return next();
+    let unreadable = false;
+    if (m && auth.tokens) {
+      let accepted: readonly string[] | undefined;
+      try {
+        accepted = auth.tokens();
+      } catch {
+        unreadable = true;
+      }
+      if (accepted && tokenMatches(m[1]!, accepted)) return next();
+    }
     if (auth.clientCertificates) {
       const sock = req.socket as Partial<TLSSocket>;
       if (sock.encrypted && sock.authorized === true && sock.getPeerCertificate) {
         const cert = sock.getPeerCertificate();
         if (cert && Object.keys(cert).length > 0) return next();
       }
+    }
+    if (unreadable) {
+      // Fail closed, but retryably: the token may be right, the server cannot tell now.
+      unavailable();
+      res.set('Retry-After', '5');
+      res.status(503).json({ error: 'the bearer tokens of this webhook cannot be read; retry later' });
+      return;
     }
     res.set('WWW-Authenticate', 'Bearer realm="microseg"');
     res.status(401).json({
@@ -418,7 +438,7 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
   const persister = new Persister(o.kube, o.known ?? new KnownIsolations(), o.onPersisted);
   const now = o.now ?? (() => new Date());
   const count = (outcome: string) => o.metrics?.alert(source, outcome);
-  router.use(authenticate(o.auth));
+  router.use(authenticate(o.auth, () => count('tokens_unreadable')));
   router.use((_req, res, next) => {
     if (limiter.take()) return next();
     count('rate_limited');

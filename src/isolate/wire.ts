@@ -141,18 +141,31 @@ export function describeTriggers(falco: FalcoConfig, am: AlertmanagerConfig): st
   return `isolation webhooks isolate on ${falcoText}; on ${amText}`;
 }
 
-/** Reads a token file, caching it for a second so a busy webhook does not read it per request. */
-function tokenReader(path: string): () => readonly string[] {
+/**
+ * Reads a token file, caching it for a second so a busy webhook does not read it per request. A file
+ * that cannot be read, or holds no token, throws (the webhooks answer 503, retryable) and is read again
+ * at the next request, so the webhooks recover as soon as it can be read; `report` is told of each
+ * change between readable and not (with the error, or a new error while unreadable).
+ */
+function tokenReader(path: string, report: (problem: string | undefined) => void): () => readonly string[] {
   let cached: { at: number; tokens: string[] } | undefined;
+  let failing: string | undefined;
   return () => {
     const now = Date.now();
     if (!cached || now - cached.at > 1000) {
       let tokens: string[];
       try {
         tokens = parseTokens(readFileSync(path, 'utf8'));
-      } catch {
-        tokens = [];
+        if (tokens.length === 0) throw new Error('it holds no token');
+      } catch (err) {
+        cached = undefined;
+        const problem = err instanceof Error ? err.message : String(err);
+        if (problem !== failing) report(problem);
+        failing = problem;
+        throw new Error(`webhook token file ${path} cannot be read: ${problem}`, { cause: err });
       }
+      if (failing !== undefined) report(undefined);
+      failing = undefined;
       cached = { at: now, tokens };
     }
     return cached.tokens;
@@ -171,7 +184,16 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
   const router = o.webhookTokenFile
     ? isolationWebhooks({
         kube: o.kube,
-        auth: { tokens: tokenReader(o.webhookTokenFile) },
+        auth: {
+          tokens: tokenReader(o.webhookTokenFile, (problem) => {
+            metrics.setTokensUnreadable(problem !== undefined);
+            (o.warn ?? o.log)(
+              problem === undefined
+                ? `webhook token file ${o.webhookTokenFile} is readable again`
+                : `webhook token file ${o.webhookTokenFile} cannot be read: ${problem}: the webhooks answer 503 until it can`,
+            );
+          }),
+        },
         known,
         metrics,
         onPersisted,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -82,6 +82,77 @@ describe('the controller wiring of the webhooks', () => {
       .set('authorization', 'Bearer tok1,tok2')
       .send({ version: '4', status: 'firing', alerts: [] });
     expect(wrong.status).toBe(401);
+  });
+
+  it('answers 503 with Retry-After while the token file cannot be read, says so once, and recovers at once', async () => {
+    // Was 401 for every call, which Alertmanager and Falcosidekick do not retry: the alerts were lost.
+    const file = join(dir, 'token-unreadable');
+    mkdirSync(file); // a directory where the token file should be: reading it fails with EISDIR
+    const warnings: string[] = [];
+    const w = wireIsolation({
+      kc: new KubeConfig(),
+      kube: new FakeKube(),
+      webhookTokenFile: file,
+      log: () => undefined,
+      warn: (l) => warnings.push(l),
+    });
+    const app = express();
+    app.use(w.router!);
+    const send = (path: string) =>
+      request(app)
+        .post(path)
+        .set('authorization', 'Bearer t')
+        .send({ version: '4', status: 'firing', alerts: [] });
+    for (const path of ['/webhooks/alertmanager', '/webhooks/falco', '/webhooks/alertmanager']) {
+      const r = await send(path);
+      expect(r.status, path).toBe(503);
+      expect(r.headers['retry-after'], path).toBe('5');
+      expect((r.body as { error: string }).error).toBe(
+        'the bearer tokens of this webhook cannot be read; retry later',
+      );
+    }
+    // One line for the operator, naming the file and the error, however many requests came.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      new RegExp(
+        `^webhook token file ${file} cannot be read: EISDIR.*: the webhooks answer 503 until it can$`,
+      ),
+    );
+    const gauge = () => {
+      const f = w.metrics.families().find((x) => x.name === 'microseg_isolation_webhook_tokens_unreadable');
+      return f?.type === 'histogram' ? undefined : f?.samples[0]?.value;
+    };
+    expect(gauge()).toBe(1);
+    const counted = w.metrics.families().find((x) => x.name === 'microseg_isolation_alerts_total');
+    expect(counted?.type !== 'histogram' && counted?.samples).toEqual([
+      { labels: { source: 'alertmanager', outcome: 'tokens_unreadable' }, value: 2 },
+      { labels: { source: 'falco', outcome: 'tokens_unreadable' }, value: 1 },
+    ]);
+
+    // Readable again: the very next request is authenticated.
+    rmSync(file, { recursive: true });
+    writeFileSync(file, 't\n');
+    expect((await send('/webhooks/alertmanager')).status).toBe(200);
+    expect(gauge()).toBe(0);
+    expect(warnings[1]).toBe(`webhook token file ${file} is readable again`);
+
+    // A file that holds no token (an empty Secret key) cannot authenticate anyone either: retryable.
+    const empty = join(dir, 'token-empty');
+    writeFileSync(empty, ' \n');
+    const e = wireIsolation({
+      kc: new KubeConfig(),
+      kube: new FakeKube(),
+      webhookTokenFile: empty,
+      log: () => undefined,
+      warn: (l) => warnings.push(l),
+    });
+    const app2 = express();
+    app2.use(e.router!);
+    const r = await request(app2).post('/webhooks/falco').set('authorization', 'Bearer t').send({});
+    expect(r.status).toBe(503);
+    expect(warnings[2]).toBe(
+      `webhook token file ${empty} cannot be read: it holds no token: the webhooks answer 503 until it can`,
+    );
   });
 
   it('passes the trigger settings to the webhooks and logs them at start', async () => {
