@@ -64,6 +64,11 @@ export interface FalcoAlert {
   namespace?: string;
   pod?: string;
   container?: string;
+  /**
+   * Why the pod cannot be told: the container runtime's `k8s.*` fields and the k8smeta plugin's
+   * `k8smeta.*` fields both set and different (the alert is rejected, see `falcoAction`).
+   */
+  conflict?: string;
 }
 
 const RFC3339_TIME_RE =
@@ -123,6 +128,7 @@ export function parseFalcoAlert(body: unknown): FalcoAlert {
   let namespace: string | undefined;
   let pod: string | undefined;
   let container: string | undefined;
+  const conflicts: string[] = [];
   if (body.output_fields !== undefined && body.output_fields !== null) {
     const of = body.output_fields;
     if (!isObj(of)) throw new PayloadError('output_fields must be an object');
@@ -132,16 +138,32 @@ export function parseFalcoAlert(body: unknown): FalcoAlert {
       if (typeof v !== 'string') throw new PayloadError(`output_fields["${k}"] must be a string or null`);
       return v === '' || v === '<NA>' ? undefined : v;
     };
-    namespace = field('k8s.ns.name');
-    pod = field('k8s.pod.name');
+    // Falco fills k8s.* from the container runtime's labels, the k8smeta plugin k8smeta.* from the
+    // apiserver: either may be missing (<NA>). Each field is taken from the source that has it; both
+    // set and different is a conflict, and neither pod is isolated.
+    const pick = (
+      what: 'namespace' | 'pod',
+      runtimeKey: string,
+      pluginKey: string,
+      valid: (v: string) => boolean,
+    ) => {
+      const values = [runtimeKey, pluginKey].map((k) => {
+        const v = field(k);
+        if (v !== undefined && !valid(v))
+          throw new PayloadError(`output_fields["${k}"] ${JSON.stringify(v)} is not a ${what} name`);
+        return v;
+      });
+      const [runtime, plugin] = values;
+      if (runtime !== undefined && plugin !== undefined && runtime !== plugin)
+        conflicts.push(
+          `output_fields name different ${what === 'pod' ? 'pods' : 'namespaces'}: ${runtimeKey} ${JSON.stringify(runtime)}, ${pluginKey} ${JSON.stringify(plugin)}`,
+        );
+      return runtime ?? plugin;
+    };
+    namespace = pick('namespace', 'k8s.ns.name', 'k8smeta.ns.name', isDnsLabel);
+    pod = pick('pod', 'k8s.pod.name', 'k8smeta.pod.name', isPodName);
     const c = of['container.name'];
     if (typeof c === 'string') container = c;
-    if (namespace !== undefined && !isDnsLabel(namespace))
-      throw new PayloadError(
-        `output_fields["k8s.ns.name"] ${JSON.stringify(namespace)} is not a namespace name`,
-      );
-    if (pod !== undefined && !isPodName(pod))
-      throw new PayloadError(`output_fields["k8s.pod.name"] ${JSON.stringify(pod)} is not a pod name`);
   }
   const opt = (k: string): string | undefined => (typeof body[k] === 'string' ? body[k] : undefined);
   const out: FalcoAlert = { rule: body.rule, priority, tags };
@@ -154,6 +176,7 @@ export function parseFalcoAlert(body: unknown): FalcoAlert {
     ['namespace', namespace],
     ['pod', pod],
     ['container', container],
+    ['conflict', conflicts.length > 0 ? conflicts.join('; ') : undefined],
   ] as const)
     if (v !== undefined) (out as unknown as Record<string, string>)[k] = v;
   return out;
@@ -271,10 +294,12 @@ export function falcoAction(
     return { action: 'ignore', reason: `priority ${alert.priority} is below ${config.minimumPriority}` };
   if (config.rules.length > 0 && !config.rules.includes(alert.rule))
     return { action: 'ignore', reason: `rule ${JSON.stringify(alert.rule)} is not in the allow-list` };
+  if (alert.conflict !== undefined) return { action: 'reject', reason: alert.conflict };
   if (!alert.namespace || !alert.pod)
     return {
       action: 'ignore',
-      reason: 'output_fields has no k8s.ns.name and k8s.pod.name (not a Kubernetes pod)',
+      reason:
+        'output_fields names no pod (neither k8s.ns.name / k8s.pod.name nor k8smeta.ns.name / k8smeta.pod.name): not a Kubernetes pod',
     };
   const key = falcoIncidentKey(alert.rule, alert.namespace, alert.pod);
   const name = isolationName('falco', alert.pod, key);

@@ -104,8 +104,94 @@ describe('Falco alerts', () => {
     });
     expect(falcoAction(host, DEFAULT_FALCO_CONFIG, DEFAULT_ISOLATION, NOW)).toEqual({
       action: 'ignore',
-      reason: 'output_fields has no k8s.ns.name and k8s.pod.name (not a Kubernetes pod)',
+      reason:
+        'output_fields names no pod (neither k8s.ns.name / k8s.pod.name nor k8smeta.ns.name / k8smeta.pod.name): not a Kubernetes pod',
     });
+  });
+
+  it('reads the k8smeta plugin fields too; both sources must agree when both are set', () => {
+    // Was: an alert enriched by the k8smeta plugin only was ignored as "not a Kubernetes pod".
+    const act = (fields: Record<string, string | null>) =>
+      falcoAction(
+        parseFalcoAlert({ rule: 'Terminal shell in container', priority: 'Critical', output_fields: fields }),
+        DEFAULT_FALCO_CONFIG,
+        DEFAULT_ISOLATION,
+        NOW,
+      );
+    const target = (a: ReturnType<typeof act>) =>
+      a.action === 'isolate' ? `${a.namespace}/${a.pod}` : `${a.action}: ${'reason' in a ? a.reason : ''}`;
+    expect(target(act({ 'k8smeta.ns.name': 'shop', 'k8smeta.pod.name': 'cart-1' }))).toBe('shop/cart-1');
+    // The runtime's fields unknown (<NA>, null, empty): the plugin's are used, and the other way round.
+    expect(
+      target(
+        act({
+          'k8s.ns.name': '<NA>',
+          'k8s.pod.name': null,
+          'k8smeta.ns.name': 'shop',
+          'k8smeta.pod.name': 'cart-1',
+        }),
+      ),
+    ).toBe('shop/cart-1');
+    expect(
+      target(
+        act({
+          'k8s.ns.name': 'shop',
+          'k8s.pod.name': 'cart-1',
+          'k8smeta.ns.name': '',
+          'k8smeta.pod.name': '<NA>',
+        }),
+      ),
+    ).toBe('shop/cart-1');
+    // Both set and equal: that pod, under the same Isolation name as from either source alone.
+    const both = act({
+      'k8s.ns.name': 'shop',
+      'k8s.pod.name': 'cart-1',
+      'k8smeta.ns.name': 'shop',
+      'k8smeta.pod.name': 'cart-1',
+    });
+    const alone = act({ 'k8s.ns.name': 'shop', 'k8s.pod.name': 'cart-1' });
+    expect(both.action === 'isolate' && alone.action === 'isolate' && both.name === alone.name).toBe(true);
+    // A field one source knows and the other does not is taken from the one that knows it.
+    expect(target(act({ 'k8s.ns.name': 'shop', 'k8smeta.pod.name': 'cart-1' }))).toBe('shop/cart-1');
+    // Set in both and different: neither pod is isolated, and the alert is rejected naming both.
+    expect(
+      target(
+        act({
+          'k8s.ns.name': 'shop',
+          'k8s.pod.name': 'cart-1',
+          'k8smeta.ns.name': 'shop',
+          'k8smeta.pod.name': 'cart-2',
+        }),
+      ),
+    ).toBe('reject: output_fields name different pods: k8s.pod.name "cart-1", k8smeta.pod.name "cart-2"');
+    expect(
+      target(
+        act({
+          'k8s.ns.name': 'shop',
+          'k8s.pod.name': 'x',
+          'k8smeta.ns.name': 'kube-system',
+          'k8smeta.pod.name': 'x',
+        }),
+      ),
+    ).toBe(
+      'reject: output_fields name different namespaces: k8s.ns.name "shop", k8smeta.ns.name "kube-system"',
+    );
+    // Below the threshold it is ignored, not rejected.
+    const low = falcoAction(
+      parseFalcoAlert({
+        rule: 'r',
+        priority: 'Notice',
+        output_fields: { 'k8s.pod.name': 'a', 'k8smeta.pod.name': 'b', 'k8s.ns.name': 'shop' },
+      }),
+      DEFAULT_FALCO_CONFIG,
+      DEFAULT_ISOLATION,
+      NOW,
+    );
+    expect(low.action).toBe('ignore');
+    // A plugin value that is no name is a bad payload, as the runtime's is.
+    expect(() =>
+      parseFalcoAlert({ rule: 'r', priority: 'Critical', output_fields: { 'k8smeta.pod.name': 'Bad_Pod' } }),
+    ).toThrow('output_fields["k8smeta.pod.name"] "Bad_Pod" is not a pod name');
   });
 
   it('accepts Falcosidekick lowercase priorities and its uuid', () => {
