@@ -59,10 +59,27 @@ export interface WebhookOptions {
    * one per router, entries kept 30 s.
    */
   known?: KnownIsolations;
-  /** Largest accepted body (default 1 MiB). */
+  /**
+   * Largest accepted body (default `DEFAULT_WEBHOOK_BODY_LIMIT`, 8 MiB: an Alertmanager group of a few
+   * thousand alerts with long annotations). A larger body gets 413 naming the limit, and is logged.
+   */
   maxBodyBytes?: number;
   /** Where a warning for the operator goes (alerts Alertmanager left out of a payload). */
   log?: (line: string) => void;
+}
+
+/**
+ * The default largest webhook body. Alertmanager sends a whole alert group in one body and does not retry
+ * a 413, so the limit is well above real groups (about 3 KiB per alert with labels and annotations), and
+ * still bounds what one request can make the process hold.
+ */
+export const DEFAULT_WEBHOOK_BODY_LIMIT = 8 * 1024 * 1024;
+
+/** A byte count as the limits are said: `8 MiB`, `64 KiB`, or `1000 bytes`. */
+function sizeText(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -452,7 +469,8 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     res.set('Allow', 'POST');
     res.status(405).json({ error: `method ${req.method} is not allowed; alerts are sent with POST` });
   });
-  router.use(express.json({ limit: o.maxBodyBytes ?? 1024 * 1024, type: () => true, strict: false }));
+  const limit = o.maxBodyBytes ?? DEFAULT_WEBHOOK_BODY_LIMIT;
+  router.use(express.json({ limit, type: () => true, strict: false }));
   router.post('/', async (req: Request, res: Response) => {
     const receivedAt = now().toISOString();
     let decision: Decision;
@@ -524,7 +542,12 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     }
     if (e && e.type === 'entity.too.large') {
       count('invalid');
-      res.status(413).json({ error: 'body too large' });
+      o.log?.(
+        `the ${source === 'falco' ? 'Falco' : 'Alertmanager'} webhook refused a body larger than ${sizeText(limit)} (413): its alerts were not acted on`,
+      );
+      res.status(413).json({
+        error: `body is larger than ${sizeText(limit)}, the largest this webhook accepts${source === 'alertmanager' ? "; send smaller groups (the receiver's max_alerts in Alertmanager)" : ''}`,
+      });
       return;
     }
     if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {

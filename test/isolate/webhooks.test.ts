@@ -422,6 +422,51 @@ describe('webhook receivers', () => {
     expect(text).toContain('microseg_isolation_alerts_total{source="alertmanager",outcome="created"} 1');
   });
 
+  it('takes a large Alertmanager group, and answers a body over the limit with the limit', async () => {
+    // Was 413 "body too large" above 1 MiB, which Alertmanager does not retry: the whole group was lost.
+    const kube = new FakeKube();
+    const lines: string[] = [];
+    const a = app(kube, { log: (l) => lines.push(l) });
+    const alerts = Array.from({ length: 600 }, (_, i) => ({
+      status: 'firing',
+      labels: { alertname: 'Shell', severity: 'critical', namespace: 'shop', pod: `cart-${i}` },
+      annotations: { description: 'x'.repeat(4000) },
+      fingerprint: `f${i}`,
+    }));
+    const group = { version: '4', status: 'firing', receiver: 'microseg', alerts };
+    expect(JSON.stringify(group).length).toBeGreaterThan(2 * 1024 * 1024);
+    const big = await request(a)
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send(group);
+    expect(big.status).toBe(200);
+    expect((big.body as { results: unknown[] }).results).toHaveLength(600);
+
+    // Still bounded: over 8 MiB by default, and the answer says the limit.
+    const huge = { ...group, alerts: [...alerts, ...alerts, ...alerts, ...alerts] };
+    const over = await request(a)
+      .post('/webhooks/alertmanager')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send(huge);
+    expect(over.status).toBe(413);
+    expect(over.body).toEqual({
+      error:
+        "body is larger than 8 MiB, the largest this webhook accepts; send smaller groups (the receiver's max_alerts in Alertmanager)",
+    });
+    expect(lines).toEqual([
+      'the Alertmanager webhook refused a body larger than 8 MiB (413): its alerts were not acted on',
+    ]);
+    const small = app(kube, { maxBodyBytes: 1000 });
+    const falcoOver = await request(small)
+      .post('/webhooks/falco')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .send({ ...falco('a'), output: 'y'.repeat(2000) });
+    expect([falcoOver.status, (falcoOver.body as { error: string }).error]).toEqual([
+      413,
+      'body is larger than 1000 bytes, the largest this webhook accepts',
+    ]);
+  });
+
   it('rate limits: 429 for Falco, 503 with Retry-After for Alertmanager', async () => {
     const kube = new FakeKube();
     const a = app(kube, { rateLimit: { perSecond: 0.001, burst: 1 } });
