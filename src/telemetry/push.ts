@@ -10,9 +10,10 @@
  * Mount the router before any body parser: it reads the raw body itself to enforce the size limit.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import express from 'express';
-import type { Request, Response, Router } from 'express';
+import type { Response, Router } from 'express';
 import type { Flow } from '../flows/types.ts';
 import { hasLoopbackEnd } from '../flows/common.ts';
 import { parseGenericFlow } from '../flows/generic.ts';
@@ -87,16 +88,29 @@ export function tokenMatches(presented: string, expected: string): boolean {
   return timingSafeEqual(digest(presented), digest(expected));
 }
 
-function readBody(req: Request, maxBytes: number): Promise<Buffer> {
+/**
+ * The request's body, at most `maxBytes` (else a 413 `HttpError`). Rejects with `ClientGone` when the
+ * client closed the connection before the end of the body, also when that happened before this was
+ * called (the router mounted behind a middleware that awaited): the events are not waited for then.
+ * Exported for its tests.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes)
     return Promise.reject(
       new HttpError(413, `body of ${declared} bytes is over the limit of ${maxBytes} bytes`),
     );
   return new Promise((resolve, reject) => {
+    // Already destroyed (the client went away) and not read to its end: 'close' was emitted before, and
+    // neither 'data' nor 'end' will come.
+    if (req.destroyed && !req.readableEnded) {
+      reject(new ClientGone());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    let ended = false;
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
@@ -109,11 +123,13 @@ function readBody(req: Request, maxBytes: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     req.on('end', () => {
+      ended = true;
       if (!failed) resolve(Buffer.concat(chunks));
     });
-    // The client went away before the end of its body (timed out, killed): there is no one to answer.
+    // The client went away before the end of its body was read (timed out, killed): there is no one to
+    // answer. Whether the body had all arrived does not matter: once destroyed, 'end' never comes.
     const gone = () => {
-      if (failed || req.complete) return;
+      if (failed || ended) return;
       failed = true;
       chunks.length = 0;
       reject(new ClientGone());

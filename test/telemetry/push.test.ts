@@ -6,7 +6,9 @@ import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { Flow } from '../../src/flows/types.ts';
 import { FlowQueue } from '../../src/telemetry/queue.ts';
-import { createPushEndpoint, tokenMatches } from '../../src/telemetry/push.ts';
+import { createPushEndpoint, readBody, tokenMatches } from '../../src/telemetry/push.ts';
+import { createServer } from 'node:http';
+import { connect } from 'node:net';
 import type { PushOptions, RecordResult } from '../../src/telemetry/push.ts';
 import { telemetryMetricFamilies } from '../../src/telemetry/metrics.ts';
 
@@ -279,6 +281,47 @@ describe('POST /v1/flows', () => {
       expect(metrics().responses).toEqual({ 202: 1 });
     } finally {
       server.close();
+    }
+  });
+
+  it('settles the body read of a request whose client was gone before the read began', async () => {
+    // Was: the read waited for events already emitted, so its promise (and the request's handler) never
+    // settled; each such request was held for ever. A middleware that awaits before the push router (an
+    // authorisation check, a gate) leaves that window open.
+    for (const sent of ['the whole body', 'half the body']) {
+      const outcome = await new Promise<string>((done, fail) => {
+        const server = createServer((req) => {
+          // The read starts once the client has gone, as behind a middleware that awaited meanwhile.
+          req.once('close', () =>
+            setTimeout(() => {
+              const settle = (what: string) => {
+                clearTimeout(timer);
+                server.close();
+                done(what);
+              };
+              const timer = setTimeout(() => settle('never settled'), 1000);
+              readBody(req, 2048).then(
+                (b) => settle(`resolved with ${b.length} bytes`),
+                (err: Error) => settle(`rejected: ${err.message}`),
+              );
+            }, 20),
+          );
+        });
+        server.on('error', fail);
+        server.listen(0, '127.0.0.1', () => {
+          const { port } = server.address() as AddressInfo;
+          const body = rec(1);
+          const part = sent === 'the whole body' ? body : body.slice(0, 5);
+          const sock = connect(port, '127.0.0.1', () => {
+            sock.write(
+              `POST /v1/flows HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${body.length}\r\n\r\n${part}`,
+            );
+            setTimeout(() => sock.destroy(), 20);
+          });
+          sock.on('error', () => undefined);
+        });
+      });
+      expect(outcome, sent).toBe('rejected: client closed the connection before the end of the body');
     }
   });
 
