@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Router } from 'express';
 import type { Isolation } from './api.ts';
-import type { IsolationController } from './controller.ts';
+import type { IsolationController, IsolationControllerOptions } from './controller.ts';
 import { startIsolationController } from './controller.ts';
 import type { Kube } from './kube.ts';
 import { IsolationMetrics } from './metrics.ts';
@@ -45,6 +45,8 @@ export interface IsolationWiringOptions {
   log: (line: string) => void;
   /** Where a warning goes (default `log`). */
   warn?: (line: string) => void;
+  /** Starts the reconciler when this replica leads (default `startIsolationController`; for tests). */
+  startController?: (o: IsolationControllerOptions) => Promise<IsolationController>;
 }
 
 /** The trigger flags of `microseg controller`, as given (each repeatable one as a list). */
@@ -176,6 +178,8 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
   const known = new KnownIsolations();
   const metrics = new IsolationMetrics();
   let running: IsolationController | undefined;
+  let starting: Promise<void> | undefined;
+  let wanted = false;
   // On the leader the reconcile starts at once; elsewhere the leader's watch picks it up.
   const onPersisted = (namespace: string, name: string, created?: Isolation) =>
     running?.enqueue(namespace, name, created);
@@ -214,14 +218,36 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
     metrics,
     actions: isolationActions({ kube: o.kube, persister: new Persister(o.kube, known, onPersisted) }),
     leaderTask: {
+      // start() is not awaited by the leader election: stop() may come while the controller is still
+      // starting. Whether it should run is decided when it has started (`wanted`), and stop() waits for
+      // that, so once stop() is done no reconciler of this replica runs; a start() while one is under
+      // way shares it.
       start: async () => {
+        wanted = true;
         if (running) return;
-        running = await startIsolationController({ kc: o.kc, kube: o.kube, known, metrics, log: o.log });
+        starting ??= (async () => {
+          const c = await (o.startController ?? startIsolationController)({
+            kc: o.kc,
+            kube: o.kube,
+            known,
+            metrics,
+            log: o.log,
+          });
+          if (wanted) running = c;
+          else await c.stop(); // leadership ended while it started
+        })().finally(() => {
+          starting = undefined;
+        });
+        await starting;
       },
       stop: async () => {
+        wanted = false;
+        const pending = starting;
         const r = running;
         running = undefined;
         await r?.stop();
+        // A start under way stops what it started itself (unless a later start() wants it again).
+        await pending?.catch(() => undefined);
         // Only the leader knows which Isolations are in effect (see forgetActive).
         metrics.forgetActive();
       },

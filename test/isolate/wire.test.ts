@@ -5,6 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IsolationController } from '../../src/isolate/controller.ts';
 import { DEFAULT_ALERTMANAGER_CONFIG, DEFAULT_FALCO_CONFIG } from '../../src/isolate/triggers.ts';
 import type { IsolationWiringOptions } from '../../src/isolate/wire.ts';
 import { describeTriggers, triggerConfig, wireIsolation } from '../../src/isolate/wire.ts';
@@ -65,6 +66,62 @@ describe('the controller wiring of the webhooks', () => {
       .families()
       .filter((f) => f.name === 'microseg_isolations_active' || f.name === 'microseg_isolations_leaking');
     expect(gauges.map((f) => (f.type === 'histogram' ? undefined : f.samples[0]!.value))).toEqual([0, 0]);
+  });
+
+  it('a stop while the reconciler is still starting leaves none running, and a start runs one', async () => {
+    // Was: stop() during start() did nothing, and the reconciler then ran on a replica that no longer led.
+    const made: { stopped: boolean; enqueued: string[] }[] = [];
+    const pending: (() => void)[] = [];
+    const startController = () =>
+      new Promise<IsolationController>((resolve) => {
+        const c = { stopped: false, enqueued: [] as string[] };
+        made.push(c);
+        pending.push(() =>
+          resolve({
+            enqueue: (ns: string, name: string) => c.enqueued.push(`${ns}/${name}`),
+            stop: () => {
+              c.stopped = true;
+              return Promise.resolve();
+            },
+          } as unknown as IsolationController),
+        );
+      });
+    const w = wireIsolation({
+      kc: new KubeConfig(),
+      kube: new FakeKube(),
+      log: () => undefined,
+      startController,
+    });
+    const started = w.leaderTask.start();
+    const again = w.leaderTask.start(); // a second start while the first is under way starts no other
+    const stopped = w.leaderTask.stop();
+    let stopDone = false;
+    void stopped.then(() => (stopDone = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(made).toHaveLength(1);
+    pending[0]!();
+    await Promise.all([started, again, stopped]);
+    expect(stopDone).toBe(true);
+    expect(made[0]!.stopped).toBe(true);
+    // Leading again: one runs, and stop() stops it.
+    const next = w.leaderTask.start();
+    await new Promise((r) => setTimeout(r, 10));
+    pending[1]!();
+    await next;
+    expect(made.map((c) => c.stopped)).toEqual([true, false]);
+    await w.leaderTask.stop();
+    expect(made.map((c) => c.stopped)).toEqual([true, true]);
+    // stop() then start() while the first start is pending: the later start wins, one runs.
+    const a = w.leaderTask.start();
+    const b = w.leaderTask.stop();
+    const c = w.leaderTask.start();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(made).toHaveLength(3);
+    pending[2]!();
+    await Promise.all([a, b, c]);
+    expect(made[2]!.stopped).toBe(false);
+    await w.leaderTask.stop();
+    expect(made[2]!.stopped).toBe(true);
   });
 
   it('reads the token file one per line or comma-separated, as tokensFromSecret does', async () => {
