@@ -6,6 +6,7 @@
  * flows. `checkpoint()` is the position of the newest flow the consumer has acknowledged - the one to
  * persist and hand back as `checkpoint` after a restart.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Flow } from '../flows/types.ts';
@@ -223,6 +224,35 @@ function pem(v: string | Buffer | undefined): Buffer | null {
   return Buffer.isBuffer(v) ? v : Buffer.from(v);
 }
 
+const PEM_CERTIFICATE_RE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
+
+/**
+ * Checks a CA bundle: one or more PEM certificates, each of which parses (text around them, such as the
+ * comments of a system bundle, is allowed). gRPC would take anything here and fail every connection
+ * later with a TLS error; this says what is wrong when the credentials are built.
+ */
+function checkCaBundle(ca: string | Buffer): void {
+  const text = Buffer.isBuffer(ca) ? ca.toString('latin1') : ca;
+  const blocks = text.match(PEM_CERTIFICATE_RE) ?? [];
+  const begins = text.split('-----BEGIN CERTIFICATE-----').length - 1;
+  if (begins === 0)
+    throw new Error('hubble TLS: the CA bundle holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  if (blocks.length !== begins)
+    throw new Error(
+      `hubble TLS: the CA bundle has a certificate without its end (-----END CERTIFICATE-----): certificate ${blocks.length + 1} of ${begins}`,
+    );
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new Error(
+        `hubble TLS: the CA bundle has a certificate that cannot be read (certificate ${i + 1} of ${blocks.length}): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  });
+}
+
 /** Reads TLS material from files (CLI/controller flags take paths). */
 /**
  * Whether `address` is what the relay client dials: `host:port` or `[IPv6]:port`, the port from 1 to
@@ -255,6 +285,7 @@ export function hubbleCredentials(tls: HubbleTLS | undefined): {
   if (!tls) return { credentials: grpc.credentials.createInsecure(), options: {} };
   if ((tls.cert === undefined) !== (tls.key === undefined))
     throw new Error('hubble TLS: a client certificate needs its key and a key needs its certificate');
+  if (tls.ca !== undefined) checkCaBundle(tls.ca);
   const credentials = grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
   const options: grpc.ChannelOptions = {};
   if (tls.serverName) {

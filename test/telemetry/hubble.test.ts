@@ -950,6 +950,39 @@ describe('HubbleSource over TLS', () => {
     expect(make).toThrow(/^hubble TLS: the client certificate and key cannot be used: /);
   });
 
+  it('rejects a CA bundle that is not PEM certificates when the credentials are built', () => {
+    // Was accepted silently: every connection then failed later, with a TLS error far from the cause.
+    const ca = pemOf('ca.crt').toString();
+    const bad: [string, string | Buffer][] = [
+      ['not PEM at all', 'hello'],
+      ['empty', ''],
+      ['a key, not a certificate', pemOf('server.key')],
+      ['a certificate whose body is damaged', ca.replace(/-----\n(.{10})/, '-----\n@@@@@@@@@@')],
+      [
+        'a good certificate and a damaged one',
+        Buffer.from(`${ca}\n${ca.replace(/-----\n(.{10})/, '-----\n@@@@@@@@@@')}`),
+      ],
+      ['a certificate cut short', ca.slice(0, ca.length - 40)],
+    ];
+    for (const [what, value] of bad)
+      expect(() => hubbleCredentials({ ca: value }), what).toThrow(/^hubble TLS: the CA bundle /);
+    expect(() => hubbleCredentials({ ca: 'hello' })).toThrow(
+      'hubble TLS: the CA bundle holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+    );
+    // The HubbleSource says the same, not that the client certificate is at fault.
+    expect(
+      () =>
+        new HubbleSource(new FlowQueue({ capacity: 1 }), {
+          address: '127.0.0.1:4245',
+          normalize,
+          tls: { ca: 'hello' },
+        }),
+    ).toThrow('hubble TLS: the CA bundle holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+    // Good bundles, comments between certificates (as system bundles have) included.
+    expect(() => hubbleCredentials({ ca })).not.toThrow();
+    expect(() => hubbleCredentials({ ca: Buffer.from(`# our CA\n${ca}\n# again\n${ca}`) })).not.toThrow();
+  });
+
   it('rejects a client certificate without its key', () => {
     expect(() => hubbleCredentials({ cert: 'x' })).toThrow(
       'hubble TLS: a client certificate needs its key and a key needs its certificate',
