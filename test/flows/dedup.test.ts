@@ -340,23 +340,23 @@ describe('Deduplicator', () => {
     expect(run(d, []).map((f) => f.srcPort)).toEqual([...Array.from({ length: 2000 }, (_, i) => 3 + i), 1]);
   });
 
-  it('makes room among thousands of late generations without looking at each of them', () => {
+  it('makes room among thousands of late generations, the oldest first', () => {
     // 90 000 late observations, each of another window, 30 000 held at most: each of the last 60 000
     // emits the oldest late generation. Found by looking at every one held, that took 7 s; with a new
-    // generation made to take the place of each (26 kB of garbage), 1.7 s; now 0.4 s.
+    // generation made to take the place of each (26 kB of garbage), 1.7 s; with the late generations'
+    // numbers in a min-heap, 0.4 s on a quiet machine. How long it takes is the benchmark's to say, not a
+    // test's: a shared machine under load took 1.7 s for the same code.
     const d = new Deduplicator({ windowMs: 1000, maxEntries: 30_000 });
     const out: Flow[] = [];
     const src = { ip: '10.0.0.1' };
     const at = (i: number): Flow => ({ ...flow(i * 1000, { srcPort: 1 + (i % 60_000) }), src });
-    const started = performance.now();
     d.add(at(100_000), out);
     for (let i = 1; i <= 90_000; i++) d.add(at(i), out);
-    const took = performance.now() - started;
     expect([d.size, d.evictions, out.length]).toEqual([30_000, 60_001, 60_001]);
-    // The oldest late generation first (the connection in time stays held).
+    // The oldest late generation first (the connection in time stays held), in order.
     expect(out.slice(0, 3).map((f) => f.time)).toEqual([1000, 2000, 3000]);
+    expect(out.slice(0, -1).every((f, i) => f.time === (i + 1) * 1000)).toBe(true);
     expect(out.at(-1)!.time).toBe(60_001_000);
-    expect(took).toBeLessThan(1200);
   });
 
   it('memory is bounded by maxEntries, early evictions are counted', () => {
