@@ -368,29 +368,31 @@ export async function outputNotInput(
 
 /**
  * Why the flow sources gave no flow at all, for `recommend` and `graph`, which then write nothing and
- * exit 2: policies proposed from no traffic would deny whatever runs in the namespaces, and an empty
- * graph says nothing, when the likely cause is the input (empty, or not the format it was read as).
- * `forced` is the option that named the input format (`--format generic`), if one did.
+ * exit 2, and `audit`, which then audits nothing: policies proposed from no traffic would deny whatever
+ * runs in the namespaces, an empty graph says nothing, and an audit of no traffic would pass whatever
+ * it audits, when the likely cause is the input (empty, or not the format it was read as). `forced` is
+ * the option that named the input format (`--format generic`), if one did; `outcome` what the command
+ * then does not do (`nothing written`).
  */
-export function noFlowsMessage(stats: IngestStats, forced?: string): string {
+export function noFlowsMessage(stats: IngestStats, forced?: string, outcome = 'nothing written'): string {
   const read = stats.sources.filter((s) => s.lines > 0).map((s) => s.source);
   const names = (list: string[]) =>
     list.length === 1 ? list[0]! : `${list.length} sources (${list.join(', ')})`;
   if (read.length === 0) {
     const all = stats.sources.map((s) => s.source);
-    return `no flow read: ${all.length === 1 ? `${all[0]} is empty` : `every source is empty (${all.join(', ')})`}; nothing written`;
+    return `no flow read: ${all.length === 1 ? `${all[0]} is empty` : `every source is empty (${all.join(', ')})`}; ${outcome}`;
   }
   if (stats.badLines === stats.lines)
     return (
       `no flow read: every line of ${names(read)} was bad (see above)` +
       (forced ? `; read as ${forced}: is that their format? Without it, each source's is detected` : '') +
-      '; nothing written'
+      `; ${outcome}`
     );
   const parts: string[] = [];
   if (stats.badLines > 0) parts.push(`${stats.badLines} bad`);
   for (const [k, v] of Object.entries(stats.skipped)) parts.push(`${v} skipped (${k})`);
   for (const [k, v] of Object.entries(stats.events)) if (v > 0) parts.push(`${v} Hubble ${k}`);
-  return `no flow read: none of the ${stats.lines} line(s) of ${names(read)} was a flow (${parts.join(', ')}); nothing written`;
+  return `no flow read: none of the ${stats.lines} line(s) of ${names(read)} was a flow (${parts.join(', ')}); ${outcome}`;
 }
 
 /**

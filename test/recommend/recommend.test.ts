@@ -573,6 +573,34 @@ describe('flow sources that give no flow at all', () => {
     );
   });
 
+  it('audit: an empty source, said without "nothing written" (audit writes nothing)', async () => {
+    const empty = join(dir, 'none-empty-audit.jsonl');
+    await writeFile(empty, '');
+    const policies = join(dir, 'none-policy.yaml');
+    await writeFile(
+      policies,
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: shop}\nspec: {podSelector: {}}\n',
+    );
+    const io = captureIO();
+    const args = ['audit', '--flows', empty, '--cluster', cluster(), '--policies', policies];
+    expect(await runCli(args, io)).toBe(2);
+    expect(io.stderr).toContain(`\nmicroseg audit: no flow read: ${empty} is empty; nothing audited\n`);
+    expect(io.stdout).toBe('');
+    const bad = join(dir, 'none-bad-audit.jsonl');
+    await writeFile(bad, '{"time":0}\n');
+    const forced = captureIO();
+    expect(
+      await runCli(
+        ['audit', '--flows', bad, '--cluster', cluster(), '--policies', policies, '--format', 'generic'],
+        forced,
+      ),
+    ).toBe(2);
+    expect(forced.stderr).toContain(
+      `microseg audit: no flow read: every line of ${bad} was bad (see above); read as --format generic: ` +
+        "is that their format? Without it, each source's is detected; nothing audited\n",
+    );
+  });
+
   it('graph: lines that are no flow, and an empty source', async () => {
     const ig = JSON.parse(
       await readFile(new URL('../../../shared/samples/ig-trace-tcp.jsonl', import.meta.url), 'utf8'),

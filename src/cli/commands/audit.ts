@@ -286,7 +286,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   });
   if (reader.stats.flows === 0) {
     io.err(formatIngestStats(reader.stats));
-    throw new InputError(noFlowsMessage(reader.stats, values.format && `--format ${values.format}`));
+    throw new InputError(
+      noFlowsMessage(reader.stats, values.format && `--format ${values.format}`, 'nothing audited'),
+    );
   }
   io.err(formatIngestStats(reader.stats));
   io.out(
