@@ -21,8 +21,8 @@ import {
   SnapshotBuilder,
 } from '../model/snapshot.ts';
 import { streamJsonObjects } from '../model/stream.ts';
-import type { IngestStats } from '../flows/reader.ts';
-import { gunzipIfNeeded, openSource } from '../flows/reader.ts';
+import type { FlowFormat, IngestStats } from '../flows/reader.ts';
+import { FLOW_FORMATS, gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
@@ -299,6 +299,20 @@ export function refuseRepeats(
   for (const [name, values] of given)
     if (values.length > 1)
       throw new UsageError(`--${name} is given more than once (${values.join(', ')}): it takes one value`);
+}
+
+/**
+ * The flow format an option (`--format` of recommend and audit, `--input-format` of graph) names, as
+ * the reader takes it: undefined when it is not given or `auto` (detected per source). Anything else,
+ * the empty text too, is bad usage (exit 2, before anything is read) naming the option and the formats.
+ */
+export function flowFormatOption(option: string, text: string | undefined): FlowFormat | undefined {
+  if (text === undefined || text === 'auto') return undefined;
+  if (!(FLOW_FORMATS as readonly string[]).includes(text))
+    throw new UsageError(
+      `${option} ${JSON.stringify(text)} is not a flow format (use auto, ${FLOW_FORMATS.join(', ')})`,
+    );
+  return text as FlowFormat;
 }
 
 /** The `--limit` of a command's text output: a whole number, 0 or more (bad usage otherwise). */

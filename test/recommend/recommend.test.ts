@@ -520,6 +520,29 @@ describe('report.json maps', () => {
   });
 });
 
+describe('an unknown flow format', () => {
+  it('is refused by recommend, audit and graph naming the option and the formats it takes', async () => {
+    const flows = join(dir, 'flows.jsonl');
+    const cluster = join(dir, 'cluster.json');
+    const formats = 'auto, hubble, generic, inspektor-gadget, kubescape';
+    const cases: [string[], string][] = [
+      [['recommend', '--out', join(dir, 'out-format')], '--format'],
+      [['audit', '--policies', cluster], '--format'],
+      [['graph'], '--input-format'],
+    ];
+    for (const [[command, ...rest], option] of cases)
+      for (const value of ['hubbel', '']) {
+        const io = captureIO();
+        const args = [command!, '--flows', flows, '--cluster', cluster, ...rest, option, value];
+        expect([await runCli(args, io), io.stdout, io.stderr], `${command} ${value}`).toEqual([
+          2,
+          '',
+          `microseg ${command}: ${option} ${JSON.stringify(value)} is not a flow format (use ${formats})\n`,
+        ]);
+      }
+  });
+});
+
 describe('flow sources that give no flow at all', () => {
   // Policies from no traffic would only deny, and an empty graph says nothing: both commands write
   // nothing and exit 2, naming the sources and why.

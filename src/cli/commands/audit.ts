@@ -7,7 +7,6 @@
  * written.
  */
 import { parseArgs } from 'node:util';
-import type { FlowFormat } from '../../flows/reader.ts';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import type { Flow } from '../../flows/types.ts';
 import { buildServiceGraph } from '../../graph/build.ts';
@@ -24,6 +23,7 @@ import { ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS, parseEngineOptions } from '../
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../../verify/validate.ts';
 import {
   checkDistinctSources,
+  flowFormatOption,
   flowsAndCluster,
   limitOption,
   loadVerifySnapshot,
@@ -250,6 +250,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (values.output !== 'text' && values.output !== 'json' && values.output !== 'markdown')
     throw new UsageError(`--output ${values.output} is not supported (use text, json or markdown)`);
   const limit = limitOption(values.limit);
+  const format = flowFormatOption('--format', values.format);
   const engine = parseEngineOptions(values);
   await checkDistinctSources('--flows', sources.flows);
   // Standard input is read once: by the first of the options that names it, the others finding it empty.
@@ -275,7 +276,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     givenCluster.push(...clusterWide);
   }
   const reader = readFlows(sources.flows, {
-    ...(values.format ? { format: values.format as FlowFormat } : {}),
+    ...(format ? { format } : {}),
     strict: values.strict === true,
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
@@ -286,9 +287,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   });
   if (reader.stats.flows === 0) {
     io.err(formatIngestStats(reader.stats));
-    throw new InputError(
-      noFlowsMessage(reader.stats, values.format && `--format ${values.format}`, 'nothing audited'),
-    );
+    throw new InputError(noFlowsMessage(reader.stats, format && `--format ${format}`, 'nothing audited'));
   }
   io.err(formatIngestStats(reader.stats));
   io.out(

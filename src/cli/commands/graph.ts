@@ -1,6 +1,5 @@
 /** `microseg graph --flows FILE --cluster FILE [--format json|dot] [--out FILE]`: the service graph. */
 import { parseArgs } from 'node:util';
-import type { FlowFormat } from '../../flows/reader.ts';
 import { FLOW_FORMATS, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import { dotPieces } from '../../graph/build.ts';
 import { InputError } from '../../model/snapshot.ts';
@@ -10,6 +9,7 @@ import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import {
   checkDistinctSources,
   clusterFromFiles,
+  flowFormatOption,
   loadIdentity,
   noFlowsMessage,
   outputNotInput,
@@ -78,6 +78,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   if (!values.flows?.length) throw new UsageError('--flows is required');
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
+  const inputFormat = flowFormatOption('--input-format', values['input-format']);
   clusterFromFiles('graph', values.cluster);
   await checkDistinctSources('--flows', values.flows);
   const opts = pipelineOptions(values);
@@ -100,7 +101,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // The snapshot is garbage now: give the set-up's memory back before the flows are read.
   releaseMemory();
   const reader = readFlows(values.flows, {
-    ...(values['input-format'] ? { format: values['input-format'] as FlowFormat } : {}),
+    ...(inputFormat ? { format: inputFormat } : {}),
     strict: values.strict === true,
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
@@ -109,8 +110,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // Standard output holds the graph: what was read, and what could not be, is said on standard error.
   io.err(formatIngestStats(reader.stats));
   if (reader.stats.flows === 0) {
-    const forced = values['input-format'];
-    throw new InputError(noFlowsMessage(reader.stats, forced && `--input-format ${forced}`));
+    throw new InputError(noFlowsMessage(reader.stats, inputFormat && `--input-format ${inputFormat}`));
   }
   // Written as it is rendered, each edge made as it is written: neither the text of a large graph nor
   // all its edges are held at once.

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { FlowFormat, IngestStats } from '../../flows/reader.ts';
+import type { IngestStats } from '../../flows/reader.ts';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import type { Flow } from '../../flows/types.ts';
 import type { ClusterSnapshot } from '../../model/snapshot.ts';
@@ -27,6 +27,7 @@ import { snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import {
   checkDistinctSources,
   clusterFromFiles,
+  flowFormatOption,
   flowsAndCluster,
   checkNamespaces,
   loadSnapshotFiles,
@@ -451,6 +452,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return EXIT.ok;
   }
   const sources = flowsAndCluster(values);
+  flowFormatOption('--format', values.format);
   clusterFromFiles('recommend', sources.cluster);
   await checkDistinctSources('--flows', sources.flows);
   const opts: PipelineOptions = {
@@ -491,8 +493,9 @@ async function recommendInto(
   });
   // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
   if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
+  const format = flowFormatOption('--format', values.format);
   const reader = readFlows(values.flows, {
-    ...(values.format ? { format: values.format as FlowFormat } : {}),
+    ...(format ? { format } : {}),
     strict: values.strict === true,
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
@@ -505,7 +508,7 @@ async function recommendInto(
   }
   if (reader.stats.flows === 0) {
     io.err(formatIngestStats(reader.stats));
-    throw new InputError(noFlowsMessage(reader.stats, values.format && `--format ${values.format}`));
+    throw new InputError(noFlowsMessage(reader.stats, format && `--format ${format}`));
   }
   if (proofFails(result.proof)) {
     io.err(summary(result, out));
