@@ -51,7 +51,10 @@ describe('a negative number after an option is its value, checked by the command
       ['controller', '--queue-capacity', '-5'],
       'microseg controller: --queue-capacity "-5" is not a positive integer\n',
     ],
-    [['demo', '--port', '-1'], 'microseg demo: --port must be a port number, got "-1"\n'],
+    [
+      ['demo', '--port', '-1'],
+      'microseg demo: --port must be a port number, 0 to 65535 in decimal digits, got "-1"\n',
+    ],
   ])('%j', async (args, message) => {
     expect(await cli(args)).toEqual({ code: EXIT.usage, out: '', err: message });
   });

@@ -185,6 +185,32 @@ describe('microseg demo', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('an empty or non-decimal --port or $PORT is bad usage naming it, not port 0 (any free port)', async () => {
+    // Was: '' read as 0, so the page was served on a random port, and 0x50 or 1e3 as 80 or 1000.
+    const out = join(root, 'demo-bad-port');
+    const message = (flag: string, text: string) =>
+      `microseg demo: ${flag} must be a port number, 0 to 65535 in decimal digits, got ${JSON.stringify(text)}\n`;
+    for (const text of ['', ' ', '0x50', '1e3', '80.0', '+80', '65536', '-1'])
+      expect(await demo(['--out', out, '--port', text, '--no-serve']), text).toEqual({
+        code: 2,
+        out: '',
+        err: message('--port', text),
+      });
+    const saved = process.env.PORT;
+    try {
+      process.env.PORT = '';
+      expect(await demo(['--out', out, '--no-serve'])).toEqual({
+        code: 2,
+        out: '',
+        err: message('--port ($PORT)', ''),
+      });
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('prints the page address as a URL a browser opens, an IPv6 address in brackets', () => {
     const at = (address: string, family: string) => pageUrl({ address, family, port: 8080 });
     expect(at('127.0.0.1', 'IPv4')).toBe('http://localhost:8080/');

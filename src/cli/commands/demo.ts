@@ -47,7 +47,7 @@ then serves the web page of the graph until interrupted.
 
 options:
   --out DIR     output directory (default: out)
-  --port N      web page port (default: 8080, or $PORT)
+  --port N      web page port, 0 to 65535 (default: $PORT, else 8080; 0: any free port)
   --host H      address to listen on (default: 127.0.0.1)
   --no-serve    write the files, print the summary and exit`;
 
@@ -130,10 +130,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.out(HELP + '\n');
     return EXIT.ok;
   }
-  const portText = values.port ?? process.env.PORT ?? '8080';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError(`--port must be a port number, got ${JSON.stringify(portText)}`);
+  const port = portOption(values.port);
   nonEmptyOut(values.out, 'directory', 'out');
   const out = values.out ?? 'out';
   const host = values.host ?? '127.0.0.1';
@@ -148,6 +145,22 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (server) await closeServer(server);
     await outDir.removeIfEmpty();
   }
+}
+
+/**
+ * The page's port: `--port`, else $PORT, else 8080. Decimal digits only, 0 to 65535 (0: a free port the
+ * system picks, asked for by its number): an empty value (an unset variable expanded, `PORT=`) or one
+ * `Number` would still read (`0x50`, `1e3`, ` 80`) is bad usage naming where it came from, not port 0
+ * or another port than the one written.
+ */
+function portOption(given: string | undefined): number {
+  const fromEnv = given === undefined && process.env.PORT !== undefined;
+  const text = given ?? process.env.PORT ?? '8080';
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
+    throw new UsageError(
+      `${fromEnv ? '--port ($PORT)' : '--port'} must be a port number, 0 to 65535 in decimal digits, got ${JSON.stringify(text)}`,
+    );
+  return Number(text);
 }
 
 /** The page's server until the pipeline is done: it answers 503 until `serve` gives it the page. */
