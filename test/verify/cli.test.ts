@@ -751,6 +751,23 @@ describe('microseg blast-radius', () => {
     expect([p.code, p.err]).toEqual([0, '']);
     expect(p.out).toContain('blast radius of shop/DaemonSet/agent\n');
     expect(p.out).toContain('    shop/StatefulSet/db [9100/TCP]\n');
+    // Its pod given as namespace/pod: the same.
+    const one = await cli('blast-radius', '--cluster', file, '--workload', 'shop/agent-0');
+    expect([one.code, one.out, one.err]).toEqual([
+      2,
+      '',
+      "microseg blast-radius: --workload: pod shop/agent-0 uses its node's network, so policies see it as its node and it has no blast radius of its own (--host-network pod counts it as a pod)\n",
+    ]);
+    const asPod = await cli(
+      'blast-radius',
+      '--cluster',
+      file,
+      '--workload',
+      'shop/agent-0',
+      '--host-network',
+      'pod',
+    );
+    expect([asPod.code, asPod.out]).toEqual([0, p.out]);
   });
   it('refuses an internet probe that is no outside address, naming the flag', async () => {
     const probe = (ip: string) =>
@@ -891,6 +908,36 @@ describe('microseg blast-radius', () => {
     expect(v4.out).toContain(
       '  paths from internet-exposed workloads (1):\n    shop/Deployment/cart -> shop/StatefulSet/db\n',
     );
+  });
+  it('takes --workload namespace/pod, as explain does, for the pod and its workload', async () => {
+    // Was refused: --workload: "shop/db-0" is not namespace/kind/name.
+    const radius = (w: string) =>
+      cli('blast-radius', '--cluster', CLUSTER, '--workload', w, '--proposal', fixture('proposal'));
+    for (const [pod, workload] of [
+      ['shop/db-0', 'shop/StatefulSet/db'],
+      ['shop/cart-5c4b-y1', 'shop/Deployment/cart'],
+      ['shop/batch-28000-z1', 'shop/CronJob/batch'],
+    ] as const) {
+      const [byPod, byWorkload] = [await radius(pod), await radius(workload)];
+      expect([byPod.code, byPod.err], pod).toEqual([0, '']);
+      expect(byPod.out, pod).toContain(`blast radius of ${workload}\n`);
+      expect(byPod.out, pod).toBe(byWorkload.out);
+    }
+    const cases: [string, string][] = [
+      ['shop/db-1', 'pod shop/db-1 is not in the cluster snapshot (did you mean shop/db-0?)'],
+      [
+        'shop',
+        '"shop" is neither namespace/Kind/name (a workload, e.g. shop/Deployment/cart) nor namespace/pod (that pod\'s workload)',
+      ],
+      [
+        'shop/StatefulSet/db/0',
+        '"shop/StatefulSet/db/0" is neither namespace/Kind/name (a workload, e.g. shop/Deployment/cart) nor namespace/pod (that pod\'s workload)',
+      ],
+    ];
+    for (const [w, message] of cases) {
+      const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', w);
+      expect([r.code, r.out, r.err], w).toEqual([2, '', `microseg blast-radius: --workload: ${message}\n`]);
+    }
   });
   it('names a missing workload', async () => {
     const r = await cli('blast-radius', '--cluster', CLUSTER, '--workload', 'shop/Deployment/ghost');

@@ -1,5 +1,5 @@
 /**
- * `microseg blast-radius --cluster cluster.json --workload ns/kind/name [--proposal dir]`: what the
+ * `microseg blast-radius --cluster cluster.json --workload ns/kind/name|ns/pod [--proposal dir]`: what the
  * workload can reach and be reached from under the current policies and under a proposal, multi-hop paths
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
@@ -21,7 +21,7 @@ import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
 import { blastRadius } from '../../verify/reach.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg blast-radius --cluster FILE --workload ns/kind/name [--proposal DIR]
+const HELP = `usage: microseg blast-radius --cluster FILE --workload ns/kind/name|ns/pod [--proposal DIR]
 
 What a workload can reach and be reached from under the cluster's policies and, with --proposal, with
 the proposed policies added; shortest paths to it from internet-exposed workloads (those whose ingress
@@ -40,7 +40,9 @@ options:
                         ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet, Workload, or a custom
                         resource's controlling pods of the namespace, e.g. db/Cluster/pg); one
                         whose pods use their node's network counts as its nodes and is refused,
-                        unless --host-network pod
+                        unless --host-network pod; or namespace/pod (as explain takes an end):
+                        that pod's, titled by its workload (e.g. shop/cart-5c4b-y1 as
+                        shop/Deployment/cart)
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
                         like a policy of the cluster replaces it (as kubectl apply would); one that
                         holds no policy is refused
@@ -123,14 +125,23 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   ]);
   const warn = warnOnStderr(io, 'blast-radius');
   const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
+  // namespace/pod, as explain takes an end: that pod, named by its workload (blastRadius names the
+  // pod's class so, with the pod when the workload's pods differ).
+  const pod = /^([^/\s]+)\/([^/\s]+)$/.exec(values.workload);
+  if (!pod && !/^[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(values.workload))
+    throw new UsageError(
+      `--workload: ${JSON.stringify(values.workload)} is neither namespace/Kind/name (a workload, e.g. shop/Deployment/cart) nor namespace/pod (that pod's workload)`,
+    );
   // A node agent's pods (host network) are resolved too: counted as their nodes (the default), they
   // have no blast radius of their own, and answering for their pod template would count them as pods.
-  const workload = resolveWorkload(cluster, values.workload, '--workload', true);
-  const target = workload.endpoint;
+  const workload = pod ? undefined : resolveWorkload(cluster, values.workload, '--workload', true);
+  const target = pod ? { namespace: pod[1]!, pod: pod[2]! } : workload!.endpoint;
   const before = engineFromSnapshot(cluster, options);
   if (before.resolve(target, '--workload').kind !== 'pod')
     throw new InputError(
-      `--workload: the pods of ${workload.name} use their node's network, so policies see them as their nodes and they have no blast radius of their own (--host-network pod counts them as pods)`,
+      workload
+        ? `--workload: the pods of ${workload.name} use their node's network, so policies see them as their nodes and they have no blast radius of their own (--host-network pod counts them as pods)`
+        : `--workload: pod ${values.workload} uses its node's network, so policies see it as its node and it has no blast radius of its own (--host-network pod counts it as a pod)`,
     );
   // A proposal of no policy (a wrong file, a directory of only report.json) would answer "with the
   // proposal" as the current policies, as if it changed nothing: withPolicyFiles refuses it.
