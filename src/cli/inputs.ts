@@ -26,6 +26,7 @@ import { FLOW_FORMATS, gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
+import { appliedPolicies } from '../policy/audit.ts';
 
 export interface LoadOptions extends SnapshotOptions {
   /** Where '-' reads from. */
@@ -199,14 +200,47 @@ export async function withPolicyFiles(
   stdin: LoadOptions['stdin'],
   warn: (message: string) => void,
 ): Promise<ClusterSnapshot> {
-  const snaps = [cluster];
+  return (await withPolicyFilesPruned(cluster, option, paths, stdin, warn, false)).snapshot;
+}
+
+/**
+ * `withPolicyFiles`, and with `prune` the cluster's NetworkPolicies microseg manages (label
+ * app.kubernetes.io/managed-by=microseg) that the files do not hold left out in the namespaces the files
+ * hold NetworkPolicies for, as Enforce or a GitOps sync with pruning removes them (`appliedPolicies`,
+ * as `microseg audit --prune`); `pruned` names those left out (`namespace/name`, sorted).
+ */
+export async function withPolicyFilesPruned(
+  cluster: ClusterSnapshot,
+  option: string,
+  paths: readonly string[],
+  stdin: LoadOptions['stdin'],
+  warn: (message: string) => void,
+  prune: boolean,
+): Promise<{ snapshot: ClusterSnapshot; pruned: string[] }> {
+  const snaps: ClusterSnapshot[] = [];
   for (const p of paths) {
     const snap = await loadVerifySnapshot([p], stdin, warn);
     if (snap.networkPolicies.length === 0 && !snap.others.some((o) => isClusterPolicyKind(o.kind)))
       throw new InputError(`${option} ${p}: no NetworkPolicy in it (nor ${CLUSTER_POLICY_KINDS.join(', ')})`);
     snaps.push(snap);
   }
-  return snaps.length === 1 ? cluster : withRepeatsReplaced(mergeSnapshots(...snaps), warn);
+  if (snaps.length === 0) return { snapshot: cluster, pruned: [] };
+  const { pruned } = appliedPolicies(
+    cluster.networkPolicies,
+    snaps.flatMap((s) => s.networkPolicies),
+    prune,
+  );
+  const left = new Set(pruned);
+  const base =
+    left.size === 0
+      ? cluster
+      : {
+          ...cluster,
+          networkPolicies: cluster.networkPolicies.filter(
+            (p) => !left.has(`${p.metadata.namespace ?? ''}/${p.metadata.name}`),
+          ),
+        };
+  return { snapshot: withRepeatsReplaced(mergeSnapshots(base, ...snaps), warn), pruned };
 }
 
 /**

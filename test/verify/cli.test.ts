@@ -631,6 +631,82 @@ describe('microseg blast-radius', () => {
     expect(r.out).toContain('    web/Deployment/frontend -> shop/Deployment/cart -> shop/StatefulSet/db\n');
     expect(r.out.endsWith('reachable workload pairs: 9 before, 2 after\n')).toBe(true);
   });
+  it("--prune leaves out the cluster's microseg policies the proposal no longer holds, as audit --prune", async () => {
+    // Was: no --prune, so a microseg policy of the cluster the new proposal dropped stayed in the answer
+    // "with the proposal", which overstated what the workload is reached from after the change.
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-prune-'));
+    const file = join(dir, 'cluster.yaml');
+    const managed = (ns: string, name: string, spec: string[]) => [
+      '---',
+      'apiVersion: networking.k8s.io/v1',
+      'kind: NetworkPolicy',
+      `metadata: { name: ${name}, namespace: ${ns}, labels: { app.kubernetes.io/managed-by: microseg } }`,
+      'spec:',
+      ...spec.map((l) => `  ${l}`),
+    ];
+    writeFileSync(
+      file,
+      [
+        readFileSync(CLUSTER, 'utf8').trimEnd(),
+        // An earlier proposal's: frontend may reach db.
+        ...managed('shop', 'microseg-db', [
+          'podSelector: { matchLabels: { app: db } }',
+          'ingress:',
+          '  - from: [{ namespaceSelector: { matchLabels: { tier: edge } }, podSelector: { matchLabels: { app: frontend } } }]',
+          '    ports: [{ port: 5432 }]',
+        ]),
+        // One of a namespace the proposal holds no policy for: kept.
+        ...managed('web', 'microseg-frontend', [
+          'podSelector: { matchLabels: { app: frontend } }',
+          'policyTypes: [Egress]',
+          'egress: [{}]',
+        ]),
+        '',
+      ].join('\n'),
+    );
+    const radius = (...more: string[]) =>
+      cli(
+        'blast-radius',
+        '--cluster',
+        file,
+        '--workload',
+        'shop/StatefulSet/db',
+        '--proposal',
+        fixture('proposal/shop.yaml'),
+        ...more,
+      );
+    type Side = { reachedFrom: { from: string }[] };
+    const from = (side: Side) => side.reachedFrom.map((r) => r.from);
+    const kept = await radius('--output', 'json');
+    expect([kept.code, kept.err]).toEqual([0, '']);
+    const k = JSON.parse(kept.out) as { before: Side; after: Side; pruned?: string[] };
+    expect(from(k.before)).toEqual(['shop/Deployment/cart', 'web/Deployment/frontend']);
+    expect(from(k.after)).toEqual(['shop/Deployment/cart', 'web/Deployment/frontend']);
+    expect(k.pruned).toBeUndefined();
+    const pruned = await radius('--prune', '--output', 'json');
+    expect([pruned.code, pruned.err]).toEqual([0, '']);
+    const p = JSON.parse(pruned.out) as { before: Side; after: Side; pruned: string[] };
+    expect(from(p.before)).toEqual(['shop/Deployment/cart', 'web/Deployment/frontend']);
+    expect(from(p.after)).toEqual(['shop/Deployment/cart']);
+    expect(p.pruned).toEqual(['shop/microseg-db']);
+    const text = await radius('--prune');
+    expect(text.out).toContain(
+      "\nwith the proposal, leaving out 1 of microseg's (--prune: shop/microseg-db):\n",
+    );
+    const alone = await cli(
+      'blast-radius',
+      '--cluster',
+      file,
+      '--workload',
+      'shop/StatefulSet/db',
+      '--prune',
+    );
+    expect([alone.code, alone.out, alone.err]).toEqual([
+      2,
+      '',
+      "microseg blast-radius: --prune applies to a --proposal: it leaves out the cluster's microseg policies the proposal does not hold\n",
+    ]);
+  });
   it('refuses a proposal that holds no policy, which would answer "after" as "before"', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'microseg-noproposal-'));
     const file = join(dir, 'p.yaml');

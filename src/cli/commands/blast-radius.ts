@@ -9,7 +9,7 @@ import {
   loadVerifySnapshot,
   stdinOnce,
   warnOnStderr,
-  withPolicyFiles,
+  withPolicyFilesPruned,
   refuseRepeats,
 } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
@@ -17,11 +17,13 @@ import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
 import { resolveWorkload } from '../../verify/load.ts';
 import { InputError } from '../../model/snapshot.ts';
+import { firstOf } from '../../model/order.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../policy/index.ts';
 import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
 import { blastRadius } from '../../verify/reach.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg blast-radius --cluster FILE --workload ns/kind/name|ns/pod [--proposal DIR]
+const HELP = `usage: microseg blast-radius --cluster FILE --workload ns/kind/name|ns/pod [--proposal DIR [--prune]]
 
 What a workload can reach and be reached from under the cluster's policies and, with --proposal, with
 the proposed policies added; shortest paths to it from internet-exposed workloads (those whose ingress
@@ -46,6 +48,10 @@ options:
   --proposal DIR        proposed policies (a directory or a file), added to the cluster's; one named
                         like a policy of the cluster replaces it (as kubectl apply would); one that
                         holds no policy is refused
+  --prune               with --proposal: leave out the cluster's NetworkPolicies labelled
+                        ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} that the proposal does not
+                        hold, in the namespaces it holds policies for, as Enforce or a GitOps sync
+                        with pruning removes them (other namespaces' are kept), as audit --prune
   --internet-probe IP   outside address used to find internet-exposed workloads (default 203.0.113.10,
                         and 2001:db8:ffff::10 too in a cluster with IPv6 pod addresses); not a pod's
                         or node's address, nor one of the pod network (a Node's spec.podCIDRs, or
@@ -77,10 +83,16 @@ function formatSide(label: string, s: ReachSide, limit: number): string[] {
   ];
 }
 
-export function formatBlastRadius(b: BlastRadius, limit = 25): string {
+/** What `microseg blast-radius` prints as JSON: with --prune, `pruned` names the policies left out. */
+export type BlastRadiusResult = BlastRadius & { pruned?: string[] };
+
+export function formatBlastRadius(b: BlastRadiusResult, limit = 25): string {
   const lines = [`blast radius of ${b.workload}`, ...formatSide('current policies', b.before, limit)];
   if (b.after) {
-    lines.push(...formatSide('with the proposal', b.after, limit));
+    const pruned = b.pruned?.length
+      ? `, leaving out ${b.pruned.length} of microseg's (--prune: ${firstOf(b.pruned, Math.max(limit, 1))})`
+      : '';
+    lines.push(...formatSide(`with the proposal${pruned}`, b.after, limit));
     lines.push(
       `reachable workload pairs: ${b.before.reachableWorkloadPairs} before, ${b.after.reachableWorkloadPairs} after`,
     );
@@ -93,6 +105,7 @@ export const OPTIONS = {
   cluster: { type: 'string', multiple: true },
   workload: { type: 'string' },
   proposal: { type: 'string' },
+  prune: { type: 'boolean' },
   'internet-probe': { type: 'string' },
   limit: { type: 'string', default: '25' },
   output: { type: 'string', default: 'text' },
@@ -117,6 +130,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!values.workload) throw new UsageError('--workload is required');
   if (values.output !== 'text' && values.output !== 'json')
     throw new UsageError(`--output ${values.output} is not supported (use text or json)`);
+  if (values.prune && !values.proposal)
+    throw new UsageError(
+      "--prune applies to a --proposal: it leaves out the cluster's microseg policies the proposal does not hold",
+    );
   const limit = limitOption(values.limit);
   const options = parseEngineOptions(values);
   stdinOnce([
@@ -144,17 +161,27 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         : `--workload: pod ${values.workload} uses its node's network, so policies see it as its node and it has no blast radius of its own (--host-network pod counts it as a pod)`,
     );
   // A proposal of no policy (a wrong file, a directory of only report.json) would answer "with the
-  // proposal" as the current policies, as if it changed nothing: withPolicyFiles refuses it.
-  const after = values.proposal
-    ? engineFromSnapshot(
-        await withPolicyFiles(cluster, '--proposal', [values.proposal], io.stdin, warn),
-        options,
+  // proposal" as the current policies, as if it changed nothing: withPolicyFilesPruned refuses it.
+  // With --prune, microseg's own policies the proposal no longer holds are left out, as applying it
+  // with pruning removes them: kept, they would overstate what is reachable with the proposal.
+  const proposed = values.proposal
+    ? await withPolicyFilesPruned(
+        cluster,
+        '--proposal',
+        [values.proposal],
+        io.stdin,
+        warn,
+        values.prune === true,
       )
     : undefined;
-  const result = blastRadius(before, after, target, {
-    ...(values['internet-probe'] !== undefined ? { internetProbe: values['internet-probe'] } : {}),
-    internetProbeName: '--internet-probe',
-  });
+  const after = proposed ? engineFromSnapshot(proposed.snapshot, options) : undefined;
+  const result: BlastRadiusResult = {
+    ...blastRadius(before, after, target, {
+      ...(values['internet-probe'] !== undefined ? { internetProbe: values['internet-probe'] } : {}),
+      internetProbeName: '--internet-probe',
+    }),
+    ...(values.prune ? { pruned: proposed!.pruned } : {}),
+  };
   io.out(
     values.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatBlastRadius(result, limit),
   );
