@@ -7,8 +7,12 @@
  *
  * Checked: every field of a NetworkPolicy's spec but those of a peer (which the engine's validation
  * refuses when unknown, `src/verify/validate.ts`); of the cluster-scoped kinds (AdminNetworkPolicy,
- * BaselineAdminNetworkPolicy, ClusterNetworkPolicy), whose schemas differ by version, the label
- * selectors and the `pods` peers and subject that hold two of them.
+ * BaselineAdminNetworkPolicy, ClusterNetworkPolicy), the label selectors and the `pods` peers and
+ * subject that hold two of them in any version, and, in the versions the engine reads (`API_VERSIONS`
+ * there: v1alpha1 for the first two, v1alpha2 for ClusterNetworkPolicy; other versions' schemas
+ * differ), the fields of the spec, of each rule and of its ports (`ports` of v1alpha1, `protocols` of
+ * v1alpha2), where a misspelt `ports` would match every port. Peers and the subject are left to the
+ * engine's validation, which refuses one with an unknown field, as a NetworkPolicy's peers.
  */
 import { closestName } from './order.ts';
 
@@ -47,12 +51,25 @@ class Finder {
    * The fields of `o` not in `known`; `consequence` (called only when there are some) says what
    * reading `o` without them means.
    */
-  fields(o: Obj, path: string, known: readonly string[], consequence?: () => string | undefined): boolean {
+  fields(
+    o: Obj,
+    path: string,
+    known: readonly string[],
+    consequence?: (meant: (field: string) => boolean) => string | undefined,
+  ): boolean {
     const unknown = Object.keys(o).filter((k) => !known.includes(k));
     if (unknown.length === 0) return false;
-    const then = consequence?.();
+    const nearOf = (k: string) => closestName(k, known) ?? known.find((f) => swapped(k, f));
+    // Absent `field` is likely what an unknown field was meant to be: one is near it, or one near no
+    // known field is there while no other absent field is near one.
+    const nears = unknown.map(nearOf);
+    const meant = (field: string) =>
+      absent(o[field]) &&
+      (nears.includes(field) ||
+        (nears.includes(undefined) && !nears.some((n) => n !== undefined && absent(o[n]))));
+    const then = consequence?.(meant);
     for (const k of unknown) {
-      const near = closestName(k, known) ?? known.find((f) => swapped(k, f));
+      const near = nearOf(k);
       this.found.push({
         path: `${path}.${k}`,
         ...(near !== undefined ? { near } : {}),
@@ -124,7 +141,19 @@ class Finder {
     }
   }
 
-  clusterPolicy(spec: Obj): void {
+  /**
+   * A cluster-scoped policy: its selectors and `pods` in any version; with `schema` (a version the
+   * engine reads), also the fields of its spec, rules and ports, saying what reading without a field
+   * likely meant to be `ingress`, `egress`, a rule's ports or a port's protocol means.
+   */
+  clusterPolicy(spec: Obj, schema?: ClusterSchema): void {
+    if (schema)
+      this.fields(spec, 'spec', schema.spec, (meant) => {
+        const missing = (['ingress', 'egress'] as const).filter(meant);
+        return missing.length > 0
+          ? `spec is read without ${missing.join(' and ')}, so it has no ${missing.join(' or ')} rule`
+          : undefined;
+      });
     const subject = spec.subject;
     if (isObj(subject)) {
       this.selector(subject.namespaces, 'spec.subject.namespaces', 'namespace');
@@ -136,24 +165,92 @@ class Finder {
     ] as const) {
       if (!Array.isArray(spec[dir])) continue;
       (spec[dir] as unknown[]).forEach((r, i) => {
-        if (!isObj(r) || !Array.isArray(r[peers])) return;
-        (r[peers] as unknown[]).forEach((p, j) => {
-          if (!isObj(p)) return;
-          const pp = `spec.${dir}[${i}].${peers}[${j}]`;
-          this.selector(p.namespaces, `${pp}.namespaces`, 'namespace');
-          this.namespacedPod(p.pods, `${pp}.pods`);
-          this.selector(p.nodes, `${pp}.nodes`, 'node');
-        });
+        if (!isObj(r)) return;
+        const rp = `spec.${dir}[${i}]`;
+        const ports = schema?.ports;
+        if (ports)
+          this.fields(r, rp, ['name', 'action', peers, ports], (meant) =>
+            meant(ports)
+              ? `${rp} is read without ${ports}, which matches every ${ports === 'ports' ? 'port' : 'protocol and port'}`
+              : undefined,
+          );
+        if (Array.isArray(r[peers]))
+          (r[peers] as unknown[]).forEach((p, j) => {
+            if (!isObj(p)) return;
+            const pp = `${rp}.${peers}[${j}]`;
+            this.selector(p.namespaces, `${pp}.namespaces`, 'namespace');
+            this.namespacedPod(p.pods, `${pp}.pods`);
+            this.selector(p.nodes, `${pp}.nodes`, 'node');
+          });
+        if (ports && Array.isArray(r[ports]))
+          (r[ports] as unknown[]).forEach((p, j) => {
+            if (!isObj(p)) return;
+            if (ports === 'ports') this.anpPort(p, `${rp}.ports[${j}]`);
+            else this.cnpProtocol(p, `${rp}.protocols[${j}]`);
+          });
       });
+    }
+  }
+
+  /** A port of an AdminNetworkPolicy's or BaselineAdminNetworkPolicy's rule (v1alpha1). */
+  private anpPort(p: Obj, path: string): void {
+    this.fields(p, path, ['portNumber', 'portRange', 'namedPort']);
+    for (const [k, known] of [
+      ['portNumber', ['protocol', 'port']],
+      ['portRange', ['protocol', 'start', 'end']],
+    ] as const) {
+      const v = p[k];
+      if (isObj(v))
+        this.fields(v, `${path}.${k}`, known, (meant) =>
+          meant('protocol') ? `${path}.${k} is read without protocol, which is TCP` : undefined,
+        );
+    }
+  }
+
+  /** A protocol of a ClusterNetworkPolicy's rule (v1alpha2). */
+  private cnpProtocol(p: Obj, path: string): void {
+    this.fields(p, path, ['tcp', 'udp', 'sctp', 'destinationNamedPort']);
+    for (const proto of ['tcp', 'udp', 'sctp'] as const) {
+      const body = p[proto];
+      if (!isObj(body)) continue;
+      const bp = `${path}.${proto}`;
+      this.fields(body, bp, ['destinationPort'], (meant) =>
+        meant('destinationPort')
+          ? `${bp} is read without destinationPort, which matches every ${proto.toUpperCase()} port`
+          : undefined,
+      );
+      const dp = body.destinationPort;
+      if (!isObj(dp)) continue;
+      this.fields(dp, `${bp}.destinationPort`, ['number', 'range']);
+      if (isObj(dp.range)) this.fields(dp.range, `${bp}.destinationPort.range`, ['start', 'end']);
     }
   }
 }
 
-const CLUSTER_POLICY_KINDS: ReadonlySet<string> = new Set([
-  'AdminNetworkPolicy',
-  'BaselineAdminNetworkPolicy',
-  'ClusterNetworkPolicy',
-]);
+/** The fields of a cluster-scoped kind's spec, and its rules' ports field, in the version the engine reads. */
+interface ClusterSchema {
+  apiVersion: string;
+  spec: readonly string[];
+  ports: 'ports' | 'protocols';
+}
+
+const CLUSTER_SCHEMAS: Readonly<Record<string, ClusterSchema>> = {
+  AdminNetworkPolicy: {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    spec: ['priority', 'subject', 'ingress', 'egress'],
+    ports: 'ports',
+  },
+  BaselineAdminNetworkPolicy: {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    spec: ['subject', 'ingress', 'egress'],
+    ports: 'ports',
+  },
+  ClusterNetworkPolicy: {
+    apiVersion: 'policy.networking.k8s.io/v1alpha2',
+    spec: ['tier', 'priority', 'subject', 'ingress', 'egress'],
+    ports: 'protocols',
+  },
+};
 
 /**
  * The fields of a policy object (a `networking.k8s.io/v1` NetworkPolicy or a cluster-scoped policy
@@ -165,7 +262,10 @@ export function unknownPolicyFields(o: Obj): UnknownField[] {
   const f = new Finder();
   if (o.kind === 'NetworkPolicy' && (o.apiVersion === undefined || o.apiVersion === 'networking.k8s.io/v1'))
     f.networkPolicy(o.spec);
-  else if (typeof o.kind === 'string' && CLUSTER_POLICY_KINDS.has(o.kind)) f.clusterPolicy(o.spec);
+  else if (typeof o.kind === 'string' && Object.hasOwn(CLUSTER_SCHEMAS, o.kind)) {
+    const schema = CLUSTER_SCHEMAS[o.kind]!;
+    f.clusterPolicy(o.spec, o.apiVersion === schema.apiVersion ? schema : undefined);
+  }
   return f.found;
 }
 
