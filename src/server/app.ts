@@ -711,9 +711,12 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     const e = err as { status?: unknown; expose?: unknown; message?: unknown } | undefined;
     res.type('text/plain').set('X-Content-Type-Options', 'nosniff');
     if (badPath) res.status(400).send(`${badPath}\n`);
-    else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 600)
+    else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 600) {
+      // The file server's own 5xx (a page file it cannot read: EACCES, ELOOP, EIO) is the server's
+      // failure too: told to the operator, though the answer says only 'request failed'.
+      if (e.status >= 500) internalError(err, req);
       res.status(e.status).send(`${e.expose === true ? String(e.message) : 'request failed'}\n`);
-    else {
+    } else {
       internalError(err, req);
       res.status(500).send(`internal error: ${errorMessage(err)}\n`);
     }

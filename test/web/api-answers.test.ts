@@ -1,4 +1,7 @@
 /** What the API answers beyond its data: caching headers, status codes of failures, isolation marks. */
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.ts';
@@ -84,6 +87,29 @@ describe('GET /graph failures', () => {
       },
     });
     expect((await request(throwing).get('/api/v1/graph')).status).toBe(500);
+  });
+
+  it('tells the operator of a page file the server cannot read (500), not of one that is missing', async () => {
+    // A symbolic link that loops: the file server cannot stat it (ELOOP) and answers 500 itself, an
+    // error with its status set, as it would for a page file it may not read (EACCES) or a failing disk.
+    const webRoot = mkdtempSync(join(tmpdir(), 'microseg-webroot-'));
+    try {
+      writeFileSync(join(webRoot, 'index.html'), '<html></html>');
+      symlinkSync(join(webRoot, 'loop.js'), join(webRoot, 'loop.js'));
+      const told: { err: unknown; method: string; path: string }[] = [];
+      const app = createApp(source, {
+        webRoot,
+        onInternalError: (err, req) => told.push({ err, ...req }),
+      });
+      await request(app).get('/nope.js').expect(404);
+      expect(told).toEqual([]);
+      const res = await request(app).get('/loop.js?v=1').expect(500);
+      expect(res.text).toBe('request failed\n');
+      expect(told.map((t) => [t.method, t.path])).toEqual([['GET', '/loop.js']]);
+      expect((told[0]!.err as NodeJS.ErrnoException).code).toBe('ELOOP');
+    } finally {
+      rmSync(webRoot, { recursive: true, force: true });
+    }
   });
 });
 
