@@ -409,12 +409,20 @@ const nextMode = (mode: Mode): Mode | undefined =>
   mode === 'Learn' ? 'Audit' : mode === 'Audit' ? 'Enforce' : undefined;
 
 /**
+ * What status.modeSince is: when spec.mode became `mode` (a rollback), or, for a status an earlier
+ * microseg wrote without the field, when an upgrade first recorded it; which of the two, the status does
+ * not tell, so neither is claimed.
+ */
+const modeSinceWhy = (mode: Mode): string =>
+  `when spec.mode became ${mode}, or when an upgrade first recorded it`;
+
+/**
  * What the condition a promotion waits for (ProposalStable in Learn, AuditClean in Audit) says while it
  * held since before the Segmentation entered its mode (`since`, status.modeSince: a rollback), so the
  * promotion waits until `until` (`since` + promotion.after).
  */
 export function modeWaitNote(mode: Mode, since: string, until: number): string {
-  return `; spec.mode became ${mode} at ${since}, so automatic promotion to ${nextMode(mode) ?? mode} waits until ${new Date(until).toISOString()}`;
+  return `; automatic promotion to ${nextMode(mode) ?? mode} counts from status.modeSince, ${since} (${modeSinceWhy(mode)}), and waits until ${new Date(until).toISOString()}`;
 }
 
 /** The `PromotionWaiting` Event of a promotion due by its condition alone, but for a mode entered since. */
@@ -424,7 +432,7 @@ export function modeWaitMessage(
   since: string,
   until: number,
 ): string {
-  return `promotion ${from} → ${due.to} would be due (${due.why}), but spec.mode became ${from} at ${since}: automatic promotion counts from then, and waits until ${new Date(until).toISOString()}`;
+  return `promotion ${from} → ${due.to} would be due (${due.why}), but automatic promotion counts from status.modeSince, ${since} (${modeSinceWhy(from)}), and waits until ${new Date(until).toISOString()}`;
 }
 
 /** The annotation client-side `kubectl apply` (and Argo CD's default sync) keeps what it applied in. */

@@ -1194,13 +1194,13 @@ describe('the Segmentation controller', () => {
         {
           type: 'Normal',
           reason: 'PromotionWaiting',
-          message: `promotion Learn → Audit would be due (the proposal has been stable for 1h), but spec.mode became Learn at ${rolledBack}: automatic promotion counts from then, and waits until ${until}`,
+          message: `promotion Learn → Audit would be due (the proposal has been stable for 1h), but automatic promotion counts from status.modeSince, ${rolledBack} (when spec.mode became Learn, or when an upgrade first recorded it), and waits until ${until}`,
         },
       ];
       expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toEqual(waiting);
       expect(lastStatus(state).conditions!.find((c) => c.type === 'ProposalStable')!.message).toMatch(
         new RegExp(
-          `; spec.mode became Learn at ${rolledBack}, so automatic promotion to Audit waits until ${until}$`,
+          `; automatic promotion to Audit counts from status.modeSince, ${rolledBack} \\(when spec.mode became Learn, or when an upgrade first recorded it\\), and waits until ${until}$`,
         ),
       );
       clock += 3_599_000;
@@ -1211,6 +1211,62 @@ describe('the Segmentation controller', () => {
       clock += 1000;
       await controller.reconcile('shop');
       expect(promotions()).toEqual([{ metadata: { resourceVersion: '1' }, spec: { mode: 'Audit' } }]);
+    });
+
+    it('after an upgrade, wait a promotion.after from the first status.modeSince without saying spec.mode changed', async () => {
+      // In Learn for days with automatic promotion, the proposal stable for two hours: the status was
+      // written by a microseg without status.modeSince. Nobody set spec.mode; the upgrade records it now.
+      const clock = Date.now();
+      const s: Segmentation = {
+        ...shop('uid-shop', '1'),
+        spec: {
+          ...shopSpec,
+          mode: 'Learn',
+          learning: { stableAfter: '0s' },
+          promotion: { automatic: true, after: '1h' },
+        },
+        status: {
+          observedGeneration: 1,
+          mode: 'Learn',
+          conditions: [
+            {
+              type: 'ProposalStable',
+              status: 'True',
+              reason: 'ProposalUnchanged',
+              message: '',
+              lastTransitionTime: new Date(clock - 7_200_000).toISOString(),
+            },
+          ],
+        },
+      };
+      const { controller, state, recorded } = await start(
+        [s],
+        { ...objects, [resourcePath('CronJob')]: [], [resourcePath('LearnedEdgeSet')]: [learnedGraph()] },
+        {},
+        () => clock,
+      );
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      await controller.reconcile('shop');
+      const since = new Date(clock).toISOString();
+      const until = new Date(clock + 3_600_000).toISOString();
+      expect(state.patches.filter((p) => (p as { spec?: unknown }).spec !== undefined)).toEqual([]);
+      expect(lastStatus(state).modeSince).toBe(since);
+      // What is said is what is known: counted from status.modeSince, which a mode change or the upgrade
+      // set; not that spec.mode became Learn then.
+      expect(recorded.filter((e) => e.reason === 'PromotionWaiting')).toEqual([
+        {
+          type: 'Normal',
+          reason: 'PromotionWaiting',
+          message: `promotion Learn → Audit would be due (the proposal has been stable for 1h), but automatic promotion counts from status.modeSince, ${since} (when spec.mode became Learn, or when an upgrade first recorded it), and waits until ${until}`,
+        },
+      ]);
+      expect(lastStatus(state).conditions!.find((c) => c.type === 'ProposalStable')!.message).toMatch(
+        new RegExp(
+          `; automatic promotion to Audit counts from status.modeSince, ${since} \\(when spec.mode became Learn, or when an upgrade first recorded it\\), and waits until ${until}$`,
+        ),
+      );
     });
 
     it('start the audit again when the spec is valid again: no flow was audited while it was invalid', async () => {
