@@ -15,6 +15,7 @@ import { edgeId } from '../graph/build.ts';
 import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import type { KObject, NetworkPolicy } from '../model/k8s.ts';
+import { matchesSelector } from '../model/selectors.ts';
 import { analyse } from '../pipeline.ts';
 import type { Analysis } from '../pipeline.ts';
 import { Histogram } from '../telemetry/prom.ts';
@@ -1220,13 +1221,34 @@ export class SegmentationController {
         // namespace whose default deny stays, selecting pods no policy of the proposal selects: pruned, it
         // would leave the deny alone to select them and cut off all they do. It is kept as it is (not
         // repaired) until the Segmentation leaves Enforce. A deny, a policy of a namespace without one,
-        // or one whose pods a policy of the proposal still selects (one left from an earlier proposal)
-        // is pruned as before: that cuts off nothing the proposal allows.
+        // or one whose pods policies of the proposal select (one left from an earlier proposal: its
+        // selector is one of the proposal's, or every pod it selects now is selected by one of them) is
+        // pruned as before: that cuts off nothing the proposal allows. One that selects no pod now (its
+        // workload scaled to zero) and whose selector is none of the proposal's is kept: its pods, once
+        // back, would have nothing but the deny.
         const proposedKeys = new Set(fromProposal.map(objKey));
         const deniedIn = new Set(fromProposal.filter(isDefaultDeny).map((np) => np.metadata.namespace ?? ''));
         const selectorOf = (np: NetworkPolicy) =>
           `${np.metadata.namespace ?? ''}\n${canonicalSpec({ podSelector: np.spec?.podSelector ?? {} })}`;
-        const selected = new Set(fromProposal.filter((np) => !isDefaultDeny(np)).map(selectorOf));
+        const allows = fromProposal.filter((np) => !isDefaultDeny(np));
+        const selected = new Set(allows.map(selectorOf));
+        const cutOffWithout = (np: NetworkPolicy): boolean => {
+          if (selected.has(selectorOf(np))) return false;
+          const ns = np.metadata.namespace ?? '';
+          const theirs = allows
+            .filter((p) => (p.metadata.namespace ?? '') === ns)
+            .map((p) => p.spec?.podSelector ?? {});
+          const pods = this.#cache.pods
+            .list()
+            .filter(
+              (p) =>
+                p.metadata.namespace === ns && matchesSelector(np.spec?.podSelector ?? {}, p.metadata.labels),
+            );
+          return (
+            pods.length === 0 ||
+            pods.some((p) => !theirs.some((sel) => matchesSelector(sel, p.metadata.labels)))
+          );
+        };
         const kept = writing
           ? []
           : managed.filter(
@@ -1236,7 +1258,7 @@ export class SegmentationController {
                 np.metadata.name !== DEFAULT_DENY_NAME &&
                 !isDefaultDeny(np) &&
                 deniedIn.has(np.metadata.namespace ?? '') &&
-                !selected.has(selectorOf(np)),
+                cutOffWithout(np),
             );
         for (const np of kept)
           this.#events.record(

@@ -1880,6 +1880,16 @@ describe('the Segmentation controller', () => {
           object('NetworkPolicy', 'shop', 'microseg-api', 'api'),
           object('NetworkPolicy', 'shop', 'microseg-default-deny'),
           object('NetworkPolicy', 'shop', 'microseg-api-old', 'api'),
+          // The same pods by another selector: every pod it selects, microseg-api selects too.
+          {
+            ...object('NetworkPolicy', 'shop', 'microseg-api-v1', 'api'),
+            spec: {
+              ...spec('api'),
+              podSelector: {
+                matchExpressions: [{ key: 'app', operator: 'In', values: ['api', 'api-canary'] }],
+              },
+            },
+          },
         ];
         const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
           ...objects,
@@ -1892,7 +1902,10 @@ describe('the Segmentation controller', () => {
         await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
         await controller.reconcile('shop');
         expect(new Set(state.deleted)).toEqual(
-          new Set([resourcePath('NetworkPolicy', 'shop', 'microseg-api-old')]),
+          new Set([
+            resourcePath('NetworkPolicy', 'shop', 'microseg-api-old'),
+            resourcePath('NetworkPolicy', 'shop', 'microseg-api-v1'),
+          ]),
         );
         expect(recorded.filter((e) => e.reason === 'PolicyKept')).toEqual([]);
       });
