@@ -1269,6 +1269,23 @@ describe('the Segmentation controller', () => {
       );
     });
 
+    /** Reconciles `s` once and expects the audit to start again, said by one AuditWindowOpen Event. */
+    const expectAuditStartsAgain = async (s: Segmentation, message: string) => {
+      const { controller, state, recorded } = await start([s], { ...objects, [resourcePath('CronJob')]: [] });
+      state.failEdgeSets = false;
+      const before = Date.now();
+      await controller.reconcile('shop');
+      const status = lastStatus(state);
+      expect(status.conditions!.find((c) => c.type === 'AuditClean')).toMatchObject({
+        status: 'False',
+        reason: 'AuditWindowOpen',
+      });
+      expect(Date.parse((status.audit as { since: string }).since)).toBeGreaterThanOrEqual(before - 1000);
+      expect(
+        recorded.filter((e) => e.reason === 'AuditWindowOpen' && !e.message.startsWith('AuditClean=')),
+      ).toEqual([{ type: 'Normal', reason: 'AuditWindowOpen', message }]);
+    };
+
     it('start the audit again when the spec is valid again: no flow was audited while it was invalid', async () => {
       // In Audit, its 1h audit started three hours ago; two hours ago the spec turned invalid (nothing
       // learned or audited since), and now it is fixed (generation 3).
@@ -1301,26 +1318,10 @@ describe('the Segmentation controller', () => {
           ],
         },
       } as unknown as Segmentation;
-      const { controller, state, recorded } = await start([s], { ...objects, [resourcePath('CronJob')]: [] });
-      state.failEdgeSets = false;
-      const before = Date.now();
-      await controller.reconcile('shop');
-      const status = lastStatus(state);
-      expect(status.conditions!.find((c) => c.type === 'AuditClean')).toMatchObject({
-        status: 'False',
-        reason: 'AuditWindowOpen',
-      });
-      expect(Date.parse((status.audit as { since: string }).since)).toBeGreaterThanOrEqual(before - 1000);
-      expect(
-        recorded.filter((e) => e.reason === 'AuditWindowOpen' && !e.message.startsWith('AuditClean=')),
-      ).toEqual([
-        {
-          type: 'Normal',
-          reason: 'AuditWindowOpen',
-          message:
-            'the spec was invalid, and no flow was audited meanwhile: the audit starts again, and AuditClean waits for a full 1h window of it',
-        },
-      ]);
+      await expectAuditStartsAgain(
+        s,
+        'the spec was invalid, and no flow was audited meanwhile: the audit starts again, and AuditClean waits for a full 1h window of it',
+      );
     });
 
     it('start the audit again when set back from Enforce to Audit: what the policies dropped was never audited', async () => {
@@ -1355,26 +1356,10 @@ describe('the Segmentation controller', () => {
           ],
         },
       } as unknown as Segmentation;
-      const { controller, state, recorded } = await start([s], { ...objects, [resourcePath('CronJob')]: [] });
-      state.failEdgeSets = false;
-      const before = Date.now();
-      await controller.reconcile('shop');
-      const status = lastStatus(state);
-      expect(status.conditions!.find((c) => c.type === 'AuditClean')).toMatchObject({
-        status: 'False',
-        reason: 'AuditWindowOpen',
-      });
-      expect(Date.parse((status.audit as { since: string }).since)).toBeGreaterThanOrEqual(before - 1000);
-      expect(
-        recorded.filter((e) => e.reason === 'AuditWindowOpen' && !e.message.startsWith('AuditClean=')),
-      ).toEqual([
-        {
-          type: 'Normal',
-          reason: 'AuditWindowOpen',
-          message:
-            'spec.mode went from Enforce to Audit, and the flows the enforced policies dropped could not be audited: the audit starts again, and AuditClean waits for a full 1h window of it',
-        },
-      ]);
+      await expectAuditStartsAgain(
+        s,
+        'spec.mode went from Enforce to Audit, and the flows the enforced policies dropped could not be audited: the audit starts again, and AuditClean waits for a full 1h window of it',
+      );
     });
 
     it('audit a proposal written in Audit for a full window before AuditClean holds again', async () => {

@@ -80,6 +80,20 @@ function app(kube: Kube, extra: Partial<Parameters<typeof isolationWebhooks>[0]>
 }
 
 /**
+ * Webhooks over a fake API server with their own known Isolations (`watched`: fed by the leader's
+ * watch), and a sender of a Falco alert for shop/`pod`.
+ */
+function falcoSender(pod: string, watched: boolean) {
+  const kube = new FakeKube();
+  const known = new KnownIsolations();
+  known.setWatched(watched);
+  const a = app(kube, { known });
+  const send = () =>
+    request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco(pod));
+  return { kube, known, send };
+}
+
+/**
  * A responder released the Isolation shop/<name>: the controller is restoring the pods before it
  * removes the finalizer. Its path.
  */
@@ -208,11 +222,8 @@ describe('webhook receivers', () => {
   });
 
   it('a replica no watch tells of deletions (not the leader) does not answer "exists" for an Isolation deleted elsewhere', async () => {
-    const kube = new FakeKube();
-    const known = new KnownIsolations(); // fed by no watch, as on a replica that does not lead
-    const a = app(kube, { known });
-    const send = () =>
-      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-9'));
+    // Its known Isolations are fed by no watch, as on a replica that does not lead.
+    const { kube, send } = falcoSender('cart-9', false);
     const first = await send();
     const name = (first.body as { results: { name: string }[] }).results[0]!.name;
     const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
@@ -243,12 +254,7 @@ describe('webhook receivers', () => {
   });
 
   it('while a watch tells it of deletions (the leader), the rest of a storm makes no apiserver call', async () => {
-    const kube = new FakeKube();
-    const known = new KnownIsolations();
-    known.setWatched(true);
-    const a = app(kube, { known });
-    const send = () =>
-      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-8'));
+    const { kube, known, send } = falcoSender('cart-8', true);
     await send();
     kube.calls = [];
     const storm = await send();
@@ -261,12 +267,7 @@ describe('webhook receivers', () => {
   });
 
   it('an Isolation the watch saw deleted while an alert was reading it is not remembered as existing', async () => {
-    const kube = new FakeKube();
-    const known = new KnownIsolations();
-    known.setWatched(true);
-    const a = app(kube, { known });
-    const send = () =>
-      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-7'));
+    const { kube, known, send } = falcoSender('cart-7', true);
     const first = await send();
     const name = (first.body as { results: { name: string }[] }).results[0]!.name;
     const path = `/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/${name}`;
@@ -291,11 +292,7 @@ describe('webhook receivers', () => {
   });
 
   it('an alert for an incident whose Isolation is being deleted is answered 503, not lost as "exists"', async () => {
-    const kube = new FakeKube();
-    const known = new KnownIsolations();
-    const a = app(kube, { known });
-    const send = () =>
-      request(a).post('/webhooks/falco').set('authorization', `Bearer ${TOKEN}`).send(falco('cart-3'));
+    const { kube, known, send } = falcoSender('cart-3', false);
     const first = await send();
     const name = (first.body as { results: { name: string }[] }).results[0]!.name;
     const path = beingReleased(kube, known, name);
