@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pageUrl } from '../../src/cli/commands/demo.ts';
+import { pageUrl, portOption } from '../../src/cli/commands/demo.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { captureIO } from '../../src/cli/io.ts';
 import { loadSnapshotText } from '../../src/model/snapshot.ts';
@@ -198,12 +198,18 @@ describe('microseg demo', () => {
       });
     const saved = process.env.PORT;
     try {
-      process.env.PORT = '';
+      process.env.PORT = '0x50';
       expect(await demo(['--out', out, '--no-serve'])).toEqual({
         code: 2,
         out: '',
-        err: message('--port ($PORT)', ''),
+        err: message('--port ($PORT)', '0x50'),
       });
+      // An empty $PORT is unset, as the shell's ${PORT:-8080} reads it: the default port.
+      process.env.PORT = '';
+      expect(portOption(undefined)).toBe(8080);
+      process.env.PORT = '9123';
+      expect(portOption(undefined)).toBe(9123);
+      expect(portOption('0')).toBe(0);
     } finally {
       if (saved === undefined) delete process.env.PORT;
       else process.env.PORT = saved;

@@ -147,15 +147,22 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
 }
 
+/** $PORT, an empty one counting as unset (as the shell's `${PORT:-8080}` reads it). */
+function portFromEnv(): string | undefined {
+  const v = process.env.PORT;
+  return v === undefined || v === '' ? undefined : v;
+}
+
 /**
- * The page's port: `--port`, else $PORT, else 8080. Decimal digits only, 0 to 65535 (0: a free port the
- * system picks, asked for by its number): an empty value (an unset variable expanded, `PORT=`) or one
- * `Number` would still read (`0x50`, `1e3`, ` 80`) is bad usage naming where it came from, not port 0
- * or another port than the one written.
+ * The page's port: `--port`, else $PORT (unless empty), else 8080. Decimal digits only, 0 to 65535 (0: a
+ * free port the system picks, asked for by its number): an empty `--port` (an unset variable expanded)
+ * or a value `Number` would still read (`0x50`, `1e3`, ` 80`) is bad usage naming where it came from,
+ * not port 0 or another port than the one written.
  */
-function portOption(given: string | undefined): number {
-  const fromEnv = given === undefined && process.env.PORT !== undefined;
-  const text = given ?? process.env.PORT ?? '8080';
+export function portOption(given: string | undefined): number {
+  const env = portFromEnv();
+  const fromEnv = given === undefined && env !== undefined;
+  const text = given ?? env ?? '8080';
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
     throw new UsageError(
       `${fromEnv ? '--port ($PORT)' : '--port'} must be a port number, 0 to 65535 in decimal digits, got ${JSON.stringify(text)}`,
@@ -184,7 +191,7 @@ async function listenForPage(port: number, host: string, portGiven: boolean): Pr
     if (!(err instanceof ListenError)) throw err;
     const flag = err.hostProblem
       ? '--host'
-      : portGiven || process.env.PORT === undefined
+      : portGiven || portFromEnv() === undefined
         ? '--port'
         : '--port ($PORT)';
     throw new UsageError(`${err.message}; choose another with ${flag}`);
