@@ -64,6 +64,12 @@ export interface WebhookOptions {
    * thousand alerts with long annotations). A larger body gets 413 naming the limit, and is logged.
    */
   maxBodyBytes?: number;
+  /**
+   * Most bytes of bodies read or acted on at once, per receiver (default twice `maxBodyBytes`); a request
+   * beyond it, while others are in flight, is answered as the rate limit is (Retry-After) and counted
+   * `busy`.
+   */
+  maxBytesInFlight?: number;
   /** Where a warning for the operator goes (alerts Alertmanager left out of a payload). */
   log?: (line: string) => void;
 }
@@ -470,6 +476,34 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     res.status(405).json({ error: `method ${req.method} is not allowed; alerts are sent with POST` });
   });
   const limit = o.maxBodyBytes ?? DEFAULT_WEBHOOK_BODY_LIMIT;
+  // Bodies being read or acted on at once hold at most this many bytes (each counted by its
+  // Content-Length, or the limit when it gives none), so that a burst of large bodies, each within the
+  // limit, cannot exhaust the memory: one more is answered as the rate limit is, to be sent again. A
+  // request is always let in when none is in flight, so that a body of the largest size passes.
+  const budget = o.maxBytesInFlight ?? 2 * limit;
+  let inFlight = 0;
+  router.use((req, res, next) => {
+    const declared = Number(req.get('content-length'));
+    const cost = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit) : limit;
+    if (inFlight > 0 && inFlight + cost > budget) {
+      count('busy');
+      res.set('Retry-After', '1');
+      res.status(source === 'alertmanager' ? 503 : 429).json({
+        error: `busy: ${Math.ceil(inFlight / 1024)} KiB of other alerts are being read or acted on; retry later`,
+      });
+      return;
+    }
+    inFlight += cost;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      inFlight -= cost;
+    };
+    res.on('finish', release);
+    res.on('close', release);
+    next();
+  });
   router.use(express.json({ limit, type: () => true, strict: false }));
   router.post('/', async (req: Request, res: Response) => {
     const receivedAt = now().toISOString();

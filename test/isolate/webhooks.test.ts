@@ -464,6 +464,59 @@ describe('webhook receivers', () => {
     ]);
   });
 
+  it('bounds the bytes of bodies in flight: one more is asked to come again, not read', async () => {
+    // 8 MiB bodies, 400 of them in a burst, could hold gigabytes at once.
+    const kube = new FakeKube();
+    const metrics = new IsolationMetrics();
+    const server = app(kube, { maxBodyBytes: 1000, maxBytesInFlight: 1500, metrics }).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as AddressInfo;
+    const post = (body: string) =>
+      fetch(`http://127.0.0.1:${port}/webhooks/alertmanager`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body,
+      });
+    const payload = (n: number) => {
+      const base = JSON.stringify({ version: '4', status: 'firing', receiver: 'r', alerts: [], pad: '' });
+      return JSON.stringify({
+        version: '4',
+        status: 'firing',
+        receiver: 'r',
+        alerts: [],
+        pad: 'p'.repeat(n - base.length),
+      });
+    };
+    const { connect } = await import('node:net');
+    const slow = connect(port, '127.0.0.1');
+    try {
+      await new Promise((r) => slow.once('connect', r));
+      // A sender of 800 bytes that has sent only part of them: in flight.
+      slow.write(
+        `POST /webhooks/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 800\r\n\r\n{"version":"4",',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const busy = await post(payload(800));
+      expect([busy.status, busy.headers.get('retry-after')]).toEqual([503, '1']);
+      expect(((await busy.json()) as { error: string }).error).toBe(
+        'busy: 1 KiB of other alerts are being read or acted on; retry later',
+      );
+      // One that fits beside it is read.
+      expect((await post(payload(300))).status).toBe(200);
+      slow.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      // Once the sender is gone, its bytes are free again.
+      expect((await post(payload(800))).status).toBe(200);
+    } finally {
+      slow.destroy();
+      await new Promise((r) => server.close(r));
+    }
+    expect(formatPrometheus(metrics.families())).toContain(
+      'microseg_isolation_alerts_total{source="alertmanager",outcome="busy"} 1',
+    );
+  });
+
   it('rate limits: 429 for Falco, 503 with Retry-After for Alertmanager', async () => {
     const kube = new FakeKube();
     const a = app(kube, { rateLimit: { perSecond: 0.001, burst: 1 } });
