@@ -17,6 +17,13 @@ async function cli(...argv: string[]) {
   return { code, out: io.stdout, err: io.stderr };
 }
 
+/** The fixture cluster with `extra` YAML lines after it, in a file of its own (`name` names its folder). */
+function clusterWith(name: string, extra: string[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), `microseg-${name}-`)), 'cluster.yaml');
+  writeFileSync(file, readFileSync(CLUSTER, 'utf8') + extra.join('\n'));
+  return file;
+}
+
 describe('microseg simulate', () => {
   it('answers the queries in order', async () => {
     const r = await cli(
@@ -783,32 +790,26 @@ describe('microseg blast-radius', () => {
   });
   it('refuses a workload whose pods count as their nodes', async () => {
     // Answered for its pod template, the node agent was counted as a pod of its labels.
-    const dir = mkdtempSync(join(tmpdir(), 'microseg-agent-'));
-    const file = join(dir, 'cluster.yaml');
-    writeFileSync(
-      file,
-      readFileSync(CLUSTER, 'utf8') +
-        [
-          '---',
-          'apiVersion: apps/v1',
-          'kind: DaemonSet',
-          'metadata: { name: agent, namespace: shop }',
-          'spec:',
-          '  selector: { matchLabels: { app: agent } }',
-          '  template: { metadata: { labels: { app: agent } }, spec: { hostNetwork: true, containers: [{ name: a }] } }',
-          '---',
-          'apiVersion: v1',
-          'kind: Pod',
-          'metadata:',
-          '  name: agent-0',
-          '  namespace: shop',
-          '  labels: { app: agent }',
-          '  ownerReferences: [{ apiVersion: apps/v1, kind: DaemonSet, name: agent, controller: true }]',
-          'spec: { nodeName: node-a, hostNetwork: true, containers: [{ name: a, ports: [{ containerPort: 9100 }] }] }',
-          'status: { podIP: 192.168.0.1, hostIP: 192.168.0.1 }',
-          '',
-        ].join('\n'),
-    );
+    const file = clusterWith('agent', [
+      '---',
+      'apiVersion: apps/v1',
+      'kind: DaemonSet',
+      'metadata: { name: agent, namespace: shop }',
+      'spec:',
+      '  selector: { matchLabels: { app: agent } }',
+      '  template: { metadata: { labels: { app: agent } }, spec: { hostNetwork: true, containers: [{ name: a }] } }',
+      '---',
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata:',
+      '  name: agent-0',
+      '  namespace: shop',
+      '  labels: { app: agent }',
+      '  ownerReferences: [{ apiVersion: apps/v1, kind: DaemonSet, name: agent, controller: true }]',
+      'spec: { nodeName: node-a, hostNetwork: true, containers: [{ name: a, ports: [{ containerPort: 9100 }] }] }',
+      'status: { podIP: 192.168.0.1, hostIP: 192.168.0.1 }',
+      '',
+    ]);
     const r = await cli('blast-radius', '--cluster', file, '--workload', 'shop/DaemonSet/agent');
     expect([r.code, r.out, r.err]).toEqual([
       2,
@@ -868,33 +869,27 @@ describe('microseg blast-radius', () => {
   it('refuses an internet probe inside the pod network that no pod holds, saying why', async () => {
     // Policies written for the internet (recommend's: 0.0.0.0/0 minus the pod networks) leave the pod
     // network out, so such a probe found no internet-exposed workload where there are some.
-    const dir = mkdtempSync(join(tmpdir(), 'microseg-probe-'));
-    const file = join(dir, 'cluster.yaml');
-    writeFileSync(
-      file,
-      readFileSync(CLUSTER, 'utf8') +
-        [
-          '---',
-          'apiVersion: v1',
-          'kind: Node',
-          'metadata: { name: node-c }',
-          'spec: { podCIDR: 10.1.0.0/24, podCIDRs: [10.1.0.0/24, "fd00:1::/64"] }',
-          'status: { addresses: [{ type: InternalIP, address: 192.168.0.3 }] }',
-          '---',
-          'apiVersion: v1',
-          'kind: Node',
-          'metadata: { name: node-d }',
-          'spec: { podCIDR: 10.2.0.0/24 }',
-          '---',
-          'apiVersion: networking.k8s.io/v1',
-          'kind: NetworkPolicy',
-          'metadata: { name: frontend-from-world, namespace: web }',
-          'spec:',
-          '  podSelector: { matchLabels: { app: frontend } }',
-          '  ingress: [{ from: [{ ipBlock: { cidr: 0.0.0.0/0, except: [10.0.0.0/16] } }] }]',
-          '',
-        ].join('\n'),
-    );
+    const file = clusterWith('probe', [
+      '---',
+      'apiVersion: v1',
+      'kind: Node',
+      'metadata: { name: node-c }',
+      'spec: { podCIDR: 10.1.0.0/24, podCIDRs: [10.1.0.0/24, "fd00:1::/64"] }',
+      'status: { addresses: [{ type: InternalIP, address: 192.168.0.3 }] }',
+      '---',
+      'apiVersion: v1',
+      'kind: Node',
+      'metadata: { name: node-d }',
+      'spec: { podCIDR: 10.2.0.0/24 }',
+      '---',
+      'apiVersion: networking.k8s.io/v1',
+      'kind: NetworkPolicy',
+      'metadata: { name: frontend-from-world, namespace: web }',
+      'spec:',
+      '  podSelector: { matchLabels: { app: frontend } }',
+      '  ingress: [{ from: [{ ipBlock: { cidr: 0.0.0.0/0, except: [10.0.0.0/16] } }] }]',
+      '',
+    ]);
     const probe = (ip: string) =>
       cli('blast-radius', '--cluster', file, '--workload', 'shop/StatefulSet/db', '--internet-probe', ip);
     const why =
@@ -941,27 +936,21 @@ describe('microseg blast-radius', () => {
   it('finds workloads exposed to the IPv6 internet in a cluster with IPv6 pod addresses', async () => {
     // The one default probe, 203.0.113.10, is IPv4: a workload whose ingress admits ::/0 alone was
     // never found exposed.
-    const dir = mkdtempSync(join(tmpdir(), 'microseg-probe6-'));
-    const file = join(dir, 'cluster.yaml');
-    writeFileSync(
-      file,
-      readFileSync(CLUSTER, 'utf8') +
-        [
-          '---',
-          'apiVersion: v1',
-          'kind: Node',
-          'metadata: { name: node-c }',
-          'spec: { podCIDRs: [10.1.0.0/24, "fd00:1::/64"] }',
-          '---',
-          'apiVersion: networking.k8s.io/v1',
-          'kind: NetworkPolicy',
-          'metadata: { name: frontend-from-world6, namespace: web }',
-          'spec:',
-          '  podSelector: { matchLabels: { app: frontend } }',
-          '  ingress: [{ from: [{ ipBlock: { cidr: "::/0" } }] }]',
-          '',
-        ].join('\n'),
-    );
+    const file = clusterWith('probe6', [
+      '---',
+      'apiVersion: v1',
+      'kind: Node',
+      'metadata: { name: node-c }',
+      'spec: { podCIDRs: [10.1.0.0/24, "fd00:1::/64"] }',
+      '---',
+      'apiVersion: networking.k8s.io/v1',
+      'kind: NetworkPolicy',
+      'metadata: { name: frontend-from-world6, namespace: web }',
+      'spec:',
+      '  podSelector: { matchLabels: { app: frontend } }',
+      '  ingress: [{ from: [{ ipBlock: { cidr: "::/0" } }] }]',
+      '',
+    ]);
     const r = await cli('blast-radius', '--cluster', file, '--workload', 'shop/StatefulSet/db');
     expect([r.code, r.err]).toEqual([0, '']);
     expect(r.out).toContain(
