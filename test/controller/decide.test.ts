@@ -522,41 +522,35 @@ describe('conditions and promotion', () => {
     expect(promotionTarget(spec('Enforce', true), held('AuditClean', T0), T0 + 600_000)).toBeUndefined();
   });
 
+  /** A spec in `mode` with automatic promotion after 10m. */
+  const autoSpec = (mode: string) => {
+    const r = parseSegmentationSpec('s', {
+      namespaceSelector: {},
+      mode,
+      promotion: { automatic: true, after: '10m' },
+    });
+    if (!r.ok) throw new Error(r.problems.join());
+    return r.spec;
+  };
+  /** Condition `type` True since T0. */
+  const heldSinceT0 = (type: string): Condition[] => [
+    { type, status: 'True', reason: 'x', message: '', lastTransitionTime: new Date(T0).toISOString() },
+  ];
   it('waits to promote to Enforce while a CronJob has not run since learning began, not to Audit', () => {
-    const spec = (mode: string) => {
-      const r = parseSegmentationSpec('s', {
-        namespaceSelector: {},
-        mode,
-        promotion: { automatic: true, after: '10m' },
-      });
-      if (!r.ok) throw new Error(r.problems.join());
-      return r.spec;
-    };
-    const held = (type: string): Condition[] => [
-      { type, status: 'True', reason: 'x', message: '', lastTransitionTime: new Date(T0).toISOString() },
-    ];
     const notRun = ['shop/CronJob/backup'];
-    expect(promotionTarget(spec('Audit'), held('AuditClean'), T0 + 3_600_000, notRun)).toBeUndefined();
-    expect(promotionTarget(spec('Audit'), held('AuditClean'), T0 + 3_600_000, [])).toMatchObject({
+    expect(
+      promotionTarget(autoSpec('Audit'), heldSinceT0('AuditClean'), T0 + 3_600_000, notRun),
+    ).toBeUndefined();
+    expect(promotionTarget(autoSpec('Audit'), heldSinceT0('AuditClean'), T0 + 3_600_000, [])).toMatchObject({
       to: 'Enforce',
     });
-    expect(promotionTarget(spec('Learn'), held('ProposalStable'), T0 + 600_000, notRun)).toMatchObject({
+    expect(
+      promotionTarget(autoSpec('Learn'), heldSinceT0('ProposalStable'), T0 + 600_000, notRun),
+    ).toMatchObject({
       to: 'Audit',
     });
   });
   it('counts a promotion from when the Segmentation entered its mode: a rollback sticks for a full promotion.after', () => {
-    const spec = (mode: string) => {
-      const r = parseSegmentationSpec('s', {
-        namespaceSelector: {},
-        mode,
-        promotion: { automatic: true, after: '10m' },
-      });
-      if (!r.ok) throw new Error(r.problems.join());
-      return r.spec;
-    };
-    const held = (type: string): Condition[] => [
-      { type, status: 'True', reason: 'x', message: '', lastTransitionTime: new Date(T0).toISOString() },
-    ];
     // The proposal has been stable (the audit clean) for hours, but spec.mode was set back an hour ago at
     // T0 + 5h: the condition held for 10m counts from then.
     const rolledBack = T0 + 5 * 3_600_000;
@@ -564,14 +558,18 @@ describe('conditions and promotion', () => {
       ['Learn', 'ProposalStable'],
       ['Audit', 'AuditClean'],
     ] as const) {
-      expect(promotionTarget(spec(mode), held(type), rolledBack + 599_000, [], rolledBack)).toBeUndefined();
-      expect(promotionTarget(spec(mode), held(type), rolledBack + 600_000, [], rolledBack)).toMatchObject({
+      expect(
+        promotionTarget(autoSpec(mode), heldSinceT0(type), rolledBack + 599_000, [], rolledBack),
+      ).toBeUndefined();
+      expect(
+        promotionTarget(autoSpec(mode), heldSinceT0(type), rolledBack + 600_000, [], rolledBack),
+      ).toMatchObject({
         to: mode === 'Learn' ? 'Audit' : 'Enforce',
       });
     }
     // A condition that turned True after the mode was entered counts from its own transition.
     expect(
-      promotionTarget(spec('Learn'), held('ProposalStable'), T0 + 600_000, [], T0 - 3_600_000),
+      promotionTarget(autoSpec('Learn'), heldSinceT0('ProposalStable'), T0 + 600_000, [], T0 - 3_600_000),
     ).toMatchObject({ to: 'Audit' });
   });
 });
