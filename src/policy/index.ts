@@ -540,15 +540,21 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
   // then: a selector of nothing would select every pod of the namespace). Moving or removing the pin,
   // which a rollout or the next run carries to the pods, would leave them out of every policy selecting
   // them by it. Those policies are named, so the pods can be given a label of their own.
-  for (const [id, n] of [...narrowed].sort(([a], [b]) => compareText(a, b))) {
-    const pin = n.selector.matchLabels?.[SEGMENT_LABEL];
-    if (pin === undefined) continue;
+  const narrowedInOrder = [...narrowed].sort(([a], [b]) => compareText(a, b));
+  /** "policy X selects" / "policies X, Y select": the policies using `selector`, or undefined for none. */
+  const selecting = (selector: LabelSelector): string | undefined => {
     const using = policies
-      .filter((np) => usesSelector(np, n.selector))
+      .filter((np) => usesSelector(np, selector))
       .map((np) => `${np.metadata.namespace}/${np.metadata.name}`)
       .sort(compareText);
-    if (using.length === 0) continue;
-    const which = using.length === 1 ? `policy ${using[0]} selects` : `policies ${using.join(', ')} select`;
+    if (using.length === 0) return undefined;
+    return using.length === 1 ? `policy ${using[0]} selects` : `policies ${using.join(', ')} select`;
+  };
+  for (const [id, n] of narrowedInOrder) {
+    const pin = n.selector.matchLabels?.[SEGMENT_LABEL];
+    if (pin === undefined) continue;
+    const which = selecting(n.selector);
+    if (which === undefined) continue;
     warnings.push(
       `${which} the pods of ${id} by the pin label ${SEGMENT_LABEL}=${pin} alone, the only label they carry: moving the workload to another segment or removing its pin would leave its new pods unselected, and the namespace's default deny would block their traffic; give its pod template a label of its own`,
     );
@@ -557,14 +563,10 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
   // one, tells the other workload's pods apart): a rollout changing the label would leave the workload's
   // new pods out of every policy selecting them by it. Those policies are named, so the label can be
   // pinned or the pods relabelled.
-  for (const [id, n] of [...narrowed].sort(([a], [b]) => compareText(a, b))) {
+  for (const [id, n] of narrowedInOrder) {
     if (n.onTemplate.length === 0) continue;
-    const using = policies
-      .filter((np) => usesSelector(np, n.selector))
-      .map((np) => `${np.metadata.namespace}/${np.metadata.name}`)
-      .sort(compareText);
-    if (using.length === 0) continue;
-    const which = using.length === 1 ? `policy ${using[0]} selects` : `policies ${using.join(', ')} select`;
+    const which = selecting(n.selector);
+    if (which === undefined) continue;
     for (const { requirement: r, leavesOut } of n.onTemplate) {
       const value = r.values![0]!;
       warnings.push(
