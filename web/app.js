@@ -1166,8 +1166,11 @@
       } else if (ev.key === 'Escape') $('search-results').hidden = true;
     });
     $('search').addEventListener('blur', () => {
-      // Let a click on a result land first.
-      setTimeout(() => ($('search-results').hidden = true), 200);
+      // Let a click on a result land first; focus back on the search by then (a sign-in dialog closed,
+      // which gives it back) keeps the results shown.
+      setTimeout(() => {
+        if (document.activeElement !== $('search')) $('search-results').hidden = true;
+      }, 200);
     });
     $('search').addEventListener('focus', () => {
       if ($('search-results').children.length && $('search').value.trim()) $('search-results').hidden = false;
