@@ -174,6 +174,33 @@ describe('microseg controller (command line)', () => {
     }
   });
 
+  // A resync or persist interval of 0s reconciled (and wrote learned edges) in a loop without pause; one
+  // longer than Node.js timers hold (about 24.8 days) fired after 1 ms, the same loop.
+  it('--resync and --persist-interval out of 1s to 24h are bad usage, the bounds themselves are not', async () => {
+    const missing = join(dir, 'missing.yaml');
+    for (const flag of ['--resync', '--persist-interval']) {
+      for (const [value, why] of [
+        ['0s', 'shorter than 1s'],
+        ['500ms', 'shorter than 1s'],
+        ['25h', 'longer than 24h'],
+        ['600h', 'longer than 24h'],
+      ]) {
+        const r = await controller([flag, value!, '--kubeconfig', missing]);
+        expect(r, `${flag} ${value}`).toEqual({
+          code: 2,
+          out: '',
+          err: `microseg controller: ${flag} "${value}" is ${why}\n`,
+        });
+      }
+      for (const value of ['1s', '24h']) {
+        const r = await controller([flag, value, '--kubeconfig', missing]);
+        expect(r.err, `${flag} ${value}`).toBe(
+          `microseg controller: --kubeconfig ${missing}: no such file\n`,
+        );
+      }
+    }
+  });
+
   it('a relay address, TLS files and a selector that are right go through to the next check', async () => {
     // The kubeconfig comes after them: its message shows they passed.
     const missing = join(dir, 'missing.yaml');

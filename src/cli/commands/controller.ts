@@ -66,8 +66,9 @@ options:
                              on the web page)
   --queue-capacity N         flows buffered between sources and the controller (default ${DEFAULT_QUEUE_CAPACITY})
   --segmentation-selector S  manage only Segmentations matching this label selector (default all)
-  --resync DURATION          level-based resync of each Segmentation (default 10s)
-  --persist-interval DUR     least time between writes of learned edges and evidence (default 30s)
+  --resync DURATION          level-based resync of each Segmentation (default 10s; 1s to 24h)
+  --persist-interval DUR     least time between writes of learned edges and evidence (default 30s;
+                             1s to 24h)
   --log-level LEVEL          debug, info, warn or error (default info)
 
 Bad flags (a file that cannot be read, an address that is not one, a port in use, no kubeconfig found)
@@ -148,11 +149,21 @@ export function isolationSettings(values: IsolationFlagValues): {
   };
 }
 
+/**
+ * Bounds of `--resync` and `--persist-interval`: below a second the leader reconciles (and writes its
+ * learned edges) in a loop without pause, and beyond what a Node.js timer holds (about 24.8 days) the
+ * timer fires after 1 ms, the same loop; a day is long enough for either.
+ */
+const MIN_INTERVAL_MS = 1000;
+const MAX_INTERVAL_MS = 24 * 3_600_000;
+
 function duration(flag: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const ms = parseDuration(v);
   if (ms === undefined)
     throw new UsageError(`--${flag} ${JSON.stringify(v)} is not a duration such as "10s" or "1m"`);
+  if (ms < MIN_INTERVAL_MS) throw new UsageError(`--${flag} ${JSON.stringify(v)} is shorter than 1s`);
+  if (ms > MAX_INTERVAL_MS) throw new UsageError(`--${flag} ${JSON.stringify(v)} is longer than 24h`);
   return ms;
 }
 
