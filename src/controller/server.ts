@@ -76,12 +76,15 @@ export async function listen(app: Express, host: string, port: number): Promise<
   };
 }
 
-/** Parses `host:port`, `:port` or `port` (host defaults to 0.0.0.0). */
+/**
+ * Parses `host:port`, `:port` or `port`. Without a host, `host` is `''`: every address of the machine,
+ * IPv6 and IPv4 (see `listenOn`), so that an IPv6 single-stack cluster reaches the pod too.
+ */
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:(.*):)?(\d+)$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--listen ${JSON.stringify(text)} is not host:port, :port or a port number`);
-  const host = m[1] === undefined || m[1] === '' ? '0.0.0.0' : m[1].replace(/^\[(.*)\]$/, '$1');
+  const host = m[1] === undefined || m[1] === '' ? '' : m[1].replace(/^\[(.*)\]$/, '$1');
   return { host, port };
 }

@@ -8,7 +8,7 @@ import type { Server } from 'node:net';
 /** A server could not listen on host:port; `code` is the system's (EADDRINUSE, EACCES, ...). */
 export class ListenError extends Error {
   readonly code: string | undefined;
-  /** `host:port`, the host in brackets when it is an IPv6 address. */
+  /** `host:port`, the host in brackets when it is an IPv6 address; `:port` for every address (`''`). */
   readonly address: string;
   constructor(host: string, port: number, cause: unknown) {
     const code = (cause as NodeJS.ErrnoException | undefined)?.code;
@@ -41,7 +41,11 @@ function listenProblem(code: string | undefined, port: number, cause: unknown): 
   }
 }
 
-/** Starts `server` listening on host:port (0: any free port); a failure is a `ListenError`. */
+/**
+ * Starts `server` listening on host:port (0: any free port); a failure is a `ListenError`. A host of `''`
+ * is every address: Node.js then listens on `::`, which takes IPv4 connections too, or on `0.0.0.0` when
+ * the machine has no IPv6.
+ */
 export function listenOn(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => {
@@ -54,6 +58,7 @@ export function listenOn(server: Server, host: string, port: number): Promise<vo
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(port, host);
+    if (host === '') server.listen(port);
+    else server.listen(port, host);
   });
 }
