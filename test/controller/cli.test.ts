@@ -270,6 +270,26 @@ describe('microseg controller (command line)', () => {
     }
   });
 
+  it('a push token file that does not exist is a warning that says the token is read at start only', async () => {
+    // It said only "disabled": after the documented `kubectl create secret`, the push endpoint stayed
+    // off (and the page's API open to reads without a token) until something restarted the pods.
+    const missing = join(dir, 'missing.yaml');
+    const token = join(dir, 'push-token-to-come');
+    const r = await controller(['--push-token-file', token, '--kubeconfig', missing]);
+    expect(r.code).toBe(2);
+    const lines = r.err.split('\n');
+    expect(JSON.parse(lines[0]!)).toEqual({
+      time: expect.any(String),
+      level: 'warn',
+      msg:
+        "push endpoint disabled, and the web page's API read-only, open without a token: the token file does not exist; " +
+        'it is read at start only: once it exists (the Secret created), restart the controller',
+      file: token,
+      component: 'microseg-controller',
+    });
+    expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
+  });
+
   it('the running webhooks use the trigger flags', async () => {
     // Dropping the trigger settings from the command's wireIsolation call went unnoticed.
     const token = join(dir, 'webhook-token');

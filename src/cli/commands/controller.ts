@@ -268,7 +268,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       // The manifests mount the token from an optional Secret: no Secret, no push endpoint.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new UsageError(`--push-token-file: ${(err as Error).message}`);
-      log.warn('push endpoint disabled: the token file does not exist', { file });
+      // Read once: the push endpoint and the page's authentication are set up at start, so a Secret
+      // created later takes a restart (docs/controller.md, Install).
+      log.warn(
+        `push endpoint disabled${values['no-ui'] ? '' : ", and the web page's API read-only, open without a token"}: ` +
+          'the token file does not exist; it is read at start only: once it exists (the Secret created), ' +
+          'restart the controller',
+        { file },
+      );
     }
     if (token === '') throw new UsageError(`--push-token-file ${file} is empty`);
     // Records are read by the push endpoint's own generic-schema parser (parseGenericRecord).
