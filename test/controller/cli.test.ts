@@ -290,6 +290,28 @@ describe('microseg controller (command line)', () => {
     expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
   });
 
+  it('--segmentation-selector with leader election and the default Lease warns what a controller side by side needs', async () => {
+    // Documented for "controllers side by side, a canary": both took the one Lease microseg-controller,
+    // so one replica of the two led both sets and the other's Segmentations were never reconciled.
+    const missing = join(dir, 'missing.yaml');
+    const sel = ['--segmentation-selector', 'canary=true'];
+    const warning =
+      '--segmentation-selector with the default Lease microseg-controller: a controller beside another ' +
+      'one needs its own --lease-name (add it to the resourceNames of the microseg-leader-election Role), ' +
+      'else the two elect one leader for both, and the Segmentations of the other are not reconciled; ' +
+      'and --no-isolation on all but one';
+    const r = await controller([...sel, '--leader-elect', '--kubeconfig', missing]);
+    expect(r.code).toBe(2);
+    const lines = r.err.split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'warn', msg: warning });
+    expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
+    // Its own Lease, or no election (one replica that always leads): nothing to warn of.
+    for (const more of [['--leader-elect', '--lease-name', 'microseg-canary'], []]) {
+      const quiet = await controller([...sel, ...more, '--kubeconfig', missing]);
+      expect(quiet.err, more.join(' ')).toBe(`microseg controller: --kubeconfig ${missing}: no such file\n`);
+    }
+  });
+
   it('the running webhooks use the trigger flags', async () => {
     // Dropping the trigger settings from the command's wireIsolation call went unnoticed.
     const token = join(dir, 'webhook-token');

@@ -241,6 +241,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       );
   }
 
+  // Two controllers split by selectors elect one leader when they share the Lease, which then reconciles
+  // only its own Segmentations; and each leader runs the Isolation reconciler.
+  if (selector !== undefined && values['leader-elect'] && !values['lease-name'])
+    log.warn(
+      '--segmentation-selector with the default Lease microseg-controller: a controller beside another ' +
+        'one needs its own --lease-name (add it to the resourceNames of the microseg-leader-election Role), ' +
+        'else the two elect one leader for both, and the Segmentations of the other are not reconciled; ' +
+        'and --no-isolation on all but one',
+    );
   let hubble: TelemetryOptions['hubble'];
   const relay = values['hubble-relay'];
   const tls = hubbleTls(values, relay !== undefined);
