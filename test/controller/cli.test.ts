@@ -201,6 +201,39 @@ describe('microseg controller (command line)', () => {
     }
   });
 
+  it('a --lease-name or --lease-namespace the API server would refuse is bad usage', async () => {
+    // Each started the controller, whose every attempt to create the Lease was refused (422): it never
+    // led, so no Segmentation was reconciled, while /readyz said ready.
+    const missing = join(dir, 'missing.yaml');
+    const cases: [string[], string][] = [
+      [
+        ['--lease-name', 'microseg_canary'],
+        "--lease-name \"microseg_canary\" is not a Kubernetes object name (lower-case letters, digits, '-' and '.', at most 253 characters)",
+      ],
+      [
+        ['--lease-name', ''],
+        "--lease-name \"\" is not a Kubernetes object name (lower-case letters, digits, '-' and '.', at most 253 characters)",
+      ],
+      [
+        ['--lease-namespace', 'Microseg-System'],
+        '--lease-namespace "Microseg-System" is not a namespace name (lower-case letters, digits and \'-\', at most 63 characters)',
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await controller([...args, '--kubeconfig', missing]);
+      expect(r, args.join(' ')).toEqual({ code: 2, out: '', err: `microseg controller: ${message}\n` });
+    }
+    const ok = await controller([
+      '--lease-name',
+      'microseg-canary.v2',
+      '--lease-namespace',
+      'ops',
+      '--kubeconfig',
+      missing,
+    ]);
+    expect(ok.err).toBe(`microseg controller: --kubeconfig ${missing}: no such file\n`);
+  });
+
   it('a relay address, TLS files and a selector that are right go through to the next check', async () => {
     // The kubeconfig comes after them: its message shows they passed.
     const missing = join(dir, 'missing.yaml');

@@ -13,6 +13,7 @@ import type { Level } from '../../controller/log.ts';
 import { jsonLogger } from '../../controller/log.ts';
 import { Manager } from '../../controller/manager.ts';
 import { parseListen } from '../../controller/server.ts';
+import { isDnsLabel } from '../../isolate/api.ts';
 import { kubeFromControllerClient } from '../../isolate/kube.ts';
 import type { IsolationWiringOptions } from '../../isolate/wire.ts';
 import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
@@ -76,6 +77,9 @@ exit with code 2 and a message naming the flag, before anything starts. The trig
 (--alertmanager-*, --falco-*) are checked the same way; with --no-isolation, or without
 --webhook-token-file, no webhook runs: they have no effect and the start log says so.
 `;
+
+/** Kubernetes object names (RFC 1123 subdomains), as a Lease's name must be. */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** The isolation flags, as parseArgs gives them. */
 export interface IsolationFlagValues {
@@ -232,6 +236,18 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const resyncMs = duration('resync', values.resync, 10_000);
   const persistIntervalMs = duration('persist-interval', values['persist-interval'], 30_000);
 
+  // Names the API server would refuse for the Lease: the controller would start and never lead.
+  const leaseName = values['lease-name'];
+  if (leaseName !== undefined && !(leaseName.length <= 253 && DNS_SUBDOMAIN.test(leaseName)))
+    throw new UsageError(
+      `--lease-name ${JSON.stringify(leaseName)} is not a Kubernetes object name (lower-case letters, digits, '-' and '.', at most 253 characters)`,
+    );
+  const leaseNamespace = values['lease-namespace'];
+  if (leaseNamespace !== undefined && !isDnsLabel(leaseNamespace))
+    throw new UsageError(
+      `--lease-namespace ${JSON.stringify(leaseNamespace)} is not a namespace name (lower-case letters, digits and '-', at most 63 characters)`,
+    );
+
   const selector = values['segmentation-selector'];
   if (selector !== undefined) {
     const problem = labelSelectorTextProblem(selector);
@@ -243,7 +259,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
 
   // Two controllers split by selectors elect one leader when they share the Lease, which then reconciles
   // only its own Segmentations; and each leader runs the Isolation reconciler.
-  if (selector !== undefined && values['leader-elect'] && !values['lease-name'])
+  if (selector !== undefined && values['leader-elect'] && leaseName === undefined)
     log.warn(
       '--segmentation-selector with the default Lease microseg-controller: a controller beside another ' +
         'one needs its own --lease-name (add it to the resourceNames of the microseg-leader-election Role), ' +
@@ -316,8 +332,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     log,
     identity: values.identity ?? process.env.POD_NAME ?? hostname(),
     leaderElect: values['leader-elect'],
-    leaseNamespace: values['lease-namespace'] ?? process.env.POD_NAMESPACE ?? 'microseg-system',
-    ...(values['lease-name'] ? { leaseName: values['lease-name'] } : {}),
+    leaseNamespace: leaseNamespace ?? process.env.POD_NAMESPACE ?? 'microseg-system',
+    ...(leaseName !== undefined ? { leaseName } : {}),
     listen,
     ...(telemetry ? { telemetry } : {}),
     ...(hubbleFactory ? { hubble: hubbleFactory } : {}),
