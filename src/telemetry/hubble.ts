@@ -53,6 +53,17 @@ export interface BackoffOptions {
 }
 
 export const DEFAULT_RESUME_OVERLAP_MS = 2000;
+/**
+ * Default interval of the HTTP/2 keepalive pings on the relay channel. grpc-js pings at this interval
+ * for as long as a stream is open, whether or not messages arrive. Hubble Relay (and the agent's Hubble
+ * server) run grpc-go with its default keepalive enforcement: a ping less than 5 minutes after the
+ * previous one is a strike unless the server sent data in between, and after 3 strikes the server sends
+ * GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and closes the connection. A quiet stream (a filtered one, a
+ * quiet cluster) pinged more often would be cut every few minutes.
+ */
+export const DEFAULT_KEEPALIVE_MS = 300_000;
+/** How long a keepalive ping may go unanswered before the connection is taken for dead. */
+export const KEEPALIVE_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 /**
  * Identities of flows ahead of the clock remembered to skip them when a resume sends them again: those
@@ -104,6 +115,13 @@ export interface HubbleSourceOptions {
    * node's flows until the clock caught up. Default 300 000 ms (5 minutes).
    */
   maxClockSkewMs?: number;
+  /**
+   * Interval of the keepalive pings that find a connection that died without closing (a relay pod or
+   * node gone): it is taken for dead when a ping is not answered within 10 s. Default 300 000 ms (5
+   * minutes), the least interval a grpc-go server accepts by default (see `DEFAULT_KEEPALIVE_MS`); set
+   * it lower only for a server whose keepalive enforcement policy permits it.
+   */
+  keepaliveMs?: number;
   /** Random source for jitter (tests pin it). */
   random?: () => number;
   /** Extra gRPC channel options. */
@@ -295,6 +313,18 @@ export function hubbleCredentials(tls: HubbleTLS | undefined): {
   return { credentials, options };
 }
 
+/** The options of the relay channel (before the TLS ones and `channelOptions`). */
+export function hubbleChannelOptions(backoff: BackoffOptions, keepaliveMs: number): grpc.ChannelOptions {
+  return {
+    'grpc.keepalive_time_ms': keepaliveMs,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // The channel's own reconnect backoff (1 s growing to 120 s by default) would stack on ours.
+    'grpc.initial_reconnect_backoff_ms': backoff.initialMs,
+    'grpc.max_reconnect_backoff_ms': backoff.maxMs,
+  };
+}
+
 /** Marks a stream message that could not be decoded (the decoder's error message). */
 const MALFORMED = Symbol('malformed');
 
@@ -317,6 +347,7 @@ export class HubbleSource {
   private readonly opts: HubbleSourceOptions;
   private readonly backoff: BackoffOptions;
   private readonly random: () => number;
+  private readonly keepaliveMs: number;
   private readonly queue: FlowQueue;
   /** Newest flow received: where a reconnect resumes (less the overlap). */
   private readonly received: Cursor;
@@ -403,6 +434,9 @@ export class HubbleSource {
     }
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     validateBackoff(this.backoff);
+    this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+    if (!Number.isInteger(this.keepaliveMs) || this.keepaliveMs <= 0)
+      throw new Error(`keepaliveMs must be a positive integer, got ${opts.keepaliveMs}`);
     this.random = opts.random ?? Math.random;
     this.received = new Cursor(opts.checkpoint);
     const overlapMs = opts.resumeOverlapMs ?? DEFAULT_RESUME_OVERLAP_MS;
@@ -448,12 +482,7 @@ export class HubbleSource {
     const { credentials, options } = this.credentials;
     const Ctor = observerClientConstructor();
     this.client = new Ctor(this.opts.address, credentials, {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.max_receive_message_length': 16 * 1024 * 1024,
-      // The channel's own reconnect backoff (1 s growing to 120 s by default) would stack on ours.
-      'grpc.initial_reconnect_backoff_ms': this.backoff.initialMs,
-      'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
+      ...hubbleChannelOptions(this.backoff, this.keepaliveMs),
       ...options,
       ...this.opts.channelOptions,
     });

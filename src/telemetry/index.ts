@@ -21,7 +21,13 @@ export type { FlowBatch, QueueMetrics } from './queue.ts';
 export type { HubbleEvent, HubbleMetrics, HubbleSourceOptions, HubbleTLS } from './hubble.ts';
 export type { PushMetrics } from './push.ts';
 export type { TelemetryMetrics } from './metrics.ts';
-export { hubbleCredentials, isHubbleAddress, logHubbleEvent, tlsFromFiles } from './hubble.ts';
+export {
+  DEFAULT_KEEPALIVE_MS,
+  hubbleCredentials,
+  isHubbleAddress,
+  logHubbleEvent,
+  tlsFromFiles,
+} from './hubble.ts';
 export { validateCheckpoint } from './checkpoint.ts';
 export { PROMETHEUS_CONTENT_TYPE } from './prom.ts';
 

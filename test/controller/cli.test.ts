@@ -63,6 +63,7 @@ describe('microseg controller (command line)', () => {
     expect(io.stdout).toContain('usage: microseg controller [options]');
     expect(io.stdout).toContain('--leader-elect');
     expect(io.stdout).toContain('--hubble-relay HOST:PORT');
+    expect(io.stdout).toContain('--hubble-keepalive DUR');
     expect(io.stdout).toContain('--alertmanager-severity L');
     expect(io.stdout).toContain('--falco-minimum-priority P');
     expect(io.stdout).toContain('--alertmanager-target-labels NS_LABEL/POD_LABEL');
@@ -111,6 +112,15 @@ describe('microseg controller (command line)', () => {
         '--hubble-tls-cert needs --hubble-tls-key',
       ],
       [['--hubble-tls-ca', cert], '--hubble-tls-ca applies to --hubble-relay only, which is not given'],
+      [['--hubble-keepalive', '5m'], '--hubble-keepalive applies to --hubble-relay only, which is not given'],
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-keepalive', 'often'],
+        '--hubble-keepalive "often" is not a duration such as "10s" or "1m"',
+      ],
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-keepalive', '2s'],
+        '--hubble-keepalive "2s" is less than the least, 10s',
+      ],
       [
         ['--hubble-relay', 'nohostport'],
         '--hubble-relay "nohostport" is not host:port (e.g. hubble-relay.kube-system.svc:80)',

@@ -20,6 +20,7 @@ import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
 import { ListenError } from '../../server/listen.ts';
 import {
+  DEFAULT_KEEPALIVE_MS,
   DEFAULT_QUEUE_CAPACITY,
   hubbleCredentials,
   logHubbleEvent,
@@ -48,6 +49,8 @@ options:
   --hubble-tls-cert FILE     client certificate (mutual TLS)
   --hubble-tls-key FILE      client key (mutual TLS)
   --hubble-tls-server-name N name to verify the relay's certificate against
+  --hubble-keepalive DUR     interval of the keepalive pings that find a dead relay connection (default
+                             5m, the least Hubble Relay's gRPC server accepts; at least 10s)
   --push-token-file FILE     enable POST /v1/flows with this bearer token (the web page's API needs it too)
   --no-ui                    do not serve the web page of the graph and its JSON API
   --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
@@ -171,6 +174,9 @@ function duration(flag: string, v: string | undefined, dflt: number): number {
   return ms;
 }
 
+/** grpc-go clients refuse a keepalive interval below 10 s too: a relay seldom permits less. */
+const MIN_HUBBLE_KEEPALIVE_MS = 10_000;
+
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -184,6 +190,7 @@ export const OPTIONS = {
   'hubble-tls-cert': { type: 'string' },
   'hubble-tls-key': { type: 'string' },
   'hubble-tls-server-name': { type: 'string' },
+  'hubble-keepalive': { type: 'string' },
   'push-token-file': { type: 'string' },
   'no-ui': { type: 'boolean' },
   'webhook-token-file': { type: 'string' },
@@ -269,6 +276,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   let hubble: TelemetryOptions['hubble'];
   const relay = values['hubble-relay'];
   const tls = hubbleTls(values, relay !== undefined);
+  const keepalive = values['hubble-keepalive'];
+  if (keepalive !== undefined && relay === undefined)
+    throw new UsageError('--hubble-keepalive applies to --hubble-relay only, which is not given');
+  const keepaliveMs = duration('hubble-keepalive', keepalive, DEFAULT_KEEPALIVE_MS);
+  if (keepaliveMs < MIN_HUBBLE_KEEPALIVE_MS)
+    throw new UsageError(`--hubble-keepalive ${JSON.stringify(keepalive)} is less than the least, 10s`);
   if (relay !== undefined) {
     if (!isHubbleAddress(relay))
       throw new UsageError(
@@ -277,6 +290,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     hubble = {
       address: relay,
       ...(tls ? { tls } : {}),
+      keepaliveMs,
       normalize: (f) => normalizeHubbleFlow(f),
       onEvent: (e) => logHubbleEvent(log, e),
     };
