@@ -335,6 +335,17 @@ interface Tag {
   ahead?: true;
 }
 
+/** Largest distance from the epoch, in ns, that a Date (and so an RFC 3339 text) can hold. */
+const MAX_DATE_NS = 8_640_000_000_000_000_000_000n;
+
+/**
+ * `t` as RFC 3339 for an event, or undefined when no date holds it (a flow stamped in year 300 000:
+ * `formatTime` would throw, and the report of the flow's real problem with it).
+ */
+function eventTime(t: bigint): string | undefined {
+  return t > MAX_DATE_NS || t < -MAX_DATE_NS ? undefined : formatTime(t);
+}
+
 /** Remembers `key` at `t` in an insertion-ordered map, dropping the oldest entry beyond `max`. */
 function remember(map: Map<string, bigint>, key: string, t: bigint, max: number): void {
   map.delete(key);
@@ -641,10 +652,8 @@ export class HubbleSource {
       call.on('metadata', () => {
         openedAtMs ??= Date.now();
         this.m.connected = true;
-        this.opts.onEvent?.({
-          type: 'connected',
-          ...(since !== undefined ? { since: formatTime(since) } : {}),
-        });
+        const from = since === undefined ? undefined : eventTime(since);
+        this.opts.onEvent?.({ type: 'connected', ...(from !== undefined ? { since: from } : {}) });
       });
       call.on('data', (res: GetFlowsResponse) => {
         got = true;
@@ -719,10 +728,11 @@ export class HubbleSource {
     this.queue.countDrop(this.name, 'invalid');
     this.invalidUnreported++;
     const node = res.flow?.node_name ?? res.node_name;
+    const time = t === undefined ? undefined : eventTime(t);
     this.invalidPending = {
       error: message,
       ...(typeof node === 'string' && node !== '' ? { node } : {}),
-      ...(t !== undefined ? { time: formatTime(t) } : {}),
+      ...(time !== undefined ? { time } : {}),
     };
     if (Date.now() - this.invalidReportedAt < this.reportIntervalMs) this.scheduleReport();
     else this.reportInvalid();

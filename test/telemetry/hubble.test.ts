@@ -597,6 +597,32 @@ describe('HubbleSource against a scripted relay', () => {
     }
   });
 
+  it("reports a flow rejected for a time no date can hold once, with the normaliser's reason", async () => {
+    // Year 287 000 and more: beyond what an RFC 3339 text (or a Date) can say.
+    const relay = new FakeRelay();
+    const farOff = scriptedFlow(2, 9_000_000_000_000);
+    farOff.flow!.node_name = 'kind-worker3';
+    relay.publish(scriptedFlow(1, 101), farOff, scriptedFlow(3, 103));
+    const events: HubbleEvent[] = [];
+    const { queue, source } = await setup(relay, {
+      normalize: normalizeDecodedFlow,
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      onEvent: (e) => {
+        if (e.type === 'invalid') events.push(e);
+      },
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 2);
+    expect(c.flows.map((f) => f.srcPort)).toEqual([40001, 40003]);
+    const m = source.metrics();
+    expect(m.invalid).toBe(1);
+    expect(m.lastInvalid).toMatch(/^time: 9000000000000 seconds /);
+    expect(queue.metrics().dropped).toEqual({ hubble: { invalid: 1 } });
+    expect(events).toEqual([{ type: 'invalid', error: m.lastInvalid, node: 'kind-worker3', count: 1 }]);
+  });
+
   it('reports the tail of a burst once the interval ends, without waiting for another event', async () => {
     const relay = new FakeRelay();
     const bad = (n: number) => {
