@@ -274,10 +274,11 @@ function checkCaBundle(ca: string | Buffer): void {
 /** Reads TLS material from files (CLI/controller flags take paths). */
 /**
  * Whether `address` is what the relay client dials: `host:port` or `[IPv6]:port`, the port from 1 to
- * 65535.
+ * 65535. An IPv6 address needs its brackets: gRPC reads `fd00::10:4245` as a host without a port, and
+ * would dial port 443 of it.
  */
 export function isHubbleAddress(address: string): boolean {
-  const m = /^[^\s/]+:(\d+)$/.exec(address) ?? /^\[[0-9a-fA-F:.]+\]:(\d+)$/.exec(address);
+  const m = /^[^\s/:[\]]+:(\d+)$/.exec(address) ?? /^\[[0-9a-fA-F:.]+\]:(\d+)$/.exec(address);
   const port = m ? Number(m[1]) : 0;
   return port >= 1 && port <= 65535;
 }

@@ -126,6 +126,10 @@ describe('microseg controller (command line)', () => {
         '--hubble-relay "nohostport" is not host:port (e.g. hubble-relay.kube-system.svc:80)',
       ],
       [
+        ['--hubble-relay', 'fd00::10:4245'],
+        '--hubble-relay "fd00::10:4245" is not host:port (e.g. hubble-relay.kube-system.svc:80)',
+      ],
+      [
         ['--hubble-relay', 'relay:0'],
         '--hubble-relay "relay:0" is not host:port (e.g. hubble-relay.kube-system.svc:80)',
       ],

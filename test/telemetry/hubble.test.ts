@@ -11,6 +11,7 @@ import {
   backoffDelay,
   DEFAULT_BACKOFF,
   hubbleCredentials,
+  isHubbleAddress,
   logHubbleEvent,
   normalizeDecodedFlow,
 } from '../../src/telemetry/hubble.ts';
@@ -841,6 +842,19 @@ describe('HubbleSource against a scripted relay', () => {
     expect(
       () => new HubbleSource(new FlowQueue({ capacity: 1 }), { address: 'hubble-relay', normalize }),
     ).toThrow("hubble address must be host:port, got 'hubble-relay'");
+  });
+
+  it('takes an IPv6 address with its port only in brackets, as gRPC reads it', () => {
+    // gRPC reads an unbracketed IPv6 address as a host without a port and dials port 443 of it.
+    for (const address of ['fd00::10:4245', '::1:4245', 'hubble-relay:4245:80'])
+      expect([address, isHubbleAddress(address)]).toEqual([address, false]);
+    for (const address of [
+      '[fd00::10]:4245',
+      '[::1]:4245',
+      'hubble-relay.kube-system.svc:80',
+      '10.0.0.7:4245',
+    ])
+      expect([address, isHubbleAddress(address)]).toEqual([address, true]);
   });
 
   it('answers ServerStatus on the same channel', async () => {
