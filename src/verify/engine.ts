@@ -141,6 +141,33 @@ export function parseProtocol(p: unknown, where: string): L4Protocol {
   return p as L4Protocol;
 }
 
+/** The values each option takes; the first is its default. */
+const OPTION_VALUES: { [K in keyof ResolvedOptions]: readonly ResolvedOptions[K][] } = {
+  ipBlockMatchesPods: [DEFAULT_OPTIONS.ipBlockMatchesPods, !DEFAULT_OPTIONS.ipBlockMatchesPods],
+  selfTraffic: ['allow', 'evaluate'],
+  nodeTraffic: ['allow', 'evaluate'],
+  hostNetworkPods: ['node', 'pod'],
+};
+
+/**
+ * The options with their defaults: an option left out or given as undefined is its default (a spread
+ * would take the undefined, which every check reads as the other value), and a value the option does
+ * not take is refused rather than read as the other one.
+ */
+function resolveOptions(options: EngineOptions): ResolvedOptions {
+  const out: ResolvedOptions = { ...DEFAULT_OPTIONS };
+  for (const k of Object.keys(OPTION_VALUES) as (keyof ResolvedOptions)[]) {
+    const v: unknown = options[k];
+    if (v === undefined) continue;
+    if (!(OPTION_VALUES[k] as readonly unknown[]).includes(v))
+      throw new InputError(
+        `engine option ${k}: ${JSON.stringify(v)} is not one of ${OPTION_VALUES[k].map((x) => JSON.stringify(x)).join(', ')}`,
+      );
+    (out as unknown as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}
+
 /** The labels of a pod without any. */
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -183,7 +210,7 @@ export class Engine {
   >();
 
   constructor(input: EngineInput, options: EngineOptions = {}) {
-    this.options = { ...DEFAULT_OPTIONS, ...options };
+    this.options = resolveOptions(options);
     for (const ns of input.namespaces ?? []) {
       this.nsLabelsMap.set(ns.metadata.name, {
         ...(ns.metadata.labels ?? {}),

@@ -265,6 +265,25 @@ describe('implementation-defined corners', () => {
     expect(v.notes).toEqual(['an ipBlock matched a pod IP (ipBlockMatchesPods=true)']);
     expect(allowed(engine([cidrToB], { ipBlockMatchesPods: false }), 'x/a', 'x/b', 80)).toBe(false);
   });
+  it('an option given as undefined keeps its default, as one left out does', () => {
+    // A caller passing its own optional settings through ({ ipBlockMatchesPods: flags.ipblockPods })
+    // must get the documented defaults, not the opposite of each.
+    const unset = {
+      ipBlockMatchesPods: undefined,
+      selfTraffic: undefined,
+      nodeTraffic: undefined,
+      hostNetworkPods: undefined,
+    } as unknown as EngineOptions;
+    const e = engine([cidrToB], unset);
+    expect(e.options).toEqual(engine([cidrToB]).options);
+    expect(allowed(e, 'x/a', 'x/b', 80)).toBe(true);
+    const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    expect(allowed(engine([deny], unset), 'x/a', 'x/a', 80)).toBe(true);
+    // A misspelt value is refused, not read as the other one.
+    expect(() => engine([deny], { selfTraffic: 'evaluat' } as unknown as EngineOptions)).toThrow(
+      'engine option selfTraffic: "evaluat" is not one of "allow", "evaluate"',
+    );
+  });
   it('a pod reaching itself: allowed by default, evaluated on request', () => {
     const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     const v = engine([deny]).evaluate({ from: podRef('x/a'), to: podRef('x/a'), port: 80 });
