@@ -1044,6 +1044,11 @@ export class Engine {
       notes.push(`${src.display} is a host-network pod, treated as its node (hostNetworkPods=node)`);
     if (dst.kind === 'ip' && dst.key.startsWith('hostpod:'))
       notes.push(`${dst.display} is a host-network pod, treated as its node (hostNetworkPods=node)`);
+    for (const end of src === dst ? [src] : [src, dst])
+      if (end.kind === 'pod' && end.hostNetwork)
+        notes.push(`${end.display} is a host-network pod, counted as a pod (hostNetworkPods=pod)`);
+    if (o.selfTraffic === 'evaluate' && this.isSelf(src, dst))
+      notes.push('a pod reaching itself is evaluated like any other connection (selfTraffic=evaluate)');
     const base = { from: src.display, to: dst.display, port, protocol };
     if (o.selfTraffic === 'allow' && this.isSelf(src, dst)) {
       notes.push('a pod reaching itself is always allowed (selfTraffic=allow)');
@@ -1122,7 +1127,19 @@ export class Engine {
         reason: `${what}: from its own node ${remote.kind === 'ip' ? (remote.node ?? '') : ''}, always allowed`,
       };
     }
+    if (dir === 'ingress' && this.options.nodeTraffic === 'evaluate' && this.isOwnNode(remote, subject))
+      notes.push(
+        'traffic from the node a pod runs on is evaluated like any other address (nodeTraffic=evaluate)',
+      );
     const d = this.decide(dir, subject, remote, port, proto);
+    if (
+      remote.kind === 'pod' &&
+      remote.ip &&
+      !this.options.ipBlockMatchesPods &&
+      !d.allowed &&
+      d.tier === 'networkpolicy'
+    )
+      notes.push(...this.unmatchedPodIpBlocks(dir, subject, remote, port, proto));
     if (
       remote.kind === 'pod' &&
       remote.ip &&
@@ -1172,6 +1189,36 @@ export class Engine {
       selecting,
       reason,
     };
+  }
+
+  /**
+   * Under ipBlockMatchesPods=false, the ipBlocks of the NetworkPolicies isolating `subject` for `dir`
+   * that hold `remote`'s pod IP (outside their excepts) in a rule whose ports match: each would have
+   * admitted the connection had ipBlocks matched pod IPs, so a denial was shaped by the option.
+   */
+  private unmatchedPodIpBlocks(
+    dir: 'ingress' | 'egress',
+    subject: PodEnd,
+    remote: PodEnd,
+    port: number,
+    proto: L4Protocol,
+  ): string[] {
+    const a = remote.ip;
+    if (a === undefined) return [];
+    const dst = dir === 'egress' ? remote : subject;
+    const out: string[] = [];
+    for (const np of this.governing(subject, dir)) {
+      const rules = (dir === 'ingress' ? np.ingress : np.egress) ?? [];
+      rules.forEach((r, i) => {
+        if (r.peers === null || !this.portsMatch(r.ports, dst, port, proto)) return;
+        for (const p of r.peers)
+          if (p.kind === 'ipBlock' && cidrContains(p.cidr, a) && !p.except.some((e) => cidrContains(e, a)))
+            out.push(
+              `${np.key} ${dir}[${i}] ipBlock ${p.text} holds the IP of ${remote.display} (${formatAddr(a)}) but ipBlocks do not match pod IPs (ipBlockMatchesPods=false)`,
+            );
+      });
+    }
+    return out;
   }
 
   private npPeerMatchesPublic(np: CompiledNetworkPolicy, p: NpPeer, remote: ResolvedEnd): boolean {

@@ -43,8 +43,9 @@ export interface Query {
 
 export interface EngineOptions {
   /**
-   * Whether ipBlock (and ANP/CNP `networks`) peers match pod IPs. Kubernetes leaves this to the plugin;
-   * the upstream e2e suite expects it to. Default true.
+   * Whether NetworkPolicy ipBlock peers match pod IPs. Kubernetes leaves this to the plugin; the
+   * upstream e2e suite expects it to. Default true. (ANP/CNP `networks` peers always match pod IPs, as
+   * their API says.)
    */
   ipBlockMatchesPods?: boolean;
   /**

@@ -284,6 +284,83 @@ describe('implementation-defined corners', () => {
       'engine option selfTraffic: "evaluat" is not one of "allow", "evaluate"',
     );
   });
+  it('a denial shaped by ipBlockMatchesPods=false says which ipBlock held the pod IP', () => {
+    const v = engine([cidrToB], { ipBlockMatchesPods: false }).evaluate({
+      from: podRef('x/a'),
+      to: podRef('x/b'),
+      port: 80,
+    });
+    expect(v.allowed).toBe(false);
+    expect(v.notes).toEqual([
+      'x/p egress[0] ipBlock 10.1.2.10/32 holds the IP of x/b (10.1.2.10) but ipBlocks do not match pod IPs (ipBlockMatchesPods=false)',
+    ]);
+    // An ipBlock without the pod's address, or on other ports, did not shape the answer: no note.
+    const other = np('x', 'p', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      policyTypes: ['Egress'],
+      egress: [
+        { to: [{ ipBlock: { cidr: '10.1.0.0/16', except: ['10.1.2.0/24'] } }] },
+        { to: [{ ipBlock: { cidr: '10.1.2.10/32' } }], ports: [{ port: 81 }] },
+      ],
+    });
+    const w = engine([other], { ipBlockMatchesPods: false }).evaluate({
+      from: podRef('x/a'),
+      to: podRef('x/b'),
+      port: 80,
+    });
+    expect([w.allowed, w.notes]).toEqual([false, []]);
+  });
+  it('the notes say when selfTraffic, nodeTraffic or hostNetworkPods set to their other value applied', () => {
+    const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    const self = engine([deny], { selfTraffic: 'evaluate' }).evaluate({
+      from: podRef('x/a'),
+      to: podRef('x/a'),
+      port: 80,
+    });
+    expect([self.allowed, self.notes]).toEqual([
+      false,
+      ['a pod reaching itself is evaluated like any other connection (selfTraffic=evaluate)'],
+    ]);
+    const nodes = [
+      {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: 'n1' },
+        status: { addresses: [{ type: 'InternalIP', address: '192.168.1.1' }] },
+      },
+    ] as unknown as OtherObject[];
+    const cluster = (options: EngineOptions) =>
+      buildEngine(
+        {
+          namespaces: [ns('s')],
+          pods: [
+            pod('s', 'web', { app: 'web' }, '10.8.0.1', { nodeName: 'n1' }),
+            pod('s', 'agent', { app: 'agent' }, '192.168.1.1', { nodeName: 'n1', hostNetwork: true }),
+          ],
+          networkPolicies: [np('s', 'deny', { podSelector: {} })],
+          nodes,
+        },
+        options,
+      );
+    const node = cluster({ nodeTraffic: 'evaluate' }).evaluate({
+      from: { ip: '192.168.1.1' },
+      to: { namespace: 's', pod: 'web' },
+      port: 80,
+    });
+    expect([node.allowed, node.notes]).toEqual([
+      false,
+      ['traffic from the node a pod runs on is evaluated like any other address (nodeTraffic=evaluate)'],
+    ]);
+    const host = cluster({ hostNetworkPods: 'pod' }).evaluate({
+      from: { namespace: 's', pod: 'agent' },
+      to: { namespace: 's', pod: 'web' },
+      port: 80,
+    });
+    expect([host.allowed, host.notes]).toEqual([
+      false,
+      ['s/agent is a host-network pod, counted as a pod (hostNetworkPods=pod)'],
+    ]);
+  });
   it('a pod reaching itself: allowed by default, evaluated on request', () => {
     const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     const v = engine([deny]).evaluate({ from: podRef('x/a'), to: podRef('x/a'), port: 80 });
