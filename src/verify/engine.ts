@@ -1132,6 +1132,7 @@ export class Engine {
         'traffic from the node a pod runs on is evaluated like any other address (nodeTraffic=evaluate)',
       );
     const d = this.decide(dir, subject, remote, port, proto);
+    notes.push(...this.priorityTies(dir, subject, remote, port, proto, d));
     if (
       remote.kind === 'pod' &&
       remote.ip &&
@@ -1189,6 +1190,54 @@ export class Engine {
       selecting,
       reason,
     };
+  }
+
+  /**
+   * The cluster-scoped policy that decided `d` in each tier (its Allow/Deny rule, or its Pass), set
+   * against every other policy of that tier selecting `subject` with the same priority whose first
+   * matching rule has another action: upstream leaves the order of equal priorities unspecified, so the
+   * cluster may apply either; the engine's Kind/name order is one choice. One note per such pair.
+   */
+  private priorityTies(
+    dir: 'ingress' | 'egress',
+    subject: PodEnd,
+    remote: ResolvedEnd,
+    port: number,
+    proto: L4Protocol,
+    d: Decision,
+  ): string[] {
+    const s = this.selection(subject);
+    const dst = dir === 'egress' ? remote : subject;
+    const hairpin = remote.kind === 'pod' && remote.podName !== undefined && remote.key === subject.key;
+    const out: string[] = [];
+    const tiers: [CompiledClusterPolicy[], Tier][] = [
+      [dir === 'ingress' ? s.adminIngress : s.adminEgress, 'admin'],
+      [dir === 'ingress' ? s.baselineIngress : s.baselineEgress, 'baseline'],
+    ];
+    for (const [list, tier] of tiers) {
+      const keys = new Set([...(d.tier === tier && d.policy ? [d.policy] : []), ...(d.passedBy ?? [])]);
+      const decider = list.find((cp) => keys.has(cp.key));
+      if (decider === undefined) continue;
+      const first = (cp: CompiledClusterPolicy) =>
+        hairpin && cp.kind === 'ClusterNetworkPolicy'
+          ? undefined
+          : (dir === 'ingress' ? cp.ingress : cp.egress).find((r) =>
+              this.cpRuleMatches(r, remote, dst, port, proto),
+            );
+      const mine = first(decider);
+      if (mine === undefined) continue;
+      for (const cp of list) {
+        if (cp === decider || cp.priority !== decider.priority) continue;
+        const theirs = first(cp);
+        if (theirs === undefined || theirs.action === mine.action) continue;
+        const [a, b] = decider.key < cp.key ? [decider, cp] : [cp, decider];
+        const [ra, rb] = a === decider ? [mine, theirs] : [theirs, mine];
+        out.push(
+          `${a.key} (${ra.actionText}) and ${b.key} (${rb.actionText}) both have priority ${decider.priority} and match this ${dir}; their order is unspecified, so the cluster may apply either: answered in Kind/name order`,
+        );
+      }
+    }
+    return out;
   }
 
   /**

@@ -361,6 +361,37 @@ describe('implementation-defined corners', () => {
       ['s/agent is a host-network pod, counted as a pod (hostNetworkPods=pod)'],
     ]);
   });
+  it('two admin-tier policies of one priority that decide a connection differently: the note says so', () => {
+    const anp = (name: string, priority: number, action: string, ingress = true) =>
+      ({
+        apiVersion: 'policy.networking.k8s.io/v1alpha1',
+        kind: 'AdminNetworkPolicy',
+        metadata: { name },
+        spec: {
+          priority,
+          subject: { namespaces: { matchLabels: { ns: 'x' } } },
+          ...(ingress
+            ? { ingress: [{ action, from: [{ namespaces: { matchLabels: { ns: 'y' } } }] }] }
+            : { egress: [{ action, to: [{ namespaces: {} }] }] }),
+        },
+      }) as unknown as OtherObject;
+    const ask = (cluster: OtherObject[]) =>
+      engine([], {}, cluster).evaluate({ from: podRef('y/a'), to: podRef('x/a'), port: 80 });
+    // Upstream leaves the order of equal priorities unspecified: the cluster may apply either.
+    const v = ask([anp('allow-y', 0, 'Allow'), anp('quarantine', 0, 'Deny')]);
+    expect(v.allowed).toBe(true);
+    expect(v.notes).toEqual([
+      'AdminNetworkPolicy/allow-y (Allow) and AdminNetworkPolicy/quarantine (Deny) both have priority 0 and match this ingress; their order is unspecified, so the cluster may apply either: answered in Kind/name order',
+    ]);
+    const w = ask([anp('allow-y', 0, 'Pass'), anp('quarantine', 0, 'Deny')]);
+    expect(w.notes).toEqual([
+      'AdminNetworkPolicy/allow-y (Pass) and AdminNetworkPolicy/quarantine (Deny) both have priority 0 and match this ingress; their order is unspecified, so the cluster may apply either: answered in Kind/name order',
+    ]);
+    // The same action, another priority, or a policy that does not match this connection: no note.
+    expect(ask([anp('allow-y', 0, 'Deny'), anp('quarantine', 0, 'Deny')]).notes).toEqual([]);
+    expect(ask([anp('allow-y', 1, 'Allow'), anp('quarantine', 0, 'Deny')]).notes).toEqual([]);
+    expect(ask([anp('allow-y', 0, 'Allow'), anp('quarantine', 0, 'Deny', false)]).notes).toEqual([]);
+  });
   it('a pod reaching itself: allowed by default, evaluated on request', () => {
     const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     const v = engine([deny]).evaluate({ from: podRef('x/a'), to: podRef('x/a'), port: 80 });
