@@ -25,6 +25,7 @@ import { firstLabel, matches, selects as matchesSelector } from './match.ts';
 import type { Matcher } from './match.ts';
 import { cidrContains, formatAddr, formatCidr, parseAddr, parseCidr } from './ip.ts';
 import { closestName, compareText } from '../model/order.ts';
+import { isEmptySelector } from '../model/selectors.ts';
 import type {
   AddrEnd,
   DirectionVerdict,
@@ -697,7 +698,11 @@ export class Engine {
             : remote.hostNetwork
               ? this.nodeLabelsOf(remote)
               : undefined;
-        return !!labels && matchesSelector(peer.nodeSelector, labels);
+        if (labels !== undefined) return matchesSelector(peer.nodeSelector, labels);
+        // A node known only from its pods (no Node object): its labels are unknown, but the empty
+        // selector needs none and selects every node.
+        const node = remote.kind === 'ip' || remote.hostNetwork ? remote.node : undefined;
+        return node !== undefined && isEmptySelector(peer.nodeSelector);
       }
       case 'networks': {
         const a = this.remoteAddr(remote, true);

@@ -94,7 +94,11 @@ export function podClasses(engine: Engine): PodClass[] {
       .join(',');
     // A host-network pod kept as a pod (hostNetworkPods=pod) is never an ANP/CNP subject or pod peer,
     // and ANP/CNP `nodes` peers match it by its node's labels.
-    const host = pod.hostNetwork ? `\u0000h${labelsKey(engine.nodeLabelsOf(pod) ?? {})}` : '';
+    // A node known only from its pods (no Node object) has unknown labels, unlike a node without any.
+    const nodeLabels = pod.hostNetwork ? engine.nodeLabelsOf(pod) : undefined;
+    const host = pod.hostNetwork
+      ? `\u0000h${nodeLabels === undefined ? '?' : `=${labelsKey(nodeLabels)}`}`
+      : '';
     const key = `${pod.namespace}\u0000${labelsKey(pod.labels)}\u0000${named}\u0000${ports.map(pkey).join(',')}\u0000${sig}${host}`;
     const g = groups.get(key) ?? [];
     g.push(pod);

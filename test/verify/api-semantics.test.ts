@@ -490,6 +490,19 @@ describe('6. defaults and tiers, case by case', () => {
       networkPolicies: policies,
       clusterPolicies,
     });
+  it('an empty nodes peer matches every node, also one known only from its pods (no Node object)', () => {
+    // n1 is known from the pods' status.hostIP alone: its labels are unknown, but {} needs none.
+    const deny = (nodes: Record<string, unknown>) =>
+      tiered([
+        cp('AdminNetworkPolicy', 'no-nodes', {
+          priority: 1,
+          subject: { namespaces: {} },
+          egress: [{ action: 'Deny', to: [{ nodes }] }],
+        }),
+      ]);
+    expect(ok(deny({}), 'x/a', NODE_IP, 10250)).toBe(false);
+    expect(ok(deny({}), 'x/a', '192.168.0.9', 10250)).toBe(true);
+  });
   it('a missing spec.podSelector selects every pod of the policy namespace', () => {
     const e = engine([np('x', 'p', { ingress: [] })]);
     expect([ok(e, 'y/a', 'x/a'), ok(e, 'y/a', 'x/b'), ok(e, 'x/a', 'y/a')]).toEqual([false, false, true]);

@@ -108,6 +108,84 @@ describe('reachability matrix', () => {
   });
 });
 
+describe('reachability matrix, host-network pods and nodes without a Node object', () => {
+  // hostNetworkPods=pod: agent-1 runs on n1 (a Node object without labels), agent-2 on n2 (known only
+  // from its pod's status.hostIP, labels unknown). An empty nodes peer matches both; one that needs no
+  // label (DoesNotExist) decides n1 only, so the two agents are not one class.
+  const hostPod = (name: string, node: string, ip: string) => ({
+    apiVersion: 'v1',
+    kind: 'Pod' as const,
+    metadata: { name, namespace: 'mon', labels: { app: 'agent' } },
+    spec: {
+      nodeName: node,
+      hostNetwork: true,
+      containers: [{ name: 'a', ports: [{ containerPort: 9100 }] }],
+    },
+    status: { podIP: ip, hostIP: ip },
+  });
+  const engineWith = (nodes: Record<string, unknown>) =>
+    buildEngine(
+      {
+        namespaces: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'mon' } }],
+        pods: [
+          hostPod('agent-1', 'n1', '192.168.0.1'),
+          hostPod('agent-2', 'n2', '192.168.0.2'),
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: 'scraper', namespace: 'mon', labels: { app: 'scraper' } },
+            spec: { nodeName: 'n1', containers: [{ name: 's', ports: [{ containerPort: 8080 }] }] },
+            status: { podIP: '10.0.0.5', hostIP: '192.168.0.1' },
+          },
+        ],
+        nodes: [
+          {
+            apiVersion: 'v1',
+            kind: 'Node',
+            metadata: { name: 'n1' },
+            status: { addresses: [{ type: 'InternalIP', address: '192.168.0.1' }] },
+          },
+        ],
+        clusterPolicies: [
+          {
+            apiVersion: 'policy.networking.k8s.io/v1alpha1',
+            kind: 'AdminNetworkPolicy',
+            metadata: { name: 'nodes' },
+            spec: {
+              priority: 1,
+              subject: { namespaces: {} },
+              egress: [{ action: 'Deny', to: [{ nodes }] }],
+            },
+          },
+        ],
+      },
+      { hostNetworkPods: 'pod' },
+    );
+  for (const nodes of [{}, { matchExpressions: [{ key: 'role', operator: 'DoesNotExist' }] }])
+    it(`agrees with pairwise evaluation (nodes: ${JSON.stringify(nodes)})`, () => {
+      const engine = engineWith(nodes);
+      const classes = podClasses(engine);
+      const m = new ReachMatrix(engine, classes);
+      let pairs = 0;
+      for (const b of classes)
+        for (const a of classes)
+          if (b.ports.some((pp) => engine.allows(a.end, b.end, pp.port, pp.protocol))) pairs++;
+      expect(m.totals().allowedPairs).toBe(pairs);
+      // Each member pod is answered as its class is.
+      const scraper = engine.resolve({ namespace: 'mon', pod: 'scraper' });
+      for (const c of classes)
+        for (const member of c.members) {
+          const [namespace, pod] = member.split('/') as [string, string];
+          const end = engine.resolve({ namespace, pod });
+          for (const pp of c.ports)
+            expect([member, engine.allows(scraper, end, pp.port, pp.protocol)]).toEqual([
+              member,
+              engine.allows(scraper, c.end, pp.port, pp.protocol),
+            ]);
+        }
+    });
+});
+
 describe('reachability matrix, namespace selectors', () => {
   // One policy admits two namespaces through two peers; another names one of them with an equal
   // selector; a third admits its own namespace only. The matrix must keep each peer's namespaces.
