@@ -1140,8 +1140,7 @@ export class Engine {
     notes.push(...this.priorityTies(dir, subject, remote, port, proto, d));
     if (
       remote.kind === 'pod' &&
-      remote.ip &&
-      !this.options.ipBlockMatchesPods &&
+      (remote.ip === undefined) === this.options.ipBlockMatchesPods &&
       !d.allowed &&
       d.tier === 'networkpolicy'
     )
@@ -1248,7 +1247,9 @@ export class Engine {
   /**
    * Under ipBlockMatchesPods=false, the ipBlocks of the NetworkPolicies isolating `subject` for `dir`
    * that hold `remote`'s pod IP (outside their excepts) in a rule whose ports match: each would have
-   * admitted the connection had ipBlocks matched pod IPs, so a denial was shaped by the option.
+   * admitted the connection had ipBlocks matched pod IPs, so a denial was shaped by the option. For a
+   * remote pod without an IP in the input (a pod template's class, a pending pod), every ipBlock of such
+   * a rule: it could hold the address the pod gets, and was taken as not matching.
    */
   private unmatchedPodIpBlocks(
     dir: 'ingress' | 'egress',
@@ -1258,7 +1259,6 @@ export class Engine {
     proto: L4Protocol,
   ): string[] {
     const a = remote.ip;
-    if (a === undefined) return [];
     const dst = dir === 'egress' ? remote : subject;
     const out: string[] = [];
     for (const np of this.governing(subject, dir)) {
@@ -1266,7 +1266,12 @@ export class Engine {
       rules.forEach((r, i) => {
         if (r.peers === null || !this.portsMatch(r.ports, dst, port, proto)) return;
         for (const p of r.peers)
-          if (p.kind === 'ipBlock' && cidrContains(p.cidr, a) && !p.except.some((e) => cidrContains(e, a)))
+          if (p.kind !== 'ipBlock') continue;
+          else if (a === undefined)
+            out.push(
+              `${np.key} ${dir}[${i}] ipBlock ${p.text} was not matched: ${remote.display} has no IP in the input, and the one it gets may be inside it`,
+            );
+          else if (cidrContains(p.cidr, a) && !p.except.some((e) => cidrContains(e, a)))
             out.push(
               `${np.key} ${dir}[${i}] ipBlock ${p.text} holds the IP of ${remote.display} (${formatAddr(a)}) but ipBlocks do not match pod IPs (ipBlockMatchesPods=false)`,
             );

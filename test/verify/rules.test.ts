@@ -310,6 +310,31 @@ describe('implementation-defined corners', () => {
     });
     expect([w.allowed, w.notes]).toEqual([false, []]);
   });
+  it('a denial of a pod without an IP in the input names the ipBlocks it could not be matched against', () => {
+    // A workload with no pod in the snapshot is answered for its pod template: no address, so an
+    // ipBlock (here every IPv4 address) cannot be decided on it.
+    const open = np('x', 'open', {
+      podSelector: { matchLabels: { pod: 'b' } },
+      ingress: [{ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ port: 80 }] }],
+    });
+    const v = engine([open]).evaluate({
+      from: { namespace: 'y', labels: { pod: 'new' }, name: 'y/Deployment/new' },
+      to: podRef('x/b'),
+      port: 80,
+    });
+    expect(v.allowed).toBe(false);
+    expect(v.notes).toEqual([
+      'x/open ingress[0] ipBlock 0.0.0.0/0 was not matched: y/Deployment/new has no IP in the input, and the one it gets may be inside it',
+    ]);
+    // With an address it is matched; on a port the rule does not name there is nothing to say.
+    expect(allowed(engine([open]), 'y/a', 'x/b', 80)).toBe(true);
+    const other = engine([open]).evaluate({
+      from: { namespace: 'y', labels: { pod: 'new' } },
+      to: podRef('x/b'),
+      port: 81,
+    });
+    expect([other.allowed, other.notes]).toEqual([false, []]);
+  });
   it('the notes say when selfTraffic, nodeTraffic or hostNetworkPods set to their other value applied', () => {
     const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     const self = engine([deny], { selfTraffic: 'evaluate' }).evaluate({
