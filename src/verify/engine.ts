@@ -634,6 +634,19 @@ export class Engine {
     return r;
   }
 
+  /**
+   * Whether `c` holds whatever address a pod the input gives none (a pod template's class, a pending
+   * pod) gets: `c` is every address (`0.0.0.0/0`, `::/0`) of a family the cluster's pods have
+   * addresses of. Any narrower block may or may not hold it.
+   */
+  private holdsEveryPodAddress(c: Cidr): boolean {
+    if (c.prefix !== 0) return false;
+    return (
+      this.nodePodCidrs.some((n) => n.cidr.family === c.family) ||
+      [...this.inferredPodNetworks.values()].some((n) => n.family === c.family)
+    );
+  }
+
   private remoteAddr(remote: ResolvedEnd, forPods: boolean): Addr | undefined {
     if (remote.kind === 'ip') return remote.ip;
     return forPods ? remote.ip : undefined;
@@ -642,7 +655,14 @@ export class Engine {
   private npPeerMatches(np: CompiledNetworkPolicy, peer: NpPeer, remote: ResolvedEnd): boolean {
     if (peer.kind === 'ipBlock') {
       const a = this.remoteAddr(remote, this.options.ipBlockMatchesPods);
-      return !!a && cidrContains(peer.cidr, a) && !peer.except.some((e) => cidrContains(e, a));
+      if (a === undefined)
+        return (
+          remote.kind === 'pod' &&
+          this.options.ipBlockMatchesPods &&
+          peer.except.length === 0 &&
+          this.holdsEveryPodAddress(peer.cidr)
+        );
+      return cidrContains(peer.cidr, a) && !peer.except.some((e) => cidrContains(e, a));
     }
     if (remote.kind !== 'pod') return false;
     if (peer.podMatch && !matches(peer.podMatch, remote.labels)) return false;
@@ -706,7 +726,9 @@ export class Engine {
       }
       case 'networks': {
         const a = this.remoteAddr(remote, true);
-        return !!a && peer.cidrs.some((c) => cidrContains(c, a));
+        if (a === undefined)
+          return remote.kind === 'pod' && peer.cidrs.some((c) => this.holdsEveryPodAddress(c));
+        return peer.cidrs.some((c) => cidrContains(c, a));
       }
     }
   }

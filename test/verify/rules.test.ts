@@ -310,30 +310,49 @@ describe('implementation-defined corners', () => {
     });
     expect([w.allowed, w.notes]).toEqual([false, []]);
   });
-  it('a denial of a pod without an IP in the input names the ipBlocks it could not be matched against', () => {
-    // A workload with no pod in the snapshot is answered for its pod template: no address, so an
-    // ipBlock (here every IPv4 address) cannot be decided on it.
-    const open = np('x', 'open', {
-      podSelector: { matchLabels: { pod: 'b' } },
-      ingress: [{ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ port: 80 }] }],
-    });
-    const v = engine([open]).evaluate({
-      from: { namespace: 'y', labels: { pod: 'new' }, name: 'y/Deployment/new' },
-      to: podRef('x/b'),
-      port: 80,
-    });
+  it('a pod without an IP in the input: matched by a block of every address, else the ipBlocks are named', () => {
+    // A workload with no pod in the snapshot is answered for its pod template: no address yet, but the
+    // one it gets is an IPv4 address (the cluster's pods have IPv4 ones), inside 0.0.0.0/0 whatever it is.
+    const open = (cidr: string) =>
+      np('x', 'open', {
+        podSelector: { matchLabels: { pod: 'b' } },
+        ingress: [{ from: [{ ipBlock: { cidr } }], ports: [{ port: 80 }] }],
+      });
+    const template = { namespace: 'y', labels: { pod: 'new' }, name: 'y/Deployment/new' };
+    const all = engine([open('0.0.0.0/0')]).evaluate({ from: template, to: podRef('x/b'), port: 80 });
+    expect([all.allowed, all.notes]).toEqual([true, []]);
+    // ::/0 holds no IPv4 address; 10.0.0.0/8 may or may not hold the address it gets.
+    expect(engine([open('::/0')]).evaluate({ from: template, to: podRef('x/b'), port: 80 }).allowed).toBe(
+      false,
+    );
+    const v = engine([open('10.0.0.0/8')]).evaluate({ from: template, to: podRef('x/b'), port: 80 });
     expect(v.allowed).toBe(false);
     expect(v.notes).toEqual([
-      'x/open ingress[0] ipBlock 0.0.0.0/0 was not matched: y/Deployment/new has no IP in the input, and the one it gets may be inside it',
+      'x/open ingress[0] ipBlock 10.0.0.0/8 was not matched: y/Deployment/new has no IP in the input, and the one it gets may be inside it',
     ]);
-    // With an address it is matched; on a port the rule does not name there is nothing to say.
-    expect(allowed(engine([open]), 'y/a', 'x/b', 80)).toBe(true);
-    const other = engine([open]).evaluate({
-      from: { namespace: 'y', labels: { pod: 'new' } },
-      to: podRef('x/b'),
-      port: 81,
-    });
+    // Not with ipBlockMatchesPods=false; and on a port the rule does not name there is nothing to say.
+    const off = engine([open('0.0.0.0/0')], { ipBlockMatchesPods: false });
+    expect(off.evaluate({ from: template, to: podRef('x/b'), port: 80 }).allowed).toBe(false);
+    const other = engine([open('10.0.0.0/8')]).evaluate({ from: template, to: podRef('x/b'), port: 81 });
     expect([other.allowed, other.notes]).toEqual([false, []]);
+  });
+  it('an AdminNetworkPolicy networks peer of every address denies a pod without an IP in the input', () => {
+    const denyAll = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'no-egress' },
+      spec: {
+        priority: 1,
+        subject: { namespaces: {} },
+        egress: [{ action: 'Deny', to: [{ networks: ['0.0.0.0/0'] }] }],
+      },
+    } as unknown as OtherObject;
+    const v = engine([], {}, [denyAll]).evaluate({
+      from: podRef('x/a'),
+      to: { namespace: 'y', labels: { pod: 'new' } },
+      port: 80,
+    });
+    expect([v.allowed, v.egress.tier]).toEqual([false, 'admin']);
   });
   it('the notes say when selfTraffic, nodeTraffic or hostNetworkPods set to their other value applied', () => {
     const deny = np('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
