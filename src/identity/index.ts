@@ -20,6 +20,7 @@ import type {
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
+import { isIPv4, isIPv6 } from 'node:net';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
 import type {
   IdentityStats,
@@ -608,6 +609,12 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   // Services: ClusterIP → the Service (its backends are listed per port by serviceBackends); roles.
   const serviceIPs = new Map<string, ServiceEntry>();
+  /**
+   * The other addresses kube-proxy translates to a Service's backends, on its ports only: its
+   * `spec.externalIPs` and its load balancer's IPs (unless their `ipMode` is `Proxy`: the packets then
+   * leave for the load balancer untranslated). The first Service to claim an address keeps it.
+   */
+  const serviceAddrs = new Map<string, ServiceEntry>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -676,6 +683,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
       if (backing.length > 0 || slices.length > 0) serviceIPs.set(normaliseIP(ip), entry);
     }
+    if (backing.length > 0 || slices.length > 0)
+      for (const ip of translatedAddresses(svc)) {
+        const n = normaliseIP(ip);
+        if (!serviceAddrs.has(n)) serviceAddrs.set(n, entry);
+      }
     if (svc.spec.type === 'LoadBalancer' || svc.spec.type === 'NodePort') {
       for (const id of backing) addRole(workloads.get(id), 'load-balanced');
     }
@@ -1016,6 +1028,23 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (ip && ep.reserved !== 'world' && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
       const p = byIP(ip, time, timeless);
       if (p) return p;
+    }
+    // A Service's external or load-balancer IP on one of its ports (a pod calling a public name that
+    // resolves to its own cluster's load balancer): translated to the backends before any policy applies,
+    // as a ClusterIP is, whatever the collector labelled it. A pod's or a node's address stays theirs.
+    if (ip && port !== undefined && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
+      const svc = serviceAddrs.get(ip);
+      if (
+        svc !== undefined &&
+        !nodeIPs.has(ip) &&
+        !ipHolders.first.has(ip) &&
+        (svc.service.spec.ports ?? []).some(
+          (p) => p.port === port && (protocol === undefined || (p.protocol ?? 'TCP') === protocol),
+        )
+      ) {
+        stats.byServiceIP++;
+        return peerList[servicePeer(svc, ip)]!;
+      }
     }
     if (!ip) {
       const p = ep.reserved === undefined ? resolveUnaddressed(ep) : undefined;
@@ -1710,6 +1739,24 @@ function endpointsAsSlices(endpoints: Endpoints): EndpointSlice[] {
     }
   }
   return out;
+}
+
+/**
+ * The addresses other than its ClusterIPs that kube-proxy translates to a Service's backends: its
+ * `spec.externalIPs` and its load balancer's IPs, but for those whose `ipMode` is `Proxy`.
+ */
+function translatedAddresses(svc: Service): string[] {
+  const out: string[] = [];
+  const external: unknown = svc.spec.externalIPs;
+  if (Array.isArray(external)) for (const ip of external) if (isAddress(ip)) out.push(ip);
+  const ingress = svc.status?.loadBalancer?.ingress;
+  if (Array.isArray(ingress))
+    for (const e of ingress) if (e?.ipMode !== 'Proxy' && isAddress(e?.ip)) out.push(e.ip);
+  return out;
+}
+
+function isAddress(ip: unknown): ip is string {
+  return typeof ip === 'string' && (isIPv4(ip) || isIPv6(ip));
 }
 
 /** The key of a host port: the node address (normalised), the protocol and the port. */

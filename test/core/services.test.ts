@@ -253,6 +253,52 @@ function jobWithPod(name: string, labels: Record<string, string>, ip: string, ph
   ];
 }
 
+describe("flows to a Service's external IPs and load-balancer IPs", () => {
+  /** api behind a LoadBalancer: its load balancer's address, an external IP and one whose ipMode is Proxy. */
+  const lb = (ingress: object[]) =>
+    cluster([
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'public', namespace: 'app' },
+        spec: {
+          type: 'LoadBalancer',
+          clusterIP: '10.96.0.30',
+          selector: { app: 'api' },
+          externalIPs: ['198.51.100.7'],
+          ports: [{ port: 443, targetPort: 8080, protocol: 'TCP' }],
+        },
+        status: { loadBalancer: { ingress } },
+      },
+    ]);
+
+  it('become edges to the backends, as the ClusterIP does: kube-proxy translates them alike', async () => {
+    const snap = lb([{ ip: '203.0.113.10' }]);
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '203.0.113.10' }, 443),
+      flow(2, { ip: '198.51.100.7', reserved: 'world' }, 443),
+    ]);
+    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->app/Deployment/api:8080/TCP']);
+    expect(r.graph.edges[0]!.count).toBe(2);
+    expect(policy(r.proposal.policies, 'microseg-api').spec.ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 8080 }] },
+    ]);
+    expect(r.identity.stats.byServiceIP).toBe(2);
+  });
+
+  it('stay the addresses themselves on a port the Service does not have, or behind a Proxy-mode load balancer', async () => {
+    const snap = lb([{ ip: '203.0.113.10', ipMode: 'Proxy' }]);
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '203.0.113.10' }, 443),
+      flow(2, { ip: '198.51.100.7' }, 22),
+    ]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->world:198.51.100.7:22/TCP',
+      'app/Deployment/web->world:203.0.113.10:443/TCP',
+    ]);
+  });
+});
+
 describe('the backends of a Service whose selector also matches pods that have ended', () => {
   it('leave out the workloads whose selected pods all ended: Kubernetes sends them nothing', async () => {
     const snap = cluster([
