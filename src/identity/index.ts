@@ -401,6 +401,12 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   /** Per workload, the generated label keys every one of its pods so far carries. */
   const generated = new Map<string, Set<string>>();
   const keyLists = new Map<string, string[]>();
+  /**
+   * `nodeIP/protocol/port` (hostPortKey) → the workload of a pod, not on the host network, that publishes a
+   * container port there (`hostPort`), and that container port: the node's address on that port is
+   * translated to the pod.
+   */
+  const publishedPorts = new Map<string, { id: string; namespace: string; target: number }>();
   /** The warnings given of two host-network workloads declaring one port on one node. */
   const hostPortClashes = new Set<string>();
   const nodeIPs = new Set<string>((opts.nodeIPs ?? []).map(normaliseIP));
@@ -492,6 +498,20 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       w.hostIPs?.sort();
     }
     if (pod.status?.hostIP) nodeIPs.add(normaliseIP(pod.status.hostIP));
+    // Ports a pod publishes on its node: a pod that has ended holds none (pods are taken in the order of
+    // their keys: the last to publish a port on a node has it).
+    const ended = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    if (!pod.spec.hostNetwork && !ended && pod.status?.hostIP) {
+      const node = normaliseIP(pod.status.hostIP);
+      for (const c of pod.spec.containers)
+        for (const p of c.ports ?? [])
+          if (p.hostPort)
+            publishedPorts.set(hostPortKey(node, p.protocol ?? 'TCP', p.hostPort), {
+              id,
+              namespace: ns,
+              target: p.containerPort,
+            });
+    }
     if (!pod.spec.hostNetwork) {
       const start = Date.parse(pod.status?.startTime ?? pod.metadata.creationTimestamp ?? '') || 0;
       for (const ip of podIPs(pod)) {
@@ -861,6 +881,31 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     return undefined;
   };
+  /**
+   * The peer of a port a pod publishes on node address `ip` (`hostPort`), for `protocol` (when it is not
+   * known, TCP, else UDP, else SCTP): a `service` peer whose one backend is the pod's workload on its
+   * container port, as the node translates the connection before any policy applies.
+   */
+  const publishedEntries = new Map<string, ServiceEntry>();
+  const publishedPeer = (ip: string, port: number, protocol: string | undefined): number | undefined => {
+    for (const p of protocol !== undefined ? [protocol] : ['TCP', 'UDP', 'SCTP']) {
+      const key = hostPortKey(ip, p, port);
+      const published = publishedPorts.get(key);
+      if (published === undefined) continue;
+      let entry = publishedEntries.get(key);
+      if (entry === undefined) {
+        const service: Service = {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { namespace: published.namespace, name: `hostPort ${key} of ${published.id}` },
+          spec: { ports: [{ port, protocol: p, targetPort: published.target }] },
+        };
+        publishedEntries.set(key, (entry = { service, backing: [published.id], slices: NO_SLICES }));
+      }
+      return servicePeer(entry, ip);
+    }
+    return undefined;
+  };
   const classifyIP = (
     ip: string,
     reserved: FlowEndpoint['reserved'],
@@ -874,6 +919,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (onNode && port !== undefined) {
       const hostWorkload = hostPortWorkload(ip, port, protocol);
       if (hostWorkload) return workloadPeer(hostWorkload);
+      const published = publishedPeer(ip, port, protocol);
+      if (published !== undefined) return peerList[published]!;
     }
     if (onNode) return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
     if (reserved === 'world' || !isPrivateIP(ip))
