@@ -635,6 +635,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * leave for the load balancer untranslated). The first Service to claim an address keeps it.
    */
   const serviceAddrs = new Map<string, ServiceEntry>();
+  /**
+   * The nodePorts of NodePort and LoadBalancer Services, by `protocol/nodePort`: a node's address on one
+   * is translated to the Service's backends. Each entry is its Service with that one port, as the nodePort.
+   */
+  const nodePorts = new Map<string, ServiceEntry>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -707,6 +712,22 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       for (const ip of translatedAddresses(svc)) {
         const n = normaliseIP(ip);
         if (!serviceAddrs.has(n)) serviceAddrs.set(n, entry);
+      }
+    // Its nodePorts, each the Service port it stands for (the first Service to claim one keeps it).
+    if (
+      (backing.length > 0 || slices.length > 0) &&
+      (svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer')
+    )
+      for (const sp of svc.spec.ports ?? []) {
+        const protocol = sp.protocol ?? 'TCP';
+        const key = `${protocol}/${sp.nodePort}`;
+        if (!sp.nodePort || nodePorts.has(key)) continue;
+        const service: Service = {
+          ...svc,
+          metadata: { namespace: ns, name: `${svc.metadata.name} nodePort ${key}` },
+          spec: { ...svc.spec, ports: [{ ...sp, port: sp.nodePort, targetPort: sp.targetPort ?? sp.port }] },
+        };
+        nodePorts.set(key, { service, backing, slices });
       }
     if (svc.spec.type === 'LoadBalancer' || svc.spec.type === 'NodePort') {
       for (const id of backing) addRole(workloads.get(id), 'load-balanced');
@@ -921,6 +942,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       if (hostWorkload) return workloadPeer(hostWorkload);
       const published = publishedPeer(ip, port, protocol);
       if (published !== undefined) return peerList[published]!;
+      for (const p of protocol !== undefined ? [protocol] : ['TCP', 'UDP', 'SCTP']) {
+        const entry = nodePorts.get(`${p}/${port}`);
+        if (entry !== undefined) return peerList[servicePeer(entry, ip)]!;
+      }
     }
     if (onNode) return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
     if (reserved === 'world' || !isPrivateIP(ip))
@@ -1101,6 +1126,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     const p = classifyIP(ip, ep.reserved, port, protocol);
     if (p.kind === 'private') stats.unattributed++;
+    // A node's port translated to a pod (a Service's nodePort, a pod's hostPort): no reserved peer.
+    if (p.kind === 'service') {
+      stats.byServiceIP++;
+      return p;
+    }
     return countKind(p);
   };
 

@@ -299,6 +299,31 @@ describe("flows to a Service's external IPs and load-balancer IPs", () => {
   });
 });
 
+describe("flows to a node's address on a Service's nodePort", () => {
+  it('become edges to the backends on their targetPort, from inside and outside the cluster', async () => {
+    const snap = cluster([
+      service('public', '10.96.0.31', {
+        type: 'NodePort',
+        selector: { app: 'api' },
+        ports: [{ name: 'https', port: 443, targetPort: 8080, nodePort: 31443, protocol: 'TCP' }],
+      }),
+    ]);
+    const client: FlowEndpoint = { ip: '203.0.113.5', reserved: 'world' };
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '192.168.0.10' }, 31443),
+      { ...flow(2, { ip: '192.168.0.10', reserved: 'host' }, 31443), src: client },
+      flow(3, { ip: '192.168.0.10' }, 31444),
+    ]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/api:8080/TCP',
+      'app/Deployment/web->node:192.168.0.10:31444/TCP',
+      'world:203.0.113.5->app/Deployment/api:8080/TCP',
+    ]);
+    expect(r.identity.stats.byServiceIP).toBe(2);
+    expect(r.identity.stats.reserved.service).toBeUndefined();
+  });
+});
+
 describe('the backends of a Service whose selector also matches pods that have ended', () => {
   it('leave out the workloads whose selected pods all ended: Kubernetes sends them nothing', async () => {
     const snap = cluster([
