@@ -796,13 +796,19 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const learn = (ip: string, id: string, time: number) => {
     let list = learnt.get(ip);
     if (!list) learnt.set(ip, (list = []));
-    const last = list[list.length - 1];
-    if (last?.id === id) {
-      if (time < last.time) last.time = time;
+    // Sightings in order of time, each of another pod than the one before (flows come out of order:
+    // a relay gives each node's in order, not all of them). The latest at or before `time`: when it is
+    // this pod's, this one says nothing new.
+    let i = list.length - 1;
+    while (i >= 0 && list[i]!.time > time) i--;
+    if (i >= 0 && list[i]!.id === id) return;
+    // When the next is this pod's, it held the address since `time` already.
+    const next = list[i + 1];
+    if (next?.id === id) {
+      next.time = time;
       return;
     }
-    list.push({ time, id });
-    list.sort((a, b) => a.time - b.time);
+    list.splice(i + 1, 0, { time, id });
     if (list.length > 4) list.shift();
   };
   const byLearnt = (ip: string, time: number): string | undefined => {
