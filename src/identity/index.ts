@@ -227,6 +227,8 @@ interface IPHolders {
   start: Float64Array;
   /** The workload id of each slot's pod. */
   workload: string[];
+  /** 1 for a slot whose pod has ended (Succeeded or Failed): it no longer holds the address. */
+  ended: Uint8Array;
 }
 
 /**
@@ -238,12 +240,14 @@ function packHolders(
   hGroup: readonly number[],
   hKey: readonly string[],
   hStart: readonly number[],
+  hEnded: readonly boolean[],
   podWorkload: ReadonlyMap<string, string>,
 ): IPHolders {
   const total = hGroup.length;
   const count = new Uint32Array(total);
   const start = new Float64Array(total);
   const workload = new Array<string>(total);
+  const ended = new Uint8Array(total);
   // The first slot of each group, then the next free slot of each while placing.
   const next = new Uint32Array(groupOf.size);
   for (const g of hGroup) next[g]!++;
@@ -259,6 +263,7 @@ function packHolders(
   for (let h = 0; h < total; h++) {
     const slot = next[hGroup[h]!]!++;
     start[slot] = hStart[h]!;
+    ended[slot] = hEnded[h]! ? 1 : 0;
     workload[slot] = podWorkload.get(hKey[h]!)!;
   }
   // By start within each address (insertion sort: an address has one holder or a few).
@@ -267,17 +272,20 @@ function packHolders(
     for (let k = from + 1; k < to; k++) {
       const t = start[k]!;
       const w = workload[k]!;
+      const e = ended[k]!;
       let j = k - 1;
       while (j >= from && start[j]! > t) {
         start[j + 1] = start[j]!;
         workload[j + 1] = workload[j]!;
+        ended[j + 1] = ended[j]!;
         j--;
       }
       start[j + 1] = t;
       workload[j + 1] = w;
+      ended[j + 1] = e;
     }
   }
-  return { first, count, start, workload };
+  return { first, count, start, workload, ended };
 }
 
 export interface IdentityOptions {
@@ -391,6 +399,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const hGroup: number[] = [];
   const hKey: string[] = [];
   const hStart: number[] = [];
+  const hEnded: boolean[] = [];
   /** `nodeIP/protocol/port` (hostPortKey) → the host-network workload listening there. */
   const hostPorts = new Map<string, string>();
   /**
@@ -521,6 +530,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         hGroup.push(g);
         hKey.push(key);
         hStart.push(start);
+        hEnded.push(ended);
       }
     }
   }
@@ -548,7 +558,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   for (const [id, keys] of generated)
     if (keys.size > 0) workloads.get(id)!.generatedLabels = sharedKeys(keyLists, [...keys]);
-  const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, podWorkload);
+  const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, hEnded, podWorkload);
   // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
   /** The workload objects whose template carries the workload label, by the workload it names. */
   const labelledObjects = new Map<string, [string, { kind: string; metadata: ObjectMeta; spec: unknown }]>();
@@ -811,11 +821,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     list.splice(i + 1, 0, { time, id });
     if (list.length > 4) list.shift();
   };
-  const byLearnt = (ip: string, time: number): string | undefined => {
-    let chosen: string | undefined;
-    for (const b of learnt.get(ip) ?? []) if (b.time <= time) chosen = b.id;
+  /** The sighting learnt of `ip` last at or before `time`. */
+  const learntAt = (ip: string, time: number): { time: number; id: string } | undefined => {
+    let chosen: { time: number; id: string } | undefined;
+    for (const b of learnt.get(ip) ?? []) if (b.time <= time) chosen = b;
     return chosen;
   };
+  const byLearnt = (ip: string, time: number): string | undefined => learntAt(ip, time)?.id;
 
   const serviceByPeer = new Map<number, ServiceEntry>();
   /** Addresses of timeless records taken for their holder as of the snapshot (warned about once each). */
@@ -827,6 +839,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       const n = ipHolders.count[first]!;
       let chosen = -1;
       for (let slot = first; slot < first + n; slot++) if (ipHolders.start[slot]! <= time) chosen = slot;
+      // A pod that has ended (a finished Job's, still listed) gave its address back: a pod seen holding
+      // it since (named by a flow, gone from the snapshot) is the one.
+      const since = chosen >= 0 && ipHolders.ended[chosen] === 1 ? learntAt(ip, time) : undefined;
+      if (since !== undefined && since.time > ipHolders.start[chosen]!) {
+        stats.byLearntIP++;
+        return workloadPeer(since.id);
+      }
       if (chosen >= 0) {
         stats.byIP++;
         if (n > 1) stats.ipReused++;

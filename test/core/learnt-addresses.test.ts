@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildIdentity } from '../../src/identity/index.ts';
-import { deployment, snapshotOf, T0 } from './workload-fixture.ts';
+import { deployment, pod, ref, snapshotOf, T0 } from './workload-fixture.ts';
 
 const MIN = 60_000;
 const at = (minute: number) => T0 + minute * MIN;
@@ -23,5 +23,33 @@ describe('an address learnt from flows naming pods gone from the snapshot', () =
     expect(byAddress(7)).toBe('app/Pod/b');
     expect(byAddress(12)).toBe('app/Pod/a');
     expect(byAddress(25)).toBe('app/Pod/b');
+  });
+
+  it('is that pod after a pod of the snapshot that held it has ended, not the ended pod', () => {
+    // A finished migration Job's pod, still listed, held 10.244.1.7; its address went to a pod since gone.
+    const job = pod(
+      'app',
+      'migrate-x7k2p',
+      ref('batch/v1', 'Job', 'migrate'),
+      { app: 'migrate' },
+      '10.244.1.7',
+      80,
+    );
+    (job as { status: { phase: string } }).status.phase = 'Succeeded';
+    const running = pod(
+      'app',
+      'cache-0',
+      ref('apps/v1', 'StatefulSet', 'cache'),
+      { app: 'cache' },
+      '10.244.1.8',
+      80,
+    );
+    const identity = buildIdentity(snapshotOf('app', [job, running]));
+    for (const ip of ['10.244.1.7', '10.244.1.8'])
+      expect(identity.resolve({ ip, namespace: 'app', pod: 'gone' }, at(10)).id).toBe('app/Pod/gone');
+    expect(identity.resolve({ ip: '10.244.1.7' }, at(5)).id).toBe('app/Job/migrate');
+    expect(identity.resolve({ ip: '10.244.1.7' }, at(15)).id).toBe('app/Pod/gone');
+    // A pod of the snapshot still running holds its address.
+    expect(identity.resolve({ ip: '10.244.1.8' }, at(15)).id).toBe('app/StatefulSet/cache');
   });
 });
