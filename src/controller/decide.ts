@@ -6,7 +6,7 @@
 import type { Namespace } from '../model/k8s.ts';
 import { compareText, firstOf } from '../model/order.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
-import { SYSTEM_NAMESPACES } from '../policy/index.ts';
+import { NAMESPACE_NAME_LABEL, SYSTEM_NAMESPACES } from '../policy/index.ts';
 import type {
   BlockedFlowSample,
   Condition,
@@ -48,23 +48,66 @@ export function findCondition(
   return conditions?.find((c) => c.type === type);
 }
 
-/** Namespaces a selector chooses; the empty selector chooses all but the Kubernetes system namespaces. */
-export function selectNamespaces(
+/**
+ * Whether `selector` names namespace `ns` by its `kubernetes.io/metadata.name` label: in `matchLabels`,
+ * or in the values of an `In` requirement on that key. A selector that only happens to match it (`{}`,
+ * a `NotIn` on the name, a label the namespace carries) does not name it.
+ */
+export function namesNamespace(selector: SegmentationSpec['namespaceSelector'], ns: string): boolean {
+  return (
+    selector.matchLabels?.[NAMESPACE_NAME_LABEL] === ns ||
+    (selector.matchExpressions ?? []).some(
+      (r) => r.key === NAMESPACE_NAME_LABEL && r.operator === 'In' && (r.values ?? []).includes(ns),
+    )
+  );
+}
+
+/** The namespaces a selector matches, on their labels and their name label, but for those being deleted. */
+function matching(
   selector: SegmentationSpec['namespaceSelector'],
   namespaces: readonly Namespace[],
 ): string[] {
-  const all = isEmptySelector(selector);
   return namespaces
     .filter((ns) => !ns.metadata.deletionTimestamp)
-    .filter((ns) => (all ? !SYSTEM_NAMESPACES.includes(ns.metadata.name) : true))
     .filter((ns) =>
       matchesSelector(selector, {
         ...(ns.metadata.labels ?? {}),
-        'kubernetes.io/metadata.name': ns.metadata.name,
+        [NAMESPACE_NAME_LABEL]: ns.metadata.name,
       }),
     )
     .map((ns) => ns.metadata.name)
     .sort();
+}
+
+/**
+ * Namespaces a selector chooses. The empty selector chooses all but the Kubernetes system namespaces
+ * (which a non-empty selector that matches them chooses). The controller's own namespace (`own`, where
+ * its webhooks, push endpoint and page are served) is chosen by no selector but one that names it
+ * (`namesNamespace`): a learned default deny there would cut off the incident path unless every caller
+ * had been observed during learning.
+ */
+export function selectNamespaces(
+  selector: SegmentationSpec['namespaceSelector'],
+  namespaces: readonly Namespace[],
+  own?: string,
+): string[] {
+  const all = isEmptySelector(selector);
+  return matching(selector, namespaces)
+    .filter((ns) => !(all && SYSTEM_NAMESPACES.includes(ns)))
+    .filter((ns) => ns !== own || namesNamespace(selector, ns));
+}
+
+/**
+ * The controller's own namespace (`own`) when the selector matches it but, not naming it, does not
+ * choose it (see `selectNamespaces`), for the `Valid` message to name; undefined otherwise.
+ */
+export function ownNamespaceLeftOut(
+  selector: SegmentationSpec['namespaceSelector'],
+  namespaces: readonly Namespace[],
+  own: string | undefined,
+): string | undefined {
+  if (own === undefined || namesNamespace(selector, own)) return undefined;
+  return matching(selector, namespaces).includes(own) ? own : undefined;
 }
 
 /** True when `a` was created before `b` (ties broken by name): the older Segmentation keeps a namespace. */
@@ -102,11 +145,21 @@ export function namespaceConflicts(
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
 }
 
-/** The `Valid` message of a valid Segmentation, plain about covering no namespace at all. */
-export function coverageMessage(namespaces: readonly string[]): string {
+/**
+ * The `Valid` message of a valid Segmentation, plain about covering no namespace at all, and naming the
+ * controller's own namespace when the selector matches it but does not cover it (`ownLeftOut`).
+ */
+export function coverageMessage(namespaces: readonly string[], ownLeftOut?: string): string {
+  const why =
+    `the controller's own namespace (its webhooks, flow push endpoint and page), covered only by a ` +
+    `selector that names it by ${NAMESPACE_NAME_LABEL}`;
+  if (ownLeftOut === undefined)
+    return namespaces.length > 0
+      ? `covers ${namespaces.length} namespace(s)`
+      : 'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches';
   return namespaces.length > 0
-    ? `covers ${namespaces.length} namespace(s)`
-    : 'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches';
+    ? `covers ${namespaces.length} namespace(s); spec.namespaceSelector also matches namespace ${ownLeftOut}, not covered: ${why}`
+    : `covers no namespace: spec.namespaceSelector matches only namespace ${ownLeftOut}, not covered: ${why}; nothing is learned, proposed or enforced until another namespace matches`;
 }
 
 /**

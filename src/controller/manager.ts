@@ -85,6 +85,10 @@ export interface ManagerOptions {
   identity: string;
   /** Leader election; when false this process always leads (a single replica). */
   leaderElect: boolean;
+  /**
+   * The Lease's namespace; unless `controller.ownNamespace` says otherwise, also the namespace this
+   * controller runs in, which no Segmentation covers unless its selector names it.
+   */
   leaseNamespace: string;
   leaseName?: string;
   leaseDurationMs?: number;
@@ -202,7 +206,7 @@ export class Manager {
       edgeSets: this.edgeSets,
       events: this.events,
       log: o.log.child({ controller: 'segmentation' }),
-      options: o.controller,
+      options: { ...o.controller, ownNamespace: o.controller?.ownNamespace ?? o.leaseNamespace },
     });
     if (o.leaderElect) {
       this.elector = new LeaderElector(o.client, {

@@ -53,6 +53,7 @@ import {
   findCondition,
   pruneBuckets,
   selectNamespaces,
+  ownNamespaceLeftOut,
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
@@ -87,6 +88,11 @@ export interface SegmentationControllerOptions {
   persistIntervalMs?: number;
   /** Least time between two identity rebuilds on the flow path; default 2 s. */
   identityRefreshMs?: number;
+  /**
+   * The namespace this controller runs in (its webhooks, flow push endpoint and page): no Segmentation
+   * covers it unless its selector names it (`selectNamespaces`). Undefined: none is set apart.
+   */
+  ownNamespace?: string;
   now?: () => number;
 }
 
@@ -234,7 +240,8 @@ export class SegmentationController {
   readonly #edgeSets: Informer<LearnedEdgeSet>;
   readonly #events: EventSink;
   readonly #log: Logger;
-  readonly #opts: Required<SegmentationControllerOptions>;
+  readonly #opts: Required<Omit<SegmentationControllerOptions, 'ownNamespace'>>;
+  readonly #ownNamespace: string | undefined;
   /** The labels a pod has now, from the pod cache: the audit reads a new pod's revision there. */
   readonly #podLabels: PodLabels = (namespace, pod) =>
     this.#cache.pods.get(`${namespace}/${pod}`)?.metadata.labels;
@@ -295,6 +302,7 @@ export class SegmentationController {
       now: Date.now,
       ...deps.options,
     };
+    this.#ownNamespace = deps.options?.ownNamespace;
     this.#segmentations.on((_t, seg) => this.queue.add(seg.metadata.name));
     const byLabel = (
       _t: string,
@@ -770,7 +778,8 @@ export class SegmentationController {
       return notPersisted ? { error: notPersisted } : {};
     }
     const spec = parsed.spec;
-    const namespaces = selectNamespaces(spec.namespaceSelector, this.#cache.namespaces.list());
+    const own = this.#ownNamespace;
+    const namespaces = selectNamespaces(spec.namespaceSelector, this.#cache.namespaces.list(), own);
     const others = this.#segmentations
       .list()
       .filter((o) => o.metadata.name !== name && !o.metadata.deletionTimestamp)
@@ -780,7 +789,7 @@ export class SegmentationController {
           ? [
               {
                 seg: o,
-                namespaces: selectNamespaces(p.spec.namespaceSelector, this.#cache.namespaces.list()),
+                namespaces: selectNamespaces(p.spec.namespaceSelector, this.#cache.namespaces.list(), own),
               },
             ]
           : [];
@@ -806,7 +815,11 @@ export class SegmentationController {
       );
       return notPersisted ? { error: notPersisted } : { requeueAfter: this.#opts.resyncMs };
     }
-    set(C.Valid, 'True', Reason.SpecValid, coverageMessage(namespaces));
+    const coverageText = coverageMessage(
+      namespaces,
+      ownNamespaceLeftOut(spec.namespaceSelector, this.#cache.namespaces.list(), own),
+    );
+    set(C.Valid, 'True', Reason.SpecValid, coverageText);
     // The status read may predate the one this replica wrote last (the cache lags): remembered too.
     const coverage = `${seg.metadata.uid ?? ''}/${gen ?? ''}`;
     if (namespaces.length > 0) this.#noNamespacesAnnounced.delete(name);
@@ -815,7 +828,7 @@ export class SegmentationController {
       this.#noNamespacesAnnounced.get(name) !== coverage
     ) {
       this.#noNamespacesAnnounced.set(name, coverage);
-      this.#events.record(seg, 'Warning', Reason.NoNamespaces, coverageMessage(namespaces));
+      this.#events.record(seg, 'Warning', Reason.NoNamespaces, coverageText);
     }
 
     this.#invalid.delete(name);

@@ -15,6 +15,7 @@ import {
   namespacesJoined,
   noNamespacesAnnouncement,
   modeDeclaredBy,
+  ownNamespaceLeftOut,
   promotionTarget,
   pruneBuckets,
   selectNamespaces,
@@ -56,6 +57,49 @@ describe('namespaces', () => {
         all,
       ),
     ).toEqual(['kube-system']);
+  });
+  describe("the controller's own namespace", () => {
+    const own = 'microseg-system';
+    const cluster = [...all, ns(own, { team: 'shop' })];
+    const name = (op: 'In' | 'NotIn', values: string[]) => ({
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: op, values }],
+    });
+    it('is chosen by no selector that matches it without naming it, and said to be left out', () => {
+      for (const selector of [
+        {},
+        { matchLabels: { team: 'shop' } },
+        name('NotIn', ['default']),
+        { matchExpressions: [{ key: 'team', operator: 'Exists' as const }] },
+      ]) {
+        const chosen = selectNamespaces(selector, cluster, own);
+        expect(chosen).not.toContain(own);
+        expect(chosen.length).toBeGreaterThan(0);
+        expect(ownNamespaceLeftOut(selector, cluster, own)).toBe(own);
+      }
+      // Without it set apart, the same selectors choose it.
+      expect(selectNamespaces({}, cluster)).toContain(own);
+      expect(selectNamespaces(name('NotIn', ['default']), cluster)).toContain(own);
+      // Under a non-empty selector the system namespaces are chosen, as before; only `{}` sets them apart.
+      expect(selectNamespaces(name('NotIn', ['default']), cluster, own)).toEqual([
+        'kube-system',
+        'pay',
+        'shop',
+      ]);
+    });
+    it('is chosen by a selector that names it, in matchLabels or an In requirement', () => {
+      for (const selector of [
+        { matchLabels: { 'kubernetes.io/metadata.name': own } },
+        name('In', ['shop', own]),
+      ]) {
+        expect(selectNamespaces(selector, cluster, own)).toContain(own);
+        expect(ownNamespaceLeftOut(selector, cluster, own)).toBeUndefined();
+      }
+    });
+    it('is not said to be left out when the selector does not match it or it does not exist', () => {
+      expect(ownNamespaceLeftOut({ matchLabels: { team: 'pay' } }, cluster, own)).toBeUndefined();
+      expect(ownNamespaceLeftOut({}, all, own)).toBeUndefined();
+      expect(ownNamespaceLeftOut({}, cluster, undefined)).toBeUndefined();
+    });
   });
   it('the older Segmentation keeps a namespace; the newer one reports it', () => {
     const old = seg('a-old', '2026-01-01T00:00:00Z');
@@ -475,6 +519,13 @@ describe('conditions and promotion', () => {
 
   it('says plainly when a valid Segmentation covers no namespace, and announces it once per change', () => {
     expect(coverageMessage(['pay', 'shop'])).toBe('covers 2 namespace(s)');
+    // The controller's own namespace, matched but not covered, is named, with why and how to cover it.
+    expect(coverageMessage(['pay', 'shop'], 'microseg-system')).toBe(
+      "covers 2 namespace(s); spec.namespaceSelector also matches namespace microseg-system, not covered: the controller's own namespace (its webhooks, flow push endpoint and page), covered only by a selector that names it by kubernetes.io/metadata.name",
+    );
+    expect(coverageMessage([], 'microseg-system')).toBe(
+      "covers no namespace: spec.namespaceSelector matches only namespace microseg-system, not covered: the controller's own namespace (its webhooks, flow push endpoint and page), covered only by a selector that names it by kubernetes.io/metadata.name; nothing is learned, proposed or enforced until another namespace matches",
+    );
     expect(coverageMessage([])).toBe(
       'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches',
     );

@@ -351,7 +351,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     listen,
     ...(telemetry ? { telemetry } : {}),
     ...(hubbleFactory ? { hubble: hubbleFactory } : {}),
-    controller: { resyncMs, persistIntervalMs },
+    // The namespace it runs in, which no Segmentation covers unless its selector names it: a learned
+    // default deny there would cut off the webhooks, the push endpoint and the page.
+    controller: {
+      resyncMs,
+      persistIntervalMs,
+      ownNamespace: process.env.POD_NAMESPACE ?? leaseNamespace ?? 'microseg-system',
+    },
     ...(values['segmentation-selector'] ? { segmentationSelector: values['segmentation-selector'] } : {}),
     // The web page next to the API: its JSON API needs the push token when one is configured.
     ...(values['no-ui'] ? {} : { ui: push ? { auth: { token: push.token } } : {} }),
