@@ -5,10 +5,11 @@
  * both socket addresses; `connect` is the initiator's side (src = local pod = initiator), `accept` the
  * responder's side (src = local listening socket = responder, dst = the remote client). With the
  * KubeIPResolver operator, `src.k8s` / `dst.k8s` name the peer pod or Service.
- * What it cannot know: verdicts (only established connections are traced, so every flow is FORWARDED),
+ * What it cannot know: verdicts (only established connections become flows, so every flow is FORWARDED),
  * UDP or ICMP traffic, the peer's pod when the resolver is off (only its IP), DNS names.
- * `close` events repeat a connection already reported and are skipped, as are connections over the
- * loopback interface (an address of 127.0.0.0/8, ::1 or ::ffff:127.x.y.z at either end).
+ * `close` events repeat a connection already reported and are skipped, as are connect and accept
+ * events that carry an error (`error_raw`, a connection that never became established) and connections
+ * over the loopback interface (an address of 127.0.0.0/8, ::1 or ::ffff:127.x.y.z at either end).
  */
 import { MAX_TIME_MS, isIPAddress, isLoopbackIP, parseRfc3339 } from './common.ts';
 import type { SkipReason } from './errors.ts';
@@ -142,6 +143,18 @@ function eventTime(o: Obj): number {
   throw wrongType('timestamp', 'an RFC 3339 string', t);
 }
 
+/** Whether an event carries an error: `error_raw` (an errno) other than 0, or, without it, an `error` name. */
+function failed(o: Obj): boolean {
+  const raw = o.error_raw;
+  if (raw !== undefined && raw !== null) {
+    if (typeof raw !== 'number' || !Number.isInteger(raw))
+      throw wrongType('error_raw', 'an errno (a number)', raw);
+    return raw !== 0;
+  }
+  const name = o.error;
+  return typeof name === 'string' && name !== '';
+}
+
 function convert(o: unknown): Flow | { skip: SkipReason } {
   if (!isObj(o)) throw new FlowInputError('not-an-object', `expected a JSON object, got ${describeValue(o)}`);
   const type = o.type;
@@ -166,6 +179,10 @@ function convert(o: unknown): Flow | { skip: SkipReason } {
       'bad-value',
       `${connect ? 'dst' : 'src'}.port: 0 is out of range 1-65535 (the responder's port of ${connect ? 'a connect' : 'an accept'} event)`,
     );
+  // Current trace_tcp also reports connections that never became established (refused, timed out,
+  // which is what a policy that drops the SYN gives) as connect events carrying the errno: they are
+  // no evidence the connection is used and allowed, and a rule for them would open what was closed.
+  if (failed(o)) return { skip: 'failed-connection' };
   // A connection over the loopback interface stays inside the pod (a sidecar and its app, a process
   // and its admin port): no NetworkPolicy can affect it, and a rule for it would open the port
   // between the workload's pods (127.0.0.1) or to an ipBlock ::1/128.

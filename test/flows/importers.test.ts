@@ -104,6 +104,32 @@ describe('Inspektor Gadget trace_tcp', () => {
     expect(bad({ src: { addr: '10.244.0.8', port: 0, proto: 6 } })).toMatchObject({ port: 80 });
   });
 
+  it('a connect or accept that failed (error_raw, current trace_tcp) is skipped, not an allowed connection', () => {
+    // Current trace_tcp reports a connect that never became established (refused, timed out: what a
+    // NetworkPolicy that drops the SYN gives) as a connect event with the errno in error_raw.
+    const ev = JSON.parse(igLine) as Record<string, unknown>;
+    const refused = {
+      ...ev,
+      dst: { addr: '10.96.0.10', port: 5432, proto: 'TCP', proto_raw: 6, version: 4 },
+    };
+    expect(parseGadgetEvent({ ...refused, error_raw: 111, error: 'ECONNREFUSED' })).toEqual({
+      skip: 'failed-connection',
+    });
+    expect(parseGadgetEvent({ ...refused, error_raw: 110 })).toEqual({ skip: 'failed-connection' });
+    expect(parseGadgetEvent({ ...refused, type: 'accept', error_raw: 11 })).toEqual({
+      skip: 'failed-connection',
+    });
+    // Without error_raw, an error name says the same.
+    expect(parseGadgetEvent({ ...refused, error: 'ETIMEDOUT' })).toEqual({ skip: 'failed-connection' });
+    // 0 and an empty name are success.
+    expect(parseGadgetEvent({ ...refused, error_raw: 0, error: '' })).toMatchObject({ port: 5432 });
+    const r = parseGadgetEvent({ ...refused, error_raw: 'refused' });
+    expect(r instanceof FlowInputError ? [r.reason, r.message] : r).toEqual([
+      'wrong-type',
+      'error_raw: expected an errno (a number), got string "refused"',
+    ]);
+  });
+
   it('a timestamp_raw that is not a number is a wrong type, not a missing time', () => {
     const ev = { ...JSON.parse(igLine), timestamp_raw: '1722451111977700392' };
     delete ev.timestamp;
