@@ -423,14 +423,18 @@ export async function outputNotInput(
  * then does not do (`nothing written`).
  */
 export function noFlowsMessage(stats: IngestStats, forced?: string, outcome = 'nothing written'): string {
-  const read = stats.sources.filter((s) => s.lines > 0).map((s) => s.source);
+  // A gzip source cut short before its first line is not empty: its cut is a bad record.
+  const read = stats.sources.filter((s) => !stats.emptySources.includes(s.source)).map((s) => s.source);
   const names = (list: string[]) =>
     list.length === 1 ? list[0]! : `${list.length} sources (${list.join(', ')})`;
   if (read.length === 0) {
     const all = stats.sources.map((s) => s.source);
     return `no flow read: ${all.length === 1 ? `${all[0]} is empty` : `every source is empty (${all.join(', ')})`}; ${outcome}`;
   }
-  if (stats.badLines === stats.lines)
+  if (stats.lines === 0)
+    return `no flow read: no line could be read from ${names(read)} (see above); ${outcome}`;
+  // A cut (a bad record after a source's lines) is no line.
+  if (stats.badLines - (stats.bad.truncated ?? 0) === stats.lines)
     return (
       `no flow read: every line of ${names(read)} was bad (see above)` +
       (forced ? `; read as ${forced}: is that their format? Without it, each source's is detected` : '') +

@@ -10,7 +10,9 @@ export type BadReason =
   | 'unknown-enum'
   | 'missing-field'
   | 'bad-value'
-  | 'unknown-field';
+  | 'unknown-field'
+  /** A source that ends before its end: gzip data cut short (the lines before the cut are kept). */
+  | 'truncated';
 
 /**
  * A line that is well-formed but deliberately not turned into a flow (counted, not an error).

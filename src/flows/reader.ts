@@ -222,20 +222,29 @@ async function* utf8Text(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
 }
 
 /**
+ * Called when gzip data ends before its end (a file copied or cut while it was written): the bytes
+ * decompressed before the cut have been handed on, and reading ends there instead of failing.
+ */
+export type OnTruncated = (message: string) => void;
+
+/**
  * The bytes of a source, decompressed when they start with the gzip magic (`info.gzip` then becomes
  * true), and as UTF-8 when they are UTF-16 text with a byte order mark. Shared by flow files and
- * cluster snapshot files.
+ * cluster snapshot files. Gzip data that cannot be decompressed is an InputError, also when it ends
+ * early, unless `onTruncated` is given: then what was decompressed is kept and `onTruncated` told.
  */
 export function gunzipIfNeeded(
   src: AsyncIterable<Buffer | string | Uint8Array>,
   info: { source: string; gzip: boolean },
+  onTruncated?: OnTruncated,
 ): AsyncGenerator<Buffer> {
-  return utf8Text(gunzipped(src, info));
+  return utf8Text(gunzipped(src, info, onTruncated));
 }
 
 async function* gunzipped(
   src: AsyncIterable<Buffer | string | Uint8Array>,
   info: { source: string; gzip: boolean },
+  onTruncated?: OnTruncated,
 ): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let head: Buffer = Buffer.alloc(0);
@@ -266,6 +275,11 @@ async function* gunzipped(
     try {
       for await (const c of gz) yield c as Buffer;
     } catch (err) {
+      // zlib's "unexpected end of file": the data stops inside a member. What came before is whole.
+      if (onTruncated !== undefined && (err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') {
+        onTruncated(`gzip data ends early (${(err as Error).message}): the file is cut short`);
+        return;
+      }
       throw new InputError(`${info.source}: cannot decompress: ${(err as Error).message}`);
     }
   } else {
@@ -379,12 +393,13 @@ async function openBytes(
   source: string,
   stdin: AsyncIterable<Buffer | string | Uint8Array> | undefined,
   info: { source: string; gzip: boolean },
+  onTruncated: OnTruncated,
 ): Promise<ByteReader> {
   if (source === '-')
     // process.stdin itself (the CLI passes it) is read on its descriptor; any other stream as it is.
     return stdin !== undefined && (stdin as { fd?: unknown }).fd !== 0
-      ? chunkReader(gunzipIfNeeded(stdin, info))
-      : stdinBytes(info);
+      ? chunkReader(gunzipIfNeeded(stdin, info, onTruncated))
+      : stdinBytes(info, onTruncated);
   // A named pipe (a FIFO, `--flows <(hubble observe ...)`) is read as standard input is, through a
   // socket: a stream's read of it blocks a thread-pool thread until the writer sends more, which keeps
   // the process alive after a run that stopped early (a bad line under strict) while the writer keeps
@@ -393,7 +408,7 @@ async function openBytes(
     const fd = await new Promise<number>((resolve, reject) =>
       fsOpen(source, 'r', (err, n) => (err ? reject(cannotRead(source, err)) : resolve(n))),
     );
-    return sniffedBytes(socketReader(fd, source), info);
+    return sniffedBytes(socketReader(fd, source), info, onTruncated);
   }
   let fh: FileHandle;
   const magic = Buffer.alloc(2);
@@ -415,12 +430,12 @@ async function openBytes(
           throw cannotRead(source, err);
         }
       })();
-      return chunkReader(gunzipIfNeeded(chunks, info));
+      return chunkReader(gunzipIfNeeded(chunks, info, onTruncated));
     }
     const { bytesRead } = await fh.read(magic, 0, 2, 0);
     if (bytesRead === 2 && ((magic[0] === 0x1f && magic[1] === 0x8b) || startsUtf16(magic))) {
       await fh.close();
-      return chunkReader(gunzipIfNeeded(openSource(source, stdin), info));
+      return chunkReader(gunzipIfNeeded(openSource(source, stdin), info, onTruncated));
     }
   } catch (err) {
     await fh.close();
@@ -593,7 +608,10 @@ async function* readerChunks(first: Buffer, r: ByteReader): AsyncGenerator<Buffe
  * allocated per read; a terminal (or anything else) through process.stdin. Gzip input, recognised
  * by its first bytes, is decompressed as a stream.
  */
-async function stdinBytes(info: { source: string; gzip: boolean }): Promise<ByteReader> {
+async function stdinBytes(
+  info: { source: string; gzip: boolean },
+  onTruncated: OnTruncated,
+): Promise<ByteReader> {
   let kind: 'file' | 'pipe' | 'other' = 'other';
   try {
     const st = fstatSync(0);
@@ -602,15 +620,19 @@ async function stdinBytes(info: { source: string; gzip: boolean }): Promise<Byte
     // No usable descriptor: process.stdin reports what is wrong.
   }
   const r = kind === 'file' ? fdReader(0, '-') : kind === 'pipe' ? socketReader(0, '-') : undefined;
-  if (r === undefined) return chunkReader(gunzipIfNeeded(process.stdin, info));
-  return sniffedBytes(r, info);
+  if (r === undefined) return chunkReader(gunzipIfNeeded(process.stdin, info, onTruncated));
+  return sniffedBytes(r, info, onTruncated);
 }
 
 /**
  * The bytes of a descriptor reader (standard input, a named pipe), gzip (or UTF-16) input, recognised by
  * its first bytes, decompressed as a stream.
  */
-async function sniffedBytes(r: ByteReader, info: { source: string; gzip: boolean }): Promise<ByteReader> {
+async function sniffedBytes(
+  r: ByteReader,
+  info: { source: string; gzip: boolean },
+  onTruncated: OnTruncated,
+): Promise<ByteReader> {
   // The first bytes tell gzip from the rest; they are handed over before anything else is read.
   const head = Buffer.allocUnsafe(1 << 16);
   let got = 0;
@@ -626,7 +648,7 @@ async function sniffedBytes(r: ByteReader, info: { source: string; gzip: boolean
   }
   const first = head.subarray(0, got);
   if (got >= 2 && ((first[0] === 0x1f && first[1] === 0x8b) || startsUtf16(first))) {
-    const z = chunkReader(gunzipIfNeeded(readerChunks(first, r), info));
+    const z = chunkReader(gunzipIfNeeded(readerChunks(first, r), info, onTruncated));
     // Closing ends the descriptor's read first: the decompressor may be waiting on it.
     return {
       read: (buf, offset) => z.read(buf, offset),
@@ -921,7 +943,9 @@ export class FlowReader implements AsyncIterable<Flow> {
       return out;
     };
 
-    const bytes = await openBytes(source, this.opts.stdin, info);
+    // A gzip source cut short: the lines before the cut are read, and the cut is a bad record after them.
+    let truncated: string | undefined;
+    const bytes = await openBytes(source, this.opts.stdin, info, (message) => (truncated = message));
     // Bytes are read into two buffers in turn, reused: while the whole lines at the front of one are
     // scanned or decoded, the next read fills the other, which starts with the partial line left
     // after the last newline. Only whole lines are decoded, so the decoder never holds part of a
@@ -1046,7 +1070,10 @@ export class FlowReader implements AsyncIterable<Flow> {
         pending = [];
       }
     }
-    if (info.lines === 0) this.stats.emptySources.push(source);
+    if (truncated !== undefined) {
+      // After the lines read before the cut (a partial last line among them), as the next line.
+      this.badLine(source, lineNo + 1, new FlowInputError('truncated', truncated));
+    } else if (info.lines === 0) this.stats.emptySources.push(source);
     this.sync();
     if (out.length > 0) yield this.emitted(out);
   }

@@ -66,6 +66,53 @@ describe('reading the Hubble sample', () => {
     expect(s.stats.sources[0]).toMatchObject({ source: '-', gzip: true });
   });
 
+  it('a gzip file cut short keeps the lines before the cut and counts the cut as a bad record', async () => {
+    // Generic lines, one connection each (no srcPort: nothing merged), in time order.
+    const total = 3000;
+    const lines = Array.from(
+      { length: total },
+      (_, i) =>
+        `{"time":${1772359200000 + i * 1000},"src":"10.0.0.1","dst":"10.0.0.2","port":${1 + (i % 60000)}}\n`,
+    );
+    const whole = gzipSync(Buffer.from(lines.join('')));
+    // Only the 8-byte trailer (CRC and size) missing: every line is there, the cut is still said.
+    const noTrailer = tmp('no-trailer.jsonl.gz', whole.subarray(0, whole.length - 8));
+    const a = readFlows(noTrailer, { dedup: false });
+    expect(await a.toArray()).toHaveLength(total);
+    expect(a.stats).toMatchObject({ lines: total, flows: total, badLines: 1, bad: { truncated: 1 } });
+    expect(a.stats.samples).toEqual([
+      {
+        source: noTrailer,
+        line: total + 1,
+        reason: 'truncated',
+        message: 'gzip data ends early (unexpected end of file): the file is cut short',
+      },
+    ]);
+    expect(a.stats.emptySources).toEqual([]);
+    expect(formatIngestStats(a.stats)).toContain(
+      `bad lines: 1 (truncated 1)\n  ${noTrailer}:${total + 1}: gzip data ends early`,
+    );
+    // Cut in the middle: the lines before the cut are flows, in order; the line the cut split (if any)
+    // is a bad line of its own, before the cut's record.
+    const half = whole.subarray(0, Math.floor(whole.length / 2));
+    for (const [name, open] of [
+      ['file', () => readFlows(tmp('half.jsonl.gz', half), { dedup: false })],
+      ['stdin', () => readFlows('-', { dedup: false, stdin: Readable.from([half]) })],
+    ] as const) {
+      const r = open();
+      const flows = await r.toArray();
+      expect(flows.length, name).toBeGreaterThan(0);
+      expect(flows.length, name).toBeLessThan(total);
+      expect(flows.map((f) => f.port)).toEqual(flows.map((_, i) => 1 + i));
+      expect(r.stats.bad.truncated, name).toBe(1);
+      expect(r.stats.samples.at(-1)).toMatchObject({ reason: 'truncated', line: r.stats.lines + 1 });
+    }
+    // Under strict the cut ends the run, naming the file and where.
+    await expect(readFlows(noTrailer, { strict: true }).toArray()).rejects.toThrow(
+      `${noTrailer}:${total + 1}: gzip data ends early (unexpected end of file): the file is cut short`,
+    );
+  });
+
   it("reads UTF-16 text with a byte order mark (Windows PowerShell's `>`) as UTF-8: files, gzip and stdin", async () => {
     const plain = await readFlows(sample('hubble-flows.jsonl')).toArray();
     const text = readFileSync(sample('hubble-flows.jsonl'), 'utf8');

@@ -571,6 +571,39 @@ describe('flow sources that give no flow at all', () => {
     );
   });
 
+  it('a gzip source cut short keeps what was read before the cut, and says so', async () => {
+    const gz = await readFile(join(dir, 'flows.jsonl.gz'));
+    const cut = join(dir, 'cut.jsonl.gz');
+    await writeFile(cut, gz.subarray(0, Math.floor(gz.length * 0.8)));
+    const out = join(dir, 'out-cut');
+    const io = captureIO();
+    expect(await runCli(['recommend', '--flows', cut, '--cluster', cluster(), '--out', out], io)).toBe(0);
+    expect(io.stdout).toContain('truncated 1)');
+    expect(io.stdout).toMatch(
+      new RegExp(
+        `\\n  ${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: gzip data ends early \\(unexpected end of file\\): the file is cut short\\n`,
+      ),
+    );
+    expect((await readdir(out)).length).toBeGreaterThan(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
+      inputs: { flows: number; badByReason: Record<string, number> };
+    };
+    expect(report.inputs.flows).toBeGreaterThan(0);
+    expect(report.inputs.badByReason.truncated).toBe(1);
+    // Cut before its first line: not "empty", and nothing written.
+    const header = join(dir, 'cut-header.jsonl.gz');
+    await writeFile(header, gz.subarray(0, 12));
+    const none = captureIO();
+    const out2 = join(dir, 'out-cut-header');
+    expect(await runCli(['recommend', '--flows', header, '--cluster', cluster(), '--out', out2], none)).toBe(
+      2,
+    );
+    expect(none.stderr).toContain(
+      `microseg recommend: no flow read: no line could be read from ${header} (see above); nothing written\n`,
+    );
+    await expect(readdir(out2)).rejects.toThrow(/ENOENT/);
+  });
+
   it('recommend: every line bad under a forced format gets a hint at --format', async () => {
     const hubble = fileURLToPath(new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url));
     const out = join(dir, 'out-none');
