@@ -206,9 +206,20 @@ function convert(obj: unknown, where: string): Converted {
     local.workload = { kind: typeof wkind === 'string' ? wkind : '', name: wname };
   const own = selectorOf({ matchLabels: spec.matchLabels }, `${at}: spec`)?.matchLabels;
   if (own && Object.keys(own).length > 0) local.labels = toLabels(own);
+  // Every object Kubescape writes names its containers. One that names none is what a LIST of
+  // Kubescape's storage gives (`kubectl get networkneighborhoods -A -o json`): the metadata, and a spec
+  // left at its zero value. Read as it is, every neighbour of the workload would be lost without a word.
+  const groups = ['containers', 'initContainers', 'ephemeralContainers'] as const;
+  if (groups.every((g) => list(spec[g], `${at}: spec.${g}`).length === 0))
+    throw new FlowInputError(
+      'missing-field',
+      `${at}: spec.containers is empty: a NetworkNeighborhood listed (kubectl get networkneighborhoods ` +
+        `without a name) carries its metadata only; get each one by name (kubectl get ` +
+        `networkneighborhood -n ${ns} ${name} -o json)`,
+    );
   const flows: Flow[] = [];
   let noPorts = 0;
-  for (const group of ['containers', 'initContainers', 'ephemeralContainers'] as const) {
+  for (const group of groups) {
     for (const [ci, c] of list(spec[group], `${at}: spec.${group}`).entries()) {
       const cp = `${at}: spec.${group}[${ci}]`;
       if (!isObj(c)) throw wrongType(cp, 'an object', c);

@@ -257,6 +257,30 @@ describe('Kubescape NetworkNeighborhood', () => {
     }
   });
 
+  it('an object without its spec (kubectl get networkneighborhoods lists metadata only) is a bad record, not silence', () => {
+    // Kubescape's storage answers a LIST with each object's metadata and a zero-valued spec, whatever
+    // kubectl's output format: read as it is, every neighbour was lost without a word.
+    const msg = (o: unknown) => {
+      const r = parseNetworkNeighborhood(o, 'item 2');
+      return r instanceof FlowInputError ? [r.reason, r.message] : r;
+    };
+    const expected = [
+      'missing-field',
+      'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers is empty: a ' +
+        'NetworkNeighborhood listed (kubectl get networkneighborhoods without a name) carries its metadata ' +
+        'only; get each one by name (kubectl get networkneighborhood -n kubescape replicaset-operator-55df98fc6d -o json)',
+    ];
+    const listed = (spec: unknown) => ({ ...structuredClone(nn as object), spec });
+    expect(msg(listed({}))).toEqual(expected);
+    expect(msg(listed({ containers: null, initContainers: null, ephemeralContainers: null }))).toEqual(
+      expected,
+    );
+    expect(msg(listed({ matchLabels: { app: 'operator' }, containers: [] }))).toEqual(expected);
+    // A container that has learnt no neighbour yet is no error: it gives no flow.
+    expect(msg(listed({ containers: [{ name: 'operator', ingress: null, egress: null }] }))).toEqual([]);
+    expect(msg(listed({ initContainers: [{ name: 'init' }] }))).toEqual([]);
+  });
+
   it('explains malformed objects', () => {
     const msg = (o: unknown) => {
       const r = parseNetworkNeighborhood(o);
