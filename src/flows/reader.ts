@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { InputError, parseObjectsText } from '../model/snapshot.ts';
+import { JsonObjectSplitter } from '../model/stream.ts';
 import { hasLoopbackEnd } from './common.ts';
 import type { DedupOptions } from './dedup.ts';
 import { Deduplicator } from './dedup.ts';
@@ -1100,6 +1101,19 @@ export class FlowReader implements AsyncIterable<Flow> {
         }
         return;
       }
+      // Pretty-printed objects one after another (`kubectl get networkneighborhood ... -o json` run per
+      // object): each is an object of the document.
+      const texts = jsonObjectTexts(text, source);
+      if (texts !== undefined && texts.length > 1) {
+        for (const [i, t] of texts.entries()) {
+          info.lines++;
+          this.stats.lines++;
+          const parsed = parseJson(t);
+          if (parsed instanceof FlowInputError) this.badLine(source, i + 1, parsed, true);
+          else this.addKubescape(source, i + 1, parsed, out, true);
+        }
+        return;
+      }
       const msg = truncatedJson(text) ?? (err as Error).message.replace(`${source}: `, '');
       info.lines++;
       this.stats.lines++;
@@ -1293,6 +1307,20 @@ function truncatedJson(text: string): string | undefined {
     `truncated document: the JSON ends at line ${line}${inString ? ' inside a string,' : ''} ` +
     `with ${depth} object(s) or array(s) still open`
   );
+}
+
+/** The texts of the top-level JSON values of `text` (objects one after another), or undefined. */
+function jsonObjectTexts(text: string, source: string): string[] | undefined {
+  const t = text.trimStart();
+  if (t.charCodeAt(0) !== 123) return undefined;
+  const splitter = new JsonObjectSplitter(source);
+  try {
+    const texts = splitter.push(Buffer.from(t));
+    splitter.end();
+    return texts;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseJson(line: string): unknown {

@@ -296,6 +296,38 @@ describe('formats', () => {
     ]);
   });
 
+  it('pretty-printed Kubescape objects one after another (kubectl get -o json per object) are each read', async () => {
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as {
+      metadata: { name: string };
+    };
+    const other = structuredClone(nn);
+    other.metadata.name = 'replicaset-other-1';
+    const broken = structuredClone(nn) as unknown as {
+      spec: { containers: { egress: { ports: unknown[] }[] }[] };
+    };
+    broken.spec.containers[0]!.egress[0]!.ports = [{ protocol: 'TCP', port: 70000 }];
+    const text = [nn, other, broken].map((o) => JSON.stringify(o, null, 4)).join('\n');
+    for (const blockSize of [undefined, 64]) {
+      const r = readFlows(
+        tmp('nn-concat.json', text + '\n'),
+        blockSize ? { blockSize, dedup: false } : { dedup: false },
+      );
+      const flows = await r.toArray();
+      expect(flows).toHaveLength(26);
+      expect(r.stats).toMatchObject({ lines: 3, badLines: 1, sources: [{ format: 'kubescape', lines: 3 }] });
+      expect(r.stats.samples).toEqual([
+        {
+          source: join(dir, 'nn-concat.json'),
+          line: 3,
+          object: true,
+          reason: 'wrong-type',
+          message:
+            'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[0].ports[0].port: expected an integer from 1 to 65535, got number 70000',
+        },
+      ]);
+    }
+  });
+
   it('counts a Kubescape neighbour without ports in stats.skipped', async () => {
     const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as {
       spec: { containers: { egress: { ports: unknown }[] }[] };
