@@ -21,12 +21,13 @@ import type { DirectionRule } from './direction.ts';
 import { DIRECTION_RULES } from './direction.ts';
 import type { BadReason, SkipReason } from './errors.ts';
 import { FlowInputError } from './errors.ts';
-import { parseGenericLine } from './generic.ts';
+import { parseGenericFlow, parseGenericLine } from './generic.ts';
 import { parseHubbleLine } from './hubble-scan.ts';
 import type { DuplicateSink } from './hubble-wasm.ts';
 import type { HubbleLineHandler } from './hubble-wasm.ts';
 import { holdWasmScanner, hubbleInput, scanHubbleBlock, scanHubbleInput } from './hubble-wasm.ts';
 import type { HubbleResult } from './hubble.ts';
+import { normalizeHubbleRecord } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
 import { isNetworkNeighborhood, parseNetworkNeighborhood } from './kubescape.ts';
@@ -1105,13 +1106,12 @@ export class FlowReader implements AsyncIterable<Flow> {
       // object): each is an object of the document.
       const texts = jsonObjectTexts(text, source);
       if (texts !== undefined && texts.length > 1) {
-        for (const [i, t] of texts.entries()) {
-          info.lines++;
-          this.stats.lines++;
-          const parsed = parseJson(t);
-          if (parsed instanceof FlowInputError) this.badLine(source, i + 1, parsed, true);
-          else this.addKubescape(source, i + 1, parsed, out, true);
-        }
+        this.documentObjects(
+          source,
+          texts.map((t) => parseJson(t)),
+          info,
+          out,
+        );
         return;
       }
       const msg = truncatedJson(text) ?? (err as Error).message.replace(`${source}: `, '');
@@ -1120,11 +1120,46 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.badLine(source, 1, new FlowInputError('invalid-json', msg));
       return;
     }
+    this.documentObjects(source, objects, info, out);
+  }
+
+  /**
+   * The objects of a document, each counted as a line and numbered by its position. Unless the format
+   * is given, they are read in the format of the first one (a pretty-printed Inspektor Gadget event,
+   * `-o jsonpretty`, or generic record, or an array of them, is no Kubescape object); Kubescape when it
+   * tells no other.
+   */
+  private documentObjects(source: string, objects: readonly unknown[], info: SourceStats, out: Flow[]): void {
+    const first = objects.find((o) => !(o instanceof FlowInputError));
+    const detected = this.opts.format === 'kubescape' ? 'kubescape' : detectRecordFormat(first);
+    // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
+    // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.
+    const k8s = typeof first === 'object' && first !== null && ('kind' in first || 'apiVersion' in first);
+    const format: FlowFormat =
+      detected === undefined || (detected === 'generic' && k8s) ? 'kubescape' : detected;
+    info.format = format;
     for (const [i, o] of objects.entries()) {
       info.lines++;
       this.stats.lines++;
-      this.addKubescape(source, i + 1, o, out, true);
+      if (o instanceof FlowInputError) this.badLine(source, i + 1, o, true);
+      else if (format === 'kubescape') this.addKubescape(source, i + 1, o, out, true);
+      else this.addObject(source, i + 1, format, o, out);
     }
+  }
+
+  /** One object of a document (at position `no`) in a JSON-lines format. */
+  private addObject(source: string, no: number, format: FlowFormat, o: unknown, out: Flow[]): void {
+    if (format === 'hubble') {
+      const r = normalizeHubbleRecord(o);
+      if (r.kind === 'bad') this.badLine(source, no, r.error, true);
+      else this.hubbleResult(source, r, no, out);
+      return;
+    }
+    const r = format === 'generic' ? parseGenericFlow(o) : parseGadgetEvent(o);
+    if (r instanceof FlowInputError) this.badLine(source, no, r, true);
+    else if ('skip' in r) this.skip(r.skip);
+    else if (hasLoopbackEnd(r)) this.skip('loopback');
+    else this.addFlow(r, out);
   }
 
   /** `document`: `no` is the position of `o` in a multi-line document, not a line number. */

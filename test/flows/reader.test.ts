@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { setWasmArenaLimit, wasmScannerMemory } from '../../src/flows/hubble-wasm.ts';
-import { formatIngestStats, readFlows } from '../../src/flows/reader.ts';
+import { formatIngestStats, formatSample, readFlows } from '../../src/flows/reader.ts';
 import type { Flow } from '../../src/flows/types.ts';
 
 const sample = (f: string) => fileURLToPath(new URL(`../../../shared/samples/${f}`, import.meta.url));
@@ -326,6 +326,58 @@ describe('formats', () => {
         },
       ]);
     }
+  });
+
+  it('a pretty-printed document of other records is read in their format, not as Kubescape', async () => {
+    // `kubectl gadget run trace_tcp -o jsonpretty`, a generic record or an array of them pretty-printed:
+    // each object was told "expected kind NetworkNeighborhood".
+    const ig = JSON.parse(readFileSync(sample('ig-trace-tcp.jsonl'), 'utf8')) as Record<string, unknown>;
+    const gen = { time: '2024-07-31T20:38:31+02:00', src: '10.0.0.1', dst: '10.0.0.2', port: 80 };
+    const hubble = readFileSync(sample('hubble-flows.jsonl'), 'utf8').split('\n')[0]!;
+    const cases: [string, string, string, number][] = [
+      [
+        'ig-pretty.json',
+        [ig, { ...ig, type: 'close' }, { ...ig, type: 'listen' }]
+          .map((o) => JSON.stringify(o, null, 2))
+          .join('\n'),
+        'inspektor-gadget',
+        1,
+      ],
+      ['gen-pretty.json', JSON.stringify(gen, null, 2), 'generic', 1],
+      [
+        'gen-array.json',
+        JSON.stringify([gen, { ...gen, port: 81 }, { ...gen, prot: 'TCP' }], null, 2),
+        'generic',
+        2,
+      ],
+      ['hubble-pretty.json', JSON.stringify(JSON.parse(hubble), null, 2), 'hubble', 1],
+    ];
+    for (const [name, text, format, flows] of cases) {
+      const r = readFlows(tmp(name, text + '\n'), { dedup: false });
+      expect(await r.toArray(), name).toHaveLength(flows);
+      expect(r.stats.sources[0]!.format, name).toBe(format);
+    }
+    const r = readFlows(join(dir, 'ig-pretty.json'));
+    await r.toArray();
+    expect(r.stats).toMatchObject({ lines: 3, skipped: { 'close-event': 1 }, badLines: 1 });
+    expect(r.stats.samples).toEqual([
+      {
+        source: join(dir, 'ig-pretty.json'),
+        line: 3,
+        object: true,
+        reason: 'unknown-enum',
+        message: 'type: unknown value "listen"',
+      },
+    ]);
+    const g = readFlows(join(dir, 'gen-array.json'));
+    await g.toArray();
+    expect(g.stats.samples.map(formatSample)).toEqual([
+      `${join(dir, 'gen-array.json')}: object 3: unknown field "prot"`,
+    ]);
+    // Forced to Kubescape, the objects are read as Kubescape's.
+    const k = readFlows(join(dir, 'gen-pretty.json'), { format: 'kubescape' });
+    await k.toArray();
+    expect(k.stats.samples[0]!.message).toBe('object: expected kind NetworkNeighborhood, got undefined');
   });
 
   it('counts a Kubescape neighbour without ports in stats.skipped', async () => {
