@@ -18,9 +18,16 @@ export type BadReason =
  * A line that is well-formed but deliberately not turned into a flow (counted, not an error).
  * `loopback`: a connection with a loopback address at either end, which never leaves its pod.
  * `failed-connection`: an Inspektor Gadget connect or accept that carries an error (never established).
+ * `address-range`: a CIDR or `*` in a Kubescape neighbour's `ipAddresses`, which names no peer.
  */
 export type SkipReason =
-  'health' | 'unsupported-protocol' | 'close-event' | 'failed-connection' | 'no-ports' | 'loopback';
+  | 'health'
+  | 'unsupported-protocol'
+  | 'close-event'
+  | 'failed-connection'
+  | 'no-ports'
+  | 'address-range'
+  | 'loopback';
 
 /** A problem with one input record: a reason code for counting and a message naming what was wrong. */
 export class FlowInputError extends Error {

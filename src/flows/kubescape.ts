@@ -87,8 +87,22 @@ function toLabels(m: Record<string, string>): string[] {
     .map((k) => `${k}=${m[k]}`);
 }
 
-/** Peers of one neighbour entry (one per IP address, or one selector-based peer). */
-function peersOf(n: Obj, path: string, localNs: string): FlowEndpoint[] {
+/**
+ * A CIDR (`10.0.0.0/8`, `fd00::/64`) or `*` (any address): what Kubescape's `ipAddresses` may hold
+ * besides addresses (user-managed profiles). A range names no peer a connection went to.
+ */
+function isAddressRange(s: string): boolean {
+  if (s === '*') return true;
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (m === null || !isIPAddress(m[1]!)) return false;
+  return Number(m[2]) <= (m[1]!.includes(':') ? 128 : 32);
+}
+
+/**
+ * Peers of one neighbour entry (one per IP address, or one selector-based peer); `ranges` is told of
+ * each address range (CIDR or `*`) left out.
+ */
+function peersOf(n: Obj, path: string, localNs: string, ranges: () => void): FlowEndpoint[] {
   const names = list(n.dnsNames, `${path}.dnsNames`).map((d, i) => {
     if (typeof d !== 'string') throw wrongType(`${path}.dnsNames[${i}]`, 'a string', d);
     return stripDot(d);
@@ -105,7 +119,8 @@ function peersOf(n: Obj, path: string, localNs: string): FlowEndpoint[] {
   };
   for (const [i, a] of list(n.ipAddresses, `${path}.ipAddresses`).entries()) {
     if (typeof a !== 'string') throw wrongType(`${path}.ipAddresses[${i}]`, 'a string', a);
-    if (a !== '' && !ips.includes(a)) ips.push(checked(a, `${path}.ipAddresses[${i}]`));
+    if (isAddressRange(a)) ranges();
+    else if (a !== '' && !ips.includes(a)) ips.push(checked(a, `${path}.ipAddresses[${i}]`));
   }
   if (typeof n.ipAddress === 'string' && n.ipAddress !== '' && !ips.includes(n.ipAddress))
     ips.unshift(checked(n.ipAddress, `${path}.ipAddress`));
@@ -124,8 +139,12 @@ function peersOf(n: Obj, path: string, localNs: string): FlowEndpoint[] {
   }
   if (names.length > 0) base.names = names;
   if (ips.length === 0) {
-    if (base.selector === undefined && base.names === undefined)
+    if (base.selector === undefined && base.names === undefined) {
+      // Only address ranges: no peer to give a flow, and nothing wrong with the object.
+      if (list(n.ipAddresses, `${path}.ipAddresses`).some((a) => typeof a === 'string' && isAddressRange(a)))
+        return [];
       throw new FlowInputError('missing-field', `${path}: neighbour has no selector, IP address or DNS name`);
+    }
     return [base];
   }
   return ips.map((ip) => ({ ip, ...base }));
@@ -173,10 +192,14 @@ function latestTime(meta: Obj, at: string): number {
   return time;
 }
 
-/** A neighbour without ports: counted, as it gives no flow (no rule can name its traffic). */
+/**
+ * A neighbour without ports: counted, as it gives no flow (no rule can name its traffic); so is each
+ * address range of a neighbour's `ipAddresses`.
+ */
 interface Converted {
   flows: Flow[];
   noPorts: number;
+  ranges: number;
 }
 
 function convert(obj: unknown, where: string): Converted {
@@ -219,6 +242,7 @@ function convert(obj: unknown, where: string): Converted {
     );
   const flows: Flow[] = [];
   let noPorts = 0;
+  let ranges = 0;
   for (const group of groups) {
     for (const [ci, c] of list(spec[group], `${at}: spec.${group}`).entries()) {
       const cp = `${at}: spec.${group}[${ci}]`;
@@ -227,7 +251,7 @@ function convert(obj: unknown, where: string): Converted {
         for (const [ni, n] of list(c[dir], `${cp}.${dir}`).entries()) {
           const np = `${cp}.${dir}[${ni}]`;
           if (!isObj(n)) throw wrongType(np, 'an object', n);
-          const peers = peersOf(n, np, ns);
+          const peers = peersOf(n, np, ns, () => ranges++);
           const ports = portsOf(n, np);
           if (ports.length === 0) noPorts++;
           for (const { protocol, port } of ports) {
@@ -249,21 +273,23 @@ function convert(obj: unknown, where: string): Converted {
       }
     }
   }
-  return { flows, noPorts };
+  return { flows, noPorts, ranges };
 }
 
 /**
  * Converts one NetworkNeighborhood object into flows, or explains why it cannot. `skipped` is told the
- * number of neighbours without ports (none, or `ports` null or empty) of an object that converts.
+ * number of neighbours without ports (none, or `ports` null or empty) of an object that converts, and
+ * of the address ranges (CIDR or `*`) of `ipAddresses` left out.
  */
 export function parseNetworkNeighborhood(
   obj: unknown,
   where = 'object',
-  skipped?: (reason: 'no-ports', n: number) => void,
+  skipped?: (reason: 'no-ports' | 'address-range', n: number) => void,
 ): Flow[] | FlowInputError {
   try {
-    const { flows, noPorts } = convert(obj, where);
+    const { flows, noPorts, ranges } = convert(obj, where);
     if (noPorts > 0) skipped?.('no-ports', noPorts);
+    if (ranges > 0) skipped?.('address-range', ranges);
     return flows;
   } catch (err) {
     if (err instanceof FlowInputError) return err;

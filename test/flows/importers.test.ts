@@ -340,4 +340,36 @@ describe('Kubescape NetworkNeighborhood', () => {
       flows.filter((f) => f.dst.ip !== undefined && f.dst.ip.startsWith('10.0.0.')).map((f) => f.dst.ip),
     ).toEqual(['10.0.0.1', '10.0.0.2']);
   });
+
+  it('an address range in ipAddresses (CIDR or *, user-managed profiles) is skipped, not the whole object', () => {
+    const run = (n: object) => {
+      const o = structuredClone(nn) as { spec: { containers: { egress: object[] }[] } };
+      o.spec.containers[0]!.egress[0] = { ...o.spec.containers[0]!.egress[0], ...n };
+      const skipped: Record<string, number> = {};
+      const r = parseNetworkNeighborhood(
+        o,
+        'object',
+        (reason, k) => (skipped[reason] = (skipped[reason] ?? 0) + k),
+      );
+      return { r: r instanceof FlowInputError ? [r.reason, r.message] : r, skipped };
+    };
+    const at = 'NetworkNeighborhood kubescape/replicaset-operator-55df98fc6d: spec.containers[0].egress[0]';
+    // The neighbour's address is kept, its ranges counted; every other neighbour still gives its flow.
+    const mixed = run({ ipAddress: '', ipAddresses: ['10.0.0.0/8', '*', '35.186.253.219', 'fd00::/64'] });
+    expect((mixed.r as Flow[]).length).toBe(13);
+    expect((mixed.r as Flow[]).filter((f) => f.dst.ip !== undefined).map((f) => f.dst.ip)).toContain(
+      '35.186.253.219',
+    );
+    expect((mixed.r as Flow[]).some((f) => f.dst.ip === '*' || f.dst.ip?.includes('/'))).toBe(false);
+    expect(mixed.skipped).toEqual({ 'address-range': 3 });
+    // Only ranges: that neighbour gives no flow, the 12 others do.
+    const only = run({ ipAddress: '', dns: '', dnsNames: null, ipAddresses: ['*'] });
+    expect((only.r as Flow[]).length).toBe(12);
+    expect(only.skipped).toEqual({ 'address-range': 1 });
+    // Text that is neither an address nor a range is still a bad value.
+    expect(run({ ipAddress: '', ipAddresses: ['10.0.0.0/33'] }).r).toEqual([
+      'bad-value',
+      `${at}.ipAddresses[0]: not an IP address: "10.0.0.0/33"`,
+    ]);
+  });
 });
