@@ -1044,14 +1044,22 @@ export class IsolationReconciler {
     ]);
     const pods = new Map(podsAfter);
     for (const p of allPods) if (!pods.has(p.metadata.name)) pods.set(p.metadata.name, p);
-    const fresh = new Map(npsNow.map((p) => [p.metadata.name, p]));
-    const npsForCheck = allNps.map((p) => fresh.get(p.metadata.name) ?? p);
-    for (const p of npsNow) if (!allNps.some((x) => x.metadata.name === p.metadata.name)) npsForCheck.push(p);
+    // The policies as they are, each in the newer of the list's copy and the one the reconcile left, not
+    // as they would be with every exclusion in place: a microseg allow policy the reconcile did not
+    // exclude (created after its read, or its patch conflicted) still admits traffic until the next
+    // reconcile excludes it, and is reported as a leak meanwhile.
+    const current = new Map(allNps.map((p) => [p.metadata.name, p]));
+    for (const p of npsNow) {
+      const listed = current.get(p.metadata.name);
+      if (!listed || newerVersion(p.metadata.resourceVersion, listed.metadata.resourceVersion))
+        current.set(p.metadata.name, p);
+    }
+    current.set(objs.networkPolicy.metadata.name, objs.networkPolicy);
     const report = await this.check(
       iso,
       spec,
       [...pods.values()],
-      policiesAfter(npsForCheck, objs.networkPolicy),
+      [...current.values()],
       objs,
       clusterKinds,
       isolated,
@@ -1069,7 +1077,7 @@ export class IsolationReconciler {
       isolated.length === 0
         ? `${NO_POD_MESSAGE}${notes.length ? `: ${notes.join('; ')}` : ''}`
         : phase === 'Leaking'
-          ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) not owned by microseg still admit traffic: ${report.leaks
+          ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) of other policies still admit traffic: ${report.leaks
               .slice(0, 3)
               .map((l) => `${l.policy} ${l.rule}`)
               .join(', ')}${notes.length ? `; ${notes.join('; ')}` : ''}`

@@ -810,3 +810,22 @@ describe('newerVersion', () => {
     expect(newerVersion('1', undefined)).toBe(true);
   });
 });
+
+describe('IsolationReconciler: the proof checks the policies as they are', () => {
+  it('a microseg allow policy the reconcile did not exclude (missed by the watch cache) is reported as a leak', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const allow = putMicrosegAllow(kube);
+    // The watch cache has not seen the policy yet: the deny path reads no microseg policy to exclude.
+    kube.cached.set(paths.networkPolicies(NS), { metadata: { name: '' }, items: [] });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(JSON.stringify(kube.get(allow)!.spec)).not.toContain('DoesNotExist');
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Leaking');
+    expect(st.leaks?.map((l) => [l.policy, l.direction, l.pod])).toEqual([
+      ['shop/web-allow', 'ingress', 'shop/web-1'],
+    ]);
+  });
+});
