@@ -630,14 +630,21 @@ export function parseTokens(text: string): string[] {
     .filter((t) => t !== '');
 }
 
-/** Reads bearer tokens from a Secret key (see `parseTokens`), refreshing periodically. */
+/**
+ * Reads bearer tokens from a Secret key (see `parseTokens`), refreshing periodically. The first read must
+ * succeed and find a token. A later refresh that fails (the Secret deleted, the key gone or holding no
+ * token, no permission, the apiserver unavailable) keeps the tokens read before and is logged once per
+ * distinct problem, and once more when a refresh succeeds again.
+ */
 export async function tokensFromSecret(
   kube: Kube,
   namespace: string,
   name: string,
   key = 'token',
   refreshMs = 30_000,
+  log: (line: string) => void = (line) => console.warn(line),
 ): Promise<{ tokens: () => readonly string[]; stop: () => void }> {
+  const what = `Secret ${namespace}/${name}`;
   let current: string[] = [];
   const load = async () => {
     const s = await kube.request<{ data?: Record<string, string> }>({
@@ -645,11 +652,30 @@ export async function tokensFromSecret(
       path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
     });
     const raw = s.data?.[key];
-    if (raw === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${JSON.stringify(key)}`);
-    current = parseTokens(Buffer.from(raw, 'base64').toString('utf8'));
+    if (raw === undefined) throw new Error(`${what} has no key ${JSON.stringify(key)}`);
+    const tokens = parseTokens(Buffer.from(raw, 'base64').toString('utf8'));
+    if (tokens.length === 0) throw new Error(`${what} key ${JSON.stringify(key)} holds no token`);
+    current = tokens;
   };
   await load();
-  const timer = setInterval(() => void load().catch(() => undefined), refreshMs);
+  let failing: string | undefined;
+  const refresh = async () => {
+    try {
+      await load();
+    } catch (err) {
+      const problem = err instanceof Error ? err.message : String(err);
+      if (problem !== failing)
+        log(
+          `webhook tokens of ${what} key ${JSON.stringify(key)} cannot be refreshed: ${problem}; the tokens read before are still accepted`,
+        );
+      failing = problem;
+      return;
+    }
+    if (failing !== undefined)
+      log(`webhook tokens of ${what} key ${JSON.stringify(key)} are refreshed again`);
+    failing = undefined;
+  };
+  const timer = setInterval(() => void refresh(), refreshMs);
   timer.unref();
   return { tokens: () => current, stop: () => clearInterval(timer) };
 }

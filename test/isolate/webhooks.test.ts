@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Kube, KubeRequest } from '../../src/isolate/kube.ts';
 import { KubeError } from '../../src/isolate/kube.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
@@ -808,6 +808,35 @@ describe('webhook receivers', () => {
     const t = await tokensFromSecret(kube, 'ms', 'hook');
     t.stop();
     expect(t.tokens()).toEqual(['tok1', 'tok2', 'tok3']);
+  });
+
+  it('a token refresh from the Secret that fails is logged, once per problem, and its recovery too', async () => {
+    vi.useFakeTimers();
+    try {
+      const kube = new FakeKube();
+      const path = '/api/v1/namespaces/ms/secrets/hook';
+      const secret = (text: string) => ({ data: { token: Buffer.from(text).toString('base64') } });
+      kube.objects.set(path, secret('tok1'));
+      const logged: string[] = [];
+      const t = await tokensFromSecret(kube, 'ms', 'hook', 'token', 1000, (line) => logged.push(line));
+      kube.objects.delete(path);
+      await vi.advanceTimersByTimeAsync(1000);
+      await vi.advanceTimersByTimeAsync(1000);
+      kube.objects.set(path, secret(' \n'));
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(t.tokens()).toEqual(['tok1']);
+      kube.objects.set(path, secret('tok2'));
+      await vi.advanceTimersByTimeAsync(1000);
+      t.stop();
+      expect(t.tokens()).toEqual(['tok2']);
+      expect(logged).toEqual([
+        'webhook tokens of Secret ms/hook key "token" cannot be refreshed: not found; the tokens read before are still accepted',
+        'webhook tokens of Secret ms/hook key "token" cannot be refreshed: Secret ms/hook key "token" holds no token; the tokens read before are still accepted',
+        'webhook tokens of Secret ms/hook key "token" are refreshed again',
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('the token bucket refills at its rate', () => {
