@@ -594,7 +594,14 @@ export function podLabelPlan(
   const current = labels[QUARANTINE_LABEL];
   if (current === isolationName) return { kind: 'done' };
   if (current !== undefined) return { kind: 'other', by: current };
-  const prior: Record<string, string | null> = { [QUARANTINE_LABEL]: null };
+  // A record this Isolation left on the pod (its quarantine label was taken off by hand and is put back
+  // now) holds the values from before the first quarantine: they are kept, or release would restore the
+  // labels detached then as absent.
+  const earlier = readPrior(pod);
+  const prior: Record<string, string | null> = {
+    ...(earlier?.isolation === isolationName ? earlier.labels : {}),
+    [QUARANTINE_LABEL]: null,
+  };
   const change: Record<string, string | null> = { [QUARANTINE_LABEL]: isolationName };
   const removed: string[] = [];
   if (detachFromServices) {
@@ -606,7 +613,7 @@ export function podLabelPlan(
     }
     for (const k of [...keys].sort()) {
       if (k === QUARANTINE_LABEL) continue;
-      prior[k] = labels[k] ?? null;
+      if (!(k in prior)) prior[k] = labels[k] ?? null;
       change[k] = null;
       removed.push(k);
     }

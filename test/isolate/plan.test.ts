@@ -1035,6 +1035,24 @@ describe('pod labels: quarantine and exact restore', () => {
     expect(restored.metadata.annotations).toEqual(before.metadata.annotations);
   });
 
+  it('a quarantine label taken off by hand and put back keeps the record of the detached labels', () => {
+    const before = pod('web-1', { app: 'web', tier: 'front' }, { annotations: { keep: 'me' } });
+    const services = [svc('web', { app: 'web' })];
+    const first = podLabelPlan(before, 'iso', true, services);
+    if (first.kind !== 'patch') throw new Error('expected a patch');
+    // Someone takes the quarantine label off by hand; the next reconcile puts it back.
+    const unlabelled = mergePatch(mergePatch(before, first.patch), {
+      metadata: { labels: { [QUARANTINE_LABEL]: null } },
+    }) as Pod;
+    const again = podLabelPlan(unlabelled, 'iso', true, services);
+    if (again.kind !== 'patch') throw new Error('expected a patch');
+    const isolated = mergePatch(unlabelled, again.patch) as Pod;
+    expect(isolated.metadata.labels).toEqual({ tier: 'front', [QUARANTINE_LABEL]: 'iso' });
+    const restored = mergePatch(isolated, podReleasePatch(isolated, 'iso')) as Pod;
+    expect(restored.metadata.labels).toEqual(before.metadata.labels);
+    expect(restored.metadata.annotations).toEqual(before.metadata.annotations);
+  });
+
   it('is idempotent and never takes over another isolation', () => {
     expect(podLabelPlan(pod('a', { [QUARANTINE_LABEL]: 'iso' }), 'iso', false, [])).toEqual({ kind: 'done' });
     expect(podLabelPlan(pod('a', { [QUARANTINE_LABEL]: 'other' }), 'iso', false, [])).toEqual({
