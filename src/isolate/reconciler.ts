@@ -178,6 +178,8 @@ export class IsolationReconciler {
   private pendingEvents = 0;
   /** Per key, the last failure said in a ReconcileFailed Event (cleared by a reconcile that succeeds). */
   private readonly failures = new Map<string, string>();
+  /** Per key, the last leak-check failure said (cleared by a check that succeeds). */
+  private readonly checkFailures = new Map<string, string>();
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
   /** The DNS exception's ports as last read (and when), and the read under way. */
   private readonly dnsState: {
@@ -605,6 +607,7 @@ export class IsolationReconciler {
     if (iso && !known) this.observe(iso);
     if (!iso) {
       this.failures.delete(key);
+      this.checkFailures.delete(key);
       this.observed.delete(key);
       this.ownWrites.delete(key);
       this.statuses.delete(key);
@@ -1025,11 +1028,36 @@ export class IsolationReconciler {
   private async runCheck(key: string): Promise<ReconcileResult> {
     if (!this.pendingChecks.has(key)) return {};
     const slot = await this.background.acquire();
+    const input = this.pendingChecks.get(key);
     try {
-      return await this.checkNewest(key);
+      const res = await this.checkNewest(key);
+      this.checkFailures.delete(key);
+      return res;
+    } catch (err) {
+      // The state stays to be checked (unless a newer one came meanwhile): the check queue retries it with
+      // backoff. Until then the failure is said, so that the status does not stay silent.
+      if (input && !this.pendingChecks.has(key)) this.pendingChecks.set(key, input);
+      if (input) await this.reportCheckFailure(key, input, err);
+      throw err;
     } finally {
       slot();
     }
+  }
+
+  /**
+   * A leak check that failed (a list refused or not answered, a policy the engine cannot read): a Warning
+   * Event and the status message say so, once per distinct error; the phase is left as it was.
+   */
+  private async reportCheckFailure(key: string, input: CheckInput, err: unknown): Promise<void> {
+    const problem = `${err instanceof Error ? err.message : String(err)} (retrying)`;
+    if (this.checkFailures.get(key) === problem) return;
+    this.checkFailures.set(key, problem);
+    const { iso, method, isolated } = input;
+    this.event(this.isoRef(iso), 'Warning', 'LeakCheckFailed', problem);
+    const entry = this.statuses.get(key);
+    if (!entry || entry.uid !== (iso.metadata.uid ?? '') || entry.status.phase === 'Released') return;
+    const message = `${isolated.length} pod(s) isolated with ${method}; the leak check failed: ${problem}`;
+    await this.patchStatus(iso, { ...entry.status, message }, 'background').catch(() => undefined);
   }
 
   private async checkNewest(key: string): Promise<ReconcileResult> {

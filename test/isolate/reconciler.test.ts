@@ -829,3 +829,38 @@ describe('IsolationReconciler: the proof checks the policies as they are', () =>
     ]);
   });
 });
+
+describe('IsolationReconciler: a leak check that fails', () => {
+  it('is said in a Warning Event and the status message, and is retried until the proof is published', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    let refuse = true;
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (refuse && req.method === 'GET' && req.path === paths.namespaces())
+        throw new KubeError(
+          503,
+          'ServiceUnavailable',
+          'the server is currently unable to handle the request',
+        );
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(serverIso(kube).status?.message).toBe(
+      '1 pod(s) isolated with NetworkPolicy; the leak check failed: the server is currently unable to handle the request (retrying)',
+    );
+    expect(kube.events.filter((e) => e.reason === 'LeakCheckFailed').map((e) => [e.type, e.message])).toEqual(
+      [['Warning', 'the server is currently unable to handle the request (retrying)']],
+    );
+    // The apiserver answers again: the retry publishes the proof.
+    refuse = false;
+    reconciler.checks.add(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message]).toEqual(['Isolated', '1 pod(s) isolated with NetworkPolicy']);
+  });
+});
