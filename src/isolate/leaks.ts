@@ -128,6 +128,10 @@ export function checkIsolation(input: LeakInput): LeakReport {
         ports.set(`${port}/${proto}`, [port, proto]);
       };
       for (const [port, proto] of COMMON_PORTS) addPort(port, proto);
+      /** A port of `proto` to probe a rule that admits all of its ports on (a common one if any). */
+      const addAnyPort = (proto: L4Protocol): void => {
+        if (![...ports.values()].some(([, pr]) => pr === proto)) addPort(COMMON_PORTS[2]![0], proto);
+      };
       if (dir === 'ingress') for (const cp of P.ports) addPort(cp.port, cp.protocol);
       const addRemote = (r: ResolvedEnd | undefined): void => {
         if (r && r.key !== P.key && !remotes.has(r.key)) remotes.set(r.key, r);
@@ -166,6 +170,8 @@ export function checkIsolation(input: LeakInput): LeakReport {
               if (pp.endPort !== undefined) addPort(pp.endPort, pp.protocol);
             }
             if (pp.name) for (const [n, pr] of namedPorts.get(pp.name) ?? []) addPort(n, pr);
+            // Every port of its protocol: probed on one, or an SCTP rule would be probed on none.
+            if (pp.port === undefined && !pp.name) addAnyPort(pp.protocol);
           }
         }
       }

@@ -133,6 +133,20 @@ describe('leak detection', () => {
     expect(report.exceptions).toBeGreaterThan(0);
   });
 
+  it('a foreign rule on every port of a protocol probed on none of the common ones (SCTP) is a leak', () => {
+    const sctp = np('shop', 'sctp-any', {
+      podSelector: { matchLabels: { app: 'web' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ ports: [{ protocol: 'SCTP' }] }],
+      egress: [{ ports: [{ protocol: 'SCTP' }] }],
+    });
+    const { report } = isolate('NetworkPolicy', [sctp]);
+    expect(report.leaks.map((l) => [l.policy, l.rule, l.direction, l.example.endsWith('/SCTP')])).toEqual([
+      ['shop/sctp-any', 'ingress[0]', 'ingress', true],
+      ['shop/sctp-any', 'egress[0]', 'egress', true],
+    ]);
+  });
+
   it('NetworkPolicy mechanism without foreign policies holds: only DNS and forensics get through', () => {
     const { report, input } = isolate('NetworkPolicy', [managedAllow]);
     expect(report.leaks).toEqual([]);
