@@ -638,13 +638,22 @@ export class IsolationReconciler {
     iso.status = status;
     const parsed = parseIsolationSpec(name, iso.spec);
     if (!parsed.ok) {
-      const message = parsed.problems.join('; ');
+      // A spec edited into one the controller refuses while its pods are isolated: they stay isolated (the
+      // deny is not taken down by a typo), the message says so, and the expiry the last valid spec gave
+      // still releases them.
+      const inEffect = status.isolatedAt !== undefined && status.phase !== 'Released';
+      const expiresAt = inEffect ? status.expiresAt : undefined;
+      if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) return this.expire(key, iso, expiresAt);
+      const problems = parsed.problems.join('; ');
+      const message = inEffect
+        ? `${problems}; the ${status.podCount ?? status.isolatedPods?.length ?? 0} pod(s) isolated before stay isolated${expiresAt ? ` until ${expiresAt}` : ''}: fix the spec, or delete the Isolation to release them`
+        : problems;
       if (status.phase !== 'Failed' || status.message !== message) {
         await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Invalid', message);
         this.event(this.isoRef(iso), 'Warning', 'InvalidSpec', message);
         this.o.metrics?.action('failed');
       }
-      return {};
+      return expiresAt ? { requeueAfterMs: Math.max(0, Date.parse(expiresAt) - this.now().getTime()) } : {};
     }
     const spec = parsed.spec;
     if (status.phase === 'Released') {
@@ -677,28 +686,7 @@ export class IsolationReconciler {
     status: IsolationStatus,
   ): Promise<ReconcileResult> {
     const expiresAt = expiryTime(spec, status.isolatedAt);
-    if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) {
-      this.pendingChecks.delete(key);
-      await this.release(iso, 'expired');
-      const message = `released at expiry (${expiresAt})`;
-      await this.setStatus(
-        iso,
-        {
-          ...this.statusEntry(iso).status,
-          phase: 'Released',
-          message,
-          releasedAt: this.now().toISOString(),
-          expiresAt,
-          leaks: [],
-        },
-        'Released',
-        message,
-      );
-      this.event(this.isoRef(iso), 'Normal', 'Released', message);
-      this.o.metrics?.action('expired');
-      this.o.metrics?.setActive(key, 'Released');
-      return {};
-    }
+    if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) return this.expire(key, iso, expiresAt);
 
     // The DNS exception's ports are read beside discovery; only the deny objects wait for them.
     const dnsPorts = spec.dns && spec.direction !== 'Ingress' ? this.dnsPorts() : Promise.resolve(undefined);
@@ -728,6 +716,30 @@ export class IsolationReconciler {
       }
       throw err;
     }
+  }
+
+  /** Releases an Isolation that reached its expiry and records it as Released. */
+  private async expire(key: string, iso: Isolation, expiresAt: string): Promise<ReconcileResult> {
+    this.pendingChecks.delete(key);
+    await this.release(iso, 'expired');
+    const message = `released at expiry (${expiresAt})`;
+    await this.setStatus(
+      iso,
+      {
+        ...this.statusEntry(iso).status,
+        phase: 'Released',
+        message,
+        releasedAt: this.now().toISOString(),
+        expiresAt,
+        leaks: [],
+      },
+      'Released',
+      message,
+    );
+    this.event(this.isoRef(iso), 'Normal', 'Released', message);
+    this.o.metrics?.action('expired');
+    this.o.metrics?.setActive(key, 'Released');
+    return {};
   }
 
   private async setStatus(

@@ -864,3 +864,38 @@ describe('IsolationReconciler: a leak check that fails', () => {
     expect([st.phase, st.message]).toEqual(['Isolated', '1 pod(s) isolated with NetworkPolicy']);
   });
 });
+
+describe('IsolationReconciler: a spec edited into one the controller refuses', () => {
+  it('keeps the isolated pods isolated, says so, and still releases them at the expiry', async () => {
+    let t = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(t) });
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube, { duration: '1h' }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    // A responder edits the target into a pod name the controller refuses (the schema lets it through).
+    const path = paths.isolation(NS, 'cut-web-1');
+    await kube.request({
+      method: 'PATCH',
+      path,
+      body: { spec: { target: { pods: ['web-1', 'Web_1'] } } },
+    });
+    reconciler.observe(serverIso(kube));
+    const res = await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    const failed = serverIso(kube).status!;
+    expect([failed.phase, failed.message]).toEqual([
+      'Failed',
+      'spec.target.pods[1] "Web_1" is not a valid pod name; the 1 pod(s) isolated before stay isolated until 2026-11-28T11:00:00.000Z: fix the spec, or delete the Isolation to release them',
+    ]);
+    expect(res.requeueAfterMs).toBe(3_600_000);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    t += 3_600_000;
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe(undefined);
+    expect(kube.get(paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1'))).toBeUndefined();
+    expect(serverIso(kube).status?.phase).toBe('Released');
+  });
+});
