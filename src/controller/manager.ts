@@ -105,6 +105,11 @@ export interface ManagerOptions {
   hubble?: (checkpoint: Checkpoint | undefined) => Telemetry;
   controller?: SegmentationControllerOptions;
   /**
+   * Which semantics the engines evaluate policies with (`controller.engine`, the isolation leak check's),
+   * as a line logged at start, once the server listens.
+   */
+  semantics?: string;
+  /**
    * Serve the web page and its JSON API next to the controller's endpoints. With a token, the API needs
    * it (the same bearer token as the flow push endpoint); without, the page is read-only.
    */
@@ -292,6 +297,7 @@ export class Manager {
                   cronJob: (ns, name) => this.cache.cronJobs.get(`${ns}/${name}`),
                   snapshot: () => this.cache.snapshot(),
                   identity: () => this.controller.identity(),
+                  ...(this.#o.controller?.engine ? { engine: this.#o.controller.engine } : {}),
                   ...(isolations ? { isolations: () => isolations.list() } : {}),
                   ...(this.#o.isolation?.actions ? { actions: this.#o.isolation.actions } : {}),
                 }),
@@ -318,6 +324,7 @@ export class Manager {
       }
       this.#o.log.info('listening', { port: this.#server.port });
     }
+    if (this.#o.semantics !== undefined) this.#o.log.info(this.#o.semantics);
     for (const i of this.informers()) i.start();
     this.isolations?.start();
     await this.cache.clusterPolicies?.start();

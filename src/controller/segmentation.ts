@@ -21,6 +21,7 @@ import type { Analysis } from '../pipeline.ts';
 import { Histogram } from '../telemetry/prom.ts';
 import { engineFromSnapshot } from '../verify/engine.ts';
 import type { Engine } from '../verify/engine.ts';
+import type { EngineOptions } from '../verify/types.ts';
 import type {
   Condition,
   LearnedEdgeSet,
@@ -94,6 +95,11 @@ export interface SegmentationControllerOptions {
    */
   ownNamespace?: string;
   now?: () => number;
+  /**
+   * The semantics the cluster's network plugin implements, for the audit's engine (whether ipBlocks
+   * match pod IPs, ...: `microseg controller --ipblock-pods` and the others); default the engine's.
+   */
+  engine?: EngineOptions;
 }
 
 export interface SegmentationMetrics {
@@ -301,6 +307,7 @@ export class SegmentationController {
       identityRefreshMs: 2_000,
       now: Date.now,
       ...deps.options,
+      engine: deps.options?.engine ?? {},
     };
     this.#ownNamespace = deps.options?.ownNamespace;
     this.#segmentations.on((_t, seg) => this.queue.add(seg.metadata.name));
@@ -1125,7 +1132,7 @@ export class SegmentationController {
           })),
         ];
         try {
-          st.engine = { key, engine: engineFromSnapshot(snap) };
+          st.engine = { key, engine: engineFromSnapshot(snap, this.#opts.engine) };
         } catch (err) {
           errors.push({
             reason: Reason.ApplyFailed,

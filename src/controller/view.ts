@@ -20,6 +20,7 @@ import type { Analysis } from '../pipeline.ts';
 import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import { auditPolicySet } from '../policy/audit.ts';
+import type { EngineOptions } from '../verify/types.ts';
 import type { Proposal, RuleEvidence } from '../policy/types.ts';
 import { WORKLOAD_ANNOTATION } from '../policy/index.ts';
 import type { SegmentResult } from '../segments/index.ts';
@@ -70,6 +71,8 @@ export interface ControllerViewInput {
   snapshot?: () => ClusterSnapshot;
   /** The identity that places the learned graph's workloads (the flow path's); without it, one is built. */
   identity?: () => Identity;
+  /** The semantics of the engine of `POST /api/v1/audit` (`microseg controller --ipblock-pods` and the others). */
+  engine?: EngineOptions;
   /** The writes behind the Isolate and Release buttons (the server lets only authenticated users act). */
   actions?: IsolationActions;
 }
@@ -415,6 +418,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
               given,
               givenClusterPolicies: opts.clusterPolicies,
               prune: opts.prune,
+              ...(input.engine ? { engine: input.engine } : {}),
             });
           },
         }

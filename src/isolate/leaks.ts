@@ -11,7 +11,7 @@ import { matchesSelector } from '../model/selectors.ts';
 import { Engine } from '../verify/engine.ts';
 import type { Cidr } from '../verify/ip.ts';
 import { cidrContains, formatAddr } from '../verify/ip.ts';
-import type { L4Protocol, PodEnd, ResolvedEnd } from '../verify/types.ts';
+import type { EngineOptions, L4Protocol, PodEnd, ResolvedEnd } from '../verify/types.ts';
 import type { CpPeer, NpPeer } from '../verify/validate.ts';
 import type { Direction, LeakStatus } from './api.ts';
 import { MAX_LEAKS } from './api.ts';
@@ -29,6 +29,11 @@ export interface LeakInput {
   namespace: string;
   isolatedPods: readonly string[];
   direction: Direction;
+  /**
+   * The semantics the cluster's network plugin implements (whether ipBlocks match pod IPs, ...), as
+   * `microseg controller` is told them; default the engine's.
+   */
+  engine?: EngineOptions;
 }
 
 export interface LeakReport {
@@ -82,18 +87,24 @@ export function addressIn(cidr: Cidr, except: readonly Cidr[]): string | undefin
 }
 
 export function checkIsolation(input: LeakInput): LeakReport {
-  const all = new Engine({
-    namespaces: input.namespaces,
-    pods: input.pods,
-    networkPolicies: input.networkPolicies,
-    clusterPolicies: input.clusterPolicies,
-  });
-  const ours = new Engine({
-    namespaces: input.namespaces,
-    pods: input.pods,
-    networkPolicies: input.own.networkPolicies,
-    clusterPolicies: input.own.clusterPolicies,
-  });
+  const all = new Engine(
+    {
+      namespaces: input.namespaces,
+      pods: input.pods,
+      networkPolicies: input.networkPolicies,
+      clusterPolicies: input.clusterPolicies,
+    },
+    input.engine,
+  );
+  const ours = new Engine(
+    {
+      namespaces: input.namespaces,
+      pods: input.pods,
+      networkPolicies: input.own.networkPolicies,
+      clusterPolicies: input.own.clusterPolicies,
+    },
+    input.engine,
+  );
   const dirs: ('ingress' | 'egress')[] =
     input.direction === 'Both'
       ? ['ingress', 'egress']

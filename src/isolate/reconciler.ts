@@ -43,6 +43,7 @@ import {
 } from './api.ts';
 import type { Kube, KubeRequest } from './kube.ts';
 import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
+import type { EngineOptions } from '../verify/types.ts';
 import { checkIsolation } from './leaks.ts';
 import type { IsolationMetrics } from './metrics.ts';
 import { KeyQueue, PriorityGate } from './queue.ts';
@@ -107,6 +108,8 @@ export interface IsolationReconcilerOptions {
   maxDeferMs?: number;
   /** Component name on Events. */
   component?: string;
+  /** The semantics of the engine of the leak check (`microseg controller`'s `--ipblock-pods` and others). */
+  engine?: EngineOptions;
   /** Called once per Isolation when its deny is in effect, with the ms since the alert (or creation). */
   onIsolated?: (key: string, latencyMs: number) => void;
 }
@@ -1348,6 +1351,7 @@ export class IsolationReconciler {
       namespace: ns,
       isolatedPods: isolated,
       direction: spec.direction,
+      ...(this.o.engine ? { engine: this.o.engine } : {}),
     });
   }
 

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Router } from 'express';
+import type { EngineOptions } from '../verify/types.ts';
 import type { Isolation } from './api.ts';
 import type { IsolationController, IsolationControllerOptions } from './controller.ts';
 import { startIsolationController } from './controller.ts';
@@ -45,6 +46,8 @@ export interface IsolationWiringOptions {
   log: (line: string) => void;
   /** Where a warning goes (default `log`). */
   warn?: (line: string) => void;
+  /** The semantics of the leak check's engine (`--ipblock-pods` and the others); default the engine's. */
+  engine?: EngineOptions;
   /** Starts the reconciler when this replica leads (default `startIsolationController`; for tests). */
   startController?: (o: IsolationControllerOptions) => Promise<IsolationController>;
 }
@@ -232,6 +235,7 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
             known,
             metrics,
             log: o.log,
+            ...(o.engine ? { engine: o.engine } : {}),
           });
           if (wanted) running = c;
           else await c.stop(); // leadership ended while it started

@@ -1,6 +1,7 @@
 /** Command-line switches for the engine's implementation-defined options, shared by the verify commands. */
 import { InputError } from '../model/snapshot.ts';
 import type { EngineOptions } from './types.ts';
+import { DEFAULT_OPTIONS } from './types.ts';
 
 export const ENGINE_OPTION_SPECS = {
   'ipblock-pods': { type: 'string' },
@@ -32,4 +33,16 @@ export function parseEngineOptions(values: Record<string, unknown>): EngineOptio
   const hn = pick(values['host-network'] as string | undefined, 'host-network', ['node', 'pod']);
   if (hn) o.hostNetworkPods = hn;
   return o;
+}
+
+/** `options` as the switches that give them, each option left out at its default (for a log line). */
+export function engineOptionsText(options: EngineOptions): string {
+  const o = { ...DEFAULT_OPTIONS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) (o as Record<string, unknown>)[k] = v;
+  return [
+    `--ipblock-pods ${o.ipBlockMatchesPods ? 'yes' : 'no'}`,
+    `--self-traffic ${o.selfTraffic}`,
+    `--node-traffic ${o.nodeTraffic}`,
+    `--host-network ${o.hostNetworkPods}`,
+  ].join(' ');
 }

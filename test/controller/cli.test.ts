@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureIO } from '../../src/cli/io.ts';
 import { SERVICE_ACCOUNT_TOKEN } from '../../src/cli/kubeconfig.ts';
+import { engineSettings } from '../../src/cli/commands/controller.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { labelSelectorTextProblem } from '../../src/model/selectors.ts';
 
@@ -69,6 +70,35 @@ describe('microseg controller (command line)', () => {
     expect(io.stdout).toContain('--alertmanager-target-labels NS_LABEL/POD_LABEL');
   });
 
+  // Hubble means Cilium, which applies no ipBlock to a pod: the audits and the leak check evaluated
+  // ipBlocks as matching pod IPs all the same, calling allowed what Cilium drops once enforced.
+  it.each([
+    [{}, false, {}, '--ipblock-pods yes --self-traffic allow --node-traffic allow --host-network node'],
+    [
+      {},
+      true,
+      { ipBlockMatchesPods: false },
+      '--ipblock-pods no --self-traffic allow --node-traffic allow --host-network node (--ipblock-pods no as --hubble-relay is given: Cilium applies no ipBlock to pods)',
+    ],
+    [
+      { 'ipblock-pods': 'yes', 'host-network': 'pod' },
+      true,
+      { ipBlockMatchesPods: true, hostNetworkPods: 'pod' },
+      '--ipblock-pods yes --self-traffic allow --node-traffic allow --host-network pod',
+    ],
+    [
+      { 'ipblock-pods': 'no', 'self-traffic': 'evaluate', 'node-traffic': 'evaluate' },
+      false,
+      { ipBlockMatchesPods: false, selfTraffic: 'evaluate', nodeTraffic: 'evaluate' },
+      '--ipblock-pods no --self-traffic evaluate --node-traffic evaluate --host-network node',
+    ],
+  ])('takes the semantics %j (Hubble: %s), and says which are in effect', (values, hubble, options, text) => {
+    expect(engineSettings(values, hubble)).toEqual({
+      options,
+      text: `NetworkPolicy semantics: ${text}`,
+    });
+  });
+
   it.each([
     [['--resync', 'soon'], 'microseg controller: --resync "soon" is not a duration such as "10s" or "1m"\n'],
     [
@@ -85,6 +115,17 @@ describe('microseg controller (command line)', () => {
       'microseg controller: --push-token-file: EISDIR: illegal operation on a directory, read\n',
     ],
     [['--frobnicate'], "microseg controller: Unknown option '--frobnicate'\n"],
+    // The semantics flags, as the offline commands take them.
+    [['--ipblock-pods', 'maybe'], 'microseg controller: --ipblock-pods "maybe" is not one of yes, no\n'],
+    [
+      ['--self-traffic', 'deny'],
+      'microseg controller: --self-traffic "deny" is not one of allow, evaluate\n',
+    ],
+    [
+      ['--node-traffic', 'deny'],
+      'microseg controller: --node-traffic "deny" is not one of allow, evaluate\n',
+    ],
+    [['--host-network', 'host'], 'microseg controller: --host-network "host" is not one of node, pod\n'],
   ])('rejects %j with exit code 2', async (args, message) => {
     const io = captureIO();
     expect(await runCli(['controller', ...args], io)).toBe(2);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeClient } from '../../src/controller/kube.ts';
-import { silentLogger } from '../../src/controller/log.ts';
+import { jsonLogger, silentLogger } from '../../src/controller/log.ts';
 import { Manager } from '../../src/controller/manager.ts';
 import type { Flow } from '../../src/flows/types.ts';
 import type { Checkpoint } from '../../src/telemetry/index.ts';
@@ -135,5 +135,25 @@ describe('Manager shutdown', () => {
     // Not learned by the graphs not restored: the next leader must be sent them again.
     expect(queue.metrics().acknowledged).toEqual({ hubble: 0 });
     expect(m.committedCheckpoint).toBeUndefined();
+  });
+});
+
+describe('Manager start', () => {
+  it('says at start which NetworkPolicy semantics its engines use', async () => {
+    const lines: string[] = [];
+    const m = new Manager({
+      client: emptyCluster(),
+      log: jsonLogger({ level: 'info', sink: (l) => lines.push(l) }),
+      identity: 'test',
+      leaderElect: false,
+      leaseNamespace: 'microseg-system',
+      controller: { engine: { ipBlockMatchesPods: false } },
+      semantics: 'NetworkPolicy semantics: --ipblock-pods no',
+    });
+    await m.start();
+    await m.stop();
+    expect(
+      lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg.startsWith('NetworkPolicy')),
+    ).toMatchObject([{ level: 'info', msg: 'NetworkPolicy semantics: --ipblock-pods no' }]);
   });
 });

@@ -13,6 +13,7 @@ import { SegmentationController } from '../../src/controller/segmentation.ts';
 import { controllerViewSource, restoringMessage } from '../../src/controller/view.ts';
 import type { Flow } from '../../src/flows/types.ts';
 import { createApp } from '../../src/server/app.ts';
+import type { EngineOptions } from '../../src/verify/types.ts';
 
 /**
  * A KubeClient stand-in: lists give `objects` by resource path (nothing for the rest), watches wait
@@ -139,6 +140,7 @@ describe('the Segmentation controller', () => {
     objects: Record<string, unknown[]> = {},
     cacheOptions: ClusterCacheOptions = {},
     now: () => number = Date.now,
+    engine?: EngineOptions,
   ) {
     const recorded: { reason: string; type: string; message: string }[] = [];
     const { client, state } = fakeClient({
@@ -165,7 +167,7 @@ describe('the Segmentation controller', () => {
       edgeSets,
       events: { record: (_o, type, reason, message) => void recorded.push({ type, reason, message }) },
       log: silentLogger,
-      options: { now },
+      options: { now, ...(engine ? { engine } : {}) },
     });
     stops.push(async () => {
       await controller.stopLeading();
@@ -183,6 +185,8 @@ describe('the Segmentation controller', () => {
         segmentations: () => segs.list(),
         proposals: () => proposals.list(),
         networkPolicies: () => cache.networkPolicies.list(),
+        snapshot: () => cache.snapshot(),
+        ...(engine ? { engine } : {}),
       }),
     );
     return { controller, state, app, segs, recorded };
@@ -602,6 +606,97 @@ describe('the Segmentation controller', () => {
         .toHaveLength(1);
       const written = state.applied.find((a) => a.body.kind === 'Segmentation')!.body as Segmentation;
       expect(written.status?.audit?.samples?.map((x) => x.source)).toEqual(kept);
+    },
+  );
+
+  // Cilium never applies an ipBlock to a pod's IP: audited as if it did, a flow the proposal admits only
+  // through such an ipBlock was counted allowed (AuditClean, a promotion to Enforce), and dropped once
+  // enforced.
+  it.each([
+    [{ ipBlockMatchesPods: false }, 1],
+    [{ ipBlockMatchesPods: true }, 0],
+    [undefined, 0],
+  ])(
+    'audits with the semantics it is given (%j): a flow admitted only by an ipBlock holding the pod IP is blocked where ipBlocks match no pod',
+    async (engine, blocked) => {
+      const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+      const proposed = (name: string, spec: unknown) => ({
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'ProposedNetworkPolicy',
+        metadata: { name, namespace: 'shop', labels: ours, resourceVersion: '1' },
+        spec,
+      });
+      // web may reach api's address on 8080 (egress by ipBlock), api takes 8080 from web.
+      const frozen = [
+        proposed('microseg-default-deny', {
+          podSelector: {},
+          policyTypes: ['Ingress', 'Egress'],
+          ingress: [],
+          egress: [],
+        }),
+        proposed('microseg-web', {
+          podSelector: { matchLabels: { app: 'web' } },
+          policyTypes: ['Egress'],
+          egress: [
+            { to: [{ ipBlock: { cidr: '10.244.1.6/32' } }], ports: [{ protocol: 'TCP', port: 8080 }] },
+          ],
+        }),
+        proposed('microseg-api', {
+          podSelector: { matchLabels: { app: 'api' } },
+          policyTypes: ['Ingress'],
+          ingress: [
+            {
+              from: [{ podSelector: { matchLabels: { app: 'web' } } }],
+              ports: [{ protocol: 'TCP', port: 8080 }],
+            },
+          ],
+        }),
+      ];
+      const auditing: Segmentation = { ...shop('uid-shop', '1'), spec: { ...shopSpec, mode: 'Audit' } };
+      const { controller, state, app } = await start(
+        [auditing],
+        {
+          [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')],
+          [resourcePath('ProposedNetworkPolicy')]: frozen,
+        },
+        {},
+        Date.now,
+        engine,
+      );
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+      controller.ingest([
+        {
+          time: Date.now(),
+          src: { ip: '10.244.1.5' },
+          dst: { ip: '10.244.1.6' },
+          port: 8080,
+          protocol: 'TCP',
+          verdict: 'FORWARDED',
+          input: 'hubble',
+        },
+      ]);
+      expect(controller.metrics.unauditable).toBe(0);
+      expect(controller.metrics.wouldBlock).toBe(blocked);
+      await controller.reconcile('shop');
+      const status = state.applied
+        .filter((a) => a.subresource === 'status' && a.body.kind === 'Segmentation')
+        .map((a) => (a.body as Segmentation).status!)
+        .at(-1)!;
+      expect(status.wouldBlock ?? 0).toBe(blocked);
+      expect(status.audit?.samples?.map((x) => `${x.source} -> ${x.destination} ${x.port}`) ?? []).toEqual(
+        blocked ? ['shop/Pod/web -> shop/Pod/api 8080'] : [],
+      );
+      // The page's API audits a policy set with the same semantics.
+      const set = frozen.map((p) => ({ ...p, apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' }));
+      const r = await request(app)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: set }))
+        .expect(200);
+      expect(r.body.connections.replayed).toBe(1);
+      expect(r.body.wouldBlock).toHaveLength(blocked);
     },
   );
 

@@ -14,6 +14,7 @@ import {
 } from '../../src/isolate/plan.ts';
 import { Engine } from '../../src/verify/engine.ts';
 import { parseCidr } from '../../src/verify/ip.ts';
+import type { EngineOptions } from '../../src/verify/types.ts';
 
 const ns = (name: string, labels: Record<string, string> = {}): Namespace => ({
   apiVersion: 'v1',
@@ -75,6 +76,7 @@ function isolate(
   existing: NetworkPolicy[],
   extraCluster: OtherObject[] = [],
   dnsPorts?: DNSPort[],
+  engine?: EngineOptions,
 ) {
   const r = parseIsolationSpec('iso', {
     reason: 'test',
@@ -106,6 +108,7 @@ function isolate(
     namespace: 'shop',
     isolatedPods: ['web-1'],
     direction: 'Both' as const,
+    ...(engine ? { engine } : {}),
   };
   return { report: checkIsolation(input), input };
 }
@@ -196,6 +199,23 @@ describe('leak detection', () => {
       ]);
     },
   );
+
+  // On Cilium an ipBlock never matches a pod: an ipBlock holding only a pod's IP admits nothing there,
+  // and the leak check said the isolation leaked (or, the other way round, held) on the wrong semantics.
+  it.each([
+    [undefined, ['from shop/db-1 8080/TCP']],
+    [{ ipBlockMatchesPods: true }, ['from shop/db-1 8080/TCP']],
+    [{ ipBlockMatchesPods: false }, []],
+  ])('checks with the semantics it is given (%j): an ipBlock holding a pod IP', (engine, examples) => {
+    const fromDb = np('shop', 'team-db-ip', {
+      podSelector: { matchLabels: { app: 'web' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.2/32' } }], ports: [{ port: 8080 }] }],
+    });
+    const { report } = isolate('NetworkPolicy', [fromDb], [], undefined, engine);
+    expect(report.leaks.map((l) => l.example)).toEqual(examples);
+    expect(report.leaks.every((l) => l.policy === 'shop/team-db-ip')).toBe(true);
+  });
 
   it('an admin-tier Allow evaluated before ours is a leak', () => {
     const early: OtherObject = {

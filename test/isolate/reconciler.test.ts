@@ -13,12 +13,13 @@ import {
 import type { KubeRequest } from '../../src/isolate/kube.ts';
 import { KubeError, paths } from '../../src/isolate/kube.ts';
 import { IsolationReconciler, newerVersion } from '../../src/isolate/reconciler.ts';
+import type { EngineOptions } from '../../src/verify/types.ts';
 import { FakeKube } from './fake-kube.ts';
 
 const NS = 'shop';
 const KEY = `${NS}/cut-web-1`;
 
-function setup(o: { now?: () => Date; dnsTtlMs?: number } = {}) {
+function setup(o: { now?: () => Date; dnsTtlMs?: number; engine?: EngineOptions } = {}) {
   const kube = new FakeKube();
   kube.put('/api/v1/namespaces', { metadata: { name: NS, labels: {} } });
   for (const name of ['web-1', 'db-1'])
@@ -36,6 +37,7 @@ function setup(o: { now?: () => Date; dnsTtlMs?: number } = {}) {
     dns: { namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
     ...(o.now ? { now: o.now } : {}),
     ...(o.dnsTtlMs !== undefined ? { dnsTtlMs: o.dnsTtlMs } : {}),
+    ...(o.engine ? { engine: o.engine } : {}),
   });
   return { kube, reconciler, isolated };
 }
@@ -317,6 +319,33 @@ describe('IsolationReconciler: the deny comes first', () => {
     await settle(reconciler);
     expect(JSON.stringify(kube.get(allow)!.spec)).toContain('DoesNotExist');
     expect(serverIso(kube).metadata.finalizers).toContain(ISOLATION_FINALIZER);
+  });
+
+  // On Cilium an ipBlock never matches a pod IP: the check ran on the engine's default semantics, so an
+  // ipBlock holding only db-1's address was a leak of web-1's isolation that the plugin never lets through.
+  it.each([
+    [{ ipBlockMatchesPods: false }, 'Isolated', 0],
+    [{ ipBlockMatchesPods: true }, 'Leaking', 1],
+  ])('checks for leaks with the semantics it is given (%j)', async (engine, phase, leaks) => {
+    const { kube, reconciler } = setup({ engine });
+    stops.push(() => reconciler.stop());
+    kube.put(paths.networkPolicies(NS), {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'web-from-db-ip', namespace: NS },
+      spec: {
+        podSelector: { matchLabels: { app: 'web' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.2/32' } }], ports: [{ port: 8080 }] }],
+      },
+    });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe(phase);
+    expect(st.proof?.leaks).toBe(leaks);
+    expect(st.leaks?.map((l) => l.policy) ?? []).toEqual(leaks ? ['shop/web-from-db-ip'] : []);
   });
 
   it('a Leaking phase message still says which targeted pod uses the host network', async () => {

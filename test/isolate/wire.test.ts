@@ -68,6 +68,23 @@ describe('the controller wiring of the webhooks', () => {
     expect(gauges.map((f) => (f.type === 'histogram' ? undefined : f.samples[0]!.value))).toEqual([0, 0]);
   });
 
+  it("starts the reconciler with the controller's semantics, for its leak check", async () => {
+    const given: unknown[] = [];
+    const w = wireIsolation({
+      kc: new KubeConfig(),
+      kube: new FakeKube(),
+      log: () => undefined,
+      engine: { ipBlockMatchesPods: false },
+      startController: (o) => {
+        given.push(o.engine);
+        return Promise.resolve({ stop: () => Promise.resolve() } as unknown as IsolationController);
+      },
+    });
+    await w.leaderTask.start();
+    await w.leaderTask.stop();
+    expect(given).toEqual([{ ipBlockMatchesPods: false }]);
+  });
+
   it('a stop while the reconciler is still starting leaves none running, and a start runs one', async () => {
     // Was: stop() during start() did nothing, and the reconciler then ran on a replica that no longer led.
     const made: { stopped: boolean; enqueued: string[] }[] = [];

@@ -19,6 +19,8 @@ import type { IsolationWiringOptions } from '../../isolate/wire.ts';
 import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
 import { ListenError } from '../../server/listen.ts';
+import { ENGINE_OPTION_SPECS, engineOptionsText, parseEngineOptions } from '../../verify/cli-options.ts';
+import type { EngineOptions } from '../../verify/types.ts';
 import {
   DEFAULT_KEEPALIVE_MS,
   DEFAULT_QUEUE_CAPACITY,
@@ -73,6 +75,12 @@ options:
   --resync DURATION          level-based resync of each Segmentation (default 10s; 1s to 24h)
   --persist-interval DUR     least time between writes of learned edges and evidence (default 30s;
                              1s to 24h)
+  --ipblock-pods yes|no      ipBlock peers match pod IPs, in the audits and the isolation leak check
+                             (default no with --hubble-relay, as Cilium never applies an ipBlock to
+                             pods; else yes, as the upstream e2e suite)
+  --self-traffic allow|evaluate  a pod reaching itself (default allow)
+  --node-traffic allow|evaluate  traffic from a pod's own node (default allow)
+  --host-network node|pod    host-network pods count as their node (default) or as pods
   --log-level LEVEL          debug, info, warn or error (default info)
 
 Bad flags (a file that cannot be read, an address that is not one, a port in use, no kubeconfig found)
@@ -205,8 +213,30 @@ export const OPTIONS = {
   'segmentation-selector': { type: 'string' },
   'persist-interval': { type: 'string' },
   'log-level': { type: 'string', default: 'info' },
+  ...ENGINE_OPTION_SPECS,
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/**
+ * The semantics of every engine the controller builds (the Segmentation audits, `POST /api/v1/audit`,
+ * the isolation leak check), from the `--ipblock-pods`, `--self-traffic`, `--node-traffic` and
+ * `--host-network` flags, each as the offline commands take it. One default differs: flows read from
+ * Hubble Relay mean Cilium, which never applies an ipBlock to a pod's IP (its CIDR rules skip the
+ * endpoints it manages), so without `--ipblock-pods` ipBlocks match no pod when `hubble` is true.
+ * A value a flag does not take throws, naming the flag.
+ */
+export function engineSettings(
+  values: Record<string, unknown>,
+  hubble: boolean,
+): { options: EngineOptions; text: string } {
+  const options = parseEngineOptions(values);
+  let why = '';
+  if (options.ipBlockMatchesPods === undefined && hubble) {
+    options.ipBlockMatchesPods = false;
+    why = ' (--ipblock-pods no as --hubble-relay is given: Cilium applies no ipBlock to pods)';
+  }
+  return { options, text: `NetworkPolicy semantics: ${engineOptionsText(options)}${why}` };
+}
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   let values;
@@ -240,6 +270,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         `--queue-capacity ${JSON.stringify(values['queue-capacity'])} is not a positive integer`,
       );
   }
+  const engine = engineSettings(values, values['hubble-relay'] !== undefined);
   const resyncMs = duration('resync', values.resync, 10_000);
   const persistIntervalMs = duration('persist-interval', values['persist-interval'], 30_000);
 
@@ -339,6 +370,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         ...isolationFlags.wiring,
         log: (line) => log.info(line),
         warn: (line) => log.warn(line),
+        engine: engine.options,
       })
     : undefined;
   const manager = new Manager({
@@ -357,7 +389,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       resyncMs,
       persistIntervalMs,
       ownNamespace: process.env.POD_NAMESPACE ?? leaseNamespace ?? 'microseg-system',
+      engine: engine.options,
     },
+    // Which semantics the audits and the leak check evaluate policies with: plugins differ.
+    semantics: engine.text,
     ...(values['segmentation-selector'] ? { segmentationSelector: values['segmentation-selector'] } : {}),
     // The web page next to the API: its JSON API needs the push token when one is configured.
     ...(values['no-ui'] ? {} : { ui: push ? { auth: { token: push.token } } : {} }),
