@@ -163,7 +163,7 @@ export function segmentationCRD(): Schema {
     'What to segment and how far to go: learn the traffic of the selected namespaces, audit the proposal against live flows, then enforce it.',
     {
       namespaceSelector: labelSelector(
-        'Namespaces this Segmentation covers, by their labels. Example: {matchLabels: {team: shop}}. {} selects every namespace except kube-system, kube-public and kube-node-lease. The namespace the controller runs in is covered only by a selector that names it by kubernetes.io/metadata.name (matchLabels, or an In requirement); any other selector that matches it, {} included, leaves it out and the Valid message names it. A namespace may belong to only one Segmentation; the later one reports NamespaceConflict.',
+        'Namespaces this Segmentation covers, by their labels. Example: {matchLabels: {team: shop}}. The Kubernetes system namespaces (kube-system, kube-public, kube-node-lease) and the namespace the controller runs in are covered only by a selector that names them by kubernetes.io/metadata.name (matchLabels, or an In requirement); any other selector that matches them ({}, a NotIn on the name, a label they carry) leaves them out, and the Valid message names each one left out and why. So {} selects every namespace but those. A namespace may belong to only one Segmentation; the later one reports NamespaceConflict.',
         true,
       ),
       mode: str(

@@ -5,7 +5,7 @@
  */
 import type { Namespace } from '../model/k8s.ts';
 import { compareText, firstOf } from '../model/order.ts';
-import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
+import { matchesSelector } from '../model/selectors.ts';
 import { NAMESPACE_NAME_LABEL, SYSTEM_NAMESPACES } from '../policy/index.ts';
 import type {
   BlockedFlowSample,
@@ -79,35 +79,57 @@ function matching(
     .sort();
 }
 
+/** Why a namespace a selector matches is not covered unless the selector names it (`namesNamespace`). */
+export type SetApartReason = 'system' | 'own';
+
+/** A namespace a selector matches but does not cover, and why (see `selectNamespaces`). */
+export interface LeftOutNamespace {
+  namespace: string;
+  reason: SetApartReason;
+}
+
 /**
- * Namespaces a selector chooses. The empty selector chooses all but the Kubernetes system namespaces
- * (which a non-empty selector that matches them chooses). The controller's own namespace (`own`, where
- * its webhooks, push endpoint and page are served) is chosen by no selector but one that names it
- * (`namesNamespace`): a learned default deny there would cut off the incident path unless every caller
- * had been observed during learning.
+ * Why namespace `ns` is set apart, if it is: `own` for the controller's own namespace (`own`), `system`
+ * for a Kubernetes system namespace (`SYSTEM_NAMESPACES`); undefined for any other.
+ */
+function setApart(ns: string, own: string | undefined): SetApartReason | undefined {
+  if (ns === own) return 'own';
+  return SYSTEM_NAMESPACES.includes(ns) ? 'system' : undefined;
+}
+
+/**
+ * Namespaces a selector chooses: those it matches, but for the set-apart ones it does not name
+ * (`namesNamespace`). Set apart are the Kubernetes system namespaces (kube-system, kube-public,
+ * kube-node-lease: a learned default deny there would cut every namespace created after learning off
+ * cluster DNS, and break metrics-server and the API server's webhooks) and the controller's own
+ * namespace (`own`, where its webhooks, push endpoint and page are served: a learned default deny
+ * there would cut off the incident path unless every caller had been observed during learning). So
+ * `{}`, a `NotIn` on the name or a label they carry leaves them out; `matchLabels` with the name, or an
+ * `In` listing it, covers them.
  */
 export function selectNamespaces(
   selector: SegmentationSpec['namespaceSelector'],
   namespaces: readonly Namespace[],
   own?: string,
 ): string[] {
-  const all = isEmptySelector(selector);
-  return matching(selector, namespaces)
-    .filter((ns) => !(all && SYSTEM_NAMESPACES.includes(ns)))
-    .filter((ns) => ns !== own || namesNamespace(selector, ns));
+  return matching(selector, namespaces).filter(
+    (ns) => setApart(ns, own) === undefined || namesNamespace(selector, ns),
+  );
 }
 
 /**
- * The controller's own namespace (`own`) when the selector matches it but, not naming it, does not
- * choose it (see `selectNamespaces`), for the `Valid` message to name; undefined otherwise.
+ * The namespaces the selector matches but, being set apart and not named, does not choose (see
+ * `selectNamespaces`), each with why, for the `Valid` message to name; sorted by name.
  */
-export function ownNamespaceLeftOut(
+export function namespacesLeftOut(
   selector: SegmentationSpec['namespaceSelector'],
   namespaces: readonly Namespace[],
-  own: string | undefined,
-): string | undefined {
-  if (own === undefined || namesNamespace(selector, own)) return undefined;
-  return matching(selector, namespaces).includes(own) ? own : undefined;
+  own?: string,
+): LeftOutNamespace[] {
+  return matching(selector, namespaces).flatMap((ns) => {
+    const reason = setApart(ns, own);
+    return reason !== undefined && !namesNamespace(selector, ns) ? [{ namespace: ns, reason }] : [];
+  });
 }
 
 /** True when `a` was created before `b` (ties broken by name): the older Segmentation keeps a namespace. */
@@ -145,21 +167,47 @@ export function namespaceConflicts(
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
 }
 
+/** What each reason for leaving a matched namespace out says, singular and plural. */
+const LEFT_OUT_WHY: Record<SetApartReason, [string, string]> = {
+  own: [
+    "the controller's own namespace (its webhooks, flow push endpoint and page)",
+    "the controller's own namespace (its webhooks, flow push endpoint and page)",
+  ],
+  system: [
+    'a Kubernetes system namespace (cluster DNS and add-ons every namespace relies on)',
+    'Kubernetes system namespaces (cluster DNS and add-ons every namespace relies on)',
+  ],
+};
+
 /**
- * The `Valid` message of a valid Segmentation, plain about covering no namespace at all, and naming the
- * controller's own namespace when the selector matches it but does not cover it (`ownLeftOut`).
+ * The `Valid` message of a valid Segmentation, plain about covering no namespace at all, and naming
+ * every namespace the selector matches but does not cover (`leftOut`, from `namespacesLeftOut`), with
+ * why: the controller's own namespace first, then the system ones.
  */
-export function coverageMessage(namespaces: readonly string[], ownLeftOut?: string): string {
-  const why =
-    `the controller's own namespace (its webhooks, flow push endpoint and page), covered only by a ` +
-    `selector that names it by ${NAMESPACE_NAME_LABEL}`;
-  if (ownLeftOut === undefined)
+export function coverageMessage(
+  namespaces: readonly string[],
+  leftOut: readonly LeftOutNamespace[] = [],
+): string {
+  const groups = (['own', 'system'] as const).flatMap((reason) => {
+    const names = leftOut
+      .filter((l) => l.reason === reason)
+      .map((l) => l.namespace)
+      .sort(compareText);
+    if (names.length === 0) return [];
+    const one = names.length === 1;
+    return [
+      `${one ? 'namespace' : 'namespaces'} ${names.join(', ')}, not covered: ${LEFT_OUT_WHY[reason][one ? 0 : 1]}, ` +
+        `covered only by a selector that names ${one ? 'it' : 'them'} by ${NAMESPACE_NAME_LABEL}`,
+    ];
+  });
+  if (groups.length === 0)
     return namespaces.length > 0
       ? `covers ${namespaces.length} namespace(s)`
       : 'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches';
+  const named = groups.join('; and ');
   return namespaces.length > 0
-    ? `covers ${namespaces.length} namespace(s); spec.namespaceSelector also matches namespace ${ownLeftOut}, not covered: ${why}`
-    : `covers no namespace: spec.namespaceSelector matches only namespace ${ownLeftOut}, not covered: ${why}; nothing is learned, proposed or enforced until another namespace matches`;
+    ? `covers ${namespaces.length} namespace(s); spec.namespaceSelector also matches ${named}`
+    : `covers no namespace: spec.namespaceSelector matches only ${named}; nothing is learned, proposed or enforced until another namespace matches`;
 }
 
 /**

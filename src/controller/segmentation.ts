@@ -54,7 +54,7 @@ import {
   findCondition,
   pruneBuckets,
   selectNamespaces,
-  ownNamespaceLeftOut,
+  namespacesLeftOut,
   setCondition,
   transitionEvents,
   unauditableAnnouncement,
@@ -91,7 +91,8 @@ export interface SegmentationControllerOptions {
   identityRefreshMs?: number;
   /**
    * The namespace this controller runs in (its webhooks, flow push endpoint and page): no Segmentation
-   * covers it unless its selector names it (`selectNamespaces`). Undefined: none is set apart.
+   * covers it unless its selector names it (`selectNamespaces`), like the Kubernetes system namespaces.
+   * Undefined: only the system namespaces are set apart.
    */
   ownNamespace?: string;
   now?: () => number;
@@ -824,7 +825,7 @@ export class SegmentationController {
     }
     const coverageText = coverageMessage(
       namespaces,
-      ownNamespaceLeftOut(spec.namespaceSelector, this.#cache.namespaces.list(), own),
+      namespacesLeftOut(spec.namespaceSelector, this.#cache.namespaces.list(), own),
     );
     set(C.Valid, 'True', Reason.SpecValid, coverageText);
     // The status read may predate the one this replica wrote last (the cache lags): remembered too.

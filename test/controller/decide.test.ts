@@ -15,7 +15,7 @@ import {
   namespacesJoined,
   noNamespacesAnnouncement,
   modeDeclaredBy,
-  ownNamespaceLeftOut,
+  namespacesLeftOut,
   promotionTarget,
   pruneBuckets,
   selectNamespaces,
@@ -74,16 +74,16 @@ describe('namespaces', () => {
         const chosen = selectNamespaces(selector, cluster, own);
         expect(chosen).not.toContain(own);
         expect(chosen.length).toBeGreaterThan(0);
-        expect(ownNamespaceLeftOut(selector, cluster, own)).toBe(own);
+        expect(namespacesLeftOut(selector, cluster, own)).toContainEqual({ namespace: own, reason: 'own' });
       }
       // Without it set apart, the same selectors choose it.
       expect(selectNamespaces({}, cluster)).toContain(own);
       expect(selectNamespaces(name('NotIn', ['default']), cluster)).toContain(own);
-      // Under a non-empty selector the system namespaces are chosen, as before; only `{}` sets them apart.
-      expect(selectNamespaces(name('NotIn', ['default']), cluster, own)).toEqual([
-        'kube-system',
-        'pay',
-        'shop',
+      // The system namespaces are set apart by the same rule: a NotIn on the name does not cover them.
+      expect(selectNamespaces(name('NotIn', ['default']), cluster, own)).toEqual(['pay', 'shop']);
+      expect(namespacesLeftOut(name('NotIn', ['default']), cluster, own)).toEqual([
+        { namespace: 'kube-system', reason: 'system' },
+        { namespace: own, reason: 'own' },
       ]);
     });
     it('is chosen by a selector that names it, in matchLabels or an In requirement', () => {
@@ -92,13 +92,77 @@ describe('namespaces', () => {
         name('In', ['shop', own]),
       ]) {
         expect(selectNamespaces(selector, cluster, own)).toContain(own);
-        expect(ownNamespaceLeftOut(selector, cluster, own)).toBeUndefined();
+        expect(namespacesLeftOut(selector, cluster, own)).toEqual([]);
       }
     });
     it('is not said to be left out when the selector does not match it or it does not exist', () => {
-      expect(ownNamespaceLeftOut({ matchLabels: { team: 'pay' } }, cluster, own)).toBeUndefined();
-      expect(ownNamespaceLeftOut({}, all, own)).toBeUndefined();
-      expect(ownNamespaceLeftOut({}, cluster, undefined)).toBeUndefined();
+      expect(namespacesLeftOut({ matchLabels: { team: 'pay' } }, cluster, own)).toEqual([]);
+      expect(namespacesLeftOut({}, all, own)).toEqual([{ namespace: 'kube-system', reason: 'system' }]);
+      expect(namespacesLeftOut({}, cluster, undefined)).toEqual([
+        { namespace: 'kube-system', reason: 'system' },
+      ]);
+    });
+  });
+  describe('the Kubernetes system namespaces', () => {
+    const own = 'microseg-system';
+    const system = ['kube-node-lease', 'kube-public', 'kube-system'];
+    // kube-system carries a label an application namespace does too, as some distributions set.
+    const cluster = [
+      ns('kube-system', { 'control-plane': 'true', tier: 'platform' }),
+      ns('kube-public'),
+      ns('kube-node-lease'),
+      ns('shop', { tier: 'platform' }),
+      ns('dev'),
+      ns(own),
+    ];
+    const name = (op: 'In' | 'NotIn', values: string[]) => ({
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: op, values }],
+    });
+    it('are chosen by no selector that matches them without naming them, and said to be left out', () => {
+      // "Every namespace but dev": the application namespaces only.
+      expect(selectNamespaces(name('NotIn', ['dev']), cluster, own)).toEqual(['shop']);
+      expect(namespacesLeftOut(name('NotIn', ['dev']), cluster, own)).toEqual([
+        ...system.map((namespace) => ({ namespace, reason: 'system' })),
+        { namespace: own, reason: 'own' },
+      ]);
+      const exists = { matchExpressions: [{ key: 'tier', operator: 'Exists' as const }] };
+      expect(selectNamespaces(exists, cluster, own)).toEqual(['shop']);
+      expect(namespacesLeftOut(exists, cluster, own)).toEqual([
+        { namespace: 'kube-system', reason: 'system' },
+      ]);
+      const label = { matchLabels: { 'control-plane': 'true' } };
+      expect(selectNamespaces(label, cluster, own)).toEqual([]);
+      expect(namespacesLeftOut(label, cluster, own)).toEqual([
+        { namespace: 'kube-system', reason: 'system' },
+      ]);
+      // The empty selector, as before.
+      expect(selectNamespaces({}, cluster, own)).toEqual(['dev', 'shop']);
+      // A NotIn that lists one of them leaves out only the others.
+      expect(namespacesLeftOut(name('NotIn', ['kube-public']), cluster)).toEqual([
+        { namespace: 'kube-node-lease', reason: 'system' },
+        { namespace: 'kube-system', reason: 'system' },
+      ]);
+    });
+    it('are chosen by a selector that names them, in matchLabels or an In requirement', () => {
+      expect(selectNamespaces(name('In', ['kube-system']), cluster, own)).toEqual(['kube-system']);
+      expect(selectNamespaces(name('In', ['kube-public', 'shop']), cluster, own)).toEqual([
+        'kube-public',
+        'shop',
+      ]);
+      expect(
+        selectNamespaces({ matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, cluster, own),
+      ).toEqual(['kube-system']);
+      // Named, and matching the rest of the selector too.
+      const both = {
+        matchLabels: { 'kubernetes.io/metadata.name': 'kube-system', tier: 'platform' },
+      };
+      expect(selectNamespaces(both, cluster, own)).toEqual(['kube-system']);
+      for (const selector of [name('In', ['kube-system']), both])
+        expect(namespacesLeftOut(selector, cluster, own)).toEqual([]);
+      // Named but not matched otherwise: not chosen, and not matched, so not said to be left out.
+      const not = { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system', tier: 'edge' } };
+      expect(selectNamespaces(not, cluster, own)).toEqual([]);
+      expect(namespacesLeftOut(not, cluster, own)).toEqual([]);
     });
   });
   it('the older Segmentation keeps a namespace; the newer one reports it', () => {
@@ -520,11 +584,27 @@ describe('conditions and promotion', () => {
   it('says plainly when a valid Segmentation covers no namespace, and announces it once per change', () => {
     expect(coverageMessage(['pay', 'shop'])).toBe('covers 2 namespace(s)');
     // The controller's own namespace, matched but not covered, is named, with why and how to cover it.
-    expect(coverageMessage(['pay', 'shop'], 'microseg-system')).toBe(
+    expect(coverageMessage(['pay', 'shop'], [{ namespace: 'microseg-system', reason: 'own' }])).toBe(
       "covers 2 namespace(s); spec.namespaceSelector also matches namespace microseg-system, not covered: the controller's own namespace (its webhooks, flow push endpoint and page), covered only by a selector that names it by kubernetes.io/metadata.name",
     );
-    expect(coverageMessage([], 'microseg-system')).toBe(
+    expect(coverageMessage([], [{ namespace: 'microseg-system', reason: 'own' }])).toBe(
       "covers no namespace: spec.namespaceSelector matches only namespace microseg-system, not covered: the controller's own namespace (its webhooks, flow push endpoint and page), covered only by a selector that names it by kubernetes.io/metadata.name; nothing is learned, proposed or enforced until another namespace matches",
+    );
+    // Each system namespace matched but not covered is named too, after the controller's own.
+    const left = (namespace: string, reason: 'own' | 'system') => ({ namespace, reason });
+    expect(coverageMessage(['shop'], [left('kube-system', 'system')])).toBe(
+      'covers 1 namespace(s); spec.namespaceSelector also matches namespace kube-system, not covered: a Kubernetes system namespace (cluster DNS and add-ons every namespace relies on), covered only by a selector that names it by kubernetes.io/metadata.name',
+    );
+    expect(
+      coverageMessage(
+        ['shop'],
+        [left('kube-system', 'system'), left('kube-public', 'system'), left('microseg-system', 'own')],
+      ),
+    ).toBe(
+      "covers 1 namespace(s); spec.namespaceSelector also matches namespace microseg-system, not covered: the controller's own namespace (its webhooks, flow push endpoint and page), covered only by a selector that names it by kubernetes.io/metadata.name; and namespaces kube-public, kube-system, not covered: Kubernetes system namespaces (cluster DNS and add-ons every namespace relies on), covered only by a selector that names them by kubernetes.io/metadata.name",
+    );
+    expect(coverageMessage([], [left('kube-system', 'system')])).toBe(
+      'covers no namespace: spec.namespaceSelector matches only namespace kube-system, not covered: a Kubernetes system namespace (cluster DNS and add-ons every namespace relies on), covered only by a selector that names it by kubernetes.io/metadata.name; nothing is learned, proposed or enforced until another namespace matches',
     );
     expect(coverageMessage([])).toBe(
       'covers no namespace: spec.namespaceSelector matches none, so nothing is learned, proposed or enforced until a namespace matches',

@@ -785,6 +785,64 @@ describe('the Segmentation controller', () => {
     expect(controller.retained()).toMatchObject({ noNamespacesAnnounced: 0, written: 1 });
   });
 
+  it('covers a Kubernetes system namespace only when the selector names it, and says which it left out', async () => {
+    const namespace = (name: string, labels: Record<string, string> = {}) => ({
+      metadata: { name, labels: { ...labels, 'kubernetes.io/metadata.name': name } },
+    });
+    const notIn = (values: string[]) => ({
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values }],
+    });
+    const { controller, state, recorded } = await start(
+      [
+        // "Every namespace but dev", and a label kube-system carries: neither names a system namespace.
+        seg('all-but-dev', { namespaceSelector: notIn(['dev']) }),
+        seg('tiered', { namespaceSelector: { matchExpressions: [{ key: 'tier', operator: 'Exists' }] } }),
+      ],
+      {
+        [resourcePath('Namespace')]: [
+          namespace('shop'),
+          namespace('dev'),
+          namespace('kube-system', { tier: 'control-plane' }),
+          namespace('kube-public'),
+          namespace('kube-node-lease'),
+        ],
+      },
+    );
+    state.failEdgeSets = false;
+    await controller.reconcile('all-but-dev');
+    await controller.reconcile('tiered');
+    type Status = { namespaces?: string[]; conditions?: { type: string; status: string; message: string }[] };
+    const written = (name: string) =>
+      state.applied
+        .filter(
+          (a) =>
+            a.subresource === 'status' &&
+            a.body.kind === 'Segmentation' &&
+            (a.body.metadata as { name: string }).name === name,
+        )
+        .map((a) => (a.body as unknown as { status: Status }).status)
+        .at(-1)!;
+    const valid = (name: string) => written(name).conditions!.find((c) => c.type === 'Valid')!;
+    expect(written('all-but-dev').namespaces).toEqual(['shop']);
+    expect(valid('all-but-dev')).toMatchObject({
+      status: 'True',
+      message:
+        'covers 1 namespace(s); spec.namespaceSelector also matches namespaces kube-node-lease, kube-public, kube-system, not covered: Kubernetes system namespaces (cluster DNS and add-ons every namespace relies on), covered only by a selector that names them by kubernetes.io/metadata.name',
+    });
+    // Only kube-system carries the label: nothing is covered, which the NoNamespaces Event says, and why.
+    expect(written('tiered').namespaces ?? []).toEqual([]);
+    const none =
+      'covers no namespace: spec.namespaceSelector matches only namespace kube-system, not covered: a Kubernetes system namespace (cluster DNS and add-ons every namespace relies on), covered only by a selector that names it by kubernetes.io/metadata.name; nothing is learned, proposed or enforced until another namespace matches';
+    expect(valid('tiered').message).toBe(none);
+    expect(recorded.filter((e) => e.reason === 'NoNamespaces').map((e) => e.message)).toEqual([none]);
+    // Nothing was proposed in a system namespace.
+    expect(
+      state.taken.filter((b) =>
+        (b as { metadata: { namespace?: string } }).metadata.namespace?.startsWith('kube-'),
+      ),
+    ).toEqual([]);
+  });
+
   it('keeps segment names only for workloads the cluster still has, however many come and go', async () => {
     const flow = (src: string, dst: string): Flow => ({
       time: Date.now(),
