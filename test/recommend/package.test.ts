@@ -104,5 +104,6 @@ describe('the package as npm installs it', () => {
       { kind: 'Namespace', metadata: { name: 'a' } },
       { kind: 'Pod' },
     ]);
-  });
+    // Four whole CLI runs and a build: 40 s on a machine busy with other work.
+  }, 120_000);
 });
