@@ -5,7 +5,7 @@
  *   {"time":"2026-03-01T10:00:00Z","src":"shop/cart-7d9f","dst":{"ip":"10.0.3.7"},"port":5432,
  *    "protocol":"TCP","verdict":"FORWARDED","count":3}
  */
-import { MAX_TIME_MS, isIPAddress, parseRfc3339, stripDot } from './common.ts';
+import { isIPAddress, parseRfc3339, stripDot } from './common.ts';
 import { FlowInputError, describeValue, wrongType } from './errors.ts';
 import type { Flow, FlowEndpoint, Protocol, ReservedIdentity, Verdict } from './types.ts';
 import { VERDICTS } from './types.ts';
@@ -218,16 +218,36 @@ function parsePort(v: unknown, path: string, min: number, max: number): number {
 /** Numbers in [SECONDS_LIKE_FROM, SECONDS_LIKE_TO) are epoch seconds of 2001-09-09 to 5138-11-16. */
 const SECONDS_LIKE_FROM = 1e9;
 const SECONDS_LIKE_TO = 1e11;
+/**
+ * Epoch milliseconds from 1e14 on would be year 5138 or later, which no flow is: numbers from
+ * MICROS_FROM are epoch microseconds, from NANOS_FROM epoch nanoseconds (both 1973-03-03 to
+ * 5138-11-16), what many collectors emit; from NANOS_TO on they are out of range.
+ */
+const MICROS_FROM = 1e14;
+const NANOS_FROM = 1e17;
+const NANOS_TO = 1e20;
+/** A string of decimal digits: an int64 as protobuf JSON and many collectors write it. */
+const DECIMAL_STRING = /^\d{1,25}(\.\d{1,20})?$/;
 
 /**
- * Milliseconds since the epoch from an RFC 3339 string or an epoch-milliseconds number from 0 to
- * MAX_TIME_MS (what a Date holds), except those that look like epoch seconds (1e9 to 1e11, which as
- * milliseconds fall in 1970-1973).
+ * Milliseconds since the epoch from an RFC 3339 string or a number (or a string of decimal digits)
+ * read by its magnitude: epoch milliseconds below 1e14, except those that look like epoch seconds
+ * (1e9 to 1e11, which as milliseconds fall in 1970-1973), epoch microseconds from 1e14 and epoch
+ * nanoseconds from 1e17 to 1e20 (both 1973 to 5138).
  */
 export function parseFlowTime(v: unknown, path: string): number {
+  if (typeof v === 'string' && DECIMAL_STRING.test(v)) v = Number(v);
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 0) fail(`${path}: ${v} is not a non-negative epoch milliseconds value`);
-    if (v > MAX_TIME_MS) fail(`${path}: ${v} is out of range 0-${MAX_TIME_MS} epoch milliseconds`);
+    if (v >= NANOS_TO)
+      fail(
+        `${path}: ${v} is out of range: a number is epoch milliseconds (below 1e14), ` +
+          `microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)`,
+      );
+    // Nanoseconds this large carry a precision of about 256 ns: rounded to the microsecond first, so
+    // that a whole millisecond is not read as the one before.
+    if (v >= NANOS_FROM) return Math.floor(Math.round(v / 1000) / 1000);
+    if (v >= MICROS_FROM) return Math.floor(v / 1000);
     // Epoch seconds of this century read as milliseconds would date the flow in 1970-1973, when no
     // pod of the snapshot held its addresses; refused with the likely cause instead.
     if (v >= SECONDS_LIKE_FROM && v < SECONDS_LIKE_TO)

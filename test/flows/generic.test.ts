@@ -49,8 +49,9 @@ describe('generic flow schema', () => {
       verdict: 'FORWARDED',
       input: 'generic',
     });
+    // 8.64e15 as milliseconds would be year 275760; from 1e14 on a number is epoch microseconds.
     expect(parseGenericFlow({ time: 8.64e15, src: 'a/p', dst: '10.0.0.2', port: 80 })).toMatchObject({
-      time: 8.64e15,
+      time: 8.64e12,
     });
     expect(parseGenericFlow({ time: 0, src: 'fd00::1', dst: 'fd00::2', protocol: 'ICMPv6' })).toMatchObject({
       protocol: 'ICMPv6',
@@ -69,10 +70,10 @@ describe('generic flow schema', () => {
       'wrong-type',
       'time: expected an RFC 3339 string or epoch milliseconds, got boolean true',
     ]);
-    // Beyond what a Date holds: the graph could not write it out.
+    // Beyond nanoseconds of year 5138.
     expect(err({ ...ok, time: 1e20 })).toEqual([
       'bad-value',
-      'time: 100000000000000000000 is out of range 0-8640000000000000 epoch milliseconds',
+      'time: 100000000000000000000 is out of range: a number is epoch milliseconds (below 1e14), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)',
     ]);
     // Epoch seconds (this century's) given where milliseconds are read: refused with the likely cause.
     expect(err({ ...ok, time: 1772448000 })).toEqual([
@@ -238,6 +239,48 @@ describe('generic flow schema', () => {
     expect(r instanceof FlowInputError && [r.reason, r.message]).toEqual([
       'invalid-json',
       'invalid JSON: Expected double-quoted property name in JSON at position 10 (line 1 column 11)',
+    ]);
+  });
+});
+
+describe('generic time numbers by magnitude', () => {
+  const ok = { src: 'a/p', dst: '10.0.0.2', port: 80 };
+  const at = '2026-03-02T10:40:00.123Z';
+  const ms = Date.parse(at);
+  const timeOf = (time: unknown): number => {
+    const r = parseGenericFlow({ ...ok, time });
+    if (r instanceof FlowInputError) throw new Error(r.message);
+    return r.time;
+  };
+
+  it('reads epoch microseconds and nanoseconds (what many collectors emit) as such', () => {
+    expect(timeOf(ms)).toBe(ms);
+    expect(new Date(timeOf(ms * 1000 + 456)).toISOString()).toBe(at);
+    expect(new Date(timeOf(ms * 1_000_000 + 456_789)).toISOString()).toBe(at);
+    // At the bounds: 1e14 is the first microseconds value, 1e17 the first nanoseconds one.
+    expect(timeOf(1e14 - 1)).toBe(1e14 - 1);
+    expect(timeOf(1e14)).toBe(1e11);
+    expect(timeOf(1e17 - 1000)).toBe(1e14 - 1);
+    expect(timeOf(1e17)).toBe(1e11);
+  });
+
+  it('reads a string of digits as the number it spells (int64 in protobuf JSON)', () => {
+    expect(timeOf(String(ms))).toBe(ms);
+    expect(timeOf(`${ms}000`)).toBe(ms);
+    expect(timeOf(`${ms}000000`)).toBe(ms);
+    expect(err({ ...ok, time: String(1772448000) })[1]).toMatch(/^time: 1772448000 looks like epoch seconds/);
+    expect(err({ ...ok, time: '12ab' })).toEqual(['bad-value', 'time: not an RFC 3339 timestamp: "12ab"']);
+  });
+
+  it('reads RFC 3339 with nanosecond fractions to the millisecond', () => {
+    expect(timeOf('2026-03-02T10:40:00.123456789Z')).toBe(ms);
+    expect(timeOf('2026-03-02T12:40:00.123456789+02:00')).toBe(ms);
+  });
+
+  it('refuses a number beyond nanoseconds of year 5138 naming the units it takes', () => {
+    expect(err({ ...ok, time: 1e20 })).toEqual([
+      'bad-value',
+      'time: 100000000000000000000 is out of range: a number is epoch milliseconds (below 1e14), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)',
     ]);
   });
 });

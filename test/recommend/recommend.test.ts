@@ -369,7 +369,7 @@ describe('microseg recommend with bad input lines', () => {
       [
         'generic.jsonl',
         '{"time":1e20,"src":"shop/cart-7d9f","dst":"10.0.3.7","port":5432}',
-        'time: 100000000000000000000 is out of range 0-8640000000000000 epoch milliseconds',
+        'time: 100000000000000000000 is out of range: a number is epoch milliseconds (below 1e14), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)',
       ],
       [
         'hubble.jsonl',
