@@ -142,7 +142,18 @@ export type HubbleEvent =
   /** Flows the normaliser rejected since the last report: the newest one's error, node and time. */
   | { type: 'invalid'; error: string; node?: string; time?: string; count: number }
   /** Events Hubble reported lost since the last report, per loss source. */
-  | { type: 'lost_events'; lost: Record<string, number> };
+  | { type: 'lost_events'; lost: Record<string, number> }
+  /**
+   * Relay's node_status changed the state of these nodes (each told once per change, not per
+   * message): NODE_ERROR or NODE_UNAVAILABLE (the node's flows are missing from the stream),
+   * NODE_CONNECTED or NODE_GONE. `unavailable`: every node whose flows are missing now, sorted.
+   */
+  | { type: 'node_status'; state: string; nodes: string[]; message?: string; unavailable: string[] };
+
+/** Relay node states under which that node's flows are missing from the stream. */
+const NODE_MISSING_STATES = new Set(['NODE_ERROR', 'NODE_UNAVAILABLE']);
+/** At most this many node names in one log line (the count is always there). */
+const MAX_LOGGED_NODES = 20;
 
 export const DEFAULT_REPORT_INTERVAL_MS = 60_000;
 
@@ -181,6 +192,20 @@ export function logHubbleEvent(log: HubbleEventLog, e: HubbleEvent): void {
     case 'lost_events':
       log.warn('hubble lost events', { lost: e.lost });
       return;
+    case 'node_status': {
+      const fields = {
+        state: e.state,
+        nodes: e.nodes.slice(0, MAX_LOGGED_NODES),
+        ...(e.nodes.length > MAX_LOGGED_NODES ? { nodeCount: e.nodes.length } : {}),
+        ...(e.message !== undefined ? { error: e.message } : {}),
+        unavailableNodes: e.unavailable.length,
+      };
+      if (NODE_MISSING_STATES.has(e.state))
+        log.warn('hubble relay: flows of these nodes are missing from the stream', fields);
+      else if (e.state === 'NODE_GONE') log.info('hubble relay: nodes gone', fields);
+      else log.info('hubble relay: nodes connected', fields);
+      return;
+    }
   }
 }
 
@@ -200,6 +225,8 @@ export interface HubbleMetrics {
   lostEvents: Record<string, number>;
   /** node_status messages per state change. */
   nodeStatus: Record<string, number>;
+  /** Nodes whose last node_status was NODE_ERROR or NODE_UNAVAILABLE: their flows are missing. */
+  unavailableNodes: number;
   /** Stream (re)connections after the first one. */
   reconnects: number;
   /** Streams that ended before any message arrived and before `backoff.resetAfterMs`. */
@@ -271,7 +298,6 @@ function checkCaBundle(ca: string | Buffer): void {
   });
 }
 
-/** Reads TLS material from files (CLI/controller flags take paths). */
 /**
  * Whether `address` is what the relay client dials: `host:port` or `[IPv6]:port`, the port from 1 to
  * 65535. An IPv6 address needs its brackets: gRPC reads `fd00::10:4245` as a host without a port, and
@@ -283,6 +309,7 @@ export function isHubbleAddress(address: string): boolean {
   return port >= 1 && port <= 65535;
 }
 
+/** Reads TLS material from files (CLI/controller flags take paths). */
 export function tlsFromFiles(files: {
   ca?: string;
   cert?: string;
@@ -391,6 +418,7 @@ export class HubbleSource {
     skipped: {},
     lostEvents: {},
     nodeStatus: {},
+    unavailableNodes: 0,
     reconnects: 0,
     failedAttempts: 0,
     connected: false,
@@ -409,6 +437,8 @@ export class HubbleSource {
   /** lost_events received, by content, with their time: skipped when a resume sends them again. */
   private readonly lostSeen = new Map<string, bigint>();
   private connections = 0;
+  /** Each node's last state the relay told, as 'missing' or 'connected' (NODE_GONE forgets it). */
+  private readonly nodeStates = new Map<string, 'missing' | 'connected'>();
   private readonly reportIntervalMs: number;
   /** Rejected flows since the last `invalid` event, and when that event was. */
   private invalidUnreported = 0;
@@ -515,6 +545,8 @@ export class HubbleSource {
     this.client?.close();
     this.client = undefined;
     this.m.connected = false;
+    this.nodeStates.clear();
+    this.m.unavailableNodes = 0;
   }
 
   /**
@@ -739,6 +771,37 @@ export class HubbleSource {
     else this.reportInvalid();
   }
 
+  /**
+   * Follows each node's state from node_status, and tells the nodes whose state changed: the relay
+   * repeats a node's error on every failed attempt to reach it, and that is told once.
+   */
+  private noteNodeStatus(state: string, names: string[], message: string | undefined): void {
+    const next = NODE_MISSING_STATES.has(state)
+      ? 'missing'
+      : state === 'NODE_CONNECTED'
+        ? 'connected'
+        : state === 'NODE_GONE'
+          ? undefined
+          : null;
+    if (next === null) return;
+    const changed = [...new Set(names)].filter((n) => n !== '' && this.nodeStates.get(n) !== next);
+    if (changed.length === 0) return;
+    for (const n of changed) {
+      if (next === undefined) this.nodeStates.delete(n);
+      else this.nodeStates.set(n, next);
+    }
+    const unavailable = [...this.nodeStates].filter(([, v]) => v === 'missing').map(([n]) => n);
+    unavailable.sort();
+    this.m.unavailableNodes = unavailable.length;
+    this.opts.onEvent?.({
+      type: 'node_status',
+      state,
+      nodes: changed,
+      ...(message ? { message } : {}),
+      unavailable,
+    });
+  }
+
   private reportInvalid(): void {
     if (!this.invalidPending || this.invalidUnreported === 0) return;
     this.invalidReportedAt = Date.now();
@@ -780,6 +843,7 @@ export class HubbleSource {
     if (kind === 'node_status' && res.node_status) {
       const state = res.node_status.state_change ?? 'UNKNOWN_NODE_STATE';
       this.m.nodeStatus[state] = (this.m.nodeStatus[state] ?? 0) + 1;
+      this.noteNodeStatus(state, res.node_status.node_names ?? [], res.node_status.message);
       return;
     }
     if (kind === 'lost_events' && res.lost_events) {

@@ -109,6 +109,12 @@ export function telemetryMetricFamilies(m: TelemetryMetrics): MetricFamily[] {
         samples: [{ value: h.aheadOfClock }],
       },
       {
+        name: 'microseg_hubble_nodes_unavailable',
+        help: 'Nodes whose last node_status from Hubble Relay was NODE_ERROR or NODE_UNAVAILABLE: their flows are missing from the stream.',
+        type: 'gauge',
+        samples: [{ value: h.unavailableNodes }],
+      },
+      {
         name: 'microseg_hubble_connected',
         help: '1 while a GetFlows stream is open.',
         type: 'gauge',

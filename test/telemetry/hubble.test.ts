@@ -410,6 +410,66 @@ describe('HubbleSource against a scripted relay', () => {
     expect(m.flowsReceived).toBe(2);
   });
 
+  it('tells each node whose flows go missing once per state change, and gauges them', async () => {
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[], message?: string) => ({
+      node_status: { state_change, node_names, ...(message !== undefined ? { message } : {}) },
+      time: { seconds: '100' },
+    });
+    relay.publish(
+      status('NODE_CONNECTED', ['a', 'b', 'c']),
+      status('NODE_ERROR', ['b'], 'tls: bad certificate'),
+      status('NODE_ERROR', ['b'], 'tls: bad certificate'),
+      status('NODE_UNAVAILABLE', ['b', 'c'], 'context deadline exceeded'),
+      scriptedFlow(1, 101),
+    );
+    const events: HubbleEvent[] = [];
+    const { queue, source } = await setup(relay, {
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      onEvent: (e) => events.push(e),
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 1);
+    const nodeEvents = () => events.filter((e) => e.type === 'node_status');
+    expect(nodeEvents()).toEqual([
+      { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['a', 'b', 'c'], unavailable: [] },
+      {
+        type: 'node_status',
+        state: 'NODE_ERROR',
+        nodes: ['b'],
+        message: 'tls: bad certificate',
+        unavailable: ['b'],
+      },
+      {
+        type: 'node_status',
+        state: 'NODE_UNAVAILABLE',
+        nodes: ['c'],
+        message: 'context deadline exceeded',
+        unavailable: ['b', 'c'],
+      },
+    ]);
+    expect(source.metrics().unavailableNodes).toBe(2);
+    const text = formatPrometheus(
+      telemetryMetricFamilies({ queue: queue.metrics(), hubble: source.metrics() }),
+    );
+    expect(text).toMatch(/^microseg_hubble_nodes_unavailable 2$/m);
+    relay.publish(status('NODE_CONNECTED', ['b']), status('NODE_GONE', ['c']), scriptedFlow(2, 102));
+    await waitFor(() => c.flows.length >= 2);
+    expect(nodeEvents().slice(3)).toEqual([
+      { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['b'], unavailable: ['c'] },
+      { type: 'node_status', state: 'NODE_GONE', nodes: ['c'], unavailable: [] },
+    ]);
+    expect(source.metrics().unavailableNodes).toBe(0);
+    expect(source.metrics().nodeStatus).toEqual({
+      NODE_CONNECTED: 2,
+      NODE_ERROR: 2,
+      NODE_UNAVAILABLE: 1,
+      NODE_GONE: 1,
+    });
+  });
+
   it('does not count lost_events twice when a resume sends them again', async () => {
     const relay = new FakeRelay();
     relay.publish(
@@ -652,6 +712,62 @@ describe('HubbleSource against a scripted relay', () => {
     await source.stop();
     relay.stop();
     expect(events).toHaveLength(2);
+  });
+
+  it('logs nodes whose flows go missing as a warning naming them and the error, recovery as info', () => {
+    const lines: string[] = [];
+    const log = jsonLogger({ sink: (l) => lines.push(l), now: () => new Date(0) });
+    const many = range(1, 25).map((n) => `n${n}`);
+    for (const e of [
+      {
+        type: 'node_status',
+        state: 'NODE_ERROR',
+        nodes: ['b'],
+        message: 'tls: bad certificate',
+        unavailable: ['b'],
+      },
+      { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['b'], unavailable: [] },
+      { type: 'node_status', state: 'NODE_UNAVAILABLE', nodes: many, unavailable: many },
+      { type: 'node_status', state: 'NODE_GONE', nodes: ['n1'], unavailable: many.slice(1) },
+    ] satisfies HubbleEvent[])
+      logHubbleEvent(log, e);
+    const time = '1970-01-01T00:00:00.000Z';
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      {
+        time,
+        level: 'warn',
+        msg: 'hubble relay: flows of these nodes are missing from the stream',
+        state: 'NODE_ERROR',
+        nodes: ['b'],
+        error: 'tls: bad certificate',
+        unavailableNodes: 1,
+      },
+      {
+        time,
+        level: 'info',
+        msg: 'hubble relay: nodes connected',
+        state: 'NODE_CONNECTED',
+        nodes: ['b'],
+        unavailableNodes: 0,
+      },
+      {
+        time,
+        level: 'warn',
+        msg: 'hubble relay: flows of these nodes are missing from the stream',
+        state: 'NODE_UNAVAILABLE',
+        nodes: many.slice(0, 20),
+        nodeCount: 25,
+        unavailableNodes: 25,
+      },
+      {
+        time,
+        level: 'info',
+        msg: 'hubble relay: nodes gone',
+        state: 'NODE_GONE',
+        nodes: ['n1'],
+        unavailableNodes: 24,
+      },
+    ]);
   });
 
   it('logs a relay that cannot be reached, rejected flows and lost events as warnings', () => {
