@@ -62,7 +62,13 @@ describe('microseg controller process', () => {
       expect(listening).toMatchObject({ level: 'info', component: 'microseg-controller' });
       expect(typeof listening.time).toBe('string');
       // Hubble means Cilium: the audits and the leak check take its semantics, and the start log says so.
-      expect(lines.find((l) => String(l.msg).startsWith('NetworkPolicy semantics'))?.msg).toBe(
+      // Its own line, written after 'listening': it may come in a later chunk of standard error.
+      const semantics = await eventually(
+        'the semantics line',
+        () => lines.find((l) => String(l.msg).startsWith('NetworkPolicy semantics')),
+        30_000,
+      );
+      expect(semantics.msg).toBe(
         'NetworkPolicy semantics: --ipblock-pods no --self-traffic allow --node-traffic allow --host-network node (--ipblock-pods no as --hubble-relay is given: Cilium applies no ipBlock to pods)',
       );
       await eventually('leader', () => lines.find((l) => l.msg === 'became leader'), 30_000);
