@@ -1520,7 +1520,12 @@ export class SegmentationController {
     }
     mark('promotion');
     this.#log.debug('reconciled', { segmentation: name, phaseMs: phases });
-    return { requeueAfter: this.#opts.resyncMs };
+    // A write refused (admission, quota, RBAC) or failed is tried again with backoff, at the resync at
+    // the latest: once the refusal is lifted, what it held back (a default deny too) follows within
+    // the backoff, not only at the next resync, and a refusal that stays is not retried in a loop.
+    return errors.length > 0
+      ? { requeueAfter: this.#opts.resyncMs, retry: true }
+      : { requeueAfter: this.#opts.resyncMs };
   }
 
   /**

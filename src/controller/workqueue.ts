@@ -8,6 +8,12 @@ export interface Result {
   requeueAfter?: number;
   /** The attempt failed: retried with backoff. */
   error?: Error;
+  /**
+   * The attempt did part of its work and said what it could not (writes the API server refused): tried
+   * again after the key's backoff delay, as a failure is, or after `requeueAfter` when that is sooner;
+   * neither a tight loop nor a wait for the resync.
+   */
+  retry?: boolean;
 }
 
 export class WorkQueue {
@@ -59,10 +65,10 @@ export class WorkQueue {
   }
 
   /** Retries after an exponential delay that grows with consecutive failures of the key. */
-  addRateLimited(key: string): number {
+  addRateLimited(key: string, atMostMs = Infinity): number {
     const n = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, n);
-    const delay = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (n - 1));
+    const delay = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (n - 1), atMostMs);
     this.addAfter(key, delay);
     return delay;
   }
@@ -104,6 +110,8 @@ export class WorkQueue {
       if (result.error) {
         onError?.(key, result.error);
         this.addRateLimited(key);
+      } else if (result.retry) {
+        this.addRateLimited(key, result.requeueAfter);
       } else {
         this.forget(key);
         if (result.requeueAfter !== undefined) this.addAfter(key, result.requeueAfter);

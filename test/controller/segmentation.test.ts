@@ -1730,6 +1730,16 @@ describe('the Segmentation controller', () => {
         );
       });
 
+      it('asks for a retry with backoff while a write is refused, and none once all is written', async () => {
+        const { controller, state } = await enforcing(['microseg-web']);
+        // Retried with backoff (at the resync at the latest): what the refusal held back follows soon
+        // after it is lifted, not only at the resync.
+        expect(await controller.reconcile('shop')).toEqual({ requeueAfter: 10_000, retry: true });
+        state.failApply.clear();
+        expect(await controller.reconcile('shop')).toEqual({ requeueAfter: 10_000 });
+        expect(appliedPolicies(state)).toContain('microseg-default-deny');
+      });
+
       it('names each write that failed in a Warning Event, also one that fails while Degraded already', async () => {
         const { controller, state, recorded } = await enforcing(['microseg-web']);
         const failed = () =>

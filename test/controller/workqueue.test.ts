@@ -60,4 +60,36 @@ describe('WorkQueue', () => {
     expect(n).toBeGreaterThanOrEqual(3);
     expect(n).toBeLessThanOrEqual(11);
   });
+
+  it('retries a partly done attempt (retry) with backoff, well before its requeueAfter, and forgets on success', async () => {
+    const q = new WorkQueue({ baseDelayMs: 1, maxDelayMs: 1000 });
+    let n = 0;
+    const done = q.run(() => {
+      n++;
+      // Refused writes twice, then all written: looked at again only at the (far) resync.
+      return Promise.resolve(n < 3 ? { requeueAfter: 3_600_000, retry: true } : { requeueAfter: 3_600_000 });
+    });
+    q.add('k');
+    for (let i = 0; i < 400 && n < 3; i++) await tick();
+    q.stop();
+    await done;
+    expect(n).toBe(3);
+    expect(q.addRateLimited('k')).toBe(1); // forgotten after the success: back to the base delay
+  });
+
+  it('retries a partly done attempt at its requeueAfter when that is sooner than the backoff', async () => {
+    const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 3_600_000 });
+    let n = 0;
+    const done = q.run(() => {
+      n++;
+      return Promise.resolve({ requeueAfter: 1, retry: true });
+    });
+    q.add('k');
+    for (let i = 0; i < 400 && n < 2; i++) await tick();
+    q.stop();
+    await done;
+    expect(n).toBeGreaterThanOrEqual(2);
+    // Each counted as a failure: the backoff grew past its base.
+    expect(q.addRateLimited('k')).toBeGreaterThanOrEqual(2_000);
+  });
 });

@@ -1,0 +1,211 @@
+/**
+ * Writes the API server refuses, with a real refusal: a ValidatingAdmissionPolicy (CEL, in the
+ * kube-apiserver itself) that refuses the NetworkPolicy of one workload. In Enforce, the default deny of
+ * its namespace is never in place without that workload's policy, each refusal is said with the
+ * admission message, what was applied stays, and once the refusal is lifted the controller recovers by
+ * itself, long before its resync.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import type { NetworkPolicy } from '../../src/model/k8s.ts';
+import { KubeClient } from '../../src/controller/kube.ts';
+import type { RunningController } from '../controller/k8s-helpers.ts';
+import {
+  applyTeamSegmentation,
+  applyYaml,
+  cond,
+  createAppPods,
+  events,
+  getSeg,
+  install,
+  flow,
+  listJson,
+  mergePatch,
+  startLeader,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
+
+const cluster = sharedCluster();
+const ns = uniqueName('refuse');
+const team = uniqueName('team');
+const segName = uniqueName('seg');
+const vap = uniqueName('refuse-db');
+const npPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
+const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
+const vapMessage = 'the platform team does not allow a NetworkPolicy named microseg-db here';
+let admin: KubeConfig;
+let ctrl: RunningController | undefined;
+const abort = new AbortController();
+/** Each state of microseg's NetworkPolicies of `ns` in which the default deny was there without db's. */
+const denyWithoutDb: string[][] = [];
+
+const managed = async () =>
+  (await listJson<NetworkPolicy>(cluster, npPath))
+    .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === segName)
+    .map((p) => p.metadata.name)
+    .sort();
+
+/** Whether the admission policy refuses a (dry-run) creation of microseg-db in `ns` now. */
+const refused = async (): Promise<boolean> => {
+  const r = await cluster.request('POST', `${npPath}?dryRun=All`, {
+    body: {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'microseg-db', namespace: ns },
+      spec: { podSelector: {} },
+    },
+  });
+  if (r.status === 201) return false;
+  expect(r.text).toContain(vapMessage);
+  return true;
+};
+
+beforeAll(async () => {
+  await install(cluster);
+  admin = await cluster.kubeConfig();
+  await createNamespace(admin, ns, { team });
+  await createAppPods(admin, ns, [
+    ['frontend', '10.79.0.1'],
+    ['cart', '10.79.0.2'],
+    ['db', '10.79.0.3'],
+  ]);
+  // Every state the policies of `ns` go through, in order.
+  const present = new Set<string>();
+  void new KubeClient(admin)
+    .watch<NetworkPolicy>(
+      npPath,
+      {},
+      (ev) => {
+        if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+        if (ev.type === 'DELETED') present.delete(ev.object.metadata.name);
+        else present.add(ev.object.metadata.name);
+        if (present.has('microseg-default-deny') && !present.has('microseg-db'))
+          denyWithoutDb.push([...present].sort());
+      },
+      abort.signal,
+    )
+    .catch(() => undefined);
+}, 120_000);
+
+afterAll(async () => {
+  abort.abort();
+  await ctrl?.stop();
+  await cluster.request('DELETE', segPath);
+  await cluster.request(
+    'DELETE',
+    `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap}`,
+  );
+  await cluster.request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${vap}`);
+});
+
+describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
+  it('in Enforce: no default deny without the refused policy, each refusal said, the rest kept, recovered once lifted', async () => {
+    // Learn and audit with a quick resync, then hand over to a controller whose resync is far away: what
+    // it does after a refusal is its own retry, not the resync.
+    ctrl = await startLeader(cluster, {
+      segmentationSelector: `microseg.dev/test=${segName}`,
+      identity: 'refusals-1',
+      leaseName: 'microseg-controller',
+    });
+    await applyTeamSegmentation(cluster, segName, team);
+    await waitSeg(cluster, segName, 'Learning', (x) => x.status?.phase === 'Learning');
+    await ctrl.push([
+      flow(`${ns}/frontend`, `${ns}/cart`, 8080, { count: 5 }),
+      flow(`${ns}/cart`, `${ns}/db`, 5432, { count: 3 }),
+    ]);
+    await waitSeg(cluster, segName, 'proposal', (x) => x.status?.edges === 2 && x.status.policies === 4);
+    await mergePatch(cluster, segPath, { spec: { mode: 'Audit' } });
+    await waitSeg(cluster, segName, 'auditing', (x) => x.status?.phase === 'Auditing');
+    await ctrl.stop();
+    ctrl = undefined;
+
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: vap },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: ['networking.k8s.io'],
+              apiVersions: ['v1'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['networkpolicies'],
+            },
+          ],
+        },
+        validations: [{ expression: "object.metadata.name != 'microseg-db'", message: vapMessage }],
+      },
+    });
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: vap },
+      spec: {
+        policyName: vap,
+        validationActions: ['Deny'],
+        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+      },
+    });
+    await eventually('the admission policy in effect', refused);
+
+    ctrl = await startLeader(cluster, {
+      segmentationSelector: `microseg.dev/test=${segName}`,
+      identity: 'refusals-2',
+      leaseName: 'microseg-controller',
+      controller: { resyncMs: 600_000, persistIntervalMs: 200, identityRefreshMs: 0 },
+    });
+    // Enforced (forced: the audit of this short test proves nothing) while db's policy is refused.
+    await mergePatch(cluster, segPath, { spec: { mode: 'Enforce', enforce: { force: true } } });
+    const s = await waitSeg(
+      cluster,
+      segName,
+      'refusal reported',
+      (x) => cond(x, 'Enforced')?.reason === 'ApplyFailed' && x.status?.enforcedPolicies === 2,
+    );
+    expect(cond(s, 'Enforced')?.status).toBe('False');
+    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+    expect(cond(s, 'Degraded')?.message).toContain(`apply NetworkPolicy ${ns}/microseg-db:`);
+    expect(cond(s, 'Degraded')?.message).toContain(vapMessage);
+    const warned = await eventually('the refusal as a Warning Event', async () =>
+      (await events(cluster, segName)).find(
+        (e) => e.reason === 'ApplyFailed' && e.message.startsWith(`apply NetworkPolicy ${ns}/microseg-db:`),
+      ),
+    );
+    expect(warned.type).toBe('Warning');
+    expect(warned.message).toContain(vapMessage);
+    // What was applied stays; the default deny is held back.
+    expect(await managed()).toEqual(['microseg-cart', 'microseg-frontend']);
+
+    // Lifted: the controller applies db's policy, then the default deny, without waiting for its resync.
+    expect(
+      (
+        await cluster.request(
+          'DELETE',
+          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap}`,
+        )
+      ).status,
+    ).toBe(200);
+    await eventually('the admission policy lifted', async () => !(await refused()));
+    const after = await waitSeg(
+      cluster,
+      segName,
+      'enforced again',
+      (x) => cond(x, 'Enforced')?.status === 'True',
+      30_000,
+    );
+    expect(after.status?.enforcedPolicies).toBe(4);
+    expect(cond(after, 'Degraded')?.status).toBe('False');
+    expect(await managed()).toEqual([
+      'microseg-cart',
+      'microseg-db',
+      'microseg-default-deny',
+      'microseg-frontend',
+    ]);
+    const seg = await getSeg(cluster, segName);
+    expect(seg.spec?.mode).toBe('Enforce');
+    expect(denyWithoutDb).toEqual([]);
+  }, 120_000);
+});
