@@ -949,8 +949,12 @@ export class SegmentationController {
         Reason.PolicyNameConflict,
         conflictMessage('ProposedNetworkPolicy', a),
       );
+    // ProposedNetworkPolicies the API server refused (an admission policy, a quota): not in the proposal
+    // in place, and the proposal is not stable while they are missing (see ProposalStable below).
+    let unwritten: string[] = [];
+    let notCreated = new Set<string>();
     if (writing) {
-      await this.#perform(seg, actions, 'ProposedNetworkPolicy', errors, false);
+      ({ unwritten, notCreated } = await this.#perform(seg, actions, 'ProposedNetworkPolicy', errors, false));
       // Evidence (status) changes with every flow. A new peer or port is written at the next persist
       // interval; mere count and time updates only every EVIDENCE_REFRESH persist intervals, so a busy
       // cluster does not rewrite every proposal object all the time.
@@ -958,7 +962,7 @@ export class SegmentationController {
         const refresh = now - st.lastEvidenceRefreshAt >= EVIDENCE_REFRESH * this.#opts.persistIntervalMs;
         const byKey = new Map(this.#proposals.list().map((o) => [objKey(o), o]));
         const stale = desired.filter((d) => {
-          if (heldKeys.has(objKey(d))) return false;
+          if (heldKeys.has(objKey(d)) || notCreated.has(objKey(d))) return false;
           const o = byKey.get(objKey(d));
           if (!o || !ours(o)) return true;
           if (sortedJson(o.status ?? {}) === sortedJson(d.status ?? {})) return false;
@@ -1031,6 +1035,15 @@ export class SegmentationController {
         'False',
         Reason.PolicyNameConflict,
         held.map((a) => conflictMessage('ProposedNetworkPolicy', a)).join('; '),
+      );
+    else if (unwritten.length > 0)
+      // Promoted now, the frozen proposal would lack them: a default deny written without the policy of
+      // a workload whose ProposedNetworkPolicy was refused would cut that workload off once enforced.
+      set(
+        C.ProposalStable,
+        'False',
+        Reason.ApplyFailed,
+        `${unwritten.length} ProposedNetworkPolicies could not be written (${unwritten.join(', ')}; see Degraded): the proposal is not stable, and is not promoted, until they are`,
       );
     else if (proposal.length === 0)
       set(C.ProposalStable, 'False', Reason.NoProposal, 'no traffic learned yet: nothing to propose');
@@ -1428,7 +1441,9 @@ export class SegmentationController {
       workloads,
       edges: edgeCount,
       segmentCount: segments.length,
-      policies: proposal.length,
+      // Only what is in place: a ProposedNetworkPolicy refused when created is not (a promotion would
+      // freeze the proposal without it; ProposalStable says so).
+      policies: proposal.filter((p) => !notCreated.has(objKey(p))).length,
       enforcedPolicies: enforced,
       wouldBlock: verdict.wouldBlock,
       unauditable: verdict.unauditable,
@@ -1660,8 +1675,18 @@ export class SegmentationController {
     errors: { reason: string; message: string }[],
     announce: boolean,
     inPlace: readonly T[] = [],
-  ): Promise<{ notInPlace: number; notDeleted: Set<string>; heldBack: number }> {
+  ): Promise<{
+    notInPlace: number;
+    notDeleted: Set<string>;
+    heldBack: number;
+    unwritten: string[];
+    notCreated: Set<string>;
+  }> {
     let notInPlace = 0;
+    // The objects (`namespace/name`) an apply was meant for that do not hold what was applied: refused
+    // or failed, or not taken. Of those, the ones that did not exist before: not there at all.
+    const unwritten: string[] = [];
+    const notCreated = new Set<string>();
     // Default denies held back (not created or changed, or deleted) while a policy of their namespace
     // could not be applied: not in place, on purpose.
     let heldBack = 0;
@@ -1702,6 +1727,7 @@ export class SegmentationController {
             errors.push({ reason: Reason.ApplyFailed, message: `${a.why} ${message}` });
             done.untaken++;
             notInPlace++;
+            unwritten.push(objKey(a.object));
             failedIn.add(a.object.metadata.namespace ?? '');
             if (each) this.#events.record(seg, 'Warning', Reason.PolicyDriftNotRepaired, message);
             return;
@@ -1746,6 +1772,8 @@ export class SegmentationController {
       } catch (err) {
         if (a.kind === 'apply') {
           notInPlace++;
+          unwritten.push(objKey(a.object));
+          if (a.why === 'create') notCreated.add(objKey(a.object));
           const ns = a.object.metadata.namespace ?? '';
           failedIn.add(ns);
           if (a.why === 'create' && !isDefaultDeny(a.object))
@@ -1885,7 +1913,7 @@ export class SegmentationController {
           `${done.unapplied} ${plural(kind)} deleted: held back while a policy of their namespace could not be created`,
         );
     }
-    return { notInPlace, notDeleted, heldBack };
+    return { notInPlace, notDeleted, heldBack, unwritten: unwritten.sort(byteOrder), notCreated };
   }
 
   /** `why`: what the `PoliciesRemoved` Event gives as the reason (by default, the mode). */

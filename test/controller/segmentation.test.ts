@@ -1896,10 +1896,23 @@ describe('the Segmentation controller', () => {
             .filter((a) => a.body.kind === 'ProposedNetworkPolicy' && a.subresource === undefined)
             .map((a) => (a.body.metadata as { name: string }).name),
         ).toContain('microseg-default-deny');
-        const degraded = lastStatus(state).conditions!.find((c) => c.type === 'Degraded')!;
+        const status = lastStatus(state);
+        const degraded = status.conditions!.find((c) => c.type === 'Degraded')!;
+        // No status write for an object that is not there.
         expect(degraded.message).toBe(
-          'apply ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400); status of ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
+          'apply ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
         );
+        // Not stable, so not promoted: frozen now, the proposal would hold the deny without web's policy.
+        expect(status.conditions!.find((c) => c.type === 'ProposalStable')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message:
+            '1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded): the proposal is not stable, and is not promoted, until they are',
+        });
+        const attempted = state.applied.filter(
+          (a) => a.body.kind === 'ProposedNetworkPolicy' && a.subresource === undefined,
+        ).length;
+        expect(status.policies).toBe(attempted - 1); // all but the refused one
       });
 
       it('deletes the default deny first when enforcement ends, and keeps the rest while it stays', async () => {

@@ -3,7 +3,8 @@
  * kube-apiserver itself) that refuses the NetworkPolicy of one workload. In Enforce, the default deny of
  * its namespace is never in place without that workload's policy, each refusal is said with the
  * admission message, what was applied stays, and once the refusal is lifted the controller recovers by
- * itself, long before its resync.
+ * itself, long before its resync. In Learn, a ProposedNetworkPolicy refused keeps the proposal from being
+ * called stable (and promoted without it), and a LearnedEdgeSet refused loses no learned edge.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -34,6 +35,12 @@ const vap = uniqueName('refuse-db');
 const npPath = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
 const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
 const vapMessage = 'the platform team does not allow a NetworkPolicy named microseg-db here';
+const ns2 = uniqueName('refuse');
+const team2 = uniqueName('team');
+const seg2 = uniqueName('seg');
+const vap2 = uniqueName('refuse-pnp');
+const vapMessage2 = 'microseg objects of this Segmentation are refused here';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let admin: KubeConfig;
 let ctrl: RunningController | undefined;
 const abort = new AbortController();
@@ -92,6 +99,9 @@ afterAll(async () => {
   abort.abort();
   await ctrl?.stop();
   await cluster.request('DELETE', segPath);
+  await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg2}`);
+  for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
+    await cluster.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${what}/${vap2}`);
   await cluster.request(
     'DELETE',
     `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap}`,
@@ -207,5 +217,130 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     const seg = await getSeg(cluster, segName);
     expect(seg.spec?.mode).toBe('Enforce');
     expect(denyWithoutDb).toEqual([]);
+    abort.abort();
   }, 120_000);
+
+  it('in Learn: a refused ProposedNetworkPolicy keeps the proposal unstable (no promotion), a refused LearnedEdgeSet loses no edge', async () => {
+    await ctrl?.stop();
+    ctrl = await startLeader(cluster, {
+      segmentationSelector: `microseg.dev/test=${segName}`,
+      identity: 'refusals-3',
+      leaseName: 'microseg-controller',
+    });
+    await createNamespace(admin, ns2, { team: team2 });
+    await createAppPods(admin, ns2, [
+      ['frontend', '10.79.1.1'],
+      ['cart', '10.79.1.2'],
+      ['db', '10.79.1.3'],
+    ]);
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: vap2 },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: ['microseg.dev'],
+              apiVersions: ['*'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['proposednetworkpolicies', 'learnededgesets'],
+            },
+          ],
+        },
+        validations: [
+          {
+            expression: "object.kind == 'LearnedEdgeSet' ? false : object.metadata.name != 'microseg-db'",
+            message: vapMessage2,
+          },
+        ],
+      },
+    });
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: vap2 },
+      spec: {
+        policyName: vap2,
+        validationActions: ['Deny'],
+        matchResources: { objectSelector: { matchLabels: { 'microseg.dev/segmentation': seg2 } } },
+      },
+    });
+    const probe = async () =>
+      cluster.request(
+        'POST',
+        `/apis/microseg.dev/v1alpha1/namespaces/${ns2}/proposednetworkpolicies?dryRun=All`,
+        {
+          body: {
+            apiVersion: 'microseg.dev/v1alpha1',
+            kind: 'ProposedNetworkPolicy',
+            metadata: { name: 'microseg-db', namespace: ns2, labels: { 'microseg.dev/segmentation': seg2 } },
+            spec: { podSelector: {} },
+          },
+        },
+      );
+    await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
+    // Created, not applied: `kubectl apply` would declare spec.mode, which is then not promoted.
+    const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
+      body: {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Segmentation',
+        metadata: { name: seg2, labels: { 'microseg.dev/test': segName } },
+        spec: {
+          namespaceSelector: { matchLabels: { team: team2 } },
+          mode: 'Learn',
+          learning: { stableAfter: '0s' },
+          promotion: { automatic: true, after: '1s' },
+        },
+      },
+    });
+    expect(made.status, made.text).toBe(201);
+    await waitSeg(cluster, seg2, 'Learning', (x) => x.status?.phase === 'Learning');
+    expect(
+      (
+        await ctrl.push([
+          flow(`${ns2}/frontend`, `${ns2}/cart`, 8080, { count: 5 }),
+          flow(`${ns2}/cart`, `${ns2}/db`, 5432, { count: 3 }),
+        ])
+      ).status,
+    ).toBe(202);
+    const s = await waitSeg(
+      cluster,
+      seg2,
+      'refusals reported',
+      (x) =>
+        x.status?.edges === 2 &&
+        !!cond(x, 'Degraded')?.message.includes(`apply ProposedNetworkPolicy ${ns2}/microseg-db:`) &&
+        !!cond(x, 'Degraded')?.message.includes('learned edges:'),
+    );
+    expect(cond(s, 'Degraded')?.message).toContain(vapMessage2);
+    // Only the three written count, and the proposal is not stable while one is missing: promoted, the
+    // frozen proposal would hold the default deny without db's policy.
+    expect(s.status?.policies).toBe(3);
+    expect(cond(s, 'ProposalStable')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(cond(s, 'ProposalStable')?.message).toContain(`${ns2}/microseg-db`);
+    await sleep(2500); // more than promotion.after
+    const still = await getSeg(cluster, seg2);
+    expect(still.spec?.mode).toBe('Learn');
+    expect(cond(still, 'ProposalStable')?.status).toBe('False');
+
+    // Lifted: all four written, the learned edges persisted, then promoted.
+    expect(
+      (
+        await cluster.request(
+          'DELETE',
+          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap2}`,
+        )
+      ).status,
+    ).toBe(200);
+    await eventually('the admission policy lifted', async () => (await probe()).status === 201);
+    const promoted = await waitSeg(cluster, seg2, 'promoted', (x) => x.spec?.mode === 'Audit');
+    expect(promoted.status?.policies).toBe(4);
+    const sets = await listJson<{ spec: { edges?: unknown[] } }>(
+      cluster,
+      `/apis/microseg.dev/v1alpha1/learnededgesets?labelSelector=microseg.dev/segmentation=${seg2}`,
+    );
+    expect(sets.flatMap((x) => x.spec.edges ?? [])).toHaveLength(2);
+  }, 60_000);
 });
