@@ -193,6 +193,8 @@ export function checkIsolation(input: LeakInput): LeakReport {
             if (pp.start !== undefined) addPort(pp.start, pp.protocol ?? 'TCP');
             if (pp.end !== undefined) addPort(pp.end, pp.protocol ?? 'TCP');
             if (pp.name) for (const [n, pr] of namedPorts.get(pp.name) ?? []) addPort(n, pr);
+            // Every port of its protocol (a ClusterNetworkPolicy `sctp: {}`): probed on one, as above.
+            if (pp.start === undefined && !pp.name && pp.protocol) addAnyPort(pp.protocol);
           }
         }
       }

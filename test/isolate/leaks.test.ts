@@ -150,6 +150,26 @@ describe('leak detection', () => {
     ]);
   });
 
+  it('an admin-tier rule admitting every SCTP port, evaluated before ours, is a leak', () => {
+    const sctp: OtherObject = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha2',
+      kind: 'ClusterNetworkPolicy',
+      metadata: { name: 'a-sctp-any' },
+      spec: {
+        tier: 'Admin',
+        priority: 0,
+        subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } },
+        ingress: [
+          { name: 'sctp-in', action: 'Accept', from: [{ namespaces: {} }], protocols: [{ sctp: {} }] },
+        ],
+      },
+    };
+    const { report } = isolate('ClusterNetworkPolicy', [], [sctp]);
+    expect(report.leaks.map((l) => [l.policy, l.rule, l.direction, l.example.endsWith('/SCTP')])).toEqual([
+      ['ClusterNetworkPolicy/a-sctp-any', 'ingress[0] (sctp-in)', 'ingress', true],
+    ]);
+  });
+
   it('NetworkPolicy mechanism without foreign policies holds: only DNS and forensics get through', () => {
     const { report, input } = isolate('NetworkPolicy', [managedAllow]);
     expect(report.leaks).toEqual([]);
