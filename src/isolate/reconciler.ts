@@ -644,6 +644,9 @@ export class IsolationReconciler {
       // A spec edited into one the controller refuses while its pods are isolated: they stay isolated (the
       // deny is not taken down by a typo), the message says so, and the expiry the last valid spec gave
       // still releases them.
+      // A leak check still waiting for the last valid spec is superseded: its proof would overwrite the
+      // Failed status that names the problem.
+      this.pendingChecks.delete(key);
       const inEffect = status.isolatedAt !== undefined && status.phase !== 'Released';
       const expiresAt = inEffect ? status.expiresAt : undefined;
       if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) return this.expire(key, iso, expiresAt);
@@ -1051,7 +1054,8 @@ export class IsolationReconciler {
     } catch (err) {
       // The state stays to be checked (unless a newer one came meanwhile): the check queue retries it with
       // backoff. Until then the failure is said, so that the status does not stay silent.
-      if (input && !this.pendingChecks.has(key)) this.pendingChecks.set(key, input);
+      if (input && !this.pendingChecks.has(key) && !this.superseded(key, input.iso))
+        this.pendingChecks.set(key, input);
       if (input) await this.reportCheckFailure(key, input, err);
       throw err;
     } finally {
@@ -1073,6 +1077,13 @@ export class IsolationReconciler {
     if (!entry || entry.uid !== (iso.metadata.uid ?? '') || entry.status.phase === 'Released') return;
     const message = `${isolated.length} pod(s) isolated with ${method}; the leak check failed: ${problem}`;
     await this.patchStatus(iso, { ...entry.status, message }, 'background').catch(() => undefined);
+  }
+
+  /** True when the Isolation's spec was edited after `iso`, the state a leak check was queued for. */
+  private superseded(key: string, iso: Isolation): boolean {
+    const seen = this.observed.get(key)?.metadata.generation;
+    const checked = iso.metadata.generation;
+    return seen !== undefined && checked !== undefined && seen > checked;
   }
 
   private async checkNewest(key: string): Promise<ReconcileResult> {
@@ -1107,8 +1118,10 @@ export class IsolationReconciler {
       clusterKinds,
       isolated,
     );
-    // A newer state arrived while this one was checked: it is checked next and published instead.
-    if (this.pendingChecks.has(key)) return {};
+    // A newer state arrived while this one was checked: it is checked next and published instead. A spec
+    // edited since (into one the controller refuses, or one its reconcile has not reached yet): the state
+    // checked is not what the Isolation asks for any more, and is not published.
+    if (this.pendingChecks.has(key) || this.superseded(key, iso)) return {};
     const entry = this.statuses.get(key);
     // Gone, recreated, or released meanwhile: nothing to publish.
     if (!entry || entry.uid !== (iso.metadata.uid ?? '') || entry.status.phase === 'Released') return {};

@@ -928,3 +928,41 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
     expect(serverIso(kube).status?.phase).toBe('Released');
   });
 });
+
+describe('IsolationReconciler: a leak check of a spec since edited into an invalid one', () => {
+  it('does not publish over the Failed status that names the invalid spec', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    let refuse = true;
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (refuse && req.method === 'GET' && req.path === paths.namespaces())
+        throw new KubeError(
+          503,
+          'ServiceUnavailable',
+          'the server is currently unable to handle the request',
+        );
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    // The check of the valid spec failed and waits for its retry; meanwhile the spec is made invalid.
+    await kube.request({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { spec: { target: { pods: ['Web_1'] } } },
+    });
+    reconciler.observe(serverIso(kube));
+    await reconciler.reconcile(KEY);
+    const failed = serverIso(kube).status!;
+    expect(failed.phase).toBe('Failed');
+    // The apiserver answers again and the retry runs: the superseded state is not published.
+    refuse = false;
+    reconciler.checks.add(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message]).toEqual([failed.phase, failed.message]);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+  });
+});
