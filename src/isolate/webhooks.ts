@@ -632,9 +632,11 @@ export function parseTokens(text: string): string[] {
 
 /**
  * Reads bearer tokens from a Secret key (see `parseTokens`), refreshing periodically. The first read must
- * succeed and find a token. A later refresh that fails (the Secret deleted, the key gone or holding no
- * token, no permission, the apiserver unavailable) keeps the tokens read before and is logged once per
- * distinct problem, and once more when a refresh succeeds again.
+ * succeed and find a token. A later refresh that finds the Secret deleted, or its key gone or holding no
+ * token, withdraws the tokens read before: `tokens()` throws (the webhooks answer 503, which Alertmanager
+ * and Falcosidekick retry) until a refresh finds a token again, so emptying or deleting the Secret revokes
+ * them. A refresh that fails otherwise (no permission, the apiserver unavailable) keeps the tokens read
+ * before. Each distinct problem is logged once, and once more when a refresh succeeds again.
  */
 export async function tokensFromSecret(
   kube: Kube,
@@ -645,16 +647,21 @@ export async function tokensFromSecret(
   log: (line: string) => void = (line) => console.warn(line),
 ): Promise<{ tokens: () => readonly string[]; stop: () => void }> {
   const what = `Secret ${namespace}/${name}`;
+  const label = `webhook tokens of ${what} key ${JSON.stringify(key)}`;
+  /** An error saying the tokens were taken away (the Secret deleted, the key gone or emptied). */
+  const withdrawal = (message: string) => Object.assign(new Error(message), { withdrawn: true });
   let current: string[] = [];
+  /** Why the tokens read before are no longer accepted, while they are not. */
+  let withdrawn: string | undefined;
   const load = async () => {
     const s = await kube.request<{ data?: Record<string, string> }>({
       method: 'GET',
       path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
     });
     const raw = s.data?.[key];
-    if (raw === undefined) throw new Error(`${what} has no key ${JSON.stringify(key)}`);
+    if (raw === undefined) throw withdrawal(`${what} has no key ${JSON.stringify(key)}`);
     const tokens = parseTokens(Buffer.from(raw, 'base64').toString('utf8'));
-    if (tokens.length === 0) throw new Error(`${what} key ${JSON.stringify(key)} holds no token`);
+    if (tokens.length === 0) throw withdrawal(`${what} key ${JSON.stringify(key)} holds no token`);
     current = tokens;
   };
   await load();
@@ -664,20 +671,32 @@ export async function tokensFromSecret(
       await load();
     } catch (err) {
       const problem = err instanceof Error ? err.message : String(err);
+      const gone = isNotFound(err) || (err as { withdrawn?: boolean }).withdrawn === true;
+      withdrawn = gone ? problem : withdrawn;
       if (problem !== failing)
         log(
-          `webhook tokens of ${what} key ${JSON.stringify(key)} cannot be refreshed: ${problem}; the tokens read before are still accepted`,
+          `${label} cannot be refreshed: ${problem}; ${
+            withdrawn !== undefined
+              ? 'the webhooks answer 503 until it holds a token again'
+              : 'the tokens read before are still accepted'
+          }`,
         );
       failing = problem;
       return;
     }
-    if (failing !== undefined)
-      log(`webhook tokens of ${what} key ${JSON.stringify(key)} are refreshed again`);
+    withdrawn = undefined;
+    if (failing !== undefined) log(`${label} are refreshed again`);
     failing = undefined;
   };
   const timer = setInterval(() => void refresh(), refreshMs);
   timer.unref();
-  return { tokens: () => current, stop: () => clearInterval(timer) };
+  return {
+    tokens: () => {
+      if (withdrawn !== undefined) throw new Error(`${label} cannot be read: ${withdrawn}`);
+      return current;
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 /**

@@ -817,23 +817,63 @@ describe('webhook receivers', () => {
       const path = '/api/v1/namespaces/ms/secrets/hook';
       const secret = (text: string) => ({ data: { token: Buffer.from(text).toString('base64') } });
       kube.objects.set(path, secret('tok1'));
+      let down = false;
+      const request = kube.request.bind(kube);
+      kube.request = async <T>(req: KubeRequest): Promise<T> => {
+        if (down)
+          throw new KubeError(
+            503,
+            'ServiceUnavailable',
+            'the server is currently unable to handle the request',
+          );
+        return request<T>(req);
+      };
       const logged: string[] = [];
       const t = await tokensFromSecret(kube, 'ms', 'hook', 'token', 1000, (line) => logged.push(line));
-      kube.objects.delete(path);
+      // The apiserver unavailable: the tokens read before are still accepted.
+      down = true;
       await vi.advanceTimersByTimeAsync(1000);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(t.tokens()).toEqual(['tok1']);
+      down = false;
+      kube.objects.delete(path);
       await vi.advanceTimersByTimeAsync(1000);
       kube.objects.set(path, secret(' \n'));
       await vi.advanceTimersByTimeAsync(1000);
-      expect(t.tokens()).toEqual(['tok1']);
       kube.objects.set(path, secret('tok2'));
       await vi.advanceTimersByTimeAsync(1000);
       t.stop();
       expect(t.tokens()).toEqual(['tok2']);
       expect(logged).toEqual([
-        'webhook tokens of Secret ms/hook key "token" cannot be refreshed: not found; the tokens read before are still accepted',
-        'webhook tokens of Secret ms/hook key "token" cannot be refreshed: Secret ms/hook key "token" holds no token; the tokens read before are still accepted',
+        'webhook tokens of Secret ms/hook key "token" cannot be refreshed: the server is currently unable to handle the request; the tokens read before are still accepted',
+        'webhook tokens of Secret ms/hook key "token" cannot be refreshed: not found; the webhooks answer 503 until it holds a token again',
+        'webhook tokens of Secret ms/hook key "token" cannot be refreshed: Secret ms/hook key "token" holds no token; the webhooks answer 503 until it holds a token again',
         'webhook tokens of Secret ms/hook key "token" are refreshed again',
       ]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a Secret key emptied or a Secret deleted revokes its tokens: requests get 503, retryable, until it holds one', async () => {
+    vi.useFakeTimers();
+    try {
+      const kube = new FakeKube();
+      const path = '/api/v1/namespaces/ms/secrets/hook';
+      const secret = (text: string) => ({ data: { token: Buffer.from(text).toString('base64') } });
+      kube.objects.set(path, secret('leaked'));
+      const t = await tokensFromSecret(kube, 'ms', 'hook', 'token', 1000, () => undefined);
+      expect(t.tokens()).toEqual(['leaked']);
+      kube.objects.set(path, secret(''));
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(() => t.tokens()).toThrow('Secret ms/hook key "token" holds no token');
+      kube.objects.set(path, secret('fresh'));
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(t.tokens()).toEqual(['fresh']);
+      kube.objects.delete(path);
+      await vi.advanceTimersByTimeAsync(1000);
+      t.stop();
+      expect(() => t.tokens()).toThrow('not found');
     } finally {
       vi.useRealTimers();
     }
