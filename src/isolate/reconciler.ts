@@ -1054,9 +1054,11 @@ export class IsolationReconciler {
     } catch (err) {
       // The state stays to be checked (unless a newer one came meanwhile): the check queue retries it with
       // backoff. Until then the failure is said, so that the status does not stay silent.
-      if (input && !this.pendingChecks.has(key) && !this.superseded(key, input.iso))
-        this.pendingChecks.set(key, input);
-      if (input) await this.reportCheckFailure(key, input, err);
+      // Not when the Isolation was released, deleted or edited meanwhile: that state is no longer the one to
+      // prove, and a failure that lasts would be retried for it until the controller restarts.
+      if (!input || !this.checkWanted(key, input.iso)) return {};
+      if (!this.pendingChecks.has(key)) this.pendingChecks.set(key, input);
+      await this.reportCheckFailure(key, input, err);
       throw err;
     } finally {
       slot();
@@ -1077,6 +1079,18 @@ export class IsolationReconciler {
     if (!entry || entry.uid !== (iso.metadata.uid ?? '') || entry.status.phase === 'Released') return;
     const message = `${isolated.length} pod(s) isolated with ${method}; the leak check failed: ${problem}`;
     await this.patchStatus(iso, { ...entry.status, message }, 'background').catch(() => undefined);
+  }
+
+  /** True while the state `iso` of `key` is still to be proved: not released, deleted nor superseded. */
+  private checkWanted(key: string, iso: Isolation): boolean {
+    const entry = this.statuses.get(key);
+    return (
+      entry !== undefined &&
+      entry.uid === (iso.metadata.uid ?? '') &&
+      entry.status.phase !== 'Released' &&
+      !this.observed.get(key)?.metadata.deletionTimestamp &&
+      !this.superseded(key, iso)
+    );
   }
 
   /** True when the Isolation's spec was edited after `iso`, the state a leak check was queued for. */

@@ -966,3 +966,47 @@ describe('IsolationReconciler: a leak check of a spec since edited into an inval
     expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
   });
 });
+
+describe('IsolationReconciler: a leak check that fails while its Isolation is deleted', () => {
+  it('is not kept and retried for an Isolation released meanwhile', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    let nsReads = 0;
+    let held: ((err: Error) => void) | undefined;
+    let reached!: () => void;
+    const checking = new Promise<void>((r) => (reached = r));
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (req.method === 'GET' && req.path === paths.namespaces()) {
+        nsReads++;
+        if (!held) {
+          // The first check's read hangs until the Isolation is released, then fails.
+          return new Promise((_, reject) => {
+            held = reject;
+            reached();
+          });
+        }
+        throw new KubeError(
+          503,
+          'ServiceUnavailable',
+          'the server is currently unable to handle the request',
+        );
+      }
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await checking;
+    markDeleted(kube, reconciler);
+    await reconciler.reconcile(KEY);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBeUndefined();
+    held!(new KubeError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+    await reconciler.checks.idle();
+    const before = nsReads;
+    // The queue's retry (or any later run of the key) finds nothing to check for the released Isolation.
+    reconciler.checks.add(KEY);
+    await reconciler.checks.idle();
+    expect(nsReads).toBe(before);
+    expect(kube.events.filter((e) => e.reason === 'LeakCheckFailed')).toEqual([]);
+  });
+});
