@@ -65,7 +65,8 @@ export interface EngineInput {
   /**
    * Services: a query (`evaluate`) to or from one of their ClusterIPs, `spec.externalIPs` or load
    * balancer IPs (`status.loadBalancer.ingress[].ip`, unless its `ipMode` is `Proxy`) is refused, since
-   * policies see the connection after the address is translated to a backend pod.
+   * policies see the connection after the address is translated to a backend pod; so is a query to a
+   * node's address on the nodePort of a NodePort or LoadBalancer Service.
    */
   services?: readonly Service[];
   /**
@@ -196,6 +197,14 @@ export class Engine {
    * says it: `the ClusterIP of Service ns/name`, `an external IP of Service ns/name (spec.externalIPs[0])`.
    */
   private readonly serviceAddrs = new Map<string, string>();
+  /**
+   * Ports of a node's addresses the node translates to pods, by `protocol/port` (a Service's nodePort,
+   * on every node) or `node\0protocol/port` (a pod's hostPort, on its node) → what the port is, as the
+   * refusal says it. A host-network pod listening on a port of its node (`hostListeners`) keeps it.
+   */
+  private readonly nodePorts = new Map<string, { what: string; ask: string }>();
+  private readonly hostPorts = new Map<string, { what: string; ask: string }>();
+  private readonly hostListeners = new Set<string>();
   private readonly selCache = new Map<string, Selection>();
   private readonly selByEnd = new WeakMap<PodEnd, Selection>();
   private readonly nsSelCache = new WeakMap<object, Map<string, boolean>>();
@@ -276,6 +285,7 @@ export class Engine {
     const ownership = ownershipOf({ workloads: input.workloads ?? [], cronJobs: input.cronJobs ?? [] });
     for (const pod of sortedPods) this.addPod(pod, ownership);
     for (const svc of input.services ?? []) this.addServiceAddrs(svc);
+    for (const pod of sortedPods) this.addHostPorts(pod);
 
     const shared = new CompileCache();
     const nps = (input.networkPolicies ?? []).map((np) => compileNetworkPolicy(np, shared));
@@ -1021,6 +1031,7 @@ export class Engine {
     this.refuseServiceAddr(dst, names.to);
     const proto = q.protocol === undefined ? undefined : parseProtocol(q.protocol, names.protocol);
     const { port, protocol } = this.resolvePort(q.port, proto, dst, names.port);
+    this.refuseNodePort(dst, port, protocol, names.to);
     return this.explain(src, dst, port, protocol);
   }
 
@@ -1037,6 +1048,7 @@ export class Engine {
       if (a && !this.serviceAddrs.has(addrKey(a))) this.serviceAddrs.set(addrKey(a), what);
     };
     const spec = svc.spec ?? {};
+    this.addNodePorts(svc, name);
     for (const t of [spec.clusterIP, ...(spec.clusterIPs ?? [])]) add(t, `the ClusterIP of Service ${name}`);
     (Array.isArray(spec.externalIPs) ? spec.externalIPs : []).forEach((t, i) =>
       add(t, `an external IP of Service ${name} (spec.externalIPs[${i}])`),
@@ -1046,6 +1058,66 @@ export class Engine {
       if (e?.ipMode !== 'Proxy')
         add(e?.ip, `the load-balancer IP of Service ${name} (status.loadBalancer.ingress[${i}].ip)`);
     });
+  }
+
+  /**
+   * The nodePorts of a NodePort or LoadBalancer Service: a node's address on one is translated to the
+   * Service's backends (kube-proxy, Cilium), on every node. The first Service to claim one keeps it.
+   */
+  private addNodePorts(svc: Service, name: string): void {
+    const spec = svc.spec ?? {};
+    if (spec.type !== 'NodePort' && spec.type !== 'LoadBalancer') return;
+    (Array.isArray(spec.ports) ? spec.ports : []).forEach((sp, i) => {
+      if (typeof sp?.nodePort !== 'number' || sp.nodePort <= 0) return;
+      const key = `${(sp.protocol ?? 'TCP').toUpperCase()}/${sp.nodePort}`;
+      if (this.nodePorts.has(key)) return;
+      this.nodePorts.set(key, {
+        what: `the nodePort of Service ${name} (spec.ports[${i}].nodePort)`,
+        ask: 'ask about a backend pod (namespace/pod or its IP) and the target port',
+      });
+    });
+  }
+
+  /**
+   * The ports a pod publishes on its node (`hostPort`), translated there to the pod's container port,
+   * unless the pod runs on the host network (then it listens on the node itself, and so keeps the port
+   * from a published one) or has ended. Pods come in the order of their names: the last one keeps a port.
+   */
+  private addHostPorts(pod: Pod): void {
+    const node = pod.spec?.nodeName;
+    if (!node) return;
+    const ns = pod.metadata.namespace ?? '';
+    const hostNetwork = pod.spec?.hostNetwork === true;
+    const ended = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    for (const c of pod.spec?.containers ?? [])
+      for (const p of c.ports ?? []) {
+        const protocol = (p.protocol ?? 'TCP').toUpperCase();
+        if (hostNetwork) {
+          this.hostListeners.add(`${node}\u0000${protocol}/${p.hostPort ?? p.containerPort}`);
+          continue;
+        }
+        if (ended || !p.hostPort) continue;
+        this.hostPorts.set(`${node}\u0000${protocol}/${p.hostPort}`, {
+          what: `the hostPort of pod ${ns}/${pod.metadata.name} (to its container port ${p.containerPort})`,
+          ask: `ask about the pod (${ns}/${pod.metadata.name}) and port ${p.containerPort}`,
+        });
+      }
+  }
+
+  /**
+   * A node's address on a port the node translates to a pod (a Service's nodePort, a pod's hostPort) is
+   * not what a policy sees, as a ClusterIP is not: the connection reaches the pod, on its port, before
+   * any policy applies. A host-network pod listening there is what the node's port stands for.
+   */
+  private refuseNodePort(end: ResolvedEnd, port: number, protocol: L4Protocol, where: string): void {
+    if (end.kind !== 'ip' || end.node === undefined) return;
+    const at = `${protocol}/${port}`;
+    if (this.hostListeners.has(`${end.node}\u0000${at}`)) return;
+    const found = this.hostPorts.get(`${end.node}\u0000${at}`) ?? this.nodePorts.get(at);
+    if (found === undefined) return;
+    throw new InputError(
+      `${where}: ${end.display} on ${at} is ${found.what}; policies see the connection after the node translates it to a pod, so ${found.ask}`,
+    );
   }
 
   /**

@@ -18,9 +18,10 @@ function pod(
   name: string,
   labels: Record<string, string>,
   ip: string,
-  containers: { name: string; ports?: { name?: string; containerPort: number; protocol?: string }[] }[] = [
-    { name: 'c' },
-  ],
+  containers: {
+    name: string;
+    ports?: { name?: string; containerPort: number; protocol?: string; hostPort?: number }[];
+  }[] = [{ name: 'c' }],
   status: Record<string, unknown> = { hostIP: NODE_IP },
 ): Pod {
   return {
@@ -449,6 +450,82 @@ describe('4c. a Service external IP or load-balancer IP', () => {
     expect(ok(e, 'y/a', '198.51.100.8', 80)).toBe(true);
     // The backend pod is what a policy sees: y's egress admits no pod.
     expect(ok(e, 'y/a', 'x/a', 80)).toBe(false);
+  });
+});
+
+describe("4d. a node's address on a nodePort or a hostPort", () => {
+  const web = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: 'x' },
+    spec: {
+      type: 'NodePort',
+      selector: { app: 'a' },
+      clusterIP: '10.96.0.20',
+      ports: [
+        { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 },
+        { name: 'http', port: 80, targetPort: 8080, nodePort: 30080 },
+      ],
+    },
+  };
+  const agent = pod('x', 'agent', { app: 'agent' }, '10.0.0.9', [
+    { name: 'c', ports: [{ containerPort: 4317, hostPort: 14317 }] },
+  ]);
+  const hostPod: Pod = {
+    ...pod('x', 'exporter', { app: 'exporter' }, NODE_IP, [
+      { name: 'c', ports: [{ containerPort: 9100, hostPort: 9100 }] },
+    ]),
+    spec: {
+      nodeName: 'n1',
+      hostNetwork: true,
+      containers: [{ name: 'c', ports: [{ containerPort: 9100 }] }],
+    },
+  };
+  // An egress policy that admits the node's address and none of the pods the node translates to.
+  const text = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      ...namespaces,
+      ...basePods,
+      agent,
+      hostPod,
+      np('y', 'p', {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }] }],
+      }),
+      web,
+    ],
+  });
+  const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+  const to = (port: number, protocol?: L4Protocol) => () =>
+    e.evaluate(
+      { from: { namespace: 'y', pod: 'a' }, to: { ip: NODE_IP }, port, ...(protocol ? { protocol } : {}) },
+      'query 1',
+    );
+  it("is refused as a Service's ClusterIP is: the node translates it to the backends", () => {
+    expect(to(30080)).toThrow(
+      new InputError(
+        `query 1: to: node n1 (${NODE_IP}) on TCP/30080 is the nodePort of Service x/web (spec.ports[1].nodePort); policies see the connection after the node translates it to a pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
+      ),
+    );
+    expect(to(30053, 'UDP')).toThrow(/is the nodePort of Service x\/web \(spec\.ports\[0\]\.nodePort\)/);
+    // The backend is what a policy sees: y's egress admits no pod.
+    expect(ok(e, 'y/a', 'x/a', 8080)).toBe(false);
+  });
+  it("is refused on a pod's hostPort, naming the pod and its container port", () => {
+    expect(to(14317)).toThrow(
+      new InputError(
+        `query 1: to: node n1 (${NODE_IP}) on TCP/14317 is the hostPort of pod x/agent (to its container port 4317); policies see the connection after the node translates it to a pod, so ask about the pod (x/agent) and port 4317`,
+      ),
+    );
+    expect(ok(e, 'y/a', 'x/agent', 4317)).toBe(false);
+  });
+  it('is the node on any other port or protocol, and where a host-network pod listens', () => {
+    expect(to(30080, 'UDP')().allowed).toBe(true);
+    expect(to(22)().allowed).toBe(true);
+    expect(to(9100)().allowed).toBe(true);
   });
 });
 
