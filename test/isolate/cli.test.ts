@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -327,5 +329,78 @@ describe('isolatedNone: the outcome isolate --wait takes for a target with no po
       isolatedNone(iso({ phase: 'Isolated', observedGeneration: 2, message: '1 pod(s) isolated' })),
     ).toBe(false);
     expect(isolatedNone(undefined)).toBe(false);
+  });
+});
+
+describe('release of one Isolation named more than once', () => {
+  const base = mkdtempSync(join(tmpdir(), 'microseg-release-cli-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /** A stand-in API server: pods quarantined by shop/iso-cart, which exists until deleted once. */
+  async function fakeApiServer() {
+    const deletes: string[] = [];
+    let present = true;
+    const server = createServer((req, res) => {
+      const url = req.url ?? '';
+      const json = (code: number, body: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const pod = /^\/api\/v1\/namespaces\/shop\/pods\/(cart-[12])$/.exec(url);
+      if (req.method === 'GET' && pod)
+        return json(200, {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: pod[1], namespace: 'shop', labels: { 'microseg.dev/quarantine': 'iso-cart' } },
+        });
+      if (
+        req.method === 'DELETE' &&
+        url.startsWith('/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/')
+      ) {
+        deletes.push(url.split('/').pop()!);
+        if (url.endsWith('/iso-cart') && present) {
+          present = false;
+          return json(200, { kind: 'Status', status: 'Success' });
+        }
+      }
+      return json(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const file = join(base, `kubeconfig-${port}.yaml`);
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+        '',
+      ].join('\n'),
+    );
+    return { file, deletes, close: () => new Promise((resolve) => server.close(resolve)) };
+  }
+
+  it('is deleted once and reported released, not also as not found (exit 0)', async () => {
+    for (const args of [
+      ['--pod', 'shop/cart-1', '--pod', 'shop/cart-2'],
+      ['shop/iso-cart', '--pod', 'shop/cart-1'],
+      ['shop/iso-cart', 'shop/iso-cart'],
+    ]) {
+      const api = await fakeApiServer();
+      try {
+        const r = await cli(['release', ...args, '--kubeconfig', api.file]);
+        expect(r, args.join(' ')).toEqual({
+          code: 0,
+          out: 'isolation shop/iso-cart released (the controller restores the pods)\n',
+          err: '',
+        });
+        expect(api.deletes).toEqual(['iso-cart']);
+      } finally {
+        await api.close();
+      }
+    }
   });
 });

@@ -73,7 +73,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       if (!iso) throw new UsageError(`pod ${ns}/${pod} is not quarantined (no ${QUARANTINE_LABEL} label)`);
       refs.push([ns, iso]);
     }
+    // One Isolation named more than once (two pods it quarantines, or by name and by a pod) is released
+    // once: deleting it again would find it gone and report it as not found.
+    const once = new Set<string>();
     for (const [ns, name] of refs) {
+      if (once.has(`${ns}/${name}`)) continue;
+      once.add(`${ns}/${name}`);
       try {
         await kube.request({ method: 'DELETE', path: paths.isolation(ns, name) });
       } catch (err) {
