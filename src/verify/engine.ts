@@ -205,6 +205,11 @@ export class Engine {
   private readonly nodePorts = new Map<string, { what: string; ask: string }>();
   private readonly hostPorts = new Map<string, { what: string; ask: string }>();
   private readonly hostListeners = new Set<string>();
+  /** The container ports of host-network pods answered as their node (hostNetworkPods=node), by end key. */
+  private readonly hostPodPorts = new Map<
+    string,
+    readonly { name?: string; port: number; protocol: L4Protocol }[]
+  >();
   private readonly selCache = new Map<string, Selection>();
   private readonly selByEnd = new WeakMap<PodEnd, Selection>();
   private readonly nsSelCache = new WeakMap<object, Map<string, boolean>>();
@@ -321,6 +326,19 @@ export class Engine {
       .map((ip) => parseAddr(ip))
       .filter((a): a is Addr => a !== undefined);
     const node = pod.spec?.nodeName;
+    const ports: { name?: string; port: number; protocol: L4Protocol }[] = [];
+    for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
+      for (const p of c.ports ?? []) {
+        // A port the API server refuses (not an integer of 1-65535) is none: such a pod does not run.
+        const cp = p.containerPort;
+        if (typeof cp !== 'number' || !Number.isInteger(cp) || cp < 1 || cp > 65535) continue;
+        ports.push({
+          ...(p.name ? { name: p.name } : {}),
+          port: p.containerPort,
+          protocol: normProtocol(p.protocol),
+        });
+      }
+    }
     if (pod.spec?.hostNetwork === true && this.options.hostNetworkPods === 'node') {
       const ip = ips[0] ?? (pod.status?.hostIP ? parseAddr(pod.status.hostIP) : undefined);
       const nodeInfo = node ? this.nodes.get(node) : undefined;
@@ -334,21 +352,11 @@ export class Engine {
           ...(nodeInfo?.labels ? { nodeLabels: nodeInfo.labels } : {}),
         };
         this.pods.set(`${ns}/${name}`, end);
+        // Its named ports are still its own: a query names one as for any pod (on the host network a
+        // container port is a port of the node).
+        this.hostPodPorts.set(end.key, ports);
       }
       return;
-    }
-    const ports: { name?: string; port: number; protocol: L4Protocol }[] = [];
-    for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
-      for (const p of c.ports ?? []) {
-        // A port the API server refuses (not an integer of 1-65535) is none: such a pod does not run.
-        const cp = p.containerPort;
-        if (typeof cp !== 'number' || !Number.isInteger(cp) || cp < 1 || cp > 65535) continue;
-        ports.push({
-          ...(p.name ? { name: p.name } : {}),
-          port: p.containerPort,
-          protocol: normProtocol(p.protocol),
-        });
-      }
     }
     const root = rootOwner(pod, ownership);
     const key = `${ns}/${name}`;
@@ -1004,11 +1012,12 @@ export class Engine {
     if (typeof port !== 'string' || port === '')
       throw new InputError(`${where}: port must be a number or a container port name`);
     if (/^\d+$/.test(port)) return this.resolvePort(Number(port), protocol, dst, where);
-    if (dst.kind !== 'pod')
+    const ports = dst.kind === 'pod' ? dst.ports : this.hostPodPorts.get(dst.key);
+    if (ports === undefined)
       throw new InputError(
         `${where}: named port ${JSON.stringify(port)} cannot be resolved: ${dst.display} is not a pod`,
       );
-    const cp = dst.ports.find((p) => p.name === port && (!protocol || p.protocol === protocol));
+    const cp = ports.find((p) => p.name === port && (!protocol || p.protocol === protocol));
     if (!cp)
       throw new InputError(
         `${where}: ${dst.display} has no container port named ${JSON.stringify(port)}${protocol ? ` for ${protocol}` : ''}`,

@@ -669,4 +669,32 @@ describe('6. defaults and tiers, case by case', () => {
     expect(ok(engine([toPods], { pods: [agent] }), 'x/a', 'x/agent')).toBe(false);
     expect(ok(engine([toPods], { pods: [agent] }), 'x/a', 'x/b')).toBe(true);
   });
+  it('a host-network pod answered as its node still resolves its own named ports', () => {
+    const exporter: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'exporter', namespace: 'x', labels: { app: 'exporter' } },
+      spec: {
+        nodeName: 'n1',
+        hostNetwork: true,
+        containers: [{ name: 'c', ports: [{ name: 'metrics', containerPort: 9100 }] }],
+      },
+      status: { podIPs: [{ ip: NODE_IP }], hostIP: NODE_IP },
+    };
+    const toMetrics = np('x', 'eg', {
+      podSelector: { matchLabels: { app: 'a' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }], ports: [{ port: 9100 }] }],
+    });
+    const e = engine([toMetrics], { pods: [exporter] });
+    const v = e.evaluate({ from: end('x/a'), to: end('x/exporter'), port: 'metrics' });
+    expect([v.port, v.protocol, v.allowed]).toEqual([9100, 'TCP', true]);
+    expect(() => e.evaluate({ from: end('x/a'), to: end('x/exporter'), port: 'web' })).toThrow(
+      new InputError('query: x/exporter (host network, node n1) has no container port named "web"'),
+    );
+    // The node's address is the node, not the pod: it has no named port.
+    expect(() => e.evaluate({ from: end('x/a'), to: end(NODE_IP), port: 'metrics' })).toThrow(
+      /cannot be resolved: node n1 \(192\.168\.0\.1\) is not a pod/,
+    );
+  });
 });
