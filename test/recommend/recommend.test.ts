@@ -1003,6 +1003,21 @@ describe('microseg graph on the demo', () => {
       0,
     );
     expect(dotOut.stdout).toBe(toDot(expected.graph));
+    // --out - is standard output too, as '-' is standard input for --flows: no file named '-' is made.
+    const dash = captureIO();
+    const stray = join(process.cwd(), '-');
+    try {
+      expect(
+        await runCli(
+          ['graph', '--flows', flows, '--cluster', cluster, '--format', 'dot', '--out', '-'],
+          dash,
+        ),
+      ).toBe(0);
+      expect(dash.stdout).toBe(toDot(expected.graph));
+      await expect(lstat(stray)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(stray, { force: true });
+    }
   });
 
   it('reports bad lines and empty sources on standard error, and --strict stops at the first', async () => {

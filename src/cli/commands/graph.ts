@@ -33,7 +33,7 @@ options:
   --flows FILE      flow source (repeatable, each source once; '-' reads standard input)
   --cluster FILE    cluster snapshot (repeatable)
   --format F        json (default) or dot
-  --out FILE        write to FILE instead of standard output
+  --out FILE        write to FILE instead of standard output ('-': standard output)
   --input-format F  flow input format: auto (default), hubble, generic, inspektor-gadget, kubescape
   --strict          stop at the first bad input line, or at a policy field its API does not
                     define (a warning without it: read without the field, as the API server)
@@ -84,9 +84,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const opts = pipelineOptions(values);
   // Before any input is read: a run over millions of lines should not end on a mistyped --out.
   nonEmptyOut(values.out, 'file', 'standard output');
-  if (values.out) {
-    await checkOutputFile(values.out);
-    await outputNotInput('--out', values.out, [
+  // '-' is standard output, as it is standard input for --flows (not a file named '-').
+  const out = values.out === '-' ? undefined : values.out;
+  if (out) {
+    await checkOutputFile(out);
+    await outputNotInput('--out', out, [
       ['--flows', values.flows],
       ['--cluster', values.cluster],
     ]);
@@ -126,7 +128,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
           },
           2,
         );
-  if (values.out) await writeOutputFile(values.out, pieces);
+  if (out) await writeOutputFile(out, pieces);
   else await writePieces(pieces, (chunk) => io.out(chunk));
   return EXIT.ok;
 }
