@@ -204,6 +204,11 @@ export type EndpointArg = Endpoint | WorkloadRef;
 export function parseEndpointArg(text: string, option: string): EndpointArg {
   if (parseAddr(text)) return { ip: text };
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
+  // No namespace name is an address (a DNS label has no '.' or ':'): this is a CIDR, not namespace/pod.
+  if (m && parseAddr(m[1]!) && /^\d+$/.test(m[2]!))
+    throw new InputError(
+      `${option}: ${JSON.stringify(text)} is a CIDR, not one end: give an address of it (e.g. ${m[1]}), namespace/pod or namespace/Kind/name`,
+    );
   if (m) return { namespace: m[1]!, pod: m[2]! };
   if (/^[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(text)) return { workload: text };
   throw new InputError(

@@ -409,6 +409,17 @@ describe('a workload as an end, namespace/Kind/name', () => {
         'shop/db-0',
         '--from: "shop/Deployment/cart/x" is neither namespace/pod, namespace/Kind/name nor an IP address',
       ],
+      // A CIDR is not a namespace and a pod: an end is one address.
+      [
+        'shop/db-0',
+        '10.0.0.0/8',
+        '--to: "10.0.0.0/8" is a CIDR, not one end: give an address of it (e.g. 10.0.0.0), namespace/pod or namespace/Kind/name',
+      ],
+      [
+        '2001:db8::/32',
+        'shop/db-0',
+        '--from: "2001:db8::/32" is a CIDR, not one end: give an address of it (e.g. 2001:db8::), namespace/pod or namespace/Kind/name',
+      ],
     ];
     for (const [from, to, message] of cases) {
       const r = await explain(from, to);
