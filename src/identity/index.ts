@@ -642,9 +642,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   /**
    * The other addresses kube-proxy translates to a Service's backends, on its ports only: its
    * `spec.externalIPs` and its load balancer's IPs (unless their `ipMode` is `Proxy`: the packets then
-   * leave for the load balancer untranslated). The first Service to claim an address keeps it.
+   * leave for the load balancer untranslated). Several Services may share one (a MetalLB shared IP,
+   * one externalIP for two Services), each on its own ports: the first Service to claim an address and
+   * a port keeps the port.
    */
-  const serviceAddrs = new Map<string, ServiceEntry>();
+  const serviceAddrs = new Map<string, ServiceEntry[]>();
   /**
    * The nodePorts of NodePort and LoadBalancer Services, by `protocol/nodePort`: a node's address on one
    * is translated to the Service's backends. Each entry is its Service with that one port, as the nodePort.
@@ -721,7 +723,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (backing.length > 0 || slices.length > 0)
       for (const ip of translatedAddresses(svc)) {
         const n = normaliseIP(ip);
-        if (!serviceAddrs.has(n)) serviceAddrs.set(n, entry);
+        const list = serviceAddrs.get(n);
+        if (list === undefined) serviceAddrs.set(n, [entry]);
+        else if (!list.includes(entry)) list.push(entry);
       }
     // Its nodePorts, each the Service port it stands for (the first Service to claim one keeps it).
     if (
@@ -1130,15 +1134,14 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     // resolves to its own cluster's load balancer): translated to the backends before any policy applies,
     // as a ClusterIP is, whatever the collector labelled it. A pod's or a node's address stays theirs.
     if (ip && port !== undefined && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
-      const svc = serviceAddrs.get(ip);
-      if (
-        svc !== undefined &&
-        !nodeIPs.has(ip) &&
-        !ipHolders.first.has(ip) &&
-        (svc.service.spec.ports ?? []).some(
-          (p) => p.port === port && (protocol === undefined || (p.protocol ?? 'TCP') === protocol),
-        )
-      ) {
+      const svc = serviceAddrs
+        .get(ip)
+        ?.find((s) =>
+          (s.service.spec.ports ?? []).some(
+            (p) => p.port === port && (protocol === undefined || (p.protocol ?? 'TCP') === protocol),
+          ),
+        );
+      if (svc !== undefined && !nodeIPs.has(ip) && !ipHolders.first.has(ip)) {
         stats.byServiceIP++;
         return peerList[servicePeer(svc, ip)]!;
       }

@@ -299,6 +299,33 @@ describe("flows to a Service's external IPs and load-balancer IPs", () => {
   });
 });
 
+describe('flows to a load-balancer IP that several Services share, each on its own ports', () => {
+  it('become edges to the backends of the Service whose port they reach', async () => {
+    // MetalLB's shared IP (allow-shared-ip): api answers TCP/443, backend TCP/9000 on one address.
+    const shared = (name: string, clusterIP: string, selector: object, ports: object[]) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'app' },
+      spec: { type: 'LoadBalancer', clusterIP, selector, ports },
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.20' }] } },
+    });
+    const snap = cluster([
+      shared('public-api', '10.96.0.40', { app: 'api' }, [{ port: 443, targetPort: 8080, protocol: 'TCP' }]),
+      shared('public-be', '10.96.0.41', { role: 'backend' }, [{ port: 9000, protocol: 'TCP' }]),
+    ]);
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '203.0.113.20' }, 443),
+      flow(2, { ip: '203.0.113.20' }, 9000),
+    ]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/api:8080/TCP',
+      'app/Deployment/web->app/Deployment/be1:9000/TCP',
+      'app/Deployment/web->app/Deployment/be2:9000/TCP',
+    ]);
+    expect(r.identity.stats.byServiceIP).toBe(2);
+  });
+});
+
 describe("flows to a node's address on a Service's nodePort", () => {
   it('become edges to the backends on their targetPort, from inside and outside the cluster', async () => {
     const snap = cluster([
