@@ -658,10 +658,14 @@ export class Engine {
    * addresses of. Any narrower block may or may not hold it.
    */
   private holdsEveryPodAddress(c: Cidr): boolean {
-    if (c.prefix !== 0) return false;
+    return c.prefix === 0 && this.hasPodsOfFamily(c.family);
+  }
+
+  /** Whether the cluster's pods have addresses of `family`: a pod's, or a Node's pod CIDR. */
+  private hasPodsOfFamily(family: number): boolean {
     return (
-      this.nodePodCidrs.some((n) => n.cidr.family === c.family) ||
-      [...this.inferredPodNetworks.values()].some((n) => n.family === c.family)
+      this.nodePodCidrs.some((n) => n.cidr.family === family) ||
+      [...this.inferredPodNetworks.values()].some((n) => n.family === family)
     );
   }
 
@@ -1363,6 +1367,9 @@ export class Engine {
   ): string[] {
     const a = remote.ip;
     const dst = dir === 'egress' ? remote : subject;
+    // Without an IP, the address the pod gets is of a family the cluster's pods have (when that is known).
+    const families = [4, 6].filter((f) => this.hasPodsOfFamily(f));
+    const mayHold = (c: Cidr) => families.length === 0 || families.includes(c.family);
     const out: string[] = [];
     for (const np of this.governing(subject, dir)) {
       const rules = (dir === 'ingress' ? np.ingress : np.egress) ?? [];
@@ -1370,11 +1377,12 @@ export class Engine {
         if (r.peers === null || !this.portsMatch(r.ports, dst, port, proto)) return;
         for (const p of r.peers)
           if (p.kind !== 'ipBlock') continue;
-          else if (a === undefined)
-            out.push(
-              `${np.key} ${dir}[${i}] ipBlock ${p.text} was not matched: ${remote.display} has no IP in the input, and the one it gets may be inside it`,
-            );
-          else if (cidrContains(p.cidr, a) && !p.except.some((e) => cidrContains(e, a)))
+          else if (a === undefined) {
+            if (mayHold(p.cidr))
+              out.push(
+                `${np.key} ${dir}[${i}] ipBlock ${p.text} was not matched: ${remote.display} has no IP in the input, and the one it gets may be inside it`,
+              );
+          } else if (cidrContains(p.cidr, a) && !p.except.some((e) => cidrContains(e, a)))
             out.push(
               `${np.key} ${dir}[${i}] ipBlock ${p.text} holds the IP of ${remote.display} (${formatAddr(a)}) but ipBlocks do not match pod IPs (ipBlockMatchesPods=false)`,
             );

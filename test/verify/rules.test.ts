@@ -336,6 +336,18 @@ describe('implementation-defined corners', () => {
     const other = engine([open('10.0.0.0/8')]).evaluate({ from: template, to: podRef('x/b'), port: 81 });
     expect([other.allowed, other.notes]).toEqual([false, []]);
   });
+  it('a pod without an IP in the input: an ipBlock of a family no pod of the cluster has is not named', () => {
+    // The cluster's pods are IPv4 only: the address the template's pod gets is in no IPv6 block.
+    const open = np('x', 'open', {
+      podSelector: { matchLabels: { pod: 'b' } },
+      ingress: [
+        { from: [{ ipBlock: { cidr: '::/0' } }, { ipBlock: { cidr: 'fd00::/8' } }], ports: [{ port: 80 }] },
+      ],
+    });
+    const template = { namespace: 'y', labels: { pod: 'new' }, name: 'y/Deployment/new' };
+    const v = engine([open]).evaluate({ from: template, to: podRef('x/b'), port: 80 });
+    expect([v.allowed, v.notes]).toEqual([false, []]);
+  });
   it('an AdminNetworkPolicy networks peer of every address denies a pod without an IP in the input', () => {
     const denyAll = {
       apiVersion: 'policy.networking.k8s.io/v1alpha1',
