@@ -918,6 +918,15 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return out;
   };
 
+  /** The Service whose external or load-balancer IP `ip` is, on `port` (and `protocol`, when known). */
+  const serviceAddrFor = (ip: string, port: number, protocol: string | undefined): ServiceEntry | undefined =>
+    serviceAddrs
+      .get(ip)
+      ?.find((s) =>
+        (s.service.spec.ports ?? []).some(
+          (p) => p.port === port && (protocol === undefined || (p.protocol ?? 'TCP') === protocol),
+        ),
+      );
   const apiPorts = new Set<number>([443, ...apiEndpointPorts]);
   /**
    * The host-network workload listening on `port` of node address `ip`: for `protocol`, or, when it is
@@ -975,6 +984,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         const entry = nodePorts.get(`${p}/${port}`);
         if (entry !== undefined) return peerList[servicePeer(entry, ip)]!;
       }
+      // A node's address a Service lists in spec.externalIPs (bare metal), on one of its ports:
+      // kube-proxy translates it to the backends as it does any external IP.
+      const external = serviceAddrFor(ip, port, protocol);
+      if (external !== undefined) return peerList[servicePeer(external, ip)]!;
     }
     if (onNode) return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
     if (reserved === 'world' || !isPrivateIP(ip))
@@ -1132,15 +1145,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     // A Service's external or load-balancer IP on one of its ports (a pod calling a public name that
     // resolves to its own cluster's load balancer): translated to the backends before any policy applies,
-    // as a ClusterIP is, whatever the collector labelled it. A pod's or a node's address stays theirs.
+    // as a ClusterIP is, whatever the collector labelled it. A pod's address stays its own; a node's is
+    // taken by classifyIP (after the host-network and hostPort listeners and the nodePorts).
     if (ip && port !== undefined && ep.reserved !== 'host' && ep.reserved !== 'remote-node') {
-      const svc = serviceAddrs
-        .get(ip)
-        ?.find((s) =>
-          (s.service.spec.ports ?? []).some(
-            (p) => p.port === port && (protocol === undefined || (p.protocol ?? 'TCP') === protocol),
-          ),
-        );
+      const svc = serviceAddrFor(ip, port, protocol);
       if (svc !== undefined && !nodeIPs.has(ip) && !ipHolders.first.has(ip)) {
         stats.byServiceIP++;
         return peerList[servicePeer(svc, ip)]!;

@@ -299,6 +299,27 @@ describe("flows to a Service's external IPs and load-balancer IPs", () => {
   });
 });
 
+describe("flows to a node's address a Service lists in spec.externalIPs", () => {
+  it('become edges to the backends on its ports: kube-proxy translates a node address listed so too', async () => {
+    // Bare metal: the Service is exposed on node-1's own address (192.168.0.10, the pods' hostIP).
+    const snap = cluster([
+      service('edge', '10.96.0.50', {
+        selector: { app: 'api' },
+        externalIPs: ['192.168.0.10'],
+        ports: [{ port: 443, targetPort: 8080, protocol: 'TCP' }],
+      }),
+    ]);
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '192.168.0.10' }, 443),
+      flow(2, { ip: '192.168.0.10' }, 10250),
+    ]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/api:8080/TCP',
+      'app/Deployment/web->node:192.168.0.10:10250/TCP',
+    ]);
+  });
+});
+
 describe('flows to a load-balancer IP that several Services share, each on its own ports', () => {
   it('become edges to the backends of the Service whose port they reach', async () => {
     // MetalLB's shared IP (allow-shared-ip): api answers TCP/443, backend TCP/9000 on one address.
