@@ -978,12 +978,14 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (onNode && port !== undefined) {
       const hostWorkload = hostPortWorkload(ip, port, protocol);
       if (hostWorkload) return workloadPeer(hostWorkload);
-      const published = publishedPeer(ip, port, protocol);
+      // Most clusters publish no hostPort and few nodePorts: no keys are built for a table that is empty.
+      const published = publishedPorts.size > 0 ? publishedPeer(ip, port, protocol) : undefined;
       if (published !== undefined) return peerList[published]!;
-      for (const p of protocol !== undefined ? [protocol] : ['TCP', 'UDP', 'SCTP']) {
-        const entry = nodePorts.get(`${p}/${port}`);
-        if (entry !== undefined) return peerList[servicePeer(entry, ip)]!;
-      }
+      if (nodePorts.size > 0)
+        for (const p of protocol !== undefined ? [protocol] : ['TCP', 'UDP', 'SCTP']) {
+          const entry = nodePorts.get(`${p}/${port}`);
+          if (entry !== undefined) return peerList[servicePeer(entry, ip)]!;
+        }
       // A node's address a Service lists in spec.externalIPs (bare metal), on one of its ports:
       // kube-proxy translates it to the backends as it does any external IP.
       const external = serviceAddrFor(ip, port, protocol);
