@@ -10,7 +10,8 @@
  *   (`microseg.dev/…`; on a NetworkPolicy also `argocd.argoproj.io/sync-wave`, which microseg sets on a
  *   default deny: Enforce compares what it applied with what the cache holds);
  * - Pods: containers' (and init containers') names and ports, hostNetwork, nodeName; status phase,
- *   addresses and start time (`podIPs` left out when it only repeats `podIP`);
+ *   addresses (`podIP`, `podIPs`, `hostIP`, `hostIPs`: `podIPs` and `hostIPs` left out when they only
+ *   repeat `podIP` and `hostIP`) and start time;
  * - Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs: the selector and the pod template's labels,
  *   container ports and hostNetwork; CronJobs: the same inside the job template, their schedule and
  *   its time zone, whether they are suspended, when they last scheduled and completed a run and the
@@ -262,7 +263,7 @@ function template(v: unknown, interner: Interner | undefined): Raw | undefined {
 
 const WORKLOAD_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job']);
 
-/** Whether a pod's `podIPs` is exactly `[{ ip: podIP }]`. */
+/** Whether a pod's `podIPs` is exactly `[{ ip: podIP }]` (or its `hostIPs` `[{ ip: hostIP }]`). */
 function onlyPodIP(podIPs: unknown, podIP: unknown): boolean {
   if (!Array.isArray(podIPs) || podIPs.length !== 1 || typeof podIP !== 'string') return false;
   const e = podIPs[0] as unknown;
@@ -326,9 +327,18 @@ export function compactObject(obj: unknown, interner?: Interner): unknown {
     // `podIPs` that only repeats `podIP` adds nothing: podIPs() falls back to podIP. (Left out rather
     // than deleted: a deleted property would turn the object into a slower, larger dictionary.)
     const skipPodIPs = onlyPodIP(st.podIPs, st.podIP);
-    for (const k of ['phase', 'podIP', 'podIPs', 'hostIP', 'startTime'] as const)
-      if (st[k] !== undefined && !(k === 'podIPs' && skipPodIPs))
-        status[k] = k === 'phase' || k === 'hostIP' ? str(st[k], interner) : st[k];
+    // `hostIPs` holds a dual-stack node's second address, which identity and the engine take for the
+    // node's; the same for every pod of the node, so one list is shared. Left out when it only repeats
+    // `hostIP`.
+    const skipHostIPs = onlyPodIP(st.hostIPs, st.hostIP);
+    for (const k of ['phase', 'podIP', 'podIPs', 'hostIP', 'hostIPs', 'startTime'] as const)
+      if (st[k] !== undefined && !(k === 'podIPs' && skipPodIPs) && !(k === 'hostIPs' && skipHostIPs))
+        status[k] =
+          k === 'phase' || k === 'hostIP'
+            ? str(st[k], interner)
+            : k === 'hostIPs'
+              ? shared(st[k], interner)
+              : st[k];
     // A Pod without spec stays without one, so that the snapshot check reports it.
     return { ...head, ...(spec ? { spec: podSpec(spec, interner) } : {}), status };
   }

@@ -79,6 +79,8 @@ export interface Pod extends KObject {
     podIP?: string;
     podIPs?: PodIP[];
     hostIP?: string;
+    /** The node's addresses, one per family on a dual-stack node (`hostIP` is the first). */
+    hostIPs?: PodIP[];
     startTime?: string;
   };
 }
