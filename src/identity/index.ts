@@ -289,7 +289,10 @@ function packHolders(
 }
 
 export interface IdentityOptions {
-  /** Extra CIDRs to classify as node addresses (node IPs are otherwise learnt from pods' hostIP). */
+  /**
+   * Extra addresses to classify as node addresses (node IPs are otherwise learnt from Node objects, pods'
+   * `status.hostIP`/`status.hostIPs` and host-network pods' addresses).
+   */
   nodeIPs?: readonly string[];
 }
 
@@ -506,20 +509,27 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       for (const ip of podIPs(pod)) if (!w.hostIPs?.includes(ip)) (w.hostIPs ??= []).push(ip);
       w.hostIPs?.sort();
     }
-    if (pod.status?.hostIP) nodeIPs.add(normaliseIP(pod.status.hostIP));
+    // The node's addresses: status.hostIP and status.hostIPs (a dual-stack node's IPv6 address is only
+    // there), and a host-network pod's own addresses, which are its node's.
+    const hostAddrs = nodeAddressesOf(pod);
+    for (const ip of hostAddrs) nodeIPs.add(ip);
     // Ports a pod publishes on its node: a pod that has ended holds none (pods are taken in the order of
-    // their keys: the last to publish a port on a node has it).
+    // their keys: the last to publish a port on a node has it). On each node address of a family the
+    // pod has an address of (a dual-stack pod's ports are published on both).
     const ended = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-    if (!pod.spec.hostNetwork && !ended && pod.status?.hostIP) {
-      const node = normaliseIP(pod.status.hostIP);
-      for (const c of pod.spec.containers)
-        for (const p of c.ports ?? [])
-          if (p.hostPort)
-            publishedPorts.set(hostPortKey(node, p.protocol ?? 'TCP', p.hostPort), {
-              id,
-              namespace: ns,
-              target: p.containerPort,
-            });
+    if (!pod.spec.hostNetwork && !ended) {
+      const families = new Set(podIPs(pod).map((ip) => ip.includes(':')));
+      for (const node of hostAddrs) {
+        if (families.size > 0 && !families.has(node.includes(':'))) continue;
+        for (const c of pod.spec.containers)
+          for (const p of c.ports ?? [])
+            if (p.hostPort)
+              publishedPorts.set(hostPortKey(node, p.protocol ?? 'TCP', p.hostPort), {
+                id,
+                namespace: ns,
+                target: p.containerPort,
+              });
+      }
     }
     if (!pod.spec.hostNetwork) {
       const start = Date.parse(pod.status?.startTime ?? pod.metadata.creationTimestamp ?? '') || 0;
@@ -1875,6 +1885,23 @@ function isAddress(ip: unknown): ip is string {
 }
 
 /** The key of a host port: the node address (normalised), the protocol and the port. */
+/**
+ * The addresses a pod tells of its node, normalised: `status.hostIP`, `status.hostIPs` and, for a
+ * host-network pod, its own addresses.
+ */
+function nodeAddressesOf(pod: Pod): string[] {
+  const out: string[] = [];
+  const add = (ip: unknown) => {
+    if (typeof ip !== 'string' || ip === '') return;
+    const n = normaliseIP(ip);
+    if (!out.includes(n)) out.push(n);
+  };
+  add(pod.status?.hostIP);
+  for (const h of Array.isArray(pod.status?.hostIPs) ? pod.status.hostIPs : []) add(h?.ip);
+  if (pod.spec.hostNetwork) for (const ip of podIPs(pod)) add(ip);
+  return out;
+}
+
 function hostPortKey(node: string, protocol: string, port: number): string {
   return [node, protocol, port].join('/');
 }

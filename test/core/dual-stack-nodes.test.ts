@@ -4,10 +4,11 @@
  * objects, so those fields are all that tells a node's addresses.
  */
 import { describe, expect, it } from 'vitest';
+import { buildIdentity } from '../../src/identity/index.ts';
 import { compactObject } from '../../src/model/compact.ts';
 import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { engineFromSnapshot } from '../../src/verify/engine.ts';
-import { deployment, type Obj } from './workload-fixture.ts';
+import { deployment, snapshotOf, type Obj } from './workload-fixture.ts';
 
 const NODE_V4 = '192.168.0.10';
 const NODE_V6 = 'fd00:192:168::10';
@@ -27,6 +28,27 @@ function dualStack(obj: Obj, v6: string): Obj {
   };
 }
 
+/** A host-network DaemonSet pod of kube-system on the node, declaring `port`/TCP. */
+function hostAgent(port: number): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'node-agent-x1', namespace: 'kube-system', labels: { app: 'node-agent' } },
+    spec: {
+      nodeName: 'node-1',
+      hostNetwork: true,
+      containers: [{ name: 'c', ports: [{ containerPort: port, protocol: 'TCP' }] }],
+    },
+    status: {
+      phase: 'Running',
+      podIP: NODE_V4,
+      podIPs: [{ ip: NODE_V4 }, { ip: NODE_V6 }],
+      hostIP: NODE_V4,
+      hostIPs: [{ ip: NODE_V4 }, { ip: NODE_V6 }],
+    },
+  };
+}
+
 const web = () => deployment('app', 'web', '10.244.1.1', 8080).map((o) => dualStack(o, 'fd00:244:1::1'));
 
 describe('a dual-stack node known only from its pods (no Node object)', () => {
@@ -35,6 +57,54 @@ describe('a dual-stack node known only from its pods (no Node object)', () => {
     const status = (compactObject(pod) as { status: Record<string, unknown> }).status;
     expect(status.podIPs).toEqual([{ ip: '10.244.1.1' }, { ip: 'fd00:244:1::1' }]);
     expect(status.hostIPs).toEqual([{ ip: NODE_V4 }, { ip: NODE_V6 }]);
+  });
+
+  it('a pod’s connection to the node’s IPv6 address is to the node', () => {
+    const id = buildIdentity(snapshotOf('app', web()));
+    expect(id.resolve({ ip: NODE_V4 }, 0, 10250).id).toBe(`node:${NODE_V4}`);
+    expect(id.resolve({ ip: NODE_V6 }, 0, 10250).id).toBe(`node:${NODE_V6}`);
+  });
+
+  it('a connection to a host-network workload’s port on the node’s IPv6 address is to that workload', () => {
+    const id = buildIdentity(snapshotOf('app', [...web(), hostAgent(9100)]));
+    expect(id.resolve({ ip: NODE_V4 }, 0, 9100, false, 'TCP').id).toBe('kube-system/Pod/node-agent-x1');
+    expect(id.resolve({ ip: NODE_V6 }, 0, 9100, false, 'TCP').id).toBe('kube-system/Pod/node-agent-x1');
+    // Traffic from the node's IPv6 address is the node's, as from its IPv4 one.
+    expect(id.resolve({ ip: NODE_V6 }, 0).id).toBe(`node:${NODE_V6}`);
+  });
+
+  it('without status.hostIPs (an older kubelet), a host-network pod’s IPv6 address is its node’s', () => {
+    const agent = hostAgent(9100) as { status: Record<string, unknown> };
+    delete agent.status.hostIPs;
+    const id = buildIdentity(snapshotOf('app', [...web(), agent]));
+    expect(id.resolve({ ip: NODE_V6 }, 0, 9100, false, 'TCP').id).toBe('kube-system/Pod/node-agent-x1');
+    expect(id.resolve({ ip: NODE_V6 }, 0, 10250, false, 'TCP').id).toBe(`node:${NODE_V6}`);
+  });
+
+  it('a port a dual-stack pod publishes (hostPort) is reached at either node address', () => {
+    const withHostPort = (objs: Obj[]) =>
+      objs.map((o) => {
+        if (o.kind !== 'Pod') return o;
+        const spec = structuredClone(o.spec) as { containers: { ports: Record<string, unknown>[] }[] };
+        spec.containers[0]!.ports[0]!.hostPort = 18080;
+        return { ...o, spec };
+      });
+    const id = buildIdentity(snapshotOf('app', withHostPort(web())));
+    const at = (ip: string) => id.resolve({ ip }, 0, 18080, false, 'TCP');
+    expect([at(NODE_V4).kind, at(NODE_V6).kind]).toEqual(['service', 'service']);
+    const n = id.resolveNumber({ ip: NODE_V6 }, 0, 18080, false, 'TCP');
+    expect(id.serviceBackends(n, 18080, 'TCP')?.map((b) => [id.peerAt(b.peer).id, b.port])).toEqual([
+      ['app/Deployment/web', 8080],
+    ]);
+    // A pod of one family publishes nothing on the node's address of the other.
+    const v4only = withHostPort(deployment('app', 'web', '10.244.1.1', 8080)).map((o) =>
+      o.kind === 'Pod'
+        ? { ...o, status: { ...(o.status as object), hostIPs: [{ ip: NODE_V4 }, { ip: NODE_V6 }] } }
+        : o,
+    );
+    const single = buildIdentity(snapshotOf('app', v4only));
+    expect(single.resolve({ ip: NODE_V4 }, 0, 18080, false, 'TCP').kind).toBe('service');
+    expect(single.resolve({ ip: NODE_V6 }, 0, 18080, false, 'TCP').id).toBe(`node:${NODE_V6}`);
   });
 
   it('the engine, reading a compacted snapshot, takes the IPv6 address for the node', () => {
