@@ -252,7 +252,8 @@ export class Engine {
     }
     this.nodePodCidrs.sort((a, b) => compareText(a.node, b.node));
     // A pod's status.hostIP(s) is an address of the node it runs on (the one the kubelet probes it
-    // from), whether or not the input has that Node object or lists that address.
+    // from), whether or not the input has that Node object or lists that address; so is a host-network
+    // pod's own address (a dual-stack node's IPv6 one, when the kubelet writes no status.hostIPs).
     for (const pod of input.pods ?? []) {
       const name = pod.spec?.nodeName;
       if (!name) continue;
@@ -260,6 +261,7 @@ export class Engine {
       const texts = [
         status?.hostIP,
         ...(Array.isArray(status?.hostIPs) ? status.hostIPs.map((h) => h?.ip) : []),
+        ...(pod.spec?.hostNetwork === true ? podIPs(pod) : []),
       ];
       for (const t of texts) {
         const a = typeof t === 'string' ? parseAddr(t) : undefined;

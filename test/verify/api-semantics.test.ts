@@ -333,6 +333,49 @@ describe('4. always allowed, never matched', () => {
   });
 });
 
+describe('4a. a dual-stack node without status.hostIPs (an older kubelet)', () => {
+  // A host-network pod's addresses are its node's: its IPv6 one is all that tells the node's IPv6 address.
+  const agent = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'agent', namespace: 'x', labels: { app: 'agent' } },
+    spec: { nodeName: 'n2', hostNetwork: true, containers: [{ name: 'c' }] },
+    status: { podIPs: [{ ip: '192.168.0.2' }, { ip: 'fd00::2' }], hostIP: '192.168.0.2' },
+  } as Pod;
+  const deny = [np('x', 'p', { podSelector: {}, policyTypes: ['Ingress'] })];
+
+  it('a host-network pod’s IPv6 address is its node’s (hostNetworkPods=node and =pod)', () => {
+    for (const hostNetworkPods of ['node', 'pod'] as const) {
+      const e = engine(deny, { pods: [agent], options: { hostNetworkPods } });
+      const v = e.evaluate({ from: { ip: 'fd00::2' }, to: { namespace: 'x', pod: 'a' }, port: 8080 });
+      expect([hostNetworkPods, v.from]).toEqual([hostNetworkPods, 'node n2 (fd00::2)']);
+    }
+  });
+
+  it('an empty ANP nodes peer matches it', () => {
+    const e = buildEngine({
+      namespaces,
+      pods: [...basePods, agent],
+      networkPolicies: [],
+      clusterPolicies: [
+        {
+          apiVersion: 'policy.networking.k8s.io/v1alpha1',
+          kind: 'AdminNetworkPolicy',
+          metadata: { name: 'no-nodes' },
+          spec: {
+            priority: 1,
+            subject: { namespaces: {} },
+            egress: [{ action: 'Deny', to: [{ nodes: {} }] }],
+          },
+        },
+      ],
+    });
+    expect(ok(e, 'x/a', '192.168.0.2', 10250)).toBe(false);
+    expect(ok(e, 'x/a', 'fd00::2', 10250)).toBe(false);
+    expect(ok(e, 'x/a', 'fd00::3', 10250)).toBe(true);
+  });
+});
+
 describe('4b. a Service ClusterIP', () => {
   const dns = {
     apiVersion: 'v1',
