@@ -1001,7 +1001,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       const external = serviceAddrFor(ip, port, protocol);
       if (external !== undefined) return peerList[servicePeer(external, ip)]!;
     }
-    if (onNode) return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
+    // A node's address the collector labels world is an outside client's connection SNATed to the node
+    // (NodePort traffic forwarded from another node), which Cilium admits, or not, as the world's: the
+    // label is trusted over the address.
+    if (onNode && reserved !== 'world')
+      return cached(`n:${ip}`, () => ({ id: `node:${ip}`, kind: 'node', ip }));
     if (reserved === 'world' || !isPrivateIP(ip))
       return cached(`w:${ip}`, () => ({ id: `world:${ip}`, kind: 'world', ip }));
     return cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }));
