@@ -190,8 +190,11 @@ export interface IsolationStatus {
   /** microseg-managed policies given the quarantine exclusion by this Isolation (`ns/name`). */
   patchedPolicies?: string[];
   leaks?: LeakStatus[];
-  /** Result of the engine check: connections probed, admitted by configured exceptions, leaking. */
-  proof?: { probes: number; exceptions: number; leaks: number };
+  /**
+   * Result of the engine check: connections probed, admitted by configured exceptions, leaking; and,
+   * when some were, how many admin-tier policies the engine cannot read were left out of it.
+   */
+  proof?: { probes: number; exceptions: number; leaks: number; notEvaluated?: number };
   isolatedAt?: string;
   expiresAt?: string;
   releasedAt?: string;

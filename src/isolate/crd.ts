@@ -221,6 +221,9 @@ export function isolationCRD(): Schema {
       probes: int('Connections checked.'),
       exceptions: int('Connections admitted by the configured exceptions.'),
       leaks: int('Leaking rules found.'),
+      notEvaluated: int(
+        'Admin-tier policies the semantics engine cannot read (e.g. an egress peer by domainNames), left out of the check: what they admit is not proved. The message names them.',
+      ),
     }),
     isolatedAt: str('When the isolation took effect.'),
     expiresAt: str('When it will be released automatically.'),

@@ -13,6 +13,7 @@ import type { Cidr } from '../verify/ip.ts';
 import { cidrContains, formatAddr } from '../verify/ip.ts';
 import type { EngineOptions, L4Protocol, PodEnd, ResolvedEnd } from '../verify/types.ts';
 import type { CpPeer, NpPeer } from '../verify/validate.ts';
+import { compileClusterPolicy } from '../verify/validate.ts';
 import type { Direction, LeakStatus } from './api.ts';
 import { MAX_LEAKS } from './api.ts';
 
@@ -42,6 +43,34 @@ export interface LeakReport {
   moreLeaks: number;
   probes: number;
   exceptions: number;
+  /**
+   * Admin-tier policies the semantics engine cannot read (a peer or field microseg does not support,
+   * such as an egress peer by domainNames), left out of the check: what they allow or deny is not
+   * proved. Each is the problem, naming the policy and the field. The Isolation's own are always read.
+   */
+  notEvaluated: string[];
+}
+
+/**
+ * Splits the admin-tier policies into those the engine reads and, for those it cannot, the problem:
+ * one unreadable policy would otherwise leave every Isolation without a check (the engine refuses any
+ * set that holds one), as the Segmentation controller leaves them out of its audits.
+ */
+export function readableClusterPolicies(objs: readonly OtherObject[]): {
+  readable: OtherObject[];
+  notEvaluated: string[];
+} {
+  const readable: OtherObject[] = [];
+  const notEvaluated: string[] = [];
+  for (const o of objs) {
+    try {
+      compileClusterPolicy(o);
+      readable.push(o);
+    } catch (err) {
+      notEvaluated.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return { readable, notEvaluated: notEvaluated.sort() };
 }
 
 const OUTSIDE = ['203.0.113.7', '2001:db8::7'];
@@ -87,12 +116,13 @@ export function addressIn(cidr: Cidr, except: readonly Cidr[]): string | undefin
 }
 
 export function checkIsolation(input: LeakInput): LeakReport {
+  const { readable, notEvaluated } = readableClusterPolicies(input.clusterPolicies);
   const all = new Engine(
     {
       namespaces: input.namespaces,
       pods: input.pods,
       networkPolicies: input.networkPolicies,
-      clusterPolicies: input.clusterPolicies,
+      clusterPolicies: readable,
     },
     input.engine,
   );
@@ -228,5 +258,11 @@ export function checkIsolation(input: LeakInput): LeakReport {
       }
     }
   }
-  return { leaks: [...found.values()], moreLeaks: seen.size - found.size, probes, exceptions };
+  return {
+    leaks: [...found.values()],
+    moreLeaks: seen.size - found.size,
+    probes,
+    exceptions,
+    notEvaluated,
+  };
 }

@@ -141,6 +141,16 @@ const CLUSTER_POLICY_PATHS: Record<string, () => string> = {
   ClusterNetworkPolicy: paths.clusterNetworkPolicies,
 };
 
+/** How many unreadable admin-tier policies the status message names before it counts the rest. */
+const NAMED_NOT_EVALUATED = 3;
+
+/** What the leak check left out (admin-tier policies the engine cannot read), for the message; or ''. */
+export function notEvaluatedNote(problems: readonly string[]): string {
+  if (problems.length === 0) return '';
+  const more = problems.length - NAMED_NOT_EVALUATED;
+  return `not proved: ${problems.length === 1 ? '1 admin-tier policy' : `${problems.length} admin-tier policies`} the leak check cannot read ${problems.length === 1 ? 'was' : 'were'} left out of it, so what ${problems.length === 1 ? 'it admits' : 'they admit'} is not known: ${problems.slice(0, NAMED_NOT_EVALUATED).join('; ')}${more > 0 ? `; and ${more} more` : ''}`;
+}
+
 function labelSelectorQuery(labels: Record<string, string>): string {
   return Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
@@ -183,6 +193,8 @@ export class IsolationReconciler {
   private readonly failures = new Map<string, string>();
   /** Per key, the last leak-check failure said (cleared by a check that succeeds). */
   private readonly checkFailures = new Map<string, string>();
+  /** The admin-tier policies each Isolation's last check could not read, as said in a Warning Event. */
+  private readonly notEvaluatedSaid = new Map<string, string>();
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
   /** The DNS exception's ports as last read (and when), and the read under way. */
   private readonly dnsState: {
@@ -611,6 +623,7 @@ export class IsolationReconciler {
     if (!iso) {
       this.failures.delete(key);
       this.checkFailures.delete(key);
+      this.notEvaluatedSaid.delete(key);
       this.observed.delete(key);
       this.ownWrites.delete(key);
       this.statuses.delete(key);
@@ -875,7 +888,8 @@ export class IsolationReconciler {
         clusterKinds,
         target.pods,
       );
-      const message = `dry run: would isolate ${target.pods.length} pod(s) with ${method}; ${report.leaks.length} leaking rule(s)${target.notes.length ? `; ${target.notes.join('; ')}` : ''}`;
+      const unproved = notEvaluatedNote(report.notEvaluated);
+      const message = `dry run: would isolate ${target.pods.length} pod(s) with ${method}; ${report.leaks.length} leaking rule(s)${target.notes.length ? `; ${target.notes.join('; ')}` : ''}${unproved ? `; ${unproved}` : ''}`;
       if (status.message !== message)
         await this.setStatus(
           iso,
@@ -891,6 +905,7 @@ export class IsolationReconciler {
               probes: report.probes,
               exceptions: report.exceptions,
               leaks: report.leaks.length + report.moreLeaks,
+              ...(report.notEvaluated.length ? { notEvaluated: report.notEvaluated.length } : {}),
             },
           },
           'DryRun',
@@ -1143,15 +1158,25 @@ export class IsolationReconciler {
     const phase: IsolationPhase =
       isolated.length === 0 ? 'Pending' : report.leaks.length > 0 ? 'Leaking' : 'Isolated';
     const leakCount = report.leaks.length + report.moreLeaks;
+    // Admin-tier policies the engine cannot read are left out of the proof: the message says which, so
+    // that neither Isolated nor the leaks listed are taken for more than was proved.
+    const unproved = notEvaluatedNote(report.notEvaluated);
     const message =
       isolated.length === 0
         ? `${NO_POD_MESSAGE}${notes.length ? `: ${notes.join('; ')}` : ''}`
-        : phase === 'Leaking'
-          ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) of other policies still admit traffic: ${report.leaks
-              .slice(0, 3)
-              .map((l) => `${l.policy} ${l.rule}`)
-              .join(', ')}${notes.length ? `; ${notes.join('; ')}` : ''}`
-          : `${isolated.length} pod(s) isolated with ${method}${notes.length ? `; ${notes.join('; ')}` : ''}`;
+        : (phase === 'Leaking'
+            ? `${isolated.length} pod(s) isolated with ${method}, but ${leakCount} rule(s) of other policies still admit traffic: ${report.leaks
+                .slice(0, 3)
+                .map((l) => `${l.policy} ${l.rule}`)
+                .join(', ')}${notes.length ? `; ${notes.join('; ')}` : ''}`
+            : `${isolated.length} pod(s) isolated with ${method}${notes.length ? `; ${notes.join('; ')}` : ''}`) +
+          (unproved ? `; ${unproved}` : '');
+    const unprovedKey = isolated.length > 0 ? report.notEvaluated.join('\u0000') : '';
+    if (unprovedKey !== (this.notEvaluatedSaid.get(key) ?? '')) {
+      if (unprovedKey) this.event(this.isoRef(iso), 'Warning', 'PolicyNotEvaluated', message);
+      if (unprovedKey) this.notEvaluatedSaid.set(key, unprovedKey);
+      else this.notEvaluatedSaid.delete(key);
+    }
     let timeline = status.timeline ?? [];
     if (phase !== status.phase) {
       timeline = addTimeline(timeline, {
@@ -1173,7 +1198,12 @@ export class IsolationReconciler {
       phase,
       message,
       leaks: report.leaks,
-      proof: { probes: report.probes, exceptions: report.exceptions, leaks: leakCount },
+      proof: {
+        probes: report.probes,
+        exceptions: report.exceptions,
+        leaks: leakCount,
+        ...(report.notEvaluated.length ? { notEvaluated: report.notEvaluated.length } : {}),
+      },
       timeline,
     };
     this.o.metrics?.setActive(key, phase);

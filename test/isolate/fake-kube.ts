@@ -54,6 +54,8 @@ export class FakeKube implements Kube {
   /** Every request, in the order received: `METHOD path`. */
   readonly log: string[] = [];
   readonly events: Obj[] = [];
+  /** The API groups discovery (`/apis`) serves besides the core group. */
+  apiGroups: { name: string; versions: { version: string }[] }[] = [];
   private rv = 100;
   private uid = 0;
   private readonly gates: { match: (r: KubeRequest) => boolean; open: Promise<void>; hit: () => void }[] = [];
@@ -112,7 +114,7 @@ export class FakeKube implements Kube {
 
   private handle(req: KubeRequest): unknown {
     const { method, path } = req;
-    if (method === 'GET' && path === '/apis') return { groups: [] };
+    if (method === 'GET' && path === '/apis') return { groups: structuredClone(this.apiGroups) };
     const body = req.body as Obj | undefined;
     if (method === 'POST' && path.endsWith('/events')) {
       this.events.push(body!);

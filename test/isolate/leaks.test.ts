@@ -264,6 +264,29 @@ describe('leak detection', () => {
     );
   });
 
+  it('an admin-tier policy the engine cannot read is left out and named, and the rest is still proved', () => {
+    const fqdn: OtherObject = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-fqdn' },
+      spec: {
+        priority: 5,
+        subject: { namespaces: {} },
+        egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+      },
+    };
+    const { report } = isolate('NetworkPolicy', [foreign], [fqdn]);
+    expect(report.notEvaluated).toHaveLength(1);
+    expect(report.notEvaluated[0]).toContain('AdminNetworkPolicy allow-fqdn');
+    expect(report.notEvaluated[0]).toContain('domainNames');
+    // The foreign NetworkPolicy is still checked: its rules are leaks.
+    expect(report.leaks.map((l) => `${l.direction} ${l.policy} ${l.rule}`)).toEqual([
+      'ingress shop/team-web ingress[0]',
+      'egress shop/team-web egress[0]',
+    ]);
+    expect(isolate('NetworkPolicy', [foreign]).report.notEvaluated).toEqual([]);
+  });
+
   describe('CoreDNS on 5353 behind the kube-dns Service', () => {
     const kubeDns: Service = {
       apiVersion: 'v1',

@@ -894,6 +894,40 @@ describe('IsolationReconciler: a leak check that fails', () => {
   });
 });
 
+describe('IsolationReconciler: an admin-tier policy the engine cannot read', () => {
+  it('is left out of the leak check, and the status, the proof and a Warning Event name it', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    kube.apiGroups = [{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }];
+    kube.put(paths.adminNetworkPolicies(), {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-fqdn' },
+      spec: {
+        priority: 50,
+        subject: { namespaces: {} },
+        egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+      },
+    });
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const problem =
+      'AdminNetworkPolicy allow-fqdn: spec.egress[0].to[0].domainNames is not supported by microseg for egress peers';
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Isolated');
+    expect(st.message).toBe(
+      `1 pod(s) isolated with NetworkPolicy; not proved: 1 admin-tier policy the leak check cannot read was left out of it, so what it admits is not known: ${problem}`,
+    );
+    expect(st.proof?.notEvaluated).toBe(1);
+    expect(st.proof?.probes).toBeGreaterThan(0);
+    expect(kube.events.filter((e) => e.reason === 'LeakCheckFailed')).toEqual([]);
+    expect(
+      kube.events.filter((e) => e.reason === 'PolicyNotEvaluated').map((e) => [e.type, e.message]),
+    ).toEqual([['Warning', st.message]]);
+  });
+});
+
 describe('IsolationReconciler: a spec edited into one the controller refuses', () => {
   it('keeps the isolated pods isolated, says so, and still releases them at the expiry', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
