@@ -195,6 +195,7 @@ export const paths = {
   service: (ns: string, name: string) => `/api/v1/namespaces/${ns}/services/${name}`,
   events: (ns: string) => `/api/v1/namespaces/${ns}/events`,
   namespaces: () => `/api/v1/namespaces`,
+  nodes: () => `/api/v1/nodes`,
   networkPolicies: (ns: string) => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,
   networkPolicy: (ns: string, name: string) =>
     `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${name}`,

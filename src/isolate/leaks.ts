@@ -23,6 +23,11 @@ export interface LeakInput {
   pods: readonly Pod[];
   /** Every NetworkPolicy of the namespaces concerned, the Isolation's own included. */
   networkPolicies: readonly NetworkPolicy[];
+  /**
+   * Node objects (labels and addresses), for an admin-tier `nodes` peer; without them the nodes are
+   * known from the pods' hostIP(s) alone, with unknown labels.
+   */
+  nodes?: readonly OtherObject[];
   /** Every AdminNetworkPolicy / BaselineAdminNetworkPolicy / ClusterNetworkPolicy, the Isolation's own included. */
   clusterPolicies: readonly OtherObject[];
   /** The Isolation's own objects. */
@@ -115,11 +120,33 @@ export function addressIn(cidr: Cidr, except: readonly Cidr[]): string | undefin
   return undefined;
 }
 
+/**
+ * The addresses of the nodes the input knows: each Node's status.addresses, and each pod's hostIP(s),
+ * an address of the node it runs on. The witnesses of a `nodes` peer.
+ */
+export function nodeAddresses(nodes: readonly OtherObject[], pods: readonly Pod[]): string[] {
+  const out = new Set<string>();
+  for (const n of nodes) {
+    const status = (n as { status?: { addresses?: { address?: unknown }[] } }).status;
+    for (const a of status?.addresses ?? []) if (typeof a.address === 'string') out.add(a.address);
+  }
+  for (const p of pods) {
+    if (!p.spec?.nodeName) continue;
+    const status = p.status as { hostIP?: unknown; hostIPs?: { ip?: unknown }[] } | undefined;
+    if (typeof status?.hostIP === 'string') out.add(status.hostIP);
+    for (const h of Array.isArray(status?.hostIPs) ? status.hostIPs : [])
+      if (typeof h?.ip === 'string') out.add(h.ip);
+  }
+  return [...out].sort();
+}
+
 export function checkIsolation(input: LeakInput): LeakReport {
   const { readable, notEvaluated } = readableClusterPolicies(input.clusterPolicies);
+  const nodes = input.nodes ?? [];
   const all = new Engine(
     {
       namespaces: input.namespaces,
+      nodes,
       pods: input.pods,
       networkPolicies: input.networkPolicies,
       clusterPolicies: readable,
@@ -129,6 +156,7 @@ export function checkIsolation(input: LeakInput): LeakReport {
   const ours = new Engine(
     {
       namespaces: input.namespaces,
+      nodes,
       pods: input.pods,
       networkPolicies: input.own.networkPolicies,
       clusterPolicies: input.own.clusterPolicies,
@@ -142,6 +170,7 @@ export function checkIsolation(input: LeakInput): LeakReport {
         ? ['ingress']
         : ['egress'];
   const namespaces = all.namespaceNames();
+  const nodeIps = nodeAddresses(nodes, input.pods).slice(0, MAX_CONCRETE_PEERS);
   const namedPorts = new Map<string, [number, L4Protocol][]>();
   for (const p of all.allPods())
     for (const cp of p.ports)
@@ -200,6 +229,8 @@ export function checkIsolation(input: LeakInput): LeakReport {
         if (peer.kind === 'namespaces') addPodClass(peer.namespaceSelector, {}, input.namespace);
         else if (peer.kind === 'pods') addPodClass(peer.namespaceSelector, peer.podSelector, input.namespace);
         else if (peer.kind === 'networks') for (const c of peer.cidrs) addIp(addressIn(c, []));
+        // Every node known, whatever the selector: the engine decides which it selects.
+        else if (peer.kind === 'nodes') for (const ip of nodeIps) addIp(ip);
       };
       for (const np of all.networkPolicies) {
         if (np.namespace !== P.namespace || !matchesSelector(np.podSelector, P.labels)) continue;

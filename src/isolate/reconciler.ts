@@ -1377,8 +1377,13 @@ export class IsolationReconciler {
     isolated: string[],
   ) {
     const ns = iso.metadata.namespace ?? '';
-    const [namespaces, ...clusterLists] = await Promise.all([
+    const [namespaces, nodes, ...clusterLists] = await Promise.all([
       this.namespaces(),
+      // The witnesses of an admin-tier `nodes` peer (only admin-tier policies name nodes). Without the
+      // permission, the nodes of the namespace's pods are still known from their hostIPs.
+      clusterKinds.length > 0
+        ? this.cachedList<OtherObject>(paths.nodes()).catch(() => [] as OtherObject[])
+        : Promise.resolve([] as OtherObject[]),
       ...clusterKinds.map((k) => this.cachedList<OtherObject>(CLUSTER_POLICY_PATHS[k]!())),
       ...(clusterKinds.includes('AdminNetworkPolicy')
         ? [
@@ -1398,6 +1403,7 @@ export class IsolationReconciler {
       );
     return checkIsolation({
       namespaces,
+      nodes,
       pods,
       networkPolicies: nps,
       clusterPolicies: [...clusterPolicies, ...(own.clusterPolicy ? [own.clusterPolicy] : [])],

@@ -287,6 +287,61 @@ describe('leak detection', () => {
     expect(isolate('NetworkPolicy', [foreign]).report.notEvaluated).toEqual([]);
   });
 
+  it('an admin-tier Allow to nodes is a leak, found on the node addresses the snapshot knows', () => {
+    const onNode = (p: Pod, node: string, hostIP: string): Pod => ({
+      ...p,
+      spec: { ...p.spec, nodeName: node },
+      status: { ...p.status!, hostIP },
+    });
+    const kubelet: OtherObject = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-kubelet' },
+      spec: {
+        priority: 10,
+        subject: { namespaces: {} },
+        egress: [
+          {
+            name: 'to-nodes',
+            action: 'Allow',
+            to: [{ nodes: { matchLabels: { role: 'worker' } } }],
+            ports: [{ portNumber: { protocol: 'TCP', port: 10250 } }],
+          },
+        ],
+      },
+    };
+    const node = (name: string, ip: string, labels: Record<string, string>): OtherObject => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, labels },
+      status: { addresses: [{ type: 'InternalIP', address: ip }] },
+    });
+    const { input } = isolate('NetworkPolicy', [], [kubelet]);
+    const pods = input.pods.map((p) =>
+      p.metadata.name === 'web-1' ? onNode(p, 'node-a', '192.168.0.10') : p,
+    );
+    const nodes = [
+      node('node-a', '192.168.0.10', { role: 'control' }),
+      node('node-b', '192.168.0.11', { role: 'worker' }),
+    ];
+    const report = checkIsolation({ ...input, pods, nodes });
+    expect(report.leaks.map((l) => `${l.direction} ${l.policy} ${l.rule} ${l.example}`)).toEqual([
+      'egress AdminNetworkPolicy/allow-kubelet egress[0] (to-nodes) to node node-b (192.168.0.11) 10250/TCP',
+    ]);
+    // Known only from a pod's hostIP (no Node object), a node is probed too: its labels are unknown,
+    // so only an empty node selector is known to select it.
+    const anyNode = structuredClone(kubelet);
+    (anyNode.spec as { egress: { to: unknown[] }[] }).egress[0]!.to = [{ nodes: {} }];
+    const fromPods = checkIsolation({
+      ...input,
+      pods,
+      clusterPolicies: [...input.own.clusterPolicies, anyNode],
+    });
+    expect(fromPods.leaks.map((l) => `${l.policy} ${l.example}`)).toEqual([
+      'AdminNetworkPolicy/allow-kubelet to node node-a (192.168.0.10) 10250/TCP',
+    ]);
+  });
+
   describe('CoreDNS on 5353 behind the kube-dns Service', () => {
     const kubeDns: Service = {
       apiVersion: 'v1',

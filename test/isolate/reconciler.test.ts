@@ -928,6 +928,49 @@ describe('IsolationReconciler: an admin-tier policy the engine cannot read', () 
   });
 });
 
+describe('IsolationReconciler: an admin-tier Allow to nodes', () => {
+  it('is reported as a leak, probed on the addresses of the Node objects', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    kube.apiGroups = [{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }];
+    kube.put(paths.nodes(), {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'node-b', labels: { role: 'worker' } },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.0.11' }] },
+    });
+    kube.put(paths.adminNetworkPolicies(), {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-kubelet' },
+      spec: {
+        priority: 10,
+        subject: { namespaces: {} },
+        egress: [
+          {
+            name: 'to-workers',
+            action: 'Allow',
+            to: [{ nodes: { matchLabels: { role: 'worker' } } }],
+            ports: [{ portNumber: { protocol: 'TCP', port: 10250 } }],
+          },
+        ],
+      },
+    });
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Leaking');
+    expect(st.leaks?.map((l) => [l.policy, l.rule, l.example])).toEqual([
+      [
+        'AdminNetworkPolicy/allow-kubelet',
+        'egress[0] (to-workers)',
+        'to node node-b (192.168.0.11) 10250/TCP',
+      ],
+    ]);
+  });
+});
+
 describe('IsolationReconciler: a spec edited into one the controller refuses', () => {
   it('keeps the isolated pods isolated, says so, and still releases them at the expiry', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
