@@ -141,6 +141,11 @@ const CLUSTER_POLICY_PATHS: Record<string, () => string> = {
   ClusterNetworkPolicy: paths.clusterNetworkPolicies,
 };
 
+/** Tries of a quarantine exclusion patch that conflicts, each on the policy read again, in one reconcile. */
+const EXCLUSION_ATTEMPTS = 3;
+/** When a reconcile whose exclusion patches kept conflicting is requeued. */
+const EXCLUSION_RETRY_MS = 1000;
+
 /** How many unreadable admin-tier policies the status message names before it counts the rest. */
 const NAMED_NOT_EVALUATED = 3;
 
@@ -919,21 +924,41 @@ export class IsolationReconciler {
     // 2. microseg's own allow policies stop selecting quarantined pods
     const patched = new Set(status.patchedPolicies ?? []);
     const npsNow = [...nps];
+    // A patch that conflicts (the copy read was stale, or the policy changed meanwhile) is retried on
+    // the policy read again; one that still conflicts is retried by a reconcile requeued promptly, as
+    // the policy admits traffic to the quarantined pods until it is excluded.
+    let exclusionPending = false;
+    const keep = (np: NetworkPolicy) => {
+      const i = npsNow.findIndex((x) => x.metadata.name === np.metadata.name);
+      if (i >= 0) npsNow[i] = np;
+    };
     for (const p of exclusionPatches(nps)) {
-      try {
-        const res = await this.kube.request<NetworkPolicy>({
-          method: 'PATCH',
-          path: paths.networkPolicy(ns, p.name),
-          contentType: MERGE_PATCH,
-          body: p.patch,
-        });
-        patched.add(`${ns}/${p.name}`);
-        const i = npsNow.findIndex((x) => x.metadata.name === p.name);
-        if (i >= 0) npsNow[i] = res;
-        note('PolicyExcluded', `microseg policy ${ns}/${p.name} no longer selects quarantined pods`);
-      } catch (err) {
-        if (!isConflict(err) && !isNotFound(err)) throw err;
-        // Changed meanwhile: the next reconcile (requeued below) retries with the new version.
+      let patch: Record<string, unknown> | undefined = p.patch;
+      for (let attempt = 1; patch; attempt++) {
+        try {
+          const res = await this.kube.request<NetworkPolicy>({
+            method: 'PATCH',
+            path: paths.networkPolicy(ns, p.name),
+            contentType: MERGE_PATCH,
+            body: patch,
+          });
+          patched.add(`${ns}/${p.name}`);
+          keep(res);
+          note('PolicyExcluded', `microseg policy ${ns}/${p.name} no longer selects quarantined pods`);
+          break;
+        } catch (err) {
+          if (isNotFound(err)) break;
+          if (!isConflict(err)) throw err;
+          if (attempt >= EXCLUSION_ATTEMPTS) {
+            exclusionPending = true;
+            break;
+          }
+        }
+        const fresh = await this.get<NetworkPolicy>(paths.networkPolicy(ns, p.name));
+        if (!fresh) break;
+        // Excluded meanwhile, or no longer microseg's: nothing to patch.
+        patch = exclusionPatches([fresh])[0]?.patch;
+        if (!patch) keep(fresh);
       }
     }
 
@@ -1049,6 +1074,7 @@ export class IsolationReconciler {
 
     const waits = [this.o.resyncMs ?? 30_000];
     if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
+    if (exclusionPending) waits.push(EXCLUSION_RETRY_MS);
     if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
     return { requeueAfterMs: Math.min(...waits) };
   }

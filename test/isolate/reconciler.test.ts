@@ -971,6 +971,45 @@ describe('IsolationReconciler: an admin-tier Allow to nodes', () => {
   });
 });
 
+describe('IsolationReconciler: the exclusion patch of a microseg allow policy conflicts', () => {
+  it('is retried on the policy read again, so the policy stops selecting the pod in the same reconcile', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const allow = putMicrosegAllow(kube);
+    const stale = kube.get(allow)!;
+    // Changed since the watch cache saw it (the Segmentation controller re-applied it).
+    kube.put(paths.networkPolicies(NS), {
+      ...stale,
+      metadata: { ...stale.metadata, annotations: { x: '1' } },
+    });
+    kube.cached.set(paths.networkPolicies(NS), { metadata: { name: '' }, items: [stale] });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    expect(JSON.stringify(kube.get(allow)!.spec)).toContain('DoesNotExist');
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Isolated');
+    expect(st.patchedPolicies).toEqual([`${NS}/web-allow`]);
+  });
+
+  it('that keeps conflicting is requeued promptly, not at the resync', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    const allow = putMicrosegAllow(kube);
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (req.method === 'PATCH' && req.path === allow)
+        throw new KubeError(409, 'Conflict', `${allow}: the object has been modified`);
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    const res = await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(serverIso(kube).status!.phase).toBe('Leaking');
+    expect(res.requeueAfterMs).toBeLessThan(5_000);
+  });
+});
+
 describe('IsolationReconciler: a spec edited into one the controller refuses', () => {
   it('keeps the isolated pods isolated, says so, and still releases them at the expiry', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
