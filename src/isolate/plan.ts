@@ -572,6 +572,11 @@ export function ownedBy(
 export interface PriorRecord {
   isolation: string;
   labels: Record<string, string | null>;
+  /**
+   * When the pod was first quarantined by this Isolation (RFC 3339): a time that outlives the
+   * controller, so an isolation whose status was not written before a restart keeps its isolatedAt.
+   */
+  at?: string;
 }
 
 export type PodLabelPlan =
@@ -589,6 +594,7 @@ export function podLabelPlan(
   isolationName: string,
   detachFromServices: boolean,
   services: readonly Service[],
+  at?: string,
 ): PodLabelPlan {
   const labels = pod.metadata.labels ?? {};
   const current = labels[QUARANTINE_LABEL];
@@ -618,7 +624,8 @@ export function podLabelPlan(
       removed.push(k);
     }
   }
-  const record: PriorRecord = { isolation: isolationName, labels: prior };
+  const since = earlier?.isolation === isolationName && earlier.at !== undefined ? earlier.at : at;
+  const record: PriorRecord = { isolation: isolationName, labels: prior, ...(since ? { at: since } : {}) };
   return {
     kind: 'patch',
     patch: {
@@ -640,11 +647,16 @@ export function readPrior(pod: Pod): PriorRecord | undefined {
   try {
     const v = JSON.parse(text) as unknown;
     if (v === null || typeof v !== 'object') return undefined;
-    const r = v as { isolation?: unknown; labels?: unknown };
+    const r = v as { isolation?: unknown; labels?: unknown; at?: unknown };
     if (typeof r.isolation !== 'string' || r.labels === null || typeof r.labels !== 'object')
       return undefined;
     for (const x of Object.values(r.labels)) if (x !== null && typeof x !== 'string') return undefined;
-    return { isolation: r.isolation, labels: r.labels as Record<string, string | null> };
+    const at = typeof r.at === 'string' && !Number.isNaN(Date.parse(r.at)) ? r.at : undefined;
+    return {
+      isolation: r.isolation,
+      labels: r.labels as Record<string, string | null>,
+      ...(at ? { at } : {}),
+    };
   } catch {
     return undefined;
   }

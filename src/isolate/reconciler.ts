@@ -62,6 +62,7 @@ import {
   ownedBy,
   podAfter,
   podLabelPlan,
+  readPrior,
   podReleasePatch,
   policiesAfter,
   resolveTarget,
@@ -140,6 +141,35 @@ const CLUSTER_POLICY_PATHS: Record<string, () => string> = {
   AdminNetworkPolicy: paths.adminNetworkPolicies,
   ClusterNetworkPolicy: paths.clusterNetworkPolicies,
 };
+
+/**
+ * When the first of `isolated` was quarantined in this episode, from the time its label record keeps
+ * (see PriorRecord.at); undefined when none has one. A status that was never written (the controller
+ * stopped between the label and the status write) then does not move the expiry by the downtime. A time
+ * before the Isolation was created or re-armed (a record a release left behind) or in the future is not
+ * taken.
+ */
+function labelledSince(
+  iso: Isolation,
+  isolated: readonly string[],
+  pods: ReadonlyMap<string, Pod>,
+  now: Date,
+): string | undefined {
+  const floor = Math.max(
+    Date.parse(iso.metadata.creationTimestamp ?? '') || 0,
+    Date.parse(iso.metadata.annotations?.[REARM_ANNOTATION] ?? '') || 0,
+  );
+  let first: number | undefined;
+  for (const podName of isolated) {
+    const pod = pods.get(podName);
+    const rec = pod ? readPrior(pod) : undefined;
+    if (!rec?.at || rec.isolation !== iso.metadata.name) continue;
+    const t = Date.parse(rec.at);
+    if (t < floor || t > now.getTime()) continue;
+    if (first === undefined || t < first) first = t;
+  }
+  return first === undefined ? undefined : new Date(first).toISOString();
+}
 
 /** Tries of a quarantine exclusion patch that conflicts, each on the policy read again, in one reconcile. */
 const EXCLUSION_ATTEMPTS = 3;
@@ -993,7 +1023,7 @@ export class IsolationReconciler {
       }
       let removed: string[] = [];
       const res = await this.patchPod(ns, pod, (p) => {
-        const plan = podLabelPlan(p, name, spec.detachFromServices, services);
+        const plan = podLabelPlan(p, name, spec.detachFromServices, services, this.now().toISOString());
         if (plan.kind !== 'patch') return undefined;
         removed = plan.removed;
         return plan.patch;
@@ -1023,7 +1053,9 @@ export class IsolationReconciler {
     await Promise.all(target.pods.map(labelOne));
     isolated.sort();
     const nowIso = this.now().toISOString();
-    const isolatedAt = status.isolatedAt ?? (isolated.length > 0 ? nowIso : undefined);
+    const isolatedAt =
+      status.isolatedAt ??
+      (isolated.length > 0 ? (labelledSince(iso, isolated, podsAfter, this.now()) ?? nowIso) : undefined);
     if (!status.isolatedAt && isolatedAt) {
       const from = Date.parse(
         iso.metadata.annotations?.[RECEIVED_AT_ANNOTATION] ?? iso.metadata.creationTimestamp ?? nowIso,

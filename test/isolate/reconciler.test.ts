@@ -1010,6 +1010,38 @@ describe('IsolationReconciler: the exclusion patch of a microseg allow policy co
   });
 });
 
+describe('IsolationReconciler: a restart between the label and the status write', () => {
+  it('keeps the time the pods were isolated, so the expiry is not moved by the downtime', async () => {
+    const t0 = Date.parse('2026-11-28T10:00:00Z');
+    let t = t0;
+    const { kube, reconciler } = setup({ now: () => new Date(t) });
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube, { duration: '4h' }));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(serverIso(kube).status?.isolatedAt).toBe(new Date(t0).toISOString());
+    // The status write was lost: the controller stopped after labelling the pod.
+    const path = paths.isolation(NS, 'cut-web-1');
+    const { status: _lost, ...withoutStatus } = kube.get(path)!;
+    kube.objects.set(path, withoutStatus);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    // Another replica takes over an hour later.
+    t = t0 + 3_600_000;
+    const next = new IsolationReconciler({
+      kube,
+      now: () => new Date(t),
+      dns: { namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+    });
+    stops.push(() => next.stop());
+    next.observe(serverIso(kube));
+    await next.reconcile(KEY);
+    await settle(next);
+    const st = serverIso(kube).status!;
+    expect(st.isolatedAt).toBe(new Date(t0).toISOString());
+    expect(st.expiresAt).toBe(new Date(t0 + 4 * 3_600_000).toISOString());
+  });
+});
+
 describe('IsolationReconciler: a spec edited into one the controller refuses', () => {
   it('keeps the isolated pods isolated, says so, and still releases them at the expiry', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
