@@ -777,10 +777,14 @@ export class IsolationReconciler {
     this.pendingChecks.delete(key);
     await this.release(iso, 'expired');
     const message = `released at expiry (${expiresAt})`;
+    // A Released record says what holds now: no pod isolated, no proof (the Pods and Leaks columns
+    // read podCount and proof.leaks); isolatedPods keeps which pods it held, the timeline the rest.
+    const { proof: _proof, ...held } = this.statusEntry(iso).status;
     await this.setStatus(
       iso,
       {
-        ...this.statusEntry(iso).status,
+        ...held,
+        podCount: 0,
         phase: 'Released',
         message,
         releasedAt: this.now().toISOString(),

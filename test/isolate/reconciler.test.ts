@@ -1042,6 +1042,32 @@ describe('IsolationReconciler: a restart between the label and the status write'
   });
 });
 
+describe('IsolationReconciler: a Released record', () => {
+  it('counts no isolated pod and no leak, as its leaks list none', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(now) });
+    stops.push(() => reconciler.stop());
+    putMicrosegAllow(kube);
+    kube.cached.set(paths.networkPolicies(NS), { metadata: { name: '' }, items: [] });
+    reconciler.observe(createIsolation(kube, { duration: '1m' }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    const before = serverIso(kube).status!;
+    expect([before.phase, before.podCount, before.proof?.leaks]).toEqual(['Leaking', 1, 1]);
+    now += 61_000;
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Released');
+    expect(st.leaks).toEqual([]);
+    // The Pods and Leaks columns of `kubectl get isolations` read these.
+    expect(st.podCount).toBe(0);
+    expect(st.proof).toBeUndefined();
+    // Which pods it held stays on record.
+    expect(st.isolatedPods).toEqual(['web-1']);
+  });
+});
+
 describe('IsolationReconciler: a spec edited into one the controller refuses', () => {
   it('keeps the isolated pods isolated, says so, and still releases them at the expiry', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
