@@ -688,6 +688,14 @@ export class IsolationReconciler {
     const status: IsolationStatus = this.statusEntry(iso).status;
     iso.status = status;
     const parsed = parseIsolationSpec(name, iso.spec);
+    const rearmedAt = iso.metadata.annotations?.[REARM_ANNOTATION];
+    const rearmed =
+      status.phase === 'Released' &&
+      rearmedAt !== undefined &&
+      Date.parse(rearmedAt) > Date.parse(status.releasedAt ?? '');
+    // A Released record isolates nothing: a spec edited afterwards concerns no pod, and the record stays
+    // Released (an alert that re-arms it with such a spec fails below, as a new episode cannot start).
+    if (!parsed.ok && status.phase === 'Released' && !rearmed) return {};
     if (!parsed.ok) {
       // A spec edited into one the controller refuses while its pods are isolated: they stay isolated (the
       // deny is not taken down by a typo), the message says so, and the expiry the last valid spec gave
@@ -711,8 +719,7 @@ export class IsolationReconciler {
     }
     const spec = parsed.spec;
     if (status.phase === 'Released') {
-      const rearmedAt = iso.metadata.annotations?.[REARM_ANNOTATION];
-      if (!rearmedAt || !(Date.parse(rearmedAt) > Date.parse(status.releasedAt ?? ''))) return {};
+      if (!rearmed) return {};
       // Alerted again after the release: a new isolation episode. The record keeps its timeline; the
       // rest of the status starts over (a new isolatedAt, so a new expiry from spec.duration).
       const fixedExpiry = expiryTime(spec, undefined);

@@ -1101,6 +1101,35 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
     expect(kube.get(paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1'))).toBeUndefined();
     expect(serverIso(kube).status?.phase).toBe('Released');
   });
+
+  it('leaves a Released record Released: nothing is isolated for the spec to concern', async () => {
+    let t = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(t) });
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube, { duration: '1h' }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    t += 3_600_000;
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    const released = serverIso(kube).status!;
+    expect(released.phase).toBe('Released');
+    await kube.request({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { spec: { target: { pods: ['Web_1'] } } },
+    });
+    reconciler.observe(serverIso(kube));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message, st.releasedAt]).toEqual([
+      'Released',
+      released.message,
+      released.releasedAt,
+    ]);
+    expect(kube.events.filter((e) => e.reason === 'InvalidSpec')).toEqual([]);
+  });
 });
 
 describe('IsolationReconciler: a leak check of a spec since edited into an invalid one', () => {
