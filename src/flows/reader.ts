@@ -1073,8 +1073,11 @@ export class FlowReader implements AsyncIterable<Flow> {
       }
     }
     if (truncated !== undefined) {
-      // After the lines read before the cut (a partial last line among them), as the next line.
-      this.badLine(source, lineNo + 1, new FlowInputError('truncated', truncated));
+      // After the lines read before the cut (a partial last line among them), as the next line; in a
+      // document, after its objects, as the next object.
+      if (documentMode)
+        this.badLine(source, info.lines + 1, new FlowInputError('truncated', truncated), true);
+      else this.badLine(source, lineNo + 1, new FlowInputError('truncated', truncated));
     } else if (info.lines === 0) this.stats.emptySources.push(source);
     this.sync();
     if (out.length > 0) yield this.emitted(out);
@@ -1104,14 +1107,13 @@ export class FlowReader implements AsyncIterable<Flow> {
       }
       // Pretty-printed objects one after another (`kubectl get networkneighborhood ... -o json` run per
       // object): each is an object of the document.
-      const texts = jsonObjectTexts(text, source);
-      if (texts !== undefined && texts.length > 1) {
-        this.documentObjects(
-          source,
-          texts.map((t) => parseJson(t)),
-          info,
-          out,
-        );
+      const split = jsonObjectTexts(text, source);
+      if (split !== undefined && (split.texts.length > 1 || split.cut)) {
+        const objects: unknown[] = split.texts.map((t) => parseJson(t));
+        // Cut short after whole objects: those are read, and the cut is a bad record after them.
+        if (split.cut)
+          objects.push(new FlowInputError('invalid-json', 'the text ends inside an object: it is cut short'));
+        this.documentObjects(source, objects, info, out);
         return;
       }
       const msg = truncatedJson(text) ?? (err as Error).message.replace(`${source}: `, '');
@@ -1344,17 +1346,26 @@ function truncatedJson(text: string): string | undefined {
   );
 }
 
-/** The texts of the top-level JSON values of `text` (objects one after another), or undefined. */
-function jsonObjectTexts(text: string, source: string): string[] | undefined {
+/**
+ * The texts of the top-level JSON values of `text` (objects one after another, or the items of a List),
+ * or undefined. Text cut short (a file copied or a gzip stream cut while it was written) keeps the
+ * objects before the cut, and `cut` says so.
+ */
+function jsonObjectTexts(text: string, source: string): { texts: string[]; cut: boolean } | undefined {
   const t = text.trimStart();
   if (t.charCodeAt(0) !== 123) return undefined;
   const splitter = new JsonObjectSplitter(source);
+  let texts: string[];
   try {
-    const texts = splitter.push(Buffer.from(t));
-    splitter.end();
-    return texts;
+    texts = splitter.push(Buffer.from(t));
   } catch {
     return undefined;
+  }
+  try {
+    splitter.end();
+    return { texts, cut: false };
+  } catch {
+    return texts.length === 0 ? undefined : { texts, cut: true };
   }
 }
 

@@ -328,6 +328,41 @@ describe('formats', () => {
     }
   });
 
+  it('pretty-printed objects one after another cut short keep the objects before the cut', async () => {
+    // `kubectl gadget run trace_tcp -o jsonpretty > f.json`, or its gzip, copied or cut while written:
+    // every whole object was lost to one "truncated document" record.
+    const ig = JSON.parse(readFileSync(sample('ig-trace-tcp.jsonl'), 'utf8')) as { dst: object };
+    const total = 200;
+    const text =
+      Array.from({ length: total }, (_, i) =>
+        JSON.stringify({ ...ig, dst: { ...ig.dst, port: 1 + i } }, null, 2),
+      ).join('\n') + '\n';
+    const gz = gzipSync(Buffer.from(text));
+    const cutMsg = 'the text ends inside an object: it is cut short';
+    for (const [name, file] of [
+      ['plain', tmp('ig-pretty-cut.json', text.slice(0, Math.floor(text.length / 2)))],
+      ['gzip', tmp('ig-pretty-cut.json.gz', gz.subarray(0, Math.floor(gz.length / 2)))],
+    ] as const) {
+      const r = readFlows(file, { dedup: false });
+      const flows = await r.toArray();
+      expect(flows.length, name).toBeGreaterThan(0);
+      expect(flows.length, name).toBeLessThan(total);
+      expect(flows.map((f) => f.port)).toEqual(flows.map((_, i) => 1 + i));
+      expect(r.stats.sources[0]!.format, name).toBe('inspektor-gadget');
+      const n = flows.length;
+      expect(r.stats.samples[0], name).toEqual({
+        source: file,
+        line: n + 1,
+        object: true,
+        reason: 'invalid-json',
+        message: cutMsg,
+      });
+      if (name === 'gzip')
+        expect(r.stats.samples[1]).toMatchObject({ line: n + 2, object: true, reason: 'truncated' });
+      else expect(r.stats.samples).toHaveLength(1);
+    }
+  });
+
   it('a pretty-printed document of other records is read in their format, not as Kubescape', async () => {
     // `kubectl gadget run trace_tcp -o jsonpretty`, a generic record or an array of them pretty-printed:
     // each object was told "expected kind NetworkNeighborhood".
