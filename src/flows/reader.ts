@@ -876,8 +876,10 @@ export class FlowReader implements AsyncIterable<Flow> {
     const setShape = (shape: 'document' | 'lines'): void => {
       if (shape === 'document') {
         documentMode = true;
-        format = 'kubescape';
-        info.format = 'kubescape';
+        // A document in a format given (`--format generic`) is read in it; otherwise its first object
+        // tells (see documentObjects).
+        if (format === undefined) format = 'kubescape';
+        info.format = format;
       } else if (format !== undefined) info.format = format;
     };
 
@@ -1133,12 +1135,13 @@ export class FlowReader implements AsyncIterable<Flow> {
    */
   private documentObjects(source: string, objects: readonly unknown[], info: SourceStats, out: Flow[]): void {
     const first = objects.find((o) => !(o instanceof FlowInputError));
-    const detected = this.opts.format === 'kubescape' ? 'kubescape' : detectRecordFormat(first);
+    const forced = this.opts.format && this.opts.format !== 'auto' ? this.opts.format : undefined;
+    const detected = forced ?? detectRecordFormat(first);
     // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
     // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.
     const k8s = typeof first === 'object' && first !== null && ('kind' in first || 'apiVersion' in first);
     const format: FlowFormat =
-      detected === undefined || (detected === 'generic' && k8s) ? 'kubescape' : detected;
+      forced ?? (detected === undefined || (detected === 'generic' && k8s) ? 'kubescape' : detected);
     info.format = format;
     for (const [i, o] of objects.entries()) {
       info.lines++;
@@ -1284,10 +1287,13 @@ function sourceShape(
   const [first, second] = leadingLines(text, atEnd);
   if (first === undefined) return atEnd ? 'lines' : undefined;
   if (format === 'kubescape') return 'document';
-  if (format !== undefined || !looksLikeDocument(first)) return 'lines';
+  if (!looksLikeDocument(first)) return 'lines';
   if (second === undefined) return atEnd ? 'document' : undefined;
   const record = parsedRecord(second);
-  return record !== undefined && detectRecordFormat(record) !== 'kubescape' ? 'lines' : 'document';
+  // A format given (other than Kubescape) is read in lines whenever the second line is a record.
+  return record !== undefined && (format !== undefined || detectRecordFormat(record) !== 'kubescape')
+    ? 'lines'
+    : 'document';
 }
 
 /** The first two non-blank lines of `text`, trimmed; only whole ones (ended by a newline) unless `atEnd`. */

@@ -409,6 +409,23 @@ describe('formats', () => {
     expect(g.stats.samples.map(formatSample)).toEqual([
       `${join(dir, 'gen-array.json')}: object 3: unknown field "prot"`,
     ]);
+    // Given as their format (--format generic, inspektor-gadget, hubble), they are read the same: each
+    // line was a bad line of its own ("invalid JSON").
+    for (const [name, format, flows] of [
+      ['ig-pretty.json', 'inspektor-gadget', 1],
+      ['gen-pretty.json', 'generic', 1],
+      ['gen-array.json', 'generic', 2],
+      ['hubble-pretty.json', 'hubble', 1],
+    ] as const) {
+      const f = readFlows(join(dir, name), { dedup: false, format });
+      expect(await f.toArray(), `${name} as ${format}`).toHaveLength(flows);
+      expect(f.stats.bad['invalid-json'], `${name} as ${format}`).toBeUndefined();
+      expect(f.stats.sources[0]!.format).toBe(format);
+    }
+    // Forced to another format, the objects are read in it.
+    const asGeneric = readFlows(join(dir, 'ig-pretty.json'), { format: 'generic' });
+    expect(await asGeneric.toArray()).toEqual([]);
+    expect(asGeneric.stats).toMatchObject({ lines: 3, badLines: 3, bad: { 'unknown-field': 3 } });
     // Forced to Kubescape, the objects are read as Kubescape's.
     const k = readFlows(join(dir, 'gen-pretty.json'), { format: 'kubescape' });
     await k.toArray();
