@@ -89,13 +89,24 @@ function toLabels(m: Record<string, string>): string[] {
 
 /**
  * A CIDR (`10.0.0.0/8`, `fd00::/64`) or `*` (any address): what Kubescape's `ipAddresses` may hold
- * besides addresses (user-managed profiles). A range names no peer a connection went to.
+ * besides addresses (user-managed profiles). A range names no peer a connection went to; a prefix as
+ * long as its address (`/32`, `/128`) is no range but that one address (hostPrefixAddress).
  */
 function isAddressRange(s: string): boolean {
   if (s === '*') return true;
   const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
   if (m === null || !isIPAddress(m[1]!)) return false;
-  return Number(m[2]) <= (m[1]!.includes(':') ? 128 : 32);
+  return Number(m[2]) < (m[1]!.includes(':') ? 128 : 32);
+}
+
+/**
+ * The address of a prefix as long as the address (`10.0.0.7/32`, `fd00::7/128`), which names that one
+ * peer as the address alone does; undefined for anything else.
+ */
+function hostPrefixAddress(s: string): string | undefined {
+  const m = /^([^/]+)\/(32|128)$/.exec(s);
+  if (m === null || !isIPAddress(m[1]!)) return undefined;
+  return (m[2] === '128') === m[1]!.includes(':') ? m[1] : undefined;
 }
 
 /**
@@ -120,7 +131,10 @@ function peersOf(n: Obj, path: string, localNs: string, ranges: () => void): Flo
   for (const [i, a] of list(n.ipAddresses, `${path}.ipAddresses`).entries()) {
     if (typeof a !== 'string') throw wrongType(`${path}.ipAddresses[${i}]`, 'a string', a);
     if (isAddressRange(a)) ranges();
-    else if (a !== '' && !ips.includes(a)) ips.push(checked(a, `${path}.ipAddresses[${i}]`));
+    else {
+      const ip = hostPrefixAddress(a) ?? a;
+      if (ip !== '' && !ips.includes(ip)) ips.push(checked(ip, `${path}.ipAddresses[${i}]`));
+    }
   }
   if (typeof n.ipAddress === 'string' && n.ipAddress !== '' && !ips.includes(n.ipAddress))
     ips.unshift(checked(n.ipAddress, `${path}.ipAddress`));

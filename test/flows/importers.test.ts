@@ -372,4 +372,35 @@ describe('Kubescape NetworkNeighborhood', () => {
       `${at}.ipAddresses[0]: not an IP address: "10.0.0.0/33"`,
     ]);
   });
+
+  it('a /32 or /128 in ipAddresses is that one peer, not a range skipped', () => {
+    // A prefix as long as its address names one host: skipped as a range, the peer the workload talks
+    // to was lost and recommend would deny that traffic.
+    const o = structuredClone(nn) as { spec: { containers: { egress: object[] }[] } };
+    o.spec.containers[0]!.egress[0] = {
+      ...o.spec.containers[0]!.egress[0],
+      ipAddress: '',
+      dns: '',
+      dnsNames: null,
+      ipAddresses: ['10.0.0.7/32', 'fd00::7/128', '10.0.0.7'],
+    };
+    const skipped: Record<string, number> = {};
+    const r = parseNetworkNeighborhood(
+      o,
+      'object',
+      (reason, k) => (skipped[reason] = (skipped[reason] ?? 0) + k),
+    );
+    if (r instanceof FlowInputError) throw new Error(r.message);
+    expect(r.filter((f) => f.dst.ip === '10.0.0.7' || f.dst.ip === 'fd00::7').map((f) => f.dst.ip)).toEqual([
+      '10.0.0.7',
+      'fd00::7',
+    ]);
+    expect(r).toHaveLength(14);
+    expect(skipped).toEqual({});
+    // The prefix length must fit the address's family.
+    const bad = structuredClone(o);
+    (bad.spec.containers[0]!.egress[0] as { ipAddresses: string[] }).ipAddresses = ['10.0.0.7/128'];
+    const e = parseNetworkNeighborhood(bad);
+    expect(e instanceof FlowInputError ? e.reason : e).toBe('bad-value');
+  });
 });
