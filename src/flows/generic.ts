@@ -228,6 +228,16 @@ const NANOS_FROM = 1e17;
 const NANOS_TO = 1e20;
 /** A string of decimal digits: an int64 as protobuf JSON and many collectors write it. */
 const DECIMAL_STRING = /^\d{1,25}(\.\d{1,20})?$/;
+/**
+ * What a string of digits may spell: epoch seconds (refused with their likely cause), milliseconds,
+ * microseconds or nanoseconds of 2001-09-09 to 2286-11-20.
+ */
+const EPOCH_DIGITS: readonly (readonly [number, number])[] = [
+  [SECONDS_LIKE_FROM, SECONDS_LIKE_TO],
+  [1e12, 1e13],
+  [1e15, 1e16],
+  [1e18, 1e19],
+];
 
 /**
  * Milliseconds since the epoch from an RFC 3339 string or a number (or a string of decimal digits)
@@ -236,7 +246,18 @@ const DECIMAL_STRING = /^\d{1,25}(\.\d{1,20})?$/;
  * nanoseconds from 1e17 to 1e20 (both 1973 to 5138).
  */
 export function parseFlowTime(v: unknown, path: string): number {
-  if (typeof v === 'string' && DECIMAL_STRING.test(v)) v = Number(v);
+  if (typeof v === 'string' && DECIMAL_STRING.test(v)) {
+    const n = Number(v);
+    // Digits are also how compact dates are written (20260302, 20260302104000): read as a number
+    // they would be a time of 1970 or 2612 without a word. Only the magnitudes of epoch times of this
+    // era (and epoch seconds, refused below naming them) are taken as such.
+    if (!EPOCH_DIGITS.some(([from, to]) => n >= from && n < to))
+      fail(
+        `${path}: ${JSON.stringify(v)} is neither an RFC 3339 timestamp nor epoch milliseconds, ` +
+          `microseconds or nanoseconds of 2001 to 2286`,
+      );
+    v = n;
+  }
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 0) fail(`${path}: ${v} is not a non-negative epoch milliseconds value`);
     if (v >= NANOS_TO)

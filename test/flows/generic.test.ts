@@ -272,6 +272,20 @@ describe('generic time numbers by magnitude', () => {
     expect(err({ ...ok, time: '12ab' })).toEqual(['bad-value', 'time: not an RFC 3339 timestamp: "12ab"']);
   });
 
+  it('refuses a string of digits that is a compact date, not an epoch time, instead of dating it 1970 or 2612', () => {
+    // yyyyMMdd, yyyyMMddHHmm, yyyyMMddHHmmss, yyyyMMddHHmmssSSS: each read as a number gave a time of
+    // 1970, 1976, 2612 or (as microseconds) 2611, without a word.
+    for (const time of ['20260302', '202603021040', '20260302104000', '20260302104000123', '0']) {
+      expect(err({ ...ok, time }), time).toEqual([
+        'bad-value',
+        `time: "${time}" is neither an RFC 3339 timestamp nor epoch milliseconds, microseconds or nanoseconds of 2001 to 2286`,
+      ]);
+    }
+    // Epoch times of this era in each unit are read, with a fraction too.
+    expect(timeOf(`${ms}.5`)).toBe(ms);
+    expect(timeOf(`${ms}456`)).toBe(ms);
+  });
+
   it('reads RFC 3339 with nanosecond fractions to the millisecond', () => {
     expect(timeOf('2026-03-02T10:40:00.123456789Z')).toBe(ms);
     expect(timeOf('2026-03-02T12:40:00.123456789+02:00')).toBe(ms);
