@@ -104,20 +104,52 @@ export function labelsFor(sel: LabelSelector): Record<string, string> | undefine
   return matchesSelector(sel, l) ? l : undefined;
 }
 
-/** An address inside `cidr` and outside every `except` block, or undefined. */
-export function addressIn(cidr: Cidr, except: readonly Cidr[]): string | undefined {
+/** At most this many more addresses of a block are tried for one `addressIn` is not to avoid. */
+const MAX_ADDRESS_TRIES = 1024;
+
+/**
+ * An address inside `cidr` and outside every `except` block, or undefined. With `avoid` (the addresses
+ * pods hold, which an ipBlock does not match under `ipBlockMatchesPods: false`), one it does not avoid
+ * when one is found among the block's first addresses; else the first address it would give without.
+ */
+export function addressIn(
+  cidr: Cidr,
+  except: readonly Cidr[],
+  avoid?: (address: string) => boolean,
+): string | undefined {
   const bits = cidr.family === 4 ? 32 : 128;
   const size = 1n << BigInt(bits - cidr.prefix);
+  const end = cidr.base + size;
   const candidates = [cidr.base + (size > 2n ? 1n : 0n)];
   for (const e of except) {
-    const end = e.base + (1n << BigInt(bits - e.prefix));
-    if (end < cidr.base + size) candidates.push(end);
+    const eEnd = e.base + (1n << BigInt(bits - e.prefix));
+    if (eEnd < end) candidates.push(eEnd);
   }
-  for (const value of candidates) {
+  const usable = (value: bigint): string | undefined => {
     const a = { family: cidr.family, value };
-    if (cidrContains(cidr, a) && !except.some((e) => cidrContains(e, a))) return formatAddr(a);
+    return cidrContains(cidr, a) && !except.some((e) => cidrContains(e, a)) ? formatAddr(a) : undefined;
+  };
+  let first: string | undefined;
+  for (const value of candidates) {
+    const text = usable(value);
+    if (text === undefined) continue;
+    if (!avoid?.(text)) return text;
+    first ??= text;
   }
-  return undefined;
+  if (first === undefined || avoid === undefined) return first;
+  let value = candidates[0]!;
+  for (let tries = 0; tries < MAX_ADDRESS_TRIES && value < end; tries++) {
+    const a = { family: cidr.family, value };
+    const inExcept = except.find((e) => cidrContains(e, a));
+    if (inExcept) {
+      value = inExcept.base + (1n << BigInt(bits - inExcept.prefix));
+      continue;
+    }
+    const text = formatAddr(a);
+    if (!avoid(text)) return text;
+    value++;
+  }
+  return first;
 }
 
 /**
@@ -209,6 +241,15 @@ export function checkIsolation(input: LeakInput): LeakReport {
       const addIp = (ip: string | undefined): void => {
         if (ip) addRemote(all.resolveIP(ip));
       };
+      // An address of a block no pod holds: a pod's is not matched by an ipBlock when
+      // ipBlockMatchesPods is false (Cilium), and the block's first address may be the isolated pod's.
+      const heldByPod = (ip: string): boolean => all.resolveIP(ip).kind === 'pod';
+      const addBlock = (cidr: Cidr, except: readonly Cidr[]): void => {
+        const first = addressIn(cidr, except);
+        addIp(first);
+        const free = addressIn(cidr, except, heldByPod);
+        if (free !== first) addIp(free);
+      };
       for (const ip of OUTSIDE) addIp(ip);
       for (const p of all.allPods().slice(0, MAX_CONCRETE_PEERS)) addRemote(p);
       const addPodClass = (
@@ -222,13 +263,13 @@ export function checkIsolation(input: LeakInput): LeakReport {
         for (const ns of nss) addRemote(all.classEnd({ namespace: ns, labels }));
       };
       const npPeer = (peer: NpPeer, ownNs: string): void => {
-        if (peer.kind === 'ipBlock') addIp(addressIn(peer.cidr, peer.except));
+        if (peer.kind === 'ipBlock') addBlock(peer.cidr, peer.except);
         else addPodClass(peer.namespaceSelector, peer.podSelector, ownNs);
       };
       const cpPeer = (peer: CpPeer): void => {
         if (peer.kind === 'namespaces') addPodClass(peer.namespaceSelector, {}, input.namespace);
         else if (peer.kind === 'pods') addPodClass(peer.namespaceSelector, peer.podSelector, input.namespace);
-        else if (peer.kind === 'networks') for (const c of peer.cidrs) addIp(addressIn(c, []));
+        else if (peer.kind === 'networks') for (const c of peer.cidrs) addBlock(c, []);
         // Every node known, whatever the selector: the engine decides which it selects.
         else if (peer.kind === 'nodes') for (const ip of nodeIps) addIp(ip);
       };

@@ -237,6 +237,23 @@ describe('leak detection', () => {
     expect(report.leaks.every((l) => l.policy === 'shop/team-db-ip')).toBe(true);
   });
 
+  // Its probe of an ipBlock was the block's first address, here web-1's own IP (10.0.0.1), and the block's
+  // other pod, db-1, an ipBlock does not match on Cilium: the check said Isolated while the rule admits
+  // every other address of 10.0.0.0/24 (a node, a VM) on port 8080.
+  it.each([undefined, { ipBlockMatchesPods: true }, { ipBlockMatchesPods: false }])(
+    'an ipBlock whose first addresses are pod IPs is probed on one no pod holds too (%j)',
+    (engine) => {
+      const fromRange = np('shop', 'team-range', {
+        podSelector: { matchLabels: { app: 'web' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/24' } }], ports: [{ port: 8080 }] }],
+      });
+      const { report } = isolate('NetworkPolicy', [fromRange], [], undefined, engine);
+      expect(report.leaks.map((l) => l.policy)).toEqual(['shop/team-range']);
+      expect(report.leaks[0]!.example).toMatch(/^from (10\.0\.0\.3|shop\/db-1) 8080\/TCP$/);
+    },
+  );
+
   it('an admin-tier Allow evaluated before ours is a leak', () => {
     const early: OtherObject = {
       apiVersion: 'policy.networking.k8s.io/v1alpha1',
@@ -446,6 +463,14 @@ describe('witness helpers', () => {
     expect(addressIn(parseCidr('10.0.0.0/8')!, [parseCidr('10.0.0.0/16')!])).toBe('10.1.0.0');
     expect(addressIn(parseCidr('10.0.0.5/32')!, [])).toBe('10.0.0.5');
     expect(addressIn(parseCidr('10.0.0.0/24')!, [parseCidr('10.0.0.0/24')!])).toBeUndefined();
+  });
+  it('addressIn with addresses to avoid gives one it need not avoid, else the first', () => {
+    const pods = new Set(['10.0.0.1', '10.0.0.2', '10.1.0.0']);
+    const avoid = (a: string) => pods.has(a);
+    expect(addressIn(parseCidr('10.0.0.0/24')!, [], avoid)).toBe('10.0.0.3');
+    expect(addressIn(parseCidr('10.0.0.0/8')!, [parseCidr('10.0.0.0/16')!], avoid)).toBe('10.1.0.1');
+    expect(addressIn(parseCidr('10.0.0.1/32')!, [], avoid)).toBe('10.0.0.1');
+    expect(addressIn(parseCidr('10.0.0.0/24')!, [parseCidr('10.0.0.0/24')!], avoid)).toBeUndefined();
   });
   it('the quarantine label is what selects the isolated pod', () => {
     expect(QUARANTINE_LABEL).toBe('microseg.dev/quarantine');
