@@ -65,6 +65,7 @@ describe('microseg controller (command line)', () => {
     expect(io.stdout).toContain('--leader-elect');
     expect(io.stdout).toContain('--hubble-relay HOST:PORT');
     expect(io.stdout).toContain('--hubble-keepalive DUR');
+    expect(io.stdout).toContain("5m, the least Hubble Relay's gRPC server accepts; 10s to 24h)");
     expect(io.stdout).toContain('--alertmanager-severity L');
     expect(io.stdout).toContain('--falco-minimum-priority P');
     expect(io.stdout).toContain('--alertmanager-target-labels NS_LABEL/POD_LABEL');
@@ -161,6 +162,15 @@ describe('microseg controller (command line)', () => {
       [
         ['--hubble-relay', '127.0.0.1:1', '--hubble-keepalive', '2s'],
         '--hubble-keepalive "2s" is less than the least, 10s',
+      ],
+      // Was "is shorter than 1s", the other duration flags' least, not this one's.
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-keepalive', '500ms'],
+        '--hubble-keepalive "500ms" is less than the least, 10s',
+      ],
+      [
+        ['--hubble-relay', '127.0.0.1:1', '--hubble-keepalive', '48h'],
+        '--hubble-keepalive "48h" is longer than 24h',
       ],
       [
         ['--hubble-relay', 'nohostport'],

@@ -52,7 +52,7 @@ options:
   --hubble-tls-key FILE      client key (mutual TLS)
   --hubble-tls-server-name N name to verify the relay's certificate against
   --hubble-keepalive DUR     interval of the keepalive pings that find a dead relay connection (default
-                             5m, the least Hubble Relay's gRPC server accepts; at least 10s)
+                             5m, the least Hubble Relay's gRPC server accepts; 10s to 24h)
   --push-token-file FILE     enable POST /v1/flows with this bearer token (the web page's API needs it too)
   --no-ui                    do not serve the web page of the graph and its JSON API
   --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
@@ -172,12 +172,23 @@ export function isolationSettings(values: IsolationFlagValues): {
 const MIN_INTERVAL_MS = 1000;
 const MAX_INTERVAL_MS = 24 * 3_600_000;
 
-function duration(flag: string, v: string | undefined, dflt: number): number {
+/** The least a duration flag takes, and what a shorter one is told. */
+interface Least {
+  ms: number;
+  problem: string;
+}
+
+function duration(
+  flag: string,
+  v: string | undefined,
+  dflt: number,
+  least: Least = { ms: MIN_INTERVAL_MS, problem: 'is shorter than 1s' },
+): number {
   if (v === undefined) return dflt;
   const ms = parseDuration(v);
   if (ms === undefined)
     throw new UsageError(`--${flag} ${JSON.stringify(v)} is not a duration such as "10s" or "1m"`);
-  if (ms < MIN_INTERVAL_MS) throw new UsageError(`--${flag} ${JSON.stringify(v)} is shorter than 1s`);
+  if (ms < least.ms) throw new UsageError(`--${flag} ${JSON.stringify(v)} ${least.problem}`);
   if (ms > MAX_INTERVAL_MS) throw new UsageError(`--${flag} ${JSON.stringify(v)} is longer than 24h`);
   return ms;
 }
@@ -310,9 +321,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const keepalive = values['hubble-keepalive'];
   if (keepalive !== undefined && relay === undefined)
     throw new UsageError('--hubble-keepalive applies to --hubble-relay only, which is not given');
-  const keepaliveMs = duration('hubble-keepalive', keepalive, DEFAULT_KEEPALIVE_MS);
-  if (keepaliveMs < MIN_HUBBLE_KEEPALIVE_MS)
-    throw new UsageError(`--hubble-keepalive ${JSON.stringify(keepalive)} is less than the least, 10s`);
+  const keepaliveMs = duration('hubble-keepalive', keepalive, DEFAULT_KEEPALIVE_MS, {
+    ms: MIN_HUBBLE_KEEPALIVE_MS,
+    problem: 'is less than the least, 10s',
+  });
   if (relay !== undefined) {
     if (!isHubbleAddress(relay))
       throw new UsageError(
