@@ -363,15 +363,17 @@ interface Tag {
   ahead?: true;
 }
 
-/** Largest distance from the epoch, in ns, that a Date (and so an RFC 3339 text) can hold. */
-const MAX_DATE_NS = 8_640_000_000_000_000_000_000n;
+/** The first and last instants, in ns from the epoch, an RFC 3339 text holds: years 0000 to 9999. */
+const MIN_RFC3339_NS = -62_167_219_200n * 1_000_000_000n;
+const MAX_RFC3339_NS = 253_402_300_800n * 1_000_000_000n - 1n;
 
 /**
- * `t` as RFC 3339 for an event, or undefined when no date holds it (a flow stamped in year 300 000:
- * `formatTime` would throw, and the report of the flow's real problem with it).
+ * `t` as RFC 3339 for an event, or undefined when no RFC 3339 text holds it (a flow stamped in year
+ * 300 000, which no Date holds, where `formatTime` would throw, and the report of the flow's real
+ * problem with it; or in year 20 000, which `formatTime` would garble).
  */
 function eventTime(t: bigint): string | undefined {
-  return t > MAX_DATE_NS || t < -MAX_DATE_NS ? undefined : formatTime(t);
+  return t > MAX_RFC3339_NS || t < MIN_RFC3339_NS ? undefined : formatTime(t);
 }
 
 /** Remembers `key` at `t` in an insertion-ordered map, dropping the oldest entry beyond `max`. */

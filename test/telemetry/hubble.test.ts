@@ -684,6 +684,34 @@ describe('HubbleSource against a scripted relay', () => {
     expect(events).toEqual([{ type: 'invalid', error: m.lastInvalid, node: 'kind-worker3', count: 1 }]);
   });
 
+  it('leaves out of the report a flow time a Date holds but RFC 3339 does not (past year 9999)', async () => {
+    // Year 33 658: the report's flowTime was "+033658-09-27T01:46.000000000Z", its seconds lost and no
+    // RFC 3339 text, where docs/telemetry.md says such a time is left out.
+    const relay = new FakeRelay();
+    const late = scriptedFlow(2, 1_000_000_000_000);
+    late.flow!.node_name = 'kind-worker3';
+    relay.publish(scriptedFlow(1, 101), late, scriptedFlow(3, 103));
+    const events: HubbleEvent[] = [];
+    const { queue, source } = await setup(relay, {
+      normalize: (f) =>
+        f.node_name === 'kind-worker3'
+          ? { kind: 'bad', error: new Error('verdict: unknown value 42') }
+          : normalize(f),
+      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      onEvent: (e) => {
+        if (e.type === 'invalid') events.push(e);
+      },
+    });
+    const c = consume(queue);
+    cleanups.push(c.stop);
+    source.start();
+    await waitFor(() => c.flows.length >= 2);
+    await waitFor(() => events.length >= 1);
+    expect(events).toEqual([
+      { type: 'invalid', error: 'verdict: unknown value 42', node: 'kind-worker3', count: 1 },
+    ]);
+  });
+
   it('reports the tail of a burst once the interval ends, without waiting for another event', async () => {
     const relay = new FakeRelay();
     const bad = (n: number) => {
