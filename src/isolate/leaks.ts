@@ -10,7 +10,7 @@ import type { LabelSelector, Namespace, NetworkPolicy, OtherObject, Pod } from '
 import { matchesSelector } from '../model/selectors.ts';
 import { Engine } from '../verify/engine.ts';
 import type { Cidr } from '../verify/ip.ts';
-import { cidrContains, formatAddr } from '../verify/ip.ts';
+import { cidrContains, formatAddr, parseAddr } from '../verify/ip.ts';
 import type { EngineOptions, L4Protocol, PodEnd, ResolvedEnd } from '../verify/types.ts';
 import type { CpPeer, NpPeer } from '../verify/validate.ts';
 import { compileClusterPolicy } from '../verify/validate.ts';
@@ -158,16 +158,21 @@ export function addressIn(
  */
 export function nodeAddresses(nodes: readonly OtherObject[], pods: readonly Pod[]): string[] {
   const out = new Set<string>();
+  // Only IP addresses: a Node lists its Hostname (and InternalDNS/ExternalDNS names) among them too,
+  // which are no address a probe can be made from or to.
+  const add = (text: unknown): void => {
+    const a = typeof text === 'string' ? parseAddr(text) : undefined;
+    if (a) out.add(formatAddr(a));
+  };
   for (const n of nodes) {
     const status = (n as { status?: { addresses?: { address?: unknown }[] } }).status;
-    for (const a of status?.addresses ?? []) if (typeof a.address === 'string') out.add(a.address);
+    for (const a of status?.addresses ?? []) add(a?.address);
   }
   for (const p of pods) {
     if (!p.spec?.nodeName) continue;
     const status = p.status as { hostIP?: unknown; hostIPs?: { ip?: unknown }[] } | undefined;
-    if (typeof status?.hostIP === 'string') out.add(status.hostIP);
-    for (const h of Array.isArray(status?.hostIPs) ? status.hostIPs : [])
-      if (typeof h?.ip === 'string') out.add(h.ip);
+    add(status?.hostIP);
+    for (const h of Array.isArray(status?.hostIPs) ? status.hostIPs : []) add(h?.ip);
   }
   return [...out].sort();
 }

@@ -359,6 +359,44 @@ describe('leak detection', () => {
     ]);
   });
 
+  it('a Node listing its Hostname and DNS names among its addresses is probed on its IPs, not failed', () => {
+    const kubelet: OtherObject = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-kubelet' },
+      spec: {
+        priority: 10,
+        subject: { namespaces: {} },
+        egress: [
+          {
+            name: 'to-nodes',
+            action: 'Allow',
+            to: [{ nodes: {} }],
+            ports: [{ portNumber: { protocol: 'TCP', port: 10250 } }],
+          },
+        ],
+      },
+    };
+    // What the kubelet writes on a real Node: a Hostname (and on clouds DNS names) besides its IPs.
+    const node: OtherObject = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'node-a' },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: '192.168.0.10' },
+          { type: 'Hostname', address: 'node-a' },
+          { type: 'InternalDNS', address: 'ip-192-168-0-10.ec2.internal' },
+        ],
+      },
+    };
+    const { input } = isolate('NetworkPolicy', [], [kubelet]);
+    const report = checkIsolation({ ...input, nodes: [node] });
+    expect(report.leaks.map((l) => `${l.policy} ${l.example}`)).toEqual([
+      'AdminNetworkPolicy/allow-kubelet to node node-a (192.168.0.10) 10250/TCP',
+    ]);
+  });
+
   describe('CoreDNS on 5353 behind the kube-dns Service', () => {
     const kubeDns: Service = {
       apiVersion: 'v1',
