@@ -685,7 +685,7 @@ export class IsolationReconciler {
       this.o.metrics?.setActive(key, undefined);
       return {};
     }
-    const status: IsolationStatus = this.statusEntry(iso).status;
+    let status: IsolationStatus = this.statusEntry(iso).status;
     iso.status = status;
     const parsed = parseIsolationSpec(name, iso.spec);
     const rearmedAt = iso.metadata.annotations?.[REARM_ANNOTATION];
@@ -696,6 +696,25 @@ export class IsolationReconciler {
     // A Released record isolates nothing: a spec edited afterwards concerns no pod, and the record stays
     // Released (an alert that re-arms it with such a spec fails below, as a new episode cannot start).
     if (!parsed.ok && status.phase === 'Released' && !rearmed) return {};
+    // Alerted again after the release: a new isolation episode. The record keeps its timeline; the rest
+    // of the status starts over (a new isolatedAt, so a new expiry from spec.duration). Also when the
+    // spec is invalid: the Failed record is then that new episode, which starts once the spec is fixed,
+    // not the last one, whose expiry would release it at once.
+    const rearm = (): IsolationStatus => {
+      const fresh: IsolationStatus = {
+        observedGeneration: iso.metadata.generation ?? 0,
+        timeline: addTimeline(status.timeline, {
+          time: this.now().toISOString(),
+          action: 'Rearmed',
+          message: `alerted again at ${rearmedAt ?? ''} after the release at ${status.releasedAt ?? ''}; isolating again`,
+        }),
+      };
+      this.statusEntry(iso).status = fresh;
+      iso.status = fresh;
+      this.o.metrics?.action('rearmed');
+      return fresh;
+    };
+    if (!parsed.ok && rearmed) status = rearm();
     if (!parsed.ok) {
       // A spec edited into one the controller refuses while its pods are isolated: they stay isolated (the
       // deny is not taken down by a typo), the message says so, and the expiry the last valid spec gave
@@ -720,22 +739,9 @@ export class IsolationReconciler {
     const spec = parsed.spec;
     if (status.phase === 'Released') {
       if (!rearmed) return {};
-      // Alerted again after the release: a new isolation episode. The record keeps its timeline; the
-      // rest of the status starts over (a new isolatedAt, so a new expiry from spec.duration).
       const fixedExpiry = expiryTime(spec, undefined);
       if (fixedExpiry && this.now().getTime() >= Date.parse(fixedExpiry)) return {};
-      const fresh: IsolationStatus = {
-        observedGeneration: iso.metadata.generation ?? 0,
-        timeline: addTimeline(status.timeline, {
-          time: this.now().toISOString(),
-          action: 'Rearmed',
-          message: `alerted again at ${rearmedAt} after the release at ${status.releasedAt ?? ''}; isolating again`,
-        }),
-      };
-      this.statusEntry(iso).status = fresh;
-      iso.status = fresh;
-      this.o.metrics?.action('rearmed');
-      return this.reconcileActive(key, iso, spec, fresh);
+      return this.reconcileActive(key, iso, spec, rearm());
     }
     return this.reconcileActive(key, iso, spec, status);
   }

@@ -1130,6 +1130,52 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
     ]);
     expect(kube.events.filter((e) => e.reason === 'InvalidSpec')).toEqual([]);
   });
+
+  it('a Released record re-armed while its spec is invalid isolates anew once the spec is fixed', async () => {
+    let t = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(t) });
+    stops.push(() => reconciler.stop());
+    reconciler.observe(createIsolation(kube, { duration: '1h' }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    t += 3_600_000;
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    expect(serverIso(kube).status!.phase).toBe('Released');
+    await kube.request({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { spec: { target: { pods: ['Web_1'] } } },
+    });
+    // Alerted again: the new episode cannot start with this spec.
+    t += 60_000;
+    const at = new Date(t).toISOString();
+    await kube.request({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { metadata: { annotations: { [REARM_ANNOTATION]: at, [RECEIVED_AT_ANNOTATION]: at } } },
+    });
+    reconciler.observe(serverIso(kube));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    expect(serverIso(kube).status!.phase).toBe('Failed');
+    // Fixed: the episode the alert asked for starts, with its own expiry, not the last episode's.
+    t += 60_000;
+    await kube.request({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { spec: { target: { pods: ['web-1'] } } },
+    });
+    reconciler.observe(serverIso(kube));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Isolated');
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(st.isolatedAt).toBe(new Date(t).toISOString());
+    expect(st.expiresAt).toBe(new Date(t + 3_600_000).toISOString());
+    expect(st.releasedAt).toBeUndefined();
+  });
 });
 
 describe('IsolationReconciler: a leak check of a spec since edited into an invalid one', () => {
