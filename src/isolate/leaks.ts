@@ -7,7 +7,7 @@
  * leak, reported with the policy and rule that admitted it and one example connection.
  */
 import type { LabelSelector, Namespace, NetworkPolicy, OtherObject, Pod } from '../model/k8s.ts';
-import { matchesSelector } from '../model/selectors.ts';
+import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import { Engine } from '../verify/engine.ts';
 import type { Cidr } from '../verify/ip.ts';
 import { cidrContains, formatAddr, parseAddr } from '../verify/ip.ts';
@@ -152,29 +152,48 @@ export function addressIn(
   return first;
 }
 
+/** A node the input knows: its labels (undefined when known only from its pods' hostIPs) and IPs. */
+export interface KnownNode {
+  name: string;
+  labels: Readonly<Record<string, string>> | undefined;
+  ips: string[];
+}
+
 /**
- * The addresses of the nodes the input knows: each Node's status.addresses, and each pod's hostIP(s),
- * an address of the node it runs on. The witnesses of a `nodes` peer.
+ * The nodes the input knows: each Node object, with its labels and the IPs of its status.addresses, and
+ * each node a pod runs on, with its hostIP(s) (labels unknown without the Node object). The witnesses of
+ * a `nodes` peer are the addresses of the nodes its selector picks.
  */
-export function nodeAddresses(nodes: readonly OtherObject[], pods: readonly Pod[]): string[] {
-  const out = new Set<string>();
+export function knownNodes(nodes: readonly OtherObject[], pods: readonly Pod[]): KnownNode[] {
+  const byName = new Map<string, { labels: Record<string, string> | undefined; ips: Set<string> }>();
   // Only IP addresses: a Node lists its Hostname (and InternalDNS/ExternalDNS names) among them too,
   // which are no address a probe can be made from or to.
-  const add = (text: unknown): void => {
+  const add = (name: string, text: unknown): void => {
     const a = typeof text === 'string' ? parseAddr(text) : undefined;
-    if (a) out.add(formatAddr(a));
+    if (a) byName.get(name)!.ips.add(formatAddr(a));
   };
   for (const n of nodes) {
+    const name = n.metadata.name;
+    byName.set(name, { labels: { ...(n.metadata.labels ?? {}) }, ips: new Set() });
     const status = (n as { status?: { addresses?: { address?: unknown }[] } }).status;
-    for (const a of status?.addresses ?? []) add(a?.address);
+    for (const a of status?.addresses ?? []) add(name, a?.address);
   }
   for (const p of pods) {
-    if (!p.spec?.nodeName) continue;
+    const name = p.spec?.nodeName;
+    if (!name) continue;
+    if (!byName.has(name)) byName.set(name, { labels: undefined, ips: new Set() });
     const status = p.status as { hostIP?: unknown; hostIPs?: { ip?: unknown }[] } | undefined;
-    add(status?.hostIP);
-    for (const h of Array.isArray(status?.hostIPs) ? status.hostIPs : []) add(h?.ip);
+    add(name, status?.hostIP);
+    for (const h of Array.isArray(status?.hostIPs) ? status.hostIPs : []) add(name, h?.ip);
   }
-  return [...out].sort();
+  return [...byName.entries()]
+    .map(([name, n]) => ({ name, labels: n.labels, ips: [...n.ips].sort() }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Whether a `nodes` peer's selector picks the node (one known only from its pods: the empty selector). */
+function selectsNode(sel: LabelSelector, node: KnownNode): boolean {
+  return node.labels !== undefined ? matchesSelector(sel, node.labels) : isEmptySelector(sel);
 }
 
 export function checkIsolation(input: LeakInput): LeakReport {
@@ -207,7 +226,7 @@ export function checkIsolation(input: LeakInput): LeakReport {
         ? ['ingress']
         : ['egress'];
   const namespaces = all.namespaceNames();
-  const nodeIps = nodeAddresses(nodes, input.pods).slice(0, MAX_CONCRETE_PEERS);
+  const known = knownNodes(nodes, input.pods);
   const namedPorts = new Map<string, [number, L4Protocol][]>();
   for (const p of all.allPods())
     for (const cp of p.ports)
@@ -275,8 +294,16 @@ export function checkIsolation(input: LeakInput): LeakReport {
         if (peer.kind === 'namespaces') addPodClass(peer.namespaceSelector, {}, input.namespace);
         else if (peer.kind === 'pods') addPodClass(peer.namespaceSelector, peer.podSelector, input.namespace);
         else if (peer.kind === 'networks') for (const c of peer.cidrs) addBlock(c, []);
-        // Every node known, whatever the selector: the engine decides which it selects.
-        else if (peer.kind === 'nodes') for (const ip of nodeIps) addIp(ip);
+        // The nodes its selector picks (at most MAX_CONCRETE_PEERS addresses): taken from every node
+        // known, a few hundred others sorted before them would leave them out.
+        else if (peer.kind === 'nodes') {
+          let n = 0;
+          for (const node of known) {
+            if (n >= MAX_CONCRETE_PEERS) break;
+            if (!selectsNode(peer.nodeSelector, node)) continue;
+            for (const ip of node.ips) if (n++ < MAX_CONCRETE_PEERS) addIp(ip);
+          }
+        }
       };
       for (const np of all.networkPolicies) {
         if (np.namespace !== P.namespace || !matchesSelector(np.podSelector, P.labels)) continue;

@@ -359,6 +359,50 @@ describe('leak detection', () => {
     ]);
   });
 
+  it('an admin-tier Allow to the nodes a selector picks is found among hundreds of nodes', () => {
+    const toControl: OtherObject = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-apiserver' },
+      spec: {
+        priority: 10,
+        subject: { namespaces: {} },
+        egress: [
+          {
+            name: 'to-control-plane',
+            action: 'Allow',
+            to: [
+              {
+                nodes: {
+                  matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }],
+                },
+              },
+            ],
+            ports: [{ portNumber: { protocol: 'TCP', port: 6443 } }],
+          },
+        ],
+      },
+    };
+    const node = (name: string, ip: string, labels: Record<string, string> = {}): OtherObject => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, labels },
+      status: { addresses: [{ type: 'InternalIP', address: ip }] },
+    });
+    // 450 workers, and the control-plane node whose address sorts after all of theirs.
+    const nodes = [
+      ...Array.from({ length: 450 }, (_, i) =>
+        node(`worker-${String(i).padStart(3, '0')}`, `10.1.${Math.floor(i / 250)}.${i % 250}`),
+      ),
+      node('control-0', '10.9.9.9', { 'node-role.kubernetes.io/control-plane': '' }),
+    ];
+    const { input } = isolate('NetworkPolicy', [], [toControl]);
+    const report = checkIsolation({ ...input, nodes });
+    expect(report.leaks.map((l) => `${l.policy} ${l.example}`)).toEqual([
+      'AdminNetworkPolicy/allow-apiserver to node control-0 (10.9.9.9) 6443/TCP',
+    ]);
+  });
+
   it('a Node listing its Hostname and DNS names among its addresses is probed on its IPs, not failed', () => {
     const kubelet: OtherObject = {
       apiVersion: 'policy.networking.k8s.io/v1alpha1',
