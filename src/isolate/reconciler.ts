@@ -171,6 +171,20 @@ function labelledSince(
   return first === undefined ? undefined : new Date(first).toISOString();
 }
 
+/** Whether an admin-tier policy has a `nodes` peer (egress only), whose witnesses are node addresses. */
+function namesNodes(o: OtherObject): boolean {
+  const egress = (o as { spec?: { egress?: unknown } }).spec?.egress;
+  if (!Array.isArray(egress)) return false;
+  return egress.some(
+    (r) =>
+      Array.isArray((r as { to?: unknown } | null)?.to) &&
+      (r as { to: unknown[] }).to.some(
+        (peer) =>
+          peer !== null && typeof peer === 'object' && (peer as { nodes?: unknown }).nodes !== undefined,
+      ),
+  );
+}
+
 /** Tries of a quarantine exclusion patch that conflicts, each on the policy read again, in one reconcile. */
 const EXCLUSION_ATTEMPTS = 3;
 /** When a reconcile whose exclusion patches kept conflicting is requeued. */
@@ -1452,13 +1466,8 @@ export class IsolationReconciler {
     isolated: string[],
   ) {
     const ns = iso.metadata.namespace ?? '';
-    const [namespaces, nodes, ...clusterLists] = await Promise.all([
+    const [namespaces, ...clusterLists] = await Promise.all([
       this.namespaces(),
-      // The witnesses of an admin-tier `nodes` peer (only admin-tier policies name nodes). Without the
-      // permission, the nodes of the namespace's pods are still known from their hostIPs.
-      clusterKinds.length > 0
-        ? this.cachedList<OtherObject>(paths.nodes()).catch(() => [] as OtherObject[])
-        : Promise.resolve([] as OtherObject[]),
       ...clusterKinds.map((k) => this.cachedList<OtherObject>(CLUSTER_POLICY_PATHS[k]!())),
       ...(clusterKinds.includes('AdminNetworkPolicy')
         ? [
@@ -1476,12 +1485,19 @@ export class IsolationReconciler {
           o.metadata.name !== own.clusterPolicy.metadata.name ||
           o.kind !== own.clusterPolicy.kind,
       );
+    const all = [...clusterPolicies, ...(own.clusterPolicy ? [own.clusterPolicy] : [])];
+    // The witnesses of an admin-tier `nodes` peer, read only when a policy has one: a Node list is large
+    // (each Node's status.images), and a leak check runs for each Isolation at every resync. Without the
+    // permission, the nodes of the namespace's pods are still known from their hostIPs.
+    const nodes = all.some(namesNodes)
+      ? await this.cachedList<OtherObject>(paths.nodes()).catch(() => [] as OtherObject[])
+      : [];
     return checkIsolation({
       namespaces,
       nodes,
       pods,
       networkPolicies: nps,
-      clusterPolicies: [...clusterPolicies, ...(own.clusterPolicy ? [own.clusterPolicy] : [])],
+      clusterPolicies: all,
       own: {
         networkPolicies: [own.networkPolicy],
         clusterPolicies: own.clusterPolicy ? [own.clusterPolicy] : [],

@@ -971,6 +971,26 @@ describe('IsolationReconciler: an admin-tier Allow to nodes', () => {
   });
 });
 
+describe('IsolationReconciler: the Node objects', () => {
+  it('are not listed by a leak check when no admin-tier policy names nodes', async () => {
+    const { kube, reconciler } = setup();
+    stops.push(() => reconciler.stop());
+    kube.apiGroups = [{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }];
+    kube.put(paths.nodes(), {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'node-b', labels: { role: 'worker' } },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.0.11' }] },
+    });
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(serverIso(kube).status!.phase).toBe('Isolated');
+    // A Node list is large (each Node's status.images): read only for a policy it can matter to.
+    expect(kube.log.filter((l) => l.startsWith(`GET ${paths.nodes()}`))).toEqual([]);
+  });
+});
+
 describe('IsolationReconciler: the exclusion patch of a microseg allow policy conflicts', () => {
   it('is retried on the policy read again, so the policy stops selecting the pod in the same reconcile', async () => {
     const { kube, reconciler } = setup();
