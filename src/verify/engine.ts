@@ -66,7 +66,8 @@ export interface EngineInput {
    * Services: a query (`evaluate`) to or from one of their ClusterIPs, `spec.externalIPs` or load
    * balancer IPs (`status.loadBalancer.ingress[].ip`, unless its `ipMode` is `Proxy`) is refused, since
    * policies see the connection after the address is translated to a backend pod; so is a query to a
-   * node's address on the nodePort of a NodePort or LoadBalancer Service.
+   * node's address on the nodePort of a NodePort or LoadBalancer Service, or on a port of a Service that
+   * lists the node's address as an external or load-balancer IP.
    */
   services?: readonly Service[];
   /**
@@ -205,6 +206,12 @@ export class Engine {
   private readonly nodePorts = new Map<string, { what: string; ask: string }>();
   private readonly hostPorts = new Map<string, { what: string; ask: string }>();
   private readonly hostListeners = new Set<string>();
+  /**
+   * The ports of each address a Service lists as an external or load-balancer IP (`addrKey` →
+   * `protocol/port` → what the port is): on a node's address (bare metal's `spec.externalIPs`, k3s's
+   * ServiceLB), which otherwise stands for the node, the node translates those ports to the backends.
+   */
+  private readonly addrPorts = new Map<string, Map<string, { what: string; ask: string }>>();
   /** The container ports of host-network pods answered as their node (hostNetworkPods=node), by end key. */
   private readonly hostPodPorts = new Map<
     string,
@@ -1063,15 +1070,40 @@ export class Engine {
       if (a && !this.serviceAddrs.has(addrKey(a))) this.serviceAddrs.set(addrKey(a), what);
     };
     const spec = svc.spec ?? {};
+    // An external or load-balancer IP that is a node's address is the node's but on the Service's ports
+    // (refuseNodePort), each kept by the first Service to claim it, as identity translates it.
+    const addPorts = (t: unknown, what: string) => {
+      const a = typeof t === 'string' ? parseAddr(t) : undefined;
+      if (!a) return;
+      let ports = this.addrPorts.get(addrKey(a));
+      if (ports === undefined)
+        this.addrPorts.set(addrKey(a), (ports = new Map<string, { what: string; ask: string }>()));
+      (Array.isArray(spec.ports) ? spec.ports : []).forEach((sp, i) => {
+        if (typeof sp?.port !== 'number') return;
+        const key = `${(sp.protocol ?? 'TCP').toUpperCase()}/${sp.port}`;
+        if (!ports.has(key))
+          ports.set(key, {
+            what: `${what}, port ${sp.port} of spec.ports[${i}]`,
+            ask: 'ask about a backend pod (namespace/pod or its IP) and the target port',
+          });
+      });
+    };
+    const addTranslated = (t: unknown, what: string) => {
+      add(t, what);
+      addPorts(t, what);
+    };
     this.addNodePorts(svc, name);
     for (const t of [spec.clusterIP, ...(spec.clusterIPs ?? [])]) add(t, `the ClusterIP of Service ${name}`);
     (Array.isArray(spec.externalIPs) ? spec.externalIPs : []).forEach((t, i) =>
-      add(t, `an external IP of Service ${name} (spec.externalIPs[${i}])`),
+      addTranslated(t, `an external IP of Service ${name} (spec.externalIPs[${i}])`),
     );
     const ingress = svc.status?.loadBalancer?.ingress;
     (Array.isArray(ingress) ? ingress : []).forEach((e, i) => {
       if (e?.ipMode !== 'Proxy')
-        add(e?.ip, `the load-balancer IP of Service ${name} (status.loadBalancer.ingress[${i}].ip)`);
+        addTranslated(
+          e?.ip,
+          `the load-balancer IP of Service ${name} (status.loadBalancer.ingress[${i}].ip)`,
+        );
     });
   }
 
@@ -1128,7 +1160,10 @@ export class Engine {
     if (end.kind !== 'ip' || end.node === undefined) return;
     const at = `${protocol}/${port}`;
     if (this.hostListeners.has(`${end.node}\u0000${at}`)) return;
-    const found = this.hostPorts.get(`${end.node}\u0000${at}`) ?? this.nodePorts.get(at);
+    const found =
+      this.hostPorts.get(`${end.node}\u0000${at}`) ??
+      this.nodePorts.get(at) ??
+      this.addrPorts.get(addrKey(end.ip))?.get(at);
     if (found === undefined) return;
     throw new InputError(
       `${where}: ${end.display} on ${at} is ${found.what}; policies see the connection after the node translates it to a pod, so ${found.ask}`,

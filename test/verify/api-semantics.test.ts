@@ -570,6 +570,39 @@ describe("4d. a node's address on a nodePort or a hostPort", () => {
     expect(to(22)().allowed).toBe(true);
     expect(to(9100)().allowed).toBe(true);
   });
+  it('is refused on the ports of a Service listing it in spec.externalIPs, as the pipeline translates it', () => {
+    // Bare metal: a Service exposed on the node's own address. Identity takes <node>:443 for the
+    // backends (README, Services); explain answered it as the node, which y's egress admits.
+    const edge = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'edge', namespace: 'x' },
+      spec: {
+        selector: { app: 'a' },
+        clusterIP: '10.96.0.21',
+        externalIPs: [NODE_IP],
+        ports: [{ port: 443, targetPort: 8080, protocol: 'TCP' }],
+      },
+    };
+    const doc = JSON.parse(text) as { items: unknown[] };
+    const e2 = engineFromSnapshot(
+      snapshotFromText(JSON.stringify({ ...doc, items: [...doc.items, edge] }), 'cluster.json'),
+    );
+    const at = (port: number, protocol?: L4Protocol) => () =>
+      e2.evaluate(
+        { from: { namespace: 'y', pod: 'a' }, to: { ip: NODE_IP }, port, ...(protocol ? { protocol } : {}) },
+        'query 1',
+      );
+    expect(at(443)).toThrow(
+      new InputError(
+        `query 1: to: node n1 (${NODE_IP}) on TCP/443 is an external IP of Service x/edge (spec.externalIPs[0]), port 443 of spec.ports[0]; policies see the connection after the node translates it to a pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
+      ),
+    );
+    // Other ports and protocols are the node's; the node's listeners and nodePorts keep theirs.
+    expect(at(443, 'UDP')().allowed).toBe(true);
+    expect(at(22)().allowed).toBe(true);
+    expect(at(30080)).toThrow(/is the nodePort of Service x\/web/);
+  });
 });
 
 describe('5. several policies', () => {
