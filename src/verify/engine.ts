@@ -200,7 +200,8 @@ export class Engine {
   private readonly serviceAddrs = new Map<string, string>();
   /**
    * Ports of a node's addresses the node translates to pods, by `protocol/port` (a Service's nodePort,
-   * on every node) or `node\0protocol/port` (a pod's hostPort, on its node) → what the port is, as the
+   * on every node) or `node\0family\0protocol/port` (a pod's hostPort, on its node's addresses of the
+   * families the pod has an address of) → what the port is, as the
    * refusal says it. A host-network pod listening on a port of its node (`hostListeners`) keeps it.
    */
   private readonly nodePorts = new Map<string, { what: string; ask: string }>();
@@ -1136,6 +1137,11 @@ export class Engine {
     const ns = pod.metadata.namespace ?? '';
     const hostNetwork = pod.spec?.hostNetwork === true;
     const ended = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    const families = new Set(
+      podIPs(pod)
+        .map((ip) => parseAddr(ip)?.family)
+        .filter((f) => f !== undefined),
+    );
     for (const c of pod.spec?.containers ?? [])
       for (const p of c.ports ?? []) {
         const protocol = (p.protocol ?? 'TCP').toUpperCase();
@@ -1144,10 +1150,13 @@ export class Engine {
           continue;
         }
         if (ended || !p.hostPort) continue;
-        this.hostPorts.set(`${node}\u0000${protocol}/${p.hostPort}`, {
-          what: `the hostPort of pod ${ns}/${pod.metadata.name} (to its container port ${p.containerPort})`,
-          ask: `ask about the pod (${ns}/${pod.metadata.name}) and port ${p.containerPort}`,
-        });
+        // Published on the node's addresses of the families the pod has an address of (the node has no
+        // pod address of another family to translate to); on both when the pod has none yet.
+        for (const family of families.size > 0 ? families : [4, 6])
+          this.hostPorts.set(`${node}\u0000${family}\u0000${protocol}/${p.hostPort}`, {
+            what: `the hostPort of pod ${ns}/${pod.metadata.name} (to its container port ${p.containerPort})`,
+            ask: `ask about the pod (${ns}/${pod.metadata.name}) and port ${p.containerPort}`,
+          });
       }
   }
 
@@ -1161,7 +1170,7 @@ export class Engine {
     const at = `${protocol}/${port}`;
     if (this.hostListeners.has(`${end.node}\u0000${at}`)) return;
     const found =
-      this.hostPorts.get(`${end.node}\u0000${at}`) ??
+      this.hostPorts.get(`${end.node}\u0000${end.ip.family}\u0000${at}`) ??
       this.nodePorts.get(at) ??
       this.addrPorts.get(addrKey(end.ip))?.get(at);
     if (found === undefined) return;

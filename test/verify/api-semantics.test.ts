@@ -605,6 +605,35 @@ describe("4d. a node's address on a nodePort or a hostPort", () => {
   });
 });
 
+describe('4e. a hostPort on a dual-stack node', () => {
+  // The node translates a hostPort to the pod's address of the family connected to: a pod with an IPv4
+  // address only publishes nothing on the node's IPv6 address (identity reads it so, README).
+  const NODE_V6 = 'fd00::1';
+  const dual = { hostIP: NODE_IP, hostIPs: [{ ip: NODE_IP }, { ip: NODE_V6 }] };
+  const v4only = pod(
+    'x',
+    'agent',
+    { app: 'agent' },
+    '10.0.0.9',
+    [{ name: 'c', ports: [{ containerPort: 4317, hostPort: 14317 }] }],
+    dual,
+  );
+  const query = (e: ReturnType<typeof engine>, ip: string) => () =>
+    e.evaluate({ from: { namespace: 'y', pod: 'a' }, to: { ip }, port: 14317 }, 'query 1');
+
+  it("is refused on the node's addresses of the pod's families only", () => {
+    const e = engine([], { pods: [v4only] });
+    expect(query(e, NODE_IP)).toThrow(/is the hostPort of pod x\/agent/);
+    expect(query(e, NODE_V6)().from).toBe('y/a');
+    expect(query(e, NODE_V6)().to).toBe(`node n1 (${NODE_V6})`);
+    const dualPod: Pod = {
+      ...v4only,
+      status: { ...v4only.status, podIPs: [{ ip: '10.0.0.9' }, { ip: 'fd00:10::9' }] },
+    };
+    expect(query(engine([], { pods: [dualPod] }), NODE_V6)).toThrow(/is the hostPort of pod x\/agent/);
+  });
+});
+
 describe('5. several policies', () => {
   it('default deny plus allow: the union of the rules of every selecting policy', () => {
     const e = engine([
