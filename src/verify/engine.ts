@@ -212,7 +212,7 @@ export class Engine {
    * `protocol/port` → what the port is): on a node's address (bare metal's `spec.externalIPs`, k3s's
    * ServiceLB), which otherwise stands for the node, the node translates those ports to the backends.
    */
-  private readonly addrPorts = new Map<string, Map<string, { what: string; ask: string }>>();
+  private readonly addrPorts = new Map<string, Map<string, { what: string; ask: string; base: string }>>();
   /** The container ports of host-network pods answered as their node (hostNetworkPods=node), by end key. */
   private readonly hostPodPorts = new Map<
     string,
@@ -1050,9 +1050,9 @@ export class Engine {
         : where;
     const src = this.resolve(q.from, names.from);
     const dst = this.resolve(q.to, names.to);
-    this.refuseServiceAddr(src, names.from);
-    this.refuseServiceAddr(dst, names.to);
     const proto = q.protocol === undefined ? undefined : parseProtocol(q.protocol, names.protocol);
+    this.refuseServiceAddr(src, names.from);
+    this.refuseServiceAddr(dst, names.to, q.port, proto);
     const { port, protocol } = this.resolvePort(q.port, proto, dst, names.port);
     this.refuseNodePort(dst, port, protocol, names.to);
     return this.explain(src, dst, port, protocol);
@@ -1078,7 +1078,10 @@ export class Engine {
       if (!a) return;
       let ports = this.addrPorts.get(addrKey(a));
       if (ports === undefined)
-        this.addrPorts.set(addrKey(a), (ports = new Map<string, { what: string; ask: string }>()));
+        this.addrPorts.set(
+          addrKey(a),
+          (ports = new Map<string, { what: string; ask: string; base: string }>()),
+        );
       (Array.isArray(spec.ports) ? spec.ports : []).forEach((sp, i) => {
         if (typeof sp?.port !== 'number') return;
         const key = `${(sp.protocol ?? 'TCP').toUpperCase()}/${sp.port}`;
@@ -1086,6 +1089,7 @@ export class Engine {
           ports.set(key, {
             what: `${what}, port ${sp.port} of spec.ports[${i}]`,
             ask: 'ask about a backend pod (namespace/pod or its IP) and the target port',
+            base: what,
           });
       });
     };
@@ -1186,10 +1190,21 @@ export class Engine {
    * any ipBlock holding it) would be wrong. Addresses of pods and nodes are theirs, whatever a Service
    * claims.
    */
-  private refuseServiceAddr(end: ResolvedEnd, where: string): void {
+  private refuseServiceAddr(end: ResolvedEnd, where: string, port?: unknown, protocol?: L4Protocol): void {
     if (end.kind !== 'ip' || end.node !== undefined || end.key.startsWith('hostpod:')) return;
-    const what = this.serviceAddrs.get(addrKey(end.ip));
+    let what = this.serviceAddrs.get(addrKey(end.ip));
     if (what === undefined) return;
+    // An address several Services share (a MetalLB shared IP), each on its own ports: the one whose port
+    // the query names is the one the connection reaches (as identity translates it), not the first.
+    const n =
+      typeof port === 'number'
+        ? port
+        : typeof port === 'string' && /^\d+$/.test(port)
+          ? Number(port)
+          : undefined;
+    const byPort =
+      n === undefined ? undefined : this.addrPorts.get(addrKey(end.ip))?.get(`${protocol ?? 'TCP'}/${n}`);
+    if (byPort !== undefined) what = byPort.base;
     throw new InputError(
       `${where}: ${end.display} is ${what}; policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
     );

@@ -496,6 +496,40 @@ describe('4c. a Service external IP or load-balancer IP', () => {
   });
 });
 
+describe('4c2. a load-balancer IP several Services share', () => {
+  it('is refused naming the Service whose port the query names, not the first to claim the address', () => {
+    // MetalLB's shared IP: public-api answers TCP/443, public-be TCP/9000 on one address; the pipeline
+    // translates port 9000 to public-be's backends, and the refusal must send the user there too.
+    const shared = (name: string, clusterIP: string, port: number) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'x' },
+      spec: { type: 'LoadBalancer', clusterIP, selector: { app: 'a' }, ports: [{ port, protocol: 'TCP' }] },
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.20' }] } },
+    });
+    const text = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        ...namespaces,
+        ...basePods,
+        shared('public-api', '10.96.0.40', 443),
+        shared('public-be', '10.96.0.41', 9000),
+      ],
+    });
+    const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+    const to = (port: number | string) => () =>
+      e.evaluate({ from: { namespace: 'y', pod: 'a' }, to: { ip: '203.0.113.20' }, port }, 'query 1');
+    const lb = (svc: string) =>
+      `query 1: to: 203.0.113.20 is the load-balancer IP of Service x/${svc} (status.loadBalancer.ingress[0].ip); policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port`;
+    expect(to(9000)).toThrow(new InputError(lb('public-be')));
+    expect(to('9000')).toThrow(new InputError(lb('public-be')));
+    expect(to(443)).toThrow(new InputError(lb('public-api')));
+    // A port no Service has: the first to claim the address.
+    expect(to(22)).toThrow(new InputError(lb('public-api')));
+  });
+});
+
 describe("4d. a node's address on a nodePort or a hostPort", () => {
   const web = {
     apiVersion: 'v1',
