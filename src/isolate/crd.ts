@@ -201,8 +201,11 @@ export function isolationCRD(): Schema {
     phase: str('Pending, Isolated, Leaking, Released or Failed.', { enum: [...PHASES] }),
     method: str('The mechanism used.', { enum: [...MECHANISMS] }),
     message: str('A one-line summary, or the validation problems.'),
-    isolatedPods: arr('Names of the isolated pods (at most 100 listed).', { type: 'string' }),
-    podCount: int('Number of isolated pods.'),
+    isolatedPods: arr(
+      'Names of the isolated pods (at most 100 listed); on a Released record, the pods it held.',
+      { type: 'string' },
+    ),
+    podCount: int('Number of pods isolated now: 0 on a Released record.'),
     objects: arr('Objects created for this Isolation.', { type: 'string' }),
     patchedPolicies: arr('microseg allow policies given the quarantine exclusion by this Isolation.', {
       type: 'string',
