@@ -423,6 +423,10 @@ export class SegmentationController {
       for (const [name, st] of states) {
         const seg = this.#segmentations.get(name);
         if (seg && st.restored) await this.#persist(seg, st, true).catch(() => undefined);
+        if (seg && st.restored)
+          await this.#persistAudit(seg, st).catch((err: unknown) =>
+            this.#log.warn('could not persist the audit', { segmentation: name, error: errText(err) }),
+          );
       }
     }
     // A new term may have started meanwhile (startLeading replaces the map); leave its state alone.
@@ -1453,29 +1457,7 @@ export class SegmentationController {
       conditions: conds,
       segments,
       proposal: { hash, since: proposalSince },
-      ...(audit
-        ? {
-            audit: {
-              since: new Date(audit.since).toISOString(),
-              ...(audit.buckets.size > 0
-                ? {
-                    buckets: Object.fromEntries(
-                      [...audit.buckets].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]),
-                    ),
-                  }
-                : {}),
-              ...(audit.unauditable.size > 0
-                ? {
-                    unauditableBuckets: Object.fromEntries(
-                      [...audit.unauditable].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]),
-                    ),
-                  }
-                : {}),
-              ...(audit.lastBlocked ? { lastBlocked: new Date(audit.lastBlocked).toISOString() } : {}),
-              ...(audit.samples.length > 0 ? { samples: audit.samples } : {}),
-            },
-          }
-        : {}),
+      ...(audit ? { audit: auditStatus(audit) } : {}),
       ...(lastChange ? { lastChange } : {}),
     };
     await this.#writeStatus(seg, versions, status, now);
@@ -1640,6 +1622,48 @@ export class SegmentationController {
       st.persistedVersion = st.edges.version;
     }
     return st;
+  }
+
+  /**
+   * On a graceful shutdown (the reconciles have ended): writes into status the audit as this replica
+   * holds it, for the next leader to resume. The flows audited since the last reconcile (reconciles run at
+   * --resync, not at each flow) are in memory only; lost, a would-be-blocked flow among them would be
+   * forgotten, and AuditClean could call a window clean in which a flow would have been blocked. Only
+   * when status records this very audit (the same Segmentation and mode family, the frozen proposal the
+   * audit is of); the rest of the status is what the last reconcile wrote, with the counts of the audit
+   * and, when a flow would now be blocked, AuditClean brought up to date (the next leader recomputes all).
+   */
+  async #persistAudit(cached: Segmentation, st: SegState): Promise<void> {
+    const seg = this.#withWrittenStatus(cached.metadata.name, cached);
+    const old = seg?.status;
+    const audit = st.audit;
+    if (!seg || !old?.audit || !audit || !st.spec) return;
+    if (st.uid !== (seg.metadata.uid ?? '') || old.mode === 'Learn' || old.mode === undefined) return;
+    if (st.auditedHash === undefined || old.proposal?.hash !== st.auditedHash) return;
+    const now = this.#opts.now();
+    const windowMs = st.spec.audit.windowMs;
+    const verdict = auditVerdict(audit, now, windowMs, old.unobserved ?? 0);
+    const clean = findCondition(old.conditions, C.AuditClean);
+    const conditions =
+      verdict.reason === Reason.FlowsWouldBeBlocked &&
+      (clean?.reason !== verdict.reason || verdict.wouldBlock !== old.wouldBlock)
+        ? setCondition(
+            old.conditions ?? [],
+            { type: C.AuditClean, status: 'False', reason: verdict.reason, message: verdict.message },
+            new Date(now).toISOString(),
+            clean?.observedGeneration,
+          )
+        : old.conditions;
+    const status: SegmentationStatus = {
+      ...old,
+      wouldBlock: verdict.wouldBlock,
+      unauditable: verdict.unauditable,
+      flowsIngested: st.flows,
+      ...(conditions ? { conditions } : {}),
+      audit: auditStatus(audit),
+    };
+    const versions = [seg.metadata.resourceVersion ?? ''];
+    await this.#writeStatus(seg, versions, status, now);
   }
 
   /** Writes LearnedEdgeSet shards whose content changed, and deletes shards no longer used. */
@@ -2093,4 +2117,17 @@ export function plural(kind: string): string {
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** status.audit of an audit held in memory (bucket keys sorted, empty parts left out). */
+function auditStatus(audit: AuditState): NonNullable<SegmentationStatus['audit']> {
+  const sorted = (m: ReadonlyMap<number, number>) =>
+    Object.fromEntries([...m].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]));
+  return {
+    since: new Date(audit.since).toISOString(),
+    ...(audit.buckets.size > 0 ? { buckets: sorted(audit.buckets) } : {}),
+    ...(audit.unauditable.size > 0 ? { unauditableBuckets: sorted(audit.unauditable) } : {}),
+    ...(audit.lastBlocked ? { lastBlocked: new Date(audit.lastBlocked).toISOString() } : {}),
+    ...(audit.samples.length > 0 ? { samples: audit.samples } : {}),
+  };
 }

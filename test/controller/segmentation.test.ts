@@ -700,6 +700,79 @@ describe('the Segmentation controller', () => {
     },
   );
 
+  // Reconciles run at the resync, not at each flow: what was audited since the last one was in memory
+  // only, and a graceful shutdown (a rolling update) lost it; the next leader's audit could then be
+  // clean although a flow would have been blocked.
+  it.each([true, false])(
+    'on a graceful shutdown (persist: %s) writes the flows audited since the last reconcile into status.audit',
+    async (persist) => {
+      const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
+      const frozen = [
+        {
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'ProposedNetworkPolicy',
+          metadata: { name: 'microseg-default-deny', namespace: 'shop', labels: ours, resourceVersion: '1' },
+          spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] },
+        },
+      ];
+      const auditing: Segmentation = {
+        ...shop('uid-shop', '1'),
+        spec: { ...shopSpec, mode: 'Audit', audit: { window: '1h', samples: 3 } },
+      };
+      const { controller, state } = await start([auditing], {
+        [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')],
+        [resourcePath('ProposedNetworkPolicy')]: frozen,
+      });
+      const statuses = () =>
+        state.applied
+          .filter((a) => a.subresource === 'status' && a.body.kind === 'Segmentation')
+          .map((a) => (a.body as Segmentation).status!);
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => statuses().length).toBe(1);
+      await expect.poll(() => controller.queue.length).toBe(0);
+      const reconciled = statuses()[0]!;
+      expect(reconciled.wouldBlock).toBe(0);
+      expect(reconciled.audit?.buckets).toBeUndefined();
+      const time = Date.now();
+      controller.ingest([
+        {
+          time,
+          src: { ip: '10.244.1.5' },
+          dst: { ip: '10.244.1.6' },
+          port: 8080,
+          protocol: 'TCP',
+          verdict: 'FORWARDED',
+          input: 'hubble',
+          count: 3,
+        },
+      ]);
+      expect(controller.metrics.wouldBlock).toBe(3);
+      await controller.stopLeading({ persist });
+      if (!persist) {
+        expect(statuses()).toHaveLength(1);
+        return;
+      }
+      expect(statuses()).toHaveLength(2);
+      const last = statuses()[1]!;
+      expect(last.audit?.since).toBe(reconciled.audit?.since);
+      expect(Object.values(last.audit?.buckets ?? {})).toEqual([3]);
+      expect(last.audit?.lastBlocked).toBe(new Date(time).toISOString());
+      expect(last.audit?.samples?.map((x) => `${x.source} -> ${x.destination} ${x.port}`)).toEqual([
+        'shop/Pod/web -> shop/Pod/api 8080',
+      ]);
+      expect(last.wouldBlock).toBe(3);
+      expect(last.flowsIngested).toBe(3);
+      expect(last.proposal).toEqual(reconciled.proposal);
+      expect(last.modeSince).toBe(reconciled.modeSince);
+      expect(last.conditions?.find((c) => c.type === 'AuditClean')).toMatchObject({
+        status: 'False',
+        reason: 'FlowsWouldBeBlocked',
+        message: '3 flow(s) in the last 1h would be blocked by the proposal',
+      });
+    },
+  );
+
   it('learns a flow to a host-network port by its protocol: a UDP listener sharing a port with a TCP one is its own end', async () => {
     const node = '192.168.0.10';
     const hostPod = (name: string, protocol: string) => ({

@@ -13,6 +13,7 @@ import {
   createAppPods,
   events,
   flow,
+  getSeg,
   install,
   mergePatch,
   startController,
@@ -30,6 +31,7 @@ const selector = `microseg.dev/test=${segName}`;
 let first: RunningController | undefined;
 let second: RunningController | undefined;
 let third: RunningController | undefined;
+const more: RunningController[] = [];
 
 const sum = (b: Record<string, number> | undefined) => Object.values(b ?? {}).reduce((n, v) => n + v, 0);
 
@@ -68,6 +70,7 @@ afterAll(async () => {
   await first?.stop();
   await second?.stop();
   await third?.stop();
+  for (const c of more) await c.stop();
   await cluster.request('DELETE', segPath);
 });
 
@@ -173,4 +176,48 @@ describe('a leader failover in Audit', () => {
       lastTransitionTime: cleanSince,
     });
   }, 180_000);
+
+  it('a graceful handover keeps the would-be-blocked flows audited since the last reconcile', async () => {
+    // A leader whose resync is far away: what it audited after its last reconcile is in its memory only
+    // when it shuts down (its reconciles run at --resync, not at each flow).
+    const slow = await startController(cluster, {
+      segmentationSelector: selector,
+      identity: 'audit-fo-4',
+      asAdmin: true,
+      leaseName,
+      controller: { resyncMs: 600_000, persistIntervalMs: 200, identityRefreshMs: 0 },
+    });
+    more.push(slow);
+    await third!.stop();
+    third = undefined;
+    await eventually('the slow replica leads', () => slow.manager.controller.leading, 20_000);
+    await eventually('the slow replica restored the Segmentation', () =>
+      slow.manager.controller.unrestored([segName]).length === 0 ? true : undefined,
+    );
+    const before = await getSeg(cluster, segName);
+    expect(before.status!.wouldBlock).toBe(0);
+    await pushTo(slow, [flow(`${ns}/db`, `${ns}/frontend`, 7070, { count: 2 })]);
+    await eventually('the blocked flow audited', () =>
+      slow.manager.controller.metrics.wouldBlock === 2 ? true : undefined,
+    );
+    const next = await startController(cluster, {
+      segmentationSelector: selector,
+      identity: 'audit-fo-5',
+      asAdmin: true,
+      leaseName,
+    });
+    more.push(next);
+    await slow.stop(); // graceful: a rolling update's SIGTERM
+    await eventually('the next replica leads', () => next.manager.controller.leading, 20_000);
+    // Its first reconcile is done once a second one has begun (each counts when it begins).
+    await eventually('the next leader reconciled', () =>
+      next.manager.controller.metrics.reconciles >= 2 ? true : undefined,
+    );
+    const s = await getSeg(cluster, segName);
+    expect(s.status!.audit!.since).toBe(before.status!.audit!.since);
+    expect(s.status!.wouldBlock).toBe(2);
+    expect(sum(s.status!.audit!.buckets)).toBe(2);
+    expect(s.status!.audit!.lastBlocked).toBeDefined();
+    expect(cond(s, 'AuditClean')).toMatchObject({ status: 'False', reason: 'FlowsWouldBeBlocked' });
+  }, 120_000);
 });
