@@ -19,6 +19,8 @@ export type BadReason =
  * `loopback`: a connection with a loopback address at either end, which never leaves its pod.
  * `failed-connection`: an Inspektor Gadget connect or accept that carries an error (never established).
  * `address-range`: a CIDR or `*` in a Kubescape neighbour's `ipAddresses`, which names no peer.
+ * `empty-neighborhood`: a Kubescape NetworkNeighborhood with no container whose storage annotation
+ * `kubescape.io/resource-size` is 0 (still learning, or a workload without network activity).
  */
 export type SkipReason =
   | 'health'
@@ -27,6 +29,7 @@ export type SkipReason =
   | 'failed-connection'
   | 'no-ports'
   | 'address-range'
+  | 'empty-neighborhood'
   | 'loopback';
 
 /** A problem with one input record: a reason code for counting and a message naming what was wrong. */

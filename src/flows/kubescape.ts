@@ -214,6 +214,8 @@ interface Converted {
   flows: Flow[];
   noPorts: number;
   ranges: number;
+  /** The object names no container and Kubescape's storage says it holds no neighbour. */
+  empty: boolean;
 }
 
 function convert(obj: unknown, where: string): Converted {
@@ -243,17 +245,23 @@ function convert(obj: unknown, where: string): Converted {
     local.workload = { kind: typeof wkind === 'string' ? wkind : '', name: wname };
   const own = selectorOf({ matchLabels: spec.matchLabels }, `${at}: spec`)?.matchLabels;
   if (own && Object.keys(own).length > 0) local.labels = toLabels(own);
-  // Every object Kubescape writes names its containers. One that names none is what a LIST of
-  // Kubescape's storage gives (`kubectl get networkneighborhoods -A -o json`): the metadata, and a spec
-  // left at its zero value. Read as it is, every neighbour of the workload would be lost without a word.
+  // An object that names no container is what a LIST of Kubescape's storage gives (`kubectl get
+  // networkneighborhoods -A -o json`): the metadata, and a spec left at its zero value. Read as it is,
+  // every neighbour of the workload would be lost without a word. Kubescape's storage writes the number
+  // of neighbours an object holds in `kubescape.io/resource-size` each time it saves one: 0 is an
+  // object still learning, or of a workload without network activity, that truly has none.
   const groups = ['containers', 'initContainers', 'ephemeralContainers'] as const;
-  if (groups.every((g) => list(spec[g], `${at}: spec.${g}`).length === 0))
+  if (groups.every((g) => list(spec[g], `${at}: spec.${g}`).length === 0)) {
+    const annotations = isObj(meta.annotations) ? meta.annotations : {};
+    if (annotations['kubescape.io/resource-size'] === '0')
+      return { flows: [], noPorts: 0, ranges: 0, empty: true };
     throw new FlowInputError(
       'missing-field',
       `${at}: spec.containers is empty: a NetworkNeighborhood listed (kubectl get networkneighborhoods ` +
         `without a name) carries its metadata only; get each one by name (kubectl get ` +
         `networkneighborhood -n ${ns} ${name} -o json)`,
     );
+  }
   const flows: Flow[] = [];
   let noPorts = 0;
   let ranges = 0;
@@ -287,21 +295,23 @@ function convert(obj: unknown, where: string): Converted {
       }
     }
   }
-  return { flows, noPorts, ranges };
+  return { flows, noPorts, ranges, empty: false };
 }
 
 /**
  * Converts one NetworkNeighborhood object into flows, or explains why it cannot. `skipped` is told the
  * number of neighbours without ports (none, or `ports` null or empty) of an object that converts, and
- * of the address ranges (CIDR or `*`) of `ipAddresses` left out.
+ * of the address ranges (CIDR or `*`) of `ipAddresses` left out; `empty-neighborhood` once for an object
+ * that names no container and whose storage says it holds no neighbour (it gives no flow).
  */
 export function parseNetworkNeighborhood(
   obj: unknown,
   where = 'object',
-  skipped?: (reason: 'no-ports' | 'address-range', n: number) => void,
+  skipped?: (reason: 'no-ports' | 'address-range' | 'empty-neighborhood', n: number) => void,
 ): Flow[] | FlowInputError {
   try {
-    const { flows, noPorts, ranges } = convert(obj, where);
+    const { flows, noPorts, ranges, empty } = convert(obj, where);
+    if (empty) skipped?.('empty-neighborhood', 1);
     if (noPorts > 0) skipped?.('no-ports', noPorts);
     if (ranges > 0) skipped?.('address-range', ranges);
     return flows;

@@ -443,6 +443,31 @@ describe('formats', () => {
     expect(r.stats.skipped).toEqual({ 'no-ports': 1 });
   });
 
+  it('an object Kubescape saved with no neighbour (resource-size 0) is a counted skip, not fatal under strict', async () => {
+    type NN = { metadata: { name: string; annotations: Record<string, string> }; spec: unknown };
+    const whole = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as NN;
+    // Still learning, or a workload without network activity: Kubescape's storage writes the number of
+    // neighbours it holds in kubescape.io/resource-size, here 0, and the spec names no container.
+    const learning = structuredClone(whole);
+    learning.metadata.name = 'replicaset-idle-1';
+    learning.metadata.annotations['kubescape.io/status'] = 'initializing';
+    learning.metadata.annotations['kubescape.io/resource-size'] = '0';
+    learning.spec = { containers: null, initContainers: null, ephemeralContainers: null };
+    const list = { apiVersion: 'v1', kind: 'List', items: [whole, learning] };
+    const r = readFlows(tmp('nn-learning.json', JSON.stringify(list, null, 2)), { strict: true });
+    expect(await r.toArray()).toHaveLength(13);
+    expect(r.stats.badLines).toBe(0);
+    expect(r.stats.skipped).toEqual({ 'empty-neighborhood': 1 });
+    expect(formatIngestStats(r.stats)).toContain('skipped: empty-neighborhood 1');
+    // The same object listed without its spec (its size says 13 neighbours) is still a bad record.
+    const listed = structuredClone(whole);
+    listed.spec = { containers: null, initContainers: null, ephemeralContainers: null };
+    const l = readFlows(tmp('nn-listed.json', JSON.stringify({ ...list, items: [listed] }, null, 2)));
+    expect(await l.toArray()).toEqual([]);
+    expect(l.stats.bad).toEqual({ 'missing-field': 1 });
+    expect(l.stats.skipped).toEqual({});
+  });
+
   it('--format overrides detection', async () => {
     const r = readFlows(sample('ig-trace-tcp.jsonl'), { format: 'generic' });
     expect(await r.toArray()).toEqual([]);
