@@ -1,7 +1,8 @@
 /**
  * Reading flow files: a file path, a gzip file (recognised by its magic bytes), or `-` for standard
- * input; streamed chunk by chunk (neither the lines nor the flows of a file are held in memory, except
- * for a Kubescape document, which is one object). The format is detected per source unless given.
+ * input; streamed chunk by chunk (neither the lines nor the flows of a file are held in memory; a JSON
+ * document is read one object, or one item of its array or List, at a time; only a YAML document is held
+ * whole). The format is detected per source unless given.
  * Bad lines are counted by reason and the first few are kept with their file and line number; with
  * `strict`, the first bad line ends the run with that message.
  */
@@ -12,7 +13,7 @@ import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
-import { InputError, parseObjectsText } from '../model/snapshot.ts';
+import { flattenLists, InputError, parseObjectsText } from '../model/snapshot.ts';
 import { JsonObjectSplitter } from '../model/stream.ts';
 import { hasLoopbackEnd } from './common.ts';
 import type { DedupOptions } from './dedup.ts';
@@ -849,6 +850,9 @@ export class FlowReader implements AsyncIterable<Flow> {
     let format: FlowFormat | undefined = forced;
     let documentMode = false;
     const docText: string[] = [];
+    // A JSON document read as it arrives (see docChunk); YAML, and JSON whose second line is a record of
+    // its own (see processDocument), are held in docText and read at the end.
+    let doc: JsonDocument | undefined;
     let pending: { line: string; no: number }[] = [];
     let first = true;
 
@@ -873,9 +877,10 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.processLine(source, line, no, format, out);
     };
 
-    const setShape = (shape: 'document' | 'lines'): void => {
+    const setShape = (shape: 'document' | 'lines', text: string, atEnd: boolean): void => {
       if (shape === 'document') {
         documentMode = true;
+        if (streamsAsJson(text, atEnd)) doc = newJsonDocument(source);
         // A document in a format given (`--format generic`) is read in it; otherwise its first object
         // tells (see documentObjects).
         if (format === undefined) format = 'kubescape';
@@ -967,7 +972,8 @@ export class FlowReader implements AsyncIterable<Flow> {
         reading = undefined;
         if (n === 0) break;
         filled += n;
-        const nl = block.lastIndexOf(10, filled - 1);
+        // A JSON document read as it arrives takes every byte read, newline or not (one long line).
+        const nl = doc !== undefined ? filled - 1 : block.lastIndexOf(10, filled - 1);
         if (nl < 0) {
           if (filled === block.length) {
             const bigger = Buffer.allocUnsafeSlow(block.length * 2);
@@ -1029,11 +1035,18 @@ export class FlowReader implements AsyncIterable<Flow> {
             continue;
           }
           first = false;
-          setShape(shape);
+          setShape(shape, text, false);
         }
         if (documentMode) {
-          docText.push(text);
           rest = '';
+          if (doc === undefined) {
+            docText.push(text);
+            continue;
+          }
+          const out: Flow[] = [];
+          this.docChunk(doc, text, info, out);
+          this.sync();
+          if (out.length > 0) yield this.emitted(out);
           continue;
         }
         const out: Flow[] = [];
@@ -1053,9 +1066,12 @@ export class FlowReader implements AsyncIterable<Flow> {
     if (first && tail.trim() !== '') {
       // Everything read is still undecided (a source of one or two lines, or a first line as long).
       if (tail.charCodeAt(0) === 0xfeff) tail = tail.slice(1);
-      setShape(sourceShape(tail, format, true)!);
+      setShape(sourceShape(tail, format, true)!, tail, true);
     }
-    if (documentMode) {
+    if (doc !== undefined) {
+      this.docChunk(doc, tail, info, out);
+      this.docEnd(doc, info, out);
+    } else if (documentMode) {
       docText.push(tail);
       const whole = docText.join('');
       this.processDocument(source, whole, info, out);
@@ -1134,14 +1150,7 @@ export class FlowReader implements AsyncIterable<Flow> {
    * tells no other.
    */
   private documentObjects(source: string, objects: readonly unknown[], info: SourceStats, out: Flow[]): void {
-    const first = objects.find((o) => !(o instanceof FlowInputError));
-    const forced = this.opts.format && this.opts.format !== 'auto' ? this.opts.format : undefined;
-    const detected = forced ?? detectRecordFormat(first);
-    // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
-    // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.
-    const k8s = typeof first === 'object' && first !== null && ('kind' in first || 'apiVersion' in first);
-    const format: FlowFormat =
-      forced ?? (detected === undefined || (detected === 'generic' && k8s) ? 'kubescape' : detected);
+    const format = this.documentFormat(objects.find((o) => !(o instanceof FlowInputError)));
     info.format = format;
     for (const [i, o] of objects.entries()) {
       info.lines++;
@@ -1150,6 +1159,133 @@ export class FlowReader implements AsyncIterable<Flow> {
       else if (format === 'kubescape') this.addKubescape(source, i + 1, o, out, true);
       else this.addObject(source, i + 1, format, o, out);
     }
+  }
+
+  /** The format of a document whose first good object is `first` (see documentObjects). */
+  private documentFormat(first: unknown): FlowFormat {
+    const forced = this.opts.format && this.opts.format !== 'auto' ? this.opts.format : undefined;
+    const detected = forced ?? detectRecordFormat(first);
+    // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
+    // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.
+    const k8s = typeof first === 'object' && first !== null && ('kind' in first || 'apiVersion' in first);
+    return forced ?? (detected === undefined || (detected === 'generic' && k8s) ? 'kubescape' : detected);
+  }
+
+  /**
+   * The next text of a JSON document read as it arrives: each object it completes (an object of its
+   * own, an element of its array, an item of its List) is read in the document's format, numbered by
+   * its position, as documentObjects reads a whole document's; what follows a text that is no JSON is
+   * not read. Only the object being read is held.
+   */
+  private docChunk(doc: JsonDocument, text: string, info: SourceStats, out: Flow[]): void {
+    if (doc.stopped || text === '') return;
+    // The line of the text's last non-blank character, for the message of a document cut short.
+    let last = text.length - 1;
+    while (last >= 0 && isBlank(text.charCodeAt(last))) last--;
+    const before = doc.newlines;
+    let upToLast = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) {
+      doc.newlines++;
+      if (nl < last) upToLast++;
+    }
+    if (last >= 0) doc.lastLine = before + upToLast + 1;
+    const texts: string[] = [];
+    try {
+      doc.splitter.push(Buffer.from(text), texts);
+    } catch (err) {
+      // The objects that ended before the text went wrong are read, and the rest is one bad record.
+      doc.stopped = true;
+      for (const t of texts) this.docValue(doc, t, info, out);
+      this.flushHeld(doc, info, out);
+      const message = (err as Error).message.replace(`${doc.source}: `, '');
+      this.docBad(doc, new FlowInputError('invalid-json', message), info, !doc.whole);
+      return;
+    }
+    for (const t of texts) this.docValue(doc, t, info, out);
+  }
+
+  /** One value of a document read as it arrives: its objects (a List's items, an array's elements). */
+  private docValue(doc: JsonDocument, text: string, info: SourceStats, out: Flow[]): void {
+    doc.values++;
+    this.flushHeld(doc, info, out);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      // A document of one value that does not parse is one bad document, as when read whole.
+      if (doc.values === 1) doc.held = (err as Error).message;
+      else
+        this.docObject(
+          doc,
+          new FlowInputError('invalid-json', `invalid JSON: ${(err as Error).message}`),
+          info,
+          out,
+        );
+      return;
+    }
+    let objects: unknown[];
+    try {
+      objects = flattenLists(value, doc.source);
+    } catch (err) {
+      objects = [new FlowInputError('invalid-json', (err as Error).message.replace(`${doc.source}: `, ''))];
+    }
+    for (const o of objects) this.docObject(doc, o, info, out);
+  }
+
+  /** The first value, which did not parse, is not the only one: it is an object of the document. */
+  private flushHeld(doc: JsonDocument, info: SourceStats, out: Flow[]): void {
+    if (doc.held === undefined) return;
+    const message = `invalid JSON: ${doc.held}`;
+    doc.held = undefined;
+    this.docObject(doc, new FlowInputError('invalid-json', message), info, out);
+  }
+
+  private docObject(doc: JsonDocument, o: unknown, info: SourceStats, out: Flow[]): void {
+    doc.whole = false;
+    info.lines++;
+    this.stats.lines++;
+    if (o instanceof FlowInputError) {
+      this.badLine(doc.source, info.lines, o, true);
+      return;
+    }
+    doc.format ??= this.documentFormat(o);
+    info.format = doc.format;
+    if (doc.format === 'kubescape') this.addKubescape(doc.source, info.lines, o, out, true);
+    else this.addObject(doc.source, info.lines, doc.format, o, out);
+  }
+
+  /**
+   * A bad record of a document read as it arrives: after its objects (`object`), or, before any, the
+   * document's line 1, as a document read whole that is bad as a whole.
+   */
+  private docBad(doc: JsonDocument, err: FlowInputError, info: SourceStats, object: boolean): void {
+    doc.whole = false;
+    info.lines++;
+    this.stats.lines++;
+    this.badLine(doc.source, object ? info.lines : 1, err, object);
+  }
+
+  /** The end of a document read as it arrives: a value still open is a cut. */
+  private docEnd(doc: JsonDocument, info: SourceStats, out: Flow[]): void {
+    if (doc.stopped) return;
+    const s = doc.splitter;
+    const cut = s.insideString || s.openValues > 0;
+    if (doc.held !== undefined) {
+      if (!cut && doc.values === 1) {
+        this.docBad(doc, new FlowInputError('invalid-json', `not valid JSON: ${doc.held}`), info, false);
+        return;
+      }
+      this.flushHeld(doc, info, out);
+    }
+    if (!cut) return;
+    // Objects one after another cut inside one: the whole ones before are read, and the cut is one
+    // record after them; otherwise (one object, an array, a List) the cut says where the JSON ends.
+    const message =
+      s.insideObject && !doc.whole
+        ? 'the text ends inside an object: it is cut short'
+        : `truncated document: the JSON ends at line ${doc.lastLine}${s.insideString ? ' inside a string,' : ''} ` +
+          `with ${s.openValues} object(s) or array(s) still open`;
+    this.docBad(doc, new FlowInputError('invalid-json', message), info, !doc.whole);
   }
 
   /** One object of a document (at position `no`) in a JSON-lines format. */
@@ -1266,6 +1402,55 @@ export class FlowReader implements AsyncIterable<Flow> {
   }
 }
 
+/** A JSON document read as it arrives (FlowReader.docChunk). */
+interface JsonDocument {
+  readonly source: string;
+  readonly splitter: JsonObjectSplitter;
+  /** Values the splitter handed out. */
+  values: number;
+  /** No object of the document is counted yet: a bad document is still bad as a whole (line 1). */
+  whole: boolean;
+  /** The message of the first value, which did not parse, while it may be the only one. */
+  held: string | undefined;
+  /** The text is no JSON past some point: nothing more is read. */
+  stopped: boolean;
+  /** The document's format, told by its first good object. */
+  format: FlowFormat | undefined;
+  /** Newlines read, and the line of the last non-blank character read (0 before any). */
+  newlines: number;
+  lastLine: number;
+}
+
+function newJsonDocument(source: string): JsonDocument {
+  return {
+    source,
+    splitter: new JsonObjectSplitter(source),
+    values: 0,
+    whole: true,
+    held: undefined,
+    stopped: false,
+    format: undefined,
+    newlines: 0,
+    lastLine: 0,
+  };
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * Whether a document is JSON read as it arrives: it starts with `{` or `[`, and its second non-blank
+ * line is not a record of its own (JSON lines of NetworkNeighborhood objects after a bad first line are
+ * read whole, see processDocument).
+ */
+function streamsAsJson(text: string, atEnd: boolean): boolean {
+  const t = text.trimStart();
+  if (t.charCodeAt(0) !== 123 && t.charCodeAt(0) !== 91) return false;
+  const second = leadingLines(text, atEnd)[1];
+  return second === undefined || parsedRecord(second) === undefined;
+}
+
 /** A pretty-printed JSON document or YAML starts like this; JSON lines start with a complete `{...`. */
 function looksLikeDocument(firstLine: string): boolean {
   return firstLine.startsWith('[') || firstLine === '{' || /^(---|apiVersion:|kind:|items:)/.test(firstLine);
@@ -1276,8 +1461,9 @@ function looksLikeDocument(firstLine: string): boolean {
  * lines, told from its first two non-blank lines: the first looks like a document's start, and the
  * second is not a record of its own (in a document it is `"apiVersion": ...` or `kind: ...`). A bad
  * first line (`[1,2]`, `---`, a lone `{`) must not turn a file of JSON lines into one document; JSON
- * lines of NetworkNeighborhood objects stay a document (read line by line when it does not parse, see
- * processDocument). Undefined while those lines are not all in `text` (all are `atEnd`).
+ * lines of NetworkNeighborhood objects after such a line stay a document (read line by line when it
+ * does not parse, see processDocument). Given as Kubescape, a source is a document unless its first two
+ * lines are records of their own. Undefined while those lines are not all in `text` (all are `atEnd`).
  */
 function sourceShape(
   text: string,
@@ -1286,9 +1472,11 @@ function sourceShape(
 ): 'document' | 'lines' | undefined {
   const [first, second] = leadingLines(text, atEnd);
   if (first === undefined) return atEnd ? 'lines' : undefined;
-  if (format === 'kubescape') return 'document';
-  if (!looksLikeDocument(first)) return 'lines';
+  if (!looksLikeDocument(first) && format !== 'kubescape') return 'lines';
   if (second === undefined) return atEnd ? 'document' : undefined;
+  // Given as Kubescape, JSON lines (two records of their own) are read as lines, as they arrive.
+  if (format === 'kubescape')
+    return parsedRecord(first) !== undefined && parsedRecord(second) !== undefined ? 'lines' : 'document';
   const record = parsedRecord(second);
   // A format given (other than Kubescape) is read in lines whenever the second line is a record.
   return record !== undefined && (format !== undefined || detectRecordFormat(record) !== 'kubescape')

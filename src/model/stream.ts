@@ -51,6 +51,21 @@ export class JsonObjectSplitter {
   /** Object texts handed out so far. */
   count = 0;
 
+  /** Objects and arrays open where the input read so far ends. */
+  get openValues(): number {
+    return this.depth;
+  }
+
+  /** Whether the input read so far ends inside a string. */
+  get insideString(): boolean {
+    return this.inString;
+  }
+
+  /** Whether the input read so far ends inside a top-level object that is handed out whole. */
+  get insideObject(): boolean {
+    return this.objectStart >= 0;
+  }
+
   constructor(source: string) {
     this.source = source;
   }
@@ -59,12 +74,14 @@ export class JsonObjectSplitter {
     throw new InputError(`${this.source}: not valid JSON: ${what}`);
   }
 
-  /** Feeds a chunk; returns the object texts it completed. */
-  push(chunk: Buffer): string[] {
+  /**
+   * Feeds a chunk; returns the object texts it completed, also added to `out` as they complete (so that
+   * a caller has those completed before an error in the same chunk).
+   */
+  push(chunk: Buffer, out: string[] = []): string[] {
     const keepFrom = this.pending.length;
     const buf = keepFrom === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const base = this.base;
-    const out: string[] = [];
     const n = buf.length;
     // Position of the next backslash at or after the scan position (n: none): found once per stretch,
     // so jumping over string contents stays linear.

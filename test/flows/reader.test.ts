@@ -363,6 +363,91 @@ describe('formats', () => {
     }
   });
 
+  it('a pretty-printed document is read as it arrives, one object at a time, whatever the chunks', async () => {
+    // `kubectl gadget run ... -o jsonpretty` of a long capture was held whole before its first object
+    // was read: memory grew with the capture (up to V8's longest string) and no flow came out early.
+    const total = 300;
+    // Strings with braces, brackets, quotes and escapes in them, which must not end an object.
+    const records = Array.from({ length: total }, (_, i) => ({
+      time: `2026-03-01T10:00:${String(i % 60).padStart(2, '0')}Z`,
+      src: 'shop/cart-1',
+      dst: { ip: '10.0.3.7' },
+      port: 1000 + i,
+      dnsQuery: `q${i}}{"]["\\\\\\"\u00e9\n{`,
+    }));
+    const asLines = readFlows(
+      tmp('gen-stream.jsonl', records.map((o) => JSON.stringify(o)).join('\n') + '\n'),
+      {
+        dedup: false,
+      },
+    );
+    const expected = await asLines.toArray();
+    expect(expected).toHaveLength(total);
+    const shapes: [string, string][] = [
+      ['objects', records.map((o) => JSON.stringify(o, null, 2)).join('\n') + '\n'],
+      ['array', JSON.stringify(records, null, 2) + '\n'],
+      ['list', JSON.stringify({ apiVersion: 'v1', items: records, kind: 'List', metadata: {} }, null, 1)],
+    ];
+    for (const [shape, text] of shapes) {
+      const bytes = Buffer.from(text);
+      for (const piece of [7, 61]) {
+        // Objects fully handed to the reader so far, and whether the input has ended.
+        let given = 0;
+        let ended = false;
+        // Where each record's last string starts (unique per record): the record ends soon after.
+        const ends = records.map((_, i) => bytes.indexOf(`"q${i}}`));
+        const stdin = (async function* () {
+          for (let at = 0; at < bytes.length; at += piece) {
+            const end = Math.min(at + piece, bytes.length);
+            // A producer that writes a piece at a time (a pipe from `kubectl gadget run ... -o jsonpretty`).
+            await Promise.resolve();
+            yield bytes.subarray(at, end);
+            given = ends.filter((e) => e < end).length;
+          }
+          ended = true;
+        })();
+        const r = readFlows('-', { stdin, dedup: false, blockSize: 64 });
+        const got: Flow[] = [];
+        let firstBatchBeforeEnd: boolean | undefined;
+        let batches = 0;
+        for await (const batch of r.batches()) {
+          firstBatchBeforeEnd ??= !ended;
+          batches++;
+          got.push(...batch);
+          // No more than about one object is held: the flows handed out keep up with the input.
+          expect(given - got.length, `${shape}/${piece}`).toBeLessThanOrEqual(4);
+        }
+        expect(firstBatchBeforeEnd, `${shape}/${piece}`).toBe(true);
+        expect(batches, `${shape}/${piece}`).toBeGreaterThan(total / 2);
+        expect(got, `${shape}/${piece}`).toEqual(expected);
+        expect(r.stats, `${shape}/${piece}`).toMatchObject({ lines: total, badLines: 0 });
+        expect(r.stats.sources[0]!.format).toBe('generic');
+      }
+    }
+  });
+
+  it('a pretty-printed array or List cut short keeps its items before the cut', async () => {
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as object;
+    const text = JSON.stringify({ apiVersion: 'v1', items: [nn, nn, nn], kind: 'List' }, null, 2);
+    const cut = text.slice(0, Math.floor(text.length * 0.8));
+    const lines = cut.trimEnd().split('\n').length;
+    const r = readFlows(tmp('nn-list-cut.json', cut), { dedup: false });
+    expect(await r.toArray()).toHaveLength(26);
+    expect(r.stats.samples).toEqual([
+      {
+        source: join(dir, 'nn-list-cut.json'),
+        line: 3,
+        object: true,
+        reason: 'invalid-json',
+        message: expect.stringMatching(
+          new RegExp(
+            `^truncated document: the JSON ends at line ${lines}( inside a string,)? with \\d+ object`,
+          ),
+        ),
+      },
+    ]);
+  });
+
   it('a pretty-printed document of other records is read in their format, not as Kubescape', async () => {
     // `kubectl gadget run trace_tcp -o jsonpretty`, a generic record or an array of them pretty-printed:
     // each object was told "expected kind NetworkNeighborhood".
