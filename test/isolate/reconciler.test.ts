@@ -19,6 +19,13 @@ import { FakeKube } from './fake-kube.ts';
 const NS = 'shop';
 const KEY = `${NS}/cut-web-1`;
 
+let stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const s of stops) await s();
+  stops = [];
+});
+
+/** The in-memory apiserver with shop's pods web-1 and db-1, and a reconciler stopped after the test. */
 function setup(o: { now?: () => Date; dnsTtlMs?: number; engine?: EngineOptions } = {}) {
   const kube = new FakeKube();
   kube.put('/api/v1/namespaces', { metadata: { name: NS, labels: {} } });
@@ -39,6 +46,7 @@ function setup(o: { now?: () => Date; dnsTtlMs?: number; engine?: EngineOptions 
     ...(o.dnsTtlMs !== undefined ? { dnsTtlMs: o.dnsTtlMs } : {}),
     ...(o.engine ? { engine: o.engine } : {}),
   });
+  stops.push(() => reconciler.stop());
   return { kube, reconciler, isolated };
 }
 
@@ -97,22 +105,67 @@ function markDeleted(kube: FakeKube, r: IsolationReconciler): void {
   r.forget(NS, 'cut-web-1');
 }
 
+const UNAVAILABLE = 'the server is currently unable to handle the request';
+const unavailable = () => new KubeError(503, 'ServiceUnavailable', UNAVAILABLE);
+
+/** Makes the leak check's first read (the Namespace list) fail with a 503 while `now` stays true. */
+function refuseNamespaceReads(kube: FakeKube): { now: boolean } {
+  const refusing = { now: true };
+  const request = kube.request.bind(kube);
+  kube.request = async (req: KubeRequest) => {
+    if (refusing.now && req.method === 'GET' && req.path === paths.namespaces()) throw unavailable();
+    return request(req);
+  };
+  return refusing;
+}
+
+/** The apiserver serves the admin-tier policy API (policy.networking.k8s.io/v1alpha1). */
+function servesAdminPolicies(kube: FakeKube): void {
+  kube.apiGroups = [{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }];
+}
+
+/** Node node-b, labelled role=worker, at 192.168.0.11. */
+function putWorkerNode(kube: FakeKube): void {
+  kube.put(paths.nodes(), {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'node-b', labels: { role: 'worker' } },
+    status: { addresses: [{ type: 'InternalIP', address: '192.168.0.11' }] },
+  });
+}
+
+/** A responder edits the target pods of cut-web-1 (the schema lets any string through). */
+async function editTargetPods(kube: FakeKube, pods: string[]): Promise<void> {
+  await kube.request({
+    method: 'PATCH',
+    path: paths.isolation(NS, 'cut-web-1'),
+    body: { spec: { target: { pods } } },
+  });
+}
+
+/** Isolates web-1 for an hour, then moves the clock (`pass`) past the expiry and reconciles: Released. */
+async function isolateForAnHourThenExpire(
+  kube: FakeKube,
+  r: IsolationReconciler,
+  pass: (ms: number) => void,
+): Promise<void> {
+  r.observe(createIsolation(kube, { duration: '1h' }));
+  await r.reconcile(KEY);
+  await r.checks.idle();
+  pass(3_600_000);
+  await r.reconcile(KEY);
+  await r.checks.idle();
+}
+
 /** Lets every queued leak check and status write finish, then stops the check queue. */
 async function settle(r: IsolationReconciler): Promise<void> {
   await r.checks.idle();
   await r.stop();
 }
 
-let stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const s of stops) await s();
-  stops = [];
-});
-
 describe('IsolationReconciler: the deny comes first', () => {
   it('labels the pod behind the deny policy while the leak check and every background write are held', async () => {
     const { kube, reconciler, isolated } = setup();
-    stops.push(() => reconciler.stop());
     const held = kube.gate(background);
     reconciler.observe(createIsolation(kube));
     const res = await reconciler.reconcile(KEY);
@@ -146,7 +199,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a target that names no pod is a Warning Event naming it, once, and nothing is labelled', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     reconciler.observe(createIsolation(kube, { target: { pods: ['web-9'] } }));
     await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
@@ -165,7 +217,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a host-network pod is not reported isolated: no policy applies to it, so it is left unlabelled and said so', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     onHostNetwork(kube, 'web-1');
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
@@ -185,7 +236,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a workload of more pods than the status lists keeps every pod it isolated on the next reconcile', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const n = MAX_LISTED_PODS + 5;
     for (let i = 0; i < n; i++)
       kube.put(paths.pods(NS), {
@@ -215,7 +265,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a pod another Isolation holds is named in the phase message and the Warning Event', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const path = paths.pod(NS, 'web-1');
     await kube.request({
       method: 'PATCH',
@@ -238,7 +287,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a reconcile the apiserver refuses is a Warning Event naming the error, once, and nothing is labelled', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const request = kube.request.bind(kube);
     kube.request = async (req: KubeRequest) => {
       if (req.method === 'POST' && req.path === paths.networkPolicies(NS))
@@ -266,7 +314,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('release takes the exclusion out of a microseg allow policy that changed meanwhile, not leaving it behind', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const allow = putMicrosegAllow(kube);
     const before = kube.get(allow)!.spec;
     reconciler.observe(createIsolation(kube));
@@ -299,7 +346,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('release does not end with the exclusion left in place when the policy keeps changing under it', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const allow = putMicrosegAllow(kube);
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
@@ -328,7 +374,6 @@ describe('IsolationReconciler: the deny comes first', () => {
     [{ ipBlockMatchesPods: true }, 'Leaking', 1],
   ])('checks for leaks with the semantics it is given (%j)', async (engine, phase, leaks) => {
     const { kube, reconciler } = setup({ engine });
-    stops.push(() => reconciler.stop());
     kube.put(paths.networkPolicies(NS), {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
@@ -350,7 +395,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a Leaking phase message still says which targeted pod uses the host network', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     onHostNetwork(kube, 'web-1');
     // A policy not microseg's admits any traffic to db-1: the isolation of db-1 leaks.
     kube.put(paths.networkPolicies(NS), {
@@ -372,7 +416,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('pods another Isolation holds are named in the phase message up to three, however many', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     for (let i = 0; i < 6; i++)
       kube.put(paths.pods(NS), {
         apiVersion: 'v1',
@@ -395,7 +438,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a pod selector that matches no pod is a Warning Event too', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     reconciler.observe(
       createIsolation(kube, { target: { podSelector: { matchLabels: { app: 'nothing' } } } }),
     );
@@ -410,7 +452,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('leak checks wait while another reconcile is in flight, so the apiserver serves its deny first', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     reconciler.observe(createIsolation(kube));
     const other = kube.put(paths.isolations(NS), {
       apiVersion: 'microseg.dev/v1alpha1',
@@ -439,7 +480,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('reads the pod from the watch cache; a stale copy costs a conflict and a fresh read, never a lost label', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const path = paths.pod(NS, 'web-1');
     kube.cached.set(path, kube.get(path)!);
     // Someone relabels the pod after the cache's copy was taken.
@@ -460,7 +500,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a pod the watch cache shows quarantined by another Isolation is read fresh before it is left alone', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const path = paths.pod(NS, 'web-1');
     const stale = kube.get(path)!;
     stale.metadata.labels = { ...stale.metadata.labels, [QUARANTINE_LABEL]: 'older-incident' };
@@ -474,7 +513,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a pod missing from the watch cache is read fresh before it counts as gone', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const path = paths.pod(NS, 'web-1');
     const real = kube.get(path)!;
     kube.objects.delete(path);
@@ -491,7 +529,6 @@ describe('IsolationReconciler: the deny comes first', () => {
 
   it('a reconcile while the check still waits starts from the decided status: one isolatedAt, one latency sample', async () => {
     const { kube, reconciler, isolated } = setup();
-    stops.push(() => reconciler.stop());
     const held = kube.gate(background);
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
@@ -511,7 +548,6 @@ describe('IsolationReconciler: the deny comes first', () => {
   it('status writes of one Isolation land in order: a release at expiry is not overwritten by an older check', async () => {
     let now = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler } = setup({ now: () => new Date(now) });
-    stops.push(() => reconciler.stop());
     reconciler.observe(createIsolation(kube, { duration: '1m' }));
     // Hold the check's status write (not the lists before it, nor any later status write).
     let statusWrites = 0;
@@ -534,7 +570,6 @@ describe('IsolationReconciler: the deny comes first', () => {
   it('a Released Isolation re-armed after its release isolates again; a re-arm from before the release does not', async () => {
     let now = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler, isolated } = setup({ now: () => new Date(now) });
-    stops.push(() => reconciler.stop());
     reconciler.observe(createIsolation(kube, { duration: '1m' }));
     await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
@@ -716,7 +751,6 @@ describe("IsolationReconciler: the DNS exception follows the kube-dns Service's 
 
   it('opens the port the CoreDNS pods resolve a named targetPort to (5353), not 53', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     dnsAt(kube, 'dns');
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
@@ -730,7 +764,6 @@ describe("IsolationReconciler: the DNS exception follows the kube-dns Service's 
 
   it('a DNS Service that moves is followed; the read after the first never holds up a deny', async () => {
     const { kube, reconciler } = setup({ dnsTtlMs: 0 });
-    stops.push(() => reconciler.stop());
     dnsAt(kube, 5353);
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
@@ -747,7 +780,6 @@ describe("IsolationReconciler: the DNS exception follows the kube-dns Service's 
 
   it("isolates a custom resource's pods without reading its object (RBAC would refuse it)", async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     kube.put(paths.pods(NS), {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -795,7 +827,6 @@ describe("IsolationReconciler: the DNS exception follows the kube-dns Service's 
 
   it('a failed read leaves 53 and isolates all the same; the next reconcile reads again', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     dnsAt(kube, 5353);
     const request = kube.request.bind(kube);
     let forbidden = true;
@@ -817,7 +848,6 @@ describe("IsolationReconciler: the DNS exception follows the kube-dns Service's 
     'reads nothing of DNS for an Isolation without a DNS exception (%j)',
     async (spec) => {
       const { kube, reconciler } = setup();
-      stops.push(() => reconciler.stop());
       dnsAt(kube, 5353);
       reconciler.observe(createIsolation(kube, spec));
       await reconciler.reconcile(KEY);
@@ -843,7 +873,6 @@ describe('newerVersion', () => {
 describe('IsolationReconciler: the proof checks the policies as they are', () => {
   it('a microseg allow policy the reconcile did not exclude (missed by the watch cache) is reported as a leak', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const allow = putMicrosegAllow(kube);
     // The watch cache has not seen the policy yet: the deny path reads no microseg policy to exclude.
     kube.cached.set(paths.networkPolicies(NS), { metadata: { name: '' }, items: [] });
@@ -862,18 +891,7 @@ describe('IsolationReconciler: the proof checks the policies as they are', () =>
 describe('IsolationReconciler: a leak check that fails', () => {
   it('is said in a Warning Event and the status message, and is retried until the proof is published', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
-    let refuse = true;
-    const request = kube.request.bind(kube);
-    kube.request = async (req: KubeRequest) => {
-      if (refuse && req.method === 'GET' && req.path === paths.namespaces())
-        throw new KubeError(
-          503,
-          'ServiceUnavailable',
-          'the server is currently unable to handle the request',
-        );
-      return request(req);
-    };
+    const refusing = refuseNamespaceReads(kube);
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
@@ -886,7 +904,7 @@ describe('IsolationReconciler: a leak check that fails', () => {
       [['Warning', 'the server is currently unable to handle the request (retrying)']],
     );
     // The apiserver answers again: the retry publishes the proof.
-    refuse = false;
+    refusing.now = false;
     reconciler.checks.add(KEY);
     await settle(reconciler);
     const st = serverIso(kube).status!;
@@ -897,8 +915,7 @@ describe('IsolationReconciler: a leak check that fails', () => {
 describe('IsolationReconciler: an admin-tier policy the engine cannot read', () => {
   it('is left out of the leak check, and the status, the proof and a Warning Event name it', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
-    kube.apiGroups = [{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }];
+    servesAdminPolicies(kube);
     kube.put(paths.adminNetworkPolicies(), {
       apiVersion: 'policy.networking.k8s.io/v1alpha1',
       kind: 'AdminNetworkPolicy',
@@ -931,14 +948,8 @@ describe('IsolationReconciler: an admin-tier policy the engine cannot read', () 
 describe('IsolationReconciler: an admin-tier Allow to nodes', () => {
   it('is reported as a leak, probed on the addresses of the Node objects', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
-    kube.apiGroups = [{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }];
-    kube.put(paths.nodes(), {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: 'node-b', labels: { role: 'worker' } },
-      status: { addresses: [{ type: 'InternalIP', address: '192.168.0.11' }] },
-    });
+    servesAdminPolicies(kube);
+    putWorkerNode(kube);
     kube.put(paths.adminNetworkPolicies(), {
       apiVersion: 'policy.networking.k8s.io/v1alpha1',
       kind: 'AdminNetworkPolicy',
@@ -974,14 +985,8 @@ describe('IsolationReconciler: an admin-tier Allow to nodes', () => {
 describe('IsolationReconciler: the Node objects', () => {
   it('are not listed by a leak check when no admin-tier policy names nodes', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
-    kube.apiGroups = [{ name: 'policy.networking.k8s.io', versions: [{ version: 'v1alpha1' }] }];
-    kube.put(paths.nodes(), {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: 'node-b', labels: { role: 'worker' } },
-      status: { addresses: [{ type: 'InternalIP', address: '192.168.0.11' }] },
-    });
+    servesAdminPolicies(kube);
+    putWorkerNode(kube);
     reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
     await reconciler.reconcile(KEY);
     await settle(reconciler);
@@ -994,7 +999,6 @@ describe('IsolationReconciler: the Node objects', () => {
 describe('IsolationReconciler: the exclusion patch of a microseg allow policy conflicts', () => {
   it('is retried on the policy read again, so the policy stops selecting the pod in the same reconcile', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const allow = putMicrosegAllow(kube);
     const stale = kube.get(allow)!;
     // Changed since the watch cache saw it (the Segmentation controller re-applied it).
@@ -1014,7 +1018,6 @@ describe('IsolationReconciler: the exclusion patch of a microseg allow policy co
 
   it('that keeps conflicting is requeued promptly, not at the resync', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     const allow = putMicrosegAllow(kube);
     const request = kube.request.bind(kube);
     kube.request = async (req: KubeRequest) => {
@@ -1035,7 +1038,6 @@ describe('IsolationReconciler: a restart between the label and the status write'
     const t0 = Date.parse('2026-11-28T10:00:00Z');
     let t = t0;
     const { kube, reconciler } = setup({ now: () => new Date(t) });
-    stops.push(() => reconciler.stop());
     reconciler.observe(createIsolation(kube, { duration: '4h' }));
     await reconciler.reconcile(KEY);
     await settle(reconciler);
@@ -1066,7 +1068,6 @@ describe('IsolationReconciler: a Released record', () => {
   it('counts no isolated pod and no leak, as its leaks list none', async () => {
     let now = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler } = setup({ now: () => new Date(now) });
-    stops.push(() => reconciler.stop());
     putMicrosegAllow(kube);
     kube.cached.set(paths.networkPolicies(NS), { metadata: { name: '' }, items: [] });
     reconciler.observe(createIsolation(kube, { duration: '1m' }));
@@ -1092,18 +1093,12 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
   it('keeps the isolated pods isolated, says so, and still releases them at the expiry', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler } = setup({ now: () => new Date(t) });
-    stops.push(() => reconciler.stop());
     reconciler.observe(createIsolation(kube, { duration: '1h' }));
     await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
     expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
     // A responder edits the target into a pod name the controller refuses (the schema lets it through).
-    const path = paths.isolation(NS, 'cut-web-1');
-    await kube.request({
-      method: 'PATCH',
-      path,
-      body: { spec: { target: { pods: ['web-1', 'Web_1'] } } },
-    });
+    await editTargetPods(kube, ['web-1', 'Web_1']);
     reconciler.observe(serverIso(kube));
     const res = await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
@@ -1125,20 +1120,10 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
   it('leaves a Released record Released: nothing is isolated for the spec to concern', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler } = setup({ now: () => new Date(t) });
-    stops.push(() => reconciler.stop());
-    reconciler.observe(createIsolation(kube, { duration: '1h' }));
-    await reconciler.reconcile(KEY);
-    await reconciler.checks.idle();
-    t += 3_600_000;
-    await reconciler.reconcile(KEY);
-    await reconciler.checks.idle();
+    await isolateForAnHourThenExpire(kube, reconciler, (ms) => (t += ms));
     const released = serverIso(kube).status!;
     expect(released.phase).toBe('Released');
-    await kube.request({
-      method: 'PATCH',
-      path: paths.isolation(NS, 'cut-web-1'),
-      body: { spec: { target: { pods: ['Web_1'] } } },
-    });
+    await editTargetPods(kube, ['Web_1']);
     reconciler.observe(serverIso(kube));
     await reconciler.reconcile(KEY);
     await settle(reconciler);
@@ -1154,19 +1139,9 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
   it('a Released record re-armed while its spec is invalid isolates anew once the spec is fixed', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler } = setup({ now: () => new Date(t) });
-    stops.push(() => reconciler.stop());
-    reconciler.observe(createIsolation(kube, { duration: '1h' }));
-    await reconciler.reconcile(KEY);
-    await reconciler.checks.idle();
-    t += 3_600_000;
-    await reconciler.reconcile(KEY);
-    await reconciler.checks.idle();
+    await isolateForAnHourThenExpire(kube, reconciler, (ms) => (t += ms));
     expect(serverIso(kube).status!.phase).toBe('Released');
-    await kube.request({
-      method: 'PATCH',
-      path: paths.isolation(NS, 'cut-web-1'),
-      body: { spec: { target: { pods: ['Web_1'] } } },
-    });
+    await editTargetPods(kube, ['Web_1']);
     // Alerted again: the new episode cannot start with this spec.
     t += 60_000;
     const at = new Date(t).toISOString();
@@ -1181,11 +1156,7 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
     expect(serverIso(kube).status!.phase).toBe('Failed');
     // Fixed: the episode the alert asked for starts, with its own expiry, not the last episode's.
     t += 60_000;
-    await kube.request({
-      method: 'PATCH',
-      path: paths.isolation(NS, 'cut-web-1'),
-      body: { spec: { target: { pods: ['web-1'] } } },
-    });
+    await editTargetPods(kube, ['web-1']);
     reconciler.observe(serverIso(kube));
     await reconciler.reconcile(KEY);
     await settle(reconciler);
@@ -1201,33 +1172,18 @@ describe('IsolationReconciler: a spec edited into one the controller refuses', (
 describe('IsolationReconciler: a leak check of a spec since edited into an invalid one', () => {
   it('does not publish over the Failed status that names the invalid spec', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
-    let refuse = true;
-    const request = kube.request.bind(kube);
-    kube.request = async (req: KubeRequest) => {
-      if (refuse && req.method === 'GET' && req.path === paths.namespaces())
-        throw new KubeError(
-          503,
-          'ServiceUnavailable',
-          'the server is currently unable to handle the request',
-        );
-      return request(req);
-    };
+    const refusing = refuseNamespaceReads(kube);
     reconciler.observe(createIsolation(kube));
     await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
     // The check of the valid spec failed and waits for its retry; meanwhile the spec is made invalid.
-    await kube.request({
-      method: 'PATCH',
-      path: paths.isolation(NS, 'cut-web-1'),
-      body: { spec: { target: { pods: ['Web_1'] } } },
-    });
+    await editTargetPods(kube, ['Web_1']);
     reconciler.observe(serverIso(kube));
     await reconciler.reconcile(KEY);
     const failed = serverIso(kube).status!;
     expect(failed.phase).toBe('Failed');
     // The apiserver answers again and the retry runs: the superseded state is not published.
-    refuse = false;
+    refusing.now = false;
     reconciler.checks.add(KEY);
     await settle(reconciler);
     const st = serverIso(kube).status!;
@@ -1239,7 +1195,6 @@ describe('IsolationReconciler: a leak check of a spec since edited into an inval
 describe('IsolationReconciler: a leak check that fails while its Isolation is deleted', () => {
   it('is not kept and retried for an Isolation released meanwhile', async () => {
     const { kube, reconciler } = setup();
-    stops.push(() => reconciler.stop());
     let nsReads = 0;
     let held: ((err: Error) => void) | undefined;
     let reached!: () => void;
@@ -1255,11 +1210,7 @@ describe('IsolationReconciler: a leak check that fails while its Isolation is de
             reached();
           });
         }
-        throw new KubeError(
-          503,
-          'ServiceUnavailable',
-          'the server is currently unable to handle the request',
-        );
+        throw unavailable();
       }
       return request(req);
     };
@@ -1269,7 +1220,7 @@ describe('IsolationReconciler: a leak check that fails while its Isolation is de
     markDeleted(kube, reconciler);
     await reconciler.reconcile(KEY);
     expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBeUndefined();
-    held!(new KubeError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+    held!(unavailable());
     await reconciler.checks.idle();
     const before = nsReads;
     // The queue's retry (or any later run of the key) finds nothing to check for the released Isolation.
