@@ -46,6 +46,40 @@ const np = (
   spec,
 });
 
+/** A policy of shop selecting the web pods, with the one ingress rule given. */
+const webIngress = (
+  name: string,
+  rule: NonNullable<NetworkPolicy['spec']['ingress']>[number],
+): NetworkPolicy =>
+  np('shop', name, {
+    podSelector: { matchLabels: { app: 'web' } },
+    policyTypes: ['Ingress'],
+    ingress: [rule],
+  });
+/** An AdminNetworkPolicy (policy.networking.k8s.io/v1alpha1). */
+const anp = (name: string, spec: Record<string, unknown>): OtherObject => ({
+  apiVersion: 'policy.networking.k8s.io/v1alpha1',
+  kind: 'AdminNetworkPolicy',
+  metadata: { name },
+  spec,
+});
+/** An AdminNetworkPolicy over every namespace whose one egress rule allows the `nodes` picked, on `port`/TCP. */
+const allowToNodes = (name: string, rule: string, nodes: object, port: number): OtherObject =>
+  anp(name, {
+    priority: 10,
+    subject: { namespaces: {} },
+    egress: [
+      { name: rule, action: 'Allow', to: [{ nodes }], ports: [{ portNumber: { protocol: 'TCP', port } }] },
+    ],
+  });
+/** A Node known by one InternalIP. */
+const node = (name: string, ip: string, labels: Record<string, string> = {}): OtherObject => ({
+  apiVersion: 'v1',
+  kind: 'Node',
+  metadata: { name, labels },
+  status: { addresses: [{ type: 'InternalIP', address: ip }] },
+});
+
 const namespaces = [ns('shop'), ns('kube-system'), ns('forensics', { team: 'ir' })];
 const basePods = [
   pod('shop', 'web-1', { app: 'web' }, '10.0.0.1', 8080),
@@ -199,11 +233,7 @@ describe('leak detection', () => {
   it.each(['AdminNetworkPolicy', 'ClusterNetworkPolicy'] as const)(
     '%s mechanism: the admin-tier Deny beats the foreign pod rules; what it cannot name is reported',
     (method) => {
-      const ipIngress = np('shop', 'team-lb', {
-        podSelector: { matchLabels: { app: 'web' } },
-        policyTypes: ['Ingress'],
-        ingress: [{ from: [{ ipBlock: { cidr: '192.0.2.0/24' } }] }],
-      });
+      const ipIngress = webIngress('team-lb', { from: [{ ipBlock: { cidr: '192.0.2.0/24' } }] });
       const { report } = isolate(method, [foreign]);
       expect(report.leaks).toEqual([]);
       // ANP/CNP ingress peers are pods and namespaces only: a foreign ipBlock rule still admits outside sources.
@@ -227,10 +257,9 @@ describe('leak detection', () => {
     [{ ipBlockMatchesPods: true }, ['from shop/db-1 8080/TCP']],
     [{ ipBlockMatchesPods: false }, []],
   ])('checks with the semantics it is given (%j): an ipBlock holding a pod IP', (engine, examples) => {
-    const fromDb = np('shop', 'team-db-ip', {
-      podSelector: { matchLabels: { app: 'web' } },
-      policyTypes: ['Ingress'],
-      ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.2/32' } }], ports: [{ port: 8080 }] }],
+    const fromDb = webIngress('team-db-ip', {
+      from: [{ ipBlock: { cidr: '10.0.0.2/32' } }],
+      ports: [{ port: 8080 }],
     });
     const { report } = isolate('NetworkPolicy', [fromDb], [], undefined, engine);
     expect(report.leaks.map((l) => l.example)).toEqual(examples);
@@ -243,10 +272,9 @@ describe('leak detection', () => {
   it.each([undefined, { ipBlockMatchesPods: true }, { ipBlockMatchesPods: false }])(
     'an ipBlock whose first addresses are pod IPs is probed on one no pod holds too (%j)',
     (engine) => {
-      const fromRange = np('shop', 'team-range', {
-        podSelector: { matchLabels: { app: 'web' } },
-        policyTypes: ['Ingress'],
-        ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/24' } }], ports: [{ port: 8080 }] }],
+      const fromRange = webIngress('team-range', {
+        from: [{ ipBlock: { cidr: '10.0.0.0/24' } }],
+        ports: [{ port: 8080 }],
       });
       const { report } = isolate('NetworkPolicy', [fromRange], [], undefined, engine);
       expect(report.leaks.map((l) => l.policy)).toEqual(['shop/team-range']);
@@ -255,24 +283,19 @@ describe('leak detection', () => {
   );
 
   it('an admin-tier Allow evaluated before ours is a leak', () => {
-    const early: OtherObject = {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'allow-monitoring' },
-      spec: {
-        priority: 0,
-        subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } },
-        ingress: [
-          {
-            name: 'scrape',
-            action: 'Allow',
-            from: [{ namespaces: { matchLabels: { team: 'ir' } } }],
-            ports: [{ portNumber: { protocol: 'TCP', port: 9090 } }],
-          },
-        ],
-        egress: [{ name: 'all-out', action: 'Pass', to: [{ networks: ['0.0.0.0/0'] }] }],
-      },
-    };
+    const early = anp('allow-monitoring', {
+      priority: 0,
+      subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } },
+      ingress: [
+        {
+          name: 'scrape',
+          action: 'Allow',
+          from: [{ namespaces: { matchLabels: { team: 'ir' } } }],
+          ports: [{ portNumber: { protocol: 'TCP', port: 9090 } }],
+        },
+      ],
+      egress: [{ name: 'all-out', action: 'Pass', to: [{ networks: ['0.0.0.0/0'] }] }],
+    });
     const named = { ...early, metadata: { name: 'a-allow-monitoring' } };
     const { report } = isolate('AdminNetworkPolicy', [foreign], [named]);
     // The Pass hands egress back to the NetworkPolicy tier, where the foreign policy admits it.
@@ -282,16 +305,11 @@ describe('leak detection', () => {
   });
 
   it('an admin-tier policy the engine cannot read is left out and named, and the rest is still proved', () => {
-    const fqdn: OtherObject = {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'allow-fqdn' },
-      spec: {
-        priority: 5,
-        subject: { namespaces: {} },
-        egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
-      },
-    };
+    const fqdn = anp('allow-fqdn', {
+      priority: 5,
+      subject: { namespaces: {} },
+      egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+    });
     const { report } = isolate('NetworkPolicy', [foreign], [fqdn]);
     expect(report.notEvaluated).toHaveLength(1);
     expect(report.notEvaluated[0]).toContain('AdminNetworkPolicy allow-fqdn');
@@ -310,29 +328,7 @@ describe('leak detection', () => {
       spec: { ...p.spec, nodeName: node },
       status: { ...p.status!, hostIP },
     });
-    const kubelet: OtherObject = {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'allow-kubelet' },
-      spec: {
-        priority: 10,
-        subject: { namespaces: {} },
-        egress: [
-          {
-            name: 'to-nodes',
-            action: 'Allow',
-            to: [{ nodes: { matchLabels: { role: 'worker' } } }],
-            ports: [{ portNumber: { protocol: 'TCP', port: 10250 } }],
-          },
-        ],
-      },
-    };
-    const node = (name: string, ip: string, labels: Record<string, string>): OtherObject => ({
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name, labels },
-      status: { addresses: [{ type: 'InternalIP', address: ip }] },
-    });
+    const kubelet = allowToNodes('allow-kubelet', 'to-nodes', { matchLabels: { role: 'worker' } }, 10250);
     const { input } = isolate('NetworkPolicy', [], [kubelet]);
     const pods = input.pods.map((p) =>
       p.metadata.name === 'web-1' ? onNode(p, 'node-a', '192.168.0.10') : p,
@@ -360,35 +356,12 @@ describe('leak detection', () => {
   });
 
   it('an admin-tier Allow to the nodes a selector picks is found among hundreds of nodes', () => {
-    const toControl: OtherObject = {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'allow-apiserver' },
-      spec: {
-        priority: 10,
-        subject: { namespaces: {} },
-        egress: [
-          {
-            name: 'to-control-plane',
-            action: 'Allow',
-            to: [
-              {
-                nodes: {
-                  matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }],
-                },
-              },
-            ],
-            ports: [{ portNumber: { protocol: 'TCP', port: 6443 } }],
-          },
-        ],
-      },
-    };
-    const node = (name: string, ip: string, labels: Record<string, string> = {}): OtherObject => ({
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name, labels },
-      status: { addresses: [{ type: 'InternalIP', address: ip }] },
-    });
+    const toControl = allowToNodes(
+      'allow-apiserver',
+      'to-control-plane',
+      { matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }] },
+      6443,
+    );
     // 450 workers, and the control-plane node whose address sorts after all of theirs.
     const nodes = [
       ...Array.from({ length: 450 }, (_, i) =>
@@ -404,23 +377,7 @@ describe('leak detection', () => {
   });
 
   it('a Node listing its Hostname and DNS names among its addresses is probed on its IPs, not failed', () => {
-    const kubelet: OtherObject = {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'allow-kubelet' },
-      spec: {
-        priority: 10,
-        subject: { namespaces: {} },
-        egress: [
-          {
-            name: 'to-nodes',
-            action: 'Allow',
-            to: [{ nodes: {} }],
-            ports: [{ portNumber: { protocol: 'TCP', port: 10250 } }],
-          },
-        ],
-      },
-    };
+    const kubelet = allowToNodes('allow-kubelet', 'to-nodes', {}, 10250);
     // What the kubelet writes on a real Node: a Hostname (and on clouds DNS names) besides its IPs.
     const node: OtherObject = {
       apiVersion: 'v1',
