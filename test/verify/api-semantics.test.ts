@@ -51,6 +51,37 @@ const basePods = [
   pod('y', 'a', { app: 'a' }, '10.0.1.1'),
 ];
 
+/** A host-network pod of x on `nodeName`: its addresses are the node's, the first its hostIP. */
+function hostNetworkPod(
+  name: string,
+  labels: Record<string, string>,
+  nodeName: string,
+  ips: string[],
+  containers: Pod['spec']['containers'] = [{ name: 'c' }],
+): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'x', labels },
+    spec: { nodeName, hostNetwork: true, containers },
+    status: { podIPs: ips.map((ip) => ({ ip })), hostIP: ips[0]! },
+  };
+}
+
+/** The text of a List snapshot: the namespaces and base pods, then `items`. */
+const clusterList = (...items: unknown[]) =>
+  JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...namespaces, ...basePods, ...items] });
+
+/** The engine of a snapshot read from its text, as `microseg explain` reads one. */
+const snapshotEngine = (text: string) => engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+
+/** Asks `e` whether y/a reaches the node's address (NODE_IP) on a port, as query 1. */
+const nodeQuery = (e: ReturnType<typeof snapshotEngine>) => (port: number, protocol?: L4Protocol) => () =>
+  e.evaluate(
+    { from: { namespace: 'y', pod: 'a' }, to: { ip: NODE_IP }, port, ...(protocol ? { protocol } : {}) },
+    'query 1',
+  );
+
 function engine(
   policies: NetworkPolicy[],
   extra: { pods?: Pod[]; nodes?: OtherObject[]; options?: EngineOptions; basePods?: Pod[] } = {},
@@ -312,13 +343,7 @@ describe('4. always allowed, never matched', () => {
     expect(ok(engine(pol, { options: { nodeTraffic: 'evaluate' } }), NODE_IP, 'x/a', 8080)).toBe(false);
   });
   it('host-network pods are their node: not matched by pod selectors', () => {
-    const agent = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'agent', namespace: 'x', labels: { app: 'b' } },
-      spec: { nodeName: 'n2', hostNetwork: true, containers: [{ name: 'c' }] },
-      status: { podIPs: [{ ip: '192.168.0.2' }], hostIP: '192.168.0.2' },
-    } as Pod;
+    const agent = hostNetworkPod('agent', { app: 'b' }, 'n2', ['192.168.0.2']);
     const e = engine(
       [
         np('x', 'p', {
@@ -335,13 +360,7 @@ describe('4. always allowed, never matched', () => {
 
 describe('4a. a dual-stack node without status.hostIPs (an older kubelet)', () => {
   // A host-network pod's addresses are its node's: its IPv6 one is all that tells the node's IPv6 address.
-  const agent = {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'agent', namespace: 'x', labels: { app: 'agent' } },
-    spec: { nodeName: 'n2', hostNetwork: true, containers: [{ name: 'c' }] },
-    status: { podIPs: [{ ip: '192.168.0.2' }, { ip: 'fd00::2' }], hostIP: '192.168.0.2' },
-  } as Pod;
+  const agent = hostNetworkPod('agent', { app: 'agent' }, 'n2', ['192.168.0.2', 'fd00::2']);
   const deny = [np('x', 'p', { podSelector: {}, policyTypes: ['Ingress'] })];
 
   it('a host-network pod’s IPv6 address is its node’s (hostNetworkPods=node and =pod)', () => {
@@ -389,19 +408,13 @@ describe('4b. a Service ClusterIP', () => {
     },
   };
   const headless = { ...dns, metadata: { name: 'db', namespace: 'y' }, spec: { clusterIP: 'None' } };
-  const text = JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      ...namespaces,
-      ...basePods,
-      np('x', 'p', { podSelector: {}, egress: [{ to: [{ namespaceSelector: {} }] }] }),
-      dns,
-      headless,
-    ],
-  });
+  const text = clusterList(
+    np('x', 'p', { podSelector: {}, egress: [{ to: [{ namespaceSelector: {} }] }] }),
+    dns,
+    headless,
+  );
   it('is refused by a query: policies see the backend pod the address is translated to', () => {
-    const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+    const e = snapshotEngine(text);
     for (const ip of ['10.96.0.10', 'fd00:96::a'])
       expect(() =>
         e.evaluate({ from: { namespace: 'x', pod: 'a' }, to: { ip }, port: 53 }, 'query 1'),
@@ -446,24 +459,18 @@ describe('4c. a Service external IP or load-balancer IP', () => {
     },
   };
   // An egress policy that would admit the addresses as ipBlock peers, and none of the backend pods.
-  const text = JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      ...namespaces,
-      ...basePods,
-      np('y', 'p', {
-        podSelector: {},
-        policyTypes: ['Egress'],
-        egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] } }] }],
-      }),
-      web,
-    ],
-  });
+  const text = clusterList(
+    np('y', 'p', {
+      podSelector: {},
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] } }] }],
+    }),
+    web,
+  );
   const tail =
     'policies see the connection after it is translated to a backend pod, so ask about a backend pod (namespace/pod or its IP) and the target port';
   it('is refused by a query, naming the Service and the field, as a ClusterIP is', () => {
-    const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+    const e = snapshotEngine(text);
     const to = (ip: string) => () =>
       e.evaluate({ from: { namespace: 'y', pod: 'a' }, to: { ip }, port: 80 }, 'query 1');
     expect(to('192.0.2.10')).toThrow(
@@ -507,17 +514,11 @@ describe('4c2. a load-balancer IP several Services share', () => {
       spec: { type: 'LoadBalancer', clusterIP, selector: { app: 'a' }, ports: [{ port, protocol: 'TCP' }] },
       status: { loadBalancer: { ingress: [{ ip: '203.0.113.20' }] } },
     });
-    const text = JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        ...namespaces,
-        ...basePods,
-        shared('public-api', '10.96.0.40', 443),
-        shared('public-be', '10.96.0.41', 9000),
-      ],
-    });
-    const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
+    const text = clusterList(
+      shared('public-api', '10.96.0.40', 443),
+      shared('public-be', '10.96.0.41', 9000),
+    );
+    const e = snapshotEngine(text);
     const to = (port: number | string) => () =>
       e.evaluate({ from: { namespace: 'y', pod: 'a' }, to: { ip: '203.0.113.20' }, port }, 'query 1');
     const lb = (svc: string) =>
@@ -559,28 +560,18 @@ describe("4d. a node's address on a nodePort or a hostPort", () => {
     },
   };
   // An egress policy that admits the node's address and none of the pods the node translates to.
-  const text = JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      ...namespaces,
-      ...basePods,
-      agent,
-      hostPod,
-      np('y', 'p', {
-        podSelector: {},
-        policyTypes: ['Egress'],
-        egress: [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }] }],
-      }),
-      web,
-    ],
-  });
-  const e = engineFromSnapshot(snapshotFromText(text, 'cluster.json'));
-  const to = (port: number, protocol?: L4Protocol) => () =>
-    e.evaluate(
-      { from: { namespace: 'y', pod: 'a' }, to: { ip: NODE_IP }, port, ...(protocol ? { protocol } : {}) },
-      'query 1',
-    );
+  const text = clusterList(
+    agent,
+    hostPod,
+    np('y', 'p', {
+      podSelector: {},
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }] }],
+    }),
+    web,
+  );
+  const e = snapshotEngine(text);
+  const to = nodeQuery(e);
   it("is refused as a Service's ClusterIP is: the node translates it to the backends", () => {
     expect(to(30080)).toThrow(
       new InputError(
@@ -619,14 +610,8 @@ describe("4d. a node's address on a nodePort or a hostPort", () => {
       },
     };
     const doc = JSON.parse(text) as { items: unknown[] };
-    const e2 = engineFromSnapshot(
-      snapshotFromText(JSON.stringify({ ...doc, items: [...doc.items, edge] }), 'cluster.json'),
-    );
-    const at = (port: number, protocol?: L4Protocol) => () =>
-      e2.evaluate(
-        { from: { namespace: 'y', pod: 'a' }, to: { ip: NODE_IP }, port, ...(protocol ? { protocol } : {}) },
-        'query 1',
-      );
+    const e2 = snapshotEngine(JSON.stringify({ ...doc, items: [...doc.items, edge] }));
+    const at = nodeQuery(e2);
     expect(at(443)).toThrow(
       new InputError(
         `query 1: to: node n1 (${NODE_IP}) on TCP/443 is an external IP of Service x/edge (spec.externalIPs[0]), port 443 of spec.ports[0]; policies see the connection after the node translates it to a pod, so ask about a backend pod (namespace/pod or its IP) and the target port`,
@@ -787,13 +772,7 @@ describe('6. defaults and tiers, case by case', () => {
     expect([ok(e, 'x/b', 'x/a'), ok(e, 'y/a', 'x/a')]).toEqual([true, false]);
   });
   it('an ipBlock matches a host-network pod by its node address; pod selectors never do', () => {
-    const agent: Pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'agent', namespace: 'x', labels: { app: 'agent' } },
-      spec: { nodeName: 'n1', hostNetwork: true, containers: [{ name: 'c' }] },
-      status: { podIPs: [{ ip: NODE_IP }], hostIP: NODE_IP },
-    };
+    const agent = hostNetworkPod('agent', { app: 'agent' }, 'n1', [NODE_IP]);
     const toNode = np('x', 'eg', {
       podSelector: { matchLabels: { app: 'a' } },
       policyTypes: ['Egress'],
@@ -809,17 +788,13 @@ describe('6. defaults and tiers, case by case', () => {
     expect(ok(engine([toPods], { pods: [agent] }), 'x/a', 'x/b')).toBe(true);
   });
   it('a host-network pod answered as its node still resolves its own named ports', () => {
-    const exporter: Pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'exporter', namespace: 'x', labels: { app: 'exporter' } },
-      spec: {
-        nodeName: 'n1',
-        hostNetwork: true,
-        containers: [{ name: 'c', ports: [{ name: 'metrics', containerPort: 9100 }] }],
-      },
-      status: { podIPs: [{ ip: NODE_IP }], hostIP: NODE_IP },
-    };
+    const exporter = hostNetworkPod(
+      'exporter',
+      { app: 'exporter' },
+      'n1',
+      [NODE_IP],
+      [{ name: 'c', ports: [{ name: 'metrics', containerPort: 9100 }] }],
+    );
     const toMetrics = np('x', 'eg', {
       podSelector: { matchLabels: { app: 'a' } },
       policyTypes: ['Egress'],
