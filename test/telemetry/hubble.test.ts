@@ -44,6 +44,23 @@ async function setup(relay: FakeRelay, opts: Partial<HubbleSourceOptions> = {}, 
   return { queue, source };
 }
 
+/** setup, then a consumer of the queue (stopped after the test), then the source started. */
+async function started(relay: FakeRelay, opts: Partial<HubbleSourceOptions> = {}, capacity = 1000) {
+  const { queue, source } = await setup(relay, opts, capacity);
+  const c = consume(queue);
+  cleanups.push(c.stop);
+  source.start();
+  return { queue, source, c };
+}
+
+/** A checkpoint at 100 s past the epoch (1970-01-01T00:01:40Z) that has seen no flow. */
+const at100s = () => ({ time: '1970-01-01T00:01:40Z', seen: [] });
+
+/** An onEvent that keeps the `invalid` reports in `events`. */
+const invalidInto = (events: HubbleEvent[]) => (e: HubbleEvent) => {
+  if (e.type === 'invalid') events.push(e);
+};
+
 const ports = (flows: Flow[]) => flows.map((f) => f.srcPort! - 40000);
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
@@ -79,14 +96,11 @@ describe('HubbleSource against a scripted relay', () => {
     );
     relay.cutAfter = [5];
     const events: string[] = [];
-    const { queue, source } = await setup(relay, {
+    const { queue, source, c } = await started(relay, {
       checkpoint: { time: '1970-01-01T00:01:39Z', seen: [] },
       resumeOverlapMs: 0,
       onEvent: (e) => events.push(e.type),
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => c.flows.length >= 10, 5000, '10 flows');
     expect(ports(c.flows)).toEqual(range(1, 10));
     expect(relay.requests.map((r) => r.since)).toEqual([
@@ -138,10 +152,7 @@ describe('HubbleSource against a scripted relay', () => {
     const relay = new FakeRelay();
     const future = Math.floor(Date.now() / 1000) + 3600;
     relay.publish(scriptedFlow(1, 100), scriptedFlow(9, future), scriptedFlow(2, 101));
-    const { queue, source } = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
+    const { queue, source, c } = await started(relay, { checkpoint: at100s() });
     await waitFor(() => c.flows.length >= 3, 5000, '3 flows');
     relay.cutAll();
     await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
@@ -168,7 +179,7 @@ describe('HubbleSource against a scripted relay', () => {
       scriptedFlow(9, future + 1),
       scriptedFlow(3, 102),
     );
-    const first = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    const first = await setup(relay, { checkpoint: at100s() });
     first.source.start();
     await waitFor(() => first.queue.size === 5);
     // The consumer processes (and the controller persists) the first three, with flow 8 ahead of the
@@ -210,7 +221,7 @@ describe('HubbleSource against a scripted relay', () => {
     const relay = new FakeRelay();
     const future = Math.floor(Date.now() / 1000) + 3600;
     relay.publish(scriptedFlow(1, 100), scriptedFlow(8, future), scriptedFlow(2, 101));
-    const first = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    const first = await setup(relay, { checkpoint: at100s() });
     first.source.start();
     await waitFor(() => first.queue.size === 3);
     first.queue.takeNow(3).ack();
@@ -274,13 +285,10 @@ describe('HubbleSource against a scripted relay', () => {
 
   it('forgets an acknowledged ahead-of-clock flow once the checkpoint has passed its time', async () => {
     const relay = new FakeRelay();
-    const { queue, source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+    const { source, c } = await started(relay, {
+      checkpoint: at100s(),
       maxClockSkewMs: 0,
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => relay.connectionCount === 1, 5000, 'a stream');
     // 300 ms ahead of the clock, with no skew allowed.
     const at = Date.now() + 300;
@@ -310,13 +318,10 @@ describe('HubbleSource against a scripted relay', () => {
       const relay = new FakeRelay();
       relay.publish(scriptedFlow(1, 100), scriptedFlow(2, 102), scriptedFlow(3, 101), scriptedFlow(4, 103));
       relay.cutAfter = [2];
-      const { queue, source } = await setup(relay, {
-        checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      const { source, c } = await started(relay, {
+        checkpoint: at100s(),
         resumeOverlapMs: overlap,
       });
-      const c = consume(queue);
-      cleanups.push(c.stop);
-      source.start();
       await waitFor(() => c.flows.length >= expected.length);
       await new Promise((r) => setTimeout(r, 20));
       expect(ports(c.flows)).toEqual(expected);
@@ -331,15 +336,12 @@ describe('HubbleSource against a scripted relay', () => {
     const relay = new FakeRelay();
     relay.publish(scriptedFlow(1, 100));
     const delays: number[] = [];
-    const { queue, source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+    const { source, c } = await started(relay, {
+      checkpoint: at100s(),
       onEvent: (e) => {
         if (e.type === 'backoff') delays.push(e.delayMs);
       },
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => c.flows.length === 1);
     relay.stop();
     await waitFor(() => source.metrics().failedAttempts >= 4, 5000, 'failed attempts');
@@ -362,7 +364,7 @@ describe('HubbleSource against a scripted relay', () => {
   it('a restarted source resumes from the acknowledged checkpoint, not the received one', async () => {
     const relay = new FakeRelay();
     relay.publish(...range(1, 6).map((n) => scriptedFlow(n, 100 + n)));
-    const first = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
+    const first = await setup(relay, { checkpoint: at100s() });
     first.source.start();
     await waitFor(() => first.queue.size === 6);
     // The consumer processes only three of the six before the process stops.
@@ -399,10 +401,7 @@ describe('HubbleSource against a scripted relay', () => {
       },
       scriptedFlow(2, 105),
     );
-    const { queue, source } = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
+    const { source, c } = await started(relay, { checkpoint: at100s() });
     await waitFor(() => c.flows.length >= 2);
     const m = source.metrics();
     expect(m.nodeStatus).toEqual({ NODE_CONNECTED: 1, NODE_UNAVAILABLE: 1 });
@@ -424,13 +423,10 @@ describe('HubbleSource against a scripted relay', () => {
       scriptedFlow(1, 101),
     );
     const events: HubbleEvent[] = [];
-    const { queue, source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+    const { queue, source, c } = await started(relay, {
+      checkpoint: at100s(),
       onEvent: (e) => events.push(e),
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => c.flows.length >= 1);
     const nodeEvents = () => events.filter((e) => e.type === 'node_status');
     expect(nodeEvents()).toEqual([
@@ -483,16 +479,13 @@ describe('HubbleSource against a scripted relay', () => {
       scriptedFlow(2, 102),
     );
     const lost: Record<string, number>[] = [];
-    const { queue, source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+    const { source, c } = await started(relay, {
+      checkpoint: at100s(),
       reportIntervalMs: 0,
       onEvent: (e) => {
         if (e.type === 'lost_events') lost.push(e.lost);
       },
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => c.flows.length >= 2);
     relay.cutAll();
     await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
@@ -515,10 +508,7 @@ describe('HubbleSource against a scripted relay', () => {
     const health = scriptedFlow(3, 103);
     health.flow!.source = { pod_name: 'health' };
     relay.publish(scriptedFlow(1, 101), udp, health, scriptedFlow(4, 104));
-    const { queue, source } = await setup(relay, { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
+    const { queue, source, c } = await started(relay, { checkpoint: at100s() });
     await waitFor(() => c.flows.length >= 2);
     expect(ports(c.flows)).toEqual([1, 4]);
     expect(source.metrics()).toMatchObject({
@@ -566,7 +556,7 @@ describe('HubbleSource against a scripted relay', () => {
       normalize,
       backoff: { initialMs: 20, maxMs: 200 },
       random: () => 0,
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      checkpoint: at100s(),
       onEvent: (e) => events.push(e),
     });
     cleanups.push(() => source.stop());
@@ -600,17 +590,14 @@ describe('HubbleSource against a scripted relay', () => {
         scriptedFlow(4, 105),
       );
       const events: HubbleEvent[] = [];
-      const { queue, source } = await setup(relay, {
+      const { source, c } = await started(relay, {
         normalize: normalizeDecodedFlow,
         reportIntervalMs,
-        checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+        checkpoint: at100s(),
         onEvent: (e) => {
           if (e.type === 'invalid' || e.type === 'lost_events') events.push(e);
         },
       });
-      const c = consume(queue);
-      cleanups.push(c.stop);
-      source.start();
       await waitFor(() => c.flows.length >= 2);
       expect(c.flows.map((f) => f.srcPort)).toEqual([40001, 40004]);
       const first: HubbleEvent[] = [
@@ -665,16 +652,11 @@ describe('HubbleSource against a scripted relay', () => {
     farOff.flow!.node_name = 'kind-worker3';
     relay.publish(scriptedFlow(1, 101), farOff, scriptedFlow(3, 103));
     const events: HubbleEvent[] = [];
-    const { queue, source } = await setup(relay, {
+    const { queue, source, c } = await started(relay, {
       normalize: normalizeDecodedFlow,
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
-      onEvent: (e) => {
-        if (e.type === 'invalid') events.push(e);
-      },
+      checkpoint: at100s(),
+      onEvent: invalidInto(events),
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => c.flows.length >= 2);
     expect(c.flows.map((f) => f.srcPort)).toEqual([40001, 40003]);
     const m = source.metrics();
@@ -692,19 +674,14 @@ describe('HubbleSource against a scripted relay', () => {
     late.flow!.node_name = 'kind-worker3';
     relay.publish(scriptedFlow(1, 101), late, scriptedFlow(3, 103));
     const events: HubbleEvent[] = [];
-    const { queue, source } = await setup(relay, {
+    const { c } = await started(relay, {
       normalize: (f) =>
         f.node_name === 'kind-worker3'
           ? { kind: 'bad', error: new Error('verdict: unknown value 42') }
           : normalize(f),
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
-      onEvent: (e) => {
-        if (e.type === 'invalid') events.push(e);
-      },
+      checkpoint: at100s(),
+      onEvent: invalidInto(events),
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => c.flows.length >= 2);
     await waitFor(() => events.length >= 1);
     expect(events).toEqual([
@@ -721,17 +698,12 @@ describe('HubbleSource against a scripted relay', () => {
     };
     relay.publish(bad(1), bad(2), bad(3));
     const events: HubbleEvent[] = [];
-    const { queue, source } = await setup(relay, {
+    const { source } = await started(relay, {
       normalize: normalizeDecodedFlow,
       reportIntervalMs: 300,
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
-      onEvent: (e) => {
-        if (e.type === 'invalid') events.push(e);
-      },
+      checkpoint: at100s(),
+      onEvent: invalidInto(events),
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => events.length >= 2, 5000, 'the held-back report');
     expect(events.map((e) => (e.type === 'invalid' ? [e.count, e.time] : []))).toEqual([
       [1, '1970-01-01T00:01:41.000000000Z'],
@@ -851,11 +823,7 @@ describe('HubbleSource against a scripted relay', () => {
   it('pauses the stream instead of dropping when the queue is full', async () => {
     const relay = new FakeRelay();
     relay.publish(...range(1, 40).map((n) => scriptedFlow(n, 100 + n)));
-    const { queue, source } = await setup(
-      relay,
-      { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } },
-      8,
-    );
+    const { queue, source } = await setup(relay, { checkpoint: at100s() }, 8);
     source.start();
     await waitFor(() => queue.size >= 7);
     const c = consume(queue, { delayMs: 5, batch: 3 });
@@ -872,14 +840,11 @@ describe('HubbleSource against a scripted relay', () => {
     relay.cutAfter = [2];
     const events: string[] = [];
     const filter = { source_pod: ['shop/'], verdict: ['DROPPED'] };
-    const { queue, source } = await setup(relay, {
+    const { source, c } = await started(relay, {
       whitelist: [filter],
       blacklist: [{ destination_pod: ['kube-system/'] }],
       onEvent: (e) => events.push(e.type === 'connected' ? `connected ${e.since ?? '-'}` : e.type),
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => relay.connectionCount === 1);
     relay.publish(scriptedFlow(2, 200, 7), scriptedFlow(3, 201), scriptedFlow(4, 202));
     await waitFor(() => c.flows.length >= 3);
@@ -935,7 +900,7 @@ describe('HubbleSource against a scripted relay', () => {
     relay.cutAfter = Array.from({ length: 100 }, () => 1);
     const backoffs: { attempt: number; delayMs: number }[] = [];
     const { source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      checkpoint: at100s(),
       resumeOverlapMs: 0,
       onEvent: (e) => {
         if (e.type === 'backoff') backoffs.push({ attempt: e.attempt, delayMs: e.delayMs });
@@ -1075,8 +1040,8 @@ describe('HubbleSource over TLS', () => {
   it('streams over mutual TLS with the relay server name', async () => {
     const relay = tlsRelay();
     relay.publish(scriptedFlow(1, 100), scriptedFlow(2, 101));
-    const { queue, source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+    const { source, c } = await started(relay, {
+      checkpoint: at100s(),
       tls: {
         ca: pemOf('ca.crt'),
         cert: pemOf('client.crt'),
@@ -1084,9 +1049,6 @@ describe('HubbleSource over TLS', () => {
         serverName: 'ui.hubble-relay.cilium.io',
       },
     });
-    const c = consume(queue);
-    cleanups.push(c.stop);
-    source.start();
     await waitFor(() => c.flows.length >= 2);
     expect(ports(c.flows)).toEqual([1, 2]);
     expect(source.metrics().failedAttempts).toBe(0);
@@ -1097,7 +1059,7 @@ describe('HubbleSource over TLS', () => {
     relay.publish(scriptedFlow(1, 100));
     const errors: (number | undefined)[] = [];
     const { queue, source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      checkpoint: at100s(),
       tls: { ca: pemOf('ca.crt'), cert: pemOf('client.crt'), key: pemOf('client.key') },
       onEvent: (e) => {
         if (e.type === 'disconnected') errors.push(e.code);
@@ -1114,7 +1076,7 @@ describe('HubbleSource over TLS', () => {
     const relay = tlsRelay();
     relay.publish(scriptedFlow(1, 100));
     const { queue, source } = await setup(relay, {
-      checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] },
+      checkpoint: at100s(),
       tls: { ca: pemOf('ca.crt'), serverName: 'ui.hubble-relay.cilium.io' },
     });
     source.start();
@@ -1180,11 +1142,7 @@ describe('flows held for a full shared queue', () => {
     // Every stream is cut after a few messages, a reconnect sending each time one more new flow.
     relay.cutAfter = range(1, 10);
     relay.publish(...range(1, 10).map((n) => scriptedFlow(n, 100 + n)));
-    const { queue, source } = await setup(
-      relay,
-      { checkpoint: { time: '1970-01-01T00:01:40Z', seen: [] } },
-      4,
-    );
+    const { queue, source } = await setup(relay, { checkpoint: at100s() }, 4);
     // Another source (a push) filled the queue: the first relay flow is held.
     const pushed: Flow[] = range(1, 4).map((n) => ({
       time: 100_000 + n,
