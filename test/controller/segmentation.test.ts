@@ -121,6 +121,49 @@ const barePod = (name: string, ip: string) => ({
   status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
 });
 
+/** shop's pods web (10.244.1.5) and api (10.244.1.6). */
+const webAndApi = () => [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')];
+
+/** A forwarded Hubble flow web → api on 8080/TCP, seen now unless `extra` says otherwise. */
+const webToApiFlow = (extra: Partial<Flow> = {}): Flow => ({
+  time: Date.now(),
+  src: { ip: '10.244.1.5' },
+  dst: { ip: '10.244.1.6' },
+  port: 8080,
+  protocol: 'TCP',
+  verdict: 'FORWARDED',
+  input: 'hubble',
+  ...extra,
+});
+
+/** A ProposedNetworkPolicy of shop that Segmentation shop froze. */
+const proposedOfShop = (name: string, spec: unknown) => ({
+  apiVersion: 'microseg.dev/v1alpha1',
+  kind: 'ProposedNetworkPolicy',
+  metadata: {
+    name,
+    namespace: 'shop',
+    labels: { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' },
+    resourceVersion: '1',
+  },
+  spec,
+});
+
+/** The frozen default-deny policy of Segmentation shop (ingress and egress). */
+const shopDefaultDeny = () =>
+  proposedOfShop('microseg-default-deny', {
+    podSelector: {},
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [],
+    egress: [],
+  });
+
+/** The Segmentation statuses the controller wrote, in order. */
+const segmentationStatuses = (state: ReturnType<typeof fakeClient>['state']) =>
+  state.applied
+    .filter((a) => a.subresource === 'status' && a.body.kind === 'Segmentation')
+    .map((a) => (a.body as Segmentation).status!);
+
 describe('the Segmentation controller', () => {
   const stops: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -619,29 +662,17 @@ describe('the Segmentation controller', () => {
   ])(
     'audits with the semantics it is given (%j): a flow admitted only by an ipBlock holding the pod IP is blocked where ipBlocks match no pod',
     async (engine, blocked) => {
-      const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
-      const proposed = (name: string, spec: unknown) => ({
-        apiVersion: 'microseg.dev/v1alpha1',
-        kind: 'ProposedNetworkPolicy',
-        metadata: { name, namespace: 'shop', labels: ours, resourceVersion: '1' },
-        spec,
-      });
       // web may reach api's address on 8080 (egress by ipBlock), api takes 8080 from web.
       const frozen = [
-        proposed('microseg-default-deny', {
-          podSelector: {},
-          policyTypes: ['Ingress', 'Egress'],
-          ingress: [],
-          egress: [],
-        }),
-        proposed('microseg-web', {
+        shopDefaultDeny(),
+        proposedOfShop('microseg-web', {
           podSelector: { matchLabels: { app: 'web' } },
           policyTypes: ['Egress'],
           egress: [
             { to: [{ ipBlock: { cidr: '10.244.1.6/32' } }], ports: [{ protocol: 'TCP', port: 8080 }] },
           ],
         }),
-        proposed('microseg-api', {
+        proposedOfShop('microseg-api', {
           podSelector: { matchLabels: { app: 'api' } },
           policyTypes: ['Ingress'],
           ingress: [
@@ -656,7 +687,7 @@ describe('the Segmentation controller', () => {
       const { controller, state, app } = await start(
         [auditing],
         {
-          [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')],
+          [resourcePath('Pod')]: webAndApi(),
           [resourcePath('ProposedNetworkPolicy')]: frozen,
         },
         {},
@@ -666,24 +697,11 @@ describe('the Segmentation controller', () => {
       state.failEdgeSets = false;
       controller.startLeading();
       await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-      controller.ingest([
-        {
-          time: Date.now(),
-          src: { ip: '10.244.1.5' },
-          dst: { ip: '10.244.1.6' },
-          port: 8080,
-          protocol: 'TCP',
-          verdict: 'FORWARDED',
-          input: 'hubble',
-        },
-      ]);
+      controller.ingest([webToApiFlow()]);
       expect(controller.metrics.unauditable).toBe(0);
       expect(controller.metrics.wouldBlock).toBe(blocked);
       await controller.reconcile('shop');
-      const status = state.applied
-        .filter((a) => a.subresource === 'status' && a.body.kind === 'Segmentation')
-        .map((a) => (a.body as Segmentation).status!)
-        .at(-1)!;
+      const status = segmentationStatuses(state).at(-1)!;
       expect(status.wouldBlock ?? 0).toBe(blocked);
       expect(status.audit?.samples?.map((x) => `${x.source} -> ${x.destination} ${x.port}`) ?? []).toEqual(
         blocked ? ['shop/Pod/web -> shop/Pod/api 8080'] : [],
@@ -706,27 +724,16 @@ describe('the Segmentation controller', () => {
   it.each([true, false])(
     'on a graceful shutdown (persist: %s) writes the flows audited since the last reconcile into status.audit',
     async (persist) => {
-      const ours = { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' };
-      const frozen = [
-        {
-          apiVersion: 'microseg.dev/v1alpha1',
-          kind: 'ProposedNetworkPolicy',
-          metadata: { name: 'microseg-default-deny', namespace: 'shop', labels: ours, resourceVersion: '1' },
-          spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] },
-        },
-      ];
+      const frozen = [shopDefaultDeny()];
       const auditing: Segmentation = {
         ...shop('uid-shop', '1'),
         spec: { ...shopSpec, mode: 'Audit', audit: { window: '1h', samples: 3 } },
       };
       const { controller, state } = await start([auditing], {
-        [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')],
+        [resourcePath('Pod')]: webAndApi(),
         [resourcePath('ProposedNetworkPolicy')]: frozen,
       });
-      const statuses = () =>
-        state.applied
-          .filter((a) => a.subresource === 'status' && a.body.kind === 'Segmentation')
-          .map((a) => (a.body as Segmentation).status!);
+      const statuses = () => segmentationStatuses(state);
       state.failEdgeSets = false;
       controller.startLeading();
       await expect.poll(() => statuses().length).toBe(1);
@@ -735,18 +742,7 @@ describe('the Segmentation controller', () => {
       expect(reconciled.wouldBlock).toBe(0);
       expect(reconciled.audit?.buckets).toBeUndefined();
       const time = Date.now();
-      controller.ingest([
-        {
-          time,
-          src: { ip: '10.244.1.5' },
-          dst: { ip: '10.244.1.6' },
-          port: 8080,
-          protocol: 'TCP',
-          verdict: 'FORWARDED',
-          input: 'hubble',
-          count: 3,
-        },
-      ]);
+      controller.ingest([webToApiFlow({ time, count: 3 })]);
       expect(controller.metrics.wouldBlock).toBe(3);
       await controller.stopLeading({ persist });
       if (!persist) {
@@ -929,7 +925,7 @@ describe('the Segmentation controller', () => {
     // No tombstones: a deleted pod's workload is gone from identity at once.
     const { controller, state } = await start(
       [shop('uid-shop', '1')],
-      { [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')] },
+      { [resourcePath('Pod')]: webAndApi() },
       { maxTombstones: 0 },
     );
     state.failEdgeSets = false;
@@ -965,7 +961,7 @@ describe('the Segmentation controller', () => {
       spec: { schedule: '0 3 * * 0', jobTemplate: { spec: { template: template(name) } } },
     });
     const objects = {
-      [resourcePath('Pod')]: [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')],
+      [resourcePath('Pod')]: webAndApi(),
       [resourcePath('CronJob')]: [cronJob('backup')],
       [resourcePath('Deployment')]: [
         {
@@ -976,15 +972,7 @@ describe('the Segmentation controller', () => {
         },
       ],
     };
-    const webToApi: Flow = {
-      time: Date.now(),
-      src: { ip: '10.244.1.5' },
-      dst: { ip: '10.244.1.6' },
-      port: 8080,
-      protocol: 'TCP',
-      verdict: 'FORWARDED',
-      input: 'hubble',
-    };
+    const webToApi = webToApiFlow();
     type Written = {
       kind: string;
       status?: { [k: string]: unknown; conditions?: { type: string; message: string }[] };
