@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { ClusterHandle } from '../cluster/index.ts';
-import { createPod, eventually, setPodIPs } from '../cluster/index.ts';
+import { createNamespace, createPod, eventually, setPodIPs } from '../cluster/index.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Condition, Segmentation } from '../../src/controller/api.ts';
 import { KubeClient } from '../../src/controller/kube.ts';
@@ -255,6 +255,24 @@ export function flow(
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
   return { time: new Date().toISOString(), src, dst, port, protocol: 'TCP', ...extra };
+}
+
+/**
+ * A team's namespace (labelled `team`) with the shop's three pods, frontend, cart and db, at `.1`, `.2`
+ * and `.3` of `prefix` (e.g. `10.79.0`).
+ */
+export async function createShop(
+  kc: KubeConfig,
+  namespace: string,
+  team: string,
+  prefix: string,
+): Promise<void> {
+  await createNamespace(kc, namespace, { team });
+  await createAppPods(kc, namespace, [
+    ['frontend', `${prefix}.1`],
+    ['cart', `${prefix}.2`],
+    ['db', `${prefix}.3`],
+  ]);
 }
 
 /** Pods named after their `app` label, each given its IP through pods/status (there is no kubelet). */

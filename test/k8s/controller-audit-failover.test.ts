@@ -4,13 +4,13 @@
  * so a controller that restarts more often than the audit window does not hold automatic promotion off.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { Segmentation } from '../../src/controller/api.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyYaml,
   cond,
-  createAppPods,
+  createShop,
   events,
   flow,
   getSeg,
@@ -47,12 +47,7 @@ async function pushTo(c: RunningController, records: unknown[]): Promise<void> {
 beforeAll(async () => {
   await install(cluster);
   const admin = await cluster.kubeConfig();
-  await createNamespace(admin, ns, { team });
-  await createAppPods(admin, ns, [
-    ['frontend', '10.79.2.1'],
-    ['cart', '10.79.2.2'],
-    ['db', '10.79.2.3'],
-  ]);
+  await createShop(admin, ns, team, '10.79.2');
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
     kind: 'Segmentation',

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { KubeClient } from '../../src/controller/kube.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
@@ -16,7 +16,7 @@ import {
   applyTeamSegmentation,
   applyYaml,
   cond,
-  createAppPods,
+  createShop,
   events,
   getSeg,
   install,
@@ -71,12 +71,7 @@ const refused = async (): Promise<boolean> => {
 beforeAll(async () => {
   await install(cluster);
   admin = await cluster.kubeConfig();
-  await createNamespace(admin, ns, { team });
-  await createAppPods(admin, ns, [
-    ['frontend', '10.79.0.1'],
-    ['cart', '10.79.0.2'],
-    ['db', '10.79.0.3'],
-  ]);
+  await createShop(admin, ns, team, '10.79.0');
   // Every state the policies of `ns` go through, in order.
   const present = new Set<string>();
   void new KubeClient(admin)
@@ -227,12 +222,7 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
       identity: 'refusals-3',
       leaseName: 'microseg-controller',
     });
-    await createNamespace(admin, ns2, { team: team2 });
-    await createAppPods(admin, ns2, [
-      ['frontend', '10.79.1.1'],
-      ['cart', '10.79.1.2'],
-      ['db', '10.79.1.3'],
-    ]);
+    await createShop(admin, ns2, team2, '10.79.1');
     await applyYaml(cluster, {
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'ValidatingAdmissionPolicy',
