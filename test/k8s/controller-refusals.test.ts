@@ -327,10 +327,17 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     await eventually('the admission policy lifted', async () => (await probe()).status === 201);
     const promoted = await waitSeg(cluster, seg2, 'promoted', (x) => x.spec?.mode === 'Audit');
     expect(promoted.status?.policies).toBe(4);
-    const sets = await listJson<{ spec: { edges?: unknown[] } }>(
-      cluster,
-      `/apis/microseg.dev/v1alpha1/learnededgesets?labelSelector=microseg.dev/segmentation=${seg2}`,
+    // The edges are written by the persist timer, which need not have run before the promotion.
+    const persisted = async () =>
+      (
+        await listJson<{ spec: { edges?: unknown[] } }>(
+          cluster,
+          `/apis/microseg.dev/v1alpha1/learnededgesets?labelSelector=microseg.dev/segmentation=${seg2}`,
+        )
+      ).flatMap((x) => x.spec.edges ?? []);
+    await eventually('the learned edges written', async () =>
+      (await persisted()).length >= 2 ? true : undefined,
     );
-    expect(sets.flatMap((x) => x.spec.edges ?? [])).toHaveLength(2);
+    expect(await persisted()).toHaveLength(2);
   }, 60_000);
 });
