@@ -98,6 +98,19 @@ export function isRfc3339Time(s: string): boolean {
   return true;
 }
 
+/**
+ * A value of a payload as an error message quotes it: its JSON, or, for a list or object nested deeper
+ * than `JSON.stringify` can follow (it recurses; a body of a few hundred KiB of `[` is enough), what it
+ * is, so that the message is still the answer's 400 and not a stack overflow.
+ */
+export function shown(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return `(${Array.isArray(v) ? 'a list' : 'an object'} nested too deeply to show)`;
+  }
+}
+
 function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -368,9 +381,9 @@ const FINGERPRINT_RE = /^[A-Za-z0-9]{1,64}$/;
 export function parseAlertmanagerPayload(body: unknown): AmPayload {
   if (!isObj(body)) throw new PayloadError('body must be a JSON object (an Alertmanager webhook payload)');
   if (body.version !== '4')
-    throw new PayloadError(`version ${JSON.stringify(body.version)} is not supported (expected "4")`);
+    throw new PayloadError(`version ${shown(body.version)} is not supported (expected "4")`);
   if (body.status !== 'firing' && body.status !== 'resolved')
-    throw new PayloadError(`status ${JSON.stringify(body.status)} is not one of firing, resolved`);
+    throw new PayloadError(`status ${shown(body.status)} is not one of firing, resolved`);
   for (const k of ['groupKey', 'receiver', 'externalURL'] as const)
     if (body[k] !== undefined && typeof body[k] !== 'string') throw new PayloadError(`${k} must be a string`);
   // Not refused when it is not a count: the payload's alerts (some may ask to isolate) must not be lost
@@ -384,14 +397,14 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
     const p = `alerts[${i}]`;
     if (!isObj(a)) throw new PayloadError(`${p} must be an object`);
     if (a.status !== 'firing' && a.status !== 'resolved')
-      throw new PayloadError(`${p}.status ${JSON.stringify(a.status)} is not one of firing, resolved`);
+      throw new PayloadError(`${p}.status ${shown(a.status)} is not one of firing, resolved`);
     const labels = stringMap(a.labels, `${p}.labels`);
     const annotations = stringMap(a.annotations, `${p}.annotations`);
     for (const k of ['startsAt', 'endsAt'] as const) {
       const v = a[k];
       if (v === undefined) continue;
       if (typeof v !== 'string' || !isRfc3339Time(v))
-        throw new PayloadError(`${p}.${k} ${JSON.stringify(v)} is not an RFC 3339 time`);
+        throw new PayloadError(`${p}.${k} ${shown(v)} is not an RFC 3339 time`);
     }
     let fingerprint: string;
     if (a.fingerprint === undefined) {
@@ -402,7 +415,7 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
         .join('\u0000');
       fingerprint = shortHash(text, 16);
     } else if (typeof a.fingerprint !== 'string' || !FINGERPRINT_RE.test(a.fingerprint))
-      throw new PayloadError(`${p}.fingerprint ${JSON.stringify(a.fingerprint)} is not a fingerprint`);
+      throw new PayloadError(`${p}.fingerprint ${shown(a.fingerprint)} is not a fingerprint`);
     else fingerprint = a.fingerprint;
     return {
       status: a.status,
@@ -419,9 +432,7 @@ export function parseAlertmanagerPayload(body: unknown): AmPayload {
     ...(typeof body.groupKey === 'string' ? { groupKey: body.groupKey } : {}),
     ...(typeof body.receiver === 'string' ? { receiver: body.receiver } : {}),
     truncatedAlerts: truncated,
-    ...(truncatedValid
-      ? {}
-      : { truncatedAlertsInvalid: JSON.stringify(rawTruncated) ?? String(rawTruncated) }),
+    ...(truncatedValid ? {} : { truncatedAlertsInvalid: shown(rawTruncated) }),
     alerts,
   };
 }

@@ -591,6 +591,16 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     }
     next(err);
   });
+  // Anything else is a failure of the receiver, not of the request: answered in JSON as every other
+  // answer (never express's HTML page, which shows the stack), 5xx so that the sender retries, and the
+  // error with its stack goes to the operator's log.
+  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const message = err instanceof Error ? err.message : String(err);
+    o.log?.(
+      `the ${source === 'falco' ? 'Falco' : 'Alertmanager'} webhook failed on ${req.method} ${req.originalUrl}: ${(err instanceof Error ? err.stack : undefined) ?? message}`,
+    );
+    res.status(500).json({ error: `internal error: ${message}` });
+  });
   return router;
 }
 

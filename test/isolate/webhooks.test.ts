@@ -797,6 +797,80 @@ describe('webhook receivers', () => {
     expect(formatPrometheus(metrics.families())).not.toContain('microseg_isolation_alerts_truncated_total{');
   });
 
+  it('Alertmanager: a field nested too deeply to quote is answered 400 in JSON naming it, never a 500 page with a stack', async () => {
+    const kube = new FakeKube();
+    const metrics = new IsolationMetrics();
+    const logged: string[] = [];
+    const a = app(kube, { metrics, log: (line) => logged.push(line) });
+    // Deeper than JSON.stringify can follow (it recurses), well within the body limit.
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const alert = (fields: string) =>
+      `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"severity":"critical","namespace":"shop","pod":"web-1"}${fields}}]}`;
+    const send = (body: string) =>
+      request(a)
+        .post('/webhooks/alertmanager')
+        .set('authorization', `Bearer ${TOKEN}`)
+        .set('content-type', 'application/json')
+        .send(body);
+    const cases: [string, string][] = [
+      [`{"version":${deep}}`, 'version (a list nested too deeply to show) is not supported (expected "4")'],
+      [
+        `{"version":"4","status":${deep}}`,
+        'status (a list nested too deeply to show) is not one of firing, resolved',
+      ],
+      [
+        alert(`,"startsAt":${deep}`),
+        'alerts[0].startsAt (a list nested too deeply to show) is not an RFC 3339 time',
+      ],
+      [
+        alert(`,"fingerprint":${deep}`),
+        'alerts[0].fingerprint (a list nested too deeply to show) is not a fingerprint',
+      ],
+    ];
+    for (const [body, error] of cases) {
+      const res = await send(body);
+      expect([res.status, res.headers['content-type'], res.body]).toEqual([
+        400,
+        'application/json; charset=utf-8',
+        { error },
+      ]);
+    }
+    // Not refused (see truncatedAlerts above): the alerts that came are acted on, the warning says so.
+    const truncated = await send(
+      alert('').replace('"status":"firing",', `"status":"firing","truncatedAlerts":${deep},`),
+    );
+    expect([truncated.status, truncated.body.warning]).toEqual([
+      200,
+      'truncatedAlerts (a list nested too deeply to show) of a payload is not a count (a whole number, 0 or more): ignored, the alerts that came were acted on; alerts of the group may have been left out',
+    ]);
+    expect(kube.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+    expect(formatPrometheus(metrics.families())).toContain(
+      'microseg_isolation_alerts_total{source="alertmanager",outcome="invalid"} 4',
+    );
+    // Any other failure of a receiver is answered in JSON too, and its stack goes to the log only.
+    const failures: string[] = [];
+    const broken = app(new FakeKube(), {
+      now: () => {
+        throw new Error('clock broken');
+      },
+      log: (line) => failures.push(line),
+    });
+    for (const [path, name] of [
+      ['/webhooks/falco', 'Falco'],
+      ['/webhooks/alertmanager', 'Alertmanager'],
+    ]) {
+      const res = await request(broken).post(path!).set('authorization', `Bearer ${TOKEN}`).send({});
+      expect([res.status, res.headers['content-type'], res.body]).toEqual([
+        500,
+        'application/json; charset=utf-8',
+        { error: 'internal error: clock broken' },
+      ]);
+      expect(failures.pop()).toMatch(
+        new RegExp(`^the ${name} webhook failed on POST ${path}: Error: clock broken\n +at `),
+      );
+    }
+  });
+
   it('tokens are read one per line or comma-separated, by the Secret reader as by the token file reader', async () => {
     expect(parseTokens('tok1,tok2')).toEqual(['tok1', 'tok2']);
     expect(parseTokens(' a \r\nb, c\n\n,d,\n')).toEqual(['a', 'b', 'c', 'd']);
