@@ -223,6 +223,38 @@ describe('POST /api/v1/audit', () => {
     ).toEqual({ error: 'this source cannot audit policies' });
   });
 
+  it("refuses a body nested too deeply to read as the body's fault (400), not an internal error", async () => {
+    const internal: unknown[] = [];
+    const app = createApp(source, { onInternalError: (err) => internal.push(err) });
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    const policy = (spec: string) =>
+      `{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"a","namespace":"shop"},"spec":${spec}}`;
+    const error =
+      'body: nested more than 1000 levels deep (lists and objects inside one another), deeper than any Kubernetes object';
+    for (const [body, type] of [
+      // Deeper than the parser can follow (it overflows its stack), ...
+      [deep(200_000), 'application/json'],
+      [deep(100_000), 'application/yaml'],
+      // ... or parsed, but deeper than what reads the objects afterwards can follow.
+      [policy(`{"podSelector":{},"ingress":${deep(200_000)}}`), 'application/json'],
+      [policy(`{"podSelector":{},"ingress":${deep(1001)}}`), 'application/json'],
+    ] as const) {
+      const res = await request(app).post('/api/v1/audit').set('Content-Type', type).send(body);
+      expect([res.status, res.body]).toEqual([400, { error }]);
+    }
+    expect(internal).toEqual([]);
+    // As deep as that is read (and refused for what it holds), and the parser still answers.
+    const deepest = await request(app)
+      .post('/api/v1/audit')
+      .set('Content-Type', 'application/json')
+      .send(policy(`{"podSelector":{},"ingress":${deep(998)}}`));
+    expect([deepest.status, deepest.body.error]).toEqual([
+      400,
+      expect.stringMatching(/^NetworkPolicy shop\/a: /),
+    ]);
+    expect((await post(policiesToYaml(policies)).expect(200)).body.wouldBlock).toEqual([]);
+  });
+
   it('refuses a set for now while as many as it queues wait to be parsed, then takes it', async () => {
     const parser = new ObjectsParser();
     try {
