@@ -567,7 +567,7 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
       });
     }
   });
-  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e && e.type === 'entity.parse.failed') {
       count('invalid');
@@ -586,7 +586,15 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     }
     if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       count('invalid');
-      res.status(400).json({ error: e.message ?? 'bad request' });
+      const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
+      // zlib's error while inflating the body (`incorrect header check`) says nothing of the body: the
+      // body is not what its Content-Encoding says.
+      const inflating = typeof (err as { errno?: unknown }).errno === 'number' && encoding !== 'identity';
+      res.status(400).json({
+        error: inflating
+          ? `body is not valid ${encoding} data (Content-Encoding: ${encoding}): ${e.message ?? ''}`
+          : (e.message ?? 'bad request'),
+      });
       return;
     }
     next(err);

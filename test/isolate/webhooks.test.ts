@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -869,6 +870,41 @@ describe('webhook receivers', () => {
         new RegExp(`^the ${name} webhook failed on POST ${path}: Error: clock broken\n +at `),
       );
     }
+  });
+
+  it('a body that is not what its Content-Encoding says is answered 400 naming the encoding; nothing is written', async () => {
+    const kube = new FakeKube();
+    const metrics = new IsolationMetrics();
+    const a = app(kube, { metrics });
+    for (const [encoding, cause] of [
+      ['gzip', 'incorrect header check'],
+      ['deflate', 'incorrect header check'],
+    ]) {
+      const res = await request(a)
+        .post('/webhooks/falco')
+        .set('authorization', `Bearer ${TOKEN}`)
+        .set('content-type', 'application/json')
+        .set('content-encoding', encoding!)
+        .send(JSON.stringify(falco('cart-1')));
+      expect([res.status, res.body]).toEqual([
+        400,
+        { error: `body is not valid ${encoding} data (Content-Encoding: ${encoding}): ${cause}` },
+      ]);
+    }
+    // The same alert compressed as it says is taken.
+    const ok = await request(a)
+      .post('/webhooks/falco')
+      .set('authorization', `Bearer ${TOKEN}`)
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      // Sent as the bytes given (superagent would write a Buffer as JSON).
+      .serialize((b: Buffer) => b as unknown as string)
+      .send(gzipSync(JSON.stringify(falco('cart-1'))));
+    expect([ok.status, ok.body.results[0].outcome]).toEqual([200, 'created']);
+    expect(kube.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+    expect(formatPrometheus(metrics.families())).toContain(
+      'microseg_isolation_alerts_total{source="falco",outcome="invalid"} 2',
+    );
   });
 
   it('tokens are read one per line or comma-separated, by the Secret reader as by the token file reader', async () => {
