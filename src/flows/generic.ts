@@ -226,6 +226,9 @@ const SECONDS_LIKE_TO = 1e11;
 const MICROS_FROM = 1e14;
 const NANOS_FROM = 1e17;
 const NANOS_TO = 1e20;
+/** The units a number is read in, by magnitude, as every message about a time number names them. */
+const NUMBER_UNITS = (msNote = '') =>
+  `epoch milliseconds (below 1e14${msNote}), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)`;
 /** A string of decimal digits: an int64 as protobuf JSON and many collectors write it. */
 const DECIMAL_STRING = /^\d{1,25}(\.\d{1,20})?$/;
 /**
@@ -259,12 +262,10 @@ export function parseFlowTime(v: unknown, path: string): number {
     v = n;
   }
   if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) fail(`${path}: ${v} is not a non-negative epoch milliseconds value`);
-    if (v >= NANOS_TO)
-      fail(
-        `${path}: ${v} is out of range: a number is epoch milliseconds (below 1e14), ` +
-          `microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)`,
-      );
+    // JSON gives no NaN, but 1e400 parses to Infinity (out of range below, as is any number too large).
+    if (Number.isNaN(v)) fail(`${path}: NaN is not a number: a number is ${NUMBER_UNITS()}`);
+    if (v < 0) fail(`${path}: ${v} is negative: a number is ${NUMBER_UNITS()}`);
+    if (v >= NANOS_TO) fail(`${path}: ${v} is out of range: a number is ${NUMBER_UNITS()}`);
     // Nanoseconds this large carry a precision of about 256 ns: rounded to the microsecond first, so
     // that a whole millisecond is not read as the one before.
     if (v >= NANOS_FROM) return Math.floor(Math.round(v / 1000) / 1000);
@@ -273,8 +274,9 @@ export function parseFlowTime(v: unknown, path: string): number {
     // pod of the snapshot held its addresses; refused with the likely cause instead.
     if (v >= SECONDS_LIKE_FROM && v < SECONDS_LIKE_TO)
       fail(
-        `${path}: ${v} looks like epoch seconds (${new Date(v * 1000).toISOString()}); a number is read as ` +
-          `epoch milliseconds (${new Date(v).toISOString()}): give it multiplied by 1000, or as RFC 3339`,
+        `${path}: ${v} looks like epoch seconds (${new Date(v * 1000).toISOString()}), which are not read: ` +
+          `a number is ${NUMBER_UNITS(`; this one would be ${new Date(v).toISOString()}`)}: ` +
+          `give it multiplied by 1000, or as RFC 3339`,
       );
     return Math.floor(v);
   }
@@ -283,7 +285,7 @@ export function parseFlowTime(v: unknown, path: string): number {
     if (Number.isNaN(t)) fail(`${path}: not an RFC 3339 timestamp: ${JSON.stringify(v)}`);
     return t;
   }
-  throw wrongType(path, 'an RFC 3339 string or epoch milliseconds', v);
+  throw wrongType(path, `an RFC 3339 string, or ${NUMBER_UNITS()} as a number or a string of digits`, v);
 }
 
 function parse(obj: unknown): Flow {

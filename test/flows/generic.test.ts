@@ -68,7 +68,11 @@ describe('generic flow schema', () => {
     ]);
     expect(err({ ...ok, time: true })).toEqual([
       'wrong-type',
-      'time: expected an RFC 3339 string or epoch milliseconds, got boolean true',
+      'time: expected an RFC 3339 string, or epoch milliseconds (below 1e14), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20) as a number or a string of digits, got boolean true',
+    ]);
+    expect(err({ ...ok, time: -5 })).toEqual([
+      'bad-value',
+      'time: -5 is negative: a number is epoch milliseconds (below 1e14), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)',
     ]);
     // Beyond nanoseconds of year 5138.
     expect(err({ ...ok, time: 1e20 })).toEqual([
@@ -78,7 +82,7 @@ describe('generic flow schema', () => {
     // Epoch seconds (this century's) given where milliseconds are read: refused with the likely cause.
     expect(err({ ...ok, time: 1772448000 })).toEqual([
       'bad-value',
-      'time: 1772448000 looks like epoch seconds (2026-03-02T10:40:00.000Z); a number is read as epoch milliseconds (1970-01-21T12:20:48.000Z): give it multiplied by 1000, or as RFC 3339',
+      'time: 1772448000 looks like epoch seconds (2026-03-02T10:40:00.000Z), which are not read: a number is epoch milliseconds (below 1e14; this one would be 1970-01-21T12:20:48.000Z), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20): give it multiplied by 1000, or as RFC 3339',
     ]);
     expect(err({ ...ok, time: 99_999_999_999.5 })?.[0]).toBe('bad-value');
     // Just outside that range, numbers are milliseconds as documented.
@@ -296,5 +300,11 @@ describe('generic time numbers by magnitude', () => {
       'bad-value',
       'time: 100000000000000000000 is out of range: a number is epoch milliseconds (below 1e14), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)',
     ]);
+    // JSON.parse reads 1e400 as Infinity: out of range too, not a message of its own.
+    expect(parseGenericLine('{"time":1e400,"src":"a/p","dst":"10.0.0.2","port":80}')).toMatchObject({
+      reason: 'bad-value',
+      message:
+        'time: Infinity is out of range: a number is epoch milliseconds (below 1e14), microseconds (1e14 to 1e17) or nanoseconds (1e17 to 1e20)',
+    });
   });
 });
