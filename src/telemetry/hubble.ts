@@ -146,7 +146,8 @@ export type HubbleEvent =
   /**
    * Relay's node_status changed the state of these nodes (each told once per change, not per
    * message): NODE_ERROR or NODE_UNAVAILABLE (the node's flows are missing from the stream),
-   * NODE_CONNECTED or NODE_GONE. `unavailable`: every node whose flows are missing now, sorted.
+   * NODE_CONNECTED or NODE_GONE (also told for the nodes of earlier streams that a new stream's
+   * opening messages did not name). `unavailable`: every node whose flows are missing now, sorted.
    */
   | { type: 'node_status'; state: string; nodes: string[]; message?: string; unavailable: string[] };
 
@@ -441,6 +442,13 @@ export class HubbleSource {
   private connections = 0;
   /** Each node's last state the relay told, as 'missing' or 'connected' (NODE_GONE forgets it). */
   private readonly nodeStates = new Map<string, 'missing' | 'connected'>();
+  /**
+   * While a new stream's opening node_status messages (the relay names every node it knows, connected
+   * then unavailable, before anything else) are coming: the nodes of earlier streams it has not named
+   * yet. Those still unnamed when anything else arrives are forgotten, as gone: a node that left the
+   * cluster while no stream was open would otherwise be counted unavailable for ever.
+   */
+  private unconfirmedNodes: Set<string> | undefined;
   private readonly reportIntervalMs: number;
   /** Rejected flows since the last `invalid` event, and when that event was. */
   private invalidUnreported = 0;
@@ -548,6 +556,7 @@ export class HubbleSource {
     this.client = undefined;
     this.m.connected = false;
     this.nodeStates.clear();
+    this.unconfirmedNodes = undefined;
     this.m.unavailableNodes = 0;
   }
 
@@ -648,6 +657,8 @@ export class HubbleSource {
       request.since = nsToTimestamp(since);
     }
     if (this.connections++ > 0) this.m.reconnects++;
+    // What earlier streams said of the nodes holds until this one has named those it knows.
+    this.unconfirmedNodes = new Set(this.nodeStates.keys());
 
     return new Promise((resolve) => {
       let got = false;
@@ -696,8 +707,10 @@ export class HubbleSource {
         this.m.connected = true;
         const malformed = (res as { [MALFORMED]?: string })[MALFORMED];
         try {
-          if (malformed !== undefined) this.noteInvalid(`malformed message: ${malformed}`, {});
-          else this.handle(res);
+          if (malformed !== undefined) {
+            this.endNodeGreeting();
+            this.noteInvalid(`malformed message: ${malformed}`, {});
+          } else this.handle(res);
         } catch (err) {
           // A message this code cannot handle must not take the stream (or the process) down.
           this.noteInvalid(`unhandled message: ${(err as Error).message}`, res);
@@ -778,6 +791,11 @@ export class HubbleSource {
    * repeats a node's error on every failed attempt to reach it, and that is told once.
    */
   private noteNodeStatus(state: string, names: string[], message: string | undefined): void {
+    if (this.unconfirmedNodes !== undefined) {
+      if (state === 'NODE_CONNECTED' || state === 'NODE_UNAVAILABLE')
+        for (const n of names) this.unconfirmedNodes.delete(n);
+      else this.endNodeGreeting();
+    }
     const next = NODE_MISSING_STATES.has(state)
       ? 'missing'
       : state === 'NODE_CONNECTED'
@@ -792,6 +810,11 @@ export class HubbleSource {
       if (next === undefined) this.nodeStates.delete(n);
       else this.nodeStates.set(n, next);
     }
+    this.tellNodes(state, changed, message);
+  }
+
+  /** Sets the gauge from the node states and tells the nodes whose state changed. */
+  private tellNodes(state: string, changed: string[], message?: string): void {
     const unavailable = [...this.nodeStates].filter(([, v]) => v === 'missing').map(([n]) => n);
     unavailable.sort();
     this.m.unavailableNodes = unavailable.length;
@@ -802,6 +825,19 @@ export class HubbleSource {
       ...(message ? { message } : {}),
       unavailable,
     });
+  }
+
+  /**
+   * A stream's opening node_status messages are over: the nodes of earlier streams it did not name are
+   * no longer known to the relay, and are forgotten as if it had said NODE_GONE.
+   */
+  private endNodeGreeting(): void {
+    const unnamed = this.unconfirmedNodes;
+    if (unnamed === undefined) return;
+    this.unconfirmedNodes = undefined;
+    if (unnamed.size === 0) return;
+    for (const n of unnamed) this.nodeStates.delete(n);
+    this.tellNodes('NODE_GONE', [...unnamed].sort());
   }
 
   private reportInvalid(): void {
@@ -842,6 +878,7 @@ export class HubbleSource {
     const kind =
       res.response_types ??
       (res.flow ? 'flow' : res.node_status ? 'node_status' : res.lost_events ? 'lost_events' : undefined);
+    if (kind !== 'node_status' || !res.node_status) this.endNodeGreeting();
     if (kind === 'node_status' && res.node_status) {
       const state = res.node_status.state_change ?? 'UNKNOWN_NODE_STATE';
       this.m.nodeStatus[state] = (this.m.nodeStatus[state] ?? 0) + 1;

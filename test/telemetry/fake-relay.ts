@@ -30,6 +30,12 @@ export class FakeRelay {
   private live = new Set<{ call: Stream; sent: number; limit: number | undefined }>();
   /** For connection i (0-based), cut the stream with UNAVAILABLE after this many messages. */
   cutAfter: (number | undefined)[] = [];
+  /**
+   * What stream i (0-based) is sent first, before its backlog, and kept in no history: as Hubble Relay
+   * starts each GetFlows stream with node_status messages naming the nodes it knows (NODE_CONNECTED,
+   * then NODE_UNAVAILABLE).
+   */
+  greeting: ((connection: number) => GetFlowsResponse[]) | undefined;
   private connections = 0;
 
   private readonly tls: RelayTLS | undefined;
@@ -108,7 +114,7 @@ export class FakeRelay {
     const since = req.since ? timestampToNs(req.since) : undefined;
     // Without `since`, a follow request only gets new messages (as Hubble does with number=0).
     const backlog = since === undefined ? [] : this.history.filter((m) => timeOf(m) >= since);
-    for (const m of backlog) if (!this.send(s, m)) return;
+    for (const m of [...(this.greeting?.(idx) ?? []), ...backlog]) if (!this.send(s, m)) return;
     if (!req.follow) {
       this.live.delete(s);
       call.end();

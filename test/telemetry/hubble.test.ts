@@ -466,6 +466,56 @@ describe('HubbleSource against a scripted relay', () => {
     });
   });
 
+  it('rebuilds the unavailable nodes from what a new stream names, forgetting those the relay no longer knows', async () => {
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[]) => ({
+      node_status: { state_change, node_names },
+    });
+    // Each stream opens with the nodes the relay knows. While the first stream was down, node c left
+    // the cluster and node d recovered: the second stream names neither as unavailable, c not at all.
+    relay.greeting = (i) =>
+      i === 0
+        ? [status('NODE_CONNECTED', ['a', 'b']), status('NODE_UNAVAILABLE', ['b', 'c', 'd'])]
+        : [status('NODE_CONNECTED', ['a', 'd']), status('NODE_UNAVAILABLE', ['b'])];
+    relay.publish(scriptedFlow(1, 101));
+    const events: HubbleEvent[] = [];
+    const { queue, source, c } = await started(relay, {
+      checkpoint: at100s(),
+      onEvent: (e) => events.push(e),
+    });
+    await waitFor(() => c.flows.length >= 1);
+    expect(source.metrics().unavailableNodes).toBe(3);
+    relay.cutAll();
+    await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
+    relay.publish(scriptedFlow(2, 102));
+    await waitFor(() => c.flows.length >= 2);
+    const nodeEvents = events.filter((e) => e.type === 'node_status');
+    expect(nodeEvents.slice(2)).toEqual([
+      { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['d'], unavailable: ['b', 'c'] },
+      { type: 'node_status', state: 'NODE_GONE', nodes: ['c'], unavailable: ['b'] },
+    ]);
+    expect(source.metrics().unavailableNodes).toBe(1);
+    const text = formatPrometheus(
+      telemetryMetricFamilies({ queue: queue.metrics(), hubble: source.metrics() }),
+    );
+    expect(text).toMatch(/^microseg_hubble_nodes_unavailable 1$/m);
+  });
+
+  it('keeps the unavailable nodes while a new stream has not said which it knows', async () => {
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[]) => ({
+      node_status: { state_change, node_names },
+    });
+    relay.greeting = (i) =>
+      i === 0 ? [status('NODE_CONNECTED', ['a']), status('NODE_UNAVAILABLE', ['b'])] : [];
+    // The second stream sends nothing yet: until it does, what the first one said holds.
+    const { source } = await started(relay, { checkpoint: at100s() });
+    await waitFor(() => source.metrics().unavailableNodes === 1);
+    relay.cutAll();
+    await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
+    expect(source.metrics().unavailableNodes).toBe(1);
+  });
+
   it('does not count lost_events twice when a resume sends them again', async () => {
     const relay = new FakeRelay();
     relay.publish(
