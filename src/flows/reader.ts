@@ -1,8 +1,8 @@
 /**
  * Reading flow files: a file path, a gzip file (recognised by its magic bytes), or `-` for standard
  * input; streamed chunk by chunk (neither the lines nor the flows of a file are held in memory; a JSON
- * document is read one object, or one item of its array or List, at a time; only a YAML document is held
- * whole). The format is detected per source unless given.
+ * document is read one object, or one item of its array or List, at a time, and YAML one document at a
+ * time). The format is detected per source unless given.
  * Bad lines are counted by reason and the first few are kept with their file and line number; with
  * `strict`, the first bad line ends the run with that message.
  */
@@ -13,6 +13,8 @@ import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
+import { Composer, Parser } from 'yaml';
+import type { Document } from 'yaml';
 import { flattenLists, InputError, parseObjectsText } from '../model/snapshot.ts';
 import { JsonObjectSplitter } from '../model/stream.ts';
 import { hasLoopbackEnd } from './common.ts';
@@ -850,9 +852,11 @@ export class FlowReader implements AsyncIterable<Flow> {
     let format: FlowFormat | undefined = forced;
     let documentMode = false;
     const docText: string[] = [];
-    // A JSON document read as it arrives (see docChunk); YAML, and JSON whose second line is a record of
-    // its own (see processDocument), are held in docText and read at the end.
+    // A JSON document read as it arrives (see docChunk), YAML documents too (see yamlChunk); JSON
+    // whose second line is a record of its own (see processDocument) is held in docText and read at
+    // the end.
     let doc: JsonDocument | undefined;
+    let yaml: YamlStream | undefined;
     let pending: { line: string; no: number }[] = [];
     let first = true;
 
@@ -881,6 +885,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       if (shape === 'document') {
         documentMode = true;
         if (streamsAsJson(text, atEnd)) doc = newJsonDocument(source);
+        else if (streamsAsYaml(text, atEnd)) yaml = newYamlStream(source);
         // A document in a format given (`--format generic`) is read in it; otherwise its first object
         // tells (see documentObjects).
         if (format === undefined) format = 'kubescape';
@@ -1039,6 +1044,13 @@ export class FlowReader implements AsyncIterable<Flow> {
         }
         if (documentMode) {
           rest = '';
+          if (yaml !== undefined) {
+            const out: Flow[] = [];
+            this.yamlChunk(yaml, text, false, info, out);
+            this.sync();
+            if (out.length > 0) yield this.emitted(out);
+            continue;
+          }
           if (doc === undefined) {
             docText.push(text);
             continue;
@@ -1071,6 +1083,8 @@ export class FlowReader implements AsyncIterable<Flow> {
     if (doc !== undefined) {
       this.docChunk(doc, tail, info, out);
       this.docEnd(doc, info, out);
+    } else if (yaml !== undefined) {
+      this.yamlChunk(yaml, tail, true, info, out);
     } else if (documentMode) {
       docText.push(tail);
       const whole = docText.join('');
@@ -1240,7 +1254,7 @@ export class FlowReader implements AsyncIterable<Flow> {
     this.docObject(doc, new FlowInputError('invalid-json', message), info, out);
   }
 
-  private docObject(doc: JsonDocument, o: unknown, info: SourceStats, out: Flow[]): void {
+  private docObject(doc: StreamedDocument, o: unknown, info: SourceStats, out: Flow[]): void {
     doc.whole = false;
     info.lines++;
     this.stats.lines++;
@@ -1258,11 +1272,63 @@ export class FlowReader implements AsyncIterable<Flow> {
    * A bad record of a document read as it arrives: after its objects (`object`), or, before any, the
    * document's line 1, as a document read whole that is bad as a whole.
    */
-  private docBad(doc: JsonDocument, err: FlowInputError, info: SourceStats, object: boolean): void {
+  private docBad(doc: StreamedDocument, err: FlowInputError, info: SourceStats, object: boolean): void {
     doc.whole = false;
     info.lines++;
     this.stats.lines++;
     this.badLine(doc.source, object ? info.lines : 1, err, object);
+  }
+
+  /**
+   * The next text of YAML read as it arrives (whole lines, but at the end): each document it completes is
+   * read as parseObjectsText reads a document (its objects, a List's items, numbered by their position),
+   * and dropped. Only the documents being composed are held: the parser hands a document on once the
+   * next one begins. A document that does not parse is one bad record after the objects before it (or,
+   * before any, the source's line 1, as a document read whole that is bad as a whole), and nothing after
+   * it is read, as with JSON.
+   */
+  private yamlChunk(y: YamlStream, text: string, atEnd: boolean, info: SourceStats, out: Flow[]): void {
+    if (y.stopped) return;
+    for (const token of y.parser.parse(text, !atEnd)) {
+      for (const d of y.composer.next(token)) if (!this.yamlDocument(y, d, info, out)) return;
+    }
+    if (atEnd) for (const d of y.composer.end()) if (!this.yamlDocument(y, d, info, out)) return;
+  }
+
+  /** One composed YAML document: its objects read; false when it does not parse (nothing more is read). */
+  private yamlDocument(y: YamlStream, d: Document.Parsed, info: SourceStats, out: Flow[]): boolean {
+    const i = ++y.documents;
+    const err = d.errors[0];
+    let failure: string | undefined;
+    let value: unknown;
+    if (err !== undefined) {
+      const at = err.pos[0] === -1 ? undefined : y.lines.linePos(err.pos[0]);
+      failure = at === undefined ? err.message : `${err.message} at line ${at.line}, column ${at.col}`;
+    } else {
+      try {
+        value = d.toJS();
+      } catch (e) {
+        // Aliases that would expand without bound, an alias to no anchor: the text's fault.
+        failure = (e as Error).message;
+      }
+    }
+    if (failure !== undefined) {
+      y.stopped = true;
+      const message = `YAML document ${i}: ${failure.split('\n')[0]}`;
+      this.docBad(y, new FlowInputError('invalid-json', message), info, !y.whole);
+      return false;
+    }
+    // Line starts before this document are needed by no later one's messages.
+    y.lines.forgetBefore(d.range[0]);
+    if (value === null || value === undefined) return true;
+    let objects: unknown[];
+    try {
+      objects = flattenLists(value, y.source);
+    } catch (e) {
+      objects = [new FlowInputError('invalid-json', (e as Error).message.replace(`${y.source}: `, ''))];
+    }
+    for (const o of objects) this.docObject(y, o, info, out);
+    return true;
   }
 
   /** The end of a document read as it arrives: a value still open is a cut. */
@@ -1402,20 +1468,24 @@ export class FlowReader implements AsyncIterable<Flow> {
   }
 }
 
-/** A JSON document read as it arrives (FlowReader.docChunk). */
-interface JsonDocument {
+/** What a document read as it arrives, JSON or YAML, keeps of its objects. */
+interface StreamedDocument {
   readonly source: string;
-  readonly splitter: JsonObjectSplitter;
-  /** Values the splitter handed out. */
-  values: number;
   /** No object of the document is counted yet: a bad document is still bad as a whole (line 1). */
   whole: boolean;
-  /** The message of the first value, which did not parse, while it may be the only one. */
-  held: string | undefined;
-  /** The text is no JSON past some point: nothing more is read. */
+  /** The text is no JSON (or YAML) past some point: nothing more is read. */
   stopped: boolean;
   /** The document's format, told by its first good object. */
   format: FlowFormat | undefined;
+}
+
+/** A JSON document read as it arrives (FlowReader.docChunk). */
+interface JsonDocument extends StreamedDocument {
+  readonly splitter: JsonObjectSplitter;
+  /** Values the splitter handed out. */
+  values: number;
+  /** The message of the first value, which did not parse, while it may be the only one. */
+  held: string | undefined;
   /** Newlines read, and the line of the last non-blank character read (0 before any). */
   newlines: number;
   lastLine: number;
@@ -1435,6 +1505,69 @@ function newJsonDocument(source: string): JsonDocument {
   };
 }
 
+/** YAML read as it arrives, one document at a time (FlowReader.yamlChunk). */
+interface YamlStream extends StreamedDocument {
+  readonly parser: Parser;
+  readonly composer: Composer;
+  readonly lines: LineStarts;
+  /** Documents composed so far (empty ones too), for messages. */
+  documents: number;
+}
+
+function newYamlStream(source: string): YamlStream {
+  const lines = new LineStarts();
+  return {
+    source,
+    parser: new Parser(lines.add),
+    composer: new Composer(),
+    lines,
+    documents: 0,
+    whole: true,
+    stopped: false,
+    format: undefined,
+  };
+}
+
+/**
+ * Where the lines of YAML read as it arrives start, for the line and column of a message, as the yaml
+ * package's LineCounter tells them; those before the document being read are dropped (counted only), so
+ * that a long stream does not hold one number per line.
+ */
+class LineStarts {
+  private starts: number[] = [];
+  /** Line starts dropped from the front of `starts`. */
+  private dropped = 0;
+
+  readonly add = (offset: number): void => {
+    // The parser tells offset 0 again when its first chunk gave it no whole token.
+    const last = this.starts.at(-1);
+    if (last === undefined || offset > last) this.starts.push(offset);
+  };
+
+  /** Drops the line starts before the line holding `offset`. */
+  forgetBefore(offset: number): void {
+    let n = 0;
+    while (n + 1 < this.starts.length && this.starts[n + 1]! <= offset) n++;
+    if (n === 0) return;
+    this.starts.splice(0, n);
+    this.dropped += n;
+  }
+
+  /** The 1-based line and column of `offset`, as LineCounter.linePos gives them. */
+  linePos(offset: number): { line: number; col: number } {
+    let low = 0;
+    let high = this.starts.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (this.starts[mid]! < offset) low = mid + 1;
+      else high = mid;
+    }
+    if (this.starts[low] === offset) return { line: this.dropped + low + 1, col: 1 };
+    if (low === 0) return { line: this.dropped, col: offset };
+    return { line: this.dropped + low, col: offset - this.starts[low - 1]! + 1 };
+  }
+}
+
 function isBlank(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
@@ -1447,6 +1580,18 @@ function isBlank(c: number): boolean {
 function streamsAsJson(text: string, atEnd: boolean): boolean {
   const t = text.trimStart();
   if (t.charCodeAt(0) !== 123 && t.charCodeAt(0) !== 91) return false;
+  const second = leadingLines(text, atEnd)[1];
+  return second === undefined || parsedRecord(second) === undefined;
+}
+
+/**
+ * Whether a document is YAML read as it arrives: it does not start with `{` or `[` (JSON), and its
+ * second non-blank line is not a record of its own (JSON lines after a first line such as `---` are
+ * read whole, see processDocument).
+ */
+function streamsAsYaml(text: string, atEnd: boolean): boolean {
+  const t = text.trimStart();
+  if (t.charCodeAt(0) === 123 || t.charCodeAt(0) === 91) return false;
   const second = leadingLines(text, atEnd)[1];
   return second === undefined || parsedRecord(second) === undefined;
 }
