@@ -244,6 +244,24 @@ export async function waitFor(
   }
 }
 
+/**
+ * Why `--wait` saw no outcome, for the line after "no outcome ... after N ms": what the controller last
+ * wrote in the status (its phase and message, and the spec generation it was for when that is not the
+ * current one), or, when it never wrote any, the question whether it runs at all.
+ */
+export function lastReported(iso: Isolation | undefined): string {
+  const s = iso?.status;
+  const written = s !== undefined && (s.observedGeneration !== undefined || !!s.phase || !!s.message);
+  if (!iso || !written) return ' (is the controller running?)';
+  const generation = iso.metadata.generation;
+  const older =
+    s.observedGeneration !== undefined && generation !== undefined && s.observedGeneration < generation
+      ? `, for generation ${s.observedGeneration} of the spec (now ${generation}),`
+      : '';
+  const ns = iso.metadata.namespace ?? '';
+  return `; the controller last reported${older} phase ${s.phase ?? 'Pending'}${s.message ? `: ${s.message}` : ''} (its Events: kubectl describe isolation -n ${ns} ${iso.metadata.name})`;
+}
+
 export function summary(iso: Isolation): string {
   const s = iso.status ?? {};
   const lines = [

@@ -404,3 +404,109 @@ describe('release of one Isolation named more than once', () => {
     }
   });
 });
+
+describe('isolate --wait and release --wait that time out', () => {
+  const base = mkdtempSync(join(tmpdir(), 'microseg-wait-cli-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /**
+   * A stand-in API server that has no controller behind it: creates and deletes are acknowledged, and
+   * shop/cut-web-1 reads back as `stored` (with the status the controller last wrote, or none) for ever.
+   */
+  async function apiServerServing(stored: Isolation) {
+    const server = createServer((req, res) => {
+      const json = (code: number, body: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const url = req.url ?? '';
+      if (req.method === 'POST' && url === '/apis/microseg.dev/v1alpha1/namespaces/shop/isolations') {
+        req.resume();
+        return req.on('end', () => json(201, stored));
+      }
+      if (url === '/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/cut-web-1')
+        return json(200, stored);
+      return json(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const file = join(base, `kubeconfig-${port}.yaml`);
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+        '',
+      ].join('\n'),
+    );
+    return { file, close: () => new Promise((resolve) => server.close(resolve)) };
+  }
+  const stored = (status?: Isolation['status'], generation = 1): Isolation => ({
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Isolation',
+    metadata: { name: 'cut-web-1', namespace: 'shop', generation },
+    spec: { reason: 'shell', target: { pods: ['web-1'] } },
+    ...(status ? { status } : {}),
+  });
+  const run = async (iso: Isolation, args: string[]) => {
+    const api = await apiServerServing(iso);
+    try {
+      return await cli([...args, '--wait', '--timeout', '300ms', '--kubeconfig', api.file]);
+    } finally {
+      await api.close();
+    }
+  };
+  const isolate = ['isolate', 'shop/web-1', '--name', 'cut-web-1', '--reason', 'shell'];
+  const checkFailed =
+    '1 pod(s) isolated with NetworkPolicy; the leak check failed: the server is currently unable to handle the request (retrying)';
+
+  it('isolate: with no status written, asks whether the controller runs', async () => {
+    const r = await run(stored(), isolate);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      'microseg isolate: no outcome for shop/cut-web-1 after 300 ms (is the controller running?)\n',
+    );
+  });
+
+  it('isolate: with a status the controller wrote, says what it last reported instead', async () => {
+    const r = await run(stored({ observedGeneration: 1, message: checkFailed, podCount: 1 }), isolate);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `microseg isolate: no outcome for shop/cut-web-1 after 300 ms; the controller last reported phase Pending: ${checkFailed} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
+    );
+    // Written for an earlier spec: said so.
+    const older = await run(
+      stored(
+        { observedGeneration: 1, phase: 'Pending', message: 'no pod to isolate: pod web-9 not found' },
+        2,
+      ),
+      isolate,
+    );
+    expect(older.err).toBe(
+      'microseg isolate: no outcome for shop/cut-web-1 after 300 ms; the controller last reported, for generation 1 of the spec (now 2), phase Pending: no pod to isolate: pod web-9 not found (its Events: kubectl describe isolation -n shop cut-web-1)\n',
+    );
+  });
+
+  it('release: with no status written, asks whether the controller runs', async () => {
+    const r = await run(stored(), ['release', 'shop/cut-web-1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      'microseg release: shop/cut-web-1 still present after 300 ms (is the controller running?)\n',
+    );
+  });
+
+  it('release: with a status the controller wrote, says what it last reported instead', async () => {
+    const r = await run(
+      stored({ observedGeneration: 1, phase: 'Isolated', message: '1 pod(s) isolated with NetworkPolicy' }),
+      ['release', 'shop/cut-web-1'],
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      'microseg release: shop/cut-web-1 still present after 300 ms; the controller last reported phase Isolated: 1 pod(s) isolated with NetworkPolicy (its Events: kubectl describe isolation -n shop cut-web-1)\n',
+    );
+  });
+});

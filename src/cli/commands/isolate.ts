@@ -12,6 +12,7 @@ import {
   isolatedNone,
   isolationFromFlags,
   kubeFrom,
+  lastReported,
   parseTimeout,
   summary,
   waitFor,
@@ -159,9 +160,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (v.output === 'json') io.out(JSON.stringify(last ?? null, null, 2) + '\n');
     else if (last) io.out(summary(last));
     if (timedOut) {
-      io.err(
-        `microseg isolate: no outcome for ${ns}/${name} after ${timeoutMs} ms (is the controller running?)\n`,
-      );
+      io.err(`microseg isolate: no outcome for ${ns}/${name} after ${timeoutMs} ms${lastReported(last)}\n`);
       return EXIT.findings;
     }
     if (isolatedNone(last)) {
