@@ -725,6 +725,10 @@ export class IsolationReconciler {
       };
       this.statusEntry(iso).status = fresh;
       iso.status = fresh;
+      // What was said of the last episode's checks is not said of this one yet: a policy the engine
+      // cannot read, or a check failing as before, is said again for it.
+      this.notEvaluatedSaid.delete(key);
+      this.checkFailures.delete(key);
       this.o.metrics?.action('rearmed');
       return fresh;
     };

@@ -1,7 +1,7 @@
 // The reconciler against an in-memory apiserver: the deny path does not wait for the leak check, a
 // reconcile starts from the newest observed object and status, status writes of one Isolation land in
 // order, and watch events that change nothing the reconciler acts on do not cause another reconcile.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Isolation } from '../../src/isolate/api.ts';
 import {
   ISOLATION_FINALIZER,
@@ -912,6 +912,38 @@ describe('IsolationReconciler: a leak check that fails', () => {
   });
 });
 
+describe('IsolationReconciler: a leak check that fails in two episodes', () => {
+  it('is said again in a LeakCheckFailed Event for the episode a re-arm starts', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(now) });
+    refuseNamespaceReads(kube);
+    const said = () => kube.events.filter((e) => e.reason === 'LeakCheckFailed').map((e) => e.message);
+    reconciler.observe(createIsolation(kube, { duration: '1m' }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    await vi.waitFor(() => expect(said()).toEqual([`${UNAVAILABLE} (retrying)`]));
+    now += 61_000;
+    await reconciler.reconcile(KEY);
+    expect(serverIso(kube).status?.phase).toBe('Released');
+    now += 60_000;
+    const rearmed = await kube.request<Isolation>({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { metadata: { annotations: { [REARM_ANNOTATION]: new Date(now - 50).toISOString() } } },
+    });
+    reconciler.observe(rearmed);
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    await vi.waitFor(() =>
+      expect(said()).toEqual([`${UNAVAILABLE} (retrying)`, `${UNAVAILABLE} (retrying)`]),
+    );
+    expect(serverIso(kube).status?.message).toBe(
+      `1 pod(s) isolated with NetworkPolicy; the leak check failed: ${UNAVAILABLE} (retrying)`,
+    );
+  });
+});
+
 describe('IsolationReconciler: an admin-tier policy the engine cannot read', () => {
   it('is left out of the leak check, and the status, the proof and a Warning Event name it', async () => {
     const { kube, reconciler } = setup();
@@ -942,6 +974,51 @@ describe('IsolationReconciler: an admin-tier policy the engine cannot read', () 
     expect(
       kube.events.filter((e) => e.reason === 'PolicyNotEvaluated').map((e) => [e.type, e.message]),
     ).toEqual([['Warning', st.message]]);
+  });
+});
+
+describe('IsolationReconciler: an admin-tier policy the engine cannot read, across episodes', () => {
+  it('is said again in a PolicyNotEvaluated Event when a released Isolation is re-armed and isolates anew', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(now) });
+    servesAdminPolicies(kube);
+    kube.put(paths.adminNetworkPolicies(), {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'allow-fqdn' },
+      spec: {
+        priority: 50,
+        subject: { namespaces: {} },
+        egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+      },
+    });
+    const said = () => kube.events.filter((e) => e.reason === 'PolicyNotEvaluated').map((e) => e.message);
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy', duration: '1m' }));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    const message = serverIso(kube).status!.message!;
+    expect(message).toContain('not proved: 1 admin-tier policy');
+    // A reconcile of the same episode does not say it again.
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    await vi.waitFor(() => expect(said()).toEqual([message]));
+    now += 61_000;
+    await reconciler.reconcile(KEY);
+    expect(serverIso(kube).status?.phase).toBe('Released');
+    // Alerted again: a new episode, whose proof leaves the same policy out, and says so.
+    now += 60_000;
+    const rearmed = await kube.request<Isolation>({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { metadata: { annotations: { [REARM_ANNOTATION]: new Date(now - 50).toISOString() } } },
+    });
+    reconciler.observe(rearmed);
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    expect(serverIso(kube).status?.phase).toBe('Isolated');
+    expect(serverIso(kube).status?.message).toBe(message);
+    // Once for each episode: the second reconcile of the first said nothing.
+    await vi.waitFor(() => expect(said()).toEqual([message, message]));
   });
 });
 
