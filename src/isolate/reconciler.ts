@@ -1039,6 +1039,8 @@ export class IsolationReconciler {
     const isolated: string[] = [];
     // Pods left to the Isolation that holds them: said in the phase message as the target's notes are.
     const heldByOthers: string[] = [];
+    // The earliest time this reconcile quarantined a pod afresh (put a new record on it).
+    let firstStamped: string | undefined;
     const labelOne = async (podName: string): Promise<void> => {
       let pod = podsAfter.get(podName);
       if (!pod) return;
@@ -1057,13 +1059,20 @@ export class IsolationReconciler {
         return;
       }
       let removed: string[] = [];
+      let stamped: string | undefined;
       const res = await this.patchPod(ns, pod, (p) => {
-        const plan = podLabelPlan(p, name, spec.detachFromServices, services, this.now().toISOString());
+        const at = this.now().toISOString();
+        const plan = podLabelPlan(p, name, spec.detachFromServices, services, at);
+        stamped = undefined;
         if (plan.kind !== 'patch') return undefined;
         removed = plan.removed;
+        // A new record, stamped now (not one an earlier quarantine of this Isolation left on the pod).
+        stamped = plan.prior.at === at ? at : undefined;
         return plan.patch;
       });
       if (!res) return;
+      if (stamped && (firstStamped === undefined || Date.parse(stamped) < Date.parse(firstStamped)))
+        firstStamped = stamped;
       podsAfter.set(podName, res);
       isolated.push(podName);
       if (first.kind === 'patch') {
@@ -1091,7 +1100,14 @@ export class IsolationReconciler {
     const isolatedAt =
       status.isolatedAt ??
       (isolated.length > 0 ? (labelledSince(iso, isolated, podsAfter, this.now()) ?? nowIso) : undefined);
-    if (!status.isolatedAt && isolatedAt) {
+    // The time to isolate is observed by the reconcile that put the deny into effect: the one that
+    // quarantined the episode's first pod. A pod quarantined before (by a previous leader that stopped
+    // before its status write; isolatedAt is read back from its record) was isolated without this
+    // replica, and its sample would count the downtime between the two leaders.
+    const labelledBefore =
+      isolatedAt !== undefined &&
+      (firstStamped === undefined || Date.parse(isolatedAt) < Date.parse(firstStamped));
+    if (!status.isolatedAt && isolatedAt && !labelledBefore) {
       const from = Date.parse(
         iso.metadata.annotations?.[RECEIVED_AT_ANNOTATION] ?? iso.metadata.creationTimestamp ?? nowIso,
       );

@@ -12,6 +12,7 @@ import {
 } from '../../src/isolate/api.ts';
 import type { KubeRequest } from '../../src/isolate/kube.ts';
 import { KubeError, paths } from '../../src/isolate/kube.ts';
+import { IsolationMetrics } from '../../src/isolate/metrics.ts';
 import { IsolationReconciler, newerVersion } from '../../src/isolate/reconciler.ts';
 import type { EngineOptions } from '../../src/verify/types.ts';
 import { FakeKube } from './fake-kube.ts';
@@ -1138,6 +1139,66 @@ describe('IsolationReconciler: a restart between the label and the status write'
     const st = serverIso(kube).status!;
     expect(st.isolatedAt).toBe(new Date(t0).toISOString());
     expect(st.expiresAt).toBe(new Date(t0 + 4 * 3_600_000).toISOString());
+  });
+});
+
+describe('IsolationReconciler: time to isolate across a leader takeover', () => {
+  it('is observed once, by the leader that labelled the pod: a takeover an hour later adds no sample', async () => {
+    const t0 = Date.parse('2026-11-28T10:00:00Z');
+    let t = t0;
+    const kube = new FakeKube();
+    kube.put('/api/v1/namespaces', { metadata: { name: NS, labels: {} } });
+    kube.put(paths.pods(NS), {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web-1', namespace: NS, labels: { app: 'web' } },
+      spec: { containers: [{ name: 'c' }] },
+      status: { phase: 'Running', podIP: '10.0.0.1' },
+    });
+    const leader = () => {
+      const metrics = new IsolationMetrics();
+      const samples: number[] = [];
+      const r = new IsolationReconciler({
+        kube,
+        metrics,
+        now: () => new Date(t),
+        onIsolated: (_key, ms) => samples.push(ms),
+        dns: { namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+      });
+      stops.push(() => r.stop());
+      return { r, metrics, samples };
+    };
+    const first = leader();
+    const created = kube.put(paths.isolations(NS), {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: {
+        name: 'cut-web-1',
+        namespace: NS,
+        creationTimestamp: new Date(t0).toISOString(),
+        annotations: { [RECEIVED_AT_ANNOTATION]: new Date(t0 - 40).toISOString() },
+      },
+      spec: { target: { pods: ['web-1'] }, reason: 'shell in container', duration: '4h' },
+    }) as unknown as Isolation;
+    // The first leader labels the pod; then it stops, and its status write is lost.
+    first.r.observe(created);
+    await first.r.reconcile(KEY);
+    await settle(first.r);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(first.samples).toEqual([40]);
+    expect(first.metrics.timeToIsolate.sample().count).toBe(1);
+    const path = paths.isolation(NS, 'cut-web-1');
+    const { status: _lost, ...withoutStatus } = kube.get(path)!;
+    kube.objects.set(path, withoutStatus);
+    // Another replica takes over an hour later: the pod was isolated before it led.
+    t = t0 + 3_600_000;
+    const next = leader();
+    next.r.observe(serverIso(kube));
+    await next.r.reconcile(KEY);
+    await settle(next.r);
+    expect(serverIso(kube).status?.isolatedAt).toBe(new Date(t0).toISOString());
+    expect(next.samples).toEqual([]);
+    expect(next.metrics.timeToIsolate.sample().count).toBe(0);
   });
 });
 
