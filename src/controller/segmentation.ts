@@ -953,12 +953,24 @@ export class SegmentationController {
         Reason.PolicyNameConflict,
         conflictMessage('ProposedNetworkPolicy', a),
       );
-    // ProposedNetworkPolicies the API server refused (an admission policy, a quota): not in the proposal
-    // in place, and the proposal is not stable while they are missing (see ProposalStable below).
+    // ProposedNetworkPolicies the API server refused (an admission policy, a quota), those it accepted
+    // but that still differ from what was applied (another field manager), and those no longer proposed
+    // that could not be deleted: the proposal in place is not the one proposed, and is not stable while
+    // it is not (see ProposalStable below).
     let unwritten: string[] = [];
+    let untaken: string[] = [];
+    let undeleted: string[] = [];
     let notCreated = new Set<string>();
     if (writing) {
-      ({ unwritten, notCreated } = await this.#perform(seg, actions, 'ProposedNetworkPolicy', errors, false));
+      let notDeleted: Set<string>;
+      ({ unwritten, untaken, notCreated, notDeleted } = await this.#perform(
+        seg,
+        actions,
+        'ProposedNetworkPolicy',
+        errors,
+        false,
+      ));
+      undeleted = [...notDeleted].sort(byteOrder);
       // Evidence (status) changes with every flow. A new peer or port is written at the next persist
       // interval; mere count and time updates only every EVIDENCE_REFRESH persist intervals, so a busy
       // cluster does not rewrite every proposal object all the time.
@@ -1033,22 +1045,23 @@ export class SegmentationController {
         ? `${edgeCount} edge(s) learned from flows; the proposal follows them`
         : `${edgeCount} edge(s) learned; the proposal is frozen while in ${mode} mode`,
     );
+    // Promoted now, the frozen proposal would be the one in place, not the one proposed: a default deny
+    // written without the policy of a workload whose ProposedNetworkPolicy was refused would cut that
+    // workload off once enforced; one that did not take would be enforced as another field manager left
+    // it; one no longer proposed but not deleted would be enforced all the same. Each reconcile says
+    // what is so now, in this condition as in Degraded.
+    const notAsProposed = notAsProposedMessage(unwritten, untaken, undeleted);
     if (held.length > 0)
       set(
         C.ProposalStable,
         'False',
         Reason.PolicyNameConflict,
-        held.map((a) => conflictMessage('ProposedNetworkPolicy', a)).join('; '),
+        [
+          ...held.map((a) => conflictMessage('ProposedNetworkPolicy', a)),
+          ...(notAsProposed ? [notAsProposed] : []),
+        ].join('; '),
       );
-    else if (unwritten.length > 0)
-      // Promoted now, the frozen proposal would lack them: a default deny written without the policy of
-      // a workload whose ProposedNetworkPolicy was refused would cut that workload off once enforced.
-      set(
-        C.ProposalStable,
-        'False',
-        Reason.ApplyFailed,
-        `${unwritten.length} ProposedNetworkPolicies could not be written (${unwritten.join(', ')}; see Degraded): the proposal is not stable, and is not promoted, until they are`,
-      );
+    else if (notAsProposed !== undefined) set(C.ProposalStable, 'False', Reason.ApplyFailed, notAsProposed);
     else if (proposal.length === 0)
       set(C.ProposalStable, 'False', Reason.NoProposal, 'no traffic learned yet: nothing to propose');
     else if (mode !== 'Learn')
@@ -1704,12 +1717,15 @@ export class SegmentationController {
     notDeleted: Set<string>;
     heldBack: number;
     unwritten: string[];
+    untaken: string[];
     notCreated: Set<string>;
   }> {
     let notInPlace = 0;
     // The objects (`namespace/name`) an apply was meant for that do not hold what was applied: refused
-    // or failed, or not taken. Of those, the ones that did not exist before: not there at all.
+    // or failed (`unwritten`), or accepted but not taken (`untaken`). Of the first, the ones that did not
+    // exist before: not there at all.
     const unwritten: string[] = [];
+    const untaken: string[] = [];
     const notCreated = new Set<string>();
     // Default denies held back (not created or changed, or deleted) while a policy of their namespace
     // could not be applied: not in place, on purpose.
@@ -1751,9 +1767,10 @@ export class SegmentationController {
             errors.push({ reason: Reason.ApplyFailed, message: `${a.why} ${message}` });
             done.untaken++;
             notInPlace++;
-            unwritten.push(objKey(a.object));
+            untaken.push(objKey(a.object));
             failedIn.add(a.object.metadata.namespace ?? '');
-            if (each) this.#events.record(seg, 'Warning', Reason.PolicyDriftNotRepaired, message);
+            // A failure: announced in every mode, as a write that failed is.
+            if (failuresEach) this.#events.record(seg, 'Warning', Reason.PolicyDriftNotRepaired, message);
             return;
           }
           if (a.why === 'drift' && repair !== undefined) this.#repairedFrom.set(key, repair);
@@ -1898,6 +1915,13 @@ export class SegmentationController {
         Reason.ApplyFailed,
         `${failed} ${plural(kind)} could not be written (see the Degraded condition)`,
       );
+    if (!failuresEach && done.untaken > 0)
+      this.#events.record(
+        seg,
+        'Warning',
+        Reason.PolicyDriftNotRepaired,
+        `${done.untaken} ${plural(kind)} still differ from the proposal after apply (see the Degraded condition)`,
+      );
     if (announce && !each) {
       if (done.create > 0)
         this.#events.record(seg, 'Normal', Reason.PolicyApplied, `${done.create} ${plural(kind)} applied`);
@@ -1907,13 +1931,6 @@ export class SegmentationController {
           'Warning',
           Reason.PolicyDriftRepaired,
           `${done.drift} ${plural(kind)} were changed or deleted outside microseg; restored`,
-        );
-      if (done.untaken > 0)
-        this.#events.record(
-          seg,
-          'Warning',
-          Reason.PolicyDriftNotRepaired,
-          `${done.untaken} ${plural(kind)} still differ from the proposal after apply (see the Degraded condition)`,
         );
       if (done.prune > 0)
         this.#events.record(
@@ -1937,7 +1954,14 @@ export class SegmentationController {
           `${done.unapplied} ${plural(kind)} deleted: held back while a policy of their namespace could not be created`,
         );
     }
-    return { notInPlace, notDeleted, heldBack, unwritten: unwritten.sort(byteOrder), notCreated };
+    return {
+      notInPlace,
+      notDeleted,
+      heldBack,
+      unwritten: unwritten.sort(byteOrder),
+      untaken: untaken.sort(byteOrder),
+      notCreated,
+    };
   }
 
   /** `why`: what the `PoliciesRemoved` Event gives as the reason (by default, the mode). */
@@ -2108,6 +2132,31 @@ function unappliedMessage(a: UnappliedDelete): string {
 /** What a default deny held back for a name conflict in its namespace says (see planObjects). */
 function heldMessage(a: { namespace: string; name: string; because: string[] }): string {
   return `NetworkPolicy ${a.namespace}/${a.name} held back: without ${a.because.join(', ')} it would cut off what ${a.because.length === 1 ? 'that policy allows' : 'those policies allow'}`;
+}
+
+/**
+ * What ProposalStable says while the ProposedNetworkPolicies in place are not the proposal (each list
+ * of `namespace/name`, sorted): refused or failed writes, writes that did not take, and deletions of
+ * those no longer proposed that failed. Undefined when all are as proposed.
+ */
+function notAsProposedMessage(
+  unwritten: readonly string[],
+  untaken: readonly string[],
+  undeleted: readonly string[],
+): string | undefined {
+  const parts = [
+    [unwritten, 'could not be written'],
+    [untaken, 'still differ from the proposal after apply'],
+    [undeleted, 'no longer proposed could not be deleted'],
+  ] as const;
+  const said = parts
+    .filter(([keys]) => keys.length > 0)
+    .map(
+      ([keys, what]) => `${keys.length} ProposedNetworkPolicies ${what} (${keys.join(', ')}; see Degraded)`,
+    );
+  return said.length === 0
+    ? undefined
+    : `${said.join('; ')}: the proposal in place is not the one proposed, so it is not stable, and is not promoted, until it is`;
 }
 
 /** The plural of a kind, as messages name several objects: NetworkPolicy → NetworkPolicies. */

@@ -39,6 +39,8 @@ function fakeClient(objects: Record<string, unknown[]>) {
     /** The paths deleted, in order; deletes of the paths in `failDelete` fail. */
     deleted: [] as string[],
     failDelete: new Set<string>(),
+    /** Names of the objects whose apply is accepted but does not take (the answer still differs). */
+    untaken: new Set<string>(),
     /** The objects have changed since they were read: a spec patch naming a resourceVersion gets a 409. */
     movedOn: false,
     /** What a GET of `path` answers instead of the object listed, when it gives one. */
@@ -100,6 +102,13 @@ function fakeClient(objects: Record<string, unknown[]>) {
           ),
         );
       state.taken.push(body);
+      // Accepted, but another field manager holds an ingress rule the apply does not name: it stays.
+      if (state.untaken.has(body.metadata.name))
+        return Promise.resolve({
+          ...body,
+          spec: { ...(body.spec as object), ingress: [{}] },
+          metadata: { ...body.metadata, resourceVersion: '3' },
+        });
       return Promise.resolve({ ...body, metadata: { ...body.metadata, resourceVersion: '3' } });
     },
     delete: (path: string) => {
@@ -1968,7 +1977,7 @@ describe('the Segmentation controller', () => {
           status: 'False',
           reason: 'ApplyFailed',
           message:
-            '1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded): the proposal is not stable, and is not promoted, until they are',
+            '1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded): the proposal in place is not the one proposed, so it is not stable, and is not promoted, until it is',
         });
         const attempted = state.applied.filter(
           (a) => a.body.kind === 'ProposedNetworkPolicy' && a.subresource === undefined,
@@ -2027,6 +2036,102 @@ describe('the Segmentation controller', () => {
               new Set(['microseg-api', 'microseg-default-deny', 'microseg-web'].map(npPath)),
             );
         }
+      });
+    });
+
+    describe('ProposalStable while the ProposedNetworkPolicies in place are not the proposal', () => {
+      const notInPlace =
+        ': the proposal in place is not the one proposed, so it is not stable, and is not promoted, until it is';
+      const condition = (state: Awaited<ReturnType<typeof start>>['state'], type: string) =>
+        lastStatus(state).conditions!.find((c) => c.type === type)!;
+      /** shop in Learn over the learned graph, with `proposals` in place, reconciled twice. */
+      async function learning(
+        proposals: unknown[],
+        prepare: (state: Awaited<ReturnType<typeof start>>['state']) => void,
+        stableAfter = '1h',
+      ) {
+        const s = dueForEnforce('Learn');
+        s.spec = { ...s.spec, learning: { stableAfter } };
+        const started = await start([s], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('ProposedNetworkPolicy')]: proposals,
+        });
+        prepare(started.state);
+        started.state.failEdgeSets = false;
+        started.controller.startLeading();
+        await expect.poll(() => started.state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        await started.controller.reconcile('shop');
+        return started;
+      }
+
+      it('says which were written but did not take, not that they could not be written, and when they do', async () => {
+        const { controller, state, recorded } = await learning([], (state) =>
+          state.untaken.add('microseg-web'),
+        );
+        const what =
+          'ProposedNetworkPolicy shop/microseg-web still differs from the proposal after apply (spec.ingress): another field manager holds what microseg does not set';
+        expect(condition(state, 'Degraded')).toMatchObject({ status: 'True', message: `create ${what}` });
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message: `1 ProposedNetworkPolicies still differ from the proposal after apply (shop/microseg-web; see Degraded)${notInPlace}`,
+        });
+        // Said in a Warning Event in Learn too, as in the other modes.
+        expect(recorded).toContainEqual({ type: 'Warning', reason: 'PolicyDriftNotRepaired', message: what });
+        // Taken: neither condition names it any more.
+        state.untaken.clear();
+        await controller.reconcile('shop');
+        expect(condition(state, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'False',
+          reason: 'ProposalChanged',
+        });
+      });
+
+      it('names those that could not be written beside a name conflict', async () => {
+        // Another tool's object holding the name of api's proposed policy.
+        const proposed = proposedOfShop('microseg-api', { podSelector: {} });
+        const foreign = {
+          ...proposed,
+          metadata: { ...proposed.metadata, labels: { 'app.kubernetes.io/managed-by': 'someone' } },
+        };
+        const { state } = await learning([foreign], (state) => state.failApply.add('microseg-web'));
+        expect(condition(state, 'Degraded').message).toBe(
+          'apply ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
+        );
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'False',
+          reason: 'PolicyNameConflict',
+          message: `ProposedNetworkPolicy shop/microseg-api exists and is not managed by this Segmentation (an object microseg does not manage); left untouched; 1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded)${notInPlace}`,
+        });
+      });
+
+      it('is not stable while one no longer proposed could not be deleted: a promotion would freeze it', async () => {
+        const old = proposedOfShop('microseg-old', {
+          podSelector: { matchLabels: { app: 'old' } },
+          policyTypes: ['Ingress'],
+        });
+        const { controller, state } = await learning(
+          [old],
+          (state) => state.failDelete.add(resourcePath('ProposedNetworkPolicy', 'shop', 'microseg-old')),
+          '0s',
+        );
+        expect(condition(state, 'Degraded').message).toBe(
+          'delete ProposedNetworkPolicy shop/microseg-old: etcdserver: request timed out',
+        );
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message: `1 ProposedNetworkPolicies no longer proposed could not be deleted (shop/microseg-old; see Degraded)${notInPlace}`,
+        });
+        state.failDelete.clear();
+        await controller.reconcile('shop');
+        expect(condition(state, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalUnchanged',
+        });
       });
     });
 
