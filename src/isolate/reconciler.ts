@@ -187,8 +187,18 @@ function namesNodes(o: OtherObject): boolean {
 
 /** Tries of a quarantine exclusion patch that conflicts, each on the policy read again, in one reconcile. */
 const EXCLUSION_ATTEMPTS = 3;
-/** When a reconcile whose exclusion patches kept conflicting is requeued. */
+/**
+ * When a reconcile whose exclusion patches kept conflicting is requeued: after EXCLUSION_RETRY_MS the
+ * first time, twice as long at each reconcile of the same Isolation that still conflicts, at most
+ * EXCLUSION_RETRY_MAX_MS; from EXCLUSION_RETRY_MS again once its patches took.
+ */
 const EXCLUSION_RETRY_MS = 1000;
+const EXCLUSION_RETRY_MAX_MS = 60_000;
+
+/** The requeue delay of the `n`th reconcile in a row (from 0) whose exclusion patches kept conflicting. */
+function exclusionRetryMs(n: number): number {
+  return Math.min(EXCLUSION_RETRY_MAX_MS, EXCLUSION_RETRY_MS * 2 ** Math.min(n, 30));
+}
 
 /** How many unreadable admin-tier policies the status message names before it counts the rest. */
 const NAMED_NOT_EVALUATED = 3;
@@ -238,6 +248,11 @@ export class IsolationReconciler {
   /** Background work yields to reconciles (the deny path). */
   readonly background: PriorityGate;
   private pendingEvents = 0;
+  /**
+   * Per key, how many reconciles in a row ended with an exclusion patch still conflicting (the backoff
+   * of their requeue); dropped by a reconcile whose patches all took, and with the Isolation.
+   */
+  private readonly exclusionRetries = new Map<string, number>();
   /** Per key, the last failure said in a ReconcileFailed Event (cleared by a reconcile that succeeds). */
   private readonly failures = new Map<string, string>();
   /** Per key, the last leak-check failure said (cleared by a check that succeeds). */
@@ -671,6 +686,7 @@ export class IsolationReconciler {
     if (iso && !known) this.observe(iso);
     if (!iso) {
       this.failures.delete(key);
+      this.exclusionRetries.delete(key);
       this.checkFailures.delete(key);
       this.notEvaluatedSaid.delete(key);
       this.observed.delete(key);
@@ -681,6 +697,7 @@ export class IsolationReconciler {
       return {};
     }
     if (iso.metadata.deletionTimestamp) {
+      this.exclusionRetries.delete(key);
       if ((iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) {
         await this.release(iso, 'deleted');
         await this.isolationWrite(iso, {
@@ -991,7 +1008,8 @@ export class IsolationReconciler {
     const npsNow = [...nps];
     // A patch that conflicts (the copy read was stale, or the policy changed meanwhile) is retried on
     // the policy read again; one that still conflicts is retried by a reconcile requeued promptly, as
-    // the policy admits traffic to the quarantined pods until it is excluded.
+    // the policy admits traffic to the quarantined pods until it is excluded, and with backoff while it
+    // keeps conflicting (another writer fighting over the policy is not answered every second forever).
     let exclusionPending = false;
     const keep = (np: NetworkPolicy) => {
       const i = npsNow.findIndex((x) => x.metadata.name === np.metadata.name);
@@ -1026,6 +1044,13 @@ export class IsolationReconciler {
         if (!patch) keep(fresh);
       }
     }
+
+    let exclusionRetryAfterMs: number | undefined;
+    if (exclusionPending) {
+      const n = this.exclusionRetries.get(key) ?? 0;
+      exclusionRetryAfterMs = exclusionRetryMs(n);
+      this.exclusionRetries.set(key, n + 1);
+    } else this.exclusionRetries.delete(key);
 
     // 3. the deny objects and the finalizer (started with the reads) must be in place before any label
     const [objs] = await Promise.all([objsP, finalizerP]);
@@ -1157,7 +1182,7 @@ export class IsolationReconciler {
 
     const waits = [this.o.resyncMs ?? 30_000];
     if (target.live || isolated.length < target.pods.length) waits.push(this.o.liveResyncMs ?? 5_000);
-    if (exclusionPending) waits.push(EXCLUSION_RETRY_MS);
+    if (exclusionRetryAfterMs !== undefined) waits.push(exclusionRetryAfterMs);
     if (expiresAt) waits.push(Math.max(0, Date.parse(expiresAt) - this.now().getTime()));
     return { requeueAfterMs: Math.min(...waits) };
   }

@@ -27,7 +27,7 @@ afterEach(async () => {
 });
 
 /** The in-memory apiserver with shop's pods web-1 and db-1, and a reconciler stopped after the test. */
-function setup(o: { now?: () => Date; dnsTtlMs?: number; engine?: EngineOptions } = {}) {
+function setup(o: { now?: () => Date; dnsTtlMs?: number; engine?: EngineOptions; resyncMs?: number } = {}) {
   const kube = new FakeKube();
   kube.put('/api/v1/namespaces', { metadata: { name: NS, labels: {} } });
   for (const name of ['web-1', 'db-1'])
@@ -46,6 +46,7 @@ function setup(o: { now?: () => Date; dnsTtlMs?: number; engine?: EngineOptions 
     ...(o.now ? { now: o.now } : {}),
     ...(o.dnsTtlMs !== undefined ? { dnsTtlMs: o.dnsTtlMs } : {}),
     ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.resyncMs !== undefined ? { resyncMs: o.resyncMs } : {}),
   });
   stops.push(() => reconciler.stop());
   return { kube, reconciler, isolated };
@@ -1108,6 +1109,36 @@ describe('IsolationReconciler: the exclusion patch of a microseg allow policy co
     await settle(reconciler);
     expect(serverIso(kube).status!.phase).toBe('Leaking');
     expect(res.requeueAfterMs).toBeLessThan(5_000);
+  });
+
+  it('that keeps conflicting reconcile after reconcile is requeued with backoff, 1 s doubling to a minute, and promptly again once it took', async () => {
+    // The leak re-check (resync) an hour apart: only the exclusion's retry brings the next reconcile.
+    const { kube, reconciler } = setup({ resyncMs: 3_600_000 });
+    const allow = putMicrosegAllow(kube);
+    const conflicting = { now: true };
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (conflicting.now && req.method === 'PATCH' && req.path === allow)
+        throw new KubeError(409, 'Conflict', `${allow}: the object has been modified`);
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    const waits: (number | undefined)[] = [];
+    for (let i = 0; i < 8; i++) waits.push((await reconciler.reconcile(KEY)).requeueAfterMs);
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000]);
+    await settle(reconciler);
+    expect(serverIso(kube).status!.phase).toBe('Leaking');
+    expect(JSON.stringify(serverIso(kube).status!.leaks)).toContain('web-allow');
+    // The patch takes: the policy is excluded, and the Isolation is looked at again at the resync.
+    conflicting.now = false;
+    expect((await reconciler.reconcile(KEY)).requeueAfterMs).toBe(3_600_000);
+    expect(JSON.stringify(kube.get(allow)!.spec)).toContain('DoesNotExist');
+    // A later conflict (the policy changed under the next patch) starts from a second again.
+    const excluded = kube.get(allow)!;
+    kube.objects.set(allow, { ...excluded, spec: { ...(excluded.spec as object), podSelector: {} } });
+    conflicting.now = true;
+    expect((await reconciler.reconcile(KEY)).requeueAfterMs).toBe(1000);
+    await settle(reconciler);
   });
 });
 
