@@ -18,7 +18,7 @@ import { isClusterPolicyKind } from '../verify/validate.ts';
 import type { EngineOptions, L4Protocol } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
 import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './index.ts';
-import { apiserverAddressNote, endpointPairs, graphEndpoints } from './prove.ts';
+import { addressNote, endpointPairs, graphEndpoints } from './prove.ts';
 import { isDefaultDeny } from './render.ts';
 import { cronJobsNotRunSince, cronJobsNotRunWithin } from './cronjobs.ts';
 
@@ -95,8 +95,8 @@ export function replayEdges(
     }
     const from = graphEndpoints(e.source, ctx);
     const to = graphEndpoints(e.target, ctx);
-    // An edge of the API server is checked at each of its addresses: it would be blocked if enforcing
-    // blocks it at any that the cluster admits today.
+    // An edge of the API server or of a host-network workload is checked at each of their addresses: it
+    // would be blocked if enforcing blocks it at any that the cluster admits today.
     let placed = false;
     for (const pair of endpointPairs(from, to)) {
       const q = { from: pair[0], to: pair[1], port: e.port, protocol: e.protocol as L4Protocol };
@@ -107,7 +107,7 @@ export function replayEdges(
         if (!allowedBefore) continue;
         const v = after.evaluate(q);
         if (v.allowed) continue;
-        reason = v.reason + apiserverAddressNote(pair, from, to);
+        reason = v.reason + addressNote(pair, from, to, [e.source, e.target], ctx);
       } catch {
         // An endpoint the engine cannot resolve (e.g. a peer outside the snapshot): not auditable.
         continue;

@@ -20,7 +20,10 @@ export interface ProofInput {
   workloads: ReadonlyMap<string, Workload>;
   graph: ServiceGraph;
   proposal: Proposal;
-  /** The API server's endpoint addresses: a connection to or from it is checked at each. */
+  /**
+   * The API server's endpoint addresses: a connection to or from it is checked at each, as one to or from
+   * a host-network workload is at each address its pods hold (`Workload.hostIPs`).
+   */
   apiserverIPs: readonly string[];
   /** Workload id of each pod, by `namespace/name`: excess reachability is counted between workloads. */
   podWorkload: ReadonlyMap<string, string>;
@@ -31,14 +34,14 @@ export interface Proof {
   report: VerifyReport;
   /**
    * Observed connections checked: every allowed edge on TCP, UDP or SCTP whose ends the engine can place,
-   * those the proposal could not write a rule for included. An edge to or from the API server counts
-   * once, however many of its addresses it is checked at.
+   * those the proposal could not write a rule for included. An edge to or from the API server or a
+   * host-network workload counts once, however many of its addresses it is checked at.
    */
   checked: number;
   /**
    * Blocked connections as `edge id: reason`, sorted: those the engine checked and finds blocked; `checked
-   * - blocked.length` is `report.allowedObserved`. An edge of the API server checked at several of its
-   * addresses names the first it is blocked at.
+   * - blocked.length` is `report.allowedObserved`. An edge of the API server or a host-network workload
+   * checked at several of their addresses names the first it is blocked at.
    */
   blocked: string[];
   /**
@@ -70,6 +73,10 @@ export interface EndpointContext {
  * (the engine then knows its node and container ports), the workload's pod template as a class otherwise,
  * the address of an external peer; none when no query can represent it.
  *
+ * A host-network workload is every address its pods hold, their nodes' (both families of a dual-stack
+ * node, each node of a DaemonSet): its graph node stands for all of its pods, and the edge does not say
+ * which of them a connection reached or came from, so an edge is admitted only if it is at each.
+ *
  * The API server is every one of its addresses. Its graph node stands for all of them, of both families
  * (an edge does not say which its connections reached), and a connection to the kubernetes Service's
  * ClusterIP may reach any endpoint of the ClusterIP's family: an edge is admitted only if it is at each.
@@ -79,7 +86,7 @@ export interface EndpointContext {
 export function graphEndpoints(id: string, ctx: EndpointContext): Endpoint[] {
   const w = ctx.workloads.get(id);
   if (w) {
-    if (w.hostNetwork) return w.hostIPs?.[0] ? [{ ip: w.hostIPs[0] }] : [];
+    if (w.hostNetwork) return (w.hostIPs ?? []).map((ip) => ({ ip }));
     if (w.pods.length > 0) return [{ namespace: w.namespace, pod: w.pods[0]! }];
     const namedPorts = w.namedPorts.map((p) => ({
       name: p.name,
@@ -103,15 +110,29 @@ export function endpointPairs(from: readonly Endpoint[], to: readonly Endpoint[]
   return from.flatMap((f) => to.map((t): [Endpoint, Endpoint] => [f, t]));
 }
 
-/** The address an endpoint of the API server stands for, when an edge is checked at several. */
-export function apiserverAddressNote(
+/**
+ * The address each end of an edge checked at several addresses (the API server's, a host-network
+ * workload's) was checked at, as a note for a reason: ` (at the API server address 172.18.0.3)`, ` (at
+ * the node address 192.168.0.11)`, both joined by "and" when both ends are; empty when neither end has
+ * several addresses.
+ */
+export function addressNote(
   pair: readonly [Endpoint, Endpoint],
   from: readonly Endpoint[],
   to: readonly Endpoint[],
+  ends: readonly [string, string],
+  ctx: EndpointContext,
 ): string {
-  const [f, t] = pair;
-  const ip = to.length > 1 && 'ip' in t ? t.ip : from.length > 1 && 'ip' in f ? f.ip : undefined;
-  return ip === undefined ? '' : ` (at the API server address ${ip})`;
+  const notes: string[] = [];
+  for (const [end, all, id] of [
+    [pair[0], from, ends[0]],
+    [pair[1], to, ends[1]],
+  ] as const) {
+    if (all.length < 2 || !('ip' in end)) continue;
+    const what = ctx.workloads.get(id)?.hostNetwork ? 'the node address' : 'the API server address';
+    notes.push(`${what} ${end.ip}`);
+  }
+  return notes.length === 0 ? '' : ` (at ${notes.join(' and ')})`;
 }
 
 /**
@@ -166,7 +187,7 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
   const observed: ObservedConnection[] = [];
   const unplaced: string[] = [];
   const willBeBlocked: string[] = [];
-  /** The API server address each connection of an edge checked at several was checked at. */
+  /** The address each connection of an edge checked at several was checked at (API server, node). */
   const notes = new Map<ObservedConnection, string>();
   let checked = 0;
   for (const e of input.graph.edges) {
@@ -219,7 +240,7 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
     for (const pair of endpointPairs(from, to)) {
       const c: ObservedConnection = { from: pair[0], to: pair[1], port: e.port, protocol, evidence: e };
       observed.push(c);
-      notes.set(c, apiserverAddressNote(pair, from, to));
+      notes.set(c, addressNote(pair, from, to, [e.source, e.target], ctx));
     }
   }
   const report = verifyProposal(engine, observed, { classes: workloadClasses(engine, input.podWorkload) });

@@ -378,3 +378,121 @@ describe('the proof checks a connection to or from the API server at each of its
     expect(fresh.wouldBlock).toEqual([]);
   });
 });
+
+/**
+ * A host-network DaemonSet `node-agent` of kube-system listening on 9100/TCP, a pod on each of `nodes`
+ * (`[node name, IPv4, IPv6]`): dual-stack nodes, whose pods hold both of their node's addresses.
+ */
+function hostAgent(nodes: [string, string, string][]): unknown[] {
+  const labels = { app: 'node-agent' };
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'node-agent', namespace: 'kube-system', uid: 'uid-node-agent' },
+      spec: {
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: { hostNetwork: true, containers: [{ name: 'agent' }] } },
+      },
+    },
+    ...nodes.map(([name, v4, v6]) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: `node-agent-${name}`,
+        namespace: 'kube-system',
+        labels,
+        ownerReferences: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'DaemonSet',
+            name: 'node-agent',
+            uid: 'uid-node-agent',
+            controller: true,
+          },
+        ],
+      },
+      spec: {
+        nodeName: name,
+        hostNetwork: true,
+        containers: [{ name: 'agent', ports: [{ containerPort: 9100, protocol: 'TCP' }] }],
+      },
+      status: {
+        phase: 'Running',
+        podIP: v4,
+        podIPs: [{ ip: v4 }, { ip: v6 }],
+        hostIP: v4,
+        hostIPs: [{ ip: v4 }, { ip: v6 }],
+        startTime: '2026-11-01T00:00:00Z',
+      },
+    })),
+  ];
+}
+
+describe('the proof checks a host-network workload at every address its pods hold', () => {
+  const NODE_1: [string, string, string] = ['node-1', '192.168.0.10', 'fd00:192:168::10'];
+  const NODE_2: [string, string, string] = ['node-2', '192.168.0.11', 'fd00:192:168::11'];
+  const CART_NAMED = ep({ ip: '10.244.1.20', namespace: 'shop', pod: 'cart-7d9f-bbbbb' });
+  // cart scrapes the agent on node-1's IPv4 address: the edge stands for every pod of the DaemonSet.
+  const scrape = () => [...fixtureFlows(), flow(50, CART_NAMED, ep({ ip: '192.168.0.10' }), 9100)];
+  const edge = 'shop/Deployment/cart->kube-system/DaemonSet/node-agent:9100/TCP';
+
+  it('admits the agent of two dual-stack nodes at each of their four addresses, counting the edge once', async () => {
+    const r = await recommend(fixtureSnapshot(...hostAgent([NODE_1, NODE_2])), scrape());
+    expect(r.analysis.graph.edges.map((e) => e.id)).toContain(edge);
+    const cart = r.analysis.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.spec.egress).toContainEqual({
+      to: ['192.168.0.10/32', '192.168.0.11/32', 'fd00:192:168::10/128', 'fd00:192:168::11/128'].map(
+        (cidr) => ({ ipBlock: { cidr } }),
+      ),
+      ports: [{ protocol: 'TCP', port: 9100 }],
+    });
+    expect(r.proof.blocked).toEqual([]);
+    const base = await recommend(fixtureSnapshot(...hostAgent([NODE_1])), scrape());
+    expect(r.proof.checked).toBe(base.proof.checked);
+    expect(r.proof.report.allowedObserved).toBe(r.proof.checked);
+  });
+
+  it('refuses when the IPv6 address of a dual-stack node is denied, though its IPv4 one is not', async () => {
+    const snap = fixtureSnapshot(...hostAgent([NODE_1]), denyCart('egress', 'fd00:192:168::10/128'));
+    const r = await recommend(snap, scrape());
+    expect(r.proof.blocked).toHaveLength(1);
+    expect(r.proof.blocked[0]).toMatch(
+      /^shop\/Deployment\/cart->kube-system\/DaemonSet\/node-agent:9100\/TCP: denied: /,
+    );
+    expect(r.proof.blocked[0]).toContain('(at the node address fd00:192:168::10)');
+    expect(r.proof.report.allowedObserved).toBe(r.proof.checked - 1);
+    expect(summary(r, 'out')).toContain('1 BLOCKED');
+  });
+
+  it('refuses when the node of another pod of the workload is denied', async () => {
+    const snap = fixtureSnapshot(...hostAgent([NODE_1, NODE_2]), denyCart('egress', '192.168.0.11/32'));
+    const r = await recommend(snap, scrape());
+    expect(r.proof.blocked.map((b) => b.slice(0, edge.length))).toEqual([edge]);
+    expect(r.proof.blocked[0]).toContain('(at the node address 192.168.0.11)');
+  });
+
+  it('audits a proposal written while the agent ran on one node at the addresses of the node added since', async () => {
+    const learned = await runPipeline(fixtureSnapshot(...hostAgent([NODE_1])), scrape());
+    const snap = fixtureSnapshot(...hostAgent([NODE_1, NODE_2]));
+    const now = await runPipeline(snap, scrape());
+    const audit = offlineAudit({
+      name: 'new-node',
+      snapshot: snap,
+      identity: now.identity,
+      graph: now.graph,
+      proposal: learned.proposal,
+    });
+    expect(audit.wouldBlock.map((b) => [b.edge, b.reason?.slice(b.reason.indexOf(' (at '))])).toEqual([
+      [edge, ' (at the node address 192.168.0.11)'],
+    ]);
+    const fresh = offlineAudit({
+      name: 'fresh',
+      snapshot: snap,
+      identity: now.identity,
+      graph: now.graph,
+      proposal: now.proposal,
+    });
+    expect(fresh.wouldBlock).toEqual([]);
+  });
+});
