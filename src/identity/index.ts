@@ -662,6 +662,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * is translated to the Service's backends. Each entry is its Service with that one port, as the nodePort.
    */
   const nodePorts = new Map<string, ServiceEntry>();
+  /**
+   * The nodePorts of NodePort and LoadBalancer Services with no backend in the snapshot (no pod their
+   * selector selects; without a selector, no address of an EndpointSlice or Endpoints object of theirs),
+   * by `protocol/nodePort`: the Service and why it has none. A connection to a node address on one is
+   * the node's, as nothing in the snapshot tells where the node sent it, and is named in a warning.
+   */
+  const unbackedNodePorts = new Map<string, { service: string; why: string }>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -737,15 +744,22 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         if (list === undefined) serviceAddrs.set(n, [entry]);
         else if (!list.includes(entry)) list.push(entry);
       }
-    // Its nodePorts, each the Service port it stands for (the first Service to claim one keeps it).
-    if (
-      (backing.length > 0 || slices.length > 0) &&
-      (svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer')
-    )
+    // Its nodePorts, each the Service port it stands for (the first Service to claim one keeps it); those
+    // of a Service with no backend, kept to be named.
+    if (svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer')
       for (const sp of svc.spec.ports ?? []) {
         const protocol = sp.protocol ?? 'TCP';
         const key = `${protocol}/${sp.nodePort}`;
-        if (!sp.nodePort || nodePorts.has(key)) continue;
+        if (!sp.nodePort || nodePorts.has(key) || unbackedNodePorts.has(key)) continue;
+        if (backing.length === 0 && !slices.some(namesAddress)) {
+          unbackedNodePorts.set(key, {
+            service: `${svc.spec.type} Service ${ns}/${svc.metadata.name}`,
+            why: selectorLess(svc)
+              ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
+              : 'its selector selects no pod',
+          });
+          continue;
+        }
         const service: Service = {
           ...svc,
           metadata: { namespace: ns, name: `${svc.metadata.name} nodePort ${key}` },
@@ -975,6 +989,23 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     return undefined;
   };
+  /** The nodePorts of Services with no backend that a connection was seen to, each named once. */
+  const unbackedSeen = new Set<string>();
+  /** Names, in a warning, the Service with no backend whose nodePort `port` is, if one's is. */
+  const unbackedNodePort = (port: number, protocol: string | undefined) => {
+    for (const p of protocol !== undefined ? [protocol] : ['TCP', 'UDP', 'SCTP']) {
+      const key = `${p}/${port}`;
+      const unbacked = unbackedNodePorts.get(key);
+      if (unbacked === undefined) continue;
+      if (!unbackedSeen.has(key)) {
+        unbackedSeen.add(key);
+        warnings.push(
+          `connections to a node address on ${port}/${p}, the nodePort of ${unbacked.service}, which has no backend in the snapshot (${unbacked.why}): they count as connections to the node (an egress rule for them admits its address on the port); a snapshot taken while the Service had backends attributes them to those`,
+        );
+      }
+      return;
+    }
+  };
   const classifyIP = (
     ip: string,
     reserved: FlowEndpoint['reserved'],
@@ -1000,6 +1031,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       // kube-proxy translates it to the backends as it does any external IP.
       const external = serviceAddrFor(ip, port, protocol);
       if (external !== undefined) return peerList[servicePeer(external, ip)]!;
+      if (unbackedNodePorts.size > 0 && reserved !== 'world') unbackedNodePort(port, protocol);
     }
     // A node's address the collector labels world is an outside client's connection SNATed to the node
     // (NodePort traffic forwarded from another node), which Cilium admits, or not, as the world's: the

@@ -372,6 +372,61 @@ describe("flows to a node's address on a Service's nodePort", () => {
   });
 });
 
+describe("flows to a node's address on the nodePort of a Service with no backend", () => {
+  const emptySlice = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'manual-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'manual' } },
+    addressType: 'IPv4',
+    endpoints: [],
+    ports: [{ port: 8080, protocol: 'TCP' }],
+  };
+  const nodePort = (name: string, type: string, nodePort: number, spec: Record<string, unknown> = {}) =>
+    service(name, `10.96.0.${nodePort - 30000}`, {
+      type,
+      ports: [{ port: 80, targetPort: 8080, nodePort, protocol: 'TCP' }],
+      ...spec,
+    });
+
+  it('count as the node’s, and a warning of report.json names each such Service port once', async () => {
+    const snap = cluster([
+      nodePort('gone', 'NodePort', 30080, { selector: { app: 'gone' } }),
+      nodePort('manual', 'NodePort', 30081),
+      emptySlice,
+      nodePort('lb', 'LoadBalancer', 30082),
+    ]);
+    const client: FlowEndpoint = { ip: '203.0.113.5', reserved: 'world' };
+    const r = await runPipeline(snap, [
+      flow(1, { ip: '192.168.0.10' }, 30080),
+      { ...flow(2, { ip: '192.168.0.10', reserved: 'host' }, 30080), src: client },
+      flow(3, { ip: '192.168.0.10' }, 30081),
+      flow(4, { ip: '192.168.0.10' }, 30082),
+      flow(5, { ip: '192.168.0.10' }, 30082),
+    ]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->node:192.168.0.10:30080/TCP',
+      'app/Deployment/web->node:192.168.0.10:30081/TCP',
+      'app/Deployment/web->node:192.168.0.10:30082/TCP',
+      'world:203.0.113.5->node:192.168.0.10:30080/TCP',
+    ]);
+    const then =
+      'they count as connections to the node (an egress rule for them admits its address on the port); a snapshot taken while the Service had backends attributes them to those';
+    const warnings = (buildReport(r, undefined, undefined) as { warnings: string[] }).warnings;
+    expect(warnings.filter((w) => w.includes('nodePort'))).toEqual([
+      `connections to a node address on 30080/TCP, the nodePort of NodePort Service app/gone, which has no backend in the snapshot (its selector selects no pod): ${then}`,
+      `connections to a node address on 30081/TCP, the nodePort of NodePort Service app/manual, which has no backend in the snapshot (it has no selector, and no EndpointSlice or Endpoints object of it names an address): ${then}`,
+      `connections to a node address on 30082/TCP, the nodePort of LoadBalancer Service app/lb, which has no backend in the snapshot (it has no selector, and no EndpointSlice or Endpoints object of it names an address): ${then}`,
+    ]);
+  });
+
+  it('are not named for a port no such Service has', async () => {
+    const snap = cluster([nodePort('gone', 'NodePort', 30080, { selector: { app: 'gone' } })]);
+    const r = await runPipeline(snap, [flow(1, { ip: '192.168.0.10' }, 30079)]);
+    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->node:192.168.0.10:30079/TCP']);
+    expect(r.identity.warnings.filter((w) => w.includes('nodePort'))).toEqual([]);
+  });
+});
+
 describe('the backends of a Service whose selector also matches pods that have ended', () => {
   it('leave out the workloads whose selected pods all ended: Kubernetes sends them nothing', async () => {
     const snap = cluster([
