@@ -64,6 +64,42 @@ describe('microseg generate --scenario demo', () => {
     expect(gunzipSync(readFileSync(join(dir, 'flows.jsonl.gz'))).equals(plain)).toBe(true);
   });
 
+  it('removes the flows file of the other variant an earlier run left, saying so, and nothing else', async () => {
+    const dir = join(root, 'variants');
+    const plain = join(dir, 'flows.jsonl');
+    const gz = join(dir, 'flows.jsonl.gz');
+    const first = await gen(['--scenario', 'demo', '--out', dir]);
+    expect([first.code, first.err]).toEqual([0, '']);
+    writeFileSync(join(dir, 'flows.jsonl.bak'), 'mine\n');
+    const zipped = await gen(['--scenario', 'demo', '--out', dir, '--gzip']);
+    expect(zipped.code).toBe(0);
+    expect(zipped.err).toBe(
+      `microseg generate: removed ${plain}, written by an earlier run without --gzip: this run wrote ${gz}\n`,
+    );
+    expect(readdirSync(dir).sort()).toEqual([
+      'cluster.json',
+      'flows.jsonl.bak',
+      'flows.jsonl.gz',
+      'truth.json',
+    ]);
+    const back = await gen(['--scenario', 'demo', '--out', dir]);
+    expect(back.err).toBe(
+      `microseg generate: removed ${gz}, written by an earlier run with --gzip: this run wrote ${plain}\n`,
+    );
+    expect(readdirSync(dir).sort()).toEqual(['cluster.json', 'flows.jsonl', 'flows.jsonl.bak', 'truth.json']);
+    expect(readFileSync(join(dir, 'flows.jsonl.bak'), 'utf8')).toBe('mine\n');
+    // The same run again has nothing to remove.
+    expect((await gen(['--scenario', 'demo', '--out', dir])).err).toBe('');
+    // A directory of that name is no file of an earlier run: it is kept, and named.
+    mkdirSync(gz);
+    const kept = await gen(['--scenario', 'demo', '--out', dir]);
+    expect(kept.code).toBe(0);
+    expect(kept.err).toBe(
+      `microseg generate: kept ${gz}: a directory, not the flows of an earlier run; this run wrote ${plain}\n`,
+    );
+    expect(existsSync(gz)).toBe(true);
+  });
+
   it('rejects bad usage with a clear message and exit code 2', async () => {
     const cases: [string[], string][] = [
       [['--out', root], '--scenario is required (demo or large)'],

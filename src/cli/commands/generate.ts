@@ -2,7 +2,7 @@
  * `microseg generate`: writes a synthetic cluster snapshot (`cluster.json`), Hubble flows
  * (`flows.jsonl` or `flows.jsonl.gz`) and the ground truth they were generated from (`truth.json`).
  */
-import { writeFile } from 'node:fs/promises';
+import { lstat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CliIO } from '../io.ts';
@@ -23,6 +23,8 @@ const HELP = `usage: microseg generate --scenario demo|large --out DIR [options]
 
 Writes DIR/cluster.json (a kubectl List), DIR/flows.jsonl (hubble observe -o jsonpb lines) and
 DIR/truth.json (the connections the traffic was generated from). Same seed, same bytes.
+A DIR/flows.jsonl.gz an earlier run wrote with --gzip is then removed (DIR/flows.jsonl with --gzip),
+so DIR never holds flows of two runs; standard error names it. No other file is touched.
 
 options:
   --scenario demo|large  the bundled shop demo, or a large synthetic topology for benchmarks
@@ -30,7 +32,7 @@ options:
   --seed N               random seed, an integer (default 1)
   --workloads N          large only: number of workloads (default 2000)
   --flows N              large only: number of flow lines (default 100000)
-  --gzip                 write flows.jsonl.gz instead of flows.jsonl
+  --gzip                 write flows.jsonl.gz instead of flows.jsonl (and remove flows.jsonl)
   -h, --help             show this help
 `;
 
@@ -124,6 +126,7 @@ async function generate(
     await writeObjectList(into('cluster.json'), kubectlOrder(demo.objects));
     await writeLines(into(flowsName), demo.lines, { gzip });
     await writeFile(into('truth.json'), JSON.stringify(demo.truth, null, 2) + '\n');
+    await removeOtherVariant(dir, gzip, io, written);
     io.out(
       `wrote ${join(dir, 'cluster.json')} (${demo.objects.length} objects), ${flowsFile} (${demo.lines.length} lines), ` +
         `${join(dir, 'truth.json')} (${demo.truth.edges.length} edges, ${demo.truth.denied.length} denied)\n`,
@@ -148,6 +151,7 @@ async function generate(
   );
   const truth = largeTruth(topology, perEdge);
   await writeFile(into('truth.json'), JSON.stringify(truth) + '\n');
+  await removeOtherVariant(dir, gzip, io, written);
   const seen = perEdge.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
   io.out(
     `wrote ${join(dir, 'cluster.json')} (${objects} objects, ${truth.pods} pods on ${truth.nodes} nodes), ` +
@@ -155,4 +159,39 @@ async function generate(
       `${truth.domains.length} domains)\n`,
   );
   return EXIT.ok;
+}
+
+/**
+ * Once every file is written, removes the flows file of the other variant an earlier run left in `dir`
+ * (`flows.jsonl.gz` when this run wrote `flows.jsonl`, and the other way round), naming it on standard
+ * error: `recommend --flows DIR/flows.jsonl` would otherwise read the earlier run's flows against this
+ * run's cluster. Only that file name; a directory of that name is kept, and named.
+ */
+async function removeOtherVariant(
+  dir: string,
+  gzip: boolean,
+  io: CliIO,
+  written: { file: string | undefined },
+): Promise<void> {
+  const name = gzip ? 'flows.jsonl' : 'flows.jsonl.gz';
+  const other = join(dir, name);
+  const wrote = join(dir, gzip ? 'flows.jsonl.gz' : 'flows.jsonl');
+  written.file = name;
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await lstat(other)).isDirectory();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (isDirectory) {
+    io.err(
+      `microseg generate: kept ${other}: a directory, not the flows of an earlier run; this run wrote ${wrote}\n`,
+    );
+    return;
+  }
+  await unlink(other);
+  io.err(
+    `microseg generate: removed ${other}, written by an earlier run ${gzip ? 'without' : 'with'} --gzip: this run wrote ${wrote}\n`,
+  );
 }
