@@ -4,7 +4,7 @@
  * the arguments the shipped Deployment passes pass the controller's checks; quoted examples and error
  * messages are what the code gives. Cheap: nothing here reaches a cluster or reads a large input.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,7 @@ import { cronJobsNotRunSince } from '../../src/policy/cronjobs.ts';
 import { isDefaultDeny } from '../../src/policy/render.ts';
 import { resolveWorkload, snapshotFromText } from '../../src/verify/load.ts';
 import { crdSchema, schemaProblems } from '../crd-schema.ts';
+import { documentedExamples } from '../docs-examples.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
@@ -395,37 +396,9 @@ describe('docs/crds.md', () => {
   });
 });
 
-/**
- * The custom resources the documents show, as `kubectl apply` would get them: every ```yaml block, and
- * every heredoc (`<<'EOF'`) of a ```sh block, of a microseg.dev kind a user writes.
- */
-function documentedObjects(file: string): { kind: string; name: string; object: Record<string, unknown> }[] {
-  const text = read(file);
-  const out: { kind: string; name: string; object: Record<string, unknown> }[] = [];
-  for (const m of text.matchAll(/^( *)```(yaml|sh)\n([\s\S]*?)^\1```$/gm)) {
-    const indent = m[1]!.length;
-    const body = m[3]!
-      .split('\n')
-      .map((l) => l.slice(indent))
-      .join('\n');
-    const texts =
-      m[2] === 'yaml' ? [body] : [...body.matchAll(/<<'?EOF'?\n([\s\S]*?)^EOF$/gm)].map((h) => h[1]!);
-    for (const t of texts)
-      for (const d of parseAllDocuments(t)) {
-        const o = d.toJS() as Record<string, unknown> | null;
-        if (o?.apiVersion !== 'microseg.dev/v1alpha1') continue;
-        const name = (o.metadata as { name: string }).name;
-        out.push({ kind: o.kind as string, name, object: o });
-      }
-  }
-  return out;
-}
-
 describe('the Segmentations and Isolations the documents show', () => {
-  const files = ['README.md', ...readdirSync(new URL('docs/', ROOT)).map((f) => `docs/${f}`)].filter((f) =>
-    f.endsWith('.md'),
-  );
-  const examples = files.flatMap((file) => documentedObjects(file).map((e) => ({ file, ...e })));
+  // The API server takes them too: test/k8s/controller-install.test.ts.
+  const examples = documentedExamples();
 
   it('are found where the documents show them', () => {
     expect(examples.map((e) => `${e.file}: ${e.kind} ${e.name}`).sort()).toEqual([

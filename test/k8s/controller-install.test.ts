@@ -1,11 +1,13 @@
 /**
- * Installation: `kubectl apply -k manifests/` against a real kube-apiserver, `kubectl explain`, and the
- * CRD schema rejecting invalid Segmentations with exact messages.
+ * Installation: `kubectl apply -k manifests/` against a real kube-apiserver, `kubectl explain`, the
+ * CRD schema rejecting invalid Segmentations with exact messages, and taking every object the documents
+ * show.
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { sharedCluster } from '../cluster/index.ts';
+import { createNamespace, sharedCluster, uniqueName } from '../cluster/index.ts';
 import { MAX_DURATION, parseSegmentationSpec } from '../../src/controller/api.ts';
+import { documentedExamples } from '../docs-examples.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cluster = sharedCluster();
@@ -143,5 +145,44 @@ describe('install with kubectl apply -k manifests/', () => {
         'spec.learning.ruleExpiry "2562047h47m16.854775808s" is longer than 2562047h47m16.854775807s, the longest duration Kubernetes takes',
       ],
     });
+  });
+});
+
+describe('the Segmentations and Isolations the documents show', () => {
+  // Those test/core/docs-true.test.ts checks against the schema's structure and the controllers' parsers;
+  // here the API server judges them, CEL rules and defaulting included, as `kubectl apply` would send them.
+  it('are each accepted by the API server with the CRDs installed (a server-side dry run)', async () => {
+    const crds = ['segmentations.microseg.dev', 'isolations.microseg.dev'];
+    const w = await cluster.kubectl([
+      'wait',
+      '--for=condition=Established',
+      ...crds.map((c) => `crd/${c}`),
+      '--timeout=30s',
+    ]);
+    expect(w.code, w.stderr).toBe(0);
+    const examples = documentedExamples();
+    expect(examples.map((e) => e.kind).sort()).toEqual([
+      'Isolation',
+      'Segmentation',
+      'Segmentation',
+      'Segmentation',
+    ]);
+    // A namespaced object goes to a namespace of this test's own (creating it is not dry run).
+    const ns = uniqueName('doc-examples');
+    await createNamespace(await cluster.kubeConfig(), ns);
+    const answers: string[] = [];
+    for (const e of examples) {
+      const meta = e.object.metadata as { name: string; namespace?: string };
+      const object =
+        e.kind === 'Isolation' ? { ...e.object, metadata: { ...meta, namespace: ns } } : e.object;
+      const plural = e.kind === 'Isolation' ? `namespaces/${ns}/isolations` : 'segmentations';
+      const r = await cluster.request(
+        'POST',
+        `/apis/microseg.dev/v1alpha1/${plural}?dryRun=All&fieldValidation=Strict`,
+        { body: object },
+      );
+      answers.push(`${e.file}: ${e.kind} ${e.name}: ${r.status}${r.status === 201 ? '' : ` ${r.text}`}`);
+    }
+    expect(answers).toEqual(examples.map((e) => `${e.file}: ${e.kind} ${e.name}: 201`));
   });
 });
