@@ -65,6 +65,12 @@ describe('RBAC of the microseg ServiceAccount', () => {
       ['get', 'leases.coordination.k8s.io/kube-controller-manager', 'kube-system'],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
       ['create', 'serviceaccounts/token', 'microseg-system'],
+      // Isolations are changed by merge patch only (finalizer, spec.expiresAt on a re-armed one, status),
+      // and the isolation reconciler creates Events without patching them; only the Segmentation
+      // controller's Events, in default, are patched (their repeats).
+      ['update', 'isolations.microseg.dev'],
+      ['update', 'isolations.microseg.dev/status'],
+      ['patch', 'events', 'kube-system'],
     ];
     for (const [verb, res, ns] of denied) expect(await can(verb, res, ns), `${verb} ${res}`).toBe(false);
   });
