@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { flattenLists, loadSnapshotText, InputError, parseObjectsText } from '../src/model/snapshot.ts';
+import {
+  flattenLists,
+  loadSnapshotText,
+  InputError,
+  parseObjectsText,
+  podIPs,
+} from '../src/model/snapshot.ts';
 import { matchesSelector, selectorProblem } from '../src/model/selectors.ts';
 
 describe('snapshot loader', () => {
@@ -183,5 +189,66 @@ describe('label selectors', () => {
     expect(selectorProblem({ matchExpressions: [{ key: 'a', operator: 'In', values: ['1'] }] })).toBe(
       undefined,
     );
+  });
+});
+
+/** A JSON List of a Namespace and the objects `items`, as `kubectl get -o json` writes it. */
+const listOf = (...items: unknown[]) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } }, ...items],
+  });
+
+/** A running pod `shop/web-1` with `status` (and `spec`) merged over its defaults. */
+const webPod = (status: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'web-1', namespace: 'shop' },
+  spec: { containers: [{ name: 'c' }], ...spec },
+  status: { phase: 'Running', ...status },
+});
+
+describe('snapshot loader on pod addresses of the wrong type', () => {
+  it.each([
+    [{ podIP: 5 }, 'status.podIP must be a string, found number'],
+    [{ podIP: '10.0.0.1', podIPs: '10.0.0.1' }, 'status.podIPs must be a list of {ip} objects, found string'],
+    [{ podIPs: { ip: '10.0.0.1' } }, 'status.podIPs must be a list of {ip} objects, found object'],
+    [{ podIPs: [null] }, 'status.podIPs[0] must be an object with a string ip, found null'],
+    [
+      { podIPs: [{ ip: '10.0.0.1' }, 5] },
+      'status.podIPs[1] must be an object with a string ip, found number',
+    ],
+    [{ podIPs: [{ ip: 7 }] }, 'status.podIPs[0].ip must be a string, found number'],
+    [{ hostIP: ['10.1.0.1'] }, 'status.hostIP must be a string, found array'],
+    [{ hostIPs: 'x' }, 'status.hostIPs must be a list of {ip} objects, found string'],
+    [{ hostIPs: [{}] }, 'status.hostIPs[0].ip must be a string, found undefined'],
+  ])('refuses status %j, naming the file, the pod and the field', (status, message) => {
+    expect(() => loadSnapshotText(listOf(webPod(status)), 'c.json')).toThrow(
+      new InputError(`c.json: Pod shop/web-1: ${message}`),
+    );
+  });
+
+  it('refuses a status that is no object, and reads one that is null as none', () => {
+    expect(() => loadSnapshotText(listOf({ ...webPod({}), status: 'Running' }), 'c.json')).toThrow(
+      new InputError('c.json: Pod shop/web-1: status must be an object, found string'),
+    );
+    const snap = loadSnapshotText(listOf({ ...webPod({}), status: null }), 'c.json');
+    expect(snap.pods.map((p) => p.metadata.name)).toEqual(['web-1']);
+  });
+
+  it('reads a dual-stack pod whose addresses have the types the API gives', () => {
+    const snap = loadSnapshotText(
+      listOf(
+        webPod({
+          podIP: '10.0.0.1',
+          podIPs: [{ ip: '10.0.0.1' }, { ip: 'fd00::1' }],
+          hostIP: '10.1.0.1',
+          hostIPs: [{ ip: '10.1.0.1' }, { ip: 'fd01::1' }],
+        }),
+      ),
+      'c.json',
+    );
+    expect(podIPs(snap.pods[0]!)).toEqual(['10.0.0.1', 'fd00::1']);
   });
 });

@@ -166,6 +166,40 @@ export function describeObject(obj: unknown, index: number): string {
   return `item ${index + 1}${kind ? ` (${kind})` : ''}`;
 }
 
+/** The JSON type of a value for messages: `null`, `array`, or its `typeof`. */
+export function jsonType(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/**
+ * Checks the types of a pod's addresses, which identity and the engine read: `status` an object (or
+ * null), `podIP` and `hostIP` strings, `podIPs` and `hostIPs` lists of objects with a string `ip`.
+ */
+function checkPodStatus(where: string, status: unknown): void {
+  if (status === undefined || status === null) return;
+  if (typeof status !== 'object' || Array.isArray(status))
+    throw new InputError(`${where}: status must be an object, found ${jsonType(status)}`);
+  const st = status as Record<string, unknown>;
+  for (const k of ['podIP', 'hostIP'])
+    if (st[k] !== undefined && st[k] !== null && typeof st[k] !== 'string')
+      throw new InputError(`${where}: status.${k} must be a string, found ${jsonType(st[k])}`);
+  for (const k of ['podIPs', 'hostIPs']) {
+    const list = st[k];
+    if (list === undefined || list === null) continue;
+    if (!Array.isArray(list))
+      throw new InputError(`${where}: status.${k} must be a list of {ip} objects, found ${jsonType(list)}`);
+    list.forEach((e: unknown, i) => {
+      if (e === null || typeof e !== 'object' || Array.isArray(e))
+        throw new InputError(
+          `${where}: status.${k}[${i}] must be an object with a string ip, found ${jsonType(e)}`,
+        );
+      const ip = (e as { ip?: unknown }).ip;
+      if (typeof ip !== 'string')
+        throw new InputError(`${where}: status.${k}[${i}].ip must be a string, found ${jsonType(ip)}`);
+    });
+  }
+}
+
 /**
  * Builds a snapshot from parsed objects handed over one at a time, checking each object's envelope once,
  * here. Objects may be compacted before they are added (`compactObject`): only what they hold is kept.
@@ -210,6 +244,7 @@ export class SnapshotBuilder {
     }
     if ((o.kind === 'Pod' || o.kind === 'NetworkPolicy') && (!o.spec || typeof o.spec !== 'object'))
       throw new InputError(`${where}: spec is missing`);
+    if (o.kind === 'Pod') checkPodStatus(where, o.status);
     const unknown = unknownPolicyFields(o);
     if (unknown.length > 0 && this.opts.unknownFields === 'error')
       throw new InputError(unknownFieldMessage(where, unknown[0]!, true));
