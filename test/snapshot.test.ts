@@ -7,6 +7,7 @@ import {
   parseObjectsText,
   podIPs,
 } from '../src/model/snapshot.ts';
+import { buildIdentity } from '../src/identity/index.ts';
 import { matchesSelector, selectorProblem } from '../src/model/selectors.ts';
 
 describe('snapshot loader', () => {
@@ -250,5 +251,63 @@ describe('snapshot loader on pod addresses of the wrong type', () => {
       'c.json',
     );
     expect(podIPs(snap.pods[0]!)).toEqual(['10.0.0.1', 'fd00::1']);
+  });
+});
+
+describe('snapshot loader on owner references of the wrong type', () => {
+  const owned = (ownerReferences: unknown) => ({
+    ...webPod({ podIP: '10.0.0.1' }),
+    metadata: { name: 'web-1', namespace: 'shop', ownerReferences },
+  });
+
+  it.each([
+    ['x', 'metadata.ownerReferences must be a list of objects, found string'],
+    [
+      { kind: 'ReplicaSet', name: 'web-1a' },
+      'metadata.ownerReferences must be a list of objects, found object',
+    ],
+    [[null], 'metadata.ownerReferences[0] must be an object, found null'],
+    [
+      [{ kind: 'ReplicaSet', name: 'web-1a' }, 5],
+      'metadata.ownerReferences[1] must be an object, found number',
+    ],
+    [[{ name: 'web-1a' }], 'metadata.ownerReferences[0].kind must be a non-empty string, found undefined'],
+    [
+      [{ kind: 'ReplicaSet', name: 3 }],
+      'metadata.ownerReferences[0].name must be a non-empty string, found number',
+    ],
+  ])('refuses ownerReferences %j, naming the file, the object and the field', (refs, message) => {
+    expect(() => loadSnapshotText(listOf(owned(refs)), 'c.json')).toThrow(
+      new InputError(`c.json: Pod shop/web-1: ${message}`),
+    );
+  });
+
+  it('reads owners that point nowhere or in a cycle as the API server stores them', () => {
+    const rs = (name: string, owner: string) => ({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name,
+        namespace: 'shop',
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner, controller: true }],
+      },
+      spec: {},
+    });
+    const snap = loadSnapshotText(
+      listOf(
+        rs('self', 'self'),
+        rs('a', 'b'),
+        rs('b', 'a'),
+        owned([{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'ghost', controller: true }]),
+        { ...owned(null), metadata: { name: 'web-2', namespace: 'shop', ownerReferences: null } },
+      ),
+      'c.json',
+    );
+    expect(snap.workloads.map((w) => w.metadata.name)).toEqual(['self', 'a', 'b']);
+    expect(snap.pods.map((p) => p.metadata.name)).toEqual(['web-1', 'web-2']);
+    expect([...buildIdentity(snap).podWorkload]).toEqual([
+      ['shop/web-1', 'shop/ReplicaSet/ghost'],
+      ['shop/web-2', 'shop/Pod/web-2'],
+    ]);
   });
 });

@@ -172,6 +172,32 @@ export function jsonType(v: unknown): string {
 }
 
 /**
+ * Checks the types of an object's owner references, which identity follows up to the workload: a list
+ * (or null) of objects each with a non-empty `kind` and `name`. Where they point is not checked: an owner
+ * missing from the snapshot, or owners in a cycle, are read as the API server would store them.
+ */
+function checkOwnerReferences(where: string, refs: unknown): void {
+  if (refs === undefined || refs === null) return;
+  if (!Array.isArray(refs))
+    throw new InputError(
+      `${where}: metadata.ownerReferences must be a list of objects, found ${jsonType(refs)}`,
+    );
+  refs.forEach((r: unknown, i) => {
+    if (r === null || typeof r !== 'object' || Array.isArray(r))
+      throw new InputError(
+        `${where}: metadata.ownerReferences[${i}] must be an object, found ${jsonType(r)}`,
+      );
+    for (const k of ['kind', 'name']) {
+      const v = (r as Record<string, unknown>)[k];
+      if (typeof v !== 'string' || v === '')
+        throw new InputError(
+          `${where}: metadata.ownerReferences[${i}].${k} must be a non-empty string, found ${v === '' ? 'an empty string' : jsonType(v)}`,
+        );
+    }
+  });
+}
+
+/**
  * Checks the types of a pod's addresses, which identity and the engine read: `status` an object (or
  * null), `podIP` and `hostIP` strings, `podIPs` and `hostIPs` lists of objects with a string `ip`.
  */
@@ -244,6 +270,7 @@ export class SnapshotBuilder {
     }
     if ((o.kind === 'Pod' || o.kind === 'NetworkPolicy') && (!o.spec || typeof o.spec !== 'object'))
       throw new InputError(`${where}: spec is missing`);
+    checkOwnerReferences(where, meta.ownerReferences);
     if (o.kind === 'Pod') checkPodStatus(where, o.status);
     const unknown = unknownPolicyFields(o);
     if (unknown.length > 0 && this.opts.unknownFields === 'error')
