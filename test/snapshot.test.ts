@@ -311,3 +311,81 @@ describe('snapshot loader on owner references of the wrong type', () => {
     ]);
   });
 });
+
+describe('snapshot loader on containers and ports of the wrong type', () => {
+  const deployment = (containers: unknown) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: {
+      selector: { matchLabels: { app: 'web' } },
+      template: { metadata: { labels: { app: 'web' } }, spec: { containers } },
+    },
+  });
+
+  it.each([
+    ['x', 'spec.containers must be a list of objects, found string'],
+    [[null], 'spec.containers[0] must be an object, found null'],
+    [[{ name: 'c', ports: 80 }], 'spec.containers[0].ports must be a list of objects, found number'],
+    [
+      [{ name: 'c', ports: [{ containerPort: 80 }, null] }],
+      'spec.containers[0].ports[1] must be an object, found null',
+    ],
+    [
+      [{ name: 'c', ports: [{ containerPort: 'http' }] }],
+      'spec.containers[0].ports[0].containerPort must be an integer from 0 to 65535, found "http"',
+    ],
+    [
+      [{ name: 'c', ports: [{ containerPort: 1e300 }] }],
+      'spec.containers[0].ports[0].containerPort must be an integer from 0 to 65535, found 1e+300',
+    ],
+    [
+      [{ name: 'c', ports: [{ containerPort: 80, hostPort: 70000 }] }],
+      'spec.containers[0].ports[0].hostPort must be an integer from 0 to 65535, found 70000',
+    ],
+    [
+      [{ name: 'c', ports: [{ containerPort: 80, name: 5 }] }],
+      'spec.containers[0].ports[0].name must be a string, found number',
+    ],
+    [
+      [{ name: 'c', ports: [{ containerPort: 80, protocol: 6 }] }],
+      'spec.containers[0].ports[0].protocol must be a string, found number',
+    ],
+  ])('refuses a pod with containers %j, naming the field', (containers, message) => {
+    expect(() => loadSnapshotText(listOf(webPod({}, { containers })), 'c.json')).toThrow(
+      new InputError(`c.json: Pod shop/web-1: ${message}`),
+    );
+  });
+
+  it('refuses an init container, and a pod template, of the wrong type', () => {
+    expect(() =>
+      loadSnapshotText(listOf(webPod({}, { initContainers: [{ name: 'i', ports: [5] }] })), 'c.json'),
+    ).toThrow(
+      new InputError(
+        'c.json: Pod shop/web-1: spec.initContainers[0].ports[0] must be an object, found number',
+      ),
+    );
+    expect(() => loadSnapshotText(listOf(deployment([null, { name: 'c' }])), 'c.json')).toThrow(
+      new InputError(
+        'c.json: Deployment shop/web: spec.template.spec.containers[0] must be an object, found null',
+      ),
+    );
+  });
+
+  it('reads containers and ports that are null or missing as none', () => {
+    const snap = loadSnapshotText(
+      listOf(
+        webPod({}, { containers: null }),
+        deployment([
+          { name: 'c', ports: null },
+          { name: 'd', ports: [{ containerPort: 8080, name: 'http' }] },
+        ]),
+      ),
+      'c.json',
+    );
+    expect(snap.pods[0]!.spec.containers).toEqual([]);
+    expect(buildIdentity(snap).workloads.get('shop/Deployment/web')?.namedPorts).toEqual([
+      { name: 'http', port: 8080, protocol: 'TCP' },
+    ]);
+  });
+});

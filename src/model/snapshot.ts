@@ -171,6 +171,58 @@ export function jsonType(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
+/** Where a pod template is, loosely: what a workload's spec, or a job template's, may hold. */
+type PodTemplateOf = { template?: { spec?: unknown } | null } | null;
+
+/** Whether `v` is an integer from 0 to 65535 (0: no port, as the generated clusters give it). */
+function isPort(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
+}
+
+/**
+ * Checks the types of the containers of a pod spec (at `at`: `spec`, `spec.template.spec`), which
+ * identity reads for named ports and published host ports: `containers` and `initContainers` lists (or
+ * null) of objects, their `ports` lists (or null) of objects with an integer `containerPort` and
+ * `hostPort` from 0 to 65535, and a string `name` and `protocol`, when given.
+ */
+function checkPodSpec(where: string, at: string, spec: unknown): void {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) return;
+  for (const key of ['containers', 'initContainers']) {
+    const list = (spec as Record<string, unknown>)[key];
+    if (list === undefined || list === null) continue;
+    const field = `${at}.${key}`;
+    if (!Array.isArray(list))
+      throw new InputError(`${where}: ${field} must be a list of objects, found ${jsonType(list)}`);
+    list.forEach((c: unknown, i) => {
+      if (c === null || typeof c !== 'object' || Array.isArray(c))
+        throw new InputError(`${where}: ${field}[${i}] must be an object, found ${jsonType(c)}`);
+      const ports = (c as { ports?: unknown }).ports;
+      if (ports === undefined || ports === null) return;
+      if (!Array.isArray(ports))
+        throw new InputError(
+          `${where}: ${field}[${i}].ports must be a list of objects, found ${jsonType(ports)}`,
+        );
+      ports.forEach((p: unknown, j) => {
+        const pf = `${field}[${i}].ports[${j}]`;
+        if (p === null || typeof p !== 'object' || Array.isArray(p))
+          throw new InputError(`${where}: ${pf} must be an object, found ${jsonType(p)}`);
+        const port = p as Record<string, unknown>;
+        if (!isPort(port.containerPort))
+          throw new InputError(
+            `${where}: ${pf}.containerPort must be an integer from 0 to 65535, found ${String(JSON.stringify(port.containerPort))}`,
+          );
+        if (port.hostPort !== undefined && port.hostPort !== null && !isPort(port.hostPort))
+          throw new InputError(
+            `${where}: ${pf}.hostPort must be an integer from 0 to 65535, found ${JSON.stringify(port.hostPort)}`,
+          );
+        for (const k of ['name', 'protocol'])
+          if (port[k] !== undefined && port[k] !== null && typeof port[k] !== 'string')
+            throw new InputError(`${where}: ${pf}.${k} must be a string, found ${jsonType(port[k])}`);
+      });
+    });
+  }
+}
+
 /**
  * Checks the types of an object's owner references, which identity follows up to the workload: a list
  * (or null) of objects each with a non-empty `kind` and `name`. Where they point is not checked: an owner
@@ -271,7 +323,15 @@ export class SnapshotBuilder {
     if ((o.kind === 'Pod' || o.kind === 'NetworkPolicy') && (!o.spec || typeof o.spec !== 'object'))
       throw new InputError(`${where}: spec is missing`);
     checkOwnerReferences(where, meta.ownerReferences);
-    if (o.kind === 'Pod') checkPodStatus(where, o.status);
+    if (o.kind === 'Pod') {
+      checkPodSpec(where, 'spec', o.spec);
+      checkPodStatus(where, o.status);
+    } else if (WORKLOAD_KINDS.has(o.kind)) {
+      checkPodSpec(where, 'spec.template.spec', (o.spec as PodTemplateOf | undefined)?.template?.spec);
+    } else if (o.kind === 'CronJob') {
+      const job = (o.spec as { jobTemplate?: { spec?: PodTemplateOf } } | undefined)?.jobTemplate;
+      checkPodSpec(where, 'spec.jobTemplate.spec.template.spec', job?.spec?.template?.spec);
+    }
     const unknown = unknownPolicyFields(o);
     if (unknown.length > 0 && this.opts.unknownFields === 'error')
       throw new InputError(unknownFieldMessage(where, unknown[0]!, true));
