@@ -389,3 +389,28 @@ describe('snapshot loader on containers and ports of the wrong type', () => {
     ]);
   });
 });
+
+describe('snapshot loader on node addresses of the wrong type', () => {
+  const node = (status: unknown) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, status });
+
+  it.each([
+    [{ addresses: 'x' }, 'status.addresses must be a list of objects, found string'],
+    [{ addresses: [null] }, 'status.addresses[0] must be an object, found null'],
+    [
+      { addresses: [{ type: 'InternalIP', address: 5 }] },
+      'status.addresses[0].address must be a string, found number',
+    ],
+  ])('refuses status %j, naming the node and the field', (status, message) => {
+    expect(() => loadSnapshotText(listOf(node(status)), 'c.json')).toThrow(
+      new InputError(`c.json: Node n1: ${message}`),
+    );
+  });
+
+  it('reads a node without addresses', () => {
+    const snap = loadSnapshotText(
+      listOf(node(null), { ...node({ addresses: null }), metadata: { name: 'n2' } }),
+      'c.json',
+    );
+    expect(snap.others.map((o) => o.metadata.name)).toEqual(['n1', 'n2']);
+  });
+});

@@ -224,6 +224,27 @@ function checkPodSpec(where: string, at: string, spec: unknown): void {
 }
 
 /**
+ * Checks the types of a Node's `status.addresses`, which identity takes for node addresses: a list (or
+ * null) of objects whose `address`, when given, is a string.
+ */
+function checkNodeAddresses(where: string, status: unknown): void {
+  if (status === null || typeof status !== 'object' || Array.isArray(status)) return;
+  const list = (status as { addresses?: unknown }).addresses;
+  if (list === undefined || list === null) return;
+  if (!Array.isArray(list))
+    throw new InputError(`${where}: status.addresses must be a list of objects, found ${jsonType(list)}`);
+  list.forEach((a: unknown, i) => {
+    if (a === null || typeof a !== 'object' || Array.isArray(a))
+      throw new InputError(`${where}: status.addresses[${i}] must be an object, found ${jsonType(a)}`);
+    const address = (a as { address?: unknown }).address;
+    if (address !== undefined && address !== null && typeof address !== 'string')
+      throw new InputError(
+        `${where}: status.addresses[${i}].address must be a string, found ${jsonType(address)}`,
+      );
+  });
+}
+
+/**
  * Checks the types of an object's owner references, which identity follows up to the workload: a list
  * (or null) of objects each with a non-empty `kind` and `name`. Where they point is not checked: an owner
  * missing from the snapshot, or owners in a cycle, are read as the API server would store them.
@@ -328,6 +349,8 @@ export class SnapshotBuilder {
       checkPodStatus(where, o.status);
     } else if (WORKLOAD_KINDS.has(o.kind)) {
       checkPodSpec(where, 'spec.template.spec', (o.spec as PodTemplateOf | undefined)?.template?.spec);
+    } else if (o.kind === 'Node') {
+      checkNodeAddresses(where, o.status);
     } else if (o.kind === 'CronJob') {
       const job = (o.spec as { jobTemplate?: { spec?: PodTemplateOf } } | undefined)?.jobTemplate;
       checkPodSpec(where, 'spec.jobTemplate.spec.template.spec', job?.spec?.template?.spec);
