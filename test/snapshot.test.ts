@@ -414,3 +414,29 @@ describe('snapshot loader on node addresses of the wrong type', () => {
     expect(snap.others.map((o) => o.metadata.name)).toEqual(['n1', 'n2']);
   });
 });
+
+describe('snapshot loader on a List without an items list', () => {
+  it.each([
+    [
+      '{"apiVersion":"v1","kind":"List","items":null}',
+      'c.json: List: items must be a list of objects, found null',
+    ],
+    [
+      '{"apiVersion":"v1","kind":"PodList","metadata":{"resourceVersion":"7"},"items":{"a":1}}',
+      'c.json: PodList: items must be a list of objects, found object',
+    ],
+    ['{"apiVersion":"v1","kind":"List"}', 'c.json: List: items must be a list of objects, found undefined'],
+    ['apiVersion: v1\nkind: List\nitems:\n', 'c.json: List: items must be a list of objects, found null'],
+  ])('refuses %s, naming the field', (text, message) => {
+    expect(() => loadSnapshotText(text, 'c.json')).toThrow(new InputError(message));
+  });
+
+  it('reads an empty List, and an object of a kind ending in List that has a name, as such', () => {
+    expect(loadSnapshotText('{"apiVersion":"v1","kind":"List","items":[]}', 'c.json').pods).toEqual([]);
+    const snap = loadSnapshotText(
+      listOf({ apiVersion: 'x/v1', kind: 'AllowList', metadata: { name: 'a' } }),
+      'c.json',
+    );
+    expect(snap.others.map((o) => o.kind)).toEqual(['AllowList']);
+  });
+});

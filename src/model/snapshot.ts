@@ -133,8 +133,15 @@ export function flattenLists(value: unknown, source: string): unknown[] {
   if (Array.isArray(value)) return value.flatMap((v) => flattenLists(v, source));
   if (value !== null && typeof value === 'object') {
     const o = value as Record<string, unknown>;
-    if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) {
-      return o.items.flatMap((v) => flattenLists(v, source));
+    if (typeof o.kind === 'string' && o.kind.endsWith('List')) {
+      if (Array.isArray(o.items)) return o.items.flatMap((v) => flattenLists(v, source));
+      // A List whose items are null or missing (no object has such a kind and no name): said as such,
+      // not as an object without metadata.
+      const name = (o.metadata as { name?: unknown } | null | undefined)?.name;
+      if (o.items !== undefined || typeof name !== 'string' || name === '')
+        throw new InputError(
+          `${source}: ${o.kind}: items must be a list of objects, found ${jsonType(o.items)}`,
+        );
     }
     return [value];
   }
