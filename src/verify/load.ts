@@ -176,9 +176,24 @@ export async function readText(path: string, stdin?: NodeJS.ReadableStream): Pro
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new InputError(
-      `${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
+    throw new InputError(`${path}: cannot read: ${readProblem(err)}`);
+  }
+}
+
+/** Why a file could not be read, in words (as the snapshot and flow readers say it), not as a code. */
+function readProblem(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default:
+      return (err as Error).message;
   }
 }
 

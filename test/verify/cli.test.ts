@@ -142,6 +142,25 @@ describe('simulate query fields', () => {
   });
 });
 
+describe('simulate --queries that cannot be read', () => {
+  it('says why in words, naming the file, not with the error code', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-queries-'));
+    const missing = join(dir, 'nope.json');
+    const r = await cli('simulate', '--cluster', CLUSTER, '--queries', missing);
+    expect([r.code, r.out, r.err]).toEqual([
+      2,
+      '',
+      `microseg simulate: ${missing}: cannot read: no such file or directory\n`,
+    ]);
+    const d = await cli('simulate', '--cluster', CLUSTER, '--queries', dir);
+    expect([d.code, d.out, d.err]).toEqual([
+      2,
+      '',
+      `microseg simulate: ${dir}: cannot read: is a directory\n`,
+    ]);
+  });
+});
+
 describe('microseg explain', () => {
   it('prints the verdict and the reasoning', async () => {
     const r = await cli(
