@@ -166,18 +166,35 @@ export function replaceRepeated(snap: ClusterSnapshot): { snapshot: ClusterSnaps
   };
 }
 
+/**
+ * The text of a file, or of standard input for '-': UTF-8 with or without a byte order mark, or UTF-16
+ * with one (what Windows PowerShell's `>` writes), as the snapshot and flow readers take it.
+ */
 export async function readText(path: string, stdin?: NodeJS.ReadableStream): Promise<string> {
+  let bytes: Buffer;
   if (path === '-') {
     if (!stdin) throw new InputError('-: standard input is not available');
     const chunks: Buffer[] = [];
     for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-    return Buffer.concat(chunks).toString('utf8');
+    bytes = Buffer.concat(chunks);
+  } else {
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      throw new InputError(`${path}: cannot read: ${readProblem(err)}`);
+    }
   }
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new InputError(`${path}: cannot read: ${readProblem(err)}`);
-  }
+  return decodeText(bytes);
+}
+
+/** Bytes as text: a UTF-16 byte order mark (either order) decodes UTF-16, a UTF-8 one is dropped. */
+function decodeText(bytes: Buffer): string {
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe)
+    return new TextDecoder('utf-16le').decode(bytes.subarray(2));
+  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff)
+    return new TextDecoder('utf-16be').decode(bytes.subarray(2));
+  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return bytes.toString('utf8', bom ? 3 : 0);
 }
 
 /** Why a file could not be read, in words (as the snapshot and flow readers say it), not as a code. */

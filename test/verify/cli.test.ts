@@ -161,6 +161,26 @@ describe('simulate --queries that cannot be read', () => {
   });
 });
 
+describe('simulate --queries written with a byte order mark', () => {
+  // What Windows PowerShell writes (`> queries.json`, `Out-File -Encoding utf8BOM`), as --cluster reads it.
+  it('is read as its text, UTF-8 or UTF-16', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-queries-bom-'));
+    const text = readFileSync(fixture('queries.json'), 'utf8');
+    const plain = await cli('simulate', '--cluster', CLUSTER, '--queries', fixture('queries.json'));
+    expect(plain.code).toBe(0);
+    const encodings: [string, Buffer][] = [
+      ['utf8-bom.json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])],
+      ['utf16le.json', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')])],
+      ['utf16be.json', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()])],
+    ];
+    for (const [name, bytes] of encodings) {
+      writeFileSync(join(dir, name), bytes);
+      const r = await cli('simulate', '--cluster', CLUSTER, '--queries', join(dir, name));
+      expect([r.code, r.err, r.out], name).toEqual([0, '', plain.out]);
+    }
+  });
+});
+
 describe('microseg explain', () => {
   it('prints the verdict and the reasoning', async () => {
     const r = await cli(
