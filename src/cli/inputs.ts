@@ -22,7 +22,7 @@ import {
 } from '../model/snapshot.ts';
 import { streamJsonObjects } from '../model/stream.ts';
 import type { FlowFormat, IngestStats } from '../flows/reader.ts';
-import { FLOW_FORMATS, gunzipIfNeeded, openSource } from '../flows/reader.ts';
+import { detectRecordFormat, FLOW_FORMATS, gunzipIfNeeded, openSource } from '../flows/reader.ts';
 import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
@@ -131,6 +131,34 @@ async function expand(p: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * An object without a kind refused by the snapshot reader, with what it is when it is something microseg
+ * reads elsewhere: a flow record (a flows file given as `--cluster` or `--policies`) or the report
+ * `recommend` writes (`--policies policies/report.json`). Any other error is returned as it is.
+ */
+function withWhatItIs(err: unknown, obj: unknown): unknown {
+  if (!(err instanceof InputError) || typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    return err;
+  const o = obj as Record<string, unknown>;
+  if ('kind' in o) return err;
+  let what: string | undefined;
+  if ('reportVersion' in o) what = 'it is the report.json microseg recommend writes, not a Kubernetes object';
+  else {
+    const format = detectRecordFormat(o);
+    const record =
+      format === 'hubble'
+        ? 'a Hubble flow record'
+        : format === 'inspektor-gadget'
+          ? 'an Inspektor Gadget trace_tcp event'
+          : format === 'generic' && 'src' in o && 'dst' in o
+            ? 'a generic flow record'
+            : undefined;
+    if (record !== undefined)
+      what = `it is ${record}, not a Kubernetes object (a flows file given as a cluster or policy file?)`;
+  }
+  return what === undefined ? err : new InputError(`${err.message}: ${what}`);
+}
+
 /** Loads cluster snapshot and policy files into one snapshot, each object checked and compacted as read. */
 export async function loadSnapshotFiles(
   paths: readonly string[],
@@ -147,7 +175,13 @@ export async function loadSnapshotFiles(
         return t;
       };
       const builder = new SnapshotBuilder(f, opts, keep);
-      for await (const obj of readObjects(f, opts.stdin)) builder.add(obj);
+      for await (const obj of readObjects(f, opts.stdin)) {
+        try {
+          builder.add(obj);
+        } catch (err) {
+          throw withWhatItIs(err, obj);
+        }
+      }
       snaps.push(builder.snapshot);
     }
   }

@@ -181,6 +181,65 @@ describe('simulate --queries written with a byte order mark', () => {
   });
 });
 
+describe('a flows file or a report given as a cluster or policy file', () => {
+  const SAMPLES = (f: string) => fileURLToPath(new URL(`../../../shared/samples/${f}`, import.meta.url));
+  it('is named as what it is, not only as an object without a kind', async () => {
+    const hubble = SAMPLES('hubble-flows.jsonl');
+    const r = await cli(
+      'recommend',
+      '--flows',
+      hubble,
+      '--cluster',
+      hubble,
+      '--out',
+      join(mkdtempSync(join(tmpdir(), 'microseg-asflows-')), 'p'),
+    );
+    expect([r.code, r.out, r.err]).toEqual([
+      2,
+      '',
+      `microseg recommend: ${hubble}: item 1: kind must be a non-empty string: it is a Hubble flow record, not a Kubernetes object (a flows file given as a cluster or policy file?)\n`,
+    ]);
+    const gadget = SAMPLES('ig-trace-tcp.jsonl');
+    const g = await cli(
+      'explain',
+      '--cluster',
+      gadget,
+      '--from',
+      'shop/db-0',
+      '--to',
+      'shop/db-0',
+      '--port',
+      '80',
+    );
+    expect([g.code, g.out, g.err]).toEqual([
+      2,
+      '',
+      `microseg explain: ${gadget}: item 1: kind must be a non-empty string: it is an Inspektor Gadget trace_tcp event, not a Kubernetes object (a flows file given as a cluster or policy file?)\n`,
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-asreport-'));
+    const report = join(dir, 'report.json');
+    writeFileSync(report, JSON.stringify({ reportVersion: 1, inputs: {} }, null, 2));
+    const p = await cli(
+      'explain',
+      '--cluster',
+      CLUSTER,
+      '--policies',
+      report,
+      '--from',
+      'shop/db-0',
+      '--to',
+      'shop/db-0',
+      '--port',
+      '80',
+    );
+    expect([p.code, p.out, p.err]).toEqual([
+      2,
+      '',
+      `microseg explain: ${report}: item 1: kind must be a non-empty string: it is the report.json microseg recommend writes, not a Kubernetes object\n`,
+    ]);
+  });
+});
+
 describe('microseg explain', () => {
   it('prints the verdict and the reasoning', async () => {
     const r = await cli(
