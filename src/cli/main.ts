@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CliIO } from './io.ts';
 import { EXIT, processIO } from './io.ts';
+import { closestName } from '../model/order.ts';
 
 export interface Command {
   summary: string;
@@ -142,7 +143,10 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
   const rest = joinNegativeValues(given);
   const cmd = COMMANDS[name];
   if (!cmd) {
-    io.err(`microseg: unknown command '${name}'\n\n${usage()}\n`);
+    // One line naming the command it is likely meant to be (a typo), then where the commands are listed.
+    const near = closestName(name, Object.keys(COMMANDS));
+    const guess = near !== undefined ? ` (did you mean '${near}'?)` : '';
+    io.err(`microseg: unknown command '${name}'${guess}\nRun 'microseg --help' for the commands.\n`);
     return EXIT.usage;
   }
   const mod = await cmd.load();

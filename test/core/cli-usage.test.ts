@@ -112,6 +112,26 @@ describe('microseg without a command', () => {
   });
 });
 
+describe('an unknown command', () => {
+  it('is bad usage in one line, naming the command it is likely meant to be', async () => {
+    expect(await cli(['recomend', '--flows', 'f.jsonl'])).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: "microseg: unknown command 'recomend' (did you mean 'recommend'?)\nRun 'microseg --help' for the commands.\n",
+    });
+    expect(await cli(['blast-raduis'])).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: "microseg: unknown command 'blast-raduis' (did you mean 'blast-radius'?)\nRun 'microseg --help' for the commands.\n",
+    });
+    expect(await cli(['verify'])).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: "microseg: unknown command 'verify'\nRun 'microseg --help' for the commands.\n",
+    });
+  });
+});
+
 describe('microseg graph --format', () => {
   // recommend and audit take the flow format as --format; graph's is its output's, and the message said
   // only "json or dot" to someone giving it the format of their flows.
