@@ -190,7 +190,8 @@ const EXCLUSION_ATTEMPTS = 3;
 /**
  * When a reconcile whose exclusion patches kept conflicting is requeued: after EXCLUSION_RETRY_MS the
  * first time, twice as long at each reconcile of the same Isolation that still conflicts, at most
- * EXCLUSION_RETRY_MAX_MS; from EXCLUSION_RETRY_MS again once its patches took.
+ * EXCLUSION_RETRY_MAX_MS; from EXCLUSION_RETRY_MS again once its patches took, and in a new episode (a
+ * re-arm after the release).
  */
 const EXCLUSION_RETRY_MS = 1000;
 const EXCLUSION_RETRY_MAX_MS = 60_000;
@@ -250,7 +251,8 @@ export class IsolationReconciler {
   private pendingEvents = 0;
   /**
    * Per key, how many reconciles in a row ended with an exclusion patch still conflicting (the backoff
-   * of their requeue); dropped by a reconcile whose patches all took, and with the Isolation.
+   * of their requeue); dropped by a reconcile whose patches all took, at the release at expiry and at a
+   * re-arm (a new episode starts from a second), and with the Isolation.
    */
   private readonly exclusionRetries = new Map<string, number>();
   /** Per key, the last failure said in a ReconcileFailed Event (cleared by a reconcile that succeeds). */
@@ -746,6 +748,9 @@ export class IsolationReconciler {
       // cannot read, or a check failing as before, is said again for it.
       this.notEvaluatedSaid.delete(key);
       this.checkFailures.delete(key);
+      // Nor is the backoff of its exclusion patches: a patch of the new episode that conflicts is
+      // retried within a second, as the policy admits traffic to the quarantined pods until it is excluded.
+      this.exclusionRetries.delete(key);
       this.o.metrics?.action('rearmed');
       return fresh;
     };
@@ -823,6 +828,7 @@ export class IsolationReconciler {
   /** Releases an Isolation that reached its expiry and records it as Released. */
   private async expire(key: string, iso: Isolation, expiresAt: string): Promise<ReconcileResult> {
     this.pendingChecks.delete(key);
+    this.exclusionRetries.delete(key);
     await this.release(iso, 'expired');
     const message = `released at expiry (${expiresAt})`;
     // A Released record says what holds now: no pod isolated, no proof (the Pods and Leaks columns

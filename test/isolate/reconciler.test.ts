@@ -1140,6 +1140,41 @@ describe('IsolationReconciler: the exclusion patch of a microseg allow policy co
     expect((await reconciler.reconcile(KEY)).requeueAfterMs).toBe(1000);
     await settle(reconciler);
   });
+
+  it('that kept conflicting in an episode released at expiry starts from a second again when re-armed', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(now), resyncMs: 3_600_000 });
+    const allow = putMicrosegAllow(kube);
+    const conflicting = { now: true };
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (conflicting.now && req.method === 'PATCH' && req.path === allow)
+        throw new KubeError(409, 'Conflict', `${allow}: the object has been modified`);
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube, { duration: '10m' }));
+    const waits: (number | undefined)[] = [];
+    for (let i = 0; i < 7; i++) waits.push((await reconciler.reconcile(KEY)).requeueAfterMs);
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 60_000]);
+    await reconciler.checks.idle();
+    // Released at expiry while the patches still conflicted: the episode ends.
+    now += 11 * 60_000;
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    expect(serverIso(kube).status?.phase).toBe('Released');
+    // Alerted again: a new episode, whose first conflicting patch is retried within a second, as the
+    // policy admits traffic to the quarantined pod until it is excluded.
+    now += 60_000;
+    const rearmed = await kube.request<Isolation>({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { metadata: { annotations: { [REARM_ANNOTATION]: new Date(now - 50).toISOString() } } },
+    });
+    reconciler.observe(rearmed);
+    expect((await reconciler.reconcile(KEY)).requeueAfterMs).toBe(1000);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    await settle(reconciler);
+  });
 });
 
 describe('IsolationReconciler: a restart between the label and the status write', () => {
