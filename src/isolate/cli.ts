@@ -14,6 +14,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   NO_POD_MESSAGE,
+  ISOLATION_FINALIZER,
   isDnsLabel,
   isPodName,
   parseIsolationSpec,
@@ -260,6 +261,21 @@ export function lastReported(iso: Isolation | undefined): string {
       : '';
   const ns = iso.metadata.namespace ?? '';
   return `; the controller last reported${older} phase ${s.phase ?? 'Pending'}${s.message ? `: ${s.message}` : ''} (its Events: kubectl describe isolation -n ${ns} ${iso.metadata.name})`;
+}
+
+/**
+ * Why `release --wait` still found the Isolation, for the line after "still present after N ms". Once
+ * deleted, what holds it is a finalizer: microseg's while the controller has not released the pods (it
+ * writes no status meanwhile, so the status is the one from before the deletion and says nothing of the
+ * release; a release that fails is a ReconcileFailed Event), or another's. Not deleted (created again
+ * since, say): what the controller last reported.
+ */
+export function notReleased(iso: Isolation | undefined): string {
+  if (!iso?.metadata.deletionTimestamp) return lastReported(iso);
+  const finalizers = iso.metadata.finalizers ?? [];
+  if (finalizers.includes(ISOLATION_FINALIZER))
+    return `: deleted, but the controller has not released its pods and removed its finalizer ${ISOLATION_FINALIZER} (is the controller running? A release that fails is said in a ReconcileFailed Event: kubectl describe isolation -n ${iso.metadata.namespace ?? ''} ${iso.metadata.name})`;
+  return `: deleted, and microseg holds it no longer (its pods released, or none isolated), but finalizers that are not microseg's do: ${finalizers.join(', ')}`;
 }
 
 export function summary(iso: Isolation): string {

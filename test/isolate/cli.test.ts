@@ -509,4 +509,30 @@ describe('isolate --wait and release --wait that time out', () => {
       'microseg release: shop/cut-web-1 still present after 300 ms; the controller last reported phase Isolated: 1 pod(s) isolated with NetworkPolicy (its Events: kubectl describe isolation -n shop cut-web-1)\n',
     );
   });
+
+  it('release: deleted but held by the finalizer, says the controller has not released it, not the status from before', async () => {
+    // What a real API server answers after the DELETE: the deletion marked, the finalizer holding the
+    // object; the status is the one the controller wrote before (it writes none while releasing).
+    const deleting = stored({
+      observedGeneration: 1,
+      phase: 'Isolated',
+      message: '1 pod(s) isolated with NetworkPolicy',
+    });
+    deleting.metadata = {
+      ...deleting.metadata,
+      deletionTimestamp: '2026-11-28T10:00:00Z',
+      finalizers: ['microseg.dev/isolation-release'],
+    };
+    const r = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      'microseg release: shop/cut-web-1 still present after 300 ms: deleted, but the controller has not released its pods and removed its finalizer microseg.dev/isolation-release (is the controller running? A release that fails is said in a ReconcileFailed Event: kubectl describe isolation -n shop cut-web-1)\n',
+    );
+    // Held by another's finalizer only: microseg's is gone (its release done, or nothing isolated).
+    deleting.metadata = { ...deleting.metadata, finalizers: ['example.com/audit-hold'] };
+    const other = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(other.err).toBe(
+      "microseg release: shop/cut-web-1 still present after 300 ms: deleted, and microseg holds it no longer (its pods released, or none isolated), but finalizers that are not microseg's do: example.com/audit-hold\n",
+    );
+  });
 });

@@ -8,7 +8,7 @@ import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
 import type { Pod } from '../../model/k8s.ts';
 import { QUARANTINE_LABEL } from '../../isolate/api.ts';
-import { kubeFrom, lastReported, parseTimeout, splitRef, waitFor } from '../../isolate/cli.ts';
+import { kubeFrom, notReleased, parseTimeout, splitRef, waitFor } from '../../isolate/cli.ts';
 import { isNotFound, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
 const HELP = `usage: microseg release NAMESPACE/ISOLATION [...] [options]
@@ -95,7 +95,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       }
       const { iso: last, timedOut } = await waitFor(kube, ns, name, (i) => i === undefined, timeoutMs);
       if (timedOut) {
-        io.err(`microseg release: ${ns}/${name} still present after ${timeoutMs} ms${lastReported(last)}\n`);
+        io.err(`microseg release: ${ns}/${name} still present after ${timeoutMs} ms${notReleased(last)}\n`);
         code = EXIT.findings;
       } else io.out(`isolation ${ns}/${name} released; pods restored\n`);
     }
