@@ -178,6 +178,29 @@ export interface LeakStatus {
   example: string;
 }
 
+/**
+ * The condition type that says whether the controller's last reconcile of the Isolation succeeded:
+ * `False` (reason RECONCILE_FAILED) with the error while a reconcile fails and is retried, `True` (reason
+ * RECONCILED) once one succeeds.
+ */
+export const RECONCILED_CONDITION = 'Reconciled';
+export const RECONCILE_FAILED = 'ReconcileFailed';
+export const RECONCILED = 'Reconciled';
+/** How the status message of an Isolation whose reconcile fails before any outcome begins. */
+export const RECONCILE_FAILED_MESSAGE = 'reconcile failed: ';
+/** The message of a `True` Reconciled condition. */
+export const RECONCILED_MESSAGE = 'the last reconcile succeeded';
+
+/** A condition of an Isolation (Kubernetes metav1.Condition). */
+export interface IsolationCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
 export interface IsolationStatus {
   observedGeneration?: number;
   phase?: IsolationPhase;
@@ -198,6 +221,8 @@ export interface IsolationStatus {
   isolatedAt?: string;
   expiresAt?: string;
   releasedAt?: string;
+  /** Conditions: Reconciled (see RECONCILED_CONDITION). */
+  conditions?: IsolationCondition[];
   timeline?: TimelineEntry[];
 }
 
@@ -517,6 +542,29 @@ export function expiryTime(spec: IsolationSpec, isolatedAt: string | undefined):
 }
 
 /** Appends a timeline entry, keeping the newest MAX_TIMELINE. */
+/**
+ * `conditions` with the Reconciled condition set: its lastTransitionTime kept while its status stays the
+ * same, so that a reconcile repeating the same outcome changes nothing.
+ */
+export function setReconciled(
+  conditions: readonly IsolationCondition[] | undefined,
+  failure: string | undefined,
+  now: string,
+  generation: number,
+): IsolationCondition[] {
+  const old = (conditions ?? []).find((c) => c.type === RECONCILED_CONDITION);
+  const status = failure === undefined ? 'True' : 'False';
+  const next: IsolationCondition = {
+    type: RECONCILED_CONDITION,
+    status,
+    reason: failure === undefined ? RECONCILED : RECONCILE_FAILED,
+    message: failure ?? RECONCILED_MESSAGE,
+    lastTransitionTime: old && old.status === status ? old.lastTransitionTime : now,
+    observedGeneration: generation,
+  };
+  return [...(conditions ?? []).filter((c) => c.type !== RECONCILED_CONDITION), next];
+}
+
 export function addTimeline(
   timeline: readonly TimelineEntry[] | undefined,
   entry: TimelineEntry,

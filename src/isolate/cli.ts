@@ -15,6 +15,7 @@ import {
   MANAGED_BY_VALUE,
   NO_POD_MESSAGE,
   ISOLATION_FINALIZER,
+  RECONCILED_CONDITION,
   isDnsLabel,
   isPodName,
   parseIsolationSpec,
@@ -248,33 +249,52 @@ export async function waitFor(
 /**
  * Why `--wait` saw no outcome, for the line after "no outcome ... after N ms": what the controller last
  * wrote in the status (its phase and message, and the spec generation it was for when that is not the
- * current one), or, when it never wrote any, the question whether it runs at all.
+ * current one; the error of its last reconcile when that failed and the message does not say it), or,
+ * when it never wrote any, the question whether it runs at all.
  */
 export function lastReported(iso: Isolation | undefined): string {
   const s = iso?.status;
-  const written = s !== undefined && (s.observedGeneration !== undefined || !!s.phase || !!s.message);
+  const written =
+    s !== undefined &&
+    (s.observedGeneration !== undefined || !!s.phase || !!s.message || (s.conditions ?? []).length > 0);
   if (!iso || !written) return ' (is the controller running?)';
+  const failed = s.conditions?.find((c) => c.type === RECONCILED_CONDITION && c.status === 'False');
+  const failure =
+    failed?.message && !(s.message ?? '').includes(failed.message)
+      ? `; its last reconcile failed: ${failed.message}`
+      : '';
   const generation = iso.metadata.generation;
   const older =
     s.observedGeneration !== undefined && generation !== undefined && s.observedGeneration < generation
       ? `, for generation ${s.observedGeneration} of the spec (now ${generation}),`
       : '';
   const ns = iso.metadata.namespace ?? '';
-  return `; the controller last reported${older} phase ${s.phase ?? 'Pending'}${s.message ? `: ${s.message}` : ''} (its Events: kubectl describe isolation -n ${ns} ${iso.metadata.name})`;
+  return `; the controller last reported${older} phase ${s.phase ?? 'Pending'}${s.message ? `: ${s.message}` : ''}${failure} (its Events: kubectl describe isolation -n ${ns} ${iso.metadata.name})`;
 }
 
 /**
  * Why `release --wait` still found the Isolation, for the line after "still present after N ms". Once
- * deleted, what holds it is a finalizer: microseg's while the controller has not released the pods (it
- * writes no status meanwhile, so the status is the one from before the deletion and says nothing of the
- * release; a release that fails is a ReconcileFailed Event), or another's. Not deleted (created again
- * since, say): what the controller last reported.
+ * deleted, what holds it is a finalizer: microseg's while the controller has not released the pods (the
+ * phase and message are the ones from before the deletion and say nothing of the release; a release
+ * that fails is a ReconcileFailed Event and a Reconciled condition turned False since the deletion,
+ * whose error is said), or another's. Not deleted (created again since, say): what the controller last
+ * reported.
  */
 export function notReleased(iso: Isolation | undefined): string {
   if (!iso?.metadata.deletionTimestamp) return lastReported(iso);
   const finalizers = iso.metadata.finalizers ?? [];
-  if (finalizers.includes(ISOLATION_FINALIZER))
+  if (finalizers.includes(ISOLATION_FINALIZER)) {
+    // A release that failed after the deletion is in the Reconciled condition too: say its error.
+    const failed = iso.status?.conditions?.find(
+      (c) =>
+        c.type === RECONCILED_CONDITION &&
+        c.status === 'False' &&
+        Date.parse(c.lastTransitionTime) >= Date.parse(iso.metadata.deletionTimestamp ?? ''),
+    );
+    if (failed?.message)
+      return `: deleted, but the controller has not released its pods and removed its finalizer ${ISOLATION_FINALIZER}: its last reconcile failed: ${failed.message} (its Events: kubectl describe isolation -n ${iso.metadata.namespace ?? ''} ${iso.metadata.name})`;
     return `: deleted, but the controller has not released its pods and removed its finalizer ${ISOLATION_FINALIZER} (is the controller running? A release that fails is said in a ReconcileFailed Event: kubectl describe isolation -n ${iso.metadata.namespace ?? ''} ${iso.metadata.name})`;
+  }
   return `: deleted, and microseg holds it no longer (its pods released, or none isolated), but finalizers that are not microseg's do: ${finalizers.join(', ')}`;
 }
 

@@ -19,6 +19,9 @@ import {
   MECHANISMS,
   PHASES,
   PLURAL,
+  RECONCILED,
+  RECONCILED_CONDITION,
+  RECONCILE_FAILED,
   APIGROUP_RE,
   CUSTOM_KIND_RE,
   MAX_APIGROUP,
@@ -231,6 +234,24 @@ export function isolationCRD(): Schema {
     isolatedAt: str('When the isolation took effect.'),
     expiresAt: str('When it will be released automatically.'),
     releasedAt: str('When it was released.'),
+    conditions: arr(
+      `Conditions. ${RECONCILED_CONDITION}: False (reason ${RECONCILE_FAILED}) with the error while the controller's reconcile fails and is retried with backoff; True (reason ${RECONCILED}) once one succeeds.`,
+      obj(
+        'A condition of the Isolation (Kubernetes metav1.Condition).',
+        {
+          type: str(`Condition type: ${RECONCILED_CONDITION}.`),
+          status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+          reason: str(`A CamelCase reason code: ${RECONCILED} or ${RECONCILE_FAILED}.`),
+          message: str('A human-readable explanation: for a failure, the error.'),
+          lastTransitionTime: str('When status last changed.', { format: 'date-time' }),
+          observedGeneration: int('The metadata.generation the condition was computed for.', {
+            format: 'int64',
+          }),
+        },
+        { required: ['type', 'status', 'reason', 'lastTransitionTime'] },
+      ),
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+    ),
     timeline: arr(
       'What happened, oldest first (the newest 40 kept).',
       obj('One action.', { time: str('When.'), action: str('What.'), message: str('Details.') }),

@@ -37,9 +37,13 @@ import {
   QUARANTINE_LABEL,
   RECEIVED_AT_ANNOTATION,
   REARM_ANNOTATION,
+  RECONCILED_CONDITION,
+  RECONCILE_FAILED,
+  RECONCILE_FAILED_MESSAGE,
   addTimeline,
   expiryTime,
   parseIsolationSpec,
+  setReconciled,
 } from './api.ts';
 import type { Kube, KubeRequest } from './kube.ts';
 import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
@@ -649,12 +653,14 @@ export class IsolationReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const leave = this.background.enterForeground();
+    const seen: { iso?: Isolation } = {};
     try {
-      const res = await this.reconcileKey(key);
+      const res = await this.reconcileKey(key, seen);
       this.failures.delete(key);
+      if (seen.iso) await this.markReconciled(key, seen.iso);
       return res;
     } catch (err) {
-      this.reportFailure(key, err);
+      await this.reportFailure(key, err).catch(() => undefined);
       throw err;
     } finally {
       leave();
@@ -662,30 +668,86 @@ export class IsolationReconciler {
   }
 
   /**
-   * A reconcile that failed (the apiserver refused a write, or could not be reached) is retried with
-   * backoff; a Warning Event on the Isolation says why, once per distinct error, so that `kubectl
-   * describe` shows more than a missing phase. A conflict is routine (the next try re-reads): not said.
+   * A reconcile that succeeded: the Reconciled condition of the status becomes True for the generation
+   * reconciled, replacing the failure a reconcile before may have put there. The paths that decide a
+   * status set it themselves; this covers those that wrote none (a Released record, an outcome unchanged).
    */
-  private reportFailure(key: string, err: unknown): void {
-    if (isConflict(err)) return;
-    const message = `${err instanceof Error ? err.message : String(err)} (retrying)`;
-    if (this.failures.get(key) === message) return;
-    this.failures.set(key, message);
-    const [ns, name] = key.split('/') as [string, string];
-    const known = this.observed.get(key);
-    this.event(
-      known ? this.isoRef(known) : { apiVersion: API_VERSION, kind: KIND, name, namespace: ns },
-      'Warning',
-      'ReconcileFailed',
-      message,
-    );
+  private async markReconciled(key: string, iso: Isolation): Promise<void> {
+    const entry = this.statuses.get(key);
+    const current = this.observed.get(key);
+    if (!entry || entry.uid !== (iso.metadata.uid ?? '') || current?.metadata.deletionTimestamp) return;
+    const generation = iso.metadata.generation ?? 0;
+    const c = entry.status.conditions?.find((x) => x.type === RECONCILED_CONDITION);
+    if (c?.status === 'True' && c.observedGeneration === generation) return;
+    const next: IsolationStatus = {
+      ...entry.status,
+      conditions: setReconciled(entry.status.conditions, undefined, this.now().toISOString(), generation),
+    };
+    // A leak check still to run publishes it with its outcome.
+    if (this.pendingChecks.has(key)) entry.status = next;
+    else await this.patchStatus(iso, next).catch(() => undefined);
   }
 
-  private async reconcileKey(key: string): Promise<ReconcileResult> {
+  /**
+   * A reconcile that failed (the apiserver refused a write, or could not be reached) is retried with
+   * backoff. It is said in the status, so that `kubectl get` and `microseg isolate --wait` show it: the
+   * Reconciled condition turns False with the error and the generation, and a status the controller had
+   * not written yet becomes phase Pending with the error as its message (a phase already reported, such as
+   * Isolated, stays: what it says still holds). A Warning Event on the Isolation and a timeline entry say
+   * it too, once per distinct error. A conflict is routine (the next try re-reads): not said.
+   */
+  private async reportFailure(key: string, err: unknown): Promise<void> {
+    if (isConflict(err)) return;
+    const message = `${err instanceof Error ? err.message : String(err)} (retrying)`;
+    const [ns, name] = key.split('/') as [string, string];
+    const known = this.observed.get(key);
+    if (this.failures.get(key) !== message) {
+      this.failures.set(key, message);
+      this.event(
+        known ? this.isoRef(known) : { apiVersion: API_VERSION, kind: KIND, name, namespace: ns },
+        'Warning',
+        RECONCILE_FAILED,
+        message,
+      );
+    }
+    if (!known) return; // never read: there is no object to write a status on
+    const entry = this.statusEntry(known);
+    const status = entry.status;
+    const generation = known.metadata.generation ?? 0;
+    const now = this.now().toISOString();
+    const was = status.conditions?.find((c) => c.type === RECONCILED_CONDITION);
+    const said = was?.status === 'False' && was.message === message;
+    const unreported =
+      status.phase === undefined ||
+      (status.phase === 'Pending' && (status.message ?? '').startsWith(RECONCILE_FAILED_MESSAGE));
+    const next: IsolationStatus = {
+      ...status,
+      ...(unreported
+        ? {
+            phase: 'Pending',
+            message: `${RECONCILE_FAILED_MESSAGE}${message}`,
+            observedGeneration: generation,
+          }
+        : {}),
+      conditions: setReconciled(status.conditions, message, now, generation),
+      timeline: said
+        ? (status.timeline ?? [])
+        : addTimeline(status.timeline, {
+            time: now,
+            action: RECONCILE_FAILED,
+            message: message.slice(0, 512),
+          }),
+    };
+    if (statusChanged(entry.written, next)) await this.patchStatus(known, next);
+    else entry.status = next;
+  }
+
+  private async reconcileKey(key: string, seen: { iso?: Isolation }): Promise<ReconcileResult> {
     const [ns, name] = key.split('/') as [string, string];
     const known = this.observed.get(key);
     const iso = known ? structuredClone(known) : await this.get<Isolation>(paths.isolation(ns, name));
     if (iso && !known) this.observe(iso);
+    if (iso) seen.iso = iso;
     if (!iso) {
       this.failures.delete(key);
       this.exclusionRetries.delete(key);
@@ -860,10 +922,13 @@ export class IsolationReconciler {
     action: string,
     message: string,
   ): Promise<void> {
-    const entry: TimelineEntry = { time: this.now().toISOString(), action, message: message.slice(0, 512) };
+    const now = this.now().toISOString();
+    const entry: TimelineEntry = { time: now, action, message: message.slice(0, 512) };
+    const generation = iso.metadata.generation ?? 0;
     const status: IsolationStatus = {
       ...next,
-      observedGeneration: iso.metadata.generation ?? 0,
+      observedGeneration: generation,
+      conditions: setReconciled(next.conditions, undefined, now, generation),
       timeline: addTimeline(next.timeline, entry),
     };
     await this.patchStatus(iso, status);
@@ -1163,6 +1228,7 @@ export class IsolationReconciler {
       ...(isolatedAt ? { isolatedAt } : {}),
       ...(expiresAt ? { expiresAt } : {}),
       observedGeneration: iso.metadata.generation ?? 0,
+      conditions: setReconciled(status.conditions, undefined, nowIso, iso.metadata.generation ?? 0),
       timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
     };
     this.pendingChecks.set(key, {

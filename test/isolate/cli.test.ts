@@ -491,6 +491,35 @@ describe('isolate --wait and release --wait that time out', () => {
     );
   });
 
+  const refused =
+    "networkpolicies.networking.k8s.io \"microseg-quarantine-cut-web-1\" is forbidden: ValidatingAdmissionPolicy 'np-team-label' with binding 'np-team-label' denied request: every NetworkPolicy needs a team label (retrying)";
+  const failing = (status: 'True' | 'False', message: string) => [
+    {
+      type: 'Reconciled',
+      status,
+      reason: status === 'False' ? 'ReconcileFailed' : 'Reconciled',
+      message,
+      lastTransitionTime: '2026-11-28T10:00:00Z',
+      observedGeneration: 1,
+    },
+  ];
+
+  it("isolate: a first reconcile that keeps failing says the controller's error, not whether it runs", async () => {
+    const r = await run(
+      stored({
+        observedGeneration: 1,
+        phase: 'Pending',
+        message: `reconcile failed: ${refused}`,
+        conditions: failing('False', refused),
+      }),
+      isolate,
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `microseg isolate: no outcome for shop/cut-web-1 after 300 ms; the controller last reported phase Pending: reconcile failed: ${refused} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
+    );
+  });
+
   it('release: with no status written, asks whether the controller runs', async () => {
     const r = await run(stored(), ['release', 'shop/cut-web-1']);
     expect(r.code).toBe(1);
@@ -533,6 +562,64 @@ describe('isolate --wait and release --wait that time out', () => {
     const other = await run(deleting, ['release', 'shop/cut-web-1']);
     expect(other.err).toBe(
       "microseg release: shop/cut-web-1 still present after 300 ms: deleted, and microseg holds it no longer (its pods released, or none isolated), but finalizers that are not microseg's do: example.com/audit-hold\n",
+    );
+  });
+
+  it('release: deleted, held by the finalizer, and the release failing since, says the error of the Reconciled condition', async () => {
+    const refused = 'networkpolicies "cut-web-1" is forbidden: denied by admission (retrying)';
+    const deleting = stored({
+      observedGeneration: 1,
+      phase: 'Isolated',
+      message: '1 pod(s) isolated with NetworkPolicy',
+      // Written 0.5 s after the deletion, with the milliseconds the controller's clock gives.
+      conditions: [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T10:00:00.500Z' }],
+    });
+    deleting.metadata = {
+      ...deleting.metadata,
+      deletionTimestamp: '2026-11-28T10:00:00Z',
+      finalizers: ['microseg.dev/isolation-release'],
+    };
+    const r = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `microseg release: shop/cut-web-1 still present after 300 ms: deleted, but the controller has not released its pods and removed its finalizer microseg.dev/isolation-release: its last reconcile failed: ${refused} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
+    );
+    // A failure from before the deletion says nothing of the release.
+    deleting.status = {
+      ...deleting.status,
+      conditions: [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T09:59:00Z' }],
+    };
+    const before = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(before.err).toContain('(is the controller running? A release that fails');
+  });
+
+  it('release: a release that keeps failing says the error of the Reconciled condition after the phase', async () => {
+    const unavailable = 'the server is currently unable to handle the request (retrying)';
+    const r = await run(
+      stored({
+        observedGeneration: 1,
+        phase: 'Isolated',
+        message: '1 pod(s) isolated with NetworkPolicy',
+        conditions: failing('False', unavailable),
+      }),
+      ['release', 'shop/cut-web-1'],
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `microseg release: shop/cut-web-1 still present after 300 ms; the controller last reported phase Isolated: 1 pod(s) isolated with NetworkPolicy; its last reconcile failed: ${unavailable} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
+    );
+    // A Reconciled condition that is True adds nothing.
+    const ok = await run(
+      stored({
+        observedGeneration: 1,
+        phase: 'Isolated',
+        message: '1 pod(s) isolated with NetworkPolicy',
+        conditions: failing('True', 'the last reconcile succeeded'),
+      }),
+      ['release', 'shop/cut-web-1'],
+    );
+    expect(ok.err).toBe(
+      'microseg release: shop/cut-web-1 still present after 300 ms; the controller last reported phase Isolated: 1 pod(s) isolated with NetworkPolicy (its Events: kubectl describe isolation -n shop cut-web-1)\n',
     );
   });
 });

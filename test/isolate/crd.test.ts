@@ -27,4 +27,27 @@ describe('Isolation CRD', () => {
       'Age=.metadata.creationTimestamp',
     ]);
   });
+
+  it('keeps status.conditions (the Reconciled condition), a list keyed by type, not pruned', () => {
+    type Node = {
+      properties?: Record<string, Node>;
+      items?: Node;
+      required?: string[];
+      [k: string]: unknown;
+    };
+    const crd = isolationCRD() as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } };
+    const conditions =
+      crd.spec.versions[0]!.schema.openAPIV3Schema.properties!.status!.properties!.conditions!;
+    expect(conditions['x-kubernetes-list-type']).toBe('map');
+    expect(conditions['x-kubernetes-list-map-keys']).toEqual(['type']);
+    expect(Object.keys(conditions.items!.properties!).sort()).toEqual([
+      'lastTransitionTime',
+      'message',
+      'observedGeneration',
+      'reason',
+      'status',
+      'type',
+    ]);
+    expect(conditions.items!.required).toEqual(['type', 'status', 'reason', 'lastTransitionTime']);
+  });
 });

@@ -1434,3 +1434,116 @@ describe('IsolationReconciler: a leak check that fails while its Isolation is de
     expect(kube.events.filter((e) => e.reason === 'LeakCheckFailed')).toEqual([]);
   });
 });
+
+describe('IsolationReconciler: a reconcile that fails', () => {
+  const REFUSAL =
+    "networkpolicies.networking.k8s.io \"microseg-quarantine-cut-web-1\" is forbidden: ValidatingAdmissionPolicy 'np-team-label' with binding 'np-team-label' denied request: every NetworkPolicy needs a team label";
+  /** The apiserver's admission refuses the quarantine NetworkPolicy while `now` stays true. */
+  function refuseQuarantinePolicy(kube: FakeKube): { now: boolean } {
+    const refusing = { now: true };
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (refusing.now && req.method === 'POST' && req.path === paths.networkPolicies(NS))
+        throw new KubeError(403, 'Forbidden', REFUSAL);
+      return request(req);
+    };
+    return refusing;
+  }
+  const statusWrites = (kube: FakeKube) =>
+    kube.log.filter((l) => l === `PATCH ${paths.isolation(NS, 'cut-web-1')}/status`).length;
+
+  it('on the first reconcile is a Pending status with a Reconciled False condition naming the error, replaced once a reconcile succeeds', async () => {
+    let t = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(t) });
+    const refusing = refuseQuarantinePolicy(kube);
+    reconciler.observe(createIsolation(kube));
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(REFUSAL);
+    const failed = serverIso(kube).status!;
+    expect(failed.phase).toBe('Pending');
+    expect(failed.message).toBe(`reconcile failed: ${REFUSAL} (retrying)`);
+    expect(failed.observedGeneration).toBe(1);
+    expect(failed.conditions).toEqual([
+      {
+        type: 'Reconciled',
+        status: 'False',
+        reason: 'ReconcileFailed',
+        message: `${REFUSAL} (retrying)`,
+        lastTransitionTime: '2026-11-28T10:00:00.000Z',
+        observedGeneration: 1,
+      },
+    ]);
+    expect(failed.timeline?.map((e) => [e.action, e.message])).toEqual([
+      ['ReconcileFailed', `${REFUSAL} (retrying)`],
+    ]);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe(undefined);
+    // The same error again (the retry with backoff): nothing new to write or say.
+    const writes = statusWrites(kube);
+    t += 1000;
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(REFUSAL);
+    expect(statusWrites(kube)).toBe(writes);
+    expect(serverIso(kube).status).toEqual(failed);
+    // The admission policy is fixed: the next reconcile isolates, and the condition is replaced.
+    refusing.now = false;
+    t += 1000;
+    await reconciler.reconcile(KEY);
+    await settle(reconciler);
+    await new Promise((r) => setTimeout(r, 20));
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message]).toEqual(['Isolated', '1 pod(s) isolated with NetworkPolicy']);
+    expect(st.conditions).toEqual([
+      {
+        type: 'Reconciled',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'the last reconcile succeeded',
+        lastTransitionTime: '2026-11-28T10:00:02.000Z',
+        observedGeneration: 1,
+      },
+    ]);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(kube.events.filter((e) => e.reason === 'ReconcileFailed').map((e) => e.message)).toEqual([
+      `${REFUSAL} (retrying)`,
+    ]);
+  });
+
+  it('once isolated keeps the phase and message, and the Reconciled condition names the error', async () => {
+    let t = Date.parse('2026-11-28T10:00:00Z');
+    const { kube, reconciler } = setup({ now: () => new Date(t) });
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    await reconciler.checks.idle();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(serverIso(kube).status?.phase).toBe('Isolated');
+    // The quarantine policy is read back at the next reconcile; the apiserver does not answer.
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (req.method === 'GET' && req.path === paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1'))
+        throw unavailable();
+      return request(req);
+    };
+    t += 30_000;
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(UNAVAILABLE);
+    await settle(reconciler);
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message, st.podCount]).toEqual([
+      'Isolated',
+      '1 pod(s) isolated with NetworkPolicy',
+      1,
+    ]);
+    expect(st.conditions).toEqual([
+      {
+        type: 'Reconciled',
+        status: 'False',
+        reason: 'ReconcileFailed',
+        message: `${UNAVAILABLE} (retrying)`,
+        lastTransitionTime: '2026-11-28T10:00:30.000Z',
+        observedGeneration: 1,
+      },
+    ]);
+    expect(st.timeline?.at(-1)).toEqual({
+      time: '2026-11-28T10:00:30.000Z',
+      action: 'ReconcileFailed',
+      message: `${UNAVAILABLE} (retrying)`,
+    });
+  });
+});

@@ -961,3 +961,126 @@ describe('microseg isolate / release', () => {
     expect(again.stderr).toBe(`microseg release: isolation ${ns}/cli-iso not found\n`);
   });
 });
+
+describe('an Isolation whose reconcile the API server refuses (a ValidatingAdmissionPolicy)', () => {
+  const vap = uniqueName('refuse-quarantine');
+  const vapMessage = 'the platform team does not allow this quarantine NetworkPolicy';
+  const vapPath = (what: string) => `/apis/admissionregistration.k8s.io/v1/${what}/${vap}`;
+
+  afterAll(async () => {
+    for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
+      await cluster.request('DELETE', vapPath(what));
+  });
+
+  it('is Pending with a Reconciled False condition naming the refusal, said by isolate --wait, and Isolated once lifted', async () => {
+    await createPod(kc, { namespace: ns, name: 'refused-1', labels: { app: 'refused' } });
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        metadata: { name: vap },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              {
+                apiGroups: ['networking.k8s.io'],
+                apiVersions: ['v1'],
+                operations: ['CREATE', 'UPDATE'],
+                resources: ['networkpolicies'],
+              },
+            ],
+          },
+          validations: [
+            { expression: "object.metadata.name != 'microseg-quarantine-refused'", message: vapMessage },
+          ],
+        },
+      }),
+    );
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: { name: vap },
+        spec: {
+          policyName: vap,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+        },
+      }),
+    );
+    const refused = async (): Promise<boolean> => {
+      const r = await cluster.request('POST', `${paths.networkPolicies(ns)}?dryRun=All`, {
+        body: np('microseg-quarantine-refused', { podSelector: {} }),
+      });
+      return r.status !== 201;
+    };
+    await eventually('the admission policy in effect', refused);
+
+    const { captureIO } = await import('../../src/cli/io.ts');
+    const { runCli } = await import('../../src/cli/main.ts');
+    const io = captureIO();
+    const code = await runCli(
+      [
+        'isolate',
+        `${ns}/refused-1`,
+        '--reason',
+        'refused test',
+        '--name',
+        'refused',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--wait',
+        '--timeout',
+        '8s',
+      ],
+      io,
+    );
+    expect(code).toBe(1);
+    const error = `POST ${paths.networkPolicies(ns)}: 422 networkpolicies.networking.k8s.io "microseg-quarantine-refused" is forbidden: ValidatingAdmissionPolicy '${vap}' with binding '${vap}' denied request: ${vapMessage} (retrying)`;
+    expect(io.stderr).toBe(
+      `microseg isolate: no outcome for ${ns}/refused after 8000 ms; the controller last reported phase Pending: reconcile failed: ${error} (its Events: kubectl describe isolation -n ${ns} refused)\n`,
+    );
+    const failed = await getIso('refused');
+    expect(failed.status?.phase).toBe('Pending');
+    expect(failed.status?.conditions).toEqual([
+      {
+        type: 'Reconciled',
+        status: 'False',
+        reason: 'ReconcileFailed',
+        message: error,
+        lastTransitionTime: expect.any(String),
+        observedGeneration: 1,
+      },
+    ]);
+    const table = await kubectl(['get', 'isolation', '-n', ns, 'refused']);
+    expect(table.split('\n')[1]).toMatch(/^refused\s+Pending\s/);
+    expect((await getPod('refused-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe(undefined);
+
+    // Lifted: the retry isolates, and the condition is replaced.
+    expect((await cluster.request('DELETE', vapPath('validatingadmissionpolicybindings'))).status).toBe(200);
+    await eventually('the admission policy lifted', async () => !(await refused()));
+    const on = await eventually(
+      'Isolated and reconciled',
+      async () => {
+        const i = await getIso('refused');
+        return i.status?.phase === 'Isolated' && i.status.conditions?.[0]?.status === 'True' ? i : undefined;
+      },
+      45_000,
+    );
+    expect(on.status?.conditions).toEqual([
+      {
+        type: 'Reconciled',
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'the last reconcile succeeded',
+        lastTransitionTime: expect.any(String),
+        observedGeneration: 1,
+      },
+    ]);
+    expect((await getPod('refused-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe('refused');
+    await kubectl(['delete', 'isolation', '-n', ns, 'refused', '--wait=true', '--timeout=30s']);
+  }, 120_000);
+});
