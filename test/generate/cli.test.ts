@@ -9,7 +9,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,43 @@ describe('microseg generate --scenario demo', () => {
       `microseg generate: kept ${gz}: a directory, not the flows of an earlier run; this run wrote ${plain}\n`,
     );
     expect(existsSync(gz)).toBe(true);
+  });
+
+  it("keeps a flows file of the other variant that no run wrote (the user's own capture), saying so", async () => {
+    // README's `hubble observe -o jsonpb > flows.jsonl` in the directory a demo is then generated into
+    // with --gzip (or a capture gzipped as flows.jsonl.gz, then a run without): was deleted.
+    const dir = join(root, 'capture');
+    mkdirSync(dir);
+    const plain = join(dir, 'flows.jsonl');
+    const gz = join(dir, 'flows.jsonl.gz');
+    const capture = readFileSync(
+      new URL('../../../shared/samples/hubble-flows.jsonl', import.meta.url),
+    ).subarray(0, 4096);
+    writeFileSync(plain, capture);
+    const zipped = await gen(['--scenario', 'demo', '--out', dir, '--gzip']);
+    expect(zipped.code).toBe(0);
+    expect(readFileSync(plain).equals(capture)).toBe(true);
+    expect(zipped.err).toBe(
+      `microseg generate: kept ${plain}: not flows microseg generate wrote; this run wrote ${gz}\n`,
+    );
+    rmSync(gz);
+    rmSync(plain);
+    const zippedCapture = gzipSync(capture);
+    writeFileSync(gz, zippedCapture);
+    const back = await gen(['--scenario', 'demo', '--out', dir]);
+    expect(back.code).toBe(0);
+    expect(readFileSync(gz).equals(zippedCapture)).toBe(true);
+    expect(back.err).toBe(
+      `microseg generate: kept ${gz}: not flows microseg generate wrote; this run wrote ${plain}\n`,
+    );
+    // A large run's flows are generate's too: removed by a demo run with --gzip.
+    const large = join(root, 'large-then-demo');
+    expect(
+      (await gen(['--scenario', 'large', '--workloads', '50', '--flows', '20', '--out', large])).code,
+    ).toBe(0);
+    const demo = await gen(['--scenario', 'demo', '--out', large, '--gzip']);
+    expect(demo.err).toMatch(/^microseg generate: removed .*flows\.jsonl, written by an earlier run/);
+    expect(existsSync(join(large, 'flows.jsonl'))).toBe(false);
   });
 
   it('rejects bad usage with a clear message and exit code 2', async () => {

@@ -2,9 +2,10 @@
  * `microseg generate`: writes a synthetic cluster snapshot (`cluster.json`), Hubble flows
  * (`flows.jsonl` or `flows.jsonl.gz`) and the ground truth they were generated from (`truth.json`).
  */
-import { lstat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, open, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { constants as zlib, gunzipSync } from 'node:zlib';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
@@ -24,7 +25,8 @@ const HELP = `usage: microseg generate --scenario demo|large --out DIR [options]
 Writes DIR/cluster.json (a kubectl List), DIR/flows.jsonl (hubble observe -o jsonpb lines) and
 DIR/truth.json (the connections the traffic was generated from). Same seed, same bytes.
 A DIR/flows.jsonl.gz an earlier run wrote with --gzip is then removed (DIR/flows.jsonl with --gzip),
-so DIR never holds flows of two runs; standard error names it. No other file is touched.
+so DIR never holds flows of two runs; standard error names it. One that is not generate's flows (a
+capture of your own) is kept, and named. No other file is touched.
 
 options:
   --scenario demo|large  the bundled shop demo, or a large synthetic topology for benchmarks
@@ -190,8 +192,46 @@ async function removeOtherVariant(
     );
     return;
   }
+  // Only generate's own flows: a capture of the user's in DIR (README's `hubble observe -o jsonpb >
+  // flows.jsonl`) is no earlier run's, and is kept.
+  if (!(await writtenByGenerate(other))) {
+    io.err(`microseg generate: kept ${other}: not flows microseg generate wrote; this run wrote ${wrote}\n`);
+    return;
+  }
   await unlink(other);
   io.err(
     `microseg generate: removed ${other}, written by an earlier run ${gzip ? 'without' : 'with'} --gzip: this run wrote ${wrote}\n`,
   );
+}
+
+/** The first line every flows file generate writes has (nodeStatusLine at the window's start). */
+const GENERATED_FIRST_LINE =
+  /^\{"node_status":\{"state_change":"NODE_CONNECTED","node_names":\[[^\]]*\]\},"node_name":"hubble-relay","time":"[^"]+"\}$/;
+
+/**
+ * Whether the flows file at `path` (plain or gzip, told by its magic bytes) starts as the ones generate
+ * writes: the relay's NODE_CONNECTED line naming the generated nodes, from node "hubble-relay". Only its
+ * first MiB is read.
+ */
+async function writtenByGenerate(path: string): Promise<boolean> {
+  const f = await open(path, 'r');
+  let head: Buffer;
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    const { bytesRead } = await f.read(buf, 0, buf.length, 0);
+    head = buf.subarray(0, bytesRead);
+  } finally {
+    await f.close();
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    try {
+      // What the first MiB of the stream gives, without its end: enough for the first line.
+      head = gunzipSync(head, { finishFlush: zlib.Z_SYNC_FLUSH });
+    } catch {
+      return false;
+    }
+  }
+  const nl = head.indexOf(0x0a);
+  if (nl < 0) return false;
+  return GENERATED_FIRST_LINE.test(head.subarray(0, nl).toString('utf8'));
 }
