@@ -2107,6 +2107,95 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('keeps writing a first proposal made in Enforce while one of it is refused, and freezes it whole', async () => {
+        // Created in Enforce (the audit clean): its first proposal is written now, and the API server
+        // refuses web's objects, the ProposedNetworkPolicy and the NetworkPolicy alike.
+        const { controller, state } = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+        });
+        state.failApply.add('microseg-web');
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        /** The objects of `kind` the API server took since the last call, now in the informers' caches. */
+        let seen = 0;
+        const cacheTaken = () => {
+          const taken = state.taken.slice(seen) as {
+            kind: string;
+            metadata: { name: string };
+            spec?: unknown;
+          }[];
+          seen = state.taken.length;
+          for (const body of taken)
+            if (body.spec !== undefined && body.kind !== 'Segmentation')
+              state.emit(resourcePath(body.kind), 'ADDED', {
+                ...body,
+                metadata: { ...body.metadata, resourceVersion: '3' },
+              });
+          return taken.filter((b) => b.spec !== undefined).map((b) => `${b.kind} ${b.metadata.name}`);
+        };
+        expect(new Set(cacheTaken())).toEqual(
+          new Set([
+            'ProposedNetworkPolicy microseg-api',
+            'ProposedNetworkPolicy microseg-default-deny',
+            'NetworkPolicy microseg-api',
+          ]),
+        );
+        const tried = () =>
+          state.applied
+            .filter((a) => a.subresource === undefined && a.body.kind !== 'Segmentation')
+            .map((a) => `${a.body.kind} ${(a.body.metadata as { name: string }).name}`);
+        const written = (i: number) => tried().slice(i);
+        const notWritten =
+          '1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded)' + notInPlace;
+        // The next reconciles (the retry of the refusal) find api's and the deny's ProposedNetworkPolicies
+        // in place: the proposal is still web's too. Web's is tried again, and the deny still waits for
+        // web's NetworkPolicy.
+        for (let i = 0; i < 2; i++) {
+          const before = tried().length;
+          expect(await controller.reconcile('shop')).toEqual({ requeueAfter: 10_000, retry: true });
+          expect(written(before)).toContain('ProposedNetworkPolicy microseg-web');
+          expect(written(before)).toContain('NetworkPolicy microseg-web');
+          expect(written(before)).not.toContain('NetworkPolicy microseg-default-deny');
+          expect(cacheTaken()).toEqual([]);
+          expect(condition(state, 'ProposalStable')).toMatchObject({
+            status: 'False',
+            reason: 'ApplyFailed',
+            message: notWritten,
+          });
+          expect(condition(state, 'Degraded')).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+          expect(condition(state, 'Degraded').message).toContain(
+            'apply ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
+          );
+          expect(lastStatus(state).policies).toBe(2);
+        }
+        // Lifted: web's objects are written, then the deny; the proposal of three is frozen.
+        state.failApply.clear();
+        expect(await controller.reconcile('shop')).toEqual({ requeueAfter: 10_000 });
+        expect(new Set(cacheTaken())).toEqual(
+          new Set([
+            'ProposedNetworkPolicy microseg-web',
+            'NetworkPolicy microseg-web',
+            'NetworkPolicy microseg-default-deny',
+          ]),
+        );
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+        });
+        expect(condition(state, 'Degraded')).toMatchObject({ status: 'False' });
+        const before = tried().length;
+        await controller.reconcile('shop');
+        expect(written(before)).toEqual([]);
+        expect(lastStatus(state)).toMatchObject({ policies: 3, enforcedPolicies: 3 });
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+          message: 'the proposal of 3 policies is frozen',
+        });
+      });
+
       it('is not stable while one no longer proposed could not be deleted: a promotion would freeze it', async () => {
         const old = proposedOfShop('microseg-old', {
           podSelector: { matchLabels: { app: 'old' } },

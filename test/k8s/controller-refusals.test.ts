@@ -4,7 +4,9 @@
  * its namespace is never in place without that workload's policy, each refusal is said with the
  * admission message, what was applied stays, and once the refusal is lifted the controller recovers by
  * itself, long before its resync. In Learn, a ProposedNetworkPolicy refused keeps the proposal from being
- * called stable (and promoted without it), and a LearnedEdgeSet refused loses no learned edge.
+ * called stable (and promoted without it), and a LearnedEdgeSet refused loses no learned edge. Created in
+ * Enforce, a first proposal with a refused ProposedNetworkPolicy is written again until it is in place in
+ * full, never frozen without it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -40,6 +42,11 @@ const team2 = uniqueName('team');
 const seg2 = uniqueName('seg');
 const vap2 = uniqueName('refuse-pnp');
 const vapMessage2 = 'microseg objects of this Segmentation are refused here';
+const ns3 = uniqueName('refuse');
+const team3 = uniqueName('team');
+const seg3 = uniqueName('seg');
+const vap3 = uniqueName('refuse-first');
+const vapMessage3 = 'microseg-db is refused in this namespace';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let admin: KubeConfig;
 let ctrl: RunningController | undefined;
@@ -95,8 +102,10 @@ afterAll(async () => {
   await ctrl?.stop();
   await cluster.request('DELETE', segPath);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg2}`);
+  await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg3}`);
   for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
-    await cluster.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${what}/${vap2}`);
+    for (const name of [vap2, vap3])
+      await cluster.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${what}/${name}`);
   await cluster.request(
     'DELETE',
     `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap}`,
@@ -340,4 +349,145 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     );
     expect(await persisted()).toHaveLength(2);
   }, 60_000);
+
+  it('created in Enforce: a refused ProposedNetworkPolicy of the first proposal is written again, not frozen out', async () => {
+    await ctrl?.stop();
+    ctrl = await startLeader(cluster, {
+      segmentationSelector: `microseg.dev/test=${segName}`,
+      identity: 'refusals-4',
+      leaseName: 'microseg-controller',
+    });
+    await createShop(admin, ns3, team3, '10.79.2');
+    const np3 = `/apis/networking.k8s.io/v1/namespaces/${ns3}/networkpolicies`;
+    const pnp3 = `/apis/microseg.dev/v1alpha1/namespaces/${ns3}/proposednetworkpolicies`;
+    // Each state of the NetworkPolicies of ns3 in which the default deny was there without db's.
+    const present = new Set<string>();
+    const denied: string[][] = [];
+    const watching = new AbortController();
+    void new KubeClient(admin)
+      .watch<NetworkPolicy>(
+        np3,
+        {},
+        (ev) => {
+          if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+          if (ev.type === 'DELETED') present.delete(ev.object.metadata.name);
+          else present.add(ev.object.metadata.name);
+          if (present.has('microseg-default-deny') && !present.has('microseg-db'))
+            denied.push([...present].sort());
+        },
+        watching.signal,
+      )
+      .catch(() => undefined);
+    // db's ProposedNetworkPolicy and NetworkPolicy are both refused in ns3.
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: vap3 },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: ['networking.k8s.io'],
+              apiVersions: ['v1'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['networkpolicies'],
+            },
+            {
+              apiGroups: ['microseg.dev'],
+              apiVersions: ['*'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['proposednetworkpolicies'],
+            },
+          ],
+        },
+        validations: [{ expression: "object.metadata.name != 'microseg-db'", message: vapMessage3 }],
+      },
+    });
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: vap3 },
+      spec: {
+        policyName: vap3,
+        validationActions: ['Deny'],
+        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns3 } } },
+      },
+    });
+    const probe = async () =>
+      cluster.request('POST', `${pnp3}?dryRun=All`, {
+        body: {
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'ProposedNetworkPolicy',
+          metadata: { name: 'microseg-db', namespace: ns3 },
+          spec: { podSelector: {} },
+        },
+      });
+    await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
+    const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
+      body: {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Segmentation',
+        metadata: { name: seg3, labels: { 'microseg.dev/test': segName } },
+        spec: {
+          namespaceSelector: { matchLabels: { team: team3 } },
+          mode: 'Enforce',
+          enforce: { force: true },
+        },
+      },
+    });
+    expect(made.status, made.text).toBe(201);
+    await waitSeg(cluster, seg3, 'reconciled', (x) => x.status?.mode === 'Enforce');
+    expect(
+      (
+        await ctrl.push([
+          flow(`${ns3}/frontend`, `${ns3}/cart`, 8080, { count: 5 }),
+          flow(`${ns3}/cart`, `${ns3}/db`, 5432, { count: 3 }),
+        ])
+      ).status,
+    ).toBe(202);
+    await waitSeg(cluster, seg3, 'the flows learned', (x) => x.status?.edges === 2);
+    // Several reconciles later (a resync every 300 ms), the proposal is still the four policies: db's is
+    // tried again, not frozen out, and the default deny waits for db's NetworkPolicy.
+    await sleep(2500);
+    const s = await getSeg(cluster, seg3);
+    expect(cond(s, 'ProposalStable')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(cond(s, 'ProposalStable')?.message).toContain(`(${ns3}/microseg-db; see Degraded)`);
+    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+    expect(cond(s, 'Degraded')?.message).toContain(`apply ProposedNetworkPolicy ${ns3}/microseg-db:`);
+    expect(cond(s, 'Degraded')?.message).toContain(`apply NetworkPolicy ${ns3}/microseg-db:`);
+    expect(cond(s, 'Degraded')?.message).toContain(vapMessage3);
+    expect(s.status?.policies).toBe(3);
+    const names = async (path: string) =>
+      (await listJson<NetworkPolicy>(cluster, path))
+        .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === seg3)
+        .map((p) => p.metadata.name)
+        .sort();
+    expect(await names(np3)).toEqual(['microseg-cart', 'microseg-frontend']);
+
+    // Lifted: db's objects are written, then the deny, and the proposal of four is frozen.
+    expect(
+      (
+        await cluster.request(
+          'DELETE',
+          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap3}`,
+        )
+      ).status,
+    ).toBe(200);
+    await eventually('the admission policy lifted', async () => (await probe()).status === 201);
+    const after = await waitSeg(
+      cluster,
+      seg3,
+      'enforced and frozen',
+      (x) => cond(x, 'Enforced')?.status === 'True' && cond(x, 'ProposalStable')?.reason === 'ProposalFrozen',
+      30_000,
+    );
+    expect(after.status).toMatchObject({ policies: 4, enforcedPolicies: 4 });
+    expect(cond(after, 'Degraded')?.status).toBe('False');
+    const all = ['microseg-cart', 'microseg-db', 'microseg-default-deny', 'microseg-frontend'];
+    expect(await names(pnp3)).toEqual(all);
+    expect(await names(np3)).toEqual(all);
+    expect(denied).toEqual([]);
+    watching.abort();
+  }, 90_000);
 });
