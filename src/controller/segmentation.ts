@@ -975,7 +975,8 @@ export class SegmentationController {
     let notCreated = new Set<string>();
     if (writing) {
       let notDeleted: Set<string>;
-      ({ unwritten, untaken, notCreated, notDeleted } = await this.#perform(
+      let written: Written;
+      ({ unwritten, untaken, notCreated, notDeleted, written } = await this.#perform(
         seg,
         actions,
         'ProposedNetworkPolicy',
@@ -1017,12 +1018,14 @@ export class SegmentationController {
         });
         st.lastEvidenceAt = now;
       }
-      if (actions.some((a) => a.kind === 'apply' || a.kind === 'delete'))
+      // What was written, not what was planned: a write refused, failed or not taken is named as such
+      // (and said by its Warning Event); when nothing was written, there is no update to announce.
+      if (written.created + written.updated + written.deleted > 0)
         this.#events.record(
           seg,
           'Normal',
           Reason.ProposalUpdated,
-          summarise(actions, 'ProposedNetworkPolicy'),
+          summarise('ProposedNetworkPolicy', written, unwritten, untaken, undeleted),
         );
       proposal = desired.filter((d) => !heldKeys.has(objKey(d)));
     } else {
@@ -1731,6 +1734,7 @@ export class SegmentationController {
     unwritten: string[];
     untaken: string[];
     notCreated: Set<string>;
+    written: Written;
   }> {
     let notInPlace = 0;
     // The objects (`namespace/name`) an apply was meant for that do not hold what was applied: refused
@@ -1973,6 +1977,11 @@ export class SegmentationController {
       unwritten: unwritten.sort(byteOrder),
       untaken: untaken.sort(byteOrder),
       notCreated,
+      written: {
+        created: done.create,
+        updated: done.drift,
+        deleted: done.prune + done.held + done.unapplied,
+      },
     };
   }
 
@@ -2125,11 +2134,48 @@ function invalidKey(seg: Segmentation): string {
   return `${seg.metadata.uid ?? ''}/${seg.metadata.generation ?? ''}`;
 }
 
-function summarise<T extends KObject>(actions: Action<T>[], kind: string): string {
-  const created = actions.filter((a) => a.kind === 'apply' && a.why === 'create').length;
-  const updated = actions.filter((a) => a.kind === 'apply' && a.why === 'drift').length;
-  const deleted = actions.filter((a) => a.kind === 'delete').length;
-  return `${plural(kind)}: ${created} created, ${updated} updated, ${deleted} deleted`;
+/** The writes of a plan that took: objects created, updated (drift repaired, a new spec), deleted. */
+interface Written {
+  created: number;
+  updated: number;
+  deleted: number;
+}
+
+/**
+ * What a plan's writes did, as the ProposalUpdated Event says: what was written, then, by name, the
+ * objects whose write did not happen (refused, failed), did not take, or whose deletion failed.
+ */
+function summarise(
+  kind: string,
+  written: Written,
+  unwritten: readonly string[],
+  untaken: readonly string[],
+  undeleted: readonly string[],
+): string {
+  return [
+    `${plural(kind)}: ${written.created} created, ${written.updated} updated, ${written.deleted} deleted`,
+    ...notAsWrittenClauses(unwritten, untaken, undeleted, ''),
+  ].join('; ');
+}
+
+/**
+ * One clause per kind of write that did not leave an object as planned (each list of `namespace/name`,
+ * sorted), each counted as `N <noun>...`.
+ */
+function notAsWrittenClauses(
+  unwritten: readonly string[],
+  untaken: readonly string[],
+  undeleted: readonly string[],
+  noun: string,
+): string[] {
+  const parts = [
+    [unwritten, 'could not be written'],
+    [untaken, 'still differ from the proposal after apply'],
+    [undeleted, 'no longer proposed could not be deleted'],
+  ] as const;
+  return parts
+    .filter(([keys]) => keys.length > 0)
+    .map(([keys, what]) => `${keys.length} ${noun}${what} (${keys.join(', ')}; see Degraded)`);
 }
 
 /** A default deny in place deleted while policies of its namespace (`because`) could not be created. */
@@ -2156,16 +2202,7 @@ function notAsProposedMessage(
   untaken: readonly string[],
   undeleted: readonly string[],
 ): string | undefined {
-  const parts = [
-    [unwritten, 'could not be written'],
-    [untaken, 'still differ from the proposal after apply'],
-    [undeleted, 'no longer proposed could not be deleted'],
-  ] as const;
-  const said = parts
-    .filter(([keys]) => keys.length > 0)
-    .map(
-      ([keys, what]) => `${keys.length} ProposedNetworkPolicies ${what} (${keys.join(', ')}; see Degraded)`,
-    );
+  const said = notAsWrittenClauses(unwritten, untaken, undeleted, 'ProposedNetworkPolicies ');
   return said.length === 0
     ? undefined
     : `${said.join('; ')}: the proposal in place is not the one proposed, so it is not stable, and is not promoted, until it is`;

@@ -2089,6 +2089,42 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('counts in the ProposalUpdated Event what was written, and names what was not', async () => {
+        const updates = (recorded: { reason: string; type: string; message: string }[]) =>
+          recorded.filter((e) => e.reason === 'ProposalUpdated').map((e) => [e.type, e.message]);
+        // Three created; web's refused.
+        const refused = await learning([], (state) => state.failApply.add('microseg-web'));
+        expect(updates(refused.recorded)[0]).toEqual([
+          'Normal',
+          'ProposedNetworkPolicies: 2 created, 0 updated, 0 deleted; 1 could not be written (shop/microseg-web; see Degraded)',
+        ]);
+        // Web's accepted, but it does not hold what was applied.
+        const untaken = await learning([], (state) => state.untaken.add('microseg-web'));
+        expect(updates(untaken.recorded)[0]).toEqual([
+          'Normal',
+          'ProposedNetworkPolicies: 2 created, 0 updated, 0 deleted; 1 still differ from the proposal after apply (shop/microseg-web; see Degraded)',
+        ]);
+        // One no longer proposed that could not be deleted.
+        const old = proposedOfShop('microseg-old', {
+          podSelector: { matchLabels: { app: 'old' } },
+          policyTypes: ['Ingress'],
+        });
+        const undeleted = await learning([old], (state) =>
+          state.failDelete.add(resourcePath('ProposedNetworkPolicy', 'shop', 'microseg-old')),
+        );
+        expect(updates(undeleted.recorded)[0]).toEqual([
+          'Normal',
+          'ProposedNetworkPolicies: 3 created, 0 updated, 0 deleted; 1 no longer proposed could not be deleted (shop/microseg-old; see Degraded)',
+        ]);
+        // Nothing written at all: no ProposalUpdated Event (the ApplyFailed Warnings say it).
+        const none = await learning([], (state) => {
+          for (const name of ['microseg-web', 'microseg-api', 'microseg-default-deny'])
+            state.failApply.add(name);
+        });
+        expect(updates(none.recorded)).toEqual([]);
+        expect(none.recorded.filter((e) => e.reason === 'ApplyFailed')).not.toEqual([]);
+      });
+
       it('names those that could not be written beside a name conflict', async () => {
         // Another tool's object holding the name of api's proposed policy.
         const proposed = proposedOfShop('microseg-api', { podSelector: {} });
