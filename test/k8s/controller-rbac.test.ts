@@ -11,8 +11,15 @@ import { applyYaml, cond, events, install, startLeader, waitSeg } from '../contr
 const cluster = sharedCluster();
 const AS = 'system:serviceaccount:microseg-system:microseg-controller';
 
+/** Subresources, which `kubectl auth can-i` takes by --subresource (`kind/x` alone names an object x). */
+const SUBRESOURCES = new Set(['status', 'finalizers', 'eviction', 'exec', 'token']);
+
 async function can(verb: string, resource: string, namespace?: string): Promise<boolean> {
-  const args = ['auth', 'can-i', verb, resource, `--as=${AS}`];
+  const [kind, sub] = resource.split('/');
+  const args =
+    sub !== undefined && SUBRESOURCES.has(sub)
+      ? ['auth', 'can-i', verb, kind!, `--subresource=${sub}`, `--as=${AS}`]
+      : ['auth', 'can-i', verb, resource, `--as=${AS}`];
   if (namespace) args.push('-n', namespace);
   else args.push('--all-namespaces');
   const r = await cluster.kubectl(args);
@@ -34,6 +41,7 @@ describe('RBAC of the microseg ServiceAccount', () => {
       ['delete', 'networkpolicies.networking.k8s.io'],
       ['patch', 'segmentations.microseg.dev'],
       ['patch', 'segmentations.microseg.dev/status'],
+      ['update', 'segmentations.microseg.dev/finalizers'],
       ['patch', 'proposednetworkpolicies.microseg.dev/status'],
       ['patch', 'learnededgesets.microseg.dev'],
       ['create', 'leases.coordination.k8s.io', 'microseg-system'],
@@ -71,13 +79,24 @@ describe('RBAC of the microseg ServiceAccount', () => {
       ['update', 'isolations.microseg.dev'],
       ['update', 'isolations.microseg.dev/status'],
       ['patch', 'events', 'kube-system'],
+      // Status is only written by server-side apply (a patch), never read by itself; the proposals and
+      // learned graphs are read by their informers (list and watch), never one by one; namespaces, nodes
+      // and endpoint slices likewise (pods, services, workloads and NetworkPolicies are read one by one
+      // by the isolation reconciler: see the Segmentation controller's own ClusterRole below).
+      ['get', 'segmentations.microseg.dev/status'],
+      ['get', 'proposednetworkpolicies.microseg.dev'],
+      ['get', 'proposednetworkpolicies.microseg.dev/status'],
+      ['get', 'learnededgesets.microseg.dev'],
+      ['get', 'namespaces'],
+      ['get', 'nodes'],
+      ['get', 'endpointslices.discovery.k8s.io'],
     ];
     for (const [verb, res, ns] of denied) expect(await can(verb, res, ns), `${verb} ${res}`).toBe(false);
   });
 });
 
 describe("the Segmentation controller's own ClusterRole", () => {
-  it('reads the cluster-wide policies the audit evaluates, without the isolation role', async () => {
+  it('lists the cluster-wide policies the audit evaluates, and reads nothing one by one but a Segmentation', async () => {
     // A ServiceAccount bound to microseg-controller alone (the isolation role grants these kinds too).
     const ns = uniqueName('rbac-probe');
     await createNamespace(await cluster.kubeConfig(), ns);
@@ -104,11 +123,40 @@ describe("the Segmentation controller's own ClusterRole", () => {
       (await rules()).includes('segmentations.microseg.dev'),
     );
     const lines = (await rules()).split('\n');
-    for (const kind of ['adminnetworkpolicies', 'baselineadminnetworkpolicies', 'clusternetworkpolicies']) {
-      const line = lines.find((l) => l.startsWith(`${kind}.policy.networking.k8s.io `)) ?? '';
-      // Read only: get and list.
-      expect([kind, line.trim().split(/\s+/).slice(-2).join(' ')]).toEqual([kind, '[get list]']);
-    }
+    // The verbs of each resource, the last column of `kubectl auth can-i --list`.
+    const verbs = (resource: string) =>
+      /\[[^\]]*\]\s*$/.exec(lines.find((l) => l.startsWith(`${resource} `)) ?? '')?.[0].trim();
+    const expected: [string, string][] = [
+      // The cluster-wide policies: listed (polled), never read one by one.
+      ...['adminnetworkpolicies', 'baselineadminnetworkpolicies', 'clusternetworkpolicies'].map(
+        (kind): [string, string] => [`${kind}.policy.networking.k8s.io`, '[list]'],
+      ),
+      // The informers' kinds: listed and watched, never read one by one (the isolation role grants its
+      // own reads of single pods, Services, workloads and NetworkPolicies).
+      ...[
+        'namespaces',
+        'nodes',
+        'pods',
+        'services',
+        'endpointslices.discovery.k8s.io',
+        'deployments.apps',
+        'replicasets.apps',
+        'statefulsets.apps',
+        'daemonsets.apps',
+        'jobs.batch',
+        'cronjobs.batch',
+      ].map((r): [string, string] => [r, '[list watch]']),
+      // Written by server-side apply (patch, and create when the apply creates) and pruned.
+      ['networkpolicies.networking.k8s.io', '[list watch create patch delete]'],
+      ['proposednetworkpolicies.microseg.dev', '[list watch create patch delete]'],
+      ['learnededgesets.microseg.dev', '[list watch create patch delete]'],
+      // A single Segmentation is read: who declares spec.mode, before an automatic promotion.
+      ['segmentations.microseg.dev', '[get list watch patch]'],
+      // Status is written by server-side apply only.
+      ['segmentations.microseg.dev/status', '[patch]'],
+      ['proposednetworkpolicies.microseg.dev/status', '[patch]'],
+    ];
+    expect(expected.map(([r]) => `${r} ${verbs(r)}`)).toEqual(expected.map(([r, v]) => `${r} ${v}`));
   });
 });
 
