@@ -207,15 +207,18 @@ export const MAX_DURATION = '2562047h47m16.854775807s';
 export const MAX_DURATION_TEXT = 32;
 
 /**
- * Whether CEL's `duration()` refuses a well-formed duration (see `parseDuration`) as too long: computed
- * as Go's `time.ParseDuration` does, to the nanosecond (each part's fraction through a float64, cut).
+ * The nanoseconds of a well-formed duration (see `parseDuration`) exactly as the API server's CEL
+ * `duration()` reads it (Go's `time.ParseDuration`: each part's fraction through a float64, cut to the
+ * nanosecond), or undefined when that refuses it as too long (more than 2^63-1 nanoseconds). The CRDs'
+ * rules compare these exactly, so the parsers compare them too, not the rounded milliseconds: `59.9999s`
+ * is shorter than 1m, and `59.999999999999999999s`, which Go reads as 60s, is not.
  */
-export function durationOverflows(text: string): boolean {
+export function durationNanos(text: string): bigint | undefined {
   let total = 0n;
   for (const m of text.matchAll(/([0-9]+)(?:\.([0-9]+))?(ms|s|m|h)/g)) {
     const unit = UNIT_NS[m[3]!]!;
     let v = BigInt(m[1]!);
-    if (v > TWO_63 || v > TWO_63 / unit) return true;
+    if (v > TWO_63 || v > TWO_63 / unit) return undefined;
     v *= unit;
     // The fraction's digits while they fit in an int64 (Go ignores the rest), and its scale.
     let f = 0n;
@@ -229,12 +232,23 @@ export function durationOverflows(text: string): boolean {
     }
     if (f > 0n) {
       v += BigInt(Math.trunc(Number(f) * (Number(unit) / scale)));
-      if (v > TWO_63) return true;
+      if (v > TWO_63) return undefined;
     }
     total += v;
-    if (total > TWO_63) return true;
+    if (total > TWO_63) return undefined;
   }
-  return total > TWO_63 - 1n;
+  return total > TWO_63 - 1n ? undefined : total;
+}
+
+/** Whether CEL's `duration()` refuses a well-formed duration (see `parseDuration`) as too long. */
+export function durationOverflows(text: string): boolean {
+  return durationNanos(text) === undefined;
+}
+
+/** Whether a well-formed duration CEL takes is shorter than `minMs`, compared as the CRD rule does. */
+export function durationShorterThan(text: string, minMs: number): boolean {
+  const ns = durationNanos(text);
+  return ns !== undefined && ns < BigInt(minMs) * 1_000_000n;
 }
 
 /** The problem of a duration `durationOverflows` finds too long, naming the field. */
@@ -272,8 +286,13 @@ export function parseSegmentationSpec(name: string, input: unknown): SpecResult 
     }
     return v as Record<string, unknown>;
   };
+  // The text of each duration that is valid (given, or its default), for comparing them as CEL does.
+  const valid = new Map<string, string>();
   const duration = (path: string, v: unknown, dflt: string, minMs: number): number => {
-    if (v === undefined) return parseDuration(dflt)!;
+    if (v === undefined) {
+      valid.set(path, dflt);
+      return parseDuration(dflt)!;
+    }
     if (typeof v !== 'string') {
       problems.push(`${path} must be a duration string such as "1h"`);
       return 0;
@@ -285,8 +304,10 @@ export function parseSegmentationSpec(name: string, input: unknown): SpecResult 
     else if (ms === undefined)
       problems.push(`${path} ${JSON.stringify(v)} is not a duration such as "90s", "15m" or "1h30m"`);
     else if (durationOverflows(v)) problems.push(durationTooLong(path, v));
-    else if (ms < minMs)
+    // Compared to the nanosecond, as the CRD's rule does (`59.9999s` is 60000 ms rounded, but short of 1m).
+    else if (durationShorterThan(v, minMs))
       problems.push(`${path} ${JSON.stringify(v)} is shorter than ${formatDuration(minMs)}`);
+    else valid.set(path, v);
     return ms ?? 0;
   };
   const int = (path: string, v: unknown, dflt: number, min: number, max: number): number => {
@@ -358,9 +379,12 @@ export function parseSegmentationSpec(name: string, input: unknown): SpecResult 
       worldIngress,
     },
   };
-  if (spec.learning.ruleExpiryMs > 0 && spec.audit.windowMs > spec.learning.ruleExpiryMs)
+  // Compared to the nanosecond, as the CRD's rule does: `1m0.0004ms` is longer than `1m`.
+  const window = valid.get('spec.audit.window');
+  const expiry = valid.get('spec.learning.ruleExpiry');
+  if (window !== undefined && expiry !== undefined && durationNanos(window)! > durationNanos(expiry)!)
     problems.push(
-      `spec.audit.window (${formatDuration(spec.audit.windowMs)}) must not be longer than spec.learning.ruleExpiry (${formatDuration(spec.learning.ruleExpiryMs)})`,
+      `spec.audit.window (${window}) must not be longer than spec.learning.ruleExpiry (${expiry})`,
     );
   return problems.length > 0 ? { ok: false, problems } : { ok: true, spec };
 }

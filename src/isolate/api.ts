@@ -11,6 +11,7 @@ import {
   API_VERSION,
   MAX_DURATION_TEXT,
   durationOverflows,
+  durationShorterThan,
   durationTooLong,
   parseDuration,
 } from '../controller/api.ts';
@@ -484,7 +485,9 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       );
     else if (durationOverflows(s.duration as string))
       problems.push(durationTooLong('spec.duration', s.duration as string));
-    else if (d < 1000) problems.push(`spec.duration ${JSON.stringify(s.duration)} is shorter than 1s`);
+    // Compared to the nanosecond, as the CRD's rule does (`0.9999s` is 1000 ms rounded, but short of 1s).
+    else if (durationShorterThan(s.duration as string, 1000))
+      problems.push(`spec.duration ${JSON.stringify(s.duration)} is shorter than 1s`);
     else durationMs = d;
   }
   if (s.expiresAt !== undefined) {

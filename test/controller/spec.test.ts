@@ -149,6 +149,41 @@ describe('parseSegmentationSpec', () => {
     ).toBe(true);
   });
 
+  it('compares durations with their minimums and each other to the nanosecond, as the CRD rules do', () => {
+    // Milliseconds rounded made these equal to the minimum (or the expiry); CEL compares exactly.
+    const refused = (spec: Record<string, unknown>) =>
+      parseSegmentationSpec('a', { namespaceSelector: {}, ...spec });
+    expect(refused({ learning: { ruleExpiry: '59.9999s' }, audit: { window: '1s' } })).toEqual({
+      ok: false,
+      problems: ['spec.learning.ruleExpiry "59.9999s" is shorter than 1m'],
+    });
+    // Go reads 59.999999999s from it (the fraction through a float64, cut to the nanosecond).
+    expect(refused({ learning: { ruleExpiry: '59.9999999999s' }, audit: { window: '1s' } })).toEqual({
+      ok: false,
+      problems: ['spec.learning.ruleExpiry "59.9999999999s" is shorter than 1m'],
+    });
+    expect(refused({ audit: { window: '999.9999ms' }, promotion: { after: '0.9999999999s' } })).toEqual({
+      ok: false,
+      problems: [
+        'spec.audit.window "999.9999ms" is shorter than 1s',
+        'spec.promotion.after "0.9999999999s" is shorter than 1s',
+      ],
+    });
+    expect(refused({ learning: { ruleExpiry: '1m' }, audit: { window: '1m0.0004ms' } })).toEqual({
+      ok: false,
+      problems: ['spec.audit.window (1m0.0004ms) must not be longer than spec.learning.ruleExpiry (1m)'],
+    });
+    // What Go reads as the minimum exactly is taken: 18 nines of a second's fraction are a whole second
+    // to a float64, so Go (and CEL) read 1m.
+    for (const spec of [
+      { learning: { ruleExpiry: '1m' }, audit: { window: '1s' }, promotion: { after: '1s' } },
+      { learning: { ruleExpiry: '59.999999999999999999s', stableAfter: '0s' }, audit: { window: '1s' } },
+      { learning: { ruleExpiry: '1m0.0004ms' }, audit: { window: '1m0.0004ms' } },
+      { audit: { window: '1000ms' }, promotion: { after: '0.5s500ms' } },
+    ])
+      expect(refused(spec), JSON.stringify(spec)).toMatchObject({ ok: true });
+  });
+
   it('checks the limits the CRD puts on the selector: 32 requirements, 64 values each', () => {
     const exprs = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, operator: 'Exists' }));
     const values = (n: number) => Array.from({ length: n }, (_, i) => `v${i}`);

@@ -334,6 +334,16 @@ describe('Isolation spec validation', () => {
     );
   });
 
+  it('refuses a duration shorter than 1s to the nanosecond, as the CRD rule compares it', () => {
+    // 1000 ms rounded, yet short of 1s: the API server refuses it, and so does the parser.
+    expect(parseIsolationSpec('a', { reason: 'r', target: { pods: ['a'] }, duration: '0.9999s' })).toEqual({
+      ok: false,
+      problems: ['spec.duration "0.9999s" is shorter than 1s'],
+    });
+    // Go reads 18 nines of a second's fraction as a whole second: the API server takes it.
+    expect(spec({ target: { pods: ['a'] }, duration: '0.999999999999999999s' }).durationMs).toBe(1000);
+  });
+
   it('computes expiry from duration after isolation, or from expiresAt', () => {
     expect(expiryTime(spec({ target: { pods: ['a'] }, duration: '90s' }), '2026-01-01T00:00:00.000Z')).toBe(
       '2026-01-01T00:01:30.000Z',

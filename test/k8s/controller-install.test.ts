@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createNamespace, sharedCluster, uniqueName } from '../cluster/index.ts';
 import { MAX_DURATION, parseSegmentationSpec } from '../../src/controller/api.ts';
+import { parseIsolationSpec } from '../../src/isolate/api.ts';
+import { install } from '../controller/k8s-helpers.ts';
 import { documentedExamples } from '../docs-examples.ts';
 import { applyCrds } from '../controller/k8s-helpers.ts';
 
@@ -146,6 +148,107 @@ describe('install with kubectl apply -k manifests/', () => {
         'spec.learning.ruleExpiry "2562047h47m16.854775808s" is longer than 2562047h47m16.854775807s, the longest duration Kubernetes takes',
       ],
     });
+  });
+});
+
+describe('duration minimums at the edge', () => {
+  // The schema is the edge: the controller must neither take what the API server refuses nor refuse what
+  // it takes. CEL compares durations to the nanosecond, as Go's time.ParseDuration reads them.
+  it('the API server and the controllers take and refuse the same durations', async () => {
+    await install(cluster);
+    const w = await cluster.kubectl([
+      'wait',
+      '--for=condition=Established',
+      'crd/segmentations.microseg.dev',
+      'crd/isolations.microseg.dev',
+      '--timeout=30s',
+    ]);
+    expect(w.code, w.stderr).toBe(0);
+    const segmentations: [string, Record<string, unknown>][] = [
+      ['ruleExpiry 1m', { learning: { ruleExpiry: '1m' }, audit: { window: '1s' } }],
+      ['ruleExpiry 59.9999s', { learning: { ruleExpiry: '59.9999s' }, audit: { window: '1s' } }],
+      ['ruleExpiry 59.9999999999s', { learning: { ruleExpiry: '59.9999999999s' }, audit: { window: '1s' } }],
+      [
+        'ruleExpiry 59.999999999999999999s',
+        { learning: { ruleExpiry: '59.999999999999999999s' }, audit: { window: '1s' } },
+      ],
+      ['ruleExpiry 59999.9999ms', { learning: { ruleExpiry: '59999.9999ms' }, audit: { window: '1s' } }],
+      ['window 1s', { audit: { window: '1s' } }],
+      ['window 999.9999ms', { audit: { window: '999.9999ms' } }],
+      ['window 0.9999999999s', { audit: { window: '0.9999999999s' } }],
+      ['after 1000ms', { promotion: { after: '1000ms' } }],
+      ['after 0.9999s', { promotion: { after: '0.9999s' } }],
+      ['stableAfter 0s', { learning: { stableAfter: '0s' } }],
+      ['window = ruleExpiry', { learning: { ruleExpiry: '1m0.0004ms' }, audit: { window: '1m0.0004ms' } }],
+      ['window > ruleExpiry', { learning: { ruleExpiry: '1m' }, audit: { window: '1m0.0004ms' } }],
+    ];
+    const isolations: [string, string][] = [
+      ['duration 1s', '1s'],
+      ['duration 0.9999s', '0.9999s'],
+      ['duration 999.9999999ms', '999.9999999ms'],
+      ['duration 0.999999999999999999s', '0.999999999999999999s'],
+    ];
+    const ns = uniqueName('durations');
+    await createNamespace(await cluster.kubeConfig(), ns);
+    const answers: string[] = [];
+    const say = (label: string, server: boolean, controller: boolean) =>
+      answers.push(
+        `${label}: API server ${server ? 'takes' : 'refuses'}, controller ${controller ? 'takes' : 'refuses'}`,
+      );
+    for (const [i, [label, spec]] of segmentations.entries()) {
+      const object = {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Segmentation',
+        metadata: { name: `durations-${i}` },
+        spec: { namespaceSelector: {}, ...spec },
+      };
+      const r = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations?dryRun=All', {
+        body: object,
+      });
+      expect([201, 422], r.text).toContain(r.status);
+      // The controller reads the object as the API server stores it, defaults filled in.
+      const stored = r.status === 201 ? (JSON.parse(r.text) as { spec: unknown }).spec : object.spec;
+      say(label, r.status === 201, parseSegmentationSpec(object.metadata.name, stored).ok);
+    }
+    for (const [i, [label, duration]] of isolations.entries()) {
+      const spec = { target: { pods: ['web-0'] }, reason: 'incident', duration };
+      const r = await cluster.request(
+        'POST',
+        `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations?dryRun=All`,
+        {
+          body: {
+            apiVersion: 'microseg.dev/v1alpha1',
+            kind: 'Isolation',
+            metadata: { name: `d-${i}` },
+            spec,
+          },
+        },
+      );
+      expect([201, 422], r.text).toContain(r.status);
+      say(label, r.status === 201, parseIsolationSpec(`d-${i}`, spec).ok);
+    }
+    const agree = (label: string, takes: boolean) =>
+      `${label}: API server ${takes ? 'takes' : 'refuses'}, controller ${takes ? 'takes' : 'refuses'}`;
+    expect(answers).toEqual([
+      agree('ruleExpiry 1m', true),
+      agree('ruleExpiry 59.9999s', false),
+      agree('ruleExpiry 59.9999999999s', false),
+      // Go reads 18 nines of a second's fraction as a whole second (through a float64): 1m.
+      agree('ruleExpiry 59.999999999999999999s', true),
+      agree('ruleExpiry 59999.9999ms', false),
+      agree('window 1s', true),
+      agree('window 999.9999ms', false),
+      agree('window 0.9999999999s', false),
+      agree('after 1000ms', true),
+      agree('after 0.9999s', false),
+      agree('stableAfter 0s', true),
+      agree('window = ruleExpiry', true),
+      agree('window > ruleExpiry', false),
+      agree('duration 1s', true),
+      agree('duration 0.9999s', false),
+      agree('duration 999.9999999ms', false),
+      agree('duration 0.999999999999999999s', true),
+    ]);
   });
 });
 
