@@ -116,6 +116,7 @@ function labelKeyProblem(key: string): string | undefined {
  * message rather than the API server's.
  */
 export const MAX_MATCH_EXPRESSIONS = 32;
+export const MAX_MATCH_LABELS = 32;
 export const MAX_SELECTOR_VALUES = 64;
 /** A label value: 63 characters at most (also a Kubernetes rule for every label). */
 export const MAX_LABEL_VALUE = 63;
@@ -149,11 +150,15 @@ export function selectorLabelProblems(selector: LabelSelector): string[] {
 
 /**
  * The size limits of a validated selector (see MAX_MATCH_EXPRESSIONS) a well-formed selector breaks,
- * one problem each, e.g. `matchExpressions must have at most 32 requirements (has 40)`. A value longer
+ * one problem each, e.g. `matchExpressions must have at most 32 requirements (has 40)`. (The CRD needs
+ * the bound on matchLabels for the cost of its rule on their keys.) A value longer
  * than MAX_LABEL_VALUE is one of `selectorLabelProblems`.
  */
 export function selectorLimitProblems(selector: LabelSelector): string[] {
   const out: string[] = [];
+  const labels = Object.keys(selector.matchLabels ?? {}).length;
+  if (labels > MAX_MATCH_LABELS)
+    out.push(`matchLabels must have at most ${MAX_MATCH_LABELS} labels (has ${labels})`);
   const expressions = selector.matchExpressions ?? [];
   if (expressions.length > MAX_MATCH_EXPRESSIONS)
     out.push(

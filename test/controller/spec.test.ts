@@ -184,18 +184,21 @@ describe('parseSegmentationSpec', () => {
       expect(refused(spec), JSON.stringify(spec)).toMatchObject({ ok: true });
   });
 
-  it('checks the limits the CRD puts on the selector: 32 requirements, 64 values each', () => {
+  it('checks the limits the CRD puts on the selector: 32 labels, 32 requirements, 64 values each', () => {
     const exprs = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, operator: 'Exists' }));
     const values = (n: number) => Array.from({ length: n }, (_, i) => `v${i}`);
+    const labels = (n: number) => Object.fromEntries(values(n).map((v) => [v, v]));
     expect(
       parseSegmentationSpec('a', {
         namespaceSelector: {
+          matchLabels: labels(33),
           matchExpressions: [...exprs(32), { key: 'team', operator: 'NotIn', values: values(65) }],
         },
       }),
     ).toEqual({
       ok: false,
       problems: [
+        'spec.namespaceSelector.matchLabels must have at most 32 labels (has 33)',
         'spec.namespaceSelector.matchExpressions must have at most 32 requirements (has 33)',
         'spec.namespaceSelector.matchExpressions[32].values must have at most 64 values (has 65)',
       ],
@@ -203,6 +206,7 @@ describe('parseSegmentationSpec', () => {
     expect(
       parseSegmentationSpec('a', {
         namespaceSelector: {
+          matchLabels: labels(32),
           matchExpressions: [...exprs(31), { key: 'team', operator: 'In', values: values(64) }],
         },
       }).ok,

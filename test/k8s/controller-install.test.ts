@@ -151,6 +151,110 @@ describe('install with kubectl apply -k manifests/', () => {
   });
 });
 
+describe('label keys and values in selectors', () => {
+  // The reconciler refuses a selector whose keys or values are no labels (it would match nothing); the
+  // schema refuses them too, at apply time, naming the field.
+  it('are refused by the API server as by the controller, naming the field', async () => {
+    await install(cluster);
+    const w = await cluster.kubectl([
+      'wait',
+      '--for=condition=Established',
+      'crd/segmentations.microseg.dev',
+      '--timeout=30s',
+    ]);
+    expect(w.code, w.stderr).toBe(0);
+    const key =
+      "must be a label key: an optional prefix, a DNS subdomain (lower case, e.g. example.com) and '/', then a name of 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric";
+    const prefix = (n: number) => `${'a'.repeat(n - 4)}.com`;
+    const refused: [string, Record<string, unknown>, string][] = [
+      [
+        'a matchLabels key',
+        { matchLabels: { team: 'shop', 'bad key!': 'x' } },
+        `spec.namespaceSelector.matchLabels: Invalid value: key "bad key!" ${key}`,
+      ],
+      [
+        'a matchLabels key with a 254-character prefix',
+        { matchLabels: { [`${prefix(254)}/team`]: 'x' } },
+        `spec.namespaceSelector.matchLabels: Invalid value: key "${prefix(254)}/team" ${key}`,
+      ],
+      [
+        'a matchLabels value',
+        { matchLabels: { team: 'a b' } },
+        `spec.namespaceSelector.matchLabels.team: Invalid value: "a b": spec.namespaceSelector.matchLabels.team in body should match '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$'`,
+      ],
+      [
+        'a matchLabels value of 64 characters',
+        { matchLabels: { team: 'v'.repeat(64) } },
+        'spec.namespaceSelector.matchLabels.team: Too long: may not be more than 63 bytes',
+      ],
+      [
+        'more than 32 matchLabels',
+        { matchLabels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) },
+        'spec.namespaceSelector.matchLabels: Too many: 33: must have at most 32 items',
+      ],
+      [
+        'a matchExpressions key',
+        { matchExpressions: [{ key: 'Example.com/tier', operator: 'Exists' }] },
+        `spec.namespaceSelector.matchExpressions[0].key: Invalid value: "Example.com/tier": ${key}`,
+      ],
+      [
+        'a matchExpressions key with a 64-character name',
+        { matchExpressions: [{ key: 'k'.repeat(64), operator: 'Exists' }] },
+        `spec.namespaceSelector.matchExpressions[0].key: Invalid value: "${'k'.repeat(64)}": ${key}`,
+      ],
+      [
+        'a matchExpressions value',
+        { matchExpressions: [{ key: 'tier', operator: 'In', values: ['web', '-db'] }] },
+        `spec.namespaceSelector.matchExpressions[0].values[1]: Invalid value: "-db": spec.namespaceSelector.matchExpressions[0].values[1] in body should match '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$'`,
+      ],
+    ];
+    const taken: [string, Record<string, unknown>][] = [
+      [
+        'prefixed keys and an empty value',
+        { matchLabels: { 'example.com/team': 'shop', 'kubernetes.io/metadata.name': '' } },
+      ],
+      [
+        'a 253-character prefix and a 63-character name',
+        { matchLabels: { [`${prefix(253)}/${'n'.repeat(63)}`]: 'v'.repeat(63) } },
+      ],
+      [
+        'values with dots and underscores',
+        { matchExpressions: [{ key: 'Tier_1', operator: 'NotIn', values: ['web.1', 'db_2'] }] },
+      ],
+    ];
+    const post = (i: number, selector: Record<string, unknown>) =>
+      cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations?dryRun=All', {
+        body: {
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'Segmentation',
+          metadata: { name: `labels-${i}` },
+          spec: { namespaceSelector: selector },
+        },
+      });
+    // What the API server said: a Status's message (the object itself when it took it).
+    const said = (text: string) => (JSON.parse(text) as { message?: string }).message ?? 'no message';
+    const answers: string[] = [];
+    for (const [i, [what, selector, message]] of refused.entries()) {
+      const r = await post(i, selector);
+      const controller = parseSegmentationSpec(`labels-${i}`, { namespaceSelector: selector }).ok;
+      answers.push(
+        `${what}: ${r.status}${said(r.text).includes(message) ? ' naming it' : ` ${said(r.text)}`}, controller ${controller ? 'takes' : 'refuses'}`,
+      );
+    }
+    for (const [i, [what, selector]] of taken.entries()) {
+      const r = await post(100 + i, selector);
+      const controller = parseSegmentationSpec(`labels-${i}`, { namespaceSelector: selector }).ok;
+      answers.push(
+        `${what}: ${r.status}${r.status === 201 ? '' : ` ${said(r.text)}`}, controller ${controller ? 'takes' : 'refuses'}`,
+      );
+    }
+    expect(answers).toEqual([
+      ...refused.map(([what]) => `${what}: 422 naming it, controller refuses`),
+      ...taken.map(([what]) => `${what}: 201, controller takes`),
+    ]);
+  });
+});
+
 describe('duration minimums at the edge', () => {
   // The schema is the edge: the controller must neither take what the API server refuses nor refuse what
   // it takes. CEL compares durations to the nanosecond, as Go's time.ParseDuration reads them.
