@@ -310,6 +310,13 @@ export class Manager {
                       error: err instanceof Error ? err.message : String(err),
                       ...(err instanceof Error && err.stack ? { stack: err.stack } : {}),
                     }),
+                  // A token check that failed (answered 503) is an outage to watch, not a bug.
+                  onAuthUnavailable: (err, req) =>
+                    this.#o.log.warn('web request credentials could not be checked', {
+                      method: req.method,
+                      path: req.path,
+                      error: err instanceof Error ? err.message : String(err),
+                    }),
                 },
               ),
             }

@@ -54,6 +54,12 @@ export interface AppOptions {
    * operator's log: the answer itself says only the error's message.
    */
   onInternalError?: (err: unknown, req: { method: string; path: string }) => void;
+  /**
+   * Told of every request whose credentials could not be checked (`auth.verify` threw or rejected: a
+   * TokenReview that is down or timed out), answered 503: not the server's own failure, so not told to
+   * `onInternalError`.
+   */
+  onAuthUnavailable?: (err: unknown, req: { method: string; path: string }) => void;
 }
 
 let sharedParser: ObjectsParser | undefined;
@@ -98,6 +104,11 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
+
+/** The answer to a request whose credentials could not be checked (`auth.verify` failed). */
+const AUTH_UNAVAILABLE = 'the token could not be checked now (the authentication check failed); retry later';
+/** Seconds after which a client may send it again (`Retry-After`). */
+const AUTH_RETRY_AFTER_SECONDS = 5;
 
 /** Largest request body the API reads (after decompression). */
 const BODY_LIMIT = 64 * 1024;
@@ -238,12 +249,20 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     return m && auth.token && safeEqual(m[1]!, auth.token) ? 'token' : undefined;
   }
 
-  function internalError(err: unknown, req: Request): void {
+  function tell(
+    hook: ((err: unknown, req: { method: string; path: string }) => void) | undefined,
+    err: unknown,
+    req: Request,
+  ): void {
     try {
-      opts.onInternalError?.(err, { method: req.method, path: req.originalUrl.split('?')[0] ?? '' });
+      hook?.(err, { method: req.method, path: req.originalUrl.split('?')[0] ?? '' });
     } catch {
       // A logger that throws must not take the answer with it.
     }
+  }
+
+  function internalError(err: unknown, req: Request): void {
+    tell(opts.onInternalError, err, req);
   }
 
   const api = express.Router();
@@ -267,7 +286,14 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         }
         next();
       },
-      (err: unknown) => next(err),
+      (err: unknown) => {
+        // The check itself failed (a TokenReview down or timing out): whether the caller may come in
+        // is not known, so neither 401 (the credentials may be right) nor 500 (nothing of this
+        // server failed): 503, to be sent again. The cause is the operator's, not the caller's.
+        tell(opts.onAuthUnavailable, err, req);
+        res.set('Retry-After', String(AUTH_RETRY_AFTER_SECONDS));
+        res.status(503).json({ error: AUTH_UNAVAILABLE });
+      },
     );
   });
   // After authentication: a caller who is not let in gets 401 whatever its body holds, and no body

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import express from 'express';
 import request from 'supertest';
@@ -394,6 +395,60 @@ describe('authentication and actions', () => {
     await request(app).get('/api/v1/graph').set('Authorization', 'Bearer s3cret').expect(200);
     const info = await request(app).get('/api/v1/info').set('Authorization', 'Bearer s3cret').expect(200);
     expect(info.body.auth).toEqual({ enabled: true, authenticated: true, user: 'token', canAct: true });
+  });
+
+  it('answers 503 with Retry-After when the credentials cannot be checked, not 500, and tells no internal error', async () => {
+    const internal: unknown[] = [];
+    const unchecked: [unknown, { method: string; path: string }][] = [];
+    const src = withIsolation(source);
+    // A TokenReview that is down (throws at once) or times out (rejects later).
+    for (const verify of [
+      (): string => {
+        throw new Error('connect ECONNREFUSED 10.96.0.1:443');
+      },
+      async (): Promise<string> => {
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('TokenReview timed out after 10s');
+      },
+    ]) {
+      const app = createApp(src, {
+        auth: { verify, anonymousRead: true },
+        onInternalError: (err) => internal.push(err),
+        onAuthUnavailable: (err, req) => unchecked.push([err, req]),
+      });
+      const error = {
+        error: 'the token could not be checked now (the authentication check failed); retry later',
+      };
+      const read = await request(app).get('/api/v1/graph').set('Authorization', 'Bearer alice-token');
+      expect([read.status, read.headers['retry-after'], read.headers['content-type'], read.body]).toEqual([
+        503,
+        '5',
+        'application/json; charset=utf-8',
+        error,
+      ]);
+      expect(read.headers['www-authenticate']).toBeUndefined();
+      // An action's body is not read (not valid JSON here) before the caller is known.
+      const act = await request(app)
+        .post('/api/v1/isolations')
+        .set('Authorization', 'Bearer alice-token')
+        .set('Content-Type', 'application/json')
+        .send('{');
+      expect([act.status, act.headers['retry-after'], act.body]).toEqual([503, '5', error]);
+      // A caller sending no credentials is not checked: an anonymous read still works.
+      await request(app).get('/api/v1/info').expect(200);
+    }
+    expect(internal).toEqual([]);
+    expect(src.calls).toEqual([]);
+    expect(unchecked.map(([err, req]) => [(err as Error).message, req])).toEqual([
+      ['connect ECONNREFUSED 10.96.0.1:443', { method: 'GET', path: '/api/v1/graph' }],
+      ['connect ECONNREFUSED 10.96.0.1:443', { method: 'POST', path: '/api/v1/isolations' }],
+      ['TokenReview timed out after 10s', { method: 'GET', path: '/api/v1/graph' }],
+      ['TokenReview timed out after 10s', { method: 'POST', path: '/api/v1/isolations' }],
+    ]);
+    // As docs/api.md says it (the doc wraps lines).
+    expect(
+      readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8').replace(/\s+/g, ' '),
+    ).toContain('the token could not be checked now (the authentication check failed); retry later');
   });
 
   it('answers a request without a token before reading its body', async () => {
