@@ -1,6 +1,7 @@
 /**
  * The controller's HTTP server: `/healthz` (the process is alive), `/readyz` (caches synced), `/metrics`
- * (Prometheus text) and any routers a caller mounts (the flow push endpoint). Express 5, no body parser
+ * (Prometheus text; another method on these three: 405 in JSON) and any routers a caller mounts (the
+ * flow push endpoint, the webhooks; a path under `/webhooks` none of them answers: 404 in JSON). Express 5, no body parser
  * at the top level (the push router reads its own body to enforce size limits).
  */
 import { createServer } from 'node:http';
@@ -43,10 +44,24 @@ export function controllerApp(opts: ServerOptions): Express {
     res.setHeader('content-type', PROMETHEUS_CONTENT_TYPE);
     res.send(opts.metrics());
   });
+  // Another method on them is answered as the page's API answers one (405, Allow, JSON), not by
+  // whatever is mounted after them (the page: a plain-text 404). No body is read.
+  for (const path of ['/healthz', '/readyz', '/metrics'])
+    app.all(path, (req, res) => {
+      res.set('Allow', 'GET, HEAD');
+      res.status(405).json({ error: `${req.method} is not allowed on ${path}: it takes GET, HEAD` });
+    });
   for (const r of opts.routers ?? []) {
     if (r.gate) app.use(r.gate);
     app.use(r.router);
   }
+  // The webhooks' router (when they are on) answers every path under /webhooks; without it, the
+  // alerts sent there are told so in JSON, not by the page's plain-text 404.
+  app.use('/webhooks', (req, res) => {
+    res.status(404).json({
+      error: `no such webhook: ${req.method} ${req.originalUrl.split('?')[0]}; this controller serves no webhook (the isolation webhooks are on with --webhook-token-file)`,
+    });
+  });
   if (opts.ui) app.use(opts.ui);
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found\n');

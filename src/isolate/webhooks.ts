@@ -454,7 +454,29 @@ interface Decision {
 
 type Decide = (body: unknown, receivedAt: string) => Decision;
 
-function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: Decide): Router {
+/** The webhooks `isolationWebhooks` serves, as a 404 under `/webhooks` names them. */
+const WEBHOOK_PATHS = 'the webhooks are POST /webhooks/falco and POST /webhooks/alertmanager';
+
+/**
+ * 404 for a path that is no webhook (`/webhooks/falco/x`), in JSON as every other answer, naming the
+ * webhooks there are (`listed`). Its body is not read.
+ */
+function noSuchWebhook(req: Request, res: Response, listed: string): void {
+  res.status(404).json({
+    error: `no such webhook: ${req.method} ${req.originalUrl.split('?')[0]}; ${listed}`,
+  });
+}
+
+/**
+ * `listed`: the webhooks a 404 under the receiver names (by default the receiver itself, wherever it is
+ * mounted).
+ */
+function receiver(
+  source: 'falco' | 'alertmanager',
+  o: WebhookOptions,
+  decide: Decide,
+  listed?: string,
+): Router {
   const router = express.Router();
   const rl = o.rateLimit ?? { perSecond: 200, burst: 400 };
   const limiter = new RateLimiter(rl.perSecond, rl.burst);
@@ -474,6 +496,11 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
     if (req.method === 'POST') return next();
     res.set('Allow', 'POST');
     res.status(405).json({ error: `method ${req.method} is not allowed; alerts are sent with POST` });
+  });
+  // Any other path under the receiver (`/webhooks/falco/x`) is no webhook: 404, its body unread.
+  router.use((req, res, next) => {
+    if (req.path === '/') return next();
+    noSuchWebhook(req, res, listed ?? `this webhook is POST ${req.baseUrl}`);
   });
   const limit = o.maxBodyBytes ?? DEFAULT_WEBHOOK_BODY_LIMIT;
   // Bodies being read or acted on at once hold at most this many bytes (each counted by its
@@ -613,27 +640,48 @@ function receiver(source: 'falco' | 'alertmanager', o: WebhookOptions, decide: D
 }
 
 export function falcoRouter(o: WebhookOptions & { falco?: FalcoConfig }): Router {
+  return falcoReceiver(o);
+}
+
+function falcoReceiver(o: WebhookOptions & { falco?: FalcoConfig }, listed?: string): Router {
   const cfg = o.falco ?? DEFAULT_FALCO_CONFIG;
   const defaults = o.defaults ?? DEFAULT_ISOLATION;
-  return receiver('falco', o, (body, at) => ({
-    actions: [falcoAction(parseFalcoAlert(body), cfg, defaults, at)],
-  }));
+  return receiver(
+    'falco',
+    o,
+    (body, at) => ({
+      actions: [falcoAction(parseFalcoAlert(body), cfg, defaults, at)],
+    }),
+    listed,
+  );
 }
 
 export function alertmanagerRouter(o: WebhookOptions & { alertmanager?: AlertmanagerConfig }): Router {
+  return alertmanagerReceiver(o);
+}
+
+function alertmanagerReceiver(
+  o: WebhookOptions & { alertmanager?: AlertmanagerConfig },
+  listed?: string,
+): Router {
   const cfg = o.alertmanager ?? DEFAULT_ALERTMANAGER_CONFIG;
   const defaults = o.defaults ?? DEFAULT_ISOLATION;
-  return receiver('alertmanager', o, (body, at) => {
-    const payload = parseAlertmanagerPayload(body);
-    const actions = alertmanagerActions(payload, cfg, defaults, at);
-    const warning = truncationNote(payload);
-    return warning === undefined
-      ? { actions }
-      : {
-          actions,
-          truncated: { receiver: payload.receiver ?? '', count: payload.truncatedAlerts, warning },
-        };
-  });
+  return receiver(
+    'alertmanager',
+    o,
+    (body, at) => {
+      const payload = parseAlertmanagerPayload(body);
+      const actions = alertmanagerActions(payload, cfg, defaults, at);
+      const warning = truncationNote(payload);
+      return warning === undefined
+        ? { actions }
+        : {
+            actions,
+            truncated: { receiver: payload.receiver ?? '', count: payload.truncatedAlerts, warning },
+          };
+    },
+    listed,
+  );
 }
 
 /**
@@ -719,14 +767,16 @@ export async function tokensFromSecret(
 
 /**
  * Both receivers under one router, for the controller's HTTP server: `POST /webhooks/falco` and
- * `POST /webhooks/alertmanager`.
+ * `POST /webhooks/alertmanager`. Any other path under `/webhooks` is answered 404 in JSON naming them
+ * (under a receiver, after its authentication), its body unread.
  */
 export function isolationWebhooks(
   o: WebhookOptions & { falco?: FalcoConfig; alertmanager?: AlertmanagerConfig },
 ): Router {
   const r = express.Router();
   const shared = { ...o, known: o.known ?? new KnownIsolations() };
-  r.use('/webhooks/falco', falcoRouter(shared));
-  r.use('/webhooks/alertmanager', alertmanagerRouter(shared));
+  r.use('/webhooks/falco', falcoReceiver(shared, WEBHOOK_PATHS));
+  r.use('/webhooks/alertmanager', alertmanagerReceiver(shared, WEBHOOK_PATHS));
+  r.use('/webhooks', (req, res) => noSuchWebhook(req, res, WEBHOOK_PATHS));
   return r;
 }

@@ -568,6 +568,40 @@ describe('webhook receivers', () => {
     expect(kube.calls).toEqual([]);
   });
 
+  it('a path under /webhooks that is no webhook gets a JSON 404 naming the webhooks, its body unread', async () => {
+    const kube = new FakeKube();
+    const lines: string[] = [];
+    // Bodies over the limit and not JSON: had either been read, the answer would be 413 or 400.
+    const a = app(kube, { maxBodyBytes: 100, log: (l) => lines.push(l) });
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    for (const [method, path] of [
+      ['POST', '/webhooks/falco/x'],
+      ['POST', '/webhooks/alertmanager/api/v2/alerts'],
+      ['PUT', '/webhooks/falco/x'],
+      ['POST', '/webhooks/other'],
+      ['POST', '/webhooks'],
+      ['GET', '/webhooks/'],
+    ] as const) {
+      const m = method === 'POST' ? 'post' : method === 'PUT' ? 'put' : 'get';
+      for (const body of ['x'.repeat(1000), '{not json']) {
+        const agent = request(a);
+        const res = await agent[m](path).set(auth).set('content-type', 'application/json').send(body);
+        expect([path, res.status, res.headers['content-type'], res.body]).toEqual([
+          path,
+          404,
+          'application/json; charset=utf-8',
+          {
+            error: `no such webhook: ${method} ${path}; the webhooks are POST /webhooks/falco and POST /webhooks/alertmanager`,
+          },
+        ]);
+      }
+    }
+    // Under a receiver, authentication still comes first.
+    expect((await request(a).post('/webhooks/falco/x').send(falco('p'))).status).toBe(401);
+    expect(kube.calls).toEqual([]);
+    expect(lines).toEqual([]);
+  });
+
   it("Alertmanager: the reviewer's forged and mixed payloads are rejected, answered and counted, and isolate nothing", async () => {
     const kube = new FakeKube();
     const metrics = new IsolationMetrics();
