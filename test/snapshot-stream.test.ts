@@ -6,7 +6,9 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadSnapshotFiles, loadVerifySnapshot, readObjects } from '../src/cli/inputs.ts';
-import { InputError } from '../src/model/snapshot.ts';
+import { captureIO } from '../src/cli/io.ts';
+import { runCli } from '../src/cli/main.ts';
+import { InputError, parseObjectsText } from '../src/model/snapshot.ts';
 import { JsonObjectSplitter, streamJsonObjects } from '../src/model/stream.ts';
 
 function* chunked(bytes: Buffer, cuts: number[]): Generator<Buffer> {
@@ -273,5 +275,55 @@ describe('snapshot files', () => {
     for await (const o of readObjects(join(dir, 'two.yaml')))
       names.push((o as { metadata: { name: string } }).metadata.name);
     expect(names).toEqual(['a', 'b']);
+  });
+});
+
+describe('files nested too deeply', () => {
+  const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const pod = (inner: string) =>
+    `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"shop"},"spec":{"containers":[],"x":${inner}}}`;
+  const tooDeep = (file: string) =>
+    `${file}: nested more than 1000 levels deep (lists and objects inside one another), deeper than any Kubernetes object`;
+  // [file name, text]: deeper than the readers can follow (they overflowed their stack), or read but
+  // deeper than what reads the objects afterwards follows (the rule of the API's POST /audit).
+  const cases: [string, string][] = [
+    ['deep.json', deep(200_000)],
+    ['list.json', `{"kind":"List","items":[${pod(deep(100_000))}]}`],
+    ['pod.json', pod(deep(999))],
+    ['deep.yaml', `${deep(100_000)}\n`],
+    ['block.yaml', `${'- '.repeat(5000)}x\n`],
+    ['map.yaml', `a: ${'{b: '.repeat(20_000)}1${'}'.repeat(20_000)}\n`],
+    ['second.yaml', `kind: Namespace\nmetadata: {name: a}\n---\n${deep(1001)}\n`],
+  ];
+
+  it('parseObjectsText refuses them naming the source, never overflowing its stack', () => {
+    for (const [file, text] of cases) {
+      let message = '';
+      try {
+        parseObjectsText(text, file);
+      } catch (err) {
+        expect(err, file).toBeInstanceOf(InputError);
+        message = (err as Error).message;
+      }
+      expect(message, file).toBe(tooDeep(file));
+    }
+    // As deep as is read: a Pod's field 1000 levels down.
+    expect(parseObjectsText(pod(deep(998)), 'ok.json')).toHaveLength(1);
+  });
+
+  it('recommend says so on one line and exits 2, as for any bad input', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-deep-'));
+    const flows = join(dir, 'flows.jsonl');
+    writeFileSync(flows, '');
+    for (const [name, text] of cases) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const io = captureIO();
+      const code = await runCli(
+        ['recommend', '--flows', flows, '--cluster', file, '--out', join(dir, 'out')],
+        io,
+      );
+      expect([name, code, io.stderr]).toEqual([name, 2, `microseg recommend: ${tooDeep(file)}\n`]);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { Composer, LineCounter, Parser } from 'yaml';
+import type { CST } from 'yaml';
 import type {
   CronJob,
   EndpointSlice,
@@ -88,7 +89,63 @@ const NAMESPACED_KINDS = new Set([
   ...WORKLOAD_KINDS,
 ]);
 
-/** Parses JSON (a List, an array or one object) or multi-document YAML text into objects. */
+/**
+ * The most levels of lists and objects inside one another a file or body may hold, counted from its
+ * top (a document's value is at level 1). Kubernetes objects need a few dozen (a CustomResourceDefinition's
+ * schema in a kustomize build); what reads the objects (the YAML reader, `flattenLists`, compaction, the
+ * snapshot, the copy out of a worker thread) recurses, and a text of `[` a few hundred KiB long would
+ * overflow its stack: an internal error for what is the input's fault.
+ */
+export const MAX_NESTING = 1000;
+
+/** The error of an input nested more than `MAX_NESTING` levels deep, naming it. */
+export function nestedTooDeeply(source: string): InputError {
+  return new InputError(
+    `${source}: nested more than ${MAX_NESTING} levels deep (lists and objects inside one another), deeper than any Kubernetes object`,
+  );
+}
+
+/** Whether `value` (at level 1) holds lists or objects more than `MAX_NESTING` levels deep. */
+function deeperThanLimit(value: unknown): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, level] = top;
+    if (v === null || typeof v !== 'object') continue;
+    if (level > MAX_NESTING) return true;
+    for (const child of Object.values(v)) stack.push([child, level + 1]);
+  }
+  return false;
+}
+
+/**
+ * Whether a YAML document's syntax tree holds collections more than `MAX_NESTING` levels deep: looked
+ * at before the document is composed, since composing recurses (a few thousand levels overflow it).
+ */
+function yamlDeeperThanLimit(doc: CST.Document): boolean {
+  const stack: [CST.Token | null | undefined, number][] = [[doc.value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [token, level] = top;
+    if (token?.type !== 'block-map' && token?.type !== 'block-seq' && token?.type !== 'flow-collection')
+      continue;
+    if (level > MAX_NESTING) return true;
+    for (const item of token.items as { key?: CST.Token | null; value?: CST.Token }[])
+      stack.push([item.key, level + 1], [item.value, level + 1]);
+  }
+  return false;
+}
+
+/** The parser's tokens, each document refused before it is composed when it is nested too deeply. */
+function* shallowDocuments(tokens: Iterable<CST.Token>, source: string): Generator<CST.Token> {
+  for (const token of tokens) {
+    if (token.type === 'document' && yamlDeeperThanLimit(token)) throw nestedTooDeeply(source);
+    yield token;
+  }
+}
+
+/**
+ * Parses JSON (a List, an array or one object) or multi-document YAML text into objects. Lists and
+ * objects nested more than `MAX_NESTING` levels deep are refused (`nestedTooDeeply`).
+ */
 export function parseObjectsText(text: string, source: string): unknown[] {
   const trimmed = text.trimStart();
   if (trimmed === '') throw new InputError(`${source}: the file is empty`);
@@ -97,8 +154,10 @@ export function parseObjectsText(text: string, source: string): unknown[] {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
+      if (err instanceof RangeError) throw nestedTooDeeply(source);
       throw new InputError(`${source}: not valid JSON: ${(err as Error).message}`);
     }
+    if (deeperThanLimit(parsed)) throw nestedTooDeeply(source);
     return flattenLists(parsed, source);
   }
   // One document at a time, each turned into plain data and dropped before the next is composed:
@@ -107,23 +166,33 @@ export function parseObjectsText(text: string, source: string): unknown[] {
   const lines = new LineCounter();
   const out: unknown[] = [];
   let i = 0;
-  for (const doc of new Composer().compose(new Parser(lines.addNewLine).parse(text))) {
+  const tokens = shallowDocuments(new Parser(lines.addNewLine).parse(text), source);
+  for (const doc of new Composer().compose(tokens)) {
     i++;
     const err = doc.errors[0];
     if (err !== undefined) {
       const at = err.pos[0] === -1 ? undefined : lines.linePos(err.pos[0]);
-      const message = at === undefined ? err.message : `${err.message} at line ${at.line}, column ${at.col}`;
+      // Composing overflowed its stack (the library says RESOURCE_EXHAUSTION) on a document within
+      // the limit: the reader's own limit, said in words, not as "Maximum call stack size exceeded".
+      const what =
+        err.code === 'RESOURCE_EXHAUSTION'
+          ? 'lists and objects nested too deeply for the YAML reader'
+          : err.message;
+      const message = at === undefined ? what : `${what} at line ${at.line}, column ${at.col}`;
       throw new InputError(`${source}: YAML document ${i}: ${message.split('\n')[0]}`);
     }
     let value: unknown;
     try {
       value = doc.toJS();
     } catch (e) {
+      // Aliases may nest deeper than the text shows.
+      if (e instanceof RangeError) throw nestedTooDeeply(source);
       // What composing let through and turning into data refuses: aliases that would expand without
       // bound ("Excessive alias count ..."), an alias to no anchor. The text's fault, said as such.
       throw new InputError(`${source}: YAML document ${i}: ${(e as Error).message.split('\n')[0]}`);
     }
     if (value === null || value === undefined) continue;
+    if (deeperThanLimit(value)) throw nestedTooDeeply(source);
     out.push(...flattenLists(value, source));
   }
   return out;

@@ -8,7 +8,7 @@
  * Only the splitting is done here, on raw bytes. Every object text still goes through `JSON.parse`, so
  * what is accepted and what each object contains is exactly what `JSON.parse` gives.
  */
-import { InputError } from './snapshot.ts';
+import { InputError, MAX_NESTING, nestedTooDeeply } from './snapshot.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -50,6 +50,8 @@ export class JsonObjectSplitter {
   private sawValue = false;
   /** Object texts handed out so far. */
   count = 0;
+  /** Most lists and objects open at once (see `constructor`). */
+  private readonly maxDepth: number;
 
   /** Objects and arrays open where the input read so far ends. */
   get openValues(): number {
@@ -66,8 +68,13 @@ export class JsonObjectSplitter {
     return this.objectStart >= 0;
   }
 
-  constructor(source: string) {
+  /**
+   * `maxDepth`: most lists and objects open at once, counted from the top of the input; one more is an
+   * error (`nestedTooDeeply`), found while splitting, before anything recurses into it. Default: none.
+   */
+  constructor(source: string, opts: { maxDepth?: number } = {}) {
     this.source = source;
+    this.maxDepth = opts.maxDepth ?? Infinity;
   }
 
   private fail(what: string): never {
@@ -178,6 +185,7 @@ export class JsonObjectSplitter {
       }
       if (b === OPEN_BRACE || b === OPEN_BRACKET) {
         this.depth++;
+        if (this.depth > this.maxDepth) throw nestedTooDeeply(this.source);
         continue;
       }
       if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
@@ -237,13 +245,14 @@ export class JsonObjectSplitter {
 
 /**
  * Parses each object of a chunked JSON input as it completes. The object texts are parsed with
- * `JSON.parse`; an error names the source and the object's position.
+ * `JSON.parse`; an error names the source and the object's position. An input nested more than
+ * `MAX_NESTING` levels deep is refused (`nestedTooDeeply`), as `parseObjectsText` refuses it.
  */
 export async function* streamJsonObjects(
   chunks: AsyncIterable<Buffer>,
   source: string,
 ): AsyncGenerator<unknown> {
-  const splitter = new JsonObjectSplitter(source);
+  const splitter = new JsonObjectSplitter(source, { maxDepth: MAX_NESTING });
   for await (const chunk of chunks) {
     const texts = splitter.push(chunk);
     const first = splitter.count - texts.length;
