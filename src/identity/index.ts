@@ -428,6 +428,18 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * that pod.
    */
   const fromPods = new Map<string, Pod>();
+  /** The addresses each Node object lists (normalised), by node name: a host-network pod's are its node's. */
+  const nodeAddresses = new Map<string, string[]>();
+  for (const node of snap.others) {
+    if (node.kind !== 'Node') continue;
+    const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
+    const ips = addrs
+      .filter((a) => typeof a?.address === 'string' && /^[0-9a-f.:]+$/i.test(a.address))
+      .map((a) => normaliseIP(a.address!));
+    for (const ip of ips) nodeIPs.add(ip);
+    const name = node.metadata?.name;
+    if (typeof name === 'string') nodeAddresses.set(name, [...new Set(ips)]);
+  }
 
   const keys = snap.pods.map(podKey);
   const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
@@ -487,14 +499,20 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         addNamedPortNumbers(portConflicts, id, pod.spec.containers);
       }
     }
+    // The node's addresses: status.hostIP and status.hostIPs (a dual-stack node's IPv6 address is only
+    // there), and a host-network pod's own addresses, which are its node's.
+    const hostAddrs = nodeAddressesOf(pod);
     if (pod.spec.hostNetwork) {
       w.hostNetwork = true;
-      for (const ip of podIPs(pod))
+      // A host-network pod's addresses are its node's, every one: status.podIPs may list one family only
+      // while status.hostIPs or the Node object (spec.nodeName) lists both of a dual-stack node.
+      const own = [...hostAddrs];
+      for (const ip of nodeAddresses.get(pod.spec.nodeName ?? '') ?? []) if (!own.includes(ip)) own.push(ip);
+      for (const node of own)
         for (const c of pod.spec.containers)
           for (const p of c.ports ?? []) {
             const port = p.hostPort ?? p.containerPort;
             const protocol = p.protocol ?? 'TCP';
-            const node = normaliseIP(ip);
             // By protocol too: a TCP and a UDP listener on one port of one node are two.
             const at = hostPortKey(node, protocol, port);
             const before = hostPorts.get(at);
@@ -506,12 +524,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
             }
             hostPorts.set(at, id);
           }
-      for (const ip of podIPs(pod)) if (!w.hostIPs?.includes(ip)) (w.hostIPs ??= []).push(ip);
+      for (const ip of own) if (!w.hostIPs?.includes(ip)) (w.hostIPs ??= []).push(ip);
       w.hostIPs?.sort();
     }
-    // The node's addresses: status.hostIP and status.hostIPs (a dual-stack node's IPv6 address is only
-    // there), and a host-network pod's own addresses, which are its node's.
-    const hostAddrs = nodeAddressesOf(pod);
     for (const ip of hostAddrs) nodeIPs.add(ip);
     // Ports a pod publishes on its node: a pod that has ended holds none (pods are taken in the order of
     // their keys: the last to publish a port on a node has it). On each node address of a family the
@@ -641,11 +656,6 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // Namespace labels, which a namespaceSelector of a flow endpoint selects by.
   const namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
   for (const n of snap.namespaces) namespaceLabels.set(n.metadata.name, n.metadata.labels ?? {});
-  for (const node of snap.others.filter((o) => o.kind === 'Node')) {
-    const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
-    for (const a of addrs)
-      if (a.address && /^[0-9a-f.:]+$/i.test(a.address)) nodeIPs.add(normaliseIP(a.address));
-  }
 
   // Services: ClusterIP → the Service (its backends are listed per port by serviceBackends); roles.
   const serviceIPs = new Map<string, ServiceEntry>();

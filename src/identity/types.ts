@@ -81,7 +81,11 @@ export interface Workload {
   /** Pod names in the snapshot (sorted). */
   pods: string[];
   hostNetwork: boolean;
-  /** For host-network workloads: the node addresses their pods use. */
+  /**
+   * For host-network workloads: the addresses of the nodes their pods run on (normalised, sorted), every
+   * one of each node: a pod's `status.podIPs`, `status.hostIP` and `status.hostIPs` and the addresses of
+   * its Node object (`spec.nodeName`), as a pod may list one family while its node has both.
+   */
   hostIPs?: string[];
   /** Special roles found in the snapshot. */
   roles: WorkloadRole[];

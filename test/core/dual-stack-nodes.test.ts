@@ -130,3 +130,47 @@ describe('a dual-stack node known only from its pods (no Node object)', () => {
     expect(engine.evaluate({ from: { ip: 'fd00:192:168::11' }, to, port: 8080 }).allowed).toBe(false);
   });
 });
+
+describe('a host-network pod that lists only its IPv4 address on a dual-stack node', () => {
+  /** The agent with podIPs of IPv4 only; `status` replaces its node addresses. */
+  const v4Agent = (status: Record<string, unknown>): Obj => {
+    const agent = hostAgent(9100) as { status: Record<string, unknown> };
+    return { ...agent, status: { phase: 'Running', podIP: NODE_V4, podIPs: [{ ip: NODE_V4 }], ...status } };
+  };
+  const node = (addresses: [string, string][]): Obj => ({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'node-1' },
+    status: { addresses: addresses.map(([type, address]) => ({ type, address })) },
+  });
+  const agentId = 'kube-system/Pod/node-agent-x1';
+
+  it('holds the node’s IPv6 address of status.hostIPs: a connection to it on the agent’s port is the agent’s', () => {
+    const agent = v4Agent({ hostIP: NODE_V4, hostIPs: [{ ip: NODE_V4 }, { ip: NODE_V6 }] });
+    const id = buildIdentity(snapshotOf('app', [...web(), agent]));
+    expect(id.workloads.get(agentId)?.hostIPs).toEqual([NODE_V4, NODE_V6]);
+    expect(id.resolve({ ip: NODE_V6 }, 0, 9100, false, 'TCP').id).toBe(agentId);
+    expect(id.resolve({ ip: NODE_V4 }, 0, 9100, false, 'TCP').id).toBe(agentId);
+    expect(id.resolve({ ip: NODE_V6 }, 0, 10250, false, 'TCP').id).toBe(`node:${NODE_V6}`);
+  });
+
+  it('holds the addresses of its Node object (spec.nodeName) when its status tells only the IPv4 one', () => {
+    const agent = v4Agent({ hostIP: NODE_V4 });
+    const other = { ...node([['InternalIP', 'fd00:192:168::11']]), metadata: { name: 'node-2' } };
+    const snap = snapshotOf('app', [
+      ...web(),
+      agent,
+      node([
+        ['InternalIP', NODE_V4],
+        ['InternalIP', NODE_V6],
+        ['Hostname', 'node-1'],
+      ]),
+      other,
+    ]);
+    const id = buildIdentity(snap);
+    expect(id.workloads.get(agentId)?.hostIPs).toEqual([NODE_V4, NODE_V6]);
+    expect(id.resolve({ ip: NODE_V6 }, 0, 9100, false, 'TCP').id).toBe(agentId);
+    // Another node's address is not the agent's: it runs on node-1 alone.
+    expect(id.resolve({ ip: 'fd00:192:168::11' }, 0, 9100, false, 'TCP').id).toBe('node:fd00:192:168::11');
+  });
+});

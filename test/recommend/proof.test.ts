@@ -381,9 +381,10 @@ describe('the proof checks a connection to or from the API server at each of its
 
 /**
  * A host-network DaemonSet `node-agent` of kube-system listening on 9100/TCP, a pod on each of `nodes`
- * (`[node name, IPv4, IPv6]`): dual-stack nodes, whose pods hold both of their node's addresses.
+ * (`[node name, IPv4, IPv6]`): dual-stack nodes, whose pods hold both of their node's addresses (in
+ * `status.podIPs` too, unless `v4PodIPs`: then only in `status.hostIPs`).
  */
-function hostAgent(nodes: [string, string, string][]): unknown[] {
+function hostAgent(nodes: [string, string, string][], v4PodIPs = false): unknown[] {
   const labels = { app: 'node-agent' };
   return [
     {
@@ -420,7 +421,7 @@ function hostAgent(nodes: [string, string, string][]): unknown[] {
       status: {
         phase: 'Running',
         podIP: v4,
-        podIPs: [{ ip: v4 }, { ip: v6 }],
+        podIPs: v4PodIPs ? [{ ip: v4 }] : [{ ip: v4 }, { ip: v6 }],
         hostIP: v4,
         hostIPs: [{ ip: v4 }, { ip: v6 }],
         startTime: '2026-11-01T00:00:00Z',
@@ -494,5 +495,31 @@ describe('the proof checks a host-network workload at every address its pods hol
       proposal: now.proposal,
     });
     expect(fresh.wouldBlock).toEqual([]);
+  });
+});
+
+describe('a host-network workload whose pods list only their IPv4 address on dual-stack nodes', () => {
+  const NODE_1: [string, string, string] = ['node-1', '192.168.0.10', 'fd00:192:168::10'];
+  const CART_NAMED = ep({ ip: '10.244.1.20', namespace: 'shop', pod: 'cart-7d9f-bbbbb' });
+  // cart scrapes the agent at the node's IPv6 address.
+  const scrape = () => [...fixtureFlows(), flow(50, CART_NAMED, ep({ ip: 'fd00:192:168::10' }), 9100)];
+  const edge = 'shop/Deployment/cart->kube-system/DaemonSet/node-agent:9100/TCP';
+
+  it('is credited with a connection to the node’s IPv6 address, admitted and checked at both addresses', async () => {
+    const r = await recommend(fixtureSnapshot(...hostAgent([NODE_1], true)), scrape());
+    expect(r.analysis.graph.edges.map((e) => e.id)).toContain(edge);
+    const cart = r.analysis.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.spec.egress).toContainEqual({
+      to: ['192.168.0.10/32', 'fd00:192:168::10/128'].map((cidr) => ({ ipBlock: { cidr } })),
+      ports: [{ protocol: 'TCP', port: 9100 }],
+    });
+    expect(r.proof.blocked).toEqual([]);
+  });
+
+  it('refuses when the node’s IPv6 address is denied', async () => {
+    const snap = fixtureSnapshot(...hostAgent([NODE_1], true), denyCart('egress', 'fd00:192:168::10/128'));
+    const r = await recommend(snap, scrape());
+    expect(r.proof.blocked.map((b) => b.slice(0, edge.length))).toEqual([edge]);
+    expect(r.proof.blocked[0]).toContain('(at the node address fd00:192:168::10)');
   });
 });
