@@ -95,6 +95,13 @@ function graphNodes(input: Omit<BuildGraphInput, 'edges'>): {
       };
       if (p?.ip) n.ip = p.ip;
       if (names.length > 0) n.names = names;
+      // The ClusterIP of a Service with no backend, also for a peer rebuilt from its id.
+      const service =
+        p?.service ??
+        (p?.kind === 'private' && p.ip !== undefined
+          ? input.identity.unbackedClusterIPs.get(p.ip)
+          : undefined);
+      if (service !== undefined) n.service = service;
     }
     nodes.set(id, n);
     return n;

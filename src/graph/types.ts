@@ -41,6 +41,11 @@ export interface GraphNode {
   ip?: string;
   /** DNS names seen for this peer (sorted). */
   names?: string[];
+  /**
+   * For the ClusterIP of a Service with no backend in the snapshot (a `private` node): that Service,
+   * `namespace/name`.
+   */
+  service?: string;
   roles?: WorkloadRole[];
   labels?: Record<string, string>;
   /**

@@ -321,6 +321,12 @@ export interface Identity {
    * without knowing them (`dnsRulePorts`). Empty without such a Service.
    */
   clusterDNSServicePorts: DNSPort[];
+  /**
+   * The ClusterIPs (normalised) of Services with no backend in the snapshot → the Service,
+   * `namespace/name`: a `private` peer of one of these addresses names it (`Peer.service`), as the graph
+   * node of a peer rebuilt from its id (the controller's learned edges) does.
+   */
+  unbackedClusterIPs: ReadonlyMap<string, string>;
   warnings: string[];
   stats: IdentityStats;
   /**
@@ -679,6 +685,12 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * the node's, as nothing in the snapshot tells where the node sent it, and is named in a warning.
    */
   const unbackedNodePorts = new Map<string, { service: string; why: string }>();
+  /**
+   * The ClusterIPs (normalised) of Services with no backend in the snapshot, as above: the Service
+   * (`namespace/name`) and why it has none. A connection to one is a `private` peer naming the Service,
+   * for which no rule is written, named in a warning.
+   */
+  const unbackedClusterIPs = new Map<string, { service: string; why: string }>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -739,13 +751,19 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
     const entry: ServiceEntry = { service: svc, backing, slices };
+    const backed = backing.length > 0 || slices.some(namesAddress);
+    const unbackedWhy = selectorLess(svc)
+      ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
+      : 'its selector selects no pod';
     for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
       if (ip === 'None' || ip === '') continue;
       if (ip.includes(':')) serviceIPv6 = true;
       // The API server's Service too: a connection to its ClusterIP (443) reaches the API server on its
       // endpoints' port (6443), which is what its rule must name.
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
-      if (backing.length > 0 || slices.length > 0) serviceIPs.set(normaliseIP(ip), entry);
+      if (backed) serviceIPs.set(normaliseIP(ip), entry);
+      else if (!unbackedClusterIPs.has(normaliseIP(ip)))
+        unbackedClusterIPs.set(normaliseIP(ip), { service: `${ns}/${svc.metadata.name}`, why: unbackedWhy });
     }
     if (backing.length > 0 || slices.length > 0)
       for (const ip of translatedAddresses(svc)) {
@@ -761,12 +779,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         const protocol = sp.protocol ?? 'TCP';
         const key = `${protocol}/${sp.nodePort}`;
         if (!sp.nodePort || nodePorts.has(key) || unbackedNodePorts.has(key)) continue;
-        if (backing.length === 0 && !slices.some(namesAddress)) {
+        if (!backed) {
           unbackedNodePorts.set(key, {
             service: `${svc.spec.type} Service ${ns}/${svc.metadata.name}`,
-            why: selectorLess(svc)
-              ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
-              : 'its selector selects no pod',
+            why: unbackedWhy,
           });
           continue;
         }
@@ -1016,6 +1032,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       return;
     }
   };
+  /** The ClusterIPs of Services with no backend that a connection was seen to, each named once. */
+  const unbackedClusterIPsSeen = new Set<string>();
   const classifyIP = (
     ip: string,
     reserved: FlowEndpoint['reserved'],
@@ -1026,6 +1044,24 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const apiPort = port === undefined || apiPorts.has(port);
     if ((reserved === 'kube-apiserver' || apiserverIPs.has(ip)) && (apiPort || !onNode))
       return cached('api', () => ({ id: 'kube-apiserver', kind: 'kube-apiserver' }));
+    // The ClusterIP of a Service with no backend: nothing in the snapshot tells which pods it reached. Its
+    // address, naming the Service, for which no rule is written (a policy sees the connection only once
+    // it is translated to a backend pod); named in a warning once.
+    const unbacked = reserved !== 'world' && !onNode ? unbackedClusterIPs.get(ip) : undefined;
+    if (unbacked !== undefined) {
+      if (!unbackedClusterIPsSeen.has(ip)) {
+        unbackedClusterIPsSeen.add(ip);
+        warnings.push(
+          `connections to ${ip}, the ClusterIP of Service ${unbacked.service}, which has no backend in the snapshot (${unbacked.why}): no rule is written for them, as a policy sees such a connection only once it is translated to a backend pod (an ipBlock for the ClusterIP admits nothing), so the proposal blocks them when the Service has backends again; a snapshot taken while the Service had backends attributes them to those`,
+        );
+      }
+      return cached(`c:${ip}`, () => ({
+        id: `private:${ip}`,
+        kind: 'private',
+        ip,
+        service: unbacked.service,
+      }));
+    }
     if (onNode && port !== undefined) {
       const hostWorkload = hostPortWorkload(ip, port, protocol);
       if (hostWorkload) return workloadPeer(hostWorkload);
@@ -1497,6 +1533,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     ipv6: serviceIPv6 || podNetworks.some((n) => n.includes(':')),
     clusterDNS,
     clusterDNSServicePorts,
+    unbackedClusterIPs: new Map([...unbackedClusterIPs].map(([ip, u]) => [ip, u.service])),
     warnings,
     stats,
     resolve,

@@ -122,6 +122,11 @@ export interface Peer {
   kind: PeerKind;
   /** The IP, for non-workload peers. */
   ip?: string;
+  /**
+   * For a `private` peer that is the ClusterIP of a Service with no backend in the snapshot: that Service,
+   * `namespace/name`. No rule can admit a connection to it (policies see it only once translated).
+   */
+  service?: string;
 }
 
 /** Counters of how endpoints were resolved, for the report. */

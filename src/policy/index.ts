@@ -308,6 +308,10 @@ export function proposePolicies(input: ProposeInput, opts: PolicyOptions = {}): 
         return { id: `world:${cidr}`, peers: [{ ipBlock: { cidr } }], names: n.names ?? [] };
       }
       case 'private': {
+        // The ClusterIP of a Service with no backend in the snapshot: policies see a connection to a
+        // ClusterIP only once it is translated to a backend pod, so an ipBlock for it admits nothing.
+        if (n.service !== undefined)
+          return `${n.ip} is the ClusterIP of Service ${n.service}, which has no backend in the snapshot: a policy sees a connection to it only once it is translated to a backend pod, so no rule can admit it`;
         // An address of the pod network that no pod of the snapshot held: an ipBlock for it would admit
         // whichever pod is given the address next.
         const net = podNetworkOf(n.ip!);

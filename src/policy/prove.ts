@@ -53,8 +53,9 @@ export interface Proof {
   unchecked: string[];
   /**
    * Edges the proof does not count, which the proposal blocks all the same, as `edge id: why`, sorted:
-   * edges whose every observation was dropped (the engine finds them still blocked), and edges on a protocol
-   * NetworkPolicy cannot express (ICMP) with an end the proposal isolates.
+   * edges whose every observation was dropped (the engine finds them still blocked), edges on a protocol
+   * NetworkPolicy cannot express (ICMP) with an end the proposal isolates, and edges to the ClusterIP of a
+   * Service with no backend in the snapshot (no rule can admit one) with an end the proposal isolates.
    */
   willBeBlocked: string[];
 }
@@ -98,6 +99,8 @@ export function graphEndpoints(id: string, ctx: EndpointContext): Endpoint[] {
     return [{ namespace: w.namespace, labels: w.labels, namedPorts, name: w.id }];
   }
   const n = ctx.nodes.get(id);
+  // The ClusterIP of a Service with no backend: no query can stand for the pods it would reach.
+  if (n?.service !== undefined) return [];
   if (n?.kind === 'kube-apiserver') {
     if (ctx.apiserverIPs.length > 0) return ctx.apiserverIPs.map((ip) => ({ ip }));
     return n.ip ? [{ ip: n.ip }] : [];
@@ -221,6 +224,19 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
       if (touches)
         willBeBlocked.push(
           `${e.id}: NetworkPolicy cannot allow ${e.protocol}, and the proposal isolates ${[e.source, e.target].filter(isolated).join(' and ')}`,
+        );
+      continue;
+    }
+    // The ClusterIP of a Service with no backend: it reaches no pod as of the snapshot, and no rule can
+    // admit it (policies see it only once translated), so it is not checked; named when the proposal
+    // isolates an end, as it then blocks it once the Service has backends.
+    const unbacked = [e.source, e.target]
+      .map((id) => ctx.nodes.get(id))
+      .find((n) => n?.service !== undefined);
+    if (unbacked !== undefined) {
+      if (touches)
+        willBeBlocked.push(
+          `${e.id}: ${unbacked.ip} is the ClusterIP of Service ${unbacked.service}, which has no backend in the snapshot: no rule can admit it, and the proposal isolates ${[e.source, e.target].filter(isolated).join(' and ')}, so it is blocked once the Service has backends`,
         );
       continue;
     }

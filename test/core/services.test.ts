@@ -13,7 +13,8 @@ import { compactObject } from '../../src/model/compact.ts';
 import { loadSnapshotText, snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { proveProposal } from '../../src/policy/prove.ts';
 import { buildReport } from '../../src/policy/report.ts';
-import { runPipeline } from '../../src/pipeline.ts';
+import { analyse, runPipeline } from '../../src/pipeline.ts';
+import { peerFromId } from '../../src/controller/edges.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
 
@@ -424,6 +425,98 @@ describe("flows to a node's address on the nodePort of a Service with no backend
     const r = await runPipeline(snap, [flow(1, { ip: '192.168.0.10' }, 30079)]);
     expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->node:192.168.0.10:30079/TCP']);
     expect(r.identity.warnings.filter((w) => w.includes('nodePort'))).toEqual([]);
+  });
+});
+
+describe('flows to the ClusterIP of a Service with no backend', () => {
+  const emptySlice = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'manual-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'manual' } },
+    addressType: 'IPv4',
+    endpoints: [],
+    ports: [{ port: 8080, protocol: 'TCP' }],
+  };
+  const snap = () =>
+    cluster([
+      service('gone', '10.96.0.80', { selector: { app: 'gone' }, ports: [{ port: 80, targetPort: 8080 }] }),
+      service('manual', '10.96.0.81', { ports: [{ port: 80, targetPort: 8080 }] }),
+      emptySlice,
+    ]);
+  const flows = () => [
+    flow(1, { ip: '10.96.0.80' }, 80),
+    flow(2, { ip: '10.96.0.80' }, 80),
+    flow(3, { ip: '10.96.0.81' }, 80),
+  ];
+
+  it('are named in report.json once per Service, and no ipBlock for the ClusterIP is written', async () => {
+    const r = await runPipeline(snap(), flows());
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->private:10.96.0.80:80/TCP',
+      'app/Deployment/web->private:10.96.0.81:80/TCP',
+    ]);
+    expect(r.graph.nodes.filter((n) => n.id.startsWith('private:')).map((n) => [n.id, n.service])).toEqual([
+      ['private:10.96.0.80', 'app/gone'],
+      ['private:10.96.0.81', 'app/manual'],
+    ]);
+    const then =
+      'no rule is written for them, as a policy sees such a connection only once it is translated to a backend pod (an ipBlock for the ClusterIP admits nothing), so the proposal blocks them when the Service has backends again; a snapshot taken while the Service had backends attributes them to those';
+    const warnings = (buildReport(r, undefined, undefined) as { warnings: string[] }).warnings;
+    expect(warnings.filter((w) => w.includes('ClusterIP'))).toEqual([
+      `connections to 10.96.0.80, the ClusterIP of Service app/gone, which has no backend in the snapshot (its selector selects no pod): ${then}`,
+      `connections to 10.96.0.81, the ClusterIP of Service app/manual, which has no backend in the snapshot (it has no selector, and no EndpointSlice or Endpoints object of it names an address): ${then}`,
+    ]);
+    const egress = r.proposal.policies.flatMap((p) => p.spec.egress ?? []);
+    expect(egress.some((rule) => rule.to?.some((p) => p.ipBlock?.cidr.startsWith('10.96.')))).toBe(false);
+    expect(r.proposal.notExpressible).toContainEqual({
+      edge: 'app/Deployment/web->private:10.96.0.80:80/TCP',
+      reason:
+        'egress from app/Deployment/web: 10.96.0.80 is the ClusterIP of Service app/gone, which has no backend in the snapshot: a policy sees a connection to it only once it is translated to a backend pod, so no rule can admit it',
+    });
+  });
+
+  it('are not checked by the proof, which names them as blocked by the proposal', async () => {
+    const s = snap();
+    const r = await runPipeline(s, flows());
+    const proof = proveProposal({
+      snapshot: s,
+      workloads: r.identity.workloads,
+      graph: r.graph,
+      proposal: r.proposal,
+      apiserverIPs: r.identity.apiserverEndpoints.ips,
+      podWorkload: r.identity.podWorkload,
+    });
+    expect([proof.checked, proof.blocked, proof.unchecked]).toEqual([0, [], []]);
+    expect(proof.willBeBlocked).toEqual([
+      'app/Deployment/web->private:10.96.0.80:80/TCP: 10.96.0.80 is the ClusterIP of Service app/gone, which has no backend in the snapshot: no rule can admit it, and the proposal isolates app/Deployment/web, so it is blocked once the Service has backends',
+      'app/Deployment/web->private:10.96.0.81:80/TCP: 10.96.0.81 is the ClusterIP of Service app/manual, which has no backend in the snapshot: no rule can admit it, and the proposal isolates app/Deployment/web, so it is blocked once the Service has backends',
+    ]);
+  });
+
+  it('are the Service’s when the peer is rebuilt from its id, as the controller rebuilds learned edges', () => {
+    const s = snap();
+    const identity = buildIdentity(s);
+    const edge = {
+      src: 'app/Deployment/web',
+      dst: 'private:10.96.0.80',
+      protocol: 'TCP' as const,
+      port: 80,
+      count: 1,
+      firstSeen: T0,
+      lastSeen: T0,
+      verdicts: { FORWARDED: 1 },
+    };
+    const peers = new Map([edge.src, edge.dst].map((id) => [id, peerFromId(id)]));
+    const r = analyse({ identity, edges: [edge], peers, names: new Map() });
+    expect(r.graph.nodes.find((n) => n.id === edge.dst)?.service).toBe('app/gone');
+    const egress = r.proposal.policies.flatMap((p) => p.spec.egress ?? []);
+    expect(egress.some((rule) => rule.to?.some((p) => p.ipBlock?.cidr.startsWith('10.96.')))).toBe(false);
+  });
+
+  it('leave a Service with a backend as it was', async () => {
+    const r = await runPipeline(snap(), [flow(1, { ip: '10.96.0.10' }, 80)]);
+    expect(r.graph.nodes.some((n) => n.service !== undefined)).toBe(false);
+    expect(r.identity.warnings.filter((w) => w.includes('ClusterIP'))).toEqual([]);
   });
 });
 
