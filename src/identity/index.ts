@@ -1195,6 +1195,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
             ? ofProtocol[0]
             : undefined);
         const to = ep?.port ?? (typeof sp?.targetPort === 'number' ? sp.targetPort : port);
+        // Every endpoint, whatever its conditions (ready, serving, terminating): they are as of the
+        // snapshot, not of the flow, so a backend not ready now may have taken it (README, Identity).
         for (const e of es.endpoints ?? [])
           for (const a of e.addresses ?? []) add(sliceAddress(normaliseIP(a), to, protocol), to);
       }

@@ -428,6 +428,30 @@ describe("flows to a node's address on the nodePort of a Service with no backend
   });
 });
 
+describe('the readiness of a Service’s endpoints', () => {
+  it('is not read: every endpoint of its slices is credited, ready, not ready or terminating', async () => {
+    const slice = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'pair-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'pair' } },
+      addressType: 'IPv4',
+      endpoints: [
+        { addresses: ['10.244.1.3'], conditions: { ready: true, serving: true, terminating: false } },
+        { addresses: ['10.244.1.4'], conditions: { ready: false, serving: false, terminating: false } },
+        { addresses: ['10.244.1.2'], conditions: { ready: false, serving: true, terminating: true } },
+      ],
+      ports: [{ port: 9000, protocol: 'TCP' }],
+    };
+    const snap = cluster([service('pair', '10.96.0.90', { ports: [{ port: 9000 }] }), slice]);
+    const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.90' }, 9000)]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/api:9000/TCP',
+      'app/Deployment/web->app/Deployment/be1:9000/TCP',
+      'app/Deployment/web->app/Deployment/be2:9000/TCP',
+    ]);
+  });
+});
+
 describe('flows to the ClusterIP of a Service with no backend', () => {
   const emptySlice = {
     apiVersion: 'discovery.k8s.io/v1',
