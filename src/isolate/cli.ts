@@ -276,7 +276,7 @@ export function lastReported(iso: Isolation | undefined): string {
  * Why `release --wait` still found the Isolation, for the line after "still present after N ms". Once
  * deleted, what holds it is a finalizer: microseg's while the controller has not released the pods (the
  * phase and message are the ones from before the deletion and say nothing of the release; a release
- * that fails is a ReconcileFailed Event and a Reconciled condition turned False since the deletion,
+ * that fails is a ReconcileFailed Event and a Reconciled condition written False since the deletion,
  * whose error is said), or another's. Not deleted (created again since, say): what the controller last
  * reported.
  */
@@ -284,12 +284,17 @@ export function notReleased(iso: Isolation | undefined): string {
   if (!iso?.metadata.deletionTimestamp) return lastReported(iso);
   const finalizers = iso.metadata.finalizers ?? [];
   if (finalizers.includes(ISOLATION_FINALIZER)) {
-    // A release that failed after the deletion is in the Reconciled condition too: say its error.
+    // A release that failed after the deletion is in the Reconciled condition too: say its error. Turned
+    // False since the deletion, or False since before it and written again by a reconcile of the deleted
+    // object (the release failing as the isolation did, a pod patch RBAC forbids, say): its
+    // lastTransitionTime stays, but its observedGeneration is the one the API server gave the object as
+    // it marked the deletion (it bumps the generation then).
     const failed = iso.status?.conditions?.find(
       (c) =>
         c.type === RECONCILED_CONDITION &&
         c.status === 'False' &&
-        Date.parse(c.lastTransitionTime) >= Date.parse(iso.metadata.deletionTimestamp ?? ''),
+        (Date.parse(c.lastTransitionTime) >= Date.parse(iso.metadata.deletionTimestamp ?? '') ||
+          (c.observedGeneration !== undefined && c.observedGeneration === iso.metadata.generation)),
     );
     if (failed?.message)
       return `: deleted, but the controller has not released its pods and removed its finalizer ${ISOLATION_FINALIZER}: its last reconcile failed: ${failed.message} (its Events: kubectl describe isolation -n ${iso.metadata.namespace ?? ''} ${iso.metadata.name})`;

@@ -567,13 +567,17 @@ describe('isolate --wait and release --wait that time out', () => {
 
   it('release: deleted, held by the finalizer, and the release failing since, says the error of the Reconciled condition', async () => {
     const refused = 'networkpolicies "cut-web-1" is forbidden: denied by admission (retrying)';
-    const deleting = stored({
-      observedGeneration: 1,
-      phase: 'Isolated',
-      message: '1 pod(s) isolated with NetworkPolicy',
-      // Written 0.5 s after the deletion, with the milliseconds the controller's clock gives.
-      conditions: [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T10:00:00.500Z' }],
-    });
+    // Generation 2: the API server bumps it as it marks the deletion.
+    const deleting = stored(
+      {
+        observedGeneration: 1,
+        phase: 'Isolated',
+        message: '1 pod(s) isolated with NetworkPolicy',
+        // Written 0.5 s after the deletion, with the milliseconds the controller's clock gives.
+        conditions: [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T10:00:00.500Z' }],
+      },
+      2,
+    );
     deleting.metadata = {
       ...deleting.metadata,
       deletionTimestamp: '2026-11-28T10:00:00Z',
@@ -588,6 +592,46 @@ describe('isolate --wait and release --wait that time out', () => {
     deleting.status = {
       ...deleting.status,
       conditions: [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T09:59:00Z' }],
+    };
+    const before = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(before.err).toContain('(is the controller running? A release that fails');
+  });
+
+  it('release: deleted, and the release failing as the reconcile before the deletion did, says that error', async () => {
+    // A pod label patch RBAC forbids: it failed before the deletion, and the release fails with it
+    // too. The condition stays False, so its lastTransitionTime is from before the deletion; its
+    // observedGeneration is the deleted object's (the API server bumps the generation as it marks the
+    // deletion), so a reconcile since the deletion wrote it.
+    const forbidden = 'pods "web-1" is forbidden: User cannot patch resource "pods" (retrying)';
+    const deleting = stored(
+      {
+        observedGeneration: 1,
+        phase: 'Isolated',
+        message: '1 pod(s) isolated with NetworkPolicy',
+        conditions: [
+          {
+            ...failing('False', forbidden)[0]!,
+            lastTransitionTime: '2026-11-28T09:59:00Z',
+            observedGeneration: 2,
+          },
+        ],
+      },
+      2,
+    );
+    deleting.metadata = {
+      ...deleting.metadata,
+      deletionTimestamp: '2026-11-28T10:00:00Z',
+      finalizers: ['microseg.dev/isolation-release'],
+    };
+    const r = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `microseg release: shop/cut-web-1 still present after 300 ms: deleted, but the controller has not released its pods and removed its finalizer microseg.dev/isolation-release: its last reconcile failed: ${forbidden} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
+    );
+    // Not reconciled since the deletion (the condition is of the generation before it): not said.
+    deleting.status = {
+      ...deleting.status,
+      conditions: [{ ...failing('False', forbidden)[0]!, lastTransitionTime: '2026-11-28T09:59:00Z' }],
     };
     const before = await run(deleting, ['release', 'shop/cut-web-1']);
     expect(before.err).toContain('(is the controller running? A release that fails');
