@@ -656,8 +656,10 @@ export class IsolationReconciler {
     const seen: { iso?: Isolation } = {};
     try {
       const res = await this.reconcileKey(key, seen);
-      this.failures.delete(key);
+      // Its failure is not over until the status no longer says it: a write of the condition that fails
+      // fails the reconcile, which is retried with backoff (a Released or Failed record is not requeued).
       if (seen.iso) await this.markReconciled(key, seen.iso);
+      this.failures.delete(key);
       return res;
     } catch (err) {
       await this.reportFailure(key, err).catch(() => undefined);
@@ -670,22 +672,43 @@ export class IsolationReconciler {
   /**
    * A reconcile that succeeded: the Reconciled condition of the status becomes True for the generation
    * reconciled, replacing the failure a reconcile before may have put there. The paths that decide a
-   * status set it themselves; this covers those that wrote none (a Released record, an outcome unchanged).
+   * status set it themselves; this covers those that wrote none (a Released record, an outcome unchanged),
+   * and a status decided but not written (its write failed): what the API server holds is what counts,
+   * not what was decided. A write that fails throws, so that the reconcile is retried.
    */
   private async markReconciled(key: string, iso: Isolation): Promise<void> {
     const entry = this.statuses.get(key);
     const current = this.observed.get(key);
     if (!entry || entry.uid !== (iso.metadata.uid ?? '') || current?.metadata.deletionTimestamp) return;
     const generation = iso.metadata.generation ?? 0;
-    const c = entry.status.conditions?.find((x) => x.type === RECONCILED_CONDITION);
-    if (c?.status === 'True' && c.observedGeneration === generation) return;
+    const reconciled = (s: IsolationStatus) => {
+      const c = s.conditions?.find((x) => x.type === RECONCILED_CONDITION);
+      return c?.status === 'True' && c.observedGeneration === generation;
+    };
+    // A leak check still to run publishes it with its outcome.
+    if (this.pendingChecks.has(key)) {
+      if (!reconciled(entry.status))
+        entry.status = {
+          ...entry.status,
+          conditions: setReconciled(entry.status.conditions, undefined, this.now().toISOString(), generation),
+        };
+      return;
+    }
+    if (reconciled(entry.status) && reconciled(entry.written)) return;
     const next: IsolationStatus = {
       ...entry.status,
       conditions: setReconciled(entry.status.conditions, undefined, this.now().toISOString(), generation),
     };
-    // A leak check still to run publishes it with its outcome.
-    if (this.pendingChecks.has(key)) entry.status = next;
-    else await this.patchStatus(iso, next).catch(() => undefined);
+    if (!statusChanged(entry.written, next)) {
+      entry.status = next;
+      return;
+    }
+    try {
+      await this.patchStatus(iso, next);
+    } catch (err) {
+      // Deleted meanwhile: no status to write (its next reconcile cleans up).
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   /**

@@ -1506,6 +1506,47 @@ describe('IsolationReconciler: a reconcile that fails', () => {
     ]);
   });
 
+  it('replaced by True also when the write that replaces it fails once: the reconcile is retried until it is written', async () => {
+    const { kube, reconciler } = setup({ now: () => new Date('2026-11-28T10:00:00Z') });
+    const status = `PATCH ${paths.isolation(NS, 'cut-web-1')}/status`;
+    const fail = { discovery: false, status: false };
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (fail.discovery && req.method === 'GET' && req.path === '/apis') throw unavailable();
+      if (fail.status && `${req.method} ${req.path}` === status) {
+        fail.status = false;
+        throw unavailable();
+      }
+      return request(req);
+    };
+    // AdminNetworkPolicy is not served: Failed, an outcome the next reconciles repeat without a write.
+    reconciler.observe(createIsolation(kube, { mechanism: 'AdminNetworkPolicy' }));
+    await reconciler.reconcile(KEY);
+    expect(serverIso(kube).status?.phase).toBe('Failed');
+    // Discovery does not answer: the condition turns False, the phase stays.
+    fail.discovery = true;
+    reconciler.forgetDiscovery();
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(UNAVAILABLE);
+    expect(serverIso(kube).status?.conditions?.[0]).toMatchObject({ status: 'False' });
+    // It answers again, but the status write that would replace the condition fails: the reconcile is
+    // not done (the status still says the failure), and is retried.
+    fail.discovery = false;
+    fail.status = true;
+    reconciler.forgetDiscovery();
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(UNAVAILABLE);
+    await reconciler.reconcile(KEY);
+    const st = serverIso(kube).status!;
+    expect(st.phase).toBe('Failed');
+    expect(st.conditions).toEqual([
+      expect.objectContaining({
+        status: 'True',
+        reason: 'Reconciled',
+        message: 'the last reconcile succeeded',
+      }),
+    ]);
+    await settle(reconciler);
+  });
+
   it('once isolated keeps the phase and message, and the Reconciled condition names the error', async () => {
     let t = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler } = setup({ now: () => new Date(t) });
