@@ -544,7 +544,6 @@ export function expiryTime(spec: IsolationSpec, isolatedAt: string | undefined):
   return undefined;
 }
 
-/** Appends a timeline entry, keeping the newest MAX_TIMELINE. */
 /**
  * `conditions` with the Reconciled condition set: its lastTransitionTime kept while its status stays the
  * same, so that a reconcile repeating the same outcome changes nothing.
@@ -568,6 +567,7 @@ export function setReconciled(
   return [...(conditions ?? []).filter((c) => c.type !== RECONCILED_CONDITION), next];
 }
 
+/** Appends a timeline entry, keeping the newest MAX_TIMELINE. */
 export function addTimeline(
   timeline: readonly TimelineEntry[] | undefined,
   entry: TimelineEntry,
