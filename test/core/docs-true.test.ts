@@ -548,3 +548,49 @@ describe('microseg audit, CronJob schedules and the benchmarks in the docs', () 
     }
   });
 });
+
+describe("every command's --help: exit codes and repeatable options", () => {
+  /** The codes an `exit codes:` text lists: the number starting it and each one after a `;`. */
+  const codesOf = (text: string) =>
+    [...text.replace(/\s+/g, ' ').matchAll(/(?:^|;) ?(\d) /g)].map((m) => Number(m[1]));
+  /** README's table of exit codes by command: command name to the text of its exit codes. */
+  const readmeCodes = () => {
+    const rows = new Map<string, string>();
+    const doc = read('README.md');
+    const table = doc.slice(doc.indexOf('| command | exit codes |'));
+    for (const line of table.split('\n').slice(2)) {
+      const m = /^\| `([a-z-]+)` \| (.*) \|$/.exec(line);
+      if (!m) break;
+      rows.set(m[1]!, m[2]!);
+    }
+    return rows;
+  };
+
+  it('README has a row of exit codes for each command, and for no other', () => {
+    expect([...readmeCodes().keys()].sort()).toEqual(Object.keys(COMMANDS).sort());
+  });
+
+  for (const name of Object.keys(COMMANDS)) {
+    it(`${name}: lists its exit codes after a blank line, those of README's table`, async () => {
+      const help = (await cli([name, '--help'])).out;
+      const at = help.indexOf('\n\nexit codes: ');
+      expect(at, `${name} --help has no "exit codes:" after a blank line`).toBeGreaterThan(0);
+      const listed = codesOf(help.slice(at + '\n\nexit codes: '.length));
+      expect(listed).toEqual(codesOf(readmeCodes().get(name) ?? ''));
+      expect(listed).toContain(0);
+      expect(listed).toContain(2);
+    });
+
+    it(`${name}: its usage shows each repeatable option it names as repeatable`, async () => {
+      const mod = (await COMMANDS[name]!.load()) as unknown as {
+        OPTIONS: Record<string, { multiple?: boolean }>;
+      };
+      const help = (await cli([name, '--help'])).out;
+      const usage = help.slice(0, help.indexOf('\n\n'));
+      for (const [option, spec] of Object.entries(mod.OPTIONS)) {
+        if (spec.multiple !== true || !new RegExp(`--${option}\\b`).test(usage)) continue;
+        expect(usage, `--${option}`).toMatch(new RegExp(`\\[--${option} [^\\] ]+ \\.\\.\\.\\]`));
+      }
+    });
+  }
+});

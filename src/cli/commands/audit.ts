@@ -69,6 +69,7 @@ options:
   --limit N              connections and workloads listed per section in text and markdown output
                          (default 25)
 ${ENGINE_OPTION_HELP}
+
 exit codes: 0 no observed connection would be blocked; 1 observed connections would be blocked;
             2 bad usage or input (also: no flow read, or no policy in a --policies PATH); 3 internal error`;
 

@@ -23,7 +23,7 @@ import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
 import { blastRadius } from '../../verify/reach.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg blast-radius --cluster FILE --workload ns/kind/name|ns/pod [--proposal DIR [--prune]]
+const HELP = `usage: microseg blast-radius --cluster FILE [--cluster FILE ...] --workload ns/kind/name|ns/pod [--proposal DIR [--prune]]
 
 What a workload can reach and be reached from under the cluster's policies and, with --proposal, with
 the proposed policies added; shortest paths to it from internet-exposed workloads (those whose ingress
@@ -58,7 +58,10 @@ options:
                         the /16 or /48 of a pod's address)
   --limit N             entries listed per section in text output (default 25)
   --output text|json    output format (default text)
-${ENGINE_OPTION_HELP}`;
+${ENGINE_OPTION_HELP}
+
+exit codes: 0 answered; 2 bad usage or input (a workload the snapshot does not have included);
+            3 internal error`;
 
 function section<T>(title: string, items: T[], fmt: (x: T) => string, limit: number, cut = false): string[] {
   const lines = [`  ${title} (${items.length}${cut ? ', the first found: there may be more' : ''}):`];

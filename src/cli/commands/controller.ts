@@ -87,6 +87,8 @@ Bad flags (a file that cannot be read, an address that is not one, a port in use
 exit with code 2 and a message naming the flag, before anything starts. The trigger flags
 (--alertmanager-*, --falco-*) are checked the same way; with --no-isolation, or without
 --webhook-token-file, no webhook runs: they have no effect and the start log says so.
+
+exit codes: 0 stopped by SIGTERM or SIGINT; 2 bad flags (nothing started); 3 internal error
 `;
 
 /** Kubernetes object names (RFC 1123 subdomains), as a Lease's name must be. */

@@ -49,7 +49,10 @@ options:
   --out DIR     output directory (default: out)
   --port N      web page port, 0 to 65535 (default: $PORT, else 8080; 0: any free port)
   --host H      address to listen on (default: 127.0.0.1)
-  --no-serve    write the files, print the summary and exit`;
+  --no-serve    write the files, print the summary and exit
+
+exit codes: 0 written (and served until interrupted); 1 the demo's proposal is not
+            proven (no policy written); 2 bad usage (a port in use included); 3 internal error`;
 
 /**
  * A change after learning, to give the audit view something to show: the recommendations service starts

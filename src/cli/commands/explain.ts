@@ -17,7 +17,7 @@ import {
 import type { Verdict } from '../../verify/types.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg explain --cluster FILE [--policies FILE ...] --from END --to END --port N|name [--protocol TCP]
+const HELP = `usage: microseg explain --cluster FILE [--cluster FILE ...] [--policies FILE ...] --from END --to END --port N|name [--protocol TCP]
 
 Says whether a connection is allowed and why: the policies selecting the source for egress and the
 destination for ingress, the rule that admitted it (or that none did), and tier decisions.
@@ -38,7 +38,10 @@ options:
   --port              destination port number or container port name (resolved on the destination pod)
   --protocol          TCP (default), UDP or SCTP
   --output text|json  output format (default text)
-${ENGINE_OPTION_HELP}`;
+${ENGINE_OPTION_HELP}
+
+exit codes: 0 answered (allowed or denied); 2 bad usage or input (an end, a port or a kind it cannot
+            place included); 3 internal error`;
 
 export function formatVerdict(v: Verdict): string {
   const lines = [`${v.from} -> ${v.to} ${v.protocol}/${v.port}: ${v.allowed ? 'ALLOWED' : 'DENIED'}`];

@@ -36,6 +36,8 @@ options:
   --flows N              large only: number of flow lines (default 100000)
   --gzip                 write flows.jsonl.gz instead of flows.jsonl (and remove flows.jsonl)
   -h, --help             show this help
+
+exit codes: 0 written; 2 bad usage (an --out that cannot be written included); 3 internal error
 `;
 
 function intOption(name: string, value: string | undefined, min: number, max: number): number | undefined {

@@ -22,7 +22,7 @@ import { EXIT, UsageError, writePieces } from '../io.ts';
 import { checkOutputFile, nonEmptyOut, writeOutputFile } from '../output.ts';
 import { pipelineOptions } from './recommend.ts';
 
-export const HELP = `usage: microseg graph --flows FILE [--flows FILE ...] --cluster FILE [--format json|dot] [--out FILE]
+export const HELP = `usage: microseg graph --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--format json|dot] [--out FILE]
 
 Builds the east-west service graph (workloads and external peers as nodes, one edge per destination
 port and protocol with flow counts, first/last seen and verdicts), with each workload's segment, and

@@ -54,9 +54,9 @@ options:
   --print                       print the Isolation as YAML and do nothing else
   --output text|json            output format (default text)
 
-exit status: 0 isolated (or created without --wait, or a dry run planned); 1 leaking, failed or
+exit codes: 0 isolated (or created without --wait, or a dry run planned); 1 leaking, failed or
 released, no pod found to isolate, no outcome within --timeout, or the API server cannot be reached;
-2 bad usage (no kubeconfig found, or an Isolation the API server refuses, included).
+2 bad usage (no kubeconfig found, or an Isolation the API server refuses, included); 3 internal error
 `;
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */

@@ -75,7 +75,8 @@ options:
   --seed S                 Louvain seed (default 1)
   --quiet                  print nothing on success
 
-exit codes: 0 written; 1 not written because the proposal would block observed connections;
+exit codes: 0 written; 1 not written because the proposal would block observed connections, or
+            cannot check them;
             2 bad usage or input, no flow read at all, or no policy proposed from the flows read
             (nothing written); 3 internal error`;
 

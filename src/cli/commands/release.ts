@@ -12,7 +12,7 @@ import { kubeFrom, notReleased, parseTimeout, splitRef, waitFor } from '../../is
 import { isNotFound, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
 const HELP = `usage: microseg release NAMESPACE/ISOLATION [...] [options]
-       microseg release --pod NAMESPACE/POD [options]
+       microseg release --pod NAMESPACE/POD [--pod NAMESPACE/POD ...] [options]
 
 Releases isolations: deleting an Isolation makes the controller restore the pods' labels exactly and
 remove the policies it created.
@@ -23,8 +23,9 @@ options:
   --wait                wait until the release is complete (the Isolation is gone)
   --timeout DUR         how long --wait waits (default 60s)
 
-exit status: 0 released, 1 an Isolation not found, not gone after --timeout, or the API server cannot
-be reached, 2 bad usage (a --pod not found or not quarantined, or no kubeconfig found, included).
+exit codes: 0 released; 1 an Isolation not found, not gone after --timeout, or the API server cannot
+be reached; 2 bad usage (a --pod not found or not quarantined, or no kubeconfig found, included);
+3 internal error
 `;
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */

@@ -10,7 +10,7 @@ import { engineFromSnapshot } from '../../verify/engine.ts';
 import { NOT_EVALUATED, parseQueries, readText, workloadNote } from '../../verify/load.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg simulate --cluster FILE [--policies FILE ...] --queries FILE [--output json]
+const HELP = `usage: microseg simulate --cluster FILE [--cluster FILE ...] [--policies FILE ...] --queries FILE [--output json]
 
 Answers connection queries against the cluster's policies (plus --policies). Each query is
 {"from": END, "to": END, "port": 80 | "name", "protocol": "TCP"|"UDP"|"SCTP"}
@@ -30,7 +30,10 @@ options:
   --queries FILE      JSON array of queries; '-' for stdin
   --output json       output format (json is the only one)
   --detail            include the egress/ingress breakdown, tier and notes in each answer
-${ENGINE_OPTION_HELP}`;
+${ENGINE_OPTION_HELP}
+
+exit codes: 0 answered (allowed or denied); 2 bad usage or input (a query it cannot read included);
+            3 internal error`;
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
