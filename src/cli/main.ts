@@ -120,6 +120,20 @@ export function joinNegativeValues(args: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * The one line an unknown option is said in, naming the option of the command it is likely meant to be
+ * (`--flow` for `--flows`), as an unknown command is; undefined when `err` is no such rejection.
+ * parseArgs says it as `Unknown option '--flow'` (adding, where positionals are allowed, how to give one
+ * starting with '-'); some commands hand it on as a UsageError of the same message.
+ */
+export function unknownOptionLine(err: unknown, options: Iterable<string>): string | undefined {
+  if (!(err instanceof Error) || !(err.name === 'UsageError' || isParseArgsError(err))) return undefined;
+  const m = /^Unknown option '(-{1,2})([^'=]*)/.exec(err.message);
+  if (!m) return undefined;
+  const near = m[1] === '--' ? closestName(m[2]!, options) : undefined;
+  return `Unknown option '${m[1]}${m[2]}'${near !== undefined ? ` (did you mean '--${near}'?)` : ''}`;
+}
+
 export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
   const [name, ...given] = argv;
   if (name === '--help' || name === '-h' || name === 'help') {
@@ -153,6 +167,11 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
   try {
     return await mod.run(rest, io);
   } catch (err) {
+    const unknown = unknownOptionLine(err, Object.keys((mod as { OPTIONS?: object }).OPTIONS ?? {}));
+    if (unknown !== undefined) {
+      io.err(`microseg ${name}: ${unknown}\nRun 'microseg ${name} --help' for its options.\n`);
+      return EXIT.usage;
+    }
     if (err instanceof Error && (err.name === 'InputError' || err.name === 'UsageError')) {
       io.err(`microseg ${name}: ${err.message}\n`);
       return EXIT.usage;

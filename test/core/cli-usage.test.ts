@@ -132,6 +132,25 @@ describe('an unknown command', () => {
   });
 });
 
+describe('an unknown option', () => {
+  it.each([
+    ['recommend', '--flow', "Unknown option '--flow' (did you mean '--flows'?)"],
+    ['graph', '--clusters', "Unknown option '--clusters' (did you mean '--cluster'?)"],
+    ['explain', '--protcol', "Unknown option '--protcol' (did you mean '--protocol'?)"],
+    ['generate', '--workload', "Unknown option '--workload' (did you mean '--workloads'?)"],
+    ['controller', '--leader-elec', "Unknown option '--leader-elec' (did you mean '--leader-elect'?)"],
+    ['isolate', '--reasn', "Unknown option '--reasn' (did you mean '--reason'?)"],
+    ['release', '--pods=a/b', "Unknown option '--pods' (did you mean '--pod'?)"],
+    ['audit', '--no-such-option', "Unknown option '--no-such-option'"],
+  ])('%s %s: one line naming the option it is likely meant to be, exit 2', async (name, option, message) => {
+    expect(await cli([name, option, 'x'])).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: `microseg ${name}: ${message}\nRun 'microseg ${name} --help' for its options.\n`,
+    });
+  });
+});
+
 describe('microseg graph --format', () => {
   // recommend and audit take the flow format as --format; graph's is its output's, and the message said
   // only "json or dot" to someone giving it the format of their flows.
