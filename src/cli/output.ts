@@ -54,11 +54,14 @@ function isFsError(err: unknown): boolean {
 /**
  * Refuses an empty `--out` (bad usage): it would be the current directory (an unset variable in
  * `--out "$DIR"`), or, for a file, standard output as if it were not given. `what` is what it takes,
- * `otherwise` what leaving it out gives.
+ * `otherwise` what leaving it out gives (none where --out is required).
  */
-export function nonEmptyOut(out: string | undefined, what: 'file' | 'directory', otherwise: string): void {
+export function nonEmptyOut(out: string | undefined, what: 'file' | 'directory', otherwise?: string): void {
   if (out === '')
-    throw new UsageError(`--out is empty: give a ${what} (or leave --out out for ${otherwise})`);
+    throw new UsageError(
+      `--out is empty: give a ${what}` +
+        (otherwise !== undefined ? ` (or leave --out out for ${otherwise})` : ''),
+    );
 }
 
 export function outputWriteError(dir: string, err: unknown, file?: string): unknown {

@@ -142,6 +142,8 @@ describe('microseg generate --scenario demo', () => {
       [['--out', root], '--scenario is required (demo or large)'],
       [['--scenario', 'huge', '--out', root], "--scenario must be demo or large, got 'huge'"],
       [['--scenario', 'demo'], '--out DIR is required'],
+      [['--scenario', 'demo', '--out', ''], '--out is empty: give a directory\n'],
+      [['--scenario', 'large', '--out='], '--out is empty: give a directory\n'],
       [['--scenario', 'demo', '--out', root, '--seed', 'abc'], "--seed must be an integer, got 'abc'"],
       [['--scenario', 'demo', '--out', root, '--seed=-1'], '--seed must be between 0 and 4294967295, got -1'],
       [['--scenario', 'demo', '--out', root, '--flows', '10'], '--flows applies to --scenario large only'],
@@ -211,7 +213,7 @@ describe('microseg generate --scenario large', () => {
     const r = await gen([...args, '--out', a]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(
-      /^wrote .*cluster\.json \(\d+ objects, \d+ pods on \d+ nodes\), .*flows\.jsonl \(3000 lines\), .*truth\.json \(\d+ edges, \d+ of them in the flows, \d+ domains\)\n$/,
+      /^wrote .*cluster\.json \(\d+ objects, \d+ pods on \d+ nodes\), .*flows\.jsonl \(3000 lines\), .*truth\.json \(\d+ edges, \d+ of them in the flows, \d+ domains?\)\n$/,
     );
     expect((await gen([...args, '--out', b])).code).toBe(0);
     for (const f of ['cluster.json', 'flows.jsonl', 'truth.json']) {
@@ -230,6 +232,27 @@ describe('microseg generate --scenario large', () => {
       0,
     );
     expect(r.out).toContain(`${truth.edges.length} edges, ${drawn} of them in the flows`);
+  });
+});
+
+describe('microseg generate --scenario large at its fewest workloads', () => {
+  it('says the count of one domain in the singular', async () => {
+    const dir = join(root, 'few');
+    const r = await gen(['--scenario', 'large', '--workloads', '50', '--flows', '10', '--out', dir]);
+    expect(r.code).toBe(0);
+    const truth = JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as { domains: unknown[] };
+    expect(truth.domains).toHaveLength(1);
+    expect(r.out).toMatch(/, 1 domain\)\n$/);
+  });
+
+  it('docs/demo.md gives the range of --workloads and --flows the command takes', async () => {
+    const doc = readFileSync(new URL('../../docs/demo.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+    for (const option of ['--workloads', '--flows']) {
+      const r = await gen(['--scenario', 'large', '--out', join(root, 'never'), option, '-1']);
+      const [, min, max] = /must be between (\d+) and (\d+)/.exec(r.err)!;
+      const en = (n: string) => Number(n).toLocaleString('en');
+      expect(doc, option).toContain(`\`${option}\` from ${en(min!)} to ${en(max!)}`);
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { constants as zlib, gunzipSync } from 'node:zlib';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
-import { outputWriteError, prepareOutputDir } from '../output.ts';
+import { nonEmptyOut, outputWriteError, prepareOutputDir } from '../output.ts';
 import { generateDemo } from '../../generate/demo.ts';
 import {
   generateFlowLines,
@@ -32,8 +32,8 @@ options:
   --scenario demo|large  the bundled shop demo, or a large synthetic topology for benchmarks
   --out DIR              output directory (created if missing)
   --seed N               random seed, an integer (default 1)
-  --workloads N          large only: number of workloads (default 2000)
-  --flows N              large only: number of flow lines (default 100000)
+  --workloads N          large only: number of workloads, 50 to 200000 (default 2000)
+  --flows N              large only: number of flow lines, 0 to 1000000000 (default 100000)
   --gzip                 write flows.jsonl.gz instead of flows.jsonl (and remove flows.jsonl)
   -h, --help             show this help
 
@@ -80,7 +80,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (o.scenario === undefined) throw new UsageError('--scenario is required (demo or large)');
   if (o.scenario !== 'demo' && o.scenario !== 'large')
     throw new UsageError(`--scenario must be demo or large, got '${o.scenario}'`);
-  if (o.out === undefined || o.out === '') throw new UsageError('--out DIR is required');
+  if (o.out === undefined) throw new UsageError('--out DIR is required');
+  nonEmptyOut(o.out, 'directory');
   const seed = intOption('seed', o.seed, 0, 2 ** 32 - 1) ?? 1;
   const workloads = intOption('workloads', o.workloads, 50, 200_000);
   const flows = intOption('flows', o.flows, 0, 1_000_000_000);
@@ -101,6 +102,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   } finally {
     await outDir.removeIfEmpty();
   }
+}
+
+/** `n` and the noun, plural but for one: `1 domain`, `3 domains`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 interface GenerateOptions {
@@ -158,9 +164,9 @@ async function generate(
   await removeOtherVariant(dir, gzip, io, written);
   const seen = perEdge.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
   io.out(
-    `wrote ${join(dir, 'cluster.json')} (${objects} objects, ${truth.pods} pods on ${truth.nodes} nodes), ` +
-      `${flowsFile} (${lines} lines), ${join(dir, 'truth.json')} (${truth.edges.length} edges, ${seen} of them in the flows, ` +
-      `${truth.domains.length} domains)\n`,
+    `wrote ${join(dir, 'cluster.json')} (${count(objects, 'object')}, ${count(truth.pods, 'pod')} on ${count(truth.nodes, 'node')}), ` +
+      `${flowsFile} (${count(lines, 'line')}), ${join(dir, 'truth.json')} (${count(truth.edges.length, 'edge')}, ${seen} of them in the flows, ` +
+      `${count(truth.domains.length, 'domain')})\n`,
   );
   return EXIT.ok;
 }
