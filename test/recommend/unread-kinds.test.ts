@@ -150,3 +150,38 @@ describe('objects of kinds microseg does not read, and policies it cannot evalua
     expect(e.out).not.toContain('NOT EVALUATED');
   });
 });
+
+describe('objects given more than once under one name', () => {
+  it('recommend: the last one read is used, and one of other content is said on standard error and in report.json', async () => {
+    const demo = generateDemo();
+    type Obj = { kind: string; metadata: { name: string; labels?: Record<string, string> } };
+    const pod = (demo.objects as Obj[]).find((o) => o.kind === 'Pod' && o.metadata.name === frontend)!;
+    const again = join(dir, 'again.json');
+    const labels = { ...pod.metadata.labels, 'example.com/note': 'later' };
+    await writeFile(again, JSON.stringify({ ...pod, metadata: { ...pod.metadata, labels } }));
+    const warning =
+      '1 object(s) given more than once under one name with other content; the last one read is used, as applying it replaces the others (--cluster is read first, then each --policies or --proposal in order): ' +
+      `Pod shop/${frontend}`;
+    const out = join(dir, 'out-repeated');
+    const flows = join(dir, 'flows.jsonl');
+    const r = await cli('recommend', '--flows', flows, '--cluster', plain, '--cluster', again, '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(`microseg recommend: warning: ${warning}\n`);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { warnings: string[] };
+    expect(report.warnings).toContain(warning);
+    // The same object given twice is no change: nothing is said.
+    const same = await cli(
+      'recommend',
+      '--flows',
+      flows,
+      '--cluster',
+      plain,
+      '--cluster',
+      plain,
+      '--out',
+      out,
+    );
+    expect(same.code).toBe(0);
+    expect(same.err).toBe('');
+  });
+});

@@ -23,7 +23,7 @@ import { previousSegments } from '../previous.ts';
 import { SYSTEM_NAMESPACES } from '../../policy/index.ts';
 import { cronJobsNotRunSince, cronJobsNotRunWithin } from '../../policy/cronjobs.ts';
 import { buildReport } from '../../policy/report.ts';
-import { snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
+import { replaceRepeated, snapshotWarnings, VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import {
   checkDistinctSources,
   clusterFromFiles,
@@ -147,6 +147,11 @@ export interface RecommendResult {
   /** What the snapshot holds that microseg does not read or cannot evaluate (`snapshotWarnings`). */
   snapshotWarnings: string[];
   /**
+   * Objects given more than once under one name with other content, of which the last one read is used
+   * (`replaceRepeated`), as the verify commands read them; in report.json's warnings too.
+   */
+  repeatWarnings: string[];
+  /**
    * The CronJobs among the proposal's `unobserved` that started no run from the first flow to a minute
    * before the last (see cronJobsNotRunWithin): none of their runs is in the flows. Only those that
    * never ran when the flows' span has no known start (Kubescape records, flows not read by a
@@ -157,10 +162,13 @@ export interface RecommendResult {
 
 /** The pure part of recommend: analysis, proof and file contents from a snapshot and flows. */
 export async function recommend(
-  snapshot: ClusterSnapshot,
+  given: ClusterSnapshot,
   flows: FlowReader | Iterable<Flow> | AsyncIterable<Flow>,
   opts: PipelineOptions = {},
 ): Promise<RecommendResult> {
+  // An object given twice (two --cluster files, or one file's List holding it twice) stands once.
+  const { snapshot: once, warnings: repeatWarnings } = replaceRepeated(given);
+  const snapshot = once;
   const identity = buildIdentity(snapshot, opts.identity);
   opts.afterIdentity?.();
   const analysis = analyse((await aggregateFlows(identity, flows, opts)).input, opts);
@@ -194,12 +202,21 @@ export async function recommend(
     : spanKnown && Number.isFinite(last)
       ? cronJobsNotRunWithin(analysis.proposal.unobserved, cronJobOf, first, last)
       : cronJobsNotRunSince(analysis.proposal.unobserved, cronJobOf, -Infinity);
-  const report = buildReport(analysis, ingest, proof, notRead, cronJobsNotRun);
+  const report = buildReport(analysis, ingest, proof, [...repeatWarnings, ...notRead], cronJobsNotRun);
   const files = new PolicyFiles(
     analysis.proposal.policies,
     new Map([['report.json', () => stableJsonPieces(report)]]),
   );
-  return { analysis, proof, report, files, ingest, snapshotWarnings: notRead, cronJobsNotRun };
+  return {
+    analysis,
+    proof,
+    report,
+    files,
+    ingest,
+    snapshotWarnings: notRead,
+    repeatWarnings,
+    cronJobsNotRun,
+  };
 }
 
 /**
@@ -507,6 +524,8 @@ async function recommendInto(
   } finally {
     stop();
   }
+  // Said on standard error as the verify commands say it, whatever the outcome (and in report.json).
+  for (const w of result.repeatWarnings) io.err(`microseg recommend: warning: ${w}\n`);
   if (reader.stats.flows === 0) {
     io.err(formatIngestStats(reader.stats));
     throw new InputError(noFlowsMessage(reader.stats, format && `--format ${format}`));
