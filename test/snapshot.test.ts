@@ -440,3 +440,26 @@ describe('snapshot loader on a List without an items list', () => {
     expect(snap.others.map((o) => o.kind)).toEqual(['AllowList']);
   });
 });
+
+describe('snapshot loader on a file that holds no value', () => {
+  const NONE =
+    'no object in the file, only null or empty YAML documents (a cluster with no object is a List with no items: {"kind":"List","items":[]})';
+  it.each([
+    ['null\n', 'c.json'],
+    ['---\n', 'c.yaml'],
+    ['--- null\n---\n', 'c.yaml'],
+    ['# the cluster\n---\n', 'c.yaml'],
+  ])('refuses %j, naming the file', (text, source) => {
+    expect(() => loadSnapshotText(text, source)).toThrow(new InputError(`${source}: ${NONE}`));
+  });
+
+  it('reads a List with no items, and empty documents beside objects, as it did', () => {
+    expect(loadSnapshotText('{"kind":"List","items":[]}', 'c.json').pods).toEqual([]);
+    expect(loadSnapshotText('kind: List\nitems: []\n', 'c.yaml').pods).toEqual([]);
+    const snap = loadSnapshotText(
+      '---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n',
+      'c.yaml',
+    );
+    expect(snap.namespaces.map((n) => n.metadata.name)).toEqual(['a']);
+  });
+});

@@ -17,7 +17,7 @@ import {
   InputError,
   mergeSnapshots,
   noteSource,
-  parseObjectsText,
+  parseSnapshotText,
   SnapshotBuilder,
 } from '../model/snapshot.ts';
 import { streamJsonObjects } from '../model/stream.ts';
@@ -93,7 +93,7 @@ export async function* readObjects(path: string, stdin?: LoadOptions['stdin']): 
   }
   const parts: Buffer[] = [];
   for await (const c of all()) parts.push(c);
-  yield* parseObjectsText(Buffer.concat(parts).toString('utf8'), path);
+  yield* parseSnapshotText(Buffer.concat(parts).toString('utf8'), path);
 }
 
 /** A directory written by `microseg recommend` also holds its report.json: not policy objects. */

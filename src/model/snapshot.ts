@@ -147,6 +147,27 @@ function* shallowDocuments(tokens: Iterable<CST.Token>, source: string): Generat
  * objects nested more than `MAX_NESTING` levels deep are refused (`nestedTooDeeply`).
  */
 export function parseObjectsText(text: string, source: string): unknown[] {
+  return parseValues(text, source).objects;
+}
+
+/**
+ * `parseObjectsText` for a cluster snapshot file: text that holds no value at all but null (`null`, YAML
+ * documents that are empty or null, `---` alone) is refused naming the file, not read as a cluster with
+ * no object: it is a file written wrong far more often than an empty cluster, which kubectl writes as a
+ * List with no items (read as such).
+ */
+export function parseSnapshotText(text: string, source: string): unknown[] {
+  const { objects, values } = parseValues(text, source);
+  if (values === 0) throw new InputError(`${source}: ${NO_VALUE}`);
+  return objects;
+}
+
+/** What a snapshot file that holds only null is refused as (`parseSnapshotText`), after its name. */
+export const NO_VALUE =
+  'no object in the file, only null or empty YAML documents (a cluster with no object is a List with no items: {"kind":"List","items":[]})';
+
+/** The objects of the text, and how many values (JSON values, YAML documents) not null it holds. */
+function parseValues(text: string, source: string): { objects: unknown[]; values: number } {
   const trimmed = text.trimStart();
   if (trimmed === '') throw new InputError(`${source}: the file is empty`);
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
@@ -158,7 +179,7 @@ export function parseObjectsText(text: string, source: string): unknown[] {
       throw new InputError(`${source}: not valid JSON: ${(err as Error).message}`);
     }
     if (deeperThanLimit(parsed)) throw nestedTooDeeply(source);
-    return flattenLists(parsed, source);
+    return { objects: flattenLists(parsed, source), values: 1 };
   }
   // One document at a time, each turned into plain data and dropped before the next is composed:
   // `parseAllDocuments` holds every document's syntax tree until the last is parsed (a 7 MB kustomize
@@ -166,6 +187,7 @@ export function parseObjectsText(text: string, source: string): unknown[] {
   const lines = new LineCounter();
   const out: unknown[] = [];
   let i = 0;
+  let values = 0;
   const tokens = shallowDocuments(new Parser(lines.addNewLine).parse(text), source);
   for (const doc of new Composer().compose(tokens)) {
     i++;
@@ -193,9 +215,10 @@ export function parseObjectsText(text: string, source: string): unknown[] {
     }
     if (value === null || value === undefined) continue;
     if (deeperThanLimit(value)) throw nestedTooDeeply(source);
+    values++;
     out.push(...flattenLists(value, source));
   }
-  return out;
+  return { objects: out, values };
 }
 
 export function flattenLists(value: unknown, source: string): unknown[] {
@@ -491,7 +514,7 @@ export function snapshotFromObjects(
 }
 
 export function loadSnapshotText(text: string, source: string, opts?: SnapshotOptions): ClusterSnapshot {
-  return snapshotFromObjects(parseObjectsText(text, source), source, opts);
+  return snapshotFromObjects(parseSnapshotText(text, source), source, opts);
 }
 
 /** Merges snapshots (for `--policies extra.yaml` on top of `--cluster`). */

@@ -22,7 +22,7 @@ import { WORKLOAD_KINDS } from '../identity/types.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import {
   InputError,
-  parseObjectsText,
+  parseSnapshotText,
   snapshotFromObjects,
   unknownFieldWarnings,
 } from '../model/snapshot.ts';
@@ -215,7 +215,7 @@ function readProblem(err: unknown): string {
 }
 
 export function snapshotFromText(text: string, source: string): ClusterSnapshot {
-  return snapshotFromObjects(parseObjectsText(text, source), source, {
+  return snapshotFromObjects(parseSnapshotText(text, source), source, {
     unknownKinds: 'error',
     extraKinds: VERIFY_EXTRA_KINDS,
   });

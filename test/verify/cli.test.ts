@@ -1436,3 +1436,27 @@ describe('simulate: namedPorts of a {"namespace", "labels"} end', () => {
     expect(JSON.parse(ok.out)).toHaveLength(1);
   });
 });
+
+describe('a --cluster file that holds only null', () => {
+  it('is refused naming the file, not read as an empty cluster', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-null-'));
+    const file = join(dir, 'cluster.json');
+    writeFileSync(file, 'null\n');
+    const r = await cli(
+      'explain',
+      '--cluster',
+      file,
+      '--from',
+      '10.0.0.1',
+      '--to',
+      '10.0.0.2',
+      '--port',
+      '80',
+    );
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(
+      `microseg explain: ${file}: no object in the file, only null or empty YAML documents (a cluster with no object is a List with no items: {"kind":"List","items":[]})\n`,
+    );
+  });
+});
