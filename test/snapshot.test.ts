@@ -463,3 +463,27 @@ describe('snapshot loader on a file that holds no value', () => {
     expect(snap.namespaces.map((n) => n.metadata.name)).toEqual(['a']);
   });
 });
+
+describe('snapshot loader on pod addresses that are no IP address', () => {
+  it.each([
+    [{ podIP: 'not-an-ip' }, 'status.podIP must be an IP address, found "not-an-ip"'],
+    [
+      { podIPs: [{ ip: '10.0.0.1' }, { ip: '10.0.0.300' }] },
+      'status.podIPs[1].ip must be an IP address, found "10.0.0.300"',
+    ],
+    [{ hostIP: 'node-1' }, 'status.hostIP must be an IP address, found "node-1"'],
+    [{ hostIPs: [{ ip: '10.1.0.0/24' }] }, 'status.hostIPs[0].ip must be an IP address, found "10.1.0.0/24"'],
+  ])('refuses status %j, naming the file, the pod and the field', (status, message) => {
+    expect(() => loadSnapshotText(listOf(webPod(status)), 'c.json')).toThrow(
+      new InputError(`c.json: Pod shop/web-1: ${message}`),
+    );
+  });
+
+  it('reads IPv4 and IPv6 addresses, and an empty one as none', () => {
+    const snap = loadSnapshotText(
+      listOf(webPod({ podIP: '', hostIP: 'fd00::1', podIPs: [{ ip: '10.0.0.1' }, { ip: 'fd00:10::1' }] })),
+      'c.json',
+    );
+    expect(podIPs(snap.pods[0]!)).toEqual(['10.0.0.1', 'fd00:10::1']);
+  });
+});

@@ -12,6 +12,7 @@ import type {
   WorkloadObject,
 } from './k8s.ts';
 import { unknownFieldMessage, unknownPolicyFields } from './unknown-fields.ts';
+import { parseAddr } from '../verify/ip.ts';
 
 /**
  * A cluster snapshot: what `kubectl get ns,pods,svc,endpointslices,deploy,rs,sts,ds,jobs,cronjobs,
@@ -371,16 +372,25 @@ function checkOwnerReferences(where: string, refs: unknown): void {
 
 /**
  * Checks the types of a pod's addresses, which identity and the engine read: `status` an object (or
- * null), `podIP` and `hostIP` strings, `podIPs` and `hostIPs` lists of objects with a string `ip`.
+ * null), `podIP` and `hostIP` strings, `podIPs` and `hostIPs` lists of objects with a string `ip`, each
+ * an IP address (or empty, as none): one that is no address would be a pod no address of a flow or a
+ * policy's ipBlock could ever match.
  */
 function checkPodStatus(where: string, status: unknown): void {
   if (status === undefined || status === null) return;
   if (typeof status !== 'object' || Array.isArray(status))
     throw new InputError(`${where}: status must be an object, found ${jsonType(status)}`);
   const st = status as Record<string, unknown>;
-  for (const k of ['podIP', 'hostIP'])
-    if (st[k] !== undefined && st[k] !== null && typeof st[k] !== 'string')
+  const address = (field: string, v: string) => {
+    if (v !== '' && parseAddr(v) === undefined)
+      throw new InputError(`${where}: status.${field} must be an IP address, found ${JSON.stringify(v)}`);
+  };
+  for (const k of ['podIP', 'hostIP']) {
+    if (st[k] === undefined || st[k] === null) continue;
+    if (typeof st[k] !== 'string')
       throw new InputError(`${where}: status.${k} must be a string, found ${jsonType(st[k])}`);
+    address(k, st[k]);
+  }
   for (const k of ['podIPs', 'hostIPs']) {
     const list = st[k];
     if (list === undefined || list === null) continue;
@@ -394,6 +404,7 @@ function checkPodStatus(where: string, status: unknown): void {
       const ip = (e as { ip?: unknown }).ip;
       if (typeof ip !== 'string')
         throw new InputError(`${where}: status.${k}[${i}].ip must be a string, found ${jsonType(ip)}`);
+      address(`${k}[${i}].ip`, ip);
     });
   }
 }
