@@ -133,6 +133,12 @@ export interface HubbleSourceOptions {
    * once per this interval, summing what happened since the last report. Default 60 000 ms.
    */
   reportIntervalMs?: number;
+  /**
+   * How long after a new stream's opening node_status messages the relay's ServerStatus is asked about
+   * the unavailable nodes of earlier streams that the opening did not name (see `nodesToConfirm`): a
+   * relay that has just started names only the peers it has learnt so far. Default 30 000 ms.
+   */
+  nodeSettleMs?: number;
 }
 
 export type HubbleEvent =
@@ -147,7 +153,7 @@ export type HubbleEvent =
    * Relay's node_status changed the state of these nodes (each told once per change, not per
    * message): NODE_ERROR or NODE_UNAVAILABLE (the node's flows are missing from the stream),
    * NODE_CONNECTED or NODE_GONE (also told for the nodes of earlier streams that a new stream's
-   * opening messages did not name). `unavailable`: every node whose flows are missing now, sorted.
+   * opening messages did not name and the relay no longer knows). `unavailable`: every node whose flows are missing now, sorted.
    */
   | { type: 'node_status'; state: string; nodes: string[]; message?: string; unavailable: string[] };
 
@@ -157,6 +163,7 @@ const NODE_MISSING_STATES = new Set(['NODE_ERROR', 'NODE_UNAVAILABLE']);
 const MAX_LOGGED_NODES = 20;
 
 export const DEFAULT_REPORT_INTERVAL_MS = 60_000;
+export const DEFAULT_NODE_SETTLE_MS = 30_000;
 
 /** The least a logger must do for `logHubbleEvent`. */
 export interface HubbleEventLog {
@@ -445,10 +452,24 @@ export class HubbleSource {
   /**
    * While a new stream's opening node_status messages (the relay names every node it knows, connected
    * then unavailable, before anything else) are coming: the nodes of earlier streams it has not named
-   * yet. Those still unnamed when anything else arrives are forgotten, as gone: a node that left the
-   * cluster while no stream was open would otherwise be counted unavailable for ever.
+   * yet. Those still unnamed when anything else arrives are forgotten, as gone, when last connected, and
+   * checked with the relay when last unavailable (`nodesToConfirm`): a node that left the cluster while
+   * no stream was open would otherwise be counted unavailable for ever.
    */
   private unconfirmedNodes: Set<string> | undefined;
+  /**
+   * Nodes unavailable in earlier streams that a new stream's opening messages did not name. Hubble Relay
+   * names there only the peers it knows at that instant, and a relay just started learns them from the
+   * peer service meanwhile (it never names on that stream the peers it learns later, reachable or not):
+   * so such a node may have left the cluster, or not be known to the relay yet. It stays counted until
+   * the relay's ServerStatus, asked `nodeSettleMs` after the opening, does not list it among the nodes
+   * it cannot reach (and lists them all): then it is forgotten, as gone.
+   */
+  private nodesToConfirm = new Set<string>();
+  private nodeConfirmTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Counts streams, so that a ServerStatus answer arriving after its stream ended is ignored. */
+  private streamSeq = 0;
+  private readonly nodeSettleMs: number;
   private readonly reportIntervalMs: number;
   /** Rejected flows since the last `invalid` event, and when that event was. */
   private invalidUnreported = 0;
@@ -496,6 +517,9 @@ export class HubbleSource {
       throw new Error(`resumeOverlapMs must be a non-negative integer, got ${overlapMs}`);
     this.overlapNs = BigInt(overlapMs) * 1_000_000n;
     this.reportIntervalMs = opts.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+    this.nodeSettleMs = opts.nodeSettleMs ?? DEFAULT_NODE_SETTLE_MS;
+    if (!Number.isInteger(this.nodeSettleMs) || this.nodeSettleMs < 0)
+      throw new Error(`nodeSettleMs must be a non-negative integer, got ${opts.nodeSettleMs}`);
     const skewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     if (!Number.isInteger(skewMs) || skewMs < 0)
       throw new Error(`maxClockSkewMs must be a non-negative integer, got ${skewMs}`);
@@ -557,6 +581,7 @@ export class HubbleSource {
     this.m.connected = false;
     this.nodeStates.clear();
     this.unconfirmedNodes = undefined;
+    this.stopNodeConfirm();
     this.m.unavailableNodes = 0;
   }
 
@@ -659,6 +684,8 @@ export class HubbleSource {
     if (this.connections++ > 0) this.m.reconnects++;
     // What earlier streams said of the nodes holds until this one has named those it knows.
     this.unconfirmedNodes = new Set(this.nodeStates.keys());
+    this.stopNodeConfirm();
+    this.streamSeq++;
 
     return new Promise((resolve) => {
       let got = false;
@@ -687,6 +714,8 @@ export class HubbleSource {
         finished = true;
         this.m.connected = false;
         this.call = undefined;
+        // The next stream's opening decides again about the nodes this one could not confirm.
+        this.stopNodeConfirm();
         if (this.running)
           this.opts.onEvent?.({
             type: 'disconnected',
@@ -796,6 +825,8 @@ export class HubbleSource {
         for (const n of names) this.unconfirmedNodes.delete(n);
       else this.endNodeGreeting();
     }
+    // The relay named it: its state is what it says now.
+    for (const n of names) this.nodesToConfirm.delete(n);
     const next = NODE_MISSING_STATES.has(state)
       ? 'missing'
       : state === 'NODE_CONNECTED'
@@ -828,16 +859,63 @@ export class HubbleSource {
   }
 
   /**
-   * A stream's opening node_status messages are over: the nodes of earlier streams it did not name are
-   * no longer known to the relay, and are forgotten as if it had said NODE_GONE.
+   * A stream's opening node_status messages are over. The nodes of earlier streams it did not name are
+   * not known to the relay now: those last connected are forgotten as if it had said NODE_GONE; those
+   * unavailable stay counted until the relay's ServerStatus settles them (`nodesToConfirm`).
    */
   private endNodeGreeting(): void {
     const unnamed = this.unconfirmedNodes;
     if (unnamed === undefined) return;
     this.unconfirmedNodes = undefined;
-    if (unnamed.size === 0) return;
-    for (const n of unnamed) this.nodeStates.delete(n);
-    this.tellNodes('NODE_GONE', [...unnamed].sort());
+    const gone: string[] = [];
+    for (const n of unnamed) {
+      if (this.nodeStates.get(n) === 'missing') this.nodesToConfirm.add(n);
+      else {
+        this.nodeStates.delete(n);
+        gone.push(n);
+      }
+    }
+    if (gone.length > 0) this.tellNodes('NODE_GONE', gone.sort());
+    if (this.nodesToConfirm.size === 0) return;
+    const seq = this.streamSeq;
+    this.nodeConfirmTimer = setTimeout(() => {
+      this.nodeConfirmTimer = undefined;
+      void this.confirmNodes(seq);
+    }, this.nodeSettleMs);
+    this.nodeConfirmTimer.unref?.();
+  }
+
+  private stopNodeConfirm(): void {
+    if (this.nodeConfirmTimer !== undefined) clearTimeout(this.nodeConfirmTimer);
+    this.nodeConfirmTimer = undefined;
+    this.nodesToConfirm.clear();
+  }
+
+  /**
+   * Asks the relay which nodes it cannot reach: a node to confirm that it does not list, when it lists
+   * them all (it names at most 10), is one it no longer knows or reaches now, and is forgotten as gone;
+   * one it lists stays unavailable. Without an answer (or with a partial list) they stay counted, and
+   * the next stream's opening decides again.
+   */
+  private async confirmNodes(seq: number): Promise<void> {
+    let res: ServerStatusResponse;
+    try {
+      res = await this.serverStatus();
+    } catch {
+      return;
+    }
+    if (seq !== this.streamSeq || !this.running) return;
+    const listed = new Set(res.unavailable_nodes ?? []);
+    const count = res.num_unavailable_nodes?.value ?? 0;
+    const complete = res.num_unavailable_nodes !== undefined && listed.size >= count;
+    const gone: string[] = [];
+    for (const n of this.nodesToConfirm) {
+      if (listed.has(n) || !complete || this.nodeStates.get(n) !== 'missing') continue;
+      this.nodeStates.delete(n);
+      gone.push(n);
+    }
+    this.nodesToConfirm.clear();
+    if (gone.length > 0) this.tellNodes('NODE_GONE', gone.sort());
   }
 
   private reportInvalid(): void {

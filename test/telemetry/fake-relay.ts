@@ -25,6 +25,12 @@ export class FakeRelay {
   readonly requests: GetFlowsRequest[] = [];
   /** ServerStatus calls answered. */
   statusCalls = 0;
+  /**
+   * The nodes ServerStatus reports unavailable: `num_unavailable_nodes` is their number (or
+   * `unavailableCount` when set) and `unavailable_nodes` names the first 10, as Hubble Relay does.
+   */
+  unavailableNodes: string[] = [];
+  unavailableCount: number | undefined;
   private history: GetFlowsResponse[] = [];
   private server: grpc.Server | undefined;
   private live = new Set<{ call: Stream; sent: number; limit: number | undefined }>();
@@ -70,6 +76,8 @@ export class FakeRelay {
           max_flows: '4095',
           seen_flows: String(this.history.length),
           num_connected_nodes: { value: 2 },
+          num_unavailable_nodes: { value: this.unavailableCount ?? this.unavailableNodes.length },
+          unavailable_nodes: this.unavailableNodes.slice(0, 10),
           version: 'fake-relay',
         });
       },

@@ -482,13 +482,18 @@ describe('HubbleSource against a scripted relay', () => {
     const { queue, source, c } = await started(relay, {
       checkpoint: at100s(),
       onEvent: (e) => events.push(e),
+      nodeSettleMs: 0,
     });
     await waitFor(() => c.flows.length >= 1);
     expect(source.metrics().unavailableNodes).toBe(3);
+    // c is forgotten once the relay's ServerStatus (which lists b alone) confirms it does not miss it.
+    relay.unavailableNodes = ['b'];
     relay.cutAll();
     await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
     relay.publish(scriptedFlow(2, 102));
     await waitFor(() => c.flows.length >= 2);
+    await waitFor(() => events.some((e) => e.type === 'node_status' && e.state === 'NODE_GONE'));
+    expect(relay.statusCalls).toBe(1);
     const nodeEvents = events.filter((e) => e.type === 'node_status');
     expect(nodeEvents.slice(2)).toEqual([
       { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['d'], unavailable: ['b', 'c'] },
@@ -509,11 +514,72 @@ describe('HubbleSource against a scripted relay', () => {
     relay.greeting = (i) =>
       i === 0 ? [status('NODE_CONNECTED', ['a']), status('NODE_UNAVAILABLE', ['b'])] : [];
     // The second stream sends nothing yet: until it does, what the first one said holds.
-    const { source } = await started(relay, { checkpoint: at100s() });
+    const events: HubbleEvent[] = [];
+    const { source, c } = await started(relay, {
+      checkpoint: at100s(),
+      nodeSettleMs: 0,
+      onEvent: (e) => events.push(e),
+    });
     await waitFor(() => source.metrics().unavailableNodes === 1);
     relay.cutAll();
     await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
     expect(source.metrics().unavailableNodes).toBe(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(source.metrics().unavailableNodes).toBe(1);
+    expect(relay.statusCalls).toBe(0);
+    // Then a flow: the stream named no node first, and the relay (asked) misses none: b is gone.
+    relay.publish(scriptedFlow(1, 101));
+    await waitFor(() => c.flows.length >= 1);
+    await waitFor(() => source.metrics().unavailableNodes === 0, 5000, 'b forgotten');
+    expect(events.filter((e) => e.type === 'node_status').at(-1)).toEqual({
+      type: 'node_status',
+      state: 'NODE_GONE',
+      nodes: ['b'],
+      unavailable: [],
+    });
+  });
+
+  it('keeps counting an unavailable node that a restarted relay leaves out of its opening messages while the relay still lists it', async () => {
+    // Hubble Relay learns its peers from the peer service after it starts, and names in a stream's
+    // opening messages only those it knows then (the nodes it learns later it never names): b, still
+    // unreachable, is missing from the second stream's opening but not from the relay's ServerStatus.
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[]) => ({
+      node_status: { state_change, node_names },
+    });
+    relay.greeting = (i) =>
+      i === 0
+        ? [status('NODE_CONNECTED', ['a']), status('NODE_UNAVAILABLE', ['b'])]
+        : [status('NODE_CONNECTED', ['a'])];
+    relay.unavailableNodes = ['b'];
+    relay.publish(scriptedFlow(1, 101));
+    const events: HubbleEvent[] = [];
+    const { source, c } = await started(relay, {
+      checkpoint: at100s(),
+      nodeSettleMs: 0,
+      onEvent: (e) => events.push(e),
+    });
+    await waitFor(() => c.flows.length >= 1);
+    expect(source.metrics().unavailableNodes).toBe(1);
+    relay.cutAll();
+    await waitFor(() => relay.connectionCount === 2, 5000, 'a reconnect');
+    relay.publish(scriptedFlow(2, 102));
+    await waitFor(() => c.flows.length >= 2);
+    await waitFor(() => relay.statusCalls === 1, 5000, 'the ServerStatus check');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(source.metrics().unavailableNodes).toBe(1);
+    expect(events.filter((e) => e.type === 'node_status' && e.state === 'NODE_GONE')).toEqual([]);
+    // A relay listing more unavailable nodes than it names (over 10) cannot clear one it does not name.
+    relay.unavailableNodes = Array.from({ length: 10 }, (_, i) => `x${i}`);
+    relay.unavailableCount = 11;
+    relay.cutAll();
+    await waitFor(() => relay.connectionCount === 3, 5000, 'a second reconnect');
+    relay.publish(scriptedFlow(3, 103));
+    await waitFor(() => c.flows.length >= 3);
+    await waitFor(() => relay.statusCalls === 2, 5000, 'the second ServerStatus check');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(source.metrics().unavailableNodes).toBe(1);
+    expect(events.filter((e) => e.type === 'node_status' && e.state === 'NODE_GONE')).toEqual([]);
   });
 
   it('does not count lost_events twice when a resume sends them again', async () => {
