@@ -8,6 +8,8 @@ import {
   podIPs,
 } from '../src/model/snapshot.ts';
 import { buildIdentity } from '../src/identity/index.ts';
+import { streamJsonObjects } from '../src/model/stream.ts';
+import { Readable } from 'node:stream';
 import { matchesSelector, selectorProblem } from '../src/model/selectors.ts';
 
 describe('snapshot loader', () => {
@@ -418,17 +420,40 @@ describe('snapshot loader on node addresses of the wrong type', () => {
 describe('snapshot loader on a List without an items list', () => {
   it.each([
     [
-      '{"apiVersion":"v1","kind":"List","items":null}',
-      'c.json: List: items must be a list of objects, found null',
-    ],
-    [
       '{"apiVersion":"v1","kind":"PodList","metadata":{"resourceVersion":"7"},"items":{"a":1}}',
       'c.json: PodList: items must be a list of objects, found object',
     ],
-    ['{"apiVersion":"v1","kind":"List"}', 'c.json: List: items must be a list of objects, found undefined'],
-    ['apiVersion: v1\nkind: List\nitems:\n', 'c.json: List: items must be a list of objects, found null'],
+    [
+      '{"apiVersion":"v1","kind":"List","items":"pods"}',
+      'c.json: List: items must be a list of objects, found string',
+    ],
   ])('refuses %s, naming the field', (text, message) => {
     expect(() => loadSnapshotText(text, 'c.json')).toThrow(new InputError(message));
+  });
+
+  // A Go program marshalling an empty List with a nil slice writes "items": null, and the API server
+  // (like kubectl) reads a null or missing list as empty: so does microseg.
+  it.each([
+    '{"apiVersion":"v1","kind":"List","items":null}',
+    '{"apiVersion":"v1","kind":"List"}',
+    '{"apiVersion":"v1","kind":"PodList","metadata":{"resourceVersion":"7"},"items":null}',
+    'apiVersion: v1\nkind: List\nitems:\n',
+    '[{"apiVersion":"v1","kind":"List","items":null},{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}}]',
+  ])('reads %s as an empty list', (text) => {
+    const snap = loadSnapshotText(text, 'c.json');
+    expect(snap.pods).toEqual([]);
+    expect(snap.others.map((o) => o.kind)).toEqual([]);
+    expect(snap.namespaces.map((n) => n.metadata.name)).toEqual(text.includes('Namespace') ? ['a'] : []);
+  });
+
+  it('reads a streamed --cluster List whose items is null as an empty list', async () => {
+    const chunks = [
+      Buffer.from('{"apiVersion":"v1","kind":"List","items":null}\n{"apiVersion":"v1","kind":"List"}'),
+    ];
+    const out: unknown[] = [];
+    for await (const v of streamJsonObjects(Readable.from(chunks), 'c.json'))
+      out.push(...flattenLists(v, 'c.json'));
+    expect(out).toEqual([]);
   });
 
   it('reads an empty List, and an object of a kind ending in List that has a name, as such', () => {

@@ -228,13 +228,17 @@ export function flattenLists(value: unknown, source: string): unknown[] {
     const o = value as Record<string, unknown>;
     if (typeof o.kind === 'string' && o.kind.endsWith('List')) {
       if (Array.isArray(o.items)) return o.items.flatMap((v) => flattenLists(v, source));
-      // A List whose items are null or missing (no object has such a kind and no name): said as such,
-      // not as an object without metadata.
+      // A List has no name; an object of a kind ending in List with one is an object (a custom kind).
       const name = (o.metadata as { name?: unknown } | null | undefined)?.name;
-      if (o.items !== undefined || typeof name !== 'string' || name === '')
+      if (typeof name !== 'string' || name === '') {
+        // Items null or missing is an empty List, as the API server and kubectl read it (a Go program
+        // marshalling an empty List with a nil slice writes "items": null); any other value is refused
+        // as such, not as an object without metadata.
+        if (o.items === null || o.items === undefined) return [];
         throw new InputError(
           `${source}: ${o.kind}: items must be a list of objects, found ${jsonType(o.items)}`,
         );
+      }
     }
     return [value];
   }
