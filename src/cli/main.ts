@@ -155,7 +155,8 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
     return EXIT.ok;
   }
   const rest = joinNegativeValues(given);
-  const cmd = COMMANDS[name];
+  // Own keys only: 'constructor' or 'toString' would otherwise be Object.prototype's.
+  const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!cmd) {
     // One line naming the command it is likely meant to be (a typo), then where the commands are listed.
     const near = closestName(name, Object.keys(COMMANDS));

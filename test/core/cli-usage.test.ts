@@ -130,6 +130,18 @@ describe('an unknown command', () => {
       err: "microseg: unknown command 'verify'\nRun 'microseg --help' for the commands.\n",
     });
   });
+
+  // The names of Object.prototype's members were looked up as commands and crashed with a TypeError.
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])(
+    '%s is an unknown command too',
+    async (name) => {
+      expect(await cli([name])).toEqual({
+        code: EXIT.usage,
+        out: '',
+        err: `microseg: unknown command '${name}'\nRun 'microseg --help' for the commands.\n`,
+      });
+    },
+  );
 });
 
 describe('an unknown option', () => {
