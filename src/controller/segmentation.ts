@@ -936,16 +936,16 @@ export class SegmentationController {
     // Only a proposal that is written can be held up: a frozen one (Audit, Enforce) is not rewritten
     // from the live analysis, so a name only that analysis proposes is nobody's conflict yet; nor is it
     // built or planned then (neither would be used, and the live analysis changes with every flow).
-    // A proposal first written outside Learn (created in Audit or Enforce, or a namespace selected anew)
-    // is frozen only once it is in place in full: while one of its ProposedNetworkPolicies could not be
-    // written (refused, a name held by another) at the last reconcile, ProposalStable said so (only a
-    // proposal being written can say it), and it is written again now. Frozen as the objects in place, it
-    // would lose that policy for good, and in Enforce the default deny of its namespace would cut off
-    // the workload the policy is for. Status, not memory, tells it: a new leader goes on writing too.
+    // A proposal is frozen only once it is in place in full, however it left Learn: first written
+    // outside Learn (created in Audit or Enforce, or a namespace selected anew), or promoted by hand
+    // while one of its ProposedNetworkPolicies could not be written (refused, a name held by another) or
+    // deleted. ProposalStable said so at the last reconcile (only a proposal being written can say it),
+    // and it is written again now. Frozen as the objects in place, it would lose that policy for good,
+    // and in Enforce the default deny of its namespace would cut off the workload the policy is for.
+    // Status, not memory, tells it: a new leader goes on writing too.
     const lastStable = findCondition(old.conditions, C.ProposalStable);
     const writtenInPart =
       wasMode !== undefined &&
-      wasMode !== 'Learn' &&
       lastStable?.status === 'False' &&
       (lastStable.reason === Reason.ApplyFailed || lastStable.reason === Reason.PolicyNameConflict);
     const writing = mode === 'Learn' || frozenInScope.length === 0 || writtenInPart;

@@ -2232,6 +2232,105 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('keeps writing a proposal promoted by hand to Enforce while one of it is refused, its deny held back until it is written', async () => {
+        // In Learn, the API server refuses web's objects: the proposal in place is api's and the deny's,
+        // and ProposalStable says it is not the one proposed.
+        const { controller, state, recorded } = await learning([], (state) =>
+          state.failApply.add('microseg-web'),
+        );
+        const notWritten =
+          '1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded)' + notInPlace;
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message: notWritten,
+        });
+        /** The objects the API server took since the last call, now in the informers' caches. */
+        let seen = 0;
+        const cacheTaken = () => {
+          const taken = state.taken.slice(seen) as {
+            kind: string;
+            metadata: { name: string };
+            spec?: unknown;
+          }[];
+          seen = state.taken.length;
+          for (const body of taken)
+            if (body.spec !== undefined && body.kind !== 'Segmentation')
+              state.emit(resourcePath(body.kind), 'ADDED', {
+                ...body,
+                metadata: { ...body.metadata, resourceVersion: '3' },
+              });
+          return taken.filter((b) => b.spec !== undefined).map((b) => `${b.kind} ${b.metadata.name}`);
+        };
+        expect(new Set(cacheTaken())).toEqual(
+          new Set(['ProposedNetworkPolicy microseg-api', 'ProposedNetworkPolicy microseg-default-deny']),
+        );
+        const tried = () =>
+          state.applied
+            .filter((a) => a.subresource === undefined && a.body.kind !== 'Segmentation')
+            .map((a) => `${a.body.kind} ${(a.body.metadata as { name: string }).name}`);
+        // Promoted by hand to Enforce (forced: no audit ran), with web's still refused.
+        const learned = lastStatus(state);
+        const s = dueForEnforce('Learn');
+        const before = tried().length;
+        state.emit(resourcePath('Segmentation'), 'MODIFIED', {
+          ...s,
+          metadata: { ...s.metadata, generation: 2, resourceVersion: '5' },
+          spec: { ...shopSpec, mode: 'Enforce', enforce: { force: true }, learning: { stableAfter: '1h' } },
+          status: learned,
+        });
+        await expect.poll(() => lastStatus(state).mode).toBe('Enforce');
+        // Web's ProposedNetworkPolicy and NetworkPolicy are tried again; the deny waits for web's.
+        await controller.reconcile('shop');
+        const written = tried().slice(before);
+        expect(written).toContain('ProposedNetworkPolicy microseg-web');
+        expect(written).toContain('NetworkPolicy microseg-web');
+        expect(written).toContain('NetworkPolicy microseg-api');
+        expect(written).not.toContain('NetworkPolicy microseg-default-deny');
+        expect(new Set(cacheTaken())).toEqual(new Set(['NetworkPolicy microseg-api']));
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message: notWritten,
+        });
+        expect(condition(state, 'Enforced')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message:
+            '1 of 3 NetworkPolicies in place; 1 could not be applied or repaired; 1 default deny held back while a policy of its namespace could not be applied (see Degraded)',
+        });
+        expect(condition(state, 'Degraded').message).toContain(
+          'create NetworkPolicy shop/microseg-default-deny: held back, as a policy of its namespace could not be applied (the default deny would cut off what that policy allows)',
+        );
+        expect(recorded).toContainEqual({
+          type: 'Warning',
+          reason: 'ApplyFailed',
+          message: 'apply NetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
+        });
+        // Lifted: web's objects are written, then the deny; the proposal of three is frozen.
+        state.failApply.clear();
+        const lifted = tried().length;
+        await controller.reconcile('shop');
+        expect(tried().slice(lifted)).toContain('NetworkPolicy microseg-default-deny');
+        expect(new Set(cacheTaken())).toEqual(
+          new Set([
+            'ProposedNetworkPolicy microseg-web',
+            'NetworkPolicy microseg-web',
+            'NetworkPolicy microseg-default-deny',
+          ]),
+        );
+        expect(condition(state, 'Degraded')).toMatchObject({ status: 'False' });
+        const after = tried().length;
+        await controller.reconcile('shop');
+        expect(tried().slice(after)).toEqual([]);
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', policies: 3, enforcedPolicies: 3 });
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+          message: 'the proposal of 3 policies is frozen',
+        });
+      });
+
       it('is not stable while one no longer proposed could not be deleted: a promotion would freeze it', async () => {
         const old = proposedOfShop('microseg-old', {
           podSelector: { matchLabels: { app: 'old' } },

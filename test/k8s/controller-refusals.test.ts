@@ -6,7 +6,7 @@
  * itself, long before its resync. In Learn, a ProposedNetworkPolicy refused keeps the proposal from being
  * called stable (and promoted without it), and a LearnedEdgeSet refused loses no learned edge. Created in
  * Enforce, a first proposal with a refused ProposedNetworkPolicy is written again until it is in place in
- * full, never frozen without it.
+ * full, never frozen without it; so is a proposal promoted by hand from Learn while one is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -47,6 +47,11 @@ const team3 = uniqueName('team');
 const seg3 = uniqueName('seg');
 const vap3 = uniqueName('refuse-first');
 const vapMessage3 = 'microseg-db is refused in this namespace';
+const ns4 = uniqueName('refuse');
+const team4 = uniqueName('team');
+const seg4 = uniqueName('seg');
+const vap4 = uniqueName('refuse-promoted');
+const vapMessage4 = 'microseg-db is refused in this namespace too';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let admin: KubeConfig;
 let ctrl: RunningController | undefined;
@@ -103,8 +108,9 @@ afterAll(async () => {
   await cluster.request('DELETE', segPath);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg2}`);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg3}`);
+  await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg4}`);
   for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
-    for (const name of [vap2, vap3])
+    for (const name of [vap2, vap3, vap4])
       await cluster.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${what}/${name}`);
   await cluster.request(
     'DELETE',
@@ -487,6 +493,160 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     const all = ['microseg-cart', 'microseg-db', 'microseg-default-deny', 'microseg-frontend'];
     expect(await names(pnp3)).toEqual(all);
     expect(await names(np3)).toEqual(all);
+    expect(denied).toEqual([]);
+    watching.abort();
+  }, 90_000);
+  it('promoted by hand to Enforce while a ProposedNetworkPolicy is refused: written on, no default deny without it', async () => {
+    await ctrl?.stop();
+    ctrl = await startLeader(cluster, {
+      segmentationSelector: `microseg.dev/test=${segName}`,
+      identity: 'refusals-5',
+      leaseName: 'microseg-controller',
+    });
+    await createShop(admin, ns4, team4, '10.79.3');
+    const np4 = `/apis/networking.k8s.io/v1/namespaces/${ns4}/networkpolicies`;
+    const pnp4 = `/apis/microseg.dev/v1alpha1/namespaces/${ns4}/proposednetworkpolicies`;
+    // Each state of the NetworkPolicies of ns4 in which the default deny was there without db's.
+    const present = new Set<string>();
+    const denied: string[][] = [];
+    const watching = new AbortController();
+    void new KubeClient(admin)
+      .watch<NetworkPolicy>(
+        np4,
+        {},
+        (ev) => {
+          if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+          if (ev.type === 'DELETED') present.delete(ev.object.metadata.name);
+          else present.add(ev.object.metadata.name);
+          if (present.has('microseg-default-deny') && !present.has('microseg-db'))
+            denied.push([...present].sort());
+        },
+        watching.signal,
+      )
+      .catch(() => undefined);
+    // db's ProposedNetworkPolicy and NetworkPolicy are both refused in ns4.
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: vap4 },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: ['networking.k8s.io'],
+              apiVersions: ['v1'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['networkpolicies'],
+            },
+            {
+              apiGroups: ['microseg.dev'],
+              apiVersions: ['*'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['proposednetworkpolicies'],
+            },
+          ],
+        },
+        validations: [{ expression: "object.metadata.name != 'microseg-db'", message: vapMessage4 }],
+      },
+    });
+    await applyYaml(cluster, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: vap4 },
+      spec: {
+        policyName: vap4,
+        validationActions: ['Deny'],
+        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns4 } } },
+      },
+    });
+    const probe = async () =>
+      cluster.request('POST', `${pnp4}?dryRun=All`, {
+        body: {
+          apiVersion: 'microseg.dev/v1alpha1',
+          kind: 'ProposedNetworkPolicy',
+          metadata: { name: 'microseg-db', namespace: ns4 },
+          spec: { podSelector: {} },
+        },
+      });
+    await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
+    const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
+      body: {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Segmentation',
+        metadata: { name: seg4, labels: { 'microseg.dev/test': segName } },
+        spec: { namespaceSelector: { matchLabels: { team: team4 } }, mode: 'Learn' },
+      },
+    });
+    expect(made.status, made.text).toBe(201);
+    await waitSeg(cluster, seg4, 'Learning', (x) => x.status?.phase === 'Learning');
+    expect(
+      (
+        await ctrl.push([
+          flow(`${ns4}/frontend`, `${ns4}/cart`, 8080, { count: 5 }),
+          flow(`${ns4}/cart`, `${ns4}/db`, 5432, { count: 3 }),
+        ])
+      ).status,
+    ).toBe(202);
+    // In Learn, the proposal in place lacks db's policy, and ProposalStable says so.
+    await waitSeg(
+      cluster,
+      seg4,
+      'the refusal reported',
+      (x) =>
+        x.status?.edges === 2 &&
+        x.status.policies === 3 &&
+        cond(x, 'ProposalStable')?.reason === 'ApplyFailed',
+    );
+    // Promoted by hand (forced: the audit of this short test proves nothing) while db's is refused.
+    await mergePatch(cluster, `/apis/microseg.dev/v1alpha1/segmentations/${seg4}`, {
+      spec: { mode: 'Enforce', enforce: { force: true } },
+    });
+    await waitSeg(cluster, seg4, 'enforcing', (x) => x.status?.mode === 'Enforce');
+    // Several reconciles later (a resync every 300 ms), db's ProposedNetworkPolicy is still tried, and
+    // the default deny waits for db's NetworkPolicy.
+    await sleep(2500);
+    const s = await getSeg(cluster, seg4);
+    expect(cond(s, 'ProposalStable')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(cond(s, 'ProposalStable')?.message).toContain(`(${ns4}/microseg-db; see Degraded)`);
+    expect(cond(s, 'Enforced')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+    expect(cond(s, 'Degraded')?.message).toContain(`apply ProposedNetworkPolicy ${ns4}/microseg-db:`);
+    expect(cond(s, 'Degraded')?.message).toContain(`apply NetworkPolicy ${ns4}/microseg-db:`);
+    expect(cond(s, 'Degraded')?.message).toContain(
+      `create NetworkPolicy ${ns4}/microseg-default-deny: held back, as a policy of its namespace could not be applied`,
+    );
+    expect(cond(s, 'Degraded')?.message).toContain(vapMessage4);
+    const names = async (path: string) =>
+      (await listJson<NetworkPolicy>(cluster, path))
+        .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === seg4)
+        .map((p) => p.metadata.name)
+        .sort();
+    expect(await names(np4)).toEqual(['microseg-cart', 'microseg-frontend']);
+
+    // Lifted: db's objects are written, then the deny, and the proposal of four is frozen.
+    expect(
+      (
+        await cluster.request(
+          'DELETE',
+          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap4}`,
+        )
+      ).status,
+    ).toBe(200);
+    // Admitted again: created, or, when the controller's retry created it first, already there (409).
+    await eventually('the admission policy lifted', async () => [201, 409].includes((await probe()).status));
+    const after = await waitSeg(
+      cluster,
+      seg4,
+      'enforced and frozen',
+      (x) => cond(x, 'Enforced')?.status === 'True' && cond(x, 'ProposalStable')?.reason === 'ProposalFrozen',
+      30_000,
+    );
+    expect(after.status).toMatchObject({ policies: 4, enforcedPolicies: 4 });
+    expect(cond(after, 'Degraded')?.status).toBe('False');
+    const all = ['microseg-cart', 'microseg-db', 'microseg-default-deny', 'microseg-frontend'];
+    expect(await names(pnp4)).toEqual(all);
+    expect(await names(np4)).toEqual(all);
     expect(denied).toEqual([]);
     watching.abort();
   }, 90_000);
