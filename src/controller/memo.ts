@@ -123,8 +123,8 @@ export class ReconcileMemo {
   }
 
   /**
-   * `planObjects(segmentation, desired, observed, uid, quarantined)` for NetworkPolicies; `quarantined`
-   * counts as the same input only when it is the same set (see `Memo`).
+   * `planObjects(segmentation, desired, observed, uid, quarantined, true, missing)` for NetworkPolicies;
+   * `quarantined` counts as the same input only when it is the same set (see `Memo`).
    */
   enforcePlan(
     segmentation: string,
@@ -132,9 +132,10 @@ export class ReconcileMemo {
     observed: readonly NetworkPolicy[],
     uid: string | undefined,
     quarantined: ReadonlySet<string>,
+    missing: readonly string[] = [],
   ): Action<NetworkPolicy>[] {
-    return this.#enforcePlan.get([segmentation, uid, desired, observed, quarantined], () =>
-      planObjects(segmentation, desired, observed, uid, quarantined, true),
+    return this.#enforcePlan.get([segmentation, uid, desired, observed, quarantined, missing], () =>
+      planObjects(segmentation, desired, observed, uid, quarantined, true, missing),
     );
   }
 

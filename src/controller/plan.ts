@@ -9,8 +9,9 @@
  *   this Segmentation (same uid) → apply (drift): it is ours and is taken back;
  * - a desired name held by any other object that is not ours → conflict (never touched);
  * - with `holdDenies` (Enforce): the default deny of a namespace where one of the other desired
- *   objects is a conflict → held (not created or changed; deleted when it is in place). Without that
- *   policy its pods would be isolated by the deny alone, and what was observed of them cut off.
+ *   objects is a conflict, or where a policy of `missing` is → held (not created or changed; deleted
+ *   when it is in place). Without that policy its pods would be isolated by the deny alone, and what
+ *   was observed of them cut off.
  */
 import { byteOrder, sortedJson } from '../model/order.ts';
 import type { NetworkPolicy, NetworkPolicySpec, KObject } from '../model/k8s.ts';
@@ -333,6 +334,9 @@ function holderOf(o: KObject, segmentation: string): string {
 /**
  * Plans apply/delete actions for the objects of `segmentation`. `observed` holds every object of the
  * kind that could matter: ours (anywhere) and any object whose name a desired one would take.
+ * `missing` (`namespace/name`, with `holdDenies`): policies other than a default deny that `desired`
+ * lacks though they were proposed (their ProposedNetworkPolicy's name is held by another object); the
+ * default deny of their namespace is held for them as for a conflict.
  */
 export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
   segmentation: string,
@@ -341,6 +345,7 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
   uid?: string,
   quarantined?: ReadonlySet<string>,
   holdDenies = false,
+  missing: readonly string[] = [],
 ): Action<T>[] {
   const actions: Action<T>[] = [];
   const byKey = new Map(observed.map((o) => [objKey(o), o]));
@@ -354,12 +359,17 @@ export function planObjects<T extends KObject & { spec?: NetworkPolicySpec }>(
     // Its labels were changed by hand, but its owner reference still names this Segmentation: ours.
     return uid !== undefined && uid === ownerUid(d, segmentation) ? undefined : holderOf(o, segmentation);
   };
-  if (holdDenies)
+  if (holdDenies) {
     for (const d of sorted) {
       if (isDefaultDeny(d) || conflictOf(d, byKey.get(objKey(d))) === undefined) continue;
       const ns = d.metadata.namespace ?? '';
       conflictsIn.set(ns, [...(conflictsIn.get(ns) ?? []), objKey(d)]);
     }
+    for (const key of [...missing].sort(byteOrder)) {
+      const ns = key.slice(0, key.indexOf('/'));
+      conflictsIn.set(ns, [...(conflictsIn.get(ns) ?? []), key].sort(byteOrder));
+    }
+  }
   for (const proposed of sorted) {
     const k = objKey(proposed);
     wanted.add(k);

@@ -1340,7 +1340,11 @@ export class SegmentationController {
           .filter((np) => isOurs(np, name, seg.metadata.uid) || keys.has(objKey(np)));
         // Namespaces where a pod is quarantined: an Isolation's exclusion on our policies stays there.
         const quarantined = this.#quarantined();
-        const actions = st.memo.enforcePlan(name, desired, observed, seg.metadata.uid, quarantined);
+        // The policies the proposal lacks while their ProposedNetworkPolicy's name is held by another
+        // object (a proposal being written): no NetworkPolicy is planned for them, so the default deny of
+        // their namespace is held back, as for a NetworkPolicy's name conflict, until the name is free.
+        const missing = held.filter((a) => !a.defaultDeny).map((a) => `${a.namespace}/${a.name}`);
+        const actions = st.memo.enforcePlan(name, desired, observed, seg.metadata.uid, quarantined, missing);
         const { notInPlace, notDeleted, heldBack } = await this.#perform(
           seg,
           actions,
@@ -1362,13 +1366,16 @@ export class SegmentationController {
               ]
             : []),
         ].join('; ');
-        if (conflicts.length > 0)
+        // A ProposedNetworkPolicy's name held by another object: the proposal, and so what is enforced,
+        // lacks that policy (named first: the default deny held back for it names it too).
+        if (conflicts.length > 0 || heldDenies.length > 0 || held.length > 0)
           set(
             C.Enforced,
             'False',
             Reason.PolicyNameConflict,
-            [...conflicts, ...heldDenies]
-              .map((a) =>
+            [
+              ...held.map((a) => conflictMessage('ProposedNetworkPolicy', a)),
+              ...[...conflicts, ...heldDenies].map((a) =>
                 a.kind === 'conflict'
                   ? `NetworkPolicy ${a.namespace}/${a.name} exists and is not managed by this Segmentation (${a.holder}); left untouched`
                   : a.kind === 'held'
@@ -1378,8 +1385,8 @@ export class SegmentationController {
                         ? '; it could not be deleted and is still in place (see Degraded)'
                         : '')
                     : '',
-              )
-              .join('; ') + (notInPlaceNote ? `; ${notInPlaceNote} (see Degraded)` : ''),
+              ),
+            ].join('; ') + (notInPlaceNote ? `; ${notInPlaceNote} (see Degraded)` : ''),
           );
         else if (notInPlaceNote)
           set(

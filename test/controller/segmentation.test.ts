@@ -2331,6 +2331,90 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('holds back the default deny of a first proposal made in Enforce while another object holds the name of a policy of it', async () => {
+        // Created in Enforce: another tool's ProposedNetworkPolicy holds the name of web's, so the
+        // proposal lacks web's policy, and shop's default deny alone would cut off web.
+        const proposed = proposedOfShop('microseg-web', { podSelector: {} });
+        const foreign = {
+          ...proposed,
+          metadata: { ...proposed.metadata, labels: { 'app.kubernetes.io/managed-by': 'someone' } },
+        };
+        const s = dueForEnforce('Enforce');
+        const { controller, state, recorded } = await start(
+          [{ ...s, spec: { ...s.spec, enforce: { force: true } } }],
+          {
+            ...objects,
+            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+            [resourcePath('ProposedNetworkPolicy')]: [foreign],
+          },
+        );
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        /** The objects the API server took since the last call, now in the informers' caches. */
+        let seen = 0;
+        const cacheTaken = () => {
+          const taken = state.taken.slice(seen) as {
+            kind: string;
+            metadata: { name: string };
+            spec?: unknown;
+          }[];
+          seen = state.taken.length;
+          for (const body of taken)
+            if (body.spec !== undefined && body.kind !== 'Segmentation')
+              state.emit(resourcePath(body.kind), 'ADDED', {
+                ...body,
+                metadata: { ...body.metadata, resourceVersion: '3' },
+              });
+          return taken.filter((b) => b.spec !== undefined).map((b) => `${b.kind} ${b.metadata.name}`);
+        };
+        const npWritten = () =>
+          state.taken
+            .filter((b) => (b as { kind: string }).kind === 'NetworkPolicy')
+            .map((b) => (b as { metadata: { name: string } }).metadata.name);
+        const conflict =
+          'ProposedNetworkPolicy shop/microseg-web exists and is not managed by this Segmentation (an object microseg does not manage); left untouched';
+        const heldBack =
+          'NetworkPolicy shop/microseg-default-deny held back: without shop/microseg-web it would cut off what that policy allows';
+        for (let i = 0; i < 2; i++) {
+          await controller.reconcile('shop');
+          cacheTaken();
+          // Api's policy only (written at each reconcile until the cache has it); never the deny.
+          expect(new Set(npWritten())).toEqual(new Set(['microseg-api']));
+          expect(condition(state, 'Enforced')).toMatchObject({
+            status: 'False',
+            reason: 'PolicyNameConflict',
+            message: `${conflict}; ${heldBack}`,
+          });
+          expect(condition(state, 'ProposalStable')).toMatchObject({
+            status: 'False',
+            reason: 'PolicyNameConflict',
+          });
+          expect(lastStatus(state)).toMatchObject({ policies: 2, enforcedPolicies: 1 });
+        }
+        expect(recorded).toContainEqual({ type: 'Warning', reason: 'PolicyNameConflict', message: heldBack });
+        // The name freed: web's ProposedNetworkPolicy and NetworkPolicy are written, then the deny.
+        state.emit(resourcePath('ProposedNetworkPolicy'), 'DELETED', foreign);
+        await controller.reconcile('shop');
+        expect(new Set(cacheTaken())).toEqual(
+          new Set([
+            'ProposedNetworkPolicy microseg-web',
+            'NetworkPolicy microseg-web',
+            'NetworkPolicy microseg-default-deny',
+          ]),
+        );
+        expect(npWritten().indexOf('microseg-web')).toBeLessThan(
+          npWritten().indexOf('microseg-default-deny'),
+        );
+        await controller.reconcile('shop');
+        expect(condition(state, 'Enforced')).toMatchObject({ status: 'True' });
+        expect(lastStatus(state)).toMatchObject({ policies: 3, enforcedPolicies: 3 });
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+        });
+      });
+
       it('is not stable while one no longer proposed could not be deleted: a promotion would freeze it', async () => {
         const old = proposedOfShop('microseg-old', {
           podSelector: { matchLabels: { app: 'old' } },
