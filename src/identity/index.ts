@@ -440,7 +440,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (node.kind !== 'Node') continue;
     const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
     const ips = addrs
-      .filter((a) => typeof a?.address === 'string' && /^[0-9a-f.:]+$/i.test(a.address))
+      // IPs only: a Hostname, InternalDNS or ExternalDNS address is a name (`cafe` is hexadecimal but
+      // no address), which as a host-network workload's address would be an ipBlock the API server refuses.
+      .filter((a) => isAddress(a?.address))
       .map((a) => normaliseIP(a.address!));
     for (const ip of ips) nodeIPs.add(ip);
     const name = node.metadata?.name;

@@ -174,3 +174,25 @@ describe('a host-network pod that lists only its IPv4 address on a dual-stack no
     expect(id.resolve({ ip: 'fd00:192:168::11' }, 0, 9100, false, 'TCP').id).toBe('node:fd00:192:168::11');
   });
 });
+
+describe('a Node address that is a name, not an IP', () => {
+  it('is never taken for a host-network pod’s address, even a name of hexadecimal letters only', () => {
+    const agent = hostAgent(9100);
+    const node: Obj = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'node-1' },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: NODE_V4 },
+          { type: 'Hostname', address: 'cafe' },
+          { type: 'InternalDNS', address: 'dead.beef' },
+          { type: 'ExternalDNS', address: 'fade' },
+        ],
+      },
+    };
+    const id = buildIdentity(snapshotOf('app', [...web(), agent, node]));
+    // A name in Workload.hostIPs became an ipBlock `cafe/128`, which the API server refuses.
+    expect(id.workloads.get('kube-system/Pod/node-agent-x1')?.hostIPs).toEqual([NODE_V4, NODE_V6]);
+  });
+});
