@@ -1933,7 +1933,9 @@ function endpointsAsSlices(endpoints: Endpoints): EndpointSlice[] {
   const out: EndpointSlice[] = [];
   for (const s of endpoints.subsets ?? []) {
     const byFamily: [string[], string[]] = [[], []];
-    for (const a of s.addresses ?? []) {
+    // Not-ready addresses too, as the mirroring controller writes them (`ready: false`) and as a slice's
+    // endpoints are read whatever their conditions: readiness is as of the snapshot, not of the flow.
+    for (const a of [...(s.addresses ?? []), ...(s.notReadyAddresses ?? [])]) {
       if (!a.ip) continue;
       const ip = normaliseIP(a.ip);
       byFamily[ip.includes(':') ? 1 : 0].push(ip);

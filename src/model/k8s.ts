@@ -148,7 +148,7 @@ export interface EndpointSlice extends KObject {
 }
 
 /**
- * A core/v1 Endpoints object: one subset per set of ports, its ready addresses. Not a kind the snapshot
+ * A core/v1 Endpoints object: one subset per set of ports, its ready and not-ready addresses. Not a kind the snapshot
  * models (it lands in `others`); identity reads the API server's (`default/kubernetes`), and a Service
  * without a selector's when no EndpointSlice of the Service names an address.
  */
@@ -156,6 +156,7 @@ export interface Endpoints extends KObject {
   kind: 'Endpoints';
   subsets?: {
     addresses?: { ip?: string }[];
+    notReadyAddresses?: { ip?: string }[];
     ports?: { name?: string; port?: number; protocol?: string }[];
   }[];
 }

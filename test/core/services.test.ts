@@ -452,6 +452,40 @@ describe('the readiness of a Service’s endpoints', () => {
   });
 });
 
+describe('the readiness of the addresses of a Service’s Endpoints object', () => {
+  // A Service without a selector, whose backends come from its core/v1 Endpoints object (no slice of it
+  // names an address): a not-ready backend is under `notReadyAddresses`, as one is under a slice's
+  // endpoint with `ready: false` (the mirroring controller writes it so).
+  const endpoints = (name: string, subset: Record<string, unknown>) => ({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace: 'app' },
+    subsets: [{ ...subset, ports: [{ port: 9000, protocol: 'TCP' }] }],
+  });
+
+  it('is not read: its not-ready addresses are credited as its ready ones are', async () => {
+    const snap = cluster([
+      service('pair', '10.96.0.91', { ports: [{ port: 9000 }] }),
+      endpoints('pair', { addresses: [{ ip: '10.244.1.3' }], notReadyAddresses: [{ ip: '10.244.1.4' }] }),
+    ]);
+    const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.91' }, 9000)]);
+    expect(r.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/be1:9000/TCP',
+      'app/Deployment/web->app/Deployment/be2:9000/TCP',
+    ]);
+  });
+
+  it('a Service whose every address is not ready has a backend all the same', async () => {
+    const snap = cluster([
+      service('pair', '10.96.0.91', { ports: [{ port: 9000 }] }),
+      endpoints('pair', { notReadyAddresses: [{ ip: '10.244.1.4' }] }),
+    ]);
+    const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.91' }, 9000)]);
+    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->app/Deployment/be2:9000/TCP']);
+    expect(r.identity.warnings.filter((w) => w.includes('no backend'))).toEqual([]);
+  });
+});
+
 describe('flows to the ClusterIP of a Service with no backend', () => {
   const emptySlice = {
     apiVersion: 'discovery.k8s.io/v1',
