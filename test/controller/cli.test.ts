@@ -115,7 +115,10 @@ describe('microseg controller (command line)', () => {
       ['--push-token-file', '/'],
       'microseg controller: --push-token-file: EISDIR: illegal operation on a directory, read\n',
     ],
-    [['--frobnicate'], "microseg controller: Unknown option '--frobnicate'\n"],
+    [
+      ['--frobnicate'],
+      "microseg controller: Unknown option '--frobnicate'\nRun 'microseg controller --help' for its options.\n",
+    ],
     // The semantics flags, as the offline commands take them.
     [['--ipblock-pods', 'maybe'], 'microseg controller: --ipblock-pods "maybe" is not one of yes, no\n'],
     [
