@@ -195,6 +195,61 @@ export function detectRecordFormat(o: unknown): FlowFormat | undefined {
   return 'generic';
 }
 
+/**
+ * A Kubernetes object (a string `kind` and `apiVersion`) of a kind other than NetworkNeighborhood: its
+ * kind, and whether Kubernetes itself defines its API group (the core group `v1`, a group without a dot
+ * such as `apps` or `batch`, or one under `k8s.io`), as a cluster snapshot's objects are; undefined
+ * for anything else.
+ */
+function otherKubernetesKind(o: unknown): { kind: string; core: boolean } | undefined {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return undefined;
+  const { kind, apiVersion } = o as Record<string, unknown>;
+  if (typeof kind !== 'string' || kind === '' || kind === 'NetworkNeighborhood') return undefined;
+  if (typeof apiVersion !== 'string' || apiVersion === '') return undefined;
+  const slash = apiVersion.indexOf('/');
+  const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+  return { kind, core: !group.includes('.') || group.endsWith('.k8s.io') };
+}
+
+/**
+ * Whether `o` is shaped as a Falco alert (its JSON output, or what Falcosidekick forwards): a string
+ * `rule` and `priority`, with the `output` text or the `output_fields` object. No flow format has
+ * these fields (the generic schema refuses them).
+ */
+function isFalcoAlert(o: unknown): boolean {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return false;
+  const r = o as Record<string, unknown>;
+  const fields = r.output_fields;
+  return (
+    typeof r.rule === 'string' &&
+    typeof r.priority === 'string' &&
+    (typeof r.output === 'string' ||
+      (typeof fields === 'object' && fields !== null && !Array.isArray(fields)))
+  );
+}
+
+/** The error for a Falco alert given as flows. */
+function falcoAlertError(source: string): InputError {
+  return new InputError(
+    `${source}: a Falco alert, not flows (it has output, priority, rule and output_fields): ` +
+      `Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`,
+  );
+}
+
+/**
+ * What a source read as Kubescape (its format detected) has given so far of Kubernetes objects of other
+ * kinds: their bad records are held while it may be a cluster snapshot given as flows, which is said once
+ * at its end rather than object by object. The first other object (a NetworkNeighborhood) settles it:
+ * the records held are reported then, in order, and no more are held.
+ */
+interface OtherObjects {
+  held: { no: number; error: FlowInputError; object: boolean }[];
+  kinds: Map<string, number>;
+  /** One of them is of a kind Kubernetes defines (a Pod, a Namespace, a Deployment...). */
+  core: boolean;
+  settled: boolean;
+}
+
 /** Lines buffered while looking for one that reveals the format. */
 const DETECT_MAX_LINES = 1000;
 
@@ -703,6 +758,8 @@ export class FlowReader implements AsyncIterable<Flow> {
   private started = false;
   /** While sources are merged (`merged`): their flows are handed on as they are, not de-duplicated. */
   private raw = false;
+  /** Per source detected as Kubescape, what it gave of Kubernetes objects of other kinds. */
+  private readonly otherObjects = new WeakMap<SourceStats, OtherObjects>();
 
   constructor(sources: string[], opts: ReadFlowsOptions = {}) {
     if (sources.length === 0) throw new InputError('no flow sources given');
@@ -871,14 +928,19 @@ export class FlowReader implements AsyncIterable<Flow> {
         }
         const d = detectRecordFormat(parsed);
         if (d === undefined && pending.length < DETECT_MAX_LINES) return;
-        format = d ?? 'generic';
+        if (d === 'generic' && isFalcoAlert(parsed)) throw falcoAlertError(source);
+        // A Kubernetes object of another kind (a snapshot's objects as JSON lines) is read as Kubescape
+        // reads it, so that a cluster snapshot is said once (otherObjectsEnd); the generic schema has no
+        // kind or apiVersion.
+        format =
+          d === 'generic' && otherKubernetesKind(parsed) !== undefined ? 'kubescape' : (d ?? 'generic');
         info.format = format;
         const p = pending;
         pending = [];
-        for (const x of p) this.processLine(source, x.line, x.no, format, out);
+        for (const x of p) this.processLine(source, x.line, x.no, format, out, info);
         return;
       }
-      this.processLine(source, line, no, format, out);
+      this.processLine(source, line, no, format, out, info);
     };
 
     const setShape = (shape: 'document' | 'lines', text: string, atEnd: boolean): void => {
@@ -1100,10 +1162,11 @@ export class FlowReader implements AsyncIterable<Flow> {
       if (pending.length > 0) {
         format = 'generic';
         info.format = format;
-        for (const x of pending) this.processLine(source, x.line, x.no, format, out);
+        for (const x of pending) this.processLine(source, x.line, x.no, format, out, info);
         pending = [];
       }
     }
+    this.otherObjectsEnd(source, info);
     if (truncated !== undefined) {
       // After the lines read before the cut (a partial last line among them), as the next line; in a
       // document, after its objects, as the next object.
@@ -1133,7 +1196,7 @@ export class FlowReader implements AsyncIterable<Flow> {
           if (l.trim() === '') continue;
           info.lines++;
           this.stats.lines++;
-          this.processLine(source, l, i + 1, 'kubescape', out);
+          this.processLine(source, l, i + 1, 'kubescape', out, info);
         }
         return;
       }
@@ -1164,20 +1227,25 @@ export class FlowReader implements AsyncIterable<Flow> {
    * tells no other.
    */
   private documentObjects(source: string, objects: readonly unknown[], info: SourceStats, out: Flow[]): void {
-    const format = this.documentFormat(objects.find((o) => !(o instanceof FlowInputError)));
+    const format = this.documentFormat(
+      source,
+      objects.find((o) => !(o instanceof FlowInputError)),
+    );
     info.format = format;
     for (const [i, o] of objects.entries()) {
       info.lines++;
       this.stats.lines++;
       if (o instanceof FlowInputError) this.badLine(source, i + 1, o, true);
-      else if (format === 'kubescape') this.addKubescape(source, i + 1, o, out, true);
+      else if (format === 'kubescape') this.addKubescape(source, i + 1, o, out, info, true);
       else this.addObject(source, i + 1, format, o, out);
     }
   }
 
   /** The format of a document whose first good object is `first` (see documentObjects). */
-  private documentFormat(first: unknown): FlowFormat {
-    const forced = this.opts.format && this.opts.format !== 'auto' ? this.opts.format : undefined;
+  private documentFormat(source: string, first: unknown): FlowFormat {
+    const forced = this.forcedFormat();
+    // A Falco alert is no flow of any format: it is said once, for the whole source.
+    if (forced === undefined && isFalcoAlert(first)) throw falcoAlertError(source);
     const detected = forced ?? detectRecordFormat(first);
     // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
     // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.
@@ -1262,9 +1330,9 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.badLine(doc.source, info.lines, o, true);
       return;
     }
-    doc.format ??= this.documentFormat(o);
+    doc.format ??= this.documentFormat(doc.source, o);
     info.format = doc.format;
-    if (doc.format === 'kubescape') this.addKubescape(doc.source, info.lines, o, out, true);
+    if (doc.format === 'kubescape') this.addKubescape(doc.source, info.lines, o, out, info, true);
     else this.addObject(doc.source, info.lines, doc.format, o, out);
   }
 
@@ -1369,12 +1437,33 @@ export class FlowReader implements AsyncIterable<Flow> {
     else this.addFlow(r, out);
   }
 
-  /** `document`: `no` is the position of `o` in a multi-line document, not a line number. */
-  private addKubescape(source: string, no: number, o: unknown, out: Flow[], document = false): void {
+  /** The format given for every source, or undefined when each is detected. */
+  private forcedFormat(): FlowFormat | undefined {
+    return this.opts.format && this.opts.format !== 'auto' ? this.opts.format : undefined;
+  }
+
+  /**
+   * `document`: `no` is the position of `o` in a multi-line document, not a line number. While a source
+   * detected as Kubescape has given only Kubernetes objects of other kinds, their bad records are held
+   * (see OtherObjects and otherObjectsEnd).
+   */
+  private addKubescape(
+    source: string,
+    no: number,
+    o: unknown,
+    out: Flow[],
+    info: SourceStats,
+    document = false,
+  ): void {
     const items =
       typeof o === 'object' && o !== null && Array.isArray((o as { items?: unknown }).items)
         ? (o as { items: unknown[] }).items
         : [o];
+    let others = this.forcedFormat() === undefined ? this.otherObjects.get(info) : undefined;
+    if (others === undefined && this.forcedFormat() === undefined) {
+      others = { held: [], kinds: new Map(), core: false, settled: false };
+      this.otherObjects.set(info, others);
+    }
     for (const [i, item] of items.entries()) {
       const r = parseNetworkNeighborhood(
         item,
@@ -1383,6 +1472,16 @@ export class FlowReader implements AsyncIterable<Flow> {
           for (let k = 0; k < n; k++) this.skip(reason);
         },
       );
+      if (others !== undefined && !others.settled) {
+        const other = otherKubernetesKind(item);
+        if (other !== undefined && r instanceof FlowInputError) {
+          others.held.push({ no, error: r, object: document });
+          others.kinds.set(other.kind, (others.kinds.get(other.kind) ?? 0) + 1);
+          if (other.core) others.core = true;
+          continue;
+        }
+        this.settleOthers(source, others);
+      }
       if (r instanceof FlowInputError) {
         this.badLine(source, no, r, document);
         continue;
@@ -1394,7 +1493,44 @@ export class FlowReader implements AsyncIterable<Flow> {
     }
   }
 
-  private processLine(source: string, line: string, no: number, format: FlowFormat, out: Flow[]): void {
+  /** The bad records held of Kubernetes objects of other kinds reported, in order; none held after. */
+  private settleOthers(source: string, others: OtherObjects): void {
+    others.settled = true;
+    const held = others.held;
+    others.held = [];
+    for (const h of held) this.badLine(source, h.no, h.error, h.object);
+  }
+
+  /**
+   * The end of a source: one that gave only Kubernetes objects of other kinds than NetworkNeighborhood,
+   * some of kinds Kubernetes defines, is a cluster snapshot given as flows, an InputError naming it;
+   * otherwise the bad records held are reported.
+   */
+  private otherObjectsEnd(source: string, info: SourceStats): void {
+    const others = this.otherObjects.get(info);
+    if (others === undefined || others.settled) return;
+    this.otherObjects.delete(info);
+    if (others.core && others.held.length > 0) {
+      const kinds = [...others.kinds]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([kind, n]) => `${kind} (${n})`)
+        .join(', ');
+      throw new InputError(
+        `${source}: a Kubernetes cluster snapshot, not flows: ${others.held.length} object(s) of kinds ` +
+          `${kinds} and no NetworkNeighborhood; give it as --cluster`,
+      );
+    }
+    this.settleOthers(source, others);
+  }
+
+  private processLine(
+    source: string,
+    line: string,
+    no: number,
+    format: FlowFormat,
+    out: Flow[],
+    info: SourceStats,
+  ): void {
     switch (format) {
       case 'hubble':
         this.hubbleResult(source, parseHubbleLine(line), no, out);
@@ -1417,7 +1553,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       case 'kubescape': {
         const parsed = parseJson(line);
         if (parsed instanceof FlowInputError) this.badLine(source, no, parsed);
-        else this.addKubescape(source, no, parsed, out);
+        else this.addKubescape(source, no, parsed, out, info);
         return;
       }
     }
