@@ -190,7 +190,9 @@ export async function loadSnapshotFiles(
 
 /**
  * Identity from cluster files, the snapshot dropped once it is built: for commands that need nothing
- * else from the snapshot (`microseg graph`), so that it is not held while flows are read.
+ * else from the snapshot (`microseg graph`), so that it is not held while flows are read. An object given
+ * more than once under one name counts once, as the last one read (`withRepeatsReplaced`), as in
+ * `recommend` and the verify commands.
  */
 export async function loadIdentity(
   paths: readonly string[],
@@ -198,8 +200,9 @@ export async function loadIdentity(
   opts: LoadOptions = {},
   warn: (message: string) => void = () => {},
 ): Promise<Identity> {
-  const snapshot = await loadSnapshotFiles(paths, opts);
-  for (const w of snapshotWarnings(snapshot)) warn(w);
+  const read = await loadSnapshotFiles(paths, opts);
+  for (const w of snapshotWarnings(read)) warn(w);
+  const snapshot = withRepeatsReplaced(read, warn);
   // Reading leaves the parsed text's garbage behind; give it back before identity adds its own.
   releaseMemory();
   return buildIdentity(snapshot, identity);

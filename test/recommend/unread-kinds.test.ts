@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { captureIO } from '../../src/cli/io.ts';
+import { loadIdentity } from '../../src/cli/inputs.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { generateDemo } from '../../src/generate/demo.ts';
 import { writeLines } from '../../src/generate/write.ts';
@@ -183,5 +184,46 @@ describe('objects given more than once under one name', () => {
     );
     expect(same.code).toBe(0);
     expect(same.err).toBe('');
+  });
+
+  it('graph: the last one read is used, and one of other content is said on standard error', async () => {
+    const demo = generateDemo();
+    type Obj = {
+      kind: string;
+      metadata: { name: string; labels?: Record<string, string> };
+      status: { podIP: string; podIPs?: { ip: string }[] };
+    };
+    const pod = (demo.objects as Obj[]).find((o) => o.kind === 'Pod' && o.metadata.name === frontend)!;
+    // The same pod, read again at another address (and with another label).
+    const before = pod.status.podIP;
+    const moved = '10.123.45.67';
+    const again = join(dir, 'again-moved.json');
+    const labels = { ...pod.metadata.labels, 'example.com/note': 'later' };
+    await writeFile(
+      again,
+      JSON.stringify({
+        ...pod,
+        metadata: { ...pod.metadata, labels },
+        status: { ...pod.status, podIP: moved, podIPs: [{ ip: moved }] },
+      }),
+    );
+    const warning =
+      '1 object(s) given more than once under one name with other content; the last one read is used, as applying it replaces the others (--cluster is read first, then each --policies or --proposal in order): ' +
+      `Pod shop/${frontend}`;
+    const flows = join(dir, 'flows.jsonl');
+    const g = await cli('graph', '--flows', flows, '--cluster', plain, '--cluster', again);
+    expect(g.code).toBe(0);
+    expect(g.err.startsWith(`microseg graph: warning: ${warning}\n`)).toBe(true);
+    // The pod is the one read last: its first address is no longer its.
+    const warnings: string[] = [];
+    const identity = await loadIdentity([plain, again], undefined, {}, (w) => warnings.push(w));
+    expect(warnings).toEqual([warning]);
+    const at = Date.parse('2100-01-01T00:00:00Z');
+    expect(identity.resolve({ ip: moved }, at).id).toBe('shop/Deployment/frontend');
+    expect(identity.resolve({ ip: before }, at).id).not.toBe('shop/Deployment/frontend');
+    // The same object given twice is no change: nothing is said.
+    const same = await cli('graph', '--flows', flows, '--cluster', plain, '--cluster', plain);
+    expect(same.code).toBe(0);
+    expect(same.err).not.toContain('more than once');
   });
 });
