@@ -942,12 +942,18 @@ export class SegmentationController {
     // deleted. ProposalStable said so at the last reconcile (only a proposal being written can say it),
     // and it is written again now. Frozen as the objects in place, it would lose that policy for good,
     // and in Enforce the default deny of its namespace would cut off the workload the policy is for.
-    // Status, not memory, tells it: a new leader goes on writing too.
+    // Status, not memory, tells it: a new leader goes on writing too. A Segmentation microseg has begun
+    // to reconcile (its finalizer is there, added before anything is written) with no status of a
+    // reconcile (no mode in it: the first reconcile's status write failed, or its leader stopped before
+    // it) has nothing saying that the objects in place are the proposal in full: they may lack one the
+    // API server refused, and frozen so, the default deny would cut off its workload. Written too.
+    // Objects in place before microseg ever reconciled the Segmentation (no finalizer) are frozen as they
+    // are: not written by a reconcile of it, they are all there is to go by.
     const lastStable = findCondition(old.conditions, C.ProposalStable);
     const writtenInPart =
-      wasMode !== undefined &&
-      lastStable?.status === 'False' &&
-      (lastStable.reason === Reason.ApplyFailed || lastStable.reason === Reason.PolicyNameConflict);
+      (wasMode === undefined && (seg.metadata.finalizers ?? []).includes(FINALIZER)) ||
+      (lastStable?.status === 'False' &&
+        (lastStable.reason === Reason.ApplyFailed || lastStable.reason === Reason.PolicyNameConflict));
     const writing = mode === 'Learn' || frozenInScope.length === 0 || writtenInPart;
     const desired = writing ? st.memo.proposed(seg, analysis.proposal) : [];
     let actions: Action<ProposedNetworkPolicy>[] = [];

@@ -2415,6 +2415,80 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('does not freeze a first proposal made in Enforce without a refused policy when the status saying so was never written', async () => {
+        // Created in Enforce (forced): the API server refuses web's objects, and the status of that first
+        // reconcile is not written (refused too; a leader that stopped before writing it leaves the same).
+        const s = dueForEnforce('Enforce');
+        const created = { ...s, spec: { ...s.spec, enforce: { force: true } }, status: undefined };
+        const first = await start([created], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+        });
+        first.state.failApply.add('microseg-web');
+        first.state.failApply.add('shop');
+        first.state.failEdgeSets = false;
+        await first.controller.reconcile('shop').catch(() => undefined);
+        const taken = first.state.taken as { kind: string; metadata: { name: string }; spec?: unknown }[];
+        const proposals = taken
+          .filter((b) => b.kind === 'ProposedNetworkPolicy' && b.spec !== undefined)
+          .map((b) => ({ ...b, metadata: { ...b.metadata, resourceVersion: '3' } }));
+        const policies = taken
+          .filter((b) => b.kind === 'NetworkPolicy')
+          .map((b) => ({ ...b, metadata: { ...b.metadata, resourceVersion: '3' } }));
+        expect(proposals.map((p) => p.metadata.name).sort()).toEqual([
+          'microseg-api',
+          'microseg-default-deny',
+        ]);
+        expect(policies.map((p) => p.metadata.name)).toEqual(['microseg-api']);
+        expect(segmentationStatuses(first.state)).toHaveLength(1);
+        expect(taken.filter((b) => b.kind === 'Segmentation')).toEqual([]);
+        // The next reconcile (the retry, or a new leader) finds api's and the deny's in place, and no
+        // status (only the finalizer the first one added): web's is still the proposal's, tried again,
+        // and the deny waits for it.
+        expect(first.state.patches).toContainEqual({
+          metadata: { finalizers: ['microseg.dev/cleanup'], resourceVersion: '1' },
+        });
+        const begun = {
+          ...created,
+          metadata: { ...created.metadata, resourceVersion: '2', finalizers: ['microseg.dev/cleanup'] },
+        };
+        const { controller, state } = await start([begun], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('ProposedNetworkPolicy')]: proposals,
+          [resourcePath('NetworkPolicy')]: policies,
+        });
+        state.failApply.add('microseg-web');
+        state.failEdgeSets = false;
+        for (let i = 0; i < 2; i++) {
+          const before = state.applied.length;
+          await controller.reconcile('shop');
+          const tried = state.applied
+            .slice(before)
+            .filter((a) => a.subresource === undefined && a.body.kind !== 'Segmentation')
+            .map((a) => `${a.body.kind} ${(a.body.metadata as { name: string }).name}`);
+          expect(tried).toContain('ProposedNetworkPolicy microseg-web');
+          expect(tried).not.toContain('NetworkPolicy microseg-default-deny');
+          expect(condition(state, 'ProposalStable')).toMatchObject({
+            status: 'False',
+            reason: 'ApplyFailed',
+          });
+        }
+        const npTaken = () =>
+          state.taken
+            .filter((b) => (b as { kind: string }).kind === 'NetworkPolicy')
+            .map((b) => (b as { metadata: { name: string } }).metadata.name);
+        expect(npTaken()).not.toContain('microseg-default-deny');
+        // Lifted: web's objects, then the deny; frozen whole.
+        state.failApply.clear();
+        await controller.reconcile('shop');
+        expect(npTaken().slice(-2)).toEqual(['microseg-web', 'microseg-default-deny']);
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+        });
+      });
+
       it('is not stable while one no longer proposed could not be deleted: a promotion would freeze it', async () => {
         const old = proposedOfShop('microseg-old', {
           podSelector: { matchLabels: { app: 'old' } },
