@@ -15,7 +15,7 @@ import type { Engine } from '../verify/engine.ts';
 import { engineFromSnapshot } from '../verify/engine.ts';
 import { selects } from '../verify/match.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
-import type { EngineOptions, L4Protocol } from '../verify/types.ts';
+import type { Endpoint, EngineOptions, L4Protocol, Verdict } from '../verify/types.ts';
 import { PROTOCOLS } from '../verify/types.ts';
 import { edgeWasAllowed, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './index.ts';
 import { addressNote, endpointPairs, graphEndpoints } from './prove.ts';
@@ -95,23 +95,8 @@ export function replayEdges(
     }
     const from = graphEndpoints(e.source, ctx);
     const to = graphEndpoints(e.target, ctx);
-    // An edge of the API server or of a host-network workload is checked at each of their addresses: it
-    // would be blocked if enforcing blocks it at any that the cluster admits today.
-    let placed = false;
-    for (const pair of endpointPairs(from, to)) {
-      const q = { from: pair[0], to: pair[1], port: e.port, protocol: e.protocol as L4Protocol };
-      let reason: string;
-      try {
-        const allowedBefore = before.evaluate(q).allowed;
-        placed = true;
-        if (!allowedBefore) continue;
-        const v = after.evaluate(q);
-        if (v.allowed) continue;
-        reason = v.reason + addressNote(pair, from, to, [e.source, e.target], ctx);
-      } catch {
-        // An endpoint the engine cannot resolve (e.g. a peer outside the snapshot): not auditable.
-        continue;
-      }
+    const { placed, blocked } = replayPairs(before, after, from, to, e.port, e.protocol as L4Protocol);
+    if (blocked)
       wouldBlock.push({
         edge: e.id,
         source: e.source,
@@ -121,14 +106,46 @@ export function replayEdges(
         count: e.count,
         firstSeen: e.firstSeen,
         lastSeen: e.lastSeen,
-        reason,
+        reason: blocked.verdict.reason + addressNote(blocked.pair, from, to, [e.source, e.target], ctx),
       });
-      break;
-    }
     if (placed) replayed++;
     else notReplayed.unplaced++;
   }
   return { wouldBlock, replayed, notReplayed, earliest };
+}
+
+/**
+ * One edge replayed between the endpoints of its ends (`graphEndpoints`): an edge of the API server or of
+ * a host-network workload is checked at each of their addresses, and would be blocked if `after` blocks it
+ * at any that `before` admits. `placed`: `before` answered a pair (it resolves both ends and refuses
+ * neither); `blocked`: the first pair, in the order of the cross product, that `before` allows and
+ * `after` does not, with `after`'s verdict. The pairs asked are `endpointPairs`' (by `before`), whose
+ * answers are those of the whole cross product: `before` and `after` are engines of one cluster (its
+ * pods, nodes and Services) under other policies, so a pair of two addresses `before` answers is
+ * allowed by both.
+ */
+export function replayPairs(
+  before: Engine,
+  after: Engine,
+  from: readonly Endpoint[],
+  to: readonly Endpoint[],
+  port: number,
+  protocol: L4Protocol,
+): { placed: boolean; blocked?: { pair: [Endpoint, Endpoint]; verdict: Verdict } } {
+  let placed = false;
+  for (const pair of endpointPairs(before, from, to, port, protocol)) {
+    const q = { from: pair[0], to: pair[1], port, protocol };
+    try {
+      const allowedBefore = before.evaluate(q).allowed;
+      placed = true;
+      if (!allowedBefore) continue;
+      const verdict = after.evaluate(q);
+      if (!verdict.allowed) return { placed, blocked: { pair, verdict } };
+    } catch {
+      // An endpoint the engine cannot resolve (e.g. a peer outside the snapshot), or refuses: not auditable.
+    }
+  }
+  return { placed };
 }
 
 /**

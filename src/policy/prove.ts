@@ -108,9 +108,64 @@ export function graphEndpoints(id: string, ctx: EndpointContext): Endpoint[] {
   return n?.ip ? [{ ip: n.ip }] : [];
 }
 
-/** Every (source, destination) pair of two ends' endpoints. */
-export function endpointPairs(from: readonly Endpoint[], to: readonly Endpoint[]): [Endpoint, Endpoint][] {
-  return from.flatMap((f) => to.map((t): [Endpoint, Endpoint] => [f, t]));
+/**
+ * The (source, destination) pairs of two ends' endpoints an edge on `port`/`protocol` is checked at, in
+ * the order of their cross product (by source, then destination): every pair with an end `engine` does
+ * not give as an address (a pod, a class, an address a pod holds, an endpoint it cannot resolve), and of
+ * the pairs of two addresses (the API server's, a host-network workload's under hostNetworkPods=node, a
+ * node's, an outside peer's), one.
+ *
+ * No policy selects an address, so the engine allows a connection between two of them unless it refuses
+ * an end, which it does for that end alone (see `Engine.refuses`; `allows`, the proof's check, refuses
+ * none): the pair of the first address of each end it does not refuse answers for every pair of two
+ * addresses. When it refuses every address of an end, it refuses every such pair, and one of them
+ * stands for all. The pairs blocked, the first of them, and whether any pair is answered are then those
+ * of the cross product, but an edge between two host-network DaemonSets on N dual-stack nodes is one
+ * pair asked and at most 4N checks of an address, not (2N)² pairs.
+ */
+export function endpointPairs(
+  engine: Engine,
+  from: readonly Endpoint[],
+  to: readonly Endpoint[],
+  port: number,
+  protocol: L4Protocol,
+): [Endpoint, Endpoint][] {
+  const isAddress = (ep: Endpoint): boolean => {
+    try {
+      return engine.resolve(ep).kind === 'ip';
+    } catch {
+      // Paired with every endpoint of the other end, as in the cross product: each pair fails alike.
+      return false;
+    }
+  };
+  const fromAddress = from.map(isAddress);
+  const toAddress = to.map(isAddress);
+  /** The index of the address of `side` standing for all: the first not refused, else the first. */
+  const standIn = (eps: readonly Endpoint[], address: readonly boolean[], side: 'from' | 'to'): number => {
+    let first = -1;
+    for (let i = 0; i < eps.length; i++) {
+      if (!address[i]) continue;
+      if (first < 0) first = i;
+      if (!engine.refuses(eps[i]!, side, port, protocol)) return i;
+    }
+    return first;
+  };
+  const fromStandIn = standIn(from, fromAddress, 'from');
+  const toStandIn = standIn(to, toAddress, 'to');
+  const notAddresses = to.flatMap((_, j) => (toAddress[j] ? [] : [j]));
+  const out: [Endpoint, Endpoint][] = [];
+  for (let i = 0; i < from.length; i++) {
+    const f = from[i]!;
+    if (!fromAddress[i]) {
+      for (const t of to) out.push([f, t]);
+      continue;
+    }
+    for (const j of i === fromStandIn && toStandIn >= 0
+      ? [...notAddresses, toStandIn].sort((a, b) => a - b)
+      : notAddresses)
+      out.push([f, to[j]!]);
+  }
+  return out;
 }
 
 /**
@@ -212,7 +267,7 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
       if (
         protocol &&
         placed &&
-        endpointPairs(from, to).every(([f, t]) =>
+        endpointPairs(engine, from, to, e.port, protocol).every(([f, t]) =>
           engine.allows(engine.resolve(f), engine.resolve(t), e.port, protocol),
         )
       )
@@ -253,7 +308,7 @@ export function proveProposal(input: ProofInput, options?: EngineOptions): Proof
       observed.push({ from: from[0]!, to: to[0]!, port: e.port, protocol, evidence: e satisfies GraphEdge });
       continue;
     }
-    for (const pair of endpointPairs(from, to)) {
+    for (const pair of endpointPairs(engine, from, to, e.port, protocol)) {
       const c: ObservedConnection = { from: pair[0], to: pair[1], port: e.port, protocol, evidence: e };
       observed.push(c);
       notes.set(c, addressNote(pair, from, to, [e.source, e.target], ctx));

@@ -1059,6 +1059,31 @@ export class Engine {
   }
 
   /**
+   * Whether `evaluate` refuses `ep` as the `side` end of a query on `port`/`protocol`, whatever the other
+   * end is: an address a Service's traffic is translated from (both ends), a node's address on a port the
+   * node translates to a pod (the destination). Throws as `resolve` does.
+   *
+   * A query between two ends `resolve` gives as addresses (kind `ip`: nodes, host-network pods under
+   * hostNetworkPods=node, addresses outside the cluster) is allowed, since no policy of any tier selects
+   * an address to isolate it: every such pair neither end of which is refused is answered alike, so one
+   * of them stands for all (`endpointPairs` in `src/policy/prove.ts` asks one).
+   */
+  refuses(ep: Endpoint, side: 'from' | 'to', port: number, protocol: L4Protocol): boolean {
+    const end = this.resolve(ep, side);
+    try {
+      if (side === 'from') this.refuseServiceAddr(end, side);
+      else {
+        this.refuseServiceAddr(end, side, port, protocol);
+        this.refuseNodePort(end, port, protocol, side);
+      }
+      return false;
+    } catch (err) {
+      if (err instanceof InputError) return true;
+      throw err;
+    }
+  }
+
+  /**
    * The addresses kube-proxy (or the CNI's replacement of it) translates to a Service's backends: its
    * ClusterIPs, its `spec.externalIPs`, and the IPs of its load balancer (`status.loadBalancer.ingress`)
    * unless their `ipMode` is `Proxy` (then a pod's packets to the address leave for the load balancer,

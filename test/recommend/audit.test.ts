@@ -8,18 +8,20 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { AuditResult } from '../../src/cli/commands/audit.ts';
 import { formatAuditMarkdown } from '../../src/cli/commands/audit.ts';
-import { appliedPolicies, deniedUnobserved } from '../../src/policy/audit.ts';
+import type { ServiceGraph } from '../../src/graph/types.ts';
+import { appliedPolicies, deniedUnobserved, replayEdges } from '../../src/policy/audit.ts';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { generateDemo } from '../../src/generate/demo.ts';
 import { writeLines } from '../../src/generate/write.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
-import { emptySnapshot } from '../../src/model/snapshot.ts';
+import { emptySnapshot, snapshotFromObjects } from '../../src/model/snapshot.ts';
+import { Engine, engineFromSnapshot } from '../../src/verify/engine.ts';
 import { denyFromShop, fixtureSnapshot } from '../core/fixture.ts';
 
 let dir: string;
@@ -441,5 +443,128 @@ describe('microseg audit', () => {
     );
     expect(noFlows.code).toBe(EXIT.usage);
     expect(noFlows.out).toBe('');
+  });
+});
+
+/**
+ * Two host-network DaemonSets of kube-system, `agent-a` and `agent-b` (listening on 9100/TCP), a pod of
+ * each on each of `count` dual-stack nodes holding both of its node's addresses.
+ */
+function twoHostAgents(count: number) {
+  const objects: unknown[] = [
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'kube-system', labels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+    },
+  ];
+  for (const name of ['agent-a', 'agent-b'])
+    objects.push({
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name, namespace: 'kube-system', uid: `uid-${name}` },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { hostNetwork: true } },
+      },
+    });
+  for (let i = 0; i < count; i++) {
+    const v4 = `192.168.${i >> 8}.${i & 255}`;
+    const v6 = `fd00:192:168::${i.toString(16)}`;
+    const node = `node-${i}`;
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: node },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: v4 },
+          { type: 'InternalIP', address: v6 },
+        ],
+      },
+    });
+    for (const name of ['agent-a', 'agent-b'])
+      objects.push({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: `${name}-${i}`,
+          namespace: 'kube-system',
+          labels: { app: name },
+          ownerReferences: [
+            { apiVersion: 'apps/v1', kind: 'DaemonSet', name, uid: `uid-${name}`, controller: true },
+          ],
+        },
+        spec: {
+          nodeName: node,
+          hostNetwork: true,
+          containers: [
+            { name: 'agent', ports: name === 'agent-b' ? [{ containerPort: 9100, protocol: 'TCP' }] : [] },
+          ],
+        },
+        status: {
+          phase: 'Running',
+          podIP: v4,
+          podIPs: [{ ip: v4 }, { ip: v6 }],
+          hostIP: v4,
+          hostIPs: [{ ip: v4 }, { ip: v6 }],
+        },
+      });
+  }
+  return snapshotFromObjects(objects, 'two-host-agents');
+}
+
+describe('the replay of an edge between two host-network DaemonSets', () => {
+  it('asks the engine a number of questions linear in their addresses, not one per pair: 200 dual-stack nodes', () => {
+    const snap = twoHostAgents(200);
+    const identity = buildIdentity(snap);
+    const a = 'kube-system/DaemonSet/agent-a';
+    const b = 'kube-system/DaemonSet/agent-b';
+    expect(identity.workloads.get(a)?.hostIPs).toHaveLength(400);
+    expect(identity.workloads.get(b)?.hostIPs).toHaveLength(400);
+    const time = '2026-11-01T10:00:00.000Z';
+    const graph: ServiceGraph = {
+      nodes: [a, b].map((id) => ({ id, kind: 'workload', name: id, flowsIn: 1, flowsOut: 1 })),
+      edges: [
+        {
+          id: `${a}->${b}:9100/TCP`,
+          source: a,
+          target: b,
+          protocol: 'TCP',
+          port: 9100,
+          count: 1,
+          firstSeen: time,
+          lastSeen: time,
+          verdicts: { FORWARDED: 1 },
+        },
+      ],
+    };
+    const before = engineFromSnapshot(snap);
+    // A default deny of kube-system both ways: it selects no host-network pod, so it blocks nothing here.
+    const after = engineFromSnapshot({
+      ...snap,
+      networkPolicies: [
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: 'deny', namespace: 'kube-system' },
+          spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+        },
+      ],
+    });
+    const queries = [vi.spyOn(Engine.prototype, 'evaluate'), vi.spyOn(Engine.prototype, 'allows')];
+    const checks = vi.spyOn(Engine.prototype, 'refuses');
+    try {
+      const replay = replayEdges(graph, identity, before, after);
+      expect(replay.wouldBlock).toEqual([]);
+      expect(replay.replayed).toBe(1);
+      // The cross product would be 400 × 400 pairs, each asked before and after: 320,000 queries.
+      const asked = queries.reduce((n, q) => n + q.mock.calls.length, 0);
+      expect(asked).toBeLessThanOrEqual(800);
+      // Whether the engine refuses an address is checked at most once per address.
+      expect(checks.mock.calls.length).toBeLessThanOrEqual(800);
+    } finally {
+      for (const q of [...queries, checks]) q.mockRestore();
+    }
   });
 });
