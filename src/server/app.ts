@@ -36,6 +36,12 @@ export interface AuthOptions {
   token?: string;
   /** Custom check of the Authorization header (e.g. a TokenReview); returns the user name or undefined. */
   verify?: (authorization: string) => string | undefined | Promise<string | undefined>;
+  /**
+   * Longest wait for `verify` to settle, in milliseconds (default `AUTH_VERIFY_TIMEOUT_MS`, 5 s): a check
+   * that has not settled by then is answered as one that failed (503, `Retry-After`), and its late
+   * answer is ignored.
+   */
+  verifyTimeoutMs?: number;
   /** Let unauthenticated requests read (GET) the API; actions still need authentication. Default false. */
   anonymousRead?: boolean;
 }
@@ -55,8 +61,8 @@ export interface AppOptions {
    */
   onInternalError?: (err: unknown, req: { method: string; path: string }) => void;
   /**
-   * Told of every request whose credentials could not be checked (`auth.verify` threw or rejected: a
-   * TokenReview that is down or timed out), answered 503: not the server's own failure, so not told to
+   * Told of every request whose credentials could not be checked (`auth.verify` threw, rejected or did
+   * not settle within `auth.verifyTimeoutMs`: a TokenReview that is down or hangs), answered 503: not the server's own failure, so not told to
    * `onInternalError`.
    */
   onAuthUnavailable?: (err: unknown, req: { method: string; path: string }) => void;
@@ -109,6 +115,30 @@ const CONTENT_SECURITY_POLICY = [
 const AUTH_UNAVAILABLE = 'the token could not be checked now (the authentication check failed); retry later';
 /** Seconds after which a client may send it again (`Retry-After`). */
 const AUTH_RETRY_AFTER_SECONDS = 5;
+/** How long `auth.verify` may take by default before the request is answered as if it had failed. */
+export const AUTH_VERIFY_TIMEOUT_MS = 5_000;
+
+/** A wait as the timeout error says it: `5 s`, or `20 ms` when not whole seconds. */
+function waitText(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/**
+ * `check`'s answer, or a rejection once `ms` passed without one: a credentials check that never settles
+ * (a TokenReview whose connection hangs) must not hold the request for ever.
+ */
+function withinTime<T>(check: () => T | Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`the authentication check did not answer within ${waitText(ms)}`)),
+      ms,
+    );
+    Promise.resolve()
+      .then(check)
+      .finally(() => clearTimeout(timer))
+      .then(resolve, reject);
+  });
+}
 
 /** Largest request body the API reads (after decompression). */
 const BODY_LIMIT = 64 * 1024;
@@ -239,12 +269,18 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   const vendor = vendorFiles();
   const auth = opts.auth;
   if (auth && !auth.token && !auth.verify) throw new Error('auth needs a token or a verify function');
+  const verifyTimeoutMs = auth?.verifyTimeoutMs ?? AUTH_VERIFY_TIMEOUT_MS;
+  if (!(Number.isFinite(verifyTimeoutMs) && verifyTimeoutMs > 0))
+    throw new Error(
+      `auth.verifyTimeoutMs must be a positive number of milliseconds, found ${verifyTimeoutMs}`,
+    );
 
   // ---- authentication ----
   async function userOf(req: Request): Promise<string | undefined> {
     const header = req.get('authorization');
     if (!auth || !header) return undefined;
-    if (auth.verify) return auth.verify(header);
+    const verify = auth.verify;
+    if (verify) return withinTime(() => verify(header), verifyTimeoutMs);
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     return m && auth.token && safeEqual(m[1]!, auth.token) ? 'token' : undefined;
   }

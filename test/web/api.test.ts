@@ -3,7 +3,7 @@ import { gzipSync, zstdCompressSync } from 'node:zlib';
 import express from 'express';
 import request from 'supertest';
 import { parseAllDocuments } from 'yaml';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
@@ -449,6 +449,92 @@ describe('authentication and actions', () => {
     expect(
       readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8').replace(/\s+/g, ' '),
     ).toContain('the token could not be checked now (the authentication check failed); retry later');
+  });
+
+  it('answers 503 when the credentials check does not settle within verifyTimeoutMs, and ignores its late answer', async () => {
+    const internal: unknown[] = [];
+    const unchecked: [unknown, { method: string; path: string }][] = [];
+    const src = withIsolation(source);
+    const pending: ((user: string) => void)[] = [];
+    // A TokenReview that never answers (its resolver is kept, to answer too late below).
+    const verify = (): Promise<string> => new Promise((resolve) => pending.push(resolve));
+    const app = createApp(src, {
+      auth: { verify, verifyTimeoutMs: 20 },
+      onInternalError: (err) => internal.push(err),
+      onAuthUnavailable: (err, req) => unchecked.push([err, req]),
+    });
+    const error = {
+      error: 'the token could not be checked now (the authentication check failed); retry later',
+    };
+    const read = await request(app).get('/api/v1/graph').set('Authorization', 'Bearer alice-token');
+    expect([read.status, read.headers['retry-after'], read.headers['content-type'], read.body]).toEqual([
+      503,
+      '5',
+      'application/json; charset=utf-8',
+      error,
+    ]);
+    // An action's body is not read (not valid JSON here) before the caller is known.
+    const act = await request(app)
+      .post('/api/v1/isolations')
+      .set('Authorization', 'Bearer alice-token')
+      .set('Content-Type', 'application/json')
+      .send('{');
+    expect([act.status, act.headers['retry-after'], act.body]).toEqual([503, '5', error]);
+    // The check answering after the request was answered changes nothing (no second answer, no action).
+    expect(pending).toHaveLength(2);
+    for (const resolve of pending) resolve('alice');
+    await new Promise((r) => setImmediate(r));
+    expect(internal).toEqual([]);
+    expect(src.calls).toEqual([]);
+    expect(unchecked.map(([err, req]) => [(err as Error).message, req])).toEqual([
+      ['the authentication check did not answer within 20 ms', { method: 'GET', path: '/api/v1/graph' }],
+      [
+        'the authentication check did not answer within 20 ms',
+        { method: 'POST', path: '/api/v1/isolations' },
+      ],
+    ]);
+  });
+
+  it('waits 5 s for the credentials check by default', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const unchecked: unknown[] = [];
+      let asked = 0;
+      const app = createApp(source, {
+        auth: {
+          verify: () => {
+            asked++;
+            return new Promise<string>(() => {});
+          },
+        },
+        onAuthUnavailable: (err) => unchecked.push(err),
+      });
+      const answer = request(app)
+        .get('/api/v1/graph')
+        .set('Authorization', 'Bearer alice-token')
+        .then((r) => r);
+      // The request reaches the check (setImmediate is not faked: no fake time passes meanwhile).
+      while (asked === 0) await new Promise((r) => setImmediate(r));
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(unchecked).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(unchecked.map((e) => (e as Error).message)).toEqual([
+        'the authentication check did not answer within 5 s',
+      ]);
+      vi.useRealTimers();
+      const res = await answer;
+      expect([res.status, res.headers['retry-after']]).toEqual([503, '5']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuses a verifyTimeoutMs that is no positive number of milliseconds', () => {
+    for (const verifyTimeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(
+        () => createApp(source, { auth: { verify: () => 'a', verifyTimeoutMs } }),
+        String(verifyTimeoutMs),
+      ).toThrow(`auth.verifyTimeoutMs must be a positive number of milliseconds, found ${verifyTimeoutMs}`);
   });
 
   it('answers a request without a token before reading its body', async () => {
