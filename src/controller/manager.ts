@@ -5,7 +5,7 @@
  * the leader ingests flows and writes. `stop()` shuts down gracefully: stop taking flows, persist the
  * learned graphs, release the Lease, close the server.
  */
-import type { RequestHandler, Router } from 'express';
+import type { Router } from 'express';
 import type { KObject } from '../model/k8s.ts';
 import { Histogram } from '../telemetry/prom.ts';
 import type { MetricFamily } from '../telemetry/prom.ts';
@@ -26,7 +26,7 @@ import type { Logger } from './log.ts';
 import { SegmentationController } from './segmentation.ts';
 import type { SegmentationControllerOptions } from './segmentation.ts';
 import type { Listening } from './server.ts';
-import { controllerApp, listen } from './server.ts';
+import { controllerApp, leaderGate, listen } from './server.ts';
 import { controllerViewSource } from './view.ts';
 import { createApp } from '../server/app.ts';
 import type { AuthOptions } from '../server/app.ts';
@@ -261,15 +261,7 @@ export class Manager {
     this.#abort = new AbortController();
     this.#stopping = new AbortController();
     if (this.#o.listen) {
-      const gate: RequestHandler = (req, res, next) => {
-        if (req.path === '/v1/flows' && !this.controller.leading) {
-          res.setHeader('retry-after', '1');
-          // JSON, as every other answer of the endpoint.
-          res.status(503).json({ error: 'not the leader: another replica is leading; retry' });
-          return;
-        }
-        next();
-      };
+      const gate = leaderGate(() => this.controller.leading);
       const isolations = this.isolations;
       const app = controllerApp({
         healthy: () => true,

@@ -1,14 +1,15 @@
 /**
  * The controller's HTTP server: `/healthz` (the process is alive), `/readyz` (caches synced), `/metrics`
  * (Prometheus text; another method on these three: 405 in JSON) and any routers a caller mounts (the
- * flow push endpoint, the webhooks; a path under `/webhooks` none of them answers: 404 in JSON). Express 5, no body parser
+ * flow push endpoint, the webhooks; a path under `/webhooks` or `/v1` none of them answers: 404 in
+ * JSON), then the page if any; without it, every other path: 404 in JSON. Express 5, no body parser
  * at the top level (the push router reads its own body to enforce size limits).
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { Express, RequestHandler, Router } from 'express';
+import type { Express, Request, RequestHandler, Router } from 'express';
 import { listenOn } from '../server/listen.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../telemetry/prom.ts';
 
@@ -59,15 +60,45 @@ export function controllerApp(opts: ServerOptions): Express {
   // alerts sent there are told so in JSON, not by the page's plain-text 404.
   app.use('/webhooks', (req, res) => {
     res.status(404).json({
-      error: `no such webhook: ${req.method} ${req.originalUrl.split('?')[0]}; this controller serves no webhook (the isolation webhooks are on with --webhook-token-file)`,
+      error: `no such webhook: ${req.method} ${pathOf(req)}; this controller serves no webhook (the isolation webhooks are on with --webhook-token-file)`,
     });
   });
+  // The controller's own API (/v1) answers a path it does not serve in JSON, also with the page
+  // mounted: POST /v1/flows when the push router is off, a path mistyped under it.
+  app.use('/v1', (req, res) => {
+    const path = pathOf(req);
+    const off = /^\/v1\/flows\/?$/i.test(path)
+      ? '; this controller takes no pushed flows (POST /v1/flows is on with --push-token-file)'
+      : '';
+    res.status(404).json({ error: `no such endpoint: ${req.method} ${path}${off}` });
+  });
   if (opts.ui) app.use(opts.ui);
-  app.use((_req, res) => {
-    res.status(404).type('text/plain').send('not found\n');
+  // Without the page, any other path: 404 in JSON as well (with it, the page answers its own paths).
+  app.use((req, res) => {
+    res.status(404).json({ error: `no such endpoint: ${req.method} ${pathOf(req)}` });
   });
   return app;
 }
+
+/**
+ * The gate in front of the flow push router: `POST /v1/flows` on a replica that is not leading gets 503
+ * with `Retry-After` (a Service in front of the replicas sends the retry to another). A router, so that
+ * it matches the paths the push router matches (`/V1/Flows`, `/v1/flows/`: express ignores case and a
+ * trailing slash), and only POST: another method gets the push router's 405 on every replica.
+ */
+export function leaderGate(leading: () => boolean): Router {
+  const gate = express.Router();
+  gate.post('/v1/flows', (_req, res, next) => {
+    if (leading()) return next();
+    res.setHeader('retry-after', '1');
+    // JSON, as every other answer of the endpoint.
+    res.status(503).json({ error: 'not the leader: another replica is leading; retry' });
+  });
+  return gate;
+}
+
+/** The path of a request as it was sent, without its query. */
+const pathOf = (req: Request): string => req.originalUrl.split('?')[0] ?? '';
 
 export interface Listening {
   server: Server;

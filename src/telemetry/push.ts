@@ -292,9 +292,10 @@ export function createPushEndpoint(opts: PushOptions): { router: Router; metrics
       return reply(res, 500, { error: 'internal error' });
     }
   });
-  router.all('/v1/flows', (_req, res) => {
+  // Another method: 405 with Allow and a JSON error, as the controller's other endpoints answer one.
+  router.all('/v1/flows', (req, res) => {
     res.setHeader('Allow', 'POST');
-    reply(res, 405, { error: 'use POST' });
+    reply(res, 405, { error: `${req.method} is not allowed on /v1/flows: it takes POST` });
   });
 
   return {

@@ -6,11 +6,13 @@
 import type express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { controllerApp } from '../../src/controller/server.ts';
+import { controllerApp, leaderGate } from '../../src/controller/server.ts';
 import type { Kube } from '../../src/isolate/kube.ts';
 import { isolationWebhooks } from '../../src/isolate/webhooks.ts';
 import { createApp } from '../../src/server/app.ts';
 import type { ViewSource } from '../../src/server/types.ts';
+import { createPushEndpoint } from '../../src/telemetry/push.ts';
+import { FlowQueue } from '../../src/telemetry/queue.ts';
 
 /** The page's app over a source no test here reads. */
 const page = () => createApp({} as ViewSource);
@@ -87,5 +89,124 @@ describe("the controller's own endpoints", () => {
         ]);
       }
     }
+  });
+});
+
+/** A controller with the flow push endpoint behind the leader gate the controller puts before it. */
+function pushing(opts: { ui?: boolean; leading: boolean }) {
+  const queue = new FlowQueue({ capacity: 100 });
+  const ep = createPushEndpoint({ queue, token: 't' });
+  const app = controllerApp({
+    healthy: () => true,
+    ready: () => ({ ok: true }),
+    metrics: () => '',
+    routers: [{ router: ep.router, gate: leaderGate(() => opts.leading) }],
+    ...(opts.ui ? { ui: page() } : {}),
+  });
+  return { app, queue };
+}
+
+const FLOW = '{"time":"2026-03-01T10:00:00Z","src":"shop/cart-7d9f","dst":{"ip":"10.0.3.7"},"port":5432}\n';
+
+describe('unknown paths and methods', () => {
+  it('answers a path the controller does not serve 404 in JSON, with or without the page', async () => {
+    for (const ui of [false, true]) {
+      const { app } = pushing({ ui, leading: true });
+      const paths: [string, string][] = [
+        ['post', '/v1/flows/x'],
+        ['post', '/v1/flow'],
+        ['get', '/v1'],
+        ...(ui
+          ? []
+          : ([
+              ['get', '/nope'],
+              ['delete', '/'],
+              ['get', '/api/v1/graph'],
+            ] as [string, string][])),
+      ];
+      for (const [method, path] of paths) {
+        const agent = request(app);
+        const res = await agent[method as 'get'](path)
+          .set('authorization', 'Bearer t')
+          .set('content-type', 'application/x-ndjson')
+          .send(FLOW);
+        expect([ui, path, res.status, res.headers['content-type'], res.body]).toEqual([
+          ui,
+          path,
+          404,
+          'application/json; charset=utf-8',
+          { error: `no such endpoint: ${method.toUpperCase()} ${path}` },
+        ]);
+      }
+    }
+  });
+
+  it('says so for POST /v1/flows when the push endpoint is off', async () => {
+    for (const ui of [false, true]) {
+      const res = await request(server({ ui }))
+        .post('/v1/flows')
+        .set('content-type', 'application/x-ndjson')
+        .send(FLOW);
+      expect([ui, res.status, res.headers['content-type'], res.body]).toEqual([
+        ui,
+        404,
+        'application/json; charset=utf-8',
+        {
+          error:
+            'no such endpoint: POST /v1/flows; this controller takes no pushed flows (POST /v1/flows is on with --push-token-file)',
+        },
+      ]);
+    }
+  });
+
+  it('answers another method on /v1/flows 405 with Allow and a JSON error, on a leader and on another replica', async () => {
+    for (const leading of [true, false]) {
+      const { app, queue } = pushing({ ui: true, leading });
+      for (const method of ['get', 'put', 'delete', 'patch'] as const) {
+        const res = await request(app)[method]('/v1/flows').set('authorization', 'Bearer t').send(FLOW);
+        expect([
+          leading,
+          method,
+          res.status,
+          res.headers.allow,
+          res.headers['content-type'],
+          res.body,
+        ]).toEqual([
+          leading,
+          method,
+          405,
+          'POST',
+          'application/json; charset=utf-8',
+          { error: `${method.toUpperCase()} is not allowed on /v1/flows: it takes POST` },
+        ]);
+      }
+      expect(queue.size).toBe(0);
+    }
+  });
+
+  it('refuses flows on a replica that is not leading however the path is spelled', async () => {
+    const { app, queue } = pushing({ ui: false, leading: false });
+    for (const path of ['/v1/flows', '/V1/Flows', '/v1/flows/']) {
+      const res = await request(app)
+        .post(path)
+        .set('authorization', 'Bearer t')
+        .set('content-type', 'application/x-ndjson')
+        .send(FLOW);
+      expect([path, res.status, res.headers['retry-after'], res.body]).toEqual([
+        path,
+        503,
+        '1',
+        { error: 'not the leader: another replica is leading; retry' },
+      ]);
+    }
+    expect(queue.size).toBe(0);
+    // The leader takes them.
+    const leader = pushing({ ui: false, leading: true });
+    const ok = await request(leader.app)
+      .post('/V1/Flows')
+      .set('authorization', 'Bearer t')
+      .set('content-type', 'application/x-ndjson')
+      .send(FLOW);
+    expect([ok.status, ok.body]).toEqual([202, { accepted: 1, skipped: 0 }]);
   });
 });

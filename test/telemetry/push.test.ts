@@ -380,6 +380,7 @@ describe('POST /v1/flows', () => {
     const res = await request(a).get('/v1/flows').set('Authorization', `Bearer ${TOKEN}`);
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('POST');
+    expect(res.body).toEqual({ error: 'GET is not allowed on /v1/flows: it takes POST' });
   });
 
   it('refuses to start without a token', () => {
