@@ -288,6 +288,12 @@ export function isolationCRD(): Schema {
               jsonPath: '.status.phase',
               description: 'Pending, Isolated, Leaking, Released or Failed.',
             },
+            {
+              name: 'Reconciled',
+              type: 'string',
+              jsonPath: '.status.conditions[?(@.type=="Reconciled")].status',
+              description: 'False when the last reconcile failed (its error: kubectl describe).',
+            },
             { name: 'Method', type: 'string', jsonPath: '.status.method', description: 'Mechanism used.' },
             { name: 'Pods', type: 'integer', jsonPath: '.status.podCount', description: 'Isolated pods.' },
             {

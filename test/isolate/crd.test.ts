@@ -19,6 +19,7 @@ describe('Isolation CRD', () => {
     expect(v.subresources).toEqual({ status: {} });
     expect(v.additionalPrinterColumns.map((c) => `${c.name}=${c.jsonPath}`)).toEqual([
       'Phase=.status.phase',
+      'Reconciled=.status.conditions[?(@.type=="Reconciled")].status',
       'Method=.status.method',
       'Pods=.status.podCount',
       'Leaks=.status.proof.leaks',

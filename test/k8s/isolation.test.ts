@@ -264,8 +264,10 @@ describe('kubectl apply of an Isolation (NetworkPolicy mechanism)', () => {
     );
     expect(reasons).toContain('Warning/Leaking');
     const table = await kubectl(['get', 'isolations', '-n', ns, 'leaky']);
-    expect(table.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+METHOD\s+PODS\s+LEAKS\s+EXPIRES\s+AGE/);
-    expect(table.split('\n')[1]).toMatch(/^leaky\s+Leaking\s+NetworkPolicy\s+1\s+1\s/);
+    expect(table.split('\n')[0]).toMatch(
+      /^NAME\s+PHASE\s+RECONCILED\s+METHOD\s+PODS\s+LEAKS\s+EXPIRES\s+AGE/,
+    );
+    expect(table.split('\n')[1]).toMatch(/^leaky\s+Leaking\s+True\s+NetworkPolicy\s+1\s+1\s/);
   });
 
   it('never edits the foreign policy, and turns Isolated once its owner removes it', async () => {
@@ -1056,7 +1058,9 @@ describe('an Isolation whose reconcile the API server refuses (a ValidatingAdmis
       },
     ]);
     const table = await kubectl(['get', 'isolation', '-n', ns, 'refused']);
-    expect(table.split('\n')[1]).toMatch(/^refused\s+Pending\s/);
+    // The failed reconcile shows in kubectl's table, not only in the YAML.
+    expect(table.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+RECONCILED\s/);
+    expect(table.split('\n')[1]).toMatch(/^refused\s+Pending\s+False\s/);
     expect((await getPod('refused-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe(undefined);
 
     // Lifted: the retry isolates, and the condition is replaced.
@@ -1080,6 +1084,8 @@ describe('an Isolation whose reconcile the API server refuses (a ValidatingAdmis
         observedGeneration: 1,
       },
     ]);
+    const lifted = await kubectl(['get', 'isolation', '-n', ns, 'refused']);
+    expect(lifted.split('\n')[1]).toMatch(/^refused\s+Isolated\s+True\s/);
     expect((await getPod('refused-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe('refused');
     await kubectl(['delete', 'isolation', '-n', ns, 'refused', '--wait=true', '--timeout=30s']);
   }, 120_000);
