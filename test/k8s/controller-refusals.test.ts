@@ -80,6 +80,81 @@ const refused = async (): Promise<boolean> => {
   return true;
 };
 
+/**
+ * Watches the NetworkPolicies at `path`, keeping each state in which the default deny was there without
+ * db's policy (`denied`); abort `watching` to stop.
+ */
+function watchDenyWithoutDb(path: string): { denied: string[][]; watching: AbortController } {
+  const present = new Set<string>();
+  const denied: string[][] = [];
+  const watching = new AbortController();
+  void new KubeClient(admin)
+    .watch<NetworkPolicy>(
+      path,
+      {},
+      (ev) => {
+        if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+        if (ev.type === 'DELETED') present.delete(ev.object.metadata.name);
+        else present.add(ev.object.metadata.name);
+        if (present.has('microseg-default-deny') && !present.has('microseg-db'))
+          denied.push([...present].sort());
+      },
+      watching.signal,
+    )
+    .catch(() => undefined);
+  return { denied, watching };
+}
+
+/** Makes the apiserver refuse db's ProposedNetworkPolicy and NetworkPolicy in `namespace` (admission). */
+async function refuseDb(name: string, namespace: string, message: string): Promise<void> {
+  await applyYaml(cluster, {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [
+          {
+            apiGroups: ['networking.k8s.io'],
+            apiVersions: ['v1'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['networkpolicies'],
+          },
+          {
+            apiGroups: ['microseg.dev'],
+            apiVersions: ['*'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['proposednetworkpolicies'],
+          },
+        ],
+      },
+      validations: [{ expression: "object.metadata.name != 'microseg-db'", message }],
+    },
+  });
+  await applyYaml(cluster, {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name },
+    spec: {
+      policyName: name,
+      validationActions: ['Deny'],
+      matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
+    },
+  });
+}
+
+/** A dry-run creation of db's ProposedNetworkPolicy at `path` (the ProposedNetworkPolicies of `namespace`). */
+const probeDb = async (path: string, namespace: string) =>
+  cluster.request('POST', `${path}?dryRun=All`, {
+    body: {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'ProposedNetworkPolicy',
+      metadata: { name: 'microseg-db', namespace },
+      spec: { podSelector: {} },
+    },
+  });
+
 beforeAll(async () => {
   await install(cluster);
   admin = await cluster.kubeConfig();
@@ -368,68 +443,10 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     const np3 = `/apis/networking.k8s.io/v1/namespaces/${ns3}/networkpolicies`;
     const pnp3 = `/apis/microseg.dev/v1alpha1/namespaces/${ns3}/proposednetworkpolicies`;
     // Each state of the NetworkPolicies of ns3 in which the default deny was there without db's.
-    const present = new Set<string>();
-    const denied: string[][] = [];
-    const watching = new AbortController();
-    void new KubeClient(admin)
-      .watch<NetworkPolicy>(
-        np3,
-        {},
-        (ev) => {
-          if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
-          if (ev.type === 'DELETED') present.delete(ev.object.metadata.name);
-          else present.add(ev.object.metadata.name);
-          if (present.has('microseg-default-deny') && !present.has('microseg-db'))
-            denied.push([...present].sort());
-        },
-        watching.signal,
-      )
-      .catch(() => undefined);
+    const { denied, watching } = watchDenyWithoutDb(np3);
     // db's ProposedNetworkPolicy and NetworkPolicy are both refused in ns3.
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: vap3 },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          resourceRules: [
-            {
-              apiGroups: ['networking.k8s.io'],
-              apiVersions: ['v1'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['networkpolicies'],
-            },
-            {
-              apiGroups: ['microseg.dev'],
-              apiVersions: ['*'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['proposednetworkpolicies'],
-            },
-          ],
-        },
-        validations: [{ expression: "object.metadata.name != 'microseg-db'", message: vapMessage3 }],
-      },
-    });
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: vap3 },
-      spec: {
-        policyName: vap3,
-        validationActions: ['Deny'],
-        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns3 } } },
-      },
-    });
-    const probe = async () =>
-      cluster.request('POST', `${pnp3}?dryRun=All`, {
-        body: {
-          apiVersion: 'microseg.dev/v1alpha1',
-          kind: 'ProposedNetworkPolicy',
-          metadata: { name: 'microseg-db', namespace: ns3 },
-          spec: { podSelector: {} },
-        },
-      });
+    await refuseDb(vap3, ns3, vapMessage3);
+    const probe = () => probeDb(pnp3, ns3);
     await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
     const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
       body: {
@@ -509,68 +526,10 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     const np4 = `/apis/networking.k8s.io/v1/namespaces/${ns4}/networkpolicies`;
     const pnp4 = `/apis/microseg.dev/v1alpha1/namespaces/${ns4}/proposednetworkpolicies`;
     // Each state of the NetworkPolicies of ns4 in which the default deny was there without db's.
-    const present = new Set<string>();
-    const denied: string[][] = [];
-    const watching = new AbortController();
-    void new KubeClient(admin)
-      .watch<NetworkPolicy>(
-        np4,
-        {},
-        (ev) => {
-          if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
-          if (ev.type === 'DELETED') present.delete(ev.object.metadata.name);
-          else present.add(ev.object.metadata.name);
-          if (present.has('microseg-default-deny') && !present.has('microseg-db'))
-            denied.push([...present].sort());
-        },
-        watching.signal,
-      )
-      .catch(() => undefined);
+    const { denied, watching } = watchDenyWithoutDb(np4);
     // db's ProposedNetworkPolicy and NetworkPolicy are both refused in ns4.
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: vap4 },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          resourceRules: [
-            {
-              apiGroups: ['networking.k8s.io'],
-              apiVersions: ['v1'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['networkpolicies'],
-            },
-            {
-              apiGroups: ['microseg.dev'],
-              apiVersions: ['*'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['proposednetworkpolicies'],
-            },
-          ],
-        },
-        validations: [{ expression: "object.metadata.name != 'microseg-db'", message: vapMessage4 }],
-      },
-    });
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: vap4 },
-      spec: {
-        policyName: vap4,
-        validationActions: ['Deny'],
-        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns4 } } },
-      },
-    });
-    const probe = async () =>
-      cluster.request('POST', `${pnp4}?dryRun=All`, {
-        body: {
-          apiVersion: 'microseg.dev/v1alpha1',
-          kind: 'ProposedNetworkPolicy',
-          metadata: { name: 'microseg-db', namespace: ns4 },
-          spec: { podSelector: {} },
-        },
-      });
+    await refuseDb(vap4, ns4, vapMessage4);
+    const probe = () => probeDb(pnp4, ns4);
     await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
     const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
       body: {
