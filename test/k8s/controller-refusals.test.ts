@@ -155,6 +155,49 @@ const probeDb = async (path: string, namespace: string) =>
     },
   });
 
+/** The names of the objects at `path` that Segmentation `seg` manages, sorted. */
+const segNames = async (seg: string, path: string) =>
+  (await listJson<NetworkPolicy>(cluster, path))
+    .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === seg)
+    .map((p) => p.metadata.name)
+    .sort();
+
+/**
+ * Lifts the refusal of db's objects (binding `vap`), then waits for Segmentation `seg` to be enforced with
+ * its proposal frozen: the four policies written, as ProposedNetworkPolicies (`pnp`) and NetworkPolicies
+ * (`np`).
+ */
+async function liftedThenFrozen(
+  vap: string,
+  probe: () => Promise<{ status: number }>,
+  seg: string,
+  np: string,
+  pnp: string,
+): Promise<void> {
+  expect(
+    (
+      await cluster.request(
+        'DELETE',
+        `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap}`,
+      )
+    ).status,
+  ).toBe(200);
+  // Admitted again: created, or, when the controller's retry created it first, already there (409).
+  await eventually('the admission policy lifted', async () => [201, 409].includes((await probe()).status));
+  const after = await waitSeg(
+    cluster,
+    seg,
+    'enforced and frozen',
+    (x) => cond(x, 'Enforced')?.status === 'True' && cond(x, 'ProposalStable')?.reason === 'ProposalFrozen',
+    30_000,
+  );
+  expect(after.status).toMatchObject({ policies: 4, enforcedPolicies: 4 });
+  expect(cond(after, 'Degraded')?.status).toBe('False');
+  const all = ['microseg-cart', 'microseg-db', 'microseg-default-deny', 'microseg-frontend'];
+  expect(await segNames(seg, pnp)).toEqual(all);
+  expect(await segNames(seg, np)).toEqual(all);
+}
+
 beforeAll(async () => {
   await install(cluster);
   admin = await cluster.kubeConfig();
@@ -482,36 +525,10 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     expect(cond(s, 'Degraded')?.message).toContain(`apply NetworkPolicy ${ns3}/microseg-db:`);
     expect(cond(s, 'Degraded')?.message).toContain(vapMessage3);
     expect(s.status?.policies).toBe(3);
-    const names = async (path: string) =>
-      (await listJson<NetworkPolicy>(cluster, path))
-        .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === seg3)
-        .map((p) => p.metadata.name)
-        .sort();
-    expect(await names(np3)).toEqual(['microseg-cart', 'microseg-frontend']);
+    expect(await segNames(seg3, np3)).toEqual(['microseg-cart', 'microseg-frontend']);
 
     // Lifted: db's objects are written, then the deny, and the proposal of four is frozen.
-    expect(
-      (
-        await cluster.request(
-          'DELETE',
-          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap3}`,
-        )
-      ).status,
-    ).toBe(200);
-    // Admitted again: created, or, when the controller's retry created it first, already there (409).
-    await eventually('the admission policy lifted', async () => [201, 409].includes((await probe()).status));
-    const after = await waitSeg(
-      cluster,
-      seg3,
-      'enforced and frozen',
-      (x) => cond(x, 'Enforced')?.status === 'True' && cond(x, 'ProposalStable')?.reason === 'ProposalFrozen',
-      30_000,
-    );
-    expect(after.status).toMatchObject({ policies: 4, enforcedPolicies: 4 });
-    expect(cond(after, 'Degraded')?.status).toBe('False');
-    const all = ['microseg-cart', 'microseg-db', 'microseg-default-deny', 'microseg-frontend'];
-    expect(await names(pnp3)).toEqual(all);
-    expect(await names(np3)).toEqual(all);
+    await liftedThenFrozen(vap3, probe, seg3, np3, pnp3);
     expect(denied).toEqual([]);
     watching.abort();
   }, 90_000);
@@ -578,36 +595,10 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
       `create NetworkPolicy ${ns4}/microseg-default-deny: held back, as a policy of its namespace could not be applied`,
     );
     expect(cond(s, 'Degraded')?.message).toContain(vapMessage4);
-    const names = async (path: string) =>
-      (await listJson<NetworkPolicy>(cluster, path))
-        .filter((p) => p.metadata.labels?.['microseg.dev/segmentation'] === seg4)
-        .map((p) => p.metadata.name)
-        .sort();
-    expect(await names(np4)).toEqual(['microseg-cart', 'microseg-frontend']);
+    expect(await segNames(seg4, np4)).toEqual(['microseg-cart', 'microseg-frontend']);
 
     // Lifted: db's objects are written, then the deny, and the proposal of four is frozen.
-    expect(
-      (
-        await cluster.request(
-          'DELETE',
-          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap4}`,
-        )
-      ).status,
-    ).toBe(200);
-    // Admitted again: created, or, when the controller's retry created it first, already there (409).
-    await eventually('the admission policy lifted', async () => [201, 409].includes((await probe()).status));
-    const after = await waitSeg(
-      cluster,
-      seg4,
-      'enforced and frozen',
-      (x) => cond(x, 'Enforced')?.status === 'True' && cond(x, 'ProposalStable')?.reason === 'ProposalFrozen',
-      30_000,
-    );
-    expect(after.status).toMatchObject({ policies: 4, enforcedPolicies: 4 });
-    expect(cond(after, 'Degraded')?.status).toBe('False');
-    const all = ['microseg-cart', 'microseg-db', 'microseg-default-deny', 'microseg-frontend'];
-    expect(await names(pnp4)).toEqual(all);
-    expect(await names(np4)).toEqual(all);
+    await liftedThenFrozen(vap4, probe, seg4, np4, pnp4);
     expect(denied).toEqual([]);
     watching.abort();
   }, 90_000);
