@@ -15,6 +15,7 @@ import {
   durationTooLong,
   parseDuration,
 } from '../controller/api.ts';
+import type { Condition } from '../controller/api.ts';
 
 export { API_VERSION, MAX_DURATION_TEXT };
 export const KIND = 'Isolation';
@@ -192,15 +193,8 @@ export const RECONCILE_FAILED_MESSAGE = 'reconcile failed: ';
 /** The message of a `True` Reconciled condition. */
 export const RECONCILED_MESSAGE = 'the last reconcile succeeded';
 
-/** A condition of an Isolation (Kubernetes metav1.Condition). */
-export interface IsolationCondition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+/** A condition of an Isolation: a Kubernetes metav1.Condition, as a Segmentation's are. */
+export type IsolationCondition = Condition;
 
 export interface IsolationStatus {
   observedGeneration?: number;
