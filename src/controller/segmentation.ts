@@ -1279,14 +1279,38 @@ export class SegmentationController {
     let enforced = 0;
     let phase: string;
     if (mode === 'Enforce') {
+      // A proposal still written over a frozen one in scope: one of it was refused, did not take, could
+      // not be deleted, or its name is held by another object (writtenInPart). Each newly learned flow
+      // changes it, and each change starts its audit again; what such a change applies only allows
+      // traffic that was observed (or is the policy still missing), while withdrawing what is enforced
+      // would open every namespace for a whole audit window at each new edge. So a Segmentation that
+      // was enforcing keeps enforcing through it, and Enforced says why the proposal is still written.
+      const stillWritten = writing && frozenInScope.length > 0;
+      const why = [
+        ...held.map(
+          (a) => `the name of ProposedNetworkPolicy ${a.namespace}/${a.name} is held by another object`,
+        ),
+        ...notAsWrittenClauses(unwritten, untaken, undeleted, 'ProposedNetworkPolicies '),
+      ].join('; ');
+      const writtenNote = (then: string) =>
+        stillWritten && why !== '' ? `; the proposal is still being written, as ${why}: ${then}` : '';
       const gate = enforceGate({
-        // A proposal written in this reconcile (no frozen one in scope: the namespaces it covered left
-        // the selection, and one came back or joined) was never audited: it waits for the audit, which
-        // its new hash starts again, however enforced the Segmentation was before.
-        alreadyEnforced: wasEnforcing(old) && !writing,
+        // A proposal written anew in this reconcile (no frozen one in scope: the namespaces it covered
+        // left the selection, and one came back or joined, or every ProposedNetworkPolicy was deleted)
+        // was never audited: it waits for the audit, which its new hash starts again, however enforced
+        // the Segmentation was before.
+        alreadyEnforced: wasEnforcing(old) && (!writing || stillWritten),
         force: spec.enforce.force,
         audit: verdict,
       });
+      // Said where it is why: enforcing on through an audit that is not clean, or refused again.
+      const gateNote = !gate.allowed
+        ? writtenNote('each change to it starts the audit again')
+        : !verdict.clean && !spec.enforce.force
+          ? writtenNote(
+              'it stays enforced while its audit starts again, and what newly learned flows add to it is applied',
+            )
+          : '';
       if (gate.allowed) {
         const fromProposal = st.memo.enforced(seg, proposal);
         // A NetworkPolicy not in the frozen proposal (its ProposedNetworkPolicy deleted by hand) in a
@@ -1392,19 +1416,27 @@ export class SegmentationController {
                         : '')
                     : '',
               ),
-            ].join('; ') + (notInPlaceNote ? `; ${notInPlaceNote} (see Degraded)` : ''),
+            ].join('; ') +
+              (notInPlaceNote ? `; ${notInPlaceNote} (see Degraded)` : '') +
+              gateNote,
           );
         else if (notInPlaceNote)
           set(
             C.Enforced,
             'False',
             Reason.ApplyFailed,
-            `${enforced} of ${desired.length} NetworkPolicies in place; ${notInPlaceNote} (see Degraded)`,
+            `${enforced} of ${desired.length} NetworkPolicies in place; ${notInPlaceNote} (see Degraded)${gateNote}`,
           );
-        else set(C.Enforced, 'True', gate.reason, `${enforced} NetworkPolicies applied; ${gate.message}`);
+        else
+          set(
+            C.Enforced,
+            'True',
+            gate.reason,
+            `${enforced} NetworkPolicies applied; ${gate.message}${gateNote}`,
+          );
         phase = Phase.Enforcing;
       } else {
-        set(C.Enforced, 'False', gate.reason, gate.message);
+        set(C.Enforced, 'False', gate.reason, `${gate.message}${gateNote}`);
         await this.#removeEnforced(seg, managed, errors);
         phase = Phase.Refused;
       }

@@ -2232,6 +2232,96 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('keeps enforcing a proposal still being written while one of it is refused when a new edge changes it', async () => {
+        // Created in Enforce with a clean audit (not forced): web's objects are refused, api's policy is
+        // enforced, and the proposal is still written from the live analysis.
+        const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
+          ...objects,
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+        });
+        state.failApply.add('microseg-web');
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        let seen = 0;
+        const cacheTaken = () => {
+          const taken = state.taken.slice(seen) as {
+            kind: string;
+            metadata: { name: string };
+            spec?: unknown;
+          }[];
+          seen = state.taken.length;
+          for (const body of taken)
+            if (body.spec !== undefined && ['NetworkPolicy', 'ProposedNetworkPolicy'].includes(body.kind))
+              state.emit(resourcePath(body.kind), 'ADDED', {
+                ...body,
+                metadata: { ...body.metadata, resourceVersion: '3' },
+              });
+        };
+        cacheTaken();
+        await controller.reconcile('shop');
+        cacheTaken();
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 1 });
+        expect(condition(state, 'Enforced')).toMatchObject({ reason: 'ApplyFailed' });
+        // One newly learned edge (web → api on 9090) changes api's policy: the audit starts again, and
+        // enforcement is not withdrawn meanwhile; api's policy is applied with the new port.
+        const tried = state.applied.length;
+        controller.ingest([{ ...webToApiFlow(), port: 9090 }]);
+        await controller.reconcile('shop');
+        cacheTaken();
+        expect(recorded).toContainEqual(
+          expect.objectContaining({
+            reason: 'AuditWindowOpen',
+            message: expect.stringMatching(/^the proposal changed/),
+          }),
+        );
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        const api = state.applied
+          .slice(tried)
+          .filter(
+            (a) =>
+              a.body.kind === 'NetworkPolicy' &&
+              (a.body.metadata as { name: string }).name === 'microseg-api',
+          )
+          .map((a) => JSON.stringify(a.body.spec));
+        expect(api.some((spec) => spec.includes('9090'))).toBe(true);
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 1, phase: 'Degraded' });
+        expect(condition(state, 'Enforced')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message:
+            '1 of 3 NetworkPolicies in place; 1 could not be applied or repaired; 1 default deny held back while a policy of its namespace could not be applied (see Degraded); the proposal is still being written, as 1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded): it stays enforced while its audit starts again, and what newly learned flows add to it is applied',
+        });
+      });
+
+      it('says in a refusal of Enforce that the proposal is still being written while one of it is refused', async () => {
+        // In Enforce, its audit begun just now (not clean): web's objects are refused, so the proposal is
+        // written from the live analysis at each reconcile, and each change to it starts the audit again.
+        const s = dueForEnforce('Enforce');
+        const now = new Date().toISOString();
+        const { controller, state } = await start(
+          [{ ...s, status: { mode: 'Enforce', modeSince: now, audit: { since: now } } }],
+          { ...objects, [resourcePath('LearnedEdgeSet')]: [learnedGraph()] },
+        );
+        state.failApply.add('microseg-web');
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        // Api's and the deny's ProposedNetworkPolicies, written, are now in the informer's cache.
+        for (const body of state.taken as { kind: string; metadata: object; spec?: unknown }[])
+          if (body.kind === 'ProposedNetworkPolicy' && body.spec !== undefined)
+            state.emit(resourcePath(body.kind), 'ADDED', {
+              ...body,
+              metadata: { ...body.metadata, resourceVersion: '3' },
+            });
+        await controller.reconcile('shop');
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 0 });
+        expect(condition(state, 'Enforced')).toMatchObject({ status: 'False', reason: 'EnforceRefused' });
+        expect(condition(state, 'Enforced').message).toMatch(
+          /^Enforce refused: no flow would be blocked so far; the 1s audit window started at .*; wait for AuditClean or set spec\.enforce\.force: true; the proposal is still being written, as 1 ProposedNetworkPolicies could not be written \(shop\/microseg-web; see Degraded\): each change to it starts the audit again$/,
+        );
+      });
+
       it('keeps writing a proposal promoted by hand to Enforce while one of it is refused, its deny held back until it is written', async () => {
         // In Learn, the API server refuses web's objects: the proposal in place is api's and the deny's,
         // and ProposalStable says it is not the one proposed.
