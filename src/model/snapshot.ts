@@ -284,6 +284,21 @@ function isPort(v: unknown): boolean {
 }
 
 /**
+ * The entries of `v` at `field` of `where`, a list (or null or absent: none) of objects; anything else is
+ * refused naming the field, or the entry, and the type found.
+ */
+function objectList(where: string, field: string, v: unknown): Record<string, unknown>[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v))
+    throw new InputError(`${where}: ${field} must be a list of objects, found ${jsonType(v)}`);
+  v.forEach((e: unknown, i) => {
+    if (e === null || typeof e !== 'object' || Array.isArray(e))
+      throw new InputError(`${where}: ${field}[${i}] must be an object, found ${jsonType(e)}`);
+  });
+  return v as Record<string, unknown>[];
+}
+
+/**
  * Checks the types of the containers of a pod spec (at `at`: `spec`, `spec.template.spec`), which
  * identity reads for named ports and published host ports: `containers` and `initContainers` lists (or
  * null) of objects, their `ports` lists (or null) of objects with an integer `containerPort` and
@@ -292,25 +307,10 @@ function isPort(v: unknown): boolean {
 function checkPodSpec(where: string, at: string, spec: unknown): void {
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) return;
   for (const key of ['containers', 'initContainers']) {
-    const list = (spec as Record<string, unknown>)[key];
-    if (list === undefined || list === null) continue;
     const field = `${at}.${key}`;
-    if (!Array.isArray(list))
-      throw new InputError(`${where}: ${field} must be a list of objects, found ${jsonType(list)}`);
-    list.forEach((c: unknown, i) => {
-      if (c === null || typeof c !== 'object' || Array.isArray(c))
-        throw new InputError(`${where}: ${field}[${i}] must be an object, found ${jsonType(c)}`);
-      const ports = (c as { ports?: unknown }).ports;
-      if (ports === undefined || ports === null) return;
-      if (!Array.isArray(ports))
-        throw new InputError(
-          `${where}: ${field}[${i}].ports must be a list of objects, found ${jsonType(ports)}`,
-        );
-      ports.forEach((p: unknown, j) => {
+    objectList(where, field, (spec as Record<string, unknown>)[key]).forEach((c, i) => {
+      objectList(where, `${field}[${i}].ports`, c.ports).forEach((port, j) => {
         const pf = `${field}[${i}].ports[${j}]`;
-        if (p === null || typeof p !== 'object' || Array.isArray(p))
-          throw new InputError(`${where}: ${pf} must be an object, found ${jsonType(p)}`);
-        const port = p as Record<string, unknown>;
         if (!isPort(port.containerPort))
           throw new InputError(
             `${where}: ${pf}.containerPort must be an integer from 0 to 65535, found ${String(JSON.stringify(port.containerPort))}`,
@@ -333,14 +333,8 @@ function checkPodSpec(where: string, at: string, spec: unknown): void {
  */
 function checkNodeAddresses(where: string, status: unknown): void {
   if (status === null || typeof status !== 'object' || Array.isArray(status)) return;
-  const list = (status as { addresses?: unknown }).addresses;
-  if (list === undefined || list === null) return;
-  if (!Array.isArray(list))
-    throw new InputError(`${where}: status.addresses must be a list of objects, found ${jsonType(list)}`);
-  list.forEach((a: unknown, i) => {
-    if (a === null || typeof a !== 'object' || Array.isArray(a))
-      throw new InputError(`${where}: status.addresses[${i}] must be an object, found ${jsonType(a)}`);
-    const address = (a as { address?: unknown }).address;
+  objectList(where, 'status.addresses', (status as { addresses?: unknown }).addresses).forEach((a, i) => {
+    const address = a.address;
     if (address !== undefined && address !== null && typeof address !== 'string')
       throw new InputError(
         `${where}: status.addresses[${i}].address must be a string, found ${jsonType(address)}`,
@@ -354,18 +348,9 @@ function checkNodeAddresses(where: string, status: unknown): void {
  * missing from the snapshot, or owners in a cycle, are read as the API server would store them.
  */
 function checkOwnerReferences(where: string, refs: unknown): void {
-  if (refs === undefined || refs === null) return;
-  if (!Array.isArray(refs))
-    throw new InputError(
-      `${where}: metadata.ownerReferences must be a list of objects, found ${jsonType(refs)}`,
-    );
-  refs.forEach((r: unknown, i) => {
-    if (r === null || typeof r !== 'object' || Array.isArray(r))
-      throw new InputError(
-        `${where}: metadata.ownerReferences[${i}] must be an object, found ${jsonType(r)}`,
-      );
+  objectList(where, 'metadata.ownerReferences', refs).forEach((r, i) => {
     for (const k of ['kind', 'name']) {
-      const v = (r as Record<string, unknown>)[k];
+      const v = r[k];
       if (typeof v !== 'string' || v === '')
         throw new InputError(
           `${where}: metadata.ownerReferences[${i}].${k} must be a non-empty string, found ${v === '' ? 'an empty string' : jsonType(v)}`,
