@@ -32,6 +32,7 @@ import { createApp } from '../server/app.ts';
 import type { AuthOptions } from '../server/app.ts';
 import type { Isolation } from '../isolate/api.ts';
 import type { IsolationActions } from '../isolate/ui.ts';
+import { WEBHOOK_ENDPOINTS } from '../isolate/webhooks.ts';
 
 /** Lease annotation carrying the Hubble resume position from one leader to the next. */
 export const CHECKPOINT_ANNOTATION = 'microseg.dev/hubble-checkpoint';
@@ -121,7 +122,10 @@ export interface ManagerOptions {
   isolation?: { actions?: IsolationActions };
   /** Work that runs only while this replica leads (the isolation reconciler). */
   leaderTasks?: { start(): Promise<void>; stop(): Promise<void> }[];
-  /** More routers on every replica's server (the isolation webhooks), and their metric families. */
+  /**
+   * More routers on every replica's server (the isolation webhooks, whose endpoints a 404 lists), and
+   * their metric families.
+   */
   routers?: Router[];
   extraMetrics?: () => MetricFamily[];
   /**
@@ -268,8 +272,10 @@ export class Manager {
         ready: () => (this.synced ? { ok: true } : { ok: false, reason: 'informer caches not synced' }),
         metrics: () => this.prometheus(),
         routers: [
-          ...(this.#o.telemetry?.router ? [{ router: this.#o.telemetry.router, gate }] : []),
-          ...(this.#o.routers ?? []).map((router) => ({ router })),
+          ...(this.#o.telemetry?.router
+            ? [{ router: this.#o.telemetry.router, gate, serves: ['POST /v1/flows'] }]
+            : []),
+          ...(this.#o.routers ?? []).map((router) => ({ router, serves: WEBHOOK_ENDPOINTS })),
         ],
         ...(this.#o.ui
           ? {

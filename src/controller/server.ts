@@ -2,7 +2,8 @@
  * The controller's HTTP server: `/healthz` (the process is alive), `/readyz` (caches synced), `/metrics`
  * (Prometheus text; another method on these three: 405 in JSON) and any routers a caller mounts (the
  * flow push endpoint, the webhooks; a path under `/webhooks` or `/v1` none of them answers: 404 in
- * JSON), then the page if any; without it, every other path: 404 in JSON. Express 5, no body parser
+ * JSON), then the page if any; every other path: 404 in JSON naming what is served (`notFound`: a
+ * browser gets a small HTML page), the page's own 404 when it is there. Express 5, no body parser
  * at the top level (the push router reads its own body to enforce size limits).
  */
 import { createServer } from 'node:http';
@@ -11,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Express, Request, RequestHandler, Router } from 'express';
 import { listenOn } from '../server/listen.ts';
+import { notFound, SERVED_LOCAL } from '../server/not-found.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../telemetry/prom.ts';
 
 export interface ServerOptions {
@@ -19,8 +21,11 @@ export interface ServerOptions {
   /** Readiness, with a short reason when not ready. */
   ready: () => { ok: boolean; reason?: string };
   metrics: () => string;
-  /** Routers mounted at the root, each behind its optional gate middleware. */
-  routers?: { router: Router; gate?: RequestHandler }[];
+  /**
+   * Routers mounted at the root, each behind its optional gate middleware, with the endpoints they serve
+   * (`POST /v1/flows`), which a 404 lists.
+   */
+  routers?: { router: Router; gate?: RequestHandler; serves?: readonly string[] }[];
   /** The web page and its JSON API (an express app), mounted last. */
   ui?: RequestHandler;
 }
@@ -28,6 +33,17 @@ export interface ServerOptions {
 export function controllerApp(opts: ServerOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  // What this server serves, for the 404 of a path it does not (the page's too, which adds itself).
+  const served = [
+    'GET /healthz',
+    'GET /readyz',
+    'GET /metrics',
+    ...(opts.routers ?? []).flatMap((r) => r.serves ?? []),
+  ];
+  app.use((_req, res, next) => {
+    res.locals[SERVED_LOCAL] = served;
+    next();
+  });
   app.get('/healthz', (_req, res) => {
     if (opts.healthy()) res.type('text/plain').send('ok\n');
     else res.status(500).type('text/plain').send('unhealthy\n');
@@ -73,10 +89,9 @@ export function controllerApp(opts: ServerOptions): Express {
     res.status(404).json({ error: `no such endpoint: ${req.method} ${path}${off}` });
   });
   if (opts.ui) app.use(opts.ui);
-  // Without the page, any other path: 404 in JSON as well (with it, the page answers its own paths).
-  app.use((req, res) => {
-    res.status(404).json({ error: `no such endpoint: ${req.method} ${pathOf(req)}` });
-  });
+  // Without the page, any other path: 404 in JSON as well, listing what is served (with it, the page
+  // answers the paths it does not know alike, and lists itself too).
+  app.use((req, res) => notFound(req, res, served));
   return app;
 }
 

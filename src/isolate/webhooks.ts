@@ -454,8 +454,11 @@ interface Decision {
 
 type Decide = (body: unknown, receivedAt: string) => Decision;
 
+/** The endpoints `isolationWebhooks` serves, as the controller's 404 lists them. */
+export const WEBHOOK_ENDPOINTS: readonly string[] = ['POST /webhooks/falco', 'POST /webhooks/alertmanager'];
+
 /** The webhooks `isolationWebhooks` serves, as a 404 under `/webhooks` names them. */
-const WEBHOOK_PATHS = 'the webhooks are POST /webhooks/falco and POST /webhooks/alertmanager';
+const WEBHOOK_PATHS = `the webhooks are ${WEBHOOK_ENDPOINTS.join(' and ')}`;
 
 /**
  * 404 for a path that is no webhook (`/webhooks/falco/x`), in JSON as every other answer, naming the

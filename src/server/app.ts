@@ -4,14 +4,15 @@
  * the app; the caller listens (the demo on port 8080, the controller next to its own API).
  */
 import { timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { isDnsLabel } from '../isolate/api.ts';
 import { InputError, snapshotFromObjects } from '../model/snapshot.ts';
+import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
@@ -88,6 +89,13 @@ function findWebRoot(): string {
     if (existsSync(join(dir, 'index.html'))) return dir;
   }
   throw new Error(`cannot find the web page's files (web/index.html) above ${here}`);
+}
+
+/** The paths of the page's own files (`/index.html`, `/app.js`, ...), read once when the app is built. */
+function pageFileNames(webRoot: string): string[] {
+  return readdirSync(webRoot, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => `/${relative(webRoot, join(d.parentPath, d.name)).split(sep).join('/')}`);
 }
 
 /** Files of npm packages the page loads, by the URL it loads them from. */
@@ -758,29 +766,41 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     res.sendFile(path);
   });
   app.use(express.static(webRoot, { index: 'index.html', maxAge: 0 }));
-  // Outside the API, answers are plain text, never express's default HTML page (which shows the stack
-  // outside production): a path that is no file of the page, 404 naming it as asked; a path the router
-  // cannot decode (`/vendor/%E0%A4%A`), 400 naming the segment; any other error, its status.
+  // Another method on a file of the page (`POST /index.html`): 405 as the API answers one, no body read.
+  const pageFiles = new Set([
+    '/',
+    ...pageFileNames(webRoot),
+    ...Object.keys(vendor).map((f) => `/vendor/${f}`),
+  ]);
+  app.use((req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || !pageFiles.has(req.path)) {
+      next();
+      return;
+    }
+    res.set('Allow', 'GET, HEAD').set('X-Content-Type-Options', 'nosniff');
+    const path = req.originalUrl.split('?')[0] ?? '';
+    res.status(405).json({ error: `${req.method} is not allowed on ${path}: it takes GET, HEAD` });
+  });
+  // Outside the API, answers are JSON as the API's are, never express's default HTML page (which
+  // shows the stack outside production): a path that is no file of the page, 404 naming it and what
+  // the server serves (a browser gets a small page saying so, `notFound`); a path the router cannot
+  // decode (`/vendor/%E0%A4%A`), 400 naming the segment; any other error, its status.
   app.use((req, res) => {
-    res.set('X-Content-Type-Options', 'nosniff');
-    res
-      .status(404)
-      .type('text/plain')
-      .send(`no such file: ${req.originalUrl.split('?')[0]}\n`);
+    notFound(req, res, [...servedBefore(res), PAGE_SERVED], `${req.baseUrl}/`);
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const badPath = badPathMessage(err, req.path);
     const e = err as { status?: unknown; expose?: unknown; message?: unknown } | undefined;
-    res.type('text/plain').set('X-Content-Type-Options', 'nosniff');
-    if (badPath) res.status(400).send(`${badPath}\n`);
+    res.set('X-Content-Type-Options', 'nosniff');
+    if (badPath) res.status(400).json({ error: badPath });
     else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 600) {
       // The file server's own 5xx (a page file it cannot read: EACCES, ELOOP, EIO) is the server's
       // failure too: told to the operator, though the answer says only 'request failed'.
       if (e.status >= 500) internalError(err, req);
-      res.status(e.status).send(`${e.expose === true ? String(e.message) : 'request failed'}\n`);
+      res.status(e.status).json({ error: e.expose === true ? String(e.message) : 'request failed' });
     } else {
       internalError(err, req);
-      res.status(500).send(`internal error: ${errorMessage(err)}\n`);
+      res.status(500).json({ error: `internal error: ${errorMessage(err)}` });
     }
   });
   return app;

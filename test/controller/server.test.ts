@@ -1,7 +1,7 @@
 /**
  * The controller's own endpoints (`/healthz`, `/readyz`, `/metrics`) and the paths under `/webhooks`
  * answer in JSON, as the rest of its API does, whatever is mounted after them (the web page answers
- * the paths it does not know in plain text).
+ * the paths it does not know alike, listing itself too).
  */
 import type express from 'express';
 import request from 'supertest';
@@ -100,7 +100,7 @@ function pushing(opts: { ui?: boolean; leading: boolean }) {
     healthy: () => true,
     ready: () => ({ ok: true }),
     metrics: () => '',
-    routers: [{ router: ep.router, gate: leaderGate(() => opts.leading) }],
+    routers: [{ router: ep.router, gate: leaderGate(() => opts.leading), serves: ['POST /v1/flows'] }],
     ...(opts.ui ? { ui: page() } : {}),
   });
   return { app, queue };
@@ -116,13 +116,6 @@ describe('unknown paths and methods', () => {
         ['post', '/v1/flows/x'],
         ['post', '/v1/flow'],
         ['get', '/v1'],
-        ...(ui
-          ? []
-          : ([
-              ['get', '/nope'],
-              ['delete', '/'],
-              ['get', '/api/v1/graph'],
-            ] as [string, string][])),
       ];
       for (const [method, path] of paths) {
         const agent = request(app);
@@ -137,6 +130,55 @@ describe('unknown paths and methods', () => {
           'application/json; charset=utf-8',
           { error: `no such endpoint: ${method.toUpperCase()} ${path}` },
         ]);
+      }
+    }
+  });
+
+  it('answers any other path 404 in JSON naming it and listing what the controller serves, with or without the page', async () => {
+    const probes = 'GET /healthz, GET /readyz, GET /metrics';
+    for (const ui of [false, true]) {
+      for (const push of [false, true]) {
+        const app = push ? pushing({ ui, leading: true }).app : server({ ui });
+        const serves = `${probes}${push ? ', POST /v1/flows' : ''}${ui ? ', the web page (GET /) and its JSON API (GET /api/v1/info and the rest of /api/v1/)' : ''}`;
+        const paths: [string, string, string | undefined][] = [
+          ['get', '/healthzz', undefined],
+          ['get', '/metricz', '*/*'],
+          ['head', '/readyzz', undefined],
+          ['post', '/nope', 'application/json'],
+          ...(ui
+            ? []
+            : ([
+                ['delete', '/', undefined],
+                ['get', '/api/v1/graph', undefined],
+              ] as [string, string, string | undefined][])),
+        ];
+        for (const [method, path, accept] of paths) {
+          const agent = request(app)[method as 'get'](path);
+          if (accept) agent.set('accept', accept);
+          const res = await agent;
+          const body =
+            method === 'head'
+              ? undefined
+              : { error: `no such endpoint: ${method.toUpperCase()} ${path}; this server serves ${serves}` };
+          expect([
+            ui,
+            push,
+            path,
+            res.status,
+            res.headers['content-type'],
+            method === 'head' ? undefined : res.body,
+          ]).toEqual([ui, push, path, 404, 'application/json; charset=utf-8', body]);
+        }
+        // A browser that mistypes a path gets a small page saying so, with a link to the page if any.
+        const page = await request(app).get('/metricz').set('accept', 'text/html,*/*;q=0.8');
+        expect([ui, push, page.status, page.headers['content-type']]).toEqual([
+          ui,
+          push,
+          404,
+          'text/html; charset=utf-8',
+        ]);
+        expect(page.text).toContain('<code>/metricz</code>');
+        expect(page.text.includes('<a href="/">')).toBe(ui);
       }
     }
   });

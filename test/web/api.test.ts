@@ -288,36 +288,84 @@ describe('JSON API', () => {
     expect((await request(app).get('/api/v1/isolations/%E0%A4').expect(400)).body.error).toBe(
       'path segment "%E0%A4" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)',
     );
-    // Outside the API: plain text, not express's error page with a stack trace.
+    // Outside the API: JSON too, not express's error page with a stack trace.
     const vendor = await request(app)
       .get('/vendor/%ZZ')
       .expect(400)
-      .expect('Content-Type', /text\/plain/);
-    expect(vendor.text).toBe(
-      'path segment "%ZZ" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)\n',
-    );
+      .expect('Content-Type', 'application/json; charset=utf-8');
+    expect(vendor.body).toEqual({
+      error:
+        'path segment "%ZZ" is not valid percent-encoding (each "%" takes two hex digits, and the bytes must be UTF-8)',
+    });
     // Only a segment the router decodes (a parameter) is checked; elsewhere a path that matches no
-    // endpoint or file is unknown: JSON under the API, plain text outside it, never an HTML page.
+    // endpoint or file is unknown: JSON, never an HTML error page.
     for (const path of ['/api/v1/gr%ZZaph', '/api/v1/graph/%ZZ', '/api', '/api/foo', '/api/v2/graph']) {
       const res = await request(app).get(path).expect(404).expect('Content-Type', /json/);
       expect([path, res.body]).toEqual([path, { error: 'no such API endpoint' }]);
     }
-    for (const [path, named] of [
-      ['/index%ZZ.html', '/index%ZZ.html'],
-      ['/nothing.js?x=1', '/nothing.js'],
-      ['/vendor/nothing.js', '/vendor/nothing.js'],
-    ]) {
-      const res = await request(app)
-        .get(path!)
-        .expect(404)
-        .expect('Content-Type', /text\/plain/);
-      expect([path, res.text]).toEqual([path, `no such file: ${named}\n`]);
+  });
+
+  it('answers a path outside the API that is no file of the page 404 in JSON naming it and what the server serves', async () => {
+    const app = createApp(source);
+    for (const [method, path, named, accept] of [
+      ['get', '/index%ZZ.html', '/index%ZZ.html', undefined],
+      ['get', '/nothing.js?x=1', '/nothing.js', '*/*'],
+      ['get', '/vendor/nothing.js', '/vendor/nothing.js', 'application/json'],
+      ['get', '/healthzz', '/healthzz', 'text/plain'],
+      ['post', '/nothing', '/nothing', undefined],
+    ] as const) {
+      const agent = request(app)[method](path);
+      if (accept) agent.set('accept', accept);
+      const res = await agent;
+      expect([path, res.status, res.headers['content-type'], res.body]).toEqual([
+        path,
+        404,
+        'application/json; charset=utf-8',
+        {
+          error: `no such endpoint: ${method.toUpperCase()} ${named}; this server serves the web page (GET /) and its JSON API (GET /api/v1/info and the rest of /api/v1/)`,
+        },
+      ]);
     }
-    const post = await request(app)
-      .post('/index.html')
-      .expect(404)
-      .expect('Content-Type', /text\/plain/);
-    expect(post.text).toBe('no such file: /index.html\n');
+  });
+
+  it('answers a browser that asks for a page that is none with a small HTML page naming the path', async () => {
+    const app = createApp(source);
+    const res = await request(app)
+      .get('/graph<b>')
+      .set('accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8');
+    expect([res.status, res.headers['content-type']]).toEqual([404, 'text/html; charset=utf-8']);
+    expect(res.text).toContain('<title>Not found</title>');
+    // The path as sent, escaped: no markup of the caller's reaches the page.
+    expect(res.text).toContain('<code>/graph%3Cb%3E</code>');
+    expect(res.text).toContain('<a href="/">');
+    expect(res.text).not.toContain('<b>');
+    // The page itself is still the page.
+    await request(app)
+      .get('/')
+      .set('accept', 'text/html')
+      .expect(200)
+      .expect('Content-Type', /html/)
+      .expect(/vendor\/sigma\.min\.js/);
+  });
+
+  it("answers another method on the page's files 405 with Allow and a JSON error", async () => {
+    const app = createApp(source);
+    for (const [method, path] of [
+      ['post', '/index.html'],
+      ['put', '/'],
+      ['delete', '/app.js'],
+      ['patch', '/vendor/sigma.min.js'],
+      ['options', '/style.css'],
+    ] as const) {
+      const res = await request(app)[method](path).set('content-type', 'application/json').send('{not json');
+      expect([path, res.status, res.headers.allow, res.headers['content-type'], res.body]).toEqual([
+        path,
+        405,
+        'GET, HEAD',
+        'application/json; charset=utf-8',
+        { error: `${method.toUpperCase()} is not allowed on ${path}: it takes GET, HEAD` },
+      ]);
+    }
   });
 
   it('says which data a mode does not have', async () => {
