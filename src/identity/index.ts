@@ -434,20 +434,44 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * that pod.
    */
   const fromPods = new Map<string, Pod>();
-  /** The addresses each Node object lists (normalised), by node name: a host-network pod's are its node's. */
+  /**
+   * The InternalIP addresses each Node object lists (normalised), by node name: a host-network pod's
+   * are its node's. Its other addresses of an IP (an ExternalIP, a Hostname given as one) are the
+   * node's too, but no connection between a pod and a host-network pod shows them (an ExternalIP is
+   * NATed to the node outside the cluster, or not on it at all): in its rules they would open a
+   * public address for nothing. `nodeOtherAddresses` keeps them (`ExternalIP 203.0.113.10`) for the
+   * warning naming what was left out.
+   */
   const nodeAddresses = new Map<string, string[]>();
+  const nodeOtherAddresses = new Map<string, { ip: string; text: string }[]>();
   for (const node of snap.others) {
     if (node.kind !== 'Node') continue;
-    const addrs = (node as { status?: { addresses?: { address?: string }[] } }).status?.addresses ?? [];
-    const ips = addrs
+    const addrs =
+      (node as { status?: { addresses?: { type?: unknown; address?: string }[] } }).status?.addresses ?? [];
+    const internal: string[] = [];
+    const other: { ip: string; text: string }[] = [];
+    for (const a of addrs) {
       // IPs only: a Hostname, InternalDNS or ExternalDNS address is a name (`cafe` is hexadecimal but
       // no address), which as a host-network workload's address would be an ipBlock the API server refuses.
-      .filter((a) => isAddress(a?.address))
-      .map((a) => normaliseIP(a.address!));
-    for (const ip of ips) nodeIPs.add(ip);
+      if (!isAddress(a?.address)) continue;
+      const ip = normaliseIP(a.address);
+      nodeIPs.add(ip);
+      if (a.type === 'InternalIP') {
+        if (!internal.includes(ip)) internal.push(ip);
+      } else if (!other.some((o) => o.ip === ip))
+        other.push({ ip, text: `${typeof a.type === 'string' ? a.type : 'address'} ${ip}` });
+    }
     const name = node.metadata?.name;
-    if (typeof name === 'string') nodeAddresses.set(name, [...new Set(ips)]);
+    if (typeof name === 'string') {
+      nodeAddresses.set(name, internal);
+      nodeOtherAddresses.set(name, other);
+    }
   }
+  /**
+   * By the name of a node with other addresses than InternalIPs: the host-network workloads on it and
+   * the addresses their pods there hold, for the warning naming the addresses left out.
+   */
+  const hostNetworkOn = new Map<string, { workloads: Set<string>; held: Set<string> }>();
 
   const keys = snap.pods.map(podKey);
   const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
@@ -515,7 +539,14 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       // A host-network pod's addresses are its node's, every one: status.podIPs may list one family only
       // while status.hostIPs or the Node object (spec.nodeName) lists both of a dual-stack node.
       const own = [...hostAddrs];
-      for (const ip of nodeAddresses.get(pod.spec.nodeName ?? '') ?? []) if (!own.includes(ip)) own.push(ip);
+      const nodeName = pod.spec.nodeName ?? '';
+      for (const ip of nodeAddresses.get(nodeName) ?? []) if (!own.includes(ip)) own.push(ip);
+      if ((nodeOtherAddresses.get(nodeName)?.length ?? 0) > 0) {
+        let on = hostNetworkOn.get(nodeName);
+        if (on === undefined) hostNetworkOn.set(nodeName, (on = { workloads: new Set(), held: new Set() }));
+        on.workloads.add(id);
+        for (const ip of own) on.held.add(ip);
+      }
       for (const node of own)
         for (const c of pod.spec.containers)
           for (const p of c.ports ?? []) {
@@ -1521,6 +1552,15 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     if (w.hostNetwork)
       warnings.push(`workload ${w.id} uses the host network: NetworkPolicy does not apply to it`);
+  }
+  // A node's addresses no rule names (an ExternalIP), where a host-network workload runs: said once per node.
+  for (const node of [...hostNetworkOn.keys()].sort(compareText)) {
+    const on = hostNetworkOn.get(node)!;
+    const left = (nodeOtherAddresses.get(node) ?? []).filter((o) => !on.held.has(o.ip));
+    if (left.length === 0) continue;
+    warnings.push(
+      `node ${node}: ${left.map((o) => o.text).join(', ')} left out of the rules of the host-network workload(s) on it (${[...on.workloads].sort(compareText).join(', ')}): a host-network workload is written at its nodes' InternalIP addresses and its pods' status.hostIP(s), the addresses its connections with pods show`,
+    );
   }
 
   const apiserverEndpoints = {

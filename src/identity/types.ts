@@ -83,8 +83,10 @@ export interface Workload {
   hostNetwork: boolean;
   /**
    * For host-network workloads: the addresses of the nodes their pods run on (normalised, sorted), every
-   * one of each node: a pod's `status.podIPs`, `status.hostIP` and `status.hostIPs` and the addresses of
-   * its Node object (`spec.nodeName`), as a pod may list one family while its node has both.
+   * one of each node a connection with a pod shows: a pod's `status.podIPs`, `status.hostIP` and
+   * `status.hostIPs` and the `InternalIP` addresses of its Node object (`spec.nodeName`), as a pod may
+   * list one family while its node has both; never an `ExternalIP` (nor a Hostname given as an address):
+   * the policy stage writes these in ipBlocks, and the proof and the controller's audit check them.
    */
   hostIPs?: string[];
   /** Special roles found in the snapshot. */

@@ -385,6 +385,38 @@ describe('the audit of flow ends with no pod or address', () => {
   });
 });
 
+describe('the audit checks a host-network workload at the addresses its rules name', () => {
+  it("leaves its node's ExternalIP out, as the proposal does, and admits what the proposal admits", async () => {
+    const node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'agent-a' },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: '192.168.0.11' },
+          { type: 'ExternalIP', address: '203.0.113.11' },
+          { type: 'Hostname', address: 'agent-a' },
+        ],
+      },
+    };
+    const snap = withObjects(daemonSet, hostPod('agent-a', '192.168.0.11'), node);
+    const learned = await runPipeline(snap, [
+      ...fixtureFlows(),
+      between({ ip: '192.168.0.11', namespace: 'kube-system', pod: 'agent-a' }, CART, 8080),
+    ]);
+    const engine = engineFromSnapshot({ ...snap, networkPolicies: learned.proposal.policies });
+    const identity = buildIdentity(snap);
+    const agent = 'kube-system/DaemonSet/agent';
+    // Given by workload alone, the flow is checked at its pod and at its node's InternalIP only.
+    const f = between(workload('DaemonSet', 'agent', 'kube-system'), CART, 8080);
+    const at = flowEnds(identity, identity.resolveNumber(f.src, f.time), f, false).map((e) => e.at);
+    expect(at).toEqual([
+      [{ namespace: 'kube-system', pods: ['agent-a'], each: true }, { ip: '192.168.0.11' }],
+    ]);
+    expect(auditedEach(identity, engine, f)).toEqual([[agent, 'shop/Deployment/cart', 'admitted']]);
+  });
+});
+
 describe('the audit, where the view and identity disagree', () => {
   it('checks a host-network workload at a node that joined since the view was built', async () => {
     const before = withObjects(daemonSet, hostPod('agent-a', '192.168.0.11'));

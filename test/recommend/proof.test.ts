@@ -430,6 +430,71 @@ function hostAgent(nodes: [string, string, string][], v4PodIPs = false): unknown
   ];
 }
 
+describe("a host-network workload's rules name the node addresses connections with pods show", () => {
+  const NODE_1: [string, string, string] = ['node-1', '192.168.0.10', 'fd00:192:168::10'];
+  /** node-1 as its Node object lists it: both InternalIPs, two ExternalIPs, a Hostname and an InternalDNS name. */
+  const node1 = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'node-1' },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: '192.168.0.10' },
+        { type: 'InternalIP', address: 'fd00:192:168::10' },
+        { type: 'ExternalIP', address: '203.0.113.10' },
+        { type: 'ExternalIP', address: '2001:db8::10' },
+        { type: 'Hostname', address: 'node-1' },
+        { type: 'InternalDNS', address: 'node-1.internal' },
+      ],
+    },
+  };
+  const CART_NAMED = ep({ ip: '10.244.1.20', namespace: 'shop', pod: 'cart-7d9f-bbbbb' });
+  const AGENT = ep({ ip: '192.168.0.10', namespace: 'kube-system', pod: 'node-agent-node-1' });
+  const flows = () => [
+    ...fixtureFlows(),
+    // cart scrapes the agent, and the agent calls cart.
+    flow(50, CART_NAMED, ep({ ip: '192.168.0.10' }), 9100),
+    flow(51, AGENT, CART_NAMED, 8080),
+  ];
+  const internal = ['192.168.0.10/32', 'fd00:192:168::10/128'].map((cidr) => ({ ipBlock: { cidr } }));
+
+  it("writes its InternalIP addresses and its pods' status.hostIPs, never an ExternalIP, and proves the proposal", async () => {
+    // Its pod lists only its IPv4 address: the IPv6 one comes from status.hostIPs and the Node object.
+    const r = await recommend(fixtureSnapshot(...hostAgent([NODE_1], true), node1), flows());
+    const agent = r.analysis.identity.workloads.get('kube-system/DaemonSet/node-agent')!;
+    expect(agent.hostIPs).toEqual(['192.168.0.10', 'fd00:192:168::10']);
+    const cart = r.analysis.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.spec.egress).toContainEqual({ to: internal, ports: [{ protocol: 'TCP', port: 9100 }] });
+    expect(cart.spec.ingress).toContainEqual({ from: internal, ports: [{ protocol: 'TCP', port: 8080 }] });
+    const text = JSON.stringify(r.analysis.proposal.policies);
+    expect([text.includes('203.0.113.10'), text.includes('2001:db8::10')]).toEqual([false, false]);
+    // The proof checks the edges at the addresses the rules name, and every one is allowed.
+    expect([r.proof.blocked, r.proof.unchecked]).toEqual([[], []]);
+    expect(r.proof.report.allowedObserved).toBe(r.proof.checked);
+    // report.json says which node addresses were left out, and which are used.
+    expect((r.report as { warnings: string[] }).warnings).toContain(
+      "node node-1: ExternalIP 203.0.113.10, ExternalIP 2001:db8::10 left out of the rules of the host-network workload(s) on it (kube-system/DaemonSet/node-agent, kube-system/Pod/node-exporter-x): a host-network workload is written at its nodes' InternalIP addresses and its pods' status.hostIP(s), the addresses its connections with pods show",
+    );
+  });
+
+  it("takes a connection to an ExternalIP on the agent's port for the node's, at that address, not the agent's", async () => {
+    const r = await recommend(fixtureSnapshot(...hostAgent([NODE_1], true), node1), [
+      ...fixtureFlows(),
+      flow(50, CART_NAMED, ep({ ip: '203.0.113.10' }), 9100),
+    ]);
+    expect(r.analysis.identity.resolve({ ip: '203.0.113.10' }, T0, 9100, false, 'TCP').id).toBe(
+      'node:203.0.113.10',
+    );
+    // Observed there, so its rule names that address alone (and the proof checks it there).
+    const cart = r.analysis.proposal.policies.find((p) => p.metadata.name === 'microseg-cart')!;
+    expect(cart.spec.egress).toContainEqual({
+      to: [{ ipBlock: { cidr: '203.0.113.10/32' } }],
+      ports: [{ protocol: 'TCP', port: 9100 }],
+    });
+    expect([r.proof.blocked, r.proof.unchecked]).toEqual([[], []]);
+  });
+});
+
 describe('the proof checks a host-network workload at every address its pods hold', () => {
   const NODE_1: [string, string, string] = ['node-1', '192.168.0.10', 'fd00:192:168::10'];
   const NODE_2: [string, string, string] = ['node-2', '192.168.0.11', 'fd00:192:168::11'];
