@@ -11,6 +11,13 @@ export type BadReason =
   | 'missing-field'
   | 'bad-value'
   | 'unknown-field'
+  /**
+   * No flow of any format but a record given as flows by mistake (src/flows/not-flows.ts): a Falco
+   * alert, an Alertmanager webhook payload, a Kubernetes object or List.
+   */
+  | 'falco-alert'
+  | 'alertmanager-payload'
+  | 'kubernetes-object'
   /** A source that ends before its end: gzip data cut short (the lines before the cut are kept). */
   | 'truncated';
 

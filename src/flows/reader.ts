@@ -34,6 +34,13 @@ import { normalizeHubbleRecord } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
 import { isNetworkNeighborhood, parseNetworkNeighborhood } from './kubescape.ts';
+import {
+  falcoAlertText,
+  isFalcoAlert,
+  notFlowLine,
+  notFlowRecord,
+  otherKubernetesKind,
+} from './not-flows.ts';
 import type { Flow } from './types.ts';
 
 export type FlowFormat = 'hubble' | 'generic' | 'inspektor-gadget' | 'kubescape';
@@ -195,45 +202,9 @@ export function detectRecordFormat(o: unknown): FlowFormat | undefined {
   return 'generic';
 }
 
-/**
- * A Kubernetes object (a string `kind` and `apiVersion`) of a kind other than NetworkNeighborhood: its
- * kind, and whether Kubernetes itself defines its API group (the core group `v1`, a group without a dot
- * such as `apps` or `batch`, or one under `k8s.io`), as a cluster snapshot's objects are; undefined
- * for anything else.
- */
-function otherKubernetesKind(o: unknown): { kind: string; core: boolean } | undefined {
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) return undefined;
-  const { kind, apiVersion } = o as Record<string, unknown>;
-  if (typeof kind !== 'string' || kind === '' || kind === 'NetworkNeighborhood') return undefined;
-  if (typeof apiVersion !== 'string' || apiVersion === '') return undefined;
-  const slash = apiVersion.indexOf('/');
-  const group = slash < 0 ? '' : apiVersion.slice(0, slash);
-  return { kind, core: !group.includes('.') || group.endsWith('.k8s.io') };
-}
-
-/**
- * Whether `o` is shaped as a Falco alert (its JSON output, or what Falcosidekick forwards): a string
- * `rule` and `priority`, with the `output` text or the `output_fields` object. No flow format has
- * these fields (the generic schema refuses them).
- */
-function isFalcoAlert(o: unknown): boolean {
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) return false;
-  const r = o as Record<string, unknown>;
-  const fields = r.output_fields;
-  return (
-    typeof r.rule === 'string' &&
-    typeof r.priority === 'string' &&
-    (typeof r.output === 'string' ||
-      (typeof fields === 'object' && fields !== null && !Array.isArray(fields)))
-  );
-}
-
-/** The error for a Falco alert given as flows. */
-function falcoAlertError(source: string): InputError {
-  return new InputError(
-    `${source}: a Falco alert, not flows (it has output, priority, rule and output_fields): ` +
-      `Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`,
-  );
+/** The error for a Falco alert given as flows, the record that tells the source's format. */
+function falcoAlertError(source: string, alert: unknown): InputError {
+  return new InputError(`${source}: ${falcoAlertText(alert)}`);
 }
 
 /**
@@ -928,7 +899,7 @@ export class FlowReader implements AsyncIterable<Flow> {
         }
         const d = detectRecordFormat(parsed);
         if (d === undefined && pending.length < DETECT_MAX_LINES) return;
-        if (d === 'generic' && isFalcoAlert(parsed)) throw falcoAlertError(source);
+        if (d === 'generic' && isFalcoAlert(parsed)) throw falcoAlertError(source, parsed);
         // A Kubernetes object of another kind (a snapshot's objects as JSON lines) is read as Kubescape
         // reads it, so that a cluster snapshot is said once (otherObjectsEnd); the generic schema has no
         // kind or apiVersion.
@@ -1245,7 +1216,7 @@ export class FlowReader implements AsyncIterable<Flow> {
   private documentFormat(source: string, first: unknown): FlowFormat {
     const forced = this.forcedFormat();
     // A Falco alert is no flow of any format: it is said once, for the whole source.
-    if (forced === undefined && isFalcoAlert(first)) throw falcoAlertError(source);
+    if (forced === undefined && isFalcoAlert(first)) throw falcoAlertError(source, first);
     const detected = forced ?? detectRecordFormat(first);
     // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
     // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.
@@ -1426,12 +1397,12 @@ export class FlowReader implements AsyncIterable<Flow> {
   private addObject(source: string, no: number, format: FlowFormat, o: unknown, out: Flow[]): void {
     if (format === 'hubble') {
       const r = normalizeHubbleRecord(o);
-      if (r.kind === 'bad') this.badLine(source, no, r.error, true);
+      if (r.kind === 'bad') this.badLine(source, no, notFlowRecord(o) ?? r.error, true);
       else this.hubbleResult(source, r, no, out);
       return;
     }
     const r = format === 'generic' ? parseGenericFlow(o) : parseGadgetEvent(o);
-    if (r instanceof FlowInputError) this.badLine(source, no, r, true);
+    if (r instanceof FlowInputError) this.badLine(source, no, notFlowRecord(o) ?? r, true);
     else if ('skip' in r) this.skip(r.skip);
     else if (hasLoopbackEnd(r)) this.skip('loopback');
     else this.addFlow(r, out);
@@ -1483,7 +1454,8 @@ export class FlowReader implements AsyncIterable<Flow> {
         this.settleOthers(source, others);
       }
       if (r instanceof FlowInputError) {
-        this.badLine(source, no, r, document);
+        // A Kubernetes object of another kind is refused naming its kind already.
+        this.badLine(source, no, notFlowRecord(item, false) ?? r, document);
         continue;
       }
       for (const f of r) {
@@ -1532,12 +1504,16 @@ export class FlowReader implements AsyncIterable<Flow> {
     info: SourceStats,
   ): void {
     switch (format) {
-      case 'hubble':
-        this.hubbleResult(source, parseHubbleLine(line), no, out);
+      case 'hubble': {
+        // A line refused (and only such a line) is looked at again: a record of another kind is named.
+        const r = parseHubbleLine(line);
+        if (r.kind === 'bad') this.badLine(source, no, notFlowLine(line) ?? r.error);
+        else this.hubbleResult(source, r, no, out);
         return;
+      }
       case 'generic': {
         const r = parseGenericLine(line);
-        if (r instanceof FlowInputError) this.badLine(source, no, r);
+        if (r instanceof FlowInputError) this.badLine(source, no, notFlowLine(line) ?? r);
         else if (hasLoopbackEnd(r)) this.skip('loopback');
         else this.addFlow(r, out);
         return;
@@ -1545,7 +1521,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       case 'inspektor-gadget': {
         const parsed = parseJson(line);
         const r = parsed instanceof FlowInputError ? parsed : parseGadgetEvent(parsed);
-        if (r instanceof FlowInputError) this.badLine(source, no, r);
+        if (r instanceof FlowInputError) this.badLine(source, no, notFlowRecord(parsed) ?? r);
         else if ('skip' in r) this.skip(r.skip);
         else this.addFlow(r, out);
         return;

@@ -205,10 +205,13 @@ describe('a Falco alert given as flows', () => {
       expect(err, f).toBeInstanceOf(InputError);
       expect((err as Error).message, f).toBe(falcoMessage(f));
     }
-    // Given as generic, it is read as given.
+    // Given as generic, it is read as given: a bad line, which names what it is.
     const r = readFlows(alert, { format: 'generic' });
     expect(await r.toArray()).toEqual([]);
-    expect(r.stats.samples[0]!.message).toBe('unknown field "hostname"');
+    expect(r.stats.bad).toEqual({ 'falco-alert': 1 });
+    expect(r.stats.samples[0]!.message).toBe(
+      "a Falco alert, not a flow (it has output, priority, rule and output_fields): Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows",
+    );
   });
 
   it('graph says so once and exits 2', async () => {
@@ -219,3 +222,164 @@ describe('a Falco alert given as flows', () => {
     expect(io.stderr).toBe(`microseg graph: ${falcoMessage(alert)}\n`);
   });
 });
+
+describe('a Falco alert, an Alertmanager payload or a Kubernetes object further down a source of flows', () => {
+  const alertText = () => readFileSync(sample('falco-alert.json'), 'utf8').trim();
+  const falcoLine = (path: string, line: number, object = false) =>
+    `${path}:${object ? ` object ${line}` : line}: a Falco alert, not a flow (it has output, priority, rule and output_fields): Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`;
+  const FALCO =
+    "a Falco alert, not a flow (it has output, priority, rule and output_fields): Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows";
+  const ALERTMANAGER =
+    "an Alertmanager webhook payload, not a flow (it has version, groupKey, status, receiver and alerts): Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not --flows";
+  const POD =
+    'a Kubernetes object (Pod shop/web-1, apiVersion v1), not a flow: objects of a cluster are for --cluster, not --flows';
+  const LIST =
+    'a Kubernetes List of 2 object(s), not flows: objects of a cluster are for --cluster, not --flows';
+  const alertmanager = JSON.stringify({
+    version: '4',
+    groupKey: '{}:{alertname="PodCompromised"}',
+    status: 'firing',
+    receiver: 'microseg',
+    groupLabels: {},
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
+    alerts: [
+      {
+        status: 'firing',
+        labels: { alertname: 'PodCompromised', namespace: 'shop', pod: 'web-1' },
+        annotations: {},
+        startsAt: '2026-03-01T10:00:00Z',
+        endsAt: '0001-01-01T00:00:00Z',
+        fingerprint: 'c0ffee',
+      },
+    ],
+  });
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-1', namespace: 'shop' },
+    spec: { containers: [{ name: 'c', image: 'nginx' }] },
+  };
+  const list = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [pod, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } }],
+  });
+  const generic = (i: number) =>
+    JSON.stringify({
+      time: `2026-03-01T10:00:0${i}Z`,
+      src: 'shop/cart-7d9f',
+      dst: { ip: `10.0.3.${i + 1}` },
+      port: 5432,
+      protocol: 'TCP',
+      verdict: 'FORWARDED',
+    });
+
+  it('generic lines: each is a bad line naming what it is, counted by its own reason, and the flows around it are read', async () => {
+    const f = tmp(
+      'generic-mixed.jsonl',
+      [
+        generic(0),
+        generic(1),
+        alertText(),
+        generic(2),
+        alertmanager,
+        JSON.stringify(pod),
+        list,
+        generic(3),
+      ].join('\n') + '\n',
+    );
+    const r = readFlows(f);
+    expect(await r.toArray()).toHaveLength(4);
+    expect(r.stats.sources[0]!.format).toBe('generic');
+    expect(r.stats.badLines).toBe(4);
+    expect(r.stats.bad).toEqual({ 'falco-alert': 1, 'alertmanager-payload': 1, 'kubernetes-object': 2 });
+    expect(r.stats.samples.map((s) => [s.line, s.reason, s.message])).toEqual([
+      [3, 'falco-alert', FALCO],
+      [5, 'alertmanager-payload', ALERTMANAGER],
+      [6, 'kubernetes-object', POD],
+      [7, 'kubernetes-object', LIST],
+    ]);
+    // Under --strict, the first of them stops the read, named.
+    const err = await readError(f, { strict: true });
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toBe(falcoLine(f, 3));
+  });
+
+  it('Hubble lines, on the scanner path too: the alert is named, not "not a Hubble record"', async () => {
+    const hubble = readFileSync(sample('hubble-flows.jsonl'), 'utf8').split('\n').filter(Boolean);
+    const lines = [...hubble, ...hubble, ...hubble, ...hubble];
+    const clean = tmp('hubble-clean.jsonl', lines.join('\n') + '\n');
+    // Pasted after the first blocks read, where lines are scanned on their bytes.
+    const mixed = [...lines.slice(0, 30), alertText(), JSON.stringify(pod), ...lines.slice(30)];
+    const f = tmp('hubble-mixed.jsonl', mixed.join('\n') + '\n');
+    expect(mixed.slice(0, 30).join('\n').length).toBeGreaterThan(3 * 4096);
+    for (const blockSize of [undefined, 4096]) {
+      const expected = await readFlows(clean, { blockSize }).toArray();
+      const r = readFlows(f, { blockSize });
+      expect(await r.toArray()).toEqual(expected);
+      expect(r.stats.sources[0]!.format).toBe('hubble');
+      expect(r.stats.bad).toEqual({ 'falco-alert': 1, 'kubernetes-object': 1 });
+      expect(r.stats.samples.map((s) => [s.line, s.message])).toEqual([
+        [31, FALCO],
+        [32, POD],
+      ]);
+    }
+  });
+
+  it('a document of generic records, a Kubescape List, Inspektor Gadget lines: named as objects or lines', async () => {
+    const doc = tmp(
+      'generic-doc.json',
+      JSON.stringify([JSON.parse(generic(0)), JSON.parse(alertText()), JSON.parse(alertmanager)], null, 2),
+    );
+    const r1 = readFlows(doc);
+    expect(await r1.toArray()).toHaveLength(1);
+    expect(r1.stats.samples.map((s) => formatSampleText(doc, s))).toEqual([
+      falcoLine(doc, 2, true),
+      `${doc}: object 3: ${ALERTMANAGER}`,
+    ]);
+
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as object;
+    const kubescape = tmp(
+      'kubescape-mixed.json',
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [nn, JSON.parse(alertText()), pod] }, null, 2),
+    );
+    const r2 = readFlows(kubescape);
+    expect(await r2.toArray()).toHaveLength(13);
+    // The Pod is refused as Kubescape refuses other kinds, naming its kind.
+    expect(r2.stats.samples.map((s) => [s.line, s.reason, s.message])).toEqual([
+      [2, 'falco-alert', FALCO],
+      [3, 'unknown-record', 'object: expected kind NetworkNeighborhood, got string "Pod"'],
+    ]);
+
+    const gadget = readFileSync(sample('ig-trace-tcp.jsonl'), 'utf8').trim();
+    const ig = tmp('ig-mixed.jsonl', [gadget, alertText(), gadget].join('\n') + '\n');
+    const r3 = readFlows(ig);
+    await r3.toArray();
+    expect(r3.stats.sources[0]!.format).toBe('inspektor-gadget');
+    expect(r3.stats.samples.map((s) => [s.line, s.reason, s.message])).toEqual([[2, 'falco-alert', FALCO]]);
+  });
+
+  it('a file of Falco alerts after a blank or comment line is still said once for the file', async () => {
+    const f = tmp(
+      'falco-after-comment.jsonl',
+      ['', '# alerts of last night', alertText(), alertText()].join('\n'),
+    );
+    const err = await readError(f);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toBe(falcoMessage(f));
+  });
+
+  it('graph counts them by reason on standard error and goes on', async () => {
+    const f = tmp('graph-mixed.jsonl', [generic(0), alertText(), generic(1)].join('\n') + '\n');
+    const cluster = tmp('cluster-mixed.json', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [] }));
+    const io = captureIO();
+    expect(await runCli(['graph', '--flows', f, '--cluster', cluster], io)).toBe(0);
+    expect(io.stderr).toContain(`bad lines: 1 (falco-alert 1)\n  ${falcoLine(f, 2)}\n`);
+  });
+});
+
+function formatSampleText(path: string, s: { line: number; object?: true; message: string }): string {
+  return `${path}:${s.object ? ` object ${s.line}` : s.line}: ${s.message}`;
+}

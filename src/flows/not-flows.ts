@@ -1,0 +1,145 @@
+/**
+ * Records that are no flow of any format but are easily given as flows by mistake: a Falco alert (for
+ * the controller's Falco webhook), an Alertmanager webhook payload (for its Alertmanager webhook) and a
+ * Kubernetes object or List (for --cluster). The reader looks at a record with these only once its
+ * format has refused it, so reading good records costs nothing more.
+ */
+import { FlowInputError } from './errors.ts';
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Whether `o` is shaped as a Falco alert (its JSON output, or what Falcosidekick forwards): a string
+ * `rule` and `priority`, with the `output` text or the `output_fields` object. No flow format has
+ * these fields (the generic schema refuses them).
+ */
+export function isFalcoAlert(o: unknown): boolean {
+  if (!isObj(o)) return false;
+  return (
+    typeof o.rule === 'string' &&
+    typeof o.priority === 'string' &&
+    (typeof o.output === 'string' || isObj(o.output_fields))
+  );
+}
+
+/** The fields of a Falco alert that tell it, those it has (`output, priority, rule and output_fields`). */
+function falcoFields(o: Obj): string {
+  const fields = ['output', 'priority', 'rule', 'output_fields'].filter((k) =>
+    k === 'output_fields' ? isObj(o[k]) : typeof o[k] === 'string',
+  );
+  return andList(fields);
+}
+
+/** The text of a Falco alert given as flows, after what it is said of (the file, or nothing). */
+export function falcoAlertText(o: unknown): string {
+  return (
+    `a Falco alert, not flows (it has ${falcoFields(o as Obj)}): ` +
+    `Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`
+  );
+}
+
+/**
+ * Whether `o` is shaped as a Prometheus Alertmanager webhook payload: a string `version`, an `alerts`
+ * list and a string `status`, `receiver` or `groupKey`. No flow format has these fields.
+ */
+export function isAlertmanagerPayload(o: unknown): boolean {
+  if (!isObj(o)) return false;
+  return (
+    typeof o.version === 'string' &&
+    Array.isArray(o.alerts) &&
+    (typeof o.status === 'string' || typeof o.receiver === 'string' || typeof o.groupKey === 'string')
+  );
+}
+
+/**
+ * A Kubernetes object (a string `kind` and `apiVersion`) of a kind other than NetworkNeighborhood: its
+ * kind, and whether Kubernetes itself defines its API group (the core group `v1`, a group without a dot
+ * such as `apps` or `batch`, or one under `k8s.io`), as a cluster snapshot's objects are; undefined
+ * for anything else.
+ */
+export function otherKubernetesKind(o: unknown): { kind: string; core: boolean } | undefined {
+  if (!isObj(o)) return undefined;
+  const { kind, apiVersion } = o;
+  if (typeof kind !== 'string' || kind === '' || kind === 'NetworkNeighborhood') return undefined;
+  if (typeof apiVersion !== 'string' || apiVersion === '') return undefined;
+  const slash = apiVersion.indexOf('/');
+  const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+  return { kind, core: !group.includes('.') || group.endsWith('.k8s.io') };
+}
+
+const CLUSTER_ADVICE = 'objects of a cluster are for --cluster, not --flows';
+
+/** `a`, `a and b`, `a, b and c`. */
+function andList(items: readonly string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+/** `Pod shop/web-1`, `Namespace shop`, `Pod` (no name): how a Kubernetes object is named. */
+function objectName(kind: string, o: Obj): string {
+  const meta = isObj(o.metadata) ? o.metadata : {};
+  const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : undefined;
+  const ns = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : undefined;
+  if (name === undefined) return kind;
+  return `${kind} ${ns === undefined ? name : `${ns}/${name}`}`;
+}
+
+/**
+ * Why a record its format refused is no flow at all, when it is a Falco alert, an Alertmanager webhook
+ * payload or (unless `kubernetes` is false: a Kubescape source names the kinds it refuses itself) a
+ * Kubernetes object or List: a bad record whose reason and message name what it is and where it
+ * belongs. Undefined for anything else (the format's own refusal stands).
+ */
+export function notFlowRecord(o: unknown, kubernetes = true): FlowInputError | undefined {
+  if (!isObj(o)) return undefined;
+  if (isFalcoAlert(o))
+    return new FlowInputError(
+      'falco-alert',
+      `a Falco alert, not a flow (it has ${falcoFields(o)}): ` +
+        `Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`,
+    );
+  if (isAlertmanagerPayload(o)) {
+    const fields = ['version', 'groupKey', 'status', 'receiver'].filter((k) => typeof o[k] === 'string');
+    return new FlowInputError(
+      'alertmanager-payload',
+      `an Alertmanager webhook payload, not a flow (it has ${andList([...fields, 'alerts'])}): ` +
+        `Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not --flows`,
+    );
+  }
+  if (!kubernetes) return undefined;
+  if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))
+    return new FlowInputError(
+      'kubernetes-object',
+      `a Kubernetes ${o.kind} of ${o.items.length} object(s), not flows: ${CLUSTER_ADVICE}`,
+    );
+  const other = otherKubernetesKind(o);
+  if (other !== undefined)
+    return new FlowInputError(
+      'kubernetes-object',
+      `a Kubernetes object (${objectName(other.kind, o)}, apiVersion ${o.apiVersion as string}), ` +
+        `not a flow: ${CLUSTER_ADVICE}`,
+    );
+  return undefined;
+}
+
+/**
+ * notFlowRecord of a JSON line its format refused: parsed again, which only a refused line is, so the
+ * lines that are flows are parsed once. Undefined for a line that is no JSON object.
+ */
+export function notFlowLine(line: string, kubernetes = true): FlowInputError | undefined {
+  // Only an object can be one: a line that does not start as one is not parsed again.
+  let i = 0;
+  while (i < line.length && (line.charCodeAt(i) === 0x20 || line.charCodeAt(i) === 0x09)) i++;
+  if (line.charCodeAt(i) !== 0x7b) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return notFlowRecord(parsed, kubernetes);
+}
