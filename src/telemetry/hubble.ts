@@ -153,7 +153,8 @@ export type HubbleEvent =
    * Relay's node_status changed the state of these nodes (each told once per change, not per
    * message): NODE_ERROR or NODE_UNAVAILABLE (the node's flows are missing from the stream),
    * NODE_CONNECTED or NODE_GONE (also told for the nodes of earlier streams that a new stream's
-   * opening messages did not name and the relay no longer knows). `unavailable`: every node whose flows are missing now, sorted.
+   * opening messages did not name and the relay no longer knows; NODE_CONNECTED also for a node counted
+   * missing whose flows arrive again, which the relay sends without a node_status). `unavailable`: every node whose flows are missing now, sorted.
    */
   | { type: 'node_status'; state: string; nodes: string[]; message?: string; unavailable: string[] };
 
@@ -233,7 +234,10 @@ export interface HubbleMetrics {
   lostEvents: Record<string, number>;
   /** node_status messages per state change. */
   nodeStatus: Record<string, number>;
-  /** Nodes whose last node_status was NODE_ERROR or NODE_UNAVAILABLE: their flows are missing. */
+  /**
+   * Nodes whose last node_status was NODE_ERROR or NODE_UNAVAILABLE and of which no flow arrived since:
+   * their flows are missing.
+   */
   unavailableNodes: number;
   /** Stream (re)connections after the first one. */
   reconnects: number;
@@ -450,6 +454,13 @@ export class HubbleSource {
   /** Each node's last state the relay told, as 'missing' or 'connected' (NODE_GONE forgets it). */
   private readonly nodeStates = new Map<string, 'missing' | 'connected'>();
   /**
+   * The nodes counted missing, by name, and those named with their cluster (`cluster/node`) by their
+   * bare name too: a flow of one (its `node_name`, with or without the cluster) says it is back
+   * (`nodeFlowsBack`). Rebuilt whenever the node states change (`tellNodes`).
+   */
+  private missingByName = new Map<string, string>();
+  private missingByBareName = new Map<string, string[]>();
+  /**
    * While a new stream's opening node_status messages (the relay names every node it knows, connected
    * then unavailable, before anything else) are coming: the nodes of earlier streams it has not named
    * yet. Those still unnamed when anything else arrives are forgotten, as gone, when last connected, and
@@ -580,6 +591,8 @@ export class HubbleSource {
     this.client = undefined;
     this.m.connected = false;
     this.nodeStates.clear();
+    this.missingByName.clear();
+    this.missingByBareName.clear();
     this.unconfirmedNodes = undefined;
     this.stopNodeConfirm();
     this.m.unavailableNodes = 0;
@@ -849,6 +862,16 @@ export class HubbleSource {
     const unavailable = [...this.nodeStates].filter(([, v]) => v === 'missing').map(([n]) => n);
     unavailable.sort();
     this.m.unavailableNodes = unavailable.length;
+    this.missingByName = new Map(unavailable.map((n) => [n, n]));
+    this.missingByBareName = new Map();
+    for (const n of unavailable) {
+      const slash = n.lastIndexOf('/');
+      if (slash < 0) continue;
+      const bare = n.slice(slash + 1);
+      const named = this.missingByBareName.get(bare);
+      if (named === undefined) this.missingByBareName.set(bare, [n]);
+      else named.push(n);
+    }
     this.opts.onEvent?.({
       type: 'node_status',
       state,
@@ -856,6 +879,34 @@ export class HubbleSource {
       ...(message ? { message } : {}),
       unavailable,
     });
+  }
+
+  /**
+   * A flow from `node` arrived while some nodes are counted missing. Hubble Relay retries the nodes it
+   * cannot reach every few seconds during a follow stream and, once one answers, sends its flows on the
+   * stream without a node_status message: a node counted missing whose flow arrives is connected again
+   * (told as NODE_CONNECTED). Its name may be given with its cluster (`cluster/node`, the agent's name
+   * for itself) on one side and without on the other; two names that both give a cluster must match.
+   */
+  private nodeFlowsBack(node: string | undefined): void {
+    if (node === undefined || node === '') return;
+    let back: string[] | undefined;
+    const exact = this.missingByName.get(node);
+    if (exact !== undefined) back = [exact];
+    else {
+      const slash = node.lastIndexOf('/');
+      if (slash < 0) back = this.missingByBareName.get(node);
+      else {
+        const bare = node.slice(slash + 1);
+        if (this.missingByName.has(bare)) back = [bare];
+      }
+    }
+    if (back === undefined || back.length === 0) return;
+    for (const n of back) {
+      this.nodeStates.set(n, 'connected');
+      this.nodesToConfirm.delete(n);
+    }
+    this.tellNodes('NODE_CONNECTED', [...back].sort());
   }
 
   /**
@@ -987,6 +1038,11 @@ export class HubbleSource {
     if (kind !== 'flow' || !res.flow) return;
     const flow = res.flow;
     this.m.flowsReceived++;
+    if (this.m.unavailableNodes > 0) {
+      // The node that observed it (the flow's node_name; the response's, which the relay copies from it).
+      const node = flow.node_name;
+      this.nodeFlowsBack(typeof node === 'string' && node !== '' ? node : res.node_name);
+    }
     const ts = flow.time ?? res.time;
     const t = ts ? timestampToNs(ts) : undefined;
     const key = flowIdentity(flow);

@@ -110,7 +110,7 @@ export function telemetryMetricFamilies(m: TelemetryMetrics): MetricFamily[] {
       },
       {
         name: 'microseg_hubble_nodes_unavailable',
-        help: 'Nodes whose last node_status from Hubble Relay was NODE_ERROR or NODE_UNAVAILABLE: their flows are missing from the stream.',
+        help: 'Nodes whose last node_status from Hubble Relay was NODE_ERROR or NODE_UNAVAILABLE and of which no flow arrived since: their flows are missing from the stream.',
         type: 'gauge',
         samples: [{ value: h.unavailableNodes }],
       },

@@ -466,6 +466,94 @@ describe('HubbleSource against a scripted relay', () => {
     });
   });
 
+  it('takes a node out of the unavailable ones when its flows arrive again mid-stream, as Hubble Relay says it is back', async () => {
+    // Hubble Relay retries the nodes it cannot reach every few seconds during a follow stream and, once
+    // one answers, sends its flows on that stream with no node_status: the node's flows are what says so.
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[], seconds: number, message?: string) => ({
+      node_status: { state_change, node_names, ...(message !== undefined ? { message } : {}) },
+      time: { seconds: String(seconds) },
+    });
+    const from = (node: string, n: number, seconds: number) => {
+      const m = scriptedFlow(n, seconds);
+      m.flow!.node_name = node;
+      m.node_name = node;
+      return m;
+    };
+    relay.greeting = () => [
+      status('NODE_CONNECTED', ['kind-control-plane'], 100),
+      status('NODE_UNAVAILABLE', ['kind-worker', 'kind-worker2', 'kind-kind/kind-worker3'], 100),
+    ];
+    relay.publish(from('kind-control-plane', 1, 101));
+    const events: HubbleEvent[] = [];
+    const { queue, source, c } = await started(relay, {
+      checkpoint: at100s(),
+      onEvent: (e) => events.push(e),
+    });
+    const nodeEvents = () => events.filter((e) => e.type === 'node_status');
+    const gauge = () =>
+      formatPrometheus(telemetryMetricFamilies({ queue: queue.metrics(), hubble: source.metrics() }))
+        .split('\n')
+        .filter((l) => l.startsWith('microseg_hubble_nodes_unavailable '));
+    await waitFor(() => c.flows.length >= 1);
+    expect(source.metrics().unavailableNodes).toBe(3);
+    expect(gauge()).toEqual(['microseg_hubble_nodes_unavailable 3']);
+
+    relay.publish(from('kind-worker', 2, 102));
+    await waitFor(() => c.flows.length >= 2);
+    expect(source.metrics().unavailableNodes).toBe(2);
+    expect(gauge()).toEqual(['microseg_hubble_nodes_unavailable 2']);
+    expect(nodeEvents().slice(2)).toEqual([
+      {
+        type: 'node_status',
+        state: 'NODE_CONNECTED',
+        nodes: ['kind-worker'],
+        unavailable: ['kind-kind/kind-worker3', 'kind-worker2'],
+      },
+    ]);
+    // More of its flows tell nothing new.
+    relay.publish(from('kind-worker', 3, 103));
+    await waitFor(() => c.flows.length >= 3);
+    expect(nodeEvents()).toHaveLength(3);
+
+    // A node's name with its cluster in front (kind-kind/...) on one side and without on the other.
+    relay.publish(from('kind-kind/kind-worker2', 4, 104), from('kind-worker3', 5, 105));
+    await waitFor(() => c.flows.length >= 5);
+    expect(source.metrics().unavailableNodes).toBe(0);
+    expect(gauge()).toEqual(['microseg_hubble_nodes_unavailable 0']);
+    expect(nodeEvents().slice(3)).toEqual([
+      {
+        type: 'node_status',
+        state: 'NODE_CONNECTED',
+        nodes: ['kind-worker2'],
+        unavailable: ['kind-kind/kind-worker3'],
+      },
+      { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['kind-kind/kind-worker3'], unavailable: [] },
+    ]);
+
+    // Their flows fail again: they are missing again, and told so again; a flow from another cluster's
+    // node of the same name brings a node named with its cluster back no more.
+    relay.publish(
+      status('NODE_ERROR', ['kind-kind/kind-worker3', 'kind-worker'], 106, 'connection reset by peer'),
+      from('kind-control-plane', 6, 107),
+      from('other/kind-worker3', 7, 108),
+    );
+    await waitFor(() => c.flows.length >= 7);
+    expect(source.metrics().unavailableNodes).toBe(2);
+    expect(gauge()).toEqual(['microseg_hubble_nodes_unavailable 2']);
+    expect(nodeEvents().slice(5)).toEqual([
+      {
+        type: 'node_status',
+        state: 'NODE_ERROR',
+        nodes: ['kind-kind/kind-worker3', 'kind-worker'],
+        message: 'connection reset by peer',
+        unavailable: ['kind-kind/kind-worker3', 'kind-worker'],
+      },
+    ]);
+    // The node_status counter counts the relay's messages only.
+    expect(source.metrics().nodeStatus).toEqual({ NODE_CONNECTED: 1, NODE_UNAVAILABLE: 1, NODE_ERROR: 1 });
+  });
+
   it('rebuilds the unavailable nodes from what a new stream names, forgetting those the relay no longer knows', async () => {
     const relay = new FakeRelay();
     const status = (state_change: string, node_names: string[]) => ({
