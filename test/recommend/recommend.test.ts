@@ -1145,6 +1145,39 @@ describe('files of an earlier run in --out', () => {
     for (const [f, text] of Object.entries(mine)) expect(await readFile(join(out, f), 'utf8'), f).toBe(text);
   });
 
+  it('knows its earlier files checked out with CRLF line ends or saved with a byte order mark', async () => {
+    // A policy repository checked out on Windows (git's core.autocrlf) or saved by an editor that adds
+    // a UTF-8 byte order mark: the header is still recommend's, so a stale file must still go.
+    const out = join(dir, 'out-earlier-crlf');
+    await run([...all(), '--out', out]);
+    const batch = await readFile(join(out, 'batch.yaml'), 'utf8');
+    await writeFile(join(out, 'batch.yaml'), batch.replaceAll('\n', '\r\n'));
+    const data = await readFile(join(out, 'data.yaml'), 'utf8');
+    await writeFile(join(out, 'old.yaml'), '\ufeff' + data.replaceAll('data', 'old'));
+    // Another namespace's header, with CRLF too, is still not microseg's for this file.
+    const mineCrlf = { 'notes.yaml': policyFileHeader('batch').replace('\n', '\r\n') };
+    for (const [f, text] of Object.entries(mineCrlf)) await writeFile(join(out, f), text);
+    const args = await noBatch();
+    const io = captureIO();
+    const withOld = join(dir, 'cluster-old.json');
+    const snapshot = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { items: object[] };
+    snapshot.items.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'old' } });
+    await writeFile(withOld, JSON.stringify(snapshot));
+    expect(await runCli(['recommend', ...args.slice(0, 2), '--cluster', withOld, '--out', out], io)).toBe(0);
+    expect(io.stdout.split('\n').filter((l) => /^(removed|kept): /.test(l))).toEqual([
+      'removed: batch.yaml, old.yaml (no longer proposed)',
+    ]);
+    expect((await readdir(out)).sort()).toEqual([
+      'data.yaml',
+      'ingress-nginx.yaml',
+      'monitoring.yaml',
+      'notes.yaml',
+      'report.json',
+      'shop.yaml',
+    ]);
+    expect(await readFile(join(out, 'notes.yaml'), 'utf8')).toBe(mineCrlf['notes.yaml']);
+  });
+
   it('a failed write removes nothing', async () => {
     const out = join(dir, 'out-earlier-failed');
     await run([...all(), '--out', out]);

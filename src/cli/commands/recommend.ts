@@ -396,16 +396,26 @@ function covers(namespaces: readonly string[] | undefined, ns: string): boolean 
     : !SYSTEM_NAMESPACES.includes(ns);
 }
 
-/** Whether `path` is a regular file (not a link) whose text begins with `text`; false when unreadable. */
-async function beginsWith(path: string, text: string): Promise<boolean> {
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * Whether `path` is a regular file (not a link) whose first line is `line` (given with its `\n`); false
+ * when unreadable. The line may end in `\r\n` and follow a UTF-8 byte order mark, as a checkout with
+ * git's core.autocrlf or an editor that adds the mark leaves a file recommend wrote.
+ */
+async function beginsWithLine(path: string, line: string): Promise<boolean> {
   try {
     if (!(await lstat(path)).isFile()) return false;
     const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     try {
-      const want = Buffer.from(text);
-      const got = Buffer.alloc(want.length);
+      const want = Buffer.from(line.slice(0, -1));
+      const got = Buffer.alloc(UTF8_BOM.length + want.length + 2);
       const { bytesRead } = await fh.read(got, 0, got.length, 0);
-      return bytesRead === want.length && got.equals(want);
+      let head = got.subarray(0, bytesRead);
+      if (head.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) head = head.subarray(UTF8_BOM.length);
+      if (!head.subarray(0, want.length).equals(want)) return false;
+      const end = head.subarray(want.length);
+      return end[0] === 0x0a || (end[0] === 0x0d && end[1] === 0x0a);
     } finally {
       await fh.close();
     }
@@ -416,7 +426,8 @@ async function beginsWith(path: string, text: string): Promise<boolean> {
 
 /**
  * The files `recommend` wrote into `dir` in an earlier run, sorted: each `<namespace>.yaml` that is a
- * regular file whose first line is the header recommend writes for that namespace (policyFileHeader).
+ * regular file whose first line is the header recommend writes for that namespace (policyFileHeader),
+ * also with CRLF line ends or after a UTF-8 byte order mark.
  * A file without it (a user's own, or one a link points at) is not one of them.
  */
 export async function earlierPolicyFiles(dir: string): Promise<string[]> {
@@ -431,7 +442,8 @@ export async function earlierPolicyFiles(dir: string): Promise<string[]> {
   const found: string[] = [];
   for (const name of names.sort(compareText)) {
     if (!name.endsWith('.yaml')) continue;
-    if (await beginsWith(join(dir, name), policyFileHeader(name.slice(0, -'.yaml'.length)))) found.push(name);
+    if (await beginsWithLine(join(dir, name), policyFileHeader(name.slice(0, -'.yaml'.length))))
+      found.push(name);
   }
   return found;
 }
