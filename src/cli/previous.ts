@@ -143,7 +143,8 @@ async function segmentsText(path: string): Promise<string | undefined> {
           if (depth === 0) return undefined;
         } else if (c === 0x3a && depth === 1 && capture === undefined) lastKey = str;
         else if (c === 0x2c && depth === 1) lastKey = undefined;
-        else if (!started && c > 0x20) return undefined;
+        // A UTF-8 byte order mark (an editor's) at the start of the file is no text.
+        else if (!started && c > 0x20 && !(c === 0xfeff && i === 0 && read === bytesRead)) return undefined;
       }
       if (capture !== undefined) capture.push(chunk.slice(from));
       // A string of the top level split across two reads: what this read holds of it, the rest from

@@ -146,6 +146,23 @@ describe('previousSegments', () => {
     expect(await previousSegments(d)).toMatchObject({ kind: 'read', membership: community });
   });
 
+  it('reads a report saved with a UTF-8 byte order mark or CRLF line ends (an editor, a Windows checkout)', async () => {
+    const text = JSON.stringify({ reportVersion: 1, segments, evidence: [] }, null, 2).replaceAll(
+      '\n',
+      '\r\n',
+    );
+    for (const [name, body] of [
+      ['bom', '\ufeff' + text],
+      ['crlf', text],
+    ]) {
+      const d = await reportDir(name!, body!);
+      expect(await previousSegments(d), name).toMatchObject({ kind: 'read', membership: community });
+    }
+    // A mark anywhere but at the start is no report's.
+    const d = await reportDir('bom-late', ' \ufeff' + text);
+    expect(await previousSegments(d)).toMatchObject({ kind: 'unread' });
+  });
+
   it('says what is wrong with a report it cannot use', async () => {
     const cases: [string, string][] = [
       [
