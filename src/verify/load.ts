@@ -3,6 +3,7 @@
  * parsing endpoint and query arguments.
  */
 import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import type { Pod } from '../model/k8s.ts';
 import {
   CUSTOM_WORKLOAD_KINDS,
@@ -168,7 +169,7 @@ export function replaceRepeated(snap: ClusterSnapshot): { snapshot: ClusterSnaps
 
 /**
  * The text of a file, or of standard input for '-': UTF-8 with or without a byte order mark, or UTF-16
- * with one (what Windows PowerShell's `>` writes), as the snapshot and flow readers take it.
+ * with one (what Windows PowerShell's `>` writes), plain or gzip, as the snapshot and flow readers take it.
  */
 export async function readText(path: string, stdin?: NodeJS.ReadableStream): Promise<string> {
   let bytes: Buffer;
@@ -182,6 +183,14 @@ export async function readText(path: string, stdin?: NodeJS.ReadableStream): Pro
       bytes = await readFile(path);
     } catch (err) {
       throw new InputError(`${path}: cannot read: ${readProblem(err)}`);
+    }
+  }
+  // Gzip, as every other input of microseg takes it (a file a pipeline keeps compressed).
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (err) {
+      throw new InputError(`${path}: cannot decompress: ${(err as Error).message}`);
     }
   }
   return decodeText(bytes);
@@ -376,6 +385,7 @@ export interface ParsedQuery {
  * given as `namespace/Kind/name` is resolved against `snap` (`resolveWorkload`).
  */
 export function parseQueries(text: string, source: string, snap: ClusterSnapshot): ParsedQuery[] {
+  if (text.trim() === '') throw new InputError(`${source}: the file is empty`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
@@ -178,6 +179,28 @@ describe('simulate --queries written with a byte order mark', () => {
       const r = await cli('simulate', '--cluster', CLUSTER, '--queries', join(dir, name));
       expect([r.code, r.err, r.out], name).toEqual([0, '', plain.out]);
     }
+  });
+});
+
+describe('simulate --queries compressed or empty', () => {
+  // Every other input of microseg takes gzip; an empty file is said to be empty, as --cluster says it.
+  it('reads a gzip file as its text, and names an empty one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-queries-gz-'));
+    const plain = await cli('simulate', '--cluster', CLUSTER, '--queries', fixture('queries.json'));
+    expect(plain.code).toBe(0);
+    const gz = join(dir, 'queries.json.gz');
+    writeFileSync(gz, gzipSync(readFileSync(fixture('queries.json'))));
+    const r = await cli('simulate', '--cluster', CLUSTER, '--queries', gz);
+    expect([r.code, r.err, r.out]).toEqual([0, '', plain.out]);
+    const empty = join(dir, 'empty.json');
+    writeFileSync(empty, ' \r\n');
+    const e = await cli('simulate', '--cluster', CLUSTER, '--queries', empty);
+    expect([e.code, e.out, e.err]).toEqual([2, '', `microseg simulate: ${empty}: the file is empty\n`]);
+    const cut = join(dir, 'cut.json.gz');
+    writeFileSync(cut, gzipSync(readFileSync(fixture('queries.json'))).subarray(0, 20));
+    const c = await cli('simulate', '--cluster', CLUSTER, '--queries', cut);
+    expect([c.code, c.out]).toEqual([2, '']);
+    expect(c.err).toMatch(new RegExp(`^microseg simulate: ${cut}: cannot decompress: `));
   });
 });
 

@@ -27,7 +27,7 @@ options:
   --policies FILE     extra policy objects (file or directory), repeatable; one named like an object
                       read before it replaces that object (as kubectl apply would); one that holds
                       no policy is refused
-  --queries FILE      JSON array of queries; '-' for stdin
+  --queries FILE      JSON array of queries (plain or gzip); '-' for stdin
   --output json       output format (json is the only one)
   --detail            include the egress/ingress breakdown, tier and notes in each answer
 ${ENGINE_OPTION_HELP}
