@@ -265,6 +265,13 @@ export class IsolationReconciler {
   private readonly checkFailures = new Map<string, string>();
   /** The admin-tier policies each Isolation's last check could not read, as said in a Warning Event. */
   private readonly notEvaluatedSaid = new Map<string, string>();
+  /**
+   * Per key, the spec generation what was said above (and the phase's Events) was said for: an edit of
+   * the spec (a new target, reason, duration, ...) is said anew, as a new episode is (see newSpec).
+   */
+  private readonly saidFor = new Map<string, { uid: string; generation: number }>();
+  /** Keys whose current spec generation has had no outcome said yet (an Event and a timeline entry). */
+  private readonly unsaid = new Set<string>();
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
   /** The DNS exception's ports as last read (and when), and the read under way. */
   private readonly dnsState: {
@@ -739,7 +746,7 @@ export class IsolationReconciler {
     const generation = known.metadata.generation ?? 0;
     const now = this.now().toISOString();
     const was = status.conditions?.find((c) => c.type === RECONCILED_CONDITION);
-    const said = was?.status === 'False' && was.message === message;
+    const said = was?.status === 'False' && was.message === message && was.observedGeneration === generation;
     const unreported =
       status.phase === undefined ||
       (status.phase === 'Pending' && (status.message ?? '').startsWith(RECONCILE_FAILED_MESSAGE));
@@ -776,6 +783,8 @@ export class IsolationReconciler {
       this.exclusionRetries.delete(key);
       this.checkFailures.delete(key);
       this.notEvaluatedSaid.delete(key);
+      this.saidFor.delete(key);
+      this.unsaid.delete(key);
       this.observed.delete(key);
       this.ownWrites.delete(key);
       this.statuses.delete(key);
@@ -783,6 +792,7 @@ export class IsolationReconciler {
       this.o.metrics?.setActive(key, undefined);
       return {};
     }
+    this.newSpec(key, iso);
     if (iso.metadata.deletionTimestamp) {
       this.exclusionRetries.delete(key);
       if ((iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) {
@@ -854,7 +864,7 @@ export class IsolationReconciler {
       const message = inEffect
         ? `${problems}; the ${status.podCount ?? status.isolatedPods?.length ?? 0} pod(s) isolated before stay isolated${expiresAt ? ` until ${expiresAt}` : ''}: fix the spec, or delete the Isolation to release them`
         : problems;
-      if (status.phase !== 'Failed' || status.message !== message) {
+      if (this.unsaid.delete(key) || status.phase !== 'Failed' || status.message !== message) {
         await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Invalid', message);
         this.event(this.isoRef(iso), 'Warning', 'InvalidSpec', message);
         this.o.metrics?.action('failed');
@@ -869,6 +879,31 @@ export class IsolationReconciler {
       return this.reconcileActive(key, iso, spec, rearm());
     }
     return this.reconcileActive(key, iso, spec, status);
+  }
+
+  /**
+   * The spec was edited since what this reconciler said of the Isolation was said (its generation moved):
+   * what is said once (a reconcile's or a leak check's failure, the admin-tier policies left out of the
+   * check) is said again for the new spec, and so is its outcome, even when the phase stays (a new target
+   * isolated too, or naming no pod either). A reconciler that has said nothing of it yet (just started, or
+   * taking over) takes what the status was written for as said.
+   */
+  private newSpec(key: string, iso: Isolation): void {
+    const uid = iso.metadata.uid ?? '';
+    const generation = iso.metadata.generation ?? 0;
+    const had = this.saidFor.get(key);
+    const entry = this.statuses.get(key);
+    const said =
+      had?.uid === uid
+        ? had.generation
+        : ((entry?.uid === uid ? entry.written : iso.status)?.observedGeneration ?? generation);
+    this.saidFor.set(key, { uid, generation });
+    if (had !== undefined && had.uid !== uid) this.unsaid.delete(key);
+    if (said === generation) return;
+    this.failures.delete(key);
+    this.checkFailures.delete(key);
+    this.notEvaluatedSaid.delete(key);
+    this.unsaid.add(key);
   }
 
   private async reconcileActive(
@@ -886,7 +921,7 @@ export class IsolationReconciler {
     const choice = chooseMechanism(groups, spec.mechanism);
     if (!choice.method) {
       const message = choice.problem ?? 'no mechanism';
-      if (status.phase !== 'Failed' || status.message !== message) {
+      if (this.unsaid.delete(key) || status.phase !== 'Failed' || status.message !== message) {
         await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Failed', message);
         this.event(this.isoRef(iso), 'Warning', 'MechanismUnavailable', message);
       }
@@ -1407,7 +1442,9 @@ export class IsolationReconciler {
       else this.notEvaluatedSaid.delete(key);
     }
     let timeline = status.timeline ?? [];
-    if (phase !== status.phase) {
+    // The first outcome of an edited spec is said even when the phase stays what it was.
+    const newSpec = this.unsaid.delete(key);
+    if (phase !== status.phase || newSpec) {
       timeline = addTimeline(timeline, {
         time: this.now().toISOString(),
         action: phase,

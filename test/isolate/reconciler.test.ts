@@ -1588,3 +1588,114 @@ describe('IsolationReconciler: a reconcile that fails', () => {
     });
   });
 });
+
+describe('IsolationReconciler: a spec edited while the Isolation is in effect', () => {
+  const onIsolation = (kube: FakeKube, reason: string) =>
+    kube.events
+      .filter((e) => (e.involvedObject as { kind: string }).kind === 'Isolation' && e.reason === reason)
+      .map((e) => [e.type, e.message]);
+  /** Edits cut-web-1 (a new generation) and hands the reconciler the edited object, as the watch would. */
+  async function edit(kube: FakeKube, r: IsolationReconciler, spec: Record<string, unknown>): Promise<void> {
+    const edited = await kube.request<Isolation>({
+      method: 'PATCH',
+      path: paths.isolation(NS, 'cut-web-1'),
+      body: { spec },
+    });
+    expect(r.observe(edited)).toBe(true);
+  }
+  async function reconcileAndCheck(r: IsolationReconciler): Promise<void> {
+    await r.reconcile(KEY);
+    await r.checks.idle();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  it('says the outcome of the new spec again, in the Events and the timeline, even when the phase stays', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube));
+    await reconcileAndCheck(reconciler);
+    expect(onIsolation(kube, 'Isolated')).toEqual([['Normal', '1 pod(s) isolated with NetworkPolicy']]);
+    // A new target, a new reason and a duration: still Isolated, now of the new spec, said again.
+    await edit(kube, reconciler, {
+      target: { pods: ['web-1', 'db-1'] },
+      reason: 'lateral movement',
+      duration: '2h',
+    });
+    await reconcileAndCheck(reconciler);
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message, st.observedGeneration]).toEqual([
+      'Isolated',
+      '2 pod(s) isolated with NetworkPolicy',
+      2,
+    ]);
+    expect(onIsolation(kube, 'Isolated')).toEqual([
+      ['Normal', '1 pod(s) isolated with NetworkPolicy'],
+      ['Normal', '2 pod(s) isolated with NetworkPolicy'],
+    ]);
+    expect(st.timeline?.filter((e) => e.action === 'Isolated').map((e) => e.message)).toEqual([
+      '1 pod(s) isolated with NetworkPolicy',
+      '2 pod(s) isolated with NetworkPolicy',
+    ]);
+    // Nothing more of the same spec at the next resync, nor by a replica that takes over.
+    await reconcileAndCheck(reconciler);
+    await settle(reconciler);
+    const next = new IsolationReconciler({
+      kube,
+      dns: { namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+    });
+    stops.push(() => next.stop());
+    next.observe(serverIso(kube));
+    await reconcileAndCheck(next);
+    await settle(next);
+    expect(onIsolation(kube, 'Isolated')).toHaveLength(2);
+  });
+
+  it('a new target that names no pod either is a NoPodToIsolate Warning of its own', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube, { target: { pods: ['web-9'] } }));
+    await reconcileAndCheck(reconciler);
+    await edit(kube, reconciler, { target: { pods: ['web-8'] } });
+    await reconcileAndCheck(reconciler);
+    await settle(reconciler);
+    expect(serverIso(kube).status?.message).toBe('no pod to isolate: pod web-8 not found');
+    expect(onIsolation(kube, 'NoPodToIsolate')).toEqual([
+      ['Warning', 'no pod to isolate: pod web-9 not found'],
+      ['Warning', 'no pod to isolate: pod web-8 not found'],
+    ]);
+  });
+
+  it('a reconcile and a leak check failing as they did for the last spec are said again for the new one', async () => {
+    const { kube, reconciler } = setup();
+    const refusing = refuseNamespaceReads(kube);
+    const failDiscovery = { now: true };
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (failDiscovery.now && req.method === 'GET' && req.path === '/apis') throw unavailable();
+      return request(req);
+    };
+    reconciler.observe(createIsolation(kube));
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(UNAVAILABLE);
+    await edit(kube, reconciler, { target: { pods: ['db-1'] } });
+    await expect(reconciler.reconcile(KEY)).rejects.toThrow(UNAVAILABLE);
+    expect(onIsolation(kube, 'ReconcileFailed')).toEqual([
+      ['Warning', `${UNAVAILABLE} (retrying)`],
+      ['Warning', `${UNAVAILABLE} (retrying)`],
+    ]);
+    expect(serverIso(kube).status?.timeline?.filter((e) => e.action === 'ReconcileFailed')).toHaveLength(2);
+    // Discovery answers; the leak check's reads do not, for this spec and for the next.
+    failDiscovery.now = false;
+    reconciler.forgetDiscovery();
+    await reconcileAndCheck(reconciler);
+    await vi.waitFor(() => expect(onIsolation(kube, 'LeakCheckFailed')).toHaveLength(1));
+    await edit(kube, reconciler, { target: { pods: ['web-1'] } });
+    await reconcileAndCheck(reconciler);
+    await vi.waitFor(() =>
+      expect(onIsolation(kube, 'LeakCheckFailed')).toEqual([
+        ['Warning', `${UNAVAILABLE} (retrying)`],
+        ['Warning', `${UNAVAILABLE} (retrying)`],
+      ]),
+    );
+    refusing.now = false;
+    reconciler.checks.add(KEY);
+    await settle(reconciler);
+  });
+});

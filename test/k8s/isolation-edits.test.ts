@@ -1,0 +1,141 @@
+/**
+ * Isolations edited while in effect, against a real kube-apiserver (which bumps metadata.generation on a
+ * spec edit and not on a status write): the outcome of the new spec is said in Events even when the phase
+ * stays.
+ */
+import { fileURLToPath } from 'node:url';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClusterHandle,
+  createNamespace,
+  createPod,
+  eventually,
+  sharedCluster,
+  uniqueName,
+} from '../cluster/index.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
+import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
+
+const crdFile = fileURLToPath(new URL('../../crds/microseg.dev_isolations.yaml', import.meta.url));
+
+let cluster: ClusterHandle;
+let kc: KubeConfig;
+let kube: KubeClient;
+let ns: string;
+let ctl: IsolationController;
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const getIso = (n: string, name: string) =>
+  kube.request<Isolation>({ method: 'GET', path: paths.isolation(n, name) });
+
+async function createIsolation(n: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await kube.request({
+    method: 'POST',
+    path: paths.isolations(n),
+    body: { apiVersion: 'microseg.dev/v1alpha1', kind: 'Isolation', metadata: { name }, spec },
+  });
+}
+
+/** A responder edits the spec (kubectl edit, a GitOps sync): the API server bumps the generation. */
+async function editSpec(n: string, name: string, spec: Record<string, unknown>): Promise<Isolation> {
+  const edited = await kube.request<Isolation>({
+    method: 'PATCH',
+    path: paths.isolation(n, name),
+    contentType: MERGE_PATCH,
+    body: { spec },
+  });
+  expect(edited.metadata.generation).toBe(2);
+  return edited;
+}
+
+/** The Isolation once the controller reported on generation `generation` with `message`. */
+function reported(n: string, name: string, generation: number, message: string): Promise<Isolation> {
+  return eventually(
+    `${name}: ${message} for generation ${generation}`,
+    async () => {
+      const i = await getIso(n, name);
+      return i.status?.observedGeneration === generation && i.status.message === message ? i : undefined;
+    },
+    30_000,
+  );
+}
+
+/** The Events on Isolation `name` of reason `reason`: their types and messages, sorted. */
+async function eventsOn(n: string, name: string, reason: string): Promise<string[][]> {
+  const list = await kube.request<{
+    items: {
+      involvedObject: { kind: string; name: string };
+      reason: string;
+      type: string;
+      message: string;
+    }[];
+  }>({ method: 'GET', path: `/api/v1/namespaces/${n}/events` });
+  return list.items
+    .filter(
+      (e) => e.involvedObject.kind === 'Isolation' && e.involvedObject.name === name && e.reason === reason,
+    )
+    .map((e) => [e.type, e.message])
+    .sort((a, b) => (a.join() < b.join() ? -1 : 1));
+}
+
+beforeAll(async () => {
+  cluster = sharedCluster();
+  kc = await cluster.kubeConfig();
+  kube = await KubeClient.fromKubeConfig(kc);
+  await kubectl(['apply', '-f', crdFile]);
+  await kubectl(['wait', '--for=condition=Established', 'crd/isolations.microseg.dev', '--timeout=30s']);
+  ns = uniqueName('iso-edit');
+  await createNamespace(kc, ns);
+  for (const name of ['web-1', 'web-2'])
+    await createPod(kc, { namespace: ns, name, labels: { app: 'web' }, ports: { http: 8080 } });
+  ctl = await startIsolationController({ kc, kube, namespace: ns, resyncMs: 1000, liveResyncMs: 500 });
+});
+
+afterAll(async () => {
+  await ctl?.stop();
+  kube?.close();
+});
+
+describe('an Isolation whose spec is edited while it is in effect', () => {
+  it('says the outcome of the new spec in an Event, also when the phase stays Isolated', async () => {
+    await createIsolation(ns, 'edited', { target: { pods: ['web-1'] }, reason: 'shell in container' });
+    await reported(ns, 'edited', 1, '1 pod(s) isolated with NetworkPolicy');
+    await eventually(
+      'the Isolated Event',
+      async () => (await eventsOn(ns, 'edited', 'Isolated')).length === 1,
+    );
+    await editSpec(ns, 'edited', { target: { pods: ['web-1', 'web-2'] }, reason: 'lateral movement' });
+    const now = await reported(ns, 'edited', 2, '2 pod(s) isolated with NetworkPolicy');
+    expect(now.status?.phase).toBe('Isolated');
+    await eventually('the Isolated Event of the new spec', async () =>
+      (await eventsOn(ns, 'edited', 'Isolated')).length === 2 ? true : undefined,
+    );
+    expect(await eventsOn(ns, 'edited', 'Isolated')).toEqual([
+      ['Normal', '1 pod(s) isolated with NetworkPolicy'],
+      ['Normal', '2 pod(s) isolated with NetworkPolicy'],
+    ]);
+    await kubectl(['delete', 'isolation', '-n', ns, 'edited', '--wait=true', '--timeout=30s']);
+  }, 60_000);
+
+  it('a new target that names no pod either is a NoPodToIsolate Warning of its own', async () => {
+    await createIsolation(ns, 'nothing', { target: { pods: ['gone-1'] }, reason: 'shell in container' });
+    await reported(ns, 'nothing', 1, 'no pod to isolate: pod gone-1 not found');
+    await editSpec(ns, 'nothing', { target: { pods: ['gone-2'] } });
+    await reported(ns, 'nothing', 2, 'no pod to isolate: pod gone-2 not found');
+    await eventually('the NoPodToIsolate Event of the new spec', async () =>
+      (await eventsOn(ns, 'nothing', 'NoPodToIsolate')).length === 2 ? true : undefined,
+    );
+    expect(await eventsOn(ns, 'nothing', 'NoPodToIsolate')).toEqual([
+      ['Warning', 'no pod to isolate: pod gone-1 not found'],
+      ['Warning', 'no pod to isolate: pod gone-2 not found'],
+    ]);
+    await kubectl(['delete', 'isolation', '-n', ns, 'nothing', '--wait=true', '--timeout=30s']);
+  }, 60_000);
+});
