@@ -71,7 +71,7 @@ export class IsolationMetrics {
       },
       {
         name: 'microseg_isolation_time_to_isolate_seconds',
-        help: 'From alert received (or Isolation created) to the deny in effect: policy acknowledged by the apiserver and pods labelled.',
+        help: 'From alert received (or Isolation created) to the deny in effect: policy acknowledged by the apiserver and the first pod labelled.',
         type: 'histogram',
         samples: [this.timeToIsolate.sample()],
       },

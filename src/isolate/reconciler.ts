@@ -272,6 +272,14 @@ export class IsolationReconciler {
   private readonly saidFor = new Map<string, { uid: string; generation: number }>();
   /** Keys whose current spec generation has had no outcome said yet (an Event and a timeline entry). */
   private readonly unsaid = new Set<string>();
+  /**
+   * Per key, the first quarantine record this reconciler put on a pod in the episode whose start
+   * (status.isolatedAt) is not decided yet (`at`), and when the apiserver acknowledged that label
+   * (`ackedAt`, ms): the time to isolate is this reconciler's to observe when that record is the
+   * episode's first, also when the reconcile that put it failed afterwards (the retry finds the pod
+   * labelled). Dropped once the start is decided, with the Isolation, and at a re-arm or a release.
+   */
+  private readonly stamps = new Map<string, { uid: string; at: string; ackedAt: number }>();
   private readonly listCache = new Map<string, { at: number; items: Promise<unknown[]> }>();
   /** The DNS exception's ports as last read (and when), and the read under way. */
   private readonly dnsState: {
@@ -785,6 +793,7 @@ export class IsolationReconciler {
       this.notEvaluatedSaid.delete(key);
       this.saidFor.delete(key);
       this.unsaid.delete(key);
+      this.stamps.delete(key);
       this.observed.delete(key);
       this.ownWrites.delete(key);
       this.statuses.delete(key);
@@ -846,6 +855,7 @@ export class IsolationReconciler {
       // Nor is the backoff of its exclusion patches: a patch of the new episode that conflicts is
       // retried within a second, as the policy admits traffic to the quarantined pods until it is excluded.
       this.exclusionRetries.delete(key);
+      this.stamps.delete(key);
       this.o.metrics?.action('rearmed');
       return fresh;
     };
@@ -949,6 +959,7 @@ export class IsolationReconciler {
   private async expire(key: string, iso: Isolation, expiresAt: string): Promise<ReconcileResult> {
     this.pendingChecks.delete(key);
     this.exclusionRetries.delete(key);
+    this.stamps.delete(key);
     await this.release(iso, 'expired');
     const message = `released at expiry (${expiresAt})`;
     // A Released record says what holds now: no pod isolated, no proof (the Pods and Leaks columns
@@ -1193,8 +1204,7 @@ export class IsolationReconciler {
     const isolated: string[] = [];
     // Pods left to the Isolation that holds them: said in the phase message as the target's notes are.
     const heldByOthers: string[] = [];
-    // The earliest time this reconcile quarantined a pod afresh (put a new record on it).
-    let firstStamped: string | undefined;
+    const uid = iso.metadata.uid ?? '';
     const labelOne = async (podName: string): Promise<void> => {
       let pod = podsAfter.get(podName);
       if (!pod) return;
@@ -1225,8 +1235,11 @@ export class IsolationReconciler {
         return plan.patch;
       });
       if (!res) return;
-      if (stamped && (firstStamped === undefined || Date.parse(stamped) < Date.parse(firstStamped)))
-        firstStamped = stamped;
+      // Kept at once, not when every label is on: a reconcile that fails on another pod afterwards
+      // leaves this one labelled, and its retry observes the time to isolate from it.
+      const had = this.stamps.get(key);
+      if (stamped && (had?.uid !== uid || Date.parse(stamped) < Date.parse(had.at)))
+        this.stamps.set(key, { uid, at: stamped, ackedAt: this.now().getTime() });
       podsAfter.set(podName, res);
       isolated.push(podName);
       if (first.kind === 'patch') {
@@ -1254,22 +1267,23 @@ export class IsolationReconciler {
     const isolatedAt =
       status.isolatedAt ??
       (isolated.length > 0 ? (labelledSince(iso, isolated, podsAfter, this.now()) ?? nowIso) : undefined);
-    // The time to isolate is observed by the reconcile that put the deny into effect: the one that
-    // quarantined the episode's first pod. A pod quarantined before (by a previous leader that stopped
-    // before its status write; isolatedAt is read back from its record) was isolated without this
-    // replica, and its sample would count the downtime between the two leaders.
-    const labelledBefore =
-      isolatedAt !== undefined &&
-      (firstStamped === undefined || Date.parse(isolatedAt) < Date.parse(firstStamped));
-    if (!status.isolatedAt && isolatedAt && !labelledBefore) {
+    // The time to isolate is observed once, by the replica that put the deny into effect: the one that
+    // quarantined the episode's first pod, in this reconcile or in one that failed after that label (its
+    // retry found the pod labelled). A pod quarantined before by another replica (a previous leader that
+    // stopped before its status write; isolatedAt is read back from its record) was isolated without
+    // this one, and its sample would count the downtime between the two leaders: none is observed.
+    const stamp = this.stamps.get(key);
+    const mine = stamp?.uid === uid ? stamp : undefined;
+    if (!status.isolatedAt && isolatedAt && mine && Date.parse(mine.at) <= Date.parse(isolatedAt)) {
       const from = Date.parse(
         iso.metadata.annotations?.[RECEIVED_AT_ANNOTATION] ?? iso.metadata.creationTimestamp ?? nowIso,
       );
-      const latency = Math.max(0, this.now().getTime() - from);
+      const latency = Math.max(0, mine.ackedAt - from);
       this.o.metrics?.timeToIsolate.observe(latency / 1000);
       this.o.metrics?.action('isolated');
       this.o.onIsolated?.(key, latency);
     }
+    if (isolatedAt) this.stamps.delete(key);
 
     // 5. the deny is in effect. What the reconcile decided is recorded now (a later reconcile starts from
     // it); the leak check and the status write that publishes it run in the background, a few at a time,

@@ -1699,3 +1699,66 @@ describe('IsolationReconciler: a spec edited while the Isolation is in effect', 
     await settle(reconciler);
   });
 });
+
+describe('IsolationReconciler: time to isolate when the reconcile fails after labelling', () => {
+  it('is observed once, by the retry, from the alert to the first label, not lost nor counted twice', async () => {
+    const t0 = Date.parse('2026-11-28T10:00:00Z');
+    let t = t0;
+    const kube = new FakeKube();
+    kube.put('/api/v1/namespaces', { metadata: { name: NS, labels: {} } });
+    for (const name of ['web-1', 'db-1'])
+      kube.put(paths.pods(NS), {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: NS, labels: { app: name.split('-')[0]! } },
+        spec: { containers: [{ name: 'c' }] },
+        status: { phase: 'Running', podIP: name === 'web-1' ? '10.0.0.1' : '10.0.0.2' },
+      });
+    // The label patch of db-1 is refused (an admission webhook, say) while `refusing.now` holds.
+    const refusing = { now: true };
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (refusing.now && req.method === 'PATCH' && req.path === paths.pod(NS, 'db-1'))
+        throw new KubeError(403, 'Forbidden', 'pods "db-1" is forbidden: refused by a test webhook');
+      return request(req);
+    };
+    const metrics = new IsolationMetrics();
+    const samples: number[] = [];
+    const r = new IsolationReconciler({
+      kube,
+      metrics,
+      now: () => new Date(t),
+      onIsolated: (_key, ms) => samples.push(ms),
+      dns: { namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+    });
+    stops.push(() => r.stop());
+    r.observe(
+      kube.put(paths.isolations(NS), {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Isolation',
+        metadata: {
+          name: 'cut-web-1',
+          namespace: NS,
+          creationTimestamp: new Date(t0 - 1000).toISOString(),
+          annotations: { [RECEIVED_AT_ANNOTATION]: new Date(t0 - 40).toISOString() },
+        },
+        spec: { target: { pods: ['web-1', 'db-1'] }, reason: 'shell in container', duration: '4h' },
+      }) as unknown as Isolation,
+    );
+    // web-1 is labelled (the deny is in effect for it), then the reconcile fails on db-1.
+    await expect(r.reconcile(KEY)).rejects.toThrow('refused by a test webhook');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    // The retry, five seconds later, labels db-1: the sample is the first label's, 40 ms after the alert.
+    refusing.now = false;
+    t = t0 + 5000;
+    await r.reconcile(KEY);
+    t = t0 + 35_000;
+    await r.reconcile(KEY);
+    await settle(r);
+    expect(serverPod(kube, 'db-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    expect(serverIso(kube).status?.isolatedAt).toBe(new Date(t0).toISOString());
+    expect(samples).toEqual([40]);
+    expect(metrics.timeToIsolate.sample().count).toBe(1);
+  });
+});

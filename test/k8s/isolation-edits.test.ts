@@ -1,7 +1,8 @@
 /**
  * Isolations edited while in effect, against a real kube-apiserver (which bumps metadata.generation on a
  * spec edit and not on a status write): the outcome of the new spec is said in Events even when the phase
- * stays.
+ * stays. And the time to isolate of a reconcile that fails after labelling the first pod (the label of
+ * the second refused by a ValidatingAdmissionPolicy): observed once, by the retry.
  */
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -138,4 +139,87 @@ describe('an Isolation whose spec is edited while it is in effect', () => {
     ]);
     await kubectl(['delete', 'isolation', '-n', ns, 'nothing', '--wait=true', '--timeout=30s']);
   }, 60_000);
+});
+
+describe('a reconcile that fails after labelling the first pod', () => {
+  const vap = uniqueName('refuse-label');
+  const vapPath = (what: string) => `/apis/admissionregistration.k8s.io/v1/${what}/${vap}`;
+
+  afterAll(async () => {
+    for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
+      await cluster.request('DELETE', vapPath(what));
+  });
+
+  it('leaves the time-to-isolate sample to its retry: observed once, not lost', async () => {
+    for (const name of ['stuck-1', 'stuck-2'])
+      await createPod(kc, { namespace: ns, name, labels: { app: 'stuck' }, ports: { http: 8080 } });
+    // The quarantine label of stuck-2 is refused; stuck-1's is not.
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        metadata: { name: vap },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods'] },
+            ],
+          },
+          validations: [
+            {
+              expression:
+                "object.metadata.name != 'stuck-2' || !has(object.metadata.labels) || !('microseg.dev/quarantine' in object.metadata.labels)",
+              message: 'stuck-2 may not be quarantined',
+            },
+          ],
+        },
+      }),
+    );
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: { name: vap },
+        spec: {
+          policyName: vap,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+        },
+      }),
+    );
+    const refused = async (): Promise<boolean> => {
+      const r = await cluster.request('PATCH', `${paths.pod(ns, 'stuck-2')}?dryRun=All`, {
+        body: { metadata: { labels: { 'microseg.dev/quarantine': 'x' } } },
+        contentType: MERGE_PATCH,
+      });
+      return r.status !== 200;
+    };
+    await eventually('the admission policy in effect', refused);
+    const before = ctl.metrics.timeToIsolate.sample().count;
+    await createIsolation(ns, 'stuck', { target: { pods: ['stuck-1', 'stuck-2'] }, reason: 'shell' });
+    const failing = await eventually(
+      'the reconcile failing on stuck-2',
+      async () => {
+        const i = await getIso(ns, 'stuck');
+        return i.status?.conditions?.[0]?.status === 'False' ? i : undefined;
+      },
+      30_000,
+    );
+    expect(failing.status?.conditions?.[0]?.message).toContain('stuck-2 may not be quarantined');
+    const stuck1 = await kube.request<{ metadata: { labels?: Record<string, string> } }>({
+      method: 'GET',
+      path: paths.pod(ns, 'stuck-1'),
+    });
+    expect(stuck1.metadata.labels?.['microseg.dev/quarantine']).toBe('stuck');
+    expect(ctl.metrics.timeToIsolate.sample().count).toBe(before);
+    // Lifted: the retry labels stuck-2 and observes the sample, once.
+    expect((await cluster.request('DELETE', vapPath('validatingadmissionpolicybindings'))).status).toBe(200);
+    await reported(ns, 'stuck', 1, '2 pod(s) isolated with NetworkPolicy');
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(ctl.metrics.timeToIsolate.sample().count).toBe(before + 1);
+    await kubectl(['delete', 'isolation', '-n', ns, 'stuck', '--wait=true', '--timeout=30s']);
+  }, 90_000);
 });
