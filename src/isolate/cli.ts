@@ -208,7 +208,16 @@ export function parseTimeout(text: string | undefined, dflt: number): number {
   return ms;
 }
 
-/** Polls an Isolation until `done` says so, or the timeout passes (returns the last state seen). */
+/**
+ * Whether the status is the controller's for the Isolation's current spec: written for the generation
+ * the API server gave the spec last (a spec edited since, by `kubectl apply` or by hand, has not been
+ * reported on yet, and what the status says is of the spec before).
+ */
+export function ofCurrentSpec(iso: Isolation | undefined): boolean {
+  const s = iso?.status;
+  return s?.observedGeneration !== undefined && s.observedGeneration === (iso?.metadata.generation ?? 0);
+}
+
 /**
  * Whether the controller has reported, for the Isolation's current spec, that it found no pod to
  * isolate (phase Pending, the reason in its message): an outcome, not a wait for the controller. With
@@ -219,11 +228,27 @@ export function isolatedNone(iso: Isolation | undefined): boolean {
   return (
     s?.phase === 'Pending' &&
     !iso?.spec?.dryRun &&
-    s.observedGeneration !== undefined &&
-    s.observedGeneration === (iso?.metadata.generation ?? 0) &&
+    ofCurrentSpec(iso) &&
     (s.message ?? '').startsWith(NO_POD_MESSAGE)
   );
 }
+
+/**
+ * Whether `isolate --wait` has its outcome: the controller's for the current spec (Isolated, Leaking,
+ * Failed, no pod to isolate, a dry run planned), not a status of a spec since edited (a Failed of an
+ * invalid spec since fixed); or Released, which a record stays whatever its spec says until it is
+ * re-armed.
+ */
+export function isolateOutcome(iso: Isolation | undefined): boolean {
+  const p = iso?.status?.phase;
+  if (p === 'Released') return true;
+  if (!ofCurrentSpec(iso)) return false;
+  if (p === 'Isolated' || p === 'Leaking' || p === 'Failed') return true;
+  if (isolatedNone(iso)) return true;
+  return p === 'Pending' && !!iso?.spec?.dryRun && (iso.status?.message ?? '').startsWith('dry run');
+}
+
+/** Polls an Isolation until `done` says so, or the timeout passes (returns the last state seen). */
 
 export async function waitFor(
   kube: Kube,

@@ -667,3 +667,115 @@ describe('isolate --wait and release --wait that time out', () => {
     );
   });
 });
+
+describe('isolate --wait on an Isolation whose status is of an older spec', () => {
+  const base = mkdtempSync(join(tmpdir(), 'microseg-wait-gen-cli-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /**
+   * A stand-in API server where shop/cut-web-1 exists (the create answers 409), its spec edited to
+   * generation 2, and its status still the controller's Failed of generation 1 for the first `stale`
+   * reads, then the controller's outcome for generation 2.
+   */
+  async function apiServer(stale: number, outcome: Isolation['status']) {
+    const reads = { n: 0 };
+    const iso = (status: Isolation['status']): Isolation => ({
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'cut-web-1', namespace: 'shop', generation: 2 },
+      spec: { reason: 'shell', target: { pods: ['web-1'] } },
+      status,
+    });
+    const failed: Isolation['status'] = {
+      observedGeneration: 1,
+      phase: 'Failed',
+      message: 'spec.target.pods[0] "Web_1" is not a valid pod name',
+    };
+    const server = createServer((req, res) => {
+      const json = (code: number, body: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const url = req.url ?? '';
+      if (req.method === 'POST' && url === '/apis/microseg.dev/v1alpha1/namespaces/shop/isolations') {
+        req.resume();
+        return req.on('end', () =>
+          json(409, { kind: 'Status', status: 'Failure', reason: 'AlreadyExists', code: 409 }),
+        );
+      }
+      if (url === '/apis/microseg.dev/v1alpha1/namespaces/shop/isolations/cut-web-1')
+        return json(200, iso(++reads.n <= stale ? failed : outcome));
+      return json(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const file = join(base, `kubeconfig-${port}.yaml`);
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+        '',
+      ].join('\n'),
+    );
+    return { file, reads, close: () => new Promise((resolve) => server.close(resolve)) };
+  }
+  const isolate = ['isolate', 'shop/web-1', '--name', 'cut-web-1', '--reason', 'shell', '--wait'];
+
+  it('waits for the outcome of the current generation instead of taking the older Failed', async () => {
+    const api = await apiServer(3, {
+      observedGeneration: 2,
+      phase: 'Isolated',
+      method: 'NetworkPolicy',
+      message: '1 pod(s) isolated with NetworkPolicy',
+      isolatedPods: ['web-1'],
+    });
+    try {
+      const r = await cli([...isolate, '--timeout', '20s', '--kubeconfig', api.file]);
+      expect(r).toEqual({
+        code: 0,
+        out: 'isolation shop/cut-web-1: Isolated (NetworkPolicy)\n  1 pod(s) isolated with NetworkPolicy\n  pods: web-1\n',
+        err: '',
+      });
+      expect(api.reads.n).toBe(4);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('a Failed of the current generation is the outcome, at once', async () => {
+    const api = await apiServer(0, {
+      observedGeneration: 2,
+      phase: 'Failed',
+      message: 'spec.target.pods[0] "Web_2" is not a valid pod name',
+    });
+    try {
+      const r = await cli([...isolate, '--timeout', '20s', '--kubeconfig', api.file]);
+      expect(r).toEqual({
+        code: 1,
+        out: 'isolation shop/cut-web-1: Failed\n  spec.target.pods[0] "Web_2" is not a valid pod name\n',
+        err: '',
+      });
+      expect(api.reads.n).toBe(1);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('times out naming the older generation when the controller never reports the current one', async () => {
+    const api = await apiServer(Infinity, {});
+    try {
+      const r = await cli([...isolate, '--timeout', '500ms', '--kubeconfig', api.file]);
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(
+        'microseg isolate: no outcome for shop/cut-web-1 after 500 ms; the controller last reported, for generation 1 of the spec (now 2), phase Failed: spec.target.pods[0] "Web_1" is not a valid pod name (its Events: kubectl describe isolation -n shop cut-web-1)\n',
+      );
+    } finally {
+      await api.close();
+    }
+  });
+});

@@ -2,7 +2,9 @@
  * Isolations edited while in effect, against a real kube-apiserver (which bumps metadata.generation on a
  * spec edit and not on a status write): the outcome of the new spec is said in Events even when the phase
  * stays. And the time to isolate of a reconcile that fails after labelling the first pod (the label of
- * the second refused by a ValidatingAdmissionPolicy): observed once, by the retry.
+ * the second refused by a ValidatingAdmissionPolicy): observed once, by the retry. And `microseg isolate
+ * --wait` on an Isolation whose status is a Failed of the spec before an edit: it waits for the outcome
+ * of the spec as edited.
  */
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -17,6 +19,9 @@ import {
 } from '../cluster/index.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
+import { IsolationReconciler } from '../../src/isolate/reconciler.ts';
+import { captureIO } from '../../src/cli/io.ts';
+import { runCli } from '../../src/cli/main.ts';
 import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
 
 const crdFile = fileURLToPath(new URL('../../crds/microseg.dev_isolations.yaml', import.meta.url));
@@ -221,5 +226,67 @@ describe('a reconcile that fails after labelling the first pod', () => {
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(ctl.metrics.timeToIsolate.sample().count).toBe(before + 1);
     await kubectl(['delete', 'isolation', '-n', ns, 'stuck', '--wait=true', '--timeout=30s']);
+  }, 90_000);
+});
+
+describe('microseg isolate --wait on an Isolation whose spec was fixed after the controller failed it', () => {
+  it('waits for the outcome of the fixed spec, not the Failed of the one before', async () => {
+    // A namespace the running controller does not watch: this test's reconciler runs when it says.
+    const other = uniqueName('iso-fix');
+    await createNamespace(kc, other);
+    await createPod(kc, { namespace: other, name: 'web-x', labels: { app: 'web' }, ports: { http: 8080 } });
+    const r = new IsolationReconciler({ kube });
+    const key = `${other}/cli-fixed`;
+    try {
+      // The schema lets a pod name the controller refuses through: Failed, for generation 1.
+      await createIsolation(other, 'cli-fixed', { target: { pods: ['Web_X'] }, reason: 'shell' });
+      r.observe(await getIso(other, 'cli-fixed'));
+      await r.reconcile(key);
+      const failed = await getIso(other, 'cli-fixed');
+      expect([failed.status?.phase, failed.status?.observedGeneration]).toEqual(['Failed', 1]);
+      // The responder fixes the spec and waits for the isolation.
+      await editSpec(other, 'cli-fixed', { target: { pods: ['web-x'] } });
+      const io = captureIO();
+      let settled = false;
+      const waiting = runCli(
+        [
+          'isolate',
+          `${other}/web-x`,
+          '--name',
+          'cli-fixed',
+          '--reason',
+          'shell',
+          '--kubeconfig',
+          cluster.kubeconfigPath,
+          '--wait',
+          '--timeout',
+          '60s',
+        ],
+        io,
+      ).finally(() => (settled = true));
+      // The Isolation exists (the create is answered 409) with the Failed of generation 1: not an outcome.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect([settled, io.stdout, io.stderr]).toEqual([false, '', '']);
+      // The controller reconciles the fixed spec: that is the outcome.
+      r.observe(await getIso(other, 'cli-fixed'));
+      await r.reconcile(key);
+      await r.checks.idle();
+      expect(await waiting).toBe(0);
+      expect(io.stderr).toBe('');
+      expect(io.stdout).toMatch(
+        new RegExp(
+          `^isolation ${other}/cli-fixed: Isolated \\(NetworkPolicy\\)\\n  1 pod\\(s\\) isolated with NetworkPolicy\\n  pods: web-x\\n`,
+        ),
+      );
+      expect((await getIso(other, 'cli-fixed')).status?.observedGeneration).toBe(2);
+    } finally {
+      // Released by this test's reconciler, which the finalizer waits for.
+      await kube
+        .request({ method: 'DELETE', path: paths.isolation(other, 'cli-fixed') })
+        .catch(() => undefined);
+      r.forget(other, 'cli-fixed');
+      await r.reconcile(key).catch(() => undefined);
+      await r.stop();
+    }
   }, 90_000);
 });

@@ -7,9 +7,9 @@ import { stringify } from 'yaml';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
-import type { Isolation } from '../../isolate/api.ts';
 import {
   isolatedNone,
+  isolateOutcome,
   isolationFromFlags,
   kubeFrom,
   lastReported,
@@ -150,13 +150,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       io.out(v.output === 'json' ? JSON.stringify({ namespace: ns, name, created: !existed }) + '\n' : text);
       return EXIT.ok;
     }
-    const finished = (i: Isolation | undefined) => {
-      const p = i?.status?.phase;
-      if (p === 'Isolated' || p === 'Leaking' || p === 'Failed' || p === 'Released') return true;
-      if (isolatedNone(i)) return true;
-      return p === 'Pending' && !!i?.spec?.dryRun && (i.status?.message ?? '').startsWith('dry run');
-    };
-    const { iso: last, timedOut } = await waitFor(kube, ns, name, finished, timeoutMs);
+    // The controller's outcome for the spec as it is now: a status of an older generation (the spec
+    // edited since) is not waited for.
+    const { iso: last, timedOut } = await waitFor(kube, ns, name, isolateOutcome, timeoutMs);
     if (v.output === 'json') io.out(JSON.stringify(last ?? null, null, 2) + '\n');
     else if (last) io.out(summary(last));
     if (timedOut) {
