@@ -474,6 +474,31 @@ export function wasEnforcing(
 }
 
 /**
+ * Whether the learned edges unused for `learning.ruleExpiry` stay, for now, instead of aging out: while
+ * a Segmentation that was enforcing (`wasEnforcing`) has its proposal still being written in Enforce
+ * (`stillWritten`: one of its ProposedNetworkPolicies refused, not taken, not deleted or its name held,
+ * over a frozen proposal in scope). Such a proposal follows the live analysis, and what it applies is
+ * enforced at once: an edge aging out would take its allow out of an enforced NetworkPolicy and block
+ * traffic that was allowed and observed, without an audit. Kept, the edges' rules are in the proposal
+ * frozen once it is written in full, and age out of the learned graph then; they leave what is enforced
+ * only through a proposal made afresh (Learn) and audited.
+ */
+export function keepsAgedEdges(
+  mode: Mode,
+  stillWritten: boolean,
+  old: Pick<SegmentationStatus, 'mode' | 'conditions' | 'enforcedPolicies'> | undefined,
+): boolean {
+  return mode === 'Enforce' && stillWritten && wasEnforcing(old);
+}
+
+/** What `Enforced` says of `kept` learned edges past `learning.ruleExpiry` kept (`keepsAgedEdges`). */
+export function keptEdgesNote(kept: number, ruleExpiry: string): string {
+  return kept > 0
+    ? `; ${kept} learned edge(s) unused for ${ruleExpiry} are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)`
+    : '';
+}
+
+/**
  * The mode automatic promotion moves to now, if any. Not Enforce while a CronJob in scope has not run
  * since learning began (`notRun`, see cronJobsNotRunSince): the audit cannot have seen its traffic.
  * The condition counts only from when the Segmentation entered its mode (`modeSince`, status.modeSince):

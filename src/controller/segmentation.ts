@@ -61,6 +61,8 @@ import {
   unobservedAnnouncement,
   unobservedMessage,
   wasEnforcing,
+  keepsAgedEdges,
+  keptEdgesNote,
   wouldBlockAnnouncement,
 } from './decide.ts';
 import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
@@ -860,7 +862,51 @@ export class SegmentationController {
     );
     st.spec = spec;
     st.namespaces = new Set(namespaces);
-    const aged = st.edges.ageOut(now - spec.learning.ruleExpiryMs);
+    // The proposal in place: the ProposedNetworkPolicies of this Segmentation (see below).
+    const uid = seg.metadata.uid;
+    const ours = (o: ProposedNetworkPolicy) => isOurs(o, name, uid);
+    let proposal: ProposedNetworkPolicy[] = this.#proposals.list().filter(ours);
+    // A frozen proposal covers only the namespaces selected now: the policies of a namespace that left
+    // the selection (its label changed, the selector narrowed) are pruned, and so are their
+    // NetworkPolicies in Enforce; kept, they would stay enforced in a namespace this Segmentation no
+    // longer covers, and that another Segmentation may now select.
+    const frozenInScope = proposal.filter((p) => st.namespaces.has(p.metadata.namespace ?? ''));
+    const mode = spec.mode;
+    const wasMode = old.mode;
+    // A ProposedNetworkPolicy microseg does not manage holding the name of a proposed policy is left
+    // untouched, in every mode: the proposal lacks that policy, and a Warning Event and ProposalStable
+    // say so (as Enforced does for NetworkPolicies).
+    // Only a proposal that is written can be held up: a frozen one (Audit, Enforce) is not rewritten
+    // from the live analysis, so a name only that analysis proposes is nobody's conflict yet; nor is it
+    // built or planned then (neither would be used, and the live analysis changes with every flow).
+    // A proposal is frozen only once it is in place in full, however it left Learn: first written
+    // outside Learn (created in Audit or Enforce, or a namespace selected anew), or promoted by hand
+    // while one of its ProposedNetworkPolicies could not be written (refused, a name held by another) or
+    // deleted. ProposalStable said so at the last reconcile (only a proposal being written can say it),
+    // and it is written again now. Frozen as the objects in place, it would lose that policy for good,
+    // and in Enforce the default deny of its namespace would cut off the workload the policy is for.
+    // Status, not memory, tells it: a new leader goes on writing too. A Segmentation microseg has begun
+    // to reconcile (its finalizer is there, added before anything is written) with no status of a
+    // reconcile (no mode in it: the first reconcile's status write failed, or its leader stopped before
+    // it) has nothing saying that the objects in place are the proposal in full: they may lack one the
+    // API server refused, and frozen so, the default deny would cut off its workload. Written too.
+    // Objects in place before microseg ever reconciled the Segmentation (no finalizer) are frozen as they
+    // are: not written by a reconcile of it, they are all there is to go by.
+    const lastStable = findCondition(old.conditions, C.ProposalStable);
+    const writtenInPart =
+      (wasMode === undefined && (seg.metadata.finalizers ?? []).includes(FINALIZER)) ||
+      (lastStable?.status === 'False' &&
+        (lastStable.reason === Reason.ApplyFailed || lastStable.reason === Reason.PolicyNameConflict));
+    const writing = mode === 'Learn' || frozenInScope.length === 0 || writtenInPart;
+    // A proposal still written over a frozen one in scope (see Enforce below).
+    const stillWritten = writing && frozenInScope.length > 0;
+    // Enforcing such a proposal, which follows the live analysis: an edge aging out would take its
+    // allow out of what is enforced, unaudited. The edges past their expiry are kept until the proposal
+    // is written in full (and frozen with their rules), and age out then.
+    const expiredBefore = now - spec.learning.ruleExpiryMs;
+    const keepAged = keepsAgedEdges(mode, stillWritten, old);
+    const keptAged = keepAged ? st.edges.edges((e) => e.lastSeen < expiredBefore).length : 0;
+    const aged = keepAged ? 0 : st.edges.ageOut(expiredBefore);
     if (aged > 0)
       this.#events.record(
         seg,
@@ -920,41 +966,6 @@ export class SegmentationController {
 
     mark('analysis');
     // ----- the proposal: live in Learn, frozen in Audit and Enforce -----
-    const uid = seg.metadata.uid;
-    const ours = (o: ProposedNetworkPolicy) => isOurs(o, name, uid);
-    let proposal: ProposedNetworkPolicy[] = this.#proposals.list().filter(ours);
-    // A frozen proposal covers only the namespaces selected now: the policies of a namespace that left
-    // the selection (its label changed, the selector narrowed) are pruned, and so are their
-    // NetworkPolicies in Enforce; kept, they would stay enforced in a namespace this Segmentation no
-    // longer covers, and that another Segmentation may now select.
-    const frozenInScope = proposal.filter((p) => st.namespaces.has(p.metadata.namespace ?? ''));
-    const mode = spec.mode;
-    const wasMode = old.mode;
-    // A ProposedNetworkPolicy microseg does not manage holding the name of a proposed policy is left
-    // untouched, in every mode: the proposal lacks that policy, and a Warning Event and ProposalStable
-    // say so (as Enforced does for NetworkPolicies).
-    // Only a proposal that is written can be held up: a frozen one (Audit, Enforce) is not rewritten
-    // from the live analysis, so a name only that analysis proposes is nobody's conflict yet; nor is it
-    // built or planned then (neither would be used, and the live analysis changes with every flow).
-    // A proposal is frozen only once it is in place in full, however it left Learn: first written
-    // outside Learn (created in Audit or Enforce, or a namespace selected anew), or promoted by hand
-    // while one of its ProposedNetworkPolicies could not be written (refused, a name held by another) or
-    // deleted. ProposalStable said so at the last reconcile (only a proposal being written can say it),
-    // and it is written again now. Frozen as the objects in place, it would lose that policy for good,
-    // and in Enforce the default deny of its namespace would cut off the workload the policy is for.
-    // Status, not memory, tells it: a new leader goes on writing too. A Segmentation microseg has begun
-    // to reconcile (its finalizer is there, added before anything is written) with no status of a
-    // reconcile (no mode in it: the first reconcile's status write failed, or its leader stopped before
-    // it) has nothing saying that the objects in place are the proposal in full: they may lack one the
-    // API server refused, and frozen so, the default deny would cut off its workload. Written too.
-    // Objects in place before microseg ever reconciled the Segmentation (no finalizer) are frozen as they
-    // are: not written by a reconcile of it, they are all there is to go by.
-    const lastStable = findCondition(old.conditions, C.ProposalStable);
-    const writtenInPart =
-      (wasMode === undefined && (seg.metadata.finalizers ?? []).includes(FINALIZER)) ||
-      (lastStable?.status === 'False' &&
-        (lastStable.reason === Reason.ApplyFailed || lastStable.reason === Reason.PolicyNameConflict));
-    const writing = mode === 'Learn' || frozenInScope.length === 0 || writtenInPart;
     const desired = writing ? st.memo.proposed(seg, analysis.proposal) : [];
     let actions: Action<ProposedNetworkPolicy>[] = [];
     if (writing) {
@@ -1285,7 +1296,6 @@ export class SegmentationController {
       // traffic that was observed (or is the policy still missing), while withdrawing what is enforced
       // would open every namespace for a whole audit window at each new edge. So a Segmentation that
       // was enforcing keeps enforcing through it, and Enforced says why the proposal is still written.
-      const stillWritten = writing && frozenInScope.length > 0;
       const why = [
         ...held.map(
           (a) => `the name of ProposedNetworkPolicy ${a.namespace}/${a.name} is held by another object`,
@@ -1303,14 +1313,15 @@ export class SegmentationController {
         force: spec.enforce.force,
         audit: verdict,
       });
-      // Said where it is why: enforcing on through an audit that is not clean, or refused again.
+      // Said where it is why: enforcing on through an audit that is not clean, or refused again; and,
+      // enforcing, the learned edges past their expiry kept meanwhile (keepsAgedEdges).
       const gateNote = !gate.allowed
         ? writtenNote('each change to it starts the audit again')
-        : !verdict.clean && !spec.enforce.force
-          ? writtenNote(
-              'it stays enforced while its audit starts again, and what newly learned flows add to it is applied',
-            )
-          : '';
+        : (!verdict.clean && !spec.enforce.force
+            ? writtenNote(
+                'it stays enforced while its audit starts again, and what newly learned flows add to it is applied',
+              )
+            : '') + keptEdgesNote(keptAged, formatDuration(spec.learning.ruleExpiryMs));
       if (gate.allowed) {
         const fromProposal = st.memo.enforced(seg, proposal);
         // A NetworkPolicy not in the frozen proposal (its ProposedNetworkPolicy deleted by hand) in a

@@ -25,6 +25,8 @@ import {
   unobservedAnnouncement,
   unobservedMessage,
   wasEnforcing,
+  keepsAgedEdges,
+  keptEdgesNote,
   wouldBlockAnnouncement,
   wouldBlockInWindow,
 } from '../../src/controller/decide.ts';
@@ -524,6 +526,34 @@ describe('wasEnforcing', () => {
     expect(wasEnforcing({ mode: 'Enforce', conditions: failed, enforcedPolicies: 2 })).toBe(true);
     expect(wasEnforcing({ mode: 'Enforce', conditions: failed, enforcedPolicies: 0 })).toBe(false);
     expect(wasEnforcing({ mode: 'Enforce', conditions: failed })).toBe(false);
+  });
+});
+
+describe('keepsAgedEdges', () => {
+  const enforced = (reason: string): Condition[] => [
+    { type: 'Enforced', status: 'False', reason, message: 'm', lastTransitionTime: 't' },
+  ];
+  const enforcing = { mode: 'Enforce' as const, conditions: enforced('ApplyFailed'), enforcedPolicies: 1 };
+  it('keeps them while an enforcing Segmentation writes its proposal on in Enforce', () => {
+    expect(keepsAgedEdges('Enforce', true, enforcing)).toBe(true);
+  });
+  it('lets them age out when the proposal is frozen, nothing is enforced, or in another mode', () => {
+    // Frozen: the live analysis is not what is enforced.
+    expect(keepsAgedEdges('Enforce', false, enforcing)).toBe(false);
+    // Refused, or applies that all failed: nothing enforced to withdraw an allow from.
+    const refused = { mode: 'Enforce' as const, conditions: enforced('EnforceRefused') };
+    expect(keepsAgedEdges('Enforce', true, refused)).toBe(false);
+    expect(keepsAgedEdges('Enforce', true, { ...enforcing, enforcedPolicies: 0 })).toBe(false);
+    expect(keepsAgedEdges('Enforce', true, undefined)).toBe(false);
+    // Set back to Audit or Learn: the policies are taken out, nothing stays enforced.
+    expect(keepsAgedEdges('Audit', true, enforcing)).toBe(false);
+    expect(keepsAgedEdges('Learn', true, enforcing)).toBe(false);
+  });
+  it('says the edges kept in Enforced only when there are some', () => {
+    expect(keptEdgesNote(0, '1m')).toBe('');
+    expect(keptEdgesNote(2, '168h')).toBe(
+      '; 2 learned edge(s) unused for 168h are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)',
+    );
   });
 });
 

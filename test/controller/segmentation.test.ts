@@ -2294,6 +2294,103 @@ describe('the Segmentation controller', () => {
         });
       });
 
+      it('keeps an allow it enforces while the proposal is still being written when the edge behind it ages out', async () => {
+        // Enforcing, with web's objects refused (the proposal is still written from the live analysis):
+        // api's policy admits web on 8080 and 9090. The 9090 edge was last seen 50 s ago, and rules expire
+        // after 1m.
+        let offsetMs = 0;
+        const s = dueForEnforce('Enforce');
+        s.spec = { ...s.spec, learning: { ruleExpiry: '1m' } };
+        const graph = learnedGraph();
+        const old = new Date(Date.now() - 50_000).toISOString();
+        graph.spec.edges.push({ ...graph.spec.edges[0]!, port: 9090, firstSeen: old, lastSeen: old });
+        const { controller, state, recorded } = await start(
+          [s],
+          { ...objects, [resourcePath('LearnedEdgeSet')]: [graph] },
+          {},
+          () => Date.now() + offsetMs,
+        );
+        state.failApply.add('microseg-web');
+        state.failEdgeSets = false;
+        controller.startLeading();
+        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        let seen = 0;
+        const cacheTaken = () => {
+          const taken = state.taken.slice(seen) as {
+            kind: string;
+            metadata: { name: string };
+            spec?: unknown;
+          }[];
+          seen = state.taken.length;
+          for (const body of taken)
+            if (body.spec !== undefined && ['NetworkPolicy', 'ProposedNetworkPolicy'].includes(body.kind))
+              state.emit(resourcePath(body.kind), 'ADDED', {
+                ...body,
+                metadata: { ...body.metadata, resourceVersion: '3' },
+              });
+        };
+        /** The ports of api's policy (of `kind`) in each apply since the `from`th. */
+        const apiPorts = (kind: string, from: number) =>
+          state.applied
+            .slice(from)
+            .filter(
+              (a) =>
+                a.subresource === undefined &&
+                a.body.kind === kind &&
+                (a.body.metadata as { name: string }).name === 'microseg-api',
+            )
+            .map((a) =>
+              (a.body.spec as { ingress: { ports?: { port: number }[] }[] }).ingress
+                .flatMap((r) => (r.ports ?? []).map((p) => p.port))
+                .sort(),
+            );
+        cacheTaken();
+        await controller.reconcile('shop');
+        cacheTaken();
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 1, edges: 2 });
+        expect(apiPorts('NetworkPolicy', 0).at(-1)).toEqual([8080, 9090]);
+
+        // 20 s later the 9090 edge is 70 s old, past the expiry: it is kept while the proposal is
+        // still written, so api's enforced policy keeps admitting web on 9090.
+        offsetMs = 20_000;
+        const before = state.applied.length;
+        for (let i = 0; i < 2; i++) {
+          await controller.reconcile('shop');
+          cacheTaken();
+        }
+        expect(apiPorts('NetworkPolicy', before)).toEqual([]);
+        expect(apiPorts('ProposedNetworkPolicy', before)).toEqual([]);
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        expect(recorded.filter((e) => e.reason === 'EdgesAgedOut')).toEqual([]);
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 1, edges: 2 });
+        expect(condition(state, 'Enforced')).toMatchObject({
+          status: 'False',
+          reason: 'ApplyFailed',
+          message:
+            '1 of 3 NetworkPolicies in place; 1 could not be applied or repaired; 1 default deny held back while a policy of its namespace could not be applied (see Degraded); 1 learned edge(s) unused for 1m are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)',
+        });
+
+        // Lifted: web's objects are written and the proposal, api's 9090 rule included, is frozen. The
+        // edge then ages out, and the frozen proposal keeps its rule until it is proposed afresh.
+        state.failApply.clear();
+        await controller.reconcile('shop');
+        cacheTaken();
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+        });
+        await controller.reconcile('shop');
+        cacheTaken();
+        expect(recorded).toContainEqual({
+          type: 'Normal',
+          reason: 'EdgesAgedOut',
+          message: '1 learned edge(s) unused for 1m aged out',
+        });
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 3, edges: 1 });
+        expect(apiPorts('NetworkPolicy', before)).toEqual([]);
+        expect(apiPorts('ProposedNetworkPolicy', before)).toEqual([]);
+      });
+
       it('says in a refusal of Enforce that the proposal is still being written while one of it is refused', async () => {
         // In Enforce, its audit begun just now (not clean): web's objects are refused, so the proposal is
         // written from the live analysis at each reconcile, and each change to it starts the audit again.

@@ -7,6 +7,8 @@
  * called stable (and promoted without it), and a LearnedEdgeSet refused loses no learned edge. Created in
  * Enforce, a first proposal with a refused ProposedNetworkPolicy is written again until it is in place in
  * full, never frozen without it; so is a proposal promoted by hand from Learn while one is refused.
+ * Enforcing such a proposal, a learned edge past learning.ruleExpiry is kept until it is written in
+ * full: its allow never leaves the enforced NetworkPolicy meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -52,6 +54,11 @@ const team4 = uniqueName('team');
 const seg4 = uniqueName('seg');
 const vap4 = uniqueName('refuse-promoted');
 const vapMessage4 = 'microseg-db is refused in this namespace too';
+const ns5 = uniqueName('refuse');
+const team5 = uniqueName('team');
+const seg5 = uniqueName('seg');
+const vap5 = uniqueName('refuse-aging');
+const vapMessage5 = 'microseg-db is refused while an edge ages out';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let admin: KubeConfig;
 let ctrl: RunningController | undefined;
@@ -227,8 +234,9 @@ afterAll(async () => {
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg2}`);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg3}`);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg4}`);
+  await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg5}`);
   for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
-    for (const name of [vap2, vap3, vap4])
+    for (const name of [vap2, vap3, vap4, vap5])
       await cluster.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${what}/${name}`);
   await cluster.request(
     'DELETE',
@@ -600,6 +608,102 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     // Lifted: db's objects are written, then the deny, and the proposal of four is frozen.
     await liftedThenFrozen(vap4, probe, seg4, np4, pnp4);
     expect(denied).toEqual([]);
+    watching.abort();
+  }, 90_000);
+
+  it('enforcing while a ProposedNetworkPolicy is refused: an edge that ages out takes no allow out of what is enforced', async () => {
+    await ctrl?.stop();
+    let offsetMs = 0;
+    ctrl = await startLeader(cluster, {
+      segmentationSelector: `microseg.dev/test=${segName}`,
+      identity: 'refusals-6',
+      leaseName: 'microseg-controller',
+      controller: { resyncMs: 300, persistIntervalMs: 200, now: () => Date.now() + offsetMs },
+    });
+    await createShop(admin, ns5, team5, '10.79.4');
+    const np5 = `/apis/networking.k8s.io/v1/namespaces/${ns5}/networkpolicies`;
+    const pnp5 = `/apis/microseg.dev/v1alpha1/namespaces/${ns5}/proposednetworkpolicies`;
+    /** The ports cart's policy admits frontend on, as `policy` has them. */
+    const cartPorts = (policy: NetworkPolicy | undefined) =>
+      (policy?.spec?.ingress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port)).sort();
+    // Each spec of microseg's NetworkPolicy for cart in ns5 that does not admit frontend on 9090.
+    const without9090: unknown[] = [];
+    const watching = new AbortController();
+    void new KubeClient(admin)
+      .watch<NetworkPolicy>(
+        np5,
+        {},
+        (ev) => {
+          if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+          if (ev.object.metadata.name !== 'microseg-cart') return;
+          if (ev.type === 'DELETED' || !cartPorts(ev.object).includes(9090))
+            without9090.push({ type: ev.type, spec: ev.object.spec });
+        },
+        watching.signal,
+      )
+      .catch(() => undefined);
+    // db's ProposedNetworkPolicy and NetworkPolicy are both refused in ns5: the proposal is still written.
+    await refuseDb(vap5, ns5, vapMessage5);
+    const probe = () => probeDb(pnp5, ns5);
+    await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
+    const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
+      body: {
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Segmentation',
+        metadata: { name: seg5, labels: { 'microseg.dev/test': segName } },
+        spec: {
+          namespaceSelector: { matchLabels: { team: team5 } },
+          mode: 'Enforce',
+          enforce: { force: true },
+          learning: { ruleExpiry: '1m' },
+          audit: { window: '30s' },
+        },
+      },
+    });
+    expect(made.status, made.text).toBe(201);
+    await waitSeg(cluster, seg5, 'reconciled', (x) => x.status?.mode === 'Enforce');
+    // frontend → cart on 9090 was last seen 50 s ago; the other two just now.
+    const now = Date.now();
+    expect(
+      (
+        await ctrl.push([
+          flow(`${ns5}/frontend`, `${ns5}/cart`, 8080, { count: 5 }),
+          flow(`${ns5}/frontend`, `${ns5}/cart`, 9090, { time: new Date(now - 50_000).toISOString() }),
+          flow(`${ns5}/cart`, `${ns5}/db`, 5432, { count: 3 }),
+        ])
+      ).status,
+    ).toBe(202);
+    await waitSeg(cluster, seg5, 'enforcing the three edges', (x) => x.status?.edges === 3);
+    const cart = async () =>
+      (await listJson<NetworkPolicy>(cluster, np5)).find((p) => p.metadata.name === 'microseg-cart');
+    await eventually('cart admits frontend on 8080 and 9090', async () =>
+      JSON.stringify(cartPorts(await cart())) === '[8080,9090]' ? true : undefined,
+    );
+    expect(without9090).toEqual([]);
+
+    // 20 s on, the 9090 edge is 70 s old, past the 1m expiry. Several reconciles later (a resync every
+    // 300 ms), it is kept while the proposal is still written, and cart's policy still admits it.
+    offsetMs = 20_000;
+    await sleep(2500);
+    expect(cartPorts(await cart())).toEqual([8080, 9090]);
+    expect(without9090).toEqual([]);
+    const s = await getSeg(cluster, seg5);
+    expect(s.status).toMatchObject({ mode: 'Enforce', edges: 3, enforcedPolicies: 2 });
+    expect(cond(s, 'ProposalStable')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(cond(s, 'Enforced')?.message).toContain(
+      '1 learned edge(s) unused for 1m are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)',
+    );
+    expect((await events(cluster, seg5)).filter((e) => e.reason === 'EdgesAgedOut')).toEqual([]);
+
+    // Lifted: the proposal of four, cart's 9090 rule included, is frozen; the edge then ages out, and
+    // the frozen proposal keeps the rule.
+    await liftedThenFrozen(vap5, probe, seg5, np5, pnp5);
+    await waitSeg(cluster, seg5, 'the edge aged out', (x) => x.status?.edges === 2);
+    expect((await events(cluster, seg5)).find((e) => e.reason === 'EdgesAgedOut')?.message).toBe(
+      '1 learned edge(s) unused for 1m aged out',
+    );
+    expect(cartPorts(await cart())).toEqual([8080, 9090]);
+    expect(without9090).toEqual([]);
     watching.abort();
   }, 90_000);
 });
