@@ -189,6 +189,15 @@ export class Engine {
   private readonly finished = new Set<string>();
   private readonly ipIndex = new Map<string, ResolvedEnd>();
   private readonly nodes = new Map<string, NodeInfo>();
+  /**
+   * The addresses (`node\0addrKey`) a node's own traffic to its pods comes from, which the node-traffic
+   * exception admits: its Node object's InternalIPs, its pods' status.hostIP(s) and its host-network
+   * pods' addresses. Its other addresses (an ExternalIP, NATed to it outside the cluster) are still the
+   * node's, for a `nodes` peer (which matches every IP of node.status.addresses), but a connection from
+   * one is evaluated like any other; `nodeOtherAddrs` gives their type for the note saying so.
+   */
+  private readonly nodeOwnAddrs = new Set<string>();
+  private readonly nodeOtherAddrs = new Map<string, string>();
   /** The pod CIDRs Node objects give (`spec.podCIDRs`, else `spec.podCIDR`), by node name. */
   private readonly nodePodCidrs: { node: string; cidr: Cidr; field: 'podCIDRs' | 'podCIDR' }[] = [];
   /** The pod networks inferred from pod addresses, as recommend infers them: the /16 (IPv4) or /48 (IPv6). */
@@ -242,11 +251,16 @@ export class Engine {
     }
     for (const n of input.nodes ?? []) {
       const meta = n.metadata;
-      const status = (n as { status?: { addresses?: { address?: unknown }[] } }).status;
+      const status = (n as { status?: { addresses?: { type?: unknown; address?: unknown }[] } }).status;
       const addrs: Addr[] = [];
       for (const a of status?.addresses ?? []) {
-        const p = typeof a.address === 'string' ? parseAddr(a.address) : undefined;
-        if (p) addrs.push(p);
+        const p = typeof a?.address === 'string' ? parseAddr(a.address) : undefined;
+        if (!p) continue;
+        addrs.push(p);
+        const k = `${meta.name}\u0000${addrKey(p)}`;
+        if (a.type === 'InternalIP') this.nodeOwnAddrs.add(k);
+        else if (!this.nodeOtherAddrs.has(k))
+          this.nodeOtherAddrs.set(k, typeof a.type === 'string' ? a.type : 'address (of no type)');
       }
       this.nodes.set(meta.name, { name: meta.name, labels: { ...(meta.labels ?? {}) }, addrs });
       const spec = (n as { spec?: { podCIDR?: unknown; podCIDRs?: unknown } }).spec;
@@ -274,6 +288,7 @@ export class Engine {
       for (const t of texts) {
         const a = typeof t === 'string' ? parseAddr(t) : undefined;
         if (!a) continue;
+        this.nodeOwnAddrs.add(`${name}\u0000${addrKey(a)}`);
         let node = this.nodes.get(name);
         if (!node) this.nodes.set(name, (node = { name, labels: undefined, addrs: [] }));
         if (!node.addrs.some((x) => x.family === a.family && x.value === a.value)) node.addrs.push(a);
@@ -888,8 +903,25 @@ export class Engine {
     return false;
   }
 
+  /**
+   * Traffic from the destination pod's own node: from an address the node's own traffic comes from
+   * (`nodeOwnAddrs`), not from its ExternalIP.
+   */
   private isOwnNode(src: ResolvedEnd, dst: ResolvedEnd): boolean {
-    return src.kind === 'ip' && dst.kind === 'pod' && !!src.node && src.node === dst.node;
+    return (
+      src.kind === 'ip' &&
+      dst.kind === 'pod' &&
+      !!src.node &&
+      src.node === dst.node &&
+      this.nodeOwnAddrs.has(`${src.node}\u0000${addrKey(src.ip)}`)
+    );
+  }
+
+  /** The type of the address of the pod's own node `src` is at when it is no address of its own traffic. */
+  private ownNodeOtherAddress(src: ResolvedEnd, dst: ResolvedEnd): string | undefined {
+    if (src.kind !== 'ip' || dst.kind !== 'pod' || !src.node || src.node !== dst.node) return undefined;
+    const k = `${src.node}\u0000${addrKey(src.ip)}`;
+    return this.nodeOwnAddrs.has(k) ? undefined : this.nodeOtherAddrs.get(k);
   }
 
   /** Fast boolean verdict for resolved ends (no explanation). */
@@ -1328,6 +1360,11 @@ export class Engine {
     if (dir === 'ingress' && this.options.nodeTraffic === 'evaluate' && this.isOwnNode(remote, subject))
       notes.push(
         'traffic from the node a pod runs on is evaluated like any other address (nodeTraffic=evaluate)',
+      );
+    const other = dir === 'ingress' ? this.ownNodeOtherAddress(remote, subject) : undefined;
+    if (other !== undefined)
+      notes.push(
+        `${remote.display} is its node's ${other}: the node's own traffic to its pods comes from its InternalIP or a pod's status.hostIP, so traffic from this address is evaluated like any other`,
       );
     const d = this.decide(dir, subject, remote, port, proto);
     notes.push(...this.priorityTies(dir, subject, remote, port, proto, d));

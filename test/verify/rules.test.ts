@@ -529,6 +529,69 @@ describe('implementation-defined corners', () => {
         .allowed,
     ).toBe(false);
   });
+  it("traffic from its own node's ExternalIP is evaluated, while a `nodes` peer matches the node at every address", () => {
+    // A cloud node: its own traffic to its pods (the kubelet's probes) comes from its InternalIP; its
+    // ExternalIP is NATed to it outside the cluster, so a connection from that address is not the
+    // node's own, and no CNI admits it as such. A `nodes` peer, though, matches the IPs of
+    // node.status.addresses, ExternalIP included (the AdminNetworkPolicy API says so).
+    const cloudNodes = [
+      {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: 'n1', labels: { role: 'worker' } },
+        status: {
+          addresses: [
+            { type: 'InternalIP', address: '192.168.1.1' },
+            { type: 'ExternalIP', address: '203.0.113.1' },
+            { type: 'Hostname', address: 'n1' },
+          ],
+        },
+      },
+    ] as unknown as OtherObject[];
+    const denyToWorkers = {
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name: 'no-workers' },
+      spec: {
+        priority: 5,
+        subject: { namespaces: {} },
+        egress: [{ name: 'workers', action: 'Deny', to: [{ nodes: { matchLabels: { role: 'worker' } } }] }],
+      },
+    } as unknown as OtherObject;
+    const e = (policies: NetworkPolicy[]) =>
+      buildEngine({
+        namespaces: [ns('s')],
+        pods: [
+          {
+            ...pod('s', 'web', { app: 'web' }, '10.8.0.1', { nodeName: 'n1' }),
+            status: { podIPs: [{ ip: '10.8.0.1' }], hostIP: '192.168.1.1' },
+          },
+        ],
+        networkPolicies: policies,
+        clusterPolicies: [denyToWorkers],
+        nodes: cloudNodes,
+      });
+    const deny = np('s', 'deny', { podSelector: {} });
+    const web = { namespace: 's', pod: 'web' };
+    const fromInternal = e([deny]).evaluate({ from: { ip: '192.168.1.1' }, to: web, port: 80 });
+    expect([fromInternal.allowed, fromInternal.ingress.tier]).toEqual([true, 'exception']);
+    const fromExternal = e([deny]).evaluate({ from: { ip: '203.0.113.1' }, to: web, port: 80 });
+    expect([fromExternal.allowed, fromExternal.ingress.tier]).toEqual([false, 'networkpolicy']);
+    expect(fromExternal.notes).toEqual([
+      "node n1 (203.0.113.1) is its node's ExternalIP: the node's own traffic to its pods comes from its InternalIP or a pod's status.hostIP, so traffic from this address is evaluated like any other",
+    ]);
+    // A rule for the address admits it.
+    const admit = np('s', 'admit', {
+      podSelector: {},
+      ingress: [{ from: [{ ipBlock: { cidr: '203.0.113.1/32' } }] }],
+    });
+    expect(e([deny, admit]).evaluate({ from: { ip: '203.0.113.1' }, to: web, port: 80 }).allowed).toBe(true);
+    // The `nodes` peer matches the node at both its InternalIP and its ExternalIP.
+    for (const ip of ['192.168.1.1', '203.0.113.1']) {
+      const v = e([]).evaluate({ from: web, to: { ip }, port: 10250 });
+      expect([ip, v.allowed, v.egress.policy]).toEqual([ip, false, 'AdminNetworkPolicy/no-workers']);
+    }
+  });
   it('traffic from the pod own node is allowed also when a host-network pod counted as a pod shares its address', () => {
     // hostNetworkPods=pod: a host-network pod on n1 has n1's address; the address is still the node's
     // (the kubelet's probes come from it), and the host-network pod is asked about by name.
