@@ -259,8 +259,15 @@ export function checkIsolation(input: LeakInput): LeakReport {
         if (![...ports.values()].some(([, pr]) => pr === proto)) addPort(COMMON_PORTS[2]![0], proto);
       };
       if (dir === 'ingress') for (const cp of P.ports) addPort(cp.port, cp.protocol);
+      // By address for an address end: every address of a node is one end (`node:<name>`), but an
+      // ipBlock admits some of them and not others, and the node's own traffic comes from some only.
       const addRemote = (r: ResolvedEnd | undefined): void => {
-        if (r && r.key !== P.key && !remotes.has(r.key)) remotes.set(r.key, r);
+        if (!r || r.key === P.key) return;
+        const k = r.kind === 'ip' ? `${r.key}\u0000${formatAddr(r.ip)}` : r.key;
+        // Traffic from the pod's own node (its InternalIP, its status.hostIP) is always admitted
+        // (nodeTraffic=allow): no policy could keep it out, so it is neither leak nor exception.
+        if (dir === 'ingress' && all.admitsOwnNodeTraffic(r, P)) return;
+        if (!remotes.has(k)) remotes.set(k, r);
       };
       const addIp = (ip: string | undefined): void => {
         if (ip) addRemote(all.resolveIP(ip));
@@ -332,9 +339,7 @@ export function checkIsolation(input: LeakInput): LeakReport {
           }
         }
       }
-      for (const remote of [...remotes.values()].sort((a, b) =>
-        a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
-      )) {
+      for (const [, remote] of [...remotes.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         for (const [port, proto] of [...ports.values()].sort(
           (a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1),
         )) {

@@ -917,6 +917,14 @@ export class Engine {
     );
   }
 
+  /**
+   * Whether the connection from `src` to pod `dst` is the node-traffic exception's: from the pod's own
+   * node, at an address of its own traffic, admitted whatever the policies (nodeTraffic=allow).
+   */
+  admitsOwnNodeTraffic(src: ResolvedEnd, dst: ResolvedEnd): boolean {
+    return this.options.nodeTraffic === 'allow' && this.isOwnNode(src, dst);
+  }
+
   /** The type of the address of the pod's own node `src` is at when it is no address of its own traffic. */
   private ownNodeOtherAddress(src: ResolvedEnd, dst: ResolvedEnd): string | undefined {
     if (src.kind !== 'ip' || dst.kind !== 'pod' || !src.node || src.node !== dst.node) return undefined;

@@ -376,6 +376,49 @@ describe('leak detection', () => {
     ]);
   });
 
+  it("a foreign rule admitting the pod's own node is no leak at its InternalIP, and one at its ExternalIP", () => {
+    // The node's own traffic to its pods comes from its InternalIP (the pod's status.hostIP) and is
+    // always admitted: a rule admitting that address changes nothing the isolation could hold. Its
+    // ExternalIP is NATed to it outside the cluster: a rule admitting it lets outside clients in.
+    const rules = [
+      webIngress('from-node', { from: [{ ipBlock: { cidr: '192.168.0.10/32' } }], ports: [{ port: 8080 }] }),
+      webIngress('from-edge', { from: [{ ipBlock: { cidr: '203.0.113.10/32' } }], ports: [{ port: 8080 }] }),
+    ];
+    const { input } = isolate('NetworkPolicy', rules);
+    const pods = input.pods.map((p) =>
+      p.metadata.name === 'web-1'
+        ? { ...p, spec: { ...p.spec, nodeName: 'node-a' }, status: { ...p.status!, hostIP: '192.168.0.10' } }
+        : p,
+    );
+    const cloudNode: OtherObject = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'node-a' },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: '192.168.0.10' },
+          { type: 'ExternalIP', address: '203.0.113.10' },
+        ],
+      },
+    };
+    const report = checkIsolation({ ...input, pods, nodes: [cloudNode] });
+    expect(report.leaks.map((l) => `${l.policy} ${l.rule} ${l.example}`)).toEqual([
+      'shop/from-edge ingress[0] from node node-a (203.0.113.10) 8080/TCP',
+    ]);
+    // Where the network plugin checks the node's traffic like any other (nodeTraffic=evaluate), the
+    // rule for its InternalIP is a leak too.
+    const evaluated = checkIsolation({
+      ...input,
+      pods,
+      nodes: [cloudNode],
+      engine: { nodeTraffic: 'evaluate' },
+    });
+    expect(evaluated.leaks.map((l) => `${l.policy} ${l.example}`)).toEqual([
+      'shop/from-node from node node-a (192.168.0.10) 8080/TCP',
+      'shop/from-edge from node node-a (203.0.113.10) 8080/TCP',
+    ]);
+  });
+
   it('a Node listing its Hostname and DNS names among its addresses is probed on its IPs, not failed', () => {
     const kubelet = allowToNodes('allow-kubelet', 'to-nodes', {}, 10250);
     // What the kubelet writes on a real Node: a Hostname (and on clouds DNS names) besides its IPs.
