@@ -266,6 +266,26 @@ describe('snapshot files', () => {
     );
   });
 
+  it('reads UTF-16 without a byte order mark (PowerShell redirection), JSON and YAML, as UTF-8', async () => {
+    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod('a'), pod('b')] }, null, 2);
+    const yaml = 'kind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: b}\n';
+    for (const [name, bytes] of [
+      ['nobom-le.json', Buffer.from(list, 'utf16le')],
+      ['nobom-be.json', Buffer.from(list, 'utf16le').swap16()],
+      ['nobom-le.json.gz', gzipSync(Buffer.from(list, 'utf16le'))],
+    ] as const) {
+      writeFileSync(join(dir, name), bytes);
+      expect((await loadSnapshotFiles([join(dir, name)])).pods.map((p) => p.metadata.name)).toEqual([
+        'a',
+        'b',
+      ]);
+    }
+    writeFileSync(join(dir, 'nobom-be.yaml'), Buffer.from(yaml, 'utf16le').swap16());
+    expect(
+      (await loadSnapshotFiles([join(dir, 'nobom-be.yaml')])).namespaces.map((n) => n.metadata.name),
+    ).toEqual(['a', 'b']);
+  });
+
   it('reads YAML whole and JSON object by object', async () => {
     writeFileSync(
       join(dir, 'two.yaml'),

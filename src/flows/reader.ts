@@ -229,14 +229,32 @@ function toBuffer(c: Buffer | string | Uint8Array): Buffer {
   return typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
-/** Whether bytes start with a UTF-16 byte order mark (FF FE little-endian, FE FF big-endian). */
+/**
+ * The UTF-16 encoding bytes start in, if they do: a byte order mark (FF FE little-endian, FE FF
+ * big-endian), or, without one, a first character in ASCII with a NUL byte beside it (`{` as
+ * `7b 00` or `00 7b`): no text of the formats microseg reads starts with a NUL in UTF-8, and PowerShell
+ * redirection (`Out-File -Encoding unicode -NoNewline`, a .NET writer without a preamble) writes UTF-16
+ * with no mark.
+ */
+export function utf16Encoding(b: Uint8Array): 'utf-16le' | 'utf-16be' | undefined {
+  if (b.length < 2) return undefined;
+  const [b0, b1] = [b[0] ?? 0, b[1] ?? 0];
+  if (b0 === 0xff && b1 === 0xfe) return 'utf-16le';
+  if (b0 === 0xfe && b1 === 0xff) return 'utf-16be';
+  if (b0 !== 0 && b0 < 0x80 && b1 === 0) return 'utf-16le';
+  if (b0 === 0 && b1 !== 0 && b1 < 0x80) return 'utf-16be';
+  return undefined;
+}
+
+/** Whether bytes are UTF-16 text, with or without a byte order mark (see `utf16Encoding`). */
 export function startsUtf16(b: Uint8Array): boolean {
-  return b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff));
+  return utf16Encoding(b) !== undefined;
 }
 
 /**
- * Text that starts with a UTF-16 byte order mark (what Windows PowerShell's `>` writes:
- * `hubble observe -o jsonpb > flows.jsonl`), as UTF-8 without the mark; any other bytes as they are.
+ * UTF-16 text, with a byte order mark (what Windows PowerShell's `>` writes:
+ * `hubble observe -o jsonpb > flows.jsonl`) or without one (see `utf16Encoding`), as UTF-8 without
+ * the mark; any other bytes as they are.
  */
 async function* utf8Text(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let decoder: TextDecoder | undefined;
@@ -244,7 +262,9 @@ async function* utf8Text(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
   for await (const c of chunks) {
     if (first && c.length > 0) {
       first = false;
-      if (startsUtf16(c)) decoder = new TextDecoder(c[0] === 0xff ? 'utf-16le' : 'utf-16be');
+      const encoding = utf16Encoding(c);
+      // The decoder drops a byte order mark at the start, and reads on when there is none.
+      if (encoding !== undefined) decoder = new TextDecoder(encoding);
     }
     if (decoder === undefined) yield c;
     else yield Buffer.from(decoder.decode(c, { stream: true }));
@@ -260,7 +280,7 @@ export type OnTruncated = (message: string) => void;
 
 /**
  * The bytes of a source, decompressed when they start with the gzip magic (`info.gzip` then becomes
- * true), and as UTF-8 when they are UTF-16 text with a byte order mark. Shared by flow files and
+ * true), and as UTF-8 when they are UTF-16 text, with a byte order mark or without. Shared by flow files and
  * cluster snapshot files. Gzip data that cannot be decompressed is an InputError, also when it ends
  * early, unless `onTruncated` is given: then what was decompressed is kept and `onTruncated` told.
  */

@@ -169,7 +169,7 @@ export function replaceRepeated(snap: ClusterSnapshot): { snapshot: ClusterSnaps
 
 /**
  * The text of a file, or of standard input for '-': UTF-8 with or without a byte order mark, or UTF-16
- * with one (what Windows PowerShell's `>` writes), plain or gzip, as the snapshot and flow readers take it.
+ * with one (what Windows PowerShell's `>` writes) or without, plain or gzip, as the snapshot and flow readers take it.
  */
 export async function readText(path: string, stdin?: NodeJS.ReadableStream): Promise<string> {
   let bytes: Buffer;
@@ -196,12 +196,21 @@ export async function readText(path: string, stdin?: NodeJS.ReadableStream): Pro
   return decodeText(bytes);
 }
 
-/** Bytes as text: a UTF-16 byte order mark (either order) decodes UTF-16, a UTF-8 one is dropped. */
+/**
+ * Bytes as text: a UTF-16 byte order mark (either order) decodes UTF-16, as does a first character in
+ * ASCII with a NUL byte beside it (UTF-16 with no mark, as PowerShell redirection may write it; no
+ * UTF-8 JSON starts with a NUL); a UTF-8 mark is dropped.
+ */
 function decodeText(bytes: Buffer): string {
   if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe)
     return new TextDecoder('utf-16le').decode(bytes.subarray(2));
   if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff)
     return new TextDecoder('utf-16be').decode(bytes.subarray(2));
+  const [b0, b1] = [bytes[0] ?? 0, bytes[1] ?? 0];
+  if (bytes.length >= 2 && b0 !== 0 && b0 < 0x80 && b1 === 0)
+    return new TextDecoder('utf-16le').decode(bytes);
+  if (bytes.length >= 2 && b0 === 0 && b1 !== 0 && b1 < 0x80)
+    return new TextDecoder('utf-16be').decode(bytes);
   const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
   return bytes.toString('utf8', bom ? 3 : 0);
 }

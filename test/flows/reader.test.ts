@@ -131,6 +131,23 @@ describe('reading the Hubble sample', () => {
     expect(await readFlows('-', { stdin: Readable.from(oneByte) }).toArray()).toEqual(plain);
   });
 
+  it('reads UTF-16 text without a byte order mark (PowerShell redirection) too: files, gzip and stdin', async () => {
+    const plain = await readFlows(sample('hubble-flows.jsonl')).toArray();
+    const le = Buffer.from(readFileSync(sample('hubble-flows.jsonl'), 'utf8'), 'utf16le');
+    const be = Buffer.from(le).swap16();
+    for (const [name, bytes] of [
+      ['nobom-le.jsonl', le],
+      ['nobom-be.jsonl', be],
+      ['nobom-le.jsonl.gz', gzipSync(le)],
+    ] as const) {
+      const r = readFlows(tmp(name, bytes));
+      expect(await r.toArray()).toEqual(plain);
+      expect(r.stats).toMatchObject({ lines: 11, badLines: 0 });
+    }
+    const oneByte = [be.subarray(0, 1), be.subarray(1, 3), be.subarray(3)];
+    expect(await readFlows('-', { stdin: Readable.from(oneByte) }).toArray()).toEqual(plain);
+  });
+
   it('handles CRLF line ends and a missing final newline', async () => {
     const raw = readFileSync(sample('hubble-flows.jsonl'), 'utf8').trimEnd().replace(/\n/g, '\r\n');
     expect(await readFlows(tmp('crlf.jsonl', raw)).toArray()).toEqual(

@@ -173,6 +173,9 @@ describe('simulate --queries written with a byte order mark', () => {
       ['utf8-bom.json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])],
       ['utf16le.json', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')])],
       ['utf16be.json', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()])],
+      // PowerShell redirection may write UTF-16 with no mark: a NUL byte beside the first character.
+      ['utf16le-nobom.json', Buffer.from(text, 'utf16le')],
+      ['utf16be-nobom.json', Buffer.from(text, 'utf16le').swap16()],
     ];
     for (const [name, bytes] of encodings) {
       writeFileSync(join(dir, name), bytes);
