@@ -39,7 +39,8 @@ export interface SegmentOptions {
    * The community segment each workload was in before (workload id → segment name), from an earlier
    * run over the same cluster: a community whose members were mostly in one such segment keeps its
    * name (see computeSegments), so that a connection more or less renames nothing. Names of a
-   * namespace's platform or unobserved segment (`<ns>-platform`, `<ns>-unobserved`) are not taken over.
+   * namespace's platform, unobserved or no-east-west segment (`<ns>-platform`, `<ns>-unobserved`,
+   * `<ns>-no-east-west`) are not taken over.
    */
   previous?: ReadonlyMap<string, string>;
 }
@@ -128,9 +129,13 @@ export function computeSegments(
   /** Distinct workloads each is connected to, either way: what names a community (its anchor). */
   const neighbours = new Set<number>();
   const degree = new Uint32Array(n);
+  /** Workloads at an end of some edge (to the world, the API server, a node or itself included). */
+  const observed = new Uint8Array(n);
   for (const e of graph.edges) {
     const s = index.get(e.source);
     const t = index.get(e.target);
+    if (s !== undefined) observed[s] = 1;
+    if (t !== undefined) observed[t] = 1;
     if (s === undefined || t === undefined || s === t) continue;
     const key = s < t ? s * n + t : t * n + s;
     // One per edge (a port, a protocol, a direction): the weight says how the two are connected, never
@@ -155,8 +160,8 @@ export function computeSegments(
   neighbours.clear();
   const isHub = (i: number) => dns[i] || callers[i]! >= hubDegree || callees[i]! >= hubDegree;
 
-  // `key` groups the members of a fixed segment: a pin's name, a namespace for its platform or unobserved
-  // segment (two long namespaces' names may slug alike; their segments stay two, one with a suffix).
+  // `key` groups the members of a fixed segment: a pin's name, a namespace for its platform, unobserved or
+  // no-east-west segment (two long namespaces' names may slug alike; their segments stay two, one with a suffix).
   const fixed = new Map<string, { name: string; kind: SegmentKind; key: string }>();
   for (let i = 0; i < n; i++) {
     const id = ids[i]!;
@@ -169,8 +174,16 @@ export function computeSegments(
       fixed.set(id, { name, kind: 'pinned', key: name });
     } else if (isHub(i))
       fixed.set(id, { name: slug(`${w.namespace}-platform`), kind: 'platform', key: w.namespace });
-    else if (!linked[i])
-      fixed.set(id, { name: slug(`${w.namespace}-unobserved`), kind: 'isolated', key: w.namespace });
+    else if (!linked[i]) {
+      // No edge to another workload: with no flow at all, unobserved; else its flows reach only peers
+      // that are no workload (the world, the API server, a node) or itself, and it has no east-west edge.
+      const what = observed[i] ? 'no-east-west' : 'unobserved';
+      fixed.set(id, {
+        name: slug(`${w.namespace}-${what}`),
+        kind: 'isolated',
+        key: `${w.namespace}/${what}`,
+      });
+    }
   }
 
   const g: LouvainGraph = new UndirectedGraph();
@@ -331,7 +344,10 @@ function inheritNames<G extends { members: string[] }>(
   if (previous === undefined || previous.size === 0) return out;
   const namespaceNames = new Set<string>();
   for (const w of workloads.values())
-    namespaceNames.add(slug(`${w.namespace}-platform`)).add(slug(`${w.namespace}-unobserved`));
+    namespaceNames
+      .add(slug(`${w.namespace}-platform`))
+      .add(slug(`${w.namespace}-unobserved`))
+      .add(slug(`${w.namespace}-no-east-west`));
   const candidates: { grp: G; name: string; kept: number }[] = [];
   for (const grp of communities) {
     const counts = new Map<string, number>();

@@ -309,6 +309,36 @@ describe('segments', () => {
     });
   });
 
+  it('names the workloads whose flows reach no other workload apart from those with no flow', () => {
+    // A pod whose only connections go to outside addresses (Inspektor Gadget's sample: wget to 1.1.1.1)
+    // was observed; it is no `-unobserved` workload. Neither end of such an edge is a workload id.
+    const { workloads, graph, a } = twoGroups();
+    const out = workload('gamma', 'egress');
+    const api = workload('gamma', 'operator');
+    const self = workload('gamma', 'loop');
+    const idle = workload('gamma', 'idle');
+    for (const w of [out, api, self, idle]) workloads.set(w.id, w);
+    const world: GraphEdge = { ...edge(out, out), id: 'w', target: 'world:1.1.1.1' };
+    const fromWorld: GraphEdge = { ...edge(api, api), id: 'k', source: 'kube-apiserver' };
+    const edges = [...graph.edges, world, fromWorld, edge(self, self)];
+    const r = computeSegments(workloads, { nodes: [], edges });
+    expect([out, api, self, idle].map((w) => r.membership[w.id])).toEqual([
+      'gamma-no-east-west',
+      'gamma-no-east-west',
+      'gamma-no-east-west',
+      'gamma-unobserved',
+    ]);
+    expect(r.segments.filter((x) => x.id.startsWith('gamma-')).map((x) => [x.id, x.kind])).toEqual([
+      ['gamma-no-east-west', 'isolated'],
+      ['gamma-unobserved', 'isolated'],
+    ]);
+    // The same input gives the same names, and a community never takes the name over from a previous run.
+    const previous = new Map(a.map((w) => [w.id, 'gamma-no-east-west'] as [string, string]));
+    const again = computeSegments(workloads, { nodes: [], edges }, { previous });
+    expect(again.membership[out.id]).toBe('gamma-no-east-west');
+    expect(new Set(a.map((w) => again.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+  });
+
   it('keeps a pinned workload in its segment whatever the graph around it does', () => {
     const { workloads, graph, a, b } = twoGroups();
     const pinned = { ...a[1]!, segmentLabel: 'payments' };
