@@ -7,6 +7,17 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+// Before anything of microseg is loaded: an older Node fails on the TypeScript sources with
+// ERR_UNKNOWN_FILE_EXTENSION, which does not say that the Node is what is wrong. Bad usage, exit 2.
+const NODE_MAJOR = 24;
+if (Number(process.versions.node.split('.')[0]) < NODE_MAJOR) {
+  process.stderr.write(
+    `microseg: Node.js ${process.version} is too old: microseg needs Node.js ${NODE_MAJOR} or newer ` +
+      '(in a checkout, `npm ci` installs it and `npx microseg` runs on it)\n',
+  );
+  process.exit(2);
+}
+
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const main = existsSync(fileURLToPath(source)) ? source : new URL('../dist/cli/main.js', import.meta.url);
 const { runCli } = await import(main.href);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,25 @@ describe('the V8 flags and environment microseg starts with', () => {
     expect(r.stdout).toContain('usage: microseg');
     expect(JSON.parse(/execArgv=(.*)\|env=/m.exec(r.stderr)?.[1] ?? 'null')).toEqual([...NODE_FLAGS]);
     expect(JSON.parse(/\|env=(.*)$/m.exec(r.stderr)?.[1] ?? 'null')).toBe(NODE_ENV.MALLOC_ARENA_MAX);
+  });
+
+  it('refuse to start on a Node older than 24, naming the version found and the one needed, exit 2', () => {
+    // The machine's own Node (v20 here), as `npx --prefix /elsewhere microseg` finds it on the PATH: the
+    // TypeScript sources would fail with ERR_UNKNOWN_FILE_EXTENSION ".ts", which says nothing useful.
+    const old = ['/usr/bin/node', '/usr/local/bin/node', '/bin/node'].find((p) => existsSync(p));
+    expect(old, "a Node.js other than the project's is installed on this machine").toBeDefined();
+    const version = spawnSync(old!, ['--version'], { encoding: 'utf8' }).stdout.trim();
+    expect(Number(/^v(\d+)\./.exec(version)?.[1]), `${old} is ${version}`).toBeLessThan(24);
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in NODE_ENV)));
+    const env = { ...inherited, PATH: `${dirname(old!)}:/usr/bin:/bin` };
+    const message =
+      `microseg: Node.js ${version} is too old: microseg needs Node.js 24 or newer ` +
+      '(in a checkout, `npm ci` installs it and `npx microseg` runs on it)\n';
+    for (const r of [
+      spawnSync(join(root, 'bin/microseg.js'), ['--help'], { env, encoding: 'utf8' }),
+      spawnSync(old!, [join(root, 'bin/microseg.js'), 'graph', '--flows', 'x'], { env, encoding: 'utf8' }),
+    ])
+      expect([r.status, r.stderr, r.stdout]).toEqual([2, message, '']);
   });
 
   it('reach the benchmarks, which run themselves again with them when started without', () => {
