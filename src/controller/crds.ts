@@ -275,7 +275,7 @@ export function segmentationCRD(): Schema {
     enforcedPolicies: int('NetworkPolicies currently applied by microseg for this Segmentation.'),
     wouldBlock: int('Flows the frozen proposal would block inside the audit window.'),
     unauditable: int(
-      'Flows the frozen proposal could not be checked against inside the audit window: an end the audit could place at no pod or address (a workload with no pod, say). They do not make AuditClean False; its message names their count.',
+      'Flows the frozen proposal could not be checked against inside the audit window: an end the audit could place at no pod or address (a workload with no pod, say), or a connection to the ClusterIP of a Service with no backend, which fails at the Service whatever the policies. They do not make AuditClean False; its message names their count.',
     ),
     unobserved: int(
       'Workloads in the selected namespaces that no learned flow reaches or leaves (a CronJob between runs, a Deployment scaled to zero): only the default deny selects them, which cuts off all their traffic once enforced. They do not make AuditClean False; its message names their count.',

@@ -33,6 +33,12 @@ export interface Place {
   pods?: readonly string[];
   /** Every one of `pods` the engine knows is a place (a host-network workload's, each on its node). */
   each?: boolean;
+  /**
+   * No place: why the connection cannot be checked there (a phrase about the end, "is the ClusterIP of
+   * ..."). The ClusterIP of a Service with no backend: the connection fails at the Service itself, and
+   * no NetworkPolicy decides it.
+   */
+  none?: string;
   /** The workload of `pod`, and the flow's end that names it: what tells the pod's revision. */
   owner?: Workload;
   endpoint?: FlowEndpoint;
@@ -69,6 +75,12 @@ export function flowEnds(identity: Identity, n: number, f: Flow, destination: bo
   if (!backends) {
     const peer = identity.peerAt(n);
     const own = destination ? f.dst : f.src;
+    // The ClusterIP of a Service with no backend: kube-proxy or Cilium refuses the connection at the
+    // Service, before any pod a policy selects is reached; enforcing the proposal changes nothing for
+    // it, so it is not checked (not blocked, not admitted). Once the Service has backends, a flow to it
+    // is checked at them.
+    if (destination && peer.kind === 'private' && peer.service !== undefined)
+      return [{ peer, port: f.port, at: [{ none: unbackedWhy(peer.service) }] }];
     if (placed(own)) {
       // A pod the audit's view of the cluster does not have (created since the last reconcile, or
       // given only by an address the view gives no pod) is checked at another pod of its workload, one
@@ -100,6 +112,11 @@ export function flowEnds(identity: Identity, n: number, f: Flow, destination: bo
     const peer = identity.peerAt(b.peer);
     return { peer, port: destination ? b.port : f.port, at: placesOf(identity, peer, apiserver) };
   });
+}
+
+/** Why a connection to the ClusterIP of Service `service`, which has no backend, is not checked. */
+export function unbackedWhy(service: string): string {
+  return `is the ClusterIP of Service ${service}, which has no backend: the connection fails at the Service, and no policy decides it`;
 }
 
 /**
@@ -201,6 +218,10 @@ function engineEnds(
   const ends: ResolvedEnd[] = [];
   let missing = at.length === 0 ? NO_PLACE : undefined;
   for (const p of at) {
+    if (p.none !== undefined) {
+      missing ??= p.none;
+      continue;
+    }
     if (p.each === true && p.pods && p.namespace) {
       let any = false;
       for (const pod of p.pods) {

@@ -652,3 +652,38 @@ const dbFromStable = {
     ],
   },
 };
+
+describe('the audit of a flow to the ClusterIP of a Service with no backend', () => {
+  /** shop's Service ghost (10.96.0.80, port 80 → 8080), whose selector selects no pod. */
+  const ghostService = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'ghost', namespace: 'shop' },
+    spec: { selector: { app: 'ghost' }, clusterIP: '10.96.0.80', ports: [{ port: 80, targetPort: 8080 }] },
+  };
+
+  it('finds it unauditable, not blocked: it fails at the Service, and no policy decides it', async () => {
+    const { identity, engine } = await shopAudit(fixtureSnapshot(ghostService));
+    // The proposal isolates cart (its default deny), and admits no egress to the address: asked, the
+    // engine would block it; but the connection never reaches a pod a policy selects.
+    const f = between(CART, { ip: '10.96.0.80' }, 80);
+    expect(auditedEach(identity, engine, f)).toEqual([
+      ['shop/Deployment/cart', 'private:10.96.0.80', 'unauditable'],
+    ]);
+    const d = identity.resolveNumber(f.dst, f.time, f.port);
+    const [dst] = flowEnds(identity, d, f, true);
+    expect(unplacedEnd(engine, f, undefined, dst!.at)).toEqual({
+      end: 'destination',
+      why: 'is the ClusterIP of Service shop/ghost, which has no backend: the connection fails at the Service, and no policy decides it',
+    });
+  });
+
+  it('audits it against the backends once the Service has them', async () => {
+    const backed = { ...ghostService, spec: { ...ghostService.spec, selector: { app: 'db' } } };
+    const { identity, engine } = await shopAudit(fixtureSnapshot(backed));
+    // db admits cart on 5432 only: on 8080 the flow would be blocked.
+    expect(auditedEach(identity, engine, between(CART, { ip: '10.96.0.80' }, 80))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+  });
+});
