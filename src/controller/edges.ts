@@ -5,8 +5,10 @@
  * edge rewrites one shard, not all of them.
  */
 import type { Flow, Protocol, Verdict } from '../flows/types.ts';
-import { edgeKey, foldFlow } from '../graph/aggregate.ts';
+import { compareEdges as graphOrder, edgeKey, foldFlow } from '../graph/aggregate.ts';
+import { edgeId } from '../graph/build.ts';
 import type { EdgeRecord } from '../graph/types.ts';
+import type { Identity } from '../identity/index.ts';
 import type { Peer, PeerKind } from '../identity/types.ts';
 import type { LearnedEdgeSet, PersistedEdge, Segmentation } from './api.ts';
 import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
@@ -114,6 +116,89 @@ export class EdgeStore {
   persisted(): PersistedEdge[] {
     return this.edges().map(toPersisted);
   }
+}
+
+/**
+ * The learned edges as the cluster is now. An edge learned to the ClusterIP of a Service that had no
+ * backend then (`private:<ClusterIP>`: the connection failed at the Service, and no rule can admit
+ * the address, as a policy sees a connection only once it is translated to a backend pod) stands,
+ * once the Service has backends, for a connection to them: it becomes an edge to each, on the port
+ * it takes the connection on, as a flow to the Service now is learned (marked shared by the
+ * connection when several, so that it counts once), folded into the edges learned to them since.
+ * The offline pipeline does the same with a snapshot taken while the Service has backends: the client
+ * calls the Service, and the proposal admits it to the pods behind it, instead of an ipBlock for an
+ * address that admits nothing. An edge to a ClusterIP whose Service still has no backend, or to an
+ * address that is no Service's, is kept as it is. Pure: the edges given are not changed (the learned
+ * evidence stays as it was learned); the result is in graph order.
+ */
+export function creditServiceEdges(
+  identity: Pick<Identity, 'resolveNumber' | 'serviceBackends' | 'peerAt'>,
+  edges: readonly EdgeRecord[],
+): readonly EdgeRecord[] {
+  const out = new Map<string, EdgeRecord>();
+  let credited = false;
+  const fold = (e: EdgeRecord) => {
+    const key = edgeKey(e);
+    const had = out.get(key);
+    out.set(key, had === undefined ? e : mergedEdge(had, e));
+  };
+  for (const e of edges) {
+    if (!e.dst.startsWith('private:')) {
+      fold(e);
+      continue;
+    }
+    const n = identity.resolveNumber(
+      { ip: e.dst.slice('private:'.length) },
+      e.lastSeen,
+      e.port,
+      false,
+      e.protocol,
+    );
+    const backends = identity.serviceBackends(n, e.port, e.protocol);
+    if (backends === undefined || backends.length === 0) {
+      fold(e);
+      continue;
+    }
+    credited = true;
+    const shared =
+      backends.length > 1
+        ? edgeId({ src: e.src, dst: identity.peerAt(n).id, port: e.port, protocol: e.protocol })
+        : undefined;
+    for (const b of backends) {
+      const edge: EdgeRecord = {
+        ...e,
+        dst: identity.peerAt(b.peer).id,
+        port: b.port,
+        verdicts: { ...e.verdicts },
+      };
+      if (e.dropReasons !== undefined) edge.dropReasons = { ...e.dropReasons };
+      if (e.shared !== undefined || shared !== undefined) edge.shared = { ...e.shared };
+      if (shared !== undefined) edge.shared![shared] = (edge.shared![shared] ?? 0) + e.count;
+      fold(edge);
+    }
+  }
+  return credited ? [...out.values()].sort(graphOrder) : edges;
+}
+
+/** Two records of one edge as one: counts added, the first and last times of both. New objects. */
+function mergedEdge(a: EdgeRecord, b: EdgeRecord): EdgeRecord {
+  const add = <T extends string>(x: Partial<Record<T, number>> = {}, y: Partial<Record<T, number>> = {}) => {
+    const sum: Partial<Record<T, number>> = { ...x };
+    for (const [k, v] of Object.entries(y) as [T, number][]) sum[k] = (sum[k] ?? 0) + v;
+    return sum;
+  };
+  const edge: EdgeRecord = {
+    ...a,
+    count: a.count + b.count,
+    firstSeen: Math.min(a.firstSeen, b.firstSeen),
+    lastSeen: Math.max(a.lastSeen, b.lastSeen),
+    verdicts: add(a.verdicts, b.verdicts),
+  };
+  if (a.dropReasons !== undefined || b.dropReasons !== undefined)
+    edge.dropReasons = add(a.dropReasons, b.dropReasons) as Record<string, number>;
+  if (a.shared !== undefined || b.shared !== undefined)
+    edge.shared = add(a.shared, b.shared) as Record<string, number>;
+  return edge;
 }
 
 export function toPersisted(e: EdgeRecord): PersistedEdge {

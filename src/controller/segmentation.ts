@@ -65,7 +65,7 @@ import {
   keptEdgesNote,
   wouldBlockAnnouncement,
 } from './decide.ts';
-import { EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
+import { creditServiceEdges, EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
 import type { Place, PodLabels, Unplaced } from './ends.ts';
 import { auditFlow, audited, flowEnds, unplacedEnd } from './ends.ts';
 import type { EventSink } from './events.ts';
@@ -925,7 +925,9 @@ export class SegmentationController {
     // it reads, namespaces): not when the mode changes.
     const analysisInputs = analysisKey(st.edges.version, spec, namespaces);
     if (!st.analysis || st.analysis.identity !== identity || st.analysis.key !== analysisInputs) {
-      const learned = st.edges.edges(
+      // An edge learned to the ClusterIP of a Service that had no backend then is its backends' once
+      // it has some (no ipBlock for the address, which admits nothing); the store keeps it as learned.
+      const learned = creditServiceEdges(identity, st.edges.edges()).filter(
         (e) => (touches(e.src) || touches(e.dst)) && e.count >= spec.learning.minFlows,
       );
       const peers = new Map(

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { EdgeStore, fnv32, namespaceOf, peerFromId, shardEdges } from '../../src/controller/edges.ts';
+import {
+  creditServiceEdges,
+  EdgeStore,
+  fnv32,
+  namespaceOf,
+  peerFromId,
+  shardEdges,
+} from '../../src/controller/edges.ts';
 import type { PersistedEdge } from '../../src/controller/api.ts';
+import type { EdgeRecord } from '../../src/graph/types.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
+import { fixtureSnapshot } from '../core/fixture.ts';
 
 const T0 = Date.parse('2026-11-28T12:00:00Z');
 const w = (id: string) => peerFromId(id);
@@ -152,5 +162,70 @@ describe('shardEdges', () => {
     expect(shards.length).toBeGreaterThan(1);
     for (const s of shards) expect(JSON.stringify(s).length).toBeLessThanOrEqual(64 * 1024);
     expect(fnv32('abc')).toBe(0x1a47e90b);
+  });
+});
+
+describe('edges learned to the ClusterIP of a Service with no backend', () => {
+  /** shop's Service ghost, 10.96.0.80, port 80 → 8080, selecting `selector`. */
+  const ghost = (selector: Record<string, string>) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'ghost', namespace: 'shop' },
+    spec: { selector, clusterIP: '10.96.0.80', ports: [{ port: 80, targetPort: 8080 }] },
+  });
+  const edge = (src: string, dst: string, port: number, count: number, at: number): EdgeRecord => ({
+    src,
+    dst,
+    protocol: 'TCP',
+    port,
+    count,
+    firstSeen: at,
+    lastSeen: at,
+    verdicts: { FORWARDED: count },
+  });
+  const FRONTEND = 'shop/Deployment/frontend';
+  const learned = () => [
+    edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0),
+    edge(FRONTEND, 'shop/Deployment/cart', 8080, 2, T0 + 10),
+    edge(FRONTEND, 'private:10.99.9.9', 80, 1, T0),
+  ];
+
+  it('are kept as learned while the Service has none', () => {
+    const edges = learned();
+    expect(creditServiceEdges(buildIdentity(fixtureSnapshot(ghost({ app: 'nobody' }))), edges)).toBe(edges);
+  });
+
+  it('are its backend’s once it has one, on its targetPort, folded into the edge learned to it since', () => {
+    const edges = learned();
+    const before = structuredClone(edges);
+    const credited = creditServiceEdges(buildIdentity(fixtureSnapshot(ghost({ app: 'cart' }))), edges);
+    expect(credited).toEqual([
+      { ...edge(FRONTEND, 'private:10.99.9.9', 80, 1, T0) },
+      { ...edge(FRONTEND, 'shop/Deployment/cart', 8080, 7, T0), lastSeen: T0 + 10 },
+    ]);
+    // The learned evidence is not changed.
+    expect(edges).toEqual(before);
+  });
+
+  it('are every backend’s when it has several, marked shared by the connection so that it counts once', () => {
+    const snap = fixtureSnapshot(ghost({}));
+    // A selector-less Service whose EndpointSlice names cart's and db's pods.
+    snap.services.find((s) => s.metadata.name === 'ghost')!.spec.selector = undefined;
+    snap.endpointSlices.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'ghost-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'ghost' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.20'] }, { addresses: ['10.244.1.30'] }],
+      ports: [{ port: 8080, protocol: 'TCP' }],
+    });
+    const credited = creditServiceEdges(buildIdentity(snap), [
+      edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0),
+    ]);
+    const shared = { [`${FRONTEND}->service:shop/ghost:80/TCP`]: 5 };
+    expect(credited).toEqual([
+      { ...edge(FRONTEND, 'shop/Deployment/cart', 8080, 5, T0), shared },
+      { ...edge(FRONTEND, 'shop/StatefulSet/db', 8080, 5, T0), shared },
+    ]);
   });
 });

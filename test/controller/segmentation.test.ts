@@ -958,6 +958,60 @@ describe('the Segmentation controller', () => {
     expect(controller.segmentNamesKept('shop')).toBe(2);
   });
 
+  it('writes no ipBlock for a ClusterIP learned while its Service had no backend, and credits the flows to the backends it has since', async () => {
+    // Service ghost (10.96.0.80, 80 → 8080) selects app=ghost: no pod at first.
+    const ghost = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'ghost', namespace: 'shop', uid: 'uid-ghost' },
+      spec: { selector: { app: 'ghost' }, clusterIP: '10.96.0.80', ports: [{ port: 80, targetPort: 8080 }] },
+    };
+    const { controller, state } = await start([shop('uid-shop', '1')], {
+      [resourcePath('Pod')]: webAndApi(),
+      [resourcePath('Service')]: [ghost],
+    });
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    controller.ingest([
+      webToApiFlow(),
+      webToApiFlow({ dst: { ip: '10.96.0.80' }, port: 80, count: 3 }),
+      webToApiFlow({ dst: { ip: '10.96.0.80' }, port: 80, count: 2 }),
+    ]);
+    await controller.reconcile('shop');
+    const ipBlocks = () =>
+      controller
+        .analysisOf('shop')!
+        .proposal.policies.flatMap((p) => p.spec.egress ?? [])
+        .flatMap((r) => r.to ?? [])
+        .flatMap((peer) => (peer.ipBlock ? [peer.ipBlock.cidr] : []));
+    const edges = () =>
+      controller
+        .analysisOf('shop')!
+        .graph.edges.map((e) => `${e.source} -> ${e.target} ${e.port}/${e.protocol} ${e.count}`);
+    expect(edges()).toEqual([
+      'shop/Pod/web -> private:10.96.0.80 80/TCP 5',
+      'shop/Pod/web -> shop/Pod/api 8080/TCP 1',
+    ]);
+    expect(ipBlocks()).toEqual([]);
+    // ghost gets a backend: the edge learned to its address stands for it now, on its targetPort.
+    state.emit(resourcePath('Pod'), 'ADDED', barePod('ghost', '10.244.1.7'));
+    await controller.reconcile('shop');
+    expect(ipBlocks()).toEqual([]);
+    expect(edges()).toEqual([
+      'shop/Pod/web -> shop/Pod/api 8080/TCP 1',
+      'shop/Pod/web -> shop/Pod/ghost 8080/TCP 5',
+    ]);
+    const web = controller
+      .analysisOf('shop')!
+      .proposal.policies.find((p) => p.metadata.name === 'microseg-web')!;
+    expect(
+      web.spec.egress?.map((r) => [r.to?.map((t) => t.podSelector?.matchLabels?.app), r.ports]),
+    ).toContainEqual([['ghost'], [{ port: 8080, protocol: 'TCP' }]]);
+    // The evidence learned is kept as it was learned, to the address.
+    expect(controller.edgeCount('shop')).toBe(2);
+  });
+
   describe('workloads no observed flow reaches or leaves', () => {
     const template = (app: string) => ({
       metadata: { labels: { app } },
