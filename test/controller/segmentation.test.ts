@@ -2096,28 +2096,72 @@ describe('the Segmentation controller', () => {
     describe('ProposalStable while the ProposedNetworkPolicies in place are not the proposal', () => {
       const notInPlace =
         ': the proposal in place is not the one proposed, so it is not stable, and is not promoted, until it is';
-      const condition = (state: Awaited<ReturnType<typeof start>>['state'], type: string) =>
+      type State = Awaited<ReturnType<typeof start>>['state'];
+      const condition = (state: State, type: string) =>
         lastStatus(state).conditions!.find((c) => c.type === type)!;
-      /** shop in Learn over the learned graph, with `proposals` in place, reconciled twice. */
-      async function learning(
-        proposals: unknown[],
-        prepare: (state: Awaited<ReturnType<typeof start>>['state']) => void,
-        stableAfter = '1h',
+      /**
+       * `s` over the learned graph (and the objects of `more`), `prepare`d, leading: its first reconcile
+       * has written a status.
+       */
+      async function leading(
+        s: Segmentation,
+        prepare: (state: State) => void,
+        more: Record<string, unknown[]> = {},
       ) {
-        const s = dueForEnforce('Learn');
-        s.spec = { ...s.spec, learning: { stableAfter } };
         const started = await start([s], {
           ...objects,
           [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-          [resourcePath('ProposedNetworkPolicy')]: proposals,
+          ...more,
         });
         prepare(started.state);
         started.state.failEdgeSets = false;
         started.controller.startLeading();
         await expect.poll(() => started.state.applied.some((a) => a.subresource === 'status')).toBe(true);
+        return started;
+      }
+      /** shop in Learn over the learned graph, with `proposals` in place, reconciled twice. */
+      async function learning(proposals: unknown[], prepare: (state: State) => void, stableAfter = '1h') {
+        const s = dueForEnforce('Learn');
+        s.spec = { ...s.spec, learning: { stableAfter } };
+        const started = await leading(s, prepare, { [resourcePath('ProposedNetworkPolicy')]: proposals });
         await started.controller.reconcile('shop');
         return started;
       }
+      /**
+       * A function that puts the objects with a spec the API server took since its last call, of the
+       * kinds `cached` keeps (all but Segmentations), in the informers' caches, and names them `Kind name`.
+       */
+      const takenIntoCache = (state: State, cached = (kind: string) => kind !== 'Segmentation') => {
+        let seen = 0;
+        return () => {
+          const taken = state.taken.slice(seen) as {
+            kind: string;
+            metadata: { name: string };
+            spec?: unknown;
+          }[];
+          seen = state.taken.length;
+          for (const body of taken)
+            if (body.spec !== undefined && cached(body.kind))
+              state.emit(resourcePath(body.kind), 'ADDED', {
+                ...body,
+                metadata: { ...body.metadata, resourceVersion: '3' },
+              });
+          return taken.filter((b) => b.spec !== undefined).map((b) => `${b.kind} ${b.metadata.name}`);
+        };
+      };
+      /** `Kind name` of each object but a Segmentation that was applied, in order. */
+      const triedOf = (state: State) => () =>
+        state.applied
+          .filter((a) => a.subresource === undefined && a.body.kind !== 'Segmentation')
+          .map((a) => `${a.body.kind} ${(a.body.metadata as { name: string }).name}`);
+      /** Another tool's ProposedNetworkPolicy in shop named `name`. */
+      const foreignProposed = (name: string) => {
+        const proposed = proposedOfShop(name, { podSelector: {} });
+        return {
+          ...proposed,
+          metadata: { ...proposed.metadata, labels: { 'app.kubernetes.io/managed-by': 'someone' } },
+        };
+      };
 
       it('says which were written but did not take, not that they could not be written, and when they do', async () => {
         const { controller, state, recorded } = await learning([], (state) =>
@@ -2181,11 +2225,7 @@ describe('the Segmentation controller', () => {
 
       it('names those that could not be written beside a name conflict', async () => {
         // Another tool's object holding the name of api's proposed policy.
-        const proposed = proposedOfShop('microseg-api', { podSelector: {} });
-        const foreign = {
-          ...proposed,
-          metadata: { ...proposed.metadata, labels: { 'app.kubernetes.io/managed-by': 'someone' } },
-        };
+        const foreign = foreignProposed('microseg-api');
         const { state } = await learning([foreign], (state) => state.failApply.add('microseg-web'));
         expect(condition(state, 'Degraded').message).toBe(
           'apply ProposedNetworkPolicy shop/microseg-web: admission webhook denied the request (HTTP 400)',
@@ -2200,31 +2240,10 @@ describe('the Segmentation controller', () => {
       it('keeps writing a first proposal made in Enforce while one of it is refused, and freezes it whole', async () => {
         // Created in Enforce (the audit clean): its first proposal is written now, and the API server
         // refuses web's objects, the ProposedNetworkPolicy and the NetworkPolicy alike.
-        const { controller, state } = await start([dueForEnforce('Enforce')], {
-          ...objects,
-          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-        });
-        state.failApply.add('microseg-web');
-        state.failEdgeSets = false;
-        controller.startLeading();
-        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-        /** The objects of `kind` the API server took since the last call, now in the informers' caches. */
-        let seen = 0;
-        const cacheTaken = () => {
-          const taken = state.taken.slice(seen) as {
-            kind: string;
-            metadata: { name: string };
-            spec?: unknown;
-          }[];
-          seen = state.taken.length;
-          for (const body of taken)
-            if (body.spec !== undefined && body.kind !== 'Segmentation')
-              state.emit(resourcePath(body.kind), 'ADDED', {
-                ...body,
-                metadata: { ...body.metadata, resourceVersion: '3' },
-              });
-          return taken.filter((b) => b.spec !== undefined).map((b) => `${b.kind} ${b.metadata.name}`);
-        };
+        const { controller, state } = await leading(dueForEnforce('Enforce'), (state) =>
+          state.failApply.add('microseg-web'),
+        );
+        const cacheTaken = takenIntoCache(state);
         expect(new Set(cacheTaken())).toEqual(
           new Set([
             'ProposedNetworkPolicy microseg-api',
@@ -2232,10 +2251,7 @@ describe('the Segmentation controller', () => {
             'NetworkPolicy microseg-api',
           ]),
         );
-        const tried = () =>
-          state.applied
-            .filter((a) => a.subresource === undefined && a.body.kind !== 'Segmentation')
-            .map((a) => `${a.body.kind} ${(a.body.metadata as { name: string }).name}`);
+        const tried = triedOf(state);
         const written = (i: number) => tried().slice(i);
         const notWritten =
           '1 ProposedNetworkPolicies could not be written (shop/microseg-web; see Degraded)' + notInPlace;
@@ -2289,29 +2305,12 @@ describe('the Segmentation controller', () => {
       it('keeps enforcing a proposal still being written while one of it is refused when a new edge changes it', async () => {
         // Created in Enforce with a clean audit (not forced): web's objects are refused, api's policy is
         // enforced, and the proposal is still written from the live analysis.
-        const { controller, state, recorded } = await start([dueForEnforce('Enforce')], {
-          ...objects,
-          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-        });
-        state.failApply.add('microseg-web');
-        state.failEdgeSets = false;
-        controller.startLeading();
-        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-        let seen = 0;
-        const cacheTaken = () => {
-          const taken = state.taken.slice(seen) as {
-            kind: string;
-            metadata: { name: string };
-            spec?: unknown;
-          }[];
-          seen = state.taken.length;
-          for (const body of taken)
-            if (body.spec !== undefined && ['NetworkPolicy', 'ProposedNetworkPolicy'].includes(body.kind))
-              state.emit(resourcePath(body.kind), 'ADDED', {
-                ...body,
-                metadata: { ...body.metadata, resourceVersion: '3' },
-              });
-        };
+        const { controller, state, recorded } = await leading(dueForEnforce('Enforce'), (state) =>
+          state.failApply.add('microseg-web'),
+        );
+        const cacheTaken = takenIntoCache(state, (kind) =>
+          ['NetworkPolicy', 'ProposedNetworkPolicy'].includes(kind),
+        );
         cacheTaken();
         await controller.reconcile('shop');
         cacheTaken();
@@ -2450,14 +2449,10 @@ describe('the Segmentation controller', () => {
         // written from the live analysis at each reconcile, and each change to it starts the audit again.
         const s = dueForEnforce('Enforce');
         const now = new Date().toISOString();
-        const { controller, state } = await start(
-          [{ ...s, status: { mode: 'Enforce', modeSince: now, audit: { since: now } } }],
-          { ...objects, [resourcePath('LearnedEdgeSet')]: [learnedGraph()] },
+        const { controller, state } = await leading(
+          { ...s, status: { mode: 'Enforce', modeSince: now, audit: { since: now } } },
+          (state) => state.failApply.add('microseg-web'),
         );
-        state.failApply.add('microseg-web');
-        state.failEdgeSets = false;
-        controller.startLeading();
-        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
         // Api's and the deny's ProposedNetworkPolicies, written, are now in the informer's cache.
         for (const body of state.taken as { kind: string; metadata: object; spec?: unknown }[])
           if (body.kind === 'ProposedNetworkPolicy' && body.spec !== undefined)
@@ -2486,30 +2481,11 @@ describe('the Segmentation controller', () => {
           reason: 'ApplyFailed',
           message: notWritten,
         });
-        /** The objects the API server took since the last call, now in the informers' caches. */
-        let seen = 0;
-        const cacheTaken = () => {
-          const taken = state.taken.slice(seen) as {
-            kind: string;
-            metadata: { name: string };
-            spec?: unknown;
-          }[];
-          seen = state.taken.length;
-          for (const body of taken)
-            if (body.spec !== undefined && body.kind !== 'Segmentation')
-              state.emit(resourcePath(body.kind), 'ADDED', {
-                ...body,
-                metadata: { ...body.metadata, resourceVersion: '3' },
-              });
-          return taken.filter((b) => b.spec !== undefined).map((b) => `${b.kind} ${b.metadata.name}`);
-        };
+        const cacheTaken = takenIntoCache(state);
         expect(new Set(cacheTaken())).toEqual(
           new Set(['ProposedNetworkPolicy microseg-api', 'ProposedNetworkPolicy microseg-default-deny']),
         );
-        const tried = () =>
-          state.applied
-            .filter((a) => a.subresource === undefined && a.body.kind !== 'Segmentation')
-            .map((a) => `${a.body.kind} ${(a.body.metadata as { name: string }).name}`);
+        const tried = triedOf(state);
         // Promoted by hand to Enforce (forced: no audit ran), with web's still refused.
         const learned = lastStatus(state);
         const s = dueForEnforce('Learn');
@@ -2575,40 +2551,14 @@ describe('the Segmentation controller', () => {
       it('holds back the default deny of a first proposal made in Enforce while another object holds the name of a policy of it', async () => {
         // Created in Enforce: another tool's ProposedNetworkPolicy holds the name of web's, so the
         // proposal lacks web's policy, and shop's default deny alone would cut off web.
-        const proposed = proposedOfShop('microseg-web', { podSelector: {} });
-        const foreign = {
-          ...proposed,
-          metadata: { ...proposed.metadata, labels: { 'app.kubernetes.io/managed-by': 'someone' } },
-        };
+        const foreign = foreignProposed('microseg-web');
         const s = dueForEnforce('Enforce');
-        const { controller, state, recorded } = await start(
-          [{ ...s, spec: { ...s.spec, enforce: { force: true } } }],
-          {
-            ...objects,
-            [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
-            [resourcePath('ProposedNetworkPolicy')]: [foreign],
-          },
+        const { controller, state, recorded } = await leading(
+          { ...s, spec: { ...s.spec, enforce: { force: true } } },
+          () => undefined,
+          { [resourcePath('ProposedNetworkPolicy')]: [foreign] },
         );
-        state.failEdgeSets = false;
-        controller.startLeading();
-        await expect.poll(() => state.applied.some((a) => a.subresource === 'status')).toBe(true);
-        /** The objects the API server took since the last call, now in the informers' caches. */
-        let seen = 0;
-        const cacheTaken = () => {
-          const taken = state.taken.slice(seen) as {
-            kind: string;
-            metadata: { name: string };
-            spec?: unknown;
-          }[];
-          seen = state.taken.length;
-          for (const body of taken)
-            if (body.spec !== undefined && body.kind !== 'Segmentation')
-              state.emit(resourcePath(body.kind), 'ADDED', {
-                ...body,
-                metadata: { ...body.metadata, resourceVersion: '3' },
-              });
-          return taken.filter((b) => b.spec !== undefined).map((b) => `${b.kind} ${b.metadata.name}`);
-        };
+        const cacheTaken = takenIntoCache(state);
         const npWritten = () =>
           state.taken
             .filter((b) => (b as { kind: string }).kind === 'NetworkPolicy')
