@@ -347,8 +347,10 @@ describe('microseg explain', () => {
 });
 
 describe('a workload as an end, namespace/Kind/name', () => {
-  const explain = (from: string, to: string, port = 'pg') =>
-    cli('explain', '--cluster', CLUSTER, '--from', from, '--to', to, '--port', port);
+  /** explain over the cluster snapshot `cluster`. */
+  const explainIn = (cluster: string, from: string, to: string, port = 'pg') =>
+    cli('explain', '--cluster', cluster, '--from', from, '--to', to, '--port', port);
+  const explain = (from: string, to: string, port = 'pg') => explainIn(CLUSTER, from, to, port);
   it('is answered for its first pod by name, which a note names', async () => {
     const r = await explain('web/Deployment/frontend', 'shop/StatefulSet/db');
     expect([r.code, r.err]).toEqual([0, '']);
@@ -376,8 +378,6 @@ describe('a workload as an end, namespace/Kind/name', () => {
     );
   });
   it('is answered for its pod template when no pod of it is in the snapshot', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'microseg-workload-'));
-    const file = join(dir, 'cluster.yaml');
     const nightly = [
       '---',
       'apiVersion: batch/v1',
@@ -389,18 +389,7 @@ describe('a workload as an end, namespace/Kind/name', () => {
       '    spec: { template: { metadata: { labels: { app: nightly } }, spec: { containers: [{ name: main }] } } }',
       '',
     ].join('\n');
-    writeFileSync(file, readFileSync(CLUSTER, 'utf8') + nightly);
-    const r = await cli(
-      'explain',
-      '--cluster',
-      file,
-      '--from',
-      'shop/CronJob/nightly',
-      '--to',
-      'shop/db-0',
-      '--port',
-      'pg',
-    );
+    const r = await explainIn(clusterWith('workload', [nightly]), 'shop/CronJob/nightly', 'shop/db-0');
     expect([r.code, r.err]).toEqual([0, '']);
     expect(r.out.split('\n')[0]).toBe('shop/CronJob/nightly -> shop/db-0 TCP/5432: DENIED');
     expect(r.out).toContain(
@@ -408,8 +397,6 @@ describe('a workload as an end, namespace/Kind/name', () => {
     );
   });
   it('answers a CronJob for the pods of its Jobs', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'microseg-workload-'));
-    const file = join(dir, 'cluster.yaml');
     const job = [
       '---',
       'apiVersion: batch/v1',
@@ -423,18 +410,7 @@ describe('a workload as an end, namespace/Kind/name', () => {
       '  template: { metadata: { labels: { app: batch } }, spec: { containers: [{ name: main }] } }',
       '',
     ].join('\n');
-    writeFileSync(file, readFileSync(CLUSTER, 'utf8') + job);
-    const r = await cli(
-      'explain',
-      '--cluster',
-      file,
-      '--from',
-      'shop/CronJob/batch',
-      '--to',
-      'shop/db-0',
-      '--port',
-      'pg',
-    );
+    const r = await explainIn(clusterWith('workload', [job]), 'shop/CronJob/batch', 'shop/db-0');
     expect([r.code, r.err]).toEqual([0, '']);
     expect(r.out.split('\n')[0]).toBe('shop/batch-28000-z1 -> shop/db-0 TCP/5432: DENIED');
     expect(r.out).toContain(
@@ -442,8 +418,6 @@ describe('a workload as an end, namespace/Kind/name', () => {
     );
   });
   it('says which pods differ, and answers a node agent as its node', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'microseg-workload-'));
-    const file = join(dir, 'cluster.yaml');
     const agent = (i: number, node: string) =>
       [
         '---',
@@ -458,33 +432,17 @@ describe('a workload as an end, namespace/Kind/name', () => {
         `status: { podIP: 192.168.0.${i + 1}, hostIP: 192.168.0.${i + 1} }`,
         '',
       ].join('\n');
-    writeFileSync(
-      file,
-      readFileSync(CLUSTER, 'utf8') +
-        [
-          '---',
-          'apiVersion: apps/v1',
-          'kind: DaemonSet',
-          'metadata: { name: agent, namespace: shop }',
-          'spec:',
-          '  selector: { matchLabels: { app: agent } }',
-          '  template: { metadata: { labels: { app: agent } }, spec: { hostNetwork: true, containers: [{ name: a }] } }',
-          '',
-        ].join('\n') +
-        agent(0, 'node-a') +
-        agent(1, 'node-b'),
-    );
-    const r = await cli(
-      'explain',
-      '--cluster',
-      file,
-      '--from',
-      'shop/DaemonSet/agent',
-      '--to',
-      'shop/db-0',
-      '--port',
-      'pg',
-    );
+    const file = clusterWith('workload', [
+      '---',
+      'apiVersion: apps/v1',
+      'kind: DaemonSet',
+      'metadata: { name: agent, namespace: shop }',
+      'spec:',
+      '  selector: { matchLabels: { app: agent } }',
+      '  template: { metadata: { labels: { app: agent } }, spec: { hostNetwork: true, containers: [{ name: a }] } }',
+      agent(0, 'node-a') + agent(1, 'node-b'),
+    ]);
+    const r = await explainIn(file, 'shop/DaemonSet/agent', 'shop/db-0');
     expect([r.code, r.err]).toEqual([0, '']);
     expect(r.out).toBe(
       [
