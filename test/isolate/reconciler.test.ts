@@ -136,6 +136,30 @@ function putWorkerNode(kube: FakeKube): void {
   });
 }
 
+/** AdminNetworkPolicy allow-fqdn: an egress Allow to domain names, which the leak check cannot read. */
+function putFqdnAdminPolicy(kube: FakeKube): void {
+  kube.put(paths.adminNetworkPolicies(), {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name: 'allow-fqdn' },
+    spec: {
+      priority: 50,
+      subject: { namespaces: {} },
+      egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+    },
+  });
+}
+
+/** Re-arms cut-web-1 (its re-arm annotation set 50 ms before `now`) and has `r` observe it. */
+async function rearm(kube: FakeKube, r: IsolationReconciler, now: number): Promise<void> {
+  const rearmed = await kube.request<Isolation>({
+    method: 'PATCH',
+    path: paths.isolation(NS, 'cut-web-1'),
+    body: { metadata: { annotations: { [REARM_ANNOTATION]: new Date(now - 50).toISOString() } } },
+  });
+  r.observe(rearmed);
+}
+
 /** A responder edits the target pods of cut-web-1 (the schema lets any string through). */
 async function editTargetPods(kube: FakeKube, pods: string[]): Promise<void> {
   await kube.request({
@@ -928,12 +952,7 @@ describe('IsolationReconciler: a leak check that fails in two episodes', () => {
     await reconciler.reconcile(KEY);
     expect(serverIso(kube).status?.phase).toBe('Released');
     now += 60_000;
-    const rearmed = await kube.request<Isolation>({
-      method: 'PATCH',
-      path: paths.isolation(NS, 'cut-web-1'),
-      body: { metadata: { annotations: { [REARM_ANNOTATION]: new Date(now - 50).toISOString() } } },
-    });
-    reconciler.observe(rearmed);
+    await rearm(kube, reconciler, now);
     await reconciler.reconcile(KEY);
     await reconciler.checks.idle();
     expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
@@ -950,16 +969,7 @@ describe('IsolationReconciler: an admin-tier policy the engine cannot read', () 
   it('is left out of the leak check, and the status, the proof and a Warning Event name it', async () => {
     const { kube, reconciler } = setup();
     servesAdminPolicies(kube);
-    kube.put(paths.adminNetworkPolicies(), {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'allow-fqdn' },
-      spec: {
-        priority: 50,
-        subject: { namespaces: {} },
-        egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
-      },
-    });
+    putFqdnAdminPolicy(kube);
     reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
     await reconciler.reconcile(KEY);
     await settle(reconciler);
@@ -984,16 +994,7 @@ describe('IsolationReconciler: an admin-tier policy the engine cannot read, acro
     let now = Date.parse('2026-11-28T10:00:00Z');
     const { kube, reconciler } = setup({ now: () => new Date(now) });
     servesAdminPolicies(kube);
-    kube.put(paths.adminNetworkPolicies(), {
-      apiVersion: 'policy.networking.k8s.io/v1alpha1',
-      kind: 'AdminNetworkPolicy',
-      metadata: { name: 'allow-fqdn' },
-      spec: {
-        priority: 50,
-        subject: { namespaces: {} },
-        egress: [{ name: 'saas', action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
-      },
-    });
+    putFqdnAdminPolicy(kube);
     const said = () => kube.events.filter((e) => e.reason === 'PolicyNotEvaluated').map((e) => e.message);
     reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy', duration: '1m' }));
     await reconciler.reconcile(KEY);
@@ -1009,12 +1010,7 @@ describe('IsolationReconciler: an admin-tier policy the engine cannot read, acro
     expect(serverIso(kube).status?.phase).toBe('Released');
     // Alerted again: a new episode, whose proof leaves the same policy out, and says so.
     now += 60_000;
-    const rearmed = await kube.request<Isolation>({
-      method: 'PATCH',
-      path: paths.isolation(NS, 'cut-web-1'),
-      body: { metadata: { annotations: { [REARM_ANNOTATION]: new Date(now - 50).toISOString() } } },
-    });
-    reconciler.observe(rearmed);
+    await rearm(kube, reconciler, now);
     await reconciler.reconcile(KEY);
     await settle(reconciler);
     expect(serverIso(kube).status?.phase).toBe('Isolated');
@@ -1165,12 +1161,7 @@ describe('IsolationReconciler: the exclusion patch of a microseg allow policy co
     // Alerted again: a new episode, whose first conflicting patch is retried within a second, as the
     // policy admits traffic to the quarantined pod until it is excluded.
     now += 60_000;
-    const rearmed = await kube.request<Isolation>({
-      method: 'PATCH',
-      path: paths.isolation(NS, 'cut-web-1'),
-      body: { metadata: { annotations: { [REARM_ANNOTATION]: new Date(now - 50).toISOString() } } },
-    });
-    reconciler.observe(rearmed);
+    await rearm(kube, reconciler, now);
     expect((await reconciler.reconcile(KEY)).requeueAfterMs).toBe(1000);
     expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
     await settle(reconciler);
