@@ -503,6 +503,45 @@ describe('isolate --wait and release --wait that time out', () => {
       observedGeneration: 1,
     },
   ];
+  /**
+   * cut-web-1 Isolated (with the Reconciled `conditions` given), then deleted: what the API server answers
+   * after the DELETE, the deletion marked and microseg's finalizer holding it; `generation` is the one
+   * the API server bumped to as it marked the deletion.
+   */
+  const deletedIsolated = (conditions?: ReturnType<typeof failing>, generation = 1): Isolation => {
+    const deleting = stored(
+      {
+        observedGeneration: 1,
+        phase: 'Isolated',
+        message: '1 pod(s) isolated with NetworkPolicy',
+        ...(conditions ? { conditions } : {}),
+      },
+      generation,
+    );
+    deleting.metadata = {
+      ...deleting.metadata,
+      deletionTimestamp: '2026-11-28T10:00:00Z',
+      finalizers: ['microseg.dev/isolation-release'],
+    };
+    return deleting;
+  };
+  /**
+   * release of `deleting` says the controller has not released it, its last reconcile failing with
+   * `error`; then, that condition made one from before the deletion, asks whether the controller runs.
+   */
+  async function releaseSaysFailedThenNot(deleting: Isolation, error: string): Promise<void> {
+    const r = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `microseg release: shop/cut-web-1 still present after 300 ms: deleted, but the controller has not released its pods and removed its finalizer microseg.dev/isolation-release: its last reconcile failed: ${error} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
+    );
+    deleting.status = {
+      ...deleting.status,
+      conditions: [{ ...failing('False', error)[0]!, lastTransitionTime: '2026-11-28T09:59:00Z' }],
+    };
+    const before = await run(deleting, ['release', 'shop/cut-web-1']);
+    expect(before.err).toContain('(is the controller running? A release that fails');
+  }
 
   it("isolate: a first reconcile that keeps failing says the controller's error, not whether it runs", async () => {
     const r = await run(
@@ -542,16 +581,7 @@ describe('isolate --wait and release --wait that time out', () => {
   it('release: deleted but held by the finalizer, says the controller has not released it, not the status from before', async () => {
     // What a real API server answers after the DELETE: the deletion marked, the finalizer holding the
     // object; the status is the one the controller wrote before (it writes none while releasing).
-    const deleting = stored({
-      observedGeneration: 1,
-      phase: 'Isolated',
-      message: '1 pod(s) isolated with NetworkPolicy',
-    });
-    deleting.metadata = {
-      ...deleting.metadata,
-      deletionTimestamp: '2026-11-28T10:00:00Z',
-      finalizers: ['microseg.dev/isolation-release'],
-    };
+    const deleting = deletedIsolated();
     const r = await run(deleting, ['release', 'shop/cut-web-1']);
     expect(r.code).toBe(1);
     expect(r.err).toBe(
@@ -567,34 +597,14 @@ describe('isolate --wait and release --wait that time out', () => {
 
   it('release: deleted, held by the finalizer, and the release failing since, says the error of the Reconciled condition', async () => {
     const refused = 'networkpolicies "cut-web-1" is forbidden: denied by admission (retrying)';
-    // Generation 2: the API server bumps it as it marks the deletion.
-    const deleting = stored(
-      {
-        observedGeneration: 1,
-        phase: 'Isolated',
-        message: '1 pod(s) isolated with NetworkPolicy',
-        // Written 0.5 s after the deletion, with the milliseconds the controller's clock gives.
-        conditions: [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T10:00:00.500Z' }],
-      },
+    // Generation 2: the API server bumps it as it marks the deletion. The condition was written 0.5 s
+    // after the deletion, with the milliseconds the controller's clock gives; a failure from before the
+    // deletion says nothing of the release.
+    const deleting = deletedIsolated(
+      [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T10:00:00.500Z' }],
       2,
     );
-    deleting.metadata = {
-      ...deleting.metadata,
-      deletionTimestamp: '2026-11-28T10:00:00Z',
-      finalizers: ['microseg.dev/isolation-release'],
-    };
-    const r = await run(deleting, ['release', 'shop/cut-web-1']);
-    expect(r.code).toBe(1);
-    expect(r.err).toBe(
-      `microseg release: shop/cut-web-1 still present after 300 ms: deleted, but the controller has not released its pods and removed its finalizer microseg.dev/isolation-release: its last reconcile failed: ${refused} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
-    );
-    // A failure from before the deletion says nothing of the release.
-    deleting.status = {
-      ...deleting.status,
-      conditions: [{ ...failing('False', refused)[0]!, lastTransitionTime: '2026-11-28T09:59:00Z' }],
-    };
-    const before = await run(deleting, ['release', 'shop/cut-web-1']);
-    expect(before.err).toContain('(is the controller running? A release that fails');
+    await releaseSaysFailedThenNot(deleting, refused);
   });
 
   it('release: deleted, and the release failing as the reconcile before the deletion did, says that error', async () => {
@@ -603,38 +613,18 @@ describe('isolate --wait and release --wait that time out', () => {
     // observedGeneration is the deleted object's (the API server bumps the generation as it marks the
     // deletion), so a reconcile since the deletion wrote it.
     const forbidden = 'pods "web-1" is forbidden: User cannot patch resource "pods" (retrying)';
-    const deleting = stored(
-      {
-        observedGeneration: 1,
-        phase: 'Isolated',
-        message: '1 pod(s) isolated with NetworkPolicy',
-        conditions: [
-          {
-            ...failing('False', forbidden)[0]!,
-            lastTransitionTime: '2026-11-28T09:59:00Z',
-            observedGeneration: 2,
-          },
-        ],
-      },
+    // Then not reconciled since the deletion (the condition is of the generation before it): not said.
+    const deleting = deletedIsolated(
+      [
+        {
+          ...failing('False', forbidden)[0]!,
+          lastTransitionTime: '2026-11-28T09:59:00Z',
+          observedGeneration: 2,
+        },
+      ],
       2,
     );
-    deleting.metadata = {
-      ...deleting.metadata,
-      deletionTimestamp: '2026-11-28T10:00:00Z',
-      finalizers: ['microseg.dev/isolation-release'],
-    };
-    const r = await run(deleting, ['release', 'shop/cut-web-1']);
-    expect(r.code).toBe(1);
-    expect(r.err).toBe(
-      `microseg release: shop/cut-web-1 still present after 300 ms: deleted, but the controller has not released its pods and removed its finalizer microseg.dev/isolation-release: its last reconcile failed: ${forbidden} (its Events: kubectl describe isolation -n shop cut-web-1)\n`,
-    );
-    // Not reconciled since the deletion (the condition is of the generation before it): not said.
-    deleting.status = {
-      ...deleting.status,
-      conditions: [{ ...failing('False', forbidden)[0]!, lastTransitionTime: '2026-11-28T09:59:00Z' }],
-    };
-    const before = await run(deleting, ['release', 'shop/cut-web-1']);
-    expect(before.err).toContain('(is the controller running? A release that fails');
+    await releaseSaysFailedThenNot(deleting, forbidden);
   });
 
   it('release: a release that keeps failing says the error of the Reconciled condition after the phase', async () => {
