@@ -171,6 +171,69 @@ export async function applyYaml(cluster: ClusterHandle, obj: unknown): Promise<v
   expect(r.code, r.stderr).toBe(0);
 }
 
+/** The resources of API groups a ValidatingAdmissionPolicy matches (their CREATE and UPDATE). */
+export interface AdmissionRule {
+  apiGroups: string[];
+  apiVersions: string[];
+  resources: string[];
+}
+
+/**
+ * Makes the API server refuse, in admission, a CREATE or UPDATE of the resources of `rules` whose object
+ * fails one of `validations` (CEL), among the objects `matchResources` selects: ValidatingAdmissionPolicy
+ * `name` (failurePolicy Fail) and its binding of the same name, which denies. liftAdmission lifts it.
+ */
+export async function refuseInAdmission(
+  cluster: ClusterHandle,
+  name: string,
+  refusal: {
+    rules: AdmissionRule[];
+    validations: { expression: string; message: string }[];
+    matchResources: Record<string, unknown>;
+  },
+): Promise<void> {
+  await applyYaml(cluster, {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: refusal.rules.map((rule) => ({
+          apiGroups: rule.apiGroups,
+          apiVersions: rule.apiVersions,
+          operations: ['CREATE', 'UPDATE'],
+          resources: rule.resources,
+        })),
+      },
+      validations: refusal.validations,
+    },
+  });
+  await applyYaml(cluster, {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name },
+    spec: { policyName: name, validationActions: ['Deny'], matchResources: refusal.matchResources },
+  });
+}
+
+/** Lifts the refusal of refuseInAdmission `name`: its binding is deleted (it must have been there). */
+export async function liftAdmission(cluster: ClusterHandle, name: string): Promise<void> {
+  expect(
+    (
+      await cluster.request(
+        'DELETE',
+        `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${name}`,
+      )
+    ).status,
+  ).toBe(200);
+}
+
+/** Matches the objects of namespace `namespace` (a binding's matchResources). */
+export const inNamespace = (namespace: string) => ({
+  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+});
+
 /**
  * Applies the Segmentation most controller tests run: `name`, labelled `microseg.dev/test: <name>` for
  * the controller's selector, over the namespaces labelled `team: <team>`, in Learn, stable at once, with

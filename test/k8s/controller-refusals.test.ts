@@ -18,15 +18,17 @@ import { KubeClient } from '../../src/controller/kube.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyTeamSegmentation,
-  applyYaml,
   cond,
   createShop,
   events,
   getSeg,
+  inNamespace,
   install,
   flow,
+  liftAdmission,
   listJson,
   mergePatch,
+  refuseInAdmission,
   startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
@@ -62,9 +64,8 @@ const vapMessage5 = 'microseg-db is refused while an edge ages out';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let admin: KubeConfig;
 let ctrl: RunningController | undefined;
-const abort = new AbortController();
 /** Each state of microseg's NetworkPolicies of `ns` in which the default deny was there without db's. */
-const denyWithoutDb: string[][] = [];
+let denyWithoutDb: ReturnType<typeof watchDenyWithoutDb> | undefined;
 
 const managed = async () =>
   (await listJson<NetworkPolicy>(cluster, npPath))
@@ -114,41 +115,54 @@ function watchDenyWithoutDb(path: string): { denied: string[][]; watching: Abort
 
 /** Makes the apiserver refuse db's ProposedNetworkPolicy and NetworkPolicy in `namespace` (admission). */
 async function refuseDb(name: string, namespace: string, message: string): Promise<void> {
-  await applyYaml(cluster, {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules: [
-          {
-            apiGroups: ['networking.k8s.io'],
-            apiVersions: ['v1'],
-            operations: ['CREATE', 'UPDATE'],
-            resources: ['networkpolicies'],
-          },
-          {
-            apiGroups: ['microseg.dev'],
-            apiVersions: ['*'],
-            operations: ['CREATE', 'UPDATE'],
-            resources: ['proposednetworkpolicies'],
-          },
-        ],
-      },
-      validations: [{ expression: "object.metadata.name != 'microseg-db'", message }],
+  await refuseInAdmission(cluster, name, {
+    rules: [
+      { apiGroups: ['networking.k8s.io'], apiVersions: ['v1'], resources: ['networkpolicies'] },
+      { apiGroups: ['microseg.dev'], apiVersions: ['*'], resources: ['proposednetworkpolicies'] },
+    ],
+    validations: [{ expression: "object.metadata.name != 'microseg-db'", message }],
+    matchResources: inNamespace(namespace),
+  });
+}
+
+/** Stops the controller running, if any, and starts `identity`, leading, over this file's Segmentations. */
+async function leader(
+  identity: string,
+  controller?: Parameters<typeof startLeader>[1]['controller'],
+): Promise<RunningController> {
+  await ctrl?.stop();
+  ctrl = await startLeader(cluster, {
+    segmentationSelector: `microseg.dev/test=${segName}`,
+    identity,
+    leaseName: 'microseg-controller',
+    ...(controller ? { controller } : {}),
+  });
+  return ctrl;
+}
+
+/** Creates (not applies: `kubectl apply` would declare spec.mode) Segmentation `name` with `spec`. */
+async function createSegmentation(name: string, spec: Record<string, unknown>): Promise<void> {
+  const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
+    body: {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Segmentation',
+      metadata: { name, labels: { 'microseg.dev/test': segName } },
+      spec,
     },
   });
-  await applyYaml(cluster, {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: { name },
-    spec: {
-      policyName: name,
-      validationActions: ['Deny'],
-      matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
-    },
-  });
+  expect(made.status, made.text).toBe(201);
+}
+
+/** Pushes frontend → cart:8080 and cart → db:5432 of `namespace` to the controller, which takes them. */
+async function pushShopFlows(namespace: string): Promise<void> {
+  expect(
+    (
+      await ctrl!.push([
+        flow(`${namespace}/frontend`, `${namespace}/cart`, 8080, { count: 5 }),
+        flow(`${namespace}/cart`, `${namespace}/db`, 5432, { count: 3 }),
+      ])
+    ).status,
+  ).toBe(202);
 }
 
 /** A dry-run creation of db's ProposedNetworkPolicy at `path` (the ProposedNetworkPolicies of `namespace`). */
@@ -181,14 +195,7 @@ async function liftedThenFrozen(
   np: string,
   pnp: string,
 ): Promise<void> {
-  expect(
-    (
-      await cluster.request(
-        'DELETE',
-        `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap}`,
-      )
-    ).status,
-  ).toBe(200);
+  await liftAdmission(cluster, vap);
   // Admitted again: created, or, when the controller's retry created it first, already there (409).
   await eventually('the admission policy lifted', async () => [201, 409].includes((await probe()).status));
   const after = await waitSeg(
@@ -210,25 +217,11 @@ beforeAll(async () => {
   admin = await cluster.kubeConfig();
   await createShop(admin, ns, team, '10.79.0');
   // Every state the policies of `ns` go through, in order.
-  const present = new Set<string>();
-  void new KubeClient(admin)
-    .watch<NetworkPolicy>(
-      npPath,
-      {},
-      (ev) => {
-        if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
-        if (ev.type === 'DELETED') present.delete(ev.object.metadata.name);
-        else present.add(ev.object.metadata.name);
-        if (present.has('microseg-default-deny') && !present.has('microseg-db'))
-          denyWithoutDb.push([...present].sort());
-      },
-      abort.signal,
-    )
-    .catch(() => undefined);
+  denyWithoutDb = watchDenyWithoutDb(npPath);
 }, 120_000);
 
 afterAll(async () => {
-  abort.abort();
+  denyWithoutDb?.watching.abort();
   await ctrl?.stop();
   await cluster.request('DELETE', segPath);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg2}`);
@@ -249,11 +242,7 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
   it('in Enforce: no default deny without the refused policy, each refusal said, the rest kept, recovered once lifted', async () => {
     // Learn and audit with a quick resync, then hand over to a controller whose resync is far away: what
     // it does after a refusal is its own retry, not the resync.
-    ctrl = await startLeader(cluster, {
-      segmentationSelector: `microseg.dev/test=${segName}`,
-      identity: 'refusals-1',
-      leaseName: 'microseg-controller',
-    });
+    ctrl = await leader('refusals-1');
     await applyTeamSegmentation(cluster, segName, team);
     await waitSeg(cluster, segName, 'Learning', (x) => x.status?.phase === 'Learning');
     await ctrl.push([
@@ -266,43 +255,14 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     await ctrl.stop();
     ctrl = undefined;
 
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: vap },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          resourceRules: [
-            {
-              apiGroups: ['networking.k8s.io'],
-              apiVersions: ['v1'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['networkpolicies'],
-            },
-          ],
-        },
-        validations: [{ expression: "object.metadata.name != 'microseg-db'", message: vapMessage }],
-      },
-    });
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: vap },
-      spec: {
-        policyName: vap,
-        validationActions: ['Deny'],
-        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
-      },
+    await refuseInAdmission(cluster, vap, {
+      rules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['v1'], resources: ['networkpolicies'] }],
+      validations: [{ expression: "object.metadata.name != 'microseg-db'", message: vapMessage }],
+      matchResources: inNamespace(ns),
     });
     await eventually('the admission policy in effect', refused);
 
-    ctrl = await startLeader(cluster, {
-      segmentationSelector: `microseg.dev/test=${segName}`,
-      identity: 'refusals-2',
-      leaseName: 'microseg-controller',
-      controller: { resyncMs: 600_000, persistIntervalMs: 200, identityRefreshMs: 0 },
-    });
+    ctrl = await leader('refusals-2', { resyncMs: 600_000, persistIntervalMs: 200, identityRefreshMs: 0 });
     // Enforced (forced: the audit of this short test proves nothing) while db's policy is refused.
     await mergePatch(cluster, segPath, { spec: { mode: 'Enforce', enforce: { force: true } } });
     const s = await waitSeg(
@@ -326,14 +286,7 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     expect(await managed()).toEqual(['microseg-cart', 'microseg-frontend']);
 
     // Lifted: the controller applies db's policy, then the default deny, without waiting for its resync.
-    expect(
-      (
-        await cluster.request(
-          'DELETE',
-          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap}`,
-        )
-      ).status,
-    ).toBe(200);
+    await liftAdmission(cluster, vap);
     await eventually('the admission policy lifted', async () => !(await refused()));
     const after = await waitSeg(
       cluster,
@@ -352,51 +305,28 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     ]);
     const seg = await getSeg(cluster, segName);
     expect(seg.spec?.mode).toBe('Enforce');
-    expect(denyWithoutDb).toEqual([]);
-    abort.abort();
+    expect(denyWithoutDb!.denied).toEqual([]);
+    denyWithoutDb!.watching.abort();
   }, 120_000);
 
   it('in Learn: a refused ProposedNetworkPolicy keeps the proposal unstable (no promotion), a refused LearnedEdgeSet loses no edge', async () => {
-    await ctrl?.stop();
-    ctrl = await startLeader(cluster, {
-      segmentationSelector: `microseg.dev/test=${segName}`,
-      identity: 'refusals-3',
-      leaseName: 'microseg-controller',
-    });
+    ctrl = await leader('refusals-3');
     await createShop(admin, ns2, team2, '10.79.1');
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: vap2 },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          resourceRules: [
-            {
-              apiGroups: ['microseg.dev'],
-              apiVersions: ['*'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['proposednetworkpolicies', 'learnededgesets'],
-            },
-          ],
+    await refuseInAdmission(cluster, vap2, {
+      rules: [
+        {
+          apiGroups: ['microseg.dev'],
+          apiVersions: ['*'],
+          resources: ['proposednetworkpolicies', 'learnededgesets'],
         },
-        validations: [
-          {
-            expression: "object.kind == 'LearnedEdgeSet' ? false : object.metadata.name != 'microseg-db'",
-            message: vapMessage2,
-          },
-        ],
-      },
-    });
-    await applyYaml(cluster, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: vap2 },
-      spec: {
-        policyName: vap2,
-        validationActions: ['Deny'],
-        matchResources: { objectSelector: { matchLabels: { 'microseg.dev/segmentation': seg2 } } },
-      },
+      ],
+      validations: [
+        {
+          expression: "object.kind == 'LearnedEdgeSet' ? false : object.metadata.name != 'microseg-db'",
+          message: vapMessage2,
+        },
+      ],
+      matchResources: { objectSelector: { matchLabels: { 'microseg.dev/segmentation': seg2 } } },
     });
     const probe = async () =>
       cluster.request(
@@ -413,29 +343,14 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
       );
     await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
     // Created, not applied: `kubectl apply` would declare spec.mode, which is then not promoted.
-    const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
-      body: {
-        apiVersion: 'microseg.dev/v1alpha1',
-        kind: 'Segmentation',
-        metadata: { name: seg2, labels: { 'microseg.dev/test': segName } },
-        spec: {
-          namespaceSelector: { matchLabels: { team: team2 } },
-          mode: 'Learn',
-          learning: { stableAfter: '0s' },
-          promotion: { automatic: true, after: '1s' },
-        },
-      },
+    await createSegmentation(seg2, {
+      namespaceSelector: { matchLabels: { team: team2 } },
+      mode: 'Learn',
+      learning: { stableAfter: '0s' },
+      promotion: { automatic: true, after: '1s' },
     });
-    expect(made.status, made.text).toBe(201);
     await waitSeg(cluster, seg2, 'Learning', (x) => x.status?.phase === 'Learning');
-    expect(
-      (
-        await ctrl.push([
-          flow(`${ns2}/frontend`, `${ns2}/cart`, 8080, { count: 5 }),
-          flow(`${ns2}/cart`, `${ns2}/db`, 5432, { count: 3 }),
-        ])
-      ).status,
-    ).toBe(202);
+    await pushShopFlows(ns2);
     const s = await waitSeg(
       cluster,
       seg2,
@@ -457,14 +372,7 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     expect(cond(still, 'ProposalStable')?.status).toBe('False');
 
     // Lifted: all four written, the learned edges persisted, then promoted.
-    expect(
-      (
-        await cluster.request(
-          'DELETE',
-          `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${vap2}`,
-        )
-      ).status,
-    ).toBe(200);
+    await liftAdmission(cluster, vap2);
     // Admitted again: created, or, when the controller's retry created it first, already there (409).
     await eventually('the admission policy lifted', async () => [201, 409].includes((await probe()).status));
     const promoted = await waitSeg(cluster, seg2, 'promoted', (x) => x.spec?.mode === 'Audit');
@@ -484,12 +392,7 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
   }, 60_000);
 
   it('created in Enforce: a refused ProposedNetworkPolicy of the first proposal is written again, not frozen out', async () => {
-    await ctrl?.stop();
-    ctrl = await startLeader(cluster, {
-      segmentationSelector: `microseg.dev/test=${segName}`,
-      identity: 'refusals-4',
-      leaseName: 'microseg-controller',
-    });
+    ctrl = await leader('refusals-4');
     await createShop(admin, ns3, team3, '10.79.2');
     const np3 = `/apis/networking.k8s.io/v1/namespaces/${ns3}/networkpolicies`;
     const pnp3 = `/apis/microseg.dev/v1alpha1/namespaces/${ns3}/proposednetworkpolicies`;
@@ -499,28 +402,13 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     await refuseDb(vap3, ns3, vapMessage3);
     const probe = () => probeDb(pnp3, ns3);
     await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
-    const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
-      body: {
-        apiVersion: 'microseg.dev/v1alpha1',
-        kind: 'Segmentation',
-        metadata: { name: seg3, labels: { 'microseg.dev/test': segName } },
-        spec: {
-          namespaceSelector: { matchLabels: { team: team3 } },
-          mode: 'Enforce',
-          enforce: { force: true },
-        },
-      },
+    await createSegmentation(seg3, {
+      namespaceSelector: { matchLabels: { team: team3 } },
+      mode: 'Enforce',
+      enforce: { force: true },
     });
-    expect(made.status, made.text).toBe(201);
     await waitSeg(cluster, seg3, 'reconciled', (x) => x.status?.mode === 'Enforce');
-    expect(
-      (
-        await ctrl.push([
-          flow(`${ns3}/frontend`, `${ns3}/cart`, 8080, { count: 5 }),
-          flow(`${ns3}/cart`, `${ns3}/db`, 5432, { count: 3 }),
-        ])
-      ).status,
-    ).toBe(202);
+    await pushShopFlows(ns3);
     await waitSeg(cluster, seg3, 'the flows learned', (x) => x.status?.edges === 2);
     // Several reconciles later (a resync every 300 ms), the proposal is still the four policies: db's is
     // tried again, not frozen out, and the default deny waits for db's NetworkPolicy.
@@ -541,12 +429,7 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     watching.abort();
   }, 90_000);
   it('promoted by hand to Enforce while a ProposedNetworkPolicy is refused: written on, no default deny without it', async () => {
-    await ctrl?.stop();
-    ctrl = await startLeader(cluster, {
-      segmentationSelector: `microseg.dev/test=${segName}`,
-      identity: 'refusals-5',
-      leaseName: 'microseg-controller',
-    });
+    ctrl = await leader('refusals-5');
     await createShop(admin, ns4, team4, '10.79.3');
     const np4 = `/apis/networking.k8s.io/v1/namespaces/${ns4}/networkpolicies`;
     const pnp4 = `/apis/microseg.dev/v1alpha1/namespaces/${ns4}/proposednetworkpolicies`;
@@ -556,24 +439,9 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     await refuseDb(vap4, ns4, vapMessage4);
     const probe = () => probeDb(pnp4, ns4);
     await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
-    const made = await cluster.request('POST', '/apis/microseg.dev/v1alpha1/segmentations', {
-      body: {
-        apiVersion: 'microseg.dev/v1alpha1',
-        kind: 'Segmentation',
-        metadata: { name: seg4, labels: { 'microseg.dev/test': segName } },
-        spec: { namespaceSelector: { matchLabels: { team: team4 } }, mode: 'Learn' },
-      },
-    });
-    expect(made.status, made.text).toBe(201);
+    await createSegmentation(seg4, { namespaceSelector: { matchLabels: { team: team4 } }, mode: 'Learn' });
     await waitSeg(cluster, seg4, 'Learning', (x) => x.status?.phase === 'Learning');
-    expect(
-      (
-        await ctrl.push([
-          flow(`${ns4}/frontend`, `${ns4}/cart`, 8080, { count: 5 }),
-          flow(`${ns4}/cart`, `${ns4}/db`, 5432, { count: 3 }),
-        ])
-      ).status,
-    ).toBe(202);
+    await pushShopFlows(ns4);
     // In Learn, the proposal in place lacks db's policy, and ProposalStable says so.
     await waitSeg(
       cluster,

@@ -19,6 +19,7 @@ import {
   sharedCluster,
   uniqueName,
 } from '../cluster/index.ts';
+import { inNamespace, liftAdmission, refuseInAdmission } from '../controller/k8s-helpers.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import { PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
@@ -976,43 +977,13 @@ describe('an Isolation whose reconcile the API server refuses (a ValidatingAdmis
 
   it('is Pending with a Reconciled False condition naming the refusal, said by isolate --wait, and Isolated once lifted', async () => {
     await createPod(kc, { namespace: ns, name: 'refused-1', labels: { app: 'refused' } });
-    await kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicy',
-        metadata: { name: vap },
-        spec: {
-          failurePolicy: 'Fail',
-          matchConstraints: {
-            resourceRules: [
-              {
-                apiGroups: ['networking.k8s.io'],
-                apiVersions: ['v1'],
-                operations: ['CREATE', 'UPDATE'],
-                resources: ['networkpolicies'],
-              },
-            ],
-          },
-          validations: [
-            { expression: "object.metadata.name != 'microseg-quarantine-refused'", message: vapMessage },
-          ],
-        },
-      }),
-    );
-    await kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicyBinding',
-        metadata: { name: vap },
-        spec: {
-          policyName: vap,
-          validationActions: ['Deny'],
-          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
-        },
-      }),
-    );
+    await refuseInAdmission(cluster, vap, {
+      rules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['v1'], resources: ['networkpolicies'] }],
+      validations: [
+        { expression: "object.metadata.name != 'microseg-quarantine-refused'", message: vapMessage },
+      ],
+      matchResources: inNamespace(ns),
+    });
     const refused = async (): Promise<boolean> => {
       const r = await cluster.request('POST', `${paths.networkPolicies(ns)}?dryRun=All`, {
         body: np('microseg-quarantine-refused', { podSelector: {} }),
@@ -1064,7 +1035,7 @@ describe('an Isolation whose reconcile the API server refuses (a ValidatingAdmis
     expect((await getPod('refused-1')).metadata.labels?.[QUARANTINE_LABEL]).toBe(undefined);
 
     // Lifted: the retry isolates, and the condition is replaced.
-    expect((await cluster.request('DELETE', vapPath('validatingadmissionpolicybindings'))).status).toBe(200);
+    await liftAdmission(cluster, vap);
     await eventually('the admission policy lifted', async () => !(await refused()));
     const on = await eventually(
       'Isolated and reconciled',
