@@ -32,7 +32,6 @@ import { createApp } from '../server/app.ts';
 import type { AuthOptions } from '../server/app.ts';
 import type { Isolation } from '../isolate/api.ts';
 import type { IsolationActions } from '../isolate/ui.ts';
-import { WEBHOOK_ENDPOINTS } from '../isolate/webhooks.ts';
 
 /** Lease annotation carrying the Hubble resume position from one leader to the next. */
 export const CHECKPOINT_ANNOTATION = 'microseg.dev/hubble-checkpoint';
@@ -123,10 +122,10 @@ export interface ManagerOptions {
   /** Work that runs only while this replica leads (the isolation reconciler). */
   leaderTasks?: { start(): Promise<void>; stop(): Promise<void> }[];
   /**
-   * More routers on every replica's server (the isolation webhooks, whose endpoints a 404 lists), and
-   * their metric families.
+   * More routers on every replica's server (the isolation webhooks), each with the endpoints it serves
+   * that a 404 lists (`POST /webhooks/falco`; none for a bare router), and their metric families.
    */
-  routers?: Router[];
+  routers?: (Router | { router: Router; serves?: readonly string[] })[];
   extraMetrics?: () => MetricFamily[];
   /**
    * Label selector limiting which Segmentations this controller manages (several controllers, or a
@@ -275,7 +274,8 @@ export class Manager {
           ...(this.#o.telemetry?.router
             ? [{ router: this.#o.telemetry.router, gate, serves: ['POST /v1/flows'] }]
             : []),
-          ...(this.#o.routers ?? []).map((router) => ({ router, serves: WEBHOOK_ENDPOINTS })),
+          // A Router is a function; an entry with what it serves is not.
+          ...(this.#o.routers ?? []).map((r) => (typeof r === 'function' ? { router: r } : r)),
         ],
         ...(this.#o.ui
           ? {

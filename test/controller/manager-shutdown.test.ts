@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import express from 'express';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { jsonLogger, silentLogger } from '../../src/controller/log.ts';
 import { Manager } from '../../src/controller/manager.ts';
@@ -155,5 +156,43 @@ describe('Manager start', () => {
     expect(
       lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg.startsWith('NetworkPolicy')),
     ).toMatchObject([{ level: 'info', msg: 'NetworkPolicy semantics: --ipblock-pods no' }]);
+  });
+});
+
+describe('Manager server', () => {
+  /** The error of GET /nope on a Manager listening with these routers and the push endpoint. */
+  async function notFoundError(
+    routers: ConstructorParameters<typeof Manager>[0]['routers'],
+  ): Promise<unknown> {
+    const m = new Manager({
+      client: emptyCluster(),
+      log: silentLogger,
+      identity: 'test',
+      leaderElect: false,
+      leaseNamespace: 'microseg-system',
+      listen: { host: '127.0.0.1', port: 0 },
+      telemetry: new Telemetry({ queueCapacity: 10, push: { token: 't' } }),
+      ...(routers ? { routers } : {}),
+    });
+    await m.start();
+    try {
+      const res = await fetch(`http://127.0.0.1:${m.port}/nope`);
+      expect(res.status).toBe(404);
+      return ((await res.json()) as { error: unknown }).error;
+    } finally {
+      await m.stop();
+    }
+  }
+
+  it('lists in a 404 the endpoints a router is said to serve, and no webhook for a router that is none', async () => {
+    const hello = express.Router();
+    hello.get('/hello', (_req, res) => res.send('hi'));
+    // A router of another controller (the Manager is a reusable piece) is not the isolation webhooks.
+    expect(await notFoundError([hello])).toBe(
+      'no such endpoint: GET /nope; this server serves GET /healthz, GET /readyz, GET /metrics, POST /v1/flows',
+    );
+    expect(await notFoundError([{ router: hello, serves: ['GET /hello'] }])).toBe(
+      'no such endpoint: GET /nope; this server serves GET /healthz, GET /readyz, GET /metrics, POST /v1/flows, GET /hello',
+    );
   });
 });

@@ -17,6 +17,7 @@ import { isDnsLabel } from '../../isolate/api.ts';
 import { kubeFromControllerClient } from '../../isolate/kube.ts';
 import type { IsolationWiringOptions } from '../../isolate/wire.ts';
 import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
+import { WEBHOOK_ENDPOINTS } from '../../isolate/webhooks.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
 import { ListenError } from '../../server/listen.ts';
 import { ENGINE_OPTION_SPECS, engineOptionsText, parseEngineOptions } from '../../verify/cli-options.ts';
@@ -413,7 +414,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(isolation
       ? {
           leaderTasks: [isolation.leaderTask],
-          routers: isolation.router ? [isolation.router] : [],
+          routers: isolation.router ? [{ router: isolation.router, serves: WEBHOOK_ENDPOINTS }] : [],
           extraMetrics: () => isolation.metrics.families(),
           isolation: { actions: isolation.actions },
         }
