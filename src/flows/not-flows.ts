@@ -34,10 +34,13 @@ function falcoFields(o: Obj): string {
   return andList(fields);
 }
 
-/** The text of a Falco alert given as flows, after what it is said of (the file, or nothing). */
-export function falcoAlertText(o: unknown): string {
+/**
+ * The text of a Falco alert given as flows, after what it is said of: `not flows` for a whole source
+ * (the file), `not a flow` for a record of one.
+ */
+export function falcoAlertText(o: unknown, not = 'not flows'): string {
   return (
-    `a Falco alert, not flows (it has ${falcoFields(o as Obj)}): ` +
+    `a Falco alert, ${not} (it has ${falcoFields(o as Obj)}): ` +
     `Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`
   );
 }
@@ -96,12 +99,7 @@ function objectName(kind: string, o: Obj): string {
  */
 export function notFlowRecord(o: unknown, kubernetes = true): FlowInputError | undefined {
   if (!isObj(o)) return undefined;
-  if (isFalcoAlert(o))
-    return new FlowInputError(
-      'falco-alert',
-      `a Falco alert, not a flow (it has ${falcoFields(o)}): ` +
-        `Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`,
-    );
+  if (isFalcoAlert(o)) return new FlowInputError('falco-alert', falcoAlertText(o, 'not a flow'));
   if (isAlertmanagerPayload(o)) {
     const fields = ['version', 'groupKey', 'status', 'receiver'].filter((k) => typeof o[k] === 'string');
     return new FlowInputError(
