@@ -2347,22 +2347,30 @@ describe('the Segmentation controller', () => {
         });
       });
 
-      it('keeps an allow it enforces while the proposal is still being written when the edge behind it ages out', async () => {
-        // Enforcing, with web's objects refused (the proposal is still written from the live analysis):
-        // api's policy admits web on 8080 and 9090. The 9090 edge was last seen 50 s ago, and rules expire
-        // after 1m.
-        let offsetMs = 0;
+      /**
+       * shop enforcing with web's objects refused (the proposal is still written from the live analysis):
+       * api's policy admits web on 8080 and on 9090, whose edge was last seen 50 s ago (rules expire after
+       * 1m), reconciled once (`setup`: `status` and `extra` objects for a controller that takes over).
+       * `step` reconciles and hands the objects applied to the cache; `apiPorts(kind, from)` gives the ports
+       * of api's policy (of `kind`) in each apply since the `from`th.
+       */
+      async function enforcingWhileWritten(
+        setup: { status?: unknown; extra?: Record<string, unknown[]>; offsetMs?: number } = {},
+      ) {
+        const clock = { offsetMs: setup.offsetMs ?? 0 };
         const s = dueForEnforce('Enforce');
         s.spec = { ...s.spec, learning: { ruleExpiry: '1m' } };
+        if (setup.status !== undefined) s.status = setup.status as Segmentation['status'];
         const graph = learnedGraph();
         const old = new Date(Date.now() - 50_000).toISOString();
         graph.spec.edges.push({ ...graph.spec.edges[0]!, port: 9090, firstSeen: old, lastSeen: old });
-        const { controller, state, recorded } = await start(
+        const started = await start(
           [s],
-          { ...objects, [resourcePath('LearnedEdgeSet')]: [graph] },
+          { ...objects, [resourcePath('LearnedEdgeSet')]: [graph], ...setup.extra },
           {},
-          () => Date.now() + offsetMs,
+          () => Date.now() + clock.offsetMs,
         );
+        const { controller, state } = started;
         state.failApply.add('microseg-web');
         state.failEdgeSets = false;
         controller.startLeading();
@@ -2382,7 +2390,11 @@ describe('the Segmentation controller', () => {
                 metadata: { ...body.metadata, resourceVersion: '3' },
               });
         };
-        /** The ports of api's policy (of `kind`) in each apply since the `from`th. */
+        cacheTaken();
+        const step = async () => {
+          await controller.reconcile('shop');
+          cacheTaken();
+        };
         const apiPorts = (kind: string, from: number) =>
           state.applied
             .slice(from)
@@ -2397,20 +2409,22 @@ describe('the Segmentation controller', () => {
                 .flatMap((r) => (r.ports ?? []).map((p) => p.port))
                 .sort(),
             );
-        cacheTaken();
-        await controller.reconcile('shop');
-        cacheTaken();
+        await step();
+        return { ...started, s, clock, step, apiPorts };
+      }
+      const keptNote =
+        '1 learned edge(s) unused for 1m are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)';
+
+      it('keeps an allow it enforces while the proposal is still being written when the edge behind it ages out', async () => {
+        const { state, recorded, clock, step, apiPorts } = await enforcingWhileWritten();
         expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 1, edges: 2 });
         expect(apiPorts('NetworkPolicy', 0).at(-1)).toEqual([8080, 9090]);
 
         // 20 s later the 9090 edge is 70 s old, past the expiry: it is kept while the proposal is
         // still written, so api's enforced policy keeps admitting web on 9090.
-        offsetMs = 20_000;
+        clock.offsetMs = 20_000;
         const before = state.applied.length;
-        for (let i = 0; i < 2; i++) {
-          await controller.reconcile('shop');
-          cacheTaken();
-        }
+        for (let i = 0; i < 2; i++) await step();
         expect(apiPorts('NetworkPolicy', before)).toEqual([]);
         expect(apiPorts('ProposedNetworkPolicy', before)).toEqual([]);
         expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
@@ -2419,21 +2433,18 @@ describe('the Segmentation controller', () => {
         expect(condition(state, 'Enforced')).toMatchObject({
           status: 'False',
           reason: 'ApplyFailed',
-          message:
-            '1 of 3 NetworkPolicies in place; 1 could not be applied or repaired; 1 default deny held back while a policy of its namespace could not be applied (see Degraded); 1 learned edge(s) unused for 1m are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)',
+          message: `1 of 3 NetworkPolicies in place; 1 could not be applied or repaired; 1 default deny held back while a policy of its namespace could not be applied (see Degraded); ${keptNote}`,
         });
 
         // Lifted: web's objects are written and the proposal, api's 9090 rule included, is frozen. The
         // edge then ages out, and the frozen proposal keeps its rule until it is proposed afresh.
         state.failApply.clear();
-        await controller.reconcile('shop');
-        cacheTaken();
+        await step();
         expect(condition(state, 'ProposalStable')).toMatchObject({
           status: 'True',
           reason: 'ProposalFrozen',
         });
-        await controller.reconcile('shop');
-        cacheTaken();
+        await step();
         expect(recorded).toContainEqual({
           type: 'Normal',
           reason: 'EdgesAgedOut',
@@ -2442,6 +2453,83 @@ describe('the Segmentation controller', () => {
         expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 3, edges: 1 });
         expect(apiPorts('NetworkPolicy', before)).toEqual([]);
         expect(apiPorts('ProposedNetworkPolicy', before)).toEqual([]);
+      });
+
+      it('keeps them too after a restart or a leader change, from status and the persisted graph, and lets them age out once the proposal is frozen', async () => {
+        const first = await enforcingWhileWritten();
+        first.clock.offsetMs = 20_000;
+        await first.step();
+        expect(condition(first.state, 'Enforced').message).toContain(keptNote);
+        await first.controller.stopLeading();
+        // A new leader: the status the last one wrote, the graph it persisted (the 9090 edge with it, as
+        // it was kept), and the objects it applied.
+        const persisted = first.state.applied
+          .filter((a) => a.body.kind === 'LearnedEdgeSet')
+          .map((a) => a.body);
+        const taken = (kind: string) =>
+          (first.state.taken as { kind: string; metadata: object; spec?: unknown }[])
+            .filter((b) => b.kind === kind && b.spec !== undefined)
+            .map((b) => ({ ...b, metadata: { ...b.metadata, resourceVersion: '3' } }));
+        const next = await enforcingWhileWritten({
+          status: lastStatus(first.state),
+          offsetMs: 20_000,
+          extra: {
+            ...(persisted.length > 0 ? { [resourcePath('LearnedEdgeSet')]: persisted } : {}),
+            [resourcePath('ProposedNetworkPolicy')]: taken('ProposedNetworkPolicy'),
+            [resourcePath('NetworkPolicy')]: taken('NetworkPolicy'),
+          },
+        });
+        const { state, recorded, step, apiPorts } = next;
+        // Its first reconciles find what the last leader wrote (no status differs from it): the edge
+        // kept, said so.
+        expect(segmentationStatuses(state)).toEqual([]);
+        const taken0 = lastStatus(first.state);
+        expect(recorded.filter((e) => e.reason === 'EdgesAgedOut')).toEqual([]);
+        expect(taken0).toMatchObject({ mode: 'Enforce', enforcedPolicies: 1, edges: 2 });
+        expect(taken0.conditions!.find((c) => c.type === 'Enforced')!.message).toContain(keptNote);
+        expect(apiPorts('NetworkPolicy', 0).every((p) => p.includes(9090))).toBe(true);
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        // Lifted: frozen with the 9090 rule, then aged out.
+        state.failApply.clear();
+        await step();
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+        });
+        const before = state.applied.length;
+        await step();
+        expect(recorded).toContainEqual({
+          type: 'Normal',
+          reason: 'EdgesAgedOut',
+          message: '1 learned edge(s) unused for 1m aged out',
+        });
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 3, edges: 1 });
+        expect(apiPorts('NetworkPolicy', before)).toEqual([]);
+      });
+
+      it('lets them age out once spec.mode is set back to Audit or Learn, which withdraw what was enforced', async () => {
+        for (const mode of ['Audit', 'Learn']) {
+          const { state, recorded, clock, step, s, segs } = await enforcingWhileWritten();
+          clock.offsetMs = 20_000;
+          await step();
+          expect(condition(state, 'Enforced').message).toContain(keptNote);
+          expect(recorded.filter((e) => e.reason === 'EdgesAgedOut')).toEqual([]);
+          state.emit(resourcePath('Segmentation'), 'MODIFIED', {
+            ...s,
+            metadata: { ...s.metadata, resourceVersion: '7', generation: 2 },
+            spec: { ...s.spec, mode },
+            status: lastStatus(state),
+          });
+          await expect.poll(() => segs.get('shop')?.metadata.resourceVersion).toBe('7');
+          await step();
+          expect(recorded, mode).toContainEqual({
+            type: 'Normal',
+            reason: 'EdgesAgedOut',
+            message: '1 learned edge(s) unused for 1m aged out',
+          });
+          expect(lastStatus(state)).toMatchObject({ mode, edges: 1 });
+          expect(condition(state, 'Enforced').message).not.toContain('kept while');
+        }
       });
 
       it('says in a refusal of Enforce that the proposal is still being written while one of it is refused', async () => {
