@@ -491,6 +491,30 @@ export function keepsAgedEdges(
   return mode === 'Enforce' && stillWritten && wasEnforcing(old);
 }
 
+/**
+ * The spec fields the proposal is made from (`learning.minFlows`, `policy.*`) that differ from `before`
+ * to `now`, each with both values. While an enforcing Segmentation's proposal is still being written
+ * (`keepsAgedEdges`), what such a change takes out of the proposal leaves what is enforced at once,
+ * unaudited (`unauditedChangeMessage`).
+ */
+export function proposalInputsChanged(
+  before: Pick<SegmentationSpec, 'learning' | 'policy'>,
+  now: Pick<SegmentationSpec, 'learning' | 'policy'>,
+): string[] {
+  const fields: [string, unknown, unknown][] = [
+    ['learning.minFlows', before.learning.minFlows, now.learning.minFlows],
+    ['policy.defaultDeny', before.policy.defaultDeny, now.policy.defaultDeny],
+    ['policy.includeDropped', before.policy.includeDropped, now.policy.includeDropped],
+    ['policy.worldIngress', before.policy.worldIngress, now.policy.worldIngress],
+  ];
+  return fields.filter(([, a, b]) => a !== b).map(([f, a, b]) => `${f} (${String(a)} → ${String(b)})`);
+}
+
+/** The Warning `UnauditedChange` of the fields `proposalInputsChanged` names. */
+export function unauditedChangeMessage(changed: readonly string[]): string {
+  return `spec ${changed.join(', ')} changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): what it changes in the proposal is enforced at once, without an audit, an allow it takes out included (set it back to have such an allow enforced again)`;
+}
+
 /** What `Enforced` says of `kept` learned edges past `learning.ruleExpiry` kept (`keepsAgedEdges`). */
 export function keptEdgesNote(kept: number, ruleExpiry: string): string {
   return kept > 0

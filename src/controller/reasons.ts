@@ -65,6 +65,7 @@ export const Reason = {
   PromotionDue: 'PromotionDue',
   PromotionWaiting: 'PromotionWaiting',
   EdgesAgedOut: 'EdgesAgedOut',
+  UnauditedChange: 'UnauditedChange',
   CleanedUp: 'CleanedUp',
   NoNamespaces: 'NoNamespaces',
   ReconcileFailed: 'ReconcileFailed',

@@ -63,6 +63,8 @@ import {
   wasEnforcing,
   keepsAgedEdges,
   keptEdgesNote,
+  proposalInputsChanged,
+  unauditedChangeMessage,
   wouldBlockAnnouncement,
 } from './decide.ts';
 import { creditServiceEdges, EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
@@ -860,6 +862,7 @@ export class SegmentationController {
           },
       isoSeconds(now),
     );
+    const specBefore = st.spec;
     st.spec = spec;
     st.namespaces = new Set(namespaces);
     // The proposal in place: the ProposedNetworkPolicies of this Segmentation (see below).
@@ -907,6 +910,12 @@ export class SegmentationController {
     const keepAged = keepsAgedEdges(mode, stillWritten, old);
     const keptAged = keepAged ? st.edges.edges((e) => e.lastSeen < expiredBefore).length : 0;
     const aged = keepAged ? 0 : st.edges.ageOut(expiredBefore);
+    // Nor is a change of the spec fields the proposal is made from audited then: said, as what it takes
+    // out leaves what is enforced at once. Only of a change this replica saw (the spec it reconciled
+    // last is in memory only).
+    const unaudited = keepAged && specBefore ? proposalInputsChanged(specBefore, spec) : [];
+    if (unaudited.length > 0)
+      this.#events.record(seg, 'Warning', Reason.UnauditedChange, unauditedChangeMessage(unaudited));
     if (aged > 0)
       this.#events.record(
         seg,

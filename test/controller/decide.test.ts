@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Condition, Segmentation } from '../../src/controller/api.ts';
+import type { Condition, Segmentation, SegmentationSpec } from '../../src/controller/api.ts';
 import type { CronJobRuns } from '../../src/policy/cronjobs.ts';
 import { cronJobsNotRunSince, nextRunAfter, notRunWait } from '../../src/policy/cronjobs.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
@@ -27,6 +27,8 @@ import {
   wasEnforcing,
   keepsAgedEdges,
   keptEdgesNote,
+  proposalInputsChanged,
+  unauditedChangeMessage,
   wouldBlockAnnouncement,
   wouldBlockInWindow,
 } from '../../src/controller/decide.ts';
@@ -553,6 +555,30 @@ describe('keepsAgedEdges', () => {
     expect(keptEdgesNote(0, '1m')).toBe('');
     expect(keptEdgesNote(2, '168h')).toBe(
       '; 2 learned edge(s) unused for 168h are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)',
+    );
+  });
+});
+
+describe('proposalInputsChanged', () => {
+  const spec = (minFlows: number, policy: Partial<SegmentationSpec['policy']> = {}) =>
+    ({
+      learning: { minFlows },
+      policy: { defaultDeny: true, includeDropped: false, worldIngress: 'any', ...policy },
+    }) as unknown as SegmentationSpec;
+  it('names the spec fields the proposal is made from that changed', () => {
+    expect(proposalInputsChanged(spec(1), spec(1))).toEqual([]);
+    expect(proposalInputsChanged(spec(1), spec(5))).toEqual(['learning.minFlows (1 → 5)']);
+    expect(proposalInputsChanged(spec(1), spec(1, { defaultDeny: false, includeDropped: true }))).toEqual([
+      'policy.defaultDeny (true → false)',
+      'policy.includeDropped (false → true)',
+    ]);
+    expect(proposalInputsChanged(spec(1), spec(1, { worldIngress: 'observed' }))).toEqual([
+      'policy.worldIngress (any → observed)',
+    ]);
+  });
+  it('says that the change is enforced at once, without an audit', () => {
+    expect(unauditedChangeMessage(['learning.minFlows (1 → 5)'])).toBe(
+      'spec learning.minFlows (1 → 5) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): what it changes in the proposal is enforced at once, without an audit, an allow it takes out included (set it back to have such an allow enforced again)',
     );
   });
 });

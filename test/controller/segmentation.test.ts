@@ -2507,6 +2507,41 @@ describe('the Segmentation controller', () => {
         expect(apiPorts('NetworkPolicy', before)).toEqual([]);
       });
 
+      it('warns that a change of learning.minFlows or policy.* is enforced at once, unaudited, while the proposal is still being written', async () => {
+        const { state, recorded, step, s, segs } = await enforcingWhileWritten();
+        const edited = (resourceVersion: string, generation: number, spec: object) => {
+          state.emit(resourcePath('Segmentation'), 'MODIFIED', {
+            ...s,
+            metadata: { ...s.metadata, resourceVersion, generation },
+            spec,
+            status: lastStatus(state),
+          });
+          return expect.poll(() => segs.get('shop')?.metadata.resourceVersion).toBe(resourceVersion);
+        };
+        const unaudited = () => recorded.filter((e) => e.reason === 'UnauditedChange');
+        // Nothing to say while the spec fields the proposal is made from stay as they were.
+        await step();
+        expect(unaudited()).toEqual([]);
+        // minFlows raised to 2: web's two edges (one flow each) no longer make rules, and api's enforced
+        // policy is taken out at once.
+        await edited('7', 2, { ...s.spec, learning: { ruleExpiry: '1m', minFlows: 2 } });
+        await step();
+        expect(state.deleted).toContain(
+          '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/microseg-api',
+        );
+        expect(unaudited()).toEqual([
+          {
+            type: 'Warning',
+            reason: 'UnauditedChange',
+            message:
+              'spec learning.minFlows (1 → 2) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): what it changes in the proposal is enforced at once, without an audit, an allow it takes out included (set it back to have such an allow enforced again)',
+          },
+        ]);
+        // Said once, for the change.
+        await step();
+        expect(unaudited()).toHaveLength(1);
+      });
+
       it('lets them age out once spec.mode is set back to Audit or Learn, which withdraw what was enforced', async () => {
         for (const mode of ['Audit', 'Learn']) {
           const { state, recorded, clock, step, s, segs } = await enforcingWhileWritten();
