@@ -1,0 +1,292 @@
+/**
+ * Isolations edited while in effect, against a real kube-apiserver (which bumps metadata.generation on a
+ * spec edit and not on a status write): the outcome of the new spec is said in Events even when the phase
+ * stays. And the time to isolate of a reconcile that fails after labelling the first pod (the label of
+ * the second refused by a ValidatingAdmissionPolicy): observed once, by the retry. And `microseg isolate
+ * --wait` on an Isolation whose status is a Failed of the spec before an edit: it waits for the outcome
+ * of the spec as edited.
+ */
+import { fileURLToPath } from 'node:url';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClusterHandle,
+  createNamespace,
+  createPod,
+  eventually,
+  sharedCluster,
+  uniqueName,
+} from '../cluster/index.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
+import { IsolationReconciler } from '../../src/isolate/reconciler.ts';
+import { captureIO } from '../../src/cli/io.ts';
+import { runCli } from '../../src/cli/main.ts';
+import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
+
+const crdFile = fileURLToPath(new URL('../../crds/microseg.dev_isolations.yaml', import.meta.url));
+
+let cluster: ClusterHandle;
+let kc: KubeConfig;
+let kube: KubeClient;
+let ns: string;
+let ctl: IsolationController;
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const getIso = (n: string, name: string) =>
+  kube.request<Isolation>({ method: 'GET', path: paths.isolation(n, name) });
+
+async function createIsolation(n: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await kube.request({
+    method: 'POST',
+    path: paths.isolations(n),
+    body: { apiVersion: 'microseg.dev/v1alpha1', kind: 'Isolation', metadata: { name }, spec },
+  });
+}
+
+/** A responder edits the spec (kubectl edit, a GitOps sync): the API server bumps the generation. */
+async function editSpec(n: string, name: string, spec: Record<string, unknown>): Promise<Isolation> {
+  const edited = await kube.request<Isolation>({
+    method: 'PATCH',
+    path: paths.isolation(n, name),
+    contentType: MERGE_PATCH,
+    body: { spec },
+  });
+  expect(edited.metadata.generation).toBe(2);
+  return edited;
+}
+
+/** The Isolation once the controller reported on generation `generation` with `message`. */
+function reported(n: string, name: string, generation: number, message: string): Promise<Isolation> {
+  return eventually(
+    `${name}: ${message} for generation ${generation}`,
+    async () => {
+      const i = await getIso(n, name);
+      return i.status?.observedGeneration === generation && i.status.message === message ? i : undefined;
+    },
+    30_000,
+  );
+}
+
+/** The Events on Isolation `name` of reason `reason`: their types and messages, sorted. */
+async function eventsOn(n: string, name: string, reason: string): Promise<string[][]> {
+  const list = await kube.request<{
+    items: {
+      involvedObject: { kind: string; name: string };
+      reason: string;
+      type: string;
+      message: string;
+    }[];
+  }>({ method: 'GET', path: `/api/v1/namespaces/${n}/events` });
+  return list.items
+    .filter(
+      (e) => e.involvedObject.kind === 'Isolation' && e.involvedObject.name === name && e.reason === reason,
+    )
+    .map((e) => [e.type, e.message])
+    .sort((a, b) => (a.join() < b.join() ? -1 : 1));
+}
+
+beforeAll(async () => {
+  cluster = sharedCluster();
+  kc = await cluster.kubeConfig();
+  kube = await KubeClient.fromKubeConfig(kc);
+  await kubectl(['apply', '-f', crdFile]);
+  await kubectl(['wait', '--for=condition=Established', 'crd/isolations.microseg.dev', '--timeout=30s']);
+  ns = uniqueName('iso-edit');
+  await createNamespace(kc, ns);
+  for (const name of ['web-1', 'web-2'])
+    await createPod(kc, { namespace: ns, name, labels: { app: 'web' }, ports: { http: 8080 } });
+  ctl = await startIsolationController({ kc, kube, namespace: ns, resyncMs: 1000, liveResyncMs: 500 });
+});
+
+afterAll(async () => {
+  await ctl?.stop();
+  kube?.close();
+});
+
+describe('an Isolation whose spec is edited while it is in effect', () => {
+  it('says the outcome of the new spec in an Event, also when the phase stays Isolated', async () => {
+    await createIsolation(ns, 'edited', { target: { pods: ['web-1'] }, reason: 'shell in container' });
+    await reported(ns, 'edited', 1, '1 pod(s) isolated with NetworkPolicy');
+    await eventually(
+      'the Isolated Event',
+      async () => (await eventsOn(ns, 'edited', 'Isolated')).length === 1,
+    );
+    await editSpec(ns, 'edited', { target: { pods: ['web-1', 'web-2'] }, reason: 'lateral movement' });
+    const now = await reported(ns, 'edited', 2, '2 pod(s) isolated with NetworkPolicy');
+    expect(now.status?.phase).toBe('Isolated');
+    await eventually('the Isolated Event of the new spec', async () =>
+      (await eventsOn(ns, 'edited', 'Isolated')).length >= 2 ? true : undefined,
+    );
+    expect(await eventsOn(ns, 'edited', 'Isolated')).toEqual([
+      ['Normal', '1 pod(s) isolated with NetworkPolicy'],
+      ['Normal', '2 pod(s) isolated with NetworkPolicy'],
+    ]);
+    await kubectl(['delete', 'isolation', '-n', ns, 'edited', '--wait=true', '--timeout=30s']);
+  }, 60_000);
+
+  it('a new target that names no pod either is a NoPodToIsolate Warning of its own', async () => {
+    await createIsolation(ns, 'nothing', { target: { pods: ['gone-1'] }, reason: 'shell in container' });
+    await reported(ns, 'nothing', 1, 'no pod to isolate: pod gone-1 not found');
+    await editSpec(ns, 'nothing', { target: { pods: ['gone-2'] } });
+    await reported(ns, 'nothing', 2, 'no pod to isolate: pod gone-2 not found');
+    await eventually('the NoPodToIsolate Event of the new spec', async () =>
+      (await eventsOn(ns, 'nothing', 'NoPodToIsolate')).length >= 2 ? true : undefined,
+    );
+    expect(await eventsOn(ns, 'nothing', 'NoPodToIsolate')).toEqual([
+      ['Warning', 'no pod to isolate: pod gone-1 not found'],
+      ['Warning', 'no pod to isolate: pod gone-2 not found'],
+    ]);
+    await kubectl(['delete', 'isolation', '-n', ns, 'nothing', '--wait=true', '--timeout=30s']);
+  }, 60_000);
+});
+
+describe('a reconcile that fails after labelling the first pod', () => {
+  const vap = uniqueName('refuse-label');
+  const vapPath = (what: string) => `/apis/admissionregistration.k8s.io/v1/${what}/${vap}`;
+
+  afterAll(async () => {
+    for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
+      await cluster.request('DELETE', vapPath(what));
+  });
+
+  it('leaves the time-to-isolate sample to its retry: observed once, not lost', async () => {
+    for (const name of ['stuck-1', 'stuck-2'])
+      await createPod(kc, { namespace: ns, name, labels: { app: 'stuck' }, ports: { http: 8080 } });
+    // The quarantine label of stuck-2 is refused; stuck-1's is not.
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        metadata: { name: vap },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods'] },
+            ],
+          },
+          validations: [
+            {
+              expression:
+                "object.metadata.name != 'stuck-2' || !has(object.metadata.labels) || !('microseg.dev/quarantine' in object.metadata.labels)",
+              message: 'stuck-2 may not be quarantined',
+            },
+          ],
+        },
+      }),
+    );
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: { name: vap },
+        spec: {
+          policyName: vap,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+        },
+      }),
+    );
+    const refused = async (): Promise<boolean> => {
+      const r = await cluster.request('PATCH', `${paths.pod(ns, 'stuck-2')}?dryRun=All`, {
+        body: { metadata: { labels: { 'microseg.dev/quarantine': 'x' } } },
+        contentType: MERGE_PATCH,
+      });
+      return r.status !== 200;
+    };
+    await eventually('the admission policy in effect', refused);
+    const before = ctl.metrics.timeToIsolate.sample().count;
+    await createIsolation(ns, 'stuck', { target: { pods: ['stuck-1', 'stuck-2'] }, reason: 'shell' });
+    const failing = await eventually(
+      'the reconcile failing on stuck-2',
+      async () => {
+        const i = await getIso(ns, 'stuck');
+        return i.status?.conditions?.[0]?.status === 'False' ? i : undefined;
+      },
+      30_000,
+    );
+    expect(failing.status?.conditions?.[0]?.message).toContain('stuck-2 may not be quarantined');
+    const stuck1 = await kube.request<{ metadata: { labels?: Record<string, string> } }>({
+      method: 'GET',
+      path: paths.pod(ns, 'stuck-1'),
+    });
+    expect(stuck1.metadata.labels?.['microseg.dev/quarantine']).toBe('stuck');
+    expect(ctl.metrics.timeToIsolate.sample().count).toBe(before);
+    // Lifted: the retry labels stuck-2 and observes the sample, once.
+    expect((await cluster.request('DELETE', vapPath('validatingadmissionpolicybindings'))).status).toBe(200);
+    await reported(ns, 'stuck', 1, '2 pod(s) isolated with NetworkPolicy');
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(ctl.metrics.timeToIsolate.sample().count).toBe(before + 1);
+    await kubectl(['delete', 'isolation', '-n', ns, 'stuck', '--wait=true', '--timeout=30s']);
+  }, 90_000);
+});
+
+describe('microseg isolate --wait on an Isolation whose spec was fixed after the controller failed it', () => {
+  it('waits for the outcome of the fixed spec, not the Failed of the one before', async () => {
+    // A namespace the running controller does not watch: this test's reconciler runs when it says.
+    const other = uniqueName('iso-fix');
+    await createNamespace(kc, other);
+    await createPod(kc, { namespace: other, name: 'web-x', labels: { app: 'web' }, ports: { http: 8080 } });
+    const r = new IsolationReconciler({ kube });
+    const key = `${other}/cli-fixed`;
+    try {
+      // The schema lets a pod name the controller refuses through: Failed, for generation 1.
+      await createIsolation(other, 'cli-fixed', { target: { pods: ['Web_X'] }, reason: 'shell' });
+      r.observe(await getIso(other, 'cli-fixed'));
+      await r.reconcile(key);
+      const failed = await getIso(other, 'cli-fixed');
+      expect([failed.status?.phase, failed.status?.observedGeneration]).toEqual(['Failed', 1]);
+      // The responder fixes the spec and waits for the isolation.
+      await editSpec(other, 'cli-fixed', { target: { pods: ['web-x'] } });
+      const io = captureIO();
+      let settled = false;
+      const waiting = runCli(
+        [
+          'isolate',
+          `${other}/web-x`,
+          '--name',
+          'cli-fixed',
+          '--reason',
+          'shell',
+          '--kubeconfig',
+          cluster.kubeconfigPath,
+          '--wait',
+          '--timeout',
+          '60s',
+        ],
+        io,
+      ).finally(() => (settled = true));
+      // The Isolation exists (the create is answered 409) with the Failed of generation 1: not an outcome.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect([settled, io.stdout, io.stderr]).toEqual([false, '', '']);
+      // The controller reconciles the fixed spec: that is the outcome.
+      r.observe(await getIso(other, 'cli-fixed'));
+      await r.reconcile(key);
+      await r.checks.idle();
+      expect(await waiting).toBe(0);
+      expect(io.stderr).toBe('');
+      expect(io.stdout).toMatch(
+        new RegExp(
+          `^isolation ${other}/cli-fixed: Isolated \\(NetworkPolicy\\)\\n  1 pod\\(s\\) isolated with NetworkPolicy\\n  pods: web-x\\n`,
+        ),
+      );
+      expect((await getIso(other, 'cli-fixed')).status?.observedGeneration).toBe(2);
+    } finally {
+      // Released by this test's reconciler, which the finalizer waits for.
+      await kube
+        .request({ method: 'DELETE', path: paths.isolation(other, 'cli-fixed') })
+        .catch(() => undefined);
+      r.forget(other, 'cli-fixed');
+      await r.reconcile(key).catch(() => undefined);
+      await r.stop();
+    }
+  }, 90_000);
+});
