@@ -1299,7 +1299,8 @@ export class IsolationReconciler {
       patchedPolicies: [...patched].sort(),
       ...(isolatedAt ? { isolatedAt } : {}),
       ...(expiresAt ? { expiresAt } : {}),
-      observedGeneration: iso.metadata.generation ?? 0,
+      // observedGeneration stays the one the phase was decided for: the new spec's outcome is the leak
+      // check's (a status written before it, a failed check's or a failed reconcile's, is not taken for it).
       conditions: setReconciled(status.conditions, undefined, nowIso, iso.metadata.generation ?? 0),
       timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
     };
@@ -1360,7 +1361,10 @@ export class IsolationReconciler {
 
   /**
    * A leak check that failed (a list refused or not answered, a policy the engine cannot read): a Warning
-   * Event and the status message say so, once per distinct error; the phase is left as it was.
+   * Event and the status message say so, once per distinct error. The phase is left as it was when it is
+   * this spec generation's; the first check of an edited spec (or of a new Isolation) failing has no
+   * outcome yet: phase Pending for the new generation, with no leaks or proof of the spec before, so that
+   * neither kubectl nor `isolate --wait` takes the older spec's Isolated, Leaking or Failed for it.
    */
   private async reportCheckFailure(key: string, input: CheckInput, err: unknown): Promise<void> {
     const problem = `${err instanceof Error ? err.message : String(err)} (retrying)`;
@@ -1371,7 +1375,13 @@ export class IsolationReconciler {
     const entry = this.statuses.get(key);
     if (!entry || entry.uid !== (iso.metadata.uid ?? '') || entry.status.phase === 'Released') return;
     const message = `${isolated.length} pod(s) isolated with ${method}; the leak check failed: ${problem}`;
-    await this.patchStatus(iso, { ...entry.status, message }, 'background').catch(() => undefined);
+    const generation = iso.metadata.generation ?? 0;
+    const { leaks: _leaks, proof: _proof, ...rest } = entry.status;
+    const next: IsolationStatus =
+      entry.status.observedGeneration === generation
+        ? { ...entry.status, message }
+        : { ...rest, observedGeneration: generation, phase: 'Pending', message };
+    await this.patchStatus(iso, next, 'background').catch(() => undefined);
   }
 
   /** True while the state `iso` of `key` is still to be proved: not released, deleted nor superseded. */
@@ -1475,6 +1485,7 @@ export class IsolationReconciler {
     }
     const next: IsolationStatus = {
       ...status,
+      observedGeneration: iso.metadata.generation ?? 0,
       phase,
       message,
       leaks: report.leaks,

@@ -14,6 +14,7 @@ import type { KubeRequest } from '../../src/isolate/kube.ts';
 import { KubeError, paths } from '../../src/isolate/kube.ts';
 import { IsolationMetrics } from '../../src/isolate/metrics.ts';
 import { IsolationReconciler, newerVersion } from '../../src/isolate/reconciler.ts';
+import { isolateOutcome } from '../../src/isolate/cli.ts';
 import type { EngineOptions } from '../../src/verify/types.ts';
 import { FakeKube } from './fake-kube.ts';
 
@@ -1751,5 +1752,88 @@ describe('IsolationReconciler: time to isolate when the reconcile fails after la
     expect(serverIso(kube).status?.isolatedAt).toBe(new Date(t0).toISOString());
     expect(samples).toEqual([40]);
     expect(metrics.timeToIsolate.sample().count).toBe(1);
+  });
+});
+
+describe('IsolationReconciler: the first leak check of an edited spec fails', () => {
+  const failedCheck = (pods: number) =>
+    `${pods} pod(s) isolated with NetworkPolicy; the leak check failed: ${UNAVAILABLE} (retrying)`;
+  async function reconcileAndCheck(r: IsolationReconciler): Promise<void> {
+    await r.reconcile(KEY);
+    await r.checks.idle();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  it('does not report the Failed of the spec before as the fixed spec outcome', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube, { target: { pods: ['Web_1'] } }));
+    await reconcileAndCheck(reconciler);
+    expect([serverIso(kube).status?.phase, serverIso(kube).status?.observedGeneration]).toEqual([
+      'Failed',
+      1,
+    ]);
+    const refusing = refuseNamespaceReads(kube);
+    await editTargetPods(kube, ['web-1']);
+    reconciler.observe(serverIso(kube));
+    await reconcileAndCheck(reconciler);
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBe('cut-web-1');
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.observedGeneration, st.message]).toEqual(['Pending', 2, failedCheck(1)]);
+    expect(isolateOutcome(serverIso(kube))).toBe(false);
+    // The apiserver answers again: the retry publishes the fixed spec's outcome.
+    refusing.now = false;
+    reconciler.checks.add(KEY);
+    await settle(reconciler);
+    const done = serverIso(kube).status!;
+    expect([done.phase, done.observedGeneration, done.message]).toEqual([
+      'Isolated',
+      2,
+      '1 pod(s) isolated with NetworkPolicy',
+    ]);
+  });
+
+  it('does not report the Isolated, leaks and proof of the spec before as the new spec outcome', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube));
+    await reconcileAndCheck(reconciler);
+    const before = serverIso(kube).status!;
+    expect([before.phase, before.observedGeneration, before.proof?.probes !== undefined]).toEqual([
+      'Isolated',
+      1,
+      true,
+    ]);
+    // The leak check's list of the namespace's pods is refused (once the one it read is past its time).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const refusing = { now: true };
+    const request = kube.request.bind(kube);
+    kube.request = async (req: KubeRequest) => {
+      if (refusing.now && req.method === 'GET' && req.path === paths.pods(NS)) throw unavailable();
+      return request(req);
+    };
+    await editTargetPods(kube, ['web-1', 'db-1']);
+    reconciler.observe(serverIso(kube));
+    await reconcileAndCheck(reconciler);
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.observedGeneration, st.message, st.podCount]).toEqual([
+      'Pending',
+      2,
+      failedCheck(2),
+      2,
+    ]);
+    expect([st.leaks, st.proof]).toEqual([undefined, undefined]);
+    expect(isolateOutcome(serverIso(kube))).toBe(false);
+    refusing.now = false;
+    reconciler.checks.add(KEY);
+    await settle(reconciler);
+    const done = serverIso(kube).status!;
+    expect([done.phase, done.observedGeneration, done.message]).toEqual([
+      'Isolated',
+      2,
+      '2 pod(s) isolated with NetworkPolicy',
+    ]);
+    expect(done.timeline?.filter((e) => e.action === 'Isolated').map((e) => e.message)).toEqual([
+      '1 pod(s) isolated with NetworkPolicy',
+      '2 pod(s) isolated with NetworkPolicy',
+    ]);
   });
 });

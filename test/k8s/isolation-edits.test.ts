@@ -290,3 +290,104 @@ describe('microseg isolate --wait on an Isolation whose spec was fixed after the
     }
   }, 90_000);
 });
+
+describe('microseg isolate --wait when the first leak check of the fixed spec fails', () => {
+  it('waits on: the Failed of the spec before is not taken for its outcome', async () => {
+    const other = uniqueName('iso-chk');
+    await createNamespace(kc, other);
+    await createPod(kc, { namespace: other, name: 'web-y', labels: { app: 'web' }, ports: { http: 8080 } });
+    // A controller identity RBAC lets do all a reconcile does, but not list Namespaces (the leak check's
+    // first read): its check fails with the API server's 403 until that is granted.
+    const user = uniqueName('iso-nolist');
+    const rules = [
+      { apiGroups: ['microseg.dev'], resources: ['isolations', 'isolations/status'], verbs: ['*'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['*'] },
+      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    ];
+    const grant = (name: string, r: unknown[]) =>
+      kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          items: [
+            { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules: r },
+            {
+              apiVersion: 'rbac.authorization.k8s.io/v1',
+              kind: 'ClusterRoleBinding',
+              metadata: { name },
+              roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+              subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+            },
+          ],
+        }),
+      );
+    await grant(user, rules);
+    const limited = await KubeClient.fromKubeConfig(await cluster.kubeConfig({ user }));
+    const r = new IsolationReconciler({ kube: limited });
+    const key = `${other}/cli-check`;
+    try {
+      await createIsolation(other, 'cli-check', { target: { pods: ['Web_Y'] }, reason: 'shell' });
+      r.observe(await getIso(other, 'cli-check'));
+      await r.reconcile(key);
+      const failed = await getIso(other, 'cli-check');
+      expect([failed.status?.phase, failed.status?.observedGeneration]).toEqual(['Failed', 1]);
+      await editSpec(other, 'cli-check', { target: { pods: ['web-y'] } });
+      const io = captureIO();
+      let settled = false;
+      const waiting = runCli(
+        [
+          'isolate',
+          `${other}/web-y`,
+          '--name',
+          'cli-check',
+          '--reason',
+          'shell',
+          '--kubeconfig',
+          cluster.kubeconfigPath,
+          '--wait',
+          '--timeout',
+          '60s',
+        ],
+        io,
+      ).finally(() => (settled = true));
+      r.observe(await getIso(other, 'cli-check'));
+      await r.reconcile(key);
+      const checkFailed = await eventually(
+        'the leak check failing',
+        async () => {
+          const i = await getIso(other, 'cli-check');
+          return (i.status?.message ?? '').includes('the leak check failed') ? i : undefined;
+        },
+        30_000,
+      );
+      expect(checkFailed.status?.message).toMatch(
+        /^1 pod\(s\) isolated with NetworkPolicy; the leak check failed: .*namespaces.*forbidden/,
+      );
+      expect([checkFailed.status?.phase, checkFailed.status?.observedGeneration]).toEqual(['Pending', 2]);
+      // Polled at least once more since: still waiting, nothing printed.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect([settled, io.stdout, io.stderr]).toEqual([false, '', '']);
+      // Namespaces may be listed: the retried check publishes the fixed spec's outcome.
+      await grant(`${user}-ns`, [{ apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'get'] }]);
+      expect(await waiting).toBe(0);
+      expect(io.stderr).toBe('');
+      expect(io.stdout).toMatch(
+        new RegExp(
+          `^isolation ${other}/cli-check: Isolated \\(NetworkPolicy\\)\\n  1 pod\\(s\\) isolated with NetworkPolicy\\n  pods: web-y\\n`,
+        ),
+      );
+    } finally {
+      await kube
+        .request({ method: 'DELETE', path: paths.isolation(other, 'cli-check') })
+        .catch(() => undefined);
+      r.forget(other, 'cli-check');
+      await r.reconcile(key).catch(() => undefined);
+      await r.stop();
+      limited.close();
+      for (const name of [user, `${user}-ns`])
+        await kubectl(['delete', 'clusterrole,clusterrolebinding', name, '--ignore-not-found']);
+    }
+  }, 120_000);
+});
