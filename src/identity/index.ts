@@ -735,13 +735,28 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     else podsByNamespace.set(ns, [p]);
   }
   // A Service without a selector is backed by the EndpointSlices its owner writes (only theirs are kept).
+  // A Service with one is backed by the pods it selects, and by any slice of it that the EndpointSlice
+  // controller did not write (an operator's, a multi-cluster controller's): kube-proxy and Cilium send
+  // its connections to every slice labelled with its name, whoever manages it.
   const selectorLess = (svc: Service) => !svc.spec.selector || Object.keys(svc.spec.selector).length === 0;
+  // (A list is held only for a Service without a selector, or one with a slice of another manager.)
   const slicesByService = new Map<string, EndpointSlice[]>();
+  const selectorLessKeys = new Set<string>();
   for (const svc of snap.services)
-    if (selectorLess(svc)) slicesByService.set(`${svc.metadata.namespace!}/${svc.metadata.name}`, []);
+    if (selectorLess(svc)) {
+      const key = `${svc.metadata.namespace!}/${svc.metadata.name}`;
+      selectorLessKeys.add(key);
+      slicesByService.set(key, []);
+    }
   for (const es of snap.endpointSlices) {
-    const name = es.metadata.labels?.['kubernetes.io/service-name'];
-    if (name) slicesByService.get(`${es.metadata.namespace ?? ''}/${name}`)?.push(es);
+    const labels = es.metadata.labels;
+    const name = labels?.['kubernetes.io/service-name'];
+    if (!name) continue;
+    const key = `${es.metadata.namespace ?? ''}/${name}`;
+    const slices = slicesByService.get(key);
+    if (slices !== undefined) slices.push(es);
+    else if (labels?.['endpointslice.kubernetes.io/managed-by'] !== 'endpointslice-controller.k8s.io')
+      slicesByService.set(key, [es]);
   }
   // The API server's addresses and ports: its EndpointSlices'.
   for (const es of snap.endpointSlices) {
@@ -772,7 +787,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     // For a Service without a selector, its subsets become the slices its backends are read from (as
     // Kubernetes's mirroring controller would write them), so that its ClusterIP is translated exactly as
     // with a slice: 443 on the kubernetes Service's becomes the API server's port.
-    const slices = slicesByService.get(key);
+    const slices = selectorLessKeys.has(key) ? slicesByService.get(key) : undefined;
     if (slices !== undefined && !slices.some(namesAddress))
       slicesByService.set(key, endpointsAsSlices(o as Endpoints));
   }

@@ -686,4 +686,29 @@ describe('the audit of a flow to the ClusterIP of a Service with no backend', ()
       ['shop/Deployment/cart', 'shop/StatefulSet/db', 'blocked'],
     ]);
   });
+
+  it('audits it against the addresses of an EndpointSlice someone else writes for a Service whose selector selects no pod', async () => {
+    // kube-proxy and Cilium take every EndpointSlice labelled with the Service's name, not only those
+    // the EndpointSlice controller writes for its selector: this one sends ghost's connections to db.
+    const foreignSlice = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: 'ghost-extra',
+        namespace: 'shop',
+        labels: {
+          'kubernetes.io/service-name': 'ghost',
+          'endpointslice.kubernetes.io/managed-by': 'operator.example.com',
+        },
+      },
+      addressType: 'IPv4',
+      ports: [{ port: 8080, protocol: 'TCP' }],
+      endpoints: [{ addresses: [DB_POD.ip] }],
+    };
+    const { identity, engine } = await shopAudit(fixtureSnapshot(ghostService, foreignSlice));
+    // db admits cart on 5432 only: on 8080 the flow would be blocked, and is not hidden as unauditable.
+    expect(auditedEach(identity, engine, between(CART, { ip: '10.96.0.80' }, 80))).toEqual([
+      ['shop/Deployment/cart', 'shop/StatefulSet/db', 'blocked'],
+    ]);
+  });
 });
