@@ -160,8 +160,13 @@ export function creditServiceEdges(
       continue;
     }
     credited = true;
+    // The flows the edge shares already (a connection from a peer that stood for several workloads)
+    // are named by that connection on every edge they are folded into; only the others are named by
+    // the connection to the Service, so that each flow is counted once.
+    let own = e.count;
+    for (const v of Object.values(e.shared ?? {})) own -= v;
     const shared =
-      backends.length > 1
+      backends.length > 1 && own > 0
         ? edgeId({ src: e.src, dst: identity.peerAt(n).id, port: e.port, protocol: e.protocol })
         : undefined;
     for (const b of backends) {
@@ -173,7 +178,7 @@ export function creditServiceEdges(
       };
       if (e.dropReasons !== undefined) edge.dropReasons = { ...e.dropReasons };
       if (e.shared !== undefined || shared !== undefined) edge.shared = { ...e.shared };
-      if (shared !== undefined) edge.shared![shared] = (edge.shared![shared] ?? 0) + e.count;
+      if (shared !== undefined) edge.shared![shared] = (edge.shared![shared] ?? 0) + own;
       fold(edge);
     }
   }

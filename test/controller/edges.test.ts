@@ -8,6 +8,7 @@ import {
   shardEdges,
 } from '../../src/controller/edges.ts';
 import type { PersistedEdge } from '../../src/controller/api.ts';
+import { countFlows } from '../../src/graph/counts.ts';
 import type { EdgeRecord } from '../../src/graph/types.ts';
 import { buildIdentity } from '../../src/identity/index.ts';
 import { fixtureSnapshot } from '../core/fixture.ts';
@@ -227,5 +228,31 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
       { ...edge(FRONTEND, 'shop/Deployment/cart', 8080, 5, T0), shared },
       { ...edge(FRONTEND, 'shop/StatefulSet/db', 8080, 5, T0), shared },
     ]);
+  });
+
+  it('count each flow once when the learned edge already shares some of its flows with other edges', () => {
+    const snap = fixtureSnapshot(ghost({}));
+    snap.services.find((s) => s.metadata.name === 'ghost')!.spec.selector = undefined;
+    snap.endpointSlices.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'ghost-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'ghost' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.20'] }, { addresses: ['10.244.1.30'] }],
+      ports: [{ port: 8080, protocol: 'TCP' }],
+    });
+    // 7 flows learned to the address, 5 of them from a connection whose source stood for several
+    // workloads (a selector peer), which the edges from each of them hold too.
+    const other = 'shop/selector:app=web->private:10.96.0.80:80/TCP';
+    const learnedEdge = { ...edge(FRONTEND, 'private:10.96.0.80', 80, 7, T0), shared: { [other]: 5 } };
+    expect(countFlows([learnedEdge])).toBe(7);
+    const credited = creditServiceEdges(buildIdentity(snap), [learnedEdge]);
+    // Each backend's edge holds the 7; the 7 are counted once over both, as they were before.
+    const shared = { [other]: 5, [`${FRONTEND}->service:shop/ghost:80/TCP`]: 2 };
+    expect(credited).toEqual([
+      { ...edge(FRONTEND, 'shop/Deployment/cart', 8080, 7, T0), shared },
+      { ...edge(FRONTEND, 'shop/StatefulSet/db', 8080, 7, T0), shared },
+    ]);
+    expect(countFlows(credited)).toBe(7);
   });
 });
