@@ -36,12 +36,13 @@ function falcoFields(o: Obj): string {
 
 /**
  * The text of a Falco alert given as flows, after what it is said of: `not flows` for a whole source
- * (the file), `not a flow` for a record of one.
+ * (the file), `not a flow` for a record of one; `given` is where it was given (`--flows`, or
+ * `POST /v1/flows` for the push endpoint).
  */
-export function falcoAlertText(o: unknown, not = 'not flows'): string {
+export function falcoAlertText(o: unknown, not = 'not flows', given = '--flows'): string {
   return (
     `a Falco alert, ${not} (it has ${falcoFields(o as Obj)}): ` +
-    `Falco alerts are for the controller's webhook (POST /webhooks/falco), not --flows`
+    `Falco alerts are for the controller's webhook (POST /webhooks/falco), not ${given}`
   );
 }
 
@@ -56,6 +57,12 @@ export function isAlertmanagerPayload(o: unknown): boolean {
     Array.isArray(o.alerts) &&
     (typeof o.status === 'string' || typeof o.receiver === 'string' || typeof o.groupKey === 'string')
   );
+}
+
+/** The fields of an Alertmanager webhook payload that tell it, those it has (`version, groupKey, status, receiver and alerts`). */
+function alertmanagerFields(o: Obj): string {
+  const fields = ['version', 'groupKey', 'status', 'receiver'].filter((k) => typeof o[k] === 'string');
+  return andList([...fields, 'alerts']);
 }
 
 /**
@@ -93,21 +100,21 @@ function objectName(kind: string, o: Obj): string {
 
 /**
  * Why a record its format refused is no flow at all, when it is a Falco alert, an Alertmanager webhook
- * payload or (unless `kubernetes` is false: a Kubescape source names the kinds it refuses itself) a
- * Kubernetes object or List: a bad record whose reason and message name what it is and where it
- * belongs. Undefined for anything else (the format's own refusal stands).
+ * payload or (unless `kubernetes` is false: a Kubescape source names the kinds it refuses itself, and
+ * the push endpoint has no other place to send them) a Kubernetes object or List: a bad record whose
+ * reason and message name what it is and where it belongs, rather than where it was given (`given`:
+ * `--flows`, or `POST /v1/flows` for the push endpoint). Undefined for anything else (the format's own
+ * refusal stands).
  */
-export function notFlowRecord(o: unknown, kubernetes = true): FlowInputError | undefined {
+export function notFlowRecord(o: unknown, kubernetes = true, given = '--flows'): FlowInputError | undefined {
   if (!isObj(o)) return undefined;
-  if (isFalcoAlert(o)) return new FlowInputError('falco-alert', falcoAlertText(o, 'not a flow'));
-  if (isAlertmanagerPayload(o)) {
-    const fields = ['version', 'groupKey', 'status', 'receiver'].filter((k) => typeof o[k] === 'string');
+  if (isFalcoAlert(o)) return new FlowInputError('falco-alert', falcoAlertText(o, 'not a flow', given));
+  if (isAlertmanagerPayload(o))
     return new FlowInputError(
       'alertmanager-payload',
-      `an Alertmanager webhook payload, not a flow (it has ${andList([...fields, 'alerts'])}): ` +
-        `Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not --flows`,
+      `an Alertmanager webhook payload, not a flow (it has ${alertmanagerFields(o)}): ` +
+        `Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not ${given}`,
     );
-  }
   if (!kubernetes) return undefined;
   if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))
     return new FlowInputError(

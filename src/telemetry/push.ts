@@ -17,6 +17,7 @@ import type { Response, Router } from 'express';
 import type { Flow } from '../flows/types.ts';
 import { hasLoopbackEnd } from '../flows/common.ts';
 import { parseGenericFlow } from '../flows/generic.ts';
+import { notFlowRecord } from '../flows/not-flows.ts';
 import type { FlowQueue } from './queue.ts';
 import type { HubbleNormalizeResult } from './hubble.ts';
 
@@ -48,10 +49,13 @@ export interface PushMetrics {
 /**
  * The generic flow schema (docs/flows.md) as a record parser. A valid record with a loopback address
  * at either end is skipped (`loopback`), as the file reader skips it: such traffic never leaves its pod.
+ * A record it refuses that is a Falco alert or an Alertmanager webhook payload is named as such, with
+ * the webhook it belongs to, as the file reader names it (`notFlowRecord`), not by its first field the
+ * schema lacks.
  */
 export function parseGenericRecord(record: unknown): RecordResult {
   const r = parseGenericFlow(record);
-  if (r instanceof Error) return { kind: 'bad', error: r };
+  if (r instanceof Error) return { kind: 'bad', error: notFlowRecord(record, false, 'POST /v1/flows') ?? r };
   return hasLoopbackEnd(r) ? { kind: 'skip', reason: 'loopback' } : { kind: 'flow', flow: r };
 }
 

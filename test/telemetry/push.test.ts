@@ -3,6 +3,8 @@ import express from 'express';
 import request from 'supertest';
 import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Flow } from '../../src/flows/types.ts';
 import { FlowQueue } from '../../src/telemetry/queue.ts';
@@ -94,6 +96,32 @@ ${JSON.stringify({ ...good, port: 6379 })}
     expect(missing.body).toEqual({ error: 'index 2: dst is missing' });
     const unknown = await post(a).send(JSON.stringify({ ...good, colour: 'red' }));
     expect(unknown.body).toEqual({ error: 'line 1: unknown field "colour"' });
+    expect(queue.size).toBe(0);
+  });
+
+  it('names a Falco alert or an Alertmanager payload posted as flows, and the webhook it belongs to', async () => {
+    const { app: a, queue } = generic();
+    const falco = readFileSync(
+      fileURLToPath(new URL('../../../shared/samples/falco-alert.json', import.meta.url)),
+      'utf8',
+    );
+    const alertmanager = readFileSync(
+      fileURLToPath(new URL('../isolate/fixtures/alertmanager-firing.json', import.meta.url)),
+      'utf8',
+    );
+    const FALCO =
+      "a Falco alert, not a flow (it has output, priority, rule and output_fields): Falco alerts are for the controller's webhook (POST /webhooks/falco), not POST /v1/flows";
+    const ALERTMANAGER =
+      "an Alertmanager webhook payload, not a flow (it has version, groupKey, status, receiver and alerts): Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not POST /v1/flows";
+    const lines = await post(a).send(`${JSON.stringify(good)}\n${JSON.stringify(JSON.parse(falco))}\n`);
+    expect(lines.status).toBe(400);
+    expect(lines.body).toEqual({ error: `line 2: ${FALCO}` });
+    const array = await post(a, 'application/json').send(`[${JSON.stringify(good)},${alertmanager}]`);
+    expect(array.status).toBe(400);
+    expect(array.body).toEqual({ error: `index 1: ${ALERTMANAGER}` });
+    // A generic record with one of their fields is no alert: the field is named as before.
+    const record = await post(a).send(JSON.stringify({ ...good, rule: 'x', priority: 'Critical' }));
+    expect(record.body).toEqual({ error: 'line 1: unknown field "rule"' });
     expect(queue.size).toBe(0);
   });
 });
