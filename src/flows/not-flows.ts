@@ -46,6 +46,25 @@ export function falcoAlertText(o: unknown, not = 'not flows', given = '--flows')
   );
 }
 
+/** The text of an Alertmanager webhook payload given as flows, as falcoAlertText's. */
+function alertmanagerText(o: Obj, not: string, given: string): string {
+  return (
+    `an Alertmanager webhook payload, ${not} (it has ${alertmanagerFields(o)}): ` +
+    `Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not ${given}`
+  );
+}
+
+/**
+ * When the record that tells a source's format is a Falco alert or an Alertmanager webhook payload, no
+ * flow of any format, the text that says so for the whole source, after what it is said of (the file);
+ * undefined for anything else.
+ */
+export function alertSourceText(o: unknown): string | undefined {
+  if (isFalcoAlert(o)) return falcoAlertText(o);
+  if (isAlertmanagerPayload(o)) return alertmanagerText(o as Obj, 'not flows', '--flows');
+  return undefined;
+}
+
 /**
  * Whether `o` is shaped as a Prometheus Alertmanager webhook payload: a string `version`, an `alerts`
  * list and a string `status`, `receiver` or `groupKey`. No flow format has these fields.
@@ -110,11 +129,7 @@ export function notFlowRecord(o: unknown, kubernetes = true, given = '--flows'):
   if (!isObj(o)) return undefined;
   if (isFalcoAlert(o)) return new FlowInputError('falco-alert', falcoAlertText(o, 'not a flow', given));
   if (isAlertmanagerPayload(o))
-    return new FlowInputError(
-      'alertmanager-payload',
-      `an Alertmanager webhook payload, not a flow (it has ${alertmanagerFields(o)}): ` +
-        `Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not ${given}`,
-    );
+    return new FlowInputError('alertmanager-payload', alertmanagerText(o, 'not a flow', given));
   if (!kubernetes) return undefined;
   if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))
     return new FlowInputError(

@@ -34,13 +34,7 @@ import { normalizeHubbleRecord } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
 import { isNetworkNeighborhood, parseNetworkNeighborhood } from './kubescape.ts';
-import {
-  falcoAlertText,
-  isFalcoAlert,
-  notFlowLine,
-  notFlowRecord,
-  otherKubernetesKind,
-} from './not-flows.ts';
+import { alertSourceText, notFlowLine, notFlowRecord, otherKubernetesKind } from './not-flows.ts';
 import type { Flow } from './types.ts';
 
 export type FlowFormat = 'hubble' | 'generic' | 'inspektor-gadget' | 'kubescape';
@@ -202,9 +196,13 @@ export function detectRecordFormat(o: unknown): FlowFormat | undefined {
   return 'generic';
 }
 
-/** The error for a Falco alert given as flows, the record that tells the source's format. */
-function falcoAlertError(source: string, alert: unknown): InputError {
-  return new InputError(`${source}: ${falcoAlertText(alert)}`);
+/**
+ * Throws the error for a Falco alert or an Alertmanager webhook payload given as flows, when `record`,
+ * the record that tells the source's format, is one: said once, for the whole source.
+ */
+function refuseAlertSource(source: string, record: unknown): void {
+  const text = alertSourceText(record);
+  if (text !== undefined) throw new InputError(`${source}: ${text}`);
 }
 
 /**
@@ -919,7 +917,7 @@ export class FlowReader implements AsyncIterable<Flow> {
         }
         const d = detectRecordFormat(parsed);
         if (d === undefined && pending.length < DETECT_MAX_LINES) return;
-        if (d === 'generic' && isFalcoAlert(parsed)) throw falcoAlertError(source, parsed);
+        if (d === 'generic') refuseAlertSource(source, parsed);
         // A Kubernetes object of another kind (a snapshot's objects as JSON lines) is read as Kubescape
         // reads it, so that a cluster snapshot is said once (otherObjectsEnd); the generic schema has no
         // kind or apiVersion.
@@ -1235,8 +1233,9 @@ export class FlowReader implements AsyncIterable<Flow> {
   /** The format of a document whose first good object is `first` (see documentObjects). */
   private documentFormat(source: string, first: unknown): FlowFormat {
     const forced = this.forcedFormat();
-    // A Falco alert is no flow of any format: it is said once, for the whole source.
-    if (forced === undefined && isFalcoAlert(first)) throw falcoAlertError(source, first);
+    // A Falco alert or an Alertmanager payload is no flow of any format: it is said once, for the whole
+    // source.
+    if (forced === undefined) refuseAlertSource(source, first);
     const detected = forced ?? detectRecordFormat(first);
     // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
     // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.

@@ -1,7 +1,7 @@
 /**
  * Files that hold no flows at all, given as --flows by mistake: a Kubernetes cluster snapshot (meant for
- * --cluster) and a Falco alert (meant for the controller's webhook). Each is recognised and said once,
- * naming the file and where it belongs, not refused object by object.
+ * --cluster) and a Falco alert or an Alertmanager webhook payload (meant for the controller's webhooks).
+ * Each is recognised and said once, naming the file and where it belongs, not refused object by object.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -220,6 +220,39 @@ describe('a Falco alert given as flows', () => {
     const io = captureIO();
     expect(await runCli(['graph', '--flows', alert, '--cluster', cluster], io)).toBe(2);
     expect(io.stderr).toBe(`microseg graph: ${falcoMessage(alert)}\n`);
+  });
+});
+
+describe('an Alertmanager webhook payload given as flows', () => {
+  const payload = fileURLToPath(new URL('../isolate/fixtures/alertmanager-firing.json', import.meta.url));
+  const alertmanagerMessage = (path: string) =>
+    `${path}: an Alertmanager webhook payload, not flows (it has version, groupKey, status, receiver and alerts): Alertmanager alerts are for the controller's webhook (POST /webhooks/alertmanager), not --flows`;
+
+  it('is recognised, pretty-printed as Alertmanager sends it, on one line, in an array and after a comment line', async () => {
+    const parsed = JSON.parse(readFileSync(payload, 'utf8')) as object;
+    const files = [
+      payload,
+      tmp('alertmanager.jsonl', `${JSON.stringify(parsed)}\n${JSON.stringify(parsed)}\n`),
+      tmp('alertmanager-array.json', JSON.stringify([parsed], null, 2)),
+      tmp('alertmanager-after-comment.jsonl', ['', '# last night', JSON.stringify(parsed)].join('\n')),
+    ];
+    for (const f of files) {
+      const err = await readError(f);
+      expect(err, f).toBeInstanceOf(InputError);
+      expect((err as Error).message, f).toBe(alertmanagerMessage(f));
+    }
+    // Given as generic, it is read as given: a bad line, which names what it is.
+    const r = readFlows(files[1]!, { format: 'generic' });
+    expect(await r.toArray()).toEqual([]);
+    expect(r.stats.bad).toEqual({ 'alertmanager-payload': 2 });
+  });
+
+  it('graph says so once and exits 2', async () => {
+    const cluster = tmp('cluster-am.json', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [] }));
+    const io = captureIO();
+    expect(await runCli(['graph', '--flows', payload, '--cluster', cluster], io)).toBe(2);
+    expect(io.stdout).toBe('');
+    expect(io.stderr).toBe(`microseg graph: ${alertmanagerMessage(payload)}\n`);
   });
 });
 
