@@ -20,6 +20,7 @@ import type {
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { podIPs } from '../model/snapshot.ts';
+import { nodeIPAddresses } from '../model/nodes.ts';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
 import type {
@@ -446,20 +447,16 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const nodeOtherAddresses = new Map<string, { ip: string; text: string }[]>();
   for (const node of snap.others) {
     if (node.kind !== 'Node') continue;
-    const addrs =
-      (node as { status?: { addresses?: { type?: unknown; address?: string }[] } }).status?.addresses ?? [];
     const internal: string[] = [];
     const other: { ip: string; text: string }[] = [];
-    for (const a of addrs) {
-      // IPs only: a Hostname, InternalDNS or ExternalDNS address is a name (`cafe` is hexadecimal but
-      // no address), which as a host-network workload's address would be an ipBlock the API server refuses.
-      if (!isAddress(a?.address)) continue;
-      const ip = normaliseIP(a.address);
+    // IPs only (nodeIPAddresses): a Hostname, InternalDNS or ExternalDNS address is a name, which as a
+    // host-network workload's address would be an ipBlock the API server refuses.
+    for (const a of nodeIPAddresses(node)) {
+      const ip = normaliseIP(a.text);
       nodeIPs.add(ip);
-      if (a.type === 'InternalIP') {
+      if (a.internal) {
         if (!internal.includes(ip)) internal.push(ip);
-      } else if (!other.some((o) => o.ip === ip))
-        other.push({ ip, text: `${typeof a.type === 'string' ? a.type : 'address'} ${ip}` });
+      } else if (!other.some((o) => o.ip === ip)) other.push({ ip, text: `${a.type ?? 'address'} ${ip}` });
     }
     const name = node.metadata?.name;
     if (typeof name === 'string') {

@@ -8,6 +8,7 @@
  */
 import type { LabelSelector, Namespace, NetworkPolicy, OtherObject, Pod } from '../model/k8s.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
+import { nodeIPAddresses } from '../model/nodes.ts';
 import { Engine } from '../verify/engine.ts';
 import type { Cidr } from '../verify/ip.ts';
 import { cidrContains, formatAddr, parseAddr } from '../verify/ip.ts';
@@ -166,17 +167,16 @@ export interface KnownNode {
  */
 export function knownNodes(nodes: readonly OtherObject[], pods: readonly Pod[]): KnownNode[] {
   const byName = new Map<string, { labels: Record<string, string> | undefined; ips: Set<string> }>();
-  // Only IP addresses: a Node lists its Hostname (and InternalDNS/ExternalDNS names) among them too,
-  // which are no address a probe can be made from or to.
+  // Only IP addresses (nodeIPAddresses, and a pod's hostIPs here): a Node lists its Hostname (and
+  // InternalDNS/ExternalDNS names) among them too, which are no address a probe can be made from or to.
   const add = (name: string, text: unknown): void => {
     const a = typeof text === 'string' ? parseAddr(text) : undefined;
     if (a) byName.get(name)!.ips.add(formatAddr(a));
   };
   for (const n of nodes) {
     const name = n.metadata.name;
-    byName.set(name, { labels: { ...(n.metadata.labels ?? {}) }, ips: new Set() });
-    const status = (n as { status?: { addresses?: { address?: unknown }[] } }).status;
-    for (const a of status?.addresses ?? []) add(name, a?.address);
+    const ips = new Set(nodeIPAddresses(n).map((a) => formatAddr(a.addr)));
+    byName.set(name, { labels: { ...(n.metadata.labels ?? {}) }, ips });
   }
   for (const p of pods) {
     const name = p.spec?.nodeName;

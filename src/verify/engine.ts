@@ -20,6 +20,7 @@ import type { Ownership } from '../identity/index.ts';
 import { ownershipOf, rootOwner, workloadId } from '../identity/index.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, podIPs } from '../model/snapshot.ts';
+import { nodeIPAddresses } from '../model/nodes.ts';
 import type { Addr, Cidr } from './ip.ts';
 import { firstLabel, matches, selects as matchesSelector } from './match.ts';
 import type { Matcher } from './match.ts';
@@ -251,16 +252,12 @@ export class Engine {
     }
     for (const n of input.nodes ?? []) {
       const meta = n.metadata;
-      const status = (n as { status?: { addresses?: { type?: unknown; address?: unknown }[] } }).status;
       const addrs: Addr[] = [];
-      for (const a of status?.addresses ?? []) {
-        const p = typeof a?.address === 'string' ? parseAddr(a.address) : undefined;
-        if (!p) continue;
-        addrs.push(p);
-        const k = `${meta.name}\u0000${addrKey(p)}`;
-        if (a.type === 'InternalIP') this.nodeOwnAddrs.add(k);
-        else if (!this.nodeOtherAddrs.has(k))
-          this.nodeOtherAddrs.set(k, typeof a.type === 'string' ? a.type : 'address (of no type)');
+      for (const a of nodeIPAddresses(n)) {
+        addrs.push(a.addr);
+        const k = `${meta.name}\u0000${addrKey(a.addr)}`;
+        if (a.internal) this.nodeOwnAddrs.add(k);
+        else if (!this.nodeOtherAddrs.has(k)) this.nodeOtherAddrs.set(k, a.type ?? 'address (of no type)');
       }
       this.nodes.set(meta.name, { name: meta.name, labels: { ...(meta.labels ?? {}) }, addrs });
       const spec = (n as { spec?: { podCIDR?: unknown; podCIDRs?: unknown } }).spec;
