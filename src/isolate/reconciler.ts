@@ -1288,10 +1288,14 @@ export class IsolationReconciler {
     // 5. the deny is in effect. What the reconcile decided is recorded now (a later reconcile starts from
     // it); the leak check and the status write that publishes it run in the background, a few at a time,
     // so that under load they never hold up the deny of another incident.
+    // Built on the newest status, not the one this reconcile started from: a leak check that published
+    // meanwhile (its phase, message, proof and timeline entry) is kept, so the next check does not take
+    // its phase for a change and say it again.
     const expiresAt = expiryTime(spec, isolatedAt);
     const entry = this.statusEntry(iso);
+    const newest = entry.status;
     entry.status = {
-      ...status,
+      ...newest,
       method,
       isolatedPods: isolated.slice(0, MAX_LISTED_PODS),
       podCount: isolated.length,
@@ -1301,8 +1305,8 @@ export class IsolationReconciler {
       ...(expiresAt ? { expiresAt } : {}),
       // observedGeneration stays the one the phase was decided for: the new spec's outcome is the leak
       // check's (a status written before it, a failed check's or a failed reconcile's, is not taken for it).
-      conditions: setReconciled(status.conditions, undefined, nowIso, iso.metadata.generation ?? 0),
-      timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), status.timeline ?? []),
+      conditions: setReconciled(newest.conditions, undefined, nowIso, iso.metadata.generation ?? 0),
+      timeline: timeline.reduce<TimelineEntry[]>((tl, e) => addTimeline(tl, e), newest.timeline ?? []),
     };
     this.pendingChecks.set(key, {
       iso,

@@ -1837,3 +1837,63 @@ describe('IsolationReconciler: the first leak check of an edited spec fails', ()
     ]);
   });
 });
+
+describe('IsolationReconciler: a leak check that publishes while a reconcile of the same Isolation runs', () => {
+  /** The Events on the Isolation: type, reason, message. */
+  const onIsolation = (kube: FakeKube) =>
+    kube.events
+      .filter((e) => (e.involvedObject as { kind: string }).kind === 'Isolation')
+      .map((e) => [e.type, e.reason, e.message]);
+
+  /**
+   * Reconciles once, holds that reconcile's leak check at its first read (the Namespace list), starts the
+   * next reconcile (a resync) and holds it at its read of pod `pod`, lets the check publish, then lets the
+   * reconcile finish and the check it queues run.
+   */
+  async function checkPublishesDuringReconcile(
+    kube: FakeKube,
+    r: IsolationReconciler,
+    pod: string,
+  ): Promise<void> {
+    const checking = kube.gate((q) => q.method === 'GET' && q.path === paths.namespaces());
+    await r.reconcile(KEY);
+    await checking.reached;
+    const reading = kube.gate((q) => q.method === 'GET' && q.path === paths.pod(NS, pod));
+    const resync = r.reconcile(KEY);
+    await reading.reached;
+    checking.release();
+    // The first check's outcome is on the server while the resync is still at its read.
+    await vi.waitFor(() => expect(serverIso(kube).status?.phase).toBeDefined());
+    reading.release();
+    await resync;
+    await settle(r);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  it('a target that names no pod: the NoPodToIsolate Warning and its timeline entry are said once', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube, { target: { pods: ['web-9'] } }));
+    await checkPublishesDuringReconcile(kube, reconciler, 'web-9');
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message]).toEqual(['Pending', 'no pod to isolate: pod web-9 not found']);
+    expect(st.timeline?.filter((e) => e.action === 'Pending')).toHaveLength(1);
+    expect(onIsolation(kube)).toEqual([
+      ['Warning', 'NoPodToIsolate', 'no pod to isolate: pod web-9 not found'],
+    ]);
+  });
+
+  it('a pod isolated: the Isolated Event and its timeline entry are said once, and the resync keeps its pods', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube));
+    await checkPublishesDuringReconcile(kube, reconciler, 'web-1');
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message, st.isolatedPods, st.podCount]).toEqual([
+      'Isolated',
+      '1 pod(s) isolated with NetworkPolicy',
+      ['web-1'],
+      1,
+    ]);
+    expect(st.timeline?.map((e) => e.action)).toEqual(['MechanismChosen', 'PodIsolated', 'Isolated']);
+    expect(onIsolation(kube)).toEqual([['Normal', 'Isolated', '1 pod(s) isolated with NetworkPolicy']]);
+  });
+});
