@@ -256,10 +256,18 @@ export function startsUtf16(b: Uint8Array): boolean {
  */
 async function* utf8Text(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let decoder: TextDecoder | undefined;
-  let first = true;
-  for await (const c of chunks) {
-    if (first && c.length > 0) {
-      first = false;
+  // The first bytes, held until there are two to tell the encoding by (decompressed text, or a
+  // stream, may come a byte at a time); undefined once told.
+  let head: Buffer | undefined = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    let c = chunk;
+    if (head !== undefined) {
+      c = head.length === 0 ? c : Buffer.concat([head, c]);
+      if (c.length < 2) {
+        head = c;
+        continue;
+      }
+      head = undefined;
       const encoding = utf16Encoding(c);
       // The decoder drops a byte order mark at the start, and reads on when there is none.
       if (encoding !== undefined) decoder = new TextDecoder(encoding);
@@ -267,6 +275,7 @@ async function* utf8Text(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
     if (decoder === undefined) yield c;
     else yield Buffer.from(decoder.decode(c, { stream: true }));
   }
+  if (head !== undefined && head.length > 0) yield head;
   if (decoder !== undefined) yield Buffer.from(decoder.decode());
 }
 

@@ -148,6 +148,17 @@ describe('reading the Hubble sample', () => {
     expect(await readFlows('-', { stdin: Readable.from(oneByte) }).toArray()).toEqual(plain);
   });
 
+  it('reads gzip UTF-16 from standard input in one-byte chunks, the decompressed text then coming a byte at a time', async () => {
+    const plain = await readFlows(sample('hubble-flows.jsonl')).toArray();
+    const le = Buffer.from(readFileSync(sample('hubble-flows.jsonl'), 'utf8'), 'utf16le');
+    for (const text of [le, Buffer.concat([Buffer.from([0xff, 0xfe]), le]), Buffer.from(le).swap16()]) {
+      const bytes = [...gzipSync(text)].map((b) => Buffer.from([b]));
+      const r = readFlows('-', { stdin: Readable.from(bytes) });
+      expect(await r.toArray()).toEqual(plain);
+      expect(r.stats).toMatchObject({ lines: 11, badLines: 0 });
+    }
+  });
+
   it('handles CRLF line ends and a missing final newline', async () => {
     const raw = readFileSync(sample('hubble-flows.jsonl'), 'utf8').trimEnd().replace(/\n/g, '\r\n');
     expect(await readFlows(tmp('crlf.jsonl', raw)).toArray()).toEqual(
