@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
+import { utf16Encoding } from '../flows/reader.ts';
 import type { Pod } from '../model/k8s.ts';
 import {
   CUSTOM_WORKLOAD_KINDS,
@@ -197,20 +198,14 @@ export async function readText(path: string, stdin?: NodeJS.ReadableStream): Pro
 }
 
 /**
- * Bytes as text: a UTF-16 byte order mark (either order) decodes UTF-16, as does a first character in
- * ASCII with a NUL byte beside it (UTF-16 with no mark, as PowerShell redirection may write it; no
- * UTF-8 JSON starts with a NUL); a UTF-8 mark is dropped.
+ * Bytes as text: UTF-16 as `utf16Encoding` tells it (a byte order mark of either order, or a first
+ * character in ASCII with a NUL byte beside it, as PowerShell redirection may write it) is decoded,
+ * its mark dropped; a UTF-8 mark is dropped.
  */
 function decodeText(bytes: Buffer): string {
-  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe)
-    return new TextDecoder('utf-16le').decode(bytes.subarray(2));
-  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff)
-    return new TextDecoder('utf-16be').decode(bytes.subarray(2));
-  const [b0, b1] = [bytes[0] ?? 0, bytes[1] ?? 0];
-  if (bytes.length >= 2 && b0 !== 0 && b0 < 0x80 && b1 === 0)
-    return new TextDecoder('utf-16le').decode(bytes);
-  if (bytes.length >= 2 && b0 === 0 && b1 !== 0 && b1 < 0x80)
-    return new TextDecoder('utf-16be').decode(bytes);
+  const utf16 = utf16Encoding(bytes);
+  // The decoder drops a byte order mark at the start.
+  if (utf16 !== undefined) return new TextDecoder(utf16).decode(bytes);
   const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
   return bytes.toString('utf8', bom ? 3 : 0);
 }
