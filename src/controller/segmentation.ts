@@ -2101,7 +2101,7 @@ export class SegmentationController {
   /**
    * The segment each workload's ProposedNetworkPolicy of this Segmentation names (its
    * `microseg.dev/segment` label, by its `microseg.dev/workload` annotation). The label does not say
-   * the segment's kind: platform and unobserved names are never kept (see inheritNames), but a pin's
+   * the segment's kind: platform, unobserved and no-east-west names are never kept (see inheritNames), but a pin's
    * name, its pin since removed, may be kept by the community of its former members.
    */
   #proposedSegments(segmentation: string, uid: string | undefined): Map<string, string> {

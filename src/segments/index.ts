@@ -331,7 +331,7 @@ const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * The previous names the communities keep (see SegmentOptions.previous). A community may keep the name
  * its members were mostly in (more than half of those that had one); each name goes to one community,
  * the one that kept the most of its members (ties: the smaller name, then the community whose first
- * member comes first), and never to one a fixed segment (pinned, platform, unobserved) holds now
+ * member comes first), and never to one a fixed segment (pinned, platform, unobserved, no-east-west) holds now
  * (`used`). A name is only kept whole: the others are named after their anchors, around these.
  */
 function inheritNames<G extends { members: string[] }>(

@@ -337,6 +337,13 @@ describe('segments', () => {
     const again = computeSegments(workloads, { nodes: [], edges }, { previous });
     expect(again.membership[out.id]).toBe('gamma-no-east-west');
     expect(new Set(a.map((w) => again.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+    // Nor when no workload of its namespace is in it now: workloads the controller's last proposal
+    // labelled alpha-no-east-west (they had only egress to the world) that talk to each other since
+    // are a community named after its anchor, not after traffic they no longer lack.
+    const gone = new Map(a.map((w) => [w.id, 'alpha-no-east-west'] as [string, string]));
+    const joined = computeSegments(workloads, { nodes: [], edges }, { previous: gone });
+    expect(new Set(a.map((w) => joined.membership[w.id]))).toEqual(new Set(['alpha-a1']));
+    expect(joined.segments.map((x) => x.id)).not.toContain('alpha-no-east-west');
   });
 
   it('keeps a pinned workload in its segment whatever the graph around it does', () => {
