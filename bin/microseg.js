@@ -13,7 +13,8 @@ const NODE_MAJOR = 24;
 if (Number(process.versions.node.split('.')[0]) < NODE_MAJOR) {
   process.stderr.write(
     `microseg: Node.js ${process.version} is too old: microseg needs Node.js ${NODE_MAJOR} or newer ` +
-      '(in a checkout, `npm ci` installs it and `npx microseg` runs on it)\n',
+      '(in a checkout, `npm ci` installs it and `npx microseg` run inside the checkout uses it; ' +
+      '`npx --prefix` from elsewhere uses the Node on the PATH)\n',
   );
   process.exit(2);
 }

@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** What the bin says on a Node older than 24. */
 const tooOld = (version: string) =>
   `microseg: Node.js ${version} is too old: microseg needs Node.js 24 or newer ` +
-  '(in a checkout, `npm ci` installs it and `npx microseg` runs on it)\n';
+  '(in a checkout, `npm ci` installs it and `npx microseg` run inside the checkout uses it; `npx --prefix` from elsewhere uses the Node on the PATH)\n';
 
 /** A Node older than 24 installed on this machine outside the project (v20 on CI machines), if any. */
 const olderNode = ['/usr/bin/node', '/usr/local/bin/node', '/bin/node']
