@@ -112,7 +112,16 @@ export interface SegmentationStatus {
   flowsIngested?: number;
   conditions?: Condition[];
   segments?: SegmentStatus[];
-  proposal?: { hash: string; since: string };
+  proposal?: {
+    hash: string;
+    since: string;
+    /**
+     * The spec fields the proposal in place was made from (`learning.minFlows`, `policy.*`): those of
+     * the spec when it was last written, kept while an enforcing Segmentation's proposal is still being
+     * written (a change of them then waits until it is frozen) and while it is frozen.
+     */
+    inputs?: ProposalInputs;
+  };
   audit?: {
     since: string;
     /** Would-be-blocked flows per time bucket (bucket start in epoch seconds → count), inside the audit window. */
@@ -123,6 +132,14 @@ export interface SegmentationStatus {
     samples?: BlockedFlowSample[];
   };
   lastChange?: { time: string; message: string };
+}
+
+/** The spec fields an analysis makes the proposal from that can take an allow out of it. */
+export interface ProposalInputs {
+  minFlows: number;
+  defaultDeny: boolean;
+  includeDropped: boolean;
+  worldIngress: SegmentationSpec['policy']['worldIngress'];
 }
 
 export interface Segmentation extends KObject {

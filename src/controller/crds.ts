@@ -307,6 +307,15 @@ export function segmentationCRD(): Schema {
     proposal: obj('The current proposal.', {
       hash: str('Hash of the proposed policy specs.'),
       since: str('When the proposal last changed.', { format: 'date-time' }),
+      inputs: obj(
+        'The spec fields the proposal in place was made from. While the proposal of a Segmentation that is enforcing it is still being written, a change of them waits until it is written in full and frozen (a SpecChangeDeferred Event says so), so that no allow enforced is taken out without an audit; a frozen proposal keeps them until it is proposed afresh in Learn.',
+        {
+          minFlows: int('learning.minFlows.'),
+          defaultDeny: bool('policy.defaultDeny.'),
+          includeDropped: bool('policy.includeDropped.'),
+          worldIngress: str('policy.worldIngress.', { enum: ['any', 'observed'] }),
+        },
+      ),
     }),
     audit: obj('Audit state, kept across leader changes.', {
       since: str('When the audit started (the proposal was frozen).', { format: 'date-time' }),

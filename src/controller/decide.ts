@@ -11,6 +11,7 @@ import type {
   BlockedFlowSample,
   Condition,
   Mode,
+  ProposalInputs,
   Segmentation,
   SegmentationSpec,
   SegmentationStatus,
@@ -491,28 +492,84 @@ export function keepsAgedEdges(
   return mode === 'Enforce' && stillWritten && wasEnforcing(old);
 }
 
+/** The spec fields (`learning.minFlows`, `policy.*`) an analysis makes the proposal from. */
+export function proposalInputsOf(spec: Pick<SegmentationSpec, 'learning' | 'policy'>): ProposalInputs {
+  const { defaultDeny, includeDropped, worldIngress } = spec.policy;
+  return { minFlows: spec.learning.minFlows, defaultDeny, includeDropped, worldIngress };
+}
+
 /**
- * The spec fields the proposal is made from (`learning.minFlows`, `policy.*`) that differ from `before`
- * to `now`, each with both values. While an enforcing Segmentation's proposal is still being written
- * (`keepsAgedEdges`), what such a change takes out of the proposal leaves what is enforced at once,
- * unaudited (`unauditedChangeMessage`).
+ * `status.proposal.inputs` as written, or undefined when it is absent (a status of an earlier microseg)
+ * or not whole.
  */
-export function proposalInputsChanged(
-  before: Pick<SegmentationSpec, 'learning' | 'policy'>,
-  now: Pick<SegmentationSpec, 'learning' | 'policy'>,
-): string[] {
+export function recordedProposalInputs(
+  status: Pick<SegmentationStatus, 'proposal'> | undefined,
+): ProposalInputs | undefined {
+  const i = status?.proposal?.inputs as Partial<ProposalInputs> | undefined;
+  return i !== undefined &&
+    typeof i.minFlows === 'number' &&
+    Number.isInteger(i.minFlows) &&
+    i.minFlows >= 1 &&
+    typeof i.defaultDeny === 'boolean' &&
+    typeof i.includeDropped === 'boolean' &&
+    (i.worldIngress === 'any' || i.worldIngress === 'observed')
+    ? {
+        minFlows: i.minFlows,
+        defaultDeny: i.defaultDeny,
+        includeDropped: i.includeDropped,
+        worldIngress: i.worldIngress,
+      }
+    : undefined;
+}
+
+/**
+ * The spec fields the analysis is made from now: while an enforcing Segmentation's proposal is still
+ * being written (`keepsAgedEdges`), those the proposal in place was made from (`recorded`,
+ * status.proposal.inputs), as what a change of them took out of the proposal would leave what is
+ * enforced at once, unaudited; they stay until the proposal is written in full and frozen. Otherwise,
+ * or when none was recorded (a status of an earlier microseg), the spec's.
+ */
+export function analysisInputs(
+  spec: Pick<SegmentationSpec, 'learning' | 'policy'>,
+  keepsWritten: boolean,
+  recorded: ProposalInputs | undefined,
+): ProposalInputs {
+  return keepsWritten && recorded !== undefined ? recorded : proposalInputsOf(spec);
+}
+
+/** The spec with the analysis inputs `inputs` in place of its own. */
+export function withInputs<S extends Pick<SegmentationSpec, 'learning' | 'policy'>>(
+  spec: S,
+  inputs: ProposalInputs,
+): S {
+  const { minFlows, ...policy } = inputs;
+  return { ...spec, learning: { ...spec.learning, minFlows }, policy: { ...spec.policy, ...policy } };
+}
+
+/** The fields of `before` that differ in `now`, each with both values (`learning.minFlows (1 → 2)`). */
+export function proposalInputsChanged(before: ProposalInputs, now: ProposalInputs): string[] {
   const fields: [string, unknown, unknown][] = [
-    ['learning.minFlows', before.learning.minFlows, now.learning.minFlows],
-    ['policy.defaultDeny', before.policy.defaultDeny, now.policy.defaultDeny],
-    ['policy.includeDropped', before.policy.includeDropped, now.policy.includeDropped],
-    ['policy.worldIngress', before.policy.worldIngress, now.policy.worldIngress],
+    ['learning.minFlows', before.minFlows, now.minFlows],
+    ['policy.defaultDeny', before.defaultDeny, now.defaultDeny],
+    ['policy.includeDropped', before.includeDropped, now.includeDropped],
+    ['policy.worldIngress', before.worldIngress, now.worldIngress],
   ];
   return fields.filter(([, a, b]) => a !== b).map(([f, a, b]) => `${f} (${String(a)} → ${String(b)})`);
 }
 
-/** The Warning `UnauditedChange` of the fields `proposalInputsChanged` names. */
-export function unauditedChangeMessage(changed: readonly string[]): string {
-  return `spec ${changed.join(', ')} changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): what it changes in the proposal is enforced at once, without an audit, an allow it takes out included (set it back to have such an allow enforced again)`;
+/** The Warning `SpecChangeDeferred` of a change of the fields `proposalInputsChanged` names. */
+export function deferredChangeMessage(before: ProposalInputs, now: ProposalInputs): string {
+  const changed = proposalInputsChanged(before, now);
+  const kept = changed.map((c) => c.replace(/ \((.*) → .*\)$/, ' $1'));
+  return `spec ${changed.join(', ')} changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with ${kept.join(', ')} (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect once the Segmentation is set back to Learn and its proposal promoted again`;
+}
+
+/** What `Enforced` says of such a change while it waits (`deferredChangeMessage`). */
+export function deferredChangeNote(before: ProposalInputs, now: ProposalInputs): string {
+  const changed = proposalInputsChanged(before, now);
+  return changed.length > 0
+    ? `; spec ${changed.join(', ')} waits until the proposal is written in full (status.proposal.inputs)`
+    : '';
 }
 
 /** What `Enforced` says of `kept` learned edges past `learning.ruleExpiry` kept (`keepsAgedEdges`). */

@@ -65,7 +65,7 @@ export const Reason = {
   PromotionDue: 'PromotionDue',
   PromotionWaiting: 'PromotionWaiting',
   EdgesAgedOut: 'EdgesAgedOut',
-  UnauditedChange: 'UnauditedChange',
+  SpecChangeDeferred: 'SpecChangeDeferred',
   CleanedUp: 'CleanedUp',
   NoNamespaces: 'NoNamespaces',
   ReconcileFailed: 'ReconcileFailed',

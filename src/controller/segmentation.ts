@@ -12,6 +12,7 @@ import { isoSeconds } from '../model/time.ts';
 import { ISOLATION_LABEL, QUARANTINE_LABEL } from '../isolate/api.ts';
 import type { Flow } from '../flows/types.ts';
 import { edgeId } from '../graph/build.ts';
+import type { EdgeRecord } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
 import type { KObject, NetworkPolicy } from '../model/k8s.ts';
@@ -63,8 +64,13 @@ import {
   wasEnforcing,
   keepsAgedEdges,
   keptEdgesNote,
+  analysisInputs,
+  deferredChangeMessage,
+  deferredChangeNote,
   proposalInputsChanged,
-  unauditedChangeMessage,
+  proposalInputsOf,
+  recordedProposalInputs,
+  withInputs,
   wouldBlockAnnouncement,
 } from './decide.ts';
 import { creditServiceEdges, EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
@@ -170,6 +176,8 @@ interface SegState {
   promotionWaiting?: string;
   /** The `PromotionWaiting` Event of a promotion that waits for a mode entered since (a rollback). */
   modeWaiting?: string;
+  /** The change of the proposal's inputs the last `SpecChangeDeferred` Event was of, while it waits. */
+  deferredChange?: string;
   /** When each namespace that joined after the first reconcile joined (see `namespacesJoined`). */
   namespacesJoined?: Record<string, string>;
 }
@@ -862,7 +870,6 @@ export class SegmentationController {
           },
       isoSeconds(now),
     );
-    const specBefore = st.spec;
     st.spec = spec;
     st.namespaces = new Set(namespaces);
     // The proposal in place: the ProposedNetworkPolicies of this Segmentation (see below).
@@ -908,14 +915,36 @@ export class SegmentationController {
     // is written in full (and frozen with their rules), and age out then.
     const expiredBefore = now - spec.learning.ruleExpiryMs;
     const keepAged = keepsAgedEdges(mode, stillWritten, old);
+    // Nor does a change of the spec fields the proposal is made from (learning.minFlows, policy.*) reach
+    // it then: what such a change took out of the proposal would leave what is enforced at once,
+    // unaudited. The proposal goes on being made with those it was made from (status, so a new leader
+    // does too) until it is written in full and frozen; frozen, it keeps them, as any frozen proposal
+    // keeps what it was made from until it is proposed afresh in Learn.
+    const specInputs = proposalInputsOf(spec);
+    const inputs = analysisInputs(spec, keepAged, recordedProposalInputs(old));
+    const deferred = proposalInputsChanged(inputs, specInputs).length > 0;
+    const deferredKey = deferred ? JSON.stringify([inputs, specInputs]) : undefined;
+    if (deferredKey !== undefined && st.deferredChange !== deferredKey)
+      this.#events.record(
+        seg,
+        'Warning',
+        Reason.SpecChangeDeferred,
+        deferredChangeMessage(inputs, specInputs),
+      );
+    st.deferredChange = deferredKey;
+    const analysed = withInputs(spec, inputs);
+
+    const errors: { reason: string; message: string }[] = [];
+    const identity = this.#currentIdentity(true);
+    const touches = (id: string) => {
+      const ns = namespaceOf(id);
+      return !!ns && st.namespaces.has(ns);
+    };
+    // The learned edges (as credited to a Service's backends) an analysis takes.
+    const analysable = (e: EdgeRecord) =>
+      (touches(e.src) || touches(e.dst)) && e.count >= analysed.learning.minFlows;
     const keptAged = keepAged ? st.edges.edges((e) => e.lastSeen < expiredBefore).length : 0;
     const aged = keepAged ? 0 : st.edges.ageOut(expiredBefore);
-    // Nor is a change of the spec fields the proposal is made from audited then: said, as what it takes
-    // out leaves what is enforced at once. Only of a change this replica saw (the spec it reconciled
-    // last is in memory only).
-    const unaudited = keepAged && specBefore ? proposalInputsChanged(specBefore, spec) : [];
-    if (unaudited.length > 0)
-      this.#events.record(seg, 'Warning', Reason.UnauditedChange, unauditedChangeMessage(unaudited));
     if (aged > 0)
       this.#events.record(
         seg,
@@ -924,21 +953,13 @@ export class SegmentationController {
         `${aged} learned edge(s) unused for ${formatDuration(spec.learning.ruleExpiryMs)} aged out`,
       );
 
-    const errors: { reason: string; message: string }[] = [];
-    const identity = this.#currentIdentity(true);
-    const touches = (id: string) => {
-      const ns = namespaceOf(id);
-      return !!ns && st.namespaces.has(ns);
-    };
     // The analysis is recomputed only when its inputs changed (identity, learned edges, the spec fields
     // it reads, namespaces): not when the mode changes.
-    const analysisInputs = analysisKey(st.edges.version, spec, namespaces);
-    if (!st.analysis || st.analysis.identity !== identity || st.analysis.key !== analysisInputs) {
+    const analysisKeyNow = analysisKey(st.edges.version, analysed, namespaces);
+    if (!st.analysis || st.analysis.identity !== identity || st.analysis.key !== analysisKeyNow) {
       // An edge learned to the ClusterIP of a Service that had no backend then is its backends' once
       // it has some (no ipBlock for the address, which admits nothing); the store keeps it as learned.
-      const learned = creditServiceEdges(identity, st.edges.edges()).filter(
-        (e) => (touches(e.src) || touches(e.dst)) && e.count >= spec.learning.minFlows,
-      );
+      const learned = creditServiceEdges(identity, st.edges.edges()).filter(analysable);
       const peers = new Map(
         learned.flatMap((e) => [peerFromId(e.src), peerFromId(e.dst)]).map((p) => [p.id, p]),
       );
@@ -958,13 +979,13 @@ export class SegmentationController {
           segments: { previous },
           policy: {
             namespaces,
-            defaultDeny: spec.policy.defaultDeny,
-            includeDropped: spec.policy.includeDropped,
-            worldIngress: spec.policy.worldIngress,
+            defaultDeny: analysed.policy.defaultDeny,
+            includeDropped: analysed.policy.includeDropped,
+            worldIngress: analysed.policy.worldIngress,
           },
         },
       );
-      st.analysis = { key: analysisInputs, identity, edges: learned.length, analysis: result };
+      st.analysis = { key: analysisKeyNow, identity, edges: learned.length, analysis: result };
       // Each workload's community now (one in a segment of another kind keeps the community it was
       // in last: a workload that made no flow lately, or a hub, may be one's member again).
       for (const [m, segment] of communityMembership(result.segments)) previous.set(m, segment);
@@ -1332,7 +1353,9 @@ export class SegmentationController {
             ? writtenNote(
                 'it stays enforced while its audit starts again, and what newly learned flows add to it is applied',
               )
-            : '') + keptEdgesNote(keptAged, formatDuration(spec.learning.ruleExpiryMs));
+            : '') +
+          keptEdgesNote(keptAged, formatDuration(spec.learning.ruleExpiryMs)) +
+          deferredChangeNote(inputs, specInputs);
       if (gate.allowed) {
         const fromProposal = st.memo.enforced(seg, proposal);
         // A NetworkPolicy not in the frozen proposal (its ProposedNetworkPolicy deleted by hand) in a
@@ -1551,7 +1574,13 @@ export class SegmentationController {
       flowsIngested: st.flows,
       conditions: conds,
       segments,
-      proposal: { hash, since: proposalSince },
+      // What the proposal in place was made from: written now, with what it was written with; frozen,
+      // what it was frozen with (none known of a proposal an earlier microseg froze).
+      proposal: {
+        hash,
+        since: proposalSince,
+        ...(writing ? { inputs } : old.proposal?.inputs !== undefined ? { inputs: old.proposal.inputs } : {}),
+      },
       ...(audit ? { audit: auditStatus(audit) } : {}),
       ...(lastChange ? { lastChange } : {}),
     };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Condition, Segmentation, SegmentationSpec } from '../../src/controller/api.ts';
+import type { Condition, ProposalInputs, Segmentation, SegmentationSpec } from '../../src/controller/api.ts';
 import type { CronJobRuns } from '../../src/policy/cronjobs.ts';
 import { cronJobsNotRunSince, nextRunAfter, notRunWait } from '../../src/policy/cronjobs.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
@@ -27,8 +27,13 @@ import {
   wasEnforcing,
   keepsAgedEdges,
   keptEdgesNote,
+  analysisInputs,
+  deferredChangeMessage,
+  deferredChangeNote,
   proposalInputsChanged,
-  unauditedChangeMessage,
+  proposalInputsOf,
+  recordedProposalInputs,
+  withInputs,
   wouldBlockAnnouncement,
   wouldBlockInWindow,
 } from '../../src/controller/decide.ts';
@@ -561,10 +566,10 @@ describe('keepsAgedEdges', () => {
 
 describe('proposalInputsChanged', () => {
   const spec = (minFlows: number, policy: Partial<SegmentationSpec['policy']> = {}) =>
-    ({
+    proposalInputsOf({
       learning: { minFlows },
       policy: { defaultDeny: true, includeDropped: false, worldIngress: 'any', ...policy },
-    }) as unknown as SegmentationSpec;
+    } as unknown as SegmentationSpec);
   it('names the spec fields the proposal is made from that changed', () => {
     expect(proposalInputsChanged(spec(1), spec(1))).toEqual([]);
     expect(proposalInputsChanged(spec(1), spec(5))).toEqual(['learning.minFlows (1 → 5)']);
@@ -576,10 +581,32 @@ describe('proposalInputsChanged', () => {
       'policy.worldIngress (any → observed)',
     ]);
   });
-  it('says that the change is enforced at once, without an audit', () => {
-    expect(unauditedChangeMessage(['learning.minFlows (1 → 5)'])).toBe(
-      'spec learning.minFlows (1 → 5) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): what it changes in the proposal is enforced at once, without an audit, an allow it takes out included (set it back to have such an allow enforced again)',
+  it('says that the change waits until the proposal is written in full, with the values it is made with', () => {
+    expect(deferredChangeMessage(spec(1), spec(5, { worldIngress: 'observed' }))).toBe(
+      'spec learning.minFlows (1 → 5), policy.worldIngress (any → observed) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with learning.minFlows 1, policy.worldIngress any (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect once the Segmentation is set back to Learn and its proposal promoted again',
     );
+    expect(deferredChangeNote(spec(1), spec(1))).toBe('');
+    expect(deferredChangeNote(spec(1), spec(2))).toBe(
+      '; spec learning.minFlows (1 → 2) waits until the proposal is written in full (status.proposal.inputs)',
+    );
+  });
+  it('takes the recorded inputs only while the proposal enforced is still being written, and only whole ones', () => {
+    const s = {
+      learning: { minFlows: 2 },
+      policy: { defaultDeny: true, includeDropped: false, worldIngress: 'any' },
+    } as unknown as SegmentationSpec;
+    const recorded = recordedProposalInputs({ proposal: { hash: 'h', since: 't', inputs: spec(1) } });
+    expect(recorded).toEqual(spec(1));
+    expect(analysisInputs(s, true, recorded)).toEqual(spec(1));
+    expect(analysisInputs(s, false, recorded)).toEqual(spec(2));
+    expect(analysisInputs(s, true, undefined)).toEqual(spec(2));
+    expect(withInputs(s, spec(1)).learning.minFlows).toBe(1);
+    expect(recordedProposalInputs({ proposal: { hash: 'h', since: 't' } })).toBeUndefined();
+    expect(
+      recordedProposalInputs({
+        proposal: { hash: 'h', since: 't', inputs: { minFlows: 1 } as unknown as ProposalInputs },
+      }),
+    ).toBeUndefined();
   });
 });
 

@@ -1,6 +1,11 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LearnedEdgeSet, ProposedNetworkPolicy, Segmentation } from '../../src/controller/api.ts';
+import type {
+  LearnedEdgeSet,
+  PersistedEdge,
+  ProposedNetworkPolicy,
+  Segmentation,
+} from '../../src/controller/api.ts';
 import { ClusterCache } from '../../src/controller/cache.ts';
 import type { ClusterCacheOptions } from '../../src/controller/cache.ts';
 import { Informer } from '../../src/controller/informer.ts';
@@ -2352,18 +2357,26 @@ describe('the Segmentation controller', () => {
        * api's policy admits web on 8080 and on 9090, whose edge was last seen 50 s ago (rules expire after
        * 1m), reconciled once (`setup`: `status` and `extra` objects for a controller that takes over).
        * `step` reconciles and hands the objects applied to the cache; `apiPorts(kind, from)` gives the ports
-       * of api's policy (of `kind`) in each apply since the `from`th.
+       * of api's policy (of `kind`) in each apply since the `from`th. `setup.learning` is merged into
+       * `spec.learning`; `setup.edges` changes the persisted edges (web → api on 8080, then on 9090).
        */
       async function enforcingWhileWritten(
-        setup: { status?: unknown; extra?: Record<string, unknown[]>; offsetMs?: number } = {},
+        setup: {
+          status?: unknown;
+          extra?: Record<string, unknown[]>;
+          offsetMs?: number;
+          learning?: Record<string, unknown>;
+          edges?: (edges: PersistedEdge[], old: string) => void;
+        } = {},
       ) {
         const clock = { offsetMs: setup.offsetMs ?? 0 };
         const s = dueForEnforce('Enforce');
-        s.spec = { ...s.spec, learning: { ruleExpiry: '1m' } };
+        s.spec = { ...s.spec, learning: { ruleExpiry: '1m', ...setup.learning } };
         if (setup.status !== undefined) s.status = setup.status as Segmentation['status'];
         const graph = learnedGraph();
         const old = new Date(Date.now() - 50_000).toISOString();
         graph.spec.edges.push({ ...graph.spec.edges[0]!, port: 9090, firstSeen: old, lastSeen: old });
+        setup.edges?.(graph.spec.edges, old);
         const started = await start(
           [s],
           { ...objects, [resourcePath('LearnedEdgeSet')]: [graph], ...setup.extra },
@@ -2507,39 +2520,102 @@ describe('the Segmentation controller', () => {
         expect(apiPorts('NetworkPolicy', before)).toEqual([]);
       });
 
-      it('warns that a change of learning.minFlows or policy.* is enforced at once, unaudited, while the proposal is still being written', async () => {
-        const { state, recorded, step, s, segs } = await enforcingWhileWritten();
-        const edited = (resourceVersion: string, generation: number, spec: object) => {
-          state.emit(resourcePath('Segmentation'), 'MODIFIED', {
-            ...s,
-            metadata: { ...s.metadata, resourceVersion, generation },
-            spec,
-            status: lastStatus(state),
-          });
-          return expect.poll(() => segs.get('shop')?.metadata.resourceVersion).toBe(resourceVersion);
-        };
-        const unaudited = () => recorded.filter((e) => e.reason === 'UnauditedChange');
+      /** Emits Segmentation shop edited to `spec` (resourceVersion, generation), its status as last written. */
+      const editedSpec = async (
+        { state, s, segs }: Awaited<ReturnType<typeof enforcingWhileWritten>>,
+        resourceVersion: string,
+        generation: number,
+        spec: object,
+      ) => {
+        state.emit(resourcePath('Segmentation'), 'MODIFIED', {
+          ...s,
+          metadata: { ...s.metadata, resourceVersion, generation },
+          spec,
+          status: lastStatus(state),
+        });
+        await expect.poll(() => segs.get('shop')?.metadata.resourceVersion).toBe(resourceVersion);
+      };
+      const madeWith = { minFlows: 1, defaultDeny: true, includeDropped: false, worldIngress: 'any' };
+      const deferred =
+        'spec learning.minFlows (1 → 2) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with learning.minFlows 1 (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect once the Segmentation is set back to Learn and its proposal promoted again';
+
+      it('keeps writing the proposal it enforces with the learning.minFlows and policy.* it was made from while it is still being written, until it is frozen', async () => {
+        const started = await enforcingWhileWritten();
+        const { state, recorded, step, s, apiPorts } = started;
+        expect(lastStatus(state).proposal).toMatchObject({ inputs: madeWith });
+        const changes = () => recorded.filter((e) => e.reason === 'SpecChangeDeferred');
         // Nothing to say while the spec fields the proposal is made from stay as they were.
         await step();
-        expect(unaudited()).toEqual([]);
-        // minFlows raised to 2: web's two edges (one flow each) no longer make rules, and api's enforced
-        // policy is taken out at once.
-        await edited('7', 2, { ...s.spec, learning: { ruleExpiry: '1m', minFlows: 2 } });
-        await step();
-        expect(state.deleted).toContain(
-          '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/microseg-api',
+        expect(changes()).toEqual([]);
+        // minFlows raised to 2: web's two edges (one flow each) would make no rule, and api's enforced
+        // policy would be taken out at once, unaudited. The proposal goes on with minFlows 1.
+        await editedSpec(started, '7', 2, { ...s.spec, learning: { ruleExpiry: '1m', minFlows: 2 } });
+        const before = state.applied.length;
+        for (let i = 0; i < 2; i++) await step();
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        expect(apiPorts('NetworkPolicy', before)).toEqual([]);
+        expect(apiPorts('ProposedNetworkPolicy', before)).toEqual([]);
+        expect(lastStatus(state)).toMatchObject({
+          mode: 'Enforce',
+          enforcedPolicies: 1,
+          edges: 2,
+          proposal: { inputs: madeWith },
+        });
+        expect(condition(state, 'Enforced').message).toContain(
+          '; spec learning.minFlows (1 → 2) waits until the proposal is written in full (status.proposal.inputs)',
         );
-        expect(unaudited()).toEqual([
-          {
-            type: 'Warning',
-            reason: 'UnauditedChange',
-            message:
-              'spec learning.minFlows (1 → 2) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): what it changes in the proposal is enforced at once, without an audit, an allow it takes out included (set it back to have such an allow enforced again)',
-          },
-        ]);
         // Said once, for the change.
+        expect(changes()).toEqual([{ type: 'Warning', reason: 'SpecChangeDeferred', message: deferred }]);
+
+        // Lifted: web's objects are written and the proposal made with minFlows 1 is frozen, api's rules
+        // in it; frozen, it is not made again from the new spec, and nothing enforced is taken out.
+        state.failApply.clear();
         await step();
-        expect(unaudited()).toHaveLength(1);
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+        });
+        for (let i = 0; i < 2; i++) await step();
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        expect(apiPorts('NetworkPolicy', before)).toEqual([]);
+        expect(lastStatus(state)).toMatchObject({
+          mode: 'Enforce',
+          enforcedPolicies: 3,
+          proposal: { inputs: madeWith },
+        });
+        expect(condition(state, 'Enforced').message).not.toContain('waits until');
+        expect(changes()).toHaveLength(1);
+      });
+
+      it('keeps them too after a leader change, from status.proposal.inputs', async () => {
+        const first = await enforcingWhileWritten();
+        await editedSpec(first, '7', 2, { ...first.s.spec, learning: { ruleExpiry: '1m', minFlows: 2 } });
+        await first.step();
+        expect(first.state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        await first.controller.stopLeading();
+        const taken = (kind: string) =>
+          (first.state.taken as { kind: string; metadata: object; spec?: unknown }[])
+            .filter((b) => b.kind === kind && b.spec !== undefined)
+            .map((b) => ({ ...b, metadata: { ...b.metadata, resourceVersion: '3' } }));
+        // A new leader finds the edited spec, the status the last one wrote and the objects it applied.
+        const next = await enforcingWhileWritten({
+          status: lastStatus(first.state),
+          learning: { minFlows: 2 },
+          extra: {
+            [resourcePath('ProposedNetworkPolicy')]: taken('ProposedNetworkPolicy'),
+            [resourcePath('NetworkPolicy')]: taken('NetworkPolicy'),
+          },
+        });
+        const { state, recorded, step, apiPorts } = next;
+        await step();
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        expect(apiPorts('NetworkPolicy', 0).every((p) => p.includes(8080) && p.includes(9090))).toBe(true);
+        expect(apiPorts('ProposedNetworkPolicy', 0).every((p) => p.includes(8080))).toBe(true);
+        expect(lastStatus(state)).toMatchObject({ enforcedPolicies: 1, proposal: { inputs: madeWith } });
+        // The new leader says it too, once.
+        expect(recorded.filter((e) => e.reason === 'SpecChangeDeferred')).toEqual([
+          { type: 'Warning', reason: 'SpecChangeDeferred', message: deferred },
+        ]);
       });
 
       it('lets them age out once spec.mode is set back to Audit or Learn, which withdraw what was enforced', async () => {

@@ -8,7 +8,9 @@
  * Enforce, a first proposal with a refused ProposedNetworkPolicy is written again until it is in place in
  * full, never frozen without it; so is a proposal promoted by hand from Learn while one is refused.
  * Enforcing such a proposal, a learned edge past learning.ruleExpiry is kept until it is written in
- * full: its allow never leaves the enforced NetworkPolicy meanwhile.
+ * full: its allow never leaves the enforced NetworkPolicy meanwhile; nor does a raised
+ * learning.minFlows take one out, through a leader change too: the proposal is written with the
+ * minFlows it was made from until it is frozen with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -61,6 +63,11 @@ const team5 = uniqueName('team');
 const seg5 = uniqueName('seg');
 const vap5 = uniqueName('refuse-aging');
 const vapMessage5 = 'microseg-db is refused while an edge ages out';
+const ns6 = uniqueName('refuse');
+const team6 = uniqueName('team');
+const seg6 = uniqueName('seg');
+const vap6 = uniqueName('refuse-minflows');
+const vapMessage6 = 'microseg-db is refused while minFlows is raised';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let admin: KubeConfig;
 let ctrl: RunningController | undefined;
@@ -228,8 +235,9 @@ afterAll(async () => {
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg3}`);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg4}`);
   await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg5}`);
+  await cluster.request('DELETE', `/apis/microseg.dev/v1alpha1/segmentations/${seg6}`);
   for (const what of ['validatingadmissionpolicybindings', 'validatingadmissionpolicies'])
-    for (const name of [vap2, vap3, vap4, vap5])
+    for (const name of [vap2, vap3, vap4, vap5, vap6])
       await cluster.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${what}/${name}`);
   await cluster.request(
     'DELETE',
@@ -574,4 +582,116 @@ describe('writes the API server refuses (a ValidatingAdmissionPolicy)', () => {
     expect(without9090).toEqual([]);
     watching.abort();
   }, 90_000);
+
+  it('enforcing while a ProposedNetworkPolicy is refused: a raised learning.minFlows takes no allow out of what is enforced, through a leader change too', async () => {
+    const opts = { resyncMs: 300, persistIntervalMs: 200 };
+    ctrl = await leader('refusals-7', opts);
+    await createShop(admin, ns6, team6, '10.79.5');
+    const np6 = `/apis/networking.k8s.io/v1/namespaces/${ns6}/networkpolicies`;
+    const pnp6 = `/apis/microseg.dev/v1alpha1/namespaces/${ns6}/proposednetworkpolicies`;
+    const path6 = `/apis/microseg.dev/v1alpha1/segmentations/${seg6}`;
+    /** Whether `policy` (microseg's for cart) admits frontend on 8080. */
+    const admitsFrontend = (policy: NetworkPolicy) =>
+      (policy.spec?.ingress ?? []).some(
+        (r) =>
+          (r.ports ?? []).some((p) => p.port === 8080) &&
+          (r.from ?? []).some((f) => f.podSelector?.matchLabels?.app === 'frontend'),
+      );
+    // Each state of microseg's NetworkPolicies for frontend and cart in ns6 that took an allow out.
+    const withdrawn: unknown[] = [];
+    const watching = new AbortController();
+    void new KubeClient(admin)
+      .watch<NetworkPolicy>(
+        np6,
+        {},
+        (ev) => {
+          if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+          const name = ev.object.metadata.name;
+          if (name !== 'microseg-cart' && name !== 'microseg-frontend') return;
+          if (ev.type === 'DELETED' || (name === 'microseg-cart' && !admitsFrontend(ev.object)))
+            withdrawn.push({ type: ev.type, name, spec: ev.object.spec });
+        },
+        watching.signal,
+      )
+      .catch(() => undefined);
+    // db's ProposedNetworkPolicy and NetworkPolicy are both refused in ns6: the proposal is still written.
+    await refuseDb(vap6, ns6, vapMessage6);
+    const probe = () => probeDb(pnp6, ns6);
+    await eventually('the admission policy in effect', async () => (await probe()).status !== 201);
+    await createSegmentation(seg6, {
+      namespaceSelector: { matchLabels: { team: team6 } },
+      mode: 'Enforce',
+      enforce: { force: true },
+    });
+    await waitSeg(cluster, seg6, 'reconciled', (x) => x.status?.mode === 'Enforce');
+    // frontend → cart on 8080 seen once, cart → db three times.
+    expect(
+      (
+        await ctrl.push([
+          flow(`${ns6}/frontend`, `${ns6}/cart`, 8080),
+          flow(`${ns6}/cart`, `${ns6}/db`, 5432, { count: 3 }),
+        ])
+      ).status,
+    ).toBe(202);
+    await waitSeg(
+      cluster,
+      seg6,
+      'enforcing the two edges',
+      (x) => x.status?.edges === 2 && x.status.enforcedPolicies === 2,
+    );
+    expect(await segNames(seg6, np6)).toEqual(['microseg-cart', 'microseg-frontend']);
+    const made = await getSeg(cluster, seg6);
+    expect(made.status?.proposal?.inputs).toEqual({
+      minFlows: 1,
+      defaultDeny: true,
+      includeDropped: false,
+      worldIngress: 'any',
+    });
+
+    // minFlows raised to 2: frontend → cart would make no rule, and frontend's and cart's allows would
+    // leave what is enforced at once. Several reconciles later they are all in place.
+    await mergePatch(cluster, path6, { spec: { learning: { minFlows: 2 } } });
+    await sleep(2500);
+    expect(withdrawn).toEqual([]);
+    expect(await segNames(seg6, np6)).toEqual(['microseg-cart', 'microseg-frontend']);
+    await eventually('the change said', async () =>
+      (await events(cluster, seg6)).some((e) => e.reason === 'SpecChangeDeferred') ? true : undefined,
+    );
+    const said = (await events(cluster, seg6)).find((e) => e.reason === 'SpecChangeDeferred');
+    expect(said).toMatchObject({ type: 'Warning' });
+    expect(said?.message).toMatch(
+      /^spec learning\.minFlows \(1 → 2\) changed while the proposal of this enforcing Segmentation is still being written .*: it is written, and enforced, as made with learning\.minFlows 1 \(status\.proposal\.inputs\) until it is in place in full/,
+    );
+    let s = await getSeg(cluster, seg6);
+    expect(s.status).toMatchObject({
+      mode: 'Enforce',
+      enforcedPolicies: 2,
+      proposal: { inputs: { minFlows: 1 } },
+    });
+    expect(cond(s, 'Enforced')?.message).toContain(
+      '; spec learning.minFlows (1 → 2) waits until the proposal is written in full (status.proposal.inputs)',
+    );
+
+    // Another leader takes over: it reads the minFlows the proposal was made from in status.
+    ctrl = await leader('refusals-8', opts);
+    // It says the change waits too (its own Event, once).
+    await eventually('the new leader reconciled', async () =>
+      (await events(cluster, seg6)).filter((e) => e.reason === 'SpecChangeDeferred').length === 2
+        ? true
+        : undefined,
+    );
+    await sleep(2500);
+    expect(withdrawn).toEqual([]);
+    s = await getSeg(cluster, seg6);
+    expect(s.status).toMatchObject({ enforcedPolicies: 2, proposal: { inputs: { minFlows: 1 } } });
+
+    // Lifted: the proposal made with minFlows 1, its four policies, is frozen; frozen, it keeps them.
+    await liftedThenFrozen(vap6, probe, seg6, np6, pnp6);
+    await sleep(1500);
+    expect(withdrawn).toEqual([]);
+    s = await getSeg(cluster, seg6);
+    expect(s.status).toMatchObject({ enforcedPolicies: 4, proposal: { inputs: { minFlows: 1 } } });
+    expect(cond(s, 'Enforced')?.message).not.toContain('waits until');
+    watching.abort();
+  }, 120_000);
 });
