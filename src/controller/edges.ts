@@ -66,11 +66,11 @@ export class EdgeStore {
     this.version++;
   }
 
-  /** Removes edges last seen before `cutoff` (ms); returns how many. */
-  ageOut(cutoff: number): number {
+  /** Removes the edges last seen before `cutoff`, but those `keep` keeps; how many it removed. */
+  ageOut(cutoff: number, keep?: (e: EdgeRecord) => boolean): number {
     let n = 0;
     for (const [k, e] of this.#edges) {
-      if (e.lastSeen < cutoff) {
+      if (e.lastSeen < cutoff && !(keep?.(e) ?? false)) {
         this.#edges.delete(k);
         n++;
       }

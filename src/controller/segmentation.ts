@@ -73,7 +73,7 @@ import {
   withInputs,
   wouldBlockAnnouncement,
 } from './decide.ts';
-import { creditServiceEdges, EdgeStore, namespaceOf, peerFromId, shardEdges } from './edges.ts';
+import { creditServiceEdges, EdgeStore, edgeKey, namespaceOf, peerFromId, shardEdges } from './edges.ts';
 import type { Place, PodLabels, Unplaced } from './ends.ts';
 import { auditFlow, audited, flowEnds, unplacedEnd } from './ends.ts';
 import type { EventSink } from './events.ts';
@@ -943,8 +943,25 @@ export class SegmentationController {
     // The learned edges (as credited to a Service's backends) an analysis takes.
     const analysable = (e: EdgeRecord) =>
       (touches(e.src) || touches(e.dst)) && e.count >= analysed.learning.minFlows;
-    const keptAged = keepAged ? st.edges.edges((e) => e.lastSeen < expiredBefore).length : 0;
-    const aged = keepAged ? 0 : st.edges.ageOut(expiredBefore);
+    // Kept past their expiry meanwhile: only the edges the analysis takes, which back an allow (those
+    // below minFlows or outside the namespaces covered back none, and age out as ever). One of a
+    // workload gone from the cluster is kept too: its rules come back with the workload.
+    let keptAged = 0;
+    let aged = 0;
+    if (!keepAged) aged = st.edges.ageOut(expiredBefore);
+    else {
+      const expired = st.edges.edges((e) => e.lastSeen < expiredBefore);
+      if (expired.length > 0) {
+        const taken = new Set(creditServiceEdges(identity, st.edges.edges()).filter(analysable).map(edgeKey));
+        const backing = new Set(
+          expired
+            .filter((e) => creditServiceEdges(identity, [e]).some((c) => taken.has(edgeKey(c))))
+            .map(edgeKey),
+        );
+        keptAged = backing.size;
+        aged = st.edges.ageOut(expiredBefore, (e) => backing.has(edgeKey(e)));
+      }
+    }
     if (aged > 0)
       this.#events.record(
         seg,

@@ -2468,6 +2468,43 @@ describe('the Segmentation controller', () => {
         expect(apiPorts('ProposedNetworkPolicy', before)).toEqual([]);
       });
 
+      it('keeps past their expiry, and counts, only the learned edges behind an allow: not those below learning.minFlows or outside its namespaces', async () => {
+        const { state, recorded, clock, step, apiPorts } = await enforcingWhileWritten({
+          learning: { minFlows: 2 },
+          edges: (edges, old) => {
+            // web → api on 8080 and 9090 seen twice each; on 7070 once, 50 s ago (below minFlows); and
+            // two workloads of a namespace shop's Segmentation does not cover, 50 s ago.
+            for (const e of edges) e.count = 2;
+            edges.push({ ...edges[0]!, port: 7070, count: 1, firstSeen: old, lastSeen: old });
+            edges.push({
+              ...edges[0]!,
+              src: 'other/Pod/x',
+              dst: 'other/Pod/y',
+              count: 5,
+              firstSeen: old,
+              lastSeen: old,
+            });
+          },
+        });
+        expect(apiPorts('NetworkPolicy', 0).at(-1)).toEqual([8080, 9090]);
+        clock.offsetMs = 20_000;
+        const before = state.applied.length;
+        await step();
+        // The 9090 edge is kept, and counted; the other two age out.
+        expect(condition(state, 'Enforced').message).toContain(`; ${keptNote}`);
+        expect(recorded.filter((e) => e.reason === 'EdgesAgedOut')).toEqual([
+          { type: 'Normal', reason: 'EdgesAgedOut', message: '2 learned edge(s) unused for 1m aged out' },
+        ]);
+        const persisted = state.applied.filter((a) => a.body.kind === 'LearnedEdgeSet').at(-1)!
+          .body as unknown as LearnedEdgeSet;
+        expect(persisted.spec.edges.map((e) => `${e.src} ${e.dst} ${e.port}`).sort()).toEqual([
+          'shop/Pod/web shop/Pod/api 8080',
+          'shop/Pod/web shop/Pod/api 9090',
+        ]);
+        expect(apiPorts('NetworkPolicy', before)).toEqual([]);
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+      });
+
       it('keeps them too after a restart or a leader change, from status and the persisted graph, and lets them age out once the proposal is frozen', async () => {
         const first = await enforcingWhileWritten();
         first.clock.offsetMs = 20_000;
