@@ -50,6 +50,19 @@ describe('CRDs', () => {
     });
   }
 
+  it('Segmentation: learning.ruleExpiry names every way a proposal is still being written, as docs/crds.md does', () => {
+    const crd = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!));
+    const spec = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec;
+    expect(spec.properties.learning.properties.ruleExpiry.description).toContain(
+      '(a ProposedNetworkPolicy of it refused, not taken, not deleted or its name held)',
+    );
+    // The same four, as the gate's section of docs/crds.md has them.
+    const doc = readFileSync(new URL('../../docs/crds.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+    expect(doc).toContain(
+      'because one of its ProposedNetworkPolicies could not be written, did not take or could not be deleted, or its name is held by another object',
+    );
+  });
+
   it('Segmentation has the printer columns kubectl get shows', () => {
     const crd = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!));
     const cols = crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name);
