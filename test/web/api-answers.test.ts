@@ -104,7 +104,8 @@ describe('GET /graph failures', () => {
       await request(app).get('/nope.js').expect(404);
       expect(told).toEqual([]);
       const res = await request(app).get('/loop.js?v=1').expect(500);
-      expect(res.text).toBe('request failed\n');
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body).toEqual({ error: 'request failed' });
       expect(told.map((t) => [t.method, t.path])).toEqual([['GET', '/loop.js']]);
       expect((told[0]!.err as NodeJS.ErrnoException).code).toBe('ELOOP');
     } finally {
