@@ -874,6 +874,7 @@ export class IsolationReconciler {
       const message = inEffect
         ? `${problems}; the ${status.podCount ?? status.isolatedPods?.length ?? 0} pod(s) isolated before stay isolated${expiresAt ? ` until ${expiresAt}` : ''}: fix the spec, or delete the Isolation to release them`
         : problems;
+      // `status` is the newest here: nothing was awaited since it was read.
       if (this.unsaid.delete(key) || status.phase !== 'Failed' || status.message !== message) {
         await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Invalid', message);
         this.event(this.isoRef(iso), 'Warning', 'InvalidSpec', message);
@@ -931,8 +932,11 @@ export class IsolationReconciler {
     const choice = chooseMechanism(groups, spec.mechanism);
     if (!choice.method) {
       const message = choice.problem ?? 'no mechanism';
-      if (this.unsaid.delete(key) || status.phase !== 'Failed' || status.message !== message) {
-        await this.setStatus(iso, { ...status, phase: 'Failed', message }, 'Failed', message);
+      // Built on the newest status, not `status`: a leak check of this generation that published while
+      // discovery was read keeps its timeline entry, leaks and proof.
+      const newest = this.statusEntry(iso).status;
+      if (this.unsaid.delete(key) || newest.phase !== 'Failed' || newest.message !== message) {
+        await this.setStatus(iso, { ...newest, phase: 'Failed', message }, 'Failed', message);
         this.event(this.isoRef(iso), 'Warning', 'MechanismUnavailable', message);
       }
       return { requeueAfterMs: this.o.resyncMs ?? 30_000 };
@@ -941,9 +945,10 @@ export class IsolationReconciler {
       return await this.isolate(iso, spec, choice.method, choice.why, groups, dnsPorts);
     } catch (err) {
       if (err instanceof NameClash) {
+        // On the newest status, as above: a leak check may have published while the objects were written.
         await this.setStatus(
           iso,
-          { ...status, phase: 'Failed', message: err.message },
+          { ...this.statusEntry(iso).status, phase: 'Failed', message: err.message },
           'Failed',
           err.message,
         );
@@ -1117,6 +1122,8 @@ export class IsolationReconciler {
       );
       const unproved = notEvaluatedNote(report.notEvaluated);
       const message = `dry run: would isolate ${target.pods.length} pod(s) with ${method}; ${report.leaks.length} leaking rule(s)${target.notes.length ? `; ${target.notes.join('; ')}` : ''}${unproved ? `; ${unproved}` : ''}`;
+      // Built on `status`, read before the awaits above: no leak check of this generation publishes
+      // meanwhile (a dry run queues none, and one of an earlier spec is superseded).
       if (status.message !== message)
         await this.setStatus(
           iso,

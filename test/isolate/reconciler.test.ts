@@ -1846,19 +1846,22 @@ describe('IsolationReconciler: a leak check that publishes while a reconcile of 
       .map((e) => [e.type, e.reason, e.message]);
 
   /**
-   * Reconciles once, holds that reconcile's leak check at its first read (the Namespace list), starts the
-   * next reconcile (a resync) and holds it at its read of pod `pod`, lets the check publish, then lets the
-   * reconcile finish and the check it queues run.
+   * Reconciles once, holds that reconcile's leak check at its first read (the Namespace list), runs
+   * `meanwhile` (what changes in the cluster before the resync), starts the next reconcile (a resync) and
+   * holds it at its read of pod `pod` (or at the first request `holdAt` matches), lets the check publish,
+   * then lets the reconcile finish and the check it queues run.
    */
   async function checkPublishesDuringReconcile(
     kube: FakeKube,
     r: IsolationReconciler,
     pod: string,
+    o: { holdAt?: (q: KubeRequest) => boolean; meanwhile?: () => void } = {},
   ): Promise<void> {
     const checking = kube.gate((q) => q.method === 'GET' && q.path === paths.namespaces());
     await r.reconcile(KEY);
     await checking.reached;
-    const reading = kube.gate((q) => q.method === 'GET' && q.path === paths.pod(NS, pod));
+    o.meanwhile?.();
+    const reading = kube.gate(o.holdAt ?? ((q) => q.method === 'GET' && q.path === paths.pod(NS, pod)));
     const resync = r.reconcile(KEY);
     await reading.reached;
     checking.release();
@@ -1895,5 +1898,67 @@ describe('IsolationReconciler: a leak check that publishes while a reconcile of 
     ]);
     expect(st.timeline?.map((e) => e.action)).toEqual(['MechanismChosen', 'PodIsolated', 'Isolated']);
     expect(onIsolation(kube)).toEqual([['Normal', 'Isolated', '1 pod(s) isolated with NetworkPolicy']]);
+  });
+  it('the mechanism spec.mechanism asks for no longer served: the Failed keeps the Isolated the check published (timeline entry, proof)', async () => {
+    const { kube, reconciler } = setup();
+    servesAdminPolicies(kube);
+    reconciler.observe(createIsolation(kube, { mechanism: 'AdminNetworkPolicy' }));
+    await checkPublishesDuringReconcile(kube, reconciler, 'web-1', {
+      // The admin-tier API is gone (its CRDs uninstalled); the resync reads discovery again.
+      meanwhile: () => {
+        kube.apiGroups = [];
+        reconciler.forgetDiscovery();
+      },
+      holdAt: (q) => q.method === 'GET' && q.path === '/apis',
+    });
+    const st = serverIso(kube).status!;
+    const unserved =
+      'spec.mechanism AdminNetworkPolicy is not served by this cluster (policy.networking.k8s.io/v1alpha1 not found)';
+    expect([st.phase, st.message]).toEqual(['Failed', unserved]);
+    expect(st.timeline?.map((e) => e.action)).toEqual([
+      'MechanismChosen',
+      'PodIsolated',
+      'Isolated',
+      'Failed',
+    ]);
+    expect(st.proof?.leaks).toBe(0);
+    expect(st.leaks).toEqual([]);
+    expect(onIsolation(kube)).toEqual([
+      ['Normal', 'Isolated', '1 pod(s) isolated with AdminNetworkPolicy'],
+      ['Warning', 'MechanismUnavailable', unserved],
+    ]);
+  });
+
+  it('a name conflict found by the resync: the Failed keeps the Isolated the check published (timeline entry, proof)', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
+    // The name the reconciler falls back to on a conflict: salted with the start of the Isolation's uid.
+    const salted = `microseg-quarantine-cut-web-1-${serverIso(kube).metadata.uid!.replace(/-/g, '').slice(0, 8)}`;
+    const clash = `NetworkPolicy ${salted} exists and is not owned by this Isolation`;
+    await checkPublishesDuringReconcile(kube, reconciler, 'web-1', {
+      // Someone else's policies now hold the quarantine policy's name and the salted one it falls back to.
+      meanwhile: () => {
+        for (const name of ['microseg-quarantine-cut-web-1', salted])
+          kube.objects.set(paths.networkPolicy(NS, name), {
+            apiVersion: 'networking.k8s.io/v1',
+            kind: 'NetworkPolicy',
+            metadata: { name, namespace: NS, resourceVersion: '1' },
+            spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
+          });
+      },
+    });
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message]).toEqual(['Failed', clash]);
+    expect(st.timeline?.map((e) => e.action)).toEqual([
+      'MechanismChosen',
+      'PodIsolated',
+      'Isolated',
+      'Failed',
+    ]);
+    expect(st.proof?.leaks).toBe(0);
+    expect(onIsolation(kube)).toEqual([
+      ['Normal', 'Isolated', '1 pod(s) isolated with NetworkPolicy'],
+      ['Warning', 'NameConflict', clash],
+    ]);
   });
 });
