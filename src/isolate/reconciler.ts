@@ -935,6 +935,9 @@ export class IsolationReconciler {
       // Built on the newest status, not `status`: a leak check of this generation that published while
       // discovery was read keeps its timeline entry, leaks and proof.
       const newest = this.statusEntry(iso).status;
+      // A leak check still waiting for an earlier reconcile's state is superseded: it would publish that
+      // the pods are isolated over the Failed that says the mechanism is gone.
+      this.pendingChecks.delete(key);
       if (this.unsaid.delete(key) || newest.phase !== 'Failed' || newest.message !== message) {
         await this.setStatus(iso, { ...newest, phase: 'Failed', message }, 'Failed', message);
         this.event(this.isoRef(iso), 'Warning', 'MechanismUnavailable', message);
@@ -946,6 +949,8 @@ export class IsolationReconciler {
     } catch (err) {
       if (err instanceof NameClash) {
         // On the newest status, as above: a leak check may have published while the objects were written.
+        // One still waiting is superseded: its proof takes the quarantine policy for microseg's.
+        this.pendingChecks.delete(key);
         await this.setStatus(
           iso,
           { ...this.statusEntry(iso).status, phase: 'Failed', message: err.message },

@@ -1961,4 +1961,36 @@ describe('IsolationReconciler: a leak check that publishes while a reconcile of 
       ['Warning', 'NameConflict', clash],
     ]);
   });
+  it('a Failed written while the leak check of the same generation waits to run is not overwritten by that check', async () => {
+    const { kube, reconciler } = setup();
+    servesAdminPolicies(kube);
+    reconciler.observe(createIsolation(kube, { mechanism: 'AdminNetworkPolicy' }));
+    const other = kube.put(paths.isolations(NS), {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: 'cut-db-1', namespace: NS, finalizers: [ISOLATION_FINALIZER] },
+      spec: { target: { pods: ['db-1'] }, reason: 'second incident' },
+    }) as unknown as Isolation;
+    reconciler.observe(other);
+    // Another incident's reconcile is stuck reading its pod: background work (the leak check) waits.
+    const stuck = kube.gate((r) => r.path === paths.pod(NS, 'db-1') && r.method === 'GET');
+    const second = reconciler.reconcile(`${NS}/cut-db-1`);
+    await stuck.reached;
+    await reconciler.reconcile(KEY);
+    // The admin-tier API is gone before the check ran; the resync says so.
+    kube.apiGroups = [];
+    reconciler.forgetDiscovery();
+    await reconciler.reconcile(KEY);
+    stuck.release();
+    await second;
+    await settle(reconciler);
+    const unserved =
+      'spec.mechanism AdminNetworkPolicy is not served by this cluster (policy.networking.k8s.io/v1alpha1 not found)';
+    const st = serverIso(kube).status!;
+    expect([st.phase, st.message]).toEqual(['Failed', unserved]);
+    const onThis = kube.events
+      .filter((e) => (e.involvedObject as { name: string }).name === 'cut-web-1')
+      .map((e) => e.reason);
+    expect(onThis).toEqual(['MechanismUnavailable']);
+  });
 });
