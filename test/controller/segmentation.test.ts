@@ -2655,6 +2655,54 @@ describe('the Segmentation controller', () => {
         ]);
       });
 
+      it("keeps past their expiry the edges behind an allow of the learning.minFlows the proposal is made with while a raise waits, says a further raise again, and takes the spec's in Learn", async () => {
+        const started = await enforcingWhileWritten();
+        const { state, recorded, clock, step, s, apiPorts } = started;
+        const changes = () => recorded.filter((e) => e.reason === 'SpecChangeDeferred');
+        await editedSpec(started, '7', 2, { ...s.spec, learning: { ruleExpiry: '1m', minFlows: 2 } });
+        await step();
+        await step();
+        expect(changes().map((e) => e.message)).toEqual([deferred]);
+        // Raised again, to 3: a change of its own, said again (once).
+        await editedSpec(started, '8', 3, { ...s.spec, learning: { ruleExpiry: '1m', minFlows: 3 } });
+        await step();
+        await step();
+        expect(changes().map((e) => e.message)).toEqual([
+          deferred,
+          expect.stringMatching(
+            /^spec learning\.minFlows \(1 → 3\) changed while .*as made with learning\.minFlows 1 \(status\.proposal\.inputs\)/,
+          ),
+        ]);
+        // 20 s on, web → api on 9090 (one flow, 50 s ago) is past the 1m expiry: it backs an allow of the
+        // proposal made with minFlows 1, though not of one made with 3, and is kept, and counted.
+        clock.offsetMs = 20_000;
+        const before = state.applied.length;
+        await step();
+        expect(condition(state, 'Enforced').message).toContain(`; ${keptNote}`);
+        expect(condition(state, 'Enforced').message).toContain(
+          '; spec learning.minFlows (1 → 3) waits until the proposal is written in full (status.proposal.inputs)',
+        );
+        expect(recorded.filter((e) => e.reason === 'EdgesAgedOut')).toEqual([]);
+        expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
+        expect(lastStatus(state)).toMatchObject({ edges: 2, proposal: { inputs: madeWith } });
+        expect(apiPorts('NetworkPolicy', before)).toEqual([]);
+        expect(changes()).toHaveLength(2);
+
+        // Set back to Learn: the proposal is made from the spec's values, and status says so.
+        await editedSpec(started, '9', 4, {
+          ...s.spec,
+          mode: 'Learn',
+          learning: { ruleExpiry: '1m', minFlows: 3 },
+        });
+        await step();
+        expect(lastStatus(state)).toMatchObject({
+          mode: 'Learn',
+          proposal: { inputs: { ...madeWith, minFlows: 3 } },
+        });
+        expect(condition(state, 'Enforced').message ?? '').not.toContain('waits until');
+        expect(changes()).toHaveLength(2);
+      });
+
       it('lets them age out once spec.mode is set back to Audit or Learn, which withdraw what was enforced', async () => {
         for (const mode of ['Audit', 'Learn']) {
           const { state, recorded, clock, step, s, segs } = await enforcingWhileWritten();
