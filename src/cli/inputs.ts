@@ -22,7 +22,7 @@ import {
 } from '../model/snapshot.ts';
 import { streamJsonObjects } from '../model/stream.ts';
 import type { FlowFormat, IngestStats } from '../flows/reader.ts';
-import { detectRecordFormat, FLOW_FORMATS, gunzipIfNeeded, openSource } from '../flows/reader.ts';
+import { detectRecordFormat, FLOW_FORMATS, gunzipIfNeeded, joinBytes, openSource } from '../flows/reader.ts';
 import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
@@ -48,9 +48,14 @@ function chunks(path: string, stdin: LoadOptions['stdin']): AsyncGenerator<Buffe
 
 /**
  * The Kubernetes objects of one input, one at a time. JSON (a List, an array, one object, or objects one
- * after another) is split and parsed object by object; anything else is read whole as YAML.
+ * after another) is split and parsed object by object; anything else is read whole as YAML, at most
+ * `maxBytes` (WHOLE_TEXT_LIMIT) once decompressed, as `joinBytes` reads text whole.
  */
-export async function* readObjects(path: string, stdin?: LoadOptions['stdin']): AsyncGenerator<unknown> {
+export async function* readObjects(
+  path: string,
+  stdin?: LoadOptions['stdin'],
+  opts: { maxBytes?: number } = {},
+): AsyncGenerator<unknown> {
   const it = chunks(path, stdin)[Symbol.asyncIterator]();
   let head: Buffer[] = [];
   let firstByte = -1;
@@ -91,9 +96,8 @@ export async function* readObjects(path: string, stdin?: LoadOptions['stdin']): 
     for await (const value of streamJsonObjects(all(), path)) yield* flattenLists(value, path);
     return;
   }
-  const parts: Buffer[] = [];
-  for await (const c of all()) parts.push(c);
-  yield* parseSnapshotText(Buffer.concat(parts).toString('utf8'), path);
+  // YAML is read whole, as every text read whole is: to WHOLE_TEXT_LIMIT once decompressed.
+  yield* parseSnapshotText((await joinBytes(all(), path, opts)).toString('utf8'), path);
 }
 
 /** A directory written by `microseg recommend` also holds its report.json: not policy objects. */

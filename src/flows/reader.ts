@@ -12,6 +12,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { constants } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
 import { Composer, Parser } from 'yaml';
 import type { Document } from 'yaml';
@@ -343,6 +344,82 @@ async function* gunzipped(
   } else {
     yield* all();
   }
+}
+
+/**
+ * The most bytes of text read whole (not as a stream of lines or objects), once decompressed: the
+ * longest string JavaScript can hold, so that the text always fits in one.
+ */
+export const WHOLE_TEXT_LIMIT = constants.MAX_STRING_LENGTH;
+
+export interface WholeTextOptions {
+  /** At most this many bytes once decompressed (default WHOLE_TEXT_LIMIT). */
+  maxBytes?: number;
+  /** The error for more bytes than `maxBytes` (default an InputError naming the source and the limit). */
+  tooLarge?: (maxBytes: number) => Error;
+  /**
+   * The encoding of bytes that start with no byte order mark (a request's declared charset); by
+   * default UTF-16 when a NUL byte is beside the first character (`utf16Encoding`), else UTF-8.
+   */
+  encoding?: string;
+}
+
+/**
+ * The bytes of decompressed chunks joined, at most `maxBytes` of them: more is an error (by default an
+ * InputError naming the source and the limit) as soon as they are read, so gzip data that holds more
+ * than can be held is not decompressed in full.
+ */
+export async function joinBytes(
+  chunks: AsyncIterable<Buffer>,
+  source: string,
+  opts: Pick<WholeTextOptions, 'maxBytes' | 'tooLarge'> = {},
+): Promise<Buffer> {
+  const maxBytes = opts.maxBytes ?? WHOLE_TEXT_LIMIT;
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const c of chunks) {
+    size += c.length;
+    if (size > maxBytes)
+      throw (
+        opts.tooLarge?.(maxBytes) ??
+        new InputError(
+          `${source}: more than ${maxBytes} bytes of text once decompressed, more than microseg reads whole`,
+        )
+      );
+    parts.push(c);
+  }
+  return Buffer.concat(parts, size);
+}
+
+/**
+ * Bytes as text, as every reader of microseg takes them: a byte order mark says the encoding (UTF-8,
+ * UTF-16LE, UTF-16BE) and is no text; without one, `encoding` when given, else UTF-16 when a NUL byte is
+ * beside the first character (`utf16Encoding`), else UTF-8.
+ */
+export function decodeBytes(bytes: Buffer, encoding?: string): string {
+  if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+    return bytes.toString('utf8', 3);
+  const bom =
+    bytes.length >= 2 &&
+    ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+  // The decoder drops a byte order mark at the start, and reads on when there is none.
+  const decoding = bom || encoding === undefined ? utf16Encoding(bytes) : encoding;
+  return decoding === undefined ? bytes.toString('utf8') : new TextDecoder(decoding).decode(bytes);
+}
+
+/**
+ * The whole text of a source read at once rather than as a stream (a query file, a YAML cluster file,
+ * a request body): gzip decompressed (an InputError naming the source when it cannot be, or ends early),
+ * at most `maxBytes` once decompressed (`joinBytes`), then decoded as the flow and snapshot readers
+ * decode them (`decodeBytes`).
+ */
+export async function readWholeText(
+  src: AsyncIterable<Buffer | string | Uint8Array>,
+  source: string,
+  opts: WholeTextOptions = {},
+): Promise<string> {
+  const bytes = await joinBytes(gunzipped(src, { source, gzip: false }), source, opts);
+  return decodeBytes(bytes, opts.encoding);
 }
 
 /** The message of an InputError for a file that cannot be read. */

@@ -2,9 +2,8 @@
  * The imperative edge of the verify commands: reading cluster and policy files into an engine, and
  * parsing endpoint and query arguments.
  */
-import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
-import { utf16Encoding } from '../flows/reader.ts';
+import { createReadStream } from 'node:fs';
+import { readWholeText } from '../flows/reader.ts';
 import type { Pod } from '../model/k8s.ts';
 import {
   CUSTOM_WORKLOAD_KINDS,
@@ -169,45 +168,29 @@ export function replaceRepeated(snap: ClusterSnapshot): { snapshot: ClusterSnaps
 }
 
 /**
- * The text of a file, or of standard input for '-': UTF-8 with or without a byte order mark, or UTF-16
- * with one (what Windows PowerShell's `>` writes) or without, plain or gzip, as the snapshot and flow readers take it.
+ * The text of a file, or of standard input for '-', read whole: UTF-8 with or without a byte order
+ * mark, or UTF-16 with one (what Windows PowerShell's `>` writes) or without, plain or gzip, at most
+ * `maxBytes` once decompressed (WHOLE_TEXT_LIMIT), as every input of microseg takes it (`readWholeText`).
  */
-export async function readText(path: string, stdin?: NodeJS.ReadableStream): Promise<string> {
-  let bytes: Buffer;
+export async function readText(
+  path: string,
+  stdin?: NodeJS.ReadableStream,
+  opts: { maxBytes?: number } = {},
+): Promise<string> {
+  let src: AsyncIterable<Buffer | string | Uint8Array>;
   if (path === '-') {
     if (!stdin) throw new InputError('-: standard input is not available');
-    const chunks: Buffer[] = [];
-    for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-    bytes = Buffer.concat(chunks);
+    src = stdin as AsyncIterable<Buffer | string>;
   } else {
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      throw new InputError(`${path}: cannot read: ${readProblem(err)}`);
-    }
+    src = (async function* () {
+      try {
+        for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) yield c as Buffer;
+      } catch (err) {
+        throw new InputError(`${path}: cannot read: ${readProblem(err)}`);
+      }
+    })();
   }
-  // Gzip, as every other input of microseg takes it (a file a pipeline keeps compressed).
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (err) {
-      throw new InputError(`${path}: cannot decompress: ${(err as Error).message}`);
-    }
-  }
-  return decodeText(bytes);
-}
-
-/**
- * Bytes as text: UTF-16 as `utf16Encoding` tells it (a byte order mark of either order, or a first
- * character in ASCII with a NUL byte beside it, as PowerShell redirection may write it) is decoded,
- * its mark dropped; a UTF-8 mark is dropped.
- */
-function decodeText(bytes: Buffer): string {
-  const utf16 = utf16Encoding(bytes);
-  // The decoder drops a byte order mark at the start.
-  if (utf16 !== undefined) return new TextDecoder(utf16).decode(bytes);
-  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  return bytes.toString('utf8', bom ? 3 : 0);
+  return readWholeText(src, path, opts);
 }
 
 /** Why a file could not be read, in words (as the snapshot and flow readers say it), not as a code. */
