@@ -132,7 +132,8 @@ describe('streaming JSON object splitter', () => {
     expect(await failure('{"a":"unterminated')).toBe(
       'c.json: not valid JSON: the input ends inside a value (byte 18)',
     );
-    expect(await failure('  \n')).toBe('c.json: the file is empty');
+    expect(await failure('  \n')).toBe('c.json: the file holds only whitespace');
+    expect(await failure('')).toBe('c.json: the file is empty');
   });
 });
 
@@ -260,9 +261,13 @@ describe('snapshot files', () => {
         'b',
       ]);
     }
-    writeFileSync(join(dir, 'bom-only.json'), Buffer.concat([bom, Buffer.from('\n')]));
+    writeFileSync(join(dir, 'bom-only.json'), bom);
     await expect(loadSnapshotFiles([join(dir, 'bom-only.json')])).rejects.toThrow(
       `${join(dir, 'bom-only.json')}: the file is empty`,
+    );
+    writeFileSync(join(dir, 'bom-blank.json'), Buffer.concat([bom, Buffer.from('\n')]));
+    await expect(loadSnapshotFiles([join(dir, 'bom-blank.json')])).rejects.toThrow(
+      `${join(dir, 'bom-blank.json')}: the file holds only whitespace`,
     );
   });
 

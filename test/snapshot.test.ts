@@ -55,7 +55,8 @@ describe('snapshot loader', () => {
     expect(() => loadSnapshotText('{"kind": "List", "items": [', 'c.json')).toThrow(
       /^c.json: not valid JSON/,
     );
-    expect(() => loadSnapshotText('  \n', 'c.json')).toThrow('c.json: the file is empty');
+    expect(() => loadSnapshotText('  \n', 'c.json')).toThrow('c.json: the file holds only whitespace');
+    expect(() => loadSnapshotText('', 'c.json')).toThrow('c.json: the file is empty');
     expect(() =>
       loadSnapshotText('[{"apiVersion":"v1","kind":"Widget","metadata":{"name":"w"}}]', 'c.json', {
         unknownKinds: 'error',

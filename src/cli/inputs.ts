@@ -13,6 +13,7 @@ import { UsageError } from './io.ts';
 import { releaseMemory } from './memory.ts';
 import type { ClusterSnapshot, SnapshotOptions } from '../model/snapshot.ts';
 import {
+  blankText,
   flattenLists,
   InputError,
   mergeSnapshots,
@@ -91,7 +92,11 @@ export async function* readObjects(
       yield r.value;
     }
   }
-  if (firstByte === -1) throw new InputError(`${path}: the file is empty`);
+  if (firstByte === -1) {
+    // Held whole: all of it is whitespace (or the start of a byte order mark, which is no blank).
+    const blank = blankText(Buffer.concat(head).toString('utf8'));
+    if (blank !== undefined) throw new InputError(`${path}: ${blank}`);
+  }
   if (firstByte === 0x7b || firstByte === 0x5b) {
     for await (const value of streamJsonObjects(all(), path)) yield* flattenLists(value, path);
     return;

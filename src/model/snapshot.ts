@@ -167,10 +167,21 @@ export function parseSnapshotText(text: string, source: string): unknown[] {
 export const NO_VALUE =
   'no object in the file, only null or empty YAML documents (a cluster with no object is a List with no items: {"kind":"List","items":[]})';
 
+/**
+ * What a text with nothing in it but whitespace is, said of `what` (`the file`, `body`): `is empty`
+ * when it holds no character, else `holds only whitespace`; undefined when it holds more. The same for
+ * every input of microseg that is read as text.
+ */
+export function blankText(text: string, what = 'the file'): string | undefined {
+  if (text === '') return `${what} is empty`;
+  return text.trim() === '' ? `${what} holds only whitespace` : undefined;
+}
+
 /** The objects of the text, and how many values (JSON values, YAML documents) not null it holds. */
 function parseValues(text: string, source: string): { objects: unknown[]; values: number } {
   const trimmed = text.trimStart();
-  if (trimmed === '') throw new InputError(`${source}: the file is empty`);
+  const blank = blankText(text);
+  if (blank !== undefined) throw new InputError(`${source}: ${blank}`);
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     let parsed: unknown;
     try {

@@ -239,7 +239,11 @@ export class JsonObjectSplitter {
   end(): void {
     if (this.inString || this.depth > 0)
       this.fail(`the input ends inside a value (byte ${this.base + this.pending.length})`);
-    if (!this.sawValue) throw new InputError(`${this.source}: the file is empty`);
+    // Any byte but whitespace before the first value is an error of its own (`push`).
+    if (!this.sawValue)
+      throw new InputError(
+        `${this.source}: the file ${this.base + this.pending.length === 0 ? 'is empty' : 'holds only whitespace'}`,
+      );
   }
 }
 

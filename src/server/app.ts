@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { isDnsLabel } from '../isolate/api.ts';
-import { InputError, snapshotFromObjects } from '../model/snapshot.ts';
+import { blankText, InputError, snapshotFromObjects } from '../model/snapshot.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
@@ -583,10 +583,11 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     if (pruneText !== 'true' && pruneText !== 'false')
       throw new HttpError(400, `prune must be true or false (got ${JSON.stringify(pruneText)})`);
     const text = auditBodyText(req);
-    if (text.trim() === '')
+    const blank = blankText(text, 'body');
+    if (blank !== undefined)
       throw new HttpError(
         400,
-        'body is empty: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
+        `${blank}: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)`,
       );
     // Parsed off the event loop: a large YAML body takes seconds (see parse.ts).
     const parser = opts.parser ?? (sharedParser ??= new ObjectsParser());

@@ -22,6 +22,7 @@ import {
 import { WORKLOAD_KINDS } from '../identity/types.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import {
+  blankText,
   InputError,
   parseSnapshotText,
   snapshotFromObjects,
@@ -372,7 +373,8 @@ export interface ParsedQuery {
  * given as `namespace/Kind/name` is resolved against `snap` (`resolveWorkload`).
  */
 export function parseQueries(text: string, source: string, snap: ClusterSnapshot): ParsedQuery[] {
-  if (text.trim() === '') throw new InputError(`${source}: the file is empty`);
+  const blank = blankText(text);
+  if (blank !== undefined) throw new InputError(`${source}: ${blank}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -186,7 +186,8 @@ describe('simulate --queries written with a byte order mark', () => {
 });
 
 describe('simulate --queries compressed or empty', () => {
-  // Every other input of microseg takes gzip; an empty file is said to be empty, as --cluster says it.
+  // Every other input of microseg takes gzip; an empty file is said to be empty, and one of only
+  // whitespace to hold only whitespace, as --cluster says it.
   it('reads a gzip file as its text, and names an empty one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'microseg-queries-gz-'));
     const plain = await cli('simulate', '--cluster', CLUSTER, '--queries', fixture('queries.json'));
@@ -198,7 +199,26 @@ describe('simulate --queries compressed or empty', () => {
     const empty = join(dir, 'empty.json');
     writeFileSync(empty, ' \r\n');
     const e = await cli('simulate', '--cluster', CLUSTER, '--queries', empty);
-    expect([e.code, e.out, e.err]).toEqual([2, '', `microseg simulate: ${empty}: the file is empty\n`]);
+    expect([e.code, e.out, e.err]).toEqual([
+      2,
+      '',
+      `microseg simulate: ${empty}: the file holds only whitespace\n`,
+    ]);
+    const none = join(dir, 'none.json');
+    writeFileSync(none, '');
+    const n = await cli('simulate', '--cluster', CLUSTER, '--queries', none);
+    expect([n.code, n.out, n.err]).toEqual([2, '', `microseg simulate: ${none}: the file is empty\n`]);
+    const blank = join(dir, 'blank.json');
+    writeFileSync(blank, '');
+    const c0 = await cli('simulate', '--cluster', blank, '--queries', none);
+    expect([c0.code, c0.out, c0.err]).toEqual([2, '', `microseg simulate: ${blank}: the file is empty\n`]);
+    writeFileSync(blank, ' \r\n');
+    const c1 = await cli('simulate', '--cluster', blank, '--queries', none);
+    expect([c1.code, c1.out, c1.err]).toEqual([
+      2,
+      '',
+      `microseg simulate: ${blank}: the file holds only whitespace\n`,
+    ]);
     const cut = join(dir, 'cut.json.gz');
     writeFileSync(cut, gzipSync(readFileSync(fixture('queries.json'))).subarray(0, 20));
     const c = await cli('simulate', '--cluster', CLUSTER, '--queries', cut);

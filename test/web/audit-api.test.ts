@@ -181,6 +181,10 @@ describe('POST /api/v1/audit', () => {
       error:
         'body is empty: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
     });
+    expect((await post(' \r\n').expect(400)).body).toEqual({
+      error:
+        'body holds only whitespace: send the NetworkPolicies to audit as JSON or YAML (one object, a List, or YAML documents)',
+    });
     expect(
       (await post('{"apiVersion":"v1","kind":"List","items":[]}', 'application/json').expect(400)).body,
     ).toEqual({
