@@ -5,11 +5,14 @@
  * `microseg.dev/segment` labels of the policies do not change in the next pull request.
  *
  * Only the `segments` member is read, from the start of the file up to its end: it comes before the
- * evidence, which holds most of a large report, so a report of hundreds of MB is not read whole.
+ * evidence, which holds most of a large report, so a report of hundreds of MB is not read whole. The
+ * file is read as every input of microseg is (`gunzipIfNeeded`): gzip, UTF-8 with or without a byte
+ * order mark, or UTF-16 with one or without (a report written again by Windows PowerShell).
  */
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { gunzipIfNeeded } from '../flows/reader.ts';
 
 /** What was read: the community segment of each workload, or why nothing was. */
 export type PreviousSegments =
@@ -17,7 +20,10 @@ export type PreviousSegments =
   | { kind: 'read'; path: string; membership: Map<string, string>; segments: number }
   | { kind: 'unread'; path: string; reason: string };
 
-/** How far into report.json `segments` is looked for (it is the fifth member of microseg's reports). */
+/**
+ * How far into report.json `segments` is looked for (it is the fifth member of microseg's reports), in
+ * bytes of its text as UTF-8, once decompressed.
+ */
 const SCAN_LIMIT = 64 * 1024 * 1024;
 
 /** Reads DIR/report.json's community segments; `none` when the directory has no report.json. */
@@ -80,10 +86,12 @@ export async function previousSegments(dir: string): Promise<PreviousSegments> {
  * inside another member is not taken for it; the value itself is checked by JSON.parse.
  */
 async function segmentsText(path: string): Promise<string | undefined> {
-  const fh = await open(path, 'r');
+  // Opened first, so that a missing file is the error of its code (ENOENT: no report).
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  await new Promise<void>((ok, fail) => stream.once('open', () => ok()).once('error', fail));
+  const chunks = gunzipIfNeeded(stream, { source: path, gzip: false })[Symbol.asyncIterator]();
   try {
     const decoder = new StringDecoder('utf8');
-    const buf = Buffer.allocUnsafe(1 << 20);
     let read = 0;
     let depth = 0;
     let inString = false;
@@ -96,13 +104,14 @@ async function segmentsText(path: string): Promise<string | undefined> {
     let capture: string[] | undefined;
     let valueDepth = 0;
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) {
+      const next = await chunks.next();
+      if (next.done === true) {
         if (capture !== undefined) throw new Error('it ends inside its "segments" member');
         return undefined;
       }
+      const bytesRead = next.value.length;
       read += bytesRead;
-      const chunk = decoder.write(buf.subarray(0, bytesRead));
+      const chunk = decoder.write(next.value);
       let from = 0;
       for (let i = 0; i < chunk.length; i++) {
         const c = chunk.charCodeAt(i);
@@ -156,6 +165,7 @@ async function segmentsText(path: string): Promise<string | undefined> {
       if (read >= SCAN_LIMIT) return undefined;
     }
   } finally {
-    await fh.close();
+    await chunks.return?.(undefined);
+    stream.destroy();
   }
 }

@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
@@ -44,7 +45,7 @@ const readReport = async (out: string) =>
   JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
 
 /** A report.json in a directory of its own, from its text. */
-async function reportDir(name: string, text: string): Promise<string> {
+async function reportDir(name: string, text: string | Buffer): Promise<string> {
   const d = join(dir, name);
   await mkdir(d, { recursive: true });
   await writeFile(join(d, 'report.json'), text);
@@ -161,6 +162,28 @@ describe('previousSegments', () => {
     // A mark anywhere but at the start is no report's.
     const d = await reportDir('bom-late', ' \ufeff' + text);
     expect(await previousSegments(d)).toMatchObject({ kind: 'unread' });
+  });
+
+  // Windows PowerShell's `Get-Content report.json | Set-Content` or `>` writes it again as UTF-16, as every
+  // other input of microseg reads it; and gzip, as they take it too.
+  it('reads a report saved as UTF-16, with a byte order mark or without, or gzip', async () => {
+    const text = JSON.stringify({ reportVersion: 1, segments, evidence: [] }, null, 2);
+    const le = Buffer.from(text, 'utf16le');
+    for (const [name, body] of [
+      ['utf16le', Buffer.concat([Buffer.from([0xff, 0xfe]), le])],
+      ['utf16be', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(le).swap16()])],
+      ['utf16le-nobom', le],
+      ['utf16be-nobom', Buffer.from(le).swap16()],
+      ['gzip', gzipSync(text)],
+    ] as const) {
+      const d = await reportDir(name, body);
+      expect(await previousSegments(d), name).toEqual({
+        kind: 'read',
+        path: join(d, 'report.json'),
+        membership: community,
+        segments: 1,
+      });
+    }
   });
 
   it('says what is wrong with a report it cannot use', async () => {
