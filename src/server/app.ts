@@ -7,9 +7,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { readWholeText } from '../flows/reader.ts';
 import { isDnsLabel } from '../isolate/api.ts';
 import { blankText, InputError, snapshotFromObjects } from '../model/snapshot.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
@@ -190,24 +192,29 @@ function jsonKind(v: unknown): string {
 }
 
 /**
- * The text of a `POST /audit` body (its bytes, inflated): a byte order mark says how it is encoded,
- * whatever the header says (Windows PowerShell's `>` writes UTF-16LE with one, some editors UTF-8 with
- * one); else the charset of `Content-Type`, UTF-8 when none is given. A charset that is none: 415.
+ * The text of a `POST /audit` body (its bytes, inflated by its Content-Encoding), read as every input of
+ * microseg is (`readWholeText`): gzip bytes (a file kept compressed, sent as it is) decompressed, to
+ * the same limit as the body (413 beyond it); a byte order mark says how it is encoded, whatever the
+ * header says (Windows PowerShell's `>` writes UTF-16LE with one, some editors UTF-8 with one); else the
+ * charset of `Content-Type`; else UTF-16 when a NUL byte is beside the first character, else UTF-8. A
+ * charset that is none: 415; gzip that cannot be decompressed: 400 naming zlib's reason.
  */
-function auditBodyText(req: Request): string {
+async function auditBodyText(req: Request): Promise<string> {
   const body: unknown = req.body;
   if (!Buffer.isBuffer(body)) return '';
-  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return body.toString('utf8', 3);
-  if (body[0] === 0xff && body[1] === 0xfe) return new TextDecoder('utf-16le').decode(body.subarray(2));
-  if (body[0] === 0xfe && body[1] === 0xff) return new TextDecoder('utf-16be').decode(body.subarray(2));
-  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(req.get('content-type') ?? '')?.[1] ?? 'utf-8';
-  let decoder: TextDecoder;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(req.get('content-type') ?? '')?.[1];
   try {
-    decoder = new TextDecoder(charset);
-  } catch {
-    throw new HttpError(415, `unsupported charset ${JSON.stringify(charset)}`);
+    return await readWholeText(Readable.from([body]), 'body', {
+      maxBytes: AUDIT_BODY_LIMIT,
+      tooLarge: (max) => new HttpError(413, `body is larger than ${max / 1024} KiB`),
+      ...(charset !== undefined ? { encoding: charset } : {}),
+    });
+  } catch (err) {
+    // TextDecoder's refusal of a label that names no encoding (not asked when a byte order mark says it).
+    if (err instanceof RangeError && charset !== undefined)
+      throw new HttpError(415, `unsupported charset ${JSON.stringify(charset)}`);
+    throw err;
   }
-  return decoder.decode(body);
 }
 
 /** Methods an endpoint takes, as the `Allow` header lists them (`GET` brings `HEAD`). */
@@ -582,7 +589,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     const pruneText = oneString(req.query.prune, 'prune') ?? 'false';
     if (pruneText !== 'true' && pruneText !== 'false')
       throw new HttpError(400, `prune must be true or false (got ${JSON.stringify(pruneText)})`);
-    const text = auditBodyText(req);
+    const text = await auditBodyText(req);
     const blank = blankText(text, 'body');
     if (blank !== undefined)
       throw new HttpError(

@@ -46,7 +46,7 @@ describe('POST /api/v1/audit', () => {
     expect(json.body).toEqual(yaml.body);
   });
 
-  it('reads a body saved with a byte order mark: UTF-16 (Windows PowerShell) or UTF-8', async () => {
+  it('reads a body saved as UTF-16 (Windows PowerShell) with a byte order mark or without, UTF-8 with one, or gzip', async () => {
     const yaml = policiesToYaml(policies);
     const json = JSON.stringify(policies);
     const names = policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort();
@@ -75,6 +75,13 @@ describe('POST /api/v1/audit', () => {
         Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json)]),
         'application/json',
       ],
+      // UTF-16 with no mark (PowerShell redirection through some hosts): a NUL byte beside the first
+      // character, as the CLI reads --cluster, --policies and --queries.
+      ['YAML, UTF-16LE without BOM', Buffer.from(yaml, 'utf16le'), 'application/yaml'],
+      ['JSON, UTF-16BE without BOM', be(json), 'application/json'],
+      // A file kept compressed and sent as it is (curl --data-binary @set.yaml.gz), as the CLI reads it.
+      ['YAML, gzip file', gzipSync(yaml), 'application/yaml'],
+      ['JSON, gzip file of UTF-16LE', gzipSync(Buffer.from(json, 'utf16le')), 'application/json'],
     ];
     // The bytes as curl's --data-binary sends them (supertest would turn a Buffer sent as JSON into JSON).
     const { server, url } = await listen(createApp(source));
@@ -100,6 +107,22 @@ describe('POST /api/v1/audit', () => {
       );
       const bogus = await send(Buffer.from(yaml), 'application/yaml; charset=klingon');
       expect([bogus.status, bogus.body.error]).toEqual([415, 'unsupported charset "klingon"']);
+      // ... unless a byte order mark says what the bytes are.
+      const marked = await send(
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(yaml, 'utf16le')]),
+        'application/yaml; charset=klingon',
+      );
+      expect([marked.status, marked.body.policies?.audited]).toEqual([200, names]);
+      // A gzip file is decompressed to the limit of a body, as Content-Encoding: gzip is.
+      const bomb = await send(gzipSync(' '.repeat(8 * 1024 * 1024 + 1)), 'application/yaml');
+      expect([bomb.status, bomb.body.error]).toEqual([413, 'body is larger than 8192 KiB']);
+      const cut = await send(gzipSync(yaml).subarray(0, 30), 'application/yaml');
+      expect([cut.status, cut.body.error]).toEqual([400, 'body: cannot decompress: unexpected end of file']);
+      const within = await send(
+        gzipSync(yaml + ' '.repeat(8 * 1024 * 1024 - yaml.length)),
+        'application/yaml',
+      );
+      expect([within.status, within.body.policies?.audited]).toEqual([200, names]);
     } finally {
       server.close();
     }
