@@ -91,6 +91,63 @@ async function eventsOn(n: string, name: string, reason: string): Promise<string
     .sort((a, b) => (a.join() < b.join() ? -1 : 1));
 }
 
+/**
+ * Has `r` fail generation 1 of Isolation `name` in `n` (the schema lets a pod name the controller refuses
+ * through: `refused`), then, as a responder would, fixes the spec to target `pod` and starts `microseg
+ * isolate n/pod --wait` on it. `settled()` says whether the CLI has returned yet.
+ */
+async function failFixAndWait(r: IsolationReconciler, n: string, name: string, refused: string, pod: string) {
+  await createIsolation(n, name, { target: { pods: [refused] }, reason: 'shell' });
+  r.observe(await getIso(n, name));
+  await r.reconcile(`${n}/${name}`);
+  const failed = await getIso(n, name);
+  expect([failed.status?.phase, failed.status?.observedGeneration]).toEqual(['Failed', 1]);
+  await editSpec(n, name, { target: { pods: [pod] } });
+  const io = captureIO();
+  let settled = false;
+  const waiting = runCli(
+    [
+      'isolate',
+      `${n}/${pod}`,
+      '--name',
+      name,
+      '--reason',
+      'shell',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--wait',
+      '--timeout',
+      '60s',
+    ],
+    io,
+  ).finally(() => (settled = true));
+  return { io, waiting, settled: () => settled };
+}
+
+/** The CLI started by failFixAndWait returned 0 and printed that `pod` alone is isolated by `name`. */
+async function expectIsolatedOutput(
+  w: Awaited<ReturnType<typeof failFixAndWait>>,
+  n: string,
+  name: string,
+  pod: string,
+): Promise<void> {
+  expect(await w.waiting).toBe(0);
+  expect(w.io.stderr).toBe('');
+  expect(w.io.stdout).toMatch(
+    new RegExp(
+      `^isolation ${n}/${name}: Isolated \\(NetworkPolicy\\)\\n  1 pod\\(s\\) isolated with NetworkPolicy\\n  pods: ${pod}\\n`,
+    ),
+  );
+}
+
+/** Deletes Isolation `name` and has `r` (which the finalizer waits for) release it, then stops `r`. */
+async function release(r: IsolationReconciler, n: string, name: string): Promise<void> {
+  await kube.request({ method: 'DELETE', path: paths.isolation(n, name) }).catch(() => undefined);
+  r.forget(n, name);
+  await r.reconcile(`${n}/${name}`).catch(() => undefined);
+  await r.stop();
+}
+
 beforeAll(async () => {
   cluster = sharedCluster();
   kc = await cluster.kubeConfig();
@@ -236,57 +293,21 @@ describe('microseg isolate --wait on an Isolation whose spec was fixed after the
     await createNamespace(kc, other);
     await createPod(kc, { namespace: other, name: 'web-x', labels: { app: 'web' }, ports: { http: 8080 } });
     const r = new IsolationReconciler({ kube });
-    const key = `${other}/cli-fixed`;
     try {
-      // The schema lets a pod name the controller refuses through: Failed, for generation 1.
-      await createIsolation(other, 'cli-fixed', { target: { pods: ['Web_X'] }, reason: 'shell' });
-      r.observe(await getIso(other, 'cli-fixed'));
-      await r.reconcile(key);
-      const failed = await getIso(other, 'cli-fixed');
-      expect([failed.status?.phase, failed.status?.observedGeneration]).toEqual(['Failed', 1]);
-      // The responder fixes the spec and waits for the isolation.
-      await editSpec(other, 'cli-fixed', { target: { pods: ['web-x'] } });
-      const io = captureIO();
-      let settled = false;
-      const waiting = runCli(
-        [
-          'isolate',
-          `${other}/web-x`,
-          '--name',
-          'cli-fixed',
-          '--reason',
-          'shell',
-          '--kubeconfig',
-          cluster.kubeconfigPath,
-          '--wait',
-          '--timeout',
-          '60s',
-        ],
-        io,
-      ).finally(() => (settled = true));
+      // Failed for generation 1; the responder fixes the spec and waits for the isolation.
+      const w = await failFixAndWait(r, other, 'cli-fixed', 'Web_X', 'web-x');
       // The Isolation exists (the create is answered 409) with the Failed of generation 1: not an outcome.
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      expect([settled, io.stdout, io.stderr]).toEqual([false, '', '']);
+      expect([w.settled(), w.io.stdout, w.io.stderr]).toEqual([false, '', '']);
       // The controller reconciles the fixed spec: that is the outcome.
       r.observe(await getIso(other, 'cli-fixed'));
-      await r.reconcile(key);
+      await r.reconcile(`${other}/cli-fixed`);
       await r.checks.idle();
-      expect(await waiting).toBe(0);
-      expect(io.stderr).toBe('');
-      expect(io.stdout).toMatch(
-        new RegExp(
-          `^isolation ${other}/cli-fixed: Isolated \\(NetworkPolicy\\)\\n  1 pod\\(s\\) isolated with NetworkPolicy\\n  pods: web-x\\n`,
-        ),
-      );
+      await expectIsolatedOutput(w, other, 'cli-fixed', 'web-x');
       expect((await getIso(other, 'cli-fixed')).status?.observedGeneration).toBe(2);
     } finally {
       // Released by this test's reconciler, which the finalizer waits for.
-      await kube
-        .request({ method: 'DELETE', path: paths.isolation(other, 'cli-fixed') })
-        .catch(() => undefined);
-      r.forget(other, 'cli-fixed');
-      await r.reconcile(key).catch(() => undefined);
-      await r.stop();
+      await release(r, other, 'cli-fixed');
     }
   }, 90_000);
 });
@@ -326,34 +347,10 @@ describe('microseg isolate --wait when the first leak check of the fixed spec fa
     await grant(user, rules);
     const limited = await KubeClient.fromKubeConfig(await cluster.kubeConfig({ user }));
     const r = new IsolationReconciler({ kube: limited });
-    const key = `${other}/cli-check`;
     try {
-      await createIsolation(other, 'cli-check', { target: { pods: ['Web_Y'] }, reason: 'shell' });
+      const w = await failFixAndWait(r, other, 'cli-check', 'Web_Y', 'web-y');
       r.observe(await getIso(other, 'cli-check'));
-      await r.reconcile(key);
-      const failed = await getIso(other, 'cli-check');
-      expect([failed.status?.phase, failed.status?.observedGeneration]).toEqual(['Failed', 1]);
-      await editSpec(other, 'cli-check', { target: { pods: ['web-y'] } });
-      const io = captureIO();
-      let settled = false;
-      const waiting = runCli(
-        [
-          'isolate',
-          `${other}/web-y`,
-          '--name',
-          'cli-check',
-          '--reason',
-          'shell',
-          '--kubeconfig',
-          cluster.kubeconfigPath,
-          '--wait',
-          '--timeout',
-          '60s',
-        ],
-        io,
-      ).finally(() => (settled = true));
-      r.observe(await getIso(other, 'cli-check'));
-      await r.reconcile(key);
+      await r.reconcile(`${other}/cli-check`);
       const checkFailed = await eventually(
         'the leak check failing',
         async () => {
@@ -368,23 +365,12 @@ describe('microseg isolate --wait when the first leak check of the fixed spec fa
       expect([checkFailed.status?.phase, checkFailed.status?.observedGeneration]).toEqual(['Pending', 2]);
       // Polled at least once more since: still waiting, nothing printed.
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      expect([settled, io.stdout, io.stderr]).toEqual([false, '', '']);
+      expect([w.settled(), w.io.stdout, w.io.stderr]).toEqual([false, '', '']);
       // Namespaces may be listed: the retried check publishes the fixed spec's outcome.
       await grant(`${user}-ns`, [{ apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'get'] }]);
-      expect(await waiting).toBe(0);
-      expect(io.stderr).toBe('');
-      expect(io.stdout).toMatch(
-        new RegExp(
-          `^isolation ${other}/cli-check: Isolated \\(NetworkPolicy\\)\\n  1 pod\\(s\\) isolated with NetworkPolicy\\n  pods: web-y\\n`,
-        ),
-      );
+      await expectIsolatedOutput(w, other, 'cli-check', 'web-y');
     } finally {
-      await kube
-        .request({ method: 'DELETE', path: paths.isolation(other, 'cli-check') })
-        .catch(() => undefined);
-      r.forget(other, 'cli-check');
-      await r.reconcile(key).catch(() => undefined);
-      await r.stop();
+      await release(r, other, 'cli-check');
       limited.close();
       for (const name of [user, `${user}-ns`])
         await kubectl(['delete', 'clusterrole,clusterrolebinding', name, '--ignore-not-found']);
