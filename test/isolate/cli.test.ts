@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { type RequestListener, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,30 @@ async function cli(args: string[]) {
   const io = captureIO();
   const code = await runCli(args, io);
   return { code, out: io.stdout, err: io.stderr };
+}
+
+/**
+ * Serves `handler` on a free local port, standing in for an API server, and writes a kubeconfig in `dir`
+ * that points at it: its path, and how to close the server.
+ */
+async function serveWithKubeconfig(dir: string, handler: RequestListener) {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const file = join(dir, `kubeconfig-${port}.yaml`);
+  writeFileSync(
+    file,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
+      'users: [{name: u, user: {token: t}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u}}]',
+      'current-context: x',
+      '',
+    ].join('\n'),
+  );
+  return { file, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
 describe('microseg isolate --print', () => {
@@ -340,7 +364,7 @@ describe('release of one Isolation named more than once', () => {
   async function fakeApiServer() {
     const deletes: string[] = [];
     let present = true;
-    const server = createServer((req, res) => {
+    const served = await serveWithKubeconfig(base, (req, res) => {
       const url = req.url ?? '';
       const json = (code: number, body: unknown) => {
         res.writeHead(code, { 'content-type': 'application/json' });
@@ -365,22 +389,7 @@ describe('release of one Isolation named more than once', () => {
       }
       return json(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    const file = join(base, `kubeconfig-${port}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
-        'users: [{name: u, user: {token: t}}]',
-        'contexts: [{name: x, context: {cluster: c, user: u}}]',
-        'current-context: x',
-        '',
-      ].join('\n'),
-    );
-    return { file, deletes, close: () => new Promise((resolve) => server.close(resolve)) };
+    return { ...served, deletes };
   }
 
   it('is deleted once and reported released, not also as not found (exit 0)', async () => {
@@ -414,7 +423,7 @@ describe('isolate --wait and release --wait that time out', () => {
    * shop/cut-web-1 reads back as `stored` (with the status the controller last wrote, or none) for ever.
    */
   async function apiServerServing(stored: Isolation) {
-    const server = createServer((req, res) => {
+    return serveWithKubeconfig(base, (req, res) => {
       const json = (code: number, body: unknown) => {
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
@@ -428,22 +437,6 @@ describe('isolate --wait and release --wait that time out', () => {
         return json(200, stored);
       return json(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    const file = join(base, `kubeconfig-${port}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
-        'users: [{name: u, user: {token: t}}]',
-        'contexts: [{name: x, context: {cluster: c, user: u}}]',
-        'current-context: x',
-        '',
-      ].join('\n'),
-    );
-    return { file, close: () => new Promise((resolve) => server.close(resolve)) };
   }
   const stored = (status?: Isolation['status'], generation = 1): Isolation => ({
     apiVersion: 'microseg.dev/v1alpha1',
@@ -681,7 +674,7 @@ describe('isolate --wait on an Isolation whose status is of an older spec', () =
       phase: 'Failed',
       message: 'spec.target.pods[0] "Web_1" is not a valid pod name',
     };
-    const server = createServer((req, res) => {
+    const served = await serveWithKubeconfig(base, (req, res) => {
       const json = (code: number, body: unknown) => {
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
@@ -697,22 +690,7 @@ describe('isolate --wait on an Isolation whose status is of an older spec', () =
         return json(200, iso(++reads.n <= stale ? failed : outcome));
       return json(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    const file = join(base, `kubeconfig-${port}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
-        'users: [{name: u, user: {token: t}}]',
-        'contexts: [{name: x, context: {cluster: c, user: u}}]',
-        'current-context: x',
-        '',
-      ].join('\n'),
-    );
-    return { file, reads, close: () => new Promise((resolve) => server.close(resolve)) };
+    return { ...served, reads };
   }
   const isolate = ['isolate', 'shop/web-1', '--name', 'cut-web-1', '--reason', 'shell', '--wait'];
 
