@@ -184,6 +184,24 @@ async function isolateForAnHourThenExpire(
   await r.checks.idle();
 }
 
+/**
+ * A second incident, shop/cut-db-1, observed and its reconcile started and stuck reading its pod (background
+ * work waits while it is in flight): the gate that holds it, and that reconcile.
+ */
+async function stuckSecondIncident(kube: FakeKube, r: IsolationReconciler) {
+  const other = kube.put(paths.isolations(NS), {
+    apiVersion: 'microseg.dev/v1alpha1',
+    kind: 'Isolation',
+    metadata: { name: 'cut-db-1', namespace: NS, finalizers: [ISOLATION_FINALIZER] },
+    spec: { target: { pods: ['db-1'] }, reason: 'second incident' },
+  }) as unknown as Isolation;
+  r.observe(other);
+  const stuck = kube.gate((q) => q.path === paths.pod(NS, 'db-1') && q.method === 'GET');
+  const second = r.reconcile(`${NS}/cut-db-1`);
+  await stuck.reached;
+  return { stuck, second };
+}
+
 /** Lets every queued leak check and status write finish, then stops the check queue. */
 async function settle(r: IsolationReconciler): Promise<void> {
   await r.checks.idle();
@@ -480,17 +498,8 @@ describe('IsolationReconciler: the deny comes first', () => {
   it('leak checks wait while another reconcile is in flight, so the apiserver serves its deny first', async () => {
     const { kube, reconciler } = setup();
     reconciler.observe(createIsolation(kube));
-    const other = kube.put(paths.isolations(NS), {
-      apiVersion: 'microseg.dev/v1alpha1',
-      kind: 'Isolation',
-      metadata: { name: 'cut-db-1', namespace: NS, finalizers: [ISOLATION_FINALIZER] },
-      spec: { target: { pods: ['db-1'] }, reason: 'second incident' },
-    }) as unknown as Isolation;
-    reconciler.observe(other);
     // The second incident's reconcile is stuck reading its pod.
-    const stuck = kube.gate((r) => r.path === paths.pod(NS, 'db-1') && r.method === 'GET');
-    const second = reconciler.reconcile(`${NS}/cut-db-1`);
-    await stuck.reached;
+    const { stuck, second } = await stuckSecondIncident(kube, reconciler);
     await reconciler.reconcile(KEY);
     await new Promise((r) => setTimeout(r, 30));
     // The first incident is isolated, but its leak check has not listed the namespace yet.
@@ -1965,17 +1974,8 @@ describe('IsolationReconciler: a leak check that publishes while a reconcile of 
     const { kube, reconciler } = setup();
     servesAdminPolicies(kube);
     reconciler.observe(createIsolation(kube, { mechanism: 'AdminNetworkPolicy' }));
-    const other = kube.put(paths.isolations(NS), {
-      apiVersion: 'microseg.dev/v1alpha1',
-      kind: 'Isolation',
-      metadata: { name: 'cut-db-1', namespace: NS, finalizers: [ISOLATION_FINALIZER] },
-      spec: { target: { pods: ['db-1'] }, reason: 'second incident' },
-    }) as unknown as Isolation;
-    reconciler.observe(other);
     // Another incident's reconcile is stuck reading its pod: background work (the leak check) waits.
-    const stuck = kube.gate((r) => r.path === paths.pod(NS, 'db-1') && r.method === 'GET');
-    const second = reconciler.reconcile(`${NS}/cut-db-1`);
-    await stuck.reached;
+    const { stuck, second } = await stuckSecondIncident(kube, reconciler);
     await reconciler.reconcile(KEY);
     // The admin-tier API is gone before the check ran; the resync says so.
     kube.apiGroups = [];
