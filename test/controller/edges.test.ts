@@ -191,6 +191,21 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     edge(FRONTEND, 'private:10.99.9.9', 80, 1, T0),
   ];
 
+  /** The fixture snapshot with ghost selector-less, its EndpointSlice naming cart's and db's pods. */
+  const ghostBackedByCartAndDb = () => {
+    const snap = fixtureSnapshot(ghost({}));
+    snap.services.find((s) => s.metadata.name === 'ghost')!.spec.selector = undefined;
+    snap.endpointSlices.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'ghost-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'ghost' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.20'] }, { addresses: ['10.244.1.30'] }],
+      ports: [{ port: 8080, protocol: 'TCP' }],
+    });
+    return snap;
+  };
+
   it('are kept as learned while the Service has none', () => {
     const edges = learned();
     expect(creditServiceEdges(buildIdentity(fixtureSnapshot(ghost({ app: 'nobody' }))), edges)).toBe(edges);
@@ -209,17 +224,8 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
   });
 
   it('are every backend’s when it has several, marked shared by the connection so that it counts once', () => {
-    const snap = fixtureSnapshot(ghost({}));
     // A selector-less Service whose EndpointSlice names cart's and db's pods.
-    snap.services.find((s) => s.metadata.name === 'ghost')!.spec.selector = undefined;
-    snap.endpointSlices.push({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: 'ghost-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'ghost' } },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: ['10.244.1.20'] }, { addresses: ['10.244.1.30'] }],
-      ports: [{ port: 8080, protocol: 'TCP' }],
-    });
+    const snap = ghostBackedByCartAndDb();
     const credited = creditServiceEdges(buildIdentity(snap), [
       edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0),
     ]);
@@ -231,16 +237,7 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
   });
 
   it('count each flow once when the learned edge already shares some of its flows with other edges', () => {
-    const snap = fixtureSnapshot(ghost({}));
-    snap.services.find((s) => s.metadata.name === 'ghost')!.spec.selector = undefined;
-    snap.endpointSlices.push({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: 'ghost-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'ghost' } },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: ['10.244.1.20'] }, { addresses: ['10.244.1.30'] }],
-      ports: [{ port: 8080, protocol: 'TCP' }],
-    });
+    const snap = ghostBackedByCartAndDb();
     // 7 flows learned to the address, 5 of them from a connection whose source stood for several
     // workloads (a selector peer), which the edges from each of them hold too.
     const other = 'shop/selector:app=web->private:10.96.0.80:80/TCP';
