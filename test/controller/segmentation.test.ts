@@ -2428,6 +2428,32 @@ describe('the Segmentation controller', () => {
       const keptNote =
         '1 learned edge(s) unused for 1m are kept while the proposal is still being written, so that no allow enforced is withdrawn without an audit (they age out once it is written in full)';
 
+      /**
+       * Lifts the apply failure: the proposal is frozen, then the kept edge ages out and all three
+       * NetworkPolicies are in place. Returns how many applies there were once it was frozen.
+       */
+      const liftThenAgeOut = async ({
+        state,
+        recorded,
+        step,
+      }: Pick<Awaited<ReturnType<typeof enforcingWhileWritten>>, 'state' | 'recorded' | 'step'>) => {
+        state.failApply.clear();
+        await step();
+        expect(condition(state, 'ProposalStable')).toMatchObject({
+          status: 'True',
+          reason: 'ProposalFrozen',
+        });
+        const frozenAt = state.applied.length;
+        await step();
+        expect(recorded).toContainEqual({
+          type: 'Normal',
+          reason: 'EdgesAgedOut',
+          message: '1 learned edge(s) unused for 1m aged out',
+        });
+        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 3, edges: 1 });
+        return frozenAt;
+      };
+
       it('keeps an allow it enforces while the proposal is still being written when the edge behind it ages out', async () => {
         const { state, recorded, clock, step, apiPorts } = await enforcingWhileWritten();
         expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 1, edges: 2 });
@@ -2451,19 +2477,7 @@ describe('the Segmentation controller', () => {
 
         // Lifted: web's objects are written and the proposal, api's 9090 rule included, is frozen. The
         // edge then ages out, and the frozen proposal keeps its rule until it is proposed afresh.
-        state.failApply.clear();
-        await step();
-        expect(condition(state, 'ProposalStable')).toMatchObject({
-          status: 'True',
-          reason: 'ProposalFrozen',
-        });
-        await step();
-        expect(recorded).toContainEqual({
-          type: 'Normal',
-          reason: 'EdgesAgedOut',
-          message: '1 learned edge(s) unused for 1m aged out',
-        });
-        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 3, edges: 1 });
+        await liftThenAgeOut({ state, recorded, step });
         expect(apiPorts('NetworkPolicy', before)).toEqual([]);
         expect(apiPorts('ProposedNetworkPolicy', before)).toEqual([]);
       });
@@ -2540,20 +2554,7 @@ describe('the Segmentation controller', () => {
         expect(apiPorts('NetworkPolicy', 0).every((p) => p.includes(9090))).toBe(true);
         expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
         // Lifted: frozen with the 9090 rule, then aged out.
-        state.failApply.clear();
-        await step();
-        expect(condition(state, 'ProposalStable')).toMatchObject({
-          status: 'True',
-          reason: 'ProposalFrozen',
-        });
-        const before = state.applied.length;
-        await step();
-        expect(recorded).toContainEqual({
-          type: 'Normal',
-          reason: 'EdgesAgedOut',
-          message: '1 learned edge(s) unused for 1m aged out',
-        });
-        expect(lastStatus(state)).toMatchObject({ mode: 'Enforce', enforcedPolicies: 3, edges: 1 });
+        const before = await liftThenAgeOut({ state, recorded, step });
         expect(apiPorts('NetworkPolicy', before)).toEqual([]);
       });
 
