@@ -546,21 +546,26 @@ export function withInputs<S extends Pick<SegmentationSpec, 'learning' | 'policy
   return { ...spec, learning: { ...spec.learning, minFlows }, policy: { ...spec.policy, ...policy } };
 }
 
-/** The fields of `before` that differ in `now`, each with both values (`learning.minFlows (1 → 2)`). */
-export function proposalInputsChanged(before: ProposalInputs, now: ProposalInputs): string[] {
+/** The fields of `before` that differ in `now`: name, value before, value now. */
+function changedInputs(before: ProposalInputs, now: ProposalInputs): [string, string, string][] {
   const fields: [string, unknown, unknown][] = [
     ['learning.minFlows', before.minFlows, now.minFlows],
     ['policy.defaultDeny', before.defaultDeny, now.defaultDeny],
     ['policy.includeDropped', before.includeDropped, now.includeDropped],
     ['policy.worldIngress', before.worldIngress, now.worldIngress],
   ];
-  return fields.filter(([, a, b]) => a !== b).map(([f, a, b]) => `${f} (${String(a)} → ${String(b)})`);
+  return fields.filter(([, a, b]) => a !== b).map(([f, a, b]) => [f, String(a), String(b)]);
+}
+
+/** The fields of `before` that differ in `now`, each with both values (`learning.minFlows (1 → 2)`). */
+export function proposalInputsChanged(before: ProposalInputs, now: ProposalInputs): string[] {
+  return changedInputs(before, now).map(([f, a, b]) => `${f} (${a} → ${b})`);
 }
 
 /** The Warning `SpecChangeDeferred` of a change of the fields `proposalInputsChanged` names. */
 export function deferredChangeMessage(before: ProposalInputs, now: ProposalInputs): string {
   const changed = proposalInputsChanged(before, now);
-  const kept = changed.map((c) => c.replace(/ \((.*) → .*\)$/, ' $1'));
+  const kept = changedInputs(before, now).map(([f, a]) => `${f} ${a}`);
   return `spec ${changed.join(', ')} changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with ${kept.join(', ')} (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect once the Segmentation is set back to Learn and its proposal promoted again`;
 }
 
