@@ -136,6 +136,8 @@ interface CheckInput {
   /** The namespace's microseg allow policies as the reconcile left them. */
   npsNow: NetworkPolicy[];
   notes: string[];
+  /** The key's status epoch when the check was queued (see `supersedeChecks`). */
+  epoch: number | undefined;
 }
 
 /** microseg-generated allow policies: managed by microseg, not an Isolation's own object. */
@@ -247,6 +249,14 @@ export class IsolationReconciler {
   private readonly statusWrites = new Map<string, Promise<void>>();
   /** Leak checks waiting to run: the newest state per key (older ones are superseded, not run). */
   private readonly pendingChecks = new Map<string, CheckInput>();
+  /**
+   * Per key, the status epoch: moved (to a number never used before) whenever a status that a leak check
+   * queued earlier must not overwrite is decided (Failed, Released, a reconcile's failure, the deletion).
+   * A check publishes only if the epoch is still the one it was queued in: one already running when the
+   * status said Failed is dropped, not only one still waiting, and the next reconcile queues the next.
+   */
+  private readonly statusEpochs = new Map<string, number>();
+  private lastEpoch = 0;
   /** Leak checks and the status writes after them: a few at a time, off the deny's critical path. */
   readonly checks: KeyQueue;
   private readonly eventSlots: Semaphore;
@@ -736,6 +746,9 @@ export class IsolationReconciler {
    */
   private async reportFailure(key: string, err: unknown): Promise<void> {
     if (isConflict(err)) return;
+    // A leak check queued by an earlier reconcile, waiting or running, proved a state this failure may
+    // have undone (its NetworkPolicy deleted and refused again): it does not publish over the failure.
+    this.supersedeChecks(key);
     const message = `${err instanceof Error ? err.message : String(err)} (retrying)`;
     const [ns, name] = key.split('/') as [string, string];
     const known = this.observed.get(key);
@@ -798,6 +811,7 @@ export class IsolationReconciler {
       this.ownWrites.delete(key);
       this.statuses.delete(key);
       this.pendingChecks.delete(key);
+      this.statusEpochs.delete(key);
       this.o.metrics?.setActive(key, undefined);
       return {};
     }
@@ -818,7 +832,7 @@ export class IsolationReconciler {
           },
         });
       }
-      this.pendingChecks.delete(key);
+      this.supersedeChecks(key);
       this.o.metrics?.setActive(key, undefined);
       return {};
     }
@@ -865,8 +879,8 @@ export class IsolationReconciler {
       // deny is not taken down by a typo), the message says so, and the expiry the last valid spec gave
       // still releases them.
       // A leak check still waiting for the last valid spec is superseded: its proof would overwrite the
-      // Failed status that names the problem.
-      this.pendingChecks.delete(key);
+      // Failed status that names the problem. So is one already running.
+      this.supersedeChecks(key);
       const inEffect = status.isolatedAt !== undefined && status.phase !== 'Released';
       const expiresAt = inEffect ? status.expiresAt : undefined;
       if (expiresAt && this.now().getTime() >= Date.parse(expiresAt)) return this.expire(key, iso, expiresAt);
@@ -936,8 +950,8 @@ export class IsolationReconciler {
       // discovery was read keeps its timeline entry, leaks and proof.
       const newest = this.statusEntry(iso).status;
       // A leak check still waiting for an earlier reconcile's state is superseded: it would publish that
-      // the pods are isolated over the Failed that says the mechanism is gone.
-      this.pendingChecks.delete(key);
+      // the pods are isolated over the Failed that says the mechanism is gone. So is one already running.
+      this.supersedeChecks(key);
       if (this.unsaid.delete(key) || newest.phase !== 'Failed' || newest.message !== message) {
         await this.setStatus(iso, { ...newest, phase: 'Failed', message }, 'Failed', message);
         this.event(this.isoRef(iso), 'Warning', 'MechanismUnavailable', message);
@@ -949,8 +963,8 @@ export class IsolationReconciler {
     } catch (err) {
       if (err instanceof NameClash) {
         // On the newest status, as above: a leak check may have published while the objects were written.
-        // One still waiting is superseded: its proof takes the quarantine policy for microseg's.
-        this.pendingChecks.delete(key);
+        // One still waiting or running is superseded: its proof takes the quarantine policy for microseg's.
+        this.supersedeChecks(key);
         await this.setStatus(
           iso,
           { ...this.statusEntry(iso).status, phase: 'Failed', message: err.message },
@@ -967,7 +981,7 @@ export class IsolationReconciler {
 
   /** Releases an Isolation that reached its expiry and records it as Released. */
   private async expire(key: string, iso: Isolation, expiresAt: string): Promise<ReconcileResult> {
-    this.pendingChecks.delete(key);
+    this.supersedeChecks(key);
     this.exclusionRetries.delete(key);
     this.stamps.delete(key);
     await this.release(iso, 'expired');
@@ -1338,6 +1352,7 @@ export class IsolationReconciler {
           ? [`and ${heldByOthers.length - 3} more pods are already quarantined by other Isolations`]
           : []),
       ],
+      epoch: this.statusEpochs.get(key),
     });
     this.checks.add(key);
 
@@ -1366,7 +1381,7 @@ export class IsolationReconciler {
       // backoff. Until then the failure is said, so that the status does not stay silent.
       // Not when the Isolation was released, deleted or edited meanwhile: that state is no longer the one to
       // prove, and a failure that lasts would be retried for it until the controller restarts.
-      if (!input || !this.checkWanted(key, input.iso)) return {};
+      if (!input || !this.checkWanted(key, input)) return {};
       if (!this.pendingChecks.has(key)) this.pendingChecks.set(key, input);
       await this.reportCheckFailure(key, input, err);
       throw err;
@@ -1400,11 +1415,22 @@ export class IsolationReconciler {
     await this.patchStatus(iso, next, 'background').catch(() => undefined);
   }
 
-  /** True while the state `iso` of `key` is still to be proved: not released, deleted nor superseded. */
-  private checkWanted(key: string, iso: Isolation): boolean {
+  /**
+   * A status a leak check queued before must not overwrite is decided (Failed, Released, a reconcile's
+   * failure, the deletion): the check still waiting is dropped, and one already running publishes nothing.
+   */
+  private supersedeChecks(key: string): void {
+    this.pendingChecks.delete(key);
+    this.statusEpochs.set(key, ++this.lastEpoch);
+  }
+
+  /** True while the state `input` of `key` is still to be proved: not released, deleted nor superseded. */
+  private checkWanted(key: string, input: CheckInput): boolean {
+    const { iso } = input;
     const entry = this.statuses.get(key);
     return (
       entry !== undefined &&
+      input.epoch === this.statusEpochs.get(key) &&
       entry.uid === (iso.metadata.uid ?? '') &&
       entry.status.phase !== 'Released' &&
       !this.observed.get(key)?.metadata.deletionTimestamp &&
@@ -1454,7 +1480,10 @@ export class IsolationReconciler {
     // A newer state arrived while this one was checked: it is checked next and published instead. A spec
     // edited since (into one the controller refuses, or one its reconcile has not reached yet): the state
     // checked is not what the Isolation asks for any more, and is not published.
+    // A status decided since it was queued (Failed, a reconcile's failure, Released) says what holds now:
+    // the proof of the state before is dropped; the next reconcile queues the next check.
     if (this.pendingChecks.has(key) || this.superseded(key, iso)) return {};
+    if (input.epoch !== this.statusEpochs.get(key)) return {};
     const entry = this.statuses.get(key);
     // Gone, recreated, or released meanwhile: nothing to publish.
     if (!entry || entry.uid !== (iso.metadata.uid ?? '') || entry.status.phase === 'Released') return {};

@@ -1994,3 +1994,91 @@ describe('IsolationReconciler: a leak check that publishes while a reconcile of 
     expect(onThis).toEqual(['MechanismUnavailable']);
   });
 });
+
+describe('IsolationReconciler: a leak check already running when a resync says the isolation failed', () => {
+  /**
+   * Reconciles once and holds that reconcile's leak check at its Namespace list (it has taken its state
+   * and is running), runs `meanwhile`, lets the resync finish (it writes what failed), then lets the check
+   * finish: what it found was proved of a state the status no longer says.
+   */
+  async function failedWhileCheckRuns(kube: FakeKube, r: IsolationReconciler, meanwhile: () => void) {
+    const checking = kube.gate((q) => q.method === 'GET' && q.path === paths.namespaces());
+    await r.reconcile(KEY);
+    await checking.reached;
+    meanwhile();
+    await r.reconcile(KEY).catch(() => undefined);
+    const written = structuredClone(serverIso(kube).status!);
+    checking.release();
+    await settle(r);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return written;
+  }
+  const reasons = (kube: FakeKube) =>
+    kube.events
+      .filter((e) => (e.involvedObject as { kind: string }).kind === 'Isolation')
+      .map((e) => e.reason);
+
+  it('the mechanism gone: the check does not publish Isolated over the Failed', async () => {
+    const { kube, reconciler } = setup();
+    servesAdminPolicies(kube);
+    reconciler.observe(createIsolation(kube, { mechanism: 'AdminNetworkPolicy' }));
+    const written = await failedWhileCheckRuns(kube, reconciler, () => {
+      kube.apiGroups = [];
+      reconciler.forgetDiscovery();
+    });
+    const unserved =
+      'spec.mechanism AdminNetworkPolicy is not served by this cluster (policy.networking.k8s.io/v1alpha1 not found)';
+    expect([written.phase, written.message]).toEqual(['Failed', unserved]);
+    const st = serverIso(kube).status!;
+    expect(st).toEqual(written);
+    expect(st.timeline?.map((e) => e.action)).toEqual(['MechanismChosen', 'PodIsolated', 'Failed']);
+    expect(st.proof).toBeUndefined();
+    expect(reasons(kube)).toEqual(['MechanismUnavailable']);
+  });
+
+  it('a name conflict: the check does not publish Isolated over the Failed', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
+    const salted = `microseg-quarantine-cut-web-1-${serverIso(kube).metadata.uid!.replace(/-/g, '').slice(0, 8)}`;
+    const written = await failedWhileCheckRuns(kube, reconciler, () => {
+      for (const name of ['microseg-quarantine-cut-web-1', salted])
+        kube.objects.set(paths.networkPolicy(NS, name), {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name, namespace: NS, resourceVersion: '1' },
+          spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
+        });
+    });
+    expect([written.phase, written.message]).toEqual([
+      'Failed',
+      `NetworkPolicy ${salted} exists and is not owned by this Isolation`,
+    ]);
+    const st = serverIso(kube).status!;
+    expect(st).toEqual(written);
+    expect(st.proof).toBeUndefined();
+    expect(reasons(kube)).toEqual(['NameConflict']);
+  });
+
+  it('its NetworkPolicy deleted and the apiserver refusing it again: the check does not publish Isolated over the failure', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
+    const refused = 'admission webhook "deny.example" denied the request';
+    const written = await failedWhileCheckRuns(kube, reconciler, () => {
+      kube.objects.delete(paths.networkPolicy(NS, 'microseg-quarantine-cut-web-1'));
+      const request = kube.request.bind(kube);
+      kube.request = async (req: KubeRequest) => {
+        if (req.method !== 'GET' && req.path.startsWith(paths.networkPolicies(NS)))
+          throw new KubeError(403, 'Forbidden', refused);
+        return request(req);
+      };
+    });
+    const failed = written.conditions?.find((c) => c.type === 'Reconciled');
+    expect(failed?.status).toBe('False');
+    expect(failed?.message).toContain(refused);
+    const st = serverIso(kube).status!;
+    expect(st).toEqual(written);
+    expect(st.phase).not.toBe('Isolated');
+    expect(st.proof).toBeUndefined();
+    expect(reasons(kube)).not.toContain('Isolated');
+  });
+});
