@@ -139,6 +139,13 @@ export interface HubbleSourceOptions {
    * relay that has just started names only the peers it has learnt so far. Default 30 000 ms.
    */
   nodeSettleMs?: number;
+  /**
+   * How often, while nodes are counted unavailable on an open stream, the relay's ServerStatus is asked
+   * which nodes it cannot reach: one it no longer lists (when it lists them all) is reachable again and
+   * attached to the stream, and is taken out of the unavailable ones although it sends no flow. Default
+   * 30 000 ms.
+   */
+  nodeCheckMs?: number;
 }
 
 export type HubbleEvent =
@@ -154,7 +161,8 @@ export type HubbleEvent =
    * message): NODE_ERROR or NODE_UNAVAILABLE (the node's flows are missing from the stream),
    * NODE_CONNECTED or NODE_GONE (also told for the nodes of earlier streams that a new stream's
    * opening messages did not name and the relay no longer knows; NODE_CONNECTED also for a node counted
-   * missing whose flows arrive again, which the relay sends without a node_status). `unavailable`: every node whose flows are missing now, sorted.
+   * missing whose flows arrive again, which the relay sends without a node_status, or that the relay's
+   * ServerStatus no longer lists among the nodes it cannot reach). `unavailable`: every node whose flows are missing now, sorted.
    */
   | { type: 'node_status'; state: string; nodes: string[]; message?: string; unavailable: string[] };
 
@@ -165,6 +173,7 @@ const MAX_LOGGED_NODES = 20;
 
 export const DEFAULT_REPORT_INTERVAL_MS = 60_000;
 export const DEFAULT_NODE_SETTLE_MS = 30_000;
+export const DEFAULT_NODE_CHECK_MS = 30_000;
 
 /** The least a logger must do for `logHubbleEvent`. */
 export interface HubbleEventLog {
@@ -478,9 +487,18 @@ export class HubbleSource {
    */
   private nodesToConfirm = new Set<string>();
   private nodeConfirmTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A ServerStatus check is under way (the next is scheduled when it is over). */
+  private nodeCheckRunning = false;
+  /**
+   * Per node counted missing, when the relay last said so (a count of such messages): a ServerStatus
+   * answer asked for before then is older than what the stream said, and does not take it out.
+   */
+  private readonly missingSaid = new Map<string, number>();
+  private missingSaidCount = 0;
   /** Counts streams, so that a ServerStatus answer arriving after its stream ended is ignored. */
   private streamSeq = 0;
   private readonly nodeSettleMs: number;
+  private readonly nodeCheckMs: number;
   private readonly reportIntervalMs: number;
   /** Rejected flows since the last `invalid` event, and when that event was. */
   private invalidUnreported = 0;
@@ -531,6 +549,9 @@ export class HubbleSource {
     this.nodeSettleMs = opts.nodeSettleMs ?? DEFAULT_NODE_SETTLE_MS;
     if (!Number.isInteger(this.nodeSettleMs) || this.nodeSettleMs < 0)
       throw new Error(`nodeSettleMs must be a non-negative integer, got ${opts.nodeSettleMs}`);
+    this.nodeCheckMs = opts.nodeCheckMs ?? DEFAULT_NODE_CHECK_MS;
+    if (!Number.isInteger(this.nodeCheckMs) || this.nodeCheckMs <= 0)
+      throw new Error(`nodeCheckMs must be a positive integer, got ${opts.nodeCheckMs}`);
     const skewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     if (!Number.isInteger(skewMs) || skewMs < 0)
       throw new Error(`maxClockSkewMs must be a non-negative integer, got ${skewMs}`);
@@ -591,6 +612,7 @@ export class HubbleSource {
     this.client = undefined;
     this.m.connected = false;
     this.nodeStates.clear();
+    this.missingSaid.clear();
     this.missingByName.clear();
     this.missingByBareName.clear();
     this.unconfirmedNodes = undefined;
@@ -848,6 +870,7 @@ export class HubbleSource {
           ? undefined
           : null;
     if (next === null) return;
+    if (next === 'missing') for (const n of names) this.missingSaid.set(n, ++this.missingSaidCount);
     const changed = [...new Set(names)].filter((n) => n !== '' && this.nodeStates.get(n) !== next);
     if (changed.length === 0) return;
     for (const n of changed) {
@@ -862,6 +885,8 @@ export class HubbleSource {
     const unavailable = [...this.nodeStates].filter(([, v]) => v === 'missing').map(([n]) => n);
     unavailable.sort();
     this.m.unavailableNodes = unavailable.length;
+    for (const n of this.missingSaid.keys())
+      if (this.nodeStates.get(n) !== 'missing') this.missingSaid.delete(n);
     this.missingByName = new Map(unavailable.map((n) => [n, n]));
     this.missingByBareName = new Map();
     for (const n of unavailable) {
@@ -879,6 +904,7 @@ export class HubbleSource {
       ...(message ? { message } : {}),
       unavailable,
     });
+    this.scheduleNodeCheck(this.nodeCheckMs);
   }
 
   /**
@@ -927,12 +953,26 @@ export class HubbleSource {
       }
     }
     if (gone.length > 0) this.tellNodes('NODE_GONE', gone.sort());
-    if (this.nodesToConfirm.size === 0) return;
+    // The first check waits `nodeSettleMs` when there are nodes to confirm (not what that tell set).
+    if (this.nodeConfirmTimer !== undefined) clearTimeout(this.nodeConfirmTimer);
+    this.nodeConfirmTimer = undefined;
+    this.scheduleNodeCheck(this.nodesToConfirm.size > 0 ? this.nodeSettleMs : this.nodeCheckMs);
+  }
+
+  /**
+   * While nodes are counted missing on an open stream whose opening is over, the relay's ServerStatus is
+   * asked about them after `delayMs` (`nodeSettleMs` after the opening when it left some unnamed, then
+   * every `nodeCheckMs`), one check at a time.
+   */
+  private scheduleNodeCheck(delayMs: number): void {
+    if (this.nodeConfirmTimer !== undefined || this.nodeCheckRunning) return;
+    if (!this.running || this.call === undefined || this.unconfirmedNodes !== undefined) return;
+    if (this.m.unavailableNodes === 0) return;
     const seq = this.streamSeq;
     this.nodeConfirmTimer = setTimeout(() => {
       this.nodeConfirmTimer = undefined;
       void this.confirmNodes(seq);
-    }, this.nodeSettleMs);
+    }, delayMs);
     this.nodeConfirmTimer.unref?.();
   }
 
@@ -943,30 +983,48 @@ export class HubbleSource {
   }
 
   /**
-   * Asks the relay which nodes it cannot reach: a node to confirm that it does not list, when it lists
-   * them all (it names at most 10), is one it no longer knows or reaches now, and is forgotten as gone;
-   * one it lists stays unavailable. Without an answer (or with a partial list) they stay counted, and
-   * the next stream's opening decides again.
+   * Asks the relay which nodes it cannot reach. When it lists them all (it names at most 10), a node
+   * counted missing that it does not list is taken out: one to confirm (the opening did not name it) is
+   * one it no longer knows or reaches, forgotten as gone; any other is reachable again (the relay attaches
+   * a peer it reaches to the stream, with no node_status), connected. One it lists stays unavailable, and
+   * so does one the stream said missing again after the question was sent (the answer is older). Without
+   * an answer (or with a partial list) they stay counted and are asked about again at the next check.
    */
   private async confirmNodes(seq: number): Promise<void> {
-    let res: ServerStatusResponse;
+    const asked = this.missingSaidCount;
+    let res: ServerStatusResponse | undefined;
+    this.nodeCheckRunning = true;
     try {
       res = await this.serverStatus();
     } catch {
-      return;
+      res = undefined;
+    } finally {
+      this.nodeCheckRunning = false;
     }
-    if (seq !== this.streamSeq || !this.running) return;
-    const listed = new Set(res.unavailable_nodes ?? []);
-    const count = res.num_unavailable_nodes?.value ?? 0;
-    const complete = res.num_unavailable_nodes !== undefined && listed.size >= count;
-    const gone: string[] = [];
-    for (const n of this.nodesToConfirm) {
-      if (listed.has(n) || !complete || this.nodeStates.get(n) !== 'missing') continue;
-      this.nodeStates.delete(n);
-      gone.push(n);
+    if (seq !== this.streamSeq || !this.running || this.call === undefined) return;
+    if (res !== undefined) {
+      const listed = new Set(res.unavailable_nodes ?? []);
+      const count = res.num_unavailable_nodes?.value ?? 0;
+      const complete = res.num_unavailable_nodes !== undefined && listed.size >= count;
+      const gone: string[] = [];
+      const back: string[] = [];
+      for (const [n, state] of this.nodeStates) {
+        if (state !== 'missing' || listed.has(n) || !complete || (this.missingSaid.get(n) ?? 0) > asked)
+          continue;
+        if (this.nodesToConfirm.has(n)) {
+          this.nodeStates.delete(n);
+          gone.push(n);
+        } else {
+          this.nodeStates.set(n, 'connected');
+          back.push(n);
+        }
+      }
+      this.nodesToConfirm.clear();
+      // Told once the check is over: what a tell schedules is the next check.
+      if (gone.length > 0) this.tellNodes('NODE_GONE', gone.sort());
+      if (back.length > 0) this.tellNodes('NODE_CONNECTED', back.sort());
     }
-    this.nodesToConfirm.clear();
-    if (gone.length > 0) this.tellNodes('NODE_GONE', gone.sort());
+    this.scheduleNodeCheck(this.nodeCheckMs);
   }
 
   private reportInvalid(): void {

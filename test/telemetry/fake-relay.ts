@@ -31,6 +31,11 @@ export class FakeRelay {
    */
   unavailableNodes: string[] = [];
   unavailableCount: number | undefined;
+  /**
+   * When set, a ServerStatus answer is taken (its nodes as they are when the call arrives) and then
+   * held until the promise this returns settles: an answer that reaches the client after the stream said more.
+   */
+  holdStatus: (() => Promise<void>) | undefined;
   private history: GetFlowsResponse[] = [];
   private server: grpc.Server | undefined;
   private live = new Set<{ call: Stream; sent: number; limit: number | undefined }>();
@@ -71,7 +76,7 @@ export class FakeRelay {
         cb: grpc.sendUnaryData<Record<string, unknown>>,
       ) => {
         this.statusCalls++;
-        cb(null, {
+        const answer = {
           num_flows: String(this.history.length),
           max_flows: '4095',
           seen_flows: String(this.history.length),
@@ -79,7 +84,9 @@ export class FakeRelay {
           num_unavailable_nodes: { value: this.unavailableCount ?? this.unavailableNodes.length },
           unavailable_nodes: this.unavailableNodes.slice(0, 10),
           version: 'fake-relay',
-        });
+        };
+        if (this.holdStatus) void this.holdStatus().then(() => cb(null, answer));
+        else cb(null, answer);
       },
     });
     const creds = this.tls

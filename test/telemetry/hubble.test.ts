@@ -670,6 +670,109 @@ describe('HubbleSource against a scripted relay', () => {
     expect(events.filter((e) => e.type === 'node_status' && e.state === 'NODE_GONE')).toEqual([]);
   });
 
+  it('takes a node out of the unavailable ones at once when the relay, asked while it is counted, no longer lists it, though it sends no flow', async () => {
+    // As Hubble Relay sends them: node_status with the relay's own node_name and the time it was sent;
+    // its ServerStatus names the peers it cannot reach (at most 10) and counts them. A node named
+    // unavailable (the opening) or failing (NODE_ERROR) that recovers is attached to the stream again
+    // with no node_status, and a quiet one sends no flow that could say so.
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[], seconds: number, message?: string) => ({
+      node_status: { state_change, node_names, ...(message !== undefined ? { message } : {}) },
+      node_name: 'kind-kind/kind-control-plane',
+      time: { seconds: String(seconds) },
+    });
+    relay.greeting = () => [
+      status('NODE_CONNECTED', ['kind-kind/kind-control-plane', 'kind-kind/kind-worker2'], 100),
+      status('NODE_UNAVAILABLE', ['kind-kind/kind-worker3'], 100),
+    ];
+    relay.unavailableNodes = ['kind-kind/kind-worker3'];
+    relay.publish(scriptedFlow(1, 101));
+    const events: HubbleEvent[] = [];
+    const { queue, source, c } = await started(relay, {
+      checkpoint: at100s(),
+      nodeCheckMs: 20,
+      onEvent: (e) => events.push(e),
+    });
+    const gauge = () =>
+      formatPrometheus(telemetryMetricFamilies({ queue: queue.metrics(), hubble: source.metrics() }))
+        .split('\n')
+        .filter((l) => l.startsWith('microseg_hubble_nodes_unavailable '));
+    const nodeEvents = () => events.filter((e) => e.type === 'node_status');
+    await waitFor(() => c.flows.length >= 1);
+    // Asked, the relay still lists it: it stays counted.
+    await waitFor(() => relay.statusCalls >= 2, 5000, 'two ServerStatus checks');
+    expect(gauge()).toEqual(['microseg_hubble_nodes_unavailable 1']);
+
+    // It recovers and sends nothing: the next check takes it out.
+    relay.unavailableNodes = [];
+    await waitFor(() => source.metrics().unavailableNodes === 0, 5000, 'kind-worker3 back');
+    expect(gauge()).toEqual(['microseg_hubble_nodes_unavailable 0']);
+    expect(nodeEvents().slice(2)).toEqual([
+      { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['kind-kind/kind-worker3'], unavailable: [] },
+    ]);
+    // With none counted, the relay is not asked any more.
+    const calls = relay.statusCalls;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(relay.statusCalls).toBe(calls);
+
+    // Mid-stream a node's flows fail (NODE_ERROR): it is asked about again, and once the relay reaches
+    // it, out of the gauge at once.
+    relay.unavailableNodes = ['kind-kind/kind-worker2'];
+    relay.publish(status('NODE_ERROR', ['kind-kind/kind-worker2'], 102, 'connection reset by peer'));
+    await waitFor(() => source.metrics().unavailableNodes === 1, 5000, 'kind-worker2 failing');
+    await waitFor(() => relay.statusCalls >= calls + 2, 5000, 'two more checks');
+    expect(source.metrics().unavailableNodes).toBe(1);
+    relay.unavailableNodes = [];
+    await waitFor(() => source.metrics().unavailableNodes === 0, 5000, 'kind-worker2 back');
+    expect(nodeEvents().at(-1)).toEqual({
+      type: 'node_status',
+      state: 'NODE_CONNECTED',
+      nodes: ['kind-kind/kind-worker2'],
+      unavailable: [],
+    });
+    // The counter counts the relay's messages only.
+    expect(source.metrics().nodeStatus).toEqual({ NODE_CONNECTED: 1, NODE_UNAVAILABLE: 1, NODE_ERROR: 1 });
+  });
+
+  it('keeps counting a node that failed after the relay answered a check, whatever that answer says', async () => {
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[], seconds: number) => ({
+      node_status: { state_change, node_names },
+      node_name: 'kind-kind/kind-control-plane',
+      time: { seconds: String(seconds) },
+    });
+    relay.greeting = () => [
+      status('NODE_CONNECTED', ['a', 'b'], 100),
+      status('NODE_UNAVAILABLE', ['a'], 100),
+    ];
+    relay.unavailableNodes = ['a'];
+    relay.publish(scriptedFlow(1, 101));
+    // The answer taken while b was reachable reaches the client after the stream said b fails.
+    let answered!: () => void;
+    const held = new Promise<void>((r) => (answered = r));
+    let asked!: () => void;
+    const askedP = new Promise<void>((r) => (asked = r));
+    relay.holdStatus = () => {
+      asked();
+      return held;
+    };
+    const { source, c } = await started(relay, { checkpoint: at100s(), nodeCheckMs: 20 });
+    await waitFor(() => c.flows.length >= 1);
+    await askedP;
+    relay.holdStatus = undefined;
+    relay.unavailableNodes = [];
+    relay.publish(status('NODE_ERROR', ['b'], 102), scriptedFlow(2, 103));
+    await waitFor(() => c.flows.length >= 2);
+    expect(source.metrics().unavailableNodes).toBe(2);
+    relay.unavailableNodes = ['b'];
+    answered();
+    // a is taken out (the answer, older than nothing said of it, does not list it); b stays.
+    await waitFor(() => source.metrics().unavailableNodes === 1, 5000, 'a back');
+    const calls = relay.statusCalls;
+    await waitFor(() => relay.statusCalls >= calls + 2, 5000, 'two more checks');
+    expect(source.metrics().unavailableNodes).toBe(1);
+  });
+
   it('does not count lost_events twice when a resume sends them again', async () => {
     const relay = new FakeRelay();
     relay.publish(
