@@ -433,16 +433,16 @@ export interface EnforceGate {
 
 /**
  * Whether Enforce may apply policies. Once enforcing, it keeps enforcing (the audit keeps counting for
- * visibility). Otherwise it needs a clean audit, or spec.enforce.force.
+ * visibility). Otherwise it needs a clean audit, or spec.enforce.force. Enforcing with the force while
+ * the audit is not clean is said so (`EnforceForced`, with the audit result) at every reconcile, not
+ * only at the one that began it.
  */
 export function enforceGate(opts: {
   alreadyEnforced: boolean;
   force: boolean;
   audit: AuditVerdict;
 }): EnforceGate {
-  if (opts.alreadyEnforced)
-    return { allowed: true, reason: Reason.PoliciesApplied, message: 'the proposal is enforced' };
-  if (opts.audit.clean)
+  if (opts.audit.clean || (opts.alreadyEnforced && !opts.force))
     return { allowed: true, reason: Reason.PoliciesApplied, message: 'the proposal is enforced' };
   if (opts.force)
     return {

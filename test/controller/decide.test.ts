@@ -506,6 +506,21 @@ describe('enforceGate', () => {
     });
     expect(enforceGate({ alreadyEnforced: true, force: false, audit: dirty }).allowed).toBe(true);
   });
+  // The reconcile after the one that forced it said PoliciesApplied, `the proposal is enforced` (and sent
+  // that as an Event), though the audit was as unclean as before and spec.enforce.force still set.
+  it('keeps saying that Enforce is forced, with the audit result, once enforcing while the audit is not clean', () => {
+    const forced = {
+      allowed: true,
+      reason: 'EnforceForced',
+      message:
+        'enforced with spec.enforce.force although the audit is not clean: 2 flow(s) in the last 1h would be blocked by the proposal',
+    };
+    expect(enforceGate({ alreadyEnforced: false, force: true, audit: dirty })).toEqual(forced);
+    expect(enforceGate({ alreadyEnforced: true, force: true, audit: dirty })).toEqual(forced);
+    // Clean, or enforcing on without the force (it was clean when it began): applied as proposed.
+    expect(enforceGate({ alreadyEnforced: true, force: true, audit: clean }).reason).toBe('PoliciesApplied');
+    expect(enforceGate({ alreadyEnforced: true, force: false, audit: dirty }).reason).toBe('PoliciesApplied');
+  });
 });
 
 describe('wasEnforcing', () => {
