@@ -111,10 +111,7 @@ describe('microseg controller (command line)', () => {
       ['--log-level', 'loud'],
       'microseg controller: --log-level "loud" is not one of debug, info, warn, error\n',
     ],
-    [
-      ['--push-token-file', '/'],
-      'microseg controller: --push-token-file: EISDIR: illegal operation on a directory, read\n',
-    ],
+    [['--push-token-file', '/'], 'microseg controller: --push-token-file /: not a file\n'],
     [
       ['--frobnicate'],
       "microseg controller: Unknown option '--frobnicate'\nRun 'microseg controller --help' for its options.\n",
@@ -234,6 +231,11 @@ describe('microseg controller (command line)', () => {
         '--alertmanager-target-labels "ns/ns" names the same label for the namespace and the pod',
       ],
       [['--webhook-token-file', ''], '--webhook-token-file must not be empty'],
+      // Were `--push-token-file: EISDIR: illegal operation on a directory, read`, naming no file, and for
+      // an empty path nothing at all: the controller started with no push endpoint and the page's API
+      // open without a token, without the warning a missing file gets.
+      [['--push-token-file', dir], `--push-token-file ${dir}: not a file`],
+      [['--push-token-file', ''], '--push-token-file must not be empty'],
       [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
     ];
     for (const [args, message] of cases) {

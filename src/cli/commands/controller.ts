@@ -344,15 +344,18 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const isolationFlags = isolationSettings(values);
   if (isolationFlags.ignored !== undefined) log.warn(isolationFlags.ignored);
   let push: TelemetryOptions['push'];
+  if (values['push-token-file'] === '') throw new UsageError('--push-token-file must not be empty');
   if (values['push-token-file']) {
     const file = values['push-token-file'];
     let token: string | undefined;
+    // The manifests mount the token from an optional Secret: no Secret, no push endpoint (below).
+    const problem = unreadableFile(file, true);
+    if (problem !== undefined) throw new UsageError(`--push-token-file ${file}: ${problem}`);
     try {
       token = readFileSync(file, 'utf8').trim();
     } catch (err) {
-      // The manifests mount the token from an optional Secret: no Secret, no push endpoint.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new UsageError(`--push-token-file: ${(err as Error).message}`);
+        throw new UsageError(`--push-token-file ${file}: ${(err as Error).message}`);
       // Read once: the push endpoint and the page's authentication are set up at start, so a Secret
       // created later takes a restart (docs/controller.md, Install).
       log.warn(
