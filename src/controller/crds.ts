@@ -12,13 +12,24 @@ import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
 
 const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 
+/**
+ * CEL that holds for `field` when it is no well-formed duration: the API server runs the CEL rules of a
+ * field whose pattern failed too, and `duration()` of such a text is a type conversion error naming the
+ * rule, a second and third problem the spec does not have. So each rule reading a duration holds for
+ * it, and the pattern alone says what is wrong.
+ */
+const malformed = (field: string) => `!${field}.matches(r'${DURATION_PATTERN}')`;
+
 const duration = (description: string, dflt: string, min: string): Schema =>
   str(`${description} A duration such as "90s", "15m" or "1h30m". Default ${dflt}.`, {
     default: dflt,
     pattern: DURATION_PATTERN,
     maxLength: MAX_DURATION_TEXT,
     'x-kubernetes-validations': [
-      { rule: `duration(self) >= duration('${min}')`, message: `must be at least ${min}` },
+      {
+        rule: `${malformed('self')} || duration(self) >= duration('${min}')`,
+        message: `must be at least ${min}`,
+      },
     ],
   });
 
@@ -247,7 +258,7 @@ export function segmentationCRD(): Schema {
       required: ['namespaceSelector'],
       'x-kubernetes-validations': [
         {
-          rule: '!has(self.audit) || !has(self.learning) || !has(self.audit.window) || !has(self.learning.ruleExpiry) || duration(self.audit.window) <= duration(self.learning.ruleExpiry)',
+          rule: `!has(self.audit) || !has(self.learning) || !has(self.audit.window) || !has(self.learning.ruleExpiry) || ${malformed('self.audit.window')} || ${malformed('self.learning.ruleExpiry')} || duration(self.audit.window) <= duration(self.learning.ruleExpiry)`,
           message: 'spec.audit.window must not be longer than spec.learning.ruleExpiry',
         },
       ],

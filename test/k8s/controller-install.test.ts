@@ -135,6 +135,19 @@ describe('install with kubectl apply -k manifests/', () => {
       expect(r.code, name).not.toBe(0);
       expect(r.stderr, name).toContain(message);
     }
+    // A malformed duration was also refused by every CEL rule that reads it, as a type conversion error
+    // naming the rule (`spec.audit.window must not be longer than spec.learning.ruleExpiry`, `must be at
+    // least 1s`): two more problems the spec does not have. Now only the pattern says what is wrong.
+    for (const spec of [
+      { namespaceSelector: {}, audit: { window: '5 minutes' } },
+      { namespaceSelector: {}, learning: { ruleExpiry: '1 week' } },
+    ]) {
+      const r = await cluster.kubectl(['apply', '-f', '-'], { input: seg('bad-duration', spec) });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('in body should match');
+      expect(r.stderr).not.toContain('type conversion error');
+      expect(r.stderr).not.toContain('must not be longer than');
+    }
     // The longest duration CEL's duration() takes is taken, by the API server and by the controller.
     const longest = { namespaceSelector: {}, learning: { ruleExpiry: MAX_DURATION } };
     const r = await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], {
