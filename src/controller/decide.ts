@@ -263,6 +263,51 @@ export function wouldBlockInWindow(
   return n;
 }
 
+/**
+ * The audit results a Hubble position covers: per Segmentation (`auditKey`), how many changes its audit
+ * held in memory had had when the position was noted (every flow acknowledged up to the position was
+ * audited by then).
+ */
+export type AuditMark = ReadonlyMap<string, number>;
+
+/** The key of a Segmentation's audit in an `AuditMark`: its name and uid (a new one audits afresh). */
+export const auditKey = (name: string, uid: string): string => `${name}\u0000${uid}`;
+
+/** A Hubble position noted at a persist (the learned graphs persisted up to it), not committed yet. */
+export interface PendingCommit<C> {
+  checkpoint: C;
+  audits: AuditMark;
+}
+
+/** Positions held back at most; beyond it the second oldest is dropped (the oldest is nearest to committing). */
+export const MAX_PENDING_COMMITS = 8;
+
+/**
+ * Which noted position (`pending`, oldest first) the leader may commit, as the one the next leader
+ * resumes from after a crash: the latest whose audit results status holds (`written`: per Segmentation
+ * held in memory, how many changes of its audit the status written holds). A Segmentation no longer held
+ * (deleted, or another by the same name) has nothing to keep. A position past an audit result that
+ * status does not hold is not committed: after a crash the next leader, resuming from it, would never be
+ * sent the flow again, and would restore an audit from status without it (a would-be-blocked flow lost,
+ * AuditClean True over it). It waits until a reconcile has written that result; `pending` is what still
+ * waits.
+ */
+export function commitDecision<C>(
+  pending: readonly PendingCommit<C>[],
+  written: ReadonlyMap<string, number>,
+): { commit: C | undefined; pending: PendingCommit<C>[] } {
+  const holds = (p: PendingCommit<C>) =>
+    [...p.audits].every(([key, changes]) => {
+      const w = written.get(key);
+      return w === undefined || w >= changes;
+    });
+  let last = -1;
+  for (let i = 0; i < pending.length; i++) if (holds(pending[i]!)) last = i;
+  const rest = pending.slice(last + 1);
+  while (rest.length > MAX_PENDING_COMMITS) rest.splice(1, 1);
+  return { commit: last >= 0 ? pending[last]!.checkpoint : undefined, pending: rest };
+}
+
 export function pruneBuckets(buckets: Map<number, number>, now: number, windowMs: number): void {
   const w = bucketWidthMs(windowMs);
   for (const start of [...buckets.keys()]) if (start * 1000 + w <= now - windowMs) buckets.delete(start);

@@ -21,6 +21,8 @@ import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
 import { resourcePath } from './kube.ts';
+import { commitDecision } from './decide.ts';
+import type { PendingCommit } from './decide.ts';
 import { LeaderElector } from './leader.ts';
 import type { Logger } from './log.ts';
 import { SegmentationController } from './segmentation.ts';
@@ -154,8 +156,13 @@ export class Manager {
   #hubble:
     | { telemetry: Telemetry; consumer: Promise<void>; abort: AbortController; persister: NodeJS.Timeout }
     | undefined;
-  /** The Hubble position up to which every flow is persisted in LearnedEdgeSets. */
+  /**
+   * The Hubble position up to which every flow is persisted in LearnedEdgeSets and its audit results are
+   * in the Segmentations' status: what the next leader resumes from, even after a crash.
+   */
   #committed: Checkpoint | undefined;
+  /** Positions noted at a persist whose audit results status does not hold yet (oldest first). */
+  #pending: PendingCommit<Checkpoint>[] = [];
   readonly #persistIntervalMs: number;
   #abort = new AbortController();
   /** Aborted when stop() begins: the consumer then waits no more for the learned graphs' restore. */
@@ -231,7 +238,7 @@ export class Manager {
           this.#startLeaderTasks();
         },
         onStoppedLeading: () => {
-          void this.#stopHubble(false);
+          void this.#stopHubble();
           void this.controller.stopLeading();
           void this.#stopLeaderTasks();
         },
@@ -398,34 +405,47 @@ export class Manager {
       }
     }
     this.#committed = checkpoint;
+    this.#pending = [];
     const telemetry = this.#o.hubble(checkpoint);
     const abort = new AbortController();
     telemetry.start();
     this.#o.log.info('streaming from Hubble Relay', { since: checkpoint?.time ?? 'now' });
-    // Every persist interval: note the position, persist the graphs, then commit that position.
+    // Every persist interval: note the position (and the audit results up to it), persist the graphs,
+    // then commit the latest position noted whose audit results the status holds. Flows are audited
+    // at once but status is written by reconciles (every --resync): a position committed past a
+    // would-be-blocked flow not yet in status would lose it in a crash, the next leader restoring the
+    // audit from status and resuming the stream after it.
     const persister = setInterval(() => {
       const cp = telemetry.checkpoint();
+      const audits = this.controller.auditMark();
       void this.controller.persistAll().then((ok) => {
-        if (ok && cp) this.#committed = cp;
+        if (ok && cp) this.#pending.push({ checkpoint: cp, audits });
+        this.#commitHeld();
       });
     }, this.#persistIntervalMs);
     persister.unref();
     this.#hubble = { telemetry, consumer: this.#consume(telemetry, abort.signal, true), abort, persister };
   }
 
-  /** Stops the leader-only stream; with `commit`, drains it, persists and commits its final position. */
-  async #stopHubble(commit: boolean): Promise<void> {
+  /** Commits the latest position noted whose audit results the status holds (see `commitDecision`). */
+  #commitHeld(): void {
+    const written = this.controller.auditWritten();
+    if (!written) return;
+    const { commit, pending } = commitDecision(this.#pending, written);
+    if (commit) this.#committed = commit;
+    this.#pending = pending;
+  }
+
+  /** Stops the leader-only stream, drained; its final position (for stop() to commit), if any. */
+  async #stopHubble(): Promise<Checkpoint | undefined> {
     const h = this.#hubble;
-    if (!h) return;
+    if (!h) return undefined;
     this.#hubble = undefined;
     clearInterval(h.persister);
     await h.telemetry.stop();
     await h.consumer; // the queue is closed: the consumer drains it and ends
     h.abort.abort();
-    if (commit) {
-      const cp = h.telemetry.checkpoint();
-      if ((await this.controller.persistAll()) && cp) this.#committed = cp;
-    }
+    return h.telemetry.checkpoint();
   }
 
   /** The committed Hubble position (what the next leader resumes from). */
@@ -445,8 +465,10 @@ export class Manager {
     await this.#o.telemetry?.stop();
     await this.#consumer;
     this.#abort.abort();
-    await this.#stopHubble(true);
-    await this.controller.stopLeading({ persist: true });
+    // The stream's final position is committed once the learned graphs and the audits (into status) are
+    // written: the next leader is sent again only what this one did not keep.
+    const final = await this.#stopHubble();
+    if ((await this.controller.stopLeading({ persist: true })) && final) this.#committed = final;
     await this.#stopLeaderTasks();
     await this.elector?.stop();
     await this.events.flush();
@@ -467,7 +489,7 @@ export class Manager {
     const fam: MetricFamily[] = [
       {
         name: 'microseg_hubble_checkpoint_seconds',
-        help: 'Time of the newest Hubble flow persisted in the learned graph (resume point of the next leader).',
+        help: 'Time of the newest Hubble flow persisted in the learned graph and audited into status (resume point of the next leader).',
         type: 'gauge',
         samples: [{ value: this.#committed ? Date.parse(this.#committed.time) / 1000 : 0 }],
       },

@@ -72,6 +72,7 @@ import {
   recordedProposalInputs,
   withInputs,
   wouldBlockAnnouncement,
+  auditKey,
 } from './decide.ts';
 import { creditServiceEdges, EdgeStore, edgeKey, namespaceOf, peerFromId, shardEdges } from './edges.ts';
 import type { Place, PodLabels, Unplaced } from './ends.ts';
@@ -143,6 +144,13 @@ interface SegState {
    * written without `proposal.hash`).
    */
   auditedHash?: string;
+  /** Changes made to `audit` by the flow path (a would-be-blocked or unauditable flow counted). */
+  auditChanges: number;
+  /**
+   * How many of `auditChanges` the status written holds (each status write records the count it was
+   * built with): what a crash would lose is the difference (see `auditWritten`).
+   */
+  auditWritten: number;
   engine?: { key: string; engine: Engine };
   persistedVersion: number;
   lastPersistAt: number;
@@ -424,25 +432,52 @@ export class SegmentationController {
     for (const s of this.#segmentations.list()) this.queue.add(s.metadata.name);
   }
 
-  /** Stops reconciling; with `persist`, writes the learned graphs first (graceful shutdown). */
-  async stopLeading(opts: { persist?: boolean } = {}): Promise<void> {
-    if (!this.#leading) return;
+  /**
+   * Stops reconciling; with `persist`, writes the learned graphs and the audits first (graceful
+   * shutdown). True when `persist` left everything held in the API: every learned graph written, and
+   * status holding every audit result (the position reached may then be committed).
+   */
+  async stopLeading(opts: { persist?: boolean } = {}): Promise<boolean> {
+    if (!this.#leading) return false;
     this.#leading = false;
     this.queue.stop();
     const states = this.#states;
     await this.#worker;
+    let held = opts.persist === true;
     if (opts.persist) {
       for (const [name, st] of states) {
         const seg = this.#segmentations.get(name);
-        if (seg && st.restored) await this.#persist(seg, st, true).catch(() => undefined);
-        if (seg && st.restored)
-          await this.#persistAudit(seg, st).catch((err: unknown) =>
-            this.#log.warn('could not persist the audit', { segmentation: name, error: errText(err) }),
-          );
+        if (!seg || !st.restored) continue;
+        await this.#persist(seg, st, true).catch((err: unknown) => {
+          held = false;
+          this.#log.warn('could not persist learned edges', { segmentation: name, error: errText(err) });
+        });
+        await this.#persistAudit(seg, st).catch((err: unknown) =>
+          this.#log.warn('could not persist the audit', { segmentation: name, error: errText(err) }),
+        );
+        if (st.auditWritten < st.auditChanges) held = false;
       }
     }
     // A new term may have started meanwhile (startLeading replaces the map); leave its state alone.
     if (!this.#leading) this.#states.clear();
+    return held;
+  }
+
+  /**
+   * The audit results held in memory now, per Segmentation (`auditKey`): noted with a Hubble position,
+   * every flow acknowledged up to it was audited by then (see `commitDecision`).
+   */
+  auditMark(): Map<string, number> {
+    return new Map([...this.#states].map(([name, st]) => [auditKey(name, st.uid), st.auditChanges]));
+  }
+
+  /**
+   * How many of those audit results the status written holds, per Segmentation held (`auditKey`);
+   * undefined when not leading (nothing may be committed then).
+   */
+  auditWritten(): Map<string, number> | undefined {
+    if (!this.#leading) return undefined;
+    return new Map([...this.#states].map(([name, st]) => [auditKey(name, st.uid), st.auditWritten]));
   }
 
   /** Persists every learned graph now; true when all writes succeeded. */
@@ -638,6 +673,7 @@ export class SegmentationController {
         const { time, count = 1 } = candidates[0]!.flow;
         const m = bucketOf(time, windowMs);
         audit.unauditable.set(m, (audit.unauditable.get(m) ?? 0) + count);
+        st.auditChanges++;
         this.metrics.unauditable += count;
         this.#sampleUnauditable(st, unauditable);
       }
@@ -650,6 +686,7 @@ export class SegmentationController {
     const n = f.count ?? 1;
     const m = bucketOf(f.time, windowMs);
     audit.buckets.set(m, (audit.buckets.get(m) ?? 0) + n);
+    st.auditChanges++;
     if (!audit.lastBlocked || f.time > audit.lastBlocked) audit.lastBlocked = f.time;
     this.metrics.wouldBlock += n;
     const max = st.spec?.audit.samples ?? 0;
@@ -1570,6 +1607,8 @@ export class SegmentationController {
     if (changeMsg) lastChange = { time: nowIso, message: changeMsg };
     if (wasMode !== undefined && wasMode !== mode)
       this.#events.record(seg, 'Normal', Reason.ModeChanged, `mode ${wasMode} → ${mode}`);
+    // What status.audit below holds of the flow path's audit (no flow is audited while it is built).
+    const auditChanges = st.auditChanges;
     const status: SegmentationStatus = {
       observedGeneration: gen,
       phase,
@@ -1602,6 +1641,7 @@ export class SegmentationController {
       ...(lastChange ? { lastChange } : {}),
     };
     await this.#writeStatus(seg, versions, status, now);
+    st.auditWritten = Math.max(st.auditWritten, auditChanges);
 
     mark('status');
     // ----- automatic promotion -----
@@ -1734,6 +1774,8 @@ export class SegmentationController {
         namespaces: new Set(),
         mode: 'Learn',
         flows: seg.status?.flowsIngested ?? 0,
+        auditChanges: 0,
+        auditWritten: 0,
         persistedVersion: -1,
         lastPersistAt: 0,
         persistedShards: new Map(),
@@ -1804,7 +1846,9 @@ export class SegmentationController {
       audit: auditStatus(audit),
     };
     const versions = [seg.metadata.resourceVersion ?? ''];
+    const auditChanges = st.auditChanges;
     await this.#writeStatus(seg, versions, status, now);
+    st.auditWritten = Math.max(st.auditWritten, auditChanges);
   }
 
   /** Writes LearnedEdgeSet shards whose content changed, and deletes shards no longer used. */

@@ -4,7 +4,10 @@ import type { CronJobRuns } from '../../src/policy/cronjobs.ts';
 import { cronJobsNotRunSince, nextRunAfter, notRunWait } from '../../src/policy/cronjobs.ts';
 import { parseSegmentationSpec } from '../../src/controller/api.ts';
 import {
+  auditKey,
   auditVerdict,
+  commitDecision,
+  MAX_PENDING_COMMITS,
   bucketOf,
   bucketWidthMs,
   coverageMessage,
@@ -1027,5 +1030,74 @@ describe('modeDeclaredBy: who would put spec.mode back after a promotion', () =>
     expect(
       modeDeclaredBy({ annotations: { 'kubectl.kubernetes.io/last-applied-configuration': 'not json' } }),
     ).toBeUndefined();
+  });
+});
+
+describe('commitDecision', () => {
+  const shop = auditKey('shop', 'uid-1');
+  const web = auditKey('web', 'uid-2');
+  const noted = (checkpoint: string, audits: [string, number][]) => ({
+    checkpoint,
+    audits: new Map(audits),
+  });
+
+  it('commits the latest position whose audit results status holds, and keeps the later ones waiting', () => {
+    const pending = [noted('t1', [[shop, 0]]), noted('t2', [[shop, 1]]), noted('t3', [[shop, 3]])];
+    // Status holds the first change: t2 may be committed, t3 (two more changes) waits.
+    expect(commitDecision(pending, new Map([[shop, 1]]))).toEqual({ commit: 't2', pending: [pending[2]] });
+    // Status holds none of them: only t1, noted before the first change, may be.
+    expect(commitDecision(pending, new Map([[shop, 0]]))).toEqual({
+      commit: 't1',
+      pending: pending.slice(1),
+    });
+    expect(commitDecision(pending.slice(1), new Map([[shop, 0]]))).toEqual({
+      commit: undefined,
+      pending: pending.slice(1),
+    });
+    expect(commitDecision(pending, new Map([[shop, 3]]))).toEqual({ commit: 't3', pending: [] });
+  });
+
+  it('waits for every Segmentation: one whose audit status holds does not commit past another one', () => {
+    const pending = [
+      noted('t1', [
+        [shop, 2],
+        [web, 1],
+      ]),
+    ];
+    expect(
+      commitDecision(
+        pending,
+        new Map([
+          [shop, 2],
+          [web, 0],
+        ]),
+      ).commit,
+    ).toBeUndefined();
+    expect(
+      commitDecision(
+        pending,
+        new Map([
+          [shop, 2],
+          [web, 1],
+        ]),
+      ).commit,
+    ).toBe('t1');
+  });
+
+  it('keeps nothing for a Segmentation no longer held (deleted, or another uid by its name)', () => {
+    const pending = [noted('t1', [[shop, 5]])];
+    expect(commitDecision(pending, new Map([[auditKey('shop', 'uid-9'), 0]])).commit).toBe('t1');
+  });
+
+  it('holds back at most MAX_PENDING_COMMITS positions, keeping the oldest and the newest', () => {
+    const pending = Array.from({ length: MAX_PENDING_COMMITS + 3 }, (_, i) =>
+      noted(`t${i}`, [[shop, i + 1]]),
+    );
+    const { commit, pending: rest } = commitDecision(pending, new Map([[shop, 0]]));
+    expect(commit).toBeUndefined();
+    expect(rest.map((p) => p.checkpoint)).toEqual([
+      't0',
+      ...pending.slice(-(MAX_PENDING_COMMITS - 1)).map((p) => p.checkpoint),
+    ]);
   });
 });
