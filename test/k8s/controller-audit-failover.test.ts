@@ -2,10 +2,15 @@
  * A leader failover (or a restart, an upgrade) in Audit: the new leader continues the audit the status
  * recorded — its start (status.audit.since), its would-be-blocked buckets — instead of starting it again,
  * so a controller that restarts more often than the audit window does not hold automatic promotion off.
+ * A leader that crashes loses no would-be-blocked flow from Hubble: the position it committed on the
+ * Lease stays before what status does not hold, so the next leader is sent the flow again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { Segmentation } from '../../src/controller/api.ts';
+import { nsToTimestamp } from '../../src/telemetry/checkpoint.ts';
+import { Telemetry } from '../../src/telemetry/index.ts';
+import type { GetFlowsResponse } from '../../src/telemetry/proto.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyYaml,
@@ -20,6 +25,7 @@ import {
   startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
+import { FakeRelay } from '../telemetry/fake-relay.ts';
 
 const cluster = sharedCluster();
 const ns = uniqueName('auditfo');
@@ -32,6 +38,7 @@ let first: RunningController | undefined;
 let second: RunningController | undefined;
 let third: RunningController | undefined;
 const more: RunningController[] = [];
+const relay = new FakeRelay();
 
 const sum = (b: Record<string, number> | undefined) => Object.values(b ?? {}).reduce((n, v) => n + v, 0);
 
@@ -66,6 +73,7 @@ afterAll(async () => {
   await second?.stop();
   await third?.stop();
   for (const c of more) await c.stop();
+  relay.stop();
   await cluster.request('DELETE', segPath);
 });
 
@@ -214,5 +222,97 @@ describe('a leader failover in Audit', () => {
     expect(sum(s.status!.audit!.buckets)).toBe(2);
     expect(s.status!.audit!.lastBlocked).toBeDefined();
     expect(cond(s, 'AuditClean')).toMatchObject({ status: 'False', reason: 'FlowsWouldBeBlocked' });
+  }, 120_000);
+
+  it('a crash loses no would-be-blocked Hubble flow: the next leader is sent it again and counts it', async () => {
+    await relay.start();
+    /** A Hubble flow between two of the shop's pods (10.79.2.1 frontend, .2 cart, .3 db) at `ms`. */
+    const ips: Record<string, string> = { frontend: '10.79.2.1', cart: '10.79.2.2', db: '10.79.2.3' };
+    const hubbleFlow = (ms: number, src: string, dst: string, port: number): GetFlowsResponse => {
+      const time = nsToTimestamp(BigInt(ms) * 1_000_000n);
+      const end = (pod: string) => ({ namespace: ns, pod_name: pod, labels: [`k8s:app=${pod}`] });
+      return {
+        flow: {
+          time,
+          verdict: 'FORWARDED',
+          Type: 'L3_L4',
+          IP: { source: ips[src], destination: ips[dst], ipVersion: 'IPv4' },
+          l4: { TCP: { source_port: 40_000 + (ms % 20_000), destination_port: port, flags: { SYN: true } } },
+          source: end(src),
+          destination: end(dst),
+          is_reply: { value: false },
+        },
+        node_name: 'node-1',
+        time,
+      };
+    };
+    const withHubble = (identity: string, controller?: object) =>
+      startController(cluster, {
+        segmentationSelector: selector,
+        identity,
+        asAdmin: true,
+        leaseName,
+        ...(controller ? { controller } : {}),
+        hubble: (checkpoint) =>
+          new Telemetry({
+            queueCapacity: 1000,
+            hubble: {
+              address: `127.0.0.1:${relay.port}`,
+              backoff: { initialMs: 50, maxMs: 200 },
+              ...(checkpoint ? { checkpoint } : {}),
+            },
+          }),
+      });
+    // A leader that reconciles only at its start: what it audits next is in its memory only.
+    const crashing = await withHubble('audit-fo-6', {
+      resyncMs: 600_000,
+      persistIntervalMs: 200,
+      identityRefreshMs: 0,
+    });
+    more.push(crashing);
+    for (const c of more.splice(0, more.length - 1)) await c.stop();
+    await eventually('the crashing replica leads', () => crashing.manager.controller.leading, 20_000);
+    await eventually('the crashing replica reconciled', () =>
+      crashing.manager.controller.unrestored([segName]).length === 0 &&
+      crashing.manager.controller.metrics.reconciles >= 1 &&
+      crashing.manager.controller.queue.length === 0
+        ? true
+        : undefined,
+    );
+    await eventually('the stream connected', () => (relay.requests.length > 0 ? true : undefined));
+    // A flow the proposal admits: its position is committed (no audit result for status to hold).
+    const t = Date.now();
+    relay.publish(hubbleFlow(t, 'frontend', 'cart', 8080));
+    await eventually('the admitted flow committed', () =>
+      Date.parse(crashing.manager.committedCheckpoint?.time ?? '') === t ? true : undefined,
+    );
+    // A flow the proposal would block (db → cart was never learned), audited in memory only.
+    relay.publish(hubbleFlow(t + 1, 'db', 'cart', 6060));
+    await eventually('the blocked flow audited', () =>
+      crashing.manager.controller.metrics.wouldBlock === 1 ? true : undefined,
+    );
+    // Several persists and Lease renewals (each writes the committed position on the Lease).
+    await new Promise((r) => setTimeout(r, 1500));
+    const blockedSample = (x: Segmentation) => (x.status?.audit?.samples ?? []).some((p) => p.port === 6060);
+    expect(blockedSample(await getSeg(cluster, segName))).toBe(false);
+
+    const successor = await withHubble('audit-fo-7');
+    more.push(successor);
+    // The crash: from now on the leader writes nothing (no status, no Lease renewal, no release).
+    crashing.client.request = () => Promise.reject(new Error('the process was killed'));
+    await eventually('the successor leads', () => successor.manager.controller.leading, 30_000);
+    const s = await waitSeg(
+      cluster,
+      segName,
+      'the successor counting the blocked flow',
+      blockedSample,
+      30_000,
+    );
+    expect(s.status!.wouldBlock).toBeGreaterThanOrEqual(1);
+    expect(s.status!.audit!.lastBlocked).toBe(new Date(t + 1).toISOString());
+    expect(cond(s, 'AuditClean')).toMatchObject({ status: 'False', reason: 'FlowsWouldBeBlocked' });
+    // It asked the relay for the flows since the position committed before the blocked flow.
+    const since = relay.requests.at(-1)!.since!;
+    expect(Number(since.seconds) * 1000 + Math.floor((since.nanos ?? 0) / 1e6)).toBe(t);
   }, 120_000);
 });
