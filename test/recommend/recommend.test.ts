@@ -882,6 +882,24 @@ describe('--out paths that cannot be written', () => {
       `microseg graph: --out ${join(file, 'g.json')}: cannot write: ${file} is not a directory`,
     );
   });
+
+  it('graph: a path ending in / names a directory, and no file is written under its name', async () => {
+    // Was written as a file named like the directory meant (`--out graphs/` made a file `graphs`).
+    const meant = join(dir, 'graphs-dir');
+    await fail(
+      ['graph', ...inputs(), '--out', `${meant}/`],
+      `microseg graph: --out ${meant}/: cannot write: it ends in /, so it names a directory, not a file`,
+    );
+    await expect(lstat(meant)).rejects.toThrow(/ENOENT/);
+    // A file already there is not replaced either.
+    const file = join(dir, 'graph-slash-file');
+    await writeFile(file, 'kept\n');
+    await fail(
+      ['graph', ...inputs(), '--out', `${file}/`],
+      `microseg graph: --out ${file}/: cannot write: it ends in /, so it names a directory, not a file`,
+    );
+    expect(await readFile(file, 'utf8')).toBe('kept\n');
+  });
 });
 
 describe('--out is made and proven to hold files before anything is read', () => {
