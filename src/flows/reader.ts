@@ -1846,7 +1846,11 @@ function sourceShape(
     : 'document';
 }
 
-/** The first two non-blank lines of `text`, trimmed; only whole ones (ended by a newline) unless `atEnd`. */
+/**
+ * The first two non-blank lines of `text` that are no YAML comment (`#`, which no JSON line starts with:
+ * a YAML file under a comment header, as `recommend` writes its policy files, is still told by its first
+ * lines), trimmed; only whole ones (ended by a newline) unless `atEnd`.
+ */
 function leadingLines(text: string, atEnd: boolean): string[] {
   const found: string[] = [];
   let start = 0;
@@ -1857,7 +1861,7 @@ function leadingLines(text: string, atEnd: boolean): string[] {
       nl = text.length;
     }
     const line = text.slice(start, nl).trim();
-    if (line !== '') found.push(line);
+    if (line !== '' && !line.startsWith('#')) found.push(line);
     start = nl + 1;
   }
   return found;

@@ -125,6 +125,33 @@ describe('a Kubernetes cluster snapshot given as flows', () => {
     expect((strict as Error).message).toBe(snapshotMessage(files[0]!));
   });
 
+  it('is recognised as YAML after comment lines (the header of the files recommend writes)', async () => {
+    // Was read as JSON lines: every line a bad line, "invalid JSON: Unexpected token '#'".
+    const header = '# Written by microseg recommend for namespace shop; do not edit\n#\n';
+    const files = [
+      tmp('snap-comment.yaml', header + yamlList(snapshotObjects())),
+      tmp('snap-comment-docs.yaml', header + yamlOf(snapshotObjects())),
+      tmp('snap-comment-crlf.yaml', (header + yamlList(snapshotObjects())).replaceAll('\n', '\r\n')),
+    ];
+    for (const f of files) {
+      const err = await readError(f);
+      expect(err, f).toBeInstanceOf(InputError);
+      expect((err as Error).message, f).toBe(snapshotMessage(f));
+    }
+    // JSON lines after a comment line stay JSON lines: the comment is one bad line, the records are read.
+    const flows = tmp(
+      'comment-then-lines.jsonl',
+      '# exported flows\n' +
+        ['10.0.0.1', '10.0.0.2']
+          .map((src) => JSON.stringify({ time: '2026-03-01T10:00:00Z', src, dst: '10.0.1.1', port: 80 }))
+          .join('\n') +
+        '\n',
+    );
+    const r = readFlows(flows);
+    expect(await r.toArray()).toHaveLength(2);
+    expect(r.stats.badLines).toBe(1);
+  });
+
   it('with NetworkNeighborhoods among its objects, is read as Kubescape: those objects give flows, the others are bad', async () => {
     const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as object;
     const objects = snapshotObjects().slice(0, 3);
