@@ -24,7 +24,7 @@ import {
 import { streamJsonObjects } from '../model/stream.ts';
 import type { FlowFormat, IngestStats } from '../flows/reader.ts';
 import { detectRecordFormat, FLOW_FORMATS, gunzipIfNeeded, joinBytes, openSource } from '../flows/reader.ts';
-import { replaceRepeated, snapshotWarnings } from '../verify/load.ts';
+import { onlyUnreadKinds, replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
 import { appliedPolicies } from '../policy/audit.ts';
@@ -198,6 +198,22 @@ export async function loadSnapshotFiles(
 }
 
 /**
+ * Refuses, as bad input naming the `--cluster` paths, a snapshot whose every object is of a kind no stage
+ * reads (`onlyUnreadKinds`): the wrong file, from which a proposal or an answer would rest on nothing of
+ * the cluster. Another `--cluster` file holding what microseg reads makes them skipped objects, said in a
+ * warning.
+ */
+export function refuseUnreadCluster(snapshot: ClusterSnapshot, paths: readonly string[]): void {
+  const kinds = onlyUnreadKinds(snapshot);
+  if (kinds === undefined) return;
+  throw new InputError(
+    `--cluster ${paths.join(', ')}: no object of a kind microseg reads, only ${kinds}: a cluster snapshot ` +
+      'holds Namespaces, Pods, Services, EndpointSlices, workloads and NetworkPolicies ' +
+      '(kubectl get ns,pods,svc,endpointslices,deploy,rs,sts,ds,jobs,cronjobs,networkpolicies -A -o json)',
+  );
+}
+
+/**
  * Identity from cluster files, the snapshot dropped once it is built: for commands that need nothing
  * else from the snapshot (`microseg graph`), so that it is not held while flows are read. An object given
  * more than once under one name counts once, as the last one read (`withRepeatsReplaced`), as in
@@ -210,6 +226,7 @@ export async function loadIdentity(
   warn: (message: string) => void = () => {},
 ): Promise<Identity> {
   const read = await loadSnapshotFiles(paths, opts);
+  refuseUnreadCluster(read, paths);
   for (const w of snapshotWarnings(read)) warn(w);
   const snapshot = withRepeatsReplaced(read, warn);
   // Reading leaves the parsed text's garbage behind; give it back before identity adds its own.
@@ -229,6 +246,22 @@ export async function loadVerifySnapshot(
   opts: SnapshotOptions = {},
 ): Promise<ClusterSnapshot> {
   const snap = await loadSnapshotFiles(paths, { ...opts, stdin });
+  for (const w of snapshotWarnings(snap)) warn(w);
+  return withRepeatsReplaced(snap, warn);
+}
+
+/**
+ * `loadVerifySnapshot` for the `--cluster` files of a command: a snapshot of nothing but kinds no stage
+ * reads is refused first (`refuseUnreadCluster`).
+ */
+export async function loadClusterSnapshot(
+  paths: readonly string[],
+  stdin: LoadOptions['stdin'],
+  warn: (message: string) => void,
+  opts: SnapshotOptions = {},
+): Promise<ClusterSnapshot> {
+  const snap = await loadSnapshotFiles(paths, { ...opts, stdin });
+  refuseUnreadCluster(snap, paths);
   for (const w of snapshotWarnings(snap)) warn(w);
   return withRepeatsReplaced(snap, warn);
 }

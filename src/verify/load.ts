@@ -113,6 +113,33 @@ export function snapshotWarnings(snap: ClusterSnapshot): string[] {
   return out;
 }
 
+/**
+ * When a snapshot holds objects and every one of them is of a kind no stage reads (a wrong file: `kubectl
+ * get configmaps`), those kinds counted (`ConfigMap (1), Secret (2)`); otherwise undefined. A snapshot
+ * with no object at all (an empty List) is a cluster with no object, read as such.
+ */
+export function onlyUnreadKinds(snap: ClusterSnapshot): string | undefined {
+  const modelled =
+    snap.namespaces.length +
+    snap.pods.length +
+    snap.services.length +
+    snap.endpointSlices.length +
+    snap.workloads.length +
+    snap.cronJobs.length +
+    snap.networkPolicies.length;
+  if (modelled > 0 || snap.others.length === 0) return undefined;
+  const skipped = new Map<string, number>();
+  for (const o of snap.others) {
+    if (READ_OTHER_KINDS.has(o.kind) || POLICY_KINDS.has(o.kind) || o.kind.endsWith('NetworkPolicy'))
+      return undefined;
+    skipped.set(o.kind, (skipped.get(o.kind) ?? 0) + 1);
+  }
+  return [...skipped]
+    .sort(([a], [b]) => compareText(a, b))
+    .map(([k, c]) => `${k} (${c})`)
+    .join(', ');
+}
+
 /** Objects given again with other content named in the warning before it says how many more there are. */
 const NAMED_REPLACED = 10;
 

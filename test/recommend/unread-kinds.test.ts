@@ -152,6 +152,56 @@ describe('objects of kinds microseg does not read, and policies it cannot evalua
   });
 });
 
+describe('a --cluster of nothing but kinds microseg does not read', () => {
+  // A wrong file (kubectl get configmaps): recommend wrote a proposal from the flows' labels alone,
+  // exit 0, with the skip buried among the warnings.
+  it('is bad input (exit 2) naming the file and the kinds, in every command that reads a snapshot, nothing written', async () => {
+    const wrong = join(dir, 'configmaps.json');
+    await writeFile(
+      wrong,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'shop' } },
+          { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'shop' } },
+        ],
+      }),
+    );
+    const message = (command: string) =>
+      `microseg ${command}: --cluster ${wrong}: no object of a kind microseg reads, only ConfigMap (1), Secret (1): ` +
+      'a cluster snapshot holds Namespaces, Pods, Services, EndpointSlices, workloads and NetworkPolicies ' +
+      '(kubectl get ns,pods,svc,endpointslices,deploy,rs,sts,ds,jobs,cronjobs,networkpolicies -A -o json)\n';
+    const flows = join(dir, 'flows.jsonl');
+    const out = join(dir, 'out-wrong-cluster');
+    const queries = join(dir, 'q-wrong.json');
+    await writeFile(queries, JSON.stringify([{ from: '1.1.1.1', to: '1.1.1.2', port: 443 }]));
+    const runs: [string, string[]][] = [
+      ['recommend', ['--flows', flows, '--cluster', wrong, '--out', out]],
+      ['graph', ['--flows', flows, '--cluster', wrong]],
+      ['audit', ['--flows', flows, '--cluster', wrong, '--policies', plain]],
+      ['explain', ['--cluster', wrong, '--from', '1.1.1.1', '--to', '1.1.1.2', '--port', '443']],
+      ['simulate', ['--cluster', wrong, '--queries', queries, '--output', 'json']],
+      ['blast-radius', ['--cluster', wrong, '--workload', 'shop/Deployment/frontend']],
+    ];
+    for (const [command, args] of runs) {
+      const r = await cli(command, ...args);
+      expect({ code: r.code, err: r.err, out: r.out }, command).toEqual({
+        code: 2,
+        err: message(command),
+        out: '',
+      });
+    }
+    await expect(readFile(join(out, 'report.json'))).rejects.toThrow(/ENOENT/);
+    // With another --cluster file that holds what microseg reads, it is only skipped, as before.
+    const both = await cli('graph', '--flows', flows, '--cluster', plain, '--cluster', wrong);
+    expect(both.code).toBe(0);
+    expect(both.err).toContain(
+      'skipped 2 object(s) of kinds microseg does not read: ConfigMap (1), Secret (1)',
+    );
+  });
+});
+
 describe('objects given more than once under one name', () => {
   it('recommend: the last one read is used, and one of other content is said on standard error and in report.json', async () => {
     const demo = generateDemo();

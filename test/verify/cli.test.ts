@@ -76,12 +76,28 @@ describe('microseg simulate', () => {
       `microseg simulate: ${join(dir, 'q.json')}: query 1: to: pod shop/nope is not in the cluster snapshot\n`,
     );
     writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n');
-    const k = await cli('simulate', '--cluster', join(dir, 'bad.yaml'), '--queries', join(dir, 'q.json'));
+    const k = await cli(
+      'simulate',
+      '--cluster',
+      CLUSTER,
+      '--cluster',
+      join(dir, 'bad.yaml'),
+      '--queries',
+      join(dir, 'q.json'),
+    );
     // A kind no stage reads is skipped with a warning, as in every command that reads a snapshot.
     expect(k.code).toBe(2);
     expect(k.err).toBe(
       'microseg simulate: warning: skipped 1 object(s) of kinds microseg does not read: Gadget (1)\n' +
-        `microseg simulate: ${join(dir, 'q.json')}: query 1: from: pod shop/db-0 is not in the cluster snapshot\n`,
+        `microseg simulate: ${join(dir, 'q.json')}: query 1: to: pod shop/nope is not in the cluster snapshot\n`,
+    );
+    // Alone, it is no cluster snapshot at all: refused naming it.
+    const alone = await cli('simulate', '--cluster', join(dir, 'bad.yaml'), '--queries', join(dir, 'q.json'));
+    expect(alone.code).toBe(2);
+    expect(alone.err).toMatch(
+      new RegExp(
+        `^microseg simulate: --cluster ${join(dir, 'bad.yaml')}: no object of a kind microseg reads, only Gadget \\(1\\): `,
+      ),
     );
     const o = await cli(
       'simulate',

@@ -26,6 +26,7 @@ import {
   flowFormatOption,
   flowsAndCluster,
   limitOption,
+  loadClusterSnapshot,
   loadVerifySnapshot,
   noFlowsMessage,
   stdinOnce,
@@ -263,7 +264,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const warn = warnOnStderr(io, 'audit');
   // --strict refuses a policy field its API does not define, as it refuses a bad flow line.
   const reading = { unknownFields: values.strict === true ? 'error' : 'warn' } as const;
-  const cluster = await loadVerifySnapshot(sources.cluster, io.stdin, warn, reading);
+  const cluster = await loadClusterSnapshot(sources.cluster, io.stdin, warn, reading);
   const given: NetworkPolicy[] = [];
   const givenCluster: OtherObject[] = [];
   for (const path of values.policies) {

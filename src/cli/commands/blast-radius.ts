@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import {
   limitOption,
-  loadVerifySnapshot,
+  loadClusterSnapshot,
   stdinOnce,
   warnOnStderr,
   withPolicyFilesPruned,
@@ -144,7 +144,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ['--proposal', values.proposal],
   ]);
   const warn = warnOnStderr(io, 'blast-radius');
-  const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
+  const cluster = await loadClusterSnapshot(values.cluster, io.stdin, warn);
   // namespace/pod, as explain takes an end: that pod, named by its workload (blastRadius names the
   // pod's class so, with the pod when the workload's pods differ).
   const pod = /^([^/\s]+)\/([^/\s]+)$/.exec(values.workload);

@@ -3,7 +3,7 @@
  * --to ns/pod|ns/Kind/name|IP --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
+import { loadClusterSnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -102,7 +102,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ['--cluster', values.cluster],
     ['--policies', values.policies],
   ]);
-  const cluster = await loadVerifySnapshot(values.cluster!, io.stdin, warn);
+  const cluster = await loadClusterSnapshot(values.cluster!, io.stdin, warn);
   const snap = await withPolicyFiles(cluster, '--policies', values.policies ?? [], io.stdin, warn);
   const src = endpointOf(snap, from, '--from');
   const dst = endpointOf(snap, to, '--to');

@@ -31,6 +31,7 @@ import {
   flowsAndCluster,
   checkNamespaces,
   loadSnapshotFiles,
+  refuseUnreadCluster,
   noFlowsMessage,
   refuseRepeats,
 } from '../inputs.ts';
@@ -521,6 +522,7 @@ async function recommendInto(
     extraKinds: VERIFY_EXTRA_KINDS,
     unknownFields: values.strict === true ? 'error' : 'warn',
   });
+  refuseUnreadCluster(snapshot, values.cluster);
   // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
   if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
   const format = flowFormatOption('--format', values.format);

@@ -3,7 +3,7 @@
  * answers many connection queries at once, in order.
  */
 import { parseArgs } from 'node:util';
-import { loadVerifySnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
+import { loadClusterSnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
@@ -75,7 +75,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (message.startsWith(NOT_EVALUATED)) unevaluated.push(message);
     stderr(message);
   };
-  const cluster = await loadVerifySnapshot(values.cluster, io.stdin, warn);
+  const cluster = await loadClusterSnapshot(values.cluster, io.stdin, warn);
   const snap = await withPolicyFiles(cluster, '--policies', values.policies ?? [], io.stdin, warn);
   const engine = engineFromSnapshot(snap, options);
   const queries = parseQueries(await readText(values.queries, io.stdin), values.queries, snap);
