@@ -983,6 +983,29 @@ describe('--out is made and proven to hold files before anything is read', () =>
 });
 
 describe('microseg graph on the demo', () => {
+  it('without --format, an --out ending in .dot or .gv is written as DOT, any other as JSON', async () => {
+    // `--out graph.dot` wrote JSON into it, which Graphviz cannot read.
+    const args = ['graph', '--flows', join(dir, 'flows.jsonl.gz'), '--cluster', join(dir, 'cluster.json')];
+    const dot = captureIO();
+    expect(await runCli([...args, '--format', 'dot'], dot)).toBe(0);
+    const json = captureIO();
+    expect(await runCli(args, json)).toBe(0);
+    for (const [name, expected] of [
+      ['g.dot', dot.stdout],
+      ['g.GV', dot.stdout],
+      ['g.json', json.stdout],
+      ['g.txt', json.stdout],
+    ] as const) {
+      const out = join(dir, `by-extension-${name}`);
+      expect(await runCli([...args, '--out', out], captureIO()), name).toBe(0);
+      expect(await readFile(out, 'utf8'), name).toBe(expected);
+    }
+    // --format given is kept, whatever the name.
+    const forced = join(dir, 'forced.dot');
+    expect(await runCli([...args, '--format', 'json', '--out', forced], captureIO())).toBe(0);
+    expect(await readFile(forced, 'utf8')).toBe(json.stdout);
+  });
+
   it('prints the graph and segments that the pipeline gives, as JSON and as DOT', async () => {
     const { runGraphPipeline } = await import('../../src/pipeline.ts');
     const { toDot } = await import('../../src/graph/build.ts');

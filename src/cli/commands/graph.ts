@@ -32,7 +32,7 @@ empty sources) goes to standard error.
 options:
   --flows FILE      flow source (repeatable, each source once; '-' reads standard input)
   --cluster FILE    cluster snapshot (repeatable)
-  --format F        json (default) or dot
+  --format F        json or dot (default: dot for an --out ending in .dot or .gv, else json)
   --out FILE        write to FILE instead of standard output ('-': standard output)
   --input-format F  flow input format: auto (default), hubble, generic, inspektor-gadget, kubescape
   --strict          stop at the first bad input line, or at a policy field its API does not
@@ -67,7 +67,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.out(HELP + '\n');
     return EXIT.ok;
   }
-  const format = values.format ?? 'json';
+  // Without --format, an --out named like a Graphviz file (.dot, .gv) gets DOT: JSON there is unreadable.
+  const format = values.format ?? (/\.(dot|gv)$/i.test(values.out ?? '') ? 'dot' : 'json');
   if (format !== 'json' && format !== 'dot') {
     // recommend and audit take the flow format as --format: said, for one who gave it here.
     const flowFormat = format === 'auto' || (FLOW_FORMATS as readonly string[]).includes(format);
