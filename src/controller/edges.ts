@@ -128,11 +128,12 @@ export class EdgeStore {
  * The offline pipeline does the same with a snapshot taken while the Service has backends: the client
  * calls the Service, and the proposal admits it to the pods behind it, instead of an ipBlock for an
  * address that admits nothing. An edge to a ClusterIP whose Service still has no backend, or to an
- * address that is no Service's, is kept as it is. Pure: the edges given are not changed (the learned
+ * address that is no Service's, is kept as it is; but while the Service's backends are merely scaled to
+ * zero (`Identity.idleBackends`), it stays theirs, so that their rule does not come and go. Pure: the edges given are not changed (the learned
  * evidence stays as it was learned); the result is in graph order.
  */
 export function creditServiceEdges(
-  identity: Pick<Identity, 'resolveNumber' | 'serviceBackends' | 'peerAt'>,
+  identity: Pick<Identity, 'resolveNumber' | 'serviceBackends' | 'peerAt' | 'idleBackends'>,
   edges: readonly EdgeRecord[],
 ): readonly EdgeRecord[] {
   const out = new Map<string, EdgeRecord>();
@@ -154,7 +155,12 @@ export function creditServiceEdges(
       false,
       e.protocol,
     );
-    const backends = identity.serviceBackends(n, e.port, e.protocol);
+    const peer = identity.peerAt(n);
+    let backends = identity.serviceBackends(n, e.port, e.protocol);
+    // A Service left without backends as they are scaled to zero: theirs still, so that the proposal
+    // does not drop their rule until they run again, and take it back then.
+    if ((backends === undefined || backends.length === 0) && peer.service !== undefined && peer.ip)
+      backends = identity.idleBackends(peer.ip, e.port, e.protocol);
     if (backends === undefined || backends.length === 0) {
       fold(e);
       continue;
@@ -167,7 +173,16 @@ export function creditServiceEdges(
     for (const v of Object.values(e.shared ?? {})) own -= v;
     const shared =
       backends.length > 1 && own > 0
-        ? edgeId({ src: e.src, dst: identity.peerAt(n).id, port: e.port, protocol: e.protocol })
+        ? edgeId({
+            src: e.src,
+            // Named as the Service's connection is when it has backends (an idle one's too).
+            dst:
+              peer.service !== undefined
+                ? `service:${peer.service}${peer.ip?.includes(':') ? ' (IPv6)' : ''}`
+                : peer.id,
+            port: e.port,
+            protocol: e.protocol,
+          })
         : undefined;
     for (const b of backends) {
       const edge: EdgeRecord = {

@@ -365,6 +365,14 @@ export interface Identity {
    * when the snapshot has no such Service, or none with a backend.
    */
   servicePeers(namespace: string, name: string): number[];
+  /**
+   * Where a connection to `ip` (a ClusterIP of `unbackedClusterIPs`: a Service whose selector selects no
+   * pod) goes once the workloads it is left without run again: each workload of its namespace that has
+   * no pod in the snapshot and whose pod template its selector selects (a Deployment scaled to zero),
+   * on the port it would take the connection on (as `serviceBackends`). Undefined when there is none (no
+   * such workload, a Service without a selector, an address of no such Service).
+   */
+  idleBackends(ip: string, port: number, protocol: string): readonly ServiceBackend[] | undefined;
 }
 
 /** One destination a connection to a Service's ClusterIP may reach. */
@@ -720,7 +728,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * (`namespace/name`) and why it has none. A connection to one is a `private` peer naming the Service,
    * for which no rule is written, named in a warning.
    */
-  const unbackedClusterIPs = new Map<string, { service: string; why: string }>();
+  const unbackedClusterIPs = new Map<string, { service: string; why: string; entry: ServiceEntry }>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -808,7 +816,11 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       if (ns === 'default' && svc.metadata.name === 'kubernetes') apiserverIPs.add(normaliseIP(ip));
       if (backed) serviceIPs.set(normaliseIP(ip), entry);
       else if (!unbackedClusterIPs.has(normaliseIP(ip)))
-        unbackedClusterIPs.set(normaliseIP(ip), { service: `${ns}/${svc.metadata.name}`, why: unbackedWhy });
+        unbackedClusterIPs.set(normaliseIP(ip), {
+          service: `${ns}/${svc.metadata.name}`,
+          why: unbackedWhy,
+          entry,
+        });
     }
     if (backing.length > 0 || slices.length > 0)
       for (const ip of translatedAddresses(svc)) {
@@ -1252,6 +1264,27 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return out;
   };
 
+  const idleBackends = (ip: string, port: number, protocol: string): ServiceBackend[] | undefined => {
+    const entry = unbackedClusterIPs.get(ip)?.entry;
+    const sel = entry?.service.spec.selector;
+    if (entry === undefined || sel === undefined || Object.keys(sel).length === 0) return undefined;
+    const ns = entry.service.metadata.namespace;
+    const backing = [...workloads.values()]
+      .filter(
+        (w) => w.namespace === ns && w.pods.length === 0 && matchesSelector({ matchLabels: sel }, w.labels),
+      )
+      .map((w) => w.id)
+      .sort();
+    if (backing.length === 0) return undefined;
+    const out = computeBackends(
+      { ...entry, backing, slices: [] },
+      { id: '', kind: 'private', ip },
+      port,
+      protocol,
+    );
+    return out.some((b) => peerList[b.peer]!.kind !== 'workload') ? undefined : out;
+  };
+
   const resolve = (
     ep: FlowEndpoint,
     time: number,
@@ -1597,6 +1630,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     peerAt: (n) => peerList[n]!,
     serviceBackends,
     servicePeers,
+    idleBackends,
   };
 }
 

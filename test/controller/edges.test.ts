@@ -236,6 +236,21 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     ]);
   });
 
+  it('stay their backend’s while it is merely scaled to zero, so the proposal does not flip', () => {
+    const edges = learned();
+    const backed = creditServiceEdges(buildIdentity(fixtureSnapshot(ghost({ app: 'cart' }))), edges);
+    // cart scaled to zero: its Deployment is left, with no pod; ghost selects none.
+    const idle = fixtureSnapshot(ghost({ app: 'cart' }));
+    idle.pods = idle.pods.filter((p) => p.metadata.labels?.app !== 'cart');
+    const identity = buildIdentity(idle);
+    expect(identity.unbackedClusterIPs.get('10.96.0.80')).toBe('shop/ghost');
+    expect(creditServiceEdges(identity, edges)).toEqual(backed);
+    // A Service whose selector no workload's pod template matches stays as learned.
+    const none = fixtureSnapshot(ghost({ app: 'nobody' }));
+    none.pods = none.pods.filter((p) => p.metadata.labels?.app !== 'cart');
+    expect(creditServiceEdges(buildIdentity(none), edges)).toBe(edges);
+  });
+
   it('count each flow once when the learned edge already shares some of its flows with other edges', () => {
     const snap = ghostBackedByCartAndDb();
     // 7 flows learned to the address, 5 of them from a connection whose source stood for several
