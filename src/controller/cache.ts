@@ -3,7 +3,9 @@
  * NetworkPolicies, stripped to the fields the core uses (so 10k pods stay small), turned into a
  * `ClusterSnapshot` on demand — the same data the offline pipeline reads from files. Deleted pods are
  * remembered for a while (`tombstoneMs`) so that flows reported late still resolve their IP to the pod
- * that held it at the time.
+ * that held it at the time; deleted Services too, with the time of their deletion and their
+ * EndpointSlices, for as long as the snapshot's caller asks (learned edges live `learning.ruleExpiry`),
+ * so that a flow to a ClusterIP before its Service's deletion still goes to the backends it had.
  */
 import type {
   CronJob,
@@ -48,6 +50,8 @@ export interface ClusterCacheOptions {
   tombstoneMs?: number;
   /** Most deleted pods kept; default 10 000. */
   maxTombstones?: number;
+  /** Most deleted Services kept; default 1 000. */
+  maxDeletedServices?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
 }
@@ -69,6 +73,9 @@ export class ClusterCache {
   /** The cluster-wide policies, when read (see ClusterPolicies): in `snapshot()`'s `others`. */
   clusterPolicies: ClusterPolicies | undefined;
   readonly #tombstones = new Map<string, { pod: Pod; at: number }>();
+  /** Deleted Services by uid (or key), in the order deleted: the Service, its slices then, when. */
+  readonly #deletedServices = new Map<string, { service: Service; slices: EndpointSlice[]; at: number }>();
+  readonly #maxDeletedServices: number;
   #workloads: { version: number; identity: ClusterWorkloads } | undefined;
   readonly #tombstoneMs: number;
   readonly #maxTombstones: number;
@@ -111,6 +118,7 @@ export class ClusterCache {
     );
     this.#tombstoneMs = opts.tombstoneMs ?? 600_000;
     this.#maxTombstones = opts.maxTombstones ?? 10_000;
+    this.#maxDeletedServices = opts.maxDeletedServices ?? 1_000;
     for (const inf of this.informers())
       if (inf !== (this.networkPolicies as unknown) && inf !== (this.nodes as unknown))
         inf.on(() => this.version++);
@@ -137,6 +145,36 @@ export class ClusterCache {
         }
       } else this.#tombstones.delete(k);
     });
+    this.services.on((type, svc) => {
+      if (type !== 'delete') return;
+      const now = Date.now();
+      const { namespace, name } = svc.metadata;
+      const slices = this.endpointSlices
+        .list()
+        .filter(
+          (es) =>
+            es.metadata.namespace === namespace &&
+            es.metadata.labels?.['kubernetes.io/service-name'] === name,
+        );
+      // The time of deletion is when its ClusterIP stopped being its (a Service being deleted already has it).
+      const service: Service = {
+        ...svc,
+        metadata: {
+          ...svc.metadata,
+          deletionTimestamp: svc.metadata.deletionTimestamp ?? new Date(now).toISOString(),
+        },
+      };
+      this.#deletedServices.set(svc.metadata.uid ?? `${cacheKey(svc)}@${now}`, { service, slices, at: now });
+      if (this.#deletedServices.size > this.#maxDeletedServices) {
+        const first = this.#deletedServices.keys().next();
+        if (!first.done) this.#deletedServices.delete(first.value);
+      }
+    });
+  }
+
+  /** How many deleted Services are kept (for tests). */
+  get deletedServicesKept(): number {
+    return this.#deletedServices.size;
   }
 
   informers(): Informer<KObject>[] {
@@ -196,9 +234,12 @@ export class ClusterCache {
 
   /**
    * The cache as a ClusterSnapshot, with the cluster-wide policies read last in `others`. With
-   * `withDeletedPods`, recently deleted pods are included.
+   * `withDeletedPods`, recently deleted pods are included, and the Services deleted within
+   * `deletedServicesFor` (default the tombstone period; those deleted before are forgotten), each with
+   * `metadata.deletionTimestamp` the time of its deletion, and their EndpointSlices of then (unless a
+   * Service of the same name is live: its own are).
    */
-  snapshot(opts: { withDeletedPods?: boolean } = {}): ClusterSnapshot {
+  snapshot(opts: { withDeletedPods?: boolean; deletedServicesFor?: number } = {}): ClusterSnapshot {
     const snap = emptySnapshot();
     snap.namespaces = this.namespaces.list();
     snap.pods = this.pods.list();
@@ -208,6 +249,18 @@ export class ClusterCache {
     }
     snap.services = this.services.list();
     snap.endpointSlices = this.endpointSlices.list();
+    if (opts.withDeletedPods) {
+      const now = Date.now();
+      const keep = opts.deletedServicesFor ?? this.#tombstoneMs;
+      for (const [k, d] of this.#deletedServices) if (now - d.at > keep) this.#deletedServices.delete(k);
+      const liveServices = new Set(snap.services.map(cacheKey));
+      const liveSlices = new Set(snap.endpointSlices.map(cacheKey));
+      for (const d of this.#deletedServices.values()) {
+        snap.services.push(d.service);
+        if (liveServices.has(cacheKey(d.service))) continue;
+        for (const es of d.slices) if (!liveSlices.has(cacheKey(es))) snap.endpointSlices.push(es);
+      }
+    }
     snap.workloads = this.workloads.flatMap((i) => i.list());
     snap.cronJobs = this.cronJobs.list();
     snap.networkPolicies = this.networkPolicies.list();

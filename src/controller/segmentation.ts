@@ -535,7 +535,8 @@ export class SegmentationController {
 
   /**
    * The identity the flow path places flows with (built from the informer caches, recently deleted pods
-   * included, and rebuilt at most every identityRefreshMs): for the API's audit of a policy set.
+   * included, and the Services deleted within the longest learning.ruleExpiry, and rebuilt at most every
+   * identityRefreshMs): for the API's audit of a policy set.
    */
   identity(): Identity {
     return this.#currentIdentity();
@@ -553,7 +554,16 @@ export class SegmentationController {
       this.#identity = {
         version: v,
         at: now,
-        identity: buildIdentity(this.#cache.snapshot({ withDeletedPods: true })),
+        // Deleted Services are kept as long as an edge learned before their deletion may live.
+        identity: buildIdentity(
+          this.#cache.snapshot({
+            withDeletedPods: true,
+            deletedServicesFor: Math.max(
+              0,
+              ...[...this.#states.values()].map((st) => st.spec?.learning.ruleExpiryMs ?? 0),
+            ),
+          }),
+        ),
       };
     }
     return this.#identity.identity;

@@ -388,6 +388,8 @@ interface ServiceEntry {
   service: Service;
   /** Its peer numbers once a flow has reached it: for its IPv4 ClusterIP, and its IPv6 one. */
   peers?: [number | undefined, number | undefined];
+  /** When it was deleted (`metadata.deletionTimestamp`): a deleted Service, kept for the flows before. */
+  deletedAt?: number;
   /** The workloads its selector selects pods of (sorted). */
   backing: string[];
   /** For a Service without a selector: its EndpointSlices. */
@@ -729,6 +731,12 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * for which no rule is written, named in a warning.
    */
   const unbackedClusterIPs = new Map<string, { service: string; why: string; entry: ServiceEntry }>();
+  /**
+   * The ClusterIPs (normalised) of deleted Services (`metadata.deletionTimestamp`, the time of deletion:
+   * the controller keeps them a while) → each such Service, by creation: a flow before its deletion
+   * goes to the backends it had; after, the address is nobody's until a Service takes it again.
+   */
+  const deletedClusterIPs = new Map<string, ServiceEntry[]>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -804,6 +812,18 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
     const entry: ServiceEntry = { service: svc, backing, slices };
+    const deletedAt = svc.metadata.deletionTimestamp ? Date.parse(svc.metadata.deletionTimestamp) : NaN;
+    if (!Number.isNaN(deletedAt)) {
+      // Deleted: its ClusterIPs only, for the flows before its deletion (no role, no other address).
+      entry.deletedAt = deletedAt;
+      for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
+        if (ip === 'None' || ip === '') continue;
+        const list = deletedClusterIPs.get(normaliseIP(ip));
+        if (list === undefined) deletedClusterIPs.set(normaliseIP(ip), [entry]);
+        else list.push(entry);
+      }
+      continue;
+    }
     const backed = backing.length > 0 || slices.some(namesAddress);
     const unbackedWhy = selectorLess(svc)
       ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
@@ -941,6 +961,25 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const byLearnt = (ip: string, time: number): string | undefined => learntAt(ip, time)?.id;
 
   const serviceByPeer = new Map<number, ServiceEntry>();
+  const createdAt = (e: ServiceEntry) => Date.parse(e.service.metadata.creationTimestamp ?? '') || 0;
+  for (const list of deletedClusterIPs.values()) list.sort((a, b) => createdAt(a) - createdAt(b));
+  /**
+   * Who held the ClusterIP `ip` at `time`, when a deleted Service did: the Service created last at or
+   * before it (the first, before every one), the live one included. A deleted one, only before its
+   * deletion: after, no Service (`null`). Undefined when the live one (if any) holds it, as when no
+   * Service was deleted.
+   */
+  const deletedHolder = (ip: string, time: number): ServiceEntry | null | undefined => {
+    const deleted = deletedClusterIPs.get(ip);
+    if (deleted === undefined) return undefined;
+    const live = serviceIPs.get(ip) ?? unbackedClusterIPs.get(ip)?.entry;
+    let chosen: ServiceEntry | undefined;
+    for (const e of live === undefined ? deleted : [...deleted, live])
+      if (createdAt(e) <= time && (chosen === undefined || createdAt(e) >= createdAt(chosen))) chosen = e;
+    chosen ??= deleted[0]!;
+    if (chosen === live) return undefined;
+    return time < chosen.deletedAt! ? chosen : null;
+  };
   /** Addresses of timeless records taken for their holder as of the snapshot (warned about once each). */
   const heldSince = new Set<string>();
   const byIP = (ip: string, time: number, timeless: boolean): Peer | undefined => {
@@ -994,6 +1033,17 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       stats.byLearntIP++;
       return workloadPeer(earlier);
     }
+    const held = deletedClusterIPs.size > 0 ? deletedHolder(ip, time) : undefined;
+    if (held !== undefined) {
+      // A Service deleted since: the backends it had, before its deletion; after, an address of no one.
+      if (held !== null && (held.backing.length > 0 || held.slices.some(namesAddress))) {
+        stats.byServiceIP++;
+        return peerList[servicePeer(held, ip)]!;
+      }
+      return isPrivateIP(ip)
+        ? cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }))
+        : cached(`w:${ip}`, () => ({ id: `world:${ip}`, kind: 'world', ip }));
+    }
     const svc = serviceIPs.get(ip);
     if (svc) {
       stats.byServiceIP++;
@@ -1008,7 +1058,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     let n = peers[family];
     if (n === undefined) {
       const { namespace, name } = svc.service.metadata;
-      const id = `service:${namespace!}/${name}${family === 1 ? ' (IPv6)' : ''}`;
+      // A deleted Service's is not the one of the same name created since.
+      const id = `service:${namespace!}/${name}${svc.deletedAt !== undefined ? ' (deleted)' : ''}${family === 1 ? ' (IPv6)' : ''}`;
       peers[family] = n = numberOf({ id, kind: 'service', ip });
       serviceByPeer.set(n, svc);
     }

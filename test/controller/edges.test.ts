@@ -251,6 +251,42 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     expect(creditServiceEdges(buildIdentity(none), edges)).toBe(edges);
   });
 
+  it('are the backends a deleted Service had before its deletion, and a Service taking its address since has those after', () => {
+    const iso = (t: number) => new Date(t).toISOString();
+    const HOUR = 3_600_000;
+    // ghost (→ cart) lived from T0 - 1h to T0 + 1h; fresh (→ db) took its ClusterIP at T0 + 2h.
+    const deleted = ghost({ app: 'cart' }) as ReturnType<typeof ghost> & {
+      metadata: { creationTimestamp?: string; deletionTimestamp?: string };
+    };
+    deleted.metadata.creationTimestamp = iso(T0 - HOUR);
+    deleted.metadata.deletionTimestamp = iso(T0 + HOUR);
+    const fresh = ghost({ app: 'db' }) as typeof deleted;
+    fresh.metadata.name = 'fresh';
+    fresh.metadata.creationTimestamp = iso(T0 + 2 * HOUR);
+    const identity = buildIdentity(fixtureSnapshot(deleted, fresh));
+    const at = (t: number) => identity.resolve({ ip: '10.96.0.80' }, t, 80, false, 'TCP');
+    const backendsAt = (t: number) => {
+      const n = identity.resolveNumber({ ip: '10.96.0.80' }, t, 80, false, 'TCP');
+      return identity.serviceBackends(n, 80, 'TCP')?.map((b) => [identity.peerAt(b.peer).id, b.port]);
+    };
+    expect(backendsAt(T0)).toEqual([['shop/Deployment/cart', 8080]]);
+    // Nothing held the address between the deletion and fresh.
+    expect(at(T0 + 1.5 * HOUR)).toEqual({ id: 'private:10.96.0.80', kind: 'private', ip: '10.96.0.80' });
+    expect(backendsAt(T0 + 3 * HOUR)).toEqual([['shop/StatefulSet/db', 8080]]);
+    // The deleted Service is no Service with no backend now.
+    expect(identity.unbackedClusterIPs.has('10.96.0.80')).toBe(false);
+    // An edge learned to the address while ghost had no backend, then credited, stays credited after
+    // its deletion: to the backends it had then, never an ipBlock.
+    const credited = creditServiceEdges(identity, [edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0)]);
+    expect(credited).toEqual([edge(FRONTEND, 'shop/Deployment/cart', 8080, 5, T0)]);
+    // Without fresh, a flow after the deletion is an address of no one, as it is today.
+    const alone = buildIdentity(fixtureSnapshot(deleted));
+    expect(alone.resolve({ ip: '10.96.0.80' }, T0 + 3 * HOUR, 80, false, 'TCP').id).toBe(
+      'private:10.96.0.80',
+    );
+    expect(alone.resolve({ ip: '10.96.0.80' }, T0, 80, false, 'TCP').id).toBe('service:shop/ghost (deleted)');
+  });
+
   it('count each flow once when the learned edge already shares some of its flows with other edges', () => {
     const snap = ghostBackedByCartAndDb();
     // 7 flows learned to the address, 5 of them from a connection whose source stood for several

@@ -3,7 +3,7 @@
  * such a connection fails at the Service (kube-proxy or Cilium refuses it) before any pod a policy
  * selects is reached, so the audit does not count it as would-be-blocked; it counts it as a flow it
  * could not audit, and says why. An edge learned to such an address gets no ipBlock in the proposal,
- * and stands for the Service's backends once it has some.
+ * and stands for the Service's backends once it has some, and still once the Service is deleted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -74,6 +74,21 @@ afterAll(async () => {
   await ctrl?.stop();
 });
 
+/** frontend's proposed egress: the app of each pod peer, or the CIDR of each ipBlock, with the ports. */
+async function egress(): Promise<(string | undefined)[][]> {
+  const pnps = await listJson<ProposedNetworkPolicy>(
+    cluster,
+    `/apis/microseg.dev/v1alpha1/namespaces/${ns}/proposednetworkpolicies`,
+  );
+  const frontend = pnps.find((p) => p.spec.podSelector.matchLabels?.app === 'frontend');
+  return (frontend?.spec.egress ?? []).flatMap((r) =>
+    (r.to ?? []).map((t) => [
+      t.ipBlock?.cidr ?? t.podSelector?.matchLabels?.app,
+      (r.ports ?? []).map((p) => p.port).join(','),
+    ]),
+  );
+}
+
 describe('flows to the ClusterIP of a Service with no backend in the controller', () => {
   it('get no ipBlock for the ClusterIP in the proposal, and are credited to the backends the Service has since', async () => {
     await waitSeg(cluster, segName, 'Learning phase', (s) => s.status?.phase === 'Learning');
@@ -83,20 +98,6 @@ describe('flows to the ClusterIP of a Service with no backend in the controller'
     ]);
     expect(learned.status, await learned.text()).toBe(202);
     await waitSeg(cluster, segName, 'two edges', (s) => (s.status?.edges ?? 0) === 2);
-    /** frontend's proposed egress: the app of each pod peer, or the CIDR of each ipBlock, with the ports. */
-    const egress = async () => {
-      const pnps = await listJson<ProposedNetworkPolicy>(
-        cluster,
-        `/apis/microseg.dev/v1alpha1/namespaces/${ns}/proposednetworkpolicies`,
-      );
-      const frontend = pnps.find((p) => p.spec.podSelector.matchLabels?.app === 'frontend');
-      return (frontend?.spec.egress ?? []).flatMap((r) =>
-        (r.to ?? []).map((t) => [
-          t.ipBlock?.cidr ?? t.podSelector?.matchLabels?.app,
-          (r.ports ?? []).map((p) => p.port).join(','),
-        ]),
-      );
-    };
     const apiOnly = await eventually('a proposal for frontend', async () => {
       const e = await egress();
       return e.length > 0 ? e : undefined;
@@ -124,6 +125,38 @@ describe('flows to the ClusterIP of a Service with no backend in the controller'
         .find((e) => e.dst === `private:${clusterIPs.ghost}`);
     });
     expect(persisted.count).toBe(3);
+  });
+
+  it('stay credited to the backends a deleted Service had, and a flow from before the deletion reported late goes to them', async () => {
+    const beforeDeletion = new Date().toISOString();
+    await cluster.request('DELETE', `/api/v1/namespaces/${ns}/services/ghost`);
+    await eventually('the controller saw ghost deleted', () =>
+      ctrl.manager.cache.services.list().some((s) => s.metadata.name === 'ghost') ? undefined : true,
+    );
+    // A flow sent while ghost existed, reported after its deletion: ghost's pod's, a new edge.
+    const late = await ctrl.push([
+      flow(`${ns}/frontend`, clusterIPs.ghost!, 80, { count: 1, time: beforeDeletion }),
+    ]);
+    expect(late.status, await late.text()).toBe(202);
+    // Learned (and persisted) as an edge to ghost's pod, not folded into the edge to the address.
+    const toPod = await eventually('the learned edge to ghost’s pod', async () => {
+      const sets = await listJson<{
+        spec: { segmentation: string; edges: { dst: string; port: number; count: number }[] };
+      }>(cluster, '/apis/microseg.dev/v1alpha1/learnededgesets');
+      return sets
+        .filter((x) => x.spec.segmentation === segName)
+        .flatMap((x) => x.spec.edges)
+        .find((e) => e.dst === `${ns}/Pod/ghost`);
+    });
+    expect(toPod).toMatchObject({ port: 8080, count: 1 });
+    // The proposal written after the deletion (the reconcile that persisted the edge wrote it too) still
+    // admits frontend to ghost's pod, and has no ipBlock for the address.
+    const after = await egress();
+    expect(after.filter(([peer]) => peer !== undefined).sort()).toEqual([
+      ['api', '8080'],
+      ['ghost', '8080'],
+    ]);
+    expect(after.some(([peer]) => peer?.startsWith(clusterIPs.ghost!))).toBe(false);
   });
 
   it('are not counted as would-be-blocked in Audit: AuditClean stays True and says they could not be audited, and why', async () => {
