@@ -818,6 +818,10 @@ export class IsolationReconciler {
     this.newSpec(key, iso);
     if (iso.metadata.deletionTimestamp) {
       this.exclusionRetries.delete(key);
+      // Decided now, before the release: a leak check running meanwhile would publish Isolated (status and
+      // Event) while the pods are released, and its status write would move the Isolation under the
+      // finalizer's removal (a conflict, and the release retried).
+      this.supersedeChecks(key);
       if ((iso.metadata.finalizers ?? []).includes(ISOLATION_FINALIZER)) {
         await this.release(iso, 'deleted');
         await this.isolationWrite(iso, {
@@ -832,7 +836,6 @@ export class IsolationReconciler {
           },
         });
       }
-      this.supersedeChecks(key);
       this.o.metrics?.setActive(key, undefined);
       return {};
     }

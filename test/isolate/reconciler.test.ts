@@ -2082,3 +2082,32 @@ describe('IsolationReconciler: a leak check already running when a resync says t
     expect(reasons(kube)).not.toContain('Isolated');
   });
 });
+
+describe('IsolationReconciler: a leak check already running when the Isolation is deleted', () => {
+  it('publishes nothing while, or after, its pods are released', async () => {
+    const { kube, reconciler } = setup();
+    reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
+    const checking = kube.gate((q) => q.method === 'GET' && q.path === paths.namespaces());
+    await reconciler.reconcile(KEY);
+    await checking.reached;
+    // The Isolation is deleted: the reconcile releases its pod and is held at the finalizer's removal,
+    // while the check that was running finishes.
+    markDeleted(kube, reconciler);
+    const unfinalized = kube.gate((q) => q.method === 'PATCH' && q.path === paths.isolation(NS, 'cut-web-1'));
+    const deleting = reconciler.reconcile(KEY);
+    await unfinalized.reached;
+    expect(serverPod(kube, 'web-1').metadata.labels[QUARANTINE_LABEL]).toBeUndefined();
+    checking.release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    unfinalized.release();
+    // Done in one reconcile: no status write of the check's moved the Isolation under the finalizer's removal.
+    await deleting;
+    expect(serverIso(kube).metadata.finalizers ?? []).not.toContain(ISOLATION_FINALIZER);
+    await settle(reconciler);
+    const reasons = kube.events
+      .filter((e) => (e.involvedObject as { kind: string }).kind === 'Isolation')
+      .map((e) => e.reason);
+    expect(reasons).not.toContain('Isolated');
+    expect(serverIso(kube).status?.phase).not.toBe('Isolated');
+  });
+});
