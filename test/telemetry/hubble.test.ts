@@ -1242,6 +1242,17 @@ describe('HubbleSource against a scripted relay', () => {
     expect(make({ initialMs: 100, maxMs: 100, multiplier: 1, jitter: 0, resetAfterMs: 1 })).not.toThrow();
   });
 
+  it('rejects node check timings that would ask the relay without pause or cannot be waited', () => {
+    const make = (o: Partial<HubbleSourceOptions>) => () =>
+      new HubbleSource(new FlowQueue({ capacity: 1 }), { address: '127.0.0.1:4245', normalize, ...o });
+    // A check every 0 ms would call ServerStatus back to back for as long as a node is counted unavailable.
+    expect(make({ nodeCheckMs: 0 })).toThrow('nodeCheckMs must be a positive integer, got 0');
+    expect(make({ nodeCheckMs: 1.5 })).toThrow('nodeCheckMs must be a positive integer, got 1.5');
+    expect(make({ nodeCheckMs: Number.NaN })).toThrow('nodeCheckMs must be a positive integer, got NaN');
+    expect(make({ nodeSettleMs: -1 })).toThrow('nodeSettleMs must be a non-negative integer, got -1');
+    expect(make({ nodeCheckMs: 1, nodeSettleMs: 0 })).not.toThrow();
+  });
+
   it('stops promptly while waiting to reconnect', async () => {
     const relay = new FakeRelay();
     await relay.start();
