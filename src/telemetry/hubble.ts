@@ -27,6 +27,7 @@ import type {
   FlowFilterMsg,
   GetFlowsRequest,
   GetFlowsResponse,
+  GetNodesResponse,
   ObserverClient,
   ServerStatusResponse,
 } from './proto.ts';
@@ -141,9 +142,9 @@ export interface HubbleSourceOptions {
   nodeSettleMs?: number;
   /**
    * How often, while nodes are counted unavailable on an open stream, the relay's ServerStatus is asked
-   * which nodes it cannot reach: one it no longer lists (when it lists them all) is reachable again and
-   * attached to the stream, and is taken out of the unavailable ones although it sends no flow. Default
-   * 30 000 ms.
+   * which nodes it cannot reach: one it no longer lists (when it lists them all) is taken out of the
+   * unavailable ones although it sends no flow, told connected or, when the relay's GetNodes no longer
+   * lists it (it left the cluster), gone. Default 30 000 ms.
    */
   nodeCheckMs?: number;
 }
@@ -162,7 +163,8 @@ export type HubbleEvent =
    * NODE_CONNECTED or NODE_GONE (also told for the nodes of earlier streams that a new stream's
    * opening messages did not name and the relay no longer knows; NODE_CONNECTED also for a node counted
    * missing whose flows arrive again, which the relay sends without a node_status, or that the relay's
-   * ServerStatus no longer lists among the nodes it cannot reach). `unavailable`: every node whose flows are missing now, sorted.
+   * ServerStatus no longer lists among the nodes it cannot reach and its GetNodes lists connected;
+   * NODE_GONE also for such a node GetNodes does not list). `unavailable`: every node whose flows are missing now, sorted.
    */
   | { type: 'node_status'; state: string; nodes: string[]; message?: string; unavailable: string[] };
 
@@ -660,6 +662,18 @@ export class HubbleSource {
     });
   }
 
+  /** One GetNodes call on the source's channel (Hubble Relay only; call after start()). */
+  getNodes(timeoutMs = 5000): Promise<GetNodesResponse> {
+    const client = this.client;
+    if (!client) return Promise.reject(new Error('hubble source is not started'));
+    return new Promise((resolve, reject) => {
+      client.GetNodes({}, { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(err);
+        else resolve(res ?? {});
+      });
+    });
+  }
+
   private updateCheckpointGauge(): void {
     const t = this.committed.time;
     this.m.checkpointSeconds = t === undefined ? 0 : Number(t / 1_000_000n) / 1000;
@@ -985,46 +999,74 @@ export class HubbleSource {
   /**
    * Asks the relay which nodes it cannot reach. When it lists them all (it names at most 10), a node
    * counted missing that it does not list is taken out: one to confirm (the opening did not name it) is
-   * one it no longer knows or reaches, forgotten as gone; any other is reachable again (the relay attaches
-   * a peer it reaches to the stream, with no node_status), connected. One it lists stays unavailable, and
-   * so does one the stream said missing again after the question was sent (the answer is older). Without
-   * an answer (or with a partial list) they stay counted and are asked about again at the next check.
+   * one it no longer knows or reaches, forgotten as gone. Any other is reachable again (the relay attaches
+   * a peer it reaches to the stream, with no node_status) or has left the cluster (its peer removed):
+   * ServerStatus does not say which, so the relay's GetNodes, which lists every node it knows with its
+   * state, is asked. One it lists connected is told NODE_CONNECTED; one it does not list, NODE_GONE (and
+   * forgotten); one it lists in another state stays counted. A relay that does not answer GetNodes (an
+   * agent's Hubble server does not serve it) has them told NODE_CONNECTED. One ServerStatus lists stays
+   * unavailable, and so does one the stream said missing again after the question was sent (the answer
+   * is older). Without an answer (or with a partial list) they stay counted and are asked about again at
+   * the next check.
    */
   private async confirmNodes(seq: number): Promise<void> {
-    const asked = this.missingSaidCount;
-    let res: ServerStatusResponse | undefined;
     this.nodeCheckRunning = true;
     try {
-      res = await this.serverStatus();
-    } catch {
-      res = undefined;
+      await this.checkNodes(seq);
     } finally {
       this.nodeCheckRunning = false;
     }
-    if (seq !== this.streamSeq || !this.running || this.call === undefined) return;
-    if (res !== undefined) {
-      const listed = new Set(res.unavailable_nodes ?? []);
-      const count = res.num_unavailable_nodes?.value ?? 0;
-      const complete = res.num_unavailable_nodes !== undefined && listed.size >= count;
-      const gone: string[] = [];
-      const back: string[] = [];
-      for (const [n, state] of this.nodeStates) {
-        if (state !== 'missing' || listed.has(n) || !complete || (this.missingSaid.get(n) ?? 0) > asked)
-          continue;
-        if (this.nodesToConfirm.has(n)) {
-          this.nodeStates.delete(n);
-          gone.push(n);
-        } else {
-          this.nodeStates.set(n, 'connected');
-          back.push(n);
-        }
-      }
-      this.nodesToConfirm.clear();
-      // Told once the check is over: what a tell schedules is the next check.
-      if (gone.length > 0) this.tellNodes('NODE_GONE', gone.sort());
-      if (back.length > 0) this.tellNodes('NODE_CONNECTED', back.sort());
+    // Told within the check: what a tell schedules is this one.
+    if (this.isStream(seq)) this.scheduleNodeCheck(this.nodeCheckMs);
+  }
+
+  /** True while stream `seq` is the one open. */
+  private isStream(seq: number): boolean {
+    return seq === this.streamSeq && this.running && this.call !== undefined;
+  }
+
+  private async checkNodes(seq: number): Promise<void> {
+    const asked = this.missingSaidCount;
+    // Still counted, and not said missing by the stream since the question was sent.
+    const stillOut = (n: string) =>
+      this.nodeStates.get(n) === 'missing' && (this.missingSaid.get(n) ?? 0) <= asked;
+    const res = await this.serverStatus().catch(() => undefined);
+    if (!this.isStream(seq) || res === undefined) return;
+    const listed = new Set(res.unavailable_nodes ?? []);
+    const count = res.num_unavailable_nodes?.value ?? 0;
+    const complete = res.num_unavailable_nodes !== undefined && listed.size >= count;
+    const gone: string[] = [];
+    const reached: string[] = [];
+    for (const n of this.nodeStates.keys()) {
+      if (!complete || listed.has(n) || !stillOut(n)) continue;
+      if (this.nodesToConfirm.has(n)) {
+        this.nodeStates.delete(n);
+        gone.push(n);
+      } else reached.push(n);
     }
-    this.scheduleNodeCheck(this.nodeCheckMs);
+    this.nodesToConfirm.clear();
+    if (gone.length > 0) this.tellNodes('NODE_GONE', gone.sort());
+    if (reached.length === 0) return;
+    const nodes = await this.getNodes().catch(() => undefined);
+    if (!this.isStream(seq)) return;
+    const known =
+      nodes === undefined
+        ? undefined
+        : new Map((nodes.nodes ?? []).map((n) => [n.name ?? '', n.state ?? 'UNKNOWN_NODE_STATE']));
+    const back: string[] = [];
+    const left: string[] = [];
+    for (const n of reached) {
+      if (!stillOut(n)) continue;
+      if (known === undefined || known.get(n) === 'NODE_CONNECTED') {
+        this.nodeStates.set(n, 'connected');
+        back.push(n);
+      } else if (!known.has(n)) {
+        this.nodeStates.delete(n);
+        left.push(n);
+      }
+    }
+    if (left.length > 0) this.tellNodes('NODE_GONE', left.sort());
+    if (back.length > 0) this.tellNodes('NODE_CONNECTED', back.sort());
   }
 
   private reportInvalid(): void {

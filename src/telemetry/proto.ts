@@ -49,6 +49,11 @@ export type ObserverClient = grpc.Client & {
     options: grpc.CallOptions,
     callback: (err: grpc.ServiceError | null, res?: ServerStatusResponse) => void,
   ): grpc.ClientUnaryCall;
+  GetNodes(
+    request: Record<string, never>,
+    options: grpc.CallOptions,
+    callback: (err: grpc.ServiceError | null, res?: GetNodesResponse) => void,
+  ): grpc.ClientUnaryCall;
 };
 
 export type ObserverClientConstructor = new (
@@ -129,4 +134,9 @@ export interface ServerStatusResponse {
   num_unavailable_nodes?: { value?: number };
   unavailable_nodes?: string[];
   version?: string;
+}
+
+/** GetNodes (Hubble Relay): every node the relay knows, with its state (a NodeState name). */
+export interface GetNodesResponse {
+  nodes?: { name?: string; state?: string }[];
 }

@@ -36,6 +36,14 @@ export class FakeRelay {
    * held until the promise this returns settles: an answer that reaches the client after the stream said more.
    */
   holdStatus: (() => Promise<void>) | undefined;
+  /**
+   * The nodes the relay knows (its peers), answered by GetNodes: connected, or unavailable when in
+   * `unavailableNodes`. Unset, GetNodes is not served (as by a Hubble agent).
+   */
+  knownNodes: string[] | undefined;
+  /** A state GetNodes gives a node instead (the two calls answered at different instants). */
+  knownStates: Record<string, string> = {};
+  getNodesCalls = 0;
   private history: GetFlowsResponse[] = [];
   private server: grpc.Server | undefined;
   private live = new Set<{ call: Stream; sent: number; limit: number | undefined }>();
@@ -87,6 +95,24 @@ export class FakeRelay {
         };
         if (this.holdStatus) void this.holdStatus().then(() => cb(null, answer));
         else cb(null, answer);
+      },
+      GetNodes: (
+        _call: grpc.ServerUnaryCall<unknown, unknown>,
+        cb: grpc.sendUnaryData<Record<string, unknown>>,
+      ) => {
+        this.getNodesCalls++;
+        if (this.knownNodes === undefined) {
+          cb({ code: grpc.status.UNIMPLEMENTED, details: 'GetNodes not implemented' });
+          return;
+        }
+        cb(null, {
+          nodes: this.knownNodes.map((name) => ({
+            name,
+            state:
+              this.knownStates[name] ??
+              (this.unavailableNodes.includes(name) ? 'NODE_UNAVAILABLE' : 'NODE_CONNECTED'),
+          })),
+        });
       },
     });
     const creds = this.tls

@@ -734,6 +734,58 @@ describe('HubbleSource against a scripted relay', () => {
     expect(source.metrics().nodeStatus).toEqual({ NODE_CONNECTED: 1, NODE_UNAVAILABLE: 1, NODE_ERROR: 1 });
   });
 
+  it('tells a node the relay no longer lists because it left the cluster as gone, not connected', async () => {
+    // Its agent stops (NODE_ERROR on the stream), then the node is deleted (a scale-down): the relay drops
+    // the peer, so ServerStatus no longer lists it among the nodes it cannot reach, as for one reached
+    // again. GetNodes lists every node the relay knows: one it does not list has left.
+    const relay = new FakeRelay();
+    const status = (state_change: string, node_names: string[], seconds: number, message?: string) => ({
+      node_status: { state_change, node_names, ...(message !== undefined ? { message } : {}) },
+      node_name: 'kind-kind/kind-control-plane',
+      time: { seconds: String(seconds) },
+    });
+    const all = ['kind-kind/kind-control-plane', 'kind-kind/kind-worker2', 'kind-kind/kind-worker3'];
+    relay.greeting = () => [status('NODE_CONNECTED', all, 100)];
+    relay.knownNodes = all;
+    relay.publish(scriptedFlow(1, 101));
+    const events: HubbleEvent[] = [];
+    const { source, c } = await started(relay, {
+      checkpoint: at100s(),
+      nodeCheckMs: 20,
+      onEvent: (e) => events.push(e),
+    });
+    const nodeEvents = () => events.filter((e) => e.type === 'node_status');
+    await waitFor(() => c.flows.length >= 1);
+
+    relay.unavailableNodes = ['kind-kind/kind-worker2', 'kind-kind/kind-worker3'];
+    relay.publish(
+      status('NODE_ERROR', ['kind-kind/kind-worker2', 'kind-kind/kind-worker3'], 102, 'connection refused'),
+    );
+    await waitFor(() => source.metrics().unavailableNodes === 2, 5000, 'both failing');
+    // worker2 is deleted; worker3 comes back, quiet. Neither is listed unreachable any more.
+    relay.knownNodes = ['kind-kind/kind-control-plane', 'kind-kind/kind-worker3'];
+    relay.unavailableNodes = [];
+    await waitFor(() => source.metrics().unavailableNodes === 0, 5000, 'both out');
+    expect(nodeEvents().slice(-2)).toEqual([
+      { type: 'node_status', state: 'NODE_GONE', nodes: ['kind-kind/kind-worker2'], unavailable: [] },
+      { type: 'node_status', state: 'NODE_CONNECTED', nodes: ['kind-kind/kind-worker3'], unavailable: [] },
+    ]);
+    expect(relay.getNodesCalls).toBeGreaterThanOrEqual(1);
+
+    // One ServerStatus no longer lists but GetNodes still says unreachable (the two calls raced) stays
+    // counted until a check agrees.
+    relay.publish(status('NODE_ERROR', ['kind-kind/kind-worker3'], 103, 'connection refused'));
+    await waitFor(() => source.metrics().unavailableNodes === 1, 5000, 'worker3 failing again');
+    const getNodes = relay.getNodesCalls;
+    relay.knownStates = { 'kind-kind/kind-worker3': 'NODE_ERROR' };
+    relay.unavailableNodes = [];
+    await waitFor(() => relay.getNodesCalls >= getNodes + 2, 5000, 'two checks asking GetNodes');
+    expect(source.metrics().unavailableNodes).toBe(1);
+    relay.knownStates = {};
+    await waitFor(() => source.metrics().unavailableNodes === 0, 5000, 'worker3 back');
+    expect(nodeEvents().at(-1)).toMatchObject({ state: 'NODE_CONNECTED', nodes: ['kind-kind/kind-worker3'] });
+  });
+
   it('keeps counting a node that failed after the relay answered a check, whatever that answer says', async () => {
     const relay = new FakeRelay();
     const status = (state_change: string, node_names: string[], seconds: number) => ({
