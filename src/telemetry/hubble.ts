@@ -652,24 +652,28 @@ export class HubbleSource {
 
   /** One ServerStatus call on the source's channel (call after start()). */
   serverStatus(timeoutMs = 5000): Promise<ServerStatusResponse> {
-    const client = this.client;
-    if (!client) return Promise.reject(new Error('hubble source is not started'));
-    return new Promise((resolve, reject) => {
-      client.ServerStatus({}, { deadline: Date.now() + timeoutMs }, (err, res) => {
-        if (err) reject(err);
-        else resolve(res ?? {});
-      });
-    });
+    return this.unary((client, options, cb) => client.ServerStatus({}, options, cb), timeoutMs);
   }
 
   /** One GetNodes call on the source's channel (Hubble Relay only; call after start()). */
   getNodes(timeoutMs = 5000): Promise<GetNodesResponse> {
+    return this.unary((client, options, cb) => client.GetNodes({}, options, cb), timeoutMs);
+  }
+
+  private unary<T>(
+    call: (
+      client: ObserverClient,
+      options: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: T) => void,
+    ) => unknown,
+    timeoutMs: number,
+  ): Promise<T> {
     const client = this.client;
     if (!client) return Promise.reject(new Error('hubble source is not started'));
     return new Promise((resolve, reject) => {
-      client.GetNodes({}, { deadline: Date.now() + timeoutMs }, (err, res) => {
+      call(client, { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(err);
-        else resolve(res ?? {});
+        else resolve(res ?? ({} as T));
       });
     });
   }

@@ -61,6 +61,15 @@ const invalidInto = (events: HubbleEvent[]) => (e: HubbleEvent) => {
   if (e.type === 'invalid') events.push(e);
 };
 
+/**
+ * A node_status as Hubble Relay sends it mid-stream: with the relay's own node_name and the time it was
+ * sent (`seconds`).
+ */
+const relayNodeStatus = (state_change: string, node_names: string[], seconds: number, message?: string) => ({
+  node_status: { state_change, node_names, ...(message !== undefined ? { message } : {}) },
+  node_name: 'kind-kind/kind-control-plane',
+  time: { seconds: String(seconds) },
+});
 const ports = (flows: Flow[]) => flows.map((f) => f.srcPort! - 40000);
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
@@ -676,11 +685,7 @@ describe('HubbleSource against a scripted relay', () => {
     // unavailable (the opening) or failing (NODE_ERROR) that recovers is attached to the stream again
     // with no node_status, and a quiet one sends no flow that could say so.
     const relay = new FakeRelay();
-    const status = (state_change: string, node_names: string[], seconds: number, message?: string) => ({
-      node_status: { state_change, node_names, ...(message !== undefined ? { message } : {}) },
-      node_name: 'kind-kind/kind-control-plane',
-      time: { seconds: String(seconds) },
-    });
+    const status = relayNodeStatus;
     relay.greeting = () => [
       status('NODE_CONNECTED', ['kind-kind/kind-control-plane', 'kind-kind/kind-worker2'], 100),
       status('NODE_UNAVAILABLE', ['kind-kind/kind-worker3'], 100),
@@ -739,11 +744,7 @@ describe('HubbleSource against a scripted relay', () => {
     // the peer, so ServerStatus no longer lists it among the nodes it cannot reach, as for one reached
     // again. GetNodes lists every node the relay knows: one it does not list has left.
     const relay = new FakeRelay();
-    const status = (state_change: string, node_names: string[], seconds: number, message?: string) => ({
-      node_status: { state_change, node_names, ...(message !== undefined ? { message } : {}) },
-      node_name: 'kind-kind/kind-control-plane',
-      time: { seconds: String(seconds) },
-    });
+    const status = relayNodeStatus;
     const all = ['kind-kind/kind-control-plane', 'kind-kind/kind-worker2', 'kind-kind/kind-worker3'];
     relay.greeting = () => [status('NODE_CONNECTED', all, 100)];
     relay.knownNodes = all;
@@ -788,11 +789,7 @@ describe('HubbleSource against a scripted relay', () => {
 
   it('keeps counting a node that failed after the relay answered a check, whatever that answer says', async () => {
     const relay = new FakeRelay();
-    const status = (state_change: string, node_names: string[], seconds: number) => ({
-      node_status: { state_change, node_names },
-      node_name: 'kind-kind/kind-control-plane',
-      time: { seconds: String(seconds) },
-    });
+    const status = relayNodeStatus;
     relay.greeting = () => [
       status('NODE_CONNECTED', ['a', 'b'], 100),
       status('NODE_UNAVAILABLE', ['a'], 100),
