@@ -108,6 +108,17 @@ function markDeleted(kube: FakeKube, r: IsolationReconciler): void {
   r.forget(NS, 'cut-web-1');
 }
 
+/** Someone else's policies take the quarantine policy's name and the salted one it falls back to. */
+function takeQuarantineNames(kube: FakeKube, salted: string): void {
+  for (const name of ['microseg-quarantine-cut-web-1', salted])
+    kube.objects.set(paths.networkPolicy(NS, name), {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name, namespace: NS, resourceVersion: '1' },
+      spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
+    });
+}
+
 const UNAVAILABLE = 'the server is currently unable to handle the request';
 const unavailable = () => new KubeError(503, 'ServiceUnavailable', UNAVAILABLE);
 
@@ -1947,13 +1958,7 @@ describe('IsolationReconciler: a leak check that publishes while a reconcile of 
     await checkPublishesDuringReconcile(kube, reconciler, 'web-1', {
       // Someone else's policies now hold the quarantine policy's name and the salted one it falls back to.
       meanwhile: () => {
-        for (const name of ['microseg-quarantine-cut-web-1', salted])
-          kube.objects.set(paths.networkPolicy(NS, name), {
-            apiVersion: 'networking.k8s.io/v1',
-            kind: 'NetworkPolicy',
-            metadata: { name, namespace: NS, resourceVersion: '1' },
-            spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
-          });
+        takeQuarantineNames(kube, salted);
       },
     });
     const st = serverIso(kube).status!;
@@ -2041,13 +2046,7 @@ describe('IsolationReconciler: a leak check already running when a resync says t
     reconciler.observe(createIsolation(kube, { mechanism: 'NetworkPolicy' }));
     const salted = `microseg-quarantine-cut-web-1-${serverIso(kube).metadata.uid!.replace(/-/g, '').slice(0, 8)}`;
     const written = await failedWhileCheckRuns(kube, reconciler, () => {
-      for (const name of ['microseg-quarantine-cut-web-1', salted])
-        kube.objects.set(paths.networkPolicy(NS, name), {
-          apiVersion: 'networking.k8s.io/v1',
-          kind: 'NetworkPolicy',
-          metadata: { name, namespace: NS, resourceVersion: '1' },
-          spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
-        });
+      takeQuarantineNames(kube, salted);
     });
     expect([written.phase, written.message]).toEqual([
       'Failed',
