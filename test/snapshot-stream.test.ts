@@ -208,6 +208,43 @@ describe('snapshot files', () => {
     expect(fromDir.pods.map((p) => p.metadata.name)).toEqual(['c']);
   });
 
+  it('knows a report.json in a directory in every encoding it reads (gzip, byte order marks, UTF-16)', async () => {
+    const report = JSON.stringify({ reportVersion: 1, warnings: [], padding: 'x'.repeat(5000) }, null, 2);
+    const utf16le = (t: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(t, 'utf16le')]);
+    const encodings: [string, Buffer][] = [
+      ['utf-8', Buffer.from(report)],
+      ['utf-8 with a byte order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(report)])],
+      ['utf-16le with a byte order mark', utf16le(report)],
+      ['utf-16be with a byte order mark', utf16le(report).swap16()],
+      ['utf-16le without a mark', Buffer.from(report, 'utf16le')],
+      ['utf-16be without a mark', Buffer.from(report, 'utf16le').swap16()],
+      ['gzip', gzipSync(report)],
+      ['gzip of utf-16le', gzipSync(utf16le(report))],
+    ];
+    for (const [encoding, bytes] of encodings) {
+      const sub = mkdtempSync(join(tmpdir(), 'microseg-reportdir-'));
+      writeFileSync(join(sub, 'report.json'), bytes);
+      await expect(
+        loadVerifySnapshot([sub], undefined, () => {}),
+        encoding,
+      ).rejects.toThrow(
+        new InputError(
+          `${sub}: the directory has no .json, .yaml or .yml file but report.json, which recommend writes (no Kubernetes object)`,
+        ),
+      );
+      // Beside Kubernetes objects, also UTF-16 ones, it is left out.
+      writeFileSync(
+        join(sub, 'a.yaml'),
+        utf16le('apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n'),
+      );
+      const snap = await loadVerifySnapshot([sub], undefined, () => {});
+      expect(
+        snap.namespaces.map((n) => n.metadata.name),
+        encoding,
+      ).toEqual(['shop']);
+    }
+  });
+
   it('checks objects before compacting them, and names missing files and bad gzip', async () => {
     writeFileSync(
       join(dir, 'nospec.json'),

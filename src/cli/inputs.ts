@@ -23,7 +23,14 @@ import {
 } from '../model/snapshot.ts';
 import { streamJsonObjects } from '../model/stream.ts';
 import type { FlowFormat, IngestStats } from '../flows/reader.ts';
-import { detectRecordFormat, FLOW_FORMATS, gunzipIfNeeded, joinBytes, openSource } from '../flows/reader.ts';
+import {
+  decodeHead,
+  detectRecordFormat,
+  FLOW_FORMATS,
+  gunzipIfNeeded,
+  joinBytes,
+  openSource,
+} from '../flows/reader.ts';
 import { onlyUnreadKinds, replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
 import { closestName } from '../model/order.ts';
@@ -105,17 +112,23 @@ export async function* readObjects(
   yield* parseSnapshotText((await joinBytes(all(), path, opts)).toString('utf8'), path);
 }
 
-/** A directory written by `microseg recommend` also holds its report.json: not policy objects. */
+/**
+ * A directory written by `microseg recommend` also holds its report.json: not policy objects. Told by
+ * how the file starts, decoded as every input is (gzip, byte order marks, UTF-16: `decodeHead`).
+ */
 async function isReport(path: string): Promise<boolean> {
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(200);
-    const { bytesRead } = await fh.read(buf, 0, 200, 0);
-    return /^\s*\{\s*"reportVersion"\s*:/.test(buf.toString('utf8', 0, bytesRead));
+    const buf = Buffer.alloc(REPORT_HEAD_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, REPORT_HEAD_BYTES, 0);
+    return /^\s*\{\s*"reportVersion"\s*:/.test(decodeHead(buf.subarray(0, bytesRead)));
   } finally {
     await fh.close();
   }
 }
+
+/** The bytes read to tell a report.json: its first key even as UTF-16, or compressed. */
+const REPORT_HEAD_BYTES = 512;
 
 /** The files an argument names: itself, or every .json/.yaml/.yml file of a directory, sorted by name. */
 async function expand(p: string): Promise<string[]> {

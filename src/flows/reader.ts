@@ -13,7 +13,7 @@ import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { constants } from 'node:buffer';
-import { createGunzip } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, gunzipSync } from 'node:zlib';
 import { Composer, Parser } from 'yaml';
 import type { Document } from 'yaml';
 import { flattenLists, InputError, parseObjectsText } from '../model/snapshot.ts';
@@ -405,6 +405,24 @@ export function decodeBytes(bytes: Buffer, encoding?: string): string {
   // The decoder drops a byte order mark at the start, and reads on when there is none.
   const decoding = bom || encoding === undefined ? utf16Encoding(bytes) : encoding;
   return decoding === undefined ? bytes.toString('utf8') : new TextDecoder(decoding).decode(bytes);
+}
+
+/**
+ * The text the first bytes of a file start with, decoded as `readWholeText` decodes the whole: gzip
+ * decompressed as far as these bytes go, then `decodeBytes`. For telling what a file is by how it
+ * starts (the report.json `recommend` writes) without reading it all; gzip that cannot be
+ * decompressed gives no text (the reader of the whole file names the error).
+ */
+export function decodeHead(bytes: Buffer): string {
+  let head = bytes;
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    try {
+      head = gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch {
+      return '';
+    }
+  }
+  return decodeBytes(head);
 }
 
 /**
