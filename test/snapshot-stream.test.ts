@@ -254,7 +254,7 @@ describe('snapshot files', () => {
       new InputError(`${join(dir, 'nospec.json')}: Pod x/p: spec is missing`),
     );
     await expect(loadSnapshotFiles([join(dir, 'nope.json')])).rejects.toThrow(
-      new InputError(`${join(dir, 'nope.json')}: cannot read: no such file or directory`),
+      new InputError(`${join(dir, 'nope.json')}: cannot read: no such file`),
     );
     writeFileSync(join(dir, 'bad.gz'), Buffer.concat([gzipSync('[{"a":1}]').subarray(0, 12)]));
     await expect(loadSnapshotFiles([join(dir, 'bad.gz')])).rejects.toThrow(

@@ -30,6 +30,7 @@ import {
   gunzipIfNeeded,
   joinBytes,
   openSource,
+  readProblem,
 } from '../flows/reader.ts';
 import { onlyUnreadKinds, replaceRepeated, snapshotWarnings } from '../verify/load.ts';
 import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
@@ -133,8 +134,8 @@ const REPORT_HEAD_BYTES = 512;
 /** The files an argument names: itself, or every .json/.yaml/.yml file of a directory, sorted by name. */
 async function expand(p: string): Promise<string[]> {
   if (p === '-') return [p];
-  const st = await stat(p).catch(() => {
-    throw new InputError(`${p}: cannot read: no such file or directory`);
+  const st = await stat(p).catch((err: unknown) => {
+    throw new InputError(`${p}: cannot read: ${readProblem(err)}`);
   });
   if (!st.isDirectory()) return [p];
   const files = (await readdir(p))

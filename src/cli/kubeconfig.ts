@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { NO_SUCH_FILE } from '../flows/reader.ts';
 import { UsageError } from './io.ts';
 
 /** Where a pod's ServiceAccount token is mounted: its presence means "in a cluster". */
@@ -34,7 +35,7 @@ function fileProblem(file: string): string | undefined {
     return statSync(file).isFile() ? undefined : 'not a file';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : (err as Error).message;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? NO_SUCH_FILE : (err as Error).message;
   }
 }
 

@@ -13,13 +13,14 @@ import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { access, lstat, mkdir, open, readlink, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { NO_SUCH_FILE } from '../flows/reader.ts';
 import { UsageError, writePieces } from './io.ts';
 
 /** The problem an error of the file system names, in a few words. */
 function problem(err: unknown): string {
   switch ((err as NodeJS.ErrnoException).code) {
     case 'ENOENT':
-      return 'no such file or directory';
+      return NO_SUCH_FILE;
     case 'ENOTDIR':
     case 'EEXIST':
       return 'not a directory';

@@ -440,11 +440,32 @@ export async function readWholeText(
   return decodeBytes(bytes, opts.encoding);
 }
 
+/** What every command says of a path where nothing is. */
+export const NO_SUCH_FILE = 'no such file';
+
+/**
+ * Why a file could not be read, in words, not as an error code: the same for every input (flows,
+ * cluster snapshots and policies, queries).
+ */
+export function readProblem(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return NO_SUCH_FILE;
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default:
+      return (err as Error).message;
+  }
+}
+
 /** The message of an InputError for a file that cannot be read. */
 function cannotRead(source: string, err: unknown): InputError {
-  const e = err as NodeJS.ErrnoException;
-  const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message;
-  return new InputError(`${source}: cannot read: ${why}`);
+  return new InputError(`${source}: cannot read: ${readProblem(err)}`);
 }
 
 /**

@@ -3,7 +3,7 @@
  * parsing endpoint and query arguments.
  */
 import { createReadStream } from 'node:fs';
-import { readWholeText } from '../flows/reader.ts';
+import { readProblem, readWholeText } from '../flows/reader.ts';
 import type { Pod } from '../model/k8s.ts';
 import {
   CUSTOM_WORKLOAD_KINDS,
@@ -219,23 +219,6 @@ export async function readText(
     })();
   }
   return readWholeText(src, path, opts);
-}
-
-/** Why a file could not be read, in words (as the snapshot and flow readers say it), not as a code. */
-function readProblem(err: unknown): string {
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'ENOTDIR':
-      return 'a part of the path is not a directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    default:
-      return (err as Error).message;
-  }
 }
 
 export function snapshotFromText(text: string, source: string): ClusterSnapshot {

@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { COMMANDS, joinNegativeValues, runCli } from '../../src/cli/main.ts';
@@ -176,4 +179,35 @@ describe('microseg graph --format', () => {
       });
     },
   );
+});
+
+describe('a missing path', () => {
+  it('is "no such file", in the same words, whatever input names it', async () => {
+    const fixture = (p: string) => fileURLToPath(new URL(`../fixtures/${p}`, import.meta.url));
+    const cluster = fixture('verify/shop-cluster.yaml');
+    const flows = fixture('flows/generic.jsonl');
+    const missing = join(mkdtempSync(join(tmpdir(), 'microseg-missing-')), 'nope.json');
+    const cases: [string[], string][] = [
+      [['recommend', '--flows', missing, '--cluster', cluster], `microseg recommend: ${missing}`],
+      [['recommend', '--flows', flows, '--cluster', missing], `microseg recommend: ${missing}`],
+      [
+        ['simulate', '--cluster', missing, '--queries', fixture('verify/queries.json')],
+        `microseg simulate: ${missing}`,
+      ],
+      [['simulate', '--cluster', cluster, '--queries', missing], `microseg simulate: ${missing}`],
+    ];
+    for (const [args, who] of cases)
+      expect(await cli(args), args.join(' ')).toEqual({
+        code: EXIT.usage,
+        out: '',
+        err: `${who}: cannot read: no such file\n`,
+      });
+    // A path under a file is not missing: it says so, as for every input.
+    const under = join(flows, 'x.json');
+    expect(await cli(['recommend', '--flows', flows, '--cluster', under])).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: `microseg recommend: ${under}: cannot read: a part of the path is not a directory\n`,
+    });
+  });
 });

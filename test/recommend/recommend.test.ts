@@ -348,7 +348,7 @@ describe('microseg recommend refuses and explains', () => {
       ],
       [
         ['recommend', '--flows', 'f', '--cluster', join(dir, 'nope.json')],
-        `microseg recommend: ${join(dir, 'nope.json')}: cannot read: no such file or directory\n`,
+        `microseg recommend: ${join(dir, 'nope.json')}: cannot read: no such file\n`,
       ],
     ];
     for (const [args, message] of cases) {

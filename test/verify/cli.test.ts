@@ -167,7 +167,7 @@ describe('simulate --queries that cannot be read', () => {
     expect([r.code, r.out, r.err]).toEqual([
       2,
       '',
-      `microseg simulate: ${missing}: cannot read: no such file or directory\n`,
+      `microseg simulate: ${missing}: cannot read: no such file\n`,
     ]);
     const d = await cli('simulate', '--cluster', CLUSTER, '--queries', dir);
     expect([d.code, d.out, d.err]).toEqual([

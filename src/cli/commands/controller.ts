@@ -34,6 +34,7 @@ import type { Checkpoint, HubbleTLS, TelemetryOptions } from '../../telemetry/in
 import { loadKubeConfig } from '../kubeconfig.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
+import { NO_SUCH_FILE } from '../../flows/reader.ts';
 
 const HELP = `usage: microseg controller [options]
 
@@ -453,7 +454,7 @@ function unreadableFile(file: string, missingOk = false): string | undefined {
     return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return missingOk ? undefined : 'no such file';
+    if (code === 'ENOENT' || code === 'ENOTDIR') return missingOk ? undefined : NO_SUCH_FILE;
     if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
     return (err as Error).message;
   }
