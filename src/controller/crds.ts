@@ -185,7 +185,7 @@ export function segmentationCRD(): Schema {
         'How the traffic graph is learned.',
         {
           ruleExpiry: duration(
-            'A learned edge not seen for this long ages out of the graph and its rule leaves the proposal; not an edge behind an allow (seen learning.minFlows times, an end in a namespace covered) while the proposal of a Segmentation that is enforcing it is still being written (a ProposedNetworkPolicy of it refused, not taken, not deleted or its name held), when it waits until the proposal is written in full.',
+            'A learned edge not seen for this long ages out of the graph and its rule leaves the proposal; not an edge behind an allow (learning.minFlows flows or more on it since it was learned, dropped ones too, of the learning.minFlows the proposal is made with; an end in a namespace covered) while the proposal of a Segmentation that is enforcing it is still being written (a ProposedNetworkPolicy of it refused, not taken, not deleted or its name held), when it waits until the proposal is written in full.',
             DEFAULTS.ruleExpiry,
             '1m',
           ),

@@ -63,6 +63,19 @@ describe('CRDs', () => {
     );
   });
 
+  it('Segmentation: learning.ruleExpiry says which edges an enforcing proposal being written keeps, as the code counts them', () => {
+    const crd = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!));
+    const text = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.learning.properties
+      .ruleExpiry.description as string;
+    // SegmentationController: an edge the analysis takes has e.count >= learning.minFlows of the
+    // inputs the proposal is made from; e.count adds every flow folded into it (foldFlow, whatever its
+    // verdict) since it was learned, not only those within ruleExpiry.
+    expect(text).toContain(
+      '(learning.minFlows flows or more on it since it was learned, dropped ones too, of the learning.minFlows the proposal is made with; an end in a namespace covered)',
+    );
+    expect(text).not.toContain('seen learning.minFlows times');
+  });
+
   it('Segmentation has the printer columns kubectl get shows', () => {
     const crd = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!));
     const cols = crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name);

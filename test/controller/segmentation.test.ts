@@ -2519,6 +2519,34 @@ describe('the Segmentation controller', () => {
         expect(state.deleted.filter((p) => p.includes('networkpolicies/'))).toEqual([]);
       });
 
+      it('counts an edge behind an allow by its flows since it was learned, dropped ones too, not by the records or within ruleExpiry', async () => {
+        const { state, recorded, clock, step, apiPorts } = await enforcingWhileWritten({
+          learning: { minFlows: 3 },
+          edges: (edges, old) => {
+            const learned = new Date(Date.now() - 10 * 60_000).toISOString();
+            // web → api on 8080: three flows. On 9090: three flows learned over ten minutes (longer than
+            // ruleExpiry, as it never aged out), two of them dropped. On 7070: two flows, 50 s ago.
+            edges[0]!.count = 3;
+            Object.assign(edges[1]!, { count: 3, dropped: 2, firstSeen: learned });
+            edges.push({ ...edges[0]!, port: 7070, count: 2, firstSeen: old, lastSeen: old });
+          },
+        });
+        expect(apiPorts('NetworkPolicy', 0).at(-1)).toEqual([8080, 9090]);
+        clock.offsetMs = 20_000;
+        await step();
+        // The 9090 edge is kept, and counted; the 7070 one, below minFlows, ages out.
+        expect(condition(state, 'Enforced').message).toContain(`; ${keptNote}`);
+        expect(recorded.filter((e) => e.reason === 'EdgesAgedOut')).toEqual([
+          { type: 'Normal', reason: 'EdgesAgedOut', message: '1 learned edge(s) unused for 1m aged out' },
+        ]);
+        const persisted = state.applied.filter((a) => a.body.kind === 'LearnedEdgeSet').at(-1)!
+          .body as unknown as LearnedEdgeSet;
+        expect(persisted.spec.edges.map((e) => `${e.port} ${e.count} ${e.dropped ?? 0}`).sort()).toEqual([
+          '8080 3 0',
+          '9090 3 2',
+        ]);
+      });
+
       it('keeps them too after a restart or a leader change, from status and the persisted graph, and lets them age out once the proposal is frozen', async () => {
         const first = await enforcingWhileWritten();
         first.clock.offsetMs = 20_000;
