@@ -319,7 +319,7 @@ export function segmentationCRD(): Schema {
       hash: str('Hash of the proposed policy specs.'),
       since: str('When the proposal last changed.', { format: 'date-time' }),
       inputs: obj(
-        'The spec fields the proposal in place was made from. While the proposal of a Segmentation that is enforcing it is still being written, a change of them waits until it is written in full and frozen (a SpecChangeDeferred Event says so), so that no allow enforced is taken out without an audit; a frozen proposal keeps them until it is proposed afresh in Learn.',
+        "The spec fields the proposal in place was made from. While the proposal of a Segmentation that is enforcing it is still being written, a change of them waits (a SpecChangeDeferred Event says so), so that no allow enforced is taken out without an audit: until it is written in full and frozen, and a frozen proposal keeps them until it is proposed afresh in Learn, or until spec.mode is set back to Audit or Learn, which enforce nothing: a proposal still being written is then made with the spec's at once.",
         {
           minFlows: int('learning.minFlows.'),
           defaultDeny: bool('policy.defaultDeny.'),

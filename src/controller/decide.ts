@@ -611,7 +611,7 @@ export function proposalInputsChanged(before: ProposalInputs, now: ProposalInput
 export function deferredChangeMessage(before: ProposalInputs, now: ProposalInputs): string {
   const changed = proposalInputsChanged(before, now);
   const kept = changedInputs(before, now).map(([f, a]) => `${f} ${a}`);
-  return `spec ${changed.join(', ')} changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with ${kept.join(', ')} (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect once the Segmentation is set back to Learn and its proposal promoted again`;
+  return `spec ${changed.join(', ')} changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with ${kept.join(', ')} (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect when the proposal is next made from the spec: at once if the Segmentation is set back to Audit while its proposal is still being written (nothing is enforced then), else once it is set back to Learn and its proposal promoted again`;
 }
 
 /** What `Enforced` says of such a change while it waits (`deferredChangeMessage`). */

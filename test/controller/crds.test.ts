@@ -76,6 +76,16 @@ describe('CRDs', () => {
     expect(text).not.toContain('seen learning.minFlows times');
   });
 
+  it('Segmentation: status.proposal.inputs says a change that waits reaches the proposal at once in Audit while it is still being written', () => {
+    const status = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!)).spec.versions[0].schema
+      .openAPIV3Schema.properties.status;
+    // analysisInputs keeps status.proposal.inputs only while keepsAgedEdges (Enforce); in Audit a
+    // proposal still being written (writtenInPart) is made from the spec's at once.
+    expect(status.properties.proposal.properties.inputs.description).toContain(
+      "or until spec.mode is set back to Audit or Learn, which enforce nothing: a proposal still being written is then made with the spec's at once",
+    );
+  });
+
   it('Segmentation has the printer columns kubectl get shows', () => {
     const crd = parse(crdYaml(CRD_FILES['microseg.dev_segmentations.yaml']!));
     const cols = crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name);

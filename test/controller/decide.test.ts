@@ -601,7 +601,7 @@ describe('proposalInputsChanged', () => {
   });
   it('says that the change waits until the proposal is written in full, with the values it is made with', () => {
     expect(deferredChangeMessage(spec(1), spec(5, { worldIngress: 'observed' }))).toBe(
-      'spec learning.minFlows (1 → 5), policy.worldIngress (any → observed) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with learning.minFlows 1, policy.worldIngress any (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect once the Segmentation is set back to Learn and its proposal promoted again',
+      'spec learning.minFlows (1 → 5), policy.worldIngress (any → observed) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with learning.minFlows 1, policy.worldIngress any (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect when the proposal is next made from the spec: at once if the Segmentation is set back to Audit while its proposal is still being written (nothing is enforced then), else once it is set back to Learn and its proposal promoted again',
     );
     expect(deferredChangeNote(spec(1), spec(1))).toBe('');
     expect(deferredChangeNote(spec(1), spec(2))).toBe(

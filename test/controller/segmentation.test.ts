@@ -2603,7 +2603,7 @@ describe('the Segmentation controller', () => {
       };
       const madeWith = { minFlows: 1, defaultDeny: true, includeDropped: false, worldIngress: 'any' };
       const deferred =
-        'spec learning.minFlows (1 → 2) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with learning.minFlows 1 (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect once the Segmentation is set back to Learn and its proposal promoted again';
+        'spec learning.minFlows (1 → 2) changed while the proposal of this enforcing Segmentation is still being written (see Enforced and ProposalStable): it is written, and enforced, as made with learning.minFlows 1 (status.proposal.inputs) until it is in place in full, so that the change takes no allow out of what is enforced without an audit; frozen then, it keeps them, and the change takes effect when the proposal is next made from the spec: at once if the Segmentation is set back to Audit while its proposal is still being written (nothing is enforced then), else once it is set back to Learn and its proposal promoted again';
 
       it('keeps writing the proposal it enforces with the learning.minFlows and policy.* it was made from while it is still being written, until it is frozen', async () => {
         const started = await enforcingWhileWritten();
@@ -2730,6 +2730,37 @@ describe('the Segmentation controller', () => {
         });
         expect(condition(state, 'Enforced').message ?? '').not.toContain('waits until');
         expect(changes()).toHaveLength(2);
+      });
+
+      it("makes the proposal with the spec's values at once when a Segmentation whose change waits is set back to Audit while its proposal is still being written, as its Event says", async () => {
+        const started = await enforcingWhileWritten();
+        const { state, recorded, step, s } = started;
+        await editedSpec(started, '7', 2, { ...s.spec, learning: { ruleExpiry: '1m', minFlows: 2 } });
+        await step();
+        const said = recorded.filter((e) => e.reason === 'SpecChangeDeferred').map((e) => e.message);
+        expect(said).toEqual([deferred]);
+        expect(said[0]).toContain(
+          'the change takes effect when the proposal is next made from the spec: at once if the Segmentation is set back to Audit while its proposal is still being written (nothing is enforced then), else once it is set back to Learn and its proposal promoted again',
+        );
+        // Set back to Audit, web's objects still refused: nothing is enforced, the proposal is still
+        // written, and made with minFlows 2 at once: web's edges, one flow each, make no rule, and api's
+        // proposed policy, which admitted web, is taken out.
+        const deletedBefore = state.deleted.length;
+        await editedSpec(started, '8', 3, {
+          ...s.spec,
+          mode: 'Audit',
+          learning: { ruleExpiry: '1m', minFlows: 2 },
+        });
+        await step();
+        expect(lastStatus(state)).toMatchObject({
+          mode: 'Audit',
+          proposal: { inputs: { ...madeWith, minFlows: 2 } },
+        });
+        expect(state.deleted.slice(deletedBefore)).toContain(
+          '/apis/microseg.dev/v1alpha1/namespaces/shop/proposednetworkpolicies/microseg-api',
+        );
+        expect(condition(state, 'Enforced').message ?? '').not.toContain('waits until');
+        expect(recorded.filter((e) => e.reason === 'SpecChangeDeferred')).toHaveLength(1);
       });
 
       it('lets them age out once spec.mode is set back to Audit or Learn, which withdraw what was enforced', async () => {
