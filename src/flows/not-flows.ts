@@ -100,7 +100,15 @@ export function otherKubernetesKind(o: unknown): { kind: string; core: boolean }
   return { kind, core: !group.includes('.') || group.endsWith('.k8s.io') };
 }
 
-const CLUSTER_ADVICE = 'objects of a cluster are for --cluster, not --flows';
+/**
+ * Where the objects of a cluster belong, said of those given where flows are (`given`): `--cluster` for
+ * the CLI; the controller reads them from the API server, so that is where the push endpoint sends them.
+ */
+function clusterAdvice(given: string): string {
+  return given === '--flows'
+    ? 'objects of a cluster are for --cluster, not --flows'
+    : `the controller reads the objects of a cluster from the API server (the CLI takes them with --cluster), not ${given}`;
+}
 
 /** `a`, `a and b`, `a, b and c`. */
 function andList(items: readonly string[]): string {
@@ -119,8 +127,8 @@ function objectName(kind: string, o: Obj): string {
 
 /**
  * Why a record its format refused is no flow at all, when it is a Falco alert, an Alertmanager webhook
- * payload or (unless `kubernetes` is false: a Kubescape source names the kinds it refuses itself, and
- * the push endpoint has no other place to send them) a Kubernetes object or List: a bad record whose
+ * payload or (unless `kubernetes` is false: a Kubescape source names the kinds it refuses itself) a
+ * Kubernetes object or List: a bad record whose
  * reason and message name what it is and where it belongs, rather than where it was given (`given`:
  * `--flows`, or `POST /v1/flows` for the push endpoint). Undefined for anything else (the format's own
  * refusal stands).
@@ -134,14 +142,14 @@ export function notFlowRecord(o: unknown, kubernetes = true, given = '--flows'):
   if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))
     return new FlowInputError(
       'kubernetes-object',
-      `a Kubernetes ${o.kind} of ${o.items.length} object(s), not flows: ${CLUSTER_ADVICE}`,
+      `a Kubernetes ${o.kind} of ${o.items.length} object(s), not flows: ${clusterAdvice(given)}`,
     );
   const other = otherKubernetesKind(o);
   if (other !== undefined)
     return new FlowInputError(
       'kubernetes-object',
       `a Kubernetes object (${objectName(other.kind, o)}, apiVersion ${o.apiVersion as string}), ` +
-        `not a flow: ${CLUSTER_ADVICE}`,
+        `not a flow: ${clusterAdvice(given)}`,
     );
   return undefined;
 }

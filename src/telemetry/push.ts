@@ -49,13 +49,13 @@ export interface PushMetrics {
 /**
  * The generic flow schema (docs/flows.md) as a record parser. A valid record with a loopback address
  * at either end is skipped (`loopback`), as the file reader skips it: such traffic never leaves its pod.
- * A record it refuses that is a Falco alert or an Alertmanager webhook payload is named as such, with
- * the webhook it belongs to, as the file reader names it (`notFlowRecord`), not by its first field the
- * schema lacks.
+ * A record it refuses that is a Falco alert, an Alertmanager webhook payload or a Kubernetes object or
+ * List is named as such, with where it belongs (a webhook, the API server), as the file reader names it
+ * (`notFlowRecord`), not by its first field the schema lacks (`apiVersion`).
  */
 export function parseGenericRecord(record: unknown): RecordResult {
   const r = parseGenericFlow(record);
-  if (r instanceof Error) return { kind: 'bad', error: notFlowRecord(record, false, 'POST /v1/flows') ?? r };
+  if (r instanceof Error) return { kind: 'bad', error: notFlowRecord(record, true, 'POST /v1/flows') ?? r };
   return hasLoopbackEnd(r) ? { kind: 'skip', reason: 'loopback' } : { kind: 'flow', flow: r };
 }
 

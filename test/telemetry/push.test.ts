@@ -124,6 +124,42 @@ ${JSON.stringify({ ...good, port: 6379 })}
     expect(record.body).toEqual({ error: 'line 1: unknown field "rule"' });
     expect(queue.size).toBe(0);
   });
+  it('names a Kubernetes object or List posted as flows, and where the objects of a cluster come from', async () => {
+    const { app: a, queue } = generic();
+    const ADVICE =
+      'the controller reads the objects of a cluster from the API server (the CLI takes them with --cluster), not POST /v1/flows';
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'shop' } };
+    const lines = await post(a).send(`${JSON.stringify(good)}\n${JSON.stringify(pod)}\n`);
+    expect(lines.status).toBe(400);
+    expect(lines.body).toEqual({
+      error: `line 2: a Kubernetes object (Pod shop/web-1, apiVersion v1), not a flow: ${ADVICE}`,
+    });
+    // An object of a group outside Kubernetes (Falco's k8smeta plugin), in an array.
+    const meta = { apiVersion: 'k8smeta.falco.org/v1', kind: 'Meta', metadata: { name: 'node-1' } };
+    const array = await post(a, 'application/json').send(JSON.stringify([good, meta]));
+    expect(array.status).toBe(400);
+    expect(array.body).toEqual({
+      error: `index 1: a Kubernetes object (Meta node-1, apiVersion k8smeta.falco.org/v1), not a flow: ${ADVICE}`,
+    });
+    const list = await post(a).send(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod, pod] }));
+    expect(list.body).toEqual({ error: `line 1: a Kubernetes List of 2 object(s), not flows: ${ADVICE}` });
+    // A Falco alert with an apiVersion and a kind is named as the Falco alert it is.
+    const falco = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      rule: 'Terminal shell',
+      priority: 'Critical',
+      output: 'x',
+    };
+    expect((await post(a).send(JSON.stringify(falco))).body).toEqual({
+      error:
+        "line 1: a Falco alert, not a flow (it has output, priority and rule): Falco alerts are for the controller's webhook (POST /webhooks/falco), not POST /v1/flows",
+    });
+    // A generic record with one of their fields is no object: the field is named as before.
+    const record = await post(a).send(JSON.stringify({ ...good, apiVersion: 'v1' }));
+    expect(record.body).toEqual({ error: 'line 1: unknown field "apiVersion"' });
+    expect(queue.size).toBe(0);
+  });
 });
 
 describe('POST /v1/flows', () => {
