@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -371,6 +372,50 @@ describe('files nested too deeply', () => {
     }
     // As deep as is read: a Pod's field 1000 levels down.
     expect(parseObjectsText(pod(deep(998)), 'ok.json')).toHaveLength(1);
+  });
+
+  // YAML exactly as deep as is read (1000 levels: the document's value is level 1), and one level more:
+  // flow style (a Pod's field) and block style (a Namespace in lists).
+  const yamlPod = (levels: number) =>
+    `kind: Pod\napiVersion: v1\nmetadata: {name: p, namespace: shop}\nspec:\n  containers: []\n  x: ${deep(levels - 2)}\n`;
+  const yamlBlock = (levels: number) => {
+    const lists = levels - 2;
+    const lines = Array.from({ length: lists }, (_, i) => `${'  '.repeat(i)}-`);
+    const at = '  '.repeat(lists);
+    return `${lines.join('\n')}\n${at}kind: Namespace\n${at}metadata: {name: a}\n`;
+  };
+
+  it('reads YAML exactly 1000 levels deep, flow or block style, and refuses it one level deeper', () => {
+    expect(parseObjectsText(yamlPod(1000), 'flow.yaml')).toMatchObject([{ kind: 'Pod' }]);
+    expect(parseObjectsText(yamlBlock(1000), 'block.yaml')).toEqual([
+      { kind: 'Namespace', metadata: { name: 'a' } },
+    ]);
+    expect(() => parseObjectsText(yamlPod(1001), 'flow.yaml')).toThrow(new InputError(tooDeep('flow.yaml')));
+    expect(() => parseObjectsText(yamlBlock(1001), 'block.yaml')).toThrow(
+      new InputError(tooDeep('block.yaml')),
+    );
+  });
+
+  it('recommend reads a --cluster YAML file 1000 levels deep, and refuses one 1001 deep', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'microseg-deep-yaml-'));
+    const flows = fileURLToPath(new URL('fixtures/flows/generic.jsonl', import.meta.url));
+    for (const [name, text, refused] of [
+      ['flow-1000.yaml', yamlPod(1000), false],
+      ['block-1000.yaml', yamlBlock(1000), false],
+      ['flow-1001.yaml', yamlPod(1001), true],
+    ] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const io = captureIO();
+      const code = await runCli(['recommend', '--flows', flows, '--cluster', file, '--quiet'], io);
+      if (refused)
+        expect([name, code, io.stderr]).toEqual([name, 2, `microseg recommend: ${tooDeep(file)}\n`]);
+      else {
+        // Read, and the run went on to verify the proposal (exit 1: the flows' pods are not in it).
+        expect([name, code], io.stderr).toEqual([name, 1]);
+        expect(io.stderr).toMatch(/^verification: /m);
+      }
+    }
   });
 
   it('recommend says so on one line and exits 2, as for any bad input', async () => {

@@ -1,3 +1,6 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { Composer, LineCounter, Parser } from 'yaml';
 import type { CST } from 'yaml';
 import type {
@@ -177,8 +180,56 @@ export function blankText(text: string, what = 'the file'): string | undefined {
   return text.trim() === '' ? `${what} holds only whitespace` : undefined;
 }
 
-/** The objects of the text, and how many values (JSON values, YAML documents) not null it holds. */
-function parseValues(text: string, source: string): { objects: unknown[]; values: number } {
+/** What the YAML thread answers (yaml-stack-worker.ts): what `parseValues` read, or its error. */
+export type DeepStackReply =
+  { parsed: { objects: unknown[]; values: number } } | { error: string; input: boolean };
+
+/** The stack of the thread that reads YAML too deep for the caller's: MAX_NESTING levels need ~2 MiB. */
+const DEEP_STACK_MB = 16;
+/** How long the caller waits for that thread before giving up (it answers in well under a second). */
+const DEEP_STACK_WAIT_MS = 60_000;
+
+/** `parseValues` as the YAML thread runs it: never handing the text on to yet another thread. */
+export function parseValuesOnDeepStack(text: string, source: string): { objects: unknown[]; values: number } {
+  return parseValues(text, source, true);
+}
+
+/**
+ * `parseValues` of YAML whose composing overflowed the caller's stack, on a thread whose stack holds
+ * MAX_NESTING levels (the caller's may hold some 800 in flow style, less deep in the call stack): waited
+ * for, so that reading stays synchronous, and so the limit is the same for YAML as for JSON.
+ */
+function parseValuesInThread(text: string, source: string): { objects: unknown[]; values: number } {
+  const { port1, port2 } = new MessageChannel();
+  const flag = new SharedArrayBuffer(4);
+  // yaml-stack-worker.ts beside this file in the sources, yaml-stack-worker.js once built.
+  const file = new URL(`./yaml-stack-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+  const worker = new Worker(file, {
+    workerData: { text, source, port: port2, flag },
+    transferList: [port2],
+    resourceLimits: { stackSizeMb: DEEP_STACK_MB },
+  });
+  try {
+    Atomics.wait(new Int32Array(flag), 0, 0, DEEP_STACK_WAIT_MS);
+    const reply = receiveMessageOnPort(port1)?.message as DeepStackReply | undefined;
+    if (reply === undefined) throw new Error(`${source}: the YAML reader's thread did not answer`);
+    if ('parsed' in reply) return reply.parsed;
+    throw reply.input ? new InputError(reply.error) : new Error(reply.error);
+  } finally {
+    port1.close();
+    void worker.terminate();
+  }
+}
+
+/**
+ * The objects of the text, and how many values (JSON values, YAML documents) not null it holds.
+ * `deepStack`: on the YAML thread (`parseValuesInThread`), which reads what overflows there as such.
+ */
+function parseValues(
+  text: string,
+  source: string,
+  deepStack = false,
+): { objects: unknown[]; values: number } {
   const trimmed = text.trimStart();
   const blank = blankText(text);
   if (blank !== undefined) throw new InputError(`${source}: ${blank}`);
@@ -207,7 +258,9 @@ function parseValues(text: string, source: string): { objects: unknown[]; values
     if (err !== undefined) {
       const at = err.pos[0] === -1 ? undefined : lines.linePos(err.pos[0]);
       // Composing overflowed its stack (the library says RESOURCE_EXHAUSTION) on a document within
-      // the limit: the reader's own limit, said in words, not as "Maximum call stack size exceeded".
+      // the limit: read again on a thread whose stack holds it. There too, the reader's own limit, said
+      // in words, not as "Maximum call stack size exceeded".
+      if (err.code === 'RESOURCE_EXHAUSTION' && !deepStack) return parseValuesInThread(text, source);
       const what =
         err.code === 'RESOURCE_EXHAUSTION'
           ? 'lists and objects nested too deeply for the YAML reader'
@@ -219,8 +272,12 @@ function parseValues(text: string, source: string): { objects: unknown[]; values
     try {
       value = doc.toJS();
     } catch (e) {
-      // Aliases may nest deeper than the text shows.
-      if (e instanceof RangeError) throw nestedTooDeeply(source);
+      // Aliases may nest deeper than the text shows; a value within the limit is read again on a thread
+      // whose stack holds it.
+      if (e instanceof RangeError) {
+        if (!deepStack) return parseValuesInThread(text, source);
+        throw nestedTooDeeply(source);
+      }
       // What composing let through and turning into data refuses: aliases that would expand without
       // bound ("Excessive alias count ..."), an alias to no anchor. The text's fault, said as such.
       throw new InputError(`${source}: YAML document ${i}: ${(e as Error).message.split('\n')[0]}`);
