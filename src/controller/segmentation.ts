@@ -147,6 +147,11 @@ interface SegState {
   /** Changes made to `audit` by the flow path (a would-be-blocked or unauditable flow counted). */
   auditChanges: number;
   /**
+   * Would-be-blocked flows counted by the flow path: a reconcile promotes only if none was counted
+   * since it decided (its verdict does not hold them).
+   */
+  blockedChanges: number;
+  /**
    * How many of `auditChanges` the status written holds (each status write records the count it was
    * built with): what a crash would lose is the difference (see `auditWritten`).
    */
@@ -697,6 +702,7 @@ export class SegmentationController {
     const m = bucketOf(f.time, windowMs);
     audit.buckets.set(m, (audit.buckets.get(m) ?? 0) + n);
     st.auditChanges++;
+    st.blockedChanges++;
     if (!audit.lastBlocked || f.time > audit.lastBlocked) audit.lastBlocked = f.time;
     this.metrics.wouldBlock += n;
     const max = st.spec?.audit.samples ?? 0;
@@ -1321,6 +1327,8 @@ export class SegmentationController {
       const cj = cronJobOf(ns, name);
       return cj ? `${id}${notRunWait(cj, since(ns), gate)}` : id;
     });
+    // The would-be-blocked flows the verdict holds: flows are audited during this reconcile's awaits too.
+    const blockedDecided = st.blockedChanges;
     const verdict = auditVerdict(
       audit,
       now,
@@ -1672,12 +1680,26 @@ export class SegmentationController {
     if (due && waiting !== undefined && st.promotionWaiting !== waiting)
       this.#events.record(seg, 'Normal', Reason.PromotionWaiting, promotionWaitingMessage(due, notRunNamed));
     st.promotionWaiting = waiting;
+    // A would-be-blocked flow audited since the verdict (while this reconcile awaited its writes), or
+    // the audit no longer this one (leadership lost): the promotion was decided without it, and would
+    // enforce the proposal over it. Checked right before the write (no await between the two); the
+    // reconcile is then retried (with backoff, not at the resync) and decides with the flow.
+    const decidedOnOlderAudit = () =>
+      !this.#leading || this.#states.get(name) !== st || st.blockedChanges !== blockedDecided;
+    let redecide = false;
     if (!target) st.promotionDue = undefined;
     else {
       // The informer's copy has no managedFields: read who declares spec.mode from the object itself.
       const fresh = await this.#client.get<Segmentation>(objectPath(seg));
       const declaredBy = modeDeclaredBy(fresh.metadata);
-      if (fresh.metadata.uid !== seg.metadata.uid || fresh.metadata.generation !== gen) {
+      if (decidedOnOlderAudit()) {
+        st.promotionDue = undefined;
+        redecide = true;
+        this.#log.info(
+          'promotion not made: the audit it was decided on changed meanwhile (a flow that would be blocked was counted, or leadership was lost); decided again',
+          { segmentation: name },
+        );
+      } else if (fresh.metadata.uid !== seg.metadata.uid || fresh.metadata.generation !== gen) {
         // The spec changed since this reconcile read it (spec.mode set back while it wrote, say): the
         // promotion was decided from the older one, and would overwrite the change. The change's own
         // watch event brings the next reconcile, which decides again.
@@ -1710,8 +1732,9 @@ export class SegmentationController {
     this.#log.debug('reconciled', { segmentation: name, phaseMs: phases });
     // A write refused (admission, quota, RBAC) or failed is tried again with backoff, at the resync at
     // the latest: once the refusal is lifted, what it held back (a default deny too) follows within
-    // the backoff, not only at the next resync, and a refusal that stays is not retried in a loop.
-    return errors.length > 0
+    // the backoff, not only at the next resync, and a refusal that stays is not retried in a loop. So is
+    // a promotion not made as its audit changed meanwhile.
+    return errors.length > 0 || redecide
       ? { requeueAfter: this.#opts.resyncMs, retry: true }
       : { requeueAfter: this.#opts.resyncMs };
   }
@@ -1785,6 +1808,7 @@ export class SegmentationController {
         mode: 'Learn',
         flows: seg.status?.flowsIngested ?? 0,
         auditChanges: 0,
+        blockedChanges: 0,
         auditWritten: 0,
         persistedVersion: -1,
         lastPersistAt: 0,

@@ -1429,6 +1429,78 @@ describe('the Segmentation controller', () => {
       expect(recorded.map((e) => e.reason)).toContain('AutoPromoted');
     });
 
+    it('promote nothing over a would-be-blocked flow audited after the reconcile found the audit clean', async () => {
+      // Due for Enforce, its audit clean; while the reconcile that decided so reads the Segmentation to
+      // promote it (its last await before the write), a flow the proposal blocks (web → api on
+      // 9999/TCP; only 8080 is allowed) is audited. The decision was made without it: promoted now, the
+      // proposal would be enforced over it.
+      const frozen = [
+        shopDefaultDeny(),
+        proposedOfShop('microseg-web', {
+          podSelector: { matchLabels: { app: 'web' } },
+          policyTypes: ['Egress'],
+          egress: [
+            {
+              to: [{ podSelector: { matchLabels: { app: 'api' } } }],
+              ports: [{ protocol: 'TCP', port: 8080 }],
+            },
+          ],
+        }),
+        proposedOfShop('microseg-api', {
+          podSelector: { matchLabels: { app: 'api' } },
+          policyTypes: ['Ingress'],
+          ingress: [
+            {
+              from: [{ podSelector: { matchLabels: { app: 'web' } } }],
+              ports: [{ protocol: 'TCP', port: 8080 }],
+            },
+          ],
+        }),
+      ];
+      let clock = Date.now();
+      const { controller, state, recorded } = await start(
+        [dueForEnforce()],
+        {
+          ...objects,
+          [resourcePath('CronJob')]: [],
+          [resourcePath('LearnedEdgeSet')]: [learnedGraph()],
+          [resourcePath('ProposedNetworkPolicy')]: frozen,
+        },
+        {},
+        () => clock,
+      );
+      const promotions = () => state.patches.filter((p) => (p as { spec?: unknown }).spec !== undefined);
+      let audited = 0;
+      state.readAs = () => {
+        if (audited++ === 0) controller.ingest([webToApiFlow({ port: 9999, time: clock })]);
+        return undefined;
+      };
+      state.failEdgeSets = false;
+      controller.startLeading();
+      await expect.poll(() => audited).toBeGreaterThan(0);
+      // Decided again at once (not at the resync, 10s), now with the flow: not clean, not promoted.
+      await expect
+        .poll(() => ({
+          promotions: promotions(),
+          auditClean: segmentationStatuses(state)
+            .at(-1)
+            ?.conditions?.find((c) => c.type === 'AuditClean'),
+        }))
+        .toMatchObject({ promotions: [], auditClean: { status: 'False', reason: 'FlowsWouldBeBlocked' } });
+      expect(segmentationStatuses(state).at(-1)?.wouldBlock).toBe(1);
+      expect(promotions()).toEqual([]);
+      expect(recorded.map((e) => e.reason)).not.toContain('AutoPromoted');
+      // The flow out of the 1s window, the audit is clean again, and once it has been for promotion.after
+      // (1s), promoted by the reconcile that decided so with nothing audited since.
+      clock += 2000;
+      await controller.reconcile('shop');
+      expect(promotions()).toEqual([]);
+      clock += 1000;
+      await controller.reconcile('shop');
+      expect(promotions()).toEqual([{ metadata: { resourceVersion: '1' }, spec: { mode: 'Enforce' } }]);
+      expect(recorded.map((e) => e.reason)).toContain('AutoPromoted');
+    });
+
     it('keep a rollback to Learn for a full promotion.after from it, and say that the promotion waits', async () => {
       // Enforced with automatic promotion, the proposal stable for two hours: during an incident the
       // platform team sets spec.mode back to Learn (generation 2). The status is still Enforce's.
