@@ -172,6 +172,19 @@ const shopDefaultDeny = () =>
     egress: [],
   });
 
+/** The frozen policy of shop's api: it takes 8080/TCP from web, and nothing else. */
+const shopApiFromWeb = () =>
+  proposedOfShop('microseg-api', {
+    podSelector: { matchLabels: { app: 'api' } },
+    policyTypes: ['Ingress'],
+    ingress: [
+      {
+        from: [{ podSelector: { matchLabels: { app: 'web' } } }],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+    ],
+  });
+
 /** The Segmentation statuses the controller wrote, in order. */
 const segmentationStatuses = (state: ReturnType<typeof fakeClient>['state']) =>
   state.applied
@@ -686,16 +699,7 @@ describe('the Segmentation controller', () => {
             { to: [{ ipBlock: { cidr: '10.244.1.6/32' } }], ports: [{ protocol: 'TCP', port: 8080 }] },
           ],
         }),
-        proposedOfShop('microseg-api', {
-          podSelector: { matchLabels: { app: 'api' } },
-          policyTypes: ['Ingress'],
-          ingress: [
-            {
-              from: [{ podSelector: { matchLabels: { app: 'web' } } }],
-              ports: [{ protocol: 'TCP', port: 8080 }],
-            },
-          ],
-        }),
+        shopApiFromWeb(),
       ];
       const auditing: Segmentation = { ...shop('uid-shop', '1'), spec: { ...shopSpec, mode: 'Audit' } };
       const { controller, state, app } = await start(
@@ -1446,16 +1450,7 @@ describe('the Segmentation controller', () => {
             },
           ],
         }),
-        proposedOfShop('microseg-api', {
-          podSelector: { matchLabels: { app: 'api' } },
-          policyTypes: ['Ingress'],
-          ingress: [
-            {
-              from: [{ podSelector: { matchLabels: { app: 'web' } } }],
-              ports: [{ protocol: 'TCP', port: 8080 }],
-            },
-          ],
-        }),
+        shopApiFromWeb(),
       ];
       let clock = Date.now();
       const { controller, state, recorded } = await start(
