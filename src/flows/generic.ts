@@ -44,6 +44,11 @@ const PROTOCOLS: Record<string, Protocol> = {
   icmpv6: 'ICMPv6',
 };
 const VERDICT_NAMES = new Set<Verdict>(VERDICTS);
+/** The verdicts as an error lists them: the default first, UNKNOWN last (docs/flows.md's order). */
+const VERDICT_LIST = (() => {
+  const named = [...VERDICTS.filter((v) => v !== 'UNKNOWN'), 'UNKNOWN'];
+  return `${named.slice(0, -1).join(', ')} or ${named[named.length - 1]}`;
+})();
 const RESERVED = new Set<ReservedIdentity>([
   'host',
   'remote-node',
@@ -333,7 +338,10 @@ function parse(obj: unknown): Flow {
     if (typeof obj.verdict !== 'string') throw wrongType('verdict', 'a string', obj.verdict);
     const v = obj.verdict.toUpperCase();
     if (!VERDICT_NAMES.has(v as Verdict))
-      throw new FlowInputError('unknown-enum', `verdict: unknown value ${JSON.stringify(obj.verdict)}`);
+      throw new FlowInputError(
+        'unknown-enum',
+        `verdict: unknown value ${JSON.stringify(obj.verdict)} (expected ${VERDICT_LIST})`,
+      );
     verdict = v as Verdict;
   }
   flow.verdict = verdict;

@@ -137,7 +137,10 @@ describe('generic flow schema', () => {
       'unknown-enum',
       'protocol: unknown value "gre" (expected TCP, UDP, SCTP, ICMPv4 or ICMPv6)',
     ]);
-    expect(err({ ...ok, verdict: 'ALLOWED' })).toEqual(['unknown-enum', 'verdict: unknown value "ALLOWED"']);
+    expect(err({ ...ok, verdict: 'ALLOWED' })).toEqual([
+      'unknown-enum',
+      'verdict: unknown value "ALLOWED" (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or UNKNOWN)',
+    ]);
     expect(err({ ...ok, dropReason: 'X' })).toEqual([
       'bad-value',
       'dropReason: only allowed with verdict DROPPED',

@@ -99,6 +99,33 @@ ${JSON.stringify({ ...good, port: 6379 })}
     expect(queue.size).toBe(0);
   });
 
+  it('lists the accepted values of a bad enum, the verdict as the protocol and reserved identity', async () => {
+    const { app: a, queue } = generic();
+    const verdict = await post(a).send(
+      `${JSON.stringify(good)}\n${JSON.stringify({ ...good, verdict: 'ALLOWED' })}\n`,
+    );
+    expect(verdict.status).toBe(400);
+    expect(verdict.body).toEqual({
+      error:
+        'line 2: verdict: unknown value "ALLOWED" (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or UNKNOWN)',
+    });
+    const protocol = await post(a, 'application/json').send(JSON.stringify([{ ...good, protocol: 'gre' }]));
+    expect(protocol.body).toEqual({
+      error: 'index 0: protocol: unknown value "gre" (expected TCP, UDP, SCTP, ICMPv4 or ICMPv6)',
+    });
+    // Every value the message lists is taken.
+    const listed = /\(expected (.*)\)$/
+      .exec(verdict.body.error as string)![1]!
+      .replace(' or ', ', ')
+      .split(', ');
+    expect(listed).toHaveLength(8);
+    for (const v of listed) {
+      const ok = await post(a).send(JSON.stringify({ ...good, verdict: v }));
+      expect(ok.status, v).toBe(202);
+    }
+    expect(queue.size).toBe(8);
+  });
+
   it('names a Falco alert or an Alertmanager payload posted as flows, and the webhook it belongs to', async () => {
     const { app: a, queue } = generic();
     const falco = readFileSync(
