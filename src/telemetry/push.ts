@@ -161,11 +161,23 @@ function splitRecords(text: string, format: 'ndjson' | 'json', maxRecords: numbe
     } catch (err) {
       throw new HttpError(400, `invalid JSON: ${(err as Error).message}`);
     }
-    if (!Array.isArray(parsed))
+    if (!Array.isArray(parsed)) {
+      if (typeof parsed === 'object' && parsed !== null) {
+        // A Falco alert or Alertmanager payload is named with its webhook; any other object is taken
+        // for a single record, and the two ways to send one are said.
+        const other = notFlowRecord(parsed, false, 'POST /v1/flows');
+        throw new HttpError(
+          400,
+          other?.message ??
+            'expected a JSON array of flow records, got an object: send a single record as an array of one ' +
+              '([{...}]), or as JSON lines with Content-Type: application/x-ndjson',
+        );
+      }
       throw new HttpError(
         400,
         `expected a JSON array of flow records, got ${parsed === null ? 'null' : typeof parsed}`,
       );
+    }
     if (parsed.length > maxRecords) throw tooMany();
     return (parsed as unknown[]).map((value, i) => ({ where: `index ${i}`, value }));
   }

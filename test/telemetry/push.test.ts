@@ -15,6 +15,8 @@ import type { PushOptions, RecordResult } from '../../src/telemetry/push.ts';
 import { telemetryMetricFamilies } from '../../src/telemetry/metrics.ts';
 
 const TOKEN = 's3cret-token-for-tests';
+const ONE_OBJECT =
+  'expected a JSON array of flow records, got an object: send a single record as an array of one ([{...}]), or as JSON lines with Content-Type: application/x-ndjson';
 
 /** Test parser for a tiny record shape {src, dst, port, health?}. */
 function parse(r: unknown): RecordResult {
@@ -126,6 +128,19 @@ ${JSON.stringify({ ...good, port: 6379 })}
     expect(queue.size).toBe(8);
   });
 
+  it('says what to send instead of a single record posted as application/json, and both ways are taken', async () => {
+    const { app: a, queue } = generic();
+    const one = await post(a, 'application/json').send(JSON.stringify(good));
+    expect(one.status).toBe(400);
+    expect(one.body).toEqual({ error: ONE_OBJECT });
+    expect(queue.size).toBe(0);
+    const wrapped = await post(a, 'application/json').send(`[${JSON.stringify(good)}]`);
+    expect(wrapped.status).toBe(202);
+    const lines = await post(a, 'application/x-ndjson').send(JSON.stringify(good));
+    expect(lines.status).toBe(202);
+    expect(queue.size).toBe(2);
+  });
+
   it('names a Falco alert or an Alertmanager payload posted as flows, and the webhook it belongs to', async () => {
     const { app: a, queue } = generic();
     const falco = readFileSync(
@@ -146,6 +161,12 @@ ${JSON.stringify({ ...good, port: 6379 })}
     const array = await post(a, 'application/json').send(`[${JSON.stringify(good)},${alertmanager}]`);
     expect(array.status).toBe(400);
     expect(array.body).toEqual({ error: `index 1: ${ALERTMANAGER}` });
+    // Posted alone as application/json (as the alert senders post them): named, with no position.
+    const alone = await post(a, 'application/json').send(alertmanager);
+    expect(alone.status).toBe(400);
+    expect(alone.body).toEqual({ error: ALERTMANAGER });
+    const falcoAlone = await post(a, 'application/json').send(falco);
+    expect(falcoAlone.body).toEqual({ error: FALCO });
     // A generic record with one of their fields is no alert: the field is named as before.
     const record = await post(a).send(JSON.stringify({ ...good, rule: 'x', priority: 'Critical' }));
     expect(record.body).toEqual({ error: 'line 1: unknown field "rule"' });
@@ -259,7 +280,12 @@ describe('POST /v1/flows', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/^line 2: invalid JSON: /);
     const obj = await post(a, 'application/json').send(rec(1));
-    expect(obj.body).toEqual({ error: 'expected a JSON array of flow records, got object' });
+    expect(obj.status).toBe(400);
+    expect(obj.body).toEqual({ error: ONE_OBJECT });
+    const num = await post(a, 'application/json').send('42');
+    expect(num.body).toEqual({ error: 'expected a JSON array of flow records, got number' });
+    const nul = await post(a, 'application/json').send('null');
+    expect(nul.body).toEqual({ error: 'expected a JSON array of flow records, got null' });
     const empty = await post(a).send('\n\n');
     expect(empty.status).toBe(400);
     expect(empty.body).toEqual({ error: 'no flow records in the body' });
