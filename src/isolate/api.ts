@@ -253,28 +253,35 @@ const KNOWN_LIST = WORKLOAD_KINDS.join(', ');
  * one is no workload, the other a slip identity would take for another kind. The apiGroup returned is
  * set for a custom resource's kind only.
  */
-function workloadKindOf(kind: unknown, apiGroup: unknown): { problems: string[]; apiGroup?: string } {
-  const at = 'spec.target.workload';
+function workloadKindOf(
+  kind: unknown,
+  apiGroup: unknown,
+  field: FieldName,
+): { problems: string[]; apiGroup?: string } {
+  const kindAt = field('spec.target.workload.kind');
+  const groupAt = field('spec.target.workload.apiGroup');
   if (typeof kind !== 'string' || kind.length > MAX_KIND || !CUSTOM_KIND_RE.test(kind))
     return {
       problems: [
-        `${at}.kind ${JSON.stringify(kind)} is not a kind: one of ${KNOWN_LIST}, or a custom resource's kind such as Cluster (a letter, then letters, digits or '-'; at most ${MAX_KIND} characters)`,
+        `${kindAt} ${JSON.stringify(kind)} is not a kind: one of ${KNOWN_LIST}, or a custom resource's kind such as Cluster (a letter, then letters, digits or '-'; at most ${MAX_KIND} characters)`,
       ],
     };
   const spelt = IDENTITY_WORKLOAD_KINDS.find((k) => k.toLowerCase() === kind.toLowerCase());
   if (spelt === 'Pod')
     return {
-      problems: [`${at}.kind ${JSON.stringify(kind)} is not a workload kind: name pods by spec.target.pods`],
+      problems: [
+        `${kindAt} ${JSON.stringify(kind)} is not a workload kind: name pods by ${field('spec.target.pods')}`,
+      ],
     };
   if (spelt !== undefined && spelt !== kind)
-    return { problems: [`${at}.kind ${JSON.stringify(kind)} must be spelt ${spelt}`] };
+    return { problems: [`${kindAt} ${JSON.stringify(kind)} must be spelt ${spelt}`] };
   if (
     apiGroup !== undefined &&
     (typeof apiGroup !== 'string' || apiGroup.length > MAX_APIGROUP || !APIGROUP_RE.test(apiGroup))
   )
     return {
       problems: [
-        `${at}.apiGroup ${JSON.stringify(apiGroup)} is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most ${MAX_APIGROUP} characters)`,
+        `${groupAt} ${JSON.stringify(apiGroup)} is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most ${MAX_APIGROUP} characters)`,
       ],
     };
   if (spelt !== undefined) {
@@ -282,7 +289,7 @@ function workloadKindOf(kind: unknown, apiGroup: unknown): { problems: string[];
     if (apiGroup !== undefined && apiGroup !== own)
       return {
         problems: [
-          `${at}.apiGroup ${JSON.stringify(apiGroup)} is not the API group of ${spelt} (${own}): leave it out, or give ${own}`,
+          `${groupAt} ${JSON.stringify(apiGroup)} is not the API group of ${spelt} (${own}): leave it out, or give ${own}`,
         ],
       };
     return { problems: [] };
@@ -290,19 +297,19 @@ function workloadKindOf(kind: unknown, apiGroup: unknown): { problems: string[];
   if (apiGroup === undefined && kind === LABELLED_KIND)
     return {
       problems: [
-        `${at}.kind ${LABELLED_KIND} is a workload the ${WORKLOAD_LABEL} label of its pods names, not an owner: target its pods by spec.target.podSelector (matchLabels: {${WORKLOAD_LABEL}: NAME})`,
+        `${kindAt} ${LABELLED_KIND} is a workload the ${WORKLOAD_LABEL} label of its pods names, not an owner: target its pods by ${field('spec.target.podSelector')} (matchLabels: {${WORKLOAD_LABEL}: NAME})`,
       ],
     };
   if (apiGroup === undefined)
     return {
       problems: [
-        `${at}.apiGroup is required with kind ${JSON.stringify(kind)}, which is not one of ${KNOWN_LIST}: a custom resource's kind is named with its API group (postgresql.cnpg.io for CloudNativePG's Cluster)`,
+        `${groupAt} is required with kind ${JSON.stringify(kind)}, which is not one of ${KNOWN_LIST}: a custom resource's kind is named with its API group (postgresql.cnpg.io for CloudNativePG's Cluster)`,
       ],
     };
   if (!apiGroup.includes('.'))
     return {
       problems: [
-        `${at}.apiGroup ${JSON.stringify(apiGroup)} is not a custom resource's API group (those have a dot, as postgresql.cnpg.io has), and ${kind} is not one of ${KNOWN_LIST}`,
+        `${groupAt} ${JSON.stringify(apiGroup)} is not a custom resource's API group (those have a dot, as postgresql.cnpg.io has), and ${kind} is not one of ${KNOWN_LIST}`,
       ],
     };
   return { problems: [], apiGroup };
@@ -310,12 +317,28 @@ function workloadKindOf(kind: unknown, apiGroup: unknown): { problems: string[];
 
 export type IsolationSpecResult = { ok: true; spec: IsolationSpec } | { ok: false; problems: string[] };
 
-/** Validates an Isolation's name and spec and fills defaults. */
-export function parseIsolationSpec(name: string, input: unknown): IsolationSpecResult {
+/**
+ * How a problem names what it is about, given the field's path (`spec.duration`, `metadata.name`,
+ * `spec.exceptions.forensics[1].podSelector`, and a selector's with what is wrong in it appended:
+ * `spec.target.podSelector.matchLabels: ...`). The object's own paths unless said otherwise; the
+ * command line names its flags instead (`--duration`).
+ */
+export type FieldName = (path: string) => string;
+const specPath: FieldName = (path) => path;
+
+/**
+ * Validates an Isolation's name and spec and fills defaults. `field` names the fields in the problems
+ * (the spec's paths by default).
+ */
+export function parseIsolationSpec(
+  name: string,
+  input: unknown,
+  field: FieldName = specPath,
+): IsolationSpecResult {
   const problems: string[] = [];
   if (!isDnsLabel(name))
     problems.push(
-      `metadata.name ${JSON.stringify(name)} must be a DNS label of at most ${MAX_ISOLATION_NAME} characters (it becomes a label value)`,
+      `${field('metadata.name')} ${JSON.stringify(name)} must be a DNS label of at most ${MAX_ISOLATION_NAME} characters (it becomes a label value)`,
     );
   if (input === null || typeof input !== 'object' || Array.isArray(input))
     return { ok: false, problems: [...problems, 'spec is missing'] };
@@ -323,7 +346,7 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
   const bool = (path: string, v: unknown, dflt: boolean): boolean => {
     if (v === undefined) return dflt;
     if (typeof v !== 'boolean') {
-      problems.push(`${path} must be true or false (got ${JSON.stringify(v)})`);
+      problems.push(`${field(path)} must be true or false (got ${JSON.stringify(v)})`);
       return dflt;
     }
     return v;
@@ -331,13 +354,13 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
   /** Characters as the API server counts them (code points). */
   const tooLong = (path: string, v: string, max: number): boolean => {
     const n = [...v].length;
-    if (n > max) problems.push(`${path} must be at most ${max} characters (has ${n})`);
+    if (n > max) problems.push(`${field(path)} must be at most ${max} characters (has ${n})`);
     return n > max;
   };
   const optString = (path: string, v: unknown, max: number): string | undefined => {
     if (v === undefined) return undefined;
     if (typeof v !== 'string') {
-      problems.push(`${path} must be a string`);
+      problems.push(`${field(path)} must be a string`);
       return undefined;
     }
     return tooLong(path, v, max) ? undefined : v;
@@ -358,26 +381,31 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
     else if (set[0] === 'pods') {
       const pods = tt.pods;
       if (!Array.isArray(pods) || pods.length === 0)
-        problems.push('spec.target.pods must be a non-empty list');
+        problems.push(`${field('spec.target.pods')} must be a non-empty list`);
       else if (pods.length > MAX_TARGET_PODS)
-        problems.push(`spec.target.pods must list at most ${MAX_TARGET_PODS} pods (has ${pods.length})`);
+        problems.push(
+          `${field('spec.target.pods')} must list at most ${MAX_TARGET_PODS} pods (has ${pods.length})`,
+        );
       else {
         const bad = pods.findIndex((p) => typeof p !== 'string' || !isPodName(p));
         if (bad >= 0)
-          problems.push(`spec.target.pods[${bad}] ${JSON.stringify(pods[bad])} is not a valid pod name`);
+          problems.push(
+            `${field(`spec.target.pods[${bad}]`)} ${JSON.stringify(pods[bad])} is not a valid pod name`,
+          );
         else target = { kind: 'pods', pods: [...new Set(pods as string[])].sort() };
       }
     } else if (set[0] === 'podSelector') {
       const p = selectorProblem(tt.podSelector);
-      if (p) problems.push(`spec.target.podSelector: ${p}`);
+      if (p) problems.push(`${field('spec.target.podSelector')}: ${p}`);
       else {
         const sel = tt.podSelector as LabelSelector;
         const labels = [...selectorLimitProblems(sel), ...selectorLabelProblems(sel)];
         if (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0)
           problems.push(
-            'spec.target.podSelector must not be empty (it would isolate every pod of the namespace)',
+            `${field('spec.target.podSelector')} must not be empty (it would isolate every pod of the namespace)`,
           );
-        else if (labels.length > 0) problems.push(...labels.map((l) => `spec.target.podSelector.${l}`));
+        else if (labels.length > 0)
+          problems.push(...labels.map((l) => field(`spec.target.podSelector.${l}`)));
         else target = { kind: 'selector', podSelector: sel };
       }
     } else {
@@ -386,11 +414,13 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
         problems.push('spec.target.workload must be an object');
       else {
         const wk = w as Record<string, unknown>;
-        const workload = workloadKindOf(wk.kind, wk.apiGroup);
+        const workload = workloadKindOf(wk.kind, wk.apiGroup, field);
         problems.push(...workload.problems);
         const nameOk = typeof wk.name === 'string' && isPodName(wk.name);
         if (!nameOk)
-          problems.push(`spec.target.workload.name ${JSON.stringify(wk.name)} is not a valid name`);
+          problems.push(
+            `${field('spec.target.workload.name')} ${JSON.stringify(wk.name)} is not a valid name`,
+          );
         const includeFuture = bool('spec.target.workload.includeFuture', wk.includeFuture, false);
         if (workload.problems.length === 0 && nameOk)
           target = {
@@ -409,7 +439,9 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
     if (typeof s.direction === 'string' && (DIRECTIONS as readonly string[]).includes(s.direction))
       direction = s.direction as Direction;
     else
-      problems.push(`spec.direction ${JSON.stringify(s.direction)} is not one of ${DIRECTIONS.join(', ')}`);
+      problems.push(
+        `${field('spec.direction')} ${JSON.stringify(s.direction)} is not one of ${DIRECTIONS.join(', ')}`,
+      );
   }
 
   let dns = true;
@@ -425,7 +457,7 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
         if (!Array.isArray(ex.forensics)) problems.push('spec.exceptions.forensics must be a list');
         else if (ex.forensics.length > MAX_FORENSICS)
           problems.push(
-            `spec.exceptions.forensics must list at most ${MAX_FORENSICS} peers (has ${ex.forensics.length})`,
+            `${field('spec.exceptions.forensics')} must list at most ${MAX_FORENSICS} peers (has ${ex.forensics.length})`,
           );
         else
           for (const [i, f] of (ex.forensics as unknown[]).entries()) {
@@ -446,8 +478,8 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
               const p = selectorProblem(fp[k]);
               const sel = fp[k] as LabelSelector;
               const labels = p ? [] : [...selectorLimitProblems(sel), ...selectorLabelProblems(sel)];
-              if (p) problems.push(`${path}.${k}: ${p}`);
-              else if (labels.length > 0) problems.push(...labels.map((l) => `${path}.${k}.${l}`));
+              if (p) problems.push(`${field(`${path}.${k}`)}: ${p}`);
+              else if (labels.length > 0) problems.push(...labels.map((l) => field(`${path}.${k}.${l}`)));
               else peer[k] = fp[k] as LabelSelector;
               if (p || labels.length > 0) ok = false;
             }
@@ -460,7 +492,7 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
   const detachFromServices = bool('spec.detachFromServices', s.detachFromServices, false);
   let reason = '';
   if (typeof s.reason !== 'string' || s.reason.trim() === '')
-    problems.push('spec.reason is required (why the workload is isolated)');
+    problems.push(`${field('spec.reason')} is required (why the workload is isolated)`);
   else if (!tooLong('spec.reason', s.reason, MAX_REASON)) reason = s.reason;
   const incident = optString('spec.incident', s.incident, MAX_REFERENCE);
   const requestedBy = optString('spec.requestedBy', s.requestedBy, MAX_REFERENCE);
@@ -468,20 +500,20 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
   let durationMs: number | undefined;
   let expiresAt: string | undefined;
   if (s.duration !== undefined && s.expiresAt !== undefined)
-    problems.push('spec.duration and spec.expiresAt are mutually exclusive');
+    problems.push(`${field('spec.duration')} and ${field('spec.expiresAt')} are mutually exclusive`);
   if (typeof s.duration === 'string' && tooLong('spec.duration', s.duration, MAX_DURATION_TEXT)) {
     // Not read any further: the CRD refuses it whatever it says.
   } else if (s.duration !== undefined) {
     const d = typeof s.duration === 'string' ? parseDuration(s.duration) : undefined;
     if (d === undefined)
       problems.push(
-        `spec.duration ${JSON.stringify(s.duration)} is not a duration such as "90s", "15m" or "1h30m"`,
+        `${field('spec.duration')} ${JSON.stringify(s.duration)} is not a duration such as "90s", "15m" or "1h30m"`,
       );
     else if (durationOverflows(s.duration as string))
-      problems.push(durationTooLong('spec.duration', s.duration as string));
+      problems.push(durationTooLong(field('spec.duration'), s.duration as string));
     // Compared to the nanosecond, as the CRD's rule does (`0.9999s` is 1000 ms rounded, but short of 1s).
     else if (durationShorterThan(s.duration as string, 1000))
-      problems.push(`spec.duration ${JSON.stringify(s.duration)} is shorter than 1s`);
+      problems.push(`${field('spec.duration')} ${JSON.stringify(s.duration)} is shorter than 1s`);
     else durationMs = d;
   }
   if (s.expiresAt !== undefined) {
@@ -491,7 +523,7 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       Number.isNaN(Date.parse(s.expiresAt))
     )
       problems.push(
-        `spec.expiresAt ${JSON.stringify(s.expiresAt)} is not an RFC 3339 time such as "2026-01-02T15:04:05Z"`,
+        `${field('spec.expiresAt')} ${JSON.stringify(s.expiresAt)} is not an RFC 3339 time such as "2026-01-02T15:04:05Z"`,
       );
     else expiresAt = new Date(Date.parse(s.expiresAt)).toISOString();
   }
@@ -502,7 +534,7 @@ export function parseIsolationSpec(name: string, input: unknown): IsolationSpecR
       mechanism = s.mechanism as MechanismName | 'Auto';
     else
       problems.push(
-        `spec.mechanism ${JSON.stringify(s.mechanism)} is not one of Auto, ${MECHANISMS.join(', ')}`,
+        `${field('spec.mechanism')} ${JSON.stringify(s.mechanism)} is not one of Auto, ${MECHANISMS.join(', ')}`,
       );
   }
   if (problems.length > 0) return { ok: false, problems };

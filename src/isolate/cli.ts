@@ -7,7 +7,7 @@ import { UsageError } from '../cli/io.ts';
 import type { KubeConfigPlaces } from '../cli/kubeconfig.ts';
 import { loadKubeConfig } from '../cli/kubeconfig.ts';
 import { parseDuration } from '../controller/api.ts';
-import type { Isolation, IsolationSpecInput } from './api.ts';
+import type { FieldName, Isolation, IsolationSpecInput } from './api.ts';
 import {
   API_VERSION,
   KIND,
@@ -69,8 +69,60 @@ export function splitRef(text: string, what: string): [string, string] {
   return [parts[0]!, parts[1]!];
 }
 
-/** Builds (and validates) the Isolation a command line asks for. */
-export function isolationFromFlags(f: IsolateFlags): Isolation {
+/**
+ * The flags that fill each field of the spec, for the problems of an Isolation built from a command
+ * line: `--duration "4" is not a duration ...`, not `spec.duration "4" ...`. A forensics peer is named
+ * by its flag and value (they repeat); a selector's problem follows the flag that gave the selector.
+ */
+function flagNames(f: IsolateFlags): FieldName {
+  const forensics = [
+    ...(f.forensicsNamespaces ?? []).map((v) => `--forensics-namespace ${JSON.stringify(v)}`),
+    ...(f.forensicsPods ?? []).map((v) => `--forensics-pods ${JSON.stringify(v)}`),
+  ];
+  const flags: Record<string, string> = {
+    'metadata.name': '--name',
+    'spec.target.pods': 'NAMESPACE/POD arguments',
+    'spec.target.podSelector':
+      f.selector !== undefined ? `--selector ${JSON.stringify(f.selector)}` : '--selector',
+    'spec.target.workload.kind': '--workload kind',
+    'spec.target.workload.apiGroup': '--workload group',
+    'spec.target.workload.name': '--workload name',
+    'spec.target.workload.includeFuture': '--include-future',
+    'spec.direction': '--direction',
+    'spec.exceptions.dns': '--no-dns',
+    'spec.exceptions.forensics': '--forensics-namespace and --forensics-pods',
+    'spec.detachFromServices': '--detach',
+    'spec.reason': '--reason',
+    'spec.incident': '--incident',
+    'spec.requestedBy': '--requested-by',
+    'spec.duration': '--duration',
+    'spec.expiresAt': '--expires-at',
+    'spec.dryRun': '--dry-run',
+    'spec.mechanism': '--mechanism',
+  };
+  return (path) => {
+    const exact = flags[path];
+    if (exact !== undefined) return exact;
+    // A pod argument, by its value as given.
+    const pod = /^spec\.target\.pods\[(\d+)\]$/.exec(path);
+    if (pod) return 'pod';
+    // A selector's, what is wrong in it after the flag: `--selector "app=-x" matchLabels: ...`.
+    const selector = /^spec\.target\.podSelector\.(.*)$/s.exec(path);
+    if (selector) return `${flags['spec.target.podSelector']!} ${selector[1]!}`;
+    const peer = /^spec\.exceptions\.forensics\[(\d+)\]\.(?:namespaceSelector|podSelector)(?:\.(.*))?$/s.exec(
+      path,
+    );
+    const given = peer ? forensics[Number(peer[1])] : undefined;
+    if (given !== undefined) return peer![2] !== undefined ? `${given} ${peer![2]}` : given;
+    return path;
+  };
+}
+
+/**
+ * Builds (and validates) the Isolation a command line asks for. Its problems name the flags; with
+ * `names: 'spec'` (the web page's API, which has no flags) the spec's fields, as the controller does.
+ */
+export function isolationFromFlags(f: IsolateFlags, names: 'flags' | 'spec' = 'flags'): Isolation {
   const modes = [f.targets.length > 0, f.workload !== undefined, f.selector !== undefined].filter(
     Boolean,
   ).length;
@@ -169,7 +221,7 @@ export function isolationFromFlags(f: IsolateFlags): Isolation {
     ...(f.dryRun ? { dryRun: true } : {}),
     ...(f.mechanism ? { mechanism: f.mechanism } : {}),
   };
-  const checked = parseIsolationSpec(name, spec);
+  const checked = parseIsolationSpec(name, spec, names === 'flags' ? flagNames(f) : undefined);
   if (!checked.ok) throw new UsageError(checked.problems.join('; '));
   return {
     apiVersion: API_VERSION,

@@ -63,23 +63,26 @@ export function isolationForWorkload(
   const why = reason?.trim() || `isolated from the web page by ${user}`;
   let iso: Isolation;
   try {
-    iso = isolationFromFlags({
-      ...(kind === 'Pod'
-        ? { targets: [`${namespace}/${name}`] }
-        : labelled
-          ? { targets: [], namespace, selector: `${WORKLOAD_LABEL}=${name}` }
-          : {
-              targets: [],
-              namespace,
-              workload: known || apiGroup === undefined ? `${kind}/${name}` : `${kind}.${apiGroup}/${name}`,
-              // Each run of a CronJob makes new pods (between runs it has none): its runs to come are
-              // isolated too, else the button would isolate nothing or only the run going now.
-              ...(kind === 'CronJob' ? { includeFuture: true } : {}),
-            }),
-      // The longest reason the CRD takes: the rest of a pasted log is cut.
-      reason: why.length > MAX_REASON ? `${why.slice(0, MAX_REASON - 3)}...` : why,
-      requestedBy: `web page (${user})`,
-    });
+    iso = isolationFromFlags(
+      {
+        ...(kind === 'Pod'
+          ? { targets: [`${namespace}/${name}`] }
+          : labelled
+            ? { targets: [], namespace, selector: `${WORKLOAD_LABEL}=${name}` }
+            : {
+                targets: [],
+                namespace,
+                workload: known || apiGroup === undefined ? `${kind}/${name}` : `${kind}.${apiGroup}/${name}`,
+                // Each run of a CronJob makes new pods (between runs it has none): its runs to come are
+                // isolated too, else the button would isolate nothing or only the run going now.
+                ...(kind === 'CronJob' ? { includeFuture: true } : {}),
+              }),
+        // The longest reason the CRD takes: the rest of a pasted log is cut.
+        reason: why.length > MAX_REASON ? `${why.slice(0, MAX_REASON - 3)}...` : why,
+        requestedBy: `web page (${user})`,
+      },
+      'spec',
+    );
   } catch (err) {
     if (err instanceof UsageError)
       throw new IsolationRequestError(400, `cannot isolate ${workload}: ${err.message}`);

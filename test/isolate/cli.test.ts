@@ -157,21 +157,23 @@ describe('microseg isolate --print', () => {
     ],
     [
       'Cluster.apps/pg',
-      'spec.target.workload.apiGroup "apps" is not a custom resource\'s API group (those have a dot, as postgresql.cnpg.io has), and Cluster is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
+      '--workload group "apps" is not a custom resource\'s API group (those have a dot, as postgresql.cnpg.io has), and Cluster is not one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet',
     ],
     [
       'Deployment.example.com/cart',
-      'spec.target.workload.apiGroup "example.com" is not the API group of Deployment (apps): leave it out, or give apps',
+      '--workload group "example.com" is not the API group of Deployment (apps): leave it out, or give apps',
     ],
     [
       'Cluster.PostgreSQL.cnpg.io/pg',
-      'spec.target.workload.apiGroup "PostgreSQL.cnpg.io" is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most 253 characters)',
+      '--workload group "PostgreSQL.cnpg.io" is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most 253 characters)',
     ],
     [
       'pg',
       '--workload "pg" must be KIND/NAME, e.g. Deployment/cart, or KIND.GROUP/NAME for a custom resource\'s kind, e.g. Cluster.postgresql.cnpg.io/pg',
     ],
-    ['deployment/cart', 'spec.target.workload.kind "deployment" must be spelt Deployment'],
+    ['deployment/cart', '--workload kind "deployment" must be spelt Deployment'],
+    ['Pod/cart-1', '--workload kind "Pod" is not a workload kind: name pods by NAMESPACE/POD arguments'],
+    ['Deployment/Cart_1', '--workload name "Cart_1" is not a valid name'],
     [
       'Workload/build',
       '--workload "Workload/build": a Workload is named by the microseg.dev/workload label of its pods, not by an owner: isolate them by that label, --selector microseg.dev/workload=build',
@@ -181,6 +183,7 @@ describe('microseg isolate --print', () => {
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
     expect(r.err).toBe(`microseg isolate: ${message}\n`);
+    expect(r.err).not.toMatch(/\bspec\./);
   });
 
   it.each([
@@ -197,11 +200,69 @@ describe('microseg isolate --print', () => {
     ],
     [
       ['isolate', 'shop/x', '--reason', 'r', '--direction', 'Up', '--print'],
-      'spec.direction "Up" is not one of Both, Ingress, Egress',
+      '--direction "Up" is not one of Both, Ingress, Egress',
     ],
     [
       ['isolate', 'shop/x', '--reason', 'r', '--duration', 'soon', '--print'],
-      'spec.duration "soon" is not a duration such as "90s", "15m" or "1h30m"',
+      '--duration "soon" is not a duration such as "90s", "15m" or "1h30m"',
+    ],
+    [
+      ['isolate', 'shop/x', '--reason', 'r', '--duration', '4', '--print'],
+      '--duration "4" is not a duration such as "90s", "15m" or "1h30m"',
+    ],
+    [
+      ['isolate', 'shop/x', '--reason', 'r', '--duration', '500ms', '--print'],
+      '--duration "500ms" is shorter than 1s',
+    ],
+    [
+      [
+        'isolate',
+        'shop/x',
+        '--reason',
+        'r',
+        '--duration',
+        '1h',
+        '--expires-at',
+        '2030-01-01T00:00:00Z',
+        '--print',
+      ],
+      '--duration and --expires-at are mutually exclusive',
+    ],
+    [
+      ['isolate', 'shop/x', '--reason', 'r', '--expires-at', 'tomorrow', '--print'],
+      '--expires-at "tomorrow" is not an RFC 3339 time such as "2026-01-02T15:04:05Z"',
+    ],
+    [
+      ['isolate', 'shop/x', '--reason', 'r', '--mechanism', 'Calico', '--print'],
+      '--mechanism "Calico" is not one of Auto, ClusterNetworkPolicy, AdminNetworkPolicy, NetworkPolicy',
+    ],
+    [
+      ['isolate', 'shop/x', '--reason', 'r', '--name', 'Cut_X', '--print'],
+      '--name "Cut_X" must be a DNS label of at most 63 characters (it becomes a label value)',
+    ],
+    [
+      ['isolate', 'shop/x', '--reason', 'r', '--incident', 'x'.repeat(300), '--print'],
+      '--incident must be at most 256 characters (has 300)',
+    ],
+    [
+      ['isolate', '--selector', 'app=-web', '-n', 'shop', '--reason', 'r', '--print'],
+      '--selector "app=-web" matchLabels: value "-web": must be empty or 63 characters at most',
+    ],
+    [
+      [
+        'isolate',
+        'shop/x',
+        '--reason',
+        'r',
+        '--forensics-namespace',
+        'team=sec',
+        '--forensics-pods',
+        'role=ir',
+        '--forensics-pods',
+        'role=-x',
+        '--print',
+      ],
+      '--forensics-pods "role=-x" matchLabels: value "-x": must be empty or 63 characters at most',
     ],
     [
       ['isolate', 'shop/x', '--reason', 'r', '--forensics-namespace', 'team', '--print'],
@@ -214,6 +275,8 @@ describe('microseg isolate --print', () => {
     const r = await cli(args);
     expect(r.code).toBe(2);
     expect(r.err).toContain(message);
+    // The command line names its flags, not the fields of the Isolation they fill.
+    expect(r.err).not.toMatch(/\b(spec|metadata)\./);
   });
 
   it('refuses a blank --reason, naming the flag (the CRD refuses a blank spec.reason too)', async () => {
