@@ -85,7 +85,7 @@ import type { Logger } from './log.ts';
 import type { Action } from './plan.ts';
 import { isDefaultDeny } from '../policy/render.ts';
 import { DEFAULT_DENY_NAME, SEGMENT_POLICY_LABEL, WORKLOAD_ANNOTATION } from '../policy/index.ts';
-import { communityMembership } from '../segments/index.ts';
+import { communityMembership, scopeSegments } from '../segments/index.ts';
 import { canonicalSpec, conflictMessage, driftedFields, enforcementPhases, isOurs, objKey } from './plan.ts';
 import { byteOrder, sortedJson } from '../model/order.ts';
 import { analysisKey, Memo, ReconcileMemo } from './memo.ts';
@@ -162,7 +162,12 @@ interface SegState {
   persistedShards: Map<string, string>;
   lastEvidenceAt: number;
   lastEvidenceRefreshAt: number;
-  analysis?: { key: string; identity: Identity; edges: number; analysis: Analysis };
+  /**
+   * `shown`: the analysis as the page's API serves it, its segments cut down to the workloads the
+   * Segmentation covers and those its graph draws (`scopeSegments`): the segmentation is computed over
+   * every workload of the cluster, and a namespace no Segmentation covers is not the page's to list.
+   */
+  analysis?: { key: string; identity: Identity; edges: number; analysis: Analysis; shown: Analysis };
   /**
    * The community segment each workload was last in (workload id → name), for the next analysis to
    * keep the names of (SegmentOptions.previous): first the segments the proposal in place names, then
@@ -368,14 +373,15 @@ export class SegmentationController {
   }
 
   /**
-   * The current analysis of every Segmentation, in name order (for the web page). A state kept for a
-   * Segmentation of the same name that is gone (deleted and created again, the new one not reconciled
-   * yet) is not the current Segmentation's and gives nothing.
+   * The current analysis of every Segmentation, in name order (for the web page), its segments those of
+   * the workloads it covers and its graph draws. A state kept for a Segmentation of the same name that is
+   * gone (deleted and created again, the new one not reconciled yet) is not the current Segmentation's
+   * and gives nothing.
    */
   analyses(): Analysis[] {
     return [...this.#states.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .flatMap(([name, s]) => (s.analysis && this.#current(name, s) ? [s.analysis.analysis] : []));
+      .flatMap(([name, s]) => (s.analysis && this.#current(name, s) ? [s.analysis.shown] : []));
   }
 
   /** The current analysis of one Segmentation, while this replica leads and has one for it (see `analyses`). */
@@ -1055,7 +1061,12 @@ export class SegmentationController {
           },
         },
       );
-      st.analysis = { key: analysisKeyNow, identity, edges: learned.length, analysis: result };
+      const drawn = new Set(result.graph.nodes.map((n) => n.id));
+      const shown = {
+        ...result,
+        segments: scopeSegments(result.segments, (w) => touches(w) || drawn.has(w)),
+      };
+      st.analysis = { key: analysisKeyNow, identity, edges: learned.length, analysis: result, shown };
       // Each workload's community now (one in a segment of another kind keeps the community it was
       // in last: a workload that made no flow lately, or a hub, may be one's member again).
       for (const [m, segment] of communityMembership(result.segments)) previous.set(m, segment);

@@ -317,6 +317,32 @@ export function computeSegments(
   };
 }
 
+/**
+ * A result cut down to the workloads `keep` takes: each segment with only those of its members (and
+ * their namespaces), a segment left with none dropped, the membership of those alone. Edge counts,
+ * modularity and the options are the whole run's. (A segmentation is computed over every workload the
+ * cluster has, so that a community is found whole; what is shown of it is what is in view.)
+ */
+export function scopeSegments(r: SegmentResult, keep: (workload: string) => boolean): SegmentResult {
+  const segments: Segment[] = [];
+  for (const seg of r.segments) {
+    const members = seg.members.filter(keep);
+    if (members.length === 0) continue;
+    segments.push(
+      members.length === seg.members.length
+        ? seg
+        : {
+            ...seg,
+            members,
+            namespaces: [...new Set(members.map((m) => m.slice(0, m.indexOf('/'))))].sort(),
+          },
+    );
+  }
+  const membership: Record<string, string> = {};
+  for (const [w, seg] of Object.entries(r.membership)) if (keep(w)) membership[w] = seg;
+  return { ...r, segments, membership };
+}
+
 /** The community segment of each workload of a result: what a later run takes as `previous`. */
 export function communityMembership(r: Pick<SegmentResult, 'segments'>): Map<string, string> {
   const out = new Map<string, string>();

@@ -835,6 +835,57 @@ describe('the Segmentation controller', () => {
       'shop/Pod/client -> shop/Pod/dns-udp 5353/UDP',
     ]);
   });
+  it("lists on the page's API the segments of what its graph shows and its Segmentations cover, not of a namespace none covers", async () => {
+    const pod = (namespace: string, name: string, ip: string) => ({
+      ...barePod(name, ip),
+      metadata: { name, namespace, uid: `uid-${namespace}-${name}`, labels: { app: name } },
+    });
+    const { controller, state, app } = await start([shop('uid-shop', '1')], {
+      [resourcePath('Namespace')]: ['shop', 'microseg-system', 'billing'].map((name) => ({
+        metadata: { name, labels: { 'kubernetes.io/metadata.name': name } },
+      })),
+      [resourcePath('Pod')]: [
+        ...webAndApi(),
+        // Idle in shop: covered, unobserved.
+        barePod('reports', '10.244.1.7'),
+        // The controller itself, in a namespace no Segmentation covers; and a peer of shop's outside it.
+        pod('microseg-system', 'controller', '10.244.9.1'),
+        pod('billing', 'ledger', '10.244.8.1'),
+      ],
+    });
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    controller.ingest([webToApiFlow(), webToApiFlow({ dst: { ip: '10.244.8.1' }, port: 9000 })]);
+    await controller.reconcile('shop');
+    const graph = (await request(app).get('/api/v1/graph?view=full').expect(200)).body as {
+      nodes: { id: string; segment?: string }[];
+      segments: { id: string; members: number }[];
+    };
+    const segments = (await request(app).get('/api/v1/segments').expect(200)).body as {
+      segments: { id: string; members: string[] }[];
+      membership: Record<string, string>;
+    };
+    const members = segments.segments.flatMap((s) => s.members).sort();
+    // The graph's workloads, with the segment each is drawn in, and shop's idle one (unobserved).
+    expect(members).toEqual(['billing/Pod/ledger', 'shop/Pod/api', 'shop/Pod/reports', 'shop/Pod/web']);
+    expect(Object.keys(segments.membership).sort()).toEqual(members);
+    for (const n of graph.nodes)
+      if (n.segment !== undefined) expect(segments.membership[n.id], n.id).toBe(n.segment);
+    expect(segments.segments.map((s) => s.id)).not.toContain('microseg-system-unobserved');
+    // The page's list of segments (beside the graph) is the same list.
+    expect(graph.segments.map((s) => [s.id, s.members])).toEqual(
+      segments.segments.map((s) => [s.id, s.members.length]),
+    );
+    // As the Segmentation's status counts them: shop's workloads only.
+    const status = segmentationStatuses(state).at(-1)!;
+    expect(status.segments!.flatMap((s) => s.members).sort()).toEqual([
+      'shop/Pod/api',
+      'shop/Pod/reports',
+      'shop/Pod/web',
+    ]);
+  });
+
   it('keeps nothing for Segmentations created and deleted while it leads', async () => {
     const { controller, state } = await start([shop('uid-shop', '1')]);
     state.failEdgeSets = false;
