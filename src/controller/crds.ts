@@ -279,7 +279,9 @@ export function segmentationCRD(): Schema {
         'When each selected namespace that was not selected at the first reconcile joined the scope (namespace → time, RFC 3339): learning of it began then, so a CronJob of it counts its runs for the promotion gate from then, not from the creation of the Segmentation. A namespace that leaves the selection is dropped, and joins again from the time it is selected again.',
       additionalProperties: { type: 'string', format: 'date-time' },
     },
-    workloads: int('Workloads in the selected namespaces.'),
+    workloads: int(
+      "Workloads in the selected namespaces: the cluster's, and one known only from flows (a pod the cluster does not have) while a learned edge has it.",
+    ),
     edges: int('Learned edges (source, destination, protocol, port) touching the selected namespaces.'),
     segmentCount: int('Segments found in the learned graph.'),
     policies: int('Policies in the current proposal.'),

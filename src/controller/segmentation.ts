@@ -1607,7 +1607,12 @@ export class SegmentationController {
         members: s.members.slice(0, MAX_SEGMENT_MEMBERS),
         memberCount: s.members.length,
       }));
-    const workloads = [...identity.workloads.values()].filter((w) => st.namespaces.has(w.namespace)).length;
+    // The cluster's workloads of the namespaces covered, and those known only from flows (a pod it does
+    // not have, see computeSegments) while a learned edge of the analysis has them: as the segments count.
+    const drawn = new Set(analysis.graph.nodes.map((n) => n.id));
+    const workloads = [...identity.workloads.values()].filter(
+      (w) => st.namespaces.has(w.namespace) && (!w.observedOnly || drawn.has(w.id)),
+    ).length;
     // When the Segmentation entered the mode it is in: automatic promotion counts from then at the
     // earliest, so that a mode set back by hand (a rollback) is not undone at once by conditions that
     // held since before it. A status written before modeSince existed counts from now.

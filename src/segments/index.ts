@@ -163,9 +163,16 @@ export function computeSegments(
   // `key` groups the members of a fixed segment: a pin's name, a namespace for its platform, unobserved or
   // no-east-west segment (two long namespaces' names may slug alike; their segments stay two, one with a suffix).
   const fixed = new Map<string, { name: string; kind: SegmentKind; key: string }>();
+  // A workload known only from flows (a pod the cluster does not have, `observedOnly`) is one while an
+  // edge has it: with none it is in no segment (not unobserved: the cluster has nothing there to cut off).
+  const absent = new Set<string>();
   for (let i = 0; i < n; i++) {
     const id = ids[i]!;
     const w = workloads.get(id)!;
+    if (w.observedOnly && !observed[i]) {
+      absent.add(id);
+      continue;
+    }
     // The object's own label wins over its pod template's: labelling a Deployment re-pins it without
     // rolling out its pods, so that label is the newer word.
     const pin = w.segmentLabel || w.labels[SEGMENT_LABEL];
@@ -187,7 +194,7 @@ export function computeSegments(
   }
 
   const g: LouvainGraph = new UndirectedGraph();
-  for (const id of ids) if (!fixed.has(id)) g.addNode(id);
+  for (const id of ids) if (!fixed.has(id) && !absent.has(id)) g.addNode(id);
   for (const key of Float64Array.from(pairWeight.keys()).sort()) {
     const a = ids[Math.floor(key / n)]!;
     const b = ids[key % n]!;
@@ -220,6 +227,7 @@ export function computeSegments(
   // Group members.
   const groups = new Map<string, { kind: SegmentKind; members: string[]; fixedName?: string }>();
   for (const id of ids) {
+    if (absent.has(id)) continue;
     const f = fixed.get(id);
     // By kind as well as name: a pin never joins a platform or isolated segment that bears its name.
     const key = f ? `f:${f.kind}:${f.key}` : `c:${communityOf.get(id)}`;

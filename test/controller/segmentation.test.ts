@@ -886,6 +886,74 @@ describe('the Segmentation controller', () => {
     ]);
   });
 
+  it('counts a workload known only from flows (a pod the cluster never had) while a learned edge has it, and forgets it with its last edge', async () => {
+    const clock = { offsetMs: 0 };
+    const now = () => Date.now() + clock.offsetMs;
+    const { controller, state, app, recorded } = await start(
+      [
+        {
+          ...shop('uid-shop', '1'),
+          spec: { ...shopSpec, learning: { ruleExpiry: '1m' }, audit: { window: '1s' } },
+        },
+      ],
+      { [resourcePath('Pod')]: webAndApi() },
+      {},
+      now,
+    );
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    // As docs/telemetry.md's example posts it: a pod by name that no informer ever saw.
+    const phantom: Flow = {
+      ...webToApiFlow({ time: now() }),
+      src: { namespace: 'shop', pod: 'cart-7d9f' },
+      input: 'generic',
+    };
+    controller.ingest([webToApiFlow({ time: now() }), phantom]);
+    await controller.reconcile('shop');
+    const members = async () =>
+      (
+        (await request(app).get('/api/v1/segments').expect(200)).body as { segments: { members: string[] }[] }
+      ).segments
+        .flatMap((s) => s.members)
+        .sort();
+    const counted = () => {
+      const st = segmentationStatuses(state).at(-1)!;
+      return {
+        workloads: st.workloads,
+        unobserved: st.unobserved,
+        members: st.segments!.flatMap((s) => s.members).sort(),
+        memberCount: st.segments!.reduce((n, s) => n + s.memberCount, 0),
+      };
+    };
+    // Learned from its flow, the bare pod is a workload of the graph and of the counts.
+    expect(counted()).toEqual({
+      workloads: 3,
+      unobserved: 0,
+      members: ['shop/Pod/api', 'shop/Pod/cart-7d9f', 'shop/Pod/web'],
+      memberCount: 3,
+    });
+    expect(await members()).toEqual(['shop/Pod/api', 'shop/Pod/cart-7d9f', 'shop/Pod/web']);
+
+    // Two minutes on, web → api seen again, the phantom's edge unused past the 1m expiry: it ages out,
+    // and the workload known only from it goes with it (no pod changed, so the identity is the same).
+    clock.offsetMs = 120_000;
+    controller.ingest([webToApiFlow({ time: now() })]);
+    await controller.reconcile('shop');
+    expect(recorded).toContainEqual({
+      type: 'Normal',
+      reason: 'EdgesAgedOut',
+      message: '1 learned edge(s) unused for 1m aged out',
+    });
+    expect(counted()).toEqual({
+      workloads: 2,
+      unobserved: 0,
+      members: ['shop/Pod/api', 'shop/Pod/web'],
+      memberCount: 2,
+    });
+    expect(await members()).toEqual(['shop/Pod/api', 'shop/Pod/web']);
+  });
+
   it('keeps nothing for Segmentations created and deleted while it leads', async () => {
     const { controller, state } = await start([shop('uid-shop', '1')]);
     state.failEdgeSets = false;
