@@ -8,29 +8,24 @@ import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { DEFAULTS, GROUP, MAX_DURATION_TEXT, MAX_NAME_LENGTH, VERSION } from './api.ts';
 import type { Schema } from '../model/openapi.ts';
-import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
-
-const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
-
-/**
- * CEL that holds for `field` when it is no well-formed duration: the API server runs the CEL rules of a
- * field whose pattern failed too, and `duration()` of such a text is a type conversion error naming the
- * rule, a second and third problem the spec does not have. So each rule reading a duration holds for
- * it, and the pattern alone says what is wrong.
- */
-const malformed = (field: string) => `!${field}.matches(r'${DURATION_PATTERN}')`;
+import {
+  arr,
+  bool,
+  DURATION_PATTERN,
+  durationAtLeast,
+  int,
+  labelSelector,
+  malformedDuration,
+  obj,
+  str,
+} from '../model/openapi.ts';
 
 const duration = (description: string, dflt: string, min: string): Schema =>
   str(`${description} A duration such as "90s", "15m" or "1h30m". Default ${dflt}.`, {
     default: dflt,
     pattern: DURATION_PATTERN,
     maxLength: MAX_DURATION_TEXT,
-    'x-kubernetes-validations': [
-      {
-        rule: `${malformed('self')} || duration(self) >= duration('${min}')`,
-        message: `must be at least ${min}`,
-      },
-    ],
+    'x-kubernetes-validations': [durationAtLeast(min)],
   });
 
 function peerSchema(): Schema {
@@ -258,7 +253,7 @@ export function segmentationCRD(): Schema {
       required: ['namespaceSelector'],
       'x-kubernetes-validations': [
         {
-          rule: `!has(self.audit) || !has(self.learning) || !has(self.audit.window) || !has(self.learning.ruleExpiry) || ${malformed('self.audit.window')} || ${malformed('self.learning.ruleExpiry')} || duration(self.audit.window) <= duration(self.learning.ruleExpiry)`,
+          rule: `!has(self.audit) || !has(self.learning) || !has(self.audit.window) || !has(self.learning.ruleExpiry) || ${malformedDuration('self.audit.window')} || ${malformedDuration('self.learning.ruleExpiry')} || duration(self.audit.window) <= duration(self.learning.ruleExpiry)`,
           message: 'spec.audit.window must not be longer than spec.learning.ruleExpiry',
         },
       ],

@@ -31,7 +31,16 @@ import {
 } from './api.ts';
 import { WORKLOAD_KINDS as IDENTITY_WORKLOAD_KINDS } from '../identity/types.ts';
 import type { Schema } from '../model/openapi.ts';
-import { arr, bool, int, labelSelector, obj, str } from '../model/openapi.ts';
+import {
+  arr,
+  bool,
+  DURATION_PATTERN,
+  durationAtLeast,
+  int,
+  labelSelector,
+  obj,
+  str,
+} from '../model/openapi.ts';
 
 /**
  * RE2 (CEL `matches`) for a character JavaScript's `trim()` keeps, i.e. one that is not white space or a
@@ -176,11 +185,9 @@ export function isolationCRD(): Schema {
       }),
       requestedBy: str('Who asked for the isolation.', { maxLength: MAX_REFERENCE }),
       duration: str('Release automatically this long after isolation, e.g. "4h".', {
-        pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
+        pattern: DURATION_PATTERN,
         maxLength: MAX_DURATION_TEXT,
-        'x-kubernetes-validations': [
-          { rule: "duration(self) >= duration('1s')", message: 'must be at least 1s' },
-        ],
+        'x-kubernetes-validations': [durationAtLeast('1s')],
       }),
       expiresAt: str('Release automatically at this time.', { format: 'date-time' }),
       dryRun: bool('Plan and check for leaks, change nothing.', { default: false }),

@@ -47,6 +47,23 @@ export const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?
 /** Longest label key: a 253-character DNS subdomain prefix, '/', a 63-character name. */
 export const MAX_LABEL_KEY = 253 + 1 + 63;
 
+/** A Go-style duration as the CRDs take it (`90s`, `1h30m`, `250ms`), the `pattern` of every duration field. */
+export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
+
+/**
+ * CEL that holds for `field` when it is no well-formed duration: the API server runs the CEL rules of a
+ * field whose pattern failed too, and `duration()` of such a text is a type conversion error naming the
+ * rule, a second and third problem the object does not have. So each rule reading a duration holds for
+ * it, and the pattern alone says what is wrong.
+ */
+export const malformedDuration = (field: string): string => `!${field}.matches(r'${DURATION_PATTERN}')`;
+
+/** The CEL rule of a duration field that must be at least `min`, holding for a malformed one. */
+export const durationAtLeast = (min: string): Schema => ({
+  rule: `${malformedDuration('self')} || duration(self) >= duration('${min}')`,
+  message: `must be at least ${min}`,
+});
+
 /**
  * A CEL expression true when `v` is a label key as Kubernetes defines it (`IsQualifiedName`): an
  * optional prefix, a DNS subdomain of at most 253 characters, and '/', then a name of at most 63
