@@ -480,15 +480,24 @@ export interface EnforceGate {
  * Whether Enforce may apply policies. Once enforcing, it keeps enforcing (the audit keeps counting for
  * visibility). Otherwise it needs a clean audit, or spec.enforce.force. Enforcing with the force while
  * the audit is not clean is said so (`EnforceForced`, with the audit result) at every reconcile, not
- * only at the one that began it.
+ * only at the one that began it; enforcing on without it (the force unset since, or an audit clean at the
+ * start that is no longer) is `PoliciesApplied` with the audit result.
  */
 export function enforceGate(opts: {
   alreadyEnforced: boolean;
   force: boolean;
   audit: AuditVerdict;
 }): EnforceGate {
-  if (opts.audit.clean || (opts.alreadyEnforced && !opts.force))
+  if (opts.audit.clean)
     return { allowed: true, reason: Reason.PoliciesApplied, message: 'the proposal is enforced' };
+  // Enforcing on without the force (unset since, or the audit was clean when it began): the audit result
+  // is said, or the Event of EnforceForced turning PoliciesApplied would read as a clean audit.
+  if (opts.alreadyEnforced && !opts.force)
+    return {
+      allowed: true,
+      reason: Reason.PoliciesApplied,
+      message: `the proposal is enforced, although the audit is not clean: ${opts.audit.message} (once enforcing, it keeps enforcing; spec.mode: Audit withdraws it)`,
+    };
   if (opts.force)
     return {
       allowed: true,

@@ -524,6 +524,20 @@ describe('enforceGate', () => {
     expect(enforceGate({ alreadyEnforced: true, force: true, audit: clean }).reason).toBe('PoliciesApplied');
     expect(enforceGate({ alreadyEnforced: true, force: false, audit: dirty }).reason).toBe('PoliciesApplied');
   });
+  // spec.enforce.force unset while enforcing and the audit as unclean as before: enforcing went on, and
+  // Enforced said `the proposal is enforced` alone, sent as an Event (EnforceForced → PoliciesApplied),
+  // as if the audit had come clean; the same when an audit that was clean at the start is no longer.
+  it('enforcing on without the force while the audit is not clean, says so with the audit result', () => {
+    expect(enforceGate({ alreadyEnforced: true, force: false, audit: dirty })).toEqual({
+      allowed: true,
+      reason: 'PoliciesApplied',
+      message:
+        'the proposal is enforced, although the audit is not clean: 2 flow(s) in the last 1h would be blocked by the proposal (once enforcing, it keeps enforcing; spec.mode: Audit withdraws it)',
+    });
+    expect(enforceGate({ alreadyEnforced: true, force: false, audit: clean }).message).toBe(
+      'the proposal is enforced',
+    );
+  });
 });
 
 describe('wasEnforcing', () => {
