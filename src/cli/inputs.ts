@@ -241,8 +241,7 @@ export async function loadIdentity(
 ): Promise<Identity> {
   const read = await loadSnapshotFiles(paths, opts);
   refuseUnreadCluster(read, paths);
-  for (const w of snapshotWarnings(read)) warn(w);
-  const snapshot = withRepeatsReplaced(read, warn);
+  const snapshot = warnedSnapshot(read, warn);
   // Reading leaves the parsed text's garbage behind; give it back before identity adds its own.
   releaseMemory();
   return buildIdentity(snapshot, identity);
@@ -259,9 +258,7 @@ export async function loadVerifySnapshot(
   warn: (message: string) => void,
   opts: SnapshotOptions = {},
 ): Promise<ClusterSnapshot> {
-  const snap = await loadSnapshotFiles(paths, { ...opts, stdin });
-  for (const w of snapshotWarnings(snap)) warn(w);
-  return withRepeatsReplaced(snap, warn);
+  return warnedSnapshot(await loadSnapshotFiles(paths, { ...opts, stdin }), warn);
 }
 
 /**
@@ -276,6 +273,14 @@ export async function loadClusterSnapshot(
 ): Promise<ClusterSnapshot> {
   const snap = await loadSnapshotFiles(paths, { ...opts, stdin });
   refuseUnreadCluster(snap, paths);
+  return warnedSnapshot(snap, warn);
+}
+
+/**
+ * `snap` with the skipped kinds and the policies the engine cannot evaluate told to `warn`
+ * (`snapshotWarnings`), and an object given more than once counted once (`withRepeatsReplaced`).
+ */
+function warnedSnapshot(snap: ClusterSnapshot, warn: (message: string) => void): ClusterSnapshot {
   for (const w of snapshotWarnings(snap)) warn(w);
   return withRepeatsReplaced(snap, warn);
 }
