@@ -325,7 +325,8 @@ export interface Identity {
   /**
    * The ClusterIPs (normalised) of Services with no backend in the snapshot → the Service,
    * `namespace/name`: a `private` peer of one of these addresses names it (`Peer.service`), as the graph
-   * node of a peer rebuilt from its id (the controller's learned edges) does.
+   * node of a peer rebuilt from its id (the controller's learned edges) does. A deleted Service that had
+   * no backend keeps its ClusterIPs here, as `namespace/name (deleted)`, unless a live one's are named.
    */
   unbackedClusterIPs: ReadonlyMap<string, string>;
   warnings: string[];
@@ -737,6 +738,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * goes to the backends it had; after, the address is nobody's until a Service takes it again.
    */
   const deletedClusterIPs = new Map<string, ServiceEntry[]>();
+  /**
+   * The ClusterIPs of deleted Services that had no backend in the snapshot either, as
+   * `unbackedClusterIPs` (the Service named `namespace/name (deleted)`, the one deleted last): a
+   * connection to one from before the deletion failed at the Service, as it did while it lived, so the
+   * deletion adds no rule for it. A Service with no backend holding the address now names it instead.
+   */
+  const deletedUnbacked = new Map<string, { service: string; why: string; entry: ServiceEntry }>();
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
@@ -812,19 +820,26 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
     const entry: ServiceEntry = { service: svc, backing, slices };
+    const backed = backing.length > 0 || slices.some(namesAddress);
     const deletedAt = svc.metadata.deletionTimestamp ? Date.parse(svc.metadata.deletionTimestamp) : NaN;
     if (!Number.isNaN(deletedAt)) {
       // Deleted: its ClusterIPs only, for the flows before its deletion (no role, no other address).
       entry.deletedAt = deletedAt;
+      const why = selectorLess(svc)
+        ? 'it was deleted, and it had no selector, and no EndpointSlice or Endpoints object of it named an address'
+        : 'it was deleted, and its selector selected no pod';
       for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
         if (ip === 'None' || ip === '') continue;
-        const list = deletedClusterIPs.get(normaliseIP(ip));
-        if (list === undefined) deletedClusterIPs.set(normaliseIP(ip), [entry]);
+        const n = normaliseIP(ip);
+        const list = deletedClusterIPs.get(n);
+        if (list === undefined) deletedClusterIPs.set(n, [entry]);
         else list.push(entry);
+        const had = deletedUnbacked.get(n)?.entry.deletedAt;
+        if (!backed && (had === undefined || had <= deletedAt))
+          deletedUnbacked.set(n, { service: `${ns}/${svc.metadata.name} (deleted)`, why, entry });
       }
       continue;
     }
-    const backed = backing.length > 0 || slices.some(namesAddress);
     const unbackedWhy = selectorLess(svc)
       ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
       : 'its selector selects no pod';
@@ -1040,6 +1055,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
         stats.byServiceIP++;
         return peerList[servicePeer(held, ip)]!;
       }
+      // The ClusterIP of a Service with no backend, deleted or not, names it (one peer per address).
+      const unbacked = unbackedClusterIPs.get(ip) ?? deletedUnbacked.get(ip);
+      if (unbacked !== undefined) return unbackedPeer(ip, unbacked);
       return isPrivateIP(ip)
         ? cached(`p:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip }))
         : cached(`w:${ip}`, () => ({ id: `world:${ip}`, kind: 'world', ip }));
@@ -1142,6 +1160,16 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   };
   /** The ClusterIPs of Services with no backend that a connection was seen to, each named once. */
   const unbackedClusterIPsSeen = new Set<string>();
+  /** The peer of `ip`, the ClusterIP of Service `unbacked.service`, which has no backend (warned once). */
+  const unbackedPeer = (ip: string, unbacked: { service: string; why: string }): Peer => {
+    if (!unbackedClusterIPsSeen.has(ip)) {
+      unbackedClusterIPsSeen.add(ip);
+      warnings.push(
+        `connections to ${ip}, the ClusterIP of Service ${unbacked.service}, which has no backend in the snapshot (${unbacked.why}): no rule is written for them, as a policy sees such a connection only once it is translated to a backend pod (an ipBlock for the ClusterIP admits nothing), so the proposal blocks them when the Service has backends again; a snapshot taken while the Service had backends attributes them to those`,
+      );
+    }
+    return cached(`c:${ip}`, () => ({ id: `private:${ip}`, kind: 'private', ip, service: unbacked.service }));
+  };
   const classifyIP = (
     ip: string,
     reserved: FlowEndpoint['reserved'],
@@ -1155,21 +1183,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     // The ClusterIP of a Service with no backend: nothing in the snapshot tells which pods it reached. Its
     // address, naming the Service, for which no rule is written (a policy sees the connection only once
     // it is translated to a backend pod); named in a warning once.
-    const unbacked = reserved !== 'world' && !onNode ? unbackedClusterIPs.get(ip) : undefined;
-    if (unbacked !== undefined) {
-      if (!unbackedClusterIPsSeen.has(ip)) {
-        unbackedClusterIPsSeen.add(ip);
-        warnings.push(
-          `connections to ${ip}, the ClusterIP of Service ${unbacked.service}, which has no backend in the snapshot (${unbacked.why}): no rule is written for them, as a policy sees such a connection only once it is translated to a backend pod (an ipBlock for the ClusterIP admits nothing), so the proposal blocks them when the Service has backends again; a snapshot taken while the Service had backends attributes them to those`,
-        );
-      }
-      return cached(`c:${ip}`, () => ({
-        id: `private:${ip}`,
-        kind: 'private',
-        ip,
-        service: unbacked.service,
-      }));
-    }
+    const unbacked =
+      reserved !== 'world' && !onNode ? (unbackedClusterIPs.get(ip) ?? deletedUnbacked.get(ip)) : undefined;
+    if (unbacked !== undefined) return unbackedPeer(ip, unbacked);
     if (onNode && port !== undefined) {
       const hostWorkload = hostPortWorkload(ip, port, protocol);
       if (hostWorkload) return workloadPeer(hostWorkload);
@@ -1316,7 +1332,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   };
 
   const idleBackends = (ip: string, port: number, protocol: string): ServiceBackend[] | undefined => {
-    const entry = unbackedClusterIPs.get(ip)?.entry;
+    const entry = (unbackedClusterIPs.get(ip) ?? deletedUnbacked.get(ip))?.entry;
     const sel = entry?.service.spec.selector;
     if (entry === undefined || sel === undefined || Object.keys(sel).length === 0) return undefined;
     const ns = entry.service.metadata.namespace;
@@ -1673,7 +1689,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     ipv6: serviceIPv6 || podNetworks.some((n) => n.includes(':')),
     clusterDNS,
     clusterDNSServicePorts,
-    unbackedClusterIPs: new Map([...unbackedClusterIPs].map(([ip, u]) => [ip, u.service])),
+    unbackedClusterIPs: new Map(
+      [...deletedUnbacked, ...unbackedClusterIPs].map(([ip, u]) => [ip, u.service]),
+    ),
     warnings,
     stats,
     resolve,

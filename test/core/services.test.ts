@@ -571,6 +571,45 @@ describe('flows to the ClusterIP of a Service with no backend', () => {
     expect(egress.some((rule) => rule.to?.some((p) => p.ipBlock?.cidr.startsWith('10.96.')))).toBe(false);
   });
 
+  it('stay the Service’s once it is deleted, for the flows before its deletion: its deletion adds no rule', async () => {
+    // gone never had a backend; the controller keeps it once deleted, with the time of its deletion.
+    const deleted = () => {
+      const s = snap();
+      const gone = s.services.find((x) => x.metadata.name === 'gone')!;
+      gone.metadata.creationTimestamp = new Date(T0 - 3_600_000).toISOString();
+      gone.metadata.deletionTimestamp = new Date(T0 + 3_600_000).toISOString();
+      return s;
+    };
+    const r = await runPipeline(deleted(), flows());
+    expect(r.graph.nodes.find((n) => n.id === 'private:10.96.0.80')?.service).toBe('app/gone (deleted)');
+    const egress = r.proposal.policies.flatMap((p) => p.spec.egress ?? []);
+    expect(egress.some((rule) => rule.to?.some((p) => p.ipBlock?.cidr.startsWith('10.96.')))).toBe(false);
+    expect(r.identity.warnings.filter((w) => w.includes('10.96.0.80'))).toEqual([
+      'connections to 10.96.0.80, the ClusterIP of Service app/gone (deleted), which has no backend in the snapshot (it was deleted, and its selector selected no pod): no rule is written for them, as a policy sees such a connection only once it is translated to a backend pod (an ipBlock for the ClusterIP admits nothing), so the proposal blocks them when the Service has backends again; a snapshot taken while the Service had backends attributes them to those',
+    ]);
+    // As the controller rebuilds an edge learned to the address before the deletion from its id.
+    const identity = buildIdentity(deleted());
+    expect(identity.unbackedClusterIPs.get('10.96.0.80')).toBe('app/gone (deleted)');
+    expect(identity.resolve({ ip: '10.96.0.80' }, T0, 80, false, 'TCP').service).toBe('app/gone (deleted)');
+    const edge = {
+      src: 'app/Deployment/web',
+      dst: 'private:10.96.0.80',
+      protocol: 'TCP' as const,
+      port: 80,
+      count: 1,
+      firstSeen: T0,
+      lastSeen: T0,
+      verdicts: { FORWARDED: 1 },
+    };
+    const peers = new Map([edge.src, edge.dst].map((id) => [id, peerFromId(id)]));
+    const rebuilt = analyse({ identity, edges: [edge], peers, names: new Map() });
+    expect(rebuilt.graph.nodes.find((n) => n.id === edge.dst)?.service).toBe('app/gone (deleted)');
+    const rebuiltEgress = rebuilt.proposal.policies.flatMap((p) => p.spec.egress ?? []);
+    expect(rebuiltEgress.some((rule) => rule.to?.some((p) => p.ipBlock?.cidr.startsWith('10.96.')))).toBe(
+      false,
+    );
+  });
+
   it('leave a Service with a backend as it was', async () => {
     const r = await runPipeline(snap(), [flow(1, { ip: '10.96.0.10' }, 80)]);
     expect(r.graph.nodes.some((n) => n.service !== undefined)).toBe(false);
