@@ -129,7 +129,10 @@ export class EdgeStore {
  * calls the Service, and the proposal admits it to the pods behind it, instead of an ipBlock for an
  * address that admits nothing. An edge to a ClusterIP whose Service still has no backend, or to an
  * address that is no Service's, is kept as it is; but while the Service's backends are merely scaled to
- * zero (`Identity.idleBackends`), it stays theirs, so that their rule does not come and go. Pure: the edges given are not changed (the learned
+ * zero (`Identity.idleBackends`), it stays theirs, so that their rule does not come and go. An edge is
+ * placed at its last flow's time, and also at its first's when a Service held the address then that
+ * no longer does (deleted, or replaced): its backends keep the credit of the flows before. Pure: the
+ * edges given are not changed (the learned
  * evidence stays as it was learned); the result is in graph order.
  */
 export function creditServiceEdges(
@@ -148,20 +151,36 @@ export function creditServiceEdges(
       fold(e);
       continue;
     }
-    const n = identity.resolveNumber(
-      { ip: e.dst.slice('private:'.length) },
-      e.lastSeen,
-      e.port,
-      false,
-      e.protocol,
-    );
-    const peer = identity.peerAt(n);
-    let backends = identity.serviceBackends(n, e.port, e.protocol);
-    // A Service left without backends as they are scaled to zero: theirs still, so that the proposal
-    // does not drop their rule until they run again, and take it back then.
-    if ((backends === undefined || backends.length === 0) && peer.service !== undefined && peer.ip)
-      backends = identity.idleBackends(peer.ip, e.port, e.protocol);
-    if (backends === undefined || backends.length === 0) {
+    const creditAt = (time: number) => {
+      const n = identity.resolveNumber(
+        { ip: e.dst.slice('private:'.length) },
+        time,
+        e.port,
+        false,
+        e.protocol,
+      );
+      const peer = identity.peerAt(n);
+      let backends = identity.serviceBackends(n, e.port, e.protocol);
+      // A Service left without backends as they are scaled to zero: theirs still, so that the proposal
+      // does not drop their rule until they run again, and take it back then.
+      if ((backends === undefined || backends.length === 0) && peer.service !== undefined && peer.ip)
+        backends = identity.idleBackends(peer.ip, e.port, e.protocol);
+      return { peer, backends: backends ?? [] };
+    };
+    let { peer, backends } = creditAt(e.lastSeen);
+    // The address changed hands within the edge's span (its Service deleted, another created since):
+    // the flows before keep their credit, to the backends of the Service that held it at the first.
+    if (e.firstSeen < e.lastSeen) {
+      const first = creditAt(e.firstSeen);
+      if (first.peer !== peer && first.backends.length > 0) {
+        if (backends.length === 0) ({ peer, backends } = first);
+        else {
+          const seen = new Set(backends.map((b) => `${b.peer}/${b.port}`));
+          backends = [...backends, ...first.backends.filter((b) => !seen.has(`${b.peer}/${b.port}`))];
+        }
+      }
+    }
+    if (backends.length === 0) {
       fold(e);
       continue;
     }

@@ -287,6 +287,36 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     expect(alone.resolve({ ip: '10.96.0.80' }, T0, 80, false, 'TCP').id).toBe('service:shop/ghost (deleted)');
   });
 
+  it('keep the credit of their flows before a Service’s deletion when the edge has flows after it too', () => {
+    const iso = (t: number) => new Date(t).toISOString();
+    const HOUR = 3_600_000;
+    // ghost (→ cart) lived from T0 - 1h to T0 + 1h; the edge's flows span T0 to T0 + 2h.
+    const deleted = ghost({ app: 'cart' }) as ReturnType<typeof ghost> & {
+      metadata: { creationTimestamp?: string; deletionTimestamp?: string };
+    };
+    deleted.metadata.creationTimestamp = iso(T0 - HOUR);
+    deleted.metadata.deletionTimestamp = iso(T0 + HOUR);
+    const identity = buildIdentity(fixtureSnapshot(deleted));
+    const spanning = { ...edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0), lastSeen: T0 + 2 * HOUR };
+    expect(creditServiceEdges(identity, [spanning])).toEqual([
+      { ...edge(FRONTEND, 'shop/Deployment/cart', 8080, 5, T0), lastSeen: T0 + 2 * HOUR },
+    ]);
+    // Wholly after the deletion: the address of no one, as learned.
+    const after = [edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0 + 2 * HOUR)];
+    expect(creditServiceEdges(identity, after)).toBe(after);
+    // fresh (→ db) took the address at T0 + 2h: an edge spanning both is each one's backends'.
+    const fresh = ghost({ app: 'db' }) as typeof deleted;
+    fresh.metadata.name = 'fresh';
+    fresh.metadata.creationTimestamp = iso(T0 + 2 * HOUR);
+    const reused = buildIdentity(fixtureSnapshot(deleted, fresh));
+    const both = { ...edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0), lastSeen: T0 + 3 * HOUR };
+    const shared = { [`${FRONTEND}->service:shop/fresh:80/TCP`]: 5 };
+    expect(creditServiceEdges(reused, [both])).toEqual([
+      { ...edge(FRONTEND, 'shop/Deployment/cart', 8080, 5, T0), lastSeen: T0 + 3 * HOUR, shared },
+      { ...edge(FRONTEND, 'shop/StatefulSet/db', 8080, 5, T0), lastSeen: T0 + 3 * HOUR, shared },
+    ]);
+  });
+
   it('count each flow once when the learned edge already shares some of its flows with other edges', () => {
     const snap = ghostBackedByCartAndDb();
     // 7 flows learned to the address, 5 of them from a connection whose source stood for several
