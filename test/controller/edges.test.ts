@@ -206,6 +206,25 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     return snap;
   };
 
+  const HOUR = 3_600_000;
+  /**
+   * ghost (→ cart), which lived from T0 - 1h to T0 + 1h, and fresh (→ db), which took its ClusterIP at
+   * T0 + 2h.
+   */
+  const reusedAddress = () => {
+    const iso = (t: number) => new Date(t).toISOString();
+    type Timed = ReturnType<typeof ghost> & {
+      metadata: { creationTimestamp?: string; deletionTimestamp?: string };
+    };
+    const deleted: Timed = ghost({ app: 'cart' });
+    deleted.metadata.creationTimestamp = iso(T0 - HOUR);
+    deleted.metadata.deletionTimestamp = iso(T0 + HOUR);
+    const fresh: Timed = ghost({ app: 'db' });
+    fresh.metadata.name = 'fresh';
+    fresh.metadata.creationTimestamp = iso(T0 + 2 * HOUR);
+    return { deleted, fresh };
+  };
+
   it('are kept as learned while the Service has none', () => {
     const edges = learned();
     expect(creditServiceEdges(buildIdentity(fixtureSnapshot(ghost({ app: 'nobody' }))), edges)).toBe(edges);
@@ -252,17 +271,8 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
   });
 
   it('are the backends a deleted Service had before its deletion, and a Service taking its address since has those after', () => {
-    const iso = (t: number) => new Date(t).toISOString();
-    const HOUR = 3_600_000;
     // ghost (→ cart) lived from T0 - 1h to T0 + 1h; fresh (→ db) took its ClusterIP at T0 + 2h.
-    const deleted = ghost({ app: 'cart' }) as ReturnType<typeof ghost> & {
-      metadata: { creationTimestamp?: string; deletionTimestamp?: string };
-    };
-    deleted.metadata.creationTimestamp = iso(T0 - HOUR);
-    deleted.metadata.deletionTimestamp = iso(T0 + HOUR);
-    const fresh = ghost({ app: 'db' }) as typeof deleted;
-    fresh.metadata.name = 'fresh';
-    fresh.metadata.creationTimestamp = iso(T0 + 2 * HOUR);
+    const { deleted, fresh } = reusedAddress();
     const identity = buildIdentity(fixtureSnapshot(deleted, fresh));
     const at = (t: number) => identity.resolve({ ip: '10.96.0.80' }, t, 80, false, 'TCP');
     const backendsAt = (t: number) => {
@@ -288,14 +298,8 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
   });
 
   it('keep the credit of their flows before a Service’s deletion when the edge has flows after it too', () => {
-    const iso = (t: number) => new Date(t).toISOString();
-    const HOUR = 3_600_000;
     // ghost (→ cart) lived from T0 - 1h to T0 + 1h; the edge's flows span T0 to T0 + 2h.
-    const deleted = ghost({ app: 'cart' }) as ReturnType<typeof ghost> & {
-      metadata: { creationTimestamp?: string; deletionTimestamp?: string };
-    };
-    deleted.metadata.creationTimestamp = iso(T0 - HOUR);
-    deleted.metadata.deletionTimestamp = iso(T0 + HOUR);
+    const { deleted, fresh } = reusedAddress();
     const identity = buildIdentity(fixtureSnapshot(deleted));
     const spanning = { ...edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0), lastSeen: T0 + 2 * HOUR };
     expect(creditServiceEdges(identity, [spanning])).toEqual([
@@ -305,9 +309,6 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     const after = [edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0 + 2 * HOUR)];
     expect(creditServiceEdges(identity, after)).toBe(after);
     // fresh (→ db) took the address at T0 + 2h: an edge spanning both is each one's backends'.
-    const fresh = ghost({ app: 'db' }) as typeof deleted;
-    fresh.metadata.name = 'fresh';
-    fresh.metadata.creationTimestamp = iso(T0 + 2 * HOUR);
     const reused = buildIdentity(fixtureSnapshot(deleted, fresh));
     const both = { ...edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0), lastSeen: T0 + 3 * HOUR };
     const shared = { [`${FRONTEND}->service:shop/fresh:80/TCP`]: 5 };
