@@ -1,8 +1,9 @@
 /**
  * Records that are no flow of any format but are easily given as flows by mistake: a Falco alert (for
  * the controller's Falco webhook), an Alertmanager webhook payload (for its Alertmanager webhook) and a
- * Kubernetes object or List (for --cluster). The reader looks at a record with these only once its
- * format has refused it, so reading good records costs nothing more.
+ * Kubernetes object or List (for --cluster; a source of nothing but network policies, for where the
+ * command takes them). The reader looks at a record with these only once its format has refused it, so
+ * reading good records costs nothing more.
  */
 import { FlowInputError } from './errors.ts';
 
@@ -108,6 +109,15 @@ function clusterAdvice(given: string): string {
   return given === '--flows'
     ? 'objects of a cluster are for --cluster, not --flows'
     : `the controller reads the objects of a cluster from the API server (the CLI takes them with --cluster), not ${given}`;
+}
+
+/**
+ * Whether a Kubernetes object's kind (otherKubernetesKind's) is a network policy whose API Kubernetes
+ * defines: a NetworkPolicy, or a cluster-wide tier (AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+ * ClusterNetworkPolicy). Other projects' (Cilium's, Calico's) are not, as their groups are not.
+ */
+export function isNetworkPolicyKind(k: { kind: string; core: boolean }): boolean {
+  return k.core && k.kind.endsWith('NetworkPolicy');
 }
 
 /** `a`, `a and b`, `a, b and c`. */

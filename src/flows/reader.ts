@@ -35,7 +35,13 @@ import { normalizeHubbleRecord } from './hubble.ts';
 import type { HubbleEventKind } from './hubble.ts';
 import { looksLikeGadgetEvent, parseGadgetEvent } from './inspektor-gadget.ts';
 import { isNetworkNeighborhood, parseNetworkNeighborhood } from './kubescape.ts';
-import { alertSourceText, notFlowLine, notFlowRecord, otherKubernetesKind } from './not-flows.ts';
+import {
+  alertSourceText,
+  isNetworkPolicyKind,
+  notFlowLine,
+  notFlowRecord,
+  otherKubernetesKind,
+} from './not-flows.ts';
 import type { Flow } from './types.ts';
 
 export type FlowFormat = 'hubble' | 'generic' | 'inspektor-gadget' | 'kubescape';
@@ -54,7 +60,16 @@ export interface ReadFlowsOptions {
   stdin?: AsyncIterable<Buffer | string | Uint8Array>;
   /** Bytes read at a time (default 1 MiB); the buffer grows for a longer line. */
   blockSize?: number;
+  /**
+   * What a source of nothing but network policies (NetworkPolicy, the cluster-wide tiers) is told, after
+   * it is named as such, not flows: where the command takes them (`give it as --policies`). Default:
+   * that network policies are read from the cluster snapshot (`--cluster`).
+   */
+  policiesAdvice?: string;
 }
+
+/** What a source of nothing but network policies is told, without ReadFlowsOptions.policiesAdvice. */
+const POLICIES_ADVICE = 'network policies are read from the cluster snapshot: give them in --cluster';
 
 export interface BadLineSample {
   source: string;
@@ -217,6 +232,8 @@ interface OtherObjects {
   kinds: Map<string, number>;
   /** One of them is of a kind Kubernetes defines (a Pod, a Namespace, a Deployment...). */
   core: boolean;
+  /** Every one of them is a network policy of an API group Kubernetes defines (see isNetworkPolicyKind). */
+  policies: boolean;
   settled: boolean;
 }
 
@@ -1576,7 +1593,7 @@ export class FlowReader implements AsyncIterable<Flow> {
         : [o];
     let others = this.forcedFormat() === undefined ? this.otherObjects.get(info) : undefined;
     if (others === undefined && this.forcedFormat() === undefined) {
-      others = { held: [], kinds: new Map(), core: false, settled: false };
+      others = { held: [], kinds: new Map(), core: false, policies: true, settled: false };
       this.otherObjects.set(info, others);
     }
     for (const [i, item] of items.entries()) {
@@ -1593,6 +1610,7 @@ export class FlowReader implements AsyncIterable<Flow> {
           others.held.push({ no, error: r, object: document });
           others.kinds.set(other.kind, (others.kinds.get(other.kind) ?? 0) + 1);
           if (other.core) others.core = true;
+          if (!isNetworkPolicyKind(other)) others.policies = false;
           continue;
         }
         this.settleOthers(source, others);
@@ -1631,9 +1649,13 @@ export class FlowReader implements AsyncIterable<Flow> {
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([kind, n]) => `${kind} (${n})`)
         .join(', ');
+      // Policies alone are more likely meant for where the command takes policies than for --cluster.
+      const [what, advice] = others.policies
+        ? ['network policies', this.opts.policiesAdvice ?? POLICIES_ADVICE]
+        : ['a Kubernetes cluster snapshot', 'give it as --cluster'];
       throw new InputError(
-        `${source}: a Kubernetes cluster snapshot, not flows: ${others.held.length} object(s) of kinds ` +
-          `${kinds} and no NetworkNeighborhood; give it as --cluster`,
+        `${source}: ${what}, not flows: ${others.held.length} object(s) of kinds ` +
+          `${kinds} and no NetworkNeighborhood; ${advice}`,
       );
     }
     this.settleOthers(source, others);

@@ -443,3 +443,76 @@ describe('a Falco alert, an Alertmanager payload or a Kubernetes object further 
 function formatSampleText(path: string, s: { line: number; object?: true; message: string }): string {
   return `${path}:${s.object ? ` object ${s.line}` : s.line}: ${s.message}`;
 }
+
+describe('a file of nothing but network policies given as flows', () => {
+  const policy = (name: string, kind = 'NetworkPolicy', apiVersion = 'networking.k8s.io/v1') => ({
+    apiVersion,
+    kind,
+    metadata: { name, namespace: 'shop' },
+    spec: { podSelector: {} },
+  });
+  const policies = [policy('deny'), policy('allow-web')];
+  const files = () => [
+    tmp('np.yaml', yamlOf(policies)),
+    tmp('np.json', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policies }, null, 2)),
+    tmp('np.jsonl', policies.map((p) => JSON.stringify(p)).join('\n') + '\n'),
+  ];
+  const head = (path: string, kinds = 'NetworkPolicy (2)', n = 2) =>
+    `${path}: network policies, not flows: ${n} object(s) of kinds ${kinds} and no NetworkNeighborhood; `;
+  const cluster = () =>
+    tmp('np-cluster.json', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: snapshotObjects() }));
+
+  it('is told where the reader is told network policies belong, not "give it as --cluster"', async () => {
+    for (const f of files()) {
+      const err = await readError(f, { policiesAdvice: 'give it as --policies' });
+      expect(err, f).toBeInstanceOf(InputError);
+      expect((err as Error).message, f).toBe(head(f) + 'give it as --policies');
+    }
+    // Without advice, that network policies are read from the cluster snapshot.
+    const f = files()[0]!;
+    expect(((await readError(f)) as Error).message).toBe(
+      head(f) + 'network policies are read from the cluster snapshot: give them in --cluster',
+    );
+    // The cluster-wide tiers are network policies too.
+    const anp = tmp(
+      'anp.yaml',
+      yamlOf([policy('deny'), policy('tier', 'AdminNetworkPolicy', 'policy.networking.k8s.io/v1alpha1')]),
+    );
+    expect(((await readError(anp, { policiesAdvice: 'give it as --policies' })) as Error).message).toBe(
+      head(anp, 'AdminNetworkPolicy (1), NetworkPolicy (1)') + 'give it as --policies',
+    );
+    // With a pod beside them it is a cluster snapshot, as before.
+    const mixed = tmp('np-pod.yaml', yamlOf([...policies, snapshotObjects()[5]!]));
+    expect(((await readError(mixed, { policiesAdvice: 'give it as --policies' })) as Error).message).toBe(
+      snapshotMessage(mixed, 3, 'NetworkPolicy (2), Pod (1)'),
+    );
+  });
+
+  it('audit (--flows and --policies swapped) says to give it as --policies, and exits 2', async () => {
+    const [np] = files();
+    const io = captureIO();
+    const code = await runCli(['audit', '--flows', np!, '--cluster', cluster(), '--policies', np!], io);
+    expect(code).toBe(2);
+    expect(io.stdout).toBe('');
+    expect(io.stderr).toBe(`microseg audit: ${head(np!)}give it as --policies\n`);
+  });
+
+  it('recommend says it reads them from --cluster and points to audit; graph says it uses none', async () => {
+    const [np] = files();
+    const io = captureIO();
+    expect(
+      await runCli(['recommend', '--flows', np!, '--cluster', cluster(), '--out', join(dir, 'np-out')], io),
+    ).toBe(2);
+    expect(io.stderr).toBe(
+      `microseg recommend: ${head(np!)}recommend reads the network policies already applied from the cluster ` +
+        'snapshot: give them in --cluster (to check policies against flows: microseg audit --policies)\n',
+    );
+    const g = captureIO();
+    expect(await runCli(['graph', '--flows', np!, '--cluster', cluster()], g)).toBe(2);
+    expect(g.stdout).toBe('');
+    expect(g.stderr).toBe(
+      `microseg graph: ${head(np!)}graph uses no network policy ` +
+        '(to check policies against flows: microseg audit --policies)\n',
+    );
+  });
+});

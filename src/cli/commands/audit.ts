@@ -280,6 +280,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const reader = readFlows(sources.flows, {
     ...(format ? { format } : {}),
     strict: values.strict === true,
+    policiesAdvice: 'give it as --policies',
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
   const result = await audit(cluster, given, reader, {

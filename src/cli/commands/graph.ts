@@ -106,6 +106,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const reader = readFlows(values.flows, {
     ...(inputFormat ? { format: inputFormat } : {}),
     strict: values.strict === true,
+    policiesAdvice:
+      'graph uses no network policy (to check policies against flows: microseg audit --policies)',
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
   // Once read, the reader's memory is garbage too: given back before the graph is built.

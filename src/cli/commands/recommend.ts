@@ -529,6 +529,9 @@ async function recommendInto(
   const reader = readFlows(values.flows, {
     ...(format ? { format } : {}),
     strict: values.strict === true,
+    policiesAdvice:
+      'recommend reads the network policies already applied from the cluster snapshot: give them in ' +
+      '--cluster (to check policies against flows: microseg audit --policies)',
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
   const stop = progress(io, reader);
