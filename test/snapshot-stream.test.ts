@@ -69,7 +69,7 @@ const value = fc.letrec((tie) => ({
 const object = fc.dictionary(trickyKey, value.v, { maxKeys: 5 });
 
 describe('streaming JSON object splitter', () => {
-  it('gives exactly the objects JSON.parse gives, whatever the layout and chunk boundaries', async () => {
+  it('gives exactly the objects JSON.parse gives, whatever the layout and chunk boundaries (but the kind a list names)', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(object, { maxLength: 6 }),
@@ -88,7 +88,12 @@ describe('streaming JSON object splitter', () => {
           const parsed: unknown = JSON.parse(
             layout === 'lines' ? `[${text.trim().split('\n{').join(',\n{')}]` : text,
           );
-          const expected = layout.startsWith('list') ? (parsed as { items: unknown[] }).items : parsed;
+          let expected = layout.startsWith('list') ? (parsed as { items: unknown[] }).items : parsed;
+          // A PodList names its items' kind: one without a kind of its own is a Pod (a List names none).
+          if (layout === 'list-kind-first')
+            expected = (expected as Record<string, unknown>[]).map((o) =>
+              o.kind === undefined ? { ...o, kind: 'Pod' } : o,
+            );
           expect(await collect(text, cuts)).toEqual(expected);
         },
       ),
@@ -432,5 +437,122 @@ describe('files nested too deeply', () => {
       );
       expect([name, code, io.stderr]).toEqual([name, 2, `microseg recommend: ${tooDeep(file)}\n`]);
     }
+  });
+});
+
+describe('lists as the API serves them (kubectl get --raw): items without kind or apiVersion', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'microseg-raw-'));
+  const rawPod = (name: string) => ({
+    metadata: { name, namespace: 'shop', labels: { app: 'web' } },
+    spec: { containers: [{ name: 'c', image: 'i' }] },
+    status: { podIP: '10.0.0.1' },
+  });
+  const rawDeployment = {
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: { selector: { matchLabels: { app: 'web' } }, template: { spec: { containers: [] } } },
+  };
+  const podList = {
+    kind: 'PodList',
+    apiVersion: 'v1',
+    metadata: { resourceVersion: '7' },
+    items: [rawPod('a'), rawPod('b')],
+  };
+  const file = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  it("take their kind and apiVersion from the list's (PodList: Pod of v1), streamed JSON and YAML", async () => {
+    const deployments = {
+      kind: 'DeploymentList',
+      apiVersion: 'apps/v1',
+      metadata: {},
+      items: [rawDeployment],
+    };
+    // jq -S writes the list's kind after its items; two lists one after another in one file.
+    const sorted = JSON.stringify({
+      apiVersion: 'v1',
+      items: [rawPod('a'), rawPod('b')],
+      kind: 'PodList',
+      metadata: {},
+    });
+    const files = [
+      file('pods.json', JSON.stringify(podList, null, 2) + '\n' + JSON.stringify(deployments)),
+      file('pods.yaml', `---\n${JSON.stringify(podList)}\n---\n${JSON.stringify(deployments)}\n`),
+      file('pods-sorted.json', sorted + JSON.stringify(deployments)),
+    ];
+    for (const f of files) {
+      const snap = await loadSnapshotFiles([f], { full: true });
+      expect(
+        snap.pods.map((p) => [p.kind, p.apiVersion, p.metadata.name]),
+        f,
+      ).toEqual([
+        ['Pod', 'v1', 'a'],
+        ['Pod', 'v1', 'b'],
+      ]);
+      expect(
+        snap.workloads.map((w) => [w.kind, w.apiVersion, w.metadata.name]),
+        f,
+      ).toEqual([['Deployment', 'apps/v1', 'web']]);
+    }
+    // An item's own kind and apiVersion stand.
+    const own = file(
+      'own.json',
+      JSON.stringify({ ...podList, items: [{ ...rawPod('c'), kind: 'Pod', apiVersion: 'v1' }, rawPod('d')] }),
+    );
+    expect((await loadSnapshotFiles([own])).pods.map((p) => p.metadata.name)).toEqual(['c', 'd']);
+    // Calico's NetworkPolicyList: its items are Calico's, not Kubernetes NetworkPolicies.
+    const calico = file(
+      'calico.json',
+      JSON.stringify({
+        kind: 'NetworkPolicyList',
+        apiVersion: 'crd.projectcalico.org/v1',
+        items: [{ metadata: { name: 'p', namespace: 'shop' }, spec: {} }],
+      }),
+    );
+    const snap = await loadSnapshotFiles([calico, files[0]!]);
+    expect(snap.networkPolicies).toEqual([]);
+    expect(snap.others.map((o) => [o.kind, o.apiVersion])).toEqual([
+      ['NetworkPolicy', 'crd.projectcalico.org/v1'],
+    ]);
+  });
+
+  it('graph reads a raw PodList as --cluster', async () => {
+    const f = file('raw-pods.json', JSON.stringify(podList));
+    const flows = file(
+      'flows.jsonl',
+      JSON.stringify({ time: '2026-03-01T10:00:00Z', src: '10.0.0.1', dst: '10.0.9.9', port: 80 }) + '\n',
+    );
+    const io = captureIO();
+    expect(await runCli(['graph', '--flows', flows, '--cluster', f], io), io.stderr).toBe(0);
+    expect(io.stdout).toContain('shop/Pod/a');
+  });
+
+  it('in a list that does not name their kind (List, or no kind), are refused saying so', async () => {
+    const why = (path: string, list: string) =>
+      `${path}: item 2: it has no kind, and its list ${list} does not name one (a PodList or a ` +
+      "DeploymentList names its items' kind); give the objects as kubectl get -o json writes them, each with its kind";
+    const pod = { ...rawPod('a'), kind: 'Pod', apiVersion: 'v1' };
+    const list = { apiVersion: 'v1', kind: 'List', items: [pod, rawPod('b')] };
+    const noKind = { items: [pod, rawPod('b')] };
+    for (const [name, text, what] of [
+      ['list.json', JSON.stringify(list), '(List)'],
+      ['list.yaml', `---\n${JSON.stringify(list)}\n`, '(List)'],
+      ['items.json', JSON.stringify(noKind), '(with no kind)'],
+    ] as const) {
+      const f = file(name, text);
+      const err = await loadSnapshotFiles([f]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, name).toBeInstanceOf(InputError);
+      expect((err as Error).message, name).toBe(why(f, what));
+    }
+    // An object of its own without a kind is refused as before.
+    const lone = file('lone.json', JSON.stringify(rawPod('a')));
+    await expect(loadSnapshotFiles([lone])).rejects.toThrow(
+      `${lone}: item 1: kind must be a non-empty string`,
+    );
   });
 });

@@ -290,12 +290,46 @@ function parseValues(
   return { objects: out, values };
 }
 
+/**
+ * The items of a list without a kind of their own, and the list's kind when it names none (`List`, or
+ * undefined for a list without a kind): refused with a message that says so (SnapshotBuilder.add).
+ */
+const KINDLESS_ITEMS = new WeakMap<object, { listKind: string | undefined }>();
+
+/** The kind a list's kind names its items' (`PodList`: `Pod`), if it names one (`List` does not). */
+function itemKindOf(listKind: unknown): string | undefined {
+  return typeof listKind === 'string' && listKind.length > 'List'.length && listKind.endsWith('List')
+    ? listKind.slice(0, -'List'.length)
+    : undefined;
+}
+
+/**
+ * An item of a list, given the kind and apiVersion of the list (`list`, its `kind` and `apiVersion` as
+ * far as they are known): one without a kind of its own, as the API serves its lists (`kubectl get --raw
+ * /api/v1/pods`: a PodList whose items have neither), takes the kind the list's names (Pod) and, if it
+ * has none of its own, the list's apiVersion; in a list that names no kind (a List, or a list without a
+ * kind) it is marked, so that its refusal says so. Changes the item in place; returns it.
+ */
+export function listItem(item: unknown, list: { kind?: unknown; apiVersion?: unknown }): unknown {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return item;
+  const o = item as Record<string, unknown>;
+  if (o.kind !== undefined) return item;
+  const kind = itemKindOf(list.kind);
+  if (kind === undefined) {
+    KINDLESS_ITEMS.set(o, { listKind: typeof list.kind === 'string' ? list.kind : undefined });
+    return item;
+  }
+  o.kind = kind;
+  if (o.apiVersion === undefined && typeof list.apiVersion === 'string') o.apiVersion = list.apiVersion;
+  return item;
+}
+
 export function flattenLists(value: unknown, source: string): unknown[] {
   if (Array.isArray(value)) return value.flatMap((v) => flattenLists(v, source));
   if (value !== null && typeof value === 'object') {
     const o = value as Record<string, unknown>;
     if (typeof o.kind === 'string' && o.kind.endsWith('List')) {
-      if (Array.isArray(o.items)) return o.items.flatMap((v) => flattenLists(v, source));
+      if (Array.isArray(o.items)) return o.items.flatMap((v) => flattenLists(listItem(v, o), source));
       // A List has no name; an object of a kind ending in List with one is an object (a custom kind).
       const name = (o.metadata as { name?: unknown } | null | undefined)?.name;
       if (typeof name !== 'string' || name === '') {
@@ -493,6 +527,14 @@ export class SnapshotBuilder {
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
       throw new InputError(`${where}: not an object`);
     const o = obj as Record<string, unknown>;
+    const kindless = o.kind === undefined ? KINDLESS_ITEMS.get(o) : undefined;
+    if (kindless !== undefined)
+      throw new InputError(
+        `${where}: it has no kind, and its list ` +
+          `${kindless.listKind === undefined ? '(with no kind)' : `(${kindless.listKind})`} does not name one ` +
+          "(a PodList or a DeploymentList names its items' kind); give the objects as kubectl get -o json " +
+          'writes them, each with its kind',
+      );
     if (typeof o.kind !== 'string' || o.kind === '')
       throw new InputError(`${where}: kind must be a non-empty string`);
     const meta = o.metadata as Record<string, unknown> | undefined;

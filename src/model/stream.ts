@@ -8,7 +8,7 @@
  * Only the splitting is done here, on raw bytes. Every object text still goes through `JSON.parse`, so
  * what is accepted and what each object contains is exactly what `JSON.parse` gives.
  */
-import { InputError, MAX_NESTING, nestedTooDeeply } from './snapshot.ts';
+import { InputError, listItem, MAX_NESTING, nestedTooDeeply } from './snapshot.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -21,6 +21,17 @@ const COLON = 0x3a;
 
 /** Where the values handed out are: elements of a top-level array, or of the `items` of a top-level object. */
 type Mode = 'none' | 'array' | 'object' | 'items';
+
+/**
+ * The top-level object whose `items` an object text handed out is one of: its `kind` and `apiVersion`
+ * (string members), as far as they are read, and whether it is read to its end (after which both are
+ * known, or it has none).
+ */
+export interface ListHead {
+  kind?: string;
+  apiVersion?: string;
+  ended: boolean;
+}
 
 /**
  * Splits JSON text arriving in chunks into object texts. Call `push` with each chunk and collect what it
@@ -42,7 +53,9 @@ export class JsonObjectSplitter {
   private itemStart = -1;
   /** Top-level object members: the string being read as a key or a kind value, and the last key. */
   private stringStart = -1;
-  private captureString: 'key' | 'kind' | undefined;
+  private captureString: 'key' | 'kind' | 'apiVersion' | undefined;
+  /** The top-level object being read (see ListHead), or undefined outside one. */
+  private head: ListHead | undefined;
   private lastKey: string | undefined;
   private afterColon = false;
   private kind: string | undefined;
@@ -83,9 +96,11 @@ export class JsonObjectSplitter {
 
   /**
    * Feeds a chunk; returns the object texts it completed, also added to `out` as they complete (so that
-   * a caller has those completed before an error in the same chunk).
+   * a caller has those completed before an error in the same chunk). `heads`, if given, gets for each
+   * text the list it is an item of (its ListHead, which fills in as the list is read further), or
+   * undefined for a text that is no item of a top-level object's `items`.
    */
-  push(chunk: Buffer, out: string[] = []): string[] {
+  push(chunk: Buffer, out: string[] = [], heads?: (ListHead | undefined)[]): string[] {
     const keepFrom = this.pending.length;
     const buf = keepFrom === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const base = this.base;
@@ -128,6 +143,7 @@ export class JsonObjectSplitter {
         else if (b === OPEN_BRACE) {
           this.mode = 'object';
           this.objectStart = at;
+          this.head = { ended: false };
           this.kind = undefined;
           this.lastKey = undefined;
           this.afterColon = false;
@@ -142,11 +158,11 @@ export class JsonObjectSplitter {
       const elementDepth = this.mode === 'array' ? 1 : this.mode === 'items' ? 2 : 0;
       if (this.depth === elementDepth) {
         if (b === COMMA) {
-          this.emit(buf, base, i, out);
+          this.emit(buf, base, i, out, heads);
           continue;
         }
         if (b === CLOSE_BRACKET) {
-          this.emit(buf, base, i, out);
+          this.emit(buf, base, i, out, heads);
           this.depth--;
           if (this.mode === 'items') {
             // Back among the members of the top-level object.
@@ -161,7 +177,11 @@ export class JsonObjectSplitter {
       if (b === QUOTE) {
         this.inString = true;
         if (this.mode === 'object' && this.depth === 1) {
-          this.captureString = !this.afterColon ? 'key' : this.lastKey === 'kind' ? 'kind' : undefined;
+          this.captureString = !this.afterColon
+            ? 'key'
+            : this.lastKey === 'kind' || this.lastKey === 'apiVersion'
+              ? this.lastKey
+              : undefined;
           this.stringStart = at;
         }
         continue;
@@ -192,8 +212,11 @@ export class JsonObjectSplitter {
         this.depth--;
         if (this.depth === 0) {
           if (b === CLOSE_BRACKET) this.fail(`unexpected "]" at byte ${at}`);
+          if (this.head !== undefined) this.head.ended = true;
+          this.head = undefined;
           if (this.objectStart >= 0) {
             out.push(buf.toString('utf8', this.objectStart - base, i + 1));
+            heads?.push(undefined);
             this.count++;
           } else if (this.kind !== undefined && !this.kind.endsWith('List')) {
             throw new InputError(
@@ -224,13 +247,19 @@ export class JsonObjectSplitter {
       this.fail((err as Error).message);
     }
     if (this.captureString === 'key') this.lastKey = value as string;
-    else this.kind = value as string;
+    else if (this.captureString === 'apiVersion') {
+      if (this.head !== undefined) this.head.apiVersion = value as string;
+    } else {
+      this.kind = value as string;
+      if (this.head !== undefined) this.head.kind = this.kind;
+    }
     this.captureString = undefined;
   }
 
-  private emit(buf: Buffer, base: number, i: number, out: string[]): void {
+  private emit(buf: Buffer, base: number, i: number, out: string[], heads?: (ListHead | undefined)[]): void {
     if (this.itemStart < 0) return;
     out.push(buf.toString('utf8', this.itemStart - base, i).trimEnd());
+    heads?.push(this.mode === 'items' ? this.head : undefined);
     this.count++;
     this.itemStart = -1;
   }
@@ -250,16 +279,28 @@ export class JsonObjectSplitter {
 /**
  * Parses each object of a chunked JSON input as it completes. The object texts are parsed with
  * `JSON.parse`; an error names the source and the object's position. An input nested more than
- * `MAX_NESTING` levels deep is refused (`nestedTooDeeply`), as `parseObjectsText` refuses it.
+ * `MAX_NESTING` levels deep is refused (`nestedTooDeeply`), as `parseObjectsText` refuses it. The items
+ * of a top-level list are handed out as `listItem` makes them: one without a kind takes the kind the
+ * list's names (a PodList's items are Pods). The API writes a list's kind before its items; where it
+ * comes after them (keys sorted, `jq -S`), the items from the first without a kind on are held until
+ * the list's kind is read, or its end.
  */
 export async function* streamJsonObjects(
   chunks: AsyncIterable<Buffer>,
   source: string,
 ): AsyncGenerator<unknown> {
   const splitter = new JsonObjectSplitter(source, { maxDepth: MAX_NESTING });
+  const held: { value: unknown; head: ListHead }[] = [];
+  const known = (head: ListHead) => head.kind !== undefined || head.ended;
   for await (const chunk of chunks) {
-    const texts = splitter.push(chunk);
+    const heads: (ListHead | undefined)[] = [];
+    const texts = splitter.push(chunk, [], heads);
     const first = splitter.count - texts.length;
+    // Those held whose list's kind is now known, in order; then this chunk's objects.
+    while (held.length > 0 && known(held[0]!.head)) {
+      const h = held.shift()!;
+      yield listItem(h.value, h.head);
+    }
     for (const [k, text] of texts.entries()) {
       let value: unknown;
       try {
@@ -267,8 +308,24 @@ export async function* streamJsonObjects(
       } catch (err) {
         throw new InputError(`${source}: not valid JSON: object ${first + k + 1}: ${(err as Error).message}`);
       }
-      yield value;
+      const head = heads[k];
+      if (head === undefined) yield value;
+      else if (held.length > 0 || (!known(head) && !hasKind(value))) held.push({ value, head });
+      else yield listItem(value, head);
+    }
+    while (held.length > 0 && known(held[0]!.head)) {
+      const h = held.shift()!;
+      yield listItem(h.value, h.head);
     }
   }
   splitter.end();
+  // Every list has ended by now (or end() refused the input).
+  for (const h of held) yield listItem(h.value, h.head);
+}
+
+/** Whether `v` is an object with a `kind` member, whatever its value. */
+function hasKind(v: unknown): boolean {
+  return (
+    v !== null && typeof v === 'object' && !Array.isArray(v) && (v as { kind?: unknown }).kind !== undefined
+  );
 }
