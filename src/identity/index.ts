@@ -330,6 +330,12 @@ export interface Identity {
    */
   unbackedClusterIPs: ReadonlyMap<string, string>;
   warnings: string[];
+  /**
+   * Those of `warnings` about pods whose Job the snapshot lacks: a CronJob inferred from a Job's name
+   * (CRONJOB_RUN), and workloads named after a Job, whose name a CronJob would change every run. What
+   * recommend's summary says on lines of their own.
+   */
+  jobWarnings: string[];
   stats: IdentityStats;
   /**
    * The peer of a flow endpoint at a time. `port` (the responder port, for destinations) separates an
@@ -480,6 +486,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * the addresses their pods there hold, for the warning naming the addresses left out.
    */
   const hostNetworkOn = new Map<string, { workloads: Set<string>; held: Set<string> }>();
+  const missingJobs: MissingJobs = { inferred: new Map(), jobs: new Set() };
 
   const keys = snap.pods.map(podKey);
   const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
@@ -490,6 +497,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const root = rootOwner(pod, ownership);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
+    noteMissingJob(pod, root, id, objByKey, missingJobs);
     let byName = podWorkloadByNs.get(ns);
     if (byName === undefined) podWorkloadByNs.set(ns, (byName = new Map<string, number>()));
     let index = podWorkloadIndex.get(id);
@@ -630,6 +638,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   for (const [id, keys] of varying) workloads.get(id)!.varyingLabels = sharedKeys(keyLists, [...keys]);
   for (const [id, keys] of generated)
     if (keys.size > 0) workloads.get(id)!.generatedLabels = sharedKeys(keyLists, [...keys]);
+  const jobWarnings = missingJobWarnings(missingJobs);
+  warnings.push(...jobWarnings);
   const ipHolders = packHolders(groupOf, hGroup, hKey, hStart, hEnded, podWorkload);
   // Workloads (and CronJobs) with no pods in the snapshot still exist: a CronJob between runs.
   /** The workload objects whose template carries the workload label, by the workload it names. */
@@ -1693,6 +1703,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       [...deletedUnbacked, ...unbackedClusterIPs].map(([ip, u]) => [ip, u.service]),
     ),
     warnings,
+    jobWarnings,
     stats,
     resolve,
     resolveNumber,
@@ -1950,7 +1961,7 @@ export function ownerWorkload(pod: Pod, ownership: Ownership): { kind: WorkloadK
   const first = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
   if (!first) return { kind: 'Pod', name: pod.metadata.name };
   return (
-    ownerRoot(pod.metadata.namespace!, first, pod.metadata.labels, ownership) ??
+    ownerRoot(pod.metadata.namespace!, first, pod.metadata.labels, ownership, podCreated(pod)) ??
     (customController(first)
       ? { kind: first.kind, name: first.name }
       : { kind: 'Pod', name: pod.metadata.name })
@@ -1987,13 +1998,16 @@ export function customController(
  * owner absent from the snapshot inferred from its name's shape (`podLabels` give a ReplicaSet's
  * pod-template-hash, or the rollouts-pod-template-hash of an Argo Rollout's). The walk ends at a custom
  * workload kind (CUSTOM_WORKLOAD_KINDS: a ReplicaSet's Rollout), whose object the snapshot need not have:
- * the owner reference names it. Undefined for an owner of a kind that is not a workload's.
+ * the owner reference names it. Undefined for an owner of a kind that is not a workload's. `podCreated`:
+ * when the pod was made (its creationTimestamp, else its startTime), which with `podLabels` tells a Job
+ * absent from the snapshot as a CronJob's run also when the CronJob is absent (cronJobOfRun).
  */
 export function ownerRoot(
   ns: string,
   owner: Readonly<{ kind: string; name: string; uid?: string }>,
   podLabels: Readonly<Record<string, string>> | undefined,
   { byUid, ownerByKey, objByKey }: Ownership,
+  podCreated?: string,
 ): { kind: WorkloadKind; name: string } | undefined {
   const custom = CUSTOM_WORKLOAD_KINDS.get(owner.kind);
   if (custom !== undefined && isCustomOwner(owner, custom.owns))
@@ -2025,15 +2039,113 @@ export function ownerRoot(
   }
   // Likewise a Job (history limits delete finished Jobs and the garbage collector their pods later, and a
   // snapshot may list no jobs): the CronJob controller names its Jobs `<cronjob>-<scheduled time in
-  // minutes>`. Only a CronJob of that name in the namespace makes it one of its runs; otherwise each run
-  // would be a workload of its own, its name and policy changing every run.
+  // minutes>`. A CronJob of that name in the namespace makes it one of its runs, and so, with no such
+  // CronJob in the snapshot either, does the pod when it tells a run (cronJobOfRun); otherwise each run
+  // is a workload of its own, its name and policy changing every run (buildIdentity warns of it).
   if (kind === 'Job' && !objByKey.has(`${ns}/Job/${name}`)) {
     const cronJob = /^(.+)-\d+$/.exec(name)?.[1];
     if (cronJob !== undefined && objByKey.has(`${ns}/CronJob/${cronJob}`))
       return { kind: 'CronJob', name: cronJob };
+    // Neither in the snapshot (`kubectl get pods` alone): the run's name and its pod tell it.
+    const run = cronJobOfRun(name, podLabels, podCreated);
+    if (run !== undefined) return { kind: 'CronJob', name: run.cronJob };
   }
   if (OWNER_KINDS.has(kind)) return { kind, name };
   return undefined;
+}
+
+/** The first minute a CronJob's Job may be named after: 2015-01-01T00:00Z (Kubernetes had no CronJob before). */
+const FIRST_RUN_MINUTE = Date.UTC(2015, 0, 1) / 60_000;
+
+/** How long after its Job's scheduled minute a pod may start and still be taken for one of its runs. */
+const RUN_START_WINDOW_MS = 24 * 3600_000;
+
+/**
+ * The CronJob a Job absent from the snapshot is a run of, told by its name and its pod alone (the
+ * snapshot lacking the CronJob too): the CronJob controller names its Jobs `<cronjob>-<scheduled time
+ * in minutes since 1970>`, and the Job controller labels their pods with the Job's name. A run when the
+ * pod's `job-name` (or `batch.kubernetes.io/job-name`) label is the Job's name, the name ends in a
+ * minute from 2015 on, and the pod was made from that minute to a day after it (a minute of clock skew
+ * allowed): a Job of another name, or one whose pod's time is not known, is not taken for a run.
+ * Undefined otherwise.
+ */
+export function cronJobOfRun(
+  job: string,
+  podLabels: Readonly<Record<string, string>> | undefined,
+  podCreated: string | undefined,
+): { cronJob: string; minute: number } | undefined {
+  const m = /^(.+)-(\d{1,12})$/.exec(job);
+  if (m === null || podLabels === undefined || podCreated === undefined) return undefined;
+  if (podLabels['batch.kubernetes.io/job-name'] !== job && podLabels['job-name'] !== job) return undefined;
+  const minute = Number(m[2]);
+  const created = Date.parse(podCreated);
+  if (minute < FIRST_RUN_MINUTE || !Number.isFinite(created)) return undefined;
+  const late = created - minute * 60_000;
+  if (late < -60_000 || late > RUN_START_WINDOW_MS) return undefined;
+  return { cronJob: m[1]!, minute };
+}
+
+/** When a pod was made: its creationTimestamp, else its startTime. */
+function podCreated(pod: Pod): string | undefined {
+  return pod.metadata.creationTimestamp ?? pod.status?.startTime ?? undefined;
+}
+
+/**
+ * The pods whose Job the snapshot lacks (see noteMissingJob): by CronJob inferred from its Job's name
+ * (cronJobOfRun), the first Job name of it; the workloads named after such a Job.
+ */
+interface MissingJobs {
+  inferred: Map<string, string>;
+  jobs: Set<string>;
+}
+
+/**
+ * Notes a pod named after `root` (its workload `id`) whose owner is a Job the snapshot lacks, unless
+ * the CronJob that owns it is in the snapshot (its name is then stable): one named after a CronJob
+ * inferred from the Job's name, or after the Job itself.
+ */
+function noteMissingJob(
+  pod: Pod,
+  root: { kind: string; name: string },
+  id: string,
+  objByKey: Ownership['objByKey'],
+  out: MissingJobs,
+): void {
+  const ns = pod.metadata.namespace!;
+  const ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
+  if (ref?.kind !== 'Job' || objByKey.has(`${ns}/Job/${ref.name}`)) return;
+  if (root.kind === 'CronJob' && !objByKey.has(`${ns}/CronJob/${root.name}`)) {
+    const before = out.inferred.get(id);
+    if (before === undefined || compareText(ref.name, before) < 0) out.inferred.set(id, ref.name);
+  } else if (root.kind === 'Job') out.jobs.add(id);
+}
+
+const MISSING_JOBS_FIX = 'include jobs and cronjobs in the snapshot (kubectl get ...,jobs,cronjobs -o json)';
+
+/** The warnings of MissingJobs: one per CronJob inferred, one for every workload named after a Job. */
+function missingJobWarnings({ inferred, jobs }: MissingJobs): string[] {
+  const out: string[] = [];
+  for (const id of [...inferred.keys()].sort(compareText)) {
+    const job = inferred.get(id)!;
+    const minute = Number(/-(\d+)$/.exec(job)![1]);
+    const at = new Date(minute * 60_000).toISOString().replace('.000Z', 'Z');
+    out.push(
+      `${id}: inferred from the name of its pods' Job ${job}, which the snapshot lacks, as it lacks the ` +
+        `CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> (${minute}: ${at}), and its pod ` +
+        `was created within a day after it; ${MISSING_JOBS_FIX}`,
+    );
+  }
+  if (jobs.size > 0) {
+    const ids = [...jobs].sort(compareText);
+    const runs =
+      'if a CronJob made one, each of its runs is another workload and its policy is named anew every run';
+    out.push(
+      ids.length === 1
+        ? `${ids[0]!}: named after its pods' Job, which the snapshot lacks: ${runs.replace('made one', 'made it')}; ${MISSING_JOBS_FIX}`
+        : `${ids.length} workloads are named after their pods' Job, which the snapshot lacks (${firstOf(ids)}): ${runs}; ${MISSING_JOBS_FIX}`,
+    );
+  }
+  return out;
 }
 
 /** The kinds of workload objects that own pods. */

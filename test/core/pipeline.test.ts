@@ -554,6 +554,52 @@ describe('identity of objects and pods missing from the snapshot', () => {
     expect(id.podWorkload.get('shop/nightly-backfill-abcde')).toBe('shop/Job/nightly-backfill');
   });
 
+  it("infers a CronJob from its Job's name when the snapshot has neither, if the pod started within a day of the run's scheduled minute, and says so", () => {
+    // 29000000 minutes is 2025-02-19T21:20Z, 29001440 a day later: two runs of `report`.
+    const run = (job: string, ip: string, start: string | undefined) => {
+      const p = jobPod(job, 'report', ip);
+      return { ...p, status: { ...p.status, startTime: start } };
+    };
+    const id = buildIdentity(
+      withObjects(
+        run('report-29000000', '10.244.3.1', '2025-02-19T21:20:04Z'),
+        run('report-29001440', '10.244.3.2', '2025-02-20T21:21:30Z'),
+        // Started two days after the minute its name would be: no run of a CronJob of that time.
+        run('migrate-29000000', '10.244.3.3', '2025-02-21T21:20:00Z'),
+        // No time to tell by.
+        run('backup-29000000', '10.244.3.4', undefined),
+      ),
+    );
+    expect(id.podWorkload.get('shop/report-29000000-abcde')).toBe('shop/CronJob/report');
+    expect(id.podWorkload.get('shop/report-29001440-abcde')).toBe('shop/CronJob/report');
+    expect(id.workloads.get('shop/CronJob/report')!.pods).toEqual([
+      'report-29000000-abcde',
+      'report-29001440-abcde',
+    ]);
+    expect(id.workloads.get('shop/CronJob/report')!.selector).toEqual({ matchLabels: { app: 'report' } });
+    expect(id.podWorkload.get('shop/migrate-29000000-abcde')).toBe('shop/Job/migrate-29000000');
+    expect(id.podWorkload.get('shop/backup-29000000-abcde')).toBe('shop/Job/backup-29000000');
+    const fix = 'include jobs and cronjobs in the snapshot (kubectl get ...,jobs,cronjobs -o json)';
+    expect(id.warnings).toContain(
+      "shop/CronJob/report: inferred from the name of its pods' Job report-29000000, which the snapshot lacks, as it " +
+        'lacks the CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> (29000000: 2025-02-19T21:20:00Z), ' +
+        `and its pod was created within a day after it; ${fix}`,
+    );
+    expect(id.warnings).toContain(
+      "2 workloads are named after their pods' Job, which the snapshot lacks (shop/Job/backup-29000000, " +
+        'shop/Job/migrate-29000000): if a CronJob made one, each of its runs is another workload and its ' +
+        `policy is named anew every run; ${fix}`,
+    );
+    expect(id.jobWarnings).toEqual(id.warnings.filter((w) => w.includes(fix)));
+    expect(id.jobWarnings).toHaveLength(2);
+    // With the CronJob in the snapshot, or the Job naming it, nothing is said.
+    const known = buildIdentity(
+      withObjects(cronJob('report'), run('report-29000000', '10.244.3.1', undefined)),
+    );
+    expect(known.podWorkload.get('shop/report-29000000-abcde')).toBe('shop/CronJob/report');
+    expect(known.jobWarnings).toEqual([]);
+  });
+
   it('keeps a Job that is in the snapshot without an owner as a Job, whatever its name', () => {
     const job = {
       apiVersion: 'batch/v1',

@@ -327,6 +327,8 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
   // Said on lines of their own, not only counted among the warnings: a policy the proof leaves out
   // may deny what it says is allowed.
   lines.push(...r.snapshotWarnings);
+  // Likewise the pods whose Job the snapshot lacks: a CronJob inferred, or a name that changes every run.
+  lines.push(...r.analysis.identity.jobWarnings);
   if (r.proof.willBeBlocked.length > 0)
     lines.push(
       `WILL BE BLOCKED by the proposal: ${r.proof.willBeBlocked.length} observed connection(s) the proof leaves out ` +

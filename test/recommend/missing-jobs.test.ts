@@ -1,0 +1,139 @@
+/**
+ * A snapshot of a CronJob's pods without their Job objects (`kubectl get pods` alone, or finished Jobs
+ * deleted by the history limit): recommend names the workload after the CronJob the Job's name shows
+ * (`<cronjob>-<scheduled minute>`), not after one run, whose name changes every run, and says so in its
+ * summary and report.json; where the name does not tell a run, it says that the name will change.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { captureIO } from '../../src/cli/io.ts';
+import { runCli } from '../../src/cli/main.ts';
+
+let dir: string;
+const JOB = 'microseg-report-generator-29540790'; // scheduled 2026-03-02T10:30Z
+const FIX = 'include jobs and cronjobs in the snapshot (kubectl get ...,jobs,cronjobs -o json)';
+
+const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } };
+function pod(name: string, labels: Record<string, string>, ip: string, job?: string, created?: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'shop',
+      labels,
+      ...(created ? { creationTimestamp: created } : {}),
+      ...(job
+        ? {
+            ownerReferences: [
+              { apiVersion: 'batch/v1', kind: 'Job', name: job, uid: `uid-${job}`, controller: true },
+            ],
+          }
+        : {}),
+    },
+    spec: { containers: [{ name: 'c', image: 'i', ports: [{ containerPort: 80 }] }], nodeName: 'n1' },
+    status: { phase: 'Running', podIP: ip },
+  };
+}
+const jobLabels = (job: string) => ({ app: 'report', 'job-name': job, 'batch.kubernetes.io/job-name': job });
+const web = pod('web', { app: 'web' }, '10.0.0.9');
+const jobObject = {
+  apiVersion: 'batch/v1',
+  kind: 'Job',
+  metadata: {
+    name: JOB,
+    namespace: 'shop',
+    uid: `uid-${JOB}`,
+    ownerReferences: [
+      {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        name: 'microseg-report-generator',
+        uid: 'u',
+        controller: true,
+      },
+    ],
+  },
+  spec: { template: { metadata: { labels: { app: 'report' } }, spec: { containers: [{ name: 'c' }] } } },
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'microseg-missing-jobs-'));
+  const flows = [0, 1, 2].map((i) =>
+    JSON.stringify({
+      time: `2026-03-02T10:31:0${i}Z`,
+      src: '10.0.0.5',
+      dst: '10.0.0.9',
+      port: 80,
+      protocol: 'TCP',
+      verdict: 'FORWARDED',
+    }),
+  );
+  await writeFile(join(dir, 'flows.jsonl'), flows.join('\n') + '\n');
+});
+
+async function recommendWith(name: string, ...objects: object[]) {
+  const cluster = join(dir, `${name}.json`);
+  await writeFile(
+    cluster,
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [namespace, web, ...objects] }),
+  );
+  const out = join(dir, `out-${name}`);
+  const io = captureIO();
+  const code = await runCli(
+    ['recommend', '--flows', join(dir, 'flows.jsonl'), '--cluster', cluster, '--out', out],
+    io,
+  );
+  const policies = await readFile(join(out, 'shop.yaml'), 'utf8');
+  const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { warnings: string[] };
+  return { code, stdout: io.stdout, policies, warnings: report.warnings };
+}
+
+describe('a CronJob run whose Job the snapshot lacks', () => {
+  it('is named after the CronJob its Job name shows, and the summary and report.json say it was inferred', async () => {
+    const r = await recommendWith(
+      'pods-only',
+      pod(`${JOB}-x7k2p`, jobLabels(JOB), '10.0.0.5', JOB, '2026-03-02T10:30:02Z'),
+    );
+    expect(r.code).toBe(0);
+    expect(r.policies).toContain('  name: microseg-microseg-report-generator\n');
+    expect(r.policies).toContain('microseg.dev/workload: shop/CronJob/microseg-report-generator\n');
+    expect(r.policies).not.toContain('29540790');
+    const inferred =
+      `shop/CronJob/microseg-report-generator: inferred from the name of its pods' Job ${JOB}, which the ` +
+      'snapshot lacks, as it lacks the CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> ' +
+      `(29540790: 2026-03-02T10:30:00Z), and its pod was created within a day after it; ${FIX}`;
+    expect(r.warnings).toContain(inferred);
+    // On a line of its own in the summary, not only counted among the warnings.
+    expect(r.stdout.split('\n')).toContain(inferred);
+  });
+
+  it('named after the Job when its name tells no run, says in the summary and report.json that the name will change', async () => {
+    // Its pod made a week after the minute its name would be scheduled at: no run of a CronJob.
+    const late = 'microseg-report-generator-29530710';
+    const r = await recommendWith(
+      'pods-late',
+      pod(`${late}-x7k2p`, jobLabels(late), '10.0.0.5', late, '2026-03-02T10:30:02Z'),
+    );
+    expect(r.code).toBe(0);
+    expect(r.policies).toContain(`microseg.dev/workload: shop/Job/${late}\n`);
+    const churn =
+      `shop/Job/${late}: named after its pods' Job, which the snapshot lacks: if a CronJob made it, each of its ` +
+      `runs is another workload and its policy is named anew every run; ${FIX}`;
+    expect(r.warnings).toContain(churn);
+    expect(r.stdout.split('\n')).toContain(churn);
+  });
+
+  it('with the Job in the snapshot (the CronJob not), is named after the CronJob its owner reference names, nothing said', async () => {
+    const r = await recommendWith(
+      'with-job',
+      jobObject,
+      pod(`${JOB}-x7k2p`, jobLabels(JOB), '10.0.0.5', JOB),
+    );
+    expect(r.policies).toContain('microseg.dev/workload: shop/CronJob/microseg-report-generator\n');
+    expect(r.warnings.filter((w) => w.includes(FIX))).toEqual([]);
+    expect(r.stdout).not.toContain(FIX);
+  });
+});
