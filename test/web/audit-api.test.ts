@@ -282,6 +282,45 @@ describe('POST /api/v1/audit', () => {
     expect((await post(policiesToYaml(policies)).expect(200)).body.wouldBlock).toEqual([]);
   });
 
+  it('reads a YAML body exactly 1000 levels deep, flow or block style, and refuses one level deeper', async () => {
+    const internal: unknown[] = [];
+    const app = createApp(source, { onInternalError: (err) => internal.push(err) });
+    // `ingress` is at level 3 (the document's value is level 1): `lists` lists inside it, the innermost
+    // empty, reach level 2 + lists.
+    const flow = (lists: number) => `${'['.repeat(lists)}${']'.repeat(lists)}`;
+    const block = (lists: number) =>
+      [
+        '',
+        ...Array.from({ length: lists - 1 }, (_, i) => `${'  '.repeat(i + 1)}-`),
+        `${'  '.repeat(lists)}[]`,
+      ].join('\n');
+    const policy = (ingress: string) =>
+      `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: a, namespace: shop}\nspec:\n  podSelector: {}\n  ingress: ${ingress}\n`;
+    const tooDeep =
+      'body: nested more than 1000 levels deep (lists and objects inside one another), deeper than any Kubernetes object';
+    for (const [style, ingress] of [
+      ['flow', flow],
+      ['block', block],
+    ] as const) {
+      // Read (1000 levels), and refused for what it holds, as the JSON as deep is above.
+      const read = await request(app)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/yaml')
+        .send(policy(ingress(998)));
+      expect([style, read.status, read.body.error]).toEqual([
+        style,
+        400,
+        expect.stringMatching(/^NetworkPolicy shop\/a: /),
+      ]);
+      const refused = await request(app)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/yaml')
+        .send(policy(ingress(999)));
+      expect([style, refused.status, refused.body]).toEqual([style, 400, { error: tooDeep }]);
+    }
+    expect(internal).toEqual([]);
+  });
+
   it('refuses a set for now while as many as it queues wait to be parsed, then takes it', async () => {
     const parser = new ObjectsParser();
     try {
