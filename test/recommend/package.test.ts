@@ -89,20 +89,37 @@ describe('the package as npm installs it', () => {
     expect(dot).toContain('digraph microseg');
     expect(dot).toBe(sources(graph));
 
+    // A script run with the package's built modules alone (type stripping off): its standard output.
+    const script = (name: string, lines: string[]) => {
+      const file = join(dir, name);
+      writeFileSync(file, lines.join('\n'));
+      const r = spawnSync(process.execPath, ['--no-experimental-strip-types', file], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      return r.stdout;
+    };
+    const built = (path: string) => JSON.stringify(pathToFileURL(join(pkg, 'dist', path)).href);
+
     // The server parses `POST /audit` bodies in a thread of its own, from the built file beside it.
-    const script = [
-      `const { ObjectsParser } = await import(${JSON.stringify(pathToFileURL(join(pkg, 'dist', 'server', 'parse.js')).href)});`,
+    const parsed = script('parse.mjs', [
+      `const { ObjectsParser } = await import(${built('server/parse.js')});`,
       'const p = new ObjectsParser();',
       "console.log(JSON.stringify(await p.parse('kind: Namespace\\nmetadata: {name: a}\\n---\\nkind: Pod\\n', 'body')));",
       'await p.close();',
-    ].join('\n');
-    const file = join(dir, 'parse.mjs');
-    writeFileSync(file, script);
-    const parsed = spawnSync(process.execPath, ['--no-experimental-strip-types', file], { encoding: 'utf8' });
-    expect(parsed.stderr).toBe('');
-    expect(JSON.parse(parsed.stdout)).toEqual([
-      { kind: 'Namespace', metadata: { name: 'a' } },
-      { kind: 'Pod' },
+    ]);
+    expect(JSON.parse(parsed)).toEqual([{ kind: 'Namespace', metadata: { name: 'a' } }, { kind: 'Pod' }]);
+
+    // YAML too deep for the main thread's stack is read again on a thread of its own, from the built
+    // file beside the reader: 1000 levels (flow style overflows the main thread near 800) read, 1001 refused.
+    const deep = script('deep.mjs', [
+      `const { parseObjectsText } = await import(${built('model/snapshot.js')});`,
+      "const deep = (n) => 'kind: Pod\\nspec:\\n  x: ' + '['.repeat(n - 2) + ']'.repeat(n - 2) + '\\n';",
+      "console.log(JSON.stringify(parseObjectsText(deep(1000), 'deep.yaml').map((o) => o.kind)));",
+      "try { parseObjectsText(deep(1001), 'deeper.yaml'); } catch (e) { console.log(e.name + ': ' + e.message); }",
+    ]);
+    expect(deep.split('\n')).toEqual([
+      '["Pod"]',
+      'InputError: deeper.yaml: nested more than 1000 levels deep (lists and objects inside one another), deeper than any Kubernetes object',
+      '',
     ]);
     // Four whole CLI runs and a build: 40 s on a machine busy with other work.
   }, 120_000);
