@@ -16,8 +16,9 @@ import { constants } from 'node:buffer';
 import { constants as zlibConstants, createGunzip, gunzipSync } from 'node:zlib';
 import { Composer, Parser } from 'yaml';
 import type { Document } from 'yaml';
-import { flattenLists, InputError, parseObjectsText } from '../model/snapshot.ts';
-import { JsonObjectSplitter } from '../model/stream.ts';
+import { flattenLists, InputError, listItem, parseObjectsText } from '../model/snapshot.ts';
+import { JsonObjectSplitter, ListItems } from '../model/stream.ts';
+import type { ListHead } from '../model/stream.ts';
 import { hasLoopbackEnd } from './common.ts';
 import type { DedupOptions } from './dedup.ts';
 import { Deduplicator } from './dedup.ts';
@@ -1404,22 +1405,31 @@ export class FlowReader implements AsyncIterable<Flow> {
     }
     if (last >= 0) doc.lastLine = before + upToLast + 1;
     const texts: string[] = [];
+    const heads: (ListHead | undefined)[] = [];
     try {
-      doc.splitter.push(Buffer.from(text), texts);
+      doc.splitter.push(Buffer.from(text), texts, heads);
     } catch (err) {
       // The objects that ended before the text went wrong are read, and the rest is one bad record.
       doc.stopped = true;
-      for (const t of texts) this.docValue(doc, t, info, out);
+      for (const [k, t] of texts.entries()) this.docValue(doc, t, info, out, heads[k]);
+      this.docItemsEnd(doc, info, out);
       this.flushHeld(doc, info, out);
       const message = (err as Error).message.replace(`${doc.source}: `, '');
       this.docBad(doc, new FlowInputError('invalid-json', message), info, !doc.whole);
       return;
     }
-    for (const t of texts) this.docValue(doc, t, info, out);
+    for (const [k, t] of texts.entries()) this.docValue(doc, t, info, out, heads[k]);
+    const ready: unknown[] = [];
+    doc.items.release(ready);
+    for (const v of ready) this.docParsed(doc, v, info, out);
   }
 
-  /** One value of a document read as it arrives: its objects (a List's items, an array's elements). */
-  private docValue(doc: JsonDocument, text: string, info: SourceStats, out: Flow[]): void {
+  /**
+   * One value of a document read as it arrives: its objects (a List's items, an array's elements). An
+   * item of a top-level list (`head`, its list) without a kind takes the one its list's names
+   * (ListItems: a NetworkNeighborhoodList's, `kubectl get --raw`).
+   */
+  private docValue(doc: JsonDocument, text: string, info: SourceStats, out: Flow[], head?: ListHead): void {
     doc.values++;
     this.flushHeld(doc, info, out);
     let value: unknown;
@@ -1437,6 +1447,20 @@ export class FlowReader implements AsyncIterable<Flow> {
         );
       return;
     }
+    const ready: unknown[] = [];
+    doc.items.add(value, head, ready);
+    for (const v of ready) this.docParsed(doc, v, info, out);
+  }
+
+  /** The items held of a document read as it arrives (ListItems), its lists' kinds as far as read. */
+  private docItemsEnd(doc: JsonDocument, info: SourceStats, out: Flow[]): void {
+    const ready: unknown[] = [];
+    doc.items.end(ready);
+    for (const v of ready) this.docParsed(doc, v, info, out);
+  }
+
+  /** One value of a document read as it arrives, parsed: its objects. */
+  private docParsed(doc: JsonDocument, value: unknown, info: SourceStats, out: Flow[]): void {
     let objects: unknown[];
     try {
       objects = flattenLists(value, doc.source);
@@ -1534,6 +1558,7 @@ export class FlowReader implements AsyncIterable<Flow> {
   /** The end of a document read as it arrives: a value still open is a cut. */
   private docEnd(doc: JsonDocument, info: SourceStats, out: Flow[]): void {
     if (doc.stopped) return;
+    this.docItemsEnd(doc, info, out);
     const s = doc.splitter;
     const cut = s.insideString || s.openValues > 0;
     if (doc.held !== undefined) {
@@ -1587,9 +1612,11 @@ export class FlowReader implements AsyncIterable<Flow> {
     info: SourceStats,
     document = false,
   ): void {
+    // A list's items without a kind take the one its kind names (a NetworkNeighborhoodList's, as the
+    // API serves it: kubectl get --raw), as a cluster snapshot's do.
     const items =
       typeof o === 'object' && o !== null && Array.isArray((o as { items?: unknown }).items)
-        ? (o as { items: unknown[] }).items
+        ? (o as { items: unknown[] }).items.map((item) => listItem(item, o))
         : [o];
     let others = this.forcedFormat() === undefined ? this.otherObjects.get(info) : undefined;
     if (others === undefined && this.forcedFormat() === undefined) {
@@ -1760,6 +1787,8 @@ interface StreamedDocument {
 /** A JSON document read as it arrives (FlowReader.docChunk). */
 interface JsonDocument extends StreamedDocument {
   readonly splitter: JsonObjectSplitter;
+  /** The items of its top-level list held until the list's kind is read (ListItems). */
+  readonly items: ListItems;
   /** Values the splitter handed out. */
   values: number;
   /** The message of the first value, which did not parse, while it may be the only one. */
@@ -1773,6 +1802,8 @@ function newJsonDocument(source: string): JsonDocument {
   return {
     source,
     splitter: new JsonObjectSplitter(source),
+    // Flow records have no metadata: only a Kubernetes object waits for its list's kind.
+    items: new ListItems((v) => typeof (v as { metadata?: unknown } | null)?.metadata === 'object'),
     values: 0,
     whole: true,
     held: undefined,

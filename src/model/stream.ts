@@ -290,17 +290,12 @@ export async function* streamJsonObjects(
   source: string,
 ): AsyncGenerator<unknown> {
   const splitter = new JsonObjectSplitter(source, { maxDepth: MAX_NESTING });
-  const held: { value: unknown; head: ListHead }[] = [];
-  const known = (head: ListHead) => head.kind !== undefined || head.ended;
+  const items = new ListItems();
+  const ready: unknown[] = [];
   for await (const chunk of chunks) {
     const heads: (ListHead | undefined)[] = [];
     const texts = splitter.push(chunk, [], heads);
     const first = splitter.count - texts.length;
-    // Those held whose list's kind is now known, in order; then this chunk's objects.
-    while (held.length > 0 && known(held[0]!.head)) {
-      const h = held.shift()!;
-      yield listItem(h.value, h.head);
-    }
     for (const [k, text] of texts.entries()) {
       let value: unknown;
       try {
@@ -308,19 +303,60 @@ export async function* streamJsonObjects(
       } catch (err) {
         throw new InputError(`${source}: not valid JSON: object ${first + k + 1}: ${(err as Error).message}`);
       }
-      const head = heads[k];
-      if (head === undefined) yield value;
-      else if (held.length > 0 || (!known(head) && !hasKind(value))) held.push({ value, head });
-      else yield listItem(value, head);
+      items.add(value, heads[k], ready);
+      yield* ready.splice(0);
     }
-    while (held.length > 0 && known(held[0]!.head)) {
-      const h = held.shift()!;
-      yield listItem(h.value, h.head);
-    }
+    items.release(ready);
+    yield* ready.splice(0);
   }
   splitter.end();
   // Every list has ended by now (or end() refused the input).
-  for (const h of held) yield listItem(h.value, h.head);
+  items.end(ready);
+  yield* ready;
+}
+
+/**
+ * The values a JsonObjectSplitter hands out (with their ListHeads), made what `listItem` makes them and
+ * given back in order: an item without a kind of a list whose kind is not read yet (it comes after the
+ * items: keys sorted, `jq -S`) is held, and those after it with it, until the list's kind is read or
+ * the list ends. `mayTakeKind`: which items without a kind may be held (by default every one; a flow
+ * reader holds only Kubernetes objects, so that a List of flow records streams).
+ */
+export class ListItems {
+  private readonly held: { value: unknown; head: ListHead }[] = [];
+
+  private readonly mayTakeKind: (value: unknown) => boolean;
+
+  constructor(mayTakeKind: (value: unknown) => boolean = () => true) {
+    this.mayTakeKind = mayTakeKind;
+  }
+
+  /** Adds to `out` those held that are now known, then `value` (an item of `head`'s list), unless held. */
+  add(value: unknown, head: ListHead | undefined, out: unknown[]): void {
+    this.release(out);
+    if (head === undefined) out.push(value);
+    else if (this.held.length > 0 || (!known(head) && !hasKind(value) && this.mayTakeKind(value)))
+      this.held.push({ value, head });
+    else out.push(listItem(value, head));
+  }
+
+  /** Adds to `out` those held whose list's kind is now known (or whose list has ended), in order. */
+  release(out: unknown[]): void {
+    while (this.held.length > 0 && known(this.held[0]!.head)) {
+      const h = this.held.shift()!;
+      out.push(listItem(h.value, h.head));
+    }
+  }
+
+  /** Adds to `out` every value held, its list's kind as far as it was read (the input has ended). */
+  end(out: unknown[]): void {
+    for (const h of this.held.splice(0)) out.push(listItem(h.value, h.head));
+  }
+}
+
+/** Whether the kind of a list is known: read, or the list read to its end without one. */
+function known(head: ListHead): boolean {
+  return head.kind !== undefined || head.ended;
 }
 
 /** Whether `v` is an object with a `kind` member, whatever its value. */

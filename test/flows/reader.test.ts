@@ -620,6 +620,42 @@ describe('formats', () => {
       message: 'object: expected kind NetworkNeighborhood, got string "Pod"',
     });
   });
+
+  it('reads a NetworkNeighborhoodList as the API serves it (kubectl get --raw: items without kind)', async () => {
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const { kind: _kind, apiVersion, ...bare } = nn;
+    const raw = {
+      kind: 'NetworkNeighborhoodList',
+      apiVersion,
+      metadata: { resourceVersion: '1' },
+      items: [bare, bare],
+    };
+    // Keys sorted (jq -S): the list's kind comes after its items.
+    const sorted = { apiVersion, items: [bare, bare], kind: 'NetworkNeighborhoodList', metadata: {} };
+    const files = [
+      tmp('nn-raw.json', JSON.stringify(raw, null, 2)),
+      tmp('nn-raw-line.json', JSON.stringify(raw)),
+      tmp('nn-raw-sorted.json', JSON.stringify(sorted, null, 2)),
+      tmp('nn-raw.yaml', JSON.stringify(raw, null, 2).replace(/^\{/, '{').replace(/$/, '\n')),
+      tmp('nn-raw-lines.jsonl', JSON.stringify(raw) + '\n' + JSON.stringify(raw) + '\n'),
+    ];
+    for (const f of files) {
+      for (const blockSize of [undefined, 7]) {
+        const r = readFlows(f, blockSize ? { blockSize } : {});
+        const flows = await r.toArray();
+        expect(r.stats.samples, f).toEqual([]);
+        expect(flows, f).toHaveLength(f.endsWith('.jsonl') ? 52 : 26);
+        expect(r.stats.sources[0]!.format, f).toBe('kubescape');
+      }
+    }
+    // A list that names no kind (List) gives its items none: such an item is no flow.
+    const r = readFlows(tmp('nn-raw-list.json', JSON.stringify({ kind: 'List', items: [bare] }, null, 2)));
+    expect(await r.toArray()).toEqual([]);
+    expect(r.stats.badLines).toBe(1);
+  });
 });
 
 describe('generic aggregate records', () => {
