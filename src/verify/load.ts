@@ -272,11 +272,15 @@ export function endpointOf(
  */
 export function workloadNote(option: string, w: ResolvedWorkload): string | undefined {
   if (w.name.split('/')[1] === 'Pod') return undefined;
-  const what = w.asked ? `${w.asked} (of ${w.name})` : w.name;
+  const what =
+    (w.asked ? `${w.asked} (of ${w.name})` : w.name) +
+    (w.inferred
+      ? ": taken as the CronJob inferred from the Job's name, as the snapshot has neither object;"
+      : ':');
   if (w.pods.length === 0)
-    return `${option} ${what}: no pod of it is in the cluster snapshot; answered for its pod template's labels and ports`;
+    return `${option} ${what} no pod of it is in the cluster snapshot; answered for its pod template's labels and ports`;
   const of = w.pods.length === 1 ? 'its only pod' : `the first of its ${w.pods.length} pods by name`;
-  return `${option} ${what}: answered for ${w.pods[0]}, ${of}${
+  return `${option} ${what} answered for ${w.pods[0]}, ${of}${
     w.alike ? '' : '; its pods differ in labels or ports, so ask for the others by namespace/pod'
   }`;
 }
@@ -480,6 +484,11 @@ export interface ResolvedWorkload {
   name: string;
   /** The ReplicaSet or Job asked for, when it is owned by the workload `name` names. */
   asked?: string;
+  /**
+   * The Job asked for is absent from the snapshot, as is the CronJob `name` names, which its pods are
+   * named after as identity names them (inferred from the Job's name: cronJobOfRun).
+   */
+  inferred?: true;
   /** A pod of the workload when the snapshot has one, else the class of its pod template. */
   endpoint: Endpoint;
   /** Its pods in the snapshot (`namespace/name`, sorted by name); the endpoint is the first one's. */
@@ -540,7 +549,21 @@ export function resolveWorkload(
     undefined,
     ownership,
   );
-  const rootId = root ? workloadId(ns, root.kind, root.name) : full;
+  let rootId = root ? workloadId(ns, root.kind, root.name) : full;
+  // A Job the snapshot lacks with its CronJob (kubectl get pods alone): its pods are named after the
+  // CronJob its name tells (cronJobOfRun, which needs a pod), so the Job is asked for as that CronJob's.
+  let inferred = false;
+  if (kind === 'Job' && !obj && rootId === full) {
+    const run = snap.pods.find((p) => {
+      const ref = p.metadata.ownerReferences?.find((o) => o.controller) ?? p.metadata.ownerReferences?.[0];
+      return p.metadata.namespace === ns && ref?.kind === 'Job' && ref.name === name;
+    });
+    const w = run && ownerWorkload(run, ownership);
+    if (w?.kind === 'CronJob') {
+      rootId = workloadId(ns, w.kind, w.name);
+      inferred = true;
+    }
+  }
   const owned = rootId !== full;
   const ofIt = (p: Pod): boolean => {
     if (p.metadata.namespace !== ns) return false;
@@ -568,7 +591,11 @@ export function resolveWorkload(
     throw new InputError(
       `${option}: no ${kind} ${name} in namespace ${ns}${workloadHint(snap, ns, kind, name)}`,
     );
-  const named = { name: rootId, ...(owned ? { asked: full } : {}) };
+  const named = {
+    name: rootId,
+    ...(owned ? { asked: full } : {}),
+    ...(inferred ? { inferred: true as const } : {}),
+  };
   const inPodNetwork = selected.filter((p) => p.spec?.hostNetwork !== true);
   const pods = inPodNetwork.length > 0 || !hostNetwork ? inPodNetwork : selected;
   if (pods.length > 0) {

@@ -293,6 +293,40 @@ describe('explain and simulate notes', () => {
       'microseg explain: --from: no Deployment apis in namespace ops\n',
     ]);
   });
+
+  it('take a Job the snapshot lacks, with its CronJob, for the CronJob its pods are named after', async () => {
+    // Pods alone (kubectl get pods): identity names the run's pod after the CronJob its Job's name tells.
+    const text = CLUSTER.replace(/apiVersion: batch\/v1\nkind: CronJob\n[\s\S]*?\n---\n/, '')
+      .replace(/apiVersion: batch\/v1\nkind: Job\n[\s\S]*?\n---\n/, '')
+      .replace(
+        '  name: report-29540790-x7k2p\n',
+        '  name: report-29540790-x7k2p\n  creationTimestamp: 2026-03-02T10:30:04Z\n',
+      );
+    expect(text).not.toContain('kind: CronJob\n');
+    expect(text).not.toContain('kind: Job\n');
+    const file = join(mkdtempSync(join(tmpdir(), 'microseg-owner-')), 'cluster.yaml');
+    writeFileSync(file, text);
+    const explain = (from: string) =>
+      cli('explain', '--cluster', file, '--from', from, '--to', 'ops/Pod/debug', '--port', 'http');
+    const notes: string[] = [];
+    for (const from of ['ops/Job/report-29540790', 'ops/CronJob/report']) {
+      const r = await explain(from);
+      expect([r.code, r.err], from).toEqual([0, '']);
+      expect(r.out, from).toContain('ops/report-29540790-x7k2p -> ops/debug TCP/8080: ALLOWED');
+      notes.push(...r.out.split('\n').filter((l) => l.startsWith('  note:')));
+    }
+    expect(notes).toEqual([
+      '  note: --from ops/Job/report-29540790 (of ops/CronJob/report): taken as the CronJob inferred from ' +
+        "the Job's name, as the snapshot has neither object; answered for ops/report-29540790-x7k2p, its only pod",
+      '  note: --from ops/CronJob/report: answered for ops/report-29540790-x7k2p, its only pod',
+    ]);
+    // Another run, which the snapshot has no pod of, is still no workload.
+    const other = await explain('ops/Job/report-29540800');
+    expect([other.code, other.err]).toEqual([
+      2,
+      'microseg explain: --from: no Job report-29540800 in namespace ops\n',
+    ]);
+  });
 });
 
 describe('a workload owned by an operator', () => {
