@@ -126,6 +126,23 @@ describe('a CronJob run whose Job the snapshot lacks', () => {
     expect(r.stdout.split('\n')).toContain(churn);
   });
 
+  it('a Job made by hand with a number at the end of its name is not taken for a run of a CronJob that does not exist', async () => {
+    // x-12345678 would be the run of a CronJob x scheduled in 1993: its pod, made in 2026, tells no run.
+    for (const job of ['x-12345678', 'backup-20260302', 'backup-1772447400']) {
+      const r = await recommendWith(
+        `hand-${job}`,
+        pod(`${job}-abcde`, jobLabels(job), '10.0.0.5', job, '2026-03-02T10:30:02Z'),
+      );
+      expect(r.code, job).toBe(0);
+      expect(r.policies, job).toContain(`microseg.dev/workload: shop/Job/${job}\n`);
+      expect(r.policies, job).not.toContain('/CronJob/');
+      expect(
+        r.warnings.filter((w) => w.includes('inferred')),
+        job,
+      ).toEqual([]);
+    }
+  });
+
   it('with the Job in the snapshot (the CronJob not), is named after the CronJob its owner reference names, nothing said', async () => {
     const r = await recommendWith(
       'with-job',
