@@ -160,6 +160,43 @@ describe("the Segmentation controller's own ClusterRole", () => {
   });
 });
 
+describe('the isolation ClusterRole', () => {
+  it('writes only the admin-tier kinds an Isolation creates, and only lists BaselineAdminNetworkPolicies', async () => {
+    // A ServiceAccount bound to microseg-isolation alone. An Isolation writes a ClusterNetworkPolicy or
+    // an AdminNetworkPolicy (one by name: get, create, update, delete); the leak check lists the
+    // BaselineAdminNetworkPolicy, which no Isolation ever writes: a write of the cluster's baseline (the
+    // singleton `default`) would be a grant no code uses.
+    const ns = uniqueName('rbac-iso');
+    await createNamespace(await cluster.kubeConfig(), ns);
+    await applyYaml(cluster, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'probe', namespace: ns },
+    });
+    await applyYaml(cluster, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `${ns}-probe` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'microseg-isolation' },
+      subjects: [{ kind: 'ServiceAccount', name: 'probe', namespace: ns }],
+    });
+    const rules = async () =>
+      (await cluster.kubectl(['auth', 'can-i', '--list', `--as=system:serviceaccount:${ns}:probe`])).stdout;
+    await eventually('the binding in effect', async () =>
+      (await rules()).includes('isolations.microseg.dev'),
+    );
+    const lines = (await rules()).split('\n');
+    const verbs = (resource: string) =>
+      /\[[^\]]*\]\s*$/.exec(lines.find((l) => l.startsWith(`${resource} `)) ?? '')?.[0].trim();
+    const expected: [string, string][] = [
+      ['adminnetworkpolicies.policy.networking.k8s.io', '[get list create update delete]'],
+      ['clusternetworkpolicies.policy.networking.k8s.io', '[get list create update delete]'],
+      ['baselineadminnetworkpolicies.policy.networking.k8s.io', '[list]'],
+    ];
+    expect(expected.map(([r]) => `${r} ${verbs(r)}`)).toEqual(expected.map(([r, v]) => `${r} ${v}`));
+  });
+});
+
 describe('conflicts the schema cannot see', () => {
   const team = uniqueName('conf');
   const older = uniqueName('older');
