@@ -154,6 +154,13 @@ function withinTime<T>(check: () => T | Promise<T>, ms: number): Promise<T> {
 const BODY_LIMIT = 64 * 1024;
 /** The largest set of NetworkPolicies `POST /audit` takes. */
 const AUDIT_BODY_LIMIT = 8 * 1024 * 1024;
+/**
+ * Most bytes of `POST /audit` bodies read, waiting or audited at once (each counted by its
+ * Content-Length, or as the largest without one): a body is held whole from its first byte to its answer,
+ * so many at once (sent slowly, or faster than they are parsed) would exhaust the process's memory
+ * before the parser's queue refused any. A body is always let in when no other is held.
+ */
+const AUDIT_BYTES_IN_FLIGHT = 2 * AUDIT_BODY_LIMIT;
 
 /** Errors of express's body parser (415 bad charset, ...): 4xx with a safe message. */
 function isClientError(err: unknown): err is { status: number; message: string } {
@@ -357,6 +364,34 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   // A set of NetworkPolicies to audit comes as JSON or YAML, as `kubectl kustomize` or a repository
   // gives it, and may be larger than the other bodies.
   // Read as bytes and decoded here (`auditBodyText`): a byte order mark says what they are.
+  let auditBytes = 0;
+  api.use('/audit', (req, res, next) => {
+    if (req.method !== 'POST') return next();
+    const declared = Number(req.get('content-length'));
+    const cost =
+      Number.isFinite(declared) && declared >= 0 ? Math.min(declared, AUDIT_BODY_LIMIT) : AUDIT_BODY_LIMIT;
+    if (auditBytes > 0 && auditBytes + cost > AUDIT_BYTES_IN_FLIGHT) {
+      // Not read: the connection is closed after the answer rather than the body drained.
+      res.set('Connection', 'close');
+      next(
+        new SourceUnavailable(
+          `busy: ${Math.ceil(auditBytes / 1024)} KiB of other policy sets are being read or audited (at most ${AUDIT_BYTES_IN_FLIGHT / 1024} KiB at once); send this one again in a few seconds`,
+          5,
+        ),
+      );
+      return;
+    }
+    auditBytes += cost;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      auditBytes -= cost;
+    };
+    res.on('finish', release);
+    res.on('close', release);
+    next();
+  });
   api.use('/audit', express.raw({ type: () => true, limit: AUDIT_BODY_LIMIT }));
   api.use(express.json({ limit: BODY_LIMIT, strict: false }));
 

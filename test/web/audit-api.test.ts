@@ -443,6 +443,48 @@ describe('POST /api/v1/audit', () => {
     });
   });
 
+  it('refuses a body for now while the bodies being read or audited hold twice the largest one, then takes it', async () => {
+    // Each body is held whole in memory from its first byte until it is answered: without a bound on
+    // them together, clients sending many large bodies at once (slowly, or faster than they are
+    // parsed) exhaust the controller's memory before the parser's queue refuses any.
+    const { server, url } = await listen(createApp(source));
+    const held: ClientRequest[] = [];
+    try {
+      const { port } = new URL(url);
+      for (let i = 0; i < 2; i++) {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/v1/audit',
+          headers: { 'Content-Type': 'application/yaml', 'Content-Length': 8 * 1024 * 1024 },
+        });
+        req.on('error', () => {});
+        // The headers and the start of the body, then nothing: a slow client.
+        req.write('apiVersion: networking.k8s.io/v1\n');
+        held.push(req);
+      }
+      const yaml = policiesToYaml(policies);
+      const attempt = () =>
+        request(url).post('/api/v1/audit').set('Content-Type', 'application/yaml').send(yaml);
+      await expect.poll(async () => (await attempt()).status).toBe(503);
+      const busy = await attempt();
+      expect([busy.status, busy.headers['retry-after'], busy.body]).toEqual([
+        503,
+        '5',
+        {
+          error:
+            'busy: 16384 KiB of other policy sets are being read or audited (at most 16384 KiB at once); send this one again in a few seconds',
+        },
+      ]);
+      for (const req of held) req.destroy();
+      await expect.poll(async () => (await attempt()).status).toBe(200);
+    } finally {
+      for (const req of held) req.destroy();
+      server.close();
+    }
+  });
+
   it('asks for the token where the API has one', async () => {
     const app = createApp(source, { auth: { token: 'sesame', anonymousRead: true } });
     await request(app)
