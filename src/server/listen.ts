@@ -3,7 +3,24 @@
  * endpoints take a port a user chose (`--port`, `--listen`), and a port another process holds is a
  * mistake to name, not a crash.
  */
+import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
+
+/**
+ * Slow clients: a client that sends its request a byte now and then holds its connection, and a body's
+ * bytes, for as long as the server lets it (Node's defaults: 60 s for the headers, 300 s for the request,
+ * checked every 30 s), so that enough of them exhaust the server's connections and memory. Every server
+ * `listenOn` starts (the controller's, the demo page's) cuts such a client off with `408 Request
+ * Timeout` sooner. Only receiving the request is timed: an answer may take longer (an audit waiting to be
+ * parsed, a webhook waiting for the API server).
+ *
+ * Longest time a client may take to send a request's headers.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** Longest time a client may take to send a whole request, headers and body. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** How often the server checks its connections against those two limits. */
+export const CONNECTIONS_CHECK_MS = 1_000;
 
 /** A server could not listen on host:port; `code` is the system's (EADDRINUSE, EACCES, ...). */
 export class ListenError extends Error {
@@ -56,9 +73,20 @@ export function listenOn(server: Server, host: string, port: number): Promise<vo
       server.off('error', onError);
       resolve();
     };
+    if (isHttpServer(server)) {
+      server.headersTimeout = HEADERS_TIMEOUT_MS;
+      server.requestTimeout = REQUEST_TIMEOUT_MS;
+      // Read when the server starts listening: how often the two limits above are checked.
+      (server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+        CONNECTIONS_CHECK_MS;
+    }
     server.once('error', onError);
     server.once('listening', onListening);
     if (host === '') server.listen(port);
     else server.listen(port, host);
   });
+}
+
+function isHttpServer(server: Server): server is HttpServer {
+  return 'headersTimeout' in server && 'requestTimeout' in server;
 }
