@@ -161,6 +161,8 @@ const AUDIT_BODY_LIMIT = 8 * 1024 * 1024;
  * before the parser's queue refused any. A body is always let in when no other is held.
  */
 const AUDIT_BYTES_IN_FLIGHT = 2 * AUDIT_BODY_LIMIT;
+/** Where a `POST /audit` request keeps the function that counts its body again once decoded. */
+const AUDIT_CHARGE = 'microsegAuditCharge';
 
 /** Errors of express's body parser (415 bad charset, ...): 4xx with a safe message. */
 function isClientError(err: unknown): err is { status: number; message: string } {
@@ -365,20 +367,24 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   // gives it, and may be larger than the other bodies.
   // Read as bytes and decoded here (`auditBodyText`): a byte order mark says what they are.
   let auditBytes = 0;
+  const busy = () =>
+    new SourceUnavailable(
+      `busy: ${Math.ceil(auditBytes / 1024)} KiB of other policy sets are being read or audited (at most ${AUDIT_BYTES_IN_FLIGHT / 1024} KiB at once); send this one again in a few seconds`,
+      5,
+    );
   api.use('/audit', (req, res, next) => {
     if (req.method !== 'POST') return next();
     const declared = Number(req.get('content-length'));
-    const cost =
-      Number.isFinite(declared) && declared >= 0 ? Math.min(declared, AUDIT_BODY_LIMIT) : AUDIT_BODY_LIMIT;
+    const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
+    // A compressed body may inflate to the largest whatever its length on the wire.
+    let cost =
+      encoding === 'identity' && Number.isFinite(declared) && declared >= 0
+        ? Math.min(declared, AUDIT_BODY_LIMIT)
+        : AUDIT_BODY_LIMIT;
     if (auditBytes > 0 && auditBytes + cost > AUDIT_BYTES_IN_FLIGHT) {
       // Not read: the connection is closed after the answer rather than the body drained.
       res.set('Connection', 'close');
-      next(
-        new SourceUnavailable(
-          `busy: ${Math.ceil(auditBytes / 1024)} KiB of other policy sets are being read or audited (at most ${AUDIT_BYTES_IN_FLIGHT / 1024} KiB at once); send this one again in a few seconds`,
-          5,
-        ),
-      );
+      next(busy());
       return;
     }
     auditBytes += cost;
@@ -387,6 +393,14 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
       if (released) return;
       released = true;
       auditBytes -= cost;
+    };
+    // The body as read may grow once decoded (a body that is itself gzip is inflated): counted again.
+    res.locals[AUDIT_CHARGE] = (bytes: number): void => {
+      const more = Math.min(bytes, AUDIT_BODY_LIMIT) - cost;
+      if (released || more <= 0) return;
+      if (auditBytes - cost > 0 && auditBytes + more > AUDIT_BYTES_IN_FLIGHT) throw busy();
+      auditBytes += more;
+      cost += more;
     };
     res.on('finish', release);
     res.on('close', release);
@@ -629,6 +643,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     if (pruneText !== 'true' && pruneText !== 'false')
       throw new HttpError(400, `prune must be true or false (got ${JSON.stringify(pruneText)})`);
     const text = await auditBodyText(req);
+    (res.locals[AUDIT_CHARGE] as ((bytes: number) => void) | undefined)?.(Buffer.byteLength(text));
     const blank = blankText(text, 'body');
     if (blank !== undefined)
       throw new HttpError(

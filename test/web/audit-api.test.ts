@@ -485,6 +485,61 @@ describe('POST /api/v1/audit', () => {
     }
   });
 
+  it('counts a compressed body as the largest, whatever its Content-Length, and an inflated one by its text', async () => {
+    // A few KiB of gzip inflate to 8 MiB: counted by their Content-Length, many such bodies would be let
+    // in at once.
+    const { server, url } = await listen(createApp(source));
+    const held: ClientRequest[] = [];
+    try {
+      const { port } = new URL(url);
+      for (let i = 0; i < 2; i++) {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/v1/audit',
+          headers: { 'Content-Type': 'application/yaml', 'Content-Encoding': 'gzip', 'Content-Length': 4096 },
+        });
+        req.on('error', () => {});
+        req.write(gzipSync(Buffer.alloc(1024, 0x20)).subarray(0, 10));
+        held.push(req);
+      }
+      const yaml = policiesToYaml(policies);
+      const attempt = () =>
+        request(url).post('/api/v1/audit').set('Content-Type', 'application/yaml').send(yaml);
+      await expect.poll(async () => (await attempt()).status).toBe(503);
+      for (const req of held) req.destroy();
+      await expect.poll(async () => (await attempt()).status).toBe(200);
+    } finally {
+      for (const req of held) req.destroy();
+      server.close();
+    }
+    // A body sent as it is that is itself gzip (a file kept compressed) is counted again once inflated:
+    // behind a busy parser, two such bodies of 8 MiB of text hold the budget.
+    await withBusyParser(400, async ({ parser, send }) => {
+      const text = `# ${'x'.repeat(8 * 1024 * 1024 - 16)}\n`;
+      const body = gzipSync(Buffer.from(text));
+      const reqs = [send(body, {}), send(body, {})];
+      for (const req of reqs) req.end(body);
+      try {
+        await expect.poll(() => parser.waiting, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+        const small = send(Buffer.from(policiesToYaml(policies)), {});
+        const answer = await new Promise<{ status: number; body: string }>((resolve) => {
+          small.on('response', (res) => {
+            let b = '';
+            res.on('data', (d: Buffer) => (b += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+          });
+          small.end(Buffer.from(policiesToYaml(policies)));
+        });
+        expect(answer.status).toBe(503);
+        expect(JSON.parse(answer.body).error).toMatch(/^busy: /);
+      } finally {
+        for (const req of reqs) req.destroy();
+      }
+    });
+  });
+
   it('asks for the token where the API has one', async () => {
     const app = createApp(source, { auth: { token: 'sesame', anonymousRead: true } });
     await request(app)
