@@ -156,15 +156,13 @@ export class ClusterCache {
             es.metadata.namespace === namespace &&
             es.metadata.labels?.['kubernetes.io/service-name'] === name,
         );
-      // The time of deletion is when its ClusterIP stopped being its (a Service being deleted already has it).
-      const service: Service = {
-        ...svc,
-        metadata: {
-          ...svc.metadata,
-          deletionTimestamp: svc.metadata.deletionTimestamp ?? new Date(now).toISOString(),
-        },
-      };
-      this.#deletedServices.set(svc.metadata.uid ?? `${cacheKey(svc)}@${now}`, { service, slices, at: now });
+      // The time of deletion is when its object is removed: a finalizer may hold it long past its
+      // deletionTimestamp (a load balancer's cleanup), and kube-proxy forwards its addresses until then.
+      this.#deletedServices.set(svc.metadata.uid ?? `${cacheKey(svc)}@${now}`, {
+        service: svc,
+        slices,
+        at: now,
+      });
       if (this.#deletedServices.size > this.#maxDeletedServices) {
         const first = this.#deletedServices.keys().next();
         if (!first.done) this.#deletedServices.delete(first.value);
@@ -235,9 +233,10 @@ export class ClusterCache {
   /**
    * The cache as a ClusterSnapshot, with the cluster-wide policies read last in `others`. With
    * `withDeletedPods`, recently deleted pods are included, and the Services deleted within
-   * `deletedServicesFor` (default the tombstone period; those deleted before are forgotten), each with
-   * `metadata.deletionTimestamp` the time of its deletion, and their EndpointSlices of then (unless a
-   * Service of the same name is live: its own are).
+   * `deletedServicesFor` (default the tombstone period; those deleted before are forgotten) in
+   * `deletedServices`, each with the time its object was removed, and their EndpointSlices of then
+   * (unless a Service of the same name is live: its own are). A Service a finalizer holds after its
+   * deletion began is not deleted yet: it is among the Services, as it is in the cluster.
    */
   snapshot(opts: { withDeletedPods?: boolean; deletedServicesFor?: number } = {}): ClusterSnapshot {
     const snap = emptySnapshot();
@@ -255,8 +254,9 @@ export class ClusterCache {
       for (const [k, d] of this.#deletedServices) if (now - d.at > keep) this.#deletedServices.delete(k);
       const liveServices = new Set(snap.services.map(cacheKey));
       const liveSlices = new Set(snap.endpointSlices.map(cacheKey));
+      snap.deletedServices = [];
       for (const d of this.#deletedServices.values()) {
-        snap.services.push(d.service);
+        snap.deletedServices.push({ service: d.service, deletedAt: d.at });
         if (liveServices.has(cacheKey(d.service))) continue;
         for (const es of d.slices) if (!liveSlices.has(cacheKey(es))) snap.endpointSlices.push(es);
       }

@@ -395,7 +395,7 @@ interface ServiceEntry {
   service: Service;
   /** Its peer numbers once a flow has reached it: for its IPv4 ClusterIP, and its IPv6 one. */
   peers?: [number | undefined, number | undefined];
-  /** When it was deleted (`metadata.deletionTimestamp`): a deleted Service, kept for the flows before. */
+  /** When it was deleted (`ClusterSnapshot.deletedServices`): a deleted Service, kept for the flows before. */
   deletedAt?: number;
   /** The workloads its selector selects pods of (sorted). */
   backing: string[];
@@ -743,8 +743,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    */
   const unbackedClusterIPs = new Map<string, { service: string; why: string; entry: ServiceEntry }>();
   /**
-   * The ClusterIPs (normalised) of deleted Services (`metadata.deletionTimestamp`, the time of deletion:
-   * the controller keeps them a while) → each such Service, by creation: a flow before its deletion
+   * The ClusterIPs (normalised) of deleted Services (`ClusterSnapshot.deletedServices`, with the time of
+   * their deletion: the controller keeps them a while) → each such Service, by creation: a flow before its deletion
    * goes to the backends it had; after, the address is nobody's until a Service takes it again.
    */
   const deletedClusterIPs = new Map<string, ServiceEntry[]>();
@@ -773,7 +773,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // (A list is held only for a Service without a selector, or one with a slice of another manager.)
   const slicesByService = new Map<string, EndpointSlice[]>();
   const selectorLessKeys = new Set<string>();
-  for (const svc of snap.services)
+  const deletedServices = snap.deletedServices ?? [];
+  for (const svc of [...snap.services, ...deletedServices.map((d) => d.service)])
     if (selectorLess(svc)) {
       const key = `${svc.metadata.namespace!}/${svc.metadata.name}`;
       selectorLessKeys.add(key);
@@ -825,31 +826,35 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
   let clusterDNSServicePorts: DNSPort[] = [];
   let serviceIPv6 = false;
+  // Deleted Services (the controller keeps them a while): their ClusterIPs only, for the flows before
+  // their deletion (no role, no other address). One with `metadata.deletionTimestamp` among the
+  // Services is not deleted yet (a finalizer holds it): kube-proxy still forwards to it.
+  for (const { service: svc, deletedAt } of deletedServices) {
+    const ns = svc.metadata.namespace!;
+    const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
+    const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
+    const entry: ServiceEntry = { service: svc, backing, slices, deletedAt };
+    const backed = backing.length > 0 || slices.some(namesAddress);
+    const why = selectorLess(svc)
+      ? 'it was deleted, and it had no selector, and no EndpointSlice or Endpoints object of it named an address'
+      : 'it was deleted, and its selector selected no pod';
+    for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
+      if (ip === 'None' || ip === '') continue;
+      const n = normaliseIP(ip);
+      const list = deletedClusterIPs.get(n);
+      if (list === undefined) deletedClusterIPs.set(n, [entry]);
+      else list.push(entry);
+      const had = deletedUnbacked.get(n)?.entry.deletedAt;
+      if (!backed && (had === undefined || had <= deletedAt))
+        deletedUnbacked.set(n, { service: `${ns}/${svc.metadata.name} (deleted)`, why, entry });
+    }
+  }
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
     const entry: ServiceEntry = { service: svc, backing, slices };
     const backed = backing.length > 0 || slices.some(namesAddress);
-    const deletedAt = svc.metadata.deletionTimestamp ? Date.parse(svc.metadata.deletionTimestamp) : NaN;
-    if (!Number.isNaN(deletedAt)) {
-      // Deleted: its ClusterIPs only, for the flows before its deletion (no role, no other address).
-      entry.deletedAt = deletedAt;
-      const why = selectorLess(svc)
-        ? 'it was deleted, and it had no selector, and no EndpointSlice or Endpoints object of it named an address'
-        : 'it was deleted, and its selector selected no pod';
-      for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
-        if (ip === 'None' || ip === '') continue;
-        const n = normaliseIP(ip);
-        const list = deletedClusterIPs.get(n);
-        if (list === undefined) deletedClusterIPs.set(n, [entry]);
-        else list.push(entry);
-        const had = deletedUnbacked.get(n)?.entry.deletedAt;
-        if (!backed && (had === undefined || had <= deletedAt))
-          deletedUnbacked.set(n, { service: `${ns}/${svc.metadata.name} (deleted)`, why, entry });
-      }
-      continue;
-    }
     const unbackedWhy = selectorLess(svc)
       ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
       : 'its selector selects no pod';

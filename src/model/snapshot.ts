@@ -31,6 +31,20 @@ export interface ClusterSnapshot {
   cronJobs: CronJob[];
   networkPolicies: NetworkPolicy[];
   others: OtherObject[];
+  /**
+   * Services deleted since (only the controller's cache gives these; no object read from a file is one):
+   * each held its ClusterIPs from its creation until `deletedAt`. A Service of `services` with
+   * `metadata.deletionTimestamp` is not deleted yet: a finalizer holds it, and kube-proxy still forwards
+   * to it.
+   */
+  deletedServices?: DeletedService[];
+}
+
+/** A Service that was deleted, kept for the flows to its ClusterIP from before its deletion. */
+export interface DeletedService {
+  service: Service;
+  /** When it was deleted (milliseconds since the epoch): when its object was removed, not its deletionTimestamp. */
+  deletedAt: number;
 }
 
 export class InputError extends Error {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterCache } from '../../src/controller/cache.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { resourcePath } from '../../src/controller/kube.ts';
+import { buildIdentity } from '../../src/identity/index.ts';
 import { fakeWatches } from './fake-watch.ts';
 
 const pod = (name: string) => ({
@@ -71,14 +72,74 @@ describe('the cluster cache of deleted pods', () => {
     emit(resourcePath('EndpointSlice'), 'DELETED', slice);
     await expect.poll(() => cache!.endpointSlices.list().length).toBe(0);
     const snap = cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 });
-    expect(snap.services.map((s) => s.metadata.name)).toEqual(['ext']);
-    const deletedAt = Date.parse(snap.services[0]!.metadata.deletionTimestamp ?? '');
-    expect(deletedAt).toBeGreaterThanOrEqual(before - 1000);
+    // Deleted, not among the Services: as no object of a cluster can be.
+    expect(snap.services).toEqual([]);
+    expect(snap.deletedServices?.map((d) => d.service.metadata.name)).toEqual(['ext']);
+    expect(snap.deletedServices?.[0]?.deletedAt).toBeGreaterThanOrEqual(before);
     expect(snap.endpointSlices.map((s) => s.metadata.name)).toEqual(['ext-1']);
     // Not in the cluster's own picture, and forgotten past the time asked.
-    expect(cache.snapshot().services).toEqual([]);
+    expect(cache.snapshot().deletedServices ?? []).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(cache.snapshot({ withDeletedPods: true, deletedServicesFor: 10 }).services).toEqual([]);
+    expect(cache.snapshot({ withDeletedPods: true, deletedServicesFor: 10 }).deletedServices).toEqual([]);
     expect(cache.deletedServicesKept).toBe(0);
+  });
+
+  it('keeps a Service a finalizer holds after its deletion began as it is: its backends get the flows until it is removed', async () => {
+    const { watch, emit } = fakeWatches();
+    const client = { list: () => Promise.resolve({ items: [], resourceVersion: '1' }), watch };
+    cache = new ClusterCache(client as unknown as KubeClient, { tombstoneMs: 60_000 });
+    cache.start();
+    await cache.waitForSync();
+    const api = { ...pod('api-0'), metadata: { ...pod('api-0').metadata, labels: { app: 'api' } } };
+    const svc = {
+      metadata: { name: 'public', namespace: 'preview', uid: 'uid-public', resourceVersion: '1' },
+      spec: {
+        type: 'LoadBalancer',
+        selector: { app: 'api' },
+        clusterIP: '10.96.0.30',
+        ports: [{ port: 443, targetPort: 8080, nodePort: 31443, protocol: 'TCP' }],
+      },
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.10' }] } },
+    };
+    const terminatingSince = Date.now() - 60_000;
+    const terminating = {
+      ...svc,
+      metadata: {
+        ...svc.metadata,
+        resourceVersion: '2',
+        deletionTimestamp: new Date(terminatingSince).toISOString(),
+        finalizers: ['service.kubernetes.io/load-balancer-cleanup'],
+      },
+    };
+    emit(resourcePath('Pod'), 'ADDED', api);
+    emit(resourcePath('Service'), 'ADDED', svc);
+    emit(resourcePath('Service'), 'MODIFIED', terminating);
+    await expect.poll(() => cache!.services.list()[0]?.metadata.deletionTimestamp).toBeDefined();
+    const backendsAt = (
+      identity: ReturnType<typeof buildIdentity>,
+      ip: string,
+      port: number,
+      time: number,
+    ) => {
+      const n = identity.resolveNumber({ ip }, time, port, false, 'TCP');
+      return identity.serviceBackends(n, port, 'TCP')?.map((b) => identity.peerAt(b.peer).id);
+    };
+    const identity = buildIdentity(cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 }));
+    // Flows after its deletionTimestamp still reach api, on its ClusterIP and its load balancer's IP.
+    const now = Date.now();
+    expect(backendsAt(identity, '10.96.0.30', 443, now)).toEqual(['preview/Pod/api-0']);
+    expect(backendsAt(identity, '203.0.113.10', 443, now)).toEqual(['preview/Pod/api-0']);
+    expect(identity.workloads.get('preview/Pod/api-0')?.roles).toContain('load-balanced');
+    expect(identity.unbackedClusterIPs.size).toBe(0);
+    // Removed once the load balancer is cleaned up: deleted then, not at its deletionTimestamp.
+    const removedAfter = Date.now();
+    emit(resourcePath('Service'), 'DELETED', terminating);
+    await expect.poll(() => cache!.services.list().length).toBe(0);
+    const removedBy = Date.now();
+    const after = buildIdentity(cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 }));
+    expect(backendsAt(after, '10.96.0.30', 443, removedAfter - 1)).toEqual(['preview/Pod/api-0']);
+    expect(after.resolve({ ip: '10.96.0.30' }, removedBy + 1, 443, false, 'TCP').id).toBe(
+      'private:10.96.0.30',
+    );
   });
 });

@@ -213,16 +213,20 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
    */
   const reusedAddress = () => {
     const iso = (t: number) => new Date(t).toISOString();
-    type Timed = ReturnType<typeof ghost> & {
-      metadata: { creationTimestamp?: string; deletionTimestamp?: string };
-    };
+    type Timed = ReturnType<typeof ghost> & { metadata: { creationTimestamp?: string } };
     const deleted: Timed = ghost({ app: 'cart' });
     deleted.metadata.creationTimestamp = iso(T0 - HOUR);
-    deleted.metadata.deletionTimestamp = iso(T0 + HOUR);
     const fresh: Timed = ghost({ app: 'db' });
     fresh.metadata.name = 'fresh';
     fresh.metadata.creationTimestamp = iso(T0 + 2 * HOUR);
     return { deleted, fresh };
+  };
+  /** The fixture snapshot with `live`, and `deleted` deleted at T0 + 1h, as the controller's cache gives it. */
+  const withDeleted = (deleted: ReturnType<typeof ghost>, ...live: unknown[]) => {
+    const snap = fixtureSnapshot(...live);
+    const service = fixtureSnapshot(deleted).services.find((s) => s.metadata.name === deleted.metadata.name)!;
+    snap.deletedServices = [{ service, deletedAt: T0 + HOUR }];
+    return snap;
   };
 
   it('are kept as learned while the Service has none', () => {
@@ -273,7 +277,7 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
   it('are the backends a deleted Service had before its deletion, and a Service taking its address since has those after', () => {
     // ghost (→ cart) lived from T0 - 1h to T0 + 1h; fresh (→ db) took its ClusterIP at T0 + 2h.
     const { deleted, fresh } = reusedAddress();
-    const identity = buildIdentity(fixtureSnapshot(deleted, fresh));
+    const identity = buildIdentity(withDeleted(deleted, fresh));
     const at = (t: number) => identity.resolve({ ip: '10.96.0.80' }, t, 80, false, 'TCP');
     const backendsAt = (t: number) => {
       const n = identity.resolveNumber({ ip: '10.96.0.80' }, t, 80, false, 'TCP');
@@ -290,7 +294,7 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     const credited = creditServiceEdges(identity, [edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0)]);
     expect(credited).toEqual([edge(FRONTEND, 'shop/Deployment/cart', 8080, 5, T0)]);
     // Without fresh, a flow after the deletion is an address of no one, as it is today.
-    const alone = buildIdentity(fixtureSnapshot(deleted));
+    const alone = buildIdentity(withDeleted(deleted));
     expect(alone.resolve({ ip: '10.96.0.80' }, T0 + 3 * HOUR, 80, false, 'TCP').id).toBe(
       'private:10.96.0.80',
     );
@@ -300,7 +304,7 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
   it('keep the credit of their flows before a Service’s deletion when the edge has flows after it too', () => {
     // ghost (→ cart) lived from T0 - 1h to T0 + 1h; the edge's flows span T0 to T0 + 2h.
     const { deleted, fresh } = reusedAddress();
-    const identity = buildIdentity(fixtureSnapshot(deleted));
+    const identity = buildIdentity(withDeleted(deleted));
     const spanning = { ...edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0), lastSeen: T0 + 2 * HOUR };
     expect(creditServiceEdges(identity, [spanning])).toEqual([
       { ...edge(FRONTEND, 'shop/Deployment/cart', 8080, 5, T0), lastSeen: T0 + 2 * HOUR },
@@ -309,7 +313,7 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     const after = [edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0 + 2 * HOUR)];
     expect(creditServiceEdges(identity, after)).toBe(after);
     // fresh (→ db) took the address at T0 + 2h: an edge spanning both is each one's backends'.
-    const reused = buildIdentity(fixtureSnapshot(deleted, fresh));
+    const reused = buildIdentity(withDeleted(deleted, fresh));
     const both = { ...edge(FRONTEND, 'private:10.96.0.80', 80, 5, T0), lastSeen: T0 + 3 * HOUR };
     const shared = { [`${FRONTEND}->service:shop/fresh:80/TCP`]: 5 };
     expect(creditServiceEdges(reused, [both])).toEqual([
