@@ -148,14 +148,7 @@ export class ClusterCache {
     this.services.on((type, svc) => {
       if (type !== 'delete') return;
       const now = Date.now();
-      const { namespace, name } = svc.metadata;
-      const slices = this.endpointSlices
-        .list()
-        .filter(
-          (es) =>
-            es.metadata.namespace === namespace &&
-            es.metadata.labels?.['kubernetes.io/service-name'] === name,
-        );
+      const slices = this.endpointSlices.list().filter((es) => sliceOf(es, svc));
       // The time of deletion is when its object is removed: a finalizer may hold it long past its
       // deletionTimestamp (a load balancer's cleanup), and kube-proxy forwards its addresses until then.
       this.#deletedServices.set(svc.metadata.uid ?? `${cacheKey(svc)}@${now}`, {
@@ -234,8 +227,8 @@ export class ClusterCache {
    * The cache as a ClusterSnapshot, with the cluster-wide policies read last in `others`. With
    * `withDeletedPods`, recently deleted pods are included, and the Services deleted within
    * `deletedServicesFor` (default the tombstone period; those deleted before are forgotten) in
-   * `deletedServices`, each with the time its object was removed, and their EndpointSlices of then
-   * (unless a Service of the same name is live: its own are). A Service a finalizer holds after its
+   * `deletedServices`, each with the time its object was removed and its own EndpointSlices of then
+   * (not among the snapshot's: those of a Service of the same name created since are not its). A Service a finalizer holds after its
    * deletion began is not deleted yet: it is among the Services, as it is in the cluster.
    */
   snapshot(opts: { withDeletedPods?: boolean; deletedServicesFor?: number } = {}): ClusterSnapshot {
@@ -252,14 +245,11 @@ export class ClusterCache {
       const now = Date.now();
       const keep = opts.deletedServicesFor ?? this.#tombstoneMs;
       for (const [k, d] of this.#deletedServices) if (now - d.at > keep) this.#deletedServices.delete(k);
-      const liveServices = new Set(snap.services.map(cacheKey));
-      const liveSlices = new Set(snap.endpointSlices.map(cacheKey));
-      snap.deletedServices = [];
-      for (const d of this.#deletedServices.values()) {
-        snap.deletedServices.push({ service: d.service, deletedAt: d.at });
-        if (liveServices.has(cacheKey(d.service))) continue;
-        for (const es of d.slices) if (!liveSlices.has(cacheKey(es))) snap.endpointSlices.push(es);
-      }
+      snap.deletedServices = [...this.#deletedServices.values()].map((d) => ({
+        service: d.service,
+        deletedAt: d.at,
+        endpointSlices: d.slices,
+      }));
     }
     snap.workloads = this.workloads.flatMap((i) => i.list());
     snap.cronJobs = this.cronJobs.list();
@@ -267,6 +257,19 @@ export class ClusterCache {
     snap.others = [...this.nodes.list(), ...(this.clusterPolicies?.list() ?? [])];
     return snap;
   }
+}
+
+/**
+ * Whether `es` is an EndpointSlice of `svc`: labelled with its name in its namespace and, when it names
+ * the Service owning it, owned by this one (by uid), not by another of the same name.
+ */
+function sliceOf(es: EndpointSlice, svc: Service): boolean {
+  if (es.metadata.namespace !== svc.metadata.namespace) return false;
+  if (es.metadata.labels?.['kubernetes.io/service-name'] !== svc.metadata.name) return false;
+  const owner = es.metadata.ownerReferences?.find(
+    (o) => o.kind === 'Service' && o.name === svc.metadata.name,
+  );
+  return owner === undefined || svc.metadata.uid === undefined || owner.uid === svc.metadata.uid;
 }
 
 /** What identity and the audits read of a node. */

@@ -773,8 +773,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // (A list is held only for a Service without a selector, or one with a slice of another manager.)
   const slicesByService = new Map<string, EndpointSlice[]>();
   const selectorLessKeys = new Set<string>();
-  const deletedServices = snap.deletedServices ?? [];
-  for (const svc of [...snap.services, ...deletedServices.map((d) => d.service)])
+  for (const svc of snap.services)
     if (selectorLess(svc)) {
       const key = `${svc.metadata.namespace!}/${svc.metadata.name}`;
       selectorLessKeys.add(key);
@@ -829,10 +828,18 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // Deleted Services (the controller keeps them a while): their ClusterIPs only, for the flows before
   // their deletion (no role, no other address). One with `metadata.deletionTimestamp` among the
   // Services is not deleted yet (a finalizer holds it): kube-proxy still forwards to it.
-  for (const { service: svc, deletedAt } of deletedServices) {
+  // Each has its own EndpointSlices, kept with it: those of a Service of the same name created since,
+  // among the snapshot's, are not its.
+  for (const { service: svc, deletedAt, endpointSlices } of snap.deletedServices ?? []) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
-    const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
+    const slices = selectorLess(svc)
+      ? endpointSlices
+      : endpointSlices.filter(
+          (es) =>
+            es.metadata.labels?.['endpointslice.kubernetes.io/managed-by'] !==
+            'endpointslice-controller.k8s.io',
+        );
     const entry: ServiceEntry = { service: svc, backing, slices, deletedAt };
     const backed = backing.length > 0 || slices.some(namesAddress);
     const why = selectorLess(svc)

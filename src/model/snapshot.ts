@@ -45,6 +45,11 @@ export interface DeletedService {
   service: Service;
   /** When it was deleted (milliseconds since the epoch): when its object was removed, not its deletionTimestamp. */
   deletedAt: number;
+  /**
+   * Its EndpointSlices when it was deleted (those it owned, by its uid): a Service of the same name
+   * created since has its own, among the snapshot's.
+   */
+  endpointSlices: EndpointSlice[];
 }
 
 export class InputError extends Error {

@@ -76,7 +76,9 @@ describe('the cluster cache of deleted pods', () => {
     expect(snap.services).toEqual([]);
     expect(snap.deletedServices?.map((d) => d.service.metadata.name)).toEqual(['ext']);
     expect(snap.deletedServices?.[0]?.deletedAt).toBeGreaterThanOrEqual(before);
-    expect(snap.endpointSlices.map((s) => s.metadata.name)).toEqual(['ext-1']);
+    // Its slices are kept with it, not among the cluster's.
+    expect(snap.deletedServices?.[0]?.endpointSlices.map((s) => s.metadata.name)).toEqual(['ext-1']);
+    expect(snap.endpointSlices).toEqual([]);
     // Not in the cluster's own picture, and forgotten past the time asked.
     expect(cache.snapshot().deletedServices ?? []).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -141,5 +143,60 @@ describe('the cluster cache of deleted pods', () => {
     expect(after.resolve({ ip: '10.96.0.30' }, removedBy + 1, 443, false, 'TCP').id).toBe(
       'private:10.96.0.30',
     );
+  });
+
+  it('keeps a deleted Service’s own slices, not those of a Service of the same name created since', async () => {
+    const { watch, emit } = fakeWatches();
+    const client = { list: () => Promise.resolve({ items: [], resourceVersion: '1' }), watch };
+    cache = new ClusterCache(client as unknown as KubeClient, { tombstoneMs: 60_000 });
+    cache.start();
+    await cache.waitForSync();
+    const at = (name: string, ip: string) => ({
+      ...pod(name),
+      status: { ...pod(name).status, podIP: ip, podIPs: [{ ip }] },
+    });
+    /** The selector-less Service ext (uid `uid`) at `clusterIP`, and its slice naming `address`. */
+    const ext = (uid: string, clusterIP: string, address: string) => ({
+      svc: {
+        metadata: { name: 'ext', namespace: 'preview', uid, resourceVersion: '1' },
+        spec: { clusterIP, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+      slice: {
+        metadata: {
+          name: `ext-${uid}`,
+          namespace: 'preview',
+          uid: `slice-${uid}`,
+          resourceVersion: '1',
+          labels: { 'kubernetes.io/service-name': 'ext' },
+          ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: 'ext', uid }],
+        },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: [address] }],
+        ports: [{ port: 8080, protocol: 'TCP' }],
+      },
+    });
+    emit(resourcePath('Pod'), 'ADDED', at('old-0', '10.244.1.5'));
+    emit(resourcePath('Pod'), 'ADDED', at('new-0', '10.244.1.6'));
+    const first = ext('uid-1', '10.96.0.9', '10.244.1.5');
+    emit(resourcePath('Service'), 'ADDED', first.svc);
+    emit(resourcePath('EndpointSlice'), 'ADDED', first.slice);
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(1);
+    const beforeDeletion = Date.now();
+    emit(resourcePath('Service'), 'DELETED', first.svc);
+    emit(resourcePath('EndpointSlice'), 'DELETED', first.slice);
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(0);
+    // Recreated with the same name, another address and other endpoints.
+    const second = ext('uid-2', '10.96.0.10', '10.244.1.6');
+    emit(resourcePath('Service'), 'ADDED', second.svc);
+    emit(resourcePath('EndpointSlice'), 'ADDED', second.slice);
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(1);
+    const identity = buildIdentity(cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 }));
+    const backends = (ip: string, time: number) => {
+      const n = identity.resolveNumber({ ip }, time, 80, false, 'TCP');
+      return identity.serviceBackends(n, 80, 'TCP')?.map((b) => [identity.peerAt(b.peer).id, b.port]);
+    };
+    // A flow to the first one from before its deletion goes to the endpoints it had.
+    expect(backends('10.96.0.9', beforeDeletion - 1)).toEqual([['preview/Pod/old-0', 8080]]);
+    expect(backends('10.96.0.10', Date.now())).toEqual([['preview/Pod/new-0', 8080]]);
   });
 });

@@ -225,7 +225,7 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
   const withDeleted = (deleted: ReturnType<typeof ghost>, ...live: unknown[]) => {
     const snap = fixtureSnapshot(...live);
     const service = fixtureSnapshot(deleted).services.find((s) => s.metadata.name === deleted.metadata.name)!;
-    snap.deletedServices = [{ service, deletedAt: T0 + HOUR }];
+    snap.deletedServices = [{ service, deletedAt: T0 + HOUR, endpointSlices: [] }];
     return snap;
   };
 

@@ -586,7 +586,7 @@ describe('flows to the ClusterIP of a Service with no backend', () => {
       const gone = s.services.find((x) => x.metadata.name === 'gone')!;
       gone.metadata.creationTimestamp = new Date(T0 - 3_600_000).toISOString();
       s.services = s.services.filter((x) => x !== gone);
-      s.deletedServices = [{ service: gone, deletedAt: T0 + 3_600_000 }];
+      s.deletedServices = [{ service: gone, deletedAt: T0 + 3_600_000, endpointSlices: [] }];
       return s;
     };
     const r = await runPipeline(deleted(), flows());
