@@ -52,6 +52,11 @@ export interface ClusterCacheOptions {
   maxTombstones?: number;
   /** Most deleted Services kept; default 1 000. */
   maxDeletedServices?: number;
+  /**
+   * How long a deleted EndpointSlice is kept for its Service, whose deletion the Services' watch may
+   * deliver after the slice's (ms); default 60 000.
+   */
+  deletedSlicesMs?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
 }
@@ -76,6 +81,9 @@ export class ClusterCache {
   /** Deleted Services by uid (or key), in the order deleted: the Service, its slices then, when. */
   readonly #deletedServices = new Map<string, { service: Service; slices: EndpointSlice[]; at: number }>();
   readonly #maxDeletedServices: number;
+  /** EndpointSlices deleted within `#deletedSlicesMs`, in the order deleted, for their Service's deletion. */
+  readonly #deletedSlices = new Map<string, { slice: EndpointSlice; at: number }>();
+  readonly #deletedSlicesMs: number;
   #workloads: { version: number; identity: ClusterWorkloads } | undefined;
   readonly #tombstoneMs: number;
   readonly #maxTombstones: number;
@@ -119,6 +127,7 @@ export class ClusterCache {
     this.#tombstoneMs = opts.tombstoneMs ?? 600_000;
     this.#maxTombstones = opts.maxTombstones ?? 10_000;
     this.#maxDeletedServices = opts.maxDeletedServices ?? 1_000;
+    this.#deletedSlicesMs = opts.deletedSlicesMs ?? 60_000;
     for (const inf of this.informers())
       if (inf !== (this.networkPolicies as unknown) && inf !== (this.nodes as unknown))
         inf.on(() => this.version++);
@@ -145,10 +154,22 @@ export class ClusterCache {
         }
       } else this.#tombstones.delete(k);
     });
+    this.endpointSlices.on((type, es) => {
+      const k = cacheKey(es);
+      this.#deletedSlices.delete(k);
+      if (type !== 'delete') return;
+      const now = Date.now();
+      this.#forgetDeletedSlices(now);
+      this.#deletedSlices.set(k, { slice: es, at: now });
+    });
     this.services.on((type, svc) => {
       if (type !== 'delete') return;
       const now = Date.now();
+      // Its slices, those deleted just before it too: the two watches deliver their deletions in
+      // either order (the slices are its garbage), so a slice's may come first.
       const slices = this.endpointSlices.list().filter((es) => sliceOf(es, svc));
+      this.#forgetDeletedSlices(now);
+      for (const d of this.#deletedSlices.values()) if (sliceOf(d.slice, svc)) slices.push(d.slice);
       // The time of deletion is when its object is removed: a finalizer may hold it long past its
       // deletionTimestamp (a load balancer's cleanup), and kube-proxy forwards its addresses until then.
       this.#deletedServices.set(svc.metadata.uid ?? `${cacheKey(svc)}@${now}`, {
@@ -161,6 +182,14 @@ export class ClusterCache {
         if (!first.done) this.#deletedServices.delete(first.value);
       }
     });
+  }
+
+  /** Forgets the EndpointSlices deleted more than `deletedSlicesMs` before `now` (kept in that order). */
+  #forgetDeletedSlices(now: number): void {
+    for (const [k, d] of this.#deletedSlices) {
+      if (now - d.at <= this.#deletedSlicesMs) break;
+      this.#deletedSlices.delete(k);
+    }
   }
 
   /** How many deleted Services are kept (for tests). */

@@ -199,4 +199,50 @@ describe('the cluster cache of deleted pods', () => {
     expect(backends('10.96.0.9', beforeDeletion - 1)).toEqual([['preview/Pod/old-0', 8080]]);
     expect(backends('10.96.0.10', Date.now())).toEqual([['preview/Pod/new-0', 8080]]);
   });
+
+  it('keeps the slices of a deleted Service whose deletion arrives after theirs, as the two watches may', async () => {
+    const { watch, emit } = fakeWatches();
+    const client = { list: () => Promise.resolve({ items: [], resourceVersion: '1' }), watch };
+    cache = new ClusterCache(client as unknown as KubeClient, { tombstoneMs: 60_000 });
+    cache.start();
+    await cache.waitForSync();
+    const backend = {
+      ...pod('db-0'),
+      status: { ...pod('db-0').status, podIP: '10.244.1.7', podIPs: [{ ip: '10.244.1.7' }] },
+    };
+    const svc = {
+      metadata: { name: 'db', namespace: 'preview', uid: 'uid-db', resourceVersion: '1' },
+      spec: { clusterIP: '10.96.0.11', ports: [{ port: 5432 }] },
+    };
+    const slice = {
+      metadata: {
+        name: 'db-1',
+        namespace: 'preview',
+        uid: 'uid-db-1',
+        resourceVersion: '1',
+        labels: { 'kubernetes.io/service-name': 'db' },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: 'db', uid: 'uid-db' }],
+      },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.7'] }],
+      ports: [{ port: 5432, protocol: 'TCP' }],
+    };
+    emit(resourcePath('Pod'), 'ADDED', backend);
+    emit(resourcePath('Service'), 'ADDED', svc);
+    emit(resourcePath('EndpointSlice'), 'ADDED', slice);
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(1);
+    const beforeDeletion = Date.now();
+    // The slice's deletion (its owner's garbage collection) is seen first.
+    emit(resourcePath('EndpointSlice'), 'DELETED', slice);
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(0);
+    emit(resourcePath('Service'), 'DELETED', svc);
+    await expect.poll(() => cache!.services.list().length).toBe(0);
+    const snap = cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 });
+    expect(snap.deletedServices?.[0]?.endpointSlices.map((s) => s.metadata.name)).toEqual(['db-1']);
+    const identity = buildIdentity(snap);
+    const n = identity.resolveNumber({ ip: '10.96.0.11' }, beforeDeletion - 1, 5432, false, 'TCP');
+    expect(identity.serviceBackends(n, 5432, 'TCP')?.map((b) => identity.peerAt(b.peer).id)).toEqual([
+      'preview/Pod/db-0',
+    ]);
+  });
 });
