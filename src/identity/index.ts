@@ -375,8 +375,9 @@ export interface Identity {
   /**
    * Where a connection to `ip` (a ClusterIP of `unbackedClusterIPs`: a Service whose selector selects no
    * pod) goes once the workloads it is left without run again: each workload of its namespace that has
-   * no pod in the snapshot and whose pod template its selector selects (a Deployment scaled to zero),
-   * on the port it would take the connection on (as `serviceBackends`). Undefined when there is none (no
+   * no pod in the snapshot and whose pod template its selector selects (a Deployment scaled to zero, a
+   * CronJob between its runs; not a Job, which once finished runs no more), on the port it would take the
+   * connection on (as `serviceBackends`, worked out once per address and port). Undefined when there is none (no
    * such workload, a Service without a selector, an address of no such Service).
    */
   idleBackends(ip: string, port: number, protocol: string): readonly ServiceBackend[] | undefined;
@@ -1353,25 +1354,47 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return out;
   };
 
+  /**
+   * The workloads of each namespace with no pod in the snapshot that may run again (made on first use):
+   * a Deployment scaled to zero, a CronJob between its runs (each run's pods come back), not a Job,
+   * which once finished runs no more.
+   */
+  let podless: Map<string, Workload[]> | undefined;
+  /** idleBackends's answers (worked out once each), by address, then by protocol and port. */
+  const idleCache = new Map<string, Map<number, ServiceBackend[] | undefined>>();
   const idleBackends = (ip: string, port: number, protocol: string): ServiceBackend[] | undefined => {
     const entry = (unbackedClusterIPs.get(ip) ?? deletedUnbacked.get(ip))?.entry;
     const sel = entry?.service.spec.selector;
     if (entry === undefined || sel === undefined || Object.keys(sel).length === 0) return undefined;
-    const ns = entry.service.metadata.namespace;
-    const backing = [...workloads.values()]
-      .filter(
-        (w) => w.namespace === ns && w.pods.length === 0 && matchesSelector({ matchLabels: sel }, w.labels),
-      )
+    let byPort = idleCache.get(ip);
+    if (byPort === undefined) idleCache.set(ip, (byPort = new Map<number, ServiceBackend[] | undefined>()));
+    const key = (PROTOCOL_INDEX.get(protocol) ?? 7) * 65536 + port;
+    if (byPort.has(key)) return byPort.get(key);
+    if (podless === undefined) {
+      podless = new Map();
+      for (const w of workloads.values()) {
+        if (w.pods.length > 0 || w.kind === 'Job') continue;
+        const list = podless.get(w.namespace);
+        if (list === undefined) podless.set(w.namespace, [w]);
+        else list.push(w);
+      }
+    }
+    const backing = (podless.get(entry.service.metadata.namespace!) ?? [])
+      .filter((w) => matchesSelector({ matchLabels: sel }, w.labels))
       .map((w) => w.id)
       .sort();
-    if (backing.length === 0) return undefined;
-    const out = computeBackends(
-      { ...entry, backing, slices: [] },
-      { id: '', kind: 'private', ip },
-      port,
-      protocol,
-    );
-    return out.some((b) => peerList[b.peer]!.kind !== 'workload') ? undefined : out;
+    let out: ServiceBackend[] | undefined;
+    if (backing.length > 0) {
+      out = computeBackends(
+        { ...entry, backing, slices: [] },
+        { id: '', kind: 'private', ip },
+        port,
+        protocol,
+      );
+      if (out.some((b) => peerList[b.peer]!.kind !== 'workload')) out = undefined;
+    }
+    byPort.set(key, out);
+    return out;
   };
 
   const resolve = (

@@ -274,6 +274,48 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     expect(creditServiceEdges(buildIdentity(none), edges)).toBe(edges);
   });
 
+  it('stay a CronJob’s between its runs, whose pods come back each run, not a finished Job’s', () => {
+    const template = (app: string) => ({
+      metadata: { labels: { app } },
+      spec: { containers: [{ name: app, ports: [{ containerPort: 8080 }] }] },
+    });
+    const service = (name: string, clusterIP: string) => ({
+      ...ghost({ app: name }),
+      metadata: { name, namespace: 'shop' },
+      spec: { ...ghost({ app: name }).spec, clusterIP },
+    });
+    const identity = buildIdentity(
+      fixtureSnapshot(
+        service('report', '10.96.0.81'),
+        service('migrate', '10.96.0.82'),
+        {
+          apiVersion: 'batch/v1',
+          kind: 'CronJob',
+          metadata: { name: 'report', namespace: 'shop', uid: 'uid-report' },
+          spec: { schedule: '0 * * * *', jobTemplate: { spec: { template: template('report') } } },
+        },
+        {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: { name: 'migrate', namespace: 'shop', uid: 'uid-migrate' },
+          spec: { template: template('migrate') },
+          status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] },
+        },
+      ),
+    );
+    const idle = (ip: string) =>
+      identity.idleBackends(ip, 80, 'TCP')?.map((b) => [identity.peerAt(b.peer).id, b.port]);
+    expect(identity.unbackedClusterIPs.get('10.96.0.81')).toBe('shop/report');
+    expect(idle('10.96.0.81')).toEqual([['shop/CronJob/report', 8080]]);
+    // A Job that has finished runs no more: what was learned to its Service's address stays as learned.
+    expect(identity.unbackedClusterIPs.get('10.96.0.82')).toBe('shop/migrate');
+    expect(idle('10.96.0.82')).toBeUndefined();
+    // Worked out once per identity, as serviceBackends is: the same backends on each call.
+    expect(identity.idleBackends('10.96.0.81', 80, 'TCP')).toBe(
+      identity.idleBackends('10.96.0.81', 80, 'TCP'),
+    );
+  });
+
   it('are the backends a deleted Service had before its deletion, and a Service taking its address since has those after', () => {
     // ghost (→ cart) lived from T0 - 1h to T0 + 1h; fresh (→ db) took its ClusterIP at T0 + 2h.
     const { deleted, fresh } = reusedAddress();
