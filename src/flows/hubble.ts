@@ -20,6 +20,14 @@ const VERDICT_BY_NAME = new Map<string, Verdict>([
   ['VERDICT_UNKNOWN', 'UNKNOWN'],
   ...VERDICTS.slice(1).map((v) => [v, v] as [string, Verdict]),
 ]);
+/**
+ * The verdicts a Hubble flow takes, as its refusal of another lists them: by name (the default first,
+ * VERDICT_UNKNOWN last, as the generic schema lists its own) or by number (the enum's order).
+ */
+const VERDICT_CHOICES = (() => {
+  const named = [...VERDICTS.slice(1), 'VERDICT_UNKNOWN'];
+  return `${named.slice(0, -1).join(', ')} or ${named.at(-1)!}, or a number from 0 to ${VERDICTS.length - 1}`;
+})();
 
 const TRACE_REASONS = [
   'TRACE_REASON_UNKNOWN',
@@ -767,7 +775,10 @@ function finish(f: HubbleFields): HubbleResult {
   }
   const verdict = verdictOf(f.verdict);
   if (verdict === undefined)
-    throw new FlowInputError('unknown-enum', `${p}verdict: unknown value ${JSON.stringify(f.verdict)}`);
+    throw new FlowInputError(
+      'unknown-enum',
+      `${p}verdict: unknown value ${JSON.stringify(f.verdict)} (expected ${VERDICT_CHOICES})`,
+    );
   const dropReason = f.dropReason === undefined ? undefined : dropReasonOf(f.dropReason, verdict, p);
   const srcIP = ipOf(f.src, p, 'IP.source');
   const dstIP = ipOf(f.dst, p, 'IP.destination');

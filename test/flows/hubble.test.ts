@@ -234,12 +234,19 @@ describe('Hubble bad input and edge cases', () => {
   it('unknown enum values', () => {
     expect(badMessage(envelope({ ...BASE, verdict: 'MAYBE' }))).toEqual([
       'unknown-enum',
-      'flow.verdict: unknown value "MAYBE"',
+      'flow.verdict: unknown value "MAYBE" (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or VERDICT_UNKNOWN, or a number from 0 to 7)',
     ]);
     expect(badMessage(envelope({ ...BASE, verdict: 42 }))).toEqual([
       'unknown-enum',
-      'flow.verdict: unknown value 42',
+      'flow.verdict: unknown value 42 (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or VERDICT_UNKNOWN, or a number from 0 to 7)',
     ]);
+    // The generic schema's spelling of the unknown verdict is not Hubble's: the list says which it takes.
+    expect(badMessage(envelope({ ...BASE, verdict: 'UNKNOWN' }))).toEqual([
+      'unknown-enum',
+      'flow.verdict: unknown value "UNKNOWN" (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or VERDICT_UNKNOWN, or a number from 0 to 7)',
+    ]);
+    expect(flowOf(both(envelope({ ...BASE, verdict: 'VERDICT_UNKNOWN' }))).verdict).toBe('UNKNOWN');
+    expect(flowOf(both(envelope({ ...BASE, verdict: 7 }))).verdict).toBe('TRANSLATED');
   });
 
   it('keeps a drop reason it does not know, on DROPPED flows only', () => {
@@ -454,7 +461,7 @@ describe('Hubble bad input and edge cases', () => {
     expect(flowOf(both(JSON.stringify(BASE))).port).toBe(8080);
     expect(badMessage(JSON.stringify({ ...BASE, verdict: 'X' }))).toEqual([
       'unknown-enum',
-      'verdict: unknown value "X"',
+      'verdict: unknown value "X" (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or VERDICT_UNKNOWN, or a number from 0 to 7)',
     ]);
   });
 

@@ -24,6 +24,10 @@ import { observerService } from '../../src/telemetry/proto.ts';
 import { FakeRelay, decoded, scriptedFlow } from './fake-relay.ts';
 import { consume, normalize, waitFor } from './helpers.ts';
 
+/** How the normaliser refuses a verdict number Cilium's enum does not have (the relay's flow of verdict 42). */
+const VERDICT_42 =
+  'verdict: unknown value 42 (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or VERDICT_UNKNOWN, or a number from 0 to 7)';
+
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -972,7 +976,7 @@ describe('HubbleSource against a scripted relay', () => {
               first[0],
               {
                 type: 'invalid',
-                error: 'verdict: unknown value 42',
+                error: VERDICT_42,
                 node: 'kind-worker2',
                 time: '1970-01-01T00:01:43.000000000Z',
                 count: 1,
@@ -982,7 +986,7 @@ describe('HubbleSource against a scripted relay', () => {
             ]
           : first,
       );
-      expect(source.metrics()).toMatchObject({ invalid: 2, lastInvalid: 'verdict: unknown value 42' });
+      expect(source.metrics()).toMatchObject({ invalid: 2, lastInvalid: VERDICT_42 });
       await c.stop();
       await source.stop();
       relay.stop();
@@ -990,7 +994,7 @@ describe('HubbleSource against a scripted relay', () => {
       const tail: HubbleEvent[] = [
         {
           type: 'invalid',
-          error: 'verdict: unknown value 42',
+          error: VERDICT_42,
           node: 'kind-worker2',
           time: '1970-01-01T00:01:43.000000000Z',
           count: 1,
