@@ -7,7 +7,8 @@
  */
 import { UsageError } from '../cli/io.ts';
 import type { Isolation } from './api.ts';
-import { ISOLATION_FINALIZER, MAX_REASON, WORKLOAD_KINDS, isDnsLabel } from './api.ts';
+import type { IsolationSpecInput } from './api.ts';
+import { ISOLATION_FINALIZER, MAX_REASON, WORKLOAD_KINDS, isDnsLabel, parseIsolationSpec } from './api.ts';
 import { isolationFromFlags } from './cli.ts';
 import { LABELLED_KIND, WORKLOAD_LABEL } from '../identity/index.ts';
 import type { Kube } from './kube.ts';
@@ -61,6 +62,18 @@ export function isolationForWorkload(
       `cannot isolate ${workload}: ${kind} is not one of ${WORKLOAD_KINDS.join(', ')}, and no pod in the cluster names a custom resource ${kind} ${name} as its controller (its API group is not known)`,
     );
   const why = reason?.trim() || `isolated from the web page by ${user}`;
+  // The target checked first as the spec names its fields (the page has no flags): spelt as the CLI's
+  // flags below, a name or group they cannot carry was refused in the flags' words (`--workload
+  // "Cluster./pg" must be KIND/NAME`), and a kind with a dot read as KIND.GROUP, another target.
+  const target: IsolationSpecInput['target'] =
+    kind === 'Pod'
+      ? { pods: [name] }
+      : labelled
+        ? { podSelector: { matchLabels: { [WORKLOAD_LABEL]: name } } }
+        : { workload: { kind, ...(known || apiGroup === undefined ? {} : { apiGroup }), name } };
+  const checked = parseIsolationSpec('page', { target, reason: 'checked' });
+  if (!checked.ok)
+    throw new IsolationRequestError(400, `cannot isolate ${workload}: ${checked.problems.join('; ')}`);
   let iso: Isolation;
   try {
     iso = isolationFromFlags(

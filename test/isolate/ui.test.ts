@@ -106,6 +106,48 @@ describe("the web page's Isolate and Release buttons", () => {
     }
   });
 
+  it("names the spec's fields in its refusals, never the CLI's flags (the page has none)", () => {
+    const refusal = (w: string, apiGroup?: string) => {
+      try {
+        isolationForWorkload(w, 'r', 'u', apiGroup);
+      } catch (e) {
+        expect(e, w).toBeInstanceOf(IsolationRequestError);
+        return [(e as IsolationRequestError).status, (e as IsolationRequestError).message];
+      }
+      return undefined;
+    };
+    const cases: [string, string | undefined, string][] = [
+      // A label value the CLI's --selector parser refused in its own words.
+      [
+        'ci/Workload/bad name',
+        undefined,
+        "cannot isolate ci/Workload/bad name: spec.target.podSelector.matchLabels: value \"bad name\": must be empty or 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric",
+      ],
+      // An API group that does not spell KIND.GROUP/NAME, refused as --workload "Cluster./pg".
+      [
+        'db/Cluster/pg',
+        '',
+        'cannot isolate db/Cluster/pg: spec.target.workload.apiGroup "" is not an API group (a DNS subdomain such as postgresql.cnpg.io, at most 253 characters)',
+      ],
+      // A pod name refused as `pod "shop/Bad_Name" must be namespace/name`, which it is.
+      [
+        'shop/Pod/Bad_Name',
+        undefined,
+        'cannot isolate shop/Pod/Bad_Name: spec.target.pods[0] "Bad_Name" is not a valid pod name',
+      ],
+      // A kind with a dot was read as KIND.GROUP: Cluster in group x.postgresql.cnpg.io, another target.
+      [
+        'db/Cluster.x/pg',
+        'postgresql.cnpg.io',
+        "cannot isolate db/Cluster.x/pg: spec.target.workload.kind \"Cluster.x\" is not a kind: one of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Rollout, CloneSet, or a custom resource's kind such as Cluster (a letter, then letters, digits or '-'; at most 63 characters)",
+      ],
+    ];
+    for (const [w, group, message] of cases) {
+      expect(refusal(w, group), w).toEqual([400, message]);
+      expect(message).not.toMatch(/--/);
+    }
+  });
+
   it('creates the Isolation once, tells the reconciler, returns it; release deletes it', async () => {
     const kube = new FakeKube();
     const persisted: string[] = [];
