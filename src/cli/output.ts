@@ -216,10 +216,10 @@ export async function prepareOutputDir(dir: string): Promise<OutputDir> {
  * symbolic link is checked at the path it points to.
  */
 export async function checkOutputFile(file: string, given = file, links = 0): Promise<void> {
-  // A path ending in / names a directory, which resolving would drop: `--out graphs/` must not write a
-  // file named `graphs`.
-  if (links === 0 && given.length > 1 && given.endsWith('/'))
-    throw cannotWrite(given, 'it ends in /, so it names a directory, not a file');
+  // A path ending in /, /. or /.. names a directory, which resolving would drop: `--out graphs/` or
+  // `graphs/.` must not write a file named `graphs` (nor `a/missing/..` one named `a`).
+  const end = links === 0 && given.length > 1 ? /\/(?:\.\.?)?$/.exec(given) : null;
+  if (end) throw cannotWrite(given, `it ends in ${end[0]}, so it names a directory, not a file`);
   const full = resolve(file);
   const l = await statOrNone(full, given, true);
   if (l?.isSymbolicLink() && (await statOrNone(full, given)) === undefined) {

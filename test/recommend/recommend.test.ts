@@ -900,6 +900,26 @@ describe('--out paths that cannot be written', () => {
     );
     expect(await readFile(file, 'utf8')).toBe('kept\n');
   });
+
+  it('graph: a path ending in /. or /.. names a directory too, and no file is written under a name it resolves to', async () => {
+    // `--out graphs/.` resolved to `graphs` and, with no such directory, made a file of that name.
+    const meant = join(dir, 'graphs-dot');
+    for (const end of ['/.', '/..', '/sub/..']) {
+      await fail(
+        ['graph', ...inputs(), '--out', `${meant}${end}`],
+        `microseg graph: --out ${meant}${end}: cannot write: it ends in ${end.slice(end.lastIndexOf('/'))}, so it names a directory, not a file`,
+      );
+      await expect(lstat(meant)).rejects.toThrow(/ENOENT/);
+    }
+    // `/..` resolving to a file (the parent of a missing name) does not replace it.
+    const file = join(dir, 'graph-dotdot-file');
+    await writeFile(file, 'kept\n');
+    await fail(
+      ['graph', ...inputs(), '--out', `${file}/missing/..`],
+      `microseg graph: --out ${file}/missing/..: cannot write: it ends in /.., so it names a directory, not a file`,
+    );
+    expect(await readFile(file, 'utf8')).toBe('kept\n');
+  });
 });
 
 describe('--out is made and proven to hold files before anything is read', () => {
