@@ -163,9 +163,10 @@ function splitRecords(text: string, format: 'ndjson' | 'json', maxRecords: numbe
     }
     if (!Array.isArray(parsed)) {
       if (typeof parsed === 'object' && parsed !== null) {
-        // A Falco alert or Alertmanager payload is named with its webhook; any other object is taken
-        // for a single record, and the two ways to send one are said.
-        const other = notFlowRecord(parsed, false, 'POST /v1/flows');
+        // A Falco alert or Alertmanager payload is named with its webhook, a Kubernetes object or List
+        // (`kubectl get -o json`) as such; any other object is taken for a single record, and the two
+        // ways to send one are said.
+        const other = notFlowRecord(parsed, true, 'POST /v1/flows');
         throw new HttpError(
           400,
           other?.message ??

@@ -191,6 +191,19 @@ ${JSON.stringify({ ...good, port: 6379 })}
     });
     const list = await post(a).send(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod, pod] }));
     expect(list.body).toEqual({ error: `line 1: a Kubernetes List of 2 object(s), not flows: ${ADVICE}` });
+    // Posted alone as application/json (kubectl get -o json | curl -H 'Content-Type: application/json'),
+    // as named: no advice to send it as an array of one, where it would be refused as what it is.
+    const alone = await post(a, 'application/json').send(
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod, pod] }),
+    );
+    expect([alone.status, alone.body]).toEqual([
+      400,
+      { error: `a Kubernetes List of 2 object(s), not flows: ${ADVICE}` },
+    ]);
+    const podAlone = await post(a, 'application/json').send(JSON.stringify(pod));
+    expect(podAlone.body).toEqual({
+      error: `a Kubernetes object (Pod shop/web-1, apiVersion v1), not a flow: ${ADVICE}`,
+    });
     // A Falco alert with an apiVersion and a kind is named as the Falco alert it is.
     const falco = {
       apiVersion: 'v1',
