@@ -120,7 +120,9 @@ export function enforceDiffOf(
 /**
  * Merges analyses: nodes and edges by id (first wins), segments by id, policies by namespace/name. The
  * flows in and out of each node are counted again over the merged edges (each flow once per node), as
- * one analysis may hold only some of a node's edges.
+ * one analysis may hold only some of a node's edges. Each workload is in one segment: that of the
+ * analysis whose proposal covers its namespace (another draws it as a peer, in a segment of its own
+ * analysis), else of the first that lists it; its node says that segment.
  */
 export function mergeAnalyses(analyses: readonly Analysis[]): {
   graph: ServiceGraph;
@@ -143,11 +145,42 @@ export function mergeAnalyses(analyses: readonly Analysis[]): {
     warnings: [],
   };
   let modularity = 0;
-  for (const a of analyses) {
+  // The analysis each workload is listed by: the first covering its namespace, else the first listing it.
+  const lister = new Map<string, number>();
+  if (analyses.length > 1) {
+    const covering = new Map<string, number>();
+    analyses.forEach((a, i) => {
+      for (const ns of a.proposal.namespaces) if (!covering.has(ns)) covering.set(ns, i);
+    });
+    analyses.forEach((a, i) => {
+      for (const w of Object.keys(a.segments.membership))
+        if (covering.get(w.slice(0, w.indexOf('/'))) === i) lister.set(w, i);
+    });
+    analyses.forEach((a, i) => {
+      for (const w of Object.keys(a.segments.membership)) if (!lister.has(w)) lister.set(w, i);
+    });
+  }
+  for (const [i, a] of analyses.entries()) {
     for (const n of a.graph.nodes) if (!nodes.has(n.id)) nodes.set(n.id, n);
     for (const e of a.graph.edges) if (!edges.has(e.id)) edges.set(e.id, e);
-    for (const s of a.segments.segments) if (!segments.has(s.id)) segments.set(s.id, s);
-    Object.assign(membership, a.segments.membership);
+    for (const s of a.segments.segments) {
+      const members = lister.size === 0 ? s.members : s.members.filter((m) => lister.get(m) === i);
+      if (members.length === 0) continue;
+      const had = segments.get(s.id);
+      const all = had === undefined ? members : [...new Set([...had.members, ...members])].sort();
+      segments.set(
+        s.id,
+        all === s.members
+          ? s
+          : {
+              ...(had ?? s),
+              members: all,
+              namespaces: [...new Set(all.map((m) => m.slice(0, m.indexOf('/'))))].sort(),
+            },
+      );
+    }
+    for (const [w, seg] of Object.entries(a.segments.membership))
+      if (lister.size === 0 || lister.get(w) === i) membership[w] = seg;
     modularity = Math.max(modularity, a.segments.modularity);
     for (const p of a.proposal.policies) policies.set(`${p.metadata.namespace}/${p.metadata.name}`, p);
     Object.assign(byWorkload, a.proposal.byWorkload);
@@ -165,7 +198,14 @@ export function mergeAnalyses(analyses: readonly Analysis[]): {
   const mergedEdges = byId(edges);
   return {
     graph: {
-      nodes: analyses.length > 1 ? recount(byId(nodes), mergedEdges) : byId(nodes),
+      nodes:
+        analyses.length > 1
+          ? recount(byId(nodes), mergedEdges).map((n) =>
+              membership[n.id] !== undefined && n.segment !== membership[n.id]
+                ? { ...n, segment: membership[n.id] }
+                : n,
+            )
+          : byId(nodes),
       edges: mergedEdges,
     },
     segments: {

@@ -886,6 +886,69 @@ describe('the Segmentation controller', () => {
     ]);
   });
 
+  it("lists each workload once on the page's API with two Segmentations, in the segment of the one covering it, not also where the other draws it as a peer", async () => {
+    const pod = (namespace: string, name: string, ip: string) => ({
+      ...barePod(name, ip),
+      metadata: { name, namespace, uid: `uid-${namespace}-${name}`, labels: { app: name } },
+    });
+    const billing: Segmentation = {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Segmentation',
+      metadata: { name: 'billing', uid: 'uid-billing', resourceVersion: '1', generation: 1 },
+      spec: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'billing' } } },
+    };
+    const { controller, state, app } = await start([shop('uid-shop', '1'), billing], {
+      [resourcePath('Namespace')]: ['shop', 'billing'].map((name) => ({
+        metadata: { name, labels: { 'kubernetes.io/metadata.name': name } },
+      })),
+      [resourcePath('Pod')]: [
+        ...webAndApi(),
+        pod('billing', 'ledger', '10.244.8.1'),
+        pod('billing', 'db', '10.244.8.2'),
+        pod('billing', 'idle', '10.244.8.3'),
+      ],
+    });
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect
+      .poll(
+        () => controller.analysisOf('shop') !== undefined && controller.analysisOf('billing') !== undefined,
+      )
+      .toBe(true);
+    controller.ingest([
+      webToApiFlow(),
+      webToApiFlow({ dst: { ip: '10.244.8.1' }, port: 9000 }),
+      webToApiFlow({ src: { ip: '10.244.8.1' }, dst: { ip: '10.244.8.2' }, port: 5432 }),
+    ]);
+    await controller.reconcile('shop');
+    await controller.reconcile('billing');
+    const graph = (await request(app).get('/api/v1/graph?view=full').expect(200)).body as {
+      nodes: { id: string; segment?: string }[];
+    };
+    const segments = (await request(app).get('/api/v1/segments').expect(200)).body as {
+      segments: { id: string; members: string[] }[];
+      membership: Record<string, string>;
+    };
+    // Each Segmentation draws a peer of the other's namespace (shop's web, billing's ledger) in a
+    // segment of its own analysis; listed there as well, each was in two segments, and the membership
+    // named only one of them.
+    const listed = segments.segments.flatMap((s) => s.members.map((m) => [m, s.id] as const));
+    expect(listed.map(([m]) => m).sort()).toEqual([
+      'billing/Pod/db',
+      'billing/Pod/idle',
+      'billing/Pod/ledger',
+      'shop/Pod/api',
+      'shop/Pod/web',
+    ]);
+    for (const [m, id] of listed) expect(segments.membership[m], m).toBe(id);
+    // In the segment the Segmentation covering it puts it in.
+    const own = (seg: string, w: string) => controller.analysisOf(seg)!.segments.membership[w];
+    expect(segments.membership['shop/Pod/web']).toBe(own('shop', 'shop/Pod/web'));
+    expect(segments.membership['billing/Pod/ledger']).toBe(own('billing', 'billing/Pod/ledger'));
+    for (const n of graph.nodes)
+      if (segments.membership[n.id] !== undefined) expect(n.segment, n.id).toBe(segments.membership[n.id]);
+  });
+
   it('counts a workload known only from flows (a pod the cluster never had) while a learned edge has it, and forgets it with its last edge', async () => {
     const clock = { offsetMs: 0 };
     const now = () => Date.now() + clock.offsetMs;
