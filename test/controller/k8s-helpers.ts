@@ -115,6 +115,19 @@ export async function startController(
   };
 }
 
+/**
+ * The options that give a test's controller a Segmentation and a Lease of its own: it reconciles only the
+ * Segmentation labelled `microseg.dev/test: <name>` (as applyTeamSegmentation labels it) and leads on the
+ * Lease `lease-<name>`, which only the cluster admin may write (it runs as the admin).
+ */
+export function scopedTo(name: string): {
+  segmentationSelector: string;
+  asAdmin: true;
+  leaseName: string;
+} {
+  return { segmentationSelector: `microseg.dev/test=${name}`, asAdmin: true, leaseName: `lease-${name}` };
+}
+
 /** Starts a controller (startController) and waits until it leads: the set-up of a single-replica test. */
 export async function startLeader(
   cluster: ClusterHandle,
@@ -338,14 +351,40 @@ export async function createShop(
   ]);
 }
 
-/** Pods named after their `app` label, each given its IP through pods/status (there is no kubelet). */
+/**
+ * Pods named after their `app` label, each given its IP through pods/status (there is no kubelet), with
+ * the named container ports `ports` if given (e.g. `{ http: 8080 }`, what a Service's targetPort names).
+ */
 export async function createAppPods(
   kc: KubeConfig,
   namespace: string,
   pods: readonly (readonly [string, string])[],
+  ports?: Record<string, number>,
 ): Promise<void> {
   for (const [name, ip] of pods) {
-    await createPod(kc, { namespace, name, labels: { app: name } });
+    await createPod(kc, { namespace, name, labels: { app: name }, ...(ports ? { ports } : {}) });
     await setPodIPs(kc, { namespace, name }, [ip]);
   }
+}
+
+/**
+ * Service `name` of `namespace` selecting the pods labelled `selector`, its port 80 sent to their 8080;
+ * returns the ClusterIP the API server gave it (it must have given one).
+ */
+export async function createService(
+  cluster: ClusterHandle,
+  namespace: string,
+  name: string,
+  selector: Record<string, string>,
+): Promise<string> {
+  await applyYaml(cluster, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace },
+    spec: { selector, ports: [{ port: 80, targetPort: 8080 }] },
+  });
+  const svc = await cluster.request('GET', `/api/v1/namespaces/${namespace}/services/${name}`);
+  const clusterIP = (svc.json as { spec: { clusterIP: string } }).spec.clusterIP;
+  expect(clusterIP).toMatch(/^[0-9.]+$/);
+  return clusterIP;
 }

@@ -6,22 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import {
-  createNamespace,
-  createPod,
-  eventually,
-  setPodIPs,
-  sharedCluster,
-  uniqueName,
-} from '../cluster/index.ts';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyTeamSegmentation,
+  createAppPods,
   flow,
   install,
   listJson,
   mergePatch,
+  scopedTo,
   startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
@@ -56,8 +51,7 @@ beforeAll(async () => {
     },
   });
   await createNamespace(admin, ns, { team });
-  await createPod(admin, { namespace: ns, name: 'cart', labels: { app: 'cart' }, ports: { http: 8080 } });
-  await setPodIPs(admin, { namespace: ns, name: 'cart' }, [CART]);
+  await createAppPods(admin, ns, [['cart', CART]], { http: 8080 });
   // The host-network agent on the node: its address is the node's InternalIP, as a kubelet writes it.
   const pod = await cluster.request('POST', `/api/v1/namespaces/${ns}/pods`, {
     body: {
@@ -89,12 +83,7 @@ beforeAll(async () => {
       startTime: new Date().toISOString(),
     },
   });
-  ctrl = await startLeader(cluster, {
-    segmentationSelector: `microseg.dev/test=${segName}`,
-    identity: 'node-addresses',
-    asAdmin: true,
-    leaseName: `lease-${segName}`,
-  });
+  ctrl = await startLeader(cluster, { ...scopedTo(segName), identity: 'node-addresses' });
 }, 120_000);
 
 afterAll(async () => {

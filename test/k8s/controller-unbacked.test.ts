@@ -7,25 +7,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import {
-  createNamespace,
-  createPod,
-  eventually,
-  setPodIPs,
-  sharedCluster,
-  uniqueName,
-} from '../cluster/index.ts';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyTeamSegmentation,
-  applyYaml,
   cond,
+  createAppPods,
+  createService,
   events,
   flow,
   install,
   listJson,
   mergePatch,
+  scopedTo,
   startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
@@ -43,31 +38,19 @@ beforeAll(async () => {
   await install(cluster);
   admin = await cluster.kubeConfig();
   await createNamespace(admin, ns, { team });
-  for (const [name, ip] of [
-    ['frontend', '10.84.0.1'],
-    ['api', '10.84.0.2'],
-  ] as const) {
-    await createPod(admin, { namespace: ns, name, labels: { app: name }, ports: { http: 8080 } });
-    await setPodIPs(admin, { namespace: ns, name }, [ip]);
-  }
-  for (const name of ['ghost', 'idle']) {
-    await applyYaml(cluster, {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name, namespace: ns },
-      spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] },
-    });
-    const svc = await cluster.request('GET', `/api/v1/namespaces/${ns}/services/${name}`);
-    clusterIPs[name] = (svc.json as { spec: { clusterIP: string } }).spec.clusterIP;
-    expect(clusterIPs[name]).toMatch(/^[0-9.]+$/);
-  }
+  await createAppPods(
+    admin,
+    ns,
+    [
+      ['frontend', '10.84.0.1'],
+      ['api', '10.84.0.2'],
+    ],
+    { http: 8080 },
+  );
+  for (const name of ['ghost', 'idle'])
+    clusterIPs[name] = await createService(cluster, ns, name, { app: name });
   await applyTeamSegmentation(cluster, segName, team);
-  ctrl = await startLeader(cluster, {
-    segmentationSelector: `microseg.dev/test=${segName}`,
-    identity: 'unbacked-a',
-    asAdmin: true,
-    leaseName: `lease-${segName}`,
-  });
+  ctrl = await startLeader(cluster, { ...scopedTo(segName), identity: 'unbacked-a' });
 }, 120_000);
 
 afterAll(async () => {
@@ -104,8 +87,7 @@ describe('flows to the ClusterIP of a Service with no backend in the controller'
     });
     expect(apiOnly.filter(([peer]) => peer !== undefined)).toEqual([['api', '8080']]);
     // ghost gets a backend: the edge learned to its address stands for it now, on its targetPort.
-    await createPod(admin, { namespace: ns, name: 'ghost', labels: { app: 'ghost' }, ports: { http: 8080 } });
-    await setPodIPs(admin, { namespace: ns, name: 'ghost' }, ['10.84.0.3']);
+    await createAppPods(admin, ns, [['ghost', '10.84.0.3']], { http: 8080 });
     const both = await eventually('ghost in frontend’s egress', async () => {
       const e = await egress();
       return e.some(([peer]) => peer === 'ghost') ? e : undefined;
