@@ -128,6 +128,14 @@ export function scopedTo(name: string): {
   return { segmentationSelector: `microseg.dev/test=${name}`, asAdmin: true, leaseName: `lease-${name}` };
 }
 
+/**
+ * The options of a test's controller as deployed: under the microseg ServiceAccount, leading on its Lease
+ * `microseg-controller`, reconciling only the Segmentation labelled `microseg.dev/test: <name>`.
+ */
+export function asDeployed(name: string): { segmentationSelector: string; leaseName: string } {
+  return { segmentationSelector: `microseg.dev/test=${name}`, leaseName: 'microseg-controller' };
+}
+
 /** Starts a controller (startController) and waits until it leads: the set-up of a single-replica test. */
 export async function startLeader(
   cluster: ClusterHandle,
@@ -182,6 +190,32 @@ export async function mergePatch(cluster: ClusterHandle, path: string, body: unk
 export async function applyYaml(cluster: ClusterHandle, obj: unknown): Promise<void> {
   const r = await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
   expect(r.code, r.stderr).toBe(0);
+}
+
+/** A NetworkPolicy's spec, as a test writes it. */
+export type PolicySpec = Record<string, unknown>;
+
+/** What a monitoring agent's policy admits: db's metrics port 9187, from anywhere. */
+export const DB_MONITORING: PolicySpec = {
+  podSelector: { matchLabels: { app: 'db' } },
+  ingress: [{ ports: [{ port: 9187 }] }],
+  policyTypes: ['Ingress'],
+};
+
+/** NetworkPolicy `name` of `namespace`, written by someone else than microseg (none of its labels). */
+export async function applyForeignPolicy(
+  cluster: ClusterHandle,
+  namespace: string,
+  name: string,
+  spec: PolicySpec,
+  labels?: Record<string, string>,
+): Promise<void> {
+  await applyYaml(cluster, {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace, ...(labels ? { labels } : {}) },
+    spec,
+  });
 }
 
 /** The resources of API groups a ValidatingAdmissionPolicy matches (their CREATE and UPDATE). */

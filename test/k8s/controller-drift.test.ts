@@ -10,17 +10,19 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import { canonicalSpec } from '../../src/controller/plan.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  applyForeignPolicy,
   applyTeamSegmentation,
+  asDeployed,
   learnAuditEnforce,
-  applyYaml,
   cond,
-  createAppPods,
+  createShop,
+  DB_MONITORING,
   events,
   flow,
   getSeg,
@@ -51,28 +53,10 @@ const managed = async () =>
 beforeAll(async () => {
   await install(cluster);
   admin = await cluster.kubeConfig();
-  await createNamespace(admin, ns, { team });
-  await createAppPods(admin, ns, [
-    ['frontend', '10.78.0.1'],
-    ['cart', '10.78.0.2'],
-    ['db', '10.78.0.3'],
-  ]);
+  await createShop(admin, ns, team, '10.78.0');
   // A NetworkPolicy microseg does not own, holding the name microseg proposes for db.
-  await applyYaml(cluster, {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'NetworkPolicy',
-    metadata: { name: 'microseg-db', namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'db' } },
-      ingress: [{ ports: [{ port: 9187 }] }],
-      policyTypes: ['Ingress'],
-    },
-  });
-  ctrl = await startLeader(cluster, {
-    segmentationSelector: `microseg.dev/test=${segName}`,
-    identity: 'drift-a',
-    leaseName: 'microseg-controller',
-  });
+  await applyForeignPolicy(cluster, ns, 'microseg-db', DB_MONITORING);
+  ctrl = await startLeader(cluster, { ...asDeployed(segName), identity: 'drift-a' });
   await applyTeamSegmentation(cluster, segName, team);
   await learnAuditEnforce(cluster, ctrl, segName, ns);
 }, 120_000);

@@ -7,6 +7,7 @@ import { createNamespace, sharedCluster, uniqueName } from '../cluster/index.ts'
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  applyForeignPolicy,
   createAppPods,
   applyYaml,
   cond,
@@ -14,6 +15,7 @@ import {
   flow,
   install,
   listJson,
+  scopedTo,
   startLeader,
   waitSeg,
   mergePatch,
@@ -33,18 +35,14 @@ beforeAll(async () => {
     ['api', '10.79.0.2'],
   ]);
   // A foreign policy that happens to hold the name of the proposed default deny.
-  await applyYaml(cluster, {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'NetworkPolicy',
-    metadata: { name: 'microseg-default-deny', namespace: ns, labels: { owner: 'platform-team' } },
-    spec: { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
-  });
-  ctrl = await startLeader(cluster, {
-    segmentationSelector: `microseg.dev/test=${segName}`,
-    identity: 'promotion-test',
-    asAdmin: true,
-    leaseName: `lease-${segName}`,
-  });
+  await applyForeignPolicy(
+    cluster,
+    ns,
+    'microseg-default-deny',
+    { podSelector: { matchLabels: { app: 'nothing' } }, policyTypes: ['Ingress'] },
+    { owner: 'platform-team' },
+  );
+  ctrl = await startLeader(cluster, { ...scopedTo(segName), identity: 'promotion-test' });
 }, 120_000);
 
 afterAll(async () => {

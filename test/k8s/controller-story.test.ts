@@ -6,15 +6,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
+import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import type { ProposedNetworkPolicy } from '../../src/controller/api.ts';
 import { canonicalSpec } from '../../src/controller/plan.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
-  createAppPods,
+  applyForeignPolicy,
   applyYaml,
+  asDeployed,
   cond,
+  createShop,
+  DB_MONITORING,
   events,
   flow,
   getSeg,
@@ -49,28 +52,10 @@ const managed = async () =>
 beforeAll(async () => {
   await install(cluster);
   admin = await cluster.kubeConfig();
-  await createNamespace(admin, ns, { team });
-  await createAppPods(admin, ns, [
-    ['frontend', '10.77.0.1'],
-    ['cart', '10.77.0.2'],
-    ['db', '10.77.0.3'],
-  ]);
+  await createShop(admin, ns, team, '10.77.0');
   // A NetworkPolicy microseg does not own: it must never be touched.
-  await applyYaml(cluster, {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'NetworkPolicy',
-    metadata: { name: 'foreign-allow-monitoring', namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'db' } },
-      ingress: [{ ports: [{ port: 9187 }] }],
-      policyTypes: ['Ingress'],
-    },
-  });
-  ctrl = await startLeader(cluster, {
-    segmentationSelector: `microseg.dev/test=${segName}`,
-    identity: 'story-a',
-    leaseName: 'microseg-controller',
-  });
+  await applyForeignPolicy(cluster, ns, 'foreign-allow-monitoring', DB_MONITORING);
+  ctrl = await startLeader(cluster, { ...asDeployed(segName), identity: 'story-a' });
 }, 120_000);
 
 afterAll(async () => {
