@@ -10,6 +10,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Condition, Segmentation } from '../../src/controller/api.ts';
 import { KubeClient } from '../../src/controller/kube.ts';
 import type { Logger } from '../../src/controller/log.ts';
+import type { Checkpoint } from '../../src/telemetry/checkpoint.ts';
 import { jsonLogger, silentLogger } from '../../src/controller/log.ts';
 import { Manager } from '../../src/controller/manager.ts';
 import type { ManagerOptions } from '../../src/controller/manager.ts';
@@ -134,6 +135,23 @@ export function scopedTo(name: string): {
  */
 export function asDeployed(name: string): { segmentationSelector: string; leaseName: string } {
   return { segmentationSelector: `microseg.dev/test=${name}`, leaseName: 'microseg-controller' };
+}
+
+/**
+ * A controller's `hubble` option for the scripted relay of test/telemetry/fake-relay.ts: a Telemetry that
+ * streams from `relay` on 127.0.0.1 (its port read at each start, so it follows a relay restarted),
+ * retrying fast, from `checkpoint` when the Lease holds one.
+ */
+export function relayHubble(relay: { port: number }): (checkpoint: Checkpoint | undefined) => Telemetry {
+  return (checkpoint) =>
+    new Telemetry({
+      queueCapacity: 1000,
+      hubble: {
+        address: `127.0.0.1:${relay.port}`,
+        backoff: { initialMs: 50, maxMs: 200 },
+        ...(checkpoint ? { checkpoint } : {}),
+      },
+    });
 }
 
 /** Starts a controller (startController) and waits until it leads: the set-up of a single-replica test. */
@@ -284,12 +302,13 @@ export const inNamespace = (namespace: string) => ({
 /**
  * Applies the Segmentation most controller tests run: `name`, labelled `microseg.dev/test: <name>` for
  * the controller's selector, over the namespaces labelled `team: <team>`, in Learn, stable at once, with
- * a short audit window.
+ * an audit window of `auditWindow` (short unless given).
  */
 export async function applyTeamSegmentation(
   cluster: ClusterHandle,
   name: string,
   team: string,
+  auditWindow = '3s',
 ): Promise<void> {
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
@@ -299,7 +318,7 @@ export async function applyTeamSegmentation(
       namespaceSelector: { matchLabels: { team } },
       mode: 'Learn',
       learning: { stableAfter: '0s' },
-      audit: { window: '3s', samples: 5 },
+      audit: { window: auditWindow, samples: 5 },
     },
   });
 }

@@ -9,11 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { Segmentation } from '../../src/controller/api.ts';
 import { nsToTimestamp } from '../../src/telemetry/checkpoint.ts';
-import { Telemetry } from '../../src/telemetry/index.ts';
 import type { GetFlowsResponse } from '../../src/telemetry/proto.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
-  applyYaml,
+  applyTeamSegmentation,
   cond,
   createShop,
   events,
@@ -21,6 +20,8 @@ import {
   getSeg,
   install,
   mergePatch,
+  relayHubble,
+  scopedTo,
   startController,
   startLeader,
   waitSeg,
@@ -32,8 +33,6 @@ const ns = uniqueName('auditfo');
 const team = uniqueName('team');
 const segName = uniqueName('seg');
 const segPath = `/apis/microseg.dev/v1alpha1/segmentations/${segName}`;
-const leaseName = `lease-${segName}`;
-const selector = `microseg.dev/test=${segName}`;
 let first: RunningController | undefined;
 let second: RunningController | undefined;
 let third: RunningController | undefined;
@@ -55,17 +54,7 @@ beforeAll(async () => {
   await install(cluster);
   const admin = await cluster.kubeConfig();
   await createShop(admin, ns, team, '10.79.2');
-  await applyYaml(cluster, {
-    apiVersion: 'microseg.dev/v1alpha1',
-    kind: 'Segmentation',
-    metadata: { name: segName, labels: { 'microseg.dev/test': segName } },
-    spec: {
-      namespaceSelector: { matchLabels: { team } },
-      mode: 'Learn',
-      learning: { stableAfter: '0s' },
-      audit: { window: '20s', samples: 5 },
-    },
-  });
+  await applyTeamSegmentation(cluster, segName, team, '20s');
 }, 120_000);
 
 afterAll(async () => {
@@ -80,10 +69,8 @@ afterAll(async () => {
 describe('a leader failover in Audit', () => {
   it('keeps status.audit.since and the buckets recorded; AuditClean counts from the original since', async () => {
     first = await startLeader(cluster, {
-      segmentationSelector: selector,
+      ...scopedTo(segName),
       identity: 'audit-fo-1',
-      asAdmin: true,
-      leaseName,
     });
     await waitSeg(cluster, segName, 'Learning', (x) => x.status?.phase === 'Learning');
     await pushTo(first, [
@@ -115,10 +102,8 @@ describe('a leader failover in Audit', () => {
 
     // The first leader goes (a rolling update, a node drain); the standby takes over.
     second = await startController(cluster, {
-      segmentationSelector: selector,
+      ...scopedTo(segName),
       identity: 'audit-fo-2',
-      asAdmin: true,
-      leaseName,
     });
     await first.stop();
     first = undefined;
@@ -157,10 +142,8 @@ describe('a leader failover in Audit', () => {
     // Another takeover once clean: the audit ran its window long ago, so it stays clean (started again,
     // AuditClean would be False for a new window, and automatic promotion would wait that long again).
     third = await startController(cluster, {
-      segmentationSelector: selector,
+      ...scopedTo(segName),
       identity: 'audit-fo-3',
-      asAdmin: true,
-      leaseName,
     });
     await second.stop();
     second = undefined;
@@ -184,10 +167,8 @@ describe('a leader failover in Audit', () => {
     // A leader whose resync is far away: what it audited after its last reconcile is in its memory only
     // when it shuts down (its reconciles run at --resync, not at each flow).
     const slow = await startController(cluster, {
-      segmentationSelector: selector,
+      ...scopedTo(segName),
       identity: 'audit-fo-4',
-      asAdmin: true,
-      leaseName,
       controller: { resyncMs: 600_000, persistIntervalMs: 200, identityRefreshMs: 0 },
     });
     more.push(slow);
@@ -204,10 +185,8 @@ describe('a leader failover in Audit', () => {
       slow.manager.controller.metrics.wouldBlock === 2 ? true : undefined,
     );
     const next = await startController(cluster, {
-      segmentationSelector: selector,
+      ...scopedTo(segName),
       identity: 'audit-fo-5',
-      asAdmin: true,
-      leaseName,
     });
     more.push(next);
     await slow.stop(); // graceful: a rolling update's SIGTERM
@@ -248,20 +227,10 @@ describe('a leader failover in Audit', () => {
     };
     const withHubble = (identity: string, controller?: object) =>
       startController(cluster, {
-        segmentationSelector: selector,
+        ...scopedTo(segName),
         identity,
-        asAdmin: true,
-        leaseName,
         ...(controller ? { controller } : {}),
-        hubble: (checkpoint) =>
-          new Telemetry({
-            queueCapacity: 1000,
-            hubble: {
-              address: `127.0.0.1:${relay.port}`,
-              backoff: { initialMs: 50, maxMs: 200 },
-              ...(checkpoint ? { checkpoint } : {}),
-            },
-          }),
+        hubble: relayHubble(relay),
       });
     // A leader that reconciles only at its start: what it audits next is in its memory only.
     const crashing = await withHubble('audit-fo-6', {

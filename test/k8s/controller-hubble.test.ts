@@ -6,19 +6,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createNamespace,
-  createPod,
-  eventually,
-  setPodIPs,
-  sharedCluster,
-  uniqueName,
-} from '../cluster/index.ts';
+import { createNamespace, eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import { nsToTimestamp } from '../../src/telemetry/checkpoint.ts';
-import { Telemetry } from '../../src/telemetry/index.ts';
 import type { GetFlowsResponse } from '../../src/telemetry/proto.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
-import { applyYaml, install, listJson, startController, waitSeg } from '../controller/k8s-helpers.ts';
+import {
+  applyYaml,
+  createAppPods,
+  install,
+  listJson,
+  relayHubble,
+  scopedTo,
+  startController,
+  waitSeg,
+} from '../controller/k8s-helpers.ts';
 import { FakeRelay } from '../telemetry/fake-relay.ts';
 
 const cluster = sharedCluster();
@@ -30,21 +31,7 @@ let other: RunningController | undefined;
 
 /** A replica whose Hubble stream runs only while it leads, from the checkpoint on the Lease. */
 function startReplica(identity: string): Promise<RunningController> {
-  return startController(cluster, {
-    segmentationSelector: `microseg.dev/test=${segName}`,
-    identity,
-    asAdmin: true,
-    leaseName: `lease-${segName}`,
-    hubble: (checkpoint) =>
-      new Telemetry({
-        queueCapacity: 1000,
-        hubble: {
-          address: `127.0.0.1:${relay.port}`,
-          backoff: { initialMs: 50, maxMs: 200 },
-          ...(checkpoint ? { checkpoint } : {}),
-        },
-      }),
-  });
+  return startController(cluster, { ...scopedTo(segName), identity, hubble: relayHubble(relay) });
 }
 
 const sample = JSON.parse(
@@ -90,15 +77,8 @@ beforeAll(async () => {
   await install(cluster);
   const admin = await cluster.kubeConfig();
   await createNamespace(admin, ns, { hubble: ns });
-  await createPod(admin, { namespace: ns, name: 'productpage', labels: { app: 'productpage' } });
-  await createPod(admin, {
-    namespace: ns,
-    name: 'reviews',
-    labels: { app: 'reviews' },
-    ports: { http: 9080 },
-  });
-  await setPodIPs(admin, { namespace: ns, name: 'productpage' }, ['10.78.0.1']);
-  await setPodIPs(admin, { namespace: ns, name: 'reviews' }, ['10.78.0.2']);
+  await createAppPods(admin, ns, [['productpage', '10.78.0.1']]);
+  await createAppPods(admin, ns, [['reviews', '10.78.0.2']], { http: 9080 });
   await applyYaml(cluster, {
     apiVersion: 'microseg.dev/v1alpha1',
     kind: 'Segmentation',
