@@ -205,6 +205,24 @@ export async function mergePatch(cluster: ClusterHandle, path: string, body: unk
   expect(r.status, r.text).toBe(200);
 }
 
+/** `kubectl args` (`input` on its stdin) that must succeed: its stdout; else it throws with the stderr. */
+export async function kubectlOk(cluster: ClusterHandle, args: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Applies the Isolation CRD of crds/ alone and waits until it is Established (kubectlOk). */
+export async function installIsolationCrd(cluster: ClusterHandle): Promise<void> {
+  await kubectlOk(cluster, ['apply', '-f', `${ROOT}crds/microseg.dev_isolations.yaml`]);
+  await kubectlOk(cluster, [
+    'wait',
+    '--for=condition=Established',
+    'crd/isolations.microseg.dev',
+    '--timeout=30s',
+  ]);
+}
+
 export async function applyYaml(cluster: ClusterHandle, obj: unknown): Promise<void> {
   const r = await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
   expect(r.code, r.stderr).toBe(0);

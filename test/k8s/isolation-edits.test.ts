@@ -6,7 +6,6 @@
  * --wait` on an Isolation whose status is a Failed of the spec before an edit: it waits for the outcome
  * of the spec as edited.
  */
-import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,8 +22,7 @@ import { IsolationReconciler } from '../../src/isolate/reconciler.ts';
 import { captureIO } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { KubeClient, MERGE_PATCH, paths } from '../../src/isolate/kube.ts';
-
-const crdFile = fileURLToPath(new URL('../../crds/microseg.dev_isolations.yaml', import.meta.url));
+import { installIsolationCrd, kubectlOk } from '../controller/k8s-helpers.ts';
 
 let cluster: ClusterHandle;
 let kc: KubeConfig;
@@ -32,11 +30,7 @@ let kube: KubeClient;
 let ns: string;
 let ctl: IsolationController;
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const kubectl = (args: string[], input?: string) => kubectlOk(cluster, args, input);
 
 const getIso = (n: string, name: string) =>
   kube.request<Isolation>({ method: 'GET', path: paths.isolation(n, name) });
@@ -152,8 +146,7 @@ beforeAll(async () => {
   cluster = sharedCluster();
   kc = await cluster.kubeConfig();
   kube = await KubeClient.fromKubeConfig(kc);
-  await kubectl(['apply', '-f', crdFile]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/isolations.microseg.dev', '--timeout=30s']);
+  await installIsolationCrd(cluster);
   ns = uniqueName('iso-edit');
   await createNamespace(kc, ns);
   for (const name of ['web-1', 'web-2'])

@@ -5,7 +5,6 @@
 // the DNS pods take their Service's port 53 on: 5353 here).
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import express from 'express';
 import fc from 'fast-check';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -19,7 +18,13 @@ import {
   sharedCluster,
   uniqueName,
 } from '../cluster/index.ts';
-import { inNamespace, liftAdmission, refuseInAdmission } from '../controller/k8s-helpers.ts';
+import {
+  inNamespace,
+  installIsolationCrd,
+  kubectlOk,
+  liftAdmission,
+  refuseInAdmission,
+} from '../controller/k8s-helpers.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import { PRIOR_ANNOTATION, QUARANTINE_LABEL } from '../../src/isolate/api.ts';
 import { type IsolationController, startIsolationController } from '../../src/isolate/controller.ts';
@@ -37,7 +42,6 @@ import { DEFAULT_ALERTMANAGER_CONFIG, DEFAULT_ISOLATION } from '../../src/isolat
 import { Engine } from '../../src/verify/engine.ts';
 import type { Namespace, NetworkPolicy, Pod } from '../../src/model/k8s.ts';
 
-const crdFile = fileURLToPath(new URL('../../crds/microseg.dev_isolations.yaml', import.meta.url));
 const TOKEN = 'test-token-3f9a';
 
 let cluster: ClusterHandle;
@@ -51,11 +55,7 @@ let server: Server;
 let base: string;
 let known: KnownIsolations;
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const kubectl = (args: string[], input?: string) => kubectlOk(cluster, args, input);
 
 const getIso = (name: string) => kube.request<Isolation>({ method: 'GET', path: paths.isolation(ns, name) });
 const getPod = (name: string) => kube.request<Pod>({ method: 'GET', path: paths.pod(ns, name) });
@@ -119,8 +119,7 @@ beforeAll(async () => {
   cluster = sharedCluster();
   kc = await cluster.kubeConfig();
   kube = await KubeClient.fromKubeConfig(kc);
-  await kubectl(['apply', '-f', crdFile]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/isolations.microseg.dev', '--timeout=30s']);
+  await installIsolationCrd(cluster);
   ns = uniqueName('iso');
   dnsNs = uniqueName('dns');
   irNs = uniqueName('ir');
