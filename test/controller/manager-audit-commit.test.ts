@@ -14,7 +14,7 @@ import { Manager } from '../../src/controller/manager.ts';
 import type { Flow } from '../../src/flows/types.ts';
 import type { Checkpoint } from '../../src/telemetry/index.ts';
 import { Telemetry } from '../../src/telemetry/index.ts';
-import { fakeWatches } from './fake-watch.ts';
+import { fakeWatches, proposedOfShop, shopApiFromWeb, shopDefaultDeny, webAndApi } from './fake-watch.ts';
 
 /** The stream's time origin: a second ago, so that every flow is inside the 1h audit window. */
 const BASE = Date.now() - 1000;
@@ -33,26 +33,6 @@ class FakeHubble extends Telemetry {
   }
 }
 
-const pod = (name: string, ip: string) => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
-  spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
-  status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
-});
-
-const frozen = (name: string, spec: unknown) => ({
-  apiVersion: 'microseg.dev/v1alpha1',
-  kind: 'ProposedNetworkPolicy',
-  metadata: {
-    name,
-    namespace: 'shop',
-    labels: { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' },
-    resourceVersion: '1',
-  },
-  spec,
-});
-
 /** Segmentation shop in Audit, its frozen proposal admitting web → api on 8080/TCP only. */
 function cluster() {
   const watches = fakeWatches();
@@ -61,15 +41,10 @@ function cluster() {
     [resourcePath('Namespace')]: [
       { metadata: { name: 'shop', labels: { 'kubernetes.io/metadata.name': 'shop' } } },
     ],
-    [resourcePath('Pod')]: [pod('web', '10.244.1.5'), pod('api', '10.244.1.6')],
+    [resourcePath('Pod')]: webAndApi(),
     [resourcePath('ProposedNetworkPolicy')]: [
-      frozen('microseg-default-deny', {
-        podSelector: {},
-        policyTypes: ['Ingress', 'Egress'],
-        ingress: [],
-        egress: [],
-      }),
-      frozen('microseg-web', {
+      shopDefaultDeny(),
+      proposedOfShop('microseg-web', {
         podSelector: { matchLabels: { app: 'web' } },
         policyTypes: ['Egress'],
         egress: [
@@ -79,16 +54,7 @@ function cluster() {
           },
         ],
       }),
-      frozen('microseg-api', {
-        podSelector: { matchLabels: { app: 'api' } },
-        policyTypes: ['Ingress'],
-        ingress: [
-          {
-            from: [{ podSelector: { matchLabels: { app: 'web' } } }],
-            ports: [{ protocol: 'TCP', port: 8080 }],
-          },
-        ],
-      }),
+      shopApiFromWeb(),
     ],
     [resourcePath('Segmentation')]: [
       {

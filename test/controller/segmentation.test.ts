@@ -11,7 +11,14 @@ import type { ClusterCacheOptions } from '../../src/controller/cache.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { KubeApiError, resourcePath } from '../../src/controller/kube.ts';
-import { fakeWatches } from './fake-watch.ts';
+import {
+  barePod,
+  fakeWatches,
+  proposedOfShop,
+  shopApiFromWeb,
+  shopDefaultDeny,
+  webAndApi,
+} from './fake-watch.ts';
 import { silentLogger } from '../../src/controller/log.ts';
 import { proposalHash, proposedPolicies } from '../../src/controller/plan.ts';
 import { SegmentationController } from '../../src/controller/segmentation.ts';
@@ -126,18 +133,6 @@ function fakeClient(objects: Record<string, unknown[]>) {
   return { client: client as unknown as KubeClient, state };
 }
 
-/** A running bare pod of shop, labelled app=<name>, at the given address. */
-const barePod = (name: string, ip: string) => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels: { app: name } },
-  spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
-  status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
-});
-
-/** shop's pods web (10.244.1.5) and api (10.244.1.6). */
-const webAndApi = () => [barePod('web', '10.244.1.5'), barePod('api', '10.244.1.6')];
-
 /** A forwarded Hubble flow web → api on 8080/TCP, seen now unless `extra` says otherwise. */
 const webToApiFlow = (extra: Partial<Flow> = {}): Flow => ({
   time: Date.now(),
@@ -149,41 +144,6 @@ const webToApiFlow = (extra: Partial<Flow> = {}): Flow => ({
   input: 'hubble',
   ...extra,
 });
-
-/** A ProposedNetworkPolicy of shop that Segmentation shop froze. */
-const proposedOfShop = (name: string, spec: unknown) => ({
-  apiVersion: 'microseg.dev/v1alpha1',
-  kind: 'ProposedNetworkPolicy',
-  metadata: {
-    name,
-    namespace: 'shop',
-    labels: { 'app.kubernetes.io/managed-by': 'microseg', 'microseg.dev/segmentation': 'shop' },
-    resourceVersion: '1',
-  },
-  spec,
-});
-
-/** The frozen default-deny policy of Segmentation shop (ingress and egress). */
-const shopDefaultDeny = () =>
-  proposedOfShop('microseg-default-deny', {
-    podSelector: {},
-    policyTypes: ['Ingress', 'Egress'],
-    ingress: [],
-    egress: [],
-  });
-
-/** The frozen policy of shop's api: it takes 8080/TCP from web, and nothing else. */
-const shopApiFromWeb = () =>
-  proposedOfShop('microseg-api', {
-    podSelector: { matchLabels: { app: 'api' } },
-    policyTypes: ['Ingress'],
-    ingress: [
-      {
-        from: [{ podSelector: { matchLabels: { app: 'web' } } }],
-        ports: [{ protocol: 'TCP', port: 8080 }],
-      },
-    ],
-  });
 
 /** The Segmentation statuses the controller wrote, in order. */
 const segmentationStatuses = (state: ReturnType<typeof fakeClient>['state']) =>
