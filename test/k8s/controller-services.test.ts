@@ -8,13 +8,14 @@ import { createNamespace, createPod, eventually, sharedCluster, uniqueName } fro
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
   applyTeamSegmentation,
-  applyYaml,
   cond,
+  createService,
   events,
   flow,
   getSeg,
   install,
   listJson,
+  scopedTo,
   startLeader,
   waitSeg,
   mergePatch,
@@ -44,21 +45,8 @@ beforeAll(async () => {
     await createPod(admin, { namespace: ns, name, labels, ports: { http: 8080 } });
     await setPodIPs(admin, { namespace: ns, name }, [ip]);
   }
-  await applyYaml(cluster, {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: 'backend', namespace: ns },
-    spec: { selector: { role: 'backend' }, ports: [{ port: 80, targetPort: 8080 }] },
-  });
-  const svc = await cluster.request('GET', `/api/v1/namespaces/${ns}/services/backend`);
-  clusterIP = (svc.json as { spec: { clusterIP: string } }).spec.clusterIP;
-  expect(clusterIP).toMatch(/^[0-9.]+$/);
-  ctrl = await startLeader(cluster, {
-    segmentationSelector: `microseg.dev/test=${segName}`,
-    identity: 'services-a',
-    asAdmin: true,
-    leaseName: `lease-${segName}`,
-  });
+  clusterIP = await createService(cluster, ns, 'backend', { role: 'backend' });
+  ctrl = await startLeader(cluster, { ...scopedTo(segName), identity: 'services-a' });
 }, 120_000);
 
 afterAll(async () => {
