@@ -578,21 +578,22 @@
       await selectNode(id);
       return;
     }
-    if (!state.graph.hasNode(id) && segment) {
+    const seq = panelSeq;
+    if (!state.graph.hasNode(id) && !segment) {
+      // A link that does not say its segment (a peer of the evidence, a workload of an audit or an
+      // isolation): in the grouped view its segment may be one node; its details say which.
+      const d = await api(`/nodes?id=${encodeURIComponent(id)}`).catch(() => undefined);
+      if (!ownsPanel(seq)) return; // the user moved on meanwhile
+      if (d && d.segment && !d.unobserved) segment = d.segment;
+    }
+    if (!state.graph.hasNode(id) && segment && !state.expanded.has(segment)) {
       state.expanded.add(segment);
       // Failed (the status line says why) or taken over by a newer graph request: the user moved on.
       const shown = await loadGraph().catch(() => false);
-      if (!shown) return;
+      if (!shown || !ownsPanel(seq)) return;
     }
-    if (!state.graph.hasNode(id)) {
-      // Never drawn: a workload no flow was observed for (an Isolation's target, say) has details all
-      // the same. The panel is left alone when the user moved on meanwhile.
-      const seq = panelSeq;
-      const d = await api(`/nodes?id=${encodeURIComponent(id)}`).catch(() => undefined);
-      if (d && d.unobserved && ownsPanel(seq)) await selectNode(id);
-      else if (ownsPanel(seq)) status(`${id} is not drawn in this view`);
-      return;
-    }
+    // Drawn now, or never drawn in this view (a workload no flow was observed for, a peer inside a
+    // group node of the grouped view): its details all the same.
     await selectNode(id);
   }
 
