@@ -864,6 +864,18 @@
     }
   }
 
+  /**
+   * An edge's flows, ports and the observed connections merged into it (`edges`: one per source,
+   * destination, port and protocol; a segment's edge in the grouped view merges its members' on a port).
+   */
+  function edgeCounts(e) {
+    const n = (k, one, many) => `${k} ${k === 1 ? one : many}`;
+    return (
+      `${n(e.count, 'flow', 'flows')} on ${n(e.ports.length, 'port', 'ports')} (${esc(e.ports.join(', '))}), ` +
+      `in ${n(e.edges, 'observed connection', 'observed connections')}`
+    );
+  }
+
   function showEdge(id) {
     claimPanel();
     const a = state.graph.getEdgeAttributes(id);
@@ -872,7 +884,7 @@
     const dst = state.graph.getNodeAttribute(e.target, 'label');
     $('panel-body').innerHTML =
       `<h2>${esc(src)} → ${esc(dst)}</h2><p>${esc(e.ports.join(', '))}</p>` +
-      `<p>${e.count} flows over ${e.edges} port(s); first seen ${esc(time(e.firstSeen))}, last seen ${esc(time(e.lastSeen))}</p>` +
+      `<p id="edge-counts">${edgeCounts(e)}; first seen ${esc(time(e.firstSeen))}, last seen ${esc(time(e.lastSeen))}</p>` +
       (e.viaService
         ? `<p>${e.viaService} of them are shared: they went to a Service with several backends, or to pods a selector of several workloads matches; any of these may have taken them, so the edge to each counts them.</p>`
         : '') +

@@ -120,4 +120,24 @@ describe('moving around the page (headless Chromium)', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it("says an edge's ports and its connections apart: a segment's edge merges many on one port", async () => {
+    const { page, errors } = await open();
+    await grouped(page);
+    // seg-001 → seg-000 stands for svc-55 → svc-23 and svc-58 → svc-26, both on TCP/9090.
+    const cross = big.graph.edges.filter((e) => e.source.startsWith('ns-1/') && e.target.startsWith('ns-0/'));
+    expect(cross.map((e) => e.port)).toEqual([9090, 9090]);
+    const flows = cross.reduce((n, e) => n + e.count, 0);
+    const id = 'segment:seg-001->segment:seg-000';
+    await page.evaluate((e) => (window as unknown as W).microseg.renderer.emit('clickEdge', { edge: e }), id);
+    await page.waitForFunction(
+      () => document.querySelector('#panel-body h2')?.textContent === 'seg-001 (30) → seg-000 (30)',
+    );
+    // Was: "51 flows over 2 port(s)", the count of connections merged given as the ports'.
+    expect(
+      await page.$eval('#panel-body', (p) => p.querySelector('#edge-counts')?.textContent ?? p.textContent),
+    ).toMatch(new RegExp(`^${flows} flows on 1 port \\(TCP/9090\\), in 2 observed connections; first seen `));
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
