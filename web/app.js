@@ -554,10 +554,11 @@
       return;
     }
     if ($('search').value.trim() !== q) return;
+    $('search').removeAttribute('aria-activedescendant');
     list.innerHTML = res.results
       .map(
-        (h) =>
-          `<li role="option" data-id="${esc(h.id)}" data-segment="${esc(h.segment || '')}"${h.unobserved ? ' data-unobserved="1"' : ''}>${esc(h.label)} <span class="muted">${esc(h.namespace || h.kind)}${h.segment ? ` · ${esc(h.segment)}` : ''}${h.unobserved ? ' · no flow observed' : ''}</span></li>`,
+        (h, i) =>
+          `<li role="option" id="search-hit-${i}" aria-selected="false" data-id="${esc(h.id)}" data-segment="${esc(h.segment || '')}"${h.unobserved ? ' data-unobserved="1"' : ''}>${esc(h.label)} <span class="muted">${esc(h.namespace || h.kind)}${h.segment ? ` · ${esc(h.segment)}` : ''}${h.unobserved ? ' · no flow observed' : ''}</span></li>`,
       )
       .join('');
     if (!res.results.length) list.innerHTML = '<li class="muted">No match</li>';
@@ -840,7 +841,27 @@
     return '';
   }
 
+  /**
+   * The links of the panel are spans: each is made reachable with Tab and followed with Enter or Space,
+   * as a click follows it.
+   */
+  function keyboardLinks() {
+    for (const el of document.querySelectorAll(
+      '#panel [data-goto], #panel [data-edge], #panel [data-audit]',
+    )) {
+      if (el.tagName === 'H3' && !el.classList.contains('clickable')) continue; // the audit drawn already
+      el.tabIndex = 0;
+      el.setAttribute('role', 'link');
+      el.onkeydown = (ev) => {
+        if (ev.key !== 'Enter' && ev.key !== ' ') return;
+        ev.preventDefault();
+        el.click();
+      };
+    }
+  }
+
   function bindPanelLinks() {
+    keyboardLinks();
     for (const el of document.querySelectorAll('#panel [data-audit]')) {
       el.onclick = () => {
         const name = el.getAttribute('data-audit');
@@ -1172,10 +1193,21 @@
       searchTimer = setTimeout(() => void runSearch(q), 120);
     });
     $('search').addEventListener('keydown', (ev) => {
-      if (ev.key === 'Enter') {
-        const first = document.querySelector('#search-results li[data-id]');
-        if (first)
-          void goTo(first.dataset.id, first.dataset.segment || undefined, first.dataset.unobserved === '1');
+      const hits = [...document.querySelectorAll('#search-results li[data-id]')];
+      const at = hits.findIndex((li) => li.getAttribute('aria-selected') === 'true');
+      if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        // The arrows choose a result (the input keeps the focus, the list says which is chosen).
+        if (!hits.length) return;
+        ev.preventDefault();
+        $('search-results').hidden = false;
+        const next = ev.key === 'ArrowDown' ? (at + 1) % hits.length : at <= 0 ? hits.length - 1 : at - 1;
+        hits.forEach((li, i) => li.setAttribute('aria-selected', String(i === next)));
+        hits[next].scrollIntoView({ block: 'nearest' });
+        $('search').setAttribute('aria-activedescendant', hits[next].id);
+      } else if (ev.key === 'Enter') {
+        // The result chosen with the arrows, else the first.
+        const hit = hits[Math.max(at, 0)];
+        if (hit) void goTo(hit.dataset.id, hit.dataset.segment || undefined, hit.dataset.unobserved === '1');
       } else if (ev.key === 'Escape') $('search-results').hidden = true;
     });
     $('search').addEventListener('blur', () => {

@@ -140,4 +140,52 @@ describe('moving around the page (headless Chromium)', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it('works from the keyboard: arrows choose a search result, Tab and Enter follow the links of the panel', async () => {
+    const { page, errors } = await open();
+    const title = (t: string) =>
+      page.waitForFunction((x) => document.querySelector('#details-title')?.textContent === x, t, {
+        timeout: 10_000,
+      });
+    // Search lists svc-5 and svc-50 … svc-59: the arrows move through them, Enter opens the one chosen
+    // (was: Enter opened the first whatever the arrows did, the rest only by mouse).
+    await page.focus('#search');
+    await page.keyboard.type('svc-5');
+    await page.waitForSelector('#search-results li[data-id="ns-1/Deployment/svc-55"]');
+    const listed = await page.$$eval('#search-results li[data-id]', (lis) =>
+      lis.map((li) => (li as HTMLElement).dataset.id),
+    );
+    expect(listed.slice(0, 3)).toEqual([
+      'ns-0/Deployment/svc-5',
+      'ns-1/Deployment/svc-50',
+      'ns-1/Deployment/svc-51',
+    ]);
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowUp');
+    expect(
+      await page.$$eval('#search-results li[aria-selected="true"]', (lis) => lis.map((li) => li.textContent)),
+    ).toEqual(['svc-50 ns-1 · seg-001']);
+    expect(await page.$eval('#search', (i) => i.getAttribute('aria-activedescendant'))).toBe(
+      await page.$eval('#search-results li[aria-selected="true"]', (li) => li.id),
+    );
+    await page.keyboard.press('Enter');
+    await title('svc-50');
+    // The links of the details are reached with Tab and followed with Enter, as a click follows them.
+    const peer = await page.$eval('#panel [data-goto]', (el) => el.getAttribute('data-goto'));
+    expect(peer).not.toBeNull();
+    await page.focus('#search');
+    let reached = false;
+    for (let i = 0; i < 15 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate((id) => document.activeElement?.getAttribute('data-goto') === id, peer);
+    }
+    expect(reached).toBe(true);
+    await page.keyboard.press('Enter');
+    await title(peer!.split('/')[2]!);
+    expect(await page.evaluate(() => (window as unknown as W).microseg.selected)).toBe(peer);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
