@@ -742,7 +742,7 @@
       parts.push('<h3>Blast radius</h3>');
       parts.push(reachTable(d.blastRadius));
     }
-    if (d.kind === 'workload') parts.push(actionButtons(d));
+    if (d.kind === 'workload' && state.info) parts.push(actionButtons(d));
     parts.push('<h3>Inbound</h3>', evidenceTable(d.inbound, 'inbound'));
     parts.push('<h3>Outbound</h3>', evidenceTable(d.outbound, 'outbound'));
     if (d.kind === 'workload') {
@@ -1245,36 +1245,65 @@
     };
   }
 
-  async function main() {
-    wire();
-    state.info = await api('/info');
-    $('source-title').textContent = state.info.info.title;
-    const a = state.info.auth;
-    $('auth-status').textContent = a.enabled
-      ? a.authenticated
-        ? `signed in${a.user ? ` as ${a.user}` : ''}`
-        : 'read-only'
-      : '';
-    if (a.enabled && !a.authenticated) {
-      // A server that lets anyone read (anonymousRead) never asks for the token: signing in is how a
-      // reader gets the actions. The page starts again with the token, as a first sign-in would.
-      $('auth-status').innerHTML = 'read-only <button type="button" id="sign-in">Sign in</button>';
-      $('sign-in').onclick = () =>
-        void login(false).then((ok) => {
-          if (ok) window.location.reload();
-        });
+  /**
+   * What the page loads before it is usable: the server's settings, the isolations, the graph. One that
+   * fails is said on the status line and in the panel, naming it, with *Try again*, which starts over.
+   */
+  async function start() {
+    delete document.body.dataset.error;
+    status('Loading…');
+    let step = "Could not load the server's settings";
+    try {
+      const info = await api('/info');
+      state.info = info;
+      $('source-title').textContent = info.info.title;
+      const a = info.auth;
+      $('auth-status').textContent = a.enabled
+        ? a.authenticated
+          ? `signed in${a.user ? ` as ${a.user}` : ''}`
+          : 'read-only'
+        : '';
+      if (a.enabled && !a.authenticated) {
+        // A server that lets anyone read (anonymousRead) never asks for the token: signing in is how a
+        // reader gets the actions. The page starts again with the token, as a first sign-in would.
+        $('auth-status').innerHTML = 'read-only <button type="button" id="sign-in">Sign in</button>';
+        $('sign-in').onclick = () =>
+          void login(false).then((ok) => {
+            if (ok) window.location.reload();
+          });
+      }
+      document.querySelector('#tabs [data-tab="rollout"]').hidden =
+        !info.features.audit && !info.features.auditPolicies;
+      document.querySelector('#tabs [data-tab="isolation"]').hidden = !info.features.isolations;
+      step = 'Could not load the isolations';
+      await refreshIsolations();
+      step = 'Could not load the graph';
+      await loadGraph();
+    } catch (err) {
+      startFailed(step, err);
+      return;
     }
-    document.querySelector('#tabs [data-tab="rollout"]').hidden =
-      !state.info.features.audit && !state.info.features.auditPolicies;
-    document.querySelector('#tabs [data-tab="isolation"]').hidden = !state.info.features.isolations;
-    await refreshIsolations();
-    await loadGraph();
+    // Started on Try again: the failure in the panel gives way (details opened meanwhile stay).
+    if ($('start-retry')) {
+      claimPanel();
+      $('panel-body').innerHTML =
+        '<p class="muted">Click a node to see its segment, its traffic and the policy proposed for it.</p>';
+    }
     state.ready = true;
     document.body.dataset.ready = '1';
   }
 
-  main().catch((err) => {
-    status(`Error: ${err.message}`);
-    document.body.dataset.error = err.message;
-  });
+  function startFailed(what, err) {
+    const text = `${what}: ${errorText(err)}`;
+    status(text);
+    claimPanel();
+    $('panel-body').innerHTML =
+      `<p class="error" role="alert" id="panel-error">${esc(text)}</p>` +
+      '<p><button type="button" id="start-retry">Try again</button></p>';
+    $('start-retry').onclick = () => void start();
+    document.body.dataset.error = text;
+  }
+
+  wire();
+  void start();
 })();

@@ -188,4 +188,42 @@ describe('moving around the page (headless Chromium)', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it('says which request failed when the page could not start, and starts on Try again', async () => {
+    const s = await listen(createApp(source()));
+    servers.push(s.server);
+    for (const [path, what] of [
+      ['/api/v1/info', "Could not load the server's settings"],
+      ['/api/v1/graph', 'Could not load the graph'],
+    ] as const) {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      // A proxy answering for a server that is not up yet, once.
+      let refused = 0;
+      await page.route(
+        (u) => u.pathname === path,
+        (r) =>
+          refused++ === 0
+            ? r.fulfill({ status: 502, contentType: 'text/html', body: '<html>Bad Gateway</html>' })
+            : r.continue(),
+      );
+      await page.goto(s.url);
+      await page.waitForFunction(() => document.body.dataset.error);
+      // Was: "Error: no error message (HTTP 502)" on the status line, under an empty graph, whichever
+      // request it was; after a failed /info, a workload's details stayed "Loading…" (a TypeError).
+      expect(await page.textContent('#status')).toBe(`${what}: no error message (HTTP 502)`);
+      expect(await page.textContent('#panel-error')).toBe(`${what}: no error message (HTTP 502)`);
+      await page.click('#start-retry');
+      await page.waitForFunction(() => document.body.dataset.ready === '1');
+      expect(await page.evaluate(() => document.body.dataset.error ?? null)).toBeNull();
+      expect(await page.textContent('#status')).toMatch(/^63 nodes · \d+ edges · \d+ flows/);
+      await page.fill('#search', 'svc-55');
+      await page.waitForSelector(`#search-results li[data-id="${SVC55}"]`);
+      await page.press('#search', 'Enter');
+      await page.waitForFunction(() => document.querySelector('#details-title')?.textContent === 'svc-55');
+      expect(errors).toEqual([]);
+      await page.close();
+    }
+  });
 });
