@@ -26,9 +26,10 @@ import { ListenError, listenOn } from '../../server/listen.ts';
 import { offlineAudit } from '../../server/audit.ts';
 import { analysisSource } from '../../server/source.ts';
 import type { BlastRadiusView, ReachSummary } from '../../server/types.ts';
+import type { Engine } from '../../verify/engine.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
 import type { ReachSide } from '../../verify/reach.ts';
-import { blastRadius } from '../../verify/reach.ts';
+import { blastRadius, podClasses } from '../../verify/reach.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -75,13 +76,24 @@ function driftFlows(snapshot: ClusterSnapshot, after: number): Flow[] {
   }));
 }
 
-function reachSummary(side: ReachSide | undefined): ReachSummary {
+/**
+ * A side of a blast radius as the page shows it: how many workloads (or peers) it reaches and is reached
+ * from. The engine lists classes of pods, and the pods of a StatefulSet are a class each (each has its
+ * own pod-name label): `workloadOf` gives the workload of a class's name, so that each counts once.
+ */
+function reachSummary(side: ReachSide | undefined, workloadOf: ReadonlyMap<string, string>): ReachSummary {
+  const count = (names: string[]) => new Set(names.map((n) => workloadOf.get(n) ?? n)).size;
   return {
-    canReach: side?.reaches.length ?? 0,
-    reachableFrom: side?.reachedFrom.length ?? 0,
+    canReach: count((side?.reaches ?? []).map((r) => r.to)),
+    reachableFrom: count((side?.reachedFrom ?? []).map((r) => r.from)),
     reachExamples: (side?.reaches ?? []).slice(0, 8).map((r) => `${r.to} (${r.ports.join(', ')})`),
     fromExamples: (side?.reachedFrom ?? []).slice(0, 8).map((r) => `${r.from} (${r.ports.join(', ')})`),
   };
+}
+
+/** The workload of each class of pods, by the class's name. */
+function classWorkloads(engine: Engine): Map<string, string> {
+  return new Map(podClasses(engine).map((c) => [c.name, c.workload]));
 }
 
 /** Blast radius of a workload before and after the proposal, for the page's details panel. */
@@ -94,12 +106,18 @@ export function blastRadiusViews(
     ...snapshot,
     networkPolicies: [...snapshot.networkPolicies, ...analysis.proposal.policies],
   });
+  let workloads: { before: Map<string, string>; after: Map<string, string> } | undefined;
   return (id) => {
     const w = analysis.identity.workloads.get(id);
     const pod = w?.pods[0];
     if (!w || !pod || w.hostNetwork) return undefined;
     const r = blastRadius(before, after, { namespace: w.namespace, pod });
-    return { workload: id, before: reachSummary(r.before), after: reachSummary(r.after) };
+    workloads ??= { before: classWorkloads(before), after: classWorkloads(after) };
+    return {
+      workload: id,
+      before: reachSummary(r.before, workloads.before),
+      after: reachSummary(r.after, workloads.after),
+    };
   };
 }
 
