@@ -826,6 +826,24 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   for (const ip of apiEndpointIPs) apiserverIPs.add(ip);
   let clusterDNSServicePorts: DNSPort[] = [];
   let serviceIPv6 = false;
+  /**
+   * The workloads of each namespace with no pod in the snapshot that may run again (made on first use):
+   * a Deployment scaled to zero, a CronJob between its runs (each run's pods come back), not a Job,
+   * which once finished runs no more.
+   */
+  let podless: Map<string, Workload[]> | undefined;
+  const podlessIn = (ns: string): readonly Workload[] => {
+    if (podless === undefined) {
+      podless = new Map();
+      for (const w of workloads.values()) {
+        if (w.pods.length > 0 || w.kind === 'Job') continue;
+        const list = podless.get(w.namespace);
+        if (list === undefined) podless.set(w.namespace, [w]);
+        else list.push(w);
+      }
+    }
+    return podless.get(ns) ?? [];
+  };
   // Deleted Services (the controller keeps them a while): their ClusterIPs only, for the flows before
   // their deletion (no role, no other address). One with `metadata.deletionTimestamp` among the
   // Services is not deleted yet (a finalizer holds it): kube-proxy still forwards to it.
@@ -833,7 +851,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // among the snapshot's, are not its.
   for (const { service: svc, deletedAt, endpointSlices } of snap.deletedServices ?? []) {
     const ns = svc.metadata.namespace!;
-    const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
+    const backing = serviceWorkloads(
+      svc,
+      podsByNamespace.get(ns) ?? [],
+      podWorkload,
+      workloads,
+      podlessIn(ns),
+    );
     const slices = selectorLess(svc)
       ? endpointSlices
       : endpointSlices.filter(
@@ -859,7 +883,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   }
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
-    const backing = serviceWorkloads(svc, podsByNamespace.get(ns) ?? [], podWorkload);
+    const backing = serviceWorkloads(
+      svc,
+      podsByNamespace.get(ns) ?? [],
+      podWorkload,
+      workloads,
+      podlessIn(ns),
+    );
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
     const entry: ServiceEntry = { service: svc, backing, slices };
     const backed = backing.length > 0 || slices.some(namesAddress);
@@ -1354,12 +1384,6 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     return out;
   };
 
-  /**
-   * The workloads of each namespace with no pod in the snapshot that may run again (made on first use):
-   * a Deployment scaled to zero, a CronJob between its runs (each run's pods come back), not a Job,
-   * which once finished runs no more.
-   */
-  let podless: Map<string, Workload[]> | undefined;
   /** idleBackends's answers (worked out once each), by address, then by protocol and port. */
   const idleCache = new Map<string, Map<number, ServiceBackend[] | undefined>>();
   const idleBackends = (ip: string, port: number, protocol: string): ServiceBackend[] | undefined => {
@@ -1370,16 +1394,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (byPort === undefined) idleCache.set(ip, (byPort = new Map<number, ServiceBackend[] | undefined>()));
     const key = (PROTOCOL_INDEX.get(protocol) ?? 7) * 65536 + port;
     if (byPort.has(key)) return byPort.get(key);
-    if (podless === undefined) {
-      podless = new Map();
-      for (const w of workloads.values()) {
-        if (w.pods.length > 0 || w.kind === 'Job') continue;
-        const list = podless.get(w.namespace);
-        if (list === undefined) podless.set(w.namespace, [w]);
-        else list.push(w);
-      }
-    }
-    const backing = (podless.get(entry.service.metadata.namespace!) ?? [])
+    const backing = podlessIn(entry.service.metadata.namespace!)
       .filter((w) => matchesSelector({ matchLabels: sel }, w.labels))
       .map((w) => w.id)
       .sort();
@@ -2481,8 +2496,17 @@ function sharedPodLabels(w: Workload, first: Pod, varying: Map<string, Set<strin
   }
 }
 
-/** The workloads behind a Service; `pods` are the pods of the Service's namespace. */
-function serviceWorkloads(svc: Service, pods: Pod[], podWorkload: Map<string, string>): string[] {
+/**
+ * The workloads behind a Service; `pods` are the pods of the Service's namespace, `idle` those of its
+ * workloads with no pod that may run again (`podlessWorkloads`).
+ */
+function serviceWorkloads(
+  svc: Service,
+  pods: Pod[],
+  podWorkload: Map<string, string>,
+  workloads: ReadonlyMap<string, Workload>,
+  idle: readonly Workload[],
+): string[] {
   const sel = svc.spec.selector;
   if (!sel || Object.keys(sel).length === 0) return [];
   // Kubernetes sends a Service's traffic to none of the pods that have ended (Succeeded or Failed): a
@@ -2497,5 +2521,15 @@ function serviceWorkloads(svc: Service, pods: Pod[], podWorkload: Map<string, st
       if (id) (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? ended : running).add(id);
     }
   }
-  return [...(running.size > 0 ? running : ended)].sort();
+  if (running.size > 0) return [...running].sort();
+  // But a finished Job runs no more: when the selector also selects a workload that may run again
+  // (one whose pods ended too, or one scaled to zero by its pod template), that is the Service's,
+  // and the Job's leftover pods took none of its traffic since.
+  const jobs = [...ended].filter((id) => workloads.get(id)?.kind === 'Job');
+  if (
+    jobs.length > 0 &&
+    (jobs.length < ended.size || idle.some((w) => matchesSelector({ matchLabels: sel }, w.labels)))
+  )
+    for (const id of jobs) ended.delete(id);
+  return [...ended].sort();
 }

@@ -274,6 +274,40 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     expect(creditServiceEdges(buildIdentity(none), edges)).toBe(edges);
   });
 
+  it('stay their backend’s while it is scaled to zero though a finished Job’s pod carries its labels', () => {
+    const edges = learned();
+    const backed = creditServiceEdges(buildIdentity(fixtureSnapshot(ghost({ app: 'cart' }))), edges);
+    // cart scaled to zero, and a migration Job, finished, whose leftover pod carries cart's labels.
+    const job = { 'job-name': 'migrate', 'batch.kubernetes.io/controller-uid': 'uid-migrate' };
+    const idle = fixtureSnapshot(
+      ghost({ app: 'cart' }),
+      {
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'migrate', namespace: 'shop', uid: 'uid-migrate' },
+        spec: { template: { metadata: { labels: { app: 'cart', ...job } } } },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'migrate-x7k2p',
+          namespace: 'shop',
+          labels: { app: 'cart', ...job },
+          ownerReferences: [
+            { apiVersion: 'batch/v1', kind: 'Job', name: 'migrate', uid: 'uid-migrate', controller: true },
+          ],
+        },
+        spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
+        status: { phase: 'Succeeded', podIP: '10.244.1.77', startTime: new Date(T0 - 60_000).toISOString() },
+      },
+    );
+    idle.pods = idle.pods.filter((p) => p.metadata.labels?.app !== 'cart' || p.metadata.labels['job-name']);
+    const identity = buildIdentity(idle);
+    expect(identity.unbackedClusterIPs.get('10.96.0.80')).toBe('shop/ghost');
+    expect(creditServiceEdges(identity, edges)).toEqual(backed);
+  });
+
   it('stay a CronJob’s between its runs, whose pods come back each run, not a finished Job’s', () => {
     const template = (app: string) => ({
       metadata: { labels: { app } },

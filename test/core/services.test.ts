@@ -633,6 +633,23 @@ describe('the backends of a Service whose selector also matches pods that have e
     const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.20' }, 5000)]);
     expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->app/Job/migrate:5000/TCP']);
   });
+
+  it('are not a finished Job’s when the Service’s own workload is scaled to zero: its leftover pods took no traffic since', async () => {
+    // api scaled to zero (its Deployment left, no pod), and the chart's migration Job, finished, whose
+    // pod still carries api's labels: every pod api's selector selects has ended, but the Job is not api.
+    const snap = cluster(jobWithPod('migrate', { app: 'api' }, '10.244.1.7', 'Succeeded'));
+    snap.pods = snap.pods.filter((p) => p.metadata.labels?.app !== 'api' || p.metadata.labels['job-name']);
+    const r = await runPipeline(snap, [flow(1, { ip: '10.96.0.10' }, 80)]);
+    // No rule to the Job: the address is api's, with no backend (as it is without the Job's pod).
+    expect(r.graph.edges.map((e) => e.id)).toEqual(['app/Deployment/web->private:10.96.0.10:80/TCP']);
+    expect(r.identity.unbackedClusterIPs.get('10.96.0.10')).toBe('app/api');
+    expect(r.proposal.policies.map((p) => p.metadata.name)).not.toContain('microseg-migrate');
+    // A workload of another kind whose pods all ended (api's, evicted) is the backend, not the Job.
+    const evicted = cluster(jobWithPod('migrate', { app: 'api' }, '10.244.1.7', 'Succeeded'));
+    for (const p of evicted.pods) if (p.metadata.name === 'api-bb-1') p.status!.phase = 'Failed';
+    const e = await runPipeline(evicted, [flow(1, { ip: '10.96.0.10' }, 80)]);
+    expect(e.graph.edges.map((x) => x.id)).toEqual(['app/Deployment/web->app/Deployment/api:8080/TCP']);
+  });
 });
 
 describe('a policy whose podSelector also selects the pods of another workload', () => {
