@@ -829,14 +829,15 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   /**
    * The workloads of each namespace with no pod in the snapshot that may run again (made on first use):
    * a Deployment scaled to zero, a CronJob between its runs (each run's pods come back), not a Job,
-   * which once finished runs no more.
+   * which once finished runs no more; nor a workload known only from flows, which has no pod template
+   * and is made as flows are resolved (counting it made idleBackends's answers depend on that order).
    */
   let podless: Map<string, Workload[]> | undefined;
   const podlessIn = (ns: string): readonly Workload[] => {
     if (podless === undefined) {
       podless = new Map();
       for (const w of workloads.values()) {
-        if (w.pods.length > 0 || w.kind === 'Job') continue;
+        if (w.pods.length > 0 || w.kind === 'Job' || w.observedOnly) continue;
         const list = podless.get(w.namespace);
         if (list === undefined) podless.set(w.namespace, [w]);
         else list.push(w);

@@ -274,6 +274,25 @@ describe('edges learned to the ClusterIP of a Service with no backend', () => {
     expect(creditServiceEdges(buildIdentity(none), edges)).toBe(edges);
   });
 
+  it('go to no workload known only from flows, whatever the order in which flows and edges are read', () => {
+    // ghost selects app=checkout, which no workload of the snapshot has; a collector names one with
+    // those labels (shop/Deployment/checkout, not in the cluster), which has no pod template.
+    const named = {
+      namespace: 'shop',
+      workload: { kind: 'Deployment', name: 'checkout' },
+      labels: ['app=checkout'],
+    };
+    const idleFirst = buildIdentity(fixtureSnapshot(ghost({ app: 'checkout' })));
+    const before = idleFirst.idleBackends('10.96.0.80', 80, 'TCP');
+    idleFirst.resolve(named, T0, 8080, false, 'TCP');
+    const flowsFirst = buildIdentity(fixtureSnapshot(ghost({ app: 'checkout' })));
+    flowsFirst.resolve(named, T0, 8080, false, 'TCP');
+    expect(flowsFirst.workloads.get('shop/Deployment/checkout')?.observedOnly).toBe(true);
+    expect(before).toBeUndefined();
+    expect(idleFirst.idleBackends('10.96.0.80', 80, 'TCP')).toBeUndefined();
+    expect(flowsFirst.idleBackends('10.96.0.80', 80, 'TCP')).toBeUndefined();
+  });
+
   it('stay their backend’s while it is scaled to zero though a finished Job’s pod carries its labels', () => {
     const edges = learned();
     const backed = creditServiceEdges(buildIdentity(fixtureSnapshot(ghost({ app: 'cart' }))), edges);
