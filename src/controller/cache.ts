@@ -57,6 +57,8 @@ export interface ClusterCacheOptions {
    * deliver after the slice's (ms); default 60 000.
    */
   deletedSlicesMs?: number;
+  /** Most deleted EndpointSlices kept for their Services (the oldest go first); default 10 000. */
+  maxDeletedSlices?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
 }
@@ -84,6 +86,7 @@ export class ClusterCache {
   /** EndpointSlices deleted within `#deletedSlicesMs`, in the order deleted, for their Service's deletion. */
   readonly #deletedSlices = new Map<string, { slice: EndpointSlice; at: number }>();
   readonly #deletedSlicesMs: number;
+  readonly #maxDeletedSlices: number;
   #workloads: { version: number; identity: ClusterWorkloads } | undefined;
   readonly #tombstoneMs: number;
   readonly #maxTombstones: number;
@@ -128,6 +131,7 @@ export class ClusterCache {
     this.#maxTombstones = opts.maxTombstones ?? 10_000;
     this.#maxDeletedServices = opts.maxDeletedServices ?? 1_000;
     this.#deletedSlicesMs = opts.deletedSlicesMs ?? 60_000;
+    this.#maxDeletedSlices = opts.maxDeletedSlices ?? 10_000;
     for (const inf of this.informers())
       if (inf !== (this.networkPolicies as unknown) && inf !== (this.nodes as unknown))
         inf.on(() => this.version++);
@@ -161,6 +165,12 @@ export class ClusterCache {
       const now = Date.now();
       this.#forgetDeletedSlices(now);
       this.#deletedSlices.set(k, { slice: es, at: now });
+      // Bounded in number too: a namespace deleted with thousands of Services deletes all their slices
+      // within the minute.
+      if (this.#deletedSlices.size > this.#maxDeletedSlices) {
+        const first = this.#deletedSlices.keys().next();
+        if (!first.done) this.#deletedSlices.delete(first.value);
+      }
     });
     this.services.on((type, svc) => {
       if (type !== 'delete') return;
@@ -195,6 +205,11 @@ export class ClusterCache {
   /** How many deleted Services are kept (for tests). */
   get deletedServicesKept(): number {
     return this.#deletedServices.size;
+  }
+
+  /** How many deleted EndpointSlices are kept for their Services (for tests). */
+  get deletedSlicesKept(): number {
+    return this.#deletedSlices.size;
   }
 
   informers(): Informer<KObject>[] {

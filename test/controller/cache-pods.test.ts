@@ -245,4 +245,40 @@ describe('the cluster cache of deleted pods', () => {
       'preview/Pod/db-0',
     ]);
   });
+
+  it('keeps at most maxDeletedSlices deleted EndpointSlices, the latest, however many are deleted in the minute', async () => {
+    const { watch, emit } = fakeWatches();
+    const client = { list: () => Promise.resolve({ items: [], resourceVersion: '1' }), watch };
+    cache = new ClusterCache(client as unknown as KubeClient, { tombstoneMs: 60_000, maxDeletedSlices: 2 });
+    cache.start();
+    await cache.waitForSync();
+    const slice = (name: string) => ({
+      metadata: {
+        name,
+        namespace: 'preview',
+        uid: `uid-${name}`,
+        resourceVersion: '1',
+        labels: { 'kubernetes.io/service-name': name },
+      },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.7'] }],
+      ports: [{ port: 5432, protocol: 'TCP' }],
+    });
+    for (const name of ['a-1', 'b-1', 'c-1']) emit(resourcePath('EndpointSlice'), 'ADDED', slice(name));
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(3);
+    for (const name of ['a-1', 'b-1', 'c-1']) emit(resourcePath('EndpointSlice'), 'DELETED', slice(name));
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(0);
+    expect(cache.deletedSlicesKept).toBe(2);
+    // The latest are kept: c's Service, deleted now, still has its slice.
+    const svc = {
+      metadata: { name: 'c-1', namespace: 'preview', uid: 'uid-svc-c', resourceVersion: '1' },
+      spec: { clusterIP: '10.96.0.12', ports: [{ port: 5432 }] },
+    };
+    emit(resourcePath('Service'), 'ADDED', svc);
+    await expect.poll(() => cache!.services.list().length).toBe(1);
+    emit(resourcePath('Service'), 'DELETED', svc);
+    await expect.poll(() => cache!.services.list().length).toBe(0);
+    const snap = cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 });
+    expect(snap.deletedServices?.[0]?.endpointSlices.map((s) => s.metadata.name)).toEqual(['c-1']);
+  });
 });
