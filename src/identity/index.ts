@@ -178,6 +178,12 @@ export interface Ownership {
    * `namespace/Kind/name`.
    */
   objByKey: ReadonlyMap<string, { kind: string; metadata: ObjectMeta; spec: unknown }>;
+  /**
+   * For each Job absent from the snapshot that pods name as their owner, by `namespace/Job/name`: when
+   * the first of them was made (jobPodsMade), which tells the Job as a CronJob's run or not for all its
+   * pods alike (cronJobOfRun). Absent when the pods were not given: each pod's own time is then used.
+   */
+  jobFirstPod?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -189,6 +195,7 @@ export function ownershipOf(snap: {
   readonly workloads: readonly WorkloadObject[];
   readonly cronJobs: readonly CronJob[];
   readonly others?: readonly OtherObject[];
+  readonly pods?: readonly Pod[];
 }): Ownership {
   const byUid = new Map<string, OwnerRef>();
   const objByKey = new Map<string, { kind: string; metadata: ObjectMeta; spec: unknown }>();
@@ -211,7 +218,36 @@ export function ownershipOf(snap: {
       spec: (o as { spec?: unknown }).spec,
     });
   }
-  return { byUid, ownerByKey, objByKey };
+  return {
+    byUid,
+    ownerByKey,
+    objByKey,
+    ...(snap.pods !== undefined ? { jobFirstPod: jobPodsMade(objByKey, snap.pods) } : {}),
+  };
+}
+
+/**
+ * When the first pod of each Job absent from `objByKey` was made (its creationTimestamp, else its
+ * startTime), by `namespace/Job/name`: a Job is a CronJob's run or not by its first pod, so a pod made
+ * again after an eviction, or a Job a queue (Kueue) held back, does not split one run into two workloads.
+ */
+export function jobPodsMade(
+  objByKey: Ownership['objByKey'],
+  pods: readonly Pod[],
+): ReadonlyMap<string, string> {
+  const first = new Map<string, { text: string; ms: number }>();
+  for (const pod of pods) {
+    const ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
+    if (ref?.kind !== 'Job') continue;
+    const key = `${pod.metadata.namespace!}/Job/${ref.name}`;
+    if (objByKey.has(key)) continue;
+    const text = podCreated(pod);
+    const ms = text === undefined ? NaN : Date.parse(text);
+    if (!Number.isFinite(ms)) continue;
+    const before = first.get(key);
+    if (before === undefined || ms < before.ms) first.set(key, { text: text!, ms });
+  }
+  return new Map([...first].map(([key, { text }]) => [key, text]));
 }
 
 /**
@@ -2051,13 +2087,14 @@ export function customController(
  * workload kind (CUSTOM_WORKLOAD_KINDS: a ReplicaSet's Rollout), whose object the snapshot need not have:
  * the owner reference names it. Undefined for an owner of a kind that is not a workload's. `podCreated`:
  * when the pod was made (its creationTimestamp, else its startTime), which with `podLabels` tells a Job
- * absent from the snapshot as a CronJob's run also when the CronJob is absent (cronJobOfRun).
+ * absent from the snapshot as a CronJob's run also when the CronJob is absent (cronJobOfRun); the
+ * ownership's `jobFirstPod`, when it has the Job, gives the time of its first pod instead.
  */
 export function ownerRoot(
   ns: string,
   owner: Readonly<{ kind: string; name: string; uid?: string }>,
   podLabels: Readonly<Record<string, string>> | undefined,
-  { byUid, ownerByKey, objByKey }: Ownership,
+  { byUid, ownerByKey, objByKey, jobFirstPod }: Ownership,
   podCreated?: string,
 ): { kind: WorkloadKind; name: string } | undefined {
   const custom = CUSTOM_WORKLOAD_KINDS.get(owner.kind);
@@ -2097,8 +2134,9 @@ export function ownerRoot(
     const cronJob = /^(.+)-\d+$/.exec(name)?.[1];
     if (cronJob !== undefined && objByKey.has(`${ns}/CronJob/${cronJob}`))
       return { kind: 'CronJob', name: cronJob };
-    // Neither in the snapshot (`kubectl get pods` alone): the run's name and its pod tell it.
-    const run = cronJobOfRun(name, podLabels, podCreated);
+    // Neither in the snapshot (`kubectl get pods` alone): the run's name and its pods tell it, by the
+    // first of them made (jobFirstPod) when the pods are known, so that all of them are one workload.
+    const run = cronJobOfRun(name, podLabels, jobFirstPod?.get(`${ns}/Job/${name}`) ?? podCreated);
     if (run !== undefined) return { kind: 'CronJob', name: run.cronJob };
   }
   if (OWNER_KINDS.has(kind)) return { kind, name };
@@ -2108,7 +2146,7 @@ export function ownerRoot(
 /** The first minute a CronJob's Job may be named after: 2015-01-01T00:00Z (Kubernetes had no CronJob before). */
 const FIRST_RUN_MINUTE = Date.UTC(2015, 0, 1) / 60_000;
 
-/** How long after its Job's scheduled minute a pod may start and still be taken for one of its runs. */
+/** How long after its Job's scheduled minute its first pod may start and it still be taken for a run. */
 const RUN_START_WINDOW_MS = 24 * 3600_000;
 
 /**
@@ -2116,8 +2154,9 @@ const RUN_START_WINDOW_MS = 24 * 3600_000;
  * snapshot lacking the CronJob too): the CronJob controller names its Jobs `<cronjob>-<scheduled time
  * in minutes since 1970>`, and the Job controller labels their pods with the Job's name. A run when the
  * pod's `job-name` (or `batch.kubernetes.io/job-name`) label is the Job's name, the name ends in a
- * minute from 2015 on, and the pod was made from that minute to a day after it (a minute of clock skew
- * allowed): a Job of another name, or one whose pod's time is not known, is not taken for a run.
+ * minute from 2015 on, and `podCreated` (the Job's first pod's time: Ownership's jobFirstPod) is from
+ * that minute to a day after it (a minute of clock skew allowed): a Job of another name, or one whose
+ * pod's time is not known, is not taken for a run.
  * Undefined otherwise.
  */
 export function cronJobOfRun(
@@ -2182,8 +2221,8 @@ function missingJobWarnings({ inferred, jobs }: MissingJobs): string[] {
     const at = new Date(minute * 60_000).toISOString().replace('.000Z', 'Z');
     out.push(
       `${id}: inferred from the name of its pods' Job ${job}, which the snapshot lacks, as it lacks the ` +
-        `CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> (${minute}: ${at}), and its pod ` +
-        `was created within a day after it; ${MISSING_JOBS_FIX}`,
+        `CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> (${minute}: ${at}), and its first ` +
+        `pod was created within a day after it; ${MISSING_JOBS_FIX}`,
     );
   }
   if (jobs.size > 0) {

@@ -29,6 +29,7 @@ import {
   dnsRulePorts,
   dnsServicePorts,
   customController,
+  jobPodsMade,
   ownershipOf,
   ownerWorkload,
 } from '../identity/index.ts';
@@ -196,7 +197,9 @@ export function resolveTarget(spec: IsolationSpec, ctx: TargetContext): TargetRe
       .filter((p) => alive(p) && matchesSelector(t.podSelector, p.metadata.labels))
       .map((p) => p.metadata.name);
   } else if (isOwnerResolved(t)) {
-    const ownership = ctx.ownership ?? ownershipOf({ workloads: [], cronJobs: [] });
+    const given = ctx.ownership ?? ownershipOf({ workloads: [], cronJobs: [] });
+    // A Job the cluster no longer has is a CronJob's run or not by its first pod, for all its pods alike.
+    const ownership = { ...given, jobFirstPod: jobPodsMade(given.objByKey, ctx.pods) };
     const owned = ctx.pods.filter((p) => isTargetPod(p, t, ownership));
     // Known by its object (a CronJob's), an object it owns (a Rollout's ReplicaSet, a CronJob's Job) or a
     // pod. A custom resource's object is not read: only a pod it controls makes it known.

@@ -309,7 +309,11 @@ export class Engine {
       const kb = `${b.metadata.namespace}/${b.metadata.name}`;
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
-    const ownership = ownershipOf({ workloads: input.workloads ?? [], cronJobs: input.cronJobs ?? [] });
+    const ownership = ownershipOf({
+      workloads: input.workloads ?? [],
+      cronJobs: input.cronJobs ?? [],
+      pods: sortedPods,
+    });
     for (const pod of sortedPods) this.addPod(pod, ownership);
     for (const svc of input.services ?? []) this.addServiceAddrs(svc);
     for (const pod of sortedPods) this.addHostPorts(pod);

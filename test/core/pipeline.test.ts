@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Identity } from '../../src/identity/index.ts';
-import { buildIdentity } from '../../src/identity/index.ts';
+import { buildIdentity, ownershipOf, ownerWorkload } from '../../src/identity/index.ts';
 import { ipv6Network, normaliseIP, isPrivateIP } from '../../src/identity/ip.ts';
 import type { Analysis } from '../../src/pipeline.ts';
 import { runGraphPipeline, runPipeline } from '../../src/pipeline.ts';
@@ -583,7 +583,7 @@ describe('identity of objects and pods missing from the snapshot', () => {
     expect(id.warnings).toContain(
       "shop/CronJob/report: inferred from the name of its pods' Job report-29000000, which the snapshot lacks, as it " +
         'lacks the CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> (29000000: 2025-02-19T21:20:00Z), ' +
-        `and its pod was created within a day after it; ${fix}`,
+        `and its first pod was created within a day after it; ${fix}`,
     );
     expect(id.warnings).toContain(
       "2 workloads are named after their pods' Job, which the snapshot lacks (shop/Job/backup-29000000, " +
@@ -598,6 +598,32 @@ describe('identity of objects and pods missing from the snapshot', () => {
     );
     expect(known.podWorkload.get('shop/report-29000000-abcde')).toBe('shop/CronJob/report');
     expect(known.jobWarnings).toEqual([]);
+  });
+
+  it('takes a Job the snapshot lacks, with its CronJob, for a run or not by its first pod, for all its pods alike', () => {
+    // 29000000 minutes is 2025-02-19T21:20Z. The first pod made on time, another two days later (made
+    // again after an eviction): both are the run's, by identity and by ownerWorkload given the pods.
+    const made = (name: string, start: string) => {
+      const p = jobPod('report-29000000', 'report', '10.244.3.1');
+      return { ...p, metadata: { ...p.metadata, name }, status: { ...p.status, startTime: start } };
+    };
+    const pods = [
+      made('report-29000000-late1', '2025-02-21T21:20:00Z'),
+      made('report-29000000-first', '2025-02-19T21:20:04Z'),
+    ];
+    const id = buildIdentity(withObjects(...pods));
+    expect(id.podWorkload.get('shop/report-29000000-first')).toBe('shop/CronJob/report');
+    expect(id.podWorkload.get('shop/report-29000000-late1')).toBe('shop/CronJob/report');
+    expect(id.jobWarnings).toEqual([expect.stringMatching(/^shop\/CronJob\/report: inferred /)]);
+    const snap = snapshotFromObjects(pods, 'test');
+    const ownership = ownershipOf({ workloads: [], cronJobs: [], pods: snap.pods });
+    expect(snap.pods.map((p) => ownerWorkload(p, ownership))).toEqual([
+      { kind: 'CronJob', name: 'report' },
+      { kind: 'CronJob', name: 'report' },
+    ]);
+    // Without the pods, each pod is told by its own time.
+    const alone = ownershipOf({ workloads: [], cronJobs: [] });
+    expect(snap.pods.map((p) => ownerWorkload(p, alone).kind)).toEqual(['Job', 'CronJob']);
   });
 
   it('keeps a Job that is in the snapshot without an owner as a Job, whatever its name', () => {

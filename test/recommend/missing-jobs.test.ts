@@ -72,9 +72,23 @@ beforeAll(async () => {
     }),
   );
   await writeFile(join(dir, 'flows.jsonl'), flows.join('\n') + '\n');
+  // A day later, from the later pod of a run a queue admitted late (the straddle test's).
+  const later = [
+    JSON.stringify({
+      time: '2026-03-03T11:00:30Z',
+      src: '10.0.0.8',
+      dst: '10.0.0.9',
+      port: 80,
+      protocol: 'TCP',
+      verdict: 'FORWARDED',
+    }),
+  ];
+  await writeFile(join(dir, 'flows-later.jsonl'), later.join('\n') + '\n');
 });
 
-async function recommendWith(name: string, ...objects: object[]) {
+const recommendWith = (name: string, ...objects: object[]) => recommendOn('flows.jsonl', name, ...objects);
+
+async function recommendOn(flows: string, name: string, ...objects: object[]) {
   const cluster = join(dir, `${name}.json`);
   await writeFile(
     cluster,
@@ -83,7 +97,7 @@ async function recommendWith(name: string, ...objects: object[]) {
   const out = join(dir, `out-${name}`);
   const io = captureIO();
   const code = await runCli(
-    ['recommend', '--flows', join(dir, 'flows.jsonl'), '--cluster', cluster, '--out', out],
+    ['recommend', '--flows', join(dir, flows), '--cluster', cluster, '--out', out],
     io,
   );
   const policies = await readFile(join(out, 'shop.yaml'), 'utf8');
@@ -104,7 +118,7 @@ describe('a CronJob run whose Job the snapshot lacks', () => {
     const inferred =
       `shop/CronJob/microseg-report-generator: inferred from the name of its pods' Job ${JOB}, which the ` +
       'snapshot lacks, as it lacks the CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> ' +
-      `(29540790: 2026-03-02T10:30:00Z), and its pod was created within a day after it; ${FIX}`;
+      `(29540790: 2026-03-02T10:30:00Z), and its first pod was created within a day after it; ${FIX}`;
     expect(r.warnings).toContain(inferred);
     // On a line of its own in the summary, not only counted among the warnings.
     expect(r.stdout.split('\n')).toContain(inferred);
@@ -124,6 +138,44 @@ describe('a CronJob run whose Job the snapshot lacks', () => {
       `runs is another workload and its policy is named anew every run; ${FIX}`;
     expect(r.warnings).toContain(churn);
     expect(r.stdout.split('\n')).toContain(churn);
+  });
+
+  it('all pods of one run are one workload, though some were made more than a day after its minute', async () => {
+    // Its first pod made on time, the next after an eviction two days later (or a Job Kueue admitted
+    // late): the Job is a run by its first pod, so both are the CronJob's, not one left a Job of its own.
+    for (const [label, first, second, ips, flows] of [
+      ['evicted', '2026-03-02T10:30:02Z', '2026-03-04T09:00:00Z', ['10.0.0.5', '10.0.0.6'], 'flows.jsonl'],
+      [
+        'queued',
+        '2026-03-03T10:00:00Z',
+        '2026-03-03T11:00:00Z',
+        ['10.0.0.7', '10.0.0.8'],
+        'flows-later.jsonl',
+      ],
+    ] as const) {
+      const r = await recommendOn(
+        flows,
+        `straddle-${label}`,
+        pod(`${JOB}-b2x9q`, jobLabels(JOB), ips[1], JOB, second),
+        pod(`${JOB}-x7k2p`, jobLabels(JOB), ips[0], JOB, first),
+      );
+      expect(r.code, label).toBe(0);
+      expect(r.policies, label).toContain('microseg.dev/workload: shop/CronJob/microseg-report-generator\n');
+      expect(r.policies, label).not.toContain('/Job/');
+      expect(
+        r.warnings.filter((w) => w.includes(FIX)),
+        label,
+      ).toEqual([expect.stringMatching(/^shop\/CronJob\/microseg-report-generator: inferred /)]);
+    }
+    // All made more than a day after it: no run, both pods the Job's.
+    const r = await recommendOn(
+      'flows-later.jsonl',
+      'straddle-late',
+      pod(`${JOB}-b2x9q`, jobLabels(JOB), '10.0.0.8', JOB, '2026-03-03T11:00:00Z'),
+      pod(`${JOB}-x7k2p`, jobLabels(JOB), '10.0.0.7', JOB, '2026-03-03T10:31:00Z'),
+    );
+    expect(r.policies).toContain(`microseg.dev/workload: shop/Job/${JOB}\n`);
+    expect(r.policies).not.toContain('/CronJob/');
   });
 
   it('a Job made by hand with a number at the end of its name is not taken for a run of a CronJob that does not exist', async () => {
