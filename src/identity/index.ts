@@ -368,8 +368,9 @@ export interface Identity {
   warnings: string[];
   /**
    * Those of `warnings` about pods whose Job the snapshot lacks: a CronJob inferred from a Job's name
-   * (CRONJOB_RUN), and workloads named after a Job, whose name a CronJob would change every run. What
-   * recommend's summary says on lines of their own.
+   * (cronJobOfRun), and workloads named after a Job whose name is of a CronJob's run's shape though not
+   * taken for one, whose name a CronJob would change every run. What recommend's summary says on lines
+   * of their own.
    */
   jobWarnings: string[];
   stats: IdentityStats;
@@ -523,7 +524,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    * the addresses their pods there hold, for the warning naming the addresses left out.
    */
   const hostNetworkOn = new Map<string, { workloads: Set<string>; held: Set<string> }>();
-  const missingJobs: MissingJobs = { inferred: new Map(), jobs: new Set() };
+  const missingJobs: MissingJobs = { inferred: new Map(), jobs: new Map() };
 
   const keys = snap.pods.map(podKey);
   const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
@@ -534,7 +535,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const root = rootOwner(pod, ownership);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
-    noteMissingJob(pod, root, id, objByKey, missingJobs);
+    noteMissingJob(pod, root, id, ownership, missingJobs);
     let byName = podWorkloadByNs.get(ns);
     if (byName === undefined) podWorkloadByNs.set(ns, (byName = new Map<string, number>()));
     let index = podWorkloadIndex.get(id);
@@ -2164,15 +2165,44 @@ export function cronJobOfRun(
   podLabels: Readonly<Record<string, string>> | undefined,
   podCreated: string | undefined,
 ): { cronJob: string; minute: number } | undefined {
+  return runMiss(job, podLabels, podCreated) === null ? runShape(job, podCreated) : undefined;
+}
+
+/**
+ * A Job name of a CronJob's run's shape: `<cronjob>-<minute>`, the minute from 2015 on and, when the
+ * time its pod was made is known, not after it (a minute of clock skew allowed): the CronJob controller
+ * makes a run's Job at its scheduled minute or later. Undefined for any other name (db-migrate, or
+ * backup-20260302, a date: a minute of 2008).
+ */
+function runShape(job: string, made: string | undefined): { cronJob: string; minute: number } | undefined {
   const m = /^(.+)-(\d{1,12})$/.exec(job);
-  if (m === null || podLabels === undefined || podCreated === undefined) return undefined;
-  if (podLabels['batch.kubernetes.io/job-name'] !== job && podLabels['job-name'] !== job) return undefined;
+  if (m === null) return undefined;
   const minute = Number(m[2]);
-  const created = Date.parse(podCreated);
-  if (minute < FIRST_RUN_MINUTE || !Number.isFinite(created)) return undefined;
-  const late = created - minute * 60_000;
-  if (late < -60_000 || late > RUN_START_WINDOW_MS) return undefined;
+  if (minute < FIRST_RUN_MINUTE) return undefined;
+  const created = made === undefined ? NaN : Date.parse(made);
+  if (Number.isFinite(created) && created - minute * 60_000 < -60_000) return undefined;
   return { cronJob: m[1]!, minute };
+}
+
+/**
+ * Why a Job of a run's shape (runShape) is not taken for a CronJob's run (cronJobOfRun): its pod does
+ * not carry the Job's name in its job-name label, its time is not known, or it was made more than a day
+ * after the minute. Null when it is taken for one, undefined when its name has no run's shape.
+ */
+function runMiss(
+  job: string,
+  podLabels: Readonly<Record<string, string>> | undefined,
+  made: string | undefined,
+): string | null | undefined {
+  const shape = runShape(job, made);
+  if (shape === undefined) return undefined;
+  if (podLabels?.['batch.kubernetes.io/job-name'] !== job && podLabels?.['job-name'] !== job)
+    return 'its pod carries no job-name label naming it';
+  const created = made === undefined ? NaN : Date.parse(made);
+  if (!Number.isFinite(created)) return 'the snapshot gives no time its pods were made';
+  if (created - shape.minute * 60_000 > RUN_START_WINDOW_MS)
+    return 'its first pod was created more than a day after that minute';
+  return null;
 }
 
 /** When a pod was made: its creationTimestamp, else its startTime. */
@@ -2186,19 +2216,22 @@ function podCreated(pod: Pod): string | undefined {
  */
 interface MissingJobs {
   inferred: Map<string, string>;
-  jobs: Set<string>;
+  /** Those of a CronJob's run's shape not taken for one (runMiss), with why and the Job's name. */
+  jobs: Map<string, { job: string; why: string }>;
 }
 
 /**
  * Notes a pod named after `root` (its workload `id`) whose owner is a Job the snapshot lacks, unless
  * the CronJob that owns it is in the snapshot (its name is then stable): one named after a CronJob
- * inferred from the Job's name, or after the Job itself.
+ * inferred from the Job's name, or after the Job itself when its name is of a CronJob's run's shape
+ * (runMiss). A Job of another name (db-migrate) is no CronJob's: its name does not change, nothing is
+ * noted.
  */
 function noteMissingJob(
   pod: Pod,
   root: { kind: string; name: string },
   id: string,
-  objByKey: Ownership['objByKey'],
+  { objByKey, jobFirstPod }: Ownership,
   out: MissingJobs,
 ): void {
   const ns = pod.metadata.namespace!;
@@ -2207,36 +2240,54 @@ function noteMissingJob(
   if (root.kind === 'CronJob' && !objByKey.has(`${ns}/CronJob/${root.name}`)) {
     const before = out.inferred.get(id);
     if (before === undefined || compareText(ref.name, before) < 0) out.inferred.set(id, ref.name);
-  } else if (root.kind === 'Job') out.jobs.add(id);
+  } else if (root.kind === 'Job' && !out.jobs.has(id)) {
+    const made = jobFirstPod?.get(`${ns}/Job/${ref.name}`) ?? podCreated(pod);
+    const why = runMiss(ref.name, pod.metadata.labels, made);
+    if (typeof why === 'string') out.jobs.set(id, { job: ref.name, why });
+  }
 }
 
 const MISSING_JOBS_FIX = 'include jobs and cronjobs in the snapshot (kubectl get ...,jobs,cronjobs -o json)';
 
-/** The warnings of MissingJobs: one per CronJob inferred, one for every workload named after a Job. */
+/**
+ * The warnings of MissingJobs: one per CronJob inferred, one for every workload named after a Job whose
+ * name is of a CronJob's run's shape though not taken for one.
+ */
 function missingJobWarnings({ inferred, jobs }: MissingJobs): string[] {
   const out: string[] = [];
   for (const id of [...inferred.keys()].sort(compareText)) {
     const job = inferred.get(id)!;
     const minute = Number(/-(\d+)$/.exec(job)![1]);
-    const at = new Date(minute * 60_000).toISOString().replace('.000Z', 'Z');
     out.push(
       `${id}: inferred from the name of its pods' Job ${job}, which the snapshot lacks, as it lacks the ` +
-        `CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> (${minute}: ${at}), and its first ` +
-        `pod was created within a day after it; ${MISSING_JOBS_FIX}`,
+        `CronJob: a CronJob names its Jobs <cronjob>-<scheduled minute> (${minute}: ${minuteText(minute)}), ` +
+        `and its first pod was created within a day after it; ${MISSING_JOBS_FIX}`,
     );
   }
   if (jobs.size > 0) {
-    const ids = [...jobs].sort(compareText);
+    const ids = [...jobs.keys()].sort(compareText);
     const runs =
       'if a CronJob made one, each of its runs is another workload and its policy is named anew every run';
-    out.push(
-      ids.length === 1
-        ? `${ids[0]!}: named after its pods' Job, which the snapshot lacks: ${runs.replace('made one', 'made it')}; ${MISSING_JOBS_FIX}`
-        : `${ids.length} workloads are named after their pods' Job, which the snapshot lacks (${firstOf(ids)}): ${runs}; ${MISSING_JOBS_FIX}`,
-    );
+    if (ids.length === 1) {
+      const { job, why } = jobs.get(ids[0]!)!;
+      const minute = Number(/-(\d+)$/.exec(job)![1]);
+      out.push(
+        `${ids[0]!}: named after its pods' Job, which the snapshot lacks, whose name is of a CronJob's run ` +
+          `(<cronjob>-<scheduled minute>: ${minute}, ${minuteText(minute)}) but not taken for one, as ${why}: ` +
+          `${runs.replace('made one', 'made it')}; ${MISSING_JOBS_FIX}`,
+      );
+    } else
+      out.push(
+        `${ids.length} workloads are named after their pods' Job, which the snapshot lacks, whose name is of ` +
+          `a CronJob's run (<cronjob>-<scheduled minute>) but not taken for one (${firstOf(ids)}): ${runs}; ` +
+          MISSING_JOBS_FIX,
+      );
   }
   return out;
 }
+
+/** A minute since 1970 as an ISO time (2026-03-02T10:30:00Z). */
+const minuteText = (minute: number): string => new Date(minute * 60_000).toISOString().replace('.000Z', 'Z');
 
 /** The kinds of workload objects that own pods. */
 const OWNER_KINDS: ReadonlySet<string> = new Set([

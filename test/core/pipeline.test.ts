@@ -586,7 +586,8 @@ describe('identity of objects and pods missing from the snapshot', () => {
         `and its first pod was created within a day after it; ${fix}`,
     );
     expect(id.warnings).toContain(
-      "2 workloads are named after their pods' Job, which the snapshot lacks (shop/Job/backup-29000000, " +
+      "2 workloads are named after their pods' Job, which the snapshot lacks, whose name is of a CronJob's run " +
+        '(<cronjob>-<scheduled minute>) but not taken for one (shop/Job/backup-29000000, ' +
         'shop/Job/migrate-29000000): if a CronJob made one, each of its runs is another workload and its ' +
         `policy is named anew every run; ${fix}`,
     );

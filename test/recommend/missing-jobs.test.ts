@@ -2,7 +2,8 @@
  * A snapshot of a CronJob's pods without their Job objects (`kubectl get pods` alone, or finished Jobs
  * deleted by the history limit): recommend names the workload after the CronJob the Job's name shows
  * (`<cronjob>-<scheduled minute>`), not after one run, whose name changes every run, and says so in its
- * summary and report.json; where the name does not tell a run, it says that the name will change.
+ * summary and report.json; where a name of a run's shape is not taken for one, it says why and that the
+ * name will change, and of a Job of another name (db-migrate) nothing.
  */
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -134,8 +135,10 @@ describe('a CronJob run whose Job the snapshot lacks', () => {
     expect(r.code).toBe(0);
     expect(r.policies).toContain(`microseg.dev/workload: shop/Job/${late}\n`);
     const churn =
-      `shop/Job/${late}: named after its pods' Job, which the snapshot lacks: if a CronJob made it, each of its ` +
-      `runs is another workload and its policy is named anew every run; ${FIX}`;
+      `shop/Job/${late}: named after its pods' Job, which the snapshot lacks, whose name is of a CronJob's ` +
+      'run (<cronjob>-<scheduled minute>: 29530710, 2026-02-23T10:30:00Z) but not taken for one, as its ' +
+      'first pod was created more than a day after that minute: if a CronJob made it, each of its runs is ' +
+      `another workload and its policy is named anew every run; ${FIX}`;
     expect(r.warnings).toContain(churn);
     expect(r.stdout.split('\n')).toContain(churn);
   });
@@ -188,10 +191,29 @@ describe('a CronJob run whose Job the snapshot lacks', () => {
       expect(r.code, job).toBe(0);
       expect(r.policies, job).toContain(`microseg.dev/workload: shop/Job/${job}\n`);
       expect(r.policies, job).not.toContain('/CronJob/');
+      // Nor could a CronJob have named it so (a minute before 2015, or after its pod was made): no
+      // warning that its name changes every run.
       expect(
-        r.warnings.filter((w) => w.includes('inferred')),
+        r.warnings.filter((w) => w.includes(FIX)),
         job,
       ).toEqual([]);
+      expect(r.stdout, job).not.toContain(FIX);
+    }
+  });
+
+  it('a Job whose name is no run of a CronJob (db-migrate) is named after it, nothing said of runs', async () => {
+    for (const job of ['db-migrate', 'db-migrate-v2', 'seed']) {
+      const r = await recommendWith(
+        `plain-${job}`,
+        pod(`${job}-abcde`, jobLabels(job), '10.0.0.5', job, '2026-03-02T10:30:02Z'),
+      );
+      expect(r.code, job).toBe(0);
+      expect(r.policies, job).toContain(`microseg.dev/workload: shop/Job/${job}\n`);
+      expect(
+        r.warnings.filter((w) => w.includes(FIX) || w.includes('every run')),
+        job,
+      ).toEqual([]);
+      expect(r.stdout, job).not.toContain('every run');
     }
   });
 
