@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadSnapshotFiles, loadVerifySnapshot, readObjects } from '../src/cli/inputs.ts';
 import { captureIO } from '../src/cli/io.ts';
 import { runCli } from '../src/cli/main.ts';
-import { InputError, parseObjectsText } from '../src/model/snapshot.ts';
+import { InputError, LIST_KIND_WAIT, parseObjectsText } from '../src/model/snapshot.ts';
 import { JsonObjectSplitter, streamJsonObjects } from '../src/model/stream.ts';
 
 function* chunked(bytes: Buffer, cuts: number[]): Generator<Buffer> {
@@ -554,5 +554,77 @@ describe('lists as the API serves them (kubectl get --raw): items without kind o
     await expect(loadSnapshotFiles([lone])).rejects.toThrow(
       `${lone}: item 1: kind must be a non-empty string`,
     );
+  });
+
+  it("with the list's kind after its items (jq -S), are held waiting for it only up to a bound, then refused saying so", async () => {
+    const { items: maxItems, bytes: maxBytes } = LIST_KIND_WAIT;
+    // A raw PodList, keys sorted: its kind after more items than the bound, read chunk by chunk.
+    const total = maxItems + 500;
+    let read = 0;
+    function* sortedList(): Generator<Buffer> {
+      yield Buffer.from('{"apiVersion":"v1","items":[');
+      for (let i = 0; i < total; i++) {
+        read = i + 1;
+        yield Buffer.from((i > 0 ? ',' : '') + JSON.stringify(rawPod(`p${i}`)));
+      }
+      yield Buffer.from('],"kind":"PodList","metadata":{}}');
+    }
+    const stream = streamJsonObjects(toAsync(sortedList()), 'sorted.json');
+    const first = await stream.next();
+    // The first item is handed out once the bound is passed, long before the list's kind is read, and
+    // without one: the list's kind was not read.
+    // (The splitter hands an item out at the comma after it: the next chunk's first byte.)
+    expect(read).toBe(maxItems + 2);
+    expect((first.value as { kind?: unknown }).kind).toBeUndefined();
+    await stream.return(undefined);
+    // Below the bound, the items take the kind read after them (the test above); past it, the reader
+    // refuses the first, naming the bound.
+    const why = (path: string) =>
+      `${path}: item 1: it has no kind, and its list's kind was not read before ${maxItems} of its items ` +
+      `or ${maxBytes / 1024 / 1024} MiB of them had been (keys sorted, as jq -S writes them, put it after ` +
+      "them), which microseg holds no more of to wait for it; give the list's kind before its items, as " +
+      'kubectl and the API write it, or each item its kind';
+    // (Items of 4 KiB: the list's kind is read chunks after the bound is passed, not in the same chunk.)
+    const padded = (i: number) => ({
+      ...rawPod(`p${i}`),
+      metadata: { ...rawPod(`p${i}`).metadata, annotations: { a: 'x'.repeat(4096) } },
+    });
+    const big = file(
+      'sorted-big.json',
+      JSON.stringify({
+        apiVersion: 'v1',
+        items: Array.from({ length: total }, (_, i) => padded(i)),
+        kind: 'PodList',
+      }),
+    );
+    await expect(loadSnapshotFiles([big])).rejects.toThrow(why(big));
+    // The bound in bytes too: fewer, larger items.
+    const fat = (i: number) => ({
+      ...rawPod(`f${i}`),
+      metadata: { ...rawPod(`f${i}`).metadata, annotations: { a: 'x'.repeat(64 * 1024) } },
+    });
+    const heavy = file(
+      'sorted-heavy.json',
+      JSON.stringify({
+        apiVersion: 'v1',
+        items: Array.from({ length: Math.ceil(maxBytes / (64 * 1024)) + 40 }, (_, i) => fat(i)),
+        kind: 'PodList',
+      }),
+    );
+    await expect(loadSnapshotFiles([heavy])).rejects.toThrow(why(heavy));
+    // Items with a kind of their own are read whatever the bound.
+    const own = file(
+      'sorted-own.json',
+      JSON.stringify({
+        apiVersion: 'v1',
+        items: Array.from({ length: total }, (_, i) => ({
+          ...rawPod(`o${i}`),
+          kind: 'Pod',
+          apiVersion: 'v1',
+        })),
+        kind: 'PodList',
+      }),
+    );
+    expect((await loadSnapshotFiles([own])).pods).toHaveLength(total);
   });
 });

@@ -1448,7 +1448,7 @@ export class FlowReader implements AsyncIterable<Flow> {
       return;
     }
     const ready: unknown[] = [];
-    doc.items.add(value, head, ready);
+    doc.items.add(value, head, ready, Buffer.byteLength(text));
     for (const v of ready) this.docParsed(doc, v, info, out);
   }
 

@@ -313,7 +313,15 @@ function parseValues(
  * The items of a list without a kind of their own, and the list's kind when it names none (`List`, or
  * undefined for a list without a kind): refused with a message that says so (SnapshotBuilder.add).
  */
-const KINDLESS_ITEMS = new WeakMap<object, { listKind: string | undefined }>();
+const KINDLESS_ITEMS = new WeakMap<object, { listKind: string | undefined; unread?: true }>();
+
+/**
+ * How much of a list a streamed reader holds waiting for the list's kind when it comes after its items
+ * (keys sorted, as `jq -S` writes them) and they have none of their own (a raw list: `kubectl get --raw`):
+ * at most this many items, and this many bytes of their text. Past either, the items of that list are
+ * read by their own kind (listItem's `kindUnread`), one without a kind refused saying so.
+ */
+export const LIST_KIND_WAIT = { items: 1000, bytes: 16 * 1024 * 1024 } as const;
 
 /** The kind a list's kind names its items' (`PodList`: `Pod`), if it names one (`List` does not). */
 function itemKindOf(listKind: unknown): string | undefined {
@@ -327,12 +335,22 @@ function itemKindOf(listKind: unknown): string | undefined {
  * far as they are known): one without a kind of its own, as the API serves its lists (`kubectl get --raw
  * /api/v1/pods`: a PodList whose items have neither), takes the kind the list's names (Pod) and, if it
  * has none of its own, the list's apiVersion; in a list that names no kind (a List, or a list without a
- * kind) it is marked, so that its refusal says so. Changes the item in place; returns it.
+ * kind) it is marked, so that its refusal says so. `kindUnread`: the list's kind was not read before
+ * LIST_KIND_WAIT of its items had been, which a streamed reader holds no more of: an item without a kind
+ * is marked as such. Changes the item in place; returns it.
  */
-export function listItem(item: unknown, list: { kind?: unknown; apiVersion?: unknown }): unknown {
+export function listItem(
+  item: unknown,
+  list: { kind?: unknown; apiVersion?: unknown },
+  kindUnread = false,
+): unknown {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) return item;
   const o = item as Record<string, unknown>;
   if (o.kind !== undefined) return item;
+  if (kindUnread) {
+    KINDLESS_ITEMS.set(o, { listKind: undefined, unread: true });
+    return item;
+  }
   const kind = itemKindOf(list.kind);
   if (kind === undefined) {
     KINDLESS_ITEMS.set(o, { listKind: typeof list.kind === 'string' ? list.kind : undefined });
@@ -547,6 +565,13 @@ export class SnapshotBuilder {
       throw new InputError(`${where}: not an object`);
     const o = obj as Record<string, unknown>;
     const kindless = o.kind === undefined ? KINDLESS_ITEMS.get(o) : undefined;
+    if (kindless?.unread === true)
+      throw new InputError(
+        `${where}: it has no kind, and its list's kind was not read before ${LIST_KIND_WAIT.items} of its ` +
+          `items or ${LIST_KIND_WAIT.bytes / 1024 / 1024} MiB of them had been (keys sorted, as jq -S ` +
+          'writes them, put it after them), which microseg holds no more of to wait for it; give the ' +
+          "list's kind before its items, as kubectl and the API write it, or each item its kind",
+      );
     if (kindless !== undefined)
       throw new InputError(
         `${where}: it has no kind, and its list ` +

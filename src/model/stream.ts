@@ -8,7 +8,7 @@
  * Only the splitting is done here, on raw bytes. Every object text still goes through `JSON.parse`, so
  * what is accepted and what each object contains is exactly what `JSON.parse` gives.
  */
-import { InputError, listItem, MAX_NESTING, nestedTooDeeply } from './snapshot.ts';
+import { InputError, LIST_KIND_WAIT, listItem, MAX_NESTING, nestedTooDeeply } from './snapshot.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -283,7 +283,7 @@ export class JsonObjectSplitter {
  * of a top-level list are handed out as `listItem` makes them: one without a kind takes the kind the
  * list's names (a PodList's items are Pods). The API writes a list's kind before its items; where it
  * comes after them (keys sorted, `jq -S`), the items from the first without a kind on are held until
- * the list's kind is read, or its end.
+ * the list's kind is read, or its end, or LIST_KIND_WAIT is passed (ListItems).
  */
 export async function* streamJsonObjects(
   chunks: AsyncIterable<Buffer>,
@@ -303,7 +303,7 @@ export async function* streamJsonObjects(
       } catch (err) {
         throw new InputError(`${source}: not valid JSON: object ${first + k + 1}: ${(err as Error).message}`);
       }
-      items.add(value, heads[k], ready);
+      items.add(value, heads[k], ready, Buffer.byteLength(text));
       yield* ready.splice(0);
     }
     items.release(ready);
@@ -319,11 +319,20 @@ export async function* streamJsonObjects(
  * The values a JsonObjectSplitter hands out (with their ListHeads), made what `listItem` makes them and
  * given back in order: an item without a kind of a list whose kind is not read yet (it comes after the
  * items: keys sorted, `jq -S`) is held, and those after it with it, until the list's kind is read or
- * the list ends. `mayTakeKind`: which items without a kind may be held (by default every one; a flow
- * reader holds only Kubernetes objects, so that a List of flow records streams).
+ * the list ends. Not more than LIST_KIND_WAIT of them (items, bytes of their text), so that a file is
+ * never held whole: past it, what is held is given back, and every item of a list whose kind is still
+ * not read is read by its own kind (listItem's `kindUnread`: one without is refused saying so).
+ * `mayTakeKind`: which items without a kind may be held (by default every one; a flow reader holds only
+ * Kubernetes objects, so that a List of flow records streams).
  */
 export class ListItems {
-  private readonly held: { value: unknown; head: ListHead }[] = [];
+  private readonly held: { value: unknown; head: ListHead; size: number }[] = [];
+
+  /** Bytes of text of the values held. */
+  private heldBytes = 0;
+
+  /** Lists whose kind was not read before LIST_KIND_WAIT was passed: nothing of them is held. */
+  private readonly unread = new WeakSet<ListHead>();
 
   private readonly mayTakeKind: (value: unknown) => boolean;
 
@@ -331,26 +340,47 @@ export class ListItems {
     this.mayTakeKind = mayTakeKind;
   }
 
-  /** Adds to `out` those held that are now known, then `value` (an item of `head`'s list), unless held. */
-  add(value: unknown, head: ListHead | undefined, out: unknown[]): void {
+  /**
+   * Adds to `out` those held that are now known, then `value` (an item of `head`'s list, `size` bytes of
+   * text), unless held.
+   */
+  add(value: unknown, head: ListHead | undefined, out: unknown[], size = 0): void {
     this.release(out);
     if (head === undefined) out.push(value);
-    else if (this.held.length > 0 || (!known(head) && !hasKind(value) && this.mayTakeKind(value)))
-      this.held.push({ value, head });
-    else out.push(listItem(value, head));
+    else if (
+      this.held.length > 0 ||
+      (!known(head) && !this.unread.has(head) && !hasKind(value) && this.mayTakeKind(value))
+    ) {
+      this.held.push({ value, head, size });
+      this.heldBytes += size;
+      if (this.held.length > LIST_KIND_WAIT.items || this.heldBytes > LIST_KIND_WAIT.bytes) this.giveUp(out);
+    } else out.push(this.item(value, head));
   }
 
   /** Adds to `out` those held whose list's kind is now known (or whose list has ended), in order. */
   release(out: unknown[]): void {
     while (this.held.length > 0 && known(this.held[0]!.head)) {
       const h = this.held.shift()!;
-      out.push(listItem(h.value, h.head));
+      this.heldBytes -= h.size;
+      out.push(this.item(h.value, h.head));
     }
   }
 
   /** Adds to `out` every value held, its list's kind as far as it was read (the input has ended). */
   end(out: unknown[]): void {
-    for (const h of this.held.splice(0)) out.push(listItem(h.value, h.head));
+    for (const h of this.held.splice(0)) out.push(this.item(h.value, h.head));
+    this.heldBytes = 0;
+  }
+
+  /** LIST_KIND_WAIT is passed: the lists whose kind is not read are read by their items' own kinds. */
+  private giveUp(out: unknown[]): void {
+    for (const h of this.held) if (!known(h.head)) this.unread.add(h.head);
+    this.end(out);
+  }
+
+  /** An item of `head`'s list as listItem makes it, by its own kind if its list's was not waited for. */
+  private item(value: unknown, head: ListHead): unknown {
+    return listItem(value, head, this.unread.has(head) && head.kind === undefined);
   }
 }
 

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { setWasmArenaLimit, wasmScannerMemory } from '../../src/flows/hubble-wasm.ts';
 import { formatIngestStats, formatSample, readFlows } from '../../src/flows/reader.ts';
 import type { Flow } from '../../src/flows/types.ts';
+import { LIST_KIND_WAIT } from '../../src/model/snapshot.ts';
 
 const sample = (f: string) => fileURLToPath(new URL(`../../../shared/samples/${f}`, import.meta.url));
 const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/flows/${f}`, import.meta.url));
@@ -655,6 +656,30 @@ describe('formats', () => {
     const r = readFlows(tmp('nn-raw-list.json', JSON.stringify({ kind: 'List', items: [bare] }, null, 2)));
     expect(await r.toArray()).toEqual([]);
     expect(r.stats.badLines).toBe(1);
+  });
+
+  it('holds a raw NetworkNeighborhoodList whose kind comes after its items only up to a bound', async () => {
+    const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const { kind: _kind, apiVersion, ...bare } = nn;
+    const total = LIST_KIND_WAIT.items + 100;
+    const sorted = {
+      apiVersion,
+      items: Array.from({ length: total }, () => bare),
+      kind: 'NetworkNeighborhoodList',
+    };
+    const r = readFlows(tmp('nn-raw-sorted-big.json', JSON.stringify(sorted, null, 2)), {
+      blockSize: 64 * 1024,
+    });
+    const flows = await r.toArray();
+    // Past the bound its items are not waited for: read by their own kind, which they lack, the first
+    // tells no NetworkNeighborhood, and every item is a bad record, not a flow (a smaller list whose kind
+    // comes after its items is read: the test above).
+    expect(flows).toEqual([]);
+    expect(r.stats.badLines).toBe(total);
+    expect(r.stats.samples[0]).toMatchObject({ line: 1, object: true, reason: 'unknown-field' });
   });
 });
 
