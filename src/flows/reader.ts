@@ -1334,9 +1334,9 @@ export class FlowReader implements AsyncIterable<Flow> {
       }
       // Pretty-printed objects one after another (`kubectl get networkneighborhood ... -o json` run per
       // object): each is an object of the document.
-      const split = jsonObjectTexts(text, source);
-      if (split !== undefined && (split.texts.length > 1 || split.cut)) {
-        const objects: unknown[] = split.texts.map((t) => parseJson(t));
+      const split = jsonObjectValues(text, source);
+      if (split !== undefined && (split.values.length > 1 || split.cut)) {
+        const objects = split.values;
         // Cut short after whole objects: those are read, and the cut is a bad record after them.
         if (split.cut)
           objects.push(new FlowInputError('invalid-json', 'the text ends inside an object: it is cut short'));
@@ -1999,25 +1999,37 @@ function truncatedJson(text: string): string | undefined {
 }
 
 /**
- * The texts of the top-level JSON values of `text` (objects one after another, or the items of a List),
- * or undefined. Text cut short (a file copied or a gzip stream cut while it was written) keeps the
- * objects before the cut, and `cut` says so.
+ * The top-level JSON values of `text` (objects one after another, or the items of a List), parsed, or
+ * undefined. An item of a list without a kind takes the one its list's names, as a list read as it
+ * arrives gives it (listItem: a NetworkNeighborhoodList's, `kubectl get --raw`); one that does not
+ * parse is a FlowInputError. Text cut short (a file copied or a gzip stream cut while it was written)
+ * keeps the objects before the cut, and `cut` says so.
  */
-function jsonObjectTexts(text: string, source: string): { texts: string[]; cut: boolean } | undefined {
+export function jsonObjectValues(
+  text: string,
+  source: string,
+): { values: unknown[]; cut: boolean } | undefined {
   const t = text.trimStart();
   if (t.charCodeAt(0) !== 123) return undefined;
   const splitter = new JsonObjectSplitter(source);
-  let texts: string[];
+  const texts: string[] = [];
+  const heads: (ListHead | undefined)[] = [];
   try {
-    texts = splitter.push(Buffer.from(t));
+    splitter.push(Buffer.from(t), texts, heads);
   } catch {
     return undefined;
   }
+  // The whole text is read: each list's kind is known as far as the text has it.
+  const values = texts.map((x, k) => {
+    const v = parseJson(x);
+    const head = heads[k];
+    return head === undefined || v instanceof FlowInputError ? v : listItem(v, head);
+  });
   try {
     splitter.end();
-    return { texts, cut: false };
+    return { values, cut: false };
   } catch {
-    return texts.length === 0 ? undefined : { texts, cut: true };
+    return values.length === 0 ? undefined : { values, cut: true };
   }
 }
 
