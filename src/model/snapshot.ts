@@ -203,6 +203,15 @@ export function blankText(text: string, what = 'the file'): string | undefined {
 export type DeepStackReply =
   { parsed: { objects: unknown[]; values: number } } | { error: string; input: boolean };
 
+/**
+ * Whether `err` is the call stack's overflow ("Maximum call stack size exceeded"), not another
+ * RangeError (an invalid string or array length): only that is read again on a larger stack, or said as
+ * nesting too deep.
+ */
+export function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
 /** The stack of the thread that reads YAML too deep for the caller's: MAX_NESTING levels need ~2 MiB. */
 const DEEP_STACK_MB = 16;
 /** How long the caller waits for that thread before giving up (it answers in well under a second). */
@@ -276,14 +285,12 @@ function parseValues(
     const err = doc.errors[0];
     if (err !== undefined) {
       const at = err.pos[0] === -1 ? undefined : lines.linePos(err.pos[0]);
-      // Composing overflowed its stack (the library says RESOURCE_EXHAUSTION) on a document within
-      // the limit: read again on a thread whose stack holds it. There too, the reader's own limit, said
-      // in words, not as "Maximum call stack size exceeded".
-      if (err.code === 'RESOURCE_EXHAUSTION' && !deepStack) return parseValuesInThread(text, source);
-      const what =
-        err.code === 'RESOURCE_EXHAUSTION'
-          ? 'lists and objects nested too deeply for the YAML reader'
-          : err.message;
+      // Composing overflowed its stack (the library says RESOURCE_EXHAUSTION, with the message of what
+      // it caught) on a document within the limit: read again on a thread whose stack holds it. There
+      // too, the reader's own limit, said in words, not as "Maximum call stack size exceeded".
+      const overflow = err.code === 'RESOURCE_EXHAUSTION' && /call stack/i.test(err.message);
+      if (overflow && !deepStack) return parseValuesInThread(text, source);
+      const what = overflow ? 'lists and objects nested too deeply for the YAML reader' : err.message;
       const message = at === undefined ? what : `${what} at line ${at.line}, column ${at.col}`;
       throw new InputError(`${source}: YAML document ${i}: ${message.split('\n')[0]}`);
     }
@@ -292,8 +299,8 @@ function parseValues(
       value = doc.toJS();
     } catch (e) {
       // Aliases may nest deeper than the text shows; a value within the limit is read again on a thread
-      // whose stack holds it.
-      if (e instanceof RangeError) {
+      // whose stack holds it. Any other RangeError is the text's, said below.
+      if (isStackOverflow(e)) {
         if (!deepStack) return parseValuesInThread(text, source);
         throw nestedTooDeeply(source);
       }

@@ -4,7 +4,7 @@
  * `InputError` (the caller's input was wrong) or something else.
  */
 import { parentPort } from 'node:worker_threads';
-import { InputError, nestedTooDeeply, parseObjectsText } from '../model/snapshot.ts';
+import { InputError, isStackOverflow, nestedTooDeeply, parseObjectsText } from '../model/snapshot.ts';
 import type { ParseReply, ParseRequest } from './parse.ts';
 
 const port = parentPort;
@@ -17,7 +17,7 @@ port.on('message', (req: ParseRequest) => {
     reply = { id: req.id, objects };
   } catch (err) {
     // A reader recursing past its stack all the same: nesting too deep.
-    const e = err instanceof RangeError && /call stack/.test(err.message) ? nestedTooDeeply(req.source) : err;
+    const e = isStackOverflow(err) ? nestedTooDeeply(req.source) : err;
     reply = { id: req.id, error: (e as Error).message, input: e instanceof InputError };
   }
   port.postMessage(reply);
