@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { ResourceLimits } from 'node:worker_threads';
 import { Composer, LineCounter, Parser } from 'yaml';
 import type { CST } from 'yaml';
 import type {
@@ -217,35 +218,97 @@ const DEEP_STACK_MB = 16;
 /** How long the caller waits for that thread before giving up (it answers in well under a second). */
 const DEEP_STACK_WAIT_MS = 60_000;
 
+/**
+ * The thread `parseValuesInThread` starts: its module (yaml-stack-worker.ts beside this file in the
+ * sources, yaml-stack-worker.js once built) and its resource limits. Tests change them to see it fail.
+ */
+export const deepStackThread: { file: URL; resourceLimits: ResourceLimits } = {
+  file: new URL(`./yaml-stack-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+  resourceLimits: { stackSizeMb: DEEP_STACK_MB },
+};
+
 /** `parseValues` as the YAML thread runs it: never handing the text on to yet another thread. */
 export function parseValuesOnDeepStack(text: string, source: string): { objects: unknown[]; values: number } {
   return parseValues(text, source, true);
 }
 
+/** What the thread watching the YAML thread says when that one stopped without answering. */
+interface DeepStackDeath {
+  /** Why it stopped: its error's message, or its exit code. */
+  died: string;
+  /** It ran out of memory (ERR_WORKER_OUT_OF_MEMORY). */
+  oom: boolean;
+}
+
+/**
+ * The thread that starts the YAML thread and watches it, with an event loop free to hear it stop (the
+ * caller's is held in `Atomics.wait`): when it fails to load, runs out of memory or exits without
+ * answering, this says why on `watch` and wakes the caller at once. Plain JavaScript run as given
+ * (`eval`), so that it cannot fail to load itself; the text, port and flag go on to the YAML thread.
+ */
+const DEEP_STACK_WATCH = `
+const { Worker, workerData } = require('node:worker_threads');
+const { file, resourceLimits, watch, flag, ...reader } = workerData;
+const done = new Int32Array(flag);
+const stopped = (died) => {
+  if (Atomics.load(done, 0) !== 0) return;
+  watch.postMessage(died);
+  Atomics.store(done, 0, 1);
+  Atomics.notify(done, 0);
+};
+const worker = new Worker(new URL(file), {
+  workerData: { ...reader, flag },
+  transferList: [reader.port],
+  resourceLimits,
+});
+worker.on('error', (err) =>
+  stopped({ died: String(err && err.message), oom: !!err && err.code === 'ERR_WORKER_OUT_OF_MEMORY' }),
+);
+worker.on('exit', (code) => stopped({ died: 'it exited with code ' + code, oom: false }));
+`;
+
 /**
  * `parseValues` of YAML whose composing overflowed the caller's stack, on a thread whose stack holds
  * MAX_NESTING levels (the caller's may hold some 800 in flow style, less deep in the call stack): waited
- * for, so that reading stays synchronous, and so the limit is the same for YAML as for JSON.
+ * for, so that reading stays synchronous, and so the limit is the same for YAML as for JSON. That thread
+ * stopping without answering is an error naming the input at once, not after the wait: an `InputError`
+ * when it ran out of memory (the text is too large to read), another error when it could not load.
  */
 function parseValuesInThread(text: string, source: string): { objects: unknown[]; values: number } {
-  const { port1, port2 } = new MessageChannel();
+  const replies = new MessageChannel();
+  const deaths = new MessageChannel();
   const flag = new SharedArrayBuffer(4);
-  // yaml-stack-worker.ts beside this file in the sources, yaml-stack-worker.js once built.
-  const file = new URL(`./yaml-stack-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-  const worker = new Worker(file, {
-    workerData: { text, source, port: port2, flag },
-    transferList: [port2],
-    resourceLimits: { stackSizeMb: DEEP_STACK_MB },
+  const watcher = new Worker(DEEP_STACK_WATCH, {
+    eval: true,
+    workerData: {
+      file: deepStackThread.file.href,
+      resourceLimits: deepStackThread.resourceLimits,
+      watch: deaths.port2,
+      flag,
+      text,
+      source,
+      port: replies.port2,
+    },
+    transferList: [deaths.port2, replies.port2],
   });
   try {
     Atomics.wait(new Int32Array(flag), 0, 0, DEEP_STACK_WAIT_MS);
-    const reply = receiveMessageOnPort(port1)?.message as DeepStackReply | undefined;
-    if (reply === undefined) throw new Error(`${source}: the YAML reader's thread did not answer`);
-    if ('parsed' in reply) return reply.parsed;
-    throw reply.input ? new InputError(reply.error) : new Error(reply.error);
+    // An answer given before the thread stopped stands.
+    const reply = receiveMessageOnPort(replies.port1)?.message as DeepStackReply | undefined;
+    if (reply !== undefined) {
+      if ('parsed' in reply) return reply.parsed;
+      throw reply.input ? new InputError(reply.error) : new Error(reply.error);
+    }
+    const death = receiveMessageOnPort(deaths.port1)?.message as DeepStackDeath | undefined;
+    if (death?.oom)
+      throw new InputError(`${source}: too large to read: the YAML reader's thread ran out of memory`);
+    if (death !== undefined)
+      throw new Error(`${source}: the YAML reader's thread stopped without answering: ${death.died}`);
+    throw new Error(`${source}: the YAML reader's thread did not answer in ${DEEP_STACK_WAIT_MS / 1000} s`);
   } finally {
-    port1.close();
-    void worker.terminate();
+    replies.port1.close();
+    deaths.port1.close();
+    void watcher.terminate();
   }
 }
 
