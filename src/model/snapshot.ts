@@ -169,9 +169,12 @@ function* shallowDocuments(tokens: Iterable<CST.Token>, source: string): Generat
 /**
  * Parses JSON (a List, an array or one object) or multi-document YAML text into objects. Lists and
  * objects nested more than `MAX_NESTING` levels deep are refused (`nestedTooDeeply`).
+ * `ownStack`: YAML is read on the calling thread's stack alone, never handed to a thread with a larger
+ * one (which would escape the caller's resource limits); for a thread whose stack is `DEEP_STACK_MB`,
+ * as the server's parsing thread's is. What overflows it is refused as nested too deeply.
  */
-export function parseObjectsText(text: string, source: string): unknown[] {
-  return parseValues(text, source).objects;
+export function parseObjectsText(text: string, source: string, opts: { ownStack?: boolean } = {}): unknown[] {
+  return parseValues(text, source, opts.ownStack ?? false).objects;
 }
 
 /**
@@ -213,8 +216,11 @@ export function isStackOverflow(err: unknown): boolean {
   return err instanceof RangeError && /call stack/i.test(err.message);
 }
 
-/** The stack of the thread that reads YAML too deep for the caller's: MAX_NESTING levels need ~2 MiB. */
-const DEEP_STACK_MB = 16;
+/**
+ * The stack of a thread that reads YAML as deep as MAX_NESTING (~2 MiB needed): the one that reads it
+ * when the caller's stack is too small (`parseValuesInThread`), and the server's parsing thread.
+ */
+export const DEEP_STACK_MB = 16;
 /** How long the caller waits for that thread before giving up (it answers in well under a second). */
 const DEEP_STACK_WAIT_MS = 60_000;
 
@@ -314,7 +320,8 @@ function parseValuesInThread(text: string, source: string): { objects: unknown[]
 
 /**
  * The objects of the text, and how many values (JSON values, YAML documents) not null it holds.
- * `deepStack`: on the YAML thread (`parseValuesInThread`), which reads what overflows there as such.
+ * `deepStack`: on the YAML thread (`parseValuesInThread`), or on a thread that must not start it (`ownStack`):
+ * what overflows the stack there is refused as nested too deeply.
  */
 function parseValues(
   text: string,

@@ -13,7 +13,9 @@ port.on('message', (req: ParseRequest) => {
   let reply: ParseReply;
   try {
     // Lists and objects nested more than MAX_NESTING levels are refused there, as in the CLI's files.
-    const objects = parseObjectsText(req.text, req.source);
+    // Read on this thread's stack (DEEP_STACK_MB, see parse.ts), never on a second thread, which would
+    // not be held to this one's memory limit.
+    const objects = parseObjectsText(req.text, req.source, { ownStack: true });
     reply = { id: req.id, objects };
   } catch (err) {
     // A reader recursing past its stack all the same: nesting too deep.

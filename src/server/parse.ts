@@ -4,7 +4,9 @@
  * four); on the main thread that would hold everything else the process does meanwhile: the
  * controller's reconciles and lease renewals, the isolation webhooks, the other requests. The thread's
  * heap is capped, so a body that needs more memory than that to parse fails alone (an `InputError`
- * naming it) instead of taking the process with it.
+ * naming it) instead of taking the process with it. Its stack holds YAML as deep as is read
+ * (DEEP_STACK_MB), so it reads every body itself: a second thread, as the CLI starts for YAML too deep
+ * for its stack, would not be held to that cap.
  *
  * One thread, started at the first request and not kept alive for its own sake: it holds the process
  * open only while it parses (ref'd then, unref'd once nothing waits), so a process that stops its
@@ -17,7 +19,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { InputError } from '../model/snapshot.ts';
+import { DEEP_STACK_MB, InputError } from '../model/snapshot.ts';
 
 export interface ParseRequest {
   id: number;
@@ -61,14 +63,17 @@ export class ParseAbandoned extends Error {
 
 export class ObjectsParser {
   readonly #heapMb: number;
+  readonly #stackMb: number;
   #thread: Thread | undefined;
   /** Requests not sent to the thread yet, in the order sent. */
   readonly #queue: Pending[] = [];
   #next = 0;
   #closed = false;
 
-  constructor(opts: { heapMb?: number } = {}) {
+  /** `stackMb`: the thread's stack (DEEP_STACK_MB, which holds MAX_NESTING levels); tests make it smaller. */
+  constructor(opts: { heapMb?: number; stackMb?: number } = {}) {
     this.#heapMb = opts.heapMb ?? PARSE_HEAP_MB;
+    this.#stackMb = opts.stackMb ?? DEEP_STACK_MB;
   }
 
   /**
@@ -142,7 +147,9 @@ export class ObjectsParser {
   #start(): Thread {
     // parse-worker.ts beside this file in the sources, parse-worker.js once built.
     const file = new URL(`./parse-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-    const worker = new Worker(file, { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } });
+    const worker = new Worker(file, {
+      resourceLimits: { maxOldGenerationSizeMb: this.#heapMb, stackSizeMb: this.#stackMb },
+    });
     const t: Thread = { worker, current: undefined, abandoned: false };
     // A 'message' listener refs the worker's port (node:worker_threads), whatever unref() said before
     // it: idle, the thread is let go here and when it has answered all it was sent.

@@ -107,6 +107,26 @@ describe('ObjectsParser', () => {
     }
   });
 
+  it('reads a body on its own thread only, never handing it to a second one outside its memory cap', async () => {
+    // A policy 1000 levels deep, with a stack too small for it: handed to a second thread (which the
+    // parser's heap limit does not hold), it would be read; on the parsing thread alone it is refused.
+    const small = new ObjectsParser({ stackMb: 1 });
+    const deep = `kind: NetworkPolicy\nmetadata: {name: d}\nspec: ${'['.repeat(998)}${']'.repeat(998)}\n`;
+    try {
+      // Where it overflows depends on how far the reader's code is optimised.
+      expect(await outcome(() => small.parse(deep, 'body'))).toEqual({
+        error: expect.stringMatching(
+          /^body: YAML document 1: lists and objects nested too deeply for the YAML reader at line 3, column \d+$/,
+        ),
+        input: true,
+      });
+    } finally {
+      await small.close();
+    }
+    // With the stack it has (DEEP_STACK_MB), as deep as that is read.
+    expect(await parser.parse(deep, 'body')).toMatchObject([{ kind: 'NetworkPolicy' }]);
+  });
+
   it('holds the process open while a request waits, and not once all are answered', () => {
     // A script whose only work is the parse: it must wait for the answer (its top-level await would
     // be left unsettled, exit code 13), then exit by itself, as a server stopped after an audit must.
