@@ -5,11 +5,11 @@
  * cluster, a plain-HTTP server) is bad usage naming where it looked; without this, client-node falls back
  * to http://localhost:8080 and the first request fails with a message that names no kubeconfig at all.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { NO_SUCH_FILE } from '../flows/reader.ts';
+import { readProblem } from '../flows/reader.ts';
 import { UsageError } from './io.ts';
 
 /** Where a pod's ServiceAccount token is mounted: its presence means "in a cluster". */
@@ -29,21 +29,32 @@ export interface KubeConfigPlaces {
   serviceAccountToken?: string;
 }
 
-/** Why `file` cannot be read as a kubeconfig, in a few words, or undefined when it is a file. */
+/**
+ * Why `file` cannot be read as a kubeconfig, in a few words (`readProblem`'s, as for every file the CLI
+ * reads), or undefined when it is a file.
+ */
 function fileProblem(file: string): string | undefined {
   try {
     return statSync(file).isFile() ? undefined : 'not a file';
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? NO_SUCH_FILE : (err as Error).message;
+    return readProblem(err);
   }
 }
 
+/** `kc.loadFromFile(file)`, the file read here so that what the system refuses is said in its words. */
 function loadFile(kc: KubeConfig, file: string, source: string): void {
   const problem = fileProblem(file);
   if (problem !== undefined) throw new UsageError(`${source}: ${problem}`);
+  let text: string;
   try {
-    kc.loadFromFile(file);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${source}: ${readProblem(err)}`);
+  }
+  try {
+    kc.loadFromString(text);
+    // Certificate and key files named relative to the kubeconfig, as loadFromFile takes them.
+    kc.makePathsAbsolute(dirname(file));
   } catch (err) {
     throw new UsageError(`${source}: cannot load: ${(err as Error).message}`);
   }

@@ -34,7 +34,7 @@ import type { Checkpoint, HubbleTLS, TelemetryOptions } from '../../telemetry/in
 import { loadKubeConfig } from '../kubeconfig.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
-import { NO_SUCH_FILE } from '../../flows/reader.ts';
+import { readProblem } from '../../flows/reader.ts';
 
 const HELP = `usage: microseg controller [options]
 
@@ -356,7 +356,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       token = readFileSync(file, 'utf8').trim();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new UsageError(`--push-token-file ${file}: ${(err as Error).message}`);
+        throw new UsageError(`--push-token-file ${file}: ${readProblem(err)}`);
       // Read once: the push endpoint and the page's authentication are set up at start, so a Secret
       // created later takes a restart (docs/controller.md, Install).
       log.warn(
@@ -446,17 +446,18 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
-/** Why `file` cannot be read as a file (undefined when it can); `missingOk`: a file to come is fine. */
+/**
+ * Why `file` cannot be read as a file (undefined when it can), in `readProblem`'s words as for every
+ * file the CLI reads; `missingOk`: a file to come is fine (not one whose path runs through a file).
+ */
 function unreadableFile(file: string, missingOk = false): string | undefined {
   try {
     if (!statSync(file).isFile()) return 'not a file';
     accessSync(file, constants.R_OK);
     return undefined;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return missingOk ? undefined : NO_SUCH_FILE;
-    if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-    return (err as Error).message;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && missingOk) return undefined;
+    return readProblem(err);
   }
 }
 
