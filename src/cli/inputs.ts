@@ -122,7 +122,9 @@ async function isReport(path: string): Promise<boolean> {
   try {
     const buf = Buffer.alloc(REPORT_HEAD_BYTES);
     const { bytesRead } = await fh.read(buf, 0, REPORT_HEAD_BYTES, 0);
-    return /^\s*\{\s*"reportVersion"\s*:/.test(decodeHead(buf.subarray(0, bytesRead)));
+    // Compressed, decompressed to as many bytes as are read of a file that is not.
+    const head = await decodeHead(buf.subarray(0, bytesRead), REPORT_HEAD_BYTES);
+    return /^\s*\{\s*"reportVersion"\s*:/.test(head);
   } finally {
     await fh.close();
   }

@@ -13,7 +13,7 @@ import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { constants } from 'node:buffer';
-import { constants as zlibConstants, createGunzip, gunzipSync } from 'node:zlib';
+import { constants as zlibConstants, createGunzip } from 'node:zlib';
 import { Composer, Parser } from 'yaml';
 import type { Document } from 'yaml';
 import { flattenLists, InputError, listItem, parseObjectsText } from '../model/snapshot.ts';
@@ -427,20 +427,37 @@ export function decodeBytes(bytes: Buffer, encoding?: string): string {
 
 /**
  * The text the first bytes of a file start with, decoded as `readWholeText` decodes the whole: gzip
- * decompressed as far as these bytes go, then `decodeBytes`. For telling what a file is by how it
- * starts (the report.json `recommend` writes) without reading it all; gzip that cannot be
- * decompressed gives no text (the reader of the whole file names the error).
+ * decompressed as far as these bytes go, then `decodeBytes`; at most `maxBytes` of either, decompressing
+ * no further than that (a few hundred bytes of gzip may hold a thousand times as many). For telling what
+ * a file is by how it starts (the report.json `recommend` writes) without reading it all; gzip that
+ * cannot be decompressed gives no text (the reader of the whole file names the error).
  */
-export function decodeHead(bytes: Buffer): string {
+export async function decodeHead(bytes: Buffer, maxBytes: number): Promise<string> {
   let head = bytes;
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    try {
-      head = gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-    } catch {
-      return '';
-    }
+    const out: Buffer[] = [];
+    let n = 0;
+    // Output in pieces of at most maxBytes, stopped at the first that reaches it.
+    const gz = createGunzip({
+      finishFlush: zlibConstants.Z_SYNC_FLUSH,
+      chunkSize: Math.max(zlibConstants.Z_MIN_CHUNK, maxBytes),
+    });
+    const inflated = await new Promise<boolean>((resolve) => {
+      gz.on('data', (chunk: Buffer) => {
+        out.push(chunk);
+        n += chunk.length;
+        if (n < maxBytes) return;
+        gz.destroy();
+        resolve(true);
+      });
+      gz.on('end', () => resolve(true));
+      gz.on('error', () => resolve(false));
+      gz.end(head);
+    });
+    if (!inflated) return '';
+    head = Buffer.concat(out);
   }
-  return decodeBytes(head);
+  return decodeBytes(head.subarray(0, maxBytes));
 }
 
 /**

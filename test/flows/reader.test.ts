@@ -7,7 +7,13 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { setWasmArenaLimit, wasmScannerMemory } from '../../src/flows/hubble-wasm.ts';
-import { formatIngestStats, formatSample, jsonObjectValues, readFlows } from '../../src/flows/reader.ts';
+import {
+  decodeHead,
+  formatIngestStats,
+  formatSample,
+  jsonObjectValues,
+  readFlows,
+} from '../../src/flows/reader.ts';
 import type { Flow } from '../../src/flows/types.ts';
 import { LIST_KIND_WAIT } from '../../src/model/snapshot.ts';
 import { FlowInputError } from '../../src/flows/errors.ts';
@@ -901,5 +907,28 @@ describe('a bad object of a multi-line document', () => {
     await expect(readFlows(path, { strict: true }).toArray()).rejects.toThrow(
       `${path}: object 2: ${message}`,
     );
+  });
+});
+
+describe('decodeHead', () => {
+  const zeros = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20));
+
+  it('inflates the head of gzip only as far as the text asked for, not all its bytes hold', async () => {
+    // 512 bytes of gzip of spaces hold some 500 KB of them.
+    const head = zeros.subarray(0, 512);
+    const text = await decodeHead(head, 512);
+    expect(text).toBe(' '.repeat(512));
+  });
+
+  it('reads what starts a file, compressed or not, UTF-16 too, to that length', async () => {
+    const report = `{"reportVersion": 1, "warnings": [], "padding": "${'x'.repeat(5000)}"}`;
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(report, 'utf16le')]);
+    for (const bytes of [Buffer.from(report), gzipSync(report), utf16, gzipSync(utf16)]) {
+      const text = await decodeHead(bytes.subarray(0, 512), 512);
+      expect(text.startsWith('{"reportVersion": 1,')).toBe(true);
+      expect(report.startsWith(text)).toBe(true);
+    }
+    // gzip that cannot be inflated gives no text.
+    expect(await decodeHead(Buffer.from([0x1f, 0x8b, 1, 2, 3, 4]), 512)).toBe('');
   });
 });
