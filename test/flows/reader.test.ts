@@ -198,7 +198,7 @@ describe('bad lines', () => {
     expect(r.stats.badLines).toBe(6);
     expect(r.stats.samples.map((s) => `${s.line}: ${s.message}`)).toEqual([
       '2: invalid JSON: Unterminated string in JSON at position 70 (line 1 column 71)',
-      '3: flow.verdict: unknown value "MAYBE"',
+      '3: flow.verdict: unknown value "MAYBE" (expected FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED or VERDICT_UNKNOWN, or a number from 0 to 7)',
       '4: flow.l4.TCP.source_port: expected an integer from 0 to 65535, got string "x"',
       '8: flow.IP.destination is missing',
       '11: flow.time: not an RFC 3339 timestamp: "2026-13-01T00:00:00Z"',
