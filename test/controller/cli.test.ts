@@ -236,8 +236,25 @@ describe('microseg controller (command line)', () => {
       // open without a token, without the warning a missing file gets.
       [['--push-token-file', dir], `--push-token-file ${dir}: not a file`],
       [['--push-token-file', ''], '--push-token-file must not be empty'],
+      // The page's API token: a file that must exist (no fallback to the push token, nor to none).
+      [['--api-token-file', ''], '--api-token-file must not be empty'],
+      [['--api-token-file', dir], `--api-token-file ${dir}: not a file`],
+      [
+        ['--api-token-file', join(dir, 'no-api-token')],
+        `--api-token-file ${join(dir, 'no-api-token')}: no such file`,
+      ],
+      [
+        ['--api-token-file', join(dir, 'empty-token')],
+        `--api-token-file ${join(dir, 'empty-token')} is empty`,
+      ],
+      [
+        ['--api-token-file', join(dir, 'api-token'), '--no-ui'],
+        "--api-token-file applies to the web page's API, which --no-ui turns off",
+      ],
       [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
     ];
+    writeFileSync(join(dir, 'empty-token'), '\n');
+    writeFileSync(join(dir, 'api-token'), 'admin\n');
     for (const [args, message] of cases) {
       const r = await controller(['--kubeconfig', kubeconfig, ...args]);
       expect(r, args.join(' ')).toEqual({ code: 2, out: '', err: `microseg controller: ${message}\n` });
@@ -391,6 +408,32 @@ describe('microseg controller (command line)', () => {
       component: 'microseg-controller',
     });
     expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
+  });
+
+  it('takes --api-token-file, and then does not call the page open when the push token is missing', async () => {
+    const missing = join(dir, 'missing.yaml');
+    const api = join(dir, 'api-token-ok');
+    writeFileSync(api, 'admin\n');
+    const token = join(dir, 'push-token-to-come');
+    const r = await controller([
+      '--api-token-file',
+      api,
+      '--push-token-file',
+      token,
+      '--kubeconfig',
+      missing,
+    ]);
+    const lines = r.err.split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'warn',
+      msg:
+        'push endpoint disabled: the token file does not exist; it is read at start only: once it exists ' +
+        '(the Secret created), restart the controller',
+    });
+    expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
+    const io = captureIO();
+    expect(await runCli(['controller', '--help'], io)).toBe(0);
+    expect(io.stdout).toContain("--api-token-file FILE      the web page's API takes this bearer token");
   });
 
   it('--segmentation-selector with leader election and the default Lease warns what a controller side by side needs', async () => {

@@ -12,6 +12,9 @@ import { isolationWebhooks } from '../../src/isolate/webhooks.ts';
 import { createApp } from '../../src/server/app.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { createPushEndpoint } from '../../src/telemetry/push.ts';
+import { pageAuth } from '../../src/cli/commands/controller.ts';
+import { fixtureAnalysis, withIsolation } from '../web/helpers.ts';
+import { analysisSource } from '../../src/server/source.ts';
 import { FlowQueue } from '../../src/telemetry/queue.ts';
 
 /** The page's app over a source no test here reads. */
@@ -250,5 +253,81 @@ describe('unknown paths and methods', () => {
       .set('content-type', 'application/x-ndjson')
       .send(FLOW);
     expect([ok.status, ok.body]).toEqual([202, { accepted: 1, skipped: 0 }]);
+  });
+});
+
+describe('the push token and the API token (--api-token-file)', () => {
+  /** The controller's server with the push endpoint (token `push`) and the page, as `run` wires them. */
+  async function wired(tokens: { push?: string; api?: string }) {
+    const { analysis } = await fixtureAnalysis();
+    const source = withIsolation(analysisSource(analysis, { mode: 'offline', title: 't' }));
+    const queue = new FlowQueue({ capacity: 100 });
+    const auth = pageAuth(tokens);
+    const app = controllerApp({
+      healthy: () => true,
+      ready: () => ({ ok: true }),
+      metrics: () => '',
+      routers: tokens.push
+        ? [{ router: createPushEndpoint({ queue, token: tokens.push }).router, serves: ['POST /v1/flows'] }]
+        : [],
+      ui: createApp(source, auth ? { auth } : {}),
+    });
+    return { app, queue, source };
+  }
+  const isolate = (app: express.Express, token: string) =>
+    request(app)
+      .post('/api/v1/isolations')
+      .set('authorization', `Bearer ${token}`)
+      .send({ workload: 'shop/Deployment/cart', reason: 'r' });
+  const release = (app: express.Express, token: string) =>
+    request(app).delete('/api/v1/isolations/iso-cart').set('authorization', `Bearer ${token}`);
+  const pushFlow = (app: express.Express, token: string) =>
+    request(app)
+      .post('/v1/flows')
+      .set('authorization', `Bearer ${token}`)
+      .set('content-type', 'application/x-ndjson')
+      .send(FLOW);
+  const REFUSED = [401, { error: 'authentication required: send "Authorization: Bearer <token>"' }];
+
+  it('with both, the API takes only the API token, and POST /v1/flows only the push token', async () => {
+    const { app, queue, source } = await wired({ push: 'push', api: 'admin' });
+    // The push token (a flow collector's) no longer isolates, releases, audits nor reads.
+    for (const res of [
+      await isolate(app, 'push'),
+      await release(app, 'push'),
+      await request(app).post('/api/v1/audit').set('authorization', 'Bearer push').send('[]'),
+      await request(app).get('/api/v1/graph').set('authorization', 'Bearer push'),
+    ])
+      expect([res.status, res.body]).toEqual(REFUSED);
+    expect(source.calls).toEqual([]);
+    // The API token does.
+    const made = await isolate(app, 'admin');
+    expect(made.status).toBe(201);
+    expect((await release(app, 'admin')).status).toBe(204);
+    expect(source.calls).toEqual(['isolate shop/Deployment/cart by token', 'release iso-cart by token']);
+    // And it pushes no flows: the push endpoint keeps its own token.
+    const wrong = await pushFlow(app, 'admin');
+    expect([wrong.status, wrong.body]).toEqual([401, { error: 'invalid bearer token' }]);
+    const ok = await pushFlow(app, 'push');
+    expect([ok.status, ok.body]).toEqual([202, { accepted: 1, skipped: 0 }]);
+    expect(queue.size).toBe(1);
+  });
+
+  it('without --api-token-file the push token works both, as before', async () => {
+    const { app, source } = await wired({ push: 'push' });
+    expect((await isolate(app, 'push')).status).toBe(201);
+    expect(source.calls).toEqual(['isolate shop/Deployment/cart by token']);
+    expect((await pushFlow(app, 'push')).status).toBe(202);
+    const other = await isolate(app, 'admin');
+    expect([other.status, other.body]).toEqual(REFUSED);
+  });
+
+  it('with the API token alone, the API needs it (no push endpoint)', async () => {
+    const { app, source } = await wired({ api: 'admin' });
+    const anon = await request(app).get('/api/v1/graph');
+    expect([anon.status, anon.body]).toEqual(REFUSED);
+    expect((await isolate(app, 'admin')).status).toBe(201);
+    expect(source.calls).toEqual(['isolate shop/Deployment/cart by token']);
+    expect(pageAuth({})).toBeUndefined();
   });
 });

@@ -16,6 +16,7 @@ import { parseListen } from '../../controller/server.ts';
 import { isDnsLabel } from '../../isolate/api.ts';
 import { kubeFromControllerClient } from '../../isolate/kube.ts';
 import type { IsolationWiringOptions } from '../../isolate/wire.ts';
+import type { AuthOptions } from '../../server/app.ts';
 import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
 import { WEBHOOK_ENDPOINTS } from '../../isolate/webhooks.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
@@ -55,7 +56,10 @@ options:
   --hubble-tls-server-name N name to verify the relay's certificate against
   --hubble-keepalive DUR     interval of the keepalive pings that find a dead relay connection (default
                              5m, the least Hubble Relay's gRPC server accepts; 10s to 24h)
-  --push-token-file FILE     enable POST /v1/flows with this bearer token (the web page's API needs it too)
+  --push-token-file FILE     enable POST /v1/flows with this bearer token (the web page's API needs it too,
+                             unless --api-token-file is given)
+  --api-token-file FILE      the web page's API takes this bearer token, and no other (not the push
+                             token), for every call: reads, audits, isolate and release
   --no-ui                    do not serve the web page of the graph and its JSON API
   --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
                              /webhooks/alertmanager) with the bearer token(s) in FILE, one per line
@@ -215,6 +219,7 @@ export const OPTIONS = {
   'hubble-tls-server-name': { type: 'string' },
   'hubble-keepalive': { type: 'string' },
   'push-token-file': { type: 'string' },
+  'api-token-file': { type: 'string' },
   'no-ui': { type: 'boolean' },
   'webhook-token-file': { type: 'string' },
   'no-isolation': { type: 'boolean' },
@@ -344,6 +349,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   const isolationFlags = isolationSettings(values);
   if (isolationFlags.ignored !== undefined) log.warn(isolationFlags.ignored);
+  const api = apiToken(values['api-token-file'], values['no-ui'] === true);
   let push: TelemetryOptions['push'];
   if (values['push-token-file'] === '') throw new UsageError('--push-token-file must not be empty');
   if (values['push-token-file']) {
@@ -360,7 +366,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       // Read once: the push endpoint and the page's authentication are set up at start, so a Secret
       // created later takes a restart (docs/controller.md, Install).
       log.warn(
-        `push endpoint disabled${values['no-ui'] ? '' : ", and the web page's API read-only, open without a token"}: ` +
+        `push endpoint disabled${values['no-ui'] || api !== undefined ? '' : ", and the web page's API read-only, open without a token"}: ` +
           'the token file does not exist; it is read at start only: once it exists (the Secret created), ' +
           'restart the controller',
         { file },
@@ -370,6 +376,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     // Records are read by the push endpoint's own generic-schema parser (parseGenericRecord).
     if (token !== undefined) push = { token };
   }
+  const auth = pageAuth({ ...(push ? { push: push.token } : {}), ...(api !== undefined ? { api } : {}) });
   // Push on every replica (a non-leader answers 503); Hubble only on the leader, resuming from the
   // checkpoint the previous leader left on the Lease.
   const telemetry = push ? new Telemetry({ queueCapacity, push }) : undefined;
@@ -413,8 +420,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     // Which semantics the audits and the leak check evaluate policies with: plugins differ.
     semantics: engine.text,
     ...(values['segmentation-selector'] ? { segmentationSelector: values['segmentation-selector'] } : {}),
-    // The web page next to the API: its JSON API needs the push token when one is configured.
-    ...(values['no-ui'] ? {} : { ui: push ? { auth: { token: push.token } } : {} }),
+    // The web page next to the API: its JSON API needs the API token, else the push token, when one is
+    // configured.
+    ...(values['no-ui'] ? {} : { ui: auth ? { auth } : {} }),
     ...(isolation
       ? {
           leaderTasks: [isolation.leaderTask],
@@ -444,6 +452,36 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   await stopped;
   return 0;
+}
+
+/**
+ * The authentication of the web page's API: with an API token (`--api-token-file`), that token and no
+ * other, so that a flow collector given the push token cannot isolate or release; else the push token,
+ * as before; with neither, none (the page is read-only).
+ */
+export function pageAuth(tokens: { push?: string; api?: string }): AuthOptions | undefined {
+  const token = tokens.api ?? tokens.push;
+  return token === undefined ? undefined : { token };
+}
+
+/**
+ * The web page's API token from `--api-token-file`, read once, at start. Unlike the push token's, its
+ * file must exist: a missing admin token must not fall back to another token, nor to none.
+ */
+function apiToken(file: string | undefined, noUi: boolean): string | undefined {
+  if (file === undefined) return undefined;
+  if (file === '') throw new UsageError('--api-token-file must not be empty');
+  if (noUi) throw new UsageError("--api-token-file applies to the web page's API, which --no-ui turns off");
+  const problem = unreadableFile(file);
+  if (problem !== undefined) throw new UsageError(`--api-token-file ${file}: ${problem}`);
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`--api-token-file ${file}: ${readProblem(err)}`);
+  }
+  if (token === '') throw new UsageError(`--api-token-file ${file} is empty`);
+  return token;
 }
 
 /**
