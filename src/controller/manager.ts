@@ -115,7 +115,7 @@ export interface ManagerOptions {
    * Serve the web page and its JSON API next to the controller's endpoints. With a token, the API needs
    * it (the same bearer token as the flow push endpoint); without, the page is read-only.
    */
-  ui?: { auth?: AuthOptions };
+  ui?: { auth?: AuthOptions; allowedHosts?: readonly string[] };
   /**
    * Isolation is on: with the page, every replica watches Isolations to show them, and with `actions`
    * an authenticated user of the page can isolate and release.
@@ -308,6 +308,7 @@ export class Manager {
                 }),
                 {
                   ...(this.#o.ui.auth ? { auth: this.#o.ui.auth } : {}),
+                  ...(this.#o.ui.allowedHosts ? { allowedHosts: this.#o.ui.allowedHosts } : {}),
                   onInternalError: (err, req) =>
                     this.#o.log.error('web request failed', {
                       method: req.method,

@@ -14,6 +14,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { readWholeText } from '../flows/reader.ts';
 import { isDnsLabel } from '../isolate/api.ts';
 import { blankText, InputError, snapshotFromObjects } from '../model/snapshot.ts';
+import { hostCheck } from './hosts.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
@@ -52,6 +53,12 @@ export interface AuthOptions {
 export interface AppOptions {
   /** Without `auth`, the API is read-only: actions (isolate, release) are refused. */
   auth?: AuthOptions;
+  /**
+   * Without `auth` (or with `auth.anonymousRead`), the host names besides loopback and the address a
+   * request came in on that the app answers (`Host`), normalised by `allowedHost`; `*` is every host.
+   * Others get 403: a guard against DNS rebinding (see `hostCheck`). Unused when a token is needed.
+   */
+  allowedHosts?: readonly string[];
   /** Graph nodes above which `view=auto` aggregates by segment (default 1500). */
   aggregateThreshold?: number;
   /** Directory of the page's files (default: the project's `web/`). */
@@ -297,6 +304,9 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   const vendor = vendorFiles();
   const auth = opts.auth;
   if (auth && !auth.token && !auth.verify) throw new Error('auth needs a token or a verify function');
+  // What anyone may read without a token, a page elsewhere may read too through a name of its own
+  // pointed at this server (DNS rebinding), unless the Host it sends is checked.
+  if (!auth || auth.anonymousRead === true) app.use(hostCheck(opts.allowedHosts ?? []));
   const verifyTimeoutMs = auth?.verifyTimeoutMs ?? AUTH_VERIFY_TIMEOUT_MS;
   if (!(Number.isFinite(verifyTimeoutMs) && verifyTimeoutMs > 0))
     throw new Error(

@@ -21,6 +21,7 @@ import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
 import { WEBHOOK_ENDPOINTS } from '../../isolate/webhooks.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
 import { ListenError } from '../../server/listen.ts';
+import { allowedHostsOption } from '../allow-host.ts';
 import { ENGINE_OPTION_SPECS, engineOptionsText, parseEngineOptions } from '../../verify/cli-options.ts';
 import type { EngineOptions } from '../../verify/types.ts';
 import {
@@ -60,6 +61,9 @@ options:
                              unless --api-token-file is given)
   --api-token-file FILE      the web page's API takes this bearer token, and no other (not the push
                              token), for every call: reads, audits, isolate and release
+  --allow-host NAME          without a token the page answers only requests for localhost, 127.0.0.1,
+                             [::1] and the address it is reached at, else 403 (a guard against DNS
+                             rebinding): also this host name (repeatable; * for any)
   --no-ui                    do not serve the web page of the graph and its JSON API
   --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
                              /webhooks/alertmanager) with the bearer token(s) in FILE, one per line
@@ -220,6 +224,7 @@ export const OPTIONS = {
   'hubble-keepalive': { type: 'string' },
   'push-token-file': { type: 'string' },
   'api-token-file': { type: 'string' },
+  'allow-host': { type: 'string', multiple: true },
   'no-ui': { type: 'boolean' },
   'webhook-token-file': { type: 'string' },
   'no-isolation': { type: 'boolean' },
@@ -376,6 +381,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     // Records are read by the push endpoint's own generic-schema parser (parseGenericRecord).
     if (token !== undefined) push = { token };
   }
+  const allowedHosts = allowedHostsOption(values['allow-host'], listen.host);
   const auth = pageAuth({ ...(push ? { push: push.token } : {}), ...(api !== undefined ? { api } : {}) });
   // Push on every replica (a non-leader answers 503); Hubble only on the leader, resuming from the
   // checkpoint the previous leader left on the Lease.
@@ -422,7 +428,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['segmentation-selector'] ? { segmentationSelector: values['segmentation-selector'] } : {}),
     // The web page next to the API: its JSON API needs the API token, else the push token, when one is
     // configured.
-    ...(values['no-ui'] ? {} : { ui: auth ? { auth } : {} }),
+    ...(values['no-ui'] ? {} : { ui: { ...(auth ? { auth } : {}), allowedHosts } }),
     ...(isolation
       ? {
           leaderTasks: [isolation.leaderTask],

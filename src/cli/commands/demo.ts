@@ -33,10 +33,11 @@ import { blastRadius, podClasses } from '../../verify/reach.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
+import { allowedHostsOption } from '../allow-host.ts';
 import { nonEmptyOut, outputWriteError, prepareOutputDir } from '../output.ts';
 import { recommend, summary, writeFiles } from './recommend.ts';
 
-export const HELP = `usage: microseg demo [--out DIR] [--port N] [--host H] [--no-serve]
+export const HELP = `usage: microseg demo [--out DIR] [--port N] [--host H] [--allow-host NAME ...] [--no-serve]
 
 Generates the bundled demo (a shop across five namespaces with DNS, a CronJob, databases, an ingress
 controller, external APIs and one hour of Hubble flows with real-world quirks), runs the pipeline on it and
@@ -50,6 +51,10 @@ options:
   --out DIR     output directory (default: out)
   --port N      web page port, 0 to 65535 (default: $PORT, else 8080; 0: any free port)
   --host H      address to listen on (default: 127.0.0.1)
+  --allow-host NAME
+                also answer requests for this host name (repeatable; * for any): the page has no
+                token, so it answers only requests for localhost, 127.0.0.1, [::1] and --host,
+                else 403 (a guard against DNS rebinding)
   --no-serve    write the files, print the summary and exit
 
 exit codes: 0 written (and served until interrupted); 1 the demo's proposal is not
@@ -137,6 +142,7 @@ export const OPTIONS = {
   out: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
+  'allow-host': { type: 'string', multiple: true },
   'no-serve': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -155,13 +161,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   nonEmptyOut(values.out, 'directory', 'out');
   const out = values.out ?? 'out';
   const host = values.host ?? '127.0.0.1';
+  const allowedHosts = allowedHostsOption(values['allow-host'], host);
   // Before anything is generated: the output directory is made and proven writable, and the port is
   // taken (a second `npm start` finds it held), so that neither mistake ends the run after its work.
   const outDir = await prepareOutputDir(out);
   let server: Server | undefined;
   try {
     if (!values['no-serve']) server = await listenForPage(port, host, values.port !== undefined);
-    return await demo(out, io, server);
+    return await demo(out, io, server, allowedHosts);
   } finally {
     if (server) await closeServer(server);
     await outDir.removeIfEmpty();
@@ -227,7 +234,12 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-async function demo(out: string, io: CliIO, server: PageServer | undefined): Promise<number> {
+async function demo(
+  out: string,
+  io: CliIO,
+  server: PageServer | undefined,
+  allowedHosts: readonly string[],
+): Promise<number> {
   const inputs = join(out, 'demo');
   const demo = generateDemo();
   try {
@@ -283,6 +295,7 @@ async function demo(out: string, io: CliIO, server: PageServer | undefined): Pro
       },
     ),
     {
+      allowedHosts,
       onInternalError: (err, req) =>
         io.err(
           `microseg demo: ${req.method} ${req.path} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

@@ -1,0 +1,74 @@
+/**
+ * DNS rebinding: a web page a user opens in a browser can point a name of its own at 127.0.0.1 (or at
+ * the address of a port-forward), and then read, as its own origin, whatever a server there answers
+ * without credentials: the demo's page, a controller's page with no token. The browser still sends the
+ * page's name in `Host`, so a server without a token answers only requests whose `Host` is a loopback
+ * name or address, the address the connection came in on (an IP literal, which no rebinding can use),
+ * or a name the user allowed (`--allow-host`).
+ */
+import type { NextFunction, Request, Response } from 'express';
+
+/** The flag of the demo and the controller that allows more host names. */
+export const ALLOW_HOST_FLAG = '--allow-host';
+
+/** Host names (as `URL` spells them, IPv6 without brackets) every server without a token answers. */
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
+
+/** The host name of a `Host` header (lower case, an IPv6 address without brackets); undefined: none. */
+function hostNameOf(header: string): string | undefined {
+  try {
+    const url = new URL(`http://${header}/`);
+    if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '')
+      return undefined;
+    return url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+/** An address as the socket gives it, an IPv4 address mapped into IPv6 (`::ffff:10.0.0.1`) as IPv4. */
+function plainAddress(address: string | undefined): string | undefined {
+  return address?.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1').toLowerCase();
+}
+
+/**
+ * A `--allow-host` value as the check compares it (lower case, an IPv6 address without brackets), or a
+ * problem naming the flag: a host name or an IP address, no port, no path; `*` allows every host.
+ */
+export function allowedHost(text: string): { host: string } | { problem: string } {
+  if (text === '*') return { host: '*' };
+  const host = hostNameOf(text);
+  const bare = host !== undefined && !/:\d*$/.test(text.replace(/^\[[^\]]*\]/, ''));
+  if (!host || !bare || text.includes('/'))
+    return {
+      problem: `${ALLOW_HOST_FLAG} ${JSON.stringify(text)} is not a host name or an IP address (without a port)`,
+    };
+  return { host };
+}
+
+/**
+ * Middleware refusing, with 403 and a JSON error naming the flag, a request whose `Host` is not a
+ * loopback name or address (localhost, 127.0.0.1, [::1]), nor the address the request came in on, nor
+ * one of `allowed` (normalised by `allowedHost`; `*`: every host). A request without `Host` (HTTP/1.0)
+ * is no browser's, and is answered.
+ */
+export function hostCheck(allowed: readonly string[]) {
+  const names = new Set(allowed);
+  const any = names.has('*');
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const header = req.headers.host;
+    if (any || header === undefined) return next();
+    const name = hostNameOf(header);
+    if (name !== undefined) {
+      const local = plainAddress(req.socket.localAddress);
+      if (LOOPBACK.has(name) || name === local || names.has(name)) return next();
+    }
+    const suggested = name ?? header;
+    res.status(403).json({
+      error:
+        `Host ${JSON.stringify(header)} is not allowed: this server has no token, so it answers only ` +
+        'requests for localhost, 127.0.0.1, [::1] or the address it listens on (a guard against DNS rebinding); ' +
+        `to reach it by this name, start it with ${ALLOW_HOST_FLAG} ${suggested.includes(':') ? `[${suggested}]` : suggested}`,
+    });
+  };
+}
