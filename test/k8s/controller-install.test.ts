@@ -25,7 +25,7 @@ function seg(name: string, spec: Record<string, unknown>): string {
 }
 
 describe('install with kubectl apply -k manifests/', () => {
-  it('installs CRDs, namespace, RBAC, Deployment, Service and PodDisruptionBudget', async () => {
+  it('installs CRDs, namespace, RBAC, Deployment, Service, PodDisruptionBudget and NetworkPolicies', async () => {
     const r = await cluster.kubectl(['apply', '-k', `${root}manifests`]);
     expect(r.code, r.stderr).toBe(0);
     // Only warnings (objects another test installed with server-side apply first), never errors.
@@ -41,8 +41,47 @@ describe('install with kubectl apply -k manifests/', () => {
       'deployment.apps/microseg-controller',
       'service/microseg-controller',
       'poddisruptionbudget.policy/microseg-controller',
+      'networkpolicy.networking.k8s.io/microseg-default-deny',
+      'networkpolicy.networking.k8s.io/microseg-controller',
     ])
       expect(r.stdout).toContain(line);
+    // microseg segments itself: the API server took its NetworkPolicies as they are written (a named
+    // port, a rule with ports and no peer), and they select the Deployment's pods.
+    const np = await cluster.kubectl(['get', 'networkpolicy', '-n', 'microseg-system', '-o', 'json']);
+    expect(np.code, np.stderr).toBe(0);
+    const policies = (
+      JSON.parse(np.stdout) as {
+        items: { metadata: { name: string }; spec: Record<string, unknown> }[];
+      }
+    ).items;
+    const byName = new Map(policies.map((p) => [p.metadata.name, p.spec]));
+    expect(byName.get('microseg-default-deny')).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+    });
+    const controller = byName.get('microseg-controller') as {
+      podSelector: { matchLabels: Record<string, string> };
+      ingress: { ports: unknown[] }[];
+      egress: { to?: unknown[]; ports: unknown[] }[];
+    };
+    expect(controller.ingress[0]!.ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
+    expect(controller.egress.map((e) => [e.to === undefined, e.ports])).toEqual([
+      [
+        true,
+        [
+          { port: 443, protocol: 'TCP' },
+          { port: 6443, protocol: 'TCP' },
+        ],
+      ],
+      [
+        false,
+        [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      ],
+      [false, [{ port: 4245, protocol: 'TCP' }]],
+    ]);
     await cluster.kubectl([
       'wait',
       '--for=condition=Established',
@@ -64,6 +103,8 @@ describe('install with kubectl apply -k manifests/', () => {
     expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(d.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
     expect(c.args).toContain('--leader-elect');
+    expect(d.spec.template.metadata.labels).toMatchObject(controller.podSelector.matchLabels);
+    expect(c.ports).toContainEqual(expect.objectContaining({ name: 'http', containerPort: 8080 }));
   });
 
   it('kubectl explain documents every Segmentation field', async () => {
