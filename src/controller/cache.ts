@@ -85,9 +85,17 @@ export class ClusterCache {
   readonly #maxDeletedServices: number;
   /** EndpointSlices deleted within `#deletedSlicesMs`, in the order deleted, for their Service's deletion. */
   readonly #deletedSlices = new Map<string, { slice: EndpointSlice; at: number }>();
+  /**
+   * The live EndpointSlices and those of `#deletedSlices`, by the Service they are labelled with: a
+   * Service's deletion looks at its own only (a namespace of thousands going would look at every slice
+   * of the cluster thousands of times).
+   */
+  readonly #liveSlicesByService = new SlicesByService();
+  readonly #deletedSlicesByService = new SlicesByService();
   readonly #deletedSlicesMs: number;
   readonly #maxDeletedSlices: number;
   #workloads: { version: number; identity: ClusterWorkloads } | undefined;
+  #slicesExamined = 0;
   readonly #tombstoneMs: number;
   readonly #maxTombstones: number;
 
@@ -160,16 +168,21 @@ export class ClusterCache {
     });
     this.endpointSlices.on((type, es) => {
       const k = cacheKey(es);
-      this.#deletedSlices.delete(k);
-      if (type !== 'delete') return;
+      this.#forgetDeletedSlice(k);
+      if (type !== 'delete') {
+        this.#liveSlicesByService.set(k, es);
+        return;
+      }
+      this.#liveSlicesByService.delete(k);
       const now = Date.now();
       this.#forgetDeletedSlices(now);
       this.#deletedSlices.set(k, { slice: es, at: now });
+      this.#deletedSlicesByService.set(k, es);
       // Bounded in number too: a namespace deleted with thousands of Services deletes all their slices
       // within the minute.
       if (this.#deletedSlices.size > this.#maxDeletedSlices) {
         const first = this.#deletedSlices.keys().next();
-        if (!first.done) this.#deletedSlices.delete(first.value);
+        if (!first.done) this.#forgetDeletedSlice(first.value);
       }
     });
     this.services.on((type, svc) => {
@@ -177,9 +190,13 @@ export class ClusterCache {
       const now = Date.now();
       // Its slices, those deleted just before it too: the two watches deliver their deletions in
       // either order (the slices are its garbage), so a slice's may come first.
-      const slices = this.endpointSlices.list().filter((es) => sliceOf(es, svc));
       this.#forgetDeletedSlices(now);
-      for (const d of this.#deletedSlices.values()) if (sliceOf(d.slice, svc)) slices.push(d.slice);
+      const slices: EndpointSlice[] = [];
+      for (const index of [this.#liveSlicesByService, this.#deletedSlicesByService])
+        for (const es of index.of(svc)) {
+          this.#slicesExamined++;
+          if (sliceOf(es, svc)) slices.push(es);
+        }
       // The time of deletion is when its object is removed: a finalizer may hold it long past its
       // deletionTimestamp (a load balancer's cleanup), and kube-proxy forwards its addresses until then.
       this.#deletedServices.set(svc.metadata.uid ?? `${cacheKey(svc)}@${now}`, {
@@ -198,13 +215,24 @@ export class ClusterCache {
   #forgetDeletedSlices(now: number): void {
     for (const [k, d] of this.#deletedSlices) {
       if (now - d.at <= this.#deletedSlicesMs) break;
-      this.#deletedSlices.delete(k);
+      this.#forgetDeletedSlice(k);
     }
+  }
+
+  /** Forgets the deleted EndpointSlice `k` (`namespace/name`), if kept. */
+  #forgetDeletedSlice(k: string): void {
+    this.#deletedSlices.delete(k);
+    this.#deletedSlicesByService.delete(k);
   }
 
   /** How many deleted Services are kept (for tests). */
   get deletedServicesKept(): number {
     return this.#deletedServices.size;
+  }
+
+  /** How many EndpointSlices the Services' deletions have looked at to find their own (for tests). */
+  get slicesExamined(): number {
+    return this.#slicesExamined;
   }
 
   /** How many deleted EndpointSlices are kept for their Services (for tests). */
@@ -300,6 +328,43 @@ export class ClusterCache {
     snap.networkPolicies = this.networkPolicies.list();
     snap.others = [...this.nodes.list(), ...(this.clusterPolicies?.list() ?? [])];
     return snap;
+  }
+}
+
+/** The Service (`namespace/name`) an EndpointSlice is labelled with, if any. */
+const serviceKeyOf = (es: EndpointSlice): string | undefined => {
+  const name = es.metadata.labels?.['kubernetes.io/service-name'];
+  return name === undefined ? undefined : `${es.metadata.namespace ?? ''}/${name}`;
+};
+
+/** EndpointSlices by the Service they are labelled with (`serviceKeyOf`), each kept by its own key. */
+class SlicesByService {
+  readonly #byService = new Map<string, Map<string, EndpointSlice>>();
+  /** Slice key → the Service it is listed under (its label may change). */
+  readonly #serviceOf = new Map<string, string>();
+
+  set(key: string, es: EndpointSlice): void {
+    const svc = serviceKeyOf(es);
+    if (svc !== this.#serviceOf.get(key)) this.delete(key);
+    if (svc === undefined) return;
+    const slices = this.#byService.get(svc);
+    if (slices === undefined) this.#byService.set(svc, new Map([[key, es]]));
+    else slices.set(key, es);
+    this.#serviceOf.set(key, svc);
+  }
+
+  delete(key: string): void {
+    const svc = this.#serviceOf.get(key);
+    if (svc === undefined) return;
+    this.#serviceOf.delete(key);
+    const slices = this.#byService.get(svc);
+    slices?.delete(key);
+    if (slices?.size === 0) this.#byService.delete(svc);
+  }
+
+  /** The slices labelled with `svc`'s name in its namespace (of it, or of another of that name). */
+  of(svc: Service): Iterable<EndpointSlice> {
+    return this.#byService.get(`${svc.metadata.namespace ?? ''}/${svc.metadata.name}`)?.values() ?? [];
   }
 }
 

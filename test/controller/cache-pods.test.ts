@@ -281,4 +281,55 @@ describe('the cluster cache of deleted pods', () => {
     const snap = cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 });
     expect(snap.deletedServices?.[0]?.endpointSlices.map((s) => s.metadata.name)).toEqual(['c-1']);
   });
+
+  it('looks at a deleted Service’s own slices only, not every slice of the cluster, when a namespace of many Services goes', async () => {
+    const { watch, emit } = fakeWatches();
+    const client = { list: () => Promise.resolve({ items: [], resourceVersion: '1' }), watch };
+    cache = new ClusterCache(client as unknown as KubeClient, { tombstoneMs: 60_000 });
+    cache.start();
+    await cache.waitForSync();
+    const service = (namespace: string, name: string) => ({
+      metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: '1' },
+      spec: { clusterIP: '10.96.0.20', ports: [{ port: 80 }] },
+    });
+    const slice = (namespace: string, svc: string, i: number) => ({
+      metadata: {
+        name: `${svc}-${i}`,
+        namespace,
+        uid: `uid-${namespace}-${svc}-${i}`,
+        resourceVersion: '1',
+        labels: { 'kubernetes.io/service-name': svc },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: svc, uid: `uid-${namespace}-${svc}` }],
+      },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [`10.244.2.${i}`] }],
+    });
+    // N Services of M slices each in the namespace deleted, beside the other namespaces' Services.
+    const N = 40;
+    const M = 3;
+    const names = Array.from({ length: N }, (_, i) => `svc-${i}`);
+    for (const ns of ['doomed', 'kept'])
+      for (const name of names) {
+        emit(resourcePath('Service'), 'ADDED', service(ns, name));
+        for (let i = 0; i < M; i++) emit(resourcePath('EndpointSlice'), 'ADDED', slice(ns, name, i));
+      }
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(2 * N * M);
+    // The namespace goes: the slices of the first half are deleted before their Services (the two
+    // watches deliver in either order), those of the other half after.
+    for (const name of names.slice(0, N / 2))
+      for (let i = 0; i < M; i++) emit(resourcePath('EndpointSlice'), 'DELETED', slice('doomed', name, i));
+    for (const name of names) emit(resourcePath('Service'), 'DELETED', service('doomed', name));
+    for (const name of names.slice(N / 2))
+      for (let i = 0; i < M; i++) emit(resourcePath('EndpointSlice'), 'DELETED', slice('doomed', name, i));
+    await expect.poll(() => cache!.endpointSlices.list().length).toBe(N * M);
+    const snap = cache.snapshot({ withDeletedPods: true, deletedServicesFor: 60_000 });
+    expect(snap.deletedServices?.length).toBe(N);
+    for (const d of snap.deletedServices ?? [])
+      expect(d.endpointSlices.map((s) => s.metadata.name).sort()).toEqual(
+        Array.from({ length: M }, (_, i) => `${d.service.metadata.name}-${i}`),
+      );
+    // Each deletion looked at its own M slices: N * M in all, where looking at every slice (live or
+    // recently deleted) at each deletion is some N * (2 * N * M).
+    expect(cache.slicesExamined).toBe(N * M);
+  });
 });
