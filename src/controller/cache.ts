@@ -23,7 +23,7 @@ import { buildIdentity } from '../identity/index.ts';
 import { compactObject } from '../model/compact.ts';
 import { sortedJson } from '../model/order.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
-import { emptySnapshot } from '../model/snapshot.ts';
+import { compareDeletedServices, emptySnapshot } from '../model/snapshot.ts';
 import { Informer, cacheKey } from './informer.ts';
 import type { ClusterPolicies } from './cluster-policies.ts';
 import type { KubeClient } from './kube.ts';
@@ -299,7 +299,7 @@ export class ClusterCache {
    * The cache as a ClusterSnapshot, with the cluster-wide policies read last in `others`. With
    * `withDeletedPods`, recently deleted pods are included, and the Services deleted within
    * `deletedServicesFor` (default the tombstone period; those deleted before are forgotten) in
-   * `deletedServices`, each with the time its object was removed and its own EndpointSlices of then
+   * `deletedServices` (in the order of `compareDeletedServices`), each with the time its object was removed and its own EndpointSlices of then
    * (not among the snapshot's: those of a Service of the same name created since are not its). A Service a finalizer holds after its
    * deletion began is not deleted yet: it is among the Services, as it is in the cluster.
    */
@@ -317,11 +317,9 @@ export class ClusterCache {
       const now = Date.now();
       const keep = opts.deletedServicesFor ?? this.#tombstoneMs;
       for (const [k, d] of this.#deletedServices) if (now - d.at > keep) this.#deletedServices.delete(k);
-      snap.deletedServices = [...this.#deletedServices.values()].map((d) => ({
-        service: d.service,
-        deletedAt: d.at,
-        endpointSlices: d.slices,
-      }));
+      snap.deletedServices = [...this.#deletedServices.values()]
+        .map((d) => ({ service: d.service, deletedAt: d.at, endpointSlices: d.slices }))
+        .sort(compareDeletedServices);
     }
     snap.workloads = this.workloads.flatMap((i) => i.list());
     snap.cronJobs = this.cronJobs.list();

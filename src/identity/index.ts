@@ -19,7 +19,7 @@ import type {
 } from '../model/k8s.ts';
 import { isEmptySelector, matchesSelector } from '../model/selectors.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
-import { podIPs } from '../model/snapshot.ts';
+import { compareDeletedServices, podIPs } from '../model/snapshot.ts';
 import { nodeIPAddresses } from '../model/nodes.ts';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ipv6Network, isPrivateIP, normaliseIP } from './ip.ts';
@@ -782,7 +782,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const unbackedClusterIPs = new Map<string, { service: string; why: string; entry: ServiceEntry }>();
   /**
    * The ClusterIPs (normalised) of deleted Services (`ClusterSnapshot.deletedServices`, with the time of
-   * their deletion: the controller keeps them a while) → each such Service, by creation: a flow before its deletion
+   * their deletion: the controller keeps them a while) → each such Service, in the order they held it
+   * (that of their deletions, one Service holding an address at a time): a flow before its deletion
    * goes to the backends it had; after, the address is nobody's until a Service takes it again.
    */
   const deletedClusterIPs = new Map<string, ServiceEntry[]>();
@@ -887,7 +888,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // Services is not deleted yet (a finalizer holds it): kube-proxy still forwards to it.
   // Each has its own EndpointSlices, kept with it: those of a Service of the same name created since,
   // among the snapshot's, are not its.
-  for (const { service: svc, deletedAt, endpointSlices } of snap.deletedServices ?? []) {
+  // In the canonical order (deletion time, then namespace/name/uid): not that in which the deletions were
+  // seen, so that which held an address when, and which is named for it, never depends on that.
+  const deletedServices = [...(snap.deletedServices ?? [])].sort(compareDeletedServices);
+  for (const { service: svc, deletedAt, endpointSlices } of deletedServices) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(
       svc,
@@ -1068,21 +1072,24 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   const serviceByPeer = new Map<number, ServiceEntry>();
   const createdAt = (e: ServiceEntry) => Date.parse(e.service.metadata.creationTimestamp ?? '') || 0;
-  for (const list of deletedClusterIPs.values()) list.sort((a, b) => createdAt(a) - createdAt(b));
   /**
-   * Who held the ClusterIP `ip` at `time`, when a deleted Service did: the Service created last at or
-   * before it (the first, before every one), the live one included. A deleted one, only before its
-   * deletion: after, no Service (`null`). Undefined when the live one (if any) holds it, as when no
-   * Service was deleted.
+   * Who held the ClusterIP `ip` at `time`, when a deleted Service did: of its holders in turn (the
+   * deleted ones in the order of their deletions, the live one last), the last to hold it at or before
+   * `time` (the first, before every one). Each holds it from its creation, or from its predecessor's
+   * deletion when that is later (a creation time is to the second: two Services may hold an address one
+   * after the other within one). A deleted one, only before its deletion: after, no Service (`null`).
+   * Undefined when the live one (if any) holds it, as when no Service was deleted.
    */
   const deletedHolder = (ip: string, time: number): ServiceEntry | null | undefined => {
     const deleted = deletedClusterIPs.get(ip);
     if (deleted === undefined) return undefined;
     const live = serviceIPs.get(ip) ?? unbackedClusterIPs.get(ip)?.entry;
-    let chosen: ServiceEntry | undefined;
-    for (const e of live === undefined ? deleted : [...deleted, live])
-      if (createdAt(e) <= time && (chosen === undefined || createdAt(e) >= createdAt(chosen))) chosen = e;
-    chosen ??= deleted[0]!;
+    let chosen = deleted[0]!;
+    let previousEnd = -Infinity;
+    for (const e of live === undefined ? deleted : [...deleted, live]) {
+      if (Math.max(createdAt(e), previousEnd) <= time) chosen = e;
+      if (e.deletedAt !== undefined) previousEnd = Math.max(previousEnd, e.deletedAt);
+    }
     if (chosen === live) return undefined;
     return time < chosen.deletedAt! ? chosen : null;
   };

@@ -17,6 +17,7 @@ import type {
 } from './k8s.ts';
 import { unknownFieldMessage, unknownPolicyFields } from './unknown-fields.ts';
 import { parseAddr } from '../verify/ip.ts';
+import { byteOrder } from './order.ts';
 
 /**
  * A cluster snapshot: what `kubectl get ns,pods,svc,endpointslices,deploy,rs,sts,ds,jobs,cronjobs,
@@ -36,7 +37,7 @@ export interface ClusterSnapshot {
    * Services deleted since (only the controller's cache gives these; no object read from a file is one):
    * each held its ClusterIPs from its creation until `deletedAt`. A Service of `services` with
    * `metadata.deletionTimestamp` is not deleted yet: a finalizer holds it, and kube-proxy still forwards
-   * to it.
+   * to it. Read in the order of `compareDeletedServices`, whatever the order listed.
    */
   deletedServices?: DeletedService[];
 }
@@ -51,6 +52,22 @@ export interface DeletedService {
    * created since has its own, among the snapshot's.
    */
   endpointSlices: EndpointSlice[];
+}
+
+/**
+ * The canonical order of deleted Services: by the time of their deletion, then namespace, name and uid,
+ * so that nothing read from them depends on the order in which their deletions were seen.
+ */
+export function compareDeletedServices(a: DeletedService, b: DeletedService): number {
+  if (a.deletedAt !== b.deletedAt) return a.deletedAt - b.deletedAt;
+  const key = (d: DeletedService) => [
+    d.service.metadata.namespace ?? '',
+    d.service.metadata.name,
+    d.service.metadata.uid ?? '',
+  ];
+  const [ka, kb] = [key(a), key(b)];
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return byteOrder(ka[i]!, kb[i]!);
+  return 0;
 }
 
 export class InputError extends Error {

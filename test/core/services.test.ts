@@ -610,6 +610,48 @@ describe('flows to the ClusterIP of a Service with no backend', () => {
   });
 });
 
+describe('Services deleted since, in whichever order the snapshot lists them', () => {
+  // Two Services held 10.96.0.90 one after the other within one second, so their creation times (to
+  // the second) are the same: old (→ api) from T0 to T0 + 300 ms, then renewed (→ be1 and be2) until
+  // T0 + 1h; both are deleted since.
+  const held = (name: string, uid: string, selector: Record<string, string>, deletedAt: number) => {
+    const spec = { selector, ports: [{ port: 80, targetPort: 8080 }] };
+    const svc = cluster([service(name, '10.96.0.90', spec)]).services.find((x) => x.metadata.name === name)!;
+    svc.metadata.uid = uid;
+    svc.metadata.creationTimestamp = '2026-11-01T10:00:00Z';
+    return { service: svc, deletedAt, endpointSlices: [] };
+  };
+  const first = () => held('old', 'uid-old', { app: 'api' }, T0 + 300);
+  const second = () => held('renewed', 'uid-renewed', { role: 'backend' }, T0 + 3_600_000);
+  const withDeleted = (deleted: ReturnType<typeof held>[]) => {
+    const s = cluster();
+    s.deletedServices = deleted;
+    return s;
+  };
+  // web connects to the address while the first held it, then while the second did.
+  const flows = () => [
+    { ...flow(0, { ip: '10.96.0.90' }, 80), time: T0 + 100 },
+    flow(10, { ip: '10.96.0.90' }, 80),
+  ];
+  const fromWeb = [
+    { from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 8080 }] },
+  ];
+
+  it('give byte-identical proposals, each flow going to the Service that held the address at its time', async () => {
+    const inOrder = await runPipeline(withDeleted([first(), second()]), flows());
+    const reversed = await runPipeline(withDeleted([second(), first()]), flows());
+    expect(JSON.stringify(reversed.proposal)).toBe(JSON.stringify(inOrder.proposal));
+    expect(JSON.stringify(reversed.graph)).toBe(JSON.stringify(inOrder.graph));
+    expect(inOrder.graph.edges.map((e) => e.id).sort()).toEqual([
+      'app/Deployment/web->app/Deployment/api:8080/TCP',
+      'app/Deployment/web->app/Deployment/be1:8080/TCP',
+      'app/Deployment/web->app/Deployment/be2:8080/TCP',
+    ]);
+    for (const backend of ['api', 'be1', 'be2'])
+      expect(policy(inOrder.proposal.policies, `microseg-${backend}`).spec.ingress).toEqual(fromWeb);
+  });
+});
+
 describe('the backends of a Service whose selector also matches pods that have ended', () => {
   it('leave out the workloads whose selected pods all ended: Kubernetes sends them nothing', async () => {
     const snap = cluster([
