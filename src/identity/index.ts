@@ -362,7 +362,8 @@ export interface Identity {
    * The ClusterIPs (normalised) of Services with no backend in the snapshot → the Service,
    * `namespace/name`: a `private` peer of one of these addresses names it (`Peer.service`), as the graph
    * node of a peer rebuilt from its id (the controller's learned edges) does. A deleted Service that had
-   * no backend keeps its ClusterIPs here, as `namespace/name (deleted)`, unless a live one's are named.
+   * no backend keeps its ClusterIPs here, as `namespace/name (deleted)` (`(deleted <time of deletion>)`
+   * when another deleted Service has its name), unless a live one's are named.
    */
   unbackedClusterIPs: ReadonlyMap<string, string>;
   warnings: string[];
@@ -435,6 +436,11 @@ interface ServiceEntry {
   peers?: [number | undefined, number | undefined];
   /** When it was deleted (`ClusterSnapshot.deletedServices`): a deleted Service, kept for the flows before. */
   deletedAt?: number;
+  /**
+   * How a deleted Service is named after its `namespace/name`: `deleted`, or, when another deleted
+   * Service has its name, `deleted <time of its deletion>` (and its uid, when that is shared too).
+   */
+  deletedAs?: string;
   /** The workloads its selector selects pods of (sorted). */
   backing: string[];
   /** For a Service without a selector: its EndpointSlices. */
@@ -789,7 +795,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const deletedClusterIPs = new Map<string, ServiceEntry[]>();
   /**
    * The ClusterIPs of deleted Services that had no backend in the snapshot either, as
-   * `unbackedClusterIPs` (the Service named `namespace/name (deleted)`, the one deleted last): a
+   * `unbackedClusterIPs` (the Service named `namespace/name (deleted)`, or with the time of its
+   * deletion as `ServiceEntry.deletedAs` says, the one deleted last): a
    * connection to one from before the deletion failed at the Service, as it did while it lived, so the
    * deletion adds no rule for it. A Service with no backend holding the address now names it instead.
    */
@@ -891,6 +898,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   // In the canonical order (deletion time, then namespace/name/uid): not that in which the deletions were
   // seen, so that which held an address when, and which is named for it, never depends on that.
   const deletedServices = [...(snap.deletedServices ?? [])].sort(compareDeletedServices);
+  const deletedByName = new Map<string, ServiceEntry[]>();
   for (const { service: svc, deletedAt, endpointSlices } of deletedServices) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(
@@ -920,9 +928,24 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       else list.push(entry);
       const had = deletedUnbacked.get(n)?.entry.deletedAt;
       if (!backed && (had === undefined || had <= deletedAt))
-        deletedUnbacked.set(n, { service: `${ns}/${svc.metadata.name} (deleted)`, why, entry });
+        deletedUnbacked.set(n, { service: `${ns}/${svc.metadata.name}`, why, entry });
+    }
+    const key = `${ns}/${svc.metadata.name}`;
+    const named = deletedByName.get(key);
+    if (named === undefined) deletedByName.set(key, [entry]);
+    else named.push(entry);
+  }
+  // Deleted Services of one name (one deleted and created again, then deleted again) are peers apart,
+  // each with the backends it had: named by the time of their deletion.
+  for (const named of deletedByName.values()) {
+    if (named.length === 1) continue;
+    for (const e of named) {
+      const at = new Date(e.deletedAt!).toISOString();
+      const twin = named.some((o) => o !== e && o.deletedAt === e.deletedAt);
+      e.deletedAs = `deleted ${at}${twin ? `, uid ${e.service.metadata.uid ?? 'none'}` : ''}`;
     }
   }
+  for (const u of deletedUnbacked.values()) u.service += ` (${u.entry.deletedAs ?? 'deleted'})`;
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
     const backing = serviceWorkloads(
@@ -1175,7 +1198,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (n === undefined) {
       const { namespace, name } = svc.service.metadata;
       // A deleted Service's is not the one of the same name created since.
-      const id = `service:${namespace!}/${name}${svc.deletedAt !== undefined ? ' (deleted)' : ''}${family === 1 ? ' (IPv6)' : ''}`;
+      const id = `service:${namespace!}/${name}${svc.deletedAt !== undefined ? ` (${svc.deletedAs ?? 'deleted'})` : ''}${family === 1 ? ' (IPv6)' : ''}`;
       peers[family] = n = numberOf({ id, kind: 'service', ip });
       serviceByPeer.set(n, svc);
     }

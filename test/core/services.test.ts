@@ -650,6 +650,32 @@ describe('Services deleted since, in whichever order the snapshot lists them', (
     for (const backend of ['api', 'be1', 'be2'])
       expect(policy(inOrder.proposal.policies, `microseg-${backend}`).spec.ingress).toEqual(fromWeb);
   });
+
+  it('are told apart when they have the same name: each flow goes to the backends of the one holding the address then', async () => {
+    // old was deleted and created again (a new uid) with its address, selecting other pods.
+    const again = () => held('old', 'uid-old-again', { role: 'backend' }, T0 + 3_600_000);
+    const ids = (r: Awaited<ReturnType<typeof runPipeline>>) => r.graph.edges.map((e) => e.id).sort();
+    for (const deleted of [
+      [first(), again()],
+      [again(), first()],
+    ]) {
+      const r = await runPipeline(withDeleted(deleted), flows());
+      expect(ids(r)).toEqual([
+        'app/Deployment/web->app/Deployment/api:8080/TCP',
+        'app/Deployment/web->app/Deployment/be1:8080/TCP',
+        'app/Deployment/web->app/Deployment/be2:8080/TCP',
+      ]);
+      for (const backend of ['api', 'be1', 'be2'])
+        expect(policy(r.proposal.policies, `microseg-${backend}`).spec.ingress).toEqual(fromWeb);
+    }
+    // Each is a peer of its own, the one of the earlier deletion named by its time.
+    const identity = buildIdentity(withDeleted([first(), again()]));
+    const at = (t: number) => identity.resolve({ ip: '10.96.0.90' }, t, 80, false, 'TCP').id;
+    expect([at(T0 + 100), at(T0 + 600_000)]).toEqual([
+      'service:app/old (deleted 2026-11-01T10:00:00.300Z)',
+      'service:app/old (deleted 2026-11-01T11:00:00.000Z)',
+    ]);
+  });
 });
 
 describe('the backends of a Service whose selector also matches pods that have ended', () => {
