@@ -30,7 +30,7 @@ import { SourceUnavailable } from '../server/types.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
 import type { ClusterWorkloads } from './cache.ts';
 import { enforcedPolicy, frozenProposed, isOurs, objKey, planObjects } from './plan.ts';
-import { byteOrder, compareText } from '../model/order.ts';
+import { byteOrder, compareText, sortedJson } from '../model/order.ts';
 
 export interface ControllerViewInput {
   /** The current analysis of each Segmentation (sorted by the caller or not; merged in a stable order). */
@@ -118,17 +118,45 @@ export function enforceDiffOf(
 }
 
 /**
- * Merges analyses: nodes and edges by id (first wins), segments by id, policies by namespace/name. The
- * flows in and out of each node are counted again over the merged edges (each flow once per node), as
- * one analysis may hold only some of a node's edges. Each workload is in one segment: that of the
- * analysis whose proposal covers its namespace (another draws it as a peer, in a segment of its own
- * analysis), else of the first that lists it; its node says that segment.
+ * The analyses in the order they are merged in, whatever the order given: by the namespaces their
+ * proposals cover (sorted, compared name by name; a namespace is covered by one Segmentation at most),
+ * one covering none last; those covering the same, by their content.
  */
-export function mergeAnalyses(analyses: readonly Analysis[]): {
+function mergeOrder(analyses: readonly Analysis[]): Analysis[] {
+  const keyed = analyses.map((a) => ({
+    a,
+    namespaces: [...a.proposal.namespaces].sort(byteOrder),
+    text: undefined as string | undefined,
+  }));
+  const text = (k: (typeof keyed)[number]) =>
+    (k.text ??= sortedJson({ graph: k.a.graph, segments: k.a.segments, proposal: k.a.proposal }));
+  const byNamespaces = (x: readonly string[], y: readonly string[]): number => {
+    if (x.length === 0 || y.length === 0) return y.length - x.length;
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const c = byteOrder(x[i]!, y[i]!);
+      if (c !== 0) return c;
+    }
+    return x.length - y.length;
+  };
+  return keyed
+    .sort((x, y) => byNamespaces(x.namespaces, y.namespaces) || byteOrder(text(x), text(y)))
+    .map((k) => k.a);
+}
+
+/**
+ * Merges analyses, in the order of `mergeOrder` (the result does not depend on the order given): nodes
+ * and edges by id (first wins), segments by id (members joined, the other fields the first's), policies
+ * by namespace/name. The flows in and out of each node are counted again over the merged edges (each
+ * flow once per node), as one analysis may hold only some of a node's edges. Each workload is in one
+ * segment: that of the analysis whose proposal covers its namespace (another draws it as a peer, in a
+ * segment of its own analysis), else of the first that lists it; its node says that segment.
+ */
+export function mergeAnalyses(given: readonly Analysis[]): {
   graph: ServiceGraph;
   segments: SegmentResult;
   proposal: Proposal;
 } {
+  const analyses = given.length > 1 ? mergeOrder(given) : given;
   const nodes = new Map<string, GraphNode>();
   const edges = new Map<string, GraphEdge>();
   const segments = new Map<string, SegmentResult['segments'][number]>();

@@ -108,6 +108,72 @@ describe('the web page in controller mode', async () => {
     expect(one.graph.nodes.map((n) => n.flowsOut)).toEqual([4, 0]);
   });
 
+  it('merges the same whatever the order of the analyses: a workload of no Segmentation’s namespace, and a segment id two list', async () => {
+    // a covers namespace a, b namespace b; both draw x's ext (a namespace neither covers) as a peer,
+    // each in a segment of its own, and both have a segment named shared.
+    const node = (id: string, segment: string): GraphNode => ({
+      id,
+      kind: 'workload',
+      name: id.split('/')[2]!,
+      namespace: id.split('/')[0]!,
+      flowsIn: 0,
+      flowsOut: 0,
+      segment,
+    });
+    const analysis = (ns: string, segs: [string, string[], number][]) => ({
+      ...all,
+      graph: { nodes: segs.flatMap(([id, members]) => members.map((m) => node(m, id))), edges: [] },
+      segments: {
+        ...all.segments,
+        segments: segs.map(([id, members, internalEdges]) => ({
+          id,
+          kind: 'community' as const,
+          members,
+          namespaces: [...new Set(members.map((m) => m.split('/')[0]!))].sort(),
+          internalEdges,
+          crossingEdges: 0,
+        })),
+        membership: Object.fromEntries(segs.flatMap(([id, members]) => members.map((m) => [m, id]))),
+      },
+      proposal: { ...all.proposal, policies: [], byWorkload: {}, evidence: [], namespaces: [ns] },
+    });
+    const a = analysis('a', [
+      ['a-web', ['a/Deployment/web', 'x/Deployment/ext'], 1],
+      ['shared', ['a/Deployment/api'], 2],
+    ]);
+    const b = analysis('b', [
+      ['b-be', ['b/Deployment/be', 'x/Deployment/ext'], 3],
+      ['shared', ['b/Deployment/db'], 4],
+    ]);
+    const answers = async (analyses: (typeof a)[]) => {
+      const app = createApp(controllerViewSource({ analyses: () => analyses, segmentations: () => [] }));
+      return {
+        segments: (await request(app).get('/api/v1/segments').expect(200)).body as {
+          segments: { id: string; members: string[]; internalEdges: number }[];
+          membership: Record<string, string>;
+        },
+        graph: (await request(app).get('/api/v1/graph?view=full').expect(200)).body as {
+          nodes: { id: string; segment?: string }[];
+        },
+      };
+    };
+    const ab = await answers([a, b]);
+    const ba = await answers([b, a]);
+    expect(ba).toEqual(ab);
+    expect(JSON.stringify(mergeAnalyses([b, a]))).toBe(JSON.stringify(mergeAnalyses([a, b])));
+    // ext is in one segment, the one of the analysis covering the first namespace (a), and the graph the
+    // page draws puts its node there too.
+    const listing = ab.segments.segments.filter((s) => s.members.includes('x/Deployment/ext'));
+    expect(listing.map((s) => s.id)).toEqual(['a-web']);
+    expect(ab.segments.membership['x/Deployment/ext']).toBe('a-web');
+    expect(ab.graph.nodes.find((n) => n.id === 'x/Deployment/ext')?.segment).toBe('a-web');
+    // shared holds both analyses' members; its other fields are a's.
+    expect(ab.segments.segments.find((s) => s.id === 'shared')).toMatchObject({
+      members: ['a/Deployment/api', 'b/Deployment/db'],
+      internalEdges: 2,
+    });
+  });
+
   it('serves the page and its API next to the controller endpoints, behind the token', async () => {
     const seg = {
       apiVersion: 'microseg.dev/v1alpha1',
