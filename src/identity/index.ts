@@ -890,6 +890,37 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     }
     return podless.get(ns) ?? [];
   };
+  /**
+   * A Service as identity keeps it, live or deleted at `deletedAt`, with `slices` (the EndpointSlices its
+   * backends are read from besides its selector's pods): whether it has a backend, why not (said of a
+   * deleted one in the past), and its ClusterIPs (not `None`).
+   */
+  const serviceEntry = (svc: Service, slices: EndpointSlice[], deletedAt?: number) => {
+    const ns = svc.metadata.namespace!;
+    const backing = serviceWorkloads(
+      svc,
+      podsByNamespace.get(ns) ?? [],
+      podWorkload,
+      workloads,
+      podlessIn(ns),
+    );
+    const entry: ServiceEntry =
+      deletedAt === undefined
+        ? { service: svc, backing, slices }
+        : { service: svc, backing, slices, deletedAt };
+    const why =
+      deletedAt === undefined
+        ? selectorLess(svc)
+          ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
+          : 'its selector selects no pod'
+        : selectorLess(svc)
+          ? 'it was deleted, and it had no selector, and no EndpointSlice or Endpoints object of it named an address'
+          : 'it was deleted, and its selector selected no pod';
+    const clusterIPs = (svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])).filter(
+      (ip) => ip !== 'None' && ip !== '',
+    );
+    return { entry, backed: backing.length > 0 || slices.some(namesAddress), why, clusterIPs };
+  };
   // Deleted Services (the controller keeps them a while): their ClusterIPs only, for the flows before
   // their deletion (no role, no other address). One with `metadata.deletionTimestamp` among the
   // Services is not deleted yet (a finalizer holds it): kube-proxy still forwards to it.
@@ -901,13 +932,6 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const deletedByName = new Map<string, ServiceEntry[]>();
   for (const { service: svc, deletedAt, endpointSlices } of deletedServices) {
     const ns = svc.metadata.namespace!;
-    const backing = serviceWorkloads(
-      svc,
-      podsByNamespace.get(ns) ?? [],
-      podWorkload,
-      workloads,
-      podlessIn(ns),
-    );
     const slices = selectorLess(svc)
       ? endpointSlices
       : endpointSlices.filter(
@@ -915,13 +939,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
             es.metadata.labels?.['endpointslice.kubernetes.io/managed-by'] !==
             'endpointslice-controller.k8s.io',
         );
-    const entry: ServiceEntry = { service: svc, backing, slices, deletedAt };
-    const backed = backing.length > 0 || slices.some(namesAddress);
-    const why = selectorLess(svc)
-      ? 'it was deleted, and it had no selector, and no EndpointSlice or Endpoints object of it named an address'
-      : 'it was deleted, and its selector selected no pod';
-    for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
-      if (ip === 'None' || ip === '') continue;
+    const { entry, backed, why, clusterIPs } = serviceEntry(svc, slices, deletedAt);
+    for (const ip of clusterIPs) {
       const n = normaliseIP(ip);
       const list = deletedClusterIPs.get(n);
       if (list === undefined) deletedClusterIPs.set(n, [entry]);
@@ -948,21 +967,10 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   for (const u of deletedUnbacked.values()) u.service += ` (${u.entry.deletedAs ?? 'deleted'})`;
   for (const svc of snap.services) {
     const ns = svc.metadata.namespace!;
-    const backing = serviceWorkloads(
-      svc,
-      podsByNamespace.get(ns) ?? [],
-      podWorkload,
-      workloads,
-      podlessIn(ns),
-    );
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`) ?? NO_SLICES;
-    const entry: ServiceEntry = { service: svc, backing, slices };
-    const backed = backing.length > 0 || slices.some(namesAddress);
-    const unbackedWhy = selectorLess(svc)
-      ? 'it has no selector, and no EndpointSlice or Endpoints object of it names an address'
-      : 'its selector selects no pod';
-    for (const ip of svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : [])) {
-      if (ip === 'None' || ip === '') continue;
+    const { entry, backed, why: unbackedWhy, clusterIPs } = serviceEntry(svc, slices);
+    const { backing } = entry;
+    for (const ip of clusterIPs) {
       if (ip.includes(':')) serviceIPv6 = true;
       // The API server's Service too: a connection to its ClusterIP (443) reaches the API server on its
       // endpoints' port (6443), which is what its rule must name.
