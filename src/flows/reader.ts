@@ -1327,6 +1327,12 @@ export class FlowReader implements AsyncIterable<Flow> {
     if (out.length > 0) yield this.emitted(out);
   }
 
+  /**
+   * A document read whole: only one whose second line is a record of its own (setShape streams every
+   * other JSON document, docChunk, and YAML, yamlChunk), such as JSON lines of NetworkNeighborhood
+   * objects after a first line that looks like a document's start (`[1,2]`, `---`, a lone `{`). Read as
+   * one document when it parses, else line by line.
+   */
   private processDocument(source: string, text: string, info: SourceStats, out: Flow[]): void {
     if (text.trim() === '') {
       info.format = 'empty';
@@ -1335,35 +1341,15 @@ export class FlowReader implements AsyncIterable<Flow> {
     let objects: unknown[];
     try {
       objects = parseObjectsText(text, source);
-    } catch (err) {
-      // JSON lines of NetworkNeighborhood objects also land here (read as one document when forced to
-      // Kubescape, or when the first line looked like a document start): their second line is a record.
-      const lines = text.split('\n');
-      const second = leadingLines(text, true)[1];
-      if (second !== undefined && parsedRecord(second) !== undefined) {
-        for (const [i, l] of lines.entries()) {
-          if (l.trim() === '') continue;
-          info.lines++;
-          this.stats.lines++;
-          this.processLine(source, l, i + 1, 'kubescape', out, info);
-        }
-        return;
+    } catch {
+      // JSON lines of NetworkNeighborhood objects (read as one document when forced to Kubescape, or
+      // when the first line looked like a document start): read line by line.
+      for (const [i, l] of text.split('\n').entries()) {
+        if (l.trim() === '') continue;
+        info.lines++;
+        this.stats.lines++;
+        this.processLine(source, l, i + 1, 'kubescape', out, info);
       }
-      // Pretty-printed objects one after another (`kubectl get networkneighborhood ... -o json` run per
-      // object): each is an object of the document.
-      const split = jsonObjectValues(text, source);
-      if (split !== undefined && (split.values.length > 1 || split.cut)) {
-        const objects = split.values;
-        // Cut short after whole objects: those are read, and the cut is a bad record after them.
-        if (split.cut)
-          objects.push(new FlowInputError('invalid-json', 'the text ends inside an object: it is cut short'));
-        this.documentObjects(source, objects, info, out);
-        return;
-      }
-      const msg = truncatedJson(text) ?? (err as Error).message.replace(`${source}: `, '');
-      info.lines++;
-      this.stats.lines++;
-      this.badLine(source, 1, new FlowInputError('invalid-json', msg));
       return;
     }
     this.documentObjects(source, objects, info, out);
@@ -1984,69 +1970,6 @@ function parsedRecord(line: string): object | undefined {
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/**
- * The message for a JSON document that does not parse because it ends early (objects, arrays or a
- * string left open): one error for the document, where JSON.parse names a position in the last line.
- */
-function truncatedJson(text: string): string | undefined {
-  const t = text.trimEnd();
-  const from = t.length - t.trimStart().length;
-  if (t.charCodeAt(from) !== 123 && t.charCodeAt(from) !== 91) return undefined;
-  let depth = 0;
-  let inString = false;
-  let line = 1;
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i);
-    if (c === 10) line++;
-    else if (inString) {
-      if (c === 92) i++;
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) depth++;
-    else if (c === 125 || c === 93) depth--;
-  }
-  if (depth <= 0 && !inString) return undefined;
-  return (
-    `truncated document: the JSON ends at line ${line}${inString ? ' inside a string,' : ''} ` +
-    `with ${depth} object(s) or array(s) still open`
-  );
-}
-
-/**
- * The top-level JSON values of `text` (objects one after another, or the items of a List), parsed, or
- * undefined. An item of a list without a kind takes the one its list's names, as a list read as it
- * arrives gives it (listItem: a NetworkNeighborhoodList's, `kubectl get --raw`); one that does not
- * parse is a FlowInputError. Text cut short (a file copied or a gzip stream cut while it was written)
- * keeps the objects before the cut, and `cut` says so.
- */
-export function jsonObjectValues(
-  text: string,
-  source: string,
-): { values: unknown[]; cut: boolean } | undefined {
-  const t = text.trimStart();
-  if (t.charCodeAt(0) !== 123) return undefined;
-  const splitter = new JsonObjectSplitter(source);
-  const texts: string[] = [];
-  const heads: (ListHead | undefined)[] = [];
-  try {
-    splitter.push(Buffer.from(t), texts, heads);
-  } catch {
-    return undefined;
-  }
-  // The whole text is read: each list's kind is known as far as the text has it.
-  const values = texts.map((x, k) => {
-    const v = parseJson(x);
-    const head = heads[k];
-    return head === undefined || v instanceof FlowInputError ? v : listItem(v, head);
-  });
-  try {
-    splitter.end();
-    return { values, cut: false };
-  } catch {
-    return values.length === 0 ? undefined : { values, cut: true };
   }
 }
 

@@ -7,16 +7,9 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { setWasmArenaLimit, wasmScannerMemory } from '../../src/flows/hubble-wasm.ts';
-import {
-  decodeHead,
-  formatIngestStats,
-  formatSample,
-  jsonObjectValues,
-  readFlows,
-} from '../../src/flows/reader.ts';
+import { decodeHead, formatIngestStats, formatSample, readFlows } from '../../src/flows/reader.ts';
 import type { Flow } from '../../src/flows/types.ts';
 import { LIST_KIND_WAIT } from '../../src/model/snapshot.ts';
-import { FlowInputError } from '../../src/flows/errors.ts';
 
 const sample = (f: string) => fileURLToPath(new URL(`../../../shared/samples/${f}`, import.meta.url));
 const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/flows/${f}`, import.meta.url));
@@ -665,9 +658,9 @@ describe('formats', () => {
     expect(r.stats.badLines).toBe(1);
   });
 
-  it('splitting a document read whole, gives the items of a raw list the kind their list names', () => {
-    // The path of a document read whole that does not parse (cut short, or objects one after another):
-    // its raw list's items take the list's kind, as a list read as it arrives gives them.
+  it('a raw NetworkNeighborhoodList cut short, or followed by an object, gives its items the kind their list names', async () => {
+    // Read as it arrives (the only way a JSON document that does not parse is read): its raw list's items
+    // take the list's kind, cut short as whole.
     const nn = JSON.parse(readFileSync(sample('kubescape-networkneighborhood.json'), 'utf8')) as Record<
       string,
       unknown
@@ -675,27 +668,16 @@ describe('formats', () => {
     const { kind: _kind, apiVersion, ...bare } = nn;
     const raw = { kind: 'NetworkNeighborhoodList', apiVersion, metadata: {}, items: [bare, bare, bare] };
     const text = JSON.stringify(raw, null, 2);
-    const kinds = (values: unknown[]) =>
-      values.map((v) => [(v as { kind?: unknown }).kind, (v as { apiVersion?: unknown }).apiVersion]);
-    // Cut inside the third item: the two before it are whole.
-    const cut = jsonObjectValues(text.slice(0, text.lastIndexOf('"metadata"')), 'nn.json');
-    expect(cut?.cut).toBe(true);
-    expect(kinds(cut!.values)).toEqual([
-      ['NetworkNeighborhood', apiVersion],
-      ['NetworkNeighborhood', apiVersion],
-    ]);
+    // Cut inside the third item: the two before it are whole, and the cut is a bad record after them.
+    const cut = readFlows(tmp('nn-raw-cut.json', text.slice(0, text.lastIndexOf('"metadata"'))));
+    expect(await cut.toArray()).toHaveLength(26);
+    expect(cut.stats.badLines).toBe(1);
+    expect(cut.stats.samples[0]).toMatchObject({ line: 3, reason: 'invalid-json' });
     // Keys sorted (the kind after the items), then an object of its own: the kind read after them.
     const sorted = JSON.stringify({ apiVersion, items: [bare], kind: 'NetworkNeighborhoodList' }, null, 2);
-    const two = jsonObjectValues(sorted + '\n' + JSON.stringify(nn, null, 2), 'nn.json');
-    expect(two?.cut).toBe(false);
-    expect(kinds(two!.values)).toEqual([
-      ['NetworkNeighborhood', apiVersion],
-      ['NetworkNeighborhood', apiVersion],
-    ]);
-    // A list that names no kind gives none; an item that does not parse stays a bad record.
-    const list = jsonObjectValues('{"kind": "List", "items": [{"metadata": {}}, {"a": tru}]}', 'l.json');
-    expect(kinds(list!.values)[0]).toEqual([undefined, undefined]);
-    expect(list!.values[1]).toBeInstanceOf(FlowInputError);
+    const two = readFlows(tmp('nn-raw-sorted-then.json', sorted + '\n' + JSON.stringify(nn, null, 2)));
+    expect(await two.toArray()).toHaveLength(26);
+    expect(two.stats.samples).toEqual([]);
   });
 
   it('holds a raw NetworkNeighborhoodList whose kind comes after its items only up to a bound', async () => {
