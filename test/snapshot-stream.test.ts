@@ -580,10 +580,10 @@ describe('lists as the API serves them (kubectl get --raw): items without kind o
     // Below the bound, the items take the kind read after them (the test above); past it, the reader
     // refuses the first, naming the bound.
     const why = (path: string) =>
-      `${path}: item 1: it has no kind, and its list's kind was not read before ${maxItems} of its items ` +
-      `or ${maxBytes / 1024 / 1024} MiB of them had been (keys sorted, as jq -S writes them, put it after ` +
-      "them), which microseg holds no more of to wait for it; give the list's kind before its items, as " +
-      'kubectl and the API write it, or each item its kind';
+      `${path}: item 1: it has no kind, and its list's kind comes after more than ${maxItems} of its items ` +
+      `or ${maxBytes / 1024 / 1024} MiB of them (keys sorted, as jq -S writes them), more than microseg ` +
+      'holds waiting for it; get the list with kubectl get <resource> -o json (each item with its kind), ' +
+      'or keep its keys in the order kubectl get --raw writes them (jq without -S)';
     // (Items of 4 KiB: the list's kind is read chunks after the bound is passed, not in the same chunk.)
     const padded = (i: number) => ({
       ...rawPod(`p${i}`),

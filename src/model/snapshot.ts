@@ -417,6 +417,29 @@ const KINDLESS_ITEMS = new WeakMap<object, { listKind: string | undefined; unrea
  */
 export const LIST_KIND_WAIT = { items: 1000, bytes: 16 * 1024 * 1024 } as const;
 
+/**
+ * Why an item of a list has no kind (listItem marked it: its list names none, or its list's kind came
+ * after more of its items than LIST_KIND_WAIT), and what to do about it; undefined for any other value.
+ */
+export function kindlessItem(item: unknown): string | undefined {
+  if (item === null || typeof item !== 'object' || (item as { kind?: unknown }).kind !== undefined) return;
+  const kindless = KINDLESS_ITEMS.get(item);
+  if (kindless === undefined) return;
+  if (kindless.unread === true)
+    return (
+      `it has no kind, and its list's kind comes after more than ${LIST_KIND_WAIT.items} of its items ` +
+      `or ${LIST_KIND_WAIT.bytes / 1024 / 1024} MiB of them (keys sorted, as jq -S writes them), more ` +
+      'than microseg holds waiting for it; get the list with kubectl get <resource> -o json (each item ' +
+      'with its kind), or keep its keys in the order kubectl get --raw writes them (jq without -S)'
+    );
+  return (
+    'it has no kind, and its list ' +
+    `${kindless.listKind === undefined ? '(with no kind)' : `(${kindless.listKind})`} does not name one ` +
+    "(a PodList or a DeploymentList names its items' kind); give the objects as kubectl get -o json " +
+    'writes them, each with its kind'
+  );
+}
+
 /** The kind a list's kind names its items' (`PodList`: `Pod`), if it names one (`List` does not). */
 function itemKindOf(listKind: unknown): string | undefined {
   return typeof listKind === 'string' && listKind.length > 'List'.length && listKind.endsWith('List')
@@ -658,21 +681,8 @@ export class SnapshotBuilder {
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
       throw new InputError(`${where}: not an object`);
     const o = obj as Record<string, unknown>;
-    const kindless = o.kind === undefined ? KINDLESS_ITEMS.get(o) : undefined;
-    if (kindless?.unread === true)
-      throw new InputError(
-        `${where}: it has no kind, and its list's kind was not read before ${LIST_KIND_WAIT.items} of its ` +
-          `items or ${LIST_KIND_WAIT.bytes / 1024 / 1024} MiB of them had been (keys sorted, as jq -S ` +
-          'writes them, put it after them), which microseg holds no more of to wait for it; give the ' +
-          "list's kind before its items, as kubectl and the API write it, or each item its kind",
-      );
-    if (kindless !== undefined)
-      throw new InputError(
-        `${where}: it has no kind, and its list ` +
-          `${kindless.listKind === undefined ? '(with no kind)' : `(${kindless.listKind})`} does not name one ` +
-          "(a PodList or a DeploymentList names its items' kind); give the objects as kubectl get -o json " +
-          'writes them, each with its kind',
-      );
+    const kindless = kindlessItem(o);
+    if (kindless !== undefined) throw new InputError(`${where}: ${kindless}`);
     if (typeof o.kind !== 'string' || o.kind === '')
       throw new InputError(`${where}: kind must be a non-empty string`);
     const meta = o.metadata as Record<string, unknown> | undefined;
