@@ -16,7 +16,7 @@ import { constants } from 'node:buffer';
 import { constants as zlibConstants, createGunzip } from 'node:zlib';
 import { Composer, Parser } from 'yaml';
 import type { Document } from 'yaml';
-import { flattenLists, InputError, listItem, parseObjectsText } from '../model/snapshot.ts';
+import { flattenLists, InputError, kindlessItem, listItem, parseObjectsText } from '../model/snapshot.ts';
 import { JsonObjectSplitter, ListItems } from '../model/stream.ts';
 import type { ListHead } from '../model/stream.ts';
 import { hasLoopbackEnd } from './common.ts';
@@ -1385,7 +1385,15 @@ export class FlowReader implements AsyncIterable<Flow> {
     const detected = forced ?? detectRecordFormat(first);
     // A Kubernetes object of another kind (a cluster snapshot given as flows) is told it is no
     // NetworkNeighborhood, not that apiVersion is an unknown field of the generic schema.
-    const k8s = typeof first === 'object' && first !== null && ('kind' in first || 'apiVersion' in first);
+    // So is an item of a list that gave it no kind (kindlessItem) with the metadata of a Kubernetes
+    // object (a flow record of a List has none): refused saying why.
+    const k8s =
+      typeof first === 'object' &&
+      first !== null &&
+      ('kind' in first ||
+        'apiVersion' in first ||
+        (kindlessItem(first) !== undefined &&
+          typeof (first as { metadata?: unknown }).metadata === 'object'));
     return forced ?? (detected === undefined || (detected === 'generic' && k8s) ? 'kubescape' : detected);
   }
 
@@ -1627,13 +1635,18 @@ export class FlowReader implements AsyncIterable<Flow> {
       this.otherObjects.set(info, others);
     }
     for (const [i, item] of items.entries()) {
-      const r = parseNetworkNeighborhood(
-        item,
-        items.length > 1 || items[0] !== o ? `item ${i + 1}` : 'object',
-        (reason, n) => {
-          for (let k = 0; k < n; k++) this.skip(reason);
-        },
-      );
+      // An item of a list that gave it no kind: why, and what to do, not that it is no NetworkNeighborhood.
+      const kindless = kindlessItem(item);
+      const r =
+        kindless !== undefined
+          ? new FlowInputError('missing-field', kindless)
+          : parseNetworkNeighborhood(
+              item,
+              items.length > 1 || items[0] !== o ? `item ${i + 1}` : 'object',
+              (reason, n) => {
+                for (let k = 0; k < n; k++) this.skip(reason);
+              },
+            );
       if (others !== undefined && !others.settled) {
         const other = otherKubernetesKind(item);
         if (other !== undefined && r instanceof FlowInputError) {

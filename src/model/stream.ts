@@ -378,9 +378,14 @@ export class ListItems {
     this.end(out);
   }
 
-  /** An item of `head`'s list as listItem makes it, by its own kind if its list's was not waited for. */
+  /**
+   * An item of `head`'s list as listItem makes it, by its own kind if its list's was not waited for:
+   * also when that kind is read before the item is handed out (the splitter hands out every item of a
+   * chunk before they are added, the list's kind in the same chunk known by then), so that every item
+   * of such a list is read alike, whatever the chunks.
+   */
   private item(value: unknown, head: ListHead): unknown {
-    return listItem(value, head, this.unread.has(head) && head.kind === undefined);
+    return listItem(value, head, this.unread.has(head));
   }
 }
 

@@ -656,6 +656,8 @@ describe('formats', () => {
     const r = readFlows(tmp('nn-raw-list.json', JSON.stringify({ kind: 'List', items: [bare] }, null, 2)));
     expect(await r.toArray()).toEqual([]);
     expect(r.stats.badLines).toBe(1);
+    expect(r.stats.samples[0]).toMatchObject({ reason: 'missing-field' });
+    expect(r.stats.samples[0]!.message).toMatch(/^it has no kind, and its list \(List\) does not name one/);
   });
 
   it('a raw NetworkNeighborhoodList cut short, or followed by an object, gives its items the kind their list names', async () => {
@@ -692,16 +694,27 @@ describe('formats', () => {
       items: Array.from({ length: total }, () => bare),
       kind: 'NetworkNeighborhoodList',
     };
-    const r = readFlows(tmp('nn-raw-sorted-big.json', JSON.stringify(sorted, null, 2)), {
-      blockSize: 64 * 1024,
-    });
-    const flows = await r.toArray();
-    // Past the bound its items are not waited for: read by their own kind, which they lack, the first
-    // tells no NetworkNeighborhood, and every item is a bad record, not a flow (a smaller list whose kind
-    // comes after its items is read: the test above).
-    expect(flows).toEqual([]);
-    expect(r.stats.badLines).toBe(total);
-    expect(r.stats.samples[0]).toMatchObject({ line: 1, object: true, reason: 'unknown-field' });
+    const file = tmp('nn-raw-sorted-big.json', JSON.stringify(sorted, null, 2));
+    // Whatever the blocks: the items read in the block that holds the list's kind too (the default
+    // block's last) are refused as those before them are, never read by the kind read after the bound.
+    for (const blockSize of [64 * 1024, undefined]) {
+      const r = readFlows(file, blockSize === undefined ? {} : { blockSize });
+      const flows = await r.toArray();
+      // Past the bound its items are not waited for: read by their own kind, which they lack, the first
+      // tells no NetworkNeighborhood, and every item is a bad record, not a flow (a smaller list whose kind
+      // comes after its items is read: the test above).
+      expect(flows).toEqual([]);
+      expect(r.stats.badLines).toBe(total);
+      // Refused saying why, and what to do: not read as a generic record ('unknown field "metadata"').
+      expect(r.stats.samples[0]).toMatchObject({ line: 1, object: true, reason: 'missing-field' });
+      expect(r.stats.samples[0]!.message).toBe(
+        `it has no kind, and its list's kind comes after more than ${LIST_KIND_WAIT.items} of its items or ` +
+          `${LIST_KIND_WAIT.bytes / 1024 / 1024} MiB of them (keys sorted, as jq -S writes them), more than ` +
+          'microseg holds waiting for it; get the list with kubectl get <resource> -o json (each item with ' +
+          'its kind), or keep its keys in the order kubectl get --raw writes them (jq without -S)',
+      );
+      expect(r.stats.bad).toEqual({ 'missing-field': total });
+    }
   });
 });
 
