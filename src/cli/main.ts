@@ -33,6 +33,11 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'run the pipeline on the bundled demo and serve the web page',
     load: () => import('./commands/demo.ts'),
   },
+  serve: {
+    summary:
+      'serve the web page of the graph on your flows and cluster snapshot (as recommend analyses them)',
+    load: () => import('./commands/serve.ts'),
+  },
   explain: {
     summary: 'explain whether a connection is allowed and why',
     load: () => import('./commands/explain.ts'),

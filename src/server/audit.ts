@@ -8,6 +8,7 @@ import type { ServiceGraph } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
 import type { NetworkPolicy } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
+import type { PolicySetAudit } from '../policy/audit.ts';
 import { appliedPolicies, replayEdges } from '../policy/audit.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../policy/index.ts';
 import type { Proposal } from '../policy/types.ts';
@@ -116,5 +117,47 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     unobserved: idle.length,
     unobservedWorkloads: idle,
     enforce: enforceDiff(snapshot.networkPolicies, proposal.policies, proposal.namespaces),
+  };
+}
+
+/**
+ * A policy-set audit (`auditPolicySet`: given NetworkPolicies replayed against the observed traffic, as
+ * `microseg audit` does) as the page's Rollout view shows an audit: what they would block, the workloads
+ * with no flow only a default deny of them selects, and what applying them changes on the snapshot's
+ * policies (a policy of microseg's that they do not hold removed only with `prune`).
+ */
+export function policySetAuditView(
+  name: string,
+  snapshot: ClusterSnapshot,
+  given: readonly NetworkPolicy[],
+  audit: PolicySetAudit,
+  prune: boolean,
+): AuditView {
+  const namespaces = [...new Set(given.map((p) => p.metadata.namespace ?? ''))].sort(compareText);
+  const blocked = audit.wouldBlock.length;
+  const since = audit.span?.first;
+  const diff = enforceDiff(snapshot.networkPolicies, given, namespaces);
+  return {
+    name,
+    mode: 'Audit',
+    phase: 'Auditing',
+    namespaces,
+    conditions: [
+      {
+        type: 'WouldBlock',
+        status: blocked > 0 ? 'True' : 'False',
+        reason: blocked > 0 ? 'FlowsWouldBeBlocked' : 'NoBlockedFlows',
+        message:
+          blocked > 0
+            ? `${blocked} observed connection${blocked === 1 ? '' : 's'} would be blocked by these policies`
+            : 'every observed connection is allowed by these policies',
+        ...(since ? { lastTransitionTime: since } : {}),
+      },
+    ],
+    ...(since ? { since } : {}),
+    wouldBlock: audit.wouldBlock,
+    unobserved: audit.unobserved.length,
+    unobservedWorkloads: audit.unobserved,
+    enforce: prune ? diff : { ...diff, removed: [] },
   };
 }

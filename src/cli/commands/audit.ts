@@ -233,6 +233,32 @@ export function formatAuditMarkdown(r: AuditResult, limit: number): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The NetworkPolicies, and the cluster-wide policies, of each `--policies` path (a file or a directory,
+ * whose report.json is skipped; `-` standard input); one that holds none is bad input. `serve` reads
+ * its `--policies` alike.
+ */
+export async function loadPolicies(
+  paths: readonly string[],
+  stdin: NodeJS.ReadableStream,
+  warn: (message: string) => void,
+  reading: { unknownFields: 'error' | 'warn' },
+): Promise<{ given: NetworkPolicy[]; clusterWide: OtherObject[] }> {
+  const given: NetworkPolicy[] = [];
+  const clusterWide: OtherObject[] = [];
+  for (const path of paths) {
+    const loaded = await loadVerifySnapshot([path], stdin, warn, reading);
+    const found = loaded.others.filter((o) => isClusterPolicyKind(o.kind));
+    if (loaded.networkPolicies.length === 0 && found.length === 0)
+      throw new InputError(
+        `--policies ${path}: no NetworkPolicy in it (nor ${CLUSTER_POLICY_KINDS.join(', ')})`,
+      );
+    given.push(...loaded.networkPolicies);
+    clusterWide.push(...found);
+  }
+  return { given, clusterWide };
+}
+
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values, tokens } = parseArgs({
     args,
@@ -265,18 +291,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // --strict refuses a policy field its API does not define, as it refuses a bad flow line.
   const reading = { unknownFields: values.strict === true ? 'error' : 'warn' } as const;
   const cluster = await loadClusterSnapshot(sources.cluster, io.stdin, warn, reading);
-  const given: NetworkPolicy[] = [];
-  const givenCluster: OtherObject[] = [];
-  for (const path of values.policies) {
-    const loaded = await loadVerifySnapshot([path], io.stdin, warn, reading);
-    const clusterWide = loaded.others.filter((o) => isClusterPolicyKind(o.kind));
-    if (loaded.networkPolicies.length === 0 && clusterWide.length === 0)
-      throw new InputError(
-        `--policies ${path}: no NetworkPolicy in it (nor ${CLUSTER_POLICY_KINDS.join(', ')})`,
-      );
-    given.push(...loaded.networkPolicies);
-    givenCluster.push(...clusterWide);
-  }
+  const { given, clusterWide: givenCluster } = await loadPolicies(values.policies, io.stdin, warn, reading);
   const reader = readFlows(sources.flows, {
     ...(format ? { format } : {}),
     strict: values.strict === true,

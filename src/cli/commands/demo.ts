@@ -4,8 +4,6 @@
  * web page of the graph.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,21 +19,18 @@ import type { ClusterSnapshot } from '../../model/snapshot.ts';
 import type { Analysis } from '../../pipeline.ts';
 import { stableJson } from '../../policy/render.ts';
 import { proofFails } from '../../policy/prove.ts';
-import { createApp } from '../../server/app.ts';
-import { ListenError, listenOn } from '../../server/listen.ts';
 import { offlineAudit } from '../../server/audit.ts';
 import { analysisSource } from '../../server/source.ts';
-import type { BlastRadiusView, ReachSummary } from '../../server/types.ts';
-import type { Engine } from '../../verify/engine.ts';
-import { engineFromSnapshot } from '../../verify/engine.ts';
-import type { ReachSide } from '../../verify/reach.ts';
-import { blastRadius, podClasses } from '../../verify/reach.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { allowedHostsOption } from '../allow-host.ts';
 import { nonEmptyOut, outputWriteError, prepareOutputDir } from '../output.ts';
+import type { PageServer } from '../page.ts';
+import { blastRadiusViews, closeServer, listenForPage, pageApp, pageUrl, untilInterrupted } from '../page.ts';
 import { recommend, summary, writeFiles } from './recommend.ts';
+
+export { blastRadiusViews, pageUrl } from '../page.ts';
 
 export const HELP = `usage: microseg demo [--out DIR] [--port N] [--host H] [--allow-host NAME ...] [--no-serve]
 
@@ -81,62 +76,6 @@ function driftFlows(snapshot: ClusterSnapshot, after: number): Flow[] {
   }));
 }
 
-/**
- * A side of a blast radius as the page shows it: how many workloads (or peers) it reaches and is reached
- * from. The engine lists classes of pods, and the pods of a StatefulSet are a class each (each has its
- * own pod-name label): `workloadOf` gives the workload of a class's name, so that each counts once.
- */
-function reachSummary(side: ReachSide | undefined, workloadOf: ReadonlyMap<string, string>): ReachSummary {
-  const count = (names: string[]) => new Set(names.map((n) => workloadOf.get(n) ?? n)).size;
-  return {
-    canReach: count((side?.reaches ?? []).map((r) => r.to)),
-    reachableFrom: count((side?.reachedFrom ?? []).map((r) => r.from)),
-    reachExamples: (side?.reaches ?? []).slice(0, 8).map((r) => `${r.to} (${r.ports.join(', ')})`),
-    fromExamples: (side?.reachedFrom ?? []).slice(0, 8).map((r) => `${r.from} (${r.ports.join(', ')})`),
-  };
-}
-
-/** The workload of each class of pods, by the class's name. */
-function classWorkloads(engine: Engine): Map<string, string> {
-  return new Map(podClasses(engine).map((c) => [c.name, c.workload]));
-}
-
-/** Blast radius of a workload before and after the proposal, for the page's details panel. */
-export function blastRadiusViews(
-  snapshot: ClusterSnapshot,
-  analysis: Analysis,
-): (workload: string) => BlastRadiusView | undefined {
-  const before = engineFromSnapshot(snapshot);
-  const after = engineFromSnapshot({
-    ...snapshot,
-    networkPolicies: [...snapshot.networkPolicies, ...analysis.proposal.policies],
-  });
-  let workloads: { before: Map<string, string>; after: Map<string, string> } | undefined;
-  return (id) => {
-    const w = analysis.identity.workloads.get(id);
-    const pod = w?.pods[0];
-    if (!w || !pod || w.hostNetwork) return undefined;
-    const r = blastRadius(before, after, { namespace: w.namespace, pod });
-    workloads ??= { before: classWorkloads(before), after: classWorkloads(after) };
-    return {
-      workload: id,
-      before: reachSummary(r.before, workloads.before),
-      after: reachSummary(r.after, workloads.after),
-    };
-  };
-}
-
-/** The page's URL for the address the server listens on (an IPv6 address in brackets, its zone encoded). */
-export function pageUrl(addr: AddressInfo): string {
-  const host =
-    addr.address === '127.0.0.1'
-      ? 'localhost'
-      : addr.family === 'IPv6' || addr.address.includes(':')
-        ? `[${addr.address.replace('%', '%25')}]`
-        : addr.address;
-  return `http://${host}:${addr.port}/`;
-}
-
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
   out: { type: 'string' },
@@ -165,9 +104,20 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // Before anything is generated: the output directory is made and proven writable, and the port is
   // taken (a second `npm start` finds it held), so that neither mistake ends the run after its work.
   const outDir = await prepareOutputDir(out);
-  let server: Server | undefined;
+  let server: PageServer | undefined;
   try {
-    if (!values['no-serve']) server = await listenForPage(port, host, values.port !== undefined);
+    if (!values['no-serve'])
+      server = await listenForPage(
+        host,
+        port,
+        'microseg demo: the pipeline is still running; retry in a moment\n',
+        (err) =>
+          err.hostProblem
+            ? '--host'
+            : values.port !== undefined || portFromEnv() === undefined
+              ? '--port'
+              : '--port ($PORT)',
+      );
     return await demo(out, io, server, allowedHosts);
   } finally {
     if (server) await closeServer(server);
@@ -196,42 +146,6 @@ export function portOption(given: string | undefined): number {
       `${fromEnv ? '--port ($PORT)' : '--port'} must be a port number, 0 to 65535 in decimal digits, got ${JSON.stringify(text)}`,
     );
   return Number(text);
-}
-
-/** The page's server until the pipeline is done: it answers 503 until `serve` gives it the page. */
-interface PageServer extends Server {
-  serve?: RequestListener;
-}
-
-/** Listens for the web page; an address that cannot be listened on is bad usage naming the flag. */
-async function listenForPage(port: number, host: string, portGiven: boolean): Promise<PageServer> {
-  const server: PageServer = createServer((req, res) => {
-    if (server.serve) {
-      server.serve(req, res);
-      return;
-    }
-    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
-    res.end('microseg demo: the pipeline is still running; retry in a moment\n');
-  });
-  try {
-    await listenOn(server, host, port);
-  } catch (err) {
-    if (!(err instanceof ListenError)) throw err;
-    const flag = err.hostProblem
-      ? '--host'
-      : portGiven || portFromEnv() === undefined
-        ? '--port'
-        : '--port ($PORT)';
-    throw new UsageError(`${err.message}; choose another with ${flag}`);
-  }
-  return server;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
 
 async function demo(
@@ -282,7 +196,8 @@ async function demo(
   if (!server) return EXIT.ok;
 
   const audit = auditAfterDrift(snapshot, analysis, demo.truth.window.end);
-  server.serve = createApp(
+  server.serve = pageApp(
+    'microseg demo',
     analysisSource(
       { ...analysis, flows: result.ingest?.flows ?? 0 },
       {
@@ -294,20 +209,11 @@ async function demo(
         snapshot,
       },
     ),
-    {
-      allowedHosts,
-      onInternalError: (err, req) =>
-        io.err(
-          `microseg demo: ${req.method} ${req.path} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-        ),
-    },
+    { io, allowedHosts },
   );
   const addr = server.address() as AddressInfo;
   io.out(`\nweb page: ${pageUrl(addr)}  (Ctrl-C to stop)\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await untilInterrupted();
   return EXIT.ok;
 }
 

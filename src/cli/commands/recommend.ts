@@ -41,6 +41,35 @@ import { EXIT, UsageError } from '../io.ts';
 import { nonEmptyOut, outputWriteError, prepareOutputDir, writeOutputFiles } from '../output.ts';
 import { compareText, firstOf } from '../../model/order.ts';
 
+/** The --help lines of the inputs recommend reads, which `serve` reads alike. */
+export const INPUT_OPTION_HELP = `  --flows FILE             flow source (repeatable, each source once; '-' reads standard input)
+  --cluster FILE           cluster snapshot (repeatable)`;
+
+/**
+ * The --help lines of the options of the analysis, which `serve` takes alike; `verb`: what the command
+ * does with the policies (recommend writes them, serve proposes them).
+ */
+export function analysisOptionHelp(verb: 'write' | 'propose'): string {
+  return `  --format FORMAT          auto (default), hubble, generic, inspektor-gadget, kubescape
+  --strict                 stop at the first bad input line, or at a policy field its API does not
+                           define (a warning without it: read without the field, as the API server)
+  --namespace NS           ${verb} policies for this namespace (repeatable; default: every observed
+                           namespace except kube-system, kube-public, kube-node-lease); one the
+                           snapshot lacks is bad usage, one with no observed workload gets no policy
+                           (a warning)
+  --named-ports            use the destination's named container ports in rules that select its pods
+                           (numbers in egress rules to an ipBlock, such as a host-network workload's nodes)
+  --external-prefix N      widen external IPv4 peers to /N (default 32)
+  --external-prefix-v6 N   widen external IPv6 peers to /N (default 128)
+  --world-ingress MODE     any (default): internet-facing workloads accept 0.0.0.0/0, and ::/0 too in a
+                           cluster with IPv6 pod or Service addresses, each minus the pod networks, on
+                           observed ports; observed: only the client addresses seen
+  --include-dropped        also allow connections whose every observation was dropped
+  --no-default-deny        do not ${verb} the per-namespace default-deny policy
+  --resolution R           Louvain resolution (default 1)
+  --seed S                 Louvain seed (default 1)`;
+}
+
 export const HELP = `usage: microseg recommend --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--out DIR]
 
 Reads flows (Hubble jsonpb, generic JSON lines, Inspektor Gadget trace_tcp, Kubescape NetworkNeighborhood;
@@ -53,27 +82,9 @@ summary names both. Files microseg did not write are never touched. The segment 
 run (its DIR/report.json) are kept by the communities most of whose members had them.
 
 options:
-  --flows FILE             flow source (repeatable, each source once; '-' reads standard input)
-  --cluster FILE           cluster snapshot (repeatable)
+${INPUT_OPTION_HELP}
   --out DIR                output directory (default: policies)
-  --format FORMAT          auto (default), hubble, generic, inspektor-gadget, kubescape
-  --strict                 stop at the first bad input line, or at a policy field its API does not
-                           define (a warning without it: read without the field, as the API server)
-  --namespace NS           write policies for this namespace (repeatable; default: every observed
-                           namespace except kube-system, kube-public, kube-node-lease); one the
-                           snapshot lacks is bad usage, one with no observed workload gets no policy
-                           (a warning)
-  --named-ports            use the destination's named container ports in rules that select its pods
-                           (numbers in egress rules to an ipBlock, such as a host-network workload's nodes)
-  --external-prefix N      widen external IPv4 peers to /N (default 32)
-  --external-prefix-v6 N   widen external IPv6 peers to /N (default 128)
-  --world-ingress MODE     any (default): internet-facing workloads accept 0.0.0.0/0, and ::/0 too in a
-                           cluster with IPv6 pod or Service addresses, each minus the pod networks, on
-                           observed ports; observed: only the client addresses seen
-  --include-dropped        also allow connections whose every observation was dropped
-  --no-default-deny        do not write the per-namespace default-deny policy
-  --resolution R           Louvain resolution (default 1)
-  --seed S                 Louvain seed (default 1)
+${analysisOptionHelp('write')}
   --quiet                  print nothing on success
 
 exit codes: 0 written; 1 not written because the proposal would block observed connections, or
@@ -81,11 +92,8 @@ exit codes: 0 written; 1 not written because the proposal would block observed c
             2 bad usage or input, no flow read at all, or no policy proposed from the flows read
             (nothing written); 3 internal error`;
 
-/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
-export const OPTIONS = {
-  flows: { type: 'string', multiple: true },
-  cluster: { type: 'string', multiple: true },
-  out: { type: 'string' },
+/** The options of the analysis (analysisOptionHelp), which `serve` takes alike. */
+export const ANALYSIS_OPTIONS = {
   format: { type: 'string' },
   strict: { type: 'boolean' },
   namespace: { type: 'string', multiple: true },
@@ -97,6 +105,14 @@ export const OPTIONS = {
   'no-default-deny': { type: 'boolean' },
   resolution: { type: 'string' },
   seed: { type: 'string' },
+} as const;
+
+/** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
+export const OPTIONS = {
+  flows: { type: 'string', multiple: true },
+  cluster: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  ...ANALYSIS_OPTIONS,
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -140,6 +156,8 @@ export function pipelineOptions(values: Record<string, unknown>): PipelineOption
 
 export interface RecommendResult {
   analysis: Analysis;
+  /** The snapshot analysed: the one given, an object given more than once under one name once. */
+  snapshot: ClusterSnapshot;
   proof: Proof;
   report: object;
   /** The policy files and report.json, rendered as they are read. */
@@ -210,6 +228,7 @@ export async function recommend(
   );
   return {
     analysis,
+    snapshot,
     proof,
     report,
     files,
@@ -265,9 +284,9 @@ export function noPolicyReason(
 
 /**
  * Why a proposal is not written: the observed connections it would block, and those the proof could not
- * check (not proven allowed), each listed.
+ * check (not proven allowed), each listed. `outcome`: what is not done for it (default `not written`).
  */
-export function notProvenMessage(command: string, proof: Proof): string {
+export function notProvenMessage(command: string, proof: Proof, outcome = 'not written'): string {
   const parts: string[] = [];
   if (proof.blocked.length > 0)
     parts.push(
@@ -279,18 +298,21 @@ export function notProvenMessage(command: string, proof: Proof): string {
       `${parts.length > 0 ? 'and ' : ''}${proof.unchecked.length} observed connection(s) could not be checked, so the proposal is not proven to allow them:\n`,
       ...proof.unchecked.map((b) => `  ${b}\n`),
     );
-  return `${command}: not written: ${parts.join('')}`;
+  return `${command}: ${outcome}: ${parts.join('')}`;
 }
 
 /** Segments named in the summary before it says how many more there are. */
 const SUMMARY_SEGMENTS = 8;
 
 /**
+ * `out`: the directory the policies are written to; undefined when they are not written (`serve`).
  * `changes`: what writing removed and kept besides the files written (given once they are written).
  */
-export function summary(r: RecommendResult, out: string, changes?: OutputChanges): string {
+export function summary(r: RecommendResult, out: string | undefined, changes?: OutputChanges): string {
   const { graph, segments, proposal } = r.analysis;
   const workloads = graph.nodes.filter((n) => n.kind === 'workload').length;
+  // Where the lists the summary only counts are: serve writes no report.json, recommend's has them.
+  const report = out === undefined ? "the report.json 'microseg recommend' writes" : 'report.json';
   const lines: string[] = [];
   if (r.ingest) lines.push(formatIngestStats(r.ingest).trimEnd());
   lines.push(
@@ -307,7 +329,7 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
   lines.push(
     `segments: ${segments.segments.length} (modularity ${segments.modularity.toFixed(2)}): ` +
       shown.map((s) => `${s.id} (${s.members.length})`).join(', ') +
-      (more > 0 ? `, and ${more} more (largest first; all in report.json)` : ''),
+      (more > 0 ? `, and ${more} more (largest first; all in ${report})` : ''),
   );
   if (segments.namesKept !== undefined)
     lines.push(
@@ -332,7 +354,7 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
   if (r.proof.willBeBlocked.length > 0)
     lines.push(
       `WILL BE BLOCKED by the proposal: ${r.proof.willBeBlocked.length} observed connection(s) the proof leaves out ` +
-        `(every observation dropped, or ICMP, which NetworkPolicy cannot allow; see verification.willBeBlocked in report.json)`,
+        `(every observation dropped, or ICMP, which NetworkPolicy cannot allow; see verification.willBeBlocked in ${report})`,
     );
   // Workloads the default deny alone selects: what they do is blocked once enforced (a CronJob whose
   // runs fell outside the flows' span).
@@ -341,18 +363,19 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
     lines.push(
       `no flow observed for ${idle.length} workload(s) in scope: only the default deny selects them, which will block all their traffic: ` +
         `${firstOf(idle)} ` +
-        `(see policies.unobserved in report.json; a CronJob's runs need flows over a span that includes them)`,
+        `(see policies.unobserved in ${report}; a CronJob's runs need flows over a span that includes them)`,
     );
   if (r.cronJobsNotRun.length > 0)
     lines.push(
       `of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown: ` +
-        `${firstOf(r.cronJobsNotRun)} (see policies.cronJobsNotRun in report.json; record flows over one of their runs before enforcing)`,
+        `${firstOf(r.cronJobsNotRun)} (see policies.cronJobsNotRun in ${report}; record flows over one of their runs before enforcing)`,
     );
   // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
   // report.json would list are listed here then (edges not expressible only when no policy is
   // proposed: each blocked connection names why no rule was written for it).
   const blocked = proofFails(r.proof);
-  const written = !blocked && proposal.policies.length > 0;
+  const proposed = !blocked && proposal.policies.length > 0;
+  const written = proposed && out !== undefined;
   const listed = (header: string, items: string[], list = true) => {
     if (items.length === 0) return;
     if (written || !list) {
@@ -369,9 +392,10 @@ export function summary(r: RecommendResult, out: string, changes?: OutputChanges
   );
   const warnings = (r.report as { warnings: string[] }).warnings;
   listed(`warnings: ${warnings.length}`, warnings);
-  if (written)
+  if (proposed)
     lines.push(
-      `policies: ${proposal.policies.length} in ${proposal.namespaces.length} namespace(s) written to ${out}`,
+      `policies: ${proposal.policies.length} in ${proposal.namespaces.length} namespace(s) ` +
+        (written ? `written to ${out}` : 'proposed (not written: microseg recommend writes them)'),
     );
   if (changes?.removed.length) lines.push(`removed: ${changes.removed.join(', ')} (no longer proposed)`);
   if (changes?.kept.length)
@@ -469,7 +493,42 @@ export async function writeFiles(
   return { removed, kept: earlier.filter((name) => !covered(name)) };
 }
 
-type ParsedValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+/** What recommend reads and how it analyses it, as its options give them (`serve` takes them alike). */
+export interface InputValues {
+  flows?: string[] | undefined;
+  cluster?: string[] | undefined;
+  format?: string | undefined;
+  strict?: boolean | undefined;
+  namespace?: string[] | undefined;
+  [option: string]: unknown;
+}
+
+/** The inputs and the pipeline's options, checked before anything is read. */
+export interface CheckedInputs {
+  flows: string[];
+  cluster: string[];
+  opts: PipelineOptions;
+}
+
+/**
+ * Checks recommend's inputs and analysis options (bad usage, before anything is read): the flows and
+ * the cluster given, the cluster not from standard input, each flow source once, the options' values.
+ * `command` names the command in the errors.
+ */
+export async function checkInputs(command: string, values: InputValues): Promise<CheckedInputs> {
+  const sources = flowsAndCluster(values);
+  flowFormatOption('--format', values.format);
+  clusterFromFiles(command, sources.cluster);
+  await checkDistinctSources('--flows', sources.flows);
+  const opts: PipelineOptions = {
+    ...pipelineOptions(values),
+    afterIdentity: releaseMemory,
+    afterIngest: releaseMemory,
+    afterAnalysis: releaseMemory,
+    afterProof: releaseMemory,
+  };
+  return { ...sources, opts };
+}
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values, tokens } = parseArgs({
@@ -484,24 +543,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     io.out(HELP + '\n');
     return EXIT.ok;
   }
-  const sources = flowsAndCluster(values);
-  flowFormatOption('--format', values.format);
-  clusterFromFiles('recommend', sources.cluster);
-  await checkDistinctSources('--flows', sources.flows);
-  const opts: PipelineOptions = {
-    ...pipelineOptions(values),
-    afterIdentity: releaseMemory,
-    afterIngest: releaseMemory,
-    afterAnalysis: releaseMemory,
-    afterProof: releaseMemory,
-  };
+  const inputs = await checkInputs('recommend', values);
   nonEmptyOut(values.out, 'directory', 'policies');
   const out = values.out ?? 'policies';
   // Before any input is read: a run over millions of lines should not end on a mistyped --out. The
   // directory is made now, and removed again if the run ends without writing in it.
   const outDir = await prepareOutputDir(out);
   try {
-    return await recommendInto(out, { ...values, flows: sources.flows, cluster: sources.cluster }, opts, io);
+    return await recommendInto(out, values, inputs, io);
   } finally {
     await outDir.removeIfEmpty();
   }
@@ -509,8 +558,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
 
 async function recommendInto(
   out: string,
-  values: ParsedValues & { flows: string[]; cluster: string[] },
-  opts: PipelineOptions,
+  values: InputValues & { quiet?: boolean | undefined },
+  inputs: CheckedInputs,
   io: CliIO,
 ): Promise<number> {
   // The segments an earlier run wrote here: the communities that continue them keep their names.
@@ -518,51 +567,81 @@ async function recommendInto(
   if (previous.kind === 'unread' && !values.quiet)
     io.err(`warning: ${previous.path} not read: ${previous.reason}; segment names are chosen afresh\n`);
   if (previous.kind === 'read')
-    opts = { ...opts, segments: { ...opts.segments, previous: previous.membership } };
-  // --strict refuses a policy field its API does not define, as it refuses a bad flow line.
-  const snapshot = await loadSnapshotFiles(values.cluster, {
-    extraKinds: VERIFY_EXTRA_KINDS,
-    unknownFields: values.strict === true ? 'error' : 'warn',
-  });
-  refuseUnreadCluster(snapshot, values.cluster);
-  // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
-  if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
-  const format = flowFormatOption('--format', values.format);
-  const reader = readFlows(values.flows, {
-    ...(format ? { format } : {}),
-    strict: values.strict === true,
+    inputs = {
+      ...inputs,
+      opts: { ...inputs.opts, segments: { ...inputs.opts.segments, previous: previous.membership } },
+    };
+  const analysed = await analyseInputs('recommend', values, inputs, io, {
+    out,
     policiesAdvice:
       'recommend reads the network policies already applied from the cluster snapshot: give them in ' +
       '--cluster (to check policies against flows: microseg audit --policies)',
+  });
+  if (typeof analysed === 'number') return analysed;
+  const { result } = analysed;
+  const changes = await writeFiles(out, result.files, values.namespace);
+  if (!values.quiet) io.out(summary(result, out, changes));
+  return EXIT.ok;
+}
+
+/**
+ * Reads the cluster snapshot and the flows `inputs` names and runs recommend's pipeline on them
+ * (`recommend`): the one way recommend and `serve` make their proposal. What recommend refuses is
+ * refused alike, `command` naming the command: bad input (an InputError or UsageError thrown: no flow
+ * read, no policy proposed, a namespace the snapshot lacks) and a proposal not proven to allow every
+ * observed connection (said on standard error with the summary; EXIT.findings returned). `out`: where
+ * the policies would be written, for the summary said then; `outcome`: what a refusal leaves undone
+ * (default `nothing written`, and `not written` for a proposal not proven).
+ */
+export async function analyseInputs(
+  command: string,
+  values: InputValues,
+  inputs: CheckedInputs,
+  io: CliIO,
+  options: { out?: string; policiesAdvice: string; outcome?: { refused: string; notProven: string } },
+): Promise<{ snapshot: ClusterSnapshot; result: RecommendResult } | number> {
+  // --strict refuses a policy field its API does not define, as it refuses a bad flow line.
+  const snapshot = await loadSnapshotFiles(inputs.cluster, {
+    extraKinds: VERIFY_EXTRA_KINDS,
+    unknownFields: values.strict === true ? 'error' : 'warn',
+  });
+  refuseUnreadCluster(snapshot, inputs.cluster);
+  // A namespace the snapshot does not have is a typo or the wrong snapshot: said before flows are read.
+  if (values.namespace) checkNamespaces('--namespace', values.namespace, snapshot);
+  const format = flowFormatOption('--format', values.format);
+  const reader = readFlows(inputs.flows, {
+    ...(format ? { format } : {}),
+    strict: values.strict === true,
+    policiesAdvice: options.policiesAdvice,
     stdin: io.stdin as AsyncIterable<Buffer>,
   });
   const stop = progress(io, reader);
   let result: RecommendResult;
   try {
-    result = await recommend(snapshot, reader, opts);
+    result = await recommend(snapshot, reader, inputs.opts);
   } finally {
     stop();
   }
   // Said on standard error as the verify commands say it, whatever the outcome (and in report.json).
-  for (const w of result.repeatWarnings) io.err(`microseg recommend: warning: ${w}\n`);
+  for (const w of result.repeatWarnings) io.err(`microseg ${command}: warning: ${w}\n`);
   if (reader.stats.flows === 0) {
     io.err(formatIngestStats(reader.stats));
-    throw new InputError(noFlowsMessage(reader.stats, format && `--format ${format}`));
+    throw new InputError(
+      noFlowsMessage(reader.stats, format && `--format ${format}`, options.outcome?.refused),
+    );
   }
   if (proofFails(result.proof)) {
-    io.err(summary(result, out));
-    io.err(notProvenMessage('microseg recommend', result.proof));
+    io.err(summary(result, options.out));
+    io.err(notProvenMessage(`microseg ${command}`, result.proof, options.outcome?.notProven));
     return EXIT.findings;
   }
   // Flows were read, and not one gave a policy: an empty proposal is no result to write.
   const none = noPolicyReason(result.analysis, values.namespace);
   if (none !== undefined) {
-    io.err(summary(result, out));
-    throw new InputError(`no policy proposed: ${none}; nothing written`);
+    io.err(summary(result, options.out));
+    throw new InputError(`no policy proposed: ${none}; ${options.outcome?.refused ?? 'nothing written'}`);
   }
-  const changes = await writeFiles(out, result.files, values.namespace);
-  if (!values.quiet) io.out(summary(result, out, changes));
-  return EXIT.ok;
+  return { snapshot, result };
 }
 
 /** A one-line progress display on stderr while flows are read, when stderr is a terminal. */

@@ -1,0 +1,152 @@
+/**
+ * Serving the web page of the graph from the command line: `microseg demo` on the bundled demo and
+ * `microseg serve` on a user's flows and cluster. The server listens before the pipeline runs (a port
+ * in use is said before the work, not after it) and answers 503 until it is given the page. It keeps
+ * `listenOn`'s limits for slow clients (10 s for a request's headers, 60 s for the whole request, else
+ * 408), and the page it is given (`pageApp`) answers, without a token, only the hosts `--allow-host`
+ * allows besides loopback and its own address (a guard against DNS rebinding, `hostCheck`).
+ */
+import { createServer } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ClusterSnapshot } from '../model/snapshot.ts';
+import type { Analysis } from '../pipeline.ts';
+import { createApp } from '../server/app.ts';
+import { ListenError, listenOn } from '../server/listen.ts';
+import type { BlastRadiusView, ReachSummary, ViewSource } from '../server/types.ts';
+import type { Engine } from '../verify/engine.ts';
+import { engineFromSnapshot } from '../verify/engine.ts';
+import type { ReachSide } from '../verify/reach.ts';
+import { blastRadius, podClasses } from '../verify/reach.ts';
+import type { CliIO } from './io.ts';
+import { UsageError } from './io.ts';
+
+/**
+ * A side of a blast radius as the page shows it: how many workloads (or peers) it reaches and is reached
+ * from. The engine lists classes of pods, and the pods of a StatefulSet are a class each (each has its
+ * own pod-name label): `workloadOf` gives the workload of a class's name, so that each counts once.
+ */
+function reachSummary(side: ReachSide | undefined, workloadOf: ReadonlyMap<string, string>): ReachSummary {
+  const count = (names: string[]) => new Set(names.map((n) => workloadOf.get(n) ?? n)).size;
+  return {
+    canReach: count((side?.reaches ?? []).map((r) => r.to)),
+    reachableFrom: count((side?.reachedFrom ?? []).map((r) => r.from)),
+    reachExamples: (side?.reaches ?? []).slice(0, 8).map((r) => `${r.to} (${r.ports.join(', ')})`),
+    fromExamples: (side?.reachedFrom ?? []).slice(0, 8).map((r) => `${r.from} (${r.ports.join(', ')})`),
+  };
+}
+
+/** The workload of each class of pods, by the class's name. */
+function classWorkloads(engine: Engine): Map<string, string> {
+  return new Map(podClasses(engine).map((c) => [c.name, c.workload]));
+}
+
+/** Blast radius of a workload before and after the proposal, for the page's details panel. */
+export function blastRadiusViews(
+  snapshot: ClusterSnapshot,
+  analysis: Analysis,
+): (workload: string) => BlastRadiusView | undefined {
+  const before = engineFromSnapshot(snapshot);
+  const after = engineFromSnapshot({
+    ...snapshot,
+    networkPolicies: [...snapshot.networkPolicies, ...analysis.proposal.policies],
+  });
+  let workloads: { before: Map<string, string>; after: Map<string, string> } | undefined;
+  return (id) => {
+    const w = analysis.identity.workloads.get(id);
+    const pod = w?.pods[0];
+    if (!w || !pod || w.hostNetwork) return undefined;
+    const r = blastRadius(before, after, { namespace: w.namespace, pod });
+    workloads ??= { before: classWorkloads(before), after: classWorkloads(after) };
+    return {
+      workload: id,
+      before: reachSummary(r.before, workloads.before),
+      after: reachSummary(r.after, workloads.after),
+    };
+  };
+}
+
+/** The page's URL for the address the server listens on (an IPv6 address in brackets, its zone encoded). */
+export function pageUrl(addr: AddressInfo): string {
+  const host =
+    addr.address === '127.0.0.1'
+      ? 'localhost'
+      : addr.family === 'IPv6' || addr.address.includes(':')
+        ? `[${addr.address.replace('%', '%25')}]`
+        : addr.address;
+  return `http://${host}:${addr.port}/`;
+}
+
+/** The page's server until the pipeline is done: it answers 503 until `serve` gives it the page. */
+export interface PageServer extends Server {
+  serve?: RequestListener;
+}
+
+/**
+ * Listens for the web page on host:port; until its `serve` is set it answers `503` with `busy` (and
+ * `Retry-After: 1`). An address that cannot be listened on is bad usage naming the flag `flag` gives
+ * for the failure.
+ */
+export async function listenForPage(
+  host: string,
+  port: number,
+  busy: string,
+  flag: (err: ListenError) => string,
+): Promise<PageServer> {
+  const server: PageServer = createServer((req, res) => {
+    if (server.serve) {
+      server.serve(req, res);
+      return;
+    }
+    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
+    res.end(busy);
+  });
+  try {
+    await listenOn(server, host, port);
+  } catch (err) {
+    if (!(err instanceof ListenError)) throw err;
+    throw new UsageError(`${err.message}; choose another with ${flag(err)}`);
+  }
+  return server;
+}
+
+/**
+ * The page and its API as `command` (`microseg demo`, `microseg serve`) serves them on `source`: with
+ * `token`, every call of the API needs it; without one, only requests for localhost, 127.0.0.1, [::1],
+ * the address they came in on and `allowedHosts` (`allowedHostsOption`: each `--allow-host` and the host
+ * listened on) are answered, others 403 naming `--allow-host`. A request that fails is told on stderr.
+ */
+export function pageApp(
+  command: string,
+  source: ViewSource,
+  opts: { io: CliIO; allowedHosts: readonly string[]; token?: string },
+): RequestListener {
+  return createApp(source, {
+    ...(opts.token !== undefined ? { auth: { token: opts.token } } : {}),
+    allowedHosts: opts.allowedHosts,
+    onInternalError: (err, req) =>
+      opts.io.err(
+        `${command}: ${req.method} ${req.path} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      ),
+  });
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Resolves at the first SIGINT or SIGTERM: how long the page is served. */
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
