@@ -986,6 +986,7 @@
               .join('') +
             '</tbody></table>',
         );
+      parts.push(notReplayedHtml(a.notReplayed, true));
       if (a.unobserved) {
         // Their traffic cannot show above: they made none. The default deny cuts them off all the same.
         const more = a.unobserved - a.unobservedWorkloads.length;
@@ -1029,6 +1030,42 @@
     bindPanelLinks();
   }
 
+  /**
+   * What an audit did not replay, so does not list (`notReplayed`: absent in the controller's), by why:
+   * ICMP and connections dropped at every observation, which enforcing may block all the same (what
+   * recommend's report.json counts under verification.willBeBlocked, which `report` says: in the
+   * Rollout view, of a proposal), then the rest.
+   */
+  function notReplayedHtml(n, report) {
+    if (!n) return '';
+    const parts = [];
+    const mayBlock = n.protocol + n.dropped;
+    if (mayBlock)
+      parts.push(
+        `<p class="muted not-replayed" role="note">Not replayed, so not listed above: ${mayBlock} observed connection(s) enforcing may block: ` +
+          [
+            n.protocol
+              ? `${n.protocol} ICMP (NetworkPolicy cannot allow ICMP: blocked wherever a policy isolates an end)`
+              : '',
+            n.dropped
+              ? `${n.dropped} dropped at every observation (denied now, and still unless a policy allows it)`
+              : '',
+          ]
+            .filter(Boolean)
+            .join(', ') +
+          (report
+            ? ". recommend's report.json names under verification.willBeBlocked those its proposal blocks.</p>"
+            : '.</p>'),
+      );
+    const others = [
+      n.node ? `${n.node} from a node to pods (a pod's own node is always admitted)` : '',
+      n.unplaced ? `${n.unplaced} with an end the snapshot cannot place` : '',
+    ].filter(Boolean);
+    if (others.length)
+      parts.push(`<p class="muted not-replayed-other">Not replayed either: ${others.join(', ')}.</p>`);
+    return parts.join('');
+  }
+
   // ---------------- auditing a change ----------------
   /** A box for a set of NetworkPolicies (a change under review) to replay the observed traffic against. */
   function policyAuditForm() {
@@ -1068,6 +1105,7 @@
             .join('') +
           '</tbody></table>',
       );
+    parts.push(notReplayedHtml(r.connections.notReplayed, false));
     if (r.unobserved.length)
       parts.push(
         `<h4>Cut off, no flow observed (${r.unobserved.length})</h4>` +

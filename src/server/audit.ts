@@ -72,7 +72,8 @@ export interface OfflineAuditInput {
  * cluster allows today and the proposal would deny is a would-be-blocked flow, including edges the proposal
  * could write no rule for (an unlabelled pod, an unknown API server address). Left out: protocols the
  * engine does not evaluate (ICMP), node-to-pod traffic (see below), and edges the engine cannot place
- * (unknown peers, host-network workloads without an address).
+ * (unknown peers, host-network workloads without an address): counted by why in `notReplayed`, for the
+ * page to say what it does not list.
  */
 export function offlineAudit(input: OfflineAuditInput): AuditView {
   const { snapshot, identity, graph, proposal } = input;
@@ -88,7 +89,7 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
   // Enforcing replaces microseg's own policies in the namespaces the proposal covers and keeps
   // everyone else's, and its own elsewhere.
   const after = engineFor(appliedPolicies(snapshot.networkPolicies, proposal.policies, true).policies);
-  const { wouldBlock, earliest } = replayEdges(graph, identity, before, after);
+  const { wouldBlock, earliest, notReplayed } = replayEdges(graph, identity, before, after);
   const since = input.since ?? earliest;
   const blocked = wouldBlock.length;
   // Workloads the proposal learned no flow for that made none in the replayed traffic either: nothing of
@@ -116,6 +117,7 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     wouldBlock,
     unobserved: idle.length,
     unobservedWorkloads: idle,
+    notReplayed,
     enforce: enforceDiff(snapshot.networkPolicies, proposal.policies, proposal.namespaces),
   };
 }
@@ -158,6 +160,7 @@ export function policySetAuditView(
     wouldBlock: audit.wouldBlock,
     unobserved: audit.unobserved.length,
     unobservedWorkloads: audit.unobserved,
+    notReplayed: audit.connections.notReplayed,
     enforce: prune ? diff : { ...diff, removed: [] },
   };
 }

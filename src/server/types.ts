@@ -5,6 +5,7 @@
  */
 import type { ServiceGraph } from '../graph/types.ts';
 import type { NetworkPolicy, OtherObject } from '../model/k8s.ts';
+import type { NotReplayed } from '../policy/audit.ts';
 import type { PolicySetAudit } from '../policy/audit.ts';
 import type { CronJobRuns } from '../policy/cronjobs.ts';
 import type { Proposal } from '../policy/types.ts';
@@ -109,6 +110,15 @@ export interface AuditView {
    */
   unobserved: number;
   unobservedWorkloads: string[];
+  /**
+   * Observed connections the audit did not replay, so not in `wouldBlock`, by why (offline audits):
+   * `protocol` ICMP, which NetworkPolicy cannot allow (blocked wherever a policy isolates an end);
+   * `dropped` every observation dropped (denied now; blocked still unless a policy allows it); `node`
+   * from a node to pods (a pod's own node is always admitted); `unplaced` an end the snapshot cannot
+   * place. recommend's report.json names under `verification.willBeBlocked` the ICMP and dropped ones
+   * its proposal blocks. Absent from the controller's audits.
+   */
+  notReplayed?: Record<NotReplayed, number>;
   enforce: EnforceDiff;
 }
 

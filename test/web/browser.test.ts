@@ -395,6 +395,19 @@ describe('service graph page (headless Chromium)', () => {
     await page.screenshot({ path: new URL('rollout.png', SHOTS).pathname });
   });
 
+  it('the rollout view says how many connections it does not list, and why', async () => {
+    const page = await fixturePage();
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#would-block');
+    // The fixture's ICMP connection and the one dropped at every observation: replaying leaves them out.
+    expect(await page.textContent('#panel .not-replayed')).toBe(
+      'Not replayed, so not listed above: 2 observed connection(s) enforcing may block: 1 ICMP ' +
+        '(NetworkPolicy cannot allow ICMP: blocked wherever a policy isolates an end), 1 dropped at every ' +
+        "observation (denied now, and still unless a policy allows it). recommend's report.json names " +
+        'under verification.willBeBlocked those its proposal blocks.',
+    );
+  });
+
   it('asks for the token, then lets the user isolate and release a workload', async () => {
     const fx = await fixtureAnalysis();
     const src = withIsolation(analysisSource(fx.analysis, { title: 'secured', mode: 'controller' }));
