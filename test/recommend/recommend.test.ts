@@ -263,6 +263,11 @@ describe('microseg recommend refuses and explains', () => {
     expect(io.stderr).toContain('microseg recommend: not written: the proposal would block');
     expect(io.stderr).toContain('shop/Deployment/frontend->shop/Deployment/cart:8080/TCP: ');
     await expect(readdir(join(d, 'out'))).rejects.toThrow(/ENOENT/);
+    // Nothing written, so the summary points at no report.json: what it would list is listed.
+    expect(io.stderr).not.toContain('report.json');
+    expect(io.stderr).toContain(
+      'WILL BE BLOCKED by the proposal: 2 observed connection(s) the proof leaves out (every observation dropped, or ICMP, which NetworkPolicy cannot allow):\n  ',
+    );
   });
 
   it('refuses a --namespace the snapshot does not have, naming the closest it has, before writing anything', async () => {

@@ -301,6 +301,12 @@ export function notProvenMessage(command: string, proof: Proof, outcome = 'not w
   return `${command}: ${outcome}: ${parts.join('')}`;
 }
 
+/** The first LISTED of `items`, indented, then how many more there are. */
+function listFirst(lines: string[], items: readonly string[]): void {
+  lines.push(...items.slice(0, LISTED).map((i) => `  ${i}`));
+  if (items.length > LISTED) lines.push(`  and ${items.length - LISTED} more`);
+}
+
 /** Segments named in the summary before it says how many more there are. */
 const SUMMARY_SEGMENTS = 8;
 
@@ -311,8 +317,19 @@ const SUMMARY_SEGMENTS = 8;
 export function summary(r: RecommendResult, out: string | undefined, changes?: OutputChanges): string {
   const { graph, segments, proposal } = r.analysis;
   const workloads = graph.nodes.filter((n) => n.kind === 'workload').length;
-  // Where the lists the summary only counts are: serve writes no report.json, recommend's has them.
-  const report = out === undefined ? "the report.json 'microseg recommend' writes" : 'report.json';
+  // Nothing is written when the proposal blocks a connection or holds no policy.
+  const blocked = proofFails(r.proof);
+  const proposed = !blocked && proposal.policies.length > 0;
+  const written = proposed && out !== undefined;
+  // Where the lists the summary only counts are: serve writes no report.json, recommend's has them; when
+  // nothing is proposed, no file is pointed at (none is written): what a list holds is listed here.
+  const report = !proposed
+    ? undefined
+    : out === undefined
+      ? "the report.json 'microseg recommend' writes"
+      : 'report.json';
+  const seeIn = (what: string, before = false) =>
+    report === undefined ? '' : before ? `see ${what} in ${report}; ` : `; see ${what} in ${report}`;
   const lines: string[] = [];
   if (r.ingest) lines.push(formatIngestStats(r.ingest).trimEnd());
   lines.push(
@@ -329,7 +346,9 @@ export function summary(r: RecommendResult, out: string | undefined, changes?: O
   lines.push(
     `segments: ${segments.segments.length} (modularity ${segments.modularity.toFixed(2)}): ` +
       shown.map((s) => `${s.id} (${s.members.length})`).join(', ') +
-      (more > 0 ? `, and ${more} more (largest first; all in ${report})` : ''),
+      (more > 0
+        ? `, and ${more} more (largest first${report === undefined ? '' : `; all in ${report}`})`
+        : ''),
   );
   if (segments.namesKept !== undefined)
     lines.push(
@@ -351,11 +370,14 @@ export function summary(r: RecommendResult, out: string | undefined, changes?: O
   lines.push(...r.snapshotWarnings);
   // Likewise the pods whose Job the snapshot lacks: a CronJob inferred, or a name that changes every run.
   lines.push(...r.analysis.identity.jobWarnings);
-  if (r.proof.willBeBlocked.length > 0)
+  if (r.proof.willBeBlocked.length > 0) {
     lines.push(
       `WILL BE BLOCKED by the proposal: ${r.proof.willBeBlocked.length} observed connection(s) the proof leaves out ` +
-        `(every observation dropped, or ICMP, which NetworkPolicy cannot allow; see verification.willBeBlocked in ${report})`,
+        `(every observation dropped, or ICMP, which NetworkPolicy cannot allow${seeIn('verification.willBeBlocked')})` +
+        (report === undefined ? ':' : ''),
     );
+    if (report === undefined) listFirst(lines, r.proof.willBeBlocked);
+  }
   // Workloads the default deny alone selects: what they do is blocked once enforced (a CronJob whose
   // runs fell outside the flows' span).
   const idle = proposal.unobserved;
@@ -363,27 +385,24 @@ export function summary(r: RecommendResult, out: string | undefined, changes?: O
     lines.push(
       `no flow observed for ${idle.length} workload(s) in scope: only the default deny selects them, which will block all their traffic: ` +
         `${firstOf(idle)} ` +
-        `(see policies.unobserved in ${report}; a CronJob's runs need flows over a span that includes them)`,
+        `(${seeIn('policies.unobserved', true)}a CronJob's runs need flows over a span that includes them)`,
     );
   if (r.cronJobsNotRun.length > 0)
     lines.push(
       `of them, ${r.cronJobsNotRun.length} CronJob(s) started no run the flows cover (by their last run and schedule), so their traffic is unknown: ` +
-        `${firstOf(r.cronJobsNotRun)} (see policies.cronJobsNotRun in ${report}; record flows over one of their runs before enforcing)`,
+        `${firstOf(r.cronJobsNotRun)} (${seeIn('policies.cronJobsNotRun', true)}record flows over one of their runs before enforcing)`,
     );
-  // Nothing is written when the proposal blocks a connection or holds no policy: the first of what
-  // report.json would list are listed here then (edges not expressible only when no policy is
-  // proposed: each blocked connection names why no rule was written for it).
-  const blocked = proofFails(r.proof);
-  const proposed = !blocked && proposal.policies.length > 0;
-  const written = proposed && out !== undefined;
+  // When nothing is written, the first of what report.json would list are listed here (edges not
+  // expressible only when no policy is proposed: each blocked connection names why no rule was written
+  // for it).
   const listed = (header: string, items: string[], list = true) => {
     if (items.length === 0) return;
     if (written || !list) {
       lines.push(`${header}${written ? ' (see report.json)' : ''}`);
       return;
     }
-    lines.push(`${header}:`, ...items.slice(0, LISTED).map((i) => `  ${i}`));
-    if (items.length > LISTED) lines.push(`  and ${items.length - LISTED} more`);
+    lines.push(`${header}:`);
+    listFirst(lines, items);
   };
   listed(
     `not expressible as NetworkPolicy: ${proposal.notExpressible.length} edge(s)`,
