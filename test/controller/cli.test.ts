@@ -251,6 +251,11 @@ describe('microseg controller (command line)', () => {
         ['--api-token-file', join(dir, 'api-token'), '--no-ui'],
         "--api-token-file applies to the web page's API, which --no-ui turns off",
       ],
+      // Was taken and ignored: the Host check is the page's, which --no-ui turns off.
+      [
+        ['--allow-host', 'page.example', '--no-ui'],
+        '--allow-host applies to the web page, which --no-ui turns off',
+      ],
       [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
     ];
     writeFileSync(join(dir, 'empty-token'), '\n');
@@ -434,6 +439,32 @@ describe('microseg controller (command line)', () => {
     const io = captureIO();
     expect(await runCli(['controller', '--help'], io)).toBe(0);
     expect(io.stdout).toContain("--api-token-file FILE      the web page's API takes this bearer token");
+  });
+
+  // --allow-host was silently ignored with a token (the page then checks no Host): a warning says so,
+  // not bad usage, since the manifests' push token comes from an optional Secret.
+  it("warns that --allow-host is ignored when the page's API takes a token, and only then", async () => {
+    const missing = join(dir, 'missing.yaml');
+    const api = join(dir, 'api-token-allow-host');
+    writeFileSync(api, 'admin\n');
+    const push = join(dir, 'push-token-allow-host');
+    writeFileSync(push, 'pusher\n');
+    const ignored = (flag: string) =>
+      `--allow-host is ignored: the web page's API takes a token (${flag}), which a page elsewhere cannot ` +
+      'send, so it answers requests for any host';
+    for (const [more, flag] of [
+      [['--api-token-file', api], '--api-token-file'],
+      [['--push-token-file', push], '--push-token-file'],
+    ] as const) {
+      const r = await controller(['--allow-host', 'page.example', ...more, '--kubeconfig', missing]);
+      expect(r.code).toBe(2);
+      const lines = r.err.split('\n');
+      expect(JSON.parse(lines[0]!), flag).toMatchObject({ level: 'warn', msg: ignored(flag) });
+      expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
+    }
+    // Without a token the flag is used: nothing to warn of.
+    const quiet = await controller(['--allow-host', 'page.example', '--kubeconfig', missing]);
+    expect(quiet.err).toBe(`microseg controller: --kubeconfig ${missing}: no such file\n`);
   });
 
   it('--segmentation-selector with leader election and the default Lease warns what a controller side by side needs', async () => {

@@ -355,6 +355,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const isolationFlags = isolationSettings(values);
   if (isolationFlags.ignored !== undefined) log.warn(isolationFlags.ignored);
   const api = apiToken(values['api-token-file'], values['no-ui'] === true);
+  if (values['allow-host'] !== undefined && values['no-ui'])
+    throw new UsageError('--allow-host applies to the web page, which --no-ui turns off');
   let push: TelemetryOptions['push'];
   if (values['push-token-file'] === '') throw new UsageError('--push-token-file must not be empty');
   if (values['push-token-file']) {
@@ -383,6 +385,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   const allowedHosts = allowedHostsOption(values['allow-host'], listen.host);
   const auth = pageAuth({ ...(push ? { push: push.token } : {}), ...(api !== undefined ? { api } : {}) });
+  // Not bad usage: the manifests' push token comes from an optional Secret, with or without which the
+  // same arguments must start the controller.
+  if (auth && values['allow-host'] !== undefined)
+    log.warn(
+      `--allow-host is ignored: the web page's API takes a token (${api !== undefined ? '--api-token-file' : '--push-token-file'}), ` +
+        'which a page elsewhere cannot send, so it answers requests for any host',
+    );
   // Push on every replica (a non-leader answers 503); Hubble only on the leader, resuming from the
   // checkpoint the previous leader left on the Lease.
   const telemetry = push ? new Telemetry({ queueCapacity, push }) : undefined;
