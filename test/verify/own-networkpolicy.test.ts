@@ -49,8 +49,9 @@ const CONTROL_PLANE = '172.18.0.2'; // the API server of kubeadm or kind, on its
 const MANAGED_API_SERVER = '203.0.113.7'; // a managed cluster's, outside it, port 443
 const WORKER = '172.18.0.3'; // the controller's node: the kubelet's probes
 
-function cluster(): string {
+function cluster(extra: unknown[] = []): string {
   const objects = [
+    ...extra,
     ns('microseg-system'),
     ns('kube-system'),
     ns('monitoring', { 'microseg.dev/controller-access': 'true' }),
@@ -143,3 +144,109 @@ describe.each(SEMANTICS)('manifests/networkpolicy.yaml in %s semantics', (_name,
     expect(allowed({ namespace: 'monitoring', pod: 'prometheus-0' }, debug, 8080)).toBe(false);
   });
 });
+
+// The Services the shipped Deployment reaches its peers through, as the cluster serves them: the
+// kubernetes Service (443, translated to the API server's 6443 on kubeadm and kind), CoreDNS's, and
+// Cilium's Hubble Relay (80, 443 with TLS, translated to the relay's grpc port 4245).
+const service = (
+  namespace: string,
+  name: string,
+  selector: Record<string, string> | undefined,
+  ports: { port: number; targetPort: number | string; protocol?: L4Protocol }[],
+) => ({ apiVersion: 'v1', kind: 'Service', metadata: { namespace, name }, spec: { selector, ports } });
+const SERVICES = [
+  service('default', 'kubernetes', undefined, [{ port: 443, targetPort: 6443 }]),
+  service('kube-system', 'kube-dns', { 'k8s-app': 'kube-dns' }, [
+    { port: 53, targetPort: 53, protocol: 'UDP' },
+    { port: 53, targetPort: 53, protocol: 'TCP' },
+  ]),
+  service('kube-system', 'hubble-relay', { 'k8s-app': 'hubble-relay' }, [
+    { port: 80, targetPort: 'grpc' },
+    { port: 443, targetPort: 'grpc' },
+  ]),
+];
+
+interface Container {
+  args: string[];
+  ports: { name: string; containerPort: number }[];
+  readinessProbe: { httpGet: { port: string | number } };
+  livenessProbe: { httpGet: { port: string | number } };
+}
+
+describe.each(SEMANTICS)(
+  'the shipped deployment.yaml with its NetworkPolicies in %s semantics',
+  (_n, options) => {
+    const objects = JSON.parse(cluster(SERVICES)) as { items: unknown[] };
+    const engine = engineFromSnapshot(snapshotFromText(JSON.stringify(objects), 'cluster.json'), options);
+    const pods = (
+      objects.items as {
+        kind: string;
+        metadata: { namespace: string; name: string; labels?: Record<string, string> };
+      }[]
+    ).filter((o) => o.kind === 'Pod');
+    const deployment = parse(read('manifests/deployment.yaml')) as {
+      spec: { template: { spec: { containers: Container[] } } };
+    };
+    const container = deployment.spec.template.spec.containers[0]!;
+    const arg = (flag: string) =>
+      container.args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+
+    /**
+     * Every pod behind `host:port` (a Service's DNS name) and the port a policy sees there (after the
+     * Service's translation): the connection the controller makes.
+     */
+    function behind(address: string, protocol: L4Protocol = 'TCP') {
+      const m = /^([^.:]+)\.([^.:]+)\.svc(?:\.cluster\.local)?:(\d+)$/.exec(address);
+      expect(m, address).not.toBeNull();
+      const [, name = '', namespace = '', port = ''] = m!;
+      const svc = SERVICES.find((s) => s.metadata.namespace === namespace && s.metadata.name === name);
+      expect(svc, `Service ${namespace}/${name}`).toBeDefined();
+      const sp = svc!.spec.ports.find((p) => p.port === Number(port) && (p.protocol ?? 'TCP') === protocol);
+      expect(sp, `${address} ${protocol}`).toBeDefined();
+      const selector = svc!.spec.selector ?? {};
+      const backends = pods.filter(
+        (p) =>
+          p.metadata.namespace === namespace &&
+          Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v),
+      );
+      expect(backends.length, `pods of Service ${namespace}/${name}`).toBeGreaterThan(0);
+      return backends.map((p) => ({ to: { namespace, pod: p.metadata.name }, port: sp!.targetPort }));
+    }
+    const allowed = (from: Endpoint, to: Endpoint, port: number | string, protocol: L4Protocol = 'TCP') =>
+      engine.evaluate({ from, to, port, protocol }).allowed;
+
+    it("reaches Hubble Relay at the address its --hubble-relay names, through Cilium's relay Service", () => {
+      const relay = arg('--hubble-relay');
+      expect(relay).toBeDefined();
+      for (const { to, port } of behind(relay!))
+        expect(allowed(CONTROLLER, to, port), `${relay} → ${port}`).toBe(true);
+    });
+
+    it('resolves names (UDP and TCP) and reaches the API server through the kubernetes Service, its Lease too', () => {
+      for (const protocol of ['UDP', 'TCP'] as const)
+        for (const { to, port } of behind('kube-dns.kube-system.svc:53', protocol))
+          expect(allowed(CONTROLLER, to, port, protocol), protocol).toBe(true);
+      // The kubernetes Service has no selector: its endpoint is the API server's address and port, the
+      // control-plane node's on kubeadm and kind; a managed cluster's is outside it, on 443. Leader
+      // election (--leader-elect: the Lease) goes there as every other call.
+      expect(container.args).toContain('--leader-elect');
+      const target = SERVICES[0]!.spec.ports[0]!.targetPort;
+      expect(allowed(CONTROLLER, { ip: CONTROL_PLANE }, target)).toBe(true);
+      expect(allowed(CONTROLLER, { ip: MANAGED_API_SERVER }, 443)).toBe(true);
+    });
+
+    it('lets the probes in on the port they name, and the labelled namespaces through its Service', () => {
+      for (const probe of [container.readinessProbe, container.livenessProbe])
+        expect(allowed({ ip: WORKER }, CONTROLLER, probe.httpGet.port)).toBe(true);
+      const svc = parse(read('manifests/service.yaml')) as {
+        spec: { ports: { targetPort: string | number }[] };
+      };
+      const listen = Number(/:(\d+)$/.exec(arg('--listen') ?? '')?.[1]);
+      expect(container.ports.find((p) => p.name === 'http')?.containerPort).toBe(listen);
+      for (const { targetPort } of svc.spec.ports) {
+        expect(allowed({ namespace: 'monitoring', pod: 'prometheus-0' }, CONTROLLER, targetPort)).toBe(true);
+        expect(allowed({ namespace: 'shop', pod: 'cart-1' }, CONTROLLER, targetPort)).toBe(false);
+      }
+    });
+  },
+);
