@@ -14,6 +14,7 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import express from 'express';
 import type { Isolation, WorkloadKind } from './api.ts';
 import { RECEIVED_AT_ANNOTATION, REARM_ANNOTATION, WORKLOAD_KIND_GROUPS, WORKLOAD_KINDS } from './api.ts';
+import { bodyCost } from '../server/body-cost.ts';
 import type { Kube } from './kube.ts';
 import { KubeError, MERGE_PATCH, isConflict, isNotFound, paths } from './kube.ts';
 import type { IsolationMetrics } from './metrics.ts';
@@ -65,9 +66,9 @@ export interface WebhookOptions {
    */
   maxBodyBytes?: number;
   /**
-   * Most bytes of bodies read or acted on at once, per receiver (default twice `maxBodyBytes`); a request
-   * beyond it, while others are in flight, is answered as the rate limit is (Retry-After) and counted
-   * `busy`.
+   * Most bytes of bodies read or acted on at once, per receiver (default twice `maxBodyBytes`), each
+   * counted by `bodyCost` (a compressed body as the largest); a request beyond it, while others are in
+   * flight, is answered as the rate limit is (Retry-After) and counted `busy`.
    */
   maxBytesInFlight?: number;
   /** Where a warning for the operator goes (alerts Alertmanager left out of a payload). */
@@ -507,14 +508,14 @@ function receiver(
   });
   const limit = o.maxBodyBytes ?? DEFAULT_WEBHOOK_BODY_LIMIT;
   // Bodies being read or acted on at once hold at most this many bytes (each counted by its
-  // Content-Length, or the limit when it gives none), so that a burst of large bodies, each within the
-  // limit, cannot exhaust the memory: one more is answered as the rate limit is, to be sent again. A
-  // request is always let in when none is in flight, so that a body of the largest size passes.
+  // Content-Length, or the limit when it gives none or is compressed, which express.json inflates), so
+  // that a burst of large bodies, each within the limit, cannot exhaust the memory: one more is answered
+  // as the rate limit is, to be sent again. A request is always let in when none is in flight, so that a
+  // body of the largest size passes.
   const budget = o.maxBytesInFlight ?? 2 * limit;
   let inFlight = 0;
   router.use((req, res, next) => {
-    const declared = Number(req.get('content-length'));
-    const cost = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit) : limit;
+    const cost = bodyCost(req, limit);
     if (inFlight > 0 && inFlight + cost > budget) {
       count('busy');
       res.set('Retry-After', '1');

@@ -14,6 +14,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { readWholeText } from '../flows/reader.ts';
 import { isDnsLabel } from '../isolate/api.ts';
 import { blankText, InputError, snapshotFromObjects } from '../model/snapshot.ts';
+import { bodyCost } from './body-cost.ts';
 import { hostCheck } from './hosts.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
@@ -384,13 +385,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     );
   api.use('/audit', (req, res, next) => {
     if (req.method !== 'POST') return next();
-    const declared = Number(req.get('content-length'));
-    const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
-    // A compressed body may inflate to the largest whatever its length on the wire.
-    let cost =
-      encoding === 'identity' && Number.isFinite(declared) && declared >= 0
-        ? Math.min(declared, AUDIT_BODY_LIMIT)
-        : AUDIT_BODY_LIMIT;
+    let cost = bodyCost(req, AUDIT_BODY_LIMIT);
     if (auditBytes > 0 && auditBytes + cost > AUDIT_BYTES_IN_FLIGHT) {
       // Not read: the connection is closed after the answer rather than the body drained.
       res.set('Connection', 'close');

@@ -518,6 +518,53 @@ describe('webhook receivers', () => {
     );
   });
 
+  it('counts a compressed body as the largest, whatever its Content-Length', async () => {
+    // A gzip body of a few bytes inflates to the limit: counted by its Content-Length, many such bodies
+    // passed the bound together, each parsed at full size.
+    const kube = new FakeKube();
+    const server = app(kube, { maxBodyBytes: 1000, maxBytesInFlight: 1500 }).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as AddressInfo;
+    const { gzipSync } = await import('node:zlib');
+    const am = JSON.stringify({
+      version: '4',
+      status: 'firing',
+      receiver: 'r',
+      alerts: [],
+      pad: 'p'.repeat(800),
+    });
+    const gzipped = gzipSync(am);
+    expect(gzipped.length).toBeLessThan(100);
+    const post = () =>
+      fetch(`http://127.0.0.1:${port}/webhooks/alertmanager`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
+        body: gzipped,
+      });
+    // Alone, it is read (and inflated).
+    expect((await post()).status).toBe(200);
+    const { connect } = await import('node:net');
+    const slow = connect(port, '127.0.0.1');
+    try {
+      await new Promise((r) => slow.once('connect', r));
+      slow.write(
+        `POST /webhooks/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 800\r\n\r\n{"version":"4",',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      // Beside 800 bytes in flight, it may grow to 1000: over the 1500.
+      const busy = await post();
+      expect([busy.status, busy.headers.get('retry-after')]).toEqual([503, '1']);
+    } finally {
+      slow.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('rate limits: 429 for Falco, 503 with Retry-After for Alertmanager', async () => {
     const kube = new FakeKube();
     const a = app(kube, { rateLimit: { perSecond: 0.001, burst: 1 } });
