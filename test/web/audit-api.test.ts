@@ -515,29 +515,51 @@ describe('POST /api/v1/audit', () => {
       server.close();
     }
     // A body sent as it is that is itself gzip (a file kept compressed) is counted again once inflated:
-    // behind a busy parser, two such bodies of 8 MiB of text hold the budget.
-    await withBusyParser(400, async ({ parser, send }) => {
+    // two such bodies of 8 MiB of text, held in a parser's queue, hold the budget. The parser answers
+    // only when told: behind a real busy parse, the race with its end (seconds on a loaded machine)
+    // let them go before the small body came, which was then taken.
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let queued = 0;
+    const parser = {
+      get waiting() {
+        return queued;
+      },
+      // The two large bodies wait; a third is answered at once (a clear 400, were it let in).
+      parse: async () => {
+        if (++queued <= 2) await gate;
+        return [];
+      },
+    } as unknown as ObjectsParser;
+    const gated = await listen(createApp(source, { parser }));
+    const reqs: ClientRequest[] = [];
+    try {
       const text = `# ${'x'.repeat(8 * 1024 * 1024 - 16)}\n`;
       const body = gzipSync(Buffer.from(text));
-      const reqs = [send(body, {}), send(body, {})];
-      for (const req of reqs) req.end(body);
-      try {
-        await expect.poll(() => parser.waiting, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
-        const small = send(Buffer.from(policiesToYaml(policies)), {});
-        const answer = await new Promise<{ status: number; body: string }>((resolve) => {
-          small.on('response', (res) => {
-            let b = '';
-            res.on('data', (d: Buffer) => (b += d.toString()));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-          });
-          small.end(Buffer.from(policiesToYaml(policies)));
+      for (let i = 0; i < 2; i++) {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port: new URL(gated.url).port,
+          method: 'POST',
+          path: '/api/v1/audit',
+          headers: { 'Content-Type': 'application/yaml', 'Content-Length': body.length },
         });
-        expect(answer.status).toBe(503);
-        expect(JSON.parse(answer.body).error).toMatch(/^busy: /);
-      } finally {
-        for (const req of reqs) req.destroy();
+        req.on('error', () => {});
+        req.end(body);
+        reqs.push(req);
       }
-    });
+      await expect.poll(() => queued, { timeout: 10_000 }).toBe(2);
+      const answer = await request(gated.url)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/yaml')
+        .send(policiesToYaml(policies));
+      expect(answer.status).toBe(503);
+      expect((answer.body as { error: string }).error).toMatch(/^busy: /);
+    } finally {
+      release();
+      for (const req of reqs) req.destroy();
+      gated.server.close();
+    }
   });
 
   it('asks for the token where the API has one', async () => {
