@@ -3,7 +3,6 @@
  * packages, nothing fetched at run time) and the JSON API over a `ViewSource`. `createApp` only builds
  * the app; the caller listens (the demo on port 8080, the controller next to its own API).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
@@ -16,6 +15,7 @@ import { isDnsLabel } from '../isolate/api.ts';
 import { blankText, InputError, snapshotFromObjects } from '../model/snapshot.ts';
 import { bodyCost } from './body-cost.ts';
 import { hostCheck } from './hosts.ts';
+import { tokenMatches } from './token-match.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
@@ -243,16 +243,6 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * Constant-time comparison of a presented token with the expected one. Both are hashed first, so that
- * values of different lengths are compared too: how long the answer takes tells neither the token's
- * bytes nor its length.
- */
-function safeEqual(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-  return timingSafeEqual(digest(a), digest(b));
-}
-
 function oneString(v: unknown, name: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new HttpError(400, `query parameter "${name}" must be given once`);
@@ -321,7 +311,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     const verify = auth.verify;
     if (verify) return withinTime(() => verify(header), verifyTimeoutMs);
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    return m && auth.token && safeEqual(m[1]!, auth.token) ? 'token' : undefined;
+    return m && auth.token && tokenMatches(m[1]!, auth.token) ? 'token' : undefined;
   }
 
   function tell(

@@ -9,7 +9,6 @@
  *
  * Mount the router before any body parser: it reads the raw body itself to enforce the size limit.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import express from 'express';
@@ -18,6 +17,7 @@ import type { Flow } from '../flows/types.ts';
 import { hasLoopbackEnd } from '../flows/common.ts';
 import { parseGenericFlow } from '../flows/generic.ts';
 import { notFlowRecord } from '../flows/not-flows.ts';
+import { tokenMatches } from '../server/token-match.ts';
 import type { FlowQueue } from './queue.ts';
 import type { HubbleNormalizeResult } from './hubble.ts';
 
@@ -83,14 +83,8 @@ class ClientGone extends Error {
   }
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
 /** Constant-time token comparison (equal-length digests, so no length leak either). */
-export function tokenMatches(presented: string, expected: string): boolean {
-  return timingSafeEqual(digest(presented), digest(expected));
-}
+export { tokenMatches };
 
 /**
  * The request's body, at most `maxBytes` (else a 413 `HttpError`). Rejects with `ClientGone` when the
