@@ -14,31 +14,24 @@ import type { Analysis } from '../pipeline.ts';
 import { createApp } from '../server/app.ts';
 import { ListenError, listenOn } from '../server/listen.ts';
 import type { BlastRadiusView, ReachSummary, ViewSource } from '../server/types.ts';
-import type { Engine } from '../verify/engine.ts';
 import { engineFromSnapshot } from '../verify/engine.ts';
 import type { ReachSide } from '../verify/reach.ts';
-import { blastRadius, podClasses } from '../verify/reach.ts';
+import { blastRadius } from '../verify/reach.ts';
 import type { CliIO } from './io.ts';
 import { UsageError } from './io.ts';
 
 /**
  * A side of a blast radius as the page shows it: how many workloads (or peers) it reaches and is reached
- * from. The engine lists classes of pods, and the pods of a StatefulSet are a class each (each has its
- * own pod-name label): `workloadOf` gives the workload of a class's name, so that each counts once.
+ * from, counted by the engine as `microseg blast-radius` counts them (a StatefulSet once, though each of
+ * its pods is a class of its own), with the first classes of each list, named apart, as examples.
  */
-function reachSummary(side: ReachSide | undefined, workloadOf: ReadonlyMap<string, string>): ReachSummary {
-  const count = (names: string[]) => new Set(names.map((n) => workloadOf.get(n) ?? n)).size;
+function reachSummary(side: ReachSide | undefined): ReachSummary {
   return {
-    canReach: count((side?.reaches ?? []).map((r) => r.to)),
-    reachableFrom: count((side?.reachedFrom ?? []).map((r) => r.from)),
+    canReach: side?.canReach ?? 0,
+    reachableFrom: side?.reachableFrom ?? 0,
     reachExamples: (side?.reaches ?? []).slice(0, 8).map((r) => `${r.to} (${r.ports.join(', ')})`),
     fromExamples: (side?.reachedFrom ?? []).slice(0, 8).map((r) => `${r.from} (${r.ports.join(', ')})`),
   };
-}
-
-/** The workload of each class of pods, by the class's name. */
-function classWorkloads(engine: Engine): Map<string, string> {
-  return new Map(podClasses(engine).map((c) => [c.name, c.workload]));
 }
 
 /** Blast radius of a workload before and after the proposal, for the page's details panel. */
@@ -51,18 +44,12 @@ export function blastRadiusViews(
     ...snapshot,
     networkPolicies: [...snapshot.networkPolicies, ...analysis.proposal.policies],
   });
-  let workloads: { before: Map<string, string>; after: Map<string, string> } | undefined;
   return (id) => {
     const w = analysis.identity.workloads.get(id);
     const pod = w?.pods[0];
     if (!w || !pod || w.hostNetwork) return undefined;
     const r = blastRadius(before, after, { namespace: w.namespace, pod });
-    workloads ??= { before: classWorkloads(before), after: classWorkloads(after) };
-    return {
-      workload: id,
-      before: reachSummary(r.before, workloads.before),
-      after: reachSummary(r.after, workloads.after),
-    };
+    return { workload: id, before: reachSummary(r.before), after: reachSummary(r.after) };
   };
 }
 

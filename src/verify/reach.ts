@@ -683,8 +683,15 @@ export function displayRanks(classes: readonly PodClass[]): number[] {
 export interface ReachSide {
   /** Classes the workload can open connections to, with the allowed ports. */
   reaches: { to: string; ports: string[] }[];
+  /**
+   * How many workloads (or peers: a class of pods no one workload owns, `ns/{labels}`) `reaches` holds:
+   * a StatefulSet once, however many classes its pods make (each listed with its pods).
+   */
+  canReach: number;
   /** Classes that can open connections to the workload, with the allowed ports. */
   reachedFrom: { from: string; ports: string[] }[];
+  /** How many workloads (or peers) `reachedFrom` holds, counted as `canReach` counts. */
+  reachableFrom: number;
   /** Shortest multi-hop paths from internet-exposed classes to the workload (at most `maxPaths`). */
   exposedPaths: string[][];
   /** The search for exposed paths stopped at `maxPaths`: more exposed classes may reach the workload. */
@@ -803,10 +810,14 @@ function sideFor(
   const byRank = (x: number, y: number) => rank[x]! - rank[y]!;
   const shown = classes.map((c) => c.index).sort(byRank);
   const reaches: ReachSide['reaches'] = [];
+  const reachedWorkloads = new Set<string>();
   for (const i of shown) {
     const b = classes[i]!;
     const ports = b.ports.filter((pp) => engine.allows(t.end, b.end, pp.port, pp.protocol)).map(pkey);
-    if (ports.length > 0) reaches.push({ to: b.name, ports });
+    if (ports.length > 0) {
+      reaches.push({ to: b.name, ports });
+      reachedWorkloads.add(b.workload);
+    }
   }
   const fromPorts = new Map<number, string[]>();
   for (const pp of t.ports) {
@@ -822,6 +833,7 @@ function sideFor(
   const reachedFrom = [...fromPorts.entries()]
     .sort((x, y) => byRank(x[0], y[0]))
     .map(([a, ports]) => ({ from: classes[a]!.name, ports }));
+  const fromWorkloads = new Set([...fromPorts.keys()].map((a) => classes[a]!.workload));
   // Internet-exposed classes: ingress admits an outside address (of either family) on one of their ports.
   const probes = probeTexts.map((t) => engine.resolveIP(t, opts.internetProbeName ?? 'internetProbe'));
   const exposed = new Set(
@@ -869,7 +881,9 @@ function sideFor(
     name: t.name,
     side: {
       reaches,
+      canReach: reachedWorkloads.size,
       reachedFrom,
+      reachableFrom: fromWorkloads.size,
       exposedPaths: paths,
       exposedPathsCut: paths.length >= maxPaths,
       reachablePairs: totals.allowedPairs,

@@ -170,11 +170,11 @@ describe('blast-radius --workload', () => {
       [
         'blast radius of ops/CronJob/report',
         'current policies:',
-        '  reaches (3):',
+        '  reaches (3 workloads; pod classes: 3):',
         '    ops/Deployment/api [8080/TCP]',
         '    ops/Pod/debug [8080/TCP]',
         '    ops/CronJob/report [8080/TCP]',
-        '  reached from (4):',
+        '  reached from (4 workloads; pod classes: 4):',
         '    ops/Deployment/api [8080/TCP]',
         '    ops/Pod/debug [8080/TCP]',
         '    ops/ReplicaSet/legacy-5d9c7 [8080/TCP]',
@@ -380,7 +380,7 @@ status: { podIP: 10.2.0.${i + 5}, podIPs: [{ ip: 10.2.0.${i + 5} }] }
     expect(r.out.split('\n').slice(0, 4)).toEqual([
       'blast radius of mon/StatefulSet/prometheus-k8s',
       'current policies:',
-      '  reaches (1):',
+      '  reaches (1 workload; pod classes: 1):',
       '    mon/StatefulSet/prometheus-k8s [8080/TCP]',
     ]);
     const e = await cli(

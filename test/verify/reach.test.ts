@@ -322,7 +322,9 @@ describe('blastRadius', () => {
         { to: 'shop/Deployment/cart', ports: ['8080/TCP'] },
         { to: 'web/Deployment/frontend', ports: ['8080/TCP'] },
       ],
+      canReach: 2,
       reachedFrom: [{ from: 'shop/Deployment/cart', ports: ['5432/TCP'] }],
+      reachableFrom: 1,
       exposedPaths: [
         ['shop/Deployment/cart', 'shop/StatefulSet/db'],
         ['web/Deployment/frontend', 'shop/Deployment/cart', 'shop/StatefulSet/db'],
@@ -333,7 +335,9 @@ describe('blastRadius', () => {
     });
     expect(r.after).toEqual({
       reaches: [],
+      canReach: 0,
       reachedFrom: [{ from: 'shop/Deployment/cart', ports: ['5432/TCP'] }],
+      reachableFrom: 1,
       exposedPaths: [['web/Deployment/frontend', 'shop/Deployment/cart', 'shop/StatefulSet/db']],
       exposedPathsCut: false,
       reachablePairs: 2,
@@ -523,6 +527,8 @@ describe('blast radius order', () => {
     const r = blastRadius(engine, undefined, { namespace: 'b', pod: 'target-1-x' });
     expect(r.before.reaches).toEqual(displayed.map((to) => ({ to, ports: ['8080/TCP'] })));
     expect(r.before.reachedFrom).toEqual(displayed.map((from) => ({ from, ports: ['8080/TCP'] })));
+    // Counted by workload: the StatefulSet alpha once for its two classes, apart from the Deployment alpha.
+    expect([r.before.canReach, r.before.reachableFrom]).toEqual([4, 4]);
     expect(r.before.exposedPaths).toEqual([
       ['b/Deployment/target'],
       ...displayed.slice(0, 4).map((w) => [w, 'b/Deployment/target']),

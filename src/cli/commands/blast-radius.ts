@@ -29,9 +29,10 @@ What a workload can reach and be reached from under the cluster's policies and, 
 the proposed policies added; shortest paths to it from internet-exposed workloads (those whose ingress
 admits an outside address); and the number of reachable workload pairs before and after. Pods of one
 workload that policies could tell apart (a StatefulSet's pods each carry their own pod-name label) are
-listed each with their pods: data/StatefulSet/kafka (kafka-1). A workload pair is reachable when a pod
-of one can open a connection to a pod of the other on some port; the pairs of pod classes (pods alike
-to every policy) are given beside it. Workloads are named as recommend names them (a CronJob for the
+listed each with their pods: data/StatefulSet/kafka (kafka-1). A list's title counts its workloads, such
+a workload once (the web page's counts), then its pod classes: reaches (13 workloads; pod classes: 16).
+A workload pair is reachable when a pod of one can open a connection to a pod of the other on some
+port; the pairs of pod classes (pods alike to every policy) are given beside it. Workloads are named as recommend names them (a CronJob for the
 pods of its Jobs, a Deployment for those of its ReplicaSets, a pod with no owner as itself; a ReplicaSet
 or Job given to --workload is titled by its owner), listed by namespace, then name, then kind (then
 pods), their ports by number; paths shortest first, then in the order of the workload they start from.
@@ -63,24 +64,46 @@ ${ENGINE_OPTION_HELP}
 exit codes: 0 answered; 2 bad usage or input (a workload the snapshot does not have included);
             3 internal error`;
 
-function section<T>(title: string, items: T[], fmt: (x: T) => string, limit: number, cut = false): string[] {
-  const lines = [`  ${title} (${items.length}${cut ? ', the first found: there may be more' : ''}):`];
+/** A list under its title, which says how many it holds: `count`, by default its number of entries. */
+function section<T>(
+  title: string,
+  items: T[],
+  fmt: (x: T) => string,
+  limit: number,
+  count = `${items.length}`,
+): string[] {
+  const lines = [`  ${title} (${count}):`];
   for (const x of items.slice(0, limit)) lines.push(`    ${fmt(x)}`);
   if (items.length > limit) lines.push(`    ... and ${items.length - limit} more`);
   return lines;
 }
 
 function formatSide(label: string, s: ReachSide, limit: number): string[] {
+  // Counted as the web page counts them: workloads, a StatefulSet once though its pods are listed apart.
+  const workloads = (n: number, classes: number) =>
+    `${n} workload${n === 1 ? '' : 's'}; pod classes: ${classes}`;
   return [
     `${label}:`,
-    ...section('reaches', s.reaches, (r) => `${r.to} [${r.ports.join(', ')}]`, limit),
-    ...section('reached from', s.reachedFrom, (r) => `${r.from} [${r.ports.join(', ')}]`, limit),
+    ...section(
+      'reaches',
+      s.reaches,
+      (r) => `${r.to} [${r.ports.join(', ')}]`,
+      limit,
+      workloads(s.canReach, s.reaches.length),
+    ),
+    ...section(
+      'reached from',
+      s.reachedFrom,
+      (r) => `${r.from} [${r.ports.join(', ')}]`,
+      limit,
+      workloads(s.reachableFrom, s.reachedFrom.length),
+    ),
     ...section(
       'paths from internet-exposed workloads',
       s.exposedPaths,
       (p) => p.join(' -> '),
       limit,
-      s.exposedPathsCut,
+      `${s.exposedPaths.length}${s.exposedPathsCut ? ', the first found: there may be more' : ''}`,
     ),
     `  reachable workload pairs in the cluster: ${s.reachableWorkloadPairs} (pod classes: ${s.reachablePairs})`,
   ];
