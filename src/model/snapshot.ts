@@ -16,6 +16,7 @@ import type {
   WorkloadObject,
 } from './k8s.ts';
 import { unknownFieldMessage, unknownPolicyFields } from './unknown-fields.ts';
+import { DUPLICATE_KEY_MESSAGE, firstDuplicateKey, YAML_COMPOSE_OPTIONS } from './yaml-keys.ts';
 import { parseAddr } from '../verify/ip.ts';
 import { byteOrder } from './order.ts';
 
@@ -367,9 +368,17 @@ function parseValues(
   let i = 0;
   let values = 0;
   const tokens = shallowDocuments(new Parser(lines.addNewLine).parse(text), source);
-  for (const doc of new Composer().compose(tokens)) {
+  // Keys given twice are looked for in one pass (yaml-keys.ts), not by the library's check, which
+  // takes the square of a map's keys.
+  for (const doc of new Composer(YAML_COMPOSE_OPTIONS).compose(tokens)) {
     i++;
-    const err = doc.errors[0];
+    const duplicate = firstDuplicateKey(doc);
+    const first = doc.errors[0];
+    // The first of the document's problems in the text, as the library's own check said them.
+    const err =
+      duplicate !== undefined && (first === undefined || first.pos[0] === -1 || duplicate < first.pos[0])
+        ? { pos: [duplicate], code: 'DUPLICATE_KEY', message: DUPLICATE_KEY_MESSAGE }
+        : first;
     if (err !== undefined) {
       const at = err.pos[0] === -1 ? undefined : lines.linePos(err.pos[0]);
       // Composing overflowed its stack (the library says RESOURCE_EXHAUSTION, with the message of what

@@ -1,0 +1,75 @@
+/**
+ * `POST /api/v1/audit` with bodies within its limits that take much to read: the server, in a process
+ * of its own (started as the controller is, `--max-old-space-size`), answers each with an error that
+ * says what was wrong, soon, and goes on serving.
+ */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { policiesToYaml } from '../../src/policy/render.ts';
+import { fixtureAnalysis } from './helpers.ts';
+
+const CHILD = new URL('./audit-server-child.ts', import.meta.url);
+const started: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const c of started.splice(0)) c.kill();
+});
+
+/** The server in a child process with the controller's heap flag; its port once it listens. */
+async function startServer(env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(CHILD, [], {
+    execArgv: ['--max-old-space-size=768'],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  started.push(child);
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code, signal) => reject(new Error(`server exited (${code ?? signal}): ${err}`)));
+  });
+  return { child, port };
+}
+
+async function postAudit(port: number, body: string): Promise<{ status: number; body: { error?: string } }> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/audit`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/yaml' },
+    body,
+  });
+  return { status: res.status, body: (await res.json()) as { error?: string } };
+}
+
+/** The server still answers: the fixture's own policies are audited. */
+async function stillServes(child: ChildProcess, port: number): Promise<void> {
+  const { analysis } = await fixtureAnalysis();
+  const res = await postAudit(port, policiesToYaml(analysis.proposal.policies));
+  expect(res.status).toBe(200);
+  expect([child.exitCode, child.signalCode]).toEqual([null, null]);
+}
+
+describe('POST /api/v1/audit, bodies that take much to read', () => {
+  it('reads a YAML map of 40,000 keys (390 KB) in seconds, and still refuses a key given twice', async () => {
+    const { child, port } = await startServer();
+    const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}: v\n`).join('');
+    const t0 = Date.now();
+    const wide = await postAudit(port, `kind: X\n${keys}`);
+    const took = Date.now() - t0;
+    // Each key compared with every key before it took over a minute.
+    expect(took).toBeLessThan(10_000);
+    expect(wide).toEqual({ status: 400, body: { error: 'body: item 1 (X): metadata is missing' } });
+    const twice = await postAudit(port, `kind: X\n${keys}k17: again\n`);
+    expect(twice).toEqual({
+      status: 400,
+      body: { error: 'body: YAML document 1: Map keys must be unique at line 40002, column 1' },
+    });
+    await stillServes(child, port);
+  }, 180_000);
+});
