@@ -51,7 +51,18 @@ interface Thread {
   current: Pending | undefined;
   /** The current request's caller gave up: the thread was stopped for it. */
   abandoned: boolean;
+  /** The thread's heap grew past the parser's cap (see `HEAP_WATCH_MS`): it was stopped for that. */
+  overHeap: boolean;
 }
+
+/**
+ * How often the parsing thread's heap is looked at while it parses, in ms. Its `resourceLimits` cap
+ * it only when the process is started without `--max-old-space-size` (as the controller's Deployment
+ * starts it): that flag is V8's for every thread and wins over them (nodejs/node#43991), so the
+ * thread would grow to the process's own limit beside the main thread's. A thread whose heap is seen
+ * above the cap is stopped as one that ran out of memory.
+ */
+export const HEAP_WATCH_MS = 50;
 
 /** The error of a request whose caller gave up before it was answered (see `parse`'s signal). */
 export class ParseAbandoned extends Error {
@@ -150,14 +161,29 @@ export class ObjectsParser {
     const worker = new Worker(file, {
       resourceLimits: { maxOldGenerationSizeMb: this.#heapMb, stackSizeMb: this.#stackMb },
     });
-    const t: Thread = { worker, current: undefined, abandoned: false };
+    const t: Thread = { worker, current: undefined, abandoned: false, overHeap: false };
+    const cap = this.#heapMb * 1024 * 1024;
+    const watch = setInterval(() => {
+      if (t.current === undefined || t.overHeap) return;
+      worker.getHeapStatistics().then(
+        (h) => {
+          if (h.used_heap_size <= cap || t.current === undefined || t.overHeap) return;
+          t.overHeap = true;
+          void worker.terminate();
+        },
+        // Stopped meanwhile: its exit says so.
+        () => undefined,
+      );
+    }, HEAP_WATCH_MS);
+    watch.unref();
     // A 'message' listener refs the worker's port (node:worker_threads), whatever unref() said before
     // it: idle, the thread is let go here and when it has answered all it was sent.
     worker.on('message', (r: ParseReply) => {
       const p = t.current;
       // Stopped for an abandoned request: its exit settles that one (see fail), and nothing more is
       // sent to it.
-      if (t.abandoned || p?.request.id !== r.id) return;
+      // Stopped for its heap: its exit fails the request it was on (see fail), answered or not.
+      if (t.abandoned || t.overHeap || p?.request.id !== r.id) return;
       t.current = undefined;
       if (this.#queue.length === 0) worker.unref();
       if ('objects' in r) p.resolve(r.objects);
@@ -168,11 +194,13 @@ export class ObjectsParser {
     const fail = (err: Error | undefined): void => {
       if (failed) return;
       failed = true;
+      clearInterval(watch);
       if (this.#thread === t) this.#thread = undefined;
       const current = t.current;
       t.current = undefined;
       if (current !== undefined) {
-        const oom = (err as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+        const oom =
+          t.overHeap || (err as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
         current.reject(
           t.abandoned
             ? new ParseAbandoned(current.request.source)

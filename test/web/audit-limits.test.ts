@@ -72,4 +72,16 @@ describe('POST /api/v1/audit, bodies that take much to read', () => {
     });
     await stillServes(child, port);
   }, 180_000);
+
+  it("holds the parsing thread to its heap when the process's own is set larger (--max-old-space-size)", async () => {
+    // The flag, as the controller's Deployment sets it, is V8's for every thread: the thread's
+    // resourceLimits alone let it grow to 768 MB beside the main thread's, past the pod's memory.
+    const { child, port } = await startServer({ PARSE_HEAP_MB: '48' });
+    const many = Array.from({ length: 250_000 }, () => '- {kind: X}\n').join('');
+    expect(await postAudit(port, many)).toEqual({
+      status: 400,
+      body: { error: "body: too large to parse: it needs more than the parser's 48 MB of memory" },
+    });
+    await stillServes(child, port);
+  }, 180_000);
 });
