@@ -15,7 +15,7 @@ import type { Proposal } from '../policy/types.ts';
 import type { Engine } from '../verify/engine.ts';
 import { buildEngine } from '../verify/engine.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
-import type { AuditView, EnforceDiff } from './types.ts';
+import type { AuditView, ConditionView, EnforceDiff } from './types.ts';
 import { compareText, sortedJson } from '../model/order.ts';
 
 function key(p: NetworkPolicy): string {
@@ -53,6 +53,23 @@ export function enforceDiff(
     removed.push(k);
   }
   return { added: added.sort(), changed: changed.sort(), removed: removed.sort(), unchanged };
+}
+
+/**
+ * The `WouldBlock` condition of an offline audit: how many observed connections `by` (the proposal, the
+ * policies given) would block, since the first flow replayed.
+ */
+function wouldBlockCondition(blocked: number, by: string, since: string | undefined): ConditionView {
+  return {
+    type: 'WouldBlock',
+    status: blocked > 0 ? 'True' : 'False',
+    reason: blocked > 0 ? 'FlowsWouldBeBlocked' : 'NoBlockedFlows',
+    message:
+      blocked > 0
+        ? `${blocked} observed connection${blocked === 1 ? '' : 's'} would be blocked by ${by}`
+        : `every observed connection is allowed by ${by}`,
+    ...(since ? { lastTransitionTime: since } : {}),
+  };
 }
 
 export interface OfflineAuditInput {
@@ -101,18 +118,7 @@ export function offlineAudit(input: OfflineAuditInput): AuditView {
     mode: 'Audit',
     phase: 'Auditing',
     namespaces: [...proposal.namespaces],
-    conditions: [
-      {
-        type: 'WouldBlock',
-        status: blocked > 0 ? 'True' : 'False',
-        reason: blocked > 0 ? 'FlowsWouldBeBlocked' : 'NoBlockedFlows',
-        message:
-          blocked > 0
-            ? `${blocked} observed connection${blocked === 1 ? '' : 's'} would be blocked by the proposal`
-            : 'every observed connection is allowed by the proposal',
-        ...(since ? { lastTransitionTime: since } : {}),
-      },
-    ],
+    conditions: [wouldBlockCondition(blocked, 'the proposal', since)],
     ...(since ? { since } : {}),
     wouldBlock,
     unobserved: idle.length,
@@ -144,18 +150,7 @@ export function policySetAuditView(
     mode: 'Audit',
     phase: 'Auditing',
     namespaces,
-    conditions: [
-      {
-        type: 'WouldBlock',
-        status: blocked > 0 ? 'True' : 'False',
-        reason: blocked > 0 ? 'FlowsWouldBeBlocked' : 'NoBlockedFlows',
-        message:
-          blocked > 0
-            ? `${blocked} observed connection${blocked === 1 ? '' : 's'} would be blocked by these policies`
-            : 'every observed connection is allowed by these policies',
-        ...(since ? { lastTransitionTime: since } : {}),
-      },
-    ],
+    conditions: [wouldBlockCondition(blocked, 'these policies', since)],
     ...(since ? { since } : {}),
     wouldBlock: audit.wouldBlock,
     unobserved: audit.unobserved.length,
