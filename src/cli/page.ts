@@ -13,7 +13,8 @@ import type { ClusterSnapshot } from '../model/snapshot.ts';
 import type { Analysis } from '../pipeline.ts';
 import { createApp } from '../server/app.ts';
 import { ListenError, listenOn } from '../server/listen.ts';
-import type { BlastRadiusView, ReachSummary, ViewSource } from '../server/types.ts';
+import { analysisSource } from '../server/source.ts';
+import type { AuditView, BlastRadiusView, ReachSummary, SourceInfo, ViewSource } from '../server/types.ts';
 import { engineFromSnapshot } from '../verify/engine.ts';
 import type { ReachSide } from '../verify/reach.ts';
 import { blastRadius } from '../verify/reach.ts';
@@ -103,7 +104,7 @@ export async function listenForPage(
  * the address they came in on and `allowedHosts` (`allowedHostsOption`: each `--allow-host` and the host
  * listened on) are answered, others 403 naming `--allow-host`. A request that fails is told on stderr.
  */
-export function pageApp(
+function pageApp(
   command: string,
   source: ViewSource,
   opts: { io: CliIO; allowedHosts: readonly string[]; token?: string },
@@ -116,6 +117,45 @@ export function pageApp(
         `${command}: ${req.method} ${req.path} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
       ),
   });
+}
+
+/**
+ * Gives `server` the page of `analysis` as `microseg <command>` serves it (its audits in the Rollout tab,
+ * the blast radius of each workload, the snapshot's CronJobs, `POST /audit` against the snapshot), prints
+ * the page's address and serves it until interrupted.
+ */
+export async function servePage(
+  server: PageServer,
+  command: 'demo' | 'serve',
+  page: {
+    mode: SourceInfo['mode'];
+    snapshot: ClusterSnapshot;
+    analysis: Analysis;
+    flows: number;
+    audits: AuditView[];
+  },
+  opts: { io: CliIO; allowedHosts: readonly string[]; token?: string },
+): Promise<void> {
+  const { snapshot, analysis } = page;
+  const title = `microseg ${command}`;
+  server.serve = pageApp(
+    title,
+    analysisSource(
+      { ...analysis, flows: page.flows },
+      {
+        mode: page.mode,
+        title,
+        audits: page.audits,
+        blastRadius: blastRadiusViews(snapshot, analysis),
+        cronJobs: snapshot.cronJobs,
+        snapshot,
+      },
+    ),
+    opts,
+  );
+  const addr = server.address() as AddressInfo;
+  opts.io.out(`\nweb page: ${pageUrl(addr)}  (Ctrl-C to stop)\n`);
+  await untilInterrupted();
 }
 
 export function closeServer(server: Server): Promise<void> {

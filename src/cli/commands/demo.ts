@@ -4,7 +4,6 @@
  * web page of the graph.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFlows } from '../../flows/reader.ts';
@@ -20,14 +19,13 @@ import type { Analysis } from '../../pipeline.ts';
 import { stableJson } from '../../policy/render.ts';
 import { proofFails } from '../../policy/prove.ts';
 import { offlineAudit } from '../../server/audit.ts';
-import { analysisSource } from '../../server/source.ts';
 import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { allowedHostsOption } from '../allow-host.ts';
 import { nonEmptyOut, outputWriteError, prepareOutputDir } from '../output.ts';
 import type { PageServer } from '../page.ts';
-import { blastRadiusViews, closeServer, listenForPage, pageApp, pageUrl, untilInterrupted } from '../page.ts';
+import { closeServer, listenForPage, servePage } from '../page.ts';
 import { recommend, summary, writeFiles } from './recommend.ts';
 
 export { blastRadiusViews, pageUrl } from '../page.ts';
@@ -196,24 +194,12 @@ async function demo(
   if (!server) return EXIT.ok;
 
   const audit = auditAfterDrift(snapshot, analysis, demo.truth.window.end);
-  server.serve = pageApp(
-    'microseg demo',
-    analysisSource(
-      { ...analysis, flows: result.ingest?.flows ?? 0 },
-      {
-        mode: 'demo',
-        title: 'microseg demo',
-        audits: [audit],
-        blastRadius: blastRadiusViews(snapshot, analysis),
-        cronJobs: snapshot.cronJobs,
-        snapshot,
-      },
-    ),
+  await servePage(
+    server,
+    'demo',
+    { mode: 'demo', snapshot, analysis, flows: result.ingest?.flows ?? 0, audits: [audit] },
     { io, allowedHosts },
   );
-  const addr = server.address() as AddressInfo;
-  io.out(`\nweb page: ${pageUrl(addr)}  (Ctrl-C to stop)\n`);
-  await untilInterrupted();
   return EXIT.ok;
 }
 

@@ -5,14 +5,12 @@
  * (`analyseInputs`), and refused alike; nothing is written.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseListen } from '../../controller/server.ts';
 import { isLoopbackIP } from '../../flows/common.ts';
 import type { NetworkPolicy, OtherObject } from '../../model/k8s.ts';
 import { auditPolicySet } from '../../policy/audit.ts';
 import { offlineAudit, policySetAuditView } from '../../server/audit.ts';
-import { analysisSource } from '../../server/source.ts';
 import type { AuditView } from '../../server/types.ts';
 import { allowedHostsOption } from '../allow-host.ts';
 import { previousSegments } from '../previous.ts';
@@ -20,7 +18,7 @@ import { refuseRepeats, stdinOnce, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import type { PageServer } from '../page.ts';
-import { blastRadiusViews, closeServer, listenForPage, pageApp, pageUrl, untilInterrupted } from '../page.ts';
+import { closeServer, listenForPage, servePage } from '../page.ts';
 import { loadPolicies } from './audit.ts';
 import {
   ANALYSIS_OPTIONS,
@@ -236,25 +234,13 @@ async function serve(
       proposal: analysis.proposal,
     }),
   );
-  server.serve = pageApp(
-    'microseg serve',
-    analysisSource(
-      { ...analysis, flows: result.ingest?.flows ?? 0 },
-      {
-        mode: 'offline',
-        title: 'microseg serve',
-        audits,
-        blastRadius: blastRadiusViews(snapshot, analysis),
-        cronJobs: snapshot.cronJobs,
-        snapshot,
-      },
-    ),
+  io.out(summary(result, undefined));
+  await servePage(
+    server,
+    'serve',
+    { mode: 'offline', snapshot, analysis, flows: result.ingest?.flows ?? 0, audits },
     { io, ...access },
   );
-  io.out(summary(result, undefined));
-  const addr = server.address() as AddressInfo;
-  io.out(`\nweb page: ${pageUrl(addr)}  (Ctrl-C to stop)\n`);
-  await untilInterrupted();
   return EXIT.ok;
 }
 
