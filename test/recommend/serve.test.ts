@@ -248,6 +248,11 @@ describe('microseg serve: usage', () => {
     expect(await cli(['serve', '--help'])).toEqual({ code: EXIT.ok, out: HELP + '\n', err: '' });
     expect(HELP).toMatch(/^usage: microseg serve --flows FILE \[--flows FILE \.\.\.\] --cluster FILE/);
     expect(HELP).toContain('[--allow-host NAME ...]');
+    // The flags that change what is served and to whom are named in the usage line, as README's table names them.
+    expect(HELP).toContain('[--policies PATH ... [--prune]] [--listen ADDR] [--token-file FILE]');
+    expect(HELP).toMatch(
+      /2 bad usage or input \(an address in use, or one that is not a loopback\s+one without --token-file, included\)/,
+    );
     const usage = await cli(['--help']);
     expect(usage.out).toMatch(/\n {2}serve +serve the web page of the graph on your flows/);
   });

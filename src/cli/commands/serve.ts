@@ -32,7 +32,7 @@ import {
 /** Where the page is served without --listen: this machine only. */
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 
-export const HELP = `usage: microseg serve --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--policies PATH ...] [--listen ADDR] [--allow-host NAME ...]
+export const HELP = `usage: microseg serve --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--policies PATH ... [--prune]] [--listen ADDR] [--token-file FILE] [--allow-host NAME ...]
 
 Serves the web page of the graph (docs/web.md) on your own flows and cluster snapshot, as
 'microseg demo' serves it on the bundled demo: the service graph, its segments, the proposal with the
@@ -64,8 +64,9 @@ ${INPUT_OPTION_HELP}
 ${analysisOptionHelp('propose')}
 
 exit codes: 0 served until interrupted; 1 not served: the proposal would block observed connections, or
-            cannot check them; 2 bad usage or input (an address in use included), no flow read at all,
-            or no policy proposed from the flows read (nothing served); 3 internal error`;
+            cannot check them; 2 bad usage or input (an address in use, or one that is not a loopback
+            one without --token-file, included), no flow read at all, or no policy proposed from the
+            flows read (nothing served); 3 internal error`;
 
 /** The options the command takes, as node:util parseArgs reads them (its --help lists each). */
 export const OPTIONS = {
