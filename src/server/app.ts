@@ -12,14 +12,15 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { readWholeText } from '../flows/reader.ts';
 import { isDnsLabel } from '../isolate/api.ts';
-import { blankText, InputError, snapshotFromObjects } from '../model/snapshot.ts';
+import { blankText, InputError } from '../model/snapshot.ts';
+import type { AuditBody } from './audit-body.ts';
 import { bodyCost } from './body-cost.ts';
 import { hostCheck } from './hosts.ts';
 import { tokenMatches } from './token-match.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
 import { policiesToYaml } from '../policy/render.ts';
-import { CLUSTER_POLICY_KINDS, isClusterPolicyKind } from '../verify/validate.ts';
+import { CLUSTER_POLICY_KINDS } from '../verify/validate.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
 import {
   buildGraphView,
@@ -662,37 +663,22 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     // Gone already: its connection closed while the body was read or inflated (a gzip body is
     // inflated asynchronously), before this listener was there to hear it.
     if (res.closed) onClose();
-    let objects: unknown[];
+    // Read in the parsing thread: only the policies and the counts of the other objects come back.
+    let body: AuditBody;
     try {
-      objects = await parser.parse(text, 'body', gone.signal);
+      body = await parser.parseAudit(text, 'body', gone.signal);
     } finally {
       res.off('close', onClose);
     }
-    const snap = snapshotFromObjects(objects, 'body');
-    const clusterPolicies = snap.others.filter((o) => isClusterPolicyKind(o.kind));
-    if (snap.networkPolicies.length === 0 && clusterPolicies.length === 0)
+    const { networkPolicies, clusterPolicies } = body;
+    if (networkPolicies.length === 0 && clusterPolicies.length === 0)
       throw new HttpError(
         400,
         `body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor ${CLUSTER_POLICY_KINDS.join(', ')}`,
       );
     // Other objects (a kustomize build holds the whole application) are left out, and said so.
-    // Counted in a Map: an object's kind is the caller's text (`constructor`, `__proto__`), no key to
-    // look up on a plain object.
-    const ignored = new Map<string, number>();
-    for (const list of [
-      snap.namespaces,
-      snap.pods,
-      snap.services,
-      snap.endpointSlices,
-      snap.workloads,
-      snap.cronJobs,
-      snap.others.filter((o) => !isClusterPolicyKind(o.kind)),
-    ])
-      for (const o of list) {
-        const kind = (o as { kind?: string }).kind ?? '';
-        ignored.set(kind, (ignored.get(kind) ?? 0) + 1);
-      }
-    const result = await source.auditPolicies(snap.networkPolicies, {
+    const ignored = new Map(body.ignored);
+    const result = await source.auditPolicies(networkPolicies, {
       prune: pruneText === 'true',
       clusterPolicies,
     });

@@ -1,10 +1,12 @@
 /**
  * The worker thread of `ObjectsParser` (parse.ts): parses the text of each request it is sent with
- * `parseObjectsText` and answers with the objects, or with the error's message and whether it was an
- * `InputError` (the caller's input was wrong) or something else.
+ * `parseObjectsText` and answers with the objects (or, for `audit`, with what `POST /audit` takes of
+ * them, `auditBodyOf`, read here), or with the error's message and whether it was an `InputError` (the
+ * caller's input was wrong) or something else.
  */
 import { parentPort } from 'node:worker_threads';
 import { InputError, isStackOverflow, nestedTooDeeply, parseObjectsText } from '../model/snapshot.ts';
+import { auditBodyOf } from './audit-body.ts';
 import type { ParseReply, ParseRequest } from './parse.ts';
 
 const port = parentPort;
@@ -16,7 +18,8 @@ port.on('message', (req: ParseRequest) => {
     // Read on this thread's stack (DEEP_STACK_MB, see parse.ts), never on a second thread, which would
     // not be held to this one's memory limit.
     const objects = parseObjectsText(req.text, req.source, { ownStack: true });
-    reply = { id: req.id, objects };
+    // Only the policies cross to the main thread: a body of millions of objects is refused here.
+    reply = { id: req.id, value: req.audit ? auditBodyOf(objects, req.source) : objects };
   } catch (err) {
     // A reader recursing past its stack all the same: nesting too deep.
     const e = isStackOverflow(err) ? nestedTooDeeply(req.source) : err;

@@ -20,14 +20,18 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DEEP_STACK_MB, InputError } from '../model/snapshot.ts';
+import type { AuditBody } from './audit-body.ts';
 
 export interface ParseRequest {
   id: number;
   text: string;
   source: string;
+  /** Answer with what `POST /audit` takes of the objects (`auditBodyOf`), not with the objects. */
+  audit: boolean;
 }
 
-export type ParseReply = { id: number; objects: unknown[] } | { id: number; error: string; input: boolean };
+/** `value`: the objects, or the `AuditBody` of an `audit` request. */
+export type ParseReply = { id: number; value: unknown } | { id: number; error: string; input: boolean };
 
 /**
  * The parsing thread's old-generation heap, in MB (a 7 MB YAML body needs about 120). Beside the
@@ -41,7 +45,7 @@ export const PARSE_QUEUE_LIMIT = 4;
 
 interface Pending {
   request: ParseRequest;
-  resolve: (objects: unknown[]) => void;
+  resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
 
@@ -92,15 +96,28 @@ export class ObjectsParser {
    * the request is dropped (or, being parsed, stopped) and fails with `ParseAbandoned`.
    */
   parse(text: string, source: string, signal?: AbortSignal): Promise<unknown[]> {
+    return this.#send(text, source, false, signal) as Promise<unknown[]>;
+  }
+
+  /**
+   * `auditBodyOf` the objects of `text`, read in the parsing thread too: only the policies and the
+   * counts of the other objects come back, and a malformed object is refused there. `signal` as for
+   * `parse`.
+   */
+  parseAudit(text: string, source: string, signal?: AbortSignal): Promise<AuditBody> {
+    return this.#send(text, source, true, signal) as Promise<AuditBody>;
+  }
+
+  #send(text: string, source: string, audit: boolean, signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) return Promise.reject(new Error('the body parser is closed'));
     if (signal?.aborted) return Promise.reject(new ParseAbandoned(source));
     return new Promise((resolve, reject) => {
       const done = () => signal?.removeEventListener('abort', abandon);
       const p: Pending = {
-        request: { id: this.#next++, text, source },
-        resolve: (objects) => {
+        request: { id: this.#next++, text, source, audit },
+        resolve: (value) => {
           done();
-          resolve(objects);
+          resolve(value);
         },
         reject: (err) => {
           done();
@@ -186,7 +203,7 @@ export class ObjectsParser {
       if (t.abandoned || t.overHeap || p?.request.id !== r.id) return;
       t.current = undefined;
       if (this.#queue.length === 0) worker.unref();
-      if ('objects' in r) p.resolve(r.objects);
+      if ('value' in r) p.resolve(r.value);
       else p.reject(r.input ? new InputError(r.error) : new Error(r.error));
       this.#pump();
     });

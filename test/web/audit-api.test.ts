@@ -526,9 +526,9 @@ describe('POST /api/v1/audit', () => {
         return queued;
       },
       // The two large bodies wait; a third is answered at once (a clear 400, were it let in).
-      parse: async () => {
+      parseAudit: async () => {
         if (++queued <= 2) await gate;
-        return [];
+        return { networkPolicies: [], clusterPolicies: [], ignored: [] };
       },
     } as unknown as ObjectsParser;
     const gated = await listen(createApp(source, { parser }));

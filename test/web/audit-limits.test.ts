@@ -47,6 +47,14 @@ async function postAudit(port: number, body: string): Promise<{ status: number; 
   return { status: res.status, body: (await res.json()) as { error?: string } };
 }
 
+/** The longest the child's event loop was held since last asked (see audit-server-child.ts). */
+async function loopMaxMs(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (m: { loopMaxMs: number }) => resolve(m.loopMaxMs));
+    child.send('loop');
+  });
+}
+
 /** The server still answers: the fixture's own policies are audited. */
 async function stillServes(child: ChildProcess, port: number): Promise<void> {
   const { analysis } = await fixtureAnalysis();
@@ -82,6 +90,21 @@ describe('POST /api/v1/audit, bodies that take much to read', () => {
       status: 400,
       body: { error: "body: too large to parse: it needs more than the parser's 48 MB of memory" },
     });
+    await stillServes(child, port);
+  }, 180_000);
+
+  it('refuses a body of many small objects in the parsing thread, the event loop free meanwhile', async () => {
+    const { child, port } = await startServer();
+    // 600,000 `{}` (1.8 MB; 8 MiB of them is more than the thread's heap holds, refused as such),
+    // each copied to the main thread (some 60 MB of its heap) only to be refused there.
+    const body = `[${Array.from({ length: 600_000 }, () => '{}').join(',')}]`;
+    await loopMaxMs(child);
+    expect(await postAudit(port, body)).toEqual({
+      status: 400,
+      body: { error: 'body: item 1: kind must be a non-empty string' },
+    });
+    // Copied and read on the main thread, it was held some 270 ms; now only the answer comes back.
+    expect(await loopMaxMs(child)).toBeLessThan(150);
     await stillServes(child, port);
   }, 180_000);
 });
