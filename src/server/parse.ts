@@ -40,6 +40,13 @@ export type ParseReply = { id: number; value: unknown } | { id: number; error: s
  */
 export const PARSE_HEAP_MB = 192;
 
+/**
+ * How long the thread may take over one body, in ms: a body that takes longer is refused and the thread
+ * stopped, so that it holds the single parsing thread (and the requests behind it) no longer. An 8 MiB
+ * YAML body takes a few seconds.
+ */
+export const PARSE_TIME_LIMIT_MS = 20_000;
+
 /** Requests not yet answered beyond which `POST /audit` is refused for now (see `waiting`). */
 export const PARSE_QUEUE_LIMIT = 4;
 
@@ -57,6 +64,10 @@ interface Thread {
   abandoned: boolean;
   /** The thread's heap grew past the parser's cap (see `HEAP_WATCH_MS`): it was stopped for that. */
   overHeap: boolean;
+  /** The current request took longer than the parser's time limit: the thread was stopped for it. */
+  overTime: boolean;
+  /** Stops the thread when the current request is not answered in time. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -79,16 +90,24 @@ export class ParseAbandoned extends Error {
 export class ObjectsParser {
   readonly #heapMb: number;
   readonly #stackMb: number;
+  readonly #timeLimitMs: number;
+  readonly #workerFile: URL | undefined;
   #thread: Thread | undefined;
   /** Requests not sent to the thread yet, in the order sent. */
   readonly #queue: Pending[] = [];
   #next = 0;
   #closed = false;
 
-  /** `stackMb`: the thread's stack (DEEP_STACK_MB, which holds MAX_NESTING levels); tests make it smaller. */
-  constructor(opts: { heapMb?: number; stackMb?: number } = {}) {
+  /**
+   * `stackMb`: the thread's stack (DEEP_STACK_MB, which holds MAX_NESTING levels); tests make it smaller.
+   * `timeLimitMs`: PARSE_TIME_LIMIT_MS unless given. `workerFile`: the thread's module, parse-worker's
+   * unless given (tests give one that is slow on purpose).
+   */
+  constructor(opts: { heapMb?: number; stackMb?: number; timeLimitMs?: number; workerFile?: URL } = {}) {
     this.#heapMb = opts.heapMb ?? PARSE_HEAP_MB;
     this.#stackMb = opts.stackMb ?? DEEP_STACK_MB;
+    this.#timeLimitMs = opts.timeLimitMs ?? PARSE_TIME_LIMIT_MS;
+    this.#workerFile = opts.workerFile;
   }
 
   /**
@@ -155,6 +174,13 @@ export class ObjectsParser {
     // Held open while it has an answer to give (see the 'message' handler, which lets it go).
     t.worker.ref();
     t.worker.postMessage(p.request);
+    // Its exit fails the request (see fail); the thread, ref'd while it parses, holds the process open.
+    t.timer = setTimeout(() => {
+      if (t.current !== p) return;
+      t.overTime = true;
+      void t.worker.terminate();
+    }, this.#timeLimitMs);
+    t.timer.unref();
   }
 
   #abandon(p: Pending): void {
@@ -174,11 +200,20 @@ export class ObjectsParser {
 
   #start(): Thread {
     // parse-worker.ts beside this file in the sources, parse-worker.js once built.
-    const file = new URL(`./parse-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+    const file =
+      this.#workerFile ??
+      new URL(`./parse-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
     const worker = new Worker(file, {
       resourceLimits: { maxOldGenerationSizeMb: this.#heapMb, stackSizeMb: this.#stackMb },
     });
-    const t: Thread = { worker, current: undefined, abandoned: false, overHeap: false };
+    const t: Thread = {
+      worker,
+      current: undefined,
+      abandoned: false,
+      overHeap: false,
+      overTime: false,
+      timer: undefined,
+    };
     const cap = this.#heapMb * 1024 * 1024;
     const watch = setInterval(() => {
       if (t.current === undefined || t.overHeap) return;
@@ -200,7 +235,9 @@ export class ObjectsParser {
       // Stopped for an abandoned request: its exit settles that one (see fail), and nothing more is
       // sent to it.
       // Stopped for its heap: its exit fails the request it was on (see fail), answered or not.
-      if (t.abandoned || t.overHeap || p?.request.id !== r.id) return;
+      // Stopped for its time: the same.
+      if (t.abandoned || t.overHeap || t.overTime || p?.request.id !== r.id) return;
+      clearTimeout(t.timer);
       t.current = undefined;
       if (this.#queue.length === 0) worker.unref();
       if ('value' in r) p.resolve(r.value);
@@ -212,6 +249,7 @@ export class ObjectsParser {
       if (failed) return;
       failed = true;
       clearInterval(watch);
+      clearTimeout(t.timer);
       if (this.#thread === t) this.#thread = undefined;
       const current = t.current;
       t.current = undefined;
@@ -225,9 +263,13 @@ export class ObjectsParser {
               ? new InputError(
                   `${current.request.source}: too large to parse: it needs more than the parser's ${this.#heapMb} MB of memory`,
                 )
-              : this.#closed
-                ? new Error('the body parser is closed')
-                : (err ?? new Error('the body parser stopped')),
+              : t.overTime
+                ? new InputError(
+                    `${current.request.source}: too slow to parse: not parsed within the parser's ${this.#timeLimitMs / 1000} s`,
+                  )
+                : this.#closed
+                  ? new Error('the body parser is closed')
+                  : (err ?? new Error('the body parser stopped')),
         );
       }
       // The others waiting go to a new thread.

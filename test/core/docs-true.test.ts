@@ -16,7 +16,7 @@ import { Condition, Phase, Reason } from '../../src/controller/reasons.ts';
 import { parseIsolationSpec, PHASES as ISOLATION_PHASES } from '../../src/isolate/api.ts';
 import { isolationCRD } from '../../src/isolate/crd.ts';
 import { createApp } from '../../src/server/app.ts';
-import { PARSE_HEAP_MB, PARSE_QUEUE_LIMIT } from '../../src/server/parse.ts';
+import { PARSE_HEAP_MB, PARSE_QUEUE_LIMIT, PARSE_TIME_LIMIT_MS } from '../../src/server/parse.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { fixtureAnalysis } from '../web/helpers.ts';
@@ -261,6 +261,15 @@ describe('docs/api.md', () => {
     expect(oneLine('docs/api.md')).toContain(`heap is capped at ${PARSE_HEAP_MB} MB`);
     expect(oneLine('docs/api.md')).toContain(
       `\`400\` \`body: too large to parse: it needs more than the parser's ${PARSE_HEAP_MB} MB of memory\``,
+    );
+    // The parsing thread's time limit, as test/web/audit-limits.test.ts finds its refusal worded
+    // (there with 1.5 s).
+    const seconds = PARSE_TIME_LIMIT_MS / 1000;
+    expect(oneLine('docs/api.md')).toContain(
+      `body not parsed within ${seconds} s (an 8 MiB YAML body takes a few) is refused and the thread stopped`,
+    );
+    expect(oneLine('docs/api.md')).toContain(
+      `\`400\` \`body: too slow to parse: not parsed within the parser's ${seconds} s\``,
     );
     // The queue's limit, as test/web/audit-api.test.ts finds its refusal worded.
     expect(oneLine('docs/api.md')).toContain(

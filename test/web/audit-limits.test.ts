@@ -107,4 +107,28 @@ describe('POST /api/v1/audit, bodies that take much to read', () => {
     expect(await loopMaxMs(child)).toBeLessThan(150);
     await stillServes(child, port);
   }, 180_000);
+
+  it('stops the parsing thread on a body it has not parsed within its time limit, and parses the next', async () => {
+    // A parsing thread that never answers a body holding `slow-parse`: it held the only thread, and
+    // every request behind it, for as long as it took.
+    const { child, port } = await startServer({
+      PARSE_WORKER: './slow-parse-worker.ts',
+      PARSE_TIME_LIMIT_MS: '1500',
+    });
+    const t0 = Date.now();
+    const slow = postAudit(port, 'kind: X # slow-parse\n');
+    // Waits behind it, then goes to a new thread.
+    const next = (async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      const { analysis } = await fixtureAnalysis();
+      return postAudit(port, policiesToYaml(analysis.proposal.policies));
+    })();
+    expect(await slow).toEqual({
+      status: 400,
+      body: { error: "body: too slow to parse: not parsed within the parser's 1.5 s" },
+    });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+    expect((await next).status).toBe(200);
+    await stillServes(child, port);
+  }, 60_000);
 });

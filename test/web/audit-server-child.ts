@@ -1,7 +1,8 @@
 /**
  * A server of `POST /api/v1/audit` in a process of its own, for the tests that send it bodies that
  * might take the process down (audit-limits.test.ts): it prints `port <n>` once it listens. Its
- * parsing thread's heap is `PARSE_HEAP_MB` when that is set in its environment. Asked `'loop'` over
+ * parsing thread's heap is `PARSE_HEAP_MB`, its time limit `PARSE_TIME_LIMIT_MS` and its module
+ * `PARSE_WORKER` (relative to this file) when those are set in its environment. Asked `'loop'` over
  * its IPC channel, it answers the longest its event loop was held since it last answered (in ms).
  */
 import type { AddressInfo } from 'node:net';
@@ -12,8 +13,12 @@ import { analysisSource } from '../../src/server/source.ts';
 import { fixtureAnalysis } from './helpers.ts';
 
 const { snapshot, analysis } = await fixtureAnalysis();
-const heapMb = process.env.PARSE_HEAP_MB;
-const parser = new ObjectsParser(heapMb === undefined ? {} : { heapMb: Number(heapMb) });
+const { PARSE_HEAP_MB: heapMb, PARSE_TIME_LIMIT_MS: timeLimitMs, PARSE_WORKER: workerFile } = process.env;
+const parser = new ObjectsParser({
+  ...(heapMb === undefined ? {} : { heapMb: Number(heapMb) }),
+  ...(timeLimitMs === undefined ? {} : { timeLimitMs: Number(timeLimitMs) }),
+  ...(workerFile === undefined ? {} : { workerFile: new URL(workerFile, import.meta.url) }),
+});
 const app = createApp(analysisSource(analysis, { snapshot }), {
   parser,
   onInternalError: (err) => console.error('internal error:', err),
