@@ -17,6 +17,7 @@ import { constants as zlibConstants, createGunzip } from 'node:zlib';
 import { Composer, Parser } from 'yaml';
 import type { Document } from 'yaml';
 import { flattenLists, InputError, kindlessItem, listItem, parseObjectsText } from '../model/snapshot.ts';
+import { DUPLICATE_KEY_MESSAGE, firstDuplicateKey, YAML_COMPOSE_OPTIONS } from '../model/yaml-keys.ts';
 import { JsonObjectSplitter, ListItems } from '../model/stream.ts';
 import type { ListHead } from '../model/stream.ts';
 import { hasLoopbackEnd } from './common.ts';
@@ -1533,7 +1534,13 @@ export class FlowReader implements AsyncIterable<Flow> {
   /** One composed YAML document: its objects read; false when it does not parse (nothing more is read). */
   private yamlDocument(y: YamlStream, d: Document.Parsed, info: SourceStats, out: Flow[]): boolean {
     const i = ++y.documents;
-    const err = d.errors[0];
+    const duplicate = firstDuplicateKey(d);
+    const first = d.errors[0];
+    // The first of the document's problems in the text, as the library's own check said them.
+    const err =
+      duplicate !== undefined && (first === undefined || first.pos[0] === -1 || duplicate < first.pos[0])
+        ? { pos: [duplicate], message: DUPLICATE_KEY_MESSAGE }
+        : first;
     let failure: string | undefined;
     let value: unknown;
     if (err !== undefined) {
@@ -1844,7 +1851,9 @@ function newYamlStream(source: string): YamlStream {
   return {
     source,
     parser: new Parser(lines.add),
-    composer: new Composer(),
+    // Keys given twice are looked for in one pass (yaml-keys.ts), not by the library's check, which
+    // takes the square of a map's keys.
+    composer: new Composer(YAML_COMPOSE_OPTIONS),
     lines,
     documents: 0,
     whole: true,

@@ -144,6 +144,36 @@ describe('multi-document YAML flow input', () => {
       },
     ]);
   });
+
+  it('refuses a key given twice in a map of 40,000 keys quickly, with the message reading it whole gives', async () => {
+    // The YAML library's own check compares each key with every key before it: over a minute here.
+    const keys = range(1, 40_000)
+      .map((i) => `k${i}: v\n`)
+      .join('');
+    const wide = tmp(
+      'wide.yaml',
+      '---\n' + [stringify(neighborhood(1)), `kind: X\n${keys}k17: again\n`].join('---\n'),
+    );
+    const whole = (() => {
+      try {
+        parseObjectsText(readFileSync(wide, 'utf8'), wide);
+      } catch (err) {
+        return (err as Error).message.replace(`${wide}: `, '');
+      }
+      throw new Error('expected an error');
+    })();
+    expect(whole).toMatch(/^YAML document 2: Map keys must be unique at line \d+, column 1$/);
+    // Read in blocks of any size, the key's position is the same.
+    for (const blockSize of [1 << 16, 97]) {
+      const t0 = Date.now();
+      const r = readFlows(wide, { blockSize });
+      expect(await r.toArray()).toHaveLength(13);
+      expect(Date.now() - t0, `block ${blockSize}`).toBeLessThan(10_000);
+      expect(r.stats.samples).toEqual([
+        { source: wide, line: expect.any(Number), object: true, reason: 'invalid-json', message: whole },
+      ]);
+    }
+  }, 180_000);
 });
 
 function range(a: number, b: number): number[] {
