@@ -68,6 +68,8 @@ interface Thread {
   overTime: boolean;
   /** Stops the thread when the current request is not answered in time. */
   timer: NodeJS.Timeout | undefined;
+  /** Its heap is being read after an answer (see RETIRE_HEAP_SHARE): nothing is sent to it meanwhile. */
+  checking: boolean;
 }
 
 /**
@@ -78,6 +80,13 @@ interface Thread {
  * above the cap is stopped as one that ran out of memory.
  */
 export const HEAP_WATCH_MS = 50;
+
+/**
+ * After each answer the thread's heap is read; above this share of the cap the thread is let go and the
+ * next body gets a new one, so that what a large body left (garbage not collected yet, which the heap
+ * watch cannot tell from live memory) does not count against the next.
+ */
+export const RETIRE_HEAP_SHARE = 0.25;
 
 /** The error of a request whose caller gave up before it was answered (see `parse`'s signal). */
 export class ParseAbandoned extends Error {
@@ -168,7 +177,7 @@ export class ObjectsParser {
   #pump(): void {
     if (this.#closed || this.#queue.length === 0) return;
     const t = this.#thread ?? this.#start();
-    if (t.current !== undefined) return;
+    if (t.current !== undefined || t.checking) return;
     const p = this.#queue.shift()!;
     t.current = p;
     // Held open while it has an answer to give (see the 'message' handler, which lets it go).
@@ -213,13 +222,16 @@ export class ObjectsParser {
       overHeap: false,
       overTime: false,
       timer: undefined,
+      checking: false,
     };
     const cap = this.#heapMb * 1024 * 1024;
     const watch = setInterval(() => {
-      if (t.current === undefined || t.overHeap) return;
+      const p = t.current;
+      if (p === undefined || t.overHeap) return;
       worker.getHeapStatistics().then(
         (h) => {
-          if (h.used_heap_size <= cap || t.current === undefined || t.overHeap) return;
+          // A reading asked for during an earlier request says nothing of this one.
+          if (h.used_heap_size <= cap || t.current !== p || t.overHeap) return;
           t.overHeap = true;
           void worker.terminate();
         },
@@ -242,7 +254,20 @@ export class ObjectsParser {
       if (this.#queue.length === 0) worker.unref();
       if ('value' in r) p.resolve(r.value);
       else p.reject(r.input ? new InputError(r.error) : new Error(r.error));
-      this.#pump();
+      t.checking = true;
+      const next = (retire: boolean) => {
+        t.checking = false;
+        if (retire && this.#thread === t) {
+          // Its exit finds no request on it (see fail); the next body starts a new thread.
+          this.#thread = undefined;
+          void worker.terminate();
+        }
+        this.#pump();
+      };
+      worker.getHeapStatistics().then(
+        (h) => next(h.used_heap_size > cap * RETIRE_HEAP_SHARE),
+        () => next(false),
+      );
     });
     let failed = false;
     const fail = (err: Error | undefined): void => {

@@ -50,6 +50,25 @@ const parser = new ObjectsParser();
 afterAll(() => parser.close());
 
 describe('ObjectsParser', () => {
+  it("judges a body by its own memory, not what an earlier body's parse left on the thread", async () => {
+    // The first body leaves 50 MB held on the thread (as a large body's garbage may stay uncollected);
+    // the second needs 60 MB for a while. Each fits under the 96 MB cap alone, not both together.
+    const leftover = new ObjectsParser({
+      heapMb: 96,
+      workerFile: new URL('./leftover-parse-worker.ts', import.meta.url),
+    });
+    try {
+      const body = (marker: string) =>
+        JSON.stringify([{ ...policy(1), metadata: { ...policy(1).metadata, labels: { marker } } }]);
+      expect(await leftover.parse(body('keep-50mb'), 'first')).toHaveLength(1);
+      expect(await outcome(() => leftover.parse(body('use-60mb'), 'second'))).toEqual({
+        objects: [expect.objectContaining({ kind: 'NetworkPolicy' })],
+      });
+    } finally {
+      await leftover.close();
+    }
+  });
+
   it('gives what parsing in place gives: objects, and errors as InputErrors worded the same', async () => {
     const texts = [
       JSON.stringify({ kind: 'List', items: [policy(1), policy(2)] }),
