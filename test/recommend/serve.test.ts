@@ -249,7 +249,9 @@ describe('microseg serve: usage', () => {
     expect(HELP).toMatch(/^usage: microseg serve --flows FILE \[--flows FILE \.\.\.\] --cluster FILE/);
     expect(HELP).toContain('[--allow-host NAME ...]');
     // The flags that change what is served and to whom are named in the usage line, as README's table names them.
-    expect(HELP).toContain('[--policies PATH ... [--prune]] [--listen ADDR] [--token-file FILE]');
+    expect(HELP).toContain(
+      '[--policies PATH [--policies PATH ...] [--prune]] [--listen ADDR] [--token-file FILE]',
+    );
     expect(HELP).toMatch(
       /2 bad usage or input \(an address in use, or one that is not a loopback\s+one without --token-file, included\)/,
     );

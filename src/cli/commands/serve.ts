@@ -32,7 +32,7 @@ import {
 /** Where the page is served without --listen: this machine only. */
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 
-export const HELP = `usage: microseg serve --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--policies PATH ... [--prune]] [--listen ADDR] [--token-file FILE] [--allow-host NAME ...]
+export const HELP = `usage: microseg serve --flows FILE [--flows FILE ...] --cluster FILE [--cluster FILE ...] [--policies PATH [--policies PATH ...] [--prune]] [--listen ADDR] [--token-file FILE] [--allow-host NAME ...]
 
 Serves the web page of the graph (docs/web.md) on your own flows and cluster snapshot, as
 'microseg demo' serves it on the bundled demo: the service graph, its segments, the proposal with the
