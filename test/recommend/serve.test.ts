@@ -259,6 +259,19 @@ describe('microseg serve: usage', () => {
     expect(usage.out).toMatch(/\n {2}serve +serve the web page of the graph on your flows/);
   });
 
+  it('says why a --token-file cannot be read in the words every file the CLI reads gets', async () => {
+    writeFileSync(join(root, 'plain.txt'), 'x');
+    const err = async (file: string) =>
+      (await cli(['serve', '--flows', 'a', '--cluster', 'b', '--listen', '0.0.0.0:0', '--token-file', file]))
+        .err;
+    expect(await err(join(root, 'plain.txt', 'token'))).toBe(
+      `microseg serve: --token-file ${join(root, 'plain.txt', 'token')}: cannot read: a part of the path is not a directory\n`,
+    );
+    expect(await err(join(root, 'no-token'))).toBe(
+      `microseg serve: --token-file ${join(root, 'no-token')}: cannot read: no such file\n`,
+    );
+  });
+
   it('refuses a non-loopback --listen without --token-file, before anything is read', async () => {
     const r = await cli([
       'serve',

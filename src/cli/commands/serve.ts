@@ -17,6 +17,7 @@ import { previousSegments } from '../previous.ts';
 import { refuseRepeats, stdinOnce, warnOnStderr } from '../inputs.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
+import { readProblem } from '../../flows/reader.ts';
 import type { PageServer } from '../page.ts';
 import { closeServer, listenForPage, servePage } from '../page.ts';
 import { loadPolicies } from './audit.ts';
@@ -121,14 +122,7 @@ function readToken(file: string): string {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const problem =
-      code === 'ENOENT' || code === 'ENOTDIR'
-        ? 'no such file'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : (err as Error).message;
-    throw new UsageError(`--token-file ${file}: cannot read: ${problem}`);
+    throw new UsageError(`--token-file ${file}: cannot read: ${readProblem(err)}`);
   }
   const token = text.trim();
   if (token === '') throw new UsageError(`--token-file ${file} is empty`);
