@@ -107,6 +107,14 @@ export class EdgeStore {
     this.version++;
   }
 
+  /** Adds to `into` each of `ids` that an edge has as its source or destination. */
+  peersAmong(ids: ReadonlyMap<string, unknown>, into: Set<string>): void {
+    for (const e of this.#edges.values()) {
+      if (ids.has(e.src)) into.add(e.src);
+      if (ids.has(e.dst)) into.add(e.dst);
+    }
+  }
+
   /** Edges in graph order (source, destination, protocol, port), optionally filtered. */
   edges(filter?: (e: EdgeRecord) => boolean): EdgeRecord[] {
     const out = filter ? [...this.#edges.values()].filter(filter) : [...this.#edges.values()];

@@ -15,6 +15,7 @@ import { edgeId } from '../graph/build.ts';
 import type { EdgeRecord } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
+import type { Workload } from '../identity/types.ts';
 import type { KObject, NetworkPolicy } from '../model/k8s.ts';
 import { matchesSelector } from '../model/selectors.ts';
 import { analyse } from '../pipeline.ts';
@@ -562,6 +563,7 @@ export class SegmentationController {
       !this.#identity ||
       (this.#identity.version !== v && (force || now - this.#identity.at >= this.#opts.identityRefreshMs))
     ) {
+      const observed = this.#identity ? this.#flowOnly(this.#identity.identity) : [];
       this.#identity = {
         version: v,
         at: now,
@@ -574,10 +576,27 @@ export class SegmentationController {
               ...[...this.#states.values()].map((st) => st.spec?.learning.ruleExpiryMs ?? 0),
             ),
           }),
+          observed.length > 0 ? { observed } : {},
         ),
       };
     }
     return this.#identity.identity;
+  }
+
+  /**
+   * The workloads known only from flows (a pod the cluster does not have, kept as a bare pod) of
+   * `identity` that a learned edge of a Segmentation still has, by id: the identity built next keeps
+   * them (unless the cluster has them now), so that a change of another pod does not take them, and
+   * their edges, out of the analysis. One no edge has any more is left behind: it leaves with its last
+   * edge.
+   */
+  #flowOnly(identity: Identity): Workload[] {
+    const flowOnly = new Map<string, Workload>();
+    for (const w of identity.workloads.values()) if (w.observedOnly) flowOnly.set(w.id, w);
+    if (flowOnly.size === 0) return [];
+    const had = new Set<string>();
+    for (const st of this.#states.values()) st.edges.peersAmong(flowOnly, had);
+    return [...had].sort(byteOrder).map((id) => flowOnly.get(id)!);
   }
 
   /**

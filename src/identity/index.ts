@@ -331,6 +331,14 @@ export interface IdentityOptions {
    * `status.hostIP`/`status.hostIPs` and host-network pods' addresses).
    */
   nodeIPs?: readonly string[];
+  /**
+   * Workloads known only from flows (`observedOnly`) that an identity built before gave, to keep: each
+   * is a workload of this one as it was (its selector and labels those its flows gave), as if the flows
+   * that named it were placed again, unless the snapshot has a workload of its id, or, for a bare pod
+   * (`ns/Pod/name`), the pod itself (placed at its own workload now). The controller passes those its
+   * learned edges still have, so that a rebuilt identity does not forget them.
+   */
+  observed?: readonly Workload[];
 }
 
 export interface Identity {
@@ -1808,6 +1816,14 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (left.length === 0) continue;
     warnings.push(
       `node ${node}: ${left.map((o) => o.text).join(', ')} left out of the rules of the host-network workload(s) on it (${[...on.workloads].sort(compareText).join(', ')}): a host-network workload is written at its nodes' InternalIP addresses and its pods' status.hostIP(s), the addresses its connections with pods show`,
+    );
+  }
+
+  for (const w of opts.observed ?? []) {
+    if (workloads.has(w.id) || (w.kind === 'Pod' && podWorkload.has(`${w.namespace}/${w.name}`))) continue;
+    workloads.set(w.id, { ...w, observedOnly: true });
+    warnings.push(
+      `workload ${w.id} was seen in flows but is not in the snapshot; its selector comes from flow labels`,
     );
   }
 

@@ -977,6 +977,100 @@ describe('the Segmentation controller', () => {
     expect(await members()).toEqual(['shop/Pod/api', 'shop/Pod/web']);
   });
 
+  it('keeps a workload known only from flows, and its rules, through changes of other pods, until its last edge ages out', async () => {
+    const clock = { offsetMs: 0 };
+    const now = () => Date.now() + clock.offsetMs;
+    const { controller, state, app } = await start(
+      [
+        {
+          ...shop('uid-shop', '1'),
+          spec: { ...shopSpec, learning: { ruleExpiry: '1m' }, audit: { window: '1s' } },
+        },
+      ],
+      { [resourcePath('Pod')]: webAndApi() },
+      {},
+      now,
+    );
+    state.failEdgeSets = false;
+    controller.startLeading();
+    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    // A pod by name, with its labels, that no informer ever saw: a bare pod known only from flows.
+    const phantom = (time: number): Flow => ({
+      ...webToApiFlow({ time }),
+      src: { namespace: 'shop', pod: 'cart-7d9f', labels: ['app=cart'] },
+      input: 'generic',
+    });
+    controller.ingest([webToApiFlow({ time: now() }), phantom(now())]);
+    await controller.reconcile('shop');
+    const seen = async () => {
+      const analysis = controller.analysisOf('shop')!;
+      const st = segmentationStatuses(state).at(-1)!;
+      return {
+        nodes: analysis.graph.nodes.map((n) => n.id).sort(),
+        edges: analysis.graph.edges.map((e) => `${e.source} -> ${e.target} ${e.port}/${e.protocol}`),
+        policies: analysis.proposal.policies.map((p) => [p.metadata.name, p.spec]),
+        hash: st.proposal?.hash,
+        workloads: st.workloads,
+        edgeCount: st.edges,
+        members: st.segments!.flatMap((s) => s.members).sort(),
+        page: (
+          (await request(app).get('/api/v1/segments').expect(200)).body as {
+            segments: { members: string[] }[];
+          }
+        ).segments
+          .flatMap((s) => s.members)
+          .sort(),
+      };
+    };
+    const learned = await seen();
+    expect(learned.nodes).toEqual(['shop/Pod/api', 'shop/Pod/cart-7d9f', 'shop/Pod/web']);
+    expect(learned.edges).toContain('shop/Pod/cart-7d9f -> shop/Pod/api 8080/TCP');
+    expect(learned.members).toEqual(['shop/Pod/api', 'shop/Pod/cart-7d9f', 'shop/Pod/web']);
+    expect(learned.page).toEqual(learned.members);
+    // api admits the phantom by the labels its flow gave.
+    const apiIngress = learned.policies.find(([name]) => name === 'microseg-api')![1] as {
+      ingress: { from: { podSelector?: { matchLabels?: Record<string, string> } }[] }[];
+    };
+    expect(apiIngress.ingress.flatMap((r) => r.from.map((f) => f.podSelector?.matchLabels))).toContainEqual({
+      app: 'cart',
+    });
+
+    // Another pod changes (an annotation of web): the identity is built again, and the phantom, which
+    // its learned edge still has, is still a workload of the analysis, with the same proposal.
+    const path = resourcePath('Pod');
+    const [web] = webAndApi();
+    state.emit(path, 'MODIFIED', {
+      ...web,
+      metadata: { ...web!.metadata, resourceVersion: '2', annotations: { touched: 'yes' } },
+    });
+    await controller.reconcile('shop');
+    expect(await seen()).toEqual(learned);
+    // A pod of shop created, and one of another namespace: the same.
+    state.emit(path, 'ADDED', {
+      ...barePod('elsewhere', '10.244.3.1'),
+      metadata: { name: 'elsewhere', namespace: 'other', uid: 'uid-elsewhere', labels: { app: 'x' } },
+    });
+    await controller.reconcile('shop');
+    expect(await seen()).toEqual(learned);
+    expect(state.deleted.filter((p) => p.includes('cart'))).toEqual([]);
+
+    // Two minutes on, web → api seen again, the phantom's edge unused past the 1m expiry: it ages out,
+    // and the workload goes with it, and stays gone when the identity is built again.
+    clock.offsetMs = 120_000;
+    controller.ingest([webToApiFlow({ time: now() })]);
+    await controller.reconcile('shop');
+    const gone = await seen();
+    expect(gone.nodes).toEqual(['shop/Pod/api', 'shop/Pod/web']);
+    expect(gone.members).toEqual(['shop/Pod/api', 'shop/Pod/web']);
+    expect(gone.workloads).toBe(2);
+    state.emit(path, 'MODIFIED', {
+      ...web,
+      metadata: { ...web!.metadata, resourceVersion: '3', annotations: { touched: 'again' } },
+    });
+    await controller.reconcile('shop');
+    expect(await seen()).toEqual(gone);
+  });
+
   it('keeps nothing for Segmentations created and deleted while it leads', async () => {
     const { controller, state } = await start([shop('uid-shop', '1')]);
     state.failEdgeSets = false;
