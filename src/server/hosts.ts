@@ -72,3 +72,61 @@ export function hostCheck(allowed: readonly string[]) {
     });
   };
 }
+
+/** The name of the Service in front of the controller in the manifests (`--service-name`'s default). */
+export const DEFAULT_SERVICE_NAME = 'microseg-controller';
+
+/** The cluster's DNS domain unless the kubelets are told another (`--cluster-domain`'s default). */
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+
+/** A Service's name (an RFC 1035 label, as the API server requires of one). */
+const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A DNS label of a domain (RFC 1123). */
+const DOMAIN_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Why `text` is no Service name, or undefined when it is one. */
+export function serviceNameProblem(text: string): string | undefined {
+  return SERVICE_NAME.test(text)
+    ? undefined
+    : `--service-name ${JSON.stringify(text)} is not a Service name (a lower-case letter, then lower-case letters, digits and '-', not ending in '-', at most 63 characters)`;
+}
+
+/**
+ * A `--cluster-domain` value as the names are built with it (a final '.' dropped, as the check drops it
+ * from `Host`), or a problem naming the flag: labels of lower-case letters, digits and '-' joined by '.'.
+ */
+export function clusterDomain(text: string): { domain: string } | { problem: string } {
+  const domain = text.replace(/\.$/, '');
+  if (domain.length > 0 && domain.length <= 253 && domain.split('.').every((l) => DOMAIN_LABEL.test(l)))
+    return { domain };
+  return {
+    problem: `--cluster-domain ${JSON.stringify(text)} is not a DNS domain (lower-case letters, digits and '-' in labels joined by '.', e.g. cluster.local)`,
+  };
+}
+
+/**
+ * Whether a namespace's name, as the last label of a host name, could be a public top-level domain,
+ * under which anyone may register a name: ICANN takes only letters for an ASCII top-level domain, and
+ * an internationalised one is an A-label (`xn--...`).
+ */
+function mayBeTopLevelDomain(namespace: string): boolean {
+  return /^[a-z]+$/.test(namespace) || namespace.startsWith('xn--');
+}
+
+/**
+ * The names a pod in the cluster reaches the Service `service` of `namespace` by, which a server
+ * without a token answers as its own: `<service>`, `<service>.<namespace>.svc`,
+ * `<service>.<namespace>.svc.<domain>`, and `<service>.<namespace>` unless the namespace could be a
+ * public top-level domain (`mayBeTopLevelDomain`). No web page can rebind any of these: a single label
+ * is no registrable name, `svc` is no top-level domain, `.local` is never resolved through public DNS
+ * (RFC 6762), and another cluster domain is the cluster owner's.
+ */
+export function serviceHostNames(service: string, namespace: string, domain: string): string[] {
+  return [
+    service,
+    ...(mayBeTopLevelDomain(namespace) ? [] : [`${service}.${namespace}`]),
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.${domain}`,
+  ];
+}

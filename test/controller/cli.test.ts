@@ -256,6 +256,32 @@ describe('microseg controller (command line)', () => {
         ['--allow-host', 'page.example', '--no-ui'],
         '--allow-host applies to the web page, which --no-ui turns off',
       ],
+      // The Service whose in-cluster names the page answers as its own, and the cluster's DNS domain.
+      ...['Microseg', '1-ui', 'ui-', 'ui.example', '', 'u'.repeat(64)].map((bad): [string[], string] => [
+        ['--service-name', bad],
+        `--service-name ${JSON.stringify(bad)} is not a Service name (a lower-case letter, then lower-case letters, digits and '-', not ending in '-', at most 63 characters)`,
+      ]),
+      ...[
+        'Cluster.Local',
+        'cluster..local',
+        '.cluster.local',
+        'a-.local',
+        'cluster_local',
+        '',
+        '.',
+        `${'a'.repeat(64)}.local`,
+      ].map((bad): [string[], string] => [
+        ['--cluster-domain', bad],
+        `--cluster-domain ${JSON.stringify(bad)} is not a DNS domain (lower-case letters, digits and '-' in labels joined by '.', e.g. cluster.local)`,
+      ]),
+      [
+        ['--service-name', 'ui', '--no-ui'],
+        '--service-name applies to the web page, which --no-ui turns off',
+      ],
+      [
+        ['--cluster-domain', 'k8s.example', '--no-ui'],
+        '--cluster-domain applies to the web page, which --no-ui turns off',
+      ],
       [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
     ];
     writeFileSync(join(dir, 'empty-token'), '\n');
@@ -465,6 +491,62 @@ describe('microseg controller (command line)', () => {
     // Without a token the flag is used: nothing to warn of.
     const quiet = await controller(['--allow-host', 'page.example', '--kubeconfig', missing]);
     expect(quiet.err).toBe(`microseg controller: --kubeconfig ${missing}: no such file\n`);
+  });
+
+  it('--service-name and --cluster-domain that are right go through; so does a $POD_NAMESPACE, one that is no namespace name is bad usage', async () => {
+    const missing = join(dir, 'missing.yaml');
+    const passed = `microseg controller: --kubeconfig ${missing}: no such file\n`;
+    const before = process.env.POD_NAMESPACE;
+    try {
+      for (const namespace of [undefined, 'microseg-system', 'security']) {
+        if (namespace === undefined) delete process.env.POD_NAMESPACE;
+        else process.env.POD_NAMESPACE = namespace;
+        const r = await controller([
+          '--service-name',
+          `u${'i'.repeat(62)}`,
+          '--cluster-domain',
+          'k8s.corp-1.example.',
+          '--kubeconfig',
+          missing,
+        ]);
+        expect(r, String(namespace)).toEqual({ code: 2, out: '', err: passed });
+      }
+      for (const bad of ['Microseg-System', '', 'a.b']) {
+        process.env.POD_NAMESPACE = bad;
+        const r = await controller(['--kubeconfig', missing]);
+        expect(r, bad).toEqual({
+          code: 2,
+          out: '',
+          err: `microseg controller: $POD_NAMESPACE ${JSON.stringify(bad)} is not a namespace name (lower-case letters, digits and '-', at most 63 characters)\n`,
+        });
+      }
+    } finally {
+      if (before === undefined) delete process.env.POD_NAMESPACE;
+      else process.env.POD_NAMESPACE = before;
+    }
+  });
+
+  it("warns that --service-name and --cluster-domain are ignored when the page's API takes a token", async () => {
+    const missing = join(dir, 'missing.yaml');
+    const push = join(dir, 'push-token-service-name');
+    writeFileSync(push, 'pusher\n');
+    for (const [flags, said] of [
+      [['--service-name', 'ui'], '--service-name is'],
+      [
+        ['--allow-host', 'page.example', '--cluster-domain', 'k8s.example'],
+        '--allow-host, --cluster-domain are',
+      ],
+    ] as const) {
+      const r = await controller([...flags, '--push-token-file', push, '--kubeconfig', missing]);
+      const lines = r.err.split('\n');
+      expect(JSON.parse(lines[0]!), said).toMatchObject({
+        level: 'warn',
+        msg:
+          `${said} ignored: the web page's API takes a token (--push-token-file), which a page elsewhere ` +
+          'cannot send, so it answers requests for any host',
+      });
+      expect(lines.slice(1)).toEqual([`microseg controller: --kubeconfig ${missing}: no such file`, '']);
+    }
   });
 
   it('--segmentation-selector with leader election and the default Lease warns what a controller side by side needs', async () => {

@@ -1,12 +1,14 @@
 /**
  * DNS rebinding, in the controller: without a token its page and API answer only requests whose Host is
- * a loopback name or address, the address they came in on, or a name given with --allow-host; with a
- * token the Host is not checked (the token is). The controller's own endpoints are not the page's.
+ * a loopback name or address, the address they came in on, its Service's in-cluster names, or a name
+ * given with --allow-host; with a token the Host is not checked (the token is). The controller's own
+ * endpoints are not the page's.
  */
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sharedCluster } from '../cluster/index.ts';
+import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
-import { install, startController } from '../controller/k8s-helpers.ts';
+import { install, ROOT, startController } from '../controller/k8s-helpers.ts';
 import { getWithHost } from '../web/host-request.ts';
 
 const cluster = sharedCluster();
@@ -54,5 +56,133 @@ describe("the controller's page without a token", () => {
   it('with a token, checks the token, not the Host', async () => {
     const r = await getWithHost('127.0.0.1', withToken.port, '/api/v1/info', 'rebind.attacker.example');
     expect(r.status).toBe(401);
+  });
+});
+
+const refused = (host: string, flag: string) => ({
+  error:
+    `Host "${host}" is not allowed: this server has no token, so it answers only requests for localhost, ` +
+    '127.0.0.1, [::1] or the address it listens on (a guard against DNS rebinding); to reach it by this ' +
+    `name, start it with --allow-host ${flag}`,
+});
+
+/**
+ * Runs `microseg controller` as a process (in the pod's place: `$POD_NAMESPACE` as the Downward API
+ * gives it) with `args`, on a Lease and a selector of its own, until `use` is done with its port.
+ */
+async function withControllerProcess(
+  namespace: string,
+  args: string[],
+  use: (port: number) => Promise<void>,
+): Promise<void> {
+  const name = uniqueName('host');
+  const child = spawn(
+    `${ROOT}node_modules/.bin/node`,
+    [
+      `${ROOT}src/cli/main.ts`,
+      'controller',
+      `--kubeconfig=${cluster.kubeconfigPath}`,
+      '--leader-elect',
+      '--lease-namespace=microseg-system',
+      `--lease-name=lease-${name}`,
+      `--identity=${name}`,
+      '--listen=127.0.0.1:0',
+      `--segmentation-selector=microseg.dev/test=${name}`,
+      '--no-isolation',
+      ...args,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, POD_NAMESPACE: namespace } },
+  );
+  // The start log's JSON lines; bad usage is one line of text, kept whole to show what went wrong.
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  child.stderr.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      lines.push(line.startsWith('{') ? (JSON.parse(line) as Record<string, unknown>) : { text: line });
+    }
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => resolve((exitCode = code))),
+  );
+  try {
+    const listening = await eventually(
+      'listening',
+      () => {
+        if (exitCode !== undefined) throw new Error(`exited ${exitCode}: ${JSON.stringify(lines)}`);
+        return lines.find((l) => l.msg === 'listening');
+      },
+      30_000,
+    );
+    await use(listening.port as number);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
+}
+
+describe("the controller's page answers its Service's in-cluster names", () => {
+  // An in-cluster caller (a script, another team's dashboard proxy) reaching the controller by its
+  // Service's DNS name got 403 unless the operator had added each name with --allow-host.
+  it('as the manifests install it: microseg-controller in $POD_NAMESPACE, cluster.local', async () => {
+    await withControllerProcess('microseg-system', [], async (port) => {
+      for (const name of [
+        'microseg-controller',
+        'microseg-controller.microseg-system',
+        'microseg-controller.microseg-system.svc',
+        'microseg-controller.microseg-system.svc.cluster.local',
+        'MICROSEG-CONTROLLER.microseg-system.svc.cluster.local.',
+      ]) {
+        const host = `${name}:${port}`;
+        const r = await getWithHost('127.0.0.1', port, '/api/v1/info', host);
+        expect([host, r.status]).toEqual([host, 200]);
+      }
+      // Names that are not the Service's, in this namespace and domain, are still refused, in the same words.
+      for (const [host, flag] of [
+        [`evil.example:${port}`, 'evil.example'],
+        ['evil.example', 'evil.example'],
+        [`microseg-controller.other-ns.svc:${port}`, 'microseg-controller.other-ns.svc'],
+        [
+          `microseg-controller.microseg-system.svc.example.com:${port}`,
+          'microseg-controller.microseg-system.svc.example.com',
+        ],
+        [
+          `microseg-controller.microseg-system.svc.cluster.local.evil.example`,
+          'microseg-controller.microseg-system.svc.cluster.local.evil.example',
+        ],
+        [`other.microseg-system.svc:${port}`, 'other.microseg-system.svc'],
+      ] as const) {
+        const r = await getWithHost('127.0.0.1', port, '/api/v1/info', host);
+        expect([r.status, JSON.parse(r.body)]).toEqual([403, refused(host, flag)]);
+      }
+    });
+  });
+
+  it('a renamed Service (--service-name) in another cluster domain (--cluster-domain)', async () => {
+    await withControllerProcess(
+      'security',
+      ['--service-name=seg-ui', '--cluster-domain=corp.internal.'],
+      async (port) => {
+        for (const name of ['seg-ui', 'seg-ui.security.svc', 'seg-ui.security.svc.corp.internal']) {
+          const r = await getWithHost('127.0.0.1', port, '/api/v1/info', `${name}:${port}`);
+          expect([name, r.status]).toEqual([name, 200]);
+        }
+        // `security` is a public top-level domain, where anyone may register seg-ui.security and rebind
+        // it; the manifests' Service name and cluster.local are not this one's.
+        for (const name of [
+          'seg-ui.security',
+          'seg-ui.security.svc.cluster.local',
+          'microseg-controller',
+          'microseg-controller.security.svc',
+        ]) {
+          const r = await getWithHost('127.0.0.1', port, '/api/v1/info', `${name}:${port}`);
+          expect([r.status, JSON.parse(r.body)]).toEqual([403, refused(`${name}:${port}`, name)]);
+        }
+      },
+    );
   });
 });

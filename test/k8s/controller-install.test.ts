@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createNamespace, sharedCluster, uniqueName } from '../cluster/index.ts';
 import { MAX_DURATION, parseSegmentationSpec } from '../../src/controller/api.ts';
 import { parseIsolationSpec } from '../../src/isolate/api.ts';
+import { DEFAULT_SERVICE_NAME } from '../../src/server/hosts.ts';
 import { install } from '../controller/k8s-helpers.ts';
 import { documentedExamples } from '../docs-examples.ts';
 import { applyCrds } from '../controller/k8s-helpers.ts';
@@ -105,6 +106,27 @@ describe('install with kubectl apply -k manifests/', () => {
     expect(c.args).toContain('--leader-elect');
     expect(d.spec.template.metadata.labels).toMatchObject(controller.podSelector.matchLabels);
     expect(c.ports).toContainEqual(expect.objectContaining({ name: 'http', containerPort: 8080 }));
+    // The page answers its Service's in-cluster names: --service-name's default is the Service the
+    // manifests install, in the namespace the Downward API gives the pod as $POD_NAMESPACE.
+    const svc = await cluster.kubectl([
+      'get',
+      'service',
+      '-n',
+      'microseg-system',
+      DEFAULT_SERVICE_NAME,
+      '-o',
+      'json',
+    ]);
+    expect(svc.code, svc.stderr).toBe(0);
+    const service = JSON.parse(svc.stdout) as { spec: { selector: Record<string, string> } };
+    expect(d.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+    expect(c.env).toContainEqual({
+      name: 'POD_NAMESPACE',
+      valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+    });
+    expect(
+      c.args.filter((a: string) => a.startsWith('--service-name') || a.startsWith('--cluster-domain')),
+    ).toEqual([]);
   });
 
   it('kubectl explain documents every Segmentation field', async () => {

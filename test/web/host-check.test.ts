@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { captureIO } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { createApp } from '../../src/server/app.ts';
-import { allowedHost } from '../../src/server/hosts.ts';
+import { allowedHost, serviceHostNames } from '../../src/server/hosts.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import { fixtureAnalysis } from './helpers.ts';
 import { getWithHost } from './host-request.ts';
@@ -99,6 +99,26 @@ describe('the page without a token checks Host', () => {
       expect(allowedHost(bad)).toEqual({
         problem: `--allow-host ${JSON.stringify(bad)} is not a host name or an IP address (without a port)`,
       });
+  });
+});
+
+describe("the controller's Service names", () => {
+  it('are the in-cluster forms, <service>.<namespace> only under a namespace no top-level domain can be', () => {
+    expect(serviceHostNames('microseg-controller', 'microseg-system', 'cluster.local')).toEqual([
+      'microseg-controller',
+      'microseg-controller.microseg-system',
+      'microseg-controller.microseg-system.svc',
+      'microseg-controller.microseg-system.svc.cluster.local',
+    ]);
+    // A digit or a '-' is in no ASCII top-level domain; letters only (dev, security) or an A-label
+    // (xn--p1ai, .рф) may be one, where anyone could register <service>.<namespace>.
+    expect(serviceHostNames('ui', 'team1', 'k8s.example')).toContain('ui.team1');
+    for (const ns of ['dev', 'security', 'xn--p1ai'])
+      expect(serviceHostNames('ui', ns, 'cluster.local'), ns).toEqual([
+        'ui',
+        `ui.${ns}.svc`,
+        `ui.${ns}.svc.cluster.local`,
+      ]);
   });
 });
 

@@ -21,6 +21,13 @@ import { triggerConfig, wireIsolation } from '../../isolate/wire.ts';
 import { WEBHOOK_ENDPOINTS } from '../../isolate/webhooks.ts';
 import { labelSelectorTextProblem } from '../../model/selectors.ts';
 import { ListenError } from '../../server/listen.ts';
+import {
+  clusterDomain,
+  DEFAULT_CLUSTER_DOMAIN,
+  DEFAULT_SERVICE_NAME,
+  serviceHostNames,
+  serviceNameProblem,
+} from '../../server/hosts.ts';
 import { allowedHostsOption } from '../allow-host.ts';
 import { ENGINE_OPTION_SPECS, engineOptionsText, parseEngineOptions } from '../../verify/cli-options.ts';
 import type { EngineOptions } from '../../verify/types.ts';
@@ -64,6 +71,11 @@ options:
   --allow-host NAME          without a token the page answers only requests for localhost, 127.0.0.1,
                              [::1] and the address it is reached at, else 403 (a guard against DNS
                              rebinding): also this host name (repeatable; * for any)
+  --service-name NAME        the Service in front of the controller, whose in-cluster names the page
+                             answers without a token too: NAME, NAME.NS.svc, NAME.NS.svc.DOMAIN, and
+                             NAME.NS unless NS ($POD_NAMESPACE) could be a top-level domain (default
+                             ${DEFAULT_SERVICE_NAME})
+  --cluster-domain DOMAIN    the cluster's DNS domain, in those names (default ${DEFAULT_CLUSTER_DOMAIN})
   --no-ui                    do not serve the web page of the graph and its JSON API
   --webhook-token-file FILE  enable the Falco and Alertmanager webhooks (POST /webhooks/falco,
                              /webhooks/alertmanager) with the bearer token(s) in FILE, one per line
@@ -225,6 +237,8 @@ export const OPTIONS = {
   'push-token-file': { type: 'string' },
   'api-token-file': { type: 'string' },
   'allow-host': { type: 'string', multiple: true },
+  'service-name': { type: 'string' },
+  'cluster-domain': { type: 'string' },
   'no-ui': { type: 'boolean' },
   'webhook-token-file': { type: 'string' },
   'no-isolation': { type: 'boolean' },
@@ -355,8 +369,21 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const isolationFlags = isolationSettings(values);
   if (isolationFlags.ignored !== undefined) log.warn(isolationFlags.ignored);
   const api = apiToken(values['api-token-file'], values['no-ui'] === true);
-  if (values['allow-host'] !== undefined && values['no-ui'])
-    throw new UsageError('--allow-host applies to the web page, which --no-ui turns off');
+  for (const flag of ['allow-host', 'service-name', 'cluster-domain'] as const)
+    if (values[flag] !== undefined && values['no-ui'])
+      throw new UsageError(`--${flag} applies to the web page, which --no-ui turns off`);
+  // The namespace it runs in (the Downward API's, in the manifests), else the Lease's.
+  const podNamespace = process.env.POD_NAMESPACE;
+  if (podNamespace !== undefined && !isDnsLabel(podNamespace))
+    throw new UsageError(
+      `$POD_NAMESPACE ${JSON.stringify(podNamespace)} is not a namespace name (lower-case letters, digits and '-', at most 63 characters)`,
+    );
+  const ownNamespace = podNamespace ?? leaseNamespace ?? 'microseg-system';
+  const serviceName = values['service-name'] ?? DEFAULT_SERVICE_NAME;
+  const serviceProblem = serviceNameProblem(serviceName);
+  if (serviceProblem !== undefined) throw new UsageError(serviceProblem);
+  const domain = clusterDomain(values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN);
+  if ('problem' in domain) throw new UsageError(domain.problem);
   let push: TelemetryOptions['push'];
   if (values['push-token-file'] === '') throw new UsageError('--push-token-file must not be empty');
   if (values['push-token-file']) {
@@ -383,13 +410,20 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     // Records are read by the push endpoint's own generic-schema parser (parseGenericRecord).
     if (token !== undefined) push = { token };
   }
-  const allowedHosts = allowedHostsOption(values['allow-host'], listen.host);
+  // Besides --allow-host's, the names pods in the cluster reach the controller by, through its Service.
+  const allowedHosts = [
+    ...allowedHostsOption(values['allow-host'], listen.host),
+    ...serviceHostNames(serviceName, ownNamespace, domain.domain),
+  ];
   const auth = pageAuth({ ...(push ? { push: push.token } : {}), ...(api !== undefined ? { api } : {}) });
   // Not bad usage: the manifests' push token comes from an optional Secret, with or without which the
   // same arguments must start the controller.
-  if (auth && values['allow-host'] !== undefined)
+  const hostFlags = (['allow-host', 'service-name', 'cluster-domain'] as const)
+    .filter((f) => values[f] !== undefined)
+    .map((f) => `--${f}`);
+  if (auth && hostFlags.length > 0)
     log.warn(
-      `--allow-host is ignored: the web page's API takes a token (${api !== undefined ? '--api-token-file' : '--push-token-file'}), ` +
+      `${hostFlags.join(', ')} ${hostFlags.length === 1 ? 'is' : 'are'} ignored: the web page's API takes a token (${api !== undefined ? '--api-token-file' : '--push-token-file'}), ` +
         'which a page elsewhere cannot send, so it answers requests for any host',
     );
   // Push on every replica (a non-leader answers 503); Hubble only on the leader, resuming from the
@@ -429,7 +463,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     controller: {
       resyncMs,
       persistIntervalMs,
-      ownNamespace: process.env.POD_NAMESPACE ?? leaseNamespace ?? 'microseg-system',
+      ownNamespace,
       engine: engine.options,
     },
     // Which semantics the audits and the leak check evaluate policies with: plugins differ.
