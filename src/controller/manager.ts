@@ -115,7 +115,7 @@ export interface ManagerOptions {
    * Serve the web page and its JSON API next to the controller's endpoints. With a token, the API needs
    * it (the same bearer token as the flow push endpoint); without, the page is read-only.
    */
-  ui?: { auth?: AuthOptions; allowedHosts?: readonly string[] };
+  ui?: { auth?: AuthOptions; allowedHosts?: readonly string[]; serviceHosts?: readonly string[] };
   /**
    * Isolation is on: with the page, every replica watches Isolations to show them, and with `actions`
    * an authenticated user of the page can isolate and release.
@@ -309,6 +309,7 @@ export class Manager {
                 {
                   ...(this.#o.ui.auth ? { auth: this.#o.ui.auth } : {}),
                   ...(this.#o.ui.allowedHosts ? { allowedHosts: this.#o.ui.allowedHosts } : {}),
+                  ...(this.#o.ui.serviceHosts ? { serviceHosts: this.#o.ui.serviceHosts } : {}),
                   onInternalError: (err, req) =>
                     this.#o.log.error('web request failed', {
                       method: req.method,

@@ -61,6 +61,11 @@ export interface AppOptions {
    * Others get 403: a guard against DNS rebinding (see `hostCheck`). Unused when a token is needed.
    */
   allowedHosts?: readonly string[];
+  /**
+   * Answered as `allowedHosts` are, and named in the 403: the names the controller's Service is reached
+   * by in the cluster (`serviceHostNames`).
+   */
+  serviceHosts?: readonly string[];
   /** Graph nodes above which `view=auto` aggregates by segment (default 1500). */
   aggregateThreshold?: number;
   /** Directory of the page's files (default: the project's `web/`). */
@@ -298,7 +303,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
   if (auth && !auth.token && !auth.verify) throw new Error('auth needs a token or a verify function');
   // What anyone may read without a token, a page elsewhere may read too through a name of its own
   // pointed at this server (DNS rebinding), unless the Host it sends is checked.
-  if (!auth || auth.anonymousRead === true) app.use(hostCheck(opts.allowedHosts ?? []));
+  if (!auth || auth.anonymousRead === true) app.use(hostCheck(opts.allowedHosts ?? [], opts.serviceHosts));
   const verifyTimeoutMs = auth?.verifyTimeoutMs ?? AUTH_VERIFY_TIMEOUT_MS;
   if (!(Number.isFinite(verifyTimeoutMs) && verifyTimeoutMs > 0))
     throw new Error(

@@ -49,11 +49,16 @@ export function allowedHost(text: string): { host: string } | { problem: string 
 /**
  * Middleware refusing, with 403 and a JSON error naming the flag, a request whose `Host` is not a
  * loopback name or address (localhost, 127.0.0.1, [::1]), nor the address the request came in on, nor
- * one of `allowed` (normalised by `allowedHost`; `*`: every host). A request without `Host` (HTTP/1.0)
- * is no browser's, and is answered.
+ * one of `allowed` (normalised by `allowedHost`; `*`: every host), nor one of `service` (the
+ * controller's Service's names, `serviceHostNames`, which the 403 lists). A request without `Host`
+ * (HTTP/1.0) is no browser's, and is answered.
  */
-export function hostCheck(allowed: readonly string[]) {
-  const names = new Set(allowed);
+export function hostCheck(allowed: readonly string[], service: readonly string[] = []) {
+  const names = new Set([...allowed, ...service]);
+  const answered =
+    service.length > 0
+      ? `localhost, 127.0.0.1, [::1], the address it listens on or its Service's names ${service.join(', ')}`
+      : 'localhost, 127.0.0.1, [::1] or the address it listens on';
   const any = names.has('*');
   return (req: Request, res: Response, next: NextFunction): void => {
     const header = req.headers.host;
@@ -67,7 +72,7 @@ export function hostCheck(allowed: readonly string[]) {
     res.status(403).json({
       error:
         `Host ${JSON.stringify(header)} is not allowed: this server has no token, so it answers only ` +
-        'requests for localhost, 127.0.0.1, [::1] or the address it listens on (a guard against DNS rebinding); ' +
+        `requests for ${answered} (a guard against DNS rebinding); ` +
         `to reach it by this name, start it with ${ALLOW_HOST_FLAG} ${suggested.includes(':') ? `[${suggested}]` : suggested}`,
     });
   };

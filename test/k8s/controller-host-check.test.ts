@@ -59,12 +59,19 @@ describe("the controller's page without a token", () => {
   });
 });
 
-const refused = (host: string, flag: string) => ({
+/** The 403 of a controller whose Service's names are `names`: it names them with the others it answers. */
+const refused = (host: string, flag: string, names: readonly string[]) => ({
   error:
     `Host "${host}" is not allowed: this server has no token, so it answers only requests for localhost, ` +
-    '127.0.0.1, [::1] or the address it listens on (a guard against DNS rebinding); to reach it by this ' +
-    `name, start it with --allow-host ${flag}`,
+    `127.0.0.1, [::1], the address it listens on or its Service's names ${names.join(', ')} (a guard ` +
+    `against DNS rebinding); to reach it by this name, start it with --allow-host ${flag}`,
 });
+const manifestNames = [
+  'microseg-controller',
+  'microseg-controller.microseg-system',
+  'microseg-controller.microseg-system.svc',
+  'microseg-controller.microseg-system.svc.cluster.local',
+];
 
 /**
  * Runs `microseg controller` as a process (in the pod's place: `$POD_NAMESPACE` as the Downward API
@@ -157,7 +164,7 @@ describe("the controller's page answers its Service's in-cluster names", () => {
         [`other.microseg-system.svc:${port}`, 'other.microseg-system.svc'],
       ] as const) {
         const r = await getWithHost('127.0.0.1', port, '/api/v1/info', host);
-        expect([r.status, JSON.parse(r.body)]).toEqual([403, refused(host, flag)]);
+        expect([r.status, JSON.parse(r.body)]).toEqual([403, refused(host, flag, manifestNames)]);
       }
     });
   });
@@ -180,7 +187,14 @@ describe("the controller's page answers its Service's in-cluster names", () => {
           'microseg-controller.security.svc',
         ]) {
           const r = await getWithHost('127.0.0.1', port, '/api/v1/info', `${name}:${port}`);
-          expect([r.status, JSON.parse(r.body)]).toEqual([403, refused(`${name}:${port}`, name)]);
+          expect([r.status, JSON.parse(r.body)]).toEqual([
+            403,
+            refused(`${name}:${port}`, name, [
+              'seg-ui',
+              'seg-ui.security.svc',
+              'seg-ui.security.svc.corp.internal',
+            ]),
+          ]);
         }
       },
     );

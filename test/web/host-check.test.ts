@@ -103,6 +103,31 @@ describe('the page without a token checks Host', () => {
 });
 
 describe("the controller's Service names", () => {
+  it('are answered, and named in the 403 with the other names the page answers', async () => {
+    // The 403 listed only localhost, 127.0.0.1, [::1] and the listening address though the controller
+    // answers its Service's names too: a caller of a renamed Service could not tell which it expects.
+    const names = serviceHostNames('microseg-controller', 'microseg-system', 'cluster.local');
+    const port = await serve(await page({ serviceHosts: names }));
+    for (const host of [...names.map((n) => `${n}:${port}`), 'Microseg-Controller.microseg-system.svc.'])
+      expect([host, (await getWithHost('127.0.0.1', port, '/api/v1/info', host)).status]).toEqual([
+        host,
+        200,
+      ]);
+    const host = `ui.microseg-system.svc:${port}`;
+    const r = await getWithHost('127.0.0.1', port, '/api/v1/info', host);
+    expect([r.status, r.body]).toEqual([
+      403,
+      JSON.stringify({
+        error:
+          `Host "${host}" is not allowed: this server has no token, so it answers only requests for ` +
+          "localhost, 127.0.0.1, [::1], the address it listens on or its Service's names microseg-controller, " +
+          'microseg-controller.microseg-system, microseg-controller.microseg-system.svc, ' +
+          'microseg-controller.microseg-system.svc.cluster.local (a guard against DNS rebinding); ' +
+          'to reach it by this name, start it with --allow-host ui.microseg-system.svc',
+      }),
+    ]);
+  });
+
   it('are the in-cluster forms, <service>.<namespace> only under a namespace no top-level domain can be', () => {
     expect(serviceHostNames('microseg-controller', 'microseg-system', 'cluster.local')).toEqual([
       'microseg-controller',

@@ -410,11 +410,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     // Records are read by the push endpoint's own generic-schema parser (parseGenericRecord).
     if (token !== undefined) push = { token };
   }
-  // Besides --allow-host's, the names pods in the cluster reach the controller by, through its Service.
-  const allowedHosts = [
-    ...allowedHostsOption(values['allow-host'], listen.host),
-    ...serviceHostNames(serviceName, ownNamespace, domain.domain),
-  ];
+  const allowedHosts = allowedHostsOption(values['allow-host'], listen.host);
+  // Besides these, the names pods in the cluster reach the controller by, through its Service.
+  const serviceHosts = serviceHostNames(serviceName, ownNamespace, domain.domain);
   const auth = pageAuth({ ...(push ? { push: push.token } : {}), ...(api !== undefined ? { api } : {}) });
   // Not bad usage: the manifests' push token comes from an optional Secret, with or without which the
   // same arguments must start the controller.
@@ -471,7 +469,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['segmentation-selector'] ? { segmentationSelector: values['segmentation-selector'] } : {}),
     // The web page next to the API: its JSON API needs the API token, else the push token, when one is
     // configured.
-    ...(values['no-ui'] ? {} : { ui: { ...(auth ? { auth } : {}), allowedHosts } }),
+    ...(values['no-ui'] ? {} : { ui: { ...(auth ? { auth } : {}), allowedHosts, serviceHosts } }),
     ...(isolation
       ? {
           leaderTasks: [isolation.leaderTask],
