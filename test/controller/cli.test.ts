@@ -511,9 +511,15 @@ describe('microseg controller (command line)', () => {
         ]);
         expect(r, String(namespace)).toEqual({ code: 2, out: '', err: passed });
       }
-      for (const bad of ['Microseg-System', '', 'a.b']) {
+      // With --no-ui too: it is the namespace no Segmentation covers, and the Lease's by default.
+      for (const [bad, flags] of [
+        ['Microseg-System', []],
+        ['', []],
+        ['a.b', []],
+        ['a.b', ['--no-ui']],
+      ] as const) {
         process.env.POD_NAMESPACE = bad;
-        const r = await controller(['--kubeconfig', missing]);
+        const r = await controller([...flags, '--kubeconfig', missing]);
         expect(r, bad).toEqual({
           code: 2,
           out: '',
