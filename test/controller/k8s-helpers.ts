@@ -2,6 +2,8 @@
  * Helpers for the controller's integration tests (test/k8s/controller*.test.ts): install microseg with
  * its own manifests, run a controller process in-process under the microseg ServiceAccount, push flows.
  */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { ClusterHandle } from '../cluster/index.ts';
@@ -42,6 +44,58 @@ export async function applyCrds(cluster: ClusterHandle, args: string[], crds: st
     '--timeout=30s',
   ]);
   expect(w.code, w.stderr).toBe(0);
+}
+
+/** `microseg controller` run as a process by `spawnController`. */
+export interface ControllerProcess {
+  child: ChildProcess;
+  /** Its standard error, a line each: the JSON log lines, a line of text (bad usage) as `{ text }`. */
+  lines: Record<string, unknown>[];
+  /** Its exit code, once it has exited. */
+  exited: Promise<number | null>;
+  /** Whether it has exited yet, and with which code. */
+  exitCode(): number | null | undefined;
+}
+
+/**
+ * Runs `microseg controller` as a process against `cluster`, campaigning with `--identity identity`
+ * for a Lease `lease` of its own in microseg-system, listening on a free port of 127.0.0.1 and
+ * managing only the Segmentations labelled `microseg.dev/test=<test>`; `args` are added, `env` set.
+ */
+export function spawnController(
+  cluster: ClusterHandle,
+  o: { identity: string; lease: string; test: string; args?: string[]; env?: Record<string, string> },
+): ControllerProcess {
+  const child = spawn(
+    `${ROOT}node_modules/.bin/node`,
+    [
+      `${ROOT}src/cli/main.ts`,
+      'controller',
+      `--kubeconfig=${cluster.kubeconfigPath}`,
+      '--leader-elect',
+      '--lease-namespace=microseg-system',
+      `--lease-name=${o.lease}`,
+      `--identity=${o.identity}`,
+      '--listen=127.0.0.1:0',
+      `--segmentation-selector=microseg.dev/test=${o.test}`,
+      ...(o.args ?? []),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } },
+  );
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  child.stderr.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      lines.push(line.startsWith('{') ? (JSON.parse(line) as Record<string, unknown>) : { text: line });
+    }
+  });
+  let code: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve((code = c))));
+  return { child, lines, exited, exitCode: () => code };
 }
 
 export interface RunningController {

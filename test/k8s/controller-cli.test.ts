@@ -3,10 +3,9 @@
  * readiness that an unreachable Hubble Relay does not take away, and a graceful SIGTERM (exit 0, Lease
  * released).
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
-import { applyYaml, install, ROOT, waitSeg } from '../controller/k8s-helpers.ts';
+import { applyYaml, install, spawnController, waitSeg } from '../controller/k8s-helpers.ts';
 
 const cluster = sharedCluster();
 const segName = uniqueName('cli');
@@ -28,35 +27,16 @@ afterAll(async () => {
 
 describe('microseg controller process', () => {
   it('leads, reconciles, serves metrics, and shuts down gracefully on SIGTERM', async () => {
-    const child = spawn(
-      `${ROOT}node_modules/.bin/node`,
-      [
-        `${ROOT}src/cli/main.ts`,
-        'controller',
-        `--kubeconfig=${cluster.kubeconfigPath}`,
-        '--leader-elect',
-        '--lease-namespace=microseg-system',
-        `--lease-name=${lease}`,
-        '--identity=cli-test',
-        '--listen=127.0.0.1:0',
-        `--segmentation-selector=microseg.dev/test=${segName}`,
+    const { child, lines, exited } = spawnController(cluster, {
+      identity: 'cli-test',
+      lease,
+      test: segName,
+      args: [
         '--resync=1s',
         // A relay nobody listens on: readiness answers for the caches only (docs/controller.md).
         '--hubble-relay=127.0.0.1:1',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const lines: Record<string, unknown>[] = [];
-    let buf = '';
-    child.stderr.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
-        buf = buf.slice(i + 1);
-      }
     });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       const listening = await eventually('listening', () => lines.find((l) => l.msg === 'listening'), 30_000);
       expect(listening).toMatchObject({ level: 'info', component: 'microseg-controller' });
@@ -100,6 +80,8 @@ describe('microseg controller process', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+    // Every line of standard error is a JSON log line.
+    expect(lines.filter((l) => 'text' in l)).toEqual([]);
     expect(lines.map((l) => l.msg)).toContain('stopped');
     const l = await cluster.request(
       'GET',

@@ -4,11 +4,10 @@
  * given with --allow-host; with a token the Host is not checked (the token is). The controller's own
  * endpoints are not the page's.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, sharedCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
-import { install, ROOT, startController } from '../controller/k8s-helpers.ts';
+import { install, spawnController, startController } from '../controller/k8s-helpers.ts';
 import { getWithHost } from '../web/host-request.ts';
 
 const cluster = sharedCluster();
@@ -83,53 +82,28 @@ async function withControllerProcess(
   use: (port: number) => Promise<void>,
 ): Promise<void> {
   const name = uniqueName('host');
-  const child = spawn(
-    `${ROOT}node_modules/.bin/node`,
-    [
-      `${ROOT}src/cli/main.ts`,
-      'controller',
-      `--kubeconfig=${cluster.kubeconfigPath}`,
-      '--leader-elect',
-      '--lease-namespace=microseg-system',
-      `--lease-name=lease-${name}`,
-      `--identity=${name}`,
-      '--listen=127.0.0.1:0',
-      `--segmentation-selector=microseg.dev/test=${name}`,
-      '--no-isolation',
-      ...args,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, POD_NAMESPACE: namespace } },
-  );
-  // The start log's JSON lines; bad usage is one line of text, kept whole to show what went wrong.
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  child.stderr.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      lines.push(line.startsWith('{') ? (JSON.parse(line) as Record<string, unknown>) : { text: line });
-    }
+  const running = spawnController(cluster, {
+    identity: name,
+    lease: `lease-${name}`,
+    test: name,
+    args: ['--no-isolation', ...args],
+    env: { POD_NAMESPACE: namespace },
   });
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => resolve((exitCode = code))),
-  );
   try {
     const listening = await eventually(
       'listening',
       () => {
-        if (exitCode !== undefined) throw new Error(`exited ${exitCode}: ${JSON.stringify(lines)}`);
-        return lines.find((l) => l.msg === 'listening');
+        const code = running.exitCode();
+        if (code !== undefined) throw new Error(`exited ${code}: ${JSON.stringify(running.lines)}`);
+        return running.lines.find((l) => l.msg === 'listening');
       },
       30_000,
     );
     await use(listening.port as number);
   } finally {
-    child.kill('SIGTERM');
+    running.child.kill('SIGTERM');
   }
-  expect(await exited).toBe(0);
+  expect(await running.exited).toBe(0);
 }
 
 describe("the controller's page answers its Service's in-cluster names", () => {
