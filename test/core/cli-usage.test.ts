@@ -5,6 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { COMMANDS, joinNegativeValues, runCli } from '../../src/cli/main.ts';
+import { HELP as AUDIT_HELP } from '../../src/cli/commands/audit.ts';
+import { HELP as BLAST_HELP } from '../../src/cli/commands/blast-radius.ts';
+import { HELP as EXPLAIN_HELP } from '../../src/cli/commands/explain.ts';
+import { HELP as GRAPH_HELP } from '../../src/cli/commands/graph.ts';
+import { HELP as RECOMMEND_HELP } from '../../src/cli/commands/recommend.ts';
+import { HELP as SERVE_HELP } from '../../src/cli/commands/serve.ts';
+import { HELP as SIMULATE_HELP } from '../../src/cli/commands/simulate.ts';
 
 async function cli(args: string[]) {
   const io = captureIO();
@@ -209,5 +216,47 @@ describe('a missing path', () => {
       out: '',
       err: `microseg recommend: ${under}: cannot read: a part of the path is not a directory\n`,
     });
+  });
+});
+
+describe('the commands that refuse an option of one value given twice: their arguments, word for word', () => {
+  // audit, blast-radius, explain, graph, recommend, serve and simulate read their arguments alike: parsed
+  // strictly, with no positional; an option of one value given twice refused before anything else; then
+  // --help (or -h) answered on standard output before any value is checked.
+  const commands: [name: string, help: string, twice: [string, string, string], bad: string[]][] = [
+    ['audit', AUDIT_HELP, ['--output', 'json', 'text'], ['--output', 'bogus']],
+    ['blast-radius', BLAST_HELP, ['--proposal', 'a', 'b'], ['--output', 'bogus']],
+    ['explain', EXPLAIN_HELP, ['--from', 'web/a', 'shop/b'], ['--output', 'bogus']],
+    ['graph', GRAPH_HELP, ['--format', 'dot', 'json'], ['--format', 'bogus']],
+    ['recommend', RECOMMEND_HELP, ['--out', 'a', 'b'], ['--resolution', 'bogus']],
+    ['serve', SERVE_HELP, ['--listen', ':1', ':2'], ['--listen', 'bogus:99999']],
+    ['simulate', SIMULATE_HELP, ['--queries', 'a.json', 'b.json'], ['--output', 'bogus']],
+  ];
+  const usage = (name: string, message: string) => ({
+    code: EXIT.usage,
+    out: '',
+    err: `microseg ${name}: ${message}\nRun 'microseg ${name} --help' for its options.\n`,
+  });
+
+  it.each(commands)('%s', async (name, help, [option, first, second], bad) => {
+    const answer = { code: EXIT.ok, out: help + '\n', err: '' };
+    expect(await cli([name, '--help'])).toEqual(answer);
+    expect(await cli([name, '-h'])).toEqual(answer);
+    expect(await cli([name, '--help', ...bad])).toEqual(answer);
+    const twice = [option, first, `${option}=${second}`];
+    const refused = {
+      code: EXIT.usage,
+      out: '',
+      err: `microseg ${name}: ${option} is given more than once (${first}, ${second}): it takes one value\n`,
+    };
+    expect(await cli([name, ...twice])).toEqual(refused);
+    expect(await cli([name, '--help', ...twice])).toEqual(refused);
+    expect(await cli([name, '--no-such-option'])).toEqual(usage(name, "Unknown option '--no-such-option'"));
+    expect(await cli([name, '-z'])).toEqual(usage(name, "Unknown option '-z'"));
+    const stray = "Unexpected argument 'stray'. This command does not take positional arguments";
+    expect(await cli([name, '--help', 'stray'])).toEqual(usage(name, stray));
+    expect(await cli([name, '--help=1'])).toEqual(
+      usage(name, "Option '-h, --help' does not take an argument"),
+    );
   });
 });

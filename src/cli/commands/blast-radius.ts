@@ -23,7 +23,7 @@ import type { BlastRadius, ReachSide } from '../../verify/reach.ts';
 import { blastRadius } from '../../verify/reach.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg blast-radius --cluster FILE [--cluster FILE ...] --workload ns/kind/name|ns/pod [--proposal DIR [--prune]]
+export const HELP = `usage: microseg blast-radius --cluster FILE [--cluster FILE ...] --workload ns/kind/name|ns/pod [--proposal DIR [--prune]]
 
 What a workload can reach and be reached from under the cluster's policies and, with --proposal, with
 the proposed policies added; shortest paths to it from internet-exposed workloads (those whose ingress

@@ -17,7 +17,7 @@ import {
 import type { Verdict } from '../../verify/types.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg explain --cluster FILE [--cluster FILE ...] [--policies FILE ...] --from END --to END --port N|name [--protocol TCP]
+export const HELP = `usage: microseg explain --cluster FILE [--cluster FILE ...] [--policies FILE ...] --from END --to END --port N|name [--protocol TCP]
 
 Says whether a connection is allowed and why: the policies selecting the source for egress and the
 destination for ingress, the rule that admitted it (or that none did), and tier decisions.

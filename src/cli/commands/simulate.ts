@@ -10,7 +10,7 @@ import { engineFromSnapshot } from '../../verify/engine.ts';
 import { NOT_EVALUATED, parseQueries, readText, workloadNote } from '../../verify/load.ts';
 import { parseEngineOptions, ENGINE_OPTION_HELP, ENGINE_OPTION_SPECS } from '../../verify/cli-options.ts';
 
-const HELP = `usage: microseg simulate --cluster FILE [--cluster FILE ...] [--policies FILE ...] --queries FILE [--output json]
+export const HELP = `usage: microseg simulate --cluster FILE [--cluster FILE ...] [--policies FILE ...] --queries FILE [--output json]
 
 Answers connection queries against the cluster's policies (plus --policies). Each query is
 {"from": END, "to": END, "port": 80 | "name", "protocol": "TCP"|"UDP"|"SCTP"}
