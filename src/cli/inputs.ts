@@ -413,29 +413,6 @@ export async function checkDistinctSources(option: string, paths: readonly strin
 }
 
 /**
- * Refuses (bad usage, exit 2, before anything is read) an option of one value given more than once:
- * node:util parseArgs keeps the last one, so `--cluster a --cluster b` would read b alone and `--from`
- * twice would answer for the second, with no word. `tokens` are parseArgs's (`tokens: true`).
- */
-export function refuseRepeats(
-  tokens: readonly { kind: string; name?: string; value?: string | undefined }[],
-  options: Readonly<Record<string, { type: string; multiple?: boolean }>>,
-): void {
-  const given = new Map<string, string[]>();
-  for (const t of tokens) {
-    if (t.kind !== 'option' || t.name === undefined) continue;
-    const spec = options[t.name];
-    if (spec === undefined || spec.multiple === true || spec.type !== 'string') continue;
-    const values = given.get(t.name) ?? [];
-    values.push(t.value ?? '');
-    given.set(t.name, values);
-  }
-  for (const [name, values] of given)
-    if (values.length > 1)
-      throw new UsageError(`--${name} is given more than once (${values.join(', ')}): it takes one value`);
-}
-
-/**
  * The flow format an option (`--format` of recommend and audit, `--input-format` of graph) names, as
  * the reader takes it: undefined when it is not given or `auto` (detected per source). Anything else,
  * the empty text too, is bad usage (exit 2, before anything is read) naming the option and the formats.

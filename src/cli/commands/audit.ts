@@ -6,7 +6,6 @@
  * connection would be blocked: a CI check that policies still allow the traffic seen since they were
  * written.
  */
-import { parseArgs } from 'node:util';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import type { Flow } from '../../flows/types.ts';
 import { buildServiceGraph } from '../../graph/build.ts';
@@ -31,9 +30,8 @@ import {
   noFlowsMessage,
   stdinOnce,
   warnOnStderr,
-  refuseRepeats,
 } from '../inputs.ts';
-import type { CliIO } from '../io.ts';
+import { optionsCommand } from '../args.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { releaseMemory } from '../memory.ts';
 
@@ -259,19 +257,7 @@ export async function loadPolicies(
   return { given, clusterWide };
 }
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, tokens } = parseArgs({
-    args,
-    options: OPTIONS,
-    allowPositionals: false,
-    strict: true,
-    tokens: true,
-  });
-  refuseRepeats(tokens, OPTIONS);
-  if (values.help) {
-    io.out(HELP + '\n');
-    return EXIT.ok;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   const sources = flowsAndCluster(values);
   if (!values.policies?.length)
     throw new UsageError('--policies is required (the NetworkPolicies to audit: a file or a directory)');
@@ -316,4 +302,4 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         : formatAudit(result, limit),
   );
   return result.wouldBlock.length > 0 ? EXIT.findings : EXIT.ok;
-}
+});

@@ -3,16 +3,14 @@
  * workload can reach and be reached from under the current policies and under a proposal, multi-hop paths
  * to it from internet-exposed workloads, and the number of reachable pairs before and after.
  */
-import { parseArgs } from 'node:util';
 import {
   limitOption,
   loadClusterSnapshot,
   stdinOnce,
   warnOnStderr,
   withPolicyFilesPruned,
-  refuseRepeats,
 } from '../inputs.ts';
-import type { CliIO } from '../io.ts';
+import { optionsCommand } from '../args.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
 import { resolveWorkload } from '../../verify/load.ts';
@@ -139,19 +137,7 @@ export const OPTIONS = {
   ...ENGINE_OPTION_SPECS,
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, tokens } = parseArgs({
-    args,
-    options: OPTIONS,
-    strict: true,
-    allowPositionals: false,
-    tokens: true,
-  });
-  refuseRepeats(tokens, OPTIONS);
-  if (values.help) {
-    io.out(HELP + '\n');
-    return 0;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
   if (!values.workload) throw new UsageError('--workload is required');
   if (values.output !== 'text' && values.output !== 'json')
@@ -212,4 +198,4 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     values.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatBlastRadius(result, limit),
   );
   return 0;
-}
+});

@@ -2,9 +2,8 @@
  * `microseg explain --cluster cluster.json [--policies extra.yaml] --from ns/pod|ns/Kind/name|IP
  * --to ns/pod|ns/Kind/name|IP --port 80|name [--protocol TCP]` prints the verdict and the reasoning.
  */
-import { parseArgs } from 'node:util';
-import { loadClusterSnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
-import type { CliIO } from '../io.ts';
+import { loadClusterSnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
+import { optionsCommand } from '../args.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
 import {
@@ -68,19 +67,7 @@ export const OPTIONS = {
   ...ENGINE_OPTION_SPECS,
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, tokens } = parseArgs({
-    args,
-    options: OPTIONS,
-    strict: true,
-    allowPositionals: false,
-    tokens: true,
-  });
-  refuseRepeats(tokens, OPTIONS);
-  if (values.help) {
-    io.out(HELP + '\n');
-    return 0;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   for (const k of ['cluster', 'from', 'to', 'port'] as const)
     if (!values[k]) throw new UsageError(`--${k} is required`);
   if (values.output !== 'text' && values.output !== 'json')
@@ -122,4 +109,4 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   v.notes.push(...unevaluated);
   io.out(values.output === 'json' ? JSON.stringify(v, null, 2) + '\n' : formatVerdict(v));
   return 0;
-}
+});

@@ -1,5 +1,4 @@
 /** `microseg graph --flows FILE --cluster FILE [--format json|dot] [--out FILE]`: the service graph. */
-import { parseArgs } from 'node:util';
 import { FLOW_FORMATS, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import { dotPieces } from '../../graph/build.ts';
 import { InputError } from '../../model/snapshot.ts';
@@ -14,10 +13,9 @@ import {
   noFlowsMessage,
   outputNotInput,
   warnOnStderr,
-  refuseRepeats,
 } from '../inputs.ts';
+import { optionsCommand } from '../args.ts';
 import { releaseMemory } from '../memory.ts';
-import type { CliIO } from '../io.ts';
 import { EXIT, UsageError, writePieces } from '../io.ts';
 import { checkOutputFile, nonEmptyOut, writeOutputFile } from '../output.ts';
 import { pipelineOptions } from './recommend.ts';
@@ -55,18 +53,7 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, tokens } = parseArgs({
-    args,
-    options: OPTIONS,
-    strict: true,
-    tokens: true,
-  });
-  refuseRepeats(tokens, OPTIONS);
-  if (values.help) {
-    io.out(HELP + '\n');
-    return EXIT.ok;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   // Without --format, an --out named like a Graphviz file (.dot, .gv) gets DOT: JSON there is unreadable.
   const format = values.format ?? (/\.(dot|gv)$/i.test(values.out ?? '') ? 'dot' : 'json');
   if (format !== 'json' && format !== 'dot') {
@@ -134,4 +121,4 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (out) await writeOutputFile(out, pieces);
   else await writePieces(pieces, (chunk) => io.out(chunk));
   return EXIT.ok;
-}
+});

@@ -7,7 +7,6 @@
 import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { IngestStats } from '../../flows/reader.ts';
 import { FlowReader, formatIngestStats, readFlows } from '../../flows/reader.ts';
 import type { Flow } from '../../flows/types.ts';
@@ -33,8 +32,8 @@ import {
   loadSnapshotFiles,
   refuseUnreadCluster,
   noFlowsMessage,
-  refuseRepeats,
 } from '../inputs.ts';
+import { optionsCommand } from '../args.ts';
 import { releaseMemory } from '../memory.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
@@ -549,19 +548,7 @@ export async function checkInputs(command: string, values: InputValues): Promise
   return { ...sources, opts };
 }
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, tokens } = parseArgs({
-    args,
-    options: OPTIONS,
-    allowPositionals: false,
-    strict: true,
-    tokens: true,
-  });
-  refuseRepeats(tokens, OPTIONS);
-  if (values.help) {
-    io.out(HELP + '\n');
-    return EXIT.ok;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   const inputs = await checkInputs('recommend', values);
   nonEmptyOut(values.out, 'directory', 'policies');
   const out = values.out ?? 'policies';
@@ -573,7 +560,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   } finally {
     await outDir.removeIfEmpty();
   }
-}
+});
 
 async function recommendInto(
   out: string,

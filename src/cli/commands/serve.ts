@@ -5,7 +5,6 @@
  * (`analyseInputs`), and refused alike; nothing is written.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parseListen } from '../../controller/server.ts';
 import { isLoopbackIP } from '../../flows/common.ts';
 import type { NetworkPolicy, OtherObject } from '../../model/k8s.ts';
@@ -14,7 +13,9 @@ import { offlineAudit, policySetAuditView } from '../../server/audit.ts';
 import type { AuditView } from '../../server/types.ts';
 import { allowedHostsOption } from '../allow-host.ts';
 import { previousSegments } from '../previous.ts';
-import { refuseRepeats, stdinOnce, warnOnStderr } from '../inputs.ts';
+import { stdinOnce, warnOnStderr } from '../inputs.ts';
+import type { OptionValues } from '../args.ts';
+import { optionsCommand } from '../args.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { readProblem } from '../../flows/reader.ts';
@@ -129,19 +130,7 @@ function readToken(file: string): string {
   return token;
 }
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, tokens } = parseArgs({
-    args,
-    options: OPTIONS,
-    allowPositionals: false,
-    strict: true,
-    tokens: true,
-  });
-  refuseRepeats(tokens, OPTIONS);
-  if (values.help) {
-    io.out(HELP + '\n');
-    return EXIT.ok;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   const inputs = await checkInputs('serve', values);
   if (values.prune && !values.policies?.length)
     throw new UsageError('--prune applies to --policies only, which is not given');
@@ -169,9 +158,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   } finally {
     await closeServer(server);
   }
-}
+});
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+type Values = OptionValues<typeof OPTIONS>;
 
 async function serve(
   server: PageServer,

@@ -2,9 +2,8 @@
  * `microseg simulate --cluster cluster.json [--policies p.yaml ...] --queries queries.json --output json`
  * answers many connection queries at once, in order.
  */
-import { parseArgs } from 'node:util';
-import { loadClusterSnapshot, stdinOnce, warnOnStderr, withPolicyFiles, refuseRepeats } from '../inputs.ts';
-import type { CliIO } from '../io.ts';
+import { loadClusterSnapshot, stdinOnce, warnOnStderr, withPolicyFiles } from '../inputs.ts';
+import { optionsCommand } from '../args.ts';
 import { UsageError } from '../io.ts';
 import { engineFromSnapshot } from '../../verify/engine.ts';
 import { NOT_EVALUATED, parseQueries, readText, workloadNote } from '../../verify/load.ts';
@@ -46,19 +45,7 @@ export const OPTIONS = {
   ...ENGINE_OPTION_SPECS,
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, tokens } = parseArgs({
-    args,
-    options: OPTIONS,
-    strict: true,
-    allowPositionals: false,
-    tokens: true,
-  });
-  refuseRepeats(tokens, OPTIONS);
-  if (values.help) {
-    io.out(HELP + '\n');
-    return 0;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   if (!values.cluster?.length) throw new UsageError('--cluster is required');
   if (!values.queries) throw new UsageError('--queries is required');
   if (values.output !== 'json') throw new UsageError(`--output ${values.output} is not supported (use json)`);
@@ -108,4 +95,4 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   });
   io.out(JSON.stringify(answers, null, 2) + '\n');
   return 0;
-}
+});

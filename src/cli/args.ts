@@ -1,0 +1,73 @@
+/**
+ * How a command of options alone reads its arguments (audit, blast-radius, explain, graph, recommend,
+ * serve, simulate): each states its options and its usage text, and `optionsCommand` does the rest.
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { CliIO } from './io.ts';
+import { EXIT, UsageError } from './io.ts';
+
+/** What parseArgs is asked: options only (a stray argument is refused), strictly, with its tokens. */
+type Config<O extends ParseArgsOptionsConfig> = {
+  args: string[];
+  options: O;
+  allowPositionals: false;
+  strict: true;
+  tokens: true;
+};
+
+/** The values of `options` as the command's body is given them. */
+export type OptionValues<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<Config<O>>
+>['values'];
+
+/**
+ * The `run` of a command that takes options and no positional argument. Its arguments are read by
+ * node:util parseArgs, strictly: an unknown option, a missing value or a stray argument is its error,
+ * which runCli says as bad usage. An option of one value given twice is refused next (refuseRepeats),
+ * then --help (`-h`) is answered with `help` on standard output, exit 0, before any value is checked;
+ * otherwise `body` runs on the values.
+ */
+export function optionsCommand<O extends ParseArgsOptionsConfig & { help: { type: 'boolean' } }>(
+  options: O,
+  help: string,
+  body: (values: OptionValues<O>, io: CliIO) => Promise<number>,
+): (args: string[], io: CliIO) => Promise<number> {
+  return async (args, io) => {
+    const { values, tokens } = parseArgs<Config<O>>({
+      args,
+      options,
+      allowPositionals: false,
+      strict: true,
+      tokens: true,
+    });
+    refuseRepeats(tokens, options);
+    if ((values as { help?: boolean }).help) {
+      io.out(help + '\n');
+      return EXIT.ok;
+    }
+    return body(values, io);
+  };
+}
+
+/**
+ * Refuses (bad usage, exit 2, before anything is read) an option of one value given more than once:
+ * node:util parseArgs keeps the last one, so `--cluster a --cluster b` would read b alone and `--from`
+ * twice would answer for the second, with no word. `tokens` are parseArgs's (`tokens: true`).
+ */
+export function refuseRepeats(
+  tokens: readonly { kind: string; name?: string; value?: string | undefined }[],
+  options: Readonly<Record<string, { type: string; multiple?: boolean }>>,
+): void {
+  const given = new Map<string, string[]>();
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.name === undefined) continue;
+    const spec = options[t.name];
+    if (spec === undefined || spec.multiple === true || spec.type !== 'string') continue;
+    const values = given.get(t.name) ?? [];
+    values.push(t.value ?? '');
+    given.set(t.name, values);
+  }
+  for (const [name, values] of given)
+    if (values.length > 1)
+      throw new UsageError(`--${name} is given more than once (${values.join(', ')}): it takes one value`);
+}
