@@ -10,6 +10,7 @@ import { SERVICE_ACCOUNT_TOKEN } from '../../src/cli/kubeconfig.ts';
 import { engineSettings } from '../../src/cli/commands/controller.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { labelSelectorTextProblem } from '../../src/model/selectors.ts';
+import { cli, writeKubeconfig } from '../cli-run.ts';
 
 let dir: string;
 /** A kubeconfig whose API server is a closed loopback port: nothing here needs to reach it. */
@@ -20,19 +21,7 @@ let notPem: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'microseg-controller-cli-'));
-  kubeconfig = join(dir, 'kubeconfig.yaml');
-  writeFileSync(
-    kubeconfig,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
-      'users: [{name: u, user: {token: t}}]',
-      'contexts: [{name: x, context: {cluster: c, user: u}}]',
-      'current-context: x',
-      '',
-    ].join('\n'),
-  );
+  kubeconfig = writeKubeconfig(join(dir, 'kubeconfig.yaml'), 'https://127.0.0.1:1');
   execFileSync(
     'openssl',
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'].concat([
@@ -51,11 +40,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function controller(args: string[]) {
-  const io = captureIO();
-  const code = await runCli(['controller', ...args], io);
-  return { code, out: io.stdout, err: io.stderr };
-}
+const controller = (args: string[]) => cli(['controller', ...args]);
 
 describe('microseg controller (command line)', () => {
   it('prints its options', async () => {

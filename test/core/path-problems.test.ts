@@ -9,9 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { captureIO } from '../../src/cli/io.ts';
 import { loadKubeConfig } from '../../src/cli/kubeconfig.ts';
-import { runCli } from '../../src/cli/main.ts';
+import { cli, writeKubeconfig } from '../cli-run.ts';
 
 /** Paths whose stat, and paths whose reading, fail as the file system says to a user without the permission. */
 const statDenied = new Set<string>();
@@ -41,19 +40,7 @@ vi.mock('node:fs', async (importOriginal) => {
 
 const dir = mkdtempSync(join(tmpdir(), 'microseg-path-problems-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const kubeconfig = join(dir, 'kubeconfig.yaml');
-writeFileSync(
-  kubeconfig,
-  [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
-    'users: [{name: u, user: {token: t}}]',
-    'contexts: [{name: x, context: {cluster: c, user: u}}]',
-    'current-context: x',
-    '',
-  ].join('\n'),
-);
+const kubeconfig = writeKubeconfig(join(dir, 'kubeconfig.yaml'), 'https://127.0.0.1:1');
 const file = join(dir, 'file.txt');
 writeFileSync(file, 'token\n');
 const through = join(file, 'x');
@@ -91,11 +78,7 @@ describe('a kubeconfig that cannot be read', () => {
 });
 
 describe("the controller's file flags", () => {
-  async function controller(args: string[]) {
-    const io = captureIO();
-    const code = await runCli(['controller', '--kubeconfig', kubeconfig, ...args], io);
-    return { code, out: io.stdout, err: io.stderr };
-  }
+  const controller = (args: string[]) => cli(['controller', '--kubeconfig', kubeconfig, ...args]);
 
   it('say a path through a file is one, and a file that may not be read is so, in the same words', async () => {
     const cases: [string[], string][] = [

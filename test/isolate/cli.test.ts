@@ -5,18 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { captureIO } from '../../src/cli/io.ts';
 import { SERVICE_ACCOUNT_TOKEN } from '../../src/cli/kubeconfig.ts';
-import { runCli } from '../../src/cli/main.ts';
 import type { Isolation } from '../../src/isolate/api.ts';
 import { parseIsolationSpec } from '../../src/isolate/api.ts';
 import { isolatedNone } from '../../src/isolate/cli.ts';
-
-async function cli(args: string[]) {
-  const io = captureIO();
-  const code = await runCli(args, io);
-  return { code, out: io.stdout, err: io.stderr };
-}
+import { cli, writeKubeconfig } from '../cli-run.ts';
 
 /**
  * Serves `handler` on a free local port, standing in for an API server, and writes a kubeconfig in `dir`
@@ -26,19 +19,7 @@ async function serveWithKubeconfig(dir: string, handler: RequestListener) {
   const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const file = join(dir, `kubeconfig-${port}.yaml`);
-  writeFileSync(
-    file,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
-      'users: [{name: u, user: {token: t}}]',
-      'contexts: [{name: x, context: {cluster: c, user: u}}]',
-      'current-context: x',
-      '',
-    ].join('\n'),
-  );
+  const file = writeKubeconfig(join(dir, `kubeconfig-${port}.yaml`), `http://127.0.0.1:${port}`);
   return { file, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
