@@ -26,6 +26,39 @@ async function can(verb: string, resource: string, namespace?: string): Promise<
   return r.stdout.trim() === 'yes';
 }
 
+/**
+ * The verbs on each resource (`[get list]`, the last column of `kubectl auth can-i --list`) of a new
+ * ServiceAccount in a new namespace named from `prefix`, bound to `clusterRole` alone. A single can-i on
+ * a kind the server does not serve answers no whatever the rules say, hence the list. The authorizer
+ * learns of a new binding within moments: its rules are read once they name `marker`, a resource of the
+ * role.
+ */
+async function verbsBoundTo(
+  clusterRole: string,
+  prefix: string,
+  marker: string,
+): Promise<(resource: string) => string | undefined> {
+  const ns = uniqueName(prefix);
+  await createNamespace(await cluster.kubeConfig(), ns);
+  await applyYaml(cluster, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'probe', namespace: ns },
+  });
+  await applyYaml(cluster, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `${ns}-probe` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+    subjects: [{ kind: 'ServiceAccount', name: 'probe', namespace: ns }],
+  });
+  const rules = async () =>
+    (await cluster.kubectl(['auth', 'can-i', '--list', `--as=system:serviceaccount:${ns}:probe`])).stdout;
+  await eventually('the binding in effect', async () => (await rules()).includes(marker));
+  const lines = (await rules()).split('\n');
+  return (r) => /\[[^\]]*\]\s*$/.exec(lines.find((l) => l.startsWith(`${r} `)) ?? '')?.[0].trim();
+}
+
 beforeAll(async () => {
   await install(cluster);
 }, 60_000);
@@ -98,34 +131,7 @@ describe('RBAC of the microseg ServiceAccount', () => {
 describe("the Segmentation controller's own ClusterRole", () => {
   it('lists the cluster-wide policies the audit evaluates, and reads nothing one by one but a Segmentation', async () => {
     // A ServiceAccount bound to microseg-controller alone (the isolation role grants these kinds too).
-    const ns = uniqueName('rbac-probe');
-    await createNamespace(await cluster.kubeConfig(), ns);
-    await applyYaml(cluster, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'probe', namespace: ns },
-    });
-    await applyYaml(cluster, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: `${ns}-probe` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'microseg-controller' },
-      subjects: [{ kind: 'ServiceAccount', name: 'probe', namespace: ns }],
-    });
-    // The rules the probe has, as `kubectl auth can-i --list` gives them (a single can-i on a kind the
-    // server does not serve, as here, answers no whatever the rules say).
-    const rules = async () => {
-      const r = await cluster.kubectl(['auth', 'can-i', '--list', `--as=system:serviceaccount:${ns}:probe`]);
-      return r.stdout;
-    };
-    // The authorizer learns of a new binding within moments.
-    await eventually('the binding in effect', async () =>
-      (await rules()).includes('segmentations.microseg.dev'),
-    );
-    const lines = (await rules()).split('\n');
-    // The verbs of each resource, the last column of `kubectl auth can-i --list`.
-    const verbs = (resource: string) =>
-      /\[[^\]]*\]\s*$/.exec(lines.find((l) => l.startsWith(`${resource} `)) ?? '')?.[0].trim();
+    const verbs = await verbsBoundTo('microseg-controller', 'rbac-probe', 'segmentations.microseg.dev');
     const expected: [string, string][] = [
       // The cluster-wide policies: listed (polled), never read one by one.
       ...['adminnetworkpolicies', 'baselineadminnetworkpolicies', 'clusternetworkpolicies'].map(
@@ -166,28 +172,7 @@ describe('the isolation ClusterRole', () => {
     // an AdminNetworkPolicy (one by name: get, create, update, delete); the leak check lists the
     // BaselineAdminNetworkPolicy, which no Isolation ever writes: a write of the cluster's baseline (the
     // singleton `default`) would be a grant no code uses.
-    const ns = uniqueName('rbac-iso');
-    await createNamespace(await cluster.kubeConfig(), ns);
-    await applyYaml(cluster, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'probe', namespace: ns },
-    });
-    await applyYaml(cluster, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: `${ns}-probe` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'microseg-isolation' },
-      subjects: [{ kind: 'ServiceAccount', name: 'probe', namespace: ns }],
-    });
-    const rules = async () =>
-      (await cluster.kubectl(['auth', 'can-i', '--list', `--as=system:serviceaccount:${ns}:probe`])).stdout;
-    await eventually('the binding in effect', async () =>
-      (await rules()).includes('isolations.microseg.dev'),
-    );
-    const lines = (await rules()).split('\n');
-    const verbs = (resource: string) =>
-      /\[[^\]]*\]\s*$/.exec(lines.find((l) => l.startsWith(`${resource} `)) ?? '')?.[0].trim();
+    const verbs = await verbsBoundTo('microseg-isolation', 'rbac-iso', 'isolations.microseg.dev');
     const expected: [string, string][] = [
       ['adminnetworkpolicies.policy.networking.k8s.io', '[get list create update delete]'],
       ['clusternetworkpolicies.policy.networking.k8s.io', '[get list create update delete]'],
