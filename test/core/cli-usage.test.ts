@@ -6,6 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { COMMANDS, joinNegativeValues, runCli } from '../../src/cli/main.ts';
 import { HELP as AUDIT_HELP } from '../../src/cli/commands/audit.ts';
+import { HELP as CONTROLLER_HELP } from '../../src/cli/commands/controller.ts';
+import { HELP as GENERATE_HELP } from '../../src/cli/commands/generate.ts';
+import { HELP as ISOLATE_HELP } from '../../src/cli/commands/isolate.ts';
+import { HELP as RELEASE_HELP } from '../../src/cli/commands/release.ts';
 import { HELP as BLAST_HELP } from '../../src/cli/commands/blast-radius.ts';
 import { HELP as EXPLAIN_HELP } from '../../src/cli/commands/explain.ts';
 import { HELP as GRAPH_HELP } from '../../src/cli/commands/graph.ts';
@@ -257,6 +261,71 @@ describe('the commands that refuse an option of one value given twice: their arg
     expect(await cli([name, '--help', 'stray'])).toEqual(usage(name, stray));
     expect(await cli([name, '--help=1'])).toEqual(
       usage(name, "Option '-h, --help' does not take an argument"),
+    );
+  });
+});
+
+describe('controller, generate, isolate and release: their arguments, word for word', () => {
+  // These read their arguments otherwise: a mistake parseArgs finds is said in one line (an unknown
+  // option alone adds where the options are listed), an option of one value given twice keeps its last
+  // value, and the help, which ends in a newline of its own, is printed as it is.
+  const commands: [name: string, help: string, last: string[], lastSaid: string, missing: string][] = [
+    [
+      'controller',
+      CONTROLLER_HELP,
+      ['--log-level', 'info', '--log-level', 'bogus'],
+      '--log-level "bogus" is not one of debug, info, warn, error',
+      '--listen',
+    ],
+    [
+      'generate',
+      GENERATE_HELP,
+      ['--scenario', 'demo', '--scenario', 'bogus'],
+      "--scenario must be demo or large, got 'bogus'",
+      '--out',
+    ],
+    [
+      'isolate',
+      ISOLATE_HELP,
+      ['shop/a', '--output', 'json', '--output', 'bogus'],
+      '--output "bogus" is not one of text, json',
+      '--reason',
+    ],
+    [
+      'release',
+      RELEASE_HELP,
+      ['shop/a', '--timeout', '1s', '--timeout', 'bogus'],
+      '--timeout "bogus" is not a duration such as "30s"',
+      '--timeout',
+    ],
+  ];
+  const said = (name: string, message: string) => ({
+    code: EXIT.usage,
+    out: '',
+    err: `microseg ${name}: ${message}\n`,
+  });
+
+  it.each(commands)('%s', async (name, help, last, lastSaid, missing) => {
+    const answer = { code: EXIT.ok, out: help, err: '' };
+    expect(help.endsWith('\n')).toBe(true);
+    expect(await cli([name, '--help'])).toEqual(answer);
+    expect(await cli([name, '-h'])).toEqual(answer);
+    expect(await cli([name, '--help', ...last])).toEqual(answer);
+    expect(await cli([name, ...last])).toEqual(said(name, lastSaid));
+    expect(await cli([name, missing])).toEqual(said(name, `Option '${missing} <value>' argument missing`));
+    expect(await cli([name, '--help=1'])).toEqual(
+      said(name, "Option '-h, --help' does not take an argument"),
+    );
+    expect(await cli([name, '--no-such-option'])).toEqual({
+      code: EXIT.usage,
+      out: '',
+      err: `microseg ${name}: Unknown option '--no-such-option'\nRun 'microseg ${name} --help' for its options.\n`,
+    });
+  });
+
+  it.each(['controller', 'generate'])('%s takes no positional argument', async (name) => {
+    expect(await cli([name, 'stray'])).toEqual(
+      said(name, "Unexpected argument 'stray'. This command does not take positional arguments"),
     );
   });
 });

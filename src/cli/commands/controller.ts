@@ -45,7 +45,7 @@ import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { readProblem } from '../../flows/reader.ts';
 
-const HELP = `usage: microseg controller [options]
+export const HELP = `usage: microseg controller [options]
 
 Runs the microseg controller against the cluster of the kubeconfig (in a pod: its ServiceAccount).
 

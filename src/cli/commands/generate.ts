@@ -20,7 +20,7 @@ import {
 } from '../../generate/large.ts';
 import { kubectlOrder, writeLines, writeObjectList } from '../../generate/write.ts';
 
-const HELP = `usage: microseg generate --scenario demo|large --out DIR [options]
+export const HELP = `usage: microseg generate --scenario demo|large --out DIR [options]
 
 Writes DIR/cluster.json (a kubectl List), DIR/flows.jsonl (hubble observe -o jsonpb lines) and
 DIR/truth.json (the connections the traffic was generated from). Same seed, same bytes.

@@ -19,7 +19,7 @@ import {
 } from '../../isolate/cli.ts';
 import { KubeError, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
-const HELP = `usage: microseg isolate NAMESPACE/POD [NAMESPACE/POD ...] --reason TEXT [options]
+export const HELP = `usage: microseg isolate NAMESPACE/POD [NAMESPACE/POD ...] --reason TEXT [options]
        microseg isolate --workload KIND[.GROUP]/NAME -n NAMESPACE --reason TEXT [--include-future] [options]
        microseg isolate --selector KEY=VALUE[,...] -n NAMESPACE --reason TEXT [options]
 

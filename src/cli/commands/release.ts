@@ -11,7 +11,7 @@ import { QUARANTINE_LABEL } from '../../isolate/api.ts';
 import { kubeFrom, notReleased, parseTimeout, splitRef, waitFor } from '../../isolate/cli.ts';
 import { isNotFound, KubeUnreachableError, paths } from '../../isolate/kube.ts';
 
-const HELP = `usage: microseg release NAMESPACE/ISOLATION [...] [options]
+export const HELP = `usage: microseg release NAMESPACE/ISOLATION [...] [options]
        microseg release --pod NAMESPACE/POD [--pod NAMESPACE/POD ...] [options]
 
 Releases isolations: deleting an Isolation makes the controller restore the pods' labels exactly and
