@@ -1,6 +1,7 @@
 /**
- * How a command of options alone reads its arguments (audit, blast-radius, explain, graph, recommend,
- * serve, simulate): each states its options and its usage text, and `optionsCommand` does the rest.
+ * How a command reads its arguments: each states its options and its usage text, and `optionsCommand`
+ * (audit, blast-radius, explain, graph, recommend, serve, simulate) or `argsCommand` (controller,
+ * generate, isolate, release) does the rest.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { CliIO } from './io.ts';
@@ -46,6 +47,45 @@ export function optionsCommand<O extends ParseArgsOptionsConfig & { help: { type
       return EXIT.ok;
     }
     return body(values, io);
+  };
+}
+
+/** What parseArgs is asked by `argsCommand`: strictly, positional arguments or not. */
+type ArgsConfig<O extends ParseArgsOptionsConfig, P extends boolean> = {
+  args: string[];
+  options: O;
+  strict: true;
+  allowPositionals: P;
+};
+
+/**
+ * The `run` of a command that reads its arguments as controller, generate, isolate and release do:
+ * node:util parseArgs, strictly, with positional arguments if `positionals` (isolate, release); its error
+ * (an unknown option, a missing value, a stray argument) becomes a UsageError of the same message, said
+ * by runCli in one line; an option of one value given twice keeps its last value. Then --help (`-h`)
+ * prints `help` as it is (it ends in a newline), exit 0; otherwise `body` runs on what was parsed.
+ */
+export function argsCommand<
+  O extends ParseArgsOptionsConfig & { help: { type: 'boolean' } },
+  P extends boolean,
+>(
+  options: O,
+  help: string,
+  positionals: P,
+  body: (parsed: ReturnType<typeof parseArgs<ArgsConfig<O, P>>>, io: CliIO) => Promise<number>,
+): (args: string[], io: CliIO) => Promise<number> {
+  return async (args, io) => {
+    let parsed;
+    try {
+      parsed = parseArgs<ArgsConfig<O, P>>({ args, options, strict: true, allowPositionals: positionals });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    if ((parsed.values as { help?: boolean }).help) {
+      io.out(help);
+      return EXIT.ok;
+    }
+    return body(parsed, io);
   };
 }
 

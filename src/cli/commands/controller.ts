@@ -5,7 +5,6 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { normalizeHubbleFlow } from '../../flows/hubble.ts';
 import { parseDuration } from '../../controller/api.ts';
 import { KubeClient } from '../../controller/kube.ts';
@@ -41,7 +40,7 @@ import {
 } from '../../telemetry/index.ts';
 import type { Checkpoint, HubbleTLS, TelemetryOptions } from '../../telemetry/index.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
-import type { CliIO } from '../io.ts';
+import { argsCommand } from '../args.ts';
 import { UsageError } from '../io.ts';
 import { readProblem } from '../../flows/reader.ts';
 
@@ -277,21 +276,7 @@ export function engineSettings(
   return { options, text: `NetworkPolicy semantics: ${engineOptionsText(options)}${why}` };
 }
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: OPTIONS,
-      strict: true,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  if (values.help) {
-    io.out(HELP);
-    return 0;
-  }
+export const run = argsCommand(OPTIONS, HELP, false, async ({ values }, io) => {
   const level = values['log-level'];
   if (!['debug', 'info', 'warn', 'error'].includes(level))
     throw new UsageError(`--log-level ${JSON.stringify(level)} is not one of debug, info, warn, error`);
@@ -499,7 +484,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   await stopped;
   return 0;
-}
+});
 
 /**
  * The authentication of the web page's API: with an API token (`--api-token-file`), that token and no

@@ -4,8 +4,8 @@
  */
 import { lstat, open, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { constants as zlib, gunzipSync } from 'node:zlib';
+import { argsCommand } from '../args.ts';
 import type { CliIO } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
@@ -60,23 +60,7 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: OPTIONS,
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const o = parsed.values;
-  if (o.help) {
-    io.out(HELP);
-    return EXIT.ok;
-  }
+export const run = argsCommand(OPTIONS, HELP, false, async ({ values: o }, io) => {
   if (o.scenario === undefined) throw new UsageError('--scenario is required (demo or large)');
   if (o.scenario !== 'demo' && o.scenario !== 'large')
     throw new UsageError(`--scenario must be demo or large, got '${o.scenario}'`);
@@ -102,7 +86,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   } finally {
     await outDir.removeIfEmpty();
   }
-}
+});
 
 /** `n` and the noun, plural but for one: `1 domain`, `3 domains`. */
 function count(n: number, noun: string): string {

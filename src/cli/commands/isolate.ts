@@ -2,9 +2,8 @@
  * `microseg isolate ns/pod ... --reason TEXT`: creates an Isolation (the controller cuts the pods off),
  * optionally waits for the result and prints it; `--print` writes the Isolation YAML instead.
  */
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import type { CliIO } from '../io.ts';
+import { argsCommand } from '../args.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
 import {
@@ -86,23 +85,7 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: OPTIONS,
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
-    io.out(HELP);
-    return EXIT.ok;
-  }
+export const run = argsCommand(OPTIONS, HELP, true, async ({ values: v, positionals }, io) => {
   if (v.output !== 'text' && v.output !== 'json')
     throw new UsageError(`--output ${JSON.stringify(v.output)} is not one of text, json`);
   const iso = isolationFromFlags({
@@ -173,4 +156,4 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   } finally {
     kube.close();
   }
-}
+});

@@ -2,8 +2,7 @@
  * `microseg release ns/isolation ...` (or `--pod ns/pod`): deletes Isolations; the controller restores the
  * pods' labels and removes what it created before the object disappears. `--wait` waits for that.
  */
-import { parseArgs } from 'node:util';
-import type { CliIO } from '../io.ts';
+import { argsCommand } from '../args.ts';
 import { UsageError } from '../io.ts';
 import { EXIT } from '../io.ts';
 import type { Pod } from '../../model/k8s.ts';
@@ -37,23 +36,7 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: OPTIONS,
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
-    io.out(HELP);
-    return EXIT.ok;
-  }
+export const run = argsCommand(OPTIONS, HELP, true, async ({ values: v, positionals }, io) => {
   const refs = positionals.map((p) => splitRef(p, 'isolation'));
   const pods = (v.pod ?? []).map((p) => splitRef(p, '--pod'));
   if (refs.length + pods.length === 0)
@@ -108,4 +91,4 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     kube.close();
   }
   return code;
-}
+});
