@@ -848,8 +848,10 @@ export class SegmentationController {
 
     // An invalid spec changes nothing applied, so what was enforced stays in place; but it is neither
     // repaired nor updated nor removed meanwhile, and Enforced says so rather than what the last valid
-    // reconcile did. Nor is a flow learned or audited (the state is dropped), and Learning says so.
-    const whileInvalid = () => {
+    // reconcile did. Nor is a flow learned or audited (the state is dropped), and Learning says so. Valid
+    // is set by the caller; the status is written Invalid, and the error of persisting the learned edges
+    // (if any) returned.
+    const invalid = async (): Promise<Error | undefined> => {
       set(
         C.Learning,
         'False',
@@ -864,11 +866,6 @@ export class SegmentationController {
           Reason.NotRepairedWhileInvalid,
           `${old.enforcedPolicies ?? 0} NetworkPolicies are kept as they were at the last valid reconcile; while the spec is invalid (see Valid) they are not repaired, updated or removed`,
         );
-    };
-    const parsed = parseSegmentationSpec(seg.metadata.name, seg.spec);
-    if (!parsed.ok) {
-      set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
-      whileInvalid();
       const notPersisted = await this.#persistAndDrop(seg);
       this.#invalid.set(name, invalidKey(seg));
       await this.#writeStatus(
@@ -877,6 +874,12 @@ export class SegmentationController {
         { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
         now,
       );
+      return notPersisted;
+    };
+    const parsed = parseSegmentationSpec(seg.metadata.name, seg.spec);
+    if (!parsed.ok) {
+      set(C.Valid, 'False', Reason.InvalidSpec, parsed.problems.join('; '));
+      const notPersisted = await invalid();
       return notPersisted ? { error: notPersisted } : {};
     }
     const spec = parsed.spec;
@@ -906,15 +909,7 @@ export class SegmentationController {
           .map(([ns, owner]) => `namespace ${ns} is already covered by Segmentation ${owner}`)
           .join('; '),
       );
-      whileInvalid();
-      const notPersisted = await this.#persistAndDrop(seg);
-      this.#invalid.set(name, invalidKey(seg));
-      await this.#writeStatus(
-        seg,
-        versions,
-        { ...old, observedGeneration: gen, phase: Phase.Invalid, conditions: conds },
-        now,
-      );
+      const notPersisted = await invalid();
       return notPersisted ? { error: notPersisted } : { requeueAfter: this.#opts.resyncMs };
     }
     const coverageText = coverageMessage(
