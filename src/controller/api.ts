@@ -192,8 +192,25 @@ export interface PersistedEdge {
   shared?: Record<string, number>;
 }
 
+/**
+ * A workload known only from flows (a pod the cluster does not have) that edges of a shard have: its id
+ * (`namespace/Kind/name`) and the labels its flows gave, so that a controller that restores the graph
+ * (restarted, or a new leader) places it, and selects it, as the one that learned it did.
+ */
+export interface PersistedWorkload {
+  id: string;
+  labels: Record<string, string>;
+}
+
 export interface LearnedEdgeSet extends KObject {
-  spec: { segmentation: string; shard: number; shards: number; edges: PersistedEdge[] };
+  spec: {
+    segmentation: string;
+    shard: number;
+    shards: number;
+    edges: PersistedEdge[];
+    /** Absent when no edge of the shard has a workload known only from flows. */
+    workloads?: PersistedWorkload[];
+  };
 }
 
 const DURATION_RE = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;

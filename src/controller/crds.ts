@@ -495,6 +495,22 @@ export function learnedEdgeSetCRD(): Schema {
           ),
           { maxItems: 5000 },
         ),
+        workloads: arr(
+          'Workloads known only from flows (a pod the cluster does not have, kept as a bare pod) that edges of this shard have, with the labels their flows gave: a restarted controller or a new leader places and selects them as the controller that learned them did. Absent when there are none.',
+          obj(
+            'One workload known only from flows.',
+            {
+              id: str('namespace/Kind/name.'),
+              labels: {
+                type: 'object',
+                description: 'The labels its flows gave (those it is selected by), key → value.',
+                additionalProperties: { type: 'string' },
+              },
+            },
+            { required: ['id', 'labels'] },
+          ),
+          { maxItems: 10000 },
+        ),
       },
       { required: ['segmentation', 'shard', 'shards', 'edges'] },
     ),

@@ -9,8 +9,12 @@ import { compareEdges as graphOrder, edgeKey, foldFlow } from '../graph/aggregat
 import { edgeId } from '../graph/build.ts';
 import type { EdgeRecord } from '../graph/types.ts';
 import type { Identity } from '../identity/index.ts';
-import type { Peer, PeerKind } from '../identity/types.ts';
-import type { LearnedEdgeSet, PersistedEdge, Segmentation } from './api.ts';
+import { flowOnlyWorkload } from '../identity/index.ts';
+import type { KnownWorkloadKind, Peer, PeerKind, Workload } from '../identity/types.ts';
+import { WORKLOAD_KINDS } from '../identity/types.ts';
+import { byteOrder } from '../model/order.ts';
+import { selectorLabelProblems } from '../model/selectors.ts';
+import type { LearnedEdgeSet, PersistedEdge, PersistedWorkload, Segmentation } from './api.ts';
 import { API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SEGMENTATION_LABEL } from './api.ts';
 
 /** Upper bound of one LearnedEdgeSet's JSON (the apiserver's limit is about 1.5 MiB). */
@@ -283,21 +287,30 @@ export function fnv32(text: string): number {
 export const shardName = (segmentation: string, shard: number): string => `${segmentation}-edges-${shard}`;
 
 /**
- * Splits persisted edges (sorted) into LearnedEdgeSet objects, each under `maxBytes` of JSON. Pure and
- * deterministic: the same edges always give the same objects.
+ * Splits persisted edges (sorted) into LearnedEdgeSet objects, each under `maxBytes` of JSON. Each
+ * object also keeps the workloads known only from flows (`flowOnly`: id → the labels their flows gave)
+ * that its edges have, by id. Pure and deterministic: the same edges and workloads always give the same
+ * objects.
  */
 export function shardEdges(
   seg: Pick<Segmentation, 'metadata'>,
   edges: readonly PersistedEdge[],
   maxBytes = MAX_SHARD_BYTES,
   targetPerShard = TARGET_EDGES_PER_SHARD,
+  flowOnly: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map(),
 ): LearnedEdgeSet[] {
   let shards = 1;
   while (edges.length / shards > targetPerShard) shards *= 2;
+  const workloadsOf = (b: readonly PersistedEdge[]): PersistedWorkload[] => {
+    if (flowOnly.size === 0) return [];
+    const ids = new Set<string>();
+    for (const e of b) for (const id of [e.src, e.dst]) if (flowOnly.has(id)) ids.add(id);
+    return [...ids].sort(byteOrder).map((id) => ({ id, labels: { ...flowOnly.get(id)! } }));
+  };
   for (;;) {
     const buckets: PersistedEdge[][] = Array.from({ length: shards }, () => []);
     for (const e of edges) buckets[fnv32(edgeKey(e)) % shards]!.push(e);
-    const objs = buckets.map((b, i) => edgeSetObject(seg, i, shards, b));
+    const objs = buckets.map((b, i) => edgeSetObject(seg, i, shards, b, workloadsOf(b)));
     if (shards >= 1024 || objs.every((o) => JSON.stringify(o).length <= maxBytes)) return objs;
     shards *= 2;
   }
@@ -308,6 +321,7 @@ export function edgeSetObject(
   shard: number,
   shards: number,
   edges: PersistedEdge[],
+  workloads: PersistedWorkload[] = [],
 ): LearnedEdgeSet {
   const name = seg.metadata.name;
   return {
@@ -330,6 +344,47 @@ export function edgeSetObject(
           }
         : {}),
     },
-    spec: { segmentation: name, shard, shards, edges },
+    spec: { segmentation: name, shard, shards, edges, ...(workloads.length > 0 ? { workloads } : {}) },
   };
+}
+
+/**
+ * The workloads known only from flows a LearnedEdgeSet keeps (`spec.workloads`), as an identity keeps
+ * them (IdentityOptions.observed), and the entries left out, one problem each: an id that is not
+ * `namespace/Kind/name` of a kind of WORKLOAD_KINDS, labels that are not a map of strings Kubernetes
+ * accepts as labels.
+ */
+export function restoredWorkloads(entries: readonly unknown[] | undefined): {
+  workloads: Workload[];
+  problems: string[];
+} {
+  const workloads: Workload[] = [];
+  const problems: string[] = [];
+  for (const [i, entry] of (entries ?? []).entries()) {
+    const { id, labels } = (entry ?? {}) as Partial<PersistedWorkload>;
+    const parts = typeof id === 'string' ? id.split('/') : [];
+    const [namespace, kind, name] = parts;
+    if (parts.length !== 3 || !namespace || !name || !(WORKLOAD_KINDS as readonly string[]).includes(kind!)) {
+      problems.push(
+        `workloads[${i}]: id ${JSON.stringify(id)} is not namespace/Kind/name of a kind of ${WORKLOAD_KINDS.join(', ')}`,
+      );
+      continue;
+    }
+    if (
+      typeof labels !== 'object' ||
+      labels === null ||
+      Array.isArray(labels) ||
+      Object.values(labels).some((v) => typeof v !== 'string')
+    ) {
+      problems.push(`workloads[${i}] (${id}): labels must be a map of strings`);
+      continue;
+    }
+    const bad = selectorLabelProblems({ matchLabels: labels }).map((p) => p.replace(/^matchLabels: /, ''));
+    if (bad.length > 0) {
+      problems.push(`workloads[${i}] (${id}): labels: ${bad.join('; ')}`);
+      continue;
+    }
+    workloads.push(flowOnlyWorkload(namespace, kind as KnownWorkloadKind, name, labels));
+  }
+  return { workloads, problems };
 }

@@ -75,7 +75,17 @@ import {
   wouldBlockAnnouncement,
   auditKey,
 } from './decide.ts';
-import { creditServiceEdges, EdgeStore, edgeKey, namespaceOf, peerFromId, shardEdges } from './edges.ts';
+import {
+  creditServiceEdges,
+  EdgeStore,
+  edgeKey,
+  MAX_SHARD_BYTES,
+  namespaceOf,
+  peerFromId,
+  restoredWorkloads,
+  shardEdges,
+  TARGET_EDGES_PER_SHARD,
+} from './edges.ts';
 import type { Place, PodLabels, Unplaced } from './ends.ts';
 import { auditFlow, audited, flowEnds, unplacedEnd } from './ends.ts';
 import type { EventSink } from './events.ts';
@@ -290,6 +300,11 @@ export class SegmentationController {
    */
   readonly #repairedFrom = new Map<string, string>();
   #identity: { version: number; at: number; identity: Identity } | undefined;
+  /**
+   * Workloads known only from flows that restored LearnedEdgeSets keep (restarted, or a new leader), by
+   * id: the identity is built again with them at its next use, and keeps them from then on (#flowOnly).
+   */
+  readonly #restoredFlowOnly = new Map<string, Workload>();
   /** Namespaces where a pod carries the quarantine label, by the cache's version (see `#quarantined`). */
   readonly #quarantinedMemo = new Memo<Set<string>>();
   #leading = false;
@@ -561,9 +576,11 @@ export class SegmentationController {
     const v = this.#cache.version;
     if (
       !this.#identity ||
+      this.#restoredFlowOnly.size > 0 ||
       (this.#identity.version !== v && (force || now - this.#identity.at >= this.#opts.identityRefreshMs))
     ) {
-      const observed = this.#identity ? this.#flowOnly(this.#identity.identity) : [];
+      const observed = this.#flowOnly(this.#identity?.identity);
+      this.#restoredFlowOnly.clear();
       this.#identity = {
         version: v,
         at: now,
@@ -585,14 +602,14 @@ export class SegmentationController {
 
   /**
    * The workloads known only from flows (a pod the cluster does not have, kept as a bare pod) of
-   * `identity` that a learned edge of a Segmentation still has, by id: the identity built next keeps
-   * them (unless the cluster has them now), so that a change of another pod does not take them, and
-   * their edges, out of the analysis. One no edge has any more is left behind: it leaves with its last
-   * edge.
+   * `identity`, and those restored LearnedEdgeSets keep, that a learned edge of a Segmentation still
+   * has, by id: the identity built next keeps them (unless the cluster has them now), so that a change
+   * of another pod, or a restart, does not take them, and their edges, out of the analysis. One no edge
+   * has any more is left behind: it leaves with its last edge.
    */
-  #flowOnly(identity: Identity): Workload[] {
-    const flowOnly = new Map<string, Workload>();
-    for (const w of identity.workloads.values()) if (w.observedOnly) flowOnly.set(w.id, w);
+  #flowOnly(identity: Identity | undefined): Workload[] {
+    const flowOnly = new Map(this.#restoredFlowOnly);
+    for (const w of identity?.workloads.values() ?? []) if (w.observedOnly) flowOnly.set(w.id, w);
     if (flowOnly.size === 0) return [];
     const had = new Set<string>();
     for (const st of this.#states.values()) st.edges.peersAmong(flowOnly, had);
@@ -1863,6 +1880,14 @@ export class SegmentationController {
           continue;
         }
         st.edges.restore(les.spec.edges ?? []);
+        const { workloads, problems } = restoredWorkloads(les.spec.workloads);
+        for (const w of workloads) if (!this.#restoredFlowOnly.has(w.id)) this.#restoredFlowOnly.set(w.id, w);
+        for (const problem of problems)
+          this.#log.warn('a workload known only from flows left out of the restored graph', {
+            segmentation: name,
+            learnedEdgeSet: les.metadata.name,
+            problem,
+          });
         st.persistedShards.set(les.metadata.name, sortedJson(les.spec));
       }
       st.restored = true;
@@ -1921,7 +1946,13 @@ export class SegmentationController {
     if (st.edges.version === st.persistedVersion) return;
     if (!force && now - st.lastPersistAt < this.#opts.persistIntervalMs) return;
     const version = st.edges.version;
-    const shards = shardEdges(seg, st.edges.persisted());
+    // The workloads known only from flows its edges have, with the labels their flows gave: a restarted
+    // controller, or a new leader, places and selects them as this one does.
+    const flowOnly = new Map<string, Record<string, string>>();
+    for (const w of this.#restoredFlowOnly.values()) flowOnly.set(w.id, w.labels);
+    for (const w of this.#identity?.identity.workloads.values() ?? [])
+      if (w.observedOnly) flowOnly.set(w.id, w.labels);
+    const shards = shardEdges(seg, st.edges.persisted(), MAX_SHARD_BYTES, TARGET_EDGES_PER_SHARD, flowOnly);
     const wanted = new Set<string>();
     for (const s of shards) {
       wanted.add(s.metadata.name);

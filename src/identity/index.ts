@@ -147,6 +147,32 @@ export function stableLabels(labels: Readonly<Record<string, string>> | undefine
   return out;
 }
 
+/**
+ * A workload known only from flows (`observedOnly`): `kind`/`name` in `namespace`, selected by the stable
+ * labels (stableLabels) of `labels`, those its flows gave; no selector when there are none.
+ */
+export function flowOnlyWorkload(
+  namespace: string,
+  kind: WorkloadKind,
+  name: string,
+  labels: Readonly<Record<string, string>>,
+): Workload {
+  const stable = stableLabels(labels);
+  return {
+    id: workloadId(namespace, kind, name),
+    namespace,
+    kind,
+    name,
+    selector: Object.keys(stable).length ? { matchLabels: stable } : {},
+    labels: stable,
+    namedPorts: [],
+    pods: [],
+    hostNetwork: false,
+    roles: [],
+    observedOnly: true,
+  };
+}
+
 function stableSelector(sel: LabelSelector | undefined): LabelSelector {
   const out: LabelSelector = {};
   const ml = stableLabels(sel?.matchLabels);
@@ -1661,20 +1687,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const k: WorkloadKind = canonicalKind(kind) ?? 'Pod';
     const id = workloadId(ns, k, name);
     if (!workloads.has(id)) {
-      const stable = stableLabels(labelsFromList(labels ?? []));
-      workloads.set(id, {
-        id,
-        namespace: ns,
-        kind: k,
-        name,
-        selector: Object.keys(stable).length ? { matchLabels: stable } : {},
-        labels: stable,
-        namedPorts: [],
-        pods: [],
-        hostNetwork: false,
-        roles: [],
-        observedOnly: true,
-      });
+      workloads.set(id, flowOnlyWorkload(ns, k, name, labelsFromList(labels ?? [])));
       warnings.push(
         `workload ${id} was seen in flows but is not in the snapshot; its selector comes from flow labels`,
       );

@@ -5,6 +5,7 @@ import {
   fnv32,
   namespaceOf,
   peerFromId,
+  restoredWorkloads,
   shardEdges,
 } from '../../src/controller/edges.ts';
 import type { PersistedEdge } from '../../src/controller/api.ts';
@@ -155,6 +156,78 @@ describe('shardEdges', () => {
     const after = shardEdges(seg, [...all, { ...all[0]!, port: 9 }]);
     const changed = before.filter((s, i) => JSON.stringify(s) !== JSON.stringify(after[i]));
     expect(changed.length).toBe(1);
+  });
+
+  it('keeps with each shard the workloads known only from flows its edges have, and restores them', () => {
+    const all = edges(4000);
+    const flowOnly = new Map<string, Record<string, string>>([
+      [all[0]!.src, { app: 'phantom', 'pod-template-hash': '7d9f' }],
+      [all[1]!.dst, {}],
+      ['other/Pod/unused', { app: 'unused' }],
+    ]);
+    const shards = shardEdges(seg, all, 512 * 1024, 1500, flowOnly);
+    expect(shards.length).toBe(4);
+    // Without them, the same shards without the field: a graph with none is written as before.
+    expect(shardEdges(seg, all).map((s) => JSON.stringify(s))).toEqual(
+      shards.map((s) => {
+        const { workloads: _w, ...spec } = s.spec;
+        return JSON.stringify({ ...s, spec });
+      }),
+    );
+    for (const s of shards) {
+      const ids = new Set(s.spec.edges.flatMap((e) => [e.src, e.dst]));
+      expect(s.spec.workloads?.map((w) => w.id) ?? []).toEqual(
+        [...flowOnly.keys()].filter((id) => ids.has(id)).sort(),
+      );
+    }
+    const kept = shards.flatMap((s) => s.spec.workloads ?? []);
+    expect(kept).toContainEqual({
+      id: 'ns-0/Deployment/client-0',
+      labels: { app: 'phantom', 'pod-template-hash': '7d9f' },
+    });
+    expect(kept).toContainEqual({ id: 'ns-1/Deployment/server-1', labels: {} });
+    expect(kept.some((w) => w.id === 'other/Pod/unused')).toBe(false);
+
+    // Restored: workloads known only from flows, selected by their stable labels.
+    const restored = restoredWorkloads(
+      shards.find((s) => s.spec.workloads?.[0]?.id === 'ns-0/Deployment/client-0')!.spec.workloads,
+    );
+    expect(restored.problems).toEqual([]);
+    expect(restored.workloads.find((w) => w.id === 'ns-0/Deployment/client-0')).toEqual({
+      id: 'ns-0/Deployment/client-0',
+      namespace: 'ns-0',
+      kind: 'Deployment',
+      name: 'client-0',
+      selector: { matchLabels: { app: 'phantom' } },
+      labels: { app: 'phantom' },
+      namedPorts: [],
+      pods: [],
+      hostNetwork: false,
+      roles: [],
+      observedOnly: true,
+    });
+  });
+
+  it('leaves out a restored workload that is not one, saying why', () => {
+    const { workloads, problems } = restoredWorkloads([
+      { id: 'shop/Pod/cart-7d9f', labels: { app: 'cart' } },
+      { id: 'shop/Widget/cart', labels: {} },
+      { id: 'shop/cart', labels: {} },
+      { id: 'shop/Pod/cart', labels: { 'bad key!': 'x' } },
+      { id: 'shop/Pod/cart', labels: ['app=cart'] },
+      null,
+    ]);
+    expect(workloads.map((w) => [w.id, w.selector])).toEqual([
+      ['shop/Pod/cart-7d9f', { matchLabels: { app: 'cart' } }],
+    ]);
+    expect(problems).toEqual([
+      'workloads[1]: id "shop/Widget/cart" is not namespace/Kind/name of a kind of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet',
+      'workloads[2]: id "shop/cart" is not namespace/Kind/name of a kind of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet',
+      `workloads[3] (shop/Pod/cart): labels: key "bad key!": the name must be 63 characters at most, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`,
+      'workloads[4] (shop/Pod/cart): labels must be a map of strings',
+      'workloads[5]: id undefined is not namespace/Kind/name of a kind of Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, Rollout, CloneSet',
+    ]);
+    expect(restoredWorkloads(undefined)).toEqual({ workloads: [], problems: [] });
   });
 
   it('splits further when edges are large', () => {
