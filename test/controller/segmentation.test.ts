@@ -230,6 +230,30 @@ describe('the Segmentation controller', () => {
     spec: shopSpec,
   });
 
+  /**
+   * shop (web and api) learning with a 1m ruleExpiry, led and analysed once, on a clock `clock.offsetMs`
+   * moves on: an edge left unused two minutes ages out.
+   */
+  async function startShortExpiry() {
+    const clock = { offsetMs: 0 };
+    const now = () => Date.now() + clock.offsetMs;
+    const started = await start(
+      [
+        {
+          ...shop('uid-shop', '1'),
+          spec: { ...shopSpec, learning: { ruleExpiry: '1m' }, audit: { window: '1s' } },
+        },
+      ],
+      { [resourcePath('Pod')]: webAndApi() },
+      {},
+      now,
+    );
+    started.state.failEdgeSets = false;
+    started.controller.startLeading();
+    await expect.poll(() => started.controller.analysisOf('shop') !== undefined).toBe(true);
+    return { ...started, clock, now };
+  }
+
   /** Every endpoint of the page's API that serves what a Segmentation learned, and what each answers. */
   async function answers(app: ReturnType<typeof createApp>) {
     const out: Record<string, unknown> = {};
@@ -910,22 +934,7 @@ describe('the Segmentation controller', () => {
   });
 
   it('counts a workload known only from flows (a pod the cluster never had) while a learned edge has it, and forgets it with its last edge', async () => {
-    const clock = { offsetMs: 0 };
-    const now = () => Date.now() + clock.offsetMs;
-    const { controller, state, app, recorded } = await start(
-      [
-        {
-          ...shop('uid-shop', '1'),
-          spec: { ...shopSpec, learning: { ruleExpiry: '1m' }, audit: { window: '1s' } },
-        },
-      ],
-      { [resourcePath('Pod')]: webAndApi() },
-      {},
-      now,
-    );
-    state.failEdgeSets = false;
-    controller.startLeading();
-    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    const { controller, state, app, recorded, clock, now } = await startShortExpiry();
     // As docs/telemetry.md's example posts it: a pod by name that no informer ever saw.
     const phantom: Flow = {
       ...webToApiFlow({ time: now() }),
@@ -978,22 +987,7 @@ describe('the Segmentation controller', () => {
   });
 
   it('keeps a workload known only from flows, and its rules, through changes of other pods, until its last edge ages out', async () => {
-    const clock = { offsetMs: 0 };
-    const now = () => Date.now() + clock.offsetMs;
-    const { controller, state, app } = await start(
-      [
-        {
-          ...shop('uid-shop', '1'),
-          spec: { ...shopSpec, learning: { ruleExpiry: '1m' }, audit: { window: '1s' } },
-        },
-      ],
-      { [resourcePath('Pod')]: webAndApi() },
-      {},
-      now,
-    );
-    state.failEdgeSets = false;
-    controller.startLeading();
-    await expect.poll(() => controller.analysisOf('shop') !== undefined).toBe(true);
+    const { controller, state, app, clock, now } = await startShortExpiry();
     // A pod by name, with its labels, that no informer ever saw: a bare pod known only from flows.
     const phantom = (time: number): Flow => ({
       ...webToApiFlow({ time }),

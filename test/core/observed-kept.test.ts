@@ -5,20 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildIdentity } from '../../src/identity/index.ts';
 import type { Workload } from '../../src/identity/types.ts';
-import type { ClusterSnapshot } from '../../src/model/snapshot.ts';
-import { snapshotFromObjects } from '../../src/model/snapshot.ts';
 import { fixtureSnapshot } from './fixture.ts';
 
 const T0 = Date.parse('2026-11-01T10:00:00Z');
-
-/** The fixture with `objs` added (parsed as a snapshot file's objects are). */
-function withObjects(...objs: unknown[]): ClusterSnapshot {
-  const snap = fixtureSnapshot();
-  const more = snapshotFromObjects(objs, 'test');
-  for (const k of Object.keys(more) as (keyof ClusterSnapshot)[])
-    (snap[k] as unknown[]).push(...(more[k] as unknown[]));
-  return snap;
-}
 
 /** A running bare pod of shop, labelled app=<name>. */
 const barePod = (name: string, ip: string) => ({
@@ -98,13 +87,13 @@ describe('workloads known only from flows, kept from an identity before', () => 
         ],
       },
     };
-    const next = buildIdentity(withObjects(owned, statefulSet), { observed });
+    const next = buildIdentity(fixtureSnapshot(owned, statefulSet), { observed });
     expect(next.workloads.has('shop/Pod/phantom')).toBe(false);
     expect(next.podWorkload.get('shop/phantom')).toBe('shop/Deployment/cart');
     expect(next.workloads.get('shop/StatefulSet/cache')!.observedOnly).toBeUndefined();
     expect(next.warnings.filter((w) => w.includes('seen in flows'))).toEqual([]);
     // A bare pod of that name in the snapshot is the snapshot's workload.
-    const bare = buildIdentity(withObjects(barePod('phantom', '10.244.9.9')), { observed });
+    const bare = buildIdentity(fixtureSnapshot(barePod('phantom', '10.244.9.9')), { observed });
     expect(bare.workloads.get('shop/Pod/phantom')!.observedOnly).toBeUndefined();
     expect(bare.workloads.get('shop/Pod/phantom')!.pods).toEqual(['phantom']);
   });
