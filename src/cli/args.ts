@@ -7,63 +7,22 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { CliIO } from './io.ts';
 import { EXIT, UsageError } from './io.ts';
 
-/** What parseArgs is asked: options only (a stray argument is refused), strictly, with its tokens. */
-type Config<O extends ParseArgsOptionsConfig> = {
-  args: string[];
-  options: O;
-  allowPositionals: false;
-  strict: true;
-  tokens: true;
-};
-
-/** The values of `options` as the command's body is given them. */
-export type OptionValues<O extends ParseArgsOptionsConfig> = ReturnType<
-  typeof parseArgs<Config<O>>
->['values'];
-
-/**
- * The `run` of a command that takes options and no positional argument. Its arguments are read by
- * node:util parseArgs, strictly: an unknown option, a missing value or a stray argument is its error,
- * which runCli says as bad usage. An option of one value given twice is refused next (refuseRepeats),
- * then --help (`-h`) is answered with `help` on standard output, exit 0, before any value is checked;
- * otherwise `body` runs on the values.
- */
-export function optionsCommand<O extends ParseArgsOptionsConfig & { help: { type: 'boolean' } }>(
-  options: O,
-  help: string,
-  body: (values: OptionValues<O>, io: CliIO) => Promise<number>,
-): (args: string[], io: CliIO) => Promise<number> {
-  return async (args, io) => {
-    const { values, tokens } = parseArgs<Config<O>>({
-      args,
-      options,
-      allowPositionals: false,
-      strict: true,
-      tokens: true,
-    });
-    refuseRepeats(tokens, options);
-    if ((values as { help?: boolean }).help) {
-      io.out(help + '\n');
-      return EXIT.ok;
-    }
-    return body(values, io);
-  };
-}
-
-/** What parseArgs is asked by `argsCommand`: strictly, positional arguments or not. */
+/** What parseArgs is asked by `argsCommand`: strictly, with its tokens, positional arguments or not. */
 type ArgsConfig<O extends ParseArgsOptionsConfig, P extends boolean> = {
   args: string[];
   options: O;
   strict: true;
   allowPositionals: P;
+  tokens: true;
 };
 
 /**
- * The `run` of a command that reads its arguments as controller, generate, isolate and release do:
- * node:util parseArgs, strictly, with positional arguments if `positionals` (isolate, release); its error
- * (an unknown option, a missing value, a stray argument) becomes a UsageError of the same message, said
- * by runCli in one line; an option of one value given twice keeps its last value. Then --help (`-h`)
- * prints `help` as it is (it ends in a newline), exit 0; otherwise `body` runs on what was parsed.
+ * The `run` of a command (controller, generate, isolate, release; `optionsCommand` for the others), with
+ * positional arguments if `positionals` (isolate, release). Its arguments are read by node:util
+ * parseArgs, strictly: an unknown option, a missing value or a stray argument is its error, which runCli
+ * says as bad usage. An option of one value given twice is refused next (refuseRepeats), then --help
+ * (`-h`) is answered with `help` as it is (it ends in a newline) on standard output, exit 0, before any
+ * value is checked; otherwise `body` runs on what was parsed.
  */
 export function argsCommand<
   O extends ParseArgsOptionsConfig & { help: { type: 'boolean' } },
@@ -75,18 +34,38 @@ export function argsCommand<
   body: (parsed: ReturnType<typeof parseArgs<ArgsConfig<O, P>>>, io: CliIO) => Promise<number>,
 ): (args: string[], io: CliIO) => Promise<number> {
   return async (args, io) => {
-    let parsed;
-    try {
-      parsed = parseArgs<ArgsConfig<O, P>>({ args, options, strict: true, allowPositionals: positionals });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseArgs<ArgsConfig<O, P>>({
+      args,
+      options,
+      strict: true,
+      allowPositionals: positionals,
+      tokens: true,
+    });
+    refuseRepeats(parsed.tokens, options);
     if ((parsed.values as { help?: boolean }).help) {
       io.out(help);
       return EXIT.ok;
     }
     return body(parsed, io);
   };
+}
+
+/** The values of `options` as the body of an `optionsCommand` is given them. */
+export type OptionValues<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<ArgsConfig<O, false>>
+>['values'];
+
+/**
+ * The `run` of a command that takes options and no positional argument (audit, blast-radius, explain,
+ * graph, recommend, serve, simulate): `argsCommand` without positional arguments, its `help` (which
+ * ends in no newline) answered with a newline added; `body` runs on the values.
+ */
+export function optionsCommand<O extends ParseArgsOptionsConfig & { help: { type: 'boolean' } }>(
+  options: O,
+  help: string,
+  body: (values: OptionValues<O>, io: CliIO) => Promise<number>,
+): (args: string[], io: CliIO) => Promise<number> {
+  return argsCommand(options, help + '\n', false, ({ values }, io) => body(values, io));
 }
 
 /**

@@ -129,10 +129,10 @@ export function joinNegativeValues(args: readonly string[]): string[] {
  * The one line an unknown option is said in, naming the option of the command it is likely meant to be
  * (`--flow` for `--flows`), as an unknown command is; undefined when `err` is no such rejection.
  * parseArgs says it as `Unknown option '--flow'` (adding, where positionals are allowed, how to give one
- * starting with '-'); some commands hand it on as a UsageError of the same message.
+ * starting with '-').
  */
 export function unknownOptionLine(err: unknown, options: Iterable<string>): string | undefined {
-  if (!(err instanceof Error) || !(err.name === 'UsageError' || isParseArgsError(err))) return undefined;
+  if (!isParseArgsError(err)) return undefined;
   const m = /^Unknown option '(-{1,2})([^'=]*)/.exec(err.message);
   if (!m) return undefined;
   const near = m[1] === '--' ? closestName(m[2]!, options) : undefined;

@@ -267,7 +267,6 @@ describe('microseg controller (command line)', () => {
         ['--cluster-domain', 'k8s.example', '--no-ui'],
         '--cluster-domain applies to the web page, which --no-ui turns off',
       ],
-      [['--kubeconfig', join(dir, 'nope.yaml')], `--kubeconfig ${join(dir, 'nope.yaml')}: no such file`],
     ];
     writeFileSync(join(dir, 'empty-token'), '\n');
     writeFileSync(join(dir, 'api-token'), 'admin\n');
@@ -275,6 +274,12 @@ describe('microseg controller (command line)', () => {
       const r = await controller(['--kubeconfig', kubeconfig, ...args]);
       expect(r, args.join(' ')).toEqual({ code: 2, out: '', err: `microseg controller: ${message}\n` });
     }
+    const nope = join(dir, 'nope.yaml');
+    expect(await controller(['--kubeconfig', nope])).toEqual({
+      code: 2,
+      out: '',
+      err: `microseg controller: --kubeconfig ${nope}: no such file\n`,
+    });
   });
 
   // A resync or persist interval of 0s reconciled (and wrote learned edges) in a loop without pause; one

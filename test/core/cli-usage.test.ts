@@ -266,37 +266,55 @@ describe('the commands that refuse an option of one value given twice: their arg
 });
 
 describe('controller, generate, isolate and release: their arguments, word for word', () => {
-  // These read their arguments otherwise: a mistake parseArgs finds is said in one line (an unknown
-  // option alone adds where the options are listed), an option of one value given twice keeps its last
-  // value, and the help, which ends in a newline of its own, is printed as it is.
-  const commands: [name: string, help: string, last: string[], lastSaid: string, missing: string][] = [
+  // These read their arguments as the seven above do (isolate and release take positional arguments
+  // too): an option of one value given twice is refused before anything else, naming both values; a
+  // mistake parseArgs finds is said with where the options are listed. Their help, which ends in a
+  // newline of its own, is printed as it is. Before, a repeated option silently kept its last value, and
+  // a missing value or a stray argument was said without the line naming --help.
+  const commands: [
+    name: string,
+    help: string,
+    twice: [string, string, string],
+    bad: string[],
+    badSaid: string,
+    missing: string,
+    repeatable: [string, string, string] | undefined,
+  ][] = [
     [
       'controller',
       CONTROLLER_HELP,
-      ['--log-level', 'info', '--log-level', 'bogus'],
+      ['--log-level', 'info', 'debug'],
+      ['--log-level', 'bogus'],
       '--log-level "bogus" is not one of debug, info, warn, error',
       '--listen',
+      ['--allow-host', 'a.example', 'b.example'],
     ],
     [
       'generate',
       GENERATE_HELP,
-      ['--scenario', 'demo', '--scenario', 'bogus'],
+      ['--scenario', 'demo', 'large'],
+      ['--scenario', 'bogus'],
       "--scenario must be demo or large, got 'bogus'",
       '--out',
+      undefined,
     ],
     [
       'isolate',
       ISOLATE_HELP,
-      ['shop/a', '--output', 'json', '--output', 'bogus'],
+      ['--reason', 'a', 'b'],
+      ['shop/a', '--output', 'bogus'],
       '--output "bogus" is not one of text, json',
       '--reason',
+      ['--forensics-namespace', 'team=sec', 'team=ir'],
     ],
     [
       'release',
       RELEASE_HELP,
-      ['shop/a', '--timeout', '1s', '--timeout', 'bogus'],
+      ['--timeout', '1s', '2s'],
+      ['shop/a', '--timeout', 'bogus'],
       '--timeout "bogus" is not a duration such as "30s"',
       '--timeout',
+      ['--pod', 'shop/a', 'shop/b'],
     ],
   ];
   const said = (name: string, message: string) => ({
@@ -304,28 +322,45 @@ describe('controller, generate, isolate and release: their arguments, word for w
     out: '',
     err: `microseg ${name}: ${message}\n`,
   });
+  const usage = (name: string, message: string) => ({
+    code: EXIT.usage,
+    out: '',
+    err: `microseg ${name}: ${message}\nRun 'microseg ${name} --help' for its options.\n`,
+  });
 
-  it.each(commands)('%s', async (name, help, last, lastSaid, missing) => {
+  it.each(commands)('%s', async (name, help, [option, first, second], bad, badSaid, missing, repeatable) => {
     const answer = { code: EXIT.ok, out: help, err: '' };
     expect(help.endsWith('\n')).toBe(true);
     expect(await cli([name, '--help'])).toEqual(answer);
     expect(await cli([name, '-h'])).toEqual(answer);
-    expect(await cli([name, '--help', ...last])).toEqual(answer);
-    expect(await cli([name, ...last])).toEqual(said(name, lastSaid));
-    expect(await cli([name, missing])).toEqual(said(name, `Option '${missing} <value>' argument missing`));
+    expect(await cli([name, '--help', ...bad])).toEqual(answer);
+    expect(await cli([name, ...bad])).toEqual(said(name, badSaid));
+    const twice = [option, first, `${option}=${second}`];
+    const refused = said(name, `${option} is given more than once (${first}, ${second}): it takes one value`);
+    expect(await cli([name, ...twice])).toEqual(refused);
+    expect(await cli([name, '--help', ...twice])).toEqual(refused);
+    if (repeatable !== undefined) {
+      // An option its help calls repeatable is not refused: the mistake after it is the one said.
+      const [r, a, b] = repeatable;
+      expect(await cli([name, r, a, r, b, ...bad])).toEqual(said(name, badSaid));
+    }
+    expect(await cli([name, missing])).toEqual(usage(name, `Option '${missing} <value>' argument missing`));
     expect(await cli([name, '--help=1'])).toEqual(
-      said(name, "Option '-h, --help' does not take an argument"),
+      usage(name, "Option '-h, --help' does not take an argument"),
     );
-    expect(await cli([name, '--no-such-option'])).toEqual({
-      code: EXIT.usage,
-      out: '',
-      err: `microseg ${name}: Unknown option '--no-such-option'\nRun 'microseg ${name} --help' for its options.\n`,
-    });
+    expect(await cli([name, '--no-such-option'])).toEqual(usage(name, "Unknown option '--no-such-option'"));
+    expect(await cli([name, '-z'])).toEqual(usage(name, "Unknown option '-z'"));
   });
 
   it.each(['controller', 'generate'])('%s takes no positional argument', async (name) => {
     expect(await cli([name, 'stray'])).toEqual(
-      said(name, "Unexpected argument 'stray'. This command does not take positional arguments"),
+      usage(name, "Unexpected argument 'stray'. This command does not take positional arguments"),
+    );
+  });
+
+  it("isolate's -n is --namespace: given both, it is given twice", async () => {
+    expect(await cli(['isolate', '-n', 'shop', '--namespace=web'])).toEqual(
+      said('isolate', '--namespace is given more than once (shop, web): it takes one value'),
     );
   });
 });
