@@ -1,6 +1,6 @@
 /**
  * How a command reads its arguments: each states its options and its usage text, and `optionsCommand`
- * (audit, blast-radius, explain, graph, recommend, serve, simulate) or `argsCommand` (controller,
+ * (audit, blast-radius, demo, explain, graph, recommend, serve, simulate) or `argsCommand` (controller,
  * generate, isolate, release) does the rest.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
@@ -56,8 +56,8 @@ export type OptionValues<O extends ParseArgsOptionsConfig> = ReturnType<
 >['values'];
 
 /**
- * The `run` of a command that takes options and no positional argument (audit, blast-radius, explain,
- * graph, recommend, serve, simulate): `argsCommand` without positional arguments, its `help` (which
+ * The `run` of a command that takes options and no positional argument (audit, blast-radius, demo,
+ * explain, graph, recommend, serve, simulate): `argsCommand` without positional arguments, its `help` (which
  * ends in no newline) answered with a newline added; `body` runs on the values.
  */
 export function optionsCommand<O extends ParseArgsOptionsConfig & { help: { type: 'boolean' } }>(

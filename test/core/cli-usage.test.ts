@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { COMMANDS, joinNegativeValues, runCli } from '../../src/cli/main.ts';
 import { HELP as AUDIT_HELP } from '../../src/cli/commands/audit.ts';
+import { HELP as DEMO_HELP } from '../../src/cli/commands/demo.ts';
 import { HELP as CONTROLLER_HELP } from '../../src/cli/commands/controller.ts';
 import { HELP as GENERATE_HELP } from '../../src/cli/commands/generate.ts';
 import { HELP as ISOLATE_HELP } from '../../src/cli/commands/isolate.ts';
@@ -224,12 +225,14 @@ describe('a missing path', () => {
 });
 
 describe('the commands that refuse an option of one value given twice: their arguments, word for word', () => {
-  // audit, blast-radius, explain, graph, recommend, serve and simulate read their arguments alike: parsed
-  // strictly, with no positional; an option of one value given twice refused before anything else; then
-  // --help (or -h) answered on standard output before any value is checked.
+  // audit, blast-radius, demo, explain, graph, recommend, serve and simulate read their arguments alike:
+  // parsed strictly, with no positional; an option of one value given twice refused before anything else;
+  // then --help (or -h) answered on standard output before any value is checked. (demo took a repeated
+  // option's last value: `--port 1 --port 2` served on 2.)
   const commands: [name: string, help: string, twice: [string, string, string], bad: string[]][] = [
     ['audit', AUDIT_HELP, ['--output', 'json', 'text'], ['--output', 'bogus']],
     ['blast-radius', BLAST_HELP, ['--proposal', 'a', 'b'], ['--output', 'bogus']],
+    ['demo', DEMO_HELP, ['--port', '1', 'x'], ['--port', 'bogus']],
     ['explain', EXPLAIN_HELP, ['--from', 'web/a', 'shop/b'], ['--output', 'bogus']],
     ['graph', GRAPH_HELP, ['--format', 'dot', 'json'], ['--format', 'bogus']],
     ['recommend', RECOMMEND_HELP, ['--out', 'a', 'b'], ['--resolution', 'bogus']],

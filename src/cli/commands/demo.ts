@@ -5,7 +5,6 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { readFlows } from '../../flows/reader.ts';
 import type { Flow } from '../../flows/types.ts';
 import { generateDemo } from '../../generate/demo.ts';
@@ -23,6 +22,7 @@ import { VERIFY_EXTRA_KINDS } from '../../verify/load.ts';
 import type { CliIO } from '../io.ts';
 import { EXIT, UsageError } from '../io.ts';
 import { allowedHostsOption } from '../allow-host.ts';
+import { optionsCommand } from '../args.ts';
 import { nonEmptyOut, outputWriteError, prepareOutputDir } from '../output.ts';
 import type { PageServer } from '../page.ts';
 import { closeServer, listenForPage, servePage } from '../page.ts';
@@ -84,16 +84,7 @@ export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: OPTIONS,
-    strict: true,
-  });
-  if (values.help) {
-    io.out(HELP + '\n');
-    return EXIT.ok;
-  }
+export const run = optionsCommand(OPTIONS, HELP, async (values, io) => {
   const port = portOption(values.port);
   nonEmptyOut(values.out, 'directory', 'out');
   const out = values.out ?? 'out';
@@ -121,7 +112,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (server) await closeServer(server);
     await outDir.removeIfEmpty();
   }
-}
+});
 
 /** $PORT, an empty one counting as unset (as the shell's `${PORT:-8080}` reads it). */
 function portFromEnv(): string | undefined {
