@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { captureIO, EXIT } from '../../src/cli/io.ts';
-import { COMMANDS, joinNegativeValues, runCli } from '../../src/cli/main.ts';
+import { EXIT } from '../../src/cli/io.ts';
+import { COMMANDS, joinNegativeValues } from '../../src/cli/main.ts';
+import { cli } from '../cli-run.ts';
 import { HELP as AUDIT_HELP } from '../../src/cli/commands/audit.ts';
 import { HELP as DEMO_HELP } from '../../src/cli/commands/demo.ts';
 import { HELP as CONTROLLER_HELP } from '../../src/cli/commands/controller.ts';
@@ -18,11 +19,12 @@ import { HELP as RECOMMEND_HELP } from '../../src/cli/commands/recommend.ts';
 import { HELP as SERVE_HELP } from '../../src/cli/commands/serve.ts';
 import { HELP as SIMULATE_HELP } from '../../src/cli/commands/simulate.ts';
 
-async function cli(args: string[]) {
-  const io = captureIO();
-  const code = await runCli(args, io);
-  return { code, out: io.stdout, err: io.stderr };
-}
+/** Bad usage said in one line, then where the command's options are listed. */
+const usage = (name: string, message: string) => ({
+  code: EXIT.usage,
+  out: '',
+  err: `microseg ${name}: ${message}\nRun 'microseg ${name} --help' for its options.\n`,
+});
 
 describe('microseg --version', () => {
   const version = (
@@ -239,11 +241,6 @@ describe('the commands that refuse an option of one value given twice: their arg
     ['serve', SERVE_HELP, ['--listen', ':1', ':2'], ['--listen', 'bogus:99999']],
     ['simulate', SIMULATE_HELP, ['--queries', 'a.json', 'b.json'], ['--output', 'bogus']],
   ];
-  const usage = (name: string, message: string) => ({
-    code: EXIT.usage,
-    out: '',
-    err: `microseg ${name}: ${message}\nRun 'microseg ${name} --help' for its options.\n`,
-  });
 
   it.each(commands)('%s', async (name, help, [option, first, second], bad) => {
     const answer = { code: EXIT.ok, out: help + '\n', err: '' };
@@ -324,11 +321,6 @@ describe('controller, generate, isolate and release: their arguments, word for w
     code: EXIT.usage,
     out: '',
     err: `microseg ${name}: ${message}\n`,
-  });
-  const usage = (name: string, message: string) => ({
-    code: EXIT.usage,
-    out: '',
-    err: `microseg ${name}: ${message}\nRun 'microseg ${name} --help' for its options.\n`,
   });
 
   it.each(commands)('%s', async (name, help, [option, first, second], bad, badSaid, missing, repeatable) => {
