@@ -19,7 +19,7 @@ import type { ClusterSnapshot } from '../model/snapshot.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { Identity } from '../identity/index.ts';
 import { buildIdentity } from '../identity/index.ts';
-import { auditPolicySet } from '../policy/audit.ts';
+import { auditPolicySetSteps } from '../policy/audit.ts';
 import type { EngineOptions } from '../verify/types.ts';
 import type { Proposal, RuleEvidence } from '../policy/types.ts';
 import { WORKLOAD_ANNOTATION } from '../policy/index.ts';
@@ -27,6 +27,7 @@ import type { SegmentResult } from '../segments/index.ts';
 import { auditFromSegmentation, isolationFromResource } from '../server/resources.ts';
 import type { EnforceDiff, ViewSource } from '../server/types.ts';
 import { SourceUnavailable } from '../server/types.ts';
+import { runInSlices } from '../server/slices.ts';
 import type { ProposedNetworkPolicy, Segmentation } from './api.ts';
 import type { ClusterWorkloads } from './cache.ts';
 import { enforcedPolicy, frozenProposed, isOurs, objKey, planObjects } from './plan.ts';
@@ -479,15 +480,19 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
           ) => {
             const graph = learned().graph;
             const snapshot = input.snapshot!();
-            return auditPolicySet({
-              snapshot,
-              identity: input.identity?.() ?? buildIdentity(snapshot),
-              graph,
-              given,
-              givenClusterPolicies: opts.clusterPolicies,
-              prune: opts.prune,
-              ...(input.engine ? { engine: input.engine } : {}),
-            });
+            // In slices: a large set is audited without holding the event loop (the probes, watches,
+            // reconciles and isolation webhooks go on meanwhile).
+            return runInSlices(
+              auditPolicySetSteps({
+                snapshot,
+                identity: input.identity?.() ?? buildIdentity(snapshot),
+                graph,
+                given,
+                givenClusterPolicies: opts.clusterPolicies,
+                prune: opts.prune,
+                ...(input.engine ? { engine: input.engine } : {}),
+              }),
+            );
           },
         }
       : {}),

@@ -11,8 +11,10 @@ import type { Workload } from '../identity/types.ts';
 import type { NetworkPolicy, OtherObject } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { compareText } from '../model/order.ts';
+import type { Steps } from '../model/steps.ts';
+import { runSteps } from '../model/steps.ts';
 import type { Engine } from '../verify/engine.ts';
-import { engineFromSnapshot } from '../verify/engine.ts';
+import { engineFromSnapshotSteps } from '../verify/engine.ts';
 import { selects } from '../verify/match.ts';
 import { isClusterPolicyKind } from '../verify/validate.ts';
 import type { Endpoint, EngineOptions, L4Protocol, Verdict } from '../verify/types.ts';
@@ -50,17 +52,25 @@ export type NotReplayed = 'dropped' | 'protocol' | 'node' | 'unplaced';
  * place (`unplaced`: unknown peers, host-network workloads without an address). `earliest`: the first
  * first-seen of the graph.
  */
-export function replayEdges(
-  graph: ServiceGraph,
-  identity: Identity,
-  before: Engine,
-  after: Engine,
-): {
+export function replayEdges(graph: ServiceGraph, identity: Identity, before: Engine, after: Engine): Replay {
+  return runSteps(replayEdgesSteps(graph, identity, before, after));
+}
+
+/** What `replayEdges` gives. */
+export interface Replay {
   wouldBlock: WouldBlock[];
   replayed: number;
   notReplayed: Record<NotReplayed, number>;
   earliest: string | undefined;
-} {
+}
+
+/** `replayEdges` in steps (see model/steps.ts): one edge at a time. */
+export function* replayEdgesSteps(
+  graph: ServiceGraph,
+  identity: Identity,
+  before: Engine,
+  after: Engine,
+): Steps<Replay> {
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
   // The API server at each of its endpoint addresses; without them, at its ClusterIPs (which no rule
   // names, so enforcing would block what reaches them).
@@ -76,7 +86,10 @@ export function replayEdges(
   const notReplayed: Record<NotReplayed, number> = { dropped: 0, protocol: 0, node: 0, unplaced: 0 };
   let replayed = 0;
   let earliest: string | undefined;
-  for (const e of [...graph.edges].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+  const edges = [...graph.edges].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  yield;
+  for (const e of edges) {
+    yield;
     if (earliest === undefined || e.firstSeen < earliest) earliest = e.firstSeen;
     if (!edgeWasAllowed(e)) {
       notReplayed.dropped++;
@@ -172,6 +185,15 @@ export function deniedUnobserved(
   graph: ServiceGraph,
   policies: readonly NetworkPolicy[],
 ): string[] {
+  return runSteps(deniedUnobservedSteps(identity, graph, policies));
+}
+
+/** `deniedUnobserved` in steps (see model/steps.ts): one policy at a time. */
+export function* deniedUnobservedSteps(
+  identity: Identity,
+  graph: ServiceGraph,
+  policies: readonly NetworkPolicy[],
+): Steps<string[]> {
   const inGraph = new Set(graph.nodes.map((n) => n.id));
   const denied = new Set<string>();
   const others: NetworkPolicy[] = [];
@@ -179,6 +201,7 @@ export function deniedUnobserved(
     if (isDefaultDeny({ spec: { ...p.spec, policyTypes: policyTypesOf(p) } }))
       denied.add(p.metadata.namespace ?? '');
     else others.push(p);
+    yield;
   }
   // The candidates (no flow, in a namespace with a default deny) by namespace, and by each of their
   // labels: a policy is matched against those that have the rarest of the labels its pod selector
@@ -187,6 +210,7 @@ export function deniedUnobserved(
   const candidates = new Map<string, Workload[]>();
   const byLabel = new Map<string, Workload[]>();
   for (const w of identity.workloads.values()) {
+    yield;
     if (!denied.has(w.namespace) || inGraph.has(w.id) || w.hostNetwork) continue;
     let all = candidates.get(w.namespace);
     if (!all) candidates.set(w.namespace, (all = []));
@@ -214,6 +238,7 @@ export function deniedUnobserved(
   };
   const selected = new Set<string>();
   for (const p of others) {
+    yield;
     const ns = p.metadata.namespace ?? '';
     const all = candidates.get(ns);
     if (!all) continue;
@@ -227,6 +252,7 @@ export function deniedUnobserved(
   }
   const out: string[] = [];
   for (const all of candidates.values()) for (const w of all) if (!selected.has(w.id)) out.push(w.id);
+  yield;
   return out.sort(compareText);
 }
 
@@ -300,7 +326,12 @@ export interface PolicySetAudit {
  * The audit of `given` NetworkPolicies over the traffic of `graph`: the cluster of `snapshot` as it is,
  * against the same with `given` applied (appliedPolicies). `identity` places the graph's nodes.
  */
-export function auditPolicySet(input: {
+export function auditPolicySet(input: PolicySetAuditInput): PolicySetAudit {
+  return runSteps(auditPolicySetSteps(input));
+}
+
+/** What `auditPolicySet` audits. */
+export interface PolicySetAuditInput {
   snapshot: ClusterSnapshot;
   identity: Identity;
   graph: ServiceGraph;
@@ -314,27 +345,37 @@ export function auditPolicySet(input: {
   engine?: EngineOptions;
   /** Whether the graph's first and last times are the flows' span; default true. */
   spanKnown?: boolean;
-}): PolicySetAudit {
+}
+
+/**
+ * `auditPolicySet` in steps (see model/steps.ts): its engines built one policy at a time, the edges
+ * replayed one at a time, so that a server audits a large set without holding its event loop.
+ */
+export function* auditPolicySetSteps(input: PolicySetAuditInput): Steps<PolicySetAudit> {
   const { snapshot, identity, graph } = input;
   const { policies, pruned } = appliedPolicies(snapshot.networkPolicies, input.given, input.prune === true);
+  yield;
   const givenCluster = new Map((input.givenClusterPolicies ?? []).map((o) => [clusterPolicyKey(o), o]));
   const others = [
     ...snapshot.others.filter((o) => !(isClusterPolicyKind(o.kind) && givenCluster.has(clusterPolicyKey(o)))),
     ...givenCluster.values(),
   ];
-  const before = engineFromSnapshot(snapshot, input.engine);
-  const after = engineFromSnapshot({ ...snapshot, networkPolicies: policies, others }, input.engine);
-  const replay = replayEdges(graph, identity, before, after);
-  const unobserved = deniedUnobserved(identity, graph, policies);
+  const before = yield* engineFromSnapshotSteps(snapshot, input.engine);
+  const after = yield* engineFromSnapshotSteps(
+    { ...snapshot, networkPolicies: policies, others },
+    input.engine,
+  );
+  const replay = yield* replayEdgesSteps(graph, identity, before, after);
+  const unobserved = yield* deniedUnobservedSteps(identity, graph, policies);
   const span = input.spanKnown === false ? undefined : flowSpan(graph);
   const cronJobs = new Map(snapshot.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
   const cronJobOf = (ns: string, name: string) => cronJobs.get(`${ns}/${name}`);
+  yield;
+  const audited = [...new Set(input.given.map(policyKey)), ...givenCluster.keys()].sort(compareText);
+  yield;
   return {
     connections: { replayed: replay.replayed, notReplayed: replay.notReplayed },
-    policies: {
-      audited: [...new Set(input.given.map(policyKey)), ...givenCluster.keys()].sort(compareText),
-      pruned,
-    },
+    policies: { audited, pruned },
     wouldBlock: replay.wouldBlock,
     unobserved,
     ...(span

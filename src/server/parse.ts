@@ -20,7 +20,9 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DEEP_STACK_MB, InputError } from '../model/snapshot.ts';
-import type { AuditBody } from './audit-body.ts';
+import type { AuditBody, EncodedAuditBody } from './audit-body.ts';
+import { decodeAuditBodySteps } from './audit-body.ts';
+import { runInSlices } from './slices.ts';
 
 export interface ParseRequest {
   id: number;
@@ -129,11 +131,13 @@ export class ObjectsParser {
 
   /**
    * `auditBodyOf` the objects of `text`, read in the parsing thread too: only the policies and the
-   * counts of the other objects come back, and a malformed object is refused there. `signal` as for
-   * `parse`.
+   * counts of the other objects come back (each policy read here on its own, in slices of the event
+   * loop), and a malformed object is refused there. `signal` as for `parse`.
    */
-  parseAudit(text: string, source: string, signal?: AbortSignal): Promise<AuditBody> {
-    return this.#send(text, source, true, signal) as Promise<AuditBody>;
+  async parseAudit(text: string, source: string, signal?: AbortSignal): Promise<AuditBody> {
+    const encoded = (await this.#send(text, source, true, signal)) as EncodedAuditBody;
+    // Read in slices: thousands of policies read at once held the event loop.
+    return runInSlices(decodeAuditBodySteps(encoded));
   }
 
   #send(text: string, source: string, audit: boolean, signal?: AbortSignal): Promise<unknown> {

@@ -1,9 +1,10 @@
 /** Adapts an offline `Analysis` (the demo, the CLI) to the `ViewSource` the server and page read. */
 import type { CronJob } from '../model/k8s.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
-import { auditPolicySet } from '../policy/audit.ts';
+import { auditPolicySetSteps } from '../policy/audit.ts';
 import type { Analysis } from '../pipeline.ts';
 import type { AuditView, BlastRadiusView, IsolationView, SourceInfo, ViewSource } from './types.ts';
+import { runInSlices } from './slices.ts';
 
 export interface AnalysisExtras {
   mode?: SourceInfo['mode'];
@@ -57,15 +58,18 @@ export function analysisSource(
   }
   if (extras.snapshot) {
     const snapshot = extras.snapshot;
+    // In slices: a large set is audited without holding the event loop.
     source.auditPolicies = (given, { prune, clusterPolicies }) =>
-      auditPolicySet({
-        snapshot,
-        identity: analysis.identity,
-        graph: analysis.graph,
-        given,
-        givenClusterPolicies: clusterPolicies,
-        prune,
-      });
+      runInSlices(
+        auditPolicySetSteps({
+          snapshot,
+          identity: analysis.identity,
+          graph: analysis.graph,
+          given,
+          givenClusterPolicies: clusterPolicies,
+          prune,
+        }),
+      );
   }
   if (extras.cronJobs) {
     const byName = new Map(extras.cronJobs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));

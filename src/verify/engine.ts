@@ -21,6 +21,8 @@ import { ownershipOf, rootOwner, workloadId } from '../identity/index.ts';
 import type { ClusterSnapshot } from '../model/snapshot.ts';
 import { InputError, podIPs } from '../model/snapshot.ts';
 import { nodeIPAddresses } from '../model/nodes.ts';
+import type { Steps } from '../model/steps.ts';
+import { runSteps } from '../model/steps.ts';
 import type { Addr, Cidr } from './ip.ts';
 import { firstLabel, matches, selects as matchesSelector } from './match.ts';
 import type { Matcher } from './match.ts';
@@ -54,6 +56,9 @@ import type {
 import { CompileCache, compileClusterPolicy, compileNetworkPolicy, isClusterPolicyKind } from './validate.ts';
 
 export const NS_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/** Given to Engine's constructor by `Engine.steps`, which builds the engine itself, in steps. */
+const IN_STEPS: unique symbol = Symbol('in steps');
 
 export interface EngineInput {
   namespaces?: readonly Namespace[];
@@ -177,9 +182,18 @@ const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 export class Engine {
   readonly options: ResolvedOptions;
-  readonly networkPolicies: readonly CompiledNetworkPolicy[];
-  readonly adminPolicies: readonly CompiledClusterPolicy[];
-  readonly baselinePolicies: readonly CompiledClusterPolicy[];
+  #networkPolicies: readonly CompiledNetworkPolicy[] = [];
+  #adminPolicies: readonly CompiledClusterPolicy[] = [];
+  #baselinePolicies: readonly CompiledClusterPolicy[] = [];
+  get networkPolicies(): readonly CompiledNetworkPolicy[] {
+    return this.#networkPolicies;
+  }
+  get adminPolicies(): readonly CompiledClusterPolicy[] {
+    return this.#adminPolicies;
+  }
+  get baselinePolicies(): readonly CompiledClusterPolicy[] {
+    return this.#baselinePolicies;
+  }
   private readonly npsByNs = new Map<string, CompiledNetworkPolicy[]>();
   /** NetworkPolicies by `ns\0k=v` of their podSelector's first matchLabels entry (`ns\0` when none). */
   private readonly npsByNsLabel = new Map<string, CompiledNetworkPolicy[]>();
@@ -242,8 +256,24 @@ export class Engine {
     { ingress?: RuleIndex; egress?: RuleIndex }
   >();
 
-  constructor(input: EngineInput, options: EngineOptions = {}) {
+  /** `inSteps`: `Engine.steps` builds it (`#build`), in steps; otherwise it is built here, at once. */
+  constructor(input: EngineInput, options: EngineOptions = {}, inSteps?: typeof IN_STEPS) {
     this.options = resolveOptions(options);
+    if (inSteps !== IN_STEPS) runSteps(this.#build(input));
+  }
+
+  /**
+   * The engine of `input`, built in steps (see model/steps.ts): one pod, Service or policy at a time, so
+   * that a server builds an engine of thousands of them without holding its event loop. The same engine
+   * as `new Engine(input, options)`.
+   */
+  static *steps(input: EngineInput, options: EngineOptions = {}): Steps<Engine> {
+    const engine = new Engine(input, options, IN_STEPS);
+    yield* engine.#build(input);
+    return engine;
+  }
+
+  *#build(input: EngineInput): Steps<void> {
     for (const ns of input.namespaces ?? []) {
       this.nsLabelsMap.set(ns.metadata.name, {
         ...(ns.metadata.labels ?? {}),
@@ -314,15 +344,31 @@ export class Engine {
       cronJobs: input.cronJobs ?? [],
       pods: sortedPods,
     });
-    for (const pod of sortedPods) this.addPod(pod, ownership);
-    for (const svc of input.services ?? []) this.addServiceAddrs(svc);
-    for (const pod of sortedPods) this.addHostPorts(pod);
+    yield;
+    for (const pod of sortedPods) {
+      this.addPod(pod, ownership);
+      yield;
+    }
+    for (const svc of input.services ?? []) {
+      this.addServiceAddrs(svc);
+      yield;
+    }
+    for (const pod of sortedPods) {
+      this.addHostPorts(pod);
+      yield;
+    }
 
     const shared = new CompileCache();
-    const nps = (input.networkPolicies ?? []).map((np) => compileNetworkPolicy(np, shared));
+    const nps: CompiledNetworkPolicy[] = [];
+    for (const np of input.networkPolicies ?? []) {
+      nps.push(compileNetworkPolicy(np, shared));
+      yield;
+    }
     nps.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    this.networkPolicies = nps;
+    this.#networkPolicies = nps;
+    yield;
     for (const np of nps) {
+      yield;
       const list = this.npsByNs.get(np.namespace) ?? [];
       list.push(np);
       this.npsByNs.set(np.namespace, list);
@@ -338,11 +384,12 @@ export class Engine {
       if (!isClusterPolicyKind(obj.kind))
         throw new InputError(`${obj.kind} ${obj.metadata.name}: not a cluster-scoped network policy kind`);
       cps.push(compileClusterPolicy(obj));
+      yield;
     }
     const order = (a: CompiledClusterPolicy, b: CompiledClusterPolicy) =>
       a.priority - b.priority || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-    this.adminPolicies = cps.filter((p) => p.tier === 'admin').sort(order);
-    this.baselinePolicies = cps.filter((p) => p.tier === 'baseline').sort(order);
+    this.#adminPolicies = cps.filter((p) => p.tier === 'admin').sort(order);
+    this.#baselinePolicies = cps.filter((p) => p.tier === 'baseline').sort(order);
   }
 
   private addPod(pod: Pod, ownership: Ownership): void {
@@ -1571,17 +1618,23 @@ export function buildEngine(input: EngineInput, options?: EngineOptions): Engine
 
 /** Builds an engine from a snapshot; cluster-scoped policies and Nodes are taken from `others`. */
 export function engineFromSnapshot(snap: ClusterSnapshot, options?: EngineOptions): Engine {
-  return new Engine(
-    {
-      namespaces: snap.namespaces,
-      pods: snap.pods,
-      networkPolicies: snap.networkPolicies,
-      clusterPolicies: snap.others.filter((o) => isClusterPolicyKind(o.kind)),
-      nodes: snap.others.filter((o) => o.kind === 'Node'),
-      services: snap.services,
-      workloads: snap.workloads,
-      cronJobs: snap.cronJobs,
-    },
-    options,
-  );
+  return new Engine(snapshotInput(snap), options);
+}
+
+/** `engineFromSnapshot` in steps (see `Engine.steps`). */
+export function engineFromSnapshotSteps(snap: ClusterSnapshot, options?: EngineOptions): Steps<Engine> {
+  return Engine.steps(snapshotInput(snap), options);
+}
+
+function snapshotInput(snap: ClusterSnapshot): EngineInput {
+  return {
+    namespaces: snap.namespaces,
+    pods: snap.pods,
+    networkPolicies: snap.networkPolicies,
+    clusterPolicies: snap.others.filter((o) => isClusterPolicyKind(o.kind)),
+    nodes: snap.others.filter((o) => o.kind === 'Node'),
+    services: snap.services,
+    workloads: snap.workloads,
+    cronJobs: snap.cronJobs,
+  };
 }

@@ -5,6 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import type { ClientRequest, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BroadcastChannel } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,8 @@ import type { ViewSource } from '../../src/server/types.ts';
 import { backup, fixtureAnalysis, listen } from './helpers.ts';
 import { denyFromShop, fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 import { runPipeline } from '../../src/pipeline.ts';
+import { auditPolicySet } from '../../src/policy/audit.ts';
+import { ANNOUNCE_CHANNEL } from './announcing-parse-worker.ts';
 
 let source: ViewSource;
 let policies: NetworkPolicy[];
@@ -575,5 +578,98 @@ describe('POST /api/v1/audit', () => {
       .set('Authorization', 'Bearer sesame')
       .send(policiesToYaml(policies))
       .expect(200);
+  });
+
+  describe('a large set', () => {
+    /**
+     * About 7 MB of JSON: `n` policies, copies of the proposal's under names of their own, without
+     * cart's (so that cart's connections would be blocked), and a cluster-wide one.
+     */
+    function largeSet(n = 11_000): { given: NetworkPolicy[]; text: string } {
+      const kept = policies.filter((p) => p.metadata.name !== 'microseg-cart');
+      const given = Array.from({ length: n }, (_, i) => {
+        const p = structuredClone(kept[i % kept.length]!);
+        p.metadata.name = `${p.metadata.name}-${i}`;
+        return p;
+      });
+      const anp = {
+        apiVersion: 'policy.networking.k8s.io/v1alpha1',
+        kind: 'AdminNetworkPolicy',
+        metadata: { name: 'pass-dns' },
+        spec: {
+          priority: 10,
+          subject: { namespaces: {} },
+          egress: [
+            {
+              action: 'Pass',
+              to: [{ namespaces: {} }],
+              ports: [{ portNumber: { port: 53, protocol: 'UDP' } }],
+            },
+          ],
+        },
+      };
+      return { given, text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...given, anp] }) };
+    }
+
+    it('is answered as auditing it at once answers, byte for byte', async () => {
+      const { given, text } = largeSet();
+      expect(text.length).toBeGreaterThan(6_000_000);
+      const res = await post(text, 'application/json').expect(200);
+      const { snapshot, analysis } = await fixtureAnalysis();
+      const [anp] = (JSON.parse(text) as { items: object[] }).items.slice(-1);
+      const atOnce = auditPolicySet({
+        snapshot,
+        identity: analysis.identity,
+        graph: analysis.graph,
+        given,
+        givenClusterPolicies: [anp as never],
+        prune: false,
+      });
+      expect(res.body.wouldBlock.length).toBeGreaterThan(0);
+      expect(res.body.policies.audited).toHaveLength(given.length + 1);
+      expect(res.text).toBe(JSON.stringify(atOnce));
+    }, 60_000);
+
+    it('lets the server answer other requests while its parsed policies are read and audited', async () => {
+      // The thread says when it answers: from then on the main thread has the set to read and audit.
+      // That used to be done at once, holding the event loop (about a second for a large set, more
+      // for a large graph): a request sent then waited for the audit's answer.
+      const parser = new ObjectsParser({
+        workerFile: new URL('./announcing-parse-worker.ts', import.meta.url),
+      });
+      const channel = new BroadcastChannel(ANNOUNCE_CHANNEL);
+      const { server, url } = await listen(createApp(source, { parser }));
+      try {
+        const answered: string[] = [];
+        const probe = new Promise<number>((resolve, reject) => {
+          let sent = false;
+          channel.onmessage = () => {
+            if (sent) return;
+            sent = true;
+            fetch(`${url}/api/v1/info`).then((r) => {
+              answered.push('info');
+              resolve(r.status);
+            }, reject);
+          };
+        });
+        const audit = fetch(`${url}/api/v1/audit`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: largeSet().text,
+        }).then(async (r) => {
+          answered.push('audit');
+          return { status: r.status, body: (await r.json()) as { wouldBlock: unknown[] } };
+        });
+        const [info, audited] = await Promise.all([probe, audit]);
+        expect(info).toBe(200);
+        expect(audited.status).toBe(200);
+        expect(audited.body.wouldBlock.length).toBeGreaterThan(0);
+        expect(answered).toEqual(['info', 'audit']);
+      } finally {
+        channel.close();
+        server.close();
+        await parser.close();
+      }
+    }, 60_000);
   });
 });
