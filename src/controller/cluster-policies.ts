@@ -2,16 +2,20 @@
  * The cluster-wide policies of the cluster (AdminNetworkPolicy, BaselineAdminNetworkPolicy,
  * ClusterNetworkPolicy, of policy.networking.k8s.io), for the semantics engine: an AdminNetworkPolicy
  * that allows what a namespace's default deny would block still lets it through, and an audit that did
- * not know it would call the traffic blocked. Read by listing, at start and then every interval (not
- * watched: their CRDs may be absent, or come and go, and there are few of them); the kinds the API
- * server serves are found by discovery at each read. A kind the server does not serve is left out; a
- * kind the controller cannot list (no RBAC, an error) keeps what was read of it before (none, if never
- * read), said once in the log. An object the semantics engine cannot evaluate (a peer or field microseg
- * does not support, such as an egress peer by domainNames) is left out, said once in the log: the engine
- * refuses any set that holds one, so it would leave every audit without an engine.
+ * not know it would call the traffic blocked. Each kind the API server serves is watched by an Informer
+ * (list, then watch from its resourceVersion), so a policy created, changed or deleted is read within
+ * moments and `on`'s listeners are told. Their CRDs may be absent, or come and go: the kinds served are
+ * found by discovery at start and then every interval; a kind found is watched from then on, and a kind
+ * no longer served is no longer watched and its objects are dropped. A kind the controller cannot list
+ * or watch (no RBAC, an error) keeps what was read of it before (none, if never read), said once in the
+ * log (again if it fails after a list worked); a failed discovery keeps every kind as it is, said once
+ * in the log. An object the semantics engine cannot evaluate (a peer or field microseg does not
+ * support, such as an egress peer by domainNames) is left out, said once in the log: the engine refuses
+ * any set that holds one, so it would leave every audit without an engine.
  */
 import type { OtherObject } from '../model/k8s.ts';
 import { compileClusterPolicy } from '../verify/validate.ts';
+import { Informer } from './informer.ts';
 import type { KubeClient } from './kube.ts';
 import { KubeApiError } from './kube.ts';
 import type { Logger } from './log.ts';
@@ -25,25 +29,40 @@ export const CLUSTER_POLICY_RESOURCES = [
 
 const GROUP = 'policy.networking.k8s.io';
 
+/** A kind watched: its informer, and whether its first list or failure has come (for `start()`). */
+interface Watched {
+  informer: Informer<OtherObject>;
+  settled: Promise<void>;
+}
+
 export class ClusterPolicies {
   readonly #client: KubeClient;
   readonly #log: Logger | undefined;
   readonly #intervalMs: number;
+  readonly #resyncMs: number | undefined;
+  readonly #backoffMaxMs: number | undefined;
   #items: OtherObject[] = [];
-  /** What was read last of each kind (a kind whose read failed keeps it). */
-  readonly #byKind = new Map<string, OtherObject[]>();
+  readonly #watched = new Map<string, Watched>();
+  /** Whether the semantics engine can evaluate an object (the informers replace an object that changes). */
+  readonly #evaluable = new WeakMap<OtherObject, boolean>();
   #key = '';
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   readonly #told = new Set<string>();
+  readonly #listeners: (() => void)[] = [];
   /** Bumped whenever what was read changes (an object added, changed or removed). */
   version = 0;
 
-  constructor(client: KubeClient, opts: { log?: Logger; intervalMs?: number } = {}) {
+  constructor(
+    client: KubeClient,
+    opts: { log?: Logger; intervalMs?: number; resyncMs?: number; backoffMaxMs?: number } = {},
+  ) {
     this.#client = client;
     this.#log = opts.log;
-    // Not more often than every second (an interval of 0 would read without pause).
+    // Not more often than every second (an interval of 0 would discover without pause).
     this.#intervalMs = Math.max(opts.intervalMs ?? 30_000, 1000);
+    this.#resyncMs = opts.resyncMs;
+    this.#backoffMaxMs = opts.backoffMaxMs;
   }
 
   /** The cluster-wide policies read last. */
@@ -51,20 +70,31 @@ export class ClusterPolicies {
     return this.#items;
   }
 
+  /** Calls `listener` each time what was read changes (after `version` is bumped). */
+  on(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
   /**
-   * Reads them now, then an interval after each read ends (reads never overlap) until stop(). Resolves
-   * once the first read is done.
+   * Discovers the kinds served and watches them, then discovers again an interval after each discovery
+   * ends until stop(). Resolves once the first discovery is done and each kind found has been listed
+   * (or its list has failed).
    */
   async start(): Promise<void> {
     this.#stopped = false;
     await this.refresh();
+    await Promise.all([...this.#watched.values()].map((w) => w.settled));
     this.#schedule();
   }
 
-  stop(): void {
+  /** Stops discovering and watching; what was read stays. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    const watched = [...this.#watched.values()];
+    this.#watched.clear();
+    await Promise.all(watched.map((w) => w.informer.stop()));
   }
 
   #schedule(): void {
@@ -77,7 +107,10 @@ export class ClusterPolicies {
     this.#timer.unref();
   }
 
-  /** Discovers the kinds served and lists them; a failed read keeps what was read before. */
+  /**
+   * Discovers the kinds served: watches those not watched yet, and stops watching (and drops the
+   * objects of) those no longer served. A failed discovery changes nothing.
+   */
   async refresh(): Promise<void> {
     let served: Set<string>;
     try {
@@ -100,50 +133,101 @@ export class ClusterPolicies {
         return;
       }
     }
+    // Stopped while discovering: nothing is started that no stop() would end.
+    if (this.#stopped) return;
+    const gone: Promise<void>[] = [];
     for (const r of CLUSTER_POLICY_RESOURCES) {
-      if (!served.has(`${r.version}/${r.plural}`)) {
-        this.#byKind.delete(r.kind);
-        this.#forgetObjects(r.kind, new Set());
+      const w = this.#watched.get(r.kind);
+      if (served.has(`${r.version}/${r.plural}`)) {
+        if (!w) this.#watch(r);
         continue;
       }
-      try {
-        const list = await this.#client.list<OtherObject>(`/apis/${GROUP}/${r.version}/${r.plural}`);
-        const read: OtherObject[] = [];
-        const unevaluable = new Set<string>();
-        for (const o of list.items) {
-          const obj: OtherObject = { ...o, apiVersion: `${GROUP}/${r.version}`, kind: r.kind };
-          try {
-            compileClusterPolicy(obj);
-            read.push(obj);
-          } catch (err) {
-            const what = `${r.kind}/${o.metadata.name}@${o.metadata.resourceVersion ?? ''}`;
-            unevaluable.add(what);
-            this.#tell(what, `cannot evaluate ${r.kind} ${o.metadata.name}; it is left out of audits`, err);
-          }
-        }
-        this.#byKind.set(r.kind, read);
+      if (!w) continue;
+      this.#watched.delete(r.kind);
+      this.#told.delete(r.kind);
+      this.#forgetObjects(r.kind, new Set());
+      gone.push(w.informer.stop());
+    }
+    await Promise.all(gone);
+    this.#update();
+  }
+
+  #watch(r: (typeof CLUSTER_POLICY_RESOURCES)[number]): void {
+    let settle = () => {};
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const informer = new Informer<OtherObject>(this.#client, {
+      path: `/apis/${GROUP}/${r.version}/${r.plural}`,
+      name: r.kind,
+      ...(this.#resyncMs !== undefined ? { resyncMs: this.#resyncMs } : {}),
+      ...(this.#backoffMaxMs !== undefined ? { backoffMaxMs: this.#backoffMaxMs } : {}),
+      log: this.#log,
+      // Each object with its kind (a list's items have none).
+      transform: (o) => ({ ...(o as OtherObject), apiVersion: `${GROUP}/${r.version}`, kind: r.kind }),
+      onListed: () => {
         this.#told.delete(r.kind);
-        this.#forgetObjects(r.kind, unevaluable);
-      } catch (err) {
+        settle();
+      },
+      onError: (err) => {
         this.#tell(
           r.kind,
           `cannot list ${r.kind} objects; audits keep what was read of them last (none, if never read)`,
           err,
         );
+        settle();
+      },
+    });
+    informer.on(() => this.#update());
+    this.#watched.set(r.kind, { informer, settled });
+    informer.start();
+  }
+
+  /** Gathers what the informers hold; bumps the version and tells the listeners when it changed. */
+  #update(): void {
+    const items: OtherObject[] = [];
+    for (const [kind, w] of this.#watched) {
+      const unevaluable = new Set<string>();
+      for (const obj of w.informer.list()) {
+        if (this.#canEvaluate(obj)) items.push(obj);
+        else unevaluable.add(`${kind}/${obj.metadata.name}@${obj.metadata.resourceVersion ?? ''}`);
       }
+      this.#forgetObjects(kind, unevaluable);
     }
-    const items = [...this.#byKind.values()].flat();
     items.sort((a, b) =>
       a.kind !== b.kind ? (a.kind < b.kind ? -1 : 1) : a.metadata.name < b.metadata.name ? -1 : 1,
     );
     const key = items
       .map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion ?? JSON.stringify(o.spec)}`)
       .join('\n');
-    if (key !== this.#key) {
-      this.#key = key;
-      this.#items = items;
-      this.version++;
+    if (key === this.#key) return;
+    this.#key = key;
+    this.#items = items;
+    this.version++;
+    for (const l of this.#listeners.slice()) {
+      try {
+        l();
+      } catch (err) {
+        this.#log?.error('cluster-wide policy listener failed', { error: String(err) });
+      }
     }
+  }
+
+  /** Whether the semantics engine can evaluate `obj`; one it cannot is said once (each version of it). */
+  #canEvaluate(obj: OtherObject): boolean {
+    const known = this.#evaluable.get(obj);
+    if (known !== undefined) return known;
+    let ok = true;
+    try {
+      compileClusterPolicy(obj);
+    } catch (err) {
+      ok = false;
+      this.#tell(
+        `${obj.kind}/${obj.metadata.name}@${obj.metadata.resourceVersion ?? ''}`,
+        `cannot evaluate ${obj.kind} ${obj.metadata.name}; it is left out of audits`,
+        err,
+      );
+    }
+    this.#evaluable.set(obj, ok);
+    return ok;
   }
 
   /**

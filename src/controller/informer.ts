@@ -29,6 +29,10 @@ export interface InformerOptions {
   backoffMaxMs?: number;
   /** Transforms each object before it is cached (e.g. to drop fields). */
   transform?: (obj: unknown) => unknown;
+  /** Told of each failed list or watch (410 Gone aside) instead of the log, which then says nothing. */
+  onError?: (err: unknown) => void;
+  /** Told after each list that succeeded, once its differences are emitted. */
+  onListed?: () => void;
 }
 
 export interface InformerStats {
@@ -141,6 +145,7 @@ export class Informer<T extends KObject> {
       else if (old.metadata.resourceVersion !== o.metadata.resourceVersion) this.#emit('update', o, old);
     }
     this.#rv = res.resourceVersion;
+    this.#opts.onListed?.();
     if (!this.#synced) {
       this.#synced = true;
       for (const w of this.#syncWaiters.splice(0)) w();
@@ -201,11 +206,13 @@ export class Informer<T extends KObject> {
         this.stats.errors++;
         delay = Math.min(max, Math.max(min, delay * 2));
         const wait = delay / 2 + Math.random() * (delay / 2);
-        this.#opts.log?.warn('informer error, retrying', {
-          informer: this.name,
-          error: err instanceof Error ? err.message : String(err),
-          retryInMs: Math.round(wait),
-        });
+        if (this.#opts.onError) this.#opts.onError(err);
+        else
+          this.#opts.log?.warn('informer error, retrying', {
+            informer: this.name,
+            error: err instanceof Error ? err.message : String(err),
+            retryInMs: Math.round(wait),
+          });
         await sleep(wait, signal);
       }
     }

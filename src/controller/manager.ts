@@ -137,6 +137,11 @@ export interface ManagerOptions {
   /** Informer full relist period. */
   informerResyncMs?: number;
   informerBackoffMaxMs?: number;
+  /**
+   * How often the kinds of cluster-wide policies the API server serves are discovered (default 30 s,
+   * not more often than every second): a kind found is watched from then on.
+   */
+  clusterPolicyDiscoveryMs?: number;
 }
 
 export class Manager {
@@ -178,11 +183,13 @@ export class Manager {
       backoffMaxMs: o.informerBackoffMaxMs,
     };
     this.cache = new ClusterCache(o.client, common);
-    // Cluster-wide policies for the audits' semantics engine: listed at start and every 30 s (or as
-    // often as the informers resync, when that is set; not more often than every second).
+    // Cluster-wide policies for the audits' semantics engine: each kind served watched, the kinds
+    // discovered at start and every 30 s (a CRD installed later).
     this.cache.clusterPolicies = new ClusterPolicies(o.client, {
       log: o.log,
-      ...(o.informerResyncMs !== undefined ? { intervalMs: o.informerResyncMs } : {}),
+      ...(o.clusterPolicyDiscoveryMs !== undefined ? { intervalMs: o.clusterPolicyDiscoveryMs } : {}),
+      ...(o.informerResyncMs !== undefined ? { resyncMs: o.informerResyncMs } : {}),
+      ...(o.informerBackoffMaxMs !== undefined ? { backoffMaxMs: o.informerBackoffMaxMs } : {}),
     });
     const ours = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
     this.segmentations = new Informer<Segmentation>(o.client, {
@@ -474,7 +481,7 @@ export class Manager {
     await this.#stopLeaderTasks();
     await this.elector?.stop();
     await this.events.flush();
-    this.cache.clusterPolicies?.stop();
+    await this.cache.clusterPolicies?.stop();
     await Promise.all(
       [...this.informers(), ...(this.isolations ? [this.isolations] : [])].map((i) => i.stop()),
     );

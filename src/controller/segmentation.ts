@@ -379,9 +379,13 @@ export class SegmentationController {
     };
     this.#cache.networkPolicies.on(byLabel);
     this.#proposals.on(byLabel);
-    this.#cache.namespaces.on(() => {
+    const everyOne = () => {
       for (const s of this.#segmentations.list()) this.queue.add(s.metadata.name);
-    });
+    };
+    this.#cache.namespaces.on(everyOne);
+    // A cluster-wide policy created, changed or deleted: every audit's engine is built again now (at
+    // the reconcile), not at the next resync, so flows are audited against what the cluster enforces.
+    this.#cache.clusterPolicies?.on(everyOne);
   }
 
   get leading(): boolean {

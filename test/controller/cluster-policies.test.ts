@@ -1,10 +1,12 @@
 /**
  * The controller's reading of cluster-wide policies (src/controller/cluster-policies.ts): the kinds the
- * API server serves, found by discovery, are listed; a change of what was read bumps the version (the
- * audit's engine is rebuilt then); a server without the API group has none; a failed read keeps what
- * was read before, said once.
+ * API server serves, found by discovery, are watched (listed, then watched); a change of what was read
+ * bumps the version and tells the listeners (the audits' engines are rebuilt then); a server without
+ * the API group has none; a kind no longer served is no longer watched; a failed read keeps what was
+ * read before, said once.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { eventually } from '../cluster/index.ts';
 import { ClusterPolicies } from '../../src/controller/cluster-policies.ts';
 import type { KubeClient } from '../../src/controller/kube.ts';
 import { KubeApiError } from '../../src/controller/kube.ts';
@@ -23,7 +25,11 @@ interface Served {
   discoveryFails?: number;
 }
 
-function client(served: Served): KubeClient {
+/**
+ * A KubeClient stand-in serving `served`: its watches wait until stopped, or until `end` ends the watch of
+ * a resource (the informer then lists it again, as it does after a relist period of 1 ms).
+ */
+function client(served: Served) {
   const get = (path: string) => {
     if (path === '/apis/policy.networking.k8s.io') {
       served.reads = (served.reads ?? 0) + 1;
@@ -41,10 +47,37 @@ function client(served: Served): KubeClient {
       throw new KubeApiError('GET', path, 403, 'Forbidden', 'forbidden');
     return { items: served.items[path.split('/').at(-1)!] ?? [], resourceVersion: '1' };
   };
-  return {
+  const watchers = new Map<
+    string,
+    { on: (ev: { type: string; object: unknown }) => void; end: () => void }
+  >();
+  const kube = {
     get: (path: string) => Promise.resolve(get(path)),
     list: (path: string) => Promise.resolve(list(path)),
+    watch: (
+      path: string,
+      _query: unknown,
+      on: (ev: { type: string; object: unknown }) => void,
+      signal: AbortSignal,
+    ) =>
+      new Promise<void>((resolve) => {
+        const end = () => {
+          watchers.delete(path);
+          resolve();
+        };
+        watchers.set(path, { on, end });
+        signal.addEventListener('abort', end);
+      }),
   } as unknown as KubeClient;
+  const resource = (plural: string) => [...watchers.keys()].find((p) => p.endsWith(`/${plural}`));
+  return {
+    kube,
+    /** The resources watched now. */
+    watched: () => [...watchers.keys()].map((p) => p.split('/').at(-1)).sort(),
+    emit: (plural: string, type: string, object: unknown) =>
+      watchers.get(resource(plural)!)!.on({ type, object }),
+    end: (plural: string) => watchers.get(resource(plural)!)!.end(),
+  };
 }
 
 const anp = {
@@ -65,8 +98,20 @@ function logger(lines: string[]): Logger {
   return l;
 }
 
+const stopAfter: ClusterPolicies[] = [];
+/** A ClusterPolicies on `kube`, stopped after the test. */
+function watching(kube: KubeClient, opts: ConstructorParameters<typeof ClusterPolicies>[1] = {}) {
+  const cp = new ClusterPolicies(kube, opts);
+  stopAfter.push(cp);
+  return cp;
+}
+
 describe('ClusterPolicies', () => {
-  it('lists the served kinds, each object with its kind, and bumps the version only on a change', async () => {
+  afterEach(async () => {
+    await Promise.all(stopAfter.splice(0).map((cp) => cp.stop()));
+  });
+
+  it('watches the served kinds, each object with its kind, and bumps the version only on a change', async () => {
     const served: Served = {
       group: ['v1alpha1'],
       resources: { v1alpha1: ['adminnetworkpolicies', 'adminnetworkpolicies/status'] },
@@ -76,8 +121,11 @@ describe('ClusterPolicies', () => {
         baselineadminnetworkpolicies: [{ metadata: { name: 'default', resourceVersion: '3' }, spec: banp }],
       },
     };
-    const cp = new ClusterPolicies(client(served));
-    await cp.refresh();
+    const c = client(served);
+    const cp = watching(c.kube);
+    let told = 0;
+    cp.on(() => told++);
+    await cp.start();
     expect(cp.list()).toEqual([
       {
         apiVersion: 'policy.networking.k8s.io/v1alpha1',
@@ -86,17 +134,53 @@ describe('ClusterPolicies', () => {
         spec: anp,
       },
     ]);
-    expect(cp.version).toBe(1);
+    expect([cp.version, told, c.watched()]).toEqual([1, 1, ['adminnetworkpolicies']]);
+    // Discovered again: the kind is watched already, and nothing changed.
     await cp.refresh();
-    expect(cp.version).toBe(1);
-    served.items.adminnetworkpolicies![0]!.metadata.resourceVersion = '8';
+    expect([cp.version, told, c.watched()]).toEqual([1, 1, ['adminnetworkpolicies']]);
+    // A change, as the watch tells it, at once.
+    c.emit('adminnetworkpolicies', 'MODIFIED', {
+      metadata: { name: 'allow-dns', resourceVersion: '8' },
+      spec: anp,
+    });
+    expect([cp.version, told]).toEqual([2, 2]);
+    c.emit('adminnetworkpolicies', 'ADDED', { metadata: { name: 'a-new', resourceVersion: '9' }, spec: anp });
+    expect(cp.list().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'AdminNetworkPolicy/a-new',
+      'AdminNetworkPolicy/allow-dns',
+    ]);
+    c.emit('adminnetworkpolicies', 'DELETED', {
+      metadata: { name: 'allow-dns', resourceVersion: '10' },
+      spec: anp,
+    });
+    expect(cp.list().map((o) => o.metadata.name)).toEqual(['a-new']);
+    expect([cp.version, told]).toEqual([4, 4]);
+  });
+
+  it('watches a kind once discovery finds it, and drops it when it is no longer served', async () => {
+    const served: Served = {
+      resources: {},
+      items: { adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: anp }] },
+    };
+    const c = client(served);
+    const cp = watching(c.kube);
+    await cp.start();
+    expect([cp.list(), cp.version, c.watched()]).toEqual([[], 0, []]);
+    // The CRD installed.
+    served.group = ['v1alpha1'];
+    served.resources.v1alpha1 = ['adminnetworkpolicies'];
     await cp.refresh();
-    expect(cp.version).toBe(2);
+    await eventually('listed', () => cp.list().length === 1);
+    expect(c.watched()).toEqual(['adminnetworkpolicies']);
+    // The CRD removed: no longer watched, its objects dropped.
+    served.resources.v1alpha1 = [];
+    await cp.refresh();
+    expect([cp.list(), cp.version, c.watched()]).toEqual([[], 2, []]);
   });
 
   it('has none on a server without the API group, and keeps what it read when a read fails', async () => {
-    const none = new ClusterPolicies(client({ resources: {}, items: {} }));
-    await none.refresh();
+    const none = watching(client({ resources: {}, items: {} }).kube);
+    await none.start();
     expect([none.list(), none.version]).toEqual([[], 0]);
     const served: Served = {
       group: ['v1alpha1'],
@@ -104,31 +188,44 @@ describe('ClusterPolicies', () => {
       items: { adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: anp }] },
     };
     const lines: string[] = [];
-    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
-    await cp.refresh();
+    const c = client(served);
+    // Listed again each time its watch ends; a failure tried again every 10 ms.
+    const cp = watching(c.kube, { log: logger(lines), resyncMs: 1, backoffMaxMs: 10 });
+    await cp.start();
+    // Past the relist period: its watch ended, it is listed again.
+    await new Promise((r) => setTimeout(r, 5));
     served.fail = 403;
-    await cp.refresh();
-    await cp.refresh();
+    c.end('adminnetworkpolicies');
+    await new Promise((r) => setTimeout(r, 100));
     expect(cp.list().map((o) => o.metadata.name)).toEqual(['a']);
     expect(lines).toEqual([
       'cannot list AdminNetworkPolicy objects; audits keep what was read of them last (none, if never read)',
     ]);
+    // Once it can list again, it is read, and a failure after that is said again.
+    delete served.fail;
+    served.items.adminnetworkpolicies = [];
+    await eventually('read again', () => cp.list().length === 0);
+    await new Promise((r) => setTimeout(r, 5));
+    served.fail = 403;
+    c.end('adminnetworkpolicies');
+    await eventually('said again', () => lines.length === 2);
   });
 
   it('leaves out a policy the semantics engine cannot evaluate, said once, and reads the others', async () => {
+    const byDomain = {
+      metadata: { name: 'by-domain', resourceVersion: '4' },
+      spec: {
+        priority: 2,
+        subject: { namespaces: {} },
+        egress: [{ action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+      },
+    };
     const served: Served = {
       group: ['v1alpha1'],
       resources: { v1alpha1: ['adminnetworkpolicies'] },
       items: {
         adminnetworkpolicies: [
-          {
-            metadata: { name: 'by-domain', resourceVersion: '4' },
-            spec: {
-              priority: 2,
-              subject: { namespaces: {} },
-              egress: [{ action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
-            },
-          },
+          byDomain,
           {
             metadata: { name: 'same-ns', resourceVersion: '5' },
             spec: {
@@ -147,11 +244,13 @@ describe('ClusterPolicies', () => {
       lines.push(msg);
       warnings.push(fields);
     };
-    const cp = new ClusterPolicies(client(served), { log });
-    await cp.refresh();
-    await cp.refresh();
-    expect(cp.list().map((o) => o.metadata.name)).toEqual(['same-ns']);
-    expect(cp.version).toBe(1);
+    const c = client(served);
+    const cp = watching(c.kube, { log });
+    await cp.start();
+    // Another event: the policy is not said again.
+    c.emit('adminnetworkpolicies', 'ADDED', { metadata: { name: 'z', resourceVersion: '6' }, spec: anp });
+    expect(cp.list().map((o) => o.metadata.name)).toEqual(['same-ns', 'z']);
+    expect(cp.version).toBe(2);
     expect(lines).toEqual(['cannot evaluate AdminNetworkPolicy by-domain; it is left out of audits']);
     expect(warnings).toEqual([
       {
@@ -170,7 +269,7 @@ describe('ClusterPolicies', () => {
     async (_, works) => {
       const served: Served = { ...works, discoveryFails: 503 };
       const lines: string[] = [];
-      const cp = new ClusterPolicies(client(served), { log: logger(lines) });
+      const cp = watching(client(served).kube, { log: logger(lines) });
       await cp.refresh();
       await cp.refresh();
       delete served.discoveryFails;
@@ -181,6 +280,22 @@ describe('ClusterPolicies', () => {
       expect(lines).toEqual([said, said]);
     },
   );
+
+  it('keeps watching what it watches while discovery fails', async () => {
+    const served: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: ['adminnetworkpolicies'] },
+      items: { adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: anp }] },
+    };
+    const c = client(served);
+    const cp = watching(c.kube, { log: logger([]) });
+    await cp.start();
+    served.discoveryFails = 503;
+    await cp.refresh();
+    expect(c.watched()).toEqual(['adminnetworkpolicies']);
+    c.emit('adminnetworkpolicies', 'ADDED', { metadata: { name: 'b', resourceVersion: '2' }, spec: anp });
+    expect(cp.list().map((o) => o.metadata.name)).toEqual(['a', 'b']);
+  });
 
   it('forgets the unevaluable policies it said once they are deleted or changed', async () => {
     const byDomain = (name: string, resourceVersion: string) => ({
@@ -194,19 +309,18 @@ describe('ClusterPolicies', () => {
     const served: Served = {
       group: ['v1alpha1'],
       resources: { v1alpha1: ['adminnetworkpolicies'] },
-      items: { adminnetworkpolicies: [] },
+      items: { adminnetworkpolicies: [byDomain('kept', '1')] },
     };
     const lines: string[] = [];
-    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
+    const c = client(served);
+    const cp = watching(c.kube, { log: logger(lines) });
+    await cp.start();
     // Policies of releases come and go, each edited once.
     for (let i = 0; i < 20; i++) {
-      served.items.adminnetworkpolicies = [byDomain('kept', '1'), byDomain(`release-${i}`, '1')];
-      await cp.refresh();
-      served.items.adminnetworkpolicies = [byDomain('kept', '1'), byDomain(`release-${i}`, '2')];
-      await cp.refresh();
+      c.emit('adminnetworkpolicies', 'ADDED', byDomain(`release-${i}`, '1'));
+      c.emit('adminnetworkpolicies', 'MODIFIED', byDomain(`release-${i}`, '2'));
+      c.emit('adminnetworkpolicies', 'DELETED', byDomain(`release-${i}`, '2'));
     }
-    served.items.adminnetworkpolicies = [byDomain('kept', '1')];
-    await cp.refresh();
     expect(cp.told).toBe(1);
     // Each said once (each version of each).
     expect(lines).toHaveLength(41);
@@ -227,15 +341,17 @@ describe('ClusterPolicies', () => {
       forbidden: ['baselineadminnetworkpolicies'],
     };
     const lines: string[] = [];
-    const cp = new ClusterPolicies(client(served), { log: logger(lines) });
-    await cp.refresh();
+    const cp = watching(client(served).kube, { log: logger(lines), backoffMaxMs: 10 });
+    // Its first list failed: start() does not wait for it any longer.
+    await cp.start();
     expect(cp.list().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['AdminNetworkPolicy/a']);
+    await new Promise((r) => setTimeout(r, 50));
     expect(lines).toEqual([
       'cannot list BaselineAdminNetworkPolicy objects; audits keep what was read of them last (none, if never read)',
     ]);
-    // Once it may, it is read; the AdminNetworkPolicy read before is kept while its list fails.
+    // Once it may, it is read; the AdminNetworkPolicy read before is kept.
     served.forbidden = ['adminnetworkpolicies'];
-    await cp.refresh();
+    await eventually('read', () => cp.list().length === 2);
     expect(cp.list().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'AdminNetworkPolicy/a',
       'BaselineAdminNetworkPolicy/default',
@@ -248,23 +364,29 @@ describe('ClusterPolicies timer', () => {
     vi.useRealTimers();
   });
 
-  it('reads an interval after each read, at most every second, and not after stop()', async () => {
+  it('discovers an interval after each discovery, at most every second, and not after stop()', async () => {
     vi.useFakeTimers();
     const served: Served = { resources: {}, items: {} };
-    const cp = new ClusterPolicies(client(served), { intervalMs: 0 });
+    const cp = new ClusterPolicies(client(served).kube, { intervalMs: 0 });
     await cp.start();
     await vi.advanceTimersByTimeAsync(2500);
     expect(served.reads).toBe(3);
-    cp.stop();
+    await cp.stop();
     await vi.advanceTimersByTimeAsync(5000);
     expect(served.reads).toBe(3);
-    // Stopped while its first read was under way: no timer is left behind.
-    const late: Served = { resources: {}, items: {} };
-    const cp2 = new ClusterPolicies(client(late), { intervalMs: 1000 });
+    // Stopped while its first discovery was under way: no timer is left behind, nothing is watched.
+    const late: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: ['adminnetworkpolicies'] },
+      items: {},
+    };
+    const c = client(late);
+    const cp2 = new ClusterPolicies(c.kube, { intervalMs: 1000 });
     const started = cp2.start();
-    cp2.stop();
+    const stopped = cp2.stop();
     await started;
+    await stopped;
     await vi.advanceTimersByTimeAsync(5000);
-    expect(late.reads).toBe(1);
+    expect([late.reads, c.watched()]).toEqual([1, []]);
   });
 });

@@ -133,9 +133,9 @@ describe("the Segmentation controller's own ClusterRole", () => {
     // A ServiceAccount bound to microseg-controller alone (the isolation role grants these kinds too).
     const verbs = await verbsBoundTo('microseg-controller', 'rbac-probe', 'segmentations.microseg.dev');
     const expected: [string, string][] = [
-      // The cluster-wide policies: listed (polled), never read one by one.
+      // The cluster-wide policies: watched (an informer each), never read one by one.
       ...['adminnetworkpolicies', 'baselineadminnetworkpolicies', 'clusternetworkpolicies'].map(
-        (kind): [string, string] => [`${kind}.policy.networking.k8s.io`, '[list]'],
+        (kind): [string, string] => [`${kind}.policy.networking.k8s.io`, '[list watch]'],
       ),
       // The informers' kinds: listed and watched, never read one by one (the isolation role grants its
       // own reads of single pods, Services, workloads and NetworkPolicies).
