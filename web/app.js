@@ -213,8 +213,44 @@
   /** Above this many edges, edge labels are left out: sigma lays out every label text it is given. */
   const EDGE_LABEL_LIMIT = 1500;
 
+  /**
+   * At most this many edges are drawn: the (software) WebGL fill of tens of thousands of long edges
+   * froze the tab for tens of seconds at 20,000 workloads (docs/web.md, Large graphs). Above it, the
+   * edges with the most flows are drawn (those the rollout would block first), every node still is, and
+   * a note says how many are not; a namespace or segment filter draws all of its edges up to the limit.
+   */
+  const EDGE_DRAW_LIMIT = 10000;
+
+  /** Whether the namespace and segment filters hide a node (its graph attributes). */
+  function hiddenByFilter(a) {
+    const { namespace, segment } = state.filter;
+    let hidden = false;
+    if (namespace && a.kind !== 'segment' && a.kind !== 'group' && a.kind !== 'kube-apiserver') {
+      hidden = a.namespace !== namespace;
+    }
+    if (namespace && a.kind === 'segment') {
+      const s = state.segments.get(a.segment);
+      hidden = !(s && s.namespaces.includes(namespace));
+    }
+    if (segment && a.segment !== segment) hidden = true;
+    return hidden;
+  }
+
+  /** Blocked first, then more flows, then by id: the same edges are chosen on every draw. */
+  function heavierFirst(a, b) {
+    return (
+      (b.blocked || 0) - (a.blocked || 0) || b.count - a.count || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    );
+  }
+
+  /**
+   * The graph to draw: every node (those the filters hide hidden) and the edges. Up to EDGE_DRAW_LIMIT
+   * edges, all of them, hidden where an end is; above it, only edges whose both ends are shown, the
+   * EDGE_DRAW_LIMIT heaviest of them. `state.edgeCap` says what was left out, for the note.
+   */
   function buildGraph(view) {
     const edgeLabels = view.edges.length <= EDGE_LABEL_LIMIT;
+    const capped = view.edges.length > EDGE_DRAW_LIMIT;
     const g = new graphology.Graph({ type: 'directed', multi: false, allowSelfLoops: false });
     for (const n of view.nodes) {
       const s = nodeStyle(n);
@@ -233,9 +269,19 @@
         dim: false,
         data: n,
       });
+      g.setNodeAttribute(n.id, 'hidden', hiddenByFilter(g.getNodeAttributes(n.id)));
     }
-    for (const e of view.edges) {
-      if (!g.hasNode(e.source) || !g.hasNode(e.target)) continue;
+    const hiddenEnd = (e) => g.getNodeAttribute(e.source, 'hidden') || g.getNodeAttribute(e.target, 'hidden');
+    let edges = view.edges.filter((e) => g.hasNode(e.source) && g.hasNode(e.target));
+    state.edgeCap = null;
+    if (capped) {
+      edges = edges.filter((e) => !hiddenEnd(e));
+      if (edges.length > EDGE_DRAW_LIMIT) {
+        state.edgeCap = { drawn: EDGE_DRAW_LIMIT, of: edges.length };
+        edges = edges.slice().sort(heavierFirst).slice(0, EDGE_DRAW_LIMIT);
+      }
+    }
+    for (const e of edges) {
       const s = edgeStyle(e);
       g.addDirectedEdgeWithKey(e.id, e.source, e.target, {
         size: s.size,
@@ -245,7 +291,7 @@
           edgeLabels || e.blocked
             ? `${e.ports.join(', ')} · ${e.count} flows${e.viaService ? ` (${e.viaService} shared)` : ''}${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`
             : undefined,
-        hidden: false,
+        hidden: hiddenEnd(e),
         dim: false,
         blocked: e.blocked || 0,
         data: e,
@@ -335,27 +381,43 @@
     fillFilters(view);
     drawLegend(view);
     const t0 = performance.now();
-    const g = buildGraph(view);
-    if (!state.renderer) {
-      state.renderer = new Sigma(g, $('graph'), sigmaOptions());
-      bindRenderer(state.renderer);
-      state.graph = g;
-    } else {
-      // Refill the graph sigma already draws: it keeps its programs and textures.
-      state.graph.clear();
-      state.graph.import(g.export());
-    }
-    applyFilters();
-    highlightBlocked();
-    state.renderer.refresh();
+    drawGraph(buildGraph(view));
     state.renderMs = Math.round(performance.now() - t0);
     const agg = view.view === 'segments' ? ` · grouped by segment (${view.expanded.length} expanded)` : '';
+    const edges = state.edgeCap ? ` and ${state.graph.size} of ${view.edges.length} edges` : '';
     status(
-      `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${state.graph.order} nodes in ${state.renderMs} ms`,
+      `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${state.graph.order} nodes${edges} in ${state.renderMs} ms`,
     );
     showUnobservedCount(view.totals.unobserved || 0);
     document.body.dataset.nodes = String(state.graph.order);
     return true;
+  }
+
+  /**
+   * Gives sigma a graph built apart (filters and the rollout's highlight set on it first): sigma indexes
+   * it once, where filling the graph it draws made it process every node and edge as it was added, and
+   * again for the full refresh.
+   */
+  function drawGraph(g) {
+    state.graph = g;
+    highlightBlocked();
+    if (!state.renderer) {
+      state.renderer = new Sigma(g, $('graph'), sigmaOptions());
+      bindRenderer(state.renderer);
+    } else state.renderer.setGraph(g);
+    showEdgeCap();
+  }
+
+  /** The note on the graph when not every edge is drawn (EDGE_DRAW_LIMIT): how many, and how to see them. */
+  function showEdgeCap() {
+    const el = $('edges-note');
+    const c = state.edgeCap;
+    el.hidden = !c;
+    if (!c) return;
+    const n = (x) => x.toLocaleString('en-US');
+    el.textContent =
+      `Drawn: the ${n(c.drawn)} connections with the most flows of ${n(c.of)}; ${n(c.of - c.drawn)} are not drawn. ` +
+      'Filter by namespace or segment to draw all of theirs; the details of a node list all its connections.';
   }
 
   function bindRenderer(r) {
@@ -497,19 +559,14 @@
   function applyFilters() {
     const g = state.graph;
     if (!g) return;
-    const { namespace, segment } = state.filter;
-    g.forEachNode((n, a) => {
-      let hidden = false;
-      if (namespace && a.kind !== 'segment' && a.kind !== 'group' && a.kind !== 'kube-apiserver') {
-        hidden = a.namespace !== namespace;
-      }
-      if (namespace && a.kind === 'segment') {
-        const s = state.segments.get(a.segment);
-        hidden = !(s && s.namespaces.includes(namespace));
-      }
-      if (segment && a.segment !== segment) hidden = true;
-      setNode(g, n, { hidden });
-    });
+    if (state.view.edges.length > EDGE_DRAW_LIMIT) {
+      // Only some edges are drawn: those of the nodes shown now are chosen again.
+      drawGraph(buildGraph(state.view));
+      if (state.selected && g.hasNode(state.selected) && state.graph.hasNode(state.selected))
+        setFocus(state.selected);
+      return;
+    }
+    g.forEachNode((n, a) => setNode(g, n, { hidden: hiddenByFilter(a) }));
     g.forEachEdge((e, _a, s, t) => {
       setEdge(g, e, { hidden: g.getNodeAttribute(s, 'hidden') || g.getNodeAttribute(t, 'hidden') });
     });

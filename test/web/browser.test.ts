@@ -1279,4 +1279,76 @@ describe('service graph page (headless Chromium)', () => {
     await page.screenshot({ path: new URL('large.png', SHOTS).pathname });
     await page.close();
   }, 90_000);
+
+  it('draws the heaviest 10,000 connections of a larger view, says so, and draws all of a filtered segment', async () => {
+    const big = syntheticGraph(5000, 50);
+    const src: ViewSource = {
+      info: () => ({ mode: 'offline', title: 'synthetic 5,250 nodes' }),
+      graph: () => big.graph,
+      segments: () => big.segments,
+      proposal: () => big.proposal,
+    };
+    const s = await listen(createApp(src));
+    servers.push(s.server);
+    const page = await open(s.url);
+    expect(await page.isHidden('#edges-note')).toBe(true);
+    await page.selectOption('#view-mode', 'full');
+    await page.waitForFunction(() => document.body.dataset.nodes === '5250', null, { timeout: 60_000 });
+    const drawnEdges = () =>
+      page.evaluate(() => {
+        const w = window as unknown as W;
+        const g = w.microseg.renderer.getGraph();
+        const all = w.microseg.view.edges as { id: string; count: number; source: string; target: string }[];
+        const drawn = new Set(g.edges());
+        const left = all.filter((e) => !drawn.has(e.id));
+        const counts = all.filter((e) => drawn.has(e.id)).map((e) => e.count);
+        return {
+          order: g.order,
+          size: g.size,
+          total: all.length,
+          minDrawn: Math.min(...counts),
+          maxLeft: Math.max(0, ...left.map((e) => e.count)),
+        };
+      });
+    const full = await drawnEdges();
+    expect(full.order).toBe(5250);
+    expect(full.total).toBe(15439);
+    expect(full.size).toBe(10000);
+    // The heaviest are drawn: no connection left out carries more flows than one drawn.
+    expect(full.maxLeft).toBeLessThanOrEqual(full.minDrawn);
+    expect(await page.textContent('#edges-note')).toBe(
+      'Drawn: the 10,000 connections with the most flows of 15,439; 5,439 are not drawn. ' +
+        'Filter by namespace or segment to draw all of theirs; the details of a node list all its connections.',
+    );
+    expect(await page.textContent('#status')).toContain('drawn 5250 nodes and 10000 of 15439 edges');
+
+    // One segment filtered: every connection between its members (and the peers it reaches) is drawn.
+    await page.selectOption('#filter-segment', 'seg-007');
+    const seg = await page.evaluate(() => {
+      const w = window as unknown as W;
+      const r = w.microseg.renderer;
+      const g = r.getGraph();
+      const nodes = new Map(
+        (w.microseg.view as unknown as { nodes: { id: string; segment?: string }[] }).nodes.map((n) => [
+          n.id,
+          n,
+        ]),
+      );
+      const inSeg = (id: string) => nodes.get(id)?.segment === 'seg-007';
+      const want = (w.microseg.view.edges as { id: string; source: string; target: string }[])
+        .filter((e) => inSeg(e.source) && inSeg(e.target))
+        .map((e) => e.id)
+        .sort();
+      const visible = g.filterEdges((e: string) => r.getEdgeDisplayData(e)?.visibility === 'visible').sort();
+      return { want, visible };
+    });
+    expect(seg.want.length).toBeGreaterThan(0);
+    expect(seg.visible).toEqual(seg.want);
+    expect(await page.isHidden('#edges-note')).toBe(true);
+    // Back to every segment: the cap again.
+    await page.selectOption('#filter-segment', '');
+    expect((await drawnEdges()).size).toBe(10000);
+    expect(await page.isVisible('#edges-note')).toBe(true);
+    await page.close();
+  }, 120_000);
 });
