@@ -349,10 +349,13 @@ export interface PolicySetAuditInput {
 
 /**
  * `auditPolicySet` in steps (see model/steps.ts): its engines built one policy at a time, the edges
- * replayed one at a time, so that a server audits a large set without holding its event loop.
+ * replayed one at a time, so that a server audits a large set without holding its event loop. It
+ * audits `input` as it is at the first step: the identity's workloads are read then (the controller's
+ * identity gains, as flows come in between the steps, the workloads known only from flows).
  */
 export function* auditPolicySetSteps(input: PolicySetAuditInput): Steps<PolicySetAudit> {
-  const { snapshot, identity, graph } = input;
+  const { snapshot, graph } = input;
+  const identity: Identity = { ...input.identity, workloads: new Map(input.identity.workloads) };
   const { policies, pruned } = appliedPolicies(snapshot.networkPolicies, input.given, input.prune === true);
   yield;
   const givenCluster = new Map((input.givenClusterPolicies ?? []).map((o) => [clusterPolicyKey(o), o]));

@@ -13,7 +13,14 @@ import { parseAllDocuments } from 'yaml';
 import type { AuditResult } from '../../src/cli/commands/audit.ts';
 import { formatAuditMarkdown } from '../../src/cli/commands/audit.ts';
 import type { ServiceGraph } from '../../src/graph/types.ts';
-import { appliedPolicies, deniedUnobserved, replayEdges } from '../../src/policy/audit.ts';
+import {
+  appliedPolicies,
+  auditPolicySet,
+  auditPolicySetSteps,
+  deniedUnobserved,
+  replayEdges,
+} from '../../src/policy/audit.ts';
+import { runSteps } from '../../src/model/steps.ts';
 import { captureIO, EXIT } from '../../src/cli/io.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { generateDemo } from '../../src/generate/demo.ts';
@@ -285,6 +292,36 @@ describe('microseg audit', () => {
     const unobserved = deniedUnobserved(identity, { nodes: [], edges: [] }, policies);
     expect(unobserved).toEqual(['shop/Deployment/frontend', 'shop/StatefulSet/db']);
   }, 120_000);
+
+  it('audits the identity as it was at its first step: a workload a flow adds meanwhile is not named', () => {
+    // The controller's identity is live: the flow path adds to it each workload known only from flows
+    // (a pod the cluster does not have) as flows come in, and POST /audit audits in slices, with flows
+    // taken between them. The audit answers for the identity, graph and cluster of when it began.
+    const snapshot = fixtureSnapshot();
+    const identity = buildIdentity(snapshot);
+    const deny: NetworkPolicy = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'default-deny', namespace: 'shop' },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    };
+    const input = { snapshot, identity, graph: { nodes: [], edges: [] }, given: [deny] };
+    const atOnce = JSON.stringify(auditPolicySet(input));
+    const steps = auditPolicySetSteps(input);
+    steps.next();
+    identity.resolve(
+      { namespace: 'shop', pod: 'ghost-1', workload: { kind: 'Deployment', name: 'ghost' } },
+      0,
+    );
+    expect(identity.workloads.has('shop/Deployment/ghost')).toBe(true);
+    const sliced = runSteps(steps);
+    expect(sliced.unobserved).toEqual([
+      'shop/Deployment/cart',
+      'shop/Deployment/frontend',
+      'shop/StatefulSet/db',
+    ]);
+    expect(JSON.stringify(sliced)).toBe(atOnce);
+  });
 
   it('matches each policy against the idle workloads with the rarest label it requires: thousands with a policy each', () => {
     // A namespace of 15,000 workloads with no flow, each selected by a policy of its own (all sharing a
