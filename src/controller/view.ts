@@ -476,7 +476,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
       ? {
           auditPolicies: (
             given: readonly NetworkPolicy[],
-            opts: { prune: boolean; clusterPolicies: readonly OtherObject[] },
+            opts: { prune: boolean; clusterPolicies: readonly OtherObject[]; signal?: AbortSignal },
           ) => {
             const graph = learned().graph;
             const snapshot = input.snapshot!();
@@ -492,6 +492,7 @@ export function controllerViewSource(input: ControllerViewInput): ViewSource {
                 prune: opts.prune,
                 ...(input.engine ? { engine: input.engine } : {}),
               }),
+              { signal: opts.signal },
             );
           },
         }

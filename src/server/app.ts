@@ -13,12 +13,12 @@ import type { NextFunction, Request, Response } from 'express';
 import { readWholeText } from '../flows/reader.ts';
 import { isDnsLabel } from '../isolate/api.ts';
 import { blankText, InputError } from '../model/snapshot.ts';
-import type { AuditBody } from './audit-body.ts';
 import { bodyCost } from './body-cost.ts';
 import { hostCheck } from './hosts.ts';
 import { tokenMatches } from './token-match.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
+import { StepsAbandoned } from './slices.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import { CLUSTER_POLICY_KINDS } from '../verify/validate.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
@@ -659,7 +659,8 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         5,
       );
     // A client that goes away before the answer takes its body out of the parser's queue (or stops
-    // its parse): the requests behind it need not wait for it.
+    // its parse, the reading of its policies or their audit): the requests behind it need not wait
+    // for it, nor is the work of a request no one waits for held once its bytes no longer count.
     const gone = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) gone.abort();
@@ -668,26 +669,26 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     // Gone already: its connection closed while the body was read or inflated (a gzip body is
     // inflated asynchronously), before this listener was there to hear it.
     if (res.closed) onClose();
-    // Read in the parsing thread: only the policies and the counts of the other objects come back.
-    let body: AuditBody;
     try {
-      body = await parser.parseAudit(text, 'body', gone.signal);
+      // Read in the parsing thread: only the policies and the counts of the other objects come back.
+      const body = await parser.parseAudit(text, 'body', gone.signal);
+      const { networkPolicies, clusterPolicies } = body;
+      if (networkPolicies.length === 0 && clusterPolicies.length === 0)
+        throw new HttpError(
+          400,
+          `body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor ${CLUSTER_POLICY_KINDS.join(', ')}`,
+        );
+      // Other objects (a kustomize build holds the whole application) are left out, and said so.
+      const ignored = new Map(body.ignored);
+      const result = await source.auditPolicies(networkPolicies, {
+        prune: pruneText === 'true',
+        clusterPolicies,
+        signal: gone.signal,
+      });
+      res.json({ ...result, ...(ignored.size > 0 ? { ignored: sortedEntries(ignored) } : {}) });
     } finally {
       res.off('close', onClose);
     }
-    const { networkPolicies, clusterPolicies } = body;
-    if (networkPolicies.length === 0 && clusterPolicies.length === 0)
-      throw new HttpError(
-        400,
-        `body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor ${CLUSTER_POLICY_KINDS.join(', ')}`,
-      );
-    // Other objects (a kustomize build holds the whole application) are left out, and said so.
-    const ignored = new Map(body.ignored);
-    const result = await source.auditPolicies(networkPolicies, {
-      prune: pruneText === 'true',
-      clusterPolicies,
-    });
-    res.json({ ...result, ...(ignored.size > 0 ? { ignored: sortedEntries(ignored) } : {}) });
   });
 
   route('GET', '/audits', async (_req, res) => {
@@ -769,7 +770,7 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
     const badPath = badPathMessage(err, req.path);
     // The client went away before its answer (see POST /audit): there is no one to answer.
-    if (err instanceof ParseAbandoned) return;
+    if (err instanceof ParseAbandoned || err instanceof StepsAbandoned) return;
     if (err instanceof HttpError) res.status(err.status).json({ error: err.message });
     else if (err instanceof SourceUnavailable)
       res.status(503).set('Retry-After', String(err.retryAfterSeconds)).json({ error: err.message });

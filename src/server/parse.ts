@@ -132,12 +132,13 @@ export class ObjectsParser {
   /**
    * `auditBodyOf` the objects of `text`, read in the parsing thread too: only the policies and the
    * counts of the other objects come back (each policy read here on its own, in slices of the event
-   * loop), and a malformed object is refused there. `signal` as for `parse`.
+   * loop), and a malformed object is refused there. `signal` as for `parse`; once the answer is there,
+   * it stops the reading of the policies (StepsAbandoned, see slices.ts).
    */
   async parseAudit(text: string, source: string, signal?: AbortSignal): Promise<AuditBody> {
     const encoded = (await this.#send(text, source, true, signal)) as EncodedAuditBody;
     // Read in slices: thousands of policies read at once held the event loop.
-    return runInSlices(decodeAuditBodySteps(encoded));
+    return runInSlices(decodeAuditBodySteps(encoded), { signal });
   }
 
   #send(text: string, source: string, audit: boolean, signal?: AbortSignal): Promise<unknown> {

@@ -16,14 +16,34 @@ export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Runs `steps` to its end in slices of at most `sliceMs` (but one step each), and gives its result. */
-export async function runInSlices<T>(steps: Steps<T>, sliceMs = SLICE_MS): Promise<T> {
+/** The error of steps whose caller gave up (its signal aborted: the client went away) before their end. */
+export class StepsAbandoned extends Error {
+  constructor() {
+    super('not done: the request was abandoned');
+    this.name = 'StepsAbandoned';
+  }
+}
+
+/**
+ * Runs `steps` to its end in slices of at most `sliceMs` (but one step each), and gives its result.
+ * Once `signal` aborts, no slice more is run: it fails with StepsAbandoned (and what the steps held
+ * is let go).
+ */
+export async function runInSlices<T>(
+  steps: Steps<T>,
+  opts: { signal?: AbortSignal | undefined; sliceMs?: number } = {},
+): Promise<T> {
+  const sliceMs = opts.sliceMs ?? SLICE_MS;
+  // A function: read after each turn (TypeScript would take the first reading for all of them).
+  const abandoned = () => opts.signal?.aborted === true;
+  if (abandoned()) throw new StepsAbandoned();
   let until = performance.now() + sliceMs;
   for (;;) {
     const r = steps.next();
     if (r.done === true) return r.value;
     if (performance.now() >= until) {
       await nextTurn();
+      if (abandoned()) throw new StepsAbandoned();
       until = performance.now() + sliceMs;
     }
   }

@@ -59,7 +59,7 @@ export function analysisSource(
   if (extras.snapshot) {
     const snapshot = extras.snapshot;
     // In slices: a large set is audited without holding the event loop.
-    source.auditPolicies = (given, { prune, clusterPolicies }) =>
+    source.auditPolicies = (given, { prune, clusterPolicies, signal }) =>
       runInSlices(
         auditPolicySetSteps({
           snapshot,
@@ -69,6 +69,7 @@ export function analysisSource(
           givenClusterPolicies: clusterPolicies,
           prune,
         }),
+        { signal },
       );
   }
   if (extras.cronJobs) {

@@ -220,11 +220,12 @@ export interface ViewSource {
    * What applying `given` NetworkPolicies would do to the observed traffic (`POST /audit`): the cluster
    * as it is against the same with them applied (see auditPolicySet); `prune` leaves out microseg's own
    * policies that `given` does not hold; `clusterPolicies`, cluster-wide policies given too, replace the
-   * cluster's of their kind and name. Without it, the API has no policy audit.
+   * cluster's of their kind and name. `signal` aborts when the caller has gone: an audit done in slices
+   * stops then (StepsAbandoned, see slices.ts). Without it, the API has no policy audit.
    */
   auditPolicies?(
     given: readonly NetworkPolicy[],
-    opts: { prune: boolean; clusterPolicies: readonly OtherObject[] },
+    opts: { prune: boolean; clusterPolicies: readonly OtherObject[]; signal?: AbortSignal },
   ): PolicySetAudit | Promise<PolicySetAudit>;
   /** The CronJob `namespace/name`, for its details (schedule, runs); undefined when not known. */
   cronJob?(namespace: string, name: string): CronJobRuns | undefined | Promise<CronJobRuns | undefined>;

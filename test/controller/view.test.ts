@@ -26,6 +26,7 @@ import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
+import { StepsAbandoned } from '../../src/server/slices.ts';
 import type { AuditView, GraphView, IsolationView } from '../../src/server/types.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 
@@ -35,6 +36,21 @@ describe('the web page in controller mode', async () => {
   // What the informer caches hold of the workloads, alike on every replica (ClusterCache.workloadIdentity).
   const caches = buildIdentity(fixtureSnapshot());
   const cluster = () => caches;
+
+  it('stops an audit of a policy set once its caller has gone (its signal aborted)', async () => {
+    const source = controllerViewSource({
+      analyses: () => [all],
+      segmentations: () => [],
+      snapshot: () => fixtureSnapshot(),
+    });
+    const given = all.proposal.policies;
+    const audit = (signal?: AbortSignal) =>
+      Promise.resolve(
+        source.auditPolicies!(given, { prune: false, clusterPolicies: [], ...(signal ? { signal } : {}) }),
+      );
+    expect((await audit()).wouldBlock).toEqual([]);
+    await expect(audit(AbortSignal.abort())).rejects.toThrow(StepsAbandoned);
+  });
 
   it('merges the analyses of several Segmentations without duplicates', () => {
     const m = mergeAnalyses([half, all]);

@@ -671,5 +671,72 @@ describe('POST /api/v1/audit', () => {
         await parser.close();
       }
     }, 60_000);
+
+    it('stops auditing a set once its client goes away, and says nothing of it', async () => {
+      // Audited in slices, a set's audit takes a second or more of turns of the event loop: one whose
+      // client has gone ran on to its end (its engines held meanwhile), its bytes no longer counted
+      // against the bodies in flight, so that clients posting large sets and leaving had any number
+      // audited at once.
+      let audit: Promise<string> | undefined;
+      let auditing: () => void = () => {};
+      const started = new Promise<void>((resolve) => (auditing = resolve));
+      const watched: ViewSource = {
+        ...source,
+        auditPolicies: (given, opts) => {
+          const answer = Promise.resolve(source.auditPolicies!(given, opts));
+          audit = answer.then(
+            () => 'answered',
+            (err: unknown) => (err instanceof Error ? err.name : String(err)),
+          );
+          auditing();
+          return answer;
+        },
+      };
+      const told: unknown[] = [];
+      const { server, url } = await listen(createApp(watched, { onInternalError: (err) => told.push(err) }));
+      try {
+        const body = Buffer.from(largeSet().text);
+        const req = httpRequest(`${url}/api/v1/audit`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+        });
+        req.on('error', () => {});
+        req.end(body);
+        await started;
+        req.destroy();
+        expect(await audit).toBe('StepsAbandoned');
+        expect(told).toEqual([]);
+        // The server goes on answering.
+        const taken = await request(url)
+          .post('/api/v1/audit')
+          .set('Content-Type', 'application/yaml')
+          .send(policiesToYaml(policies));
+        expect(taken.status).toBe(200);
+      } finally {
+        server.close();
+      }
+    }, 60_000);
+
+    it("stops reading a parsed set's policies once its client goes away", async () => {
+      // The parsing thread's answer is read in slices too: a client gone by then need not wait for it.
+      const parser = new ObjectsParser({
+        workerFile: new URL('./announcing-parse-worker.ts', import.meta.url),
+      });
+      const channel = new BroadcastChannel(ANNOUNCE_CHANNEL);
+      try {
+        const gone = new AbortController();
+        channel.onmessage = () => gone.abort();
+        const read = await parser.parseAudit(largeSet().text, 'body', gone.signal).then(
+          () => 'read',
+          (err: unknown) => (err instanceof Error ? err.name : String(err)),
+        );
+        // ParseAbandoned when the abort is heard before the thread's answer (the answer comes first
+        // as a rule: the thread posts it, then announces it).
+        expect(['StepsAbandoned', 'ParseAbandoned']).toContain(read);
+      } finally {
+        channel.close();
+        await parser.close();
+      }
+    }, 60_000);
   });
 });
