@@ -198,6 +198,8 @@ export class Engine {
   /** NetworkPolicies by `ns\0k=v` of their podSelector's first matchLabels entry (`ns\0` when none). */
   private readonly npsByNsLabel = new Map<string, CompiledNetworkPolicy[]>();
   private readonly npOrder = new Map<CompiledNetworkPolicy, number>();
+  /** NetworkPolicies by key, the first in `networkPolicies` of each (explain's ipBlock note). */
+  private readonly npsByKey = new Map<string, CompiledNetworkPolicy>();
   private readonly nsLabelsMap = new Map<string, Record<string, string>>();
   private readonly pods = new Map<string, PodEnd | AddrEnd>();
   private readonly podList: PodEnd[] = [];
@@ -369,6 +371,7 @@ export class Engine {
     yield;
     for (const np of nps) {
       yield;
+      if (!this.npsByKey.has(np.key)) this.npsByKey.set(np.key, np);
       const list = this.npsByNs.get(np.namespace) ?? [];
       list.push(np);
       this.npsByNs.set(np.namespace, list);
@@ -1438,7 +1441,7 @@ export class Engine {
       d.tier === 'networkpolicy' &&
       d.policy
     ) {
-      const np = this.networkPolicies.find((n) => n.key === d.policy);
+      const np = this.npsByKey.get(d.policy);
       const idx = Number(/\[(\d+)\]/.exec(d.rule ?? '')?.[1] ?? -1);
       const rule = np ? (dir === 'ingress' ? np.ingress : np.egress)?.[idx] : undefined;
       if (
