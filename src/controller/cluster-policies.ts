@@ -50,6 +50,7 @@ export class ClusterPolicies {
   #stopped = false;
   readonly #told = new Set<string>();
   readonly #listeners: (() => void)[] = [];
+  readonly #objectListeners: ((obj: OtherObject) => void)[] = [];
   /** Bumped whenever what was read changes (an object added, changed or removed). */
   version = 0;
 
@@ -73,6 +74,14 @@ export class ClusterPolicies {
   /** Calls `listener` each time what was read changes (after `version` is bumped). */
   on(listener: () => void): void {
     this.#listeners.push(listener);
+  }
+
+  /**
+   * Calls `listener` with each object added, changed or deleted, of every kind watched (one the semantics
+   * engine cannot evaluate too), and with each object of a kind no longer served as it is dropped.
+   */
+  onObject(listener: (obj: OtherObject) => void): void {
+    this.#objectListeners.push(listener);
   }
 
   /**
@@ -146,6 +155,7 @@ export class ClusterPolicies {
       this.#watched.delete(r.kind);
       this.#told.delete(r.kind);
       this.#forgetObjects(r.kind, new Set());
+      for (const o of w.informer.list()) this.#tellObject(o);
       gone.push(w.informer.stop());
     }
     await Promise.all(gone);
@@ -176,7 +186,10 @@ export class ClusterPolicies {
         settle();
       },
     });
-    informer.on(() => this.#update());
+    informer.on((_type, obj) => {
+      this.#update();
+      this.#tellObject(obj);
+    });
     this.#watched.set(r.kind, { informer, settled });
     informer.start();
   }
@@ -205,6 +218,16 @@ export class ClusterPolicies {
     for (const l of this.#listeners.slice()) {
       try {
         l();
+      } catch (err) {
+        this.#log?.error('cluster-wide policy listener failed', { error: String(err) });
+      }
+    }
+  }
+
+  #tellObject(obj: OtherObject): void {
+    for (const l of this.#objectListeners.slice()) {
+      try {
+        l(obj);
       } catch (err) {
         this.#log?.error('cluster-wide policy listener failed', { error: String(err) });
       }

@@ -6,7 +6,7 @@
  * learned graphs, release the Lease, close the server.
  */
 import type { Router } from 'express';
-import type { KObject } from '../model/k8s.ts';
+import type { KObject, OtherObject } from '../model/k8s.ts';
 import { Histogram } from '../telemetry/prom.ts';
 import type { MetricFamily } from '../telemetry/prom.ts';
 import { formatPrometheus } from '../telemetry/prom.ts';
@@ -121,8 +121,16 @@ export interface ManagerOptions {
    * an authenticated user of the page can isolate and release.
    */
   isolation?: { actions?: IsolationActions };
-  /** Work that runs only while this replica leads (the isolation reconciler). */
-  leaderTasks?: { start(): Promise<void>; stop(): Promise<void> }[];
+  /**
+   * Work that runs only while this replica leads (the isolation reconciler); one with
+   * `clusterPolicyChanged` is told of each cluster-wide policy added, changed or deleted (see
+   * `ClusterPolicies.onObject`), whether it runs or not.
+   */
+  leaderTasks?: {
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    clusterPolicyChanged?: (obj: OtherObject) => void;
+  }[];
   /**
    * More routers on every replica's server (the isolation webhooks), each with the endpoints it serves
    * that a 404 lists (`POST /webhooks/falco`; none for a bare router), and their metric families.
@@ -191,6 +199,10 @@ export class Manager {
       ...(o.informerResyncMs !== undefined ? { resyncMs: o.informerResyncMs } : {}),
       ...(o.informerBackoffMaxMs !== undefined ? { backoffMaxMs: o.informerBackoffMaxMs } : {}),
     });
+    for (const t of o.leaderTasks ?? []) {
+      const told = t.clusterPolicyChanged;
+      if (told) this.cache.clusterPolicies.onObject((obj) => told(obj));
+    }
     const ours = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
     this.segmentations = new Informer<Segmentation>(o.client, {
       ...common,

@@ -32,6 +32,11 @@ export interface IsolationController {
   kube: Kube;
   /** Queues a reconcile; `created` is the object just written by this process, if any. */
   enqueue(namespace: string, name: string, created?: Isolation): void;
+  /**
+   * A cluster-wide policy not of an Isolation was created, changed or deleted: every Isolation not
+   * released is reconciled (and its leak check run) again now.
+   */
+  clusterPoliciesChanged(): void;
   stop(): Promise<void>;
 }
 
@@ -106,6 +111,9 @@ export async function startIsolationController(o: IsolationControllerOptions): P
       // The watch may have delivered this object already (and queued it): then there is nothing to add.
       if (created && !reconciler.observe(created)) return;
       queue.add(`${namespace}/${name}`);
+    },
+    clusterPoliciesChanged: () => {
+      for (const key of reconciler.clusterPoliciesChanged()) queue.add(key);
     },
     stop: async () => {
       stopped = true;

@@ -334,6 +334,24 @@ export class IsolationReconciler {
     this.discovery = undefined;
   }
 
+  /**
+   * A cluster-wide policy of another than microseg's Isolations was created, changed or deleted: what was
+   * read of them (the served kinds, the admin-tier policies a leak check listed in the last second) is
+   * read again, and the keys of every Isolation not released nor being deleted are returned, for their
+   * reconcile (and its leak check) to run now, not at the resync.
+   */
+  clusterPoliciesChanged(): string[] {
+    this.forgetDiscovery();
+    for (const path of Object.values(CLUSTER_POLICY_PATHS)) this.listCache.delete(path());
+    const keys: string[] = [];
+    for (const [key, iso] of this.observed) {
+      const entry = this.statuses.get(key);
+      const status = entry?.uid === (iso.metadata.uid ?? '') ? entry.status : iso.status;
+      if (!iso.metadata.deletionTimestamp && status?.phase !== 'Released') keys.push(key);
+    }
+    return keys;
+  }
+
   private servedClusterKinds(groups: ApiGroup[]): string[] {
     const g = groups.find((x) => x.name === 'policy.networking.k8s.io');
     if (!g) return [];

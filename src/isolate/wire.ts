@@ -6,8 +6,10 @@
 import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Router } from 'express';
+import type { OtherObject } from '../model/k8s.ts';
 import type { EngineOptions } from '../verify/types.ts';
 import type { Isolation } from './api.ts';
+import { ISOLATION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './api.ts';
 import type { IsolationController, IsolationControllerOptions } from './controller.ts';
 import { startIsolationController } from './controller.ts';
 import type { Kube } from './kube.ts';
@@ -27,8 +29,15 @@ import { isolationWebhooks, KnownIsolations, parseTokens, Persister } from './we
 export interface IsolationWiring {
   /** Mounted on the controller's HTTP server: POST /webhooks/falco and /webhooks/alertmanager. */
   router?: Router;
-  /** Started when this replica starts leading, stopped when it stops. */
-  leaderTask: { start(): Promise<void>; stop(): Promise<void> };
+  /**
+   * Started when this replica starts leading, stopped when it stops; told of each cluster-wide policy
+   * added, changed or deleted (the controller's watch of them), for the leak checks to run again.
+   */
+  leaderTask: {
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    clusterPolicyChanged(obj: OtherObject): void;
+  };
   metrics: IsolationMetrics;
   /** What the web page's Isolate and Release buttons do. */
   actions: IsolationActions;
@@ -254,6 +263,15 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
         await pending?.catch(() => undefined);
         // Only the leader knows which Isolations are in effect (see forgetActive).
         metrics.forgetActive();
+      },
+      // An admin-tier policy of someone else's may now let traffic reach an isolated pod (or no longer
+      // does): the leader checks every Isolation again at once. An Isolation's own deny objects are not
+      // such a change, and the reconciler puts them back itself: an alert storm's new denies do not
+      // reconcile every Isolation in effect each.
+      clusterPolicyChanged: (obj) => {
+        const labels = obj.metadata.labels ?? {};
+        if (labels[ISOLATION_LABEL] !== undefined && labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return;
+        running?.clusterPoliciesChanged();
       },
     },
   };

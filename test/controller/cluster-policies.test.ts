@@ -211,6 +211,43 @@ describe('ClusterPolicies', () => {
     await eventually('said again', () => lines.length === 2);
   });
 
+  it('tells onObject of each object added, changed, deleted or dropped with its kind, one it cannot evaluate too', async () => {
+    const served: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: ['adminnetworkpolicies'] },
+      items: { adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: anp }] },
+    };
+    const c = client(served);
+    const cp = watching(c.kube);
+    const told: string[] = [];
+    cp.onObject((o) => told.push(`${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion}`));
+    await cp.start();
+    expect(told).toEqual(['AdminNetworkPolicy/a@1']);
+    const byDomain = {
+      metadata: { name: 'by-domain', resourceVersion: '2' },
+      spec: {
+        priority: 2,
+        subject: { namespaces: {} },
+        egress: [{ action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
+      },
+    };
+    c.emit('adminnetworkpolicies', 'ADDED', byDomain);
+    c.emit('adminnetworkpolicies', 'MODIFIED', { metadata: { name: 'a', resourceVersion: '3' }, spec: anp });
+    c.emit('adminnetworkpolicies', 'DELETED', {
+      ...byDomain,
+      metadata: { ...byDomain.metadata, resourceVersion: '4' },
+    });
+    expect(told.slice(1)).toEqual([
+      'AdminNetworkPolicy/by-domain@2',
+      'AdminNetworkPolicy/a@3',
+      'AdminNetworkPolicy/by-domain@4',
+    ]);
+    // The CRD removed: what it held is dropped, and said.
+    served.resources.v1alpha1 = [];
+    await cp.refresh();
+    expect(told.slice(4)).toEqual(['AdminNetworkPolicy/a@3']);
+  });
+
   it('leaves out a policy the semantics engine cannot evaluate, said once, and reads the others', async () => {
     const byDomain = {
       metadata: { name: 'by-domain', resourceVersion: '4' },

@@ -2110,3 +2110,46 @@ describe('IsolationReconciler: a leak check already running when the Isolation i
     expect(serverIso(kube).status?.phase).not.toBe('Isolated');
   });
 });
+
+describe('IsolationReconciler: a cluster-wide policy changed', () => {
+  it('asks for every Isolation not released nor being deleted, and reads discovery and the admin-tier lists again', async () => {
+    const { kube, reconciler } = setup();
+    const iso = (name: string, extra: { status?: Isolation['status']; deleting?: boolean } = {}) =>
+      ({
+        apiVersion: 'microseg.dev/v1alpha1',
+        kind: 'Isolation',
+        metadata: {
+          name,
+          namespace: NS,
+          uid: `uid-${name}`,
+          resourceVersion: '1',
+          generation: 1,
+          ...(extra.deleting ? { deletionTimestamp: '2026-12-02T00:00:00Z' } : {}),
+        },
+        spec: { target: { pods: ['web-1'] }, reason: 'test' },
+        ...(extra.status ? { status: extra.status } : {}),
+      }) as Isolation;
+    reconciler.observe(
+      iso('in-effect', { status: { phase: 'Isolated', isolatedAt: '2026-12-02T00:00:00Z' } }),
+    );
+    reconciler.observe(iso('leaking', { status: { phase: 'Leaking', isolatedAt: '2026-12-02T00:00:00Z' } }));
+    reconciler.observe(iso('new'));
+    reconciler.observe(iso('released', { status: { phase: 'Released' } }));
+    reconciler.observe(iso('deleting', { deleting: true, status: { phase: 'Isolated' } }));
+    expect(reconciler.clusterPoliciesChanged().sort()).toEqual([
+      `${NS}/in-effect`,
+      `${NS}/leaking`,
+      `${NS}/new`,
+    ]);
+    // Discovery is read again at the next reconcile (a CRD installed since is seen).
+    const discoveries = () => kube.log.filter((l) => l === 'GET /apis').length;
+    reconciler.observe(createIsolation(kube));
+    await reconciler.reconcile(KEY);
+    const before = discoveries();
+    await reconciler.reconcile(KEY);
+    expect(discoveries()).toBe(before);
+    reconciler.clusterPoliciesChanged();
+    await reconciler.reconcile(KEY);
+    expect(discoveries()).toBe(before + 1);
+  });
+});

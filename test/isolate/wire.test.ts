@@ -141,6 +141,46 @@ describe('the controller wiring of the webhooks', () => {
     expect(made[2]!.stopped).toBe(true);
   });
 
+  it('tells the leading reconciler of a cluster-wide policy change, not of the deny object of an Isolation', async () => {
+    // Was: nothing told it; an Isolation in effect was checked again only at its 30 s resync.
+    let rechecks = 0;
+    const w = wireIsolation({
+      kc: new KubeConfig(),
+      kube: new FakeKube(),
+      log: () => undefined,
+      startController: () =>
+        Promise.resolve({
+          clusterPoliciesChanged: () => rechecks++,
+          stop: () => Promise.resolve(),
+        } as unknown as IsolationController),
+    });
+    const anp = (name: string, labels?: Record<string, string>) => ({
+      apiVersion: 'policy.networking.k8s.io/v1alpha1',
+      kind: 'AdminNetworkPolicy',
+      metadata: { name, ...(labels ? { labels } : {}) },
+      spec: {},
+    });
+    // Not leading: no reconciler to tell (the next leader reconciles every Isolation when it starts).
+    w.leaderTask.clusterPolicyChanged(anp('allow-monitoring'));
+    await w.leaderTask.start();
+    w.leaderTask.clusterPolicyChanged(anp('allow-monitoring'));
+    expect(rechecks).toBe(1);
+    // An Isolation's own deny: its reconciler puts it back itself.
+    w.leaderTask.clusterPolicyChanged(
+      anp('microseg-quarantine-cut-web-1', {
+        'app.kubernetes.io/managed-by': 'microseg',
+        'microseg.dev/isolation': 'cut-web-1',
+      }),
+    );
+    expect(rechecks).toBe(1);
+    // One that only says it is an Isolation's, by someone else than microseg, is not taken for one.
+    w.leaderTask.clusterPolicyChanged(anp('look-alike', { 'microseg.dev/isolation': 'cut-web-1' }));
+    expect(rechecks).toBe(2);
+    await w.leaderTask.stop();
+    w.leaderTask.clusterPolicyChanged(anp('allow-monitoring'));
+    expect(rechecks).toBe(2);
+  });
+
   it('reads the token file one per line or comma-separated, as tokensFromSecret does', async () => {
     // Was one token "tok1,tok2": every call got 401.
     const { app } = wired('tok1,tok2\ntok3\n');

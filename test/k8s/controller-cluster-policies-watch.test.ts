@@ -17,12 +17,19 @@ import {
   createAppPods,
   flow,
   install,
+  installIsolationCrd,
   mergePatch,
+  SA,
   scopedTo,
   startController,
   startLeader,
   waitSeg,
 } from '../controller/k8s-helpers.ts';
+import { KubeClient } from '../../src/controller/kube.ts';
+import type { Isolation } from '../../src/isolate/api.ts';
+import { startIsolationController } from '../../src/isolate/controller.ts';
+import { kubeFromControllerClient } from '../../src/isolate/kube.ts';
+import { wireIsolation } from '../../src/isolate/wire.ts';
 
 const fixture = fileURLToPath(
   new URL('../isolate/fixtures/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml', import.meta.url),
@@ -31,6 +38,7 @@ const fixture = fileURLToPath(
 let cluster: Cluster;
 let early: RunningController | undefined;
 let ctrl: RunningController | undefined;
+let isolating: RunningController | undefined;
 const ns = uniqueName('anpw');
 const team = uniqueName('team');
 const segName = uniqueName('seg');
@@ -84,6 +92,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  await isolating?.stop();
   await ctrl?.stop();
   await early?.stop();
   await cluster?.stop();
@@ -161,5 +170,75 @@ describe('the cluster-wide policies, watched', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
     // Under the ServiceAccount of manifests/: nothing it asked was forbidden.
     expect(c.logs.filter((l) => l.includes('forbidden'))).toEqual([]);
+  });
+
+  it('checks an Isolation in effect again within seconds of an AdminNetworkPolicy created or deleted', async () => {
+    await installIsolationCrd(cluster);
+    // The isolation work under the ServiceAccount of manifests/, as the controller runs it; the reconciler
+    // looks again only every ten minutes, and its deny is at priority 50, so an AdminNetworkPolicy at 10
+    // that allows traffic within the namespace is evaluated first: the isolated pod leaks.
+    const kc = await cluster.kubeConfig({ serviceAccount: SA });
+    const wiring = wireIsolation({
+      kc,
+      kube: kubeFromControllerClient(new KubeClient(kc)),
+      log: () => undefined,
+      startController: (o) =>
+        startIsolationController({ ...o, namespace: ns, resyncMs: TEN_MINUTES, priority: 50 }),
+    });
+    isolating = await startLeader(cluster, {
+      identity: 'anpw-iso',
+      ...scopedTo(uniqueName('iso')),
+      informerResyncMs: TEN_MINUTES,
+      clusterPolicyDiscoveryMs: TEN_MINUTES,
+      leaderTasks: [wiring.leaderTask],
+    });
+    const iso = uniqueName('iso');
+    await applyYaml(cluster, {
+      apiVersion: 'microseg.dev/v1alpha1',
+      kind: 'Isolation',
+      metadata: { name: iso, namespace: ns },
+      spec: { target: { pods: ['web'] }, reason: 'test', mechanism: 'AdminNetworkPolicy' },
+    });
+    const status = async () => {
+      const r = await cluster.request(
+        'GET',
+        `/apis/microseg.dev/v1alpha1/namespaces/${ns}/isolations/${iso}`,
+      );
+      return (r.json as Isolation).status;
+    };
+    await eventually('the Isolation in effect', async () => (await status())?.phase === 'Isolated', 20_000);
+
+    await applyYaml(cluster, withinNamespace(`leak-${ns}`));
+    let t0 = Date.now();
+    const leaking = await eventually(
+      'the Isolation leaking',
+      async () => {
+        const s = await status();
+        return s?.phase === 'Leaking' ? s : undefined;
+      },
+      5000,
+    );
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(new Set(leaking.leaks?.map((l) => l.policy))).toEqual(new Set([`AdminNetworkPolicy/leak-${ns}`]));
+
+    const del = await cluster.kubectl(['delete', 'adminnetworkpolicy', `leak-${ns}`]);
+    expect(del.code, del.stderr).toBe(0);
+    t0 = Date.now();
+    await eventually(
+      'the Isolation isolated again',
+      async () => (await status())?.phase === 'Isolated',
+      5000,
+    );
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const gone = await cluster.kubectl([
+      'delete',
+      'isolation',
+      '-n',
+      ns,
+      iso,
+      '--wait=true',
+      '--timeout=30s',
+    ]);
+    expect(gone.code, gone.stderr).toBe(0);
   });
 });
