@@ -277,6 +277,25 @@ export async function installIsolationCrd(cluster: ClusterHandle): Promise<void>
   ]);
 }
 
+/** The AdminNetworkPolicy CRD (a minimal stand-in with the real group, names and version). */
+export const ANP_CRD = `${ROOT}test/isolate/fixtures/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml`;
+
+/** AdminNetworkPolicy `name` at priority 10 (above any NetworkPolicy): all traffic within `ns` allowed. */
+export function anpWithinNamespace(name: string, ns: string): Record<string, unknown> {
+  const namespace = { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } };
+  return {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    kind: 'AdminNetworkPolicy',
+    metadata: { name },
+    spec: {
+      priority: 10,
+      subject: namespace,
+      ingress: [{ name: 'same', action: 'Allow', from: [namespace] }],
+      egress: [{ name: 'same', action: 'Allow', to: [namespace] }],
+    },
+  };
+}
+
 export async function applyYaml(cluster: ClusterHandle, obj: unknown): Promise<void> {
   const r = await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
   expect(r.code, r.stderr).toBe(0);

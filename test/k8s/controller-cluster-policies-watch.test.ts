@@ -6,11 +6,12 @@
  * installed after the controller started is found by the discovery poll and then watched. The watching
  * controller runs under its own ServiceAccount, with the RBAC of manifests/.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createNamespace, eventually, startCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  ANP_CRD,
+  anpWithinNamespace,
   applyCrds,
   applyTeamSegmentation,
   applyYaml,
@@ -31,10 +32,6 @@ import { startIsolationController } from '../../src/isolate/controller.ts';
 import { kubeFromControllerClient } from '../../src/isolate/kube.ts';
 import { wireIsolation } from '../../src/isolate/wire.ts';
 
-const fixture = fileURLToPath(
-  new URL('../isolate/fixtures/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml', import.meta.url),
-);
-
 let cluster: Cluster;
 let early: RunningController | undefined;
 let ctrl: RunningController | undefined;
@@ -45,29 +42,7 @@ const segName = uniqueName('seg');
 const TEN_MINUTES = 600_000;
 
 /** An AdminNetworkPolicy that allows all traffic within `ns`, above any NetworkPolicy. */
-const withinNamespace = (name: string) => ({
-  apiVersion: 'policy.networking.k8s.io/v1alpha1',
-  kind: 'AdminNetworkPolicy',
-  metadata: { name },
-  spec: {
-    priority: 10,
-    subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
-    ingress: [
-      {
-        name: 'same',
-        action: 'Allow',
-        from: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }],
-      },
-    ],
-    egress: [
-      {
-        name: 'same',
-        action: 'Allow',
-        to: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }],
-      },
-    ],
-  },
-});
+const withinNamespace = (name: string) => anpWithinNamespace(name, ns);
 
 const names = (c: RunningController | undefined) =>
   (c?.manager.cache.clusterPolicies?.list() ?? []).map((o) => `${o.kind}/${o.metadata.name}`);
@@ -101,7 +76,7 @@ afterAll(async () => {
 describe('the cluster-wide policies, watched', () => {
   it('finds a CRD installed after the controller started, and watches its kind', async () => {
     expect(names(early)).toEqual([]);
-    await applyCrds(cluster, ['-f', fixture], ['adminnetworkpolicies.policy.networking.k8s.io']);
+    await applyCrds(cluster, ['-f', ANP_CRD], ['adminnetworkpolicies.policy.networking.k8s.io']);
     await applyYaml(cluster, withinNamespace(`later-${ns}`));
     const t0 = Date.now();
     await eventually(

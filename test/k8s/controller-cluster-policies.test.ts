@@ -7,11 +7,12 @@
  * matched by the labels of the cluster's Node objects, which the controller watches. The controller reads
  * them under its own ServiceAccount, with the RBAC of manifests/.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createNamespace, eventually, startCluster, uniqueName } from '../cluster/index.ts';
 import type { RunningController } from '../controller/k8s-helpers.ts';
 import {
+  ANP_CRD,
+  anpWithinNamespace,
   applyCrds,
   applyTeamSegmentation,
   applyYaml,
@@ -24,10 +25,6 @@ import {
   waitSeg,
 } from '../controller/k8s-helpers.ts';
 
-const fixture = fileURLToPath(
-  new URL('../isolate/fixtures/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml', import.meta.url),
-);
-
 let cluster: Cluster;
 let ctrl: RunningController;
 const ns = uniqueName('anp');
@@ -38,7 +35,7 @@ const segName = uniqueName('seg');
 beforeAll(async () => {
   cluster = await startCluster({ log: () => undefined });
   await install(cluster);
-  await applyCrds(cluster, ['-f', fixture], ['adminnetworkpolicies.policy.networking.k8s.io']);
+  await applyCrds(cluster, ['-f', ANP_CRD], ['adminnetworkpolicies.policy.networking.k8s.io']);
   await eventually('adminnetworkpolicies discovered', async () => {
     const r = await cluster.kubectl(['api-resources', '--api-group=policy.networking.k8s.io', '-o', 'name']);
     return r.stdout.includes('adminnetworkpolicies');
@@ -53,29 +50,7 @@ beforeAll(async () => {
   ]);
   await createAppPods(admin, other, [['intruder', '10.90.1.1']]);
   // Everything within the namespace is allowed, above any NetworkPolicy.
-  await applyYaml(cluster, {
-    apiVersion: 'policy.networking.k8s.io/v1alpha1',
-    kind: 'AdminNetworkPolicy',
-    metadata: { name: `within-${ns}` },
-    spec: {
-      priority: 10,
-      subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
-      ingress: [
-        {
-          name: 'same',
-          action: 'Allow',
-          from: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }],
-        },
-      ],
-      egress: [
-        {
-          name: 'same',
-          action: 'Allow',
-          to: [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }],
-        },
-      ],
-    },
-  });
+  await applyYaml(cluster, anpWithinNamespace(`within-${ns}`, ns));
   // One the semantics engine cannot evaluate (an egress peer by domain name): left out, not the end of
   // every audit (the engine refuses a set that holds it).
   await applyYaml(cluster, {
