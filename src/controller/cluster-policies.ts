@@ -50,13 +50,26 @@ export class ClusterPolicies {
   #stopped = false;
   readonly #told = new Set<string>();
   readonly #listeners: (() => void)[] = [];
-  readonly #objectListeners: ((obj: OtherObject) => void)[] = [];
+  readonly #objectListeners: ((objs: readonly OtherObject[]) => void)[] = [];
+  readonly #coalesceMs: number;
+  /** The objects changed since the listeners were told last, and the version they were told of. */
+  #changedObjects: OtherObject[] = [];
+  #versionTold = 0;
+  /** Set for `coalesceMs` after the listeners are told: changes meanwhile are told when it ends. */
+  #quiet: NodeJS.Timeout | undefined;
   /** Bumped whenever what was read changes (an object added, changed or removed). */
   version = 0;
 
   constructor(
     client: KubeClient,
-    opts: { log?: Logger; intervalMs?: number; resyncMs?: number; backoffMaxMs?: number } = {},
+    opts: {
+      log?: Logger;
+      intervalMs?: number;
+      resyncMs?: number;
+      backoffMaxMs?: number;
+      /** How long after telling the listeners changes are gathered before they are told (default 1 s). */
+      coalesceMs?: number;
+    } = {},
   ) {
     this.#client = client;
     this.#log = opts.log;
@@ -64,6 +77,7 @@ export class ClusterPolicies {
     this.#intervalMs = Math.max(opts.intervalMs ?? 30_000, 1000);
     this.#resyncMs = opts.resyncMs;
     this.#backoffMaxMs = opts.backoffMaxMs;
+    this.#coalesceMs = opts.coalesceMs ?? 1000;
   }
 
   /** The cluster-wide policies read last. */
@@ -71,16 +85,23 @@ export class ClusterPolicies {
     return this.#items;
   }
 
-  /** Calls `listener` each time what was read changes (after `version` is bumped). */
+  /**
+   * Calls `listener` when what was read changes (after `version` is bumped): at once for the first change
+   * after a quiet second, and the changes that come within `coalesceMs` of telling it are told together
+   * when that ends. A burst of changes (100 policies applied at once, a watch event each) is told a few
+   * times, not once a change: a listener may do much for each (the Segmentation controller reconciles
+   * every Segmentation, each building its audit's engine again).
+   */
   on(listener: () => void): void {
     this.#listeners.push(listener);
   }
 
   /**
-   * Calls `listener` with each object added, changed or deleted, of every kind watched (one the semantics
-   * engine cannot evaluate too), and with each object of a kind no longer served as it is dropped.
+   * Calls `listener` with the objects added, changed or deleted, of every kind watched (one the semantics
+   * engine cannot evaluate too), and those of a kind no longer served as they are dropped; told as `on`'s
+   * listeners are, those of a burst together.
    */
-  onObject(listener: (obj: OtherObject) => void): void {
+  onObjects(listener: (objs: readonly OtherObject[]) => void): void {
     this.#objectListeners.push(listener);
   }
 
@@ -101,6 +122,9 @@ export class ClusterPolicies {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#quiet) clearTimeout(this.#quiet);
+    this.#quiet = undefined;
+    this.#changedObjects = [];
     const watched = [...this.#watched.values()];
     this.#watched.clear();
     await Promise.all(watched.map((w) => w.informer.stop()));
@@ -145,6 +169,7 @@ export class ClusterPolicies {
     // Stopped while discovering: nothing is started that no stop() would end.
     if (this.#stopped) return;
     const gone: Promise<void>[] = [];
+    const dropped: OtherObject[] = [];
     for (const r of CLUSTER_POLICY_RESOURCES) {
       const w = this.#watched.get(r.kind);
       if (served.has(`${r.version}/${r.plural}`)) {
@@ -155,11 +180,12 @@ export class ClusterPolicies {
       this.#watched.delete(r.kind);
       this.#told.delete(r.kind);
       this.#forgetObjects(r.kind, new Set());
-      for (const o of w.informer.list()) this.#tellObject(o);
+      dropped.push(...w.informer.list());
       gone.push(w.informer.stop());
     }
     await Promise.all(gone);
     this.#update();
+    this.#changed(dropped);
   }
 
   #watch(r: (typeof CLUSTER_POLICY_RESOURCES)[number]): void {
@@ -188,13 +214,13 @@ export class ClusterPolicies {
     });
     informer.on((_type, obj) => {
       this.#update();
-      this.#tellObject(obj);
+      this.#changed([obj]);
     });
     this.#watched.set(r.kind, { informer, settled });
     informer.start();
   }
 
-  /** Gathers what the informers hold; bumps the version and tells the listeners when it changed. */
+  /** Gathers what the informers hold; bumps the version when it changed. */
   #update(): void {
     const items: OtherObject[] = [];
     for (const [kind, w] of this.#watched) {
@@ -215,23 +241,36 @@ export class ClusterPolicies {
     this.#key = key;
     this.#items = items;
     this.version++;
-    for (const l of this.#listeners.slice()) {
-      try {
-        l();
-      } catch (err) {
-        this.#log?.error('cluster-wide policy listener failed', { error: String(err) });
-      }
-    }
   }
 
-  #tellObject(obj: OtherObject): void {
-    for (const l of this.#objectListeners.slice()) {
+  /** `objs` changed (and maybe the version): the listeners are told now, or when the quiet time ends. */
+  #changed(objs: readonly OtherObject[]): void {
+    if (this.#stopped) return;
+    this.#changedObjects.push(...objs);
+    if (this.#quiet === undefined) this.#tellListeners();
+  }
+
+  #tellListeners(): void {
+    const objs = this.#changedObjects.splice(0);
+    const bumped = this.version !== this.#versionTold;
+    if (!bumped && objs.length === 0) return;
+    this.#versionTold = this.version;
+    const calls: (() => void)[] = [
+      ...(bumped ? this.#listeners.slice() : []),
+      ...(objs.length > 0 ? this.#objectListeners.map((l) => () => l(objs)) : []),
+    ];
+    for (const call of calls) {
       try {
-        l(obj);
+        call();
       } catch (err) {
         this.#log?.error('cluster-wide policy listener failed', { error: String(err) });
       }
     }
+    this.#quiet = setTimeout(() => {
+      this.#quiet = undefined;
+      this.#tellListeners();
+    }, this.#coalesceMs);
+    this.#quiet.unref();
   }
 
   /** Whether the semantics engine can evaluate `obj`; one it cannot is said once (each version of it). */

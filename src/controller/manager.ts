@@ -123,13 +123,13 @@ export interface ManagerOptions {
   isolation?: { actions?: IsolationActions };
   /**
    * Work that runs only while this replica leads (the isolation reconciler); one with
-   * `clusterPolicyChanged` is told of each cluster-wide policy added, changed or deleted (see
-   * `ClusterPolicies.onObject`), whether it runs or not.
+   * `clusterPoliciesChanged` is told of the cluster-wide policies added, changed or deleted (see
+   * `ClusterPolicies.onObjects`), whether it runs or not.
    */
   leaderTasks?: {
     start(): Promise<void>;
     stop(): Promise<void>;
-    clusterPolicyChanged?: (obj: OtherObject) => void;
+    clusterPoliciesChanged?: (objs: readonly OtherObject[]) => void;
   }[];
   /**
    * More routers on every replica's server (the isolation webhooks), each with the endpoints it serves
@@ -200,8 +200,8 @@ export class Manager {
       ...(o.informerBackoffMaxMs !== undefined ? { backoffMaxMs: o.informerBackoffMaxMs } : {}),
     });
     for (const t of o.leaderTasks ?? []) {
-      const told = t.clusterPolicyChanged;
-      if (told) this.cache.clusterPolicies.onObject((obj) => told(obj));
+      const told = t.clusterPoliciesChanged;
+      if (told) this.cache.clusterPolicies.onObjects((objs) => told(objs));
     }
     const ours = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
     this.segmentations = new Informer<Segmentation>(o.client, {

@@ -30,13 +30,13 @@ export interface IsolationWiring {
   /** Mounted on the controller's HTTP server: POST /webhooks/falco and /webhooks/alertmanager. */
   router?: Router;
   /**
-   * Started when this replica starts leading, stopped when it stops; told of each cluster-wide policy
+   * Started when this replica starts leading, stopped when it stops; told of the cluster-wide policies
    * added, changed or deleted (the controller's watch of them), for the leak checks to run again.
    */
   leaderTask: {
     start(): Promise<void>;
     stop(): Promise<void>;
-    clusterPolicyChanged(obj: OtherObject): void;
+    clusterPoliciesChanged(objs: readonly OtherObject[]): void;
   };
   metrics: IsolationMetrics;
   /** What the web page's Isolate and Release buttons do. */
@@ -268,9 +268,11 @@ export function wireIsolation(o: IsolationWiringOptions): IsolationWiring {
       // does): the leader checks every Isolation again at once. An Isolation's own deny objects are not
       // such a change, and the reconciler puts them back itself: an alert storm's new denies do not
       // reconcile every Isolation in effect each.
-      clusterPolicyChanged: (obj) => {
-        const labels = obj.metadata.labels ?? {};
-        if (labels[ISOLATION_LABEL] !== undefined && labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return;
+      clusterPoliciesChanged: (objs) => {
+        const own = (o: OtherObject) =>
+          o.metadata.labels?.[ISOLATION_LABEL] !== undefined &&
+          o.metadata.labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+        if (objs.every(own)) return;
         running?.clusterPoliciesChanged();
       },
     },

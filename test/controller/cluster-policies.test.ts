@@ -122,7 +122,7 @@ describe('ClusterPolicies', () => {
       },
     };
     const c = client(served);
-    const cp = watching(c.kube);
+    const cp = watching(c.kube, { coalesceMs: 10 });
     let told = 0;
     cp.on(() => told++);
     await cp.start();
@@ -138,12 +138,15 @@ describe('ClusterPolicies', () => {
     // Discovered again: the kind is watched already, and nothing changed.
     await cp.refresh();
     expect([cp.version, told, c.watched()]).toEqual([1, 1, ['adminnetworkpolicies']]);
-    // A change, as the watch tells it, at once.
+    // A change, as the watch tells it: read at once, told once the quiet time after the last telling ends.
     c.emit('adminnetworkpolicies', 'MODIFIED', {
       metadata: { name: 'allow-dns', resourceVersion: '8' },
       spec: anp,
     });
-    expect([cp.version, told]).toEqual([2, 2]);
+    expect(cp.version).toBe(2);
+    await eventually('told', () => told === 2);
+    // Quiet again: the next change is told at once, one right after it when the quiet time ends.
+    await new Promise((r) => setTimeout(r, 30));
     c.emit('adminnetworkpolicies', 'ADDED', { metadata: { name: 'a-new', resourceVersion: '9' }, spec: anp });
     expect(cp.list().map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'AdminNetworkPolicy/a-new',
@@ -154,7 +157,8 @@ describe('ClusterPolicies', () => {
       spec: anp,
     });
     expect(cp.list().map((o) => o.metadata.name)).toEqual(['a-new']);
-    expect([cp.version, told]).toEqual([4, 4]);
+    expect([cp.version, told]).toEqual([4, 3]);
+    await eventually('told', () => told === 4);
   });
 
   it('watches a kind once discovery finds it, and drops it when it is no longer served', async () => {
@@ -211,16 +215,18 @@ describe('ClusterPolicies', () => {
     await eventually('said again', () => lines.length === 2);
   });
 
-  it('tells onObject of each object added, changed, deleted or dropped with its kind, one it cannot evaluate too', async () => {
+  it('tells onObjects of the objects added, changed, deleted or dropped, with their kind, one it cannot evaluate too', async () => {
     const served: Served = {
       group: ['v1alpha1'],
       resources: { v1alpha1: ['adminnetworkpolicies'] },
       items: { adminnetworkpolicies: [{ metadata: { name: 'a', resourceVersion: '1' }, spec: anp }] },
     };
     const c = client(served);
-    const cp = watching(c.kube);
+    const cp = watching(c.kube, { coalesceMs: 10 });
     const told: string[] = [];
-    cp.onObject((o) => told.push(`${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion}`));
+    cp.onObjects((objs) =>
+      told.push(objs.map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion}`).join(' ')),
+    );
     await cp.start();
     expect(told).toEqual(['AdminNetworkPolicy/a@1']);
     const byDomain = {
@@ -231,21 +237,22 @@ describe('ClusterPolicies', () => {
         egress: [{ action: 'Allow', to: [{ domainNames: ['*.example.com'] }] }],
       },
     };
+    await new Promise((r) => setTimeout(r, 20));
+    // One the engine cannot evaluate changes nothing it reads, and is told all the same.
     c.emit('adminnetworkpolicies', 'ADDED', byDomain);
+    expect(told.slice(1)).toEqual(['AdminNetworkPolicy/by-domain@2']);
     c.emit('adminnetworkpolicies', 'MODIFIED', { metadata: { name: 'a', resourceVersion: '3' }, spec: anp });
     c.emit('adminnetworkpolicies', 'DELETED', {
       ...byDomain,
       metadata: { ...byDomain.metadata, resourceVersion: '4' },
     });
-    expect(told.slice(1)).toEqual([
-      'AdminNetworkPolicy/by-domain@2',
-      'AdminNetworkPolicy/a@3',
-      'AdminNetworkPolicy/by-domain@4',
-    ]);
-    // The CRD removed: what it held is dropped, and said.
+    await eventually('told', () => told.length === 3);
+    expect(told[2]).toEqual('AdminNetworkPolicy/a@3 AdminNetworkPolicy/by-domain@4');
+    await new Promise((r) => setTimeout(r, 20));
+    // The CRD removed: what it held is dropped, and told.
     served.resources.v1alpha1 = [];
     await cp.refresh();
-    expect(told.slice(4)).toEqual(['AdminNetworkPolicy/a@3']);
+    expect(told.slice(3)).toEqual(['AdminNetworkPolicy/a@3']);
   });
 
   it('leaves out a policy the semantics engine cannot evaluate, said once, and reads the others', async () => {
@@ -399,6 +406,56 @@ describe('ClusterPolicies', () => {
 describe('ClusterPolicies timer', () => {
   afterEach(() => {
     vi.useRealTimers();
+  });
+
+  it('tells a burst of changes at once and then once a second, not once a change', async () => {
+    // Was: 100 AdminNetworkPolicies applied together (one watch event each, over 1.6 s) reconciled
+    // every Segmentation 100 times, each building its audit's engine again.
+    vi.useFakeTimers();
+    const served: Served = {
+      group: ['v1alpha1'],
+      resources: { v1alpha1: ['adminnetworkpolicies'] },
+      items: { adminnetworkpolicies: [] },
+    };
+    const c = client(served);
+    const cp = new ClusterPolicies(c.kube);
+    let told = 0;
+    const objects: string[][] = [];
+    cp.on(() => told++);
+    cp.onObjects((objs) => objects.push(objs.map((o) => o.metadata.name)));
+    await cp.start();
+    expect([told, objects]).toEqual([0, []]);
+    const add = (i: number) =>
+      c.emit('adminnetworkpolicies', 'ADDED', {
+        metadata: { name: `p${i}`, resourceVersion: `${i}` },
+        spec: anp,
+      });
+    // The first change of a quiet spell is told at once.
+    add(0);
+    expect([told, objects]).toEqual([1, [['p0']]]);
+    // The rest, one every 16 ms: told a second after the one before, each time with what changed since.
+    for (let i = 1; i < 100; i++) {
+      await vi.advanceTimersByTimeAsync(16);
+      add(i);
+    }
+    expect(told).toBe(2);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(told).toBe(3);
+    expect(objects.flat()).toEqual(Array.from({ length: 100 }, (_, i) => `p${i}`));
+    expect(objects).toHaveLength(3);
+    expect([cp.version, cp.list().length]).toEqual([100, 100]);
+    // Quiet again: the next change is told at once.
+    await vi.advanceTimersByTimeAsync(5000);
+    c.emit('adminnetworkpolicies', 'DELETED', {
+      metadata: { name: 'p0', resourceVersion: '200' },
+      spec: anp,
+    });
+    expect([told, objects.at(-1)]).toEqual([4, ['p0']]);
+    // Stopped: no timer left behind, nothing told after.
+    add(300);
+    await cp.stop();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(told).toBe(4);
   });
 
   it('discovers an interval after each discovery, at most every second, and not after stop()', async () => {

@@ -161,24 +161,26 @@ describe('the controller wiring of the webhooks', () => {
       spec: {},
     });
     // Not leading: no reconciler to tell (the next leader reconciles every Isolation when it starts).
-    w.leaderTask.clusterPolicyChanged(anp('allow-monitoring'));
+    w.leaderTask.clusterPoliciesChanged([anp('allow-monitoring')]);
     await w.leaderTask.start();
-    w.leaderTask.clusterPolicyChanged(anp('allow-monitoring'));
+    w.leaderTask.clusterPoliciesChanged([anp('allow-monitoring')]);
     expect(rechecks).toBe(1);
     // An Isolation's own deny: its reconciler puts it back itself.
-    w.leaderTask.clusterPolicyChanged(
-      anp('microseg-quarantine-cut-web-1', {
-        'app.kubernetes.io/managed-by': 'microseg',
-        'microseg.dev/isolation': 'cut-web-1',
-      }),
-    );
+    const own = anp('microseg-quarantine-cut-web-1', {
+      'app.kubernetes.io/managed-by': 'microseg',
+      'microseg.dev/isolation': 'cut-web-1',
+    });
+    w.leaderTask.clusterPoliciesChanged([own, own]);
     expect(rechecks).toBe(1);
     // One that only says it is an Isolation's, by someone else than microseg, is not taken for one.
-    w.leaderTask.clusterPolicyChanged(anp('look-alike', { 'microseg.dev/isolation': 'cut-web-1' }));
+    w.leaderTask.clusterPoliciesChanged([anp('look-alike', { 'microseg.dev/isolation': 'cut-web-1' })]);
     expect(rechecks).toBe(2);
+    // Told together with an Isolation's own: checked again, once.
+    w.leaderTask.clusterPoliciesChanged([own, anp('allow-monitoring'), anp('allow-backup')]);
+    expect(rechecks).toBe(3);
     await w.leaderTask.stop();
-    w.leaderTask.clusterPolicyChanged(anp('allow-monitoring'));
-    expect(rechecks).toBe(2);
+    w.leaderTask.clusterPoliciesChanged([anp('allow-monitoring')]);
+    expect(rechecks).toBe(3);
   });
 
   it('reads the token file one per line or comma-separated, as tokensFromSecret does', async () => {
