@@ -34,6 +34,7 @@
     selected: null,
     selectedEdge: null,
     filter: { namespace: '', segment: '' },
+    onDemand: new Set(),
     renderMs: null,
     ready: false,
   };
@@ -217,7 +218,8 @@
    * At most this many edges are drawn: the (software) WebGL fill of tens of thousands of long edges
    * froze the tab for tens of seconds at 20,000 workloads (docs/web.md, Large graphs). Above it, the
    * edges with the most flows are drawn (those the rollout would block first), every node still is, and
-   * a note says how many are not; a namespace or segment filter draws all of its edges up to the limit.
+   * a note says how many are not; a namespace or segment filter draws all of its edges up to the limit,
+   * and a node selected draws all of its own (drawEdgesOf).
    */
   const EDGE_DRAW_LIMIT = 10000;
 
@@ -281,23 +283,49 @@
         edges = edges.slice().sort(heavierFirst).slice(0, EDGE_DRAW_LIMIT);
       }
     }
-    for (const e of edges) {
-      const s = edgeStyle(e);
-      g.addDirectedEdgeWithKey(e.id, e.source, e.target, {
-        size: s.size,
-        color: s.color,
-        baseColor: s.color,
-        label:
-          edgeLabels || e.blocked
-            ? `${e.ports.join(', ')} · ${e.count} flows${e.viaService ? ` (${e.viaService} shared)` : ''}${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`
-            : undefined,
-        hidden: hiddenEnd(e),
-        dim: false,
-        blocked: e.blocked || 0,
-        data: e,
-      });
-    }
+    for (const e of edges)
+      g.addDirectedEdgeWithKey(e.id, e.source, e.target, edgeAttributes(e, edgeLabels, hiddenEnd(e)));
     return g;
+  }
+
+  /** The attributes of edge `e` in the graph drawn (`edgeLabels`: its label too, as a blocked one's). */
+  function edgeAttributes(e, edgeLabels, hidden) {
+    const s = edgeStyle(e);
+    return {
+      size: s.size,
+      color: s.color,
+      baseColor: s.color,
+      label:
+        edgeLabels || e.blocked
+          ? `${e.ports.join(', ')} · ${e.count} flows${e.viaService ? ` (${e.viaService} shared)` : ''}${e.blocked ? ` · ${e.blocked} would be blocked` : ''}`
+          : undefined,
+      hidden,
+      dim: false,
+      blocked: e.blocked || 0,
+      data: e,
+    };
+  }
+
+  /**
+   * Above EDGE_DRAW_LIMIT, the node selected draws every connection of its between nodes shown, those
+   * the limit left out too (`state.onDemand`); they go once another node is selected or none is.
+   */
+  function drawEdgesOf(nodeId) {
+    const g = state.graph;
+    for (const e of state.onDemand) {
+      if (nodeId !== null && (g.source(e) === nodeId || g.target(e) === nodeId)) continue;
+      g.dropEdge(e);
+      state.onDemand.delete(e);
+    }
+    if (nodeId === null || state.view.edges.length <= EDGE_DRAW_LIMIT) return;
+    const shown = (n) => g.hasNode(n) && !g.getNodeAttribute(n, 'hidden');
+    const edgeLabels = state.view.edges.length <= EDGE_LABEL_LIMIT;
+    for (const e of state.view.edges) {
+      if (e.source !== nodeId && e.target !== nodeId) continue;
+      if (g.hasEdge(e.id) || !shown(e.source) || !shown(e.target)) continue;
+      g.addDirectedEdgeWithKey(e.id, e.source, e.target, edgeAttributes(e, edgeLabels, false));
+      state.onDemand.add(e.id);
+    }
   }
 
   function sigmaOptions() {
@@ -400,11 +428,17 @@
    */
   function drawGraph(g) {
     state.graph = g;
+    state.onDemand = new Set();
     highlightBlocked();
     if (!state.renderer) {
       state.renderer = new Sigma(g, $('graph'), sigmaOptions());
       bindRenderer(state.renderer);
-    } else state.renderer.setGraph(g);
+    } else {
+      // sigma 4.0.4's setGraph leaves its index of parallel edges on the first graph it drew, so an edge
+      // added to this one later (drawEdgesOf) threw "Graph.source: could not find the ... edge".
+      if (state.renderer.edgeGroups) state.renderer.edgeGroups.graph = g;
+      state.renderer.setGraph(g);
+    }
     showEdgeCap();
   }
 
@@ -417,7 +451,7 @@
     const n = (x) => x.toLocaleString('en-US');
     el.textContent =
       `Drawn: the ${n(c.drawn)} connections with the most flows of ${n(c.of)}; ${n(c.of - c.drawn)} are not drawn. ` +
-      'Filter by namespace or segment to draw all of theirs; the details of a node list all its connections.';
+      'Filter by namespace or segment to draw all of theirs; a node clicked draws all of its.';
   }
 
   function bindRenderer(r) {
@@ -485,6 +519,7 @@
 
   function setFocus(nodeId) {
     const g = state.graph;
+    drawEdgesOf(nodeId);
     const keep = new Set([nodeId]);
     g.forEachNeighbor(nodeId, (n) => keep.add(n));
     g.forEachNode((n) => setNode(g, n, { dim: !keep.has(n), focus: n === nodeId }));
@@ -499,6 +534,7 @@
     const g = state.graph;
     if (!g) return;
     state.selected = null;
+    drawEdgesOf(null);
     g.forEachNode((n) => setNode(g, n, { dim: false, focus: false }));
     g.forEachEdge((e) => setEdge(g, e, { dim: false, focus: false }));
     highlightBlocked();

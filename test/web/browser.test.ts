@@ -1318,9 +1318,60 @@ describe('service graph page (headless Chromium)', () => {
     expect(full.maxLeft).toBeLessThanOrEqual(full.minDrawn);
     expect(await page.textContent('#edges-note')).toBe(
       'Drawn: the 10,000 connections with the most flows of 15,439; 5,439 are not drawn. ' +
-        'Filter by namespace or segment to draw all of theirs; the details of a node list all its connections.',
+        'Filter by namespace or segment to draw all of theirs; a node clicked draws all of its.',
     );
     expect(await page.textContent('#status')).toContain('drawn 5250 nodes and 10000 of 15439 edges');
+
+    // A workload clicked draws every connection of its, those left out too, and its peers stay lit; once
+    // the selection is cleared, the 10,000 again.
+    const node = await page.evaluate(() => {
+      const w = window as unknown as W;
+      const g = w.microseg.renderer.getGraph();
+      const left = new Map<string, number>();
+      for (const e of w.microseg.view.edges as { id: string; source: string; target: string }[])
+        if (!g.hasEdge(e.id) && e.source.startsWith('ns-')) left.set(e.source, (left.get(e.source) ?? 0) + 1);
+      return [...left].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+    });
+    await page.evaluate(
+      (n) => (window as unknown as W).microseg.renderer.emit('clickNode', { node: n } as never),
+      node,
+    );
+    await page.waitForFunction(
+      (t) => document.querySelector('#details-title')?.textContent === t,
+      node.split('/')[2],
+    );
+    const focused = await page.evaluate((id) => {
+      const w = window as unknown as W;
+      const r = w.microseg.renderer;
+      const g = r.getGraph();
+      const mine = (w.microseg.view.edges as { id: string; source: string; target: string }[]).filter(
+        (e) => e.source === id || e.target === id,
+      );
+      const peers = [...new Set(mine.map((e) => (e.source === id ? e.target : e.source)))].sort();
+      return {
+        edges: mine.length,
+        drawn: mine.filter((e) => g.hasEdge(e.id) && r.getEdgeDisplayData(e.id)?.visibility === 'visible')
+          .length,
+        lit: mine.filter((e) => g.hasEdge(e.id) && !g.getEdgeAttribute(e.id, 'dim')).length,
+        dimPeers: peers.filter((p) => g.getNodeAttribute(p, 'dim')),
+        peers,
+        listed: [
+          ...new Set(
+            [...document.querySelectorAll('#panel-body [data-goto]')].map((el) =>
+              el.getAttribute('data-goto'),
+            ),
+          ),
+        ].sort(),
+      };
+    }, node);
+    expect(focused.edges).toBeGreaterThan(0);
+    expect(focused.drawn).toBe(focused.edges);
+    expect(focused.lit).toBe(focused.edges);
+    expect(focused.dimPeers).toEqual([]);
+    // Its details list every peer, drawn before or not.
+    expect(focused.listed).toEqual(focused.peers);
+    await page.evaluate(() => (window as unknown as W).microseg.renderer.emit('clickStage', {} as never));
+    expect((await drawnEdges()).size).toBe(10000);
 
     // One segment filtered: every connection between its members (and the peers it reaches) is drawn.
     await page.selectOption('#filter-segment', 'seg-007');
