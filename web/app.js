@@ -279,8 +279,10 @@
     if (capped) {
       edges = edges.filter((e) => !hiddenEnd(e));
       if (edges.length > EDGE_DRAW_LIMIT) {
-        state.edgeCap = { drawn: EDGE_DRAW_LIMIT, of: edges.length };
+        const of = edges.length;
         edges = edges.slice().sort(heavierFirst).slice(0, EDGE_DRAW_LIMIT);
+        // Of the rollout's, those that would be blocked come first: the note says how many.
+        state.edgeCap = { drawn: EDGE_DRAW_LIMIT, of, blocked: edges.filter((e) => e.blocked).length };
       }
     }
     for (const e of edges)
@@ -449,8 +451,13 @@
     el.hidden = !c;
     if (!c) return;
     const n = (x) => x.toLocaleString('en-US');
+    const which = !c.blocked
+      ? `the ${n(c.drawn)} connections with the most flows of ${n(c.of)}`
+      : c.blocked < c.drawn
+        ? `the ${n(c.blocked)} connections that would be blocked and the ${n(c.drawn - c.blocked)} others with the most flows, of ${n(c.of)}`
+        : `the ${n(c.drawn)} connections with the most flows that would be blocked, of ${n(c.of)}`;
     el.textContent =
-      `Drawn: the ${n(c.drawn)} connections with the most flows of ${n(c.of)}; ${n(c.of - c.drawn)} are not drawn. ` +
+      `Drawn: ${which}; ${n(c.of - c.drawn)} are not drawn. ` +
       'Filter by namespace or segment to draw all of theirs; a node clicked draws all of its.';
   }
 

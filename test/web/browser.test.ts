@@ -21,7 +21,7 @@ import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 import { createApp } from '../../src/server/app.ts';
 import { offlineAudit } from '../../src/server/audit.ts';
 import { analysisSource } from '../../src/server/source.ts';
-import type { ViewSource } from '../../src/server/types.ts';
+import type { AuditView, ViewSource } from '../../src/server/types.ts';
 import {
   backup,
   CART,
@@ -1400,6 +1400,59 @@ describe('service graph page (headless Chromium)', () => {
     await page.selectOption('#filter-segment', '');
     expect((await drawnEdges()).size).toBe(10000);
     expect(await page.isVisible('#edges-note')).toBe(true);
+    await page.close();
+  }, 120_000);
+
+  it('in the Rollout view of a larger view, draws the connections it would block first and says so', async () => {
+    const big = syntheticGraph(5000, 50);
+    // The three lightest connections between workloads would be blocked: by flows alone, left out.
+    const light = big.graph.edges
+      .filter((e) => !e.target.startsWith('world:'))
+      .sort((a, b) => a.count - b.count || (a.id < b.id ? -1 : 1))
+      .slice(0, 3);
+    const audit: AuditView = {
+      name: 'big',
+      mode: 'Audit',
+      namespaces: [],
+      conditions: [],
+      wouldBlock: light.map((e) => ({
+        edge: e.id,
+        source: e.source,
+        target: e.target,
+        protocol: e.protocol,
+        port: e.port,
+        count: e.count,
+      })),
+      unobserved: 0,
+      unobservedWorkloads: [],
+      enforce: { added: [], changed: [], removed: [], unchanged: 0 },
+    };
+    const src: ViewSource = {
+      info: () => ({ mode: 'offline', title: 'synthetic 5,250 nodes' }),
+      graph: () => big.graph,
+      segments: () => big.segments,
+      proposal: () => big.proposal,
+      audits: () => [audit],
+    };
+    const s = await listen(createApp(src));
+    servers.push(s.server);
+    const page = await open(s.url);
+    await page.selectOption('#view-mode', 'full');
+    await page.waitForFunction(() => document.body.dataset.nodes === '5250', null, { timeout: 60_000 });
+    await page.click('#tabs [data-tab="rollout"]');
+    await page.waitForSelector('#would-block');
+    const drawn = await page.evaluate(() => {
+      const w = window as unknown as W;
+      const g = w.microseg.renderer.getGraph();
+      const blocked = (w.microseg.view.edges as { id: string; blocked?: number }[]).filter((e) => e.blocked);
+      return { size: g.size, blocked: blocked.length, drawn: blocked.filter((e) => g.hasEdge(e.id)).length };
+    });
+    expect(drawn).toEqual({ size: 10000, blocked: 3, drawn: 3 });
+    // Was: "the 10,000 connections with the most flows", while three of the lightest were drawn.
+    expect(await page.textContent('#edges-note')).toBe(
+      'Drawn: the 3 connections that would be blocked and the 9,997 others with the most flows, of 15,439; ' +
+        '5,439 are not drawn. Filter by namespace or segment to draw all of theirs; a node clicked draws all of its.',
+    );
     await page.close();
   }, 120_000);
 });
