@@ -410,17 +410,27 @@
     state.segments = new Map(view.segments.map((s) => [s.id, s]));
     fillFilters(view);
     drawLegend(view);
+    redraw();
+    showUnobservedCount(view.totals.unobserved || 0);
+    document.body.dataset.nodes = String(state.graph.order);
+    return true;
+  }
+
+  /**
+   * Draws state.view again (built apart, as the filters are now) and says on the status line what is
+   * drawn: the edges too when EDGE_DRAW_LIMIT left some out.
+   */
+  function redraw() {
+    const view = state.view;
     const t0 = performance.now();
     drawGraph(buildGraph(view));
     state.renderMs = Math.round(performance.now() - t0);
     const agg = view.view === 'segments' ? ` · grouped by segment (${view.expanded.length} expanded)` : '';
-    const edges = state.edgeCap ? ` and ${state.graph.size} of ${view.edges.length} edges` : '';
+    const c = state.edgeCap;
+    const edges = c ? ` and ${c.drawn} of ${c.of} edges` : '';
     status(
       `${view.totals.nodes} nodes · ${view.totals.edges} edges · ${view.totals.flows} flows${agg} · drawn ${state.graph.order} nodes${edges} in ${state.renderMs} ms`,
     );
-    showUnobservedCount(view.totals.unobserved || 0);
-    document.body.dataset.nodes = String(state.graph.order);
-    return true;
   }
 
   /**
@@ -604,7 +614,7 @@
     if (!g) return;
     if (state.view.edges.length > EDGE_DRAW_LIMIT) {
       // Only some edges are drawn: those of the nodes shown now are chosen again.
-      drawGraph(buildGraph(state.view));
+      redraw();
       if (state.selected && g.hasNode(state.selected) && state.graph.hasNode(state.selected))
         setFocus(state.selected);
       return;

@@ -1396,10 +1396,15 @@ describe('service graph page (headless Chromium)', () => {
     expect(seg.want.length).toBeGreaterThan(0);
     expect(seg.visible).toEqual(seg.want);
     expect(await page.isHidden('#edges-note')).toBe(true);
+    // The status line too (was: "drawn 5250 nodes and 10000 of 15439 edges" still).
+    expect(await page.textContent('#status')).toMatch(/ · drawn 5250 nodes in \d+ ms$/);
     // Back to every segment: the cap again.
     await page.selectOption('#filter-segment', '');
     expect((await drawnEdges()).size).toBe(10000);
     expect(await page.isVisible('#edges-note')).toBe(true);
+    expect(await page.textContent('#status')).toMatch(
+      / · drawn 5250 nodes and 10000 of 15439 edges in \d+ ms$/,
+    );
     await page.close();
   }, 120_000);
 
