@@ -100,6 +100,20 @@ async function open(at: string): Promise<Page> {
   return page;
 }
 
+/** Serves a synthetic graph (the 5,250 nodes of syntheticGraph(5000, 50)), with `audits` when given. */
+async function serveSynthetic(big: ReturnType<typeof syntheticGraph>, audits?: AuditView[]): Promise<string> {
+  const src: ViewSource = {
+    info: () => ({ mode: 'offline', title: 'synthetic 5,250 nodes' }),
+    graph: () => big.graph,
+    segments: () => big.segments,
+    proposal: () => big.proposal,
+    ...(audits ? { audits: () => audits } : {}),
+  };
+  const s = await listen(createApp(src));
+  servers.push(s.server);
+  return s.url;
+}
+
 /** Colour of the GL framebuffer under each node's centre, read right after a synchronous render. */
 function drawnColours(page: Page): Promise<Record<string, { want: string; got: number[] }>> {
   return page.evaluate(() => {
@@ -1206,14 +1220,7 @@ describe('service graph page (headless Chromium)', () => {
 
   it('shows a 5,250-node graph by segment, expands a segment on click, and draws it in full', async () => {
     const big = syntheticGraph(5000, 50);
-    const src: ViewSource = {
-      info: () => ({ mode: 'offline', title: 'synthetic 5,250 nodes' }),
-      graph: () => big.graph,
-      segments: () => big.segments,
-      proposal: () => big.proposal,
-    };
-    const s = await listen(createApp(src));
-    servers.push(s.server);
+    const served = await serveSynthetic(big);
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.addInitScript(() => {
       const w = window as unknown as W;
@@ -1222,7 +1229,7 @@ describe('service graph page (headless Chromium)', () => {
         for (const e of list.getEntries()) w.longTasks.push(e.duration);
       }).observe({ type: 'longtask', buffered: true });
     });
-    await page.goto(s.url);
+    await page.goto(served);
     await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30_000 });
     const longest = () => page.evaluate(() => Math.max(0, ...(window as unknown as W).longTasks));
     const reset = () => page.evaluate(() => void ((window as unknown as W).longTasks = []));
@@ -1282,15 +1289,8 @@ describe('service graph page (headless Chromium)', () => {
 
   it('draws the heaviest 10,000 connections of a larger view, says so, and draws all of a filtered segment', async () => {
     const big = syntheticGraph(5000, 50);
-    const src: ViewSource = {
-      info: () => ({ mode: 'offline', title: 'synthetic 5,250 nodes' }),
-      graph: () => big.graph,
-      segments: () => big.segments,
-      proposal: () => big.proposal,
-    };
-    const s = await listen(createApp(src));
-    servers.push(s.server);
-    const page = await open(s.url);
+    const at = await serveSynthetic(big);
+    const page = await open(at);
     expect(await page.isHidden('#edges-note')).toBe(true);
     await page.selectOption('#view-mode', 'full');
     await page.waitForFunction(() => document.body.dataset.nodes === '5250', null, { timeout: 60_000 });
@@ -1432,16 +1432,8 @@ describe('service graph page (headless Chromium)', () => {
       unobservedWorkloads: [],
       enforce: { added: [], changed: [], removed: [], unchanged: 0 },
     };
-    const src: ViewSource = {
-      info: () => ({ mode: 'offline', title: 'synthetic 5,250 nodes' }),
-      graph: () => big.graph,
-      segments: () => big.segments,
-      proposal: () => big.proposal,
-      audits: () => [audit],
-    };
-    const s = await listen(createApp(src));
-    servers.push(s.server);
-    const page = await open(s.url);
+    const at = await serveSynthetic(big, [audit]);
+    const page = await open(at);
     await page.selectOption('#view-mode', 'full');
     await page.waitForFunction(() => document.body.dataset.nodes === '5250', null, { timeout: 60_000 });
     await page.click('#tabs [data-tab="rollout"]');
