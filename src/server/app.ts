@@ -17,8 +17,9 @@ import { bodyCost } from './body-cost.ts';
 import { hostCheck } from './hosts.ts';
 import { tokenMatches } from './token-match.ts';
 import { notFound, PAGE_SERVED, servedBefore } from './not-found.ts';
-import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned } from './parse.ts';
+import { ObjectsParser, PARSE_QUEUE_LIMIT, ParseAbandoned, readAuditBody } from './parse.ts';
 import { StepsAbandoned } from './slices.ts';
+import { AUDIT_AT_ONCE, AUDIT_QUEUE_LIMIT, Turns } from './turns.ts';
 import { policiesToYaml } from '../policy/render.ts';
 import { CLUSTER_POLICY_KINDS } from '../verify/validate.ts';
 import type { GraphViewOptions, Layout } from './view.ts';
@@ -73,6 +74,11 @@ export interface AppOptions {
   /** Parses the bodies of `POST /audit` (default: one parsing thread shared by every app). */
   parser?: ObjectsParser;
   /**
+   * The line in which `POST /audit` requests wait for their turn to read and audit their policies
+   * (default: one shared by every app of the process, AUDIT_AT_ONCE at a time).
+   */
+  auditTurns?: Turns;
+  /**
    * Told of every request answered 500 (an internal error), with the error and its stack, for the
    * operator's log: the answer itself says only the error's message.
    */
@@ -86,6 +92,7 @@ export interface AppOptions {
 }
 
 let sharedParser: ObjectsParser | undefined;
+let sharedAuditTurns: Turns | undefined;
 
 class HttpError extends Error {
   readonly status: number;
@@ -658,9 +665,18 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
         `${PARSE_QUEUE_LIMIT} policy sets are waiting to be parsed already; send this one again in a few seconds`,
         5,
       );
-    // A client that goes away before the answer takes its body out of the parser's queue (or stops
-    // its parse, the reading of its policies or their audit): the requests behind it need not wait
-    // for it, nor is the work of a request no one waits for held once its bytes no longer count.
+    // One set is read and audited at a time, the others waiting in line (see AUDIT_AT_ONCE): side by
+    // side, each would hold its engines meanwhile. Refused before anything is done for it.
+    const turns = opts.auditTurns ?? (sharedAuditTurns ??= new Turns(AUDIT_AT_ONCE));
+    if (turns.waiting >= AUDIT_QUEUE_LIMIT)
+      throw new SourceUnavailable(
+        `${AUDIT_QUEUE_LIMIT} policy sets are waiting to be audited already (one is audited at a time); send this one again in a few seconds`,
+        5,
+      );
+    // A client that goes away before the answer takes its body out of the parser's queue and itself
+    // out of the line (or stops its parse, the reading of its policies or their audit): the requests
+    // behind it need not wait for it, nor is the work of a request no one waits for held once its
+    // bytes no longer count.
     const gone = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) gone.abort();
@@ -669,24 +685,29 @@ export function createApp(source: ViewSource, opts: AppOptions = {}): express.Ap
     // Gone already: its connection closed while the body was read or inflated (a gzip body is
     // inflated asynchronously), before this listener was there to hear it.
     if (res.closed) onClose();
+    // In line from now, in the order received, as the parser takes the bodies: its body is parsed
+    // while it waits.
+    const turn = turns.enter(gone.signal);
     try {
       // Read in the parsing thread: only the policies and the counts of the other objects come back.
-      const body = await parser.parseAudit(text, 'body', gone.signal);
-      const { networkPolicies, clusterPolicies } = body;
-      if (networkPolicies.length === 0 && clusterPolicies.length === 0)
+      const encoded = await parser.parseAudit(text, 'body', gone.signal);
+      if (encoded.ends.length === 0)
         throw new HttpError(
           400,
           `body holds no NetworkPolicy (networking.k8s.io/v1) to audit, nor ${CLUSTER_POLICY_KINDS.join(', ')}`,
         );
+      await turn.ready;
+      const body = await readAuditBody(encoded, gone.signal);
       // Other objects (a kustomize build holds the whole application) are left out, and said so.
       const ignored = new Map(body.ignored);
-      const result = await source.auditPolicies(networkPolicies, {
+      const result = await source.auditPolicies(body.networkPolicies, {
         prune: pruneText === 'true',
-        clusterPolicies,
+        clusterPolicies: body.clusterPolicies,
         signal: gone.signal,
       });
       res.json({ ...result, ...(ignored.size > 0 ? { ignored: sortedEntries(ignored) } : {}) });
     } finally {
+      turn.leave();
       res.off('close', onClose);
     }
   });

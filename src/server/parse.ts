@@ -24,6 +24,15 @@ import type { AuditBody, EncodedAuditBody } from './audit-body.ts';
 import { decodeAuditBodySteps } from './audit-body.ts';
 import { runInSlices } from './slices.ts';
 
+/**
+ * The policies of a body `parseAudit` answered, read on the main thread one at a time, in slices:
+ * thousands of policies read at once held the event loop. Once `signal` aborts, no slice more is read
+ * (StepsAbandoned, see slices.ts).
+ */
+export function readAuditBody(encoded: EncodedAuditBody, signal?: AbortSignal): Promise<AuditBody> {
+  return runInSlices(decodeAuditBodySteps(encoded), { signal });
+}
+
 export interface ParseRequest {
   id: number;
   text: string;
@@ -131,14 +140,11 @@ export class ObjectsParser {
 
   /**
    * `auditBodyOf` the objects of `text`, read in the parsing thread too: only the policies and the
-   * counts of the other objects come back (each policy read here on its own, in slices of the event
-   * loop), and a malformed object is refused there. `signal` as for `parse`; once the answer is there,
-   * it stops the reading of the policies (StepsAbandoned, see slices.ts).
+   * counts of the other objects come back, encoded (read them with `readAuditBody`), and a malformed
+   * object is refused there. `signal` as for `parse`.
    */
-  async parseAudit(text: string, source: string, signal?: AbortSignal): Promise<AuditBody> {
-    const encoded = (await this.#send(text, source, true, signal)) as EncodedAuditBody;
-    // Read in slices: thousands of policies read at once held the event loop.
-    return runInSlices(decodeAuditBodySteps(encoded), { signal });
+  parseAudit(text: string, source: string, signal?: AbortSignal): Promise<EncodedAuditBody> {
+    return this.#send(text, source, true, signal) as Promise<EncodedAuditBody>;
   }
 
   #send(text: string, source: string, audit: boolean, signal?: AbortSignal): Promise<unknown> {

@@ -17,6 +17,7 @@ import { parseIsolationSpec, PHASES as ISOLATION_PHASES } from '../../src/isolat
 import { isolationCRD } from '../../src/isolate/crd.ts';
 import { createApp } from '../../src/server/app.ts';
 import { PARSE_HEAP_MB, PARSE_QUEUE_LIMIT, PARSE_TIME_LIMIT_MS } from '../../src/server/parse.ts';
+import { AUDIT_AT_ONCE, AUDIT_QUEUE_LIMIT } from '../../src/server/turns.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { fixtureAnalysis } from '../web/helpers.ts';
@@ -274,6 +275,11 @@ describe('docs/api.md', () => {
     // The queue's limit, as test/web/audit-api.test.ts finds its refusal worded.
     expect(oneLine('docs/api.md')).toContain(
       `While ${PARSE_QUEUE_LIMIT} bodies wait to be parsed, another is refused for now: \`503\` \`${PARSE_QUEUE_LIMIT} policy sets are waiting to be parsed already; send this one again in a few seconds\`, with \`Retry-After: 5\``,
+    );
+    // The line's limit, as test/web/audit-api.test.ts finds its refusal worded.
+    expect(AUDIT_AT_ONCE).toBe(1);
+    expect(oneLine('docs/api.md')).toContain(
+      `While ${AUDIT_QUEUE_LIMIT} policy sets wait for their turn, another is refused for now: \`503\` \`${AUDIT_QUEUE_LIMIT} policy sets are waiting to be audited already (one is audited at a time); send this one again in a few seconds\`, with \`Retry-After: 5\``,
     );
   });
 

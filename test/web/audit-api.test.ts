@@ -12,7 +12,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
-import { ObjectsParser, PARSE_QUEUE_LIMIT } from '../../src/server/parse.ts';
+import { ObjectsParser, PARSE_QUEUE_LIMIT, readAuditBody } from '../../src/server/parse.ts';
+import { AUDIT_QUEUE_LIMIT, Turns } from '../../src/server/turns.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
 import { backup, fixtureAnalysis, listen } from './helpers.ts';
@@ -726,15 +727,207 @@ describe('POST /api/v1/audit', () => {
       try {
         const gone = new AbortController();
         channel.onmessage = () => gone.abort();
-        const read = await parser.parseAudit(largeSet().text, 'body', gone.signal).then(
-          () => 'read',
-          (err: unknown) => (err instanceof Error ? err.name : String(err)),
-        );
+        const read = await parser
+          .parseAudit(largeSet().text, 'body', gone.signal)
+          .then((encoded) => readAuditBody(encoded, gone.signal))
+          .then(
+            () => 'read',
+            (err: unknown) => (err instanceof Error ? err.name : String(err)),
+          );
         // ParseAbandoned when the abort is heard before the thread's answer (the answer comes first
         // as a rule: the thread posts it, then announces it).
         expect(['StepsAbandoned', 'ParseAbandoned']).toContain(read);
       } finally {
         channel.close();
+        await parser.close();
+      }
+    }, 60_000);
+
+    /**
+     * `source` whose audits say when they start and end (`log`, by the prefix of their policies' names,
+     * see `named`), the first of them held until `release` is called: a long audit, for others to
+     * overlap or wait for.
+     */
+    function watchedAudits(): { watched: ViewSource; log: string[]; release: () => void } {
+      const log: string[] = [];
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const watched: ViewSource = {
+        ...source,
+        auditPolicies: async (given, opts) => {
+          const name = given[0]!.metadata.name.split('-')[0]!;
+          const first = log.length === 0;
+          log.push(`start ${name}`);
+          try {
+            if (first) await held;
+            return await source.auditPolicies!(given, opts);
+          } finally {
+            log.push(`end ${name}`);
+          }
+        },
+      };
+      return { watched, log, release };
+    }
+
+    /** A JSON List of `given` renamed `<prefix>-<name>`: its audit is logged by `<prefix>-...`. */
+    const named = (prefix: string, given: readonly NetworkPolicy[]): string =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: given.map((p) => ({
+          ...p,
+          metadata: { ...p.metadata, name: `${prefix}-${p.metadata.name}` },
+        })),
+      });
+
+    /** Resolves once `n` answers of the parsing thread were announced on `channel`. */
+    function announced(channel: BroadcastChannel, n: number): Promise<void> {
+      let seen = 0;
+      return new Promise((resolve) => {
+        channel.onmessage = () => {
+          if (++seen >= n) resolve();
+        };
+      });
+    }
+
+    /** Resolves once `cond` holds, or after `ms` whatever it says. */
+    async function awhile(cond: () => boolean, ms: number): Promise<void> {
+      for (const until = Date.now() + ms; !cond() && Date.now() < until;)
+        await new Promise((r) => setTimeout(r, 20));
+    }
+
+    it('audits two large sets posted together one after the other, never side by side', async () => {
+      // Audited in slices, two sets posted together were read and audited side by side, each
+      // holding its policies and its engines meanwhile: N clients, N times the memory of one. Now the
+      // later waits for the earlier's answer before its policies are read (its body parsed meanwhile).
+      const parser = new ObjectsParser({
+        workerFile: new URL('./announcing-parse-worker.ts', import.meta.url),
+      });
+      const channel = new BroadcastChannel(ANNOUNCE_CHANNEL);
+      const bothParsed = announced(channel, 2);
+      const { watched, log, release } = watchedAudits();
+      const { server, url } = await listen(createApp(watched, { parser }));
+      try {
+        const { given } = largeSet(5_000);
+        const post = (prefix: string) =>
+          fetch(`${url}/api/v1/audit`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: named(prefix, given),
+          }).then(async (r) => ({ status: r.status, body: (await r.json()) as { wouldBlock: unknown[] } }));
+        const answers = Promise.all([post('a'), post('b')]);
+        // The first audit goes on once the second body is parsed, and the second audit has started
+        // beside it or has had a second to.
+        await bothParsed;
+        await awhile(() => log.length > 1, 1000);
+        release();
+        const [a, b] = await answers;
+        expect([a.status, b.status]).toEqual([200, 200]);
+        expect(a.body.wouldBlock.length).toBeGreaterThan(0);
+        expect(b.body.wouldBlock).toHaveLength(a.body.wouldBlock.length);
+        const first = log[0] === 'start a' ? 'a' : 'b';
+        const then = first === 'a' ? 'b' : 'a';
+        expect(log).toEqual([`start ${first}`, `end ${first}`, `start ${then}`, `end ${then}`]);
+      } finally {
+        release();
+        channel.close();
+        server.close();
+        await parser.close();
+      }
+    }, 60_000);
+
+    /** POSTs `body` (JSON) to `url`'s audit: its status, Retry-After and JSON answer. */
+    const postJson = (url: string, body: string) =>
+      fetch(`${url}/api/v1/audit`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body,
+      }).then(async (r) => ({
+        status: r.status,
+        retryAfter: r.headers.get('retry-after'),
+        body: (await r.json()) as { error?: string },
+      }));
+
+    it('drops a set waiting for its turn once its client goes away, and does nothing more for it', async () => {
+      const parser = new ObjectsParser({
+        workerFile: new URL('./announcing-parse-worker.ts', import.meta.url),
+      });
+      const channel = new BroadcastChannel(ANNOUNCE_CHANNEL);
+      const bothParsed = announced(channel, 2);
+      const turns = new Turns();
+      const { watched, log, release } = watchedAudits();
+      const { server, url } = await listen(createApp(watched, { parser, auditTurns: turns }));
+      try {
+        const first = postJson(url, named('a', policies));
+        await expect.poll(() => log.length).toBe(1);
+        const body = Buffer.from(named('b', policies));
+        const req = httpRequest(`${url}/api/v1/audit`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+        });
+        req.on('error', () => {});
+        req.end(body);
+        // Parsed while the first is audited, then waiting for its turn (not audited beside the first:
+        // given a second to start).
+        await bothParsed;
+        await awhile(() => log.length > 1, 1000);
+        expect(log).toEqual(['start a']);
+        expect([turns.holding, turns.waiting]).toEqual([1, 1]);
+        req.destroy();
+        // Out of the line at once, while the first is still audited.
+        await expect.poll(() => turns.waiting).toBe(0);
+        expect(log).toEqual(['start a']);
+        release();
+        expect((await first).status).toBe(200);
+        // Its turn, had it stayed, came with the first's answer: nothing is read or audited for it.
+        await awhile(() => log.length > 2, 300);
+        expect(log).toEqual(['start a', 'end a']);
+        expect([turns.holding, turns.waiting]).toEqual([0, 0]);
+      } finally {
+        release();
+        channel.close();
+        server.close();
+        await parser.close();
+      }
+    }, 60_000);
+
+    it('refuses a set for now while as many as the line holds wait for their turn, then takes it', async () => {
+      const parser = new ObjectsParser();
+      const turns = new Turns();
+      const { watched, log, release } = watchedAudits();
+      const { server, url } = await listen(createApp(watched, { parser, auditTurns: turns }));
+      try {
+        const first = postJson(url, named('a', policies));
+        await expect.poll(() => log.length).toBe(1);
+        const waiting = Array.from({ length: AUDIT_QUEUE_LIMIT }, (_, i) =>
+          postJson(url, named(`w${i}`, policies)),
+        );
+        // All in line, their bodies parsed (or, side by side, audited already).
+        await expect
+          .poll(() => (turns.waiting === AUDIT_QUEUE_LIMIT && parser.waiting === 0) || log.length > 1)
+          .toBe(true);
+        const busy = await postJson(url, named('x', policies));
+        expect([busy.status, busy.retryAfter, busy.body]).toEqual([
+          503,
+          '5',
+          {
+            error: `${AUDIT_QUEUE_LIMIT} policy sets are waiting to be audited already (one is audited at a time); send this one again in a few seconds`,
+          },
+        ]);
+        expect(log).toHaveLength(1);
+        release();
+        expect((await Promise.all([first, ...waiting])).map((a) => a.status)).toEqual(
+          Array.from({ length: AUDIT_QUEUE_LIMIT + 1 }, () => 200),
+        );
+        // In the order they came, one at a time.
+        expect(log.filter((l) => l.startsWith('start')).map((l) => l.slice('start '.length))).toEqual([
+          'a',
+          ...Array.from({ length: AUDIT_QUEUE_LIMIT }, (_, i) => `w${i}`),
+        ]);
+        expect((await postJson(url, named('x', policies))).status).toBe(200);
+      } finally {
+        release();
+        server.close();
         await parser.close();
       }
     }, 60_000);
