@@ -581,6 +581,18 @@ describe('POST /api/v1/audit', () => {
       .expect(200);
   });
 
+  /** POSTs `body` (JSON) to `url`'s audit over a socket of its own, for the caller to destroy. */
+  function postRaw(url: string, body: string): ClientRequest {
+    const bytes = Buffer.from(body);
+    const req = httpRequest(`${url}/api/v1/audit`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': bytes.length },
+    });
+    req.on('error', () => {});
+    req.end(bytes);
+    return req;
+  }
+
   describe('a large set', () => {
     /**
      * About 7 MB of JSON: `n` policies, copies of the proposal's under names of their own, without
@@ -696,13 +708,7 @@ describe('POST /api/v1/audit', () => {
       const told: unknown[] = [];
       const { server, url } = await listen(createApp(watched, { onInternalError: (err) => told.push(err) }));
       try {
-        const body = Buffer.from(largeSet().text);
-        const req = httpRequest(`${url}/api/v1/audit`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
-        });
-        req.on('error', () => {});
-        req.end(body);
+        const req = postRaw(url, largeSet().text);
         await started;
         req.destroy();
         expect(await audit).toBe('StepsAbandoned');
@@ -796,26 +802,59 @@ describe('POST /api/v1/audit', () => {
         await new Promise((r) => setTimeout(r, 20));
     }
 
-    it('audits two large sets posted together one after the other, never side by side', async () => {
-      // Audited in slices, two sets posted together were read and audited side by side, each
-      // holding its policies and its engines meanwhile: N clients, N times the memory of one. Now the
-      // later waits for the earlier's answer before its policies are read (its body parsed meanwhile).
+    /**
+     * A server of its own auditing `watchedAudits()` (the first audit held until `release`), in line
+     * in `turns` (the process's line when not given), its bodies parsed by a thread that announces
+     * each answer: `bothParsed` resolves once two bodies are parsed.
+     */
+    async function withHeldAudit(
+      turns: Turns | undefined,
+      test: (t: {
+        url: string;
+        parser: ObjectsParser;
+        log: string[];
+        release: () => void;
+        bothParsed: Promise<void>;
+      }) => Promise<void>,
+    ): Promise<void> {
       const parser = new ObjectsParser({
         workerFile: new URL('./announcing-parse-worker.ts', import.meta.url),
       });
       const channel = new BroadcastChannel(ANNOUNCE_CHANNEL);
       const bothParsed = announced(channel, 2);
       const { watched, log, release } = watchedAudits();
-      const { server, url } = await listen(createApp(watched, { parser }));
+      const { server, url } = await listen(
+        createApp(watched, { parser, ...(turns ? { auditTurns: turns } : {}) }),
+      );
       try {
+        await test({ url, parser, log, release, bothParsed });
+      } finally {
+        release();
+        channel.close();
+        server.close();
+        await parser.close();
+      }
+    }
+
+    /** POSTs `body` (JSON) to `url`'s audit: its status, Retry-After and JSON answer. */
+    const postJson = (url: string, body: string) =>
+      fetch(`${url}/api/v1/audit`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body,
+      }).then(async (r) => ({
+        status: r.status,
+        retryAfter: r.headers.get('retry-after'),
+        body: (await r.json()) as { error?: string; wouldBlock: unknown[] },
+      }));
+
+    it('audits two large sets posted together one after the other, never side by side', async () => {
+      // Audited in slices, two sets posted together were read and audited side by side, each
+      // holding its policies and its engines meanwhile: N clients, N times the memory of one. Now the
+      // later waits for the earlier's answer before its policies are read (its body parsed meanwhile).
+      await withHeldAudit(undefined, async ({ url, log, release, bothParsed }) => {
         const { given } = largeSet(5_000);
-        const post = (prefix: string) =>
-          fetch(`${url}/api/v1/audit`, {
-            method: 'POST',
-            headers: { 'Content-Type': 'application/json' },
-            body: named(prefix, given),
-          }).then(async (r) => ({ status: r.status, body: (await r.json()) as { wouldBlock: unknown[] } }));
-        const answers = Promise.all([post('a'), post('b')]);
+        const answers = Promise.all([postJson(url, named('a', given)), postJson(url, named('b', given))]);
         // The first audit goes on once the second body is parsed, and the second audit has started
         // beside it or has had a second to.
         await bothParsed;
@@ -828,45 +867,15 @@ describe('POST /api/v1/audit', () => {
         const first = log[0] === 'start a' ? 'a' : 'b';
         const then = first === 'a' ? 'b' : 'a';
         expect(log).toEqual([`start ${first}`, `end ${first}`, `start ${then}`, `end ${then}`]);
-      } finally {
-        release();
-        channel.close();
-        server.close();
-        await parser.close();
-      }
+      });
     }, 60_000);
 
-    /** POSTs `body` (JSON) to `url`'s audit: its status, Retry-After and JSON answer. */
-    const postJson = (url: string, body: string) =>
-      fetch(`${url}/api/v1/audit`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body,
-      }).then(async (r) => ({
-        status: r.status,
-        retryAfter: r.headers.get('retry-after'),
-        body: (await r.json()) as { error?: string },
-      }));
-
     it('drops a set waiting for its turn once its client goes away, and does nothing more for it', async () => {
-      const parser = new ObjectsParser({
-        workerFile: new URL('./announcing-parse-worker.ts', import.meta.url),
-      });
-      const channel = new BroadcastChannel(ANNOUNCE_CHANNEL);
-      const bothParsed = announced(channel, 2);
       const turns = new Turns();
-      const { watched, log, release } = watchedAudits();
-      const { server, url } = await listen(createApp(watched, { parser, auditTurns: turns }));
-      try {
+      await withHeldAudit(turns, async ({ url, log, release, bothParsed }) => {
         const first = postJson(url, named('a', policies));
         await expect.poll(() => log.length).toBe(1);
-        const body = Buffer.from(named('b', policies));
-        const req = httpRequest(`${url}/api/v1/audit`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
-        });
-        req.on('error', () => {});
-        req.end(body);
+        const req = postRaw(url, named('b', policies));
         // Parsed while the first is audited, then waiting for its turn (not audited beside the first:
         // given a second to start).
         await bothParsed;
@@ -883,20 +892,12 @@ describe('POST /api/v1/audit', () => {
         await awhile(() => log.length > 2, 300);
         expect(log).toEqual(['start a', 'end a']);
         expect([turns.holding, turns.waiting]).toEqual([0, 0]);
-      } finally {
-        release();
-        channel.close();
-        server.close();
-        await parser.close();
-      }
+      });
     }, 60_000);
 
     it('refuses a set for now while as many as the line holds wait for their turn, then takes it', async () => {
-      const parser = new ObjectsParser();
       const turns = new Turns();
-      const { watched, log, release } = watchedAudits();
-      const { server, url } = await listen(createApp(watched, { parser, auditTurns: turns }));
-      try {
+      await withHeldAudit(turns, async ({ url, parser, log, release }) => {
         const first = postJson(url, named('a', policies));
         await expect.poll(() => log.length).toBe(1);
         const waiting = Array.from({ length: AUDIT_QUEUE_LIMIT }, (_, i) =>
@@ -925,11 +926,7 @@ describe('POST /api/v1/audit', () => {
           ...Array.from({ length: AUDIT_QUEUE_LIMIT }, (_, i) => `w${i}`),
         ]);
         expect((await postJson(url, named('x', policies))).status).toBe(200);
-      } finally {
-        release();
-        server.close();
-        await parser.close();
-      }
+      });
     }, 60_000);
   });
 });
