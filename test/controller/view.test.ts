@@ -27,7 +27,8 @@ import { runPipeline } from '../../src/pipeline.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
 import { StepsAbandoned } from '../../src/server/slices.ts';
-import type { AuditView, GraphView, IsolationView } from '../../src/server/types.ts';
+import { Turns } from '../../src/server/turns.ts';
+import type { AuditView, GraphView, IsolationView, ViewSource } from '../../src/server/types.ts';
 import { fixtureFlows, fixtureSnapshot } from '../core/fixture.ts';
 
 describe('the web page in controller mode', async () => {
@@ -50,6 +51,57 @@ describe('the web page in controller mode', async () => {
       );
     expect((await audit()).wouldBlock).toEqual([]);
     await expect(audit(AbortSignal.abort())).rejects.toThrow(StepsAbandoned);
+  });
+
+  it('answers a set that waited in line while the replica stopped leading 503, and gives its turn back', async () => {
+    // POST /audit audits one set at a time (src/server/turns.ts): one waiting behind another is
+    // audited against the learned graph of when its turn comes, and a turn kept would hold every
+    // later audit.
+    let leading = true;
+    const real = controllerViewSource({
+      analyses: () => [all],
+      segmentations: () => [],
+      snapshot: () => fixtureSnapshot(),
+      leadership: () => ({ leading, unrestored: () => [] }),
+    });
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const source: ViewSource = {
+      ...real,
+      auditPolicies: async (given, opts) => {
+        // The first is begun while leading, and answered once released.
+        const answer = real.auditPolicies!(given, opts);
+        if (calls++ === 0) await held;
+        return answer;
+      },
+    };
+    const turns = new Turns();
+    const app = createApp(source, { auditTurns: turns });
+    const body = policiesToYaml(all.proposal.policies);
+    const post = () =>
+      request(app)
+        .post('/api/v1/audit')
+        .set('Content-Type', 'application/yaml')
+        .send(body)
+        .then((r) => r);
+    const first = post();
+    await expect.poll(() => calls).toBe(1);
+    const second = post();
+    await expect.poll(() => turns.waiting).toBe(1);
+    leading = false;
+    release();
+    expect((await first).status).toBe(200);
+    const refused = await second;
+    expect([refused.status, refused.body]).toEqual([
+      503,
+      {
+        error: NOT_LEADER_GRAPH,
+      },
+    ]);
+    expect([turns.holding, turns.waiting]).toEqual([0, 0]);
+    leading = true;
+    expect((await post()).status).toBe(200);
   });
 
   it('merges the analyses of several Segmentations without duplicates', () => {

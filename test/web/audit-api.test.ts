@@ -13,6 +13,7 @@ import type { NetworkPolicy } from '../../src/model/k8s.ts';
 import { policiesToYaml } from '../../src/policy/render.ts';
 import { createApp } from '../../src/server/app.ts';
 import { ObjectsParser, PARSE_QUEUE_LIMIT, readAuditBody } from '../../src/server/parse.ts';
+import { StepsAbandoned } from '../../src/server/slices.ts';
 import { AUDIT_QUEUE_LIMIT, Turns } from '../../src/server/turns.ts';
 import { analysisSource } from '../../src/server/source.ts';
 import type { ViewSource } from '../../src/server/types.ts';
@@ -749,12 +750,15 @@ describe('POST /api/v1/audit', () => {
       }
     }, 60_000);
 
+    /** Called in each audit of `watchedAudits` (by its name) before it is done: to fail it, or hold it. */
+    type AuditHook = (name: string, signal: AbortSignal | undefined) => Promise<void> | void;
+
     /**
      * `source` whose audits say when they start and end (`log`, by the prefix of their policies' names,
      * see `named`), the first of them held until `release` is called: a long audit, for others to
      * overlap or wait for.
      */
-    function watchedAudits(): { watched: ViewSource; log: string[]; release: () => void } {
+    function watchedAudits(also?: AuditHook): { watched: ViewSource; log: string[]; release: () => void } {
       const log: string[] = [];
       let release: () => void = () => {};
       const held = new Promise<void>((resolve) => (release = resolve));
@@ -766,6 +770,7 @@ describe('POST /api/v1/audit', () => {
           log.push(`start ${name}`);
           try {
             if (first) await held;
+            await also?.(name, opts.signal);
             return await source.auditPolicies!(given, opts);
           } finally {
             log.push(`end ${name}`);
@@ -816,13 +821,14 @@ describe('POST /api/v1/audit', () => {
         release: () => void;
         bothParsed: Promise<void>;
       }) => Promise<void>,
+      also?: AuditHook,
     ): Promise<void> {
       const parser = new ObjectsParser({
         workerFile: new URL('./announcing-parse-worker.ts', import.meta.url),
       });
       const channel = new BroadcastChannel(ANNOUNCE_CHANNEL);
       const bothParsed = announced(channel, 2);
-      const { watched, log, release } = watchedAudits();
+      const { watched, log, release } = watchedAudits(also);
       const { server, url } = await listen(
         createApp(watched, { parser, ...(turns ? { auditTurns: turns } : {}) }),
       );
@@ -927,6 +933,56 @@ describe('POST /api/v1/audit', () => {
         ]);
         expect((await postJson(url, named('x', policies))).status).toBe(200);
       });
+    }, 60_000);
+
+    it('gives its turn back however a request in line ends: refused, failed, or gone while audited', async () => {
+      // A turn kept by a request that ended would hold every later audit of the process for good.
+      const turns = new Turns();
+      const also: AuditHook = async (name, signal) => {
+        if (name === 'boom') throw new Error('the audit broke');
+        // Holds its turn until its client goes away.
+        if (name === 'hang')
+          await new Promise((_resolve, reject) =>
+            signal?.addEventListener('abort', () => reject(new StepsAbandoned()), { once: true }),
+          );
+      };
+      await withHeldAudit(
+        turns,
+        async ({ url, log, release }) => {
+          const first = postJson(url, named('a', policies));
+          await expect.poll(() => log).toEqual(['start a']);
+          // Refused once parsed while in line (a malformed body, one with no policy), or failing in
+          // its turn.
+          const boom = postJson(url, named('boom', policies));
+          await expect.poll(() => turns.waiting).toBe(1);
+          const refused = await Promise.all([
+            postJson(url, '{"kind": "List", "items": ['),
+            postJson(url, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } })),
+          ]);
+          expect(refused.map((a) => a.status)).toEqual([400, 400]);
+          expect([log, turns.holding, turns.waiting]).toEqual([['start a'], 1, 1]);
+          release();
+          const answers = await Promise.all([first, boom]);
+          expect(answers.map((a) => a.status)).toEqual([200, 500]);
+          expect(answers[1].body).toEqual({ error: 'internal error: the audit broke' });
+          expect([turns.holding, turns.waiting]).toEqual([0, 0]);
+          // Gone while it holds its turn: the next set gets it.
+          const gone = postRaw(url, named('hang', policies));
+          await expect.poll(() => log.at(-1)).toBe('start hang');
+          const next = postJson(url, named('next', policies));
+          await expect.poll(() => turns.waiting).toBe(1);
+          gone.destroy();
+          expect((await next).status).toBe(200);
+          expect(log.filter((l) => l.startsWith('start'))).toEqual([
+            'start a',
+            'start boom',
+            'start hang',
+            'start next',
+          ]);
+          expect([turns.holding, turns.waiting]).toEqual([0, 0]);
+        },
+        also,
+      );
     }, 60_000);
   });
 });
