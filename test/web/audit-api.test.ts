@@ -906,9 +906,13 @@ describe('POST /api/v1/audit', () => {
       await withHeldAudit(turns, async ({ url, parser, log, release }) => {
         const first = postJson(url, named('a', policies));
         await expect.poll(() => log.length).toBe(1);
-        const waiting = Array.from({ length: AUDIT_QUEUE_LIMIT }, (_, i) =>
-          postJson(url, named(`w${i}`, policies)),
-        );
+        // Sent one after the other, each once the one before is in line, so that the order they
+        // came in is known (connections opened together may reach the server in any order).
+        const waiting: ReturnType<typeof postJson>[] = [];
+        for (let i = 0; i < AUDIT_QUEUE_LIMIT; i++) {
+          waiting.push(postJson(url, named(`w${i}`, policies)));
+          await expect.poll(() => turns.waiting >= i + 1 || log.length > 1).toBe(true);
+        }
         // All in line, their bodies parsed (or, side by side, audited already).
         await expect
           .poll(() => (turns.waiting === AUDIT_QUEUE_LIMIT && parser.waiting === 0) || log.length > 1)
