@@ -3,7 +3,7 @@
  *
  *   node bench/run.ts [--only NAME[,NAME...]] [--skip-cluster]
  *
- * NAME: ingest, pipeline, file, analysis, memory, graph, recommend, verify, audit, controller, isolation (graph: the
+ * NAME: ingest, pipeline, file, analysis, identity, memory, graph, recommend, verify, audit, controller, isolation (graph: the
  * `microseg graph` run alone, which memory includes). The controller and isolation benchmarks start a real kube-apiserver (built once by the test harness) and run as child processes.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,6 +24,7 @@ import {
 import { withProductFlags } from './flags.ts';
 import { benchVerify } from './verify.ts';
 import { benchAudit } from './audit.ts';
+import { benchIdentity } from './identity.ts';
 
 interface Figure {
   name: string;
@@ -96,6 +97,11 @@ if (want('file'))
     await benchIngestFile(),
   );
 if (want('analysis')) print('Segments + proposal, 20k workloads', benchAnalysis());
+if (want('identity'))
+  print(
+    "Identity rebuild on the 20k-workload cluster (the controller's, on its event loop, each time its caches changed)",
+    benchIdentity(),
+  );
 if (want('verify'))
   print('Semantics engine: verification of 100k observed edges, 20k workloads', await benchVerify());
 if (want('audit'))
