@@ -845,6 +845,13 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     if (list) list.push(p);
     else podsByNamespace.set(ns, [p]);
   }
+  /** The pods of each namespace by label (made on first use): what a Service's selector looks up. */
+  const labelIndexes = new Map<string, PodsByLabel>();
+  const labelIndexOf = (ns: string): PodsByLabel => {
+    let index = labelIndexes.get(ns);
+    if (index === undefined) labelIndexes.set(ns, (index = podsByLabel(podsByNamespace.get(ns) ?? [])));
+    return index;
+  };
   // A Service without a selector is backed by the EndpointSlices its owner writes (only theirs are kept).
   // A Service with one is backed by the pods it selects, and by any slice of it that the EndpointSlice
   // controller did not write (an operator's, a multi-cluster controller's): kube-proxy and Cilium send
@@ -931,13 +938,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    */
   const serviceEntry = (svc: Service, slices: EndpointSlice[], deletedAt?: number) => {
     const ns = svc.metadata.namespace!;
-    const backing = serviceWorkloads(
-      svc,
-      podsByNamespace.get(ns) ?? [],
-      podWorkload,
-      workloads,
-      podlessIn(ns),
-    );
+    const backing = serviceWorkloads(svc, labelIndexOf(ns), podWorkload, workloads, podlessIn(ns));
     const entry: ServiceEntry =
       deletedAt === undefined
         ? { service: svc, backing, slices }
@@ -2654,13 +2655,47 @@ function sharedPodLabels(w: Workload, first: Pod, varying: Map<string, Set<strin
   }
 }
 
+/** The pods of a namespace by label: key, then value, to the pods carrying it (in snapshot order). */
+type PodsByLabel = Map<string, Map<string, Pod[]>>;
+
+function podsByLabel(pods: readonly Pod[]): PodsByLabel {
+  const index: PodsByLabel = new Map();
+  for (const p of pods) {
+    const labels = p.metadata.labels;
+    if (labels === undefined) continue;
+    for (const k of Object.keys(labels)) {
+      let byValue = index.get(k);
+      if (byValue === undefined) index.set(k, (byValue = new Map<string, Pod[]>()));
+      const v = labels[k]!;
+      const list = byValue.get(v);
+      if (list === undefined) byValue.set(v, [p]);
+      else list.push(p);
+    }
+  }
+  return index;
+}
+
 /**
- * The workloads behind a Service; `pods` are the pods of the Service's namespace, `idle` those of its
- * workloads with no pod that may run again (`podlessWorkloads`).
+ * The pods of `index` that may carry every label of `sel` (not empty): those carrying the one of its
+ * labels the fewest pods carry. None when a label of it is carried by none.
+ */
+function candidatePods(index: PodsByLabel, sel: Readonly<Record<string, string>>): readonly Pod[] {
+  let fewest: readonly Pod[] | undefined;
+  for (const k of Object.keys(sel)) {
+    const list = index.get(k)?.get(sel[k]!);
+    if (list === undefined) return [];
+    if (fewest === undefined || list.length < fewest.length) fewest = list;
+  }
+  return fewest ?? [];
+}
+
+/**
+ * The workloads behind a Service; `pods` are the pods of the Service's namespace by label, `idle` those
+ * of its workloads with no pod that may run again (`podlessWorkloads`).
  */
 function serviceWorkloads(
   svc: Service,
-  pods: Pod[],
+  pods: PodsByLabel,
   podWorkload: Map<string, string>,
   workloads: ReadonlyMap<string, Workload>,
   idle: readonly Workload[],
@@ -2673,7 +2708,7 @@ function serviceWorkloads(
   // them while they ran.
   const running = new Set<string>();
   const ended = new Set<string>();
-  for (const p of pods) {
+  for (const p of candidatePods(pods, sel)) {
     if (matchesSelector({ matchLabels: sel }, p.metadata.labels)) {
       const id = podWorkload.get(podKey(p));
       if (id) (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? ended : running).add(id);
