@@ -2538,11 +2538,18 @@ function sharedPorts(portLists: Map<string, NamedPort[]>, ports: NamedPort[]): N
  * port differently (`http`, then `web`): a rule naming either would miss the other revision's pods.
  */
 function commonNamedPorts(portLists: Map<string, NamedPort[]>, ports: NamedPort[], pod: Pod): NamedPort[] {
-  const own = containerNamedPorts(pod.spec.containers);
-  const kept = ports.filter((p) =>
-    own.some((o) => o.name === p.name && o.port === p.port && o.protocol === p.protocol),
-  );
-  return kept.length === ports.length ? ports : sharedPorts(portLists, kept);
+  // Most pods name every port alike: nothing is made for them.
+  const names = (p: NamedPort) => namesPort(pod.spec.containers, p);
+  return ports.every(names) ? ports : sharedPorts(portLists, ports.filter(names));
+}
+
+/** Whether one of `containers` names port `p` (its name, number and protocol). */
+function namesPort(containers: readonly Container[], p: NamedPort): boolean {
+  for (const c of containers)
+    for (const o of c.ports ?? [])
+      if (o.name === p.name && o.containerPort === p.port && (o.protocol ?? 'TCP') === p.protocol)
+        return true;
+  return false;
 }
 
 /** The object of the ReplicaSet that owns `pod`, when the snapshot has it. */
