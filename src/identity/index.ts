@@ -568,6 +568,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
 
   const keys = snap.pods.map(podKey);
   const order = keys.map((_, i) => i).sort((a, b) => compareText(keys[a]!, keys[b]!));
+  /** The workload of each pod of the snapshot, by its place there: as podWorkload has it by the pod's key. */
+  const podIds = new Array<string>(snap.pods.length);
   for (const i of order) {
     const pod = snap.pods[i]!;
     const ns = pod.metadata.namespace!;
@@ -575,6 +577,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     const root = rootOwner(pod, ownership);
     const id = workloadId(ns, root.kind, root.name);
     podWorkload.set(key, id);
+    podIds[i] = id;
     noteMissingJob(pod, root, id, ownership, missingJobs);
     let byName = podWorkloadByNs.get(ns);
     if (byName === undefined) podWorkloadByNs.set(ns, (byName = new Map<string, number>()));
@@ -692,6 +695,9 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
       }
     }
   }
+  // Two pods of one key (a snapshot listing a pod twice): the workload of the last taken is both's.
+  if (podWorkload.size !== snap.pods.length)
+    for (let i = 0; i < keys.length; i++) podIds[i] = podWorkload.get(keys[i]!)!;
   // Pod lists grew one push at a time; exact-length copies drop the spare capacity.
   for (const w of workloads.values()) if (w.pods.length > 0) w.pods = w.pods.slice();
   /** The custom resources' workloads with one pod in the snapshot, by API group and kind. */
@@ -838,18 +844,20 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
   const apiserverIPs = new Set<string>();
   const apiEndpointIPs = new Set<string>();
   const apiEndpointPorts = new Set<number>();
-  const podsByNamespace = new Map<string, Pod[]>();
-  for (const p of snap.pods) {
-    const ns = p.metadata.namespace ?? '';
+  /** The pods of each namespace, by their place in the snapshot. */
+  const podsByNamespace = new Map<string, number[]>();
+  for (let i = 0; i < snap.pods.length; i++) {
+    const ns = snap.pods[i]!.metadata.namespace ?? '';
     const list = podsByNamespace.get(ns);
-    if (list) list.push(p);
-    else podsByNamespace.set(ns, [p]);
+    if (list) list.push(i);
+    else podsByNamespace.set(ns, [i]);
   }
   /** The pods of each namespace by label (made on first use): what a Service's selector looks up. */
   const labelIndexes = new Map<string, PodsByLabel>();
   const labelIndexOf = (ns: string): PodsByLabel => {
     let index = labelIndexes.get(ns);
-    if (index === undefined) labelIndexes.set(ns, (index = podsByLabel(podsByNamespace.get(ns) ?? [])));
+    if (index === undefined)
+      labelIndexes.set(ns, (index = podsByLabel(snap.pods, podsByNamespace.get(ns) ?? [])));
     return index;
   };
   // A Service without a selector is backed by the EndpointSlices its owner writes (only theirs are kept).
@@ -938,7 +946,7 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
    */
   const serviceEntry = (svc: Service, slices: EndpointSlice[], deletedAt?: number) => {
     const ns = svc.metadata.namespace!;
-    const backing = serviceWorkloads(svc, labelIndexOf(ns), podWorkload, workloads, podlessIn(ns));
+    const backing = serviceWorkloads(svc, snap.pods, podIds, labelIndexOf(ns), workloads, podlessIn(ns));
     const entry: ServiceEntry =
       deletedAt === undefined
         ? { service: svc, backing, slices }
@@ -2662,17 +2670,21 @@ function sharedPodLabels(w: Workload, first: Pod, varying: Map<string, Set<strin
   }
 }
 
-/** The pods of a namespace by label: key, then value, to the pods carrying it (in snapshot order). */
-type PodsByLabel = Map<string, Map<string, Pod[]>>;
+/**
+ * The pods of a namespace by label: key, then value, to the pods carrying it (their places in the
+ * snapshot, in its order).
+ */
+type PodsByLabel = Map<string, Map<string, number[]>>;
 
-function podsByLabel(pods: readonly Pod[]): PodsByLabel {
+/** The label index of `of`, places in `pods`. */
+function podsByLabel(pods: readonly Pod[], of: readonly number[]): PodsByLabel {
   const index: PodsByLabel = new Map();
-  for (const p of pods) {
-    const labels = p.metadata.labels;
+  for (const p of of) {
+    const labels = pods[p]!.metadata.labels;
     if (labels === undefined) continue;
     for (const k of Object.keys(labels)) {
       let byValue = index.get(k);
-      if (byValue === undefined) index.set(k, (byValue = new Map<string, Pod[]>()));
+      if (byValue === undefined) index.set(k, (byValue = new Map<string, number[]>()));
       const v = labels[k]!;
       const list = byValue.get(v);
       if (list === undefined) byValue.set(v, [p]);
@@ -2686,8 +2698,8 @@ function podsByLabel(pods: readonly Pod[]): PodsByLabel {
  * The pods of `index` that may carry every label of `sel` (not empty): those carrying the one of its
  * labels the fewest pods carry. None when a label of it is carried by none.
  */
-function candidatePods(index: PodsByLabel, sel: Readonly<Record<string, string>>): readonly Pod[] {
-  let fewest: readonly Pod[] | undefined;
+function candidatePods(index: PodsByLabel, sel: Readonly<Record<string, string>>): readonly number[] {
+  let fewest: readonly number[] | undefined;
   for (const k of Object.keys(sel)) {
     const list = index.get(k)?.get(sel[k]!);
     if (list === undefined) return [];
@@ -2697,13 +2709,15 @@ function candidatePods(index: PodsByLabel, sel: Readonly<Record<string, string>>
 }
 
 /**
- * The workloads behind a Service; `pods` are the pods of the Service's namespace by label, `idle` those
- * of its workloads with no pod that may run again (`podlessWorkloads`).
+ * The workloads behind a Service; `pods` are the snapshot's pods, `ids` their workloads, `inNamespace`
+ * the Service's namespace's by label, `idle` the workloads there with no pod that may run again
+ * (`podlessWorkloads`).
  */
 function serviceWorkloads(
   svc: Service,
-  pods: PodsByLabel,
-  podWorkload: Map<string, string>,
+  pods: readonly Pod[],
+  ids: readonly string[],
+  inNamespace: PodsByLabel,
   workloads: ReadonlyMap<string, Workload>,
   idle: readonly Workload[],
 ): string[] {
@@ -2715,9 +2729,10 @@ function serviceWorkloads(
   // them while they ran.
   const running = new Set<string>();
   const ended = new Set<string>();
-  for (const p of candidatePods(pods, sel)) {
+  for (const i of candidatePods(inNamespace, sel)) {
+    const p = pods[i]!;
     if (matchesSelector({ matchLabels: sel }, p.metadata.labels)) {
-      const id = podWorkload.get(podKey(p));
+      const id = ids[i];
       if (id) (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? ended : running).add(id);
     }
   }

@@ -3,7 +3,8 @@
  * way identity finds those pods (it looks them up by label rather than testing every pod of the
  * namespace): checked against that definition, applied pod by pod, on random clusters. A LoadBalancer
  * Service's backends get the `load-balanced` role; one that selects no pod is unbacked. Pods that have
- * ended back a Service only when every pod it selects has ended.
+ * ended back a Service only when every pod it selects has ended. A pod listed twice (two files giving it)
+ * is of the workload of the last listed, both times.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +21,9 @@ const clusterArb = fc.record({
   pods: fc.array(
     fc.record({
       ns: fc.constantFrom(...NAMESPACES),
+      name: fc.integer({ min: 0, max: 30 }),
       labels: labelsArb,
+      workload: fc.option(fc.constantFrom('w1', 'w2'), { nil: undefined }),
       ended: fc.boolean(),
     }),
     { maxLength: 25 },
@@ -37,7 +40,11 @@ describe('Service backends', () => {
         const podObjects = pods.map((p, i) => ({
           apiVersion: 'v1',
           kind: 'Pod',
-          metadata: { name: `p${i}`, namespace: p.ns, labels: p.labels },
+          metadata: {
+            name: `p${p.name}`,
+            namespace: p.ns,
+            labels: { ...p.labels, ...(p.workload ? { 'microseg.dev/workload': p.workload } : {}) },
+          },
           spec: { nodeName: 'node-1', containers: [{ name: 'c' }] },
           status: {
             phase: p.ended ? 'Succeeded' : 'Running',
@@ -72,11 +79,18 @@ describe('Service backends', () => {
         );
         const identity = buildIdentity(snap);
 
+        // A pod's workload: the last listed of its key's.
+        const idOf = new Map<string, string>();
+        for (const p of pods)
+          idOf.set(
+            `${p.ns}/p${p.name}`,
+            p.workload ? `${p.ns}/Workload/${p.workload}` : `${p.ns}/Pod/p${p.name}`,
+          );
         const balanced = new Set<string>();
         const unbacked = new Set<string>();
         services.forEach((s, i) => {
           const selected = pods
-            .map((p, j) => ({ ...p, id: `${p.ns}/Pod/p${j}` }))
+            .map((p) => ({ ...p, id: idOf.get(`${p.ns}/p${p.name}`)! }))
             .filter(
               (p) =>
                 p.ns === s.ns &&
