@@ -586,7 +586,8 @@ export function buildIdentity(snap: ClusterSnapshot, opts: IdentityOptions = {})
     byName.set(pod.metadata.name, index);
     let w = workloads.get(id);
     if (!w) {
-      const ownerObj = objByKey.get(`${ns}/${root.kind}/${root.name}`);
+      // The id is the object's key (`namespace/Kind/name`): not built a second time.
+      const ownerObj = objByKey.get(id);
       // A Rollout's selector and template when the snapshot lacks its object (`kubectl get rs` lists no
       // Rollouts) or its object has none (a Rollout whose workloadRef names a Deployment's): the
       // ReplicaSet's, its revision's hash left out, else the referenced Deployment's.
