@@ -360,8 +360,17 @@ export class Manager {
     if (this.#o.semantics !== undefined) this.#o.log.info(this.#o.semantics);
     for (const i of this.informers()) i.start();
     this.isolations?.start();
-    await this.cache.clusterPolicies?.start();
-    await Promise.all(this.informers().map((i) => i.waitForSync()));
+    // stop() may come while the caches sync (SIGTERM soon after start): from then on nothing more is
+    // started (no election, leading, stream or consumer that no stop() would end), and start() ends
+    // without waiting for informers stop() has ended.
+    const stopping = this.#stopping.signal;
+    const stopped = new Promise<void>((resolve) =>
+      stopping.aborted ? resolve() : stopping.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    await Promise.race([this.cache.clusterPolicies?.start(), stopped]);
+    if (stopping.aborted) return;
+    await Promise.race([Promise.all(this.informers().map((i) => i.waitForSync())), stopped]);
+    if (stopping.aborted) return;
     this.#o.log.info('caches synced', { objects: this.informers().reduce((n, i) => n + i.size, 0) });
     if (this.elector) this.elector.start();
     else {

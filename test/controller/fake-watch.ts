@@ -17,7 +17,11 @@ export function fakeWatches() {
       signal: AbortSignal,
     ) => {
       watchers.set(path, on);
-      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      // Ends at once when already aborted, as a request with an aborted signal does.
+      return new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        else signal.addEventListener('abort', () => resolve(), { once: true });
+      });
     },
     emit: (path: string, type: string, object: unknown) => watchers.get(path)!({ type, object }),
   };

@@ -195,4 +195,30 @@ describe('Manager server', () => {
       'no such endpoint: GET /nope; this server serves GET /healthz, GET /readyz, GET /metrics, POST /v1/flows, GET /hello',
     );
   });
+  it('starts nothing more once stopped while its caches were syncing (SIGTERM during start)', async () => {
+    // A slow API server: every list answers after 300 ms. stop() comes before the caches are synced;
+    // a start() that went on to lead (elector, leader tasks, streams) after stop() had ended left
+    // them running, and the process never exited.
+    const watches = fakeWatches();
+    const slow = <T>(v: T) => new Promise<T>((r) => setTimeout(() => r(v), 300));
+    const client = {
+      requests: new Map<string, number>(),
+      list: () => slow({ items: [], resourceVersion: '1' }),
+      watch: watches.watch,
+      request: () => slow({}),
+    } as unknown as KubeClient;
+    const m = new Manager({
+      client,
+      log: silentLogger,
+      identity: 'test',
+      leaderElect: false,
+      leaseNamespace: 'microseg-system',
+    });
+    const started = m.start();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await stopsInTime(m)).toBe('stopped');
+    await started;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(m.controller.leading).toBe(false);
+  }, 20_000);
 });
