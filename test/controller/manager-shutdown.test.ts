@@ -30,10 +30,13 @@ const flow = (n: number): Flow => ({
   input: 'generic',
 });
 
-/** A Manager of the empty cluster, leading at once (no election), with the given flow sources. */
-function manager(sources: { telemetry?: Telemetry; hubble?: () => Telemetry }): Manager {
+/** A Manager of the empty cluster (or of `client`), leading at once (no election), with the given flow sources. */
+function manager(
+  sources: { telemetry?: Telemetry; hubble?: () => Telemetry },
+  client: KubeClient = emptyCluster(),
+): Manager {
   return new Manager({
-    client: emptyCluster(),
+    client,
     log: silentLogger,
     identity: 'test',
     leaderElect: false,
@@ -207,13 +210,7 @@ describe('Manager server', () => {
       watch: watches.watch,
       request: () => slow({}),
     } as unknown as KubeClient;
-    const m = new Manager({
-      client,
-      log: silentLogger,
-      identity: 'test',
-      leaderElect: false,
-      leaseNamespace: 'microseg-system',
-    });
+    const m = manager({}, client);
     const started = m.start();
     await new Promise((r) => setTimeout(r, 50));
     expect(await stopsInTime(m)).toBe('stopped');
