@@ -35,6 +35,13 @@ beforeAll(async () => {
 const post = (body: string, type = 'application/yaml', path = '/api/v1/audit') =>
   request(createApp(source)).post(path).set('Content-Type', type).send(body);
 
+/** A POST to the server at `url`'s audit endpoint with `headers`, its body left to the caller, errors ignored. */
+const openAudit = (url: string, headers: Record<string, string | number>): ClientRequest => {
+  const req = httpRequest(`${url}/api/v1/audit`, { method: 'POST', headers });
+  req.on('error', () => {});
+  return req;
+};
+
 describe('POST /api/v1/audit', () => {
   it('finds nothing blocked by the proposal learned from the same traffic, in YAML or JSON', async () => {
     const yaml = await post(policiesToYaml(policies)).expect(200);
@@ -455,16 +462,8 @@ describe('POST /api/v1/audit', () => {
     const { server, url } = await listen(createApp(source));
     const held: ClientRequest[] = [];
     try {
-      const { port } = new URL(url);
       for (let i = 0; i < 2; i++) {
-        const req = httpRequest({
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/api/v1/audit',
-          headers: { 'Content-Type': 'application/yaml', 'Content-Length': 8 * 1024 * 1024 },
-        });
-        req.on('error', () => {});
+        const req = openAudit(url, { 'Content-Type': 'application/yaml', 'Content-Length': 8 * 1024 * 1024 });
         // The headers and the start of the body, then nothing: a slow client.
         req.write('apiVersion: networking.k8s.io/v1\n');
         held.push(req);
@@ -496,16 +495,12 @@ describe('POST /api/v1/audit', () => {
     const { server, url } = await listen(createApp(source));
     const held: ClientRequest[] = [];
     try {
-      const { port } = new URL(url);
       for (let i = 0; i < 2; i++) {
-        const req = httpRequest({
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/api/v1/audit',
-          headers: { 'Content-Type': 'application/yaml', 'Content-Encoding': 'gzip', 'Content-Length': 4096 },
+        const req = openAudit(url, {
+          'Content-Type': 'application/yaml',
+          'Content-Encoding': 'gzip',
+          'Content-Length': 4096,
         });
-        req.on('error', () => {});
         req.write(gzipSync(Buffer.alloc(1024, 0x20)).subarray(0, 10));
         held.push(req);
       }
@@ -542,14 +537,10 @@ describe('POST /api/v1/audit', () => {
       const text = `# ${'x'.repeat(8 * 1024 * 1024 - 16)}\n`;
       const body = gzipSync(Buffer.from(text));
       for (let i = 0; i < 2; i++) {
-        const req = httpRequest({
-          host: '127.0.0.1',
-          port: new URL(gated.url).port,
-          method: 'POST',
-          path: '/api/v1/audit',
-          headers: { 'Content-Type': 'application/yaml', 'Content-Length': body.length },
+        const req = openAudit(gated.url, {
+          'Content-Type': 'application/yaml',
+          'Content-Length': body.length,
         });
-        req.on('error', () => {});
         req.end(body);
         reqs.push(req);
       }
